@@ -1,0 +1,251 @@
+"""The contract between pipeline stages: vocabularies, records and table columns.
+
+Everything that crosses a stage boundary is named here, so a reader can see the whole
+data model on one screen (Zeek's conn.log ``Info`` record is the model for this file).
+
+Stages and what they hand on::
+
+    read    -> FrameBatch          (frame numbers, int64 ns times, link types, raw bytes)
+    decode  -> segments DataFrame  (SEGMENT_COLUMNS, one row per analysed TCP frame)
+               + skipped counts    (SkipReason -> int)
+    flows   -> segments gain ``conn`` and ``from_client``; connections DataFrame begins
+    detect  -> Event records       (per connection, per phenomenon)
+    classify-> Verdict per connection (the only place a Fate is chosen)
+    findings-> Finding records     (cross-connection)
+    render  -> terminal / JSON / CSV / HTML, reading only the finished tables
+
+Time is int64 nanoseconds since the epoch everywhere inside the pipeline; JSON renders
+float seconds. Frame numbers are 1-based in file order, as Wireshark's ``frame.number``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "pcapline/1"
+SCAN_SCHEMA = "pcapline-scan/1"
+
+
+class Side(enum.StrEnum):
+    CLIENT = "client"  # sender of the first SYN (or the guessed initiator)
+    SERVER = "server"  # the other end
+    BOTH = "both"  # only for ``closer``: the FINs crossed (simultaneous close)
+
+
+class Fate(enum.StrEnum):
+    """How a connection ended: exactly one per connection (DESIGN.md, "Fates")."""
+
+    CLOSED = "closed"  # orderly close, FIN from both sides
+    REFUSED = "refused"  # SYN answered by RST
+    CONNECT_TIMEOUT = "connect_timeout"  # SYN and its retransmissions never answered
+    HANDSHAKE_TIMEOUT = "handshake_timeout"  # SYN+ACK retransmitted, never acknowledged
+    LISTEN_OVERFLOW = "listen_overflow"  # client ACKed, server acted as if it had not
+    RESET = "reset"  # established, ended by a RST that fits no more specific fate
+    KEEPALIVE_TIMEOUT = "keepalive_timeout"  # keepalive probes unanswered, then abort
+    RETRANSMIT_TIMEOUT = "retransmit_timeout"  # data retransmitted with backoff, never ACKed
+    PERSIST_TIMEOUT = "persist_timeout"  # zero-window probes unanswered, then abort
+    HALF_CLOSED = "half_closed"  # exactly one side sent FIN by the end of the capture
+    OPEN = "open"  # no close seen
+
+
+#: Fates that mean something went wrong; the report lists these first.
+FAILURE_FATES: frozenset[Fate] = frozenset(
+    {
+        Fate.REFUSED,
+        Fate.CONNECT_TIMEOUT,
+        Fate.HANDSHAKE_TIMEOUT,
+        Fate.LISTEN_OVERFLOW,
+        Fate.RESET,
+        Fate.KEEPALIVE_TIMEOUT,
+        Fate.RETRANSMIT_TIMEOUT,
+        Fate.PERSIST_TIMEOUT,
+    }
+)
+
+
+class EventKind(enum.StrEnum):
+    """What a detector saw at one frame. The JSON ``events[].kind`` strings."""
+
+    SYN = "syn"
+    SYN_RETRANSMIT = "syn_retransmit"
+    SYNACK = "synack"
+    SYNACK_RETRANSMIT = "synack_retransmit"
+    HANDSHAKE_ACK = "handshake_ack"
+    CHALLENGE_ACK = "challenge_ack"  # SYN answered by a bare ACK (stale peer state)
+    RETRANSMIT = "retransmit"  # retransmission after a timeout (RTO)
+    FAST_RETRANSMIT = "fast_retransmit"  # after duplicate ACKs / SACK, within an RTT
+    SPURIOUS_RETRANSMIT = "spurious_retransmit"  # data the peer had already acknowledged
+    FIN_RETRANSMIT = "fin_retransmit"
+    KEEPALIVE = "keepalive"
+    KEEPALIVE_ACK = "keepalive_ack"
+    ZERO_WINDOW = "zero_window"
+    WINDOW_PROBE = "window_probe"
+    WINDOW_PROBE_ACK = "window_probe_ack"
+    WINDOW_UPDATE = "window_update"
+    FIN = "fin"
+    RST = "rst"
+    DUPLICATE = "duplicate"  # the same packet captured twice: not a retransmission
+    SUPER_SEGMENT = "super_segment"  # TSO/GRO: larger than the MSS on the capture host
+    CAPTURE_START = "capture_start"  # connection already running when the capture began
+    INJECTED_RST_HINT = "injected_rst_hint"  # RST whose TTL/IP ID is unlike the sender's
+
+
+class SkipReason(enum.StrEnum):
+    """Why a frame was not analysed. ``capture.skipped`` keys."""
+
+    UNSUPPORTED_LINK = "unsupported_link"  # link type we do not decode
+    TRUNCATED_HEADER = "truncated_header"  # captured bytes end inside a header we need
+    MALFORMED = "malformed"  # header fields that make no sense (bad IHL, offset...)
+    NOT_IP = "not_ip"  # ARP, LLDP, ... at the network layer
+    NOT_TCP = "not_tcp"  # IP, but UDP, ICMP, ...
+    IP_FRAGMENT = "ip_fragment"  # a fragment (first or later): not reassembled
+    TUNNELLED = "tunnelled"  # IP in IP / GRE / ...: inner packets not decoded
+    TRUNCATED_RECORD = "truncated_record"  # the file ended inside this record
+
+
+# Bits of the segments table ``flags`` column (TCP header order, NS as bit 8).
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, NS = 1, 2, 4, 8, 16, 32, 64, 128, 256
+
+
+#: Columns of the segments table made by ``decode`` (one row per analysed TCP frame).
+#: Addresses are two uint64 halves; an IPv4 address sits in the low 32 bits of ``*_lo``
+#: with ``*_hi`` zero (``ip_version`` tells them apart).
+SEGMENT_COLUMNS: dict[str, str] = {
+    "frame": "int64",  # 1-based frame number == Wireshark frame.number
+    "time_ns": "int64",  # capture timestamp, ns since the epoch
+    "ip_version": "uint8",  # 4 or 6
+    "src_hi": "uint64",
+    "src_lo": "uint64",
+    "dst_hi": "uint64",
+    "dst_lo": "uint64",
+    "sport": "uint16",
+    "dport": "uint16",
+    "ip_id": "uint32",  # IPv4 identification (0 for IPv6)
+    "ttl": "uint8",  # IPv4 TTL / IPv6 hop limit
+    "seq": "uint32",
+    "ack": "uint32",
+    "flags": "uint16",  # FIN..NS bits above
+    "window": "uint16",  # raw header value (not scaled)
+    "seg_len": "uint32",  # payload length from the IP header, not the captured bytes
+    "mss": "uint16",  # MSS option value, 0 when absent
+    "wscale": "int8",  # window scale shift, -1 when absent
+    "sack_perm": "bool",
+    "has_ts": "bool",
+    "ts_val": "uint32",
+    "ts_ecr": "uint32",
+    "sack_blocks": "uint8",  # number of SACK blocks (edges in ``sack_le*``/``sack_re*``)
+    "sack_le": "uint32",  # left edge of the highest-right-edge SACK block (0 if none)
+    "sack_re": "uint32",  # right edge of that block
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened at one frame of one connection."""
+
+    conn: int  # connection id (== tcp.stream)
+    frame: int
+    time_ns: int
+    side: Side  # who sent the frame
+    kind: EventKind
+    note: str = ""  # short human text, e.g. "gap 2.0 s (doubled)"
+    value: float | None = None  # a number the note is about (gap in s, window, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    syn_retransmits: int = 0
+    synack_retransmits: int = 0
+    retransmits: int = 0
+    keepalive_probes: int = 0
+    zero_window_probes: int = 0
+    resets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The classifier's decision about one connection, with its evidence."""
+
+    conn: int
+    fate: Fate
+    closer: Side | None = None
+    reset_by: Side | None = None
+    counts: Counts = field(default_factory=Counts)
+    inferred: dict[str, Any] = field(default_factory=dict)
+    explanation: str = ""
+    evidence_frames: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A cross-connection finding (``findings`` in the JSON contract)."""
+
+    kind: str  # "nat_timestamp", "listen_overflow", "syn_flood", "time_wait_churn"
+    summary: str
+    connections: tuple[int, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)  # extra JSON keys, e.g. {"ip": ...}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "summary": self.summary,
+            "connections": list(self.connections),
+        }
+        out.update(self.details)
+        return out
+
+
+@dataclass(slots=True)
+class CaptureInfo:
+    """Facts about the capture file (``capture`` in the JSON contract)."""
+
+    path: str
+    format: str  # "pcap" | "pcapng"
+    link_types: list[str] = field(default_factory=list)
+    frames: int = 0
+    tcp_frames: int = 0
+    first_time_ns: int | None = None
+    last_time_ns: int | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+#: Columns added to the segments table by ``flows``.
+FLOW_COLUMNS: dict[str, str] = {
+    "conn": "int64",  # connection id == Wireshark tcp.stream
+    "from_client": "bool",  # sent by the client side of its connection
+}
+
+#: Columns of the connections table (one row per connection, named as in the JSON contract;
+#: ``counts.*`` are flattened with their own names).
+CONNECTION_COLUMNS: tuple[str, ...] = (
+    "id",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "client_guessed",
+    "first_frame",
+    "last_frame",
+    "start_ns",
+    "end_ns",
+    "packets",
+    "bytes_client",
+    "bytes_server",
+    "fate",
+    "closer",
+    "reset_by",
+    "syn_retransmits",
+    "synack_retransmits",
+    "retransmits",
+    "keepalive_probes",
+    "zero_window_probes",
+    "resets",
+    "inferred",  # dict per row
+    "explanation",
+)
+
+#: Columns of the events table (all connections, sorted by conn then frame).
+EVENT_COLUMNS: tuple[str, ...] = ("conn", "frame", "time_ns", "side", "kind", "note", "value")
