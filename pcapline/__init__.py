@@ -1,0 +1,51 @@
+"""pcapline: the life of every TCP connection in a packet capture, and how it ended.
+
+The public API is what ``__all__`` lists (a test pins it)::
+
+    import pcapline
+    a = pcapline.analyze("capture.pcapng")
+    a.connections            # pandas DataFrame, one row per connection (model.CONNECTION_COLUMNS)
+    a.events                 # pandas DataFrame (model.EVENT_COLUMNS)
+    a.findings               # list[Finding]
+    a.to_json(); a.to_html()
+
+``analyze`` and ``Analysis`` are loaded on first use (PEP 562), so ``import pcapline`` and
+``pcapline --help`` stay fast and do not pull in pandas and the whole pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pcapline.model import CaptureInfo, EventKind, Fate, Finding, Side, SkipReason
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Analysis",
+    "CaptureInfo",
+    "EventKind",
+    "Fate",
+    "Finding",
+    "Side",
+    "SkipReason",
+    "__version__",
+    "analyze",
+]
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis, analyze
+
+_LAZY = {"analyze", "Analysis"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from pcapline import analysis
+
+        return getattr(analysis, name)
+    raise AttributeError(f"module 'pcapline' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)

@@ -1,0 +1,181 @@
+"""``analyze()``: the pipeline stages in order, and the ``Analysis`` they produce.
+
+    read -> decode -> flows -> detect -> classify -> findings
+
+Each stage is a module that only knows the stage before it (docs/architecture.md). This file
+only wires them; it decides nothing about TCP. Filters (``host``, ``port``, ``stream``) select
+connections *after* the whole capture was analysed, so connection ids stay Wireshark's
+``tcp.stream`` numbers and cross-connection findings still see every connection.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pcapline import classify, detect, findings
+from pcapline.decode import decode
+from pcapline.flows import build_flows
+from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS, CaptureInfo, Finding
+from pcapline.read import read_capture
+
+if TYPE_CHECKING:
+    from pcapline.decode import Decoded
+    from pcapline.read.capture import Capture
+
+Source = str | os.PathLike[str] | IO[bytes]
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Everything pcapline knows about one capture; renderers read only this."""
+
+    capture: CaptureInfo
+    segments: pd.DataFrame  # model.SEGMENT_COLUMNS + model.FLOW_COLUMNS
+    connections: pd.DataFrame  # model.CONNECTION_COLUMNS, one row per connection, by id
+    events: pd.DataFrame  # model.EVENT_COLUMNS, sorted by conn then frame
+    findings: list[Finding] = field(default_factory=list)
+
+    def connection(self, conn_id: int) -> pd.Series:
+        """The connections-table row of ``conn_id`` (Wireshark ``tcp.stream``); KeyError if absent."""
+        rows = self.connections[self.connections["id"] == conn_id]
+        if rows.empty:
+            raise KeyError(conn_id)
+        return rows.iloc[0]
+
+    def connection_events(self, conn_id: int) -> pd.DataFrame:
+        """Events of one connection, in frame order."""
+        return self.events[self.events["conn"] == conn_id]
+
+    def select(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        stream: Iterable[int] | int | None = None,
+    ) -> Analysis:
+        """A view with only the connections matching every given filter.
+
+        ``host`` matches either end (IPv6 written any way), ``port`` either port, ``stream``
+        the connection id. Segments and events follow the selected connections; findings are
+        kept when they name a selected connection (or no connection at all); ``capture`` facts
+        stay those of the whole file.
+        """
+        conns = self.connections
+        keep = pd.Series(True, index=conns.index)
+        if host is not None:
+            wanted = _canonical_ip(host)
+            keep &= (conns["client_ip"].map(_canonical_ip) == wanted) | (
+                conns["server_ip"].map(_canonical_ip) == wanted
+            )
+        if port is not None:
+            keep &= (conns["client_port"] == port) | (conns["server_port"] == port)
+        if stream is not None:
+            ids = [stream] if isinstance(stream, int) else list(stream)
+            keep &= conns["id"].isin(ids)
+        selected = conns[keep]
+        ids_kept = set(selected["id"].tolist())
+        return Analysis(
+            capture=self.capture,
+            segments=self.segments[self.segments["conn"].isin(ids_kept)],
+            connections=selected,
+            events=self.events[self.events["conn"].isin(ids_kept)],
+            findings=[
+                f for f in self.findings if not f.connections or ids_kept & set(f.connections)
+            ],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``pcapline/1`` JSON document as plain Python objects."""
+        from pcapline.render.jsondoc import document
+
+        return document(self)
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        from pcapline.render.jsondoc import dumps
+
+        return dumps(self.to_dict(), indent=indent)
+
+    def to_html(self) -> str:
+        """One self-contained HTML report (render/html.py)."""
+        from pcapline.render.html import render_html
+
+        return render_html(self)
+
+
+def analyze(
+    source: Source,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    stream: Iterable[int] | int | None = None,
+) -> Analysis:
+    """Analyse a capture file (path, ``"-"`` for stdin, or a binary file object).
+
+    Raises ``pcapline.errors.PcaplineError`` subclasses with a one-line message when the
+    input is unusable (not a capture, empty, unreadable).
+    """
+    capture = read_capture(source)
+    decoded = decode(capture)
+    segments, connections = build_flows(decoded.segments)
+    detected = detect.run_all(segments, connections)
+    connections = classify.classify(segments, connections, detected)
+    events = detected.events
+    found = findings.find_all(segments, connections, events)
+    analysis = Analysis(
+        capture=capture_info(capture, decoded),
+        segments=segments,
+        connections=_connections_table(connections),
+        events=_events_table(events),
+        findings=list(found),
+    )
+    if host is None and port is None and stream is None:
+        return analysis
+    return analysis.select(host=host, port=port, stream=stream)
+
+
+def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
+    """The ``capture`` facts: what the file is and how every frame was accounted for."""
+    skipped = {str(reason): int(n) for reason, n in decoded.skipped.items() if n}
+    times = capture.time_ns
+    return CaptureInfo(
+        path=str(capture.path),
+        format=str(capture.format),
+        link_types=[str(name) for name in decoded.link_types],
+        frames=int(capture.frames),  # includes records the file ended inside
+        tcp_frames=int(len(decoded.segments)),
+        first_time_ns=int(times.min()) if len(times) else None,
+        last_time_ns=int(times.max()) if len(times) else None,
+        skipped=skipped,
+        warnings=[str(w) for w in capture.warnings],
+    )
+
+
+def _connections_table(connections: pd.DataFrame) -> pd.DataFrame:
+    """Contract columns first (model.CONNECTION_COLUMNS), any extra columns after, by id."""
+    missing = [c for c in CONNECTION_COLUMNS if c not in connections.columns]
+    if missing:
+        raise RuntimeError(f"classify() returned a connections table without {missing}")
+    extra = [c for c in connections.columns if c not in CONNECTION_COLUMNS]
+    table = connections[list(CONNECTION_COLUMNS) + extra]
+    return table.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _events_table(events: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in EVENT_COLUMNS if c not in events.columns]
+    if missing:
+        raise RuntimeError(f"detect.run_all() returned events without {missing}")
+    return events.sort_values(["conn", "frame"], kind="stable").reset_index(drop=True)
+
+
+def _canonical_ip(text: object) -> str:
+    """``2001:DB8::1`` and ``2001:db8:0::1`` are one host; non-addresses compare as written."""
+    try:
+        return str(ipaddress.ip_address(str(text)))
+    except ValueError:
+        return str(text)

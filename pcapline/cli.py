@@ -1,0 +1,246 @@
+"""The ``pcapline`` command line: commands, options and exit codes; no analysis logic.
+
+Exit codes (README "Exit codes"):
+
+    0  ran
+    1  ran, and ``--fail-on`` matched at least one selected connection
+    2  unusable input or usage error: one line ``pcapline: error: ...`` on stderr
+    3  a bug in pcapline: one line naming the exception (traceback with PCAPLINE_DEBUG=1)
+
+One function per command; a new command is one more ``@cli.command()`` function. click was
+chosen for composable subcommands and ``CliRunner`` tests; rich renders the terminal tables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from pcapline import __version__
+from pcapline.errors import PcaplineError, UsageError
+from pcapline.model import FAILURE_FATES, Fate
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+
+EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
+FORMATS = ("text", "json", "csv", "parquet", "html")
+#: ``--fail-on failures`` is every fate in model.FAILURE_FATES.
+FAILURES_ALIAS = "failures"
+
+
+class OutputError(PcaplineError):
+    """The report could not be written (-o path unusable, format needs -o, ...)."""
+
+
+def _fate_names(
+    _ctx: click.Context, _param: click.Parameter, values: Sequence[str]
+) -> frozenset[str]:
+    """``--fail-on`` may repeat and/or hold comma-separated fates; each must be a Fate."""
+    names: set[str] = set()
+    for value in values:
+        for name in filter(None, (part.strip() for part in value.split(","))):
+            if name == FAILURES_ALIAS:
+                names |= {f.value for f in FAILURE_FATES}
+            elif name in Fate._value2member_map_:
+                names.add(name)
+            else:
+                choices = ", ".join([f.value for f in Fate] + [FAILURES_ALIAS])
+                raise click.BadParameter(f"unknown fate {name!r} (choose from {choices})")
+    return frozenset(names)
+
+
+def _filter_options(command: click.Command) -> click.Command:
+    """--host/--port/--stream: select connections after analysis; ids stay tcp.stream."""
+    options = (
+        click.option("--host", metavar="IP", help="Only connections with this address at either end."),
+        click.option(
+            "--port", type=click.IntRange(0, 65535), help="Only connections with this port at either end."
+        ),
+        click.option(
+            "--stream",
+            type=click.IntRange(min=0),
+            multiple=True,
+            metavar="N",
+            help="Only connection N (Wireshark tcp.stream); may be repeated.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pcapline")
+def cli() -> None:
+    """Reconstruct every TCP connection in a packet capture and say how it ended and why."""
+
+
+@cli.command()
+@click.argument("capture")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+    help="Terminal summary, the pcapline/1 JSON document, one CSV/Parquet row per connection, or an HTML report.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@_filter_options
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=50, show_default=True,
+    help="Text format: rows in the connection table (failures first); 0 for all.",
+)
+@click.option(
+    "--fail-on", "fail_on", multiple=True, callback=_fate_names, metavar="FATE[,FATE]",
+    help=f"Exit 1 if a selected connection has one of these fates ('{FAILURES_ALIAS}' = every failure fate).",
+)
+def analyze(
+    capture: str,
+    fmt: str,
+    output: str | None,
+    host: str | None,
+    port: int | None,
+    stream: tuple[int, ...],
+    limit: int,
+    fail_on: frozenset[str],
+) -> int:
+    """Analyse CAPTURE (pcap/pcapng, maybe gzip/bz2/xz/zstd; '-' for stdin)."""
+    analysis = _run(capture, host=host, port=port, stream=stream)
+    if fmt == "text":
+        _write(_text(analysis, limit=limit, stream=stream, to_file=output is not None), output)
+    elif fmt == "json":
+        _write(analysis.to_json(), output)
+    elif fmt == "csv":
+        from pcapline.render.tables import to_csv
+
+        _write(to_csv(analysis), output)
+    elif fmt == "parquet":
+        _write_parquet(analysis, output)
+    else:
+        _write(analysis.to_html(), output)
+    return _fail_on_status(analysis, fail_on)
+
+
+@cli.command()
+@click.argument("capture")
+@click.option("-o", "--output", metavar="FILE", required=True, help="The HTML file to write.")
+@_filter_options
+def report(
+    capture: str, output: str, host: str | None, port: int | None, stream: tuple[int, ...]
+) -> int:
+    """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
+    analysis = _run(capture, host=host, port=port, stream=stream)
+    _write(analysis.to_html(), output)
+    return EXIT_OK
+
+
+def _run(capture: str, *, host: str | None, port: int | None, stream: tuple[int, ...]) -> Analysis:
+    from pcapline.analysis import analyze as run_analysis
+
+    analysis = run_analysis(capture, host=host, port=port, stream=stream or None)
+    for warning in analysis.capture.warnings:
+        click.echo(f"pcapline: warning: {warning}", err=True)
+    missing = sorted(set(stream) - set(analysis.connections["id"].tolist()))
+    if missing:
+        raise UsageError(f"no connection with id {', '.join(map(str, missing))} in {capture}")
+    return analysis
+
+
+def _text(analysis: Analysis, *, limit: int, stream: tuple[int, ...], to_file: bool) -> str:
+    from pcapline.render.terminal import TextOptions, render_text
+
+    tty = not to_file and sys.stdout.isatty()
+    color = tty and "NO_COLOR" not in os.environ
+    width = shutil.get_terminal_size((120, 24)).columns if tty else int(os.environ.get("COLUMNS", 120))
+    return render_text(analysis, TextOptions(limit=limit, width=max(width, 60), color=color))
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def _write_parquet(analysis: Analysis, output: str | None) -> None:
+    from pcapline.render.tables import ParquetUnavailable, write_parquet
+
+    if output is None or output == "-":
+        raise UsageError("--format parquet needs -o FILE (Parquet is a binary file)")
+    try:
+        write_parquet(analysis, output)
+    except ParquetUnavailable as exc:
+        raise OutputError(str(exc)) from exc
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def _fail_on_status(analysis: Analysis, fail_on: frozenset[str]) -> int:
+    if not fail_on:
+        return EXIT_OK
+    fates = analysis.connections["fate"].astype(str)
+    matched = fates[fates.isin(fail_on)]
+    if matched.empty:
+        return EXIT_OK
+    by_fate = ", ".join(f"{n} {fate}" for fate, n in sorted(matched.value_counts().items()))
+    click.echo(f"pcapline: --fail-on matched {len(matched)} connection(s): {by_fate}", err=True)
+    return EXIT_FAIL_ON
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console entry point: every failure becomes one stderr line and an exit code."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    try:
+        status = cli.main(args=list(argv) if argv is not None else None, prog_name="pcapline",
+                          standalone_mode=False)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "pcapline"
+        return _error(f"{exc.format_message()} (see '{command} --help')", EXIT_INPUT)
+    except click.Abort:
+        return _error("interrupted", 130)
+    except BrokenPipeError:
+        # `pcapline analyze big.pcap | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except click.ClickException as exc:
+        return _error(exc.format_message(), exc.exit_code)
+    except (PcaplineError, OSError) as exc:
+        return _error(_one_line(exc), EXIT_INPUT)
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001  (the last line of defence: no traceback for users)
+        if os.environ.get("PCAPLINE_DEBUG") == "1":
+            traceback.print_exc()
+        return _error(
+            f"internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(this is a bug, please report it; PCAPLINE_DEBUG=1 shows the traceback)",
+            EXIT_BUG,
+        )
+    return int(status or 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _error(message: str, code: int) -> int:
+    try:
+        click.echo(f"pcapline: error: {message}", err=True)
+    except OSError:  # stderr closed: the exit code still tells
+        pass
+    return code

@@ -1,0 +1,102 @@
+"""Flat tables: CSV (always) and Parquet (when pyarrow is installed, extra ``parquet``).
+
+One row per connection, the JSON contract's fields flattened: ``client``/``server`` become
+``client_ip``, ``client_port``, ...; ``counts`` become their six columns; times are float
+seconds like the JSON; ``inferred`` is JSON text (its keys differ per connection, and a
+spreadsheet or ``pd.read_csv`` can still parse it with ``json.loads``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+
+#: Column order of the CSV and Parquet tables.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "client_guessed",
+    "first_frame",
+    "last_frame",
+    "start",
+    "end",
+    "duration",
+    "packets",
+    "bytes_client",
+    "bytes_server",
+    "fate",
+    "closer",
+    "reset_by",
+    *COUNT_KEYS,
+    "inferred",
+    "explanation",
+)
+
+
+class ParquetUnavailable(RuntimeError):
+    """pyarrow is not installed; the message says how to get it."""
+
+
+def connections_table(analysis: Analysis) -> pd.DataFrame:
+    """The flat per-connection table both CSV and Parquet write."""
+    conns = analysis.connections.sort_values("id", kind="stable")
+    start = conns["start_ns"].astype("int64") / 1e9
+    end = conns["end_ns"].astype("int64") / 1e9
+    table = pd.DataFrame(
+        {
+            "id": conns["id"].astype("int64"),
+            "client_ip": conns["client_ip"].astype(str),
+            "client_port": conns["client_port"].astype("int64"),
+            "server_ip": conns["server_ip"].astype(str),
+            "server_port": conns["server_port"].astype("int64"),
+            "client_guessed": conns["client_guessed"].astype(bool),
+            "first_frame": conns["first_frame"].astype("int64"),
+            "last_frame": conns["last_frame"].astype("int64"),
+            "start": start,
+            "end": end,
+            "duration": (conns["end_ns"].astype("int64") - conns["start_ns"].astype("int64")) / 1e9,
+            "packets": conns["packets"].astype("int64"),
+            "bytes_client": conns["bytes_client"].astype("int64"),
+            "bytes_server": conns["bytes_server"].astype("int64"),
+            "fate": conns["fate"].astype(str),
+            "closer": conns["closer"].map(optional_str),
+            "reset_by": conns["reset_by"].map(optional_str),
+            **{key: conns[key].astype("int64") for key in COUNT_KEYS},
+            "inferred": conns["inferred"].map(_inferred_json),
+            "explanation": conns["explanation"].fillna("").astype(str),
+        },
+        columns=list(TABLE_COLUMNS),
+    )
+    return table.reset_index(drop=True)
+
+
+def to_csv(analysis: Analysis) -> str:
+    buffer = io.StringIO()
+    connections_table(analysis).to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def write_parquet(analysis: Analysis, path: str) -> None:
+    try:
+        import pyarrow  # noqa: F401  (only to give a clear message when it is absent)
+    except ImportError as exc:
+        raise ParquetUnavailable(
+            "Parquet output needs pyarrow: pip install 'pcapline[parquet]'"
+        ) from exc
+    connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
+
+
+def _inferred_json(value: Any) -> str:
+    inferred = plain(value) if isinstance(value, dict) else {}
+    return json.dumps(inferred, ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -1,0 +1,194 @@
+"""Terminal report with rich: the summary first, then one line per connection.
+
+Layout (top to bottom): capture facts, how every frame was accounted for, warnings,
+connections by fate, findings, then the connection table. The table lists failures first
+(model.FAILURE_FATES), then the rest, each by id, and stops after ``limit`` rows with a line
+saying how many were left out, so a capture with 50,000 connections still fits a screen.
+
+Output is deterministic for a given width: no run-dependent values, fixed sort orders, and
+no colour unless asked (the CLI asks only for a TTY without ``NO_COLOR``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pcapline.model import FAILURE_FATES, Fate
+from pcapline.render.jsondoc import skip_order
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+
+DEFAULT_LIMIT = 50
+_FAILURE_VALUES = frozenset(f.value for f in FAILURE_FATES)
+_FATE_STYLE = {
+    Fate.CLOSED.value: "green",
+    Fate.OPEN.value: "cyan",
+    Fate.HALF_CLOSED.value: "yellow",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TextOptions:
+    limit: int = DEFAULT_LIMIT  # 0 = every connection
+    width: int = 120
+    color: bool = False
+
+
+def render_text(analysis: Analysis, options: TextOptions = TextOptions()) -> str:
+    console = Console(
+        file=io.StringIO(),
+        width=options.width,
+        color_system="standard" if options.color else None,
+        force_terminal=options.color,
+        no_color=not options.color,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+    for line in summary_lines(analysis):
+        console.print(line)
+    conns = analysis.connections
+    if conns.empty:
+        return console.file.getvalue()  # type: ignore[attr-defined]
+    console.print()
+    shown = ordered_for_display(conns)
+    if options.limit > 0:
+        shown = shown.head(options.limit)
+    console.print(connection_table(shown, analysis.capture.first_time_ns))
+    hidden = len(conns) - len(shown)
+    if hidden:
+        console.print(f"... {hidden:,} more, use --limit 0 for all")
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def summary_lines(analysis: Analysis) -> list[Text | str]:
+    info = analysis.capture
+    lines: list[Text | str] = []
+    kinds = ", ".join(info.link_types) or "no link type"
+    lines.append(Text.assemble(("capture  ", "bold"), f"{info.path} ({info.format}, {kinds})"))
+    skipped_total = sum(info.skipped.values())
+    frames = f"{info.frames:,} frames: {info.tcp_frames:,} TCP, {skipped_total:,} skipped"
+    if skipped_total:
+        frames += " (" + ", ".join(f"{r} {n:,}" for r, n in ((r, info.skipped[r]) for r in skip_order(info.skipped) if info.skipped[r])) + ")"
+    lines.append(Text.assemble(("frames   ", "bold"), frames))
+    if info.first_time_ns is not None and info.last_time_ns is not None:
+        span = (info.last_time_ns - info.first_time_ns) / 1e9
+        lines.append(
+            Text.assemble(
+                ("time     ", "bold"),
+                f"{_utc(info.first_time_ns)} .. {_utc(info.last_time_ns)} ({format_duration(span)})",
+            )
+        )
+    for warning in info.warnings:
+        lines.append(Text.assemble(("warning  ", "bold yellow"), str(warning)))
+    lines.append(Text.assemble(("conns    ", "bold"), fate_summary(analysis.connections)))
+    if analysis.findings:
+        lines.append(Text("findings", style="bold"))
+        for finding in analysis.findings:
+            lines.append(Text.assemble("  ", (finding.kind, "bold red"), f": {finding.summary}"))
+    return lines
+
+
+def fate_summary(conns: pd.DataFrame) -> str:
+    """``12 connections: 3 refused, 8 closed, 1 open``: failures first, then by count."""
+    if conns.empty:
+        return "no TCP connections"
+    counts = Counter(str(f) for f in conns["fate"])
+    order = sorted(counts, key=lambda f: (f not in _FAILURE_VALUES, -counts[f], f))
+    noun = "connection" if len(conns) == 1 else "connections"
+    return f"{len(conns):,} {noun}: " + ", ".join(f"{counts[f]:,} {f}" for f in order)
+
+
+def ordered_for_display(conns: pd.DataFrame) -> pd.DataFrame:
+    """Failures first, then everything else; by id within each group."""
+    healthy = ~conns["fate"].astype(str).isin(_FAILURE_VALUES)
+    return conns.assign(_healthy=healthy).sort_values(["_healthy", "id"], kind="stable")
+
+
+def connection_table(conns: pd.DataFrame, origin_ns: int | None) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("client", no_wrap=True, overflow="fold")
+    table.add_column("server", no_wrap=True, overflow="fold")
+    table.add_column("start", justify="right", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("pkts", justify="right", no_wrap=True)
+    table.add_column("bytes c>s", justify="right", no_wrap=True)
+    table.add_column("bytes s>c", justify="right", no_wrap=True)
+    table.add_column("fate", no_wrap=True)
+    table.add_column("why", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
+    origin = origin_ns if origin_ns is not None else 0
+    for row in conns.to_dict("records"):
+        fate = str(row["fate"])
+        style = "bold red" if fate in _FAILURE_VALUES else _FATE_STYLE.get(fate, "")
+        table.add_row(
+            str(int(row["id"])),
+            endpoint(row["client_ip"], row["client_port"]) + ("?" if row["client_guessed"] else ""),
+            endpoint(row["server_ip"], row["server_port"]),
+            "+" + format_duration((int(row["start_ns"]) - origin) / 1e9),
+            format_duration((int(row["end_ns"]) - int(row["start_ns"])) / 1e9),
+            f"{int(row['packets']):,}",
+            format_bytes(int(row["bytes_client"])),
+            format_bytes(int(row["bytes_server"])),
+            Text(fate, style=style),
+            Text(short_reason(row.get("explanation"))),
+        )
+    return table
+
+
+def endpoint(ip: Any, port: Any) -> str:
+    text = str(ip)
+    return f"[{text}]:{int(port)}" if ":" in text else f"{text}:{int(port)}"
+
+
+def short_reason(explanation: Any) -> str:
+    """The first sentence of the explanation: the table's "why" column."""
+    if not isinstance(explanation, str) or not explanation:
+        return ""
+    first = explanation.strip().split("\n", 1)[0]
+    cut = first.find(". ")
+    return first if cut < 0 else first[: cut + 1]
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds == 0:
+        return "0s"
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f}us"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+def format_bytes(n: int) -> str:
+    """Payload bytes, decimal units (as ``ss`` and Wireshark's statistics print them)."""
+    if n < 1000:
+        return f"{n}B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f}{unit}"
+
+
+def _utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
