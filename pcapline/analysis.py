@@ -18,11 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pcapline import classify, detect, findings
-from pcapline.decode import decode
-from pcapline.flows import build_flows
 from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS, CaptureInfo, Finding
-from pcapline.read import read_capture
 
 if TYPE_CHECKING:
     from pcapline.decode import Decoded
@@ -120,6 +116,13 @@ def analyze(
     Raises ``pcapline.errors.PcaplineError`` subclasses with a one-line message when the
     input is unusable (not a capture, empty, unreadable).
     """
+    # The stages are imported here, not at the top: ``Analysis`` is a plain record that
+    # renderers, scan workers and tests build or unpickle without loading the pipeline.
+    from pcapline import classify, detect, findings
+    from pcapline.decode import decode
+    from pcapline.flows import build_flows
+    from pcapline.read import read_capture
+
     capture = read_capture(source)
     decoded = decode(capture)
     segments, connections = build_flows(decoded.segments)

@@ -87,7 +87,7 @@ def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict
         "reset_by": optional_str(row["reset_by"]),
         "counts": {key: int(row[key]) for key in COUNT_KEYS},
         "inferred": plain(row["inferred"]) if isinstance(row["inferred"], Mapping) else {},
-        "explanation": str(row["explanation"] or ""),
+        "explanation": optional_str(row["explanation"]) or "",
         "events": events,
     }
 

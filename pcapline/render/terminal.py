@@ -15,7 +15,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from rich.console import Console
@@ -59,16 +59,22 @@ def render_text(analysis: Analysis, options: TextOptions = TextOptions()) -> str
         console.print(line)
     conns = analysis.connections
     if conns.empty:
-        return console.file.getvalue()  # type: ignore[attr-defined]
+        return _finish(console)
     console.print()
     shown = ordered_for_display(conns)
     if options.limit > 0:
         shown = shown.head(options.limit)
-    console.print(connection_table(shown, analysis.capture.first_time_ns))
+    console.print(connection_table(shown, analysis.capture.first_time_ns, options.width))
     hidden = len(conns) - len(shown)
     if hidden:
         console.print(f"... {hidden:,} more, use --limit 0 for all")
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return _finish(console)
+
+
+def _finish(console: Console) -> str:
+    """The rendered text without rich's trailing padding (stable for golden tests)."""
+    text: str = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 def summary_lines(analysis: Analysis) -> list[Text | str]:
@@ -86,7 +92,7 @@ def summary_lines(analysis: Analysis) -> list[Text | str]:
         lines.append(
             Text.assemble(
                 ("time     ", "bold"),
-                f"{_utc(info.first_time_ns)} .. {_utc(info.last_time_ns)} ({format_duration(span)})",
+                f"{_utc(info.first_time_ns)} .. {_utc(info.last_time_ns)} UTC ({format_duration(span)})",
             )
         )
     for warning in info.warnings:
@@ -115,35 +121,86 @@ def ordered_for_display(conns: pd.DataFrame) -> pd.DataFrame:
     return conns.assign(_healthy=healthy).sort_values(["_healthy", "id"], kind="stable")
 
 
-def connection_table(conns: pd.DataFrame, origin_ns: int | None) -> Table:
-    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("client", no_wrap=True, overflow="fold")
-    table.add_column("server", no_wrap=True, overflow="fold")
-    table.add_column("start", justify="right", no_wrap=True)
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("pkts", justify="right", no_wrap=True)
-    table.add_column("bytes c>s", justify="right", no_wrap=True)
-    table.add_column("bytes s>c", justify="right", no_wrap=True)
-    table.add_column("fate", no_wrap=True)
-    table.add_column("why", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
+def connection_table(conns: pd.DataFrame, origin_ns: int | None, width: int) -> Table:
+    """One line per connection, never wrapped.
+
+    Every column is as wide as its widest cell; when the line would not fit, the least
+    needed columns go first (_DROP_ORDER), then the "why" text is cut with an ellipsis.
+    Addresses and fates are never shortened: they are what the reader searches for.
+    """
     origin = origin_ns if origin_ns is not None else 0
-    for row in conns.to_dict("records"):
-        fate = str(row["fate"])
+    rows = [_cells(row, origin) for row in conns.to_dict("records")]
+    names = [name for name, _ in _COLUMNS]
+    widths = {n: max([len(n)] + [len(cells[i]) for cells in rows]) for i, n in enumerate(names)}
+    shown = list(names)
+    for optional in _DROP_ORDER:
+        if _line_width(shown, widths, why=_MIN_WHY) <= width:
+            break
+        shown.remove(optional)
+    why_width = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    justify = dict(_COLUMNS)
+    for name in shown:
+        w = why_width if name == "why" else widths[name]
+        table.add_column(name, justify=justify[name], no_wrap=True, min_width=w, max_width=w)
+    fate_at, why_at = names.index("fate"), names.index("why")
+    for cells in rows:
+        fate = cells[fate_at]
         style = "bold red" if fate in _FAILURE_VALUES else _FATE_STYLE.get(fate, "")
-        table.add_row(
-            str(int(row["id"])),
-            endpoint(row["client_ip"], row["client_port"]) + ("?" if row["client_guessed"] else ""),
-            endpoint(row["server_ip"], row["server_port"]),
-            "+" + format_duration((int(row["start_ns"]) - origin) / 1e9),
-            format_duration((int(row["end_ns"]) - int(row["start_ns"])) / 1e9),
-            f"{int(row['packets']):,}",
-            format_bytes(int(row["bytes_client"])),
-            format_bytes(int(row["bytes_server"])),
-            Text(fate, style=style),
-            Text(short_reason(row.get("explanation"))),
-        )
+        out: list[str | Text] = []
+        for i, name in enumerate(names):
+            if name not in shown:
+                continue
+            if i == fate_at:
+                out.append(Text(fate, style=style))
+            elif i == why_at:
+                out.append(Text(_ellipsize(cells[i], why_width)))
+            else:
+                out.append(cells[i])
+        table.add_row(*out)
     return table
+
+
+def _line_width(shown: list[str], widths: dict[str, int], *, why: int) -> int:
+    """Rendered width: cells plus one space each side between columns (no outer padding)."""
+    cells = sum(why if n == "why" else widths[n] for n in shown)
+    return cells + 2 * (len(shown) - 1)
+
+
+def _ellipsize(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+_MIN_WHY = 12
+#: Columns given up, in this order, when the terminal is too narrow.
+_DROP_ORDER = ("start", "pkts", "bytes s>c", "bytes c>s", "duration", "why")
+_COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
+    ("id", "right"),
+    ("client", "left"),
+    ("server", "left"),
+    ("start", "right"),
+    ("duration", "right"),
+    ("pkts", "right"),
+    ("bytes c>s", "right"),
+    ("bytes s>c", "right"),
+    ("fate", "left"),
+    ("why", "left"),
+)
+
+
+def _cells(row: dict[str, Any], origin_ns: int) -> list[str]:
+    return [
+        str(int(row["id"])),
+        endpoint(row["client_ip"], row["client_port"]) + ("?" if row["client_guessed"] else ""),
+        endpoint(row["server_ip"], row["server_port"]),
+        "+" + format_duration((int(row["start_ns"]) - origin_ns) / 1e9),
+        format_duration((int(row["end_ns"]) - int(row["start_ns"])) / 1e9),
+        f"{int(row['packets']):,}",
+        format_bytes(int(row["bytes_client"])),
+        format_bytes(int(row["bytes_server"])),
+        str(row["fate"]),
+        short_reason(row.get("explanation")),
+    ]
 
 
 def endpoint(ip: Any, port: Any) -> str:
@@ -191,4 +248,4 @@ def format_bytes(n: int) -> str:
 
 
 def _utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,0 +1,125 @@
+"""The ``pcapline/1`` JSON contract, transcribed key by key from DESIGN.md ("JSON contract").
+
+``check_document(doc)`` fails with the JSON path of the first violation. It is written from
+the design document, not from jsondoc.py, so a renderer change that breaks the contract fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pcapline.model import EventKind, Fate, SkipReason
+
+CAPTURE_KEYS = [
+    "path", "format", "link_types", "frames", "tcp_frames",
+    "first_time", "last_time", "skipped", "warnings",
+]
+CONNECTION_KEYS = [
+    "id", "client", "server", "client_guessed", "first_frame", "last_frame",
+    "start", "end", "duration", "packets", "bytes_client", "bytes_server",
+    "fate", "closer", "reset_by", "counts", "inferred", "explanation", "events",
+]
+COUNT_KEYS = [
+    "syn_retransmits", "synack_retransmits", "retransmits",
+    "keepalive_probes", "zero_window_probes", "resets",
+]
+EVENT_KEYS = ["frame", "time", "from", "kind", "note"]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _expect(cond: bool, where: str, what: str) -> None:
+    assert cond, f"{where}: {what}"
+
+
+def check_document(doc: dict[str, Any]) -> None:
+    _expect(list(doc) == ["schema", "capture", "connections", "findings"], "$", f"top keys {list(doc)}")
+    _expect(doc["schema"] == "pcapline/1", "$.schema", repr(doc["schema"]))
+    check_capture(doc["capture"])
+    _expect(isinstance(doc["connections"], list), "$.connections", "not a list")
+    ids = [c["id"] for c in doc["connections"]]
+    _expect(ids == sorted(ids) and len(set(ids)) == len(ids), "$.connections", f"ids not unique ascending {ids[:10]}")
+    for i, conn in enumerate(doc["connections"]):
+        check_connection(conn, f"$.connections[{i}]")
+    _expect(isinstance(doc["findings"], list), "$.findings", "not a list")
+    for i, finding in enumerate(doc["findings"]):
+        where = f"$.findings[{i}]"
+        _expect(isinstance(finding.get("kind"), str), where, "kind not str")
+        _expect(isinstance(finding.get("summary"), str), where, "summary not str")
+        _expect(isinstance(finding.get("connections"), list), where, "connections not list")
+        _expect(all(_is_int(c) for c in finding["connections"]), where, "connection ids not int")
+        if finding["kind"] == "nat_timestamp":
+            _expect(isinstance(finding.get("ip"), str), where, "nat_timestamp without ip")
+
+
+def check_capture(cap: dict[str, Any]) -> None:
+    w = "$.capture"
+    _expect(list(cap) == CAPTURE_KEYS, w, f"keys {list(cap)}")
+    _expect(isinstance(cap["path"], str), w, "path")
+    _expect(cap["format"] in ("pcap", "pcapng"), w, f"format {cap['format']!r}")
+    _expect(isinstance(cap["link_types"], list) and all(isinstance(x, str) for x in cap["link_types"]), w, "link_types")
+    _expect(_is_int(cap["frames"]) and _is_int(cap["tcp_frames"]), w, "frames/tcp_frames")
+    for key in ("first_time", "last_time"):
+        _expect(cap[key] is None or isinstance(cap[key], float), w, f"{key} {cap[key]!r}")
+    _expect(isinstance(cap["skipped"], dict), w, "skipped")
+    reasons = {r.value for r in SkipReason}
+    for reason, n in cap["skipped"].items():
+        _expect(reason in reasons and _is_int(n) and n > 0, w, f"skipped {reason}={n!r}")
+    # every frame is accounted for
+    _expect(cap["frames"] == cap["tcp_frames"] + sum(cap["skipped"].values()), w, "frames != tcp + skipped")
+    _expect(isinstance(cap["warnings"], list) and all(isinstance(x, str) for x in cap["warnings"]), w, "warnings")
+
+
+def check_endpoint(ep: Any, where: str) -> None:
+    _expect(isinstance(ep, dict) and list(ep) == ["ip", "port"], where, f"endpoint {ep!r}")
+    _expect(isinstance(ep["ip"], str) and _is_int(ep["port"]) and 0 <= ep["port"] <= 65535, where, repr(ep))
+
+
+def check_connection(conn: dict[str, Any], w: str) -> None:
+    _expect(list(conn) == CONNECTION_KEYS, w, f"keys {list(conn)}")
+    _expect(_is_int(conn["id"]) and conn["id"] >= 0, w, "id")
+    check_endpoint(conn["client"], w + ".client")
+    check_endpoint(conn["server"], w + ".server")
+    _expect(isinstance(conn["client_guessed"], bool), w, "client_guessed")
+    _expect(_is_int(conn["first_frame"]) and _is_int(conn["last_frame"]), w, "frames")
+    _expect(1 <= conn["first_frame"] <= conn["last_frame"], w, "first_frame <= last_frame")
+    for key in ("start", "end", "duration"):
+        _expect(isinstance(conn[key], float), w, f"{key} not float: {conn[key]!r}")
+    _expect(conn["start"] <= conn["end"], w, "start <= end")
+    _expect(abs(conn["duration"] - (conn["end"] - conn["start"])) < 1e-6, w, "duration = end - start")
+    for key in ("packets", "bytes_client", "bytes_server"):
+        _expect(_is_int(conn[key]) and conn[key] >= 0, w, key)
+    _expect(conn["packets"] >= 1, w, "packets >= 1")
+    _expect(conn["fate"] in {f.value for f in Fate}, w, f"fate {conn['fate']!r}")
+    if conn["fate"] in ("closed", "half_closed"):
+        _expect(conn["closer"] in ("client", "server", "both"), w, f"closer {conn['closer']!r}")
+    else:
+        _expect(conn["closer"] is None, w, f"closer must be null for {conn['fate']}")
+    _expect(conn["reset_by"] in ("client", "server", None), w, f"reset_by {conn['reset_by']!r}")
+    _expect(isinstance(conn["counts"], dict) and list(conn["counts"]) == COUNT_KEYS, w, f"counts {conn['counts']!r}")
+    _expect(all(_is_int(v) and v >= 0 for v in conn["counts"].values()), w, "counts values")
+    _expect(isinstance(conn["inferred"], dict), w, "inferred")
+    if "keepalive" in conn["inferred"]:
+        ka = conn["inferred"]["keepalive"]
+        _expect(isinstance(ka, dict) and {"idle", "interval", "count"} <= set(ka), w, f"keepalive {ka!r}")
+        _expect(_is_num(ka["idle"]) and _is_num(ka["interval"]), w, f"keepalive {ka!r}")
+        _expect(ka["count"] is None or _is_int(ka["count"]), w, f"keepalive {ka!r}")
+    _expect(isinstance(conn["explanation"], str), w, "explanation")
+    _expect(isinstance(conn["events"], list), w, "events")
+    frames = [e["frame"] for e in conn["events"]]
+    _expect(frames == sorted(frames), w, "events in frame order")
+    kinds = {k.value for k in EventKind}
+    for j, ev in enumerate(conn["events"]):
+        we = f"{w}.events[{j}]"
+        _expect(list(ev) == EVENT_KEYS, we, f"keys {list(ev)}")
+        _expect(_is_int(ev["frame"]) and conn["first_frame"] <= ev["frame"] <= conn["last_frame"], we, "frame in range")
+        _expect(isinstance(ev["time"], float), we, "time")
+        _expect(ev["from"] in ("client", "server"), we, f"from {ev['from']!r}")
+        _expect(ev["kind"] in kinds, we, f"kind {ev['kind']!r}")
+        _expect(isinstance(ev["note"], str), we, "note")

@@ -1,0 +1,100 @@
+"""render/terminal.py: summary first, then a table that stays readable at any size."""
+
+from __future__ import annotations
+
+from synthetic_analysis import connection_row, make_analysis
+
+from pcapline.model import CaptureInfo, Finding
+from pcapline.render.terminal import TextOptions, format_bytes, format_duration, render_text
+
+EXPECTED_120 = """\
+capture  synthetic.pcapng (pcapng, EN10MB)
+frames   35 frames: 30 TCP, 5 skipped (not_tcp 4, truncated_record 1)
+time     2023-11-14 22:13:20.000000 .. 2023-11-14 22:13:36.000000 UTC (16.00s)
+warning  file ends inside frame 35 (truncated record)
+conns    3 connections: 1 keepalive_timeout, 1 refused, 1 closed
+findings
+  nat_timestamp: SYNs from 192.0.2.7 dropped
+
+id  client               server             start  duration  pkts  bytes c>s  bytes s>c  fate               why
+ 1  10.0.0.1:40001       10.0.0.2:81       +1.00s     300us     2         0B         0B  refused            Nothing lis…
+ 2  [2001:db8::1]:40002  [2001:db8::2]:22  +2.00s    14.00s    10       100B      2.0kB  keepalive_timeout  Keepalive p…
+ 0  10.0.0.1:40000       10.0.0.2:80          +0s   250.0ms    10       100B      2.0kB  closed             The client …
+"""
+
+
+def _nat() -> Finding:
+    return Finding("nat_timestamp", "SYNs from 192.0.2.7 dropped", (0, 2), {"ip": "192.0.2.7"})
+
+
+def test_full_report_at_fixed_width() -> None:
+    assert render_text(make_analysis(findings=[_nat()]), TextOptions(width=120)) == EXPECTED_120
+
+
+def test_no_line_exceeds_the_width_and_failures_come_first() -> None:
+    for width in (60, 80, 100, 200):
+        out = render_text(make_analysis(), TextOptions(width=width))
+        table = out.split("\n\n", 1)[1].splitlines()
+        assert all(len(line) <= width for line in table), (width, table)
+        ids = [line.split()[0] for line in table[1:]]
+        assert ids == ["1", "2", "0"], width
+        # addresses and fates are never shortened, whatever the width
+        assert "keepalive_timeout" in out and "[2001:db8::1]:40002" in out, width
+
+
+def test_limit_keeps_failures_and_says_how_many_are_hidden() -> None:
+    rows = [connection_row(i) for i in range(200)]
+    rows[150] = connection_row(150, fate="reset", closer=None, reset_by="server", resets=1)
+    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120, limit=5))
+    body = out.split("\n\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in body[1:6]] == ["150", "0", "1", "2", "3"]
+    assert body[6] == "... 195 more, use --limit 0 for all"
+    assert "200 connections: 1 reset, 199 closed" in out
+
+
+def test_limit_zero_shows_every_connection() -> None:
+    rows = [connection_row(i) for i in range(120)]
+    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120, limit=0))
+    assert len(out.split("\n\n", 1)[1].splitlines()) == 121
+    assert "more, use --limit" not in out
+
+
+def test_no_colour_codes_unless_asked() -> None:
+    plain = render_text(make_analysis(), TextOptions(width=120, color=False))
+    assert "\x1b[" not in plain
+    coloured = render_text(make_analysis(), TextOptions(width=120, color=True))
+    assert "\x1b[" in coloured
+
+
+def test_capture_text_is_not_rich_markup() -> None:
+    rows = [connection_row(0, explanation="[bold]not markup[/bold] stays as written.")]
+    info = CaptureInfo(path="[red]x[/red].pcap", format="pcap", frames=1, tcp_frames=1)
+    out = render_text(make_analysis(rows=rows, events=[], capture=info), TextOptions(width=200))
+    assert "[red]x[/red].pcap" in out
+    assert "[bold]not markup[/bold] stays as written." in out
+
+
+def test_empty_capture_has_a_summary_and_no_table() -> None:
+    info = CaptureInfo(path="udp-only.pcap", format="pcap", link_types=["EN10MB"], frames=3,
+                       skipped={"not_tcp": 3})
+    out = render_text(make_analysis(rows=[], events=[], capture=info), TextOptions(width=80))
+    assert out.splitlines() == [
+        "capture  udp-only.pcap (pcap, EN10MB)",
+        "frames   3 frames: 0 TCP, 3 skipped (not_tcp 3)",
+        "conns    no TCP connections",
+    ]
+
+
+def test_guessed_client_is_marked() -> None:
+    rows = [connection_row(0, client_guessed=True)]
+    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120))
+    assert "10.0.0.1:40000?" in out
+
+
+def test_number_formats() -> None:
+    assert [format_duration(s) for s in (0, 0.0000042, 0.25, 3.5, 61, 3725)] == [
+        "0s", "4us", "250.0ms", "3.50s", "1m01s", "1h02m05s",
+    ]
+    assert [format_bytes(n) for n in (0, 999, 1000, 1_234_567, 5_000_000_000)] == [
+        "0B", "999B", "1.0kB", "1.2MB", "5.0GB",
+    ]
