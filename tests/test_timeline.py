@@ -1,0 +1,375 @@
+"""Tests for pcapline/timeline.py: rows, per-side TCP states, text rendering.
+
+Segments are small hand-written tables shaped like the pipeline's (SEGMENT_COLUMNS subset +
+``conn`` + ``from_client``); each scenario is a real kernel sequence from tcp-facts.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pcapline.model import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, Side
+from pcapline.timeline import (
+    EventLabel,
+    TcpState,
+    TimelineRow,
+    build_timeline,
+    render_timeline_text,
+    tcpdump_flags,
+    timeline_title,
+)
+
+S = TcpState
+T0 = 1_700_000_000_000_000_000  # ns
+C_ISN = 1000
+S_ISN = 5000
+
+
+def seg(
+    frame: int,
+    t: float,
+    from_client: bool,
+    flags: int,
+    seq: int,
+    ack: int = 0,
+    length: int = 0,
+    window: int = 500,
+    wscale: int = -1,
+    conn: int = 0,
+) -> dict[str, Any]:
+    return {
+        "frame": frame,
+        "time_ns": T0 + round(t * 1e9),
+        "conn": conn,
+        "from_client": from_client,
+        "flags": flags,
+        "seq": seq % (1 << 32),
+        "ack": ack % (1 << 32),
+        "seg_len": length,
+        "window": window,
+        "wscale": wscale,
+    }
+
+
+def table(*rows: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows))
+
+
+def conn_row(conn: int = 0, start: float | None = 0.0) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": conn,
+        "client_ip": "10.0.0.1",
+        "client_port": 40000,
+        "server_ip": "10.0.0.2",
+        "server_port": 80,
+        "client_guessed": False,
+        "fate": "closed",
+    }
+    if start is not None:
+        row["start_ns"] = T0 + round(start * 1e9)
+    return row
+
+
+def states(rows: list[TimelineRow]) -> list[tuple[str, str]]:
+    return [(str(r.client_state), str(r.server_state)) for r in rows]
+
+
+def handshake(wscale: int = 7) -> list[dict[str, Any]]:
+    return [
+        seg(1, 0.000, True, SYN, C_ISN, window=64240, wscale=wscale),
+        seg(2, 0.001, False, SYN | ACK, S_ISN, C_ISN + 1, window=65160, wscale=wscale),
+        seg(3, 0.002, True, ACK, C_ISN + 1, S_ISN + 1, window=502),
+    ]
+
+
+def test_orderly_close_client_first_walks_both_state_machines() -> None:
+    segs = table(
+        *handshake(),
+        seg(4, 0.010, True, PSH | ACK, C_ISN + 1, S_ISN + 1, length=100, window=502),
+        seg(5, 0.011, False, ACK, S_ISN + 1, C_ISN + 101, window=509),
+        seg(6, 0.020, True, FIN | ACK, C_ISN + 101, S_ISN + 1, window=502),
+        seg(7, 0.021, False, ACK, S_ISN + 1, C_ISN + 102, window=509),
+        seg(8, 0.030, False, FIN | ACK, S_ISN + 1, C_ISN + 102, window=509),
+        seg(9, 0.031, True, ACK, C_ISN + 102, S_ISN + 2, window=502),
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows) == [
+        ("SYN-SENT", "?"),
+        ("SYN-SENT", "SYN-RECV"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("FIN-WAIT-1", "ESTABLISHED"),
+        ("FIN-WAIT-2", "CLOSE-WAIT"),  # the server's ACK of the FIN: both move
+        ("FIN-WAIT-2", "LAST-ACK"),
+        ("TIME-WAIT", "CLOSED"),
+    ]
+    assert [r.client_state_changed for r in rows] == [True, False, True, False, False, True, True, False, True]
+    assert [r.server_state_changed for r in rows] == [False, True, True, False, False, False, True, True, True]
+    assert [r.flags for r in rows] == ["S", "S.", ".", "P.", ".", "F.", ".", "F.", "."]
+    assert [r.side for r in rows] == [Side.CLIENT, Side.SERVER] + [Side.CLIENT] * 2 + [Side.SERVER, Side.CLIENT] + [
+        Side.SERVER
+    ] * 2 + [Side.CLIENT]
+    # Relative numbers as tcpdump prints them: SYN 0, first data byte 1, FIN after 100 bytes.
+    assert [(r.seq, r.ack) for r in rows] == [
+        (0, None),
+        (0, 1),
+        (1, 1),
+        (1, 1),
+        (1, 101),
+        (101, 1),
+        (1, 102),
+        (1, 102),
+        (102, 2),
+    ]
+    assert all(r.seq_relative for r in rows)
+    assert all(r.ack_relative == (r.ack is not None) for r in rows)
+    assert rows[3].length == 100
+    # Both SYNs offered wscale 7: SYN windows raw, later windows shifted.
+    assert [(r.window, r.window_scale) for r in rows[:4]] == [
+        (64240, 0),
+        (65160, 0),
+        (502 << 7, 7),
+        (502 << 7, 7),
+    ]
+    assert rows[4].time_s == pytest.approx(0.011)
+    assert rows[4].delta_s == pytest.approx(0.001)
+    assert rows[0].delta_s == 0.0
+
+
+def test_server_closes_first_and_fin_piggybacks_the_ack() -> None:
+    """Passive close answered by FIN+ACK in one segment: CLOSE-WAIT and LAST-ACK on one row."""
+    segs = table(
+        *handshake(),
+        seg(4, 0.5, False, FIN | ACK, S_ISN + 1, C_ISN + 1),
+        seg(5, 0.6, True, FIN | ACK, C_ISN + 1, S_ISN + 2),
+        seg(6, 0.7, False, ACK, S_ISN + 2, C_ISN + 2),
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows)[3:] == [
+        ("ESTABLISHED", "FIN-WAIT-1"),
+        ("LAST-ACK", "FIN-WAIT-2"),
+        ("CLOSED", "TIME-WAIT"),
+    ]
+
+
+def test_simultaneous_close_goes_through_closing() -> None:
+    segs = table(
+        *handshake(),
+        seg(4, 1.0, True, FIN | ACK, C_ISN + 1, S_ISN + 1),
+        seg(5, 1.0001, False, FIN | ACK, S_ISN + 1, C_ISN + 1),  # crossed: ACKs nothing new
+        seg(6, 1.001, True, ACK, C_ISN + 2, S_ISN + 2),  # client ACKs the server's FIN
+        seg(7, 1.001, False, ACK, S_ISN + 2, C_ISN + 2),  # server ACKs the client's FIN
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows)[3:] == [
+        ("FIN-WAIT-1", "ESTABLISHED"),
+        ("FIN-WAIT-1", "FIN-WAIT-1"),  # the server's FIN does not ACK the client's: crossed
+        ("CLOSING", "FIN-WAIT-2"),  # client got the FIN before the ACK of its own
+        ("TIME-WAIT", "TIME-WAIT"),
+    ]
+
+
+def test_refused_syn_answered_by_rst() -> None:
+    segs = table(
+        seg(1, 0.0, True, SYN, C_ISN, wscale=7),
+        seg(2, 0.0001, False, RST | ACK, 0, C_ISN + 1, window=0),
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows) == [("SYN-SENT", "?"), ("CLOSED", "CLOSED")]
+    assert [r.flags for r in rows] == ["S", "R."]
+    assert rows[1].ack == 1 and rows[1].ack_relative
+    # The server sent no SYN: its seq is absolute, and the window scale is unknown.
+    assert rows[1].seq == 0 and not rows[1].seq_relative
+    assert rows[1].window_scale is None
+
+
+def test_connect_timeout_server_never_seen() -> None:
+    segs = table(*(seg(i + 1, t, True, SYN, C_ISN) for i, t in enumerate([0, 1, 3, 7])))
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows) == [("SYN-SENT", "?")] * 4
+    assert [r.client_state_changed for r in rows] == [True, False, False, False]
+    assert [r.delta_s for r in rows] == pytest.approx([0, 1, 2, 4])
+
+
+def test_handshake_timeout_client_never_acks_stays_syn_sent() -> None:
+    """A SYN+ACK the client never answers (dropped after the capture point) changes nothing."""
+    segs = table(
+        seg(1, 0.0, True, SYN, C_ISN),
+        seg(2, 0.001, False, SYN | ACK, S_ISN, C_ISN + 1),
+        seg(3, 1.001, False, SYN | ACK, S_ISN, C_ISN + 1),
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows) == [("SYN-SENT", "?"), ("SYN-SENT", "SYN-RECV"), ("SYN-SENT", "SYN-RECV")]
+
+
+def test_listen_overflow_server_drawn_back_in_syn_recv() -> None:
+    segs = table(
+        *handshake(),
+        seg(4, 0.003, True, PSH | ACK, C_ISN + 1, S_ISN + 1, length=10),
+        seg(5, 1.001, False, SYN | ACK, S_ISN, C_ISN + 1),
+        seg(6, 1.002, True, ACK, C_ISN + 11, S_ISN + 1),
+        seg(7, 2.0, False, ACK, S_ISN + 1, C_ISN + 11),  # accept() finally: a full socket
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows)[2:] == [
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("ESTABLISHED", "SYN-RECV"),
+        ("ESTABLISHED", "SYN-RECV"),  # after a dropped ACK, the client's re-ACK proves nothing
+        ("ESTABLISHED", "ESTABLISHED"),  # the server's own ACK does
+    ]
+    assert rows[4].server_state_changed
+
+
+def test_capture_started_mid_connection() -> None:
+    segs = table(
+        seg(10, 0.0, False, ACK, 777_000, 999_000),  # pure ACK: proves nothing
+        seg(11, 0.5, True, PSH | ACK, 999_000, 777_000, length=20),
+        seg(12, 0.6, False, PSH | ACK, 777_000, 999_020, length=5),
+        seg(13, 0.7, True, RST, 999_020),
+    )
+    rows = build_timeline(segs, conn_row(start=None), None)
+    assert states(rows) == [
+        ("?", "?"),
+        ("ESTABLISHED", "?"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("CLOSED", "CLOSED"),
+    ]
+    assert [(r.seq, r.seq_relative, r.ack, r.ack_relative) for r in rows[:2]] == [
+        (777_000, False, 999_000, False),
+        (999_000, False, 777_000, False),
+    ]
+    assert rows[3].ack is None
+    assert all(r.window_scale is None and r.window == 500 for r in rows)
+    assert rows[0].time_s == 0.0  # no start_ns: first frame is time 0
+
+
+def test_relative_numbers_wrap_around_2_32() -> None:
+    isn = (1 << 32) - 10
+    segs = table(
+        seg(1, 0.0, True, SYN, isn),
+        seg(2, 0.1, False, SYN | ACK, S_ISN, isn + 1),
+        seg(3, 0.2, True, PSH | ACK, isn + 1, S_ISN + 1, length=50),
+        seg(4, 0.3, False, ACK, S_ISN + 1, isn + 51),
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert [r.seq for r in rows] == [0, 0, 1, 1]
+    assert [r.ack for r in rows] == [None, 1, 1, 51]
+
+
+def test_window_unscaled_when_one_side_did_not_offer_scaling() -> None:
+    segs = table(
+        seg(1, 0.0, True, SYN, C_ISN, wscale=7),
+        seg(2, 0.1, False, SYN | ACK, S_ISN, C_ISN + 1, wscale=-1),
+        seg(3, 0.2, True, ACK, C_ISN + 1, S_ISN + 1, window=502),
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert (rows[2].window, rows[2].window_scale) == (502, 0)
+
+
+def test_labels_come_from_this_connections_events_only() -> None:
+    segs = table(*handshake(), seg(9, 5.0, True, SYN, 1, conn=1))
+    events = pd.DataFrame(
+        {
+            "conn": [0, 0, 0, 1],
+            "frame": [1, 2, 2, 9],
+            "time_ns": [T0, T0, T0, T0],
+            "side": ["client", "server", "server", "client"],
+            "kind": ["syn", "synack", "zero_window", "syn"],
+            "note": ["", "gap 1.0 s", None, "other"],
+            "value": [None, 1.0, None, None],
+        }
+    )
+    rows = build_timeline(segs, conn_row(), events)
+    assert [r.frame for r in rows] == [1, 2, 3]
+    assert rows[0].labels == (EventLabel("syn", ""),)
+    assert rows[1].labels == (EventLabel("synack", "gap 1.0 s"), EventLabel("zero_window", ""))
+    assert rows[2].labels == ()
+    other = build_timeline(segs, conn_row(conn=1), events)
+    assert [(r.frame, r.labels) for r in other] == [(9, (EventLabel("syn", "other"),))]
+
+
+def test_unknown_connection_gives_no_rows() -> None:
+    assert build_timeline(table(*handshake()), conn_row(conn=7), None) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "text"),
+    [  # what tcpdump 4.99 printed for the same flag bytes
+        (SYN, "S"),
+        (SYN | ACK, "S."),
+        (ACK, "."),
+        (PSH | ACK, "P."),
+        (FIN | ACK, "F."),
+        (RST, "R"),
+        (RST | ACK, "R."),
+        (FIN | PSH | ACK, "FP."),
+        (SYN | ECE | CWR, "SEW"),
+        (SYN | ACK | ECE, "S.E"),
+        (ACK | URG, ".U"),
+        (0, "none"),
+        (FIN, "F"),
+        (FIN | SYN | RST | PSH | ACK, "FSRP."),
+    ],
+)
+def test_tcpdump_flags(flags: int, text: str) -> None:
+    assert tcpdump_flags(flags) == text
+
+
+def test_render_text_shows_states_only_on_change_and_is_deterministic() -> None:
+    segs = table(
+        *handshake(),
+        seg(4, 2.0, True, FIN | ACK, C_ISN + 1, S_ISN + 1, window=502),
+    )
+    events = pd.DataFrame(
+        {
+            "conn": [0],
+            "frame": [4],
+            "time_ns": [T0],
+            "side": ["client"],
+            "kind": ["fin"],
+            "note": ["client closes"],
+            "value": [None],
+        }
+    )
+    rows = build_timeline(segs, conn_row(), events)
+    text = render_timeline_text(rows, title=timeline_title(conn_row()))
+    assert text == render_timeline_text(build_timeline(segs, conn_row(), events), title=timeline_title(conn_row()))
+    lines = text.splitlines()
+    assert lines[0] == "connection 0: client 10.0.0.1:40000 → server 10.0.0.2:80, fate closed"
+    header = lines[1].split()
+    assert header == ["frame", "time", "delta", "dir", "flags", "seq", "ack", "len", "win", "client", "server", "events"]
+    body = [line.split() for line in lines[2:6]]
+    assert body[0] == ["1", "0.000000", "0.000000", "→", "S", "0", "0", "64240", "SYN-SENT"]
+    assert body[1] == ["2", "0.001000", "0.001000", "←", "S.", "0", "1", "0", "65160", "SYN-RECV"]
+    assert body[2] == ["3", "0.002000", "0.001000", "→", ".", "1", "1", "0", "64256", "ESTABLISHED", "ESTABLISHED"]
+    assert body[3] == ["4", "2.000000", "1.998000", "→", "F.", "1", "1", "0", "64256", "FIN-WAIT-1", "fin", "(client", "closes)"]
+    # Columns line up: every state sits under its header.
+    client_col = lines[1].index("client")
+    server_col = lines[1].index("server")
+    assert lines[2][client_col:].startswith("SYN-SENT")
+    assert lines[3][server_col:].startswith("SYN-RECV")
+    assert lines[-1].startswith("→ client to server, ← server to client")
+    assert "*" not in text and "~" not in text
+
+
+def test_render_ascii_and_raw_markers() -> None:
+    segs = table(
+        seg(10, 0.0, True, PSH | ACK, 999_000, 777_000, length=20),
+        seg(11, 0.1, False, ACK, 777_000, 999_020),
+    )
+    rows = build_timeline(segs, conn_row(start=None), None)
+    text = render_timeline_text(rows, ascii_only=True)
+    assert text.isascii()
+    lines = text.splitlines()
+    assert lines[1].split()[3:9] == ["->", "P.", "999000*", "777000*", "20", "500~"]
+    assert lines[2].split()[3] == "<-"
+    assert "* absolute seq/ack" in lines[-1] and "~ raw window" in lines[-1]
+
+
+def test_render_empty() -> None:
+    assert "(no frames)" in render_timeline_text([])
