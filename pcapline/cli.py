@@ -139,6 +139,24 @@ def report(
     return EXIT_OK
 
 
+@cli.command()
+@click.argument("capture")
+@click.argument("stream", metavar="N", type=click.IntRange(min=0))
+@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
+def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) -> int:
+    """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
+    _write(stream_timeline(_run(capture, host=None, port=None, stream=(stream,)), stream, ascii_only), output)
+    return EXIT_OK
+
+
+def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
+    """Text timeline of one connection (``timeline`` and ``analyze --stream N`` print it)."""
+    from pcapline.timeline import connection_timeline_text
+
+    return connection_timeline_text(analysis, stream, ascii_only=ascii_only)
+
+
 def _run(capture: str, *, host: str | None, port: int | None, stream: tuple[int, ...]) -> Analysis:
     from pcapline.analysis import analyze as run_analysis
 
