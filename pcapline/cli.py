@@ -83,7 +83,7 @@ def cli() -> None:
     """Reconstruct every TCP connection in a packet capture and say how it ended and why."""
 
 
-@cli.command()
+@cli.command(short_help="Summarise every TCP connection in a capture.")
 @click.argument("capture")
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
@@ -109,7 +109,12 @@ def analyze(
     limit: int,
     fail_on: frozenset[str],
 ) -> int:
-    """Analyse CAPTURE (pcap/pcapng, maybe gzip/bz2/xz/zstd; '-' for stdin)."""
+    """Analyse CAPTURE and say how every TCP connection ended and why.
+
+    CAPTURE is a pcap or pcapng file, maybe gzip/bz2/xz/zstd-compressed, or '-' for stdin.
+    With --stream N and the text format, each selected connection's annotated timeline
+    follows the table.
+    """
     analysis = _run(capture, host=host, port=port, stream=stream)
     if fmt == "text":
         _write(_text(analysis, limit=limit, stream=stream, to_file=output is not None), output)
@@ -126,7 +131,7 @@ def analyze(
     return _fail_on_status(analysis, fail_on)
 
 
-@cli.command()
+@cli.command(short_help="Write a self-contained HTML report.")
 @click.argument("capture")
 @click.option("-o", "--output", metavar="FILE", required=True, help="The HTML file to write.")
 @_filter_options
@@ -174,8 +179,32 @@ def _text(analysis: Analysis, *, limit: int, stream: tuple[int, ...], to_file: b
 
     tty = not to_file and sys.stdout.isatty()
     color = tty and "NO_COLOR" not in os.environ
-    width = shutil.get_terminal_size((120, 24)).columns if tty else int(os.environ.get("COLUMNS", 120))
-    return render_text(analysis, TextOptions(limit=limit, width=max(width, 60), color=color))
+    width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
+    text = render_text(analysis, TextOptions(limit=limit, width=max(width, 60), color=color))
+    if stream:
+        ascii_only = not to_file and not _stdout_takes_unicode()
+        text += "\n" + _timelines(analysis, stream, ascii_only=ascii_only)
+    return text
+
+
+def _timelines(analysis: Analysis, stream: tuple[int, ...], *, ascii_only: bool) -> str:
+    return "\n".join(
+        stream_timeline(analysis, conn_id, ascii_only).rstrip("\n") + "\n"
+        for conn_id in dict.fromkeys(stream)
+    )
+
+
+def _env_width() -> int:
+    """Width when stdout is not a terminal: $COLUMNS if set, else 120 (stable in files and CI)."""
+    try:
+        return int(os.environ.get("COLUMNS", "120"))
+    except ValueError:
+        return 120
+
+
+def _stdout_takes_unicode() -> bool:
+    encoding = getattr(sys.stdout, "encoding", None) or ""
+    return encoding.lower().replace("-", "") in ("utf8", "utf16", "utf32")
 
 
 def _write(text: str, output: str | None) -> None:
