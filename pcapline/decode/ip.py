@@ -1,0 +1,167 @@
+"""IPv4 and IPv6 (with extension headers) -> TCP header position and lengths.
+
+Lengths come from the IP header (IPv4 total length, IPv6 payload length), never from
+the captured bytes: with a snaplen cut the payload is missing but the segment length is
+still known. As Wireshark does, a length field larger than the frame on the wire is
+clipped to the frame, and a zero length (TSO/GSO output captured on the sender, IPv6
+jumbograms) means "the rest of the frame".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcapline.decode.headers import FrameCursor, be16, be32, be64, u8
+from pcapline.decode.link import ETH_IPV4, ETH_IPV6
+from pcapline.model import SkipReason
+
+PROTO_TCP = 6
+#: IP protocols that carry another network layer: IPv4-in-IP, IPv6-in-IP, GRE, EtherIP,
+#: L2TPv3, MPLS-in-IP. TCP inside them is counted as tunnelled, not decoded.
+TUNNEL_PROTOCOLS = (4, 41, 47, 97, 115, 137)
+#: IPv6 extension headers we step over (hop-by-hop, routing, destination options,
+#: mobility, HIP, shim6); fragment (44) and AH (51) are handled on their own.
+IPV6_EXT_GENERIC = (0, 43, 60, 135, 139, 140)
+IPV6_FRAGMENT, IPV6_AH = 44, 51
+MAX_IPV6_EXT = 8
+
+
+@dataclass
+class NetworkLayer:
+    """Per-frame network-layer facts (full-length arrays; valid where the frame is alive)."""
+
+    ip_version: np.ndarray  # uint8
+    src_hi: np.ndarray
+    src_lo: np.ndarray
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
+    ip_id: np.ndarray  # uint32
+    ttl: np.ndarray  # uint8
+    l4: np.ndarray  # int64 position of the TCP header
+    l4_len: np.ndarray  # int64 bytes of TCP header + payload per the IP header
+
+
+def network_layer(cur: FrameCursor, l3: np.ndarray, etype: np.ndarray) -> NetworkLayer:
+    n = l3.shape[0]
+    net = NetworkLayer(
+        ip_version=np.zeros(n, np.uint8),
+        src_hi=np.zeros(n, np.uint64),
+        src_lo=np.zeros(n, np.uint64),
+        dst_hi=np.zeros(n, np.uint64),
+        dst_lo=np.zeros(n, np.uint64),
+        ip_id=np.zeros(n, np.uint32),
+        ttl=np.zeros(n, np.uint8),
+        l4=np.full(n, -1, np.int64),
+        l4_len=np.zeros(n, np.int64),
+    )
+    alive = cur.alive(np.arange(n, dtype=np.int64))
+    et = etype[alive]
+    cur.skip(alive[(et != ETH_IPV4) & (et != ETH_IPV6)], SkipReason.NOT_IP)
+    _ipv4(cur, alive[et == ETH_IPV4], l3, net)
+    _ipv6(cur, alive[et == ETH_IPV6], l3, net)
+    return net
+
+
+def _wire_left(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Bytes from ``pos`` to the end of the frame as it was on the wire."""
+    return cur.wire_end[idx] - pos
+
+
+def _protocol(cur: FrameCursor, idx: np.ndarray, proto: np.ndarray) -> np.ndarray:
+    """Keep TCP; count tunnels and other protocols."""
+    cur.skip(idx[np.isin(proto, TUNNEL_PROTOCOLS)], SkipReason.TUNNELLED)
+    cur.skip(idx[proto != PROTO_TCP], SkipReason.NOT_TCP)
+    return proto == PROTO_TCP
+
+
+def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
+    data = cur.data
+    pos = l3[idx]
+    ok = cur.need(idx, pos, 20)
+    idx, pos = idx[ok], pos[ok]
+    vihl = u8(data, pos)
+    ihl = (vihl & 0x0F).astype(np.int64) * 4
+    total = be16(data, pos + 2).astype(np.int64)
+    wire = _wire_left(cur, idx, pos)
+    total = np.where(total == 0, wire, np.minimum(total, np.maximum(wire, 0)))
+    bad = ((vihl >> 4) != 4) | (ihl < 20) | (total < ihl)
+    cur.skip(idx[bad], SkipReason.MALFORMED)
+    idx, pos, ihl, total = idx[~bad], pos[~bad], ihl[~bad], total[~bad]
+    ok = cur.need(idx, pos, ihl)  # options must be there to find the TCP header
+    idx, pos, ihl, total = idx[ok], pos[ok], ihl[ok], total[ok]
+    # MF set or a non-zero offset: a fragment; we do not reassemble.
+    frag = (be16(data, pos + 6) & 0x3FFF) != 0
+    cur.skip(idx[frag], SkipReason.IP_FRAGMENT)
+    keep = ~frag & _protocol(cur, idx, u8(data, pos + 9))
+    idx, pos, ihl, total = idx[keep], pos[keep], ihl[keep], total[keep]
+    net.ip_version[idx] = 4
+    net.src_lo[idx] = be32(data, pos + 12)
+    net.dst_lo[idx] = be32(data, pos + 16)
+    net.ip_id[idx] = be16(data, pos + 4)
+    net.ttl[idx] = u8(data, pos + 8)
+    net.l4[idx] = pos + ihl
+    net.l4_len[idx] = total - ihl
+
+
+def _ipv6(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
+    data = cur.data
+    pos = l3[idx]
+    ok = cur.need(idx, pos, 40)
+    idx, pos = idx[ok], pos[ok]
+    bad = (u8(data, pos) >> 4) != 6
+    cur.skip(idx[bad], SkipReason.MALFORMED)
+    idx, pos = idx[~bad], pos[~bad]
+    payload = be16(data, pos + 4).astype(np.int64)
+    wire = np.maximum(_wire_left(cur, idx, pos) - 40, 0)
+    payload = np.where(payload == 0, wire, np.minimum(payload, wire))
+    net.ip_version[idx] = 6
+    net.src_hi[idx] = be64(data, pos + 8)
+    net.src_lo[idx] = be64(data, pos + 16)
+    net.dst_hi[idx] = be64(data, pos + 24)
+    net.dst_lo[idx] = be64(data, pos + 32)
+    net.ttl[idx] = u8(data, pos + 7)
+    nxt = u8(data, pos + 6)
+    cursor = pos + 40  # start of the next header
+    _ipv6_chain(cur, idx, pos, payload, nxt, cursor, net)
+
+
+def _ipv6_chain(
+    cur: FrameCursor,
+    idx: np.ndarray,
+    pos: np.ndarray,
+    payload: np.ndarray,
+    nxt: np.ndarray,
+    cursor: np.ndarray,
+    net: NetworkLayer,
+) -> None:
+    """Walk extension headers (vectorised over the frames that still have one)."""
+    data = cur.data
+    for _ in range(MAX_IPV6_EXT + 1):
+        ext = np.isin(nxt, (*IPV6_EXT_GENERIC, IPV6_FRAGMENT, IPV6_AH))
+        done = ~ext
+        d_idx = idx[done]
+        used = cursor[done] - pos[done] - 40
+        keep = _protocol(cur, d_idx, nxt[done])
+        d_idx, d_cursor, d_len = d_idx[keep], cursor[done][keep], (payload[done] - used)[keep]
+        net.l4[d_idx] = d_cursor
+        net.l4_len[d_idx] = d_len
+        idx, pos, payload, nxt, cursor = idx[ext], pos[ext], payload[ext], nxt[ext], cursor[ext]
+        if not idx.size:
+            return
+        ok = cur.need(idx, cursor, 8)
+        idx, pos, payload, nxt, cursor = idx[ok], pos[ok], payload[ok], nxt[ok], cursor[ok]
+        hdr_len = (u8(data, cursor + 1).astype(np.int64) + 1) * 8
+        hdr_len = np.where(nxt == IPV6_AH, (u8(data, cursor + 1).astype(np.int64) + 2) * 4, hdr_len)
+        hdr_len = np.where(nxt == IPV6_FRAGMENT, 8, hdr_len)
+        # Fragment header: offset (13 bits) and M flag; both zero is an "atomic" fragment.
+        frag = (nxt == IPV6_FRAGMENT) & ((be16(data, cursor + 2) & 0xFFF9) != 0)
+        cur.skip(idx[frag], SkipReason.IP_FRAGMENT)
+        new_cursor = cursor + hdr_len
+        past = (new_cursor - pos - 40) > payload
+        cur.skip(idx[past & ~frag], SkipReason.MALFORMED)
+        keep = ~frag & ~past
+        nxt = u8(data, cursor[keep])
+        idx, pos, payload, cursor = idx[keep], pos[keep], payload[keep], new_cursor[keep]
+    cur.skip(idx, SkipReason.MALFORMED)  # absurdly long extension chain

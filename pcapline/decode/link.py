@@ -1,0 +1,141 @@
+"""Link layers -> position of the network header and its EtherType.
+
+Supported (LINKTYPE_* numbers as in pcap headers / pcapng IDBs):
+
+* EN10MB (1): Ethernet II, any stack of 802.1Q/802.1ad/QinQ tags, PPPoE session, MPLS
+* LINUX_SLL (113, 16-byte header, ``tshark -i any``), LINUX_SLL2 (276, 20 bytes, ``tcpdump -i any``)
+* RAW (101; 12 and 14 are DLT_RAW on some BSDs), IPV4 (228), IPV6 (229): IP version nibble
+* NULL (0, AF in the writer's byte order) and LOOP (108, network order): BSD/macOS ``lo0``
+
+Everything else is counted as ``unsupported_link``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pcapline.decode.headers import FrameCursor, be16, be32, le32, u8
+from pcapline.model import SkipReason
+
+ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
+#: 802.1Q, 802.1ad, and the pre-standard QinQ TPIDs (Cisco/Juniper): 4-byte tags.
+VLAN_TPIDS = (0x8100, 0x88A8, 0x9100, 0x9200, 0x9300)
+PPPOE_SESSION = 0x8864
+MPLS_TYPES = (0x8847, 0x8848)
+PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
+
+LINKTYPE_NAMES: dict[int, str] = {
+    0: "NULL",
+    1: "EN10MB",
+    9: "PPP",
+    12: "RAW",
+    14: "RAW",
+    101: "RAW",
+    105: "IEEE802_11",
+    108: "LOOP",
+    113: "LINUX_SLL",
+    127: "IEEE802_11_RADIOTAP",
+    228: "IPV4",
+    229: "IPV6",
+    276: "LINUX_SLL2",
+}
+ETHERNET, SLL, SLL2, NULL, LOOP = 1, 113, 276, 0, 108
+RAW_TYPES = (12, 14, 101, 228, 229)
+#: BSD address families for IPv6 differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
+AF_INET, AF_INET6 = (2,), (24, 28, 30)
+#: Most nested tags/labels we follow; deeper stacks are not real traffic.
+MAX_ENCAPS = 8
+
+
+def linktype_name(link_type: int) -> str:
+    return LINKTYPE_NAMES.get(int(link_type), f"LINKTYPE_{int(link_type)}")
+
+
+def link_layer(cur: FrameCursor, start: np.ndarray, link_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Network-layer position and EtherType per frame (-1/0 where unknown or skipped)."""
+    n = start.shape[0]
+    l3 = np.full(n, -1, dtype=np.int64)
+    etype = np.zeros(n, dtype=np.uint16)
+    alive = cur.alive(np.arange(n, dtype=np.int64))
+    lt = link_type[alive]
+
+    eth = alive[lt == ETHERNET]
+    ok = cur.need(eth, start[eth], 14)
+    eth = eth[ok]
+    l3[eth] = start[eth] + 14
+    etype[eth] = be16(cur.data, start[eth] + 12)
+
+    sll = alive[lt == SLL]
+    ok = cur.need(sll, start[sll], 16)
+    sll = sll[ok]
+    l3[sll] = start[sll] + 16
+    etype[sll] = be16(cur.data, start[sll] + 14)
+
+    sll2 = alive[lt == SLL2]
+    ok = cur.need(sll2, start[sll2], 20)
+    sll2 = sll2[ok]
+    l3[sll2] = start[sll2] + 20
+    etype[sll2] = be16(cur.data, start[sll2])
+
+    raw = alive[np.isin(lt, RAW_TYPES)]
+    _ip_by_version(cur, raw, start[raw], l3, etype)
+
+    null = alive[(lt == NULL) | (lt == LOOP)]
+    ok = cur.need(null, start[null], 4)
+    null = null[ok]
+    v_le = le32(cur.data, start[null])
+    v_be = be32(cur.data, start[null])
+    # The AF is a 32-bit integer in the writer's byte order (NULL) or network order (LOOP);
+    # real AF values are small, so the reading with zero upper bytes is the right one.
+    af = np.where(v_le <= 0xFFFF, v_le, v_be)
+    l3[null] = start[null] + 4
+    etype[null] = np.where(np.isin(af, AF_INET), ETH_IPV4, np.where(np.isin(af, AF_INET6), ETH_IPV6, 0))
+
+    known = np.isin(lt, (ETHERNET, SLL, SLL2, NULL, LOOP, *RAW_TYPES))
+    cur.skip(alive[~known], SkipReason.UNSUPPORTED_LINK)
+
+    _unwrap(cur, cur.alive(np.concatenate([eth, sll, sll2])), l3, etype)
+    return l3, etype
+
+
+def _ip_by_version(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
+    """Raw IP (no link header): the version nibble says IPv4 or IPv6."""
+    ok = cur.need(idx, pos, 1)
+    idx, pos = idx[ok], pos[ok]
+    version = u8(cur.data, pos) >> 4
+    l3[idx] = pos
+    etype[idx] = np.where(version == 4, ETH_IPV4, np.where(version == 6, ETH_IPV6, 0))
+
+
+def _unwrap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
+    """Peel VLAN tags, PPPoE and MPLS until an EtherType for IP (or something else) shows."""
+    for _ in range(MAX_ENCAPS):
+        et = etype[idx]
+        vlan = idx[np.isin(et, VLAN_TPIDS)]
+        pppoe = idx[et == PPPOE_SESSION]
+        mpls = idx[np.isin(et, MPLS_TYPES)]
+        if not (vlan.size or pppoe.size or mpls.size):
+            return
+        # 802.1Q tag: TCI (2 bytes) then the inner EtherType.
+        ok = cur.need(vlan, l3[vlan], 4)
+        vlan = vlan[ok]
+        etype[vlan] = be16(cur.data, l3[vlan] + 2)
+        l3[vlan] += 4
+        # PPPoE session: 6-byte PPPoE header, then the 2-byte PPP protocol.
+        ok = cur.need(pppoe, l3[pppoe], 8)
+        pppoe = pppoe[ok]
+        proto = be16(cur.data, l3[pppoe] + 6)
+        etype[pppoe] = np.where(proto == PPP_IPV4, ETH_IPV4, np.where(proto == PPP_IPV6, ETH_IPV6, 0))
+        l3[pppoe] += 8
+        # MPLS: 4-byte label entries until the bottom-of-stack bit; IP version nibble after.
+        ok = cur.need(mpls, l3[mpls], 4)
+        mpls = mpls[ok]
+        bottom = (u8(cur.data, l3[mpls] + 2) & 1).astype(bool)
+        l3[mpls] += 4
+        done = mpls[bottom]
+        _ip_by_version(cur, done, l3[done], l3, etype)
+        idx = cur.alive(np.concatenate([vlan, pppoe, done]))
+        idx = idx[np.isin(etype[idx], (*VLAN_TPIDS, PPPOE_SESSION, *MPLS_TYPES))]
+        # MPLS entries that are not bottom-of-stack keep their EtherType and loop again.
+        idx = np.concatenate([idx, mpls[~bottom]])
+    cur.skip(idx, SkipReason.MALFORMED)

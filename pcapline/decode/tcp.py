@@ -1,0 +1,59 @@
+"""TCP fixed header -> segment columns.
+
+``seg_len`` is the IP-header length minus the TCP header length, so it is right even
+when the snaplen cut the payload (``tcp.len`` in Wireshark, not the captured bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcapline.decode.headers import FrameCursor, be16, be32, u8
+from pcapline.model import SkipReason
+
+TCP_MIN_HEADER = 20
+FLAG_BITS = 0x01FF  # NS..FIN; the 3 reserved bits above NS are dropped
+
+
+@dataclass
+class TcpHeaders:
+    idx: np.ndarray  # frames (indices) that are TCP segments we analyse
+    sport: np.ndarray
+    dport: np.ndarray
+    seq: np.ndarray
+    ack: np.ndarray
+    flags: np.ndarray
+    window: np.ndarray
+    seg_len: np.ndarray
+    options_start: np.ndarray  # absolute position of the first option byte
+    options_end: np.ndarray  # one past the last option byte that was captured
+
+
+def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeaders:
+    data = cur.data
+    idx = cur.alive(np.arange(l4.shape[0], dtype=np.int64))
+    idx = idx[l4[idx] >= 0]
+    pos = l4[idx]
+    ok = cur.need(idx, pos, TCP_MIN_HEADER)
+    idx, pos = idx[ok], pos[ok]
+    length = l4_len[idx]
+    doff = (u8(data, pos + 12) >> 4).astype(np.int64) * 4
+    # A header shorter than 20 bytes or longer than the IP payload cannot be real.
+    bad = (doff < TCP_MIN_HEADER) | (doff > length)
+    cur.skip(idx[bad], SkipReason.MALFORMED)
+    idx, pos, length, doff = idx[~bad], pos[~bad], length[~bad], doff[~bad]
+    return TcpHeaders(
+        idx=idx,
+        sport=be16(data, pos),
+        dport=be16(data, pos + 2),
+        seq=be32(data, pos + 4),
+        ack=be32(data, pos + 8),
+        flags=be16(data, pos + 12) & FLAG_BITS,
+        window=be16(data, pos + 14),
+        seg_len=(length - doff).astype(np.uint32),
+        options_start=pos + TCP_MIN_HEADER,
+        # Options cut by the snaplen: decode the part that is there (never drop the segment).
+        options_end=np.minimum(pos + doff, cur.end[idx]),
+    )

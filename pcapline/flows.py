@@ -1,0 +1,239 @@
+"""Flows stage: TCP segments -> connections, numbered exactly like Wireshark's ``tcp.stream``.
+
+Rows are grouped by their unordered 4-tuple (address/port pairs in either direction).
+One 4-tuple becomes several connections only by Wireshark 4.0's port-reuse rule
+(``dissect_tcp()`` in packet-tcp.c): a pure SYN (SYN without ACK) whose sequence number
+differs from the conversation's stored base sequence for its direction starts a new
+conversation. A SYN with the same ISN is a retransmission and stays. The base sequence
+of a direction is set by the first segment that can set it, whichever comes first:
+
+* a segment sent in that direction: its seq if it is a SYN, else seq - 1;
+* a segment with ACK sent the other way: ack - 1.
+
+Wireshark 4.0 does not split on a SYN+ACK with a new sequence number (it only flags
+"port numbers reused"), nor on a SYN after FIN/RST with the same ISN (newer versions do).
+Stream ids are given in order of each connection's first segment.
+
+Who is the client:
+
+1. the sender of the connection's first pure SYN; else
+2. the receiver of its first SYN+ACK; else (``client_guessed`` = True)
+3. the side with the higher port (ephemeral ports are above the service port; with
+   equal ports, the sender of the first segment).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pandas as pd
+
+from pcapline.model import ACK, FLOW_COLUMNS, SYN
+
+CONNECTION_ID_COLUMNS: tuple[str, ...] = (
+    "id",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "client_guessed",
+    "first_frame",
+    "last_frame",
+    "start_ns",
+    "end_ns",
+    "packets",
+    "bytes_client",
+    "bytes_server",
+)
+
+
+def build_flows(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add ``conn``/``from_client`` to the segments; return them and the connections table."""
+    segments = segments.sort_values("frame", kind="stable").reset_index(drop=True)
+    n = len(segments)
+    if n == 0:
+        out = segments.copy()
+        for name, dtype in FLOW_COLUMNS.items():
+            out[name] = pd.Series(dtype=dtype)
+        return out, _empty_connections()
+    key, forward = tuple_keys(segments)
+    conn = _split_port_reuse(segments, key, forward)
+    from_client, guessed = _client_side(segments, conn, forward)
+    out = segments.copy()
+    out["conn"] = conn.astype(FLOW_COLUMNS["conn"])
+    out["from_client"] = from_client.astype(FLOW_COLUMNS["from_client"])
+    return out, _connections(out, guessed)
+
+
+def tuple_keys(segments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Id of each row's unordered 4-tuple (in order of first appearance), and whether the
+    row goes from the tuple's "low" endpoint to its "high" one."""
+    src_hi = segments["src_hi"].to_numpy()
+    src_lo = segments["src_lo"].to_numpy()
+    dst_hi = segments["dst_hi"].to_numpy()
+    dst_lo = segments["dst_lo"].to_numpy()
+    sport = segments["sport"].to_numpy()
+    dport = segments["dport"].to_numpy()
+    forward = (src_hi < dst_hi) | (
+        (src_hi == dst_hi) & ((src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport)))
+    )
+    ends = pd.DataFrame(
+        {
+            "v": segments["ip_version"].to_numpy(),
+            "a_hi": np.where(forward, src_hi, dst_hi),
+            "a_lo": np.where(forward, src_lo, dst_lo),
+            "a_port": np.where(forward, sport, dport),
+            "b_hi": np.where(forward, dst_hi, src_hi),
+            "b_lo": np.where(forward, dst_lo, src_lo),
+            "b_port": np.where(forward, dport, sport),
+        }
+    )
+    key = ends.groupby(list(ends.columns), sort=False).ngroup().to_numpy()
+    return key.astype(np.int64), forward
+
+
+def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Connection id per row: 4-tuple groups, split where Wireshark 4.0 starts a new stream."""
+    flags = segments["flags"].to_numpy()
+    pure_syn = (flags & (SYN | ACK)) == SYN
+    order = np.argsort(key, kind="stable")  # rows of each tuple together, in frame order
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    position = np.empty(len(key), np.int64)  # row's index within its tuple
+    position[order] = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
+    # Only tuples with a pure SYN that is not their first row can split.
+    candidates = np.unique(key[pure_syn & (position > 0)])
+    segment_no = np.zeros(len(key), np.int64)  # which connection of its tuple a row belongs to
+    if candidates.size:
+        seq = segments["seq"].to_numpy().astype(np.int64)
+        ack = segments["ack"].to_numpy().astype(np.int64)
+        group_start = np.searchsorted(sorted_key, candidates, side="left")
+        group_end = np.searchsorted(sorted_key, candidates, side="right")
+        for lo, hi in zip(group_start, group_end, strict=True):
+            rows = order[lo:hi]
+            cuts = _reuse_cuts(flags[rows], seq[rows], ack[rows], forward[rows])
+            if cuts.size:
+                segment_no[rows] = np.searchsorted(cuts, np.arange(rows.size), side="right")
+    ids = pd.DataFrame({"k": key, "s": segment_no}).groupby(["k", "s"], sort=False).ngroup().to_numpy()
+    return ids.astype(np.int64)
+
+
+def _reuse_cuts(flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Positions (within one tuple's rows) where a new conversation starts.
+
+    Walks only the pure-SYN rows; each direction's base sequence is looked up with a
+    binary search over the rows able to set it (see the module docstring).
+    """
+    syn = flags & SYN != 0
+    has_ack = flags & ACK != 0
+    positions = np.arange(flags.size)
+    setters: list[tuple[np.ndarray, np.ndarray]] = []
+    for direction in (False, True):
+        own = forward == direction
+        can_set = own | (~own & has_ack)
+        value = np.where(own, np.where(syn, seq, seq - 1), ack - 1) % (1 << 32)
+        setters.append((positions[can_set], value[can_set]))
+    cuts: list[int] = []
+    conv_start = 0
+    for p in np.flatnonzero(syn & ~has_ack):
+        if p == conv_start:
+            continue
+        where, value = setters[int(forward[p])]
+        i = int(np.searchsorted(where, conv_start))
+        if i < where.size and where[i] < p and value[i] != seq[p]:
+            cuts.append(int(p))
+            conv_start = int(p)
+    return np.asarray(cuts, dtype=np.int64)
+
+
+def _client_side(segments: pd.DataFrame, conn: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: sent by the client? Per connection: was the client guessed?"""
+    flags = segments["flags"].to_numpy()
+    syn_kind = flags & (SYN | ACK)
+    n_conn = int(conn.max()) + 1
+    # Direction (forward flag) in which the client sends, decided per connection.
+    client_forward = np.zeros(n_conn, bool)
+    decided = np.zeros(n_conn, bool)
+    for kind, client_is_sender in ((SYN, True), (SYN | ACK, False)):
+        rows = np.flatnonzero(syn_kind == kind)
+        rows = rows[~decided[conn[rows]]]
+        first_conn, first_at = np.unique(conn[rows], return_index=True)  # rows are in frame order
+        client_forward[first_conn] = forward[rows[first_at]] == client_is_sender
+        decided[first_conn] = True
+    guessed = ~decided
+    if guessed.any():
+        first_conn, first_at = np.unique(conn, return_index=True)
+        sport = segments["sport"].to_numpy()[first_at].astype(np.int64)
+        dport = segments["dport"].to_numpy()[first_at].astype(np.int64)
+        fwd = forward[first_at]
+        # The first row's sender is the client if its port is the higher (ephemeral) one.
+        sender_is_client = sport >= dport
+        guess = np.where(sender_is_client, fwd, ~fwd)
+        client_forward[first_conn[guessed[first_conn]]] = guess[guessed[first_conn]]
+    return forward == client_forward[conn], guessed
+
+
+def _ip_text(version: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    out: list[str] = []
+    for v, h, low in zip(version.tolist(), hi.tolist(), lo.tolist(), strict=True):
+        if v == 4:
+            out.append(str(ipaddress.IPv4Address(low)))
+        else:
+            out.append(str(ipaddress.IPv6Address((h << 64) | low)))
+    return out
+
+
+def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
+    conn = seg["conn"].to_numpy()
+    from_client = seg["from_client"].to_numpy()
+    first_conn, first_at = np.unique(conn, return_index=True)
+    last_at = len(conn) - 1 - np.unique(conn[::-1], return_index=True)[1]
+    first = seg.iloc[first_at]
+    fc = from_client[first_at]
+    version = first["ip_version"].to_numpy()
+    src = (first["src_hi"].to_numpy(), first["src_lo"].to_numpy())
+    dst = (first["dst_hi"].to_numpy(), first["dst_lo"].to_numpy())
+    c_hi, c_lo = np.where(fc, src[0], dst[0]), np.where(fc, src[1], dst[1])
+    s_hi, s_lo = np.where(fc, dst[0], src[0]), np.where(fc, dst[1], src[1])
+    sport, dport = first["sport"].to_numpy(), first["dport"].to_numpy()
+    seg_len = seg["seg_len"].to_numpy().astype(np.int64)
+    n = first_conn.size
+    frames = seg["frame"].to_numpy()
+    times = seg["time_ns"].to_numpy()
+    return pd.DataFrame(
+        {
+            "id": first_conn.astype(np.int64),
+            "client_ip": _ip_text(version, c_hi, c_lo),
+            "client_port": np.where(fc, sport, dport).astype(np.uint16),
+            "server_ip": _ip_text(version, s_hi, s_lo),
+            "server_port": np.where(fc, dport, sport).astype(np.uint16),
+            "client_guessed": guessed[first_conn],
+            "first_frame": frames[first_at].astype(np.int64),
+            "last_frame": frames[last_at].astype(np.int64),
+            "start_ns": times[first_at].astype(np.int64),
+            "end_ns": times[last_at].astype(np.int64),
+            "packets": np.bincount(conn, minlength=n).astype(np.int64),
+            "bytes_client": np.bincount(conn, weights=seg_len * from_client, minlength=n).astype(np.int64),
+            "bytes_server": np.bincount(conn, weights=seg_len * ~from_client, minlength=n).astype(np.int64),
+        }
+    )
+
+
+def _empty_connections() -> pd.DataFrame:
+    dtypes = {
+        "id": "int64",
+        "client_ip": "object",
+        "client_port": "uint16",
+        "server_ip": "object",
+        "server_port": "uint16",
+        "client_guessed": "bool",
+        "first_frame": "int64",
+        "last_frame": "int64",
+        "start_ns": "int64",
+        "end_ns": "int64",
+        "packets": "int64",
+        "bytes_client": "int64",
+        "bytes_server": "int64",
+    }
+    return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in CONNECTION_ID_COLUMNS})
