@@ -128,7 +128,11 @@ def analyze(
         _write_parquet(analysis, output)
     else:
         _write(analysis.to_html(), output)
-    return _fail_on_status(analysis, fail_on)
+    status = _fail_on_status(analysis, fail_on)
+    if status != EXIT_OK:
+        # Exit (not a return value) so the code also holds under click's standalone mode.
+        raise click.exceptions.Exit(status)
+    return EXIT_OK
 
 
 @cli.command(short_help="Write a self-contained HTML report.")

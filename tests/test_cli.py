@@ -1,0 +1,229 @@
+"""cli.py: commands, output files, --fail-on and exit codes; bad input is one stderr line."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from contract_pcapline1 import check_document
+from crafted_pcap import two_connections_pcap
+
+from pcapline.cli import cli, run
+
+
+@pytest.fixture(scope="module")
+def two_conns(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return two_connections_pcap(tmp_path_factory.mktemp("cap") / "two.pcap")
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+# --- bad input: exit 2, one line, no traceback -------------------------------------------
+
+def _bad_inputs(tmp: Path) -> dict[str, Path]:
+    (tmp / "empty.pcap").write_bytes(b"")
+    (tmp / "text.txt").write_text("GET / HTTP/1.1\r\nHost: example\r\n\r\n" * 20)
+    (tmp / "adir").mkdir()
+    return {
+        "missing": tmp / "no-such-file.pcap",
+        "empty": tmp / "empty.pcap",
+        "not a capture": tmp / "text.txt",
+        "directory": tmp / "adir",
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "not a capture", "directory"])
+def test_bad_input_is_one_line_and_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _bad_inputs(tmp_path)[case]
+    assert run(["analyze", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("pcapline: error: ")
+    assert "Traceback" not in err
+
+
+def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
+    path = _bad_inputs(tmp_path)["not a capture"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcapline", "analyze", str(path)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PCAPLINE_DEBUG": "0"},
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("pcapline: error: ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze"],  # missing CAPTURE
+        ["analyze", "x.pcap", "--format", "yaml"],
+        ["analyze", "x.pcap", "--fail-on", "closed,exploded"],
+        ["analyze", "x.pcap", "--port", "70000"],
+        ["no-such-command"],
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), err
+
+
+def test_unknown_fate_names_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    run(["analyze", "x.pcap", "--fail-on", "exploded"])
+    err = capsys.readouterr().err
+    assert "unknown fate 'exploded'" in err and "keepalive_timeout" in err
+
+
+def test_unexpected_exception_is_exit_3_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, two_conns: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_a: object, **_k: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr("pcapline.analysis.analyze", broken)
+    monkeypatch.delenv("PCAPLINE_DEBUG", raising=False)
+    assert run(["analyze", str(two_conns)]) == 3
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "pcapline: error: internal error: ZeroDivisionError: boom "
+        "(this is a bug, please report it; PCAPLINE_DEBUG=1 shows the traceback)"
+    ]
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("pcapline, version ")
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "analyze" in out and "report" in out and "timeline" in out
+
+
+# --- a real (crafted) capture through the whole pipeline ---------------------------------
+
+def test_text_summary(two_conns: Path) -> None:
+    code, out, err = _invoke("analyze", str(two_conns))
+    assert code == 0 and err == ""
+    assert "12 frames: 11 TCP, 1 skipped (not_tcp 1)" in out
+    assert "2 connections: 1 refused, 1 closed" in out
+    body = out.split("\n\n", 1)[1].splitlines()
+    assert body[1].split()[:4] == ["1", "10.0.0.1:40001", "10.0.0.2:81", "+100.0ms"]  # failures first
+    assert body[2].split()[0] == "0"
+
+
+def test_json_meets_the_contract(two_conns: Path) -> None:
+    code, out, _ = _invoke("analyze", str(two_conns), "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    check_document(doc)
+    assert [(c["id"], c["fate"]) for c in doc["connections"]] == [(0, "closed"), (1, "refused")]
+    closed, refused = doc["connections"]
+    assert (closed["first_frame"], closed["last_frame"], closed["packets"]) == (1, 9, 9)
+    assert (closed["bytes_client"], closed["bytes_server"], closed["closer"]) == (5, 5, "client")
+    assert (refused["reset_by"], refused["counts"]["resets"]) == ("server", 1)
+    assert doc["capture"]["skipped"] == {"not_tcp": 1}
+
+
+def test_csv_parses_with_pandas(two_conns: Path) -> None:
+    code, out, _ = _invoke("analyze", str(two_conns), "--format", "csv")
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out))
+    assert table["fate"].tolist() == ["closed", "refused"]
+    assert table["server_port"].tolist() == [80, 81]
+
+
+@pytest.mark.parametrize("fmt,check", [("json", json.loads), ("csv", lambda t: pd.read_csv(io.StringIO(t)))])
+def test_output_file_is_written_and_stdout_stays_empty(two_conns: Path, tmp_path: Path, fmt: str, check) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / f"out.{fmt}"
+    code, out, _ = _invoke("analyze", str(two_conns), "--format", fmt, "-o", str(target))
+    assert code == 0 and out == ""
+    check(target.read_text())
+
+
+def test_output_into_a_missing_directory_is_exit_2(two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["analyze", str(two_conns), "-o", str(tmp_path / "nope" / "x.txt")]) == 2
+    assert capsys.readouterr().err.startswith("pcapline: error: cannot write ")
+
+
+def test_parquet_needs_an_output_file(two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["analyze", str(two_conns), "--format", "parquet"]) == 2
+    assert "needs -o FILE" in capsys.readouterr().err
+    pytest.importorskip("pyarrow")
+    target = tmp_path / "c.parquet"
+    assert run(["analyze", str(two_conns), "--format", "parquet", "-o", str(target)]) == 0
+    assert pd.read_parquet(target)["fate"].tolist() == ["closed", "refused"]
+
+
+@pytest.mark.parametrize(
+    "fail_on,expected",
+    [
+        (["--fail-on", "refused"], 1),
+        (["--fail-on", "reset,connect_timeout"], 0),
+        (["--fail-on", "reset", "--fail-on", "refused"], 1),
+        (["--fail-on", "failures"], 1),
+        (["--fail-on", "closed"], 1),
+        ([], 0),
+    ],
+)
+def test_fail_on(two_conns: Path, fail_on: list[str], expected: int) -> None:
+    code, _, err = _invoke("analyze", str(two_conns), "--format", "json", *fail_on)
+    assert code == expected
+    assert ("--fail-on matched" in err) == (expected == 1)
+
+
+def test_fail_on_sees_only_selected_connections(two_conns: Path) -> None:
+    code, _, _ = _invoke("analyze", str(two_conns), "--port", "80", "--fail-on", "refused")
+    assert code == 0
+    code, _, _ = _invoke("analyze", str(two_conns), "--stream", "1", "--fail-on", "refused")
+    assert code == 1
+
+
+def test_filters_keep_wireshark_ids(two_conns: Path) -> None:
+    code, out, _ = _invoke("analyze", str(two_conns), "--format", "json", "--port", "81")
+    doc = json.loads(out)
+    assert [c["id"] for c in doc["connections"]] == [1]
+    assert doc["capture"]["frames"] == 12  # capture facts describe the whole file
+    _, out, _ = _invoke("analyze", str(two_conns), "--format", "json", "--host", "10.0.0.9")
+    assert json.loads(out)["connections"] == []
+
+
+def test_unknown_stream_is_exit_2(two_conns: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["analyze", str(two_conns), "--stream", "7"]) == 2
+    assert "no connection with id 7" in capsys.readouterr().err
+
+
+def test_stream_text_appends_the_timeline(two_conns: Path) -> None:
+    code, out, _ = _invoke("analyze", str(two_conns), "--stream", "1")
+    assert code == 0
+    assert "1 connection: 1 refused" in out
+    assert "connection 1: client 10.0.0.1:40001" in out
+
+
+def test_stdin_and_compressed_input(two_conns: Path) -> None:
+    packed = gzip.compress(two_conns.read_bytes())
+    result = CliRunner().invoke(cli, ["analyze", "-", "--format", "json"], input=packed)
+    assert result.exit_code == 0, result.output
+    assert [c["fate"] for c in json.loads(result.stdout)["connections"]] == ["closed", "refused"]
+
+
+def test_python_dash_m_runs_the_cli(two_conns: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcapline", "analyze", str(two_conns), "--fail-on", "refused"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "2 connections: 1 refused, 1 closed" in proc.stdout
+    assert proc.stderr == "pcapline: --fail-on matched 1 connection(s): 1 refused\n"
