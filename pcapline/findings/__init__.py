@@ -1,0 +1,44 @@
+"""Cross-connection findings: what only shows when many connections are looked at together.
+
+``FINDERS`` is the explicit, ordered registry; ``find_all`` runs each over one capture's tables
+(used by ``analyze`` for one capture and, through it, by ``scan`` for many):
+
+- ``nat_timestamp``: tw_recycle / per-host PAWS SYN drops behind a NAT (the flagship finding)
+- ``listen_overflow``: bursts of accept-queue overflow on one server port
+- ``syn_flood``: many half-open connections from many sources to one server port
+- ``time_wait_churn``: connection-per-request churn, 4-tuples reused within TIME_WAIT,
+  client port-range pressure
+
+Each finder's module docstring states the kernel rule, the wire signature and its thresholds.
+Findings come out in registry order, and by server/client inside one finder, so output is
+deterministic.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pcapline.findings import listen_overflow, nat_timestamp, syn_flood, time_wait_churn
+from pcapline.findings.base import Finder, FindingInput
+from pcapline.findings.handshakes import summarize
+from pcapline.model import Finding
+
+__all__ = ["FINDERS", "Finder", "find_all"]
+
+FINDERS: tuple[Finder, ...] = (
+    nat_timestamp.FINDER,
+    listen_overflow.FINDER,
+    syn_flood.FINDER,
+    time_wait_churn.FINDER,
+)
+
+
+def find_all(segments: pd.DataFrame, connections: pd.DataFrame, events: pd.DataFrame) -> list[Finding]:
+    """Every cross-connection finding in one capture, in ``FINDERS`` order."""
+    if segments.empty or connections.empty:
+        return []
+    data = FindingInput(segments, connections, events, summarize(segments, connections))
+    found: list[Finding] = []
+    for finder in FINDERS:
+        found.extend(finder.find(data))
+    return found

@@ -1,0 +1,41 @@
+"""What every cross-connection finder receives, and how findings list their connections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pcapline.findings.handshakes import Handshakes
+from pcapline.model import Finding
+
+#: A finding names at most this many connection ids; ``connection_count`` has the total and
+#: ``connections_truncated`` is set, so a 100k-connection SYN flood stays a small JSON object.
+MAX_LISTED_CONNECTIONS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FindingInput:
+    segments: pd.DataFrame  # model.SEGMENT_COLUMNS + model.FLOW_COLUMNS
+    connections: pd.DataFrame  # connections table (fate columns when classify ran)
+    events: pd.DataFrame  # model.EVENT_COLUMNS
+    handshakes: Handshakes  # shared per-SYN / per-connection facts
+
+
+@dataclass(frozen=True, slots=True)
+class Finder:
+    name: str  # == the finding kind it emits, == the module name
+    find: Callable[[FindingInput], list[Finding]]
+
+
+def capped_ids(ids: Sequence[int]) -> tuple[list[int], bool]:
+    """The first MAX_LISTED_CONNECTIONS ids (sorted) and whether some were left out."""
+    ordered = sorted(int(i) for i in ids)
+    return ordered[:MAX_LISTED_CONNECTIONS], len(ordered) > MAX_LISTED_CONNECTIONS
+
+
+def endpoint(ip: object, port: object) -> str:
+    """``10.0.0.1:80`` / ``[2001:db8::1]:80``."""
+    text = str(ip)
+    return f"[{text}]:{int(port)}" if ":" in text else f"{text}:{int(port)}"  # type: ignore[call-overload]

@@ -1,0 +1,299 @@
+"""tw_recycle / per-host PAWS: SYNs from one NAT address dropped because timestamps go backwards.
+
+Kernel rule (Linux <= 4.11 with ``net.ipv4.tcp_tw_recycle=1``; removed in 4.12, commit
+4396e46187ca; tcp-facts.md "tw_recycle and NAT", anchors.md 5.6):
+
+- When the server closes first and enters TIME_WAIT, ``tcp_remember_stamp()`` stores the peer
+  IP's last TSval (``ts_recent``) and when it arrived (``ts_recent_stamp``) in the per-IP TCP
+  metrics entry, if it is not older than the cached value or the cached value is stale (> 60 s).
+- ``tcp_conn_request()`` -> ``tcp_peer_is_proven(req, dst, paws_check=true)`` silently drops a
+  SYN when that entry is < TCP_PAWS_MSL (60 s) old and ``(s32)(cached - syn_tsval) >
+  TCP_PAWS_WINDOW (1)``, or the SYN has no timestamp (counter PAWSPassiveRejected).
+- Hosts behind one NAT address each have their own timestamp clock (random per-host offset,
+  1 kHz on modern Linux, HZ on older kernels), so the hosts whose clock is "behind" have every
+  SYN dropped while another host keeps the entry fresh; they retransmit and time out.
+
+Wire signature we require (all of it, per server ip:port and client IP):
+
+1. at least two timestamp clocks behind the client IP (samples clustered by offset
+   ``TSval - rate * t`` at the usual tick rates, modulo 2**32);
+2. replaying the kernel's cache from the connections the server closed first, SYNs that were
+   not answered while their TSval was behind a fresh entry ("regressed");
+3. the rule explains the drops: regressed SYNs are (nearly) all unanswered, so an overloaded
+   server dropping SYNs at random (regressed SYNs answered too) is not reported;
+4. the server was alive: it sent SYN+ACKs on that port within 60 s of the drops.
+
+Look-alikes ruled out: one host (one clock never goes backwards); a NAT whose SYNs are all
+answered (no tw_recycle); drops whose TSval is above the cache (overload, firewall).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pcapline.findings.base import Finder, FindingInput, capped_ids, endpoint
+from pcapline.findings.handshakes import GROUP_KEYS
+from pcapline.model import Finding
+
+KIND = "nat_timestamp"
+TCP_PAWS_MSL_NS = 60 * 10**9  # a per-host timestamp cache entry counts for 60 s
+TCP_PAWS_WINDOW = 1  # TSval ticks of slack before a SYN counts as behind the cache
+#: Timestamp clock rates to try: 1 kHz (Linux >= 4.13, BSD, macOS) and the jiffies HZ of older kernels.
+TICK_RATES_HZ: tuple[int, ...] = (1000, 250, 100, 300)
+#: Offset tolerance: queueing between sender and tap (TSval is taken at send time) plus drift.
+JITTER_S = 0.25
+DRIFT = 2e-4
+#: Condition 3: share of regressed SYNs that may have been answered and still count as explained.
+MAX_ANSWERED_REGRESSED = 0.2
+MASK32 = (1 << 32) - 1
+
+EXPLANATION = (
+    "Several hosts share this source IP (a NAT), each with its own TCP timestamp clock. SYNs whose "
+    "timestamp was behind the last one the server had seen from this IP within 60 s got no SYN+ACK, "
+    "while the server answered other SYNs: per-host PAWS rejection, as done by Linux <= 4.11 with "
+    "net.ipv4.tcp_tw_recycle=1 (or a middlebox/load balancer applying the same rule). "
+    "Check on the server: `netstat -s | grep -i 'time stamp'` (\"passive connections rejected because "
+    "of time stamp\") or `nstat -az TcpExtPAWSPassiveRejected` rising with the failures, and "
+    "`sysctl net.ipv4.tcp_tw_recycle`. Fix: set net.ipv4.tcp_tw_recycle=0 (or upgrade: it was removed "
+    "in Linux 4.12); never enable it on servers facing NATed clients."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """One TCP timestamp clock seen behind a client IP."""
+
+    rate_hz: int
+    first_tsval: int
+    first_frame: int
+    connections: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rate_hz": self.rate_hz,
+            "first_tsval": self.first_tsval,
+            "first_frame": self.first_frame,
+            "connections": list(self.connections),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Per-SYN outcome of replaying the kernel's per-IP timestamp cache."""
+
+    regressed: np.ndarray  # bool per SYN: behind a fresh cache entry (or no timestamp)
+    cached_tsval: np.ndarray  # the entry it was compared with (0 when none)
+
+
+def find(data: FindingInput) -> list[Finding]:
+    hs = data.handshakes
+    syns, conns = hs.syns, hs.conns
+    if syns.empty:
+        return []
+    unanswered = syns.loc[~syns["answered"], list(GROUP_KEYS)].drop_duplicates()
+    feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"], list(GROUP_KEYS)]
+    candidates = unanswered.merge(feeders.drop_duplicates(), on=list(GROUP_KEYS))
+    if candidates.empty:
+        return []
+    findings: list[Finding] = []
+    syn_groups = syns.merge(candidates, on=list(GROUP_KEYS)).groupby(list(GROUP_KEYS), sort=True)
+    conn_groups = conns.merge(candidates, on=list(GROUP_KEYS)).groupby(list(GROUP_KEYS), sort=True)
+    samples = _clock_samples(data.segments, conns.merge(candidates, on=list(GROUP_KEYS))["id"])
+    for key, group_syns in syn_groups:
+        group_conns = conn_groups.get_group(key)
+        finding = _judge(key, group_syns, group_conns, samples, hs.synack_ns)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _judge(
+    key: tuple[object, ...],
+    syns: pd.DataFrame,
+    conns: pd.DataFrame,
+    samples: pd.DataFrame,
+    synack_ns: pd.DataFrame,
+) -> Finding | None:
+    server_ip, server_port, client_ip = key
+    clocks = cluster_clocks(samples[samples["conn"].isin(conns["id"])])
+    if len(clocks) < 2:
+        return None
+    syns = syns.sort_values(["time_ns", "frame"], kind="stable")
+    replay = replay_cache(syns, conns)
+    answered = syns["answered"].to_numpy(dtype=bool)
+    dropped = replay.regressed & ~answered
+    n_regressed = int(replay.regressed.sum())
+    if not dropped.any() or (n_regressed - int(dropped.sum())) > MAX_ANSWERED_REGRESSED * n_regressed:
+        return None
+    drop_times = syns["time_ns"].to_numpy()[dropped]
+    port_synacks = synack_ns.loc[
+        (synack_ns["server_ip"] == server_ip) & (synack_ns["server_port"] == server_port), "time_ns"
+    ].to_numpy()
+    alive = (
+        (port_synacks >= drop_times.min() - TCP_PAWS_MSL_NS) & (port_synacks <= drop_times.max() + TCP_PAWS_MSL_NS)
+    ).any()
+    if not alive:
+        return None
+    dropped_ids = sorted(set(syns["conn"].to_numpy()[dropped].tolist()))
+    answered_ids = sorted(set(syns["conn"].to_numpy()[answered].tolist()))
+    server = endpoint(server_ip, server_port)
+    summary = (
+        f"{len(dropped_ids)} connection(s) from {client_ip} to {server} had SYNs dropped while their TCP "
+        f"timestamp was behind another host's behind the same IP ({len(clocks)} timestamp clocks): "
+        "consistent with tcp_tw_recycle / per-host PAWS"
+    )
+    ids, truncated = capped_ids(dropped_ids)
+    details: dict[str, object] = {
+        "ip": str(client_ip),
+        "server": server,
+        "clocks": [clock.to_dict() for clock in clocks],
+        "dropped_syns": int(dropped.sum()),
+        "answered": capped_ids(answered_ids)[0],
+        "connection_count": len(dropped_ids),
+        "explanation": EXPLANATION,
+    }
+    if truncated:
+        details["connections_truncated"] = True
+    return Finding(kind=KIND, summary=summary, connections=tuple(ids), details=details)
+
+
+def replay_cache(syns: pd.DataFrame, conns: pd.DataFrame) -> Replay:
+    """Replay ``tcp_remember_stamp()`` / ``tcp_peer_is_proven()`` over one client IP, in time order.
+
+    Cache updates come from connections the server closed first (it entered TIME_WAIT), at the
+    time of the client's last timestamped segment (``ts_recent_stamp``). ``syns`` must be in time order.
+    """
+    feeders = conns[conns["server_closed_first"] & conns["has_client_ts"]].sort_values(
+        "last_client_ts_ns", kind="stable"
+    )
+    update_ns = feeders["last_client_ts_ns"].to_numpy()
+    update_ts = feeders["last_client_ts"].to_numpy().astype(np.int64)
+    syn_ns = syns["time_ns"].to_numpy()
+    syn_ts = syns["ts_val"].to_numpy().astype(np.int64)
+    has_ts = syns["has_ts"].to_numpy(dtype=bool)
+    regressed = np.zeros(len(syns), dtype=bool)
+    cached = np.zeros(len(syns), dtype=np.int64)
+    entry_ts: int | None = None
+    entry_ns = 0
+    u = 0
+    for i in range(len(syns)):
+        while u < len(update_ns) and update_ns[u] <= syn_ns[i]:
+            ts, stamp = int(update_ts[u]), int(update_ns[u])
+            if (
+                entry_ts is None
+                or _s32(entry_ts - ts) <= 0
+                or (stamp - entry_ns > TCP_PAWS_MSL_NS and entry_ns <= stamp)
+            ):
+                entry_ts, entry_ns = ts, stamp
+            u += 1
+        if entry_ts is None or syn_ns[i] - entry_ns >= TCP_PAWS_MSL_NS:
+            continue
+        cached[i] = entry_ts
+        regressed[i] = (not has_ts[i]) or _s32(entry_ts - int(syn_ts[i])) > TCP_PAWS_WINDOW
+    return Replay(regressed=regressed, cached_tsval=cached)
+
+
+def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
+    """Group timestamp samples (conn, frame, time_ns, ts_val) into clocks.
+
+    Each clock is ``TSval = offset + rate * t (mod 2**32)``. For each candidate rate, samples
+    whose offsets agree within the tolerance form a cluster; a cluster counts when it spans at
+    least a second (so the rate is actually tested). The rate whose counting clusters cover the
+    most samples wins; its clusters become clocks and the rest is tried again. Samples never
+    confirmed (short, lone connections) join a clock at 1 kHz when one fits, or make their own.
+    A connection belongs to the clock of its first sample.
+    """
+    if samples.empty:
+        return []
+    samples = samples.sort_values(["time_ns", "frame"], kind="stable")
+    t0 = int(samples["time_ns"].iloc[0])
+    t = (samples["time_ns"].to_numpy() - t0) / 1e9
+    v = samples["ts_val"].to_numpy().astype(np.int64)
+    span = float(t.max()) if len(t) else 0.0
+    label = np.full(len(t), -1, dtype=np.int64)
+    rate_of: list[int] = []
+    while True:
+        best: tuple[int, int, np.ndarray] | None = None
+        free = np.flatnonzero(label < 0)
+        if len(free) < 2:
+            break
+        for rate in TICK_RATES_HZ:
+            groups = _offset_clusters(t[free], v[free], rate, span)
+            confirmed = [g for g in groups if len(g) >= 2 and np.ptp(t[free][g]) >= 1.0]
+            covered = sum(len(g) for g in confirmed)
+            if confirmed and (best is None or covered > best[0]):
+                best = (covered, rate, np.array([free[i] for g in confirmed for i in g]))
+                best_groups = [free[g] for g in confirmed]
+        if best is None:
+            break
+        for members in best_groups:
+            label[members] = len(rate_of)
+            rate_of.append(best[1])
+    for i in np.flatnonzero(label < 0):  # unconfirmed samples: fit a known 1 kHz clock, or a new one
+        fit = [c for c, r in enumerate(rate_of) if r == 1000 and _fits(t, v, label == c, i, span)]
+        if fit:
+            label[i] = fit[0]
+        else:
+            label[i] = len(rate_of)
+            rate_of.append(1000)
+    conn = samples["conn"].to_numpy()
+    frame = samples["frame"].to_numpy()
+    first_of_conn = ~pd.Series(conn).duplicated().to_numpy()
+    clocks = []
+    for c, rate in enumerate(rate_of):
+        members = first_of_conn & (label == c)
+        if not members.any():
+            continue
+        first = int(np.flatnonzero(label == c)[0])
+        clocks.append(
+            Clock(rate, int(v[first]), int(frame[first]), tuple(sorted(set(conn[members].tolist()))))
+        )
+    return clocks
+
+
+def _offset_clusters(t: np.ndarray, v: np.ndarray, rate: int, span: float) -> list[np.ndarray]:
+    """Indices grouped by circular offset ``(v - rate*t) mod 2**32`` with gaps above the tolerance."""
+    offsets = (v - np.round(t * rate).astype(np.int64)) & MASK32
+    order = np.argsort(offsets, kind="stable")
+    sorted_off = offsets[order]
+    tol = max(2.0, rate * (JITTER_S + DRIFT * span))
+    gaps = np.diff(np.concatenate([sorted_off, [sorted_off[0] + (1 << 32)]]))
+    breaks = np.flatnonzero(gaps > tol)
+    if len(breaks) == 0:
+        return [order]
+    # rotate so the cluster that wraps past 2**32 stays whole
+    start = breaks[-1] + 1
+    rotated = np.roll(order, -start)
+    cut = (breaks - start) % len(order) + 1
+    return [g for g in np.split(rotated, np.sort(cut)[:-1]) if len(g)]
+
+
+def _fits(t: np.ndarray, v: np.ndarray, members: np.ndarray, i: int, span: float) -> bool:
+    if not members.any():
+        return False
+    j = int(np.flatnonzero(members)[0])
+    predicted = (v[j] + round((t[i] - t[j]) * 1000)) & MASK32
+    return abs(_s32(int(v[i]) - int(predicted))) <= 1000 * (JITTER_S + DRIFT * span)
+
+
+def _clock_samples(segments: pd.DataFrame, conn_ids: pd.Series) -> pd.DataFrame:
+    """First and last timestamped client segment of each connection: one clock sample each."""
+    seg = segments.loc[
+        segments["from_client"].to_numpy(dtype=bool)
+        & segments["has_ts"].to_numpy(dtype=bool)
+        & segments["conn"].isin(conn_ids).to_numpy(),
+        ["conn", "frame", "time_ns", "ts_val"],
+    ].sort_values(["conn", "frame"], kind="stable")
+    by_conn = seg.groupby("conn", sort=False)
+    return pd.concat([by_conn.head(1), by_conn.tail(1)]).drop_duplicates()
+
+
+def _s32(value: int) -> int:
+    value &= MASK32
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+FINDER = Finder(KIND, find)
