@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Time pcapline against tshark, tcptrace and bare dpkt loops on one capture, in the same run.
+
+Each tool runs ``--runs`` times (default 3) as a fresh subprocess, round-robin (one pass of
+every tool, then the next pass) so a noisy neighbour on the shared machine hurts all tools
+alike. Wall time comes from ``time.perf_counter`` around the child; peak RSS from
+``/usr/bin/time -v`` ("Maximum resident set size": the largest single process in the tree,
+which is what GNU time reports), and, when psutil is present, also the peak of the summed RSS
+of the whole process tree sampled every 100 ms (catches worker processes, misses spikes
+shorter than a sample). The table shows medians, packets/s and each tool's time and memory as
+a multiple of pcapline's.
+
+Usage::
+
+    python bench/run.py /tmp/pcapline-bench/bench.pcap [--runs 3] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+try:
+    import psutil
+except ImportError:  # the tree sampler is optional; /usr/bin/time -v is enough for the table
+    psutil = None
+
+GNU_TIME = "/usr/bin/time"
+REPO = Path(__file__).resolve().parent.parent
+
+# A bare dpkt loop: object decode of Ethernet/IPv4/TCP, touching the fields a TCP analyser
+# needs. Segment length from the IP total length, not len(tcp.data): under snaplen truncation
+# dpkt keeps only the captured bytes (anchors.md, dpkt pitfalls).
+DPKT_LOOP = r"""
+import sys, dpkt
+n = 0
+flows = set()
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        n += 1
+        eth = dpkt.ethernet.Ethernet(buf)
+        ip = eth.data
+        if not isinstance(ip, dpkt.ip.IP):
+            continue
+        tcp = ip.data
+        if not isinstance(tcp, dpkt.tcp.TCP):
+            continue
+        seglen = ip.len - ip.hl * 4 - tcp.off * 4
+        fields = (ts, tcp.seq, tcp.ack, tcp.flags, tcp.win, seglen, tcp.opts)
+        a, b = (ip.src, tcp.sport), (ip.dst, tcp.dport)
+        flows.add((a, b) if a < b else (b, a))
+print(n, len(flows))
+"""
+
+# Hand-unpacked baseline: dpkt's pcap reader for records, struct.unpack_from for the headers.
+STRUCT_LOOP = r"""
+import sys, struct, dpkt
+n = 0
+flows = set()
+ip_hdr = struct.Struct("!BxHxxxxxBxx4s4s")
+tcp_hdr = struct.Struct("!HHIIBBH")
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        n += 1
+        if buf[12:14] != b"\x08\x00":
+            continue
+        vihl, total, proto, src, dst = ip_hdr.unpack_from(buf, 14)
+        if proto != 6:
+            continue
+        ihl = (vihl & 0x0F) * 4
+        sport, dport, seq, ack, off, flags, win = tcp_hdr.unpack_from(buf, 14 + ihl)
+        seglen = total - ihl - (off >> 4) * 4
+        a, b = (src, sport), (dst, dport)
+        flows.add((a, b) if a < b else (b, a))
+print(n, len(flows))
+"""
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    argv: list[str]
+    # Reads the tool's stdout (or output file) after the run: connections it reported.
+    count_connections: str
+
+
+@dataclass
+class Sample:
+    seconds: float
+    max_rss_mb: float | None
+    tree_peak_mb: float | None
+    exit_code: int
+
+
+@dataclass
+class ToolResult:
+    name: str
+    command: str
+    samples: list[Sample] = field(default_factory=list)
+    connections: int | None = None
+    error: str | None = None
+
+    def median(self, attr: str) -> float | None:
+        values = [getattr(s, attr) for s in self.samples if getattr(s, attr) is not None]
+        return statistics.median(values) if values else None
+
+
+def pcapline_argv() -> list[str] | None:
+    """`python -m pcapline` from the interpreter running this script, if pcapline imports."""
+    probe = subprocess.run([sys.executable, "-c", "import pcapline.cli"], capture_output=True, cwd=REPO)
+    return [sys.executable, "-m", "pcapline"] if probe.returncode == 0 else None
+
+
+def build_tools(capture: Path, outdir: Path, only: set[str] | None) -> tuple[list[Tool], list[str]]:
+    tools: list[Tool] = []
+    notes: list[str] = []
+    pl = pcapline_argv()
+    if pl:
+        tools.append(Tool("pcapline", [*pl, "analyze", str(capture), "--format", "json", "-o",
+                                       str(outdir / "pcapline.json")], "pcapline_json"))
+    else:
+        notes.append("pcapline: skipped (python -m pcapline does not import)")
+    if shutil.which("tshark"):
+        tools.append(Tool("tshark -2 conv,tcp", ["tshark", "-2", "-q", "-z", "conv,tcp", "-r", str(capture)],
+                          "tshark_conv"))
+    else:
+        notes.append("tshark: skipped (not installed)")
+    if shutil.which("tcptrace"):
+        tools.append(Tool("tcptrace -l -n", ["tcptrace", "-l", "-n", str(capture)], "tcptrace"))
+    else:
+        notes.append("tcptrace: skipped (not installed)")
+    if subprocess.run([sys.executable, "-c", "import dpkt"], capture_output=True).returncode == 0:
+        tools.append(Tool("dpkt object loop", [sys.executable, "-c", DPKT_LOOP, str(capture)], "loop"))
+        tools.append(Tool("dpkt+struct loop", [sys.executable, "-c", STRUCT_LOOP, str(capture)], "loop"))
+    else:
+        notes.append("dpkt loops: skipped (dpkt not importable)")
+    if only:
+        tools = [t for t in tools if any(t.name.startswith(o) for o in only)]
+    return tools, notes
+
+
+def count_packets(capture: Path) -> int:
+    """Count once: the sidecar written by make_capture.py, else capinfos, else a dpkt pass."""
+    sidecar = capture.with_name(capture.name + ".json")
+    if sidecar.exists():
+        meta = json.loads(sidecar.read_text())
+        if meta.get("bytes") == capture.stat().st_size:
+            return int(meta["tcpdump"]["captured"])
+    if shutil.which("capinfos"):
+        out = subprocess.run(["capinfos", "-c", "-M", str(capture)], capture_output=True, text=True).stdout
+        match = re.search(r"Number of packets:\s+(\d+)", out)
+        if match:
+            return int(match.group(1))
+    import dpkt  # last resort
+
+    with capture.open("rb") as f:
+        return sum(1 for _ in dpkt.pcap.UniversalReader(f))
+
+
+def count_connections(kind: str, stdout: str, outdir: Path) -> int | None:
+    """What each tool says it found, as a sanity check that all did the same job."""
+    if kind == "pcapline_json":
+        doc = json.loads((outdir / "pcapline.json").read_text())
+        conns = doc.get("connections")
+        return len(conns) if isinstance(conns, list) else None
+    if kind == "tshark_conv":
+        return sum(1 for line in stdout.splitlines() if "<->" in line)
+    if kind == "tcptrace":
+        match = re.search(r"(\d+) TCP connections traced", stdout)
+        return int(match.group(1)) if match else None
+    if kind == "loop":
+        parts = stdout.split()
+        return int(parts[1]) if len(parts) == 2 else None
+    return None
+
+
+class TreeSampler(threading.Thread):
+    """Peak of the summed RSS of a process and all its descendants, sampled every 100 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self.done.is_set():
+            total = 0
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                break
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self.done.wait(0.1)
+
+
+def run_once(tool: Tool, outdir: Path) -> tuple[Sample, str, str]:
+    use_time = os.access(GNU_TIME, os.X_OK)
+    time_file = outdir / "time.txt"
+    argv = [GNU_TIME, "-v", "-o", str(time_file), *tool.argv] if use_time else tool.argv
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    sampler = TreeSampler(proc.pid) if psutil else None
+    if sampler:
+        sampler.start()
+    stdout, stderr = proc.communicate()
+    seconds = time.perf_counter() - start
+    if sampler:
+        sampler.done.set()
+        sampler.join()
+    max_rss = None
+    if use_time and time_file.exists():
+        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_file.read_text())
+        max_rss = int(match.group(1)) / 1024 if match else None
+    tree = sampler.peak / 2**20 if sampler and sampler.peak else None
+    return Sample(seconds, max_rss, tree, proc.returncode), stdout, stderr
+
+
+def fmt(value: float | None, spec: str) -> str:
+    width = int(re.match(r"\d*", spec).group() or 0)
+    return "-".rjust(width) if value is None else format(value, spec)
+
+
+def render_table(results: list[ToolResult], packets: int, reference: str) -> str:
+    usable = [r for r in results if r.samples and not r.error]
+    ref = next((r for r in usable if r.name == reference), usable[0] if usable else None)
+    reference = ref.name if ref else reference
+    ref_time = ref.median("seconds") if ref else None
+    ref_rss = ref.median("max_rss_mb") if ref else None
+    head = (f"{'tool':<20} {'median s':>9} {'min s':>7} {'max s':>7} {'pkt/s':>10} {'peak RSS MB':>11} "
+            f"{'tree MB':>8} {'time x':>7} {'RSS x':>6} {'conns':>7}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        if r.error:
+            lines.append(f"{r.name:<20} FAILED: {r.error}")
+            continue
+        secs = [s.seconds for s in r.samples]
+        med = r.median("seconds")
+        rss = r.median("max_rss_mb")
+        rate = packets / med if med else None
+        tx = med / ref_time if med and ref_time else None
+        rx = rss / ref_rss if rss and ref_rss else None
+        lines.append(
+            f"{r.name:<20} {fmt(med, '9.2f')} {min(secs):7.2f} {max(secs):7.2f} {fmt(rate, '10,.0f')} "
+            f"{fmt(rss, '11.0f')} {fmt(r.median('tree_peak_mb'), '8.0f')} {fmt(tx, '7.2f')} {fmt(rx, '6.2f')} "
+            f"{r.connections if r.connections is not None else '-':>7}")
+    lines.append(f"time x / RSS x: median wall time / peak RSS as a multiple of {reference}'s "
+                 f"(<1 = faster/smaller than {reference}). conns: connections the tool reported "
+                 "(the two loops count distinct 4-tuples, so a reused 4-tuple counts once).")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("capture", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", help="comma-separated tool names (pcapline,tshark,tcptrace,dpkt)")
+    parser.add_argument("--reference", default="pcapline", help="tool the ratios are relative to")
+    args = parser.parse_args()
+    if not args.capture.is_file():
+        print(f"run.py: {args.capture}: no such capture (build one with bench/make_capture.py)", file=sys.stderr)
+        sys.exit(2)
+
+    packets = count_packets(args.capture)
+    with tempfile.TemporaryDirectory(prefix="pcapline-bench-") as tmp:
+        outdir = Path(tmp)
+        tools, notes = build_tools(args.capture, outdir, set(args.only.split(",")) if args.only else None)
+        results = {t.name: ToolResult(t.name, " ".join(t.argv) if "-c" not in t.argv else t.name) for t in tools}
+        for run_no in range(args.runs):
+            for tool in tools:
+                res = results[tool.name]
+                if res.error:
+                    continue
+                sample, stdout, stderr = run_once(tool, outdir)
+                print(f"run {run_no + 1}/{args.runs} {tool.name:<20} {sample.seconds:8.2f} s "
+                      f"rss {fmt(sample.max_rss_mb, '.0f')} MB exit {sample.exit_code}", file=sys.stderr)
+                if sample.exit_code != 0:
+                    res.error = f"exit {sample.exit_code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
+                    continue
+                res.samples.append(sample)
+                if res.connections is None:
+                    res.connections = count_connections(tool.count_connections, stdout, outdir)
+
+    reference = args.reference if args.reference in results else next(iter(results), args.reference)
+    ordered = list(results.values())
+    print(f"capture: {args.capture} ({args.capture.stat().st_size / 1e6:.0f} MB, {packets:,} packets), "
+          f"{args.runs} runs each, {os.cpu_count()} CPUs, {platform.python_version()}")
+    print(render_table(ordered, packets, reference), flush=True)
+    for note in notes:
+        print(f"note: {note}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "capture": str(args.capture),
+            "capture_bytes": args.capture.stat().st_size,
+            "packets": packets,
+            "runs": args.runs,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "reference": reference,
+            "notes": notes,
+            "results": [{**asdict(r), "median_seconds": r.median("seconds"),
+                         "median_max_rss_mb": r.median("max_rss_mb"),
+                         "packets_per_second": packets / r.median("seconds") if r.median("seconds") else None}
+                        for r in ordered],
+        }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
