@@ -19,19 +19,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pcapline.model import SCHEMA, CaptureInfo, SkipReason
+from pcapline.model import SCHEMA, CaptureInfo, Counts, SkipReason
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
 
-COUNT_KEYS: tuple[str, ...] = (
-    "syn_retransmits",
-    "synack_retransmits",
-    "retransmits",
-    "keepalive_probes",
-    "zero_window_probes",
-    "resets",
-)
+#: ``counts`` keys, in contract order (model.Counts fields; flat columns of the connections table).
+COUNT_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Counts))
 
 
 def document(analysis: Analysis) -> dict[str, Any]:

@@ -14,34 +14,25 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pcapline.model import CONNECTION_COLUMNS
 from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
 
+def _table_columns() -> tuple[str, ...]:
+    """model.CONNECTION_COLUMNS with the ns times replaced by float seconds start, end, duration."""
+    columns: list[str] = []
+    for name in CONNECTION_COLUMNS:
+        if name == "start_ns":
+            columns += ["start", "end", "duration"]
+        elif name != "end_ns":
+            columns.append(name)
+    return tuple(columns)
+
+
 #: Column order of the CSV and Parquet tables.
-TABLE_COLUMNS: tuple[str, ...] = (
-    "id",
-    "client_ip",
-    "client_port",
-    "server_ip",
-    "server_port",
-    "client_guessed",
-    "first_frame",
-    "last_frame",
-    "start",
-    "end",
-    "duration",
-    "packets",
-    "bytes_client",
-    "bytes_server",
-    "fate",
-    "closer",
-    "reset_by",
-    *COUNT_KEYS,
-    "inferred",
-    "explanation",
-)
+TABLE_COLUMNS: tuple[str, ...] = _table_columns()
 
 
 class ParquetUnavailable(RuntimeError):

@@ -15,7 +15,12 @@ from pcapline.render.tables import TABLE_COLUMNS, connections_table, to_csv, wri
 
 def test_csv_has_one_row_per_connection_with_flat_counts() -> None:
     table = pd.read_csv(io.StringIO(to_csv(make_analysis())))
-    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert list(table.columns) == [
+        "id", "client_ip", "client_port", "server_ip", "server_port", "client_guessed",
+        "first_frame", "last_frame", "start", "end", "duration", "packets", "bytes_client",
+        "bytes_server", "fate", "closer", "reset_by", "syn_retransmits", "synack_retransmits",
+        "retransmits", "keepalive_probes", "zero_window_probes", "resets", "inferred", "explanation",
+    ]
     assert table["id"].tolist() == [0, 1, 2]
     assert table["fate"].tolist() == ["closed", "refused", "keepalive_timeout"]
     assert table["keepalive_probes"].tolist() == [0, 0, 3]
