@@ -1,0 +1,439 @@
+"""Cross-check pcapline's events against Wireshark's TCP expert analysis, frame by frame.
+
+Wireshark (``tshark``) labels frames with single-pass heuristics (``tcp.analysis.*``,
+anchors.md section 1); pcapline's detectors label them with kernel rules (tcp-facts.md). The
+two must agree except where we know, and can say, why Wireshark is misled. This module makes
+that claim checkable:
+
+1. ``read_wireshark(path)`` runs tshark once and returns one row per frame with its
+   ``tcp.stream`` and the analysis flags below.
+2. ``compare(analysis, wireshark)`` puts both labels of every frame side by side. A frame
+   agrees when ``MAPPING`` pairs a Wireshark label with one of our event kinds on that frame
+   (both directions: every Wireshark label needs a matching event, every compared event of
+   ours needs a matching Wireshark label). Every other difference must be claimed by one of
+   the ``EXCEPTIONS``: a named, reasoned rule saying why our label is the right one (or why
+   the two tools are not talking about the same thing). What is left is ``unexplained``: a
+   bug in a detector or a rule this table lacks. Connection ids are compared too: ours must
+   equal ``tcp.stream``.
+
+Wireshark's retransmission family is compared as one label per frame: ``spurious`` when
+``tcp.analysis.spurious_retransmission`` is set, else ``fast`` when
+``tcp.analysis.fast_retransmission`` is, else plain ``retransmission`` (Wireshark sets the
+generic flag on all three, anchors.md 1.2).
+
+Not compared, on purpose:
+
+- ``duplicate_ack``: loss-recovery signalling, not a lifecycle event; pcapline has no kind for it.
+- ``window_update``: Wireshark flags every change of window on a pure ACK (ordinary flow
+  control); our ``window_update`` means a zero window re-opened. Checked one way only: ours
+  must be a Wireshark window update, or carry data (Wireshark only looks at pure ACKs).
+- ``out_of_order``, ``lost_segment``, ``ack_lost_segment``: capture gaps and reordering, not
+  in our vocabulary.
+- Our ``syn``, ``synack``, ``handshake_ack``, ``fin``, ``rst``, ``challenge_ack``,
+  ``super_segment``, ``capture_start``, ``injected_rst_hint``: Wireshark has no expert flag
+  for these (``tcp.flags`` says the rest).
+- Frames we did not decode as TCP (Wireshark also dissects the TCP header quoted inside
+  ICMP errors; we count those frames as ``not_tcp``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from io import StringIO
+from os import PathLike, fspath
+from typing import Any
+
+import pandas as pd
+
+from pcapline.model import EventKind
+
+K = EventKind
+
+#: ``tcp.analysis.<flag>`` fields read from tshark (True/False columns of ``read_wireshark``).
+WIRESHARK_FLAGS: tuple[str, ...] = (
+    "retransmission",
+    "fast_retransmission",
+    "spurious_retransmission",
+    "keep_alive",
+    "keep_alive_ack",
+    "zero_window",
+    "zero_window_probe",
+    "zero_window_probe_ack",
+    "duplicate_ack",
+    "window_update",
+    "out_of_order",
+    "lost_segment",
+    "ack_lost_segment",
+    "reused_ports",
+)
+
+#: Preferences pinned so a user's Wireshark profile cannot change the answer.
+TSHARK_PREFS: tuple[str, ...] = (
+    "tcp.analyze_sequence_numbers:TRUE",
+    "tcp.relative_sequence_numbers:TRUE",
+    "tcp.fastrt_supersedes_ooo:TRUE",
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Wireshark's side
+# ---------------------------------------------------------------------------------------
+
+
+class TsharkUnavailable(RuntimeError):
+    """tshark is not installed or failed on the file."""
+
+
+def tshark_version(tshark: str = "tshark") -> str | None:
+    """``"4.0.17"`` or None when tshark is absent."""
+    path = shutil.which(tshark)
+    if path is None:
+        return None
+    out = subprocess.run([path, "-v"], capture_output=True, text=True, check=False).stdout
+    first = out.splitlines()[0] if out else ""
+    parts = first.split()
+    return parts[2] if len(parts) > 2 and parts[0] == "TShark" else first or None
+
+
+def read_wireshark(path: str | PathLike[str], *, tshark: str = "tshark") -> pd.DataFrame:
+    """One row per TCP frame: ``frame``, ``stream`` and one bool column per ``WIRESHARK_FLAGS``.
+
+    ``-E occurrence=f`` keeps the first TCP header of a frame (the outer one).
+    """
+    exe = shutil.which(tshark)
+    if exe is None:
+        raise TsharkUnavailable(f"{tshark} not found")
+    cmd = [exe, "-n", "-r", fspath(path)]
+    for pref in TSHARK_PREFS:
+        cmd += ["-o", pref]
+    cmd += ["-Y", "tcp", "-T", "fields", "-E", "occurrence=f", "-E", "separator=/t"]
+    cmd += ["-e", "frame.number", "-e", "tcp.stream"]
+    for flag in WIRESHARK_FLAGS:
+        cmd += ["-e", f"tcp.analysis.{flag}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise TsharkUnavailable(f"tshark failed on {fspath(path)}: {done.stderr.strip()[:200]}")
+    names = ["frame", "stream", *WIRESHARK_FLAGS]
+    table = pd.read_csv(StringIO(done.stdout), sep="\t", header=None, names=names, dtype=str)
+    out = pd.DataFrame({"frame": table["frame"].astype("int64"), "stream": table["stream"].astype("int64")})
+    for flag in WIRESHARK_FLAGS:
+        out[flag] = table[flag].notna() & (table[flag] != "")
+    return out
+
+
+def wireshark_labels(row: Any) -> frozenset[str]:
+    """The compared Wireshark labels of one ``read_wireshark`` row (see module docstring)."""
+    labels: set[str] = set()
+    if row.spurious_retransmission:
+        labels.add("spurious_retransmission")
+    elif row.fast_retransmission:
+        labels.add("fast_retransmission")
+    elif row.retransmission:
+        labels.add("retransmission")
+    for flag in ("keep_alive", "keep_alive_ack", "zero_window", "zero_window_probe", "zero_window_probe_ack"):
+        if getattr(row, flag):
+            labels.add(flag)
+    return frozenset(labels)
+
+
+# ---------------------------------------------------------------------------------------
+# The mapping: which of our kinds say the same thing as which Wireshark label
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MappingRule:
+    """A Wireshark label and the event kinds of ours that mean the same thing."""
+
+    wireshark: str
+    ours: frozenset[EventKind]
+    why: str
+
+
+MAPPING: tuple[MappingRule, ...] = (
+    MappingRule(
+        "retransmission",
+        frozenset({K.RETRANSMIT, K.SYN_RETRANSMIT, K.SYNACK_RETRANSMIT, K.FIN_RETRANSMIT}),
+        "Wireshark's plain retransmission covers every segment resent below nextseq; we name "
+        "SYN, SYN+ACK and FIN retransmissions separately (a naming mapping, not a disagreement)",
+    ),
+    MappingRule("fast_retransmission", frozenset({K.FAST_RETRANSMIT}), "same concept"),
+    MappingRule("spurious_retransmission", frozenset({K.SPURIOUS_RETRANSMIT}), "same concept"),
+    MappingRule("keep_alive", frozenset({K.KEEPALIVE}), "same concept"),
+    MappingRule("keep_alive_ack", frozenset({K.KEEPALIVE_ACK}), "same concept"),
+    MappingRule(
+        "zero_window",
+        frozenset({K.ZERO_WINDOW, K.WINDOW_PROBE_ACK}),
+        "Wireshark flags every segment advertising window 0; we call the first one zero_window "
+        "and a zero-window answer to a probe window_probe_ack",
+    ),
+    MappingRule("zero_window_probe", frozenset({K.WINDOW_PROBE}), "same concept"),
+    MappingRule("zero_window_probe_ack", frozenset({K.WINDOW_PROBE_ACK}), "same concept"),
+)
+
+#: Our kinds that must be matched by a Wireshark label (the rest have no Wireshark flag).
+COMPARED_KINDS: frozenset[EventKind] = frozenset().union(*(rule.ours for rule in MAPPING))
+
+
+def _agreeing_kinds(label: str) -> frozenset[EventKind]:
+    return next((rule.ours for rule in MAPPING if rule.wireshark == label), frozenset())
+
+
+def _agreeing_labels(kind: EventKind) -> frozenset[str]:
+    return frozenset(rule.wireshark for rule in MAPPING if kind in rule.ours)
+
+
+# ---------------------------------------------------------------------------------------
+# Per-frame comparison
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FrameCheck:
+    """Everything the exceptions may look at for one frame."""
+
+    frame: int
+    conn: int
+    wireshark: frozenset[str]  # compared Wireshark labels
+    wireshark_flags: frozenset[str]  # every tcp.analysis flag set on the frame
+    ours: frozenset[EventKind]  # our event kinds on the frame
+    seg_len: int
+    tcp_flags: int
+    from_client: bool
+    window: int  # raw header window
+    context: ConnContext  # connection-wide facts
+
+
+@dataclass(slots=True)
+class ConnContext:
+    """Connection-wide facts the exceptions need (built once per connection)."""
+
+    #: frames (per sending side) where our events said the window closed (zero_window)
+    zero_window_frames: dict[bool, list[int]] = field(default_factory=dict)
+    #: frames (per sending side) where our events said the window re-opened (window_update)
+    window_update_frames: dict[bool, list[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """A label one tool put on a frame that the other did not match."""
+
+    frame: int
+    conn: int
+    source: str  # "wireshark" (their label unmatched) or "pcapline" (our kind unmatched)
+    label: str
+    wireshark: tuple[str, ...]  # all compared Wireshark labels on the frame, sorted
+    ours: tuple[str, ...]  # all our event kinds on the frame, sorted
+
+    def __str__(self) -> str:
+        return (
+            f"frame {self.frame} (conn {self.conn}): {self.source} says {self.label}; "
+            f"wireshark={list(self.wireshark)} pcapline={list(self.ours)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownDifference:
+    """A known, reasoned difference: when ``applies`` holds on a frame, an unmatched Wireshark
+    label in ``wireshark`` and an unmatched event kind of ours in ``ours`` are explained."""
+
+    name: str
+    wireshark: frozenset[str]  # unmatched Wireshark labels it explains
+    ours: frozenset[str]  # unmatched event kinds of ours it explains
+    applies: Callable[[FrameCheck], bool]
+    why: str
+
+    def explains(self, check: FrameCheck, source: str, label: str) -> bool:
+        labels = self.wireshark if source == "wireshark" else self.ours
+        return label in labels and self.applies(check)
+
+
+def _window_still_closed(check: FrameCheck) -> bool:
+    """This side already reported window 0 (zero_window) and has not re-opened it since."""
+    closed = [f for f in check.context.zero_window_frames.get(check.from_client, []) if f < check.frame]
+    if not closed:
+        return False
+    reopened = [f for f in check.context.window_update_frames.get(check.from_client, []) if f < check.frame]
+    return not reopened or max(reopened) < max(closed)
+
+
+_RETRANSMIT_KINDS = frozenset(
+    {K.RETRANSMIT, K.FAST_RETRANSMIT, K.SPURIOUS_RETRANSMIT, K.SYN_RETRANSMIT, K.SYNACK_RETRANSMIT, K.FIN_RETRANSMIT}
+)
+_RETRANSMIT_LABELS = frozenset({"retransmission", "fast_retransmission", "spurious_retransmission"})
+
+
+EXCEPTIONS: tuple[KnownDifference, ...] = (
+    KnownDifference(
+        "capture_duplicate",
+        wireshark=frozenset({*_RETRANSMIT_LABELS, "keep_alive", "keep_alive_ack", "zero_window", "zero_window_probe"}),
+        ours=frozenset(),
+        applies=lambda c: K.DUPLICATE in c.ours,
+        why="The same packet captured twice (same IP ID, seq, ack, length, within 1 ms: -i any "
+        "on veth/bridges, two taps). It was sent once; Wireshark sees the copy below nextseq "
+        "and calls it a retransmission (anchors.md 1.3, 1.5).",
+    ),
+    KnownDifference(
+        "linux_zero_window_probe",
+        wireshark=frozenset({"keep_alive"}),
+        ours=frozenset({K.WINDOW_PROBE}),
+        applies=lambda c: K.WINDOW_PROBE in c.ours and "keep_alive" in c.wireshark and c.seg_len == 0,
+        why="Linux persist probes are 0 bytes at snd_una - 1 (tcp_xmit_probe_skb), the keepalive "
+        "shape; Wireshark's zero-window-probe rule wants 1 byte at nextseq, so it says "
+        "Keep-Alive. The peer's last window was 0: a window probe (tcp-facts.md).",
+    ),
+    KnownDifference(
+        "one_byte_retransmission",
+        wireshark=frozenset({"keep_alive"}),
+        ours=frozenset(_RETRANSMIT_KINDS),
+        applies=lambda c: bool(_RETRANSMIT_KINDS & c.ours) and "keep_alive" in c.wireshark and c.seg_len == 1,
+        why="A 1-byte data segment resent at nextseq - 1 has the keep-alive shape; Wireshark "
+        "tests keep-alive first and never calls it a retransmission (anchors.md 1.5). The byte "
+        "was unacknowledged: a retransmission.",
+    ),
+    KnownDifference(
+        "zero_window_repeat",
+        wireshark=frozenset({"zero_window"}),
+        ours=frozenset(),
+        applies=_window_still_closed,
+        why="Wireshark flags every segment that advertises window 0; we report the window "
+        "closing once (zero_window) and answers to probes (window_probe_ack), not every ACK of "
+        "a receiver whose window stays shut.",
+    ),
+)
+
+
+@dataclass(slots=True)
+class CrossCheck:
+    """The result of ``compare``."""
+
+    frames_compared: int = 0
+    agreed: Counter[str] = field(default_factory=Counter)  # Wireshark label -> frames agreeing
+    explained: Counter[str] = field(default_factory=Counter)  # exception name -> disagreements explained
+    explained_frames: dict[str, list[int]] = field(default_factory=dict)
+    unexplained: list[Disagreement] = field(default_factory=list)
+    stream_mismatches: list[tuple[int, int, int]] = field(default_factory=list)  # (frame, tcp.stream, ours)
+    only_wireshark: int = 0  # TCP frames Wireshark saw that we did not decode as TCP
+    only_pcapline: int = 0  # frames we analysed that tshark did not show as TCP
+
+    def summary(self) -> str:
+        lines = [f"{self.frames_compared} frames compared"]
+        lines += [f"  agree  {label}: {n}" for label, n in sorted(self.agreed.items())]
+        lines += [f"  explained  {name}: {n}" for name, n in sorted(self.explained.items())]
+        lines += [f"  UNEXPLAINED {d}" for d in self.unexplained]
+        if self.stream_mismatches:
+            frame, theirs, ours = self.stream_mismatches[0]
+            lines.append(
+                f"  {len(self.stream_mismatches)} stream id mismatches, first at frame {frame}: "
+                f"tcp.stream {theirs}, ours {ours}"
+            )
+        return "\n".join(lines)
+
+
+def _contexts(events: pd.DataFrame, segments: pd.DataFrame) -> dict[int, ConnContext]:
+    sender = dict(zip(segments["frame"].tolist(), segments["from_client"].tolist(), strict=True))
+    out: dict[int, ConnContext] = {}
+    for conn, frame, kind in zip(events["conn"].tolist(), events["frame"].tolist(), events["kind"].astype(str), strict=True):
+        ctx = out.setdefault(int(conn), ConnContext())
+        side = bool(sender.get(int(frame), False))
+        if kind == K.ZERO_WINDOW:
+            ctx.zero_window_frames.setdefault(side, []).append(int(frame))
+        elif kind == K.WINDOW_UPDATE:
+            ctx.window_update_frames.setdefault(side, []).append(int(frame))
+    return out
+
+
+def _explain(check: FrameCheck, source: str, label: str) -> KnownDifference | None:
+    return next((exc for exc in EXCEPTIONS if exc.explains(check, source, label)), None)
+
+
+def compare(
+    segments: pd.DataFrame,
+    events: pd.DataFrame,
+    wireshark: pd.DataFrame,
+) -> CrossCheck:
+    """Compare our ``events`` (and ``segments``' connection ids) with ``read_wireshark`` rows."""
+    result = CrossCheck()
+    ours_by_frame: dict[int, set[EventKind]] = {}
+    for frame, kind in zip(events["frame"].tolist(), events["kind"].astype(str), strict=True):
+        ours_by_frame.setdefault(int(frame), set()).add(EventKind(kind))
+    contexts = _contexts(events, segments)
+    ws = wireshark.set_index("frame")
+    seg = segments.set_index("frame")
+    common = seg.index.intersection(ws.index)
+    result.only_wireshark = len(ws.index.difference(seg.index))
+    result.only_pcapline = len(seg.index.difference(ws.index))
+    result.frames_compared = len(common)
+    streams = ws.loc[common, "stream"].to_numpy()
+    conns = seg.loc[common, "conn"].to_numpy()
+    for frame, theirs, ours in zip(common[streams != conns], streams[streams != conns], conns[streams != conns], strict=True):
+        result.stream_mismatches.append((int(frame), int(theirs), int(ours)))
+    flagged = ws.loc[common]
+    any_flag = flagged[list(WIRESHARK_FLAGS)].any(axis=1)
+    frames = sorted(set(flagged.index[any_flag].tolist()) | (set(ours_by_frame) & set(common.tolist())))
+    for frame in frames:
+        _check_frame(result, frame, ws.loc[frame], seg.loc[frame], ours_by_frame.get(frame, set()), contexts)
+    return result
+
+
+def _check_frame(
+    result: CrossCheck,
+    frame: int,
+    ws_row: Any,
+    seg_row: Any,
+    ours_all: Iterable[EventKind],
+    contexts: dict[int, ConnContext],
+) -> None:
+    ours = frozenset(ours_all)
+    conn = int(seg_row["conn"])
+    check = FrameCheck(
+        frame=frame,
+        conn=conn,
+        wireshark=wireshark_labels(ws_row),
+        wireshark_flags=frozenset(f for f in WIRESHARK_FLAGS if bool(ws_row[f])),
+        ours=ours,
+        seg_len=int(seg_row["seg_len"]),
+        tcp_flags=int(seg_row["flags"]),
+        from_client=bool(seg_row["from_client"]),
+        window=int(seg_row["window"]),
+        context=contexts.get(conn, ConnContext()),
+    )
+    unmatched: list[tuple[str, str]] = []
+    for label in sorted(check.wireshark):
+        if _agreeing_kinds(label) & ours:
+            result.agreed[label] += 1
+        else:
+            unmatched.append(("wireshark", label))
+    for kind in sorted(ours & COMPARED_KINDS):
+        if not _agreeing_labels(kind) & check.wireshark:
+            unmatched.append(("pcapline", str(kind)))
+    if K.WINDOW_UPDATE in ours and "window_update" not in check.wireshark_flags and check.seg_len == 0:
+        unmatched.append(("pcapline", str(K.WINDOW_UPDATE)))
+    for source, label in unmatched:
+        exc = _explain(check, source, label)
+        if exc is not None:
+            result.explained[exc.name] += 1
+            result.explained_frames.setdefault(exc.name, []).append(frame)
+            continue
+        result.unexplained.append(
+            Disagreement(
+                frame=frame,
+                conn=conn,
+                source=source,
+                label=label,
+                wireshark=tuple(sorted(check.wireshark)),
+                ours=tuple(sorted(str(k) for k in ours)),
+            )
+        )
+
+
+def crosscheck(path: str | PathLike[str], *, tshark: str = "tshark") -> CrossCheck:
+    """Analyse ``path`` with pcapline and with tshark, and compare."""
+    from pcapline.analysis import analyze
+
+    analysis = analyze(path)
+    return compare(analysis.segments, analysis.events, read_wireshark(path, tshark=tshark))

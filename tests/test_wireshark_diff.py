@@ -1,0 +1,175 @@
+"""Wireshark cross-check: our events against tshark's tcp.analysis flags, frame by frame.
+
+Three layers:
+
+1. ``compare()`` on small hand-made tables (no tshark needed): the mapping rules and the
+   reasoned exceptions do what pcapline/crosscheck.py says, and anything else is reported.
+2. The premises of the exceptions, checked against the installed tshark on tiny crafted
+   captures (e.g. that Wireshark really labels a Linux 0-byte zero-window probe Keep-Alive).
+3. Every real-kernel capture in ``sample_captures/``: no unexplained disagreement, connection
+   ids equal ``tcp.stream``, and the exceptions that fire are the ones pinned per capture with
+   the reason we are right.
+
+tshark-dependent tests skip cleanly when tshark is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pcapline.crosscheck import (
+    EXCEPTIONS,
+    MAPPING,
+    WIRESHARK_FLAGS,
+    compare,
+    read_wireshark,
+)
+from pcapline.model import ACK, PSH, SYN, EventKind
+
+K = EventKind
+HAVE_TSHARK = shutil.which("tshark") is not None
+needs_tshark = pytest.mark.skipif(not HAVE_TSHARK, reason="tshark not installed")
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+
+
+# ---------------------------------------------------------------------------------------
+# 1. compare() on hand-made tables
+# ---------------------------------------------------------------------------------------
+
+
+def frames(*rows: tuple[int, bool, int, int, int]) -> pd.DataFrame:
+    """(frame, from_client, seg_len, tcp flags, window) for connection 0."""
+    return pd.DataFrame(
+        [
+            {"frame": f, "conn": 0, "from_client": fc, "seg_len": n, "flags": fl, "window": w}
+            for f, fc, n, fl, w in rows
+        ]
+    )
+
+
+def ws(*rows: tuple[int, set[str]], stream: int = 0) -> pd.DataFrame:
+    out = []
+    for frame, flags in rows:
+        row: dict[str, Any] = {"frame": frame, "stream": stream}
+        row.update({f: f in flags for f in WIRESHARK_FLAGS})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def events(*rows: tuple[int, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "conn": [0] * len(rows),
+            "frame": [f for f, _ in rows],
+            "time_ns": [0] * len(rows),
+            "side": ["client"] * len(rows),
+            "kind": [k for _, k in rows],
+            "note": [""] * len(rows),
+            "value": [None] * len(rows),
+        }
+    )
+
+
+def test_naming_mapping_is_agreement() -> None:
+    segs = frames((1, True, 0, SYN, 100), (2, True, 0, SYN, 100), (3, True, 10, PSH | ACK, 100), (4, True, 10, PSH | ACK, 100))
+    theirs = ws((1, set()), (2, {"retransmission"}), (3, set()), (4, {"retransmission", "fast_retransmission"}))
+    ours = events((1, "syn"), (2, "syn_retransmit"), (4, "fast_retransmit"))
+    result = compare(segs, ours, theirs)
+    assert result.unexplained == []
+    assert dict(result.agreed) == {"retransmission": 1, "fast_retransmission": 1}
+    assert result.frames_compared == 4 and result.stream_mismatches == []
+
+
+def test_retransmission_kind_mismatch_is_reported_both_ways() -> None:
+    """Wireshark's fast retransmission against our RTO retransmit is NOT waved through."""
+    segs = frames((5, True, 100, ACK, 100))
+    result = compare(segs, events((5, "retransmit")), ws((5, {"retransmission", "fast_retransmission"})))
+    assert sorted((d.source, d.label) for d in result.unexplained) == [
+        ("pcapline", "retransmit"),
+        ("wireshark", "fast_retransmission"),
+    ]
+    assert "frame 5 (conn 0): wireshark says fast_retransmission" in str(result.unexplained[0])
+
+
+def test_missing_event_and_extra_event_are_unexplained() -> None:
+    segs = frames((1, True, 0, ACK, 100), (2, False, 0, ACK, 100))
+    result = compare(segs, events((2, "keepalive")), ws((1, {"keep_alive"}), (2, set())))
+    assert [(d.frame, d.source, d.label) for d in result.unexplained] == [
+        (1, "wireshark", "keep_alive"),
+        (2, "pcapline", "keepalive"),
+    ]
+
+
+def test_linux_zero_window_probe_explained_both_ways() -> None:
+    segs = frames(
+        (10, False, 0, ACK, 0),  # receiver closes its window
+        (11, True, 0, ACK, 500),  # Linux probe: 0 bytes, snd_una - 1
+        (12, False, 0, ACK, 0),  # answer, window still 0
+        (13, False, 0, ACK, 0),  # a later zero-window ACK we do not report again
+    )
+    theirs = ws((10, {"zero_window"}), (11, {"keep_alive"}), (12, {"zero_window"}), (13, {"zero_window"}))
+    ours = events((10, "zero_window"), (11, "window_probe"), (12, "window_probe_ack"))
+    result = compare(segs, ours, theirs)
+    assert result.unexplained == []
+    assert dict(result.agreed) == {"zero_window": 2}
+    assert dict(result.explained) == {"linux_zero_window_probe": 2, "zero_window_repeat": 1}
+    assert result.explained_frames["zero_window_repeat"] == [13]
+
+
+def test_zero_window_repeat_needs_a_window_still_closed() -> None:
+    """A zero window after our window_update is a new closing: we must report it."""
+    segs = frames((10, False, 0, ACK, 0), (11, False, 0, ACK, 300), (12, False, 0, ACK, 0))
+    theirs = ws((10, {"zero_window"}), (11, {"window_update"}), (12, {"zero_window"}))
+    result = compare(segs, events((10, "zero_window"), (11, "window_update")), theirs)
+    assert [(d.frame, d.label) for d in result.unexplained] == [(12, "zero_window")]
+
+
+def test_one_byte_window_probe_is_not_the_linux_exception() -> None:
+    """A 1-byte probe that Wireshark calls Keep-Alive is not explained by the 0-byte rule."""
+    segs = frames((10, False, 0, ACK, 0), (11, True, 1, ACK, 500))
+    result = compare(segs, events((10, "zero_window"), (11, "window_probe")), ws((10, {"zero_window"}), (11, {"keep_alive"})))
+    assert {(d.frame, d.label) for d in result.unexplained} == {(11, "keep_alive"), (11, "window_probe")}
+
+
+def test_capture_duplicate_explains_wireshark_retransmission() -> None:
+    segs = frames((1, True, 100, PSH | ACK, 100), (2, True, 100, PSH | ACK, 100))
+    result = compare(segs, events((2, "duplicate")), ws((1, set()), (2, {"retransmission"})))
+    assert result.unexplained == []
+    assert dict(result.explained) == {"capture_duplicate": 1}
+
+
+def test_one_byte_retransmission_labelled_keepalive() -> None:
+    segs = frames((7, True, 1, PSH | ACK, 100))
+    result = compare(segs, events((7, "retransmit")), ws((7, {"keep_alive"})))
+    assert result.unexplained == []
+    assert dict(result.explained) == {"one_byte_retransmission": 2}
+
+
+def test_window_update_checked_one_way() -> None:
+    segs = frames((3, False, 0, ACK, 300), (4, False, 50, ACK, 300), (5, False, 0, ACK, 300))
+    theirs = ws((3, {"window_update"}), (4, set()), (5, set()))
+    result = compare(segs, events((3, "window_update"), (4, "window_update"), (5, "window_update")), theirs)
+    # 3 matches, 4 carries data (Wireshark only flags pure ACKs), 5 is ours alone.
+    assert [(d.frame, d.label) for d in result.unexplained] == [(5, "window_update")]
+
+
+def test_stream_ids_compared_and_undecoded_frames_counted() -> None:
+    segs = frames((1, True, 0, SYN, 100), (2, True, 0, SYN, 100))
+    theirs = pd.concat([ws((1, set())), ws((2, set()), stream=1), ws((3, set()), stream=1)])
+    result = compare(segs, events(), theirs)
+    assert result.stream_mismatches == [(2, 1, 0)]
+    assert (result.only_wireshark, result.only_pcapline, result.frames_compared) == (1, 0, 2)
+
+
+def test_every_exception_and_rule_is_documented() -> None:
+    assert all(len(e.why) > 40 for e in EXCEPTIONS)
+    assert all(r.why for r in MAPPING)
+    labels = {r.wireshark for r in MAPPING}
+    kinds = {str(k) for r in MAPPING for k in r.ours} | {str(K.WINDOW_UPDATE)}
+    for exc in EXCEPTIONS:
+        assert exc.wireshark <= labels and exc.ours <= kinds, exc.name
