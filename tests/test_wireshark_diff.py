@@ -173,3 +173,92 @@ def test_every_exception_and_rule_is_documented() -> None:
     kinds = {str(k) for r in MAPPING for k in r.ours} | {str(K.WINDOW_UPDATE)}
     for exc in EXCEPTIONS:
         assert exc.wireshark <= labels and exc.ours <= kinds, exc.name
+
+
+# ---------------------------------------------------------------------------------------
+# 2. The premises, checked against the installed tshark on tiny crafted captures
+# ---------------------------------------------------------------------------------------
+
+CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
+C_ISN, S_ISN = 1000, 5000
+
+
+def write_pcap(path: Path, packets: list[tuple[float, bool, int, int, int, int, bytes, int]]) -> Path:
+    """(time, from_client, flags, seq, ack, window, payload, ip_id) -> Ethernet pcap."""
+    import socket
+
+    import dpkt
+
+    with path.open("wb") as fh:
+        writer = dpkt.pcap.Writer(fh)
+        for t, from_client, flags, seq, ack, window, payload, ip_id in packets:
+            src, dst = (CLIENT, SERVER) if from_client else (SERVER, CLIENT)
+            sport, dport = (40000, 80) if from_client else (80, 40000)
+            tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, win=window, data=payload)
+            ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=6, id=ip_id, ttl=64, data=tcp)
+            ip.len = len(ip)
+            writer.writepkt(bytes(dpkt.ethernet.Ethernet(data=ip, type=0x0800)), ts=1_700_000_000 + t)
+    return path
+
+
+def handshake_packets() -> list[tuple[float, bool, int, int, int, int, bytes, int]]:
+    return [
+        (0.0, True, SYN, C_ISN, 0, 64240, b"", 1),
+        (0.001, False, SYN | ACK, S_ISN, C_ISN + 1, 65160, b"", 2),
+        (0.002, True, ACK, C_ISN + 1, S_ISN + 1, 502, b"", 3),
+    ]
+
+
+def labels_by_frame(path: Path) -> dict[int, set[str]]:
+    table = read_wireshark(path)
+    return {
+        int(row.frame): {f for f in WIRESHARK_FLAGS if getattr(row, f)}
+        for row in table.itertuples(index=False)
+    }
+
+
+@needs_tshark
+def test_premise_linux_zero_window_probe_is_keepalive_to_wireshark(tmp_path: Path) -> None:
+    """0-byte probe at snd_una - 1 while the peer's window is 0: Wireshark says Keep-Alive."""
+    pkts = handshake_packets() + [
+        (0.010, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x" * 100, 4),
+        (0.011, False, ACK, S_ISN + 1, C_ISN + 101, 0, b"", 5),  # window closes
+        (0.250, True, ACK, C_ISN + 100, S_ISN + 1, 502, b"", 6),  # Linux persist probe
+        (0.251, False, ACK, S_ISN + 1, C_ISN + 101, 0, b"", 7),  # still 0
+        (0.700, True, ACK, C_ISN + 100, S_ISN + 1, 502, b"", 8),
+        (0.701, False, ACK, S_ISN + 1, C_ISN + 101, 0, b"", 9),
+    ]
+    got = labels_by_frame(write_pcap(tmp_path / "zwp.pcap", pkts))
+    assert got[5] == {"zero_window"}
+    assert "keep_alive" in got[6] and "zero_window_probe" not in got[6]
+    assert "keep_alive" in got[8] and "zero_window_probe" not in got[8]
+    assert "zero_window" in got[7] and "zero_window_probe_ack" not in got[7]
+
+
+@needs_tshark
+def test_premise_one_byte_retransmission_is_keepalive_to_wireshark(tmp_path: Path) -> None:
+    pkts = handshake_packets() + [
+        (0.010, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x", 4),
+        (0.220, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x", 5),  # RTO: same byte again
+    ]
+    got = labels_by_frame(write_pcap(tmp_path / "onebyte.pcap", pkts))
+    assert "keep_alive" in got[5] and "retransmission" not in got[5]
+
+
+@needs_tshark
+def test_premise_capture_duplicate_is_retransmission_to_wireshark(tmp_path: Path) -> None:
+    """Same IP ID, same everything, 8 µs apart: one packet captured twice."""
+    pkts = handshake_packets() + [
+        (0.010, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x" * 100, 4),
+        (0.010008, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x" * 100, 4),
+    ]
+    got = labels_by_frame(write_pcap(tmp_path / "dup.pcap", pkts))
+    assert "retransmission" in got[5]
+
+
+@needs_tshark
+def test_premise_syn_retransmission_is_plain_retransmission(tmp_path: Path) -> None:
+    pkts = [(t, True, SYN, C_ISN, 0, 64240, b"", i + 1) for i, t in enumerate([0.0, 1.0, 2.0])]
+    got = labels_by_frame(write_pcap(tmp_path / "syn.pcap", pkts))
+    assert got[1] == set()
+    assert got[2] == {"retransmission"} and got[3] == {"retransmission"}
