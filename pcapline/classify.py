@@ -1,0 +1,424 @@
+"""classify: detections -> one fate per connection. The only place a fate is set.
+
+One ordered list of named rules (``RULES``); the first rule that matches decides, as in Zeek's
+``conn_state()``. Reading the list top to bottom is reading the decision procedure:
+
+1. ``refused``            the server answered a SYN with RST before any SYN+ACK.
+2. ``connect_timeout``    SYNs never answered by SYN+ACK or RST, and the capture shows at least
+                          one retry or runs past the time the first retry was due. (A lone SYN
+                          at the very end of the capture is still connecting: ``open``.)
+3. ``listen_overflow``    the client ACKed the SYN+ACK but the server acted as if it had not:
+                          it retransmitted the SYN+ACK after that ACK (tcp_abort_on_overflow=0)
+                          or answered it with a listener RST (=1), and it never acknowledged
+                          client data nor sent any (an overflow the server recovered from is
+                          not the fate; the explanation still mentions it).
+4. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it.
+5. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
+                          silence past one interval), or 3+ unanswered when the capture ended.
+6. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
+                          unanswered when the capture ended.
+7. ``retransmit_timeout`` the last retransmitted data was never acknowledged, nothing new
+                          followed, the peer did not reset, and either the sender was seen
+                          giving up (2+ retransmissions, then silence past the next expected RTO
+                          or its own RST) or the capture ended mid-backoff after 3+.
+8. ``reset``              a RST ended the connection (before both FINs were exchanged).
+9. ``closed``             FIN from both sides.
+10. ``half_closed``       FIN from exactly one side.
+11. ``open``              nothing ended it within the capture.
+
+Precedence rationale: handshake fates first (a connection that never opened cannot have died
+of anything later); then the established-phase deaths, each of which also explains the RST or
+silence that ends it (so they beat the generic ``reset``); a lossy transfer that recovered and
+closed fails every death rule because its data was acknowledged, so it is ``closed``.
+
+``closer`` is set only for closed/half_closed; ``reset_by`` whenever a RST ended the
+connection (refused: the server; keepalive: usually the prober). Counts follow DESIGN.md and are
+computed columnar from ``facts`` for every connection.
+
+Speed: connections no detector screened in (one SYN, one SYN+ACK, no RST, no retransmission,
+no probe, no zero window) can only be closed / half_closed / open; their verdict comes from
+columnar aggregates (``_healthy``), the same rules 9-11 in vectorised form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pcapline import explain
+from pcapline.detect import DetectResult, Detection
+from pcapline.detect.artefacts import Artefacts
+from pcapline.detect.close import Close
+from pcapline.detect.handshake import Handshake
+from pcapline.detect.keepalive import Keepalive
+from pcapline.detect.retransmit import Retransmissions
+from pcapline.detect.zero_window import ZeroWindow
+from pcapline.facts import Facts
+from pcapline.model import ACK, FIN, RST, SYN, CONNECTION_COLUMNS, Counts, Fate, Side, Verdict
+
+#: Unanswered probes / retransmissions that count as a death even when the capture ended
+#: before the sender's give-up could be seen.
+MIDWAY_THRESHOLD = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything the rules may look at for one connection."""
+
+    conn: int
+    counts: Counts
+    handshake: Handshake
+    retransmit: Retransmissions
+    keepalive: Keepalive | None
+    zero_window: ZeroWindow | None
+    close: Close
+    artefacts: Artefacts
+    start_ns: int
+    end_ns: int
+    capture_end_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    fate: Fate
+    closer: Side | None = None
+    reset_by: Side | None = None
+    evidence_frames: tuple[int, ...] = ()
+
+
+Rule = Callable[[Evidence], Decision | None]
+
+
+def refused(e: Evidence) -> Decision | None:
+    h = e.handshake
+    if h.answer == "rst" and h.synack is None:
+        return Decision(Fate.REFUSED, reset_by=Side.SERVER, evidence_frames=_frames(h.answer_frame))
+    return None
+
+
+def connect_timeout(e: Evidence) -> Decision | None:
+    h = e.handshake
+    if h.syn is None or h.synack is not None or h.answer == "rst":
+        return None
+    if h.syn.retries >= 1 or h.syn.gave_up:
+        return Decision(Fate.CONNECT_TIMEOUT, evidence_frames=h.syn.frames)
+    return None
+
+
+def listen_overflow(e: Evidence) -> Decision | None:
+    h = e.handshake
+    if not h.client_acked or h.server_acked_data or _server_spoke(e):
+        return None
+    if h.overflow_rst_frame is not None:
+        return Decision(Fate.LISTEN_OVERFLOW, reset_by=Side.SERVER,
+                        evidence_frames=_frames(h.overflow_rst_frame))
+    if h.synack_after_ack:
+        frames = h.synack.frames if h.synack is not None else ()
+        return Decision(Fate.LISTEN_OVERFLOW, reset_by=_reset_side(e), evidence_frames=frames)
+    return None
+
+
+def handshake_timeout(e: Evidence) -> Decision | None:
+    h = e.handshake
+    if h.synack is None or h.client_acked:
+        return None
+    if h.synack.retries >= 1 or h.synack.gave_up:
+        return Decision(Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e),
+                        evidence_frames=h.synack.frames)
+    return None
+
+
+def keepalive_timeout(e: Evidence) -> Decision | None:
+    k = e.keepalive
+    if k is None or not k.unanswered_tail or k.later_traffic or k.peer_rst_frame is not None:
+        return None
+    if k.gave_up or k.unanswered_tail >= MIDWAY_THRESHOLD:
+        reset_by = k.prober if k.rst_frame is not None else None
+        return Decision(Fate.KEEPALIVE_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(k.rst_frame))
+    return None
+
+
+def persist_timeout(e: Evidence) -> Decision | None:
+    z = e.zero_window
+    if z is None or not z.unanswered_tail:
+        return None
+    if z.gave_up or z.unanswered_tail >= MIDWAY_THRESHOLD:
+        reset_by = _reset_side(e) if z.rst_frame is not None else None
+        return Decision(Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame))
+    return None
+
+
+def retransmit_timeout(e: Evidence) -> Decision | None:
+    s = e.retransmit.last_series
+    if s is None or s.acked or s.later_traffic or s.peer_rst_frame is not None:
+        return None
+    if (s.gave_up and s.retransmissions >= 2) or s.retransmissions >= MIDWAY_THRESHOLD:
+        reset_by = s.side if s.rst_frame is not None else None
+        return Decision(Fate.RETRANSMIT_TIMEOUT, reset_by=reset_by, evidence_frames=s.frames)
+    return None
+
+
+def reset(e: Evidence) -> Decision | None:
+    r = e.close.ending_reset
+    if r is None or r.state == "after both FINs":
+        return None
+    return Decision(Fate.RESET, reset_by=r.side, evidence_frames=(r.frame,))
+
+
+def closed(e: Evidence) -> Decision | None:
+    c = e.close
+    if c.client_fin_frame is None or c.server_fin_frame is None:
+        return None
+    frames = tuple(sorted((c.client_fin_frame, c.server_fin_frame)))
+    return Decision(Fate.CLOSED, closer=c.closer, reset_by=_reset_side(e), evidence_frames=frames)
+
+
+def half_closed(e: Evidence) -> Decision | None:
+    c = e.close
+    fin = c.client_fin_frame if c.client_fin_frame is not None else c.server_fin_frame
+    if fin is None:
+        return None
+    return Decision(Fate.HALF_CLOSED, closer=c.closer, evidence_frames=(fin,))
+
+
+def still_open(e: Evidence) -> Decision | None:
+    return Decision(Fate.OPEN)
+
+
+#: The decision procedure, in order (module docstring).
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("refused", refused),
+    ("connect_timeout", connect_timeout),
+    ("listen_overflow", listen_overflow),
+    ("handshake_timeout", handshake_timeout),
+    ("keepalive_timeout", keepalive_timeout),
+    ("persist_timeout", persist_timeout),
+    ("retransmit_timeout", retransmit_timeout),
+    ("reset", reset),
+    ("closed", closed),
+    ("half_closed", half_closed),
+    ("open", still_open),
+)
+
+
+def decide(e: Evidence) -> Decision:
+    for _name, rule in RULES:
+        decision = rule(e)
+        if decision is not None:
+            return decision
+    raise AssertionError("the 'open' rule always matches")
+
+
+def _frames(*frames: int | None) -> tuple[int, ...]:
+    return tuple(f for f in frames if f is not None)
+
+
+def _reset_side(e: Evidence) -> Side | None:
+    r = e.close.ending_reset
+    return r.side if r is not None else None
+
+
+def _server_spoke(e: Evidence) -> bool:
+    """The server sent data or a FIN after the handshake: it had accepted the connection."""
+    return e.close.server_fin_frame is not None or e.handshake.server_sent_data
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def classify(
+    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+) -> pd.DataFrame:
+    """The connections table with every model.CONNECTION_COLUMNS column filled."""
+    verdicts = verdicts_by_id(connections, detected)
+    out = connections.copy()
+    ids = out["id"].to_numpy(np.int64)
+    rows = [verdicts[int(i)] for i in ids]
+    out["fate"] = [v.fate.value for v in rows]
+    out["closer"] = pd.Series(
+        [v.closer.value if v.closer is not None else None for v in rows], index=out.index, dtype=object
+    )
+    out["reset_by"] = pd.Series(
+        [v.reset_by.value if v.reset_by is not None else None for v in rows], index=out.index, dtype=object
+    )
+    for name in Counts.__slots__:
+        out[name] = np.array([getattr(v.counts, name) for v in rows], dtype=np.int64)
+    out["inferred"] = [v.inferred for v in rows]
+    out["explanation"] = [v.explanation for v in rows]
+    out["evidence_frames"] = [list(v.evidence_frames) for v in rows]
+    extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
+    return out[list(CONNECTION_COLUMNS) + extra]
+
+
+def verdicts_by_id(connections: pd.DataFrame, detected: DetectResult) -> dict[int, Verdict]:
+    """One ``Verdict`` per connection id (model.Verdict: fate, sides, counts, evidence)."""
+    facts = detected.facts
+    counts = _counts(facts)
+    healthy = _healthy(facts)
+    info = connections.set_index("id")
+    out: dict[int, Verdict] = {}
+    for index, conn in enumerate(facts.conn_ids.tolist()):
+        c = Counts(*(int(col[index]) for col in counts))
+        per_detector = detected.detections.get(conn)
+        if per_detector is None:
+            out[conn] = healthy.verdict(index, conn, c)
+            continue
+        evidence = _evidence(conn, c, per_detector, info, facts)
+        decision = decide(evidence)
+        inferred = explain.inferred(evidence)
+        out[conn] = Verdict(
+            conn=conn,
+            fate=decision.fate,
+            closer=decision.closer,
+            reset_by=decision.reset_by,
+            counts=c,
+            inferred=inferred,
+            explanation=explain.explain(decision, evidence),
+            evidence_frames=decision.evidence_frames,
+        )
+    for conn in info.index.tolist():  # connections without segments (should not happen)
+        if int(conn) not in out:
+            out[int(conn)] = Verdict(conn=int(conn), fate=Fate.OPEN, explanation="no segments")
+    return out
+
+
+def _evidence(
+    conn: int, counts: Counts, found: Mapping[str, Detection], info: pd.DataFrame, facts: Facts
+) -> Evidence:
+    start = int(info.at[conn, "start_ns"]) if "start_ns" in info.columns else 0
+    end = int(info.at[conn, "end_ns"]) if "end_ns" in info.columns else 0
+    return Evidence(
+        conn=conn,
+        counts=counts,
+        handshake=found["handshake"].inferred,
+        retransmit=found["retransmit"].inferred,
+        keepalive=found["keepalive"].inferred,
+        zero_window=found["zero_window"].inferred,
+        close=found["close"].inferred,
+        artefacts=found["artefacts"].inferred,
+        start_ns=start,
+        end_ns=end,
+        capture_end_ns=facts.capture_end_ns,
+    )
+
+
+def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
+    """The six DESIGN.md counts per connection (facts.conn_ids order), columnar."""
+    n = len(facts.conn_ids)
+    ci = facts.conn_index
+    clean = ~facts.is_dup
+    syn = (facts.flags & SYN) != 0
+    ack = (facts.flags & ACK) != 0
+
+    def per_conn(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(ci[mask], minlength=n).astype(np.int64)
+
+    syns = per_conn(syn & ~ack & facts.from_client & clean)
+    synacks = per_conn(syn & ack & ~facts.from_client & clean)
+    return (
+        np.maximum(syns - 1, 0),
+        np.maximum(synacks - 1, 0),
+        per_conn(facts.is_retrans),
+        per_conn(facts.is_keepalive),
+        per_conn(facts.is_window_probe),
+        per_conn(((facts.flags & RST) != 0) & clean),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Healthy:
+    """Rules 9-11 in columnar form, for connections no detector needed to visit."""
+
+    client_fin: np.ndarray  # frame of the first client FIN, 0 if none
+    server_fin: np.ndarray
+    crossed: np.ndarray  # the FINs crossed (simultaneous close)
+    no_syn: np.ndarray
+    duration_s: np.ndarray
+    rtt_ms: np.ndarray  # handshake RTT, NaN if not measurable
+
+    def verdict(self, index: int, conn: int, counts: Counts) -> Verdict:
+        cf, sf = int(self.client_fin[index]), int(self.server_fin[index])
+        if cf and sf:
+            fate = Fate.CLOSED
+            closer = Side.BOTH if self.crossed[index] else (Side.CLIENT if cf < sf else Side.SERVER)
+        elif cf or sf:
+            fate, closer = Fate.HALF_CLOSED, (Side.CLIENT if cf else Side.SERVER)
+        else:
+            fate, closer = Fate.OPEN, None
+        rtt = float(self.rtt_ms[index])
+        inferred: dict[str, Any] = {} if np.isnan(rtt) else {"rtt_ms": round(rtt, 3)}
+        if self.no_syn[index]:
+            inferred["capture_start"] = True
+        return Verdict(
+            conn=conn,
+            fate=fate,
+            closer=closer,
+            counts=counts,
+            inferred=inferred,
+            explanation=explain.healthy(fate, closer, bool(self.no_syn[index]),
+                                        float(self.duration_s[index])),
+            evidence_frames=tuple(f for f in sorted((cf, sf)) if f),
+        )
+
+
+def _healthy(facts: Facts) -> _Healthy:
+    n = len(facts.conn_ids)
+    ci = facts.conn_index
+    fin = ((facts.flags & FIN) != 0) & ~facts.is_dup & ~facts.is_retrans
+    first_fin = {}
+    first_row = {}
+    for side in (True, False):
+        rows = np.flatnonzero(fin & (facts.from_client == side))[::-1]
+        frame = np.zeros(n, dtype=np.int64)
+        row = np.full(n, -1, dtype=np.int64)
+        frame[ci[rows]] = facts.frame[rows]
+        row[ci[rows]] = rows
+        first_fin[side], first_row[side] = frame, row
+    both = (first_row[True] >= 0) & (first_row[False] >= 0)
+    crossed = np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(both)
+    a, b = first_row[True][idx], first_row[False][idx]
+    first, second = np.minimum(a, b), np.maximum(a, b)
+    crossed[idx] = facts.rel_ack[second] < facts.seq_end[first]
+    syn = (facts.flags & SYN) != 0
+    no_syn = np.bincount(ci[syn], minlength=n) == 0
+    start = facts.time_ns[facts.starts[:-1]]
+    end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)]
+    return _Healthy(
+        client_fin=first_fin[True],
+        server_fin=first_fin[False],
+        crossed=crossed,
+        no_syn=no_syn,
+        duration_s=(end - start) / 1e9,
+        rtt_ms=_handshake_rtt_ms(facts),
+    )
+
+
+def _handshake_rtt_ms(facts: Facts) -> np.ndarray:
+    """SYN -> client's first ACK without SYN, per connection (healthy ones: exactly one SYN)."""
+    n = len(facts.conn_ids)
+    ci = facts.conn_index
+    syn = ((facts.flags & SYN) != 0) & ~((facts.flags & ACK) != 0) & facts.from_client
+    syn_t = np.full(n, np.nan)
+    rows = np.flatnonzero(syn)[::-1]
+    syn_t[ci[rows]] = facts.time_ns[rows]
+    ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & (facts.rel_ack >= 1)
+    ack_t = np.full(n, np.nan)
+    rows = np.flatnonzero(ack)[::-1]
+    ack_t[ci[rows]] = facts.time_ns[rows]
+    return (ack_t - syn_t) / 1e6
+
+
+def verdicts(
+    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+) -> list[Verdict]:
+    """``model.Verdict`` per connection, in connection id order (with evidence frames)."""
+    by_id = verdicts_by_id(connections, detected)
+    return [by_id[k] for k in sorted(by_id)]
+
+
+__all__ = ["RULES", "Decision", "Evidence", "classify", "decide", "verdicts", "verdicts_by_id"]

@@ -1,0 +1,262 @@
+"""detect: one small module per phenomenon turns a connection's segments into events.
+
+A detector (``Detector``) reads one connection's rows (``ConnView``: read-only numpy slices of
+``facts.Facts``) and reports what happened as events plus the settings it inferred
+(``Detection``). It never sets a fate, never imports another detector and never reads another
+detector's events; shared per-segment facts live in ``pcapline/facts.py``.
+
+Speed: most connections in a big capture are healthy. Each detector has a vectorised
+``screen`` over the whole capture saying which connections can show its phenomenon; per
+connection Python runs only for connections some screen selected, and then every detector
+runs on them (so ``classify`` has the full picture for each visited connection). Events that
+need no context beyond their own row (the first SYN, a FIN, a RST, a zero-window
+advertisement, a capture duplicate) are made for all connections at once by the detector's
+``rows`` function, columnar.
+
+``DETECTORS`` is the explicit, ordered registry; ``run_all`` runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pcapline.facts import Facts, compute_facts
+from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
+
+BoolArray = np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ConnView:
+    """One connection's rows: read-only numpy slices of ``Facts`` (frame order)."""
+
+    conn: int
+    capture_end_ns: int  # last segment time of the whole capture: "did the capture go on?"
+    frame: np.ndarray
+    time_ns: np.ndarray
+    from_client: np.ndarray
+    flags: np.ndarray
+    seg_len: np.ndarray
+    ip_id: np.ndarray
+    ttl: np.ndarray
+    has_ts: np.ndarray
+    ts_val: np.ndarray
+    sack_blocks: np.ndarray
+    mss: np.ndarray
+    rel_seq: np.ndarray
+    seq_end: np.ndarray
+    next_seq: np.ndarray
+    rel_ack: np.ndarray
+    snd_una: np.ndarray
+    window: np.ndarray
+    peer_window: np.ndarray
+    peer_mss: np.ndarray
+    is_dup: np.ndarray
+    probe_shape: np.ndarray
+    is_window_probe: np.ndarray
+    is_keepalive: np.ndarray
+    is_retrans: np.ndarray
+    is_spurious: np.ndarray
+    super_segment: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def has(self, bit: int) -> np.ndarray:
+        """Rows whose TCP flags include ``bit`` (model.SYN, model.FIN, ...)."""
+        return (self.flags & bit) != 0
+
+    def side(self, i: int) -> Side:
+        return Side.CLIENT if self.from_client[i] else Side.SERVER
+
+    def event(
+        self, i: int, kind: EventKind, note: str = "", value: float | None = None
+    ) -> Event:
+        """An event at row ``i`` of this connection."""
+        return Event(
+            conn=self.conn,
+            frame=int(self.frame[i]),
+            time_ns=int(self.time_ns[i]),
+            side=self.side(i),
+            kind=kind,
+            note=note,
+            value=value,
+        )
+
+    def seconds(self, i: int, j: int) -> float:
+        """Time from row ``i`` to row ``j`` in seconds."""
+        return float(self.time_ns[j] - self.time_ns[i]) / 1e9
+
+
+_VIEW_ARRAYS = tuple(f.name for f in fields(ConnView) if f.name not in ("conn", "capture_end_ns"))
+
+
+def conn_view(facts: Facts, index: int) -> ConnView:
+    """The ``ConnView`` of the connection at position ``index`` of ``facts.conn_ids``."""
+    lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
+    arrays = {name: getattr(facts, name)[lo:hi] for name in _VIEW_ARRAYS}
+    return ConnView(conn=int(facts.conn_ids[index]), capture_end_ns=facts.capture_end_ns, **arrays)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What one detector found in one connection."""
+
+    events: tuple[Event, ...] = ()
+    inferred: Any = None  # a frozen dataclass of the detector's own (see each module)
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    name: str  # same as the module
+    emits: frozenset[EventKind]  # tests fail if the detector yields anything else
+    detect: Callable[[ConnView], Detection]
+    screen: Callable[[Facts], BoolArray] | None = None  # per connection: worth a visit?
+    rows: Callable[[Facts], pd.DataFrame] | None = None  # context-free events, all conns
+
+
+@dataclass(slots=True)
+class DetectResult:
+    """Everything detection produced for one capture."""
+
+    events: pd.DataFrame  # model.EVENT_COLUMNS, sorted by conn then frame
+    detections: Mapping[int, Mapping[str, Detection]]  # visited conn id -> detector -> Detection
+    facts: Facts
+    visited: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per facts.conn_ids
+
+
+def row_events(
+    facts: Facts, mask: np.ndarray, kind: EventKind, note: str | np.ndarray = ""
+) -> pd.DataFrame:
+    """Events (EVENT_COLUMNS) for every row of ``facts`` where ``mask`` holds."""
+    rows = np.flatnonzero(mask)
+    notes = note[rows] if isinstance(note, np.ndarray) else np.full(len(rows), note, dtype=object)
+    return pd.DataFrame(
+        {
+            "conn": facts.conn[rows],
+            "frame": facts.frame[rows],
+            "time_ns": facts.time_ns[rows],
+            "side": np.where(facts.from_client[rows], Side.CLIENT.value, Side.SERVER.value),
+            "kind": kind.value,
+            "note": notes,
+            "value": np.full(len(rows), np.nan),
+        }
+    )
+
+
+def per_connection(facts: Facts, mask: np.ndarray) -> np.ndarray:
+    """Per connection (``facts.conn_ids`` order): does any of its rows satisfy ``mask``?"""
+    out = np.zeros(len(facts.conn_ids), dtype=bool)
+    out[facts.conn_index[mask]] = True
+    return out
+
+
+def first_rows(facts: Facts, mask: np.ndarray) -> np.ndarray:
+    """Mask of the first row per connection among the rows where ``mask`` holds."""
+    rows = np.flatnonzero(mask)
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = facts.conn_index[rows[1:]] != facts.conn_index[rows[:-1]]
+    out = np.zeros(len(mask), dtype=bool)
+    out[rows[first]] = True
+    return out
+
+
+from pcapline.detect import (  # noqa: E402  (the registry needs the types above)
+    artefacts,
+    close,
+    handshake,
+    keepalive,
+    retransmit,
+    zero_window,
+)
+
+#: The detectors, in the order their events and inferred settings are reported.
+DETECTORS: tuple[Detector, ...] = (
+    handshake.DETECTOR,
+    retransmit.DETECTOR,
+    keepalive.DETECTOR,
+    zero_window.DETECTOR,
+    close.DETECTOR,
+    artefacts.DETECTOR,
+)
+
+
+def run_all(segments: pd.DataFrame, connections: pd.DataFrame | None = None) -> DetectResult:
+    """Run every detector over a capture's segments (SEGMENT_COLUMNS + FLOW_COLUMNS).
+
+    ``connections`` is accepted for the stage signature; detection needs only the segments.
+    """
+    facts = compute_facts(segments)
+    visited = np.zeros(len(facts.conn_ids), dtype=bool)
+    frames: list[pd.DataFrame] = []
+    for detector in DETECTORS:
+        if detector.screen is not None:
+            visited |= detector.screen(facts)
+        if detector.rows is not None:
+            frames.append(detector.rows(facts))
+    detections: dict[int, dict[str, Detection]] = {}
+    found: list[Event] = []
+    for index in np.flatnonzero(visited):
+        view = conn_view(facts, int(index))
+        per_detector = {d.name: d.detect(view) for d in DETECTORS}
+        detections[view.conn] = per_detector
+        for detection in per_detector.values():
+            found.extend(detection.events)
+    if found:
+        frames.append(_events_frame(found))
+    return DetectResult(
+        events=_combine(frames), detections=detections, facts=facts, visited=visited
+    )
+
+
+def _events_frame(found: list[Event]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "conn": np.fromiter((e.conn for e in found), np.int64, len(found)),
+            "frame": np.fromiter((e.frame for e in found), np.int64, len(found)),
+            "time_ns": np.fromiter((e.time_ns for e in found), np.int64, len(found)),
+            "side": [e.side.value for e in found],
+            "kind": [e.kind.value for e in found],
+            "note": [e.note for e in found],
+            "value": [np.nan if e.value is None else float(e.value) for e in found],
+        }
+    )
+
+
+def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        empty = {c: pd.Series(dtype=t) for c, t in _EMPTY_TYPES.items()}
+        return pd.DataFrame(empty)[list(EVENT_COLUMNS)]
+    events = pd.concat(frames, ignore_index=True)
+    events = events.sort_values(["conn", "frame"], kind="stable").reset_index(drop=True)
+    return events[list(EVENT_COLUMNS)]
+
+
+_EMPTY_TYPES = {
+    "conn": "int64",
+    "frame": "int64",
+    "time_ns": "int64",
+    "side": "object",
+    "kind": "object",
+    "note": "object",
+    "value": "float64",
+}
+
+__all__ = [
+    "DETECTORS",
+    "ConnView",
+    "DetectResult",
+    "Detection",
+    "Detector",
+    "conn_view",
+    "first_rows",
+    "per_connection",
+    "row_events",
+    "run_all",
+]

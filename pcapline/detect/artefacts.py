@@ -1,0 +1,90 @@
+"""Capture artefacts: what the capture did to the packets, to recognise before judging.
+
+Facts (tcp-facts.md "Capture artefacts"; anchors.md 1.5):
+
+- The same packet captured twice (``-i any`` on bridges/veth/VLAN, two taps): same IP ID,
+  seq, ack, length, flags, microseconds apart. Not a retransmission (``facts.is_dup``).
+- TSO/GSO/GRO: segments larger than the peer's MSS at the capturing host.
+- The capture started inside the connection (no SYN from either side): the connection was
+  already open; its client is guessed (``flows``).
+- The capture ended mid-flight: data still unacknowledged in the last segments.
+
+Emits: duplicate (each copy), super_segment (the first per direction), capture_start (the first
+row of a connection with no SYN), all columnar for every connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pcapline.detect import ConnView, Detection, Detector, first_rows, row_events
+from pcapline.facts import UNKNOWN, Facts
+from pcapline.model import SYN, EventKind
+
+EMITS = frozenset({EventKind.DUPLICATE, EventKind.SUPER_SEGMENT, EventKind.CAPTURE_START})
+
+
+@dataclass(frozen=True, slots=True)
+class Artefacts:
+    """Capture artefacts in one connection (the detector's ``inferred``)."""
+
+    duplicates: int
+    super_segments: int
+    largest_segment: int
+    capture_start: bool  # no SYN seen: the capture began inside the connection
+    unacked_at_end: bool  # the last data of some side was never acknowledged in the capture
+
+
+def detect(view: ConnView) -> Detection:
+    unacked = False
+    for side in (True, False):
+        mine = np.flatnonzero(view.from_client == side)
+        peer = np.flatnonzero(view.from_client != side)
+        if len(mine) and len(peer):
+            sent = int(view.seq_end[mine].max())
+            acked = int(view.rel_ack[peer].max())
+            data = bool(np.any(view.seg_len[mine] > 0))
+            unacked |= data and acked != UNKNOWN and acked < sent
+    report = Artefacts(
+        duplicates=int(np.count_nonzero(view.is_dup)),
+        super_segments=int(np.count_nonzero(view.super_segment)),
+        largest_segment=int(view.seg_len.max()) if len(view) else 0,
+        capture_start=not bool(np.any(view.has(SYN))),
+        unacked_at_end=unacked,
+    )
+    return Detection((), report)
+
+
+def rows(facts: Facts) -> pd.DataFrame:
+    n = len(facts.conn_ids)
+    has_syn = np.bincount(facts.conn_index[(facts.flags & SYN) != 0], minlength=n) > 0
+    first = np.zeros(len(facts), dtype=bool)
+    first[facts.starts[:-1]] = True
+    no_syn_start = first & ~has_syn[facts.conn_index]
+    super_first = first_rows_by_direction(facts, facts.super_segment)
+    return pd.concat(
+        [
+            row_events(facts, facts.is_dup, EventKind.DUPLICATE, "the same packet captured twice"),
+            row_events(facts, super_first, EventKind.SUPER_SEGMENT,
+                       "larger than the MSS: TSO/GRO at the capture host"),
+            row_events(facts, no_syn_start, EventKind.CAPTURE_START,
+                       "no SYN: the capture began inside this connection"),
+        ],
+        ignore_index=True,
+    )
+
+
+def first_rows_by_direction(facts: Facts, mask: np.ndarray) -> np.ndarray:
+    """The first row per (connection, direction) among rows where ``mask`` holds."""
+    out = np.zeros(len(facts), dtype=bool)
+    for side in (True, False):
+        out |= first_rows(facts, mask & (facts.from_client == side))
+    return out
+
+
+DETECTOR = Detector("artefacts", EMITS, detect, rows=rows)
+
+__all__ = ["DETECTOR", "Artefacts"]

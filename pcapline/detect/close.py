@@ -1,0 +1,235 @@
+"""Close: FINs (who closed first, crossed FINs, stuck LAST_ACK) and RSTs (who, when, after what).
+
+Kernel rules (tcp-facts.md "Closing"):
+
+- Orderly close: FIN from the active closer, ACK, FIN from the passive closer, ACK. The active
+  closer ends in TIME_WAIT (60 s on Linux); the passive one goes through CLOSE_WAIT, LAST_ACK.
+  Simultaneous close: each FIN is sent before its sender saw the other's FIN, so the second
+  FIN does not acknowledge the first one; both ends go to TIME_WAIT.
+- A lost final ACK makes the passive closer retransmit its FIN (stuck in LAST_ACK); a peer
+  that already forgot the connection answers with RST.
+- RST ends a connection at once: SO_LINGER {1, 0} abortive close; close() with unread
+  received data (RST instead of FIN); data to a socket that is gone; keepalive give-up; or a
+  firewall/middlebox (often with a TTL or IP ID unlike the host's other packets).
+
+The RST that *ended* the connection is the last RST after which its sender sent nothing but
+RSTs and no new SYN followed (a client RST answering a challenge ACK, followed by a SYN
+retry, ended nothing).
+
+Emits: injected_rst_hint (per connection); fin, rst (every FIN that is not a retransmission
+and every RST, for all connections, columnar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pcapline.detect import ConnView, Detection, Detector, row_events
+from pcapline.facts import Facts
+from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
+
+EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
+
+#: A RST's TTL this far from its sender's usual TTL points to another box (hops differ).
+TTL_SLACK = 2
+#: An IPv4 ID this far from the sender's previous one points to another IP stack.
+IP_ID_SLACK = 1000
+#: Data within this long before a RST means the RST cut a transfer short.
+TRANSFER_WINDOW_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """The RST that ended a connection and its context."""
+
+    side: Side
+    frame: int
+    state: str  # "handshake", "established", "after client FIN", "after server FIN", "after both FINs"
+    idle_s: float | None  # quiet time before the RST (previous segment -> RST)
+    during_transfer: bool  # data moved in the second before it
+    unread_data: bool  # the RST's sender had received data it answered with RST instead of FIN
+    has_ack: bool  # RST+ACK (a socket) versus bare RST (no socket / listener)
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """How one connection was closed (the detector's ``inferred``)."""
+
+    client_fin_frame: int | None
+    server_fin_frame: int | None
+    closer: Side | None  # first FIN's sender; BOTH when the FINs crossed
+    fin_retransmits: int
+    last_ack_stuck: bool  # the second FIN was retransmitted: its ACK never came
+    time_wait: Side | None  # who ends in TIME_WAIT (the active closer; BOTH when crossed)
+    resets: int
+    ending_reset: Reset | None
+    injected_hints: tuple[int, ...]  # RST frames with an unusual TTL / IP ID
+
+
+def detect(view: ConnView) -> Detection:
+    idx = np.arange(len(view))
+    fin = view.has(FIN) & ~view.is_dup & ~view.is_retrans
+    client_fin = _first(fin & view.from_client)
+    server_fin = _first(fin & ~view.from_client)
+    closer = _closer(view, client_fin, server_fin)
+    fin_retrans = view.has(FIN) & view.is_retrans
+    second_fin = None
+    if client_fin is not None and server_fin is not None:
+        second_fin = max(client_fin, server_fin)
+    stuck = second_fin is not None and bool(
+        np.any(fin_retrans & (view.from_client == view.from_client[second_fin]))
+    )
+    rst_rows = np.flatnonzero(view.has(RST) & ~view.is_dup)
+    events: list[Event] = []
+    hints: list[int] = []
+    for i in rst_rows:
+        why = _injected(view, int(i))
+        if why:
+            hints.append(int(view.frame[i]))
+            events.append(view.event(int(i), EventKind.INJECTED_RST_HINT, why))
+    ending = _ending_reset(view, rst_rows, idx, client_fin, server_fin)
+    time_wait = closer if closer is not None and second_fin is not None else None
+    report = Close(
+        client_fin_frame=int(view.frame[client_fin]) if client_fin is not None else None,
+        server_fin_frame=int(view.frame[server_fin]) if server_fin is not None else None,
+        closer=closer,
+        fin_retransmits=int(np.count_nonzero(fin_retrans)),
+        last_ack_stuck=stuck,
+        time_wait=time_wait,
+        resets=len(rst_rows),
+        ending_reset=ending,
+        injected_hints=tuple(hints),
+    )
+    return Detection(tuple(events), report)
+
+
+def _first(mask: np.ndarray) -> int | None:
+    rows = np.flatnonzero(mask)
+    return int(rows[0]) if len(rows) else None
+
+
+def _closer(view: ConnView, client_fin: int | None, server_fin: int | None) -> Side | None:
+    if client_fin is None and server_fin is None:
+        return None
+    if client_fin is None:
+        return Side.SERVER
+    if server_fin is None:
+        return Side.CLIENT
+    first, second = sorted((client_fin, server_fin))
+    # Crossed FINs: the second was sent before its sender saw the first (does not ACK it).
+    if view.rel_ack[second] < view.seq_end[first]:
+        return Side.BOTH
+    return view.side(first)
+
+
+def _ending_reset(
+    view: ConnView,
+    rst_rows: np.ndarray,
+    idx: np.ndarray,
+    client_fin: int | None,
+    server_fin: int | None,
+) -> Reset | None:
+    if not len(rst_rows):
+        return None
+    i = int(rst_rows[-1])
+    sender = view.from_client[i]
+    after = idx > i
+    if np.any(after & view.has(SYN)):
+        return None  # a new handshake followed: this RST cleared stale state
+    if np.any(after & (view.from_client == sender) & ~view.has(RST) & (view.seg_len > 0)):
+        return None
+    # The first RST of the final burst is the one that ended it.
+    while True:
+        earlier = rst_rows[rst_rows < i]
+        if not len(earlier):
+            break
+        j = int(earlier[-1])
+        between = (idx > j) & (idx < i) & ~view.has(RST) & ((view.seg_len > 0) | view.has(SYN | FIN))
+        if np.any(between):
+            break
+        i = j
+    return _describe(view, i, client_fin, server_fin)
+
+
+def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | None) -> Reset:
+    sender = view.from_client[i]
+    before = np.arange(len(view)) < i
+    established = np.any(before & ~view.has(SYN) & view.has(ACK) & (view.rel_ack >= 1)) or not np.any(
+        view.has(SYN)
+    )
+    fins = [name for name, row in (("client", client_fin), ("server", server_fin)) if row is not None and row < i]
+    if len(fins) == 2:
+        state = "after both FINs"
+    elif fins:
+        state = f"after {fins[0]} FIN"
+    elif established:
+        state = "established"
+    else:
+        state = "handshake"
+    prev = np.flatnonzero(before & ~view.has(RST))
+    idle = view.seconds(int(prev[-1]), i) if len(prev) else None
+    recent = before & (view.seg_len > 0)
+    recent &= view.time_ns >= view.time_ns[i] - int(TRANSFER_WINDOW_S * 1e9)
+    peer_data = np.flatnonzero(before & (view.from_client != sender) & (view.seg_len > 0))
+    # close() with unread data: the peer's data reached the RST sender after its own last
+    # data/FIN, and it answered with RST rather than FIN (tcp_close: data_was_unread).
+    own_fin = client_fin if sender else server_fin
+    unread = len(peer_data) > 0 and (own_fin is None or own_fin > i)
+    if unread:
+        mine = np.flatnonzero(before & (view.from_client == sender) & (view.seg_len > 0))
+        unread = not len(mine) or int(peer_data[-1]) > int(mine[-1])
+    return Reset(
+        side=view.side(i),
+        frame=int(view.frame[i]),
+        state=state,
+        idle_s=idle,
+        during_transfer=bool(np.any(recent)),
+        unread_data=bool(unread),
+        has_ack=bool(view.has(ACK)[i]),
+    )
+
+
+def _injected(view: ConnView, i: int) -> str:
+    """Why RST row ``i`` looks like it came from another box, or "" if it does not."""
+    others = np.flatnonzero((view.from_client == view.from_client[i]) & ~view.has(RST))
+    if len(others) < 2:
+        return ""
+    usual_ttl = int(np.median(view.ttl[others]))
+    if abs(int(view.ttl[i]) - usual_ttl) > TTL_SLACK:
+        return f"TTL {int(view.ttl[i])}, the sender's other packets have {usual_ttl}"
+    ids = view.ip_id[others]
+    if np.all(ids == 0) or view.ip_id[i] == 0:
+        return ""
+    prev = others[others < i]
+    if len(prev):
+        step = (int(view.ip_id[i]) - int(view.ip_id[prev[-1]])) % 65536
+        if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
+            return f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(view.ip_id[prev[-1]])}"
+    return ""
+
+
+def screen(facts: Facts) -> np.ndarray:
+    """Connections with a RST (FIN-only closes are judged from columnar aggregates)."""
+    out = np.zeros(len(facts.conn_ids), dtype=bool)
+    out[facts.conn_index[(facts.flags & RST) != 0]] = True
+    return out
+
+
+def rows(facts: Facts) -> pd.DataFrame:
+    fin = ((facts.flags & FIN) != 0) & ~facts.is_dup & ~facts.is_retrans
+    rst = ((facts.flags & RST) != 0) & ~facts.is_dup
+    return pd.concat(
+        [
+            row_events(facts, fin, EventKind.FIN, "FIN"),
+            row_events(facts, rst, EventKind.RST, np.where((facts.flags & ACK) != 0, "RST+ACK", "RST")),
+        ],
+        ignore_index=True,
+    )
+
+
+DETECTOR = Detector("close", EMITS, detect, screen=screen, rows=rows)
+
+__all__ = ["DETECTOR", "Close", "Reset"]

@@ -1,0 +1,275 @@
+"""Handshake: SYN and SYN+ACK retransmissions, their backoff, refusals, listen-queue overflow.
+
+Kernel rules (tcp-facts.md "Opening"):
+
+- An unanswered SYN is retransmitted with the SAME ISN (``net.ipv4.tcp_syn_retries``, default
+  6, per socket ``TCP_SYNCNT``); Linux before 6.5 doubles from 1 s (SYNs at 0, 1, 3, 7, 15,
+  31, 63 s), Linux 6.5+ makes the first gaps linear (``tcp_syn_linear_timeouts``, default 4,
+  added to the retry count: 0, 1, 2, 3, 4, 5, 7, 11, ... s), Windows starts at 3 s. A new ISN
+  is a new connection (``flows`` splits those).
+- The server retransmits an unacknowledged SYN+ACK (``net.ipv4.tcp_synack_retries``, default
+  5: 1, 2, 4, 8, 16 s gaps).
+- Accept queue full (``listen()`` backlog / ``net.core.somaxconn``): with
+  ``tcp_abort_on_overflow=0`` the server drops the client's final ACK and keeps retransmitting
+  SYN+ACK although the client ACKed (and maybe sent data); with ``=1`` it answers the ACK with
+  a RST (sent by the listener, so without the ACK flag). Look-alike: ``TCP_DEFER_ACCEPT``
+  (server ignores a bare ACK until data arrives), possible only when the client sent no data.
+- A SYN answered by RST(+ACK): refused. A SYN answered by a bare ACK (challenge ACK from a
+  TIME_WAIT or half-open peer), then the client's RST and a SYN retry: stale peer state.
+
+Wire signature used: the client's SYNs (no ACK), the server's SYN+ACKs, the first client ACK
+of the SYN+ACK (relative ack 1 in the server's sequence space), server rows before any SYN+ACK.
+
+Emits: syn_retransmit, synack_retransmit, handshake_ack, challenge_ack (per connection), and
+syn, synack (the first of each, for all connections, columnar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pcapline.detect import ConnView, Detection, Detector, first_rows, row_events
+from pcapline.detect._backoff import Schedule, name_schedule
+from pcapline.facts import Facts
+from pcapline.model import ACK, RST, SYN, Event, EventKind
+
+EMITS = frozenset(
+    {
+        EventKind.SYN,
+        EventKind.SYNACK,
+        EventKind.SYN_RETRANSMIT,
+        EventKind.SYNACK_RETRANSMIT,
+        EventKind.HANDSHAKE_ACK,
+        EventKind.CHALLENGE_ACK,
+    }
+)
+
+#: The first SYN RTO on every stack we know is at most 3 s (Windows, old Linux); a capture
+#: that goes on longer than this after a lone SYN shows that no retry came.
+MAX_INITIAL_SYN_RTO_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySeries:
+    """SYN or SYN+ACK transmissions of one connection, as seen on the wire."""
+
+    times: tuple[float, ...]  # seconds from the first transmission
+    frames: tuple[int, ...]
+    schedule: Schedule
+    retries: int  # transmissions after the first
+    gave_up: bool | None  # None: answered, or the capture ended before the next retry was due
+    give_up_after_s: float | None  # when the sender's last timer expired (first transmission = 0)
+
+    def as_inferred(self) -> dict[str, object]:
+        return {
+            "times": [round(t, 3) for t in self.times],
+            "schedule": self.schedule.name,
+            "retries": self.retries,
+            "gave_up": self.gave_up,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """What the opening of one connection looked like (the detector's ``inferred``)."""
+
+    syn: RetrySeries | None
+    synack: RetrySeries | None
+    answer: str  # "synack", "rst", "challenge_ack" or "none": the server's first reply to a SYN
+    answer_frame: int | None
+    client_acked: bool  # the client ACKed the SYN+ACK
+    client_sent_data: bool
+    synack_after_ack: int  # SYN+ACKs the server sent after the client's ACK (overflow sign)
+    overflow_rst_frame: int | None  # server RST without ACK right after the client's ACK/data
+    server_acked_data: bool  # the server ever acknowledged client data
+    server_sent_data: bool  # the server sent any payload
+    stale_peer: bool  # challenge ACK, client RST, SYN retry
+    rtt_ms: float | None  # SYN -> SYN+ACK -> ACK at the capture point
+
+
+def detect(view: ConnView) -> Detection:
+    syn_rows = np.flatnonzero(view.from_client & view.has(SYN) & ~view.has(ACK) & ~view.is_dup)
+    synack_rows = np.flatnonzero(~view.from_client & view.has(SYN) & view.has(ACK) & ~view.is_dup)
+    events: list[Event] = []
+    first_synack = int(synack_rows[0]) if len(synack_rows) else None
+    answer, answer_row = _server_answer(view, syn_rows, first_synack)
+    ack_row = _handshake_ack(view, first_synack)
+    syn = _series(view, syn_rows, answered=answer_row is not None, syn=True)
+    synack = _series(view, synack_rows, answered=ack_row is not None, syn=False)
+
+    for i in syn_rows[1:]:
+        events.append(_retry_event(view, syn_rows, int(i), EventKind.SYN_RETRANSMIT))
+    for i in synack_rows[1:]:
+        events.append(_retry_event(view, synack_rows, int(i), EventKind.SYNACK_RETRANSMIT))
+    if answer == "challenge_ack" and answer_row is not None:
+        events.append(
+            view.event(answer_row, EventKind.CHALLENGE_ACK, "SYN answered by a bare ACK")
+        )
+    if ack_row is not None:
+        events.append(view.event(ack_row, EventKind.HANDSHAKE_ACK, "client ACKs the SYN+ACK"))
+
+    after_ack = synack_rows[synack_rows > ack_row] if ack_row is not None else synack_rows[:0]
+    client_data = view.from_client & (view.seg_len > 0)
+    server_acks = ~view.from_client & view.has(ACK) & ~view.has(SYN)
+    server_acked_data = bool(np.any(server_acks & (view.rel_ack > 1)))
+    stale = answer == "challenge_ack" and _client_reset_then_retry(view, answer_row, syn_rows)
+    handshake = Handshake(
+        syn=syn,
+        synack=synack,
+        answer=answer,
+        answer_frame=int(view.frame[answer_row]) if answer_row is not None else None,
+        client_acked=ack_row is not None,
+        client_sent_data=bool(np.any(client_data)),
+        synack_after_ack=len(after_ack),
+        overflow_rst_frame=_overflow_rst(view, ack_row),
+        server_acked_data=server_acked_data,
+        server_sent_data=bool(np.any(~view.from_client & (view.seg_len > 0))),
+        stale_peer=stale,
+        rtt_ms=_handshake_rtt_ms(view, syn_rows, synack_rows, ack_row),
+    )
+    return Detection(tuple(events), handshake)
+
+
+def _server_answer(
+    view: ConnView, syn_rows: np.ndarray, first_synack: int | None
+) -> tuple[str, int | None]:
+    """The server's first segment after a SYN: SYN+ACK, RST, or a bare (challenge) ACK."""
+    if not len(syn_rows):
+        return ("synack", first_synack) if first_synack is not None else ("none", None)
+    server_after = np.flatnonzero(~view.from_client & (np.arange(len(view)) > syn_rows[0]))
+    for i in server_after:
+        i = int(i)
+        if view.has(SYN)[i]:
+            return "synack", i
+        if view.has(RST)[i]:
+            return "rst", i
+        if view.has(ACK)[i]:
+            return "challenge_ack", i
+    return "none", None
+
+
+def _handshake_ack(view: ConnView, first_synack: int | None) -> int | None:
+    """The client's first ACK of the SYN+ACK (ack = server ISN + 1 or later)."""
+    if first_synack is None:
+        return None
+    rows = np.flatnonzero(
+        view.from_client
+        & view.has(ACK)
+        & ~view.has(SYN)
+        & ~view.has(RST)
+        & (np.arange(len(view)) > first_synack)
+        & (view.rel_ack >= 1)
+    )
+    return int(rows[0]) if len(rows) else None
+
+
+def _series(view: ConnView, rows: np.ndarray, *, answered: bool, syn: bool) -> RetrySeries | None:
+    if not len(rows):
+        return None
+    t0 = view.time_ns[rows[0]]
+    times = [float(view.time_ns[i] - t0) / 1e9 for i in rows]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    schedule = name_schedule(gaps, syn=syn)
+    gave_up: bool | None = None
+    give_up_after: float | None = None
+    if not answered:
+        # The sender gave up if the capture went on past the retry the pattern predicts.
+        due = schedule.next_gap_s if schedule.next_gap_s is not None else MAX_INITIAL_SYN_RTO_S
+        waited = float(view.capture_end_ns - view.time_ns[rows[-1]]) / 1e9
+        if waited > due * 1.1 + 0.02:
+            gave_up = True
+            if schedule.next_gap_s is not None:
+                give_up_after = times[-1] + schedule.next_gap_s
+    return RetrySeries(
+        times=tuple(times),
+        frames=tuple(int(view.frame[i]) for i in rows),
+        schedule=schedule,
+        retries=len(rows) - 1,
+        gave_up=gave_up,
+        give_up_after_s=give_up_after,
+    )
+
+
+def _retry_event(view: ConnView, rows: np.ndarray, i: int, kind: EventKind) -> Event:
+    position = int(np.searchsorted(rows, i))
+    gap = view.seconds(int(rows[position - 1]), i)
+    since_first = view.seconds(int(rows[0]), i)
+    return view.event(i, kind, f"retry {position}: {gap:.3g} s after the previous, "
+                      f"{since_first:.3g} s after the first", gap)
+
+
+def _client_reset_then_retry(view: ConnView, answer_row: int | None, syn_rows: np.ndarray) -> bool:
+    if answer_row is None:
+        return False
+    later = np.arange(len(view)) > answer_row
+    client_rst = view.from_client & view.has(RST) & later
+    return bool(np.any(client_rst)) and bool(np.any(syn_rows > answer_row))
+
+
+def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
+    """A server RST without ACK before any server data, right after the client's ACK.
+
+    The listener answers the final ACK with a RST built by ``tcp_v4_send_reset`` (no ACK flag,
+    seq = the client's ack) when ``tcp_abort_on_overflow=1``; an application's abort sends
+    RST+ACK from an established socket instead.
+    """
+    if ack_row is None:
+        return None
+    for i in np.flatnonzero(~view.from_client & (np.arange(len(view)) > ack_row)):
+        i = int(i)
+        if view.has(RST)[i] and not view.has(ACK)[i]:
+            return int(view.frame[i])
+        if view.seg_len[i] > 0 or (view.has(ACK)[i] and view.rel_ack[i] > 1):
+            return None
+    return None
+
+
+def _handshake_rtt_ms(
+    view: ConnView, syn_rows: np.ndarray, synack_rows: np.ndarray, ack_row: int | None
+) -> float | None:
+    """SYN -> SYN+ACK plus SYN+ACK -> ACK, both halves seen at the capture point.
+
+    Karn's rule: only when neither the SYN nor the SYN+ACK answered was a retransmission.
+    """
+    if ack_row is None or len(syn_rows) != 1 or len(synack_rows) != 1:
+        return None
+    return view.seconds(int(syn_rows[0]), ack_row) * 1e3
+
+
+# --- vectorised parts -----------------------------------------------------------------
+
+
+def _syn_masks(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
+    syn = (facts.flags & SYN) != 0
+    ack = (facts.flags & ACK) != 0
+    clean = ~facts.is_dup
+    return syn & ~ack & facts.from_client & clean, syn & ack & ~facts.from_client & clean
+
+
+def screen(facts: Facts) -> np.ndarray:
+    """Connections whose opening is not one SYN answered by one SYN+ACK."""
+    syn, synack = _syn_masks(facts)
+    n = len(facts.conn_ids)
+    n_syn = np.bincount(facts.conn_index[syn], minlength=n)
+    n_synack = np.bincount(facts.conn_index[synack], minlength=n)
+    return (n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0))
+
+
+def rows(facts: Facts) -> pd.DataFrame:
+    """The first SYN and the first SYN+ACK of every connection."""
+    syn, synack = _syn_masks(facts)
+    return pd.concat(
+        [
+            row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),
+            row_events(facts, first_rows(facts, synack), EventKind.SYNACK, "SYN+ACK"),
+        ],
+        ignore_index=True,
+    )
+
+
+DETECTOR = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
+
+__all__ = ["DETECTOR", "Handshake", "RetrySeries"]

@@ -1,0 +1,151 @@
+"""Keepalive: probes on an idle connection, their ACKs, and the idle/interval/count settings.
+
+Kernel rules (tcp-facts.md "ESTABLISHED, idle"; anchors.md 5.3/5.4):
+
+- ``SO_KEEPALIVE`` with ``TCP_KEEPIDLE`` (``net.ipv4.tcp_keepalive_time``, 7200 s),
+  ``TCP_KEEPINTVL`` (``tcp_keepalive_intvl``, 75 s) and ``TCP_KEEPCNT``
+  (``tcp_keepalive_probes``, 9). The idle time counts from the last segment *received*.
+- A probe is seq = snd.nxt - 1 with 0 bytes (Linux, BSD) or 1 garbage byte (Windows), no
+  SYN/FIN/RST, sent only when nothing is outstanding. A live peer answers with an ACK of the
+  current sequence (the keepalive ACK), which restarts the idle timer: answered probes come
+  every KEEPIDLE, unanswered ones every KEEPINTVL.
+- After KEEPCNT unanswered probes (or TCP_USER_TIMEOUT after the first probe) Linux sends a
+  RST and reports ETIMEDOUT.
+
+Look-alike: the Linux zero-window probe has exactly this shape; ``facts.py`` calls a probe a
+window probe when the peer's last advertised window was 0 (Wireshark labels those
+"Keep-Alive"; we do not), so this detector only sees ``facts.is_keepalive`` rows.
+
+Emits: keepalive, keepalive_ack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcapline.detect import ConnView, Detection, Detector, per_connection
+from pcapline.facts import Facts
+from pcapline.model import ACK, RST, Event, EventKind, Side
+
+EMITS = frozenset({EventKind.KEEPALIVE, EventKind.KEEPALIVE_ACK})
+
+
+@dataclass(frozen=True, slots=True)
+class Keepalive:
+    """Keepalive activity of one connection (the detector's ``inferred``)."""
+
+    prober: Side  # who sent the probes (of the last run)
+    probes: int
+    answered: int
+    idle_s: float | None  # last segment received by the prober -> first probe (TCP_KEEPIDLE)
+    interval_s: float | None  # gap between unanswered probes (TCP_KEEPINTVL)
+    unanswered_tail: int  # unanswered probes at the end of the connection
+    gave_up: bool | None  # the prober aborted after the tail (RST, or silence past one interval)
+    count: int | None  # unanswered probes before giving up (TCP_KEEPCNT); None if it did not
+    rst_frame: int | None  # the prober's RST after the unanswered tail
+    peer_rst_frame: int | None  # the peer answered a probe with RST (it lost the connection)
+    later_traffic: bool  # data/FIN after the last probe: the connection went on
+
+    def as_inferred(self) -> dict[str, object]:
+        return {
+            "idle": _round(self.idle_s),
+            "interval": _round(self.interval_s),
+            "count": self.count,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def detect(view: ConnView) -> Detection:
+    probes = np.flatnonzero(view.is_keepalive)
+    if not len(probes):
+        return Detection((), None)
+    idx = np.arange(len(view))
+    events: list[Event] = []
+    answered_flags: list[bool] = []
+    peer_rst: int | None = None
+    for n, i in enumerate(probes):
+        i = int(i)
+        prober = view.from_client[i]
+        next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
+        reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
+        answer = int(reply[0]) if len(reply) else None
+        ok = (
+            answer is not None
+            and not view.has(RST)[answer]
+            and view.has(ACK)[answer]
+            and view.rel_ack[answer] >= view.next_seq[i]
+        )
+        if answer is not None and view.has(RST)[answer] and peer_rst is None:
+            peer_rst = int(view.frame[answer])
+        answered_flags.append(bool(ok))
+        gap = view.seconds(int(probes[n - 1]), i) if n else None
+        note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
+        events.append(view.event(i, EventKind.KEEPALIVE, note, gap))
+        if ok and answer is not None:
+            events.append(view.event(answer, EventKind.KEEPALIVE_ACK, "peer is alive"))
+    last_side = view.from_client[probes[-1]]
+    run = probes[view.from_client[probes] == last_side]
+    answered = np.array(answered_flags)[view.from_client[probes] == last_side]
+    tail = 0
+    for flag in answered[::-1]:
+        if flag:
+            break
+        tail += 1
+    interval = _interval(view, run, answered)
+    idle = _idle(view, int(run[0]))
+    last = int(run[-1])
+    after = idx > last
+    mine = view.from_client == last_side
+    rst_mine = np.flatnonzero(mine & after & view.has(RST))
+    later = bool(np.any(after & ~view.is_keepalive & ~view.has(RST) & (view.seg_len > 0)))
+    gave_up: bool | None = None
+    if tail and not later:
+        silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
+        if len(rst_mine) or (interval is not None and silence > interval * 1.1 + 0.02):
+            gave_up = True
+    report = Keepalive(
+        prober=Side.CLIENT if last_side else Side.SERVER,
+        probes=len(probes),
+        answered=int(sum(answered_flags)),
+        idle_s=idle,
+        interval_s=interval,
+        unanswered_tail=tail,
+        gave_up=gave_up,
+        count=tail if gave_up else None,
+        rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
+        peer_rst_frame=peer_rst,
+        later_traffic=later,
+    )
+    return Detection(tuple(events), report)
+
+
+def _interval(view: ConnView, run: np.ndarray, answered: np.ndarray) -> float | None:
+    """Median gap to a probe whose predecessor went unanswered (KEEPINTVL)."""
+    gaps = [
+        view.seconds(int(run[k - 1]), int(run[k])) for k in range(1, len(run)) if not answered[k - 1]
+    ]
+    return float(np.median(gaps)) if gaps else None
+
+
+def _idle(view: ConnView, first_probe: int) -> float | None:
+    """Time from the prober's last received segment to its first probe (TCP_KEEPIDLE)."""
+    prober = view.from_client[first_probe]
+    before = np.flatnonzero((view.from_client != prober) & (np.arange(len(view)) < first_probe))
+    if not len(before):
+        return None
+    return view.seconds(int(before[-1]), first_probe)
+
+
+def screen(facts: Facts) -> np.ndarray:
+    """Connections with any keepalive-shaped probe (peer window open)."""
+    return per_connection(facts, facts.is_keepalive)
+
+
+DETECTOR = Detector("keepalive", EMITS, detect, screen=screen)
+
+__all__ = ["DETECTOR", "Keepalive"]

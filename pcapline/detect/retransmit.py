@@ -1,0 +1,238 @@
+"""Data retransmission: RTO backoff series versus fast and spurious retransmission.
+
+Kernel rules (tcp-facts.md "ESTABLISHED, busy"; anchors.md 5.3):
+
+- Unacknowledged data is resent when the retransmission timer (RTO) fires. RTO comes from
+  the measured RTT (min 200 ms on Linux, max 120 s) and DOUBLES on each consecutive timeout of
+  the same segment: the same seq resent at gaps of roughly 0.2, 0.4, 0.8 s ...
+- Fast retransmit (after 2-3 duplicate ACKs or SACK) and tail loss probes are normal loss
+  recovery: they follow a peer ACK within about an RTT.
+- A spurious retransmission resends data the peer had already acknowledged.
+- ``net.ipv4.tcp_retries2`` (15, about 924.6 s of backoff) or ``TCP_USER_TIMEOUT`` end the
+  connection; Linux then frees the socket WITHOUT a RST: the wire shows a doubling series of
+  the same seq, never acknowledged, then silence. With TCP_USER_TIMEOUT the last gap can be
+  shorter than the doubling predicts.
+
+Look-alikes ruled out in ``facts.py``: capture duplicates (same IP ID, within 1 ms), keepalive
+and window probes (seq = snd.nxt - 1 / snd.una - 1).
+
+This detector reports the final retransmission series (the one that decides whether the
+connection died of it): who sent it, its gaps, whether they double, whether the data was ever
+acknowledged, and whether the capture shows the sender giving up or ends mid-backoff.
+
+Emits: retransmit (RTO), fast_retransmit, spurious_retransmit, fin_retransmit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcapline.detect import ConnView, Detection, Detector, per_connection
+from pcapline.detect._backoff import RTO_MAX_S, close_to, name_schedule
+from pcapline.facts import Facts
+from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
+
+EMITS = frozenset(
+    {
+        EventKind.RETRANSMIT,
+        EventKind.FAST_RETRANSMIT,
+        EventKind.SPURIOUS_RETRANSMIT,
+        EventKind.FIN_RETRANSMIT,
+    }
+)
+
+#: Linux TCP_RTO_MIN: an RTO retransmission never comes sooner after the original.
+RTO_MIN_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class RtoSeries:
+    """The last retransmitted segment's transmissions (original first)."""
+
+    side: Side  # who retransmitted
+    seq: int  # relative seq of the segment
+    frames: tuple[int, ...]
+    gaps: tuple[float, ...]  # seconds between consecutive transmissions
+    doubling: bool
+    acked: bool  # the peer acknowledged it later
+    gave_up: bool | None  # silence past the next expected RTO; None: capture ended first
+    give_up_after_s: float | None  # first transmission -> expected death (last RTO expiry)
+    user_timeout_shape: bool  # last gap shorter than the doubling predicts
+    later_traffic: bool  # the sender sent anything else (not a retransmission) afterwards
+    rst_frame: int | None  # a RST from the retransmitting side after the series
+    peer_rst_frame: int | None  # a RST from the peer after the series
+
+    @property
+    def retransmissions(self) -> int:
+        return len(self.gaps)
+
+    def as_inferred(self) -> dict[str, object]:
+        return {
+            "series": [round(g, 3) for g in self.gaps],
+            "doubling": self.doubling,
+            "gave_up": self.gave_up,
+            "user_timeout_shape": self.user_timeout_shape,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Retransmissions:
+    """Retransmissions in one connection (the detector's ``inferred``)."""
+
+    rto: int
+    fast: int
+    spurious: int
+    fin: int
+    last_series: RtoSeries | None
+    rtt_ms: float | None  # smallest data -> ACK time (Karn: not for retransmitted data)
+
+    @property
+    def total(self) -> int:
+        return self.rto + self.fast + self.spurious + self.fin
+
+
+def detect(view: ConnView) -> Detection:
+    rows = np.flatnonzero(view.is_retrans)
+    rtt_ms = _data_rtt_ms(view)
+    if not len(rows):
+        return Detection((), Retransmissions(0, 0, 0, 0, None, rtt_ms))
+    rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
+    events: list[Event] = []
+    counts = {EventKind.RETRANSMIT: 0, EventKind.FAST_RETRANSMIT: 0,
+              EventKind.SPURIOUS_RETRANSMIT: 0, EventKind.FIN_RETRANSMIT: 0}
+    for i in rows:
+        kind, note = _kind(view, int(i), rtt_s)
+        counts[kind] += 1
+        events.append(view.event(int(i), kind, note, _since_original(view, int(i))))
+    report = Retransmissions(
+        rto=counts[EventKind.RETRANSMIT],
+        fast=counts[EventKind.FAST_RETRANSMIT],
+        spurious=counts[EventKind.SPURIOUS_RETRANSMIT],
+        fin=counts[EventKind.FIN_RETRANSMIT],
+        last_series=_last_series(view, int(rows[-1])),
+        rtt_ms=rtt_ms,
+    )
+    return Detection(tuple(events), report)
+
+
+def _kind(view: ConnView, i: int, rtt_s: float) -> tuple[EventKind, str]:
+    if view.is_spurious[i]:
+        return EventKind.SPURIOUS_RETRANSMIT, "data the peer had already acknowledged"
+    if view.seg_len[i] == 0 and view.has(FIN)[i]:
+        return EventKind.FIN_RETRANSMIT, "FIN sent again: not acknowledged"
+    peer = np.flatnonzero((view.from_client != view.from_client[i]) & (np.arange(len(view)) < i))
+    if len(peer):
+        last = int(peer[-1])
+        dupacks = _trailing_dupacks(view, peer)
+        sacked = view.sack_blocks[last] > 0
+        soon = view.seconds(last, i) <= max(0.02, 1.5 * rtt_s)
+        at_hole = view.rel_seq[i] >= view.rel_ack[last]
+        if soon and at_hole and (dupacks >= 2 or sacked):
+            why = f"{dupacks} duplicate ACKs" if dupacks >= 2 else "SACK"
+            return EventKind.FAST_RETRANSMIT, f"after {why}"
+    gap = _since_original(view, i)
+    if gap is not None and gap < RTO_MIN_S * 0.9:
+        return EventKind.RETRANSMIT, f"{gap:.3f} s after the original: tail loss probe or early RTO"
+    return EventKind.RETRANSMIT, f"timeout: {gap:.3f} s after the previous copy" if gap else "timeout"
+
+
+def _trailing_dupacks(view: ConnView, peer: np.ndarray) -> int:
+    """Pure ACKs at the end of ``peer`` rows repeating the same ack number (dup ACKs)."""
+    last_ack = view.rel_ack[peer[-1]]
+    count = 0
+    for j in peer[::-1]:
+        if view.rel_ack[j] != last_ack:
+            break
+        if view.seg_len[j] == 0 and not view.has(SYN | FIN | RST)[j]:
+            count += 1
+    return max(count - 1, 0)
+
+
+def _since_original(view: ConnView, i: int) -> float | None:
+    """Seconds since the previous transmission of this segment's first byte by the same side."""
+    same = (view.from_client == view.from_client[i]) & (np.arange(len(view)) < i)
+    covers = same & (view.rel_seq <= view.rel_seq[i]) & (view.seq_end > view.rel_seq[i])
+    covers &= ~view.is_dup & ~view.probe_shape
+    prev = np.flatnonzero(covers)
+    return view.seconds(int(prev[-1]), i) if len(prev) else None
+
+
+def _last_series(view: ConnView, last: int) -> RtoSeries:
+    side = view.from_client[last]
+    seq = int(view.rel_seq[last])
+    idx = np.arange(len(view))
+    mine = (view.from_client == side) & ~view.is_dup
+    covers = mine & (view.rel_seq <= seq) & (view.seq_end > seq) & ~view.probe_shape
+    tx = np.flatnonzero(covers & (idx <= last))
+    times = [float(view.time_ns[i]) / 1e9 for i in tx]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    schedule = name_schedule(gaps)
+    peer_after = (view.from_client != side) & (idx > last)
+    acked = bool(np.any(peer_after & view.has(ACK) & (view.rel_ack > seq)))
+    later = mine & (idx > last) & ~view.is_retrans & ~view.has(RST)
+    later &= (view.seg_len > 0) | view.has(FIN | SYN)
+    rst_mine = np.flatnonzero(mine & (idx > last) & view.has(RST))
+    rst_peer = np.flatnonzero(peer_after & view.has(RST))
+    next_gap = min(2 * gaps[-1], RTO_MAX_S) if gaps else None
+    gave_up: bool | None = None
+    give_up_after: float | None = None
+    if not acked and next_gap is not None:
+        silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
+        if len(rst_mine) or len(rst_peer) or silence > next_gap * 1.1 + 0.02:
+            gave_up = True
+            give_up_after = times[-1] - times[0] + next_gap
+    shortened = len(gaps) >= 2 and gaps[-1] < 0.9 * min(2 * gaps[-2], RTO_MAX_S)
+    shortened &= all(close_to(gaps[k], min(2 * gaps[k - 1], RTO_MAX_S)) for k in range(1, len(gaps) - 1))
+    return RtoSeries(
+        side=Side.CLIENT if side else Side.SERVER,
+        seq=seq,
+        frames=tuple(int(view.frame[i]) for i in tx),
+        gaps=tuple(gaps),
+        doubling=schedule.doubling or (len(gaps) == 2 and close_to(gaps[1], 2 * gaps[0])),
+        acked=acked,
+        gave_up=gave_up,
+        give_up_after_s=give_up_after,
+        user_timeout_shape=bool(shortened),
+        later_traffic=bool(np.any(later)),
+        rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
+        peer_rst_frame=int(view.frame[rst_peer[0]]) if len(rst_peer) else None,
+    )
+
+
+def _data_rtt_ms(view: ConnView) -> float | None:
+    """Smallest time from a data segment to the first peer ACK covering it (Karn's rule)."""
+    best: float | None = None
+    retransmitted = set(view.rel_seq[view.is_retrans].tolist())
+    for side in (True, False):
+        data = np.flatnonzero(
+            (view.from_client == side) & (view.seg_len > 0) & ~view.is_retrans & ~view.is_dup
+        )
+        if not len(data):
+            continue
+        acks = np.flatnonzero((view.from_client != side) & view.has(ACK))
+        if not len(acks):
+            continue
+        running = np.maximum.accumulate(view.rel_ack[acks])
+        by_value = np.searchsorted(running, view.seq_end[data], side="left")
+        by_time = np.searchsorted(acks, data, side="right")
+        j = np.maximum(by_value, by_time)
+        ok = j < len(acks)
+        ok &= np.array([int(view.rel_seq[d]) not in retransmitted for d in data], dtype=bool)
+        if not np.any(ok):
+            continue
+        rtt = view.time_ns[acks[j[ok]]] - view.time_ns[data[ok]]
+        smallest = float(rtt.min()) / 1e6
+        best = smallest if best is None else min(best, smallest)
+    return best
+
+
+def screen(facts: Facts) -> np.ndarray:
+    """Connections with any data or FIN retransmission."""
+    return per_connection(facts, facts.is_retrans)
+
+
+DETECTOR = Detector("retransmit", EMITS, detect, screen=screen)
+
+__all__ = ["DETECTOR", "RtoSeries", "Retransmissions"]

@@ -1,0 +1,177 @@
+"""Zero window: a full receiver, the sender's persist (window) probes, and the recovery.
+
+Kernel rules (tcp-facts.md "ESTABLISHED, receiver full"; anchors.md 5.3/5.4):
+
+- A receiver whose buffer is full (the application does not read) advertises window 0.
+- The sender's persist timer sends window probes, backing off like the RTO (doubling, capped
+  at 120 s). Linux probes have the keepalive shape (0 bytes, seq = snd.una - 1,
+  ``tcp_xmit_probe_skb``); BSD/Windows send 1 byte of new data at snd.nxt.
+- A live receiver answers each probe with an ACK still showing window 0, or with a window
+  update when it has room again. Probing is unbounded while the receiver answers; without
+  answers the sender gives up after about ``net.ipv4.tcp_retries2`` probes (or
+  ``TCP_USER_TIMEOUT``) and frees the socket silently (no RST on Linux).
+
+``facts.py`` decides which probe-shaped segments are window probes (the peer's last advertised
+window was 0); Wireshark calls the Linux ones "Keep-Alive", we do not.
+
+Emits: window_probe, window_probe_ack, window_update (per connection) and zero_window (each
+advertisement of a closed window after an open one, for all connections, columnar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pcapline.detect import ConnView, Detection, Detector, per_connection, row_events
+from pcapline.facts import Facts
+from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
+
+EMITS = frozenset(
+    {
+        EventKind.ZERO_WINDOW,
+        EventKind.WINDOW_PROBE,
+        EventKind.WINDOW_PROBE_ACK,
+        EventKind.WINDOW_UPDATE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ZeroWindow:
+    """Zero-window episodes of one connection (the detector's ``inferred``)."""
+
+    receiver: Side | None  # who advertised window 0 (last episode)
+    advertisements: int  # zero-window segments
+    stalled_s: float  # total time spent with a closed window (to the capture end if never reopened)
+    probes: int
+    answered: int
+    recovered: bool  # the window opened again after the last zero advertisement
+    unanswered_tail: int  # probes at the end that got no answer
+    gave_up: bool | None  # the prober aborted after unanswered probes (RST or silence)
+    rst_frame: int | None  # prober's RST after the probes
+    probe_gaps: tuple[float, ...]
+
+    def as_inferred(self) -> dict[str, object]:
+        return {
+            "stalled_s": round(self.stalled_s, 3),
+            "probes": self.probes,
+            "recovered": self.recovered,
+        }
+
+
+def _advertising(facts_flags: np.ndarray) -> np.ndarray:
+    """Segments whose window field means something (not SYN/FIN/RST: RFC 9293; Zeek too)."""
+    return (facts_flags & (SYN | FIN | RST)) == 0
+
+
+def detect(view: ConnView) -> Detection:
+    idx = np.arange(len(view))
+    adv = _advertising(view.flags)
+    zero = adv & (view.window == 0)
+    probes = np.flatnonzero(view.is_window_probe)
+    if not np.any(zero) and not len(probes):
+        return Detection((), None)
+    events: list[Event] = []
+    stalled = 0.0
+    receiver: Side | None = None
+    recovered = True
+    for side in (True, False):
+        rows = np.flatnonzero(adv & (view.from_client == side))
+        closed_since: int | None = None
+        for i in rows:
+            i = int(i)
+            if view.window[i] == 0 and closed_since is None:
+                closed_since = i
+                receiver = Side.CLIENT if side else Side.SERVER
+            elif view.window[i] > 0 and closed_since is not None:
+                stalled += view.seconds(closed_since, i)
+                events.append(
+                    view.event(i, EventKind.WINDOW_UPDATE, f"window opens: {int(view.window[i])} bytes",
+                               float(view.window[i]))
+                )
+                closed_since = None
+        if closed_since is not None:
+            stalled += float(view.capture_end_ns - view.time_ns[closed_since]) / 1e9
+            recovered = False
+    answered = 0
+    answered_flags: list[bool] = []
+    for n, i in enumerate(probes):
+        i = int(i)
+        prober = view.from_client[i]
+        next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
+        reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
+        ok = len(reply) > 0 and not view.has(RST)[int(reply[0])]
+        gap = view.seconds(int(probes[n - 1]), i) if n else None
+        note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
+        events.append(view.event(i, EventKind.WINDOW_PROBE, note, gap))
+        if ok:
+            answered += 1
+            j = int(reply[0])
+            events.append(view.event(j, EventKind.WINDOW_PROBE_ACK,
+                                     f"window {int(view.window[j])}", float(view.window[j])))
+        answered_flags.append(ok)
+    tail = 0
+    for flag in answered_flags[::-1]:
+        if flag:
+            break
+        tail += 1
+    gaps = tuple(view.seconds(int(a), int(b)) for a, b in zip(probes, probes[1:], strict=False))
+    gave_up: bool | None = None
+    rst_frame: int | None = None
+    if tail:
+        last = int(probes[-1])
+        mine = (view.from_client == view.from_client[last]) & (idx > last)
+        rst = np.flatnonzero(mine & view.has(RST))
+        rst_frame = int(view.frame[rst[0]]) if len(rst) else None
+        expected = min(2 * gaps[-1], 120.0) if gaps else 0.2
+        silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
+        later = bool(np.any((idx > last) & (view.seg_len > 0) & ~view.is_window_probe))
+        if not later and (rst_frame is not None or silence > expected * 1.1 + 0.02):
+            gave_up = True
+    report = ZeroWindow(
+        receiver=receiver,
+        advertisements=int(np.count_nonzero(zero)),
+        stalled_s=stalled,
+        probes=len(probes),
+        answered=answered,
+        recovered=recovered,
+        unanswered_tail=tail,
+        gave_up=gave_up,
+        rst_frame=rst_frame,
+        probe_gaps=gaps,
+    )
+    return Detection(tuple(events), report)
+
+
+def _zero_advertisements(facts: Facts) -> np.ndarray:
+    return _advertising(facts.flags) & (facts.window == 0) & ~facts.is_dup
+
+
+def screen(facts: Facts) -> np.ndarray:
+    """Connections with a zero-window advertisement or a window probe."""
+    return per_connection(facts, _zero_advertisements(facts) | facts.is_window_probe)
+
+
+def rows(facts: Facts) -> pd.DataFrame:
+    """A zero_window event where a side closes its window (its previous advertisement was open)."""
+    zero = _zero_advertisements(facts)
+    adv = _advertising(facts.flags) & ~facts.is_dup
+    key = facts.conn_index * 2 + facts.from_client
+    order = np.flatnonzero(adv)
+    order = order[np.argsort(key[order], kind="stable")]
+    opening = np.zeros(len(facts), dtype=bool)
+    if len(order):
+        z = zero[order]
+        k = key[order]
+        prev_zero = np.zeros(len(order), dtype=bool)
+        prev_zero[1:] = z[:-1] & (k[1:] == k[:-1])
+        opening[order[z & ~prev_zero]] = True
+    return row_events(facts, opening, EventKind.ZERO_WINDOW, "window 0: receiver buffer full")
+
+
+DETECTOR = Detector("zero_window", EMITS, detect, screen=screen, rows=rows)
+
+__all__ = ["DETECTOR", "ZeroWindow"]

@@ -1,0 +1,351 @@
+"""explain: a verdict in plain words, with the numbers and the settings to check.
+
+The reader is an on-call engineer holding a ticket: every explanation says what the capture
+shows (counts, gaps, who), what it most likely means, and where to look on the hosts (sysctls,
+socket options, ``ss``/``nstat`` counters). Honest about the capture's limits: when the
+capture ended before a give-up could be seen, the text says so.
+
+Also builds the ``inferred`` dict (documented keys, see ``inferred``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pcapline.model import Fate, Side
+
+if TYPE_CHECKING:
+    from pcapline.classify import Decision, Evidence
+
+
+def _s(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds >= 10:
+        return f"{seconds:.0f} s"
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _times(times: tuple[float, ...]) -> str:
+    return ", ".join(f"{t:.3g}".rstrip("0").rstrip(".") if t else "0" for t in times) + " s"
+
+
+def inferred(e: Evidence) -> dict[str, Any]:
+    """The ``inferred`` dict of one connection. Keys (present only when relevant):
+
+    - ``rtt_ms``: round-trip time at the capture point (handshake, else data/ACK pairs, Karn).
+    - ``syn``: {times, schedule, retries, gave_up} of the client's SYNs when any was resent
+      or none was answered; ``retries`` = SYNs after the first.
+    - ``synack``: the same for the server's SYN+ACKs when any was resent.
+    - ``rto``: {series (gaps in s between transmissions of the last retransmitted segment),
+      doubling, gave_up, user_timeout_shape}.
+    - ``keepalive``: {idle (TCP_KEEPIDLE), interval (TCP_KEEPINTVL), count (unanswered probes
+      before the prober gave up, TCP_KEEPCNT; null if it did not)}.
+    - ``zero_window``: {stalled_s, probes, recovered}.
+    - ``reset``: {by, state, idle_s} of the RST that ended the connection.
+    - ``capture_start``: true when the capture began inside the connection (no SYN).
+    - ``duplicates``, ``super_segments``: capture artefacts, when non-zero.
+    """
+    out: dict[str, Any] = {}
+    h = e.handshake
+    rtt = h.rtt_ms if h.rtt_ms is not None else e.retransmit.rtt_ms
+    if rtt is not None:
+        out["rtt_ms"] = round(rtt, 3)
+    if h.syn is not None and (h.syn.retries or (h.synack is None and h.answer != "rst")):
+        out["syn"] = h.syn.as_inferred()
+    if h.synack is not None and h.synack.retries:
+        out["synack"] = h.synack.as_inferred()
+    s = e.retransmit.last_series
+    if s is not None and s.retransmissions:
+        out["rto"] = s.as_inferred()
+    if e.keepalive is not None:
+        out["keepalive"] = e.keepalive.as_inferred()
+    if e.zero_window is not None:
+        out["zero_window"] = e.zero_window.as_inferred()
+    r = e.close.ending_reset
+    if r is not None:
+        out["reset"] = {
+            "by": r.side.value,
+            "state": r.state,
+            "idle_s": None if r.idle_s is None else round(r.idle_s, 3),
+        }
+    if e.artefacts.capture_start:
+        out["capture_start"] = True
+    if e.artefacts.duplicates:
+        out["duplicates"] = e.artefacts.duplicates
+    if e.artefacts.super_segments:
+        out["super_segments"] = e.artefacts.super_segments
+    return out
+
+
+def explain(decision: Decision, e: Evidence) -> str:
+    """The explanation for a visited connection: the fate's story, then side notes."""
+    story = _STORIES[decision.fate](decision, e)
+    notes = [n for n in (_overflow_note(decision, e), _loss_note(decision, e),
+                         _zero_window_note(decision, e), _keepalive_note(decision, e),
+                         _artefact_note(e)) if n]
+    return " ".join([story, *notes])
+
+
+def healthy(fate: Fate, closer: Side | None, no_syn: bool, duration_s: float) -> str:
+    """Explanation for a connection with nothing unusual (no retransmission, RST, probe)."""
+    start = "Capture began inside this connection (no SYN seen). " if no_syn else ""
+    if fate is Fate.CLOSED:
+        return start + _closed_text(closer, duration_s)
+    if fate is Fate.HALF_CLOSED:
+        return start + _half_closed_text(closer)
+    return start + f"Still open when the capture ended ({_s(duration_s)} seen, no FIN or RST)."
+
+
+def _closed_text(closer: Side | None, duration_s: float) -> str:
+    if closer is Side.BOTH:
+        return (f"Closed normally after {_s(duration_s)}: both sides sent FIN at the same time "
+                "(simultaneous close); both go through TIME_WAIT.")
+    other = "server" if closer is Side.CLIENT else "client"
+    return (f"Closed normally after {_s(duration_s)}: the {closer} sent the first FIN, the {other} "
+            f"answered with its own; the {closer} holds TIME_WAIT (60 s on Linux).")
+
+
+def _half_closed_text(closer: Side | None) -> str:
+    other = "server" if closer is Side.CLIENT else "client"
+    return (f"Half closed: the {closer} sent FIN, the {other} had not sent its FIN by the end of "
+            f"the capture (it may still be sending, or its application never called close(): "
+            f"look for CLOSE_WAIT in ss -tan on the {other}).")
+
+
+def _refused(d: Decision, e: Evidence) -> str:
+    h = e.handshake
+    tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
+    return (f"Refused: the server answered the SYN with RST{tries} (frame {h.answer_frame}). "
+            "Nothing listens on that port, or a firewall rejects it (tcp-reset). "
+            "Check: ss -lnt on the server; nft list ruleset / iptables -S for REJECT rules.")
+
+
+def _connect_timeout(d: Decision, e: Evidence) -> str:
+    syn = e.handshake.syn
+    assert syn is not None
+    n = syn.retries + 1
+    shape = syn.schedule.name
+    if syn.gave_up:
+        end = (f"the client gave up at about {_s(syn.give_up_after_s)}"
+               if syn.give_up_after_s is not None else "no further SYN came: the client gave up")
+    else:
+        end = "the capture ended while the client was still retrying (give-up not seen)"
+    retries = _syn_setting(syn.schedule.linear_gaps, syn.retries, syn.schedule.doubling)
+    stale = (" The server answered with a bare ACK (stale TIME_WAIT or half-open state on the "
+             "server: it still holds this 4-tuple), the client reset it and kept retrying."
+             if e.handshake.stale_peer else "")
+    return (f"Connect timeout: {n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, never answered; "
+            f"schedule: {shape}{retries}; {end}.{stale} "
+            "Check: is the server up and listening (ss -lnt), is a firewall dropping SYNs "
+            "(nft list ruleset), is the listen queue full (nstat -az TcpExtListenDrops).")
+
+
+def _syn_setting(linear: int, retries: int, doubling: bool) -> str:
+    if linear >= 2 and doubling:
+        guess = retries - (linear - 1)
+        return (f", about {guess} retries (TCP_SYNCNT or net.ipv4.tcp_syn_retries; Linux 6.5+ adds "
+                f"net.ipv4.tcp_syn_linear_timeouts)")
+    if retries:
+        return f", {retries} retransmission(s) seen (TCP_SYNCNT or net.ipv4.tcp_syn_retries)"
+    return ""
+
+
+def _listen_overflow(d: Decision, e: Evidence) -> str:
+    h = e.handshake
+    if h.overflow_rst_frame is not None:
+        how = (f"the server answered the client's handshake ACK with a RST (frame "
+               f"{h.overflow_rst_frame}): accept queue full with net.ipv4.tcp_abort_on_overflow=1")
+    else:
+        how = (f"the client ACKed the SYN+ACK{' and sent data' if h.client_sent_data else ''}, but the "
+               f"server retransmitted its SYN+ACK {h.synack_after_ack} time(s) after that ACK: it dropped "
+               "the ACK because its accept queue was full (tcp_abort_on_overflow=0)")
+    alt = ("" if h.client_sent_data else
+           " The client sent no data, so TCP_DEFER_ACCEPT on the listener (which ignores a bare ACK) "
+           "would look the same.")
+    return (f"Listen queue overflow: {how}.{alt} The application does not accept() fast enough or its "
+            "backlog is small. Check: ss -lnt (Recv-Q vs Send-Q of the listener), "
+            "nstat -az TcpExtListenOverflows TcpExtListenDrops, net.core.somaxconn and the listen() backlog.")
+
+
+def _handshake_timeout(d: Decision, e: Evidence) -> str:
+    sa = e.handshake.synack
+    assert sa is not None
+    end = ("the server gave up" if sa.gave_up else
+           "the capture ended while the server was still retrying")
+    return (f"Handshake timeout: the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
+            f"({sa.schedule.name}) and the client never ACKed it; {end}. The client may be gone, its "
+            "ACKs lost on the way back, or the SYN spoofed (SYN flood). Server side: "
+            "net.ipv4.tcp_synack_retries (default 5); check the return path and nstat TcpExtTCPReqQFullDrop.")
+
+
+def _keepalive_timeout(d: Decision, e: Evidence) -> str:
+    k = e.keepalive
+    assert k is not None
+    every = f" every {_s(k.interval_s)}" if k.interval_s is not None else ""
+    idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
+    if k.rst_frame is not None:
+        end = f"the {k.prober} aborted with RST after {k.unanswered_tail} unanswered probe(s)"
+    elif k.gave_up:
+        end = f"the {k.prober} gave up silently after {k.unanswered_tail} probe(s)"
+    else:
+        end = f"{k.unanswered_tail} probes unanswered when the capture ended (give-up not seen)"
+    return (f"Keepalive timeout: the {k.prober} sent keepalive probes{idle}{every}; they went "
+            f"unanswered and {end}. The peer host or a middlebox (NAT/firewall idle timeout) vanished. "
+            f"Settings: TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT or net.ipv4.tcp_keepalive_time/_intvl/"
+            "_probes; on the hosts: ss -o (keepalive timer), conntrack/NAT idle timeouts on the path.")
+
+
+def _persist_timeout(d: Decision, e: Evidence) -> str:
+    z = e.zero_window
+    assert z is not None
+    end = ("the sender aborted with RST" if z.rst_frame is not None else
+           "the sender gave up silently (Linux frees the socket without RST)" if z.gave_up else
+           "the capture ended while the sender was still probing")
+    return (f"Persist timeout: the {z.receiver} advertised window 0 and stayed stalled "
+            f"{_s(z.stalled_s)}; the sender's {z.probes} window probes ended with {z.unanswered_tail} "
+            f"unanswered; {end}. The receiver stopped reading and then vanished. Settings: "
+            "net.ipv4.tcp_retries2, TCP_USER_TIMEOUT; check ss -o (persist timer) and the receiving application.")
+
+
+def _retransmit_timeout(d: Decision, e: Evidence) -> str:
+    s = e.retransmit.last_series
+    assert s is not None
+    gaps = ", ".join(_s(g) for g in s.gaps)
+    shape = "doubling (exponential backoff)" if s.doubling else "not doubling"
+    if s.rst_frame is not None:
+        end = f"then the {s.side} sent RST (frame {s.rst_frame}): its application aborted"
+    elif s.gave_up:
+        end = ("then silence: the sender gave up without a RST, as Linux does on net.ipv4.tcp_retries2 "
+               "or TCP_USER_TIMEOUT")
+        if s.give_up_after_s is not None:
+            end += f" (about {_s(s.give_up_after_s)} after the first transmission)"
+    else:
+        end = "the capture ended mid-backoff (give-up not seen)"
+    uto = (" The last gap is shorter than doubling predicts: TCP_USER_TIMEOUT cut the backoff short."
+           if s.user_timeout_shape else "")
+    return (f"Retransmission timeout: the {s.side} sent the same data {s.retransmissions + 1} times, "
+            f"gaps {gaps} ({shape}), never acknowledged; {end}.{uto} The peer or the path is gone "
+            "(blackhole, dead host, firewall state lost). Check: ss -o (on timer), "
+            "nstat TcpExtTCPAbortOnTimeout, the route/firewall between the hosts.")
+
+
+def _reset(d: Decision, e: Evidence) -> str:
+    r = e.close.ending_reset
+    assert r is not None
+    parts = [f"Reset by the {r.side} (frame {r.frame}) {_state_text(r.state)}"]
+    if r.idle_s is not None and r.idle_s >= 1:
+        parts.append(f"after {_s(r.idle_s)} of silence")
+    elif r.during_transfer:
+        parts.append("while data was flowing")
+    why = []
+    k = e.keepalive
+    if k is not None and k.peer_rst_frame is not None:
+        why.append("it answered a keepalive probe with RST: it no longer knew this connection "
+                   "(restarted, or a NAT/firewall lost the state)")
+    elif r.unread_data:
+        why.append("it had received data it did not read: close() with unread data sends RST "
+                   "instead of FIN (or SO_LINGER {1, 0})")
+    elif not r.has_ack:
+        why.append("a bare RST: no socket matched on that host (it restarted or the port closed)")
+    if e.close.injected_hints:
+        why.append("its TTL/IP ID differ from the sender's other packets: possibly injected by a middlebox")
+    text = ", ".join(parts) + "."
+    if why:
+        text += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
+    return text + " Check the application logs on that side around this time."
+
+
+def _state_text(state: str) -> str:
+    return {
+        "handshake": "during the handshake",
+        "established": "while established",
+    }.get(state, state)
+
+
+def _closed(d: Decision, e: Evidence) -> str:
+    text = _closed_text(d.closer, (e.end_ns - e.start_ns) / 1e9)
+    c = e.close
+    if c.last_ack_stuck:
+        text += (" The passive closer retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost"
+                 + (", then RST from the peer that had already forgotten the connection)." if d.reset_by else ")."))
+    return text
+
+
+def _half_closed(d: Decision, e: Evidence) -> str:
+    return _half_closed_text(d.closer)
+
+
+def _open(d: Decision, e: Evidence) -> str:
+    h = e.handshake
+    if h.syn is not None and h.synack is None and h.answer == "none":
+        return ("Still connecting when the capture ended: one SYN, no answer yet, and the capture "
+                "stopped before the first retry was due.")
+    return f"Still open when the capture ended ({_s((e.end_ns - e.start_ns) / 1e9)} seen, no FIN or RST)."
+
+
+_STORIES = {
+    Fate.REFUSED: _refused,
+    Fate.CONNECT_TIMEOUT: _connect_timeout,
+    Fate.LISTEN_OVERFLOW: _listen_overflow,
+    Fate.HANDSHAKE_TIMEOUT: _handshake_timeout,
+    Fate.KEEPALIVE_TIMEOUT: _keepalive_timeout,
+    Fate.PERSIST_TIMEOUT: _persist_timeout,
+    Fate.RETRANSMIT_TIMEOUT: _retransmit_timeout,
+    Fate.RESET: _reset,
+    Fate.CLOSED: _closed,
+    Fate.HALF_CLOSED: _half_closed,
+    Fate.OPEN: _open,
+}
+
+
+def _overflow_note(d: Decision, e: Evidence) -> str:
+    h = e.handshake
+    if d.fate is Fate.LISTEN_OVERFLOW or not h.synack_after_ack:
+        return ""
+    return (f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "
+            "accepting: a brief listen (accept) queue overflow (nstat TcpExtListenOverflows).")
+
+
+def _loss_note(d: Decision, e: Evidence) -> str:
+    r = e.retransmit
+    if d.fate is Fate.RETRANSMIT_TIMEOUT or not r.total:
+        return ""
+    kinds = [f"{n} {name}" for n, name in ((r.rto, "after timeout"), (r.fast, "fast"),
+                                            (r.spurious, "spurious"), (r.fin, "FIN")) if n]
+    return f"{r.total} retransmission(s) ({', '.join(kinds)}): loss recovered."
+
+
+def _zero_window_note(d: Decision, e: Evidence) -> str:
+    z = e.zero_window
+    if z is None or d.fate is Fate.PERSIST_TIMEOUT:
+        return ""
+    probes = f", {z.probes} window probe(s) ({z.answered} answered)" if z.probes else ""
+    state = "then the window opened" if z.recovered else "still closed at the end"
+    return (f"The {z.receiver} advertised a zero window (receiver not reading fast enough) for "
+            f"{_s(z.stalled_s)}{probes}; {state}.")
+
+
+def _keepalive_note(d: Decision, e: Evidence) -> str:
+    k = e.keepalive
+    if k is None or d.fate is Fate.KEEPALIVE_TIMEOUT:
+        return ""
+    idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
+    return f"The {k.prober} sent {k.probes} keepalive probe(s){idle}, {k.answered} answered."
+
+
+def _artefact_note(e: Evidence) -> str:
+    a = e.artefacts
+    notes = []
+    if a.capture_start:
+        notes.append("the capture began inside this connection (no SYN)")
+    if a.duplicates:
+        notes.append(f"{a.duplicates} packet(s) captured twice (not retransmissions)")
+    if a.super_segments:
+        notes.append(f"{a.super_segments} segment(s) larger than the MSS (TSO/GRO at the capture host)")
+    if not notes:
+        return ""
+    text = "; ".join(notes)
+    return "Capture: " + text + "."

@@ -1,0 +1,370 @@
+"""Per-segment facts every detector shares, computed once, vectorised, for the whole capture.
+
+Detectors never read each other's events; what two of them both need lives here as a column,
+so that (for instance) a Linux zero-window probe and a keepalive, which have exactly the same
+shape on the wire (0 bytes, seq = snd_una - 1), are told apart in one place (tcp-facts.md,
+"zero window and persist probes").
+
+All arrays are in *grouped order*: rows of one connection together (connections by id),
+frame order inside a connection. ``Facts.order`` maps back to the segments table rows.
+
+Sequence numbers are made relative to each direction's ISN (the SYN's seq, or the first seq
+seen when the capture started mid-connection) and unwrapped through 2**32, so comparisons are
+plain integer comparisons. Sentinels are named constants, never bare -1.
+
+Columns (one value per segment):
+
+- ``rel_seq``, ``seq_end``: relative seq and seq + len (+1 for SYN, +1 for FIN).
+- ``next_seq``: the sender's highest ``seq_end`` *before* this segment (snd.nxt as seen on the
+  wire); for a direction's first segment, its own ``rel_seq``.
+- ``rel_ack``: the ACK number relative to the peer's ISN (valid when the ACK flag is set).
+- ``snd_una``: the highest ACK the peer had sent before this segment, i.e. the sender's
+  snd.una as the capture point saw it; ``UNKNOWN`` before the peer ACKed anything.
+- ``window``: this segment's advertised window, scaled when both SYNs carried wscale
+  (RFC 7323: never scaled on a SYN).
+- ``peer_window``: the window the peer advertised last before this segment (``UNKNOWN``
+  before the peer sent anything).
+- ``is_dup``: a capture duplicate: same direction, same IP ID, seq, ack, length, flags,
+  window and TSval as one of the previous two segments of that direction, within 1 ms
+  (``-i any`` on veth/bridges, two taps). Not a retransmission (anchors.md 1.5).
+- ``probe_shape``: 0 bytes (or 1 byte with nothing outstanding: the Windows "garbage byte"),
+  seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST: the Linux keepalive / window probe shape
+  (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
+  is a retransmission, not a probe (Wireshark gets this wrong, anchors.md 1.5).
+- ``is_window_probe``: a probe sent while the peer's last advertised window was 0: the
+  0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe).
+- ``is_keepalive``: a probe-shaped segment sent while the peer's window was open.
+- ``is_retrans``: data or FIN below snd.nxt that is neither a probe nor a capture duplicate
+  (RTO, fast and spurious retransmissions alike; ``retransmit.py`` tells them apart).
+- ``is_spurious``: a retransmission of data the peer had already acknowledged.
+- ``super_segment``: payload larger than the MSS the peer announced (TSO/GRO at the capture host).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pcapline.model import ACK, FIN, RST, SYN
+
+#: "Not known yet" for seq/ack/window facts (e.g. the peer has not ACKed anything).
+UNKNOWN = np.int64(-(2**62))
+
+#: Two copies of one packet closer than this are a capture duplicate (a real retransmission
+#: waits at least the 200 ms minimum RTO, or a dup-ACK round trip).
+DUPLICATE_WINDOW_NS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Segment columns and derived facts, grouped by connection (see module docstring)."""
+
+    order: np.ndarray  # row positions in the segments table
+    conn_ids: np.ndarray  # int64, one per connection, ascending
+    starts: np.ndarray  # offsets of each connection's rows; len(conn_ids) + 1
+    conn_index: np.ndarray  # per row: index into conn_ids
+    conn: np.ndarray
+    frame: np.ndarray
+    time_ns: np.ndarray
+    from_client: np.ndarray
+    flags: np.ndarray
+    seg_len: np.ndarray
+    ip_id: np.ndarray
+    ttl: np.ndarray
+    has_ts: np.ndarray
+    ts_val: np.ndarray
+    sack_blocks: np.ndarray
+    mss: np.ndarray
+    rel_seq: np.ndarray
+    seq_end: np.ndarray
+    next_seq: np.ndarray
+    rel_ack: np.ndarray
+    snd_una: np.ndarray
+    window: np.ndarray
+    peer_window: np.ndarray
+    peer_mss: np.ndarray
+    is_dup: np.ndarray
+    probe_shape: np.ndarray
+    is_window_probe: np.ndarray
+    is_keepalive: np.ndarray
+    is_retrans: np.ndarray
+    is_spurious: np.ndarray
+    super_segment: np.ndarray
+    capture_end_ns: int  # last timestamp of any TCP segment in the capture
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def flag(self, bit: int) -> np.ndarray:
+        return (self.flags & bit) != 0
+
+
+def compute_facts(segments: pd.DataFrame) -> Facts:
+    """Facts for every segment of ``segments`` (SEGMENT_COLUMNS + FLOW_COLUMNS)."""
+    conn_all = segments["conn"].to_numpy(np.int64)
+    frame_all = segments["frame"].to_numpy(np.int64)
+    order = np.lexsort((frame_all, conn_all))
+    col = _Columns(segments, order)
+    conn = conn_all[order]
+    n = len(conn)
+    conn_ids, conn_index = np.unique(conn, return_inverse=True)
+    starts = np.searchsorted(conn, conn_ids, side="left")
+    starts = np.append(starts, n).astype(np.int64)
+
+    from_client = col.get("from_client", bool)
+    flags = col.get("flags", np.int64)
+    seg_len = col.get("seg_len", np.int64)
+    seq = col.get("seq", np.int64)
+    ack = col.get("ack", np.int64)
+    raw_window = col.get("window", np.int64)
+    wscale = col.get("wscale", np.int64)
+    mss = col.get("mss", np.int64)
+    is_syn = (flags & SYN) != 0
+    is_fin = (flags & FIN) != 0
+    is_rst = (flags & RST) != 0
+    has_ack = (flags & ACK) != 0
+
+    # Direction groups: connection * 2 + from_client, rows in frame order inside each.
+    dir_key = conn_index.astype(np.int64) * 2 + from_client
+    dir_order = np.argsort(dir_key, kind="stable")
+    n_dirs = 2 * len(conn_ids)
+
+    base = _direction_base(seq, is_syn, dir_key, dir_order, n_dirs)
+    has_base = base != UNKNOWN
+    rel_seq = _unwrap(seq, base[dir_key], dir_key, dir_order, np.ones(n, bool))
+    seq_end = rel_seq + seg_len + is_syn + is_fin
+    next_seq = _exclusive_running_max(seq_end, dir_key, dir_order, rel_seq)
+
+    peer_key = dir_key ^ 1
+    peer_base = np.where(has_base[peer_key], base[peer_key], 0)
+    rel_ack = _unwrap(ack, peer_base, dir_key, dir_order, has_ack)
+    snd_una = _peer_running_max(rel_ack, has_ack, from_client, conn_index)
+
+    # Window scaling is in force only when both SYNs carried the option (RFC 7323 2.2).
+    shift = _direction_first(wscale, is_syn & (wscale >= 0), dir_key, n_dirs, UNKNOWN)
+    both_scaled = (shift[dir_key] != UNKNOWN) & (shift[peer_key] != UNKNOWN)
+    own_shift = np.where(both_scaled & ~is_syn, np.clip(shift[dir_key], 0, 14), 0)
+    window = raw_window << own_shift
+    peer_window = _peer_last(window, from_client, starts, conn_index)
+    peer_mss_dir = _direction_first(mss, is_syn & (mss > 0), dir_key, n_dirs, UNKNOWN)
+    peer_mss = peer_mss_dir[peer_key]
+
+    ip_id = col.get("ip_id", np.int64)
+    ts_val = col.get("ts_val", np.int64)
+    time_ns = col.get("time_ns", np.int64)
+    is_dup = _duplicates(
+        (ip_id, seq, ack, seg_len, flags, raw_window, ts_val), time_ns, dir_key, dir_order
+    )
+
+    plain = ~(is_syn | is_fin | is_rst)
+    known_una = snd_una != UNKNOWN
+    zero_len_probe = (seg_len == 0) & (
+        (rel_seq == next_seq - 1) | (known_una & (rel_seq == snd_una - 1))
+    )
+    garbage_byte_probe = (seg_len == 1) & (rel_seq == next_seq - 1) & known_una
+    garbage_byte_probe &= snd_una >= next_seq
+    probe_shape = plain & has_ack & ~is_dup & (zero_len_probe | garbage_byte_probe)
+    peer_zero = peer_window == 0
+    one_byte_persist = plain & ~is_dup & (seg_len == 1) & (rel_seq == next_seq) & peer_zero
+    is_window_probe = (probe_shape & peer_zero) | one_byte_persist
+    is_keepalive = probe_shape & ~peer_zero
+
+    carries = (seg_len > 0) | is_fin
+    is_retrans = carries & ~is_syn & ~is_rst & ~is_dup & ~probe_shape & (rel_seq < next_seq)
+    is_spurious = is_retrans & known_una & (seq_end <= snd_una)
+    super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
+
+    return Facts(
+        order=order,
+        conn_ids=conn_ids,
+        starts=starts,
+        conn_index=conn_index.astype(np.int64),
+        conn=conn,
+        frame=frame_all[order],
+        time_ns=time_ns,
+        from_client=from_client,
+        flags=flags,
+        seg_len=seg_len,
+        ip_id=ip_id,
+        ttl=col.get("ttl", np.int64),
+        has_ts=col.get("has_ts", bool),
+        ts_val=ts_val,
+        sack_blocks=col.get("sack_blocks", np.int64),
+        mss=mss,
+        rel_seq=rel_seq,
+        seq_end=seq_end,
+        next_seq=next_seq,
+        rel_ack=np.where(has_ack, rel_ack, UNKNOWN),
+        snd_una=snd_una,
+        window=window,
+        peer_window=peer_window,
+        peer_mss=peer_mss,
+        is_dup=is_dup,
+        probe_shape=probe_shape,
+        is_window_probe=is_window_probe,
+        is_keepalive=is_keepalive,
+        is_retrans=is_retrans,
+        is_spurious=is_spurious,
+        super_segment=super_segment,
+        capture_end_ns=int(time_ns.max()) if n else 0,
+    )
+
+
+class _Columns:
+    """Segment columns as numpy arrays in grouped order (missing optional ones as zeros)."""
+
+    def __init__(self, segments: pd.DataFrame, order: np.ndarray) -> None:
+        self._segments = segments
+        self._order = order
+
+    def get(self, name: str, dtype: type) -> np.ndarray:
+        if name not in self._segments.columns:
+            return np.zeros(len(self._order), dtype=dtype)
+        return self._segments[name].to_numpy().astype(dtype, copy=False)[self._order]
+
+
+def _group_starts(keys_sorted: np.ndarray) -> np.ndarray:
+    """Boolean mask: first row of each run of equal keys."""
+    first = np.ones(len(keys_sorted), dtype=bool)
+    first[1:] = keys_sorted[1:] != keys_sorted[:-1]
+    return first
+
+
+def _direction_first(
+    values: np.ndarray, mask: np.ndarray, dir_key: np.ndarray, n_dirs: int, missing: np.int64
+) -> np.ndarray:
+    """Per direction: ``values`` at the first row where ``mask`` holds (rows are frame-ordered)."""
+    out = np.full(n_dirs, missing, dtype=np.int64)
+    rows = np.flatnonzero(mask)[::-1]  # reversed so the earliest row is written last
+    out[dir_key[rows]] = values[rows]
+    return out
+
+
+def _direction_base(
+    seq: np.ndarray, is_syn: np.ndarray, dir_key: np.ndarray, dir_order: np.ndarray, n_dirs: int
+) -> np.ndarray:
+    """Each direction's ISN: the SYN's seq, else the first seq seen (capture began mid-way)."""
+    base = _direction_first(seq, is_syn, dir_key, n_dirs, UNKNOWN)
+    keys = dir_key[dir_order]
+    first_rows = dir_order[_group_starts(keys)]
+    no_syn = base[dir_key[first_rows]] == UNKNOWN
+    base[dir_key[first_rows[no_syn]]] = seq[first_rows[no_syn]]
+    return base
+
+
+def _wrap32(delta: np.ndarray) -> np.ndarray:
+    """A uint32 difference as a signed 32-bit step (RFC 1982 serial arithmetic)."""
+    return ((delta + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def _unwrap(
+    values: np.ndarray,
+    base: np.ndarray,
+    dir_key: np.ndarray,
+    dir_order: np.ndarray,
+    valid: np.ndarray,
+) -> np.ndarray:
+    """Unwrapped ``values - base`` per direction, following valid rows in frame order.
+
+    Each valid row steps from the previous valid row of its direction by a signed 32-bit
+    difference, so sequence space wrapping past 2**32 keeps counting up.
+    """
+    rows = dir_order[valid[dir_order]]
+    out = np.zeros(len(values), dtype=np.int64)
+    if len(rows) == 0:
+        return out
+    v = values[rows]
+    keys = dir_key[rows]
+    first = _group_starts(keys)
+    step = np.empty(len(rows), dtype=np.int64)
+    step[1:] = _wrap32(v[1:] - v[:-1])
+    step[first] = _wrap32(v[first] - base[rows[first]])
+    total = np.cumsum(step)
+    at_first = np.where(first, total - step, 0)
+    group_base = np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
+    out[rows] = total - at_first[group_base]
+    return out
+
+
+def _grouped_cummax(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Running max of ``values`` restarting at each run of equal ``keys`` (keys contiguous).
+
+    One numpy pass: each group is lifted by its rank times the value span so a group can never
+    see an earlier group's values; pandas does it when that lift would overflow int64.
+    """
+    if len(values) == 0:
+        return values.copy()
+    rank = np.cumsum(_group_starts(keys)) - 1
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span * (int(rank[-1]) + 1) < 2**62:
+        lift = rank.astype(np.int64) * span - low
+        return np.maximum.accumulate(values + lift) - lift
+    return pd.Series(values).groupby(rank).cummax().to_numpy(np.int64)
+
+
+def _exclusive_running_max(
+    values: np.ndarray, dir_key: np.ndarray, dir_order: np.ndarray, fallback: np.ndarray
+) -> np.ndarray:
+    """Per direction, the max of ``values`` over earlier rows (``fallback`` for the first row)."""
+    keys = dir_key[dir_order]
+    run = _grouped_cummax(values[dir_order], keys)
+    first = _group_starts(keys)
+    prev = np.empty_like(run)
+    prev[1:] = run[:-1]
+    prev[first] = fallback[dir_order][first]
+    out = np.empty_like(values)
+    out[dir_order] = prev
+    return out
+
+
+def _peer_running_max(
+    rel_ack: np.ndarray, has_ack: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
+) -> np.ndarray:
+    """For each row, the highest ACK its peer sent before it (rows already grouped by conn)."""
+    out = np.full(len(rel_ack), UNKNOWN, dtype=np.int64)
+    if len(rel_ack) == 0:
+        return out
+    floor = np.int64(min(int(rel_ack.min()), 0) - 1)  # below every real ACK: "none yet"
+    for sender_is_client in (True, False):
+        acks = np.where(has_ack & (from_client == sender_is_client), rel_ack, floor)
+        run = _grouped_cummax(acks, conn_index)
+        receivers = (from_client != sender_is_client) & (run != floor)
+        out[receivers] = run[receivers]
+    return out
+
+
+def _peer_last(
+    values: np.ndarray, from_client: np.ndarray, starts: np.ndarray, conn_index: np.ndarray
+) -> np.ndarray:
+    """For each row, ``values`` of the peer's most recent earlier row (UNKNOWN if none)."""
+    out = np.full(len(values), UNKNOWN, dtype=np.int64)
+    idx = np.arange(len(values))
+    conn_start = starts[:-1][conn_index]
+    for sender_is_client in (True, False):
+        last = np.maximum.accumulate(np.where(from_client == sender_is_client, idx, -1))
+        receivers = (from_client != sender_is_client) & (last >= conn_start)
+        out[receivers] = values[last[receivers]]
+    return out
+
+
+def _duplicates(
+    keys: tuple[np.ndarray, ...], time_ns: np.ndarray, dir_key: np.ndarray, dir_order: np.ndarray
+) -> np.ndarray:
+    """Capture duplicates: identical to one of the two previous segments of the direction."""
+    out = np.zeros(len(time_ns), dtype=bool)
+    rows = dir_order
+    same_dir = dir_key[rows]
+    t = time_ns[rows]
+    for lag in (1, 2):
+        if len(rows) <= lag:
+            break
+        same = same_dir[lag:] == same_dir[:-lag]
+        same &= (t[lag:] - t[:-lag]) <= DUPLICATE_WINDOW_NS
+        for key in keys:
+            k = key[rows]
+            same &= k[lag:] == k[:-lag]
+        out[rows[lag:][same]] = True
+    return out
