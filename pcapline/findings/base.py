@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from pcapline.findings.handshakes import Handshakes
@@ -39,3 +40,21 @@ def endpoint(ip: object, port: object) -> str:
     """``10.0.0.1:80`` / ``[2001:db8::1]:80``."""
     text = str(ip)
     return f"[{text}]:{int(port)}" if ":" in text else f"{text}:{int(port)}"  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """The busiest ``window_ns`` stretch of a set of event times."""
+
+    count: int
+    start_ns: int
+
+
+def densest_window(times_ns: np.ndarray, window_ns: int) -> Burst:
+    """Most times inside any ``[t, t + window_ns]`` with ``t`` one of the times."""
+    if len(times_ns) == 0:
+        return Burst(0, 0)
+    ordered = np.sort(np.asarray(times_ns, dtype=np.int64))
+    ends = np.searchsorted(ordered, ordered + window_ns, side="right")
+    best = int(np.argmax(ends - np.arange(len(ordered))))
+    return Burst(int(ends[best] - best), int(ordered[best]))

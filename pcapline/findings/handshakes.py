@@ -1,21 +1,26 @@
 """Per-SYN and per-connection handshake facts the cross-connection finders share.
 
-Computed once per capture, vectorised over the whole segments table, so each finder only
-groups and thresholds. Nothing here decides anything; it describes what the wire shows:
+Computed once per capture with plain numpy over the whole segments table (no pandas groupby:
+a scan calls this for thousands of small captures, where per-call overhead is what counts).
+Nothing here decides anything; it describes what the wire shows:
 
-- ``syns``: one row per client SYN (SYN without ACK/RST, sent by the client), with whether
-  *this* SYN was answered: a SYN+ACK from the server in the same connection after it and
-  before the client's next SYN. A retransmitted SYN carries the same ISN and a fresh TSval
-  (Linux), so each SYN is judged on its own, as the server's ``tcp_conn_request()`` does.
-- ``conns``: one row per connection: the group keys (server ip:port, client ip), whether the
-  client ever completed the handshake (a non-SYN ACK from the client), whether a RST was
-  seen, who sent the first FIN, and the last client TSval with its time (what a Linux
-  server keeps as ``ts_recent`` / ``ts_recent_stamp``).
+- per client SYN (SYN without ACK/RST, sent by the client): whether *this* SYN was answered
+  (``answered``: a server SYN+ACK in the same connection after it and before the client's next
+  SYN) or got any reply at all (``replied``: also a RST or a challenge ACK; an unreplied SYN was
+  silently dropped or lost). A retransmitted SYN carries the same ISN and a fresh TSval (Linux),
+  so each SYN is judged on its own, as the server's ``tcp_conn_request()`` does.
+- per connection (aligned with the connections table's rows): whether the client completed the
+  handshake (a non-SYN ACK from the client), whether a RST was seen, who sent the first FIN,
+  the last client TSval with its time (what a Linux server keeps as ``ts_recent`` /
+  ``ts_recent_stamp``), and the accept-queue-overflow marks: a server SYN+ACK after the
+  client's handshake ACK (``tcp_abort_on_overflow=0``: the listener dropped the ACK) or a server
+  RST without ACK flag within 1 s of it, before any server data (``tcp_abort_on_overflow=1``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -23,77 +28,165 @@ import pandas as pd
 from pcapline.model import ACK, FIN, RST, SYN
 
 NO_TIME = np.iinfo(np.int64).max
-
-
-@dataclass(frozen=True, slots=True)
-class Handshakes:
-    syns: pd.DataFrame  # conn, frame, time_ns, has_ts, ts_val, answered + group keys
-    conns: pd.DataFrame  # id + group keys + facts below, one row per connection
-    synack_ns: pd.DataFrame  # server_ip, server_port, time_ns of every server SYN+ACK
-
-
+#: A listener's RST to the final ACK (tcp_abort_on_overflow=1) is an immediate reply.
+OVERFLOW_RST_WITHIN_NS = 1_000_000_000
 GROUP_KEYS: tuple[str, ...] = ("server_ip", "server_port", "client_ip")
+CONN_COLUMNS: tuple[str, ...] = ("id", "server_ip", "server_port", "client_ip", "client_port", "start_ns", "end_ns")
+
+
+@dataclass(frozen=True, slots=False)
+class Handshakes:
+    """Columnar facts; ``syns`` and ``conns`` DataFrames are built only when a finder asks."""
+
+    connections: pd.DataFrame
+    syn_row: np.ndarray  # per SYN: row of its connection in ``connections``
+    syn_frame: np.ndarray
+    syn_ns: np.ndarray
+    syn_has_ts: np.ndarray
+    syn_ts: np.ndarray
+    syn_answered: np.ndarray
+    syn_replied: np.ndarray
+    conn_facts: dict[str, np.ndarray]  # per connection row, see ``conns``
+    synack_row: np.ndarray  # per server SYN+ACK: connection row
+    synack_ns: np.ndarray
+
+    @cached_property
+    def syns(self) -> pd.DataFrame:
+        """One row per client SYN: conn, frame, time_ns, has_ts, ts_val, answered, replied + group keys."""
+        keys = self.connections.iloc[self.syn_row]
+        frame = pd.DataFrame(
+            {
+                "conn": keys["id"].to_numpy(),
+                "frame": self.syn_frame,
+                "time_ns": self.syn_ns,
+                "has_ts": self.syn_has_ts,
+                "ts_val": self.syn_ts,
+                "answered": self.syn_answered,
+                "replied": self.syn_replied,
+            }
+        )
+        for key in GROUP_KEYS:
+            frame[key] = keys[key].to_numpy()
+        return frame
+
+    @cached_property
+    def conns(self) -> pd.DataFrame:
+        """The connections' identity columns plus every per-connection fact."""
+        frame = self.connections[list(CONN_COLUMNS)].reset_index(drop=True)
+        for name, values in self.conn_facts.items():
+            frame[name] = values
+        return frame
+
+    def any_fact(self, name: str) -> bool:
+        return bool(self.conn_facts[name].any())
 
 
 def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
-    keys = connections[["id", *GROUP_KEYS, "client_port", "start_ns", "end_ns"]]
-    seg = segments[["conn", "frame", "time_ns", "flags", "from_client", "has_ts", "ts_val"]]
-    flags = seg["flags"].to_numpy().astype(np.int64)
-    from_client = seg["from_client"].to_numpy(dtype=bool)
-    syn_bits = flags & (SYN | ACK | RST)
-    is_syn = from_client & (syn_bits == SYN)
-    is_synack = ~from_client & ((flags & (SYN | ACK)) == (SYN | ACK)) & ((flags & RST) == 0)
+    conns = connections.reset_index(drop=True)
+    ids = conns["id"].to_numpy(dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    n = len(ids)
+    seg_conn = segments["conn"].to_numpy(dtype=np.int64)
+    pos = np.searchsorted(ids, seg_conn, sorter=order)
+    row = order[np.minimum(pos, n - 1)]  # connections row of every segment
+    frame = segments["frame"].to_numpy(dtype=np.int64)
+    time_ns = segments["time_ns"].to_numpy(dtype=np.int64)
+    flags = segments["flags"].to_numpy().astype(np.int64)
+    from_client = segments["from_client"].to_numpy(dtype=bool)
+    has_ts = segments["has_ts"].to_numpy(dtype=bool)
+    ts_val = segments["ts_val"].to_numpy().astype(np.int64)
+    seg_len = segments["seg_len"].to_numpy().astype(np.int64)
+
+    is_syn = from_client & ((flags & (SYN | ACK | RST)) == SYN)
+    is_synack = ~from_client & ((flags & (SYN | ACK | RST)) == (SYN | ACK))
     is_client_ack = from_client & ((flags & ACK) != 0) & ((flags & (SYN | RST)) == 0)
+    is_rst = (flags & RST) != 0
 
-    syns = seg.loc[is_syn, ["conn", "frame", "time_ns", "has_ts", "ts_val"]]
-    syns = syns.sort_values(["conn", "time_ns", "frame"], kind="stable").reset_index(drop=True)
-    synacks = seg.loc[is_synack, ["conn", "time_ns"]]
-    syns["answered"] = _answered(syns, synacks)
-    syns = syns.merge(keys[["id", *GROUP_KEYS]], left_on="conn", right_on="id", how="left")
-    syns = syns.drop(columns="id")
+    syn_idx = np.flatnonzero(is_syn)
+    syn_idx = syn_idx[np.lexsort((frame[syn_idx], time_ns[syn_idx], row[syn_idx]))]
+    answered = _replied(row, time_ns, syn_idx, is_synack)
+    replied = _replied(row, time_ns, syn_idx, ~from_client)
 
-    per_conn = pd.DataFrame({"conn": seg["conn"].to_numpy()})
-    per_conn["client_acked"] = is_client_ack
-    per_conn["rst"] = (flags & RST) != 0
-    facts = per_conn.groupby("conn", sort=True).agg(client_acked=("client_acked", "any"), rst=("rst", "any"))
+    first_ack = np.full(n, NO_TIME, dtype=np.int64)
+    np.minimum.at(first_ack, row[is_client_ack], time_ns[is_client_ack])
+    ack_ns = first_ack[row]
+    after_ack = (ack_ns != NO_TIME) & (time_ns > ack_ns)
+    bare_rst = ~from_client & is_rst & ((flags & ACK) == 0)
+    rst_soon = bare_rst & after_ack & (time_ns - np.where(after_ack, ack_ns, 0) <= OVERFLOW_RST_WITHIN_NS)
+    server_data = _any(row, ~from_client & (seg_len > 0), n)
 
-    fins = seg.loc[(flags & FIN) != 0, ["conn", "from_client"]]
-    first_fin = fins.groupby("conn", sort=True)["from_client"].first()
-    facts["server_closed_first"] = (~first_fin.astype(bool)).reindex(facts.index, fill_value=False)
+    fin_idx = np.flatnonzero((flags & FIN) != 0)
+    first_fin_from_client = np.zeros(n, dtype=bool)
+    has_fin = np.zeros(n, dtype=bool)
+    fin_rows, first = np.unique(row[fin_idx], return_index=True)  # rows are in frame order
+    has_fin[fin_rows] = True
+    first_fin_from_client[fin_rows] = from_client[fin_idx[first]]
 
-    client_ts = seg.loc[from_client & seg["has_ts"].to_numpy(dtype=bool), ["conn", "time_ns", "ts_val"]]
-    last_ts = client_ts.groupby("conn", sort=True).last()
-    facts["last_client_ts"] = last_ts["ts_val"].reindex(facts.index).fillna(0).astype(np.int64)
-    facts["last_client_ts_ns"] = last_ts["time_ns"].astype("Int64").reindex(facts.index).fillna(NO_TIME).astype(np.int64)
-    facts["has_client_ts"] = facts.index.isin(last_ts.index)
-    facts["syns"] = syns.groupby("conn")["frame"].size().reindex(facts.index, fill_value=0)
+    ts_idx = np.flatnonzero(from_client & has_ts)
+    last_rows, last_rev = np.unique(row[ts_idx][::-1], return_index=True)
+    last = ts_idx[::-1][last_rev]
+    last_client_ts = np.zeros(n, dtype=np.int64)
+    last_client_ts_ns = np.full(n, NO_TIME, dtype=np.int64)
+    has_client_ts = np.zeros(n, dtype=bool)
+    last_client_ts[last_rows] = ts_val[last]
+    last_client_ts_ns[last_rows] = time_ns[last]
+    has_client_ts[last_rows] = True
 
-    conns = keys.merge(facts, left_on="id", right_index=True, how="left")
-    for column in ("client_acked", "rst", "server_closed_first", "has_client_ts"):
-        conns[column] = conns[column].fillna(False).astype(bool)
-    conns["syns"] = conns["syns"].fillna(0).astype(np.int64)
+    facts = {
+        "syns": np.bincount(row[syn_idx], minlength=n),
+        "client_acked": _any(row, is_client_ack, n),
+        "synack_sent": _any(row, is_synack, n),
+        "rst": _any(row, is_rst, n),
+        "server_closed_first": has_fin & ~first_fin_from_client,
+        "has_client_ts": has_client_ts,
+        "last_client_ts": last_client_ts,
+        "last_client_ts_ns": last_client_ts_ns,
+        "first_client_ack_ns": first_ack,
+        "synack_after_ack": _any(row, is_synack & after_ack, n),
+        "rst_to_final_ack": _any(row, rst_soon, n) & ~server_data,
+    }
+    return Handshakes(
+        connections=conns,
+        syn_row=row[syn_idx],
+        syn_frame=frame[syn_idx],
+        syn_ns=time_ns[syn_idx],
+        syn_has_ts=has_ts[syn_idx],
+        syn_ts=ts_val[syn_idx],
+        syn_answered=answered,
+        syn_replied=replied,
+        conn_facts=facts,
+        synack_row=row[is_synack],
+        synack_ns=time_ns[is_synack],
+    )
 
-    synack_ns = seg.loc[is_synack, ["conn", "time_ns"]].merge(
-        keys[["id", "server_ip", "server_port"]], left_on="conn", right_on="id"
-    )[["server_ip", "server_port", "time_ns"]]
-    return Handshakes(syns=syns, conns=conns, synack_ns=synack_ns)
+
+def _any(row: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(row[mask], minlength=n) > 0
 
 
-def _answered(syns: pd.DataFrame, synacks: pd.DataFrame) -> np.ndarray:
-    """True for each SYN followed by a server SYN+ACK before the client's next SYN."""
-    if syns.empty:
+def _replied(row: np.ndarray, time_ns: np.ndarray, syn_idx: np.ndarray, reply_mask: np.ndarray) -> np.ndarray:
+    """Per SYN (``syn_idx``, sorted by connection then time): a reply row in the same connection
+    at or after it and before that connection's next SYN."""
+    if len(syn_idx) == 0:
         return np.zeros(0, dtype=bool)
-    conn = syns["conn"].to_numpy()
-    time_ns = syns["time_ns"].to_numpy()
-    next_syn = np.full(len(syns), NO_TIME, dtype=np.int64)  # (int64 max does not survive float NaN)
-    same_conn = conn[1:] == conn[:-1]
-    next_syn[:-1][same_conn] = time_ns[1:][same_conn]
-    left = pd.DataFrame(
-        {"conn": conn, "time_ns": time_ns, "row": np.arange(len(syns))}
-    ).sort_values("time_ns", kind="stable")
-    right = synacks.sort_values("time_ns", kind="stable")
-    right = right.assign(synack_ns=right["time_ns"].astype("Int64"))  # exact ns, NA when unmatched
-    matched = pd.merge_asof(left, right, on="time_ns", by="conn", direction="forward")
-    reply = np.full(len(syns), NO_TIME, dtype=np.int64)
-    reply[matched["row"].to_numpy()] = matched["synack_ns"].fillna(NO_TIME).astype(np.int64).to_numpy()
-    return reply < next_syn
+    reply_idx = np.flatnonzero(reply_mask)
+    # One sorted stream of SYNs (kind 0) and replies (kind 1) by connection, time, kind.
+    rows = np.concatenate([row[syn_idx], row[reply_idx]])
+    times = np.concatenate([time_ns[syn_idx], time_ns[reply_idx]])
+    kind = np.concatenate([np.zeros(len(syn_idx), np.int8), np.ones(len(reply_idx), np.int8)])
+    order = np.lexsort((kind, times, rows))
+    rows, times, kind = rows[order], times[order], kind[order]
+    # Index of the next reply at or after each position (then checked to be in the same connection).
+    big = len(order)
+    candidate = np.where(kind == 1, np.arange(big), big)
+    next_reply = np.minimum.accumulate(candidate[::-1])[::-1]
+    syn_pos = np.flatnonzero(kind == 0)  # SYNs in (row, time) order == syn_idx order
+    found = next_reply[syn_pos]
+    ok = found < big
+    safe = np.minimum(found, big - 1)
+    ok &= rows[safe] == rows[syn_pos]
+    syn_rows = rows[syn_pos]
+    next_syn = np.full(len(syn_pos), NO_TIME, dtype=np.int64)
+    same = syn_rows[1:] == syn_rows[:-1]
+    next_syn[:-1][same] = times[syn_pos][1:][same]
+    return ok & (times[safe] < next_syn)

@@ -15,10 +15,12 @@ Kernel rule (Linux <= 4.11 with ``net.ipv4.tcp_tw_recycle=1``; removed in 4.12, 
 
 Wire signature we require (all of it, per server ip:port and client IP):
 
-1. at least two timestamp clocks behind the client IP (samples clustered by offset
-   ``TSval - rate * t`` at the usual tick rates, modulo 2**32);
-2. replaying the kernel's cache from the connections the server closed first, SYNs that were
-   not answered while their TSval was behind a fresh entry ("regressed");
+1. at least two confirmed timestamp clocks behind the client IP (samples clustered by offset
+   ``TSval - rate * t`` at the usual tick rates, modulo 2**32; confirmed = samples spanning at
+   least 1 s agree, so a stack that starts every connection's clock at 0 or at a random value
+   does not count as many hosts);
+2. replaying the kernel's cache from the connections the server closed first, SYNs that got
+   no reply at all (no SYN+ACK, no RST) while their TSval was behind a fresh entry ("regressed");
 3. the rule explains the drops: regressed SYNs are (nearly) all unanswered, so an overloaded
    server dropping SYNs at random (regressed SYNs answered too) is not reported;
 4. the server was alive: it sent SYN+ACKs on that port within 60 s of the drops.
@@ -70,10 +72,12 @@ class Clock:
     first_tsval: int
     first_frame: int
     connections: tuple[int, ...]
+    confirmed: bool  # its samples span >= 1 s and agree on the rate (not one short connection)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "rate_hz": self.rate_hz,
+            "confirmed": self.confirmed,
             "first_tsval": self.first_tsval,
             "first_frame": self.first_frame,
             "connections": list(self.connections),
@@ -90,10 +94,10 @@ class Replay:
 
 def find(data: FindingInput) -> list[Finding]:
     hs = data.handshakes
+    if hs.syn_replied.all() or not (hs.conn_facts["server_closed_first"] & hs.conn_facts["has_client_ts"]).any():
+        return []  # cheap screen: no silently dropped SYN, or nothing that could feed the cache
     syns, conns = hs.syns, hs.conns
-    if syns.empty:
-        return []
-    unanswered = syns.loc[~syns["answered"], list(GROUP_KEYS)].drop_duplicates()
+    unanswered = syns.loc[~syns["replied"], list(GROUP_KEYS)].drop_duplicates()
     feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"], list(GROUP_KEYS)]
     candidates = unanswered.merge(feeders.drop_duplicates(), on=list(GROUP_KEYS))
     if candidates.empty:
@@ -102,9 +106,16 @@ def find(data: FindingInput) -> list[Finding]:
     syn_groups = syns.merge(candidates, on=list(GROUP_KEYS)).groupby(list(GROUP_KEYS), sort=True)
     conn_groups = conns.merge(candidates, on=list(GROUP_KEYS)).groupby(list(GROUP_KEYS), sort=True)
     samples = _clock_samples(data.segments, conns.merge(candidates, on=list(GROUP_KEYS))["id"])
+    synack_ns = pd.DataFrame(
+        {
+            "server_ip": conns["server_ip"].to_numpy()[hs.synack_row],
+            "server_port": conns["server_port"].to_numpy()[hs.synack_row],
+            "time_ns": hs.synack_ns,
+        }
+    )
     for key, group_syns in syn_groups:
         group_conns = conn_groups.get_group(key)
-        finding = _judge(key, group_syns, group_conns, samples, hs.synack_ns)
+        finding = _judge(key, group_syns, group_conns, samples, synack_ns)
         if finding is not None:
             findings.append(finding)
     return findings
@@ -119,12 +130,12 @@ def _judge(
 ) -> Finding | None:
     server_ip, server_port, client_ip = key
     clocks = cluster_clocks(samples[samples["conn"].isin(conns["id"])])
-    if len(clocks) < 2:
+    if sum(clock.confirmed for clock in clocks) < 2:
         return None
     syns = syns.sort_values(["time_ns", "frame"], kind="stable")
     replay = replay_cache(syns, conns)
     answered = syns["answered"].to_numpy(dtype=bool)
-    dropped = replay.regressed & ~answered
+    dropped = replay.regressed & ~syns["replied"].to_numpy(dtype=bool)
     n_regressed = int(replay.regressed.sum())
     if not dropped.any() or (n_regressed - int(dropped.sum())) > MAX_ANSWERED_REGRESSED * n_regressed:
         return None
@@ -215,6 +226,7 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
     span = float(t.max()) if len(t) else 0.0
     label = np.full(len(t), -1, dtype=np.int64)
     rate_of: list[int] = []
+    confirmed_of: list[bool] = []
     while True:
         best: tuple[int, int, np.ndarray] | None = None
         free = np.flatnonzero(label < 0)
@@ -232,6 +244,7 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
         for members in best_groups:
             label[members] = len(rate_of)
             rate_of.append(best[1])
+            confirmed_of.append(True)
     for i in np.flatnonzero(label < 0):  # unconfirmed samples: fit a known 1 kHz clock, or a new one
         fit = [c for c, r in enumerate(rate_of) if r == 1000 and _fits(t, v, label == c, i, span)]
         if fit:
@@ -239,6 +252,7 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
         else:
             label[i] = len(rate_of)
             rate_of.append(1000)
+            confirmed_of.append(False)
     conn = samples["conn"].to_numpy()
     frame = samples["frame"].to_numpy()
     first_of_conn = ~pd.Series(conn).duplicated().to_numpy()
@@ -249,7 +263,7 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
             continue
         first = int(np.flatnonzero(label == c)[0])
         clocks.append(
-            Clock(rate, int(v[first]), int(frame[first]), tuple(sorted(set(conn[members].tolist()))))
+            Clock(rate, int(v[first]), int(frame[first]), tuple(sorted(set(conn[members].tolist()))), confirmed_of[c])
         )
     return clocks
 
