@@ -1,0 +1,102 @@
+"""``pcapline scan``: many captures in parallel, one summary table, the cross-connection findings.
+
+    run.py      expand paths; analyse each capture in a local process pool or on a Dask
+                cluster; stream back one small ``CaptureSummary`` per capture
+    render.py   terminal table, ``pcapline-scan/1`` JSON, CSV, one HTML page
+
+Python use::
+
+    from pcapline.scan import scan
+    for summary in scan(["captures/"], workers=2):
+        print(summary.path, summary.fates, [f["kind"] for f in summary.findings])
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pcapline.errors import UsageError
+from pcapline.findings import FINDERS
+from pcapline.model import FAILURE_FATES, Fate
+from pcapline.scan.render import document, matched, text, to_csv, to_html
+from pcapline.scan.run import CaptureSummary, Progress, expand_paths, run, summarize_capture
+
+__all__ = [
+    "FORMATS",
+    "CaptureSummary",
+    "document",
+    "expand_paths",
+    "fail_on_names",
+    "matched",
+    "render",
+    "scan",
+    "summarize_capture",
+]
+
+FORMATS = ("text", "json", "csv", "html")
+FAILURES_ALIAS = "failures"
+
+
+def scan(
+    paths: Sequence[str],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_result: Progress | None = None,
+    progress: bool = False,
+) -> list[CaptureSummary]:
+    """Summaries of every capture under ``paths`` (files, directories, globs), sorted by path.
+
+    ``progress=True`` draws a rich progress bar on stderr (the CLI asks only when stderr is a TTY).
+    """
+    files = expand_paths(paths)
+    if not progress:
+        return run(files, workers=workers, scheduler=scheduler, on_result=on_result)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(file=sys.stderr), transient=True,
+    )
+    task = bar.add_task("scan", total=len(files))
+
+    def advance(summary: CaptureSummary) -> None:
+        bar.advance(task)
+        if on_result:
+            on_result(summary)
+
+    with bar:
+        return run(files, workers=workers, scheduler=scheduler, on_result=advance)
+
+
+def fail_on_names(values: Sequence[str]) -> frozenset[str]:
+    """``--fail-on`` names: finding kinds, fates, or ``failures`` (every failure fate); comma lists ok."""
+    kinds = {finder.name for finder in FINDERS}
+    fates = {f.value for f in Fate}
+    names: set[str] = set()
+    for value in values:
+        for name in filter(None, (part.strip() for part in value.split(","))):
+            if name == FAILURES_ALIAS:
+                names |= {f.value for f in FAILURE_FATES}
+            elif name in kinds or name in fates:
+                names.add(name)
+            else:
+                choices = ", ".join(sorted(kinds) + [f.value for f in Fate] + [FAILURES_ALIAS])
+                raise UsageError(f"--fail-on: unknown finding kind or fate {name!r} (choose from {choices})")
+    return frozenset(names)
+
+
+def render(captures: Sequence[CaptureSummary], fmt: str, *, width: int = 120, color: bool = False) -> str:
+    if fmt == "text":
+        return text(captures, width=width, color=color)
+    if fmt == "json":
+        from pcapline.render.jsondoc import dumps
+
+        return dumps(document(captures))
+    if fmt == "csv":
+        return to_csv(captures)
+    if fmt == "html":
+        return to_html(captures)
+    raise UsageError(f"unknown scan format {fmt!r} (choose from {', '.join(FORMATS)})")

@@ -1,0 +1,140 @@
+"""The scan's aggregate outputs: terminal table, ``pcapline-scan/1`` JSON, CSV and one HTML page.
+
+Everything is sorted by capture path and leaves out run-dependent values (timings, worker
+count), so a local scan and a Dask scan of the same captures render byte-identically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from jinja2 import Environment
+
+from pcapline.model import SCAN_SCHEMA, Fate
+from pcapline.scan.run import CaptureSummary
+
+FATE_ORDER: tuple[str, ...] = tuple(f.value for f in Fate)
+
+
+def document(captures: Sequence[CaptureSummary]) -> dict[str, Any]:
+    """``{"schema": "pcapline-scan/1", "captures": [...], "findings": [...]}`` (README "Batch scan")."""
+    return {
+        "schema": SCAN_SCHEMA,
+        "captures": [c.to_dict() for c in captures],
+        "findings": [{"capture": c.path, **f} for c in captures for f in c.findings],
+    }
+
+
+def fates_text(fates: dict[str, int]) -> str:
+    return ", ".join(f"{fates[f]} {f}" for f in FATE_ORDER if fates.get(f))
+
+
+def findings_text(findings: Sequence[dict[str, Any]]) -> str:
+    kinds = Counter(str(f.get("kind")) for f in findings)
+    return ", ".join(f"{n} {kind}" if n > 1 else kind for kind, n in sorted(kinds.items()))
+
+
+def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = False) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=None, show_lines=False, expand=False)
+    for name, justify in (("capture", "left"), ("frames", "right"), ("conns", "right"),
+                          ("fates", "left"), ("findings", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for c in captures:
+        if c.error:
+            table.add_row(c.path, "", "", f"[red]error: {_escape(c.error)}[/red]" if color else f"error: {c.error}", "")
+        else:
+            table.add_row(c.path, str(c.frames), str(c.connections), fates_text(c.fates), findings_text(c.findings))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system="auto" if color else None,
+                      force_terminal=color, no_color=not color, highlight=False)
+    console.print(table, markup=color)
+    errors = sum(1 for c in captures if c.error)
+    total_findings = sum(len(c.findings) for c in captures)
+    console.print(
+        f"{len(captures)} capture(s), {errors} unreadable, {sum(c.connections for c in captures)} connection(s), "
+        f"{total_findings} finding(s)", markup=False,
+    )
+    for c in captures:
+        for f in c.findings:
+            console.print(f"{c.path}: {f.get('kind')}: {f.get('summary')}", markup=False, soft_wrap=True)
+    return buffer.getvalue()
+
+
+def _escape(value: str) -> str:
+    from rich.markup import escape
+
+    return escape(value)
+
+
+def to_csv(captures: Sequence[CaptureSummary]) -> str:
+    """One row per capture: counts per fate as columns, finding kinds joined by ';'."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "frames", "connections", *FATE_ORDER, "findings", "finding_kinds", "error"])
+    for c in captures:
+        kinds = ";".join(sorted({str(f.get("kind")) for f in c.findings}))
+        writer.writerow([c.path, c.frames, c.connections, *(c.fates.get(f, 0) for f in FATE_ORDER),
+                         len(c.findings), kinds, c.error or ""])
+    return buffer.getvalue()
+
+
+HTML_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>pcapline scan: {{ captures|length }} captures</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+td.n{text-align:right}.err{color:#b00}.finding{border-left:4px solid #c60;padding:.2em .8em;margin:.6em 0}
+section{margin:1.5em 0;border-top:1px solid #ddd}code{background:#f4f4f4}
+</style></head><body>
+<h1>pcapline scan</h1>
+<p>{{ captures|length }} capture(s), {{ errors }} unreadable, {{ connections }} connection(s),
+{{ findings|length }} finding(s). Schema {{ schema }}.</p>
+<table><thead><tr><th>capture</th><th>frames</th><th>connections</th><th>fates</th><th>findings</th></tr></thead><tbody>
+{% for c in captures %}<tr><td><a href="#c{{ loop.index }}">{{ c.path }}</a></td>
+{% if c.error %}<td colspan="4" class="err">error: {{ c.error }}</td>
+{% else %}<td class="n">{{ c.frames }}</td><td class="n">{{ c.connections }}</td><td>{{ fates_text(c.fates) }}</td><td>{{ findings_text(c.findings) }}</td>{% endif %}</tr>
+{% endfor %}</tbody></table>
+{% for c in captures %}<section id="c{{ loop.index }}"><h2>{{ c.path }}</h2>
+{% if c.error %}<p class="err">Not analysed: {{ c.error }}</p>{% else %}
+<p>{{ c.frames }} frames, {{ c.connections }} connections{% if c.fates %}: {{ fates_text(c.fates) }}{% endif %}.
+Details: <code>pcapline report {{ c.path }} -o report.html</code></p>
+{% for f in c.findings %}<div class="finding"><strong>{{ f.kind }}</strong>: {{ f.summary }}
+{% if f.connections %}<br>connections (Wireshark tcp.stream): {{ f.connections|join(", ") }}{% endif %}
+{% if f.explanation %}<p>{{ f.explanation }}</p>{% endif %}</div>
+{% endfor %}{% endif %}</section>
+{% endfor %}</body></html>
+"""
+
+
+def to_html(captures: Sequence[CaptureSummary]) -> str:
+    env = Environment(autoescape=True, keep_trailing_newline=True)
+    env.globals.update(fates_text=fates_text, findings_text=findings_text)
+    doc = document(captures)
+    return env.from_string(HTML_TEMPLATE).render(
+        captures=captures,
+        findings=doc["findings"],
+        errors=sum(1 for c in captures if c.error),
+        connections=sum(c.connections for c in captures),
+        schema=SCAN_SCHEMA,
+    )
+
+
+def matched(captures: Sequence[CaptureSummary], kinds: frozenset[str]) -> Counter[str]:
+    """How many times each ``--fail-on`` name (a finding kind or a fate) occurs."""
+    hits: Counter[str] = Counter()
+    for c in captures:
+        for f in c.findings:
+            if f.get("kind") in kinds:
+                hits[str(f["kind"])] += 1
+        for fate, n in c.fates.items():
+            if fate in kinds and n:
+                hits[fate] += n
+    return hits

@@ -1,0 +1,197 @@
+"""Run the analysis over many captures: local processes or a Dask cluster, one summary each.
+
+Each task analyses one capture in full (so cross-connection findings see every connection)
+and returns only a small ``CaptureSummary`` (counts and finding dicts, never DataFrames), so
+memory stays bounded by one capture per worker. At most ``2 * workers`` tasks are in flight;
+results stream back as they complete (``as_completed``) and are sorted by path at the end, so
+the output is identical whatever the worker count or executor. One unreadable capture becomes
+a summary with ``error`` set; the scan goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from pcapline.errors import PcaplineError, UsageError
+from pcapline.model import Fate
+
+#: Names a directory walk picks up (explicit file arguments are always scanned).
+CAPTURE_SUFFIXES: tuple[str, ...] = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap0", ".ntar")
+COMPRESSION_SUFFIXES: tuple[str, ...] = ("", ".gz", ".bz2", ".xz", ".zst", ".zstd")
+
+
+@dataclass(slots=True)
+class CaptureSummary:
+    """What a worker sends back for one capture (the ``captures[]`` items of pcapline-scan/1)."""
+
+    path: str
+    frames: int = 0
+    connections: int = 0
+    fates: dict[str, int] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0  # analysis wall time: for throughput figures, never rendered
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "frames": self.frames,
+            "connections": self.connections,
+            "fates": dict(self.fates),
+            "findings": list(self.findings),
+            "error": self.error,
+        }
+
+
+def summarize_capture(path: str) -> CaptureSummary:
+    """Analyse one capture; never raises (the error becomes ``summary.error``, one line)."""
+    from pcapline.analysis import analyze
+    from pcapline.render.jsondoc import plain
+
+    started = time.perf_counter()
+    try:
+        analysis = analyze(path)
+    except PcaplineError as exc:
+        return CaptureSummary(path, error=str(exc), seconds=time.perf_counter() - started)
+    except OSError as exc:
+        return CaptureSummary(path, error=exc.strerror or str(exc), seconds=time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001  (a bug on one capture must not stop the scan)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        return CaptureSummary(
+            path, error=f"internal error: {type(exc).__name__}: {message}", seconds=time.perf_counter() - started
+        )
+    counts = analysis.connections["fate"].astype(str).value_counts()
+    fates = {fate.value: int(counts[fate.value]) for fate in Fate if counts.get(fate.value, 0)}
+    return CaptureSummary(
+        path=path,
+        frames=int(analysis.capture.frames),
+        connections=len(analysis.connections),
+        fates=fates,
+        findings=[plain(f.to_dict()) for f in analysis.findings],
+        seconds=time.perf_counter() - started,
+    )
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+    """Files, directories (walked recursively for capture names) and globs -> sorted unique files."""
+    found: set[str] = set()
+    for given in paths:
+        matches = sorted(glob.glob(given, recursive=True)) if glob.has_magic(given) else [given]
+        if not matches:
+            raise UsageError(f"no file matches {given}")
+        for match in matches:
+            if os.path.isdir(match):
+                found.update(_walk(match))
+            elif os.path.exists(match) or not glob.has_magic(given):
+                found.add(match)  # a missing explicit file is reported by its summary
+    if not found:
+        raise UsageError(f"no capture files in {' '.join(paths)}")
+    return sorted(found)
+
+
+def is_capture_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(lowered.endswith(c + z) for c in CAPTURE_SUFFIXES for z in COMPRESSION_SUFFIXES)
+
+
+def _walk(directory: str) -> Iterator[str]:
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            if is_capture_name(name):
+                yield os.path.join(root, name)
+
+
+Progress = Callable[[CaptureSummary], None]
+
+
+def run(
+    paths: Sequence[str],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_result: Progress | None = None,
+) -> list[CaptureSummary]:
+    """Summaries of every capture in ``paths`` (already expanded), sorted by path."""
+    if scheduler:
+        results = _run_dask(paths, scheduler, on_result)
+    else:
+        count = workers or os.cpu_count() or 1
+        results = _run_inline(paths, on_result) if count == 1 or len(paths) == 1 else _run_pool(paths, count, on_result)
+    return sorted(results, key=lambda s: s.path)
+
+
+def _run_inline(paths: Sequence[str], on_result: Progress | None) -> Iterable[CaptureSummary]:
+    out = []
+    for path in paths:
+        summary = summarize_capture(path)
+        out.append(summary)
+        if on_result:
+            on_result(summary)
+    return out
+
+
+def _run_pool(paths: Sequence[str], workers: int, on_result: Progress | None) -> list[CaptureSummary]:
+    out: list[CaptureSummary] = []
+    pending = iter(paths)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        in_flight: set[Future[CaptureSummary]] = set()
+        for path in pending:
+            in_flight.add(pool.submit(summarize_capture, path))
+            if len(in_flight) >= 2 * workers:
+                break
+        while in_flight:
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                summary = future.result()
+                out.append(summary)
+                if on_result:
+                    on_result(summary)
+                nxt = next(pending, None)
+                if nxt is not None:
+                    in_flight.add(pool.submit(summarize_capture, nxt))
+    return out
+
+
+def _run_dask(paths: Sequence[str], address: str, on_result: Progress | None) -> list[CaptureSummary]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - distributed is a dependency
+        raise UsageError("--scheduler needs the 'distributed' package") from exc
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}") from exc
+    out: list[CaptureSummary] = []
+    try:
+        window = 2 * max(sum(client.nthreads().values()), 1)
+        pending = iter(paths)
+        first = [client.submit(summarize_capture, p, pure=False) for p in _take(pending, window)]
+        stream = as_completed(first)
+        for future in stream:
+            summary = future.result()
+            future.release()
+            out.append(summary)
+            if on_result:
+                on_result(summary)
+            nxt = next(pending, None)
+            if nxt is not None:
+                stream.add(client.submit(summarize_capture, nxt, pure=False))
+    finally:
+        client.close()
+    return out
+
+
+def _take(items: Iterator[str], n: int) -> list[str]:
+    out = []
+    for item in items:
+        out.append(item)
+        if len(out) >= n:
+            break
+    return out
