@@ -159,6 +159,32 @@ def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) ->
     return EXIT_OK
 
 
+@cli.command(short_help="Analyse many captures in parallel; one table plus cross-connection findings.")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "csv", "html")), default="text",
+              show_default=True, help="Aggregate output (JSON schema pcapline-scan/1, README 'Batch scan').")
+@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: all cores).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on this Dask distributed scheduler instead.")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="KIND[,KIND]",
+              help="Exit 1 if a finding kind or fate occurs ('failures' = every failure fate).")
+def scan(paths: tuple[str, ...], fmt: str, output: str | None, workers: int | None,
+         scheduler: str | None, fail_on: tuple[str, ...]) -> int:
+    """Analyse every capture in PATH... (files, folders recursively, globs; compressed or not)."""
+    from pcapline import scan as batch
+
+    names = batch.fail_on_names(fail_on)
+    captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=sys.stderr.isatty())
+    tty = output is None and sys.stdout.isatty()
+    width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
+    _write(batch.render(captures, fmt, width=max(width, 60), color=tty and "NO_COLOR" not in os.environ), output)
+    hits = batch.matched(captures, names)
+    if not hits:
+        return EXIT_OK
+    click.echo(f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}", err=True)
+    return EXIT_FAIL_ON
+
+
 def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
     """Text timeline of one connection (``timeline`` and ``analyze --stream N`` print it)."""
     from pcapline.timeline import connection_timeline_text
