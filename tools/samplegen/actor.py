@@ -1,0 +1,300 @@
+"""The socket program that runs INSIDE a namespace: a tiny step interpreter.
+
+A scenario describes what each endpoint does as a list of steps (plain JSON), and the
+orchestrator starts ``ip netns exec NS python -m tools.samplegen.actor '<json>'``.
+Steps are real socket calls (connect, send, shutdown, SO_LINGER ...), so every packet in
+a capture is made by the kernel's own TCP, never crafted.
+
+Talking to the orchestrator (line based, so timing stays in the scenario):
+- stdout: ``EV <name> <monotonic-seconds> [detail]`` after ``signal`` steps and on errors;
+- stdin:  one line per ``wait`` step (the orchestrator writes the awaited name).
+
+What the socket API reports (connect() -> ETIMEDOUT after 19.1 s, send() -> ECONNRESET)
+is printed as an event too: it is ground truth from the kernel, independent of the capture.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+Step = dict[str, Any]
+
+# Socket options scenarios use, by name (the json stays readable).
+_LEVELS = {"SOL_SOCKET": socket.SOL_SOCKET, "IPPROTO_TCP": socket.IPPROTO_TCP}
+_OPTS = {
+    "SO_REUSEADDR": socket.SO_REUSEADDR,
+    "SO_KEEPALIVE": socket.SO_KEEPALIVE,
+    "SO_LINGER": socket.SO_LINGER,
+    "SO_RCVBUF": socket.SO_RCVBUF,
+    "SO_SNDBUF": socket.SO_SNDBUF,
+    "TCP_SYNCNT": socket.TCP_SYNCNT,
+    "TCP_USER_TIMEOUT": 18,  # linux/tcp.h; socket.TCP_USER_TIMEOUT is absent on some builds
+    "TCP_KEEPIDLE": socket.TCP_KEEPIDLE,
+    "TCP_KEEPINTVL": socket.TCP_KEEPINTVL,
+    "TCP_KEEPCNT": socket.TCP_KEEPCNT,
+    "TCP_NODELAY": socket.TCP_NODELAY,
+}
+
+
+def emit(name: str, detail: str = "") -> None:
+    print(f"EV {name} {time.monotonic():.6f} {detail}".rstrip(), flush=True)
+
+
+def _set_opts(sock: socket.socket, opts: list[list[Any]]) -> None:
+    for level, name, value in opts:
+        if name == "SO_LINGER":
+            raw = struct.pack("ii", int(value[0]), int(value[1]))
+            sock.setsockopt(_LEVELS[level], _OPTS[name], raw)
+        else:
+            sock.setsockopt(_LEVELS[level], _OPTS[name], int(value))
+
+
+def _payload(n: int) -> bytes:
+    return (b"pcapline-sample " * (n // 16 + 1))[:n]
+
+
+class Program:
+    """Runs one list of steps; named sockets live in ``self.socks``."""
+
+    def __init__(self) -> None:
+        self.socks: dict[str, socket.socket] = {}
+        self.stdin_lock = threading.Lock()
+
+    def run(self, steps: list[Step]) -> None:
+        for step in steps:
+            op = step["op"]
+            try:
+                getattr(self, "op_" + op)(step)
+            except OSError as exc:
+                name = errno.errorcode.get(exc.errno or 0, str(exc))
+                emit("error", f"{op}:{step.get('sock', '')}:{name}")
+                if not step.get("tolerate", False):
+                    return
+
+    # --- socket life -------------------------------------------------------------
+    def op_socket(self, s: Step) -> None:
+        fam = socket.AF_INET6 if s.get("family", 4) == 6 else socket.AF_INET
+        sock = socket.socket(fam, socket.SOCK_STREAM)
+        _set_opts(sock, s.get("opts", []))
+        self.socks[s.get("sock", "s")] = sock
+
+    def op_setsockopt(self, s: Step) -> None:
+        _set_opts(self.socks[s.get("sock", "s")], s["opts"])
+
+    def op_bind(self, s: Step) -> None:
+        self.socks[s.get("sock", "s")].bind((s.get("addr", ""), s["port"]))
+
+    def op_listen(self, s: Step) -> None:
+        self.socks[s.get("sock", "s")].listen(s.get("backlog", 16))
+        emit("listening")
+
+    def op_accept(self, s: Step) -> None:
+        conn, peer = self.socks[s.get("sock", "s")].accept()
+        _set_opts(conn, s.get("opts", []))
+        self.socks[s.get("as", "c")] = conn
+        emit("accepted", f"{peer[0]}:{peer[1]}")
+
+    def op_connect(self, s: Step) -> None:
+        sock = self.socks[s.get("sock", "s")]
+        started = time.monotonic()
+        try:
+            sock.connect((s["addr"], s["port"]))
+        except OSError as exc:
+            name = errno.errorcode.get(exc.errno or 0, str(exc))
+            emit("connect_failed", f"{s.get('sock', 's')} {name} after {time.monotonic() - started:.3f}s")
+            if not s.get("tolerate", False):
+                raise
+            return
+        emit("connected", s.get("sock", "s"))
+
+    def op_send(self, s: Step) -> None:
+        self.socks[s.get("sock", "s")].sendall(_payload(s["n"]))
+
+    def op_recv(self, s: Step) -> None:
+        """Read exactly ``n`` bytes (or up to EOF)."""
+        sock, want = self.socks[s.get("sock", "s")], s["n"]
+        while want > 0:
+            got = sock.recv(min(65536, want))
+            if not got:
+                break
+            want -= len(got)
+
+    def op_recv_eof(self, s: Step) -> None:
+        sock = self.socks[s.get("sock", "s")]
+        while sock.recv(65536):
+            pass
+        emit("eof", s.get("sock", "s"))
+
+    def op_shutdown(self, s: Step) -> None:
+        how = {"wr": socket.SHUT_WR, "rd": socket.SHUT_RD, "rdwr": socket.SHUT_RDWR}[s.get("how", "wr")]
+        self.socks[s.get("sock", "s")].shutdown(how)
+
+    def op_close(self, s: Step) -> None:
+        self.socks.pop(s.get("sock", "s")).close()
+
+    # --- sending patterns -----------------------------------------------------------
+    def op_send_until_blocked(self, s: Step) -> None:
+        """Fill the peer's receive window and our send buffer, then report how much fitted."""
+        sock = self.socks[s.get("sock", "s")]
+        sock.setblocking(False)
+        total, chunk = 0, _payload(s.get("chunk", 4096))
+        deadline = time.monotonic() + s.get("settle", 0.5)
+        while time.monotonic() < deadline:
+            try:
+                total += sock.send(chunk)
+            except BlockingIOError:
+                select.select([], [sock], [], 0.05)
+        sock.setblocking(True)
+        emit("blocked", f"{total}")
+
+    def op_send_stream(self, s: Step) -> None:
+        """Send ``chunk`` bytes every ``interval`` s until ``stop`` arrives on stdin or a send fails."""
+        sock = self.socks[s.get("sock", "s")]
+        chunk, sent = _payload(s.get("chunk", 8192)), 0
+        stop = threading.Event()
+        threading.Thread(target=self._await_line, args=(s.get("stop", "stop"), stop), daemon=True).start()
+        sock.settimeout(s.get("send_timeout", 120.0))
+        while not stop.is_set():
+            try:
+                sock.sendall(chunk)
+            except OSError as exc:
+                emit("send_failed", errno.errorcode.get(exc.errno or 0, str(exc)) + f" after {sent} bytes")
+                return
+            sent += len(chunk)
+            time.sleep(s.get("interval", 0.02))
+        emit("stream_stopped", str(sent))
+
+    def op_wait_zero_window(self, s: Step) -> None:
+        """Poll TCP_INFO until the peer's advertised window is 0 and nothing is in flight.
+
+        struct tcp_info (linux/tcp.h, 6.x): tcpi_unacked at byte 24, tcpi_snd_wnd at 228.
+        """
+        sock = self.socks[s.get("sock", "s")]
+        deadline = time.monotonic() + s.get("timeout", 5.0)
+        while time.monotonic() < deadline:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+            if len(info) < 232:
+                emit("error", "wait_zero_window:tcp_info too short")
+                return
+            unacked = struct.unpack_from("I", info, 24)[0]
+            snd_wnd = struct.unpack_from("I", info, 228)[0]
+            if snd_wnd == 0 and unacked == 0:
+                emit("zero_window")
+                return
+            time.sleep(0.002)
+        emit("error", "wait_zero_window:timeout")
+
+    def op_wait_error(self, s: Step) -> None:
+        """Block until the socket reports an error (ETIMEDOUT, ECONNRESET...) or EOF."""
+        sock = self.socks[s.get("sock", "s")]
+        started = time.monotonic()
+        try:
+            data = sock.recv(1)
+            emit("wait_error", ("eof" if not data else "data") + f" after {time.monotonic() - started:.3f}s")
+        except OSError as exc:
+            name = errno.errorcode.get(exc.errno or 0, str(exc))
+            emit("wait_error", f"{name} after {time.monotonic() - started:.3f}s")
+
+    def op_so_error(self, s: Step) -> None:
+        sock = self.socks[s.get("sock", "s")]
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        emit("so_error", errno.errorcode.get(err, str(err)))
+
+    # --- many connections at once (the lossy mix) -------------------------------
+    def op_bulk_server(self, s: Step) -> None:
+        """Accept ``count`` connections; each: read ``up`` bytes, send ``down`` bytes, read EOF, close."""
+        lsock = self.socks[s.get("sock", "s")]
+
+        def serve(conn: socket.socket) -> None:
+            with conn:
+                want = s["up"]
+                while want > 0:
+                    got = conn.recv(65536)
+                    if not got:
+                        break
+                    want -= len(got)
+                conn.sendall(_payload(s["down"]))
+                while conn.recv(65536):
+                    pass
+
+        threads = []
+        for _ in range(s["count"]):
+            conn, _peer = lsock.accept()
+            t = threading.Thread(target=serve, args=(conn,))
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        emit("bulk_served", str(len(threads)))
+
+    def op_bulk_clients(self, s: Step) -> None:
+        """``count`` clients from ports first_port.. : send ``up``, read ``down``, close first."""
+        failures: list[str] = []
+
+        def client(port: int) -> None:
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as c:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    c.bind(("", port))
+                    c.connect((s["addr"], s["port"]))
+                    c.sendall(_payload(s["up"]))
+                    want = s["down"]
+                    while want > 0:
+                        got = c.recv(65536)
+                        if not got:
+                            break
+                        want -= len(got)
+            except OSError as exc:
+                failures.append(f"{port}:{errno.errorcode.get(exc.errno or 0, str(exc))}")
+
+        threads = [
+            threading.Thread(target=client, args=(s["first_port"] + i,)) for i in range(s["count"])
+        ]
+        for t in threads:
+            t.start()
+            time.sleep(s.get("stagger", 0.0))
+        for t in threads:
+            t.join()
+        emit("bulk_done", "failures=" + (",".join(failures) or "none"))
+
+    # --- synchronisation -----------------------------------------------------------
+    def op_sleep(self, s: Step) -> None:
+        time.sleep(s["s"])
+
+    def op_signal(self, s: Step) -> None:
+        emit(s["name"])
+
+    def _await_line(self, name: str, done: threading.Event | None = None) -> None:
+        while True:
+            with self.stdin_lock:
+                line = sys.stdin.readline()
+            if not line or line.strip() == name:
+                break
+        if done is not None:
+            done.set()
+
+    def op_wait(self, s: Step) -> None:
+        self._await_line(s["name"])
+
+
+def main() -> None:
+    steps = json.loads(sys.argv[1])
+    program = Program()
+    program.run(steps)
+    emit("finished")
+    # Keep the sockets alive until the orchestrator says so (a line or EOF on stdin):
+    # process exit closes sockets (FIN, or RST with unread data), so the scenario,
+    # not the program, decides when that happens - normally after the capture stopped.
+    program._await_line("exit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The expected result of a capture, known from how its scenario was BUILT.
+
+Nothing here is read back from the capture: fates, closers and counts follow from the
+socket calls, sysctls and nft rules the scenario used, plus the kernel rule that turns
+them into packets (named in each note). Where a value depends on timing the scenario
+cannot pin (RTO from a measured RTT, a race between two timers), it is a bound
+``{"min": a, "max": b}`` (either end may be null) and the note says why.
+
+File layout (``sample_captures/``): ``<stem>.<ext>`` and ``<stem>.expected.json``, where
+``stem`` is the file name up to the first ``.pcap`` (``keepalive-x.pcap.gz`` -> ``keepalive-x``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+CountValue = int | dict[str, int | None]
+Where = Literal["client", "server", "router", "any"]
+
+COUNT_KEYS = (
+    "syn_retransmits",
+    "synack_retransmits",
+    "retransmits",
+    "keepalive_probes",
+    "zero_window_probes",
+    "resets",
+)
+FATES = (
+    "closed",
+    "refused",
+    "connect_timeout",
+    "handshake_timeout",
+    "listen_overflow",
+    "reset",
+    "keepalive_timeout",
+    "retransmit_timeout",
+    "persist_timeout",
+    "half_closed",
+    "open",
+)
+
+#: Counts of a clean exchange on a lossless veth: nothing is ever retransmitted or probed.
+CLEAN: dict[str, CountValue] = {key: 0 for key in COUNT_KEYS}
+
+
+def bound(lo: int | None = None, hi: int | None = None) -> dict[str, int | None]:
+    return {"min": lo, "max": hi}
+
+
+def stem_of(capture_name: str) -> str:
+    return capture_name.split(".pcap", 1)[0]
+
+
+@dataclass
+class Conn:
+    """Expectation for one connection, matched by client port or by index (== tcp.stream order)."""
+
+    match: dict[str, int]
+    fate: str
+    closer: str | None = None
+    reset_by: str | None = None
+    counts: dict[str, CountValue] = field(default_factory=dict)
+    inferred: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        assert self.fate in FATES, self.fate
+        assert set(self.counts) <= set(COUNT_KEYS), self.counts
+        return {
+            "match": self.match,
+            "fate": self.fate,
+            "closer": self.closer,
+            "reset_by": self.reset_by,
+            "counts": self.counts,
+            "inferred": self.inferred,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Expected:
+    capture: str
+    scenario: str
+    captured_at: Where
+    settings: dict[str, Any]
+    connections: list[Conn]
+    notes: str = ""
+    capture_format: dict[str, Any] = field(default_factory=dict)  # link type, snaplen, precision...
+    observed_by_sockets: list[str] = field(default_factory=list)  # what the socket API reported
+    derived_from: str | None = None  # set when the file was rewritten, not captured
+    connection_count: int | None = None  # defaults to len(connections)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "capture": self.capture,
+            "scenario": self.scenario,
+            "captured_at": self.captured_at,
+            "kernel": platform.release(),
+            "settings": self.settings,
+            "capture_format": self.capture_format,
+            "connections": [c.to_dict() for c in self.connections],
+            "connection_count": self.connection_count if self.connection_count is not None else len(self.connections),
+            "notes": self.notes,
+            "observed_by_sockets": self.observed_by_sockets,
+        }
+        if self.derived_from is not None:
+            out["derived_from"] = self.derived_from
+        return out
+
+    def write(self, out_dir: Path) -> Path:
+        path = out_dir / f"{stem_of(self.capture)}.expected.json"
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path

@@ -1,0 +1,39 @@
+"""Every scenario, listed explicitly (no discovery by naming convention).
+
+``net`` is the second octet of the scenario's 10.x addresses (unique, so scenarios can run
+in parallel); ``seconds`` is the rough wall time, used to start the long ones first.
+"""
+
+from __future__ import annotations
+
+from tools.samplegen.scenario import Scenario
+from tools.samplegen.scenarios import closing, dying, opening
+
+SCENARIOS: list[Scenario] = [
+    # orderly and abortive ends
+    Scenario("closed-client-first", 11, closing.closed_client_first, 2),
+    Scenario("closed-server-first", 12, closing.closed_server_first, 2),
+    Scenario("closed-simultaneous", 13, closing.closed_simultaneous, 3),
+    Scenario("refused", 14, closing.refused, 1),
+    Scenario("reset-linger0", 15, closing.reset_linger0, 2),
+    Scenario("reset-unread", 16, closing.reset_unread, 2),
+    Scenario("half-closed", 17, closing.half_closed, 3),
+    Scenario("open-idle", 18, closing.open_idle, 3),
+    Scenario("midstream", 19, closing.open_midstream, 3),
+    # failures while opening
+    Scenario("connect-timeout-linear", 21, opening.connect_timeout_linear, 21),
+    Scenario("connect-timeout-classic", 22, opening.connect_timeout_classic, 9),
+    Scenario("handshake-timeout", 23, opening.handshake_timeout, 10),
+    Scenario("listen-overflow-abort0", 24, opening.listen_overflow_noabort, 16),
+    Scenario("listen-overflow-abort1", 25, opening.listen_overflow_abort, 10),
+    # established, then the peer vanishes
+    Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
+    Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),
+    Scenario("keepalive-server-2-1-2", 33, dying.keepalive_server_2_1_2, 6),
+    Scenario("keepalive-healthy", 34, dying.keepalive_healthy, 7),
+    Scenario("retransmit-retries2", 35, dying.retransmit_retries2, 9),
+    Scenario("retransmit-user-timeout", 36, dying.retransmit_user_timeout, 6),
+    Scenario("retransmit-router", 37, dying.retransmit_router, 10),
+    Scenario("zero-window-recovers", 38, dying.zero_window_recovers, 5),
+    Scenario("persist-timeout", 39, dying.persist_timeout, 6),
+]

@@ -1,0 +1,70 @@
+"""What a scenario is, and the context it runs in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.samplegen.expected import Expected
+from tools.samplegen.netns import Namespace
+from tools.samplegen.processes import Actor, Capture
+
+
+@dataclass
+class Ctx:
+    """Where a scenario writes, and the processes it started (stopped on exit, by PID)."""
+
+    out: Path
+    tag: str
+    actors: list[Actor] = field(default_factory=list)
+    captures: list[Capture] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+
+    def log(self, text: str) -> None:
+        self.log_lines.append(f"[{self.tag}] {text}")
+
+    def actor(self, ns: Namespace, steps: list[dict[str, object]], label: str) -> Actor:
+        a = Actor(ns, steps, f"{self.tag}/{label}").start()
+        self.actors.append(a)
+        return a
+
+    def capture(
+        self, ns: Namespace, dev: str | list[str], name: str, *extra: str, tool: str = "tcpdump"
+    ) -> Capture:
+        devs = [dev] if isinstance(dev, str) else dev
+        c = Capture(ns, self.out / name, devs, list(extra), tool).start()
+        self.captures.append(c)
+        return c
+
+    def stop_captures(self, linger: float = 0.3) -> None:
+        time.sleep(linger)
+        for c in self.captures:
+            c.stop(linger=0)
+
+    def cleanup(self) -> None:
+        for c in self.captures:
+            if c.proc is not None and c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
+        for a in self.actors:
+            a.kill()
+
+    def socket_events(self) -> list[str]:
+        """Everything the socket API reported, for the expected file's ``observed_by_sockets``."""
+        out = []
+        for a in self.actors:
+            for line in a.events():
+                parts = line.split(" ", 3)
+                if parts[1] in {"connect_failed", "send_failed", "wait_error", "so_error", "error", "bulk_done", "blocked"}:
+                    out.append(f"{a.label.split('/', 1)[1]}: {parts[1]} {parts[3] if len(parts) > 3 else ''}".strip())
+        return out
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # also the namespace tag: short, unique
+    net: int  # 10.<net>.x.x addresses: unique per scenario so parallel runs never collide
+    build: Callable[[Ctx, int], list[Expected]]
+    seconds: float  # rough wall time, to schedule the long ones first

@@ -1,0 +1,288 @@
+"""Orderly closes, RST closes, half-closes and connections still open at the end.
+
+All on one lossless veth pair (client ns <-> server ns), captured at the client's eth0.
+On a lossless veth nothing is retransmitted: a single in-flight segment gets its tail
+loss probe only after >= 200 ms (TCP_DELACK_MAX is added to the PTO), and every exchange
+here is acknowledged within microseconds, so the clean counts (all 0) are known.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tools.samplegen import steps as st
+from tools.samplegen.expected import CLEAN, Conn, Expected, bound
+from tools.samplegen.netns import Lab, make_pair
+from tools.samplegen.scenario import Ctx
+
+ETHERNET = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
+PORT = 40001
+
+
+def _run_pair(ctx: Ctx, net: int, name: str, client: list[st.Step], server: list[st.Step], settle: float = 0.5) -> None:
+    """Server first, then the client; capture at the client's eth0 until both are done."""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, client, "client")
+        cli.expect("finished", timeout=30)
+        srv.expect("finished", timeout=30)
+        time.sleep(settle)
+        cap.stop()
+        cli.stop()
+        srv.stop()
+
+
+def closed_client_first(ctx: Ctx, net: int) -> list[Expected]:
+    name = "closed-client-first.pcap"
+    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(1000, "c"), st.recv_eof("c"), st.close("c")]
+    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(1000), st.close()]
+    _run_pair(ctx, net, name, client, server)
+    return [
+        Expected(
+            name,
+            "request/response, then the client closes first; the server closes after reading EOF",
+            "client",
+            {"client": "connect, send 100 B, read 1000 B, close()", "server": "accept, read, reply, read EOF, close()"},
+            [Conn({"client_port": PORT}, "closed", closer="client", counts=dict(CLEAN),
+                  note="client's close() sends the first FIN; server answers with its own FIN after EOF")],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+def closed_server_first(ctx: Ctx, net: int) -> list[Expected]:
+    name = "closed-server-first.pcap"
+    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(1000, "c"), st.close("c")]
+    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(1000), st.recv_eof(), st.close()]
+    _run_pair(ctx, net, name, client, server)
+    return [
+        Expected(
+            name,
+            "request/response, the server replies and closes first; the client closes after EOF",
+            "client",
+            {"client": "connect, send 100 B, read until EOF, close()", "server": "accept, read, reply, close()"},
+            [Conn({"client_port": PORT}, "closed", closer="server", counts=dict(CLEAN),
+                  note="server's close() right after its reply sends the first FIN")],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+def closed_simultaneous(ctx: Ctx, net: int) -> list[Expected]:
+    """Both sides shut down while neither can see the other's FIN: the FINs cross.
+
+    A cross cannot be forced by timing on a veth (a FIN is delivered within microseconds),
+    so both namespaces drop *incoming* FINs in their nft input hook while both sides call
+    shutdown(SHUT_WR). tcpdump taps before the input hook, so both first FINs are on the
+    wire, each acknowledging none of the other's FIN (crossed). The rules are then removed
+    and each side's RTO retransmits its FIN, which now arrives: both go FIN_WAIT_1 ->
+    CLOSING -> TIME_WAIT (RFC 793 simultaneous close).
+    """
+    name = "closed-simultaneous.pcap"
+    drop_fin = """table inet crossfin {
+  chain in {
+    type filter hook input priority 0;
+    tcp flags & fin == fin drop
+  }
+}
+"""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c"),
+                                      st.signal("ready"), st.wait("fin"), st.shutdown_wr("c"),
+                                      st.recv_eof("c"), st.close("c")], "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.recv(100),
+                                      st.signal("ready"), st.wait("fin"), st.shutdown_wr(),
+                                      st.recv_eof(), st.close()], "client")
+        cli.expect("ready")
+        srv.expect("ready")
+        pair.client.nft(drop_fin)
+        pair.server.nft(drop_fin)
+        cli.tell("fin")
+        time.sleep(0.01)
+        srv.tell("fin")
+        time.sleep(0.08)  # both FINs are on the wire and dropped at the receivers
+        pair.client.nft_flush()
+        pair.server.nft_flush()
+        cli.expect("finished", timeout=10)
+        srv.expect("finished", timeout=10)
+        time.sleep(0.3)
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    counts = dict(CLEAN)
+    counts["retransmits"] = bound(2, 4)
+    return [
+        Expected(
+            name,
+            "simultaneous close: both sides shutdown(SHUT_WR) while incoming FINs are dropped by nft, so the FINs cross",
+            "client",
+            {"nft": "both namespaces: input hook, tcp flags & fin == fin drop, for ~90 ms around the two shutdown() calls"},
+            [Conn({"client_port": PORT}, "closed", closer="both", counts=counts,
+                  note="the first FIN of each side acknowledges none of the other's FIN (crossed); each FIN is "
+                       "retransmitted by RTO (>= 200 ms) once the nft rule is gone: 1 retransmission per side "
+                       "expected, bound 2..4 in total because an RTO may fire before the rule removal")],
+            notes="The crossing is made with nft (input-hook FIN drop), not by timing; tcpdump sees packets before "
+                  "the input hook, so the dropped FINs are on the wire.",
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+def refused(ctx: Ctx, net: int) -> list[Expected]:
+    name = "refused-no-listener.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        cli = ctx.actor(pair.client, st.connect(pair.server_ip, PORT, port=9, tolerate=True), "client")
+        cli.expect("finished")
+        cap.stop()
+        cli.stop()
+    counts = dict(CLEAN)
+    counts["resets"] = 1
+    return [
+        Expected(
+            name, "connect() to a port with no listener", "client",
+            {"server": "nothing listens on port 9"},
+            [Conn({"client_port": PORT}, "refused", reset_by="server", counts=counts,
+                  note="the server kernel answers the SYN with RST+ACK; connect() fails with ECONNREFUSED")],
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
+    name = "reset-client-linger0.pcap"
+    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(500, "c"), {"op": "wait_error", "sock": "c"}]
+    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(500),
+              {"op": "setsockopt", "sock": "s", "opts": [st.opt("SO_LINGER", [1, 0])]}, st.close()]
+    _run_pair(ctx, net, name, client, server)
+    counts = dict(CLEAN)
+    counts["resets"] = 1
+    return [
+        Expected(
+            name, "abortive close: the client sets SO_LINGER {on, 0} and close()s", "client",
+            {"client": "SO_LINGER l_onoff=1 l_linger=0, then close()"},
+            [Conn({"client_port": PORT}, "reset", reset_by="client", counts=counts,
+                  note="close() with linger 0 sends RST instead of FIN (tcp_disconnect); server's recv() gets ECONNRESET")],
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def reset_unread(ctx: Ctx, net: int) -> list[Expected]:
+    name = "reset-server-close-unread.pcap"
+    # The server reads only the first 100 B; 400 B more are left unread when it close()s.
+    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(200, "c"), st.sleep(0.3), st.close("c")]
+    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(200), st.send(400),
+              {"op": "wait_error", "sock": "s"}]
+    _run_pair(ctx, net, name, client, server)
+    counts = dict(CLEAN)
+    counts["resets"] = 1
+    return [
+        Expected(
+            name, "the server close()s with 400 B of received data unread", "client",
+            {"server": "reads 100 of 500 received bytes, then close()"},
+            [Conn({"client_port": PORT}, "reset", reset_by="server", counts=counts,
+                  note="tcp_close(): unread data in the receive queue -> RST instead of FIN (RFC 2525 2.17)")],
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def half_closed(ctx: Ctx, net: int) -> list[Expected]:
+    name = "half-closed-client-shutdown.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.send(300, "c")], "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.shutdown_wr(),
+                                      st.recv(300)], "client")
+        cli.expect("finished")
+        srv.expect("finished")
+        time.sleep(1.0)  # the server keeps its side open; the capture ends first
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name, "client shutdown(SHUT_WR) after its request; the server replies but never closes", "client",
+            {"client": "send 100 B, shutdown(SHUT_WR), read 300 B", "server": "read to EOF, send 300 B, keep socket open"},
+            [Conn({"client_port": PORT}, "half_closed", closer="client", counts=dict(CLEAN),
+                  note="only the client's FIN is in the capture; the server's data after it is normal (CLOSE_WAIT)")],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+def open_idle(ctx: Ctx, net: int) -> list[Expected]:
+    name = "open-idle-at-end.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c")], "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.recv(100)], "client")
+        cli.expect("finished")
+        time.sleep(1.5)
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name, "one request/response, then the connection stays idle until the capture ends", "client",
+            {"keepalive": "off"},
+            [Conn({"client_port": PORT}, "open", counts=dict(CLEAN),
+                  note="no FIN, no RST: both sockets are still ESTABLISHED when tcpdump stops")],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
+    """tcpdump starts after two connections were established and had exchanged data."""
+    name = "midstream-start.pcap"
+    a, b = PORT, PORT + 1
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        srv = ctx.actor(pair.server, [*st.listen(), st.accept("a"), st.accept("b"),
+                                      st.recv(1000, "a"), st.recv(1000, "b"), st.send(1000, "a"), st.send(1000, "b"),
+                                      st.wait("more"), st.recv(500, "a"), st.recv(500, "b"), st.send(500, "a"),
+                                      st.send(500, "b"), st.recv_eof("a"), st.close("a")], "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, a, sock="a"), *st.connect(pair.server_ip, b, sock="b"),
+                                      st.send(1000, "a"), st.send(1000, "b"), st.recv(1000, "a"), st.recv(1000, "b"),
+                                      st.signal("warm"), st.wait("more"), st.send(500, "a"), st.send(500, "b"),
+                                      st.recv(500, "a"), st.recv(500, "b"), st.close("a")], "client")
+        cli.expect("warm")
+        time.sleep(0.3)
+        cap = ctx.capture(pair.client, "eth0", name)
+        cli.tell("more")
+        srv.tell("more")
+        cli.expect("finished")
+        srv.expect("finished")
+        time.sleep(0.5)
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name, "capture starts mid-connection: two connections established and used before tcpdump started",
+            "client", {"tcpdump": "started 0.3 s after both handshakes and a 1000 B exchange each"},
+            [
+                Conn({"client_port": a}, "closed", closer="client", counts=dict(CLEAN),
+                     note="no SYN in the capture; 500 B each way, then the client closes, the server closes after EOF"),
+                Conn({"client_port": b}, "open", counts=dict(CLEAN),
+                     note="no SYN in the capture; 500 B each way, then idle until the capture ends"),
+            ],
+            notes="Client/server roles here are known from the scenario; from the capture alone they must be guessed "
+                  "(server port 8080, client ports 40001/40002).",
+            capture_format=ETHERNET,
+        )
+    ]

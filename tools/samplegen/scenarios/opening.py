@@ -1,0 +1,291 @@
+"""Connections that fail while opening: SYN unanswered, SYN+ACK unanswered, accept queue full."""
+
+from __future__ import annotations
+
+import time
+
+from tools.samplegen import steps as st
+from tools.samplegen.expected import CLEAN, Conn, Expected, bound
+from tools.samplegen.netns import Lab, make_pair
+from tools.samplegen.scenario import Ctx
+
+ETHERNET = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
+PORT = 40001
+
+DROP_SYN_IN = """table inet nosyn {
+  chain in {
+    type filter hook input priority 0;
+    tcp dport 8080 tcp flags & (syn | ack) == syn drop
+  }
+}
+"""
+
+
+def _connect_timeout(ctx: Ctx, net: int, name: str, client_sysctls: dict[str, int], sock_opts: list[st.Opt]) -> list[str]:
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        for key, value in client_sysctls.items():
+            pair.client.sysctl(key, value)
+        pair.server.nft(DROP_SYN_IN)  # the server host silently drops SYNs (a firewall DROP rule)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, st.listen(), "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, st.connect(pair.server_ip, PORT, opts=sock_opts, tolerate=True), "client")
+        cli.expect("finished", timeout=60)
+        cap.stop(linger=0.5)
+        cli.stop()
+        srv.stop()
+    return ctx.socket_events()
+
+
+def connect_timeout_linear(ctx: Ctx, net: int) -> list[Expected]:
+    """TCP_SYNCNT=3 with the Linux 6.5+ default tcp_syn_linear_timeouts=4.
+
+    Kernel rule (net/ipv4/tcp_timer.c, 6.5+): in SYN_SENT the RTO is not doubled while
+    ``total_rto <= tcp_syn_linear_timeouts`` (so 5 gaps of 1 s), then doubles; the attempt
+    expires when ``retransmits >= syn_retries + linear_timeouts`` (3 + 4 = 7) or when the
+    time since the first SYN reaches tcp_model_timeout(syn_retries=3, 1 s) = 15 s.
+    SYNs at 0,1,2,3,4,5,7,11 s (the 7th retransmission at 11 s is allowed: 6 < 7 and 11 < 15),
+    give-up at 19 s (7 >= 7) -> 7 retransmissions, connect() ETIMEDOUT at ~19 s.
+    """
+    name = "connect-timeout-syncnt3-linear4.pcap"
+    events = _connect_timeout(ctx, net, name, {}, [st.opt("TCP_SYNCNT", 3)])
+    counts = dict(CLEAN)
+    counts["syn_retransmits"] = 7
+    return [
+        Expected(
+            name, "server drops every SYN (nft input drop); client TCP_SYNCNT=3, tcp_syn_linear_timeouts=4 (default)",
+            "client",
+            {"client": {"TCP_SYNCNT": 3, "net.ipv4.tcp_syn_linear_timeouts": 4},
+             "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop"},
+            [Conn({"client_port": PORT}, "connect_timeout", counts=counts,
+                  inferred={"syn_schedule": {"send_times_s": [0, 1, 2, 3, 4, 5, 7, 11], "shape": "linear then doubling",
+                                             "give_up_s": 19}},
+                  note="8 SYNs, same ISN: 5 linear 1 s gaps then 2, 4; max retransmits = TCP_SYNCNT + "
+                       "tcp_syn_linear_timeouts = 7; connect() fails with ETIMEDOUT ~19 s after the first SYN "
+                       "(tcp-facts.md quotes 0,1,2,3,4,6,10 from another kernel; the 6.x code gives 5 linear gaps)")],
+            capture_format=ETHERNET, observed_by_sockets=events,
+        )
+    ]
+
+
+def connect_timeout_classic(ctx: Ctx, net: int) -> list[Expected]:
+    """tcp_syn_linear_timeouts=0 and tcp_syn_retries=2: the classic doubling from 1 s.
+
+    SYNs at 0, 1, 3 s; expiry at 7 s (retransmits 2 >= 2; tcp_model_timeout(2, 1 s) = 7 s).
+    """
+    name = "connect-timeout-synretries2-doubling.pcap"
+    events = _connect_timeout(
+        ctx, net, name, {"net.ipv4.tcp_syn_linear_timeouts": 0, "net.ipv4.tcp_syn_retries": 2}, []
+    )
+    counts = dict(CLEAN)
+    counts["syn_retransmits"] = 2
+    return [
+        Expected(
+            name, "server drops every SYN; client ns tcp_syn_retries=2, tcp_syn_linear_timeouts=0 (pre-6.5 shape)",
+            "client",
+            {"client": {"net.ipv4.tcp_syn_retries": 2, "net.ipv4.tcp_syn_linear_timeouts": 0},
+             "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop"},
+            [Conn({"client_port": PORT}, "connect_timeout", counts=counts,
+                  inferred={"syn_schedule": {"send_times_s": [0, 1, 3], "shape": "doubling from 1 s", "give_up_s": 7}},
+                  note="3 SYNs with the same ISN, RTO 1 s doubling; connect() ETIMEDOUT ~7 s after the first SYN")],
+            capture_format=ETHERNET, observed_by_sockets=events,
+        )
+    ]
+
+
+def handshake_timeout(ctx: Ctx, net: int) -> list[Expected]:
+    """The client's ACK never leaves its host: the server's SYN+ACK is never acknowledged.
+
+    The client ns drops (output hook, before tcpdump would see it) every TCP segment to
+    the server that is not a pure SYN. The server's request socket (SYN_RECV) retransmits
+    SYN+ACK tcp_synack_retries=2 times (1 s, then 2 s later) and is dropped silently at 7 s
+    (inet_csk reqsk_timer_handler: expire when num_timeout >= synack_retries).
+    Wire at the server: SYN, SYN+ACK, SYN+ACK, SYN+ACK, silence. The same picture as a
+    spoofed-source SYN or a client whose ACKs are lost on the way.
+    """
+    name = "handshake-timeout-synack-retries2.pcap"
+    drop_after_syn = """table inet ackless {
+  chain out {
+    type filter hook output priority 0;
+    tcp dport 8080 tcp flags & (syn | ack) != syn drop
+  }
+}
+"""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
+        pair.client.nft(drop_after_syn)
+        cap = ctx.capture(pair.server, "eth0", name)
+        srv = ctx.actor(pair.server, st.listen(), "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, st.connect(pair.server_ip, PORT), "client")
+        cli.expect("connected")  # the client's kernel saw the SYN+ACK: connect() succeeded
+        time.sleep(8.5)
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    counts = dict(CLEAN)
+    counts["synack_retransmits"] = 2
+    return [
+        Expected(
+            name, "server's SYN+ACK never acknowledged (client's ACKs dropped at the client's output hook)", "server",
+            {"server": {"net.ipv4.tcp_synack_retries": 2},
+             "client_nft": "output: tcp dport 8080 tcp flags & (syn|ack) != syn drop"},
+            [Conn({"client_port": PORT}, "handshake_timeout", counts=counts,
+                  inferred={"synack_schedule": {"send_times_s": [0, 1, 3], "give_up_s": 7}},
+                  note="SYN+ACK sent at 0 s and retransmitted at ~1 s and ~3 s, then the server forgets the request "
+                       "at ~7 s without sending anything; the client never appears again on the wire")],
+            notes="The client application's connect() succeeded (its kernel got the SYN+ACK); only the wire at the "
+                  "server shows the failure.",
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def _listen_overflow(ctx: Ctx, net: int, name: str, abort_on_overflow: int) -> dict[str, object]:
+    """Fill a backlog-2 accept queue that is never accept()ed; one handshake lands on the full queue.
+
+    Order (client ports): 41001, 41002 complete (accept queue 2 of backlog+1 = 3).
+    41003 connects while nft at the SERVER input drops its non-SYN segments, so its
+    request socket stays in SYN_RECV (the SYN was answered: accept queue not full then).
+    41004 completes -> accept queue 3 = full (sk_acceptq_is_full: 3 > 2).
+    The nft rule is removed: every later segment of 41003 reaches tcp_check_req(), whose
+    child creation fails on the full queue (TcpExtListenOverflows):
+    - tcp_abort_on_overflow=0: the ACK is dropped and marked acked, SYN+ACK keeps being
+      retransmitted (tcp_synack_retries=2: at ~1 s and ~3 s), the request expires at ~7 s;
+      the client's data retransmission after that hits the bare listener -> RST.
+    - tcp_abort_on_overflow=1: the next client ACK is answered with RST.
+    41005 connects last: its SYN meets the full accept queue and is dropped
+    (tcp_conn_request: sk_acceptq_is_full -> drop), so it sees connect_timeout.
+    """
+    gate = """table inet gate {
+  chain in {
+    type filter hook input priority 0;
+    tcp sport 41003 tcp flags & syn == 0 drop
+  }
+}
+"""
+    client_data = abort_on_overflow == 0  # with abort=1 the client stays quiet: its ACK meets the RST
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        s = pair.server
+        s.sysctl("net.ipv4.tcp_abort_on_overflow", abort_on_overflow)
+        s.sysctl("net.ipv4.tcp_synack_retries", 2)
+        pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)
+
+        def client(port: int, *, data: bool, extra: list[st.Opt] | None = None, end: list[st.Step] | None = None
+                   ) -> list[st.Step]:
+            # Started early and parked on "go", so the orchestrator's order is the wire's order
+            # (starting a Python process takes longer than the timers involved).
+            sock = f"p{port}"
+            return [st.wait("go"), *st.connect(pair.server_ip, port, sock=sock, opts=extra, tolerate=True),
+                    *([st.send(200, sock)] if data else []), st.signal(f"done{port}"), *(end or [])]
+
+        first = ctx.actor(pair.client, [*client(41001, data=True), *client(41002, data=True)], "clients-1-2")
+        third = ctx.actor(pair.client, client(41003, data=client_data, end=[{"op": "wait_error", "sock": "p41003"}]),
+                          "client-41003")
+        fourth = ctx.actor(pair.client, client(41004, data=True), "client-41004")
+        fifth = ctx.actor(pair.client, client(41005, data=False, extra=[st.opt("TCP_SYNCNT", 2)]), "client-41005")
+        srv = ctx.actor(s, st.listen(backlog=2), "server")  # never accept()s
+        srv.expect("listening")
+        time.sleep(1.0)  # every actor is parked on "go"
+        before = s.nstat("TcpExtListenOverflows", "TcpExtListenDrops")
+        cap = ctx.capture(pair.client, "eth0", name)
+        first.tell("go")
+        first.tell("go")
+        first.expect("done41002")
+        s.nft(gate)
+        third.tell("go")
+        third.expect("done41003")
+        time.sleep(0.05)
+        fourth.tell("go")
+        fourth.expect("done41004")
+        s.run(["nft", "delete", "table", "inet", "gate"])
+        fifth.tell("go")
+        # 41003 ends with the server's RST: abort=1 at the ~1 s SYN+ACK retransmission;
+        # abort=0 when a data retransmission reaches the listener after the request expired (~7 s).
+        third.expect("wait_error", timeout=30)
+        fifth.expect("connect_failed", timeout=15)  # ETIMEDOUT ~7 s after its first SYN
+        time.sleep(0.5)
+        after = s.nstat("TcpExtListenOverflows", "TcpExtListenDrops")
+        cap.stop()
+        for a in (first, third, fourth, fifth):
+            a.stop()
+        srv.stop()
+    return {"before": before, "after": after}
+
+
+def listen_overflow_noabort(ctx: Ctx, net: int) -> list[Expected]:
+    name = "listen-overflow-backlog2-abort0.pcap"
+    counters = _listen_overflow(ctx, net, name, 0)
+    return [
+        Expected(
+            name, "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=0", "client",
+            _settings(0),
+            [
+                Conn({"client_port": 41001}, "open", counts=dict(CLEAN),
+                     note="completed handshake, sits in the accept queue; its 200 B are ACKed by the kernel"),
+                Conn({"client_port": 41002}, "open", counts=dict(CLEAN), note="as 41001"),
+                Conn({"client_port": 41003}, "listen_overflow", reset_by="server",
+                     counts={"syn_retransmits": 0, "synack_retransmits": 2, "retransmits": bound(3, 8),
+                             "keepalive_probes": 0, "zero_window_probes": 0, "resets": 1},
+                     note="client ACK + 200 B data never taken: the server retransmits SYN+ACK ~1 s and ~3 s after "
+                          "the SYN (tcp_synack_retries=2), each answered by a client (challenge) ACK that is dropped "
+                          "again; the client retransmits its data with RTO backoff (tail loss probe + RTOs doubling "
+                          "from ~0.2 s); the request expires ~7 s after the SYN and the next data retransmission "
+                          "(~12-14 s) reaches the bare listener, which answers with RST"),
+                Conn({"client_port": 41004}, "open", counts=dict(CLEAN), note="third entry: fills the queue (3 > 2)"),
+                Conn({"client_port": 41005}, "connect_timeout", counts={**CLEAN, "syn_retransmits": 2},
+                     note="SYN dropped by the full accept queue; TCP_SYNCNT=2 with linear timeouts 0: SYNs at 0, 1, 3 s"),
+            ],
+            notes=_overflow_notes(counters),
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def listen_overflow_abort(ctx: Ctx, net: int) -> list[Expected]:
+    name = "listen-overflow-backlog2-abort1.pcap"
+    counters = _listen_overflow(ctx, net, name, 1)
+    return [
+        Expected(
+            name, "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=1", "client",
+            _settings(1),
+            [
+                Conn({"client_port": 41001}, "open", counts=dict(CLEAN), note="in the accept queue"),
+                Conn({"client_port": 41002}, "open", counts=dict(CLEAN), note="in the accept queue"),
+                Conn({"client_port": 41003}, "listen_overflow", reset_by="server",
+                     counts={"syn_retransmits": 0, "synack_retransmits": 1, "retransmits": 0,
+                             "keepalive_probes": 0, "zero_window_probes": 0, "resets": 1},
+                     note="the client sends no data; its handshake ACK was held back (nft), the server retransmits "
+                          "SYN+ACK at ~1 s, the client's ACK to it meets the full queue and is answered by RST "
+                          "(tcp_abort_on_overflow=1)"),
+                Conn({"client_port": 41004}, "open", counts=dict(CLEAN), note="fills the queue"),
+                Conn({"client_port": 41005}, "connect_timeout", counts={**CLEAN, "syn_retransmits": 2},
+                     note="SYN dropped by the full accept queue; SYNs at 0, 1, 3 s"),
+            ],
+            notes=_overflow_notes(counters),
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def _settings(abort: int) -> dict[str, object]:
+    return {
+        "server": {"listen_backlog": 2, "accept": "never", "net.ipv4.tcp_abort_on_overflow": abort,
+                   "net.ipv4.tcp_synack_retries": 2, "net.ipv4.tcp_syncookies": "1 (default)"},
+        "client": {"net.ipv4.tcp_syn_linear_timeouts": 0, "41005": {"TCP_SYNCNT": 2}},
+        "server_nft": "input: tcp sport 41003 tcp flags & syn == 0 drop, only while 41004 connects",
+    }
+
+
+def _overflow_notes(counters: dict[str, object]) -> str:
+    return (
+        "Linux admits backlog+1 = 3 connections to the accept queue. The order 'SYN answered while the queue had "
+        "room, ACK arrives when it is full' cannot be produced by timing on a veth (handshakes finish in "
+        "microseconds), so 41003's first ACK is held back by an nft rule while 41004 fills the queue; every later "
+        "segment of 41003 is refused by the kernel's overflow logic itself. Server nstat before/after: "
+        f"{counters['before']} -> {counters['after']}. Connections still in the accept queue are 'open' because "
+        "tcpdump stops before any process exits."
+    )

@@ -1,0 +1,90 @@
+"""Builders for actor step lists (see ``actor.py``), so scenarios read like the socket calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Step = dict[str, Any]
+Opt = list[Any]
+
+SERVER_PORT = 8080
+
+
+def reuse() -> Opt:
+    return ["SOL_SOCKET", "SO_REUSEADDR", 1]
+
+
+def opt(name: str, value: Any) -> Opt:
+    level = "IPPROTO_TCP" if name.startswith("TCP_") else "SOL_SOCKET"
+    return [level, name, value]
+
+
+def keepalive_opts(idle: int, intvl: int, cnt: int) -> list[Opt]:
+    return [
+        opt("SO_KEEPALIVE", 1),
+        opt("TCP_KEEPIDLE", idle),
+        opt("TCP_KEEPINTVL", intvl),
+        opt("TCP_KEEPCNT", cnt),
+    ]
+
+
+def listen(port: int = SERVER_PORT, *, backlog: int = 16, family: int = 4, opts: list[Opt] | None = None) -> list[Step]:
+    return [
+        {"op": "socket", "sock": "l", "family": family, "opts": [reuse(), *(opts or [])]},
+        {"op": "bind", "sock": "l", "port": port},
+        {"op": "listen", "sock": "l", "backlog": backlog},
+    ]
+
+
+def accept(name: str = "c", opts: list[Opt] | None = None) -> Step:
+    return {"op": "accept", "sock": "l", "as": name, "opts": opts or []}
+
+
+def connect(
+    server_ip: str,
+    client_port: int,
+    *,
+    sock: str = "s",
+    port: int = SERVER_PORT,
+    family: int = 4,
+    opts: list[Opt] | None = None,
+    tolerate: bool = False,
+) -> list[Step]:
+    """A client socket bound to a FIXED port, so expected rows can name it."""
+    return [
+        {"op": "socket", "sock": sock, "family": family, "opts": [reuse(), *(opts or [])]},
+        {"op": "bind", "sock": sock, "port": client_port},
+        {"op": "connect", "sock": sock, "addr": server_ip, "port": port, "tolerate": tolerate},
+    ]
+
+
+def send(n: int, sock: str = "s") -> Step:
+    return {"op": "send", "sock": sock, "n": n}
+
+
+def recv(n: int, sock: str = "s") -> Step:
+    return {"op": "recv", "sock": sock, "n": n}
+
+
+def recv_eof(sock: str = "s") -> Step:
+    return {"op": "recv_eof", "sock": sock}
+
+
+def shutdown_wr(sock: str = "s") -> Step:
+    return {"op": "shutdown", "sock": sock, "how": "wr"}
+
+
+def close(sock: str = "s") -> Step:
+    return {"op": "close", "sock": sock}
+
+
+def signal(name: str) -> Step:
+    return {"op": "signal", "name": name}
+
+
+def wait(name: str) -> Step:
+    return {"op": "wait", "name": name}
+
+
+def sleep(seconds: float) -> Step:
+    return {"op": "sleep", "s": seconds}
