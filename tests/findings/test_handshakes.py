@@ -1,0 +1,59 @@
+from pcapline.findings.handshakes import summarize
+from findings.wire import ACK, FIN, RST, SYN, Wire
+
+
+def test_each_syn_is_judged_on_its_own_reply():
+    w = Wire()
+    w.conn(0, "192.0.2.1", 40000)
+    w.seg(0, 0.0, True, SYN, ts=100)  # dropped
+    w.seg(0, 1.0, True, SYN, ts=1100)  # answered
+    w.seg(0, 1.001, False, SYN | ACK)
+    w.seg(0, 1.002, True, ACK, ts=1102)
+    w.conn(1, "192.0.2.2", 40001)
+    w.seg(1, 2.0, True, SYN)  # refused: replied, not answered
+    w.seg(1, 2.001, False, RST | ACK)
+    hs = summarize(*w.tables()[:2])
+    syns = hs.syns.sort_values("frame")
+    assert syns["answered"].tolist() == [False, True, False]
+    assert syns["replied"].tolist() == [False, True, True]
+    conns = hs.conns.set_index("id")
+    assert conns.loc[0, "client_acked"] and not conns.loc[1, "client_acked"]
+    assert conns.loc[1, "rst"] and not conns.loc[0, "rst"]
+    assert conns["syns"].tolist() == [2, 1]
+
+
+def test_server_closed_first_and_last_client_timestamp():
+    w = Wire()
+    w.conn(0, "192.0.2.1", 40000)
+    w.handshake_close(0, 0.0, ts=5000, server_closes=True)
+    w.conn(1, "192.0.2.1", 40001)
+    w.handshake_close(1, 1.0, ts=9000, server_closes=False)
+    conns = summarize(*w.tables()[:2]).conns.set_index("id")
+    assert conns["server_closed_first"].tolist() == [True, False]
+    # server closes: the client's FIN (6 ms in) is its last timestamped segment
+    assert conns.loc[0, "last_client_ts"] == 5006
+    assert conns.loc[1, "last_client_ts"] == 9007
+
+
+def test_accept_queue_overflow_marks():
+    w = Wire()
+    w.conn(0, "192.0.2.1", 40000)  # tcp_abort_on_overflow=0: SYN+ACK again after the client's ACK
+    w.seg(0, 0.0, True, SYN)
+    w.seg(0, 0.001, False, SYN | ACK)
+    w.seg(0, 0.002, True, ACK)
+    w.seg(0, 0.003, True, ACK, length=100)
+    w.seg(0, 1.001, False, SYN | ACK)
+    w.conn(1, "192.0.2.1", 40001)  # tcp_abort_on_overflow=1: bare RST to the final ACK
+    w.seg(1, 0.0, True, SYN)
+    w.seg(1, 0.001, False, SYN | ACK)
+    w.seg(1, 0.002, True, ACK)
+    w.seg(1, 0.0021, False, RST)
+    w.conn(2, "192.0.2.1", 40002)  # server answered data, then reset: not the overflow shape
+    w.seg(2, 0.0, True, SYN)
+    w.seg(2, 0.001, False, SYN | ACK)
+    w.seg(2, 0.002, True, ACK, length=10)
+    w.seg(2, 0.003, False, ACK, length=10)
+    w.seg(2, 0.004, False, RST)
+    conns = summarize(*w.tables()[:2]).conns.set_index("id")
+    assert conns["synack_after_ack"].tolist() == [True, False, False]
+    assert conns["rst_to_final_ack"].tolist() == [False, True, False]

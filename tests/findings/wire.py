@@ -1,0 +1,63 @@
+"""Hand-built segments/connections tables for finder unit tests (values chosen by hand).
+
+Truth for the NAT finding comes from the crafted captures in sample_captures/nat; these tables
+only pin the thresholds and edge cases of each finder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pcapline.model import ACK, EVENT_COLUMNS, FIN, RST, SEGMENT_COLUMNS, SYN
+
+T0 = 1_700_000_000 * 10**9
+S = 10**9
+
+
+@dataclass
+class Wire:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    conns: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def conn(self, cid: int, client_ip: str, client_port: int, server_ip: str = "10.0.0.1", server_port: int = 80) -> None:
+        self.conns[cid] = {"id": cid, "client_ip": client_ip, "client_port": client_port,
+                           "server_ip": server_ip, "server_port": server_port}
+
+    def seg(self, cid: int, t_s: float, from_client: bool, flags: int, *, ts: int | None = None, length: int = 0) -> None:
+        self.rows.append({"conn": cid, "time_ns": T0 + int(round(t_s * S)), "from_client": from_client,
+                          "flags": flags, "has_ts": ts is not None, "ts_val": ts or 0, "seg_len": length})
+
+    def handshake_close(self, cid: int, t_s: float, *, ts: int | None = None, server_closes: bool = True) -> None:
+        """A complete short connection: SYN, SYN+ACK, ACK, request, response, close."""
+        tick = (lambda dt: None) if ts is None else (lambda dt: ts + int(dt * 1000))
+        self.seg(cid, t_s, True, SYN, ts=tick(0))
+        self.seg(cid, t_s + 0.001, False, SYN | ACK)
+        self.seg(cid, t_s + 0.002, True, ACK, ts=tick(0.002))
+        self.seg(cid, t_s + 0.003, True, ACK, ts=tick(0.003), length=100)
+        self.seg(cid, t_s + 0.004, False, ACK, length=500)
+        first, second = (False, True) if server_closes else (True, False)
+        self.seg(cid, t_s + 0.005, first, FIN | ACK, ts=None if not first else tick(0.005))
+        self.seg(cid, t_s + 0.006, second, FIN | ACK, ts=None if not second else tick(0.006))
+        self.seg(cid, t_s + 0.007, first, ACK, ts=None if not first else tick(0.007))
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        seg = pd.DataFrame(self.rows).sort_values("time_ns", kind="stable").reset_index(drop=True)
+        seg["frame"] = range(1, len(seg) + 1)
+        for column, dtype in SEGMENT_COLUMNS.items():
+            if column not in seg:
+                seg[column] = 0
+            seg[column] = seg[column].astype(dtype)
+        seg["conn"] = seg["conn"].astype("int64")
+        seg["from_client"] = seg["from_client"].astype(bool)
+        conns = pd.DataFrame(sorted(self.conns.values(), key=lambda c: c["id"]))
+        span = seg.groupby("conn")["time_ns"].agg(["min", "max"])
+        conns["start_ns"] = conns["id"].map(span["min"]).astype("int64")
+        conns["end_ns"] = conns["id"].map(span["max"]).astype("int64")
+        events = pd.DataFrame({c: [] for c in EVENT_COLUMNS})
+        return seg, conns, events
+
+
+__all__ = ["ACK", "FIN", "RST", "S", "SYN", "T0", "Wire"]
