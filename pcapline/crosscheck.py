@@ -49,9 +49,10 @@ from typing import Any
 
 import pandas as pd
 
-from pcapline.model import EventKind
+from pcapline.model import ACK, FIN, EventKind
 
 K = EventKind
+_SEQ_MOD = 1 << 32
 
 #: ``tcp.analysis.<flag>`` fields read from tshark (True/False columns of ``read_wireshark``).
 WIRESHARK_FLAGS: tuple[str, ...] = (
@@ -201,6 +202,7 @@ class FrameCheck:
     wireshark: frozenset[str]  # compared Wireshark labels
     wireshark_flags: frozenset[str]  # every tcp.analysis flag set on the frame
     ours: frozenset[EventKind]  # our event kinds on the frame
+    seq: int  # raw header seq
     seg_len: int
     tcp_flags: int
     from_client: bool
@@ -216,6 +218,8 @@ class ConnContext:
     zero_window_frames: dict[bool, list[int]] = field(default_factory=dict)
     #: frames (per sending side) where our events said the window re-opened (window_update)
     window_update_frames: dict[bool, list[int]] = field(default_factory=dict)
+    #: the connection's segments in frame order (the SEGMENT_COLUMNS the exceptions read)
+    segments: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +265,28 @@ def _window_still_closed(check: FrameCheck) -> bool:
     return not reopened or max(reopened) < max(closed)
 
 
+def _seq_ge(a: int, b: int) -> bool:
+    """a >= b in sequence space (RFC 1982 style, modulo 2**32)."""
+    return (a - b) % _SEQ_MOD < _SEQ_MOD // 2
+
+
+def _at_sack_hole(check: FrameCheck) -> bool:
+    """The segment fills a hole the peer reported: at or above the peer's last cumulative ACK,
+    below the right edge of its highest SACK block, and not inside that block."""
+    rows = check.context.segments
+    if rows is None:
+        return False
+    peer = rows[(rows["frame"] < check.frame) & (rows["from_client"] != check.from_client)]
+    if peer.empty:
+        return False
+    last = peer.iloc[-1]
+    if not int(last["flags"]) & ACK or int(last["sack_blocks"]) == 0:
+        return False
+    ack, left, right = int(last["ack"]), int(last["sack_le"]), int(last["sack_re"])
+    inside = _seq_ge(check.seq, left) and not _seq_ge(check.seq, right)
+    return _seq_ge(check.seq, ack) and not _seq_ge(check.seq, right) and not inside
+
+
 _RETRANSMIT_KINDS = frozenset(
     {K.RETRANSMIT, K.FAST_RETRANSMIT, K.SPURIOUS_RETRANSMIT, K.SYN_RETRANSMIT, K.SYNACK_RETRANSMIT, K.FIN_RETRANSMIT}
 )
@@ -294,6 +320,40 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         why="A 1-byte data segment resent at nextseq - 1 has the keep-alive shape; Wireshark "
         "tests keep-alive first and never calls it a retransmission (anchors.md 1.5). The byte "
         "was unacknowledged: a retransmission.",
+    ),
+    KnownDifference(
+        "spurious_fin",
+        wireshark=frozenset({"retransmission"}),
+        ours=frozenset({K.SPURIOUS_RETRANSMIT}),
+        applies=lambda c: K.SPURIOUS_RETRANSMIT in c.ours and bool(c.tcp_flags & FIN) and c.seg_len == 0,
+        why="A FIN resent after the peer had acknowledged it (its ACK was lost after the capture "
+        "point; the peer's D-SACK usually follows). Wireshark's spurious rule needs payload "
+        "(len > 0) and calls it a plain retransmission; the FIN was already acknowledged on the "
+        "wire: spurious.",
+    ),
+    KnownDifference(
+        "sack_recovery_vs_dupack_rule",
+        wireshark=frozenset({"retransmission"}),
+        ours=frozenset({K.FAST_RETRANSMIT}),
+        applies=lambda c: K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark and _at_sack_hole(c),
+        why="The resent segment fills the hole below the peer's SACK blocks: SACK loss recovery "
+        "(RFC 6675, RACK RFC 8985), a fast retransmit. Wireshark 4.0's fast-retransmission test "
+        "needs two duplicate ACKs with an unchanged window within 20 ms of the resend: Linux "
+        "receivers grow their window in those ACKs (autotuning), Linux senders recover on SACK "
+        "after fewer duplicate ACKs, and a queue between sender and capture point can delay "
+        "the resend past 20 ms.",
+    ),
+    KnownDifference(
+        "original_not_captured",
+        wireshark=frozenset(),
+        ours=frozenset({K.FAST_RETRANSMIT}),
+        applies=lambda c: K.FAST_RETRANSMIT in c.ours
+        and not c.wireshark
+        and "out_of_order" in c.wireshark_flags
+        and _at_sack_hole(c),
+        why="The original transmission was lost before the capture point, so Wireshark never "
+        "saw it and calls the segment that fills the gap Out-Of-Order. The peer's SACK blocks "
+        "above the gap show the data was lost, not reordered: the resend is SACK loss recovery.",
     ),
     KnownDifference(
         "zero_window_repeat",
@@ -375,6 +435,9 @@ def compare(
     flagged = ws.loc[common]
     any_flag = flagged[list(WIRESHARK_FLAGS)].any(axis=1)
     frames = sorted(set(flagged.index[any_flag].tolist()) | (set(ours_by_frame) & set(common.tolist())))
+    for conn in {int(c) for c in seg.loc[frames, "conn"].tolist()} if frames else ():
+        rows = segments[segments["conn"] == conn].sort_values("frame", kind="stable")
+        contexts.setdefault(conn, ConnContext()).segments = rows
     for frame in frames:
         _check_frame(result, frame, ws.loc[frame], seg.loc[frame], ours_by_frame.get(frame, set()), contexts)
     return result
@@ -396,6 +459,7 @@ def _check_frame(
         wireshark=wireshark_labels(ws_row),
         wireshark_flags=frozenset(f for f in WIRESHARK_FLAGS if bool(ws_row[f])),
         ours=ours,
+        seq=int(seg_row["seq"]) if "seq" in seg_row else 0,
         seg_len=int(seg_row["seg_len"]),
         tcp_flags=int(seg_row["flags"]),
         from_client=bool(seg_row["from_client"]),

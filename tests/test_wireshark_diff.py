@@ -29,7 +29,7 @@ from pcapline.crosscheck import (
     compare,
     read_wireshark,
 )
-from pcapline.model import ACK, PSH, SYN, EventKind
+from pcapline.model import ACK, FIN, PSH, SYN, EventKind
 
 K = EventKind
 HAVE_TSHARK = shutil.which("tshark") is not None
@@ -150,6 +150,56 @@ def test_one_byte_retransmission_labelled_keepalive() -> None:
     assert dict(result.explained) == {"one_byte_retransmission": 2}
 
 
+def seg(frame: int, from_client: bool, seq: int, ack: int, length: int = 0, flags: int = ACK,
+        sack: tuple[int, int] | None = None) -> dict[str, Any]:
+    return {
+        "frame": frame, "conn": 0, "from_client": from_client, "seq": seq, "ack": ack,
+        "seg_len": length, "flags": flags, "window": 500,
+        "sack_blocks": 1 if sack else 0, "sack_le": sack[0] if sack else 0, "sack_re": sack[1] if sack else 0,
+    }
+
+
+def test_spurious_fin_explained() -> None:
+    segs = pd.DataFrame([
+        seg(1, False, 3001, 8, flags=FIN | ACK),
+        seg(2, True, 8, 3002, flags=FIN | ACK),  # client ACKs the FIN (lost after the capture point)
+        seg(3, False, 3001, 8, flags=FIN | ACK),  # server resends it
+    ])
+    result = compare(segs, events((1, "fin"), (2, "fin"), (3, "spurious_retransmit")), ws((1, set()), (2, set()), (3, {"retransmission"})))
+    assert result.unexplained == [] and dict(result.explained) == {"spurious_fin": 2}
+
+
+def sack_recovery(resend_seq: int) -> pd.DataFrame:
+    """Server data 1001.. with 1001-2449 lost; client SACKs 2449-5345; server resends."""
+    return pd.DataFrame([
+        seg(1, False, 2449, 8, 1448),
+        seg(2, False, 3897, 8, 1448),
+        seg(3, True, 8, 1001, sack=(2449, 3897)),
+        seg(4, True, 8, 1001, sack=(2449, 5345)),
+        seg(5, False, resend_seq, 8, 1448),
+    ])
+
+
+def test_fast_retransmit_at_sack_hole_explained() -> None:
+    theirs = ws((1, set()), (2, set()), (3, set()), (4, set()), (5, {"retransmission"}))
+    result = compare(sack_recovery(1001), events((5, "fast_retransmit")), theirs)
+    assert result.unexplained == []
+    assert dict(result.explained) == {"sack_recovery_vs_dupack_rule": 2}
+    ooo = ws((1, set()), (2, set()), (3, set()), (4, set()), (5, {"out_of_order"}))
+    result = compare(sack_recovery(1001), events((5, "fast_retransmit")), ooo)
+    assert result.unexplained == [] and dict(result.explained) == {"original_not_captured": 1}
+
+
+def test_fast_retransmit_of_sacked_data_is_not_explained() -> None:
+    """Resending data the peer SACKed is no hole repair: the exception must not cover it."""
+    theirs = ws((1, set()), (2, set()), (3, set()), (4, set()), (5, {"retransmission"}))
+    result = compare(sack_recovery(3897), events((5, "fast_retransmit")), theirs)
+    assert {(d.source, d.label) for d in result.unexplained} == {
+        ("wireshark", "retransmission"),
+        ("pcapline", "fast_retransmit"),
+    }
+
+
 def test_window_update_checked_one_way() -> None:
     segs = frames((3, False, 0, ACK, 300), (4, False, 50, ACK, 300), (5, False, 0, ACK, 300))
     theirs = ws((3, {"window_update"}), (4, set()), (5, set()))
@@ -262,3 +312,66 @@ def test_premise_syn_retransmission_is_plain_retransmission(tmp_path: Path) -> N
     got = labels_by_frame(write_pcap(tmp_path / "syn.pcap", pkts))
     assert got[1] == set()
     assert got[2] == {"retransmission"} and got[3] == {"retransmission"}
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Every real-kernel sample capture
+# ---------------------------------------------------------------------------------------
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".pcap.zst", ".pcapng.zst")
+
+
+def real_kernel_captures() -> list[Path]:
+    """sample_captures/**, except the crafted ones (named crafted-*: not a kernel's output)."""
+    if not SAMPLES.is_dir():
+        return []
+    return sorted(
+        p
+        for p in SAMPLES.rglob("*")
+        if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES) and not p.name.startswith("crafted-")
+    )
+
+
+#: Which known differences fire on each capture (path relative to sample_captures/). Each is
+#: a place where Wireshark and pcapline label a frame differently and EXCEPTIONS says why we
+#: are right; a capture not listed must agree with Wireshark everywhere.
+PINNED: dict[str, frozenset[str]] = {}
+
+#: Captures whose disagreements point at a pcapline bug: (reason, frames). strict xfail, so
+#: the fix makes the test fail until the entry is removed.
+DETECTOR_BUGS: dict[str, str] = {}
+
+
+def _capture_id(path: Path) -> str:
+    return str(path.relative_to(SAMPLES))
+
+
+@needs_tshark
+@pytest.mark.parametrize(
+    "capture",
+    [
+        pytest.param(
+            p,
+            id=_capture_id(p),
+            marks=[pytest.mark.xfail(reason=DETECTOR_BUGS[_capture_id(p)], strict=True)]
+            if _capture_id(p) in DETECTOR_BUGS
+            else [],
+        )
+        for p in real_kernel_captures()
+    ]
+    or [pytest.param(None, marks=pytest.mark.skip(reason="no real-kernel captures in sample_captures/"))],
+)
+def test_sample_capture_agrees_with_wireshark(capture: Path) -> None:
+    from pcapline.crosscheck import crosscheck
+
+    result = crosscheck(capture)
+    assert result.frames_compared > 0
+    assert result.only_pcapline == 0, "frames we analysed that tshark does not show as TCP"
+    assert result.stream_mismatches == [], result.summary()
+    assert result.unexplained == [], result.summary()
+    fired = frozenset(result.explained)
+    expected = PINNED.get(_capture_id(capture), frozenset())
+    assert fired == expected, (
+        f"known differences on {_capture_id(capture)}: {sorted(fired)}, pinned: {sorted(expected)} "
+        f"(frames: {result.explained_frames}); review them and update PINNED"
+    )
