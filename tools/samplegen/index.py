@@ -20,6 +20,8 @@ Expected-file keys: `capture`, `scenario`, `captured_at` (client | server | rout
 `notes`, `observed_by_sockets` (what the socket API itself reported: errno and timing),
 and `derived_from` for files rewritten from another capture instead of captured.
 
+Subfolders (such as `nat/`) come from other generators and carry their own README.
+
 | file | scenario | captured at | expected fate(s) |
 | --- | --- | --- | --- |
 """

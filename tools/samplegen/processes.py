@@ -159,6 +159,42 @@ class Capture:
             self.proc.kill()
             self.proc.wait()
         time.sleep(0.1)
+        if self.path.exists():
+            self.path.chmod(0o644)  # dumpcap creates 0600 files
         dropped = [line for line in self.stderr_log if "dropped by kernel" in line and not line.startswith("0 ")]
         if dropped:
             raise RuntimeError(f"capture {self.path.name} lost packets: {self.stderr_log}")
+
+
+@dataclass
+class Forwarder:
+    """``tools.samplegen.wire`` (a userspace VLAN switch or tun link), run in the root namespace."""
+
+    args: list[str]
+    proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> Forwarder:
+        self.proc = subprocess.Popen(
+            ["python3", "-m", "tools.samplegen.wire", *self.args],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"wire {self.args} did not start: {line} {self.proc.stdout.read()}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=3)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()

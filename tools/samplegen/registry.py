@@ -7,7 +7,7 @@ in parallel); ``seconds`` is the rough wall time, used to start the long ones fi
 from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
-from tools.samplegen.scenarios import closing, dying, opening
+from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, special
 
 SCENARIOS: list[Scenario] = [
     # orderly and abortive ends
@@ -24,7 +24,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("connect-timeout-linear", 21, opening.connect_timeout_linear, 21),
     Scenario("connect-timeout-classic", 22, opening.connect_timeout_classic, 9),
     Scenario("handshake-timeout", 23, opening.handshake_timeout, 10),
-    Scenario("listen-overflow-abort0", 24, opening.listen_overflow_noabort, 16),
+    Scenario("listen-overflow-abort0", 24, opening.listen_overflow_noabort, 17),
     Scenario("listen-overflow-abort1", 25, opening.listen_overflow_abort, 10),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
@@ -36,4 +36,21 @@ SCENARIOS: list[Scenario] = [
     Scenario("retransmit-router", 37, dying.retransmit_router, 10),
     Scenario("zero-window-recovers", 38, dying.zero_window_recovers, 5),
     Scenario("persist-timeout", 39, dying.persist_timeout, 6),
+    # port reuse, IPv6, lossy crowd
+    Scenario("port-reuse", 41, special.port_reuse, 2),
+    Scenario("ipv6-closed", 42, special.ipv6_closed, 2),
+    Scenario("ipv6-refused", 43, special.ipv6_refused, 1),
+    Scenario("lossy-mix", 44, special.lossy_mix, 12),
+    # link types and file formats
+    Scenario("linktype-sll2", 51, linktypes.sll2_any, 2),
+    Scenario("linktype-sll1", 52, linktypes.sll1_any, 2),
+    Scenario("format-nanosecond", 53, linktypes.nanosecond, 2),
+    Scenario("format-snaplen96", 54, linktypes.snaplen96, 2),
+    Scenario("linktype-loopback", 55, linktypes.loopback, 2),
+    Scenario("tso-super-segments", 56, linktypes.tso_super_segments, 2),
+    Scenario("vlan-8021q", 57, linktypes.vlan_8021q, 3),
+    Scenario("vlan-qinq", 58, linktypes.vlan_qinq, 3),
+    Scenario("raw-tun", 59, linktypes.raw_tun, 3),
+    Scenario("pcapng-two-interfaces", 60, linktypes.pcapng_two_interfaces, 4),
+    Scenario("derived-files", 61, derived.derived_files, 2),
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tools.samplegen.expected import Expected
 from tools.samplegen.netns import Namespace
-from tools.samplegen.processes import Actor, Capture
+from tools.samplegen.processes import Actor, Capture, Forwarder
 
 
 @dataclass
@@ -20,6 +20,7 @@ class Ctx:
     tag: str
     actors: list[Actor] = field(default_factory=list)
     captures: list[Capture] = field(default_factory=list)
+    forwarders: list[Forwarder] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
 
     def log(self, text: str) -> None:
@@ -38,6 +39,11 @@ class Ctx:
         self.captures.append(c)
         return c
 
+    def forwarder(self, *args: str) -> Forwarder:
+        f = Forwarder(list(args)).start()
+        self.forwarders.append(f)
+        return f
+
     def stop_captures(self, linger: float = 0.3) -> None:
         time.sleep(linger)
         for c in self.captures:
@@ -50,6 +56,8 @@ class Ctx:
                 c.proc.wait()
         for a in self.actors:
             a.kill()
+        for f in self.forwarders:
+            f.stop()
 
     def socket_events(self) -> list[str]:
         """Everything the socket API reported, for the expected file's ``observed_by_sockets``."""

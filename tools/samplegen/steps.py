@@ -88,3 +88,17 @@ def wait(name: str) -> Step:
 
 def sleep(seconds: float) -> Step:
     return {"op": "sleep", "s": seconds}
+
+
+def echo_server(*, family: int = 4, count: int = 1, port: int = SERVER_PORT) -> list[Step]:
+    """The plain server of 'a normal connection': per connection read 100 B, reply 1000 B, wait for EOF, close."""
+    out = listen(port, family=family)
+    for i in range(count):
+        c = f"c{i}"
+        out += [accept(c), recv(100, c), send(1000, c), recv_eof(c), close(c)]
+    return out
+
+
+def echo_client(server_ip: str, client_port: int, *, family: int = 4, sock: str = "s") -> list[Step]:
+    """The client of 'a normal connection': send 100 B, read 1000 B, close first."""
+    return [*connect(server_ip, client_port, sock=sock, family=family), send(100, sock), recv(1000, sock), close(sock)]

@@ -1,0 +1,174 @@
+"""Port reuse, IPv6, and many connections over a lossy, rate-limited path."""
+
+from __future__ import annotations
+
+import time
+
+from tools.samplegen import steps as st
+from tools.samplegen.expected import CLEAN, Conn, Expected, bound
+from tools.samplegen.netns import Lab, make_pair, make_routed
+from tools.samplegen.scenario import Ctx
+
+ETHERNET = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
+PORT = 42000
+
+
+def port_reuse(ctx: Ctx, net: int) -> list[Expected]:
+    """One client 4-tuple used three times in a row (client bound to port 42000, SO_REUSEADDR).
+
+    0: the client aborts with SO_LINGER {1,0} -> RST, no TIME_WAIT on either side.
+    1: same port at once; the server closes first, so the SERVER holds TIME_WAIT.
+    2: same port again 0.3 s later: the SYN meets the server's TIME_WAIT socket, which
+       accepts it as a new connection (tcp_timewait_state_process -> TCP_TW_SYN: newer
+       timestamp / higher ISN). Each SYN has a new ISN.
+    """
+    name = "port-reuse-same-4tuple-3x.pcap"
+    server = [*st.listen()]
+    for i in range(3):
+        c = f"c{i}"
+        server += [st.accept(c), st.recv(100, c), st.send(1000, c)]
+        server += [{"op": "wait_error", "sock": c}] if i == 0 else [st.close(c)]
+    linger0 = {"op": "setsockopt", "sock": "a", "opts": [st.opt("SO_LINGER", [1, 0])]}
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, server, "server")
+        srv.expect("listening")
+        client = [*st.connect(pair.server_ip, PORT, sock="a"), st.send(100, "a"), st.recv(1000, "a"), linger0,
+                  st.close("a"), st.sleep(0.2),
+                  *st.connect(pair.server_ip, PORT, sock="b"), st.send(100, "b"), st.recv(1000, "b"),
+                  st.recv_eof("b"), st.close("b"), st.sleep(0.3),
+                  *st.connect(pair.server_ip, PORT, sock="d"), st.send(100, "d"), st.recv(1000, "d"),
+                  st.recv_eof("d"), st.close("d")]
+        cli = ctx.actor(pair.client, client, "client")
+        cli.expect("finished", timeout=15)
+        srv.expect("finished", timeout=15)
+        cap.stop(linger=0.5)
+        cli.stop()
+        srv.stop()
+    rst = {**CLEAN, "resets": 1}
+    return [
+        Expected(
+            name, "the same 4-tuple (client port 42000 -> 8080) used by three connections in a row", "client",
+            {"client": {"bind": 42000, "SO_REUSEADDR": 1, "first close": "SO_LINGER {1,0}"},
+             "server": "closes first in connections 1 and 2"},
+            [
+                Conn({"index": 0}, "reset", reset_by="client", counts=rst,
+                     note="abortive close by the client (linger 0): RST, no TIME_WAIT anywhere"),
+                Conn({"index": 1}, "closed", closer="server", counts=dict(CLEAN),
+                     note="new SYN (new ISN) on the same 4-tuple 0.2 s after the RST; the server closes first"),
+                Conn({"index": 2}, "closed", closer="server", counts=dict(CLEAN),
+                     note="new SYN 0.3 s later while the server holds TIME_WAIT for this 4-tuple: accepted as a "
+                          "new connection (newer TSval, higher ISN)"),
+            ],
+            notes="Rows are matched by index (first-packet order == Wireshark tcp.stream), since all three share "
+                  "client_port 42000.",
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def ipv6_closed(ctx: Ctx, net: int) -> list[Expected]:
+    name = "ipv6-closed.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net, ipv6=True)
+        assert pair.server_ip6 is not None
+        cap = ctx.capture(pair.client, "eth0", name, "ip6")  # only IPv6: no ARP/IPv4 noise
+        srv = ctx.actor(pair.server, st.echo_server(family=6), "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, st.echo_client(pair.server_ip6, 40001, family=6), "client")
+        cli.expect("finished")
+        srv.expect("finished")
+        cap.stop(linger=0.3)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name, "a normal request/response over IPv6 (fd00::/8 ULA), client closes first", "client",
+            {"addresses": f"fd00:{net}::1 -> fd00:{net}::2", "tcpdump_filter": "ip6"},
+            [Conn({"client_port": 40001}, "closed", closer="client", counts=dict(CLEAN),
+                  note="100 B request, 1000 B reply, client close() first")],
+            notes="The capture filter 'ip6' keeps neighbour discovery (ICMPv6) but no IPv4; ICMPv6 frames are "
+                  "not TCP.",
+            capture_format={**ETHERNET, "filter": "ip6"},
+        )
+    ]
+
+
+def ipv6_refused(ctx: Ctx, net: int) -> list[Expected]:
+    name = "ipv6-refused.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net, ipv6=True)
+        assert pair.server_ip6 is not None
+        cap = ctx.capture(pair.client, "eth0", name, "ip6")
+        cli = ctx.actor(pair.client, st.connect(pair.server_ip6, 40001, port=9, family=6, tolerate=True), "client")
+        cli.expect("finished")
+        cap.stop(linger=0.3)
+        cli.stop()
+    return [
+        Expected(
+            name, "connect() over IPv6 to a port with no listener", "client",
+            {"addresses": f"fd00:{net}::1 -> fd00:{net}::2 port 9"},
+            [Conn({"client_port": 40001}, "refused", reset_by="server", counts={**CLEAN, "resets": 1},
+                  note="SYN answered by RST+ACK; connect() ECONNREFUSED")],
+            capture_format={**ETHERNET, "filter": "ip6"}, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def lossy_mix(ctx: Ctx, net: int) -> list[Expected]:
+    """40 concurrent connections through a router dropping 3 % of TCP at random, rate-limited by tbf.
+
+    Every connection completes (upload 30 KB, download 60 KB, client closes first): all
+    expected fates are ``closed``. The losses are repaired by fast retransmit, SACK, tail
+    loss probes and the occasional RTO - normal recovery, never a failure fate.
+    """
+    name = "lossy-40-connections-3pct-drop.pcap"
+    count, first = 40, 43000
+    loss = f"""table inet lossy {{
+  chain forward_path {{
+    type filter hook forward priority 0;
+    meta l4proto tcp numgen random mod 100 < 3 drop
+  }}
+}}
+"""
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.nft(loss)
+        for dev in ("rc", "rs"):  # queueing delay: 40 Mbit/s, up to 20 ms of queue
+            topo.router.run(["tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", "40mbit", "burst", "32kb",
+                             "latency", "20ms"])
+        cap = ctx.capture(topo.client, "eth0", name, "-s", "96")
+        srv = ctx.actor(topo.server, [*st.listen(backlog=64),
+                                      {"op": "bulk_server", "sock": "l", "count": count, "up": 30000,
+                                       "down": 60000}], "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, [{"op": "bulk_clients", "addr": topo.server_ip, "port": st.SERVER_PORT,
+                                       "first_port": first, "count": count, "up": 30000, "down": 60000,
+                                       "stagger": 0.01}], "clients")
+        done = cli.expect("bulk_done", timeout=60)
+        srv.expect("bulk_served", timeout=30)
+        if done.strip() != "failures=none":
+            raise RuntimeError(f"lossy mix: some clients failed: {done}")
+        cap.stop(linger=3.0)  # a lost last FIN/ACK is retransmitted within a few RTOs
+        cli.stop()
+        srv.stop()
+    counts = {"resets": 0, "keepalive_probes": 0, "zero_window_probes": 0, "retransmits": bound(0, None),
+              "syn_retransmits": bound(0, None), "synack_retransmits": bound(0, None)}
+    conns = [Conn({"client_port": first + i}, "closed", closer="client", counts=dict(counts),
+                  note="30 KB up, 60 KB down over 3 % random loss; client closes after reading everything")
+             for i in range(count)]
+    return [
+        Expected(
+            name, "40 concurrent connections through a router with 3 % random TCP loss and a tbf rate limit",
+            "client",
+            {"router_nft": "forward: meta l4proto tcp numgen random mod 100 < 3 drop",
+             "router_tc": "tbf rate 40mbit burst 32kb latency 20ms on both router interfaces",
+             "clients": f"ports {first}..{first + count - 1}, 10 ms apart"},
+            conns,
+            notes="Losses are recovered by fast retransmit / SACK / TLP / RTO: retransmissions are expected but "
+                  "every connection ends with an orderly close. A lost SYN or SYN+ACK is retransmitted too (1 s "
+                  "timers), still 'closed'. Snaplen 96: payload bytes are cut, lengths come from the IP header.",
+            capture_format={**ETHERNET, "snaplen": 96},
+        )
+    ]

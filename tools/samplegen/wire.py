@@ -1,0 +1,126 @@
+"""Userspace links for link layers this kernel cannot make itself.
+
+The test kernel has no 802.1Q/802.1ad devices, no VLAN-filtering bridge, no tc filters and
+no IP-in-IP tunnels. Two small forwarders stand in, the way a switch or a VPN daemon would:
+
+- ``vlan``: a two-port "switch" namespace. Frames from the client side are sent out on the
+  trunk veth with VLAN tag(s) pushed (802.1Q, or 802.1ad + 802.1Q for QinQ); frames arriving
+  on the trunk are forwarded untagged to the server side, and the reverse. The TCP/IP inside
+  is the endpoints' own kernel traffic; only the tags come from this forwarder, exactly as
+  they would from a switch on a trunk port.
+- ``tun``: one tun device in each endpoint namespace, packets copied between them (a minimal
+  VPN). tcpdump on a tun device writes LINKTYPE_RAW (bare IP packets).
+
+Run by the orchestrator as ``python -m tools.samplegen.wire MODE ...``; prints ``ready`` and
+forwards until its stdin closes. Sockets and tun fds are opened inside each namespace via
+setns(2) (os.setns needs Python 3.12; ctypes does it on 3.11).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import select
+import socket
+import struct
+import sys
+
+CLONE_NEWNET = 0x40000000
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+VLAN_TPIDS = (0x8100, 0x88A8)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def enter_netns(name: str) -> None:
+    fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
+
+
+def packet_socket(ns: str, dev: str) -> socket.socket:
+    enter_netns(ns)
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((dev, ETH_P_ALL))
+    return sock
+
+
+def tun_fd(ns: str, dev: str) -> int:
+    enter_netns(ns)
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", dev.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+
+
+def push_tags(frame: bytes, tags: list[tuple[int, int]]) -> bytes:
+    """Insert VLAN tags (outermost first) after the two MAC addresses."""
+    header = b"".join(struct.pack("!HH", tpid, vid & 0x0FFF) for tpid, vid in tags)
+    return frame[:12] + header + frame[12:]
+
+
+def strip_tags(frame: bytes) -> bytes:
+    """Remove in-line VLAN tags (the kernel already moved the outermost one to metadata)."""
+    while len(frame) >= 18 and struct.unpack_from("!H", frame, 12)[0] in VLAN_TPIDS:
+        frame = frame[:12] + frame[16:]
+    return frame
+
+
+def run_vlan(ns: str, access_a: str, trunk_a: str, trunk_b: str, access_b: str, tags: list[tuple[int, int]]) -> None:
+    socks = {name: packet_socket(ns, name) for name in (access_a, trunk_a, trunk_b, access_b)}
+    # where a frame received on each port goes, and whether it gets tagged on the way
+    routes = {access_a: (trunk_a, True), trunk_a: (access_a, False), access_b: (trunk_b, True), trunk_b: (access_b, False)}
+    by_fd = {s.fileno(): name for name, s in socks.items()}
+    print("ready", flush=True)
+    while True:
+        ready, _, _ = select.select([*socks.values(), sys.stdin], [], [])
+        for r in ready:
+            if r is sys.stdin:
+                if not sys.stdin.readline():
+                    return
+                continue
+            name = by_fd[r.fileno()]
+            frame, addr = socks[name].recvfrom(65535)
+            if addr[2] == PACKET_OUTGOING:
+                continue  # our own transmissions, looped back to the packet socket
+            out, tag = routes[name]
+            frame = strip_tags(frame)
+            socks[out].send(push_tags(frame, tags) if tag else frame)
+
+
+def run_tun(ns_a: str, ns_b: str, dev: str) -> None:
+    fd_a, fd_b = tun_fd(ns_a, dev), tun_fd(ns_b, dev)
+    peer = {fd_a: fd_b, fd_b: fd_a}
+    print("ready", flush=True)
+    while True:
+        ready, _, _ = select.select([fd_a, fd_b, sys.stdin], [], [])
+        for r in ready:
+            if r is sys.stdin:
+                if not sys.stdin.readline():
+                    return
+                continue
+            os.write(peer[r], os.read(r, 65535))
+
+
+def main() -> None:
+    mode, *args = sys.argv[1:]
+    if mode == "vlan":
+        ns, a, ta, tb, b, spec = args
+        tags = [(int(t.split(":")[0], 16), int(t.split(":")[1])) for t in spec.split(",")]
+        run_vlan(ns, a, ta, tb, b, tags)
+    elif mode == "tun":
+        ns_a, ns_b, dev = args
+        run_tun(ns_a, ns_b, dev)
+    else:
+        sys.exit(f"wire: unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()
