@@ -34,10 +34,11 @@ EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 FORMATS = ("text", "json", "csv", "parquet", "html")
 #: ``--fail-on failures`` is every fate in model.FAILURE_FATES.
 FAILURES_ALIAS = "failures"
+_FATE_NAMES = frozenset(f.value for f in Fate)
 
 
 class OutputError(PcaplineError):
-    """The report could not be written (-o path unusable, format needs -o, ...)."""
+    """The report could not be written (-o in a missing folder, no permission, pyarrow absent)."""
 
 
 def _fate_names(
@@ -49,7 +50,7 @@ def _fate_names(
         for name in filter(None, (part.strip() for part in value.split(","))):
             if name == FAILURES_ALIAS:
                 names |= {f.value for f in FAILURE_FATES}
-            elif name in Fate._value2member_map_:
+            elif name in _FATE_NAMES:
                 names.add(name)
             else:
                 choices = ", ".join([f.value for f in Fate] + [FAILURES_ALIAS])

@@ -120,7 +120,7 @@ def test_text_summary(two_conns: Path) -> None:
     assert "12 frames: 11 TCP, 1 skipped (not_tcp 1)" in out
     assert "2 connections: 1 refused, 1 closed" in out
     body = out.split("\n\n", 1)[1].splitlines()
-    assert body[1].split()[:4] == ["1", "10.0.0.1:40001", "10.0.0.2:81", "+100.0ms"]  # failures first
+    assert body[1].split()[:4] == ["1", "10.0.0.1:40001", "10.0.0.2:81", "+90.0ms"]  # failures first; frame 10 at 0.09 s
     assert body[2].split()[0] == "0"
 
 

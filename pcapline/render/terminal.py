@@ -68,6 +68,10 @@ def render_text(analysis: Analysis, options: TextOptions = TextOptions()) -> str
     hidden = len(conns) - len(shown)
     if hidden:
         console.print(f"... {hidden:,} more, use --limit 0 for all")
+    why = explained_failures(conns)
+    for line in why:
+        console.print()
+        console.print(line)
     return _finish(console)
 
 
@@ -209,12 +213,43 @@ def endpoint(ip: Any, port: Any) -> str:
 
 
 def short_reason(explanation: Any) -> str:
-    """The first sentence of the explanation: the table's "why" column."""
-    if not isinstance(explanation, str) or not explanation:
+    """The explanation's first clause, for the table's "why" column.
+
+    Explanations open with a label that repeats the fate ("Connect timeout: 3 SYNs at 0, 1,
+    3 s, never answered; ..."): the label (a few words, no digits, before ": ") is dropped,
+    because the fate column already says it, and the text stops at the first "; " or ". ".
+    """
+    if not isinstance(explanation, str) or not explanation.strip():
         return ""
-    first = explanation.strip().split("\n", 1)[0]
-    cut = first.find(". ")
-    return first if cut < 0 else first[: cut + 1]
+    text = explanation.strip().split("\n", 1)[0]
+    label, sep, rest = text.partition(": ")
+    if sep and rest and len(label.split()) <= 3 and not any(ch.isdigit() for ch in label):
+        text = rest
+    ends = [i for i in (text.find("; "), text.find(". ")) if i >= 0]
+    if ends:
+        text = text[: min(ends)]
+    return text[:1].upper() + text[1:]
+
+
+def explained_failures(conns: pd.DataFrame) -> list[Text]:
+    """One full explanation per failure fate, from its lowest-id connection.
+
+    A thousand connect timeouts share one explanation: printing it once, with an example
+    id to open in the timeline, says everything the table cannot fit.
+    """
+    failing = conns[conns["fate"].astype(str).isin(_FAILURE_VALUES)].sort_values("id", kind="stable")
+    lines: list[Text] = []
+    for fate, group in failing.groupby(failing["fate"].astype(str), sort=True):
+        first = group.iloc[0]
+        others = f" and {len(group) - 1:,} more" if len(group) > 1 else ""
+        lines.append(
+            Text.assemble(
+                (str(fate), "bold red"),
+                f" (connection {int(first['id'])}{others}): ",
+                str(first["explanation"] or ""),
+            )
+        )
+    return lines
 
 
 def format_duration(seconds: float) -> str:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from synthetic_analysis import connection_row, make_analysis
 
 from pcapline.model import CaptureInfo, Finding
-from pcapline.render.terminal import TextOptions, format_bytes, format_duration, render_text
+from pcapline.render.terminal import (
+    TextOptions,
+    format_bytes,
+    format_duration,
+    render_text,
+    short_reason,
+)
 
 EXPECTED_120 = """\
 capture  synthetic.pcapng (pcapng, EN10MB)
@@ -20,6 +26,10 @@ id  client               server             start  duration  pkts  bytes c>s  by
  1  10.0.0.1:40001       10.0.0.2:81       +1.00s     300us     2         0B         0B  refused            Nothing lis…
  2  [2001:db8::1]:40002  [2001:db8::2]:22  +2.00s    14.00s    10       100B      2.0kB  keepalive_timeout  Keepalive p…
  0  10.0.0.1:40000       10.0.0.2:80          +0s   250.0ms    10       100B      2.0kB  closed             The client …
+
+keepalive_timeout (connection 2): Keepalive probes went unanswered 3 times. The client aborted with RST.
+
+refused (connection 1): Nothing listened on 10.0.0.2:81: the SYN was answered by RST.
 """
 
 
@@ -34,7 +44,7 @@ def test_full_report_at_fixed_width() -> None:
 def test_no_line_exceeds_the_width_and_failures_come_first() -> None:
     for width in (60, 80, 100, 200):
         out = render_text(make_analysis(), TextOptions(width=width))
-        table = out.split("\n\n", 1)[1].splitlines()
+        table = out.split("\n\n")[1].splitlines()
         assert all(len(line) <= width for line in table), (width, table)
         ids = [line.split()[0] for line in table[1:]]
         assert ids == ["1", "2", "0"], width
@@ -46,7 +56,7 @@ def test_limit_keeps_failures_and_says_how_many_are_hidden() -> None:
     rows = [connection_row(i) for i in range(200)]
     rows[150] = connection_row(150, fate="reset", closer=None, reset_by="server", resets=1)
     out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120, limit=5))
-    body = out.split("\n\n", 1)[1].splitlines()
+    body = out.split("\n\n")[1].splitlines()
     assert [line.split()[0] for line in body[1:6]] == ["150", "0", "1", "2", "3"]
     assert body[6] == "... 195 more, use --limit 0 for all"
     assert "200 connections: 1 reset, 199 closed" in out
@@ -55,7 +65,7 @@ def test_limit_keeps_failures_and_says_how_many_are_hidden() -> None:
 def test_limit_zero_shows_every_connection() -> None:
     rows = [connection_row(i) for i in range(120)]
     out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120, limit=0))
-    assert len(out.split("\n\n", 1)[1].splitlines()) == 121
+    assert len(out.split("\n\n")[1].splitlines()) == 121
     assert "more, use --limit" not in out
 
 
@@ -98,3 +108,27 @@ def test_number_formats() -> None:
     assert [format_bytes(n) for n in (0, 999, 1000, 1_234_567, 5_000_000_000)] == [
         "0B", "999B", "1.0kB", "1.2MB", "5.0GB",
     ]
+
+
+def test_short_reason_drops_the_fate_label_and_keeps_the_first_clause() -> None:
+    assert short_reason("Connect timeout: 3 SYNs at 0, 1, 3 s, never answered; schedule: doubling") == (
+        "3 SYNs at 0, 1, 3 s, never answered"
+    )
+    # a "label" with digits is content, not a label
+    assert short_reason("Closed normally after 19 ms: the server sent the first FIN, ...") == (
+        "Closed normally after 19 ms: the server sent the first FIN, ..."
+    )
+    assert short_reason("Refused: the server answered the SYN with RST (frame 4). Nothing listens.") == (
+        "The server answered the SYN with RST (frame 4)"
+    )
+    assert short_reason(None) == "" and short_reason("  ") == ""
+
+
+def test_each_failure_fate_is_explained_once_with_a_count() -> None:
+    rows = [
+        connection_row(i, fate="connect_timeout", closer=None, explanation=f"Connect timeout: conn {i}.")
+        for i in (4, 2, 9)
+    ] + [connection_row(0)]
+    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120))
+    assert out.endswith("\n\nconnect_timeout (connection 2 and 2 more): Connect timeout: conn 2.\n")
+    assert "Both sides sent FIN" not in out  # healthy fates are not explained below the table
