@@ -165,7 +165,7 @@ def _run_dask(paths: Sequence[str], address: str, on_result: Progress | None) ->
     except ImportError as exc:  # pragma: no cover - distributed is a dependency
         raise UsageError("--scheduler needs the 'distributed' package") from exc
     try:
-        client = Client(address, timeout="10s")
+        client = Client(address, timeout="5s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}") from exc
     out: list[CaptureSummary] = []

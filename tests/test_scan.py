@@ -1,0 +1,157 @@
+"""``pcapline scan``: path expansion, broken files, output formats, --fail-on, local vs Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pcapline.cli import run
+from pcapline.errors import UsageError
+from pcapline.scan import document, expand_paths, fail_on_names, render, scan
+from pcapline.scan.run import is_capture_name
+
+ROOT = Path(__file__).resolve().parents[1]
+NAT = ROOT / "sample_captures" / "nat"
+CORPUS = ROOT.parent / "shared" / "corpus"
+#: Corpus scan: every Nth file (deterministic); PCAPLINE_CORPUS_STRIDE=1 scans all of it.
+CORPUS_STRIDE = int(os.environ.get("PCAPLINE_CORPUS_STRIDE", "8"))
+needs_corpus = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present")
+
+
+def _folder(tmp_path: Path) -> Path:
+    """Good captures (a NAT capture, two corpus-style files), garbage, an empty file, a text file."""
+    folder = tmp_path / "caps"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(NAT / "crafted-nat-tw-recycle.pcap", folder / "nat.pcap")
+    shutil.copy(NAT / "crafted-nat-no-drops.pcap", folder / "sub" / "fine.pcap")
+    (folder / "broken.pcap").write_bytes(b"this is not a capture at all\n" * 4)
+    (folder / "empty.pcapng").write_bytes(b"")
+    (folder / "notes.txt").write_text("not picked up by the directory walk")
+    return folder
+
+
+def test_expand_paths_walks_folders_for_capture_names(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    assert [Path(p).relative_to(folder).as_posix() for p in expand_paths([str(folder)])] == [
+        "broken.pcap", "empty.pcapng", "nat.pcap", "sub/fine.pcap",
+    ]
+    assert expand_paths([str(folder / "**" / "*.pcap")]) == sorted(
+        str(folder / p) for p in ("broken.pcap", "nat.pcap", "sub/fine.pcap")
+    )
+    assert expand_paths([str(folder / "notes.txt")]) == [str(folder / "notes.txt")]  # explicit: always
+    with pytest.raises(UsageError):
+        expand_paths([str(folder / "*.nothing")])
+    assert is_capture_name("x.PCAPNG.zst") and is_capture_name("a.cap.gz") and not is_capture_name("a.json")
+
+
+def test_scan_reports_broken_files_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _folder(tmp_path)
+    out = tmp_path / "scan.json"
+    status = run(["scan", str(folder), "--workers", "2", "--format", "json", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert status == 0
+    assert "Traceback" not in err
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "pcapline-scan/1"
+    by_name = {Path(c["path"]).name: c for c in doc["captures"]}
+    assert list(by_name) == ["broken.pcap", "empty.pcapng", "nat.pcap", "fine.pcap"]
+    assert "not a pcap or pcapng" in by_name["broken.pcap"]["error"]
+    assert by_name["empty.pcapng"]["error"]
+    assert "\n" not in by_name["broken.pcap"]["error"]
+    nat = by_name["nat.pcap"]
+    assert nat["error"] is None
+    assert (nat["frames"], nat["connections"]) == (963, 97)
+    assert nat["fates"] == {"closed": 92, "connect_timeout": 5}
+    assert [f["kind"] for f in nat["findings"]] == ["nat_timestamp"]
+    assert by_name["fine.pcap"]["findings"] == []
+    (top,) = doc["findings"]
+    assert top["capture"] == nat["path"] and top["ip"] == "203.0.113.50"
+    assert top["connections"] == json.loads((NAT / "crafted-nat-tw-recycle.expected.json").read_text())["findings"][0]["connections"]
+
+
+def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    hostile = folder / "<img src=x onerror=alert(1)>.pcap"
+    shutil.copy(NAT / "crafted-single-host-overload.pcap", hostile)
+    captures = scan([str(folder)], workers=1)
+    text = render(captures, "text", width=200)
+    assert "5 capture(s), 2 unreadable, 297 connection(s), 1 finding(s)" in text
+    assert "92 closed, 5 connect_timeout" in text
+    csv_lines = render(captures, "csv").splitlines()
+    assert csv_lines[0].startswith("path,frames,connections,closed,refused,")
+    nat_row = next(line for line in csv_lines if line.endswith("nat.pcap") or "nat.pcap," in line)
+    assert ",963,97,92,0,5," in nat_row and "nat_timestamp" in nat_row
+    html = render(captures, "html")
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;.pcap" in html
+    assert html.count("<section") == 5
+
+
+def test_fail_on_finding_kinds_and_fates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["scan", str(NAT), "--workers", "1", "--fail-on", "nat_timestamp", "-o", str(tmp_path / "o")]) == 1
+    assert "1 nat_timestamp" in capsys.readouterr().err
+    assert run(["scan", str(NAT), "--workers", "1", "--fail-on", "syn_flood,refused", "-o", str(tmp_path / "o")]) == 0
+    assert run(["scan", str(NAT), "--workers", "1", "--fail-on", "connect_timeout", "-o", str(tmp_path / "o")]) == 1
+    assert run(["scan", str(NAT), "--fail-on", "bogus"]) == 2
+    assert "unknown finding kind or fate 'bogus'" in capsys.readouterr().err
+    assert fail_on_names(["failures"]) >= {"connect_timeout", "listen_overflow"}
+
+
+def test_no_captures_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["scan", str(tmp_path)]) == 2
+    assert "no capture files" in capsys.readouterr().err
+
+
+def test_local_and_dask_give_identical_results() -> None:
+    distributed = pytest.importorskip("distributed")
+    paths = [str(NAT)]
+    if (CORPUS / "MANIFEST.tsv").is_file():
+        paths += [str(CORPUS / "dpkt"), str(CORPUS / "tcpdump" / "of10_pf5240.pcap")]
+    local = scan(paths, workers=2)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    ) as cluster:
+        remote = scan(paths, scheduler=cluster.scheduler_address)
+    assert render(remote, "json") == render(local, "json")
+    assert [c.path for c in remote] == sorted(c.path for c in remote)
+    assert sum(len(c.findings) for c in remote) == 1
+
+
+def test_unreachable_scheduler_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["scan", str(NAT), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pcapline: error: cannot reach Dask scheduler") and err.count("\n") == 1
+
+
+@needs_corpus
+def test_corpus_scan_completes_without_traceback() -> None:
+    files = expand_paths([str(CORPUS)])[::CORPUS_STRIDE]
+    started = time.perf_counter()
+    captures = scan(files, workers=2)
+    elapsed = time.perf_counter() - started
+    assert len(captures) == len(files)
+    bugs = [(c.path, c.error) for c in captures if c.error and c.error.startswith("internal error")]
+    assert bugs == []
+    assert sum(1 for c in captures if not c.error) >= 0.9 * len(files)
+    assert not [c.path for c in captures if any(f["kind"] == "nat_timestamp" for f in c.findings)]
+    doc = document(captures)
+    json.dumps(doc)  # plain JSON all the way down
+    print(f"corpus scan: {len(files)} captures in {elapsed:.1f} s")
+
+
+def test_cli_in_a_real_process(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcapline", "scan", str(folder), "--workers", "2"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "nat_timestamp" in proc.stdout and "2 unreadable" in proc.stdout
