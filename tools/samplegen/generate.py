@@ -16,10 +16,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``tools.samplegen`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tools.samplegen.expected import Expected  # noqa: E402
+import shutil  # noqa: E402
+
+from tools.samplegen.expected import Expected, stem_of  # noqa: E402
 from tools.samplegen.index import write_index  # noqa: E402
 from tools.samplegen.netns import Lab  # noqa: E402
 from tools.samplegen.registry import SCENARIOS  # noqa: E402
+from tools.samplegen.sanity import check_file  # noqa: E402
 from tools.samplegen.scenario import Ctx, Scenario  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=6, help="scenarios run at once (default 6)")
     ap.add_argument("--out", type=Path, default=REPO / "sample_captures")
     ap.add_argument("--list", action="store_true", help="list scenario names and exit")
+    ap.add_argument("--no-sanity", action="store_true", help="skip the tshark read-back of each capture")
+    ap.add_argument("--retries", type=int, default=1, help="re-runs of failed/suspicious scenarios (default 1)")
     args = ap.parse_args(argv)
     if args.list:
         for sc in SCENARIOS:
@@ -57,25 +62,49 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"samplegen: unknown scenario(s): {', '.join(sorted(unknown))}")
     args.out.mkdir(parents=True, exist_ok=True)
     chosen.sort(key=lambda sc: -sc.seconds)  # long timers first, short ones fill in
-    failed: list[str] = []
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(run_one, sc, args.out): sc for sc in chosen}
+    failed, suspicious = run_batch(chosen, args.out, args.jobs, not args.no_sanity)
+    for attempt in range(args.retries):
+        again = [sc for sc in chosen if sc.name in failed or sc.name in suspicious]
+        if not again:
+            break
+        print(f"retry {attempt + 1}: {', '.join(sc.name for sc in again)}")
+        failed, suspicious = run_batch(again, args.out, args.jobs, not args.no_sanity)
+    write_index(args.out)
+    print(f"done in {time.monotonic() - started:.1f}s; failed: {sorted(failed) or 'none'}; "
+          f"capture differs from the scenario's intent: {sorted(suspicious) or 'none'}")
+    if failed or suspicious:
+        sys.exit(1)
+
+
+def run_batch(chosen: list[Scenario], out: Path, jobs: int, sanity: bool) -> tuple[set[str], set[str]]:
+    """Run scenarios in parallel; returns (failed, suspicious) scenario names.
+
+    Suspicious = the sanity check (tshark read-back) found the capture does not show what the
+    scenario built, e.g. a timer raced a slow nft call on a loaded machine: worth a re-run.
+    """
+    failed: set[str] = set()
+    suspicious: set[str] = set()
+    sanity = sanity and shutil.which("tshark") is not None
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run_one, sc, out): sc for sc in chosen}
         for fut in as_completed(futures):
             sc = futures[fut]
             try:
                 name, exps, logs, took = fut.result()
             except Exception:  # noqa: BLE001 - report every scenario, keep the others running
-                failed.append(sc.name)
+                failed.add(sc.name)
                 print(f"FAIL {sc.name}\n{traceback.format_exc()}", file=sys.stderr)
                 continue
             for line in logs:
                 print(line)
             print(f"ok   {name:45s} {took:5.1f}s  " + ", ".join(e.capture for e in exps))
-    write_index(args.out)
-    print(f"done in {time.monotonic() - started:.1f}s; failed: {failed or 'none'}")
-    if failed:
-        sys.exit(1)
+            if sanity:
+                for exp in exps:
+                    for problem in check_file(out / f"{stem_of(exp.capture)}.expected.json"):
+                        suspicious.add(sc.name)
+                        print(f"  SANITY {exp.capture}: {problem}")
+    return failed, suspicious
 
 
 if __name__ == "__main__":

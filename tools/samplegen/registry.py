@@ -20,6 +20,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("half-closed", 17, closing.half_closed, 3),
     Scenario("open-idle", 18, closing.open_idle, 3),
     Scenario("midstream", 19, closing.open_midstream, 3),
+    Scenario("reset-after-fin", 20, closing.reset_after_fin, 2),
+    Scenario("stale-peer", 26, closing.stale_peer_challenge_ack, 3),
     # failures while opening
     Scenario("connect-timeout-linear", 21, opening.connect_timeout_linear, 21),
     Scenario("connect-timeout-classic", 22, opening.connect_timeout_classic, 9),
@@ -31,6 +33,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),
     Scenario("keepalive-server-2-1-2", 33, dying.keepalive_server_2_1_2, 6),
     Scenario("keepalive-healthy", 34, dying.keepalive_healthy, 7),
+    Scenario("keepalive-user-timeout", 30, dying.keepalive_user_timeout, 7),
     Scenario("retransmit-retries2", 35, dying.retransmit_retries2, 9),
     Scenario("retransmit-user-timeout", 36, dying.retransmit_user_timeout, 6),
     Scenario("retransmit-router", 37, dying.retransmit_router, 10),

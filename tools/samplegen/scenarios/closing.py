@@ -286,3 +286,106 @@ def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
         )
     ]
+
+
+def reset_after_fin(ctx: Ctx, net: int) -> list[Expected]:
+    """The server replies and close()s; the client, not having read the FIN, sends more data.
+
+    The server socket is fully closed (orphaned in FIN_WAIT_2): data arriving after the
+    application closed the receive side is answered with RST (tcp_rcv_state_process(),
+    'data after close' -> tcp_reset + RST, LINUX_MIB_TCPABORTONDATA).
+    """
+    name = "reset-data-after-server-fin.pcap"
+    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(200, "c"), st.close("c")]
+    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(200), st.sleep(0.2), st.send(300),
+              st.sleep(0.2), {"op": "wait_error", "sock": "s"}]
+    _run_pair(ctx, net, name, client, server)
+    return [
+        Expected(
+            name, "server replies and close()s; the client then sends 300 B more; the server answers RST", "client",
+            {"server": "close() right after its reply", "client": "send 300 B 0.2 s after the server's FIN"},
+            [Conn({"client_port": PORT}, "reset", reset_by="server", counts={**CLEAN, "resets": 1},
+                  note="FIN from the server first, the client never sends FIN; its later data hits a closed socket "
+                       "and the server kernel answers RST. Not 'closed' (one FIN only) and not 'half_closed' "
+                       "(a RST ended it): reset by the server")],
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def stale_peer_challenge_ack(ctx: Ctx, net: int) -> list[Expected]:
+    """The client host 'reboots' (its socket vanishes silently) and reconnects from the same port.
+
+    1. Connection A (client port 40001) exchanges data and stays open.
+    2. nft drops the client's output while the client aborts A with SO_LINGER {1,0}: the RST never
+       leaves, the client forgets A, the server still has A ESTABLISHED (a half-open peer).
+    3. The rule goes; a new socket binds 40001 and connects: the SYN (new ISN) hits the server's
+       ESTABLISHED A, which answers with a challenge ACK (RFC 5961 4.2; the ACK carries A's
+       sequence numbers). The client, in SYN_SENT, answers that unacceptable ACK with a RST
+       (seq = the ACK's ack number), which resets A on the server (its recv() -> ECONNRESET).
+    4. The client's SYN is retransmitted almost at once - tcp_rcv_synsent_state_process() re-arms
+       the SYN timer with TCP_TIMEOUT_MIN after an unacceptable ACK ("previous FIN/ACK or RST/ACK
+       might be ignored") - and now opens connection B normally.
+    """
+    name = "stale-peer-challenge-ack.pcap"
+    block = """table inet silent {
+  chain out {
+    type filter hook output priority 0;
+    meta l4proto tcp drop
+  }
+}
+"""
+    linger0 = {"op": "setsockopt", "sock": "a", "opts": [st.opt("SO_LINGER", [1, 0])]}
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, [*st.listen(), st.accept("a"), st.recv(100, "a"), st.send(100, "a"),
+                                      {"op": "wait_error", "sock": "a"}, st.accept("b"), st.recv(100, "b"),
+                                      st.send(1000, "b"), st.recv_eof("b"), st.close("b")], "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT, sock="a"), st.send(100, "a"),
+                                      st.recv(100, "a"), st.signal("a_up"), st.wait("crash"), linger0, st.close("a"),
+                                      st.signal("forgotten"), st.wait("reconnect"),
+                                      *st.echo_client(pair.server_ip, PORT, sock="b")], "client")
+        cli.expect("a_up")
+        time.sleep(0.3)
+        pair.client.nft(block)
+        cli.tell("crash")
+        cli.expect("forgotten")
+        time.sleep(0.1)
+        pair.client.nft_flush()
+        cli.tell("reconnect")
+        cli.expect("finished", timeout=10)
+        srv.expect("finished", timeout=10)
+        cap.stop(linger=0.3)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name, "half-open server connection met by a reconnect from the same client port: challenge ACK, "
+                  "client RST, SYN retry", "client",
+            {"client": "aborts connection A while nft drops its output (RST never sent), reconnects from port 40001",
+             "server": "still ESTABLISHED on A when the new SYN arrives"},
+            [
+                Conn({"index": 0}, "reset", reset_by="client", counts={**CLEAN, "resets": 1},
+                     note="connection A: 100 B each way, then silence; it ends when the server's challenge ACK (in "
+                          "A's sequence space) draws a RST from the client, which resets A on the server "
+                          "(server recv() -> ECONNRESET)"),
+                Conn({"index": 1}, "closed", closer="client", counts={**CLEAN, "syn_retransmits": 1},
+                     note="connection B: its first SYN was answered by the challenge ACK (not a refusal, not a "
+                          "SYN+ACK); the same SYN (same ISN) is retransmitted a few ms later (TCP_TIMEOUT_MIN after "
+                          "an unacceptable ACK in SYN_SENT) and opens B; 100 B / 1000 B; client closes first"),
+            ],
+            notes="Both connections share the 4-tuple; rows are matched by index. The challenge ACK and the "
+                  "client's RST carry connection A's sequence numbers although they follow B's first SYN in "
+                  "time: by sequence space they belong to A (Wireshark 4.0 puts both into stream 1, B). "
+                  "tcp-facts.md: 'A SYN answered by a bare ACK ... followed by a client RST and a SYN retry, is "
+                  "stale peer state, not a refusal'.",
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            known_tshark_differences=[
+                "{'index': 0}: resets=0, expected 1",
+                "{'index': 0}: no RST from client",
+                "{'index': 1}: resets=1, expected 0",
+            ],
+        )
+    ]

@@ -350,3 +350,45 @@ def persist_timeout(ctx: Ctx, net: int) -> list[Expected]:
             notes=ZERO_WINDOW_NOTES, capture_format=ETHERNET, observed_by_sockets=events,
         )
     ]
+
+
+def keepalive_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
+    """Keepalive idle 2, interval 1, count 9, but TCP_USER_TIMEOUT 4500 ms decides.
+
+    tcp_keepalive_timer(): with a user timeout the count is ignored; the connection is
+    reset at the first firing where (time since the last received segment) >= user timeout
+    and at least one probe is out: probes at 2, 3, 4 s, RST at 5 s.
+    """
+    name = "keepalive-client-idle2-intvl1-cnt9-user-timeout-4500ms.pcap"
+    ka = [*st.keepalive_opts(2, 1, 9), st.opt("TCP_USER_TIMEOUT", 4500)]
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c"),
+                                      {"op": "wait_error", "sock": "c"}], "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT, opts=ka), st.send(100), st.recv(100),
+                                      st.signal("idle"), {"op": "wait_error", "sock": "s"}], "client")
+        cli.expect("idle")
+        time.sleep(0.5)
+        pair.server.nft(isolate_host_script())
+        cli.expect("wait_error", timeout=15)
+        cap.stop(linger=1.0)
+        cli.stop()
+        srv.stop()
+    counts = {**CLEAN, "keepalive_probes": 3, "resets": 1}
+    return [
+        Expected(
+            name, "client keepalive idle 2 / interval 1 / count 9 with TCP_USER_TIMEOUT 4500 ms; the peer vanishes",
+            "client",
+            {"client": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 2, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 9,
+                        "TCP_USER_TIMEOUT": 4500},
+             "peer_nft": "0.5 s after the exchange: input+output tcp drop"},
+            [Conn({"client_port": PORT}, "keepalive_timeout", reset_by="client", counts=counts,
+                  inferred={"keepalive": {"idle": 2, "interval": 1, "count": 3}},
+                  note="probes at 2, 3, 4 s; at 5 s the user timeout (4.5 s since the last received segment, one "
+                       "probe out) fires and the client sends RST. The wire shows count 3; the configured "
+                       "TCP_KEEPCNT 9 is invisible because TCP_USER_TIMEOUT overrode it")],
+            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+        )
+    ]
