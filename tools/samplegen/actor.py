@@ -57,6 +57,15 @@ def _set_opts(sock: socket.socket, opts: list[list[Any]]) -> None:
             sock.setsockopt(_LEVELS[level], _OPTS[name], int(value))
 
 
+def _read_exactly(sock: socket.socket, want: int) -> None:
+    """Read ``want`` bytes (or up to EOF)."""
+    while want > 0:
+        got = sock.recv(min(65536, want))
+        if not got:
+            break
+        want -= len(got)
+
+
 def _payload(n: int) -> bytes:
     return (b"pcapline-sample " * (n // 16 + 1))[:n]
 
@@ -120,12 +129,7 @@ class Program:
 
     def op_recv(self, s: Step) -> None:
         """Read exactly ``n`` bytes (or up to EOF)."""
-        sock, want = self.socks[s.get("sock", "s")], s["n"]
-        while want > 0:
-            got = sock.recv(min(65536, want))
-            if not got:
-                break
-            want -= len(got)
+        _read_exactly(self.socks[s.get("sock", "s")], s["n"])
 
     def op_recv_eof(self, s: Step) -> None:
         sock = self.socks[s.get("sock", "s")]
@@ -215,12 +219,7 @@ class Program:
 
         def serve(conn: socket.socket) -> None:
             with conn:
-                want = s["up"]
-                while want > 0:
-                    got = conn.recv(65536)
-                    if not got:
-                        break
-                    want -= len(got)
+                _read_exactly(conn, s["up"])
                 conn.sendall(_payload(s["down"]))
                 while conn.recv(65536):
                     pass
@@ -246,12 +245,7 @@ class Program:
                     c.bind(("", port))
                     c.connect((s["addr"], s["port"]))
                     c.sendall(_payload(s["up"]))
-                    want = s["down"]
-                    while want > 0:
-                        got = c.recv(65536)
-                        if not got:
-                            break
-                        want -= len(got)
+                    _read_exactly(c, s["down"])
             except OSError as exc:
                 failures.append(f"{port}:{errno.errorcode.get(exc.errno or 0, str(exc))}")
 

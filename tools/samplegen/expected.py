@@ -18,33 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pcapline.model import Counts, Fate
+
 CountValue = int | dict[str, int | None]
 Where = Literal["client", "server", "router", "any"]
 
-COUNT_KEYS = (
-    "syn_retransmits",
-    "synack_retransmits",
-    "retransmits",
-    "keepalive_probes",
-    "zero_window_probes",
-    "resets",
-)
-FATES = (
-    "closed",
-    "refused",
-    "connect_timeout",
-    "handshake_timeout",
-    "listen_overflow",
-    "reset",
-    "keepalive_timeout",
-    "retransmit_timeout",
-    "persist_timeout",
-    "half_closed",
-    "open",
-)
+#: The contract's vocabularies, from the shared model (DESIGN.md "Fates" and "counts").
+COUNT_KEYS: tuple[str, ...] = tuple(Counts.__dataclass_fields__)
+FATES: tuple[str, ...] = tuple(f.value for f in Fate)
 
 #: Counts of a clean exchange on a lossless veth: nothing is ever retransmitted or probed.
 CLEAN: dict[str, CountValue] = {key: 0 for key in COUNT_KEYS}
+
+
+def clean(**changed: CountValue) -> dict[str, CountValue]:
+    """The clean counts with some changed: ``clean(resets=1)``, ``clean(retransmits=bound(3, 5))``."""
+    unknown = set(changed) - set(COUNT_KEYS)
+    assert not unknown, unknown
+    return {**CLEAN, **changed}
 
 
 def bound(lo: int | None = None, hi: int | None = None) -> dict[str, int | None]:

@@ -25,6 +25,14 @@ generation, only to catch a run whose timing went wrong; it never writes expecta
 
 Subfolders (such as `nat/`) come from other generators and carry their own README.
 
+Regenerating all (about 100 s on 2 cores, scenarios run in parallel, each in its own `pls-*`
+namespaces, deleted afterwards) rewrites these files; a scenario whose read-back differs from
+its intent is re-run once and reported. Limits of the machine these were made on: no netem
+(delay comes from tbf queueing, loss from `nft ... numgen random`), and no VLAN, ipip or GRE
+devices, VLAN-filtering bridge or tc filters, so the 802.1Q / QinQ tags and the raw-IP (tun)
+link come from a small userspace forwarder (`tools/samplegen/wire.py`) carrying the
+endpoints' real kernel traffic. BSD NULL cannot be captured on Linux: that file is derived.
+
 | file | scenario | captured at | expected fate(s) |
 | --- | --- | --- | --- |
 """

@@ -22,6 +22,22 @@ from tools.samplegen.netns import Namespace
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _end(proc: subprocess.Popen[str] | None) -> None:
+    """Close the program's stdin (its cue to exit), then make sure it is gone (by its PID)."""
+    if proc is None:
+        return
+    try:
+        if proc.stdin is not None:
+            proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _pump(stream: IO[str], sink: queue.Queue[str], log: list[str]) -> None:
     for line in stream:
         log.append(line.rstrip("\n"))
@@ -78,18 +94,7 @@ class Actor:
 
     def stop(self) -> None:
         """Let the program exit (its sockets close now), then make sure it is gone."""
-        if self.proc is None:
-            return
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        _end(self.proc)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -189,12 +194,4 @@ class Forwarder:
         return self
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            self.proc.wait(timeout=3)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
+        _end(self.proc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import CLEAN, Conn, Expected, bound
+from tools.samplegen.expected import Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair
 from tools.samplegen.scenario import Ctx
 
@@ -46,7 +46,7 @@ def closed_client_first(ctx: Ctx, net: int) -> list[Expected]:
             "request/response, then the client closes first; the server closes after reading EOF",
             "client",
             {"client": "connect, send 100 B, read 1000 B, close()", "server": "accept, read, reply, read EOF, close()"},
-            [Conn({"client_port": PORT}, "closed", closer="client", counts=dict(CLEAN),
+            [Conn({"client_port": PORT}, "closed", closer="client", counts=clean(),
                   note="client's close() sends the first FIN; server answers with its own FIN after EOF")],
             capture_format=ETHERNET,
         )
@@ -64,7 +64,7 @@ def closed_server_first(ctx: Ctx, net: int) -> list[Expected]:
             "request/response, the server replies and closes first; the client closes after EOF",
             "client",
             {"client": "connect, send 100 B, read until EOF, close()", "server": "accept, read, reply, close()"},
-            [Conn({"client_port": PORT}, "closed", closer="server", counts=dict(CLEAN),
+            [Conn({"client_port": PORT}, "closed", closer="server", counts=clean(),
                   note="server's close() right after its reply sends the first FIN")],
             capture_format=ETHERNET,
         )
@@ -115,8 +115,7 @@ def closed_simultaneous(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop()
         cli.stop()
         srv.stop()
-    counts = dict(CLEAN)
-    counts["retransmits"] = bound(2, 4)
+    counts = clean(retransmits=bound(2, 4))
     return [
         Expected(
             name,
@@ -143,8 +142,7 @@ def refused(ctx: Ctx, net: int) -> list[Expected]:
         cli.expect("finished")
         cap.stop()
         cli.stop()
-    counts = dict(CLEAN)
-    counts["resets"] = 1
+    counts = clean(resets=1)
     return [
         Expected(
             name, "connect() to a port with no listener", "client",
@@ -162,8 +160,7 @@ def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
     client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(500),
               {"op": "setsockopt", "sock": "s", "opts": [st.opt("SO_LINGER", [1, 0])]}, st.close()]
     _run_pair(ctx, net, name, client, server)
-    counts = dict(CLEAN)
-    counts["resets"] = 1
+    counts = clean(resets=1)
     return [
         Expected(
             name, "abortive close: the client sets SO_LINGER {on, 0} and close()s", "client",
@@ -182,8 +179,7 @@ def reset_unread(ctx: Ctx, net: int) -> list[Expected]:
     client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(200), st.send(400),
               {"op": "wait_error", "sock": "s"}]
     _run_pair(ctx, net, name, client, server)
-    counts = dict(CLEAN)
-    counts["resets"] = 1
+    counts = clean(resets=1)
     return [
         Expected(
             name, "the server close()s with 400 B of received data unread", "client",
@@ -214,7 +210,7 @@ def half_closed(ctx: Ctx, net: int) -> list[Expected]:
         Expected(
             name, "client shutdown(SHUT_WR) after its request; the server replies but never closes", "client",
             {"client": "send 100 B, shutdown(SHUT_WR), read 300 B", "server": "read to EOF, send 300 B, keep socket open"},
-            [Conn({"client_port": PORT}, "half_closed", closer="client", counts=dict(CLEAN),
+            [Conn({"client_port": PORT}, "half_closed", closer="client", counts=clean(),
                   note="only the client's FIN is in the capture; the server's data after it is normal (CLOSE_WAIT)")],
             capture_format=ETHERNET,
         )
@@ -238,7 +234,7 @@ def open_idle(ctx: Ctx, net: int) -> list[Expected]:
         Expected(
             name, "one request/response, then the connection stays idle until the capture ends", "client",
             {"keepalive": "off"},
-            [Conn({"client_port": PORT}, "open", counts=dict(CLEAN),
+            [Conn({"client_port": PORT}, "open", counts=clean(),
                   note="no FIN, no RST: both sockets are still ESTABLISHED when tcpdump stops")],
             capture_format=ETHERNET,
         )
@@ -276,9 +272,9 @@ def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
             name, "capture starts mid-connection: two connections established and used before tcpdump started",
             "client", {"tcpdump": "started 0.3 s after both handshakes and a 1000 B exchange each"},
             [
-                Conn({"client_port": a}, "closed", closer="client", counts=dict(CLEAN),
+                Conn({"client_port": a}, "closed", closer="client", counts=clean(),
                      note="no SYN in the capture; 500 B each way, then the client closes, the server closes after EOF"),
-                Conn({"client_port": b}, "open", counts=dict(CLEAN),
+                Conn({"client_port": b}, "open", counts=clean(),
                      note="no SYN in the capture; 500 B each way, then idle until the capture ends"),
             ],
             notes="Client/server roles here are known from the scenario; from the capture alone they must be guessed "
@@ -304,7 +300,7 @@ def reset_after_fin(ctx: Ctx, net: int) -> list[Expected]:
         Expected(
             name, "server replies and close()s; the client then sends 300 B more; the server answers RST", "client",
             {"server": "close() right after its reply", "client": "send 300 B 0.2 s after the server's FIN"},
-            [Conn({"client_port": PORT}, "reset", reset_by="server", counts={**CLEAN, "resets": 1},
+            [Conn({"client_port": PORT}, "reset", reset_by="server", counts=clean(resets=1),
                   note="FIN from the server first, the client never sends FIN; its later data hits a closed socket "
                        "and the server kernel answers RST. Not 'closed' (one FIN only) and not 'half_closed' "
                        "(a RST ended it): reset by the server")],
@@ -367,11 +363,11 @@ def stale_peer_challenge_ack(ctx: Ctx, net: int) -> list[Expected]:
             {"client": "aborts connection A while nft drops its output (RST never sent), reconnects from port 40001",
              "server": "still ESTABLISHED on A when the new SYN arrives"},
             [
-                Conn({"index": 0}, "reset", reset_by="client", counts={**CLEAN, "resets": 1},
+                Conn({"index": 0}, "reset", reset_by="client", counts=clean(resets=1),
                      note="connection A: 100 B each way, then silence; it ends when the server's challenge ACK (in "
                           "A's sequence space) draws a RST from the client, which resets A on the server "
                           "(server recv() -> ECONNRESET)"),
-                Conn({"index": 1}, "closed", closer="client", counts={**CLEAN, "syn_retransmits": 1},
+                Conn({"index": 1}, "closed", closer="client", counts=clean(syn_retransmits=1),
                      note="connection B: its first SYN was answered by the challenge ACK (not a refusal, not a "
                           "SYN+ACK); the same SYN (same ISN) is retransmitted a few ms later (TCP_TIMEOUT_MIN after "
                           "an unacceptable ACK in SYN_SENT) and opens B; 100 B / 1000 B; client closes first"),

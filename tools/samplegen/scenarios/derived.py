@@ -13,7 +13,7 @@ import struct
 import subprocess
 from pathlib import Path
 
-from tools.samplegen.expected import CLEAN, Conn, Expected
+from tools.samplegen.expected import Conn, Expected, clean
 from tools.samplegen.netns import Lab, make_pair
 from tools.samplegen.scenario import Ctx
 from tools.samplegen.scenarios.linktypes import PORT, _exchange
@@ -65,7 +65,7 @@ def derived_files(ctx: Ctx, net: int) -> list[Expected]:
         _exchange(ctx, pair.client, pair.server, pair.server_ip)
         cap.stop(linger=0.3)
     src = ctx.out / base
-    conn = Conn({"client_port": PORT}, "closed", closer="client", counts=dict(CLEAN),
+    conn = Conn({"client_port": PORT}, "closed", closer="client", counts=clean(),
                 note="100 B request, 1000 B reply, client close() first")
     fmt = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
     out = [Expected(base, "a normal connection; the source of the compressed and BSD NULL files", "client",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import CLEAN, Conn, Expected, bound
+from tools.samplegen.expected import Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, isolate_host_script, make_pair, make_routed, vanish_script
 from tools.samplegen.scenario import Ctx
 
@@ -47,9 +47,7 @@ def _keepalive_dead(ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: i
 
 
 def _keepalive_expected(name: str, idle: int, intvl: int, cnt: int, prober: str, events: list[str]) -> Expected:
-    counts = dict(CLEAN)
-    counts["keepalive_probes"] = cnt
-    counts["resets"] = 1
+    counts = clean(keepalive_probes=cnt, resets=1)
     probe_times = [idle + i * intvl for i in range(cnt)]
     return Expected(
         name,
@@ -106,8 +104,7 @@ def keepalive_healthy(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop(linger=0.5)
         cli.stop()
         srv.stop()
-    counts = dict(CLEAN)
-    counts["keepalive_probes"] = 2
+    counts = clean(keepalive_probes=2)
     return [
         Expected(
             name, "client keepalive idle 2 s on a healthy connection: probes answered, then orderly close", "client",
@@ -158,8 +155,7 @@ def _retransmit_dead(ctx: Ctx, net: int, name: str, sender_sysctls: dict[str, in
 def retransmit_retries2(ctx: Ctx, net: int) -> list[Expected]:
     name = "retransmit-timeout-retries2-4.pcap"
     events = _retransmit_dead(ctx, net, name, {"net.ipv4.tcp_retries2": 4}, [], 7.0)
-    counts = dict(CLEAN)
-    counts["retransmits"] = bound(3, 5)
+    counts = clean(retransmits=bound(3, 5))
     return [
         Expected(
             name, "client streams 4000 B every 50 ms; the server host vanishes mid-transfer; client tcp_retries2=4",
@@ -176,8 +172,7 @@ def retransmit_retries2(ctx: Ctx, net: int) -> list[Expected]:
 def retransmit_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
     name = "retransmit-timeout-user-timeout-3000ms.pcap"
     events = _retransmit_dead(ctx, net, name, {}, [st.opt("TCP_USER_TIMEOUT", 3000)], 4.0)
-    counts = dict(CLEAN)
-    counts["retransmits"] = bound(3, 5)
+    counts = clean(retransmits=bound(3, 5))
     return [
         Expected(
             name, "client streams; the server host vanishes mid-transfer; client TCP_USER_TIMEOUT=3000 ms",
@@ -229,13 +224,12 @@ def retransmit_router(ctx: Ctx, net: int) -> list[Expected]:
         cli.stop()
         srv.stop()
     events = ctx.socket_events()
-    counts = dict(CLEAN)
-    counts["retransmits"] = bound(3, 5)
+    counts = clean(retransmits=bound(3, 5))
     settings = {"client": {"net.ipv4.tcp_retries2": 4},
                 "router_nft": "0.6 s into the stream: forward ip saddr/daddr <server> drop"}
     dying = Conn({"client_port": PORT}, "retransmit_timeout", counts=counts,
                  inferred={"give_up_after_s": 6.2}, note=RETRIES2_NOTE)
-    server_side = Conn({"client_port": PORT}, "open", counts=dict(CLEAN),
+    server_side = Conn({"client_port": PORT}, "open", counts=clean(),
                        note="beyond the drop the stream simply stops: the server saw every segment it got "
                             "acknowledged, no retransmission and no close reach it -> still open from here")
     scen = "client streams to a server behind a router; the router drops all server traffic mid-transfer (retries2=4)"
@@ -306,9 +300,7 @@ ZERO_WINDOW_NOTES = (
 def zero_window_recovers(ctx: Ctx, net: int) -> list[Expected]:
     name = "zero-window-recovers.pcap"
     events = _zero_window(ctx, net, name, recover=True)
-    counts = dict(CLEAN)
-    counts["zero_window_probes"] = bound(2, 5)
-    counts["retransmits"] = bound(0, 2)
+    counts = clean(zero_window_probes=bound(2, 5), retransmits=bound(0, 2))
     return [
         Expected(
             name, "receiver (SO_RCVBUF 4096) stops reading; the window goes to 0; it resumes reading ~2.5 s later; "
@@ -330,9 +322,7 @@ def zero_window_recovers(ctx: Ctx, net: int) -> list[Expected]:
 def persist_timeout(ctx: Ctx, net: int) -> list[Expected]:
     name = "persist-timeout-retries2-3.pcap"
     events = _zero_window(ctx, net, name, recover=False)
-    counts = dict(CLEAN)
-    counts["zero_window_probes"] = 3
-    counts["retransmits"] = bound(0, 2)
+    counts = clean(zero_window_probes=3, retransmits=bound(0, 2))
     return [
         Expected(
             name, "receiver stops reading (window 0), then its host vanishes before the first zero-window probe; "
@@ -376,7 +366,7 @@ def keepalive_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop(linger=1.0)
         cli.stop()
         srv.stop()
-    counts = {**CLEAN, "keepalive_probes": 3, "resets": 1}
+    counts = clean(keepalive_probes=3, resets=1)
     return [
         Expected(
             name, "client keepalive idle 2 / interval 1 / count 9 with TCP_USER_TIMEOUT 4500 ms; the peer vanishes",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import CLEAN, Conn, Expected
+from tools.samplegen.expected import Conn, Expected, clean
 from tools.samplegen.netns import Lab, Namespace, make_pair
 from tools.samplegen.scenario import Ctx
 
@@ -17,7 +17,7 @@ PORT = 40001
 
 
 def _normal(note: str = "100 B request, 1000 B reply, client close() first") -> Conn:
-    return Conn({"client_port": PORT}, "closed", closer="client", counts=dict(CLEAN), note=note)
+    return Conn({"client_port": PORT}, "closed", closer="client", counts=clean(), note=note)
 
 
 def _exchange(ctx: Ctx, client_ns: Namespace, server_ns: Namespace, server_ip: str, *, port: int = PORT,
@@ -202,7 +202,7 @@ def pcapng_two_interfaces(ctx: Ctx, net: int) -> list[Expected]:
     return [Expected(name, "two connections, one on eth0 (Ethernet) and one on tun0 (raw IP), one pcapng file",
                      "client", {"dumpcap": "-i eth0 -i tun0"},
                      [_normal("on eth0 (interface 0, EN10MB): 10.x addresses"),
-                      Conn({"client_port": PORT + 1}, "closed", closer="client", counts=dict(CLEAN),
+                      Conn({"client_port": PORT + 1}, "closed", closer="client", counts=clean(),
                            note="on tun0 (interface 1, RAW): 192.168.x addresses")],
                      notes="Interface 0 also carries ARP. Each connection is on one interface only (the tun "
                            "traffic never crosses eth0 here).",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import CLEAN, Conn, Expected, bound
+from tools.samplegen.expected import Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair
 from tools.samplegen.scenario import Ctx
 
@@ -50,8 +50,7 @@ def connect_timeout_linear(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "connect-timeout-syncnt3-linear4.pcap"
     events = _connect_timeout(ctx, net, name, {}, [st.opt("TCP_SYNCNT", 3)])
-    counts = dict(CLEAN)
-    counts["syn_retransmits"] = 7
+    counts = clean(syn_retransmits=7)
     return [
         Expected(
             name, "server drops every SYN (nft input drop); client TCP_SYNCNT=3, tcp_syn_linear_timeouts=4 (default)",
@@ -78,8 +77,7 @@ def connect_timeout_classic(ctx: Ctx, net: int) -> list[Expected]:
     events = _connect_timeout(
         ctx, net, name, {"net.ipv4.tcp_syn_linear_timeouts": 0, "net.ipv4.tcp_syn_retries": 2}, []
     )
-    counts = dict(CLEAN)
-    counts["syn_retransmits"] = 2
+    counts = clean(syn_retransmits=2)
     return [
         Expected(
             name, "server drops every SYN; client ns tcp_syn_retries=2, tcp_syn_linear_timeouts=0 (pre-6.5 shape)",
@@ -125,8 +123,7 @@ def handshake_timeout(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop()
         cli.stop()
         srv.stop()
-    counts = dict(CLEAN)
-    counts["synack_retransmits"] = 2
+    counts = clean(synack_retransmits=2)
     return [
         Expected(
             name, "server's SYN+ACK never acknowledged (client's ACKs dropped at the client's output hook)", "server",
@@ -224,9 +221,9 @@ def listen_overflow_noabort(ctx: Ctx, net: int) -> list[Expected]:
             name, "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=0", "client",
             _settings(0),
             [
-                Conn({"client_port": 41001}, "open", counts=dict(CLEAN),
+                Conn({"client_port": 41001}, "open", counts=clean(),
                      note="completed handshake, sits in the accept queue; its 200 B are ACKed by the kernel"),
-                Conn({"client_port": 41002}, "open", counts=dict(CLEAN), note="as 41001"),
+                Conn({"client_port": 41002}, "open", counts=clean(), note="as 41001"),
                 Conn({"client_port": 41003}, "listen_overflow", reset_by="server",
                      counts={"syn_retransmits": 0, "synack_retransmits": 2, "retransmits": bound(3, 8),
                              "keepalive_probes": 0, "zero_window_probes": 0, "resets": 1},
@@ -235,8 +232,8 @@ def listen_overflow_noabort(ctx: Ctx, net: int) -> list[Expected]:
                           "again; the client retransmits its data with RTO backoff (tail loss probe + RTOs doubling "
                           "from ~0.2 s); the request expires ~7 s after the SYN and the next data retransmission "
                           "(~12-14 s) reaches the bare listener, which answers with RST"),
-                Conn({"client_port": 41004}, "open", counts=dict(CLEAN), note="third entry: fills the queue (3 > 2)"),
-                Conn({"client_port": 41005}, "connect_timeout", counts={**CLEAN, "syn_retransmits": 2},
+                Conn({"client_port": 41004}, "open", counts=clean(), note="third entry: fills the queue (3 > 2)"),
+                Conn({"client_port": 41005}, "connect_timeout", counts=clean(syn_retransmits=2),
                      note="SYN dropped by the full accept queue; TCP_SYNCNT=2 with linear timeouts 0: SYNs at 0, 1, 3 s"),
             ],
             notes=_overflow_notes(counters),
@@ -253,16 +250,16 @@ def listen_overflow_abort(ctx: Ctx, net: int) -> list[Expected]:
             name, "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=1", "client",
             _settings(1),
             [
-                Conn({"client_port": 41001}, "open", counts=dict(CLEAN), note="in the accept queue"),
-                Conn({"client_port": 41002}, "open", counts=dict(CLEAN), note="in the accept queue"),
+                Conn({"client_port": 41001}, "open", counts=clean(), note="in the accept queue"),
+                Conn({"client_port": 41002}, "open", counts=clean(), note="in the accept queue"),
                 Conn({"client_port": 41003}, "listen_overflow", reset_by="server",
                      counts={"syn_retransmits": 0, "synack_retransmits": 1, "retransmits": 0,
                              "keepalive_probes": 0, "zero_window_probes": 0, "resets": 1},
                      note="the client sends no data; its handshake ACK was held back (nft), the server retransmits "
                           "SYN+ACK at ~1 s, the client's ACK to it meets the full queue and is answered by RST "
                           "(tcp_abort_on_overflow=1)"),
-                Conn({"client_port": 41004}, "open", counts=dict(CLEAN), note="fills the queue"),
-                Conn({"client_port": 41005}, "connect_timeout", counts={**CLEAN, "syn_retransmits": 2},
+                Conn({"client_port": 41004}, "open", counts=clean(), note="fills the queue"),
+                Conn({"client_port": 41005}, "connect_timeout", counts=clean(syn_retransmits=2),
                      note="SYN dropped by the full accept queue; SYNs at 0, 1, 3 s"),
             ],
             notes=_overflow_notes(counters),

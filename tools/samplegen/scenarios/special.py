@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import CLEAN, Conn, Expected, bound
+from tools.samplegen.expected import Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair, make_routed
 from tools.samplegen.scenario import Ctx
 
@@ -46,7 +46,7 @@ def port_reuse(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop(linger=0.5)
         cli.stop()
         srv.stop()
-    rst = {**CLEAN, "resets": 1}
+    rst = clean(resets=1)
     return [
         Expected(
             name, "the same 4-tuple (client port 42000 -> 8080) used by three connections in a row", "client",
@@ -55,9 +55,9 @@ def port_reuse(ctx: Ctx, net: int) -> list[Expected]:
             [
                 Conn({"index": 0}, "reset", reset_by="client", counts=rst,
                      note="abortive close by the client (linger 0): RST, no TIME_WAIT anywhere"),
-                Conn({"index": 1}, "closed", closer="server", counts=dict(CLEAN),
+                Conn({"index": 1}, "closed", closer="server", counts=clean(),
                      note="new SYN (new ISN) on the same 4-tuple 0.2 s after the RST; the server closes first"),
-                Conn({"index": 2}, "closed", closer="server", counts=dict(CLEAN),
+                Conn({"index": 2}, "closed", closer="server", counts=clean(),
                      note="new SYN 0.3 s later while the server holds TIME_WAIT for this 4-tuple: accepted as a "
                           "new connection (newer TSval, higher ISN)"),
             ],
@@ -86,7 +86,7 @@ def ipv6_closed(ctx: Ctx, net: int) -> list[Expected]:
         Expected(
             name, "a normal request/response over IPv6 (fd00::/8 ULA), client closes first", "client",
             {"addresses": f"fd00:{net}::1 -> fd00:{net}::2", "tcpdump_filter": "ip6"},
-            [Conn({"client_port": 40001}, "closed", closer="client", counts=dict(CLEAN),
+            [Conn({"client_port": 40001}, "closed", closer="client", counts=clean(),
                   note="100 B request, 1000 B reply, client close() first")],
             notes="The capture filter 'ip6' keeps neighbour discovery (ICMPv6) but no IPv4; ICMPv6 frames are "
                   "not TCP.",
@@ -109,7 +109,7 @@ def ipv6_refused(ctx: Ctx, net: int) -> list[Expected]:
         Expected(
             name, "connect() over IPv6 to a port with no listener", "client",
             {"addresses": f"fd00:{net}::1 -> fd00:{net}::2 port 9"},
-            [Conn({"client_port": 40001}, "refused", reset_by="server", counts={**CLEAN, "resets": 1},
+            [Conn({"client_port": 40001}, "refused", reset_by="server", counts=clean(resets=1),
                   note="SYN answered by RST+ACK; connect() ECONNREFUSED")],
             capture_format={**ETHERNET, "filter": "ip6"}, observed_by_sockets=ctx.socket_events(),
         )
