@@ -69,7 +69,7 @@ MAX_SECTIONS = 50
 MAX_TIMELINE_ROWS = 160
 TIMELINE_EDGE_ROWS = 12
 #: Connections linked from one verdict line; the rest are reached through the table filter.
-MAX_PROBLEM_LINKS = 20
+MAX_PROBLEM_LINKS = 12
 
 #: Plotly config: no plotly logo/cloud link, responsive, and nothing that could fetch a URL
 #: (MathJax is only used when the page defines it; topojson only for geo traces, but blanked).
@@ -168,8 +168,8 @@ class Problem:
     fate: str
     count: int
     colour: str
+    example: int | None  # the connection whose explanation is shown (explanations are per connection)
     explanation: str
-    other_explanations: int  # how many different explanations the other connections carry
     connections: tuple[tuple[int, bool], ...]  # (id, has a section) for the first few
     more: int
 
@@ -248,7 +248,7 @@ def build_page(analysis: Analysis, *, max_sections: int = MAX_SECTIONS) -> dict[
         "total": len(conns),
         "failing": int(conns["fate"].isin([str(f) for f in FAILURE_FATES]).sum()) if len(conns) else 0,
         "problems": problems(conns, section_ids),
-        "findings": [_finding_view(f) for f in analysis.findings],
+        "findings": [_finding_view(f, section_ids) for f in analysis.findings],
         "timeline_note": plan.note,
         "sections": sections,
         "sections_left_out": left_out,
@@ -309,16 +309,15 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
         if not fc.failure:
             continue
         rows = conns[conns["fate"].astype(str) == fc.fate].sort_values("id")
-        explanations = rows["explanation"].fillna("").astype(str)
-        first = next((e for e in explanations if e), "")
+        explained = rows[rows["explanation"].fillna("").astype(str) != ""]
         ids = rows["id"].astype(int).tolist()
         out.append(
             Problem(
                 fate=fc.fate,
                 count=fc.count,
                 colour=fc.colour,
-                explanation=first,
-                other_explanations=max(explanations[explanations != ""].nunique() - 1, 0),
+                example=int(explained["id"].iloc[0]) if len(explained) else None,
+                explanation=str(explained["explanation"].iloc[0]) if len(explained) else "",
                 connections=tuple((i, i in sections) for i in ids[:MAX_PROBLEM_LINKS]),
                 more=max(len(ids) - MAX_PROBLEM_LINKS, 0),
             )
@@ -371,12 +370,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _finding_view(f: Finding) -> dict[str, Any]:
+def _finding_view(f: Finding, sections: frozenset[int]) -> dict[str, Any]:
+    details = dict(f.details)
+    explanation = details.pop("explanation", "")
     return {
         "kind": f.kind,
         "summary": f.summary,
-        "connections": [int(c) for c in f.connections],
-        "details": _flatten(f.details),
+        "explanation": "" if explanation is None else str(explanation),
+        "connections": [(int(c), int(c) in sections) for c in f.connections],
+        "details": _flatten(details),
     }
 
 

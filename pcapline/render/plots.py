@@ -285,6 +285,11 @@ def _endpoint(ip: object, port: object) -> str:
     return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
 
+#: Above this many bars the FIN marks (one or two per connection) start hiding the bars
+#: themselves; they stay in the legend, one click away.
+FIN_MARKS_UP_TO = 200
+
+
 def _add_event_marks(
     fig: go.Figure, events: pd.DataFrame, rows: pd.DataFrame, origin_ns: int, scatter: type
 ) -> None:
@@ -310,6 +315,11 @@ def _add_event_marks(
                 ),
                 customdata=sel["conn"].to_numpy(np.int64),
                 hovertemplate=f"#%{{customdata}} {mark.label} at %{{x:.6f}} s<extra></extra>",
+                visible=(
+                    "legendonly"
+                    if EventKind.FIN in mark.kinds and len(rows) > FIN_MARKS_UP_TO
+                    else True
+                ),
             )
         )
 
@@ -636,22 +646,28 @@ def backoff(series: list[RetrySeries]) -> go.Figure | None:
             )
         )
     every = np.concatenate([s.gaps for s in series])
-    ticks = np.unique(np.round(every, 3))
+    ticks = np.unique([float(f"{g:.2g}") for g in every])
     if len(ticks) > 10:
         ticks = ticks[np.linspace(0, len(ticks) - 1, num=10).astype(int)]
+    longest = max(len(s.gaps) for s in series)
     return _figure(
         data=bars,
         layout=_layout(
-            height=300,
+            height=260,
             barmode="group",
+            bargap=0.35,
             showlegend=True,
-            xaxis=dict(title="retry number (gap since the previous attempt)", dtick=1),
+            xaxis=dict(
+                title="retry number (gap since the previous attempt)",
+                dtick=1,
+                range=[0.5, max(longest, 6) + 0.5],  # a lone retry is not a page-wide bar
+            ),
             yaxis=dict(
-                title="gap (s), log scale",
+                title="gap, log scale",
                 type="log",
                 tickvals=ticks.tolist(),
                 ticktext=[_seconds(t) for t in ticks],
-                range=[math.log10(every.min() / 2), math.log10(every.max() * 2.5)],
+                range=[math.log10(every.min() / 4), math.log10(every.max() * 3)],
             ),
         ),
     )

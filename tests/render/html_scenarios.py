@@ -234,8 +234,8 @@ def build(conns: list[Conn], findings: list[Finding] | None = None, path: str = 
             ev_rows.append({"conn": cid, "frame": frame, "time_ns": t,
                             "side": "client" if p.from_client else "server", "kind": kind,
                             "note": note, "value": value})
-    segments = pd.DataFrame(seg_rows)
-    for col, dtype in SEGMENT_COLUMNS.items():
+    segments = pd.DataFrame(seg_rows, columns=[*SEGMENT_COLUMNS, "conn", "from_client"])
+    for col, dtype in {**SEGMENT_COLUMNS, "conn": "int64", "from_client": "bool"}.items():
         segments[col] = segments[col].astype(dtype)
     events = pd.DataFrame(ev_rows, columns=list(EVENT_COLUMNS)).sort_values(["conn", "frame"]).reset_index(drop=True)
     conn_rows = []
@@ -263,7 +263,8 @@ def build(conns: list[Conn], findings: list[Finding] | None = None, path: str = 
     n = len(segments)
     capture = CaptureInfo(
         path=path, format="pcapng", link_types=["EN10MB"], frames=n + 3, tcp_frames=n,
-        first_time_ns=int(segments["time_ns"].min()), last_time_ns=int(segments["time_ns"].max()),
+        first_time_ns=int(segments["time_ns"].min()) if n else None,
+        last_time_ns=int(segments["time_ns"].max()) if n else None,
         skipped={"not_tcp": 2, "truncated_record": 1},
         warnings=["file ends inside the last record (truncated record counted as skipped)"],
     )

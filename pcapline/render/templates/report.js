@@ -10,7 +10,9 @@
   }
 
   // ------------------------------------------------------------ plotly
-  var plotlyReady = loadPlotly();
+  // Milliseconds since navigation start at each stage (read by the browser tests).
+  var timings = window.pcaplineTimings = { script: performance.now(), drawn: {} };
+  var plotlyReady = loadPlotly().then(function (P) { timings.plotly = performance.now(); return P; });
 
   function loadPlotly() {
     var packed = document.getElementById("plotly-gzip");
@@ -47,6 +49,7 @@
       return Plotly.newPlot(div, fig.data, layout, config).then(function () {
         div.classList.remove("loading");
         div.dataset.state = "drawn";
+        timings.drawn[div.dataset.fig] = performance.now();
         if (div.dataset.fig === "timeline") bindTimelineClicks(div);
       });
     }).catch(function (err) {

@@ -1,0 +1,320 @@
+"""The HTML report (pcapline/render/html.py, plots.py, templates/).
+
+Built from ``html_scenarios``: connections written packet by packet the way Linux sends them
+(SYN backoff 1/2/4/8/16 s, RTO doubling from 200 ms, keepalive and persist probes), so the
+numbers asserted here (gaps, frames, counts) follow from that traffic, not from the renderer.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import html_scenarios as hs  # noqa: E402
+
+from pcapline.render import html as report  # noqa: E402
+from pcapline.render import plots  # noqa: E402
+
+
+class Page(HTMLParser):
+    """Every element with its attributes, and the text of every <script>."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._script: dict[str, str | None] | None = None
+        self._buf: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+        if tag == "script":
+            self._script, self._buf = dict(attrs), []
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._buf.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._script is not None:
+            self.scripts.append((self._script, "".join(self._buf)))
+            self._script = None
+
+    def tags(self, name: str) -> list[dict[str, str | None]]:
+        return [attrs for tag, attrs in self.elements if tag == name]
+
+    def json_script(self, element_id: str) -> object:
+        for attrs, text in self.scripts:
+            if attrs.get("id") == element_id:
+                return json.loads(text)
+        raise KeyError(element_id)
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return hs.scenario()
+
+
+@pytest.fixture(scope="module")
+def page_text(analysis) -> str:
+    return report.render_html(analysis)
+
+
+@pytest.fixture(scope="module")
+def page(page_text) -> Page:
+    return Page(page_text)
+
+
+def _by_id(page: Page, element_id: str) -> dict[str, str | None]:
+    return next(attrs for _, attrs in page.elements if attrs.get("id") == element_id)
+
+
+def _text_of(page_text: str, element_id: str) -> str:
+    """Visible text of one element (tags stripped), for wording checks."""
+    m = re.search(rf'id="{element_id}"[^>]*>(.*?)</(header|section|article)>', page_text, re.S)
+    assert m, element_id
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", m.group(1)))
+
+
+# ------------------------------------------------------------------ self-contained
+
+
+def test_plotly_embedded_once_and_nothing_is_fetched(page: Page, page_text: str) -> None:
+    from plotly.offline import get_plotlyjs
+
+    packed = [text for attrs, text in page.scripts if attrs.get("id") == "plotly-gzip"]
+    assert len(packed) == 1
+    assert gzip.decompress(base64.b64decode(packed[0])).decode() == get_plotlyjs()
+    # Nothing that a browser would load: no src/href to a network address, no stylesheet link.
+    for tag, attrs in page.elements:
+        for name in ("src", "href", "action", "data", "poster"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not re.match(r"^(https?:|wss?:|//)", value), (tag, name, value)
+    assert page.tags("link") == [] and page.tags("iframe") == [] and page.tags("img") == []
+    assert "@import" not in page_text and "url(" not in page_text.split('id="plotly-gzip"')[0]
+    config = page.json_script("plotly-config")
+    assert config["typesetMath"] is False and config["topojsonURL"] == ""
+
+
+def test_inline_bundle_option(analysis) -> None:
+    text = report.render_html(analysis, plotly_js="inline", max_sections=1)
+    p = Page(text)
+    assert not any(a.get("id") == "plotly-gzip" for a, _ in p.scripts)
+    bundles = [t for a, t in p.scripts if "Plotly" in t and len(t) > 1_000_000]
+    assert len(bundles) == 1
+
+
+# ------------------------------------------------------------------ verdict and facts
+
+
+def test_verdict_counts_failures_first_with_explanations_and_links(page: Page, page_text: str) -> None:
+    verdict = _text_of(page_text, "verdict")
+    assert "5 of 11 connections failed." in verdict
+    assert "1 cross-connection finding." in verdict
+    # Problems are the failing fates in report order, never the orderly ones.
+    problems = re.findall(r'<li class="problem" style="--c: [^"]+">\s*<h2><span class="fate"[^>]*>(\w+)</span>', page_text)
+    assert problems == ["connect_timeout", "refused", "retransmit_timeout", "persist_timeout", "keepalive_timeout"]
+    assert "net.ipv4.tcp_syn_retries=5" in verdict  # the connection's explanation is shown
+    assert 'href="#conn-1"' in page_text.split('id="verdict"')[1].split("</header>")[0]
+    assert _by_id(page, "conn-1")  # ...and the link target exists
+
+
+def test_capture_facts(page_text: str, analysis) -> None:
+    facts = _text_of(page_text, "capture")
+    assert "scenario.pcapng" in facts and "pcapng" in facts and "EN10MB" in facts
+    n = analysis.capture.tcp_frames
+    assert f"{n + 3:,} in the file: {n:,} TCP analysed, 3 skipped" in facts
+    assert "not_tcp 2, truncated_record 1" in facts
+    assert "2025-11-21 04:40:00.000000 UTC" in facts and "(31.200 s)" in facts
+    assert "file ends inside the last record" in facts
+
+
+def test_no_connections_still_renders() -> None:
+    empty = hs.build([])  # no segments at all
+    text = report.render_html(empty)
+    assert "No TCP connections in this capture." in text
+    assert Page(text).json_script("conn-data")["rows"] == []
+
+
+# ------------------------------------------------------------------ charts
+
+
+def test_capture_timeline_bars_and_event_marks(page: Page, analysis) -> None:
+    fig = page.json_script("fig-timeline")
+    names = [t.get("name") for t in fig["data"]]
+    assert "closed (5)" in names and "connect_timeout (1)" in names
+    assert "SYN / SYN+ACK retry (5)" in names
+    assert "retransmission (6)" in names and "RST (4)" in names
+    assert all(t["type"] == "scatter" for t in fig["data"])  # 11 bars: SVG, not WebGL
+    hover = next(t for t in fig["data"] if t.get("name") == "connect_timeout" and "customdata" in t)
+    assert "10.0.0.1:40101 → 10.0.0.9:5432" in hover["hovertext"][0]
+
+
+def _decode(arr):
+    """plotly 6+ serialises numpy arrays as {"dtype", "bdata"} (base64 typed arrays)."""
+    import numpy as np
+
+    if isinstance(arr, dict) and "bdata" in arr:
+        out = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+        return out.reshape(arr["shape"]) if "shape" in arr and isinstance(arr["shape"], list) else out
+    return np.asarray(arr)
+
+
+def test_backoff_gaps_show_syn_and_rto_doubling(page: Page) -> None:
+    syn = page.json_script("fig-backoff-1")["data"]
+    assert [t["name"] for t in syn] == ["SYN (client)"]
+    assert _decode(syn[0]["y"]).tolist() == pytest.approx([1, 2, 4, 8, 16])
+    rto = page.json_script("fig-backoff-3")["data"]
+    assert [t["name"] for t in rto] == ["RTO of seq 1 (client)"]
+    assert _decode(rto[0]["y"]).tolist() == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2, 6.4])
+    assert rto[0]["text"][1] == "0.4 s ×2"
+    keepalive = page.json_script("fig-backoff-4")["data"]
+    assert _decode(keepalive[0]["y"]).tolist() == pytest.approx([3.0, 3.0])  # TCP_KEEPINTVL
+
+
+def test_time_sequence_graph_marks_retransmissions_on_their_segments(page: Page, analysis) -> None:
+    fig = page.json_script("fig-tsg-3")
+    rtx = next(t for t in fig["data"] if t.get("name") == "retransmission")
+    frames = analysis.events[(analysis.events.conn == 3) & (analysis.events.kind == "retransmit")]["frame"]
+    assert _decode(rtx["customdata"]).tolist() == frames.tolist()
+    # Every retransmission re-sends seq 1..1001: plotted at seq_end 1001.
+    assert set(_decode(rtx["y"]).tolist()) == {1001}
+    ack = next(t for t in fig["data"] if t.get("name") == "peer's ACK")
+    assert max(_decode(ack["y"]).tolist()) == 1  # the server never ACKed the data
+    # No graph for a connection that sent no data or FIN (connect_timeout): backoff only.
+    with pytest.raises(KeyError):
+        page.json_script("fig-tsg-1")
+
+
+def test_figures_are_valid_plotly(monkeypatch, analysis) -> None:
+    """The report builds figures unvalidated for speed; with validation on they must pass."""
+    monkeypatch.setattr(plots, "VALIDATE", True)
+    report.render_html(analysis, max_sections=50)
+
+
+def test_timeline_switches_to_webgl_and_samples_with_a_note() -> None:
+    big = hs.large(plots.WEBGL_ABOVE + 100)
+    plan = plots.plan_timeline(big.connections)
+    assert plan.webgl and "WebGL" in plan.note and len(plan.rows) == len(big.connections)
+    small_cap = plots.plan_timeline(big.connections, max_bars=300)
+    failing = big.connections["fate"].isin(["connect_timeout", "refused", "retransmit_timeout"])
+    assert len(small_cap.rows) == 300 or len(small_cap.rows) == int(failing.sum())
+    assert set(big.connections[failing]["id"]) <= set(small_cap.rows["id"])
+    assert f"{len(big.connections):,} connections" in small_cap.note and not small_cap.webgl
+
+
+# ------------------------------------------------------------------ table and sections
+
+
+def test_connection_table_rows(page: Page, analysis) -> None:
+    data = page.json_script("conn-data")
+    cols = data["columns"]
+    rows = {r[cols.index("id")]: dict(zip(cols, r, strict=True)) for r in data["rows"]}
+    assert sorted(rows) == list(range(11))
+    r = rows[3]
+    assert (r["client_ip"], r["client_port"], r["server_ip"], r["server_port"]) == ("10.0.0.1", 40303, "10.0.0.3", 443)
+    assert r["fate"] == "retransmit_timeout" and r["retries"] == 6 and r["who"] == "RST by client"
+    assert r["start"] == pytest.approx(1.0) and r["section"] is True
+    assert rows[0]["who"] == "FIN first by client"
+    assert data["colours"]["closed"] == plots.FATE_COLOURS["closed"]
+
+
+def test_wireshark_filters() -> None:
+    assert report.wireshark_filter("10.0.0.1", 40000, "10.0.0.2", 443) == (
+        "((ip.src eq 10.0.0.1 and tcp.srcport eq 40000) and (ip.dst eq 10.0.0.2 and tcp.dstport eq 443)) or "
+        "((ip.src eq 10.0.0.2 and tcp.srcport eq 443) and (ip.dst eq 10.0.0.1 and tcp.dstport eq 40000))"
+    )
+    assert report.wireshark_filter("2001:db8::1", 5, "2001:db8::2", 22).startswith(
+        "((ipv6.src eq 2001:db8::1 and tcp.srcport eq 5) and (ipv6.dst eq 2001:db8::2"
+    )
+
+
+def test_sections_failures_first_with_filters_and_timeline(page_text: str) -> None:
+    order = [int(m) for m in re.findall(r'<article class="conn" id="conn-(\d+)"', page_text)]
+    assert order[:5] == [1, 2, 3, 5, 4]  # failing fates in report order
+    assert sorted(order) == list(range(11))  # small capture: every connection has a section
+    sec = _text_of(page_text, "conn-4")
+    assert "[2001:db8::1]:50004 → [2001:db8::2]:22" in sec
+    assert "tcp.stream eq 4" in sec and "ipv6.src eq 2001:db8::1 and tcp.srcport eq 50004" in sec
+    assert "keepalive.idle 5" in sec and "keepalive.count 3" in sec
+    assert sec.count("keepalive probe ") == 3  # the detector's notes in the annotated timeline
+    assert "ESTABLISHED" in sec and "CLOSED" in sec
+
+
+def test_sections_capped_failures_first_with_a_note() -> None:
+    big = hs.large(300)
+    ids, left_out = report.choose_sections(big.connections, 10)
+    failing = big.connections[big.connections["fate"] != "closed"]
+    assert len(ids) == 10 and left_out == len(failing) - 10
+    assert set(ids) <= set(failing["id"])
+    text = report.render_html(big, max_sections=10)
+    assert f"{left_out:,} more failing or eventful connection" in text and "not shown in detail" in text
+
+
+def test_long_timeline_folds_quiet_stretches() -> None:
+    from pcapline.timeline import build_timeline
+
+    conn = hs._closed(0, 40000, hs.T0)
+    for i in range(400):  # a long quiet bulk transfer before the close
+        conn.pkts.insert(8, hs._Pkt(conn.pkts[7].t_ns + i, False, hs.ACK, conn.sisn + 1, conn.cisn + 121, 0))
+    a = hs.build([conn])
+    rows = build_timeline(a.segments, a.connections.iloc[0], a.events)
+    lines = report.fold_timeline(rows)
+    shown = [ln.row for ln in lines if ln.row]
+    assert len(rows) > report.MAX_TIMELINE_ROWS >= len(lines)
+    folded = sum(ln.skipped for ln in lines)
+    assert folded + len(shown) == len(rows)
+    assert {ln.kind for r in shown for ln in r.labels} >= {"syn", "synack", "fin"}
+
+
+def test_write_report(tmp_path, analysis) -> None:
+    out = report.write_report(analysis, tmp_path / "r.html", max_sections=2)
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+# ------------------------------------------------------------------ escaping
+
+
+def test_hostile_strings_are_escaped_everywhere(analysis) -> None:
+    evil = hs.hostile(analysis)
+    text = report.render_html(evil)
+    for s in hs.HOSTILE:
+        assert s not in text, s
+        for fragment in ("<script>alert", "<img src=x", "<svg onload", "<!--<script"):
+            assert fragment not in text
+    p = Page(text)
+    # Only our own elements: no injected img/svg/iframe, no inline event handlers.
+    assert p.tags("img") == [] and p.tags("svg") == [] and p.tags("iframe") == []
+    assert all(not k.startswith("on") for _, attrs in p.elements for k in attrs)
+    ids = sorted(str(a.get("id")) for a, _ in p.scripts)
+    expected = {"conn-data", "plotly-config", "plotly-template", "plotly-gzip", "None"}
+    assert set(ids) - expected <= {i for i in ids if i.startswith("fig-")}
+    assert ids.count("None") == 1  # the report script, nothing else without an id
+    # JSON in scripts escapes <, >, & and the line separators, and still round-trips.
+    for attrs, body in p.scripts:
+        if attrs.get("type") == "application/json":
+            assert not re.search("[<>&\u2028\u2029]", body), attrs.get("id")
+            json.loads(body)
+    # The text arrives intact for the reader (escaped, not dropped).
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_hostile_strings_reach_every_field(analysis) -> None:
+    """The hostile fixture really puts its strings where the page shows them."""
+    evil = hs.hostile(analysis)
+    text = report.render_html(evil)
+    escaped = [s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;") for s in hs.HOSTILE]
+    for field in ("capture", "verdict", "findings", "conn-3"):
+        section = text.split(f'id="{field}"', 1)[1][:200_000]
+        assert any(e in section for e in escaped), field
