@@ -140,7 +140,7 @@ def _checksum(data: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
@@ -215,6 +215,19 @@ class Outcome:
     answered: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SynArrival:
+    outcome: Outcome
+    n: int  # 0 = first SYN, then retransmissions
+
+
+@dataclass(frozen=True, slots=True)
+class CacheUpdate:
+    ip: str
+    ts: int
+    stamp: float
+
+
 @dataclass(slots=True)
 class Simulation:
     server: Server
@@ -230,21 +243,20 @@ class Simulation:
     def run(self, attempts: list[Attempt]) -> None:
         # Event queue: (time, order, kind, payload). SYN arrivals and cache updates interleave
         # across connections, so each SYN sees the cache exactly as the kernel would.
-        queue: list[tuple[float, int, str, object]] = []
+        queue: list[tuple[float, int, SynArrival | CacheUpdate]] = []
         order = 0
         for attempt in attempts:
             outcome = Outcome(attempt, attempt.start)
             self.outcomes.append(outcome)
-            heapq.heappush(queue, (attempt.start + ONE_WAY_S, order, "syn", (outcome, 0)))
+            heapq.heappush(queue, (attempt.start + ONE_WAY_S, order, SynArrival(outcome, 0)))
             order += 1
         isns: dict[int, int] = {}
         while queue:
-            now, _, kind, payload = heapq.heappop(queue)
-            if kind == "cache":
-                ip, ts, stamp = payload  # type: ignore[misc]
-                self.server.remember_stamp(ip, ts, stamp, now)
+            now, _, event = heapq.heappop(queue)
+            if isinstance(event, CacheUpdate):
+                self.server.remember_stamp(event.ip, event.ts, event.stamp, now)
                 continue
-            outcome, n = payload  # type: ignore[misc]
+            outcome, n = event.outcome, event.n
             attempt = outcome.attempt
             schedule, _give_up = SYN_SCHEDULES[attempt.host.syn_schedule]
             sent = attempt.start + schedule[n]
@@ -260,22 +272,24 @@ class Simulation:
             outcome.syns.append((now, tsval, paws))
             if dropped:
                 if n + 1 < len(schedule):
-                    heapq.heappush(queue, (attempt.start + schedule[n + 1] + ONE_WAY_S, order, "syn", (outcome, n + 1)))
+                    heapq.heappush(queue, (attempt.start + schedule[n + 1] + ONE_WAY_S, order, SynArrival(outcome, n + 1)))
                     order += 1
                 continue  # after the last SYN the client gives up silently (ETIMEDOUT)
             outcome.answered = True
-            ip, ts, stamp = self._exchange(outcome, now, isn)
-            heapq.heappush(queue, (stamp, order, "cache", (ip, ts, stamp)))
+            update = self._exchange(outcome, now, isn)
+            heapq.heappush(queue, (update.stamp, order, update))
             order += 1
 
-    def _exchange(self, outcome: Outcome, t: float, isn: int) -> tuple[str, int, float]:
+    def _exchange(self, outcome: Outcome, t: float, isn: int) -> CacheUpdate:
         """Handshake, request, response, server FIN first, client FIN; returns the cache update."""
         a, c, host = outcome.attempt, self.server, outcome.attempt.host
         server_isn = self.rng.randrange(1 << 32)
-        srv_ts = lambda at: (SERVER_TS_OFFSET + int(at * 1000)) & MASK32  # noqa: E731
         rtt = 2 * ONE_WAY_S
         req, resp = 120 + self.rng.randrange(60), 600 + self.rng.randrange(900)
         last_client_ts = 0
+
+        def srv_ts(at: float) -> int:
+            return (SERVER_TS_OFFSET + int(at * 1000)) & MASK32
 
         def client(at: float, seq: int, ack: int, flags: int, length: int = 0) -> None:
             nonlocal last_client_ts
@@ -301,7 +315,7 @@ class Simulation:
         stamp_ts = last_client_ts
         # FIN_WAIT2 + the client's FIN -> TIME_WAIT: tcp_time_wait() -> tcp_remember_stamp()
         server(fin_at + 0.00005, server_isn + 2 + resp, isn + 2 + req, ACK)
-        return a.public_ip, stamp_ts, fin_at
+        return CacheUpdate(a.public_ip, stamp_ts, fin_at)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -446,10 +460,10 @@ def main(argv: list[str]) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     for scenario in SCENARIOS:
         expected = craft(scenario, outdir)
-        conns = expected["connections"]
-        assert isinstance(conns, list)
+        conns, findings = expected["connections"], expected["findings"]
+        assert isinstance(conns, list) and isinstance(findings, list)
         print(f"{scenario.name}: {len(conns)} connections, "
-              f"findings {[(f['kind'], len(f['connections'])) for f in expected['findings']]}")  # type: ignore[index]
+              f"findings {[(f['kind'], len(f['connections'])) for f in findings]}")
 
 
 if __name__ == "__main__":

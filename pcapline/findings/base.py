@@ -30,6 +30,16 @@ class Finder:
     find: Callable[[FindingInput], list[Finding]]
 
 
+def make_finding(kind: str, summary: str, ids: Sequence[int], explanation: str, **details: object) -> Finding:
+    """A Finding listing at most MAX_LISTED_CONNECTIONS ids, with ``connection_count`` and ``explanation``."""
+    listed, truncated = capped_ids(ids)
+    extra: dict[str, object] = {**details, "connection_count": len(ids)}
+    if truncated:
+        extra["connections_truncated"] = True
+    extra["explanation"] = explanation
+    return Finding(kind=kind, summary=summary, connections=tuple(listed), details=extra)
+
+
 def capped_ids(ids: Sequence[int]) -> tuple[list[int], bool]:
     """The first MAX_LISTED_CONNECTIONS ids (sorted) and whether some were left out."""
     ordered = sorted(int(i) for i in ids)
@@ -48,6 +58,9 @@ class Burst:
 
     count: int
     start_ns: int
+
+    def to_dict(self, window_s: int) -> dict[str, object]:
+        return {"connections": self.count, "window_s": window_s, "start": self.start_ns / 1e9}
 
 
 def densest_window(times_ns: np.ndarray, window_ns: int) -> Burst:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcapline.findings.base import Finder, FindingInput, capped_ids, densest_window, endpoint
+from pcapline.findings.base import Finder, FindingInput, densest_window, endpoint, make_finding
 from pcapline.model import Fate, Finding
 
 KIND = "listen_overflow"
@@ -54,27 +54,20 @@ def find(data: FindingInput) -> list[Finding]:
         if burst.count < MIN_BURST:
             continue
         server = endpoint(server_ip, server_port)
-        ids, truncated = capped_ids(group["id"].tolist())
         total = int(((conns["server_ip"] == server_ip) & (conns["server_port"] == server_port)).sum())
-        details: dict[str, object] = {
-            "server": server,
-            "connection_count": len(group),
-            "of_connections": total,
-            "signatures": {
-                "listen_overflow_fate": int(group["fate_marked"].sum()),
-                "synack_after_ack": int(group["synack_after_ack"].sum()),
-                "rst_to_final_ack": int(group["rst_to_final_ack"].sum()),
-            },
-            "burst": {"connections": burst.count, "window_s": WINDOW_S, "start": burst.start_ns / 1e9},
-            "explanation": EXPLANATION,
-        }
-        if truncated:
-            details["connections_truncated"] = True
         summary = (
             f"{len(group)} of {total} connection(s) to {server} show accept-queue overflow "
             f"(up to {burst.count} within {WINDOW_S} s): the listener's backlog was full"
         )
-        findings.append(Finding(kind=KIND, summary=summary, connections=tuple(ids), details=details))
+        signatures = {
+            "listen_overflow_fate": int(group["fate_marked"].sum()),
+            "synack_after_ack": int(group["synack_after_ack"].sum()),
+            "rst_to_final_ack": int(group["rst_to_final_ack"].sum()),
+        }
+        findings.append(
+            make_finding(KIND, summary, group["id"].tolist(), EXPLANATION, server=server, of_connections=total,
+                         signatures=signatures, burst=burst.to_dict(WINDOW_S))
+        )
     return findings
 
 

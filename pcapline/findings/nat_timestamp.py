@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.findings.base import Finder, FindingInput, capped_ids, endpoint
+from pcapline.findings.base import Finder, FindingInput, capped_ids, endpoint, make_finding
 from pcapline.findings.handshakes import GROUP_KEYS
 from pcapline.model import Finding
 
@@ -156,19 +156,14 @@ def _judge(
         f"timestamp was behind another host's behind the same IP ({len(clocks)} timestamp clocks): "
         "consistent with tcp_tw_recycle / per-host PAWS"
     )
-    ids, truncated = capped_ids(dropped_ids)
-    details: dict[str, object] = {
-        "ip": str(client_ip),
-        "server": server,
-        "clocks": [clock.to_dict() for clock in clocks],
-        "dropped_syns": int(dropped.sum()),
-        "answered": capped_ids(answered_ids)[0],
-        "connection_count": len(dropped_ids),
-        "explanation": EXPLANATION,
-    }
-    if truncated:
-        details["connections_truncated"] = True
-    return Finding(kind=KIND, summary=summary, connections=tuple(ids), details=details)
+    return make_finding(
+        KIND, summary, dropped_ids, EXPLANATION,
+        ip=str(client_ip),
+        server=server,
+        clocks=[clock.to_dict() for clock in clocks],
+        dropped_syns=int(dropped.sum()),
+        answered=capped_ids(answered_ids)[0],
+    )
 
 
 def replay_cache(syns: pd.DataFrame, conns: pd.DataFrame) -> Replay:
@@ -245,7 +240,7 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
             label[members] = len(rate_of)
             rate_of.append(best[1])
             confirmed_of.append(True)
-    for i in np.flatnonzero(label < 0):  # unconfirmed samples: fit a known 1 kHz clock, or a new one
+    for i in map(int, np.flatnonzero(label < 0)):  # unconfirmed samples: fit a known 1 kHz clock, or a new one
         fit = [c for c, r in enumerate(rate_of) if r == 1000 and _fits(t, v, label == c, i, span)]
         if fit:
             label[i] = fit[0]

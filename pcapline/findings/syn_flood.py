@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcapline.findings.base import Finder, FindingInput, capped_ids, densest_window, endpoint
+from pcapline.findings.base import Finder, FindingInput, densest_window, endpoint, make_finding
 from pcapline.model import Finding
 
 KIND = "syn_flood"
@@ -52,22 +52,14 @@ def find(data: FindingInput) -> list[Finding]:
             continue
         server = endpoint(server_ip, server_port)
         answered = int(group["synack_sent"].sum())
-        ids, truncated = capped_ids(group["id"].tolist())
-        details: dict[str, object] = {
-            "server": server,
-            "connection_count": len(group),
-            "sources": sources,
-            "synack_sent": answered,
-            "burst": {"connections": burst.count, "window_s": WINDOW_S, "start": burst.start_ns / 1e9},
-            "explanation": EXPLANATION,
-        }
-        if truncated:
-            details["connections_truncated"] = True
         summary = (
             f"{len(group)} half-open connection(s) to {server} from {sources} sources "
             f"(up to {burst.count} within {WINDOW_S} s): SYN flood or clients unable to complete the handshake"
         )
-        findings.append(Finding(kind=KIND, summary=summary, connections=tuple(ids), details=details))
+        findings.append(
+            make_finding(KIND, summary, group["id"].tolist(), EXPLANATION, server=server, sources=sources,
+                         synack_sent=answered, burst=burst.to_dict(WINDOW_S))
+        )
     return findings
 
 

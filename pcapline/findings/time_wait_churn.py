@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pcapline.findings.base import Finder, FindingInput, capped_ids, densest_window, endpoint
+from pcapline.findings.base import Finder, FindingInput, densest_window, endpoint, make_finding
 from pcapline.model import Finding
 
 KIND = "time_wait_churn"
@@ -64,26 +64,23 @@ def find(data: FindingInput) -> list[Finding]:
             continue
         span_s = max((int(group["start_ns"].max()) - int(group["start_ns"].min())) / 1e9, 1e-9)
         server = endpoint(server_ip, server_port)
-        ids, truncated = capped_ids(group["id"].tolist())
-        details: dict[str, object] = {
-            "client_ip": str(client_ip),
-            "server": server,
-            "connection_count": len(group),
-            "rate_per_s": round(len(group) / span_s, 2) if len(group) > 1 else None,
-            "median_duration_s": round(median, 6),
-            "peak_per_60s": peak.count,
-            "reused_within_time_wait": reuses,
-            "distinct_client_ports": int(group["client_port"].nunique()),
-            "port_range_used": round(peak.count / LOCAL_PORT_RANGE, 4),
-            "explanation": EXPLANATION,
-        }
-        if truncated:
-            details["connections_truncated"] = True
         summary = (
             f"{len(group)} short connection(s) from {client_ip} to {server} (median {median:.3f} s, "
             f"up to {peak.count} per 60 s, {reuses} 4-tuple reuse(s) within TIME_WAIT): connection churn"
         )
-        findings.append(Finding(kind=KIND, summary=summary, connections=tuple(ids), details=details))
+        findings.append(
+            make_finding(
+                KIND, summary, group["id"].tolist(), EXPLANATION,
+                client_ip=str(client_ip),
+                server=server,
+                rate_per_s=round(len(group) / span_s, 2) if len(group) > 1 else None,
+                median_duration_s=round(median, 6),
+                peak_per_60s=peak.count,
+                reused_within_time_wait=reuses,
+                distinct_client_ports=int(group["client_port"].nunique()),
+                port_range_used=round(peak.count / LOCAL_PORT_RANGE, 4),
+            )
+        )
     return findings
 
 
@@ -94,7 +91,8 @@ def _reused_within_time_wait(conns: pd.DataFrame, keys: list[str]) -> np.ndarray
     prev_end = ordered["end_ns"].shift().fillna(0).to_numpy(dtype=np.float64)
     gap = ordered["start_ns"].to_numpy(dtype=np.float64) - prev_end
     reused = pd.Series(same & (gap < TIME_WAIT_NS), index=ordered.index)
-    return reused.reindex(conns.index).to_numpy(dtype=bool)
+    out: np.ndarray = reused.reindex(conns.index).to_numpy(dtype=bool)
+    return out
 
 
 FINDER = Finder(KIND, find)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,7 +127,7 @@ def run(
     return sorted(results, key=lambda s: s.path)
 
 
-def _run_inline(paths: Sequence[str], on_result: Progress | None) -> Iterable[CaptureSummary]:
+def _run_inline(paths: Sequence[str], on_result: Progress | None) -> list[CaptureSummary]:
     out = []
     for path in paths:
         summary = summarize_capture(path)
@@ -165,15 +165,15 @@ def _run_dask(paths: Sequence[str], address: str, on_result: Progress | None) ->
     except ImportError as exc:  # pragma: no cover - distributed is a dependency
         raise UsageError("--scheduler needs the 'distributed' package") from exc
     try:
-        client = Client(address, timeout="5s")
+        client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}") from exc
     out: list[CaptureSummary] = []
     try:
-        window = 2 * max(sum(client.nthreads().values()), 1)
+        window = 2 * max(sum(client.nthreads().values()), 1)  # type: ignore[no-untyped-call]
         pending = iter(paths)
         first = [client.submit(summarize_capture, p, pure=False) for p in _take(pending, window)]
-        stream = as_completed(first)
+        stream = as_completed(first)  # type: ignore[no-untyped-call]
         for future in stream:
             summary = future.result()
             future.release()
@@ -182,9 +182,9 @@ def _run_dask(paths: Sequence[str], address: str, on_result: Progress | None) ->
                 on_result(summary)
             nxt = next(pending, None)
             if nxt is not None:
-                stream.add(client.submit(summarize_capture, nxt, pure=False))
+                stream.add(client.submit(summarize_capture, nxt, pure=False))  # type: ignore[no-untyped-call]
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
     return out
 
 
