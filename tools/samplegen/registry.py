@@ -28,6 +28,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("handshake-timeout", 23, opening.handshake_timeout, 10),
     Scenario("listen-overflow-abort0", 24, opening.listen_overflow_noabort, 17),
     Scenario("listen-overflow-abort1", 25, opening.listen_overflow_abort, 10),
+    Scenario("syn-flood-cookies", 27, opening.syn_flood_cookies, 11),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),

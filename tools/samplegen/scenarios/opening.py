@@ -286,3 +286,75 @@ def _overflow_notes(counters: dict[str, object]) -> str:
         f"{counters['before']} -> {counters['after']}. Connections still in the accept queue are 'open' because "
         "tcpdump stops before any process exits."
     )
+
+
+def syn_flood_cookies(ctx: Ctx, net: int) -> list[Expected]:
+    """30 handshakes whose final ACK never leaves the client: a SYN flood as the server sees it.
+
+    The client namespace drops every non-SYN segment to the server in its output hook (as in
+    handshake_timeout), and opens 30 connections in a row from ports 44000..44029. The server
+    (listen backlog 8, never accept()s, tcp_synack_retries=2, tcp_syncookies=1 default) keeps a
+    request socket per SYN until its SYN queue is over the backlog; from then on
+    (tcp_conn_request: inet_csk_reqsk_queue_is_full -> tcp_syn_flood_action) it answers with a
+    SYN cookie: a SYN+ACK that is never retransmitted because no request socket remembers it.
+    How many got cookies is read from the server's own counter (TcpExtSyncookiesSent), not
+    from the capture; the SYNs arrive in port order, so the cookies went to the last ports.
+    """
+    name = "syn-flood-backlog8-syncookies.pcap"
+    count, first = 30, 44000
+    drop_after_syn = """table inet ackless {
+  chain out {
+    type filter hook output priority 0;
+    tcp dport 8080 tcp flags & (syn | ack) != syn drop
+  }
+}
+"""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
+        pair.client.nft(drop_after_syn)
+        srv = ctx.actor(pair.server, st.listen(backlog=8), "server")
+        srv.expect("listening")
+        steps: list[st.Step] = []
+        for i in range(count):
+            steps += st.connect(pair.server_ip, first + i, sock=f"p{i}")
+        cli = ctx.actor(pair.client, [st.wait("go"), *steps], "client")
+        time.sleep(0.8)  # the client process is up and parked
+        cap = ctx.capture(pair.server, "eth0", name)
+        before = pair.server.nstat("TcpExtSyncookiesSent")["TcpExtSyncookiesSent"]
+        cli.tell("go")
+        cli.expect("finished", timeout=10)
+        time.sleep(8.5)  # request sockets expire ~7 s after their SYN
+        cookies = pair.server.nstat("TcpExtSyncookiesSent")["TcpExtSyncookiesSent"] - before
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    normal = count - cookies
+    conns = []
+    for i in range(count):
+        port = first + i
+        if i < normal:
+            conns.append(Conn({"client_port": port}, "handshake_timeout", counts=clean(synack_retransmits=2),
+                              note="request socket kept: SYN+ACK retransmitted at ~1 s and ~3 s, then dropped at "
+                                   "~7 s (tcp_synack_retries=2)"))
+        else:
+            conns.append(Conn({"client_port": port}, "handshake_timeout", counts=clean(),
+                              note="SYN queue over the backlog: answered with a SYN cookie, which is never "
+                                   "retransmitted (no request socket); the SYN+ACK simply goes unanswered"))
+    return [
+        Expected(
+            name, "30 handshakes never completed (client's ACKs dropped at its output): SYN queue overflow with "
+                  "SYN cookies, seen at the server", "server",
+            {"server": {"listen_backlog": 8, "net.ipv4.tcp_synack_retries": 2, "net.ipv4.tcp_syncookies": 1},
+             "client_nft": "output: tcp dport 8080 tcp flags & (syn|ack) != syn drop",
+             "clients": f"ports {first}..{first + count - 1}, one after the other"},
+            conns,
+            notes=f"Server counter TcpExtSyncookiesSent rose by {cookies}: the first {normal} SYNs got request "
+                  f"sockets (SYN+ACK retransmitted twice), the last {cookies} got SYN cookies (one SYN+ACK each, "
+                  "never retransmitted; a cookie ISN encodes the MSS and a timestamp). Every SYN+ACK stays "
+                  "unanswered: a SYN flood (or spoofed sources / lost ACKs) from the server's point of view. "
+                  "'handshake_timeout' is the nearest fate for the cookie ones although the server never "
+                  "retransmitted their SYN+ACK.",
+            capture_format=ETHERNET,
+        )
+    ]
