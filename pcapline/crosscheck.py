@@ -105,6 +105,11 @@ def read_wireshark(path: str | PathLike[str], *, tshark: str = "tshark") -> pd.D
 
     ``-E occurrence=f`` keeps the first TCP header of a frame (the outer one).
     """
+    return parse_tshark_fields(run_tshark(path, tshark=tshark))
+
+
+def run_tshark(path: str | PathLike[str], *, tshark: str = "tshark") -> str:
+    """tshark's tab-separated field output for ``path`` (see ``read_wireshark``)."""
     exe = shutil.which(tshark)
     if exe is None:
         raise TsharkUnavailable(f"{tshark} not found")
@@ -118,8 +123,15 @@ def read_wireshark(path: str | PathLike[str], *, tshark: str = "tshark") -> pd.D
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise TsharkUnavailable(f"tshark failed on {fspath(path)}: {done.stderr.strip()[:200]}")
+    return done.stdout
+
+
+def parse_tshark_fields(text: str) -> pd.DataFrame:
+    """``run_tshark`` output -> the ``read_wireshark`` table."""
     names = ["frame", "stream", *WIRESHARK_FLAGS]
-    table = pd.read_csv(StringIO(done.stdout), sep="\t", header=None, names=names, dtype=str)
+    if not text.strip():
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("frame", "stream") else bool) for c in names})
+    table = pd.read_csv(StringIO(text), sep="\t", header=None, names=names, dtype=str)
     out = pd.DataFrame({"frame": table["frame"].astype("int64"), "stream": table["stream"].astype("int64")})
     for flag in WIRESHARK_FLAGS:
         out[flag] = table[flag].notna() & (table[flag] != "")
@@ -287,6 +299,43 @@ def _at_sack_hole(check: FrameCheck) -> bool:
     return _seq_ge(check.seq, ack) and not _seq_ge(check.seq, right) and not inside
 
 
+#: Two copies of one packet are captured this close together (facts.DUPLICATE_WINDOW_NS).
+_COPY_WINDOW_NS = 1_000_000
+
+
+def _same_packet(a: Any, b: Any) -> bool:
+    return all(int(a[c]) == int(b[c]) for c in ("ip_id", "seq", "ack", "seg_len", "flags", "window"))
+
+
+def _capture_copy(check: FrameCheck) -> bool:
+    """Checked independently of our detectors: the frame repeats an earlier one of the same
+    direction within 1 ms, and, when the IP ID cannot tell two datagrams apart (IPv4 ID 0,
+    RFC 6864: Linux sends SYN+ACKs and RSTs with ID 0), the peer did not answer it separately:
+    a capture that doubles packets doubles the answer too (same IP ID), while a second real
+    packet draws a second answer with a new IP ID."""
+    rows = check.context.segments
+    if rows is None:
+        return False
+    me = rows[rows["frame"] == check.frame]
+    if me.empty:
+        return False
+    this = me.iloc[0]
+    mine = rows[(rows["frame"] < check.frame) & (rows["from_client"] == check.from_client)]
+    near = mine[int(this["time_ns"]) - mine["time_ns"] <= _COPY_WINDOW_NS]
+    originals = [row for _, row in near.iterrows() if _same_packet(row, this)]
+    if not originals:
+        return False
+    if int(this["ip_id"]) != 0 or int(this.get("ip_version", 4)) == 6:
+        return True
+    peer = rows[rows["from_client"] != check.from_client]
+    after_original = peer[peer["frame"] > int(originals[-1]["frame"])]
+    after_copy = peer[peer["frame"] > check.frame]
+    if after_copy.empty or after_original.empty:
+        return True
+    first, second = after_original.iloc[0], after_copy.iloc[0]
+    return int(first["frame"]) == int(second["frame"]) or _same_packet(first, second)
+
+
 _RETRANSMIT_KINDS = frozenset(
     {K.RETRANSMIT, K.FAST_RETRANSMIT, K.SPURIOUS_RETRANSMIT, K.SYN_RETRANSMIT, K.SYNACK_RETRANSMIT, K.FIN_RETRANSMIT}
 )
@@ -298,10 +347,11 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "capture_duplicate",
         wireshark=frozenset({*_RETRANSMIT_LABELS, "keep_alive", "keep_alive_ack", "zero_window", "zero_window_probe"}),
         ours=frozenset(),
-        applies=lambda c: K.DUPLICATE in c.ours,
+        applies=lambda c: K.DUPLICATE in c.ours and _capture_copy(c),
         why="The same packet captured twice (same IP ID, seq, ack, length, within 1 ms: -i any "
         "on veth/bridges, two taps). It was sent once; Wireshark sees the copy below nextseq "
-        "and calls it a retransmission (anchors.md 1.3, 1.5).",
+        "and calls it a retransmission (anchors.md 1.3, 1.5). Re-checked here from the "
+        "segments (_capture_copy), not taken from our own duplicate event.",
     ),
     KnownDifference(
         "linux_zero_window_probe",
@@ -495,9 +545,12 @@ def _check_frame(
         )
 
 
-def crosscheck(path: str | PathLike[str], *, tshark: str = "tshark") -> CrossCheck:
-    """Analyse ``path`` with pcapline and with tshark, and compare."""
+def crosscheck(
+    path: str | PathLike[str], *, tshark: str = "tshark", wireshark: pd.DataFrame | None = None
+) -> CrossCheck:
+    """Analyse ``path`` with pcapline and (unless ``wireshark`` is given) with tshark; compare."""
     from pcapline.analysis import analyze
 
     analysis = analyze(path)
-    return compare(analysis.segments, analysis.events, read_wireshark(path, tshark=tshark))
+    table = read_wireshark(path, tshark=tshark) if wireshark is None else wireshark
+    return compare(analysis.segments, analysis.events, table)
