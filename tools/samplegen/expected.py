@@ -87,6 +87,8 @@ class Expected:
     # Sanity-check lines (tools/samplegen/sanity.py) that differ because tshark groups or flags
     # packets differently from the truth written here; each is explained in ``notes``.
     known_tshark_differences: list[str] = field(default_factory=list)
+    # Cross-connection findings expected (kinds), when known; None = not specified.
+    findings: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +105,8 @@ class Expected:
         }
         if self.derived_from is not None:
             out["derived_from"] = self.derived_from
+        if self.findings is not None:
+            out["findings"] = self.findings
         if self.known_tshark_differences:
             out["known_tshark_differences"] = self.known_tshark_differences
         return out

@@ -18,7 +18,8 @@ Expected-file keys: `capture`, `scenario`, `captured_at` (client | server | rout
 `reset_by`, `counts` with only the counts known from the scenario - an int, or
 `{"min": a, "max": b}` with null for an open end - `inferred`, `note`), `connection_count`,
 `notes`, `observed_by_sockets` (what the socket API itself reported: errno and timing),
-`derived_from` for files rewritten from another capture instead of captured, and
+`derived_from` for files rewritten from another capture instead of captured,
+`findings` (the cross-connection finding kinds expected, only where known; `[]` = none), and
 `known_tshark_differences` where Wireshark groups packets differently from the truth
 (explained in `notes`). `tools/samplegen/sanity.py` reads each capture back with tshark after
 generation, only to catch a run whose timing went wrong; it never writes expectations.

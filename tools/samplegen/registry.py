@@ -45,6 +45,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("ipv6-closed", 42, special.ipv6_closed, 2),
     Scenario("ipv6-refused", 43, special.ipv6_refused, 1),
     Scenario("lossy-mix", 44, special.lossy_mix, 12),
+    Scenario("nat-three-clocks", 45, special.nat_three_clocks, 4),
     # link types and file formats
     Scenario("linktype-sll2", 51, linktypes.sll2_any, 2),
     Scenario("linktype-sll1", 52, linktypes.sll1_any, 2),
