@@ -21,7 +21,9 @@ from pcapline.decode.tcp import tcp_layer
 from pcapline.model import SEGMENT_COLUMNS, SkipReason
 from pcapline.read.capture import Capture
 
-__all__ = ["Decoded", "decode", "linktype_name"]
+__all__ = ["REASON_CODES", "REASON_NAMES", "Decoded", "decode", "linktype_name"]
+
+REASON_NAMES: dict[int, str] = {code: reason.value for reason, code in REASON_CODES.items()}
 
 
 @dataclass
@@ -29,6 +31,12 @@ class Decoded:
     segments: pd.DataFrame  # model.SEGMENT_COLUMNS, one row per analysed TCP frame
     skipped: dict[str, int] = field(default_factory=dict)  # SkipReason value -> count (non-zero only)
     link_types: list[str] = field(default_factory=list)  # names, in order of first appearance
+    #: Per frame (capture order): 0 for a frame in ``segments``, else ``REASON_CODES[reason]``.
+    frame_reason: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+
+    def reason_of(self, frame_index: np.ndarray) -> list[str]:
+        """Skip reason names ("" for analysed frames) of 0-based frame indices."""
+        return [REASON_NAMES.get(int(c), "") for c in self.frame_reason[frame_index]]
 
 
 def decode(capture: Capture) -> Decoded:
@@ -77,15 +85,25 @@ def decode(capture: Capture) -> Decoded:
     segments = pd.DataFrame(
         {name: np.asarray(columns[name]).astype(dtype, copy=False) for name, dtype in SEGMENT_COLUMNS.items()}
     )
-    return Decoded(segments=segments, skipped=_skip_counts(cur.reason, idx), link_types=_link_names(capture))
+    reason = _final_reasons(cur.reason, idx)
+    return Decoded(
+        segments=segments,
+        skipped=_skip_counts(reason),
+        link_types=_link_names(capture),
+        frame_reason=reason,
+    )
 
 
-def _skip_counts(reason: np.ndarray, tcp_idx: np.ndarray) -> dict[str, int]:
-    alive = reason == ALIVE
-    alive[tcp_idx] = False
-    # Safety net: a frame no layer claimed and no layer skipped would break the accounting.
+def _final_reasons(reason: np.ndarray, tcp_idx: np.ndarray) -> np.ndarray:
+    unclaimed = reason == ALIVE
+    unclaimed[tcp_idx] = False
+    # Safety net: a frame no layer kept and no layer skipped would break the accounting.
     reason = reason.copy()
-    reason[alive] = REASON_CODES[SkipReason.MALFORMED]
+    reason[unclaimed] = REASON_CODES[SkipReason.MALFORMED]
+    return reason
+
+
+def _skip_counts(reason: np.ndarray) -> dict[str, int]:
     counts = np.bincount(reason, minlength=len(REASON_CODES) + 1)
     return {r.value: int(counts[code]) for r, code in REASON_CODES.items() if counts[code]}
 

@@ -15,9 +15,10 @@ import lzma
 import mmap
 import os
 import sys
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -62,29 +63,43 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
-def _decompressing_reader(kind: str, raw: BinaryIO) -> BinaryIO:
+def _decompressor(kind: str) -> Any:
+    """A fresh incremental decompressor (one per gzip member / bz2 stream / zstd frame)."""
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if kind == "bzip2":
-        return bz2.BZ2File(raw, mode="rb")  # type: ignore[return-value]
+        return bz2.BZ2Decompressor()
     if kind == "xz":
-        return lzma.LZMAFile(raw, mode="rb")  # type: ignore[return-value]
+        return lzma.LZMADecompressor()
     import zstandard  # imported lazily: only zstd input needs it
 
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[return-value]
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+def _finished(dec: Any) -> bool:
+    return bool(getattr(dec, "eof", False))
 
 
 def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
-    """Decompress everything readable; a damaged tail keeps what came before it."""
+    """Decompress everything readable, chunk by chunk, so a damaged or cut tail keeps
+    the data before it (a capture copied while still being written is common)."""
     out = io.BytesIO()
     warnings: list[str] = []
+    dec: Any = None  # None between members: concatenated gzip/bz2/xz/zstd (``cat a.gz b.gz``)
     try:
-        reader = _decompressing_reader(kind, raw)
-        while True:
-            chunk = reader.read(_CHUNK)
-            if not chunk:
-                break
-            out.write(chunk)
+        while chunk := raw.read(_CHUNK):
+            while chunk:
+                dec = dec or _decompressor(kind)
+                out.write(dec.decompress(chunk))
+                if not _finished(dec):
+                    break
+                chunk, dec = dec.unused_data, None
+        if dec is not None:
+            if out.tell() == 0:
+                raise CompressionError(f"{path}: {kind} stream ends before any data")
+            warnings.append(f"{kind} stream ends early after {out.tell()} bytes; read what came before")
+    except CompressionError:
+        raise
     except Exception as exc:  # noqa: BLE001 - every codec raises its own error types
         if out.tell() == 0:
             raise CompressionError(f"{path}: cannot decompress {kind} data ({_short(exc)})") from None

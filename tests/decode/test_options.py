@@ -1,0 +1,81 @@
+"""TCP options: each kind, SACK block choice, malformed lists, snaplen-cut options."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+from craft import ACK, SYN, ethernet, ipv4, pcap, tcp
+
+from pcapline.decode import decode
+from pcapline.read import read_capture
+
+MSS = b"\x02\x04" + struct.pack("!H", 1460)
+SACK_PERM = b"\x04\x02"
+TS = b"\x08\x0a" + struct.pack("!II", 111, 222)
+WS = b"\x03\x03\x07"
+NOP, EOL = b"\x01", b"\x00"
+
+
+def _sack(*blocks: tuple[int, int]) -> bytes:
+    return bytes([5, 2 + 8 * len(blocks)]) + b"".join(struct.pack("!II", le, re) for le, re in blocks)
+
+
+def _options(opts: bytes, flags: int = SYN, ack: int = 0, cut: int | None = None):
+    frame = ethernet(ipv4(tcp(flags=flags, ack=ack, options=opts)))
+    item = frame if cut is None else (frame[:cut], len(frame))
+    dec = decode(read_capture(io.BytesIO(pcap([item]))))
+    assert dec.skipped == {}
+    return dec.segments.iloc[0]
+
+
+def test_linux_syn_options() -> None:
+    row = _options(MSS + SACK_PERM + TS + NOP + WS)
+    assert row["mss"] == 1460 and row["wscale"] == 7 and row["sack_perm"]
+    assert row["has_ts"] and (row["ts_val"], row["ts_ecr"]) == (111, 222)
+    assert row["sack_blocks"] == 0
+
+
+def test_absent_options_defaults() -> None:
+    row = _options(b"")
+    assert (row["mss"], row["wscale"], row["sack_perm"], row["has_ts"]) == (0, -1, False, False)
+    assert (row["ts_val"], row["ts_ecr"], row["sack_blocks"], row["sack_le"], row["sack_re"]) == (0, 0, 0, 0, 0)
+
+
+def test_sack_keeps_the_block_reaching_furthest_beyond_the_ack() -> None:
+    row = _options(NOP + NOP + TS + NOP + NOP + _sack((3000, 4000), (6000, 7000), (5000, 5500)), ACK, ack=1000)
+    assert row["sack_blocks"] == 3
+    assert (row["sack_le"], row["sack_re"]) == (6000, 7000)
+
+
+def test_sack_edges_compare_across_sequence_wrap() -> None:
+    ack = 0xFFFFFF00
+    row = _options(_sack((0xFFFFFF80, 0xFFFFFFF0), (0x10, 0x80)), ACK, ack=ack)
+    assert (row["sack_le"], row["sack_re"]) == (0x10, 0x80)  # beyond the wrap is further
+
+
+def test_window_scale_above_14_is_used_as_14() -> None:
+    assert _options(b"\x03\x03\x20")["wscale"] == 14
+
+
+def test_eol_ends_the_list() -> None:
+    row = _options(MSS + EOL + WS)
+    assert row["mss"] == 1460 and row["wscale"] == -1
+
+
+def test_malformed_option_stops_parsing_but_keeps_the_segment() -> None:
+    row = _options(MSS + b"\x08\x01" + TS)  # timestamp kind with length 1
+    assert row["mss"] == 1460 and not row["has_ts"]
+    row = _options(MSS + b"\x03\x20\x07")  # length runs past the header
+    assert row["mss"] == 1460 and row["wscale"] == -1
+
+
+def test_option_with_unexpected_length_is_stepped_over() -> None:
+    row = _options(b"\x02\x05\x05\xb4\x00" + WS)  # MSS with length 5: ignored, WS still read
+    assert row["mss"] == 0 and row["wscale"] == 7
+
+
+def test_options_cut_by_the_snaplen_decode_what_is_there() -> None:
+    opts = MSS + SACK_PERM + TS + NOP + WS  # 20 bytes of options
+    row = _options(opts, cut=14 + 20 + 20 + 8)  # MSS, SACK_PERM and 2 bytes of TS captured
+    assert row["mss"] == 1460 and row["sack_perm"] and not row["has_ts"] and row["wscale"] == -1

@@ -1,0 +1,95 @@
+"""Damaged input never crashes: cut, byte-flipped and length-corrupted captures either
+raise CaptureError or read fine with every frame accounted for."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+from pathlib import Path
+
+import pytest
+from craft import ACK, SYN, epb, ethernet, idb, ipv4, ipv6, pcap, shb, sll2, tcp
+
+from pcapline.decode import decode
+from pcapline.errors import CaptureError
+from pcapline.flows import build_flows
+from pcapline.read import read_capture
+
+CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
+CORPUS_SAMPLES = ["arkime/wireshark-retrans.pcap", "zeek/ssh/ssh.pcap", "tcpdump/mptcp-fclose.pcapng"]
+OPTS = b"\x02\x04\x05\xb4\x04\x02\x08\x0a" + b"\x00" * 8 + b"\x01\x03\x03\x07"
+
+
+def _crafted_pcapng() -> bytes:
+    seg = tcp(flags=SYN, options=OPTS)
+    return (
+        shb()
+        + idb(1)
+        + idb(276, tsresol=9)
+        + b"".join(
+            epb(i % 2, 10**6 * i, ethernet(ipv4(seg)) if i % 2 == 0 else sll2(ipv4(tcp(flags=ACK, seq=i))))
+            for i in range(40)
+        )
+    )
+
+
+def _crafted_pcap() -> bytes:
+    frames = [ethernet(ipv6(tcp(flags=ACK, seq=i, options=OPTS, payload=b"z" * 50)), ethertype=0x86DD) for i in range(40)]
+    return pcap(frames, order=">", nano=True)
+
+
+def _samples() -> list[bytes]:
+    out = [_crafted_pcapng(), _crafted_pcap()]
+    out += [(CORPUS / p).read_bytes() for p in CORPUS_SAMPLES if (CORPUS / p).is_file()]
+    return out
+
+
+def _check(data: bytes) -> None:
+    try:
+        cap = read_capture(io.BytesIO(data))
+    except CaptureError as exc:
+        assert "\n" not in str(exc)
+        return
+    dec = decode(cap)
+    assert cap.frames == len(dec.segments) + sum(dec.skipped.values())
+    seg, conns = build_flows(dec.segments)
+    assert int(conns["packets"].sum()) == len(seg)
+
+
+def _mutations(rng: random.Random, data: bytes) -> list[bytes]:
+    out = [data[: rng.randrange(len(data) + 1)] for _ in range(10)]  # cut anywhere
+    for _ in range(10):  # flip bytes, mostly after the file header
+        b = bytearray(data)
+        for _ in range(rng.randint(1, 12)):
+            pos = rng.randrange(len(b))
+            b[pos] ^= 1 << rng.randrange(8)
+        out.append(bytes(b))
+    for _ in range(8):  # overwrite an aligned 32-bit word (record/block lengths are such words)
+        b = bytearray(data)
+        pos = rng.randrange(0, len(b) - 4) & ~3
+        b[pos : pos + 4] = struct.pack("<I", rng.choice([0, 1, 11, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, rng.getrandbits(32)]))
+        out.append(bytes(b))
+    return out
+
+
+@pytest.mark.parametrize("sample", range(5))
+def test_mutated_captures_never_crash(sample: int) -> None:
+    samples = _samples()
+    if sample >= len(samples):
+        pytest.skip("corpus sample not present")
+    rng = random.Random(1234 + sample)
+    for mutated in _mutations(rng, samples[sample]):
+        _check(mutated)
+
+
+def test_every_prefix_of_a_small_capture_reads_the_complete_records() -> None:
+    frames = [ethernet(ipv4(tcp(flags=SYN, seq=i))) for i in range(3)]
+    data = pcap(frames)
+    size = 16 + len(frames[0])
+    for cut in range(24, len(data) + 1):
+        cap = read_capture(io.BytesIO(data[:cut]))
+        whole = (cut - 24) // size
+        assert cap.frames - cap.truncated_records == whole
+        assert cap.frames == whole + (1 if (cut - 24) % size else 0)
+        _check(data[:cut])

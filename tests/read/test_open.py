@@ -1,0 +1,66 @@
+"""Compression is sniffed from magic bytes; stdin and file objects work like paths."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import subprocess
+import sys
+
+import pytest
+import zstandard
+from craft import SYN, ethernet, ipv4, pcap, tcp
+
+from pcapline.errors import CaptureError
+from pcapline.read import read_capture
+
+PCAP = pcap([ethernet(ipv4(tcp(seq=i, flags=SYN))) for i in range(5)])
+
+COMPRESSORS = {
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+    "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_compressed_input_regardless_of_name(tmp_path, kind: str) -> None:
+    path = tmp_path / "capture.pcap"  # misleading name on purpose
+    path.write_bytes(COMPRESSORS[kind](PCAP))
+    cap = read_capture(path)
+    assert cap.frames == 5 and cap.compression == kind
+    assert cap.format == "pcap"
+
+
+def test_damaged_gzip_tail_keeps_the_frames_before_it(tmp_path) -> None:
+    packed = gzip.compress(PCAP * 1)
+    path = tmp_path / "cut.pcap.gz"
+    path.write_bytes(packed[: len(packed) - 12])  # drop the CRC/size trailer and some data
+    cap = read_capture(path)
+    assert 0 < cap.frames <= 5
+    assert any("gzip stream ends early" in w for w in cap.warnings)
+
+
+def test_garbage_after_gzip_magic_is_a_capture_error(tmp_path) -> None:
+    path = tmp_path / "bad.gz"
+    path.write_bytes(b"\x1f\x8b" + b"\xff" * 40)
+    with pytest.raises(CaptureError, match="cannot decompress gzip"):
+        read_capture(path)
+
+
+def test_file_object_and_stdin() -> None:
+    assert read_capture(io.BytesIO(PCAP)).frames == 5
+    assert read_capture(io.BytesIO(gzip.compress(PCAP))).frames == 5
+    code = "from pcapline.read import read_capture; c = read_capture('-'); print(c.frames, c.path)"
+    out = subprocess.run([sys.executable, "-c", code], input=PCAP, capture_output=True, check=True).stdout
+    assert out.split() == [b"5", b"-"]
+
+
+def test_plain_file_is_memory_mapped(tmp_path) -> None:
+    path = tmp_path / "plain.pcap"
+    path.write_bytes(PCAP)
+    cap = read_capture(path)
+    assert not cap.data.flags.writeable  # a read-only mmap view, not a private copy

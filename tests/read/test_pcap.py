@@ -1,0 +1,133 @@
+"""Classic pcap: both byte orders, µs/ns magic, link type masking, damaged records."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from craft import SYN, ethernet, ipv4, pcap, tcp
+
+from pcapline.errors import CaptureError
+from pcapline.read import read_capture
+
+T0 = 1_700_000_000_123_456_789
+
+
+def _frames(n: int) -> list[bytes]:
+    return [ethernet(ipv4(tcp(seq=i, flags=SYN))) for i in range(n)]
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("nano", [False, True])
+def test_byte_orders_and_resolutions(tmp_path, order: str, nano: bool) -> None:
+    frames = _frames(3)
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap(frames, order=order, nano=nano, start_ns=T0, step_ns=1_500))
+    cap = read_capture(path)
+    assert cap.format == "pcap"
+    assert cap.frame.tolist() == [1, 2, 3]
+    step = 1_500 if nano else 1_000  # µs files keep whole microseconds
+    first = T0 if nano else T0 // 1000 * 1000
+    assert cap.time_ns[0] == first
+    assert np.diff(cap.time_ns).tolist() in ([step, step], [1000, 2000], [2000, 1000])
+    assert cap.link_type.tolist() == [1, 1, 1]
+    assert cap.caplen.tolist() == [len(f) for f in frames]
+    assert bytes(cap.data[cap.offset[1] : cap.offset[1] + cap.caplen[1]]) == frames[1]
+    assert cap.warnings == [] and cap.truncated_records == 0
+
+
+def test_ns_times_are_exact_integers(tmp_path) -> None:
+    path = tmp_path / "ns.pcap"
+    path.write_bytes(pcap(_frames(2), nano=True, start_ns=T0, step_ns=1))
+    assert read_capture(path).time_ns.tolist() == [T0, T0 + 1]
+
+
+def test_fcs_bits_in_link_type_are_masked(tmp_path) -> None:
+    data = bytearray(pcap(_frames(1)))
+    data[20:24] = struct.pack("<I", 0x30000000 | 1)  # "FCS length 3" bits, as the corpus has
+    path = tmp_path / "fcs.pcap"
+    path.write_bytes(bytes(data))
+    assert read_capture(path).link_type.tolist() == [1]
+
+
+def test_reserved_link_type_bits_rejected(tmp_path) -> None:
+    data = bytearray(pcap(_frames(1)))
+    data[20:24] = struct.pack("<I", 0x00300001)
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CaptureError, match="reserved"):
+        read_capture(path)
+
+
+def test_truncated_last_record_is_a_frame_with_a_warning(tmp_path) -> None:
+    data = pcap(_frames(3))
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data[:-10])
+    cap = read_capture(path)
+    assert cap.frames == 3
+    assert cap.truncated_records == 1
+    assert cap.truncated_mask.tolist() == [False, False, True]
+    assert cap.caplen[2] == len(_frames(3)[2]) - 10
+    assert "ends inside frame 3" in cap.warnings[0]
+
+
+def test_file_ending_inside_a_record_header(tmp_path) -> None:
+    data = pcap(_frames(2))
+    path = tmp_path / "hdr.pcap"
+    path.write_bytes(data + b"\x00" * 7)
+    cap = read_capture(path)
+    assert cap.frames == 3 and cap.truncated_records == 1 and cap.caplen[2] == 0
+
+
+def test_bogus_record_length_stops_with_warning(tmp_path) -> None:
+    frames = _frames(3)
+    data = bytearray(pcap(frames))
+    second = 24 + 16 + len(frames[0])
+    data[second + 8 : second + 12] = struct.pack("<I", 10_000_000)
+    path = tmp_path / "bogus.pcap"
+    path.write_bytes(bytes(data))
+    cap = read_capture(path)
+    assert cap.frames == 1
+    assert "stopped reading" in cap.warnings[0]
+
+
+def test_bogus_first_record_is_an_error(tmp_path) -> None:
+    data = bytearray(pcap(_frames(1)))
+    data[32:36] = struct.pack("<I", 0xFFFFFFF0)
+    path = tmp_path / "bogus1.pcap"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CaptureError):
+        read_capture(path)
+
+
+def test_header_only_file_has_no_frames(tmp_path) -> None:
+    path = tmp_path / "empty.pcap"
+    path.write_bytes(pcap([]))
+    cap = read_capture(path)
+    assert cap.frames == 0 and cap.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"hello world, not a capture", "not a pcap or pcapng"),
+        (b"\xd4\xc3\xb2\xa1\x02\x00", "cut short"),
+        (struct.pack("<IHHiIII", 0xA1B2C3D4, 1, 4, 0, 0, 65535, 1), "version 1.4"),
+        (b"\x04\x22\x4d\x18rest", "lz4"),
+    ],
+)
+def test_unusable_input_raises_one_line_capture_error(tmp_path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError, match=message) as info:
+        read_capture(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_and_directory(tmp_path) -> None:
+    with pytest.raises(CaptureError, match="no such file"):
+        read_capture(tmp_path / "nope.pcap")
+    with pytest.raises(CaptureError, match="directory"):
+        read_capture(tmp_path)

@@ -1,0 +1,95 @@
+"""pcapng: per-interface link types and timestamp resolutions, several sections."""
+
+from __future__ import annotations
+
+import pytest
+from craft import SYN, epb, ethernet, idb, ipv4, null, obsolete_pb, raw_ip, shb, spb, tcp
+
+from pcapline.errors import CaptureError
+from pcapline.read import read_capture
+
+SEC = 1_700_000_000
+PKT = ipv4(tcp(flags=SYN))
+
+
+def test_interfaces_with_mixed_link_types_and_resolutions(tmp_path) -> None:
+    data = (
+        shb()
+        + idb(1)  # Ethernet, default µs
+        + idb(101, tsresol=9)  # raw IP, ns
+        + idb(0, tsresol=0x80 | 20, tsoffset=100)  # NULL, 2^-20 s units, +100 s
+        + epb(0, SEC * 1_000_000 + 5, ethernet(PKT))
+        + epb(1, SEC * 1_000_000_000 + 7, PKT)
+        + epb(2, (SEC << 20) | (1 << 19), null(PKT))  # + half a second
+    )
+    path = tmp_path / "multi.pcapng"
+    path.write_bytes(data)
+    cap = read_capture(path)
+    assert cap.format == "pcapng"
+    assert cap.link_type.tolist() == [1, 101, 0]
+    assert cap.time_ns.tolist() == [
+        SEC * 10**9 + 5_000,
+        SEC * 10**9 + 7,
+        (SEC + 100) * 10**9 + 500_000_000,
+    ]
+    assert bytes(cap.data[cap.offset[1] : cap.offset[1] + cap.caplen[1]]) == PKT
+
+
+def test_each_section_resets_interfaces_and_may_change_byte_order(tmp_path) -> None:
+    data = (
+        shb("<")
+        + idb(1, "<")
+        + epb(0, 1_000_000, ethernet(PKT), "<")
+        + shb(">")
+        + idb(101, ">", tsresol=3)  # ms
+        + epb(0, 2_000, PKT, ">")
+    )
+    path = tmp_path / "sections.pcapng"
+    path.write_bytes(data)
+    cap = read_capture(path)
+    assert cap.link_type.tolist() == [1, 101]
+    assert cap.time_ns.tolist() == [10**9, 2 * 10**9]
+
+
+def test_simple_and_obsolete_packet_blocks(tmp_path) -> None:
+    data = shb() + idb(101) + spb(PKT) + obsolete_pb(0, 3_000_000, PKT)
+    path = tmp_path / "old.pcapng"
+    path.write_bytes(data)
+    cap = read_capture(path)
+    assert cap.frames == 2
+    assert cap.caplen.tolist() == [len(PKT), len(PKT)]
+    assert cap.time_ns[1] == 3 * 10**9
+
+
+def test_packet_for_undescribed_interface_stops_reading(tmp_path) -> None:
+    data = shb() + idb(1) + epb(0, 1, ethernet(PKT)) + epb(3, 2, ethernet(PKT))
+    path = tmp_path / "iface.pcapng"
+    path.write_bytes(data)
+    cap = read_capture(path)
+    assert cap.frames == 1
+    assert "interface 3" in cap.warnings[0]
+
+
+def test_truncated_last_block(tmp_path) -> None:
+    data = shb() + idb(1) + epb(0, 1, ethernet(PKT)) + epb(0, 2, ethernet(PKT))
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(data[:-20])
+    cap = read_capture(path)
+    assert cap.frames == 2 and cap.truncated_records == 1
+    assert cap.caplen[1] < len(ethernet(PKT))
+
+
+@pytest.mark.parametrize("version", [(0, 1), (1, 1), (2, 0)])
+def test_unsupported_section_versions(tmp_path, version) -> None:
+    path = tmp_path / "v.pcapng"
+    path.write_bytes(shb(version=version) + idb(1) + epb(0, 1, ethernet(PKT)))
+    with pytest.raises(CaptureError, match="version"):
+        read_capture(path)
+
+
+def test_first_block_must_be_a_section_header(tmp_path) -> None:
+    path = tmp_path / "nosection.pcapng"
+    # A valid SHB type but then a broken byte-order magic.
+    path.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\x1c\x00\x00\x00" + b"\x00" * 20)
+    with pytest.raises(CaptureError):
+        read_capture(path)

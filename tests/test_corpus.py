@@ -1,0 +1,208 @@
+"""The whole robustness corpus (../shared/corpus, 2,000+ real captures) through read ->
+decode -> flows, and our connection numbering against tshark 4.0's ``tcp.stream``.
+
+Skipped cleanly when the corpus (or tshark, for the comparison) is absent. tshark runs
+once per TCP file (two at a time); its answers are cached in pytest's cache directory
+keyed by file size and mtime, so only the first run pays for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pcapline.decode import decode
+from pcapline.errors import CaptureError
+from pcapline.flows import build_flows
+from pcapline.model import SkipReason
+from pcapline.read import read_capture
+
+CORPUS = Path(__file__).parents[1].parent / "shared" / "corpus"
+NOT_CAPTURES = {"MANIFEST.tsv", "README.md", "provenance.tsv"}
+
+pytestmark = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present")
+
+#: Frames tshark dissects as TCP that we do not analyse, and why that is expected.
+#: Such frames can open extra tshark streams, so ids may be shifted: for files with any
+#: of them we require the same partition of our frames (same groups, same order) instead
+#: of identical numbers.
+TSHARK_ONLY_EXPLAINED: dict[str, str] = {
+    SkipReason.TUNNELLED: "TCP inside IP-in-IP / GRE / IPv6-in-IPv4: tshark decodes the inner packet",
+    SkipReason.IP_FRAGMENT: "tshark reassembles IP fragments and shows the TCP segment on the last one",
+    SkipReason.UNSUPPORTED_LINK: "802.11, PPP, Frame Relay, ... link layers tshark decodes and we do not",
+    SkipReason.NOT_TCP: "TCP inside a UDP tunnel (VXLAN, Geneve, GTP, Teredo) or quoted in an ICMP error",
+    SkipReason.NOT_IP: "IP behind an encapsulation we do not unwrap (LLC/SNAP, ERSPAN, ...)",
+    SkipReason.TRUNCATED_HEADER: "tshark shows the ports (and a stream) of a TCP header cut by the snaplen",
+    SkipReason.MALFORMED: "tshark still opens a stream for a segment with a bogus header length",
+}
+
+
+def _corpus_files() -> list[Path]:
+    if not CORPUS.is_dir():
+        return []
+    return sorted(
+        p
+        for p in CORPUS.rglob("*")
+        if p.is_file() and p.name not in NOT_CAPTURES and "LICENSES" not in p.relative_to(CORPUS).parts
+    )
+
+
+def _manifest() -> dict[str, dict[str, str]]:
+    path = CORPUS / "MANIFEST.tsv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as fh:
+        return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+@dataclass
+class Result:
+    frames: int
+    tcp_frames: int
+    conn_by_frame: dict[int, int]
+    reason_by_frame: dict[int, str]
+
+
+def _run(path: Path) -> Result | None:
+    """None when the reader rejects the file with CaptureError (the only allowed error)."""
+    try:
+        cap = read_capture(path)
+    except CaptureError:
+        return None
+    dec = decode(cap)
+    assert cap.frames == len(dec.segments) + sum(dec.skipped.values()), path
+    assert all(v > 0 for v in dec.skipped.values())
+    seg, conns = build_flows(dec.segments)
+    assert len(conns) == (seg["conn"].max() + 1 if len(seg) else 0)
+    assert int(conns["packets"].sum()) == len(seg)
+    skipped = np.flatnonzero(dec.frame_reason)
+    return Result(
+        frames=cap.frames,
+        tcp_frames=len(seg),
+        conn_by_frame=dict(zip(seg["frame"].tolist(), seg["conn"].tolist(), strict=True)),
+        reason_by_frame=dict(zip((skipped + 1).tolist(), dec.reason_of(skipped), strict=True)),
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus_results() -> dict[str, Result | None]:
+    return {p.relative_to(CORPUS).as_posix(): _run(p) for p in _corpus_files()}
+
+
+def test_every_file_reads_or_fails_cleanly(corpus_results: dict[str, Result | None]) -> None:
+    # _run asserted the accounting identity for every readable file; any other exception
+    # than CaptureError would have failed the fixture.
+    readable = [r for r in corpus_results.values() if r is not None]
+    assert len(corpus_results) >= 2000
+    assert len(readable) >= 0.99 * len(corpus_results)
+
+
+def test_frame_counts_match_capinfos(corpus_results: dict[str, Result | None]) -> None:
+    """Files without notes (not damaged, all link types known to tshark): same frame count."""
+    wrong = []
+    for path, row in _manifest().items():
+        result = corpus_results.get(path)
+        if row["notes"] or not row["packets"].isdigit() or result is None:
+            continue
+        if result.frames != int(row["packets"]):
+            wrong.append((path, int(row["packets"]), result.frames))
+    assert not wrong
+
+
+def _tshark_streams(path: Path) -> dict[int, int]:
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "tcp.stream"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    streams: dict[int, int] = {}
+    for line in out.splitlines():
+        frame, _, stream = line.partition("\t")
+        if stream:
+            streams[int(frame)] = int(stream.split(",")[0])  # outer TCP first
+    return streams
+
+
+@pytest.fixture(scope="session")
+def tshark_streams(request: pytest.FixtureRequest) -> dict[str, dict[int, int]]:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed")
+    tcp_files = [p for p, row in _manifest().items() if row["tcp_packets"].isdigit() and int(row["tcp_packets"]) > 0]
+    cache = request.config.cache
+    key = "pcapline/tshark-tcp-stream/v1"
+    stored: dict[str, dict] = cache.get(key, {}) if cache else {}
+    todo = []
+    for rel in tcp_files:
+        st = (CORPUS / rel).stat()
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        if stored.get(rel, {}).get("stamp") != stamp:
+            todo.append((rel, stamp))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for (rel, stamp), streams in zip(todo, pool.map(lambda t: _tshark_streams(CORPUS / t[0]), todo), strict=True):
+            stored[rel] = {"stamp": stamp, "streams": {str(f): s for f, s in streams.items()}}
+    if cache is not None and todo:
+        cache.set(key, stored)
+    return {rel: {int(f): s for f, s in stored[rel]["streams"].items()} for rel in tcp_files}
+
+
+def _compare(ours: Result, theirs: dict[int, int], tshark_malformed: bool) -> tuple[str, str]:
+    """(outcome, detail). Outcomes: "exact" (same ids), "partition: <why>" (same groups
+    in the same order, ids shifted for a known reason), "DIFFERENT"."""
+    only_theirs = [f for f in theirs if f not in ours.conn_by_frame]
+    only_ours = [f for f in ours.conn_by_frame if f not in theirs]
+    unexplained = [f for f in only_theirs if ours.reason_by_frame.get(f) not in TSHARK_ONLY_EXPLAINED]
+    if unexplained:
+        return "DIFFERENT", f"tshark has TCP in frames {unexplained[:5]} we skipped without a known cause"
+    if only_ours and not tshark_malformed:
+        return "DIFFERENT", f"we have TCP in frames {only_ours[:5]} tshark shows no stream for"
+    shared = [f for f in ours.conn_by_frame if f in theirs]
+    if all(ours.conn_by_frame[f] == theirs[f] for f in shared):
+        return "exact", ""
+    pairs = sorted({(ours.conn_by_frame[f], theirs[f]) for f in shared})
+    ours_ids = [a for a, _ in pairs]
+    their_ids = [b for _, b in pairs]
+    same_groups = len(set(ours_ids)) == len(pairs) == len(set(their_ids)) and their_ids == sorted(their_ids)
+    if not same_groups:
+        return "DIFFERENT", f"grouping differs: (ours, tshark) pairs {pairs[:8]}"
+    if only_theirs:
+        # Extra TCP that tshark decodes (tunnels, fragments, ...) opens streams of its own.
+        reasons = sorted({ours.reason_by_frame[f] for f in only_theirs})
+        return f"partition: tshark-only TCP ({', '.join(reasons)})", ""
+    if set(theirs.values()) != set(range(max(theirs.values()) + 1)):
+        # Stream ids no frame carries: another dissector (SOCKS, FTP data, ...) registered
+        # a TCP conversation of its own, which consumed a tcp.stream number.
+        return "partition: tshark ids with gaps (conversations set up by other dissectors)", ""
+    return "DIFFERENT", f"ids shifted without a cause: (ours, tshark) pairs {pairs[:8]}"
+
+
+def test_streams_match_tshark(
+    corpus_results: dict[str, Result | None], tshark_streams: dict[str, dict[int, int]]
+) -> None:
+    manifest = _manifest()
+    outcome: Counter[str] = Counter()
+    problems = []
+    tcp_files = 0
+    for rel, theirs in tshark_streams.items():
+        ours = corpus_results.get(rel)
+        if ours is None:
+            outcome["rejected"] += 1  # CaptureError (tshark refuses these files too)
+            continue
+        kind, detail = _compare(ours, theirs, "malformed" in manifest[rel]["notes"])
+        outcome[kind] += 1
+        tcp_files += 1
+        if kind == "DIFFERENT":
+            problems.append(f"{rel}: {detail}")
+    print(f"\ntcp.stream agreement over {tcp_files} readable TCP files:")
+    for kind, count in outcome.most_common():
+        print(f"  {count:5d}  {kind}")
+    assert not problems, "\n".join(problems[:20])
+    assert outcome["exact"] > 0.85 * tcp_files

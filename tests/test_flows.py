@@ -1,0 +1,149 @@
+"""Connections and their ids: Wireshark 4.0.17's tcp.stream rules, client side, volumes.
+
+The expected stream ids in the port-reuse tests are what tshark 4.0.17 printed for the
+same frames (``tshark -T fields -e frame.number -e tcp.stream``); the corpus test checks
+the same rules against tshark on 800+ real captures.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from craft import ACK, FIN, PSH, RST, SYN, ethernet, ipv4, ipv6, pcap, tcp
+
+from pcapline.decode import decode
+from pcapline.flows import CONNECTION_ID_COLUMNS, build_flows
+from pcapline.model import FLOW_COLUMNS
+from pcapline.read import read_capture
+
+
+def c(sport: int = 40000, **kw) -> bytes:
+    """Client 10.0.0.1:sport -> server 10.0.0.2:80."""
+    payload = kw.pop("payload", b"")
+    return ethernet(ipv4(tcp(sport=sport, dport=80, payload=payload, **kw), src="10.0.0.1", dst="10.0.0.2"))
+
+
+def s(dport: int = 40000, **kw) -> bytes:
+    payload = kw.pop("payload", b"")
+    return ethernet(ipv4(tcp(sport=80, dport=dport, payload=payload, **kw), src="10.0.0.2", dst="10.0.0.1"))
+
+
+def flows(frames: list[bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return build_flows(decode(read_capture(io.BytesIO(pcap(frames)))).segments)
+
+
+HANDSHAKE = [c(seq=100, flags=SYN), s(seq=500, ack=101, flags=SYN | ACK), c(seq=101, ack=501, flags=ACK)]
+
+
+# Each case: frames and tshark 4.0.17's tcp.stream for them.
+PORT_REUSE_CASES = {
+    "new ISN after FIN starts a stream": (
+        [
+            *HANDSHAKE,
+            c(seq=101, ack=501, flags=FIN | ACK),
+            s(seq=501, ack=102, flags=FIN | ACK),
+            c(seq=102, ack=502, flags=ACK),
+            c(seq=9000, flags=SYN),
+            s(seq=7000, ack=9001, flags=SYN | ACK),
+        ],
+        [0, 0, 0, 0, 0, 0, 1, 1],
+    ),
+    "same ISN after RST stays (4.0 has no RST rule)": (
+        [c(seq=100, flags=SYN), s(seq=0, ack=101, flags=RST | ACK), c(seq=100, flags=SYN)],
+        [0, 0, 0],
+    ),
+    "SYN+ACK first sets the client's base from its ack": (
+        [s(seq=500, ack=101, flags=SYN | ACK), c(seq=101, ack=501, flags=ACK), c(seq=100, flags=SYN), c(seq=300, flags=SYN)],
+        [0, 0, 0, 1],
+    ),
+    "SYN+ACK with a new seq does not split": (
+        [c(seq=100, flags=SYN), s(seq=500, ack=101, flags=SYN | ACK), s(seq=900, ack=101, flags=SYN | ACK)],
+        [0, 0, 0],
+    ),
+    "first data segment sets base seq - 1": (
+        [c(seq=100, ack=5, flags=ACK), c(seq=99, flags=SYN), c(seq=50, flags=SYN)],
+        [0, 0, 1],
+    ),
+    "an ACK sets the other side's base": (
+        [c(seq=100, ack=501, flags=ACK), s(seq=500, flags=SYN), s(seq=600, flags=SYN)],
+        [0, 0, 1],
+    ),
+    "SYN retransmissions stay, a new ISN splits": (
+        [c(seq=100, flags=SYN), c(seq=100, flags=SYN), c(seq=100, flags=SYN), c(seq=200, flags=SYN), c(seq=200, flags=SYN)],
+        [0, 0, 0, 1, 1],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PORT_REUSE_CASES))
+def test_port_reuse_like_tshark_4_0(case: str) -> None:
+    frames, expected = PORT_REUSE_CASES[case]
+    seg, conns = flows(frames)
+    assert seg["conn"].tolist() == expected
+    assert conns["id"].tolist() == sorted(set(expected))
+
+
+def test_ids_follow_first_appearance_and_interleave() -> None:
+    frames = [c(40001, seq=1, flags=SYN), c(40002, seq=1, flags=SYN), s(40001, seq=9, ack=2, flags=SYN | ACK)]
+    frames += [c(40001, seq=2, ack=10, flags=ACK), s(40002, seq=7, ack=2, flags=SYN | ACK)]
+    seg, conns = flows(frames)
+    assert seg["conn"].tolist() == [0, 1, 0, 0, 1]
+    assert conns["first_frame"].tolist() == [1, 2] and conns["last_frame"].tolist() == [4, 5]
+    assert conns["packets"].tolist() == [3, 2]
+
+
+def test_columns_and_types() -> None:
+    seg, conns = flows(HANDSHAKE)
+    assert {name: str(seg[name].dtype) for name in FLOW_COLUMNS} == FLOW_COLUMNS
+    assert tuple(conns.columns) == CONNECTION_ID_COLUMNS
+    row = conns.iloc[0]
+    assert (row["client_ip"], row["client_port"], row["server_ip"], row["server_port"]) == (
+        "10.0.0.1",
+        40000,
+        "10.0.0.2",
+        80,
+    )
+    assert not row["client_guessed"]
+    assert seg["from_client"].tolist() == [True, False, True]
+
+
+def test_bytes_per_side_count_payload_from_ip_lengths() -> None:
+    frames = [*HANDSHAKE, c(seq=101, ack=501, flags=PSH | ACK, payload=b"a" * 300), s(seq=501, ack=401, flags=ACK, payload=b"b" * 1200)]
+    _, conns = flows(frames)
+    assert (conns["bytes_client"].iloc[0], conns["bytes_server"].iloc[0]) == (300, 1200)
+    assert conns["start_ns"].iloc[0] < conns["end_ns"].iloc[0]
+
+
+def test_client_from_synack_when_syn_missing() -> None:
+    seg, conns = flows([s(seq=500, ack=101, flags=SYN | ACK), c(seq=101, ack=501, flags=ACK)])
+    assert conns["client_ip"].iloc[0] == "10.0.0.1" and not conns["client_guessed"].iloc[0]
+    assert seg["from_client"].tolist() == [False, True]
+
+
+def test_client_guessed_from_ephemeral_port_mid_stream() -> None:
+    # Capture starts mid-connection with the server speaking first: the higher port is the client.
+    seg, conns = flows([s(seq=501, ack=101, flags=ACK, payload=b"x"), c(seq=101, ack=502, flags=ACK)])
+    row = conns.iloc[0]
+    assert row["client_guessed"] and row["client_port"] == 40000 and row["server_port"] == 80
+    assert seg["from_client"].tolist() == [False, True]
+
+
+def test_ipv6_text_is_compressed() -> None:
+    frame = ethernet(ipv6(tcp(flags=SYN), src="2001:db8:0:0:0:0:0:1", dst="fe80::2"), ethertype=0x86DD)
+    _, conns = flows([frame])
+    assert (conns["client_ip"].iloc[0], conns["server_ip"].iloc[0]) == ("2001:db8::1", "fe80::2")
+
+
+def test_same_ports_different_addresses_are_different_connections() -> None:
+    other = ethernet(ipv4(tcp(sport=40000, dport=80, flags=SYN), src="10.0.0.3", dst="10.0.0.2"))
+    seg, _ = flows([c(seq=1, flags=SYN), other])
+    assert seg["conn"].tolist() == [0, 1]
+
+
+def test_empty_segments() -> None:
+    seg, conns = flows([ethernet(b"\x00" * 28, ethertype=0x0806)])
+    assert seg.empty and conns.empty
+    assert tuple(conns.columns) == CONNECTION_ID_COLUMNS
+    assert "conn" in seg.columns and "from_client" in seg.columns
