@@ -234,63 +234,84 @@ def classify(
     segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
 ) -> pd.DataFrame:
     """The connections table with every model.CONNECTION_COLUMNS column filled."""
-    verdicts = verdicts_by_id(connections, detected)
+    table = _verdict_table(detected)
     out = connections.copy()
-    ids = out["id"].to_numpy(np.int64)
-    rows = [verdicts[int(i)] for i in ids]
-    out["fate"] = [v.fate.value for v in rows]
-    out["closer"] = pd.Series(
-        [v.closer.value if v.closer is not None else None for v in rows], index=out.index, dtype=object
+    pos = np.searchsorted(detected.facts.conn_ids, out["id"].to_numpy(np.int64))
+    known = (pos < len(detected.facts.conn_ids)) & (
+        detected.facts.conn_ids[np.minimum(pos, max(len(detected.facts.conn_ids) - 1, 0))]
+        == out["id"].to_numpy(np.int64)
+        if len(detected.facts.conn_ids)
+        else np.zeros(len(out), dtype=bool)
     )
-    out["reset_by"] = pd.Series(
-        [v.reset_by.value if v.reset_by is not None else None for v in rows], index=out.index, dtype=object
-    )
-    for name in Counts.__slots__:
-        out[name] = np.array([getattr(v.counts, name) for v in rows], dtype=np.int64)
-    out["inferred"] = [v.inferred for v in rows]
-    out["explanation"] = [v.explanation for v in rows]
-    out["evidence_frames"] = [list(v.evidence_frames) for v in rows]
+    if not np.all(known):  # connections without segments (flows never makes these)
+        raise ValueError("classify: connections without segments")
+    for name, values in table.items():
+        column = values[pos] if isinstance(values, np.ndarray) else [values[i] for i in pos]
+        out[name] = pd.Series(column, index=out.index, dtype=_DTYPES.get(name, object))
     extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
     return out[list(CONNECTION_COLUMNS) + extra]
 
 
-def verdicts_by_id(connections: pd.DataFrame, detected: DetectResult) -> dict[int, Verdict]:
-    """One ``Verdict`` per connection id (model.Verdict: fate, sides, counts, evidence)."""
+_DTYPES: dict[str, Any] = {name: np.int64 for name in Counts.__slots__}
+
+
+def _verdict_table(detected: DetectResult) -> dict[str, Any]:
+    """Verdict columns per connection, in ``facts.conn_ids`` order.
+
+    Healthy (unvisited) connections get rules 9-11 columnar; visited ones go through ``RULES``.
+    """
     facts = detected.facts
     counts = _counts(facts)
     healthy = _healthy(facts)
-    info = connections.set_index("id")
-    out: dict[int, Verdict] = {}
-    for index, conn in enumerate(facts.conn_ids.tolist()):
+    fate, closer = healthy.fates()
+    table: dict[str, Any] = {
+        "fate": fate,
+        "closer": closer,
+        "reset_by": np.full(len(facts.conn_ids), None, dtype=object),
+    }
+    for name, values in zip(Counts.__slots__, counts, strict=True):
+        table[name] = values
+    table["inferred"] = healthy.inferred()
+    table["explanation"] = healthy.explanations(fate, closer)
+    table["evidence_frames"] = healthy.evidence()
+    start = facts.time_ns[facts.starts[:-1]] if len(facts.conn_ids) else np.zeros(0, np.int64)
+    end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if len(facts.conn_ids) else start
+    for index in np.flatnonzero(detected.visited).tolist():
+        conn = int(facts.conn_ids[index])
         c = Counts(*(int(col[index]) for col in counts))
-        per_detector = detected.detections.get(conn)
-        if per_detector is None:
-            out[conn] = healthy.verdict(index, conn, c)
-            continue
-        evidence = _evidence(conn, c, per_detector, info, facts)
+        evidence = _evidence(conn, c, detected.detections[conn], int(start[index]), int(end[index]), facts)
         decision = decide(evidence)
-        inferred = explain.inferred(evidence)
+        table["fate"][index] = decision.fate.value
+        table["closer"][index] = decision.closer.value if decision.closer is not None else None
+        table["reset_by"][index] = decision.reset_by.value if decision.reset_by is not None else None
+        table["inferred"][index] = explain.inferred(evidence)
+        table["explanation"][index] = explain.explain(decision, evidence)
+        table["evidence_frames"][index] = list(decision.evidence_frames)
+    return table
+
+
+def verdicts_by_id(connections: pd.DataFrame, detected: DetectResult) -> dict[int, Verdict]:
+    """One ``model.Verdict`` per connection id (fate, sides, counts, evidence frames)."""
+    table = _verdict_table(detected)
+    out: dict[int, Verdict] = {}
+    for index, conn in enumerate(detected.facts.conn_ids.tolist()):
+        closer, reset_by = table["closer"][index], table["reset_by"][index]
         out[conn] = Verdict(
             conn=conn,
-            fate=decision.fate,
-            closer=decision.closer,
-            reset_by=decision.reset_by,
-            counts=c,
-            inferred=inferred,
-            explanation=explain.explain(decision, evidence),
-            evidence_frames=decision.evidence_frames,
+            fate=Fate(table["fate"][index]),
+            closer=Side(closer) if closer is not None else None,
+            reset_by=Side(reset_by) if reset_by is not None else None,
+            counts=Counts(*(int(table[name][index]) for name in Counts.__slots__)),
+            inferred=table["inferred"][index],
+            explanation=table["explanation"][index],
+            evidence_frames=tuple(table["evidence_frames"][index]),
         )
-    for conn in info.index.tolist():  # connections without segments (should not happen)
-        if int(conn) not in out:
-            out[int(conn)] = Verdict(conn=int(conn), fate=Fate.OPEN, explanation="no segments")
     return out
 
 
 def _evidence(
-    conn: int, counts: Counts, found: Mapping[str, Detection], info: pd.DataFrame, facts: Facts
+    conn: int, counts: Counts, found: Mapping[str, Detection], start: int, end: int, facts: Facts
 ) -> Evidence:
-    start = int(info.at[conn, "start_ns"]) if "start_ns" in info.columns else 0
-    end = int(info.at[conn, "end_ns"]) if "end_ns" in info.columns else 0
     return Evidence(
         conn=conn,
         counts=counts,
@@ -340,35 +361,39 @@ class _Healthy:
     duration_s: np.ndarray
     rtt_ms: np.ndarray  # handshake RTT, NaN if not measurable
 
-    def verdict(self, index: int, conn: int, counts: Counts) -> Verdict:
-        cf, sf = int(self.client_fin[index]), int(self.server_fin[index])
-        if cf and sf:
-            fate = Fate.CLOSED
-            closer = Side.BOTH if self.crossed[index] else (Side.CLIENT if cf < sf else Side.SERVER)
-        elif cf or sf:
-            fate, closer = Fate.HALF_CLOSED, (Side.CLIENT if cf else Side.SERVER)
-        else:
-            fate, closer = Fate.OPEN, None
-        rtt = float(self.rtt_ms[index])
-        inferred: dict[str, Any] = {} if np.isnan(rtt) else {"rtt_ms": round(rtt, 3)}
-        if self.no_syn[index]:
-            inferred["capture_start"] = True
-        return Verdict(
-            conn=conn,
-            fate=fate,
-            closer=closer,
-            counts=counts,
-            inferred=inferred,
-            explanation=explain.healthy(fate, closer, bool(self.no_syn[index]),
-                                        float(self.duration_s[index])),
-            evidence_frames=tuple(f for f in sorted((cf, sf)) if f),
-        )
+    def fates(self) -> tuple[np.ndarray, np.ndarray]:
+        cf, sf = self.client_fin > 0, self.server_fin > 0
+        fate = np.where(cf & sf, Fate.CLOSED.value,
+                        np.where(cf | sf, Fate.HALF_CLOSED.value, Fate.OPEN.value)).astype(object)
+        first_client = np.where(cf & sf, self.client_fin < self.server_fin, cf)
+        closer = np.where(first_client, Side.CLIENT.value, Side.SERVER.value).astype(object)
+        closer[cf & sf & self.crossed] = Side.BOTH.value
+        closer[~(cf | sf)] = None
+        return fate, closer
+
+    def inferred(self) -> list[dict[str, Any]]:
+        rtt = np.round(self.rtt_ms, 3).tolist()
+        out: list[dict[str, Any]] = [{} if r != r else {"rtt_ms": r} for r in rtt]  # NaN != NaN
+        for i in np.flatnonzero(self.no_syn).tolist():
+            out[i]["capture_start"] = True
+        return out
+
+    def explanations(self, fate: np.ndarray, closer: np.ndarray) -> list[str]:
+        return [
+            explain.healthy(Fate(f), Side(c) if c is not None else None, bool(n), float(d))
+            for f, c, n, d in zip(fate.tolist(), closer.tolist(), self.no_syn.tolist(),
+                                  self.duration_s.tolist(), strict=True)
+        ]
+
+    def evidence(self) -> list[list[int]]:
+        return [sorted(f for f in pair if f) for pair in zip(self.client_fin.tolist(),
+                                                             self.server_fin.tolist(), strict=True)]
 
 
 def _healthy(facts: Facts) -> _Healthy:
     n = len(facts.conn_ids)
     ci = facts.conn_index
-    fin = ((facts.flags & FIN) != 0) & ~facts.is_dup & ~facts.is_retrans
+    fin = ((facts.flags & FIN) != 0) & ~facts.is_dup  # the first FIN counts even if resent
     first_fin = {}
     first_row = {}
     for side in (True, False):
@@ -415,7 +440,7 @@ def _handshake_rtt_ms(facts: Facts) -> np.ndarray:
 
 def verdicts(
     segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
-) -> list[Verdict]:
+) -> list[Verdict]:  # segments/connections: the stage signature
     """``model.Verdict`` per connection, in connection id order (with evidence frames)."""
     by_id = verdicts_by_id(connections, detected)
     return [by_id[k] for k in sorted(by_id)]

@@ -246,8 +246,8 @@ def _reset(d: Decision, e: Evidence) -> str:
         why.append("it answered a keepalive probe with RST: it no longer knew this connection "
                    "(restarted, or a NAT/firewall lost the state)")
     elif r.unread_data:
-        why.append("it had received data it did not read: close() with unread data sends RST "
-                   "instead of FIN (or SO_LINGER {1, 0})")
+        why.append("it sent RST instead of FIN right after receiving data: close() with unread "
+                   "received data, or an abortive close (SO_LINGER {1, 0})")
     elif not r.has_ack:
         why.append("a bare RST: no socket matched on that host (it restarted or the port closed)")
     if e.close.injected_hints:

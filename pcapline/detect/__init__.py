@@ -166,6 +166,14 @@ def first_rows(facts: Facts, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def first_rows_by_direction(facts: Facts, mask: np.ndarray) -> np.ndarray:
+    """The first row per (connection, direction) among rows where ``mask`` holds."""
+    out = np.zeros(len(facts), dtype=bool)
+    for side in (True, False):
+        out |= first_rows(facts, mask & (facts.from_client == side))
+    return out
+
+
 from pcapline.detect import (  # noqa: E402  (the registry needs the types above)
     artefacts,
     close,
@@ -256,6 +264,7 @@ __all__ = [
     "Detector",
     "conn_view",
     "first_rows",
+    "first_rows_by_direction",
     "per_connection",
     "row_events",
     "run_all",

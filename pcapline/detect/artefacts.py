@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, first_rows, row_events
+from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
 from pcapline.facts import UNKNOWN, Facts
 from pcapline.model import SYN, EventKind
 
@@ -75,14 +75,6 @@ def rows(facts: Facts) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
-
-
-def first_rows_by_direction(facts: Facts, mask: np.ndarray) -> np.ndarray:
-    """The first row per (connection, direction) among rows where ``mask`` holds."""
-    out = np.zeros(len(facts), dtype=bool)
-    for side in (True, False):
-        out |= first_rows(facts, mask & (facts.from_client == side))
-    return out
 
 
 DETECTOR = Detector("artefacts", EMITS, detect, rows=rows)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, row_events
+from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
 from pcapline.facts import Facts
 from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
 
@@ -71,7 +71,9 @@ class Close:
 
 def detect(view: ConnView) -> Detection:
     idx = np.arange(len(view))
-    fin = view.has(FIN) & ~view.is_dup & ~view.is_retrans
+    # A side's first FIN on the wire counts even when it is itself a retransmission (the
+    # original was lost before the capture point).
+    fin = view.has(FIN) & ~view.is_dup
     client_fin = _first(fin & view.from_client)
     server_fin = _first(fin & ~view.from_client)
     closer = _closer(view, client_fin, server_fin)
@@ -80,7 +82,7 @@ def detect(view: ConnView) -> Detection:
     if client_fin is not None and server_fin is not None:
         second_fin = max(client_fin, server_fin)
     stuck = second_fin is not None and bool(
-        np.any(fin_retrans & (view.from_client == view.from_client[second_fin]))
+        np.any(fin_retrans & (view.from_client == view.from_client[second_fin]) & (idx > second_fin))
     )
     rst_rows = np.flatnonzero(view.has(RST) & ~view.is_dup)
     events: list[Event] = []
@@ -219,7 +221,8 @@ def screen(facts: Facts) -> np.ndarray:
 
 
 def rows(facts: Facts) -> pd.DataFrame:
-    fin = ((facts.flags & FIN) != 0) & ~facts.is_dup & ~facts.is_retrans
+    any_fin = ((facts.flags & FIN) != 0) & ~facts.is_dup
+    fin = (any_fin & ~facts.is_retrans) | first_rows_by_direction(facts, any_fin)
     rst = ((facts.flags & RST) != 0) & ~facts.is_dup
     return pd.concat(
         [

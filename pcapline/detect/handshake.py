@@ -50,6 +50,10 @@ EMITS = frozenset(
 #: The first SYN RTO on every stack we know is at most 3 s (Windows, old Linux); a capture
 #: that goes on longer than this after a lone SYN shows that no retry came.
 MAX_INITIAL_SYN_RTO_S = 3.0
+#: Linux retransmits a SYN+ACK after TCP_TIMEOUT_INIT (1 s); a SYN cookie answer is never
+#: retransmitted (no request socket), so one unanswered SYN+ACK with no retry after 1 s is
+#: either a cookie or a server with tcp_synack_retries=0.
+INITIAL_SYNACK_RTO_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +64,8 @@ class RetrySeries:
     frames: tuple[int, ...]
     schedule: Schedule
     retries: int  # transmissions after the first
-    gave_up: bool | None  # None: answered, or the capture ended before the next retry was due
-    give_up_after_s: float | None  # when the sender's last timer expired (first transmission = 0)
+    gave_up: bool | None  # True: the capture went on past the next retry due and none came
+    give_up_after_s: float | None  # unanswered: when the last timer expires (ETIMEDOUT), from the first
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -69,6 +73,7 @@ class RetrySeries:
             "schedule": self.schedule.name,
             "retries": self.retries,
             "gave_up": self.gave_up,
+            "give_up_s": None if self.give_up_after_s is None else round(self.give_up_after_s, 3),
         }
 
 
@@ -176,13 +181,16 @@ def _series(view: ConnView, rows: np.ndarray, *, answered: bool, syn: bool) -> R
     gave_up: bool | None = None
     give_up_after: float | None = None
     if not answered:
-        # The sender gave up if the capture went on past the retry the pattern predicts.
-        due = schedule.next_gap_s if schedule.next_gap_s is not None else MAX_INITIAL_SYN_RTO_S
+        # The kernel aborts when the timer after the last retry fires (ETIMEDOUT), whether or
+        # not the capture lasted that long; "gave up" is only claimed when the capture went
+        # on past the retry the pattern predicts and none came.
+        if schedule.next_gap_s is not None:
+            give_up_after = times[-1] + schedule.next_gap_s
+        first_rto = MAX_INITIAL_SYN_RTO_S if syn else INITIAL_SYNACK_RTO_S
+        due = schedule.next_gap_s if schedule.next_gap_s is not None else first_rto
         waited = float(view.capture_end_ns - view.time_ns[rows[-1]]) / 1e9
         if waited > due * 1.1 + 0.02:
             gave_up = True
-            if schedule.next_gap_s is not None:
-                give_up_after = times[-1] + schedule.next_gap_s
     return RetrySeries(
         times=tuple(times),
         frames=tuple(int(view.frame[i]) for i in rows),
@@ -255,7 +263,12 @@ def screen(facts: Facts) -> np.ndarray:
     n = len(facts.conn_ids)
     n_syn = np.bincount(facts.conn_index[syn], minlength=n)
     n_synack = np.bincount(facts.conn_index[synack], minlength=n)
-    return (n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0))
+    # A SYN+ACK the client never acknowledged (SYN flood, lost ACKs, SYN cookies).
+    client_ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & ~facts.is_dup
+    n_client_ack = np.bincount(facts.conn_index[client_ack], minlength=n)
+    return (n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0)) | (
+        (n_synack > 0) & (n_client_ack == 0)
+    )
 
 
 def rows(facts: Facts) -> pd.DataFrame:

@@ -58,7 +58,7 @@ class RtoSeries:
     doubling: bool
     acked: bool  # the peer acknowledged it later
     gave_up: bool | None  # silence past the next expected RTO; None: capture ended first
-    give_up_after_s: float | None  # first transmission -> expected death (last RTO expiry)
+    give_up_after_s: float | None  # first transmission -> abort at the latest (next RTO expiry)
     user_timeout_shape: bool  # last gap shorter than the doubling predicts
     later_traffic: bool  # the sender sent anything else (not a retransmission) afterwards
     rst_frame: int | None  # a RST from the retransmitting side after the series
@@ -74,6 +74,7 @@ class RtoSeries:
             "doubling": self.doubling,
             "gave_up": self.gave_up,
             "user_timeout_shape": self.user_timeout_shape,
+            "give_up_s": None if self.give_up_after_s is None else round(self.give_up_after_s, 3),
         }
 
 
@@ -179,10 +180,12 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     gave_up: bool | None = None
     give_up_after: float | None = None
     if not acked and next_gap is not None:
+        # The abort (tcp_retries2 / TCP_USER_TIMEOUT) happens at the latest when the timer
+        # after the last retransmission fires; "gave up" only when the capture shows it.
+        give_up_after = times[-1] - times[0] + next_gap
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
         if len(rst_mine) or len(rst_peer) or silence > next_gap * 1.1 + 0.02:
             gave_up = True
-            give_up_after = times[-1] - times[0] + next_gap
     shortened = len(gaps) >= 2 and gaps[-1] < 0.9 * min(2 * gaps[-2], RTO_MAX_S)
     shortened &= all(close_to(gaps[k], min(2 * gaps[k - 1], RTO_MAX_S)) for k in range(1, len(gaps) - 1))
     return RtoSeries(

@@ -1,0 +1,92 @@
+"""detect/handshake.py on crafted openings (fates themselves are proven on real captures)."""
+
+from __future__ import annotations
+
+from segment_builder import CLIENT, SERVER, Conversation, segments
+
+from pcapline.detect import conn_view
+from pcapline.detect.handshake import detect
+from pcapline.facts import compute_facts
+from pcapline.model import EventKind
+
+
+def _detect(c: Conversation, *, capture_until: float | None = None):  # type: ignore[no-untyped-def]
+    if capture_until is not None:
+        other = Conversation(conn=99).syn(capture_until)
+        facts = compute_facts(segments(c, other))
+    else:
+        facts = compute_facts(segments(c))
+    return detect(conn_view(facts, 0))
+
+
+def test_linux_65_linear_then_doubling_schedule_and_give_up() -> None:
+    c = Conversation()
+    for t in (0, 1, 2, 3, 4, 6, 10):
+        c.syn(float(t))
+    d = _detect(c, capture_until=40.0)
+    syn = d.inferred.syn
+    assert syn.retries == 6
+    assert syn.schedule.name.startswith("linear then doubling: 4 gaps of 1 s")
+    assert syn.gave_up is True
+    assert syn.give_up_after_s == 18.0
+    assert [e.kind for e in d.events] == [EventKind.SYN_RETRANSMIT] * 6
+    assert d.events[-1].value == 4.0
+
+
+def test_classic_doubling_and_capture_ending_mid_retry() -> None:
+    c = Conversation()
+    for t in (0, 1, 3, 7):
+        c.syn(float(t))
+    d = _detect(c, capture_until=9.0)
+    assert d.inferred.syn.schedule.name.startswith("doubling from 1 s")
+    assert d.inferred.syn.gave_up is None  # next SYN due at 15 s, capture ended at 9 s
+
+
+def test_windows_three_second_schedule() -> None:
+    c = Conversation()
+    for t in (0, 3, 9):
+        c.syn(float(t))
+    d = _detect(c, capture_until=30.0)
+    assert d.inferred.syn.schedule.name.startswith("doubling from 3 s")
+
+
+def test_refused_answer() -> None:
+    c = Conversation().syn(0.0).rst(SERVER, 0.0001, ack=1001)
+    d = _detect(c)
+    assert d.inferred.answer == "rst"
+    assert d.inferred.synack is None
+
+
+def test_challenge_ack_then_reset_and_retry_is_stale_peer() -> None:
+    c = Conversation().syn(0.0)
+    c.send(SERVER, 0.0001, 0x10, seq=777777, ack=424242)  # bare ACK: a TIME_WAIT/half-open peer
+    c.rst(CLIENT, 0.0002, with_ack=False, seq=424242)
+    c.syn(1.0).synack(1.0001).ack(CLIENT, 1.0002)
+    d = _detect(c)
+    assert d.inferred.answer == "challenge_ack"
+    assert d.inferred.stale_peer
+    assert EventKind.CHALLENGE_ACK in [e.kind for e in d.events]
+
+
+def test_listen_overflow_synack_after_client_ack() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.002, 100)
+    c.synack(1.0).ack(CLIENT, 1.0001)
+    c.synack(3.0).ack(CLIENT, 3.0001)
+    d = _detect(c)
+    h = d.inferred
+    assert h.client_acked and h.client_sent_data
+    assert h.synack_after_ack == 2
+    assert not h.server_acked_data
+    assert h.synack.retries == 2
+
+
+def test_overflow_rst_without_ack_flag() -> None:
+    c = Conversation().handshake(0.0)
+    c.rst(SERVER, 0.0011, with_ack=False)
+    assert _detect(c).inferred.overflow_rst_frame == 4
+
+
+def test_handshake_rtt_from_syn_to_ack() -> None:
+    c = Conversation().handshake(0.0, rtt=0.004)
+    assert abs(_detect(c).inferred.rtt_ms - 4.0) < 1e-6
