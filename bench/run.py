@@ -100,6 +100,7 @@ class Tool:
 @dataclass
 class Sample:
     seconds: float
+    cpu_seconds: float | None
     max_rss_mb: float | None
     tree_peak_mb: float | None
     exit_code: int
@@ -230,12 +231,16 @@ def run_once(tool: Tool, outdir: Path) -> tuple[Sample, str, str]:
     if sampler:
         sampler.done.set()
         sampler.join()
-    max_rss = None
+    max_rss = cpu = None
     if use_time and time_file.exists():
-        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_file.read_text())
+        report = time_file.read_text()
+        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
         max_rss = int(match.group(1)) / 1024 if match else None
+        user = re.search(r"User time \(seconds\): ([\d.]+)", report)
+        system = re.search(r"System time \(seconds\): ([\d.]+)", report)
+        cpu = float(user.group(1)) + float(system.group(1)) if user and system else None
     tree = sampler.peak / 2**20 if sampler and sampler.peak else None
-    return Sample(seconds, max_rss, tree, proc.returncode), stdout, stderr
+    return Sample(seconds, cpu, max_rss, tree, proc.returncode), stdout, stderr
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -249,8 +254,9 @@ def render_table(results: list[ToolResult], packets: int, reference: str) -> str
     reference = ref.name if ref else reference
     ref_time = ref.median("seconds") if ref else None
     ref_rss = ref.median("max_rss_mb") if ref else None
-    head = (f"{'tool':<20} {'median s':>9} {'min s':>7} {'max s':>7} {'pkt/s':>10} {'peak RSS MB':>11} "
-            f"{'tree MB':>8} {'time x':>7} {'RSS x':>6} {'conns':>7}")
+    ref_cpu = ref.median("cpu_seconds") if ref else None
+    head = (f"{'tool':<20} {'median s':>9} {'min s':>7} {'max s':>7} {'pkt/s':>10} {'CPU s':>8} {'pkt/CPU-s':>10} "
+            f"{'peak RSS MB':>11} {'tree MB':>8} {'time x':>7} {'CPU x':>6} {'RSS x':>6} {'conns':>7}")
     lines = [head, "-" * len(head)]
     for r in results:
         if r.error:
@@ -260,13 +266,18 @@ def render_table(results: list[ToolResult], packets: int, reference: str) -> str
         med = r.median("seconds")
         rss = r.median("max_rss_mb")
         rate = packets / med if med else None
+        cpu = r.median("cpu_seconds")
+        cpu_rate = packets / cpu if cpu else None
+        cx = cpu / ref_cpu if cpu and ref_cpu else None
         tx = med / ref_time if med and ref_time else None
         rx = rss / ref_rss if rss and ref_rss else None
         lines.append(
             f"{r.name:<20} {fmt(med, '9.2f')} {min(secs):7.2f} {max(secs):7.2f} {fmt(rate, '10,.0f')} "
-            f"{fmt(rss, '11.0f')} {fmt(r.median('tree_peak_mb'), '8.0f')} {fmt(tx, '7.2f')} {fmt(rx, '6.2f')} "
+            f"{fmt(cpu, '8.2f')} {fmt(cpu_rate, '10,.0f')} "
+            f"{fmt(rss, '11.0f')} {fmt(r.median('tree_peak_mb'), '8.0f')} {fmt(tx, '7.2f')} {fmt(cx, '6.2f')} "
+            f"{fmt(rx, '6.2f')} "
             f"{r.connections if r.connections is not None else '-':>7}")
-    lines.append(f"time x / RSS x: median wall time / peak RSS as a multiple of {reference}'s "
+    lines.append(f"time x / CPU x / RSS x: median wall time / user+sys CPU time / peak RSS as a multiple of {reference}'s "
                  f"(<1 = faster/smaller than {reference}). conns: connections the tool reported "
                  "(the two loops count distinct 4-tuples, so a reused 4-tuple counts once).")
     return "\n".join(lines)
@@ -324,6 +335,7 @@ def main() -> None:
             "notes": notes,
             "results": [{**asdict(r), "median_seconds": r.median("seconds"),
                          "median_max_rss_mb": r.median("max_rss_mb"),
+                         "median_cpu_seconds": r.median("cpu_seconds"),
                          "packets_per_second": packets / r.median("seconds") if r.median("seconds") else None}
                         for r in ordered],
         }, indent=2))
