@@ -27,6 +27,9 @@ Where = Literal["client", "server", "router", "any"]
 COUNT_KEYS: tuple[str, ...] = tuple(Counts.__dataclass_fields__)
 FATES: tuple[str, ...] = tuple(f.value for f in Fate)
 
+#: capture_format of a plain ``tcpdump -i eth0`` capture (default snaplen).
+ETHERNET: dict[str, Any] = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
+
 #: Counts of a clean exchange on a lossless veth: nothing is ever retransmitted or probed.
 CLEAN: dict[str, CountValue] = {key: 0 for key in COUNT_KEYS}
 

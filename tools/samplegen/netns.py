@@ -7,6 +7,7 @@ sockets with it). Only these namespaces carry traffic.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -44,8 +45,6 @@ class Namespace:
     def nstat(self, *counters: str) -> dict[str, int]:
         """Absolute values of kernel SNMP counters (e.g. TcpExtListenOverflows)."""
         text = self.run(["nstat", "-az", "--json", *counters])
-        import json
-
         data = json.loads(text)
         table = data.get("kernel", data)
         return {name: int(table.get(name, 0)) for name in counters}

@@ -78,13 +78,16 @@ def _within(actual: int, want: Any) -> bool:
     return (lo is None or actual >= lo) and (hi is None or actual <= hi)
 
 
+def _end(value: Any, key: str) -> int | None:
+    return value if isinstance(value, int) else value[key]
+
+
 def _sum_bounds(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int):
         return a + b
-    lo = lambda x: x if isinstance(x, int) else x["min"]  # noqa: E731
-    hi = lambda x: x if isinstance(x, int) else x["max"]  # noqa: E731
-    los, his = (lo(a), lo(b)), (hi(a), hi(b))
-    return {"min": None if None in los else sum(los), "max": None if None in his else sum(his)}
+    los, his = (_end(a, "min"), _end(b, "min")), (_end(a, "max"), _end(b, "max"))
+    return {"min": None if None in los else sum(x or 0 for x in los),
+            "max": None if None in his else sum(x or 0 for x in his)}
 
 
 def check_connection(st: Stream, want: dict[str, Any], skip_counts: bool) -> list[str]:

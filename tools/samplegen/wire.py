@@ -78,15 +78,16 @@ def run_vlan(ns: str, access_a: str, trunk_a: str, trunk_b: str, access_b: str, 
     # where a frame received on each port goes, and whether it gets tagged on the way
     routes = {access_a: (trunk_a, True), trunk_a: (access_a, False), access_b: (trunk_b, True), trunk_b: (access_b, False)}
     by_fd = {s.fileno(): name for name, s in socks.items()}
+    stdin = sys.stdin.fileno()
     print("ready", flush=True)
     while True:
-        ready, _, _ = select.select([*socks.values(), sys.stdin], [], [])
+        ready, _, _ = select.select([*by_fd, stdin], [], [])
         for r in ready:
-            if r is sys.stdin:
-                if not sys.stdin.readline():
+            if r == stdin:
+                if not os.read(stdin, 4096):
                     return
                 continue
-            name = by_fd[r.fileno()]
+            name = by_fd[r]
             frame, addr = socks[name].recvfrom(65535)
             if addr[2] == PACKET_OUTGOING:
                 continue  # our own transmissions, looped back to the packet socket
@@ -98,12 +99,13 @@ def run_vlan(ns: str, access_a: str, trunk_a: str, trunk_b: str, access_b: str, 
 def run_tun(ns_a: str, ns_b: str, dev: str) -> None:
     fd_a, fd_b = tun_fd(ns_a, dev), tun_fd(ns_b, dev)
     peer = {fd_a: fd_b, fd_b: fd_a}
+    stdin = sys.stdin.fileno()
     print("ready", flush=True)
     while True:
-        ready, _, _ = select.select([fd_a, fd_b, sys.stdin], [], [])
+        ready, _, _ = select.select([fd_a, fd_b, stdin], [], [])
         for r in ready:
-            if r is sys.stdin:
-                if not sys.stdin.readline():
+            if r == stdin:
+                if not os.read(stdin, 4096):
                     return
                 continue
             os.write(peer[r], os.read(r, 65535))

@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import Conn, Expected, bound, clean
+from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair
 from tools.samplegen.scenario import Ctx
 
-ETHERNET = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
 PORT = 40001
 
 
@@ -331,7 +330,7 @@ def stale_peer_challenge_ack(ctx: Ctx, net: int) -> list[Expected]:
   }
 }
 """
-    linger0 = {"op": "setsockopt", "sock": "a", "opts": [st.opt("SO_LINGER", [1, 0])]}
+    linger0: st.Step = {"op": "setsockopt", "sock": "a", "opts": [st.opt("SO_LINGER", [1, 0])]}
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)

@@ -13,7 +13,7 @@ import struct
 import subprocess
 from pathlib import Path
 
-from tools.samplegen.expected import Conn, Expected, clean
+from tools.samplegen.expected import ETHERNET, Conn, Expected, clean
 from tools.samplegen.netns import Lab, make_pair
 from tools.samplegen.scenario import Ctx
 from tools.samplegen.scenarios.linktypes import PORT, _exchange
@@ -67,7 +67,7 @@ def derived_files(ctx: Ctx, net: int) -> list[Expected]:
     src = ctx.out / base
     conn = Conn({"client_port": PORT}, "closed", closer="client", counts=clean(),
                 note="100 B request, 1000 B reply, client close() first")
-    fmt = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
+    fmt = ETHERNET
     out = [Expected(base, "a normal connection; the source of the compressed and BSD NULL files", "client",
                     {}, [conn], capture_format=fmt)]
     for suffix, command in COMPRESSORS.items():

@@ -11,17 +11,16 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import Conn, Expected, bound, clean
+from tools.samplegen.expected import ETHERNET, Conn, Expected, Where, bound, clean
 from tools.samplegen.netns import Lab, isolate_host_script, make_pair, make_routed, vanish_script
 from tools.samplegen.scenario import Ctx
 
-ETHERNET = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
 SLL2 = {"format": "pcap", "link_type": "LINUX_SLL2", "tool": "tcpdump -i any", "snaplen": 262144}
 PORT = 40001
 
 
 # --- keepalive ----------------------------------------------------------------------------
-def _keepalive_dead(ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: int, prober: str) -> list[str]:
+def _keepalive_dead(ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: int, prober: Where) -> list[str]:
     """Exchange once, go idle, the non-prober vanishes 0.5 s later; wait out the keepalive."""
     ka = st.keepalive_opts(idle, intvl, cnt)
     with Lab(ctx.tag) as lab:
@@ -46,13 +45,13 @@ def _keepalive_dead(ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: i
     return ctx.socket_events()
 
 
-def _keepalive_expected(name: str, idle: int, intvl: int, cnt: int, prober: str, events: list[str]) -> Expected:
+def _keepalive_expected(name: str, idle: int, intvl: int, cnt: int, prober: Where, events: list[str]) -> Expected:
     counts = clean(keepalive_probes=cnt, resets=1)
     probe_times = [idle + i * intvl for i in range(cnt)]
     return Expected(
         name,
         f"{prober}-side keepalive idle {idle} s, interval {intvl} s, count {cnt}; the peer vanishes while idle",
-        prober,  # type: ignore[arg-type]
+        prober,
         {prober: {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": idle, "TCP_KEEPINTVL": intvl, "TCP_KEEPCNT": cnt},
          "peer_nft": "0.5 s after the last exchange: input+output meta l4proto tcp drop (host vanished)"},
         [Conn({"client_port": PORT}, "keepalive_timeout", reset_by=prober, counts=counts,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import Conn, Expected, bound, clean
+from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair
 from tools.samplegen.scenario import Ctx
 
-ETHERNET = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
 PORT = 40001
 
 DROP_SYN_IN = """table inet nosyn {

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import Conn, Expected, bound, clean
+from tools.samplegen.expected import ETHERNET, Conn, CountValue, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair, make_routed
 from tools.samplegen.scenario import Ctx
 
-ETHERNET = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
 PORT = 42000
 
 
@@ -153,7 +152,7 @@ def lossy_mix(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop(linger=3.0)  # a lost last FIN/ACK is retransmitted within a few RTOs
         cli.stop()
         srv.stop()
-    counts = {"resets": 0, "keepalive_probes": 0, "zero_window_probes": 0, "retransmits": bound(0, None),
+    counts: dict[str, CountValue] = {"resets": 0, "keepalive_probes": 0, "zero_window_probes": 0, "retransmits": bound(0, None),
               "syn_retransmits": bound(0, None), "synack_retransmits": bound(0, None)}
     conns = [Conn({"client_port": first + i}, "closed", closer="client", counts=dict(counts),
                   note="30 KB up, 60 KB down over 3 % random loss; client closes after reading everything")
