@@ -216,8 +216,8 @@ def capture_timeline(
         colour = fate_colour(fate)
         fig.add_trace(
             _trace(scatter,
-                x=xs,
-                y=ys,
+                x=_compact(xs, plan.webgl),
+                y=_compact(ys, plan.webgl),
                 mode="lines",
                 line=dict(color=colour, width=4 if len(rows) < 200 else 2),
                 name=f"{fate} ({n:,})",
@@ -226,21 +226,37 @@ def capture_timeline(
             )
         )
         # Hover and click live on a marker at each bar's start: line hover in WebGL only
-        # reports vertices, and one marker per bar keeps hover text to one string per bar.
+        # reports vertices, and one marker per bar keeps hover data to one entry per bar.
         sub = rows[mask]
+        if plan.webgl:
+            # Numbers only (id, duration): per-bar hover strings were 100 bytes x 30k bars.
+            # The table and the click (which opens the connection) give the addresses.
+            hover: dict[str, Any] = dict(
+                customdata=np.column_stack(
+                    [sub["id"].to_numpy(np.float64), end[mask] - start[mask]]
+                ).astype(np.float32),
+                hovertemplate=(
+                    f"#%{{customdata[0]}} {escape(fate)}<br>from %{{x:.3f}} s, "
+                    "lasting %{customdata[1]:.3f} s<extra></extra>"
+                ),
+            )
+        else:
+            hover = dict(
+                customdata=sub["id"].to_numpy(np.int64),
+                hovertext=_bar_hover(sub, start[mask], end[mask], sections),
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
         fig.add_trace(
             _trace(scatter,
-                x=start[mask],
-                y=y[mask],
+                x=_compact(start[mask], plan.webgl),
+                y=_compact(y[mask], plan.webgl),
                 mode="markers",
                 marker=dict(color=colour, size=6 if len(rows) < 200 else 4, symbol="line-ns"),
                 marker_line=dict(color=colour, width=2),
                 name=fate,
                 legendgroup=fate,
                 showlegend=False,
-                customdata=sub["id"].to_numpy(np.int64),
-                hovertext=_bar_hover(sub, start[mask], end[mask], sections),
-                hovertemplate="%{hovertext}<extra></extra>",
+                **hover,
             )
         )
     _add_event_marks(fig, events, rows, origin_ns, scatter)
@@ -262,6 +278,13 @@ def capture_timeline(
         ),
     )
     return fig
+
+
+def _compact(values: np.ndarray, webgl: bool) -> np.ndarray:
+    """float32 for WebGL timelines: half the bytes, and WebGL draws in float32 anyway.
+    (Sub-millisecond placement is lost on captures longer than a few hours; hover and the
+    table keep the exact times.)"""
+    return values.astype(np.float32) if webgl else values
 
 
 def _bar_hover(
@@ -293,6 +316,7 @@ FIN_MARKS_UP_TO = 200
 def _add_event_marks(
     fig: go.Figure, events: pd.DataFrame, rows: pd.DataFrame, origin_ns: int, scatter: type
 ) -> None:
+    webgl = scatter is go.Scattergl
     if events.empty:
         return
     row_of = pd.Series(rows["row"].to_numpy(), index=rows["id"].to_numpy())
@@ -303,17 +327,17 @@ def _add_event_marks(
             continue
         fig.add_trace(
             _trace(scatter,
-                x=(sel["time_ns"].to_numpy(np.int64) - origin_ns) / 1e9,
-                y=row_of.loc[sel["conn"].to_numpy()].to_numpy(np.float64),
+                x=_compact((sel["time_ns"].to_numpy(np.int64) - origin_ns) / 1e9, webgl),
+                y=_compact(row_of.loc[sel["conn"].to_numpy()].to_numpy(np.float64), webgl),
                 mode="markers",
                 name=f"{mark.label} ({len(sel):,})",
                 marker=dict(
                     symbol=mark.symbol,
                     color=mark.colour,
-                    size=8,
-                    line=dict(color=mark.colour, width=1.5),
+                    size=8 if len(rows) <= FIN_MARKS_UP_TO else 5,
+                    line=dict(color=mark.colour, width=1.5 if len(rows) <= FIN_MARKS_UP_TO else 1),
                 ),
-                customdata=sel["conn"].to_numpy(np.int64),
+                customdata=sel["conn"].to_numpy(np.int32 if webgl else np.int64),
                 hovertemplate=f"#%{{customdata}} {mark.label} at %{{x:.6f}} s<extra></extra>",
                 visible=(
                     "legendonly"
@@ -567,26 +591,34 @@ def retry_series(conn: ConnSegments, events: pd.DataFrame, origin_ns: int) -> li
     RTO series are found per (sender, relative seq): the original transmission plus each
     RTO retransmission of that sequence number; the longest such series is kept per sender
     (the one that shows the backoff; a connection that recovered has short ones).
+    Plain Python over one connection's few events (pandas filtering cost 50 ms a section).
     """
     out: list[RetrySeries] = []
     if events.empty:
         return out
-    kinds = events["kind"].astype(str)
-    side = events["side"].astype(str)
+    rows = list(
+        zip(
+            events["kind"].astype(str).tolist(),
+            events["side"].astype(str).tolist(),
+            events["time_ns"].astype(np.int64).tolist(),
+            events["frame"].astype(np.int64).tolist(),
+            strict=True,
+        )
+    )
     for label, members, retry_kind in _SERIES:
         for who in ("client", "server"):
-            sel = events[kinds.isin(members) & (side == who)]
-            if (sel["kind"].astype(str) == retry_kind).sum() < 1 or len(sel) < 2:
+            sel = [(t, f, k) for k, side, t, f in rows if side == who and k in members]
+            if len(sel) < 2 or not any(k == retry_kind for _, _, k in sel):
                 continue
             out.append(
                 RetrySeries(
                     f"{label} ({who})",
-                    tuple(((sel["time_ns"].to_numpy(np.int64) - origin_ns) / 1e9).tolist()),
-                    tuple(sel["frame"].astype(int).tolist()),
+                    tuple((t - origin_ns) / 1e9 for t, _, _ in sel),
+                    tuple(f for _, f, _ in sel),
                 )
             )
-    rto = events[kinds.isin({EventKind.RETRANSMIT, EventKind.FIN_RETRANSMIT})]
-    out.extend(_rto_series(conn.rows, set(rto["frame"].astype(int).tolist())))
+    rto = {f for k, _, _, f in rows if k in (EventKind.RETRANSMIT, EventKind.FIN_RETRANSMIT)}
+    out.extend(_rto_series(conn.rows, rto))
     return out
 
 
@@ -594,23 +626,26 @@ def _rto_series(seg: pd.DataFrame, rto_frames: set[int]) -> list[RetrySeries]:
     """Per sender, the longest run of RTO retransmissions of one sequence number."""
     if not rto_frames:
         return []
-    carries = (seg["seg_len"] > 0) | ((seg["flags"] & FIN) != 0)
-    sent = seg[carries]
+    flags = seg["flags"].to_numpy(np.int64)
+    carries = (seg["seg_len"].to_numpy(np.int64) > 0) | ((flags & FIN) != 0)
+    frame = seg["frame"].to_numpy(np.int64)[carries]
+    t = seg["t"].to_numpy(float)[carries]
+    fc = seg["from_client"].to_numpy(bool)[carries]
+    rel = seg["rel_seq"].to_numpy(np.int64)[carries]
+    is_rto = np.isin(frame, np.fromiter(rto_frames, dtype=np.int64))
     longest: dict[bool, RetrySeries] = {}
-    hits = sent[sent["frame"].isin(rto_frames)]
-    for (from_client, rel_seq), grp in hits.groupby(["from_client", "rel_seq"]):
-        same = sent[(sent["from_client"] == from_client) & (sent["rel_seq"] == rel_seq)]
-        attempts = pd.concat([same.head(1), grp]).drop_duplicates("frame").sort_values("frame")
-        if len(attempts) < 2:
+    for side, rel_seq in sorted({(bool(a), int(b)) for a, b in zip(fc[is_rto], rel[is_rto], strict=True)}):
+        same = (fc == side) & (rel == rel_seq)
+        # The first transmission of that sequence number, then its RTO retransmissions.
+        first = int(np.flatnonzero(same)[0])
+        pick = same & is_rto
+        pick[first] = True
+        if pick.sum() < 2:
             continue
-        who = "client" if from_client else "server"
-        series = RetrySeries(
-            f"RTO of seq {rel_seq} ({who})",
-            tuple(attempts["t"].astype(float).tolist()),
-            tuple(attempts["frame"].astype(int).tolist()),
-        )
-        if from_client not in longest or len(series.times) > len(longest[from_client].times):
-            longest[bool(from_client)] = series
+        who = "client" if side else "server"
+        series = RetrySeries(f"RTO of seq {rel_seq} ({who})", tuple(t[pick].tolist()), tuple(frame[pick].tolist()))
+        if side not in longest or len(series.times) > len(longest[side].times):
+            longest[side] = series
     return [longest[k] for k in sorted(longest, reverse=True)]
 
 

@@ -15,6 +15,7 @@ that reaches the page.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -321,8 +322,11 @@ def hostile(analysis: Analysis) -> Analysis:
     return Analysis(capture=cap, segments=analysis.segments, connections=conns, events=events, findings=findings)
 
 
+@functools.cache
 def large(n_conns: int, *, seed: int = 7) -> Analysis:
-    """Many connections (mostly closed, some failing) with few segments each: timeline scale."""
+    """Many connections (mostly closed, some failing) with few segments each: timeline scale.
+
+    Cached: several tests share one (they must not modify it)."""
     rng = np.random.default_rng(seed)
     conns: list[Conn] = []
     for i in range(n_conns):

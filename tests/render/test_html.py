@@ -54,11 +54,17 @@ class Page(HTMLParser):
     def tags(self, name: str) -> list[dict[str, str | None]]:
         return [attrs for tag, attrs in self.elements if tag == name]
 
-    def json_script(self, element_id: str) -> object:
+    def script_text(self, element_id: str) -> str:
+        """A data script's JSON text, unpacked when the page gzip-packed it."""
         for attrs, text in self.scripts:
             if attrs.get("id") == element_id:
-                return json.loads(text)
+                if attrs.get("data-encoding") == "gzip":
+                    return gzip.decompress(base64.b64decode(text)).decode("utf-8")
+                return text
         raise KeyError(element_id)
+
+    def json_script(self, element_id: str) -> object:
+        return json.loads(self.script_text(element_id))
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +114,11 @@ def test_plotly_embedded_once_and_nothing_is_fetched(page: Page, page_text: str)
 
 
 def test_inline_bundle_option(analysis) -> None:
+    """For browsers without DecompressionStream: nothing packed, plotly.js as a plain script."""
     text = report.render_html(analysis, plotly_js="inline", max_sections=1)
     p = Page(text)
     assert not any(a.get("id") == "plotly-gzip" for a, _ in p.scripts)
+    assert not any(a.get("data-encoding") for a, _ in p.scripts)
     bundles = [t for a, t in p.scripts if "Plotly" in t and len(t) > 1_000_000]
     assert len(bundles) == 1
 
@@ -278,6 +286,18 @@ def test_long_timeline_folds_quiet_stretches() -> None:
     assert {ln.kind for r in shown for ln in r.labels} >= {"syn", "synack", "fin"}
 
 
+def test_large_payloads_are_packed() -> None:
+    big = hs.large(plots.WEBGL_ABOVE + 100)
+    p = Page(report.render_html(big, max_sections=2))
+    packed = {a.get("id") for a, _ in p.scripts if a.get("data-encoding") == "gzip"}
+    assert {"conn-data", "fig-timeline"} <= packed
+    assert len(p.json_script("conn-data")["rows"]) == len(big.connections)
+    webgl = p.json_script("fig-timeline")["data"]
+    assert {t["type"] for t in webgl} == {"scattergl"}
+    bars = [t for t in webgl if t.get("mode") == "markers" and t["name"] == "closed"][0]
+    assert _decode(bars["x"]).dtype.name == "float32"
+
+
 def test_write_report(tmp_path, analysis) -> None:
     out = report.write_report(analysis, tmp_path / "r.html", max_sections=2)
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
@@ -304,8 +324,11 @@ def test_hostile_strings_are_escaped_everywhere(analysis) -> None:
     # JSON in scripts escapes <, >, & and the line separators, and still round-trips.
     for attrs, body in p.scripts:
         if attrs.get("type") == "application/json":
-            assert not re.search("[<>&\u2028\u2029]", body), attrs.get("id")
-            json.loads(body)
+            if attrs.get("data-encoding") == "gzip":
+                assert re.fullmatch(r"[A-Za-z0-9+/=]+", body), attrs.get("id")
+            data = p.script_text(str(attrs["id"]))
+            assert not re.search("[<>&\u2028\u2029]", data), attrs.get("id")
+            json.loads(data)
     # The text arrives intact for the reader (escaped, not dropped).
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in text
 

@@ -9,6 +9,27 @@
     return el ? JSON.parse(el.textContent) : null;
   }
 
+  function gunzip(base64) {
+    if (typeof DecompressionStream === "undefined") {
+      return Promise.reject(new Error(
+        "this browser cannot unpack the report's embedded data (no DecompressionStream); " +
+        "open the report in a current Chrome, Edge, Firefox or Safari"));
+    }
+    var bin = atob(base64.trim());
+    var bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text();
+  }
+
+  // Script data: plain JSON, or gzip+base64 JSON when data-encoding="gzip" (large payloads).
+  function readJson(id) {
+    var el = document.getElementById(id);
+    if (!el) return Promise.resolve(null);
+    if (el.dataset.encoding === "gzip") return gunzip(el.textContent).then(JSON.parse);
+    try { return Promise.resolve(JSON.parse(el.textContent)); } catch (e) { return Promise.reject(e); }
+  }
+
   // ------------------------------------------------------------ plotly
   // Milliseconds since navigation start at each stage (read by the browser tests).
   var timings = window.pcaplineTimings = { script: performance.now(), drawn: {} };
@@ -19,16 +40,7 @@
     if (!packed) {
       return window.Plotly ? Promise.resolve(window.Plotly) : Promise.reject(new Error("plotly.js missing"));
     }
-    if (typeof DecompressionStream === "undefined") {
-      return Promise.reject(new Error(
-        "this browser cannot unpack the embedded charts (no DecompressionStream); " +
-        "open the report in a current Chrome, Edge, Firefox or Safari"));
-    }
-    var bin = atob(packed.textContent.trim());
-    var bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    return new Response(stream).text().then(function (source) {
+    return gunzip(packed.textContent).then(function (source) {
       // Indirect eval: run the bundle in global scope, as a <script> would.
       (0, eval)(source);
       return window.Plotly;
@@ -42,8 +54,8 @@
     if (div.dataset.state) return;
     div.dataset.state = "drawing";
     div.classList.add("loading");
-    plotlyReady.then(function (Plotly) {
-      var fig = json("fig-" + div.dataset.fig);
+    Promise.all([plotlyReady, readJson("fig-" + div.dataset.fig)]).then(function (loaded) {
+      var Plotly = loaded[0], fig = loaded[1];
       var layout = fig.layout || {};
       if (template) layout.template = template;
       return Plotly.newPlot(div, fig.data, layout, config).then(function () {
@@ -84,18 +96,19 @@
     div.on("plotly_click", function (ev) {
       var pt = ev.points && ev.points[0];
       if (!pt || pt.customdata === undefined) return;
-      openConnection(Number(pt.customdata));
+      // Bars carry their id alone (SVG) or as the first of [id, duration] (WebGL).
+      var id = typeof pt.customdata === "number" ? pt.customdata : pt.customdata[0];
+      openConnection(Number(id));
     });
   }
 
   // ------------------------------------------------------------ connection table
-  var table = json("conn-data") || { columns: [], rows: [] };
+  var table = { columns: [], rows: [], colours: {} };
   var col = {};
-  table.columns.forEach(function (name, i) { col[name] = i; });
   var PAGE = 100;
   var state = { key: "id", dir: 1, text: "", fate: "", page: 0, only: null };
   var tbody = document.querySelector("#conn-table tbody");
-  var colours = table.colours || {};
+  var colours = {};
 
   function isV6(ip) { return ip.indexOf(":") >= 0; }
 
@@ -306,5 +319,13 @@
     document.body.removeChild(ta);
   }
 
-  render();
+  readJson("conn-data").then(function (data) {
+    table = data || table;
+    table.columns.forEach(function (name, i) { col[name] = i; });
+    colours = table.colours || {};
+    render();
+    document.getElementById("conn-table").dataset.state = "ready";
+  }).catch(function (err) {
+    document.getElementById("table-count").textContent = "Table not shown: " + err.message;
+  });
 })();
