@@ -15,7 +15,7 @@ A capture sees segments, not sockets. Each side's state (RFC 9293 names, written
 LAST-ACK, TIME-WAIT, CLOSED) moves on evidence, per segment:
 
 1. **What the sender did.** A SYN puts its sender in SYN-SENT, a SYN+ACK in SYN-RECV, a RST
-   in CLOSED, a FIN in FIN-WAIT-1 (LAST-ACK from CLOSE-WAIT). A client in SYN-SENT that ACKs
+   in CLOSED (except from SYN-SENT: that RST answers a stale ACK), a FIN in FIN-WAIT-1 (LAST-ACK from CLOSE-WAIT). A client in SYN-SENT that ACKs
    the SYN+ACK is ESTABLISHED; a side that ACKs its peer's FIN has received it: CLOSE-WAIT
    (CLOSING from FIN-WAIT-1, TIME-WAIT from FIN-WAIT-2). Payload from a side still unknown
    ("?") shows it ESTABLISHED. The kernel answers a SYN+ACK and a FIN at once, so the answer
@@ -45,7 +45,9 @@ Limits, stated in the output's legend too:
   whether the SYN reached it.
 
 Sequence numbers are relative to each side's ISN (the seq of its SYN) like tcpdump and
-Wireshark, and absolute when that side's SYN was not captured (``seq_relative`` says which).
+Wireshark, and absolute when that side's SYN was not captured, or when the number lies before
+the ISN (a segment of an earlier incarnation of the 4-tuple); ``seq_relative`` and
+``ack_relative`` say which.
 Windows are scaled (RFC 7323) only when both SYNs were captured and both offered a window
 scale; a SYN's own window is never scaled.
 """
@@ -246,7 +248,11 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
     """
     flags = seg.flags
     if flags & RST:
-        sender.state = TcpState.CLOSED
+        # A SYN-SENT socket never resets on abort (tcp_need_reset() excludes it): its RST
+        # answers an unacceptable ACK, and it stays SYN-SENT (RFC 9293 3.10.7.3), as the SYN
+        # it resends next shows (a stale peer's challenge ACK).
+        if sender.state is not TcpState.SYN_SENT:
+            sender.state = TcpState.CLOSED
         return
     if flags & SYN:
         # A SYN+ACK retransmitted after the peer's ACK was seen shows the ACK never counted
@@ -254,7 +260,7 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
         # the client's next ACKs may be dropped the same way, so only the server's own
         # non-SYN segment will show it ESTABLISHED.
         if flags & ACK:
-            sender.dropped_ack |= sender.state is not TcpState.SYN_RECV and sender.state is not TcpState.UNKNOWN
+            sender.dropped_ack = sender.dropped_ack or sender.state is TcpState.ESTABLISHED
             sender.state = TcpState.SYN_RECV
         else:
             sender.state = TcpState.SYN_SENT
@@ -351,6 +357,18 @@ class _WindowScaling:
         return self.client if seg.from_client else self.server
 
 
+def _relative(value: int, isn: int | None) -> tuple[int, bool]:
+    """``value`` relative to ``isn``, or absolute (False) when no ISN is known or the value
+    lies before it: a segment from an earlier incarnation of the 4-tuple (the challenge ACK
+    of a TIME-WAIT socket, the RST that answers it) has its own sequence space."""
+    if isn is None:
+        return value, False
+    offset = (value - isn) % _SEQ_MOD
+    if offset >= _SEQ_MOD // 2:
+        return value, False
+    return offset, True
+
+
 def _row_key(row: Mapping[str, Any] | pd.Series, key: str) -> Any:
     try:
         return row[key]
@@ -393,6 +411,8 @@ def build_timeline(
         _send(sender, receiver, seg)
         own_isn, peer_isn = (client_isn, server_isn) if seg.from_client else (server_isn, client_isn)
         has_ack = bool(seg.flags & ACK)
+        seq, seq_relative = _relative(seg.seq, own_isn)
+        ack, ack_relative = _relative(seg.ack, peer_isn)
         shift = scaling.shift(seg)
         rows.append(
             TimelineRow(
@@ -401,10 +421,10 @@ def build_timeline(
                 delta_s=(seg.time_ns - prev_ns) / 1e9,
                 side=Side.CLIENT if seg.from_client else Side.SERVER,
                 flags=tcpdump_flags(seg.flags),
-                seq=seg.seq if own_isn is None else (seg.seq - own_isn) % _SEQ_MOD,
-                seq_relative=own_isn is not None,
-                ack=None if not has_ack else seg.ack if peer_isn is None else (seg.ack - peer_isn) % _SEQ_MOD,
-                ack_relative=has_ack and peer_isn is not None,
+                seq=seq,
+                seq_relative=seq_relative,
+                ack=ack if has_ack else None,
+                ack_relative=has_ack and ack_relative,
                 length=seg.length,
                 window=seg.window if shift is None else seg.window << shift,
                 window_scale=shift,

@@ -6,6 +6,8 @@ Segments are small hand-written tables shaped like the pipeline's (SEGMENT_COLUM
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -373,3 +375,101 @@ def test_render_ascii_and_raw_markers() -> None:
 
 def test_render_empty() -> None:
     assert "(no frames)" in render_timeline_text([])
+
+
+def test_stale_peer_challenge_ack_client_stays_syn_sent() -> None:
+    """SYN answered by a TIME-WAIT socket's bare ACK; the client's RST kills that socket, the
+    client stays SYN-SENT and resends its SYN; the old incarnation's numbers stay absolute."""
+    old_seq, old_ack = 3_000_000_000, 4_000_000_000
+    segs = table(
+        seg(10, 0.0, True, SYN, C_ISN),
+        seg(11, 0.0001, False, ACK, old_seq, old_ack),  # challenge ACK from the old socket
+        seg(12, 0.0002, True, RST, old_ack),
+        seg(13, 0.012, True, SYN, C_ISN),
+        seg(14, 0.0121, False, SYN | ACK, S_ISN, C_ISN + 1),
+        seg(15, 0.0122, True, ACK, C_ISN + 1, S_ISN + 1),
+    )
+    rows = build_timeline(segs, conn_row(), None)
+    assert states(rows) == [
+        ("SYN-SENT", "?"),
+        ("SYN-SENT", "?"),
+        ("SYN-SENT", "CLOSED"),
+        ("SYN-SENT", "CLOSED"),
+        ("SYN-SENT", "SYN-RECV"),
+        ("ESTABLISHED", "ESTABLISHED"),  # not mistaken for a dropped ACK
+    ]
+    assert (rows[1].seq, rows[1].seq_relative, rows[1].ack, rows[1].ack_relative) == (old_seq, False, old_ack, False)
+    assert (rows[2].seq, rows[2].seq_relative) == (old_ack, False)
+
+
+# ---------------------------------------------------------------------------------------
+# Real-kernel captures: the final states must fit what the kernel did (expected.json)
+# ---------------------------------------------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+
+
+def final_states(fate: str, closer: str | None, reset_by: str | None) -> tuple[str, str] | None:
+    """Each side's state at the end of the capture for a kernel-confirmed fate; None when the
+    fate alone does not pin it (open, listen_overflow without RST)."""
+    if reset_by is not None:
+        return ("CLOSED", "CLOSED")  # the RST's receiver is assumed to accept it
+    return {
+        ("closed", "client"): ("TIME-WAIT", "CLOSED"),
+        ("closed", "server"): ("CLOSED", "TIME-WAIT"),
+        ("closed", "both"): ("TIME-WAIT", "TIME-WAIT"),
+        ("half_closed", "client"): ("FIN-WAIT-2", "CLOSE-WAIT"),
+        ("half_closed", "server"): ("CLOSE-WAIT", "FIN-WAIT-2"),
+        ("connect_timeout", None): ("SYN-SENT", "?"),
+        ("handshake_timeout", None): ("SYN-SENT", "SYN-RECV"),
+        # Linux gives up silently (no RST) on these: both still ESTABLISHED on the wire.
+        ("retransmit_timeout", None): ("ESTABLISHED", "ESTABLISHED"),
+        ("persist_timeout", None): ("ESTABLISHED", "ESTABLISHED"),
+        ("keepalive_timeout", None): ("ESTABLISHED", "ESTABLISHED"),
+    }.get((fate, closer))
+
+
+def sample_cases() -> list[Any]:
+    cases = []
+    for expected_path in sorted(SAMPLES.glob("*.expected.json")):
+        capture = expected_path.with_name(expected_path.name.replace(".expected.json", ".pcap"))
+        if not capture.exists():
+            continue
+        expected = json.loads(expected_path.read_text())
+        for conn in expected.get("connections", []):
+            want = final_states(conn["fate"], conn.get("closer"), conn.get("reset_by"))
+            port = conn.get("match", {}).get("client_port")
+            if want is not None and port is not None:
+                cases.append(pytest.param(capture, int(port), want, id=f"{capture.stem}-{port}"))
+    return cases or [pytest.param(None, 0, None, marks=pytest.mark.skip(reason="no sample captures"))]
+
+
+@pytest.mark.parametrize(("capture", "client_port", "want"), sample_cases())
+def test_final_states_on_real_captures(capture: Path, client_port: int, want: tuple[str, str]) -> None:
+    import pcapline
+
+    analysis = pcapline.analyze(capture)
+    conns = analysis.connections[analysis.connections["client_port"] == client_port]
+    if len(conns) != 1:
+        pytest.skip(f"{len(conns)} connections from port {client_port}: match is ambiguous")
+    rows = build_timeline(analysis.segments, conns.iloc[0], analysis.events)
+    assert (str(rows[-1].client_state), str(rows[-1].server_state)) == want
+    # Every row is a frame of this connection, in order, each shown once.
+    frames = [r.frame for r in rows]
+    assert frames == sorted(set(frames)) and len(frames) == int(conns.iloc[0]["packets"])
+
+
+def test_listen_overflow_capture_shows_server_back_in_syn_recv() -> None:
+    capture = SAMPLES / "listen-overflow-backlog2-abort0.pcap"
+    if not capture.exists():
+        pytest.skip("sample capture missing")
+    import pcapline
+
+    analysis = pcapline.analyze(capture)
+    overflowed = analysis.connections[analysis.connections["fate"] == "listen_overflow"]
+    assert len(overflowed) >= 1
+    rows = build_timeline(analysis.segments, overflowed.iloc[0], analysis.events)
+    server_path = [str(r.server_state) for r in rows if r.server_state_changed]
+    assert server_path[:3] == ["SYN-RECV", "ESTABLISHED", "SYN-RECV"]
+    resent = [r for r in rows if r.server_state_changed and r.server_state is TcpState.SYN_RECV][1]
+    assert resent.flags == "S." and any(lab.kind == "synack_retransmit" for lab in resent.labels)
