@@ -156,6 +156,7 @@ def report(
 @click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
 def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
+    ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     _write(stream_timeline(_run(capture, host=None, port=None, stream=(stream,)), stream, ascii_only), output)
     return EXIT_OK
 

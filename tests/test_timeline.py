@@ -6,6 +6,7 @@ Segments are small hand-written tables shaped like the pipeline's (SEGMENT_COLUM
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -444,11 +445,16 @@ def sample_cases() -> list[Any]:
     return cases or [pytest.param(None, 0, None, marks=pytest.mark.skip(reason="no sample captures"))]
 
 
-@pytest.mark.parametrize(("capture", "client_port", "want"), sample_cases())
-def test_final_states_on_real_captures(capture: Path, client_port: int, want: tuple[str, str]) -> None:
+@functools.cache
+def analysed(capture: Path) -> Any:
     import pcapline
 
-    analysis = pcapline.analyze(capture)
+    return pcapline.analyze(capture)
+
+
+@pytest.mark.parametrize(("capture", "client_port", "want"), sample_cases())
+def test_final_states_on_real_captures(capture: Path, client_port: int, want: tuple[str, str]) -> None:
+    analysis = analysed(capture)
     conns = analysis.connections[analysis.connections["client_port"] == client_port]
     if len(conns) != 1:
         pytest.skip(f"{len(conns)} connections from port {client_port}: match is ambiguous")
@@ -463,9 +469,7 @@ def test_listen_overflow_capture_shows_server_back_in_syn_recv() -> None:
     capture = SAMPLES / "listen-overflow-backlog2-abort0.pcap"
     if not capture.exists():
         pytest.skip("sample capture missing")
-    import pcapline
-
-    analysis = pcapline.analyze(capture)
+    analysis = analysed(capture)
     overflowed = analysis.connections[analysis.connections["fate"] == "listen_overflow"]
     assert len(overflowed) >= 1
     rows = build_timeline(analysis.segments, overflowed.iloc[0], analysis.events)
@@ -473,3 +477,22 @@ def test_listen_overflow_capture_shows_server_back_in_syn_recv() -> None:
     assert server_path[:3] == ["SYN-RECV", "ESTABLISHED", "SYN-RECV"]
     resent = [r for r in rows if r.server_state_changed and r.server_state is TcpState.SYN_RECV][1]
     assert resent.flags == "S." and any(lab.kind == "synack_retransmit" for lab in resent.labels)
+
+
+def test_cli_timeline_and_missing_stream(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capture = SAMPLES / "refused-no-listener.pcap"
+    if not capture.exists():
+        pytest.skip("sample capture missing")
+    from pcapline.cli import run
+
+    assert run(["timeline", str(capture), "0", "--ascii"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("connection 0: client ") and lines[0].endswith("fate refused")
+    assert lines[2].split()[3:5] == ["->", "S"] and lines[3].split()[3:5] == ["<-", "R."]
+    assert run(["timeline", str(capture), "7"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no connection with id 7" in err
+    target = tmp_path / "t.txt"
+    assert run(["timeline", str(capture), "0", "-o", str(target)]) == 0
+    assert target.read_text(encoding="utf-8").splitlines()[2].split()[3] == "→"
