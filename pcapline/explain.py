@@ -96,7 +96,7 @@ def healthy(fate: Fate, closer: Side | None, no_syn: bool, duration_s: float) ->
         return start + _closed_text(closer, duration_s)
     if fate is Fate.HALF_CLOSED:
         return start + _half_closed_text(closer)
-    return start + f"Still open when the capture ended ({_s(duration_s)} seen, no FIN or RST)."
+    return start + f"Still open when the capture ended: no FIN or RST in {_s(duration_s)} of traffic."
 
 
 def _closed_text(closer: Side | None, duration_s: float) -> str:
@@ -162,7 +162,10 @@ def _listen_overflow(d: Decision, e: Evidence) -> str:
         how = (f"the client ACKed the SYN+ACK{' and sent data' if h.client_sent_data else ''}, but the "
                f"server retransmitted its SYN+ACK {h.synack_after_ack} time(s) after that ACK: it dropped "
                "the ACK because its accept queue was full (tcp_abort_on_overflow=0)")
-    alt = ("" if h.client_sent_data else
+        if d.reset_by is Side.SERVER:
+            how += ("; once the half-open request expired (net.ipv4.tcp_synack_retries), the listener "
+                    "answered the client's next segment with RST")
+    alt = ("" if h.client_sent_data or h.overflow_rst_frame is not None else
            " The client sent no data, so TCP_DEFER_ACCEPT on the listener (which ignores a bare ACK) "
            "would look the same.")
     return (f"Listen queue overflow: {how}.{alt} The application does not accept() fast enough or its "
@@ -268,7 +271,7 @@ def _state_text(state: str) -> str:
 def _closed(d: Decision, e: Evidence) -> str:
     text = _closed_text(d.closer, (e.end_ns - e.start_ns) / 1e9)
     c = e.close
-    if c.last_ack_stuck:
+    if c.last_ack_stuck and d.closer is not Side.BOTH:
         text += (" The passive closer retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost"
                  + (", then RST from the peer that had already forgotten the connection)." if d.reset_by else ")."))
     return text
@@ -283,7 +286,8 @@ def _open(d: Decision, e: Evidence) -> str:
     if h.syn is not None and h.synack is None and h.answer == "none":
         return ("Still connecting when the capture ended: one SYN, no answer yet, and the capture "
                 "stopped before the first retry was due.")
-    return f"Still open when the capture ended ({_s((e.end_ns - e.start_ns) / 1e9)} seen, no FIN or RST)."
+    return (f"Still open when the capture ended: no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} "
+            "of traffic.")
 
 
 _STORIES = {
@@ -315,13 +319,18 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         return ""
     kinds = [f"{n} {name}" for n, name in ((r.rto, "after timeout"), (r.fast, "fast"),
                                             (r.spurious, "spurious"), (r.fin, "FIN")) if n]
-    return f"{r.total} retransmission(s) ({', '.join(kinds)}): loss recovered."
+    s = r.last_series
+    if s is not None and not s.acked:
+        end = f"the {s.side}'s last retransmitted data was never acknowledged"
+    else:
+        end = "the losses were recovered"
+    return f"{r.total} retransmission(s) ({', '.join(kinds)}); {end}."
 
 
 def _zero_window_note(d: Decision, e: Evidence) -> str:
     z = e.zero_window
-    if z is None or d.fate is Fate.PERSIST_TIMEOUT:
-        return ""
+    if z is None or d.fate is Fate.PERSIST_TIMEOUT or (z.stalled_s < 0.01 and not z.probes):
+        return ""  # a window closed for microseconds is the receiver keeping pace, not a stall
     probes = f", {z.probes} window probe(s) ({z.answered} answered)" if z.probes else ""
     state = "then the window opened" if z.recovered else "still closed at the end"
     return (f"The {z.receiver} advertised a zero window (receiver not reading fast enough) for "

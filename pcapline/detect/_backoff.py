@@ -50,7 +50,7 @@ def name_schedule(gaps: list[float], *, syn: bool = False) -> Schedule:
         linear += 1
     rest_doubles = all(_doubles(gaps[i - 1], gaps[i]) for i in range(linear, len(gaps)))
     if len(gaps) == 1:
-        return Schedule(f"one retry after {first:g} s", False, 1, min(2 * first, RTO_MAX_S))
+        return Schedule(f"one retry after {_round(first)} s", False, 1, min(2 * first, RTO_MAX_S))
     if linear == 1 and rest_doubles:
         return Schedule(
             f"doubling from {_round(first)} s{_origin(first, syn)}",
@@ -83,7 +83,7 @@ def _origin(first: float, syn: bool) -> str:
     if not syn:
         return ""
     if close_to(first, 1.0):
-        return " (Linux before 6.5)"
+        return " (Linux before 6.5, or 6.5+ with tcp_syn_linear_timeouts=0)"
     if close_to(first, 3.0):
         return " (Windows, or old Linux with a 3 s initial RTO)"
     return ""

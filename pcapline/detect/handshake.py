@@ -218,20 +218,31 @@ def _client_reset_then_retry(view: ConnView, answer_row: int | None, syn_rows: n
 
 
 def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
-    """A server RST without ACK before any server data, right after the client's ACK.
+    """A listener RST answering the client's ACK of a SYN+ACK (tcp_abort_on_overflow=1).
 
-    The listener answers the final ACK with a RST built by ``tcp_v4_send_reset`` (no ACK flag,
-    seq = the client's ack) when ``tcp_abort_on_overflow=1``; an application's abort sends
-    RST+ACK from an established socket instead.
+    The listener answers with a RST built by ``tcp_v4_send_reset`` (no ACK flag, seq = the
+    client's ack) and it is the server's direct reply to the client's ACK of the latest
+    SYN+ACK: no other client segment in between. With ``tcp_abort_on_overflow=0`` a bare RST
+    may also come, much later, when a client retransmission reaches the listener after the
+    request expired; that one follows client retransmissions, not the ACK.
     """
     if ack_row is None:
         return None
-    for i in np.flatnonzero(~view.from_client & (np.arange(len(view)) > ack_row)):
+    idx = np.arange(len(view))
+    server_rows = np.flatnonzero(~view.from_client & (idx > ack_row))
+    for i in server_rows:
         i = int(i)
-        if view.has(RST)[i] and not view.has(ACK)[i]:
-            return int(view.frame[i])
-        if view.seg_len[i] > 0 or (view.has(ACK)[i] and view.rel_ack[i] > 1):
+        if view.seg_len[i] > 0 or (view.has(ACK)[i] and not view.has(SYN)[i] and view.rel_ack[i] > 1):
+            return None  # the server accepted the connection
+        if not (view.has(RST)[i] and not view.has(ACK)[i]):
+            continue
+        synacks = np.flatnonzero(~view.from_client & view.has(SYN) & (idx < i))
+        if not len(synacks):
             return None
+        client_between = view.from_client & (idx > synacks[-1]) & (idx < i)
+        if np.count_nonzero(client_between) == 1:  # the RST answers the ACK itself
+            return int(view.frame[i])
+        return None
     return None
 
 

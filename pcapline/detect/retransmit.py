@@ -186,7 +186,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
         if len(rst_mine) or len(rst_peer) or silence > next_gap * 1.1 + 0.02:
             gave_up = True
-    shortened = len(gaps) >= 2 and gaps[-1] < 0.9 * min(2 * gaps[-2], RTO_MAX_S)
+    shortened = not acked and len(gaps) >= 2 and gaps[-1] < 0.9 * min(2 * gaps[-2], RTO_MAX_S)
     shortened &= all(close_to(gaps[k], min(2 * gaps[k - 1], RTO_MAX_S)) for k in range(1, len(gaps) - 1))
     return RtoSeries(
         side=Side.CLIENT if side else Side.SERVER,
