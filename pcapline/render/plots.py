@@ -410,7 +410,10 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
     kind_at = events.groupby("frame")["kind"].agg(lambda k: ", ".join(map(str, k)))
     event_frames = set(kind_at.index.tolist())
     directions = [(True, "client → server"), (False, "server → client")]
-    present = [(side, title) for side, title in directions if (seg["from_client"] == side).any()]
+    # A panel per direction that sent payload or FIN: a direction of bare ACKs is a flat
+    # line at 0 (its ACKs are drawn in the other panel, as the peer's ACK line).
+    carries = (seg["seg_len"] > 0) | ((seg["flags"] & FIN) != 0)
+    present = [(side, title) for side, title in directions if (carries & (seg["from_client"] == side)).any()]
     traces: list[go.Scatter] = []
     sampled = False
     for row, (side, _title) in enumerate(present, start=1):

@@ -207,7 +207,7 @@
       ws.appendChild(code);
       ws.appendChild(copyButton("tcp.stream eq " + id));
       var full = copyButton(wsFilter(r));
-      full.textContent = "copy addr/port filter";
+      full.textContent = "copy address filter";
       full.title = wsFilter(r);
       ws.appendChild(full);
       frag.appendChild(tr);
