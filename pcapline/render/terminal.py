@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from pcapline.model import FAILURE_FATES, Fate
@@ -64,7 +63,8 @@ def render_text(analysis: Analysis, options: TextOptions = TextOptions()) -> str
     shown = ordered_for_display(conns)
     if options.limit > 0:
         shown = shown.head(options.limit)
-    console.print(connection_table(shown, analysis.capture.first_time_ns, options.width))
+    table = Text("\n").join(connection_lines(shown, analysis.capture.first_time_ns, options.width))
+    console.print(table, no_wrap=True, overflow="crop")
     hidden = len(conns) - len(shown)
     if hidden:
         console.print(f"... {hidden:,} more, use --limit 0 for all")
@@ -125,12 +125,14 @@ def ordered_for_display(conns: pd.DataFrame) -> pd.DataFrame:
     return conns.assign(_healthy=healthy).sort_values(["_healthy", "id"], kind="stable")
 
 
-def connection_table(conns: pd.DataFrame, origin_ns: int | None, width: int) -> Table:
-    """One line per connection, never wrapped.
+def connection_lines(conns: pd.DataFrame, origin_ns: int | None, width: int) -> list[Text]:
+    """The connection table, one line per connection, never wrapped.
 
     Every column is as wide as its widest cell; when the line would not fit, the least
     needed columns go first (_DROP_ORDER), then the "why" text is cut with an ellipsis.
     Addresses and fates are never shortened: they are what the reader searches for.
+    Lines are padded here rather than by ``rich.table.Table``, which takes seconds to lay out
+    thousands of rows (``--limit 0`` on a busy capture).
     """
     origin = origin_ns if origin_ns is not None else 0
     rows = [_cells(row, origin) for row in conns.to_dict("records")]
@@ -141,28 +143,26 @@ def connection_table(conns: pd.DataFrame, origin_ns: int | None, width: int) -> 
         if _line_width(shown, widths, why=_MIN_WHY) <= width:
             break
         shown.remove(optional)
-    why_width = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
-    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    widths["why"] = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
     justify = dict(_COLUMNS)
-    for name in shown:
-        w = why_width if name == "why" else widths[name]
-        table.add_column(name, justify=justify[name], no_wrap=True, min_width=w, max_width=w)
-    fate_at, why_at = names.index("fate"), names.index("why")
+    columns = [(names.index(n), widths[n], justify[n]) for n in shown]
+
+    def pad(text: str, w: int, side: str) -> str:
+        text = _ellipsize(text, w)
+        return text.rjust(w) if side == "right" else text.ljust(w)
+
+    lines = [Text("  ".join(pad(names[i], w, j) for i, w, j in columns), style="bold")]
+    fate_at = names.index("fate")
     for cells in rows:
         fate = cells[fate_at]
         style = "bold red" if fate in _FAILURE_VALUES else _FATE_STYLE.get(fate, "")
-        out: list[str | Text] = []
-        for i, name in enumerate(names):
-            if name not in shown:
-                continue
-            if i == fate_at:
-                out.append(Text(fate, style=style))
-            elif i == why_at:
-                out.append(Text(_ellipsize(cells[i], why_width)))
-            else:
-                out.append(cells[i])
-        table.add_row(*out)
-    return table
+        line = Text()
+        for k, (i, w, j) in enumerate(columns):
+            if k:
+                line.append("  ")
+            line.append(pad(cells[i], w, j), style=style if i == fate_at else "")
+        lines.append(line)
+    return lines
 
 
 def _line_width(shown: list[str], widths: dict[str, int], *, why: int) -> int:
