@@ -15,6 +15,7 @@ that reaches the page.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 import functools
 import ipaddress
 from dataclasses import dataclass, field
@@ -240,9 +241,11 @@ def build(conns: list[Conn], findings: list[Finding] | None = None, path: str = 
         segments[col] = segments[col].astype(dtype)
     events = pd.DataFrame(ev_rows, columns=list(EVENT_COLUMNS)).sort_values(["conn", "frame"]).reset_index(drop=True)
     conn_rows = []
+    kinds_of: dict[int, Counter[str]] = {c.cid: Counter() for c in conns}
+    for row in ev_rows:
+        kinds_of[row["conn"]][row["kind"]] += 1
     for c in conns:
-        ev = events[events["conn"] == c.cid]
-        k = ev["kind"]
+        k = kinds_of[c.cid]
         pk = c.pkts
         conn_rows.append({
             "id": c.cid, "client_ip": c.client, "client_port": c.cport, "server_ip": c.server,
@@ -252,12 +255,12 @@ def build(conns: list[Conn], findings: list[Finding] | None = None, path: str = 
             "bytes_client": sum(p.length for p in pk if p.from_client and not _is_rtx(p, pk)),
             "bytes_server": sum(p.length for p in pk if not p.from_client),
             "fate": c.fate, "closer": c.closer, "reset_by": c.reset_by,
-            "syn_retransmits": int((k == EventKind.SYN_RETRANSMIT).sum()),
-            "synack_retransmits": int((k == EventKind.SYNACK_RETRANSMIT).sum()),
-            "retransmits": int((k == EventKind.RETRANSMIT).sum()),
-            "keepalive_probes": int((k == EventKind.KEEPALIVE).sum()),
-            "zero_window_probes": int((k == EventKind.WINDOW_PROBE).sum()),
-            "resets": int((k == EventKind.RST).sum()),
+            "syn_retransmits": k[EventKind.SYN_RETRANSMIT],
+            "synack_retransmits": k[EventKind.SYNACK_RETRANSMIT],
+            "retransmits": k[EventKind.RETRANSMIT],
+            "keepalive_probes": k[EventKind.KEEPALIVE],
+            "zero_window_probes": k[EventKind.WINDOW_PROBE],
+            "resets": k[EventKind.RST],
             "inferred": c.inferred, "explanation": c.explanation,
         })
     connections = pd.DataFrame(conn_rows, columns=list(CONNECTION_COLUMNS))
