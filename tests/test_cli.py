@@ -227,3 +227,51 @@ def test_python_dash_m_runs_the_cli(two_conns: Path) -> None:
     assert proc.returncode == 1
     assert "2 connections: 1 refused, 1 closed" in proc.stdout
     assert proc.stderr == "pcapline: --fail-on matched 1 connection(s): 1 refused\n"
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+def test_report_and_format_html_write_the_same_kind_of_page(two_conns: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    code, out, _ = _invoke("report", str(two_conns), "-o", str(report))
+    assert code == 0 and out == ""
+    page = report.read_text()
+    assert page.lstrip().lower().startswith("<!doctype html")
+    assert "refused" in page and "10.0.0.1" in page
+    via_analyze = tmp_path / "a.html"
+    assert _invoke("analyze", str(two_conns), "--format", "html", "-o", str(via_analyze))[0] == 0
+    assert via_analyze.read_text().lower().startswith("<!doctype html")
+
+
+def test_report_requires_an_output_file(capsys: pytest.CaptureFixture[str], two_conns: Path) -> None:
+    assert run(["report", str(two_conns)]) == 2
+    assert "'-o'" in capsys.readouterr().err
+
+
+# --- real captures from the shared corpus: a report or exit 2, never a crash ----------------
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+def _corpus_sample() -> list[Path]:
+    """Every 40th capture under 300 kB in MANIFEST order: ~50 files, many link types."""
+    import csv
+
+    with (CORPUS / "MANIFEST.tsv").open(newline="") as manifest:
+        rows = [r for r in csv.DictReader(manifest, delimiter="\t") if int(r["size_bytes"]) < 300_000]
+    return [CORPUS / r["path"] for r in rows[::40]]
+
+
+@pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present")
+def test_corpus_sample_gives_a_contract_document_or_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    outcomes: dict[int, int] = {}
+    for path in _corpus_sample():
+        code = run(["analyze", str(path), "--format", "json"])
+        out, err = capsys.readouterr()
+        outcomes[code] = outcomes.get(code, 0) + 1
+        assert code in (0, 2), (path, err)
+        if code == 0:
+            check_document(json.loads(out))
+        else:
+            assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), (path, err)
+    assert outcomes.get(0, 0) >= 45, outcomes
