@@ -96,58 +96,75 @@ def find(data: FindingInput) -> list[Finding]:
     hs = data.handshakes
     if hs.syn_replied.all() or not (hs.conn_facts["server_closed_first"] & hs.conn_facts["has_client_ts"]).any():
         return []  # cheap screen: no silently dropped SYN, or nothing that could feed the cache
+    keys = list(GROUP_KEYS)
     syns, conns = hs.syns, hs.conns
-    unanswered = syns.loc[~syns["replied"], list(GROUP_KEYS)].drop_duplicates()
-    feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"], list(GROUP_KEYS)]
-    candidates = unanswered.merge(feeders.drop_duplicates(), on=list(GROUP_KEYS))
+    unanswered = syns.loc[~syns["replied"], keys].drop_duplicates()
+    feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"], keys].drop_duplicates()
+    candidates = unanswered.merge(feeders, on=keys)
     if candidates.empty:
         return []
-    findings: list[Finding] = []
-    syn_groups = syns.merge(candidates, on=list(GROUP_KEYS)).groupby(list(GROUP_KEYS), sort=True)
-    conn_groups = conns.merge(candidates, on=list(GROUP_KEYS)).groupby(list(GROUP_KEYS), sort=True)
-    samples = _clock_samples(data.segments, conns.merge(candidates, on=list(GROUP_KEYS))["id"])
-    synack_ns = pd.DataFrame(
-        {
-            "server_ip": conns["server_ip"].to_numpy()[hs.synack_row],
-            "server_port": conns["server_port"].to_numpy()[hs.synack_row],
-            "time_ns": hs.synack_ns,
-        }
+    # Phase 1, cheap, every candidate group: replay the kernel's cache; keep groups whose
+    # unreplied SYNs it explains. Phase 2, only those: clocks and the server-alive check.
+    group_syns = syns.merge(candidates, on=keys).sort_values([*keys, "time_ns", "frame"], kind="stable")
+    group_feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"]].merge(candidates, on=keys)
+    group_feeders = group_feeders.sort_values([*keys, "last_client_ts_ns"], kind="stable")
+    feeder_rows = group_feeders.groupby(keys, sort=True).indices
+    feed_ns, feed_ts = group_feeders["last_client_ts_ns"].to_numpy(), group_feeders["last_client_ts"].to_numpy()
+    syn_ns, syn_ts = group_syns["time_ns"].to_numpy(), group_syns["ts_val"].to_numpy().astype(np.int64)
+    syn_has_ts, syn_replied = group_syns["has_ts"].to_numpy(dtype=bool), group_syns["replied"].to_numpy(dtype=bool)
+    explained: list[tuple[tuple[object, ...], pd.DataFrame, pd.Series, np.ndarray]] = []
+    for key, rows in group_syns.groupby(keys, sort=True).indices.items():
+        feeds = feeder_rows[key]
+        regressed = _replay(feed_ns[feeds], feed_ts[feeds], syn_ns[rows], syn_ts[rows], syn_has_ts[rows]).regressed
+        dropped = _explained_drops(regressed, syn_replied[rows])
+        if dropped is not None:
+            g_conns = conns.loc[(conns[keys] == pd.Series(key, index=keys)).all(axis=1), "id"]
+            explained.append((key, group_syns.iloc[rows], g_conns, dropped))
+    if not explained:
+        return []
+    samples = _clock_samples(data.segments, pd.concat([g[2] for g in explained]))
+    synack_server = np.array(
+        [f"{ip}|{port}" for ip, port in zip(conns["server_ip"].to_numpy()[hs.synack_row],
+                                             conns["server_port"].to_numpy()[hs.synack_row])],
+        dtype=object,
     )
-    for key, group_syns in syn_groups:
-        group_conns = conn_groups.get_group(key)
-        finding = _judge(key, group_syns, group_conns, samples, synack_ns)
+    findings: list[Finding] = []
+    for key, g_syns, g_conns, dropped in explained:
+        server_ip, server_port, _client_ip = key
+        synacks = hs.synack_ns[synack_server == f"{server_ip}|{server_port}"]
+        finding = _judge(key, g_syns, dropped, samples[samples["conn"].isin(g_conns)], synacks)
         if finding is not None:
             findings.append(finding)
     return findings
 
 
+def _explained_drops(regressed: np.ndarray, replied: np.ndarray) -> np.ndarray | None:
+    """The SYNs the kernel rule dropped, if the rule explains this group's drops (conditions 2, 3)."""
+    dropped: np.ndarray = regressed & ~replied
+    n_regressed = int(regressed.sum())
+    if not dropped.any() or (n_regressed - int(dropped.sum())) > MAX_ANSWERED_REGRESSED * n_regressed:
+        return None
+    return dropped
+
+
 def _judge(
     key: tuple[object, ...],
     syns: pd.DataFrame,
-    conns: pd.DataFrame,
+    dropped: np.ndarray,
     samples: pd.DataFrame,
-    synack_ns: pd.DataFrame,
+    synack_ns: np.ndarray,
 ) -> Finding | None:
     server_ip, server_port, client_ip = key
-    clocks = cluster_clocks(samples[samples["conn"].isin(conns["id"])])
-    if sum(clock.confirmed for clock in clocks) < 2:
-        return None
-    syns = syns.sort_values(["time_ns", "frame"], kind="stable")
-    replay = replay_cache(syns, conns)
-    answered = syns["answered"].to_numpy(dtype=bool)
-    dropped = replay.regressed & ~syns["replied"].to_numpy(dtype=bool)
-    n_regressed = int(replay.regressed.sum())
-    if not dropped.any() or (n_regressed - int(dropped.sum())) > MAX_ANSWERED_REGRESSED * n_regressed:
-        return None
     drop_times = syns["time_ns"].to_numpy()[dropped]
-    port_synacks = synack_ns.loc[
-        (synack_ns["server_ip"] == server_ip) & (synack_ns["server_port"] == server_port), "time_ns"
-    ].to_numpy()
     alive = (
-        (port_synacks >= drop_times.min() - TCP_PAWS_MSL_NS) & (port_synacks <= drop_times.max() + TCP_PAWS_MSL_NS)
+        (synack_ns >= drop_times.min() - TCP_PAWS_MSL_NS) & (synack_ns <= drop_times.max() + TCP_PAWS_MSL_NS)
     ).any()
     if not alive:
         return None
+    clocks = cluster_clocks(samples)
+    if sum(clock.confirmed for clock in clocks) < 2:
+        return None
+    answered = syns["answered"].to_numpy(dtype=bool)
     dropped_ids = sorted(set(syns["conn"].to_numpy()[dropped].tolist()))
     answered_ids = sorted(set(syns["conn"].to_numpy()[answered].tolist()))
     server = endpoint(server_ip, server_port)
@@ -175,19 +192,28 @@ def replay_cache(syns: pd.DataFrame, conns: pd.DataFrame) -> Replay:
     feeders = conns[conns["server_closed_first"] & conns["has_client_ts"]].sort_values(
         "last_client_ts_ns", kind="stable"
     )
-    update_ns = feeders["last_client_ts_ns"].to_numpy()
-    update_ts = feeders["last_client_ts"].to_numpy().astype(np.int64)
-    syn_ns = syns["time_ns"].to_numpy()
-    syn_ts = syns["ts_val"].to_numpy().astype(np.int64)
-    has_ts = syns["has_ts"].to_numpy(dtype=bool)
-    regressed = np.zeros(len(syns), dtype=bool)
-    cached = np.zeros(len(syns), dtype=np.int64)
+    return _replay(
+        feeders["last_client_ts_ns"].to_numpy(),
+        feeders["last_client_ts"].to_numpy().astype(np.int64),
+        syns["time_ns"].to_numpy(),
+        syns["ts_val"].to_numpy().astype(np.int64),
+        syns["has_ts"].to_numpy(dtype=bool),
+    )
+
+
+def _replay(
+    update_ns: np.ndarray, update_ts: np.ndarray, syn_ns: np.ndarray, syn_ts: np.ndarray, has_ts: np.ndarray
+) -> Replay:
+    """The replay over plain arrays: cache updates (time-sorted) and SYNs (time-sorted)."""
+    regressed = np.zeros(len(syn_ns), dtype=bool)
+    cached = np.zeros(len(syn_ns), dtype=np.int64)
     entry_ts: int | None = None
     entry_ns = 0
     u = 0
-    for i in range(len(syns)):
-        while u < len(update_ns) and update_ns[u] <= syn_ns[i]:
-            ts, stamp = int(update_ts[u]), int(update_ns[u])
+    updates = [(int(n), int(t)) for n, t in zip(update_ns, update_ts)]
+    for i, (now, ts_val, with_ts) in enumerate(zip(syn_ns.tolist(), syn_ts.tolist(), has_ts.tolist())):
+        while u < len(updates) and updates[u][0] <= now:
+            stamp, ts = updates[u]
             if (
                 entry_ts is None
                 or _s32(entry_ts - ts) <= 0
@@ -195,10 +221,10 @@ def replay_cache(syns: pd.DataFrame, conns: pd.DataFrame) -> Replay:
             ):
                 entry_ts, entry_ns = ts, stamp
             u += 1
-        if entry_ts is None or syn_ns[i] - entry_ns >= TCP_PAWS_MSL_NS:
+        if entry_ts is None or now - entry_ns >= TCP_PAWS_MSL_NS:
             continue
         cached[i] = entry_ts
-        regressed[i] = (not has_ts[i]) or _s32(entry_ts - int(syn_ts[i])) > TCP_PAWS_WINDOW
+        regressed[i] = (not with_ts) or _s32(entry_ts - ts_val) > TCP_PAWS_WINDOW
     return Replay(regressed=regressed, cached_tsval=cached)
 
 
@@ -240,14 +266,20 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
             label[members] = len(rate_of)
             rate_of.append(best[1])
             confirmed_of.append(True)
-    for i in map(int, np.flatnonzero(label < 0)):  # unconfirmed samples: fit a known 1 kHz clock, or a new one
-        fit = [c for c, r in enumerate(rate_of) if r == 1000 and _fits(t, v, label == c, i, span)]
-        if fit:
-            label[i] = fit[0]
-        else:
-            label[i] = len(rate_of)
-            rate_of.append(1000)
-            confirmed_of.append(False)
+    rest = np.flatnonzero(label < 0)
+    if len(rest):  # unconfirmed samples: join a confirmed 1 kHz clock with the same offset, or stand alone
+        known = {c: _offset(t[label == c][:1], v[label == c][:1], 1000)[0] for c, r in enumerate(rate_of) if r == 1000}
+        tol = 1000 * (JITTER_S + DRIFT * span)
+        for group in _offset_clusters(t[rest], v[rest], 1000, span):
+            members = rest[group]
+            offset = _offset(t[members[:1]], v[members[:1]], 1000)[0]
+            fit = [c for c, ref in known.items() if abs(_s32(int(offset) - int(ref))) <= tol]
+            if fit:
+                label[members] = fit[0]
+            else:
+                label[members] = len(rate_of)
+                rate_of.append(1000)
+                confirmed_of.append(False)
     conn = samples["conn"].to_numpy()
     frame = samples["frame"].to_numpy()
     first_of_conn = ~pd.Series(conn).duplicated().to_numpy()
@@ -265,7 +297,7 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
 
 def _offset_clusters(t: np.ndarray, v: np.ndarray, rate: int, span: float) -> list[np.ndarray]:
     """Indices grouped by circular offset ``(v - rate*t) mod 2**32`` with gaps above the tolerance."""
-    offsets = (v - np.round(t * rate).astype(np.int64)) & MASK32
+    offsets = _offset(t, v, rate)
     order = np.argsort(offsets, kind="stable")
     sorted_off = offsets[order]
     tol = max(2.0, rate * (JITTER_S + DRIFT * span))
@@ -280,12 +312,10 @@ def _offset_clusters(t: np.ndarray, v: np.ndarray, rate: int, span: float) -> li
     return [g for g in np.split(rotated, np.sort(cut)[:-1]) if len(g)]
 
 
-def _fits(t: np.ndarray, v: np.ndarray, members: np.ndarray, i: int, span: float) -> bool:
-    if not members.any():
-        return False
-    j = int(np.flatnonzero(members)[0])
-    predicted = (v[j] + round((t[i] - t[j]) * 1000)) & MASK32
-    return abs(_s32(int(v[i]) - int(predicted))) <= 1000 * (JITTER_S + DRIFT * span)
+def _offset(t: np.ndarray, v: np.ndarray, rate: int) -> np.ndarray:
+    """Each sample's clock offset ``(TSval - rate * t) mod 2**32``."""
+    out: np.ndarray = (v - np.round(t * rate).astype(np.int64)) & MASK32
+    return out
 
 
 def _clock_samples(segments: pd.DataFrame, conn_ids: pd.Series) -> pd.DataFrame:
