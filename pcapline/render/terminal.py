@@ -215,15 +215,16 @@ def endpoint(ip: Any, port: Any) -> str:
 def short_reason(explanation: Any) -> str:
     """The explanation's first clause, for the table's "why" column.
 
-    Explanations open with a label that repeats the fate ("Connect timeout: 3 SYNs at 0, 1,
-    3 s, never answered; ..."): the label (a few words, no digits, before ": ") is dropped,
-    because the fate column already says it, and the text stops at the first "; " or ". ".
+    Explanations open with a label that repeats the fate and duration ("Connect timeout: 3
+    SYNs at 0, 1, 3 s, never answered; ...", "Closed normally after 14 ms: the client sent the
+    first FIN, ..."): the label (at most six words before the first ": ") is dropped, because
+    the fate and duration columns already say it, and the text stops at the first "; " or ". ".
     """
     if not isinstance(explanation, str) or not explanation.strip():
         return ""
     text = explanation.strip().split("\n", 1)[0]
     label, sep, rest = text.partition(": ")
-    if sep and rest and len(label.split()) <= 3 and not any(ch.isdigit() for ch in label):
+    if sep and rest and len(label.split()) <= 6:
         text = rest
     ends = [i for i in (text.find("; "), text.find(". ")) if i >= 0]
     if ends:

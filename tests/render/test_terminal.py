@@ -23,7 +23,7 @@ findings
   nat_timestamp: SYNs from 192.0.2.7 dropped
 
 id  client               server             start  duration  pkts  bytes c>s  bytes s>c  fate               why
- 1  10.0.0.1:40001       10.0.0.2:81       +1.00s     300us     2         0B         0B  refused            Nothing lis…
+ 1  10.0.0.1:40001       10.0.0.2:81       +1.00s     300us     2         0B         0B  refused            The SYN was…
  2  [2001:db8::1]:40002  [2001:db8::2]:22  +2.00s    14.00s    10       100B      2.0kB  keepalive_timeout  Keepalive p…
  0  10.0.0.1:40000       10.0.0.2:80          +0s   250.0ms    10       100B      2.0kB  closed             The client …
 
@@ -114,10 +114,12 @@ def test_short_reason_drops_the_fate_label_and_keeps_the_first_clause() -> None:
     assert short_reason("Connect timeout: 3 SYNs at 0, 1, 3 s, never answered; schedule: doubling") == (
         "3 SYNs at 0, 1, 3 s, never answered"
     )
-    # a "label" with digits is content, not a label
-    assert short_reason("Closed normally after 19 ms: the server sent the first FIN, ...") == (
-        "Closed normally after 19 ms: the server sent the first FIN, ..."
+    assert short_reason("Closed normally after 19 ms: the server sent the first FIN, then") == (
+        "The server sent the first FIN, then"
     )
+    # a long opening clause is content, not a label
+    long = "The client and the server both kept sending after the peer said stop: odd"
+    assert short_reason(long) == long
     assert short_reason("Refused: the server answered the SYN with RST (frame 4). Nothing listens.") == (
         "The server answered the SYN with RST (frame 4)"
     )
