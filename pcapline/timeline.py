@@ -133,6 +133,29 @@ class TimelineRow:
     def arrow_ascii(self) -> str:
         return "->" if self.side is Side.CLIENT else "<-"
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready values (strings for enums; labels as [{"kind", "note"}])."""
+        return {
+            "frame": self.frame,
+            "time_s": self.time_s,
+            "delta_s": self.delta_s,
+            "from": str(self.side),
+            "arrow": self.arrow,
+            "flags": self.flags,
+            "seq": self.seq,
+            "seq_relative": self.seq_relative,
+            "ack": self.ack,
+            "ack_relative": self.ack_relative,
+            "len": self.length,
+            "window": self.window,
+            "window_scale": self.window_scale,
+            "events": [{"kind": lab.kind, "note": lab.note} for lab in self.labels],
+            "client_state": str(self.client_state),
+            "server_state": str(self.server_state),
+            "client_state_changed": self.client_state_changed,
+            "server_state_changed": self.server_state_changed,
+        }
+
 
 # tcpdump's print order (print-tcp.c tcp_flag_values): F S R P . U E W
 _TCPDUMP_FLAG_LETTERS: tuple[tuple[int, str], ...] = (

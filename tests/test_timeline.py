@@ -296,6 +296,20 @@ def test_labels_come_from_this_connections_events_only() -> None:
     assert [(r.frame, r.labels) for r in other] == [(9, (EventLabel("syn", "other"),))]
 
 
+def test_as_dict_is_json_ready() -> None:
+    events = pd.DataFrame({"conn": [0], "frame": [2], "kind": ["synack"], "note": ["SYN+ACK"]})
+    rows = build_timeline(table(*handshake()), conn_row(), events)
+    doc = json.loads(json.dumps([r.as_dict() for r in rows]))
+    assert doc[1] == {
+        "frame": 2, "time_s": 0.001, "delta_s": 0.001, "from": "server", "arrow": "←", "flags": "S.",
+        "seq": 0, "seq_relative": True, "ack": 1, "ack_relative": True, "len": 0, "window": 65160,
+        "window_scale": 0, "events": [{"kind": "synack", "note": "SYN+ACK"}],
+        "client_state": "SYN-SENT", "server_state": "SYN-RECV",
+        "client_state_changed": False, "server_state_changed": True,
+    }
+    assert doc[0]["ack"] is None and doc[2]["window_scale"] == 7
+
+
 def test_unknown_connection_gives_no_rows() -> None:
     assert build_timeline(table(*handshake()), conn_row(conn=7), None) == []
 
