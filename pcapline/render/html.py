@@ -534,7 +534,7 @@ def _section(
         title=f"{client} → {server}",
         fate=fate,
         colour=plots.fate_colour(fate),
-        explanation=str(row["explanation"] or ""),
+        explanation=str(row["explanation"]) if _present(row["explanation"]) else "",
         facts=_connection_facts(row),
         inferred=_flatten(row["inferred"]) if isinstance(row["inferred"], Mapping) else [],
         stream_filter=f"tcp.stream eq {conn_id}",

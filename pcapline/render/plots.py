@@ -3,12 +3,16 @@
 Three figures, each a function of plain tables (no HTML here; ``html.py`` embeds them):
 
 - ``capture_timeline``: every connection as a bar from its first to its last frame, coloured
-  by fate, with its events marked. Bars are drawn as one line trace per fate with ``None``
-  gaps between connections (one trace per connection would be 10,000 SVG groups). At more
-  than ``WEBGL_ABOVE`` connections the traces switch to ``scattergl`` (WebGL): measured in
-  headless Chromium, SVG with 10k bars and 40k event markers takes seconds to draw and to
-  zoom, WebGL draws the same in well under a second. Above ``MAX_TIMELINE_BARS`` we draw every
-  failing connection and an evenly spaced sample of the rest, and say so on the page.
+  by fate, with its events marked. Bars are drawn as one line trace per fate with NaN gaps
+  between connections (one trace per connection would be 10,000 SVG groups). Above
+  ``WEBGL_ABOVE`` connections the traces switch to ``scattergl`` (WebGL), chosen by measuring
+  in headless Chromium (software GL, 2 loaded cores; draw / one zoom step):
+  500 bars SVG 2.0 s / 0.1-0.5 s, WebGL 2.4 s / 0.1 s; 1,500 bars SVG 2.1 s / 0.6-1.1 s,
+  WebGL 2.2 s / 0.1 s; 6,000 bars SVG 5.8 s / 1.5-2.2 s, WebGL 3.1 s / 0.01-0.13 s.
+  SVG keeps full hover text (addresses) for small captures; WebGL carries numbers only
+  (float32, id and duration) so 30k bars stay a few hundred KB. Above ``MAX_TIMELINE_BARS``
+  every failing connection and an evenly spaced sample of the rest are drawn, and the page
+  says so.
 - ``time_sequence``: Stevens/tcptrace time-sequence graph of one connection: relative sequence
   number over time per direction (each data segment an I-beam from seq to seq+len), the
   peer's ACK line and advertised-window line (ack + window << wscale), with retransmissions,
@@ -70,7 +74,7 @@ assert set(FATE_ORDER) == set(Fate), "every fate needs a place in the report ord
 
 UNKNOWN_FATE_COLOUR = "#757575"
 
-WEBGL_ABOVE = 1500
+WEBGL_ABOVE = 600
 MAX_TIMELINE_BARS = 50_000
 #: Per-connection time-sequence graphs keep every event frame and sample the rest above this.
 MAX_TSG_SEGMENTS = 4000
