@@ -6,7 +6,7 @@ Three layers:
    reasoned exceptions do what pcapline/crosscheck.py says, and anything else is reported.
 2. The premises of the exceptions, checked against the installed tshark on tiny crafted
    captures (e.g. that Wireshark really labels a Linux 0-byte zero-window probe Keep-Alive).
-3. Every real-kernel capture in ``sample_captures/``: no unexplained disagreement, connection
+3. Every capture in ``sample_captures/`` (real-kernel, plus the crafted NAT ones): no unexplained disagreement, connection
    ids equal ``tcp.stream``, and the exceptions that fire are the ones pinned per capture with
    the reason we are right.
 
@@ -347,21 +347,19 @@ def test_premise_syn_retransmission_is_plain_retransmission(tmp_path: Path) -> N
 
 
 # ---------------------------------------------------------------------------------------
-# 3. Every real-kernel sample capture
+# 3. Every sample capture
 # ---------------------------------------------------------------------------------------
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".pcap.zst", ".pcapng.zst")
 
 
-def real_kernel_captures() -> list[Path]:
-    """sample_captures/**, except the crafted ones (named crafted-*: not a kernel's output)."""
+def sample_captures() -> list[Path]:
+    """sample_captures/**: the real-kernel captures, and the crafted NAT ones too (crafted-*:
+    not a kernel's output, but hundreds of connections reusing 4-tuples, a good check that our
+    connection ids are Wireshark's tcp.stream)."""
     if not SAMPLES.is_dir():
         return []
-    return sorted(
-        p
-        for p in SAMPLES.rglob("*")
-        if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES) and not p.name.startswith("crafted-")
-    )
+    return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
 
 
 #: Which known differences fire on each capture (path relative to sample_captures/). Each is
@@ -436,9 +434,9 @@ def wireshark_table(capture: Path, cache: pytest.Cache | None) -> pd.DataFrame:
             if _capture_id(p) in DETECTOR_BUGS
             else [],
         )
-        for p in real_kernel_captures()
+        for p in sample_captures()
     ]
-    or [pytest.param(None, marks=pytest.mark.skip(reason="no real-kernel captures in sample_captures/"))],
+    or [pytest.param(None, marks=pytest.mark.skip(reason="no captures in sample_captures/"))],
 )
 def test_sample_capture_agrees_with_wireshark(capture: Path, request: pytest.FixtureRequest) -> None:
     from pcapline.crosscheck import crosscheck
