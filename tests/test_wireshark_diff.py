@@ -6,9 +6,9 @@ Three layers:
    reasoned exceptions do what pcapline/crosscheck.py says, and anything else is reported.
 2. The premises of the exceptions, checked against the installed tshark on tiny crafted
    captures (e.g. that Wireshark really labels a Linux 0-byte zero-window probe Keep-Alive).
-3. Every capture in ``sample_captures/`` (real-kernel, plus the crafted NAT ones): no unexplained disagreement, connection
-   ids equal ``tcp.stream``, and the exceptions that fire are the ones pinned per capture with
-   the reason we are right.
+3. Every capture in ``sample_captures/`` (real-kernel, plus the crafted NAT ones): no
+   unexplained disagreement, connection ids equal ``tcp.stream``, and the exceptions that
+   fire are the ones pinned per capture with the reason we are right.
 
 tshark-dependent tests skip cleanly when tshark is absent.
 """
