@@ -80,7 +80,9 @@ def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     hostile = folder / "<img src=x onerror=alert(1)>.pcap"
     shutil.copy(NAT / "crafted-single-host-overload.pcap", hostile)
-    captures = scan([str(folder)], workers=1)
+    seen: list[str] = []
+    captures = scan([str(folder)], workers=1, progress=True, on_result=lambda c: seen.append(c.path))
+    assert sorted(seen) == [c.path for c in captures]
     text = render(captures, "text", width=200)
     assert "5 capture(s), 2 unreadable, 297 connection(s), 1 finding(s)" in text
     assert "92 closed, 5 connect_timeout" in text

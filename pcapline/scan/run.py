@@ -11,6 +11,7 @@ a summary with ``error`` set; the scan goes on.
 from __future__ import annotations
 
 import glob
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -140,7 +141,11 @@ def _run_inline(paths: Sequence[str], on_result: Progress | None) -> list[Captur
 def _run_pool(paths: Sequence[str], workers: int, on_result: Progress | None) -> list[CaptureSummary]:
     out: list[CaptureSummary] = []
     pending = iter(paths)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver, not fork: the progress bar runs a thread, and forking a threaded process can
+    # leave a lock (stderr's) held forever in the child. The server preloads the pipeline once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["pcapline.analysis", "pcapline.scan.run"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         in_flight: set[Future[CaptureSummary]] = set()
         for path in pending:
             in_flight.add(pool.submit(summarize_capture, path))
