@@ -646,4 +646,5 @@ def _plotly_payload(kind: PlotlyJs) -> Markup:
 @functools.cache
 def _plotly_template() -> dict[str, Any]:
     """The plotly_white template, once per page instead of once per figure."""
-    return pio.templates["plotly_white"].to_plotly_json()
+    template: dict[str, Any] = pio.templates["plotly_white"].to_plotly_json()
+    return template

@@ -138,7 +138,7 @@ def _figure(data: Any = None, layout: Any = None) -> go.Figure:
 
 
 def fate_colour(fate: str) -> str:
-    return FATE_COLOURS.get(fate, UNKNOWN_FATE_COLOUR)  # type: ignore[call-overload]
+    return FATE_COLOURS.get(fate, UNKNOWN_FATE_COLOUR)
 
 
 def _layout(**kwargs: Any) -> dict[str, Any]:

@@ -20,26 +20,19 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "render"))
+sys.path.insert(0, str(Path(__file__).parents[2]))
 
 import html_scenarios as hs  # noqa: E402
+from tools.make_reports import BROWSER_ARGS as ARGS  # noqa: E402  (one list of Chromium flags)
 
 from pcapline.render import html as report  # noqa: E402
 from pcapline.render import plots  # noqa: E402
 
-CHROMIUM = os.environ.get("PCAPLINE_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = os.environ.get("PCAPLINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SAMPLE = Path(__file__).parents[2] / "sample_captures" / "listen-overflow-backlog2-abort0.pcap"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+if not Path(CHROMIUM).exists():
     pytest.skip("chromium is not installed", allow_module_level=True)
 
 
@@ -53,6 +46,12 @@ def browser():
 
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory) -> Path:
+    """Reports and screenshots: $PCAPLINE_ARTIFACTS when set (CI keeps them), else a tmp dir."""
+    wanted = os.environ.get("PCAPLINE_ARTIFACTS")
+    if wanted:
+        path = Path(wanted)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     return tmp_path_factory.mktemp("report-browser")
 
 
