@@ -50,7 +50,9 @@ CONNECTION_ID_COLUMNS: tuple[str, ...] = (
 
 def build_flows(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Add ``conn``/``from_client`` to the segments; return them and the connections table."""
-    segments = segments.sort_values("frame", kind="stable").reset_index(drop=True)
+    if not segments["frame"].is_monotonic_increasing:
+        segments = segments.sort_values("frame", kind="stable")
+    segments = segments.reset_index(drop=True)
     n = len(segments)
     if n == 0:
         out = segments.copy()
@@ -97,17 +99,18 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
     """Connection id per row: 4-tuple groups, split where Wireshark 4.0 starts a new stream."""
     flags = segments["flags"].to_numpy()
     pure_syn = (flags & (SYN | ACK)) == SYN
-    order = np.argsort(key, kind="stable")  # rows of each tuple together, in frame order
-    sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    position = np.empty(len(key), np.int64)  # row's index within its tuple
-    position[order] = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
-    # Only tuples with a pure SYN that is not their first row can split.
-    candidates = np.unique(key[pure_syn & (position > 0)])
+    # Only tuples with a pure SYN that is not their first row can split (tuple ids are in
+    # order of first appearance, so ``first_rows`` finds each tuple's first row).
+    later = np.ones(len(key), bool)
+    later[first_rows(key)] = False
+    candidates = np.unique(key[pure_syn & later])
     segment_no = np.zeros(len(key), np.int64)  # which connection of its tuple a row belongs to
     if candidates.size:
         seq = segments["seq"].to_numpy().astype(np.int64)
         ack = segments["ack"].to_numpy().astype(np.int64)
+        involved = np.flatnonzero(np.isin(key, candidates))
+        order = involved[np.argsort(key[involved], kind="stable")]  # tuple by tuple, frame order
+        sorted_key = key[order]
         group_start = np.searchsorted(sorted_key, candidates, side="left")
         group_end = np.searchsorted(sorted_key, candidates, side="right")
         for lo, hi in zip(group_start, group_end, strict=True):
@@ -115,7 +118,10 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
             cuts = _reuse_cuts(flags[rows], seq[rows], ack[rows], forward[rows])
             if cuts.size:
                 segment_no[rows] = np.searchsorted(cuts, np.arange(rows.size), side="right")
-    ids = pd.DataFrame({"k": key, "s": segment_no}).groupby(["k", "s"], sort=False).ngroup().to_numpy()
+    if not segment_no.any():
+        return key  # no port reuse: tuple ids are already in order of first appearance
+    # (tuple, nth connection of the tuple) -> ids in order of first appearance.
+    ids, _ = pd.factorize(key * (int(segment_no.max()) + 1) + segment_no)
     return ids.astype(np.int64)
 
 
@@ -147,6 +153,23 @@ def _reuse_cuts(flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np
     return np.asarray(cuts, dtype=np.int64)
 
 
+def first_rows(conn: np.ndarray) -> np.ndarray:
+    """Row index of each connection's first segment. Ids are numbered in order of first
+    appearance over frame-ordered rows, so a first row is where the id exceeds every id
+    before it (O(n), no sort)."""
+    if conn.size == 0:
+        return np.zeros(0, np.int64)
+    seen_max = np.maximum.accumulate(conn)
+    return np.flatnonzero(np.r_[True, conn[1:] > seen_max[:-1]])
+
+
+def last_rows(conn: np.ndarray, n_conn: int) -> np.ndarray:
+    """Row index of each connection's last segment."""
+    last = np.zeros(n_conn, np.int64)
+    np.maximum.at(last, conn, np.arange(conn.size, dtype=np.int64))
+    return last
+
+
 def _client_side(segments: pd.DataFrame, conn: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: sent by the client? Per connection: was the client guessed?"""
     flags = segments["flags"].to_numpy()
@@ -163,7 +186,8 @@ def _client_side(segments: pd.DataFrame, conn: np.ndarray, forward: np.ndarray) 
         decided[first_conn] = True
     guessed = ~decided
     if guessed.any():
-        first_conn, first_at = np.unique(conn, return_index=True)
+        first_at = first_rows(conn)
+        first_conn = conn[first_at]
         sport = segments["sport"].to_numpy()[first_at].astype(np.int64)
         dport = segments["dport"].to_numpy()[first_at].astype(np.int64)
         fwd = forward[first_at]
@@ -187,8 +211,9 @@ def _ip_text(version: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> list[str]:
 def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
     conn = seg["conn"].to_numpy()
     from_client = seg["from_client"].to_numpy()
-    first_conn, first_at = np.unique(conn, return_index=True)
-    last_at = len(conn) - 1 - np.unique(conn[::-1], return_index=True)[1]
+    first_at = first_rows(conn)
+    first_conn = conn[first_at]
+    last_at = last_rows(conn, first_conn.size)
     first = seg.iloc[first_at]
     fc = from_client[first_at]
     version = first["ip_version"].to_numpy()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from pcapline.model import SkipReason
 
@@ -42,6 +43,40 @@ def le32(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 def be64(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return (be32(data, pos).astype(np.uint64) << np.uint64(32)) | be32(data, pos + 4)
+
+
+def gather_rows(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
+    """``width`` bytes at each position, as an (n, width) uint8 array, in ONE fancy-index
+    operation over a zero-copy sliding-window view of the buffer (roughly 10x faster
+    than one gather per byte). Callers guarantee ``pos + width <= len(data)``."""
+    if pos.shape[0] == 0 or data.shape[0] < width:
+        return np.zeros((0, width), dtype=np.uint8)
+    step = data.strides[0]
+    windows = as_strided(data, shape=(data.shape[0] - width + 1, width), strides=(step, step), writeable=False)
+    return windows[pos]
+
+
+class Block:
+    """Fixed-size header bytes of many frames; big-endian fields by offset."""
+
+    def __init__(self, data: np.ndarray, pos: np.ndarray, width: int) -> None:
+        self.rows = gather_rows(data, pos, width)
+
+    def u8(self, at: int) -> np.ndarray:
+        return self.rows[:, at]
+
+    def be16(self, at: int) -> np.ndarray:
+        return (self.rows[:, at].astype(np.uint16) << 8) | self.rows[:, at + 1]
+
+    def be32(self, at: int) -> np.ndarray:
+        return (self.be16(at).astype(np.uint32) << 16) | self.be16(at + 2)
+
+    def le32(self, at: int) -> np.ndarray:
+        r = self.rows[:, at : at + 4].astype(np.uint32)
+        return r[:, 0] | (r[:, 1] << 8) | (r[:, 2] << 16) | (r[:, 3] << 24)
+
+    def be64(self, at: int) -> np.ndarray:
+        return (self.be32(at).astype(np.uint64) << np.uint64(32)) | self.be32(at + 4)
 
 
 @dataclass

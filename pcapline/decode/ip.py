@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import FrameCursor, be16, be32, be64, u8
+from pcapline.decode.headers import Block, FrameCursor, be16, u8
 from pcapline.decode.link import ETH_IPV4, ETH_IPV6
 from pcapline.model import SkipReason
 
@@ -77,52 +77,53 @@ def _protocol(cur: FrameCursor, idx: np.ndarray, proto: np.ndarray) -> np.ndarra
 
 
 def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
-    data = cur.data
     pos = l3[idx]
     ok = cur.need(idx, pos, 20)
     idx, pos = idx[ok], pos[ok]
-    vihl = u8(data, pos)
+    hdr = Block(cur.data, pos, 20)
+    vihl = hdr.u8(0)
     ihl = (vihl & 0x0F).astype(np.int64) * 4
-    total = be16(data, pos + 2).astype(np.int64)
+    total = hdr.be16(2).astype(np.int64)
     wire = _wire_left(cur, idx, pos)
     total = np.where(total == 0, wire, np.minimum(total, np.maximum(wire, 0)))
     bad = ((vihl >> 4) != 4) | (ihl < 20) | (total < ihl)
-    cur.skip(idx[bad], SkipReason.MALFORMED)
-    idx, pos, ihl, total = idx[~bad], pos[~bad], ihl[~bad], total[~bad]
-    ok = cur.need(idx, pos, ihl)  # options must be there to find the TCP header
-    idx, pos, ihl, total = idx[ok], pos[ok], ihl[ok], total[ok]
+    ok = pos + ihl <= cur.end[idx]  # options must be there to find the TCP header
     # MF set or a non-zero offset: a fragment; we do not reassemble.
-    frag = (be16(data, pos + 6) & 0x3FFF) != 0
+    frag = (hdr.be16(6) & 0x3FFF) != 0
+    cur.skip(idx[bad], SkipReason.MALFORMED)
+    cur.skip(idx[~bad & ~ok], SkipReason.TRUNCATED_HEADER)
     cur.skip(idx[frag], SkipReason.IP_FRAGMENT)
-    keep = ~frag & _protocol(cur, idx, u8(data, pos + 9))
-    idx, pos, ihl, total = idx[keep], pos[keep], ihl[keep], total[keep]
+    keep = ~bad & ok & ~frag
+    keep[keep] = _protocol(cur, idx[keep], hdr.u8(9)[keep])
+    idx = idx[keep]
     net.ip_version[idx] = 4
-    net.src_lo[idx] = be32(data, pos + 12)
-    net.dst_lo[idx] = be32(data, pos + 16)
-    net.ip_id[idx] = be16(data, pos + 4)
-    net.ttl[idx] = u8(data, pos + 8)
-    net.l4[idx] = pos + ihl
-    net.l4_len[idx] = total - ihl
+    net.src_lo[idx] = hdr.be32(12)[keep]
+    net.dst_lo[idx] = hdr.be32(16)[keep]
+    net.ip_id[idx] = hdr.be16(4)[keep]
+    net.ttl[idx] = hdr.u8(8)[keep]
+    net.l4[idx] = (pos + ihl)[keep]
+    net.l4_len[idx] = (total - ihl)[keep]
 
 
 def _ipv6(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
-    data = cur.data
     pos = l3[idx]
     ok = cur.need(idx, pos, 40)
     idx, pos = idx[ok], pos[ok]
-    bad = (u8(data, pos) >> 4) != 6
+    hdr = Block(cur.data, pos, 40)
+    bad = (hdr.u8(0) >> 4) != 6
     cur.skip(idx[bad], SkipReason.MALFORMED)
-    idx, pos = idx[~bad], pos[~bad]
-    payload = be16(data, pos + 4).astype(np.int64)
+    good = ~bad
+    idx, pos = idx[good], pos[good]
+    payload = hdr.be16(4)[good].astype(np.int64)
     wire = np.maximum(_wire_left(cur, idx, pos) - 40, 0)
     payload = np.where(payload == 0, wire, np.minimum(payload, wire))
     net.ip_version[idx] = 6
-    net.src_hi[idx] = be64(data, pos + 8)
-    net.src_lo[idx] = be64(data, pos + 16)
-    net.dst_hi[idx] = be64(data, pos + 24)
-    net.dst_lo[idx] = be64(data, pos + 32)
-    net.ttl[idx] = u8(data, pos + 7)
-    nxt = u8(data, pos + 6)
+    net.src_hi[idx] = hdr.be64(8)[good]
+    net.src_lo[idx] = hdr.be64(16)[good]
+    net.dst_hi[idx] = hdr.be64(24)[good]
+    net.dst_lo[idx] = hdr.be64(32)[good]
+    net.ttl[idx] = hdr.u8(7)[good]
+    nxt = hdr.u8(6)[good]
     cursor = pos + 40  # start of the next header
     _ipv6_chain(cur, idx, pos, payload, nxt, cursor, net)
 

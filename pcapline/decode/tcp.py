@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import FrameCursor, be16, be32, u8
+from pcapline.decode.headers import Block, FrameCursor
 from pcapline.model import SkipReason
 
 TCP_MIN_HEADER = 20
@@ -39,19 +39,21 @@ def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeader
     ok = cur.need(idx, pos, TCP_MIN_HEADER)
     idx, pos = idx[ok], pos[ok]
     length = l4_len[idx]
-    doff = (u8(data, pos + 12) >> 4).astype(np.int64) * 4
+    hdr = Block(cur.data, pos, TCP_MIN_HEADER)
+    doff = (hdr.u8(12) >> 4).astype(np.int64) * 4
     # A header shorter than 20 bytes or longer than the IP payload cannot be real.
     bad = (doff < TCP_MIN_HEADER) | (doff > length)
     cur.skip(idx[bad], SkipReason.MALFORMED)
-    idx, pos, length, doff = idx[~bad], pos[~bad], length[~bad], doff[~bad]
+    good = ~bad
+    idx, pos, length, doff = idx[good], pos[good], length[good], doff[good]
     return TcpHeaders(
         idx=idx,
-        sport=be16(data, pos),
-        dport=be16(data, pos + 2),
-        seq=be32(data, pos + 4),
-        ack=be32(data, pos + 8),
-        flags=be16(data, pos + 12) & FLAG_BITS,
-        window=be16(data, pos + 14),
+        sport=hdr.be16(0)[good],
+        dport=hdr.be16(2)[good],
+        seq=hdr.be32(4)[good],
+        ack=hdr.be32(8)[good],
+        flags=hdr.be16(12)[good] & FLAG_BITS,
+        window=hdr.be16(14)[good],
         seg_len=(length - doff).astype(np.uint32),
         options_start=pos + TCP_MIN_HEADER,
         # Options cut by the snaplen: decode the part that is there (never drop the segment).

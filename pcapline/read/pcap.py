@@ -12,6 +12,7 @@ from array import array
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from pcapline.errors import CaptureError
 
@@ -71,13 +72,11 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
     n = len(offsets)
     truncated = 0
     if n:
-        hdr_idx = offsets[:, None] + np.arange(16, dtype=np.int64)
         complete = offsets + 16 <= size
         fields = np.zeros((n, 4), dtype=np.int64)
-        ok_idx = hdr_idx[complete]
-        fields[complete] = data[ok_idx].view(order + "u4").reshape(-1, 4).astype(np.int64)
+        fields[complete] = record_headers(data, offsets[complete], order)
         sec, frac, incl, orig = fields.T
-        if (~complete).any():
+        if not complete[-1]:
             # The file ended inside the last record header: a frame we know nothing about
             # except that it exists; give it the previous frame's time.
             sec[-1], frac[-1] = (sec[-2], frac[-2]) if n > 1 else (0, 0)
@@ -103,6 +102,16 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
         warnings=warnings,
         truncated_records=truncated,
     )
+
+
+def record_headers(data: np.ndarray, offsets: np.ndarray, order: str) -> np.ndarray:
+    """The four 32-bit fields of each 16-byte record header, (n, 4) int64, gathered in one
+    fancy-index operation over a zero-copy sliding-window view of the file.
+    Callers guarantee ``offset + 16 <= len(data)``."""
+    if offsets.shape[0] == 0:
+        return np.zeros((0, 4), dtype=np.int64)
+    windows = as_strided(data, shape=(data.shape[0] - 15, 16), strides=(1, 1), writeable=False)
+    return windows[offsets].view(order + "u4").astype(np.int64)
 
 
 def _walk(data: np.ndarray, order: str, rec_len: int, path: str) -> tuple[np.ndarray, list[str], str | None]:
