@@ -61,9 +61,12 @@ def test_positive_capture_details() -> None:
 
 @pytest.mark.skipif(not OTHER_SAMPLES, reason="no real-kernel sample captures yet")
 @pytest.mark.parametrize("capture", OTHER_SAMPLES, ids=lambda p: str(p.relative_to(SAMPLES)))
-def test_no_false_nat_timestamp_on_real_kernel_samples(capture: Path) -> None:
+def test_no_false_findings_on_real_kernel_samples(capture: Path) -> None:
+    """No nat_timestamp on any real-kernel capture; the other finders' thresholds are conservative:
+    nothing at all except, possibly, listen_overflow on a listen-overflow capture."""
     analysis = pcapline.analyze(capture)
-    assert [f.summary for f in analysis.findings if f.kind == "nat_timestamp"] == []
+    allowed = {"listen_overflow"} if capture.name.startswith("listen-overflow") else set()
+    assert [f.summary for f in analysis.findings if f.kind not in allowed] == []
 
 
 def _clock_samples(points: list[tuple[int, float, int]]) -> pd.DataFrame:
