@@ -381,6 +381,10 @@ PINNED: dict[str, frozenset[str]] = {
     ),
 }
 
+#: Captures made with random loss: regenerating them loses other packets, so any subset of
+#: their pinned differences may fire (but nothing outside it).
+RANDOM_LOSS: frozenset[str] = frozenset({"lossy-40-connections-3pct-drop.pcap"})
+
 #: Captures whose disagreements point at a pcapline bug: (reason, frames). strict xfail, so
 #: the fix makes the test fail until the entry is removed.
 DETECTOR_BUGS: dict[str, str] = {
@@ -448,7 +452,8 @@ def test_sample_capture_agrees_with_wireshark(capture: Path, request: pytest.Fix
     assert result.unexplained == [], result.summary()
     fired = frozenset(result.explained)
     expected = PINNED.get(_capture_id(capture), frozenset())
-    assert fired == expected, (
+    random_loss = _capture_id(capture) in RANDOM_LOSS  # any subset may fire, nothing else
+    assert fired == expected or (random_loss and fired <= expected), (
         f"known differences on {_capture_id(capture)}: {sorted(fired)}, pinned: {sorted(expected)} "
         f"(frames: {result.explained_frames}); review them and update PINNED"
     )
