@@ -14,7 +14,7 @@ import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pcapline.decode import Decoded
     from pcapline.read.capture import Capture
 
-Source = str | os.PathLike[str] | IO[bytes]
+Source = str | os.PathLike[str] | BinaryIO
 
 
 @dataclass(slots=True)

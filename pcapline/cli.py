@@ -17,9 +17,9 @@ import os
 import shutil
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -58,7 +58,7 @@ def _fate_names(
     return frozenset(names)
 
 
-def _filter_options(command: click.Command) -> click.Command:
+def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--host/--port/--stream: select connections after analysis; ids stay tcp.stream."""
     options = (
         click.option("--host", metavar="IP", help="Only connections with this address at either end."),
