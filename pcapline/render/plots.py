@@ -419,10 +419,12 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
     carries = (seg["seg_len"] > 0) | ((seg["flags"] & FIN) != 0)
     present = [(side, title) for side, title in directions if (carries & (seg["from_client"] == side)).any()]
     traces: list[go.Scatter] = []
+    ranges: list[tuple[float, float] | None] = []
     sampled = False
     for row, (side, _title) in enumerate(present, start=1):
         mine = seg[seg["from_client"] == side]
         peer = seg[(seg["from_client"] != side) & ((seg["flags"] & ACK) != 0) & (seg["rel_ack"] != UNKNOWN)]
+        ranges.append(_data_range(mine, peer))
         if len(mine) > MAX_TSG_SEGMENTS:
             mine = _sample_keeping(mine, event_frames, MAX_TSG_SEGMENTS)
             sampled = True
@@ -436,10 +438,35 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
             f"more than {MAX_TSG_SEGMENTS:,} segments in a direction: every segment with an event "
             "is drawn, the others are an evenly spaced sample"
         )
-    return _figure(data=traces, layout=_panels([t for _, t in present])), "; ".join(notes)
+    if any(r is not None for r in ranges):
+        notes.append(
+            "the peer's window edge is far above the data: the view is fitted to the data "
+            "(use the Autoscale button to see the window line)"
+        )
+    layout = _panels([t for _, t in present], ranges)
+    return _figure(data=traces, layout=layout), "; ".join(notes)
 
 
-def _panels(titles: list[str]) -> dict[str, Any]:
+#: The window line is left partly out of view when it would squash the data below this share
+#: of the panel (a 64 KB window over a 100-byte exchange draws the data as a flat line at 0).
+WINDOW_SQUASH = 3.0
+
+
+def _data_range(mine: pd.DataFrame, peer: pd.DataFrame) -> tuple[float, float] | None:
+    """A y range fitted to segments and ACKs, when the window edge would dwarf them."""
+    top = max(
+        float(mine["seq_end"].max()) if len(mine) else 0.0,
+        float(peer["rel_ack"].max()) if len(peer) else 0.0,
+    )
+    window_top = float((peer["rel_ack"] + peer["window"]).max()) if len(peer) else 0.0
+    low = float(mine["rel_seq"].min()) if len(mine) else 0.0
+    if top <= 0 or window_top <= WINDOW_SQUASH * top:
+        return None
+    pad = max((top - low) * 0.15, 1.0)
+    return (low - pad, top + pad)
+
+
+def _panels(titles: list[str], ranges: list[tuple[float, float] | None]) -> dict[str, Any]:
     """Panels stacked top to bottom over one shared x axis, each titled in its corner."""
     n = max(len(titles), 1)
     gap = 0.1
@@ -456,6 +483,8 @@ def _panels(titles: list[str]) -> dict[str, Any]:
             rangemode="tozero",
             anchor="x",
         )
+        if ranges[i] is not None:
+            layout[name]["range"] = list(ranges[i])
         annotations.append(
             dict(text=f"<b>{title}</b>", xref="paper", yref="paper", x=0, y=top, xanchor="left",
                  yanchor="bottom", showarrow=False, font=dict(size=12))
