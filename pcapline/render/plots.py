@@ -483,8 +483,9 @@ def _panels(titles: list[str], ranges: list[tuple[float, float] | None]) -> dict
             rangemode="tozero",
             anchor="x",
         )
-        if ranges[i] is not None:
-            layout[name]["range"] = list(ranges[i])
+        fitted = ranges[i]
+        if fitted is not None:
+            layout[name]["range"] = list(fitted)
         annotations.append(
             dict(text=f"<b>{title}</b>", xref="paper", yref="paper", x=0, y=top, xanchor="left",
                  yanchor="bottom", showarrow=False, font=dict(size=12))
