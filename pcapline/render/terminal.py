@@ -146,9 +146,14 @@ def connection_lines(conns: pd.DataFrame, origin_ns: int | None, width: int) -> 
     widths["why"] = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
     justify = dict(_COLUMNS)
     columns = [(names.index(n), widths[n], justify[n]) for n in shown]
+    last = columns[-1]
+    if last[2] == "left":  # no trailing padding (it would sit inside the header's bold style)
+        columns[-1] = (last[0], last[1], "none")
 
     def pad(text: str, w: int, side: str) -> str:
         text = _ellipsize(text, w)
+        if side == "none":
+            return text
         return text.rjust(w) if side == "right" else text.ljust(w)
 
     lines = [Text("  ".join(pad(names[i], w, j) for i, w, j in columns), style="bold")]
