@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import be16, be32, u8
+from pcapline.decode.headers import gather_rows
 
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
 #: RFC 7323 2.3: a shift above 14 is used as 14 (Linux does the same).
 MAX_WSCALE = 14
 MAX_ROUNDS = 40
+#: A TCP header is at most 60 bytes: at most 40 bytes of options.
+MAX_OPTION_BYTES = 40
 
 
 @dataclass
@@ -46,69 +48,104 @@ def tcp_options(data: np.ndarray, start: np.ndarray, end: np.ndarray, ack: np.nd
         sack_le=np.zeros(n, np.uint32),
         sack_re=np.zeros(n, np.uint32),
     )
-    rows = np.flatnonzero(start < end)
-    pos = start[rows]
+    seg = np.flatnonzero(start < end)  # segments with (captured) option bytes
+    if not seg.size:
+        return out
+    area = OptionArea(data, start[seg], (end - start)[seg])
+    row = np.arange(seg.size)
+    pos = np.zeros(seg.size, np.int64)
     for _ in range(MAX_ROUNDS):
-        if not rows.size:
+        if not row.size:
             break
-        kind = u8(data, pos)
+        lim = area.limit[row]
+        kind = area.u8(row, pos)
         nop = kind == NOP
-        has_len = ~nop & (kind != EOL) & (pos + 1 < end[rows])
-        length = np.zeros(rows.size, np.int64)
-        length[has_len] = u8(data, pos[has_len] + 1)
-        valid = has_len & (length >= 2) & (pos + length <= end[rows])
-        _store(data, out, rows[valid], pos[valid], kind[valid], length[valid], ack[rows[valid]])
-        step = np.where(nop, 1, length)
+        has_len = ~nop & (kind != EOL) & (pos + 1 < lim)
+        length = np.zeros(row.size, np.int64)
+        length[has_len] = area.u8(row[has_len], pos[has_len] + 1)
+        valid = has_len & (length >= 2) & (pos + length <= lim)
+        _store(area, out, seg, row[valid], pos[valid], kind[valid], length[valid], ack)
         # EOL, a malformed length or an option running past the header ends the list.
         go_on = nop | valid
-        rows, pos = rows[go_on], (pos + step)[go_on]
-        more = pos < end[rows]
-        rows, pos = rows[more], pos[more]
+        row, pos = row[go_on], (pos + np.where(nop, 1, length))[go_on]
+        more = pos < area.limit[row]
+        row, pos = row[more], pos[more]
     return out
 
 
+class OptionArea:
+    """The option bytes of many segments copied into one small (m, 40) matrix, so the
+    option walk reads cache-local memory instead of gathering from the whole capture."""
+
+    def __init__(self, data: np.ndarray, start: np.ndarray, limit: np.ndarray) -> None:
+        self.limit = limit
+        self.bytes = np.zeros((start.shape[0], MAX_OPTION_BYTES), np.uint8)
+        fits = start + MAX_OPTION_BYTES <= data.shape[0]
+        self.bytes[fits] = gather_rows(data, start[fits], MAX_OPTION_BYTES)
+        for i in np.flatnonzero(~fits):  # only segments in the last 40 bytes of the file
+            chunk = data[start[i] : start[i] + limit[i]]
+            self.bytes[i, : chunk.shape[0]] = chunk
+
+    def u8(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        return self.bytes[row, pos]
+
+    def be16(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        return (self.bytes[row, pos].astype(np.uint16) << 8) | self.bytes[row, pos + 1]
+
+    def be32(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        return (self.be16(row, pos).astype(np.uint32) << 16) | self.be16(row, pos + 2)
+
+
 def _store(
-    data: np.ndarray,
+    area: OptionArea,
     out: TcpOptions,
-    rows: np.ndarray,
+    seg: np.ndarray,
+    row: np.ndarray,
     pos: np.ndarray,
     kind: np.ndarray,
     length: np.ndarray,
     ack: np.ndarray,
 ) -> None:
     sel = (kind == MSS) & (length == 4)
-    out.mss[rows[sel]] = be16(data, pos[sel] + 2)
+    out.mss[seg[row[sel]]] = area.be16(row[sel], pos[sel] + 2)
     sel = (kind == WSCALE) & (length == 3)
-    out.wscale[rows[sel]] = np.minimum(u8(data, pos[sel] + 2), MAX_WSCALE).astype(np.int8)
+    out.wscale[seg[row[sel]]] = np.minimum(area.u8(row[sel], pos[sel] + 2), MAX_WSCALE).astype(np.int8)
     sel = (kind == SACK_PERM) & (length == 2)
-    out.sack_perm[rows[sel]] = True
+    out.sack_perm[seg[row[sel]]] = True
     sel = (kind == TIMESTAMP) & (length == 10)
-    out.has_ts[rows[sel]] = True
-    out.ts_val[rows[sel]] = be32(data, pos[sel] + 2)
-    out.ts_ecr[rows[sel]] = be32(data, pos[sel] + 6)
+    out.has_ts[seg[row[sel]]] = True
+    out.ts_val[seg[row[sel]]] = area.be32(row[sel], pos[sel] + 2)
+    out.ts_ecr[seg[row[sel]]] = area.be32(row[sel], pos[sel] + 6)
     sel = (kind == SACK) & (length >= 10) & ((length - 2) % 8 == 0)
-    _store_sack(data, out, rows[sel], pos[sel], length[sel], ack[sel])
+    _store_sack(area, out, seg, row[sel], pos[sel], length[sel], ack)
 
 
 def _store_sack(
-    data: np.ndarray, out: TcpOptions, rows: np.ndarray, pos: np.ndarray, length: np.ndarray, ack: np.ndarray
+    area: OptionArea,
+    out: TcpOptions,
+    seg: np.ndarray,
+    row: np.ndarray,
+    pos: np.ndarray,
+    length: np.ndarray,
+    ack: np.ndarray,
 ) -> None:
     """Count the blocks; keep the one reaching furthest beyond the ACK (wrap-safe)."""
+    target = seg[row]
     count = (length - 2) // 8
-    out.sack_blocks[rows] = np.minimum(count, 255).astype(np.uint8)
-    best_dist = np.zeros(rows.size, np.int64) - 1
-    best_le = np.zeros(rows.size, np.uint32)
-    best_re = np.zeros(rows.size, np.uint32)
-    for block in range(int(count.max()) if rows.size else 0):
-        has = count > block
+    out.sack_blocks[target] = np.minimum(count, 255).astype(np.uint8)
+    best_dist = np.full(row.size, -1, np.int64)
+    best_le = np.zeros(row.size, np.uint32)
+    best_re = np.zeros(row.size, np.uint32)
+    for block in range(int(count.max()) if row.size else 0):
+        has = np.flatnonzero(count > block)
         at = pos[has] + 2 + 8 * block
-        le = be32(data, at)
-        re = be32(data, at + 4)
-        dist = (re.astype(np.int64) - ack[has].astype(np.int64)) % (1 << 32)
+        le = area.be32(row[has], at)
+        re = area.be32(row[has], at + 4)
+        dist = (re.astype(np.int64) - ack[target[has]].astype(np.int64)) % (1 << 32)
         better = dist > best_dist[has]
-        where = np.flatnonzero(has)[better]
+        where = has[better]
         best_dist[where] = dist[better]
         best_le[where] = le[better]
         best_re[where] = re[better]
-    out.sack_le[rows] = best_le
-    out.sack_re[rows] = best_re
+    out.sack_le[target] = best_le
+    out.sack_re[target] = best_re

@@ -16,6 +16,7 @@ from array import array
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from pcapline.errors import CaptureError
 from pcapline.read.pcap import MAX_RECORD_LEN, Records
@@ -88,34 +89,53 @@ def _interface(body: bytes, order: str) -> Interface:
     return Interface(link_type=link_type, snaplen=snaplen, tsresol=tsresol, binary=binary, tsoffset=tsoffset)
 
 
+@dataclass
+class _Context:
+    """What packet blocks from a given packet index on are read with."""
+
+    first_packet: int
+    order: str
+    section_base: int  # global index of the section's interface 0
+    interfaces: int  # interfaces described so far (global count)
+
+
 def read_pcapng(data: np.ndarray, path: str) -> Records:
-    """Walk every block; collect packet blocks as frames with their interface's settings."""
+    """Walk every block; collect packet blocks as frames with their interface's settings.
+
+    The loop only records where packet blocks are (one unpack per block); their fields are
+    gathered and checked afterwards with numpy, per byte order.
+    """
     buf = memoryview(data)
     size = len(buf)
     interfaces: list[Interface] = []
-    section_base = 0  # index in ``interfaces`` of this section's interface 0
+    contexts: list[_Context] = []
+    packets = array("q")  # block offsets of EPB / SPB / PB
+    append = packets.append
+    others: dict[int, int] = {}  # packet index -> block type, for the rare SPB / PB
+    section_base = 0
     order = "<"
+    unpack = struct.Struct(order + "II").unpack_from
     warnings: list[str] = []
-    # Per packet: start of packet data, caplen, origlen, global interface index, ts high/low.
-    starts, caps, origs, ifaces, ts_hi, ts_lo = (array("q") for _ in range(6))
-    truncated = 0
     off = 0
     sections = 0
     stop: str | None = None
     while off + 8 <= size:
-        if bytes(buf[off : off + 4]) == b"\x0a\x0d\x0d\x0a":
+        btype, blen = unpack(buf, off)
+        if btype == EPB and 32 <= blen <= MAX_BLOCK_LEN and not blen & 3 and off + blen <= size:
+            append(off)  # the common case: a complete enhanced packet block
+            off += blen
+            continue
+        if btype == SHB or btype == 0x0A0D0D0A:
             if off + 12 > size:
                 stop = f"section header at byte {off} cut short"
                 break
             magic = bytes(buf[off + 8 : off + 12])
-            if magic == b"\x4d\x3c\x2b\x1a":
-                order = "<"
-            elif magic == b"\x1a\x2b\x3c\x4d":
-                order = ">"
-            else:
+            if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                 stop = f"section header at byte {off} has a bad byte-order magic"
                 break
-        btype, blen = struct.unpack_from(order + "II", buf, off)
+            order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
+            unpack = struct.Struct(order + "II").unpack_from
+            btype, blen = unpack(buf, off)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK_LEN:
             stop = f"block at byte {off} has an impossible length ({blen})"
             break
@@ -133,6 +153,7 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
                 break
             sections += 1
             section_base = len(interfaces)
+            contexts.append(_Context(len(packets), order, section_base, len(interfaces)))
         elif sections == 0:
             raise CaptureError(f"{path}: pcapng file does not start with a section header")
         elif btype == IDB:
@@ -140,78 +161,125 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
                 stop = f"interface description at byte {off} cut short"
                 break
             interfaces.append(_interface(bytes(buf[off + 8 : end - 4]), order))
+            contexts.append(_Context(len(packets), order, section_base, len(interfaces)))
         elif btype in (EPB, PB, SPB):
-            if btype == SPB:
-                hdr_len = 12
-                origlen = struct.unpack_from(order + "I", buf, off + 8)[0] if off + 12 <= size else 0
-                iface, hi, lo = 0, 0, 0
-                caplen = blen - 16
-                if section_base < len(interfaces):
-                    caplen = min(caplen, origlen, interfaces[section_base].snaplen or caplen)
-            else:
-                hdr_len = 28
-                if off + hdr_len > size:
-                    iface, hi, lo, caplen, origlen = 0, 0, 0, 0, 0
-                elif btype == EPB:
-                    iface, hi, lo, caplen, origlen = struct.unpack_from(order + "5I", buf, off + 8)
-                else:
-                    iface, _drops, hi, lo, caplen, origlen = struct.unpack_from(order + "HH4I", buf, off + 8)
-            if caplen > MAX_RECORD_LEN or (complete and hdr_len + caplen + 4 > blen):
-                stop = f"packet block at byte {off} has a bad captured length ({caplen})"
-                break
-            if section_base + iface >= len(interfaces):
-                stop = f"packet block at byte {off} names interface {iface}, which was not described"
-                break
-            starts.append(off + hdr_len)
-            caps.append(max(0, min(caplen, size - off - hdr_len)))
-            origs.append(origlen)
-            ifaces.append(section_base + iface)
-            ts_hi.append(hi)
-            ts_lo.append(lo)
-            if not complete:
-                truncated = 1
-                warnings.append(f"file ends inside frame {len(starts)}")
+            if btype != EPB:
+                others[len(packets)] = btype
+            append(off)  # a short or cut packet block: its fields are checked below
         if not complete:
             break
         off = end
     else:
         if 0 < size - off and not stop:
             warnings.append(f"{size - off} stray bytes at the end of the file ignored")
-    if stop is not None:
-        if not starts:
-            raise CaptureError(f"{path}: {stop}")
-        warnings.append(stop + "; stopped reading there")
     if sections == 0:
         raise CaptureError(f"{path}: pcapng section header cut short")
-    return _records(starts, caps, origs, ifaces, ts_hi, ts_lo, interfaces, warnings, truncated)
+    offsets = np.frombuffer(packets, dtype=np.int64) if packets else np.zeros(0, np.int64)
+    fields, bad_at, why = _packet_fields(data, offsets, others, contexts, interfaces)
+    if bad_at is not None:
+        stop = why
+        fields = {k: v[:bad_at] for k, v in fields.items()}
+    n = fields["start"].shape[0]
+    if stop is not None:
+        if n == 0:
+            raise CaptureError(f"{path}: {stop}")
+        warnings.append(stop + "; stopped reading there")
+    truncated = int(n > 0 and bool(fields["cut"][-1]))
+    if truncated:
+        warnings.append(f"file ends inside frame {n}")
+    return _records(fields, interfaces, warnings, truncated)
 
 
-def _records(
-    starts: array,
-    caps: array,
-    origs: array,
-    ifaces: array,
-    ts_hi: array,
-    ts_lo: array,
+def _packet_fields(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    others: dict[int, int],
+    contexts: list[_Context],
     interfaces: list[Interface],
-    warnings: list[str],
-    truncated: int,
-) -> Records:
-    n = len(starts)
-    iface = np.asarray(ifaces, dtype=np.int64)
-    ticks = (np.asarray(ts_hi, dtype=np.uint64) << np.uint64(32)) | np.asarray(ts_lo, dtype=np.uint64)
+) -> tuple[dict[str, np.ndarray], int | None, str]:
+    """Gather and check the fields of every packet block (vectorised per byte order).
+
+    Returns the per-packet columns, the index of the first invalid block (None if all
+    are fine) and why it is invalid.
+    """
+    n = offsets.shape[0]
+    size = data.shape[0]
+    ctx_at = np.searchsorted([c.first_packet for c in contexts], np.arange(n), side="right") - 1
+    little = np.array([c.order == "<" for c in contexts], bool)[ctx_at] if n else np.zeros(0, bool)
+    base = np.array([c.section_base for c in contexts], np.int64)[ctx_at] if n else np.zeros(0, np.int64)
+    known = np.array([c.interfaces for c in contexts], np.int64)[ctx_at] if n else np.zeros(0, np.int64)
+    # type, block length, then EPB: interface, ts high, ts low, caplen, origlen (7 x u32).
+    words = np.zeros((n, 7), np.int64)
+    whole = offsets + 28 <= size
+    for is_little in (True, False):
+        sel = whole & (little == is_little)
+        words[sel] = record_words(data, offsets[sel], "<" if is_little else ">", 7)
+    blen = words[:, 1]
+    iface, ts_hi, ts_lo, caplen, origlen = (words[:, i].copy() for i in range(2, 7))
+    hdr_len = np.full(n, 28, np.int64)
+    for i, btype in others.items():
+        o = int(offsets[i])
+        fmt = "<" if little[i] else ">"
+        if btype == SPB:
+            hdr_len[i] = 12
+            blen[i] = struct.unpack_from(fmt + "I", data, o + 4)[0] if o + 8 <= size else 0
+            orig = struct.unpack_from(fmt + "I", data, o + 8)[0] if o + 12 <= size else 0
+            snap = interfaces[base[i]].snaplen if base[i] < len(interfaces) else 0
+            iface[i], ts_hi[i], ts_lo[i], origlen[i] = 0, 0, 0, orig
+            caplen[i] = min(max(blen[i] - 16, 0), orig, snap or orig)
+        elif o + 28 <= size:  # obsolete PB: 2-byte interface id and drops count
+            iface[i] = struct.unpack_from(fmt + "H", data, o + 8)[0]
+    cut = offsets + blen > size
+    start = offsets + hdr_len
+    bad_len = (caplen > MAX_RECORD_LEN) | (~cut & (hdr_len + caplen + 4 > blen))
+    bad_iface = base + iface >= known
+    first_bad: int | None = None
+    why = ""
+    bad = np.flatnonzero(bad_len | bad_iface)
+    if bad.size:
+        first_bad = int(bad[0])
+        o = int(offsets[first_bad])
+        why = (
+            f"packet block at byte {o} has a bad captured length ({int(caplen[first_bad])})"
+            if bad_len[first_bad]
+            else f"packet block at byte {o} names interface {int(iface[first_bad])}, which was not described"
+        )
+    fields = {
+        "start": start,
+        "caplen": np.clip(np.minimum(caplen, size - start), 0, None),
+        "origlen": origlen,
+        "iface": base + iface,
+        "ticks": (ts_hi.astype(np.uint64) << np.uint64(32)) | ts_lo.astype(np.uint64),
+        "cut": cut,
+    }
+    return fields, first_bad, why
+
+
+def record_words(data: np.ndarray, offsets: np.ndarray, order: str, count: int) -> np.ndarray:
+    """``count`` 32-bit words at each offset, (n, count) int64, in one fancy-index operation
+    over a zero-copy sliding-window view. Callers guarantee ``offset + 4 * count <= len(data)``."""
+    width = 4 * count
+    if offsets.shape[0] == 0:
+        return np.zeros((0, count), dtype=np.int64)
+    windows = as_strided(data, shape=(data.shape[0] - width + 1, width), strides=(1, 1), writeable=False)
+    return windows[offsets].view(order + "u4").astype(np.int64)
+
+
+def _records(fields: dict[str, np.ndarray], interfaces: list[Interface], warnings: list[str], truncated: int) -> Records:
+    iface = fields["iface"]
+    n = iface.shape[0]
     time_ns = np.zeros(n, dtype=np.int64)
     link_type = np.zeros(n, dtype=np.int32)
     for i in np.unique(iface):
         sel = iface == i
-        time_ns[sel] = ticks_to_ns(ticks[sel], interfaces[i])
+        time_ns[sel] = ticks_to_ns(fields["ticks"][sel], interfaces[i])
         link_type[sel] = interfaces[i].link_type
     return Records(
         time_ns=time_ns,
         link_type=link_type,
-        offset=np.asarray(starts, dtype=np.int64),
-        caplen=np.asarray(caps, dtype=np.int64),
-        origlen=np.asarray(origs, dtype=np.int64),
+        offset=fields["start"].astype(np.int64),
+        caplen=fields["caplen"].astype(np.int64),
+        origlen=fields["origlen"].astype(np.int64),
         warnings=warnings,
         truncated_records=truncated,
     )
