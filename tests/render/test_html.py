@@ -205,6 +205,17 @@ def test_time_sequence_graph_marks_retransmissions_on_their_segments(page: Page,
         page.json_script("fig-tsg-1")
 
 
+def test_time_sequence_view_fits_data_when_the_window_dwarfs_it(page: Page, page_text: str) -> None:
+    # #4 sends 40 bytes under a 64 KB window (502 << 7): the view is fitted to the data.
+    layout = page.json_script("fig-tsg-4")["layout"]
+    low, high = layout["yaxis"]["range"]
+    assert low < 0 and 41 < high < 100
+    assert "the view is fitted to the data" in _text_of(page_text, "conn-4")
+    # #5 filled the peer's window: the zero-window edge (ack + 0 = 8689) stays in the view.
+    low, high = page.json_script("fig-tsg-5")["layout"]["yaxis"]["range"]
+    assert low < 1 and high > 6 * 1448 + 1
+
+
 def test_figures_are_valid_plotly(monkeypatch, analysis) -> None:
     """The report builds figures unvalidated for speed; with validation on they must pass."""
     monkeypatch.setattr(plots, "VALIDATE", True)
