@@ -29,23 +29,10 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from pcapline.model import ACK, FLOW_COLUMNS, SYN
+from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, SYN
 
-CONNECTION_ID_COLUMNS: tuple[str, ...] = (
-    "id",
-    "client_ip",
-    "client_port",
-    "server_ip",
-    "server_port",
-    "client_guessed",
-    "first_frame",
-    "last_frame",
-    "start_ns",
-    "end_ns",
-    "packets",
-    "bytes_client",
-    "bytes_server",
-)
+#: The connections columns this stage fills (identity and volume); classify adds the rest.
+CONNECTION_ID_COLUMNS: tuple[str, ...] = CONNECTION_COLUMNS[: CONNECTION_COLUMNS.index("bytes_server") + 1]
 
 
 def build_flows(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

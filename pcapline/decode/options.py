@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import gather_rows
+from pcapline.read.capture import gather_rows
 
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
 #: RFC 7323 2.3: a shift above 14 is used as 14 (Linux does the same).

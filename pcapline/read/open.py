@@ -116,10 +116,10 @@ def _short(exc: BaseException) -> str:
 def _read_stream(stream: BinaryIO, path: str) -> RawSource:
     head = stream.read(8) or b""
     kind = sniff_compression(head)
-    rest = io.BufferedReader(_Prefixed(head, stream))  # type: ignore[arg-type]
+    rest = _Prefixed(head, stream)
     if kind is not None:
         return _decompress(kind, rest, path)  # type: ignore[arg-type]
-    content = rest.read()
+    content = rest.readall()
     return RawSource(path=path, data=np.frombuffer(content, dtype=np.uint8))
 
 

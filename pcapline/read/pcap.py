@@ -12,9 +12,9 @@ from array import array
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from pcapline.errors import CaptureError
+from pcapline.read.capture import words_at
 
 # Magic number (as read little-endian) -> (byte order, ns resolution, record header length).
 # 0xa1b2cd34 is Alexey Kuznetsov's "modified" libpcap: 8 more bytes per record header.
@@ -74,7 +74,7 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
     if n:
         complete = offsets + 16 <= size
         fields = np.zeros((n, 4), dtype=np.int64)
-        fields[complete] = record_headers(data, offsets[complete], order)
+        fields[complete] = words_at(data, offsets[complete], order, 4)
         sec, frac, incl, orig = fields.T
         if not complete[-1]:
             # The file ended inside the last record header: a frame we know nothing about
@@ -104,19 +104,9 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
     )
 
 
-def record_headers(data: np.ndarray, offsets: np.ndarray, order: str) -> np.ndarray:
-    """The four 32-bit fields of each 16-byte record header, (n, 4) int64, gathered in one
-    fancy-index operation over a zero-copy sliding-window view of the file.
-    Callers guarantee ``offset + 16 <= len(data)``."""
-    if offsets.shape[0] == 0:
-        return np.zeros((0, 4), dtype=np.int64)
-    windows = as_strided(data, shape=(data.shape[0] - 15, 16), strides=(1, 1), writeable=False)
-    return windows[offsets].view(order + "u4").astype(np.int64)
-
-
 def _walk(data: np.ndarray, order: str, rec_len: int, path: str) -> tuple[np.ndarray, list[str], str | None]:
     """Offsets of every record header; the loop reads only each record's length."""
-    buf = memoryview(data)
+    buf = data.data  # memoryview over the numpy buffer (struct reads it without a copy)
     size = len(buf)
     unpack_len = struct.Struct(order + "I").unpack_from
     offsets = array("q")

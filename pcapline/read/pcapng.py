@@ -16,9 +16,9 @@ from array import array
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from pcapline.errors import CaptureError
+from pcapline.read.capture import words_at
 from pcapline.read.pcap import MAX_RECORD_LEN, Records
 
 SHB = 0x0A0D0D0A
@@ -105,7 +105,7 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
     The loop only records where packet blocks are (one unpack per block); their fields are
     gathered and checked afterwards with numpy, per byte order.
     """
-    buf = memoryview(data)
+    buf = data.data  # memoryview over the numpy buffer (struct reads it without a copy)
     size = len(buf)
     interfaces: list[Interface] = []
     contexts: list[_Context] = []
@@ -204,6 +204,7 @@ def _packet_fields(
     """
     n = offsets.shape[0]
     size = data.shape[0]
+    buf = data.data
     ctx_at = np.searchsorted([c.first_packet for c in contexts], np.arange(n), side="right") - 1
     little = np.array([c.order == "<" for c in contexts], bool)[ctx_at] if n else np.zeros(0, bool)
     base = np.array([c.section_base for c in contexts], np.int64)[ctx_at] if n else np.zeros(0, np.int64)
@@ -213,7 +214,7 @@ def _packet_fields(
     whole = offsets + 28 <= size
     for is_little in (True, False):
         sel = whole & (little == is_little)
-        words[sel] = record_words(data, offsets[sel], "<" if is_little else ">", 7)
+        words[sel] = words_at(data, offsets[sel], "<" if is_little else ">", 7)
     blen = words[:, 1]
     iface, ts_hi, ts_lo, caplen, origlen = (words[:, i].copy() for i in range(2, 7))
     hdr_len = np.full(n, 28, np.int64)
@@ -222,13 +223,13 @@ def _packet_fields(
         fmt = "<" if little[i] else ">"
         if btype == SPB:
             hdr_len[i] = 12
-            blen[i] = struct.unpack_from(fmt + "I", data, o + 4)[0] if o + 8 <= size else 0
-            orig = struct.unpack_from(fmt + "I", data, o + 8)[0] if o + 12 <= size else 0
+            blen[i] = struct.unpack_from(fmt + "I", buf, o + 4)[0] if o + 8 <= size else 0
+            orig = struct.unpack_from(fmt + "I", buf, o + 8)[0] if o + 12 <= size else 0
             snap = interfaces[base[i]].snaplen if base[i] < len(interfaces) else 0
             iface[i], ts_hi[i], ts_lo[i], origlen[i] = 0, 0, 0, orig
             caplen[i] = min(max(blen[i] - 16, 0), orig, snap or orig)
         elif o + 28 <= size:  # obsolete PB: 2-byte interface id and drops count
-            iface[i] = struct.unpack_from(fmt + "H", data, o + 8)[0]
+            iface[i] = struct.unpack_from(fmt + "H", buf, o + 8)[0]
     cut = offsets + blen > size
     start = offsets + hdr_len
     bad_len = (caplen > MAX_RECORD_LEN) | (~cut & (hdr_len + caplen + 4 > blen))
@@ -253,16 +254,6 @@ def _packet_fields(
         "cut": cut,
     }
     return fields, first_bad, why
-
-
-def record_words(data: np.ndarray, offsets: np.ndarray, order: str, count: int) -> np.ndarray:
-    """``count`` 32-bit words at each offset, (n, count) int64, in one fancy-index operation
-    over a zero-copy sliding-window view. Callers guarantee ``offset + 4 * count <= len(data)``."""
-    width = 4 * count
-    if offsets.shape[0] == 0:
-        return np.zeros((0, count), dtype=np.int64)
-    windows = as_strided(data, shape=(data.shape[0] - width + 1, width), strides=(1, 1), writeable=False)
-    return windows[offsets].view(order + "u4").astype(np.int64)
 
 
 def _records(fields: dict[str, np.ndarray], interfaces: list[Interface], warnings: list[str], truncated: int) -> Records:

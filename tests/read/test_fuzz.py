@@ -17,7 +17,7 @@ from pcapline.flows import build_flows
 from pcapline.read import read_capture
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
-CORPUS_SAMPLES = ["arkime/wireshark-retrans.pcap", "zeek/ssh/ssh.pcap", "tcpdump/mptcp-fclose.pcapng"]
+CORPUS_SAMPLES = ["arkime/wireshark-retrans.pcap", "pcapplusplus/pcap/many_interfaces-1.pcapng", "scapy/dcerpc_privacy_krb.pcapng.gz"]
 OPTS = b"\x02\x04\x05\xb4\x04\x02\x08\x0a" + b"\x00" * 8 + b"\x01\x03\x03\x07"
 
 
