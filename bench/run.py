@@ -283,6 +283,12 @@ def render_table(results: list[ToolResult], packets: int, reference: str) -> str
     return "\n".join(lines)
 
 
+def git_commit() -> str | None:
+    """The pcapline commit measured (each run imports the working tree as it is at that moment)."""
+    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("capture", type=Path)
@@ -296,6 +302,8 @@ def main() -> None:
         sys.exit(2)
 
     packets = count_packets(args.capture)
+    commit = git_commit()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="pcapline-bench-") as tmp:
         outdir = Path(tmp)
         tools, notes = build_tools(args.capture, outdir, set(args.only.split(",")) if args.only else None)
@@ -318,7 +326,8 @@ def main() -> None:
     reference = args.reference if args.reference in results else next(iter(results), args.reference)
     ordered = list(results.values())
     print(f"capture: {args.capture} ({args.capture.stat().st_size / 1e6:.0f} MB, {packets:,} packets), "
-          f"{args.runs} runs each, {os.cpu_count()} CPUs, {platform.python_version()}")
+          f"{args.runs} runs each, {os.cpu_count()} CPUs, Python {platform.python_version()}, pcapline {commit}, "
+          f"load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after")
     print(render_table(ordered, packets, reference), flush=True)
     for note in notes:
         print(f"note: {note}")
@@ -329,6 +338,8 @@ def main() -> None:
             "capture_bytes": args.capture.stat().st_size,
             "packets": packets,
             "runs": args.runs,
+            "pcapline_commit": commit,
+            "load_average_before_after": [load_before[0], os.getloadavg()[0]],
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "reference": reference,
