@@ -6,6 +6,7 @@ Supported (LINKTYPE_* numbers as in pcap headers / pcapng IDBs):
 * LINUX_SLL (113, 16-byte header, ``tshark -i any``), LINUX_SLL2 (276, 20 bytes, ``tcpdump -i any``)
 * RAW (101; 12 and 14 are DLT_RAW on some BSDs), IPV4 (228), IPV6 (229): IP version nibble
 * NULL (0, AF in the writer's byte order) and LOOP (108, network order): BSD/macOS ``lo0``
+* IEEE802_11 (105) and IEEE802_11_RADIOTAP (127): unprotected data frames (``wlan.py``)
 
 Everything else is counted as ``unsupported_link``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from pcapline.decode.headers import FrameCursor, be16, be32, le32, u8
+from pcapline.decode.wlan import IEEE802_11, RADIOTAP, wlan_layer
 from pcapline.model import SkipReason
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
@@ -91,10 +93,12 @@ def link_layer(cur: FrameCursor, start: np.ndarray, link_type: np.ndarray) -> tu
     l3[null] = start[null] + 4
     etype[null] = np.where(np.isin(af, AF_INET), ETH_IPV4, np.where(np.isin(af, AF_INET6), ETH_IPV6, 0))
 
-    known = np.isin(lt, (ETHERNET, SLL, SLL2, NULL, LOOP, *RAW_TYPES))
+    wlan = wlan_layer(cur, alive[np.isin(lt, (IEEE802_11, RADIOTAP))], start, link_type, l3, etype)
+
+    known = np.isin(lt, (ETHERNET, SLL, SLL2, NULL, LOOP, IEEE802_11, RADIOTAP, *RAW_TYPES))
     cur.skip(alive[~known], SkipReason.UNSUPPORTED_LINK)
 
-    _unwrap(cur, cur.alive(np.concatenate([eth, sll, sll2])), l3, etype)
+    _unwrap(cur, cur.alive(np.concatenate([eth, sll, sll2, wlan])), l3, etype)
     return l3, etype
 
 
