@@ -193,6 +193,11 @@ def plan_timeline(connections: pd.DataFrame, *, max_bars: int = MAX_TIMELINE_BAR
             "Hover a bar's start for details; click it to open the connection."
         )
         note = f"{note} {why}".strip()
+    if len(conns) > BUSY_ABOVE:
+        note = (
+            f"{note} Only the failing connections' events are marked; click an \"others\" "
+            "entry in the legend to show the rest (and FIN)."
+        ).strip()
     rows = conns.reset_index(drop=True).assign(row=lambda d: np.arange(len(d)))
     return TimelinePlan(rows=rows, webgl=webgl, total=total, note=note)
 
@@ -312,44 +317,54 @@ def _endpoint(ip: object, port: object) -> str:
     return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
 
-#: Above this many bars the FIN marks (one or two per connection) start hiding the bars
-#: themselves; they stay in the legend, one click away.
-FIN_MARKS_UP_TO = 200
+#: Above this many bars the marks would hide the bars themselves (a RST or FIN on every
+#: short connection): only the failing connections' marks are shown, the others (and every
+#: FIN) stay in the legend, one click away.
+BUSY_ABOVE = 200
 
 
 def _add_event_marks(
     fig: go.Figure, events: pd.DataFrame, rows: pd.DataFrame, origin_ns: int, scatter: type
 ) -> None:
-    webgl = scatter is go.Scattergl
     if events.empty:
         return
+    webgl = scatter is go.Scattergl
+    busy = len(rows) > BUSY_ABOVE
     row_of = pd.Series(rows["row"].to_numpy(), index=rows["id"].to_numpy())
-    kinds = events["kind"].astype(str)
+    failing_ids = rows.loc[rows["fate"].isin([str(f) for f in FAILURE_FATES]), "id"]
+    drawn = events[events["conn"].isin(row_of.index)]
+    kinds = drawn["kind"].astype(str)
+    on_failing = drawn["conn"].isin(failing_ids)
     for mark in MARKS:
-        sel = events[kinds.isin(mark.kinds) & events["conn"].isin(row_of.index)]
-        if sel.empty:
-            continue
-        fig.add_trace(
-            _trace(scatter,
-                x=_compact((sel["time_ns"].to_numpy(np.int64) - origin_ns) / 1e9, webgl),
-                y=_compact(row_of.loc[sel["conn"].to_numpy()].to_numpy(np.float64), webgl),
-                mode="markers",
-                name=f"{mark.label} ({len(sel):,})",
-                marker=dict(
-                    symbol=mark.symbol,
-                    color=mark.colour,
-                    size=8 if len(rows) <= FIN_MARKS_UP_TO else 5,
-                    line=dict(color=mark.colour, width=1.5 if len(rows) <= FIN_MARKS_UP_TO else 1),
-                ),
-                customdata=sel["conn"].to_numpy(np.int32 if webgl else np.int64),
-                hovertemplate=f"#%{{customdata}} {mark.label} at %{{x:.6f}} s<extra></extra>",
-                visible=(
-                    "legendonly"
-                    if EventKind.FIN in mark.kinds and len(rows) > FIN_MARKS_UP_TO
-                    else True
-                ),
+        of_kind = kinds.isin(mark.kinds)
+        if not busy:
+            groups = [(drawn[of_kind], f"{mark.label} ({int(of_kind.sum()):,})", True)]
+        else:
+            hide_all = EventKind.FIN in mark.kinds
+            groups = [
+                (drawn[of_kind & on_failing], f"{mark.label}, failing ({int((of_kind & on_failing).sum()):,})", not hide_all),
+                (drawn[of_kind & ~on_failing], f"{mark.label}, others ({int((of_kind & ~on_failing).sum()):,})", False),
+            ]
+        for sel, name, visible in groups:
+            if sel.empty:
+                continue
+            fig.add_trace(
+                _trace(scatter,
+                    x=_compact((sel["time_ns"].to_numpy(np.int64) - origin_ns) / 1e9, webgl),
+                    y=_compact(row_of.loc[sel["conn"].to_numpy()].to_numpy(np.float64), webgl),
+                    mode="markers",
+                    name=name,
+                    marker=dict(
+                        symbol=mark.symbol,
+                        color=mark.colour,
+                        size=5 if busy else 8,
+                        line=dict(color=mark.colour, width=1 if busy else 1.5),
+                    ),
+                    customdata=sel["conn"].to_numpy(np.int32 if webgl else np.int64),
+                    hovertemplate=f"#%{{customdata}} {mark.label} at %{{x:.6f}} s<extra></extra>",
+                    visible=True if visible else "legendonly",
+                )
             )
-        )
 
 
 # ---------------------------------------------------------------- time-sequence graph

@@ -307,6 +307,13 @@ def test_large_payloads_are_packed() -> None:
     assert {t["type"] for t in webgl} == {"scattergl"}
     bars = [t for t in webgl if t.get("mode") == "markers" and t["name"] == "closed"][0]
     assert _decode(bars["x"]).dtype.name == "float32"
+    # Busy timeline: only the failing connections' marks are visible by default.
+    marks = {t["name"].split(" (")[0]: t.get("visible", True) for t in webgl if "customdata" in t and "," in t["name"]}
+    assert marks["RST, failing"] is True and marks["SYN / SYN+ACK retry, failing"] is True
+    assert marks["FIN, others"] == "legendonly" and marks["RST, others"] == "legendonly"
+    failing = set(big.connections.loc[big.connections["fate"] != "closed", "id"])
+    shown = next(t for t in webgl if t["name"].startswith("RST, failing"))
+    assert set(_decode(shown["customdata"]).tolist()) <= failing
 
 
 def test_write_report(tmp_path, analysis) -> None:
