@@ -6,6 +6,7 @@ Supported (LINKTYPE_* numbers as in pcap headers / pcapng IDBs):
 * LINUX_SLL (113, 16-byte header, ``tshark -i any``), LINUX_SLL2 (276, 20 bytes, ``tcpdump -i any``)
 * RAW (101; 12 and 14 are DLT_RAW on some BSDs), IPV4 (228), IPV6 (229): IP version nibble
 * NULL (0, AF in the writer's byte order) and LOOP (108, network order): BSD/macOS ``lo0``
+* PPP (9), PPP_HDLC (50), Cisco HDLC (104)
 * IEEE802_11 (105) and IEEE802_11_RADIOTAP (127): unprotected data frames (``wlan.py``)
 
 Everything else is counted as ``unsupported_link``.
@@ -23,13 +24,16 @@ ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 #: 802.1Q, 802.1ad, and the pre-standard QinQ TPIDs (Cisco/Juniper): 4-byte tags.
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100, 0x9200, 0x9300)
 PPPOE_SESSION = 0x8864
+ETH_MAX_LENGTH = 1500  # type/length field values up to this are 802.3 lengths
 MPLS_TYPES = (0x8847, 0x8848)
-PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
+PPP_IPV4, PPP_IPV6, PPP_MPLS, PPP_MPLS_MC = 0x0021, 0x0057, 0x0281, 0x0283
 
 LINKTYPE_NAMES: dict[int, str] = {
     0: "NULL",
     1: "EN10MB",
     9: "PPP",
+    50: "PPP_HDLC",
+    104: "C_HDLC",
     12: "RAW",
     14: "RAW",
     101: "RAW",
@@ -41,7 +45,9 @@ LINKTYPE_NAMES: dict[int, str] = {
     229: "IPV6",
     276: "LINUX_SLL2",
 }
-ETHERNET, SLL, SLL2, NULL, LOOP = 1, 113, 276, 0, 108
+ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC = 1, 113, 276, 0, 108, 104
+#: PPP (9) and PPP in HDLC-like framing (50), as pppd/tcpdump on ppp0 write them.
+PPP_TYPES = (9, 50)
 RAW_TYPES = (12, 14, 101, 228, 229)
 #: BSD address families for IPv6 differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
 AF_INET, AF_INET6 = (2,), (24, 28, 30)
@@ -66,6 +72,7 @@ def link_layer(cur: FrameCursor, start: np.ndarray, link_type: np.ndarray) -> tu
     eth = eth[ok]
     l3[eth] = start[eth] + 14
     etype[eth] = be16(cur.data, start[eth] + 12)
+    _llc_snap(cur, eth[etype[eth] <= ETH_MAX_LENGTH], l3, etype)
 
     sll = alive[lt == SLL]
     ok = cur.need(sll, start[sll], 16)
@@ -93,13 +100,57 @@ def link_layer(cur: FrameCursor, start: np.ndarray, link_type: np.ndarray) -> tu
     l3[null] = start[null] + 4
     etype[null] = np.where(np.isin(af, AF_INET), ETH_IPV4, np.where(np.isin(af, AF_INET6), ETH_IPV6, 0))
 
+    chdlc = alive[lt == C_HDLC]
+    ok = cur.need(chdlc, start[chdlc], 4)
+    chdlc = chdlc[ok]
+    l3[chdlc] = start[chdlc] + 4
+    etype[chdlc] = be16(cur.data, start[chdlc] + 2)
+
+    ppp = _ppp(cur, alive[np.isin(lt, PPP_TYPES)], start, l3, etype)
+
     wlan = wlan_layer(cur, alive[np.isin(lt, (IEEE802_11, RADIOTAP))], start, link_type, l3, etype)
 
-    known = np.isin(lt, (ETHERNET, SLL, SLL2, NULL, LOOP, IEEE802_11, RADIOTAP, *RAW_TYPES))
+    known = np.isin(lt, (ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC, IEEE802_11, RADIOTAP, *PPP_TYPES, *RAW_TYPES))
     cur.skip(alive[~known], SkipReason.UNSUPPORTED_LINK)
 
-    _unwrap(cur, cur.alive(np.concatenate([eth, sll, sll2, wlan])), l3, etype)
+    _unwrap(cur, cur.alive(np.concatenate([eth, sll, sll2, chdlc, ppp, wlan])), l3, etype)
     return l3, etype
+
+
+def _llc_snap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
+    """IEEE 802.3 frames (a length, not an EtherType): IP only behind LLC SNAP
+    (AA AA 03, 3-byte OUI, then the EtherType); other LLC payloads are not IP."""
+    snap = np.zeros(idx.shape[0], bool)
+    fits = l3[idx] + 8 <= cur.end[idx]
+    at = l3[idx[fits]]
+    snap[fits] = (be16(cur.data, at) == 0xAAAA) & (u8(cur.data, at + 2) == 0x03)
+    etype[idx[~snap]] = 0
+    idx = idx[snap]
+    etype[idx] = be16(cur.data, l3[idx] + 6)
+    l3[idx] += 8
+
+
+def _ppp(cur: FrameCursor, idx: np.ndarray, start: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> np.ndarray:
+    """PPP: optional FF 03 (address, control), then the protocol: 2 bytes, or 1 when
+    compressed (odd first byte, RFC 1661 protocol-field compression)."""
+    pos = start[idx]
+    ok = cur.need(idx, pos, 4)
+    idx, pos = idx[ok], pos[ok]
+    pos = np.where(be16(cur.data, pos) == 0xFF03, pos + 2, pos)
+    first = u8(cur.data, pos)
+    compressed = (first & 1) == 1
+    proto = np.where(compressed, first.astype(np.uint16), be16(cur.data, pos))
+    l3[idx] = pos + np.where(compressed, 1, 2)
+    etype[idx] = _ppp_ethertype(proto)
+    return idx
+
+
+def _ppp_ethertype(proto: np.ndarray) -> np.ndarray:
+    """PPP protocol numbers -> EtherTypes (IPv4, IPv6, MPLS unicast/multicast; else 0)."""
+    out = np.zeros(proto.shape[0], np.uint16)
+    for ppp, ether in ((PPP_IPV4, ETH_IPV4), (PPP_IPV6, ETH_IPV6), (PPP_MPLS, MPLS_TYPES[0]), (PPP_MPLS_MC, MPLS_TYPES[1])):
+        out[proto == ppp] = ether
+    return out
 
 
 def _ip_by_version(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
@@ -129,7 +180,7 @@ def _unwrap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray
         ok = cur.need(pppoe, l3[pppoe], 8)
         pppoe = pppoe[ok]
         proto = be16(cur.data, l3[pppoe] + 6)
-        etype[pppoe] = np.where(proto == PPP_IPV4, ETH_IPV4, np.where(proto == PPP_IPV6, ETH_IPV6, 0))
+        etype[pppoe] = _ppp_ethertype(proto)
         l3[pppoe] += 8
         # MPLS: 4-byte label entries until the bottom-of-stack bit; IP version nibble after.
         ok = cur.need(mpls, l3[mpls], 4)

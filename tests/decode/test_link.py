@@ -78,11 +78,28 @@ def test_pppoe_and_mpls() -> None:
     assert dec.skipped == {} and len(dec.segments) == 2
 
 
+@pytest.mark.parametrize(
+    ("linktype", "frame"),
+    [
+        (9, b"\xff\x03\x00\x21" + V4),  # PPP with address/control
+        (9, b"\x00\x57" + V6),  # PPP, IPv6, no address/control
+        (50, b"\xff\x03\x00\x21" + V4),  # PPP in HDLC-like framing
+        (9, b"\x21" + V4),  # protocol-field compression
+        (9, b"\xff\x03\x02\x81" + ((16 << 4) | 1).to_bytes(3, "big") + b"\x40" + V4),  # MPLS over PPP
+        (104, b"\x0f\x00\x08\x00" + V4),  # Cisco HDLC
+        (1, ethernet(b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + V4, ethertype=8 + len(V4))),  # 802.3 + SNAP
+    ],
+)
+def test_ppp_hdlc_and_snap(linktype: int, frame: bytes) -> None:
+    dec = _decode([frame], linktype)
+    assert dec.skipped == {} and dec.segments["dport"].tolist() == [443]
+
+
 def test_not_ip_and_unsupported_link() -> None:
     arp = ethernet(b"\x00" * 28, ethertype=0x0806)
     llc = ethernet(b"\x42\x42\x03" + b"\x00" * 40, ethertype=60)  # 802.3 length field
     assert _decode([arp, llc], 1).skipped == {"not_ip": 2}
-    assert _decode([V4], 9).skipped == {"unsupported_link": 1}  # PPP
+    assert _decode([V4], 239).skipped == {"unsupported_link": 1}  # NFLOG
     assert _decode([null(V4, af=7)], 0).skipped == {"not_ip": 1}
 
 
