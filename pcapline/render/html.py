@@ -281,8 +281,6 @@ def build_page(
         "max_sections": max_sections,
         "figures": {name: pack(text, allowed=packed) for name, text in figures.items()},
         "table": pack(script_json(connection_table(conns, origin, section_ids)), allowed=packed),
-        "fate_colours": {str(k): v for k, v in plots.FATE_COLOURS.items()},
-        "fate_order": [str(f) for f in plots.FATE_ORDER],
     }
 
 

@@ -91,6 +91,8 @@
     plots.forEach(draw);
     return plotlyReady;
   };
+  // Printing (or saving as PDF) should show every chart, not only those scrolled past.
+  window.addEventListener("beforeprint", window.pcaplineDrawAll);
 
   function bindTimelineClicks(div) {
     div.on("plotly_click", function (ev) {
