@@ -51,8 +51,9 @@ from markupsafe import Markup
 
 from pcapline import __version__
 from pcapline.facts import compute_facts
-from pcapline.model import FAILURE_FATES, Fate, Finding
+from pcapline.model import FAILURE_FATES, Finding
 from pcapline.render import plots
+from pcapline.render.jsondoc import plain
 from pcapline.timeline import TimelineRow, build_timeline
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def pack(text: Markup, *, allowed: bool) -> Payload:
 
 def script_json(value: Any) -> Markup:
     """JSON that is safe inside a ``<script>`` element (no ``</script>``, no ``<!--``)."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_plain)
+    text = json.dumps(plain(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return Markup(text.translate(_SCRIPT_UNSAFE))
 
 
@@ -124,21 +125,6 @@ def figure_json(fig: go.Figure) -> Markup:
     fig.layout.template = None
     text = pio.to_json(fig, validate=False, pretty=False, engine="json")
     return Markup(text.translate(_SCRIPT_UNSAFE))
-
-
-def _plain(value: Any) -> Any:
-    """Anything the pipeline may put into ``inferred``/findings details, as JSON."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(value)
-    return str(value)
 
 
 # ---------------------------------------------------------------- Wireshark filters
@@ -408,17 +394,17 @@ def _finding_view(f: Finding, sections: frozenset[int]) -> dict[str, Any]:
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Nested settings as ("keepalive.idle", "7200") pairs, for a two-column list."""
-    if isinstance(value, Mapping):
+    """Nested settings as ("keepalive.idle", "7200") pairs, for a two-column list.
+
+    Values pass through ``jsondoc.plain`` first, so the page shows what the JSON says.
+    """
+    value = plain(value)
+    if isinstance(value, dict):
         out: list[tuple[str, str]] = []
         for key, sub in value.items():
             out.extend(_flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
         return out
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
-        return _flatten(dataclasses.asdict(value), prefix)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return [(prefix, ", ".join(_scalar(v) for v in value))]
     return [(prefix, _scalar(value))]
 
@@ -426,9 +412,9 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 def _scalar(value: Any) -> str:
     if value is None:
         return "unknown"
-    if isinstance(value, float | np.floating):
-        return "unknown" if math.isnan(value) else f"{value:g}"
-    if isinstance(value, Mapping):
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
         return ", ".join(f"{k}={_scalar(v)}" for k, v in value.items())
     return str(value)
 
