@@ -66,7 +66,7 @@ NOTES = (
     "- plotly.js is the bundle the installed plotly package ships, embedded once, gzip-packed",
     "  and unpacked in the page with `DecompressionStream` (4.8 MB -> 2.0 MB). Script data over",
     "  32 KB (the connection table, a large capture timeline) is packed the same way. Browsers",
-    "  from 2023 on have that API; `render_html(a, plotly_js=\"inline\")` writes a plain file for",
+    '  from 2023 on have that API; `render_html(a, plotly_js="inline")` writes a plain file for',
     "  older ones. Nothing is fetched: no CDN, fonts, MathJax or topojson.",
     "- The capture timeline switches from SVG to WebGL above 600 connections (measured: SVG",
     "  zooming takes 0.6-2 s at 1,500-6,000 bars, WebGL 0.1 s) and draws every failing",
@@ -111,7 +111,9 @@ def make_examples(out_dir: Path) -> None:
         # The path shown in the report is the one inside the repository, not this machine's.
         analysis = dataclasses.replace(
             analysis,
-            capture=dataclasses.replace(analysis.capture, path=f"sample_captures/{example.capture}"),
+            capture=dataclasses.replace(
+                analysis.capture, path=f"sample_captures/{example.capture}"
+            ),
         )
         name = Path(example.capture).name.split(".")[0] + ".html"
         path = write_report(analysis, out_dir / name)
@@ -181,7 +183,9 @@ def measure(capture: Path, times: int, browser: bool, out: Path) -> None:
     )
     start = time.perf_counter()
     write_report(analysis, out)
-    print(f"report built in {time.perf_counter() - start:.2f} s: {out} {out.stat().st_size / 1e6:.2f} MB")
+    print(
+        f"report built in {time.perf_counter() - start:.2f} s: {out} {out.stat().st_size / 1e6:.2f} MB"
+    )
     if browser:
         print(f"headless Chromium: timeline drawn {page_load_seconds(out):.2f} s after navigation")
 
@@ -193,7 +197,9 @@ def page_load_seconds(path: Path) -> float:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
         page = b.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(path.resolve().as_uri())
-        page.wait_for_function("window.pcaplineTimings && window.pcaplineTimings.drawn.timeline", timeout=300_000)
+        page.wait_for_function(
+            "window.pcaplineTimings && window.pcaplineTimings.drawn.timeline", timeout=300_000
+        )
         ms = page.evaluate("window.pcaplineTimings.drawn.timeline")
         b.close()
     return float(ms) / 1000

@@ -174,7 +174,9 @@ class Problem:
     fate: str
     count: int
     colour: str
-    example: int | None  # the connection whose explanation is shown (explanations are per connection)
+    example: (
+        int | None
+    )  # the connection whose explanation is shown (explanations are per connection)
     example_has_section: bool
     explanation: str
     connections: tuple[tuple[int, bool], ...]  # (id, has a section) for the first few
@@ -258,7 +260,9 @@ def build_page(
         "facts": capture_facts(analysis, origin),
         "fate_counts": fate_counts(conns),
         "total": len(conns),
-        "failing": int(conns["fate"].isin([str(f) for f in FAILURE_FATES]).sum()) if len(conns) else 0,
+        "failing": int(conns["fate"].isin([str(f) for f in FAILURE_FATES]).sum())
+        if len(conns)
+        else 0,
         "problems": problems(conns, section_ids),
         "findings": [_finding_view(f, section_ids) for f in analysis.findings],
         "timeline_note": plan.note,
@@ -290,7 +294,16 @@ def choose_sections(conns: pd.DataFrame, limit: int) -> tuple[list[int], int]:
     rank = {str(f): i for i, f in enumerate(plots.FATE_ORDER)}
     failing = conns["fate"].isin([str(f) for f in FAILURE_FATES])
     eventful = (
-        conns[["syn_retransmits", "synack_retransmits", "retransmits", "keepalive_probes", "zero_window_probes", "resets"]]
+        conns[
+            [
+                "syn_retransmits",
+                "synack_retransmits",
+                "retransmits",
+                "keepalive_probes",
+                "zero_window_probes",
+                "resets",
+            ]
+        ]
         .sum(axis=1)
         .gt(0)
     )
@@ -327,7 +340,8 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
                 count=fc.count,
                 colour=fc.colour,
                 example=int(explained["id"].iloc[0]) if len(explained) else None,
-                example_has_section=bool(len(explained)) and int(explained["id"].iloc[0]) in sections,
+                example_has_section=bool(len(explained))
+                and int(explained["id"].iloc[0]) in sections,
                 explanation=str(explained["explanation"].iloc[0]) if len(explained) else "",
                 connections=tuple((i, i in sections) for i in ids[:MAX_PROBLEM_LINKS]),
                 more=max(len(ids) - MAX_PROBLEM_LINKS, 0),
@@ -362,7 +376,10 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
         facts.append(
             (
                 "skipped by reason",
-                ", ".join(f"{reason} {n:,}" for reason, n in sorted(cap.skipped.items(), key=lambda kv: (-kv[1], kv[0]))),
+                ", ".join(
+                    f"{reason} {n:,}"
+                    for reason, n in sorted(cap.skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+                ),
             )
         )
     facts.append(("connections", f"{len(analysis.connections):,}"))
@@ -424,8 +441,20 @@ def _scalar(value: Any) -> str:
 
 #: Table columns as the script reads them (one array per connection, in this order).
 TABLE_COLUMNS: tuple[str, ...] = (
-    "id", "client_ip", "client_port", "server_ip", "server_port", "fate", "start", "duration",
-    "packets", "bytes_client", "bytes_server", "retries", "section", "who",
+    "id",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "fate",
+    "start",
+    "duration",
+    "packets",
+    "bytes_client",
+    "bytes_server",
+    "retries",
+    "section",
+    "who",
 )
 
 
@@ -443,12 +472,37 @@ def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int])
     )
     who = [_who(c, r) for c, r in zip(conns["closer"], conns["reset_by"], strict=True)]
     rows = [
-        [int(i), str(cip), int(cp), str(sip), int(sp), str(fate), round(float(s), 6), round(float(d), 6),
-         int(pk), int(bc), int(bs), int(rt), int(i) in sections, w]
+        [
+            int(i),
+            str(cip),
+            int(cp),
+            str(sip),
+            int(sp),
+            str(fate),
+            round(float(s), 6),
+            round(float(d), 6),
+            int(pk),
+            int(bc),
+            int(bs),
+            int(rt),
+            int(i) in sections,
+            w,
+        ]
         for i, cip, cp, sip, sp, fate, s, d, pk, bc, bs, rt, w in zip(
-            conns["id"], conns["client_ip"], conns["client_port"], conns["server_ip"],
-            conns["server_port"], conns["fate"], start, duration, conns["packets"],
-            conns["bytes_client"], conns["bytes_server"], retries, who, strict=True,
+            conns["id"],
+            conns["client_ip"],
+            conns["client_port"],
+            conns["server_ip"],
+            conns["server_port"],
+            conns["fate"],
+            start,
+            duration,
+            conns["packets"],
+            conns["bytes_client"],
+            conns["bytes_server"],
+            retries,
+            who,
+            strict=True,
         )
     ]
     return {"columns": list(TABLE_COLUMNS), "rows": rows, "colours": colours}
@@ -463,7 +517,11 @@ def _who(closer: object, reset_by: object) -> str:
 
 
 def _present(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and str(value) not in ("", "<NA>", "nan", "None")
+    return (
+        value is not None
+        and not (isinstance(value, float) and math.isnan(value))
+        and str(value) not in ("", "<NA>", "nan", "None")
+    )
 
 
 # ---------------------------------------------------------------- connection sections
@@ -477,7 +535,9 @@ def _sections(analysis: Analysis, chosen: list[int], figures: dict[str, Markup])
     facts = compute_facts(wanted)
     position = {int(c): i for i, c in enumerate(facts.conn_ids)}
     conns = analysis.connections.set_index("id", drop=False)
-    events_by_conn = dict(tuple(analysis.events[analysis.events["conn"].isin(chosen)].groupby("conn")))
+    events_by_conn = dict(
+        tuple(analysis.events[analysis.events["conn"].isin(chosen)].groupby("conn"))
+    )
     empty_events = analysis.events.iloc[0:0]
     out = []
     for conn_id in chosen:
@@ -508,9 +568,7 @@ def _section(
         if back is not None:
             backoff_id = f"backoff-{conn_id}"
             figures[backoff_id] = figure_json(back)
-    timeline = build_timeline(
-        analysis.segments[analysis.segments["conn"] == conn_id], row, events
-    )
+    timeline = build_timeline(analysis.segments[analysis.segments["conn"] == conn_id], row, events)
     client = plots._endpoint(row["client_ip"], row["client_port"])
     server = plots._endpoint(row["server_ip"], row["server_port"])
     return Section(
@@ -523,7 +581,10 @@ def _section(
         inferred=_flatten(row["inferred"]) if isinstance(row["inferred"], Mapping) else [],
         stream_filter=f"tcp.stream eq {conn_id}",
         address_filter=wireshark_filter(
-            str(row["client_ip"]), int(row["client_port"]), str(row["server_ip"]), int(row["server_port"])
+            str(row["client_ip"]),
+            int(row["client_port"]),
+            str(row["server_ip"]),
+            int(row["server_port"]),
         ),
         tsg_id=tsg_id if tsg_id in figures else "",
         tsg_note=tsg_note,
@@ -537,17 +598,30 @@ def _section(
 def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
     duration = (int(row["end_ns"]) - int(row["start_ns"])) / 1e9
     facts = [
-        ("frames", f"{int(row['first_frame'])} to {int(row['last_frame'])} ({int(row['packets']):,} packets)"),
+        (
+            "frames",
+            f"{int(row['first_frame'])} to {int(row['last_frame'])} ({int(row['packets']):,} packets)",
+        ),
         ("start", _utc(int(row["start_ns"]))),
         ("duration", _duration(duration)),
-        ("payload", f"client sent {int(row['bytes_client']):,} B, server sent {int(row['bytes_server']):,} B"),
+        (
+            "payload",
+            f"client sent {int(row['bytes_client']):,} B, server sent {int(row['bytes_server']):,} B",
+        ),
     ]
     who = _who(row["closer"], row["reset_by"])
     if who:
         facts.append(("ended", who))
     counts = [
         (name.replace("_", " "), int(row[name]))
-        for name in ("syn_retransmits", "synack_retransmits", "retransmits", "keepalive_probes", "zero_window_probes", "resets")
+        for name in (
+            "syn_retransmits",
+            "synack_retransmits",
+            "retransmits",
+            "keepalive_probes",
+            "zero_window_probes",
+            "resets",
+        )
         if int(row[name])
     ]
     if counts:
@@ -565,7 +639,11 @@ def fold_timeline(rows: list[TimelineRow], limit: int = MAX_TIMELINE_ROWS) -> li
     keep = np.zeros(len(rows), dtype=bool)
     keep[:TIMELINE_EDGE_ROWS] = True
     keep[-TIMELINE_EDGE_ROWS:] = True
-    marked = [i for i, r in enumerate(rows) if r.labels or r.client_state_changed or r.server_state_changed]
+    marked = [
+        i
+        for i, r in enumerate(rows)
+        if r.labels or r.client_state_changed or r.server_state_changed
+    ]
     budget = max((limit - 2 * TIMELINE_EDGE_ROWS) // 3, 1)
     for i in _spread(marked, budget):
         keep[max(i - 1, 0) : i + 2] = True

@@ -195,7 +195,7 @@ def plan_timeline(connections: pd.DataFrame, *, max_bars: int = MAX_TIMELINE_BAR
         note = f"{note} {why}".strip()
     if len(conns) > BUSY_ABOVE:
         note = (
-            f"{note} Only the failing connections' events are marked; click an \"others\" "
+            f'{note} Only the failing connections\' events are marked; click an "others" '
             "entry in the legend to show the rest (and FIN)."
         ).strip()
     rows = conns.reset_index(drop=True).assign(row=lambda d: np.arange(len(d)))
@@ -224,7 +224,8 @@ def capture_timeline(
         ys = np.column_stack([y[mask], y[mask], np.full(n, np.nan)]).ravel()
         colour = fate_colour(fate)
         fig.add_trace(
-            _trace(scatter,
+            _trace(
+                scatter,
                 x=_compact(xs, plan.webgl),
                 y=_compact(ys, plan.webgl),
                 mode="lines",
@@ -256,7 +257,8 @@ def capture_timeline(
                 hovertemplate="%{hovertext}<extra></extra>",
             )
         fig.add_trace(
-            _trace(scatter,
+            _trace(
+                scatter,
                 x=_compact(start[mask], plan.webgl),
                 y=_compact(y[mask], plan.webgl),
                 mode="markers",
@@ -342,14 +344,23 @@ def _add_event_marks(
         else:
             hide_all = EventKind.FIN in mark.kinds
             groups = [
-                (drawn[of_kind & on_failing], f"{mark.label}, failing ({int((of_kind & on_failing).sum()):,})", not hide_all),
-                (drawn[of_kind & ~on_failing], f"{mark.label}, others ({int((of_kind & ~on_failing).sum()):,})", False),
+                (
+                    drawn[of_kind & on_failing],
+                    f"{mark.label}, failing ({int((of_kind & on_failing).sum()):,})",
+                    not hide_all,
+                ),
+                (
+                    drawn[of_kind & ~on_failing],
+                    f"{mark.label}, others ({int((of_kind & ~on_failing).sum()):,})",
+                    False,
+                ),
             ]
         for sel, name, visible in groups:
             if sel.empty:
                 continue
             fig.add_trace(
-                _trace(scatter,
+                _trace(
+                    scatter,
                     x=_compact((sel["time_ns"].to_numpy(np.int64) - origin_ns) / 1e9, webgl),
                     y=_compact(row_of.loc[sel["conn"].to_numpy()].to_numpy(np.float64), webgl),
                     mode="markers",
@@ -425,20 +436,28 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
     if not conn.carries_data:
         return None, ""
     if not conn.scaled_known:
-        notes.append("handshake not fully captured: window scale unknown, the window line shows raw values")
+        notes.append(
+            "handshake not fully captured: window scale unknown, the window line shows raw values"
+        )
     kind_at = events.groupby("frame")["kind"].agg(lambda k: ", ".join(map(str, k)))
     event_frames = set(kind_at.index.tolist())
     directions = [(True, "client → server"), (False, "server → client")]
     # A panel per direction that sent payload or FIN: a direction of bare ACKs is a flat
     # line at 0 (its ACKs are drawn in the other panel, as the peer's ACK line).
     carries = (seg["seg_len"] > 0) | ((seg["flags"] & FIN) != 0)
-    present = [(side, title) for side, title in directions if (carries & (seg["from_client"] == side)).any()]
+    present = [
+        (side, title)
+        for side, title in directions
+        if (carries & (seg["from_client"] == side)).any()
+    ]
     traces: list[go.Scatter] = []
     ranges: list[tuple[float, float] | None] = []
     sampled = False
     for row, (side, _title) in enumerate(present, start=1):
         mine = seg[seg["from_client"] == side]
-        peer = seg[(seg["from_client"] != side) & ((seg["flags"] & ACK) != 0) & (seg["rel_ack"] != UNKNOWN)]
+        peer = seg[
+            (seg["from_client"] != side) & ((seg["flags"] & ACK) != 0) & (seg["rel_ack"] != UNKNOWN)
+        ]
         ranges.append(_data_range(mine, peer))
         if len(mine) > MAX_TSG_SEGMENTS:
             mine = _sample_keeping(mine, event_frames, MAX_TSG_SEGMENTS)
@@ -502,8 +521,17 @@ def _panels(titles: list[str], ranges: list[tuple[float, float] | None]) -> dict
         if fitted is not None:
             layout[name]["range"] = list(fitted)
         annotations.append(
-            dict(text=f"<b>{title}</b>", xref="paper", yref="paper", x=0, y=top, xanchor="left",
-                 yanchor="bottom", showarrow=False, font=dict(size=12))
+            dict(
+                text=f"<b>{title}</b>",
+                xref="paper",
+                yref="paper",
+                x=0,
+                y=top,
+                xanchor="left",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=12),
+            )
         )
     layout["annotations"] = annotations
     layout["legend"] = dict(orientation="h", yanchor="bottom", y=1.06, xanchor="right", x=1)
@@ -532,7 +560,8 @@ def _direction_traces(
     labels = [str(kind_at.get(int(f), "")) for f in frames]
     nan = np.full(len(t), np.nan)
     traces = [
-        _trace(go.Scatter,
+        _trace(
+            go.Scatter,
             x=np.column_stack([t, t, nan]).ravel(),
             y=np.column_stack([lo, hi, nan]).ravel(),
             yaxis=yaxis,
@@ -543,7 +572,8 @@ def _direction_traces(
             showlegend=show_legend,
             hoverinfo="skip",
         ),
-        _trace(go.Scatter,
+        _trace(
+            go.Scatter,
             x=t,
             y=hi,
             yaxis=yaxis,
@@ -567,16 +597,30 @@ def _direction_traces(
         ack = peer["rel_ack"].to_numpy(np.int64)
         win = ack + peer["window"].to_numpy(np.int64)
         traces.append(
-            _trace(go.Scatter,
-                x=pt, y=ack, yaxis=yaxis, mode="lines", line=dict(color="#2e7d32", width=1.5, shape="hv"),
-                name="peer's ACK", legendgroup="ack", showlegend=show_legend,
+            _trace(
+                go.Scatter,
+                x=pt,
+                y=ack,
+                yaxis=yaxis,
+                mode="lines",
+                line=dict(color="#2e7d32", width=1.5, shape="hv"),
+                name="peer's ACK",
+                legendgroup="ack",
+                showlegend=show_legend,
                 hovertemplate="ACK %{y} at %{x:.6f} s<extra></extra>",
             )
         )
         traces.append(
-            _trace(go.Scatter,
-                x=pt, y=win, yaxis=yaxis, mode="lines", line=dict(color="#f9a825", width=1.5, shape="hv"),
-                name="peer's window (ack + win)", legendgroup="win", showlegend=show_legend,
+            _trace(
+                go.Scatter,
+                x=pt,
+                y=win,
+                yaxis=yaxis,
+                mode="lines",
+                line=dict(color="#f9a825", width=1.5, shape="hv"),
+                name="peer's window (ack + win)",
+                legendgroup="win",
+                showlegend=show_legend,
                 hovertemplate="window edge %{y} at %{x:.6f} s<extra></extra>",
             )
         )
@@ -596,7 +640,8 @@ def _marks_on_segments(
         if not hit.any():
             continue
         out.append(
-            _trace(go.Scatter,
+            _trace(
+                go.Scatter,
                 x=t[hit],
                 y=y[hit],
                 yaxis=yaxis,
@@ -604,7 +649,12 @@ def _marks_on_segments(
                 name=mark.label,
                 legendgroup=mark.label,
                 showlegend=show_legend,
-                marker=dict(symbol=mark.symbol, color=mark.colour, size=10, line=dict(color=mark.colour, width=2)),
+                marker=dict(
+                    symbol=mark.symbol,
+                    color=mark.colour,
+                    size=10,
+                    line=dict(color=mark.colour, width=2),
+                ),
                 customdata=frames[hit],
                 hovertemplate=f"{mark.label}: frame %{{customdata}} at %{{x:.6f}} s<extra></extra>",
             )
@@ -631,7 +681,11 @@ class RetrySeries:
 #: Kinds that form a retry series with the original attempt that precedes them.
 _SERIES: tuple[tuple[str, frozenset[str], str], ...] = (
     ("SYN", frozenset({EventKind.SYN, EventKind.SYN_RETRANSMIT}), EventKind.SYN_RETRANSMIT),
-    ("SYN+ACK", frozenset({EventKind.SYNACK, EventKind.SYNACK_RETRANSMIT}), EventKind.SYNACK_RETRANSMIT),
+    (
+        "SYN+ACK",
+        frozenset({EventKind.SYNACK, EventKind.SYNACK_RETRANSMIT}),
+        EventKind.SYNACK_RETRANSMIT,
+    ),
     ("window probe", frozenset({EventKind.WINDOW_PROBE}), EventKind.WINDOW_PROBE),
     ("keepalive probe", frozenset({EventKind.KEEPALIVE}), EventKind.KEEPALIVE),
 )
@@ -686,7 +740,9 @@ def _rto_series(seg: pd.DataFrame, rto_frames: set[int]) -> list[RetrySeries]:
     rel = seg["rel_seq"].to_numpy(np.int64)[carries]
     is_rto = np.isin(frame, np.fromiter(rto_frames, dtype=np.int64))
     longest: dict[bool, RetrySeries] = {}
-    for side, rel_seq in sorted({(bool(a), int(b)) for a, b in zip(fc[is_rto], rel[is_rto], strict=True)}):
+    for side, rel_seq in sorted(
+        {(bool(a), int(b)) for a, b in zip(fc[is_rto], rel[is_rto], strict=True)}
+    ):
         same = (fc == side) & (rel == rel_seq)
         # The first transmission of that sequence number, then its RTO retransmissions.
         first = int(np.flatnonzero(same)[0])
@@ -695,7 +751,9 @@ def _rto_series(seg: pd.DataFrame, rto_frames: set[int]) -> list[RetrySeries]:
         if pick.sum() < 2:
             continue
         who = "client" if side else "server"
-        series = RetrySeries(f"RTO of seq {rel_seq} ({who})", tuple(t[pick].tolist()), tuple(frame[pick].tolist()))
+        series = RetrySeries(
+            f"RTO of seq {rel_seq} ({who})", tuple(t[pick].tolist()), tuple(frame[pick].tolist())
+        )
         if side not in longest or len(series.times) > len(longest[side].times):
             longest[side] = series
     return [longest[k] for k in sorted(longest, reverse=True)]
@@ -718,9 +776,13 @@ def backoff(series: list[RetrySeries]) -> go.Figure | None:
     for s, colour in zip(series, _cycle(SERIES_COLOURS, len(series)), strict=True):
         gaps = s.gaps
         ratios = np.concatenate([[np.nan], gaps[1:] / gaps[:-1]])
-        text = [_seconds(g) + ("" if np.isnan(r) else f" ×{r:.2g}") for g, r in zip(gaps, ratios, strict=True)]
+        text = [
+            _seconds(g) + ("" if np.isnan(r) else f" ×{r:.2g}")
+            for g, r in zip(gaps, ratios, strict=True)
+        ]
         bars.append(
-            _trace(go.Bar,
+            _trace(
+                go.Bar,
                 x=np.arange(1, len(gaps) + 1),
                 y=gaps,
                 name=s.label,
@@ -729,7 +791,8 @@ def backoff(series: list[RetrySeries]) -> go.Figure | None:
                 textposition="outside",
                 cliponaxis=False,
                 customdata=np.asarray(s.frames[1:]),
-                hovertemplate=s.label + ": retry %{x} (frame %{customdata}) after %{y:.4f} s<extra></extra>",
+                hovertemplate=s.label
+                + ": retry %{x} (frame %{customdata}) after %{y:.4f} s<extra></extra>",
             )
         )
     every = np.concatenate([s.gaps for s in series])

@@ -92,7 +92,9 @@ def scenario_page(browser, artefacts):
     loaded.page.close()
 
 
-def test_loads_offline_without_errors_and_draws_every_chart(scenario_page: Loaded, artefacts: Path) -> None:
+def test_loads_offline_without_errors_and_draws_every_chart(
+    scenario_page: Loaded, artefacts: Path
+) -> None:
     scenario_page.draw_all()
     assert scenario_page.errors == []
     assert scenario_page.network_requests() == []
@@ -127,7 +129,8 @@ def test_row_click_reaches_its_section(scenario_page: Loaded) -> None:
     page.locator("#conn-3").wait_for(state="visible")
     # The page scrolls smoothly: wait until the section's top has arrived near the top.
     page.wait_for_function(
-        "Math.abs(document.getElementById('conn-3').getBoundingClientRect().top) < 120", timeout=10_000
+        "Math.abs(document.getElementById('conn-3').getBoundingClientRect().top) < 120",
+        timeout=10_000,
     )
     assert page.evaluate("document.querySelector(':target')?.id") == "conn-3"
 
@@ -151,7 +154,9 @@ def test_table_filters_and_sorts(scenario_page: Loaded) -> None:
 def test_js_wireshark_filter_matches_python(scenario_page: Loaded) -> None:
     a = hs.scenario()
     for row in a.connections.itertuples():
-        expected = report.wireshark_filter(row.client_ip, row.client_port, row.server_ip, row.server_port)
+        expected = report.wireshark_filter(
+            row.client_ip, row.client_port, row.server_ip, row.server_port
+        )
         assert scenario_page.page.evaluate(f"window.pcaplineWiresharkFilter({row.id})") == expected
 
 
@@ -171,7 +176,11 @@ def test_hostile_report_runs_no_injected_script(browser, artefacts: Path) -> Non
         assert injected == 0
         scripts = loaded.page.evaluate("[...document.scripts].map(s => s.id || s.type || 'main')")
         assert scripts.count("main") == 1  # the report's own script, and no other without an id
-        assert all(s in ("main", "conn-data", "plotly-config", "plotly-template", "plotly-gzip") or s.startswith("fig-") for s in scripts)
+        assert all(
+            s in ("main", "conn-data", "plotly-config", "plotly-template", "plotly-gzip")
+            or s.startswith("fig-")
+            for s in scripts
+        )
         assert loaded.page.evaluate("typeof window.alert") == "function"
         text = loaded.page.inner_text("#capture")
         assert "</script><script>alert(1)</script>" in text  # shown as text, not run
@@ -187,7 +196,9 @@ def test_large_report_uses_webgl_and_stays_responsive(browser, artefacts: Path) 
     build = time.perf_counter() - start
     loaded = Loaded(browser, path)
     try:
-        types = loaded.page.evaluate("document.getElementById('plot-timeline').data.map(t => t.type)")
+        types = loaded.page.evaluate(
+            "document.getElementById('plot-timeline').data.map(t => t.type)"
+        )
         assert set(types) == {"scattergl"}
         assert loaded.errors == [] and loaded.network_requests() == []
         assert "Drawn with WebGL" in loaded.page.inner_text("#timeline")
@@ -210,7 +221,9 @@ def test_real_capture_report(browser, artefacts: Path) -> None:
     try:
         loaded.draw_all()
         assert loaded.errors == [] and loaded.network_requests() == []
-        drawn = loaded.page.evaluate("[...document.querySelectorAll('.plot[data-fig]')].map(d => d.dataset.state)")
+        drawn = loaded.page.evaluate(
+            "[...document.querySelectorAll('.plot[data-fig]')].map(d => d.dataset.state)"
+        )
         assert drawn and set(drawn) == {"drawn"}
         rows = loaded.page.locator("#conn-table tbody tr").count()
         assert rows == len(a.connections)

@@ -15,9 +15,9 @@ that reaches the page.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 import functools
 import ipaddress
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,25 +77,54 @@ class Conn:
     cisn: int = 1_000_000
     sisn: int = 3_000_000_000
 
-    def send(self, dt_s: float, from_client: bool, flags: int, seq: int, ack: int, length: int = 0, **kw: Any) -> _Pkt:
+    def send(
+        self,
+        dt_s: float,
+        from_client: bool,
+        flags: int,
+        seq: int,
+        ack: int,
+        length: int = 0,
+        **kw: Any,
+    ) -> _Pkt:
         base_c, base_s = self.cisn, self.sisn
         own, peer = (base_c, base_s) if from_client else (base_s, base_c)
         p = _Pkt(
-            self.start_ns + int(round(dt_s * S)), from_client, flags, (own + seq) % 2**32,
-            (peer + ack) % 2**32 if flags & ACK else 0, length, **kw,
+            self.start_ns + int(round(dt_s * S)),
+            from_client,
+            flags,
+            (own + seq) % 2**32,
+            (peer + ack) % 2**32 if flags & ACK else 0,
+            length,
+            **kw,
         )
         self.pkts.append(p)
         return p
 
     def handshake(self, rtt: float = 0.001) -> None:
-        self.send(0, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(("syn", "", None))
-        self.send(rtt, False, SYN | ACK, 0, 1, window=65160, wscale=7, mss=1460).events.append(("synack", "", None))
+        self.send(0, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(
+            ("syn", "", None)
+        )
+        self.send(rtt, False, SYN | ACK, 0, 1, window=65160, wscale=7, mss=1460).events.append(
+            ("synack", "", None)
+        )
         self.send(rtt * 2, True, ACK, 1, 1).events.append(("handshake_ack", "", None))
 
 
-def _closed(cid: int, cport: int, t: int, client: str = "10.0.0.1", server: str = "10.0.0.2") -> Conn:
-    c = Conn(cid, client, cport, server, 443, t, "closed", closer="client",
-             explanation="The client closed the connection; both sides sent FIN and it ended normally.")
+def _closed(
+    cid: int, cport: int, t: int, client: str = "10.0.0.1", server: str = "10.0.0.2"
+) -> Conn:
+    c = Conn(
+        cid,
+        client,
+        cport,
+        server,
+        443,
+        t,
+        "closed",
+        closer="client",
+        explanation="The client closed the connection; both sides sent FIN and it ended normally.",
+    )
     c.handshake()
     c.send(0.003, True, ACK | PSH, 1, 1, 120)
     c.send(0.004, False, ACK, 1, 121)
@@ -109,52 +138,90 @@ def _closed(cid: int, cport: int, t: int, client: str = "10.0.0.1", server: str 
 
 
 def _connect_timeout(cid: int, t: int) -> Conn:
-    c = Conn(cid, "10.0.0.1", 40100 + cid, "10.0.0.9", 5432, t, "connect_timeout",
-             explanation="The SYN and 5 retransmissions got no answer (1, 2, 4, 8, 16 s apart: "
-             "net.ipv4.tcp_syn_retries=5). Nothing came back from 10.0.0.9:5432: a firewall dropping "
-             "packets, a host that is down, or a route that goes nowhere.",
-             inferred={"syn_retries": 5, "syn_backoff": [1.0, 2.0, 4.0, 8.0, 16.0]})
+    c = Conn(
+        cid,
+        "10.0.0.1",
+        40100 + cid,
+        "10.0.0.9",
+        5432,
+        t,
+        "connect_timeout",
+        explanation="The SYN and 5 retransmissions got no answer (1, 2, 4, 8, 16 s apart: "
+        "net.ipv4.tcp_syn_retries=5). Nothing came back from 10.0.0.9:5432: a firewall dropping "
+        "packets, a host that is down, or a route that goes nowhere.",
+        inferred={"syn_retries": 5, "syn_backoff": [1.0, 2.0, 4.0, 8.0, 16.0]},
+    )
     at = 0.0
     c.send(at, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(("syn", "", None))
     gap = 1.0
     for _ in range(5):
         at += gap
         c.send(at, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(
-            ("syn_retransmit", f"gap {gap:.1f} s", gap))
+            ("syn_retransmit", f"gap {gap:.1f} s", gap)
+        )
         gap *= 2
     return c
 
 
 def _refused(cid: int, t: int) -> Conn:
-    c = Conn(cid, "10.0.0.1", 40200 + cid, "10.0.0.2", 8080, t, "refused", reset_by="server",
-             explanation="Nothing listened on 10.0.0.2:8080: the SYN was answered by RST.")
+    c = Conn(
+        cid,
+        "10.0.0.1",
+        40200 + cid,
+        "10.0.0.2",
+        8080,
+        t,
+        "refused",
+        reset_by="server",
+        explanation="Nothing listened on 10.0.0.2:8080: the SYN was answered by RST.",
+    )
     c.send(0, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(("syn", "", None))
     c.send(0.0002, False, RST | ACK, 0, 1, window=0).events.append(("rst", "answers the SYN", None))
     return c
 
 
 def _retransmit_timeout(cid: int, t: int) -> Conn:
-    c = Conn(cid, "10.0.0.1", 40300 + cid, "10.0.0.3", 443, t, "retransmit_timeout", reset_by="client",
-             explanation="The client's data was retransmitted 6 times with the timeout doubling "
-             "(0.2 s to 6.4 s) and never acknowledged; the client gave up and reset the connection. "
-             "Check the path to 10.0.0.3 (firewall state, MTU black hole) and net.ipv4.tcp_retries2.",
-             inferred={"rto": {"initial": 0.2, "series": [0.2, 0.4, 0.8, 1.6, 3.2, 6.4]}})
+    c = Conn(
+        cid,
+        "10.0.0.1",
+        40300 + cid,
+        "10.0.0.3",
+        443,
+        t,
+        "retransmit_timeout",
+        reset_by="client",
+        explanation="The client's data was retransmitted 6 times with the timeout doubling "
+        "(0.2 s to 6.4 s) and never acknowledged; the client gave up and reset the connection. "
+        "Check the path to 10.0.0.3 (firewall state, MTU black hole) and net.ipv4.tcp_retries2.",
+        inferred={"rto": {"initial": 0.2, "series": [0.2, 0.4, 0.8, 1.6, 3.2, 6.4]}},
+    )
     c.handshake()
     c.send(0.003, True, ACK | PSH, 1, 1, 1000)
     at, gap = 0.003, 0.2
     for _ in range(6):
         at += gap
-        c.send(at, True, ACK | PSH, 1, 1, 1000).events.append(("retransmit", f"RTO {gap:.1f} s", gap))
+        c.send(at, True, ACK | PSH, 1, 1, 1000).events.append(
+            ("retransmit", f"RTO {gap:.1f} s", gap)
+        )
         gap *= 2
     c.send(at + gap, True, RST | ACK, 1001, 1).events.append(("rst", "", None))
     return c
 
 
 def _keepalive_timeout(cid: int, t: int) -> Conn:
-    c = Conn(cid, "2001:db8::1", 50000 + cid, "2001:db8::2", 22, t, "keepalive_timeout", reset_by="client",
-             explanation="The connection was idle; the client's 3 keepalive probes (5 s idle, then every 3 s) "
-             "went unanswered and it aborted with RST. The peer or a middlebox is gone.",
-             inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}})
+    c = Conn(
+        cid,
+        "2001:db8::1",
+        50000 + cid,
+        "2001:db8::2",
+        22,
+        t,
+        "keepalive_timeout",
+        reset_by="client",
+        explanation="The connection was idle; the client's 3 keepalive probes (5 s idle, then every 3 s) "
+        "went unanswered and it aborted with RST. The peer or a middlebox is gone.",
+        inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}},
+    )
     c.handshake()
     c.send(0.010, True, ACK | PSH, 1, 1, 40)
     c.send(0.011, False, ACK, 1, 41)
@@ -167,9 +234,19 @@ def _keepalive_timeout(cid: int, t: int) -> Conn:
 
 
 def _persist(cid: int, t: int) -> Conn:
-    c = Conn(cid, "10.0.0.1", 40400 + cid, "10.0.0.4", 9000, t, "persist_timeout", reset_by="client",
-             explanation="The server advertised a zero window and never reopened it; the client's window "
-             "probes backed off and it aborted.", inferred={"persist": {"probes": 4}})
+    c = Conn(
+        cid,
+        "10.0.0.1",
+        40400 + cid,
+        "10.0.0.4",
+        9000,
+        t,
+        "persist_timeout",
+        reset_by="client",
+        explanation="The server advertised a zero window and never reopened it; the client's window "
+        "probes backed off and it aborted.",
+        inferred={"persist": {"probes": 4}},
+    )
     c.handshake()
     seq = 1
     for i in range(6):
@@ -187,8 +264,17 @@ def _persist(cid: int, t: int) -> Conn:
 
 
 def _midstream_open(cid: int, t: int) -> Conn:
-    c = Conn(cid, "10.0.0.7", 55000, "10.0.0.8", 6379, t, "open", client_guessed=True,
-             explanation="Still open at the end of the capture (its start was not captured).")
+    c = Conn(
+        cid,
+        "10.0.0.7",
+        55000,
+        "10.0.0.8",
+        6379,
+        t,
+        "open",
+        client_guessed=True,
+        explanation="Still open at the end of the capture (its start was not captured).",
+    )
     for i in range(5):
         c.send(i * 0.5, True, ACK | PSH, 1 + 30 * i, 1 + 10 * i, 30)
         c.send(i * 0.5 + 0.0003, False, ACK | PSH, 1 + 10 * i, 31 + 30 * i, 10)
@@ -208,11 +294,15 @@ def scenario_connections(extra_closed: int = 3) -> list[Conn]:
     for i in range(extra_closed):
         cid = len(conns)
         conns.append(_closed(cid, 41000 + i, T0 + int((3 + 0.3 * i) * S)))
-    conns.append(_closed(len(conns), 42000, T0 + int(4 * S), client="2001:db8::10", server="2001:db8::20"))
+    conns.append(
+        _closed(len(conns), 42000, T0 + int(4 * S), client="2001:db8::10", server="2001:db8::20")
+    )
     return conns
 
 
-def build(conns: list[Conn], findings: list[Finding] | None = None, path: str = "scenario.pcapng") -> Analysis:
+def build(
+    conns: list[Conn], findings: list[Finding] | None = None, path: str = "scenario.pcapng"
+) -> Analysis:
     """Interleave the connections' packets by time into one Analysis."""
     flat = [(p.t_ns, c.cid, i, c, p) for c in conns for i, p in enumerate(c.pkts)]
     flat.sort(key=lambda x: (x[0], x[1], x[2]))
@@ -223,23 +313,58 @@ def build(conns: list[Conn], findings: list[Finding] | None = None, path: str = 
         sport, dport = (c.cport, c.sport) if p.from_client else (c.sport, c.cport)
         shi, slo = _halves(src)
         dhi, dlo = _halves(dst)
-        seg_rows.append({
-            "frame": frame, "time_ns": t, "ip_version": 6 if ":" in src else 4,
-            "src_hi": shi, "src_lo": slo, "dst_hi": dhi, "dst_lo": dlo, "sport": sport, "dport": dport,
-            "ip_id": frame % 65536, "ttl": 64, "seq": p.seq, "ack": p.ack, "flags": p.flags,
-            "window": p.window, "seg_len": p.length, "mss": p.mss, "wscale": p.wscale,
-            "sack_perm": bool(p.flags & SYN), "has_ts": False, "ts_val": 0, "ts_ecr": 0,
-            "sack_blocks": 0, "sack_le": 0, "sack_re": 0, "conn": cid, "from_client": p.from_client,
-        })
+        seg_rows.append(
+            {
+                "frame": frame,
+                "time_ns": t,
+                "ip_version": 6 if ":" in src else 4,
+                "src_hi": shi,
+                "src_lo": slo,
+                "dst_hi": dhi,
+                "dst_lo": dlo,
+                "sport": sport,
+                "dport": dport,
+                "ip_id": frame % 65536,
+                "ttl": 64,
+                "seq": p.seq,
+                "ack": p.ack,
+                "flags": p.flags,
+                "window": p.window,
+                "seg_len": p.length,
+                "mss": p.mss,
+                "wscale": p.wscale,
+                "sack_perm": bool(p.flags & SYN),
+                "has_ts": False,
+                "ts_val": 0,
+                "ts_ecr": 0,
+                "sack_blocks": 0,
+                "sack_le": 0,
+                "sack_re": 0,
+                "conn": cid,
+                "from_client": p.from_client,
+            }
+        )
         frames[cid].append(frame)
         for kind, note, value in p.events:
-            ev_rows.append({"conn": cid, "frame": frame, "time_ns": t,
-                            "side": "client" if p.from_client else "server", "kind": kind,
-                            "note": note, "value": value})
+            ev_rows.append(
+                {
+                    "conn": cid,
+                    "frame": frame,
+                    "time_ns": t,
+                    "side": "client" if p.from_client else "server",
+                    "kind": kind,
+                    "note": note,
+                    "value": value,
+                }
+            )
     segments = pd.DataFrame(seg_rows, columns=[*SEGMENT_COLUMNS, "conn", "from_client"])
     for col, dtype in {**SEGMENT_COLUMNS, "conn": "int64", "from_client": "bool"}.items():
         segments[col] = segments[col].astype(dtype)
-    events = pd.DataFrame(ev_rows, columns=list(EVENT_COLUMNS)).sort_values(["conn", "frame"]).reset_index(drop=True)
+    events = (
+        pd.DataFrame(ev_rows, columns=list(EVENT_COLUMNS))
+        .sort_values(["conn", "frame"])
+        .reset_index(drop=True)
+    )
     conn_rows = []
     kinds_of: dict[int, Counter[str]] = {c.cid: Counter() for c in conns}
     for row in ev_rows:
@@ -247,37 +372,65 @@ def build(conns: list[Conn], findings: list[Finding] | None = None, path: str = 
     for c in conns:
         k = kinds_of[c.cid]
         pk = c.pkts
-        conn_rows.append({
-            "id": c.cid, "client_ip": c.client, "client_port": c.cport, "server_ip": c.server,
-            "server_port": c.sport, "client_guessed": c.client_guessed,
-            "first_frame": min(frames[c.cid]), "last_frame": max(frames[c.cid]),
-            "start_ns": min(p.t_ns for p in pk), "end_ns": max(p.t_ns for p in pk), "packets": len(pk),
-            "bytes_client": sum(p.length for p in pk if p.from_client and not _is_rtx(p, pk)),
-            "bytes_server": sum(p.length for p in pk if not p.from_client),
-            "fate": c.fate, "closer": c.closer, "reset_by": c.reset_by,
-            "syn_retransmits": k[EventKind.SYN_RETRANSMIT],
-            "synack_retransmits": k[EventKind.SYNACK_RETRANSMIT],
-            "retransmits": k[EventKind.RETRANSMIT],
-            "keepalive_probes": k[EventKind.KEEPALIVE],
-            "zero_window_probes": k[EventKind.WINDOW_PROBE],
-            "resets": k[EventKind.RST],
-            "inferred": c.inferred, "explanation": c.explanation,
-        })
+        conn_rows.append(
+            {
+                "id": c.cid,
+                "client_ip": c.client,
+                "client_port": c.cport,
+                "server_ip": c.server,
+                "server_port": c.sport,
+                "client_guessed": c.client_guessed,
+                "first_frame": min(frames[c.cid]),
+                "last_frame": max(frames[c.cid]),
+                "start_ns": min(p.t_ns for p in pk),
+                "end_ns": max(p.t_ns for p in pk),
+                "packets": len(pk),
+                "bytes_client": sum(p.length for p in pk if p.from_client and not _is_rtx(p, pk)),
+                "bytes_server": sum(p.length for p in pk if not p.from_client),
+                "fate": c.fate,
+                "closer": c.closer,
+                "reset_by": c.reset_by,
+                "syn_retransmits": k[EventKind.SYN_RETRANSMIT],
+                "synack_retransmits": k[EventKind.SYNACK_RETRANSMIT],
+                "retransmits": k[EventKind.RETRANSMIT],
+                "keepalive_probes": k[EventKind.KEEPALIVE],
+                "zero_window_probes": k[EventKind.WINDOW_PROBE],
+                "resets": k[EventKind.RST],
+                "inferred": c.inferred,
+                "explanation": c.explanation,
+            }
+        )
     connections = pd.DataFrame(conn_rows, columns=list(CONNECTION_COLUMNS))
     n = len(segments)
     capture = CaptureInfo(
-        path=path, format="pcapng", link_types=["EN10MB"], frames=n + 3, tcp_frames=n,
+        path=path,
+        format="pcapng",
+        link_types=["EN10MB"],
+        frames=n + 3,
+        tcp_frames=n,
         first_time_ns=int(segments["time_ns"].min()) if n else None,
         last_time_ns=int(segments["time_ns"].max()) if n else None,
         skipped={"not_tcp": 2, "truncated_record": 1},
         warnings=["file ends inside the last record (truncated record counted as skipped)"],
     )
-    return Analysis(capture=capture, segments=segments, connections=connections, events=events,
-                    findings=list(findings or []))
+    return Analysis(
+        capture=capture,
+        segments=segments,
+        connections=connections,
+        events=events,
+        findings=list(findings or []),
+    )
 
 
 def _is_rtx(p: _Pkt, pkts: list[_Pkt]) -> bool:
-    return any(q is not p and q.from_client == p.from_client and q.seq == p.seq and q.length and q.t_ns < p.t_ns for q in pkts)
+    return any(
+        q is not p
+        and q.from_client == p.from_client
+        and q.seq == p.seq
+        and q.length
+        and q.t_ns < p.t_ns
+        for q in pkts
+    )
 
 
 def _halves(ip: str) -> tuple[int, int]:
@@ -288,8 +441,15 @@ def _halves(ip: str) -> tuple[int, int]:
 def scenario(extra_closed: int = 3) -> Analysis:
     return build(
         scenario_connections(extra_closed),
-        findings=[Finding("nat_timestamp", "SYNs from 10.0.0.1 with TCP timestamps going backwards were dropped "
-                          "(tw_recycle-style NAT drops)", (1,), {"ip": "10.0.0.1", "regressions": 2})],
+        findings=[
+            Finding(
+                "nat_timestamp",
+                "SYNs from 10.0.0.1 with TCP timestamps going backwards were dropped "
+                "(tw_recycle-style NAT drops)",
+                (1,),
+                {"ip": "10.0.0.1", "regressions": 2},
+            )
+        ],
     )
 
 
@@ -315,14 +475,19 @@ def hostile(analysis: Analysis) -> Analysis:
     )
     conns = analysis.connections.copy()
     conns["explanation"] = [next(h) for _ in range(len(conns))]
-    conns["inferred"] = [{next(h): next(h), "nested": {"k": next(h)}, "series": [next(h), 1.0]} for _ in range(len(conns))]
+    conns["inferred"] = [
+        {next(h): next(h), "nested": {"k": next(h)}, "series": [next(h), 1.0]}
+        for _ in range(len(conns))
+    ]
     events = analysis.events.copy()
     events["note"] = [next(h) for _ in range(len(events))]
     findings = [
         Finding(next(h), next(h), (0, 1), {"ip": next(h), next(h): [next(h)]}),
         Finding("nat_timestamp", next(h), (2,), {"detail": next(h)}),
     ]
-    return Analysis(capture=cap, segments=analysis.segments, connections=conns, events=events, findings=findings)
+    return Analysis(
+        capture=cap, segments=analysis.segments, connections=conns, events=events, findings=findings
+    )
 
 
 @functools.cache
@@ -342,5 +507,12 @@ def large(n_conns: int, *, seed: int = 7) -> Analysis:
         elif r < 0.05:
             conns.append(_retransmit_timeout(i, t))
         else:
-            conns.append(_closed(i, 10000 + i % 50000, t, client=f"10.{1 + i // 60000}.{(i // 250) % 250}.{i % 250 + 1}"))
+            conns.append(
+                _closed(
+                    i,
+                    10000 + i % 50000,
+                    t,
+                    client=f"10.{1 + i // 60000}.{(i // 250) % 250}.{i % 250 + 1}",
+                )
+            )
     return build(conns, path="large-synthetic.pcap")

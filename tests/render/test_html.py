@@ -126,13 +126,24 @@ def test_inline_bundle_option(analysis) -> None:
 # ------------------------------------------------------------------ verdict and facts
 
 
-def test_verdict_counts_failures_first_with_explanations_and_links(page: Page, page_text: str) -> None:
+def test_verdict_counts_failures_first_with_explanations_and_links(
+    page: Page, page_text: str
+) -> None:
     verdict = _text_of(page_text, "verdict")
     assert "5 of 11 connections failed." in verdict
     assert "1 cross-connection finding." in verdict
     # Problems are the failing fates in report order, never the orderly ones.
-    problems = re.findall(r'<li class="problem" style="--c: [^"]+">\s*<h2><span class="fate"[^>]*>(\w+)</span>', page_text)
-    assert problems == ["connect_timeout", "refused", "retransmit_timeout", "persist_timeout", "keepalive_timeout"]
+    problems = re.findall(
+        r'<li class="problem" style="--c: [^"]+">\s*<h2><span class="fate"[^>]*>(\w+)</span>',
+        page_text,
+    )
+    assert problems == [
+        "connect_timeout",
+        "refused",
+        "retransmit_timeout",
+        "persist_timeout",
+        "keepalive_timeout",
+    ]
     assert "net.ipv4.tcp_syn_retries=5" in verdict  # the connection's explanation is shown
     assert 'href="#conn-1"' in page_text.split('id="verdict"')[1].split("</header>")[0]
     assert _by_id(page, "conn-1")  # ...and the link target exists
@@ -175,7 +186,9 @@ def _decode(arr):
 
     if isinstance(arr, dict) and "bdata" in arr:
         out = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
-        return out.reshape(arr["shape"]) if "shape" in arr and isinstance(arr["shape"], list) else out
+        return (
+            out.reshape(arr["shape"]) if "shape" in arr and isinstance(arr["shape"], list) else out
+        )
     return np.asarray(arr)
 
 
@@ -194,7 +207,9 @@ def test_backoff_gaps_show_syn_and_rto_doubling(page: Page) -> None:
 def test_time_sequence_graph_marks_retransmissions_on_their_segments(page: Page, analysis) -> None:
     fig = page.json_script("fig-tsg-3")
     rtx = next(t for t in fig["data"] if t.get("name") == "retransmission")
-    frames = analysis.events[(analysis.events.conn == 3) & (analysis.events.kind == "retransmit")]["frame"]
+    frames = analysis.events[(analysis.events.conn == 3) & (analysis.events.kind == "retransmit")][
+        "frame"
+    ]
     assert _decode(rtx["customdata"]).tolist() == frames.tolist()
     # Every retransmission re-sends seq 1..1001: plotted at seq_end 1001.
     assert set(_decode(rtx["y"]).tolist()) == {1001}
@@ -242,7 +257,12 @@ def test_connection_table_rows(page: Page, analysis) -> None:
     rows = {r[cols.index("id")]: dict(zip(cols, r, strict=True)) for r in data["rows"]}
     assert sorted(rows) == list(range(11))
     r = rows[3]
-    assert (r["client_ip"], r["client_port"], r["server_ip"], r["server_port"]) == ("10.0.0.1", 40303, "10.0.0.3", 443)
+    assert (r["client_ip"], r["client_port"], r["server_ip"], r["server_port"]) == (
+        "10.0.0.1",
+        40303,
+        "10.0.0.3",
+        443,
+    )
     assert r["fate"] == "retransmit_timeout" and r["retries"] == 6 and r["who"] == "RST by client"
     assert r["start"] == pytest.approx(1.0) and r["section"] is True
     assert rows[0]["who"] == "FIN first by client"
@@ -278,7 +298,10 @@ def test_sections_capped_failures_first_with_a_note() -> None:
     assert len(ids) == 10 and left_out == len(failing) - 10
     assert set(ids) <= set(failing["id"])
     text = report.render_html(big, max_sections=10)
-    assert f"{left_out:,} more failing or eventful connection" in text and "not shown in detail" in text
+    assert (
+        f"{left_out:,} more failing or eventful connection" in text
+        and "not shown in detail" in text
+    )
 
 
 def test_long_timeline_folds_quiet_stretches() -> None:
@@ -286,7 +309,9 @@ def test_long_timeline_folds_quiet_stretches() -> None:
 
     conn = hs._closed(0, 40000, hs.T0)
     for i in range(400):  # a long quiet bulk transfer before the close
-        conn.pkts.insert(8, hs._Pkt(conn.pkts[7].t_ns + i, False, hs.ACK, conn.sisn + 1, conn.cisn + 121, 0))
+        conn.pkts.insert(
+            8, hs._Pkt(conn.pkts[7].t_ns + i, False, hs.ACK, conn.sisn + 1, conn.cisn + 121, 0)
+        )
     a = hs.build([conn])
     rows = build_timeline(a.segments, a.connections.iloc[0], a.events)
     lines = report.fold_timeline(rows)
@@ -308,7 +333,11 @@ def test_large_payloads_are_packed() -> None:
     bars = [t for t in webgl if t.get("mode") == "markers" and t["name"] == "closed"][0]
     assert _decode(bars["x"]).dtype.name == "float32"
     # Busy timeline: only the failing connections' marks are visible by default.
-    marks = {t["name"].split(" (")[0]: t.get("visible", True) for t in webgl if "customdata" in t and "," in t["name"]}
+    marks = {
+        t["name"].split(" (")[0]: t.get("visible", True)
+        for t in webgl
+        if "customdata" in t and "," in t["name"]
+    }
     assert marks["RST, failing"] is True and marks["SYN / SYN+ACK retry, failing"] is True
     assert marks["FIN, others"] == "legendonly"
     failing = set(big.connections.loc[big.connections["fate"] != "closed", "id"])
@@ -356,7 +385,14 @@ def test_hostile_strings_reach_every_field(analysis) -> None:
     """The hostile fixture really puts its strings where the page shows them."""
     evil = hs.hostile(analysis)
     text = report.render_html(evil)
-    escaped = [s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;") for s in hs.HOSTILE]
+    escaped = [
+        s.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+        for s in hs.HOSTILE
+    ]
     for field in ("capture", "verdict", "findings", "conn-3"):
         section = text.split(f'id="{field}"', 1)[1][:200_000]
         assert any(e in section for e in escaped), field
