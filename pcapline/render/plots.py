@@ -16,14 +16,15 @@ Three figures, each a function of plain tables (no HTML here; ``html.py`` embeds
 - ``time_sequence``: Stevens/tcptrace time-sequence graph of one connection: relative sequence
   number over time per direction (each data segment an I-beam from seq to seq+len), the
   peer's ACK line and advertised-window line (ack + window << wscale), with retransmissions,
-  probes, FIN and RST marked.
+  probes, FIN and RST marked. When the window edge would squash the data into a flat line,
+  the view is fitted to the data and the page says so.
 - ``backoff``: the gaps between attempts of each retry series (SYN, SYN+ACK, one segment's RTO
   retransmissions, window probes, keepalive probes). Exponential backoff (net.ipv4.tcp_syn_retries
   1 s, 2 s, 4 s...; RTO doubling from tcp_rto_min 200 ms) is a straight line on the log axis.
 
 Times on every x axis are seconds relative to a stated origin (capture start or connection
-start), as Wireshark shows them by default; float32 would lose microseconds over long
-captures, so float64 is kept.
+start), as Wireshark shows them by default, in float64; only WebGL capture timelines send
+float32 (WebGL draws in float32 anyway; the table keeps the exact times).
 """
 
 from __future__ import annotations
@@ -428,8 +429,10 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
 
     Both panels share one time axis. Returns the figure and a note for the page (sampling,
     unknown window scale), or "". No figure when no payload or FIN was sent: a graph of SYNs
-    at seq 0 says nothing the backoff chart and the timeline do not say better. The figure is built in one go from a trace list (plotly
-    validates each ``update_*`` call again; make_subplots alone cost 0.1 s per connection).
+    at seq 0 says nothing the backoff chart and the timeline do not say better.
+
+    The figure is built in one go from a trace list: plotly validates each ``update_*`` call
+    again, and make_subplots alone cost 0.1 s per connection.
     """
     seg = conn.rows
     notes = []
