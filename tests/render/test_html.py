@@ -149,6 +149,14 @@ def test_verdict_counts_failures_first_with_explanations_and_links(
     assert _by_id(page, "conn-1")  # ...and the link target exists
 
 
+def test_verdict_without_failures() -> None:
+    healthy = hs.build([hs._closed(0, 40000, hs.T0), hs._closed(1, 40001, hs.T0 + hs.S)])
+    text = report.render_html(healthy)
+    assert '<header class="verdict good" id="verdict">' in text
+    assert "None of the 2 connections failed." in _text_of(text, "verdict")
+    assert 'class="problem"' not in text
+
+
 def test_capture_facts(page_text: str, analysis) -> None:
     facts = _text_of(page_text, "capture")
     assert "scenario.pcapng" in facts and "pcapng" in facts and "EN10MB" in facts
