@@ -52,8 +52,9 @@ def tcp_options(data: np.ndarray, start: np.ndarray, end: np.ndarray, ack: np.nd
     if not seg.size:
         return out
     area = OptionArea(data, start[seg], (end - start)[seg])
-    row = np.arange(seg.size)
-    pos = np.zeros(seg.size, np.int64)
+    common = _timestamps_only(area, out, seg)
+    row = np.flatnonzero(~common)
+    pos = np.zeros(row.size, np.int64)
     for _ in range(MAX_ROUNDS):
         if not row.size:
             break
@@ -73,16 +74,41 @@ def tcp_options(data: np.ndarray, start: np.ndarray, end: np.ndarray, ack: np.nd
     return out
 
 
+#: NOP, NOP, Timestamps: the option list of nearly every Linux data segment and ACK.
+NOP_NOP_TS = (NOP, NOP, TIMESTAMP, 10)
+
+
+def _timestamps_only(area: "OptionArea", out: TcpOptions, seg: np.ndarray) -> np.ndarray:
+    """Fast path: decode the common NOP,NOP,TS list with column slices, no walk.
+    Returns the mask of rows handled."""
+    b = area.bytes
+    if b.shape[1] < 12:
+        return np.zeros(b.shape[0], bool)
+    common = area.limit == 12
+    for at, value in enumerate(NOP_NOP_TS):
+        common &= b[:, at] == value
+    rows = seg[common]
+    words = b[common, 4:12].copy().view(">u4")  # TSval, TSecr (big-endian)
+    out.has_ts[rows] = True
+    out.ts_val[rows] = words[:, 0]
+    out.ts_ecr[rows] = words[:, 1]
+    return common
+
+
 class OptionArea:
     """The option bytes of many segments copied into one small (m, 40) matrix, so the
     option walk reads cache-local memory instead of gathering from the whole capture."""
 
     def __init__(self, data: np.ndarray, start: np.ndarray, limit: np.ndarray) -> None:
         self.limit = limit
-        self.bytes = np.zeros((start.shape[0], MAX_OPTION_BYTES), np.uint8)
-        fits = start + MAX_OPTION_BYTES <= data.shape[0]
-        self.bytes[fits] = gather_rows(data, start[fits], MAX_OPTION_BYTES)
-        for i in np.flatnonzero(~fits):  # only segments in the last 40 bytes of the file
+        width = int(min(limit.max(), MAX_OPTION_BYTES))
+        fits = start + width <= data.shape[0]
+        if fits.all():
+            self.bytes = gather_rows(data, start, width)
+            return
+        self.bytes = np.zeros((start.shape[0], width), np.uint8)
+        self.bytes[fits] = gather_rows(data, start[fits], width)
+        for i in np.flatnonzero(~fits):  # only segments in the last ``width`` bytes of the file
             chunk = data[start[i] : start[i] + limit[i]]
             self.bytes[i, : chunk.shape[0]] = chunk
 

@@ -79,3 +79,24 @@ def test_options_cut_by_the_snaplen_decode_what_is_there() -> None:
     opts = MSS + SACK_PERM + TS + NOP + WS  # 20 bytes of options
     row = _options(opts, cut=14 + 20 + 20 + 8)  # MSS, SACK_PERM and 2 bytes of TS captured
     assert row["mss"] == 1460 and row["sack_perm"] and not row["has_ts"] and row["wscale"] == -1
+
+
+def test_common_nop_nop_timestamp_list() -> None:
+    row = _options(NOP + NOP + TS, ACK, ack=5)
+    assert row["has_ts"] and (row["ts_val"], row["ts_ecr"]) == (111, 222)
+    assert (row["mss"], row["wscale"], row["sack_blocks"]) == (0, -1, 0)
+
+
+def test_timestamp_fast_path_equals_the_option_walk(monkeypatch) -> None:
+    import numpy as np
+
+    from pcapline.decode import options
+
+    frames = [ethernet(ipv4(tcp(flags=ACK, seq=i, options=NOP + NOP + b"\x08\x0a" + struct.pack("!II", i, 7 * i)))) for i in range(50)]
+    frames += [ethernet(ipv4(tcp(flags=SYN, options=MSS + SACK_PERM + TS + NOP + WS)))]
+    capture = read_capture(io.BytesIO(pcap(frames)))
+    fast = decode(capture).segments
+    monkeypatch.setattr(options, "_timestamps_only", lambda area, out, seg: np.zeros(seg.size, bool))
+    walked = decode(capture).segments
+    assert fast.equals(walked)
+    assert fast["ts_val"].tolist()[:3] == [0, 1, 2] and fast["ts_ecr"].tolist()[:3] == [0, 7, 14]
