@@ -10,8 +10,10 @@ of a direction is set by the first segment that can set it, whichever comes firs
 * a segment sent in that direction: its seq if it is a SYN, else seq - 1;
 * a segment with ACK sent the other way: ack - 1.
 
-Wireshark 4.0 does not split on a SYN+ACK with a new sequence number (it only flags
-"port numbers reused"), nor on a SYN after FIN/RST with the same ISN (newer versions do).
+A SYN+ACK whose seq differs from its direction's base does not start a conversation,
+but it flags "port numbers reused" and RESETS that base to its seq (tshark 4.0.17 then
+shows it with relative seq 0), so a later SYN is compared with the new value. Wireshark
+4.0 does not split on a SYN after FIN/RST with the same ISN (newer versions do).
 Stream ids are given in order of each connection's first segment.
 
 Who is the client:
@@ -115,29 +117,50 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
 def _reuse_cuts(flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Positions (within one tuple's rows) where a new conversation starts.
 
-    Walks only the pure-SYN rows; each direction's base sequence is looked up with a
-    binary search over the rows able to set it (see the module docstring).
+    Walks only the pure-SYN rows. A direction's base sequence at row p of the current
+    conversation is the seq of its latest SYN+ACK before p (a SYN+ACK either matches the
+    base or resets it), else the value of the first row able to set it; both are found
+    with binary searches (see the module docstring).
     """
     syn = flags & SYN != 0
     has_ack = flags & ACK != 0
     positions = np.arange(flags.size)
     setters: list[tuple[np.ndarray, np.ndarray]] = []
+    synacks: list[tuple[np.ndarray, np.ndarray]] = []
     for direction in (False, True):
         own = forward == direction
         can_set = own | (~own & has_ack)
         value = np.where(own, np.where(syn, seq, seq - 1), ack - 1) % (1 << 32)
         setters.append((positions[can_set], value[can_set]))
+        synack = own & syn & has_ack
+        synacks.append((positions[synack], seq[synack]))
     cuts: list[int] = []
     conv_start = 0
     for p in np.flatnonzero(syn & ~has_ack):
         if p == conv_start:
             continue
-        where, value = setters[int(forward[p])]
-        i = int(np.searchsorted(where, conv_start))
-        if i < where.size and where[i] < p and value[i] != seq[p]:
+        direction = int(forward[p])
+        base = _base_seq(setters[direction], synacks[direction], conv_start, int(p))
+        if base is not None and base != seq[p]:
             cuts.append(int(p))
             conv_start = int(p)
     return np.asarray(cuts, dtype=np.int64)
+
+
+def _base_seq(
+    setters: tuple[np.ndarray, np.ndarray], synacks: tuple[np.ndarray, np.ndarray], start: int, p: int
+) -> int | None:
+    """Base sequence of one direction just before row ``p`` of a conversation that began
+    at row ``start``; None while no row has set it."""
+    where, value = synacks
+    j = int(np.searchsorted(where, p)) - 1
+    if j >= 0 and where[j] >= start:
+        return int(value[j])
+    where, value = setters
+    i = int(np.searchsorted(where, start))
+    if i < where.size and where[i] < p:
+        return int(value[i])
+    return None
 
 
 def first_rows(conn: np.ndarray) -> np.ndarray:
