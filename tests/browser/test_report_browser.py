@@ -135,6 +135,31 @@ def test_row_click_reaches_its_section(scenario_page: Loaded) -> None:
     assert page.evaluate("document.querySelector(':target')?.id") == "conn-3"
 
 
+def test_timeline_click_opens_the_connection(scenario_page: Loaded) -> None:
+    page = scenario_page.page
+    page.evaluate("location.hash = ''")
+    # What plotly emits for a click on bar #5's start marker (SVG: customdata is the id).
+    page.evaluate(
+        "document.getElementById('plot-timeline').emit('plotly_click', {points: [{customdata: 5}]})"
+    )
+    page.wait_for_function("location.hash === '#conn-5'")
+    # WebGL bars carry [id, duration] as customdata.
+    page.evaluate(
+        "document.getElementById('plot-timeline').emit('plotly_click', {points: [{customdata: [7, 0.05]}]})"
+    )
+    page.wait_for_function("location.hash === '#conn-7'")
+
+
+def test_copy_button_copies_the_filter(scenario_page: Loaded) -> None:
+    page = scenario_page.page
+    button = page.locator("#conn-3 button.copy").first
+    assert button.get_attribute("data-copy") == "tcp.stream eq 3"
+    button.click()
+    page.wait_for_function(
+        "document.querySelector('#conn-3 button.copy').classList.contains('done')"
+    )
+
+
 def test_table_filters_and_sorts(scenario_page: Loaded) -> None:
     page = scenario_page.page
     page.fill("#table-filter", "connect_timeout")
