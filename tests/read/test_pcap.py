@@ -131,3 +131,17 @@ def test_missing_file_and_directory(tmp_path) -> None:
         read_capture(tmp_path / "nope.pcap")
     with pytest.raises(CaptureError, match="directory"):
         read_capture(tmp_path)
+
+
+def test_kuznetsov_modified_pcap_has_24_byte_record_headers(tmp_path) -> None:
+    frames = _frames(2)
+    out = [struct.pack("<IHHiIII", 0xA1B2CD34, 2, 4, 0, 0, 65535, 1)]
+    for i, f in enumerate(frames):
+        # standard 16 bytes, then ifindex, protocol, pkt_type, pad
+        out.append(struct.pack("<IIII", 1_700_000_000 + i, 0, len(f), len(f)) + struct.pack("<IHBB", 2, 0x0800, 0, 0) + f)
+    path = tmp_path / "modified.pcap"
+    path.write_bytes(b"".join(out))
+    cap = read_capture(path)
+    assert cap.frames == 2 and cap.warnings == []
+    assert bytes(cap.data[cap.offset[1] : cap.offset[1] + cap.caplen[1]]) == frames[1]
+    assert cap.time_ns[1] == (1_700_000_001) * 10**9
