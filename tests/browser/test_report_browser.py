@@ -227,6 +227,19 @@ def test_large_report_uses_webgl_and_stays_responsive(browser, artefacts: Path) 
         assert set(types) == {"scattergl"}
         assert loaded.errors == [] and loaded.network_requests() == []
         assert "Drawn with WebGL" in loaded.page.inner_text("#timeline")
+        # A bar without a detail section opens its row in the table instead.
+        closed = int(a.connections.loc[a.connections["fate"] == "closed", "id"].iloc[0])
+        assert loaded.page.locator(f"#conn-{closed}").count() == 0
+        loaded.page.wait_for_function(
+            "document.getElementById('conn-table').dataset.state === 'ready'"
+        )
+        loaded.page.evaluate(
+            "document.getElementById('plot-timeline').emit('plotly_click', "
+            f"{{points: [{{customdata: [{closed}, 0.05]}}]}})"
+        )
+        rows = loaded.page.locator("#conn-table tbody tr")
+        assert rows.count() == 1 and rows.first.get_attribute("data-conn") == str(closed)
+        assert loaded.page.inner_text("#table-count").startswith(f"1 of {n:,}")
         print(
             f"\n{n} connections: built in {build:.2f} s, {path.stat().st_size / 1e6:.2f} MB, "
             f"loaded in {loaded.load_seconds:.2f} s"
