@@ -93,3 +93,25 @@ def test_first_block_must_be_a_section_header(tmp_path) -> None:
     path.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\x1c\x00\x00\x00" + b"\x00" * 20)
     with pytest.raises(CaptureError):
         read_capture(path)
+
+
+@pytest.mark.parametrize("kept", [8, 20, 27, 40])
+def test_last_block_cut_inside_its_header_or_data(tmp_path, kept: int) -> None:
+    last = epb(0, 2, ethernet(PKT))
+    data = shb() + idb(1) + epb(0, 1, ethernet(PKT)) + last[:kept]
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(data)
+    cap = read_capture(path)
+    assert (cap.frames, cap.truncated_records) == (2, 1)
+    assert cap.warnings == ["file ends inside frame 2"]
+
+
+def test_bad_captured_length_mid_file_keeps_the_frames_before(tmp_path) -> None:
+    good = epb(0, 1, ethernet(PKT))
+    bad = bytearray(epb(0, 2, ethernet(PKT)))
+    bad[20:24] = (500_000).to_bytes(4, "little")  # caplen far beyond the block
+    path = tmp_path / "bad.pcapng"
+    path.write_bytes(shb() + idb(1) + good + bytes(bad) + good)
+    cap = read_capture(path)
+    assert cap.frames == 1
+    assert "bad captured length" in cap.warnings[0]
