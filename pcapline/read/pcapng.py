@@ -29,6 +29,8 @@ OPT_END, IF_TSRESOL, IF_TSOFFSET = 0, 9, 14
 SUPPORTED_VERSIONS = {(1, 0), (1, 2)}
 #: Largest block we believe; anything bigger means a damaged length field.
 MAX_BLOCK_LEN = 16 * 1024 * 1024
+#: Largest believable if_tsoffset (seconds): about 290 years, so ns times stay in int64.
+MAX_TSOFFSET = 1 << 33
 
 
 def is_pcapng(head: bytes) -> bool:
@@ -86,6 +88,8 @@ def _interface(body: bytes, order: str) -> Interface:
             tsresol, binary = 6, False  # nonsense resolution: fall back to the default
     if IF_TSOFFSET in opts and len(opts[IF_TSOFFSET]) == 8:
         tsoffset = struct.unpack(order + "q", opts[IF_TSOFFSET])[0]
+        if abs(tsoffset) > MAX_TSOFFSET:
+            tsoffset = 0  # a damaged option; ns since 1970 would overflow int64
     return Interface(link_type=link_type, snaplen=snaplen, tsresol=tsresol, binary=binary, tsoffset=tsoffset)
 
 

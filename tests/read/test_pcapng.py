@@ -115,3 +115,9 @@ def test_bad_captured_length_mid_file_keeps_the_frames_before(tmp_path) -> None:
     cap = read_capture(path)
     assert cap.frames == 1
     assert "bad captured length" in cap.warnings[0]
+
+
+def test_absurd_tsoffset_is_ignored_not_an_overflow(tmp_path) -> None:
+    path = tmp_path / "off.pcapng"
+    path.write_bytes(shb() + idb(1, tsoffset=2**62) + epb(0, 5_000_000, ethernet(PKT)))
+    assert read_capture(path).time_ns.tolist() == [5 * 10**9]
