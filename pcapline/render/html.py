@@ -287,7 +287,8 @@ def choose_sections(conns: pd.DataFrame, limit: int) -> tuple[list[int], int]:
 
     Interesting: every failing connection (by fate order, then id), then connections with
     retransmissions, probes or resets. When the whole capture fits under ``limit`` every
-    connection gets one, so each table row leads somewhere.
+    connection gets one, so each table row leads somewhere; otherwise failing fates take
+    turns, so each failing fate is shown.
     """
     if conns.empty:
         return [], 0
@@ -314,7 +315,23 @@ def choose_sections(conns: pd.DataFrame, limit: int) -> tuple[list[int], int]:
     if len(conns) <= limit:
         return order["id"].astype(int).tolist(), 0
     interesting = order[order["_tier"] < 2]
-    return interesting["id"].head(limit).astype(int).tolist(), max(len(interesting) - limit, 0)
+    # Failing connections are taken in turns, one fate after another, so 96 connect timeouts
+    # cannot crowd out the only keepalive timeout: every failing fate gets examples.
+    queues = [
+        grp["id"].astype(int).tolist()
+        for _, grp in interesting[interesting["_tier"] == 0].groupby("_rank", sort=True)
+    ]
+    picked: set[int] = set()
+    while len(picked) < limit and any(queues):
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.add(queue.pop(0))
+    for conn_id in interesting.loc[interesting["_tier"] == 1, "id"].astype(int):
+        if len(picked) >= limit:
+            break
+        picked.add(conn_id)
+    chosen = [int(i) for i in interesting["id"] if int(i) in picked]  # report order
+    return chosen, len(interesting) - len(chosen)
 
 
 def fate_counts(conns: pd.DataFrame) -> list[FateCount]:

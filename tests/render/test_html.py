@@ -305,6 +305,12 @@ def test_sections_capped_failures_first_with_a_note() -> None:
     failing = big.connections[big.connections["fate"] != "closed"]
     assert len(ids) == 10 and left_out == len(failing) - 10
     assert set(ids) <= set(failing["id"])
+    # Every failing fate gets a section even when one fate alone would fill the cap.
+    assert set(big.connections.set_index("id").loc[ids, "fate"]) == set(failing["fate"])
+    ids3, _ = report.choose_sections(big.connections, 3)
+    assert sorted(big.connections.set_index("id").loc[ids3, "fate"]) == sorted(
+        ["connect_timeout", "refused", "retransmit_timeout"]
+    )
     text = report.render_html(big, max_sections=10)
     assert (
         f"{left_out:,} more failing or eventful connection" in text
