@@ -455,6 +455,7 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
     ]
     traces: list[go.Scatter] = []
     ranges: list[tuple[float, float] | None] = []
+    legend: set[str] = set()  # legend entries already given (one per kind across panels)
     sampled = False
     for row, (side, _title) in enumerate(present, start=1):
         mine = seg[seg["from_client"] == side]
@@ -469,7 +470,7 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
             peer = _sample_keeping(peer, event_frames, MAX_TSG_SEGMENTS)
             sampled = True
         yaxis = "y" if row == 1 else f"y{row}"
-        traces.extend(_direction_traces(mine, peer, kind_at, yaxis, show_legend=row == 1))
+        traces.extend(_direction_traces(mine, peer, kind_at, yaxis, legend=legend))
     if sampled:
         notes.append(
             f"more than {MAX_TSG_SEGMENTS:,} segments in a direction: every segment with an event "
@@ -552,7 +553,7 @@ def _sample_keeping(rows: pd.DataFrame, keep_frames: set[int], limit: int) -> pd
 
 
 def _direction_traces(
-    mine: pd.DataFrame, peer: pd.DataFrame, kind_at: pd.Series, yaxis: str, *, show_legend: bool
+    mine: pd.DataFrame, peer: pd.DataFrame, kind_at: pd.Series, yaxis: str, *, legend: set[str]
 ) -> list[go.Scatter]:
     t = mine["t"].to_numpy(float)
     lo = mine["rel_seq"].to_numpy(np.int64)
@@ -572,7 +573,7 @@ def _direction_traces(
             line=dict(color="#1565c0", width=2),
             name="segment (seq → seq+len)",
             legendgroup="seg",
-            showlegend=show_legend,
+            showlegend=_first(legend, "seg"),
             hoverinfo="skip",
         ),
         _trace(
@@ -609,7 +610,7 @@ def _direction_traces(
                 line=dict(color="#2e7d32", width=1.5, shape="hv"),
                 name="peer's ACK",
                 legendgroup="ack",
-                showlegend=show_legend,
+                showlegend=_first(legend, "ack"),
                 hovertemplate="ACK %{y} at %{x:.6f} s<extra></extra>",
             )
         )
@@ -623,16 +624,24 @@ def _direction_traces(
                 line=dict(color="#f9a825", width=1.5, shape="hv"),
                 name="peer's window (ack + win)",
                 legendgroup="win",
-                showlegend=show_legend,
+                showlegend=_first(legend, "win"),
                 hovertemplate="window edge %{y} at %{x:.6f} s<extra></extra>",
             )
         )
-    traces.extend(_marks_on_segments(mine, labels, hi, yaxis, show_legend=show_legend))
+    traces.extend(_marks_on_segments(mine, labels, hi, yaxis, legend=legend))
     return traces
 
 
+def _first(legend: set[str], group: str) -> bool:
+    """True the first time a legend group is met: one legend entry per kind, both panels."""
+    if group in legend:
+        return False
+    legend.add(group)
+    return True
+
+
 def _marks_on_segments(
-    mine: pd.DataFrame, labels: list[str], y: np.ndarray, yaxis: str, *, show_legend: bool
+    mine: pd.DataFrame, labels: list[str], y: np.ndarray, yaxis: str, *, legend: set[str]
 ) -> list[go.Scatter]:
     t = mine["t"].to_numpy(float)
     frames = mine["frame"].to_numpy(np.int64)
@@ -651,7 +660,7 @@ def _marks_on_segments(
                 mode="markers",
                 name=mark.label,
                 legendgroup=mark.label,
-                showlegend=show_legend,
+                showlegend=_first(legend, mark.label),
                 marker=dict(
                     symbol=mark.symbol,
                     color=mark.colour,

@@ -228,6 +228,16 @@ def test_time_sequence_graph_marks_retransmissions_on_their_segments(page: Page,
         page.json_script("fig-tsg-1")
 
 
+def test_time_sequence_legend_once_per_kind_across_panels(page: Page) -> None:
+    data = page.json_script("fig-tsg-0")["data"]  # closed: FINs in both panels
+    fins = [t for t in data if t.get("name") == "FIN"]
+    assert [t["yaxis"] for t in fins] == ["y", "y2"]
+    assert [t.get("showlegend", True) for t in fins] == [True, False]
+    refused = page.json_script("fig-tsg-5")["data"]  # persist timeout: the client RST, one panel
+    rst = [t for t in refused if t.get("name") == "RST"]
+    assert len(rst) == 1 and rst[0].get("showlegend", True) is True
+
+
 def test_time_sequence_view_fits_data_when_the_window_dwarfs_it(page: Page, page_text: str) -> None:
     # #4 sends 40 bytes under a 64 KB window (502 << 7): the view is fitted to the data.
     layout = page.json_script("fig-tsg-4")["layout"]
