@@ -358,7 +358,6 @@ class _Healthy:
     server_fin: np.ndarray
     crossed: np.ndarray  # the FINs crossed (simultaneous close)
     no_syn: np.ndarray
-    duration_s: np.ndarray
     rtt_ms: np.ndarray  # handshake RTT, NaN if not measurable
 
     def fates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -379,15 +378,22 @@ class _Healthy:
         return out
 
     def explanations(self, fate: np.ndarray, closer: np.ndarray) -> list[str]:
-        return [
-            explain.healthy(Fate(f), Side(c) if c is not None else None, bool(n), float(d))
-            for f, c, n, d in zip(fate.tolist(), closer.tolist(), self.no_syn.tolist(),
-                                  self.duration_s.tolist(), strict=True)
-        ]
+        # Few distinct texts (fate x closer x capture start): word each once.
+        texts: dict[tuple[str, object, bool], str] = {}
+        out = []
+        for f, c, n in zip(fate.tolist(), closer.tolist(), self.no_syn.tolist(), strict=True):
+            key = (f, c, n)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = explain.healthy(Fate(f), Side(c) if c is not None else None, n)
+            out.append(text)
+        return out
 
     def evidence(self) -> list[list[int]]:
-        return [sorted(f for f in pair if f) for pair in zip(self.client_fin.tolist(),
-                                                             self.server_fin.tolist(), strict=True)]
+        return [
+            [a, b] if a < b else [b, a] if a and b else [a or b] if a or b else []
+            for a, b in zip(self.client_fin.tolist(), self.server_fin.tolist(), strict=True)
+        ]
 
 
 def _healthy(facts: Facts) -> _Healthy:
@@ -411,14 +417,11 @@ def _healthy(facts: Facts) -> _Healthy:
     crossed[idx] = facts.rel_ack[second] < facts.seq_end[first]
     syn = (facts.flags & SYN) != 0
     no_syn = np.bincount(ci[syn], minlength=n) == 0
-    start = facts.time_ns[facts.starts[:-1]]
-    end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)]
     return _Healthy(
         client_fin=first_fin[True],
         server_fin=first_fin[False],
         crossed=crossed,
         no_syn=no_syn,
-        duration_s=(end - start) / 1e9,
         rtt_ms=_handshake_rtt_ms(facts),
     )
 

@@ -89,23 +89,26 @@ def explain(decision: Decision, e: Evidence) -> str:
     return " ".join([story, *notes])
 
 
-def healthy(fate: Fate, closer: Side | None, no_syn: bool, duration_s: float) -> str:
-    """Explanation for a connection with nothing unusual (no retransmission, RST, probe)."""
+def healthy(fate: Fate, closer: Side | None, no_syn: bool) -> str:
+    """Explanation for a connection with nothing unusual (no retransmission, RST, probe).
+
+    Worded without per-connection numbers so one text serves every such connection.
+    """
     start = "Capture began inside this connection (no SYN seen). " if no_syn else ""
     if fate is Fate.CLOSED:
-        return start + _closed_text(closer, duration_s)
+        return start + _closed_text(closer)
     if fate is Fate.HALF_CLOSED:
         return start + _half_closed_text(closer)
-    return start + f"Still open when the capture ended: no FIN or RST in {_s(duration_s)} of traffic."
+    return start + "Still open when the capture ended: no FIN or RST, nothing unusual."
 
 
-def _closed_text(closer: Side | None, duration_s: float) -> str:
+def _closed_text(closer: Side | None) -> str:
     if closer is Side.BOTH:
-        return (f"Closed normally after {_s(duration_s)}: both sides sent FIN at the same time "
-                "(simultaneous close); both go through TIME_WAIT.")
+        return ("Closed normally: both sides sent FIN at the same time (simultaneous close); "
+                "both go through TIME_WAIT.")
     other = "server" if closer is Side.CLIENT else "client"
-    return (f"Closed normally after {_s(duration_s)}: the {closer} sent the first FIN, the {other} "
-            f"answered with its own; the {closer} holds TIME_WAIT (60 s on Linux).")
+    return (f"Closed normally: the {closer} sent the first FIN, the {other} answered with its own; "
+            f"the {closer} holds TIME_WAIT (60 s on Linux).")
 
 
 def _half_closed_text(closer: Side | None) -> str:
@@ -269,7 +272,7 @@ def _state_text(state: str) -> str:
 
 
 def _closed(d: Decision, e: Evidence) -> str:
-    text = _closed_text(d.closer, (e.end_ns - e.start_ns) / 1e9)
+    text = _closed_text(d.closer)
     c = e.close
     if c.last_ack_stuck and d.closer is not Side.BOTH:
         text += (" The passive closer retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost"

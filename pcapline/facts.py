@@ -70,6 +70,10 @@ class Facts:
     time_ns: np.ndarray
     from_client: np.ndarray
     flags: np.ndarray
+    syn: np.ndarray  # bool per TCP flag, precomputed: detectors test them constantly
+    ack: np.ndarray
+    fin: np.ndarray
+    rst: np.ndarray
     seg_len: np.ndarray
     ip_id: np.ndarray
     ttl: np.ndarray
@@ -186,6 +190,10 @@ def compute_facts(segments: pd.DataFrame) -> Facts:
         time_ns=time_ns,
         from_client=from_client,
         flags=flags,
+        syn=is_syn,
+        ack=has_ack,
+        fin=is_fin,
+        rst=is_rst,
         seg_len=seg_len,
         ip_id=ip_id,
         ttl=col.get("ttl", np.int64),

@@ -41,6 +41,10 @@ class ConnView:
     time_ns: np.ndarray
     from_client: np.ndarray
     flags: np.ndarray
+    syn: np.ndarray
+    ack: np.ndarray
+    fin: np.ndarray
+    rst: np.ndarray
     seg_len: np.ndarray
     ip_id: np.ndarray
     ttl: np.ndarray

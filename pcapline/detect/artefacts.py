@@ -52,7 +52,7 @@ def detect(view: ConnView) -> Detection:
         duplicates=int(np.count_nonzero(view.is_dup)),
         super_segments=int(np.count_nonzero(view.super_segment)),
         largest_segment=int(view.seg_len.max()) if len(view) else 0,
-        capture_start=not bool(np.any(view.has(SYN))),
+        capture_start=not bool(np.any(view.syn)),
         unacked_at_end=unacked,
     )
     return Detection((), report)

@@ -73,18 +73,18 @@ def detect(view: ConnView) -> Detection:
     idx = np.arange(len(view))
     # A side's first FIN on the wire counts even when it is itself a retransmission (the
     # original was lost before the capture point).
-    fin = view.has(FIN) & ~view.is_dup
+    fin = view.fin & ~view.is_dup
     client_fin = _first(fin & view.from_client)
     server_fin = _first(fin & ~view.from_client)
     closer = _closer(view, client_fin, server_fin)
-    fin_retrans = view.has(FIN) & view.is_retrans
+    fin_retrans = view.fin & view.is_retrans
     second_fin = None
     if client_fin is not None and server_fin is not None:
         second_fin = max(client_fin, server_fin)
     stuck = second_fin is not None and bool(
         np.any(fin_retrans & (view.from_client == view.from_client[second_fin]) & (idx > second_fin))
     )
-    rst_rows = np.flatnonzero(view.has(RST) & ~view.is_dup)
+    rst_rows = np.flatnonzero(view.rst & ~view.is_dup)
     events: list[Event] = []
     hints: list[int] = []
     for i in rst_rows:
@@ -139,9 +139,9 @@ def _ending_reset(
     i = int(rst_rows[-1])
     sender = view.from_client[i]
     after = idx > i
-    if np.any(after & view.has(SYN)):
+    if np.any(after & view.syn):
         return None  # a new handshake followed: this RST cleared stale state
-    if np.any(after & (view.from_client == sender) & ~view.has(RST) & (view.seg_len > 0)):
+    if np.any(after & (view.from_client == sender) & ~view.rst & (view.seg_len > 0)):
         return None
     # The first RST of the final burst is the one that ended it.
     while True:
@@ -149,7 +149,7 @@ def _ending_reset(
         if not len(earlier):
             break
         j = int(earlier[-1])
-        between = (idx > j) & (idx < i) & ~view.has(RST) & ((view.seg_len > 0) | view.has(SYN | FIN))
+        between = (idx > j) & (idx < i) & ~view.rst & ((view.seg_len > 0) | view.has(SYN | FIN))
         if np.any(between):
             break
         i = j
@@ -159,8 +159,8 @@ def _ending_reset(
 def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | None) -> Reset:
     sender = view.from_client[i]
     before = np.arange(len(view)) < i
-    established = np.any(before & ~view.has(SYN) & view.has(ACK) & (view.rel_ack >= 1)) or not np.any(
-        view.has(SYN)
+    established = np.any(before & ~view.syn & view.ack & (view.rel_ack >= 1)) or not np.any(
+        view.syn
     )
     fins = [name for name, row in (("client", client_fin), ("server", server_fin)) if row is not None and row < i]
     if len(fins) == 2:
@@ -171,7 +171,7 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         state = "established"
     else:
         state = "handshake"
-    prev = np.flatnonzero(before & ~view.has(RST))
+    prev = np.flatnonzero(before & ~view.rst)
     idle = view.seconds(int(prev[-1]), i) if len(prev) else None
     recent = before & (view.seg_len > 0)
     recent &= view.time_ns >= view.time_ns[i] - int(TRANSFER_WINDOW_S * 1e9)
@@ -190,13 +190,13 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         idle_s=idle,
         during_transfer=bool(np.any(recent)),
         unread_data=bool(unread),
-        has_ack=bool(view.has(ACK)[i]),
+        has_ack=bool(view.ack[i]),
     )
 
 
 def _injected(view: ConnView, i: int) -> str:
     """Why RST row ``i`` looks like it came from another box, or "" if it does not."""
-    others = np.flatnonzero((view.from_client == view.from_client[i]) & ~view.has(RST))
+    others = np.flatnonzero((view.from_client == view.from_client[i]) & ~view.rst)
     if len(others) < 2:
         return ""
     usual_ttl = int(np.median(view.ttl[others]))

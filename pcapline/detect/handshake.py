@@ -96,8 +96,8 @@ class Handshake:
 
 
 def detect(view: ConnView) -> Detection:
-    syn_rows = np.flatnonzero(view.from_client & view.has(SYN) & ~view.has(ACK) & ~view.is_dup)
-    synack_rows = np.flatnonzero(~view.from_client & view.has(SYN) & view.has(ACK) & ~view.is_dup)
+    syn_rows = np.flatnonzero(view.from_client & view.syn & ~view.ack & ~view.is_dup)
+    synack_rows = np.flatnonzero(~view.from_client & view.syn & view.ack & ~view.is_dup)
     events: list[Event] = []
     first_synack = int(synack_rows[0]) if len(synack_rows) else None
     answer, answer_row = _server_answer(view, syn_rows, first_synack)
@@ -118,7 +118,7 @@ def detect(view: ConnView) -> Detection:
 
     after_ack = synack_rows[synack_rows > ack_row] if ack_row is not None else synack_rows[:0]
     client_data = view.from_client & (view.seg_len > 0)
-    server_acks = ~view.from_client & view.has(ACK) & ~view.has(SYN)
+    server_acks = ~view.from_client & view.ack & ~view.syn
     server_acked_data = bool(np.any(server_acks & (view.rel_ack > 1)))
     stale = answer == "challenge_ack" and _client_reset_then_retry(view, answer_row, syn_rows)
     handshake = Handshake(
@@ -147,11 +147,11 @@ def _server_answer(
     server_after = np.flatnonzero(~view.from_client & (np.arange(len(view)) > syn_rows[0]))
     for i in server_after:
         i = int(i)
-        if view.has(SYN)[i]:
+        if view.syn[i]:
             return "synack", i
-        if view.has(RST)[i]:
+        if view.rst[i]:
             return "rst", i
-        if view.has(ACK)[i]:
+        if view.ack[i]:
             return "challenge_ack", i
     return "none", None
 
@@ -162,9 +162,9 @@ def _handshake_ack(view: ConnView, first_synack: int | None) -> int | None:
         return None
     rows = np.flatnonzero(
         view.from_client
-        & view.has(ACK)
-        & ~view.has(SYN)
-        & ~view.has(RST)
+        & view.ack
+        & ~view.syn
+        & ~view.rst
         & (np.arange(len(view)) > first_synack)
         & (view.rel_ack >= 1)
     )
@@ -213,7 +213,7 @@ def _client_reset_then_retry(view: ConnView, answer_row: int | None, syn_rows: n
     if answer_row is None:
         return False
     later = np.arange(len(view)) > answer_row
-    client_rst = view.from_client & view.has(RST) & later
+    client_rst = view.from_client & view.rst & later
     return bool(np.any(client_rst)) and bool(np.any(syn_rows > answer_row))
 
 
@@ -232,11 +232,11 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
     server_rows = np.flatnonzero(~view.from_client & (idx > ack_row))
     for i in server_rows:
         i = int(i)
-        if view.seg_len[i] > 0 or (view.has(ACK)[i] and not view.has(SYN)[i] and view.rel_ack[i] > 1):
+        if view.seg_len[i] > 0 or (view.ack[i] and not view.syn[i] and view.rel_ack[i] > 1):
             return None  # the server accepted the connection
-        if not (view.has(RST)[i] and not view.has(ACK)[i]):
+        if not (view.rst[i] and not view.ack[i]):
             continue
-        synacks = np.flatnonzero(~view.from_client & view.has(SYN) & (idx < i))
+        synacks = np.flatnonzero(~view.from_client & view.syn & (idx < i))
         if not len(synacks):
             return None
         client_between = view.from_client & (idx > synacks[-1]) & (idx < i)

@@ -76,11 +76,11 @@ def detect(view: ConnView) -> Detection:
         answer = int(reply[0]) if len(reply) else None
         ok = (
             answer is not None
-            and not view.has(RST)[answer]
-            and view.has(ACK)[answer]
+            and not view.rst[answer]
+            and view.ack[answer]
             and view.rel_ack[answer] >= view.next_seq[i]
         )
-        if answer is not None and view.has(RST)[answer] and peer_rst is None:
+        if answer is not None and view.rst[answer] and peer_rst is None:
             peer_rst = int(view.frame[answer])
         answered_flags.append(bool(ok))
         gap = view.seconds(int(probes[n - 1]), i) if n else None
@@ -101,8 +101,8 @@ def detect(view: ConnView) -> Detection:
     last = int(run[-1])
     after = idx > last
     mine = view.from_client == last_side
-    rst_mine = np.flatnonzero(mine & after & view.has(RST))
-    later = bool(np.any(after & ~view.is_keepalive & ~view.has(RST) & (view.seg_len > 0)))
+    rst_mine = np.flatnonzero(mine & after & view.rst)
+    later = bool(np.any(after & ~view.is_keepalive & ~view.rst & (view.seg_len > 0)))
     gave_up: bool | None = None
     if tail and not later:
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9

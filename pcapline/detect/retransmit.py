@@ -87,7 +87,7 @@ class Retransmissions:
     spurious: int
     fin: int
     last_series: RtoSeries | None
-    rtt_ms: float | None  # smallest data -> ACK time (Karn: not for retransmitted data)
+    rtt_ms: float | None  # smallest data -> ACK time (Karn); measured only when there was loss
 
     @property
     def total(self) -> int:
@@ -96,9 +96,9 @@ class Retransmissions:
 
 def detect(view: ConnView) -> Detection:
     rows = np.flatnonzero(view.is_retrans)
-    rtt_ms = _data_rtt_ms(view)
     if not len(rows):
-        return Detection((), Retransmissions(0, 0, 0, 0, None, rtt_ms))
+        return Detection((), Retransmissions(0, 0, 0, 0, None, None))
+    rtt_ms = _data_rtt_ms(view)
     rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
     events: list[Event] = []
     counts = {EventKind.RETRANSMIT: 0, EventKind.FAST_RETRANSMIT: 0,
@@ -121,7 +121,7 @@ def detect(view: ConnView) -> Detection:
 def _kind(view: ConnView, i: int, rtt_s: float) -> tuple[EventKind, str]:
     if view.is_spurious[i]:
         return EventKind.SPURIOUS_RETRANSMIT, "data the peer had already acknowledged"
-    if view.seg_len[i] == 0 and view.has(FIN)[i]:
+    if view.seg_len[i] == 0 and view.fin[i]:
         return EventKind.FIN_RETRANSMIT, "FIN sent again: not acknowledged"
     peer = np.flatnonzero((view.from_client != view.from_client[i]) & (np.arange(len(view)) < i))
     if len(peer):
@@ -146,7 +146,7 @@ def _trailing_dupacks(view: ConnView, peer: np.ndarray) -> int:
     for j in peer[::-1]:
         if view.rel_ack[j] != last_ack:
             break
-        if view.seg_len[j] == 0 and not view.has(SYN | FIN | RST)[j]:
+        if view.seg_len[j] == 0 and not view.flags[j] & (SYN | FIN | RST):
             count += 1
     return max(count - 1, 0)
 
@@ -171,11 +171,11 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     schedule = name_schedule(gaps)
     peer_after = (view.from_client != side) & (idx > last)
-    acked = bool(np.any(peer_after & view.has(ACK) & (view.rel_ack > seq)))
-    later = mine & (idx > last) & ~view.is_retrans & ~view.has(RST)
+    acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
+    later = mine & (idx > last) & ~view.is_retrans & ~view.rst
     later &= (view.seg_len > 0) | view.has(FIN | SYN)
-    rst_mine = np.flatnonzero(mine & (idx > last) & view.has(RST))
-    rst_peer = np.flatnonzero(peer_after & view.has(RST))
+    rst_mine = np.flatnonzero(mine & (idx > last) & view.rst)
+    rst_peer = np.flatnonzero(peer_after & view.rst)
     next_gap = min(2 * gaps[-1], RTO_MAX_S) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
@@ -214,7 +214,7 @@ def _data_rtt_ms(view: ConnView) -> float | None:
         )
         if not len(data):
             continue
-        acks = np.flatnonzero((view.from_client != side) & view.has(ACK))
+        acks = np.flatnonzero((view.from_client != side) & view.ack)
         if not len(acks):
             continue
         running = np.maximum.accumulate(view.rel_ack[acks])

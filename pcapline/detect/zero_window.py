@@ -103,7 +103,7 @@ def detect(view: ConnView) -> Detection:
         prober = view.from_client[i]
         next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
         reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
-        ok = len(reply) > 0 and not view.has(RST)[int(reply[0])]
+        ok = len(reply) > 0 and not view.rst[int(reply[0])]
         gap = view.seconds(int(probes[n - 1]), i) if n else None
         note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
         events.append(view.event(i, EventKind.WINDOW_PROBE, note, gap))
@@ -124,7 +124,7 @@ def detect(view: ConnView) -> Detection:
     if tail:
         last = int(probes[-1])
         mine = (view.from_client == view.from_client[last]) & (idx > last)
-        rst = np.flatnonzero(mine & view.has(RST))
+        rst = np.flatnonzero(mine & view.rst)
         rst_frame = int(view.frame[rst[0]]) if len(rst) else None
         expected = min(2 * gaps[-1], 120.0) if gaps else 0.2
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
