@@ -14,7 +14,9 @@ that claim checkable:
    the ``EXCEPTIONS``: a named, reasoned rule saying why our label is the right one (or why
    the two tools are not talking about the same thing). What is left is ``unexplained``: a
    bug in a detector or a rule this table lacks. Connection ids are compared too: ours must
-   equal ``tcp.stream``.
+   equal ``tcp.stream``, except that tcp.stream numbers no frame carries (conversations some
+   Wireshark dissectors create in advance, e.g. SOCKS for the proxied target) are listed in
+   ``phantom_streams`` and skipped; our ids stay dense.
 
 Wireshark's retransmission family is compared as one label per frame: ``spurious`` when
 ``tcp.analysis.spurious_retransmission`` is set, else ``fast`` when
@@ -47,6 +49,7 @@ from io import StringIO
 from os import PathLike, fspath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pcapline.model import ACK, FIN, EventKind
@@ -174,7 +177,11 @@ MAPPING: tuple[MappingRule, ...] = (
         "Wireshark's plain retransmission covers every segment resent below nextseq; we name "
         "SYN, SYN+ACK and FIN retransmissions separately (a naming mapping, not a disagreement)",
     ),
-    MappingRule("fast_retransmission", frozenset({K.FAST_RETRANSMIT}), "same concept"),
+    MappingRule(
+        "fast_retransmission",
+        frozenset({K.FAST_RETRANSMIT, K.FIN_RETRANSMIT}),
+        "same concept; a resent FIN is fin_retransmit whatever triggered it",
+    ),
     MappingRule("spurious_retransmission", frozenset({K.SPURIOUS_RETRANSMIT}), "same concept"),
     MappingRule("keep_alive", frozenset({K.KEEPALIVE}), "same concept"),
     MappingRule("keep_alive_ack", frozenset({K.KEEPALIVE_ACK}), "same concept"),
@@ -406,6 +413,24 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "above the gap show the data was lost, not reordered: the resend is SACK loss recovery.",
     ),
     KnownDifference(
+        "keepalive_ack_updates_window",
+        wireshark=frozenset(),
+        ours=frozenset({K.KEEPALIVE_ACK}),
+        applies=lambda c: K.KEEPALIVE_ACK in c.ours and "window_update" in c.wireshark_flags,
+        why="The answer to the keepalive also announced a new window. Wireshark tests "
+        "window_update before keep_alive_ack and its keep-alive-ACK rule wants the window "
+        "unchanged, so it says Window Update; the peer answered the probe: keepalive_ack.",
+    ),
+    KnownDifference(
+        "keepalive_answered_by_fin",
+        wireshark=frozenset(),
+        ours=frozenset({K.KEEPALIVE_ACK}),
+        applies=lambda c: K.KEEPALIVE_ACK in c.ours and bool(c.tcp_flags & FIN),
+        why="The peer's next segment after the probe was its FIN, acknowledging the probe's "
+        "sequence: it is alive. Wireshark's keep-alive-ACK rule excludes segments with "
+        "SYN/FIN/RST.",
+    ),
+    KnownDifference(
         "zero_window_repeat",
         wireshark=frozenset({"zero_window"}),
         ours=frozenset(),
@@ -427,6 +452,9 @@ class CrossCheck:
     explained_frames: dict[str, list[int]] = field(default_factory=dict)
     unexplained: list[Disagreement] = field(default_factory=list)
     stream_mismatches: list[tuple[int, int, int]] = field(default_factory=list)  # (frame, tcp.stream, ours)
+    #: tcp.stream numbers no frame carries (see ``compare``); when set, ``stream_mismatches``
+    #: holds only the mismatches these gaps do not explain
+    phantom_streams: list[int] = field(default_factory=list)
     only_wireshark: int = 0  # TCP frames Wireshark saw that we did not decode as TCP
     only_pcapline: int = 0  # frames we analysed that tshark did not show as TCP
 
@@ -435,6 +463,8 @@ class CrossCheck:
         lines += [f"  agree  {label}: {n}" for label, n in sorted(self.agreed.items())]
         lines += [f"  explained  {name}: {n}" for name, n in sorted(self.explained.items())]
         lines += [f"  UNEXPLAINED {d}" for d in self.unexplained]
+        if self.phantom_streams:
+            lines.append(f"  tcp.stream numbers with no frame (dissector-made): {self.phantom_streams}")
         if self.stream_mismatches:
             frame, theirs, ours = self.stream_mismatches[0]
             lines.append(
@@ -480,6 +510,15 @@ def compare(
     result.frames_compared = len(common)
     streams = ws.loc[common, "stream"].to_numpy()
     conns = seg.loc[common, "conn"].to_numpy()
+    # Some Wireshark dissectors create a TCP conversation in advance (SOCKS for the proxied
+    # target, FTP for its data channel...): it takes the next tcp.stream number and may never
+    # carry a frame, so later streams are numbered one higher than ours. Such gaps are
+    # reported as phantom_streams; numbering by rank among the streams frames really carry is
+    # then what must match.
+    seen = np.unique(wireshark["stream"].to_numpy())
+    if len(seen) and int(seen[-1]) + 1 != len(seen):
+        result.phantom_streams = sorted(set(range(int(seen[-1]) + 1)) - {int(x) for x in seen})
+        streams = np.searchsorted(seen, streams)
     for frame, theirs, ours in zip(common[streams != conns], streams[streams != conns], conns[streams != conns], strict=True):
         result.stream_mismatches.append((int(frame), int(theirs), int(ours)))
     flagged = ws.loc[common]

@@ -232,6 +232,18 @@ def test_fast_retransmit_of_sacked_data_is_not_explained() -> None:
     }
 
 
+def test_keepalive_ack_that_wireshark_names_otherwise() -> None:
+    segs = frames((1, True, 0, ACK, 500), (2, False, 0, ACK, 600), (3, True, 0, ACK, 500), (4, False, 0, FIN | ACK, 600))
+    theirs = ws((1, {"keep_alive"}), (2, {"window_update"}), (3, {"keep_alive"}), (4, set()))
+    ours = events((1, "keepalive"), (2, "keepalive_ack"), (3, "keepalive"), (4, "keepalive_ack"))
+    result = compare(segs, ours, theirs)
+    assert result.unexplained == []
+    assert dict(result.explained) == {"keepalive_ack_updates_window": 1, "keepalive_answered_by_fin": 1}
+    # A plain ACK with neither excuse stays unexplained.
+    result = compare(segs, ours, ws((1, {"keep_alive"}), (2, set()), (3, {"keep_alive"}), (4, set())))
+    assert [(d.frame, d.label) for d in result.unexplained] == [(2, "keepalive_ack")]
+
+
 def test_window_update_checked_one_way() -> None:
     segs = frames((3, False, 0, ACK, 300), (4, False, 50, ACK, 300), (5, False, 0, ACK, 300))
     theirs = ws((3, {"window_update"}), (4, set()), (5, set()))
@@ -246,6 +258,24 @@ def test_stream_ids_compared_and_undecoded_frames_counted() -> None:
     result = compare(segs, events(), theirs)
     assert result.stream_mismatches == [(2, 1, 0)]
     assert (result.only_wireshark, result.only_pcapline, result.frames_compared) == (1, 0, 2)
+
+
+def test_phantom_wireshark_streams_are_reported_not_mismatched() -> None:
+    """SOCKS/FTP dissectors make frameless conversations that take a tcp.stream number."""
+    segs = pd.concat([frames((1, True, 0, SYN, 100)), frames((2, True, 0, SYN, 100)).assign(conn=1)])
+    theirs = pd.concat([ws((1, set())), ws((2, set()), stream=2)])
+    result = compare(segs, events(), theirs)
+    assert result.stream_mismatches == [] and result.phantom_streams == [1]
+    wrong = pd.concat([ws((1, set()), stream=1), ws((2, set()), stream=3)])  # ranks 0, 1 still fine
+    assert compare(segs, events(), wrong).stream_mismatches == []
+    swapped = pd.concat([ws((1, set()), stream=2), ws((2, set()), stream=0)])
+    assert compare(segs, events(), swapped).stream_mismatches == [(1, 1, 0), (2, 0, 1)]
+
+
+def test_fin_retransmission_of_any_trigger_is_fin_retransmit() -> None:
+    segs = frames((8, False, 0, FIN | ACK, 100))
+    result = compare(segs, events((8, "fin_retransmit")), ws((8, {"retransmission", "fast_retransmission"})))
+    assert result.unexplained == [] and dict(result.agreed) == {"fast_retransmission": 1}
 
 
 def test_every_exception_and_rule_is_documented() -> None:
