@@ -2,7 +2,7 @@
 
 Each task analyses one capture in full (so cross-connection findings see every connection)
 and returns only a small ``CaptureSummary`` (counts and finding dicts, never DataFrames), so
-memory stays bounded by one capture per worker. At most ``2 * workers`` tasks are in flight;
+memory stays bounded by one capture per worker. At most ``IN_FLIGHT_PER_WORKER * workers`` tasks are in flight;
 results stream back as they complete (``as_completed``) and are sorted by path at the end, so
 the output is identical whatever the worker count or executor. One unreadable capture becomes
 a summary with ``error`` set; the scan goes on.
@@ -25,6 +25,8 @@ from pcapline.model import Fate
 #: Names a directory walk picks up (explicit file arguments are always scanned).
 CAPTURE_SUFFIXES: tuple[str, ...] = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap0", ".ntar")
 COMPRESSION_SUFFIXES: tuple[str, ...] = ("", ".gz", ".bz2", ".xz", ".zst", ".zstd")
+#: Captures in flight per worker: one running, the rest queued so no worker waits for a round trip.
+IN_FLIGHT_PER_WORKER = 2
 
 
 @dataclass(slots=True)
@@ -149,7 +151,7 @@ def _run_pool(paths: Sequence[str], workers: int, on_result: Progress | None) ->
         in_flight: set[Future[CaptureSummary]] = set()
         for path in pending:
             in_flight.add(pool.submit(summarize_capture, path))
-            if len(in_flight) >= 2 * workers:
+            if len(in_flight) >= IN_FLIGHT_PER_WORKER * workers:
                 break
         while in_flight:
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -175,7 +177,7 @@ def _run_dask(paths: Sequence[str], address: str, on_result: Progress | None) ->
         raise UsageError(f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}") from exc
     out: list[CaptureSummary] = []
     try:
-        window = 2 * max(sum(client.nthreads().values()), 1)  # type: ignore[no-untyped-call]
+        window = IN_FLIGHT_PER_WORKER * max(sum(client.nthreads().values()), 1)  # type: ignore[no-untyped-call]
         pending = iter(paths)
         first = [client.submit(summarize_capture, p, pure=False) for p in _take(pending, window)]
         stream = as_completed(first)  # type: ignore[no-untyped-call]
