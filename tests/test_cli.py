@@ -200,6 +200,19 @@ def test_filters_keep_wireshark_ids(two_conns: Path) -> None:
     assert json.loads(out)["connections"] == []
 
 
+def test_truncated_tail_is_a_warning_and_the_report_still_comes(two_conns: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(two_conns.read_bytes()[:-10])  # the file ends inside the last (UDP) record
+    code, out, err = _invoke("analyze", str(cut), "--format", "json")
+    assert code == 0
+    assert err.startswith("pcapline: warning: ") and len(err.splitlines()) == 1
+    doc = json.loads(out)
+    check_document(doc)
+    assert doc["capture"]["skipped"] == {"truncated_record": 1}
+    assert doc["capture"]["warnings"] == [err.removeprefix("pcapline: warning: ").strip()]
+    assert [c["fate"] for c in doc["connections"]] == ["closed", "refused"]
+
+
 def test_unknown_stream_is_exit_2(two_conns: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["analyze", str(two_conns), "--stream", "7"]) == 2
     assert "no connection with id 7" in capsys.readouterr().err
