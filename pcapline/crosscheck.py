@@ -43,7 +43,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from io import StringIO
 from os import PathLike, fspath
@@ -141,17 +141,30 @@ def parse_tshark_fields(text: str) -> pd.DataFrame:
     return out
 
 
-def wireshark_labels(row: Any) -> frozenset[str]:
+#: The tcp.analysis flags ``wireshark_labels`` turns into compared labels.
+_COMPARED_FLAGS: tuple[str, ...] = (
+    "retransmission",
+    "fast_retransmission",
+    "spurious_retransmission",
+    "keep_alive",
+    "keep_alive_ack",
+    "zero_window",
+    "zero_window_probe",
+    "zero_window_probe_ack",
+)
+
+
+def wireshark_labels(row: Mapping[str, Any]) -> frozenset[str]:
     """The compared Wireshark labels of one ``read_wireshark`` row (see module docstring)."""
     labels: set[str] = set()
-    if row.spurious_retransmission:
+    if row["spurious_retransmission"]:
         labels.add("spurious_retransmission")
-    elif row.fast_retransmission:
+    elif row["fast_retransmission"]:
         labels.add("fast_retransmission")
-    elif row.retransmission:
+    elif row["retransmission"]:
         labels.add("retransmission")
-    for flag in ("keep_alive", "keep_alive_ack", "zero_window", "zero_window_probe", "zero_window_probe_ack"):
-        if getattr(row, flag):
+    for flag in _COMPARED_FLAGS[3:]:
+        if row[flag]:
             labels.add(flag)
     return frozenset(labels)
 
@@ -197,6 +210,10 @@ MAPPING: tuple[MappingRule, ...] = (
 
 #: Our kinds that must be matched by a Wireshark label (the rest have no Wireshark flag).
 COMPARED_KINDS: frozenset[EventKind] = frozenset().union(*(rule.ours for rule in MAPPING))
+
+#: Our kinds whose frames are visited (window_update is checked one way; a duplicate
+#: frame may carry a Wireshark label to explain).
+_CHECKED_KINDS: frozenset[EventKind] = COMPARED_KINDS | {K.WINDOW_UPDATE, K.DUPLICATE}
 
 
 def _agreeing_kinds(label: str) -> frozenset[EventKind]:
@@ -522,21 +539,25 @@ def compare(
     for frame, theirs, ours in zip(common[streams != conns], streams[streams != conns], conns[streams != conns], strict=True):
         result.stream_mismatches.append((int(frame), int(theirs), int(ours)))
     flagged = ws.loc[common]
-    any_flag = flagged[list(WIRESHARK_FLAGS)].any(axis=1)
-    frames = sorted(set(flagged.index[any_flag].tolist()) | (set(ours_by_frame) & set(common.tolist())))
-    for conn in {int(c) for c in seg.loc[frames, "conn"].tolist()} if frames else ():
-        rows = segments[segments["conn"] == conn].sort_values("frame", kind="stable")
-        contexts.setdefault(conn, ConnContext()).segments = rows
+    # Only frames where a compared label or one of our compared events can disagree.
+    any_flag = flagged[list(_COMPARED_FLAGS)].any(axis=1)
+    ours_compared = {f for f, kinds in ours_by_frame.items() if kinds & _CHECKED_KINDS}
+    frames = sorted(set(flagged.index[any_flag].tolist()) | (ours_compared & set(common.tolist())))
+    wanted = {int(c) for c in seg.loc[frames, "conn"].tolist()} if frames else set()
+    for conn, rows in segments[segments["conn"].isin(wanted)].groupby("conn", sort=False):
+        contexts.setdefault(int(conn), ConnContext()).segments = rows.sort_values("frame", kind="stable")
+    ws_rows = ws.loc[frames].to_dict("index")
+    seg_rows = seg.loc[frames].to_dict("index")
     for frame in frames:
-        _check_frame(result, frame, ws.loc[frame], seg.loc[frame], ours_by_frame.get(frame, set()), contexts)
+        _check_frame(result, frame, ws_rows[frame], seg_rows[frame], ours_by_frame.get(frame, set()), contexts)
     return result
 
 
 def _check_frame(
     result: CrossCheck,
     frame: int,
-    ws_row: Any,
-    seg_row: Any,
+    ws_row: Mapping[str, Any],
+    seg_row: Mapping[str, Any],
     ours_all: Iterable[EventKind],
     contexts: dict[int, ConnContext],
 ) -> None:
