@@ -236,6 +236,7 @@ def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
     n = first_conn.size
     frames = seg["frame"].to_numpy()
     times = seg["time_ns"].to_numpy()
+    start_ns, end_ns = _time_span(conn, times, first_at, last_at, n)
     return pd.DataFrame(
         {
             "id": first_conn.astype(np.int64),
@@ -246,13 +247,32 @@ def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
             "client_guessed": guessed[first_conn],
             "first_frame": frames[first_at].astype(np.int64),
             "last_frame": frames[last_at].astype(np.int64),
-            "start_ns": times[first_at].astype(np.int64),
-            "end_ns": times[last_at].astype(np.int64),
+            "start_ns": start_ns,
+            "end_ns": end_ns,
             "packets": np.bincount(conn, minlength=n).astype(np.int64),
             "bytes_client": np.bincount(conn, weights=seg_len * from_client, minlength=n).astype(np.int64),
             "bytes_server": np.bincount(conn, weights=seg_len * ~from_client, minlength=n).astype(np.int64),
         }
     )
+
+
+def _time_span(
+    conn: np.ndarray, times: np.ndarray, first_at: np.ndarray, last_at: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each connection's earliest and latest timestamp.
+
+    In file order the first and last frames carry them, unless the capture's clock steps
+    backwards (merged captures, NTP steps: tcpdump's kday*.pcap tests do it); then a
+    connection could end before it starts, so take the true minimum and maximum.
+    """
+    times = times.astype(np.int64)
+    if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
+        return times[first_at], times[last_at]
+    start = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    end = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(start, conn, times)
+    np.maximum.at(end, conn, times)
+    return start, end
 
 
 def _empty_connections() -> pd.DataFrame:

@@ -251,3 +251,15 @@ def test_port_reuse_expectations_are_tsharks(tmp_path, case: str) -> None:
         ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert [int(x) for x in out] == expected
+
+
+def test_span_holds_when_the_capture_clock_steps_back() -> None:
+    # tcpdump's kday*.pcap tests have timestamps that go backwards; a connection's start
+    # must still be its earliest frame time and its end the latest, never end < start.
+    frames = [*HANDSHAKE, c(seq=101, ack=501, flags=ACK | PSH, payload=b"x")]
+    capture = read_capture(io.BytesIO(pcap(frames, step_ns=-1_000_000)))
+    _, conns = build_flows(decode(capture).segments)
+    times = capture.time_ns
+    assert conns.loc[0, "start_ns"] == times.min()
+    assert conns.loc[0, "end_ns"] == times.max()
+    assert conns.loc[0, "end_ns"] - conns.loc[0, "start_ns"] == 3_000_000
