@@ -57,8 +57,8 @@ from pcapline.model import ACK, FIN, EventKind
 K = EventKind
 _SEQ_MOD = 1 << 32
 
-#: ``tcp.analysis.<flag>`` fields read from tshark (True/False columns of ``read_wireshark``).
-WIRESHARK_FLAGS: tuple[str, ...] = (
+#: The tcp.analysis flags ``wireshark_labels`` turns into compared labels.
+_COMPARED_FLAGS: tuple[str, ...] = (
     "retransmission",
     "fast_retransmission",
     "spurious_retransmission",
@@ -67,6 +67,11 @@ WIRESHARK_FLAGS: tuple[str, ...] = (
     "zero_window",
     "zero_window_probe",
     "zero_window_probe_ack",
+)
+
+#: ``tcp.analysis.<flag>`` fields read from tshark (True/False columns of ``read_wireshark``):
+#: the compared ones, and those the exceptions look at.
+WIRESHARK_FLAGS: tuple[str, ...] = _COMPARED_FLAGS + (
     "duplicate_ack",
     "window_update",
     "out_of_order",
@@ -139,19 +144,6 @@ def parse_tshark_fields(text: str) -> pd.DataFrame:
     for flag in WIRESHARK_FLAGS:
         out[flag] = table[flag].notna() & (table[flag] != "")
     return out
-
-
-#: The tcp.analysis flags ``wireshark_labels`` turns into compared labels.
-_COMPARED_FLAGS: tuple[str, ...] = (
-    "retransmission",
-    "fast_retransmission",
-    "spurious_retransmission",
-    "keep_alive",
-    "keep_alive_ack",
-    "zero_window",
-    "zero_window_probe",
-    "zero_window_probe_ack",
-)
 
 
 def wireshark_labels(row: Mapping[str, Any]) -> frozenset[str]:
