@@ -1,0 +1,48 @@
+"""detect/keepalive.py: probes, keepalive ACKs, idle/interval/count inference."""
+
+from __future__ import annotations
+
+from segment_builder import CLIENT, SERVER, Conversation, segments
+
+from pcapline.detect import conn_view
+from pcapline.detect.keepalive import detect
+from pcapline.facts import compute_facts
+from pcapline.model import EventKind, Side
+
+
+def _run(c: Conversation):  # type: ignore[no-untyped-def]
+    return detect(conn_view(compute_facts(segments(c)), 0))
+
+
+def test_unanswered_probes_then_prober_rst() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    for t in (5.02, 8.02, 11.02):  # idle 5, interval 3, count 3
+        c.probe(CLIENT, t)
+    c.rst(CLIENT, 14.02)
+    d = _run(c)
+    k = d.inferred
+    assert k.prober is Side.CLIENT
+    assert (round(k.idle_s, 3), round(k.interval_s, 3), k.count) == (5.0, 3.0, 3)
+    assert k.gave_up and k.rst_frame == 9
+    assert k.as_inferred() == {"idle": 5.0, "interval": 3.0, "count": 3}
+    assert [e.kind for e in d.events] == [EventKind.KEEPALIVE] * 3
+
+
+def test_answered_probes_are_healthy() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    c.probe(CLIENT, 2.02).ack(SERVER, 2.021)
+    c.probe(CLIENT, 4.021).ack(SERVER, 4.022)
+    d = _run(c)
+    k = d.inferred
+    assert k.answered == 2 and k.unanswered_tail == 0 and k.count is None and k.interval_s is None
+    assert round(k.idle_s, 3) == 2.0
+    assert [e.kind for e in d.events] == [EventKind.KEEPALIVE, EventKind.KEEPALIVE_ACK] * 2
+
+
+def test_peer_answering_with_rst_is_recorded() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 10).ack(CLIENT, 0.02)
+    c.probe(SERVER, 7200.0).rst(CLIENT, 7200.001, with_ack=False)
+    assert _run(c).inferred.peer_rst_frame == 7

@@ -1,0 +1,67 @@
+"""detect/retransmit.py: RTO series, fast and spurious retransmissions, give-up evidence."""
+
+from __future__ import annotations
+
+from segment_builder import CLIENT, SERVER, Conversation, segments
+
+from pcapline.detect import conn_view
+from pcapline.detect.retransmit import detect
+from pcapline.facts import compute_facts
+from pcapline.model import EventKind
+
+
+def _run(*convs: Conversation):  # type: ignore[no-untyped-def]
+    return detect(conn_view(compute_facts(segments(*convs)), 0))
+
+
+def test_rto_series_doubling_never_acked_then_silence() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    t = 0.010
+    for gap in (0.2, 0.4, 0.8, 1.6):
+        t += gap
+        c.data(CLIENT, t, 100, seq=seq)
+    later = Conversation(conn=1).syn(t + 10.0)  # the capture goes on 10 s: no more retries came
+    d = _run(c, later)
+    s = d.inferred.last_series
+    assert [round(g, 3) for g in s.gaps] == [0.2, 0.4, 0.8, 1.6]
+    assert s.doubling and not s.acked and s.gave_up is True
+    assert round(s.give_up_after_s, 3) == 6.2  # 3.0 s of backoff + the next 3.2 s RTO
+    assert [e.kind for e in d.events] == [EventKind.RETRANSMIT] * 4
+    assert d.inferred.rto == 4
+
+
+def test_capture_ending_mid_backoff_is_not_a_give_up() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    c.data(CLIENT, 0.210, 100, seq=seq).data(CLIENT, 0.610, 100, seq=seq)
+    s = _run(c).inferred.last_series
+    assert s.gave_up is None and s.give_up_after_s is not None
+
+
+def test_fast_retransmit_after_duplicate_acks() -> None:
+    c = Conversation().handshake(0.0, rtt=0.01)
+    for k in range(4):
+        c.data(CLIENT, 0.020 + k * 0.0001, 1000)
+    first = c.client_isn + 1
+    c.ack(SERVER, 0.030, ack=first + 1000)
+    for k in range(3):  # segment 2 lost: three duplicate ACKs
+        c.ack(SERVER, 0.0301 + k * 0.0001, ack=first + 1000, sack=True)
+    c.data(CLIENT, 0.0305, 1000, seq=first + 1000)
+    c.ack(SERVER, 0.040, ack=first + 4000)
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT]
+    assert d.inferred.last_series.acked
+    assert d.inferred.rtt_ms is not None
+
+
+def test_spurious_and_fin_retransmissions() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.02)
+    c.data(CLIENT, 0.30, 100, seq=c.nxt(CLIENT) - 100)  # already ACKed
+    c.fin(SERVER, 1.0)
+    c.fin(SERVER, 1.2, seq=c.nxt(SERVER) - 1)
+    kinds = [e.kind for e in _run(c).events]
+    assert kinds == [EventKind.SPURIOUS_RETRANSMIT, EventKind.FIN_RETRANSMIT]

@@ -1,0 +1,59 @@
+"""explain.py: explanations carry the numbers and the settings to check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "detect"))
+from segment_builder import CLIENT, SERVER, Conversation, connections, segments  # noqa: E402
+
+from pcapline import classify, explain  # noqa: E402
+from pcapline.detect import run_all  # noqa: E402
+from pcapline.model import Fate, Side  # noqa: E402
+
+
+def _row(*convs: Conversation):  # type: ignore[no-untyped-def]
+    segs = segments(*convs)
+    conns = connections(segs)
+    return classify.classify(segs, conns, run_all(segs, conns)).iloc[0]
+
+
+def test_connect_timeout_names_schedule_retries_and_give_up() -> None:
+    c = Conversation()
+    for t in (0, 1, 2, 3, 4, 5, 7, 11):
+        c.syn(float(t))
+    row = _row(c, Conversation(conn=1).syn(40.0))
+    text = row.explanation
+    assert "8 SYNs at 0, 1, 2, 3, 4, 5, 7, 11 s" in text
+    assert "linear then doubling" in text and "about 3 retries" in text
+    assert "gave up at about 19 s" in text
+    assert "tcp_syn_retries" in text and "nft list ruleset" in text
+    assert row.inferred["syn"]["give_up_s"] == 19.0
+
+
+def test_retransmit_timeout_says_no_rst_on_linux_give_up() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100)
+    seq = c.nxt(CLIENT) - 100
+    t = 0.01
+    for gap in (0.2, 0.4, 0.8):
+        t += gap
+        c.data(CLIENT, t, 100, seq=seq)
+    row = _row(c, Conversation(conn=1).syn(t + 20))
+    assert row.fate == "retransmit_timeout"
+    assert "without a RST" in row.explanation and "tcp_retries2" in row.explanation
+    assert "200 ms, 400 ms, 800 ms" in row.explanation
+
+
+def test_healthy_texts_are_shared_and_name_time_wait() -> None:
+    a = explain.healthy(Fate.CLOSED, Side.CLIENT, False)
+    assert "client holds TIME_WAIT" in a
+    assert explain.healthy(Fate.CLOSED, Side.BOTH, False).startswith("Closed normally: both sides")
+    assert "CLOSE_WAIT" in explain.healthy(Fate.HALF_CLOSED, Side.CLIENT, False)
+    assert explain.healthy(Fate.OPEN, None, True).startswith("Capture began inside")
+
+
+def test_refused_mentions_listener_and_firewall() -> None:
+    row = _row(Conversation().syn(0.0).rst(SERVER, 0.001))
+    assert "ss -lnt" in row.explanation and "REJECT" in row.explanation
