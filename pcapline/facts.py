@@ -26,7 +26,8 @@ Columns (one value per segment):
   before the peer sent anything).
 - ``is_dup``: a capture duplicate: same direction, same IP ID, seq, ack, length, flags,
   window and TSval as one of the previous two segments of that direction, within 1 ms
-  (``-i any`` on veth/bridges, two taps). Not a retransmission (anchors.md 1.5).
+  (``-i any`` on veth/bridges, two taps). Not a retransmission (anchors.md 1.5). SYNs with
+  IP ID 0 are never copies (two real SYN+ACKs can leave microseconds apart).
 - ``probe_shape``: 0 bytes (or 1 byte with nothing outstanding: the Windows "garbage byte"),
   seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST: the Linux keepalive / window probe shape
   (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
@@ -158,9 +159,15 @@ def compute_facts(segments: pd.DataFrame) -> Facts:
     ip_id = col.get("ip_id", np.int64)
     ts_val = col.get("ts_val", np.int64)
     time_ns = col.get("time_ns", np.int64)
-    is_dup = _duplicates(
-        (ip_id, seq, ack, seg_len, flags, raw_window, ts_val), time_ns, dir_key, dir_order
-    )
+    ttl = col.get("ttl", np.int64)
+    keys = (ip_id, seq, ack, seg_len, flags, raw_window, ts_val)
+    is_dup = _duplicates(keys, time_ns, dir_key, dir_order)
+    # Linux sends SYN+ACKs with IP ID 0, and a server's SYN+ACK timer can fire microseconds
+    # after it answered the client's resent SYN: two real, identical SYN+ACKs (the client
+    # ACKs both). Without an IP ID, a SYN is a copy only when its TTL changed (the same
+    # packet seen on both sides of a router); same TTL means two real transmissions.
+    ttl_changed = is_dup & ~_duplicates((*keys, ttl), time_ns, dir_key, dir_order)
+    is_dup &= ~(is_syn & (ip_id == 0) & ~ttl_changed)
 
     plain = ~(is_syn | is_fin | is_rst)
     known_una = snd_una != UNKNOWN
@@ -196,7 +203,7 @@ def compute_facts(segments: pd.DataFrame) -> Facts:
         rst=is_rst,
         seg_len=seg_len,
         ip_id=ip_id,
-        ttl=col.get("ttl", np.int64),
+        ttl=ttl,
         has_ts=col.get("has_ts", bool),
         ts_val=ts_val,
         sack_blocks=col.get("sack_blocks", np.int64),
@@ -376,3 +383,4 @@ def _duplicates(
             same &= k[lag:] == k[:-lag]
         out[rows[lag:][same]] = True
     return out
+

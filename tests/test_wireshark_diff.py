@@ -418,16 +418,7 @@ RANDOM_LOSS: frozenset[str] = frozenset({"lossy-40-connections-3pct-drop.pcap"})
 #: Captures whose disagreements point at a pcapline bug: (reason, frames). strict xfail, so
 #: the fix makes the test fail until the entry is removed.
 DETECTOR_BUGS: dict[str, str] = {
-    "lossy-40-connections-3pct-drop.pcap": (
-        "facts.is_dup calls a real SYN+ACK retransmission a capture duplicate. When a SYN+ACK "
-        "is lost, the client's SYN timer and the server's SYN+ACK timer (both 1 s) fire within "
-        "microseconds: the server answers the resent SYN and its own timer resends the SYN+ACK. "
-        "Linux sends SYN+ACKs with IP ID 0 and TSval in 1 ms ticks, so the two look identical, "
-        "but the client ACKs each (new IP ID each time): two packets arrived. In the 23:14 UTC "
-        "capture: frame 4891 (conn 3), SYN+ACKs 4889/4891 43 us apart, client ACKs 4890 "
-        "(IP ID 0x9d93) and 4892 (0x9d94). Wireshark's Retransmission is right; we should say "
-        "synack_retransmit. (A regenerated capture without a lost SYN+ACK makes this XPASS.)"
-    ),
+    # (fixed: facts.is_dup no longer calls a same-TTL SYN+ACK with IP ID 0 a capture copy)
 }
 
 
