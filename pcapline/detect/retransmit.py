@@ -100,13 +100,15 @@ def detect(view: ConnView) -> Detection:
         return Detection((), Retransmissions(0, 0, 0, 0, None, None))
     rtt_ms = _data_rtt_ms(view)
     rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
+    links = _Links.of(view)
     events: list[Event] = []
     counts = {EventKind.RETRANSMIT: 0, EventKind.FAST_RETRANSMIT: 0,
               EventKind.SPURIOUS_RETRANSMIT: 0, EventKind.FIN_RETRANSMIT: 0}
-    for i in rows:
-        kind, note = _kind(view, int(i), rtt_s)
+    for i in rows.tolist():
+        gap = _since_original(view, links, i)
+        kind, note = _kind(view, links, i, rtt_s, gap)
         counts[kind] += 1
-        events.append(view.event(int(i), kind, note, _since_original(view, int(i))))
+        events.append(view.event(i, kind, note, gap))
     report = Retransmissions(
         rto=counts[EventKind.RETRANSMIT],
         fast=counts[EventKind.FAST_RETRANSMIT],
@@ -118,46 +120,83 @@ def detect(view: ConnView) -> Detection:
     return Detection(tuple(events), report)
 
 
-def _kind(view: ConnView, i: int, rtt_s: float) -> tuple[EventKind, str]:
+@dataclass(frozen=True, slots=True)
+class _Links:
+    """Row links computed once per connection, so each retransmission is judged in O(1)."""
+
+    last_peer: np.ndarray  # the other side's latest row before this one (-1: none)
+    prev_same: np.ndarray  # this side's previous row (-1: none)
+    prev_tx: np.ndarray  # previous transmission starting at the same seq, same side (-1: none)
+
+    @staticmethod
+    def of(view: ConnView) -> _Links:
+        n = len(view)
+        idx = np.arange(n)
+        last_peer = np.full(n, -1, dtype=np.int64)
+        prev_same = np.full(n, -1, dtype=np.int64)
+        for side in (True, False):
+            mine = view.from_client == side
+            latest = np.maximum.accumulate(np.where(mine, idx, -1))
+            others = ~mine
+            last_peer[others] = latest[others]
+            shifted = np.concatenate(([-1], latest[:-1]))
+            prev_same[mine] = shifted[mine]
+        sent = ((view.seg_len > 0) | view.fin) & ~view.is_dup & ~view.probe_shape
+        rows = np.flatnonzero(sent)
+        order = rows[np.lexsort((rows, view.rel_seq[rows], view.from_client[rows]))]
+        prev_tx = np.full(n, -1, dtype=np.int64)
+        if len(order) > 1:
+            same = (view.rel_seq[order[1:]] == view.rel_seq[order[:-1]]) & (
+                view.from_client[order[1:]] == view.from_client[order[:-1]]
+            )
+            prev_tx[order[1:][same]] = order[:-1][same]
+        return _Links(last_peer, prev_same, prev_tx)
+
+
+def _kind(
+    view: ConnView, links: _Links, i: int, rtt_s: float, gap: float | None
+) -> tuple[EventKind, str]:
     if view.is_spurious[i]:
         return EventKind.SPURIOUS_RETRANSMIT, "data the peer had already acknowledged"
     if view.seg_len[i] == 0 and view.fin[i]:
         return EventKind.FIN_RETRANSMIT, "FIN sent again: not acknowledged"
-    peer = np.flatnonzero((view.from_client != view.from_client[i]) & (np.arange(len(view)) < i))
-    if len(peer):
-        last = int(peer[-1])
-        dupacks = _trailing_dupacks(view, peer)
+    last = int(links.last_peer[i])
+    if last >= 0:
+        dupacks = _trailing_dupacks(view, links, last)
         sacked = view.sack_blocks[last] > 0
         soon = view.seconds(last, i) <= max(0.02, 1.5 * rtt_s)
         at_hole = view.rel_seq[i] >= view.rel_ack[last]
         if soon and at_hole and (dupacks >= 2 or sacked):
             why = f"{dupacks} duplicate ACKs" if dupacks >= 2 else "SACK"
             return EventKind.FAST_RETRANSMIT, f"after {why}"
-    gap = _since_original(view, i)
     if gap is not None and gap < RTO_MIN_S * 0.9:
         return EventKind.RETRANSMIT, f"{gap:.3f} s after the original: tail loss probe or early RTO"
     return EventKind.RETRANSMIT, f"timeout: {gap:.3f} s after the previous copy" if gap else "timeout"
 
 
-def _trailing_dupacks(view: ConnView, peer: np.ndarray) -> int:
-    """Pure ACKs at the end of ``peer`` rows repeating the same ack number (dup ACKs)."""
-    last_ack = view.rel_ack[peer[-1]]
+def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:
+    """Duplicate ACKs ending at peer row ``last`` (pure ACKs repeating its ack), up to ``enough``."""
+    ack = view.rel_ack[last]
     count = 0
-    for j in peer[::-1]:
-        if view.rel_ack[j] != last_ack:
-            break
+    j = last
+    while j >= 0 and count <= enough and view.rel_ack[j] == ack:
         if view.seg_len[j] == 0 and not view.flags[j] & (SYN | FIN | RST):
             count += 1
+        j = int(links.prev_same[j])
     return max(count - 1, 0)
 
 
-def _since_original(view: ConnView, i: int) -> float | None:
+def _since_original(view: ConnView, links: _Links, i: int) -> float | None:
     """Seconds since the previous transmission of this segment's first byte by the same side."""
+    prev = int(links.prev_tx[i])
+    if prev >= 0:
+        return view.seconds(prev, i)
+    # Repacketised (the earlier copy started elsewhere): search the covering transmission.
     same = (view.from_client == view.from_client[i]) & (np.arange(len(view)) < i)
     covers = same & (view.rel_seq <= view.rel_seq[i]) & (view.seq_end > view.rel_seq[i])
     covers &= ~view.is_dup & ~view.probe_shape
-    prev = np.flatnonzero(covers)
-    return view.seconds(int(prev[-1]), i) if len(prev) else None
+    rows = np.flatnonzero(covers)
+    return view.seconds(int(rows[-1]), i) if len(rows) else None
 
 
 def _last_series(view: ConnView, last: int) -> RtoSeries:
@@ -207,7 +246,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
 def _data_rtt_ms(view: ConnView) -> float | None:
     """Smallest time from a data segment to the first peer ACK covering it (Karn's rule)."""
     best: float | None = None
-    retransmitted = set(view.rel_seq[view.is_retrans].tolist())
+    retransmitted = view.rel_seq[view.is_retrans]
     for side in (True, False):
         data = np.flatnonzero(
             (view.from_client == side) & (view.seg_len > 0) & ~view.is_retrans & ~view.is_dup
@@ -222,7 +261,7 @@ def _data_rtt_ms(view: ConnView) -> float | None:
         by_time = np.searchsorted(acks, data, side="right")
         j = np.maximum(by_value, by_time)
         ok = j < len(acks)
-        ok &= np.array([int(view.rel_seq[d]) not in retransmitted for d in data], dtype=bool)
+        ok &= ~np.isin(view.rel_seq[data], retransmitted)
         if not np.any(ok):
             continue
         rtt = view.time_ns[acks[j[ok]]] - view.time_ns[data[ok]]
