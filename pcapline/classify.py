@@ -438,7 +438,7 @@ def _handshake_rtt_ms(facts: Facts) -> np.ndarray:
     ack_t = np.full(n, np.nan)
     rows = np.flatnonzero(ack)[::-1]
     ack_t[ci[rows]] = facts.time_ns[rows]
-    return (ack_t - syn_t) / 1e6
+    return np.asarray((ack_t - syn_t) / 1e6)
 
 
 def verdicts(

@@ -103,7 +103,7 @@ class Facts:
         return len(self.frame)
 
     def flag(self, bit: int) -> np.ndarray:
-        return (self.flags & bit) != 0
+        return np.asarray((self.flags & bit) != 0)
 
 
 def compute_facts(segments: pd.DataFrame) -> Facts:
@@ -237,7 +237,7 @@ class _Columns:
     def get(self, name: str, dtype: type) -> np.ndarray:
         if name not in self._segments.columns:
             return np.zeros(len(self._order), dtype=dtype)
-        return self._segments[name].to_numpy().astype(dtype, copy=False)[self._order]
+        return np.asarray(self._segments[name].to_numpy().astype(dtype, copy=False)[self._order])
 
 
 def _group_starts(keys_sorted: np.ndarray) -> np.ndarray:
@@ -317,7 +317,7 @@ def _grouped_cummax(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     if span * (int(rank[-1]) + 1) < 2**62:
         lift = rank.astype(np.int64) * span - low
         return np.maximum.accumulate(values + lift) - lift
-    return pd.Series(values).groupby(rank).cummax().to_numpy(np.int64)
+    return np.asarray(pd.Series(values).groupby(rank).cummax().to_numpy(np.int64))
 
 
 def _exclusive_running_max(

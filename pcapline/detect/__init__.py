@@ -73,7 +73,7 @@ class ConnView:
 
     def has(self, bit: int) -> np.ndarray:
         """Rows whose TCP flags include ``bit`` (model.SYN, model.FIN, ...)."""
-        return (self.flags & bit) != 0
+        return np.asarray((self.flags & bit) != 0)
 
     def side(self, i: int) -> Side:
         return Side.CLIENT if self.from_client[i] else Side.SERVER

@@ -77,6 +77,6 @@ def rows(facts: Facts) -> pd.DataFrame:
     )
 
 
-DETECTOR = Detector("artefacts", EMITS, detect, rows=rows)
+DETECTOR: Detector = Detector("artefacts", EMITS, detect, rows=rows)
 
 __all__ = ["DETECTOR", "Artefacts"]

@@ -233,6 +233,6 @@ def rows(facts: Facts) -> pd.DataFrame:
     )
 
 
-DETECTOR = Detector("close", EMITS, detect, screen=screen, rows=rows)
+DETECTOR: Detector = Detector("close", EMITS, detect, screen=screen, rows=rows)
 
 __all__ = ["DETECTOR", "Close", "Reset"]

@@ -145,8 +145,7 @@ def _server_answer(
     if not len(syn_rows):
         return ("synack", first_synack) if first_synack is not None else ("none", None)
     server_after = np.flatnonzero(~view.from_client & (np.arange(len(view)) > syn_rows[0]))
-    for i in server_after:
-        i = int(i)
+    for i in server_after.tolist():
         if view.syn[i]:
             return "synack", i
         if view.rst[i]:
@@ -230,8 +229,7 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
         return None
     idx = np.arange(len(view))
     server_rows = np.flatnonzero(~view.from_client & (idx > ack_row))
-    for i in server_rows:
-        i = int(i)
+    for i in server_rows.tolist():
         if view.seg_len[i] > 0 or (view.ack[i] and not view.syn[i] and view.rel_ack[i] > 1):
             return None  # the server accepted the connection
         if not (view.rst[i] and not view.ack[i]):
@@ -277,9 +275,8 @@ def screen(facts: Facts) -> np.ndarray:
     # A SYN+ACK the client never acknowledged (SYN flood, lost ACKs, SYN cookies).
     client_ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & ~facts.is_dup
     n_client_ack = np.bincount(facts.conn_index[client_ack], minlength=n)
-    return (n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0)) | (
-        (n_synack > 0) & (n_client_ack == 0)
-    )
+    unanswered_synack = (n_synack > 0) & (n_client_ack == 0)
+    return np.asarray((n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0)) | unanswered_synack)
 
 
 def rows(facts: Facts) -> pd.DataFrame:
@@ -294,6 +291,6 @@ def rows(facts: Facts) -> pd.DataFrame:
     )
 
 
-DETECTOR = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
+DETECTOR: Detector = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
 
 __all__ = ["DETECTOR", "Handshake", "RetrySeries"]

@@ -68,8 +68,7 @@ def detect(view: ConnView) -> Detection:
     events: list[Event] = []
     answered_flags: list[bool] = []
     peer_rst: int | None = None
-    for n, i in enumerate(probes):
-        i = int(i)
+    for n, i in enumerate(probes.tolist()):
         prober = view.from_client[i]
         next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
         reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
@@ -146,6 +145,6 @@ def screen(facts: Facts) -> np.ndarray:
     return per_connection(facts, facts.is_keepalive)
 
 
-DETECTOR = Detector("keepalive", EMITS, detect, screen=screen)
+DETECTOR: Detector = Detector("keepalive", EMITS, detect, screen=screen)
 
 __all__ = ["DETECTOR", "Keepalive"]

@@ -275,6 +275,6 @@ def screen(facts: Facts) -> np.ndarray:
     return per_connection(facts, facts.is_retrans)
 
 
-DETECTOR = Detector("retransmit", EMITS, detect, screen=screen)
+DETECTOR: Detector = Detector("retransmit", EMITS, detect, screen=screen)
 
 __all__ = ["DETECTOR", "RtoSeries", "Retransmissions"]

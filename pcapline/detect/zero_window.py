@@ -64,7 +64,7 @@ class ZeroWindow:
 
 def _advertising(facts_flags: np.ndarray) -> np.ndarray:
     """Segments whose window field means something (not SYN/FIN/RST: RFC 9293; Zeek too)."""
-    return (facts_flags & (SYN | FIN | RST)) == 0
+    return np.asarray((facts_flags & (SYN | FIN | RST)) == 0)
 
 
 def detect(view: ConnView) -> Detection:
@@ -81,8 +81,7 @@ def detect(view: ConnView) -> Detection:
     for side in (True, False):
         rows = np.flatnonzero(adv & (view.from_client == side))
         closed_since: int | None = None
-        for i in rows:
-            i = int(i)
+        for i in rows.tolist():
             if view.window[i] == 0 and closed_since is None:
                 closed_since = i
                 receiver = Side.CLIENT if side else Side.SERVER
@@ -98,8 +97,7 @@ def detect(view: ConnView) -> Detection:
             recovered = False
     answered = 0
     answered_flags: list[bool] = []
-    for n, i in enumerate(probes):
-        i = int(i)
+    for n, i in enumerate(probes.tolist()):
         prober = view.from_client[i]
         next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
         reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
@@ -147,7 +145,7 @@ def detect(view: ConnView) -> Detection:
 
 
 def _zero_advertisements(facts: Facts) -> np.ndarray:
-    return _advertising(facts.flags) & (facts.window == 0) & ~facts.is_dup
+    return np.asarray(_advertising(facts.flags) & (facts.window == 0) & ~facts.is_dup)
 
 
 def screen(facts: Facts) -> np.ndarray:
@@ -172,6 +170,6 @@ def rows(facts: Facts) -> pd.DataFrame:
     return row_events(facts, opening, EventKind.ZERO_WINDOW, "window 0: receiver buffer full")
 
 
-DETECTOR = Detector("zero_window", EMITS, detect, screen=screen, rows=rows)
+DETECTOR: Detector = Detector("zero_window", EMITS, detect, screen=screen, rows=rows)
 
 __all__ = ["DETECTOR", "ZeroWindow"]
