@@ -20,8 +20,9 @@ Kernel rules (tcp-facts.md "Opening"):
 Wire signature used: the client's SYNs (no ACK), the server's SYN+ACKs, the first client ACK
 of the SYN+ACK (relative ack 1 in the server's sequence space), server rows before any SYN+ACK.
 
-Emits: syn_retransmit, synack_retransmit, handshake_ack, challenge_ack (per connection), and
-syn, synack (the first of each, for all connections, columnar).
+Emits: syn_retransmit, synack_retransmit, challenge_ack (per connection), and syn, synack
+(the first of each) and handshake_ack (the client's ACK of the SYN+ACK), for all connections,
+columnar.
 """
 
 from __future__ import annotations
@@ -113,8 +114,6 @@ def detect(view: ConnView) -> Detection:
         events.append(
             view.event(answer_row, EventKind.CHALLENGE_ACK, "SYN answered by a bare ACK")
         )
-    if ack_row is not None:
-        events.append(view.event(ack_row, EventKind.HANDSHAKE_ACK, "client ACKs the SYN+ACK"))
 
     after_ack = synack_rows[synack_rows > ack_row] if ack_row is not None else synack_rows[:0]
     client_data = view.from_client & (view.seg_len > 0)
@@ -280,12 +279,19 @@ def screen(facts: Facts) -> np.ndarray:
 
 
 def rows(facts: Facts) -> pd.DataFrame:
-    """The first SYN and the first SYN+ACK of every connection."""
+    """The first SYN, the first SYN+ACK and the client's ACK of it, for every connection."""
     syn, synack = _syn_masks(facts)
+    first_synack = first_rows(facts, synack)
+    # Per row: the connection's first SYN+ACK row index (or past the end: none yet).
+    synack_at = np.full(len(facts.conn_ids), len(facts), dtype=np.int64)
+    synack_at[facts.conn_index[first_synack]] = np.flatnonzero(first_synack)
+    after = np.arange(len(facts)) > synack_at[facts.conn_index]
+    acks = facts.from_client & facts.ack & ~facts.syn & ~facts.rst & (facts.rel_ack >= 1) & after
     return pd.concat(
         [
             row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),
-            row_events(facts, first_rows(facts, synack), EventKind.SYNACK, "SYN+ACK"),
+            row_events(facts, first_synack, EventKind.SYNACK, "SYN+ACK"),
+            row_events(facts, first_rows(facts, acks), EventKind.HANDSHAKE_ACK, "client ACKs the SYN+ACK"),
         ],
         ignore_index=True,
     )

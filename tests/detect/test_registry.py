@@ -66,7 +66,9 @@ def test_healthy_connections_are_not_visited() -> None:
     assert list(result.detections) == [1]
     assert result.visited.tolist() == [False, True]
     # Row-level events still cover the healthy connection.
-    assert result.events[result.events["conn"] == 0]["kind"].tolist() == ["syn", "synack", "fin", "fin"]
+    assert result.events[result.events["conn"] == 0]["kind"].tolist() == [
+        "syn", "synack", "handshake_ack", "fin", "fin"
+    ]
 
 
 def test_empty_segments() -> None:
