@@ -134,6 +134,9 @@ def _connect_timeout(d: Decision, e: Evidence) -> str:
     if syn.gave_up:
         end = (f"the client gave up at about {_s(syn.give_up_after_s)}"
                if syn.give_up_after_s is not None else "no further SYN came: the client gave up")
+    elif syn.give_up_after_s is not None:
+        end = (f"the capture ended before the client's last timer: unanswered, it gives up at about "
+               f"{_s(syn.give_up_after_s)}")
     else:
         end = "the capture ended while the client was still retrying (give-up not seen)"
     retries = _syn_setting(syn.schedule.linear_gaps, syn.retries, syn.schedule.doubling)
@@ -228,6 +231,10 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> str:
                "or TCP_USER_TIMEOUT")
         if s.give_up_after_s is not None:
             end += f" (about {_s(s.give_up_after_s)} after the first transmission)"
+    elif s.give_up_after_s is not None:
+        end = (f"the capture ended mid-backoff; without an ACK the sender aborts by the next RTO, "
+               f"about {_s(s.give_up_after_s)} after the first transmission (tcp_retries2 or "
+               "TCP_USER_TIMEOUT may end it sooner; Linux sends no RST)")
     else:
         end = "the capture ended mid-backoff (give-up not seen)"
     uto = (" The last gap is shorter than doubling predicts: TCP_USER_TIMEOUT cut the backoff short."
