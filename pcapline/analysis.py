@@ -126,7 +126,8 @@ def analyze(
     capture = read_capture(source)
     decoded = decode(capture)
     segments, connections = build_flows(decoded.segments)
-    detected = detect.run_all(segments, connections)
+    last_frame_ns = int(capture.time_ns.max()) if len(capture.time_ns) else None
+    detected = detect.run_all(segments, connections, capture_end_ns=last_frame_ns)
     connections = classify.classify(segments, connections, detected)
     events = detected.events
     found = findings.find_all(segments, connections, events)

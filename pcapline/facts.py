@@ -97,7 +97,7 @@ class Facts:
     is_retrans: np.ndarray
     is_spurious: np.ndarray
     super_segment: np.ndarray
-    capture_end_ns: int  # last timestamp of any TCP segment in the capture
+    capture_end_ns: int  # last timestamp in the capture (any frame when known, else TCP)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -106,8 +106,12 @@ class Facts:
         return np.asarray((self.flags & bit) != 0)
 
 
-def compute_facts(segments: pd.DataFrame) -> Facts:
-    """Facts for every segment of ``segments`` (SEGMENT_COLUMNS + FLOW_COLUMNS)."""
+def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) -> Facts:
+    """Facts for every segment of ``segments`` (SEGMENT_COLUMNS + FLOW_COLUMNS).
+
+    ``capture_end_ns``: the last timestamp of any frame in the capture (ARP, UDP...), when
+    known; it shows that the capture went on after a connection fell silent.
+    """
     conn_all = segments["conn"].to_numpy(np.int64)
     frame_all = segments["frame"].to_numpy(np.int64)
     order = np.lexsort((frame_all, conn_all))
@@ -223,7 +227,7 @@ def compute_facts(segments: pd.DataFrame) -> Facts:
         is_retrans=is_retrans,
         is_spurious=is_spurious,
         super_segment=super_segment,
-        capture_end_ns=int(time_ns.max()) if n else 0,
+        capture_end_ns=max(int(time_ns.max()) if n else 0, capture_end_ns or 0),
     )
 
 

@@ -198,12 +198,19 @@ DETECTORS: tuple[Detector, ...] = (
 )
 
 
-def run_all(segments: pd.DataFrame, connections: pd.DataFrame | None = None) -> DetectResult:
+def run_all(
+    segments: pd.DataFrame,
+    connections: pd.DataFrame | None = None,
+    *,
+    capture_end_ns: int | None = None,
+) -> DetectResult:
     """Run every detector over a capture's segments (SEGMENT_COLUMNS + FLOW_COLUMNS).
 
     ``connections`` is accepted for the stage signature; detection needs only the segments.
+    ``capture_end_ns``: the capture's last frame time (any protocol), so "the sender stopped
+    retrying" can be seen even when the capture's last frames are not TCP.
     """
-    facts = compute_facts(segments)
+    facts = compute_facts(segments, capture_end_ns=capture_end_ns)
     visited = np.zeros(len(facts.conn_ids), dtype=bool)
     frames: list[pd.DataFrame] = []
     for detector in DETECTORS:
