@@ -182,12 +182,22 @@ def _listen_overflow(d: Decision, e: Evidence) -> str:
 def _handshake_timeout(d: Decision, e: Evidence) -> str:
     sa = e.handshake.synack
     assert sa is not None
-    end = ("the server gave up" if sa.gave_up else
-           "the capture ended while the server was still retrying")
-    return (f"Handshake timeout: the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
-            f"({sa.schedule.name}) and the client never ACKed it; {end}. The client may be gone, its "
-            "ACKs lost on the way back, or the SYN spoofed (SYN flood). Server side: "
-            "net.ipv4.tcp_synack_retries (default 5); check the return path and nstat TcpExtTCPReqQFullDrop.")
+    if sa.retries == 0:
+        sent = (f"the server answered the SYN with one SYN+ACK, never retransmitted, and the client never "
+                "ACKed it. A SYN+ACK that is not retransmitted after 1 s is a SYN cookie (the SYN queue "
+                "was full: nstat TcpExtSyncookiesSent) or tcp_synack_retries=0")
+    else:
+        if sa.gave_up:
+            end = "the server gave up"
+        elif sa.give_up_after_s is not None:
+            end = f"the capture ended first; unanswered, the server drops the request at about {_s(sa.give_up_after_s)}"
+        else:
+            end = "the capture ended while the server was still retrying"
+        sent = (f"the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
+                f"({sa.schedule.name}) and the client never ACKed it; {end}")
+    return (f"Handshake timeout: {sent}. The client may be gone, its ACKs lost on the way back, or the "
+            "SYNs spoofed (SYN flood). Server side: net.ipv4.tcp_synack_retries (default 5), "
+            "net.ipv4.tcp_max_syn_backlog; check the return path and nstat TcpExtTCPReqQFullDrop.")
 
 
 def _keepalive_timeout(d: Decision, e: Evidence) -> str:
