@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -282,6 +283,26 @@ class ClientStats:
     bulk_bytes: int = 0
 
 
+# How the client names a failed attempt in its counters ("rr_refused", "bulk_reset", ...).
+ERROR_NAMES: dict[type[OSError], str] = {
+    ConnectionRefusedError: "refused",
+    ConnectionResetError: "reset",
+    TimeoutError: "timeout",
+}
+
+
+@contextlib.contextmanager
+def attempt(stats: ClientStats, kind: str, sock: socket.socket):  # type: ignore[no-untyped-def]
+    """Count one connection of ``kind``; a socket error ends it as ``<kind>_<error>``; always close."""
+    stats.started[kind] += 1
+    try:
+        yield
+    except OSError as exc:
+        stats.outcome[f"{kind}_{ERROR_NAMES.get(type(exc), type(exc).__name__)}"] += 1
+    finally:
+        sock.close()
+
+
 def client_socket(src_ip: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
@@ -315,11 +336,10 @@ async def one_short(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: 
         kind, port = "refused", PORT_REFUSED
     elif roll < 0.0015 + 0.01:
         kind, port = "blackhole", PORT_BLACKHOLE
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 2)  # 3 SYNs: t=0, +1 s, +2 s (3 s if RTO doubled)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 2)  # SYNs at 0, 1 s, 3 s (RTO doubles); ETIMEDOUT at ~7 s
     else:
         kind, port = "rr", PORT_RR
-    stats.started[kind] += 1
-    try:
+    with attempt(stats, kind, sock):
         await loop.sock_connect(sock, (SERVER_IP, port))
         exchanges = rng.choice((1, 1, 1, 2, 3))
         close_roll = rng.random()
@@ -336,16 +356,6 @@ async def one_short(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: 
         elif mode in "sr":
             await drain_until_eof(loop, sock)
         stats.outcome[f"rr_close_{mode}"] += 1
-    except ConnectionRefusedError:
-        stats.outcome[f"{kind}_refused"] += 1
-    except ConnectionResetError:
-        stats.outcome[f"{kind}_reset"] += 1
-    except TimeoutError:
-        stats.outcome[f"{kind}_timeout"] += 1
-    except OSError as exc:
-        stats.outcome[f"{kind}_{type(exc).__name__}"] += 1
-    finally:
-        sock.close()
 
 
 async def short_worker(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats) -> None:
@@ -357,18 +367,13 @@ async def bulk_worker(loop: asyncio.AbstractEventLoop, rng: random.Random, stats
                       mb_range: tuple[int, int]) -> None:
     while True:
         sock = client_socket(rng.choice(CLIENT_IPS))
-        stats.started["bulk"] += 1
         size = rng.randint(*mb_range) * 1_000_000
-        try:
+        with attempt(stats, "bulk", sock):
             await loop.sock_connect(sock, (SERVER_IP, PORT_BULK))
             await loop.sock_sendall(sock, f"{size}\n".encode())
             got = await recv_exact(loop, sock, size)
             stats.bulk_bytes += got
             stats.outcome["bulk_done" if got == size else "bulk_short"] += 1
-        except OSError as exc:
-            stats.outcome[f"bulk_{type(exc).__name__}"] += 1
-        finally:
-            sock.close()
 
 
 async def hold(loop: asyncio.AbstractEventLoop, stats: ClientStats, kind: str, port: int,
@@ -376,31 +381,21 @@ async def hold(loop: asyncio.AbstractEventLoop, stats: ClientStats, kind: str, p
     sock = client_socket(CLIENT_IPS[0])
     if keepalive:
         set_keepalive(sock, *keepalive)
-    stats.started[kind] += 1
-    try:
+    with attempt(stats, kind, sock):
         await loop.sock_connect(sock, (SERVER_IP, port))
         await loop.sock_sendall(sock, b"hello\n")
         await drain_until_eof(loop, sock)
         stats.outcome[f"{kind}_eof"] += 1
-    except OSError as exc:
-        stats.outcome[f"{kind}_{type(exc).__name__}"] += 1
-    finally:
-        sock.close()
 
 
 async def zero_window_worker(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats) -> None:
     while True:
         await asyncio.sleep(rng.uniform(3.0, 8.0))
         sock = client_socket(rng.choice(CLIENT_IPS))
-        stats.started["zero_window"] += 1
-        try:
+        with attempt(stats, "zero_window", sock):
             await loop.sock_connect(sock, (SERVER_IP, PORT_SINK))
             await loop.sock_sendall(sock, b"z" * 400_000)
             stats.outcome["zero_window_sent"] += 1
-        except OSError as exc:
-            stats.outcome[f"zero_window_{type(exc).__name__}"] += 1
-        finally:
-            sock.close()
 
 
 async def client_main(recipe: Recipe, stats_path: Path) -> None:
@@ -563,7 +558,10 @@ def main() -> None:
         deadpeer_conns=6,
         seed=args.seed,
     )
-    summary = generate(recipe, args.output)
+    try:
+        summary = generate(recipe, args.output)
+    except KeyboardInterrupt:
+        sys.exit("make_capture.py: interrupted; namespaces removed, the capture is incomplete")
     if shutil.which("capinfos"):
         info = run(["capinfos", "-c", "-d", "-u", "-M", str(args.output)], check=False).stdout
         summary["capinfos"] = info.strip()
