@@ -7,7 +7,8 @@ Facts (tcp-facts.md "Capture artefacts"; anchors.md 1.5):
 - TSO/GSO/GRO: segments larger than the peer's MSS at the capturing host.
 - The capture started inside the connection (no SYN from either side): the connection was
   already open; its client is guessed (``flows``).
-- The capture ended mid-flight: data still unacknowledged in the last segments.
+- The capture ended mid-flight: data still unacknowledged in the last segments (the
+  retransmit detector's series says so for the data that matters).
 
 Emits: duplicate (each copy), super_segment (the first per direction), capture_start (the first
 row of a connection with no SYN), all columnar for every connection.
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
-from pcapline.facts import UNKNOWN, Facts
+from pcapline.facts import Facts
 from pcapline.model import SYN, EventKind
 
 EMITS = frozenset({EventKind.DUPLICATE, EventKind.SUPER_SEGMENT, EventKind.CAPTURE_START})
@@ -35,25 +36,14 @@ class Artefacts:
     super_segments: int
     largest_segment: int
     capture_start: bool  # no SYN seen: the capture began inside the connection
-    unacked_at_end: bool  # the last data of some side was never acknowledged in the capture
 
 
 def detect(view: ConnView) -> Detection:
-    unacked = False
-    for side in (True, False):
-        mine = np.flatnonzero(view.from_client == side)
-        peer = np.flatnonzero(view.from_client != side)
-        if len(mine) and len(peer):
-            sent = int(view.seq_end[mine].max())
-            acked = int(view.rel_ack[peer].max())
-            data = bool(np.any(view.seg_len[mine] > 0))
-            unacked |= data and acked != UNKNOWN and acked < sent
     report = Artefacts(
         duplicates=int(np.count_nonzero(view.is_dup)),
         super_segments=int(np.count_nonzero(view.super_segment)),
         largest_segment=int(view.seg_len.max()) if len(view) else 0,
-        capture_start=not bool(np.any(view.syn)),
-        unacked_at_end=unacked,
+        capture_start=not bool(view.syn.any()),
     )
     return Detection((), report)
 

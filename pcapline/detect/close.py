@@ -87,8 +87,9 @@ def detect(view: ConnView) -> Detection:
     rst_rows = np.flatnonzero(view.rst & ~view.is_dup)
     events: list[Event] = []
     hints: list[int] = []
+    usual_ttl = _usual_ttl(view)
     for i in rst_rows:
-        why = _injected(view, int(i))
+        why = _injected(view, int(i), usual_ttl)
         if why:
             hints.append(int(view.frame[i]))
             events.append(view.event(int(i), EventKind.INJECTED_RST_HINT, why))
@@ -194,12 +195,23 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
     )
 
 
-def _injected(view: ConnView, i: int) -> str:
+def _usual_ttl(view: ConnView) -> dict[bool, int]:
+    """Per side (True = client): the median TTL of its non-RST packets, when it sent 2+."""
+    out: dict[bool, int] = {}
+    for side in (True, False):
+        ttls = view.ttl[(view.from_client == side) & ~view.rst]
+        if len(ttls) >= 2:
+            out[side] = int(np.median(ttls))
+    return out
+
+
+def _injected(view: ConnView, i: int, usual: dict[bool, int]) -> str:
     """Why RST row ``i`` looks like it came from another box, or "" if it does not."""
-    others = np.flatnonzero((view.from_client == view.from_client[i]) & ~view.rst)
-    if len(others) < 2:
+    side = bool(view.from_client[i])
+    if side not in usual:
         return ""
-    usual_ttl = int(np.median(view.ttl[others]))
+    usual_ttl = usual[side]
+    others = np.flatnonzero((view.from_client == side) & ~view.rst & (np.arange(len(view)) < i))
     if abs(int(view.ttl[i]) - usual_ttl) > TTL_SLACK:
         return f"TTL {int(view.ttl[i])}, the sender's other packets have {usual_ttl}"
     ids = view.ip_id[others]

@@ -45,6 +45,9 @@ EMITS = frozenset(
 
 #: Linux TCP_RTO_MIN: an RTO retransmission never comes sooner after the original.
 RTO_MIN_S = 0.2
+#: Data segments per side sampled for the RTT (the first ones: enough for a path RTT, and
+#: keeps big transfers cheap).
+RTT_SAMPLES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +253,7 @@ def _data_rtt_ms(view: ConnView) -> float | None:
     for side in (True, False):
         data = np.flatnonzero(
             (view.from_client == side) & (view.seg_len > 0) & ~view.is_retrans & ~view.is_dup
-        )
+        )[:RTT_SAMPLES]
         if not len(data):
             continue
         acks = np.flatnonzero((view.from_client != side) & view.ack)
