@@ -48,6 +48,8 @@ RTO_MIN_S = 0.2
 #: Data segments per side sampled for the RTT (the first ones: enough for a path RTT, and
 #: keeps big transfers cheap).
 RTT_SAMPLES = 256
+#: How far back (rows) to look for an earlier copy that started at another seq.
+SEARCH_BACK_ROWS = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +196,15 @@ def _since_original(view: ConnView, links: _Links, i: int) -> float | None:
     prev = int(links.prev_tx[i])
     if prev >= 0:
         return view.seconds(prev, i)
-    # Repacketised (the earlier copy started elsewhere): search the covering transmission.
-    same = (view.from_client == view.from_client[i]) & (np.arange(len(view)) < i)
-    covers = same & (view.rel_seq <= view.rel_seq[i]) & (view.seq_end > view.rel_seq[i])
-    covers &= ~view.is_dup & ~view.probe_shape
+    # Repacketised (the earlier copy started elsewhere): search the covering transmission
+    # among the recent rows only (bounded work on long transfers; an older copy means a gap
+    # far beyond any RTO the note could help with).
+    lo = max(0, i - SEARCH_BACK_ROWS)
+    seq = view.rel_seq[i]
+    covers = (view.from_client[lo:i] == view.from_client[i]) & (view.rel_seq[lo:i] <= seq)
+    covers &= (view.seq_end[lo:i] > seq) & ~view.is_dup[lo:i] & ~view.probe_shape[lo:i]
     rows = np.flatnonzero(covers)
-    return view.seconds(int(rows[-1]), i) if len(rows) else None
+    return view.seconds(lo + int(rows[-1]), i) if len(rows) else None
 
 
 def _last_series(view: ConnView, last: int) -> RtoSeries:
