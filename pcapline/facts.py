@@ -170,8 +170,10 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # after it answered the client's resent SYN: two real, identical SYN+ACKs (the client
     # ACKs both). Without an IP ID, a SYN is a copy only when its TTL changed (the same
     # packet seen on both sides of a router); same TTL means two real transmissions.
-    ttl_changed = is_dup & ~_duplicates((*keys, ttl), time_ns, dir_key, dir_order)
-    is_dup &= ~(is_syn & (ip_id == 0) & ~ttl_changed)
+    doubtful = is_dup & is_syn & (ip_id == 0)
+    if doubtful.any():
+        ttl_changed = ~_duplicates((*keys, ttl), time_ns, dir_key, dir_order)
+        is_dup &= ~(doubtful & ~ttl_changed)
 
     plain = ~(is_syn | is_fin | is_rst)
     known_una = snd_una != UNKNOWN
