@@ -103,26 +103,79 @@ def detect(view: ConnView) -> Detection:
     rows = np.flatnonzero(view.is_retrans)
     if not len(rows):
         return Detection((), Retransmissions(0, 0, 0, 0, None, None))
-    rtt_ms = _data_rtt_ms(view)
-    rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
     links = _Links.of(view)
-    events: list[Event] = []
-    counts = {EventKind.RETRANSMIT: 0, EventKind.FAST_RETRANSMIT: 0,
-              EventKind.SPURIOUS_RETRANSMIT: 0, EventKind.FIN_RETRANSMIT: 0}
-    for i in rows.tolist():
-        gap = _since_original(view, links, i)
-        kind, note = _kind(view, links, i, rtt_s, gap)
-        counts[kind] += 1
-        events.append(view.event(i, kind, note, gap))
+    resent = np.zeros(len(view), dtype=bool)  # Karn: no RTT sample from data sent twice
+    resent[links.prev_tx[rows][links.prev_tx[rows] >= 0]] = True
+    rtt_ms = _data_rtt_ms(view, resent)
+    rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
+    gaps = _gaps(view, links, rows)
+    kinds, notes = _kinds(view, links, rows, rtt_s, gaps)
+    events = [
+        view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
+        for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
+    ]
     report = Retransmissions(
-        rto=counts[EventKind.RETRANSMIT],
-        fast=counts[EventKind.FAST_RETRANSMIT],
-        spurious=counts[EventKind.SPURIOUS_RETRANSMIT],
-        fin=counts[EventKind.FIN_RETRANSMIT],
+        rto=kinds.count(EventKind.RETRANSMIT),
+        fast=kinds.count(EventKind.FAST_RETRANSMIT),
+        spurious=kinds.count(EventKind.SPURIOUS_RETRANSMIT),
+        fin=kinds.count(EventKind.FIN_RETRANSMIT),
         last_series=_last_series(view, int(rows[-1])),
         rtt_ms=rtt_ms,
     )
     return Detection(tuple(events), report)
+
+
+def _gaps(view: ConnView, links: _Links, rows: np.ndarray) -> np.ndarray:
+    """Seconds from the previous copy of each retransmitted segment (NaN: none captured)."""
+    prev = links.prev_tx[rows]
+    found = prev >= 0
+    gaps = np.full(len(rows), np.nan)
+    gaps[found] = (view.time_ns[rows[found]] - view.time_ns[prev[found]]) / 1e9
+    for k in np.flatnonzero(~found).tolist():  # repacketised: rare, searched one by one
+        gap = _since_original(view, links, int(rows[k]))
+        if gap is not None:
+            gaps[k] = gap
+    return gaps
+
+
+def _kinds(
+    view: ConnView, links: _Links, rows: np.ndarray, rtt_s: float, gaps: np.ndarray
+) -> tuple[list[EventKind], list[str]]:
+    """Kind and note of each retransmission, judged together (columnar where possible)."""
+    spurious = view.is_spurious[rows]
+    fin_only = (view.seg_len[rows] == 0) & view.fin[rows]
+    last = links.last_peer[rows]
+    has_last = last >= 0
+    peer = np.where(has_last, last, 0)
+    soon = has_last & ((view.time_ns[rows] - view.time_ns[peer]) / 1e9 <= max(0.02, 1.5 * rtt_s))
+    at_hole = has_last & (view.rel_seq[rows] >= view.rel_ack[peer])
+    candidate = ~spurious & ~fin_only & soon & at_hole
+    sacked = view.sack_blocks[peer] > 0
+    kinds: list[EventKind] = []
+    notes: list[str] = []
+    for k, gap in enumerate(gaps.tolist()):
+        if spurious[k]:
+            kinds.append(EventKind.SPURIOUS_RETRANSMIT)
+            notes.append("data the peer had already acknowledged")
+            continue
+        if fin_only[k]:
+            kinds.append(EventKind.FIN_RETRANSMIT)
+            notes.append("FIN sent again: not acknowledged")
+            continue
+        if candidate[k]:
+            dupacks = _trailing_dupacks(view, links, int(last[k]))
+            if dupacks >= 2 or sacked[k]:
+                kinds.append(EventKind.FAST_RETRANSMIT)
+                notes.append(f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK")
+                continue
+        kinds.append(EventKind.RETRANSMIT)
+        if gap != gap:
+            notes.append("timeout")
+        elif gap < RTO_MIN_S * 0.9:
+            notes.append(f"{gap:.3f} s after the original: tail loss probe or early RTO")
+        else:
+            notes.append(f"timeout: {gap:.3f} s after the previous copy")
+    return kinds, notes
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,27 +209,6 @@ class _Links:
             )
             prev_tx[order[1:][same]] = order[:-1][same]
         return _Links(last_peer, prev_same, prev_tx)
-
-
-def _kind(
-    view: ConnView, links: _Links, i: int, rtt_s: float, gap: float | None
-) -> tuple[EventKind, str]:
-    if view.is_spurious[i]:
-        return EventKind.SPURIOUS_RETRANSMIT, "data the peer had already acknowledged"
-    if view.seg_len[i] == 0 and view.fin[i]:
-        return EventKind.FIN_RETRANSMIT, "FIN sent again: not acknowledged"
-    last = int(links.last_peer[i])
-    if last >= 0:
-        dupacks = _trailing_dupacks(view, links, last)
-        sacked = view.sack_blocks[last] > 0
-        soon = view.seconds(last, i) <= max(0.02, 1.5 * rtt_s)
-        at_hole = view.rel_seq[i] >= view.rel_ack[last]
-        if soon and at_hole and (dupacks >= 2 or sacked):
-            why = f"{dupacks} duplicate ACKs" if dupacks >= 2 else "SACK"
-            return EventKind.FAST_RETRANSMIT, f"after {why}"
-    if gap is not None and gap < RTO_MIN_S * 0.9:
-        return EventKind.RETRANSMIT, f"{gap:.3f} s after the original: tail loss probe or early RTO"
-    return EventKind.RETRANSMIT, f"timeout: {gap:.3f} s after the previous copy" if gap else "timeout"
 
 
 def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:
@@ -251,13 +283,15 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     )
 
 
-def _data_rtt_ms(view: ConnView) -> float | None:
-    """Smallest time from a data segment to the first peer ACK covering it (Karn's rule)."""
+def _data_rtt_ms(view: ConnView, resent: np.ndarray) -> float | None:
+    """Smallest time from a data segment to the first peer ACK covering it.
+
+    Karn's rule: ``resent`` marks data that was sent again, whose ACK is ambiguous.
+    """
     best: float | None = None
-    retransmitted = view.rel_seq[view.is_retrans]
     for side in (True, False):
         data = np.flatnonzero(
-            (view.from_client == side) & (view.seg_len > 0) & ~view.is_retrans & ~view.is_dup
+            (view.from_client == side) & (view.seg_len > 0) & ~view.is_retrans & ~view.is_dup & ~resent
         )[:RTT_SAMPLES]
         if not len(data):
             continue
@@ -269,7 +303,6 @@ def _data_rtt_ms(view: ConnView) -> float | None:
         by_time = np.searchsorted(acks, data, side="right")
         j = np.maximum(by_value, by_time)
         ok = j < len(acks)
-        ok &= ~np.isin(view.rel_seq[data], retransmitted)
         if not np.any(ok):
             continue
         rtt = view.time_ns[acks[j[ok]]] - view.time_ns[data[ok]]
