@@ -43,7 +43,7 @@ Columns (one value per segment):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -59,14 +59,10 @@ DUPLICATE_WINDOW_NS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
-class Facts:
-    """Segment columns and derived facts, grouped by connection (see module docstring)."""
+class SegmentRows:
+    """The per-segment columns (one value per row), shared by ``Facts`` (all connections)
+    and ``detect.ConnView`` (one connection's slice)."""
 
-    order: np.ndarray  # row positions in the segments table
-    conn_ids: np.ndarray  # int64, one per connection, ascending
-    starts: np.ndarray  # offsets of each connection's rows; len(conn_ids) + 1
-    conn_index: np.ndarray  # per row: index into conn_ids
-    conn: np.ndarray
     frame: np.ndarray
     time_ns: np.ndarray
     from_client: np.ndarray
@@ -97,10 +93,25 @@ class Facts:
     is_retrans: np.ndarray
     is_spurious: np.ndarray
     super_segment: np.ndarray
-    capture_end_ns: int  # last timestamp in the capture (any frame when known, else TCP)
 
     def __len__(self) -> int:
         return len(self.frame)
+
+
+#: Names of the per-segment columns (what a connection's view slices).
+ROW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SegmentRows))
+
+
+@dataclass(frozen=True, slots=True)
+class Facts(SegmentRows):
+    """Segment columns and derived facts, grouped by connection (see module docstring)."""
+
+    order: np.ndarray  # row positions in the segments table
+    conn_ids: np.ndarray  # int64, one per connection, ascending
+    starts: np.ndarray  # offsets of each connection's rows; len(conn_ids) + 1
+    conn_index: np.ndarray  # per row: index into conn_ids
+    conn: np.ndarray  # per row: connection id
+    capture_end_ns: int  # last timestamp in the capture (any frame when known, else TCP)
 
     def flag(self, bit: int) -> np.ndarray:
         return np.asarray((self.flags & bit) != 0)

@@ -19,57 +19,24 @@ advertisement, a capture duplicate) are made for all connections at once by the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pcapline.facts import Facts, compute_facts
+from pcapline.facts import ROW_COLUMNS, Facts, SegmentRows, compute_facts
 from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
 
 BoolArray = np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
-class ConnView:
+class ConnView(SegmentRows):
     """One connection's rows: read-only numpy slices of ``Facts`` (frame order)."""
 
     conn: int
-    capture_end_ns: int  # last segment time of the whole capture: "did the capture go on?"
-    frame: np.ndarray
-    time_ns: np.ndarray
-    from_client: np.ndarray
-    flags: np.ndarray
-    syn: np.ndarray
-    ack: np.ndarray
-    fin: np.ndarray
-    rst: np.ndarray
-    seg_len: np.ndarray
-    ip_id: np.ndarray
-    ttl: np.ndarray
-    has_ts: np.ndarray
-    ts_val: np.ndarray
-    sack_blocks: np.ndarray
-    mss: np.ndarray
-    rel_seq: np.ndarray
-    seq_end: np.ndarray
-    next_seq: np.ndarray
-    rel_ack: np.ndarray
-    snd_una: np.ndarray
-    window: np.ndarray
-    peer_window: np.ndarray
-    peer_mss: np.ndarray
-    is_dup: np.ndarray
-    probe_shape: np.ndarray
-    is_window_probe: np.ndarray
-    is_keepalive: np.ndarray
-    is_retrans: np.ndarray
-    is_spurious: np.ndarray
-    super_segment: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.frame)
+    capture_end_ns: int  # last frame time of the whole capture: "did the capture go on?"
 
     def has(self, bit: int) -> np.ndarray:
         """Rows whose TCP flags include ``bit`` (model.SYN, model.FIN, ...)."""
@@ -97,13 +64,10 @@ class ConnView:
         return float(self.time_ns[j] - self.time_ns[i]) / 1e9
 
 
-_VIEW_ARRAYS = tuple(f.name for f in fields(ConnView) if f.name not in ("conn", "capture_end_ns"))
-
-
 def conn_view(facts: Facts, index: int) -> ConnView:
     """The ``ConnView`` of the connection at position ``index`` of ``facts.conn_ids``."""
     lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
-    arrays = {name: getattr(facts, name)[lo:hi] for name in _VIEW_ARRAYS}
+    arrays = {name: getattr(facts, name)[lo:hi] for name in ROW_COLUMNS}
     return ConnView(conn=int(facts.conn_ids[index]), capture_end_ns=facts.capture_end_ns, **arrays)
 
 
