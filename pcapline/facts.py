@@ -29,8 +29,8 @@ Columns (one value per segment):
   (``-i any`` on veth/bridges, two taps). Not a retransmission (anchors.md 1.5). SYNs with
   IP ID 0 are never copies (two real SYN+ACKs can leave microseconds apart).
 - ``probe_shape``: 0 bytes (or 1 byte with nothing outstanding: the Windows "garbage byte"),
-  seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST: the Linux keepalive / window probe shape
-  (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
+  seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST, not after the sender's own FIN: the Linux
+  keepalive / window probe shape (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
   is a retransmission, not a probe (Wireshark gets this wrong, anchors.md 1.5).
 - ``is_window_probe``: a probe sent while the peer's last advertised window was 0: the
   0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe).
@@ -193,7 +193,13 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     )
     garbage_byte_probe = (seg_len == 1) & (rel_seq == next_seq - 1) & known_una
     garbage_byte_probe &= snd_una >= next_seq
-    probe_shape = plain & has_ack & ~is_dup & (zero_len_probe | garbage_byte_probe)
+    # After its own FIN a side sends no probes (keepalive runs in ESTABLISHED/CLOSE_WAIT, and
+    # a FIN leaves only once the send queue is empty): a bare ACK at seq FIN's seq is just an
+    # ACK overtaken by the FIN.
+    fin_sent = _exclusive_running_max(
+        is_fin.astype(np.int64), dir_key, dir_order, np.zeros(n, dtype=np.int64)
+    ).astype(bool)
+    probe_shape = plain & has_ack & ~is_dup & ~fin_sent & (zero_len_probe | garbage_byte_probe)
     peer_zero = peer_window == 0
     one_byte_persist = plain & ~is_dup & (seg_len == 1) & (rel_seq == next_seq) & peer_zero
     is_window_probe = (probe_shape & peer_zero) | one_byte_persist

@@ -90,3 +90,12 @@ def test_connections_are_grouped_and_do_not_leak_state() -> None:
     # Connection 1's client had no ACK from its peer before the SYN+ACK.
     assert f.snd_una[5] == UNKNOWN
     assert f.snd_una[8] == 1  # server data: the client ACKed the SYN+ACK only
+
+
+def test_ack_after_own_fin_is_not_a_probe() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 100)
+    c.fin(CLIENT, 0.02)
+    c.ack(CLIENT, 0.0200002, seq=c.nxt(CLIENT) - 1)  # an ACK overtaken by the FIN
+    f = compute_facts(segments(c))
+    assert not f.probe_shape.any() and not f.is_keepalive.any()
