@@ -330,7 +330,8 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
     if d.fate is Fate.LISTEN_OVERFLOW or not h.synack_after_ack:
         return ""
     return (f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "
-            "accepting: a brief listen (accept) queue overflow (nstat TcpExtListenOverflows).")
+            "the connection went on: that ACK was lost, or dropped by a briefly full accept queue "
+            "(nstat TcpExtListenOverflows tells which).")
 
 
 def _loss_note(d: Decision, e: Evidence) -> str:
