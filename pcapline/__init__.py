@@ -9,6 +9,9 @@ The public API is what ``__all__`` lists (a test pins it)::
     a.findings               # list[Finding]
     a.to_json(); a.to_html()
 
+Unusable input raises ``pcapline.CaptureError`` (a ``pcapline.PcaplineError``, whose message is
+one line); damaged input that still holds frames is analysed and carries ``capture.warnings``.
+
 ``analyze`` and ``Analysis`` are loaded on first use (PEP 562), so ``import pcapline`` and
 ``pcapline --help`` stay fast and do not pull in pandas and the whole pipeline.
 """
@@ -17,16 +20,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pcapline.errors import CaptureError, PcaplineError
 from pcapline.model import CaptureInfo, EventKind, Fate, Finding, Side, SkipReason
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Analysis",
+    "CaptureError",
     "CaptureInfo",
     "EventKind",
     "Fate",
     "Finding",
+    "PcaplineError",
     "Side",
     "SkipReason",
     "__version__",

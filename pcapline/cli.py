@@ -13,6 +13,7 @@ chosen for composable subcommands and ``CliRunner`` tests; rich renders the term
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import sys
@@ -29,6 +30,7 @@ from pcapline.model import FAILURE_FATES, Fate
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
+    from pcapline.render.terminal import Selection
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 FORMATS = ("text", "json", "csv", "parquet", "html")
@@ -55,13 +57,30 @@ def _fate_names(
             else:
                 choices = ", ".join([f.value for f in Fate] + [FAILURES_ALIAS])
                 raise click.BadParameter(f"unknown fate {name!r} (choose from {choices})")
+    if values and not names:
+        # `--fail-on ''` (an unset CI variable) would silently never fail: refuse it.
+        raise click.BadParameter("no fate given (e.g. --fail-on refused,connect_timeout)")
     return frozenset(names)
+
+
+def _ip_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--host`` must be an IPv4/IPv6 address; returned in canonical form (``2001:DB8::1`` ->
+    ``2001:db8::1``). A typo would otherwise select nothing and ``--fail-on`` would pass."""
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IPv4 or IPv6 address") from None
 
 
 def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--host/--port/--stream: select connections after analysis; ids stay tcp.stream."""
     options = (
-        click.option("--host", metavar="IP", help="Only connections with this address at either end."),
+        click.option(
+            "--host", metavar="IP", callback=_ip_address,
+            help="Only connections with this address (IPv4 or IPv6) at either end.",
+        ),
         click.option(
             "--port", type=click.IntRange(0, 65535), help="Only connections with this port at either end."
         ),
@@ -116,9 +135,12 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    analysis = _run(capture, host=host, port=port, stream=stream)
+    whole = _run(capture)
+    analysis = _select(whole, capture, host=host, port=port, stream=stream)
     if fmt == "text":
-        _write(_text(analysis, limit=limit, stream=stream, to_file=output is not None), output)
+        filters = _filter_words(host=host, port=port, stream=stream)
+        selection = _selection(whole, filters)
+        _write(_text(analysis, selection, limit=limit, stream=stream, to_file=output is not None), output)
     elif fmt == "json":
         _write(analysis.to_json(), output)
     elif fmt == "csv":
@@ -144,7 +166,7 @@ def report(
     capture: str, output: str, host: str | None, port: int | None, stream: tuple[int, ...]
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-    analysis = _run(capture, host=host, port=port, stream=stream)
+    analysis = _select(_run(capture), capture, host=host, port=port, stream=stream)
     _write(analysis.to_html(), output)
     return EXIT_OK
 
@@ -157,7 +179,8 @@ def report(
 def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
-    _write(stream_timeline(_run(capture, host=None, port=None, stream=(stream,)), stream, ascii_only), output)
+    analysis = _select(_run(capture), capture, host=None, port=None, stream=(stream,))
+    _write(stream_timeline(analysis, stream, ascii_only), output)
     return EXIT_OK
 
 
@@ -194,25 +217,51 @@ def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -
     return connection_timeline_text(analysis, stream, ascii_only=ascii_only)
 
 
-def _run(capture: str, *, host: str | None, port: int | None, stream: tuple[int, ...]) -> Analysis:
+def _run(capture: str) -> Analysis:
+    """The whole capture analysed (filters come after, see ``_select``); warnings on stderr."""
     from pcapline.analysis import analyze as run_analysis
 
-    analysis = run_analysis(capture, host=host, port=port, stream=stream or None)
+    analysis = run_analysis(capture)
     for warning in analysis.capture.warnings:
         click.echo(f"pcapline: warning: {warning}", err=True)
-    missing = sorted(set(stream) - set(analysis.connections["id"].tolist()))
-    if missing:
-        raise UsageError(f"no connection with id {', '.join(map(str, missing))} in {capture}")
     return analysis
 
 
-def _text(analysis: Analysis, *, limit: int, stream: tuple[int, ...], to_file: bool) -> str:
+def _select(
+    whole: Analysis, capture: str, *, host: str | None, port: int | None, stream: tuple[int, ...]
+) -> Analysis:
+    """The connections the filters keep (``Analysis.select``); an unknown --stream id is exit 2."""
+    missing = sorted(set(stream) - set(whole.connections["id"].tolist()))
+    if missing:
+        raise UsageError(f"no connection with id {', '.join(map(str, missing))} in {capture}")
+    if host is None and port is None and not stream:
+        return whole
+    return whole.select(host=host, port=port, stream=stream or None)
+
+
+def _filter_words(*, host: str | None, port: int | None, stream: tuple[int, ...]) -> str:
+    """The filters as the user would type them: ``--host 10.0.0.7 --stream 3``; "" for none."""
+    words = [f"--host {host}"] if host is not None else []
+    words += [f"--port {port}"] if port is not None else []
+    words += [f"--stream {n}" for n in dict.fromkeys(stream)]
+    return " ".join(words)
+
+
+def _selection(whole: Analysis, filters: str) -> Selection | None:
+    from pcapline.render.terminal import Selection
+
+    return Selection(whole=whole.connections, filters=filters) if filters else None
+
+
+def _text(
+    analysis: Analysis, selection: Selection | None, *, limit: int, stream: tuple[int, ...], to_file: bool
+) -> str:
     from pcapline.render.terminal import TextOptions, render_text
 
     tty = not to_file and sys.stdout.isatty()
     color = tty and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
-    text = render_text(analysis, TextOptions(limit=limit, width=max(width, 60), color=color))
+    text = render_text(analysis, TextOptions(limit=limit, width=max(width, 60), color=color), selection)
     if stream:
         ascii_only = not to_file and not _stdout_takes_unicode()
         text += "\n" + _timelines(analysis, stream, ascii_only=ascii_only)

@@ -73,6 +73,12 @@ def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
         ["analyze", "x.pcap", "--format", "yaml"],
         ["analyze", "x.pcap", "--fail-on", "closed,exploded"],
         ["analyze", "x.pcap", "--port", "70000"],
+        ["analyze", "x.pcap", "--host", "bogus"],
+        ["analyze", "x.pcap", "--host", "10.14.0.01"],  # leading zero: octal or decimal? refused
+        ["analyze", "x.pcap", "--host", "10.0.0.256"],
+        ["analyze", "x.pcap", "--fail-on", ""],  # e.g. an unset CI variable
+        ["analyze", "x.pcap", "--fail-on", " , "],
+        ["report", "x.pcap", "-o", "x.html", "--host", "2001:db8::g"],
         ["no-such-command"],
     ],
 )
@@ -80,6 +86,30 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], capsys: pytest.Ca
     assert run(args) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), err
+
+
+def test_bad_host_and_empty_fail_on_are_refused_before_reading(two_conns: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: --host bogus selected nothing and --fail-on passed (exit 0, "no TCP connections").
+    assert run(["analyze", str(two_conns), "--host", "bogus", "--fail-on", "refused"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "pcapline: error: Invalid value for '--host': 'bogus' is not an IPv4 or IPv6 address "
+        "(see 'pcapline analyze --help')"
+    ]
+    assert run(["analyze", str(two_conns), "--fail-on", ""]) == 2
+    assert "--fail-on': no fate given" in capsys.readouterr().err
+
+
+def test_host_accepts_ipv4_and_any_spelling_of_ipv6(two_conns: Path, tmp_path: Path) -> None:
+    assert _invoke("analyze", str(two_conns), "--host", "10.0.0.2", "--fail-on", "refused")[0] == 1
+    v6 = Path(__file__).resolve().parents[1] / "sample_captures" / "ipv6-refused.pcap"
+    doc = json.loads(_invoke("analyze", str(v6), "--format", "json")[1])
+    server = doc["connections"][0]["server"]["ip"]
+    shouting = server.upper().replace("::", ":0::", 1) if "::" in server else server.upper()
+    code, out, _ = _invoke("analyze", str(v6), "--format", "json", "--host", shouting, "--fail-on", "refused")
+    assert code == 1
+    assert [c["server"]["ip"] for c in json.loads(out)["connections"]] == [server]
 
 
 def test_unknown_fate_names_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
@@ -218,10 +248,25 @@ def test_unknown_stream_is_exit_2(two_conns: Path, capsys: pytest.CaptureFixture
     assert "no connection with id 7" in capsys.readouterr().err
 
 
+def test_filtered_text_describes_the_whole_capture_then_the_selection(two_conns: Path) -> None:
+    # Before: "conns    no TCP connections" for a host that matches nothing.
+    code, out, _ = _invoke("analyze", str(two_conns), "--host", "10.99.9.9")
+    assert code == 0
+    assert out.splitlines()[-2:] == [
+        "conns    2 connections: 1 refused, 1 closed",
+        "         no connection matches --host 10.99.9.9",
+    ]
+    _, out, _ = _invoke("analyze", str(two_conns), "--port", "80", "--host", "10.0.0.1")
+    assert "         showing 1 of 2 connections (filter: --host 10.0.0.1 --port 80): 1 closed" in out.splitlines()
+    _, out, _ = _invoke("analyze", str(two_conns))
+    assert "showing" not in out and "conns    2 connections: 1 refused, 1 closed" in out
+
+
 def test_stream_text_appends_the_timeline(two_conns: Path) -> None:
     code, out, _ = _invoke("analyze", str(two_conns), "--stream", "1")
     assert code == 0
-    assert "1 connection: 1 refused" in out
+    assert "conns    2 connections: 1 refused, 1 closed" in out
+    assert "showing 1 of 2 connections (filter: --stream 1): 1 refused" in out
     assert "connection 1: client 10.0.0.1:40001" in out
 
 

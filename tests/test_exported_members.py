@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import pcapline
-from pcapline import model
+from pcapline import errors, model
 
 PUBLIC_API = {
     "Analysis",
+    "CaptureError",
     "CaptureInfo",
     "EventKind",
     "Fate",
     "Finding",
+    "PcaplineError",
     "Side",
     "SkipReason",
     "__version__",
@@ -36,6 +39,17 @@ def test_every_exported_name_resolves_to_the_real_object() -> None:
     for name in ("CaptureInfo", "EventKind", "Fate", "Finding", "Side", "SkipReason"):
         assert getattr(pcapline, name) is getattr(model, name)
     assert isinstance(pcapline.__version__, str) and pcapline.__version__.count(".") == 2
+    assert pcapline.CaptureError is errors.CaptureError
+    assert pcapline.PcaplineError is errors.PcaplineError
+
+
+def test_unusable_input_is_catchable_as_the_exported_errors(tmp_path: Path) -> None:
+    not_a_capture = tmp_path / "notes.pcap"
+    not_a_capture.write_text("hello\n" * 10)
+    with pytest.raises(pcapline.CaptureError, match="not a pcap or pcapng capture"):
+        pcapline.analyze(not_a_capture)
+    with pytest.raises(pcapline.PcaplineError):
+        pcapline.analyze(tmp_path / "missing.pcap")
 
 
 def test_unknown_attribute_raises() -> None:

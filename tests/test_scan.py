@@ -111,6 +111,27 @@ def test_no_captures_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no capture files" in capsys.readouterr().err
 
 
+def test_a_missing_path_is_a_usage_error_like_an_empty_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: a missing PATH became an error row and exit 0, while an empty glob was exit 2.
+    missing = tmp_path / "no-such-dir"
+    assert run(["scan", str(NAT), str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [f"pcapline: error: {missing}: no such file or directory"]
+    assert run(["scan", str(tmp_path / "*.pcap")]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
+    with pytest.raises(UsageError, match="no such file or directory"):
+        expand_paths([str(missing / "x.pcap")])
+
+
+def test_empty_fail_on_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["scan", str(NAT), "--fail-on", ""]) == 2
+    assert "no finding kind or fate given" in capsys.readouterr().err
+    with pytest.raises(UsageError):
+        fail_on_names([" , "])
+    assert fail_on_names([]) == frozenset()
+
+
 def test_local_and_dask_give_identical_results() -> None:
     distributed = pytest.importorskip("distributed")
     paths = [str(NAT)]

@@ -43,7 +43,21 @@ class TextOptions:
     color: bool = False
 
 
-def render_text(analysis: Analysis, options: TextOptions = TextOptions()) -> str:
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """A filtered report's context: every connection of the capture, and the filter as typed.
+
+    The summary describes the whole capture (like ``capture`` facts) and then says what the
+    filter kept, so "no connection matches --host X" is never mistaken for "no TCP here".
+    """
+
+    whole: pd.DataFrame  # the connections table before filtering
+    filters: str  # "--host 10.0.0.7 --port 443"
+
+
+def render_text(
+    analysis: Analysis, options: TextOptions = TextOptions(), selection: Selection | None = None
+) -> str:
     console = Console(
         file=io.StringIO(),
         width=options.width,
@@ -54,7 +68,7 @@ def render_text(analysis: Analysis, options: TextOptions = TextOptions()) -> str
         emoji=False,
         soft_wrap=False,
     )
-    for line in summary_lines(analysis):
+    for line in summary_lines(analysis, selection):
         console.print(line)
     conns = analysis.connections
     if conns.empty:
@@ -81,7 +95,7 @@ def _finish(console: Console) -> str:
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
-def summary_lines(analysis: Analysis) -> list[Text | str]:
+def summary_lines(analysis: Analysis, selection: Selection | None = None) -> list[Text | str]:
     info = analysis.capture
     lines: list[Text | str] = []
     kinds = ", ".join(info.link_types) or "no link type"
@@ -101,7 +115,10 @@ def summary_lines(analysis: Analysis) -> list[Text | str]:
         )
     for warning in info.warnings:
         lines.append(Text.assemble(("warning  ", "bold yellow"), str(warning)))
-    lines.append(Text.assemble(("conns    ", "bold"), fate_summary(analysis.connections)))
+    whole = analysis.connections if selection is None else selection.whole
+    lines.append(Text.assemble(("conns    ", "bold"), fate_summary(whole)))
+    if selection is not None and not whole.empty:
+        lines.append(" " * 9 + selection_summary(analysis.connections, len(whole), selection.filters))
     if analysis.findings:
         lines.append(Text("findings", style="bold"))
         for finding in analysis.findings:
@@ -117,6 +134,14 @@ def fate_summary(conns: pd.DataFrame) -> str:
     order = sorted(counts, key=lambda f: (f not in _FAILURE_VALUES, -counts[f], f))
     noun = "connection" if len(conns) == 1 else "connections"
     return f"{len(conns):,} {noun}: " + ", ".join(f"{counts[f]:,} {f}" for f in order)
+
+
+def selection_summary(selected: pd.DataFrame, total: int, filters: str) -> str:
+    """``showing 2 of 40 connections (filter: --port 443): 1 refused, 1 closed``."""
+    if selected.empty:
+        return f"no connection matches {filters}"
+    text = f"showing {len(selected):,} of {total:,} connections (filter: {filters})"
+    return text + ": " + fate_summary(selected).split(": ", 1)[1]
 
 
 def ordered_for_display(conns: pd.DataFrame) -> pd.DataFrame:

@@ -85,6 +85,8 @@ def fail_on_names(values: Sequence[str]) -> frozenset[str]:
             else:
                 choices = ", ".join(sorted(kinds) + [f.value for f in Fate] + [FAILURES_ALIAS])
                 raise UsageError(f"--fail-on: unknown finding kind or fate {name!r} (choose from {choices})")
+    if values and not names:
+        raise UsageError("--fail-on: no finding kind or fate given (e.g. --fail-on nat_timestamp,refused)")
     return frozenset(names)
 
 

@@ -88,11 +88,15 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
         matches = sorted(glob.glob(given, recursive=True)) if glob.has_magic(given) else [given]
         if not matches:
             raise UsageError(f"no file matches {given}")
+        if not os.path.lexists(matches[0]):
+            # A mistyped argument is a usage error (exit 2), like a glob matching nothing;
+            # only captures that exist but cannot be read become error rows.
+            raise UsageError(f"{given}: no such file or directory")
         for match in matches:
             if os.path.isdir(match):
                 found.update(_walk(match))
-            elif os.path.exists(match) or not glob.has_magic(given):
-                found.add(match)  # a missing explicit file is reported by its summary
+            else:
+                found.add(match)  # an explicit file is scanned whatever its name
     if not found:
         raise UsageError(f"no capture files in {' '.join(paths)}")
     return sorted(found)

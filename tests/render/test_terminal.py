@@ -6,6 +6,7 @@ from synthetic_analysis import connection_row, make_analysis
 
 from pcapline.model import CaptureInfo, Finding
 from pcapline.render.terminal import (
+    Selection,
     TextOptions,
     format_bytes,
     format_duration,
@@ -39,6 +40,20 @@ def _nat() -> Finding:
 
 def test_full_report_at_fixed_width() -> None:
     assert render_text(make_analysis(findings=[_nat()]), TextOptions(width=120)) == EXPECTED_120
+
+
+def test_filtered_summary_counts_the_whole_capture_then_the_selection() -> None:
+    whole = make_analysis()
+    kept = whole.select(stream=[1])
+    out = render_text(kept, TextOptions(width=120), Selection(whole.connections, "--stream 1"))
+    lines = out.splitlines()
+    at = lines.index("conns    3 connections: 1 keepalive_timeout, 1 refused, 1 closed")
+    assert lines[at + 1] == "         showing 1 of 3 connections (filter: --stream 1): 1 refused"
+    none = render_text(whole.select(host="10.99.9.9"), TextOptions(width=120), Selection(whole.connections, "--host 10.99.9.9"))
+    assert none.splitlines()[-2:] == [
+        "conns    3 connections: 1 keepalive_timeout, 1 refused, 1 closed",
+        "         no connection matches --host 10.99.9.9",
+    ]
 
 
 def test_no_line_exceeds_the_width_and_failures_come_first() -> None:
