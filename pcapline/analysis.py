@@ -126,7 +126,7 @@ def analyze(
     capture = read_capture(source)
     decoded = decode(capture)
     segments, connections = build_flows(decoded.segments)
-    last_frame_ns = int(capture.time_ns.max()) if len(capture.time_ns) else None
+    last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
     detected = detect.run_all(segments, connections, capture_end_ns=last_frame_ns)
     connections = classify.classify(segments, connections, detected)
     events = detected.events
@@ -145,12 +145,16 @@ def analyze(
 
 def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
     """The ``capture`` facts: what the file is and how every frame was accounted for."""
+    from pcapline.decode.link import linktype_name
+
     skipped = {str(reason): int(n) for reason, n in decoded.skipped.items() if n}
-    times = capture.time_ns
+    times = capture.timed_ns  # a record cut inside its header has no time of its own
+    # With no frame, the link types the file header declares (a header-only capture).
+    declared = dict.fromkeys(linktype_name(t) for t in capture.declared_link_types)
     return CaptureInfo(
         path=str(capture.path),
         format=str(capture.format),
-        link_types=[str(name) for name in decoded.link_types],
+        link_types=[str(name) for name in decoded.link_types] or list(declared),
         frames=int(capture.frames),  # includes records the file ended inside
         tcp_frames=int(len(decoded.segments)),
         first_time_ns=int(times.min()) if len(times) else None,

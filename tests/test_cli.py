@@ -73,12 +73,6 @@ def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
         ["analyze", "x.pcap", "--format", "yaml"],
         ["analyze", "x.pcap", "--fail-on", "closed,exploded"],
         ["analyze", "x.pcap", "--port", "70000"],
-        ["analyze", "x.pcap", "--host", "bogus"],
-        ["analyze", "x.pcap", "--host", "10.14.0.01"],  # leading zero: octal or decimal? refused
-        ["analyze", "x.pcap", "--host", "10.0.0.256"],
-        ["analyze", "x.pcap", "--fail-on", ""],  # e.g. an unset CI variable
-        ["analyze", "x.pcap", "--fail-on", " , "],
-        ["report", "x.pcap", "-o", "x.html", "--host", "2001:db8::g"],
         ["no-such-command"],
     ],
 )
@@ -88,14 +82,36 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], capsys: pytest.Ca
     assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), err
 
 
+@pytest.mark.parametrize(
+    "args,option",
+    [
+        (["analyze", "--host", "bogus"], "--host"),
+        (["analyze", "--host", "10.14.0.01"], "--host"),  # leading zero: octal or decimal? refused
+        (["analyze", "--host", "10.0.0.256"], "--host"),
+        (["report", "-o", "x.html", "--host", "2001:db8::g"], "--host"),
+        (["analyze", "--fail-on", ""], "--fail-on"),  # e.g. an unset CI variable
+        (["analyze", "--fail-on", " , "], "--fail-on"),
+    ],
+)
+def test_bad_host_or_fail_on_value_is_exit_2(
+    args: list[str], option: str, two_conns: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run([args[0], str(two_conns), *args[1:]]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(f"pcapline: error: Invalid value for '{option}'"), err
+
+
 def test_bad_host_and_empty_fail_on_are_refused_before_reading(two_conns: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Before: --host bogus selected nothing and --fail-on passed (exit 0, "no TCP connections").
     assert run(["analyze", str(two_conns), "--host", "bogus", "--fail-on", "refused"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err.splitlines() == [
-        "pcapline: error: Invalid value for '--host': 'bogus' is not an IPv4 or IPv6 address "
-        "(see 'pcapline analyze --help')"
+        (
+            "pcapline: error: Invalid value for '--host': 'bogus' is not an IPv4 or IPv6 address "
+            "(see 'pcapline analyze --help')"
+        )
     ]
     assert run(["analyze", str(two_conns), "--fail-on", ""]) == 2
     assert "--fail-on': no fate given" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import numpy as np
 
 from pcapline.errors import CaptureError
-from pcapline.read.capture import Capture
+from pcapline.read.capture import Capture, backwards_time_warning
 from pcapline.read.open import open_source
 from pcapline.read.pcap import is_pcap, read_pcap
 from pcapline.read.pcapng import is_pcapng, read_pcapng
@@ -36,6 +36,7 @@ def read_capture(source: str | os.PathLike[str] | BinaryIO) -> Capture:
     else:
         raise CaptureError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
     n = records.offset.shape[0]
+    backwards = backwards_time_warning(records.time_ns)
     return Capture(
         path=path,
         format=fmt,
@@ -46,7 +47,9 @@ def read_capture(source: str | os.PathLike[str] | BinaryIO) -> Capture:
         caplen=records.caplen,
         origlen=records.origlen,
         data=data,
-        warnings=raw.warnings + records.warnings,
+        warnings=raw.warnings + records.warnings + ([backwards] if backwards else []),
         truncated_records=records.truncated_records,
         compression=raw.compression,
+        last_time_unknown=records.last_time_unknown,
+        declared_link_types=records.declared_link_types,
     )

@@ -30,11 +30,21 @@ class Capture:
     data: np.ndarray  # uint8 view of the whole (decompressed) file
     warnings: list[str] = field(default_factory=list)
     truncated_records: int = 0
-    compression: str | None = None  # "gzip" | "bzip2" | "xz" | "zstd" | None
+    compression: str | None = None  # "gzip" | "bzip2" | "xz" | "zstd" | None; "gzip+gzip" when nested
+    #: The file ends before the last frame's timestamp (inside its record header): that frame
+    #: carries the previous frame's time, and counts in no first/last time (``timed_ns``).
+    last_time_unknown: bool = False
+    #: LINKTYPE_* values the file header / interface blocks declare, even with no frame at all.
+    declared_link_types: tuple[int, ...] = ()
 
     @property
     def frames(self) -> int:
         return int(self.frame.shape[0])
+
+    @property
+    def timed_ns(self) -> np.ndarray:
+        """Timestamps of the frames whose time the file holds (for first/last capture time)."""
+        return self.time_ns[:-1] if self.last_time_unknown else self.time_ns
 
     @property
     def truncated_mask(self) -> np.ndarray:
@@ -43,6 +53,23 @@ class Capture:
         if self.truncated_records:
             mask[self.frames - self.truncated_records :] = True
         return mask
+
+
+def backwards_time_warning(time_ns: np.ndarray) -> str | None:
+    """One warning when timestamps step backwards in file order, else None.
+
+    Merged captures (``mergecap -a``), clock steps (NTP, VM migration) and multi-queue capture
+    do it; durations then come from the earliest/latest times, not the first/last frames
+    (flows._time_span). One vectorised comparison: about 10 ms for 2.5 million frames.
+    """
+    back = np.flatnonzero(time_ns[1:] < time_ns[:-1])
+    if back.size == 0:
+        return None
+    times = "time" if back.size == 1 else "times"
+    return (
+        f"timestamps go backwards {back.size:,} {times} (first at frame {int(back[0]) + 2}): "
+        "merged or clock-stepped capture; durations use earliest/latest times"
+    )
 
 
 def gather_rows(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:

@@ -9,7 +9,6 @@ input and stdin are read into memory once.
 from __future__ import annotations
 
 import bz2
-import gzip
 import io
 import lzma
 import mmap
@@ -40,6 +39,10 @@ UNSUPPORTED_MAGIC: dict[str, bytes] = {
 }
 
 _CHUNK = 1 << 20
+#: Compression layers opened transparently. A ``.pcap.gz`` compressed again (``gzip -r`` over a
+#: folder, a log shipper, a mail gateway) is common and unambiguous from the magic bytes, so we
+#: unwrap it rather than make the user do it; the limit stops a crafted file from nesting forever.
+MAX_LAYERS = 3
 
 
 @dataclass
@@ -108,6 +111,21 @@ def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
     return RawSource(path=path, data=data, compression=kind, warnings=warnings)
 
 
+def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:
+    """Decompress ``raw``, then any compressed layer found inside, up to ``MAX_LAYERS``."""
+    source = _decompress(kind, raw, path)
+    kinds = [kind]
+    while (inner := sniff_compression(source.data[:8].tobytes())) is not None:
+        kinds.append(inner)
+        if len(kinds) > MAX_LAYERS:
+            nested = " inside ".join(reversed(kinds))
+            raise CompressionError(f"{path}: compressed more than {MAX_LAYERS} times ({nested}); decompress it first")
+        layer = _decompress(inner, io.BytesIO(source.data.tobytes()), path)
+        source = RawSource(path, layer.data, warnings=source.warnings + layer.warnings)
+    source.compression = "+".join(kinds)
+    return source
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:120]
@@ -118,7 +136,7 @@ def _read_stream(stream: BinaryIO, path: str) -> RawSource:
     kind = sniff_compression(head)
     rest = _Prefixed(head, stream)
     if kind is not None:
-        return _decompress(kind, rest, path)  # type: ignore[arg-type]
+        return _unwrap(kind, rest, path)  # type: ignore[arg-type]
     content = rest.readall()
     return RawSource(path=path, data=np.frombuffer(content, dtype=np.uint8))
 
@@ -162,7 +180,7 @@ def _open_file(path: str) -> RawSource:
         kind = sniff_compression(head)
         if kind is not None:
             fh.seek(0)
-            return _decompress(kind, fh, path)
+            return _unwrap(kind, fh, path)
         try:
             size = os.fstat(fh.fileno()).st_size
         except OSError:

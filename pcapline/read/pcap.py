@@ -48,6 +48,11 @@ class Records:
     origlen: np.ndarray
     warnings: list[str]
     truncated_records: int
+    #: The file ends before the last record's timestamp: that frame's time is unknown (it
+    #: carries the previous frame's time, or 0 when it is the only frame; Capture.timed_ns).
+    last_time_unknown: bool = False
+    #: Link types the file declares (pcap header, pcapng interface blocks), frames or not.
+    declared_link_types: tuple[int, ...] = ()
 
 
 def is_pcap(head: bytes) -> bool:
@@ -71,6 +76,7 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
     offsets, warnings, stop = _walk(data, order, rec_len, path)
     n = len(offsets)
     truncated = 0
+    last_time_unknown = False
     if n:
         complete = offsets + 16 <= size
         fields = np.zeros((n, 4), dtype=np.int64)
@@ -78,13 +84,18 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
         sec, frac, incl, orig = fields.T
         if not complete[-1]:
             # The file ended inside the last record header: a frame we know nothing about
-            # except that it exists; give it the previous frame's time.
+            # except that it exists; give it the previous frame's time (Capture.timed_ns
+            # leaves it out of first/last time when there is no previous frame).
             sec[-1], frac[-1] = (sec[-2], frac[-2]) if n > 1 else (0, 0)
         time_ns = sec * 1_000_000_000 + (frac if nano else frac * 1000)
         start = offsets + rec_len
         caplen = np.clip(np.minimum(incl, size - start), 0, None)
         truncated = int((start + incl > size).sum())
-        if truncated:
+        last_time_unknown = not bool(complete[-1])
+        if start[-1] > size:
+            present = size - int(offsets[-1])
+            warnings.append(f"file ends inside the header of record {n} ({present} of {rec_len} bytes)")
+        elif truncated:
             warnings.append(
                 f"file ends inside frame {n} ({int(caplen[-1])} of {int(incl[-1])} captured bytes present)"
             )
@@ -101,6 +112,8 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
         origlen=orig.astype(np.int64),
         warnings=warnings,
         truncated_records=truncated,
+        last_time_unknown=last_time_unknown,
+        declared_link_types=(link_type,),
     )
 
 

@@ -190,8 +190,16 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
         warnings.append(stop + "; stopped reading there")
     truncated = int(n > 0 and bool(fields["cut"][-1]))
     if truncated:
-        warnings.append(f"file ends inside frame {n}")
+        warnings.append(_cut_warning(fields, n, size))
     return _records(fields, interfaces, warnings, truncated)
+
+
+def _cut_warning(fields: dict[str, np.ndarray], n: int, size: int) -> str:
+    """Where the file ends inside the last packet block: its header, or its packet bytes."""
+    start, hdr_len = int(fields["start"][-1]), int(fields["hdr_len"][-1])
+    if start > size:
+        return f"file ends inside the header of record {n} ({size - (start - hdr_len)} of {hdr_len} bytes)"
+    return f"file ends inside frame {n} ({int(fields['caplen'][-1])} of {int(fields['incl'][-1])} captured bytes present)"
 
 
 def _packet_fields(
@@ -259,6 +267,10 @@ def _packet_fields(
         "iface": base + iface,
         "ticks": (ts_hi.astype(np.uint64) << np.uint64(32)) | ts_lo.astype(np.uint64),
         "cut": cut,
+        "incl": caplen,
+        "hdr_len": hdr_len,
+        # EPB/PB cut inside their 28-byte header: the timestamp words were not read.
+        "untimed": ~whole & (hdr_len == 28),
     }
     return fields, first_bad, why
 
@@ -272,6 +284,9 @@ def _records(fields: dict[str, np.ndarray], interfaces: list[Interface], warning
         sel = iface == i
         time_ns[sel] = ticks_to_ns(fields["ticks"][sel], interfaces[i])
         link_type[sel] = interfaces[i].link_type
+    untimed = bool(n and fields["untimed"][-1])  # only the last block can be cut
+    if untimed and n > 1:
+        time_ns[-1] = time_ns[-2]  # not 1970: Capture.timed_ns leaves a lone one out
     return Records(
         time_ns=time_ns,
         link_type=link_type,
@@ -280,4 +295,6 @@ def _records(fields: dict[str, np.ndarray], interfaces: list[Interface], warning
         origlen=fields["origlen"].astype(np.int64),
         warnings=warnings,
         truncated_records=truncated,
+        last_time_unknown=untimed,
+        declared_link_types=tuple(described.link_type for described in interfaces),
     )

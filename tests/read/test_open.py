@@ -44,6 +44,20 @@ def test_damaged_gzip_tail_keeps_the_frames_before_it(tmp_path) -> None:
     assert any("gzip stream ends early" in w for w in cap.warnings)
 
 
+def test_nested_compression_is_unwrapped_up_to_three_layers(tmp_path) -> None:
+    # Before: "not a pcap or pcapng capture (starts with 1f8b0800)".
+    path = tmp_path / "twice.pcap.gz"
+    path.write_bytes(gzip.compress(gzip.compress(PCAP)))
+    cap = read_capture(path)
+    assert (cap.frames, cap.compression, cap.warnings) == (5, "gzip+gzip", [])
+    path.write_bytes(gzip.compress(lzma.compress(bz2.compress(PCAP))))
+    assert read_capture(path).compression == "gzip+xz+bzip2"
+    assert read_capture(io.BytesIO(path.read_bytes())).frames == 5  # stdin / file objects too
+    path.write_bytes(gzip.compress(gzip.compress(gzip.compress(gzip.compress(PCAP)))))
+    with pytest.raises(CaptureError, match=r"compressed more than 3 times \(gzip inside gzip inside gzip inside gzip\)"):
+        read_capture(path)
+
+
 def test_garbage_after_gzip_magic_is_a_capture_error(tmp_path) -> None:
     path = tmp_path / "bad.gz"
     path.write_bytes(b"\x1f\x8b" + b"\xff" * 40)

@@ -78,6 +78,48 @@ def test_file_ending_inside_a_record_header(tmp_path) -> None:
     path.write_bytes(data + b"\x00" * 7)
     cap = read_capture(path)
     assert cap.frames == 3 and cap.truncated_records == 1 and cap.caplen[2] == 0
+    assert cap.warnings == ["file ends inside the header of record 3 (7 of 16 bytes)"]
+    assert cap.time_ns[2] == cap.time_ns[1]  # the previous frame's time, never 1970
+    assert cap.last_time_unknown and cap.timed_ns.tolist() == cap.time_ns[:2].tolist()
+
+
+def test_file_ending_inside_the_only_record_header_has_no_time(tmp_path) -> None:
+    path = tmp_path / "hdr1.pcap"
+    path.write_bytes(pcap([]) + pcap(_frames(1))[24:34])
+    cap = read_capture(path)
+    assert (cap.frames, cap.truncated_records) == (1, 1)
+    assert cap.truncated_mask.tolist() == [True]
+    assert cap.warnings == ["file ends inside the header of record 1 (10 of 16 bytes)"]
+    assert cap.timed_ns.size == 0  # no first/last time rather than 1970-01-01
+
+
+def test_file_ending_inside_packet_bytes_says_how_many_are_present(tmp_path) -> None:
+    frames = _frames(2)
+    path = tmp_path / "data.pcap"
+    path.write_bytes(pcap(frames)[:-5])
+    cap = read_capture(path)
+    assert cap.warnings == [f"file ends inside frame 2 ({len(frames[1]) - 5} of {len(frames[1])} captured bytes present)"]
+    assert not cap.last_time_unknown and cap.timed_ns.size == 2
+
+
+def test_timestamps_going_backwards_are_counted_in_one_warning(tmp_path) -> None:
+    frames = _frames(5)
+    data = bytearray(pcap(frames, start_ns=T0, step_ns=1_000_000))
+    # Seconds field of frames 3 and 5 moved one second back (a merged or clock-stepped capture).
+    for index in (2, 4):
+        at = 24 + sum(16 + len(f) for f in frames[:index])
+        data[at : at + 4] = struct.pack("<I", T0 // 10**9 - 1)
+    path = tmp_path / "back.pcap"
+    path.write_bytes(bytes(data))
+    cap = read_capture(path)
+    assert cap.warnings == [
+        (
+            "timestamps go backwards 2 times (first at frame 3): merged or clock-stepped capture; "
+            "durations use earliest/latest times"
+        )
+    ]
+    path.write_bytes(pcap(frames[:2], start_ns=T0, step_ns=0))  # equal times are not backwards
+    assert read_capture(path).warnings == []
 
 
 def test_bogus_record_length_stops_with_warning(tmp_path) -> None:
@@ -106,6 +148,28 @@ def test_header_only_file_has_no_frames(tmp_path) -> None:
     path.write_bytes(pcap([]))
     cap = read_capture(path)
     assert cap.frames == 0 and cap.warnings == []
+    assert cap.declared_link_types == (1,)
+
+
+def test_header_only_capture_reports_the_declared_link_type(tmp_path) -> None:
+    from pcapline.analysis import analyze
+
+    path = tmp_path / "raw.pcap"
+    path.write_bytes(pcap([], linktype=101))
+    info = analyze(path).capture
+    assert (info.frames, info.link_types) == (0, ["RAW"])
+    assert info.first_time_ns is None and info.last_time_ns is None
+
+
+def test_cut_only_record_gives_no_capture_time_but_is_counted(tmp_path) -> None:
+    from pcapline.analysis import analyze
+
+    path = tmp_path / "hdr1.pcap"
+    path.write_bytes(pcap([]) + pcap(_frames(1))[24:30])
+    info = analyze(path).capture
+    assert info.first_time_ns is None and info.last_time_ns is None
+    assert info.frames == info.tcp_frames + sum(info.skipped.values()) == 1
+    assert info.skipped == {"truncated_record": 1}
 
 
 @pytest.mark.parametrize(

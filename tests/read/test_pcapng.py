@@ -9,6 +9,7 @@ from pcapline.errors import CaptureError
 from pcapline.read import read_capture
 
 SEC = 1_700_000_000
+SEC_TICK_NS = 1_000  # one tick of the default if_tsresol (microseconds), in ns
 PKT = ipv4(tcp(flags=SYN))
 
 
@@ -103,7 +104,29 @@ def test_last_block_cut_inside_its_header_or_data(tmp_path, kept: int) -> None:
     path.write_bytes(data)
     cap = read_capture(path)
     assert (cap.frames, cap.truncated_records) == (2, 1)
-    assert cap.warnings == ["file ends inside frame 2"]
+    if kept < 28:  # inside the EPB's 28-byte header: no timestamp of its own, not 1970
+        assert cap.warnings == [f"file ends inside the header of record 2 ({kept} of 28 bytes)"]
+        assert cap.time_ns.tolist() == [SEC_TICK_NS, SEC_TICK_NS] and cap.last_time_unknown
+        assert cap.timed_ns.tolist() == [SEC_TICK_NS]
+    else:
+        assert cap.warnings == [f"file ends inside frame 2 ({kept - 28} of {len(ethernet(PKT))} captured bytes present)"]
+        assert cap.time_ns.tolist() == [SEC_TICK_NS, 2 * SEC_TICK_NS] and not cap.last_time_unknown
+
+
+def test_only_block_cut_inside_its_header_has_no_time(tmp_path) -> None:
+    path = tmp_path / "cut1.pcapng"
+    path.write_bytes(shb() + idb(1) + epb(0, 1, ethernet(PKT))[:16])
+    cap = read_capture(path)
+    assert (cap.frames, cap.truncated_records) == (1, 1)
+    assert cap.warnings == ["file ends inside the header of record 1 (16 of 28 bytes)"]
+    assert cap.timed_ns.size == 0
+
+
+def test_interfaces_without_packets_still_declare_their_link_types(tmp_path) -> None:
+    path = tmp_path / "nopackets.pcapng"
+    path.write_bytes(shb() + idb(1) + idb(101))
+    cap = read_capture(path)
+    assert cap.frames == 0 and cap.declared_link_types == (1, 101)
 
 
 def test_bad_captured_length_mid_file_keeps_the_frames_before(tmp_path) -> None:
