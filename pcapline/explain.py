@@ -271,8 +271,15 @@ def _reset(d: Decision, e: Evidence) -> str:
     elif r.unread_data:
         why.append("it sent RST instead of FIN right after receiving data: close() with unread "
                    "received data, or an abortive close (SO_LINGER {1, 0})")
-    elif not r.has_ack:
-        why.append("a bare RST: no socket matched on that host (it restarted or the port closed)")
+    elif r.data_after_close is not None:
+        peer = "client" if r.side is Side.SERVER else "server"
+        why.append(f"the {r.side} had already closed (its FIN came first) and the {peer} still sent data "
+                   f"(frame {r.data_after_close}): a closed socket answers data with RST (nstat "
+                   f"TcpExtTCPAbortOnData); the {peer}'s application wrote after the {r.side} closed "
+                   "(idle/close timeout race, or the protocol did not expect more data)")
+    elif r.answers_peer and r.idle_s is not None and r.idle_s >= 1:
+        why.append("it answered the peer's first segment after a long silence: that host no longer "
+                   "had this connection (process or host restarted, or state lost on the path)")
     if e.close.injected_hints:
         why.append("its TTL/IP ID differ from the sender's other packets: possibly injected by a middlebox")
     text = ", ".join(parts) + "."
@@ -289,12 +296,36 @@ def _state_text(state: str) -> str:
 
 
 def _closed(d: Decision, e: Evidence) -> str:
-    text = _closed_text(d.closer)
     c = e.close
+    if c.resets:
+        return _closed_then_reset(d, e)
+    text = _closed_text(d.closer)
     if c.last_ack_stuck and d.closer is not Side.BOTH:
-        text += (" The passive closer retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost"
-                 + (", then RST from the peer that had already forgotten the connection)." if d.reset_by else ")."))
+        passive = "client" if d.closer is Side.SERVER else "server"
+        text += (f" The {passive} (passive closer) retransmitted its FIN {c.fin_retransmits} time(s): stuck in "
+                 f"LAST_ACK, the final ACK from the {d.closer} never arrived"
+                 + (" (lost, or the peer is gone), then RST from the peer that had already forgotten the "
+                    "connection." if d.reset_by else
+                    " (lost on the way, or the peer is gone; a peer that had forgotten the connection "
+                    "would have answered RST)."))
     return text
+
+
+def _closed_then_reset(d: Decision, e: Evidence) -> str:
+    """Both FINs were sent, but RSTs followed: no orderly TIME_WAIT ending to promise."""
+    c = e.close
+    if d.closer is Side.BOTH:
+        fins = "Closed: both sides sent FIN at about the same time (each before seeing the other's)"
+    else:
+        other = "server" if d.closer is Side.CLIENT else "client"
+        fins = f"Closed: the {d.closer} sent the first FIN, the {other} its own"
+    r = c.ending_reset
+    last = f"; the final one came from the {r.side} (frame {r.frame})" if r is not None else ""
+    stuck = (" The passive closer had retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost)."
+             if c.last_ack_stuck and d.closer is not Side.BOTH else "")
+    return (f"{fins}, but {c.resets} RST(s) followed{last}.{stuck} A RST tears the socket down at once (even in "
+            "TIME_WAIT, unless net.ipv4.tcp_rfc1337=1), so this close did not end in the usual TIME_WAIT; "
+            "a RST answering a segment that arrived after close() is the kernel saying the socket is gone.")
 
 
 def _half_closed(d: Decision, e: Evidence) -> str:
@@ -338,6 +369,8 @@ def _loss_note(d: Decision, e: Evidence) -> str:
     r = e.retransmit
     if d.fate is Fate.RETRANSMIT_TIMEOUT or not r.total:
         return ""
+    if r.total == r.fin and e.close.last_ack_stuck and d.fate is Fate.CLOSED:
+        return ""  # the LAST_ACK FIN retries are the close story already
     kinds = [f"{n} {name}" for n, name in ((r.rto, "after timeout"), (r.fast, "fast"),
                                             (r.spurious, "spurious"), (r.fin, "FIN")) if n]
     s = r.last_series

@@ -51,7 +51,9 @@ class Reset:
     idle_s: float | None  # quiet time before the RST (previous segment -> RST)
     during_transfer: bool  # data moved in the second before it
     unread_data: bool  # the RST's sender had received data it answered with RST instead of FIN
-    has_ack: bool  # RST+ACK (a socket) versus bare RST (no socket / listener)
+    has_ack: bool  # RST+ACK; Linux omits ACK on a RST answering any segment that carried ACK
+    data_after_close: int | None  # frame of the peer's first data after the RST sender's own FIN
+    answers_peer: bool  # the segment just before the RST came from the peer
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,10 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
     if unread:
         mine = np.flatnonzero(before & (view.from_client == sender) & (view.seg_len > 0))
         unread = not len(mine) or int(peer_data[-1]) > int(mine[-1])
+    # Data reaching a side after its own FIN: the application had closed, so the kernel
+    # answers the data with RST (tcp_rcv_state_process, TcpExtTCPAbortOnData).
+    late = peer_data[peer_data > own_fin] if own_fin is not None and own_fin < i else peer_data[:0]
+    prev_any = np.flatnonzero(before)
     return Reset(
         side=view.side(i),
         frame=int(view.frame[i]),
@@ -192,6 +198,8 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         during_transfer=bool(np.any(recent)),
         unread_data=bool(unread),
         has_ack=bool(view.ack[i]),
+        data_after_close=int(view.frame[late[0]]) if len(late) else None,
+        answers_peer=bool(len(prev_any)) and bool(view.from_client[prev_any[-1]] != sender),
     )
 
 

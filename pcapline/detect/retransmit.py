@@ -114,15 +114,32 @@ def detect(view: ConnView) -> Detection:
         view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
         for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
     ]
+    # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
+    # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
+    dying = rows[~_last_ack_fins(view, rows)]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
         spurious=kinds.count(EventKind.SPURIOUS_RETRANSMIT),
         fin=kinds.count(EventKind.FIN_RETRANSMIT),
-        last_series=_last_series(view, int(rows[-1])),
+        last_series=_last_series(view, int(dying[-1])) if len(dying) else None,
         rtt_ms=rtt_ms,
     )
     return Detection(tuple(events), report)
+
+
+def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``: a FIN-only retransmission whose sender had already acknowledged
+    the peer's FIN (the passive closer in LAST_ACK)."""
+    fin_only = (view.seg_len[rows] == 0) & view.fin[rows]
+    if not fin_only.any():
+        return fin_only
+    out = np.zeros(len(rows), dtype=bool)
+    for k in np.flatnonzero(fin_only).tolist():
+        i = int(rows[k])
+        peer_fins = np.flatnonzero(view.fin[:i] & (view.from_client[:i] != view.from_client[i]))
+        out[k] = bool(len(peer_fins)) and view.rel_ack[i] >= view.seq_end[peer_fins[0]]
+    return out
 
 
 def _gaps(view: ConnView, links: _Links, rows: np.ndarray) -> np.ndarray:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from segment_builder import CLIENT, SERVER, Conversation, segments
 
+import pcapline
 from pcapline.detect import conn_view
 from pcapline.detect.close import detect
 from pcapline.facts import compute_facts
@@ -46,3 +50,31 @@ def test_rst_followed_by_new_syn_ended_nothing() -> None:
     c.rst(CLIENT, 0.0002, with_ack=False, seq=999)
     c.syn(1.0).synack(1.0001).ack(CLIENT, 1.0002)
     assert _run(c).inferred.ending_reset is None
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+
+
+def test_rst_answering_data_after_own_fin_is_a_closed_socket_not_a_missing_one() -> None:
+    # Server FIN at frame 10 (FIN-WAIT-2), the client's 300 B at 12, the server's RST at 13
+    # without ACK flag (Linux omits it when answering a segment that carried ACK).
+    conn = pcapline.analyze(str(SAMPLES / "reset-data-after-server-fin.pcap")).connections.iloc[0]
+    assert conn.fate == "reset" and conn.reset_by == "server"
+    text = conn.explanation
+    assert "server had already closed" in text and "(frame 12)" in text
+    assert "TcpExtTCPAbortOnData" in text
+    assert "no socket matched" not in text
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def test_closed_connection_with_rsts_does_not_promise_time_wait() -> None:
+    path = CORPUS / "zeek" / "postgresql" / "psql-aws-ssl-require.pcap"
+    if not path.is_file():
+        pytest.skip("corpus capture not present")
+    conn = pcapline.analyze(str(path)).connections.iloc[0]
+    assert (conn.fate, conn.closer, conn.reset_by, conn.resets) == ("closed", "both", "client", 3)
+    text = conn.explanation
+    assert "both go through TIME_WAIT" not in text and "holds TIME_WAIT" not in text
+    assert "3 RST(s) followed" in text and "frame 29" in text

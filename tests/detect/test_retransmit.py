@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from segment_builder import CLIENT, SERVER, Conversation, segments
 
+import pcapline
 from pcapline.detect import conn_view
 from pcapline.detect.retransmit import detect
 from pcapline.facts import compute_facts
@@ -65,3 +69,28 @@ def test_spurious_and_fin_retransmissions() -> None:
     c.fin(SERVER, 1.2, seq=c.nxt(SERVER) - 1)
     kinds = [e.kind for e in _run(c).events]
     assert kinds == [EventKind.SPURIOUS_RETRANSMIT, EventKind.FIN_RETRANSMIT]
+
+
+# --- real captures (the shared corpus next to the repo; skipped when absent) ---------------
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def _corpus(name: str):  # type: ignore[no-untyped-def]
+    path = CORPUS / name
+    if not path.is_file():
+        pytest.skip(f"corpus capture {name} not present")
+    return pcapline.analyze(str(path))
+
+
+def test_last_ack_fin_retries_are_a_close_not_a_dying_transfer() -> None:
+    # Server FIN (46), client ACK + FIN (47, 48), then the client's FIN alone 5 more times.
+    a = _corpus("zeek/socks.pcap")
+    conn = a.connections.iloc[0]
+    assert conn.fate == "closed" and conn.closer == "server"
+    assert "rto" not in conn.inferred
+    text = conn.explanation
+    assert "client (passive closer) retransmitted its FIN 5 time(s)" in text
+    assert "LAST_ACK" in text and "same data" not in text
+    kinds = a.events[a.events.frame.between(49, 53)].kind.tolist()
+    assert kinds == ["fin_retransmit"] * 5
