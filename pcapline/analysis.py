@@ -126,13 +126,17 @@ def analyze(
     capture = read_capture(source)
     decoded = decode(capture)
     segments, connections = build_flows(decoded.segments)
+    info = capture_info(capture, decoded)
     last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
+    # The raw frame bytes and the pre-flow segments table are done with: letting them go
+    # here, before detection, takes about a third off peak memory on large captures.
+    del capture, decoded
     detected = detect.run_all(segments, connections, capture_end_ns=last_frame_ns)
     connections = classify.classify(segments, connections, detected)
     events = detected.events
     found = findings.find_all(segments, connections, events)
     analysis = Analysis(
-        capture=capture_info(capture, decoded),
+        capture=info,
         segments=segments,
         connections=_connections_table(connections),
         events=_events_table(events),

@@ -112,13 +112,17 @@ def test_timestamps_going_backwards_are_counted_in_one_warning(tmp_path) -> None
     path = tmp_path / "back.pcap"
     path.write_bytes(bytes(data))
     cap = read_capture(path)
+    # Frame 3 (T0 + 2 ms, moved to T0 - 1 s + 2 ms) follows frame 2 (T0 + 1 ms): 0.999 s back.
     assert cap.warnings == [
         (
-            "timestamps go backwards 2 times (first at frame 3): merged or clock-stepped capture; "
-            "durations use earliest/latest times"
+            "timestamps go backwards 2 times by more than 1 ms (first at frame 3, largest 0.999 s): "
+            "merged or clock-stepped capture; durations use earliest/latest times"
         )
     ]
     path.write_bytes(pcap(frames[:2], start_ns=T0, step_ns=0))  # equal times are not backwards
+    assert read_capture(path).warnings == []
+    # Microsecond steps back are multi-queue timestamping jitter on one interface: no warning.
+    path.write_bytes(pcap(frames[:3], start_ns=T0, step_ns=-6_000))
     assert read_capture(path).warnings == []
 
 
