@@ -20,6 +20,8 @@ Columns (one value per segment):
 - ``rel_ack``: the ACK number relative to the peer's ISN (valid when the ACK flag is set).
 - ``snd_una``: the highest ACK the peer had sent before this segment, i.e. the sender's
   snd.una as the capture point saw it; ``UNKNOWN`` before the peer ACKed anything.
+- ``sack_left``, ``sack_right``: the highest SACK block's edges, relative like ``rel_ack``
+  (``UNKNOWN`` when the segment carries no SACK block).
 - ``window``: this segment's advertised window, scaled when both SYNs carried wscale
   (RFC 7323: never scaled on a SYN).
 - ``peer_window``: the window the peer advertised last before this segment (``UNKNOWN``
@@ -77,6 +79,8 @@ class SegmentRows:
     has_ts: np.ndarray
     ts_val: np.ndarray
     sack_blocks: np.ndarray
+    sack_left: np.ndarray  # highest SACK block, relative to the peer's ISN (UNKNOWN: no block)
+    sack_right: np.ndarray
     mss: np.ndarray
     rel_seq: np.ndarray
     seq_end: np.ndarray
@@ -171,6 +175,12 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     peer_mss_dir = _direction_first(mss, is_syn & (mss > 0), dir_key, n_dirs, UNKNOWN)
     peer_mss = peer_mss_dir[peer_key]
 
+    # SACK edges in the same relative space as rel_ack (they are within 2**31 of the ACK).
+    sack_blocks = col.get("sack_blocks", np.int64)
+    has_sack = has_ack & (sack_blocks > 0)
+    sack_left = np.where(has_sack, rel_ack + _wrap32(col.get("sack_le", np.int64) - ack), UNKNOWN)
+    sack_right = np.where(has_sack, rel_ack + _wrap32(col.get("sack_re", np.int64) - ack), UNKNOWN)
+
     ip_id = col.get("ip_id", np.int64)
     ts_val = col.get("ts_val", np.int64)
     time_ns = col.get("time_ns", np.int64)
@@ -229,7 +239,9 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         ttl=ttl,
         has_ts=col.get("has_ts", bool),
         ts_val=ts_val,
-        sack_blocks=col.get("sack_blocks", np.int64),
+        sack_blocks=sack_blocks,
+        sack_left=sack_left,
+        sack_right=sack_right,
         mss=mss,
         rel_seq=rel_seq,
         seq_end=seq_end,

@@ -45,6 +45,9 @@ EMITS = frozenset(
 
 #: Linux TCP_RTO_MIN: an RTO retransmission never comes sooner after the original.
 RTO_MIN_S = 0.2
+#: Below this time since the last ACK that advanced snd.una, a resend cannot be Linux's RTO
+#: (TCP_RTO_MIN 200 ms, rearmed by each such ACK), less slack for where the capture sits.
+RTO_FLOOR_S = 0.9 * RTO_MIN_S
 #: Data segments per side sampled for the RTT (the first ones: enough for a path RTT, and
 #: keeps big transfers cheap).
 RTT_SAMPLES = 256
@@ -165,15 +168,32 @@ def _kinds(
     has_last = last >= 0
     peer = np.where(has_last, last, 0)
     soon = has_last & ((view.time_ns[rows] - view.time_ns[peer]) / 1e9 <= max(0.02, 1.5 * rtt_s))
+    # The RTO timer restarts on every ACK that advances snd.una: a resend sooner than the
+    # minimum RTO after that ACK (or after the previous copy) is loss recovery, not a timeout.
+    adv = links.last_advance[rows]
+    since = np.where(adv >= 0, (view.time_ns[rows] - view.time_ns[np.maximum(adv, 0)]) / 1e9, gaps)
+    below_rto = since < RTO_FLOOR_S  # NaN (nothing to measure from) compares False
     at_hole = has_last & (view.rel_seq[rows] >= view.rel_ack[peer])
-    candidate = ~spurious & ~fin_only & soon & at_hole
+    candidate = ~spurious & ~fin_only & (soon | below_rto) & at_hole
     sacked = view.sack_blocks[peer] > 0
+    # A tail loss probe resends the last segment; if the peer had SACKed it already, it
+    # repaired no hole (the peer's D-SACK confirms the copy was not needed).
+    sack_row = links.last_sack[rows]
+    seen = sack_row >= 0
+    sr = np.maximum(sack_row, 0)
+    already_sacked = seen & (view.sack_left[sr] <= view.rel_seq[rows]) & (view.seq_end[rows] <= view.sack_right[sr])
+    already_sacked &= ~spurious & ~fin_only & (view.seg_len[rows] > 0)
     kinds: list[EventKind] = []
     notes: list[str] = []
     for k, gap in enumerate(gaps.tolist()):
         if spurious[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
             notes.append("data the peer had already acknowledged")
+            continue
+        if already_sacked[k]:
+            kinds.append(EventKind.SPURIOUS_RETRANSMIT)
+            notes.append("tail loss probe: resent the last segment, which the peer had already SACKed "
+                         "(no hole repaired)")
             continue
         if fin_only[k]:
             kinds.append(EventKind.FIN_RETRANSMIT)
@@ -183,7 +203,11 @@ def _kinds(
             dupacks = _trailing_dupacks(view, links, int(last[k]))
             if dupacks >= 2 or sacked[k]:
                 kinds.append(EventKind.FAST_RETRANSMIT)
-                notes.append(f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK")
+                note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
+                if not soon[k]:
+                    note += (f" ({since[k] * 1e3:.0f} ms after the last advancing ACK: sooner than the "
+                             "200 ms minimum RTO, so loss recovery, not a timeout)")
+                notes.append(note)
                 continue
         kinds.append(EventKind.RETRANSMIT)
         if gap != gap:
@@ -202,20 +226,26 @@ class _Links:
     last_peer: np.ndarray  # the other side's latest row before this one (-1: none)
     prev_same: np.ndarray  # this side's previous row (-1: none)
     prev_tx: np.ndarray  # previous transmission starting at the same seq, same side (-1: none)
+    last_advance: np.ndarray  # the other side's latest ACK that raised its ACK number (-1: none)
+    last_sack: np.ndarray  # the other side's latest row carrying a SACK block (-1: none)
 
     @staticmethod
     def of(view: ConnView) -> _Links:
         n = len(view)
         idx = np.arange(n)
-        last_peer = np.full(n, -1, dtype=np.int64)
         prev_same = np.full(n, -1, dtype=np.int64)
         for side in (True, False):
             mine = view.from_client == side
             latest = np.maximum.accumulate(np.where(mine, idx, -1))
-            others = ~mine
-            last_peer[others] = latest[others]
             shifted = np.concatenate(([-1], latest[:-1]))
             prev_same[mine] = shifted[mine]
+        acks = np.where(view.ack, view.rel_ack, np.iinfo(np.int64).min)
+        advance = np.zeros(n, dtype=bool)
+        for side in (True, False):
+            mine = view.from_client == side
+            run = np.maximum.accumulate(np.where(mine, acks, np.iinfo(np.int64).min))
+            before = np.concatenate(([np.iinfo(np.int64).min], run[:-1]))
+            advance |= mine & view.ack & (acks > before)
         sent = ((view.seg_len > 0) | view.fin) & ~view.is_dup & ~view.probe_shape
         rows = np.flatnonzero(sent)
         order = rows[np.lexsort((rows, view.rel_seq[rows], view.from_client[rows]))]
@@ -225,7 +255,24 @@ class _Links:
                 view.from_client[order[1:]] == view.from_client[order[:-1]]
             )
             prev_tx[order[1:][same]] = order[:-1][same]
-        return _Links(last_peer, prev_same, prev_tx)
+        return _Links(
+            last_peer=_latest_peer_row(view, np.ones(n, dtype=bool)),
+            prev_same=prev_same,
+            prev_tx=prev_tx,
+            last_advance=_latest_peer_row(view, advance),
+            last_sack=_latest_peer_row(view, view.sack_blocks > 0),
+        )
+
+
+def _latest_peer_row(view: ConnView, mask: np.ndarray) -> np.ndarray:
+    """Per row: the other side's latest earlier row where ``mask`` holds (-1: none)."""
+    idx = np.arange(len(view))
+    out = np.full(len(view), -1, dtype=np.int64)
+    for side in (True, False):
+        mine = view.from_client == side
+        latest = np.maximum.accumulate(np.where(mine & mask, idx, -1))
+        out[~mine] = latest[~mine]
+    return out
 
 
 def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:

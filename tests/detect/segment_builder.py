@@ -46,6 +46,7 @@ class Conversation:
         ttl: int = 64,
         ip_id: int | None = None,
         sack: bool = False,
+        sack_edges: tuple[int, int] | None = None,
     ) -> Conversation:
         own = self._nxt[side] if seq is None else seq
         if ack is None:
@@ -66,7 +67,9 @@ class Conversation:
                 "wscale": wscale,
                 "ttl": ttl,
                 "ip_id": ip_id,
-                "sack_blocks": 1 if sack else 0,
+                "sack_blocks": 1 if sack or sack_edges else 0,
+                "sack_le": (sack_edges or (0, 0))[0] % 2**32,  # the highest block's edges
+                "sack_re": (sack_edges or (0, 0))[1] % 2**32,
             }
         )
         end = own + length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
@@ -115,7 +118,7 @@ def segments(*conversations: Conversation) -> pd.DataFrame:
     table["frame"] = np.arange(1, len(rows) + 1)
     table["ip_version"][:] = 4
     for name in ("time_ns", "seq", "ack", "flags", "window", "seg_len", "mss", "wscale", "ttl", "ip_id",
-                 "sack_blocks"):
+                 "sack_blocks", "sack_le", "sack_re"):
         table[name] = np.array([r[name] for r in rows], dtype=SEGMENT_COLUMNS[name])
     frame = pd.DataFrame(table)
     frame["conn"] = np.array([r["conn"] for r in rows], dtype=FLOW_COLUMNS["conn"])

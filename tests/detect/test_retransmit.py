@@ -94,3 +94,43 @@ def test_last_ack_fin_retries_are_a_close_not_a_dying_transfer() -> None:
     assert "LAST_ACK" in text and "same data" not in text
     kinds = a.events[a.events.frame.between(49, 53)].kind.tolist()
     assert kinds == ["fin_retransmit"] * 5
+
+
+def _sack_hole(resend_at: float) -> tuple[Conversation, int]:
+    """Server sends 4 x 1000 B; segment 2 lost; the client ACKs 1 and SACKs 3-4 at once."""
+    c = Conversation().handshake(0.0, rtt=0.0002)
+    for k in range(4):
+        c.data(SERVER, 0.010 + k * 0.0001, 1000)
+    first = c.server_isn + 1
+    c.ack(CLIENT, 0.0102, ack=first + 1000)
+    c.ack(CLIENT, 0.0104, ack=first + 1000, sack_edges=(first + 2000, first + 3000))
+    c.ack(CLIENT, 0.0105, ack=first + 1000, sack_edges=(first + 2000, first + 4000))
+    c.data(SERVER, resend_at, 1000, seq=first + 1000)
+    c.ack(CLIENT, resend_at + 0.0002, ack=first + 4000)
+    return c, first
+
+
+def test_resend_sooner_than_min_rto_with_sack_is_loss_recovery() -> None:
+    # 40 ms after the last ACK (a queue before the capture point delayed it): far beyond the
+    # RTT, but below Linux's 200 ms minimum RTO, so it cannot be a timeout.
+    c, _ = _sack_hole(0.0505)
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT]
+    assert "40 ms after the last advancing ACK" in d.events[0].note
+    assert (d.inferred.rto, d.inferred.fast) == (0, 1)
+
+
+def test_resend_after_min_rto_is_still_a_timeout() -> None:
+    c, _ = _sack_hole(0.2605)
+    assert [e.kind for e in _run(c).events] == [EventKind.RETRANSMIT]
+
+
+def test_resend_of_already_sacked_tail_is_a_tail_loss_probe() -> None:
+    c = Conversation().handshake(0.0, rtt=0.0002)
+    c.data(SERVER, 0.010, 1448).data(SERVER, 0.0101, 104)
+    first = c.server_isn + 1
+    c.ack(CLIENT, 0.0103, ack=first, sack_edges=(first + 1448, first + 1552))
+    c.data(SERVER, 0.026, 104, seq=first + 1448)  # TLP: the last segment again, not the hole
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.SPURIOUS_RETRANSMIT]
+    assert "tail loss probe" in d.events[0].note and "already SACKed" in d.events[0].note
