@@ -36,7 +36,9 @@ Columns (one value per segment):
   is a retransmission, not a probe (Wireshark gets this wrong, anchors.md 1.5).
 - ``is_window_probe``: a probe sent while the peer's last advertised window was 0: the
   0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe).
-- ``is_keepalive``: a probe-shaped segment sent while the peer's window was open.
+- ``is_keepalive``: a probe-shaped segment sent while the peer's window was open, at least
+  ``KEEPALIVE_MIN_IDLE_NS`` after the connection's previous segment (TCP_KEEPIDLE and
+  TCP_KEEPINTVL are >= 1 s on Linux).
 - ``is_retrans``: data or FIN below snd.nxt that is neither a probe nor a capture duplicate
   (RTO, fast and spurious retransmissions alike; ``retransmit.py`` tells them apart).
 - ``is_spurious``: a retransmission of data the peer had already acknowledged.
@@ -54,6 +56,10 @@ from pcapline.model import ACK, FIN, RST, SYN
 
 #: "Not known yet" for seq/ack/window facts (e.g. the peer has not ACKed anything).
 UNKNOWN = np.int64(-(2**62))
+
+#: Linux keepalive needs the connection idle at least TCP_KEEPIDLE / TCP_KEEPINTVL, both >= 1 s
+#: (tcp_sock_set_keepidle rejects 0), less slack for timer and capture-point jitter.
+KEEPALIVE_MIN_IDLE_NS = 900_000_000
 
 #: Two copies of one packet closer than this are a capture duplicate (a real retransmission
 #: waits at least the 200 ms minimum RTO, or a dup-ACK round trip).
@@ -213,7 +219,13 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     peer_zero = peer_window == 0
     one_byte_persist = plain & ~is_dup & (seg_len == 1) & (rel_seq == next_seq) & peer_zero
     is_window_probe = (probe_shape & peer_zero) | one_byte_persist
-    is_keepalive = probe_shape & ~peer_zero
+    # Keepalive fires only after >= 1 s with nothing received (and nothing outstanding): a
+    # probe-shaped ACK sooner after the previous segment is an ordinary (reordered) ACK.
+    idle_ns = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    if n > 1:
+        same_conn = conn_index[1:] == conn_index[:-1]
+        idle_ns[1:][same_conn] = time_ns[1:][same_conn] - time_ns[:-1][same_conn]
+    is_keepalive = probe_shape & ~peer_zero & (idle_ns >= KEEPALIVE_MIN_IDLE_NS)
 
     carries = (seg_len > 0) | is_fin
     is_retrans = carries & ~is_syn & ~is_rst & ~is_dup & ~probe_shape & (rel_seq < next_seq)

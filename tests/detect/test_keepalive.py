@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from segment_builder import CLIENT, SERVER, Conversation, segments
 
+import pcapline
 from pcapline.detect import conn_view
 from pcapline.detect.keepalive import detect
 from pcapline.facts import compute_facts
@@ -46,3 +50,24 @@ def test_peer_answering_with_rst_is_recorded() -> None:
     c.data(SERVER, 0.01, 10).ack(CLIENT, 0.02)
     c.probe(SERVER, 7200.0).rst(CLIENT, 7200.001, with_ack=False)
     assert _run(c).inferred.peer_rst_frame == 7
+
+
+def test_probe_shaped_ack_sooner_than_one_second_is_not_keepalive() -> None:
+    # TCP_KEEPIDLE and TCP_KEEPINTVL are >= 1 s on Linux: 85 ms after data it is just an ACK.
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 1348).ack(CLIENT, 0.011)
+    c.probe(SERVER, 0.096).ack(CLIENT, 0.0961)
+    d = _run(c)
+    assert d.inferred is None and d.events == ()
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def test_corpus_probe_85_ms_after_data_is_not_keepalive() -> None:
+    path = CORPUS / "pcapplusplus" / "pcap" / "example.pcap"
+    if not path.is_file():
+        pytest.skip("corpus capture not present")
+    a = pcapline.analyze(str(path))
+    assert not a.events[a.events.frame.isin([4369, 4370])].kind.isin(["keepalive", "keepalive_ack"]).any()
+    assert "keepalive" not in a.connections.set_index("id").loc[51, "explanation"]
