@@ -6,13 +6,15 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
 1. ``refused``            the server answered a SYN with RST before any SYN+ACK.
 2. ``connect_timeout``    SYNs never answered by SYN+ACK or RST, and the capture shows at least
                           one retry or runs past the time the first retry was due. (A lone SYN
-                          at the very end of the capture is still connecting: ``open``.)
+                          at the very end of the capture is still connecting: ``open``. A
+                          client ACK after the SYN proves an unseen SYN+ACK: not this fate.)
 3. ``listen_overflow``    the client ACKed the SYN+ACK but the server acted as if it had not:
                           it retransmitted the SYN+ACK after that ACK (tcp_abort_on_overflow=0)
                           or answered it with a listener RST (=1), and it never acknowledged
                           client data nor sent any (an overflow the server recovered from is
                           not the fate; the explanation still mentions it).
-4. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it.
+4. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it
+                          (a later server segment other than SYN+ACK/RST proves an unseen ACK).
 5. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
                           silence past one interval), or 3+ unanswered when the capture ended.
 6. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
@@ -24,6 +26,8 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
 8. ``reset``              a RST ended the connection (before both FINs were exchanged).
 9. ``closed``             FIN from both sides.
 10. ``half_closed``       FIN from exactly one side.
+                          (9-10: in a one-sided capture the captured side's ACK of the peer's
+                          FIN stands for that unseen FIN, ``Handshake.one_sided``.)
 11. ``open``              nothing ended it within the capture.
 
 Precedence rationale: handshake fates first (a connection that never opened cannot have died
@@ -104,6 +108,8 @@ def connect_timeout(e: Evidence) -> Decision | None:
     h = e.handshake
     if h.syn is None or h.synack is not None or h.answer == "rst":
         return None
+    if h.synack_proven is not None:  # the client ACKed a SYN+ACK the capture did not hold
+        return None
     if h.syn.retries >= 1 or h.syn.gave_up:
         return Decision(Fate.CONNECT_TIMEOUT, evidence_frames=h.syn.frames)
     return None
@@ -124,8 +130,8 @@ def listen_overflow(e: Evidence) -> Decision | None:
 
 def handshake_timeout(e: Evidence) -> Decision | None:
     h = e.handshake
-    if h.synack is None or h.client_acked:
-        return None
+    if h.synack is None or h.client_acked or h.ack_proven is not None:
+        return None  # ack_proven: the server went on as established, so the ACK arrived unseen
     if h.synack.retries >= 1 or h.synack.gave_up:
         return Decision(Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e),
                         evidence_frames=h.synack.frames)
@@ -170,19 +176,19 @@ def reset(e: Evidence) -> Decision | None:
 
 
 def closed(e: Evidence) -> Decision | None:
-    c = e.close
-    if c.client_fin_frame is None or c.server_fin_frame is None:
+    client_fin, server_fin, closer = _fins(e)
+    if client_fin is None or server_fin is None:
         return None
-    frames = tuple(sorted((c.client_fin_frame, c.server_fin_frame)))
-    return Decision(Fate.CLOSED, closer=c.closer, reset_by=_reset_side(e), evidence_frames=frames)
+    frames = tuple(sorted((client_fin, server_fin)))
+    return Decision(Fate.CLOSED, closer=closer, reset_by=_reset_side(e), evidence_frames=frames)
 
 
 def half_closed(e: Evidence) -> Decision | None:
-    c = e.close
-    fin = c.client_fin_frame if c.client_fin_frame is not None else c.server_fin_frame
+    client_fin, server_fin, closer = _fins(e)
+    fin = client_fin if client_fin is not None else server_fin
     if fin is None:
         return None
-    return Decision(Fate.HALF_CLOSED, closer=c.closer, evidence_frames=(fin,))
+    return Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,))
 
 
 def still_open(e: Evidence) -> Decision | None:
@@ -220,6 +226,20 @@ def _frames(*frames: int | None) -> tuple[int, ...]:
 def _reset_side(e: Evidence) -> Side | None:
     r = e.close.ending_reset
     return r.side if r is not None else None
+
+
+def _fins(e: Evidence) -> tuple[int | None, int | None, Side | None]:
+    """Client FIN frame, server FIN frame, closer. In a one-sided capture the unseen peer's FIN
+    is proven by the captured side's ACK of it (its frame stands for the FIN)."""
+    c = e.close
+    one = e.handshake.one_sided
+    if one is None or one.peer_fin_ack_frame is None:
+        return c.client_fin_frame, c.server_fin_frame, c.closer
+    peer = Side.SERVER if one.captured is Side.CLIENT else Side.CLIENT
+    closer = peer if one.peer_closed_first else one.captured
+    if one.captured is Side.CLIENT:
+        return c.client_fin_frame, one.peer_fin_ack_frame, closer
+    return one.peer_fin_ack_frame, c.server_fin_frame, closer
 
 
 def _server_spoke(e: Evidence) -> bool:

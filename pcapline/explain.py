@@ -38,7 +38,7 @@ def inferred(e: Evidence) -> dict[str, Any]:
     - ``rtt_ms``: round-trip time at the capture point (handshake, else data/ACK pairs, Karn).
     - ``syn``: {times, schedule, retries, gave_up} of the client's SYNs when any was resent
       or none was answered; ``retries`` = SYNs after the first.
-    - ``synack``: the same for the server's SYN+ACKs when any was resent.
+    - ``synack``: the same for the server's SYN+ACKs when any was resent or none was answered.
     - ``rto``: {series (gaps in s between transmissions of the last retransmitted segment),
       doubling, gave_up, user_timeout_shape}.
     - ``keepalive``: {idle (TCP_KEEPIDLE), interval (TCP_KEEPINTVL), count (unanswered probes
@@ -55,7 +55,8 @@ def inferred(e: Evidence) -> dict[str, Any]:
         out["rtt_ms"] = round(rtt, 3)
     if h.syn is not None and (h.syn.retries or (h.synack is None and h.answer != "rst")):
         out["syn"] = h.syn.as_inferred()
-    if h.synack is not None and h.synack.retries:
+    unanswered_synack = not h.client_acked and h.ack_proven is None  # e.g. a SYN cookie
+    if h.synack is not None and (h.synack.retries or unanswered_synack):
         out["synack"] = h.synack.as_inferred()
     s = e.retransmit.last_series
     if s is not None and s.retransmissions:
@@ -85,7 +86,7 @@ def explain(decision: Decision, e: Evidence) -> str:
     story = _STORIES[decision.fate](decision, e)
     notes = [n for n in (_overflow_note(decision, e), _loss_note(decision, e),
                          _zero_window_note(decision, e), _keepalive_note(decision, e),
-                         _artefact_note(e)) if n]
+                         _artefact_note(e), _one_sided_note(e)) if n]
     return " ".join([story, *notes])
 
 
@@ -135,11 +136,11 @@ def _connect_timeout(d: Decision, e: Evidence) -> str:
         end = (f"the client gave up at about {_s(syn.give_up_after_s)}"
                if syn.give_up_after_s is not None else "no further SYN came: the client gave up")
     elif syn.give_up_after_s is not None:
-        end = (f"the capture ended before the client's last timer: unanswered, it gives up at about "
-               f"{_s(syn.give_up_after_s)}")
+        end = "still unanswered when the capture ended"
     else:
         end = "the capture ended while the client was still retrying (give-up not seen)"
-    retries = _syn_setting(syn.schedule.linear_gaps, syn.retries, syn.schedule.doubling)
+    retries = _syn_setting(syn.schedule.linear_gaps, syn.retries, syn.schedule.doubling,
+                           syn.gave_up is True, syn.give_up_after_s)
     stale = (" The server answered with a bare ACK (stale TIME_WAIT or half-open state on the "
              "server: it still holds this 4-tuple), the client reset it and kept retrying."
              if e.handshake.stale_peer else "")
@@ -149,14 +150,26 @@ def _connect_timeout(d: Decision, e: Evidence) -> str:
             "(nft list ruleset), is the listen queue full (nstat -az TcpExtListenDrops).")
 
 
-def _syn_setting(linear: int, retries: int, doubling: bool) -> str:
+def _syn_setting(
+    linear: int, retries: int, doubling: bool, gave_up: bool, give_up_s: float | None
+) -> str:
+    """The retry setting the SYN series shows. Only a seen give-up fixes it: a capture that
+    ended first shows a lower bound (more SYNs may have followed)."""
     if linear >= 2 and doubling:
-        guess = retries - (linear - 1)
-        return (f", about {guess} retries (TCP_SYNCNT or net.ipv4.tcp_syn_retries; Linux 6.5+ adds "
-                f"net.ipv4.tcp_syn_linear_timeouts)")
-    if retries:
-        return f", {retries} retransmission(s) seen (TCP_SYNCNT or net.ipv4.tcp_syn_retries)"
-    return ""
+        # Linux 6.5+: tcp_syn_linear_timeouts adds its count to TCP_SYNCNT (a 6.18 kernel with
+        # TCP_SYNCNT=3 and the default 4 sent 8 SYNs: 5 gaps of 1 s, then 2 and 4 s).
+        setting = retries - (linear - 1)
+        where = ("TCP_SYNCNT or net.ipv4.tcp_syn_retries, plus Linux 6.5+ "
+                 "net.ipv4.tcp_syn_linear_timeouts")
+    else:
+        setting, where = retries, "TCP_SYNCNT or net.ipv4.tcp_syn_retries"
+    if not retries:
+        return ""
+    if gave_up:
+        return f", about {setting} retries ({where})"
+    would = f"; with {setting} retries it would give up at about {_s(give_up_s)}" if give_up_s else ""
+    return (f", at least {setting} retries ({where}; the capture ended before the client gave "
+            f"up{would})")
 
 
 def _listen_overflow(d: Decision, e: Evidence) -> str:
@@ -185,7 +198,7 @@ def _handshake_timeout(d: Decision, e: Evidence) -> str:
     if sa.retries == 0:
         sent = (f"the server answered the SYN with one SYN+ACK, never retransmitted, and the client never "
                 "ACKed it. A SYN+ACK that is not retransmitted after 1 s is a SYN cookie (the SYN queue "
-                "was full: nstat TcpExtSyncookiesSent) or tcp_synack_retries=0")
+                "was full: nstat -az TcpExtSyncookiesSent) or tcp_synack_retries=0")
     else:
         if sa.gave_up:
             end = "the server gave up"
@@ -195,9 +208,15 @@ def _handshake_timeout(d: Decision, e: Evidence) -> str:
             end = "the capture ended while the server was still retrying"
         sent = (f"the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
                 f"({sa.schedule.name}) and the client never ACKed it; {end}")
-    return (f"Handshake timeout: {sent}. The client may be gone, its ACKs lost on the way back, or the "
-            "SYNs spoofed (SYN flood). Server side: net.ipv4.tcp_synack_retries (default 5), "
-            "net.ipv4.tcp_max_syn_backlog; check the return path and nstat TcpExtTCPReqQFullDrop.")
+    bad = e.handshake.bad_ack_frame
+    wrong = (f" The client did send an ACK (frame {bad}), but not of the SYN+ACK (ack is not the server's "
+             "ISN + 1): it belongs to some other connection state, so the server ignores it (or resets)."
+             if bad is not None else "")
+    return (f"Handshake timeout: {sent}.{wrong} The client never completed the handshake: it is gone, a "
+            "firewall on the client side or an asymmetric return path drops the SYN+ACK or its ACK, or "
+            "the SYN's source was spoofed (SYN flood). Server side: net.ipv4.tcp_synack_retries "
+            "(default 5); nstat -az TcpExtTCPSynRetrans TcpExtTCPTimeouts counts the SYN+ACK "
+            "retransmissions; check the path back to the client.")
 
 
 def _keepalive_timeout(d: Decision, e: Evidence) -> str:
@@ -334,7 +353,7 @@ def _half_closed(d: Decision, e: Evidence) -> str:
 
 def _open(d: Decision, e: Evidence) -> str:
     h = e.handshake
-    if h.syn is not None and h.synack is None and h.answer == "none":
+    if h.syn is not None and h.synack is None and h.answer == "none" and h.synack_proven is None:
         return ("Still connecting when the capture ended: one SYN, no answer yet, and the capture "
                 "stopped before the first retry was due.")
     return (f"Still open when the capture ended: no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} "
@@ -397,6 +416,16 @@ def _keepalive_note(d: Decision, e: Evidence) -> str:
         return ""
     idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
     return f"The {k.prober} sent {k.probes} keepalive probe(s){idle}, {k.answered} answered."
+
+
+def _one_sided_note(e: Evidence) -> str:
+    one = e.handshake.one_sided
+    if one is None:
+        return ""
+    fin = (f" The peer's FIN is inferred from the {one.captured}'s ACK of it (frame {one.peer_fin_ack_frame})."
+           if one.peer_fin_ack_frame is not None else "")
+    return (f"Only one direction was captured (asymmetric routing or a one-sided tap): the other side's "
+            f"packets are inferred from the acknowledgements (all packets here are from the {one.captured}).{fin}")
 
 
 def _artefact_note(e: Evidence) -> str:

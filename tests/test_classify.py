@@ -111,3 +111,101 @@ def test_verdicts_api_gives_model_verdicts() -> None:
     (v,) = classify.verdicts(segs, conns, run_all(segs, conns))
     assert v.fate.value == "refused" and v.evidence_frames == (2,)
     assert np.int64(v.counts.resets) == 1
+
+
+# --- handshake review fixes, on real captures -------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+ONE_SIDED_NOTE = "Only one direction was captured (asymmetric routing or a one-sided tap)"
+
+
+def _analyze(path: Path) -> pd.DataFrame:
+    import pytest
+
+    if not path.is_file():
+        pytest.skip(f"{path.name} not present")
+    import pcapline
+
+    return pcapline.analyze(str(path)).connections.set_index("id")
+
+
+def _one_direction(src: Path, keep_ip: str, out: Path) -> Path:
+    """A copy of ``src`` holding only the packets ``keep_ip`` sent (a one-sided tap)."""
+    import socket
+
+    import dpkt
+
+    with src.open("rb") as f_in, out.open("wb") as f_out:
+        reader = dpkt.pcap.Reader(f_in)
+        writer = dpkt.pcap.Writer(f_out, linktype=reader.datalink())
+        for ts, buf in reader:
+            ip = dpkt.ethernet.Ethernet(buf).data
+            if isinstance(ip, dpkt.ip.IP) and socket.inet_ntoa(ip.src) == keep_ip:
+                writer.writepkt(buf, ts)
+    return out
+
+
+def test_client_only_capture_is_not_a_connect_timeout() -> None:
+    # SYN, then the client's handshake ACK, a POST and ACKs of 15 s of server data: the
+    # SYN+ACK and the data arrived although the capture holds none of the server's packets.
+    t = _analyze(CORPUS / "pcapplusplus/pcap/unidirectional_tcp_stream_with_missing_packet.pcap")
+    row = t.loc[0]
+    assert row.fate == "open"
+    assert ONE_SIDED_NOTE in row.explanation
+    assert "Still connecting" not in row.explanation
+
+
+def test_server_only_capture_is_closed_not_a_handshake_timeout() -> None:
+    # The server ACKs client data, then ACKs the client's FIN (ack + 1) in its own FIN.
+    t = _analyze(CORPUS / "zeek/tcp/one-sided-2745.pcap")
+    assert list(t.fate) == ["closed", "closed"]
+    assert list(t.closer) == ["client", "client"]
+    assert "inferred from the server's ACK of it (frame 3)" in t.loc[0].explanation
+
+
+def test_one_direction_copies_of_a_closed_connection_are_closed(tmp_path: Path) -> None:
+    src = SAMPLES / "closed-client-first.pcap"
+    for keep, frame in (("10.11.0.1", 6), ("10.11.0.2", 4)):
+        t = _analyze(_one_direction(src, keep, tmp_path / f"{keep}.pcap"))
+        row = t.loc[0]
+        assert (row.fate, row.closer, row.reset_by) == ("closed", "client", None), keep
+        assert frame in row.evidence_frames
+        assert ONE_SIDED_NOTE in row.explanation
+
+
+def test_client_ack_of_the_wrong_number_is_not_a_listen_overflow() -> None:
+    # Connection 1: the client's ACK carries ack 1000000 where the server ISN + 1 (6001) was
+    # due; the server's SYN+ACK retransmissions are a plain handshake timeout.
+    t = _analyze(CORPUS / "arkime/tcp_handshake_synthetic.pcap")
+    row = t.loc[1]
+    assert row.fate == "handshake_timeout"
+    assert "frame 6" in row.explanation and "not of the SYN+ACK" in row.explanation
+
+
+def test_fin_exchange_then_rst_is_not_abort_on_overflow() -> None:
+    # FIN+ACK at seq = ISN answering the SYN+ACK, RST 300 ms later: a close, not an overflow.
+    t = _analyze(CORPUS / "zeek/tcp/fin_retransmission.pcap")
+    row = t.loc[0]
+    assert row.fate != "listen_overflow"
+    assert "abort_on_overflow" not in row.explanation
+
+
+def test_syn_retries_are_a_lower_bound_when_the_give_up_is_not_seen() -> None:
+    # 8 SYNs at 0,1,2,3,4,5,7,11 s (6.18 kernel, TCP_SYNCNT=3 + tcp_syn_linear_timeouts=4);
+    # the capture ends before the give-up at ~19 s.
+    row = _analyze(SAMPLES / "connect-timeout-syncnt3-linear4.pcap").loc[0]
+    assert row.fate == "connect_timeout"
+    assert "at least 3 retries" in row.explanation
+    assert "about 3 retries" not in row.explanation
+    assert "the capture ended before the client gave up; with 3 retries it would give up at about 19 s" in row.explanation
+
+
+def test_handshake_timeout_advice_and_syn_cookie_inferred() -> None:
+    t = _analyze(SAMPLES / "syn-flood-backlog8-syncookies.pcap")
+    assert set(t.fate) == {"handshake_timeout"}
+    assert not t.explanation.str.contains("TcpExtTCPReqQFullDrop").any()
+    assert t.explanation.str.contains("TcpExtTCPSynRetrans").all()
+    cookie = t[t.synack_retransmits == 0]
+    assert len(cookie)
+    assert all(inf["synack"]["retries"] == 0 for inf in cookie.inferred)

@@ -16,9 +16,14 @@ Kernel rules (tcp-facts.md "Opening"):
   (server ignores a bare ACK until data arrives), possible only when the client sent no data.
 - A SYN answered by RST(+ACK): refused. A SYN answered by a bare ACK (challenge ACK from a
   TIME_WAIT or half-open peer), then the client's RST and a SYN retry: stale peer state.
+- What a side acknowledges proves what its peer sent, seen or not (asymmetric routing, a
+  one-sided tap): a client in SYN-SENT sends no plain ACK until a SYN+ACK arrived, and a server
+  sends nothing but SYN+ACKs until the handshake ACK arrived (``OneSided``, ``synack_proven``,
+  ``ack_proven``). An ACK advancing by exactly 1 as the last step acknowledges the peer's FIN.
 
 Wire signature used: the client's SYNs (no ACK), the server's SYN+ACKs, the first client ACK
-of the SYN+ACK (relative ack 1 in the server's sequence space), server rows before any SYN+ACK.
+of the SYN+ACK (ack = server ISN + 1 exactly: an ACK of anything else does not complete the
+handshake), server rows before any SYN+ACK.
 
 Emits: syn_retransmit, synack_retransmit, challenge_ack (per connection), and syn, synack
 (the first of each) and handshake_ack (the client's ACK of the SYN+ACK), for all connections,
@@ -32,10 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, first_rows, row_events
+from pcapline.detect import ConnView, Detection, Detector, first_rows, per_connection, row_events
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.facts import Facts
-from pcapline.model import ACK, RST, SYN, Event, EventKind
+from pcapline.model import ACK, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset(
     {
@@ -79,6 +84,15 @@ class RetrySeries:
 
 
 @dataclass(frozen=True, slots=True)
+class OneSided:
+    """Only one side's packets were captured; the other side's are inferred from its ACKs."""
+
+    captured: Side  # the side whose packets the capture holds
+    peer_fin_ack_frame: int | None  # the captured side's ACK of the peer's (unseen) FIN
+    peer_closed_first: bool  # that FIN came before the captured side's own FIN (or it sent none)
+
+
+@dataclass(frozen=True, slots=True)
 class Handshake:
     """What the opening of one connection looked like (the detector's ``inferred``)."""
 
@@ -94,6 +108,14 @@ class Handshake:
     server_sent_data: bool  # the server sent any payload
     stale_peer: bool  # challenge ACK, client RST, SYN retry
     rtt_ms: float | None  # SYN -> SYN+ACK -> ACK at the capture point
+    #: Frame of a client ACK after its SYN: the SYN+ACK reached the client, seen or not.
+    synack_proven: int | None = None
+    #: Frame of a server segment other than SYN+ACK/RST after its SYN+ACK: the server got the
+    #: handshake ACK (it had a full socket), seen or not.
+    ack_proven: int | None = None
+    one_sided: OneSided | None = None
+    #: No handshake ACK, but a client ACK after the SYN+ACK acknowledging something else.
+    bad_ack_frame: int | None = None
 
 
 def detect(view: ConnView) -> Detection:
@@ -133,8 +155,52 @@ def detect(view: ConnView) -> Detection:
         server_sent_data=bool(np.any(~view.from_client & (view.seg_len > 0))),
         stale_peer=stale,
         rtt_ms=_handshake_rtt_ms(view, syn_rows, synack_rows, ack_row),
+        synack_proven=_first_frame(view, view.from_client & _plain_ack(view), syn_rows),
+        ack_proven=_first_frame(view, ~view.from_client & ~view.syn & ~view.rst, synack_rows),
+        one_sided=_one_sided(view),
+        bad_ack_frame=None if ack_row is not None else _first_frame(
+            view, view.from_client & _plain_ack(view), synack_rows),
     )
     return Detection(tuple(events), handshake)
+
+
+def _plain_ack(view: ConnView) -> np.ndarray:
+    return np.asarray(view.ack & ~view.syn & ~view.rst)
+
+
+def _first_frame(view: ConnView, mask: np.ndarray, after_rows: np.ndarray) -> int | None:
+    """Frame of the first row in ``mask`` after the first of ``after_rows``."""
+    if not len(after_rows):
+        return None
+    rows = np.flatnonzero(mask & (np.arange(len(view)) > after_rows[0]))
+    return int(view.frame[rows[0]]) if len(rows) else None
+
+
+def _one_sided(view: ConnView) -> OneSided | None:
+    """One side only, with an ACK field that moves: the peer is alive but unseen.
+
+    The peer's FIN is proven when the captured side's ACK last advanced by exactly 1 (a FIN
+    takes one sequence number); a single byte of data would look the same, hence "inferred".
+    """
+    n_client = int(np.count_nonzero(view.from_client))
+    if 0 < n_client < len(view) or not len(view):
+        return None
+    captured = Side.CLIENT if n_client else Side.SERVER
+    rows = np.flatnonzero(_plain_ack(view) | (view.syn & view.ack))
+    if len(rows) < 2:
+        return None
+    acks = view.rel_ack[rows]
+    peak = np.maximum.accumulate(acks)
+    steps = np.flatnonzero(acks[1:] > peak[:-1]) + 1
+    if not len(steps):
+        return None  # the ACK never moved: nothing proves the peer is there
+    last = int(steps[-1])
+    if int(acks[last] - peak[last - 1]) != 1:
+        return OneSided(captured, None, False)
+    fin_row = int(rows[last])
+    own_fin = np.flatnonzero(view.fin & ~view.is_dup)
+    peer_first = not len(own_fin) or int(own_fin[0]) >= fin_row
+    return OneSided(captured, int(view.frame[fin_row]), peer_first)
 
 
 def _server_answer(
@@ -155,7 +221,7 @@ def _server_answer(
 
 
 def _handshake_ack(view: ConnView, first_synack: int | None) -> int | None:
-    """The client's first ACK of the SYN+ACK (ack = server ISN + 1 or later)."""
+    """The client's first ACK of the SYN+ACK: ack = server ISN + 1 exactly."""
     if first_synack is None:
         return None
     rows = np.flatnonzero(
@@ -164,7 +230,7 @@ def _handshake_ack(view: ConnView, first_synack: int | None) -> int | None:
         & ~view.syn
         & ~view.rst
         & (np.arange(len(view)) > first_synack)
-        & (view.rel_ack >= 1)
+        & (view.rel_ack == 1)
     )
     return int(rows[0]) if len(rows) else None
 
@@ -236,8 +302,10 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
         synacks = np.flatnonzero(~view.from_client & view.syn & (idx < i))
         if not len(synacks):
             return None
-        client_between = view.from_client & (idx > synacks[-1]) & (idx < i)
-        if np.count_nonzero(client_between) == 1:  # the RST answers the ACK itself
+        between = np.flatnonzero(view.from_client & (idx > synacks[-1]) & (idx < i))
+        # The RST answers the ACK itself, a pure ACK or data: a FIN is a close, not an
+        # overflow (a listener also resets a FIN it has no socket for).
+        if len(between) == 1 and not view.fin[between[0]]:
             return int(view.frame[i])
         return None
     return None
@@ -275,7 +343,29 @@ def screen(facts: Facts) -> np.ndarray:
     client_ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & ~facts.is_dup
     n_client_ack = np.bincount(facts.conn_index[client_ack], minlength=n)
     unanswered_synack = (n_synack > 0) & (n_client_ack == 0)
-    return np.asarray((n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0)) | unanswered_synack)
+    return np.asarray(
+        (n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0)) | unanswered_synack
+        | one_sided(facts)
+    )
+
+
+def one_sided(facts: Facts) -> np.ndarray:
+    """Per connection: every packet from one side while that side's ACK field moves (the
+    other direction exists but was not captured: asymmetric routing, a one-sided tap)."""
+    n = len(facts.conn_ids)
+    n_client = np.bincount(facts.conn_index[facts.from_client], minlength=n)
+    n_rows = np.diff(facts.starts)
+    rows = np.flatnonzero(facts.ack & ~facts.rst)  # grouped by connection, frame order
+    conn = facts.conn_index[rows]
+    ack = facts.rel_ack[rows]
+    moved = (conn[1:] == conn[:-1]) & (ack[1:] != ack[:-1])
+    return np.asarray(((n_client == 0) | (n_client == n_rows)) & per_connection(facts, _at(rows[1:][moved], len(facts))))
+
+
+def _at(rows: np.ndarray, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
 
 
 def rows(facts: Facts) -> pd.DataFrame:
@@ -286,7 +376,7 @@ def rows(facts: Facts) -> pd.DataFrame:
     synack_at = np.full(len(facts.conn_ids), len(facts), dtype=np.int64)
     synack_at[facts.conn_index[first_synack]] = np.flatnonzero(first_synack)
     after = np.arange(len(facts)) > synack_at[facts.conn_index]
-    acks = facts.from_client & facts.ack & ~facts.syn & ~facts.rst & (facts.rel_ack >= 1) & after
+    acks = facts.from_client & facts.ack & ~facts.syn & ~facts.rst & (facts.rel_ack == 1) & after
     return pd.concat(
         [
             row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),
@@ -299,4 +389,4 @@ def rows(facts: Facts) -> pd.DataFrame:
 
 DETECTOR: Detector = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
 
-__all__ = ["DETECTOR", "Handshake", "RetrySeries"]
+__all__ = ["DETECTOR", "Handshake", "OneSided", "RetrySeries", "one_sided"]

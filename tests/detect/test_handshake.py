@@ -5,7 +5,7 @@ from __future__ import annotations
 from segment_builder import CLIENT, SERVER, Conversation, segments
 
 from pcapline.detect import conn_view
-from pcapline.detect.handshake import detect
+from pcapline.detect.handshake import detect, one_sided
 from pcapline.facts import compute_facts
 from pcapline.model import EventKind
 
@@ -90,3 +90,48 @@ def test_overflow_rst_without_ack_flag() -> None:
 def test_handshake_rtt_from_syn_to_ack() -> None:
     c = Conversation().handshake(0.0, rtt=0.004)
     assert abs(_detect(c).inferred.rtt_ms - 4.0) < 1e-6
+
+
+def test_handshake_ack_must_acknowledge_server_isn_plus_one() -> None:
+    c = Conversation().syn(0.0).synack(0.001)
+    c.ack(CLIENT, 0.002, ack=5000 + 994000)  # acknowledges nothing the server sent
+    c.synack(1.0).synack(3.0)
+    h = _detect(c).inferred
+    assert not h.client_acked and h.synack_after_ack == 0
+    assert h.bad_ack_frame == 3
+
+
+def test_listener_rst_after_a_client_fin_is_not_an_overflow_rst() -> None:
+    c = Conversation().syn(0.0).synack(0.001)
+    c.fin(CLIENT, 0.002)
+    c.rst(SERVER, 0.3, with_ack=False)
+    h = _detect(c).inferred
+    assert h.client_acked and h.overflow_rst_frame is None
+
+
+def test_acknowledgements_prove_unseen_packets() -> None:
+    # Client-only copy: its ACK after the SYN proves the SYN+ACK; the last +1 step of its ACK
+    # after its own FIN proves the server's FIN.
+    full = Conversation().handshake(0.0)
+    full.data(CLIENT, 0.01, 100).data(SERVER, 0.02, 300).ack(CLIENT, 0.03)
+    full.fin(CLIENT, 0.04).fin(SERVER, 0.05).ack(CLIENT, 0.06)
+    client_only = Conversation()
+    client_only.rows = [r for r in full.rows if r["from_client"]]
+    h = _detect(client_only).inferred
+    assert h.synack is None and h.synack_proven == 2
+    assert h.one_sided is not None and h.one_sided.captured.value == "client"
+    assert h.one_sided.peer_fin_ack_frame == 6 and not h.one_sided.peer_closed_first
+    server_only = Conversation()
+    server_only.rows = [r for r in full.rows if not r["from_client"]]
+    h = _detect(server_only).inferred
+    assert not h.client_acked and h.ack_proven == 2
+    assert h.one_sided is not None and h.one_sided.peer_fin_ack_frame == 3
+    assert h.one_sided.peer_closed_first
+
+
+def test_one_sided_screen_is_columnar_and_needs_a_moving_ack() -> None:
+    moving = Conversation(conn=0).data(CLIENT, 0.0, 10).ack(CLIENT, 0.1, ack=5100)
+    still = Conversation(conn=1).data(CLIENT, 0.0, 10).data(CLIENT, 0.1, 10)
+    both = Conversation(conn=2).handshake(0.0).data(SERVER, 0.01, 10).ack(CLIENT, 0.02)
+    facts = compute_facts(segments(moving, still, both))
+    assert one_sided(facts).tolist() == [True, False, False]
