@@ -40,7 +40,9 @@ Columns (one value per segment):
   ``KEEPALIVE_MIN_IDLE_NS`` after the connection's previous segment (TCP_KEEPIDLE and
   TCP_KEEPINTVL are >= 1 s on Linux).
 - ``is_retrans``: data or FIN below snd.nxt that is neither a probe nor a capture duplicate
-  (RTO, fast and spurious retransmissions alike; ``retransmit.py`` tells them apart).
+  (RTO, fast and spurious retransmissions alike; ``retransmit.py`` tells them apart), nor
+  never-seen bytes arriving right after the segment that jumped over them (reordering before
+  the capture point).
 - ``is_spurious``: a retransmission of data the peer had already acknowledged.
 - ``super_segment``: payload larger than the MSS the peer announced (TSO/GRO at the capture host).
 """
@@ -229,6 +231,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     carries = (seg_len > 0) | is_fin
     is_retrans = carries & ~is_syn & ~is_rst & ~is_dup & ~probe_shape & (rel_seq < next_seq)
+    is_retrans &= ~_reordered(rel_seq, seq_end, next_seq, time_ns, dir_key)
     is_spurious = is_retrans & known_una & (seq_end <= snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
 
@@ -409,6 +412,23 @@ def _peer_last(
         last = np.maximum.accumulate(np.where(from_client == sender_is_client, idx, -1))
         receivers = (from_client != sender_is_client) & (last >= conn_start)
         out[receivers] = values[last[receivers]]
+    return out
+
+
+def _reordered(
+    rel_seq: np.ndarray, seq_end: np.ndarray, next_seq: np.ndarray, time_ns: np.ndarray,
+    dir_key: np.ndarray,
+) -> np.ndarray:
+    """Never-seen bytes filling the gap that the same side's segment just before (no peer
+    segment in between, within ``DUPLICATE_WINDOW_NS``) jumped over: reordering before the
+    capture point, not a retransmission (nothing could have told the sender of a loss)."""
+    out = np.zeros(len(rel_seq), dtype=bool)
+    if len(rel_seq) < 2:
+        return out
+    same = dir_key[1:] == dir_key[:-1]  # grouped order: the previous row is the same side's
+    same &= (time_ns[1:] - time_ns[:-1]) <= DUPLICATE_WINDOW_NS
+    same &= (rel_seq[1:] >= next_seq[:-1]) & (seq_end[1:] <= rel_seq[:-1]) & (rel_seq[1:] < seq_end[1:])
+    out[1:] = same
     return out
 
 

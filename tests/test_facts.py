@@ -99,3 +99,22 @@ def test_ack_after_own_fin_is_not_a_probe() -> None:
     c.ack(CLIENT, 0.0200002, seq=c.nxt(CLIENT) - 1)  # an ACK overtaken by the FIN
     f = compute_facts(segments(c))
     assert not f.probe_shape.any() and not f.is_keepalive.any()
+
+
+def test_never_seen_data_right_behind_the_segment_that_jumped_it_is_reordering() -> None:
+    # arkime aerospike.pcap frames 7/8: the client's FIN at 87, then 9 us later its data 44-87.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 43)
+    gap_start = c.nxt(CLIENT)
+    c.fin(CLIENT, 1.0, seq=gap_start + 43)
+    c.data(CLIENT, 1.000009, 43, seq=gap_start)
+    f = compute_facts(segments(c))
+    assert not f.is_retrans.any()
+
+
+def test_resend_of_seen_data_right_after_a_later_segment_is_still_a_retransmission() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 43).data(CLIENT, 0.02, 43)
+    c.data(CLIENT, 0.0200005, 43, seq=c.nxt(CLIENT) - 86)  # bytes seen at 0.01: a real resend
+    f = compute_facts(segments(c))
+    assert np.flatnonzero(f.is_retrans).tolist() == [5]

@@ -134,3 +134,9 @@ def test_resend_of_already_sacked_tail_is_a_tail_loss_probe() -> None:
     d = _run(c)
     assert [e.kind for e in d.events] == [EventKind.SPURIOUS_RETRANSMIT]
     assert "tail loss probe" in d.events[0].note and "already SACKed" in d.events[0].note
+
+
+def test_data_reordered_behind_its_fin_at_the_capture_point_is_not_a_retransmission() -> None:
+    a = _corpus("arkime/aerospike.pcap")
+    assert a.events[a.events.frame == 8].kind.tolist() == []  # never-seen data, 9 us after the FIN
+    assert int(a.connections.iloc[0].retransmits) == 0
