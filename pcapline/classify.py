@@ -255,6 +255,7 @@ def classify(
 ) -> pd.DataFrame:
     """The connections table with every model.CONNECTION_COLUMNS column filled."""
     table = _verdict_table(detected)
+    stale_peer_resets(table, segments, connections, detected)
     out = connections.copy()
     pos = np.searchsorted(detected.facts.conn_ids, out["id"].to_numpy(np.int64))
     known = (pos < len(detected.facts.conn_ids)) & (
@@ -308,6 +309,55 @@ def _verdict_table(detected: DetectResult) -> dict[str, Any]:
         table["explanation"][index] = explain.explain(decision, evidence)
         table["evidence_frames"][index] = list(decision.evidence_frames)
     return table
+
+
+def stale_peer_resets(
+    table: dict[str, Any], segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+) -> None:
+    """Cross-connection evidence on one 4-tuple: a stale-peer exchange (challenge ACK, client
+    RST, SYN retry) is grouped with the NEW connection (Wireshark's tcp.stream rule), but its
+    RST carries the OLD connection's next client sequence number, so it ends the old one on
+    the server. Move that RST's fate and count to the older connection (in place)."""
+    facts = detected.facts
+    for conn, found in detected.detections.items():
+        h: Handshake = found["handshake"].inferred
+        if h.stale_rst_frame is None:
+            continue
+        older = _previous_on_4tuple(connections, conn)
+        if older is None:
+            continue
+        rst = segments[segments["frame"] == h.stale_rst_frame]
+        old_client = segments[(segments["conn"] == older) & segments["from_client"]]
+        if not len(rst) or not len(old_client):
+            continue
+        flags = old_client["flags"].to_numpy(np.int64)
+        ends = (old_client["seq"].to_numpy(np.int64) + old_client["seg_len"].to_numpy(np.int64)
+                + ((flags & SYN) != 0) + ((flags & FIN) != 0)) % 2**32
+        if int(rst["seq"].iloc[0]) not in set(ends.tolist()):
+            continue
+        i_old, i_new = np.searchsorted(facts.conn_ids, [older, conn])
+        if table["fate"][i_old] not in (Fate.OPEN.value, Fate.HALF_CLOSED.value):
+            continue
+        table["fate"][i_old] = Fate.RESET.value
+        table["reset_by"][i_old] = Side.CLIENT.value
+        table["closer"][i_old] = None
+        table["resets"][i_old] += 1
+        table["resets"][i_new] = max(int(table["resets"][i_new]) - 1, 0)
+        table["evidence_frames"][i_old] = [h.stale_rst_frame]
+        idle = (int(rst["time_ns"].iloc[0]) - int(facts.time_ns[facts.starts[i_old + 1] - 1])) / 1e9
+        table["inferred"][i_old] = {**table["inferred"][i_old],
+                                    "reset": {"by": Side.CLIENT.value, "state": "established",
+                                              "idle_s": round(idle, 3)}}
+        table["explanation"][i_old] = explain.stale_peer_reset(h.stale_rst_frame, conn)
+
+
+def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
+    keys = ["client_ip", "client_port", "server_ip", "server_port"]
+    me = connections[connections["id"] == conn]
+    if not len(me):
+        return None
+    same = (connections[keys] == me[keys].iloc[0]).all(axis=1) & (connections["id"] < conn)
+    return int(connections.loc[same, "id"].max()) if same.any() else None
 
 
 def verdicts_by_id(connections: pd.DataFrame, detected: DetectResult) -> dict[int, Verdict]:

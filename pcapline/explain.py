@@ -84,7 +84,7 @@ def inferred(e: Evidence) -> dict[str, Any]:
 def explain(decision: Decision, e: Evidence) -> str:
     """The explanation for a visited connection: the fate's story, then side notes."""
     story = _STORIES[decision.fate](decision, e)
-    notes = [n for n in (_overflow_note(decision, e), _loss_note(decision, e),
+    notes = [n for n in (_stale_peer_note(decision, e), _overflow_note(decision, e), _loss_note(decision, e),
                          _zero_window_note(decision, e), _keepalive_note(decision, e),
                          _artefact_note(e), _one_sided_note(e)) if n]
     return " ".join([story, *notes])
@@ -416,6 +416,25 @@ def _keepalive_note(d: Decision, e: Evidence) -> str:
         return ""
     idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
     return f"The {k.prober} sent {k.probes} keepalive probe(s){idle}, {k.answered} answered."
+
+
+def _stale_peer_note(d: Decision, e: Evidence) -> str:
+    h = e.handshake
+    if not h.stale_peer or d.fate is Fate.CONNECT_TIMEOUT:  # that story tells it already
+        return ""
+    return (f"The first SYN was answered by a bare ACK for an older connection on the same ports "
+            f"(challenge ACK, frame {h.answer_frame}: the server still held the old 4-tuple, e.g. "
+            f"TIME_WAIT or half-open); the client reset it (frame {h.stale_rst_frame}) and retried at once.")
+
+
+def stale_peer_reset(rst_frame: int, newer_conn: int) -> str:
+    """Explanation of a connection ended by the RST a later connection's stale-peer exchange drew."""
+    return (f"Reset by the client (frame {rst_frame}, grouped with connection {newer_conn}): a new "
+            "connection from the same client port met this connection still open on the server, "
+            "which answered the new SYN with a challenge ACK in this connection's sequence space; "
+            "the client no longer knew this connection and reset it (the RST carries this "
+            "connection's sequence number). The client had dropped it without telling the server "
+            "(RST lost or filtered, or the client host restarted). Check the client's logs.")
 
 
 def _one_sided_note(e: Evidence) -> str:

@@ -209,3 +209,16 @@ def test_handshake_timeout_advice_and_syn_cookie_inferred() -> None:
     cookie = t[t.synack_retransmits == 0]
     assert len(cookie)
     assert all(inf["synack"]["retries"] == 0 for inf in cookie.inferred)
+
+
+def test_stale_peer_explained_and_old_connection_reset_by_its_sequence_number() -> None:
+    # Connection 1's first SYN met connection 0 still open on the server: challenge ACK (frame
+    # 11) and client RST (frame 12, seq = connection 0's next client seq), both grouped into 1.
+    t = _analyze(SAMPLES / "stale-peer-challenge-ack.pcap")
+    old, new = t.loc[0], t.loc[1]
+    assert (old.fate, old.reset_by, old.resets, list(old.evidence_frames)) == ("reset", "client", 1, [12])
+    assert "frame 12" in old.explanation
+    assert (new.fate, new.resets) == ("closed", 0)
+    assert ("answered by a bare ACK for an older connection on the same ports (challenge ACK, frame 11"
+            in new.explanation)
+    assert "the client reset it (frame 12) and retried at once" in new.explanation

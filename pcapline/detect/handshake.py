@@ -116,6 +116,9 @@ class Handshake:
     one_sided: OneSided | None = None
     #: No handshake ACK, but a client ACK after the SYN+ACK acknowledging something else.
     bad_ack_frame: int | None = None
+    #: Stale peer: the client's RST answering the challenge ACK (in the OLD connection's
+    #: sequence space: it ends that connection on the server, classify.stale_peer_resets).
+    stale_rst_frame: int | None = None
 
 
 def detect(view: ConnView) -> Detection:
@@ -141,7 +144,7 @@ def detect(view: ConnView) -> Detection:
     client_data = view.from_client & (view.seg_len > 0)
     server_acks = ~view.from_client & view.ack & ~view.syn
     server_acked_data = bool(np.any(server_acks & (view.rel_ack > 1)))
-    stale = answer == "challenge_ack" and _client_reset_then_retry(view, answer_row, syn_rows)
+    stale_rst = _client_reset_then_retry(view, answer_row, syn_rows) if answer == "challenge_ack" else None
     handshake = Handshake(
         syn=syn,
         synack=synack,
@@ -153,13 +156,14 @@ def detect(view: ConnView) -> Detection:
         overflow_rst_frame=_overflow_rst(view, ack_row),
         server_acked_data=server_acked_data,
         server_sent_data=bool(np.any(~view.from_client & (view.seg_len > 0))),
-        stale_peer=stale,
+        stale_peer=stale_rst is not None,
         rtt_ms=_handshake_rtt_ms(view, syn_rows, synack_rows, ack_row),
         synack_proven=_first_frame(view, view.from_client & _plain_ack(view), syn_rows),
         ack_proven=_first_frame(view, ~view.from_client & ~view.syn & ~view.rst, synack_rows),
         one_sided=_one_sided(view),
         bad_ack_frame=None if ack_row is not None else _first_frame(
             view, view.from_client & _plain_ack(view), synack_rows),
+        stale_rst_frame=stale_rst,
     )
     return Detection(tuple(events), handshake)
 
@@ -273,12 +277,17 @@ def _retry_event(view: ConnView, rows: np.ndarray, i: int, kind: EventKind) -> E
                       f"{since_first:.3g} s after the first", gap)
 
 
-def _client_reset_then_retry(view: ConnView, answer_row: int | None, syn_rows: np.ndarray) -> bool:
+def _client_reset_then_retry(
+    view: ConnView, answer_row: int | None, syn_rows: np.ndarray
+) -> int | None:
+    """Frame of the client's RST after the challenge ACK, when a SYN retry followed."""
     if answer_row is None:
-        return False
+        return None
     later = np.arange(len(view)) > answer_row
-    client_rst = view.from_client & view.rst & later
-    return bool(np.any(client_rst)) and bool(np.any(syn_rows > answer_row))
+    client_rst = np.flatnonzero(view.from_client & view.rst & later)
+    if len(client_rst) and np.any(syn_rows > answer_row):
+        return int(view.frame[client_rst[0]])
+    return None
 
 
 def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:

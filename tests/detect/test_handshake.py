@@ -64,7 +64,7 @@ def test_challenge_ack_then_reset_and_retry_is_stale_peer() -> None:
     c.syn(1.0).synack(1.0001).ack(CLIENT, 1.0002)
     d = _detect(c)
     assert d.inferred.answer == "challenge_ack"
-    assert d.inferred.stale_peer
+    assert d.inferred.stale_peer and d.inferred.stale_rst_frame == 3
     assert EventKind.CHALLENGE_ACK in [e.kind for e in d.events]
 
 
