@@ -561,6 +561,7 @@ def main() -> None:
     try:
         summary = generate(recipe, args.output)
     except KeyboardInterrupt:
+        args.output.with_suffix(".client-stats.json").unlink(missing_ok=True)
         sys.exit("make_capture.py: interrupted; namespaces removed, the capture is incomplete")
     if shutil.which("capinfos"):
         info = run(["capinfos", "-c", "-d", "-u", "-M", str(args.output)], check=False).stdout
