@@ -48,3 +48,18 @@ def test_fate_from_classify_counts() -> None:
     conns["fate"] = "listen_overflow"
     (finding,) = find_all(seg, conns, events)
     assert finding.details["signatures"]["listen_overflow_fate"] == 3
+
+
+def test_signatures_of_served_connections_are_not_overflow() -> None:
+    # The real-kernel bench capture: on a lossy path a SYN+ACK from the server's own timer is
+    # captured just after the client's ACK, yet the server then serves the request. classify
+    # (which sees the data being acknowledged) called them closed: no burst to report.
+    w = Wire()
+    for cid in range(3):
+        _overflowed(w, cid, cid * 2.0)
+    seg, conns, events = w.tables()
+    conns["fate"] = "closed"
+    assert find_all(seg, conns, events) == []
+    conns["fate"] = "listen_overflow"
+    (finding,) = find_all(seg, conns, events)
+    assert finding.details["signatures"]["synack_after_ack"] == 3
