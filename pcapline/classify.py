@@ -132,6 +132,8 @@ def handshake_timeout(e: Evidence) -> Decision | None:
     h = e.handshake
     if h.synack is None or h.client_acked or h.ack_proven is not None:
         return None  # ack_proven: the server went on as established, so the ACK arrived unseen
+    if _reset_side(e) is Side.CLIENT:
+        return None  # the client aborted the handshake itself: a reset, not a timeout
     if h.synack.retries >= 1 or h.synack.gave_up:
         return Decision(Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e),
                         evidence_frames=h.synack.frames)

@@ -181,6 +181,8 @@ def test_client_ack_of_the_wrong_number_is_not_a_listen_overflow() -> None:
     row = t.loc[1]
     assert row.fate == "handshake_timeout"
     assert "frame 6" in row.explanation and "not of the SYN+ACK" in row.explanation
+    # Connection 4: a wrong ACK, then the client's own RST: the client aborted, a reset.
+    assert (t.loc[4].fate, t.loc[4].reset_by) == ("reset", "client")
 
 
 def test_fin_exchange_then_rst_is_not_abort_on_overflow() -> None:
