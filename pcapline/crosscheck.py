@@ -315,6 +315,23 @@ def _at_sack_hole(check: FrameCheck) -> bool:
     return _seq_ge(check.seq, ack) and not _seq_ge(check.seq, right) and not inside
 
 
+#: Linux TCP_RTO_MIN less capture slack (detect.retransmit.RTO_FLOOR_S).
+_RTO_FLOOR_NS = 180_000_000
+
+
+def _sooner_than_min_rto(check: FrameCheck) -> bool:
+    """The same side sent this seq less than the minimum RTO before: no RTO fired."""
+    rows = check.context.segments
+    if rows is None or "time_ns" not in rows.columns:
+        return False
+    this = rows[rows["frame"] == check.frame]
+    mine = rows[(rows["frame"] < check.frame) & (rows["from_client"] == check.from_client)]
+    mine = mine[(mine["seq"] == check.seq) & (mine["seg_len"] > 0)]
+    if this.empty or mine.empty:
+        return False
+    return int(this["time_ns"].iloc[0]) - int(mine["time_ns"].iloc[-1]) < _RTO_FLOOR_NS
+
+
 #: Two copies of one packet are captured this close together (facts.DUPLICATE_WINDOW_NS).
 _COPY_WINDOW_NS = 1_000_000
 
@@ -408,6 +425,17 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "receivers grow their window in those ACKs (autotuning), Linux senders recover on SACK "
         "after fewer duplicate ACKs, and a queue between sender and capture point can delay "
         "the resend past 20 ms.",
+    ),
+    KnownDifference(
+        "tail_loss_probe",
+        wireshark=frozenset({"retransmission"}),
+        ours=frozenset({K.FAST_RETRANSMIT}),
+        applies=lambda c: K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark
+        and _sooner_than_min_rto(c),
+        why="The segment was resent sooner than Linux's 200 ms minimum RTO after the original, "
+        "with no duplicate ACK to react to: the probe timeout of a tail loss probe (RFC 8985), "
+        "loss recovery, not an RTO step. Wireshark has no TLP rule and calls any resend without "
+        "duplicate ACKs a plain retransmission.",
     ),
     KnownDifference(
         "original_not_captured",

@@ -53,7 +53,8 @@ def inferred(e: Evidence) -> dict[str, Any]:
     rtt = h.rtt_ms if h.rtt_ms is not None else e.retransmit.rtt_ms
     if rtt is not None:
         out["rtt_ms"] = round(rtt, 3)
-    if h.syn is not None and (h.syn.retries or (h.synack is None and h.answer != "rst")):
+    unanswered_syn = h.synack is None and h.answer != "rst" and h.synack_proven is None
+    if h.syn is not None and (h.syn.retries or unanswered_syn):
         out["syn"] = h.syn.as_inferred()
     unanswered_synack = not h.client_acked and h.ack_proven is None  # e.g. a SYN cookie
     if h.synack is not None and (h.synack.retries or unanswered_synack):
@@ -268,8 +269,11 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> str:
         end = "the capture ended mid-backoff (give-up not seen)"
     uto = (" The last gap is shorter than doubling predicts: TCP_USER_TIMEOUT cut the backoff short."
            if s.user_timeout_shape else "")
-    return (f"Retransmission timeout: the {s.side} sent the same data {s.retransmissions + 1} times, "
-            f"gaps {gaps} ({shape}), never acknowledged; {end}.{uto} The peer or the path is gone "
+    early = len(s.frames) - 1 - s.retransmissions  # copies sooner than the minimum RTO (TLP)
+    probe = (f" ({early} resend(s) sooner than the 200 ms minimum RTO: tail loss probe or fast "
+             "retransmit, not timeouts)" if early > 0 else "")
+    return (f"Retransmission timeout: the {s.side} sent the same data {len(s.frames)} times{probe}, "
+            f"RTO gaps {gaps} ({shape}), never acknowledged; {end}.{uto} The peer or the path is gone "
             "(blackhole, dead host, firewall state lost). Check: ss -o (on timer), "
             "nstat TcpExtTCPAbortOnTimeout, the route/firewall between the hosts.")
 

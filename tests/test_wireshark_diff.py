@@ -398,11 +398,18 @@ def sample_captures() -> list[Path]:
 PINNED: dict[str, frozenset[str]] = {
     # Linux persist probes (0 bytes at snd_una - 1) that Wireshark calls Keep-Alive; their
     # zero-window answers agree (zero_window / window_probe_ack).
-    "persist-timeout-retries2-3.pcap": frozenset({"linux_zero_window_probe"}),
-    "zero-window-recovers.pcap": frozenset({"linux_zero_window_probe"}),
+    # Both also resend their last data segment 7-8 ms after the original: a tail loss probe
+    # (RFC 8985), which Wireshark calls a plain Retransmission.
+    "persist-timeout-retries2-3.pcap": frozenset({"linux_zero_window_probe", "tail_loss_probe"}),
+    "zero-window-recovers.pcap": frozenset({"linux_zero_window_probe", "tail_loss_probe"}),
+    # The dying transfers start with a tail loss probe 5-9 ms after the original, then RTOs.
+    "retransmit-timeout-retries2-4.pcap": frozenset({"tail_loss_probe"}),
+    "retransmit-timeout-router-drop-at-client.pcap": frozenset({"tail_loss_probe"}),
+    "retransmit-timeout-router-drop-at-router-client-side.pcap": frozenset({"tail_loss_probe"}),
+    "retransmit-timeout-user-timeout-3000ms.pcap": frozenset({"tail_loss_probe"}),
     # tcpdump -i any on the router sees every forwarded packet twice (in and out): Wireshark
     # calls each data copy a Retransmission; facts.py's duplicate rule (same IP ID, < 1 ms) knows.
-    "retransmit-timeout-router-drop-router-any.pcap": frozenset({"capture_duplicate"}),
+    "retransmit-timeout-router-drop-router-any.pcap": frozenset({"capture_duplicate", "tail_loss_probe"}),
     # 3 % random loss through a router: SACK recovery that Wireshark 4.0's dup-ACK rule calls a
     # plain retransmission or (original dropped before the capture point) Out-Of-Order, and
     # FINs resent after the peer had ACKed them (Wireshark's spurious rule needs payload).

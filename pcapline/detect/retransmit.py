@@ -171,7 +171,8 @@ def _kinds(
     # The RTO timer restarts on every ACK that advances snd.una: a resend sooner than the
     # minimum RTO after that ACK (or after the previous copy) is loss recovery, not a timeout.
     adv = links.last_advance[rows]
-    since = np.where(adv >= 0, (view.time_ns[rows] - view.time_ns[np.maximum(adv, 0)]) / 1e9, gaps)
+    since_adv = np.where(adv >= 0, (view.time_ns[rows] - view.time_ns[np.maximum(adv, 0)]) / 1e9, np.nan)
+    since = np.fmin(since_adv, gaps)  # the timer is also (re)armed by the original's send
     below_rto = since < RTO_FLOOR_S  # NaN (nothing to measure from) compares False
     at_hole = has_last & (view.rel_seq[rows] >= view.rel_ack[peer])
     candidate = ~spurious & ~fin_only & (soon | below_rto) & at_hole
@@ -205,15 +206,20 @@ def _kinds(
                 kinds.append(EventKind.FAST_RETRANSMIT)
                 note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
                 if not soon[k]:
-                    note += (f" ({since[k] * 1e3:.0f} ms after the last advancing ACK: sooner than the "
-                             "200 ms minimum RTO, so loss recovery, not a timeout)")
+                    note += (f" ({since[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
+                             "than the 200 ms minimum RTO, so loss recovery, not a timeout)")
                 notes.append(note)
                 continue
+        if not spurious[k] and not fin_only[k] and gap < RTO_FLOOR_S:  # NaN compares False
+            # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
+            # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
+            kinds.append(EventKind.FAST_RETRANSMIT)
+            notes.append(f"tail loss probe: {gap * 1e3:.0f} ms after the original, sooner than the 200 ms "
+                         "minimum RTO")
+            continue
         kinds.append(EventKind.RETRANSMIT)
         if gap != gap:
             notes.append("timeout")
-        elif gap < RTO_MIN_S * 0.9:
-            notes.append(f"{gap:.3f} s after the original: tail loss probe or early RTO")
         else:
             notes.append(f"timeout: {gap:.3f} s after the previous copy")
     return kinds, notes
@@ -311,7 +317,9 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     covers = mine & (view.rel_seq <= seq) & (view.seq_end > seq) & ~view.probe_shape
     tx = np.flatnonzero(covers & (idx <= last))
     times = [float(view.time_ns[i]) / 1e9 for i in tx]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # A copy sooner than the minimum RTO after the previous one (tail loss probe, fast
+    # retransmit) is no step of the RTO backoff: the series counts timer-driven gaps only.
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b - a >= RTO_FLOOR_S]
     schedule = name_schedule(gaps)
     peer_after = (view.from_client != side) & (idx > last)
     acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
@@ -322,12 +330,17 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     next_gap = min(2 * gaps[-1], RTO_MAX_S) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
-    if not acked and next_gap is not None:
+    if not acked and next_gap is not None and len(rst_peer):
+        gave_up = False  # the peer's RST ended it: the sender's timer never ran out
+    elif not acked and next_gap is not None:
         # The abort (tcp_retries2 / TCP_USER_TIMEOUT) happens at the latest when the timer
         # after the last retransmission fires; "gave up" only when the capture shows it.
         give_up_after = times[-1] - times[0] + next_gap
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
-        if len(rst_mine) or len(rst_peer) or silence > next_gap * 1.1 + 0.02:
+        if len(rst_mine):
+            gave_up = True  # it aborted with its own RST, then and there
+            give_up_after = float(view.time_ns[rst_mine[0]]) / 1e9 - times[0]
+        elif silence > next_gap * 1.1 + 0.02:
             gave_up = True
     shortened = not acked and len(gaps) >= 2 and gaps[-1] < 0.9 * min(2 * gaps[-2], RTO_MAX_S)
     shortened &= all(close_to(gaps[k], min(2 * gaps[k - 1], RTO_MAX_S)) for k in range(1, len(gaps) - 1))

@@ -140,3 +140,45 @@ def test_data_reordered_behind_its_fin_at_the_capture_point_is_not_a_retransmiss
     a = _corpus("arkime/aerospike.pcap")
     assert a.events[a.events.frame == 8].kind.tolist() == []  # never-seen data, 9 us after the FIN
     assert int(a.connections.iloc[0].retransmits) == 0
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+
+
+def test_no_give_up_time_claimed_past_the_peer_rst() -> None:
+    # Connection 2: the client's data RTO series ends with the listener's RST at 13.3 s.
+    conn = pcapline.analyze(str(SAMPLES / "listen-overflow-backlog2-abort0.pcap")).connections.iloc[2]
+    assert conn.fate == "listen_overflow" and conn.reset_by == "server"
+    assert conn.inferred["rto"]["gave_up"] is False and conn.inferred["rto"]["give_up_s"] is None
+
+
+def test_own_rst_after_the_series_is_the_give_up_time() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    c.data(CLIENT, 0.210, 100, seq=seq).data(CLIENT, 0.610, 100, seq=seq)
+    c.rst(CLIENT, 0.900)
+    s = _run(c).inferred.last_series
+    assert s.gave_up is True and round(s.give_up_after_s, 3) == 0.89
+
+
+def test_tail_loss_probe_is_no_rto_step() -> None:
+    # The last data segment resent 7 ms after the original (no duplicate ACK): a TLP.
+    a = pcapline.analyze(str(SAMPLES / "zero-window-recovers.pcap"))
+    event = a.events[a.events.frame == 10].iloc[0]
+    assert event.kind == "fast_retransmit" and event.note.startswith("tail loss probe: 7 ms")
+    conn = a.connections.iloc[0]
+    assert "rto" not in conn.inferred
+    assert "(1 fast)" in conn.explanation and "after timeout" not in conn.explanation
+
+
+def test_rto_series_leaves_out_a_copy_sooner_than_the_minimum_rto() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    for t in (0.020, 0.220, 0.620, 1.420):  # a TLP 10 ms after the original, then RTOs
+        c.data(CLIENT, t, 100, seq=seq)
+    d = _run(c)
+    s = d.inferred.last_series
+    assert [round(g, 3) for g in s.gaps] == [0.2, 0.4, 0.8] and len(s.frames) == 5 and s.doubling
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT] + [EventKind.RETRANSMIT] * 3
