@@ -154,6 +154,7 @@ def test_client_only_capture_is_not_a_connect_timeout() -> None:
     assert row.fate == "open"
     assert ONE_SIDED_NOTE in row.explanation
     assert "Still connecting" not in row.explanation
+    assert "syn" not in row.inferred  # answered (proven): no unanswered-SYN series, no give-up
 
 
 def test_server_only_capture_is_closed_not_a_handshake_timeout() -> None:
@@ -162,6 +163,7 @@ def test_server_only_capture_is_closed_not_a_handshake_timeout() -> None:
     assert list(t.fate) == ["closed", "closed"]
     assert list(t.closer) == ["client", "client"]
     assert "inferred from the server's ACK of it (frame 3)" in t.loc[0].explanation
+    assert "synack" not in t.loc[0].inferred
 
 
 def test_one_direction_copies_of_a_closed_connection_are_closed(tmp_path: Path) -> None:

@@ -128,8 +128,11 @@ def detect(view: ConnView) -> Detection:
     first_synack = int(synack_rows[0]) if len(synack_rows) else None
     answer, answer_row = _server_answer(view, syn_rows, first_synack)
     ack_row = _handshake_ack(view, first_synack)
-    syn = _series(view, syn_rows, answered=answer_row is not None, syn=True)
-    synack = _series(view, synack_rows, answered=ack_row is not None, syn=False)
+    synack_proven = _first_frame(view, view.from_client & _plain_ack(view), syn_rows)
+    ack_proven = _first_frame(view, ~view.from_client & ~view.syn & ~view.rst, synack_rows)
+    # An answer proven by the other side's ACKs is an answer: no give-up to predict.
+    syn = _series(view, syn_rows, answered=answer_row is not None or synack_proven is not None, syn=True)
+    synack = _series(view, synack_rows, answered=ack_row is not None or ack_proven is not None, syn=False)
 
     for i in syn_rows[1:]:
         events.append(_retry_event(view, syn_rows, int(i), EventKind.SYN_RETRANSMIT))
@@ -158,8 +161,8 @@ def detect(view: ConnView) -> Detection:
         server_sent_data=bool(np.any(~view.from_client & (view.seg_len > 0))),
         stale_peer=stale_rst is not None,
         rtt_ms=_handshake_rtt_ms(view, syn_rows, synack_rows, ack_row),
-        synack_proven=_first_frame(view, view.from_client & _plain_ack(view), syn_rows),
-        ack_proven=_first_frame(view, ~view.from_client & ~view.syn & ~view.rst, synack_rows),
+        synack_proven=synack_proven,
+        ack_proven=ack_proven,
         one_sided=_one_sided(view),
         bad_ack_frame=None if ack_row is not None else _first_frame(
             view, view.from_client & _plain_ack(view), synack_rows),
