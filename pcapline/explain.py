@@ -272,7 +272,8 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> str:
     early = len(s.frames) - 1 - s.retransmissions  # copies sooner than the minimum RTO (TLP)
     probe = (f" ({early} resend(s) sooner than the 200 ms minimum RTO: tail loss probe or fast "
              "retransmit, not timeouts)" if early > 0 else "")
-    return (f"Retransmission timeout: the {s.side} sent the same data {len(s.frames)} times{probe}, "
+    what = "FIN (no data)" if s.fin_only else "data"
+    return (f"Retransmission timeout: the {s.side} sent the same {what} {len(s.frames)} times{probe}, "
             f"RTO gaps {gaps} ({shape}), never acknowledged; {end}.{uto} The peer or the path is gone "
             "(blackhole, dead host, firewall state lost). Check: ss -o (on timer), "
             "nstat TcpExtTCPAbortOnTimeout, the route/firewall between the hosts.")

@@ -57,3 +57,18 @@ def test_healthy_texts_are_shared_and_name_time_wait() -> None:
 def test_refused_mentions_listener_and_firewall() -> None:
     row = _row(Conversation().syn(0.0).rst(SERVER, 0.001))
     assert "ss -lnt" in row.explanation and "REJECT" in row.explanation
+
+
+def test_unanswered_fin_of_the_active_closer_says_fin_not_data() -> None:
+    # The client closes first; its FIN is never acknowledged and is resent with backoff
+    # (FIN_WAIT1, tcp_orphan_retries): a dying connection, but no data was outstanding.
+    c = Conversation().handshake(0.0)
+    c.fin(CLIENT, 0.01)
+    seq = c.nxt(CLIENT) - 1
+    t = 0.01
+    for gap in (0.2, 0.4, 0.8):
+        t += gap
+        c.fin(CLIENT, t, seq=seq)
+    row = _row(c, Conversation(conn=1).syn(t + 10.0))
+    assert row.fate == "retransmit_timeout"
+    assert "sent the same FIN (no data) 4 times" in row.explanation

@@ -71,6 +71,7 @@ class RtoSeries:
     later_traffic: bool  # the sender sent anything else (not a retransmission) afterwards
     rst_frame: int | None  # a RST from the retransmitting side after the series
     peer_rst_frame: int | None  # a RST from the peer after the series
+    fin_only: bool = False  # the resent segment is a bare FIN (no data)
 
     @property
     def retransmissions(self) -> int:
@@ -357,6 +358,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
         later_traffic=bool(np.any(later)),
         rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
         peer_rst_frame=int(view.frame[rst_peer[0]]) if len(rst_peer) else None,
+        fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
     )
 
 
