@@ -135,9 +135,7 @@ def detect(view: ConnView) -> Detection:
 def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
     """Per row of ``rows``: a FIN-only retransmission whose sender had already acknowledged
     the peer's FIN (the passive closer in LAST_ACK)."""
-    fin_only = (view.seg_len[rows] == 0) & view.fin[rows]
-    if not fin_only.any():
-        return fin_only
+    fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
     out = np.zeros(len(rows), dtype=bool)
     for k in np.flatnonzero(fin_only).tolist():
         i = int(rows[k])
