@@ -22,6 +22,7 @@ from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS, CaptureInfo, Findi
 
 if TYPE_CHECKING:
     from pcapline.decode import Decoded
+    from pcapline.facts import Facts
     from pcapline.read.capture import Capture
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -133,6 +134,7 @@ def analyze(
     del capture, decoded
     detected = detect.run_all(segments, connections, capture_end_ns=last_frame_ns)
     connections = classify.classify(segments, connections, detected)
+    _warn_one_sided(info, detected.facts)
     events = detected.events
     found = findings.find_all(segments, connections, events)
     analysis = Analysis(
@@ -166,6 +168,19 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
         skipped=skipped,
         warnings=[str(w) for w in capture.warnings],
     )
+
+
+def _warn_one_sided(info: CaptureInfo, facts: Facts) -> None:
+    """A capture-level warning when most connections show one direction only."""
+    from pcapline.detect.handshake import one_sided
+
+    one = one_sided(facts)
+    if len(one) and 2 * int(one.sum()) > len(one):
+        info.warnings.append(
+            f"{int(one.sum())} of {len(one)} connections hold packets from one side only: only one "
+            "direction was captured (asymmetric routing or a one-sided tap); the other side's "
+            "packets are inferred from the acknowledgements"
+        )
 
 
 def _connections_table(connections: pd.DataFrame) -> pd.DataFrame:

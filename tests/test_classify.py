@@ -226,3 +226,17 @@ def test_stale_peer_explained_and_old_connection_reset_by_its_sequence_number() 
     assert ("answered by a bare ACK for an older connection on the same ports (challenge ACK, frame 11"
             in new.explanation)
     assert "the client reset it (frame 12) and retried at once" in new.explanation
+
+
+def test_capture_warns_when_most_connections_are_one_sided() -> None:
+    import pcapline
+
+    path = CORPUS / "zeek/tcp/one-sided-2745.pcap"
+    if not path.is_file():
+        import pytest
+
+        pytest.skip("corpus not present")
+    warnings = pcapline.analyze(str(path)).capture.warnings
+    assert any("2 of 2 connections hold packets from one side only" in w for w in warnings)
+    both = pcapline.analyze(str(SAMPLES / "closed-client-first.pcap")).capture.warnings
+    assert not any("one side only" in w for w in both)
