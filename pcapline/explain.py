@@ -321,7 +321,9 @@ def _state_text(state: str) -> str:
 
 def _closed(d: Decision, e: Evidence) -> str:
     c = e.close
-    if c.resets:
+    # Only a RST that ended the connection spoils the TIME_WAIT story; one followed by a new
+    # handshake (stale peer state cleared before this connection's SYN) does not.
+    if c.ending_reset is not None:
         return _closed_then_reset(d, e)
     text = _closed_text(d.closer)
     if c.last_ack_stuck and d.closer is not Side.BOTH:

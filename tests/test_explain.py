@@ -72,3 +72,16 @@ def test_unanswered_fin_of_the_active_closer_says_fin_not_data() -> None:
     row = _row(c, Conversation(conn=1).syn(t + 10.0))
     assert row.fate == "retransmit_timeout"
     assert "sent the same FIN (no data) 4 times" in row.explanation
+
+
+def test_stale_peer_rst_before_the_handshake_does_not_spoil_the_close() -> None:
+    # Real-kernel sample: the client's RST (frame 12) cleared the server's stale state before
+    # connection 1's handshake; connection 1 then closed normally and its text must say so.
+    import pcapline
+
+    sample = Path(__file__).resolve().parents[1] / "sample_captures" / "stale-peer-challenge-ack.pcap"
+    conn = pcapline.analyze(sample).connections.set_index("id").loc[1]
+    assert conn["fate"] == Fate.CLOSED
+    assert conn["explanation"].startswith("Closed normally: the client sent the first FIN")
+    assert "RST(s) followed" not in conn["explanation"]
+    assert "challenge ACK, frame 11" in conn["explanation"]
