@@ -10,11 +10,12 @@ connections *after* the whole capture was analysed, so connection ids stay Wires
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import pandas as pd
 
@@ -94,9 +95,17 @@ class Analysis:
         return document(self)
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        from pcapline.render.jsondoc import dumps
+        """``jsondoc.dumps(self.to_dict())``, the same text, built without the dicts of the
+        whole document and without json's pure-Python (indented) encoder."""
+        buffer = io.StringIO()
+        self.write_json(buffer, indent=indent)
+        return buffer.getvalue()
 
-        return dumps(self.to_dict(), indent=indent)
+    def write_json(self, out: TextIO, *, indent: int | None = 2) -> None:
+        """Write ``to_json()`` to a text stream piece by piece: no 100 MB string for big captures."""
+        from pcapline.render.jsondoc import write
+
+        write(self, out, indent=indent)
 
     def to_html(self) -> str:
         """One self-contained HTML report (render/html.py)."""

@@ -19,8 +19,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
@@ -141,6 +140,8 @@ def analyze(
         filters = _filter_words(host=host, port=port, stream=stream)
         selection = _selection(whole, filters)
         _write(_text(analysis, selection, limit=limit, stream=stream, to_file=output is not None), output)
+    elif fmt == "json" and output not in (None, "-"):
+        _write_with(analysis.write_json, output)  # streamed: no whole-document string
     elif fmt == "json":
         _write(analysis.to_json(), output)
     elif fmt == "csv":
@@ -292,8 +293,13 @@ def _write(text: str, output: str | None) -> None:
     if output is None or output == "-":
         click.echo(text, nl=False)
         return
+    _write_with(lambda stream: stream.write(text), output)
+
+
+def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        with open(output, "w", encoding="utf-8") as stream:
+            writer(stream)
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 

@@ -78,3 +78,16 @@ def test_analyze_filters_after_analysis(tmp_path: Path) -> None:
     assert analysis.connections["id"].tolist() == [1]
     assert analysis.connections["fate"].tolist() == ["refused"]
     assert set(analysis.events["conn"]) <= {1}
+
+
+def test_to_json_and_write_json_are_dumps_of_to_dict() -> None:
+    import io
+
+    from pcapline.render.jsondoc import dumps
+
+    analysis = make_analysis()
+    for indent in (2, None):
+        stream = io.StringIO()
+        analysis.write_json(stream, indent=indent)
+        assert stream.getvalue() == analysis.to_json(indent=indent) == dumps(analysis.to_dict(), indent=indent)
+    assert analysis.to_json().startswith('{\n  "schema": "pcapline/1",\n  "capture": {\n    "path": "synthetic.pcapng"')

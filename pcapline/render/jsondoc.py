@@ -13,8 +13,8 @@ import dataclasses
 import enum
 import json
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -27,24 +27,58 @@ if TYPE_CHECKING:
 #: ``counts`` keys, in contract order (model.Counts fields; flat columns of the connections table).
 COUNT_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Counts))
 
+#: Keys of one ``connections`` entry, in contract order (``connection_doc``).
+CONNECTION_KEYS: tuple[str, ...] = (
+    "id", "client", "server", "client_guessed", "first_frame", "last_frame", "start", "end",
+    "duration", "packets", "bytes_client", "bytes_server", "fate", "closer", "reset_by",
+    "counts", "inferred", "explanation", "events",
+)
+
 
 def document(analysis: Analysis) -> dict[str, Any]:
     """The whole ``pcapline/1`` document for an analysis (already filtered, if it was)."""
-    events_by_conn = _events_by_connection(analysis.events)
     return {
         "schema": SCHEMA,
         "capture": capture_doc(analysis.capture),
-        "connections": [
-            connection_doc(row, events_by_conn.get(int(row["id"]), []))
-            for row in analysis.connections.sort_values("id", kind="stable").to_dict("records")
-        ],
-        "findings": [plain(f.to_dict()) for f in analysis.findings],
+        "connections": [doc for chunk in connection_chunks(analysis) for doc in chunk],
+        "findings": findings_doc(analysis),
     }
 
 
 def dumps(doc: Mapping[str, Any], *, indent: int | None = 2) -> str:
     """Serialise strictly: a NaN that slipped through is a bug, not ``NaN`` in the output."""
     return json.dumps(doc, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write(analysis: Analysis, out: TextIO, *, indent: int | None = 2) -> None:
+    """Write ``dumps(document(analysis), indent=indent)`` to ``out``, byte for byte, in pieces.
+
+    Two costs of the one-shot way go away on big captures: ``json.dumps`` with an indent runs
+    the pure-Python encoder (the C one only serves ``indent=None``), and the whole document
+    exists twice, as dicts and as one string. Here connections are built a chunk at a time
+    and laid out by ``_Layout``, which knows the document's fixed shape and encodes the
+    scalars with the json module's own C string escaper and ``repr``; free-form parts
+    (``inferred``, ``capture``, findings) go through ``json.dumps``, re-indented to their depth.
+    """
+    layout = _Layout(indent)
+    nl1, sep = layout.newline(1), layout.item_sep
+    out.write("{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1)
+    out.write('"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1)
+    out.write('"connections": ')
+    first = True
+    for chunk in connection_chunks(analysis):
+        if not chunk:
+            continue
+        lead = "[" if first else sep
+        first = False
+        out.write(lead + sep.join(layout.newline(2) + layout.connection(doc) for doc in chunk))
+    out.write("[]" if first else layout.newline(1) + "]")
+    out.write(sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1))
+    out.write(layout.newline(0) + "}\n")
+
+
+def findings_doc(analysis: Analysis) -> list[dict[str, Any]]:
+    return [plain(f.to_dict()) for f in analysis.findings]
 
 
 def capture_doc(info: CaptureInfo) -> dict[str, Any]:
@@ -63,6 +97,7 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
 
 def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     start_ns, end_ns = int(row["start_ns"]), int(row["end_ns"])
+    inferred = row["inferred"]
     return {
         "id": int(row["id"]),
         "client": {"ip": str(row["client_ip"]), "port": int(row["client_port"])},
@@ -80,37 +115,201 @@ def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict
         "closer": optional_str(row["closer"]),
         "reset_by": optional_str(row["reset_by"]),
         "counts": {key: int(row[key]) for key in COUNT_KEYS},
-        "inferred": plain(row["inferred"]) if isinstance(row["inferred"], Mapping) else {},
+        "inferred": plain(inferred) if isinstance(inferred, Mapping) and inferred else {},
         "explanation": optional_str(row["explanation"]) or "",
         "events": events,
     }
 
 
-def _events_by_connection(events: pd.DataFrame) -> dict[int, list[dict[str, Any]]]:
-    """Group once (not one filter per connection): thousands of connections stay linear."""
-    out: dict[int, list[dict[str, Any]]] = {}
-    if events.empty:
-        return out
-    ordered = events.sort_values(["conn", "frame"], kind="stable")
-    for conn, frame, time_ns, side, kind, note in zip(
-        ordered["conn"].to_numpy(),
-        ordered["frame"].to_numpy(),
-        ordered["time_ns"].to_numpy(),
-        ordered["side"].astype(str).to_numpy(),
-        ordered["kind"].astype(str).to_numpy(),
-        ordered["note"].to_numpy(),
-        strict=True,
-    ):
-        out.setdefault(int(conn), []).append(
-            {
-                "frame": int(frame),
-                "time": int(time_ns) / 1e9,
-                "from": str(side),
-                "kind": str(kind),
-                "note": "" if _missing(note) else str(note),
-            }
+#: Connections per chunk: big enough that per-chunk pandas work is noise, small enough that
+#: one chunk's documents (the only ones alive while writing) stay a few MB.
+CHUNK = 4096
+
+
+def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+    """``connection_doc`` of every connection, by id, a chunk at a time.
+
+    Columns are turned into Python lists once per chunk (``Series.tolist``) instead of one
+    boxed pandas row per connection, and events are grouped by one stable sort on
+    (conn, frame) plus ``searchsorted``: linear in connections and events.
+    """
+    conns = analysis.connections.sort_values("id", kind="stable")
+    events = analysis.events.sort_values(["conn", "frame"], kind="stable")
+    event_conn = events["conn"].to_numpy()
+    ids = conns["id"].to_numpy()
+    names = list(conns.columns)
+    for lo in range(0, len(conns), chunk):
+        part = conns.iloc[lo : lo + chunk]
+        part_ids = ids[lo : lo + chunk]
+        starts = np.searchsorted(event_conn, part_ids, side="left").tolist()
+        ends = np.searchsorted(event_conn, part_ids, side="right").tolist()
+        first = min(starts) if starts else 0
+        docs_of_events = _event_docs(events.iloc[first : max(ends, default=first)])
+        rows = zip(*(part[name].tolist() for name in names), strict=True)
+        yield [
+            connection_doc(dict(zip(names, row, strict=True)), docs_of_events[a - first : b - first])
+            for row, a, b in zip(rows, starts, ends, strict=True)
+        ]
+
+
+def _event_docs(events: pd.DataFrame) -> list[dict[str, Any]]:
+    """One ``events`` entry per row, in row order."""
+    notes = events["note"]
+    missing = notes.isna().tolist()
+    return [
+        {"frame": int(frame), "time": int(time_ns) / 1e9, "from": side, "kind": kind,
+         "note": "" if gone else str(note)}
+        for frame, time_ns, side, kind, note, gone in zip(
+            events["frame"].tolist(),
+            events["time_ns"].tolist(),
+            events["side"].astype(str).tolist(),
+            events["kind"].astype(str).tolist(),
+            notes.tolist(),
+            missing,
+            strict=True,
         )
-    return out
+    ]
+
+
+_string = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
+
+
+class _Layout:
+    """The text ``json.dumps(..., indent=indent, ensure_ascii=False)`` gives, piece by piece.
+
+    ``connection`` lays out one ``connection_doc`` with precomputed templates; any value it
+    does not expect falls back to ``json.dumps`` for that connection, so the output never
+    depends on the templates being complete. JSON strings escape every newline, so a nested
+    ``json.dumps`` block sits at depth d by putting d indents after each of its newlines.
+    """
+
+    def __init__(self, indent: int | None) -> None:
+        if indent is not None and not isinstance(indent, int):
+            raise TypeError("indent must be an int or None")
+        self.indent = indent
+        self.item_sep = ", " if indent is None else ","
+        self._event = self._object_template(("frame", "time", "from", "kind", "note"), 5)
+        self._end = self._object_template(("ip", "port"), 4)
+        self._counts = self._object_template(COUNT_KEYS, 4)
+        self._connection = self._object_template(CONNECTION_KEYS, 3)
+
+    def newline(self, depth: int) -> str:
+        return "" if self.indent is None else "\n" + " " * (self.indent * depth)
+
+    def value(self, value: Any, depth: int) -> str:
+        """``value`` laid out at ``depth``; JSON-native values are joined here, others by json."""
+        try:
+            return self._nested(value, depth)
+        except _Unexpected:
+            text = json.dumps(value, indent=self.indent, ensure_ascii=False, allow_nan=False)
+            return text if self.indent is None else text.replace("\n", self.newline(depth))
+
+    def _nested(self, value: Any, depth: int) -> str:
+        kind = type(value)
+        if kind is str:
+            return _string(value)
+        if kind is dict:
+            items = [_key(k) + ": " + self._nested(v, depth + 1) for k, v in value.items()]
+            return self._bracketed("{", items, "}", depth)
+        if kind is list or kind is tuple:
+            return self._bracketed("[", [self._nested(v, depth + 1) for v in value], "]", depth)
+        if kind is int:
+            return _int(value)
+        if kind is float:
+            return _float(value)
+        if kind is bool:
+            return _bool(value)
+        if value is None:
+            return "null"
+        raise _Unexpected
+
+    def connection(self, doc: dict[str, Any]) -> str:
+        """``doc`` as it appears at depth 2 of the document (an item of ``connections``)."""
+        try:
+            return self._connection_text(doc)
+        except _Unexpected:
+            return self.value(doc, 2)
+
+    def _connection_text(self, doc: dict[str, Any]) -> str:
+        if tuple(doc) != CONNECTION_KEYS:
+            raise _Unexpected
+        events = doc["events"]
+        return self._connection.format(
+            _int(doc["id"]),
+            self._end.format(_string(doc["client"]["ip"]), _int(doc["client"]["port"])),
+            self._end.format(_string(doc["server"]["ip"]), _int(doc["server"]["port"])),
+            _bool(doc["client_guessed"]),
+            _int(doc["first_frame"]),
+            _int(doc["last_frame"]),
+            _float(doc["start"]),
+            _float(doc["end"]),
+            _float(doc["duration"]),
+            _int(doc["packets"]),
+            _int(doc["bytes_client"]),
+            _int(doc["bytes_server"]),
+            _string(doc["fate"]),
+            _optional_string(doc["closer"]),
+            _optional_string(doc["reset_by"]),
+            self._counts.format(*(_int(doc["counts"][k]) for k in COUNT_KEYS)),
+            self.value(doc["inferred"], 3) if doc["inferred"] else "{}",
+            _string(doc["explanation"]),
+            self._events_text(events),
+        )
+
+    def _events_text(self, events: list[dict[str, Any]]) -> str:
+        template = self._event
+        items = [
+            template.format(
+                _int(e["frame"]), _float(e["time"]), _string(e["from"]), _string(e["kind"]), _string(e["note"])
+            )
+            for e in events
+        ]
+        return self._bracketed("[", items, "]", 3)
+
+    def _bracketed(self, opening: str, items: list[str], closing: str, depth: int) -> str:
+        """A container at ``depth`` holding already laid-out items (json's ``[]``/``{}`` when empty)."""
+        if not items:
+            return opening + closing
+        inner = self.newline(depth + 1)
+        return opening + self.item_sep.join(inner + item for item in items) + self.newline(depth) + closing
+
+    def _object_template(self, keys: tuple[str, ...], depth: int) -> str:
+        """``{"k1": {}, ...}`` for str.format, its keys at ``depth`` (the braces one less)."""
+        inner = self.newline(depth)
+        body = self.item_sep.join(inner + _string(k).replace("{", "{{").replace("}", "}}") + ": {}" for k in keys)
+        return "{{" + body + self.newline(depth - 1) + "}}"
+
+
+class _Unexpected(Exception):
+    """A connection document not of the shape ``_Layout`` has templates for."""
+
+
+def _int(value: Any) -> str:
+    if type(value) is not int:
+        raise _Unexpected
+    return int.__repr__(value)
+
+
+def _float(value: Any) -> str:
+    if type(value) is not float or not math.isfinite(value):
+        raise _Unexpected  # json.dumps decides (and refuses NaN) in the fallback
+    return float.__repr__(value)
+
+
+def _bool(value: Any) -> str:
+    if type(value) is not bool:
+        raise _Unexpected
+    return "true" if value else "false"
+
+
+def _key(value: Any) -> str:
+    if type(value) is not str:
+        raise _Unexpected  # json.dumps has its own rules for int/float/None keys
+    return _string(value)
+
+
+def _optional_string(value: Any) -> str:
+    return "null" if value is None else _string(value)
 
 
 def skip_order(skipped: Mapping[str, int]) -> list[str]:
@@ -130,6 +329,8 @@ def optional_str(value: Any) -> str | None:
 def _missing(value: Any) -> bool:
     if value is None:
         return True
+    if isinstance(value, str):  # the usual case; pd.isna costs a microsecond a call
+        return False
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # arrays and containers are not "missing"
@@ -138,6 +339,11 @@ def _missing(value: Any) -> bool:
 
 def plain(value: Any) -> Any:
     """Turn a nested value into JSON-native types (dict keys become strings)."""
+    kind = type(value)  # exact built-in types first: most values are, and isinstance chains cost
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, enum.Enum):
         return plain(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from contract_pcapline1 import check_document
-from synthetic_analysis import T0, connection_row, make_analysis
+from synthetic_analysis import T0, connection_row, event_row, make_analysis
 
-from pcapline.model import Finding, Side
-from pcapline.render.jsondoc import document, dumps, plain
+from pcapline import analyze
+from pcapline.analysis import Analysis
+from pcapline.model import EventKind, Finding, Side
+from pcapline.render import jsondoc
+from pcapline.render.jsondoc import connection_chunks, document, dumps, plain, write
 
 
 def test_document_meets_the_contract() -> None:
@@ -111,3 +116,92 @@ def test_missing_inferred_and_explanation_render_as_empty() -> None:
     doc = document(make_analysis(rows=rows, events=[]))
     assert doc["connections"][0]["inferred"] == {}
     assert doc["connections"][0]["explanation"] == ""
+
+
+# --- the streamed writer: the same bytes as json.dumps of the whole document ----------------
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+# Closes, resets, timeouts, keepalive (inferred), zero-window, IPv6, a compressed file.
+SAMPLE_NAMES = (
+    "closed-client-first.pcap",
+    "compressed-gz.pcap.gz",
+    "connect-timeout-synretries2-doubling.pcap",
+    "format-pcapng-ethernet-and-raw.pcapng",
+    "half-closed-client-shutdown.pcap",
+    "keepalive-client-idle2-intvl1-cnt3.pcap",
+    "persist-timeout-retries2-3.pcap",
+    "zero-window-recovers.pcap",
+)
+
+
+def _written(analysis: Analysis, indent: int | None) -> str:
+    out = io.StringIO()
+    write(analysis, out, indent=indent)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_writer_gives_the_bytes_of_dumps_on_sample_captures(name: str) -> None:
+    analysis = analyze(SAMPLES / name)
+    assert len(analysis.connections) > 0
+    for indent in (2, None):
+        straightforward = dumps(document(analysis), indent=indent)
+        assert _written(analysis, indent) == straightforward
+        assert json.loads(analysis.to_json(indent=indent)) == json.loads(straightforward)
+
+
+def test_the_samples_named_above_exist_and_cover_inferred_and_events() -> None:
+    docs = [document(analyze(SAMPLES / n)) for n in SAMPLE_NAMES]
+    conns = [c for d in docs for c in d["connections"]]
+    assert any(c["inferred"] for c in conns)  # the json.dumps-at-depth part is exercised
+    assert any(len(c["events"]) > 1 for c in conns)
+
+
+@pytest.mark.parametrize("indent", [2, None, 0, 4])
+def test_writer_matches_dumps_for_every_indent_on_awkward_values(indent: int | None) -> None:
+    rows = [
+        connection_row(3, explanation='say "{}" \\ {0} — ünïcode\nnew line', closer=None),
+        connection_row(1, inferred={"keepalive": {"idle": 5.0, "count": None}, "series": [1, 2.5, "x"]}),
+        connection_row(2, client_guessed=True, inferred=None, explanation=None, fate="reset", reset_by="server"),
+    ]
+    events = [
+        event_row(3, 40, Side.SERVER, EventKind.RST, 'note with "quotes" and {braces}'),
+        event_row(1, 12, Side.CLIENT, EventKind.FIN),
+        event_row(1, 11, Side.CLIENT, EventKind.SYN),  # out of frame order: the writer sorts
+        event_row(99, 5, Side.CLIENT, EventKind.SYN),  # no such connection: not in the document
+    ]
+    finding = Finding("time_wait_churn", "ports reused", (1, 3), {"reuses": [1, 2], "ip": "10.0.0.1"})
+    analysis = make_analysis(rows=rows, events=events, findings=[finding])
+    text = _written(analysis, indent)
+    assert text == dumps(document(analysis), indent=indent)
+    doc = json.loads(text)
+    assert [c["id"] for c in doc["connections"]] == [1, 2, 3]
+    assert [e["frame"] for e in doc["connections"][0]["events"]] == [11, 12]
+    assert doc["connections"][2]["explanation"].endswith("ünïcode\nnew line")
+
+
+def test_writer_with_no_connections_and_no_findings() -> None:
+    analysis = make_analysis(rows=[], events=[])
+    for indent in (2, None):
+        assert _written(analysis, indent) == dumps(document(analysis), indent=indent)
+    assert json.loads(_written(analysis, 2))["connections"] == []
+
+
+def test_chunks_split_connections_and_their_events_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = dumps(document(make_analysis()))
+    chunks = list(connection_chunks(make_analysis(), chunk=2))
+    assert [[c["id"] for c in chunk] for chunk in chunks] == [[0, 1], [2]]
+    assert [e["frame"] for e in chunks[1][0]["events"]] == [24, 30]
+    monkeypatch.setattr(jsondoc, "CHUNK", 1)
+    assert _written(make_analysis(), 2) == whole
+
+
+def test_a_connection_of_unexpected_shape_falls_back_to_json_dumps() -> None:
+    layout = jsondoc._Layout(2)
+    doc = document(make_analysis())["connections"][2]
+    odd = dict(doc, id=True, start=math.inf)  # not an int / not finite: the templates step aside
+    with pytest.raises(ValueError):  # allow_nan=False still refuses the infinity
+        layout.connection(odd)
+    odd = dict(doc, id=True)
+    assert layout.connection(odd) == json.dumps(odd, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+    assert '"id": true' in layout.connection(odd)
