@@ -53,7 +53,7 @@ from pcapline import __version__
 from pcapline.facts import compute_facts
 from pcapline.model import FAILURE_FATES, Finding
 from pcapline.render import plots
-from pcapline.render.jsondoc import plain
+from pcapline.render.jsondoc import COUNT_KEYS, plain
 from pcapline.timeline import TimelineRow, build_timeline
 
 if TYPE_CHECKING:
@@ -294,20 +294,7 @@ def choose_sections(conns: pd.DataFrame, limit: int) -> tuple[list[int], int]:
         return [], 0
     rank = {str(f): i for i, f in enumerate(plots.FATE_ORDER)}
     failing = conns["fate"].isin([str(f) for f in FAILURE_FATES])
-    eventful = (
-        conns[
-            [
-                "syn_retransmits",
-                "synack_retransmits",
-                "retransmits",
-                "keepalive_probes",
-                "zero_window_probes",
-                "resets",
-            ]
-        ]
-        .sum(axis=1)
-        .gt(0)
-    )
+    eventful = conns[list(COUNT_KEYS)].sum(axis=1).gt(0)
     tier = np.where(failing, 0, np.where(eventful, 1, 2))
     order = conns.assign(
         _tier=tier, _rank=conns["fate"].map(lambda f: rank.get(str(f), len(rank)))
@@ -631,14 +618,7 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
         facts.append(("ended", who))
     counts = [
         (name.replace("_", " "), int(row[name]))
-        for name in (
-            "syn_retransmits",
-            "synack_retransmits",
-            "retransmits",
-            "keepalive_probes",
-            "zero_window_probes",
-            "resets",
-        )
+        for name in COUNT_KEYS
         if int(row[name])
     ]
     if counts:
