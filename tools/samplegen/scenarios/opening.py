@@ -19,6 +19,17 @@ DROP_SYN_IN = """table inet nosyn {
 }
 """
 
+#: The client sends its SYNs and nothing else to port 8080 (its handshake ACKs, data and RSTs
+#: are dropped on the way out), so the server's SYN+ACKs go unanswered: the handshake-timeout
+#: and SYN-flood scenarios.
+DROP_CLIENT_AFTER_SYN = """table inet ackless {
+  chain out {
+    type filter hook output priority 0;
+    tcp dport 8080 tcp flags & (syn | ack) != syn drop
+  }
+}
+"""
+
 
 def _connect_timeout(ctx: Ctx, net: int, name: str, client_sysctls: dict[str, int], sock_opts: list[st.Opt]) -> list[str]:
     with Lab(ctx.tag) as lab:
@@ -102,17 +113,10 @@ def handshake_timeout(ctx: Ctx, net: int) -> list[Expected]:
     spoofed-source SYN or a client whose ACKs are lost on the way.
     """
     name = "handshake-timeout-synack-retries2.pcap"
-    drop_after_syn = """table inet ackless {
-  chain out {
-    type filter hook output priority 0;
-    tcp dport 8080 tcp flags & (syn | ack) != syn drop
-  }
-}
-"""
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
-        pair.client.nft(drop_after_syn)
+        pair.client.nft(DROP_CLIENT_AFTER_SYN)
         cap = ctx.capture(pair.server, "eth0", name)
         srv = ctx.actor(pair.server, st.listen(), "server")
         srv.expect("listening")
@@ -301,17 +305,10 @@ def syn_flood_cookies(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "syn-flood-backlog8-syncookies.pcap"
     count, first = 30, 44000
-    drop_after_syn = """table inet ackless {
-  chain out {
-    type filter hook output priority 0;
-    tcp dport 8080 tcp flags & (syn | ack) != syn drop
-  }
-}
-"""
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
-        pair.client.nft(drop_after_syn)
+        pair.client.nft(DROP_CLIENT_AFTER_SYN)
         srv = ctx.actor(pair.server, st.listen(backlog=8), "server")
         srv.expect("listening")
         steps: list[st.Step] = []
