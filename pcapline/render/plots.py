@@ -600,34 +600,25 @@ def _direction_traces(
         pt = peer["t"].to_numpy(float)
         ack = peer["rel_ack"].to_numpy(np.int64)
         win = ack + peer["window"].to_numpy(np.int64)
-        traces.append(
-            _trace(
-                go.Scatter,
-                x=pt,
-                y=ack,
-                yaxis=yaxis,
-                mode="lines",
-                line=dict(color="#2e7d32", width=1.5, shape="hv"),
-                name="peer's ACK",
-                legendgroup="ack",
-                showlegend=_first(legend, "ack"),
-                hovertemplate="ACK %{y} at %{x:.6f} s<extra></extra>",
-            )
+        peer_lines = (
+            (ack, "#2e7d32", "peer's ACK", "ack", "ACK"),
+            (win, "#f9a825", "peer's window (ack + win)", "win", "window edge"),
         )
-        traces.append(
-            _trace(
-                go.Scatter,
-                x=pt,
-                y=win,
-                yaxis=yaxis,
-                mode="lines",
-                line=dict(color="#f9a825", width=1.5, shape="hv"),
-                name="peer's window (ack + win)",
-                legendgroup="win",
-                showlegend=_first(legend, "win"),
-                hovertemplate="window edge %{y} at %{x:.6f} s<extra></extra>",
+        for y, colour, name, group, hover in peer_lines:
+            traces.append(
+                _trace(
+                    go.Scatter,
+                    x=pt,
+                    y=y,
+                    yaxis=yaxis,
+                    mode="lines",
+                    line=dict(color=colour, width=1.5, shape="hv"),
+                    name=name,
+                    legendgroup=group,
+                    showlegend=_first(legend, group),
+                    hovertemplate=f"{hover} %{{y}} at %{{x:.6f}} s<extra></extra>",
+                )
             )
-        )
     traces.extend(_marks_on_segments(mine, labels, hi, yaxis, legend=legend))
     return traces
 
