@@ -125,14 +125,51 @@ def build_topology(recipe: Recipe) -> None:
     for ns in (NS_CLIENT, NS_ROUTER, NS_SERVER):
         run(["ip", "netns", "add", ns])
         in_ns(ns, ["ip", "link", "set", "lo", "up"])
-    run(["ip", "link", "add", "plb-c0", "netns", NS_CLIENT, "type", "veth", "peer", "name", "plb-r0", "netns", NS_ROUTER])
-    run(["ip", "link", "add", "plb-s0", "netns", NS_SERVER, "type", "veth", "peer", "name", "plb-r1", "netns", NS_ROUTER])
-    for i, ip in enumerate(CLIENT_IPS):
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            "plb-c0",
+            "netns",
+            NS_CLIENT,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "plb-r0",
+            "netns",
+            NS_ROUTER,
+        ]
+    )
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            "plb-s0",
+            "netns",
+            NS_SERVER,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "plb-r1",
+            "netns",
+            NS_ROUTER,
+        ]
+    )
+    for _i, ip in enumerate(CLIENT_IPS):
         in_ns(NS_CLIENT, ["ip", "addr", "add", f"{ip}/24", "dev", "plb-c0"])
     in_ns(NS_ROUTER, ["ip", "addr", "add", "10.77.1.1/24", "dev", "plb-r0"])
     in_ns(NS_ROUTER, ["ip", "addr", "add", "10.77.2.1/24", "dev", "plb-r1"])
     in_ns(NS_SERVER, ["ip", "addr", "add", f"{SERVER_IP}/24", "dev", "plb-s0"])
-    for ns, dev in ((NS_CLIENT, "plb-c0"), (NS_ROUTER, "plb-r0"), (NS_ROUTER, "plb-r1"), (NS_SERVER, "plb-s0")):
+    for ns, dev in (
+        (NS_CLIENT, "plb-c0"),
+        (NS_ROUTER, "plb-r0"),
+        (NS_ROUTER, "plb-r1"),
+        (NS_SERVER, "plb-s0"),
+    ):
         disable_offloads(ns, dev)
         in_ns(ns, ["ip", "link", "set", dev, "up"])
     in_ns(NS_CLIENT, ["ip", "route", "add", "default", "via", "10.77.1.1"])
@@ -153,15 +190,47 @@ table inet plb {{
   }}
 }}
 """
-    subprocess.run(["ip", "netns", "exec", NS_ROUTER, "nft", "-f", "-"], input=nft_rules, text=True, check=True)
+    subprocess.run(
+        ["ip", "netns", "exec", NS_ROUTER, "nft", "-f", "-"], input=nft_rules, text=True, check=True
+    )
     # tbf: bottleneck + queueing delay on the path towards the client (where bulk data goes).
-    in_ns(NS_ROUTER, ["tc", "qdisc", "add", "dev", "plb-r0", "root", "tbf", "rate", recipe.tbf_rate,
-                      "burst", "64kb", "latency", recipe.tbf_latency])
+    in_ns(
+        NS_ROUTER,
+        [
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            "plb-r0",
+            "root",
+            "tbf",
+            "rate",
+            recipe.tbf_rate,
+            "burst",
+            "64kb",
+            "latency",
+            recipe.tbf_latency,
+        ],
+    )
 
 
 def cut_deadpeer_replies() -> None:
     """From now on the router drops server->client on the dead-peer port (keepalive unanswered)."""
-    in_ns(NS_ROUTER, ["nft", "insert", "rule", "inet", "plb", "spoil", "tcp", "sport", str(PORT_DEADPEER), "drop"])
+    in_ns(
+        NS_ROUTER,
+        [
+            "nft",
+            "insert",
+            "rule",
+            "inet",
+            "plb",
+            "spoil",
+            "tcp",
+            "sport",
+            str(PORT_DEADPEER),
+            "drop",
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,7 +397,9 @@ async def recv_exact(loop: asyncio.AbstractEventLoop, sock: socket.socket, size:
     return got
 
 
-async def one_short(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats) -> None:
+async def one_short(
+    loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats
+) -> None:
     roll = rng.random()
     src = rng.choice(CLIENT_IPS)
     sock = client_socket(src)
@@ -336,7 +407,9 @@ async def one_short(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: 
         kind, port = "refused", PORT_REFUSED
     elif roll < 0.0015 + 0.01:
         kind, port = "blackhole", PORT_BLACKHOLE
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 2)  # SYNs at 0, 1 s, 3 s (RTO doubles); ETIMEDOUT at ~7 s
+        sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_SYNCNT, 2
+        )  # SYNs at 0, 1 s, 3 s (RTO doubles); ETIMEDOUT at ~7 s
     else:
         kind, port = "rr", PORT_RR
     with attempt(stats, kind, sock):
@@ -344,7 +417,15 @@ async def one_short(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: 
         exchanges = rng.choice((1, 1, 1, 2, 3))
         close_roll = rng.random()
         # c: client closes first; s: server closes first; a: client aborts (RST); r: server aborts.
-        mode = "c" if close_roll < 0.55 else "s" if close_roll < 0.90 else "a" if close_roll < 0.95 else "r"
+        mode = (
+            "c"
+            if close_roll < 0.55
+            else "s"
+            if close_roll < 0.90
+            else "a"
+            if close_roll < 0.95
+            else "r"
+        )
         for i in range(exchanges):
             last = i == exchanges - 1
             size = rng.choice((120, 512, 1400, 3000, 8000, 24000))
@@ -358,13 +439,19 @@ async def one_short(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: 
         stats.outcome[f"rr_close_{mode}"] += 1
 
 
-async def short_worker(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats) -> None:
+async def short_worker(
+    loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats
+) -> None:
     while True:
         await one_short(loop, rng, stats)
 
 
-async def bulk_worker(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats,
-                      mb_range: tuple[int, int]) -> None:
+async def bulk_worker(
+    loop: asyncio.AbstractEventLoop,
+    rng: random.Random,
+    stats: ClientStats,
+    mb_range: tuple[int, int],
+) -> None:
     while True:
         sock = client_socket(rng.choice(CLIENT_IPS))
         size = rng.randint(*mb_range) * 1_000_000
@@ -376,8 +463,13 @@ async def bulk_worker(loop: asyncio.AbstractEventLoop, rng: random.Random, stats
             stats.outcome["bulk_done" if got == size else "bulk_short"] += 1
 
 
-async def hold(loop: asyncio.AbstractEventLoop, stats: ClientStats, kind: str, port: int,
-               keepalive: tuple[int, int, int] | None) -> None:
+async def hold(
+    loop: asyncio.AbstractEventLoop,
+    stats: ClientStats,
+    kind: str,
+    port: int,
+    keepalive: tuple[int, int, int] | None,
+) -> None:
     sock = client_socket(CLIENT_IPS[0])
     if keepalive:
         set_keepalive(sock, *keepalive)
@@ -388,7 +480,9 @@ async def hold(loop: asyncio.AbstractEventLoop, stats: ClientStats, kind: str, p
         stats.outcome[f"{kind}_eof"] += 1
 
 
-async def zero_window_worker(loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats) -> None:
+async def zero_window_worker(
+    loop: asyncio.AbstractEventLoop, rng: random.Random, stats: ClientStats
+) -> None:
     while True:
         await asyncio.sleep(rng.uniform(3.0, 8.0))
         sock = client_socket(rng.choice(CLIENT_IPS))
@@ -408,26 +502,44 @@ async def client_main(recipe: Recipe, stats_path: Path) -> None:
     tasks = []
     for i in range(recipe.idle_conns):
         ka = (5, 3, 3) if i % 2 == 0 else None  # half idle with keepalive, half silent
-        tasks.append(loop.create_task(hold(loop, stats, "idle_keepalive" if ka else "idle_silent", PORT_IDLE, ka)))
+        tasks.append(
+            loop.create_task(
+                hold(loop, stats, "idle_keepalive" if ka else "idle_silent", PORT_IDLE, ka)
+            )
+        )
     for _ in range(recipe.deadpeer_conns):
         tasks.append(loop.create_task(hold(loop, stats, "deadpeer", PORT_DEADPEER, (6, 2, 3))))
     tasks.append(loop.create_task(zero_window_worker(loop, random.Random(rng.random()), stats)))
     for _ in range(recipe.bulk_workers):
-        tasks.append(loop.create_task(bulk_worker(loop, random.Random(rng.random()), stats, recipe.bulk_mb)))
+        tasks.append(
+            loop.create_task(bulk_worker(loop, random.Random(rng.random()), stats, recipe.bulk_mb))
+        )
     for _ in range(recipe.short_workers):
         tasks.append(loop.create_task(short_worker(loop, random.Random(rng.random()), stats)))
 
     async def write_stats() -> None:
         while True:
-            stats_path.write_text(json.dumps({"started": stats.started, "outcome": stats.outcome,
-                                              "bulk_bytes": stats.bulk_bytes}, sort_keys=True))
+            stats_path.write_text(
+                json.dumps(
+                    {
+                        "started": stats.started,
+                        "outcome": stats.outcome,
+                        "bulk_bytes": stats.bulk_bytes,
+                    },
+                    sort_keys=True,
+                )
+            )
             await asyncio.sleep(1.0)
 
     writer = loop.create_task(write_stats())
     await stop.wait()
     writer.cancel()
-    stats_path.write_text(json.dumps({"started": stats.started, "outcome": stats.outcome,
-                                      "bulk_bytes": stats.bulk_bytes}, sort_keys=True))
+    stats_path.write_text(
+        json.dumps(
+            {"started": stats.started, "outcome": stats.outcome, "bulk_bytes": stats.bulk_bytes},
+            sort_keys=True,
+        )
+    )
     os._exit(0)  # open sockets are closed by the kernel; the capture has already stopped
 
 
@@ -437,8 +549,22 @@ async def client_main(recipe: Recipe, stats_path: Path) -> None:
 
 
 def spawn_role(ns: str, role: str, recipe: Recipe, extra: list[str]) -> subprocess.Popen[bytes]:
-    cmd = ["ip", "netns", "exec", ns, "nice", "-n", "10", sys.executable, os.path.abspath(__file__),
-           "--role", role, "--recipe", json.dumps(asdict(recipe)), *extra]
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "nice",
+        "-n",
+        "10",
+        sys.executable,
+        os.path.abspath(__file__),
+        "--role",
+        role,
+        "--recipe",
+        json.dumps(asdict(recipe)),
+        *extra,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -480,9 +606,29 @@ def generate(recipe: Recipe, output: Path) -> dict[str, object]:
         build_topology(recipe)
         server = spawn_role(NS_SERVER, "server", recipe, [])
         dump = subprocess.Popen(
-            ["ip", "netns", "exec", NS_ROUTER, "tcpdump", "-i", "plb-r0", "-s", str(recipe.snaplen), "-B", "65536",
-             "-U", "-n", "-c", str(recipe.packets_target), "-w", str(output), "tcp"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                "ip",
+                "netns",
+                "exec",
+                NS_ROUTER,
+                "tcpdump",
+                "-i",
+                "plb-r0",
+                "-s",
+                str(recipe.snaplen),
+                "-B",
+                "65536",
+                "-U",
+                "-n",
+                "-c",
+                str(recipe.packets_target),
+                "-w",
+                str(output),
+                "tcp",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         wait_for_listening(dump)
         time.sleep(0.5)
         client = spawn_role(NS_CLIENT, "client", recipe, ["--stats", str(stats_path)])
@@ -494,7 +640,9 @@ def generate(recipe: Recipe, output: Path) -> dict[str, object]:
                 cut_deadpeer_replies()
                 cut_done = True
             if client.poll() is not None:
-                raise RuntimeError(f"client died: {client.stderr.read().decode() if client.stderr else ''}")
+                raise RuntimeError(
+                    f"client died: {client.stderr.read().decode() if client.stderr else ''}"
+                )
         stop(dump, signal.SIGINT)
         elapsed = time.monotonic() - t0
         dump_err = dump.stderr.read() if dump.stderr else b""
@@ -518,12 +666,23 @@ def generate(recipe: Recipe, output: Path) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"capture path (default {DEFAULT_OUTPUT}; keep it out of the repo)")
-    parser.add_argument("--packets-target", type=int, default=2_500_000, help="stop after this many packets")
-    parser.add_argument("--seconds", type=int, default=300, help="stop after this long at the latest")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"capture path (default {DEFAULT_OUTPUT}; keep it out of the repo)",
+    )
+    parser.add_argument(
+        "--packets-target", type=int, default=2_500_000, help="stop after this many packets"
+    )
+    parser.add_argument(
+        "--seconds", type=int, default=300, help="stop after this long at the latest"
+    )
     parser.add_argument("--small", action="store_true", help="~200k packets for quick checks")
-    parser.add_argument("--loss-per-mille", type=int, default=7, help="random drop on the router (0.7%% default)")
+    parser.add_argument(
+        "--loss-per-mille", type=int, default=7, help="random drop on the router (0.7%% default)"
+    )
     parser.add_argument("--tbf-rate", default="120mbit")
     parser.add_argument("--tbf-latency", default="40ms")
     parser.add_argument("--short-workers", type=int, default=48)
@@ -534,7 +693,9 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.role:
-        recipe = Recipe(**{**json.loads(args.recipe), "bulk_mb": tuple(json.loads(args.recipe)["bulk_mb"])})
+        recipe = Recipe(
+            **{**json.loads(args.recipe), "bulk_mb": tuple(json.loads(args.recipe)["bulk_mb"])}
+        )
         random.seed(recipe.seed)
         asyncio.run(server_main() if args.role == "server" else client_main(recipe, args.stats))
         return

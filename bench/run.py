@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 try:
@@ -121,7 +122,9 @@ class ToolResult:
 
 def pcapline_argv() -> list[str] | None:
     """`python -m pcapline` from the interpreter running this script, if pcapline imports."""
-    probe = subprocess.run([sys.executable, "-c", "import pcapline.cli"], capture_output=True, cwd=REPO)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import pcapline.cli"], capture_output=True, cwd=REPO
+    )
     return [sys.executable, "-m", "pcapline"] if probe.returncode == 0 else None
 
 
@@ -130,13 +133,31 @@ def build_tools(capture: Path, outdir: Path, only: set[str] | None) -> tuple[lis
     notes: list[str] = []
     pl = pcapline_argv()
     if pl:
-        tools.append(Tool("pcapline", [*pl, "analyze", str(capture), "--format", "json", "-o",
-                                       str(outdir / "pcapline.json")], "pcapline_json"))
+        tools.append(
+            Tool(
+                "pcapline",
+                [
+                    *pl,
+                    "analyze",
+                    str(capture),
+                    "--format",
+                    "json",
+                    "-o",
+                    str(outdir / "pcapline.json"),
+                ],
+                "pcapline_json",
+            )
+        )
     else:
         notes.append("pcapline: skipped (python -m pcapline does not import)")
     if shutil.which("tshark"):
-        tools.append(Tool("tshark -2 conv,tcp", ["tshark", "-2", "-q", "-z", "conv,tcp", "-r", str(capture)],
-                          "tshark_conv"))
+        tools.append(
+            Tool(
+                "tshark -2 conv,tcp",
+                ["tshark", "-2", "-q", "-z", "conv,tcp", "-r", str(capture)],
+                "tshark_conv",
+            )
+        )
     else:
         notes.append("tshark: skipped (not installed)")
     if shutil.which("tcptrace"):
@@ -144,8 +165,12 @@ def build_tools(capture: Path, outdir: Path, only: set[str] | None) -> tuple[lis
     else:
         notes.append("tcptrace: skipped (not installed)")
     if subprocess.run([sys.executable, "-c", "import dpkt"], capture_output=True).returncode == 0:
-        tools.append(Tool("dpkt object loop", [sys.executable, "-c", DPKT_LOOP, str(capture)], "loop"))
-        tools.append(Tool("dpkt+struct loop", [sys.executable, "-c", STRUCT_LOOP, str(capture)], "loop"))
+        tools.append(
+            Tool("dpkt object loop", [sys.executable, "-c", DPKT_LOOP, str(capture)], "loop")
+        )
+        tools.append(
+            Tool("dpkt+struct loop", [sys.executable, "-c", STRUCT_LOOP, str(capture)], "loop")
+        )
     else:
         notes.append("dpkt loops: skipped (dpkt not importable)")
     if only:
@@ -161,7 +186,9 @@ def count_packets(capture: Path) -> int:
         if meta.get("bytes") == capture.stat().st_size:
             return int(meta["tcpdump"]["captured"])
     if shutil.which("capinfos"):
-        out = subprocess.run(["capinfos", "-c", "-M", str(capture)], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["capinfos", "-c", "-M", str(capture)], capture_output=True, text=True
+        ).stdout
         match = re.search(r"Number of packets:\s+(\d+)", out)
         if match:
             return int(match.group(1))
@@ -209,10 +236,8 @@ class TreeSampler(threading.Thread):
             except psutil.Error:
                 break
             for proc in procs:
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self.done.wait(0.1)
 
@@ -222,7 +247,9 @@ def run_once(tool: Tool, outdir: Path) -> tuple[Sample, str, str]:
     time_file = outdir / "time.txt"
     argv = [GNU_TIME, "-v", "-o", str(time_file), *tool.argv] if use_time else tool.argv
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+    )
     sampler = TreeSampler(proc.pid) if psutil else None
     if sampler:
         sampler.start()
@@ -255,8 +282,10 @@ def render_table(results: list[ToolResult], packets: int, reference: str) -> str
     ref_time = ref.median("seconds") if ref else None
     ref_rss = ref.median("max_rss_mb") if ref else None
     ref_cpu = ref.median("cpu_seconds") if ref else None
-    head = (f"{'tool':<20} {'median s':>9} {'min s':>7} {'max s':>7} {'pkt/s':>10} {'CPU s':>8} {'pkt/CPU-s':>10} "
-            f"{'peak RSS MB':>11} {'tree MB':>8} {'time x':>7} {'CPU x':>6} {'RSS x':>6} {'conns':>7}")
+    head = (
+        f"{'tool':<20} {'median s':>9} {'min s':>7} {'max s':>7} {'pkt/s':>10} {'CPU s':>8} {'pkt/CPU-s':>10} "
+        f"{'peak RSS MB':>11} {'tree MB':>8} {'time x':>7} {'CPU x':>6} {'RSS x':>6} {'conns':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         if r.error:
@@ -276,16 +305,21 @@ def render_table(results: list[ToolResult], packets: int, reference: str) -> str
             f"{fmt(cpu, '8.2f')} {fmt(cpu_rate, '10,.0f')} "
             f"{fmt(rss, '11.0f')} {fmt(r.median('tree_peak_mb'), '8.0f')} {fmt(tx, '7.2f')} {fmt(cx, '6.2f')} "
             f"{fmt(rx, '6.2f')} "
-            f"{r.connections if r.connections is not None else '-':>7}")
-    lines.append(f"time x / CPU x / RSS x: median wall time / user+sys CPU time / peak RSS as a multiple of {reference}'s "
-                 f"(<1 = faster/smaller than {reference}). conns: connections the tool reported "
-                 "(the two loops count distinct 4-tuples, so a reused 4-tuple counts once).")
+            f"{r.connections if r.connections is not None else '-':>7}"
+        )
+    lines.append(
+        f"time x / CPU x / RSS x: median wall time / user+sys CPU time / peak RSS as a multiple of {reference}'s "
+        f"(<1 = faster/smaller than {reference}). conns: connections the tool reported "
+        "(the two loops count distinct 4-tuples, so a reused 4-tuple counts once)."
+    )
     return "\n".join(lines)
 
 
 def git_commit() -> str | None:
     """The pcapline commit measured (each run imports the working tree as it is at that moment)."""
-    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     return done.stdout.strip() or None
 
 
@@ -298,7 +332,10 @@ def main() -> None:
     parser.add_argument("--reference", default="pcapline", help="tool the ratios are relative to")
     args = parser.parse_args()
     if not args.capture.is_file():
-        print(f"run.py: {args.capture}: no such capture (build one with bench/make_capture.py)", file=sys.stderr)
+        print(
+            f"run.py: {args.capture}: no such capture (build one with bench/make_capture.py)",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
     packets = count_packets(args.capture)
@@ -306,16 +343,24 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="pcapline-bench-") as tmp:
         outdir = Path(tmp)
-        tools, notes = build_tools(args.capture, outdir, set(args.only.split(",")) if args.only else None)
-        results = {t.name: ToolResult(t.name, " ".join(t.argv) if "-c" not in t.argv else t.name) for t in tools}
+        tools, notes = build_tools(
+            args.capture, outdir, set(args.only.split(",")) if args.only else None
+        )
+        results = {
+            t.name: ToolResult(t.name, " ".join(t.argv) if "-c" not in t.argv else t.name)
+            for t in tools
+        }
         for run_no in range(args.runs):
             for tool in tools:
                 res = results[tool.name]
                 if res.error:
                     continue
                 sample, stdout, stderr = run_once(tool, outdir)
-                print(f"run {run_no + 1}/{args.runs} {tool.name:<20} {sample.seconds:8.2f} s "
-                      f"rss {fmt(sample.max_rss_mb, '.0f')} MB exit {sample.exit_code}", file=sys.stderr)
+                print(
+                    f"run {run_no + 1}/{args.runs} {tool.name:<20} {sample.seconds:8.2f} s "
+                    f"rss {fmt(sample.max_rss_mb, '.0f')} MB exit {sample.exit_code}",
+                    file=sys.stderr,
+                )
                 if sample.exit_code != 0:
                     res.error = f"exit {sample.exit_code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
                     continue
@@ -325,31 +370,45 @@ def main() -> None:
 
     reference = args.reference if args.reference in results else next(iter(results), args.reference)
     ordered = list(results.values())
-    print(f"capture: {args.capture} ({args.capture.stat().st_size / 1e6:.0f} MB, {packets:,} packets), "
-          f"{args.runs} runs each, {os.cpu_count()} CPUs, Python {platform.python_version()}, pcapline {commit}, "
-          f"load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after")
+    print(
+        f"capture: {args.capture} ({args.capture.stat().st_size / 1e6:.0f} MB, {packets:,} packets), "
+        f"{args.runs} runs each, {os.cpu_count()} CPUs, Python {platform.python_version()}, pcapline {commit}, "
+        f"load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after"
+    )
     print(render_table(ordered, packets, reference), flush=True)
     for note in notes:
         print(f"note: {note}")
     if args.json:
-        args.json.write_text(json.dumps({
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "capture": str(args.capture),
-            "capture_bytes": args.capture.stat().st_size,
-            "packets": packets,
-            "runs": args.runs,
-            "pcapline_commit": commit,
-            "load_average_before_after": [load_before[0], os.getloadavg()[0]],
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "reference": reference,
-            "notes": notes,
-            "results": [{**asdict(r), "median_seconds": r.median("seconds"),
-                         "median_max_rss_mb": r.median("max_rss_mb"),
-                         "median_cpu_seconds": r.median("cpu_seconds"),
-                         "packets_per_second": packets / r.median("seconds") if r.median("seconds") else None}
-                        for r in ordered],
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "capture": str(args.capture),
+                    "capture_bytes": args.capture.stat().st_size,
+                    "packets": packets,
+                    "runs": args.runs,
+                    "pcapline_commit": commit,
+                    "load_average_before_after": [load_before[0], os.getloadavg()[0]],
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "reference": reference,
+                    "notes": notes,
+                    "results": [
+                        {
+                            **asdict(r),
+                            "median_seconds": r.median("seconds"),
+                            "median_max_rss_mb": r.median("max_rss_mb"),
+                            "median_cpu_seconds": r.median("cpu_seconds"),
+                            "packets_per_second": packets / r.median("seconds")
+                            if r.median("seconds")
+                            else None,
+                        }
+                        for r in ordered
+                    ],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
@@ -23,6 +23,7 @@ from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS, CaptureInfo, Findi
 
 if TYPE_CHECKING:
     from pcapline.decode import Decoded
+    from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
     from pcapline.read.capture import Capture
 
@@ -38,6 +39,9 @@ class Analysis:
     connections: pd.DataFrame  # model.CONNECTION_COLUMNS, one row per connection, by id
     events: pd.DataFrame  # model.EVENT_COLUMNS, sorted by conn then frame
     findings: list[Finding] = field(default_factory=list)
+    # What the stages knew, for renderers that need more than the tables (never recomputed):
+    facts: Facts | None = None  # per-segment facts of the whole capture (facts.compute_facts)
+    detections: Mapping[int, ConnDetections] = field(default_factory=dict)  # visited conns only
 
     def connection(self, conn_id: int) -> pd.Series:
         """The connections-table row of ``conn_id`` (Wireshark ``tcp.stream``); KeyError if absent."""
@@ -86,6 +90,8 @@ class Analysis:
             findings=[
                 f for f in self.findings if not f.connections or ids_kept & set(f.connections)
             ],
+            facts=self.facts,  # looked up by connection id: the whole capture's stay valid
+            detections={k: v for k, v in self.detections.items() if k in ids_kept},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +158,8 @@ def analyze(
         connections=_connections_table(connections),
         events=_events_table(events),
         findings=list(found),
+        facts=detected.facts,
+        detections=detected.detections,
     )
     if host is None and port is None and stream is None:
         return analysis
@@ -171,7 +179,7 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
         format=str(capture.format),
         link_types=[str(name) for name in decoded.link_types] or list(declared),
         frames=int(capture.frames),  # includes records the file ended inside
-        tcp_frames=int(len(decoded.segments)),
+        tcp_frames=len(decoded.segments),
         first_time_ns=int(times.min()) if len(times) else None,
         last_time_ns=int(times.max()) if len(times) else None,
         skipped=skipped,

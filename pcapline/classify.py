@@ -46,7 +46,7 @@ columnar aggregates (``_healthy``), the same rules 9-11 in vectorised form.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline import explain
-from pcapline.detect import DetectResult, Detection
+from pcapline.detect import ConnDetections, DetectResult
 from pcapline.detect.artefacts import Artefacts
 from pcapline.detect.close import Close
 from pcapline.detect.handshake import Handshake
@@ -62,7 +62,7 @@ from pcapline.detect.keepalive import Keepalive
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.detect.zero_window import ZeroWindow
 from pcapline.facts import Facts
-from pcapline.model import ACK, FIN, RST, SYN, CONNECTION_COLUMNS, Counts, Fate, Side, Verdict
+from pcapline.model import ACK, CONNECTION_COLUMNS, FIN, RST, SYN, Counts, Fate, Side, Verdict
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
@@ -120,8 +120,11 @@ def listen_overflow(e: Evidence) -> Decision | None:
     if not h.client_acked or h.server_acked_data or _server_spoke(e):
         return None
     if h.overflow_rst_frame is not None:
-        return Decision(Fate.LISTEN_OVERFLOW, reset_by=Side.SERVER,
-                        evidence_frames=_frames(h.overflow_rst_frame))
+        return Decision(
+            Fate.LISTEN_OVERFLOW,
+            reset_by=Side.SERVER,
+            evidence_frames=_frames(h.overflow_rst_frame),
+        )
     if h.synack_after_ack:
         frames = h.synack.frames if h.synack is not None else ()
         return Decision(Fate.LISTEN_OVERFLOW, reset_by=_reset_side(e), evidence_frames=frames)
@@ -135,8 +138,9 @@ def handshake_timeout(e: Evidence) -> Decision | None:
     if _reset_side(e) is Side.CLIENT:
         return None  # the client aborted the handshake itself: a reset, not a timeout
     if h.synack.retries >= 1 or h.synack.gave_up:
-        return Decision(Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e),
-                        evidence_frames=h.synack.frames)
+        return Decision(
+            Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e), evidence_frames=h.synack.frames
+        )
     return None
 
 
@@ -146,7 +150,9 @@ def keepalive_timeout(e: Evidence) -> Decision | None:
         return None
     if k.gave_up or k.unanswered_tail >= MIDWAY_THRESHOLD:
         reset_by = k.prober if k.rst_frame is not None else None
-        return Decision(Fate.KEEPALIVE_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(k.rst_frame))
+        return Decision(
+            Fate.KEEPALIVE_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(k.rst_frame)
+        )
     return None
 
 
@@ -156,7 +162,9 @@ def persist_timeout(e: Evidence) -> Decision | None:
         return None
     if z.gave_up or z.unanswered_tail >= MIDWAY_THRESHOLD:
         reset_by = _reset_side(e) if z.rst_frame is not None else None
-        return Decision(Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame))
+        return Decision(
+            Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame)
+        )
     return None
 
 
@@ -302,11 +310,15 @@ def _verdict_table(detected: DetectResult) -> dict[str, Any]:
     for index in np.flatnonzero(detected.visited).tolist():
         conn = int(facts.conn_ids[index])
         c = Counts(*(int(col[index]) for col in counts))
-        evidence = _evidence(conn, c, detected.detections[conn], int(start[index]), int(end[index]), facts)
+        evidence = _evidence(
+            conn, c, detected.detections[conn], int(start[index]), int(end[index]), facts
+        )
         decision = decide(evidence)
         table["fate"][index] = decision.fate.value
         table["closer"][index] = decision.closer.value if decision.closer is not None else None
-        table["reset_by"][index] = decision.reset_by.value if decision.reset_by is not None else None
+        table["reset_by"][index] = (
+            decision.reset_by.value if decision.reset_by is not None else None
+        )
         table["inferred"][index] = explain.inferred(evidence)
         table["explanation"][index] = explain.explain(decision, evidence)
         table["evidence_frames"][index] = list(decision.evidence_frames)
@@ -322,7 +334,7 @@ def stale_peer_resets(
     the server. Move that RST's fate and count to the older connection (in place)."""
     facts = detected.facts
     for conn, found in detected.detections.items():
-        h: Handshake = found["handshake"].inferred
+        h = found.handshake.inferred
         if h.stale_rst_frame is None:
             continue
         older = _previous_on_4tuple(connections, conn)
@@ -333,8 +345,12 @@ def stale_peer_resets(
         if not len(rst) or not len(old_client):
             continue
         flags = old_client["flags"].to_numpy(np.int64)
-        ends = (old_client["seq"].to_numpy(np.int64) + old_client["seg_len"].to_numpy(np.int64)
-                + ((flags & SYN) != 0) + ((flags & FIN) != 0)) % 2**32
+        ends = (
+            old_client["seq"].to_numpy(np.int64)
+            + old_client["seg_len"].to_numpy(np.int64)
+            + ((flags & SYN) != 0)
+            + ((flags & FIN) != 0)
+        ) % 2**32
         if int(rst["seq"].iloc[0]) not in set(ends.tolist()):
             continue
         i_old, i_new = np.searchsorted(facts.conn_ids, [older, conn])
@@ -347,9 +363,10 @@ def stale_peer_resets(
         table["resets"][i_new] = max(int(table["resets"][i_new]) - 1, 0)
         table["evidence_frames"][i_old] = [h.stale_rst_frame]
         idle = (int(rst["time_ns"].iloc[0]) - int(facts.time_ns[facts.starts[i_old + 1] - 1])) / 1e9
-        table["inferred"][i_old] = {**table["inferred"][i_old],
-                                    "reset": {"by": Side.CLIENT.value, "state": "established",
-                                              "idle_s": round(idle, 3)}}
+        table["inferred"][i_old] = {
+            **table["inferred"][i_old],
+            "reset": {"by": Side.CLIENT.value, "state": "established", "idle_s": round(idle, 3)},
+        }
         table["explanation"][i_old] = explain.stale_peer_reset(h.stale_rst_frame, conn)
 
 
@@ -382,17 +399,17 @@ def verdicts_by_id(connections: pd.DataFrame, detected: DetectResult) -> dict[in
 
 
 def _evidence(
-    conn: int, counts: Counts, found: Mapping[str, Detection], start: int, end: int, facts: Facts
+    conn: int, counts: Counts, found: ConnDetections, start: int, end: int, facts: Facts
 ) -> Evidence:
     return Evidence(
         conn=conn,
         counts=counts,
-        handshake=found["handshake"].inferred,
-        retransmit=found["retransmit"].inferred,
-        keepalive=found["keepalive"].inferred,
-        zero_window=found["zero_window"].inferred,
-        close=found["close"].inferred,
-        artefacts=found["artefacts"].inferred,
+        handshake=found.handshake.inferred,
+        retransmit=found.retransmit.inferred,
+        keepalive=found.keepalive.inferred,
+        zero_window=found.zero_window.inferred,
+        close=found.close.inferred,
+        artefacts=found.artefacts.inferred,
         start_ns=start,
         end_ns=end,
         capture_end_ns=facts.capture_end_ns,
@@ -434,8 +451,9 @@ class _Healthy:
 
     def fates(self) -> tuple[np.ndarray, np.ndarray]:
         cf, sf = self.client_fin > 0, self.server_fin > 0
-        fate = np.where(cf & sf, Fate.CLOSED.value,
-                        np.where(cf | sf, Fate.HALF_CLOSED.value, Fate.OPEN.value)).astype(object)
+        fate = np.where(
+            cf & sf, Fate.CLOSED.value, np.where(cf | sf, Fate.HALF_CLOSED.value, Fate.OPEN.value)
+        ).astype(object)
         first_client = np.where(cf & sf, self.client_fin < self.server_fin, cf)
         closer = np.where(first_client, Side.CLIENT.value, Side.SERVER.value).astype(object)
         closer[cf & sf & self.crossed] = Side.BOTH.value

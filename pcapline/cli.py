@@ -13,6 +13,7 @@ chosen for composable subcommands and ``CliRunner`` tests; rich renders the term
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -77,11 +78,15 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--host/--port/--stream: select connections after analysis; ids stay tcp.stream."""
     options = (
         click.option(
-            "--host", metavar="IP", callback=_ip_address,
+            "--host",
+            metavar="IP",
+            callback=_ip_address,
             help="Only connections with this address (IPv4 or IPv6) at either end.",
         ),
         click.option(
-            "--port", type=click.IntRange(0, 65535), help="Only connections with this port at either end."
+            "--port",
+            type=click.IntRange(0, 65535),
+            help="Only connections with this port at either end.",
         ),
         click.option(
             "--stream",
@@ -105,17 +110,28 @@ def cli() -> None:
 @cli.command(short_help="Summarise every TCP connection in a capture.")
 @click.argument("capture")
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
     help="Terminal summary, the pcapline/1 JSON document, one CSV/Parquet row per connection, or an HTML report.",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
 @_filter_options
 @click.option(
-    "--limit", type=click.IntRange(min=0), default=50, show_default=True,
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
     help="Text format: rows in the connection table (failures first); 0 for all.",
 )
 @click.option(
-    "--fail-on", "fail_on", multiple=True, callback=_fate_names, metavar="FATE[,FATE]",
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    callback=_fate_names,
+    metavar="FATE[,FATE]",
     help=f"Exit 1 if a selected connection has one of these fates ('{FAILURES_ALIAS}' = every failure fate).",
 )
 def analyze(
@@ -139,7 +155,10 @@ def analyze(
     if fmt == "text":
         filters = _filter_words(host=host, port=port, stream=stream)
         selection = _selection(whole, filters)
-        _write(_text(analysis, selection, limit=limit, stream=stream, to_file=output is not None), output)
+        _write(
+            _text(analysis, selection, limit=limit, stream=stream, to_file=output is not None),
+            output,
+        )
     elif fmt == "json" and output not in (None, "-"):
         _write_with(analysis.write_json, output)  # streamed: no whole-document string
     elif fmt == "json":
@@ -185,17 +204,40 @@ def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) ->
     return EXIT_OK
 
 
-@cli.command(short_help="Analyse many captures in parallel; one table plus cross-connection findings.")
+@cli.command(
+    short_help="Analyse many captures in parallel; one table plus cross-connection findings."
+)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--format", "fmt", type=click.Choice(("text", "json", "csv", "html")), default="text",
-              show_default=True, help="Aggregate output (JSON schema pcapline-scan/1, README 'Batch scan').")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json", "csv", "html")),
+    default="text",
+    show_default=True,
+    help="Aggregate output (JSON schema pcapline-scan/1, README 'Batch scan').",
+)
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
-@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: all cores).")
-@click.option("--scheduler", metavar="ADDRESS", help="Run on this Dask distributed scheduler instead.")
-@click.option("--fail-on", "fail_on", multiple=True, metavar="KIND[,KIND]",
-              help="Exit 1 if a finding kind or fate occurs ('failures' = every failure fate).")
-def scan(paths: tuple[str, ...], fmt: str, output: str | None, workers: int | None,
-         scheduler: str | None, fail_on: tuple[str, ...]) -> int:
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Local worker processes (default: all cores)."
+)
+@click.option(
+    "--scheduler", metavar="ADDRESS", help="Run on this Dask distributed scheduler instead."
+)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    metavar="KIND[,KIND]",
+    help="Exit 1 if a finding kind or fate occurs ('failures' = every failure fate).",
+)
+def scan(
+    paths: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    fail_on: tuple[str, ...],
+) -> int:
     """Analyse every capture in PATH... (files, folders recursively, globs; compressed or not)."""
     from pcapline import scan as batch
 
@@ -203,11 +245,19 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, workers: int | No
     captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=sys.stderr.isatty())
     tty = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
-    _write(batch.render(captures, fmt, width=max(width, 60), color=tty and "NO_COLOR" not in os.environ), output)
+    _write(
+        batch.render(
+            captures, fmt, width=max(width, 60), color=tty and "NO_COLOR" not in os.environ
+        ),
+        output,
+    )
     hits = batch.matched(captures, names)
     if not hits:
         return EXIT_OK
-    click.echo(f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}", err=True)
+    click.echo(
+        f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}",
+        err=True,
+    )
     return EXIT_FAIL_ON
 
 
@@ -255,14 +305,21 @@ def _selection(whole: Analysis, filters: str) -> Selection | None:
 
 
 def _text(
-    analysis: Analysis, selection: Selection | None, *, limit: int, stream: tuple[int, ...], to_file: bool
+    analysis: Analysis,
+    selection: Selection | None,
+    *,
+    limit: int,
+    stream: tuple[int, ...],
+    to_file: bool,
 ) -> str:
     from pcapline.render.terminal import TextOptions, render_text
 
     tty = not to_file and sys.stdout.isatty()
     color = tty and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
-    text = render_text(analysis, TextOptions(limit=limit, width=max(width, 60), color=color), selection)
+    text = render_text(
+        analysis, TextOptions(limit=limit, width=max(width, 60), color=color), selection
+    )
     if stream:
         ascii_only = not to_file and not _stdout_takes_unicode()
         text += "\n" + _timelines(analysis, stream, ascii_only=ascii_only)
@@ -336,8 +393,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def run(argv: Sequence[str] | None = None) -> int:
     try:
-        status = cli.main(args=list(argv) if argv is not None else None, prog_name="pcapline",
-                          standalone_mode=False)
+        status = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="pcapline",
+            standalone_mode=False,
+        )
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "pcapline"
         return _error(f"{exc.format_message()} (see '{command} --help')", EXIT_INPUT)
@@ -353,7 +413,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _error(_one_line(exc), EXIT_INPUT)
     except KeyboardInterrupt:
         return _error("interrupted", 130)
-    except Exception as exc:  # noqa: BLE001  (the last line of defence: no traceback for users)
+    except Exception as exc:
         if os.environ.get("PCAPLINE_DEBUG") == "1":
             traceback.print_exc()
         return _error(
@@ -373,8 +433,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _error(message: str, code: int) -> int:
-    try:
+    with contextlib.suppress(OSError):  # stderr closed: the exit code still tells
         click.echo(f"pcapline: error: {message}", err=True)
-    except OSError:  # stderr closed: the exit code still tells
-        pass
     return code

@@ -71,7 +71,8 @@ _COMPARED_FLAGS: tuple[str, ...] = (
 
 #: ``tcp.analysis.<flag>`` fields read from tshark (True/False columns of ``read_wireshark``):
 #: the compared ones, and those the exceptions look at.
-WIRESHARK_FLAGS: tuple[str, ...] = _COMPARED_FLAGS + (
+WIRESHARK_FLAGS: tuple[str, ...] = (
+    *_COMPARED_FLAGS,
     "duplicate_ack",
     "window_update",
     "out_of_order",
@@ -138,9 +139,13 @@ def parse_tshark_fields(text: str) -> pd.DataFrame:
     """``run_tshark`` output -> the ``read_wireshark`` table."""
     names = ["frame", "stream", *WIRESHARK_FLAGS]
     if not text.strip():
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("frame", "stream") else bool) for c in names})
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c in ("frame", "stream") else bool) for c in names}
+        )
     table = pd.read_csv(StringIO(text), sep="\t", header=None, names=names, dtype=str)
-    out = pd.DataFrame({"frame": table["frame"].astype("int64"), "stream": table["stream"].astype("int64")})
+    out = pd.DataFrame(
+        {"frame": table["frame"].astype("int64"), "stream": table["stream"].astype("int64")}
+    )
     for flag in WIRESHARK_FLAGS:
         out[flag] = table[flag].notna() & (table[flag] != "")
     return out
@@ -286,10 +291,14 @@ class KnownDifference:
 
 def _window_still_closed(check: FrameCheck) -> bool:
     """This side already reported window 0 (zero_window) and has not re-opened it since."""
-    closed = [f for f in check.context.zero_window_frames.get(check.from_client, []) if f < check.frame]
+    closed = [
+        f for f in check.context.zero_window_frames.get(check.from_client, []) if f < check.frame
+    ]
     if not closed:
         return False
-    reopened = [f for f in check.context.window_update_frames.get(check.from_client, []) if f < check.frame]
+    reopened = [
+        f for f in check.context.window_update_frames.get(check.from_client, []) if f < check.frame
+    ]
     return not reopened or max(reopened) < max(closed)
 
 
@@ -337,7 +346,9 @@ _COPY_WINDOW_NS = 1_000_000
 
 
 def _same_packet(a: Any, b: Any) -> bool:
-    return all(int(a[c]) == int(b[c]) for c in ("ip_id", "seq", "ack", "seg_len", "flags", "window"))
+    return all(
+        int(a[c]) == int(b[c]) for c in ("ip_id", "seq", "ack", "seg_len", "flags", "window")
+    )
 
 
 def _capture_copy(check: FrameCheck) -> bool:
@@ -370,7 +381,14 @@ def _capture_copy(check: FrameCheck) -> bool:
 
 
 _RETRANSMIT_KINDS = frozenset(
-    {K.RETRANSMIT, K.FAST_RETRANSMIT, K.SPURIOUS_RETRANSMIT, K.SYN_RETRANSMIT, K.SYNACK_RETRANSMIT, K.FIN_RETRANSMIT}
+    {
+        K.RETRANSMIT,
+        K.FAST_RETRANSMIT,
+        K.SPURIOUS_RETRANSMIT,
+        K.SYN_RETRANSMIT,
+        K.SYNACK_RETRANSMIT,
+        K.FIN_RETRANSMIT,
+    }
 )
 _RETRANSMIT_LABELS = frozenset({"retransmission", "fast_retransmission", "spurious_retransmission"})
 
@@ -378,7 +396,15 @@ _RETRANSMIT_LABELS = frozenset({"retransmission", "fast_retransmission", "spurio
 EXCEPTIONS: tuple[KnownDifference, ...] = (
     KnownDifference(
         "capture_duplicate",
-        wireshark=frozenset({*_RETRANSMIT_LABELS, "keep_alive", "keep_alive_ack", "zero_window", "zero_window_probe"}),
+        wireshark=frozenset(
+            {
+                *_RETRANSMIT_LABELS,
+                "keep_alive",
+                "keep_alive_ack",
+                "zero_window",
+                "zero_window_probe",
+            }
+        ),
         ours=frozenset(),
         applies=lambda c: K.DUPLICATE in c.ours and _capture_copy(c),
         why="The same packet captured twice (same IP ID, seq, ack, length, within 1 ms: -i any "
@@ -390,7 +416,9 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "linux_zero_window_probe",
         wireshark=frozenset({"keep_alive"}),
         ours=frozenset({K.WINDOW_PROBE}),
-        applies=lambda c: K.WINDOW_PROBE in c.ours and "keep_alive" in c.wireshark and c.seg_len == 0,
+        applies=lambda c: (
+            K.WINDOW_PROBE in c.ours and "keep_alive" in c.wireshark and c.seg_len == 0
+        ),
         why="Linux persist probes are 0 bytes at snd_una - 1 (tcp_xmit_probe_skb), the keepalive "
         "shape; Wireshark's zero-window-probe rule wants 1 byte at nextseq, so it says "
         "Keep-Alive. The peer's last window was 0: a window probe (tcp-facts.md).",
@@ -399,7 +427,9 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "one_byte_retransmission",
         wireshark=frozenset({"keep_alive"}),
         ours=frozenset(_RETRANSMIT_KINDS),
-        applies=lambda c: bool(_RETRANSMIT_KINDS & c.ours) and "keep_alive" in c.wireshark and c.seg_len == 1,
+        applies=lambda c: (
+            bool(_RETRANSMIT_KINDS & c.ours) and "keep_alive" in c.wireshark and c.seg_len == 1
+        ),
         why="A 1-byte data segment resent at nextseq - 1 has the keep-alive shape; Wireshark "
         "tests keep-alive first and never calls it a retransmission (anchors.md 1.5). The byte "
         "was unacknowledged: a retransmission.",
@@ -408,7 +438,9 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "spurious_fin",
         wireshark=frozenset({"retransmission"}),
         ours=frozenset({K.SPURIOUS_RETRANSMIT}),
-        applies=lambda c: K.SPURIOUS_RETRANSMIT in c.ours and bool(c.tcp_flags & FIN) and c.seg_len == 0,
+        applies=lambda c: (
+            K.SPURIOUS_RETRANSMIT in c.ours and bool(c.tcp_flags & FIN) and c.seg_len == 0
+        ),
         why="A FIN resent after the peer had acknowledged it (its ACK was lost after the capture "
         "point; the peer's D-SACK usually follows). Wireshark's spurious rule needs payload "
         "(len > 0) and calls it a plain retransmission; the FIN was already acknowledged on the "
@@ -418,7 +450,9 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "sack_recovery_vs_dupack_rule",
         wireshark=frozenset({"retransmission"}),
         ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=lambda c: K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark and _at_sack_hole(c),
+        applies=lambda c: (
+            K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark and _at_sack_hole(c)
+        ),
         why="The resent segment fills the hole below the peer's SACK blocks: SACK loss recovery "
         "(RFC 6675, RACK RFC 8985), a fast retransmit. Wireshark 4.0's fast-retransmission test "
         "needs two duplicate ACKs with an unchanged window within 20 ms of the resend: Linux "
@@ -430,8 +464,11 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "tail_loss_probe",
         wireshark=frozenset({"retransmission"}),
         ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=lambda c: K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark
-        and _sooner_than_min_rto(c),
+        applies=lambda c: (
+            K.FAST_RETRANSMIT in c.ours
+            and "retransmission" in c.wireshark
+            and _sooner_than_min_rto(c)
+        ),
         why="The segment was resent sooner than Linux's 200 ms minimum RTO after the original, "
         "with no duplicate ACK to react to: the probe timeout of a tail loss probe (RFC 8985), "
         "loss recovery, not an RTO step. Wireshark has no TLP rule and calls any resend without "
@@ -441,10 +478,12 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "original_not_captured",
         wireshark=frozenset(),
         ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=lambda c: K.FAST_RETRANSMIT in c.ours
-        and not c.wireshark
-        and "out_of_order" in c.wireshark_flags
-        and _at_sack_hole(c),
+        applies=lambda c: (
+            K.FAST_RETRANSMIT in c.ours
+            and not c.wireshark
+            and "out_of_order" in c.wireshark_flags
+            and _at_sack_hole(c)
+        ),
         why="The original transmission was lost before the capture point, so Wireshark never "
         "saw it and calls the segment that fills the gap Out-Of-Order. The peer's SACK blocks "
         "above the gap show the data was lost, not reordered: the resend is SACK loss recovery.",
@@ -485,10 +524,14 @@ class CrossCheck:
 
     frames_compared: int = 0
     agreed: Counter[str] = field(default_factory=Counter)  # Wireshark label -> frames agreeing
-    explained: Counter[str] = field(default_factory=Counter)  # exception name -> disagreements explained
+    explained: Counter[str] = field(
+        default_factory=Counter
+    )  # exception name -> disagreements explained
     explained_frames: dict[str, list[int]] = field(default_factory=dict)
     unexplained: list[Disagreement] = field(default_factory=list)
-    stream_mismatches: list[tuple[int, int, int]] = field(default_factory=list)  # (frame, tcp.stream, ours)
+    stream_mismatches: list[tuple[int, int, int]] = field(
+        default_factory=list
+    )  # (frame, tcp.stream, ours)
     #: tcp.stream numbers no frame carries (see ``compare``); when set, ``stream_mismatches``
     #: holds only the mismatches these gaps do not explain
     phantom_streams: list[int] = field(default_factory=list)
@@ -501,7 +544,9 @@ class CrossCheck:
         lines += [f"  explained  {name}: {n}" for name, n in sorted(self.explained.items())]
         lines += [f"  UNEXPLAINED {d}" for d in self.unexplained]
         if self.phantom_streams:
-            lines.append(f"  tcp.stream numbers with no frame (dissector-made): {self.phantom_streams}")
+            lines.append(
+                f"  tcp.stream numbers with no frame (dissector-made): {self.phantom_streams}"
+            )
         if self.stream_mismatches:
             frame, theirs, ours = self.stream_mismatches[0]
             lines.append(
@@ -514,7 +559,9 @@ class CrossCheck:
 def _contexts(events: pd.DataFrame, segments: pd.DataFrame) -> dict[int, ConnContext]:
     sender = dict(zip(segments["frame"].tolist(), segments["from_client"].tolist(), strict=True))
     out: dict[int, ConnContext] = {}
-    for conn, frame, kind in zip(events["conn"].tolist(), events["frame"].tolist(), events["kind"].astype(str), strict=True):
+    for conn, frame, kind in zip(
+        events["conn"].tolist(), events["frame"].tolist(), events["kind"].astype(str), strict=True
+    ):
         ctx = out.setdefault(int(conn), ConnContext())
         side = bool(sender.get(int(frame), False))
         if kind == K.ZERO_WINDOW:
@@ -556,7 +603,9 @@ def compare(
     if len(seen) and int(seen[-1]) + 1 != len(seen):
         result.phantom_streams = sorted(set(range(int(seen[-1]) + 1)) - {int(x) for x in seen})
         streams = np.searchsorted(seen, streams)
-    for frame, theirs, ours in zip(common[streams != conns], streams[streams != conns], conns[streams != conns], strict=True):
+    for frame, theirs, ours in zip(
+        common[streams != conns], streams[streams != conns], conns[streams != conns], strict=True
+    ):
         result.stream_mismatches.append((int(frame), int(theirs), int(ours)))
     flagged = ws.loc[common]
     # Only frames where a compared label or one of our compared events can disagree.
@@ -565,11 +614,20 @@ def compare(
     frames = sorted(set(flagged.index[any_flag].tolist()) | (ours_compared & set(common.tolist())))
     wanted = {int(c) for c in seg.loc[frames, "conn"].tolist()} if frames else set()
     for conn, rows in segments[segments["conn"].isin(wanted)].groupby("conn", sort=False):
-        contexts.setdefault(int(conn), ConnContext()).segments = rows.sort_values("frame", kind="stable")
+        contexts.setdefault(int(conn), ConnContext()).segments = rows.sort_values(
+            "frame", kind="stable"
+        )
     ws_rows = ws.loc[frames].to_dict("index")
     seg_rows = seg.loc[frames].to_dict("index")
     for frame in frames:
-        _check_frame(result, frame, ws_rows[frame], seg_rows[frame], ours_by_frame.get(frame, set()), contexts)
+        _check_frame(
+            result,
+            frame,
+            ws_rows[frame],
+            seg_rows[frame],
+            ours_by_frame.get(frame, set()),
+            contexts,
+        )
     return result
 
 
@@ -605,7 +663,11 @@ def _check_frame(
     for kind in sorted(ours & COMPARED_KINDS):
         if not _agreeing_labels(kind) & check.wireshark:
             unmatched.append(("pcapline", str(kind)))
-    if K.WINDOW_UPDATE in ours and "window_update" not in check.wireshark_flags and check.seg_len == 0:
+    if (
+        K.WINDOW_UPDATE in ours
+        and "window_update" not in check.wireshark_flags
+        and check.seg_len == 0
+    ):
         unmatched.append(("pcapline", str(K.WINDOW_UPDATE)))
     for source, label in unmatched:
         exc = _explain(check, source, label)

@@ -85,9 +85,19 @@ def inferred(e: Evidence) -> dict[str, Any]:
 def explain(decision: Decision, e: Evidence) -> str:
     """The explanation for a visited connection: the fate's story, then side notes."""
     story = _STORIES[decision.fate](decision, e)
-    notes = [n for n in (_stale_peer_note(decision, e), _overflow_note(decision, e), _loss_note(decision, e),
-                         _zero_window_note(decision, e), _keepalive_note(decision, e),
-                         _artefact_note(e), _one_sided_note(e)) if n]
+    notes = [
+        n
+        for n in (
+            _stale_peer_note(decision, e),
+            _overflow_note(decision, e),
+            _loss_note(decision, e),
+            _zero_window_note(decision, e),
+            _keepalive_note(decision, e),
+            _artefact_note(e),
+            _one_sided_note(e),
+        )
+        if n
+    ]
     return " ".join([story, *notes])
 
 
@@ -106,26 +116,34 @@ def healthy(fate: Fate, closer: Side | None, no_syn: bool) -> str:
 
 def _closed_text(closer: Side | None) -> str:
     if closer is Side.BOTH:
-        return ("Closed normally: both sides sent FIN at the same time (simultaneous close); "
-                "both go through TIME_WAIT.")
+        return (
+            "Closed normally: both sides sent FIN at the same time (simultaneous close); "
+            "both go through TIME_WAIT."
+        )
     other = "server" if closer is Side.CLIENT else "client"
-    return (f"Closed normally: the {closer} sent the first FIN, the {other} answered with its own; "
-            f"the {closer} holds TIME_WAIT (60 s on Linux).")
+    return (
+        f"Closed normally: the {closer} sent the first FIN, the {other} answered with its own; "
+        f"the {closer} holds TIME_WAIT (60 s on Linux)."
+    )
 
 
 def _half_closed_text(closer: Side | None) -> str:
     other = "server" if closer is Side.CLIENT else "client"
-    return (f"Half closed: the {closer} sent FIN, the {other} had not sent its FIN by the end of "
-            f"the capture (it may still be sending, or its application never called close(): "
-            f"look for CLOSE_WAIT in ss -tan on the {other}).")
+    return (
+        f"Half closed: the {closer} sent FIN, the {other} had not sent its FIN by the end of "
+        f"the capture (it may still be sending, or its application never called close(): "
+        f"look for CLOSE_WAIT in ss -tan on the {other})."
+    )
 
 
 def _refused(d: Decision, e: Evidence) -> str:
     h = e.handshake
     tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
-    return (f"Refused: the server answered the SYN with RST{tries} (frame {h.answer_frame}). "
-            "Nothing listens on that port, or a firewall rejects it (tcp-reset). "
-            "Check: ss -lnt on the server; nft list ruleset / iptables -S for REJECT rules.")
+    return (
+        f"Refused: the server answered the SYN with RST{tries} (frame {h.answer_frame}). "
+        "Nothing listens on that port, or a firewall rejects it (tcp-reset). "
+        "Check: ss -lnt on the server; nft list ruleset / iptables -S for REJECT rules."
+    )
 
 
 def _connect_timeout(d: Decision, e: Evidence) -> str:
@@ -134,21 +152,34 @@ def _connect_timeout(d: Decision, e: Evidence) -> str:
     n = syn.retries + 1
     shape = syn.schedule.name
     if syn.gave_up:
-        end = (f"the client gave up at about {_s(syn.give_up_after_s)}"
-               if syn.give_up_after_s is not None else "no further SYN came: the client gave up")
+        end = (
+            f"the client gave up at about {_s(syn.give_up_after_s)}"
+            if syn.give_up_after_s is not None
+            else "no further SYN came: the client gave up"
+        )
     elif syn.give_up_after_s is not None:
         end = "still unanswered when the capture ended"
     else:
         end = "the capture ended while the client was still retrying (give-up not seen)"
-    retries = _syn_setting(syn.schedule.linear_gaps, syn.retries, syn.schedule.doubling,
-                           syn.gave_up is True, syn.give_up_after_s)
-    stale = (" The server answered with a bare ACK (stale TIME_WAIT or half-open state on the "
-             "server: it still holds this 4-tuple), the client reset it and kept retrying."
-             if e.handshake.stale_peer else "")
-    return (f"Connect timeout: {n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, never answered; "
-            f"schedule: {shape}{retries}; {end}.{stale} "
-            "Check: is the server up and listening (ss -lnt), is a firewall dropping SYNs "
-            "(nft list ruleset), is the listen queue full (nstat -az TcpExtListenDrops).")
+    retries = _syn_setting(
+        syn.schedule.linear_gaps,
+        syn.retries,
+        syn.schedule.doubling,
+        syn.gave_up is True,
+        syn.give_up_after_s,
+    )
+    stale = (
+        " The server answered with a bare ACK (stale TIME_WAIT or half-open state on the "
+        "server: it still holds this 4-tuple), the client reset it and kept retrying."
+        if e.handshake.stale_peer
+        else ""
+    )
+    return (
+        f"Connect timeout: {n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, never answered; "
+        f"schedule: {shape}{retries}; {end}.{stale} "
+        "Check: is the server up and listening (ss -lnt), is a firewall dropping SYNs "
+        "(nft list ruleset), is the listen queue full (nstat -az TcpExtListenDrops)."
+    )
 
 
 def _syn_setting(
@@ -160,46 +191,65 @@ def _syn_setting(
         # Linux 6.5+: tcp_syn_linear_timeouts adds its count to TCP_SYNCNT (a 6.18 kernel with
         # TCP_SYNCNT=3 and the default 4 sent 8 SYNs: 5 gaps of 1 s, then 2 and 4 s).
         setting = retries - (linear - 1)
-        where = ("TCP_SYNCNT or net.ipv4.tcp_syn_retries, plus Linux 6.5+ "
-                 "net.ipv4.tcp_syn_linear_timeouts")
+        where = (
+            "TCP_SYNCNT or net.ipv4.tcp_syn_retries, plus Linux 6.5+ "
+            "net.ipv4.tcp_syn_linear_timeouts"
+        )
     else:
         setting, where = retries, "TCP_SYNCNT or net.ipv4.tcp_syn_retries"
     if not retries:
         return ""
     if gave_up:
         return f", about {setting} retries ({where})"
-    would = f"; with {setting} retries it would give up at about {_s(give_up_s)}" if give_up_s else ""
-    return (f", at least {setting} retries ({where}; the capture ended before the client gave "
-            f"up{would})")
+    would = (
+        f"; with {setting} retries it would give up at about {_s(give_up_s)}" if give_up_s else ""
+    )
+    return (
+        f", at least {setting} retries ({where}; the capture ended before the client gave "
+        f"up{would})"
+    )
 
 
 def _listen_overflow(d: Decision, e: Evidence) -> str:
     h = e.handshake
     if h.overflow_rst_frame is not None:
-        how = (f"the server answered the client's handshake ACK with a RST (frame "
-               f"{h.overflow_rst_frame}): accept queue full with net.ipv4.tcp_abort_on_overflow=1")
+        how = (
+            f"the server answered the client's handshake ACK with a RST (frame "
+            f"{h.overflow_rst_frame}): accept queue full with net.ipv4.tcp_abort_on_overflow=1"
+        )
     else:
-        how = (f"the client ACKed the SYN+ACK{' and sent data' if h.client_sent_data else ''}, but the "
-               f"server retransmitted its SYN+ACK {h.synack_after_ack} time(s) after that ACK: it dropped "
-               "the ACK because its accept queue was full (tcp_abort_on_overflow=0)")
+        how = (
+            f"the client ACKed the SYN+ACK{' and sent data' if h.client_sent_data else ''}, but the "
+            f"server retransmitted its SYN+ACK {h.synack_after_ack} time(s) after that ACK: it dropped "
+            "the ACK because its accept queue was full (tcp_abort_on_overflow=0)"
+        )
         if d.reset_by is Side.SERVER:
-            how += ("; once the half-open request expired (net.ipv4.tcp_synack_retries), the listener "
-                    "answered the client's next segment with RST")
-    alt = ("" if h.client_sent_data or h.overflow_rst_frame is not None else
-           " The client sent no data, so TCP_DEFER_ACCEPT on the listener (which ignores a bare ACK) "
-           "would look the same.")
-    return (f"Listen queue overflow: {how}.{alt} The application does not accept() fast enough or its "
-            "backlog is small. Check: ss -lnt (Recv-Q vs Send-Q of the listener), "
-            "nstat -az TcpExtListenOverflows TcpExtListenDrops, net.core.somaxconn and the listen() backlog.")
+            how += (
+                "; once the half-open request expired (net.ipv4.tcp_synack_retries), the listener "
+                "answered the client's next segment with RST"
+            )
+    alt = (
+        ""
+        if h.client_sent_data or h.overflow_rst_frame is not None
+        else " The client sent no data, so TCP_DEFER_ACCEPT on the listener (which ignores a bare ACK) "
+        "would look the same."
+    )
+    return (
+        f"Listen queue overflow: {how}.{alt} The application does not accept() fast enough or its "
+        "backlog is small. Check: ss -lnt (Recv-Q vs Send-Q of the listener), "
+        "nstat -az TcpExtListenOverflows TcpExtListenDrops, net.core.somaxconn and the listen() backlog."
+    )
 
 
 def _handshake_timeout(d: Decision, e: Evidence) -> str:
     sa = e.handshake.synack
     assert sa is not None
     if sa.retries == 0:
-        sent = (f"the server answered the SYN with one SYN+ACK, never retransmitted, and the client never "
-                "ACKed it. A SYN+ACK that is not retransmitted after 1 s is a SYN cookie (the SYN queue "
-                "was full: nstat -az TcpExtSyncookiesSent) or tcp_synack_retries=0")
+        sent = (
+            "the server answered the SYN with one SYN+ACK, never retransmitted, and the client never "
+            "ACKed it. A SYN+ACK that is not retransmitted after 1 s is a SYN cookie (the SYN queue "
+            "was full: nstat -az TcpExtSyncookiesSent) or tcp_synack_retries=0"
+        )
     else:
         if sa.gave_up:
             end = "the server gave up"
@@ -207,17 +257,24 @@ def _handshake_timeout(d: Decision, e: Evidence) -> str:
             end = f"the capture ended first; unanswered, the server drops the request at about {_s(sa.give_up_after_s)}"
         else:
             end = "the capture ended while the server was still retrying"
-        sent = (f"the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
-                f"({sa.schedule.name}) and the client never ACKed it; {end}")
+        sent = (
+            f"the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
+            f"({sa.schedule.name}) and the client never ACKed it; {end}"
+        )
     bad = e.handshake.bad_ack_frame
-    wrong = (f" The client did send an ACK (frame {bad}), but not of the SYN+ACK (ack is not the server's "
-             "ISN + 1): it belongs to some other connection state, so the server ignores it (or resets)."
-             if bad is not None else "")
-    return (f"Handshake timeout: {sent}.{wrong} The client never completed the handshake: it is gone, a "
-            "firewall on the client side or an asymmetric return path drops the SYN+ACK or its ACK, or "
-            "the SYN's source was spoofed (SYN flood). Server side: net.ipv4.tcp_synack_retries "
-            "(default 5); nstat -az TcpExtTCPSynRetrans TcpExtTCPTimeouts counts the SYN+ACK "
-            "retransmissions; check the path back to the client.")
+    wrong = (
+        f" The client did send an ACK (frame {bad}), but not of the SYN+ACK (ack is not the server's "
+        "ISN + 1): it belongs to some other connection state, so the server ignores it (or resets)."
+        if bad is not None
+        else ""
+    )
+    return (
+        f"Handshake timeout: {sent}.{wrong} The client never completed the handshake: it is gone, a "
+        "firewall on the client side or an asymmetric return path drops the SYN+ACK or its ACK, or "
+        "the SYN's source was spoofed (SYN flood). Server side: net.ipv4.tcp_synack_retries "
+        "(default 5); nstat -az TcpExtTCPSynRetrans TcpExtTCPTimeouts counts the SYN+ACK "
+        "retransmissions; check the path back to the client."
+    )
 
 
 def _keepalive_timeout(d: Decision, e: Evidence) -> str:
@@ -231,22 +288,30 @@ def _keepalive_timeout(d: Decision, e: Evidence) -> str:
         end = f"the {k.prober} gave up silently after {k.unanswered_tail} probe(s)"
     else:
         end = f"{k.unanswered_tail} probes unanswered when the capture ended (give-up not seen)"
-    return (f"Keepalive timeout: the {k.prober} sent keepalive probes{idle}{every}; they went "
-            f"unanswered and {end}. The peer host or a middlebox (NAT/firewall idle timeout) vanished. "
-            f"Settings: TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT or net.ipv4.tcp_keepalive_time/_intvl/"
-            "_probes; on the hosts: ss -o (keepalive timer), conntrack/NAT idle timeouts on the path.")
+    return (
+        f"Keepalive timeout: the {k.prober} sent keepalive probes{idle}{every}; they went "
+        f"unanswered and {end}. The peer host or a middlebox (NAT/firewall idle timeout) vanished. "
+        f"Settings: TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT or net.ipv4.tcp_keepalive_time/_intvl/"
+        "_probes; on the hosts: ss -o (keepalive timer), conntrack/NAT idle timeouts on the path."
+    )
 
 
 def _persist_timeout(d: Decision, e: Evidence) -> str:
     z = e.zero_window
     assert z is not None
-    end = ("the sender aborted with RST" if z.rst_frame is not None else
-           "the sender gave up silently (Linux frees the socket without RST)" if z.gave_up else
-           "the capture ended while the sender was still probing")
-    return (f"Persist timeout: the {z.receiver} advertised window 0 and stayed stalled "
-            f"{_s(z.stalled_s)}; the sender's {z.probes} window probes ended with {z.unanswered_tail} "
-            f"unanswered; {end}. The receiver stopped reading and then vanished. Settings: "
-            "net.ipv4.tcp_retries2, TCP_USER_TIMEOUT; check ss -o (persist timer) and the receiving application.")
+    end = (
+        "the sender aborted with RST"
+        if z.rst_frame is not None
+        else "the sender gave up silently (Linux frees the socket without RST)"
+        if z.gave_up
+        else "the capture ended while the sender was still probing"
+    )
+    return (
+        f"Persist timeout: the {z.receiver} advertised window 0 and stayed stalled "
+        f"{_s(z.stalled_s)}; the sender's {z.probes} window probes ended with {z.unanswered_tail} "
+        f"unanswered; {end}. The receiver stopped reading and then vanished. Settings: "
+        "net.ipv4.tcp_retries2, TCP_USER_TIMEOUT; check ss -o (persist timer) and the receiving application."
+    )
 
 
 def _retransmit_timeout(d: Decision, e: Evidence) -> str:
@@ -257,26 +322,39 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> str:
     if s.rst_frame is not None:
         end = f"then the {s.side} sent RST (frame {s.rst_frame}): its application aborted"
     elif s.gave_up:
-        end = ("then silence: the sender gave up without a RST, as Linux does on net.ipv4.tcp_retries2 "
-               "or TCP_USER_TIMEOUT")
+        end = (
+            "then silence: the sender gave up without a RST, as Linux does on net.ipv4.tcp_retries2 "
+            "or TCP_USER_TIMEOUT"
+        )
         if s.give_up_after_s is not None:
             end += f" (about {_s(s.give_up_after_s)} after the first transmission)"
     elif s.give_up_after_s is not None:
-        end = (f"the capture ended mid-backoff; without an ACK the sender aborts by the next RTO, "
-               f"about {_s(s.give_up_after_s)} after the first transmission (tcp_retries2 or "
-               "TCP_USER_TIMEOUT may end it sooner; Linux sends no RST)")
+        end = (
+            f"the capture ended mid-backoff; without an ACK the sender aborts by the next RTO, "
+            f"about {_s(s.give_up_after_s)} after the first transmission (tcp_retries2 or "
+            "TCP_USER_TIMEOUT may end it sooner; Linux sends no RST)"
+        )
     else:
         end = "the capture ended mid-backoff (give-up not seen)"
-    uto = (" The last gap is shorter than doubling predicts: TCP_USER_TIMEOUT cut the backoff short."
-           if s.user_timeout_shape else "")
+    uto = (
+        " The last gap is shorter than doubling predicts: TCP_USER_TIMEOUT cut the backoff short."
+        if s.user_timeout_shape
+        else ""
+    )
     early = len(s.frames) - 1 - s.retransmissions  # copies sooner than the minimum RTO (TLP)
-    probe = (f" ({early} resend(s) sooner than the 200 ms minimum RTO: tail loss probe or fast "
-             "retransmit, not timeouts)" if early > 0 else "")
+    probe = (
+        f" ({early} resend(s) sooner than the 200 ms minimum RTO: tail loss probe or fast "
+        "retransmit, not timeouts)"
+        if early > 0
+        else ""
+    )
     what = "FIN (no data)" if s.fin_only else "data"
-    return (f"Retransmission timeout: the {s.side} sent the same {what} {len(s.frames)} times{probe}, "
-            f"RTO gaps {gaps} ({shape}), never acknowledged; {end}.{uto} The peer or the path is gone "
-            "(blackhole, dead host, firewall state lost). Check: ss -o (on timer), "
-            "nstat TcpExtTCPAbortOnTimeout, the route/firewall between the hosts.")
+    return (
+        f"Retransmission timeout: the {s.side} sent the same {what} {len(s.frames)} times{probe}, "
+        f"RTO gaps {gaps} ({shape}), never acknowledged; {end}.{uto} The peer or the path is gone "
+        "(blackhole, dead host, firewall state lost). Check: ss -o (on timer), "
+        "nstat TcpExtTCPAbortOnTimeout, the route/firewall between the hosts."
+    )
 
 
 def _reset(d: Decision, e: Evidence) -> str:
@@ -290,22 +368,32 @@ def _reset(d: Decision, e: Evidence) -> str:
     why = []
     k = e.keepalive
     if k is not None and k.peer_rst_frame is not None:
-        why.append("it answered a keepalive probe with RST: it no longer knew this connection "
-                   "(restarted, or a NAT/firewall lost the state)")
+        why.append(
+            "it answered a keepalive probe with RST: it no longer knew this connection "
+            "(restarted, or a NAT/firewall lost the state)"
+        )
     elif r.unread_data:
-        why.append("it sent RST instead of FIN right after receiving data: close() with unread "
-                   "received data, or an abortive close (SO_LINGER {1, 0})")
+        why.append(
+            "it sent RST instead of FIN right after receiving data: close() with unread "
+            "received data, or an abortive close (SO_LINGER {1, 0})"
+        )
     elif r.data_after_close is not None:
         peer = "client" if r.side is Side.SERVER else "server"
-        why.append(f"the {r.side} had already closed (its FIN came first) and the {peer} still sent data "
-                   f"(frame {r.data_after_close}): a closed socket answers data with RST (nstat "
-                   f"TcpExtTCPAbortOnData); the {peer}'s application wrote after the {r.side} closed "
-                   "(idle/close timeout race, or the protocol did not expect more data)")
+        why.append(
+            f"the {r.side} had already closed (its FIN came first) and the {peer} still sent data "
+            f"(frame {r.data_after_close}): a closed socket answers data with RST (nstat "
+            f"TcpExtTCPAbortOnData); the {peer}'s application wrote after the {r.side} closed "
+            "(idle/close timeout race, or the protocol did not expect more data)"
+        )
     elif r.answers_peer and r.idle_s is not None and r.idle_s >= 1:
-        why.append("it answered the peer's first segment after a long silence: that host no longer "
-                   "had this connection (process or host restarted, or state lost on the path)")
+        why.append(
+            "it answered the peer's first segment after a long silence: that host no longer "
+            "had this connection (process or host restarted, or state lost on the path)"
+        )
     if e.close.injected_hints:
-        why.append("its TTL/IP ID differ from the sender's other packets: possibly injected by a middlebox")
+        why.append(
+            "its TTL/IP ID differ from the sender's other packets: possibly injected by a middlebox"
+        )
     text = ", ".join(parts) + "."
     if why:
         text += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
@@ -328,12 +416,17 @@ def _closed(d: Decision, e: Evidence) -> str:
     text = _closed_text(d.closer)
     if c.last_ack_stuck and d.closer is not Side.BOTH:
         passive = "client" if d.closer is Side.SERVER else "server"
-        text += (f" The {passive} (passive closer) retransmitted its FIN {c.fin_retransmits} time(s): stuck in "
-                 f"LAST_ACK, the final ACK from the {d.closer} never arrived"
-                 + (" (lost, or the peer is gone), then RST from the peer that had already forgotten the "
-                    "connection." if d.reset_by else
-                    " (lost on the way, or the peer is gone; a peer that had forgotten the connection "
-                    "would have answered RST)."))
+        text += (
+            f" The {passive} (passive closer) retransmitted its FIN {c.fin_retransmits} time(s): stuck in "
+            f"LAST_ACK, the final ACK from the {d.closer} never arrived"
+            + (
+                " (lost, or the peer is gone), then RST from the peer that had already forgotten the "
+                "connection."
+                if d.reset_by
+                else " (lost on the way, or the peer is gone; a peer that had forgotten the connection "
+                "would have answered RST)."
+            )
+        )
     return text
 
 
@@ -347,11 +440,16 @@ def _closed_then_reset(d: Decision, e: Evidence) -> str:
         fins = f"Closed: the {d.closer} sent the first FIN, the {other} its own"
     r = c.ending_reset
     last = f"; the final one came from the {r.side} (frame {r.frame})" if r is not None else ""
-    stuck = (" The passive closer had retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost)."
-             if c.last_ack_stuck and d.closer is not Side.BOTH else "")
-    return (f"{fins}, but {c.resets} RST(s) followed{last}.{stuck} A RST tears the socket down at once (even in "
-            "TIME_WAIT, unless net.ipv4.tcp_rfc1337=1), so this close did not end in the usual TIME_WAIT; "
-            "a RST answering a segment that arrived after close() is the kernel saying the socket is gone.")
+    stuck = (
+        " The passive closer had retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost)."
+        if c.last_ack_stuck and d.closer is not Side.BOTH
+        else ""
+    )
+    return (
+        f"{fins}, but {c.resets} RST(s) followed{last}.{stuck} A RST tears the socket down at once (even in "
+        "TIME_WAIT, unless net.ipv4.tcp_rfc1337=1), so this close did not end in the usual TIME_WAIT; "
+        "a RST answering a segment that arrived after close() is the kernel saying the socket is gone."
+    )
 
 
 def _half_closed(d: Decision, e: Evidence) -> str:
@@ -361,10 +459,14 @@ def _half_closed(d: Decision, e: Evidence) -> str:
 def _open(d: Decision, e: Evidence) -> str:
     h = e.handshake
     if h.syn is not None and h.synack is None and h.answer == "none" and h.synack_proven is None:
-        return ("Still connecting when the capture ended: one SYN, no answer yet, and the capture "
-                "stopped before the first retry was due.")
-    return (f"Still open when the capture ended: no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} "
-            "of traffic.")
+        return (
+            "Still connecting when the capture ended: one SYN, no answer yet, and the capture "
+            "stopped before the first retry was due."
+        )
+    return (
+        f"Still open when the capture ended: no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} "
+        "of traffic."
+    )
 
 
 _STORIES = {
@@ -386,9 +488,11 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
     h = e.handshake
     if d.fate is Fate.LISTEN_OVERFLOW or not h.synack_after_ack:
         return ""
-    return (f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "
-            "the connection went on: that ACK was lost, or dropped by a briefly full accept queue "
-            "(nstat TcpExtListenOverflows tells which).")
+    return (
+        f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "
+        "the connection went on: that ACK was lost, or dropped by a briefly full accept queue "
+        "(nstat TcpExtListenOverflows tells which)."
+    )
 
 
 def _loss_note(d: Decision, e: Evidence) -> str:
@@ -397,8 +501,16 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         return ""
     if r.total == r.fin and e.close.last_ack_stuck and d.fate is Fate.CLOSED:
         return ""  # the LAST_ACK FIN retries are the close story already
-    kinds = [f"{n} {name}" for n, name in ((r.rto, "after timeout"), (r.fast, "fast"),
-                                            (r.spurious, "spurious"), (r.fin, "FIN")) if n]
+    kinds = [
+        f"{n} {name}"
+        for n, name in (
+            (r.rto, "after timeout"),
+            (r.fast, "fast"),
+            (r.spurious, "spurious"),
+            (r.fin, "FIN"),
+        )
+        if n
+    ]
     s = r.last_series
     if s is not None and not s.acked:
         end = f"the {s.side}'s last retransmitted data was never acknowledged"
@@ -413,8 +525,10 @@ def _zero_window_note(d: Decision, e: Evidence) -> str:
         return ""  # a window closed for microseconds is the receiver keeping pace, not a stall
     probes = f", {z.probes} window probe(s) ({z.answered} answered)" if z.probes else ""
     state = "then the window opened" if z.recovered else "still closed at the end"
-    return (f"The {z.receiver} advertised a zero window (receiver not reading fast enough) for "
-            f"{_s(z.stalled_s)}{probes}; {state}.")
+    return (
+        f"The {z.receiver} advertised a zero window (receiver not reading fast enough) for "
+        f"{_s(z.stalled_s)}{probes}; {state}."
+    )
 
 
 def _keepalive_note(d: Decision, e: Evidence) -> str:
@@ -429,29 +543,38 @@ def _stale_peer_note(d: Decision, e: Evidence) -> str:
     h = e.handshake
     if not h.stale_peer or d.fate is Fate.CONNECT_TIMEOUT:  # that story tells it already
         return ""
-    return (f"The first SYN was answered by a bare ACK for an older connection on the same ports "
-            f"(challenge ACK, frame {h.answer_frame}: the server still held the old 4-tuple, e.g. "
-            f"TIME_WAIT or half-open); the client reset it (frame {h.stale_rst_frame}) and retried at once.")
+    return (
+        f"The first SYN was answered by a bare ACK for an older connection on the same ports "
+        f"(challenge ACK, frame {h.answer_frame}: the server still held the old 4-tuple, e.g. "
+        f"TIME_WAIT or half-open); the client reset it (frame {h.stale_rst_frame}) and retried at once."
+    )
 
 
 def stale_peer_reset(rst_frame: int, newer_conn: int) -> str:
     """Explanation of a connection ended by the RST a later connection's stale-peer exchange drew."""
-    return (f"Reset by the client (frame {rst_frame}, grouped with connection {newer_conn}): a new "
-            "connection from the same client port met this connection still open on the server, "
-            "which answered the new SYN with a challenge ACK in this connection's sequence space; "
-            "the client no longer knew this connection and reset it (the RST carries this "
-            "connection's sequence number). The client had dropped it without telling the server "
-            "(RST lost or filtered, or the client host restarted). Check the client's logs.")
+    return (
+        f"Reset by the client (frame {rst_frame}, grouped with connection {newer_conn}): a new "
+        "connection from the same client port met this connection still open on the server, "
+        "which answered the new SYN with a challenge ACK in this connection's sequence space; "
+        "the client no longer knew this connection and reset it (the RST carries this "
+        "connection's sequence number). The client had dropped it without telling the server "
+        "(RST lost or filtered, or the client host restarted). Check the client's logs."
+    )
 
 
 def _one_sided_note(e: Evidence) -> str:
     one = e.handshake.one_sided
     if one is None:
         return ""
-    fin = (f" The peer's FIN is inferred from the {one.captured}'s ACK of it (frame {one.peer_fin_ack_frame})."
-           if one.peer_fin_ack_frame is not None else "")
-    return (f"Only one direction was captured (asymmetric routing or a one-sided tap): the other side's "
-            f"packets are inferred from the acknowledgements (all packets here are from the {one.captured}).{fin}")
+    fin = (
+        f" The peer's FIN is inferred from the {one.captured}'s ACK of it (frame {one.peer_fin_ack_frame})."
+        if one.peer_fin_ack_frame is not None
+        else ""
+    )
+    return (
+        f"Only one direction was captured (asymmetric routing or a one-sided tap): the other side's "
+        f"packets are inferred from the acknowledgements (all packets here are from the {one.captured}).{fin}"
+    )
 
 
 def _artefact_note(e: Evidence) -> str:
@@ -462,7 +585,9 @@ def _artefact_note(e: Evidence) -> str:
     if a.duplicates:
         notes.append(f"{a.duplicates} packet(s) captured twice (not retransmissions)")
     if a.super_segments:
-        notes.append(f"{a.super_segments} segment(s) larger than the MSS (TSO/GRO at the capture host)")
+        notes.append(
+            f"{a.super_segments} segment(s) larger than the MSS (TSO/GRO at the capture host)"
+        )
     if not notes:
         return ""
     text = "; ".join(notes)

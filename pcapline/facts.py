@@ -416,7 +416,10 @@ def _peer_last(
 
 
 def _reordered(
-    rel_seq: np.ndarray, seq_end: np.ndarray, next_seq: np.ndarray, time_ns: np.ndarray,
+    rel_seq: np.ndarray,
+    seq_end: np.ndarray,
+    next_seq: np.ndarray,
+    time_ns: np.ndarray,
     dir_key: np.ndarray,
 ) -> np.ndarray:
     """Never-seen bytes filling the gap that the same side's segment just before (no peer
@@ -427,7 +430,9 @@ def _reordered(
         return out
     same = dir_key[1:] == dir_key[:-1]  # grouped order: the previous row is the same side's
     same &= (time_ns[1:] - time_ns[:-1]) <= DUPLICATE_WINDOW_NS
-    same &= (rel_seq[1:] >= next_seq[:-1]) & (seq_end[1:] <= rel_seq[:-1]) & (rel_seq[1:] < seq_end[1:])
+    same &= (
+        (rel_seq[1:] >= next_seq[:-1]) & (seq_end[1:] <= rel_seq[:-1]) & (rel_seq[1:] < seq_end[1:])
+    )
     out[1:] = same
     return out
 
@@ -450,4 +455,3 @@ def _duplicates(
             same &= k[lag:] == k[:-lag]
         out[rows[lag:][same]] = True
     return out
-

@@ -34,7 +34,9 @@ import pandas as pd
 from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, SYN
 
 #: The connections columns this stage fills (identity and volume); classify adds the rest.
-CONNECTION_ID_COLUMNS: tuple[str, ...] = CONNECTION_COLUMNS[: CONNECTION_COLUMNS.index("bytes_server") + 1]
+CONNECTION_ID_COLUMNS: tuple[str, ...] = CONNECTION_COLUMNS[
+    : CONNECTION_COLUMNS.index("bytes_server") + 1
+]
 
 
 def build_flows(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,7 +116,9 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
     return ids.astype(np.int64)
 
 
-def _reuse_cuts(flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np.ndarray) -> np.ndarray:
+def _reuse_cuts(
+    flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np.ndarray
+) -> np.ndarray:
     """Positions (within one tuple's rows) where a new conversation starts.
 
     Walks only the pure-SYN rows. A direction's base sequence at row p of the current
@@ -148,7 +152,10 @@ def _reuse_cuts(flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np
 
 
 def _base_seq(
-    setters: tuple[np.ndarray, np.ndarray], synacks: tuple[np.ndarray, np.ndarray], start: int, p: int
+    setters: tuple[np.ndarray, np.ndarray],
+    synacks: tuple[np.ndarray, np.ndarray],
+    start: int,
+    p: int,
 ) -> int | None:
     """Base sequence of one direction just before row ``p`` of a conversation that began
     at row ``start``; None while no row has set it."""
@@ -180,7 +187,9 @@ def last_rows(conn: np.ndarray, n_conn: int) -> np.ndarray:
     return last
 
 
-def _client_side(segments: pd.DataFrame, conn: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _client_side(
+    segments: pd.DataFrame, conn: np.ndarray, forward: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row: sent by the client? Per connection: was the client guessed?"""
     flags = segments["flags"].to_numpy()
     syn_kind = flags & (SYN | ACK)
@@ -250,8 +259,12 @@ def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
             "start_ns": start_ns,
             "end_ns": end_ns,
             "packets": np.bincount(conn, minlength=n).astype(np.int64),
-            "bytes_client": np.bincount(conn, weights=seg_len * from_client, minlength=n).astype(np.int64),
-            "bytes_server": np.bincount(conn, weights=seg_len * ~from_client, minlength=n).astype(np.int64),
+            "bytes_client": np.bincount(conn, weights=seg_len * from_client, minlength=n).astype(
+                np.int64
+            ),
+            "bytes_server": np.bincount(conn, weights=seg_len * ~from_client, minlength=n).astype(
+                np.int64
+            ),
         }
     )
 

@@ -255,9 +255,13 @@ def _receive(receiver: _SideTrack, seg: _Segment) -> None:
     if seg.flags & RST:
         receiver.state = TcpState.CLOSED
         return
-    if receiver.state is TcpState.SYN_RECV and not seg.flags & SYN and not receiver.dropped_ack:
-        if receiver.isn is None or _acks(seg, (receiver.isn + 1) % _SEQ_MOD):
-            receiver.state = TcpState.ESTABLISHED  # the server gets the handshake ACK
+    if (
+        receiver.state is TcpState.SYN_RECV
+        and not seg.flags & SYN
+        and not receiver.dropped_ack
+        and (receiver.isn is None or _acks(seg, (receiver.isn + 1) % _SEQ_MOD))
+    ):
+        receiver.state = TcpState.ESTABLISHED  # the server gets the handshake ACK
     if _acks(seg, receiver.fin_end):
         receiver.state = _AFTER_OWN_FIN_ACKED.get(receiver.state, receiver.state)
 
@@ -290,10 +294,13 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
         return
     if sender.state is TcpState.SYN_RECV and flags & ACK:
         sender.state = TcpState.ESTABLISHED  # a SYN-RECV mini-socket sends only SYN+ACKs
-    if sender.state is TcpState.SYN_SENT and flags & ACK:
-        # The client ACKs the SYN+ACK (tcp_rcv_synsent_state_process answers it at once).
-        if peer.isn is None or _acks(seg, (peer.isn + 1) % _SEQ_MOD):
-            sender.state = TcpState.ESTABLISHED
+    # The client ACKs the SYN+ACK (tcp_rcv_synsent_state_process answers it at once).
+    if (
+        sender.state is TcpState.SYN_SENT
+        and flags & ACK
+        and (peer.isn is None or _acks(seg, (peer.isn + 1) % _SEQ_MOD))
+    ):
+        sender.state = TcpState.ESTABLISHED
     if not sender.peer_fin_acked and _acks(seg, peer.fin_end):
         sender.peer_fin_acked = True
         sender.state = _AFTER_PEER_FIN.get(sender.state, sender.state)
@@ -343,7 +350,9 @@ def _connection_segments(segments: pd.DataFrame, conn_id: int | None) -> list[_S
     ]
 
 
-def _labels_by_frame(events: pd.DataFrame | None, conn_id: int | None) -> dict[int, list[EventLabel]]:
+def _labels_by_frame(
+    events: pd.DataFrame | None, conn_id: int | None
+) -> dict[int, list[EventLabel]]:
     out: dict[int, list[EventLabel]] = {}
     if events is None or events.empty:
         return out
@@ -432,7 +441,9 @@ def build_timeline(
         before = (client.state, server.state)
         _receive(receiver, seg)
         _send(sender, receiver, seg)
-        own_isn, peer_isn = (client_isn, server_isn) if seg.from_client else (server_isn, client_isn)
+        own_isn, peer_isn = (
+            (client_isn, server_isn) if seg.from_client else (server_isn, client_isn)
+        )
         has_ack = bool(seg.flags & ACK)
         seq, seq_relative = _relative(seg.seq, own_isn)
         ack, ack_relative = _relative(seg.ack, peer_isn)
@@ -533,7 +544,8 @@ def render_timeline_text(
         lines.append(title)
     for line in table:
         cells = [
-            f"{cell:{col.align}{width}}" for cell, col, width in zip(line, _COLUMNS, widths, strict=True)
+            f"{cell:{col.align}{width}}"
+            for cell, col, width in zip(line, _COLUMNS, widths, strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
     if not rows:
@@ -553,8 +565,10 @@ def _legend(rows: list[TimelineRow], *, ascii_only: bool) -> str:
     return "; ".join(parts)
 
 
-def timeline_title(connection_row: Mapping[str, Any] | pd.Series, *, ascii_only: bool = False) -> str:
-    """"connection 3: 10.0.0.1:40000 → 10.0.0.2:80, fate closed" (fields that exist only)."""
+def timeline_title(
+    connection_row: Mapping[str, Any] | pd.Series, *, ascii_only: bool = False
+) -> str:
+    """ "connection 3: 10.0.0.1:40000 → 10.0.0.2:80, fate closed" (fields that exist only)."""
     arrow = "->" if ascii_only else "→"
     conn_id = _row_key(connection_row, "id")
     client = f"{_row_key(connection_row, 'client_ip')}:{_row_key(connection_row, 'client_port')}"
@@ -575,4 +589,6 @@ def connection_timeline_text(analysis: Any, conn_id: int, *, ascii_only: bool = 
     """
     row = analysis.connection(conn_id)
     rows = build_timeline(analysis.segments, row, analysis.events)
-    return render_timeline_text(rows, title=timeline_title(row, ascii_only=ascii_only), ascii_only=ascii_only)
+    return render_timeline_text(
+        rows, title=timeline_title(row, ascii_only=ascii_only), ascii_only=ascii_only
+    )

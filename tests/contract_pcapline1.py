@@ -11,17 +11,44 @@ from typing import Any
 from pcapline.model import EventKind, Fate, SkipReason
 
 CAPTURE_KEYS = [
-    "path", "format", "link_types", "frames", "tcp_frames",
-    "first_time", "last_time", "skipped", "warnings",
+    "path",
+    "format",
+    "link_types",
+    "frames",
+    "tcp_frames",
+    "first_time",
+    "last_time",
+    "skipped",
+    "warnings",
 ]
 CONNECTION_KEYS = [
-    "id", "client", "server", "client_guessed", "first_frame", "last_frame",
-    "start", "end", "duration", "packets", "bytes_client", "bytes_server",
-    "fate", "closer", "reset_by", "counts", "inferred", "explanation", "events",
+    "id",
+    "client",
+    "server",
+    "client_guessed",
+    "first_frame",
+    "last_frame",
+    "start",
+    "end",
+    "duration",
+    "packets",
+    "bytes_client",
+    "bytes_server",
+    "fate",
+    "closer",
+    "reset_by",
+    "counts",
+    "inferred",
+    "explanation",
+    "events",
 ]
 COUNT_KEYS = [
-    "syn_retransmits", "synack_retransmits", "retransmits",
-    "keepalive_probes", "zero_window_probes", "resets",
+    "syn_retransmits",
+    "synack_retransmits",
+    "retransmits",
+    "keepalive_probes",
+    "zero_window_probes",
+    "resets",
 ]
 EVENT_KEYS = ["frame", "time", "from", "kind", "note"]
 
@@ -39,12 +66,18 @@ def _expect(cond: bool, where: str, what: str) -> None:
 
 
 def check_document(doc: dict[str, Any]) -> None:
-    _expect(list(doc) == ["schema", "capture", "connections", "findings"], "$", f"top keys {list(doc)}")
+    _expect(
+        list(doc) == ["schema", "capture", "connections", "findings"], "$", f"top keys {list(doc)}"
+    )
     _expect(doc["schema"] == "pcapline/1", "$.schema", repr(doc["schema"]))
     check_capture(doc["capture"])
     _expect(isinstance(doc["connections"], list), "$.connections", "not a list")
     ids = [c["id"] for c in doc["connections"]]
-    _expect(ids == sorted(ids) and len(set(ids)) == len(ids), "$.connections", f"ids not unique ascending {ids[:10]}")
+    _expect(
+        ids == sorted(ids) and len(set(ids)) == len(ids),
+        "$.connections",
+        f"ids not unique ascending {ids[:10]}",
+    )
     for i, conn in enumerate(doc["connections"]):
         check_connection(conn, f"$.connections[{i}]")
     _expect(isinstance(doc["findings"], list), "$.findings", "not a list")
@@ -63,7 +96,11 @@ def check_capture(cap: dict[str, Any]) -> None:
     _expect(list(cap) == CAPTURE_KEYS, w, f"keys {list(cap)}")
     _expect(isinstance(cap["path"], str), w, "path")
     _expect(cap["format"] in ("pcap", "pcapng"), w, f"format {cap['format']!r}")
-    _expect(isinstance(cap["link_types"], list) and all(isinstance(x, str) for x in cap["link_types"]), w, "link_types")
+    _expect(
+        isinstance(cap["link_types"], list) and all(isinstance(x, str) for x in cap["link_types"]),
+        w,
+        "link_types",
+    )
     _expect(_is_int(cap["frames"]) and _is_int(cap["tcp_frames"]), w, "frames/tcp_frames")
     for key in ("first_time", "last_time"):
         _expect(cap[key] is None or isinstance(cap[key], float), w, f"{key} {cap[key]!r}")
@@ -72,13 +109,25 @@ def check_capture(cap: dict[str, Any]) -> None:
     for reason, n in cap["skipped"].items():
         _expect(reason in reasons and _is_int(n) and n > 0, w, f"skipped {reason}={n!r}")
     # every frame is accounted for
-    _expect(cap["frames"] == cap["tcp_frames"] + sum(cap["skipped"].values()), w, "frames != tcp + skipped")
-    _expect(isinstance(cap["warnings"], list) and all(isinstance(x, str) for x in cap["warnings"]), w, "warnings")
+    _expect(
+        cap["frames"] == cap["tcp_frames"] + sum(cap["skipped"].values()),
+        w,
+        "frames != tcp + skipped",
+    )
+    _expect(
+        isinstance(cap["warnings"], list) and all(isinstance(x, str) for x in cap["warnings"]),
+        w,
+        "warnings",
+    )
 
 
 def check_endpoint(ep: Any, where: str) -> None:
     _expect(isinstance(ep, dict) and list(ep) == ["ip", "port"], where, f"endpoint {ep!r}")
-    _expect(isinstance(ep["ip"], str) and _is_int(ep["port"]) and 0 <= ep["port"] <= 65535, where, repr(ep))
+    _expect(
+        isinstance(ep["ip"], str) and _is_int(ep["port"]) and 0 <= ep["port"] <= 65535,
+        where,
+        repr(ep),
+    )
 
 
 def check_connection(conn: dict[str, Any], w: str) -> None:
@@ -92,7 +141,9 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
     for key in ("start", "end", "duration"):
         _expect(isinstance(conn[key], float), w, f"{key} not float: {conn[key]!r}")
     _expect(conn["start"] <= conn["end"], w, "start <= end")
-    _expect(abs(conn["duration"] - (conn["end"] - conn["start"])) < 1e-6, w, "duration = end - start")
+    _expect(
+        abs(conn["duration"] - (conn["end"] - conn["start"])) < 1e-6, w, "duration = end - start"
+    )
     for key in ("packets", "bytes_client", "bytes_server"):
         _expect(_is_int(conn[key]) and conn[key] >= 0, w, key)
     _expect(conn["packets"] >= 1, w, "packets >= 1")
@@ -102,12 +153,20 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
     else:
         _expect(conn["closer"] is None, w, f"closer must be null for {conn['fate']}")
     _expect(conn["reset_by"] in ("client", "server", None), w, f"reset_by {conn['reset_by']!r}")
-    _expect(isinstance(conn["counts"], dict) and list(conn["counts"]) == COUNT_KEYS, w, f"counts {conn['counts']!r}")
+    _expect(
+        isinstance(conn["counts"], dict) and list(conn["counts"]) == COUNT_KEYS,
+        w,
+        f"counts {conn['counts']!r}",
+    )
     _expect(all(_is_int(v) and v >= 0 for v in conn["counts"].values()), w, "counts values")
     _expect(isinstance(conn["inferred"], dict), w, "inferred")
     if "keepalive" in conn["inferred"]:
         ka = conn["inferred"]["keepalive"]
-        _expect(isinstance(ka, dict) and {"idle", "interval", "count"} <= set(ka), w, f"keepalive {ka!r}")
+        _expect(
+            isinstance(ka, dict) and {"idle", "interval", "count"} <= set(ka),
+            w,
+            f"keepalive {ka!r}",
+        )
         # a single probe shows the idle time but no interval: null, not a guess
         _expect(_is_num(ka["idle"]), w, f"keepalive idle {ka!r}")
         _expect(ka["interval"] is None or _is_num(ka["interval"]), w, f"keepalive interval {ka!r}")
@@ -120,7 +179,11 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
     for j, ev in enumerate(conn["events"]):
         we = f"{w}.events[{j}]"
         _expect(list(ev) == EVENT_KEYS, we, f"keys {list(ev)}")
-        _expect(_is_int(ev["frame"]) and conn["first_frame"] <= ev["frame"] <= conn["last_frame"], we, "frame in range")
+        _expect(
+            _is_int(ev["frame"]) and conn["first_frame"] <= ev["frame"] <= conn["last_frame"],
+            we,
+            "frame in range",
+        )
         _expect(isinstance(ev["time"], float), we, "time")
         _expect(ev["from"] in ("client", "server"), we, f"from {ev['from']!r}")
         _expect(ev["kind"] in kinds, we, f"kind {ev['kind']!r}")

@@ -26,7 +26,9 @@ def tcp(
     options = options + b"\x00" * (-len(options) % 4)
     doff = (20 + len(options)) // 4
     return (
-        struct.pack("!HHIIHHHH", sport, dport, seq, ack, (doff << 12) | flags, window, 0, 0) + options + payload
+        struct.pack("!HHIIHHHH", sport, dport, seq, ack, (doff << 12) | flags, window, 0, 0)
+        + options
+        + payload
     )
 
 
@@ -70,10 +72,14 @@ def ipv6(
 ) -> bytes:
     plen = len(ext) + len(payload) if payload_length is None else payload_length
     head = struct.pack("!IHBB", 0x60000000, plen, next_header, hop_limit)
-    return head + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed + ext + payload
+    return (
+        head + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed + ext + payload
+    )
 
 
-def ethernet(payload: bytes, ethertype: int = 0x0800, vlans: Sequence[tuple[int, int]] = ()) -> bytes:
+def ethernet(
+    payload: bytes, ethertype: int = 0x0800, vlans: Sequence[tuple[int, int]] = ()
+) -> bytes:
     """``vlans``: (TPID, VLAN id) outermost first."""
     head = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01"
     for tpid, vid in vlans:
@@ -86,7 +92,10 @@ def sll(payload: bytes, protocol: int = 0x0800) -> bytes:
 
 
 def sll2(payload: bytes, protocol: int = 0x0800) -> bytes:
-    return struct.pack("!HHIHBB8s", protocol, 0, 2, 1, 0, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00") + payload
+    return (
+        struct.pack("!HHIHBB8s", protocol, 0, 2, 1, 0, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00")
+        + payload
+    )
 
 
 def raw_ip(payload: bytes) -> bytes:
@@ -131,7 +140,9 @@ def shb(order: str = "<", version: tuple[int, int] = (1, 0)) -> bytes:
     return _block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, *version, -1), order)
 
 
-def idb(linktype: int, order: str = "<", tsresol: int | None = None, tsoffset: int | None = None) -> bytes:
+def idb(
+    linktype: int, order: str = "<", tsresol: int | None = None, tsoffset: int | None = None
+) -> bytes:
     opts = b""
     if tsresol is not None:
         opts += _option(9, bytes([tsresol]), order)
@@ -143,7 +154,9 @@ def idb(linktype: int, order: str = "<", tsresol: int | None = None, tsoffset: i
 
 
 def epb(iface: int, ticks: int, data: bytes, order: str = "<", origlen: int | None = None) -> bytes:
-    body = struct.pack(order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data), origlen or len(data))
+    body = struct.pack(
+        order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data), origlen or len(data)
+    )
     return _block(6, body + data, order)
 
 
@@ -152,5 +165,7 @@ def spb(data: bytes, order: str = "<") -> bytes:
 
 
 def obsolete_pb(iface: int, ticks: int, data: bytes, order: str = "<") -> bytes:
-    body = struct.pack(order + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data))
+    body = struct.pack(
+        order + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)
+    )
     return _block(2, body + data, order)

@@ -20,17 +20,23 @@ F, S, R, P, A = dpkt.tcp.TH_FIN, dpkt.tcp.TH_SYN, dpkt.tcp.TH_RST, dpkt.tcp.TH_P
 
 
 def _frame(src: str, dst: str, ip_payload: dpkt.Packet, proto: int) -> bytes:
-    ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, ttl=64, data=ip_payload)
+    ip = dpkt.ip.IP(
+        src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, ttl=64, data=ip_payload
+    )
     ip.len = len(ip)
     eth = dpkt.ethernet.Ethernet(
-        src=b"\x02\x00\x00\x00\x00\x01", dst=b"\x02\x00\x00\x00\x00\x02",
-        type=dpkt.ethernet.ETH_TYPE_IP, data=ip,
+        src=b"\x02\x00\x00\x00\x00\x01",
+        dst=b"\x02\x00\x00\x00\x00\x02",
+        type=dpkt.ethernet.ETH_TYPE_IP,
+        data=ip,
     )
     return bytes(eth)
 
 
 def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, data: bytes = b"") -> dpkt.tcp.TCP:
-    tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, win=65535, data=data)
+    tcp = dpkt.tcp.TCP(
+        sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, win=65535, data=data
+    )
     if flags & S:
         tcp.opts = b"\x02\x04\x05\xb4"  # MSS 1460
         tcp.off = 6

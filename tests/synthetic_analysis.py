@@ -78,13 +78,28 @@ def make_analysis(
         rows = [
             connection_row(0),
             connection_row(
-                1, server_port=81, packets=2, bytes_client=0, bytes_server=0, fate="refused",
-                closer=None, reset_by="server", resets=1, end_ns=T0 + 1_000_300_000,
+                1,
+                server_port=81,
+                packets=2,
+                bytes_client=0,
+                bytes_server=0,
+                fate="refused",
+                closer=None,
+                reset_by="server",
+                resets=1,
+                end_ns=T0 + 1_000_300_000,
                 explanation="Nothing listened on 10.0.0.2:81: the SYN was answered by RST.",
             ),
             connection_row(
-                2, client_ip="2001:db8::1", server_ip="2001:db8::2", server_port=22,
-                fate="keepalive_timeout", closer=None, reset_by="client", keepalive_probes=3, resets=1,
+                2,
+                client_ip="2001:db8::1",
+                server_ip="2001:db8::2",
+                server_port=22,
+                fate="keepalive_timeout",
+                closer=None,
+                reset_by="client",
+                keepalive_probes=3,
+                resets=1,
                 end_ns=T0 + 2_000_000_000 + 14_000_000_000,
                 inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}},
                 explanation="Keepalive probes went unanswered 3 times. The client aborted with RST.",
@@ -104,8 +119,13 @@ def make_analysis(
         ]
     if capture is None:
         capture = CaptureInfo(
-            path="synthetic.pcapng", format="pcapng", link_types=["EN10MB"], frames=35, tcp_frames=30,
-            first_time_ns=T0, last_time_ns=T0 + 16_000_000_000,
+            path="synthetic.pcapng",
+            format="pcapng",
+            link_types=["EN10MB"],
+            frames=35,
+            tcp_frames=30,
+            first_time_ns=T0,
+            last_time_ns=T0 + 16_000_000_000,
             skipped={"not_tcp": 4, "truncated_record": 1},
             warnings=["file ends inside frame 35 (truncated record)"],
         )

@@ -63,7 +63,11 @@ def test_analyze_runs_every_stage(tmp_path: Path) -> None:
     assert list(analysis.events.columns[: len(EVENT_COLUMNS)]) == list(EVENT_COLUMNS)
     assert analysis.connections["fate"].tolist() == ["closed", "refused"]
     info = analysis.capture
-    assert (info.path, info.format, info.link_types) == (str(tmp_path / "two.pcap"), "pcap", ["EN10MB"])
+    assert (info.path, info.format, info.link_types) == (
+        str(tmp_path / "two.pcap"),
+        "pcap",
+        ["EN10MB"],
+    )
     assert (info.frames, info.tcp_frames, info.skipped) == (12, 11, {"not_tcp": 1})
     assert info.first_time_ns == 1_700_000_000_000_000_000
     assert info.last_time_ns == 1_700_000_001_000_000_000
@@ -89,5 +93,11 @@ def test_to_json_and_write_json_are_dumps_of_to_dict() -> None:
     for indent in (2, None):
         stream = io.StringIO()
         analysis.write_json(stream, indent=indent)
-        assert stream.getvalue() == analysis.to_json(indent=indent) == dumps(analysis.to_dict(), indent=indent)
-    assert analysis.to_json().startswith('{\n  "schema": "pcapline/1",\n  "capture": {\n    "path": "synthetic.pcapng"')
+        assert (
+            stream.getvalue()
+            == analysis.to_json(indent=indent)
+            == dumps(analysis.to_dict(), indent=indent)
+        )
+    assert analysis.to_json().startswith(
+        '{\n  "schema": "pcapline/1",\n  "capture": {\n    "path": "synthetic.pcapng"'
+    )

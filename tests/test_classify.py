@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from segment_builder import CLIENT, SERVER, Conversation, connections, segments  # noqa: E402
+from segment_builder import CLIENT, SERVER, Conversation, connections, segments
 
-from pcapline import classify  # noqa: E402
-from pcapline.detect import conn_view, run_all  # noqa: E402
-from pcapline.model import CONNECTION_COLUMNS  # noqa: E402
+from pcapline import classify
+from pcapline.detect import conn_view, detect_connection, run_all
+from pcapline.model import CONNECTION_COLUMNS
 
 
 def _table(*convs: Conversation) -> pd.DataFrame:
@@ -44,7 +44,9 @@ def test_table_has_contract_columns_and_types() -> None:
 
 def test_fast_path_matches_rules_for_healthy_connections() -> None:
     closed = Conversation(conn=0).handshake(0.0)
-    closed.data(CLIENT, 0.01, 10).ack(SERVER, 0.02).fin(SERVER, 0.03).fin(CLIENT, 0.04).ack(SERVER, 0.05)
+    closed.data(CLIENT, 0.01, 10).ack(SERVER, 0.02).fin(SERVER, 0.03).fin(CLIENT, 0.04).ack(
+        SERVER, 0.05
+    )
     half = Conversation(conn=1).handshake(0.0)
     half.fin(CLIENT, 0.1).ack(SERVER, 0.11)
     still = Conversation(conn=2).handshake(0.0)
@@ -55,10 +57,7 @@ def test_fast_path_matches_rules_for_healthy_connections() -> None:
     table = classify.classify(segs, conns, detected).set_index("id")
     # The same connections through the full rule list give the same verdicts.
     for index in range(3):
-        view = conn_view(detected.facts, index)
-        from pcapline.detect import DETECTORS
-
-        found = {d.name: d.detect(view) for d in DETECTORS}
+        found = detect_connection(conn_view(detected.facts, index))
         counts = classify.Counts()
         evidence = classify._evidence(index, counts, found, 0, 0, detected.facts)
         decision = classify.decide(evidence)
@@ -88,7 +87,12 @@ def test_keepalive_death_beats_the_generic_reset() -> None:
         c.probe(CLIENT, t)
     c.rst(CLIENT, 5.02)
     row = _table(c).loc[0]
-    assert (row.fate, row.reset_by, row.keepalive_probes, row.resets) == ("keepalive_timeout", "client", 3, 1)
+    assert (row.fate, row.reset_by, row.keepalive_probes, row.resets) == (
+        "keepalive_timeout",
+        "client",
+        3,
+        1,
+    )
     assert row.inferred["keepalive"] == {"idle": 2.0, "interval": 1.0, "count": 3}
 
 
@@ -202,7 +206,10 @@ def test_syn_retries_are_a_lower_bound_when_the_give_up_is_not_seen() -> None:
     assert row.fate == "connect_timeout"
     assert "at least 3 retries" in row.explanation
     assert "about 3 retries" not in row.explanation
-    assert "the capture ended before the client gave up; with 3 retries it would give up at about 19 s" in row.explanation
+    assert (
+        "the capture ended before the client gave up; with 3 retries it would give up at about 19 s"
+        in row.explanation
+    )
 
 
 def test_handshake_timeout_advice_and_syn_cookie_inferred() -> None:
@@ -220,11 +227,18 @@ def test_stale_peer_explained_and_old_connection_reset_by_its_sequence_number() 
     # 11) and client RST (frame 12, seq = connection 0's next client seq), both grouped into 1.
     t = _analyze(SAMPLES / "stale-peer-challenge-ack.pcap")
     old, new = t.loc[0], t.loc[1]
-    assert (old.fate, old.reset_by, old.resets, list(old.evidence_frames)) == ("reset", "client", 1, [12])
+    assert (old.fate, old.reset_by, old.resets, list(old.evidence_frames)) == (
+        "reset",
+        "client",
+        1,
+        [12],
+    )
     assert "frame 12" in old.explanation
     assert (new.fate, new.resets) == ("closed", 0)
-    assert ("answered by a bare ACK for an older connection on the same ports (challenge ACK, frame 11"
-            in new.explanation)
+    assert (
+        "answered by a bare ACK for an older connection on the same ports (challenge ACK, frame 11"
+        in new.explanation
+    )
     assert "the client reset it (frame 12) and retried at once" in new.explanation
 
 

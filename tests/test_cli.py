@@ -31,6 +31,7 @@ def _invoke(*args: str) -> tuple[int, str, str]:
 
 # --- bad input: exit 2, one line, no traceback -------------------------------------------
 
+
 def _bad_inputs(tmp: Path) -> dict[str, Path]:
     (tmp / "empty.pcap").write_bytes(b"")
     (tmp / "text.txt").write_text("GET / HTTP/1.1\r\nHost: example\r\n\r\n" * 20)
@@ -44,7 +45,9 @@ def _bad_inputs(tmp: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "not a capture", "directory"])
-def test_bad_input_is_one_line_and_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _bad_inputs(tmp_path)[case]
     assert run(["analyze", str(path)]) == 2
     out, err = capsys.readouterr()
@@ -59,7 +62,10 @@ def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
     path = _bad_inputs(tmp_path)["not a capture"]
     proc = subprocess.run(
         [sys.executable, "-m", "pcapline", "analyze", str(path)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PCAPLINE_DEBUG": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PCAPLINE_DEBUG": "0"},
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -76,7 +82,9 @@ def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
         ["no-such-command"],
     ],
 )
-def test_usage_errors_are_one_line_and_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_are_one_line_and_exit_2(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(args) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), err
@@ -99,10 +107,14 @@ def test_bad_host_or_fail_on_value_is_exit_2(
     assert run([args[0], str(two_conns), *args[1:]]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert len(err.splitlines()) == 1 and err.startswith(f"pcapline: error: Invalid value for '{option}'"), err
+    assert len(err.splitlines()) == 1 and err.startswith(
+        f"pcapline: error: Invalid value for '{option}'"
+    ), err
 
 
-def test_bad_host_and_empty_fail_on_are_refused_before_reading(two_conns: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_host_and_empty_fail_on_are_refused_before_reading(
+    two_conns: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Before: --host bogus selected nothing and --fail-on passed (exit 0, "no TCP connections").
     assert run(["analyze", str(two_conns), "--host", "bogus", "--fail-on", "refused"]) == 2
     out, err = capsys.readouterr()
@@ -123,7 +135,9 @@ def test_host_accepts_ipv4_and_any_spelling_of_ipv6(two_conns: Path, tmp_path: P
     doc = json.loads(_invoke("analyze", str(v6), "--format", "json")[1])
     server = doc["connections"][0]["server"]["ip"]
     shouting = server.upper().replace("::", ":0::", 1) if "::" in server else server.upper()
-    code, out, _ = _invoke("analyze", str(v6), "--format", "json", "--host", shouting, "--fail-on", "refused")
+    code, out, _ = _invoke(
+        "analyze", str(v6), "--format", "json", "--host", shouting, "--fail-on", "refused"
+    )
     assert code == 1
     assert [c["server"]["ip"] for c in json.loads(out)["connections"]] == [server]
 
@@ -160,13 +174,19 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 # --- a real (crafted) capture through the whole pipeline ---------------------------------
 
+
 def test_text_summary(two_conns: Path) -> None:
     code, out, err = _invoke("analyze", str(two_conns))
     assert code == 0 and err == ""
     assert "12 frames: 11 TCP, 1 skipped (not_tcp 1)" in out
     assert "2 connections: 1 refused, 1 closed" in out
     body = out.split("\n\n", 1)[1].splitlines()
-    assert body[1].split()[:4] == ["1", "10.0.0.1:40001", "10.0.0.2:81", "+90.0ms"]  # failures first; frame 10 at 0.09 s
+    assert body[1].split()[:4] == [
+        "1",
+        "10.0.0.1:40001",
+        "10.0.0.2:81",
+        "+90.0ms",
+    ]  # failures first; frame 10 at 0.09 s
     assert body[2].split()[0] == "0"
 
 
@@ -191,20 +211,28 @@ def test_csv_parses_with_pandas(two_conns: Path) -> None:
     assert table["server_port"].tolist() == [80, 81]
 
 
-@pytest.mark.parametrize("fmt,check", [("json", json.loads), ("csv", lambda t: pd.read_csv(io.StringIO(t)))])
-def test_output_file_is_written_and_stdout_stays_empty(two_conns: Path, tmp_path: Path, fmt: str, check) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "fmt,check", [("json", json.loads), ("csv", lambda t: pd.read_csv(io.StringIO(t)))]
+)
+def test_output_file_is_written_and_stdout_stays_empty(
+    two_conns: Path, tmp_path: Path, fmt: str, check
+) -> None:  # type: ignore[no-untyped-def]
     target = tmp_path / f"out.{fmt}"
     code, out, _ = _invoke("analyze", str(two_conns), "--format", fmt, "-o", str(target))
     assert code == 0 and out == ""
     check(target.read_text())
 
 
-def test_output_into_a_missing_directory_is_exit_2(two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_into_a_missing_directory_is_exit_2(
+    two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(["analyze", str(two_conns), "-o", str(tmp_path / "nope" / "x.txt")]) == 2
     assert capsys.readouterr().err.startswith("pcapline: error: cannot write ")
 
 
-def test_parquet_needs_an_output_file(two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_parquet_needs_an_output_file(
+    two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(["analyze", str(two_conns), "--format", "parquet"]) == 2
     assert "needs -o FILE" in capsys.readouterr().err
     pytest.importorskip("pyarrow")
@@ -238,7 +266,7 @@ def test_fail_on_sees_only_selected_connections(two_conns: Path) -> None:
 
 
 def test_filters_keep_wireshark_ids(two_conns: Path) -> None:
-    code, out, _ = _invoke("analyze", str(two_conns), "--format", "json", "--port", "81")
+    _code, out, _ = _invoke("analyze", str(two_conns), "--format", "json", "--port", "81")
     doc = json.loads(out)
     assert [c["id"] for c in doc["connections"]] == [1]
     assert doc["capture"]["frames"] == 12  # capture facts describe the whole file
@@ -246,7 +274,9 @@ def test_filters_keep_wireshark_ids(two_conns: Path) -> None:
     assert json.loads(out)["connections"] == []
 
 
-def test_truncated_tail_is_a_warning_and_the_report_still_comes(two_conns: Path, tmp_path: Path) -> None:
+def test_truncated_tail_is_a_warning_and_the_report_still_comes(
+    two_conns: Path, tmp_path: Path
+) -> None:
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(two_conns.read_bytes()[:-10])  # the file ends inside the last (UDP) record
     code, out, err = _invoke("analyze", str(cut), "--format", "json")
@@ -273,7 +303,10 @@ def test_filtered_text_describes_the_whole_capture_then_the_selection(two_conns:
         "         no connection matches --host 10.99.9.9",
     ]
     _, out, _ = _invoke("analyze", str(two_conns), "--port", "80", "--host", "10.0.0.1")
-    assert "         showing 1 of 2 connections (filter: --host 10.0.0.1 --port 80): 1 closed" in out.splitlines()
+    assert (
+        "         showing 1 of 2 connections (filter: --host 10.0.0.1 --port 80): 1 closed"
+        in out.splitlines()
+    )
     _, out, _ = _invoke("analyze", str(two_conns))
     assert "showing" not in out and "conns    2 connections: 1 refused, 1 closed" in out
 
@@ -296,7 +329,9 @@ def test_stdin_and_compressed_input(two_conns: Path) -> None:
 def test_python_dash_m_runs_the_cli(two_conns: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pcapline", "analyze", str(two_conns), "--fail-on", "refused"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert "2 connections: 1 refused, 1 closed" in proc.stdout
@@ -305,7 +340,10 @@ def test_python_dash_m_runs_the_cli(two_conns: Path) -> None:
 
 # --- HTML -----------------------------------------------------------------------------------
 
-def test_report_and_format_html_write_the_same_kind_of_page(two_conns: Path, tmp_path: Path) -> None:
+
+def test_report_and_format_html_write_the_same_kind_of_page(
+    two_conns: Path, tmp_path: Path
+) -> None:
     report = tmp_path / "report.html"
     code, out, _ = _invoke("report", str(two_conns), "-o", str(report))
     assert code == 0 and out == ""
@@ -317,7 +355,9 @@ def test_report_and_format_html_write_the_same_kind_of_page(two_conns: Path, tmp
     assert via_analyze.read_text().lower().startswith("<!doctype html")
 
 
-def test_report_requires_an_output_file(capsys: pytest.CaptureFixture[str], two_conns: Path) -> None:
+def test_report_requires_an_output_file(
+    capsys: pytest.CaptureFixture[str], two_conns: Path
+) -> None:
     assert run(["report", str(two_conns)]) == 2
     assert "'-o'" in capsys.readouterr().err
 
@@ -332,12 +372,16 @@ def _corpus_sample() -> list[Path]:
     import csv
 
     with (CORPUS / "MANIFEST.tsv").open(newline="") as manifest:
-        rows = [r for r in csv.DictReader(manifest, delimiter="\t") if int(r["size_bytes"]) < 300_000]
+        rows = [
+            r for r in csv.DictReader(manifest, delimiter="\t") if int(r["size_bytes"]) < 300_000
+        ]
     return [CORPUS / r["path"] for r in rows[::40]]
 
 
 @pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present")
-def test_corpus_sample_gives_a_contract_document_or_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_corpus_sample_gives_a_contract_document_or_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     outcomes: dict[int, int] = {}
     for path in _corpus_sample():
         code = run(["analyze", str(path), "--format", "json"])

@@ -28,7 +28,9 @@ from pcapline.read import read_capture
 CORPUS = Path(__file__).parents[1].parent / "shared" / "corpus"
 NOT_CAPTURES = {"MANIFEST.tsv", "README.md", "provenance.tsv"}
 
-pytestmark = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present")
+pytestmark = pytest.mark.skipif(
+    not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present"
+)
 
 #: Frames tshark dissects as TCP that we do not analyse, and why that is expected.
 #: Such frames can open extra tshark streams, so ids may be shifted: for files with any
@@ -51,7 +53,9 @@ def _corpus_files() -> list[Path]:
     return sorted(
         p
         for p in CORPUS.rglob("*")
-        if p.is_file() and p.name not in NOT_CAPTURES and "LICENSES" not in p.relative_to(CORPUS).parts
+        if p.is_file()
+        and p.name not in NOT_CAPTURES
+        and "LICENSES" not in p.relative_to(CORPUS).parts
     )
 
 
@@ -136,7 +140,11 @@ def _tshark_streams(path: Path) -> dict[int, int]:
 def tshark_streams(request: pytest.FixtureRequest) -> dict[str, dict[int, int]]:
     if shutil.which("tshark") is None:
         pytest.skip("tshark not installed")
-    tcp_files = [p for p, row in _manifest().items() if row["tcp_packets"].isdigit() and int(row["tcp_packets"]) > 0]
+    tcp_files = [
+        p
+        for p, row in _manifest().items()
+        if row["tcp_packets"].isdigit() and int(row["tcp_packets"]) > 0
+    ]
     cache = request.config.cache
     key = "pcapline/tshark-tcp-stream/v1"
     stored: dict[str, dict] = cache.get(key, {}) if cache else {}
@@ -147,7 +155,9 @@ def tshark_streams(request: pytest.FixtureRequest) -> dict[str, dict[int, int]]:
         if stored.get(rel, {}).get("stamp") != stamp:
             todo.append((rel, stamp))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for (rel, stamp), streams in zip(todo, pool.map(lambda t: _tshark_streams(CORPUS / t[0]), todo), strict=True):
+        for (rel, stamp), streams in zip(
+            todo, pool.map(lambda t: _tshark_streams(CORPUS / t[0]), todo), strict=True
+        ):
             stored[rel] = {"stamp": stamp, "streams": {str(f): s for f, s in streams.items()}}
     if cache is not None and todo:
         cache.set(key, stored)
@@ -159,9 +169,14 @@ def _compare(ours: Result, theirs: dict[int, int], tshark_malformed: bool) -> tu
     in the same order, ids shifted for a known reason), "DIFFERENT"."""
     only_theirs = [f for f in theirs if f not in ours.conn_by_frame]
     only_ours = [f for f in ours.conn_by_frame if f not in theirs]
-    unexplained = [f for f in only_theirs if ours.reason_by_frame.get(f) not in TSHARK_ONLY_EXPLAINED]
+    unexplained = [
+        f for f in only_theirs if ours.reason_by_frame.get(f) not in TSHARK_ONLY_EXPLAINED
+    ]
     if unexplained:
-        return "DIFFERENT", f"tshark has TCP in frames {unexplained[:5]} we skipped without a known cause"
+        return (
+            "DIFFERENT",
+            f"tshark has TCP in frames {unexplained[:5]} we skipped without a known cause",
+        )
     if only_ours and not tshark_malformed:
         return "DIFFERENT", f"we have TCP in frames {only_ours[:5]} tshark shows no stream for"
     shared = [f for f in ours.conn_by_frame if f in theirs]
@@ -170,7 +185,9 @@ def _compare(ours: Result, theirs: dict[int, int], tshark_malformed: bool) -> tu
     pairs = sorted({(ours.conn_by_frame[f], theirs[f]) for f in shared})
     ours_ids = [a for a, _ in pairs]
     their_ids = [b for _, b in pairs]
-    same_groups = len(set(ours_ids)) == len(pairs) == len(set(their_ids)) and their_ids == sorted(their_ids)
+    same_groups = len(set(ours_ids)) == len(pairs) == len(set(their_ids)) and their_ids == sorted(
+        their_ids
+    )
     if not same_groups:
         return "DIFFERENT", f"grouping differs: (ours, tshark) pairs {pairs[:8]}"
     if only_theirs:

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from segment_builder import CLIENT, SERVER, Conversation, connections, segments  # noqa: E402
+from segment_builder import CLIENT, SERVER, Conversation, connections, segments
 
-from pcapline import classify, explain  # noqa: E402
-from pcapline.detect import run_all  # noqa: E402
-from pcapline.model import Fate, Side  # noqa: E402
+from pcapline import classify, explain
+from pcapline.detect import run_all
+from pcapline.model import Fate, Side
 
 
 def _row(*convs: Conversation):  # type: ignore[no-untyped-def]
@@ -79,7 +79,9 @@ def test_stale_peer_rst_before_the_handshake_does_not_spoil_the_close() -> None:
     # connection 1's handshake; connection 1 then closed normally and its text must say so.
     import pcapline
 
-    sample = Path(__file__).resolve().parents[1] / "sample_captures" / "stale-peer-challenge-ack.pcap"
+    sample = (
+        Path(__file__).resolve().parents[1] / "sample_captures" / "stale-peer-challenge-ack.pcap"
+    )
     conn = pcapline.analyze(sample).connections.set_index("id").loc[1]
     assert conn["fate"] == Fate.CLOSED
     assert conn["explanation"].startswith("Closed normally: the client sent the first FIN")

@@ -59,8 +59,12 @@ def test_unknown_attribute_raises() -> None:
 
 def test_import_does_not_load_the_pipeline() -> None:
     # `import pcapline` (and so `pcapline --help`) must not pay for pandas and every stage.
-    code = "import sys, pcapline; print('pcapline.analysis' in sys.modules, 'pandas' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, pcapline; print('pcapline.analysis' in sys.modules, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["False", "False"]
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from segment_builder import CLIENT, SERVER, Conversation, segments  # noqa: E402
+from segment_builder import CLIENT, SERVER, Conversation, segments
 
-from pcapline.facts import UNKNOWN, compute_facts  # noqa: E402
-from pcapline.model import ACK  # noqa: E402
+from pcapline.facts import UNKNOWN, compute_facts
+from pcapline.model import ACK
 
 
 def test_relative_seq_and_ack_follow_each_direction() -> None:

@@ -24,19 +24,27 @@ from pcapline.read import read_capture
 def c(sport: int = 40000, **kw) -> bytes:
     """Client 10.0.0.1:sport -> server 10.0.0.2:80."""
     payload = kw.pop("payload", b"")
-    return ethernet(ipv4(tcp(sport=sport, dport=80, payload=payload, **kw), src="10.0.0.1", dst="10.0.0.2"))
+    return ethernet(
+        ipv4(tcp(sport=sport, dport=80, payload=payload, **kw), src="10.0.0.1", dst="10.0.0.2")
+    )
 
 
 def s(dport: int = 40000, **kw) -> bytes:
     payload = kw.pop("payload", b"")
-    return ethernet(ipv4(tcp(sport=80, dport=dport, payload=payload, **kw), src="10.0.0.2", dst="10.0.0.1"))
+    return ethernet(
+        ipv4(tcp(sport=80, dport=dport, payload=payload, **kw), src="10.0.0.2", dst="10.0.0.1")
+    )
 
 
 def flows(frames: list[bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return build_flows(decode(read_capture(io.BytesIO(pcap(frames)))).segments)
 
 
-HANDSHAKE = [c(seq=100, flags=SYN), s(seq=500, ack=101, flags=SYN | ACK), c(seq=101, ack=501, flags=ACK)]
+HANDSHAKE = [
+    c(seq=100, flags=SYN),
+    s(seq=500, ack=101, flags=SYN | ACK),
+    c(seq=101, ack=501, flags=ACK),
+]
 
 
 # Each case: frames and tshark 4.0.17's tcp.stream for them.
@@ -57,23 +65,48 @@ PORT_REUSE_CASES = {
         [0, 0, 0],
     ),
     "SYN+ACK first sets the client's base from its ack": (
-        [s(seq=500, ack=101, flags=SYN | ACK), c(seq=101, ack=501, flags=ACK), c(seq=100, flags=SYN), c(seq=300, flags=SYN)],
+        [
+            s(seq=500, ack=101, flags=SYN | ACK),
+            c(seq=101, ack=501, flags=ACK),
+            c(seq=100, flags=SYN),
+            c(seq=300, flags=SYN),
+        ],
         [0, 0, 0, 1],
     ),
     "SYN+ACK with a new seq does not split": (
-        [c(seq=100, flags=SYN), s(seq=500, ack=101, flags=SYN | ACK), s(seq=900, ack=101, flags=SYN | ACK)],
+        [
+            c(seq=100, flags=SYN),
+            s(seq=500, ack=101, flags=SYN | ACK),
+            s(seq=900, ack=101, flags=SYN | ACK),
+        ],
         [0, 0, 0],
     ),
     "a SYN+ACK with a new seq resets its side's base": (
-        [s(seq=500, flags=SYN), s(seq=900, ack=101, flags=SYN | ACK), s(seq=500, flags=SYN), s(seq=900, flags=SYN)],
+        [
+            s(seq=500, flags=SYN),
+            s(seq=900, ack=101, flags=SYN | ACK),
+            s(seq=500, flags=SYN),
+            s(seq=900, flags=SYN),
+        ],
         [0, 0, 1, 2],
     ),
     "SYN+ACK reset also after a base from data": (
-        [c(seq=100, ack=5, flags=ACK), c(seq=300, ack=7, flags=SYN | ACK), c(seq=99, flags=SYN), c(seq=300, flags=SYN)],
+        [
+            c(seq=100, ack=5, flags=ACK),
+            c(seq=300, ack=7, flags=SYN | ACK),
+            c(seq=99, flags=SYN),
+            c(seq=300, flags=SYN),
+        ],
         [0, 0, 1, 2],
     ),
     "SYN+ACK reset keeps the other side's base": (
-        [c(seq=100, flags=SYN), s(seq=500, ack=101, flags=SYN | ACK), s(seq=900, ack=301, flags=SYN | ACK), c(seq=100, flags=SYN), c(seq=300, flags=SYN)],
+        [
+            c(seq=100, flags=SYN),
+            s(seq=500, ack=101, flags=SYN | ACK),
+            s(seq=900, ack=301, flags=SYN | ACK),
+            c(seq=100, flags=SYN),
+            c(seq=300, flags=SYN),
+        ],
         [0, 0, 0, 0, 1],
     ),
     "first data segment sets base seq - 1": (
@@ -85,7 +118,13 @@ PORT_REUSE_CASES = {
         [0, 0, 1],
     ),
     "SYN retransmissions stay, a new ISN splits": (
-        [c(seq=100, flags=SYN), c(seq=100, flags=SYN), c(seq=100, flags=SYN), c(seq=200, flags=SYN), c(seq=200, flags=SYN)],
+        [
+            c(seq=100, flags=SYN),
+            c(seq=100, flags=SYN),
+            c(seq=100, flags=SYN),
+            c(seq=200, flags=SYN),
+            c(seq=200, flags=SYN),
+        ],
         [0, 0, 0, 1, 1],
     ),
 }
@@ -100,7 +139,11 @@ def test_port_reuse_like_tshark_4_0(case: str) -> None:
 
 
 def test_ids_follow_first_appearance_and_interleave() -> None:
-    frames = [c(40001, seq=1, flags=SYN), c(40002, seq=1, flags=SYN), s(40001, seq=9, ack=2, flags=SYN | ACK)]
+    frames = [
+        c(40001, seq=1, flags=SYN),
+        c(40002, seq=1, flags=SYN),
+        s(40001, seq=9, ack=2, flags=SYN | ACK),
+    ]
     frames += [c(40001, seq=2, ack=10, flags=ACK), s(40002, seq=7, ack=2, flags=SYN | ACK)]
     seg, conns = flows(frames)
     assert seg["conn"].tolist() == [0, 1, 0, 0, 1]
@@ -124,7 +167,11 @@ def test_columns_and_types() -> None:
 
 
 def test_bytes_per_side_count_payload_from_ip_lengths() -> None:
-    frames = [*HANDSHAKE, c(seq=101, ack=501, flags=PSH | ACK, payload=b"a" * 300), s(seq=501, ack=401, flags=ACK, payload=b"b" * 1200)]
+    frames = [
+        *HANDSHAKE,
+        c(seq=101, ack=501, flags=PSH | ACK, payload=b"a" * 300),
+        s(seq=501, ack=401, flags=ACK, payload=b"b" * 1200),
+    ]
     _, conns = flows(frames)
     assert (conns["bytes_client"].iloc[0], conns["bytes_server"].iloc[0]) == (300, 1200)
     assert conns["start_ns"].iloc[0] < conns["end_ns"].iloc[0]
@@ -138,14 +185,18 @@ def test_client_from_synack_when_syn_missing() -> None:
 
 def test_client_guessed_from_ephemeral_port_mid_stream() -> None:
     # Capture starts mid-connection with the server speaking first: the higher port is the client.
-    seg, conns = flows([s(seq=501, ack=101, flags=ACK, payload=b"x"), c(seq=101, ack=502, flags=ACK)])
+    seg, conns = flows(
+        [s(seq=501, ack=101, flags=ACK, payload=b"x"), c(seq=101, ack=502, flags=ACK)]
+    )
     row = conns.iloc[0]
     assert row["client_guessed"] and row["client_port"] == 40000 and row["server_port"] == 80
     assert seg["from_client"].tolist() == [False, True]
 
 
 def test_ipv6_text_is_compressed() -> None:
-    frame = ethernet(ipv6(tcp(flags=SYN), src="2001:db8:0:0:0:0:0:1", dst="fe80::2"), ethertype=0x86DD)
+    frame = ethernet(
+        ipv6(tcp(flags=SYN), src="2001:db8:0:0:0:0:0:1", dst="fe80::2"), ethertype=0x86DD
+    )
     _, conns = flows([frame])
     assert (conns["client_ip"].iloc[0], conns["server_ip"].iloc[0]) == ("2001:db8::1", "fe80::2")
 
@@ -211,7 +262,11 @@ def _frames(rows) -> list[bytes]:
     frames = []
     for key, direction, flags, seq, ack in rows:
         port = 40000 + key
-        frames.append(c(port, seq=seq, ack=ack, flags=flags) if direction == 0 else s(port, seq=seq, ack=ack, flags=flags))
+        frames.append(
+            c(port, seq=seq, ack=ack, flags=flags)
+            if direction == 0
+            else s(port, seq=seq, ack=ack, flags=flags)
+        )
     return frames
 
 
@@ -234,7 +289,10 @@ def test_random_port_reuse_matches_tshark(tmp_path) -> None:
     path = tmp_path / "reuse.pcap"
     path.write_bytes(pcap(_frames(rows)))
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"], capture_output=True, text=True, check=True
+        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     seg, _ = flows(_frames(rows))
     assert len(set(out)) > 20  # the sample really exercises port reuse
@@ -248,7 +306,10 @@ def test_port_reuse_expectations_are_tsharks(tmp_path, case: str) -> None:
     path = tmp_path / "case.pcap"
     path.write_bytes(pcap(frames))
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"], capture_output=True, text=True, check=True
+        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert [int(x) for x in out] == expected
 

@@ -36,7 +36,9 @@ def _capture_for(expected: Path) -> Path | None:
 
 
 def _seconds_close(actual: Any, expected: float, *, rel: float = 0.1, floor: float = 0.15) -> bool:
-    return actual is not None and abs(float(actual) - float(expected)) <= max(floor, rel * abs(expected))
+    return actual is not None and abs(float(actual) - float(expected)) <= max(
+        floor, rel * abs(expected)
+    )
 
 
 def _check_series(ours: dict[str, Any] | None, theirs: dict[str, Any]) -> list[str]:
@@ -51,7 +53,9 @@ def _check_series(ours: dict[str, Any] | None, theirs: dict[str, Any]) -> list[s
             problems.append(f"times {times} != {theirs['send_times_s']}")
     if "shape" in theirs and not str(ours.get("schedule", "")).startswith(theirs["shape"]):
         problems.append(f"schedule {ours.get('schedule')!r} is not {theirs['shape']!r}")
-    if "give_up_s" in theirs and not _seconds_close(ours.get("give_up_s"), theirs["give_up_s"], rel=0.15):
+    if "give_up_s" in theirs and not _seconds_close(
+        ours.get("give_up_s"), theirs["give_up_s"], rel=0.15
+    ):
         problems.append(f"give_up_s {ours.get('give_up_s')} != {theirs['give_up_s']}")
     return problems
 
@@ -114,9 +118,12 @@ def _cases() -> list[Any]:
             if "fate" not in conn:
                 continue
             match = conn.get("match", {})
-            label = f"{expected.name.removesuffix('.expected.json')}-" + "-".join(
-                f"{k}{v}" for k, v in match.items()
-            ) if match else f"{expected.name}-{i}"
+            label = (
+                f"{expected.name.removesuffix('.expected.json')}-"
+                + "-".join(f"{k}{v}" for k, v in match.items())
+                if match
+                else f"{expected.name}-{i}"
+            )
             marks = []
             if label in FLOWS_GROUPING:
                 marks.append(pytest.mark.xfail(reason=FLOWS_GROUPING[label], strict=True))

@@ -22,7 +22,9 @@ NAT = ROOT / "sample_captures" / "nat"
 CORPUS = ROOT.parent / "shared" / "corpus"
 #: Corpus scan: every Nth file (deterministic); PCAPLINE_CORPUS_STRIDE=1 scans all of it.
 CORPUS_STRIDE = int(os.environ.get("PCAPLINE_CORPUS_STRIDE", "8"))
-needs_corpus = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present")
+needs_corpus = pytest.mark.skipif(
+    not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present"
+)
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -40,18 +42,29 @@ def _folder(tmp_path: Path) -> Path:
 def test_expand_paths_walks_folders_for_capture_names(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     assert [Path(p).relative_to(folder).as_posix() for p in expand_paths([str(folder)])] == [
-        "broken.pcap", "empty.pcapng", "nat.pcap", "sub/fine.pcap",
+        "broken.pcap",
+        "empty.pcapng",
+        "nat.pcap",
+        "sub/fine.pcap",
     ]
     assert expand_paths([str(folder / "**" / "*.pcap")]) == sorted(
         str(folder / p) for p in ("broken.pcap", "nat.pcap", "sub/fine.pcap")
     )
-    assert expand_paths([str(folder / "notes.txt")]) == [str(folder / "notes.txt")]  # explicit: always
+    assert expand_paths([str(folder / "notes.txt")]) == [
+        str(folder / "notes.txt")
+    ]  # explicit: always
     with pytest.raises(UsageError):
         expand_paths([str(folder / "*.nothing")])
-    assert is_capture_name("x.PCAPNG.zst") and is_capture_name("a.cap.gz") and not is_capture_name("a.json")
+    assert (
+        is_capture_name("x.PCAPNG.zst")
+        and is_capture_name("a.cap.gz")
+        and not is_capture_name("a.json")
+    )
 
 
-def test_scan_reports_broken_files_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_reports_broken_files_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = _folder(tmp_path)
     out = tmp_path / "scan.json"
     status = run(["scan", str(folder), "--workers", "2", "--format", "json", "-o", str(out)])
@@ -73,7 +86,12 @@ def test_scan_reports_broken_files_and_goes_on(tmp_path: Path, capsys: pytest.Ca
     assert by_name["fine.pcap"]["findings"] == []
     (top,) = doc["findings"]
     assert top["capture"] == nat["path"] and top["ip"] == "203.0.113.50"
-    assert top["connections"] == json.loads((NAT / "crafted-nat-tw-recycle.expected.json").read_text())["findings"][0]["connections"]
+    assert (
+        top["connections"]
+        == json.loads((NAT / "crafted-nat-tw-recycle.expected.json").read_text())["findings"][0][
+            "connections"
+        ]
+    )
 
 
 def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
@@ -81,7 +99,9 @@ def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
     hostile = folder / "<img src=x onerror=alert(1)>.pcap"
     shutil.copy(NAT / "crafted-single-host-overload.pcap", hostile)
     seen: list[str] = []
-    captures = scan([str(folder)], workers=1, progress=True, on_result=lambda c: seen.append(c.path))
+    captures = scan(
+        [str(folder)], workers=1, progress=True, on_result=lambda c: seen.append(c.path)
+    )
     assert sorted(seen) == [c.path for c in captures]
     text = render(captures, "text", width=200)
     assert "5 capture(s), 2 unreadable, 297 connection(s), 1 finding(s)" in text
@@ -96,11 +116,55 @@ def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
     assert html.count("<section") == 5
 
 
-def test_fail_on_finding_kinds_and_fates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["scan", str(NAT), "--workers", "1", "--fail-on", "nat_timestamp", "-o", str(tmp_path / "o")]) == 1
+def test_fail_on_finding_kinds_and_fates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        run(
+            [
+                "scan",
+                str(NAT),
+                "--workers",
+                "1",
+                "--fail-on",
+                "nat_timestamp",
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     assert "1 nat_timestamp" in capsys.readouterr().err
-    assert run(["scan", str(NAT), "--workers", "1", "--fail-on", "syn_flood,refused", "-o", str(tmp_path / "o")]) == 0
-    assert run(["scan", str(NAT), "--workers", "1", "--fail-on", "connect_timeout", "-o", str(tmp_path / "o")]) == 1
+    assert (
+        run(
+            [
+                "scan",
+                str(NAT),
+                "--workers",
+                "1",
+                "--fail-on",
+                "syn_flood,refused",
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        run(
+            [
+                "scan",
+                str(NAT),
+                "--workers",
+                "1",
+                "--fail-on",
+                "connect_timeout",
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     assert run(["scan", str(NAT), "--fail-on", "bogus"]) == 2
     assert "unknown finding kind or fate 'bogus'" in capsys.readouterr().err
     assert fail_on_names(["failures"]) >= {"connect_timeout", "listen_overflow"}
@@ -111,7 +175,9 @@ def test_no_captures_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no capture files" in capsys.readouterr().err
 
 
-def test_a_missing_path_is_a_usage_error_like_an_empty_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_path_is_a_usage_error_like_an_empty_glob(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Before: a missing PATH became an error row and exit 0, while an empty glob was exit 2.
     missing = tmp_path / "no-such-dir"
     assert run(["scan", str(NAT), str(missing)]) == 2
@@ -173,7 +239,9 @@ def test_cli_in_a_real_process(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "pcapline", "scan", str(folder), "--workers", "2"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr

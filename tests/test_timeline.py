@@ -110,12 +110,33 @@ def test_orderly_close_client_first_walks_both_state_machines() -> None:
         ("FIN-WAIT-2", "LAST-ACK"),
         ("TIME-WAIT", "CLOSED"),
     ]
-    assert [r.client_state_changed for r in rows] == [True, False, True, False, False, True, True, False, True]
-    assert [r.server_state_changed for r in rows] == [False, True, True, False, False, False, True, True, True]
+    assert [r.client_state_changed for r in rows] == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert [r.server_state_changed for r in rows] == [
+        False,
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     assert [r.flags for r in rows] == ["S", "S.", ".", "P.", ".", "F.", ".", "F.", "."]
-    assert [r.side for r in rows] == [Side.CLIENT, Side.SERVER] + [Side.CLIENT] * 2 + [Side.SERVER, Side.CLIENT] + [
-        Side.SERVER
-    ] * 2 + [Side.CLIENT]
+    assert [r.side for r in rows] == [Side.CLIENT, Side.SERVER] + [Side.CLIENT] * 2 + [
+        Side.SERVER,
+        Side.CLIENT,
+    ] + [Side.SERVER] * 2 + [Side.CLIENT]
     # Relative numbers as tcpdump prints them: SYN 0, first data byte 1, FIN after 100 bytes.
     assert [(r.seq, r.ack) for r in rows] == [
         (0, None),
@@ -301,11 +322,24 @@ def test_as_dict_is_json_ready() -> None:
     rows = build_timeline(table(*handshake()), conn_row(), events)
     doc = json.loads(json.dumps([r.as_dict() for r in rows]))
     assert doc[1] == {
-        "frame": 2, "time_s": 0.001, "delta_s": 0.001, "from": "server", "arrow": "←", "flags": "S.",
-        "seq": 0, "seq_relative": True, "ack": 1, "ack_relative": True, "len": 0, "window": 65160,
-        "window_scale": 0, "events": [{"kind": "synack", "note": "SYN+ACK"}],
-        "client_state": "SYN-SENT", "server_state": "SYN-RECV",
-        "client_state_changed": False, "server_state_changed": True,
+        "frame": 2,
+        "time_s": 0.001,
+        "delta_s": 0.001,
+        "from": "server",
+        "arrow": "←",
+        "flags": "S.",
+        "seq": 0,
+        "seq_relative": True,
+        "ack": 1,
+        "ack_relative": True,
+        "len": 0,
+        "window": 65160,
+        "window_scale": 0,
+        "events": [{"kind": "synack", "note": "SYN+ACK"}],
+        "client_state": "SYN-SENT",
+        "server_state": "SYN-RECV",
+        "client_state_changed": False,
+        "server_state_changed": True,
     }
     assert doc[0]["ack"] is None and doc[2]["window_scale"] == 7
 
@@ -355,16 +389,57 @@ def test_render_text_shows_states_only_on_change_and_is_deterministic() -> None:
     )
     rows = build_timeline(segs, conn_row(), events)
     text = render_timeline_text(rows, title=timeline_title(conn_row()))
-    assert text == render_timeline_text(build_timeline(segs, conn_row(), events), title=timeline_title(conn_row()))
+    assert text == render_timeline_text(
+        build_timeline(segs, conn_row(), events), title=timeline_title(conn_row())
+    )
     lines = text.splitlines()
     assert lines[0] == "connection 0: client 10.0.0.1:40000 → server 10.0.0.2:80, fate closed"
     header = lines[1].split()
-    assert header == ["frame", "time", "delta", "dir", "flags", "seq", "ack", "len", "win", "client", "server", "events"]
+    assert header == [
+        "frame",
+        "time",
+        "delta",
+        "dir",
+        "flags",
+        "seq",
+        "ack",
+        "len",
+        "win",
+        "client",
+        "server",
+        "events",
+    ]
     body = [line.split() for line in lines[2:6]]
     assert body[0] == ["1", "0.000000", "0.000000", "→", "S", "0", "0", "64240", "SYN-SENT"]
     assert body[1] == ["2", "0.001000", "0.001000", "←", "S.", "0", "1", "0", "65160", "SYN-RECV"]
-    assert body[2] == ["3", "0.002000", "0.001000", "→", ".", "1", "1", "0", "64256", "ESTABLISHED", "ESTABLISHED"]
-    assert body[3] == ["4", "2.000000", "1.998000", "→", "F.", "1", "1", "0", "64256", "FIN-WAIT-1", "fin", "(client", "closes)"]
+    assert body[2] == [
+        "3",
+        "0.002000",
+        "0.001000",
+        "→",
+        ".",
+        "1",
+        "1",
+        "0",
+        "64256",
+        "ESTABLISHED",
+        "ESTABLISHED",
+    ]
+    assert body[3] == [
+        "4",
+        "2.000000",
+        "1.998000",
+        "→",
+        "F.",
+        "1",
+        "1",
+        "0",
+        "64256",
+        "FIN-WAIT-1",
+        "fin",
+        "(client",
+        "closes)",
+    ]
     # Columns line up: every state sits under its header.
     client_col = lines[1].index("client")
     server_col = lines[1].index("server")
@@ -413,7 +488,12 @@ def test_stale_peer_challenge_ack_client_stays_syn_sent() -> None:
         ("SYN-SENT", "SYN-RECV"),
         ("ESTABLISHED", "ESTABLISHED"),  # not mistaken for a dropped ACK
     ]
-    assert (rows[1].seq, rows[1].seq_relative, rows[1].ack, rows[1].ack_relative) == (old_seq, False, old_ack, False)
+    assert (rows[1].seq, rows[1].seq_relative, rows[1].ack, rows[1].ack_relative) == (
+        old_seq,
+        False,
+        old_ack,
+        False,
+    )
     assert (rows[2].seq, rows[2].seq_relative) == (old_ack, False)
 
 
@@ -456,7 +536,9 @@ def sample_cases() -> list[Any]:
             port = conn.get("match", {}).get("client_port")
             if want is not None and port is not None:
                 cases.append(pytest.param(capture, int(port), want, id=f"{capture.stem}-{port}"))
-    return cases or [pytest.param(None, 0, None, marks=pytest.mark.skip(reason="no sample captures"))]
+    return cases or [
+        pytest.param(None, 0, None, marks=pytest.mark.skip(reason="no sample captures"))
+    ]
 
 
 @functools.cache
@@ -467,7 +549,9 @@ def analysed(capture: Path) -> Any:
 
 
 @pytest.mark.parametrize(("capture", "client_port", "want"), sample_cases())
-def test_final_states_on_real_captures(capture: Path, client_port: int, want: tuple[str, str]) -> None:
+def test_final_states_on_real_captures(
+    capture: Path, client_port: int, want: tuple[str, str]
+) -> None:
     analysis = analysed(capture)
     conns = analysis.connections[analysis.connections["client_port"] == client_port]
     if len(conns) != 1:
@@ -493,7 +577,9 @@ def test_listen_overflow_capture_shows_server_back_in_syn_recv() -> None:
     assert resent.flags == "S." and any(lab.kind == "synack_retransmit" for lab in resent.labels)
 
 
-def test_cli_timeline_and_missing_stream(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_timeline_and_missing_stream(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     capture = SAMPLES / "refused-no-listener.pcap"
     if not capture.exists():
         pytest.skip("sample capture missing")

@@ -82,8 +82,18 @@ def events(*rows: tuple[int, str]) -> pd.DataFrame:
 
 
 def test_naming_mapping_is_agreement() -> None:
-    segs = frames((1, True, 0, SYN, 100), (2, True, 0, SYN, 100), (3, True, 10, PSH | ACK, 100), (4, True, 10, PSH | ACK, 100))
-    theirs = ws((1, set()), (2, {"retransmission"}), (3, set()), (4, {"retransmission", "fast_retransmission"}))
+    segs = frames(
+        (1, True, 0, SYN, 100),
+        (2, True, 0, SYN, 100),
+        (3, True, 10, PSH | ACK, 100),
+        (4, True, 10, PSH | ACK, 100),
+    )
+    theirs = ws(
+        (1, set()),
+        (2, {"retransmission"}),
+        (3, set()),
+        (4, {"retransmission", "fast_retransmission"}),
+    )
     ours = events((1, "syn"), (2, "syn_retransmit"), (4, "fast_retransmit"))
     result = compare(segs, ours, theirs)
     assert result.unexplained == []
@@ -94,7 +104,9 @@ def test_naming_mapping_is_agreement() -> None:
 def test_retransmission_kind_mismatch_is_reported_both_ways() -> None:
     """Wireshark's fast retransmission against our RTO retransmit is NOT waved through."""
     segs = frames((5, True, 100, ACK, 100))
-    result = compare(segs, events((5, "retransmit")), ws((5, {"retransmission", "fast_retransmission"})))
+    result = compare(
+        segs, events((5, "retransmit")), ws((5, {"retransmission", "fast_retransmission"}))
+    )
     assert sorted((d.source, d.label) for d in result.unexplained) == [
         ("pcapline", "retransmit"),
         ("wireshark", "fast_retransmission"),
@@ -118,7 +130,9 @@ def test_linux_zero_window_probe_explained_both_ways() -> None:
         (12, False, 0, ACK, 0),  # answer, window still 0
         (13, False, 0, ACK, 0),  # a later zero-window ACK we do not report again
     )
-    theirs = ws((10, {"zero_window"}), (11, {"keep_alive"}), (12, {"zero_window"}), (13, {"zero_window"}))
+    theirs = ws(
+        (10, {"zero_window"}), (11, {"keep_alive"}), (12, {"zero_window"}), (13, {"zero_window"})
+    )
     ours = events((10, "zero_window"), (11, "window_probe"), (12, "window_probe_ack"))
     result = compare(segs, ours, theirs)
     assert result.unexplained == []
@@ -138,21 +152,37 @@ def test_zero_window_repeat_needs_a_window_still_closed() -> None:
 def test_one_byte_window_probe_is_not_the_linux_exception() -> None:
     """A 1-byte probe that Wireshark calls Keep-Alive is not explained by the 0-byte rule."""
     segs = frames((10, False, 0, ACK, 0), (11, True, 1, ACK, 500))
-    result = compare(segs, events((10, "zero_window"), (11, "window_probe")), ws((10, {"zero_window"}), (11, {"keep_alive"})))
-    assert {(d.frame, d.label) for d in result.unexplained} == {(11, "keep_alive"), (11, "window_probe")}
+    result = compare(
+        segs,
+        events((10, "zero_window"), (11, "window_probe")),
+        ws((10, {"zero_window"}), (11, {"keep_alive"})),
+    )
+    assert {(d.frame, d.label) for d in result.unexplained} == {
+        (11, "keep_alive"),
+        (11, "window_probe"),
+    }
 
 
 def copy_pair(ip_id: int, answer_ids: tuple[int, int], copy_after_us: int = 8) -> pd.DataFrame:
     """Server SYN+ACK (frame 2), the client's ACK (3), the same SYN+ACK again (4), a client ACK (5)."""
     base = {"conn": 0, "ip_version": 4, "window": 500, "seg_len": 0}
-    synack = {**base, "from_client": False, "seq": 5000, "ack": 1001, "flags": SYN | ACK, "ip_id": ip_id}
+    synack = {
+        **base,
+        "from_client": False,
+        "seq": 5000,
+        "ack": 1001,
+        "flags": SYN | ACK,
+        "ip_id": ip_id,
+    }
     answer = {**base, "from_client": True, "seq": 1001, "ack": 5001, "flags": ACK}
-    return pd.DataFrame([
-        {**synack, "frame": 2, "time_ns": 0},
-        {**answer, "frame": 3, "time_ns": 3_000, "ip_id": answer_ids[0]},
-        {**synack, "frame": 4, "time_ns": copy_after_us * 1_000},
-        {**answer, "frame": 5, "time_ns": 20_000, "ip_id": answer_ids[1]},
-    ])
+    return pd.DataFrame(
+        [
+            {**synack, "frame": 2, "time_ns": 0},
+            {**answer, "frame": 3, "time_ns": 3_000, "ip_id": answer_ids[0]},
+            {**synack, "frame": 4, "time_ns": copy_after_us * 1_000},
+            {**answer, "frame": 5, "time_ns": 20_000, "ip_id": answer_ids[1]},
+        ]
+    )
 
 
 def test_capture_duplicate_explains_wireshark_retransmission() -> None:
@@ -169,9 +199,13 @@ def test_two_real_synacks_with_ip_id_0_are_not_a_capture_copy() -> None:
     """Linux SYN+ACKs carry IP ID 0: two real ones drew two client ACKs (new IP IDs)."""
     theirs = ws((2, set()), (3, set()), (4, {"retransmission"}), (5, set()))
     result = compare(copy_pair(0, (0x77, 0x78), copy_after_us=50), events((4, "duplicate")), theirs)
-    assert [(d.frame, d.source, d.label) for d in result.unexplained] == [(4, "wireshark", "retransmission")]
+    assert [(d.frame, d.source, d.label) for d in result.unexplained] == [
+        (4, "wireshark", "retransmission")
+    ]
     # Too far apart to be one packet seen twice, whatever the IP ID.
-    result = compare(copy_pair(0x1234, (0x77, 0x77), copy_after_us=2_000), events((4, "duplicate")), theirs)
+    result = compare(
+        copy_pair(0x1234, (0x77, 0x77), copy_after_us=2_000), events((4, "duplicate")), theirs
+    )
     assert [(d.frame, d.label) for d in result.unexplained] == [(4, "retransmission")]
 
 
@@ -182,34 +216,59 @@ def test_one_byte_retransmission_labelled_keepalive() -> None:
     assert dict(result.explained) == {"one_byte_retransmission": 2}
 
 
-def seg(frame: int, from_client: bool, seq: int, ack: int, length: int = 0, flags: int = ACK,
-        sack: tuple[int, int] | None = None) -> dict[str, Any]:
+def seg(
+    frame: int,
+    from_client: bool,
+    seq: int,
+    ack: int,
+    length: int = 0,
+    flags: int = ACK,
+    sack: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     return {
-        "frame": frame, "conn": 0, "from_client": from_client, "seq": seq, "ack": ack,
-        "seg_len": length, "flags": flags, "window": 500,
-        "sack_blocks": 1 if sack else 0, "sack_le": sack[0] if sack else 0, "sack_re": sack[1] if sack else 0,
+        "frame": frame,
+        "conn": 0,
+        "from_client": from_client,
+        "seq": seq,
+        "ack": ack,
+        "seg_len": length,
+        "flags": flags,
+        "window": 500,
+        "sack_blocks": 1 if sack else 0,
+        "sack_le": sack[0] if sack else 0,
+        "sack_re": sack[1] if sack else 0,
     }
 
 
 def test_spurious_fin_explained() -> None:
-    segs = pd.DataFrame([
-        seg(1, False, 3001, 8, flags=FIN | ACK),
-        seg(2, True, 8, 3002, flags=FIN | ACK),  # client ACKs the FIN (lost after the capture point)
-        seg(3, False, 3001, 8, flags=FIN | ACK),  # server resends it
-    ])
-    result = compare(segs, events((1, "fin"), (2, "fin"), (3, "spurious_retransmit")), ws((1, set()), (2, set()), (3, {"retransmission"})))
+    segs = pd.DataFrame(
+        [
+            seg(1, False, 3001, 8, flags=FIN | ACK),
+            seg(
+                2, True, 8, 3002, flags=FIN | ACK
+            ),  # client ACKs the FIN (lost after the capture point)
+            seg(3, False, 3001, 8, flags=FIN | ACK),  # server resends it
+        ]
+    )
+    result = compare(
+        segs,
+        events((1, "fin"), (2, "fin"), (3, "spurious_retransmit")),
+        ws((1, set()), (2, set()), (3, {"retransmission"})),
+    )
     assert result.unexplained == [] and dict(result.explained) == {"spurious_fin": 2}
 
 
 def sack_recovery(resend_seq: int) -> pd.DataFrame:
     """Server data 1001.. with 1001-2449 lost; client SACKs 2449-5345; server resends."""
-    return pd.DataFrame([
-        seg(1, False, 2449, 8, 1448),
-        seg(2, False, 3897, 8, 1448),
-        seg(3, True, 8, 1001, sack=(2449, 3897)),
-        seg(4, True, 8, 1001, sack=(2449, 5345)),
-        seg(5, False, resend_seq, 8, 1448),
-    ])
+    return pd.DataFrame(
+        [
+            seg(1, False, 2449, 8, 1448),
+            seg(2, False, 3897, 8, 1448),
+            seg(3, True, 8, 1001, sack=(2449, 3897)),
+            seg(4, True, 8, 1001, sack=(2449, 5345)),
+            seg(5, False, resend_seq, 8, 1448),
+        ]
+    )
 
 
 def test_fast_retransmit_at_sack_hole_explained() -> None:
@@ -233,21 +292,33 @@ def test_fast_retransmit_of_sacked_data_is_not_explained() -> None:
 
 
 def test_keepalive_ack_that_wireshark_names_otherwise() -> None:
-    segs = frames((1, True, 0, ACK, 500), (2, False, 0, ACK, 600), (3, True, 0, ACK, 500), (4, False, 0, FIN | ACK, 600))
+    segs = frames(
+        (1, True, 0, ACK, 500),
+        (2, False, 0, ACK, 600),
+        (3, True, 0, ACK, 500),
+        (4, False, 0, FIN | ACK, 600),
+    )
     theirs = ws((1, {"keep_alive"}), (2, {"window_update"}), (3, {"keep_alive"}), (4, set()))
     ours = events((1, "keepalive"), (2, "keepalive_ack"), (3, "keepalive"), (4, "keepalive_ack"))
     result = compare(segs, ours, theirs)
     assert result.unexplained == []
-    assert dict(result.explained) == {"keepalive_ack_updates_window": 1, "keepalive_answered_by_fin": 1}
+    assert dict(result.explained) == {
+        "keepalive_ack_updates_window": 1,
+        "keepalive_answered_by_fin": 1,
+    }
     # A plain ACK with neither excuse stays unexplained.
-    result = compare(segs, ours, ws((1, {"keep_alive"}), (2, set()), (3, {"keep_alive"}), (4, set())))
+    result = compare(
+        segs, ours, ws((1, {"keep_alive"}), (2, set()), (3, {"keep_alive"}), (4, set()))
+    )
     assert [(d.frame, d.label) for d in result.unexplained] == [(2, "keepalive_ack")]
 
 
 def test_window_update_checked_one_way() -> None:
     segs = frames((3, False, 0, ACK, 300), (4, False, 50, ACK, 300), (5, False, 0, ACK, 300))
     theirs = ws((3, {"window_update"}), (4, set()), (5, set()))
-    result = compare(segs, events((3, "window_update"), (4, "window_update"), (5, "window_update")), theirs)
+    result = compare(
+        segs, events((3, "window_update"), (4, "window_update"), (5, "window_update")), theirs
+    )
     # 3 matches, 4 carries data (Wireshark only flags pure ACKs), 5 is ours alone.
     assert [(d.frame, d.label) for d in result.unexplained] == [(5, "window_update")]
 
@@ -262,7 +333,9 @@ def test_stream_ids_compared_and_undecoded_frames_counted() -> None:
 
 def test_phantom_wireshark_streams_are_reported_not_mismatched() -> None:
     """SOCKS/FTP dissectors make frameless conversations that take a tcp.stream number."""
-    segs = pd.concat([frames((1, True, 0, SYN, 100)), frames((2, True, 0, SYN, 100)).assign(conn=1)])
+    segs = pd.concat(
+        [frames((1, True, 0, SYN, 100)), frames((2, True, 0, SYN, 100)).assign(conn=1)]
+    )
     theirs = pd.concat([ws((1, set())), ws((2, set()), stream=2)])
     result = compare(segs, events(), theirs)
     assert result.stream_mismatches == [] and result.phantom_streams == [1]
@@ -274,7 +347,9 @@ def test_phantom_wireshark_streams_are_reported_not_mismatched() -> None:
 
 def test_fin_retransmission_of_any_trigger_is_fin_retransmit() -> None:
     segs = frames((8, False, 0, FIN | ACK, 100))
-    result = compare(segs, events((8, "fin_retransmit")), ws((8, {"retransmission", "fast_retransmission"})))
+    result = compare(
+        segs, events((8, "fin_retransmit")), ws((8, {"retransmission", "fast_retransmission"}))
+    )
     assert result.unexplained == [] and dict(result.agreed) == {"fast_retransmission": 1}
 
 
@@ -295,7 +370,9 @@ CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
 C_ISN, S_ISN = 1000, 5000
 
 
-def write_pcap(path: Path, packets: list[tuple[float, bool, int, int, int, int, bytes, int]]) -> Path:
+def write_pcap(
+    path: Path, packets: list[tuple[float, bool, int, int, int, int, bytes, int]]
+) -> Path:
     """(time, from_client, flags, seq, ack, window, payload, ip_id) -> Ethernet pcap."""
     import socket
 
@@ -306,10 +383,21 @@ def write_pcap(path: Path, packets: list[tuple[float, bool, int, int, int, int, 
         for t, from_client, flags, seq, ack, window, payload, ip_id in packets:
             src, dst = (CLIENT, SERVER) if from_client else (SERVER, CLIENT)
             sport, dport = (40000, 80) if from_client else (80, 40000)
-            tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, win=window, data=payload)
-            ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=6, id=ip_id, ttl=64, data=tcp)
+            tcp = dpkt.tcp.TCP(
+                sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, win=window, data=payload
+            )
+            ip = dpkt.ip.IP(
+                src=socket.inet_aton(src),
+                dst=socket.inet_aton(dst),
+                p=6,
+                id=ip_id,
+                ttl=64,
+                data=tcp,
+            )
             ip.len = len(ip)
-            writer.writepkt(bytes(dpkt.ethernet.Ethernet(data=ip, type=0x0800)), ts=1_700_000_000 + t)
+            writer.writepkt(
+                bytes(dpkt.ethernet.Ethernet(data=ip, type=0x0800)), ts=1_700_000_000 + t
+            )
     return path
 
 
@@ -332,7 +420,8 @@ def labels_by_frame(path: Path) -> dict[int, set[str]]:
 @needs_tshark
 def test_premise_linux_zero_window_probe_is_keepalive_to_wireshark(tmp_path: Path) -> None:
     """0-byte probe at snd_una - 1 while the peer's window is 0: Wireshark says Keep-Alive."""
-    pkts = handshake_packets() + [
+    pkts = [
+        *handshake_packets(),
         (0.010, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x" * 100, 4),
         (0.011, False, ACK, S_ISN + 1, C_ISN + 101, 0, b"", 5),  # window closes
         (0.250, True, ACK, C_ISN + 100, S_ISN + 1, 502, b"", 6),  # Linux persist probe
@@ -349,7 +438,8 @@ def test_premise_linux_zero_window_probe_is_keepalive_to_wireshark(tmp_path: Pat
 
 @needs_tshark
 def test_premise_one_byte_retransmission_is_keepalive_to_wireshark(tmp_path: Path) -> None:
-    pkts = handshake_packets() + [
+    pkts = [
+        *handshake_packets(),
         (0.010, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x", 4),
         (0.220, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x", 5),  # RTO: same byte again
     ]
@@ -360,8 +450,9 @@ def test_premise_one_byte_retransmission_is_keepalive_to_wireshark(tmp_path: Pat
 @needs_tshark
 def test_premise_capture_duplicate_is_retransmission_to_wireshark(tmp_path: Path) -> None:
     """Same IP ID, same everything, 8 µs apart: one packet captured twice."""
-    pkts = handshake_packets() + [
-        (0.010, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x" * 100, 4),
+    pkts = [
+        *handshake_packets(),
+        (0.01, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x" * 100, 4),
         (0.010008, True, PSH | ACK, C_ISN + 1, S_ISN + 1, 502, b"x" * 100, 4),
     ]
     got = labels_by_frame(write_pcap(tmp_path / "dup.pcap", pkts))
@@ -389,7 +480,9 @@ def sample_captures() -> list[Path]:
     connection ids are Wireshark's tcp.stream)."""
     if not SAMPLES.is_dir():
         return []
-    return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+    return sorted(
+        p for p in SAMPLES.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES)
+    )
 
 
 #: Which known differences fire on each capture (path relative to sample_captures/). Each is
@@ -409,7 +502,9 @@ PINNED: dict[str, frozenset[str]] = {
     "retransmit-timeout-user-timeout-3000ms.pcap": frozenset({"tail_loss_probe"}),
     # tcpdump -i any on the router sees every forwarded packet twice (in and out): Wireshark
     # calls each data copy a Retransmission; facts.py's duplicate rule (same IP ID, < 1 ms) knows.
-    "retransmit-timeout-router-drop-router-any.pcap": frozenset({"capture_duplicate", "tail_loss_probe"}),
+    "retransmit-timeout-router-drop-router-any.pcap": frozenset(
+        {"capture_duplicate", "tail_loss_probe"}
+    ),
     # 3 % random loss through a router: SACK recovery that Wireshark 4.0's dup-ACK rule calls a
     # plain retransmission or (original dropped before the capture point) Out-Of-Order, and
     # FINs resent after the peer had ACKed them (Wireshark's spurious rule needs payload).
@@ -472,10 +567,14 @@ def wireshark_table(capture: Path, cache: pytest.Cache | None) -> pd.DataFrame:
     ]
     or [pytest.param(None, marks=pytest.mark.skip(reason="no captures in sample_captures/"))],
 )
-def test_sample_capture_agrees_with_wireshark(capture: Path, request: pytest.FixtureRequest) -> None:
+def test_sample_capture_agrees_with_wireshark(
+    capture: Path, request: pytest.FixtureRequest
+) -> None:
     from pcapline.crosscheck import crosscheck
 
-    result = crosscheck(capture, wireshark=wireshark_table(capture, getattr(request.config, "cache", None)))
+    result = crosscheck(
+        capture, wireshark=wireshark_table(capture, getattr(request.config, "cache", None))
+    )
     assert result.frames_compared > 0
     assert result.only_pcapline == 0, "frames we analysed that tshark does not show as TCP"
     assert result.stream_mismatches == [], result.summary()

@@ -174,16 +174,37 @@ class Packet:
             opts = b"\x01\x01" + struct.pack("!BBII", 8, 10, self.tsval, self.tsecr)
         payload = bytes((0x41 + i % 26) for i in range(self.payload_len))
         offset = (20 + len(opts)) // 4
-        tcp = struct.pack(
-            "!HHIIBBHHH",
-            self.sport, self.dport, self.seq & MASK32, self.ack & MASK32,
-            offset << 4, self.flags, self.window, 0, 0,
-        ) + opts + payload
+        tcp = (
+            struct.pack(
+                "!HHIIBBHHH",
+                self.sport,
+                self.dport,
+                self.seq & MASK32,
+                self.ack & MASK32,
+                offset << 4,
+                self.flags,
+                self.window,
+                0,
+                0,
+            )
+            + opts
+            + payload
+        )
         src, dst = ipaddress.IPv4Address(self.src).packed, ipaddress.IPv4Address(self.dst).packed
         pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
         tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
         ip = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), self.ip_id & 0xFFFF, 0x4000, self.ttl, 6, 0, src, dst
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(tcp),
+            self.ip_id & 0xFFFF,
+            0x4000,
+            self.ttl,
+            6,
+            0,
+            src,
+            dst,
         )
         ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
         to_server = self.dport < self.sport
@@ -198,7 +219,7 @@ def write_pcap(path: Path, packets: list[Packet]) -> None:
             data = pkt.frame()
             t = EPOCH + pkt.time
             sec = int(t)
-            usec = int(round((t - sec) * 1e6))
+            usec = round((t - sec) * 1e6)
             if usec == 1_000_000:
                 sec, usec = sec + 1, 0
             out.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
@@ -264,15 +285,35 @@ class Simulation:
             isn = isns.setdefault(id(outcome), self.rng.randrange(1 << 32))
             c = self.server
             self.packets.append(
-                Packet(now, attempt.public_ip, c.ip, attempt.sport, c.port, isn, 0, SYN, 29200,
-                       tsval, 0, ttl=62, ip_id=self._ip_id(attempt.host.name))
+                Packet(
+                    now,
+                    attempt.public_ip,
+                    c.ip,
+                    attempt.sport,
+                    c.port,
+                    isn,
+                    0,
+                    SYN,
+                    29200,
+                    tsval,
+                    0,
+                    ttl=62,
+                    ip_id=self._ip_id(attempt.host.name),
+                )
             )
             paws = c.paws_rejects(attempt.public_ip, tsval, now)
             dropped = paws or c.overload_drop()
             outcome.syns.append((now, tsval, paws))
             if dropped:
                 if n + 1 < len(schedule):
-                    heapq.heappush(queue, (attempt.start + schedule[n + 1] + ONE_WAY_S, order, SynArrival(outcome, n + 1)))
+                    heapq.heappush(
+                        queue,
+                        (
+                            attempt.start + schedule[n + 1] + ONE_WAY_S,
+                            order,
+                            SynArrival(outcome, n + 1),
+                        ),
+                    )
                     order += 1
                 continue  # after the last SYN the client gives up silently (ETIMEDOUT)
             outcome.answered = True
@@ -294,13 +335,46 @@ class Simulation:
         def client(at: float, seq: int, ack: int, flags: int, length: int = 0) -> None:
             nonlocal last_client_ts
             last_client_ts = host.tsval(at - ONE_WAY_S)
-            self.packets.append(Packet(at, a.public_ip, c.ip, a.sport, c.port, seq, ack, flags, 229,
-                                       last_client_ts, srv_ts(at - rtt), length, 62,
-                                       self._ip_id(host.name)))
+            self.packets.append(
+                Packet(
+                    at,
+                    a.public_ip,
+                    c.ip,
+                    a.sport,
+                    c.port,
+                    seq,
+                    ack,
+                    flags,
+                    229,
+                    last_client_ts,
+                    srv_ts(at - rtt),
+                    length,
+                    62,
+                    self._ip_id(host.name),
+                )
+            )
 
-        def server(at: float, seq: int, ack: int, flags: int, length: int = 0, window: int = 227) -> None:
-            self.packets.append(Packet(at, c.ip, a.public_ip, c.port, a.sport, seq, ack, flags, window,
-                                       srv_ts(at), last_client_ts, length, 64, self._ip_id("server")))
+        def server(
+            at: float, seq: int, ack: int, flags: int, length: int = 0, window: int = 227
+        ) -> None:
+            self.packets.append(
+                Packet(
+                    at,
+                    c.ip,
+                    a.public_ip,
+                    c.port,
+                    a.sport,
+                    seq,
+                    ack,
+                    flags,
+                    window,
+                    srv_ts(at),
+                    last_client_ts,
+                    length,
+                    64,
+                    self._ip_id("server"),
+                )
+            )
 
         last_client_ts = host.tsval(t - ONE_WAY_S)  # the SYN's TSval, echoed in the SYN+ACK
         server(t + 0.00005, server_isn, isn + 1, SYN | ACK, window=28960)
@@ -367,7 +441,7 @@ def _nat_traffic(rng: random.Random) -> list[Attempt]:
     plan += [(BEHIND, NAT_IP, t) for t in (40.0, 90.0, 150.0, 265.0)]
     plan += [(WRAP, NAT_IP, t) for t in (25.0, 120.0)]
     plan += [(AHEAD, NAT_IP, 275.0)]
-    for host, ip, every in zip(DIRECT, DIRECT_IPS, (10.0, 20.0)):
+    for host, ip, every in zip(DIRECT, DIRECT_IPS, (10.0, 20.0), strict=False):
         plan += [(host, ip, t) for t in _periodic(1.0 + every / 3, 295.0, every, rng)]
     return _with_ports(plan, rng)
 
@@ -385,27 +459,39 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Linux <= 4.11 server with net.ipv4.tcp_tw_recycle=1 that closes first. SYNs from the hosts "
         "whose clock is behind the cached TSval are dropped (PAWSPassiveRejected) while the cache "
         "entry is under 60 s old; they retransmit and time out. Two direct clients connect fine.",
-        tw_recycle=True, overload_drop_rate=0.0, attempts=_nat_traffic, expect_finding=True,
+        tw_recycle=True,
+        overload_drop_rate=0.0,
+        attempts=_nat_traffic,
+        expect_finding=True,
     ),
     Scenario(
         "crafted-nat-no-drops",
         "Control: the same three NATed hosts with their own clocks, but the server has "
         "tcp_tw_recycle=0: every SYN is answered. Several clocks behind one IP is not a problem by itself.",
-        tw_recycle=False, overload_drop_rate=0.0, attempts=_nat_traffic, expect_finding=False,
+        tw_recycle=False,
+        overload_drop_rate=0.0,
+        attempts=_nat_traffic,
+        expect_finding=False,
     ),
     Scenario(
         "crafted-nat-overload-drops",
         "Control: the same NATed hosts; the server has tcp_tw_recycle=0 but is overloaded and drops "
         "about a third of all SYNs at random. Drops happen whatever the TSval, and SYNs whose TSval "
         "is behind are answered too, so the drops are not explained by timestamps.",
-        tw_recycle=False, overload_drop_rate=0.35, attempts=_nat_traffic, expect_finding=False,
+        tw_recycle=False,
+        overload_drop_rate=0.35,
+        attempts=_nat_traffic,
+        expect_finding=False,
     ),
     Scenario(
         "crafted-single-host-overload",
         "Control: one host with one clock behind 203.0.113.50 and a tw_recycle=1 server that is "
         "overloaded (drops about 40% of SYNs at random). A single clock never goes backwards, so "
         "every dropped SYN's TSval is above the cached one: no timestamp regression.",
-        tw_recycle=True, overload_drop_rate=0.40, attempts=_single_host_traffic, expect_finding=False,
+        tw_recycle=True,
+        overload_drop_rate=0.40,
+        attempts=_single_host_traffic,
+        expect_finding=False,
     ),
 )
 
@@ -413,8 +499,12 @@ SCENARIOS: tuple[Scenario, ...] = (
 def craft(scenario: Scenario, outdir: Path, seed: int = 4_11) -> dict[str, object]:
     rng = random.Random(f"{scenario.name}:{seed}")
     drop_rng = random.Random(f"{scenario.name}:drops:{seed}")
-    server = Server(SERVER_IP, SERVER_PORT, scenario.tw_recycle,
-                    overload_drop=lambda: drop_rng.random() < scenario.overload_drop_rate)
+    server = Server(
+        SERVER_IP,
+        SERVER_PORT,
+        scenario.tw_recycle,
+        overload_drop=lambda: drop_rng.random() < scenario.overload_drop_rate,
+    )
     sim = Simulation(server, rng)
     sim.run(scenario.attempts(rng))
     packets = sorted(sim.packets, key=lambda p: p.time)
@@ -426,15 +516,25 @@ def craft(scenario: Scenario, outdir: Path, seed: int = 4_11) -> dict[str, objec
     dropped = sorted(stream[id(o)] for o in ordered if any(paws for _, _, paws in o.syns))
     findings: list[dict[str, object]] = []
     if dropped:
-        findings.append({"kind": "nat_timestamp", "ip": NAT_IP, "server": f"{SERVER_IP}:{SERVER_PORT}",
-                         "connections": dropped})
+        findings.append(
+            {
+                "kind": "nat_timestamp",
+                "ip": NAT_IP,
+                "server": f"{SERVER_IP}:{SERVER_PORT}",
+                "connections": dropped,
+            }
+        )
     assert bool(findings) == scenario.expect_finding, scenario.name
     expected = {
         "crafted": True,
         "generator": "python tools/natcraft.py (simulated Linux <= 4.11 tcp_tw_recycle; see its docstring)",
         "description": scenario.description,
-        "server": {"ip": SERVER_IP, "port": SERVER_PORT, "tcp_tw_recycle": scenario.tw_recycle,
-                   "overload_drop_rate": scenario.overload_drop_rate},
+        "server": {
+            "ip": SERVER_IP,
+            "port": SERVER_PORT,
+            "tcp_tw_recycle": scenario.tw_recycle,
+            "overload_drop_rate": scenario.overload_drop_rate,
+        },
         "findings": findings,
         "connections": [
             {
@@ -456,14 +556,20 @@ def craft(scenario: Scenario, outdir: Path, seed: int = 4_11) -> dict[str, objec
 
 
 def main(argv: list[str]) -> None:
-    outdir = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1] / "sample_captures" / "nat"
+    outdir = (
+        Path(argv[1])
+        if len(argv) > 1
+        else Path(__file__).resolve().parents[1] / "sample_captures" / "nat"
+    )
     outdir.mkdir(parents=True, exist_ok=True)
     for scenario in SCENARIOS:
         expected = craft(scenario, outdir)
         conns, findings = expected["connections"], expected["findings"]
         assert isinstance(conns, list) and isinstance(findings, list)
-        print(f"{scenario.name}: {len(conns)} connections, "
-              f"findings {[(f['kind'], len(f['connections'])) for f in findings]}")
+        print(
+            f"{scenario.name}: {len(conns)} connections, "
+            f"findings {[(f['kind'], len(f['connections'])) for f in findings]}"
+        )
 
 
 if __name__ == "__main__":

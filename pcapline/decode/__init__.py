@@ -29,7 +29,9 @@ REASON_NAMES: dict[int, str] = {code: reason.value for reason, code in REASON_CO
 @dataclass
 class Decoded:
     segments: pd.DataFrame  # model.SEGMENT_COLUMNS, one row per analysed TCP frame
-    skipped: dict[str, int] = field(default_factory=dict)  # SkipReason value -> count (non-zero only)
+    skipped: dict[str, int] = field(
+        default_factory=dict
+    )  # SkipReason value -> count (non-zero only)
     link_types: list[str] = field(default_factory=list)  # names, in order of first appearance
     #: Per frame (capture order): 0 for a frame in ``segments``, else ``REASON_CODES[reason]``.
     frame_reason: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
@@ -83,7 +85,10 @@ def decode(capture: Capture) -> Decoded:
         "sack_re": opts.sack_re,
     }
     segments = pd.DataFrame(
-        {name: np.asarray(columns[name]).astype(dtype, copy=False) for name, dtype in SEGMENT_COLUMNS.items()}
+        {
+            name: np.asarray(columns[name]).astype(dtype, copy=False)
+            for name, dtype in SEGMENT_COLUMNS.items()
+        }
     )
     reason = _final_reasons(cur.reason, idx)
     return Decoded(

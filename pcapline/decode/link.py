@@ -59,7 +59,9 @@ def linktype_name(link_type: int) -> str:
     return LINKTYPE_NAMES.get(int(link_type), f"LINKTYPE_{int(link_type)}")
 
 
-def link_layer(cur: FrameCursor, start: np.ndarray, link_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def link_layer(
+    cur: FrameCursor, start: np.ndarray, link_type: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Network-layer position and EtherType per frame (-1/0 where unknown or skipped)."""
     n = start.shape[0]
     l3 = np.full(n, -1, dtype=np.int64)
@@ -98,7 +100,9 @@ def link_layer(cur: FrameCursor, start: np.ndarray, link_type: np.ndarray) -> tu
     # real AF values are small, so the reading with zero upper bytes is the right one.
     af = np.where(v_le <= 0xFFFF, v_le, v_be)
     l3[null] = start[null] + 4
-    etype[null] = np.where(np.isin(af, AF_INET), ETH_IPV4, np.where(np.isin(af, AF_INET6), ETH_IPV6, 0))
+    etype[null] = np.where(
+        np.isin(af, AF_INET), ETH_IPV4, np.where(np.isin(af, AF_INET6), ETH_IPV6, 0)
+    )
 
     chdlc = alive[lt == C_HDLC]
     ok = cur.need(chdlc, start[chdlc], 4)
@@ -110,7 +114,9 @@ def link_layer(cur: FrameCursor, start: np.ndarray, link_type: np.ndarray) -> tu
 
     wlan = wlan_layer(cur, alive[np.isin(lt, (IEEE802_11, RADIOTAP))], start, link_type, l3, etype)
 
-    known = np.isin(lt, (ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC, IEEE802_11, RADIOTAP, *PPP_TYPES, *RAW_TYPES))
+    known = np.isin(
+        lt, (ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC, IEEE802_11, RADIOTAP, *PPP_TYPES, *RAW_TYPES)
+    )
     cur.skip(alive[~known], SkipReason.UNSUPPORTED_LINK)
 
     _unwrap(cur, cur.alive(np.concatenate([eth, sll, sll2, chdlc, ppp, wlan])), l3, etype)
@@ -130,7 +136,9 @@ def _llc_snap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarr
     l3[idx] += 8
 
 
-def _ppp(cur: FrameCursor, idx: np.ndarray, start: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> np.ndarray:
+def _ppp(
+    cur: FrameCursor, idx: np.ndarray, start: np.ndarray, l3: np.ndarray, etype: np.ndarray
+) -> np.ndarray:
     """PPP: optional FF 03 (address, control), then the protocol: 2 bytes, or 1 when
     compressed (odd first byte, RFC 1661 protocol-field compression)."""
     pos = start[idx]
@@ -148,12 +156,19 @@ def _ppp(cur: FrameCursor, idx: np.ndarray, start: np.ndarray, l3: np.ndarray, e
 def _ppp_ethertype(proto: np.ndarray) -> np.ndarray:
     """PPP protocol numbers -> EtherTypes (IPv4, IPv6, MPLS unicast/multicast; else 0)."""
     out = np.zeros(proto.shape[0], np.uint16)
-    for ppp, ether in ((PPP_IPV4, ETH_IPV4), (PPP_IPV6, ETH_IPV6), (PPP_MPLS, MPLS_TYPES[0]), (PPP_MPLS_MC, MPLS_TYPES[1])):
+    for ppp, ether in (
+        (PPP_IPV4, ETH_IPV4),
+        (PPP_IPV6, ETH_IPV6),
+        (PPP_MPLS, MPLS_TYPES[0]),
+        (PPP_MPLS_MC, MPLS_TYPES[1]),
+    ):
         out[proto == ppp] = ether
     return out
 
 
-def _ip_by_version(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
+def _ip_by_version(
+    cur: FrameCursor, idx: np.ndarray, pos: np.ndarray, l3: np.ndarray, etype: np.ndarray
+) -> None:
     """Raw IP (no link header): the version nibble says IPv4 or IPv6."""
     ok = cur.need(idx, pos, 1)
     idx, pos = idx[ok], pos[ok]

@@ -35,7 +35,9 @@ class TcpOptions:
     sack_re: np.ndarray  # uint32
 
 
-def tcp_options(data: np.ndarray, start: np.ndarray, end: np.ndarray, ack: np.ndarray) -> TcpOptions:
+def tcp_options(
+    data: np.ndarray, start: np.ndarray, end: np.ndarray, ack: np.ndarray
+) -> TcpOptions:
     n = start.shape[0]
     out = TcpOptions(
         mss=np.zeros(n, np.uint16),
@@ -78,7 +80,7 @@ def tcp_options(data: np.ndarray, start: np.ndarray, end: np.ndarray, ack: np.nd
 NOP_NOP_TS = (NOP, NOP, TIMESTAMP, 10)
 
 
-def _timestamps_only(area: "OptionArea", out: TcpOptions, seg: np.ndarray) -> np.ndarray:
+def _timestamps_only(area: OptionArea, out: TcpOptions, seg: np.ndarray) -> np.ndarray:
     """Fast path: decode the common NOP,NOP,TS list with column slices, no walk.
     Returns the mask of rows handled."""
     b = area.bytes
@@ -135,7 +137,9 @@ def _store(
     sel = (kind == MSS) & (length == 4)
     out.mss[seg[row[sel]]] = area.be16(row[sel], pos[sel] + 2)
     sel = (kind == WSCALE) & (length == 3)
-    out.wscale[seg[row[sel]]] = np.minimum(area.u8(row[sel], pos[sel] + 2), MAX_WSCALE).astype(np.int8)
+    out.wscale[seg[row[sel]]] = np.minimum(area.u8(row[sel], pos[sel] + 2), MAX_WSCALE).astype(
+        np.int8
+    )
     sel = (kind == SACK_PERM) & (length == 2)
     out.sack_perm[seg[row[sel]]] = True
     sel = (kind == TIMESTAMP) & (length == 10)

@@ -32,7 +32,6 @@ class TcpHeaders:
 
 
 def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeaders:
-    data = cur.data
     idx = cur.alive(np.arange(l4.shape[0], dtype=np.int64))
     idx = idx[l4[idx] >= 0]
     pos = l4[idx]

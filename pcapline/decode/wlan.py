@@ -23,7 +23,12 @@ MAX_PRESENT_WORDS = 8
 
 
 def wlan_layer(
-    cur: FrameCursor, idx: np.ndarray, start: np.ndarray, link_type: np.ndarray, l3: np.ndarray, etype: np.ndarray
+    cur: FrameCursor,
+    idx: np.ndarray,
+    start: np.ndarray,
+    link_type: np.ndarray,
+    l3: np.ndarray,
+    etype: np.ndarray,
 ) -> np.ndarray:
     """Set ``l3``/``etype`` for 802.11 frames ``idx``; returns the frames that got an EtherType."""
     pos = start[idx].copy()
@@ -38,7 +43,9 @@ def wlan_layer(
     return _dot11(cur, idx, pos, pad, l3, etype)
 
 
-def _radiotap(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _radiotap(
+    cur: FrameCursor, idx: np.ndarray, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ok = cur.need(idx, pos, 8)
     idx, pos = idx[ok], pos[ok]
     length = le16(cur.data, pos + 2).astype(np.int64)
@@ -57,7 +64,9 @@ def _radiotap(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> tuple[np.nd
     flag_at = fields.copy()
     tsft = (present & RADIOTAP_TSFT) != 0
     flag_at[tsft] = pos[tsft] + (((fields[tsft] - pos[tsft]) + 7) & ~7) + 8
-    has_flags = ((present & RADIOTAP_FLAGS) != 0) & (flag_at < cur.end[idx]) & (flag_at < pos + length)
+    has_flags = (
+        ((present & RADIOTAP_FLAGS) != 0) & (flag_at < cur.end[idx]) & (flag_at < pos + length)
+    )
     pad = np.zeros(idx.size, bool)
     pad[has_flags] = (u8(cur.data, flag_at[has_flags]) & RADIOTAP_FLAG_DATAPAD) != 0
     bad = length < 8
@@ -66,7 +75,12 @@ def _radiotap(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> tuple[np.nd
 
 
 def _dot11(
-    cur: FrameCursor, idx: np.ndarray, pos: np.ndarray, pad: np.ndarray, l3: np.ndarray, etype: np.ndarray
+    cur: FrameCursor,
+    idx: np.ndarray,
+    pos: np.ndarray,
+    pad: np.ndarray,
+    l3: np.ndarray,
+    etype: np.ndarray,
 ) -> np.ndarray:
     ok = cur.need(idx, pos, 2)
     idx, pos, pad = idx[ok], pos[ok], pad[ok]
@@ -78,7 +92,12 @@ def _dot11(
     cur.skip(idx[~data], SkipReason.NOT_IP)
     idx, pos, pad, fc1, subtype = idx[data], pos[data], pad[data], fc1[data], subtype[data]
     qos = (subtype & 8) != 0
-    hdr = 24 + 6 * ((fc1 & FC1_TO_FROM_DS) == FC1_TO_FROM_DS) + 2 * qos + 4 * (qos & ((fc1 & FC1_ORDER) != 0))
+    hdr = (
+        24
+        + 6 * ((fc1 & FC1_TO_FROM_DS) == FC1_TO_FROM_DS)
+        + 2 * qos
+        + 4 * (qos & ((fc1 & FC1_ORDER) != 0))
+    )
     hdr = np.where(pad, (hdr + 3) & ~3, hdr).astype(np.int64)
     llc = pos + hdr
     ok = cur.need(idx, llc, 8)

@@ -19,8 +19,8 @@ advertisement, a capture duplicate) are made for all connections at once by the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,9 +45,7 @@ class ConnView(SegmentRows):
     def side(self, i: int) -> Side:
         return Side.CLIENT if self.from_client[i] else Side.SERVER
 
-    def event(
-        self, i: int, kind: EventKind, note: str = "", value: float | None = None
-    ) -> Event:
+    def event(self, i: int, kind: EventKind, note: str = "", value: float | None = None) -> Event:
         """An event at row ``i`` of this connection."""
         return Event(
             conn=self.conn,
@@ -71,21 +69,43 @@ def conn_view(facts: Facts, index: int) -> ConnView:
     return ConnView(conn=int(facts.conn_ids[index]), capture_end_ns=facts.capture_end_ns, **arrays)
 
 
-@dataclass(frozen=True, slots=True)
-class Detection:
-    """What one detector found in one connection."""
-
-    events: tuple[Event, ...] = ()
-    inferred: Any = None  # a frozen dataclass of the detector's own (see each module)
+Inferred = TypeVar("Inferred", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
-class Detector:
-    name: str  # same as the module
+class Detection(Generic[Inferred]):
+    """What one detector found in one connection: its events and its own typed record."""
+
+    events: tuple[Event, ...]
+    inferred: Inferred  # a frozen dataclass of the detector's own (see each module)
+
+
+@dataclass(frozen=True, slots=True)
+class Detector(Generic[Inferred]):
+    name: str  # same as the module, and the ``ConnDetections`` field it fills
     emits: frozenset[EventKind]  # tests fail if the detector yields anything else
-    detect: Callable[[ConnView], Detection]
+    detect: Callable[[ConnView], Detection[Inferred]]
     screen: Callable[[Facts], BoolArray] | None = None  # per connection: worth a visit?
     rows: Callable[[Facts], pd.DataFrame] | None = None  # context-free events, all conns
+
+
+@dataclass(frozen=True, slots=True)
+class ConnDetections:
+    """Every detector's record for one visited connection, typed (field = detector name).
+
+    Field order is the registry order (``DETECTORS``), which is the order of their events.
+    """
+
+    handshake: Detection[Handshake]
+    retransmit: Detection[Retransmissions]
+    keepalive: Detection[Keepalive | None]  # None: no keepalive probe in the connection
+    zero_window: Detection[ZeroWindow | None]  # None: no zero window in the connection
+    close: Detection[Close]
+    artefacts: Detection[Artefacts]
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(e for f in fields(self) for e in getattr(self, f.name).events)
 
 
 @dataclass(slots=True)
@@ -93,9 +113,11 @@ class DetectResult:
     """Everything detection produced for one capture."""
 
     events: pd.DataFrame  # model.EVENT_COLUMNS, sorted by conn then frame
-    detections: Mapping[int, Mapping[str, Detection]]  # visited conn id -> detector -> Detection
+    detections: Mapping[int, ConnDetections]  # visited conn id -> every detector's record
     facts: Facts
-    visited: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per facts.conn_ids
+    visited: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=bool)
+    )  # per facts.conn_ids
 
 
 def row_events(
@@ -151,8 +173,16 @@ from pcapline.detect import (  # noqa: E402  (the registry needs the types above
     zero_window,
 )
 
+if TYPE_CHECKING:
+    from pcapline.detect.artefacts import Artefacts
+    from pcapline.detect.close import Close
+    from pcapline.detect.handshake import Handshake
+    from pcapline.detect.keepalive import Keepalive
+    from pcapline.detect.retransmit import Retransmissions
+    from pcapline.detect.zero_window import ZeroWindow
+
 #: The detectors, in the order their events and inferred settings are reported.
-DETECTORS: tuple[Detector, ...] = (
+DETECTORS: tuple[Detector[Any], ...] = (
     handshake.DETECTOR,
     retransmit.DETECTOR,
     keepalive.DETECTOR,
@@ -182,18 +212,29 @@ def run_all(
             visited |= detector.screen(facts)
         if detector.rows is not None:
             frames.append(detector.rows(facts))
-    detections: dict[int, dict[str, Detection]] = {}
+    detections: dict[int, ConnDetections] = {}
     found: list[Event] = []
     for index in np.flatnonzero(visited):
         view = conn_view(facts, int(index))
-        per_detector = {d.name: d.detect(view) for d in DETECTORS}
-        detections[view.conn] = per_detector
-        for detection in per_detector.values():
-            found.extend(detection.events)
+        detected = detect_connection(view)
+        detections[view.conn] = detected
+        found.extend(detected.events)
     if found:
         frames.append(_events_frame(found))
     return DetectResult(
         events=_combine(frames), detections=detections, facts=facts, visited=visited
+    )
+
+
+def detect_connection(view: ConnView) -> ConnDetections:
+    """Run every detector over one connection."""
+    return ConnDetections(
+        handshake=handshake.DETECTOR.detect(view),
+        retransmit=retransmit.DETECTOR.detect(view),
+        keepalive=keepalive.DETECTOR.detect(view),
+        zero_window=zero_window.DETECTOR.detect(view),
+        close=close.DETECTOR.detect(view),
+        artefacts=artefacts.DETECTOR.detect(view),
     )
 
 
@@ -233,11 +274,13 @@ _EMPTY_TYPES = {
 
 __all__ = [
     "DETECTORS",
+    "ConnDetections",
     "ConnView",
     "DetectResult",
     "Detection",
     "Detector",
     "conn_view",
+    "detect_connection",
     "first_rows",
     "first_rows_by_direction",
     "per_connection",

@@ -30,7 +30,9 @@ class Schedule:
 
     name: str  # "doubling from 1 s", "linear then doubling", "linear", "irregular", ...
     doubling: bool  # every gap after the linear part doubles the previous one (cap allowed)
-    linear_gaps: int  # how many leading gaps equal the first one (1 when the series doubles at once)
+    linear_gaps: (
+        int  # how many leading gaps equal the first one (1 when the series doubles at once)
+    )
     next_gap_s: float | None  # the gap the pattern predicts after the last retry
 
 

@@ -38,7 +38,7 @@ class Artefacts:
     capture_start: bool  # no SYN seen: the capture began inside the connection
 
 
-def detect(view: ConnView) -> Detection:
+def detect(view: ConnView) -> Detection[Artefacts]:
     report = Artefacts(
         duplicates=int(np.count_nonzero(view.is_dup)),
         super_segments=int(np.count_nonzero(view.super_segment)),
@@ -58,15 +58,23 @@ def rows(facts: Facts) -> pd.DataFrame:
     return pd.concat(
         [
             row_events(facts, facts.is_dup, EventKind.DUPLICATE, "the same packet captured twice"),
-            row_events(facts, super_first, EventKind.SUPER_SEGMENT,
-                       "larger than the MSS: TSO/GRO at the capture host"),
-            row_events(facts, no_syn_start, EventKind.CAPTURE_START,
-                       "no SYN: the capture began inside this connection"),
+            row_events(
+                facts,
+                super_first,
+                EventKind.SUPER_SEGMENT,
+                "larger than the MSS: TSO/GRO at the capture host",
+            ),
+            row_events(
+                facts,
+                no_syn_start,
+                EventKind.CAPTURE_START,
+                "no SYN: the capture began inside this connection",
+            ),
         ],
         ignore_index=True,
     )
 
 
-DETECTOR: Detector = Detector("artefacts", EMITS, detect, rows=rows)
+DETECTOR: Detector[Artefacts] = Detector("artefacts", EMITS, detect, rows=rows)
 
 __all__ = ["DETECTOR", "Artefacts"]

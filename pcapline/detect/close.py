@@ -47,7 +47,9 @@ class Reset:
 
     side: Side
     frame: int
-    state: str  # "handshake", "established", "after client FIN", "after server FIN", "after both FINs"
+    state: (
+        str  # "handshake", "established", "after client FIN", "after server FIN", "after both FINs"
+    )
     idle_s: float | None  # quiet time before the RST (previous segment -> RST)
     during_transfer: bool  # data moved in the second before it
     unread_data: bool  # the RST's sender had received data it answered with RST instead of FIN
@@ -71,7 +73,7 @@ class Close:
     injected_hints: tuple[int, ...]  # RST frames with an unusual TTL / IP ID
 
 
-def detect(view: ConnView) -> Detection:
+def detect(view: ConnView) -> Detection[Close]:
     idx = np.arange(len(view))
     # A side's first FIN on the wire counts even when it is itself a retransmission (the
     # original was lost before the capture point).
@@ -84,7 +86,9 @@ def detect(view: ConnView) -> Detection:
     if client_fin is not None and server_fin is not None:
         second_fin = max(client_fin, server_fin)
     stuck = second_fin is not None and bool(
-        np.any(fin_retrans & (view.from_client == view.from_client[second_fin]) & (idx > second_fin))
+        np.any(
+            fin_retrans & (view.from_client == view.from_client[second_fin]) & (idx > second_fin)
+        )
     )
     rst_rows = np.flatnonzero(view.rst & ~view.is_dup)
     events: list[Event] = []
@@ -165,7 +169,11 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
     established = np.any(before & ~view.syn & view.ack & (view.rel_ack >= 1)) or not np.any(
         view.syn
     )
-    fins = [name for name, row in (("client", client_fin), ("server", server_fin)) if row is not None and row < i]
+    fins = [
+        name
+        for name, row in (("client", client_fin), ("server", server_fin))
+        if row is not None and row < i
+    ]
     if len(fins) == 2:
         state = "after both FINs"
     elif fins:
@@ -247,12 +255,14 @@ def rows(facts: Facts) -> pd.DataFrame:
     return pd.concat(
         [
             row_events(facts, fin, EventKind.FIN, "FIN"),
-            row_events(facts, rst, EventKind.RST, np.where((facts.flags & ACK) != 0, "RST+ACK", "RST")),
+            row_events(
+                facts, rst, EventKind.RST, np.where((facts.flags & ACK) != 0, "RST+ACK", "RST")
+            ),
         ],
         ignore_index=True,
     )
 
 
-DETECTOR: Detector = Detector("close", EMITS, detect, screen=screen, rows=rows)
+DETECTOR: Detector[Close] = Detector("close", EMITS, detect, screen=screen, rows=rows)
 
 __all__ = ["DETECTOR", "Close", "Reset"]

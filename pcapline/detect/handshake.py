@@ -32,6 +32,7 @@ columnar.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ import pandas as pd
 from pcapline.detect import ConnView, Detection, Detector, first_rows, per_connection, row_events
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.facts import Facts
-from pcapline.model import ACK, RST, SYN, Event, EventKind, Side
+from pcapline.model import ACK, SYN, Event, EventKind, Side
 
 EMITS = frozenset(
     {
@@ -71,7 +72,9 @@ class RetrySeries:
     schedule: Schedule
     retries: int  # transmissions after the first
     gave_up: bool | None  # True: the capture went on past the next retry due and none came
-    give_up_after_s: float | None  # unanswered: when the last timer expires (ETIMEDOUT), from the first
+    give_up_after_s: (
+        float | None
+    )  # unanswered: when the last timer expires (ETIMEDOUT), from the first
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -121,7 +124,7 @@ class Handshake:
     stale_rst_frame: int | None = None
 
 
-def detect(view: ConnView) -> Detection:
+def detect(view: ConnView) -> Detection[Handshake]:
     syn_rows = np.flatnonzero(view.from_client & view.syn & ~view.ack & ~view.is_dup)
     synack_rows = np.flatnonzero(~view.from_client & view.syn & view.ack & ~view.is_dup)
     events: list[Event] = []
@@ -131,23 +134,27 @@ def detect(view: ConnView) -> Detection:
     synack_proven = _first_frame(view, view.from_client & _plain_ack(view), syn_rows)
     ack_proven = _first_frame(view, ~view.from_client & ~view.syn & ~view.rst, synack_rows)
     # An answer proven by the other side's ACKs is an answer: no give-up to predict.
-    syn = _series(view, syn_rows, answered=answer_row is not None or synack_proven is not None, syn=True)
-    synack = _series(view, synack_rows, answered=ack_row is not None or ack_proven is not None, syn=False)
+    syn = _series(
+        view, syn_rows, answered=answer_row is not None or synack_proven is not None, syn=True
+    )
+    synack = _series(
+        view, synack_rows, answered=ack_row is not None or ack_proven is not None, syn=False
+    )
 
     for i in syn_rows[1:]:
         events.append(_retry_event(view, syn_rows, int(i), EventKind.SYN_RETRANSMIT))
     for i in synack_rows[1:]:
         events.append(_retry_event(view, synack_rows, int(i), EventKind.SYNACK_RETRANSMIT))
     if answer == "challenge_ack" and answer_row is not None:
-        events.append(
-            view.event(answer_row, EventKind.CHALLENGE_ACK, "SYN answered by a bare ACK")
-        )
+        events.append(view.event(answer_row, EventKind.CHALLENGE_ACK, "SYN answered by a bare ACK"))
 
     after_ack = synack_rows[synack_rows > ack_row] if ack_row is not None else synack_rows[:0]
     client_data = view.from_client & (view.seg_len > 0)
     server_acks = ~view.from_client & view.ack & ~view.syn
     server_acked_data = bool(np.any(server_acks & (view.rel_ack > 1)))
-    stale_rst = _client_reset_then_retry(view, answer_row, syn_rows) if answer == "challenge_ack" else None
+    stale_rst = (
+        _client_reset_then_retry(view, answer_row, syn_rows) if answer == "challenge_ack" else None
+    )
     handshake = Handshake(
         syn=syn,
         synack=synack,
@@ -164,8 +171,9 @@ def detect(view: ConnView) -> Detection:
         synack_proven=synack_proven,
         ack_proven=ack_proven,
         one_sided=_one_sided(view),
-        bad_ack_frame=None if ack_row is not None else _first_frame(
-            view, view.from_client & _plain_ack(view), synack_rows),
+        bad_ack_frame=None
+        if ack_row is not None
+        else _first_frame(view, view.from_client & _plain_ack(view), synack_rows),
         stale_rst_frame=stale_rst,
     )
     return Detection(tuple(events), handshake)
@@ -247,7 +255,7 @@ def _series(view: ConnView, rows: np.ndarray, *, answered: bool, syn: bool) -> R
         return None
     t0 = view.time_ns[rows[0]]
     times = [float(view.time_ns[i] - t0) / 1e9 for i in rows]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     schedule = name_schedule(gaps, syn=syn)
     gave_up: bool | None = None
     give_up_after: float | None = None
@@ -276,8 +284,12 @@ def _retry_event(view: ConnView, rows: np.ndarray, i: int, kind: EventKind) -> E
     position = int(np.searchsorted(rows, i))
     gap = view.seconds(int(rows[position - 1]), i)
     since_first = view.seconds(int(rows[0]), i)
-    return view.event(i, kind, f"retry {position}: {gap:.3g} s after the previous, "
-                      f"{since_first:.3g} s after the first", gap)
+    return view.event(
+        i,
+        kind,
+        f"retry {position}: {gap:.3g} s after the previous, {since_first:.3g} s after the first",
+        gap,
+    )
 
 
 def _client_reset_then_retry(
@@ -356,7 +368,10 @@ def screen(facts: Facts) -> np.ndarray:
     n_client_ack = np.bincount(facts.conn_index[client_ack], minlength=n)
     unanswered_synack = (n_synack > 0) & (n_client_ack == 0)
     return np.asarray(
-        (n_syn > 1) | (n_synack > 1) | ((n_syn > 0) & (n_synack == 0)) | unanswered_synack
+        (n_syn > 1)
+        | (n_synack > 1)
+        | ((n_syn > 0) & (n_synack == 0))
+        | unanswered_synack
         | one_sided(facts)
     )
 
@@ -371,7 +386,10 @@ def one_sided(facts: Facts) -> np.ndarray:
     conn = facts.conn_index[rows]
     ack = facts.rel_ack[rows]
     moved = (conn[1:] == conn[:-1]) & (ack[1:] != ack[:-1])
-    return np.asarray(((n_client == 0) | (n_client == n_rows)) & per_connection(facts, _at(rows[1:][moved], len(facts))))
+    return np.asarray(
+        ((n_client == 0) | (n_client == n_rows))
+        & per_connection(facts, _at(rows[1:][moved], len(facts)))
+    )
 
 
 def _at(rows: np.ndarray, n: int) -> np.ndarray:
@@ -393,12 +411,14 @@ def rows(facts: Facts) -> pd.DataFrame:
         [
             row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),
             row_events(facts, first_synack, EventKind.SYNACK, "SYN+ACK"),
-            row_events(facts, first_rows(facts, acks), EventKind.HANDSHAKE_ACK, "client ACKs the SYN+ACK"),
+            row_events(
+                facts, first_rows(facts, acks), EventKind.HANDSHAKE_ACK, "client ACKs the SYN+ACK"
+            ),
         ],
         ignore_index=True,
     )
 
 
-DETECTOR: Detector = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
+DETECTOR: Detector[Handshake] = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
 
 __all__ = ["DETECTOR", "Handshake", "OneSided", "RetrySeries", "one_sided"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from pcapline.detect import ConnView, Detection, Detector, per_connection
 from pcapline.facts import Facts
-from pcapline.model import ACK, RST, Event, EventKind, Side
+from pcapline.model import Event, EventKind, Side
 
 EMITS = frozenset({EventKind.KEEPALIVE, EventKind.KEEPALIVE_ACK})
 
@@ -60,7 +60,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def detect(view: ConnView) -> Detection:
+def detect(view: ConnView) -> Detection[Keepalive | None]:
     probes = np.flatnonzero(view.is_keepalive)
     if not len(probes):
         return Detection((), None)
@@ -126,7 +126,9 @@ def detect(view: ConnView) -> Detection:
 def _interval(view: ConnView, run: np.ndarray, answered: np.ndarray) -> float | None:
     """Median gap to a probe whose predecessor went unanswered (KEEPINTVL)."""
     gaps = [
-        view.seconds(int(run[k - 1]), int(run[k])) for k in range(1, len(run)) if not answered[k - 1]
+        view.seconds(int(run[k - 1]), int(run[k]))
+        for k in range(1, len(run))
+        if not answered[k - 1]
     ]
     return float(np.median(gaps)) if gaps else None
 
@@ -145,6 +147,6 @@ def screen(facts: Facts) -> np.ndarray:
     return per_connection(facts, facts.is_keepalive)
 
 
-DETECTOR: Detector = Detector("keepalive", EMITS, detect, screen=screen)
+DETECTOR: Detector[Keepalive | None] = Detector("keepalive", EMITS, detect, screen=screen)
 
 __all__ = ["DETECTOR", "Keepalive"]

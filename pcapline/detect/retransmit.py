@@ -25,6 +25,7 @@ Emits: retransmit (RTO), fast_retransmit, spurious_retransmit, fin_retransmit.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,7 @@ import numpy as np
 from pcapline.detect import ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import RTO_MAX_S, close_to, name_schedule
 from pcapline.facts import Facts
-from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
+from pcapline.model import FIN, RST, SYN, EventKind, Side
 
 EMITS = frozenset(
     {
@@ -103,7 +104,7 @@ class Retransmissions:
         return self.rto + self.fast + self.spurious + self.fin
 
 
-def detect(view: ConnView) -> Detection:
+def detect(view: ConnView) -> Detection[Retransmissions]:
     rows = np.flatnonzero(view.is_retrans)
     if not len(rows):
         return Detection((), Retransmissions(0, 0, 0, 0, None, None))
@@ -170,7 +171,9 @@ def _kinds(
     # The RTO timer restarts on every ACK that advances snd.una: a resend sooner than the
     # minimum RTO after that ACK (or after the previous copy) is loss recovery, not a timeout.
     adv = links.last_advance[rows]
-    since_adv = np.where(adv >= 0, (view.time_ns[rows] - view.time_ns[np.maximum(adv, 0)]) / 1e9, np.nan)
+    since_adv = np.where(
+        adv >= 0, (view.time_ns[rows] - view.time_ns[np.maximum(adv, 0)]) / 1e9, np.nan
+    )
     since = np.fmin(since_adv, gaps)  # the timer is also (re)armed by the original's send
     below_rto = since < RTO_FLOOR_S  # NaN (nothing to measure from) compares False
     at_hole = has_last & (view.rel_seq[rows] >= view.rel_ack[peer])
@@ -181,7 +184,11 @@ def _kinds(
     sack_row = links.last_sack[rows]
     seen = sack_row >= 0
     sr = np.maximum(sack_row, 0)
-    already_sacked = seen & (view.sack_left[sr] <= view.rel_seq[rows]) & (view.seq_end[rows] <= view.sack_right[sr])
+    already_sacked = (
+        seen
+        & (view.sack_left[sr] <= view.rel_seq[rows])
+        & (view.seq_end[rows] <= view.sack_right[sr])
+    )
     already_sacked &= ~spurious & ~fin_only & (view.seg_len[rows] > 0)
     kinds: list[EventKind] = []
     notes: list[str] = []
@@ -192,8 +199,10 @@ def _kinds(
             continue
         if already_sacked[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
-            notes.append("tail loss probe: resent the last segment, which the peer had already SACKed "
-                         "(no hole repaired)")
+            notes.append(
+                "tail loss probe: resent the last segment, which the peer had already SACKed "
+                "(no hole repaired)"
+            )
             continue
         if fin_only[k]:
             kinds.append(EventKind.FIN_RETRANSMIT)
@@ -205,16 +214,20 @@ def _kinds(
                 kinds.append(EventKind.FAST_RETRANSMIT)
                 note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
                 if not soon[k]:
-                    note += (f" ({since[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
-                             "than the 200 ms minimum RTO, so loss recovery, not a timeout)")
+                    note += (
+                        f" ({since[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
+                        "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
+                    )
                 notes.append(note)
                 continue
         if not spurious[k] and not fin_only[k] and gap < RTO_FLOOR_S:  # NaN compares False
             # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
             # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
             kinds.append(EventKind.FAST_RETRANSMIT)
-            notes.append(f"tail loss probe: {gap * 1e3:.0f} ms after the original, sooner than the 200 ms "
-                         "minimum RTO")
+            notes.append(
+                f"tail loss probe: {gap * 1e3:.0f} ms after the original, sooner than the 200 ms "
+                "minimum RTO"
+            )
             continue
         kinds.append(EventKind.RETRANSMIT)
         if gap != gap:
@@ -318,7 +331,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     times = [float(view.time_ns[i]) / 1e9 for i in tx]
     # A copy sooner than the minimum RTO after the previous one (tail loss probe, fast
     # retransmit) is no step of the RTO backoff: the series counts timer-driven gaps only.
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b - a >= RTO_FLOOR_S]
+    gaps = [b - a for a, b in itertools.pairwise(times) if b - a >= RTO_FLOOR_S]
     schedule = name_schedule(gaps)
     peer_after = (view.from_client != side) & (idx > last)
     acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
@@ -342,7 +355,9 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
         elif silence > next_gap * 1.1 + 0.02:
             gave_up = True
     shortened = not acked and len(gaps) >= 2 and gaps[-1] < 0.9 * min(2 * gaps[-2], RTO_MAX_S)
-    shortened &= all(close_to(gaps[k], min(2 * gaps[k - 1], RTO_MAX_S)) for k in range(1, len(gaps) - 1))
+    shortened &= all(
+        close_to(gaps[k], min(2 * gaps[k - 1], RTO_MAX_S)) for k in range(1, len(gaps) - 1)
+    )
     return RtoSeries(
         side=Side.CLIENT if side else Side.SERVER,
         seq=seq,
@@ -368,7 +383,11 @@ def _data_rtt_ms(view: ConnView, resent: np.ndarray) -> float | None:
     best: float | None = None
     for side in (True, False):
         data = np.flatnonzero(
-            (view.from_client == side) & (view.seg_len > 0) & ~view.is_retrans & ~view.is_dup & ~resent
+            (view.from_client == side)
+            & (view.seg_len > 0)
+            & ~view.is_retrans
+            & ~view.is_dup
+            & ~resent
         )[:RTT_SAMPLES]
         if not len(data):
             continue
@@ -393,6 +412,6 @@ def screen(facts: Facts) -> np.ndarray:
     return per_connection(facts, facts.is_retrans)
 
 
-DETECTOR: Detector = Detector("retransmit", EMITS, detect, screen=screen)
+DETECTOR: Detector[Retransmissions] = Detector("retransmit", EMITS, detect, screen=screen)
 
-__all__ = ["DETECTOR", "RtoSeries", "Retransmissions"]
+__all__ = ["DETECTOR", "Retransmissions", "RtoSeries"]

@@ -20,6 +20,7 @@ advertisement of a closed window after an open one, for all connections, columna
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,7 @@ def _advertising(facts_flags: np.ndarray) -> np.ndarray:
     return np.asarray((facts_flags & (SYN | FIN | RST)) == 0)
 
 
-def detect(view: ConnView) -> Detection:
+def detect(view: ConnView) -> Detection[ZeroWindow | None]:
     idx = np.arange(len(view))
     adv = _advertising(view.flags)
     zero = adv & (view.window == 0)
@@ -88,8 +89,12 @@ def detect(view: ConnView) -> Detection:
             elif view.window[i] > 0 and closed_since is not None:
                 stalled += view.seconds(closed_since, i)
                 events.append(
-                    view.event(i, EventKind.WINDOW_UPDATE, f"window opens: {int(view.window[i])} bytes",
-                               float(view.window[i]))
+                    view.event(
+                        i,
+                        EventKind.WINDOW_UPDATE,
+                        f"window opens: {int(view.window[i])} bytes",
+                        float(view.window[i]),
+                    )
                 )
                 closed_since = None
         if closed_since is not None:
@@ -108,15 +113,21 @@ def detect(view: ConnView) -> Detection:
         if ok:
             answered += 1
             j = int(reply[0])
-            events.append(view.event(j, EventKind.WINDOW_PROBE_ACK,
-                                     f"window {int(view.window[j])}", float(view.window[j])))
+            events.append(
+                view.event(
+                    j,
+                    EventKind.WINDOW_PROBE_ACK,
+                    f"window {int(view.window[j])}",
+                    float(view.window[j]),
+                )
+            )
         answered_flags.append(ok)
     tail = 0
     for flag in answered_flags[::-1]:
         if flag:
             break
         tail += 1
-    gaps = tuple(view.seconds(int(a), int(b)) for a, b in zip(probes, probes[1:], strict=False))
+    gaps = tuple(view.seconds(int(a), int(b)) for a, b in itertools.pairwise(probes))
     gave_up: bool | None = None
     rst_frame: int | None = None
     if tail:
@@ -170,6 +181,8 @@ def rows(facts: Facts) -> pd.DataFrame:
     return row_events(facts, opening, EventKind.ZERO_WINDOW, "window 0: receiver buffer full")
 
 
-DETECTOR: Detector = Detector("zero_window", EMITS, detect, screen=screen, rows=rows)
+DETECTOR: Detector[ZeroWindow | None] = Detector(
+    "zero_window", EMITS, detect, screen=screen, rows=rows
+)
 
 __all__ = ["DETECTOR", "ZeroWindow"]

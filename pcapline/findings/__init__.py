@@ -33,7 +33,9 @@ FINDERS: tuple[Finder, ...] = (
 )
 
 
-def find_all(segments: pd.DataFrame, connections: pd.DataFrame, events: pd.DataFrame) -> list[Finding]:
+def find_all(
+    segments: pd.DataFrame, connections: pd.DataFrame, events: pd.DataFrame
+) -> list[Finding]:
     """Every cross-connection finding in one capture, in ``FINDERS`` order."""
     if segments.empty or connections.empty:
         return []

@@ -30,7 +30,9 @@ class Finder:
     find: Callable[[FindingInput], list[Finding]]
 
 
-def make_finding(kind: str, summary: str, ids: Sequence[int], explanation: str, **details: object) -> Finding:
+def make_finding(
+    kind: str, summary: str, ids: Sequence[int], explanation: str, **details: object
+) -> Finding:
     """A Finding listing at most MAX_LISTED_CONNECTIONS ids, with ``connection_count`` and ``explanation``."""
     listed, truncated = capped_ids(ids)
     extra: dict[str, object] = {**details, "connection_count": len(ids)}

@@ -31,7 +31,15 @@ NO_TIME = np.iinfo(np.int64).max
 #: A listener's RST to the final ACK (tcp_abort_on_overflow=1) is an immediate reply.
 OVERFLOW_RST_WITHIN_NS = 1_000_000_000
 GROUP_KEYS: tuple[str, ...] = ("server_ip", "server_port", "client_ip")
-CONN_COLUMNS: tuple[str, ...] = ("id", "server_ip", "server_port", "client_ip", "client_port", "start_ns", "end_ns")
+CONN_COLUMNS: tuple[str, ...] = (
+    "id",
+    "server_ip",
+    "server_port",
+    "client_ip",
+    "client_port",
+    "start_ns",
+    "end_ns",
+)
 
 
 @dataclass(frozen=True, slots=False)
@@ -112,7 +120,9 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     ack_ns = first_ack[row]
     after_ack = (ack_ns != NO_TIME) & (time_ns > ack_ns)
     bare_rst = ~from_client & is_rst & ((flags & ACK) == 0)
-    rst_soon = bare_rst & after_ack & (time_ns - np.where(after_ack, ack_ns, 0) <= OVERFLOW_RST_WITHIN_NS)
+    rst_soon = (
+        bare_rst & after_ack & (time_ns - np.where(after_ack, ack_ns, 0) <= OVERFLOW_RST_WITHIN_NS)
+    )
     server_data = _any(row, ~from_client & (seg_len > 0), n)
 
     fin_idx = np.flatnonzero((flags & FIN) != 0)
@@ -164,7 +174,9 @@ def _any(row: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(row[mask], minlength=n) > 0
 
 
-def _replied(row: np.ndarray, time_ns: np.ndarray, syn_idx: np.ndarray, reply_mask: np.ndarray) -> np.ndarray:
+def _replied(
+    row: np.ndarray, time_ns: np.ndarray, syn_idx: np.ndarray, reply_mask: np.ndarray
+) -> np.ndarray:
     """Per SYN (``syn_idx``, sorted by connection then time): a reply row in the same connection
     at or after it and before that connection's next SYN."""
     if len(syn_idx) == 0:

@@ -57,12 +57,18 @@ def find(data: FindingInput) -> list[Finding]:
     hits = conns[conns["marked"]]
     findings = []
     for (server_ip, server_port), group in hits.groupby(["server_ip", "server_port"], sort=True):
-        when = np.where(group["first_client_ack_ns"] < np.iinfo(np.int64).max, group["first_client_ack_ns"], group["start_ns"])
+        when = np.where(
+            group["first_client_ack_ns"] < np.iinfo(np.int64).max,
+            group["first_client_ack_ns"],
+            group["start_ns"],
+        )
         burst = densest_window(when, WINDOW_S * 10**9)
         if burst.count < MIN_BURST:
             continue
         server = endpoint(server_ip, server_port)
-        total = int(((conns["server_ip"] == server_ip) & (conns["server_port"] == server_port)).sum())
+        total = int(
+            ((conns["server_ip"] == server_ip) & (conns["server_port"] == server_port)).sum()
+        )
         summary = (
             f"{len(group)} of {total} connection(s) to {server} show accept-queue overflow "
             f"(up to {burst.count} within {WINDOW_S} s): the listener's backlog was full"
@@ -73,8 +79,16 @@ def find(data: FindingInput) -> list[Finding]:
             "rst_to_final_ack": int(group["rst_to_final_ack"].sum()),
         }
         findings.append(
-            make_finding(KIND, summary, group["id"].tolist(), EXPLANATION, server=server, of_connections=total,
-                         signatures=signatures, burst=burst.to_dict(WINDOW_S))
+            make_finding(
+                KIND,
+                summary,
+                group["id"].tolist(),
+                EXPLANATION,
+                server=server,
+                of_connections=total,
+                signatures=signatures,
+                burst=burst.to_dict(WINDOW_S),
+            )
         )
     return findings
 

@@ -58,7 +58,7 @@ EXPLANATION = (
     "while the server answered other SYNs: per-host PAWS rejection, as done by Linux <= 4.11 with "
     "net.ipv4.tcp_tw_recycle=1 (or a middlebox/load balancer applying the same rule). "
     "Check on the server: `netstat -s | grep -i 'time stamp'` (\"passive connections rejected because "
-    "of time stamp\") or `nstat -az TcpExtPAWSPassiveRejected` rising with the failures, and "
+    'of time stamp") or `nstat -az TcpExtPAWSPassiveRejected` rising with the failures, and '
     "`sysctl net.ipv4.tcp_tw_recycle`. Fix: set net.ipv4.tcp_tw_recycle=0 (or upgrade: it was removed "
     "in Linux 4.12); never enable it on servers facing NATed clients."
 )
@@ -94,28 +94,48 @@ class Replay:
 
 def find(data: FindingInput) -> list[Finding]:
     hs = data.handshakes
-    if hs.syn_replied.all() or not (hs.conn_facts["server_closed_first"] & hs.conn_facts["has_client_ts"]).any():
+    if (
+        hs.syn_replied.all()
+        or not (hs.conn_facts["server_closed_first"] & hs.conn_facts["has_client_ts"]).any()
+    ):
         return []  # cheap screen: no silently dropped SYN, or nothing that could feed the cache
     keys = list(GROUP_KEYS)
     syns, conns = hs.syns, hs.conns
     unanswered = syns.loc[~syns["replied"], keys].drop_duplicates()
-    feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"], keys].drop_duplicates()
+    feeders = conns.loc[
+        conns["server_closed_first"] & conns["has_client_ts"], keys
+    ].drop_duplicates()
     candidates = unanswered.merge(feeders, on=keys)
     if candidates.empty:
         return []
     # Phase 1, cheap, every candidate group: replay the kernel's cache; keep groups whose
     # unreplied SYNs it explains. Phase 2, only those: clocks and the server-alive check.
-    group_syns = syns.merge(candidates, on=keys).sort_values([*keys, "time_ns", "frame"], kind="stable")
-    group_feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"]].merge(candidates, on=keys)
+    group_syns = syns.merge(candidates, on=keys).sort_values(
+        [*keys, "time_ns", "frame"], kind="stable"
+    )
+    group_feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"]].merge(
+        candidates, on=keys
+    )
     group_feeders = group_feeders.sort_values([*keys, "last_client_ts_ns"], kind="stable")
     feeder_rows = group_feeders.groupby(keys, sort=True).indices
-    feed_ns, feed_ts = group_feeders["last_client_ts_ns"].to_numpy(), group_feeders["last_client_ts"].to_numpy()
-    syn_ns, syn_ts = group_syns["time_ns"].to_numpy(), group_syns["ts_val"].to_numpy().astype(np.int64)
-    syn_has_ts, syn_replied = group_syns["has_ts"].to_numpy(dtype=bool), group_syns["replied"].to_numpy(dtype=bool)
+    feed_ns, feed_ts = (
+        group_feeders["last_client_ts_ns"].to_numpy(),
+        group_feeders["last_client_ts"].to_numpy(),
+    )
+    syn_ns, syn_ts = (
+        group_syns["time_ns"].to_numpy(),
+        group_syns["ts_val"].to_numpy().astype(np.int64),
+    )
+    syn_has_ts, syn_replied = (
+        group_syns["has_ts"].to_numpy(dtype=bool),
+        group_syns["replied"].to_numpy(dtype=bool),
+    )
     explained: list[tuple[tuple[object, ...], pd.DataFrame, pd.Series, np.ndarray]] = []
     for key, rows in group_syns.groupby(keys, sort=True).indices.items():
         feeds = feeder_rows[key]
-        regressed = _replay(feed_ns[feeds], feed_ts[feeds], syn_ns[rows], syn_ts[rows], syn_has_ts[rows]).regressed
+        regressed = _replay(
+            feed_ns[feeds], feed_ts[feeds], syn_ns[rows], syn_ts[rows], syn_has_ts[rows]
+        ).regressed
         dropped = _explained_drops(regressed, syn_replied[rows])
         if dropped is not None:
             g_conns = conns.loc[(conns[keys] == pd.Series(key, index=keys)).all(axis=1), "id"]
@@ -124,8 +144,14 @@ def find(data: FindingInput) -> list[Finding]:
         return []
     samples = _clock_samples(data.segments, pd.concat([g[2] for g in explained]))
     synack_server = np.array(
-        [f"{ip}|{port}" for ip, port in zip(conns["server_ip"].to_numpy()[hs.synack_row],
-                                             conns["server_port"].to_numpy()[hs.synack_row])],
+        [
+            f"{ip}|{port}"
+            for ip, port in zip(
+                conns["server_ip"].to_numpy()[hs.synack_row],
+                conns["server_port"].to_numpy()[hs.synack_row],
+                strict=False,
+            )
+        ],
         dtype=object,
     )
     findings: list[Finding] = []
@@ -142,7 +168,10 @@ def _explained_drops(regressed: np.ndarray, replied: np.ndarray) -> np.ndarray |
     """The SYNs the kernel rule dropped, if the rule explains this group's drops (conditions 2, 3)."""
     dropped: np.ndarray = regressed & ~replied
     n_regressed = int(regressed.sum())
-    if not dropped.any() or (n_regressed - int(dropped.sum())) > MAX_ANSWERED_REGRESSED * n_regressed:
+    if (
+        not dropped.any()
+        or (n_regressed - int(dropped.sum())) > MAX_ANSWERED_REGRESSED * n_regressed
+    ):
         return None
     return dropped
 
@@ -157,7 +186,8 @@ def _judge(
     server_ip, server_port, client_ip = key
     drop_times = syns["time_ns"].to_numpy()[dropped]
     alive = (
-        (synack_ns >= drop_times.min() - TCP_PAWS_MSL_NS) & (synack_ns <= drop_times.max() + TCP_PAWS_MSL_NS)
+        (synack_ns >= drop_times.min() - TCP_PAWS_MSL_NS)
+        & (synack_ns <= drop_times.max() + TCP_PAWS_MSL_NS)
     ).any()
     if not alive:
         return None
@@ -174,7 +204,10 @@ def _judge(
         "consistent with tcp_tw_recycle / per-host PAWS"
     )
     return make_finding(
-        KIND, summary, dropped_ids, EXPLANATION,
+        KIND,
+        summary,
+        dropped_ids,
+        EXPLANATION,
         ip=str(client_ip),
         server=server,
         clocks=[clock.to_dict() for clock in clocks],
@@ -202,7 +235,11 @@ def replay_cache(syns: pd.DataFrame, conns: pd.DataFrame) -> Replay:
 
 
 def _replay(
-    update_ns: np.ndarray, update_ts: np.ndarray, syn_ns: np.ndarray, syn_ts: np.ndarray, has_ts: np.ndarray
+    update_ns: np.ndarray,
+    update_ts: np.ndarray,
+    syn_ns: np.ndarray,
+    syn_ts: np.ndarray,
+    has_ts: np.ndarray,
 ) -> Replay:
     """The replay over plain arrays: cache updates (time-sorted) and SYNs (time-sorted)."""
     regressed = np.zeros(len(syn_ns), dtype=bool)
@@ -210,8 +247,10 @@ def _replay(
     entry_ts: int | None = None
     entry_ns = 0
     u = 0
-    updates = [(int(n), int(t)) for n, t in zip(update_ns, update_ts)]
-    for i, (now, ts_val, with_ts) in enumerate(zip(syn_ns.tolist(), syn_ts.tolist(), has_ts.tolist())):
+    updates = [(int(n), int(t)) for n, t in zip(update_ns, update_ts, strict=False)]
+    for i, (now, ts_val, with_ts) in enumerate(
+        zip(syn_ns.tolist(), syn_ts.tolist(), has_ts.tolist(), strict=False)
+    ):
         while u < len(updates) and updates[u][0] <= now:
             stamp, ts = updates[u]
             if (
@@ -267,8 +306,14 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
             rate_of.append(best[1])
             confirmed_of.append(True)
     rest = np.flatnonzero(label < 0)
-    if len(rest):  # unconfirmed samples: join a confirmed 1 kHz clock with the same offset, or stand alone
-        known = {c: _offset(t[label == c][:1], v[label == c][:1], 1000)[0] for c, r in enumerate(rate_of) if r == 1000}
+    if len(
+        rest
+    ):  # unconfirmed samples: join a confirmed 1 kHz clock with the same offset, or stand alone
+        known = {
+            c: _offset(t[label == c][:1], v[label == c][:1], 1000)[0]
+            for c, r in enumerate(rate_of)
+            if r == 1000
+        }
         tol = 1000 * (JITTER_S + DRIFT * span)
         for group in _offset_clusters(t[rest], v[rest], 1000, span):
             members = rest[group]
@@ -290,7 +335,13 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
             continue
         first = int(np.flatnonzero(label == c)[0])
         clocks.append(
-            Clock(rate, int(v[first]), int(frame[first]), tuple(sorted(set(conn[members].tolist()))), confirmed_of[c])
+            Clock(
+                rate,
+                int(v[first]),
+                int(frame[first]),
+                tuple(sorted(set(conn[members].tolist()))),
+                confirmed_of[c],
+            )
         )
     return clocks
 

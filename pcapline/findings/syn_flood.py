@@ -43,7 +43,9 @@ def find(data: FindingInput) -> list[Finding]:
         return []
     half_open = hs.conns[is_half_open]
     findings = []
-    for (server_ip, server_port), group in half_open.groupby(["server_ip", "server_port"], sort=True):
+    for (server_ip, server_port), group in half_open.groupby(
+        ["server_ip", "server_port"], sort=True
+    ):
         if len(group) < MIN_HALF_OPEN:
             continue
         sources = int(group["client_ip"].nunique())
@@ -57,8 +59,16 @@ def find(data: FindingInput) -> list[Finding]:
             f"(up to {burst.count} within {WINDOW_S} s): SYN flood or clients unable to complete the handshake"
         )
         findings.append(
-            make_finding(KIND, summary, group["id"].tolist(), EXPLANATION, server=server, sources=sources,
-                         synack_sent=answered, burst=burst.to_dict(WINDOW_S))
+            make_finding(
+                KIND,
+                summary,
+                group["id"].tolist(),
+                EXPLANATION,
+                server=server,
+                sources=sources,
+                synack_sent=answered,
+                burst=burst.to_dict(WINDOW_S),
+            )
         )
     return findings
 

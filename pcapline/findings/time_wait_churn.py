@@ -60,7 +60,9 @@ def find(data: FindingInput) -> list[Finding]:
         median = float(np.median(duration_s))
         peak = densest_window(group["start_ns"].to_numpy(), TIME_WAIT_NS)
         reuses = int(group["reused"].sum())
-        if median > MAX_MEDIAN_DURATION_S or (peak.count < MIN_PEAK_PER_MINUTE and reuses < MIN_REUSES):
+        if median > MAX_MEDIAN_DURATION_S or (
+            peak.count < MIN_PEAK_PER_MINUTE and reuses < MIN_REUSES
+        ):
             continue
         span_s = max((int(group["start_ns"].max()) - int(group["start_ns"].min())) / 1e9, 1e-9)
         server = endpoint(server_ip, server_port)
@@ -70,7 +72,10 @@ def find(data: FindingInput) -> list[Finding]:
         )
         findings.append(
             make_finding(
-                KIND, summary, group["id"].tolist(), EXPLANATION,
+                KIND,
+                summary,
+                group["id"].tolist(),
+                EXPLANATION,
                 client_ip=str(client_ip),
                 server=server,
                 rate_per_s=round(len(group) / span_s, 2) if len(group) > 1 else None,
@@ -87,7 +92,12 @@ def find(data: FindingInput) -> list[Finding]:
 def _reused_within_time_wait(conns: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """True for a connection whose 4-tuple's previous connection ended < 60 s before it started."""
     ordered = conns.sort_values([*keys, "client_port", "start_ns"], kind="stable")
-    same = ordered[[*keys, "client_port"]].eq(ordered[[*keys, "client_port"]].shift()).all(axis=1).to_numpy()
+    same = (
+        ordered[[*keys, "client_port"]]
+        .eq(ordered[[*keys, "client_port"]].shift())
+        .all(axis=1)
+        .to_numpy()
+    )
     prev_end = ordered["end_ns"].shift().fillna(0).to_numpy(dtype=np.float64)
     gap = ordered["start_ns"].to_numpy(dtype=np.float64) - prev_end
     reused = pd.Series(same & (gap < TIME_WAIT_NS), index=ordered.index)

@@ -30,7 +30,9 @@ class Capture:
     data: np.ndarray  # uint8 view of the whole (decompressed) file
     warnings: list[str] = field(default_factory=list)
     truncated_records: int = 0
-    compression: str | None = None  # "gzip" | "bzip2" | "xz" | "zstd" | None; "gzip+gzip" when nested
+    compression: str | None = (
+        None  # "gzip" | "bzip2" | "xz" | "zstd" | None; "gzip+gzip" when nested
+    )
     #: The file ends before the last frame's timestamp (inside its record header): that frame
     #: carries the previous frame's time, and counts in no first/last time (``timed_ns``).
     last_time_unknown: bool = False
@@ -86,7 +88,9 @@ def gather_rows(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     if pos.shape[0] == 0 or data.shape[0] < width:
         return np.zeros((0, width), dtype=np.uint8)
     step = data.strides[0]
-    windows = as_strided(data, shape=(data.shape[0] - width + 1, width), strides=(step, step), writeable=False)
+    windows = as_strided(
+        data, shape=(data.shape[0] - width + 1, width), strides=(step, step), writeable=False
+    )
     return windows[pos]
 
 

@@ -100,13 +100,19 @@ def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
         if dec is not None:
             if out.tell() == 0:
                 raise CompressionError(f"{path}: {kind} stream ends before any data")
-            warnings.append(f"{kind} stream ends early after {out.tell()} bytes; read what came before")
+            warnings.append(
+                f"{kind} stream ends early after {out.tell()} bytes; read what came before"
+            )
     except CompressionError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every codec raises its own error types
+    except Exception as exc:
         if out.tell() == 0:
-            raise CompressionError(f"{path}: cannot decompress {kind} data ({_short(exc)})") from None
-        warnings.append(f"{kind} stream damaged after {out.tell()} bytes ({_short(exc)}); read what came before")
+            raise CompressionError(
+                f"{path}: cannot decompress {kind} data ({_short(exc)})"
+            ) from None
+        warnings.append(
+            f"{kind} stream damaged after {out.tell()} bytes ({_short(exc)}); read what came before"
+        )
     data = np.frombuffer(out.getbuffer(), dtype=np.uint8)
     return RawSource(path=path, data=data, compression=kind, warnings=warnings)
 
@@ -119,7 +125,9 @@ def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:
         kinds.append(inner)
         if len(kinds) > MAX_LAYERS:
             nested = " inside ".join(reversed(kinds))
-            raise CompressionError(f"{path}: compressed more than {MAX_LAYERS} times ({nested}); decompress it first")
+            raise CompressionError(
+                f"{path}: compressed more than {MAX_LAYERS} times ({nested}); decompress it first"
+            )
         layer = _decompress(inner, io.BytesIO(source.data.tobytes()), path)
         source = RawSource(path, layer.data, warnings=source.warnings + layer.warnings)
     source.compression = "+".join(kinds)

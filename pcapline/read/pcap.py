@@ -63,14 +63,18 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
     """Walk a classic pcap file held in ``data`` (uint8 numpy array)."""
     size = int(data.shape[0])
     if size < FILE_HEADER_LEN:
-        raise CaptureError(f"{path}: pcap file header cut short ({size} of {FILE_HEADER_LEN} bytes)")
+        raise CaptureError(
+            f"{path}: pcap file header cut short ({size} of {FILE_HEADER_LEN} bytes)"
+        )
     head = data[:FILE_HEADER_LEN].tobytes()
     order, nano, rec_len = PCAP_MAGICS[head[:4]]
-    major, minor, _zone, _sigfigs, snaplen, linkfield = struct.unpack(order + "HHiIII", head[4:])
+    major, minor, _zone, _sigfigs, _snaplen, linkfield = struct.unpack(order + "HHiIII", head[4:])
     if major < 2:
         raise CaptureError(f"{path}: pcap version {major}.{minor} is not supported")
     if linkfield & LINKTYPE_RESERVED:
-        raise CaptureError(f"{path}: pcap link type field has reserved bits set (0x{linkfield:08x})")
+        raise CaptureError(
+            f"{path}: pcap link type field has reserved bits set (0x{linkfield:08x})"
+        )
     link_type = linkfield & LINKTYPE_MASK
 
     offsets, warnings, stop = _walk(data, order, rec_len, path)
@@ -94,7 +98,9 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
         last_time_unknown = not bool(complete[-1])
         if start[-1] > size:
             present = size - int(offsets[-1])
-            warnings.append(f"file ends inside the header of record {n} ({present} of {rec_len} bytes)")
+            warnings.append(
+                f"file ends inside the header of record {n} ({present} of {rec_len} bytes)"
+            )
         elif truncated:
             warnings.append(
                 f"file ends inside frame {n} ({int(caplen[-1])} of {int(incl[-1])} captured bytes present)"
@@ -117,7 +123,9 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
     )
 
 
-def _walk(data: np.ndarray, order: str, rec_len: int, path: str) -> tuple[np.ndarray, list[str], str | None]:
+def _walk(
+    data: np.ndarray, order: str, rec_len: int, path: str
+) -> tuple[np.ndarray, list[str], str | None]:
     """Offsets of every record header; the loop reads only each record's length."""
     buf = data.data  # memoryview over the numpy buffer (struct reads it without a copy)
     size = len(buf)
@@ -139,4 +147,8 @@ def _walk(data: np.ndarray, order: str, rec_len: int, path: str) -> tuple[np.nda
     else:
         if off < size:
             append(off)  # the file ends inside this record header
-    return np.frombuffer(offsets, dtype=np.int64) if offsets else np.zeros(0, np.int64), warnings, stop
+    return (
+        np.frombuffer(offsets, dtype=np.int64) if offsets else np.zeros(0, np.int64),
+        warnings,
+        stop,
+    )

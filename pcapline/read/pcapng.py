@@ -81,7 +81,7 @@ def _interface(body: bytes, order: str) -> Interface:
     link_type, _reserved, snaplen = struct.unpack_from(order + "HHI", body, 0)
     opts = _options(body[8:], order)
     tsresol, binary, tsoffset = 6, False, 0
-    if IF_TSRESOL in opts and opts[IF_TSRESOL]:
+    if opts.get(IF_TSRESOL):
         raw = opts[IF_TSRESOL][0]
         binary, tsresol = bool(raw & 0x80), raw & 0x7F
         if (not binary and tsresol > 19) or (binary and tsresol > 63):
@@ -90,7 +90,9 @@ def _interface(body: bytes, order: str) -> Interface:
         tsoffset = struct.unpack(order + "q", opts[IF_TSOFFSET])[0]
         if abs(tsoffset) > MAX_TSOFFSET:
             tsoffset = 0  # a damaged option; ns since 1970 would overflow int64
-    return Interface(link_type=link_type, snaplen=snaplen, tsresol=tsresol, binary=binary, tsoffset=tsoffset)
+    return Interface(
+        link_type=link_type, snaplen=snaplen, tsresol=tsresol, binary=binary, tsoffset=tsoffset
+    )
 
 
 @dataclass
@@ -174,7 +176,7 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
             break
         off = end
     else:
-        if 0 < size - off and not stop:
+        if size - off > 0 and not stop:
             warnings.append(f"{size - off} stray bytes at the end of the file ignored")
     if sections == 0:
         raise CaptureError(f"{path}: pcapng section header cut short")
@@ -219,8 +221,14 @@ def _packet_fields(
     buf = data.data
     ctx_at = np.searchsorted([c.first_packet for c in contexts], np.arange(n), side="right") - 1
     little = np.array([c.order == "<" for c in contexts], bool)[ctx_at] if n else np.zeros(0, bool)
-    base = np.array([c.section_base for c in contexts], np.int64)[ctx_at] if n else np.zeros(0, np.int64)
-    known = np.array([c.interfaces for c in contexts], np.int64)[ctx_at] if n else np.zeros(0, np.int64)
+    base = (
+        np.array([c.section_base for c in contexts], np.int64)[ctx_at]
+        if n
+        else np.zeros(0, np.int64)
+    )
+    known = (
+        np.array([c.interfaces for c in contexts], np.int64)[ctx_at] if n else np.zeros(0, np.int64)
+    )
     # type, block length, then EPB: interface, ts high, ts low, caplen, origlen (7 x u32).
     words = np.zeros((n, 7), np.int64)
     whole = offsets + 28 <= size
@@ -275,7 +283,9 @@ def _packet_fields(
     return fields, first_bad, why
 
 
-def _records(fields: dict[str, np.ndarray], interfaces: list[Interface], warnings: list[str], truncated: int) -> Records:
+def _records(
+    fields: dict[str, np.ndarray], interfaces: list[Interface], warnings: list[str], truncated: int
+) -> Records:
     iface = fields["iface"]
     n = iface.shape[0]
     time_ns = np.zeros(n, dtype=np.int64)

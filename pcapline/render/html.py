@@ -616,11 +616,7 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
     who = _who(row["closer"], row["reset_by"])
     if who:
         facts.append(("ended", who))
-    counts = [
-        (name.replace("_", " "), int(row[name]))
-        for name in COUNT_KEYS
-        if int(row[name])
-    ]
+    counts = [(name.replace("_", " "), int(row[name])) for name in COUNT_KEYS if int(row[name])]
     if counts:
         facts.append(("counts", ", ".join(f"{n} {name}" for name, n in counts)))
     if bool(row["client_guessed"]):

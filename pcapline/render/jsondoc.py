@@ -29,9 +29,25 @@ COUNT_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Counts))
 
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
 CONNECTION_KEYS: tuple[str, ...] = (
-    "id", "client", "server", "client_guessed", "first_frame", "last_frame", "start", "end",
-    "duration", "packets", "bytes_client", "bytes_server", "fate", "closer", "reset_by",
-    "counts", "inferred", "explanation", "events",
+    "id",
+    "client",
+    "server",
+    "client_guessed",
+    "first_frame",
+    "last_frame",
+    "start",
+    "end",
+    "duration",
+    "packets",
+    "bytes_client",
+    "bytes_server",
+    "fate",
+    "closer",
+    "reset_by",
+    "counts",
+    "inferred",
+    "explanation",
+    "events",
 )
 
 
@@ -147,7 +163,9 @@ def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[d
         docs_of_events = _event_docs(events.iloc[first : max(ends, default=first)])
         rows = zip(*(part[name].tolist() for name in names), strict=True)
         yield [
-            connection_doc(dict(zip(names, row, strict=True)), docs_of_events[a - first : b - first])
+            connection_doc(
+                dict(zip(names, row, strict=True)), docs_of_events[a - first : b - first]
+            )
             for row, a, b in zip(rows, starts, ends, strict=True)
         ]
 
@@ -157,8 +175,13 @@ def _event_docs(events: pd.DataFrame) -> list[dict[str, Any]]:
     notes = events["note"]
     missing = notes.isna().tolist()
     return [
-        {"frame": int(frame), "time": int(time_ns) / 1e9, "from": side, "kind": kind,
-         "note": "" if gone else str(note)}
+        {
+            "frame": int(frame),
+            "time": int(time_ns) / 1e9,
+            "from": side,
+            "kind": kind,
+            "note": "" if gone else str(note),
+        }
         for frame, time_ns, side, kind, note, gone in zip(
             events["frame"].tolist(),
             events["time_ns"].tolist(),
@@ -260,7 +283,11 @@ class _Layout:
         template = self._event
         items = [
             template.format(
-                _int(e["frame"]), _float(e["time"]), _string(e["from"]), _string(e["kind"]), _string(e["note"])
+                _int(e["frame"]),
+                _float(e["time"]),
+                _string(e["from"]),
+                _string(e["kind"]),
+                _string(e["note"]),
             )
             for e in events
         ]
@@ -271,12 +298,19 @@ class _Layout:
         if not items:
             return opening + closing
         inner = self.newline(depth + 1)
-        return opening + self.item_sep.join(inner + item for item in items) + self.newline(depth) + closing
+        return (
+            opening
+            + self.item_sep.join(inner + item for item in items)
+            + self.newline(depth)
+            + closing
+        )
 
     def _object_template(self, keys: tuple[str, ...], depth: int) -> str:
         """``{"k1": {}, ...}`` for str.format, its keys at ``depth`` (the braces one less)."""
         inner = self.newline(depth)
-        body = self.item_sep.join(inner + _string(k).replace("{", "{{").replace("}", "}}") + ": {}" for k in keys)
+        body = self.item_sep.join(
+            inner + _string(k).replace("{", "{{").replace("}", "}}") + ": {}" for k in keys
+        )
         return "{{" + body + self.newline(depth - 1) + "}}"
 
 

@@ -20,6 +20,7 @@ from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
 
+
 def _table_columns() -> tuple[str, ...]:
     """model.CONNECTION_COLUMNS with the ns times replaced by float seconds start, end, duration."""
     columns: list[str] = []

@@ -103,7 +103,16 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     skipped_total = sum(info.skipped.values())
     frames = f"{info.frames:,} frames: {info.tcp_frames:,} TCP, {skipped_total:,} skipped"
     if skipped_total:
-        frames += " (" + ", ".join(f"{r} {n:,}" for r, n in ((r, info.skipped[r]) for r in skip_order(info.skipped) if info.skipped[r])) + ")"
+        frames += (
+            " ("
+            + ", ".join(
+                f"{r} {n:,}"
+                for r, n in (
+                    (r, info.skipped[r]) for r in skip_order(info.skipped) if info.skipped[r]
+                )
+            )
+            + ")"
+        )
     lines.append(Text.assemble(("frames   ", "bold"), frames))
     if info.first_time_ns is not None and info.last_time_ns is not None:
         span = (info.last_time_ns - info.first_time_ns) / 1e9
@@ -118,7 +127,9 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     whole = analysis.connections if selection is None else selection.whole
     lines.append(Text.assemble(("conns    ", "bold"), fate_summary(whole)))
     if selection is not None and not whole.empty:
-        lines.append(" " * 9 + selection_summary(analysis.connections, len(whole), selection.filters))
+        lines.append(
+            " " * 9 + selection_summary(analysis.connections, len(whole), selection.filters)
+        )
     if analysis.findings:
         lines.append(Text("findings", style="bold"))
         for finding in analysis.findings:
@@ -268,7 +279,9 @@ def explained_failures(conns: pd.DataFrame) -> list[Text]:
     A thousand connect timeouts share one explanation: printing it once, with an example
     id to open in the timeline, says everything the table cannot fit.
     """
-    failing = conns[conns["fate"].astype(str).isin(_FAILURE_VALUES)].sort_values("id", kind="stable")
+    failing = conns[conns["fate"].astype(str).isin(_FAILURE_VALUES)].sort_values(
+        "id", kind="stable"
+    )
     lines: list[Text] = []
     for fate, group in failing.groupby(failing["fate"].astype(str), sort=True):
         first = group.iloc[0]
@@ -294,7 +307,7 @@ def format_duration(seconds: float) -> str:
         return f"{seconds * 1000:.1f}ms"
     if seconds < 60:
         return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)

@@ -54,11 +54,21 @@ def scan(
     if not progress:
         return run(files, workers=workers, scheduler=scheduler, on_result=on_result)
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(
-        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(file=sys.stderr), transient=True,
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
     )
     task = bar.add_task("scan", total=len(files))
 
@@ -84,13 +94,19 @@ def fail_on_names(values: Sequence[str]) -> frozenset[str]:
                 names.add(name)
             else:
                 choices = ", ".join(sorted(kinds) + [f.value for f in Fate] + [FAILURES_ALIAS])
-                raise UsageError(f"--fail-on: unknown finding kind or fate {name!r} (choose from {choices})")
+                raise UsageError(
+                    f"--fail-on: unknown finding kind or fate {name!r} (choose from {choices})"
+                )
     if values and not names:
-        raise UsageError("--fail-on: no finding kind or fate given (e.g. --fail-on nat_timestamp,refused)")
+        raise UsageError(
+            "--fail-on: no finding kind or fate given (e.g. --fail-on nat_timestamp,refused)"
+        )
     return frozenset(names)
 
 
-def render(captures: Sequence[CaptureSummary], fmt: str, *, width: int = 120, color: bool = False) -> str:
+def render(
+    captures: Sequence[CaptureSummary], fmt: str, *, width: int = 120, color: bool = False
+) -> str:
     if fmt == "text":
         return text(captures, width=width, color=color)
     if fmt == "json":

@@ -43,27 +43,53 @@ def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = 
     from rich.table import Table
 
     table = Table(title=None, show_lines=False, expand=False)
-    for name, justify in (("capture", "left"), ("frames", "right"), ("conns", "right"),
-                          ("fates", "left"), ("findings", "left")):
+    for name, justify in (
+        ("capture", "left"),
+        ("frames", "right"),
+        ("conns", "right"),
+        ("fates", "left"),
+        ("findings", "left"),
+    ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for c in captures:
         if c.error:
-            table.add_row(c.path, "", "", f"[red]error: {_escape(c.error)}[/red]" if color else f"error: {c.error}", "")
+            table.add_row(
+                c.path,
+                "",
+                "",
+                f"[red]error: {_escape(c.error)}[/red]" if color else f"error: {c.error}",
+                "",
+            )
         else:
-            table.add_row(c.path, str(c.frames), str(c.connections), fates_text(c.fates), findings_text(c.findings))
+            table.add_row(
+                c.path,
+                str(c.frames),
+                str(c.connections),
+                fates_text(c.fates),
+                findings_text(c.findings),
+            )
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system="auto" if color else None,
-                      force_terminal=color, no_color=not color, highlight=False)
+    console = Console(
+        file=buffer,
+        width=width,
+        color_system="auto" if color else None,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+    )
     console.print(table, markup=color)
     errors = sum(1 for c in captures if c.error)
     total_findings = sum(len(c.findings) for c in captures)
     console.print(
         f"{len(captures)} capture(s), {errors} unreadable, {sum(c.connections for c in captures)} connection(s), "
-        f"{total_findings} finding(s)", markup=False,
+        f"{total_findings} finding(s)",
+        markup=False,
     )
     for c in captures:
         for f in c.findings:
-            console.print(f"{c.path}: {f.get('kind')}: {f.get('summary')}", markup=False, soft_wrap=True)
+            console.print(
+                f"{c.path}: {f.get('kind')}: {f.get('summary')}", markup=False, soft_wrap=True
+            )
     return buffer.getvalue()
 
 
@@ -77,11 +103,22 @@ def to_csv(captures: Sequence[CaptureSummary]) -> str:
     """One row per capture: counts per fate as columns, finding kinds joined by ';'."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "frames", "connections", *FATE_ORDER, "findings", "finding_kinds", "error"])
+    writer.writerow(
+        ["path", "frames", "connections", *FATE_ORDER, "findings", "finding_kinds", "error"]
+    )
     for c in captures:
         kinds = ";".join(sorted({str(f.get("kind")) for f in c.findings}))
-        writer.writerow([c.path, c.frames, c.connections, *(c.fates.get(f, 0) for f in FATE_ORDER),
-                         len(c.findings), kinds, c.error or ""])
+        writer.writerow(
+            [
+                c.path,
+                c.frames,
+                c.connections,
+                *(c.fates.get(f, 0) for f in FATE_ORDER),
+                len(c.findings),
+                kinds,
+                c.error or "",
+            ]
+        )
     return buffer.getvalue()
 
 

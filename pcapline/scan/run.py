@@ -63,11 +63,15 @@ def summarize_capture(path: str) -> CaptureSummary:
     except PcaplineError as exc:
         return CaptureSummary(path, error=str(exc), seconds=time.perf_counter() - started)
     except OSError as exc:
-        return CaptureSummary(path, error=exc.strerror or str(exc), seconds=time.perf_counter() - started)
-    except Exception as exc:  # noqa: BLE001  (a bug on one capture must not stop the scan)
+        return CaptureSummary(
+            path, error=exc.strerror or str(exc), seconds=time.perf_counter() - started
+        )
+    except Exception as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         return CaptureSummary(
-            path, error=f"internal error: {type(exc).__name__}: {message}", seconds=time.perf_counter() - started
+            path,
+            error=f"internal error: {type(exc).__name__}: {message}",
+            seconds=time.perf_counter() - started,
         )
     counts = analysis.connections["fate"].astype(str).value_counts()
     fates = {fate.value: int(counts[fate.value]) for fate in Fate if counts.get(fate.value, 0)}
@@ -130,7 +134,11 @@ def run(
         results = _run_dask(paths, scheduler, on_result)
     else:
         count = workers or os.cpu_count() or 1
-        results = _run_inline(paths, on_result) if count == 1 or len(paths) == 1 else _run_pool(paths, count, on_result)
+        results = (
+            _run_inline(paths, on_result)
+            if count == 1 or len(paths) == 1
+            else _run_pool(paths, count, on_result)
+        )
     return sorted(results, key=lambda s: s.path)
 
 
@@ -144,7 +152,9 @@ def _run_inline(paths: Sequence[str], on_result: Progress | None) -> list[Captur
     return out
 
 
-def _run_pool(paths: Sequence[str], workers: int, on_result: Progress | None) -> list[CaptureSummary]:
+def _run_pool(
+    paths: Sequence[str], workers: int, on_result: Progress | None
+) -> list[CaptureSummary]:
     out: list[CaptureSummary] = []
     pending = iter(paths)
     # forkserver, not fork: the progress bar runs a thread, and forking a threaded process can
@@ -170,7 +180,9 @@ def _run_pool(paths: Sequence[str], workers: int, on_result: Progress | None) ->
     return out
 
 
-def _run_dask(paths: Sequence[str], address: str, on_result: Progress | None) -> list[CaptureSummary]:
+def _run_dask(
+    paths: Sequence[str], address: str, on_result: Progress | None
+) -> list[CaptureSummary]:
     try:
         from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - distributed is a dependency
@@ -178,7 +190,9 @@ def _run_dask(paths: Sequence[str], address: str, on_result: Progress | None) ->
     try:
         client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
-        raise UsageError(f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}") from exc
+        raise UsageError(
+            f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}"
+        ) from exc
     out: list[CaptureSummary] = []
     try:
         window = IN_FLIGHT_PER_WORKER * max(sum(client.nthreads().values()), 1)  # type: ignore[no-untyped-call]

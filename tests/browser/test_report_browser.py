@@ -22,11 +22,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "render"))
 sys.path.insert(0, str(Path(__file__).parents[2]))
 
-import html_scenarios as hs  # noqa: E402
-from tools.make_reports import BROWSER_ARGS as ARGS  # noqa: E402  (one list of Chromium flags)
+import html_scenarios as hs
 
-from pcapline.render import html as report  # noqa: E402
-from pcapline.render import plots  # noqa: E402
+from pcapline.render import html as report
+from pcapline.render import plots
+from tools.make_reports import BROWSER_ARGS as ARGS
 
 CHROMIUM = os.environ.get("PCAPLINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SAMPLE = Path(__file__).parents[2] / "sample_captures" / "listen-overflow-backlog2-abort0.pcap"

@@ -42,7 +42,7 @@ def test_ipv4_options_move_the_tcp_header() -> None:
 
 def test_snaplen_cut_keeps_the_segment_length_from_the_ip_header() -> None:
     frame = ethernet(ipv4(SEG))
-    dec = _decode([(frame[:54 + 10], len(frame))])  # headers + 10 payload bytes captured
+    dec = _decode([(frame[: 54 + 10], len(frame))])  # headers + 10 payload bytes captured
     assert dec.segments["seg_len"].tolist() == [1000]
 
 
@@ -69,8 +69,14 @@ def test_ethernet_padding_is_not_payload() -> None:
         (ethernet(bytes([0x55]) + ipv4(SEG)[1:]), "malformed"),  # version 5
         # cut by the snaplen (captured length, length on the wire)
         ((ethernet(ipv4(SEG))[: 14 + 19], 1068), "truncated_header"),
-        ((ethernet(ipv4(SEG))[: 14 + 20 + 19], 1068), "truncated_header"),  # inside TCP fixed header
-        ((ethernet(ipv4(SEG, options=b"\x01" * 8))[: 14 + 24], 1076), "truncated_header"),  # IP options
+        (
+            (ethernet(ipv4(SEG))[: 14 + 20 + 19], 1068),
+            "truncated_header",
+        ),  # inside TCP fixed header
+        (
+            (ethernet(ipv4(SEG, options=b"\x01" * 8))[: 14 + 24], 1076),
+            "truncated_header",
+        ),  # IP options
         (ethernet(ipv4(b"\x00" * 8, proto=17)), "not_tcp"),
         (ethernet(ipv4(b"\x00" * 8, proto=1)), "not_tcp"),
         (ethernet(ipv4(ipv4(SEG), proto=4)), "tunnelled"),
@@ -114,7 +120,8 @@ def test_ipv6_extension_header_chain() -> None:
         + _ext(60, 1)  # routing, 16 bytes -> destination options
         + _ext(44)  # destination options, 8 bytes -> fragment
         + bytes([51, 0, 0, 0, 0, 0, 0, 1])  # atomic fragment (offset 0, M=0) -> AH
-        + bytes([6, 4]) + b"\x00" * 22  # AH: (4 + 2) * 4 = 24 bytes -> TCP
+        + bytes([6, 4])
+        + b"\x00" * 22  # AH: (4 + 2) * 4 = 24 bytes -> TCP
     )
     frame = ethernet(ipv6(SEG, next_header=0, ext=chain), ethertype=0x86DD)
     row = _decode([frame]).segments.iloc[0]
@@ -122,8 +129,13 @@ def test_ipv6_extension_header_chain() -> None:
 
 
 def test_ipv6_fragments_and_tunnels() -> None:
-    frag_first = ethernet(ipv6(SEG, next_header=44, ext=bytes([6, 0, 0, 1, 0, 0, 0, 9])), ethertype=0x86DD)
-    frag_later = ethernet(ipv6(SEG, next_header=44, ext=bytes([6, 0]) + struct.pack("!H", 8 << 3) + b"\0\0\0\x09"), ethertype=0x86DD)
+    frag_first = ethernet(
+        ipv6(SEG, next_header=44, ext=bytes([6, 0, 0, 1, 0, 0, 0, 9])), ethertype=0x86DD
+    )
+    frag_later = ethernet(
+        ipv6(SEG, next_header=44, ext=bytes([6, 0]) + struct.pack("!H", 8 << 3) + b"\0\0\0\x09"),
+        ethertype=0x86DD,
+    )
     tunnel = ethernet(ipv6(ipv4(SEG), next_header=4), ethertype=0x86DD)
     no_next = ethernet(ipv6(b"", next_header=59), ethertype=0x86DD)
     dec = _decode([frag_first, frag_later, tunnel, no_next])
@@ -131,5 +143,7 @@ def test_ipv6_fragments_and_tunnels() -> None:
 
 
 def test_ipv6_extension_header_past_payload_is_malformed() -> None:
-    frame = ethernet(ipv6(SEG, next_header=60, ext=_ext(6, 200)[:8], payload_length=40), ethertype=0x86DD)
+    frame = ethernet(
+        ipv6(SEG, next_header=60, ext=_ext(6, 200)[:8], payload_length=40), ethertype=0x86DD
+    )
     assert _decode([frame]).skipped == {"malformed": 1}

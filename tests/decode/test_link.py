@@ -73,7 +73,13 @@ def test_vlan_tags(vlans) -> None:
 def test_pppoe_and_mpls() -> None:
     pppoe = b"\x11\x00\x00\x01" + len(V4).to_bytes(2, "big") + b"\x00\x21" + V4
     # Label stack entries: label (20 bits), TC (3), bottom-of-stack (1), TTL (8).
-    mpls = ((16 << 4) | 0).to_bytes(3, "big") + b"\x40" + ((17 << 4) | 1).to_bytes(3, "big") + b"\x40" + V4
+    mpls = (
+        ((16 << 4) | 0).to_bytes(3, "big")
+        + b"\x40"
+        + ((17 << 4) | 1).to_bytes(3, "big")
+        + b"\x40"
+        + V4
+    )
     dec = _decode([ethernet(pppoe, ethertype=0x8864), ethernet(mpls, ethertype=0x8847)], 1)
     assert dec.skipped == {} and len(dec.segments) == 2
 
@@ -85,9 +91,15 @@ def test_pppoe_and_mpls() -> None:
         (9, b"\x00\x57" + V6),  # PPP, IPv6, no address/control
         (50, b"\xff\x03\x00\x21" + V4),  # PPP in HDLC-like framing
         (9, b"\x21" + V4),  # protocol-field compression
-        (9, b"\xff\x03\x02\x81" + ((16 << 4) | 1).to_bytes(3, "big") + b"\x40" + V4),  # MPLS over PPP
+        (
+            9,
+            b"\xff\x03\x02\x81" + ((16 << 4) | 1).to_bytes(3, "big") + b"\x40" + V4,
+        ),  # MPLS over PPP
         (104, b"\x0f\x00\x08\x00" + V4),  # Cisco HDLC
-        (1, ethernet(b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + V4, ethertype=8 + len(V4))),  # 802.3 + SNAP
+        (
+            1,
+            ethernet(b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + V4, ethertype=8 + len(V4)),
+        ),  # 802.3 + SNAP
     ],
 )
 def test_ppp_hdlc_and_snap(linktype: int, frame: bytes) -> None:
@@ -105,7 +117,12 @@ def test_not_ip_and_unsupported_link() -> None:
 
 @pytest.mark.parametrize(
     ("linktype", "frame"),
-    [(1, ethernet(V4)[:13]), (1, ethernet(V4, vlans=[(0x8100, 1)])[:16]), (113, sll(V4)[:15]), (276, sll2(V4)[:19])],
+    [
+        (1, ethernet(V4)[:13]),
+        (1, ethernet(V4, vlans=[(0x8100, 1)])[:16]),
+        (113, sll(V4)[:15]),
+        (276, sll2(V4)[:19]),
+    ],
 )
 def test_cut_inside_link_header(linktype: int, frame: bytes) -> None:
     assert _decode([frame], linktype).skipped == {"truncated_header": 1}

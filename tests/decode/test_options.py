@@ -18,7 +18,9 @@ NOP, EOL = b"\x01", b"\x00"
 
 
 def _sack(*blocks: tuple[int, int]) -> bytes:
-    return bytes([5, 2 + 8 * len(blocks)]) + b"".join(struct.pack("!II", le, re) for le, re in blocks)
+    return bytes([5, 2 + 8 * len(blocks)]) + b"".join(
+        struct.pack("!II", le, re) for le, re in blocks
+    )
 
 
 def _options(opts: bytes, flags: int = SYN, ack: int = 0, cut: int | None = None):
@@ -39,11 +41,19 @@ def test_linux_syn_options() -> None:
 def test_absent_options_defaults() -> None:
     row = _options(b"")
     assert (row["mss"], row["wscale"], row["sack_perm"], row["has_ts"]) == (0, -1, False, False)
-    assert (row["ts_val"], row["ts_ecr"], row["sack_blocks"], row["sack_le"], row["sack_re"]) == (0, 0, 0, 0, 0)
+    assert (row["ts_val"], row["ts_ecr"], row["sack_blocks"], row["sack_le"], row["sack_re"]) == (
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
 
 
 def test_sack_keeps_the_block_reaching_furthest_beyond_the_ack() -> None:
-    row = _options(NOP + NOP + TS + NOP + NOP + _sack((3000, 4000), (6000, 7000), (5000, 5500)), ACK, ack=1000)
+    row = _options(
+        NOP + NOP + TS + NOP + NOP + _sack((3000, 4000), (6000, 7000), (5000, 5500)), ACK, ack=1000
+    )
     assert row["sack_blocks"] == 3
     assert (row["sack_le"], row["sack_re"]) == (6000, 7000)
 
@@ -92,11 +102,22 @@ def test_timestamp_fast_path_equals_the_option_walk(monkeypatch) -> None:
 
     from pcapline.decode import options
 
-    frames = [ethernet(ipv4(tcp(flags=ACK, seq=i, options=NOP + NOP + b"\x08\x0a" + struct.pack("!II", i, 7 * i)))) for i in range(50)]
+    frames = [
+        ethernet(
+            ipv4(
+                tcp(
+                    flags=ACK, seq=i, options=NOP + NOP + b"\x08\x0a" + struct.pack("!II", i, 7 * i)
+                )
+            )
+        )
+        for i in range(50)
+    ]
     frames += [ethernet(ipv4(tcp(flags=SYN, options=MSS + SACK_PERM + TS + NOP + WS)))]
     capture = read_capture(io.BytesIO(pcap(frames)))
     fast = decode(capture).segments
-    monkeypatch.setattr(options, "_timestamps_only", lambda area, out, seg: np.zeros(seg.size, bool))
+    monkeypatch.setattr(
+        options, "_timestamps_only", lambda area, out, seg: np.zeros(seg.size, bool)
+    )
     walked = decode(capture).segments
     assert fast.equals(walked)
     assert fast["ts_val"].tolist()[:3] == [0, 1, 2] and fast["ts_ecr"].tolist()[:3] == [0, 7, 14]
@@ -104,7 +125,14 @@ def test_timestamp_fast_path_equals_the_option_walk(monkeypatch) -> None:
 
 def _reference(opts: bytes, ack: int) -> dict[str, object]:
     """Plain per-packet option parser with the same rules (the vectorised walk must agree)."""
-    r: dict[str, object] = {"mss": 0, "wscale": -1, "sack_perm": False, "has_ts": False, "ts_val": 0, "ts_ecr": 0}
+    r: dict[str, object] = {
+        "mss": 0,
+        "wscale": -1,
+        "sack_perm": False,
+        "has_ts": False,
+        "ts_val": 0,
+        "ts_ecr": 0,
+    }
     r.update(sack_blocks=0, sack_le=0, sack_re=0)
     pos = 0
     while pos < len(opts):
@@ -137,7 +165,20 @@ def test_random_option_lists_match_a_per_packet_parser() -> None:
     import random
 
     rng = random.Random(3)
-    pieces = [NOP, EOL, MSS, SACK_PERM, TS, WS, b"\x03\x03\x1f", _sack((5, 9)), _sack((1, 2), (7, 8), (3, 4)), b"\x22\x05abc", b"\x08\x01", b"\x02"]
+    pieces = [
+        NOP,
+        EOL,
+        MSS,
+        SACK_PERM,
+        TS,
+        WS,
+        b"\x03\x03\x1f",
+        _sack((5, 9)),
+        _sack((1, 2), (7, 8), (3, 4)),
+        b"\x22\x05abc",
+        b"\x08\x01",
+        b"\x02",
+    ]
     cases = []
     for _ in range(300):
         opts = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8)))[:40]

@@ -16,7 +16,9 @@ SNAP = b"\xaa\xaa\x03\x00\x00\x00\x08\x00"
 ADDRS = b"\x02\x00\x00\x00\x00\x01" * 3 + b"\x00\x00"  # addr1-3 + sequence control
 
 
-def dot11(subtype: int = 0, fc1: int = 0x01, qos: bool = False, four_addr: bool = False, pad: int = 0) -> bytes:
+def dot11(
+    subtype: int = 0, fc1: int = 0x01, qos: bool = False, four_addr: bool = False, pad: int = 0
+) -> bytes:
     fc0 = (2 << 2) | ((subtype | (8 if qos else 0)) << 4)
     head = bytes([fc0, fc1 | (0x03 if four_addr else 0)]) + b"\x00\x00" + ADDRS
     if four_addr:

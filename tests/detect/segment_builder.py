@@ -56,7 +56,7 @@ class Conversation:
             ip_id = self._ip_id[side]
         self.rows.append(
             {
-                "time_ns": int(round(t * 1e9)),
+                "time_ns": round(t * 1e9),
                 "from_client": side,
                 "seq": own % 2**32,
                 "ack": ack % 2**32,
@@ -117,8 +117,21 @@ def segments(*conversations: Conversation) -> pd.DataFrame:
     table = {name: np.zeros(len(rows), dtype=dtype) for name, dtype in SEGMENT_COLUMNS.items()}
     table["frame"] = np.arange(1, len(rows) + 1)
     table["ip_version"][:] = 4
-    for name in ("time_ns", "seq", "ack", "flags", "window", "seg_len", "mss", "wscale", "ttl", "ip_id",
-                 "sack_blocks", "sack_le", "sack_re"):
+    for name in (
+        "time_ns",
+        "seq",
+        "ack",
+        "flags",
+        "window",
+        "seg_len",
+        "mss",
+        "wscale",
+        "ttl",
+        "ip_id",
+        "sack_blocks",
+        "sack_le",
+        "sack_re",
+    ):
         table[name] = np.array([r[name] for r in rows], dtype=SEGMENT_COLUMNS[name])
     frame = pd.DataFrame(table)
     frame["conn"] = np.array([r["conn"] for r in rows], dtype=FLOW_COLUMNS["conn"])

@@ -69,5 +69,9 @@ def test_corpus_probe_85_ms_after_data_is_not_keepalive() -> None:
     if not path.is_file():
         pytest.skip("corpus capture not present")
     a = pcapline.analyze(str(path))
-    assert not a.events[a.events.frame.isin([4369, 4370])].kind.isin(["keepalive", "keepalive_ack"]).any()
+    assert (
+        not a.events[a.events.frame.isin([4369, 4370])]
+        .kind.isin(["keepalive", "keepalive_ack"])
+        .any()
+    )
     assert "keepalive" not in a.connections.set_index("id").loc[51, "explanation"]

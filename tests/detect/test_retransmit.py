@@ -147,7 +147,9 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
 
 def test_no_give_up_time_claimed_past_the_peer_rst() -> None:
     # Connection 2: the client's data RTO series ends with the listener's RST at 13.3 s.
-    conn = pcapline.analyze(str(SAMPLES / "listen-overflow-backlog2-abort0.pcap")).connections.iloc[2]
+    conn = pcapline.analyze(str(SAMPLES / "listen-overflow-backlog2-abort0.pcap")).connections.iloc[
+        2
+    ]
     assert conn.fate == "listen_overflow" and conn.reset_by == "server"
     assert conn.inferred["rto"]["gave_up"] is False and conn.inferred["rto"]["give_up_s"] is None
 

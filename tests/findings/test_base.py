@@ -1,6 +1,12 @@
 import numpy as np
 
-from pcapline.findings.base import MAX_LISTED_CONNECTIONS, Burst, densest_window, endpoint, make_finding
+from pcapline.findings.base import (
+    MAX_LISTED_CONNECTIONS,
+    Burst,
+    densest_window,
+    endpoint,
+    make_finding,
+)
 
 
 def test_densest_window_counts_the_busiest_stretch() -> None:
@@ -14,8 +20,12 @@ def test_make_finding_caps_the_listed_connections() -> None:
     ids = list(range(MAX_LISTED_CONNECTIONS + 5, 0, -1))
     finding = make_finding("syn_flood", "s", ids, "why", server="x")
     assert list(finding.connections) == list(range(1, MAX_LISTED_CONNECTIONS + 1))
-    assert finding.details == {"server": "x", "connection_count": MAX_LISTED_CONNECTIONS + 5,
-                               "connections_truncated": True, "explanation": "why"}
+    assert finding.details == {
+        "server": "x",
+        "connection_count": MAX_LISTED_CONNECTIONS + 5,
+        "connections_truncated": True,
+        "explanation": "why",
+    }
     assert "connections_truncated" not in make_finding("k", "s", [3, 1], "why").details
 
 

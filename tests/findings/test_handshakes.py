@@ -1,5 +1,5 @@
+from findings.wire import ACK, RST, SYN, Wire
 from pcapline.findings.handshakes import summarize
-from findings.wire import ACK, FIN, RST, SYN, Wire
 
 
 def test_each_syn_is_judged_on_its_own_reply():

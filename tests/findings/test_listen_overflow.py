@@ -25,7 +25,11 @@ def test_burst_on_one_port_is_reported() -> None:
     assert finding.kind == "listen_overflow"
     assert list(finding.connections) == [0, 1, 2]
     assert finding.details["server"] == "10.0.0.1:8080"
-    assert finding.details["signatures"] == {"listen_overflow_fate": 0, "synack_after_ack": 2, "rst_to_final_ack": 1}
+    assert finding.details["signatures"] == {
+        "listen_overflow_fate": 0,
+        "synack_after_ack": 2,
+        "rst_to_final_ack": 1,
+    }
     assert "somaxconn" in finding.details["explanation"]
 
 

@@ -13,25 +13,35 @@ import pytest
 import pcapline
 from findings.wire import SYN, T0, S, Wire
 from pcapline.findings import find_all
-from pcapline.findings.nat_timestamp import cluster_clocks, replay_cache
 from pcapline.findings.handshakes import summarize
+from pcapline.findings.nat_timestamp import cluster_clocks, replay_cache
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
 NAT = SAMPLES / "nat"
 EXPECTED = sorted(NAT.glob("*.expected.json"))
 OTHER_SAMPLES = sorted(
-    p for p in SAMPLES.rglob("*") if p.is_file() and NAT not in p.parents
+    p
+    for p in SAMPLES.rglob("*")
+    if p.is_file()
+    and NAT not in p.parents
     and p.name.endswith((".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz"))
 )
 
 
-@pytest.mark.parametrize("expected_path", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.json"))
+@pytest.mark.parametrize(
+    "expected_path", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.json")
+)
 def test_crafted_nat_captures_give_exactly_the_expected_findings(expected_path: Path) -> None:
     expected = json.loads(expected_path.read_text())
     capture = expected_path.with_name(expected_path.name.replace(".expected.json", ".pcap"))
     analysis = pcapline.analyze(capture)
     got = [
-        {"kind": f.kind, "ip": f.details.get("ip"), "server": f.details.get("server"), "connections": list(f.connections)}
+        {
+            "kind": f.kind,
+            "ip": f.details.get("ip"),
+            "server": f.details.get("server"),
+            "connections": list(f.connections),
+        }
         for f in analysis.findings
         if f.kind == "nat_timestamp"
     ]
@@ -50,8 +60,14 @@ def test_positive_capture_details() -> None:
     clocks = {frozenset(c["connections"]) for c in finding.details["clocks"]}
     assert clocks == {frozenset(ids) for ids in hosts.values()}  # one clock per NATed host
     assert all(c["rate_hz"] == 1000 and c["confirmed"] for c in finding.details["clocks"])
-    assert finding.details["dropped_syns"] == sum(c["paws_dropped_syns"] for c in expected["connections"])
-    answered = {c["id"] for c in expected["connections"] if c["client_ip"] == "203.0.113.50" and c["answered"]}
+    assert finding.details["dropped_syns"] == sum(
+        c["paws_dropped_syns"] for c in expected["connections"]
+    )
+    answered = {
+        c["id"]
+        for c in expected["connections"]
+        if c["client_ip"] == "203.0.113.50" and c["answered"]
+    }
     assert set(finding.details["answered"]) == answered
     assert "tcp_tw_recycle" in finding.details["explanation"]
     assert "PAWSPassiveRejected" in finding.details["explanation"]
@@ -109,7 +125,13 @@ def test_cache_replay_follows_the_kernel_rule() -> None:
     hs = summarize(*w.tables()[:2])
     syns = hs.syns.sort_values(["time_ns", "frame"])
     replay = replay_cache(syns, hs.conns)
-    assert dict(zip(syns["conn"], replay.regressed)) == {0: False, 1: False, 2: True, 4: True, 3: False}
+    assert dict(zip(syns["conn"], replay.regressed, strict=False)) == {
+        0: False,
+        1: False,
+        2: True,
+        4: True,
+        3: False,
+    }
 
 
 def test_client_closing_first_does_not_feed_the_cache() -> None:

@@ -9,8 +9,12 @@ NAT = ROOT / "sample_captures" / "nat"
 
 
 def test_regenerated_captures_match_the_committed_ones(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(ROOT / "tools" / "natcraft.py"), str(tmp_path)], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "natcraft.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     made = sorted(p.name for p in tmp_path.iterdir())
     assert made == sorted(p.name for p in NAT.iterdir() if p.suffix in (".pcap", ".json"))
     for name in made:

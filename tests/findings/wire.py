@@ -22,15 +22,47 @@ class Wire:
     rows: list[dict[str, Any]] = field(default_factory=list)
     conns: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def conn(self, cid: int, client_ip: str, client_port: int, server_ip: str = "10.0.0.1", server_port: int = 80) -> None:
-        self.conns[cid] = {"id": cid, "client_ip": client_ip, "client_port": client_port,
-                           "server_ip": server_ip, "server_port": server_port}
+    def conn(
+        self,
+        cid: int,
+        client_ip: str,
+        client_port: int,
+        server_ip: str = "10.0.0.1",
+        server_port: int = 80,
+    ) -> None:
+        self.conns[cid] = {
+            "id": cid,
+            "client_ip": client_ip,
+            "client_port": client_port,
+            "server_ip": server_ip,
+            "server_port": server_port,
+        }
 
-    def seg(self, cid: int, t_s: float, from_client: bool, flags: int, *, ts: int | None = None, length: int = 0) -> None:
-        self.rows.append({"conn": cid, "time_ns": T0 + int(round(t_s * S)), "from_client": from_client,
-                          "flags": flags, "has_ts": ts is not None, "ts_val": ts or 0, "seg_len": length})
+    def seg(
+        self,
+        cid: int,
+        t_s: float,
+        from_client: bool,
+        flags: int,
+        *,
+        ts: int | None = None,
+        length: int = 0,
+    ) -> None:
+        self.rows.append(
+            {
+                "conn": cid,
+                "time_ns": T0 + round(t_s * S),
+                "from_client": from_client,
+                "flags": flags,
+                "has_ts": ts is not None,
+                "ts_val": ts or 0,
+                "seg_len": length,
+            }
+        )
 
-    def handshake_close(self, cid: int, t_s: float, *, ts: int | None = None, server_closes: bool = True) -> None:
+    def handshake_close(
+        self, cid: int, t_s: float, *, ts: int | None = None, server_closes: bool = True
+    ) -> None:
         """A complete short connection: SYN, SYN+ACK, ACK, request, response, close."""
         tick = (lambda dt: None) if ts is None else (lambda dt: ts + int(dt * 1000))
         self.seg(cid, t_s, True, SYN, ts=tick(0))
@@ -60,4 +92,4 @@ class Wire:
         return seg, conns, events
 
 
-__all__ = ["ACK", "FIN", "RST", "S", "SYN", "T0", "Wire"]
+__all__ = ["ACK", "FIN", "RST", "SYN", "T0", "S", "Wire"]

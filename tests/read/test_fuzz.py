@@ -17,7 +17,11 @@ from pcapline.flows import build_flows
 from pcapline.read import read_capture
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
-CORPUS_SAMPLES = ["arkime/wireshark-retrans.pcap", "pcapplusplus/pcap/many_interfaces-1.pcapng", "scapy/dcerpc_privacy_krb.pcapng.gz"]
+CORPUS_SAMPLES = [
+    "arkime/wireshark-retrans.pcap",
+    "pcapplusplus/pcap/many_interfaces-1.pcapng",
+    "scapy/dcerpc_privacy_krb.pcapng.gz",
+]
 OPTS = b"\x02\x04\x05\xb4\x04\x02\x08\x0a" + b"\x00" * 8 + b"\x01\x03\x03\x07"
 
 
@@ -28,14 +32,21 @@ def _crafted_pcapng() -> bytes:
         + idb(1)
         + idb(276, tsresol=9)
         + b"".join(
-            epb(i % 2, 10**6 * i, ethernet(ipv4(seg)) if i % 2 == 0 else sll2(ipv4(tcp(flags=ACK, seq=i))))
+            epb(
+                i % 2,
+                10**6 * i,
+                ethernet(ipv4(seg)) if i % 2 == 0 else sll2(ipv4(tcp(flags=ACK, seq=i))),
+            )
             for i in range(40)
         )
     )
 
 
 def _crafted_pcap() -> bytes:
-    frames = [ethernet(ipv6(tcp(flags=ACK, seq=i, options=OPTS, payload=b"z" * 50)), ethertype=0x86DD) for i in range(40)]
+    frames = [
+        ethernet(ipv6(tcp(flags=ACK, seq=i, options=OPTS, payload=b"z" * 50)), ethertype=0x86DD)
+        for i in range(40)
+    ]
     return pcap(frames, order=">", nano=True)
 
 
@@ -68,7 +79,9 @@ def _mutations(rng: random.Random, data: bytes) -> list[bytes]:
     for _ in range(8):  # overwrite an aligned 32-bit word (record/block lengths are such words)
         b = bytearray(data)
         pos = rng.randrange(0, len(b) - 4) & ~3
-        b[pos : pos + 4] = struct.pack("<I", rng.choice([0, 1, 11, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, rng.getrandbits(32)]))
+        b[pos : pos + 4] = struct.pack(
+            "<I", rng.choice([0, 1, 11, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, rng.getrandbits(32)])
+        )
         out.append(bytes(b))
     return out
 
@@ -90,7 +103,9 @@ def test_every_prefix_of_a_small_capture_reads_the_complete_records() -> None:
     # Every byte around the record boundaries (inside/after each 16-byte record header),
     # every 5th byte elsewhere.
     boundaries = {24 + k * size + d for k in range(4) for d in range(-1, 18)}
-    cuts = sorted({c for c in boundaries | set(range(24, len(data) + 1, 5)) if 24 <= c <= len(data)})
+    cuts = sorted(
+        {c for c in boundaries | set(range(24, len(data) + 1, 5)) if 24 <= c <= len(data)}
+    )
     for cut in cuts:
         cap = read_capture(io.BytesIO(data[:cut]))
         whole = (cut - 24) // size

@@ -54,7 +54,10 @@ def test_nested_compression_is_unwrapped_up_to_three_layers(tmp_path) -> None:
     assert read_capture(path).compression == "gzip+xz+bzip2"
     assert read_capture(io.BytesIO(path.read_bytes())).frames == 5  # stdin / file objects too
     path.write_bytes(gzip.compress(gzip.compress(gzip.compress(gzip.compress(PCAP)))))
-    with pytest.raises(CaptureError, match=r"compressed more than 3 times \(gzip inside gzip inside gzip inside gzip\)"):
+    with pytest.raises(
+        CaptureError,
+        match=r"compressed more than 3 times \(gzip inside gzip inside gzip inside gzip\)",
+    ):
         read_capture(path)
 
 
@@ -69,7 +72,9 @@ def test_file_object_and_stdin() -> None:
     assert read_capture(io.BytesIO(PCAP)).frames == 5
     assert read_capture(io.BytesIO(gzip.compress(PCAP))).frames == 5
     code = "from pcapline.read import read_capture; c = read_capture('-'); print(c.frames, c.path)"
-    out = subprocess.run([sys.executable, "-c", code], input=PCAP, capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=PCAP, capture_output=True, check=True
+    ).stdout
     assert out.split() == [b"5", b"-"]
 
 

@@ -98,7 +98,9 @@ def test_file_ending_inside_packet_bytes_says_how_many_are_present(tmp_path) -> 
     path = tmp_path / "data.pcap"
     path.write_bytes(pcap(frames)[:-5])
     cap = read_capture(path)
-    assert cap.warnings == [f"file ends inside frame 2 ({len(frames[1]) - 5} of {len(frames[1])} captured bytes present)"]
+    assert cap.warnings == [
+        f"file ends inside frame 2 ({len(frames[1]) - 5} of {len(frames[1])} captured bytes present)"
+    ]
     assert not cap.last_time_unknown and cap.timed_ns.size == 2
 
 
@@ -186,7 +188,9 @@ def test_cut_only_record_gives_no_capture_time_but_is_counted(tmp_path) -> None:
         (b"\x04\x22\x4d\x18rest", "lz4"),
     ],
 )
-def test_unusable_input_raises_one_line_capture_error(tmp_path, content: bytes, message: str) -> None:
+def test_unusable_input_raises_one_line_capture_error(
+    tmp_path, content: bytes, message: str
+) -> None:
     path = tmp_path / "x.pcap"
     path.write_bytes(content)
     with pytest.raises(CaptureError, match=message) as info:
@@ -206,7 +210,11 @@ def test_kuznetsov_modified_pcap_has_24_byte_record_headers(tmp_path) -> None:
     out = [struct.pack("<IHHiIII", 0xA1B2CD34, 2, 4, 0, 0, 65535, 1)]
     for i, f in enumerate(frames):
         # standard 16 bytes, then ifindex, protocol, pkt_type, pad
-        out.append(struct.pack("<IIII", 1_700_000_000 + i, 0, len(f), len(f)) + struct.pack("<IHBB", 2, 0x0800, 0, 0) + f)
+        out.append(
+            struct.pack("<IIII", 1_700_000_000 + i, 0, len(f), len(f))
+            + struct.pack("<IHBB", 2, 0x0800, 0, 0)
+            + f
+        )
     path = tmp_path / "modified.pcap"
     path.write_bytes(b"".join(out))
     cap = read_capture(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from craft import SYN, epb, ethernet, idb, ipv4, null, obsolete_pb, raw_ip, shb, spb, tcp
+from craft import SYN, epb, ethernet, idb, ipv4, null, obsolete_pb, shb, spb, tcp
 
 from pcapline.errors import CaptureError
 from pcapline.read import read_capture
@@ -109,7 +109,9 @@ def test_last_block_cut_inside_its_header_or_data(tmp_path, kept: int) -> None:
         assert cap.time_ns.tolist() == [SEC_TICK_NS, SEC_TICK_NS] and cap.last_time_unknown
         assert cap.timed_ns.tolist() == [SEC_TICK_NS]
     else:
-        assert cap.warnings == [f"file ends inside frame 2 ({kept - 28} of {len(ethernet(PKT))} captured bytes present)"]
+        assert cap.warnings == [
+            f"file ends inside frame 2 ({kept - 28} of {len(ethernet(PKT))} captured bytes present)"
+        ]
         assert cap.time_ns.tolist() == [SEC_TICK_NS, 2 * SEC_TICK_NS] and not cap.last_time_unknown
 
 

@@ -90,7 +90,7 @@ class Conn:
         base_c, base_s = self.cisn, self.sisn
         own, peer = (base_c, base_s) if from_client else (base_s, base_c)
         p = _Pkt(
-            self.start_ns + int(round(dt_s * S)),
+            self.start_ns + round(dt_s * S),
             from_client,
             flags,
             (own + seq) % 2**32,

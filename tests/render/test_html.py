@@ -19,10 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import html_scenarios as hs  # noqa: E402
+import html_scenarios as hs
 
-from pcapline.render import html as report  # noqa: E402
-from pcapline.render import plots  # noqa: E402
+from pcapline.render import html as report
+from pcapline.render import plots
 
 
 class Page(HTMLParser):
@@ -354,7 +354,7 @@ def test_large_payloads_are_packed() -> None:
     assert len(p.json_script("conn-data")["rows"]) == len(big.connections)
     webgl = p.json_script("fig-timeline")["data"]
     assert {t["type"] for t in webgl} == {"scattergl"}
-    bars = [t for t in webgl if t.get("mode") == "markers" and t["name"] == "closed"][0]
+    bars = next(t for t in webgl if t.get("mode") == "markers" and t["name"] == "closed")
     assert _decode(bars["x"]).dtype.name == "float32"
     # Busy timeline: only the failing connections' marks are visible by default.
     marks = {

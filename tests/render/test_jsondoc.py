@@ -40,12 +40,22 @@ def test_values_are_rendered_from_the_tables() -> None:
     assert list(cap["skipped"].items()) == [("not_tcp", 4), ("truncated_record", 1)]
     refused = doc["connections"][1]
     assert refused["server"] == {"ip": "10.0.0.2", "port": 81}
-    assert refused["fate"] == "refused" and refused["closer"] is None and refused["reset_by"] == "server"
+    assert (
+        refused["fate"] == "refused"
+        and refused["closer"] is None
+        and refused["reset_by"] == "server"
+    )
     assert refused["duration"] == pytest.approx(0.0003)
     assert refused["counts"]["resets"] == 1
     assert refused["events"] == [
         {"frame": 11, "time": (T0 + 11_000_000) / 1e9, "from": "client", "kind": "syn", "note": ""},
-        {"frame": 12, "time": (T0 + 12_000_000) / 1e9, "from": "server", "kind": "rst", "note": "answered the SYN"},
+        {
+            "frame": 12,
+            "time": (T0 + 12_000_000) / 1e9,
+            "from": "server",
+            "kind": "rst",
+            "note": "answered the SYN",
+        },
     ]
     ka = doc["connections"][2]
     assert ka["client"] == {"ip": "2001:db8::1", "port": 40002}
@@ -71,7 +81,12 @@ def test_findings_carry_their_details() -> None:
     finding = Finding("nat_timestamp", "SYNs from 192.0.2.7 dropped", (0, 2), {"ip": "192.0.2.7"})
     doc = document(make_analysis(findings=[finding]))
     assert doc["findings"] == [
-        {"kind": "nat_timestamp", "summary": "SYNs from 192.0.2.7 dropped", "connections": [0, 2], "ip": "192.0.2.7"}
+        {
+            "kind": "nat_timestamp",
+            "summary": "SYNs from 192.0.2.7 dropped",
+            "connections": [0, 2],
+            "ip": "192.0.2.7",
+        }
     ]
     check_document(doc)
 
@@ -161,8 +176,12 @@ def test_the_samples_named_above_exist_and_cover_inferred_and_events() -> None:
 def test_writer_matches_dumps_for_every_indent_on_awkward_values(indent: int | None) -> None:
     rows = [
         connection_row(3, explanation='say "{}" \\ {0} — ünïcode\nnew line', closer=None),
-        connection_row(1, inferred={"keepalive": {"idle": 5.0, "count": None}, "series": [1, 2.5, "x"]}),
-        connection_row(2, client_guessed=True, inferred=None, explanation=None, fate="reset", reset_by="server"),
+        connection_row(
+            1, inferred={"keepalive": {"idle": 5.0, "count": None}, "series": [1, 2.5, "x"]}
+        ),
+        connection_row(
+            2, client_guessed=True, inferred=None, explanation=None, fate="reset", reset_by="server"
+        ),
     ]
     events = [
         event_row(3, 40, Side.SERVER, EventKind.RST, 'note with "quotes" and {braces}'),
@@ -170,7 +189,9 @@ def test_writer_matches_dumps_for_every_indent_on_awkward_values(indent: int | N
         event_row(1, 11, Side.CLIENT, EventKind.SYN),  # out of frame order: the writer sorts
         event_row(99, 5, Side.CLIENT, EventKind.SYN),  # no such connection: not in the document
     ]
-    finding = Finding("time_wait_churn", "ports reused", (1, 3), {"reuses": [1, 2], "ip": "10.0.0.1"})
+    finding = Finding(
+        "time_wait_churn", "ports reused", (1, 3), {"reuses": [1, 2], "ip": "10.0.0.1"}
+    )
     analysis = make_analysis(rows=rows, events=events, findings=[finding])
     text = _written(analysis, indent)
     assert text == dumps(document(analysis), indent=indent)
@@ -187,7 +208,9 @@ def test_writer_with_no_connections_and_no_findings() -> None:
     assert json.loads(_written(analysis, 2))["connections"] == []
 
 
-def test_chunks_split_connections_and_their_events_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunks_split_connections_and_their_events_correctly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     whole = dumps(document(make_analysis()))
     chunks = list(connection_chunks(make_analysis(), chunk=2))
     assert [[c["id"] for c in chunk] for chunk in chunks] == [[0, 1], [2]]
@@ -203,5 +226,7 @@ def test_a_connection_of_unexpected_shape_falls_back_to_json_dumps() -> None:
     with pytest.raises(ValueError):  # allow_nan=False still refuses the infinity
         layout.connection(odd)
     odd = dict(doc, id=True)
-    assert layout.connection(odd) == json.dumps(odd, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+    assert layout.connection(odd) == json.dumps(odd, indent=2, ensure_ascii=False).replace(
+        "\n", "\n    "
+    )
     assert '"id": true' in layout.connection(odd)

@@ -16,10 +16,31 @@ from pcapline.render.tables import TABLE_COLUMNS, connections_table, to_csv, wri
 def test_csv_has_one_row_per_connection_with_flat_counts() -> None:
     table = pd.read_csv(io.StringIO(to_csv(make_analysis())))
     assert list(table.columns) == [
-        "id", "client_ip", "client_port", "server_ip", "server_port", "client_guessed",
-        "first_frame", "last_frame", "start", "end", "duration", "packets", "bytes_client",
-        "bytes_server", "fate", "closer", "reset_by", "syn_retransmits", "synack_retransmits",
-        "retransmits", "keepalive_probes", "zero_window_probes", "resets", "inferred", "explanation",
+        "id",
+        "client_ip",
+        "client_port",
+        "server_ip",
+        "server_port",
+        "client_guessed",
+        "first_frame",
+        "last_frame",
+        "start",
+        "end",
+        "duration",
+        "packets",
+        "bytes_client",
+        "bytes_server",
+        "fate",
+        "closer",
+        "reset_by",
+        "syn_retransmits",
+        "synack_retransmits",
+        "retransmits",
+        "keepalive_probes",
+        "zero_window_probes",
+        "resets",
+        "inferred",
+        "explanation",
     ]
     assert table["id"].tolist() == [0, 1, 2]
     assert table["fate"].tolist() == ["closed", "refused", "keepalive_timeout"]
@@ -34,7 +55,9 @@ def test_csv_has_one_row_per_connection_with_flat_counts() -> None:
 def test_inferred_is_json_text() -> None:
     table = pd.read_csv(io.StringIO(to_csv(make_analysis())))
     assert json.loads(table["inferred"].iloc[0]) == {}
-    assert json.loads(table["inferred"].iloc[2]) == {"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}}
+    assert json.loads(table["inferred"].iloc[2]) == {
+        "keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}
+    }
 
 
 def test_explanation_with_commas_and_quotes_round_trips() -> None:

@@ -49,7 +49,11 @@ def test_filtered_summary_counts_the_whole_capture_then_the_selection() -> None:
     lines = out.splitlines()
     at = lines.index("conns    3 connections: 1 keepalive_timeout, 1 refused, 1 closed")
     assert lines[at + 1] == "         showing 1 of 3 connections (filter: --stream 1): 1 refused"
-    none = render_text(whole.select(host="10.99.9.9"), TextOptions(width=120), Selection(whole.connections, "--host 10.99.9.9"))
+    none = render_text(
+        whole.select(host="10.99.9.9"),
+        TextOptions(width=120),
+        Selection(whole.connections, "--host 10.99.9.9"),
+    )
     assert none.splitlines()[-2:] == [
         "conns    3 connections: 1 keepalive_timeout, 1 refused, 1 closed",
         "         no connection matches --host 10.99.9.9",
@@ -100,8 +104,9 @@ def test_capture_text_is_not_rich_markup() -> None:
 
 
 def test_empty_capture_has_a_summary_and_no_table() -> None:
-    info = CaptureInfo(path="udp-only.pcap", format="pcap", link_types=["EN10MB"], frames=3,
-                       skipped={"not_tcp": 3})
+    info = CaptureInfo(
+        path="udp-only.pcap", format="pcap", link_types=["EN10MB"], frames=3, skipped={"not_tcp": 3}
+    )
     out = render_text(make_analysis(rows=[], events=[], capture=info), TextOptions(width=80))
     assert out.splitlines() == [
         "capture  udp-only.pcap (pcap, EN10MB)",
@@ -118,32 +123,43 @@ def test_guessed_client_is_marked() -> None:
 
 def test_number_formats() -> None:
     assert [format_duration(s) for s in (0, 0.0000042, 0.25, 3.5, 61, 3725)] == [
-        "0s", "4us", "250.0ms", "3.50s", "1m01s", "1h02m05s",
+        "0s",
+        "4us",
+        "250.0ms",
+        "3.50s",
+        "1m01s",
+        "1h02m05s",
     ]
     assert [format_bytes(n) for n in (0, 999, 1000, 1_234_567, 5_000_000_000)] == [
-        "0B", "999B", "1.0kB", "1.2MB", "5.0GB",
+        "0B",
+        "999B",
+        "1.0kB",
+        "1.2MB",
+        "5.0GB",
     ]
 
 
 def test_short_reason_drops_the_fate_label_and_keeps_the_first_clause() -> None:
-    assert short_reason("Connect timeout: 3 SYNs at 0, 1, 3 s, never answered; schedule: doubling") == (
-        "3 SYNs at 0, 1, 3 s, never answered"
-    )
+    assert short_reason(
+        "Connect timeout: 3 SYNs at 0, 1, 3 s, never answered; schedule: doubling"
+    ) == ("3 SYNs at 0, 1, 3 s, never answered")
     assert short_reason("Closed normally after 19 ms: the server sent the first FIN, then") == (
         "The server sent the first FIN, then"
     )
     # a long opening clause is content, not a label
     long = "The client and the server both kept sending after the peer said stop: odd"
     assert short_reason(long) == long
-    assert short_reason("Refused: the server answered the SYN with RST (frame 4). Nothing listens.") == (
-        "The server answered the SYN with RST (frame 4)"
-    )
+    assert short_reason(
+        "Refused: the server answered the SYN with RST (frame 4). Nothing listens."
+    ) == ("The server answered the SYN with RST (frame 4)")
     assert short_reason(None) == "" and short_reason("  ") == ""
 
 
 def test_each_failure_fate_is_explained_once_with_a_count() -> None:
     rows = [
-        connection_row(i, fate="connect_timeout", closer=None, explanation=f"Connect timeout: conn {i}.")
+        connection_row(
+            i, fate="connect_timeout", closer=None, explanation=f"Connect timeout: conn {i}."
+        )
         for i in (4, 2, 9)
     ] + [connection_row(0)]
     out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120))

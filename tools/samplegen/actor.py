@@ -118,7 +118,10 @@ class Program:
             sock.connect((s["addr"], s["port"]))
         except OSError as exc:
             name = errno.errorcode.get(exc.errno or 0, str(exc))
-            emit("connect_failed", f"{s.get('sock', 's')} {name} after {time.monotonic() - started:.3f}s")
+            emit(
+                "connect_failed",
+                f"{s.get('sock', 's')} {name} after {time.monotonic() - started:.3f}s",
+            )
             if not s.get("tolerate", False):
                 raise
             return
@@ -138,7 +141,9 @@ class Program:
         emit("eof", s.get("sock", "s"))
 
     def op_shutdown(self, s: Step) -> None:
-        how = {"wr": socket.SHUT_WR, "rd": socket.SHUT_RD, "rdwr": socket.SHUT_RDWR}[s.get("how", "wr")]
+        how = {"wr": socket.SHUT_WR, "rd": socket.SHUT_RD, "rdwr": socket.SHUT_RDWR}[
+            s.get("how", "wr")
+        ]
         self.socks[s.get("sock", "s")].shutdown(how)
 
     def op_close(self, s: Step) -> None:
@@ -164,13 +169,18 @@ class Program:
         sock = self.socks[s.get("sock", "s")]
         chunk, sent = _payload(s.get("chunk", 8192)), 0
         stop = threading.Event()
-        threading.Thread(target=self._await_line, args=(s.get("stop", "stop"), stop), daemon=True).start()
+        threading.Thread(
+            target=self._await_line, args=(s.get("stop", "stop"), stop), daemon=True
+        ).start()
         sock.settimeout(s.get("send_timeout", 120.0))
         while not stop.is_set():
             try:
                 sock.sendall(chunk)
             except OSError as exc:
-                emit("send_failed", errno.errorcode.get(exc.errno or 0, str(exc)) + f" after {sent} bytes")
+                emit(
+                    "send_failed",
+                    errno.errorcode.get(exc.errno or 0, str(exc)) + f" after {sent} bytes",
+                )
                 return
             sent += len(chunk)
             time.sleep(s.get("interval", 0.02))
@@ -202,7 +212,10 @@ class Program:
         started = time.monotonic()
         try:
             data = sock.recv(1)
-            emit("wait_error", ("eof" if not data else "data") + f" after {time.monotonic() - started:.3f}s")
+            emit(
+                "wait_error",
+                ("eof" if not data else "data") + f" after {time.monotonic() - started:.3f}s",
+            )
         except OSError as exc:
             name = errno.errorcode.get(exc.errno or 0, str(exc))
             emit("wait_error", f"{name} after {time.monotonic() - started:.3f}s")

@@ -28,7 +28,12 @@ COUNT_KEYS: tuple[str, ...] = tuple(Counts.__dataclass_fields__)
 FATES: tuple[str, ...] = tuple(f.value for f in Fate)
 
 #: capture_format of a plain ``tcpdump -i eth0`` capture (default snaplen).
-ETHERNET: dict[str, Any] = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump", "snaplen": 262144}
+ETHERNET: dict[str, Any] = {
+    "format": "pcap",
+    "link_type": "EN10MB",
+    "tool": "tcpdump",
+    "snaplen": 262144,
+}
 
 #: Counts of a clean exchange on a lossless veth: nothing is ever retransmitted or probed.
 CLEAN: dict[str, CountValue] = {key: 0 for key in COUNT_KEYS}
@@ -102,7 +107,9 @@ class Expected:
             "settings": self.settings,
             "capture_format": self.capture_format,
             "connections": [c.to_dict() for c in self.connections],
-            "connection_count": self.connection_count if self.connection_count is not None else len(self.connections),
+            "connection_count": self.connection_count
+            if self.connection_count is not None
+            else len(self.connections),
             "notes": self.notes,
             "observed_by_sockets": self.observed_by_sockets,
         }

@@ -16,14 +16,14 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``tools.samplegen`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import shutil  # noqa: E402
+import shutil
 
-from tools.samplegen.expected import Expected, stem_of  # noqa: E402
-from tools.samplegen.index import write_index  # noqa: E402
-from tools.samplegen.netns import Lab  # noqa: E402
-from tools.samplegen.registry import SCENARIOS  # noqa: E402
-from tools.samplegen.sanity import check_file  # noqa: E402
-from tools.samplegen.scenario import Ctx, Scenario  # noqa: E402
+from tools.samplegen.expected import Expected, stem_of
+from tools.samplegen.index import write_index
+from tools.samplegen.netns import Lab
+from tools.samplegen.registry import SCENARIOS
+from tools.samplegen.sanity import check_file
+from tools.samplegen.scenario import Ctx, Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,8 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=6, help="scenarios run at once (default 6)")
     ap.add_argument("--out", type=Path, default=REPO / "sample_captures")
     ap.add_argument("--list", action="store_true", help="list scenario names and exit")
-    ap.add_argument("--no-sanity", action="store_true", help="skip the tshark read-back of each capture")
-    ap.add_argument("--retries", type=int, default=1, help="re-runs of failed/suspicious scenarios (default 1)")
+    ap.add_argument(
+        "--no-sanity", action="store_true", help="skip the tshark read-back of each capture"
+    )
+    ap.add_argument(
+        "--retries", type=int, default=1, help="re-runs of failed/suspicious scenarios (default 1)"
+    )
     args = ap.parse_args(argv)
     if args.list:
         for sc in SCENARIOS:
@@ -71,13 +75,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"retry {attempt + 1}: {', '.join(sc.name for sc in again)}")
         failed, suspicious = run_batch(again, args.out, args.jobs, not args.no_sanity)
     write_index(args.out)
-    print(f"done in {time.monotonic() - started:.1f}s; failed: {sorted(failed) or 'none'}; "
-          f"capture differs from the scenario's intent: {sorted(suspicious) or 'none'}")
+    print(
+        f"done in {time.monotonic() - started:.1f}s; failed: {sorted(failed) or 'none'}; "
+        f"capture differs from the scenario's intent: {sorted(suspicious) or 'none'}"
+    )
     if failed or suspicious:
         sys.exit(1)
 
 
-def run_batch(chosen: list[Scenario], out: Path, jobs: int, sanity: bool) -> tuple[set[str], set[str]]:
+def run_batch(
+    chosen: list[Scenario], out: Path, jobs: int, sanity: bool
+) -> tuple[set[str], set[str]]:
     """Run scenarios in parallel; returns (failed, suspicious) scenario names.
 
     Suspicious = the sanity check (tshark read-back) found the capture does not show what the
@@ -92,7 +100,7 @@ def run_batch(chosen: list[Scenario], out: Path, jobs: int, sanity: bool) -> tup
             sc = futures[fut]
             try:
                 name, exps, logs, took = fut.result()
-            except Exception:  # noqa: BLE001 - report every scenario, keep the others running
+            except Exception:
                 failed.add(sc.name)
                 print(f"FAIL {sc.name}\n{traceback.format_exc()}", file=sys.stderr)
                 continue

@@ -53,7 +53,9 @@ def write_index(out: Path) -> Path:
         data = json.loads(path.read_text())
         where = data["captured_at"] + (" (derived)" if data.get("derived_from") else "")
         scenario = str(data["scenario"]).replace("|", "/")
-        rows.append(f"| `{data['capture']}` | {scenario} | {where} | {_fates(data['connections'])} |")
+        rows.append(
+            f"| `{data['capture']}` | {scenario} | {where} | {_fates(data['connections'])} |"
+        )
     readme = out / "README.md"
     readme.write_text(HEADER + "\n".join(rows) + "\n")
     return readme

@@ -87,7 +87,9 @@ class Lab:
             ns.sysctl("net.ipv6.conf.default.disable_ipv6", 1)
         return ns
 
-    def veth(self, a: Namespace, a_dev: str, b: Namespace, b_dev: str, *, offloads: bool = False) -> None:
+    def veth(
+        self, a: Namespace, a_dev: str, b: Namespace, b_dev: str, *, offloads: bool = False
+    ) -> None:
         a.run(["ip", "link", "add", a_dev, "type", "veth", "peer", "name", b_dev, "netns", b.name])
         for ns, dev in ((a, a_dev), (b, b_dev)):
             if not offloads:

@@ -66,7 +66,9 @@ class Actor:
             bufsize=1,
         )
         assert self.proc.stdout is not None
-        threading.Thread(target=_pump, args=(self.proc.stdout, self.lines, self.log), daemon=True).start()
+        threading.Thread(
+            target=_pump, args=(self.proc.stdout, self.lines, self.log), daemon=True
+        ).start()
         return self
 
     def expect(self, name: str, timeout: float = 30.0) -> str:
@@ -124,7 +126,20 @@ class Capture:
                 args += ["-i", dev]
             return args + self.extra
         (dev,) = self.interfaces
-        return ["tcpdump", "-i", dev, "-w", str(self.path), "-U", "--immediate-mode", "-Z", "root", "-B", "16384", *self.extra]
+        return [
+            "tcpdump",
+            "-i",
+            dev,
+            "-w",
+            str(self.path),
+            "-U",
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-B",
+            "16384",
+            *self.extra,
+        ]
 
     def start(self) -> Capture:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,14 +153,16 @@ class Capture:
         )
         assert self.proc.stderr is not None
         ready: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=_pump, args=(self.proc.stderr, ready, self.stderr_log), daemon=True).start()
+        threading.Thread(
+            target=_pump, args=(self.proc.stderr, ready, self.stderr_log), daemon=True
+        ).start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 line = ready.get(timeout=0.2)
-            except queue.Empty:
+            except queue.Empty as exc:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"capture died: {self.stderr_log}")
+                    raise RuntimeError(f"capture died: {self.stderr_log}") from exc
                 continue
             if "listening on" in line or "Capturing on" in line or "File:" in line:
                 # dumpcap prints its banner before the ring is open; give it a moment.
@@ -166,7 +183,11 @@ class Capture:
         time.sleep(0.1)
         if self.path.exists():
             self.path.chmod(0o644)  # dumpcap creates 0600 files
-        dropped = [line for line in self.stderr_log if "dropped by kernel" in line and not line.startswith("0 ")]
+        dropped = [
+            line
+            for line in self.stderr_log
+            if "dropped by kernel" in line and not line.startswith("0 ")
+        ]
         if dropped:
             raise RuntimeError(f"capture {self.path.name} lost packets: {self.stderr_log}")
 

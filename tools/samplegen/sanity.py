@@ -13,7 +13,9 @@ Files captured with duplicates (``-i any`` on a router) are skipped for counts.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import subprocess
 import sys
 from collections import defaultdict
@@ -22,8 +24,16 @@ from pathlib import Path
 from typing import Any
 
 FIELDS = [
-    "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len",
-    "tcp.analysis.keep_alive", "tcp.analysis.retransmission", "tcp.analysis.fast_retransmission",
+    "tcp.stream",
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.flags",
+    "tcp.seq_raw",
+    "tcp.ack_raw",
+    "tcp.len",
+    "tcp.analysis.keep_alive",
+    "tcp.analysis.retransmission",
+    "tcp.analysis.fast_retransmission",
 ]
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -51,14 +61,33 @@ class Stream:
 
 def read_streams(path: Path) -> list[Stream]:
     out = subprocess.run(
-        ["tshark", "-r", str(path), "-Y", "tcp", "-T", "fields", *sum((["-e", f] for f in FIELDS), [])],
-        capture_output=True, text=True, check=True,
+        [
+            "tshark",
+            "-r",
+            str(path),
+            "-Y",
+            "tcp",
+            "-T",
+            "fields",
+            *functools.reduce(operator.iadd, (["-e", f] for f in FIELDS), []),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     streams: dict[int, Stream] = defaultdict(Stream)
     for line in out.splitlines():
         v = line.split("\t")
-        s = Seg(int(v[1]), int(v[2]), int(v[3], 16), int(v[4]), int(v[5] or 0), int(v[6] or 0),
-                bool(v[7]), bool(v[8] or v[9]))
+        s = Seg(
+            int(v[1]),
+            int(v[2]),
+            int(v[3], 16),
+            int(v[4]),
+            int(v[5] or 0),
+            int(v[6] or 0),
+            bool(v[7]),
+            bool(v[8] or v[9]),
+        )
         streams[int(v[0])].segs.append(s)
     result = [streams[k] for k in sorted(streams)]
     for st in result:
@@ -67,7 +96,9 @@ def read_streams(path: Path) -> list[Stream]:
         if syn is not None:
             st.server_port = syn.dport
         else:  # midstream: the well-known side
-            st.server_port = min(first.sport, first.dport) if 8080 not in (first.sport, first.dport) else 8080
+            st.server_port = (
+                min(first.sport, first.dport) if 8080 not in (first.sport, first.dport) else 8080
+            )
     return result
 
 
@@ -86,8 +117,10 @@ def _sum_bounds(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int):
         return a + b
     los, his = (_end(a, "min"), _end(b, "min")), (_end(a, "max"), _end(b, "max"))
-    return {"min": None if None in los else sum(x or 0 for x in los),
-            "max": None if None in his else sum(x or 0 for x in his)}
+    return {
+        "min": None if None in los else sum(x or 0 for x in los),
+        "max": None if None in his else sum(x or 0 for x in his),
+    }
 
 
 def check_connection(st: Stream, want: dict[str, Any], skip_counts: bool) -> list[str]:
@@ -131,8 +164,18 @@ def check_connection(st: Stream, want: dict[str, Any], skip_counts: bool) -> lis
         by = {("client" if st.from_client(s) else "server") for s in rsts}
         if want["reset_by"] not in by:
             problems.append(f"no RST from {want['reset_by']}")
-    if fate in {"open", "retransmit_timeout", "persist_timeout", "keepalive_timeout", "connect_timeout",
-                "handshake_timeout"} and fins:
+    if (
+        fate
+        in {
+            "open",
+            "retransmit_timeout",
+            "persist_timeout",
+            "keepalive_timeout",
+            "connect_timeout",
+            "handshake_timeout",
+        }
+        and fins
+    ):
         problems.append(f"{fate} but FIN seen")
     return problems
 
@@ -151,7 +194,9 @@ def check_file(expected_path: Path) -> list[str]:
         return []  # byte-identical to its (checked) source; tshark 4.0 cannot open bz2/xz
     capture = expected_path.parent / exp["capture"]
     streams = read_streams(capture)
-    skip_counts = "any" in str(exp["capture_format"].get("tool", "")) and exp["captured_at"] == "router"
+    skip_counts = (
+        "any" in str(exp["capture_format"].get("tool", "")) and exp["captured_at"] == "router"
+    )
     problems = []
     if len(streams) != exp["connection_count"]:
         problems.append(f"{len(streams)} streams, expected {exp['connection_count']}")

@@ -65,8 +65,18 @@ class Ctx:
         for a in self.actors:
             for line in a.events():
                 parts = line.split(" ", 3)
-                if parts[1] in {"connect_failed", "send_failed", "wait_error", "so_error", "error", "bulk_done", "blocked"}:
-                    out.append(f"{a.label.split('/', 1)[1]}: {parts[1]} {parts[3] if len(parts) > 3 else ''}".strip())
+                if parts[1] in {
+                    "connect_failed",
+                    "send_failed",
+                    "wait_error",
+                    "so_error",
+                    "error",
+                    "bulk_done",
+                    "blocked",
+                }:
+                    out.append(
+                        f"{a.label.split('/', 1)[1]}: {parts[1]} {parts[3] if len(parts) > 3 else ''}".strip()
+                    )
         return out
 
 

@@ -28,7 +28,9 @@ def keepalive_opts(idle: int, intvl: int, cnt: int) -> list[Opt]:
     ]
 
 
-def listen(port: int = SERVER_PORT, *, backlog: int = 16, family: int = 4, opts: list[Opt] | None = None) -> list[Step]:
+def listen(
+    port: int = SERVER_PORT, *, backlog: int = 16, family: int = 4, opts: list[Opt] | None = None
+) -> list[Step]:
     return [
         {"op": "socket", "sock": "l", "family": family, "opts": [reuse(), *(opts or [])]},
         {"op": "bind", "sock": "l", "port": port},
@@ -99,6 +101,13 @@ def echo_server(*, family: int = 4, count: int = 1, port: int = SERVER_PORT) -> 
     return out
 
 
-def echo_client(server_ip: str, client_port: int, *, family: int = 4, sock: str = "s") -> list[Step]:
+def echo_client(
+    server_ip: str, client_port: int, *, family: int = 4, sock: str = "s"
+) -> list[Step]:
     """The client of 'a normal connection': send 100 B, read 1000 B, close first."""
-    return [*connect(server_ip, client_port, sock=sock, family=family), send(100, sock), recv(1000, sock), close(sock)]
+    return [
+        *connect(server_ip, client_port, sock=sock, family=family),
+        send(100, sock),
+        recv(1000, sock),
+        close(sock),
+    ]

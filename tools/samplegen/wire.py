@@ -73,10 +73,17 @@ def strip_tags(frame: bytes) -> bytes:
     return frame
 
 
-def run_vlan(ns: str, access_a: str, trunk_a: str, trunk_b: str, access_b: str, tags: list[tuple[int, int]]) -> None:
+def run_vlan(
+    ns: str, access_a: str, trunk_a: str, trunk_b: str, access_b: str, tags: list[tuple[int, int]]
+) -> None:
     socks = {name: packet_socket(ns, name) for name in (access_a, trunk_a, trunk_b, access_b)}
     # where a frame received on each port goes, and whether it gets tagged on the way
-    routes = {access_a: (trunk_a, True), trunk_a: (access_a, False), access_b: (trunk_b, True), trunk_b: (access_b, False)}
+    routes = {
+        access_a: (trunk_a, True),
+        trunk_a: (access_a, False),
+        access_b: (trunk_b, True),
+        trunk_b: (access_b, False),
+    }
     by_fd = {s.fileno(): name for name, s in socks.items()}
     stdin = sys.stdin.fileno()
     print("ready", flush=True)

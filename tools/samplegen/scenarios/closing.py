@@ -18,7 +18,9 @@ from tools.samplegen.scenario import Ctx
 PORT = 40001
 
 
-def _run_pair(ctx: Ctx, net: int, name: str, client: list[st.Step], server: list[st.Step], settle: float = 0.5) -> None:
+def _run_pair(
+    ctx: Ctx, net: int, name: str, client: list[st.Step], server: list[st.Step], settle: float = 0.5
+) -> None:
     """Server first, then the client; capture at the client's eth0 until both are done."""
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
@@ -36,7 +38,14 @@ def _run_pair(ctx: Ctx, net: int, name: str, client: list[st.Step], server: list
 
 def closed_client_first(ctx: Ctx, net: int) -> list[Expected]:
     name = "closed-client-first.pcap"
-    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(1000, "c"), st.recv_eof("c"), st.close("c")]
+    server = [
+        *st.listen(),
+        st.accept(),
+        st.recv(100, "c"),
+        st.send(1000, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
     client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(1000), st.close()]
     _run_pair(ctx, net, name, client, server)
     return [
@@ -44,9 +53,19 @@ def closed_client_first(ctx: Ctx, net: int) -> list[Expected]:
             name,
             "request/response, then the client closes first; the server closes after reading EOF",
             "client",
-            {"client": "connect, send 100 B, read 1000 B, close()", "server": "accept, read, reply, read EOF, close()"},
-            [Conn({"client_port": PORT}, "closed", closer="client", counts=clean(),
-                  note="client's close() sends the first FIN; server answers with its own FIN after EOF")],
+            {
+                "client": "connect, send 100 B, read 1000 B, close()",
+                "server": "accept, read, reply, read EOF, close()",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    note="client's close() sends the first FIN; server answers with its own FIN after EOF",
+                )
+            ],
             capture_format=ETHERNET,
         )
     ]
@@ -55,16 +74,32 @@ def closed_client_first(ctx: Ctx, net: int) -> list[Expected]:
 def closed_server_first(ctx: Ctx, net: int) -> list[Expected]:
     name = "closed-server-first.pcap"
     server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(1000, "c"), st.close("c")]
-    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(1000), st.recv_eof(), st.close()]
+    client = [
+        *st.connect(f"10.{net}.0.2", PORT),
+        st.send(100),
+        st.recv(1000),
+        st.recv_eof(),
+        st.close(),
+    ]
     _run_pair(ctx, net, name, client, server)
     return [
         Expected(
             name,
             "request/response, the server replies and closes first; the client closes after EOF",
             "client",
-            {"client": "connect, send 100 B, read until EOF, close()", "server": "accept, read, reply, close()"},
-            [Conn({"client_port": PORT}, "closed", closer="server", counts=clean(),
-                  note="server's close() right after its reply sends the first FIN")],
+            {
+                "client": "connect, send 100 B, read until EOF, close()",
+                "server": "accept, read, reply, close()",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="server",
+                    counts=clean(),
+                    note="server's close() right after its reply sends the first FIN",
+                )
+            ],
             capture_format=ETHERNET,
         )
     ]
@@ -91,13 +126,36 @@ def closed_simultaneous(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c"),
-                                      st.signal("ready"), st.wait("fin"), st.shutdown_wr("c"),
-                                      st.recv_eof("c"), st.close("c")], "server")
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                st.accept(),
+                st.recv(100, "c"),
+                st.send(100, "c"),
+                st.signal("ready"),
+                st.wait("fin"),
+                st.shutdown_wr("c"),
+                st.recv_eof("c"),
+                st.close("c"),
+            ],
+            "server",
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.recv(100),
-                                      st.signal("ready"), st.wait("fin"), st.shutdown_wr(),
-                                      st.recv_eof(), st.close()], "client")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT),
+                st.send(100),
+                st.recv(100),
+                st.signal("ready"),
+                st.wait("fin"),
+                st.shutdown_wr(),
+                st.recv_eof(),
+                st.close(),
+            ],
+            "client",
+        )
         cli.expect("ready")
         srv.expect("ready")
         pair.client.nft(drop_fin)
@@ -120,13 +178,22 @@ def closed_simultaneous(ctx: Ctx, net: int) -> list[Expected]:
             name,
             "simultaneous close: both sides shutdown(SHUT_WR) while incoming FINs are dropped by nft, so the FINs cross",
             "client",
-            {"nft": "both namespaces: input hook, tcp flags & fin == fin drop, for ~90 ms around the two shutdown() calls"},
-            [Conn({"client_port": PORT}, "closed", closer="both", counts=counts,
-                  note="the first FIN of each side acknowledges none of the other's FIN (crossed); each FIN is "
-                       "retransmitted by RTO (>= 200 ms) once the nft rule is gone: 1 retransmission per side "
-                       "expected, bound 2..4 in total because an RTO may fire before the rule removal")],
+            {
+                "nft": "both namespaces: input hook, tcp flags & fin == fin drop, for ~90 ms around the two shutdown() calls"
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="both",
+                    counts=counts,
+                    note="the first FIN of each side acknowledges none of the other's FIN (crossed); each FIN is "
+                    "retransmitted by RTO (>= 200 ms) once the nft rule is gone: 1 retransmission per side "
+                    "expected, bound 2..4 in total because an RTO may fire before the rule removal",
+                )
+            ],
             notes="The crossing is made with nft (input-hook FIN drop), not by timing; tcpdump sees packets before "
-                  "the input hook, so the dropped FINs are on the wire.",
+            "the input hook, so the dropped FINs are on the wire.",
             capture_format=ETHERNET,
         )
     ]
@@ -137,36 +204,69 @@ def refused(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        cli = ctx.actor(pair.client, st.connect(pair.server_ip, PORT, port=9, tolerate=True), "client")
+        cli = ctx.actor(
+            pair.client, st.connect(pair.server_ip, PORT, port=9, tolerate=True), "client"
+        )
         cli.expect("finished")
         cap.stop()
         cli.stop()
     counts = clean(resets=1)
     return [
         Expected(
-            name, "connect() to a port with no listener", "client",
+            name,
+            "connect() to a port with no listener",
+            "client",
             {"server": "nothing listens on port 9"},
-            [Conn({"client_port": PORT}, "refused", reset_by="server", counts=counts,
-                  note="the server kernel answers the SYN with RST+ACK; connect() fails with ECONNREFUSED")],
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "refused",
+                    reset_by="server",
+                    counts=counts,
+                    note="the server kernel answers the SYN with RST+ACK; connect() fails with ECONNREFUSED",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
 
 def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
     name = "reset-client-linger0.pcap"
-    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(500, "c"), {"op": "wait_error", "sock": "c"}]
-    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(500),
-              {"op": "setsockopt", "sock": "s", "opts": [st.opt("SO_LINGER", [1, 0])]}, st.close()]
+    server = [
+        *st.listen(),
+        st.accept(),
+        st.recv(100, "c"),
+        st.send(500, "c"),
+        {"op": "wait_error", "sock": "c"},
+    ]
+    client = [
+        *st.connect(f"10.{net}.0.2", PORT),
+        st.send(100),
+        st.recv(500),
+        {"op": "setsockopt", "sock": "s", "opts": [st.opt("SO_LINGER", [1, 0])]},
+        st.close(),
+    ]
     _run_pair(ctx, net, name, client, server)
     counts = clean(resets=1)
     return [
         Expected(
-            name, "abortive close: the client sets SO_LINGER {on, 0} and close()s", "client",
+            name,
+            "abortive close: the client sets SO_LINGER {on, 0} and close()s",
+            "client",
             {"client": "SO_LINGER l_onoff=1 l_linger=0, then close()"},
-            [Conn({"client_port": PORT}, "reset", reset_by="client", counts=counts,
-                  note="close() with linger 0 sends RST instead of FIN (tcp_disconnect); server's recv() gets ECONNRESET")],
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "reset",
+                    reset_by="client",
+                    counts=counts,
+                    note="close() with linger 0 sends RST instead of FIN (tcp_disconnect); server's recv() gets ECONNRESET",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
@@ -174,18 +274,40 @@ def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
 def reset_unread(ctx: Ctx, net: int) -> list[Expected]:
     name = "reset-server-close-unread.pcap"
     # The server reads only the first 100 B; 400 B more are left unread when it close()s.
-    server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(200, "c"), st.sleep(0.3), st.close("c")]
-    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(200), st.send(400),
-              {"op": "wait_error", "sock": "s"}]
+    server = [
+        *st.listen(),
+        st.accept(),
+        st.recv(100, "c"),
+        st.send(200, "c"),
+        st.sleep(0.3),
+        st.close("c"),
+    ]
+    client = [
+        *st.connect(f"10.{net}.0.2", PORT),
+        st.send(100),
+        st.recv(200),
+        st.send(400),
+        {"op": "wait_error", "sock": "s"},
+    ]
     _run_pair(ctx, net, name, client, server)
     counts = clean(resets=1)
     return [
         Expected(
-            name, "the server close()s with 400 B of received data unread", "client",
+            name,
+            "the server close()s with 400 B of received data unread",
+            "client",
             {"server": "reads 100 of 500 received bytes, then close()"},
-            [Conn({"client_port": PORT}, "reset", reset_by="server", counts=counts,
-                  note="tcp_close(): unread data in the receive queue -> RST instead of FIN (RFC 2525 2.17)")],
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "reset",
+                    reset_by="server",
+                    counts=counts,
+                    note="tcp_close(): unread data in the receive queue -> RST instead of FIN (RFC 2525 2.17)",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
@@ -195,10 +317,15 @@ def half_closed(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.send(300, "c")], "server")
+        srv = ctx.actor(
+            pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.send(300, "c")], "server"
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.shutdown_wr(),
-                                      st.recv(300)], "client")
+        cli = ctx.actor(
+            pair.client,
+            [*st.connect(pair.server_ip, PORT), st.send(100), st.shutdown_wr(), st.recv(300)],
+            "client",
+        )
         cli.expect("finished")
         srv.expect("finished")
         time.sleep(1.0)  # the server keeps its side open; the capture ends first
@@ -207,10 +334,22 @@ def half_closed(ctx: Ctx, net: int) -> list[Expected]:
         srv.stop()
     return [
         Expected(
-            name, "client shutdown(SHUT_WR) after its request; the server replies but never closes", "client",
-            {"client": "send 100 B, shutdown(SHUT_WR), read 300 B", "server": "read to EOF, send 300 B, keep socket open"},
-            [Conn({"client_port": PORT}, "half_closed", closer="client", counts=clean(),
-                  note="only the client's FIN is in the capture; the server's data after it is normal (CLOSE_WAIT)")],
+            name,
+            "client shutdown(SHUT_WR) after its request; the server replies but never closes",
+            "client",
+            {
+                "client": "send 100 B, shutdown(SHUT_WR), read 300 B",
+                "server": "read to EOF, send 300 B, keep socket open",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "half_closed",
+                    closer="client",
+                    counts=clean(),
+                    note="only the client's FIN is in the capture; the server's data after it is normal (CLOSE_WAIT)",
+                )
+            ],
             capture_format=ETHERNET,
         )
     ]
@@ -221,9 +360,13 @@ def open_idle(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c")], "server")
+        srv = ctx.actor(
+            pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c")], "server"
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.recv(100)], "client")
+        cli = ctx.actor(
+            pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.recv(100)], "client"
+        )
         cli.expect("finished")
         time.sleep(1.5)
         cap.stop()
@@ -231,10 +374,18 @@ def open_idle(ctx: Ctx, net: int) -> list[Expected]:
         srv.stop()
     return [
         Expected(
-            name, "one request/response, then the connection stays idle until the capture ends", "client",
+            name,
+            "one request/response, then the connection stays idle until the capture ends",
+            "client",
             {"keepalive": "off"},
-            [Conn({"client_port": PORT}, "open", counts=clean(),
-                  note="no FIN, no RST: both sockets are still ESTABLISHED when tcpdump stops")],
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "open",
+                    counts=clean(),
+                    note="no FIN, no RST: both sockets are still ESTABLISHED when tcpdump stops",
+                )
+            ],
             capture_format=ETHERNET,
         )
     ]
@@ -246,15 +397,46 @@ def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
     a, b = PORT, PORT + 1
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept("a"), st.accept("b"),
-                                      st.recv(1000, "a"), st.recv(1000, "b"), st.send(1000, "a"), st.send(1000, "b"),
-                                      st.wait("more"), st.recv(500, "a"), st.recv(500, "b"), st.send(500, "a"),
-                                      st.send(500, "b"), st.recv_eof("a"), st.close("a")], "server")
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                st.accept("a"),
+                st.accept("b"),
+                st.recv(1000, "a"),
+                st.recv(1000, "b"),
+                st.send(1000, "a"),
+                st.send(1000, "b"),
+                st.wait("more"),
+                st.recv(500, "a"),
+                st.recv(500, "b"),
+                st.send(500, "a"),
+                st.send(500, "b"),
+                st.recv_eof("a"),
+                st.close("a"),
+            ],
+            "server",
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, a, sock="a"), *st.connect(pair.server_ip, b, sock="b"),
-                                      st.send(1000, "a"), st.send(1000, "b"), st.recv(1000, "a"), st.recv(1000, "b"),
-                                      st.signal("warm"), st.wait("more"), st.send(500, "a"), st.send(500, "b"),
-                                      st.recv(500, "a"), st.recv(500, "b"), st.close("a")], "client")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, a, sock="a"),
+                *st.connect(pair.server_ip, b, sock="b"),
+                st.send(1000, "a"),
+                st.send(1000, "b"),
+                st.recv(1000, "a"),
+                st.recv(1000, "b"),
+                st.signal("warm"),
+                st.wait("more"),
+                st.send(500, "a"),
+                st.send(500, "b"),
+                st.recv(500, "a"),
+                st.recv(500, "b"),
+                st.close("a"),
+            ],
+            "client",
+        )
         cli.expect("warm")
         time.sleep(0.3)
         cap = ctx.capture(pair.client, "eth0", name)
@@ -268,16 +450,27 @@ def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
         srv.stop()
     return [
         Expected(
-            name, "capture starts mid-connection: two connections established and used before tcpdump started",
-            "client", {"tcpdump": "started 0.3 s after both handshakes and a 1000 B exchange each"},
+            name,
+            "capture starts mid-connection: two connections established and used before tcpdump started",
+            "client",
+            {"tcpdump": "started 0.3 s after both handshakes and a 1000 B exchange each"},
             [
-                Conn({"client_port": a}, "closed", closer="client", counts=clean(),
-                     note="no SYN in the capture; 500 B each way, then the client closes, the server closes after EOF"),
-                Conn({"client_port": b}, "open", counts=clean(),
-                     note="no SYN in the capture; 500 B each way, then idle until the capture ends"),
+                Conn(
+                    {"client_port": a},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    note="no SYN in the capture; 500 B each way, then the client closes, the server closes after EOF",
+                ),
+                Conn(
+                    {"client_port": b},
+                    "open",
+                    counts=clean(),
+                    note="no SYN in the capture; 500 B each way, then idle until the capture ends",
+                ),
             ],
             notes="Client/server roles here are known from the scenario; from the capture alone they must be guessed "
-                  "(server port 8080, client ports 40001/40002).",
+            "(server port 8080, client ports 40001/40002).",
             capture_format=ETHERNET,
         )
     ]
@@ -292,18 +485,38 @@ def reset_after_fin(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "reset-data-after-server-fin.pcap"
     server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(200, "c"), st.close("c")]
-    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(200), st.sleep(0.2), st.send(300),
-              st.sleep(0.2), {"op": "wait_error", "sock": "s"}]
+    client = [
+        *st.connect(f"10.{net}.0.2", PORT),
+        st.send(100),
+        st.recv(200),
+        st.sleep(0.2),
+        st.send(300),
+        st.sleep(0.2),
+        {"op": "wait_error", "sock": "s"},
+    ]
     _run_pair(ctx, net, name, client, server)
     return [
         Expected(
-            name, "server replies and close()s; the client then sends 300 B more; the server answers RST", "client",
-            {"server": "close() right after its reply", "client": "send 300 B 0.2 s after the server's FIN"},
-            [Conn({"client_port": PORT}, "reset", reset_by="server", counts=clean(resets=1),
-                  note="FIN from the server first, the client never sends FIN; its later data hits a closed socket "
-                       "and the server kernel answers RST. Not 'closed' (one FIN only) and not 'half_closed' "
-                       "(a RST ended it): reset by the server")],
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            name,
+            "server replies and close()s; the client then sends 300 B more; the server answers RST",
+            "client",
+            {
+                "server": "close() right after its reply",
+                "client": "send 300 B 0.2 s after the server's FIN",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "reset",
+                    reset_by="server",
+                    counts=clean(resets=1),
+                    note="FIN from the server first, the client never sends FIN; its later data hits a closed socket "
+                    "and the server kernel answers RST. Not 'closed' (one FIN only) and not 'half_closed' "
+                    "(a RST ended it): reset by the server",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
@@ -334,14 +547,39 @@ def stale_peer_challenge_ack(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept("a"), st.recv(100, "a"), st.send(100, "a"),
-                                      {"op": "wait_error", "sock": "a"}, st.accept("b"), st.recv(100, "b"),
-                                      st.send(1000, "b"), st.recv_eof("b"), st.close("b")], "server")
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                st.accept("a"),
+                st.recv(100, "a"),
+                st.send(100, "a"),
+                {"op": "wait_error", "sock": "a"},
+                st.accept("b"),
+                st.recv(100, "b"),
+                st.send(1000, "b"),
+                st.recv_eof("b"),
+                st.close("b"),
+            ],
+            "server",
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT, sock="a"), st.send(100, "a"),
-                                      st.recv(100, "a"), st.signal("a_up"), st.wait("crash"), linger0, st.close("a"),
-                                      st.signal("forgotten"), st.wait("reconnect"),
-                                      *st.echo_client(pair.server_ip, PORT, sock="b")], "client")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT, sock="a"),
+                st.send(100, "a"),
+                st.recv(100, "a"),
+                st.signal("a_up"),
+                st.wait("crash"),
+                linger0,
+                st.close("a"),
+                st.signal("forgotten"),
+                st.wait("reconnect"),
+                *st.echo_client(pair.server_ip, PORT, sock="b"),
+            ],
+            "client",
+        )
         cli.expect("a_up")
         time.sleep(0.3)
         pair.client.nft(block)
@@ -357,26 +595,41 @@ def stale_peer_challenge_ack(ctx: Ctx, net: int) -> list[Expected]:
         srv.stop()
     return [
         Expected(
-            name, "half-open server connection met by a reconnect from the same client port: challenge ACK, "
-                  "client RST, SYN retry", "client",
-            {"client": "aborts connection A while nft drops its output (RST never sent), reconnects from port 40001",
-             "server": "still ESTABLISHED on A when the new SYN arrives"},
+            name,
+            "half-open server connection met by a reconnect from the same client port: challenge ACK, "
+            "client RST, SYN retry",
+            "client",
+            {
+                "client": "aborts connection A while nft drops its output (RST never sent), reconnects from port 40001",
+                "server": "still ESTABLISHED on A when the new SYN arrives",
+            },
             [
-                Conn({"index": 0}, "reset", reset_by="client", counts=clean(resets=1),
-                     note="connection A: 100 B each way, then silence; it ends when the server's challenge ACK (in "
-                          "A's sequence space) draws a RST from the client, which resets A on the server "
-                          "(server recv() -> ECONNRESET)"),
-                Conn({"index": 1}, "closed", closer="client", counts=clean(syn_retransmits=1),
-                     note="connection B: its first SYN was answered by the challenge ACK (not a refusal, not a "
-                          "SYN+ACK); the same SYN (same ISN) is retransmitted a few ms later (TCP_TIMEOUT_MIN after "
-                          "an unacceptable ACK in SYN_SENT) and opens B; 100 B / 1000 B; client closes first"),
+                Conn(
+                    {"index": 0},
+                    "reset",
+                    reset_by="client",
+                    counts=clean(resets=1),
+                    note="connection A: 100 B each way, then silence; it ends when the server's challenge ACK (in "
+                    "A's sequence space) draws a RST from the client, which resets A on the server "
+                    "(server recv() -> ECONNRESET)",
+                ),
+                Conn(
+                    {"index": 1},
+                    "closed",
+                    closer="client",
+                    counts=clean(syn_retransmits=1),
+                    note="connection B: its first SYN was answered by the challenge ACK (not a refusal, not a "
+                    "SYN+ACK); the same SYN (same ISN) is retransmitted a few ms later (TCP_TIMEOUT_MIN after "
+                    "an unacceptable ACK in SYN_SENT) and opens B; 100 B / 1000 B; client closes first",
+                ),
             ],
             notes="Both connections share the 4-tuple; rows are matched by index. The challenge ACK and the "
-                  "client's RST carry connection A's sequence numbers although they follow B's first SYN in "
-                  "time: by sequence space they belong to A (Wireshark 4.0 puts both into stream 1, B). "
-                  "tcp-facts.md: 'A SYN answered by a bare ACK ... followed by a client RST and a SYN retry, is "
-                  "stale peer state, not a refusal'.",
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            "client's RST carry connection A's sequence numbers although they follow B's first SYN in "
+            "time: by sequence space they belong to A (Wireshark 4.0 puts both into stream 1, B). "
+            "tcp-facts.md: 'A SYN answered by a bare ACK ... followed by a client RST and a SYN retry, is "
+            "stale peer state, not a refusal'.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
             known_tshark_differences=[
                 "{'index': 0}: resets=0, expected 1",
                 "{'index': 0}: no RST from client",

@@ -65,27 +65,62 @@ def derived_files(ctx: Ctx, net: int) -> list[Expected]:
         _exchange(ctx, pair.client, pair.server, pair.server_ip)
         cap.stop(linger=0.3)
     src = ctx.out / base
-    conn = Conn({"client_port": PORT}, "closed", closer="client", counts=clean(),
-                note="100 B request, 1000 B reply, client close() first")
+    conn = Conn(
+        {"client_port": PORT},
+        "closed",
+        closer="client",
+        counts=clean(),
+        note="100 B request, 1000 B reply, client close() first",
+    )
     fmt = ETHERNET
-    out = [Expected(base, "a normal connection; the source of the compressed and BSD NULL files", "client",
-                    {}, [conn], capture_format=fmt)]
+    out = [
+        Expected(
+            base,
+            "a normal connection; the source of the compressed and BSD NULL files",
+            "client",
+            {},
+            [conn],
+            capture_format=fmt,
+        )
+    ]
     for suffix, command in COMPRESSORS.items():
         if shutil.which(command[0]) is None:
             raise RuntimeError(f"{command[0]} not installed")
         name = f"compressed-{suffix}.pcap.{suffix}"
         _compress(src, ctx.out / name, command)
-        out.append(Expected(name, f"{base} compressed with {command[0]}", "client", {}, [conn],
-                            derived_from=base, notes=f"byte-identical to {base} after decompression",
-                            capture_format={**fmt, "compression": suffix}))
+        out.append(
+            Expected(
+                name,
+                f"{base} compressed with {command[0]}",
+                "client",
+                {},
+                [conn],
+                derived_from=base,
+                notes=f"byte-identical to {base} after decompression",
+                capture_format={**fmt, "compression": suffix},
+            )
+        )
     null_name = "linktype-null-derived.pcap"
     kept, dropped = ethernet_to_null(src, ctx.out / null_name)
-    out.append(Expected(null_name, "BSD NULL/loopback (DLT_NULL) made by rewriting the Ethernet headers of "
-                                   f"{base}", "client", {"rewrite": "14-byte Ethernet header -> 4-byte AF_INET "
-                                                                    "(2) in little-endian host order"},
-                        [conn], derived_from=base,
-                        notes=f"DERIVED, not captured (Linux cannot capture DLT_NULL). {kept} IPv4 frames kept, "
-                              f"{dropped} non-IPv4 (ARP) frames left out; timestamps unchanged.",
-                        capture_format={"format": "pcap", "link_type": "NULL", "byte_order": "little-endian",
-                                        "snaplen": 262144}))
+    out.append(
+        Expected(
+            null_name,
+            f"BSD NULL/loopback (DLT_NULL) made by rewriting the Ethernet headers of {base}",
+            "client",
+            {
+                "rewrite": "14-byte Ethernet header -> 4-byte AF_INET "
+                "(2) in little-endian host order"
+            },
+            [conn],
+            derived_from=base,
+            notes=f"DERIVED, not captured (Linux cannot capture DLT_NULL). {kept} IPv4 frames kept, "
+            f"{dropped} non-IPv4 (ARP) frames left out; timestamps unchanged.",
+            capture_format={
+                "format": "pcap",
+                "link_type": "NULL",
+                "byte_order": "little-endian",
+                "snaplen": 262144,
+            },
+        )
+    )
     return out

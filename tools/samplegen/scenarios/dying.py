@@ -20,20 +20,40 @@ PORT = 40001
 
 
 # --- keepalive ----------------------------------------------------------------------------
-def _keepalive_dead(ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: int, prober: Where) -> list[str]:
+def _keepalive_dead(
+    ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: int, prober: Where
+) -> list[str]:
     """Exchange once, go idle, the non-prober vanishes 0.5 s later; wait out the keepalive."""
     ka = st.keepalive_opts(idle, intvl, cnt)
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        prober_ns, peer_ns = (pair.client, pair.server) if prober == "client" else (pair.server, pair.client)
+        prober_ns, peer_ns = (
+            (pair.client, pair.server) if prober == "client" else (pair.server, pair.client)
+        )
         cap = ctx.capture(prober_ns, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(opts=ka if prober == "server" else []),
-                                      st.recv(100, "c"), st.send(100, "c"), {"op": "wait_error", "sock": "c"}],
-                        "server")
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                st.accept(opts=ka if prober == "server" else []),
+                st.recv(100, "c"),
+                st.send(100, "c"),
+                {"op": "wait_error", "sock": "c"},
+            ],
+            "server",
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT, opts=ka if prober == "client" else []),
-                                      st.send(100), st.recv(100), st.signal("idle"), {"op": "wait_error", "sock": "s"}],
-                        "client")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT, opts=ka if prober == "client" else []),
+                st.send(100),
+                st.recv(100),
+                st.signal("idle"),
+                {"op": "wait_error", "sock": "s"},
+            ],
+            "client",
+        )
         cli.expect("idle")
         time.sleep(0.5)
         peer_ns.nft(isolate_host_script())
@@ -45,21 +65,38 @@ def _keepalive_dead(ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: i
     return ctx.socket_events()
 
 
-def _keepalive_expected(name: str, idle: int, intvl: int, cnt: int, prober: Where, events: list[str]) -> Expected:
+def _keepalive_expected(
+    name: str, idle: int, intvl: int, cnt: int, prober: Where, events: list[str]
+) -> Expected:
     counts = clean(keepalive_probes=cnt, resets=1)
     probe_times = [idle + i * intvl for i in range(cnt)]
     return Expected(
         name,
         f"{prober}-side keepalive idle {idle} s, interval {intvl} s, count {cnt}; the peer vanishes while idle",
         prober,
-        {prober: {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": idle, "TCP_KEEPINTVL": intvl, "TCP_KEEPCNT": cnt},
-         "peer_nft": "0.5 s after the last exchange: input+output meta l4proto tcp drop (host vanished)"},
-        [Conn({"client_port": PORT}, "keepalive_timeout", reset_by=prober, counts=counts,
-              inferred={"keepalive": {"idle": idle, "interval": intvl, "count": cnt}},
-              note=f"probes (0 B, seq = snd_nxt - 1) at {probe_times} s after the last packet received; at "
-                   f"{idle + cnt * intvl} s probes_out >= TCP_KEEPCNT and tcp_keepalive_timer() sends RST "
-                   "(tcp_send_active_reset) and reports ETIMEDOUT")],
-        capture_format=ETHERNET, observed_by_sockets=events,
+        {
+            prober: {
+                "SO_KEEPALIVE": 1,
+                "TCP_KEEPIDLE": idle,
+                "TCP_KEEPINTVL": intvl,
+                "TCP_KEEPCNT": cnt,
+            },
+            "peer_nft": "0.5 s after the last exchange: input+output meta l4proto tcp drop (host vanished)",
+        },
+        [
+            Conn(
+                {"client_port": PORT},
+                "keepalive_timeout",
+                reset_by=prober,
+                counts=counts,
+                inferred={"keepalive": {"idle": idle, "interval": intvl, "count": cnt}},
+                note=f"probes (0 B, seq = snd_nxt - 1) at {probe_times} s after the last packet received; at "
+                f"{idle + cnt * intvl} s probes_out >= TCP_KEEPCNT and tcp_keepalive_timer() sends RST "
+                "(tcp_send_active_reset) and reports ETIMEDOUT",
+            )
+        ],
+        capture_format=ETHERNET,
+        observed_by_sockets=events,
     )
 
 
@@ -93,11 +130,30 @@ def keepalive_healthy(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c"),
-                                      st.recv_eof("c"), st.close("c")], "server")
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                st.accept(),
+                st.recv(100, "c"),
+                st.send(100, "c"),
+                st.recv_eof("c"),
+                st.close("c"),
+            ],
+            "server",
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT, opts=ka), st.send(100), st.recv(100),
-                                      st.sleep(5.0), st.close()], "client")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT, opts=ka),
+                st.send(100),
+                st.recv(100),
+                st.sleep(5.0),
+                st.close(),
+            ],
+            "client",
+        )
         cli.expect("finished", timeout=15)
         srv.expect("finished")
         cap.stop(linger=0.5)
@@ -106,13 +162,29 @@ def keepalive_healthy(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(keepalive_probes=2)
     return [
         Expected(
-            name, "client keepalive idle 2 s on a healthy connection: probes answered, then orderly close", "client",
-            {"client": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 2, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3}},
-            [Conn({"client_port": PORT}, "closed", closer="client", counts=counts,
-                  inferred={"keepalive": {"idle": 2, "interval": None, "count": None}},
-                  note="probes at ~2 s and ~4 s after the exchange, each answered by a keepalive ACK (which restarts "
-                       "the idle clock, so the interval is never seen); client close() at 5 s. Answered probes are "
-                       "not a failure")],
+            name,
+            "client keepalive idle 2 s on a healthy connection: probes answered, then orderly close",
+            "client",
+            {
+                "client": {
+                    "SO_KEEPALIVE": 1,
+                    "TCP_KEEPIDLE": 2,
+                    "TCP_KEEPINTVL": 1,
+                    "TCP_KEEPCNT": 3,
+                }
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="client",
+                    counts=counts,
+                    inferred={"keepalive": {"idle": 2, "interval": None, "count": None}},
+                    note="probes at ~2 s and ~4 s after the exchange, each answered by a keepalive ACK (which restarts "
+                    "the idle clock, so the interval is never seen); client close() at 5 s. Answered probes are "
+                    "not a failure",
+                )
+            ],
             capture_format=ETHERNET,
         )
     ]
@@ -129,8 +201,14 @@ RETRIES2_NOTE = (
 )
 
 
-def _retransmit_dead(ctx: Ctx, net: int, name: str, sender_sysctls: dict[str, int], sock_opts: list[st.Opt],
-                     wait_s: float) -> list[str]:
+def _retransmit_dead(
+    ctx: Ctx,
+    net: int,
+    name: str,
+    sender_sysctls: dict[str, int],
+    sock_opts: list[st.Opt],
+    wait_s: float,
+) -> list[str]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         for key, value in sender_sysctls.items():
@@ -138,9 +216,15 @@ def _retransmit_dead(ctx: Ctx, net: int, name: str, sender_sysctls: dict[str, in
         cap = ctx.capture(pair.client, "eth0", name)
         srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT, opts=sock_opts),
-                                      st.signal("streaming"),
-                                      {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05}], "client")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT, opts=sock_opts),
+                st.signal("streaming"),
+                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
+            ],
+            "client",
+        )
         cli.expect("streaming")
         time.sleep(0.6)
         pair.server.nft(isolate_host_script())
@@ -157,13 +241,25 @@ def retransmit_retries2(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(retransmits=bound(3, 5))
     return [
         Expected(
-            name, "client streams 4000 B every 50 ms; the server host vanishes mid-transfer; client tcp_retries2=4",
+            name,
+            "client streams 4000 B every 50 ms; the server host vanishes mid-transfer; client tcp_retries2=4",
             "client",
-            {"client": {"net.ipv4.tcp_retries2": 4}, "server_nft": "0.6 s into the stream: input+output tcp drop"},
-            [Conn({"client_port": PORT}, "retransmit_timeout", counts=counts,
-                  inferred={"give_up_after_s": 6.2}, note=RETRIES2_NOTE)],
+            {
+                "client": {"net.ipv4.tcp_retries2": 4},
+                "server_nft": "0.6 s into the stream: input+output tcp drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=counts,
+                    inferred={"give_up_after_s": 6.2},
+                    note=RETRIES2_NOTE,
+                )
+            ],
             notes="After the abort the socket is gone silently; the capture ends ~1 s later.",
-            capture_format=ETHERNET, observed_by_sockets=events,
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
         )
     ]
 
@@ -174,17 +270,30 @@ def retransmit_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(retransmits=bound(3, 5))
     return [
         Expected(
-            name, "client streams; the server host vanishes mid-transfer; client TCP_USER_TIMEOUT=3000 ms",
+            name,
+            "client streams; the server host vanishes mid-transfer; client TCP_USER_TIMEOUT=3000 ms",
             "client",
-            {"client": {"TCP_USER_TIMEOUT": 3000, "net.ipv4.tcp_retries2": "15 (default, overridden)"},
-             "server_nft": "0.6 s into the stream: input+output tcp drop"},
-            [Conn({"client_port": PORT}, "retransmit_timeout", counts=counts,
-                  inferred={"user_timeout_s": 3.0},
-                  note="RTO retransmissions doubling from the measured RTO (0.2-0.45 s here); the timer is "
-                       "clamped to the time left (tcp_clamp_rto_to_user_timeout), and when 3000 ms have passed "
-                       "without an ACK the connection is aborted without sending: 2-4 RTO retransmissions plus a "
-                       "possible tail loss probe -> bound 3..5; no RST; send() reports ETIMEDOUT")],
-            capture_format=ETHERNET, observed_by_sockets=events,
+            {
+                "client": {
+                    "TCP_USER_TIMEOUT": 3000,
+                    "net.ipv4.tcp_retries2": "15 (default, overridden)",
+                },
+                "server_nft": "0.6 s into the stream: input+output tcp drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=counts,
+                    inferred={"user_timeout_s": 3.0},
+                    note="RTO retransmissions doubling from the measured RTO (0.2-0.45 s here); the timer is "
+                    "clamped to the time left (tcp_clamp_rto_to_user_timeout), and when 3000 ms have passed "
+                    "without an ACK the connection is aborted without sending: 2-4 RTO retransmissions plus a "
+                    "possible tail loss probe -> bound 3..5; no RST; send() reports ETIMEDOUT",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
         )
     ]
 
@@ -213,8 +322,15 @@ def retransmit_router(ctx: Ctx, net: int) -> list[Expected]:
         ctx.capture(topo.router, "any", names["router_any"])
         srv = ctx.actor(topo.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
         srv.expect("listening")
-        cli = ctx.actor(topo.client, [*st.connect(topo.server_ip, PORT), st.signal("streaming"),
-                                      {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05}], "client")
+        cli = ctx.actor(
+            topo.client,
+            [
+                *st.connect(topo.server_ip, PORT),
+                st.signal("streaming"),
+                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
+            ],
+            "client",
+        )
         cli.expect("streaming")
         time.sleep(0.6)
         topo.router.nft(vanish_script(topo.server_ip))
@@ -224,29 +340,74 @@ def retransmit_router(ctx: Ctx, net: int) -> list[Expected]:
         srv.stop()
     events = ctx.socket_events()
     counts = clean(retransmits=bound(3, 5))
-    settings = {"client": {"net.ipv4.tcp_retries2": 4},
-                "router_nft": "0.6 s into the stream: forward ip saddr/daddr <server> drop"}
-    dying = Conn({"client_port": PORT}, "retransmit_timeout", counts=counts,
-                 inferred={"give_up_after_s": 6.2}, note=RETRIES2_NOTE)
-    server_side = Conn({"client_port": PORT}, "open", counts=clean(),
-                       note="beyond the drop the stream simply stops: the server saw every segment it got "
-                            "acknowledged, no retransmission and no close reach it -> still open from here")
+    settings = {
+        "client": {"net.ipv4.tcp_retries2": 4},
+        "router_nft": "0.6 s into the stream: forward ip saddr/daddr <server> drop",
+    }
+    dying = Conn(
+        {"client_port": PORT},
+        "retransmit_timeout",
+        counts=counts,
+        inferred={"give_up_after_s": 6.2},
+        note=RETRIES2_NOTE,
+    )
+    server_side = Conn(
+        {"client_port": PORT},
+        "open",
+        counts=clean(),
+        note="beyond the drop the stream simply stops: the server saw every segment it got "
+        "acknowledged, no retransmission and no close reach it -> still open from here",
+    )
     scen = "client streams to a server behind a router; the router drops all server traffic mid-transfer (retries2=4)"
     return [
-        Expected(names["client"], scen, "client", settings, [dying], capture_format=ETHERNET,
-                 observed_by_sockets=events),
-        Expected(names["router_rc"], scen + " - router interface facing the client", "router", settings, [dying],
-                 notes="Ingress capture sees the client's retransmissions before the forward-hook drop.",
-                 capture_format=ETHERNET, observed_by_sockets=events),
-        Expected(names["router_rs"], scen + " - router interface facing the server", "router", settings,
-                 [server_side], notes="Nothing passes the router after the drop.", capture_format=ETHERNET),
-        Expected(names["server"], scen + " - at the server", "server", settings, [server_side],
-                 capture_format=ETHERNET),
-        Expected(names["router_any"], scen + " - router 'any' (both interfaces, SLL2)", "router", settings, [dying],
-                 notes="Until the drop every packet appears twice (received on rc, sent on rs or the reverse), same "
-                       "IP ID and seq, microseconds apart: duplicates, not retransmissions. After the drop the "
-                       "client's retransmissions appear once (only on rc).",
-                 capture_format=SLL2, observed_by_sockets=events),
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            [dying],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+        Expected(
+            names["router_rc"],
+            scen + " - router interface facing the client",
+            "router",
+            settings,
+            [dying],
+            notes="Ingress capture sees the client's retransmissions before the forward-hook drop.",
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+        Expected(
+            names["router_rs"],
+            scen + " - router interface facing the server",
+            "router",
+            settings,
+            [server_side],
+            notes="Nothing passes the router after the drop.",
+            capture_format=ETHERNET,
+        ),
+        Expected(
+            names["server"],
+            scen + " - at the server",
+            "server",
+            settings,
+            [server_side],
+            capture_format=ETHERNET,
+        ),
+        Expected(
+            names["router_any"],
+            scen + " - router 'any' (both interfaces, SLL2)",
+            "router",
+            settings,
+            [dying],
+            notes="Until the drop every packet appears twice (received on rc, sent on rs or the reverse), same "
+            "IP ID and seq, microseconds apart: duplicates, not retransmissions. After the drop the "
+            "client's retransmissions appear once (only on rc).",
+            capture_format=SLL2,
+            observed_by_sockets=events,
+        ),
     ]
 
 
@@ -259,12 +420,20 @@ def _zero_window(ctx: Ctx, net: int, name: str, *, recover: bool) -> list[str]:
             pair.client.sysctl("net.ipv4.tcp_retries2", 3)
         cap = ctx.capture(pair.client, "eth0", name)
         rcv = [st.opt("SO_RCVBUF", 4096)]
-        server = [*st.listen(opts=rcv), st.accept(), st.wait("read"), st.recv_eof("c"), st.close("c")]
+        server = [
+            *st.listen(opts=rcv),
+            st.accept(),
+            st.wait("read"),
+            st.recv_eof("c"),
+            st.close("c"),
+        ]
         srv = ctx.actor(pair.server, server, "server")
         srv.expect("listening")
-        client = [*st.connect(pair.server_ip, PORT, opts=[st.opt("SO_SNDBUF", 16384)]),
-                  {"op": "send_until_blocked", "sock": "s", "settle": 0.05},
-                  {"op": "wait_zero_window", "sock": "s"}]
+        client = [
+            *st.connect(pair.server_ip, PORT, opts=[st.opt("SO_SNDBUF", 16384)]),
+            {"op": "send_until_blocked", "sock": "s", "settle": 0.05},
+            {"op": "wait_zero_window", "sock": "s"},
+        ]
         if recover:
             client += [st.wait("finish"), st.close()]
         else:
@@ -302,18 +471,34 @@ def zero_window_recovers(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(zero_window_probes=bound(2, 5), retransmits=bound(0, 2))
     return [
         Expected(
-            name, "receiver (SO_RCVBUF 4096) stops reading; the window goes to 0; it resumes reading ~2.5 s later; "
-                  "orderly close", "client",
-            {"server": {"SO_RCVBUF": 4096, "reads": "none until ~2.5 s after the window closed, then everything"},
-             "client": {"SO_SNDBUF": 16384}},
-            [Conn({"client_port": PORT}, "closed", closer="client", counts=counts,
-                  note="zero-window probes (0 B, seq = snd_una - 1) at ~0.2, 0.6, 1.4 s after the window closed "
-                       "(probe0 backoff), each answered with window 0 (icsk_probes_out reset by every ACK, so no "
-                       "abort); at ~2.5 s the server reads, a window update reopens the flow, the rest is sent and "
-                       "the client close()s. 3 probes expected; bound 2..5 for timer slack. A probe may stay "
-                       "unanswered although the receiver is alive: its reply is a duplicate ACK to an out-of-window "
-                       "segment, rate limited to one per tcp_invalid_ratelimit (500 ms)")],
-            notes=ZERO_WINDOW_NOTES, capture_format=ETHERNET, observed_by_sockets=events,
+            name,
+            "receiver (SO_RCVBUF 4096) stops reading; the window goes to 0; it resumes reading ~2.5 s later; "
+            "orderly close",
+            "client",
+            {
+                "server": {
+                    "SO_RCVBUF": 4096,
+                    "reads": "none until ~2.5 s after the window closed, then everything",
+                },
+                "client": {"SO_SNDBUF": 16384},
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="client",
+                    counts=counts,
+                    note="zero-window probes (0 B, seq = snd_una - 1) at ~0.2, 0.6, 1.4 s after the window closed "
+                    "(probe0 backoff), each answered with window 0 (icsk_probes_out reset by every ACK, so no "
+                    "abort); at ~2.5 s the server reads, a window update reopens the flow, the rest is sent and "
+                    "the client close()s. 3 probes expected; bound 2..5 for timer slack. A probe may stay "
+                    "unanswered although the receiver is alive: its reply is a duplicate ACK to an out-of-window "
+                    "segment, rate limited to one per tcp_invalid_ratelimit (500 ms)",
+                )
+            ],
+            notes=ZERO_WINDOW_NOTES,
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
         )
     ]
 
@@ -324,19 +509,31 @@ def persist_timeout(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(zero_window_probes=3, retransmits=bound(0, 2))
     return [
         Expected(
-            name, "receiver stops reading (window 0), then its host vanishes before the first zero-window probe; "
-                  "sender tcp_retries2=3", "client",
-            {"server": {"SO_RCVBUF": 4096, "reads": "never"}, "client": {"SO_SNDBUF": 16384,
-                                                                          "net.ipv4.tcp_retries2": 3},
-             "server_nft": "as soon as the sender's TCP_INFO shows snd_wnd 0 with nothing in flight: input+output "
-                           "tcp drop"},
-            [Conn({"client_port": PORT}, "persist_timeout", counts=counts,
-                  note="tcp_probe_timer(): 0-byte probes (seq = snd_una - 1) with probe0 backoff doubling from the "
-                       "RTO (>= 200 ms); none answered, so icsk_probes_out reaches 3 = tcp_retries2 and the next "
-                       "firing aborts via tcp_write_err(): exactly 3 probes, no RST. Before the window reached 0 "
-                       "the receiver had offered a window smaller than an MSS (it never shrinks an offered window); "
-                       "the sender filled it with a short data segment: that is data, not a zero-window probe")],
-            notes=ZERO_WINDOW_NOTES, capture_format=ETHERNET, observed_by_sockets=events,
+            name,
+            "receiver stops reading (window 0), then its host vanishes before the first zero-window probe; "
+            "sender tcp_retries2=3",
+            "client",
+            {
+                "server": {"SO_RCVBUF": 4096, "reads": "never"},
+                "client": {"SO_SNDBUF": 16384, "net.ipv4.tcp_retries2": 3},
+                "server_nft": "as soon as the sender's TCP_INFO shows snd_wnd 0 with nothing in flight: input+output "
+                "tcp drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "persist_timeout",
+                    counts=counts,
+                    note="tcp_probe_timer(): 0-byte probes (seq = snd_una - 1) with probe0 backoff doubling from the "
+                    "RTO (>= 200 ms); none answered, so icsk_probes_out reaches 3 = tcp_retries2 and the next "
+                    "firing aborts via tcp_write_err(): exactly 3 probes, no RST. Before the window reached 0 "
+                    "the receiver had offered a window smaller than an MSS (it never shrinks an offered window); "
+                    "the sender filled it with a short data segment: that is data, not a zero-window probe",
+                )
+            ],
+            notes=ZERO_WINDOW_NOTES,
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
         )
     ]
 
@@ -353,11 +550,29 @@ def keepalive_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c"),
-                                      {"op": "wait_error", "sock": "c"}], "server")
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                st.accept(),
+                st.recv(100, "c"),
+                st.send(100, "c"),
+                {"op": "wait_error", "sock": "c"},
+            ],
+            "server",
+        )
         srv.expect("listening")
-        cli = ctx.actor(pair.client, [*st.connect(pair.server_ip, PORT, opts=ka), st.send(100), st.recv(100),
-                                      st.signal("idle"), {"op": "wait_error", "sock": "s"}], "client")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT, opts=ka),
+                st.send(100),
+                st.recv(100),
+                st.signal("idle"),
+                {"op": "wait_error", "sock": "s"},
+            ],
+            "client",
+        )
         cli.expect("idle")
         time.sleep(0.5)
         pair.server.nft(isolate_host_script())
@@ -368,16 +583,32 @@ def keepalive_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(keepalive_probes=3, resets=1)
     return [
         Expected(
-            name, "client keepalive idle 2 / interval 1 / count 9 with TCP_USER_TIMEOUT 4500 ms; the peer vanishes",
+            name,
+            "client keepalive idle 2 / interval 1 / count 9 with TCP_USER_TIMEOUT 4500 ms; the peer vanishes",
             "client",
-            {"client": {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 2, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 9,
-                        "TCP_USER_TIMEOUT": 4500},
-             "peer_nft": "0.5 s after the exchange: input+output tcp drop"},
-            [Conn({"client_port": PORT}, "keepalive_timeout", reset_by="client", counts=counts,
-                  inferred={"keepalive": {"idle": 2, "interval": 1, "count": 3}},
-                  note="probes at 2, 3, 4 s; at 5 s the user timeout (4.5 s since the last received segment, one "
-                       "probe out) fires and the client sends RST. The wire shows count 3; the configured "
-                       "TCP_KEEPCNT 9 is invisible because TCP_USER_TIMEOUT overrode it")],
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            {
+                "client": {
+                    "SO_KEEPALIVE": 1,
+                    "TCP_KEEPIDLE": 2,
+                    "TCP_KEEPINTVL": 1,
+                    "TCP_KEEPCNT": 9,
+                    "TCP_USER_TIMEOUT": 4500,
+                },
+                "peer_nft": "0.5 s after the exchange: input+output tcp drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "keepalive_timeout",
+                    reset_by="client",
+                    counts=counts,
+                    inferred={"keepalive": {"idle": 2, "interval": 1, "count": 3}},
+                    note="probes at 2, 3, 4 s; at 5 s the user timeout (4.5 s since the last received segment, one "
+                    "probe out) fires and the client sends RST. The wire shows count 3; the configured "
+                    "TCP_KEEPCNT 9 is invisible because TCP_USER_TIMEOUT overrode it",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]

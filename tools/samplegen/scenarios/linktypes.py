@@ -6,8 +6,6 @@ Each capture holds the same exchange (client port 40001 -> 8080: 100 B request,
 
 from __future__ import annotations
 
-import time
-
 from tools.samplegen import steps as st
 from tools.samplegen.expected import Conn, Expected, clean
 from tools.samplegen.netns import Lab, Namespace, make_pair
@@ -20,12 +18,31 @@ def _normal(note: str = "100 B request, 1000 B reply, client close() first") -> 
     return Conn({"client_port": PORT}, "closed", closer="client", counts=clean(), note=note)
 
 
-def _exchange(ctx: Ctx, client_ns: Namespace, server_ns: Namespace, server_ip: str, *, port: int = PORT,
-              family: int = 4, big: int = 0) -> None:
+def _exchange(
+    ctx: Ctx,
+    client_ns: Namespace,
+    server_ns: Namespace,
+    server_ip: str,
+    *,
+    port: int = PORT,
+    family: int = 4,
+    big: int = 0,
+) -> None:
     """Run the normal exchange (optionally with a ``big`` download first) and wait for both ends."""
-    server = [*st.listen(family=family), st.accept(), st.recv(100, "c"), st.send(1000 + big, "c"),
-              st.recv_eof("c"), st.close("c")]
-    client = [*st.connect(server_ip, port, family=family), st.send(100), st.recv(1000 + big), st.close()]
+    server = [
+        *st.listen(family=family),
+        st.accept(),
+        st.recv(100, "c"),
+        st.send(1000 + big, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    client = [
+        *st.connect(server_ip, port, family=family),
+        st.send(100),
+        st.recv(1000 + big),
+        st.close(),
+    ]
     srv = ctx.actor(server_ns, server, f"server-{port}")
     srv.expect("listening")
     cli = ctx.actor(client_ns, client, f"client-{port}")
@@ -35,47 +52,99 @@ def _exchange(ctx: Ctx, client_ns: Namespace, server_ns: Namespace, server_ip: s
     srv.stop()
 
 
-def _simple(ctx: Ctx, net: int, name: str, dev: str, extra: list[str], fmt: dict[str, object], scenario: str,
-            *, big: int = 0, notes: str = "") -> list[Expected]:
+def _simple(
+    ctx: Ctx,
+    net: int,
+    name: str,
+    dev: str,
+    extra: list[str],
+    fmt: dict[str, object],
+    scenario: str,
+    *,
+    big: int = 0,
+    notes: str = "",
+) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, dev, name, *extra)
         _exchange(ctx, pair.client, pair.server, pair.server_ip, big=big)
         cap.stop(linger=0.3)
         ctx.cleanup()
-    note = "100 B request, %d B reply, client close() first" % (1000 + big)
-    return [Expected(name, scenario, "client", {"tcpdump": " ".join(["-i", dev, *extra])}, [_normal(note)],
-                     notes=notes, capture_format=fmt)]
+    note = f"100 B request, {1000 + big} B reply, client close() first"
+    return [
+        Expected(
+            name,
+            scenario,
+            "client",
+            {"tcpdump": " ".join(["-i", dev, *extra])},
+            [_normal(note)],
+            notes=notes,
+            capture_format=fmt,
+        )
+    ]
 
 
 def sll2_any(ctx: Ctx, net: int) -> list[Expected]:
-    return _simple(ctx, net, "linktype-sll2-any.pcap", "any", [],
-                   {"format": "pcap", "link_type": "LINUX_SLL2", "tool": "tcpdump -i any", "snaplen": 262144},
-                   "a normal connection captured with tcpdump -i any (Linux cooked v2)",
-                   notes="Only eth0 carries traffic in the namespace, so every packet appears once.")
+    return _simple(
+        ctx,
+        net,
+        "linktype-sll2-any.pcap",
+        "any",
+        [],
+        {"format": "pcap", "link_type": "LINUX_SLL2", "tool": "tcpdump -i any", "snaplen": 262144},
+        "a normal connection captured with tcpdump -i any (Linux cooked v2)",
+        notes="Only eth0 carries traffic in the namespace, so every packet appears once.",
+    )
 
 
 def sll1_any(ctx: Ctx, net: int) -> list[Expected]:
-    return _simple(ctx, net, "linktype-sll1-any.pcap", "any", ["-y", "LINUX_SLL"],
-                   {"format": "pcap", "link_type": "LINUX_SLL", "tool": "tcpdump -i any -y LINUX_SLL",
-                    "snaplen": 262144},
-                   "a normal connection captured with tcpdump -i any -y LINUX_SLL (Linux cooked v1)")
+    return _simple(
+        ctx,
+        net,
+        "linktype-sll1-any.pcap",
+        "any",
+        ["-y", "LINUX_SLL"],
+        {
+            "format": "pcap",
+            "link_type": "LINUX_SLL",
+            "tool": "tcpdump -i any -y LINUX_SLL",
+            "snaplen": 262144,
+        },
+        "a normal connection captured with tcpdump -i any -y LINUX_SLL (Linux cooked v1)",
+    )
 
 
 def nanosecond(ctx: Ctx, net: int) -> list[Expected]:
-    return _simple(ctx, net, "format-pcap-nanosecond.pcap", "eth0", ["--time-stamp-precision=nano"],
-                   {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump --time-stamp-precision=nano",
-                    "time_precision": "ns", "snaplen": 262144},
-                   "a normal connection in a nanosecond-precision pcap (magic a1b23c4d)")
+    return _simple(
+        ctx,
+        net,
+        "format-pcap-nanosecond.pcap",
+        "eth0",
+        ["--time-stamp-precision=nano"],
+        {
+            "format": "pcap",
+            "link_type": "EN10MB",
+            "tool": "tcpdump --time-stamp-precision=nano",
+            "time_precision": "ns",
+            "snaplen": 262144,
+        },
+        "a normal connection in a nanosecond-precision pcap (magic a1b23c4d)",
+    )
 
 
 def snaplen96(ctx: Ctx, net: int) -> list[Expected]:
-    return _simple(ctx, net, "format-snaplen-96.pcap", "eth0", ["-s", "96"],
-                   {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump -s 96", "snaplen": 96},
-                   "a normal connection with a 20 KB reply, captured with snaplen 96",
-                   big=20000,
-                   notes="Every full-size segment is cut at 96 bytes: payload lengths must come from the IP "
-                         "header (bytes_server = 21000, bytes_client = 100).")
+    return _simple(
+        ctx,
+        net,
+        "format-snaplen-96.pcap",
+        "eth0",
+        ["-s", "96"],
+        {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump -s 96", "snaplen": 96},
+        "a normal connection with a 20 KB reply, captured with snaplen 96",
+        big=20000,
+        notes="Every full-size segment is cut at 96 bytes: payload lengths must come from the IP "
+        "header (bytes_server = 21000, bytes_client = 100).",
+    )
 
 
 def loopback(ctx: Ctx, net: int) -> list[Expected]:
@@ -86,12 +155,23 @@ def loopback(ctx: Ctx, net: int) -> list[Expected]:
         _exchange(ctx, ns, ns, "127.0.0.1")
         cap.stop(linger=0.3)
         ctx.cleanup()
-    return [Expected(name, "client and server in one namespace over 127.0.0.1, captured on lo", "any",
-                     {"tcpdump": "-i lo"}, [_normal()],
-                     notes="Linux lo is LINKTYPE_ETHERNET with all-zero MACs; libpcap drops the outgoing copy on "
-                           "lo, so each packet appears once.",
-                     capture_format={"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump -i lo",
-                                     "snaplen": 262144})]
+    return [
+        Expected(
+            name,
+            "client and server in one namespace over 127.0.0.1, captured on lo",
+            "any",
+            {"tcpdump": "-i lo"},
+            [_normal()],
+            notes="Linux lo is LINKTYPE_ETHERNET with all-zero MACs; libpcap drops the outgoing copy on "
+            "lo, so each packet appears once.",
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "tool": "tcpdump -i lo",
+                "snaplen": 262144,
+            },
+        )
+    ]
 
 
 def tso_super_segments(ctx: Ctx, net: int) -> list[Expected]:
@@ -103,14 +183,28 @@ def tso_super_segments(ctx: Ctx, net: int) -> list[Expected]:
         _exchange(ctx, pair.client, pair.server, pair.server_ip, big=300000)
         cap.stop(linger=0.3)
         ctx.cleanup()
-    return [Expected(name, "a 301 KB reply captured at the SENDER (server) with TSO/GSO on: super-segments",
-                     "server", {"ethtool": "defaults (tso/gso on)", "tcpdump": "-s 128"},
-                     [_normal("100 B request, 301000 B reply, client close() first; the server's data leaves "
-                              "in segments up to 64 KB (TSO), which the wire would split by MSS")],
-                     notes="Segments larger than the MSS are an artefact of capturing on the sending host; they "
-                           "are not retransmissions and need no reassembly.",
-                     capture_format={"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump -s 128",
-                                     "snaplen": 128})]
+    return [
+        Expected(
+            name,
+            "a 301 KB reply captured at the SENDER (server) with TSO/GSO on: super-segments",
+            "server",
+            {"ethtool": "defaults (tso/gso on)", "tcpdump": "-s 128"},
+            [
+                _normal(
+                    "100 B request, 301000 B reply, client close() first; the server's data leaves "
+                    "in segments up to 64 KB (TSO), which the wire would split by MSS"
+                )
+            ],
+            notes="Segments larger than the MSS are an artefact of capturing on the sending host; they "
+            "are not retransmissions and need no reassembly.",
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "tool": "tcpdump -s 128",
+                "snaplen": 128,
+            },
+        )
+    ]
 
 
 # --- userspace links: VLAN trunk, QinQ, tun (RAW) -------------------------------------------
@@ -146,21 +240,49 @@ VLAN_NOTES = (
 def vlan_8021q(ctx: Ctx, net: int) -> list[Expected]:
     name = "linktype-vlan-8021q.pcap"
     _vlan(ctx, net, name, "8100:100")
-    return [Expected(name, "a normal connection on an 802.1Q trunk (VLAN 100)", "router",
-                     {"vlan": {"tpid": "0x8100", "vid": 100}}, [_normal()], notes=VLAN_NOTES,
-                     capture_format={"format": "pcap", "link_type": "EN10MB", "encapsulation": "802.1Q vid 100",
-                                     "snaplen": 262144})]
+    return [
+        Expected(
+            name,
+            "a normal connection on an 802.1Q trunk (VLAN 100)",
+            "router",
+            {"vlan": {"tpid": "0x8100", "vid": 100}},
+            [_normal()],
+            notes=VLAN_NOTES,
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "encapsulation": "802.1Q vid 100",
+                "snaplen": 262144,
+            },
+        )
+    ]
 
 
 def vlan_qinq(ctx: Ctx, net: int) -> list[Expected]:
     name = "linktype-vlan-qinq.pcap"
     _vlan(ctx, net, name, "88a8:200,8100:100")
-    return [Expected(name, "a normal connection on a QinQ trunk (802.1ad S-tag 200 outside, 802.1Q C-tag 100 "
-                           "inside)", "router",
-                     {"vlan": {"outer": {"tpid": "0x88a8", "vid": 200}, "inner": {"tpid": "0x8100", "vid": 100}}},
-                     [_normal()], notes=VLAN_NOTES,
-                     capture_format={"format": "pcap", "link_type": "EN10MB",
-                                     "encapsulation": "802.1ad vid 200 + 802.1Q vid 100", "snaplen": 262144})]
+    return [
+        Expected(
+            name,
+            "a normal connection on a QinQ trunk (802.1ad S-tag 200 outside, 802.1Q C-tag 100 "
+            "inside)",
+            "router",
+            {
+                "vlan": {
+                    "outer": {"tpid": "0x88a8", "vid": 200},
+                    "inner": {"tpid": "0x8100", "vid": 100},
+                }
+            },
+            [_normal()],
+            notes=VLAN_NOTES,
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "encapsulation": "802.1ad vid 200 + 802.1Q vid 100",
+                "snaplen": 262144,
+            },
+        )
+    ]
 
 
 def _tun_pair(ctx: Ctx, lab: Lab, net: int) -> tuple[Namespace, Namespace]:
@@ -168,7 +290,18 @@ def _tun_pair(ctx: Ctx, lab: Lab, net: int) -> tuple[Namespace, Namespace]:
     pair = make_pair(lab, net)
     ctx.forwarder("tun", pair.client.name, pair.server.name, "tun0")
     for ns, here, there in ((pair.client, 1, 2), (pair.server, 2, 1)):
-        ns.run(["ip", "addr", "add", f"192.168.{net}.{here}", "peer", f"192.168.{net}.{there}", "dev", "tun0"])
+        ns.run(
+            [
+                "ip",
+                "addr",
+                "add",
+                f"192.168.{net}.{here}",
+                "peer",
+                f"192.168.{net}.{there}",
+                "dev",
+                "tun0",
+            ]
+        )
         ns.run(["ip", "link", "set", "tun0", "up"])
     return pair.client, pair.server
 
@@ -181,12 +314,22 @@ def raw_tun(ctx: Ctx, net: int) -> list[Expected]:
         _exchange(ctx, c, s, f"192.168.{net}.2")
         cap.stop(linger=0.3)
         ctx.cleanup()
-    return [Expected(name, "a normal connection over a tun link (no link header: LINKTYPE_RAW)", "client",
-                     {"tun": "tools/samplegen/wire.py copies packets between tun0 in each namespace"},
-                     [_normal()],
-                     notes="The kernel here has no ipip/gre devices; a tun device gives the same raw-IP link type.",
-                     capture_format={"format": "pcap", "link_type": "RAW", "tool": "tcpdump -i tun0",
-                                     "snaplen": 262144})]
+    return [
+        Expected(
+            name,
+            "a normal connection over a tun link (no link header: LINKTYPE_RAW)",
+            "client",
+            {"tun": "tools/samplegen/wire.py copies packets between tun0 in each namespace"},
+            [_normal()],
+            notes="The kernel here has no ipip/gre devices; a tun device gives the same raw-IP link type.",
+            capture_format={
+                "format": "pcap",
+                "link_type": "RAW",
+                "tool": "tcpdump -i tun0",
+                "snaplen": 262144,
+            },
+        )
+    ]
 
 
 def pcapng_two_interfaces(ctx: Ctx, net: int) -> list[Expected]:
@@ -199,12 +342,29 @@ def pcapng_two_interfaces(ctx: Ctx, net: int) -> list[Expected]:
         _exchange(ctx, c, s, f"192.168.{net}.2", port=PORT + 1)
         cap.stop(linger=0.5)
         ctx.cleanup()
-    return [Expected(name, "two connections, one on eth0 (Ethernet) and one on tun0 (raw IP), one pcapng file",
-                     "client", {"dumpcap": "-i eth0 -i tun0"},
-                     [_normal("on eth0 (interface 0, EN10MB): 10.x addresses"),
-                      Conn({"client_port": PORT + 1}, "closed", closer="client", counts=clean(),
-                           note="on tun0 (interface 1, RAW): 192.168.x addresses")],
-                     notes="Interface 0 also carries ARP. Each connection is on one interface only (the tun "
-                           "traffic never crosses eth0 here).",
-                     capture_format={"format": "pcapng", "link_types": ["EN10MB", "RAW"], "tool": "dumpcap",
-                                     "interfaces": ["eth0", "tun0"]})]
+    return [
+        Expected(
+            name,
+            "two connections, one on eth0 (Ethernet) and one on tun0 (raw IP), one pcapng file",
+            "client",
+            {"dumpcap": "-i eth0 -i tun0"},
+            [
+                _normal("on eth0 (interface 0, EN10MB): 10.x addresses"),
+                Conn(
+                    {"client_port": PORT + 1},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    note="on tun0 (interface 1, RAW): 192.168.x addresses",
+                ),
+            ],
+            notes="Interface 0 also carries ARP. Each connection is on one interface only (the tun "
+            "traffic never crosses eth0 here).",
+            capture_format={
+                "format": "pcapng",
+                "link_types": ["EN10MB", "RAW"],
+                "tool": "dumpcap",
+                "interfaces": ["eth0", "tun0"],
+            },
+        )
+    ]

@@ -31,7 +31,9 @@ DROP_CLIENT_AFTER_SYN = """table inet ackless {
 """
 
 
-def _connect_timeout(ctx: Ctx, net: int, name: str, client_sysctls: dict[str, int], sock_opts: list[st.Opt]) -> list[str]:
+def _connect_timeout(
+    ctx: Ctx, net: int, name: str, client_sysctls: dict[str, int], sock_opts: list[st.Opt]
+) -> list[str]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         for key, value in client_sysctls.items():
@@ -40,7 +42,9 @@ def _connect_timeout(ctx: Ctx, net: int, name: str, client_sysctls: dict[str, in
         cap = ctx.capture(pair.client, "eth0", name)
         srv = ctx.actor(pair.server, st.listen(), "server")
         srv.expect("listening")
-        cli = ctx.actor(pair.client, st.connect(pair.server_ip, PORT, opts=sock_opts, tolerate=True), "client")
+        cli = ctx.actor(
+            pair.client, st.connect(pair.server_ip, PORT, opts=sock_opts, tolerate=True), "client"
+        )
         cli.expect("finished", timeout=60)
         cap.stop(linger=0.5)
         cli.stop()
@@ -63,17 +67,32 @@ def connect_timeout_linear(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(syn_retransmits=7)
     return [
         Expected(
-            name, "server drops every SYN (nft input drop); client TCP_SYNCNT=3, tcp_syn_linear_timeouts=4 (default)",
+            name,
+            "server drops every SYN (nft input drop); client TCP_SYNCNT=3, tcp_syn_linear_timeouts=4 (default)",
             "client",
-            {"client": {"TCP_SYNCNT": 3, "net.ipv4.tcp_syn_linear_timeouts": 4},
-             "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop"},
-            [Conn({"client_port": PORT}, "connect_timeout", counts=counts,
-                  inferred={"syn_schedule": {"send_times_s": [0, 1, 2, 3, 4, 5, 7, 11], "shape": "linear then doubling",
-                                             "give_up_s": 19}},
-                  note="8 SYNs, same ISN: 5 linear 1 s gaps then 2, 4; max retransmits = TCP_SYNCNT + "
-                       "tcp_syn_linear_timeouts = 7; connect() fails with ETIMEDOUT ~19 s after the first SYN "
-                       "(tcp-facts.md quotes 0,1,2,3,4,6,10 from another kernel; the 6.x code gives 5 linear gaps)")],
-            capture_format=ETHERNET, observed_by_sockets=events,
+            {
+                "client": {"TCP_SYNCNT": 3, "net.ipv4.tcp_syn_linear_timeouts": 4},
+                "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "connect_timeout",
+                    counts=counts,
+                    inferred={
+                        "syn_schedule": {
+                            "send_times_s": [0, 1, 2, 3, 4, 5, 7, 11],
+                            "shape": "linear then doubling",
+                            "give_up_s": 19,
+                        }
+                    },
+                    note="8 SYNs, same ISN: 5 linear 1 s gaps then 2, 4; max retransmits = TCP_SYNCNT + "
+                    "tcp_syn_linear_timeouts = 7; connect() fails with ETIMEDOUT ~19 s after the first SYN "
+                    "(tcp-facts.md quotes 0,1,2,3,4,6,10 from another kernel; the 6.x code gives 5 linear gaps)",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
         )
     ]
 
@@ -90,14 +109,30 @@ def connect_timeout_classic(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(syn_retransmits=2)
     return [
         Expected(
-            name, "server drops every SYN; client ns tcp_syn_retries=2, tcp_syn_linear_timeouts=0 (pre-6.5 shape)",
+            name,
+            "server drops every SYN; client ns tcp_syn_retries=2, tcp_syn_linear_timeouts=0 (pre-6.5 shape)",
             "client",
-            {"client": {"net.ipv4.tcp_syn_retries": 2, "net.ipv4.tcp_syn_linear_timeouts": 0},
-             "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop"},
-            [Conn({"client_port": PORT}, "connect_timeout", counts=counts,
-                  inferred={"syn_schedule": {"send_times_s": [0, 1, 3], "shape": "doubling from 1 s", "give_up_s": 7}},
-                  note="3 SYNs with the same ISN, RTO 1 s doubling; connect() ETIMEDOUT ~7 s after the first SYN")],
-            capture_format=ETHERNET, observed_by_sockets=events,
+            {
+                "client": {"net.ipv4.tcp_syn_retries": 2, "net.ipv4.tcp_syn_linear_timeouts": 0},
+                "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "connect_timeout",
+                    counts=counts,
+                    inferred={
+                        "syn_schedule": {
+                            "send_times_s": [0, 1, 3],
+                            "shape": "doubling from 1 s",
+                            "give_up_s": 7,
+                        }
+                    },
+                    note="3 SYNs with the same ISN, RTO 1 s doubling; connect() ETIMEDOUT ~7 s after the first SYN",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
         )
     ]
 
@@ -129,16 +164,27 @@ def handshake_timeout(ctx: Ctx, net: int) -> list[Expected]:
     counts = clean(synack_retransmits=2)
     return [
         Expected(
-            name, "server's SYN+ACK never acknowledged (client's ACKs dropped at the client's output hook)", "server",
-            {"server": {"net.ipv4.tcp_synack_retries": 2},
-             "client_nft": "output: tcp dport 8080 tcp flags & (syn|ack) != syn drop"},
-            [Conn({"client_port": PORT}, "handshake_timeout", counts=counts,
-                  inferred={"synack_schedule": {"send_times_s": [0, 1, 3], "give_up_s": 7}},
-                  note="SYN+ACK sent at 0 s and retransmitted at ~1 s and ~3 s, then the server forgets the request "
-                       "at ~7 s without sending anything; the client never appears again on the wire")],
+            name,
+            "server's SYN+ACK never acknowledged (client's ACKs dropped at the client's output hook)",
+            "server",
+            {
+                "server": {"net.ipv4.tcp_synack_retries": 2},
+                "client_nft": "output: tcp dport 8080 tcp flags & (syn|ack) != syn drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "handshake_timeout",
+                    counts=counts,
+                    inferred={"synack_schedule": {"send_times_s": [0, 1, 3], "give_up_s": 7}},
+                    note="SYN+ACK sent at 0 s and retransmitted at ~1 s and ~3 s, then the server forgets the request "
+                    "at ~7 s without sending anything; the client never appears again on the wire",
+                )
+            ],
             notes="The client application's connect() succeeded (its kernel got the SYN+ACK); only the wire at the "
-                  "server shows the failure.",
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            "server shows the failure.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
@@ -166,7 +212,9 @@ def _listen_overflow(ctx: Ctx, net: int, name: str, abort_on_overflow: int) -> d
   }
 }
 """
-    client_data = abort_on_overflow == 0  # with abort=1 the client stays quiet: its ACK meets the RST
+    client_data = (
+        abort_on_overflow == 0
+    )  # with abort=1 the client stays quiet: its ACK meets the RST
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         s = pair.server
@@ -174,19 +222,36 @@ def _listen_overflow(ctx: Ctx, net: int, name: str, abort_on_overflow: int) -> d
         s.sysctl("net.ipv4.tcp_synack_retries", 2)
         pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)
 
-        def client(port: int, *, data: bool, extra: list[st.Opt] | None = None, end: list[st.Step] | None = None
-                   ) -> list[st.Step]:
+        def client(
+            port: int,
+            *,
+            data: bool,
+            extra: list[st.Opt] | None = None,
+            end: list[st.Step] | None = None,
+        ) -> list[st.Step]:
             # Started early and parked on "go", so the orchestrator's order is the wire's order
             # (starting a Python process takes longer than the timers involved).
             sock = f"p{port}"
-            return [st.wait("go"), *st.connect(pair.server_ip, port, sock=sock, opts=extra, tolerate=True),
-                    *([st.send(200, sock)] if data else []), st.signal(f"done{port}"), *(end or [])]
+            return [
+                st.wait("go"),
+                *st.connect(pair.server_ip, port, sock=sock, opts=extra, tolerate=True),
+                *([st.send(200, sock)] if data else []),
+                st.signal(f"done{port}"),
+                *(end or []),
+            ]
 
-        first = ctx.actor(pair.client, [*client(41001, data=True), *client(41002, data=True)], "clients-1-2")
-        third = ctx.actor(pair.client, client(41003, data=client_data, end=[{"op": "wait_error", "sock": "p41003"}]),
-                          "client-41003")
+        first = ctx.actor(
+            pair.client, [*client(41001, data=True), *client(41002, data=True)], "clients-1-2"
+        )
+        third = ctx.actor(
+            pair.client,
+            client(41003, data=client_data, end=[{"op": "wait_error", "sock": "p41003"}]),
+            "client-41003",
+        )
         fourth = ctx.actor(pair.client, client(41004, data=True), "client-41004")
-        fifth = ctx.actor(pair.client, client(41005, data=False, extra=[st.opt("TCP_SYNCNT", 2)]), "client-41005")
+        fifth = ctx.actor(
+            pair.client, client(41005, data=False, extra=[st.opt("TCP_SYNCNT", 2)]), "client-41005"
+        )
         srv = ctx.actor(s, st.listen(backlog=2), "server")  # never accept()s
         srv.expect("listening")
         time.sleep(1.0)  # every actor is parked on "go"
@@ -221,26 +286,52 @@ def listen_overflow_noabort(ctx: Ctx, net: int) -> list[Expected]:
     counters = _listen_overflow(ctx, net, name, 0)
     return [
         Expected(
-            name, "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=0", "client",
+            name,
+            "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=0",
+            "client",
             _settings(0),
             [
-                Conn({"client_port": 41001}, "open", counts=clean(),
-                     note="completed handshake, sits in the accept queue; its 200 B are ACKed by the kernel"),
+                Conn(
+                    {"client_port": 41001},
+                    "open",
+                    counts=clean(),
+                    note="completed handshake, sits in the accept queue; its 200 B are ACKed by the kernel",
+                ),
                 Conn({"client_port": 41002}, "open", counts=clean(), note="as 41001"),
-                Conn({"client_port": 41003}, "listen_overflow", reset_by="server",
-                     counts={"syn_retransmits": 0, "synack_retransmits": 2, "retransmits": bound(3, 8),
-                             "keepalive_probes": 0, "zero_window_probes": 0, "resets": 1},
-                     note="client ACK + 200 B data never taken: the server retransmits SYN+ACK ~1 s and ~3 s after "
-                          "the SYN (tcp_synack_retries=2), each answered by a client (challenge) ACK that is dropped "
-                          "again; the client retransmits its data with RTO backoff (tail loss probe + RTOs doubling "
-                          "from ~0.2 s); the request expires ~7 s after the SYN and the next data retransmission "
-                          "(~12-14 s) reaches the bare listener, which answers with RST"),
-                Conn({"client_port": 41004}, "open", counts=clean(), note="third entry: fills the queue (3 > 2)"),
-                Conn({"client_port": 41005}, "connect_timeout", counts=clean(syn_retransmits=2),
-                     note="SYN dropped by the full accept queue; TCP_SYNCNT=2 with linear timeouts 0: SYNs at 0, 1, 3 s"),
+                Conn(
+                    {"client_port": 41003},
+                    "listen_overflow",
+                    reset_by="server",
+                    counts={
+                        "syn_retransmits": 0,
+                        "synack_retransmits": 2,
+                        "retransmits": bound(3, 8),
+                        "keepalive_probes": 0,
+                        "zero_window_probes": 0,
+                        "resets": 1,
+                    },
+                    note="client ACK + 200 B data never taken: the server retransmits SYN+ACK ~1 s and ~3 s after "
+                    "the SYN (tcp_synack_retries=2), each answered by a client (challenge) ACK that is dropped "
+                    "again; the client retransmits its data with RTO backoff (tail loss probe + RTOs doubling "
+                    "from ~0.2 s); the request expires ~7 s after the SYN and the next data retransmission "
+                    "(~12-14 s) reaches the bare listener, which answers with RST",
+                ),
+                Conn(
+                    {"client_port": 41004},
+                    "open",
+                    counts=clean(),
+                    note="third entry: fills the queue (3 > 2)",
+                ),
+                Conn(
+                    {"client_port": 41005},
+                    "connect_timeout",
+                    counts=clean(syn_retransmits=2),
+                    note="SYN dropped by the full accept queue; TCP_SYNCNT=2 with linear timeouts 0: SYNs at 0, 1, 3 s",
+                ),
             ],
             notes=_overflow_notes(counters),
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
@@ -250,31 +341,53 @@ def listen_overflow_abort(ctx: Ctx, net: int) -> list[Expected]:
     counters = _listen_overflow(ctx, net, name, 1)
     return [
         Expected(
-            name, "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=1", "client",
+            name,
+            "accept queue full (listen backlog 2, never accept()ed), tcp_abort_on_overflow=1",
+            "client",
             _settings(1),
             [
                 Conn({"client_port": 41001}, "open", counts=clean(), note="in the accept queue"),
                 Conn({"client_port": 41002}, "open", counts=clean(), note="in the accept queue"),
-                Conn({"client_port": 41003}, "listen_overflow", reset_by="server",
-                     counts={"syn_retransmits": 0, "synack_retransmits": 1, "retransmits": 0,
-                             "keepalive_probes": 0, "zero_window_probes": 0, "resets": 1},
-                     note="the client sends no data; its handshake ACK was held back (nft), the server retransmits "
-                          "SYN+ACK at ~1 s, the client's ACK to it meets the full queue and is answered by RST "
-                          "(tcp_abort_on_overflow=1)"),
+                Conn(
+                    {"client_port": 41003},
+                    "listen_overflow",
+                    reset_by="server",
+                    counts={
+                        "syn_retransmits": 0,
+                        "synack_retransmits": 1,
+                        "retransmits": 0,
+                        "keepalive_probes": 0,
+                        "zero_window_probes": 0,
+                        "resets": 1,
+                    },
+                    note="the client sends no data; its handshake ACK was held back (nft), the server retransmits "
+                    "SYN+ACK at ~1 s, the client's ACK to it meets the full queue and is answered by RST "
+                    "(tcp_abort_on_overflow=1)",
+                ),
                 Conn({"client_port": 41004}, "open", counts=clean(), note="fills the queue"),
-                Conn({"client_port": 41005}, "connect_timeout", counts=clean(syn_retransmits=2),
-                     note="SYN dropped by the full accept queue; SYNs at 0, 1, 3 s"),
+                Conn(
+                    {"client_port": 41005},
+                    "connect_timeout",
+                    counts=clean(syn_retransmits=2),
+                    note="SYN dropped by the full accept queue; SYNs at 0, 1, 3 s",
+                ),
             ],
             notes=_overflow_notes(counters),
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
 
 def _settings(abort: int) -> dict[str, object]:
     return {
-        "server": {"listen_backlog": 2, "accept": "never", "net.ipv4.tcp_abort_on_overflow": abort,
-                   "net.ipv4.tcp_synack_retries": 2, "net.ipv4.tcp_syncookies": "1 (default)"},
+        "server": {
+            "listen_backlog": 2,
+            "accept": "never",
+            "net.ipv4.tcp_abort_on_overflow": abort,
+            "net.ipv4.tcp_synack_retries": 2,
+            "net.ipv4.tcp_syncookies": "1 (default)",
+        },
         "client": {"net.ipv4.tcp_syn_linear_timeouts": 0, "41005": {"TCP_SYNCNT": 2}},
         "server_nft": "input: tcp sport 41003 tcp flags & syn == 0 drop, only while 41004 connects",
     }
@@ -330,27 +443,47 @@ def syn_flood_cookies(ctx: Ctx, net: int) -> list[Expected]:
     for i in range(count):
         port = first + i
         if i < normal:
-            conns.append(Conn({"client_port": port}, "handshake_timeout", counts=clean(synack_retransmits=2),
-                              note="request socket kept: SYN+ACK retransmitted at ~1 s and ~3 s, then dropped at "
-                                   "~7 s (tcp_synack_retries=2)"))
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "handshake_timeout",
+                    counts=clean(synack_retransmits=2),
+                    note="request socket kept: SYN+ACK retransmitted at ~1 s and ~3 s, then dropped at "
+                    "~7 s (tcp_synack_retries=2)",
+                )
+            )
         else:
-            conns.append(Conn({"client_port": port}, "handshake_timeout", counts=clean(),
-                              note="SYN queue over the backlog: answered with a SYN cookie, which is never "
-                                   "retransmitted (no request socket); the SYN+ACK simply goes unanswered"))
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "handshake_timeout",
+                    counts=clean(),
+                    note="SYN queue over the backlog: answered with a SYN cookie, which is never "
+                    "retransmitted (no request socket); the SYN+ACK simply goes unanswered",
+                )
+            )
     return [
         Expected(
-            name, "30 handshakes never completed (client's ACKs dropped at its output): SYN queue overflow with "
-                  "SYN cookies, seen at the server", "server",
-            {"server": {"listen_backlog": 8, "net.ipv4.tcp_synack_retries": 2, "net.ipv4.tcp_syncookies": 1},
-             "client_nft": "output: tcp dport 8080 tcp flags & (syn|ack) != syn drop",
-             "clients": f"ports {first}..{first + count - 1}, one after the other"},
+            name,
+            "30 handshakes never completed (client's ACKs dropped at its output): SYN queue overflow with "
+            "SYN cookies, seen at the server",
+            "server",
+            {
+                "server": {
+                    "listen_backlog": 8,
+                    "net.ipv4.tcp_synack_retries": 2,
+                    "net.ipv4.tcp_syncookies": 1,
+                },
+                "client_nft": "output: tcp dport 8080 tcp flags & (syn|ack) != syn drop",
+                "clients": f"ports {first}..{first + count - 1}, one after the other",
+            },
             conns,
             notes=f"Server counter TcpExtSyncookiesSent rose by {cookies}: the first {normal} SYNs got request "
-                  f"sockets (SYN+ACK retransmitted twice), the last {cookies} got SYN cookies (one SYN+ACK each, "
-                  "never retransmitted; a cookie ISN encodes the MSS and a timestamp). Every SYN+ACK stays "
-                  "unanswered: a SYN flood (or spoofed sources / lost ACKs) from the server's point of view. "
-                  "'handshake_timeout' is the nearest fate for the cookie ones although the server never "
-                  "retransmitted their SYN+ACK.",
+            f"sockets (SYN+ACK retransmitted twice), the last {cookies} got SYN cookies (one SYN+ACK each, "
+            "never retransmitted; a cookie ISN encodes the MSS and a timestamp). Every SYN+ACK stays "
+            "unanswered: a SYN flood (or spoofed sources / lost ACKs) from the server's point of view. "
+            "'handshake_timeout' is the nearest fate for the cookie ones although the server never "
+            "retransmitted their SYN+ACK.",
             capture_format=ETHERNET,
         )
     ]

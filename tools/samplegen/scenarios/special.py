@@ -33,12 +33,25 @@ def port_reuse(ctx: Ctx, net: int) -> list[Expected]:
         cap = ctx.capture(pair.client, "eth0", name)
         srv = ctx.actor(pair.server, server, "server")
         srv.expect("listening")
-        client = [*st.connect(pair.server_ip, PORT, sock="a"), st.send(100, "a"), st.recv(1000, "a"), linger0,
-                  st.close("a"), st.sleep(0.2),
-                  *st.connect(pair.server_ip, PORT, sock="b"), st.send(100, "b"), st.recv(1000, "b"),
-                  st.recv_eof("b"), st.close("b"), st.sleep(0.3),
-                  *st.connect(pair.server_ip, PORT, sock="d"), st.send(100, "d"), st.recv(1000, "d"),
-                  st.recv_eof("d"), st.close("d")]
+        client = [
+            *st.connect(pair.server_ip, PORT, sock="a"),
+            st.send(100, "a"),
+            st.recv(1000, "a"),
+            linger0,
+            st.close("a"),
+            st.sleep(0.2),
+            *st.connect(pair.server_ip, PORT, sock="b"),
+            st.send(100, "b"),
+            st.recv(1000, "b"),
+            st.recv_eof("b"),
+            st.close("b"),
+            st.sleep(0.3),
+            *st.connect(pair.server_ip, PORT, sock="d"),
+            st.send(100, "d"),
+            st.recv(1000, "d"),
+            st.recv_eof("d"),
+            st.close("d"),
+        ]
         cli = ctx.actor(pair.client, client, "client")
         cli.expect("finished", timeout=15)
         srv.expect("finished", timeout=15)
@@ -48,21 +61,41 @@ def port_reuse(ctx: Ctx, net: int) -> list[Expected]:
     rst = clean(resets=1)
     return [
         Expected(
-            name, "the same 4-tuple (client port 42000 -> 8080) used by three connections in a row", "client",
-            {"client": {"bind": 42000, "SO_REUSEADDR": 1, "first close": "SO_LINGER {1,0}"},
-             "server": "closes first in connections 1 and 2"},
+            name,
+            "the same 4-tuple (client port 42000 -> 8080) used by three connections in a row",
+            "client",
+            {
+                "client": {"bind": 42000, "SO_REUSEADDR": 1, "first close": "SO_LINGER {1,0}"},
+                "server": "closes first in connections 1 and 2",
+            },
             [
-                Conn({"index": 0}, "reset", reset_by="client", counts=rst,
-                     note="abortive close by the client (linger 0): RST, no TIME_WAIT anywhere"),
-                Conn({"index": 1}, "closed", closer="server", counts=clean(),
-                     note="new SYN (new ISN) on the same 4-tuple 0.2 s after the RST; the server closes first"),
-                Conn({"index": 2}, "closed", closer="server", counts=clean(),
-                     note="new SYN 0.3 s later while the server holds TIME_WAIT for this 4-tuple: accepted as a "
-                          "new connection (newer TSval, higher ISN)"),
+                Conn(
+                    {"index": 0},
+                    "reset",
+                    reset_by="client",
+                    counts=rst,
+                    note="abortive close by the client (linger 0): RST, no TIME_WAIT anywhere",
+                ),
+                Conn(
+                    {"index": 1},
+                    "closed",
+                    closer="server",
+                    counts=clean(),
+                    note="new SYN (new ISN) on the same 4-tuple 0.2 s after the RST; the server closes first",
+                ),
+                Conn(
+                    {"index": 2},
+                    "closed",
+                    closer="server",
+                    counts=clean(),
+                    note="new SYN 0.3 s later while the server holds TIME_WAIT for this 4-tuple: accepted as a "
+                    "new connection (newer TSval, higher ISN)",
+                ),
             ],
             notes="Rows are matched by index (first-packet order == Wireshark tcp.stream), since all three share "
-                  "client_port 42000.",
-            capture_format=ETHERNET, observed_by_sockets=ctx.socket_events(),
+            "client_port 42000.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
@@ -83,12 +116,21 @@ def ipv6_closed(ctx: Ctx, net: int) -> list[Expected]:
         srv.stop()
     return [
         Expected(
-            name, "a normal request/response over IPv6 (fd00::/8 ULA), client closes first", "client",
+            name,
+            "a normal request/response over IPv6 (fd00::/8 ULA), client closes first",
+            "client",
             {"addresses": f"fd00:{net}::1 -> fd00:{net}::2", "tcpdump_filter": "ip6"},
-            [Conn({"client_port": 40001}, "closed", closer="client", counts=clean(),
-                  note="100 B request, 1000 B reply, client close() first")],
+            [
+                Conn(
+                    {"client_port": 40001},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    note="100 B request, 1000 B reply, client close() first",
+                )
+            ],
             notes="The capture filter 'ip6' keeps neighbour discovery (ICMPv6) but no IPv4; ICMPv6 frames are "
-                  "not TCP.",
+            "not TCP.",
             capture_format={**ETHERNET, "filter": "ip6"},
         )
     ]
@@ -100,17 +142,31 @@ def ipv6_refused(ctx: Ctx, net: int) -> list[Expected]:
         pair = make_pair(lab, net, ipv6=True)
         assert pair.server_ip6 is not None
         cap = ctx.capture(pair.client, "eth0", name, "ip6")
-        cli = ctx.actor(pair.client, st.connect(pair.server_ip6, 40001, port=9, family=6, tolerate=True), "client")
+        cli = ctx.actor(
+            pair.client,
+            st.connect(pair.server_ip6, 40001, port=9, family=6, tolerate=True),
+            "client",
+        )
         cli.expect("finished")
         cap.stop(linger=0.3)
         cli.stop()
     return [
         Expected(
-            name, "connect() over IPv6 to a port with no listener", "client",
+            name,
+            "connect() over IPv6 to a port with no listener",
+            "client",
             {"addresses": f"fd00:{net}::1 -> fd00:{net}::2 port 9"},
-            [Conn({"client_port": 40001}, "refused", reset_by="server", counts=clean(resets=1),
-                  note="SYN answered by RST+ACK; connect() ECONNREFUSED")],
-            capture_format={**ETHERNET, "filter": "ip6"}, observed_by_sockets=ctx.socket_events(),
+            [
+                Conn(
+                    {"client_port": 40001},
+                    "refused",
+                    reset_by="server",
+                    counts=clean(resets=1),
+                    note="SYN answered by RST+ACK; connect() ECONNREFUSED",
+                )
+            ],
+            capture_format={**ETHERNET, "filter": "ip6"},
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
 
@@ -124,27 +180,60 @@ def lossy_mix(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "lossy-40-connections-3pct-drop.pcap"
     count, first = 40, 43000
-    loss = f"""table inet lossy {{
-  chain forward_path {{
+    loss = """table inet lossy {
+  chain forward_path {
     type filter hook forward priority 0;
     meta l4proto tcp numgen random mod 100 < 3 drop
-  }}
-}}
+  }
+}
 """
     with Lab(ctx.tag) as lab:
         topo = make_routed(lab, net)
         topo.router.nft(loss)
         for dev in ("rc", "rs"):  # queueing delay: 40 Mbit/s, up to 20 ms of queue
-            topo.router.run(["tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", "40mbit", "burst", "32kb",
-                             "latency", "20ms"])
+            topo.router.run(
+                [
+                    "tc",
+                    "qdisc",
+                    "add",
+                    "dev",
+                    dev,
+                    "root",
+                    "tbf",
+                    "rate",
+                    "40mbit",
+                    "burst",
+                    "32kb",
+                    "latency",
+                    "20ms",
+                ]
+            )
         cap = ctx.capture(topo.client, "eth0", name, "-s", "96")
-        srv = ctx.actor(topo.server, [*st.listen(backlog=64),
-                                      {"op": "bulk_server", "sock": "l", "count": count, "up": 30000,
-                                       "down": 60000}], "server")
+        srv = ctx.actor(
+            topo.server,
+            [
+                *st.listen(backlog=64),
+                {"op": "bulk_server", "sock": "l", "count": count, "up": 30000, "down": 60000},
+            ],
+            "server",
+        )
         srv.expect("listening")
-        cli = ctx.actor(topo.client, [{"op": "bulk_clients", "addr": topo.server_ip, "port": st.SERVER_PORT,
-                                       "first_port": first, "count": count, "up": 30000, "down": 60000,
-                                       "stagger": 0.01}], "clients")
+        cli = ctx.actor(
+            topo.client,
+            [
+                {
+                    "op": "bulk_clients",
+                    "addr": topo.server_ip,
+                    "port": st.SERVER_PORT,
+                    "first_port": first,
+                    "count": count,
+                    "up": 30000,
+                    "down": 60000,
+                    "stagger": 0.01,
+                }
+            ],
+            "clients",
+        )
         done = cli.expect("bulk_done", timeout=60)
         srv.expect("bulk_served", timeout=30)
         if done.strip() != "failures=none":
@@ -152,22 +241,38 @@ def lossy_mix(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop(linger=3.0)  # a lost last FIN/ACK is retransmitted within a few RTOs
         cli.stop()
         srv.stop()
-    counts: dict[str, CountValue] = {"resets": 0, "keepalive_probes": 0, "zero_window_probes": 0, "retransmits": bound(0, None),
-              "syn_retransmits": bound(0, None), "synack_retransmits": bound(0, None)}
-    conns = [Conn({"client_port": first + i}, "closed", closer="client", counts=dict(counts),
-                  note="30 KB up, 60 KB down over 3 % random loss; client closes after reading everything")
-             for i in range(count)]
+    counts: dict[str, CountValue] = {
+        "resets": 0,
+        "keepalive_probes": 0,
+        "zero_window_probes": 0,
+        "retransmits": bound(0, None),
+        "syn_retransmits": bound(0, None),
+        "synack_retransmits": bound(0, None),
+    }
+    conns = [
+        Conn(
+            {"client_port": first + i},
+            "closed",
+            closer="client",
+            counts=dict(counts),
+            note="30 KB up, 60 KB down over 3 % random loss; client closes after reading everything",
+        )
+        for i in range(count)
+    ]
     return [
         Expected(
-            name, "40 concurrent connections through a router with 3 % random TCP loss and a tbf rate limit",
+            name,
+            "40 concurrent connections through a router with 3 % random TCP loss and a tbf rate limit",
             "client",
-            {"router_nft": "forward: meta l4proto tcp numgen random mod 100 < 3 drop",
-             "router_tc": "tbf rate 40mbit burst 32kb latency 20ms on both router interfaces",
-             "clients": f"ports {first}..{first + count - 1}, 10 ms apart"},
+            {
+                "router_nft": "forward: meta l4proto tcp numgen random mod 100 < 3 drop",
+                "router_tc": "tbf rate 40mbit burst 32kb latency 20ms on both router interfaces",
+                "clients": f"ports {first}..{first + count - 1}, 10 ms apart",
+            },
             conns,
             notes="Losses are recovered by fast retransmit / SACK / TLP / RTO: retransmissions are expected but "
-                  "every connection ends with an orderly close. A lost SYN or SYN+ACK is retransmitted too (1 s "
-                  "timers), still 'closed'. Snaplen 96: payload bytes are cut, lengths come from the IP header.",
+            "every connection ends with an orderly close. A lost SYN or SYN+ACK is retransmitted too (1 s "
+            "timers), still 'closed'. Snaplen 96: payload bytes are cut, lengths come from the IP header.",
             capture_format={**ETHERNET, "snaplen": 96},
         )
     ]
@@ -192,8 +297,10 @@ def nat_three_clocks(ctx: Ctx, net: int) -> list[Expected]:
         lab.addr(router, "rs", f"10.{net}.9.254/24")
         server.run(["ip", "route", "add", "default", "via", f"10.{net}.9.254"])
         router.sysctl("net.ipv4.ip_forward", 1)
-        router.nft('table ip nat {\n  chain post {\n    type nat hook postrouting priority 100;\n'
-                   '    oifname "rs" masquerade\n  }\n}\n')
+        router.nft(
+            "table ip nat {\n  chain post {\n    type nat hook postrouting priority 100;\n"
+            '    oifname "rs" masquerade\n  }\n}\n'
+        )
         clients = []
         for h in range(1, hosts + 1):
             c = lab.namespace(f"c{h}")
@@ -209,8 +316,11 @@ def nat_three_clocks(ctx: Ctx, net: int) -> list[Expected]:
         for h, c in enumerate(clients, start=1):
             steps: list[st.Step] = []
             for r in range(rounds):
-                steps += [st.wait(f"go{r}"), *st.echo_client(f"10.{net}.9.1", 45000 + 100 * h + r, sock=f"r{r}"),
-                          st.signal(f"done{r}")]
+                steps += [
+                    st.wait(f"go{r}"),
+                    *st.echo_client(f"10.{net}.9.1", 45000 + 100 * h + r, sock=f"r{r}"),
+                    st.signal(f"done{r}"),
+                ]
             actors.append(ctx.actor(c, steps, f"host{h}"))
         time.sleep(0.8)
         for r in range(rounds):  # interleave: host1, host2, host3, host1, ...
@@ -221,18 +331,30 @@ def nat_three_clocks(ctx: Ctx, net: int) -> list[Expected]:
         cap.stop(linger=0.5)
         for a in [*actors, srv]:
             a.stop()
-    conns = [Conn({"client_port": 45000 + 100 * h + r}, "closed", closer="client", counts=clean(),
-                  note=f"host {h} (10.{net}.{h}.1 before NAT), round {r}; seen from 10.{net}.9.254")
-             for r in range(rounds) for h in range(1, hosts + 1)]
+    conns = [
+        Conn(
+            {"client_port": 45000 + 100 * h + r},
+            "closed",
+            closer="client",
+            counts=clean(),
+            note=f"host {h} (10.{net}.{h}.1 before NAT), round {r}; seen from 10.{net}.9.254",
+        )
+        for r in range(rounds)
+        for h in range(1, hosts + 1)
+    ]
     exp = Expected(
-        name, "three hosts behind one masquerading router connect in turn; captured at the server", "server",
-        {"router_nft": "ip nat postrouting oifname rs masquerade",
-         "clients": "host h uses ports 45h00, 45h01, 45h02 (h = 1..3), in the order h1 h2 h3 h1 h2 h3 ...",
-         "net.ipv4.tcp_timestamps": "1 (default: per address-pair random offset)"},
+        name,
+        "three hosts behind one masquerading router connect in turn; captured at the server",
+        "server",
+        {
+            "router_nft": "ip nat postrouting oifname rs masquerade",
+            "clients": "host h uses ports 45h00, 45h01, 45h02 (h = 1..3), in the order h1 h2 h3 h1 h2 h3 ...",
+            "net.ipv4.tcp_timestamps": "1 (default: per address-pair random offset)",
+        },
         conns,
         notes="One client IP; TSvals of consecutive connections are unrelated (random per-connection offsets on "
-              "this kernel, three hosts behind NAT), so they go backwards although nothing is wrong. Every SYN is "
-              "answered at once (no SYN retransmissions): no nat_timestamp finding (and no other) is expected.",
+        "this kernel, three hosts behind NAT), so they go backwards although nothing is wrong. Every SYN is "
+        "answered at once (no SYN retransmissions): no nat_timestamp finding (and no other) is expected.",
         capture_format=ETHERNET,
     )
     exp.findings = []
