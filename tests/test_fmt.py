@@ -39,7 +39,12 @@ def test_span_for_prose() -> None:
 
 
 def test_gap_three_significant_digits() -> None:
-    assert [fmt.gap(s) for s in (0.0123456, 0.2, 1.6, 12.0)] == ["12.3 ms", "0.2 s", "1.6 s", "12 s"]
+    assert [fmt.gap(s) for s in (0.0123456, 0.2, 1.6, 12.0)] == [
+        "12.3 ms",
+        "0.2 s",
+        "1.6 s",
+        "12 s",
+    ]
 
 
 def test_byte_count_decimal_units() -> None:

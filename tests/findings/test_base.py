@@ -26,4 +26,3 @@ def test_make_finding_caps_the_listed_connections() -> None:
         "explanation": "why",
     }
     assert "connections_truncated" not in make_finding("k", "s", [3, 1], "why").details
-

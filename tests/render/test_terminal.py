@@ -119,7 +119,6 @@ def test_guessed_client_is_marked() -> None:
     assert "10.0.0.1:40000?" in out
 
 
-
 def test_short_reason_drops_the_fate_label_and_keeps_the_first_clause() -> None:
     assert short_reason(
         "Connect timeout: 3 SYNs at 0, 1, 3 s, never answered; schedule: doubling"
