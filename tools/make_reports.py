@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pcapline.analysis import Analysis, analyze  # noqa: E402
+from pcapline.detect import run_all  # noqa: E402
 from pcapline.render.html import write_report  # noqa: E402
 
 
@@ -62,7 +63,8 @@ NOTES = (
     "",
     "- `pcapline report CAPTURE -o report.html` (or `analyze --format html`) calls",
     "  `pcapline.render.html.render_html`: Jinja2 templates with autoescape, plotly figures from",
-    "  `graph_objects` (`pcapline/render/plots.py`), a small vanilla script for the table.",
+    "  `graph_objects` (`pcapline/render/figures/`, one module per chart, colours in",
+    "  `pcapline/render/palette.py`), a small vanilla script for the table.",
     "- plotly.js is the bundle the installed plotly package ships, embedded once, gzip-packed",
     "  and unpacked in the page with `DecompressionStream` (4.8 MB -> 2.0 MB). Script data over",
     "  32 KB (the connection table, a large capture timeline) is packed the same way. Browsers",
@@ -156,6 +158,9 @@ def replicate(analysis: Analysis, times: int) -> Analysis:
         segments.append(seg)
         connections.append(con)
         events.append(ev)
+    # The graphs read detection's records (facts, detections): the copies get their own.
+    all_segments = pd.concat(segments, ignore_index=True)
+    detected = run_all(all_segments, capture_end_ns=first + times * span)
     return Analysis(
         capture=dataclasses.replace(
             cap,
@@ -164,10 +169,12 @@ def replicate(analysis: Analysis, times: int) -> Analysis:
             tcp_frames=cap.tcp_frames * times,
             last_time_ns=first + times * span,
         ),
-        segments=pd.concat(segments, ignore_index=True),
+        segments=all_segments,
         connections=pd.concat(connections, ignore_index=True),
         events=pd.concat(events, ignore_index=True),
         findings=list(analysis.findings),
+        facts=detected.facts,
+        detections=detected.detections,
     )
 
 

@@ -73,6 +73,9 @@ class RtoSeries:
     rst_frame: int | None  # a RST from the retransmitting side after the series
     peer_rst_frame: int | None  # a RST from the peer after the series
     fin_only: bool = False  # the resent segment is a bare FIN (no data)
+    #: The transmission ending each of ``gaps`` (one per gap; the copy before it in ``frames``
+    #: starts the gap): the timer-driven steps, which the report's backoff chart draws.
+    step_frames: tuple[int, ...] = ()
 
     @property
     def retransmissions(self) -> int:
@@ -331,7 +334,9 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     times = [float(view.time_ns[i]) / 1e9 for i in tx]
     # A copy sooner than the minimum RTO after the previous one (tail loss probe, fast
     # retransmit) is no step of the RTO backoff: the series counts timer-driven gaps only.
-    gaps = [b - a for a, b in itertools.pairwise(times) if b - a >= RTO_FLOOR_S]
+    pairs = enumerate(itertools.pairwise(times), start=1)
+    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S]
+    gaps = [times[k] - times[k - 1] for k in steps]
     schedule = name_schedule(gaps)
     peer_after = (view.from_client != side) & (idx > last)
     acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
@@ -372,6 +377,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
         rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
         peer_rst_frame=int(view.frame[rst_peer[0]]) if len(rst_peer) else None,
         fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
+        step_frames=tuple(int(view.frame[tx[k]]) for k in steps),
     )
 
 

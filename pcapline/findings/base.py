@@ -48,12 +48,6 @@ def capped_ids(ids: Sequence[int]) -> tuple[list[int], bool]:
     return ordered[:MAX_LISTED_CONNECTIONS], len(ordered) > MAX_LISTED_CONNECTIONS
 
 
-def endpoint(ip: object, port: object) -> str:
-    """``10.0.0.1:80`` / ``[2001:db8::1]:80``."""
-    text = str(ip)
-    return f"[{text}]:{int(port)}" if ":" in text else f"{text}:{int(port)}"  # type: ignore[call-overload]
-
-
 @dataclass(frozen=True, slots=True)
 class Burst:
     """The busiest ``window_ns`` stretch of a set of event times."""

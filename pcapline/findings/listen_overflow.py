@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcapline.findings.base import Finder, FindingInput, densest_window, endpoint, make_finding
+from pcapline.findings.base import Finder, FindingInput, densest_window, make_finding
+from pcapline.fmt import endpoint
 from pcapline.model import Fate, Finding
 
 KIND = "listen_overflow"

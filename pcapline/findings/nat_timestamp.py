@@ -36,8 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.findings.base import Finder, FindingInput, capped_ids, endpoint, make_finding
+from pcapline.findings.base import Finder, FindingInput, capped_ids, make_finding
 from pcapline.findings.handshakes import GROUP_KEYS
+from pcapline.fmt import endpoint
 from pcapline.model import Finding
 
 KIND = "nat_timestamp"

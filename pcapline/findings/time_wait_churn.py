@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pcapline.findings.base import Finder, FindingInput, densest_window, endpoint, make_finding
+from pcapline.findings.base import Finder, FindingInput, densest_window, make_finding
+from pcapline.fmt import endpoint
 from pcapline.model import Finding
 
 KIND = "time_wait_churn"

@@ -3,16 +3,20 @@
 Layout of the page (templates/report.html.j2), top to bottom:
 
 1. Verdict banner: how many connections ended how; the problems that matter first (failing
-   fates in ``plots.FATE_ORDER``, cross-connection findings), each with its explanation and
+   fates in ``palette.FATE_ORDER``, cross-connection findings), each with its explanation and
    links to the connections concerned. Capture facts (file, format, link types, time span,
    frames, skipped frames by reason, warnings).
-2. Capture timeline (plots.capture_timeline).
+2. Capture timeline (figures.capture_timeline).
 3. Findings across connections, when there are any.
 4. Connection table: every connection, sortable and filterable by a small script, with the
    Wireshark filters to open it (``tcp.stream eq N`` and a version-independent address/port
    filter) and copy buttons.
 5. One section per interesting connection (every failing one first; ``max_sections``): facts,
    explanation, inferred settings, time-sequence graph, backoff gaps, annotated timeline.
+   The figures draw what the stages recorded (``Analysis.facts`` for the segments,
+   ``Analysis.detections`` for the retry series); nothing is computed again here. A connection
+   no detector visited had no retry, so it has no backoff chart; without ``facts`` (an
+   ``Analysis`` built by hand) a section has no graphs.
 
 Self-contained and offline: no URL is ever fetched. plotly.js (the bundle the plotly Python
 package ships, so it always matches the figures' schema) is embedded once, gzip-compressed and
@@ -38,7 +42,6 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -50,14 +53,18 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pcapline import __version__
-from pcapline.facts import compute_facts
+from pcapline.fmt import endpoint, span, utc
 from pcapline.model import FAILURE_FATES, Finding
-from pcapline.render import plots
+from pcapline.render import palette
+from pcapline.render.figures.backoff import backoff, gap_series
+from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
+from pcapline.render.figures.time_sequence import conn_segments, time_sequence
 from pcapline.render.jsondoc import COUNT_KEYS, plain
 from pcapline.timeline import TimelineRow, build_timeline
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
+    from pcapline.facts import Facts
 
 PlotlyJs = Literal["gzip", "inline"]
 
@@ -247,11 +254,11 @@ def build_page(
     origin = _origin_ns(analysis)
     chosen, left_out = choose_sections(conns, max_sections)
     section_ids = frozenset(chosen)
-    plan = plots.plan_timeline(conns)
+    plan = plan_timeline(conns)
     figures: dict[str, Markup] = {}
     if len(conns):
         figures["timeline"] = figure_json(
-            plots.capture_timeline(plan, analysis.events, origin, sections=section_ids)
+            capture_timeline(plan, analysis.events, origin, sections=section_ids)
         )
     sections = _sections(analysis, chosen, figures)
     return {
@@ -292,7 +299,7 @@ def choose_sections(conns: pd.DataFrame, limit: int) -> tuple[list[int], int]:
     """
     if conns.empty:
         return [], 0
-    rank = {str(f): i for i, f in enumerate(plots.FATE_ORDER)}
+    rank = {str(f): i for i, f in enumerate(palette.FATE_ORDER)}
     failing = conns["fate"].isin([str(f) for f in FAILURE_FATES])
     eventful = conns[list(COUNT_KEYS)].sum(axis=1).gt(0)
     tier = np.where(failing, 0, np.where(eventful, 1, 2))
@@ -323,10 +330,10 @@ def choose_sections(conns: pd.DataFrame, limit: int) -> tuple[list[int], int]:
 
 def fate_counts(conns: pd.DataFrame) -> list[FateCount]:
     counts = conns["fate"].astype(str).value_counts() if len(conns) else pd.Series(dtype=int)
-    known = [str(f) for f in plots.FATE_ORDER]
+    known = [str(f) for f in palette.FATE_ORDER]
     names = [f for f in known if f in counts.index] + sorted(set(counts.index) - set(known))
     failing = {str(f) for f in FAILURE_FATES}
-    return [FateCount(f, int(counts[f]), f in failing, plots.fate_colour(f)) for f in names]
+    return [FateCount(f, int(counts[f]), f in failing, palette.fate_colour(f)) for f in names]
 
 
 def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
@@ -362,11 +369,11 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
         ("link types", ", ".join(cap.link_types) or "none"),
     ]
     if cap.first_time_ns is not None and cap.last_time_ns is not None:
-        span = (cap.last_time_ns - cap.first_time_ns) / 1e9
+        seconds = (cap.last_time_ns - cap.first_time_ns) / 1e9
         facts.append(
             (
                 "time span",
-                f"{_utc(cap.first_time_ns)} to {_utc(cap.last_time_ns)} ({_duration(span)})",
+                f"{utc(cap.first_time_ns)} UTC to {utc(cap.last_time_ns)} UTC ({span(seconds)})",
             )
         )
     skipped_total = sum(cap.skipped.values())
@@ -388,18 +395,6 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
         )
     facts.append(("connections", f"{len(analysis.connections):,}"))
     return facts
-
-
-def _utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.3f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _finding_view(f: Finding, sections: frozenset[int]) -> dict[str, Any]:
@@ -464,7 +459,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 
 def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int]) -> dict[str, Any]:
     """Compact column-ordered rows for the page's table script (10k rows ~ 1 MB)."""
-    colours = {str(k): v for k, v in plots.FATE_COLOURS.items()}
+    colours = {str(k): v for k, v in palette.FATE_COLOURS.items()}
     if conns.empty:
         return {"columns": list(TABLE_COLUMNS), "rows": [], "colours": colours}
     start = (conns["start_ns"].to_numpy(np.int64) - origin) / 1e9
@@ -534,10 +529,6 @@ def _present(value: object) -> bool:
 def _sections(analysis: Analysis, chosen: list[int], figures: dict[str, Markup]) -> list[Section]:
     if not chosen:
         return []
-    segs = analysis.segments
-    wanted = segs[segs["conn"].isin(chosen)]
-    facts = compute_facts(wanted)
-    position = {int(c): i for i, c in enumerate(facts.conn_ids)}
     conns = analysis.connections.set_index("id", drop=False)
     events_by_conn = dict(
         tuple(analysis.events[analysis.events["conn"].isin(chosen)].groupby("conn"))
@@ -546,40 +537,49 @@ def _sections(analysis: Analysis, chosen: list[int], figures: dict[str, Markup])
     out = []
     for conn_id in chosen:
         row = conns.loc[conn_id]
+        if not isinstance(row, pd.Series):  # connection ids are unique (Wireshark tcp.stream)
+            raise ValueError(f"connection {conn_id} appears more than once")
         events = events_by_conn.get(conn_id, empty_events)
-        section = _section(analysis, row, events, facts, position.get(conn_id))
+        section = _section(analysis, row, events)
         figures.update(section.figures)
         out.append(section)
     return out
 
 
-def _section(
-    analysis: Analysis, row: pd.Series, events: pd.DataFrame, facts: Any, index: int | None
-) -> Section:
+def _facts_index(facts: Facts | None, conn_id: int) -> int | None:
+    """Position of ``conn_id`` in ``facts.conn_ids`` (ascending), None when it has no rows."""
+    if facts is None:
+        return None
+    at = int(np.searchsorted(facts.conn_ids, conn_id))
+    return at if at < len(facts.conn_ids) and int(facts.conn_ids[at]) == conn_id else None
+
+
+def _section(analysis: Analysis, row: pd.Series, events: pd.DataFrame) -> Section:
     conn_id = int(row["id"])
     fate = str(row["fate"])
-    start_ns = int(row["start_ns"])
     figures: dict[str, Markup] = {}
     tsg_id, tsg_note, backoff_id = f"tsg-{conn_id}", "", None
-    if index is not None:
-        seg = plots.conn_segments(facts, index, start_ns)
-        tsg, tsg_note = plots.time_sequence(seg, events)
+    index = _facts_index(analysis.facts, conn_id)
+    if analysis.facts is not None and index is not None:
+        seg = conn_segments(analysis.facts, index, int(row["start_ns"]))
+        tsg, tsg_note = time_sequence(seg, events)
         if tsg is None:
             tsg_id = ""
         else:
             figures[tsg_id] = figure_json(tsg)
-        back = plots.backoff(plots.retry_series(seg, events, start_ns))
+        found = analysis.detections.get(conn_id)  # None: not visited, so no retries
+        back = backoff(gap_series(found, seg.seconds_at)) if found is not None else None
         if back is not None:
             backoff_id = f"backoff-{conn_id}"
             figures[backoff_id] = figure_json(back)
     timeline = build_timeline(analysis.segments[analysis.segments["conn"] == conn_id], row, events)
-    client = plots._endpoint(row["client_ip"], row["client_port"])
-    server = plots._endpoint(row["server_ip"], row["server_port"])
+    client = endpoint(row["client_ip"], row["client_port"])
+    server = endpoint(row["server_ip"], row["server_port"])
     return Section(
         conn_id=conn_id,
         title=f"{client} → {server}",
         fate=fate,
-        colour=plots.fate_colour(fate),
+        colour=palette.fate_colour(fate),
         explanation=str(row["explanation"]) if _present(row["explanation"]) else "",
         facts=_connection_facts(row),
         inferred=_flatten(row["inferred"]) if isinstance(row["inferred"], Mapping) else [],
@@ -606,8 +606,8 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
             "frames",
             f"{int(row['first_frame'])} to {int(row['last_frame'])} ({int(row['packets']):,} packets)",
         ),
-        ("start", _utc(int(row["start_ns"]))),
-        ("duration", _duration(duration)),
+        ("start", utc(int(row["start_ns"])) + " UTC"),
+        ("duration", span(duration)),
         (
             "payload",
             f"client sent {int(row['bytes_client']):,} B, server sent {int(row['bytes_server']):,} B",

@@ -14,13 +14,13 @@ from __future__ import annotations
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from rich.console import Console
 from rich.text import Text
 
+from pcapline.fmt import byte_count, duration, endpoint, utc
 from pcapline.model import FAILURE_FATES, Fate
 from pcapline.render.jsondoc import skip_order
 
@@ -119,7 +119,7 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
         lines.append(
             Text.assemble(
                 ("time     ", "bold"),
-                f"{_utc(info.first_time_ns)} .. {_utc(info.last_time_ns)} UTC ({format_duration(span)})",
+                f"{utc(info.first_time_ns)} .. {utc(info.last_time_ns)} UTC ({duration(span)})",
             )
         )
     for warning in info.warnings:
@@ -238,19 +238,14 @@ def _cells(row: dict[str, Any], origin_ns: int) -> list[str]:
         str(int(row["id"])),
         endpoint(row["client_ip"], row["client_port"]) + ("?" if row["client_guessed"] else ""),
         endpoint(row["server_ip"], row["server_port"]),
-        "+" + format_duration((int(row["start_ns"]) - origin_ns) / 1e9),
-        format_duration((int(row["end_ns"]) - int(row["start_ns"])) / 1e9),
+        "+" + duration((int(row["start_ns"]) - origin_ns) / 1e9),
+        duration((int(row["end_ns"]) - int(row["start_ns"])) / 1e9),
         f"{int(row['packets']):,}",
-        format_bytes(int(row["bytes_client"])),
-        format_bytes(int(row["bytes_server"])),
+        byte_count(int(row["bytes_client"])),
+        byte_count(int(row["bytes_server"])),
         str(row["fate"]),
         short_reason(row.get("explanation")),
     ]
-
-
-def endpoint(ip: Any, port: Any) -> str:
-    text = str(ip)
-    return f"[{text}]:{int(port)}" if ":" in text else f"{text}:{int(port)}"
 
 
 def short_reason(explanation: Any) -> str:
@@ -294,37 +289,3 @@ def explained_failures(conns: pd.DataFrame) -> list[Text]:
             )
         )
     return lines
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 0:
-        return "-" + format_duration(-seconds)
-    if seconds == 0:
-        return "0s"
-    if seconds < 0.001:
-        return f"{seconds * 1e6:.0f}us"
-    if seconds < 1:
-        return f"{seconds * 1000:.1f}ms"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s"
-
-
-def format_bytes(n: int) -> str:
-    """Payload bytes, decimal units (as ``ss`` and Wireshark's statistics print them)."""
-    if n < 1000:
-        return f"{n}B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB"):
-        value /= 1000
-        if value < 1000 or unit == "GB":
-            break
-    return f"{value:.1f}{unit}"
-
-
-def _utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

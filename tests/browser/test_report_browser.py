@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 import html_scenarios as hs
 
 from pcapline.render import html as report
-from pcapline.render import plots
+from pcapline.render.figures import capture_timeline
 from tools.make_reports import BROWSER_ARGS as ARGS
 
 CHROMIUM = os.environ.get("PCAPLINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -214,7 +214,7 @@ def test_hostile_report_runs_no_injected_script(browser, artefacts: Path) -> Non
 
 
 def test_large_report_uses_webgl_and_stays_responsive(browser, artefacts: Path) -> None:
-    n = plots.WEBGL_ABOVE * 2
+    n = capture_timeline.WEBGL_ABOVE * 2
     a = hs.large(n)
     start = time.perf_counter()
     path = report.write_report(a, artefacts / "large.html")

@@ -4,7 +4,6 @@ from pcapline.findings.base import (
     MAX_LISTED_CONNECTIONS,
     Burst,
     densest_window,
-    endpoint,
     make_finding,
 )
 
@@ -27,8 +26,3 @@ def test_make_finding_caps_the_listed_connections() -> None:
         "explanation": "why",
     }
     assert "connections_truncated" not in make_finding("k", "s", [3, 1], "why").details
-
-
-def test_endpoint_brackets_ipv6() -> None:
-    assert endpoint("10.0.0.1", 80) == "10.0.0.1:80"
-    assert endpoint("2001:db8::1", 443) == "[2001:db8::1]:443"

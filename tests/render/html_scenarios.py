@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.analysis import Analysis
+from pcapline.detect import run_all
 from pcapline.model import (
     ACK,
     CONNECTION_COLUMNS,
@@ -413,12 +414,17 @@ def build(
         skipped={"not_tcp": 2, "truncated_record": 1},
         warnings=["file ends inside the last record (truncated record counted as skipped)"],
     )
+    # The report's graphs read what detection recorded (facts, per-connection detections), as
+    # analyze() leaves it; the events and verdicts above stay the hand-written ones.
+    detected = run_all(segments, capture_end_ns=capture.last_time_ns)
     return Analysis(
         capture=capture,
         segments=segments,
         connections=connections,
         events=events,
         findings=list(findings or []),
+        facts=detected.facts,
+        detections=detected.detections,
     )
 
 
@@ -485,8 +491,8 @@ def hostile(analysis: Analysis) -> Analysis:
         Finding(next(h), next(h), (0, 1), {"ip": next(h), next(h): [next(h)]}),
         Finding("nat_timestamp", next(h), (2,), {"detail": next(h)}),
     ]
-    return Analysis(
-        capture=cap, segments=analysis.segments, connections=conns, events=events, findings=findings
+    return dataclasses.replace(
+        analysis, capture=cap, connections=conns, events=events, findings=findings
     )
 
 

@@ -1,4 +1,4 @@
-"""The HTML report (pcapline/render/html.py, plots.py, templates/).
+"""The HTML report (pcapline/render/html.py, palette.py, figures/, templates/).
 
 Built from ``html_scenarios``: connections written packet by packet the way Linux sends them
 (SYN backoff 1/2/4/8/16 s, RTO doubling from 200 ms, keepalive and persist probes), so the
@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import html_scenarios as hs
 
 from pcapline.render import html as report
-from pcapline.render import plots
+from pcapline.render import palette
+from pcapline.render.figures import capture_timeline
 
 
 class Page(HTMLParser):
@@ -251,15 +252,15 @@ def test_time_sequence_view_fits_data_when_the_window_dwarfs_it(page: Page, page
 
 def test_figures_are_valid_plotly(monkeypatch, analysis) -> None:
     """The report builds figures unvalidated for speed; with validation on they must pass."""
-    monkeypatch.setattr(plots, "VALIDATE", True)
+    monkeypatch.setattr(palette, "VALIDATE", True)
     report.render_html(analysis, max_sections=50)
 
 
 def test_timeline_switches_to_webgl_and_samples_with_a_note() -> None:
-    big = hs.large(plots.WEBGL_ABOVE + 100)
-    plan = plots.plan_timeline(big.connections)
+    big = hs.large(capture_timeline.WEBGL_ABOVE + 100)
+    plan = capture_timeline.plan_timeline(big.connections)
     assert plan.webgl and "WebGL" in plan.note and len(plan.rows) == len(big.connections)
-    small_cap = plots.plan_timeline(big.connections, max_bars=300)
+    small_cap = capture_timeline.plan_timeline(big.connections, max_bars=300)
     failing = big.connections["fate"].isin(["connect_timeout", "refused", "retransmit_timeout"])
     assert len(small_cap.rows) == 300 or len(small_cap.rows) == int(failing.sum())
     assert set(big.connections[failing]["id"]) <= set(small_cap.rows["id"])
@@ -284,7 +285,7 @@ def test_connection_table_rows(page: Page, analysis) -> None:
     assert r["fate"] == "retransmit_timeout" and r["retries"] == 6 and r["who"] == "RST by client"
     assert r["start"] == pytest.approx(1.0) and r["section"] is True
     assert rows[0]["who"] == "FIN first by client"
-    assert data["colours"]["closed"] == plots.FATE_COLOURS["closed"]
+    assert data["colours"]["closed"] == palette.FATE_COLOURS["closed"]
 
 
 def test_wireshark_filters() -> None:
@@ -347,7 +348,7 @@ def test_long_timeline_folds_quiet_stretches() -> None:
 
 
 def test_large_payloads_are_packed() -> None:
-    big = hs.large(plots.WEBGL_ABOVE + 100)
+    big = hs.large(capture_timeline.WEBGL_ABOVE + 100)
     p = Page(report.render_html(big, max_sections=2))
     packed = {a.get("id") for a, _ in p.scripts if a.get("data-encoding") == "gzip"}
     assert {"conn-data", "fig-timeline"} <= packed

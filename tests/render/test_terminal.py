@@ -8,8 +8,6 @@ from pcapline.model import CaptureInfo, Finding
 from pcapline.render.terminal import (
     Selection,
     TextOptions,
-    format_bytes,
-    format_duration,
     render_text,
     short_reason,
 )
@@ -119,24 +117,6 @@ def test_guessed_client_is_marked() -> None:
     rows = [connection_row(0, client_guessed=True)]
     out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120))
     assert "10.0.0.1:40000?" in out
-
-
-def test_number_formats() -> None:
-    assert [format_duration(s) for s in (0, 0.0000042, 0.25, 3.5, 61, 3725)] == [
-        "0s",
-        "4us",
-        "250.0ms",
-        "3.50s",
-        "1m01s",
-        "1h02m05s",
-    ]
-    assert [format_bytes(n) for n in (0, 999, 1000, 1_234_567, 5_000_000_000)] == [
-        "0B",
-        "999B",
-        "1.0kB",
-        "1.2MB",
-        "5.0GB",
-    ]
 
 
 def test_short_reason_drops_the_fate_label_and_keeps_the_first_clause() -> None:

@@ -1,0 +1,67 @@
+"""Formatting shared by the renderers and the findings: endpoints, times, durations, sizes.
+
+One spelling per value, so the terminal table, the HTML report and a finding's summary name
+a connection's ends and its times the same way. Each function is the single place its format
+is written; outputs are part of the golden text, so a change here is a visible change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def endpoint(ip: object, port: object) -> str:
+    """``10.0.0.1:80`` / ``[2001:db8::1]:80`` (RFC 3986 brackets an IPv6 literal before a port)."""
+    text = str(ip)
+    number = int(port)  # type: ignore[call-overload]  # ports arrive as numpy or pandas ints
+    return f"[{text}]:{number}" if ":" in text else f"{text}:{number}"
+
+
+def utc(ns: int) -> str:
+    """Epoch nanoseconds as a UTC wall-clock time with microseconds (no zone suffix)."""
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def duration(seconds: float) -> str:
+    """Compact, for table cells: ``0s``, ``42us``, ``1.5ms``, ``2.25s``, ``3m07s``, ``1h02m05s``."""
+    if seconds < 0:
+        return "-" + duration(-seconds)
+    if seconds == 0:
+        return "0s"
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f}us"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+def span(seconds: float) -> str:
+    """A capture's or connection's length in prose: ``12.345 s``, ``2.5 min``, ``1.2 h``."""
+    if seconds < 120:
+        return f"{seconds:.3f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def gap(seconds: float) -> str:
+    """A retry gap to three significant digits: ``200 ms``, ``1.6 s`` (timer values, not spans)."""
+    return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds:.3g} s"
+
+
+def byte_count(n: int) -> str:
+    """Payload bytes, decimal units (as ``ss`` and Wireshark's statistics print them)."""
+    if n < 1000:
+        return f"{n}B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f}{unit}"
