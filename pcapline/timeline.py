@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from pcapline.analysis import Analysis
 
 __all__ = [
+    "ConnectionRow",
     "EventLabel",
     "Numbering",
     "TcpState",
