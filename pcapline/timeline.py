@@ -84,6 +84,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConnectionRow",
     "EventLabel",
+    "HeaderNumbers",
     "Numbering",
     "TcpState",
     "TimelineRow",
@@ -379,19 +380,40 @@ def _syn_end(rows: SegmentRows, sent: np.ndarray) -> int | None:
     return int(rows.seq_end[syns[0]]) if len(syns) else None
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderNumbers:
+    """One connection's raw seq/ack header values, in frame order (the facts' order)."""
+
+    frame: np.ndarray
+    seq: np.ndarray
+    ack: np.ndarray
+
+    @classmethod
+    def of(cls, segments: pd.DataFrame, conn_id: int) -> HeaderNumbers:
+        """From the segments table (columns ``conn``, ``frame``, ``seq``, ``ack``)."""
+        rows = np.flatnonzero(segments["conn"].to_numpy() == conn_id)
+        frame = segments["frame"].to_numpy()[rows]
+        order = rows[np.argsort(frame, kind="stable")]
+        return cls(
+            frame=segments["frame"].to_numpy()[order],
+            seq=segments["seq"].to_numpy()[order],
+            ack=segments["ack"].to_numpy()[order],
+        )
+
+
 def timeline_rows(
     rows: SegmentRows,
-    header: pd.DataFrame,
+    header: HeaderNumbers,
     labels: Mapping[int, tuple[EventLabel, ...]],
     start_ns: int,
 ) -> list[TimelineRow]:
     """One ``TimelineRow`` per row of one connection's facts (frame order).
 
-    ``rows``: the connection's slice of ``Facts`` (``detect.conn_view``); ``header``: its
-    segments-table rows in the same order, for the raw ``seq``/``ack`` header values;
-    ``labels``: the events at each frame; ``start_ns``: time 0 of the timeline.
+    ``rows``: the connection's slice of ``Facts`` (``detect.conn_view``); ``header``: its raw
+    seq/ack, shown where the facts have no base; ``labels``: the events at each frame;
+    ``start_ns``: time 0 of the timeline.
     """
-    if list(header["frame"]) != rows.frame.tolist():
+    if not np.array_equal(header.frame, rows.frame):
         raise ValueError("timeline: segments and facts disagree on the connection's frames")
     from_client = rows.from_client.astype(bool)
     client = _SideTrack(syn_end=_syn_end(rows, from_client))
@@ -411,8 +433,8 @@ def timeline_rows(
             rows.rel_seq.tolist(),
             rows.seq_end.tolist(),
             rows.rel_ack.tolist(),
-            header["seq"].tolist(),
-            header["ack"].tolist(),
+            header.seq.tolist(),
+            header.ack.tolist(),
             rows.seg_len.tolist(),
             rows.window.tolist(),
             strict=True,
@@ -464,9 +486,10 @@ def connection_timeline(analysis: Analysis, conn_id: int) -> list[TimelineRow]:
     without facts (by hand, in tests and tools) gets that connection's facts computed here.
     """
     row = analysis.connection(conn_id)
-    segments = _connection_segments(analysis.segments, conn_id)
-    facts = analysis.facts if analysis.facts is not None else compute_facts(segments)
-    return _timeline(facts, conn_id, segments, analysis.connection_events(conn_id), row)
+    facts = analysis.facts
+    if facts is None:
+        facts = compute_facts(analysis.segments[analysis.segments["conn"] == conn_id])
+    return _timeline(facts, conn_id, analysis.segments, analysis.events, row)
 
 
 def build_timeline(
@@ -483,7 +506,7 @@ def build_timeline(
     here; with an ``Analysis`` at hand, ``connection_timeline`` reads its facts instead.
     """
     conn_id = _integer(row_field(connection_row, "id"))
-    own = _connection_segments(segments, conn_id)
+    own = segments[segments["conn"] == conn_id]
     if own.empty:
         return []
     return _timeline(compute_facts(own), conn_id, own, events, connection_row)
@@ -502,12 +525,8 @@ def _timeline(
     rows = conn_view(facts, index)
     start = row_field(connection_row, "start_ns")
     start_ns = int(rows.time_ns[0]) if start is None else _integer(start)
-    return timeline_rows(rows, segments, _labels_by_frame(events, conn_id), start_ns)
-
-
-def _connection_segments(segments: pd.DataFrame, conn_id: int) -> pd.DataFrame:
-    """The connection's segments-table rows in frame order (the facts' order within it)."""
-    return segments[segments["conn"] == conn_id].sort_values("frame", kind="stable")
+    header = HeaderNumbers.of(segments, conn_id)
+    return timeline_rows(rows, header, _labels_by_frame(events, conn_id), start_ns)
 
 
 def _labels_by_frame(
@@ -517,9 +536,11 @@ def _labels_by_frame(
     out: dict[int, list[EventLabel]] = {}
     if events is None or events.empty:
         return {}
-    rows = events[events["conn"] == conn_id]
-    notes = rows["note"] if "note" in rows.columns else [""] * len(rows)
-    for frame, kind, note in zip(rows["frame"], rows["kind"], notes, strict=True):
+    mine = np.flatnonzero(events["conn"].to_numpy() == conn_id)
+    frames = events["frame"].to_numpy()[mine].tolist()
+    kinds = events["kind"].to_numpy()[mine].tolist()
+    notes = events["note"].to_numpy()[mine].tolist() if "note" in events else [""] * len(mine)
+    for frame, kind, note in zip(frames, kinds, notes, strict=True):
         text = "" if note is None or (isinstance(note, float) and pd.isna(note)) else str(note)
         out.setdefault(int(frame), []).append(EventLabel(kind=str(kind), note=text))
     return {frame: tuple(labels) for frame, labels in out.items()}
