@@ -263,7 +263,7 @@ def scan(
 
 def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
     """Text timeline of one connection (``timeline`` and ``analyze --stream N`` print it)."""
-    from pcapline.timeline import connection_timeline_text
+    from pcapline.render.timeline import connection_timeline_text
 
     return connection_timeline_text(analysis, stream, ascii_only=ascii_only)
 

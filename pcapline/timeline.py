@@ -1,12 +1,15 @@
 """The annotated timeline of one connection: tcpdump with an expert beside you.
 
-``build_timeline(segments, connection_row, events)`` turns one connection's rows into
-``TimelineRow`` records (plain dataclasses: the terminal renderer below and the HTML report
-both read them); ``render_timeline_text(rows, ...)`` prints them as fixed-width text.
+A stage after detection: it reads the per-segment facts (``facts.Facts``: relative seq/ack,
+``seq_end``, scaled window) and the events table, and infers each side's TCP state frame by
+frame. ``connection_timeline(analysis, conn_id)`` gives one connection's ``TimelineRow``
+records (frozen dataclasses: the text renderer in ``render/timeline.py`` and the HTML report
+both read them); ``build_timeline(segments, connection_row, events)`` does the same from the
+tables alone (it computes that connection's facts with ``facts.compute_facts``).
 
-Each row shows what tcpdump shows (flags, relative seq/ack, length, window), what pcapline's
-detectors said about that frame (the events table: kind and note), and the TCP state of each
-side *as inferred at the capture point*.
+Each row shows what tcpdump shows (flags, seq/ack, length, window), what pcapline's detectors
+said about that frame (the events table: kind and note), and the TCP state of each side *as
+inferred at the capture point*.
 
 How the per-side states are inferred, and the limits of that inference
 ----------------------------------------------------------------------
@@ -15,9 +18,10 @@ A capture sees segments, not sockets. Each side's state (RFC 9293 names, written
 LAST-ACK, TIME-WAIT, CLOSED) moves on evidence, per segment:
 
 1. **What the sender did.** A SYN puts its sender in SYN-SENT, a SYN+ACK in SYN-RECV, a RST
-   in CLOSED (except from SYN-SENT: that RST answers a stale ACK), a FIN in FIN-WAIT-1 (LAST-ACK from CLOSE-WAIT). A client in SYN-SENT that ACKs
-   the SYN+ACK is ESTABLISHED; a side that ACKs its peer's FIN has received it: CLOSE-WAIT
-   (CLOSING from FIN-WAIT-1, TIME-WAIT from FIN-WAIT-2). Payload from a side still unknown
+   in CLOSED (except from SYN-SENT: that RST answers a stale ACK), a FIN in FIN-WAIT-1
+   (LAST-ACK from CLOSE-WAIT). A client in SYN-SENT that ACKs the SYN+ACK is ESTABLISHED;
+   a side that ACKs its peer's FIN has received it: CLOSE-WAIT (CLOSING from FIN-WAIT-1,
+   TIME-WAIT from FIN-WAIT-2). Payload from a side still unknown
    ("?") shows it ESTABLISHED. The kernel answers a SYN+ACK and a FIN at once, so the answer
    is the evidence that they arrived.
 2. **What the receiver got but does not answer.** A RST moves its receiver to CLOSED; an ACK
@@ -44,35 +48,55 @@ Limits, stated in the output's legend too:
 - LISTEN is not drawn: a server's "?" before its SYN+ACK means the capture does not show
   whether the SYN reached it.
 
-Sequence numbers are relative to each side's ISN (the seq of its SYN) like tcpdump and
-Wireshark, and absolute when that side's SYN was not captured, or when the number lies before
-the ISN (a segment of an earlier incarnation of the 4-tuple); ``seq_relative`` and
-``ack_relative`` say which.
-Windows are scaled (RFC 7323) only when both SYNs were captured and both offered a window
-scale; a SYN's own window is never scaled.
+Numbers and windows are the facts' own (``facts.py`` owns all sequence and window-scale
+arithmetic; nothing here re-derives an ISN or a scale):
+
+- seq/ack count from each side's ISN (the seq of its SYN), as tcpdump and Wireshark do
+  (``Numbering.ISN``). When a side's SYN was not captured they count from the first seq the
+  capture saw of that side, as ``facts.rel_seq`` does (``Numbering.FIRST_SEEN``; Wireshark
+  numbers those one higher: it assumes a SYN just before the first byte it saw).
+- The raw header value is shown (``Numbering.RAW``) where the facts have nothing to count
+  from: a number before the ISN (a segment of an earlier incarnation of the 4-tuple: the
+  challenge ACK of a TIME-WAIT socket, the RST that answers it) or the ACK of a side that sent
+  nothing in the capture.
+- Windows are ``facts.window``: scaled (RFC 7323) when both SYNs offered a window scale, never
+  on a SYN. When a SYN was not captured the scale is unknown and the window is the raw header
+  value (``window_scale_known`` False).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
+from pcapline.detect import conn_view
+from pcapline.facts import Facts, SegmentRows, compute_facts
 from pcapline.model import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, Side
 
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+
 __all__ = [
+    "ConnectionRow",
     "EventLabel",
+    "HeaderNumbers",
+    "Numbering",
     "TcpState",
     "TimelineRow",
     "build_timeline",
-    "render_timeline_text",
+    "connection_timeline",
+    "row_field",
     "tcpdump_flags",
+    "timeline_rows",
 ]
 
-_SEQ_MOD = 1 << 32
+#: A connections-table row: a pandas row or any mapping with the same column names.
+ConnectionRow = Mapping[str, object] | pd.Series
 
 
 class TcpState(enum.StrEnum):
@@ -89,6 +113,14 @@ class TcpState(enum.StrEnum):
     LAST_ACK = "LAST-ACK"
     TIME_WAIT = "TIME-WAIT"
     CLOSED = "CLOSED"
+
+
+class Numbering(enum.StrEnum):
+    """What a seq or ack number in a row counts from."""
+
+    ISN = "isn"  # the side's SYN (relative, as tcpdump and Wireshark print it)
+    FIRST_SEEN = "first_seen"  # SYN not captured: the first seq the capture saw of that side
+    RAW = "raw"  # the header value: before the ISN (earlier incarnation), or no base at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,18 +143,28 @@ class TimelineRow:
     delta_s: float  # seconds since the connection's previous frame (0.0 on the first)
     side: Side  # sender: Side.CLIENT or Side.SERVER
     flags: str  # tcpdump style: "S", "S.", ".", "P.", "F.", "R", "R.", "none"
-    seq: int  # relative to the sender's ISN when seq_relative, else the raw header value
-    seq_relative: bool
-    ack: int | None  # relative to the receiver's ISN when ack_relative; None without ACK flag
-    ack_relative: bool
+    seq: int  # counted as ``seq_from`` says (facts.rel_seq, or the raw header value)
+    seq_from: Numbering
+    ack: int | None  # counted as ``ack_from`` says; None without the ACK flag
+    ack_from: Numbering | None  # None without the ACK flag
     length: int  # payload bytes (from the IP header)
-    window: int  # advertised receive window, scaled when window_scale is not None
-    window_scale: int | None  # shift applied (0: none negotiated or SYN); None: unknown, raw value
+    window: int  # facts.window: advertised receive window, scaled when the scale is known
+    window_scale_known: bool  # False: a SYN was not captured, ``window`` is the raw value
     labels: tuple[EventLabel, ...]  # detector events at this frame, in events-table order
     client_state: TcpState  # the client's state after this frame
     server_state: TcpState  # the server's state after this frame
     client_state_changed: bool  # this frame changed (or first established) client_state
     server_state_changed: bool
+
+    @property
+    def seq_relative(self) -> bool:
+        """The seq is counted from a base (ISN or first seen), not the raw header value."""
+        return self.seq_from is not Numbering.RAW
+
+    @property
+    def ack_relative(self) -> bool:
+        """The ack is present and counted from a base, not the raw header value."""
+        return self.ack_from is not None and self.ack_from is not Numbering.RAW
 
     @property
     def arrow(self) -> str:
@@ -133,7 +175,7 @@ class TimelineRow:
     def arrow_ascii(self) -> str:
         return "->" if self.side is Side.CLIENT else "<-"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """JSON-ready values (strings for enums; labels as [{"kind", "note"}])."""
         return {
             "frame": self.frame,
@@ -143,12 +185,12 @@ class TimelineRow:
             "arrow": self.arrow,
             "flags": self.flags,
             "seq": self.seq,
-            "seq_relative": self.seq_relative,
+            "seq_from": str(self.seq_from),
             "ack": self.ack,
-            "ack_relative": self.ack_relative,
+            "ack_from": None if self.ack_from is None else str(self.ack_from),
             "len": self.length,
             "window": self.window,
-            "window_scale": self.window_scale,
+            "window_scale_known": self.window_scale_known,
             "events": [{"kind": lab.kind, "note": lab.note} for lab in self.labels],
             "client_state": str(self.client_state),
             "server_state": str(self.server_state),
@@ -183,41 +225,34 @@ def tcpdump_flags(flags: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    """The fields of one segment the state machine and the row need."""
+    """One row of the connection's facts, as the state machine and the row need it."""
 
     frame: int
     time_ns: int
     from_client: bool
     flags: int
-    seq: int
-    ack: int
+    rel_seq: int  # facts.rel_seq
+    seq_end: int  # facts.seq_end: after this segment's bytes, SYN and FIN
+    rel_ack: int  # facts.rel_ack (facts.UNKNOWN without the ACK flag)
+    raw_seq: int  # header values, shown only where the facts have no base (Numbering.RAW)
+    raw_ack: int
     length: int
-    window: int
-    wscale: int
+    window: int  # facts.window
 
-    @property
-    def end_seq(self) -> int:
-        """Sequence number after this segment (SYN and FIN take one each), modulo 2**32."""
-        span = self.length + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
-        return (self.seq + span) % _SEQ_MOD
+    def acks(self, target: int | None) -> bool:
+        """True when this segment acknowledges up to ``target`` (relative) or beyond."""
+        return target is not None and bool(self.flags & ACK) and self.rel_ack >= target
 
 
 @dataclass(slots=True)
 class _SideTrack:
     """What the capture has shown about one side so far."""
 
+    syn_end: int | None  # seq_end of this side's SYN (what an ACK of it carries); None: no SYN
     state: TcpState = TcpState.UNKNOWN
-    isn: int | None = None  # seq of this side's SYN
-    fin_end: int | None = None  # seq just after this side's FIN (what an ACK of it carries)
+    fin_end: int | None = None  # seq_end of this side's FIN (what an ACK of it carries)
     peer_fin_acked: bool = False  # this side has ACKed the peer's FIN
     dropped_ack: bool = False  # went back to SYN-RECV: the peer's ACKs are not trusted now
-
-
-def _acks(seg: _Segment, target: int | None) -> bool:
-    """True when ``seg`` acknowledges up to ``target`` or beyond (modulo 2**32)."""
-    if target is None or not seg.flags & ACK:
-        return False
-    return (seg.ack - target) % _SEQ_MOD < (1 << 31)
 
 
 # A side that ACKs its peer's FIN has received it (RFC 9293 3.10.7.4, "eighth, check FIN").
@@ -246,7 +281,7 @@ _AFTER_OWN_FIN: dict[TcpState, TcpState] = {
 
 
 def _receive(receiver: _SideTrack, seg: _Segment) -> None:
-    """Rule 1, for what the receiver does not answer: RST, an ACK of its SYN or of its FIN.
+    """Rule 2, for what the receiver does not answer: RST, an ACK of its SYN or of its FIN.
 
     The receiver is assumed to get ``seg`` when the capture sees it; nothing it sends later
     could confirm it (a server does not reply to the handshake ACK, nor a closer to the ACK
@@ -259,15 +294,15 @@ def _receive(receiver: _SideTrack, seg: _Segment) -> None:
         receiver.state is TcpState.SYN_RECV
         and not seg.flags & SYN
         and not receiver.dropped_ack
-        and (receiver.isn is None or _acks(seg, (receiver.isn + 1) % _SEQ_MOD))
+        and (receiver.syn_end is None or seg.acks(receiver.syn_end))
     ):
         receiver.state = TcpState.ESTABLISHED  # the server gets the handshake ACK
-    if _acks(seg, receiver.fin_end):
+    if seg.acks(receiver.fin_end):
         receiver.state = _AFTER_OWN_FIN_ACKED.get(receiver.state, receiver.state)
 
 
 def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
-    """Rule 2: what the sender put on the wire shows the state it is in.
+    """Rule 1: what the sender put on the wire shows the state it is in.
 
     Segments the kernel answers at once (a SYN+ACK, a FIN) move the receiver when its answer
     is seen, not when they are: a SYN+ACK or FIN dropped after the capture point (or sent to
@@ -298,15 +333,15 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
     if (
         sender.state is TcpState.SYN_SENT
         and flags & ACK
-        and (peer.isn is None or _acks(seg, (peer.isn + 1) % _SEQ_MOD))
+        and (peer.syn_end is None or seg.acks(peer.syn_end))
     ):
         sender.state = TcpState.ESTABLISHED
-    if not sender.peer_fin_acked and _acks(seg, peer.fin_end):
+    if not sender.peer_fin_acked and seg.acks(peer.fin_end):
         sender.peer_fin_acked = True
         sender.state = _AFTER_PEER_FIN.get(sender.state, sender.state)
     if flags & FIN:
         if sender.fin_end is None:
-            sender.fin_end = seg.end_seq
+            sender.fin_end = seg.seq_end
         # Later FINs are retransmissions: no change.
         sender.state = _AFTER_OWN_FIN.get(sender.state, sender.state)
     elif sender.state is TcpState.UNKNOWN and seg.length > 0:
@@ -318,137 +353,108 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _connection_segments(segments: pd.DataFrame, conn_id: int | None) -> list[_Segment]:
-    rows = segments
-    if conn_id is not None and "conn" in rows.columns:
-        rows = rows[rows["conn"] == conn_id]
-    rows = rows.sort_values("frame", kind="stable")
-    return [
-        _Segment(
-            frame=int(frame),
-            time_ns=int(time_ns),
-            from_client=bool(from_client),
-            flags=int(flags),
-            seq=int(seq),
-            ack=int(ack),
-            length=int(length),
-            window=int(window),
-            wscale=int(wscale),
-        )
-        for frame, time_ns, from_client, flags, seq, ack, length, window, wscale in zip(
-            rows["frame"],
-            rows["time_ns"],
-            rows["from_client"],
-            rows["flags"],
-            rows["seq"],
-            rows["ack"],
-            rows["seg_len"],
-            rows["window"],
-            rows["wscale"],
-            strict=True,
-        )
-    ]
+@dataclass(frozen=True, slots=True)
+class _SideNumbers:
+    """How one side's numbers count (its seq, and the peer's ack of it)."""
+
+    base: Numbering | None  # ISN, FIRST_SEEN; None: the side sent nothing (no base)
+
+    def count(self, relative: int, raw: int) -> tuple[int, Numbering]:
+        # A number before the ISN belongs to an earlier incarnation of the 4-tuple: it has
+        # its own sequence space, so only its header value means anything.
+        if self.base is None or (self.base is Numbering.ISN and relative < 0):
+            return raw, Numbering.RAW
+        return relative, self.base
+
+    @classmethod
+    def of(cls, sent: np.ndarray, syn: np.ndarray) -> _SideNumbers:
+        """From the side's rows (``sent``) and which rows are SYNs."""
+        if not sent.any():
+            return cls(None)
+        return cls(Numbering.ISN if (sent & syn).any() else Numbering.FIRST_SEEN)
 
 
-def _labels_by_frame(
-    events: pd.DataFrame | None, conn_id: int | None
-) -> dict[int, list[EventLabel]]:
-    out: dict[int, list[EventLabel]] = {}
-    if events is None or events.empty:
-        return out
-    rows = events
-    if conn_id is not None and "conn" in rows.columns:
-        rows = rows[rows["conn"] == conn_id]
-    notes = rows["note"] if "note" in rows.columns else [""] * len(rows)
-    for frame, kind, note in zip(rows["frame"], rows["kind"], notes, strict=True):
-        text = "" if note is None or (isinstance(note, float) and pd.isna(note)) else str(note)
-        out.setdefault(int(frame), []).append(EventLabel(kind=str(kind), note=text))
-    return out
+def _syn_end(rows: SegmentRows, sent: np.ndarray) -> int | None:
+    """``seq_end`` of the side's first SYN (the facts count from it), None without one."""
+    syns = np.flatnonzero(sent & rows.syn)
+    return int(rows.seq_end[syns[0]]) if len(syns) else None
 
 
 @dataclass(frozen=True, slots=True)
-class _WindowScaling:
-    """RFC 7323: scaling applies only if both SYNs offered it; None when a SYN is missing."""
+class HeaderNumbers:
+    """One connection's raw seq/ack header values, in frame order (the facts' order)."""
 
-    client: int | None
-    server: int | None
+    frame: np.ndarray
+    seq: np.ndarray
+    ack: np.ndarray
 
     @classmethod
-    def from_segments(cls, segs: list[_Segment]) -> _WindowScaling:
-        client_syn = next((s for s in segs if s.from_client and s.flags & SYN), None)
-        server_syn = next((s for s in segs if not s.from_client and s.flags & SYN), None)
-        if client_syn is None or server_syn is None:
-            return cls(None, None)
-        if client_syn.wscale < 0 or server_syn.wscale < 0:
-            return cls(0, 0)  # one side did not offer it: windows are unscaled
-        return cls(client_syn.wscale, server_syn.wscale)
-
-    def shift(self, seg: _Segment) -> int | None:
-        if seg.flags & SYN:
-            return 0  # the window in a SYN is never scaled
-        return self.client if seg.from_client else self.server
+    def of(cls, segments: pd.DataFrame, conn_id: int) -> HeaderNumbers:
+        """From the segments table (columns ``conn``, ``frame``, ``seq``, ``ack``)."""
+        rows = np.flatnonzero(segments["conn"].to_numpy() == conn_id)
+        frame = segments["frame"].to_numpy()[rows]
+        order = rows[np.argsort(frame, kind="stable")]
+        return cls(
+            frame=segments["frame"].to_numpy()[order],
+            seq=segments["seq"].to_numpy()[order],
+            ack=segments["ack"].to_numpy()[order],
+        )
 
 
-def _relative(value: int, isn: int | None) -> tuple[int, bool]:
-    """``value`` relative to ``isn``, or absolute (False) when no ISN is known or the value
-    lies before it: a segment from an earlier incarnation of the 4-tuple (the challenge ACK
-    of a TIME-WAIT socket, the RST that answers it) has its own sequence space."""
-    if isn is None:
-        return value, False
-    offset = (value - isn) % _SEQ_MOD
-    if offset >= _SEQ_MOD // 2:
-        return value, False
-    return offset, True
-
-
-def _row_key(row: Mapping[str, Any] | pd.Series, key: str) -> Any:
-    try:
-        return row[key]
-    except (KeyError, IndexError):
-        return None
-
-
-def build_timeline(
-    segments: pd.DataFrame,
-    connection_row: Mapping[str, Any] | pd.Series,
-    events: pd.DataFrame | None,
+def timeline_rows(
+    rows: SegmentRows,
+    header: HeaderNumbers,
+    labels: Mapping[int, tuple[EventLabel, ...]],
+    start_ns: int,
 ) -> list[TimelineRow]:
-    """One ``TimelineRow`` per frame of the connection ``connection_row["id"]``.
+    """One ``TimelineRow`` per row of one connection's facts (frame order).
 
-    ``segments`` is the segments table (``model.SEGMENT_COLUMNS`` + ``from_client``; other
-    connections' rows are ignored when it has a ``conn`` column); ``events`` the events table
-    (``model.EVENT_COLUMNS``; may be None). Times count from ``connection_row["start_ns"]``
-    when given, else from the connection's first frame.
+    ``rows``: the connection's slice of ``Facts`` (``detect.conn_view``); ``header``: its raw
+    seq/ack, shown where the facts have no base; ``labels``: the events at each frame;
+    ``start_ns``: time 0 of the timeline.
     """
-    conn_id_raw = _row_key(connection_row, "id")
-    conn_id = None if conn_id_raw is None else int(conn_id_raw)
-    segs = _connection_segments(segments, conn_id)
-    if not segs:
-        return []
-    labels = _labels_by_frame(events, conn_id)
-    start_raw = _row_key(connection_row, "start_ns")
-    start_ns = segs[0].time_ns if start_raw is None or pd.isna(start_raw) else int(start_raw)
-    scaling = _WindowScaling.from_segments(segs)
-    # ISNs are known up front (a SYN anywhere in the connection), so every row of a side is
-    # numbered the same way, as tcpdump and Wireshark do.
-    client_isn = next((s.seq for s in segs if s.from_client and s.flags & SYN), None)
-    server_isn = next((s.seq for s in segs if not s.from_client and s.flags & SYN), None)
-    client, server = _SideTrack(isn=client_isn), _SideTrack(isn=server_isn)
-    rows: list[TimelineRow] = []
-    prev_ns = segs[0].time_ns
+    if not np.array_equal(header.frame, rows.frame):
+        raise ValueError("timeline: segments and facts disagree on the connection's frames")
+    from_client = rows.from_client.astype(bool)
+    client = _SideTrack(syn_end=_syn_end(rows, from_client))
+    server = _SideTrack(syn_end=_syn_end(rows, ~from_client))
+    client_numbers = _SideNumbers.of(from_client, rows.syn)
+    server_numbers = _SideNumbers.of(~from_client, rows.syn)
+    # RFC 7323: the scale is known only when both SYNs were seen (facts.window is then the
+    # scaled window); a SYN's own window is never scaled, so it is always exact.
+    both_syns = client.syn_end is not None and server.syn_end is not None
+    segs = [
+        _Segment(*values)
+        for values in zip(
+            rows.frame.tolist(),
+            rows.time_ns.tolist(),
+            from_client.tolist(),
+            rows.flags.tolist(),
+            rows.rel_seq.tolist(),
+            rows.seq_end.tolist(),
+            rows.rel_ack.tolist(),
+            header.seq.tolist(),
+            header.ack.tolist(),
+            rows.seg_len.tolist(),
+            rows.window.tolist(),
+            strict=True,
+        )
+    ]
+    out: list[TimelineRow] = []
+    prev_ns = segs[0].time_ns if segs else start_ns
     for seg in segs:
         sender, receiver = (client, server) if seg.from_client else (server, client)
+        own, peer = (
+            (client_numbers, server_numbers)
+            if seg.from_client
+            else (server_numbers, client_numbers)
+        )
         before = (client.state, server.state)
         _receive(receiver, seg)
         _send(sender, receiver, seg)
-        own_isn, peer_isn = (
-            (client_isn, server_isn) if seg.from_client else (server_isn, client_isn)
-        )
-        has_ack = bool(seg.flags & ACK)
-        seq, seq_relative = _relative(seg.seq, own_isn)
-        ack, ack_relative = _relative(seg.ack, peer_isn)
-        shift = scaling.shift(seg)
-        rows.append(
+        seq, seq_from = own.count(seg.rel_seq, seg.raw_seq)
+        ack, ack_from = peer.count(seg.rel_ack, seg.raw_ack) if seg.flags & ACK else (None, None)
+        out.append(
             TimelineRow(
                 frame=seg.frame,
                 time_s=(seg.time_ns - start_ns) / 1e9,
@@ -456,13 +462,13 @@ def build_timeline(
                 side=Side.CLIENT if seg.from_client else Side.SERVER,
                 flags=tcpdump_flags(seg.flags),
                 seq=seq,
-                seq_relative=seq_relative,
-                ack=ack if has_ack else None,
-                ack_relative=has_ack and ack_relative,
+                seq_from=seq_from,
+                ack=ack,
+                ack_from=ack_from,
                 length=seg.length,
-                window=seg.window if shift is None else seg.window << shift,
-                window_scale=shift,
-                labels=tuple(labels.get(seg.frame, ())),
+                window=seg.window,
+                window_scale_known=both_syns or bool(seg.flags & SYN),
+                labels=labels.get(seg.frame, ()),
                 client_state=client.state,
                 server_state=server.state,
                 client_state_changed=client.state is not before[0],
@@ -470,125 +476,89 @@ def build_timeline(
             )
         )
         prev_ns = seg.time_ns
-    return rows
+    return out
 
 
-# ---------------------------------------------------------------------------------------
-# Terminal text
-# ---------------------------------------------------------------------------------------
+def connection_timeline(analysis: Analysis, conn_id: int) -> list[TimelineRow]:
+    """The timeline of connection ``conn_id`` of an ``Analysis``, from its facts.
 
-
-@dataclass(frozen=True, slots=True)
-class _Column:
-    title: str
-    align: str  # "<" or ">"
-
-
-_COLUMNS: tuple[_Column, ...] = (
-    _Column("frame", ">"),
-    _Column("time", ">"),
-    _Column("delta", ">"),
-    _Column("dir", "<"),
-    _Column("flags", "<"),
-    _Column("seq", ">"),
-    _Column("ack", ">"),
-    _Column("len", ">"),
-    _Column("win", ">"),
-    _Column("client", "<"),
-    _Column("server", "<"),
-    _Column("events", "<"),
-)
-
-
-def _number(value: int, relative: bool) -> str:
-    return str(value) if relative else f"{value}*"  # * marks an absolute (raw) number
-
-
-def _event_text(labels: Iterable[EventLabel]) -> str:
-    return "; ".join(f"{lab.kind} ({lab.note})" if lab.note else lab.kind for lab in labels)
-
-
-def _cells(row: TimelineRow, *, ascii_only: bool) -> list[str]:
-    return [
-        str(row.frame),
-        f"{row.time_s:.6f}",
-        f"{row.delta_s:.6f}",
-        row.arrow_ascii if ascii_only else row.arrow,
-        row.flags,
-        _number(row.seq, row.seq_relative),
-        "" if row.ack is None else _number(row.ack, row.ack_relative),
-        str(row.length),
-        str(row.window) if row.window_scale is not None else f"{row.window}~",
-        str(row.client_state) if row.client_state_changed else "",
-        str(row.server_state) if row.server_state_changed else "",
-        _event_text(row.labels),
-    ]
-
-
-def render_timeline_text(
-    rows: list[TimelineRow],
-    *,
-    title: str | None = None,
-    ascii_only: bool = False,
-) -> str:
-    """Fixed-width text, one line per frame; deterministic for golden tests.
-
-    The client/server columns show a state only on the row where it changes. A seq/ack marked
-    ``*`` is absolute (that side's SYN was not captured); a window marked ``~`` is the raw
-    header value (window scale unknown). ``ascii_only`` swaps the arrows for -> and <-.
-    """
-    table = [[c.title for c in _COLUMNS]] + [_cells(r, ascii_only=ascii_only) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
-    lines: list[str] = []
-    if title:
-        lines.append(title)
-    for line in table:
-        cells = [
-            f"{cell:{col.align}{width}}"
-            for cell, col, width in zip(line, _COLUMNS, widths, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    if not rows:
-        lines.append("(no frames)")
-    lines.append(_legend(rows, ascii_only=ascii_only))
-    return "\n".join(lines) + "\n"
-
-
-def _legend(rows: list[TimelineRow], *, ascii_only: bool) -> str:
-    right, left = ("->", "<-") if ascii_only else ("→", "←")
-    parts = [f"{right} client to server, {left} server to client"]
-    if any(not r.seq_relative or (r.ack is not None and not r.ack_relative) for r in rows):
-        parts.append("* absolute seq/ack (SYN not captured)")
-    if any(r.window_scale is None for r in rows):
-        parts.append("~ raw window, scale unknown (the real window may be larger)")
-    parts.append("states as inferred at the capture point; ? = not yet known")
-    return "; ".join(parts)
-
-
-def timeline_title(
-    connection_row: Mapping[str, Any] | pd.Series, *, ascii_only: bool = False
-) -> str:
-    """ "connection 3: 10.0.0.1:40000 → 10.0.0.2:80, fate closed" (fields that exist only)."""
-    arrow = "->" if ascii_only else "→"
-    conn_id = _row_key(connection_row, "id")
-    client = f"{_row_key(connection_row, 'client_ip')}:{_row_key(connection_row, 'client_port')}"
-    server = f"{_row_key(connection_row, 'server_ip')}:{_row_key(connection_row, 'server_port')}"
-    text = f"connection {conn_id}: client {client} {arrow} server {server}"
-    if bool(_row_key(connection_row, "client_guessed")):
-        text += " (client side guessed)"
-    fate = _row_key(connection_row, "fate")
-    if fate is not None and not (isinstance(fate, float) and pd.isna(fate)):
-        text += f", fate {fate}"
-    return text
-
-
-def connection_timeline_text(analysis: Any, conn_id: int, *, ascii_only: bool = False) -> str:
-    """The text timeline of connection ``conn_id`` of an ``Analysis`` (the CLI's output).
-
-    Raises ``KeyError`` when the capture has no connection ``conn_id``.
+    Raises ``KeyError`` when the capture has no connection ``conn_id``. An ``Analysis`` built
+    without facts (by hand, in tests and tools) gets that connection's facts computed here.
     """
     row = analysis.connection(conn_id)
-    rows = build_timeline(analysis.segments, row, analysis.events)
-    return render_timeline_text(
-        rows, title=timeline_title(row, ascii_only=ascii_only), ascii_only=ascii_only
-    )
+    facts = analysis.facts
+    if facts is None:
+        facts = compute_facts(analysis.segments[analysis.segments["conn"] == conn_id])
+    return _timeline(facts, conn_id, analysis.segments, analysis.events, row)
+
+
+def build_timeline(
+    segments: pd.DataFrame,
+    connection_row: ConnectionRow,
+    events: pd.DataFrame | None,
+) -> list[TimelineRow]:
+    """One ``TimelineRow`` per frame of the connection ``connection_row["id"]``, from tables.
+
+    ``segments`` is the segments table (``model.SEGMENT_COLUMNS`` + ``conn`` and
+    ``from_client``; other connections' rows are ignored); ``events`` the events table
+    (``model.EVENT_COLUMNS``; may be None). Times count from ``connection_row["start_ns"]``
+    when given, else from the connection's first frame. The connection's facts are computed
+    here; with an ``Analysis`` at hand, ``connection_timeline`` reads its facts instead.
+    """
+    conn_id = _integer(row_field(connection_row, "id"))
+    own = segments[segments["conn"] == conn_id]
+    if own.empty:
+        return []
+    return _timeline(compute_facts(own), conn_id, own, events, connection_row)
+
+
+def _timeline(
+    facts: Facts,
+    conn_id: int,
+    segments: pd.DataFrame,
+    events: pd.DataFrame | None,
+    connection_row: ConnectionRow,
+) -> list[TimelineRow]:
+    index = int(np.searchsorted(facts.conn_ids, conn_id))
+    if index == len(facts.conn_ids) or int(facts.conn_ids[index]) != conn_id:
+        return []
+    rows = conn_view(facts, index)
+    start = row_field(connection_row, "start_ns")
+    start_ns = int(rows.time_ns[0]) if start is None else _integer(start)
+    header = HeaderNumbers.of(segments, conn_id)
+    return timeline_rows(rows, header, _labels_by_frame(events, conn_id), start_ns)
+
+
+def _labels_by_frame(
+    events: pd.DataFrame | None, conn_id: int
+) -> dict[int, tuple[EventLabel, ...]]:
+    """The connection's events per frame, in events-table order."""
+    out: dict[int, list[EventLabel]] = {}
+    if events is None or events.empty:
+        return {}
+    mine = np.flatnonzero(events["conn"].to_numpy() == conn_id)
+    frames = events["frame"].to_numpy()[mine].tolist()
+    kinds = events["kind"].to_numpy()[mine].tolist()
+    notes = events["note"].to_numpy()[mine].tolist() if "note" in events else [""] * len(mine)
+    for frame, kind, note in zip(frames, kinds, notes, strict=True):
+        text = "" if note is None or (isinstance(note, float) and pd.isna(note)) else str(note)
+        out.setdefault(int(frame), []).append(EventLabel(kind=str(kind), note=text))
+    return {frame: tuple(labels) for frame, labels in out.items()}
+
+
+def row_field(row: ConnectionRow, key: str) -> object:
+    """``row[key]``, or None when the row has no such column or the value is missing (NaN)."""
+    try:
+        value: object = row[key]
+    except (KeyError, IndexError):
+        return None
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _integer(value: object) -> int:
+    """A connections-table number as ``int`` (a pandas row may hold it as a whole float)."""
+    if isinstance(value, int | np.integer) or (
+        isinstance(value, float | np.floating) and float(value).is_integer()
+    ):
+        return int(value)
+    raise TypeError(f"timeline: expected an integer, got {value!r}")

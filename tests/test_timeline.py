@@ -1,4 +1,5 @@
-"""Tests for pcapline/timeline.py: rows, per-side TCP states, text rendering.
+"""Tests for pcapline/timeline.py (rows, per-side TCP states, numbers from the facts) and
+pcapline/render/timeline.py (the text).
 
 Segments are small hand-written tables shaped like the pipeline's (SEGMENT_COLUMNS subset +
 ``conn`` + ``from_client``); each scenario is a real kernel sequence from tcp-facts.md.
@@ -6,6 +7,7 @@ Segments are small hand-written tables shaped like the pipeline's (SEGMENT_COLUM
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -15,14 +17,15 @@ import pandas as pd
 import pytest
 
 from pcapline.model import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, Side
+from pcapline.render.timeline import render_timeline_text, timeline_title
 from pcapline.timeline import (
     EventLabel,
+    Numbering,
     TcpState,
     TimelineRow,
     build_timeline,
-    render_timeline_text,
+    connection_timeline,
     tcpdump_flags,
-    timeline_title,
 )
 
 S = TcpState
@@ -153,12 +156,8 @@ def test_orderly_close_client_first_walks_both_state_machines() -> None:
     assert all(r.ack_relative == (r.ack is not None) for r in rows)
     assert rows[3].length == 100
     # Both SYNs offered wscale 7: SYN windows raw, later windows shifted.
-    assert [(r.window, r.window_scale) for r in rows[:4]] == [
-        (64240, 0),
-        (65160, 0),
-        (502 << 7, 7),
-        (502 << 7, 7),
-    ]
+    assert [r.window for r in rows[:4]] == [64240, 65160, 502 << 7, 502 << 7]
+    assert all(r.window_scale_known for r in rows)
     assert rows[4].time_s == pytest.approx(0.011)
     assert rows[4].delta_s == pytest.approx(0.001)
     assert rows[0].delta_s == 0.0
@@ -205,10 +204,11 @@ def test_refused_syn_answered_by_rst() -> None:
     rows = build_timeline(segs, conn_row(), None)
     assert states(rows) == [("SYN-SENT", "?"), ("CLOSED", "CLOSED")]
     assert [r.flags for r in rows] == ["S", "R."]
-    assert rows[1].ack == 1 and rows[1].ack_relative
-    # The server sent no SYN: its seq is absolute, and the window scale is unknown.
-    assert rows[1].seq == 0 and not rows[1].seq_relative
-    assert rows[1].window_scale is None
+    assert (rows[1].ack, rows[1].ack_from) == (1, Numbering.ISN)
+    # The server sent no SYN: its seq counts from the first one captured (facts.rel_seq; the
+    # RST's own seq 0 here), and the window scale is unknown.
+    assert (rows[1].seq, rows[1].seq_from) == (0, Numbering.FIRST_SEEN)
+    assert not rows[1].window_scale_known
 
 
 def test_connect_timeout_server_never_seen() -> None:
@@ -263,12 +263,15 @@ def test_capture_started_mid_connection() -> None:
         ("ESTABLISHED", "ESTABLISHED"),
         ("CLOSED", "CLOSED"),
     ]
-    assert [(r.seq, r.seq_relative, r.ack, r.ack_relative) for r in rows[:2]] == [
-        (777_000, False, 999_000, False),
-        (999_000, False, 777_000, False),
+    # No SYN: each side counts from the first seq captured of it, as facts.rel_seq does.
+    first = Numbering.FIRST_SEEN
+    assert [(r.seq, r.seq_from, r.ack, r.ack_from) for r in rows] == [
+        (0, first, 0, first),
+        (0, first, 0, first),
+        (0, first, 20, first),
+        (20, first, None, None),
     ]
-    assert rows[3].ack is None
-    assert all(r.window_scale is None and r.window == 500 for r in rows)
+    assert all(not r.window_scale_known and r.window == 500 for r in rows)
     assert rows[0].time_s == 0.0  # no start_ns: first frame is time 0
 
 
@@ -292,7 +295,7 @@ def test_window_unscaled_when_one_side_did_not_offer_scaling() -> None:
         seg(3, 0.2, True, ACK, C_ISN + 1, S_ISN + 1, window=502),
     )
     rows = build_timeline(segs, conn_row(), None)
-    assert (rows[2].window, rows[2].window_scale) == (502, 0)
+    assert (rows[2].window, rows[2].window_scale_known) == (502, True)
 
 
 def test_labels_come_from_this_connections_events_only() -> None:
@@ -329,19 +332,20 @@ def test_as_dict_is_json_ready() -> None:
         "arrow": "←",
         "flags": "S.",
         "seq": 0,
-        "seq_relative": True,
+        "seq_from": "isn",
         "ack": 1,
-        "ack_relative": True,
+        "ack_from": "isn",
         "len": 0,
         "window": 65160,
-        "window_scale": 0,
+        "window_scale_known": True,
         "events": [{"kind": "synack", "note": "SYN+ACK"}],
         "client_state": "SYN-SENT",
         "server_state": "SYN-RECV",
         "client_state_changed": False,
         "server_state_changed": True,
     }
-    assert doc[0]["ack"] is None and doc[2]["window_scale"] == 7
+    assert doc[0]["ack"] is None and doc[0]["ack_from"] is None
+    assert doc[2]["window"] == 502 << 7
 
 
 def test_unknown_connection_gives_no_rows() -> None:
@@ -449,7 +453,7 @@ def test_render_text_shows_states_only_on_change_and_is_deterministic() -> None:
     assert "*" not in text and "~" not in text
 
 
-def test_render_ascii_and_raw_markers() -> None:
+def test_render_ascii_and_first_seen_markers() -> None:
     segs = table(
         seg(10, 0.0, True, PSH | ACK, 999_000, 777_000, length=20),
         seg(11, 0.1, False, ACK, 777_000, 999_020),
@@ -458,9 +462,40 @@ def test_render_ascii_and_raw_markers() -> None:
     text = render_timeline_text(rows, ascii_only=True)
     assert text.isascii()
     lines = text.splitlines()
-    assert lines[1].split()[3:9] == ["->", "P.", "999000*", "777000*", "20", "500~"]
-    assert lines[2].split()[3] == "<-"
-    assert "* absolute seq/ack" in lines[-1] and "~ raw window" in lines[-1]
+    assert lines[1].split()[3:9] == ["->", "P.", "0'", "0'", "20", "500~"]
+    assert lines[2].split()[3:7] == ["<-", ".", "0'", "20'"]
+    assert "' seq/ack counted from the first one captured" in lines[-1]
+    assert "~ raw window" in lines[-1] and "*" not in text
+
+
+def test_one_sided_capture_shows_the_raw_ack() -> None:
+    """Only the client's segments were captured: the server's numbers have no base at all, so
+    the client's ACK is shown as the header carries it."""
+    segs = table(
+        seg(1, 0.0, True, PSH | ACK, 999_000, 777_000, length=20),
+        seg(2, 0.2, True, PSH | ACK, 999_020, 777_100, length=20),
+    )
+    rows = build_timeline(segs, conn_row(start=None), None)
+    assert [(r.seq, r.seq_from, r.ack, r.ack_from) for r in rows] == [
+        (0, Numbering.FIRST_SEEN, 777_000, Numbering.RAW),
+        (20, Numbering.FIRST_SEEN, 777_100, Numbering.RAW),
+    ]
+    text = render_timeline_text(rows)
+    assert "777000*" in text and "* absolute seq/ack" in text.splitlines()[-1]
+
+
+def test_data_before_the_first_seen_seq_counts_below_zero() -> None:
+    """Mid-stream, a retransmission of bytes sent before the capture began: the facts count it
+    below the first seq captured, and so does the timeline (no SYN: nothing is "before ISN")."""
+    segs = table(
+        seg(1, 0.0, True, PSH | ACK, 50_000, 9_000, length=100),
+        seg(2, 0.3, True, PSH | ACK, 49_900, 9_000, length=100),
+    )
+    rows = build_timeline(segs, conn_row(start=None), None)
+    assert [(r.seq, r.seq_from) for r in rows] == [
+        (0, Numbering.FIRST_SEEN),
+        (-100, Numbering.FIRST_SEEN),
+    ]
 
 
 def test_render_empty() -> None:
@@ -556,11 +591,51 @@ def test_final_states_on_real_captures(
     conns = analysis.connections[analysis.connections["client_port"] == client_port]
     if len(conns) != 1:
         pytest.skip(f"{len(conns)} connections from port {client_port}: match is ambiguous")
-    rows = build_timeline(analysis.segments, conns.iloc[0], analysis.events)
+    rows = connection_timeline(analysis, int(conns.iloc[0]["id"]))
     assert (str(rows[-1].client_state), str(rows[-1].server_state)) == want
     # Every row is a frame of this connection, in order, each shown once.
     frames = [r.frame for r in rows]
     assert frames == sorted(set(frames)) and len(frames) == int(conns.iloc[0]["packets"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["midstream-start", "stale-peer-challenge-ack", "refused-no-listener", "closed-client-first"],
+)
+def test_numbers_are_the_facts_and_both_entry_points_agree(name: str) -> None:
+    """The timeline counts seq/ack as facts.py does (no arithmetic of its own), whether it
+    reads the Analysis' facts or computes one connection's facts from the tables."""
+    capture = SAMPLES / f"{name}.pcap"
+    if not capture.exists():
+        pytest.skip("sample capture missing")
+    analysis = analysed(capture)
+    facts = analysis.facts
+    assert facts is not None
+    for index, conn_id in enumerate(facts.conn_ids.tolist()):
+        rows = connection_timeline(analysis, conn_id)
+        row = analysis.connection(conn_id)
+        assert rows == build_timeline(analysis.segments, row, analysis.events)
+        lo, hi = facts.starts[index], facts.starts[index + 1]
+        assert [r.frame for r in rows] == facts.frame[lo:hi].tolist()
+        for r, rel_seq, rel_ack, window in zip(
+            rows, facts.rel_seq[lo:hi], facts.rel_ack[lo:hi], facts.window[lo:hi], strict=True
+        ):
+            assert r.window == window
+            if r.seq_from is not Numbering.RAW:
+                assert r.seq == rel_seq
+            if r.ack_from is not None and r.ack_from is not Numbering.RAW:
+                assert r.ack == rel_ack
+
+
+def test_analysis_without_facts_gets_them_computed() -> None:
+    capture = SAMPLES / "midstream-start.pcap"
+    if not capture.exists():
+        pytest.skip("sample capture missing")
+    analysis = analysed(capture)
+    bare = dataclasses.replace(analysis, facts=None)
+    assert connection_timeline(bare, 0) == connection_timeline(analysis, 0)
+    with pytest.raises(KeyError):
+        connection_timeline(bare, 99)
 
 
 def test_listen_overflow_capture_shows_server_back_in_syn_recv() -> None:
@@ -570,7 +645,7 @@ def test_listen_overflow_capture_shows_server_back_in_syn_recv() -> None:
     analysis = analysed(capture)
     overflowed = analysis.connections[analysis.connections["fate"] == "listen_overflow"]
     assert len(overflowed) >= 1
-    rows = build_timeline(analysis.segments, overflowed.iloc[0], analysis.events)
+    rows = connection_timeline(analysis, int(overflowed.iloc[0]["id"]))
     server_path = [str(r.server_state) for r in rows if r.server_state_changed]
     assert server_path[:3] == ["SYN-RECV", "ESTABLISHED", "SYN-RECV"]
     resent = [r for r in rows if r.server_state_changed and r.server_state is TcpState.SYN_RECV][1]

@@ -1,0 +1,150 @@
+"""The annotated timeline as fixed-width text (``pcapline timeline``, ``analyze --stream N``).
+
+Reads the ``TimelineRow`` records of ``pcapline.timeline`` and decides nothing about TCP: one
+line per frame, a state shown only on the row where it changes, and a legend for the marks:
+
+- ``*`` after a seq/ack: the raw header value (``Numbering.RAW``);
+- ``'`` after a seq/ack: counted from the first seq captured of that side, its SYN was not
+  captured (``Numbering.FIRST_SEEN``);
+- ``~`` after a window: the raw header value, the window scale is unknown.
+
+Deterministic (fixed column order, widths from the content) for golden tests.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pcapline.timeline import (
+    ConnectionRow,
+    EventLabel,
+    Numbering,
+    TimelineRow,
+    connection_timeline,
+    row_field,
+)
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+
+__all__ = ["connection_timeline_text", "render_timeline_text", "timeline_title"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    title: str
+    align: str  # "<" or ">"
+
+
+_COLUMNS: tuple[_Column, ...] = (
+    _Column("frame", ">"),
+    _Column("time", ">"),
+    _Column("delta", ">"),
+    _Column("dir", "<"),
+    _Column("flags", "<"),
+    _Column("seq", ">"),
+    _Column("ack", ">"),
+    _Column("len", ">"),
+    _Column("win", ">"),
+    _Column("client", "<"),
+    _Column("server", "<"),
+    _Column("events", "<"),
+)
+
+#: The mark after a seq/ack number, by what it counts from.
+_NUMBER_MARK: dict[Numbering, str] = {
+    Numbering.ISN: "",
+    Numbering.FIRST_SEEN: "'",
+    Numbering.RAW: "*",
+}
+
+
+def _event_text(labels: Iterable[EventLabel]) -> str:
+    return "; ".join(f"{lab.kind} ({lab.note})" if lab.note else lab.kind for lab in labels)
+
+
+def _cells(row: TimelineRow, *, ascii_only: bool) -> list[str]:
+    return [
+        str(row.frame),
+        f"{row.time_s:.6f}",
+        f"{row.delta_s:.6f}",
+        row.arrow_ascii if ascii_only else row.arrow,
+        row.flags,
+        f"{row.seq}{_NUMBER_MARK[row.seq_from]}",
+        "" if row.ack_from is None else f"{row.ack}{_NUMBER_MARK[row.ack_from]}",
+        str(row.length),
+        str(row.window) if row.window_scale_known else f"{row.window}~",
+        str(row.client_state) if row.client_state_changed else "",
+        str(row.server_state) if row.server_state_changed else "",
+        _event_text(row.labels),
+    ]
+
+
+def render_timeline_text(
+    rows: list[TimelineRow],
+    *,
+    title: str | None = None,
+    ascii_only: bool = False,
+) -> str:
+    """Fixed-width text, one line per frame; deterministic for golden tests.
+
+    The client/server columns show a state only on the row where it changes; the legend
+    explains the marks the rows use. ``ascii_only`` swaps the arrows for -> and <-.
+    """
+    table = [[c.title for c in _COLUMNS]] + [_cells(r, ascii_only=ascii_only) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
+    lines: list[str] = []
+    if title:
+        lines.append(title)
+    for line in table:
+        cells = [
+            f"{cell:{col.align}{width}}"
+            for cell, col, width in zip(line, _COLUMNS, widths, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    if not rows:
+        lines.append("(no frames)")
+    lines.append(_legend(rows, ascii_only=ascii_only))
+    return "\n".join(lines) + "\n"
+
+
+def _legend(rows: list[TimelineRow], *, ascii_only: bool) -> str:
+    right, left = ("->", "<-") if ascii_only else ("→", "←")
+    parts = [f"{right} client to server, {left} server to client"]
+    numberings = {r.seq_from for r in rows} | {r.ack_from for r in rows}
+    if Numbering.RAW in numberings:
+        parts.append("* absolute seq/ack (SYN not captured)")
+    if Numbering.FIRST_SEEN in numberings:
+        parts.append("' seq/ack counted from the first one captured (SYN not captured)")
+    if not all(r.window_scale_known for r in rows):
+        parts.append("~ raw window, scale unknown (the real window may be larger)")
+    parts.append("states as inferred at the capture point; ? = not yet known")
+    return "; ".join(parts)
+
+
+def timeline_title(connection_row: ConnectionRow, *, ascii_only: bool = False) -> str:
+    """ "connection 3: 10.0.0.1:40000 → 10.0.0.2:80, fate closed" (fields that exist only)."""
+    arrow = "->" if ascii_only else "→"
+    field = functools.partial(row_field, connection_row)
+    client = f"{field('client_ip')}:{field('client_port')}"
+    server = f"{field('server_ip')}:{field('server_port')}"
+    text = f"connection {field('id')}: client {client} {arrow} server {server}"
+    if bool(field("client_guessed")):
+        text += " (client side guessed)"
+    fate = field("fate")  # None when absent or NaN
+    if fate is not None:
+        text += f", fate {fate}"
+    return text
+
+
+def connection_timeline_text(analysis: Analysis, conn_id: int, *, ascii_only: bool = False) -> str:
+    """The text timeline of connection ``conn_id`` of an ``Analysis`` (the CLI's output).
+
+    Raises ``KeyError`` when the capture has no connection ``conn_id``.
+    """
+    rows = connection_timeline(analysis, conn_id)
+    title = timeline_title(analysis.connection(conn_id), ascii_only=ascii_only)
+    return render_timeline_text(rows, title=title, ascii_only=ascii_only)
