@@ -60,7 +60,7 @@ from pcapline.render.figures.backoff import backoff, gap_series
 from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
 from pcapline.render.figures.time_sequence import conn_segments, time_sequence
 from pcapline.render.jsondoc import COUNT_KEYS, plain
-from pcapline.timeline import TimelineRow, build_timeline
+from pcapline.timeline import TimelineRow, connection_timeline
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -572,7 +572,7 @@ def _section(analysis: Analysis, row: pd.Series, events: pd.DataFrame) -> Sectio
         if back is not None:
             backoff_id = f"backoff-{conn_id}"
             figures[backoff_id] = figure_json(back)
-    timeline = build_timeline(analysis.segments[analysis.segments["conn"] == conn_id], row, events)
+    timeline = connection_timeline(analysis, conn_id)  # from the facts the analysis kept
     client = endpoint(row["client_ip"], row["client_port"])
     server = endpoint(row["server_ip"], row["server_port"])
     return Section(
