@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from segment_builder import CLIENT, SERVER, Conversation, connections, segments
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import connections, segments
 
 from pcapline import classify
 from pcapline.detect import conn_view, detect_connection, run_all

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders.captures import two_connections_pcap
 from click.testing import CliRunner
 from contract_pcapline1 import check_document
-from crafted_pcap import two_connections_pcap
 
 from pcapline.cli import cli, run
 

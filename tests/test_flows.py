@@ -13,7 +13,8 @@ import subprocess
 
 import pandas as pd
 import pytest
-from craft import ACK, FIN, PSH, RST, SYN, ethernet, ipv4, ipv6, pcap, tcp
+from builders.capture_files import pcap
+from builders.frames import ACK, FIN, PSH, RST, SYN, ethernet, ipv4, ipv6, tcp
 
 from pcapline.decode import decode
 from pcapline.flows import CONNECTION_ID_COLUMNS, build_flows

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from segment_builder import CLIENT, SERVER, Conversation, segments
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
 
 import pcapline
 from pcapline.detect import conn_view

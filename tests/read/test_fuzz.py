@@ -9,7 +9,8 @@ import struct
 from pathlib import Path
 
 import pytest
-from craft import ACK, SYN, epb, ethernet, idb, ipv4, ipv6, pcap, shb, sll2, tcp
+from builders.capture_files import epb, idb, pcap, shb
+from builders.frames import ACK, SYN, ethernet, ipv4, ipv6, sll2, tcp
 
 from pcapline.decode import decode
 from pcapline.errors import CaptureError

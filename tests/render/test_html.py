@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import html_scenarios as hs
+from builders import html_scenarios as hs
 
 from pcapline.render import html as report
 from pcapline.render import plots

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from builders.segments import segment_table
 from pcapline.analysis import Analysis
 from pcapline.model import (
     ACK,
@@ -32,7 +33,6 @@ from pcapline.model import (
     FIN,
     PSH,
     RST,
-    SEGMENT_COLUMNS,
     SYN,
     CaptureInfo,
     EventKind,
@@ -357,9 +357,7 @@ def build(
                     "value": value,
                 }
             )
-    segments = pd.DataFrame(seg_rows, columns=[*SEGMENT_COLUMNS, "conn", "from_client"])
-    for col, dtype in {**SEGMENT_COLUMNS, "conn": "int64", "from_client": "bool"}.items():
-        segments[col] = segments[col].astype(dtype)
+    segments = segment_table(seg_rows)  # already in time order: frames stay as numbered
     events = (
         pd.DataFrame(ev_rows, columns=list(EVENT_COLUMNS))
         .sort_values(["conn", "frame"])
