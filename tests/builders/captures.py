@@ -215,26 +215,31 @@ def wrong_handshake_acks() -> bytes:
     def conn(cid: int, port: int, cisn: int, sisn: int) -> Conversation:
         return Conversation(cid, cisn, sisn, window=8192, client=(client, port), server=server)
 
-    def syn(c: Conversation, t: float) -> None:
-        c.send(CLIENT, t, SYN, seq=c.client_isn)
+    def syn(c: Conversation, t: float) -> Conversation:
+        return c.send(CLIENT, t, SYN, seq=c.client_isn)  # no options
 
-    def synack(c: Conversation, t: float, ack: int | None = None) -> None:
-        c.send(SERVER, t, SYN | ACK, seq=c.server_isn, ack=ack, window=65535)
+    def synack(c: Conversation, t: float, ack: int | None = None) -> Conversation:
+        return c.send(SERVER, t, SYN | ACK, seq=c.server_isn, ack=ack, window=65535)
 
     c0 = conn(0, 40001, 11_000, 61_000)
-    syn(c0, 0.0), synack(c0, 0.001), c0.ack(CLIENT, 0.002)
+    syn(c0, 0.0)
+    synack(c0, 0.001).ack(CLIENT, 0.002)
     c1 = conn(1, 40002, 12_000, 62_000)
-    syn(c1, 0.1), synack(c1, 0.101), c1.ack(CLIENT, 0.102, ack=c1.server_isn + 994_000)
-    synack(c1, 0.15), synack(c1, 0.25)
+    syn(c1, 0.1)
+    synack(c1, 0.101).ack(CLIENT, 0.102, ack=c1.server_isn + 994_000)
+    synack(c1, 0.15)
+    synack(c1, 0.25)
     c2 = conn(2, 40003, 13_000, 63_000)
-    syn(c2, 0.3), synack(c2, 0.301)
+    syn(c2, 0.3)
+    synack(c2, 0.301)
     c3 = conn(3, 40003, 2_500_000_000, 64_000)
     syn(c3, 0.4)
     stale = c2.client_isn + 1  # what the server still expects on these ports
     c3.send(SERVER, 0.401, ACK, seq=c2.server_isn + 1, ack=stale, window=65535)
     synack(c3, 0.5, ack=stale)
     c4 = conn(4, 40004, 14_000, 64_000)
-    syn(c4, 0.6), synack(c4, 0.601), c4.ack(CLIENT, 0.602, ack=c4.server_isn + 123_448_790)
+    syn(c4, 0.6)
+    synack(c4, 0.601).ack(CLIENT, 0.602, ack=c4.server_isn + 123_448_790)
     c4.send(CLIENT, 0.7, RST, ack=0)
     return pcap_bytes(c0, c1, c2, c3, c4)
 

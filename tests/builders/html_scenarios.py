@@ -365,8 +365,9 @@ def build(
     )
     conn_rows = []
     kinds_of: dict[int, Counter[str]] = {c.cid: Counter() for c in conns}
-    for row in ev_rows:
-        kinds_of[row["conn"]][row["kind"]] += 1
+    for c in conns:
+        for p in c.pkts:
+            kinds_of[c.cid].update(kind for kind, _, _ in p.events)
     for c in conns:
         k = kinds_of[c.cid]
         pk = c.pkts
@@ -473,10 +474,11 @@ def hostile(analysis: Analysis) -> Analysis:
     )
     conns = analysis.connections.copy()
     conns["explanation"] = [next(h) for _ in range(len(conns))]
-    conns["inferred"] = [
+    inferred: list[dict[str, object]] = [
         {next(h): next(h), "nested": {"k": next(h)}, "series": [next(h), 1.0]}
         for _ in range(len(conns))
     ]
+    conns["inferred"] = pd.Series(inferred, index=conns.index, dtype=object)
     events = analysis.events.copy()
     events["note"] = [next(h) for _ in range(len(events))]
     findings = [

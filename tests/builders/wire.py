@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from builders.segments import segment_table
 
+from builders.segments import segment_table
 from pcapline.model import ACK, EVENT_COLUMNS, FIN, RST, SYN
 
 T0 = 1_700_000_000 * 10**9
@@ -80,7 +80,7 @@ class Wire:
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         seg = segment_table(self.rows)
-        conns = pd.DataFrame(sorted(self.conns.values(), key=lambda c: c["id"]))
+        conns = pd.DataFrame([self.conns[cid] for cid in sorted(self.conns)])
         span = seg.groupby("conn")["time_ns"].agg(["min", "max"])
         conns["start_ns"] = conns["id"].map(span["min"]).astype("int64")
         conns["end_ns"] = conns["id"].map(span["max"]).astype("int64")
