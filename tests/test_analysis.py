@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crafted_pcap import two_connections_pcap
-from synthetic_analysis import connection_row, event_row, make_analysis
+from builders.analysis import connection_row, event_row, make_analysis
+from builders.captures import two_connections_pcap
 
 from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS, EventKind, Finding, Side
 

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from segment_builder import CLIENT, SERVER, Conversation, connections, segments
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import connections, segments
 
 from pcapline import classify
 from pcapline.detect import conn_view, detect_connection, run_all
@@ -120,15 +121,11 @@ def test_verdicts_api_gives_model_verdicts() -> None:
 # --- handshake review fixes, on real captures -------------------------------------------
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CAPTURES = Path(__file__).resolve().parent / "captures"
 ONE_SIDED_NOTE = "Only one direction was captured (asymmetric routing or a one-sided tap)"
 
 
 def _analyze(path: Path) -> pd.DataFrame:
-    import pytest
-
-    if not path.is_file():
-        pytest.skip(f"{path.name} not present")
     import pcapline
 
     return pcapline.analyze(str(path)).connections.set_index("id")
@@ -153,7 +150,7 @@ def _one_direction(src: Path, keep_ip: str, out: Path) -> Path:
 def test_client_only_capture_is_not_a_connect_timeout() -> None:
     # SYN, then the client's handshake ACK, a POST and ACKs of 15 s of server data: the
     # SYN+ACK and the data arrived although the capture holds none of the server's packets.
-    t = _analyze(CORPUS / "pcapplusplus/pcap/unidirectional_tcp_stream_with_missing_packet.pcap")
+    t = _analyze(CAPTURES / "client-side-only.pcap")
     row = t.loc[0]
     assert row.fate == "open"
     assert ONE_SIDED_NOTE in row.explanation
@@ -163,7 +160,7 @@ def test_client_only_capture_is_not_a_connect_timeout() -> None:
 
 def test_server_only_capture_is_closed_not_a_handshake_timeout() -> None:
     # The server ACKs client data, then ACKs the client's FIN (ack + 1) in its own FIN.
-    t = _analyze(CORPUS / "zeek/tcp/one-sided-2745.pcap")
+    t = _analyze(CAPTURES / "server-side-only.pcap")
     assert list(t.fate) == ["closed", "closed"]
     assert list(t.closer) == ["client", "client"]
     assert "inferred from the server's ACK of it (frame 3)" in t.loc[0].explanation
@@ -183,7 +180,7 @@ def test_one_direction_copies_of_a_closed_connection_are_closed(tmp_path: Path) 
 def test_client_ack_of_the_wrong_number_is_not_a_listen_overflow() -> None:
     # Connection 1: the client's ACK carries ack 1000000 where the server ISN + 1 (6001) was
     # due; the server's SYN+ACK retransmissions are a plain handshake timeout.
-    t = _analyze(CORPUS / "arkime/tcp_handshake_synthetic.pcap")
+    t = _analyze(CAPTURES / "wrong-handshake-acks.pcap")
     row = t.loc[1]
     assert row.fate == "handshake_timeout"
     assert "frame 6" in row.explanation and "not of the SYN+ACK" in row.explanation
@@ -193,7 +190,7 @@ def test_client_ack_of_the_wrong_number_is_not_a_listen_overflow() -> None:
 
 def test_fin_exchange_then_rst_is_not_abort_on_overflow() -> None:
     # FIN+ACK at seq = ISN answering the SYN+ACK, RST 300 ms later: a close, not an overflow.
-    t = _analyze(CORPUS / "zeek/tcp/fin_retransmission.pcap")
+    t = _analyze(CAPTURES / "fin-before-synack.pcap")
     row = t.loc[0]
     assert row.fate != "listen_overflow"
     assert "abort_on_overflow" not in row.explanation
@@ -245,11 +242,7 @@ def test_stale_peer_explained_and_old_connection_reset_by_its_sequence_number() 
 def test_capture_warns_when_most_connections_are_one_sided() -> None:
     import pcapline
 
-    path = CORPUS / "zeek/tcp/one-sided-2745.pcap"
-    if not path.is_file():
-        import pytest
-
-        pytest.skip("corpus not present")
+    path = CAPTURES / "server-side-only.pcap"
     warnings = pcapline.analyze(str(path)).capture.warnings
     assert any("2 of 2 connections hold packets from one side only" in w for w in warnings)
     both = pcapline.analyze(str(SAMPLES / "closed-client-first.pcap")).capture.warnings

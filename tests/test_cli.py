@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders.captures import two_connections_pcap
 from click.testing import CliRunner
 from contract_pcapline1 import check_document
-from crafted_pcap import two_connections_pcap
+from needs import CORPUS, needs_corpus
 
 from pcapline.cli import cli, run
 
@@ -364,8 +365,6 @@ def test_report_requires_an_output_file(
 
 # --- real captures from the shared corpus: a report or exit 2, never a crash ----------------
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
-
 
 def _corpus_sample() -> list[Path]:
     """Every 40th capture under 300 kB in MANIFEST order: ~50 files, many link types."""
@@ -378,7 +377,8 @@ def _corpus_sample() -> list[Path]:
     return [CORPUS / r["path"] for r in rows[::40]]
 
 
-@pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present")
+@needs_corpus
+@pytest.mark.slow
 def test_corpus_sample_gives_a_contract_document_or_one_error_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

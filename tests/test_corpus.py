@@ -1,7 +1,8 @@
-"""The whole robustness corpus (../shared/corpus, 2,000+ real captures) through read ->
+"""The whole robustness corpus (PCAPLINE_CORPUS or ../shared/corpus, 2,000+ real captures) through read ->
 decode -> flows, and our connection numbering against tshark 4.0's ``tcp.stream``.
 
-Skipped cleanly when the corpus (or tshark, for the comparison) is absent. tshark runs
+Marked ``corpus`` and ``slow``; skipped cleanly when the corpus (or tshark, for the comparison,
+marked ``tshark``) is absent. tshark runs
 once per TCP file (two at a time); its answers are cached in pytest's cache directory
 keyed by file size and mtime, so only the first run pays for it.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import CORPUS, CORPUS_MARKS, needs_tshark
 
 from pcapline.decode import decode
 from pcapline.errors import CaptureError
@@ -25,12 +27,9 @@ from pcapline.flows import build_flows
 from pcapline.model import SkipReason
 from pcapline.read import read_capture
 
-CORPUS = Path(__file__).parents[1].parent / "shared" / "corpus"
 NOT_CAPTURES = {"MANIFEST.tsv", "README.md", "provenance.tsv"}
 
-pytestmark = pytest.mark.skipif(
-    not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present"
-)
+pytestmark = [*CORPUS_MARKS, pytest.mark.slow]
 
 #: Frames tshark dissects as TCP that we do not analyse, and why that is expected.
 #: Such frames can open extra tshark streams, so ids may be shifted: for files with any
@@ -201,6 +200,7 @@ def _compare(ours: Result, theirs: dict[int, int], tshark_malformed: bool) -> tu
     return "DIFFERENT", f"ids shifted without a cause: (ours, tshark) pairs {pairs[:8]}"
 
 
+@needs_tshark
 def test_streams_match_tshark(
     corpus_results: dict[str, Result | None], tshark_streams: dict[str, dict[int, int]]
 ) -> None:

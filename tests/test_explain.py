@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from segment_builder import CLIENT, SERVER, Conversation, connections, segments
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import connections, segments
 
 from pcapline import classify, explain
 from pcapline.detect import run_all

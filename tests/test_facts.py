@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from segment_builder import CLIENT, SERVER, Conversation, segments
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
 
 from pcapline.facts import UNKNOWN, compute_facts
 from pcapline.model import ACK

@@ -8,12 +8,13 @@ the same rules against tshark on 800+ real captures.
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 
 import pandas as pd
 import pytest
-from craft import ACK, FIN, PSH, RST, SYN, ethernet, ipv4, ipv6, pcap, tcp
+from builders.capture_files import pcap
+from builders.frames import ACK, FIN, PSH, RST, SYN, ethernet, ipv4, ipv6, tcp
+from needs import needs_tshark
 
 from pcapline.decode import decode
 from pcapline.flows import CONNECTION_ID_COLUMNS, build_flows
@@ -281,7 +282,7 @@ def test_split_equals_the_per_packet_model_on_random_traffic() -> None:
         assert conns["packets"].sum() == len(rows)
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+@needs_tshark
 def test_random_port_reuse_matches_tshark(tmp_path) -> None:
     import random
 
@@ -299,7 +300,7 @@ def test_random_port_reuse_matches_tshark(tmp_path) -> None:
     assert seg["conn"].tolist() == [int(x) for x in out]
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+@needs_tshark
 @pytest.mark.parametrize("case", sorted(PORT_REUSE_CASES))
 def test_port_reuse_expectations_are_tsharks(tmp_path, case: str) -> None:
     frames, expected = PORT_REUSE_CASES[case]

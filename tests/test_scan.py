@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from needs import CORPUS, needs_corpus
 
 from pcapline.cli import run
 from pcapline.errors import UsageError
@@ -19,12 +20,8 @@ from pcapline.scan.run import is_capture_name
 
 ROOT = Path(__file__).resolve().parents[1]
 NAT = ROOT / "sample_captures" / "nat"
-CORPUS = ROOT.parent / "shared" / "corpus"
 #: Corpus scan: every Nth file (deterministic); PCAPLINE_CORPUS_STRIDE=1 scans all of it.
 CORPUS_STRIDE = int(os.environ.get("PCAPLINE_CORPUS_STRIDE", "8"))
-needs_corpus = pytest.mark.skipif(
-    not (CORPUS / "MANIFEST.tsv").is_file(), reason="capture corpus not present"
-)
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -198,6 +195,7 @@ def test_empty_fail_on_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
     assert fail_on_names([]) == frozenset()
 
 
+@pytest.mark.slow
 def test_local_and_dask_give_identical_results() -> None:
     distributed = pytest.importorskip("distributed")
     paths = [str(NAT)]
@@ -213,6 +211,7 @@ def test_local_and_dask_give_identical_results() -> None:
     assert sum(len(c.findings) for c in remote) == 1
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["scan", str(NAT), "--scheduler", "tcp://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
@@ -220,6 +219,7 @@ def test_unreachable_scheduler_is_one_line(capsys: pytest.CaptureFixture[str]) -
 
 
 @needs_corpus
+@pytest.mark.slow
 def test_corpus_scan_completes_without_traceback() -> None:
     files = expand_paths([str(CORPUS)])[::CORPUS_STRIDE]
     started = time.perf_counter()

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from needs import needs_tshark
 
 from pcapline.crosscheck import (
     EXCEPTIONS,
@@ -38,8 +38,6 @@ from pcapline.crosscheck import (
 from pcapline.model import ACK, FIN, PSH, SYN, EventKind
 
 K = EventKind
-HAVE_TSHARK = shutil.which("tshark") is not None
-needs_tshark = pytest.mark.skipif(not HAVE_TSHARK, reason="tshark not installed")
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 
 

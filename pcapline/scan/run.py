@@ -1,5 +1,8 @@
 """Run the analysis over many captures: local processes or a Dask cluster, one summary each.
 
+Local runs (inline for one worker or one capture, else a process pool) need only the standard
+library; ``--scheduler`` needs the optional ``dask`` extra, imported only on that path.
+
 Each task analyses one capture in full (so cross-connection findings see every connection)
 and returns only a small ``CaptureSummary`` (counts and finding dicts, never DataFrames), so
 memory stays bounded by one capture per worker. At most ``IN_FLIGHT_PER_WORKER * workers`` tasks are in flight;
@@ -185,8 +188,10 @@ def _run_dask(
 ) -> list[CaptureSummary]:
     try:
         from distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - distributed is a dependency
-        raise UsageError("--scheduler needs the 'distributed' package") from exc
+    except ImportError as exc:  # an optional extra: local scans (the default) never need it
+        raise UsageError(
+            "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
+        ) from exc
     try:
         client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "render"))
 sys.path.insert(0, str(Path(__file__).parents[2]))
 
-import html_scenarios as hs
+from builders import html_scenarios as hs
 
 from pcapline.render import html as report
 from pcapline.render.figures import capture_timeline
@@ -30,6 +29,7 @@ from tools.make_reports import BROWSER_ARGS as ARGS
 
 CHROMIUM = os.environ.get("PCAPLINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SAMPLE = Path(__file__).parents[2] / "sample_captures" / "listen-overflow-backlog2-abort0.pcap"
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 if not Path(CHROMIUM).exists():

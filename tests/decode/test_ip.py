@@ -6,7 +6,8 @@ import io
 import struct
 
 import pytest
-from craft import ACK, SYN, ethernet, ipv4, ipv6, pcap, tcp
+from builders.capture_files import pcap
+from builders.frames import ACK, SYN, ethernet, ipv4, ipv6, tcp
 
 from pcapline.decode import decode
 from pcapline.model import SEGMENT_COLUMNS

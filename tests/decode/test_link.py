@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from craft import ACK, SYN, ethernet, ipv4, ipv6, null, pcap, sll, sll2, tcp
+from builders.capture_files import pcap
+from builders.frames import ACK, SYN, ethernet, ipv4, ipv6, null, sll, sll2, tcp
 
 from pcapline.decode import decode
 from pcapline.read import read_capture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import struct
 
-from craft import ACK, SYN, ethernet, ipv4, pcap, tcp
+from builders.capture_files import pcap
+from builders.frames import ACK, SYN, ethernet, ipv4, tcp
 
 from pcapline.decode import decode
 from pcapline.read import read_capture

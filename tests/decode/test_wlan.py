@@ -6,7 +6,8 @@ import io
 import struct
 
 import pytest
-from craft import SYN, ipv4, pcap, tcp
+from builders.capture_files import pcap
+from builders.frames import SYN, ipv4, tcp
 
 from pcapline.decode import decode
 from pcapline.read import read_capture

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from segment_builder import CLIENT, SERVER, Conversation, segments
+from builders.captures import CAPTURES
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
 
 import pcapline
 from pcapline.detect import conn_view
@@ -66,14 +67,8 @@ def test_rst_answering_data_after_own_fin_is_a_closed_socket_not_a_missing_one()
     assert "no socket matched" not in text
 
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-
-
 def test_closed_connection_with_rsts_does_not_promise_time_wait() -> None:
-    path = CORPUS / "zeek" / "postgresql" / "psql-aws-ssl-require.pcap"
-    if not path.is_file():
-        pytest.skip("corpus capture not present")
-    conn = pcapline.analyze(str(path)).connections.iloc[0]
+    conn = pcapline.analyze(str(CAPTURES / "crossed-fins-then-rsts.pcap")).connections.iloc[0]
     assert (conn.fate, conn.closer, conn.reset_by, conn.resets) == ("closed", "both", "client", 3)
     text = conn.explanation
     assert "both go through TIME_WAIT" not in text and "holds TIME_WAIT" not in text

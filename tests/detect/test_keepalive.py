@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-from segment_builder import CLIENT, SERVER, Conversation, segments
+from builders.captures import CAPTURES
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
 
 import pcapline
 from pcapline.detect import conn_view
@@ -61,17 +60,10 @@ def test_probe_shaped_ack_sooner_than_one_second_is_not_keepalive() -> None:
     assert d.inferred is None and d.events == ()
 
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-
-
-def test_corpus_probe_85_ms_after_data_is_not_keepalive() -> None:
-    path = CORPUS / "pcapplusplus" / "pcap" / "example.pcap"
-    if not path.is_file():
-        pytest.skip("corpus capture not present")
-    a = pcapline.analyze(str(path))
+def test_capture_probe_85_ms_after_data_is_not_keepalive() -> None:
+    # Frame 28: 0 bytes at snd.nxt - 1 (a window update) 85 ms after data; 29: its ACK.
+    a = pcapline.analyze(str(CAPTURES / "probe-shaped-ack-85ms-after-data.pcap"))
     assert (
-        not a.events[a.events.frame.isin([4369, 4370])]
-        .kind.isin(["keepalive", "keepalive_ack"])
-        .any()
+        not a.events[a.events.frame.isin([28, 29])].kind.isin(["keepalive", "keepalive_ack"]).any()
     )
-    assert "keepalive" not in a.connections.set_index("id").loc[51, "explanation"]
+    assert "keepalive" not in a.connections.set_index("id").loc[0, "explanation"]

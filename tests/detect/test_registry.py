@@ -6,7 +6,8 @@ import dataclasses
 
 import pandas as pd
 import pytest
-from segment_builder import CLIENT, SERVER, Conversation, connections, segments
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import connections, segments
 
 from pcapline.detect import DETECTORS, conn_view, run_all
 from pcapline.facts import compute_facts

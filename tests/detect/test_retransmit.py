@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from segment_builder import CLIENT, SERVER, Conversation, segments
+from builders.captures import CAPTURES
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
 
 import pcapline
 from pcapline.detect import conn_view
@@ -71,21 +72,16 @@ def test_spurious_and_fin_retransmissions() -> None:
     assert kinds == [EventKind.SPURIOUS_RETRANSMIT, EventKind.FIN_RETRANSMIT]
 
 
-# --- real captures (the shared corpus next to the repo; skipped when absent) ---------------
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+# --- small captures of patterns first seen in real ones (tests/captures/README.md) ----------
 
 
-def _corpus(name: str):  # type: ignore[no-untyped-def]
-    path = CORPUS / name
-    if not path.is_file():
-        pytest.skip(f"corpus capture {name} not present")
-    return pcapline.analyze(str(path))
+def _capture(name: str) -> pcapline.Analysis:
+    return pcapline.analyze(str(CAPTURES / name))
 
 
 def test_last_ack_fin_retries_are_a_close_not_a_dying_transfer() -> None:
     # Server FIN (46), client ACK + FIN (47, 48), then the client's FIN alone 5 more times.
-    a = _corpus("zeek/socks.pcap")
+    a = _capture("last-ack-fin-retries.pcap")
     conn = a.connections.iloc[0]
     assert conn.fate == "closed" and conn.closer == "server"
     assert "rto" not in conn.inferred
@@ -137,7 +133,7 @@ def test_resend_of_already_sacked_tail_is_a_tail_loss_probe() -> None:
 
 
 def test_data_reordered_behind_its_fin_at_the_capture_point_is_not_a_retransmission() -> None:
-    a = _corpus("arkime/aerospike.pcap")
+    a = _capture("data-behind-its-fin.pcap")
     assert a.events[a.events.frame == 8].kind.tolist() == []  # never-seen data, 9 us after the FIN
     assert int(a.connections.iloc[0].retransmits) == 0
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from segment_builder import CLIENT, SERVER, Conversation, segments
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
 
 from pcapline.detect import conn_view
 from pcapline.detect.zero_window import DETECTOR, detect

@@ -1,4 +1,5 @@
-from findings.wire import ACK, RST, SYN, Wire
+from builders.wire import ACK, RST, SYN, Wire
+
 from pcapline.findings.handshakes import summarize
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from builders.wire import SYN, T0, S, Wire
 
 import pcapline
-from findings.wire import SYN, T0, S, Wire
 from pcapline.findings import find_all
 from pcapline.findings.handshakes import summarize
 from pcapline.findings.nat_timestamp import cluster_clocks, replay_cache

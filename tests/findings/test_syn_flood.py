@@ -1,4 +1,5 @@
-from findings.wire import ACK, SYN, Wire
+from builders.wire import ACK, SYN, Wire
+
 from pcapline.findings import find_all
 from pcapline.findings.syn_flood import MIN_HALF_OPEN, MIN_SOURCES
 

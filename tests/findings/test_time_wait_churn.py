@@ -1,4 +1,5 @@
-from findings.wire import Wire
+from builders.wire import Wire
+
 from pcapline.findings import find_all
 from pcapline.findings.time_wait_churn import MIN_PEAK_PER_MINUTE
 

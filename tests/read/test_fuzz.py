@@ -6,17 +6,20 @@ from __future__ import annotations
 import io
 import random
 import struct
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from craft import ACK, SYN, epb, ethernet, idb, ipv4, ipv6, pcap, shb, sll2, tcp
+from builders.capture_files import epb, idb, pcap, shb
+from builders.captures import CAPTURES
+from builders.frames import ACK, SYN, ethernet, ipv4, ipv6, sll2, tcp
+from needs import CORPUS, CORPUS_MARKS
 
 from pcapline.decode import decode
 from pcapline.errors import CaptureError
 from pcapline.flows import build_flows
 from pcapline.read import read_capture
 
-CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus"
+#: Real captures from the corpus as extra seeds (corpus-marked, skipped without it).
 CORPUS_SAMPLES = [
     "arkime/wireshark-retrans.pcap",
     "pcapplusplus/pcap/many_interfaces-1.pcapng",
@@ -50,10 +53,20 @@ def _crafted_pcap() -> bytes:
     return pcap(frames, order=">", nano=True)
 
 
-def _samples() -> list[bytes]:
-    out = [_crafted_pcapng(), _crafted_pcap()]
-    out += [(CORPUS / p).read_bytes() for p in CORPUS_SAMPLES if (CORPUS / p).is_file()]
-    return out
+#: Seeds always present: crafted in memory, and the repository's small captures
+#: (tests/captures: a SYN backoff and a FIN series, reordering, handshakes of 5 connections).
+SEEDS: dict[str, Callable[[], bytes]] = {
+    "crafted.pcapng": _crafted_pcapng,
+    "crafted.pcap": _crafted_pcap,
+    **{
+        name: (CAPTURES / name).read_bytes
+        for name in (
+            "last-ack-fin-retries.pcap",
+            "data-behind-its-fin.pcap",
+            "wrong-handshake-acks.pcap",
+        )
+    },
+}
 
 
 def _check(data: bytes) -> None:
@@ -86,14 +99,20 @@ def _mutations(rng: random.Random, data: bytes) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("sample", range(5))
-def test_mutated_captures_never_crash(sample: int) -> None:
-    samples = _samples()
-    if sample >= len(samples):
-        pytest.skip("corpus sample not present")
-    rng = random.Random(1234 + sample)
-    for mutated in _mutations(rng, samples[sample]):
+def _mutate_and_check(seed: int, data: bytes) -> None:
+    rng = random.Random(1234 + seed)
+    for mutated in _mutations(rng, data):
         _check(mutated)
+
+
+@pytest.mark.parametrize("name", list(SEEDS))
+def test_mutated_captures_never_crash(name: str) -> None:
+    _mutate_and_check(list(SEEDS).index(name), SEEDS[name]())
+
+
+@pytest.mark.parametrize("name", [pytest.param(p, marks=CORPUS_MARKS) for p in CORPUS_SAMPLES])
+def test_mutated_corpus_captures_never_crash(name: str) -> None:
+    _mutate_and_check(2 + CORPUS_SAMPLES.index(name), (CORPUS / name).read_bytes())
 
 
 def test_every_prefix_of_a_small_capture_reads_the_complete_records() -> None:

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 import zstandard
-from craft import SYN, ethernet, ipv4, pcap, tcp
+from builders.capture_files import pcap
+from builders.frames import SYN, ethernet, ipv4, tcp
 
 from pcapline.errors import CaptureError
 from pcapline.read import read_capture

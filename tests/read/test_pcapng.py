@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from craft import SYN, epb, ethernet, idb, ipv4, null, obsolete_pb, shb, spb, tcp
+from builders.capture_files import epb, idb, obsolete_pb, shb, spb
+from builders.frames import SYN, ethernet, ipv4, null, tcp
 
 from pcapline.errors import CaptureError
 from pcapline.read import read_capture

@@ -11,15 +11,10 @@ import base64
 import gzip
 import json
 import re
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-import html_scenarios as hs
+from builders import html_scenarios as hs
 
 from pcapline.render import html as report
 from pcapline.render import palette

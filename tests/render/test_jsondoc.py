@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders.analysis import T0, connection_row, event_row, make_analysis
 from contract_pcapline1 import check_document
-from synthetic_analysis import T0, connection_row, event_row, make_analysis
 
 from pcapline import analyze
 from pcapline.analysis import Analysis

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synthetic_analysis import T0, make_analysis
+from builders.analysis import T0, make_analysis
 
 from pcapline.render.tables import TABLE_COLUMNS, connections_table, to_csv, write_parquet
 

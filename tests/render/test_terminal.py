@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synthetic_analysis import connection_row, make_analysis
+from builders.analysis import connection_row, make_analysis
 
 from pcapline.model import CaptureInfo, Finding
 from pcapline.render.terminal import (

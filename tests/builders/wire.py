@@ -1,7 +1,9 @@
-"""Hand-built segments/connections tables for finder unit tests (values chosen by hand).
+"""Many short connections between named hosts, as tables for the cross-connection finders.
 
-Truth for the NAT finding comes from the crafted captures in sample_captures/nat; these tables
-only pin the thresholds and edge cases of each finder.
+Where ``Conversation`` follows one connection's sequence numbers, ``Wire`` writes the few
+columns a finder reads (flags, timestamps, lengths) for many connections with their own
+addresses. Values are chosen by hand: truth for the NAT finding comes from the crafted captures
+in sample_captures/nat; these tables only pin the thresholds and edge cases of each finder.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from pcapline.model import ACK, EVENT_COLUMNS, FIN, RST, SEGMENT_COLUMNS, SYN
+from builders.segments import segment_table
+from pcapline.model import ACK, EVENT_COLUMNS, FIN, RST, SYN
 
 T0 = 1_700_000_000 * 10**9
 S = 10**9
@@ -76,15 +79,8 @@ class Wire:
         self.seg(cid, t_s + 0.007, first, ACK, ts=None if not first else tick(0.007))
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        seg = pd.DataFrame(self.rows).sort_values("time_ns", kind="stable").reset_index(drop=True)
-        seg["frame"] = range(1, len(seg) + 1)
-        for column, dtype in SEGMENT_COLUMNS.items():
-            if column not in seg:
-                seg[column] = 0
-            seg[column] = seg[column].astype(dtype)
-        seg["conn"] = seg["conn"].astype("int64")
-        seg["from_client"] = seg["from_client"].astype(bool)
-        conns = pd.DataFrame(sorted(self.conns.values(), key=lambda c: c["id"]))
+        seg = segment_table(self.rows)
+        conns = pd.DataFrame([self.conns[cid] for cid in sorted(self.conns)])
         span = seg.groupby("conn")["time_ns"].agg(["min", "max"])
         conns["start_ns"] = conns["id"].map(span["min"]).astype("int64")
         conns["end_ns"] = conns["id"].map(span["max"]).astype("int64")

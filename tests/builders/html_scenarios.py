@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from builders.segments import segment_table
 from pcapline.analysis import Analysis
 from pcapline.detect import run_all
 from pcapline.model import (
@@ -33,7 +34,6 @@ from pcapline.model import (
     FIN,
     PSH,
     RST,
-    SEGMENT_COLUMNS,
     SYN,
     CaptureInfo,
     EventKind,
@@ -358,9 +358,7 @@ def build(
                     "value": value,
                 }
             )
-    segments = pd.DataFrame(seg_rows, columns=[*SEGMENT_COLUMNS, "conn", "from_client"])
-    for col, dtype in {**SEGMENT_COLUMNS, "conn": "int64", "from_client": "bool"}.items():
-        segments[col] = segments[col].astype(dtype)
+    segments = segment_table(seg_rows)  # already in time order: frames stay as numbered
     events = (
         pd.DataFrame(ev_rows, columns=list(EVENT_COLUMNS))
         .sort_values(["conn", "frame"])
@@ -368,8 +366,9 @@ def build(
     )
     conn_rows = []
     kinds_of: dict[int, Counter[str]] = {c.cid: Counter() for c in conns}
-    for row in ev_rows:
-        kinds_of[row["conn"]][row["kind"]] += 1
+    for c in conns:
+        for p in c.pkts:
+            kinds_of[c.cid].update(kind for kind, _, _ in p.events)
     for c in conns:
         k = kinds_of[c.cid]
         pk = c.pkts
@@ -481,10 +480,11 @@ def hostile(analysis: Analysis) -> Analysis:
     )
     conns = analysis.connections.copy()
     conns["explanation"] = [next(h) for _ in range(len(conns))]
-    conns["inferred"] = [
+    inferred: list[dict[str, object]] = [
         {next(h): next(h), "nested": {"k": next(h)}, "series": [next(h), 1.0]}
         for _ in range(len(conns))
     ]
+    conns["inferred"] = pd.Series(inferred, index=conns.index, dtype=object)
     events = analysis.events.copy()
     events["note"] = [next(h) for _ in range(len(events))]
     findings = [
