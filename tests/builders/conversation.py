@@ -15,7 +15,6 @@ from typing import Any
 
 from builders.capture_files import T0_NS, pcap
 from builders.frames import ethernet, ipv4, tcp, tcp_options
-
 from pcapline.model import ACK, FIN, PSH, RST, SYN
 
 CLIENT, SERVER = True, False

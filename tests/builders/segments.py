@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from builders.conversation import Conversation
 
+from builders.conversation import Conversation
 from pcapline.model import FLOW_COLUMNS, SEGMENT_COLUMNS
 
 

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import html_scenarios as hs
+from builders import html_scenarios as hs
 
 from pcapline.render.figures.backoff import GapSeries, backoff, gap_series
 
