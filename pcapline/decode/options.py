@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcapline import seqnum
 from pcapline.read.capture import gather_rows
 
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
@@ -171,7 +172,7 @@ def _store_sack(
         at = pos[has] + 2 + 8 * block
         le = area.be32(row[has], at)
         re = area.be32(row[has], at + 4)
-        dist = (re.astype(np.int64) - ack[target[has]].astype(np.int64)) % (1 << 32)
+        dist = seqnum.wrap(re.astype(np.int64) - ack[target[has]].astype(np.int64))
         better = dist > best_dist[has]
         where = has[better]
         best_dist[where] = dist[better]

@@ -9,19 +9,14 @@ anchors.md 5.2/5.3):
   gaps, then doubling (1, 1, 1, 1, 1, 2, 4, ...);
 - Windows: 3 s initial RTO then doubling (SYNs at 0, 3, 9 s).
 
-Timer jitter is tolerated: two gaps "match" within max(20 ms, 10 %).
+Timer jitter is tolerated: two gaps "match" within max(20 ms, 10 %) (``timers.close_to``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-RTO_MAX_S = 120.0
-
-
-def close_to(observed: float, expected: float) -> bool:
-    """Within max(20 ms, 10 %) of ``expected``: timer slack and capture jitter."""
-    return abs(observed - expected) <= max(0.02, 0.1 * expected)
+from pcapline.timers import RTO_MAX_S, close_to, next_backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +32,7 @@ class Schedule:
 
 
 def _doubles(prev: float, gap: float) -> bool:
-    return close_to(gap, min(2 * prev, RTO_MAX_S)) or (
+    return close_to(gap, next_backoff(prev)) or (
         prev >= RTO_MAX_S * 0.9 and close_to(gap, RTO_MAX_S)
     )
 
@@ -52,13 +47,13 @@ def name_schedule(gaps: list[float], *, syn: bool = False) -> Schedule:
         linear += 1
     rest_doubles = all(_doubles(gaps[i - 1], gaps[i]) for i in range(linear, len(gaps)))
     if len(gaps) == 1:
-        return Schedule(f"one retry after {_round(first)} s", False, 1, min(2 * first, RTO_MAX_S))
+        return Schedule(f"one retry after {_round(first)} s", False, 1, next_backoff(first))
     if linear == 1 and rest_doubles:
         return Schedule(
             f"doubling from {_round(first)} s{_origin(first, syn)}",
             True,
             1,
-            min(2 * gaps[-1], RTO_MAX_S),
+            next_backoff(gaps[-1]),
         )
     if linear >= 2 and rest_doubles and linear < len(gaps):
         origin = " (Linux 6.5+ tcp_syn_linear_timeouts, or macOS)" if syn else ""
@@ -66,7 +61,7 @@ def name_schedule(gaps: list[float], *, syn: bool = False) -> Schedule:
             f"linear then doubling: {linear} gaps of {_round(first)} s{origin}",
             True,
             linear,
-            min(2 * gaps[-1], RTO_MAX_S),
+            next_backoff(gaps[-1]),
         )
     if linear == len(gaps):
         # Still in the linear part: the next gap is the same or the first doubled one.
