@@ -95,7 +95,8 @@ def _timestamps_only(area: OptionArea, out: TcpOptions, seg: np.ndarray) -> np.n
     out.has_ts[rows] = True
     out.ts_val[rows] = words[:, 0]
     out.ts_ecr[rows] = words[:, 1]
-    return common
+    handled: np.ndarray = common
+    return handled
 
 
 class OptionArea:
@@ -116,13 +117,16 @@ class OptionArea:
             self.bytes[i, : chunk.shape[0]] = chunk
 
     def u8(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return self.bytes[row, pos]
+        out: np.ndarray = self.bytes[row, pos]
+        return out
 
     def be16(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return (self.bytes[row, pos].astype(np.uint16) << 8) | self.bytes[row, pos + 1]
+        out: np.ndarray = (self.bytes[row, pos].astype(np.uint16) << 8) | self.bytes[row, pos + 1]
+        return out
 
     def be32(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return (self.be16(row, pos).astype(np.uint32) << 16) | self.be16(row, pos + 2)
+        out: np.ndarray = (self.be16(row, pos).astype(np.uint32) << 16) | self.be16(row, pos + 2)
+        return out
 
 
 def _store(
