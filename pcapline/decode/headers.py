@@ -95,13 +95,19 @@ class Field:
     doc: str = ""
     little_endian: bool = False
     name: str = field(default="", compare=False)
+    #: The mask clears bits the shift does not already drop (else it is skipped: hot path).
+    _masks: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        top = ((1 << 8 * self.width) - 1) >> self.shift << self.shift
+        object.__setattr__(self, "_masks", self.mask is not None and self.mask != top)
 
     def __set_name__(self, owner: type, name: str) -> None:
         object.__setattr__(self, "name", name)
 
     def cut(self, raw: np.ndarray) -> np.ndarray:
         """The field's value out of the ``width`` bytes read at ``offset``."""
-        if self.mask is not None:
+        if self._masks:
             raw = raw & self.mask
         if self.shift:
             raw = raw >> self.shift
@@ -363,7 +369,7 @@ class Tcp(Header):
     dport = Field(2, 2, doc="destination port")
     seq = Field(4, 4, doc="sequence number of the first payload byte (or of the SYN/FIN)")
     ack = Field(8, 4, doc="next sequence number expected from the peer (when ACK is set)")
-    data_offset = Field(12, 2, 0xF000, 12, doc="header length in 32-bit words (5..15)")
+    data_offset = Field(12, 1, 0xF0, 4, doc="header length in 32-bit words (5..15)")
     reserved = Field(12, 2, 0x0E00, 9, doc="zero; dropped")
     flags = Field(12, 2, 0x01FF, doc="NS (RFC 3540, historic) CWR ECE URG ACK PSH RST SYN FIN")
     window = Field(14, 2, doc="receive window, unscaled (RFC 7323: << wscale except on SYN)")
