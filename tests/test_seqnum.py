@@ -52,4 +52,5 @@ def test_timer_slack() -> None:
     assert not timers.close_to(11.2, 10.0)
     # Due at 1 s: silence up to 1.12 s is still the timer's own lateness.
     assert not timers.overdue(1.12, 1.0) and timers.overdue(1.13, 1.0)
+    assert timers.cut_short(8.9, 10.0) and not timers.cut_short(9.0, 10.0)
     assert timers.next_backoff(0.4) == 0.8 and timers.next_backoff(100.0) == timers.RTO_MAX_S

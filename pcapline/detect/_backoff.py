@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pcapline.timers import RTO_MAX_S, close_to, next_backoff
+from pcapline.timers import (
+    MAX_INITIAL_SYN_RTO_S,
+    RTO_MAX_S,
+    TCP_TIMEOUT_INIT_S,
+    close_to,
+    cut_short,
+    next_backoff,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +40,7 @@ class Schedule:
 
 def _doubles(prev: float, gap: float) -> bool:
     return close_to(gap, next_backoff(prev)) or (
-        prev >= RTO_MAX_S * 0.9 and close_to(gap, RTO_MAX_S)
+        not cut_short(prev, RTO_MAX_S) and close_to(gap, RTO_MAX_S)
     )
 
 
@@ -79,8 +86,8 @@ def _round(seconds: float) -> str:
 def _origin(first: float, syn: bool) -> str:
     if not syn:
         return ""
-    if close_to(first, 1.0):
+    if close_to(first, TCP_TIMEOUT_INIT_S):
         return " (Linux before 6.5, or 6.5+ with tcp_syn_linear_timeouts=0)"
-    if close_to(first, 3.0):
+    if close_to(first, MAX_INITIAL_SYN_RTO_S):
         return " (Windows, or old Linux with a 3 s initial RTO)"
     return ""

@@ -34,7 +34,7 @@ from pcapline.detect import ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
 from pcapline.facts import Facts
 from pcapline.model import FIN, RST, SYN, EventKind, Side
-from pcapline.timers import RTO_FLOOR_S, RTO_MIN_S, close_to, next_backoff, overdue
+from pcapline.timers import RTO_FLOOR_S, RTO_MIN_S, close_to, cut_short, next_backoff, overdue
 
 EMITS = frozenset(
     {
@@ -350,7 +350,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
             give_up_after = float(view.time_ns[rst_mine[0]]) / 1e9 - times[0]
         elif overdue(silence, next_gap):
             gave_up = True
-    shortened = not acked and len(gaps) >= 2 and gaps[-1] < 0.9 * next_backoff(gaps[-2])
+    shortened = not acked and len(gaps) >= 2 and cut_short(gaps[-1], next_backoff(gaps[-2]))
     shortened &= all(close_to(gaps[k], next_backoff(gaps[k - 1])) for k in range(1, len(gaps) - 1))
     return RtoSeries(
         side=Side.CLIENT if side else Side.SERVER,
