@@ -37,7 +37,7 @@ Columns (one value per segment):
 - ``is_window_probe``: a probe sent while the peer's last advertised window was 0: the
   0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe).
 - ``is_keepalive``: a probe-shaped segment sent while the peer's window was open, at least
-  ``KEEPALIVE_MIN_IDLE_NS`` after the connection's previous segment (TCP_KEEPIDLE and
+  ``timers.KEEPALIVE_MIN_IDLE_NS`` after the connection's previous segment (TCP_KEEPIDLE and
   TCP_KEEPINTVL are >= 1 s on Linux).
 - ``is_retrans``: data or FIN below snd.nxt that is neither a probe nor a capture duplicate
   (RTO, fast and spurious retransmissions alike; ``retransmit.py`` tells them apart), nor
@@ -54,14 +54,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from pcapline import seqnum
 from pcapline.model import ACK, FIN, RST, SYN
+from pcapline.timers import KEEPALIVE_MIN_IDLE_NS
 
 #: "Not known yet" for seq/ack/window facts (e.g. the peer has not ACKed anything).
 UNKNOWN = np.int64(-(2**62))
-
-#: Linux keepalive needs the connection idle at least TCP_KEEPIDLE / TCP_KEEPINTVL, both >= 1 s
-#: (tcp_sock_set_keepidle rejects 0), less slack for timer and capture-point jitter.
-KEEPALIVE_MIN_IDLE_NS = 900_000_000
 
 #: Two copies of one packet closer than this are a capture duplicate (a real retransmission
 #: waits at least the 200 ms minimum RTO, or a dup-ACK round trip).
@@ -186,8 +184,12 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # SACK edges in the same relative space as rel_ack (they are within 2**31 of the ACK).
     sack_blocks = col.get("sack_blocks", np.int64)
     has_sack = has_ack & (sack_blocks > 0)
-    sack_left = np.where(has_sack, rel_ack + _wrap32(col.get("sack_le", np.int64) - ack), UNKNOWN)
-    sack_right = np.where(has_sack, rel_ack + _wrap32(col.get("sack_re", np.int64) - ack), UNKNOWN)
+    sack_left = np.where(
+        has_sack, rel_ack + seqnum.distance(col.get("sack_le", np.int64), ack), UNKNOWN
+    )
+    sack_right = np.where(
+        has_sack, rel_ack + seqnum.distance(col.get("sack_re", np.int64), ack), UNKNOWN
+    )
 
     ip_id = col.get("ip_id", np.int64)
     ts_val = col.get("ts_val", np.int64)
@@ -319,11 +321,6 @@ def _direction_base(
     return base
 
 
-def _wrap32(delta: np.ndarray) -> np.ndarray:
-    """A uint32 difference as a signed 32-bit step (RFC 1982 serial arithmetic)."""
-    return ((delta + 2**31) & 0xFFFFFFFF) - 2**31
-
-
 def _unwrap(
     values: np.ndarray,
     base: np.ndarray,
@@ -331,25 +328,11 @@ def _unwrap(
     dir_order: np.ndarray,
     valid: np.ndarray,
 ) -> np.ndarray:
-    """Unwrapped ``values - base`` per direction, following valid rows in frame order.
-
-    Each valid row steps from the previous valid row of its direction by a signed 32-bit
-    difference, so sequence space wrapping past 2**32 keeps counting up.
-    """
+    """Unwrapped ``values - base`` per direction, following valid rows in frame order
+    (``seqnum.unwrap``); 0 on the other rows."""
     rows = dir_order[valid[dir_order]]
     out = np.zeros(len(values), dtype=np.int64)
-    if len(rows) == 0:
-        return out
-    v = values[rows]
-    keys = dir_key[rows]
-    first = _group_starts(keys)
-    step = np.empty(len(rows), dtype=np.int64)
-    step[1:] = _wrap32(v[1:] - v[:-1])
-    step[first] = _wrap32(v[first] - base[rows[first]])
-    total = np.cumsum(step)
-    at_first = np.where(first, total - step, 0)
-    group_base = np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
-    out[rows] = total - at_first[group_base]
+    out[rows] = seqnum.unwrap(values[rows], base[rows], _group_starts(dir_key[rows]))
     return out
 
 

@@ -31,6 +31,7 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
+from pcapline import seqnum
 from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, SYN
 
 #: The connections columns this stage fills (identity and volume); classify adds the rest.
@@ -134,7 +135,7 @@ def _reuse_cuts(
     for direction in (False, True):
         own = forward == direction
         can_set = own | (~own & has_ack)
-        value = np.where(own, np.where(syn, seq, seq - 1), ack - 1) % (1 << 32)
+        value = seqnum.wrap(np.where(own, np.where(syn, seq, seq - 1), ack - 1))
         setters.append((positions[can_set], value[can_set]))
         synack = own & syn & has_ack
         synacks.append((positions[synack], seq[synack]))

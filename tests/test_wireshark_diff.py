@@ -3,7 +3,7 @@
 Three layers:
 
 1. ``compare()`` on small hand-made tables (no tshark needed): the mapping rules and the
-   reasoned exceptions do what pcapline/crosscheck.py says, and anything else is reported.
+   reasoned exceptions do what wireshark_oracle.py says, and anything else is reported.
 2. The premises of the exceptions, checked against the installed tshark on tiny crafted
    captures (e.g. that Wireshark really labels a Linux 0-byte zero-window probe Keep-Alive).
 3. Every capture in ``sample_captures/`` (real-kernel, plus the crafted NAT ones): no
@@ -23,18 +23,19 @@ from typing import Any
 import pandas as pd
 import pytest
 from needs import needs_tshark
-
-from pcapline.crosscheck import (
+from wireshark_oracle import (
     EXCEPTIONS,
     MAPPING,
     TSHARK_PREFS,
     WIRESHARK_FLAGS,
     compare,
+    crosscheck,
     parse_tshark_fields,
     read_wireshark,
     run_tshark,
     tshark_version,
 )
+
 from pcapline.model import ACK, FIN, PSH, SYN, EventKind
 
 K = EventKind
@@ -568,8 +569,6 @@ def wireshark_table(capture: Path, cache: pytest.Cache | None) -> pd.DataFrame:
 def test_sample_capture_agrees_with_wireshark(
     capture: Path, request: pytest.FixtureRequest
 ) -> None:
-    from pcapline.crosscheck import crosscheck
-
     result = crosscheck(
         capture, wireshark=wireshark_table(capture, getattr(request.config, "cache", None))
     )

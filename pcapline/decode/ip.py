@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import Block, FrameCursor, be16, u8
+from pcapline.decode.headers import (
+    Block,
+    FrameCursor,
+    Ipv4,
+    Ipv6,
+    Ipv6Extension,
+    Ipv6Fragment,
+    read,
+)
 from pcapline.decode.link import ETH_IPV4, ETH_IPV6
 from pcapline.model import SkipReason
 
@@ -66,65 +74,66 @@ def network_layer(cur: FrameCursor, l3: np.ndarray, etype: np.ndarray) -> Networ
 
 def _wire_left(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Bytes from ``pos`` to the end of the frame as it was on the wire."""
-    return cur.wire_end[idx] - pos
+    left: np.ndarray = cur.wire_end[idx] - pos
+    return left
 
 
 def _protocol(cur: FrameCursor, idx: np.ndarray, proto: np.ndarray) -> np.ndarray:
     """Keep TCP; count tunnels and other protocols."""
     cur.skip(idx[np.isin(proto, TUNNEL_PROTOCOLS)], SkipReason.TUNNELLED)
     cur.skip(idx[proto != PROTO_TCP], SkipReason.NOT_TCP)
-    return proto == PROTO_TCP
+    tcp: np.ndarray = proto == PROTO_TCP
+    return tcp
 
 
 def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
     pos = l3[idx]
-    ok = cur.need(idx, pos, 20)
+    ok = cur.need(idx, pos, Ipv4.SIZE)
     idx, pos = idx[ok], pos[ok]
-    hdr = Block(cur.data, pos, 20)
-    vihl = hdr.u8(0)
-    ihl = (vihl & 0x0F).astype(np.int64) * 4
-    total = hdr.be16(2).astype(np.int64)
+    hdr = Block(cur.data, pos, Ipv4)
+    ihl = hdr.read(Ipv4.ihl).astype(np.int64) * 4  # 32-bit words -> bytes
+    total = hdr.read(Ipv4.total_length).astype(np.int64)
     wire = _wire_left(cur, idx, pos)
     total = np.where(total == 0, wire, np.minimum(total, np.maximum(wire, 0)))
-    bad = ((vihl >> 4) != 4) | (ihl < 20) | (total < ihl)
+    bad = (hdr.read(Ipv4.version) != 4) | (ihl < Ipv4.SIZE) | (total < ihl)
     ok = pos + ihl <= cur.end[idx]  # options must be there to find the TCP header
     # MF set or a non-zero offset: a fragment; we do not reassemble.
-    frag = (hdr.be16(6) & 0x3FFF) != 0
+    frag = hdr.read(Ipv4.fragment) != 0
     cur.skip(idx[bad], SkipReason.MALFORMED)
     cur.skip(idx[~bad & ~ok], SkipReason.TRUNCATED_HEADER)
     cur.skip(idx[frag], SkipReason.IP_FRAGMENT)
     keep = ~bad & ok & ~frag
-    keep[keep] = _protocol(cur, idx[keep], hdr.u8(9)[keep])
+    keep[keep] = _protocol(cur, idx[keep], hdr.read(Ipv4.protocol)[keep])
     idx = idx[keep]
     net.ip_version[idx] = 4
-    net.src_lo[idx] = hdr.be32(12)[keep]
-    net.dst_lo[idx] = hdr.be32(16)[keep]
-    net.ip_id[idx] = hdr.be16(4)[keep]
-    net.ttl[idx] = hdr.u8(8)[keep]
+    net.src_lo[idx] = hdr.read(Ipv4.src)[keep]
+    net.dst_lo[idx] = hdr.read(Ipv4.dst)[keep]
+    net.ip_id[idx] = hdr.read(Ipv4.identification)[keep]
+    net.ttl[idx] = hdr.read(Ipv4.ttl)[keep]
     net.l4[idx] = (pos + ihl)[keep]
     net.l4_len[idx] = (total - ihl)[keep]
 
 
 def _ipv6(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
     pos = l3[idx]
-    ok = cur.need(idx, pos, 40)
+    ok = cur.need(idx, pos, Ipv6.SIZE)
     idx, pos = idx[ok], pos[ok]
-    hdr = Block(cur.data, pos, 40)
-    bad = (hdr.u8(0) >> 4) != 6
+    hdr = Block(cur.data, pos, Ipv6)
+    bad = hdr.read(Ipv6.version) != 6
     cur.skip(idx[bad], SkipReason.MALFORMED)
     good = ~bad
     idx, pos = idx[good], pos[good]
-    payload = hdr.be16(4)[good].astype(np.int64)
-    wire = np.maximum(_wire_left(cur, idx, pos) - 40, 0)
+    payload = hdr.read(Ipv6.payload_length)[good].astype(np.int64)
+    wire = np.maximum(_wire_left(cur, idx, pos) - Ipv6.SIZE, 0)
     payload = np.where(payload == 0, wire, np.minimum(payload, wire))
     net.ip_version[idx] = 6
-    net.src_hi[idx] = hdr.be64(8)[good]
-    net.src_lo[idx] = hdr.be64(16)[good]
-    net.dst_hi[idx] = hdr.be64(24)[good]
-    net.dst_lo[idx] = hdr.be64(32)[good]
-    net.ttl[idx] = hdr.u8(7)[good]
-    nxt = hdr.u8(6)[good]
-    cursor = pos + 40  # start of the next header
+    net.src_hi[idx] = hdr.read(Ipv6.src_hi)[good]
+    net.src_lo[idx] = hdr.read(Ipv6.src_lo)[good]
+    net.dst_hi[idx] = hdr.read(Ipv6.dst_hi)[good]
+    net.dst_lo[idx] = hdr.read(Ipv6.dst_lo)[good]
+    net.ttl[idx] = hdr.read(Ipv6.hop_limit)[good]
+    nxt = hdr.read(Ipv6.next_header)[good]
+    cursor = pos + Ipv6.SIZE  # start of the next header
     _ipv6_chain(cur, idx, pos, payload, nxt, cursor, net)
 
 
@@ -143,7 +152,7 @@ def _ipv6_chain(
         ext = np.isin(nxt, (*IPV6_EXT_GENERIC, IPV6_FRAGMENT, IPV6_AH))
         done = ~ext
         d_idx = idx[done]
-        used = cursor[done] - pos[done] - 40
+        used = cursor[done] - pos[done] - Ipv6.SIZE
         keep = _protocol(cur, d_idx, nxt[done])
         d_idx, d_cursor, d_len = d_idx[keep], cursor[done][keep], (payload[done] - used)[keep]
         net.l4[d_idx] = d_cursor
@@ -151,18 +160,19 @@ def _ipv6_chain(
         idx, pos, payload, nxt, cursor = idx[ext], pos[ext], payload[ext], nxt[ext], cursor[ext]
         if not idx.size:
             return
-        ok = cur.need(idx, cursor, 8)
+        ok = cur.need(idx, cursor, Ipv6Extension.SIZE)
         idx, pos, payload, nxt, cursor = idx[ok], pos[ok], payload[ok], nxt[ok], cursor[ok]
-        hdr_len = (u8(data, cursor + 1).astype(np.int64) + 1) * 8
-        hdr_len = np.where(nxt == IPV6_AH, (u8(data, cursor + 1).astype(np.int64) + 2) * 4, hdr_len)
-        hdr_len = np.where(nxt == IPV6_FRAGMENT, 8, hdr_len)
-        # Fragment header: offset (13 bits) and M flag; both zero is an "atomic" fragment.
-        frag = (nxt == IPV6_FRAGMENT) & ((be16(data, cursor + 2) & 0xFFF9) != 0)
+        units = read(data, cursor, Ipv6Extension.length).astype(np.int64)
+        hdr_len = (units + 1) * 8
+        hdr_len = np.where(nxt == IPV6_AH, (units + 2) * 4, hdr_len)
+        hdr_len = np.where(nxt == IPV6_FRAGMENT, Ipv6Fragment.SIZE, hdr_len)
+        # Fragment offset and M flag both zero: an "atomic" fragment, i.e. a whole datagram.
+        frag = (nxt == IPV6_FRAGMENT) & (read(data, cursor, Ipv6Fragment.fragment) != 0)
         cur.skip(idx[frag], SkipReason.IP_FRAGMENT)
         new_cursor = cursor + hdr_len
-        past = (new_cursor - pos - 40) > payload
+        past = (new_cursor - pos - Ipv6.SIZE) > payload
         cur.skip(idx[past & ~frag], SkipReason.MALFORMED)
         keep = ~frag & ~past
-        nxt = u8(data, cursor[keep])
+        nxt = read(data, cursor[keep], Ipv6Extension.next_header)
         idx, pos, payload, cursor = idx[keep], pos[keep], payload[keep], new_cursor[keep]
     cur.skip(idx, SkipReason.MALFORMED)  # absurdly long extension chain

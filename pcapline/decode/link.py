@@ -16,7 +16,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcapline.decode.headers import FrameCursor, be16, be32, le32, u8
+from pcapline.decode.headers import (
+    BsdLoopback,
+    CiscoHdlc,
+    Ethernet,
+    FrameCursor,
+    Ipv4,
+    LinuxSll,
+    LinuxSll2,
+    LlcSnap,
+    MplsLabel,
+    PppoeSession,
+    VlanTag,
+    be16,
+    is_snap,
+    read,
+    u8,
+)
 from pcapline.decode.wlan import IEEE802_11, RADIOTAP, wlan_layer
 from pcapline.model import SkipReason
 
@@ -70,45 +86,45 @@ def link_layer(
     lt = link_type[alive]
 
     eth = alive[lt == ETHERNET]
-    ok = cur.need(eth, start[eth], 14)
+    ok = cur.need(eth, start[eth], Ethernet.SIZE)
     eth = eth[ok]
-    l3[eth] = start[eth] + 14
-    etype[eth] = be16(cur.data, start[eth] + 12)
+    l3[eth] = start[eth] + Ethernet.SIZE
+    etype[eth] = read(cur.data, start[eth], Ethernet.ethertype)
     _llc_snap(cur, eth[etype[eth] <= ETH_MAX_LENGTH], l3, etype)
 
     sll = alive[lt == SLL]
-    ok = cur.need(sll, start[sll], 16)
+    ok = cur.need(sll, start[sll], LinuxSll.SIZE)
     sll = sll[ok]
-    l3[sll] = start[sll] + 16
-    etype[sll] = be16(cur.data, start[sll] + 14)
+    l3[sll] = start[sll] + LinuxSll.SIZE
+    etype[sll] = read(cur.data, start[sll], LinuxSll.protocol)
 
     sll2 = alive[lt == SLL2]
-    ok = cur.need(sll2, start[sll2], 20)
+    ok = cur.need(sll2, start[sll2], LinuxSll2.SIZE)
     sll2 = sll2[ok]
-    l3[sll2] = start[sll2] + 20
-    etype[sll2] = be16(cur.data, start[sll2])
+    l3[sll2] = start[sll2] + LinuxSll2.SIZE
+    etype[sll2] = read(cur.data, start[sll2], LinuxSll2.protocol)
 
     raw = alive[np.isin(lt, RAW_TYPES)]
     _ip_by_version(cur, raw, start[raw], l3, etype)
 
     null = alive[(lt == NULL) | (lt == LOOP)]
-    ok = cur.need(null, start[null], 4)
+    ok = cur.need(null, start[null], BsdLoopback.SIZE)
     null = null[ok]
-    v_le = le32(cur.data, start[null])
-    v_be = be32(cur.data, start[null])
+    v_le = read(cur.data, start[null], BsdLoopback.family.other_byte_order())
+    v_be = read(cur.data, start[null], BsdLoopback.family)
     # The AF is a 32-bit integer in the writer's byte order (NULL) or network order (LOOP);
     # real AF values are small, so the reading with zero upper bytes is the right one.
     af = np.where(v_le <= 0xFFFF, v_le, v_be)
-    l3[null] = start[null] + 4
+    l3[null] = start[null] + BsdLoopback.SIZE
     etype[null] = np.where(
         np.isin(af, AF_INET), ETH_IPV4, np.where(np.isin(af, AF_INET6), ETH_IPV6, 0)
     )
 
     chdlc = alive[lt == C_HDLC]
-    ok = cur.need(chdlc, start[chdlc], 4)
+    ok = cur.need(chdlc, start[chdlc], CiscoHdlc.SIZE)
     chdlc = chdlc[ok]
-    l3[chdlc] = start[chdlc] + 4
-    etype[chdlc] = be16(cur.data, start[chdlc] + 2)
+    l3[chdlc] = start[chdlc] + CiscoHdlc.SIZE
+    etype[chdlc] = read(cur.data, start[chdlc], CiscoHdlc.protocol)
 
     ppp = _ppp(cur, alive[np.isin(lt, PPP_TYPES)], start, l3, etype)
 
@@ -127,13 +143,12 @@ def _llc_snap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarr
     """IEEE 802.3 frames (a length, not an EtherType): IP only behind LLC SNAP
     (AA AA 03, 3-byte OUI, then the EtherType); other LLC payloads are not IP."""
     snap = np.zeros(idx.shape[0], bool)
-    fits = l3[idx] + 8 <= cur.end[idx]
-    at = l3[idx[fits]]
-    snap[fits] = (be16(cur.data, at) == 0xAAAA) & (u8(cur.data, at + 2) == 0x03)
+    fits = l3[idx] + LlcSnap.SIZE <= cur.end[idx]
+    snap[fits] = is_snap(cur.data, l3[idx[fits]])
     etype[idx[~snap]] = 0
     idx = idx[snap]
-    etype[idx] = be16(cur.data, l3[idx] + 6)
-    l3[idx] += 8
+    etype[idx] = read(cur.data, l3[idx], LlcSnap.ethertype)
+    l3[idx] += LlcSnap.SIZE
 
 
 def _ppp(
@@ -172,7 +187,7 @@ def _ip_by_version(
     """Raw IP (no link header): the version nibble says IPv4 or IPv6."""
     ok = cur.need(idx, pos, 1)
     idx, pos = idx[ok], pos[ok]
-    version = u8(cur.data, pos) >> 4
+    version = read(cur.data, pos, Ipv4.version)  # the same nibble in IPv6
     l3[idx] = pos
     etype[idx] = np.where(version == 4, ETH_IPV4, np.where(version == 6, ETH_IPV6, 0))
 
@@ -187,21 +202,21 @@ def _unwrap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray
         if not (vlan.size or pppoe.size or mpls.size):
             return
         # 802.1Q tag: TCI (2 bytes) then the inner EtherType.
-        ok = cur.need(vlan, l3[vlan], 4)
+        ok = cur.need(vlan, l3[vlan], VlanTag.SIZE)
         vlan = vlan[ok]
-        etype[vlan] = be16(cur.data, l3[vlan] + 2)
-        l3[vlan] += 4
+        etype[vlan] = read(cur.data, l3[vlan], VlanTag.ethertype)
+        l3[vlan] += VlanTag.SIZE
         # PPPoE session: 6-byte PPPoE header, then the 2-byte PPP protocol.
-        ok = cur.need(pppoe, l3[pppoe], 8)
+        ok = cur.need(pppoe, l3[pppoe], PppoeSession.SIZE)
         pppoe = pppoe[ok]
-        proto = be16(cur.data, l3[pppoe] + 6)
+        proto = read(cur.data, l3[pppoe], PppoeSession.ppp_protocol)
         etype[pppoe] = _ppp_ethertype(proto)
-        l3[pppoe] += 8
+        l3[pppoe] += PppoeSession.SIZE
         # MPLS: 4-byte label entries until the bottom-of-stack bit; IP version nibble after.
-        ok = cur.need(mpls, l3[mpls], 4)
+        ok = cur.need(mpls, l3[mpls], MplsLabel.SIZE)
         mpls = mpls[ok]
-        bottom = (u8(cur.data, l3[mpls] + 2) & 1).astype(bool)
-        l3[mpls] += 4
+        bottom = read(cur.data, l3[mpls], MplsLabel.bottom_of_stack).astype(bool)
+        l3[mpls] += MplsLabel.SIZE
         done = mpls[bottom]
         _ip_by_version(cur, done, l3[done], l3, etype)
         idx = cur.alive(np.concatenate([vlan, pppoe, done]))

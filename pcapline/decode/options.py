@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcapline import seqnum
 from pcapline.read.capture import gather_rows
 
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
@@ -94,7 +95,8 @@ def _timestamps_only(area: OptionArea, out: TcpOptions, seg: np.ndarray) -> np.n
     out.has_ts[rows] = True
     out.ts_val[rows] = words[:, 0]
     out.ts_ecr[rows] = words[:, 1]
-    return common
+    handled: np.ndarray = common
+    return handled
 
 
 class OptionArea:
@@ -115,13 +117,16 @@ class OptionArea:
             self.bytes[i, : chunk.shape[0]] = chunk
 
     def u8(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return self.bytes[row, pos]
+        out: np.ndarray = self.bytes[row, pos]
+        return out
 
     def be16(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return (self.bytes[row, pos].astype(np.uint16) << 8) | self.bytes[row, pos + 1]
+        out: np.ndarray = (self.bytes[row, pos].astype(np.uint16) << 8) | self.bytes[row, pos + 1]
+        return out
 
     def be32(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return (self.be16(row, pos).astype(np.uint32) << 16) | self.be16(row, pos + 2)
+        out: np.ndarray = (self.be16(row, pos).astype(np.uint32) << 16) | self.be16(row, pos + 2)
+        return out
 
 
 def _store(
@@ -171,7 +176,7 @@ def _store_sack(
         at = pos[has] + 2 + 8 * block
         le = area.be32(row[has], at)
         re = area.be32(row[has], at + 4)
-        dist = (re.astype(np.int64) - ack[target[has]].astype(np.int64)) % (1 << 32)
+        dist = seqnum.wrap(re.astype(np.int64) - ack[target[has]].astype(np.int64))
         better = dist > best_dist[has]
         where = has[better]
         best_dist[where] = dist[better]

@@ -1,4 +1,4 @@
-"""TCP fixed header -> segment columns.
+"""TCP fixed header (``headers.Tcp``) -> segment columns.
 
 ``seg_len`` is the IP-header length minus the TCP header length, so it is right even
 when the snaplen cut the payload (``tcp.len`` in Wireshark, not the captured bytes).
@@ -10,11 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import Block, FrameCursor
+from pcapline.decode.headers import Block, FrameCursor, Tcp
 from pcapline.model import SkipReason
-
-TCP_MIN_HEADER = 20
-FLAG_BITS = 0x01FF  # NS..FIN; the 3 reserved bits above NS are dropped
 
 
 @dataclass
@@ -35,26 +32,26 @@ def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeader
     idx = cur.alive(np.arange(l4.shape[0], dtype=np.int64))
     idx = idx[l4[idx] >= 0]
     pos = l4[idx]
-    ok = cur.need(idx, pos, TCP_MIN_HEADER)
+    ok = cur.need(idx, pos, Tcp.SIZE)
     idx, pos = idx[ok], pos[ok]
     length = l4_len[idx]
-    hdr = Block(cur.data, pos, TCP_MIN_HEADER)
-    doff = (hdr.u8(12) >> 4).astype(np.int64) * 4
+    hdr = Block(cur.data, pos, Tcp)
+    doff = hdr.read(Tcp.data_offset).astype(np.int64) * 4  # 32-bit words -> bytes
     # A header shorter than 20 bytes or longer than the IP payload cannot be real.
-    bad = (doff < TCP_MIN_HEADER) | (doff > length)
+    bad = (doff < Tcp.SIZE) | (doff > length)
     cur.skip(idx[bad], SkipReason.MALFORMED)
     good = ~bad
     idx, pos, length, doff = idx[good], pos[good], length[good], doff[good]
     return TcpHeaders(
         idx=idx,
-        sport=hdr.be16(0)[good],
-        dport=hdr.be16(2)[good],
-        seq=hdr.be32(4)[good],
-        ack=hdr.be32(8)[good],
-        flags=hdr.be16(12)[good] & FLAG_BITS,
-        window=hdr.be16(14)[good],
+        sport=hdr.read(Tcp.sport)[good],
+        dport=hdr.read(Tcp.dport)[good],
+        seq=hdr.read(Tcp.seq)[good],
+        ack=hdr.read(Tcp.ack)[good],
+        flags=hdr.read(Tcp.flags)[good],  # the 3 reserved bits above NS are dropped
+        window=hdr.read(Tcp.window)[good],
         seg_len=(length - doff).astype(np.uint32),
-        options_start=pos + TCP_MIN_HEADER,
+        options_start=pos + Tcp.SIZE,
         # Options cut by the snaplen: decode the part that is there (never drop the segment).
         options_end=np.minimum(pos + doff, cur.end[idx]),
     )

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcapline.decode.headers import FrameCursor, be16, le16, le32, u8
+from pcapline.decode.headers import (
+    Dot11,
+    FrameCursor,
+    LlcSnap,
+    Radiotap,
+    is_snap,
+    le32,
+    read,
+    u8,
+)
 from pcapline.model import SkipReason
 
 IEEE802_11, RADIOTAP = 105, 127
@@ -46,12 +55,13 @@ def wlan_layer(
 def _radiotap(
     cur: FrameCursor, idx: np.ndarray, pos: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ok = cur.need(idx, pos, 8)
+    ok = cur.need(idx, pos, Radiotap.SIZE)
     idx, pos = idx[ok], pos[ok]
-    length = le16(cur.data, pos + 2).astype(np.int64)
-    present = le32(cur.data, pos + 4)
-    # Fields start after the chain of present-bitmap words (bit 31 = another word follows).
-    fields = pos + 8
+    length = read(cur.data, pos, Radiotap.length).astype(np.int64)
+    present = read(cur.data, pos, Radiotap.present)
+    # Fields start after the chain of present-bitmap words (bit 31 = another word follows),
+    # 4 bytes each, little-endian like the first one.
+    fields = pos + Radiotap.SIZE
     more = (present & RADIOTAP_EXT) != 0
     for _ in range(MAX_PRESENT_WORDS):
         more &= fields + 4 <= cur.end[idx]
@@ -69,7 +79,7 @@ def _radiotap(
     )
     pad = np.zeros(idx.size, bool)
     pad[has_flags] = (u8(cur.data, flag_at[has_flags]) & RADIOTAP_FLAG_DATAPAD) != 0
-    bad = length < 8
+    bad = length < Radiotap.SIZE
     cur.skip(idx[bad], SkipReason.MALFORMED)
     return idx[~bad], (pos + length)[~bad], pad[~bad]
 
@@ -82,29 +92,29 @@ def _dot11(
     l3: np.ndarray,
     etype: np.ndarray,
 ) -> np.ndarray:
-    ok = cur.need(idx, pos, 2)
+    ok = cur.need(idx, pos, 2)  # the frame control field: what kind of frame this is
     idx, pos, pad = idx[ok], pos[ok], pad[ok]
-    fc0 = u8(cur.data, pos)
-    fc1 = u8(cur.data, pos + 1)
-    subtype = fc0 >> 4
+    fc1 = read(cur.data, pos, Dot11.flags)
+    subtype = read(cur.data, pos, Dot11.subtype)
     # Data frames only; subtypes with bit 2 set (null data, QoS null, ...) carry no payload.
-    data = (((fc0 >> 2) & 3) == TYPE_DATA) & ((subtype & 4) == 0) & ((fc1 & FC1_PROTECTED) == 0)
+    data = read(cur.data, pos, Dot11.type) == TYPE_DATA
+    data &= ((subtype & 4) == 0) & ((fc1 & FC1_PROTECTED) == 0)
     cur.skip(idx[~data], SkipReason.NOT_IP)
     idx, pos, pad, fc1, subtype = idx[data], pos[data], pad[data], fc1[data], subtype[data]
     qos = (subtype & 8) != 0
     hdr = (
-        24
+        Dot11.SIZE
         + 6 * ((fc1 & FC1_TO_FROM_DS) == FC1_TO_FROM_DS)
         + 2 * qos
         + 4 * (qos & ((fc1 & FC1_ORDER) != 0))
     )
     hdr = np.where(pad, (hdr + 3) & ~3, hdr).astype(np.int64)
     llc = pos + hdr
-    ok = cur.need(idx, llc, 8)
+    ok = cur.need(idx, llc, LlcSnap.SIZE)
     idx, llc = idx[ok], llc[ok]
-    snap = (be16(cur.data, llc) == 0xAAAA) & (u8(cur.data, llc + 2) == 0x03)
+    snap = is_snap(cur.data, llc)
     cur.skip(idx[~snap], SkipReason.NOT_IP)
     idx, llc = idx[snap], llc[snap]
-    l3[idx] = llc + 8
-    etype[idx] = be16(cur.data, llc + 6)
+    l3[idx] = llc + LlcSnap.SIZE
+    etype[idx] = read(cur.data, llc, LlcSnap.ethertype)
     return idx

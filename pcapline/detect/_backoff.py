@@ -9,19 +9,21 @@ anchors.md 5.2/5.3):
   gaps, then doubling (1, 1, 1, 1, 1, 2, 4, ...);
 - Windows: 3 s initial RTO then doubling (SYNs at 0, 3, 9 s).
 
-Timer jitter is tolerated: two gaps "match" within max(20 ms, 10 %).
+Timer jitter is tolerated: two gaps "match" within max(20 ms, 10 %) (``timers.close_to``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-RTO_MAX_S = 120.0
-
-
-def close_to(observed: float, expected: float) -> bool:
-    """Within max(20 ms, 10 %) of ``expected``: timer slack and capture jitter."""
-    return abs(observed - expected) <= max(0.02, 0.1 * expected)
+from pcapline.timers import (
+    MAX_INITIAL_SYN_RTO_S,
+    RTO_MAX_S,
+    TCP_TIMEOUT_INIT_S,
+    close_to,
+    cut_short,
+    next_backoff,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +39,8 @@ class Schedule:
 
 
 def _doubles(prev: float, gap: float) -> bool:
-    return close_to(gap, min(2 * prev, RTO_MAX_S)) or (
-        prev >= RTO_MAX_S * 0.9 and close_to(gap, RTO_MAX_S)
+    return close_to(gap, next_backoff(prev)) or (
+        not cut_short(prev, RTO_MAX_S) and close_to(gap, RTO_MAX_S)
     )
 
 
@@ -52,13 +54,13 @@ def name_schedule(gaps: list[float], *, syn: bool = False) -> Schedule:
         linear += 1
     rest_doubles = all(_doubles(gaps[i - 1], gaps[i]) for i in range(linear, len(gaps)))
     if len(gaps) == 1:
-        return Schedule(f"one retry after {_round(first)} s", False, 1, min(2 * first, RTO_MAX_S))
+        return Schedule(f"one retry after {_round(first)} s", False, 1, next_backoff(first))
     if linear == 1 and rest_doubles:
         return Schedule(
             f"doubling from {_round(first)} s{_origin(first, syn)}",
             True,
             1,
-            min(2 * gaps[-1], RTO_MAX_S),
+            next_backoff(gaps[-1]),
         )
     if linear >= 2 and rest_doubles and linear < len(gaps):
         origin = " (Linux 6.5+ tcp_syn_linear_timeouts, or macOS)" if syn else ""
@@ -66,7 +68,7 @@ def name_schedule(gaps: list[float], *, syn: bool = False) -> Schedule:
             f"linear then doubling: {linear} gaps of {_round(first)} s{origin}",
             True,
             linear,
-            min(2 * gaps[-1], RTO_MAX_S),
+            next_backoff(gaps[-1]),
         )
     if linear == len(gaps):
         # Still in the linear part: the next gap is the same or the first doubled one.
@@ -84,8 +86,8 @@ def _round(seconds: float) -> str:
 def _origin(first: float, syn: bool) -> str:
     if not syn:
         return ""
-    if close_to(first, 1.0):
+    if close_to(first, TCP_TIMEOUT_INIT_S):
         return " (Linux before 6.5, or 6.5+ with tcp_syn_linear_timeouts=0)"
-    if close_to(first, 3.0):
+    if close_to(first, MAX_INITIAL_SYN_RTO_S):
         return " (Windows, or old Linux with a 3 s initial RTO)"
     return ""

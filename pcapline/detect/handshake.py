@@ -42,6 +42,7 @@ from pcapline.detect import ConnView, Detection, Detector, first_rows, per_conne
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.facts import Facts
 from pcapline.model import ACK, SYN, Event, EventKind, Side
+from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
 
 EMITS = frozenset(
     {
@@ -54,13 +55,10 @@ EMITS = frozenset(
     }
 )
 
-#: The first SYN RTO on every stack we know is at most 3 s (Windows, old Linux); a capture
-#: that goes on longer than this after a lone SYN shows that no retry came.
-MAX_INITIAL_SYN_RTO_S = 3.0
 #: Linux retransmits a SYN+ACK after TCP_TIMEOUT_INIT (1 s); a SYN cookie answer is never
 #: retransmitted (no request socket), so one unanswered SYN+ACK with no retry after 1 s is
 #: either a cookie or a server with tcp_synack_retries=0.
-INITIAL_SYNACK_RTO_S = 1.0
+INITIAL_SYNACK_RTO_S = TCP_TIMEOUT_INIT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +266,7 @@ def _series(view: ConnView, rows: np.ndarray, *, answered: bool, syn: bool) -> R
         first_rto = MAX_INITIAL_SYN_RTO_S if syn else INITIAL_SYNACK_RTO_S
         due = schedule.next_gap_s if schedule.next_gap_s is not None else first_rto
         waited = float(view.capture_end_ns - view.time_ns[rows[-1]]) / 1e9
-        if waited > due * 1.1 + 0.02:
+        if overdue(waited, due):
             gave_up = True
     return RetrySeries(
         times=tuple(times),

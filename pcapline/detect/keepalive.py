@@ -28,6 +28,7 @@ import numpy as np
 from pcapline.detect import ConnView, Detection, Detector, per_connection
 from pcapline.facts import Facts
 from pcapline.model import Event, EventKind, Side
+from pcapline.timers import overdue
 
 EMITS = frozenset({EventKind.KEEPALIVE, EventKind.KEEPALIVE_ACK})
 
@@ -105,7 +106,7 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
     gave_up: bool | None = None
     if tail and not later:
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
-        if len(rst_mine) or (interval is not None and silence > interval * 1.1 + 0.02):
+        if len(rst_mine) or (interval is not None and overdue(silence, interval)):
             gave_up = True
     report = Keepalive(
         prober=Side.CLIENT if last_side else Side.SERVER,

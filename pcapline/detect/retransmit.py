@@ -31,9 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline.detect import ConnView, Detection, Detector, per_connection
-from pcapline.detect._backoff import RTO_MAX_S, close_to, name_schedule
+from pcapline.detect._backoff import name_schedule
 from pcapline.facts import Facts
 from pcapline.model import FIN, RST, SYN, EventKind, Side
+from pcapline.timers import RTO_FLOOR_S, RTO_MIN_S, close_to, cut_short, next_backoff, overdue
 
 EMITS = frozenset(
     {
@@ -44,11 +45,6 @@ EMITS = frozenset(
     }
 )
 
-#: Linux TCP_RTO_MIN: an RTO retransmission never comes sooner after the original.
-RTO_MIN_S = 0.2
-#: Below this time since the last ACK that advanced snd.una, a resend cannot be Linux's RTO
-#: (TCP_RTO_MIN 200 ms, rearmed by each such ACK), less slack for where the capture sits.
-RTO_FLOOR_S = 0.9 * RTO_MIN_S
 #: Data segments per side sampled for the RTT (the first ones: enough for a path RTT, and
 #: keeps big transfers cheap).
 RTT_SAMPLES = 256
@@ -344,7 +340,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     later &= (view.seg_len > 0) | view.has(FIN | SYN)
     rst_mine = np.flatnonzero(mine & (idx > last) & view.rst)
     rst_peer = np.flatnonzero(peer_after & view.rst)
-    next_gap = min(2 * gaps[-1], RTO_MAX_S) if gaps else None
+    next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
     if not acked and next_gap is not None and len(rst_peer):
@@ -357,12 +353,10 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
         if len(rst_mine):
             gave_up = True  # it aborted with its own RST, then and there
             give_up_after = float(view.time_ns[rst_mine[0]]) / 1e9 - times[0]
-        elif silence > next_gap * 1.1 + 0.02:
+        elif overdue(silence, next_gap):
             gave_up = True
-    shortened = not acked and len(gaps) >= 2 and gaps[-1] < 0.9 * min(2 * gaps[-2], RTO_MAX_S)
-    shortened &= all(
-        close_to(gaps[k], min(2 * gaps[k - 1], RTO_MAX_S)) for k in range(1, len(gaps) - 1)
-    )
+    shortened = not acked and len(gaps) >= 2 and cut_short(gaps[-1], next_backoff(gaps[-2]))
+    shortened &= all(close_to(gaps[k], next_backoff(gaps[k - 1])) for k in range(1, len(gaps) - 1))
     return RtoSeries(
         side=Side.CLIENT if side else Side.SERVER,
         seq=seq,

@@ -29,6 +29,7 @@ import pandas as pd
 from pcapline.detect import ConnView, Detection, Detector, per_connection, row_events
 from pcapline.facts import Facts
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
+from pcapline.timers import RTO_MIN_S, next_backoff, overdue
 
 EMITS = frozenset(
     {
@@ -135,10 +136,11 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         mine = (view.from_client == view.from_client[last]) & (idx > last)
         rst = np.flatnonzero(mine & view.rst)
         rst_frame = int(view.frame[rst[0]]) if len(rst) else None
-        expected = min(2 * gaps[-1], 120.0) if gaps else 0.2
+        # The persist timer backs off like the RTO, from at least TCP_RTO_MIN.
+        expected = next_backoff(gaps[-1]) if gaps else RTO_MIN_S
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
         later = bool(np.any((idx > last) & (view.seg_len > 0) & ~view.is_window_probe))
-        if not later and (rst_frame is not None or silence > expected * 1.1 + 0.02):
+        if not later and (rst_frame is not None or overdue(silence, expected)):
             gave_up = True
     report = ZeroWindow(
         receiver=receiver,

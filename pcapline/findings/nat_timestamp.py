@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pcapline import seqnum
 from pcapline.findings.base import Finder, FindingInput, capped_ids, make_finding
 from pcapline.findings.handshakes import GROUP_KEYS
 from pcapline.fmt import endpoint
@@ -51,7 +52,6 @@ JITTER_S = 0.25
 DRIFT = 2e-4
 #: Condition 3: share of regressed SYNs that may have been answered and still count as explained.
 MAX_ANSWERED_REGRESSED = 0.2
-MASK32 = (1 << 32) - 1
 
 EXPLANATION = (
     "Several hosts share this source IP (a NAT), each with its own TCP timestamp clock. SYNs whose "
@@ -256,7 +256,7 @@ def _replay(
             stamp, ts = updates[u]
             if (
                 entry_ts is None
-                or _s32(entry_ts - ts) <= 0
+                or seqnum.seq_le(entry_ts, ts)
                 or (stamp - entry_ns > TCP_PAWS_MSL_NS and entry_ns <= stamp)
             ):
                 entry_ts, entry_ns = ts, stamp
@@ -264,7 +264,7 @@ def _replay(
         if entry_ts is None or now - entry_ns >= TCP_PAWS_MSL_NS:
             continue
         cached[i] = entry_ts
-        regressed[i] = (not with_ts) or _s32(entry_ts - ts_val) > TCP_PAWS_WINDOW
+        regressed[i] = (not with_ts) or seqnum.distance(entry_ts, ts_val) > TCP_PAWS_WINDOW
     return Replay(regressed=regressed, cached_tsval=cached)
 
 
@@ -319,7 +319,9 @@ def cluster_clocks(samples: pd.DataFrame) -> list[Clock]:
         for group in _offset_clusters(t[rest], v[rest], 1000, span):
             members = rest[group]
             offset = _offset(t[members[:1]], v[members[:1]], 1000)[0]
-            fit = [c for c, ref in known.items() if abs(_s32(int(offset) - int(ref))) <= tol]
+            fit = [
+                c for c, ref in known.items() if abs(seqnum.distance(int(offset), int(ref))) <= tol
+            ]
             if fit:
                 label[members] = fit[0]
             else:
@@ -353,7 +355,7 @@ def _offset_clusters(t: np.ndarray, v: np.ndarray, rate: int, span: float) -> li
     order = np.argsort(offsets, kind="stable")
     sorted_off = offsets[order]
     tol = max(2.0, rate * (JITTER_S + DRIFT * span))
-    gaps = np.diff(np.concatenate([sorted_off, [sorted_off[0] + (1 << 32)]]))
+    gaps = np.diff(np.concatenate([sorted_off, [sorted_off[0] + seqnum.SEQ_MOD]]))
     breaks = np.flatnonzero(gaps > tol)
     if len(breaks) == 0:
         return [order]
@@ -366,8 +368,7 @@ def _offset_clusters(t: np.ndarray, v: np.ndarray, rate: int, span: float) -> li
 
 def _offset(t: np.ndarray, v: np.ndarray, rate: int) -> np.ndarray:
     """Each sample's clock offset ``(TSval - rate * t) mod 2**32``."""
-    out: np.ndarray = (v - np.round(t * rate).astype(np.int64)) & MASK32
-    return out
+    return seqnum.wrap(v - np.round(t * rate).astype(np.int64))
 
 
 def _clock_samples(segments: pd.DataFrame, conn_ids: pd.Series) -> pd.DataFrame:
@@ -380,11 +381,6 @@ def _clock_samples(segments: pd.DataFrame, conn_ids: pd.Series) -> pd.DataFrame:
     ].sort_values(["conn", "frame"], kind="stable")
     by_conn = seg.groupby("conn", sort=False)
     return pd.concat([by_conn.head(1), by_conn.tail(1)]).drop_duplicates()
-
-
-def _s32(value: int) -> int:
-    value &= MASK32
-    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 FINDER = Finder(KIND, find)

@@ -1,4 +1,7 @@
-"""Cross-check pcapline's events against Wireshark's TCP expert analysis, frame by frame.
+"""Test oracle: pcapline's events against Wireshark's TCP expert analysis, frame by frame.
+
+Used by ``test_wireshark_diff.py`` (it lived in the package as ``pcapline/crosscheck.py``,
+but no command uses it: it is a test oracle, so it lives with the tests).
 
 Wireshark (``tshark``) labels frames with single-pass heuristics (``tcp.analysis.*``,
 anchors.md section 1); pcapline's detectors label them with kernel rules (tcp-facts.md). The
@@ -47,15 +50,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from io import StringIO
 from os import PathLike, fspath
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from pcapline import seqnum
+from pcapline.analysis import analyze
+from pcapline.facts import DUPLICATE_WINDOW_NS
 from pcapline.model import ACK, FIN, EventKind
+from pcapline.timers import RTO_FLOOR_S
 
 K = EventKind
-_SEQ_MOD = 1 << 32
 
 #: The tcp.analysis flags ``wireshark_labels`` turns into compared labels.
 _COMPARED_FLAGS: tuple[str, ...] = (
@@ -302,11 +308,6 @@ def _window_still_closed(check: FrameCheck) -> bool:
     return not reopened or max(reopened) < max(closed)
 
 
-def _seq_ge(a: int, b: int) -> bool:
-    """a >= b in sequence space (RFC 1982 style, modulo 2**32)."""
-    return (a - b) % _SEQ_MOD < _SEQ_MOD // 2
-
-
 def _at_sack_hole(check: FrameCheck) -> bool:
     """The segment fills a hole the peer reported: at or above the peer's last cumulative ACK,
     below the right edge of its highest SACK block, and not inside that block."""
@@ -320,12 +321,12 @@ def _at_sack_hole(check: FrameCheck) -> bool:
     if not int(last["flags"]) & ACK or int(last["sack_blocks"]) == 0:
         return False
     ack, left, right = int(last["ack"]), int(last["sack_le"]), int(last["sack_re"])
-    inside = _seq_ge(check.seq, left) and not _seq_ge(check.seq, right)
-    return _seq_ge(check.seq, ack) and not _seq_ge(check.seq, right) and not inside
+    inside = seqnum.seq_ge(check.seq, left) and seqnum.seq_lt(check.seq, right)
+    return seqnum.seq_ge(check.seq, ack) and seqnum.seq_lt(check.seq, right) and not inside
 
 
-#: Linux TCP_RTO_MIN less capture slack (detect.retransmit.RTO_FLOOR_S).
-_RTO_FLOOR_NS = 180_000_000
+#: Linux TCP_RTO_MIN less capture slack.
+_RTO_FLOOR_NS = round(RTO_FLOOR_S * 1e9)
 
 
 def _sooner_than_min_rto(check: FrameCheck) -> bool:
@@ -339,10 +340,6 @@ def _sooner_than_min_rto(check: FrameCheck) -> bool:
     if this.empty or mine.empty:
         return False
     return int(this["time_ns"].iloc[0]) - int(mine["time_ns"].iloc[-1]) < _RTO_FLOOR_NS
-
-
-#: Two copies of one packet are captured this close together (facts.DUPLICATE_WINDOW_NS).
-_COPY_WINDOW_NS = 1_000_000
 
 
 def _same_packet(a: Any, b: Any) -> bool:
@@ -365,7 +362,7 @@ def _capture_copy(check: FrameCheck) -> bool:
         return False
     this = me.iloc[0]
     mine = rows[(rows["frame"] < check.frame) & (rows["from_client"] == check.from_client)]
-    near = mine[int(this["time_ns"]) - mine["time_ns"] <= _COPY_WINDOW_NS]
+    near = mine[int(this["time_ns"]) - mine["time_ns"] <= DUPLICATE_WINDOW_NS]
     originals = [row for _, row in near.iterrows() if _same_packet(row, this)]
     if not originals:
         return False
@@ -612,13 +609,13 @@ def compare(
     any_flag = flagged[list(_COMPARED_FLAGS)].any(axis=1)
     ours_compared = {f for f, kinds in ours_by_frame.items() if kinds & _CHECKED_KINDS}
     frames = sorted(set(flagged.index[any_flag].tolist()) | (ours_compared & set(common.tolist())))
-    wanted = {int(c) for c in seg.loc[frames, "conn"].tolist()} if frames else set()
+    wanted = set(seg.loc[frames, "conn"].to_numpy(np.int64).tolist()) if frames else set()
     for conn, rows in segments[segments["conn"].isin(wanted)].groupby("conn", sort=False):
-        contexts.setdefault(int(conn), ConnContext()).segments = rows.sort_values(
+        contexts.setdefault(int(cast(int, conn)), ConnContext()).segments = rows.sort_values(
             "frame", kind="stable"
         )
-    ws_rows = ws.loc[frames].to_dict("index")
-    seg_rows = seg.loc[frames].to_dict("index")
+    ws_rows = cast(dict[int, dict[str, Any]], ws.loc[frames].to_dict("index"))
+    seg_rows = cast(dict[int, dict[str, Any]], seg.loc[frames].to_dict("index"))
     for frame in frames:
         _check_frame(
             result,
@@ -691,8 +688,6 @@ def crosscheck(
     path: str | PathLike[str], *, tshark: str = "tshark", wireshark: pd.DataFrame | None = None
 ) -> CrossCheck:
     """Analyse ``path`` with pcapline and (unless ``wireshark`` is given) with tshark; compare."""
-    from pcapline.analysis import analyze
-
     analysis = analyze(path)
     table = read_wireshark(path, tshark=tshark) if wireshark is None else wireshark
     return compare(analysis.segments, analysis.events, table)
