@@ -144,8 +144,8 @@ def _reuse_cuts(
     for p in np.flatnonzero(syn & ~has_ack):
         if p == conv_start:
             continue
-        direction = int(forward[p])
-        base = _base_seq(setters[direction], synacks[direction], conv_start, int(p))
+        way = int(forward[p])
+        base = _base_seq(setters[way], synacks[way], conv_start, int(p))
         if base is not None and base != seq[p]:
             cuts.append(int(p))
             conv_start = int(p)

@@ -91,7 +91,8 @@ def gather_rows(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     windows = as_strided(
         data, shape=(data.shape[0] - width + 1, width), strides=(step, step), writeable=False
     )
-    return windows[pos]
+    out: np.ndarray = windows[pos]
+    return out
 
 
 def words_at(data: np.ndarray, pos: np.ndarray, order: str, count: int) -> np.ndarray:

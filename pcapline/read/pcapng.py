@@ -235,9 +235,9 @@ def _packet_fields(
     for is_little in (True, False):
         sel = whole & (little == is_little)
         words[sel] = words_at(data, offsets[sel], "<" if is_little else ">", 7)
-    for i in np.flatnonzero(~whole):  # the last block, cut inside its 28-byte header
-        o = int(offsets[i])
-        words[i, :2] = struct.unpack_from(("<" if little[i] else ">") + "II", buf, o)
+    for cut in np.flatnonzero(~whole).tolist():  # the last block, cut inside its 28-byte header
+        o = int(offsets[cut])
+        words[cut, :2] = struct.unpack_from(("<" if little[cut] else ">") + "II", buf, o)
     blen = words[:, 1]
     iface, ts_hi, ts_lo, caplen, origlen = (words[:, i].copy() for i in range(2, 7))
     hdr_len = np.full(n, 28, np.int64)
