@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -41,11 +42,9 @@ def flows(frames: list[bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return build_flows(decode(read_capture(io.BytesIO(pcap(frames)))).segments)
 
 
-HANDSHAKE = [
-    c(seq=100, flags=SYN),
-    s(seq=500, ack=101, flags=SYN | ACK),
-    c(seq=101, ack=501, flags=ACK),
-]
+#: The client's SYN (ISN 100) and the server's SYN+ACK (ISN 500).
+SYN_SYNACK = [c(seq=100, flags=SYN), s(seq=500, ack=101, flags=SYN | ACK)]
+HANDSHAKE = [*SYN_SYNACK, c(seq=101, ack=501, flags=ACK)]
 
 
 # Each case: frames and tshark 4.0.17's tcp.stream for them.
@@ -75,11 +74,7 @@ PORT_REUSE_CASES = {
         [0, 0, 0, 1],
     ),
     "SYN+ACK with a new seq does not split": (
-        [
-            c(seq=100, flags=SYN),
-            s(seq=500, ack=101, flags=SYN | ACK),
-            s(seq=900, ack=101, flags=SYN | ACK),
-        ],
+        [*SYN_SYNACK, s(seq=900, ack=101, flags=SYN | ACK)],
         [0, 0, 0],
     ),
     "a SYN+ACK with a new seq resets its side's base": (
@@ -102,8 +97,7 @@ PORT_REUSE_CASES = {
     ),
     "SYN+ACK reset keeps the other side's base": (
         [
-            c(seq=100, flags=SYN),
-            s(seq=500, ack=101, flags=SYN | ACK),
+            *SYN_SYNACK,
             s(seq=900, ack=301, flags=SYN | ACK),
             c(seq=100, flags=SYN),
             c(seq=300, flags=SYN),
@@ -244,6 +238,18 @@ def wireshark_streams(rows: list[tuple[int, int, int, int, int]]) -> list[int]:
     return out
 
 
+def tshark_streams(path: Path, frames: list[bytes]) -> list[int]:
+    """tshark's ``tcp.stream`` of each frame, written to ``path`` as a pcap first."""
+    path.write_bytes(pcap(frames))
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [int(x) for x in out]
+
+
 def _random_rows(rng, n: int) -> list[tuple[int, int, int, int, int]]:
     isns = [100, 200, 300, 2**32 - 1, 0]
     flag_choices = [SYN, SYN, SYN | ACK, ACK, ACK | PSH, FIN | ACK, RST, RST | ACK]
@@ -287,32 +293,17 @@ def test_random_port_reuse_matches_tshark(tmp_path) -> None:
     import random
 
     rows = _random_rows(random.Random(11), 600)
-    path = tmp_path / "reuse.pcap"
-    path.write_bytes(pcap(_frames(rows)))
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    streams = tshark_streams(tmp_path / "reuse.pcap", _frames(rows))
     seg, _ = flows(_frames(rows))
-    assert len(set(out)) > 20  # the sample really exercises port reuse
-    assert seg["conn"].tolist() == [int(x) for x in out]
+    assert len(set(streams)) > 20  # the sample really exercises port reuse
+    assert seg["conn"].tolist() == streams
 
 
 @needs_tshark
 @pytest.mark.parametrize("case", sorted(PORT_REUSE_CASES))
 def test_port_reuse_expectations_are_tsharks(tmp_path, case: str) -> None:
     frames, expected = PORT_REUSE_CASES[case]
-    path = tmp_path / "case.pcap"
-    path.write_bytes(pcap(frames))
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "tcp.stream"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert [int(x) for x in out] == expected
+    assert tshark_streams(tmp_path / "case.pcap", frames) == expected
 
 
 def test_span_holds_when_the_capture_clock_steps_back() -> None:

@@ -113,55 +113,28 @@ def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
     assert html.count("<section") == 5
 
 
+@pytest.mark.parametrize(
+    ("fail_on", "status", "matched"),
+    [
+        ("nat_timestamp", 1, "1 nat_timestamp"),
+        ("syn_flood,refused", 0, None),
+        ("connect_timeout", 1, "5 connect_timeout"),
+    ],
+)
 def test_fail_on_finding_kinds_and_fates(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fail_on: str,
+    status: int,
+    matched: str | None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert (
-        run(
-            [
-                "scan",
-                str(NAT),
-                "--workers",
-                "1",
-                "--fail-on",
-                "nat_timestamp",
-                "-o",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 1
-    )
-    assert "1 nat_timestamp" in capsys.readouterr().err
-    assert (
-        run(
-            [
-                "scan",
-                str(NAT),
-                "--workers",
-                "1",
-                "--fail-on",
-                "syn_flood,refused",
-                "-o",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 0
-    )
-    assert (
-        run(
-            [
-                "scan",
-                str(NAT),
-                "--workers",
-                "1",
-                "--fail-on",
-                "connect_timeout",
-                "-o",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 1
-    )
+    argv = ["scan", str(NAT), "--workers", "1", "--fail-on", fail_on, "-o", str(tmp_path / "o")]
+    assert run(argv) == status
+    said = capsys.readouterr().err.splitlines()
+    assert said == ([] if matched is None else [f"pcapline: --fail-on matched {matched}"])
+
+
+def test_fail_on_an_unknown_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["scan", str(NAT), "--fail-on", "bogus"]) == 2
     assert "unknown finding kind or fate 'bogus'" in capsys.readouterr().err
     assert fail_on_names(["failures"]) >= {"connect_timeout", "listen_overflow"}

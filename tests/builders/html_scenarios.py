@@ -102,10 +102,13 @@ class Conn:
         self.pkts.append(p)
         return p
 
+    def client_syn(self, dt_s: float) -> _Pkt:
+        """The client's SYN (or a resend of it) as Linux writes it: MSS 1460, window 64240,
+        window scale 7."""
+        return self.send(dt_s, True, SYN, 0, 0, window=64240, wscale=7, mss=1460)
+
     def handshake(self, rtt: float = 0.001) -> None:
-        self.send(0, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(
-            ("syn", "", None)
-        )
+        self.client_syn(0).events.append(("syn", "", None))
         self.send(rtt, False, SYN | ACK, 0, 1, window=65160, wscale=7, mss=1460).events.append(
             ("synack", "", None)
         )
@@ -153,13 +156,11 @@ def _connect_timeout(cid: int, t: int) -> Conn:
         inferred={"syn_retries": 5, "syn_backoff": [1.0, 2.0, 4.0, 8.0, 16.0]},
     )
     at = 0.0
-    c.send(at, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(("syn", "", None))
+    c.client_syn(at).events.append(("syn", "", None))
     gap = 1.0
     for _ in range(5):
         at += gap
-        c.send(at, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(
-            ("syn_retransmit", f"gap {gap:.1f} s", gap)
-        )
+        c.client_syn(at).events.append(("syn_retransmit", f"gap {gap:.1f} s", gap))
         gap *= 2
     return c
 
@@ -176,7 +177,7 @@ def _refused(cid: int, t: int) -> Conn:
         reset_by="server",
         explanation="Nothing listened on 10.0.0.2:8080: the SYN was answered by RST.",
     )
-    c.send(0, True, SYN, 0, 0, window=64240, wscale=7, mss=1460).events.append(("syn", "", None))
+    c.client_syn(0).events.append(("syn", "", None))
     c.send(0.0002, False, RST | ACK, 0, 1, window=0).events.append(("rst", "answers the SYN", None))
     return c
 

@@ -9,39 +9,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from builders.analysis import T0, make_analysis
+from contract_pcapline1 import CONNECTION_KEYS, COUNT_KEYS
 
 from pcapline.render.tables import TABLE_COLUMNS, connections_table, to_csv, write_parquet
 
 
+def csv_columns() -> list[str]:
+    """The pcapline/1 connection keys flattened, in their order: each endpoint split into
+    ``_ip`` and ``_port``, the counts spread into one column each, the events left out."""
+    columns: list[str] = []
+    for key in CONNECTION_KEYS:
+        if key in ("client", "server"):
+            columns += [f"{key}_ip", f"{key}_port"]
+        elif key == "counts":
+            columns += COUNT_KEYS
+        elif key != "events":
+            columns.append(key)
+    return columns
+
+
 def test_csv_has_one_row_per_connection_with_flat_counts() -> None:
     table = pd.read_csv(io.StringIO(to_csv(make_analysis())))
-    assert list(table.columns) == [
-        "id",
-        "client_ip",
-        "client_port",
-        "server_ip",
-        "server_port",
-        "client_guessed",
-        "first_frame",
-        "last_frame",
-        "start",
-        "end",
-        "duration",
-        "packets",
-        "bytes_client",
-        "bytes_server",
-        "fate",
-        "closer",
-        "reset_by",
-        "syn_retransmits",
-        "synack_retransmits",
-        "retransmits",
-        "keepalive_probes",
-        "zero_window_probes",
-        "resets",
-        "inferred",
-        "explanation",
-    ]
+    assert list(table.columns) == csv_columns()
     assert table["id"].tolist() == [0, 1, 2]
     assert table["fate"].tolist() == ["closed", "refused", "keepalive_timeout"]
     assert table["keepalive_probes"].tolist() == [0, 0, 3]
