@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
-from pcapline.facts import Facts
+from pcapline.facts import Facts, SegmentRows
 from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
@@ -75,12 +75,11 @@ class Close:
 
 def detect(view: ConnView) -> Detection[Close]:
     idx = np.arange(len(view))
-    # A side's first FIN on the wire counts even when it is itself a retransmission (the
-    # original was lost before the capture point).
-    fin = view.fin & ~view.is_dup
-    client_fin = _first(fin & view.from_client)
-    server_fin = _first(fin & ~view.from_client)
-    closer = _closer(view, client_fin, server_fin)
+    one_conn = np.zeros(len(view), dtype=np.int64)
+    client_rows, server_rows = first_fins(view, one_conn, 1)
+    client_fin = int(client_rows[0]) if client_rows[0] >= 0 else None
+    server_fin = int(server_rows[0]) if server_rows[0] >= 0 else None
+    closer = fin_closer(view, client_rows, server_rows)[0]
     fin_retrans = view.fin & view.is_retrans
     second_fin = None
     if client_fin is not None and server_fin is not None:
@@ -115,23 +114,47 @@ def detect(view: ConnView) -> Detection[Close]:
     return Detection(tuple(events), report)
 
 
-def _first(mask: np.ndarray) -> int | None:
-    rows = np.flatnonzero(mask)
-    return int(rows[0]) if len(rows) else None
+def first_fins(
+    rows: SegmentRows, conn_index: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per connection (``conn_index`` groups ``rows``, ``n`` groups): the row of the client's
+    first FIN and of the server's first FIN, -1 when that side sent none.
+
+    A side's first FIN on the wire counts even when it is itself a retransmission (the original
+    was lost before the capture point); a capture duplicate does not. The per-connection
+    detector and classify's columnar fast path both call this (one FIN rule).
+    """
+    fin = rows.fin & ~rows.is_dup
+    out = []
+    for side in (True, False):
+        found = np.flatnonzero(fin & (rows.from_client == side))[::-1]  # first one written last
+        first = np.full(n, -1, dtype=np.int64)
+        first[conn_index[found]] = found
+        out.append(first)
+    return out[0], out[1]
 
 
-def _closer(view: ConnView, client_fin: int | None, server_fin: int | None) -> Side | None:
-    if client_fin is None and server_fin is None:
-        return None
-    if client_fin is None:
-        return Side.SERVER
-    if server_fin is None:
-        return Side.CLIENT
-    first, second = sorted((client_fin, server_fin))
-    # Crossed FINs: the second was sent before its sender saw the first (does not ACK it).
-    if view.rel_ack[second] < view.seq_end[first]:
-        return Side.BOTH
-    return view.side(first)
+def fin_closer(rows: SegmentRows, client_fin: np.ndarray, server_fin: np.ndarray) -> np.ndarray:
+    """Per connection, from ``first_fins``: who closed first (object array of ``Side`` or None).
+
+    The first FIN's sender; ``Side.BOTH`` when the FINs crossed: the second FIN was sent before
+    its sender saw the first (it does not acknowledge it), a simultaneous close in which both
+    ends go to TIME_WAIT.
+    """
+    closer = np.full(len(client_fin), None, dtype=object)
+    has_c, has_s = client_fin >= 0, server_fin >= 0
+    closer[has_c & ~has_s] = Side.CLIENT
+    closer[has_s & ~has_c] = Side.SERVER
+    both = np.flatnonzero(has_c & has_s)
+    first = np.minimum(client_fin[both], server_fin[both])
+    second = np.maximum(client_fin[both], server_fin[both])
+    crossed = rows.rel_ack[second] < rows.seq_end[first]
+    client_first = client_fin[both] < server_fin[both]
+    # Side is a str: numpy.where would turn it into a plain string array.
+    closer[both[client_first]] = Side.CLIENT
+    closer[both[~client_first]] = Side.SERVER
+    closer[both[crossed]] = Side.BOTH
+    return closer
 
 
 def _ending_reset(
@@ -265,4 +288,4 @@ def rows(facts: Facts) -> pd.DataFrame:
 
 DETECTOR: Detector[Close] = Detector("close", EMITS, detect, screen=screen, rows=rows)
 
-__all__ = ["DETECTOR", "Close", "Reset"]
+__all__ = ["DETECTOR", "Close", "Reset", "fin_closer", "first_fins"]

@@ -40,7 +40,7 @@ import pandas as pd
 
 from pcapline.detect import ConnView, Detection, Detector, first_rows, per_connection, row_events
 from pcapline.detect._backoff import Schedule, name_schedule
-from pcapline.facts import Facts
+from pcapline.facts import Facts, SegmentRows
 from pcapline.model import ACK, SYN, Event, EventKind, Side
 
 EMITS = frozenset(
@@ -167,7 +167,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         server_acked_data=server_acked_data,
         server_sent_data=bool(np.any(~view.from_client & (view.seg_len > 0))),
         stale_peer=stale_rst is not None,
-        rtt_ms=_handshake_rtt_ms(view, syn_rows, synack_rows, ack_row),
+        rtt_ms=_one(handshake_rtt_ms(view, np.zeros(len(view), dtype=np.int64), 1)),
         synack_proven=synack_proven,
         ack_proven=ack_proven,
         one_sided=_one_sided(view),
@@ -335,16 +335,44 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
     return None
 
 
-def _handshake_rtt_ms(
-    view: ConnView, syn_rows: np.ndarray, synack_rows: np.ndarray, ack_row: int | None
-) -> float | None:
-    """SYN -> SYN+ACK plus SYN+ACK -> ACK, both halves seen at the capture point.
+def _one(values: np.ndarray) -> float | None:
+    """The single connection's value of a per-connection float array (NaN: None)."""
+    value = float(values[0])
+    return None if np.isnan(value) else value
 
-    Karn's rule: only when neither the SYN nor the SYN+ACK answered was a retransmission.
+
+def handshake_rtt_ms(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """Per connection (``conn_index`` groups ``rows``): SYN -> SYN+ACK plus SYN+ACK -> ACK in
+    ms, both halves seen at the capture point; NaN when not measurable.
+
+    The ACK is the client's first ACK of the SYN+ACK (ack = server ISN + 1). Karn's rule: only
+    when neither the SYN nor the SYN+ACK answered was a retransmission (exactly one of each,
+    capture duplicates aside). The per-connection detector and classify's columnar fast path
+    both call this (one RTT rule).
     """
-    if ack_row is None or len(syn_rows) != 1 or len(synack_rows) != 1:
-        return None
-    return view.seconds(int(syn_rows[0]), ack_row) * 1e3
+    syn = rows.from_client & rows.syn & ~rows.ack & ~rows.is_dup
+    synack = ~rows.from_client & rows.syn & rows.ack & ~rows.is_dup
+    n_syn = np.bincount(conn_index[syn], minlength=n)
+    n_synack = np.bincount(conn_index[synack], minlength=n)
+    none = len(rows)
+    first_synack = _first_row(synack, conn_index, n, none)
+    after = np.arange(len(rows)) > first_synack[conn_index]
+    ack = rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1) & after
+    ack_row = _first_row(ack, conn_index, n, none)
+    syn_row = _first_row(syn, conn_index, n, none)
+    ok = np.flatnonzero((n_syn == 1) & (n_synack == 1) & (ack_row < none))
+    out = np.full(n, np.nan)
+    gap_ns = rows.time_ns[ack_row[ok]] - rows.time_ns[syn_row[ok]]
+    out[ok] = gap_ns.astype(np.float64) / 1e9 * 1e3
+    return out
+
+
+def _first_row(mask: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> np.ndarray:
+    """Per connection: its first row where ``mask`` holds, ``none`` if there is none."""
+    found = np.flatnonzero(mask)[::-1]  # the first row is written last
+    first = np.full(n, none, dtype=np.int64)
+    first[conn_index[found]] = found
+    return first
 
 
 # --- vectorised parts -----------------------------------------------------------------
@@ -421,4 +449,4 @@ def rows(facts: Facts) -> pd.DataFrame:
 
 DETECTOR: Detector[Handshake] = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
 
-__all__ = ["DETECTOR", "Handshake", "OneSided", "RetrySeries", "one_sided"]
+__all__ = ["DETECTOR", "Handshake", "OneSided", "RetrySeries", "handshake_rtt_ms", "one_sided"]

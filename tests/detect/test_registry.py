@@ -6,7 +6,7 @@ import dataclasses
 
 import pandas as pd
 import pytest
-from segment_builder import CLIENT, SERVER, Conversation, connections, segments
+from segment_builder import CLIENT, SERVER, Conversation, segments
 
 from pcapline.detect import DETECTORS, conn_view, run_all
 from pcapline.facts import compute_facts
@@ -48,7 +48,7 @@ def test_detectors_emit_only_their_declared_kinds(detector) -> None:  # type: ig
 
 def test_run_all_events_table_is_sorted_and_complete() -> None:
     segs = _busy_capture()
-    result = run_all(segs, connections(segs))
+    result = run_all(segs)
     ev = result.events
     assert tuple(ev.columns) == EVENT_COLUMNS
     assert ev.equals(ev.sort_values(["conn", "frame"], kind="stable").reset_index(drop=True))
@@ -79,7 +79,7 @@ def test_healthy_connections_are_not_visited() -> None:
     )
     sick = Conversation(conn=1).syn(0.0).syn(1.0)
     segs = segments(healthy, sick)
-    result = run_all(segs, connections(segs))
+    result = run_all(segs)
     assert list(result.detections) == [1]
     assert result.visited.tolist() == [False, True]
     # Row-level events still cover the healthy connection.
@@ -94,5 +94,5 @@ def test_healthy_connections_are_not_visited() -> None:
 
 def test_empty_segments() -> None:
     segs = segments()
-    result = run_all(segs, connections(segs))
+    result = run_all(segs)
     assert len(result.events) == 0 and tuple(result.events.columns) == EVENT_COLUMNS
