@@ -52,7 +52,6 @@ and closer rule (``detect.close.first_fins``/``fin_closer``) and handshake-RTT r
 tests/test_fast_path.py runs every sample and corpus capture through both paths.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -295,7 +294,7 @@ def classify(
         decisions=tuple(decisions),
         counts=tuple(counts),
         evidence=evidence,
-        columnar=Columnar(capture_start=healthy.capture_start, rtt_ms=healthy.rtt_ms),
+        columnar=_columnar(facts),
     )
 
 
@@ -401,14 +400,12 @@ def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Healthy:
-    """Rules 9, 11 and 12 in columnar form, for connections no detector needed to visit, and
-    the per-connection facts explain words them with (every connection, conn_ids order)."""
+    """Rules 9, 11 and 12 in columnar form, for connections no detector needed to visit
+    (every connection, conn_ids order)."""
 
     client_fin: np.ndarray  # frame of the client's first FIN, 0 if none (detect.close.first_fins)
     server_fin: np.ndarray
     closer: np.ndarray  # object: Side or None (detect.close.fin_closer)
-    capture_start: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
-    rtt_ms: np.ndarray  # handshake RTT (detect.handshake.handshake_rtt_ms), NaN if not measurable
 
     def decisions(self) -> list[Decision]:
         """Closed (both FINs), half closed (one) or open, per connection."""
@@ -428,7 +425,9 @@ def _fin_decision(client_fin: int, server_fin: int, closer: Side | None) -> Deci
         frames = (client_fin, server_fin) if client_fin < server_fin else (server_fin, client_fin)
         return Decision(Fate.CLOSED, closer=closer, evidence_frames=frames)
     if client_fin or server_fin:
-        return Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(client_fin or server_fin,))
+        return Decision(
+            Fate.HALF_CLOSED, closer=closer, evidence_frames=(client_fin or server_fin,)
+        )
     return Decision(Fate.OPEN)
 
 
@@ -440,8 +439,22 @@ def _healthy(facts: Facts) -> Healthy:
         client_fin=np.where(client_row >= 0, facts.frame[client_row], 0),
         server_fin=np.where(server_row >= 0, facts.frame[server_row], 0),
         closer=fin_closer(facts, client_row, server_row),
-        capture_start=np.bincount(ci[(facts.flags & SYN) != 0], minlength=n) == 0,
+    )
+
+
+def _columnar(facts: Facts) -> Columnar:
+    """What explain words a fast-path connection with, for every connection."""
+    n = len(facts.conn_ids)
+    ci = facts.conn_index
+
+    def per_conn(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(ci[mask], minlength=n).astype(np.int64)
+
+    return Columnar(
         rtt_ms=handshake_rtt_ms(facts, ci, n),
+        capture_start=per_conn((facts.flags & SYN) != 0) == 0,
+        duplicates=per_conn(facts.is_dup),
+        super_segments=per_conn(facts.super_segment),
     )
 
 

@@ -98,8 +98,11 @@ class Columnar:
     """Per connection (``Classified.conn_ids`` order), computed columnar for every connection:
     what explain reads for the connections classify's fast path decided."""
 
-    capture_start: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
     rtt_ms: np.ndarray  # handshake RTT (detect.handshake.handshake_rtt_ms), NaN if not measurable
+    # Capture artefacts, counted as detect/artefacts.py counts them:
+    capture_start: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
+    duplicates: np.ndarray  # int: packets captured twice (facts.is_dup)
+    super_segments: np.ndarray  # int: segments larger than the MSS (facts.super_segment)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,11 @@ def verdicts(classified: Classified) -> dict[int, Verdict]:
     start), worded without per-connection numbers (``healthy``).
     """
     texts: dict[tuple[Fate, Side | None, bool], Explanation] = {}
-    start = classified.columnar.capture_start.tolist()
-    rtt = classified.columnar.rtt_ms.tolist()
+    columnar = classified.columnar
+    rtt = columnar.rtt_ms.tolist()
+    start = columnar.capture_start.tolist()
+    duplicates = columnar.duplicates.tolist()
+    super_segments = columnar.super_segments.tolist()
     out: dict[int, Verdict] = {}
     for index, conn in enumerate(classified.conn_ids.tolist()):
         d, counts = classified.decisions[index], classified.counts[index]
@@ -40,7 +43,9 @@ def verdicts(classified: Classified) -> dict[int, Verdict]:
                 found["reset"] = _stale_peer_inferred(e)
             text = explain(d, e)
         else:
-            found = _healthy_inferred(rtt[index], start[index])
+            found = {}
+            _rtt_key(found, None if math.isnan(rtt[index]) else rtt[index])
+            _artefact_keys(found, start[index], duplicates[index], super_segments[index])
             text = None
         if text is None:  # nothing unusual: one text per (fate, closer, capture start)
             key = (d.fate, d.closer, bool(start[index]))
@@ -64,15 +69,6 @@ def _verdict(
         inferred=found,
         explanation=text,
     )
-
-
-def _healthy_inferred(rtt_ms: float, capture_start: bool) -> dict[str, object]:
-    """``inferred`` of a connection the fast path decided: the same keys ``inferred`` gives a
-    connection with nothing unusual (tests/test_fast_path.py holds them equal)."""
-    out: dict[str, object] = {} if math.isnan(rtt_ms) else {"rtt_ms": round(rtt_ms, 3)}
-    if capture_start:
-        out["capture_start"] = True
-    return out
 
 
 def _s(seconds: float | None) -> str:
@@ -107,9 +103,7 @@ def inferred(e: Evidence) -> dict[str, object]:
     """
     out: dict[str, object] = {}
     h = e.handshake
-    rtt = h.rtt_ms if h.rtt_ms is not None else e.retransmit.rtt_ms
-    if rtt is not None:
-        out["rtt_ms"] = round(rtt, 3)
+    _rtt_key(out, h.rtt_ms if h.rtt_ms is not None else e.retransmit.rtt_ms)
     unanswered_syn = h.synack is None and h.answer != "rst" and h.synack_proven is None
     if h.syn is not None and (h.syn.retries or unanswered_syn):
         out["syn"] = h.syn.as_inferred()
@@ -130,13 +124,29 @@ def inferred(e: Evidence) -> dict[str, object]:
             "state": r.state,
             "idle_s": None if r.idle_s is None else round(r.idle_s, 3),
         }
-    if e.artefacts.capture_start:
-        out["capture_start"] = True
-    if e.artefacts.duplicates:
-        out["duplicates"] = e.artefacts.duplicates
-    if e.artefacts.super_segments:
-        out["super_segments"] = e.artefacts.super_segments
+    a = e.artefacts
+    _artefact_keys(out, a.capture_start, a.duplicates, a.super_segments)
     return out
+
+
+# The keys a fast-path connection has too (explain.verdicts writes them from classify's
+# columnar counts), written by one function each so both paths give the same dict.
+
+
+def _rtt_key(out: dict[str, object], rtt_ms: float | None) -> None:
+    if rtt_ms is not None:
+        out["rtt_ms"] = round(rtt_ms, 3)
+
+
+def _artefact_keys(
+    out: dict[str, object], capture_start: bool, duplicates: int, super_segments: int
+) -> None:
+    if capture_start:
+        out["capture_start"] = True
+    if duplicates:
+        out["duplicates"] = duplicates
+    if super_segments:
+        out["super_segments"] = super_segments
 
 
 def explain(decision: Decision, e: Evidence) -> Explanation | None:

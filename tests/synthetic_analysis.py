@@ -53,7 +53,9 @@ def connection_row(conn_id: int, **overrides: Any) -> dict[str, Any]:
         "zero_window_probes": 0,
         "resets": 0,
         "inferred": {},
-        "explanation": Explanation("The client closed the connection", body=". Both sides sent FIN."),
+        "explanation": Explanation(
+            "The client closed the connection", body=". Both sides sent FIN."
+        ),
     }
     row.update(overrides)
     return row
@@ -109,7 +111,8 @@ def make_analysis(
                 end_ns=T0 + 2_000_000_000 + 14_000_000_000,
                 inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}},
                 explanation=Explanation(
-                    "Keepalive probes went unanswered 3 times", body=". The client aborted with RST."
+                    "Keepalive probes went unanswered 3 times",
+                    body=". The client aborted with RST.",
                 ),
             ),
         ]

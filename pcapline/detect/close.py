@@ -114,9 +114,7 @@ def detect(view: ConnView) -> Detection[Close]:
     return Detection(tuple(events), report)
 
 
-def first_fins(
-    rows: SegmentRows, conn_index: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
+def first_fins(rows: SegmentRows, conn_index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per connection (``conn_index`` groups ``rows``, ``n`` groups): the row of the client's
     first FIN and of the server's first FIN, -1 when that side sent none.
 

@@ -355,16 +355,27 @@ def handshake_rtt_ms(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.nd
     n_syn = np.bincount(conn_index[syn], minlength=n)
     n_synack = np.bincount(conn_index[synack], minlength=n)
     none = len(rows)
-    first_synack = _first_row(synack, conn_index, n, none)
-    after = np.arange(len(rows)) > first_synack[conn_index]
-    ack = rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1) & after
-    ack_row = _first_row(ack, conn_index, n, none)
+    ack_row = _first_row(
+        _after_first_synack(rows, conn_index, n) & _acks_synack(rows), conn_index, n, none
+    )
     syn_row = _first_row(syn, conn_index, n, none)
     ok = np.flatnonzero((n_syn == 1) & (n_synack == 1) & (ack_row < none))
     out = np.full(n, np.nan)
     gap_ns = rows.time_ns[ack_row[ok]] - rows.time_ns[syn_row[ok]]
     out[ok] = gap_ns.astype(np.float64) / 1e9 * 1e3
     return out
+
+
+def _acks_synack(rows: SegmentRows) -> np.ndarray:
+    """Client ACKs of the SYN+ACK: ack = server ISN + 1 exactly (``_handshake_ack``)."""
+    return np.asarray(rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1))
+
+
+def _after_first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """Rows after their connection's first SYN+ACK (capture duplicates aside)."""
+    synack = ~rows.from_client & rows.syn & rows.ack & ~rows.is_dup
+    first = _first_row(synack, conn_index, n, len(rows))
+    return np.asarray(np.arange(len(rows)) > first[conn_index])
 
 
 def _first_row(mask: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> np.ndarray:
@@ -394,7 +405,12 @@ def screen(facts: Facts) -> np.ndarray:
     # A SYN+ACK the client never acknowledged (SYN flood, lost ACKs, SYN cookies).
     client_ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & ~facts.is_dup
     n_client_ack = np.bincount(facts.conn_index[client_ack], minlength=n)
-    unanswered_synack = (n_synack > 0) & (n_client_ack == 0)
+    # Client ACKs that all acknowledge something else count as none (``Handshake.client_acked``)
+    # unless the server went on as established (``Handshake.ack_proven``).
+    after = _after_first_synack(facts, facts.conn_index, n)
+    server_went_on = ~facts.from_client & ~facts.syn & ~facts.rst & after
+    acked = per_connection(facts, (_acks_synack(facts) & after) | server_went_on)
+    unanswered_synack = (n_synack > 0) & ((n_client_ack == 0) | ~acked)
     return np.asarray(
         (n_syn > 1)
         | (n_synack > 1)

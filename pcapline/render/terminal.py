@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -184,7 +184,8 @@ def connection_lines(
     origin = origin_ns if origin_ns is not None else 0
     known = verdicts or {}
     rows = []
-    for row in conns.to_dict("records"):
+    for record in conns.to_dict("records"):
+        row = {str(k): v for k, v in record.items()}
         verdict = known.get(int(row["id"]))
         rows.append(_cells(row, origin, verdict.explanation if verdict is not None else None))
     names = [name for name, _ in _COLUMNS]
@@ -196,7 +197,9 @@ def connection_lines(
         shown.remove(optional)
     widths["why"] = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
     justify = dict(_COLUMNS)
-    columns = [(names.index(n), widths[n], justify[n]) for n in shown]
+    columns: list[tuple[int, int, Literal["left", "right", "none"]]] = [
+        (names.index(n), widths[n], justify[n]) for n in shown
+    ]
     last = columns[-1]
     if last[2] == "left":  # no trailing padding (it would sit inside the header's bold style)
         columns[-1] = (last[0], last[1], "none")
