@@ -13,14 +13,24 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import numpy as np
 import pandas as pd
 
-from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS, CaptureInfo, Counts, Finding, Verdict
+from pcapline.model import (
+    CONNECTION_COLUMNS,
+    EVENT_COLUMNS,
+    CaptureInfo,
+    Counts,
+    Explanation,
+    Finding,
+    Side,
+    Verdict,
+    Verdicts,
+)
 
 if TYPE_CHECKING:
     from pcapline.decode import Decoded
@@ -94,7 +104,7 @@ class Analysis:
             ],
             facts=self.facts,  # looked up by connection id: the whole capture's stay valid
             detections={k: v for k, v in self.detections.items() if k in ids_kept},
-            verdicts={k: v for k, v in self.verdicts.items() if k in ids_kept},
+            verdicts={k: self.verdicts[k] for k in sorted(ids_kept) if k in self.verdicts},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,9 +166,7 @@ def analyze(
     connections = verdict_columns(connections, verdicts)
     _warn_one_sided(info, detected.facts)
     events = detected.events
-    found = findings.find_all(
-        segments, connections, events, detections=detected.detections, verdicts=verdicts
-    )
+    found = findings.find_all(segments, connections, events, detections=detected.detections)
     analysis = Analysis(
         capture=info,
         segments=segments,
@@ -213,30 +221,53 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     model.CONNECTION_COLUMNS filled from ``verdicts``, plus ``evidence_frames`` (a list per row).
     """
     out = connections.copy()
-    rows = [verdicts[conn] for conn in out["id"].tolist()]  # KeyError: a connection not judged
+    table = verdicts if isinstance(verdicts, Verdicts) else _as_columns(verdicts)
+    ids = np.asarray(table.ids, dtype=np.int64)
+    wanted = out["id"].to_numpy(np.int64)
+    pos = np.searchsorted(ids, wanted)
+    if len(wanted) and (pos.max() >= len(ids) or not np.array_equal(ids[pos], wanted)):
+        raise KeyError("verdict_columns: a connection without a verdict")
+    order = pos.tolist()
     texts: dict[int, str] = {}  # healthy connections share one Explanation object
 
-    def text(v: Verdict) -> str:
-        key = id(v.explanation)
+    def text(e: Explanation) -> str:
+        key = id(e)
         if key not in texts:
-            texts[key] = v.explanation.text
+            texts[key] = e.text
         return texts[key]
 
-    columns: dict[str, list[object]] = {
-        "fate": [v.fate.value for v in rows],
-        "closer": [v.closer.value if v.closer is not None else None for v in rows],
-        "reset_by": [v.reset_by.value if v.reset_by is not None else None for v in rows],
+    def sides(values: Sequence[Side | None]) -> list[str | None]:
+        return [values[i].value if values[i] is not None else None for i in order]  # type: ignore[union-attr]
+
+    columns: dict[str, object] = {
+        "fate": [table.fate[i].value for i in order],
+        "closer": sides(table.closer),
+        "reset_by": sides(table.reset_by),
     }
     for name in Counts.__slots__:
-        columns[name] = [getattr(v.counts, name) for v in rows]
-    columns["inferred"] = [v.inferred for v in rows]
-    columns["explanation"] = [text(v) for v in rows]
-    columns["evidence_frames"] = [list(v.evidence_frames) for v in rows]
+        columns[name] = np.asarray(table.counts[name], dtype=np.int64)[pos]
+    columns["inferred"] = [table.inferred[i] for i in order]
+    columns["explanation"] = [text(table.explanation[i]) for i in order]
+    columns["evidence_frames"] = [list(table.evidence_frames[i]) for i in order]
     for name, values in columns.items():
         dtype = np.int64 if name in Counts.__slots__ else object
         out[name] = pd.Series(values, index=out.index, dtype=dtype)
     extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
     return out[list(CONNECTION_COLUMNS) + extra]
+
+
+def _as_columns(verdicts: Mapping[int, Verdict]) -> Verdicts:
+    rows = [verdicts[k] for k in sorted(verdicts)]
+    return Verdicts(
+        [v.conn for v in rows],
+        fate=[v.fate for v in rows],
+        closer=[v.closer for v in rows],
+        reset_by=[v.reset_by for v in rows],
+        counts={name: [getattr(v.counts, name) for v in rows] for name in Counts.__slots__},
+        evidence_frames=[v.evidence_frames for v in rows],
+        inferred=[v.inferred for v in rows],
+        explanation=[v.explanation for v in rows],
+    )
 
 
 def _connections_table(connections: pd.DataFrame) -> pd.DataFrame:

@@ -46,10 +46,11 @@ Rules decide; they write no prose (``explain.py`` words a decision from the same
 
 Speed: connections no detector screened in (one SYN, one SYN+ACK, no RST, no retransmission,
 no probe, no zero window) can only be closed / half_closed / open; their decision comes from
-columnar aggregates (``_healthy``), rules 9, 11 and 12 in vectorised form, with the same FIN
-and closer rule (``detect.close.first_fins``/``fin_closer``) and handshake-RTT rule
-(``detect.handshake.handshake_rtt_ms``) as the per-connection path.
-tests/test_fast_path.py runs every sample and corpus capture through both paths.
+columnar aggregates (``_healthy``), rules 9, 11 and 12 in vectorised form. It calls the same
+functions as the per-connection path for the FIN and closer rule (``detect.close.counted_fins``,
+``fins_crossed``, ``closer_code``) and the handshake-RTT rule
+(``detect.handshake.handshake_rtt_ms``); tests/test_fast_path.py runs every sample and corpus
+capture through both paths and finds the same verdicts.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ import numpy as np
 import pandas as pd
 
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
-from pcapline.detect.close import fin_closer, first_fins
-from pcapline.detect.handshake import handshake_rtt_ms
+from pcapline.detect.close import first_fins_and_closer
+from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts
 from pcapline.model import ACK, FIN, RST, SYN, Counts, Decision, Fate, Side
@@ -250,17 +251,16 @@ def _server_spoke(e: Evidence) -> bool:
 def classify(
     segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
 ) -> Classified:
-    """One ``Decision`` per connection: RULES for visited ones, the fast path for the others.
+    """One decision per connection: RULES for visited ones, the fast path for the others.
 
     Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
     decided through RULES even when no detector screened it.
     """
     facts = detected.facts
     n = len(facts.conn_ids)
-    counts_columns = _counts(facts)
+    counts = _counts(facts)
     stale = stale_peer_resets(segments, connections, detected)
-    healthy = _healthy(facts)
-    fast = healthy.decisions()
+    fast = _healthy(facts)
     visited = detected.visited.copy()
     detections: dict[int, ConnDetections] = dict(detected.detections)
     for conn in stale:
@@ -271,14 +271,14 @@ def classify(
     screened = detected.screened if len(detected.screened) else detected.visited
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
-    decisions = list(fast)
-    counts = [Counts(*values) for values in zip(*(c.tolist() for c in counts_columns), strict=True)]
+    fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
     evidence: dict[int, Evidence] = {}
+    decisions: dict[int, Decision] = {}
     for index in np.flatnonzero(visited).tolist():
         conn = int(facts.conn_ids[index])
         e = Evidence.of(
             conn,
-            counts[index],
+            Counts(*(int(counts[name][index]) for name in Counts.__slots__)),
             detections[conn],
             start_ns=int(start[index]),
             end_ns=int(end[index]),
@@ -286,44 +286,39 @@ def classify(
             screened=bool(screened[index]),
             stale_peer_rst=stale.get(conn),
         )
-        evidence[conn] = e
-        decisions[index] = decide(e)
+        d = decide(e)
+        evidence[conn], decisions[conn] = e, d
+        fate[index], closer[index], reset_by[index] = d.fate, d.closer, d.reset_by
+        frames[index] = d.evidence_frames
     _count_rst_with_the_connection_it_ended(facts, decisions, counts, stale)
     return Classified(
         conn_ids=facts.conn_ids,
-        decisions=tuple(decisions),
-        counts=tuple(counts),
+        fate=fate,
+        closer=closer,
+        reset_by=reset_by,
+        evidence_frames=frames,
+        counts=counts,
         evidence=evidence,
+        decisions=decisions,
         columnar=_columnar(facts),
     )
 
 
 def _count_rst_with_the_connection_it_ended(
     facts: Facts,
-    decisions: list[Decision],
-    counts: list[Counts],
+    decisions: Mapping[int, Decision],
+    counts: dict[str, np.ndarray],
     stale: Mapping[int, StalePeerReset],
 ) -> None:
     """A stale-peer RST that ended the older connection counts there, not in the newer one
     (where Wireshark's tcp.stream rule grouped it). In place."""
+    resets = counts["resets"]
     for older, found in stale.items():
-        i_old, i_new = np.searchsorted(facts.conn_ids, [older, found.newer_conn]).tolist()
-        if decisions[i_old].evidence_frames != (found.rst_frame,):
+        if decisions[older].evidence_frames != (found.rst_frame,):
             continue  # an earlier rule decided the older connection: the RST ended nothing
-        old, new = counts[i_old], counts[i_new]
-        counts[i_old] = _with_resets(old, old.resets + 1)
-        counts[i_new] = _with_resets(new, max(new.resets - 1, 0))
-
-
-def _with_resets(c: Counts, resets: int) -> Counts:
-    return Counts(
-        c.syn_retransmits,
-        c.synack_retransmits,
-        c.retransmits,
-        c.keepalive_probes,
-        c.zero_window_probes,
-        resets,
-    )
+        i_old, i_new = np.searchsorted(facts.conn_ids, [older, found.newer_conn]).tolist()
+        resets[i_old] += 1
+        resets[i_new] = max(int(resets[i_new]) - 1, 0)
 
 
 def stale_peer_resets(
@@ -375,8 +370,9 @@ def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
     return int(connections.loc[same, "id"].max()) if same.any() else None
 
 
-def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
-    """The six DESIGN.md counts per connection (facts.conn_ids order), columnar."""
+def _counts(facts: Facts) -> dict[str, np.ndarray]:
+    """The six DESIGN.md counts per connection (facts.conn_ids order), columnar, by
+    ``Counts`` field name."""
     n = len(facts.conn_ids)
     ci = facts.conn_index
     clean = ~facts.is_dup
@@ -388,7 +384,7 @@ def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
 
     syns = per_conn(syn & ~ack & facts.from_client & clean)
     synacks = per_conn(syn & ack & ~facts.from_client & clean)
-    return (
+    columns = (
         np.maximum(syns - 1, 0),
         np.maximum(synacks - 1, 0),
         per_conn(facts.is_retrans),
@@ -396,50 +392,45 @@ def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
         per_conn(facts.is_window_probe),
         per_conn(((facts.flags & RST) != 0) & clean),
     )
+    return dict(zip(Counts.__slots__, columns, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
 class Healthy:
     """Rules 9, 11 and 12 in columnar form, for connections no detector needed to visit
-    (every connection, conn_ids order)."""
+    (every connection, conn_ids order; classify then overwrites the visited ones)."""
 
-    client_fin: np.ndarray  # frame of the client's first FIN, 0 if none (detect.close.first_fins)
-    server_fin: np.ndarray
-    closer: np.ndarray  # object: Side or None (detect.close.fin_closer)
-
-    def decisions(self) -> list[Decision]:
-        """Closed (both FINs), half closed (one) or open, per connection."""
-        return [
-            _fin_decision(c, s, closer)
-            for c, s, closer in zip(
-                self.client_fin.tolist(),
-                self.server_fin.tolist(),
-                self.closer.tolist(),
-                strict=True,
-            )
-        ]
-
-
-def _fin_decision(client_fin: int, server_fin: int, closer: Side | None) -> Decision:
-    if client_fin and server_fin:
-        frames = (client_fin, server_fin) if client_fin < server_fin else (server_fin, client_fin)
-        return Decision(Fate.CLOSED, closer=closer, evidence_frames=frames)
-    if client_fin or server_fin:
-        return Decision(
-            Fate.HALF_CLOSED, closer=closer, evidence_frames=(client_fin or server_fin,)
-        )
-    return Decision(Fate.OPEN)
+    fate: np.ndarray  # object: Fate
+    closer: np.ndarray  # object: Side or None (detect.close.first_fins_and_closer)
+    reset_by: np.ndarray  # object: None (no RST in an unvisited connection)
+    evidence_frames: list[tuple[int, ...]]  # the FINs that decided it
 
 
 def _healthy(facts: Facts) -> Healthy:
     n = len(facts.conn_ids)
-    ci = facts.conn_index
-    client_row, server_row = first_fins(facts, ci, n)
+    client_row, server_row, closer = first_fins_and_closer(facts)
+    client_fin = np.where(client_row >= 0, facts.frame[client_row], 0).tolist()
+    server_fin = np.where(server_row >= 0, facts.frame[server_row], 0).tolist()
+    has_c, has_s = client_row >= 0, server_row >= 0
+    fate = np.empty(n, dtype=object)
+    fate[:] = Fate.OPEN  # (numpy.full would store the str, not the enum member)
+    fate[has_c | has_s] = Fate.HALF_CLOSED
+    fate[has_c & has_s] = Fate.CLOSED
     return Healthy(
-        client_fin=np.where(client_row >= 0, facts.frame[client_row], 0),
-        server_fin=np.where(server_row >= 0, facts.frame[server_row], 0),
-        closer=fin_closer(facts, client_row, server_row),
+        fate=fate,
+        closer=closer,
+        reset_by=np.full(n, None, dtype=object),
+        evidence_frames=[_fin_frames(c, s) for c, s in zip(client_fin, server_fin, strict=True)],
     )
+
+
+def _fin_frames(client_fin: int, server_fin: int) -> tuple[int, ...]:
+    """Evidence of closed (both FINs, in frame order) or half_closed (the one FIN)."""
+    if client_fin and server_fin:
+        return (client_fin, server_fin) if client_fin < server_fin else (server_fin, client_fin)
+    if client_fin or server_fin:
+        return (client_fin or server_fin,)
+    return ()
 
 
 def _columnar(facts: Facts) -> Columnar:
@@ -451,7 +442,7 @@ def _columnar(facts: Facts) -> Columnar:
         return np.bincount(ci[mask], minlength=n).astype(np.int64)
 
     return Columnar(
-        rtt_ms=handshake_rtt_ms(facts, ci, n),
+        rtt_ms=handshake_rtts(facts),
         capture_start=per_conn((facts.flags & SYN) != 0) == 0,
         duplicates=per_conn(facts.is_dup),
         super_segments=per_conn(facts.super_segment),

@@ -107,17 +107,22 @@ class Columnar:
 
 @dataclass(frozen=True, slots=True)
 class Classified:
-    """classify's output for one capture, explain's input: every connection's decision.
+    """classify's output for one capture, explain's input: every connection's decision, as
+    columns (``conn_ids`` order; most connections are decided columnar by the fast path).
 
-    ``evidence`` holds the record each RULES-decided connection was judged on (explain words
-    the decision from it); the others were decided by the columnar fast path and explain words
-    them from ``columnar``.
+    ``evidence`` and ``decisions`` hold the connections decided through the rules (explain
+    words those from their evidence); the others explain words from ``columnar``.
     """
 
     conn_ids: np.ndarray  # int64, ascending (facts.conn_ids)
-    decisions: tuple[Decision, ...]  # per conn_ids position
-    counts: tuple[Counts, ...]  # per position (a stale-peer RST counts where it ended a conn)
-    evidence: Mapping[int, Evidence]  # conn id -> evidence, RULES-decided connections only
+    fate: np.ndarray  # object: Fate
+    closer: np.ndarray  # object: Side or None
+    reset_by: np.ndarray  # object: Side or None
+    evidence_frames: list[tuple[int, ...]]
+    counts: Mapping[str, np.ndarray]  # Counts field -> int64 per connection (a stale-peer RST
+    # counts in the connection it ended, not where tcp.stream grouped it)
+    evidence: Mapping[int, Evidence]  # conn id -> evidence, rules-decided connections only
+    decisions: Mapping[int, Decision]  # conn id -> decision, the same connections
     columnar: Columnar
 
 

@@ -17,11 +17,11 @@ import math
 from collections.abc import Callable
 
 from pcapline.evidence import Classified, Evidence
-from pcapline.model import Counts, Decision, Explanation, Fate, Side, Verdict
+from pcapline.model import Decision, Explanation, Fate, Side, Verdicts
 
 
-def verdicts(classified: Classified) -> dict[int, Verdict]:
-    """One ``Verdict`` per connection id, in id order: the decision in words.
+def verdicts(classified: Classified) -> Verdicts:
+    """Every connection's verdict: the decision, its ``inferred`` dict and its explanation.
 
     Connections decided through the rules are worded from their evidence; the others (and any a
     rule visited although no screen selected it) share one text per (fate, closer, capture
@@ -33,41 +33,38 @@ def verdicts(classified: Classified) -> dict[int, Verdict]:
     start = columnar.capture_start.tolist()
     duplicates = columnar.duplicates.tolist()
     super_segments = columnar.super_segments.tolist()
-    out: dict[int, Verdict] = {}
+    fates, closers = classified.fate.tolist(), classified.closer.tolist()
+    found: list[dict[str, object]] = []
+    words: list[Explanation] = []
     for index, conn in enumerate(classified.conn_ids.tolist()):
-        d, counts = classified.decisions[index], classified.counts[index]
         e = classified.evidence.get(conn)
+        text: Explanation | None = None
         if e is not None:
-            found: dict[str, object] = inferred(e)
+            d = classified.decisions[conn]
+            keys = inferred(e)
             if _stale_peer_decided(d, e):
-                found["reset"] = _stale_peer_inferred(e)
+                keys["reset"] = _stale_peer_inferred(e)
             text = explain(d, e)
         else:
-            found = {}
-            _rtt_key(found, None if math.isnan(rtt[index]) else rtt[index])
-            _artefact_keys(found, start[index], duplicates[index], super_segments[index])
-            text = None
+            keys = {}
+            _rtt_key(keys, None if math.isnan(rtt[index]) else rtt[index])
+            _artefact_keys(keys, start[index], duplicates[index], super_segments[index])
         if text is None:  # nothing unusual: one text per (fate, closer, capture start)
-            key = (d.fate, d.closer, bool(start[index]))
+            key = (fates[index], closers[index], bool(start[index]))
             text = texts.get(key)
             if text is None:
                 text = texts[key] = healthy(*key)
-        out[conn] = _verdict(conn, d, counts, found, text)
-    return out
-
-
-def _verdict(
-    conn: int, d: Decision, counts: Counts, found: dict[str, object], text: Explanation
-) -> Verdict:
-    return Verdict(
-        conn=conn,
-        fate=d.fate,
-        closer=d.closer,
-        reset_by=d.reset_by,
-        counts=counts,
-        evidence_frames=d.evidence_frames,
+        found.append(keys)
+        words.append(text)
+    return Verdicts(
+        classified.conn_ids.tolist(),
+        fate=fates,
+        closer=closers,
+        reset_by=classified.reset_by.tolist(),
+        counts=classified.counts,
+        evidence_frames=classified.evidence_frames,
         inferred=found,
-        explanation=text,
+        explanation=words,
     )
 
 

@@ -22,7 +22,7 @@ float seconds. Frame numbers are 1-based in file order, as Wireshark's ``frame.n
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,6 +216,70 @@ class Verdict:
     evidence_frames: tuple[int, ...] = ()  # the frames that decided it (check in Wireshark)
     inferred: Mapping[str, object] = field(default_factory=dict)  # explain.inferred keys
     explanation: Explanation = field(default_factory=lambda: Explanation(""))
+
+
+class Verdicts(Mapping[int, Verdict]):
+    """Every connection's verdict, held as columns (one entry per connection, ``ids`` order).
+
+    A capture can hold a hundred thousand connections, most of them healthy and sharing one
+    explanation: the columns are what the connections table is built from, and a ``Verdict``
+    record is made only when one is looked up (``verdicts[conn_id]``).
+    """
+
+    __slots__ = (
+        "_position",
+        "closer",
+        "counts",
+        "evidence_frames",
+        "explanation",
+        "fate",
+        "ids",
+        "inferred",
+        "reset_by",
+    )
+
+    def __init__(
+        self,
+        ids: Sequence[int],
+        *,
+        fate: Sequence[Fate],
+        closer: Sequence[Side | None],
+        reset_by: Sequence[Side | None],
+        counts: Mapping[str, Sequence[int]],  # Counts field name -> one value per connection
+        evidence_frames: Sequence[tuple[int, ...]],
+        inferred: Sequence[Mapping[str, object]],
+        explanation: Sequence[Explanation],
+    ) -> None:
+        self.ids = ids
+        self.fate = fate
+        self.closer = closer
+        self.reset_by = reset_by
+        self.counts = counts
+        self.evidence_frames = evidence_frames
+        self.inferred = inferred
+        self.explanation = explanation
+        self._position: dict[int, int] | None = None
+
+    def __getitem__(self, conn: int) -> Verdict:
+        if self._position is None:
+            self._position = {int(c): i for i, c in enumerate(self.ids)}
+        i = self._position[conn]
+        return Verdict(
+            conn=conn,
+            fate=self.fate[i],
+            closer=self.closer[i],
+            reset_by=self.reset_by[i],
+            counts=Counts(*(int(self.counts[name][i]) for name in Counts.__slots__)),
+            evidence_frames=self.evidence_frames[i],
+            inferred=self.inferred[i],
+            explanation=self.explanation[i],
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(c) for c in self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,7 +168,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         server_acked_data=server_acked_data,
         server_sent_data=bool(np.any(~view.from_client & (view.seg_len > 0))),
         stale_peer=stale_rst is not None,
-        rtt_ms=_one(handshake_rtt_ms(view, np.zeros(len(view), dtype=np.int64), 1)),
+        rtt_ms=_handshake_rtt_ms(view, syn_rows, synack_rows, ack_row),
         synack_proven=synack_proven,
         ack_proven=ack_proven,
         one_sided=_one_sided(view),
@@ -239,14 +240,7 @@ def _handshake_ack(view: ConnView, first_synack: int | None) -> int | None:
     """The client's first ACK of the SYN+ACK: ack = server ISN + 1 exactly."""
     if first_synack is None:
         return None
-    rows = np.flatnonzero(
-        view.from_client
-        & view.ack
-        & ~view.syn
-        & ~view.rst
-        & (np.arange(len(view)) > first_synack)
-        & (view.rel_ack == 1)
-    )
+    rows = np.flatnonzero(_acks_synack(view) & (np.arange(len(view)) > first_synack))
     return int(rows[0]) if len(rows) else None
 
 
@@ -335,35 +329,26 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
     return None
 
 
-def _one(values: np.ndarray) -> float | None:
-    """The single connection's value of a per-connection float array (NaN: None)."""
-    value = float(values[0])
-    return None if np.isnan(value) else value
+def _handshake_rtt_ms(
+    view: ConnView, syn_rows: np.ndarray, synack_rows: np.ndarray, ack_row: int | None
+) -> float | None:
+    syn_ns = int(view.time_ns[syn_rows[0]]) if len(syn_rows) else 0
+    ack_ns = int(view.time_ns[ack_row]) if ack_row is not None else -1
+    rtt = float(handshake_rtt_ms(len(syn_rows), len(synack_rows), syn_ns, ack_ns))
+    return None if np.isnan(rtt) else rtt
 
 
-def handshake_rtt_ms(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
-    """Per connection (``conn_index`` groups ``rows``): SYN -> SYN+ACK plus SYN+ACK -> ACK in
-    ms, both halves seen at the capture point; NaN when not measurable.
+def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
+    """SYN -> SYN+ACK plus SYN+ACK -> ACK in ms, both halves seen at the capture point; NaN
+    when not measurable. Ints for one connection (the detector) or per-connection arrays
+    (classify's fast path, ``handshake_rtts``): the one RTT rule of both.
 
-    The ACK is the client's first ACK of the SYN+ACK (ack = server ISN + 1). Karn's rule: only
-    when neither the SYN nor the SYN+ACK answered was a retransmission (exactly one of each,
-    capture duplicates aside). The per-connection detector and classify's columnar fast path
-    both call this (one RTT rule).
+    ``syn_ns``: the SYN's time; ``ack_ns``: the client's first ACK of the SYN+ACK
+    (``_acks_synack``), negative if none. Karn's rule: only when neither the SYN nor the
+    SYN+ACK answered was a retransmission (exactly one of each, capture duplicates aside).
     """
-    syn = rows.from_client & rows.syn & ~rows.ack & ~rows.is_dup
-    synack = ~rows.from_client & rows.syn & rows.ack & ~rows.is_dup
-    n_syn = np.bincount(conn_index[syn], minlength=n)
-    n_synack = np.bincount(conn_index[synack], minlength=n)
-    none = len(rows)
-    ack_row = _first_row(
-        _after_first_synack(rows, conn_index, n) & _acks_synack(rows), conn_index, n, none
-    )
-    syn_row = _first_row(syn, conn_index, n, none)
-    ok = np.flatnonzero((n_syn == 1) & (n_synack == 1) & (ack_row < none))
-    out = np.full(n, np.nan)
-    gap_ns = rows.time_ns[ack_row[ok]] - rows.time_ns[syn_row[ok]]
-    out[ok] = gap_ns.astype(np.float64) / 1e9 * 1e3
-    return out
+    measurable = (syns == 1) & (synacks == 1) & (ack_ns >= 0)
+    return np.where(measurable, (ack_ns - syn_ns) / 1e9 * 1e3, np.nan)
 
 
 def _acks_synack(rows: SegmentRows) -> np.ndarray:
@@ -394,6 +379,24 @@ def _syn_masks(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
     ack = (facts.flags & ACK) != 0
     clean = ~facts.is_dup
     return syn & ~ack & facts.from_client & clean, syn & ack & ~facts.from_client & clean
+
+
+def handshake_rtts(facts: Facts) -> np.ndarray:
+    """``handshake_rtt_ms`` of every connection (``facts.conn_ids`` order), NaN if none."""
+    n = len(facts.conn_ids)
+    ci = facts.conn_index
+    syn, synack = _syn_masks(facts)
+    first_syn = _first_row(syn, ci, n, len(facts))
+    ack_row = _first_row(_acks_synack(facts) & _after_first_synack(facts, ci, n), ci, n, -1)
+    time_ns = np.append(facts.time_ns, 0)  # row -1 / len(facts): no such row
+    return np.asarray(
+        handshake_rtt_ms(
+            np.bincount(ci[syn], minlength=n),
+            np.bincount(ci[synack], minlength=n),
+            time_ns[first_syn],
+            np.where(ack_row >= 0, time_ns[ack_row], -1),
+        )
+    )
 
 
 def screen(facts: Facts) -> np.ndarray:
@@ -465,4 +468,12 @@ def rows(facts: Facts) -> pd.DataFrame:
 
 DETECTOR: Detector[Handshake] = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
 
-__all__ = ["DETECTOR", "Handshake", "OneSided", "RetrySeries", "handshake_rtt_ms", "one_sided"]
+__all__ = [
+    "DETECTOR",
+    "Handshake",
+    "OneSided",
+    "RetrySeries",
+    "handshake_rtt_ms",
+    "handshake_rtts",
+    "one_sided",
+]

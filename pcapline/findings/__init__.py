@@ -24,7 +24,7 @@ import pandas as pd
 from pcapline.findings import listen_overflow, nat_timestamp, syn_flood, time_wait_churn
 from pcapline.findings.base import Finder, FindingInput
 from pcapline.findings.handshakes import summarize
-from pcapline.model import Finding, Verdict
+from pcapline.model import Finding
 
 if TYPE_CHECKING:
     from pcapline.detect import ConnDetections
@@ -45,13 +45,12 @@ def find_all(
     events: pd.DataFrame,
     *,
     detections: Mapping[int, ConnDetections] | None = None,
-    verdicts: Mapping[int, Verdict] | None = None,
 ) -> list[Finding]:
     """Every cross-connection finding in one capture, in ``FINDERS`` order.
 
-    ``detections`` and ``verdicts``: what detect and classify/explain found (``analyze`` passes
-    them). Without ``detections`` the detectors run here; without ``verdicts`` fates come from
-    the connections table's ``fate`` column when it has one.
+    ``detections``: what the detectors found per visited connection (``analyze`` passes them;
+    without them the detectors run here). Fates come from the connections table's ``fate``
+    column (built from the verdicts) when it has one.
     """
     if segments.empty or connections.empty:
         return []
@@ -65,7 +64,6 @@ def find_all(
         events,
         summarize(segments, connections),
         detections=detections,
-        verdicts=verdicts or {},
     )
     found: list[Finding] = []
     for finder in FINDERS:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.findings.handshakes import Handshakes
-from pcapline.model import Finding, Verdict
+from pcapline.model import Finding
 
 if TYPE_CHECKING:
     from pcapline.detect import ConnDetections
@@ -29,7 +29,6 @@ class FindingInput:
     #: What the detectors found per visited connection (a connection no screen selected showed
     #: none of the phenomena findings look for), typed: findings never re-derive a signature.
     detections: Mapping[int, ConnDetections] = field(default_factory=dict)
-    verdicts: Mapping[int, Verdict] = field(default_factory=dict)  # empty: classify did not run
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,10 +56,8 @@ def overflow_signatures(data: FindingInput) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fates(data: FindingInput) -> np.ndarray | None:
-    """Per connections-table row: the fate's value, or None when classify did not run."""
+    """Per connections-table row: the verdict's fate, or None when classify did not run."""
     conns = data.handshakes.connections
-    if data.verdicts:
-        return np.array([data.verdicts[int(c)].fate.value for c in conns["id"].tolist()])
     if "fate" in conns.columns:
         return conns["fate"].astype(str).to_numpy()
     return None
