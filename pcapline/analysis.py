@@ -26,6 +26,7 @@ from pcapline.model import (
     CaptureInfo,
     Counts,
     Explanation,
+    Fate,
     Finding,
     Side,
     Verdict,
@@ -236,11 +237,14 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
             texts[key] = e.text
         return texts[key]
 
+    value: dict[Fate | Side | None, str | None] = {None: None}
+    value.update({member: member.value for member in (*Fate, *Side)})
+
     def sides(values: Sequence[Side | None]) -> list[str | None]:
-        return [values[i].value if values[i] is not None else None for i in order]  # type: ignore[union-attr]
+        return [value[values[i]] for i in order]
 
     columns: dict[str, object] = {
-        "fate": [table.fate[i].value for i in order],
+        "fate": [value[table.fate[i]] for i in order],
         "closer": sides(table.closer),
         "reset_by": sides(table.reset_by),
     }

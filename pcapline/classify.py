@@ -274,11 +274,13 @@ def classify(
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
-    for index in np.flatnonzero(visited).tolist():
+    rows = np.flatnonzero(visited)
+    visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
+    for index, row_counts in zip(rows.tolist(), visited_counts, strict=True):
         conn = int(facts.conn_ids[index])
         e = Evidence.of(
             conn,
-            Counts(*(int(counts[name][index]) for name in Counts.__slots__)),
+            Counts(*row_counts),
             detections[conn],
             start_ns=int(start[index]),
             end_ns=int(end[index]),

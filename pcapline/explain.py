@@ -61,7 +61,7 @@ def verdicts(classified: Classified) -> Verdicts:
         fate=fates,
         closer=closers,
         reset_by=classified.reset_by.tolist(),
-        counts=classified.counts,
+        counts={name: values.tolist() for name, values in classified.counts.items()},
         evidence_frames=classified.evidence_frames,
         inferred=found,
         explanation=words,

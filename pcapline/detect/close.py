@@ -127,7 +127,8 @@ def _closer(view: ConnView, client_fin: int | None, server_fin: int | None) -> S
         first, second = (client_fin, server_fin) if client_first else (server_fin, client_fin)
         crossed = bool(fins_crossed(view, first, second))
     has_client, has_server = int(client_fin is not None), int(server_fin is not None)
-    return CLOSERS[closer_code(has_client, has_server, int(client_first), int(crossed))]
+    code: int = closer_code(has_client, has_server, int(client_first), int(crossed))
+    return CLOSERS[code]
 
 
 # The close rule, one function per step, shared by this detector (one connection, ints) and
