@@ -7,6 +7,7 @@ The public API is what ``__all__`` lists (a test pins it)::
     a.connections            # pandas DataFrame, one row per connection (model.CONNECTION_COLUMNS)
     a.events                 # pandas DataFrame (model.EVENT_COLUMNS)
     a.findings               # list[Finding]
+    a.verdicts[3]            # Verdict of connection 3: fate, closer, counts, Explanation
     a.to_json(); a.to_html()
 
 Unusable input raises ``pcapline.CaptureError`` (a ``pcapline.PcaplineError``, whose message is
@@ -21,7 +22,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pcapline.errors import CaptureError, PcaplineError
-from pcapline.model import CaptureInfo, EventKind, Fate, Finding, Side, SkipReason
+from pcapline.model import (
+    CaptureInfo,
+    EventKind,
+    Explanation,
+    Fate,
+    Finding,
+    Side,
+    SkipReason,
+    Verdict,
+)
 
 __version__ = "0.1.0"
 
@@ -30,11 +40,13 @@ __all__ = [
     "CaptureError",
     "CaptureInfo",
     "EventKind",
+    "Explanation",
     "Fate",
     "Finding",
     "PcaplineError",
     "Side",
     "SkipReason",
+    "Verdict",
     "__version__",
     "analyze",
 ]

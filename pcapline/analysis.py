@@ -1,6 +1,6 @@
 """``analyze()``: the pipeline stages in order, and the ``Analysis`` they produce.
 
-    read -> decode -> flows -> detect -> classify -> findings
+    read -> decode -> flows -> detect -> classify -> explain -> findings
 
 Each stage is a module that only knows the stage before it (docs/architecture.md). This file
 only wires them; it decides nothing about TCP. Filters (``host``, ``port``, ``stream``) select
@@ -13,13 +13,25 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
+import numpy as np
 import pandas as pd
 
-from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS, CaptureInfo, Finding
+from pcapline.model import (
+    CONNECTION_COLUMNS,
+    EVENT_COLUMNS,
+    CaptureInfo,
+    Counts,
+    Explanation,
+    Fate,
+    Finding,
+    Side,
+    Verdict,
+    Verdicts,
+)
 
 if TYPE_CHECKING:
     from pcapline.decode import Decoded
@@ -42,6 +54,7 @@ class Analysis:
     # What the stages knew, for renderers that need more than the tables (never recomputed):
     facts: Facts | None = None  # per-segment facts of the whole capture (facts.compute_facts)
     detections: Mapping[int, ConnDetections] = field(default_factory=dict)  # visited conns only
+    verdicts: Mapping[int, Verdict] = field(default_factory=dict)  # conn id -> verdict (all)
 
     def connection(self, conn_id: int) -> pd.Series:
         """The connections-table row of ``conn_id`` (Wireshark ``tcp.stream``); KeyError if absent."""
@@ -92,6 +105,7 @@ class Analysis:
             ],
             facts=self.facts,  # looked up by connection id: the whole capture's stay valid
             detections={k: v for k, v in self.detections.items() if k in ids_kept},
+            verdicts={k: self.verdicts[k] for k in sorted(ids_kept) if k in self.verdicts},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +148,7 @@ def analyze(
     """
     # The stages are imported here, not at the top: ``Analysis`` is a plain record that
     # renderers, scan workers and tests build or unpickle without loading the pipeline.
-    from pcapline import classify, detect, findings
+    from pcapline import classify, detect, explain, findings
     from pcapline.decode import decode
     from pcapline.flows import build_flows
     from pcapline.read import read_capture
@@ -147,11 +161,13 @@ def analyze(
     # The raw frame bytes and the pre-flow segments table are done with: letting them go
     # here, before detection, takes about a third off peak memory on large captures.
     del capture, decoded
-    detected = detect.run_all(segments, connections, capture_end_ns=last_frame_ns)
-    connections = classify.classify(segments, connections, detected)
+    detected = detect.run_all(segments, capture_end_ns=last_frame_ns)
+    classified = classify.classify(segments, connections, detected)
+    verdicts = explain.verdicts(classified)
+    connections = verdict_columns(connections, verdicts)
     _warn_one_sided(info, detected.facts)
     events = detected.events
-    found = findings.find_all(segments, connections, events)
+    found = findings.find_all(segments, connections, events, detections=detected.detections)
     analysis = Analysis(
         capture=info,
         segments=segments,
@@ -160,6 +176,7 @@ def analyze(
         findings=list(found),
         facts=detected.facts,
         detections=detected.detections,
+        verdicts=verdicts,
     )
     if host is None and port is None and stream is None:
         return analysis
@@ -200,11 +217,68 @@ def _warn_one_sided(info: CaptureInfo, facts: Facts) -> None:
         )
 
 
+def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) -> pd.DataFrame:
+    """``connections`` (flows' identity and volume columns) with the verdict columns of
+    model.CONNECTION_COLUMNS filled from ``verdicts``, plus ``evidence_frames`` (a list per row).
+    """
+    out = connections.copy()
+    table = verdicts if isinstance(verdicts, Verdicts) else _as_columns(verdicts)
+    ids = np.asarray(table.ids, dtype=np.int64)
+    wanted = out["id"].to_numpy(np.int64)
+    pos = np.searchsorted(ids, wanted)
+    if len(wanted) and (pos.max() >= len(ids) or not np.array_equal(ids[pos], wanted)):
+        raise KeyError("verdict_columns: a connection without a verdict")
+    order = pos.tolist()
+    texts: dict[int, str] = {}  # healthy connections share one Explanation object
+
+    def text(e: Explanation) -> str:
+        key = id(e)
+        if key not in texts:
+            texts[key] = e.text
+        return texts[key]
+
+    value: dict[Fate | Side | None, str | None] = {None: None}
+    value.update({member: member.value for member in (*Fate, *Side)})
+
+    def sides(values: Sequence[Side | None]) -> list[str | None]:
+        return [value[values[i]] for i in order]
+
+    columns: dict[str, object] = {
+        "fate": [value[table.fate[i]] for i in order],
+        "closer": sides(table.closer),
+        "reset_by": sides(table.reset_by),
+    }
+    for name in Counts.__slots__:
+        columns[name] = np.asarray(table.counts[name], dtype=np.int64)[pos]
+    columns["inferred"] = [table.inferred[i] for i in order]
+    columns["explanation"] = [text(table.explanation[i]) for i in order]
+    columns["evidence_frames"] = [list(table.evidence_frames[i]) for i in order]
+    for name, values in columns.items():
+        dtype = np.int64 if name in Counts.__slots__ else object
+        out[name] = pd.Series(values, index=out.index, dtype=dtype)
+    extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
+    return out[list(CONNECTION_COLUMNS) + extra]
+
+
+def _as_columns(verdicts: Mapping[int, Verdict]) -> Verdicts:
+    rows = [verdicts[k] for k in sorted(verdicts)]
+    return Verdicts(
+        [v.conn for v in rows],
+        fate=[v.fate for v in rows],
+        closer=[v.closer for v in rows],
+        reset_by=[v.reset_by for v in rows],
+        counts={name: [getattr(v.counts, name) for v in rows] for name in Counts.__slots__},
+        evidence_frames=[v.evidence_frames for v in rows],
+        inferred=[v.inferred for v in rows],
+        explanation=[v.explanation for v in rows],
+    )
+
+
 def _connections_table(connections: pd.DataFrame) -> pd.DataFrame:
     """Contract columns first (model.CONNECTION_COLUMNS), any extra columns after, by id."""
     missing = [c for c in CONNECTION_COLUMNS if c not in connections.columns]
     if missing:
-        raise RuntimeError(f"classify() returned a connections table without {missing}")
+        raise RuntimeError(f"verdict_columns() made a connections table without {missing}")
     extra = [c for c in connections.columns if c not in CONNECTION_COLUMNS]
     table = connections[list(CONNECTION_COLUMNS) + extra]
     return table.sort_values("id", kind="stable").reset_index(drop=True)

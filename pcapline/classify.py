@@ -1,4 +1,4 @@
-"""classify: detections -> one fate per connection. The only place a fate is set.
+"""classify: evidence -> one decision per connection. The only place a fate is set.
 
 One ordered list of named rules (``RULES``); the first rule that matches decides, as in Zeek's
 ``conn_state()``. Reading the list top to bottom is reading the decision procedure:
@@ -25,10 +25,13 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           or its own RST) or the capture ended mid-backoff after 3+.
 8. ``reset``              a RST ended the connection (before both FINs were exchanged).
 9. ``closed``             FIN from both sides.
-10. ``half_closed``       FIN from exactly one side.
-                          (9-10: in a one-sided capture the captured side's ACK of the peer's
+10. ``stale_peer_reset``  a later connection on the same 4-tuple drew a client RST carrying this
+                          connection's next sequence number (``Evidence.stale_peer_rst``, set by
+                          the cross-connection pre-pass ``stale_peer_resets``): reset by the client.
+11. ``half_closed``       FIN from exactly one side.
+                          (9, 11: in a one-sided capture the captured side's ACK of the peer's
                           FIN stands for that unseen FIN, ``Handshake.one_sided``.)
-11. ``open``              nothing ended it within the capture.
+12. ``open``              nothing ended it within the capture.
 
 Precedence rationale: handshake fates first (a connection that never opened cannot have died
 of anything later); then the established-phase deaths, each of which also explains the RST or
@@ -39,59 +42,35 @@ closed fails every death rule because its data was acknowledged, so it is ``clos
 connection (refused: the server; keepalive: usually the prober). Counts follow DESIGN.md and are
 computed columnar from ``facts`` for every connection.
 
+Rules decide; they write no prose (``explain.py`` words a decision from the same ``Evidence``).
+
 Speed: connections no detector screened in (one SYN, one SYN+ACK, no RST, no retransmission,
-no probe, no zero window) can only be closed / half_closed / open; their verdict comes from
-columnar aggregates (``_healthy``), the same rules 9-11 in vectorised form.
+no probe, no zero window) can only be closed / half_closed / open; their decision comes from
+columnar aggregates (``_healthy``), rules 9, 11 and 12 in vectorised form. It calls the same
+functions as the per-connection path for the FIN and closer rule (``detect.close.counted_fins``,
+``fins_crossed``, ``closer_code``) and the handshake-RTT rule
+(``detect.handshake.handshake_rtt_ms``); tests/test_fast_path.py runs every sample and corpus
+capture through both paths and finds the same verdicts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pcapline import explain
-from pcapline.detect import ConnDetections, DetectResult
-from pcapline.detect.artefacts import Artefacts
-from pcapline.detect.close import Close
-from pcapline.detect.handshake import Handshake
-from pcapline.detect.keepalive import Keepalive
-from pcapline.detect.retransmit import Retransmissions
-from pcapline.detect.zero_window import ZeroWindow
+from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
+from pcapline.detect.close import first_fins_and_closer
+from pcapline.detect.handshake import handshake_rtts
+from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts
-from pcapline.model import ACK, CONNECTION_COLUMNS, FIN, RST, SYN, Counts, Fate, Side, Verdict
+from pcapline.model import ACK, FIN, RST, SYN, Counts, Decision, Fate, Side
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
 MIDWAY_THRESHOLD = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """Everything the rules may look at for one connection."""
-
-    conn: int
-    counts: Counts
-    handshake: Handshake
-    retransmit: Retransmissions
-    keepalive: Keepalive | None
-    zero_window: ZeroWindow | None
-    close: Close
-    artefacts: Artefacts
-    start_ns: int
-    end_ns: int
-    capture_end_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    fate: Fate
-    closer: Side | None = None
-    reset_by: Side | None = None
-    evidence_frames: tuple[int, ...] = ()
 
 
 Rule = Callable[[Evidence], Decision | None]
@@ -193,6 +172,14 @@ def closed(e: Evidence) -> Decision | None:
     return Decision(Fate.CLOSED, closer=closer, reset_by=_reset_side(e), evidence_frames=frames)
 
 
+def stale_peer_reset(e: Evidence) -> Decision | None:
+    # After ``closed``: a connection both sides had closed was not "still open on the server".
+    stale = e.stale_peer_rst
+    if stale is None:
+        return None
+    return Decision(Fate.RESET, reset_by=Side.CLIENT, evidence_frames=(stale.rst_frame,))
+
+
 def half_closed(e: Evidence) -> Decision | None:
     client_fin, server_fin, closer = _fins(e)
     fin = client_fin if client_fin is not None else server_fin
@@ -216,6 +203,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("retransmit_timeout", retransmit_timeout),
     ("reset", reset),
     ("closed", closed),
+    ("stale_peer_reset", stale_peer_reset),
     ("half_closed", half_closed),
     ("open", still_open),
 )
@@ -262,85 +250,99 @@ def _server_spoke(e: Evidence) -> bool:
 
 def classify(
     segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
-) -> pd.DataFrame:
-    """The connections table with every model.CONNECTION_COLUMNS column filled."""
-    table = _verdict_table(detected)
-    stale_peer_resets(table, segments, connections, detected)
-    out = connections.copy()
-    pos = np.searchsorted(detected.facts.conn_ids, out["id"].to_numpy(np.int64))
-    known = (pos < len(detected.facts.conn_ids)) & (
-        detected.facts.conn_ids[np.minimum(pos, max(len(detected.facts.conn_ids) - 1, 0))]
-        == out["id"].to_numpy(np.int64)
-        if len(detected.facts.conn_ids)
-        else np.zeros(len(out), dtype=bool)
-    )
-    if not np.all(known):  # connections without segments (flows never makes these)
-        raise ValueError("classify: connections without segments")
-    for name, values in table.items():
-        column = values[pos] if isinstance(values, np.ndarray) else [values[i] for i in pos]
-        out[name] = pd.Series(column, index=out.index, dtype=_DTYPES.get(name, object))
-    extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
-    return out[list(CONNECTION_COLUMNS) + extra]
+) -> Classified:
+    """One decision per connection: RULES for visited ones, the fast path for the others.
 
-
-_DTYPES: dict[str, Any] = {name: np.int64 for name in Counts.__slots__}
-
-
-def _verdict_table(detected: DetectResult) -> dict[str, Any]:
-    """Verdict columns per connection, in ``facts.conn_ids`` order.
-
-    Healthy (unvisited) connections get rules 9-11 columnar; visited ones go through ``RULES``.
+    Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
+    decided through RULES even when no detector screened it.
     """
     facts = detected.facts
+    n = len(facts.conn_ids)
     counts = _counts(facts)
-    healthy = _healthy(facts)
-    fate, closer = healthy.fates()
-    table: dict[str, Any] = {
-        "fate": fate,
-        "closer": closer,
-        "reset_by": np.full(len(facts.conn_ids), None, dtype=object),
-    }
-    for name, values in zip(Counts.__slots__, counts, strict=True):
-        table[name] = values
-    table["inferred"] = healthy.inferred()
-    table["explanation"] = healthy.explanations(fate, closer)
-    table["evidence_frames"] = healthy.evidence()
-    start = facts.time_ns[facts.starts[:-1]] if len(facts.conn_ids) else np.zeros(0, np.int64)
-    end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if len(facts.conn_ids) else start
-    for index in np.flatnonzero(detected.visited).tolist():
+    stale = stale_peer_resets(segments, connections, detected)
+    fast = _healthy(facts)
+    visited = detected.visited.copy()
+    detections: dict[int, ConnDetections] = dict(detected.detections)
+    for conn in stale:
+        index = int(np.searchsorted(facts.conn_ids, conn))
+        if not visited[index]:  # no screen selected it: run the detectors for RULES
+            detections[conn] = detect_connection(conn_view(facts, index))
+            visited[index] = True
+    screened = detected.screened if len(detected.screened) else detected.visited
+    start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
+    end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
+    fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
+    evidence: dict[int, Evidence] = {}
+    decisions: dict[int, Decision] = {}
+    rows = np.flatnonzero(visited)
+    visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
+    for index, row_counts in zip(rows.tolist(), visited_counts, strict=True):
         conn = int(facts.conn_ids[index])
-        c = Counts(*(int(col[index]) for col in counts))
-        evidence = _evidence(
-            conn, c, detected.detections[conn], int(start[index]), int(end[index]), facts
+        e = Evidence.of(
+            conn,
+            Counts(*row_counts),
+            detections[conn],
+            start_ns=int(start[index]),
+            end_ns=int(end[index]),
+            capture_end_ns=facts.capture_end_ns,
+            screened=bool(screened[index]),
+            stale_peer_rst=stale.get(conn),
         )
-        decision = decide(evidence)
-        table["fate"][index] = decision.fate.value
-        table["closer"][index] = decision.closer.value if decision.closer is not None else None
-        table["reset_by"][index] = (
-            decision.reset_by.value if decision.reset_by is not None else None
-        )
-        table["inferred"][index] = explain.inferred(evidence)
-        table["explanation"][index] = explain.explain(decision, evidence)
-        table["evidence_frames"][index] = list(decision.evidence_frames)
-    return table
+        d = decide(e)
+        evidence[conn], decisions[conn] = e, d
+        fate[index], closer[index], reset_by[index] = d.fate, d.closer, d.reset_by
+        frames[index] = d.evidence_frames
+    _count_rst_with_the_connection_it_ended(facts, decisions, counts, stale)
+    return Classified(
+        conn_ids=facts.conn_ids,
+        fate=fate,
+        closer=closer,
+        reset_by=reset_by,
+        evidence_frames=frames,
+        counts=counts,
+        evidence=evidence,
+        decisions=decisions,
+        columnar=_columnar(facts),
+    )
+
+
+def _count_rst_with_the_connection_it_ended(
+    facts: Facts,
+    decisions: Mapping[int, Decision],
+    counts: dict[str, np.ndarray],
+    stale: Mapping[int, StalePeerReset],
+) -> None:
+    """A stale-peer RST that ended the older connection counts there, not in the newer one
+    (where Wireshark's tcp.stream rule grouped it). In place."""
+    resets = counts["resets"]
+    for older, found in stale.items():
+        if decisions[older].evidence_frames != (found.rst_frame,):
+            continue  # an earlier rule decided the older connection: the RST ended nothing
+        i_old, i_new = np.searchsorted(facts.conn_ids, [older, found.newer_conn]).tolist()
+        resets[i_old] += 1
+        resets[i_new] = max(int(resets[i_new]) - 1, 0)
 
 
 def stale_peer_resets(
-    table: dict[str, Any], segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
-) -> None:
-    """Cross-connection evidence on one 4-tuple: a stale-peer exchange (challenge ACK, client
-    RST, SYN retry) is grouped with the NEW connection (Wireshark's tcp.stream rule), but its
-    RST carries the OLD connection's next client sequence number, so it ends the old one on
-    the server. Move that RST's fate and count to the older connection (in place)."""
+    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+) -> dict[int, StalePeerReset]:
+    """Cross-connection evidence on one 4-tuple, keyed by the OLDER connection's id.
+
+    A stale-peer exchange (challenge ACK, client RST, SYN retry) is grouped with the NEW
+    connection (Wireshark's tcp.stream rule), but its RST carries the OLD connection's next
+    client sequence number (a client segment's end: seq + length + SYN + FIN), so it ends the
+    old one on the server.
+    """
     facts = detected.facts
+    out: dict[int, StalePeerReset] = {}
     for conn, found in detected.detections.items():
-        h = found.handshake.inferred
-        if h.stale_rst_frame is None:
+        rst_frame = found.handshake.inferred.stale_rst_frame
+        if rst_frame is None:
             continue
         older = _previous_on_4tuple(connections, conn)
         if older is None:
             continue
-        rst = segments[segments["frame"] == h.stale_rst_frame]
+        rst = segments[segments["frame"] == rst_frame]
         old_client = segments[(segments["conn"] == older) & segments["from_client"]]
         if not len(rst) or not len(old_client):
             continue
@@ -353,21 +355,12 @@ def stale_peer_resets(
         ) % 2**32
         if int(rst["seq"].iloc[0]) not in set(ends.tolist()):
             continue
-        i_old, i_new = np.searchsorted(facts.conn_ids, [older, conn])
-        if table["fate"][i_old] not in (Fate.OPEN.value, Fate.HALF_CLOSED.value):
-            continue
-        table["fate"][i_old] = Fate.RESET.value
-        table["reset_by"][i_old] = Side.CLIENT.value
-        table["closer"][i_old] = None
-        table["resets"][i_old] += 1
-        table["resets"][i_new] = max(int(table["resets"][i_new]) - 1, 0)
-        table["evidence_frames"][i_old] = [h.stale_rst_frame]
-        idle = (int(rst["time_ns"].iloc[0]) - int(facts.time_ns[facts.starts[i_old + 1] - 1])) / 1e9
-        table["inferred"][i_old] = {
-            **table["inferred"][i_old],
-            "reset": {"by": Side.CLIENT.value, "state": "established", "idle_s": round(idle, 3)},
-        }
-        table["explanation"][i_old] = explain.stale_peer_reset(h.stale_rst_frame, conn)
+        i_old = int(np.searchsorted(facts.conn_ids, older))
+        last_ns = int(facts.time_ns[facts.starts[i_old + 1] - 1])
+        idle = (int(rst["time_ns"].iloc[0]) - last_ns) / 1e9
+        # Two later connections naming one older: the first RST ended it.
+        out.setdefault(older, StalePeerReset(rst_frame=rst_frame, newer_conn=conn, idle_s=idle))
+    return out
 
 
 def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
@@ -379,45 +372,9 @@ def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
     return int(connections.loc[same, "id"].max()) if same.any() else None
 
 
-def verdicts_by_id(connections: pd.DataFrame, detected: DetectResult) -> dict[int, Verdict]:
-    """One ``model.Verdict`` per connection id (fate, sides, counts, evidence frames)."""
-    table = _verdict_table(detected)
-    out: dict[int, Verdict] = {}
-    for index, conn in enumerate(detected.facts.conn_ids.tolist()):
-        closer, reset_by = table["closer"][index], table["reset_by"][index]
-        out[conn] = Verdict(
-            conn=conn,
-            fate=Fate(table["fate"][index]),
-            closer=Side(closer) if closer is not None else None,
-            reset_by=Side(reset_by) if reset_by is not None else None,
-            counts=Counts(*(int(table[name][index]) for name in Counts.__slots__)),
-            inferred=table["inferred"][index],
-            explanation=table["explanation"][index],
-            evidence_frames=tuple(table["evidence_frames"][index]),
-        )
-    return out
-
-
-def _evidence(
-    conn: int, counts: Counts, found: ConnDetections, start: int, end: int, facts: Facts
-) -> Evidence:
-    return Evidence(
-        conn=conn,
-        counts=counts,
-        handshake=found.handshake.inferred,
-        retransmit=found.retransmit.inferred,
-        keepalive=found.keepalive.inferred,
-        zero_window=found.zero_window.inferred,
-        close=found.close.inferred,
-        artefacts=found.artefacts.inferred,
-        start_ns=start,
-        end_ns=end,
-        capture_end_ns=facts.capture_end_ns,
-    )
-
-
-def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
-    """The six DESIGN.md counts per connection (facts.conn_ids order), columnar."""
+def _counts(facts: Facts) -> dict[str, np.ndarray]:
+    """The six DESIGN.md counts per connection (facts.conn_ids order), columnar, by
+    ``Counts`` field name."""
     n = len(facts.conn_ids)
     ci = facts.conn_index
     clean = ~facts.is_dup
@@ -429,7 +386,7 @@ def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
 
     syns = per_conn(syn & ~ack & facts.from_client & clean)
     synacks = per_conn(syn & ack & ~facts.from_client & clean)
-    return (
+    columns = (
         np.maximum(syns - 1, 0),
         np.maximum(synacks - 1, 0),
         per_conn(facts.is_retrans),
@@ -437,106 +394,69 @@ def _counts(facts: Facts) -> tuple[np.ndarray, ...]:
         per_conn(facts.is_window_probe),
         per_conn(((facts.flags & RST) != 0) & clean),
     )
+    return dict(zip(Counts.__slots__, columns, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
-class _Healthy:
-    """Rules 9-11 in columnar form, for connections no detector needed to visit."""
+class Healthy:
+    """Rules 9, 11 and 12 in columnar form, for connections no detector needed to visit
+    (every connection, conn_ids order; classify then overwrites the visited ones)."""
 
-    client_fin: np.ndarray  # frame of the first client FIN, 0 if none
-    server_fin: np.ndarray
-    crossed: np.ndarray  # the FINs crossed (simultaneous close)
-    no_syn: np.ndarray
-    rtt_ms: np.ndarray  # handshake RTT, NaN if not measurable
-
-    def fates(self) -> tuple[np.ndarray, np.ndarray]:
-        cf, sf = self.client_fin > 0, self.server_fin > 0
-        fate = np.where(
-            cf & sf, Fate.CLOSED.value, np.where(cf | sf, Fate.HALF_CLOSED.value, Fate.OPEN.value)
-        ).astype(object)
-        first_client = np.where(cf & sf, self.client_fin < self.server_fin, cf)
-        closer = np.where(first_client, Side.CLIENT.value, Side.SERVER.value).astype(object)
-        closer[cf & sf & self.crossed] = Side.BOTH.value
-        closer[~(cf | sf)] = None
-        return fate, closer
-
-    def inferred(self) -> list[dict[str, Any]]:
-        rtt = np.round(self.rtt_ms, 3).tolist()
-        out: list[dict[str, Any]] = [{} if r != r else {"rtt_ms": r} for r in rtt]  # NaN != NaN
-        for i in np.flatnonzero(self.no_syn).tolist():
-            out[i]["capture_start"] = True
-        return out
-
-    def explanations(self, fate: np.ndarray, closer: np.ndarray) -> list[str]:
-        # Few distinct texts (fate x closer x capture start): word each once.
-        texts: dict[tuple[str, object, bool], str] = {}
-        out = []
-        for f, c, n in zip(fate.tolist(), closer.tolist(), self.no_syn.tolist(), strict=True):
-            key = (f, c, n)
-            text = texts.get(key)
-            if text is None:
-                text = texts[key] = explain.healthy(Fate(f), Side(c) if c is not None else None, n)
-            out.append(text)
-        return out
-
-    def evidence(self) -> list[list[int]]:
-        return [
-            [a, b] if a < b else [b, a] if a and b else [a or b] if a or b else []
-            for a, b in zip(self.client_fin.tolist(), self.server_fin.tolist(), strict=True)
-        ]
+    fate: np.ndarray  # object: Fate
+    closer: np.ndarray  # object: Side or None (detect.close.first_fins_and_closer)
+    reset_by: np.ndarray  # object: None (no RST in an unvisited connection)
+    evidence_frames: list[tuple[int, ...]]  # the FINs that decided it
 
 
-def _healthy(facts: Facts) -> _Healthy:
+def _healthy(facts: Facts) -> Healthy:
     n = len(facts.conn_ids)
-    ci = facts.conn_index
-    fin = ((facts.flags & FIN) != 0) & ~facts.is_dup  # the first FIN counts even if resent
-    first_fin = {}
-    first_row = {}
-    for side in (True, False):
-        rows = np.flatnonzero(fin & (facts.from_client == side))[::-1]
-        frame = np.zeros(n, dtype=np.int64)
-        row = np.full(n, -1, dtype=np.int64)
-        frame[ci[rows]] = facts.frame[rows]
-        row[ci[rows]] = rows
-        first_fin[side], first_row[side] = frame, row
-    both = (first_row[True] >= 0) & (first_row[False] >= 0)
-    crossed = np.zeros(n, dtype=bool)
-    idx = np.flatnonzero(both)
-    a, b = first_row[True][idx], first_row[False][idx]
-    first, second = np.minimum(a, b), np.maximum(a, b)
-    crossed[idx] = facts.rel_ack[second] < facts.seq_end[first]
-    syn = (facts.flags & SYN) != 0
-    no_syn = np.bincount(ci[syn], minlength=n) == 0
-    return _Healthy(
-        client_fin=first_fin[True],
-        server_fin=first_fin[False],
-        crossed=crossed,
-        no_syn=no_syn,
-        rtt_ms=_handshake_rtt_ms(facts),
+    client_row, server_row, closer = first_fins_and_closer(facts)
+    client_fin = np.where(client_row >= 0, facts.frame[client_row], 0).tolist()
+    server_fin = np.where(server_row >= 0, facts.frame[server_row], 0).tolist()
+    has_c, has_s = client_row >= 0, server_row >= 0
+    fate = np.empty(n, dtype=object)
+    fate[:] = Fate.OPEN  # (numpy.full would store the str, not the enum member)
+    fate[has_c | has_s] = Fate.HALF_CLOSED
+    fate[has_c & has_s] = Fate.CLOSED
+    return Healthy(
+        fate=fate,
+        closer=closer,
+        reset_by=np.full(n, None, dtype=object),
+        evidence_frames=[_fin_frames(c, s) for c, s in zip(client_fin, server_fin, strict=True)],
     )
 
 
-def _handshake_rtt_ms(facts: Facts) -> np.ndarray:
-    """SYN -> client's first ACK without SYN, per connection (healthy ones: exactly one SYN)."""
+def _fin_frames(client_fin: int, server_fin: int) -> tuple[int, ...]:
+    """Evidence of closed (both FINs, in frame order) or half_closed (the one FIN)."""
+    if client_fin and server_fin:
+        return (client_fin, server_fin) if client_fin < server_fin else (server_fin, client_fin)
+    if client_fin or server_fin:
+        return (client_fin or server_fin,)
+    return ()
+
+
+def _columnar(facts: Facts) -> Columnar:
+    """What explain words a fast-path connection with, for every connection."""
     n = len(facts.conn_ids)
     ci = facts.conn_index
-    syn = ((facts.flags & SYN) != 0) & ~((facts.flags & ACK) != 0) & facts.from_client
-    syn_t = np.full(n, np.nan)
-    rows = np.flatnonzero(syn)[::-1]
-    syn_t[ci[rows]] = facts.time_ns[rows]
-    ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & (facts.rel_ack >= 1)
-    ack_t = np.full(n, np.nan)
-    rows = np.flatnonzero(ack)[::-1]
-    ack_t[ci[rows]] = facts.time_ns[rows]
-    return np.asarray((ack_t - syn_t) / 1e6)
+
+    def per_conn(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(ci[mask], minlength=n).astype(np.int64)
+
+    return Columnar(
+        rtt_ms=handshake_rtts(facts),
+        capture_start=per_conn((facts.flags & SYN) != 0) == 0,
+        duplicates=per_conn(facts.is_dup),
+        super_segments=per_conn(facts.super_segment),
+    )
 
 
-def verdicts(
-    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
-) -> list[Verdict]:  # segments/connections: the stage signature
-    """``model.Verdict`` per connection, in connection id order (with evidence frames)."""
-    by_id = verdicts_by_id(connections, detected)
-    return [by_id[k] for k in sorted(by_id)]
-
-
-__all__ = ["RULES", "Decision", "Evidence", "classify", "decide", "verdicts", "verdicts_by_id"]
+__all__ = [
+    "RULES",
+    "Classified",
+    "Decision",
+    "Evidence",
+    "classify",
+    "decide",
+    "stale_peer_resets",
+]

@@ -350,7 +350,11 @@ def _write(text: str, output: str | None) -> None:
     if output is None or output == "-":
         click.echo(text, nl=False)
         return
-    _write_with(lambda stream: stream.write(text), output)
+    _write_with(lambda stream: _write_text(stream, text), output)
+
+
+def _write_text(stream: TextIO, text: str) -> None:
+    stream.write(text)
 
 
 def _write_with(writer: Callable[[TextIO], None], output: str) -> None:

@@ -1,21 +1,71 @@
-"""explain: a verdict in plain words, with the numbers and the settings to check.
+"""explain: a decision in plain words, with the numbers and the settings to check.
 
 The reader is an on-call engineer holding a ticket: every explanation says what the capture
 shows (counts, gaps, who), what it most likely means, and where to look on the hosts (sysctls,
 socket options, ``ss``/``nstat`` counters). Honest about the capture's limits: when the
 capture ended before a give-up could be seen, the text says so.
 
-Also builds the ``inferred`` dict (documented keys, see ``inferred``).
+The stage after classify: ``verdicts`` turns every ``Decision`` (with the ``Evidence`` it was
+decided on) into a ``model.Verdict``: the decision, the ``inferred`` dict (documented keys, see
+``inferred``) and a structured ``model.Explanation`` (label, headline, body, what to check, side
+notes). It reads classify's records from ``pcapline/evidence.py`` and never imports classify.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Callable
 
-from pcapline.model import Fate, Side
+from pcapline.evidence import Classified, Evidence
+from pcapline.model import Decision, Explanation, Fate, Side, Verdicts
 
-if TYPE_CHECKING:
-    from pcapline.classify import Decision, Evidence
+
+def verdicts(classified: Classified) -> Verdicts:
+    """Every connection's verdict: the decision, its ``inferred`` dict and its explanation.
+
+    Connections decided through the rules are worded from their evidence; the others (and any a
+    rule visited although no screen selected it) share one text per (fate, closer, capture
+    start), worded without per-connection numbers (``healthy``).
+    """
+    texts: dict[tuple[Fate, Side | None, bool], Explanation] = {}
+    columnar = classified.columnar
+    rtt = columnar.rtt_ms.tolist()
+    start = columnar.capture_start.tolist()
+    duplicates = columnar.duplicates.tolist()
+    super_segments = columnar.super_segments.tolist()
+    fates, closers = classified.fate.tolist(), classified.closer.tolist()
+    found: list[dict[str, object]] = []
+    words: list[Explanation] = []
+    for index, conn in enumerate(classified.conn_ids.tolist()):
+        e = classified.evidence.get(conn)
+        text: Explanation | None = None
+        if e is not None:
+            d = classified.decisions[conn]
+            keys = inferred(e)
+            if _stale_peer_decided(d, e):
+                keys["reset"] = _stale_peer_inferred(e)
+            text = explain(d, e)
+        else:
+            keys = {}
+            _rtt_key(keys, None if math.isnan(rtt[index]) else rtt[index])
+            _artefact_keys(keys, start[index], duplicates[index], super_segments[index])
+        if text is None:  # nothing unusual: one text per (fate, closer, capture start)
+            key = (fates[index], closers[index], bool(start[index]))
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = healthy(*key)
+        found.append(keys)
+        words.append(text)
+    return Verdicts(
+        classified.conn_ids.tolist(),
+        fate=fates,
+        closer=closers,
+        reset_by=classified.reset_by.tolist(),
+        counts={name: values.tolist() for name, values in classified.counts.items()},
+        evidence_frames=classified.evidence_frames,
+        inferred=found,
+        explanation=words,
+    )
 
 
 def _s(seconds: float | None) -> str:
@@ -32,7 +82,7 @@ def _times(times: tuple[float, ...]) -> str:
     return ", ".join(f"{t:.3g}".rstrip("0").rstrip(".") if t else "0" for t in times) + " s"
 
 
-def inferred(e: Evidence) -> dict[str, Any]:
+def inferred(e: Evidence) -> dict[str, object]:
     """The ``inferred`` dict of one connection. Keys (present only when relevant):
 
     - ``rtt_ms``: round-trip time at the capture point (handshake, else data/ACK pairs, Karn).
@@ -48,11 +98,9 @@ def inferred(e: Evidence) -> dict[str, Any]:
     - ``capture_start``: true when the capture began inside the connection (no SYN).
     - ``duplicates``, ``super_segments``: capture artefacts, when non-zero.
     """
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     h = e.handshake
-    rtt = h.rtt_ms if h.rtt_ms is not None else e.retransmit.rtt_ms
-    if rtt is not None:
-        out["rtt_ms"] = round(rtt, 3)
+    _rtt_key(out, h.rtt_ms if h.rtt_ms is not None else e.retransmit.rtt_ms)
     unanswered_syn = h.synack is None and h.answer != "rst" and h.synack_proven is None
     if h.syn is not None and (h.syn.retries or unanswered_syn):
         out["syn"] = h.syn.as_inferred()
@@ -73,17 +121,38 @@ def inferred(e: Evidence) -> dict[str, Any]:
             "state": r.state,
             "idle_s": None if r.idle_s is None else round(r.idle_s, 3),
         }
-    if e.artefacts.capture_start:
-        out["capture_start"] = True
-    if e.artefacts.duplicates:
-        out["duplicates"] = e.artefacts.duplicates
-    if e.artefacts.super_segments:
-        out["super_segments"] = e.artefacts.super_segments
+    a = e.artefacts
+    _artefact_keys(out, a.capture_start, a.duplicates, a.super_segments)
     return out
 
 
-def explain(decision: Decision, e: Evidence) -> str:
-    """The explanation for a visited connection: the fate's story, then side notes."""
+# The keys a fast-path connection has too (explain.verdicts writes them from classify's
+# columnar counts), written by one function each so both paths give the same dict.
+
+
+def _rtt_key(out: dict[str, object], rtt_ms: float | None) -> None:
+    if rtt_ms is not None:
+        out["rtt_ms"] = round(rtt_ms, 3)
+
+
+def _artefact_keys(
+    out: dict[str, object], capture_start: bool, duplicates: int, super_segments: int
+) -> None:
+    if capture_start:
+        out["capture_start"] = True
+    if duplicates:
+        out["duplicates"] = duplicates
+    if super_segments:
+        out["super_segments"] = super_segments
+
+
+def explain(decision: Decision, e: Evidence) -> Explanation | None:
+    """The explanation for a connection decided through the rules: the fate's story, then
+    side notes. None when no detector's screen selected it (nothing unusual: ``healthy``)."""
+    if _stale_peer_decided(decision, e):
+        return _stale_peer_reset(e)
+    if not e.screened:
+        return None
     story = _STORIES[decision.fate](decision, e)
     notes = [
         n
@@ -98,55 +167,75 @@ def explain(decision: Decision, e: Evidence) -> str:
         )
         if n
     ]
-    return " ".join([story, *notes])
+    return _with_notes(story, tuple(notes))
 
 
-def healthy(fate: Fate, closer: Side | None, no_syn: bool) -> str:
+def _with_notes(story: Explanation, notes: tuple[str, ...]) -> Explanation:
+    """The story followed by side notes. A story that is one sentence and nothing else keeps
+    its full stop in the headline (the terminal's "why" column shows the whole sentence)."""
+    if story.body == "." and not story.check and not notes:
+        return Explanation(story.headline + ".", label=story.label)
+    return Explanation(story.headline, story.label, story.body, story.check, notes)
+
+
+def healthy(fate: Fate, closer: Side | None, no_syn: bool) -> Explanation:
     """Explanation for a connection with nothing unusual (no retransmission, RST, probe).
 
     Worded without per-connection numbers so one text serves every such connection.
     """
-    start = "Capture began inside this connection (no SYN seen). " if no_syn else ""
     if fate is Fate.CLOSED:
-        return start + _closed_text(closer)
-    if fate is Fate.HALF_CLOSED:
-        return start + _half_closed_text(closer)
-    return start + "Still open when the capture ended: no FIN or RST, nothing unusual."
+        story = _closed_text(closer)
+    elif fate is Fate.HALF_CLOSED:
+        story = _half_closed_text(closer)
+    else:
+        story = Explanation(
+            "no FIN or RST, nothing unusual", "Still open when the capture ended", "."
+        )
+    if no_syn:
+        story = Explanation(
+            "Capture began inside this connection (no SYN seen)", body=". " + story.text
+        )
+    return _with_notes(story, ())
 
 
-def _closed_text(closer: Side | None) -> str:
+def _closed_text(closer: Side | None) -> Explanation:
     if closer is Side.BOTH:
-        return (
-            "Closed normally: both sides sent FIN at the same time (simultaneous close); "
-            "both go through TIME_WAIT."
+        return Explanation(
+            "both sides sent FIN at the same time (simultaneous close)",
+            "Closed normally",
+            "; both go through TIME_WAIT.",
         )
     other = "server" if closer is Side.CLIENT else "client"
-    return (
-        f"Closed normally: the {closer} sent the first FIN, the {other} answered with its own; "
-        f"the {closer} holds TIME_WAIT (60 s on Linux)."
+    return Explanation(
+        f"the {closer} sent the first FIN, the {other} answered with its own",
+        "Closed normally",
+        f"; the {closer} holds TIME_WAIT (60 s on Linux).",
     )
 
 
-def _half_closed_text(closer: Side | None) -> str:
+def _half_closed_text(closer: Side | None) -> Explanation:
     other = "server" if closer is Side.CLIENT else "client"
-    return (
-        f"Half closed: the {closer} sent FIN, the {other} had not sent its FIN by the end of "
+    return Explanation(
+        f"the {closer} sent FIN, the {other} had not sent its FIN by the end of "
         f"the capture (it may still be sending, or its application never called close(): "
-        f"look for CLOSE_WAIT in ss -tan on the {other})."
+        f"look for CLOSE_WAIT in ss -tan on the {other})",
+        "Half closed",
+        ".",
     )
 
 
-def _refused(d: Decision, e: Evidence) -> str:
+def _refused(d: Decision, e: Evidence) -> Explanation:
     h = e.handshake
     tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
-    return (
-        f"Refused: the server answered the SYN with RST{tries} (frame {h.answer_frame}). "
-        "Nothing listens on that port, or a firewall rejects it (tcp-reset). "
-        "Check: ss -lnt on the server; nft list ruleset / iptables -S for REJECT rules."
+    return Explanation(
+        f"the server answered the SYN with RST{tries} (frame {h.answer_frame})",
+        "Refused",
+        ". Nothing listens on that port, or a firewall rejects it (tcp-reset).",
+        "Check: ss -lnt on the server; nft list ruleset / iptables -S for REJECT rules.",
     )
 
 
-def _connect_timeout(d: Decision, e: Evidence) -> str:
+def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
     syn = e.handshake.syn
     assert syn is not None
     n = syn.retries + 1
@@ -174,11 +263,12 @@ def _connect_timeout(d: Decision, e: Evidence) -> str:
         if e.handshake.stale_peer
         else ""
     )
-    return (
-        f"Connect timeout: {n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, never answered; "
-        f"schedule: {shape}{retries}; {end}.{stale} "
+    return Explanation(
+        f"{n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, never answered",
+        "Connect timeout",
+        f"; schedule: {shape}{retries}; {end}.{stale}",
         "Check: is the server up and listening (ss -lnt), is a firewall dropping SYNs "
-        "(nft list ruleset), is the listen queue full (nstat -az TcpExtListenDrops)."
+        "(nft list ruleset), is the listen queue full (nstat -az TcpExtListenDrops).",
     )
 
 
@@ -210,8 +300,9 @@ def _syn_setting(
     )
 
 
-def _listen_overflow(d: Decision, e: Evidence) -> str:
+def _listen_overflow(d: Decision, e: Evidence) -> Explanation:
     h = e.handshake
+    then = ""
     if h.overflow_rst_frame is not None:
         how = (
             f"the server answered the client's handshake ACK with a RST (frame "
@@ -224,7 +315,7 @@ def _listen_overflow(d: Decision, e: Evidence) -> str:
             "the ACK because its accept queue was full (tcp_abort_on_overflow=0)"
         )
         if d.reset_by is Side.SERVER:
-            how += (
+            then = (
                 "; once the half-open request expired (net.ipv4.tcp_synack_retries), the listener "
                 "answered the client's next segment with RST"
             )
@@ -234,20 +325,25 @@ def _listen_overflow(d: Decision, e: Evidence) -> str:
         else " The client sent no data, so TCP_DEFER_ACCEPT on the listener (which ignores a bare ACK) "
         "would look the same."
     )
-    return (
-        f"Listen queue overflow: {how}.{alt} The application does not accept() fast enough or its "
-        "backlog is small. Check: ss -lnt (Recv-Q vs Send-Q of the listener), "
-        "nstat -az TcpExtListenOverflows TcpExtListenDrops, net.core.somaxconn and the listen() backlog."
+    return Explanation(
+        how,
+        "Listen queue overflow",
+        f"{then}.{alt} The application does not accept() fast enough or its backlog is small.",
+        "Check: ss -lnt (Recv-Q vs Send-Q of the listener), "
+        "nstat -az TcpExtListenOverflows TcpExtListenDrops, net.core.somaxconn and the listen() backlog.",
     )
 
 
-def _handshake_timeout(d: Decision, e: Evidence) -> str:
+def _handshake_timeout(d: Decision, e: Evidence) -> Explanation:
     sa = e.handshake.synack
     assert sa is not None
     if sa.retries == 0:
         sent = (
             "the server answered the SYN with one SYN+ACK, never retransmitted, and the client never "
-            "ACKed it. A SYN+ACK that is not retransmitted after 1 s is a SYN cookie (the SYN queue "
+            "ACKed it"
+        )
+        then = (
+            ". A SYN+ACK that is not retransmitted after 1 s is a SYN cookie (the SYN queue "
             "was full: nstat -az TcpExtSyncookiesSent) or tcp_synack_retries=0"
         )
     else:
@@ -259,8 +355,9 @@ def _handshake_timeout(d: Decision, e: Evidence) -> str:
             end = "the capture ended while the server was still retrying"
         sent = (
             f"the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
-            f"({sa.schedule.name}) and the client never ACKed it; {end}"
+            f"({sa.schedule.name}) and the client never ACKed it"
         )
+        then = f"; {end}"
     bad = e.handshake.bad_ack_frame
     wrong = (
         f" The client did send an ACK (frame {bad}), but not of the SYN+ACK (ack is not the server's "
@@ -268,16 +365,19 @@ def _handshake_timeout(d: Decision, e: Evidence) -> str:
         if bad is not None
         else ""
     )
-    return (
-        f"Handshake timeout: {sent}.{wrong} The client never completed the handshake: it is gone, a "
+    return Explanation(
+        sent,
+        "Handshake timeout",
+        f"{then}.{wrong} The client never completed the handshake: it is gone, a "
         "firewall on the client side or an asymmetric return path drops the SYN+ACK or its ACK, or "
-        "the SYN's source was spoofed (SYN flood). Server side: net.ipv4.tcp_synack_retries "
+        "the SYN's source was spoofed (SYN flood).",
+        "Server side: net.ipv4.tcp_synack_retries "
         "(default 5); nstat -az TcpExtTCPSynRetrans TcpExtTCPTimeouts counts the SYN+ACK "
-        "retransmissions; check the path back to the client."
+        "retransmissions; check the path back to the client.",
     )
 
 
-def _keepalive_timeout(d: Decision, e: Evidence) -> str:
+def _keepalive_timeout(d: Decision, e: Evidence) -> Explanation:
     k = e.keepalive
     assert k is not None
     every = f" every {_s(k.interval_s)}" if k.interval_s is not None else ""
@@ -288,15 +388,17 @@ def _keepalive_timeout(d: Decision, e: Evidence) -> str:
         end = f"the {k.prober} gave up silently after {k.unanswered_tail} probe(s)"
     else:
         end = f"{k.unanswered_tail} probes unanswered when the capture ended (give-up not seen)"
-    return (
-        f"Keepalive timeout: the {k.prober} sent keepalive probes{idle}{every}; they went "
-        f"unanswered and {end}. The peer host or a middlebox (NAT/firewall idle timeout) vanished. "
-        f"Settings: TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT or net.ipv4.tcp_keepalive_time/_intvl/"
-        "_probes; on the hosts: ss -o (keepalive timer), conntrack/NAT idle timeouts on the path."
+    return Explanation(
+        f"the {k.prober} sent keepalive probes{idle}{every}",
+        "Keepalive timeout",
+        f"; they went unanswered and {end}. The peer host or a middlebox (NAT/firewall idle "
+        "timeout) vanished.",
+        "Settings: TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT or net.ipv4.tcp_keepalive_time/_intvl/"
+        "_probes; on the hosts: ss -o (keepalive timer), conntrack/NAT idle timeouts on the path.",
     )
 
 
-def _persist_timeout(d: Decision, e: Evidence) -> str:
+def _persist_timeout(d: Decision, e: Evidence) -> Explanation:
     z = e.zero_window
     assert z is not None
     end = (
@@ -306,15 +408,17 @@ def _persist_timeout(d: Decision, e: Evidence) -> str:
         if z.gave_up
         else "the capture ended while the sender was still probing"
     )
-    return (
-        f"Persist timeout: the {z.receiver} advertised window 0 and stayed stalled "
-        f"{_s(z.stalled_s)}; the sender's {z.probes} window probes ended with {z.unanswered_tail} "
-        f"unanswered; {end}. The receiver stopped reading and then vanished. Settings: "
-        "net.ipv4.tcp_retries2, TCP_USER_TIMEOUT; check ss -o (persist timer) and the receiving application."
+    return Explanation(
+        f"the {z.receiver} advertised window 0 and stayed stalled {_s(z.stalled_s)}",
+        "Persist timeout",
+        f"; the sender's {z.probes} window probes ended with {z.unanswered_tail} "
+        f"unanswered; {end}. The receiver stopped reading and then vanished.",
+        "Settings: net.ipv4.tcp_retries2, TCP_USER_TIMEOUT; check ss -o (persist timer) and the "
+        "receiving application.",
     )
 
 
-def _retransmit_timeout(d: Decision, e: Evidence) -> str:
+def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
     s = e.retransmit.last_series
     assert s is not None
     gaps = ", ".join(_s(g) for g in s.gaps)
@@ -349,15 +453,17 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> str:
         else ""
     )
     what = "FIN (no data)" if s.fin_only else "data"
-    return (
-        f"Retransmission timeout: the {s.side} sent the same {what} {len(s.frames)} times{probe}, "
-        f"RTO gaps {gaps} ({shape}), never acknowledged; {end}.{uto} The peer or the path is gone "
-        "(blackhole, dead host, firewall state lost). Check: ss -o (on timer), "
-        "nstat TcpExtTCPAbortOnTimeout, the route/firewall between the hosts."
+    return Explanation(
+        f"the {s.side} sent the same {what} {len(s.frames)} times{probe}, "
+        f"RTO gaps {gaps} ({shape}), never acknowledged",
+        "Retransmission timeout",
+        f"; {end}.{uto} The peer or the path is gone (blackhole, dead host, firewall state lost).",
+        "Check: ss -o (on timer), nstat TcpExtTCPAbortOnTimeout, the route/firewall between the "
+        "hosts.",
     )
 
 
-def _reset(d: Decision, e: Evidence) -> str:
+def _reset(d: Decision, e: Evidence) -> Explanation:
     r = e.close.ending_reset
     assert r is not None
     parts = [f"Reset by the {r.side} (frame {r.frame}) {_state_text(r.state)}"]
@@ -394,10 +500,14 @@ def _reset(d: Decision, e: Evidence) -> str:
         why.append(
             "its TTL/IP ID differ from the sender's other packets: possibly injected by a middlebox"
         )
-    text = ", ".join(parts) + "."
+    body = "."
     if why:
-        text += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
-    return text + " Check the application logs on that side around this time."
+        body += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
+    return Explanation(
+        ", ".join(parts),
+        body=body,
+        check="Check the application logs on that side around this time.",
+    )
 
 
 def _state_text(state: str) -> str:
@@ -407,7 +517,7 @@ def _state_text(state: str) -> str:
     }.get(state, state)
 
 
-def _closed(d: Decision, e: Evidence) -> str:
+def _closed(d: Decision, e: Evidence) -> Explanation:
     c = e.close
     # Only a RST that ended the connection spoils the TIME_WAIT story; one followed by a new
     # handshake (stale peer state cleared before this connection's SYN) does not.
@@ -416,7 +526,7 @@ def _closed(d: Decision, e: Evidence) -> str:
     text = _closed_text(d.closer)
     if c.last_ack_stuck and d.closer is not Side.BOTH:
         passive = "client" if d.closer is Side.SERVER else "server"
-        text += (
+        stuck = (
             f" The {passive} (passive closer) retransmitted its FIN {c.fin_retransmits} time(s): stuck in "
             f"LAST_ACK, the final ACK from the {d.closer} never arrived"
             + (
@@ -427,17 +537,18 @@ def _closed(d: Decision, e: Evidence) -> str:
                 "would have answered RST)."
             )
         )
+        return Explanation(text.headline, text.label, text.body + stuck)
     return text
 
 
-def _closed_then_reset(d: Decision, e: Evidence) -> str:
+def _closed_then_reset(d: Decision, e: Evidence) -> Explanation:
     """Both FINs were sent, but RSTs followed: no orderly TIME_WAIT ending to promise."""
     c = e.close
     if d.closer is Side.BOTH:
-        fins = "Closed: both sides sent FIN at about the same time (each before seeing the other's)"
+        fins = "both sides sent FIN at about the same time (each before seeing the other's)"
     else:
         other = "server" if d.closer is Side.CLIENT else "client"
-        fins = f"Closed: the {d.closer} sent the first FIN, the {other} its own"
+        fins = f"the {d.closer} sent the first FIN, the {other} its own"
     r = c.ending_reset
     last = f"; the final one came from the {r.side} (frame {r.frame})" if r is not None else ""
     stuck = (
@@ -445,31 +556,35 @@ def _closed_then_reset(d: Decision, e: Evidence) -> str:
         if c.last_ack_stuck and d.closer is not Side.BOTH
         else ""
     )
-    return (
-        f"{fins}, but {c.resets} RST(s) followed{last}.{stuck} A RST tears the socket down at once (even in "
+    return Explanation(
+        f"{fins}, but {c.resets} RST(s) followed",
+        "Closed",
+        f"{last}.{stuck} A RST tears the socket down at once (even in "
         "TIME_WAIT, unless net.ipv4.tcp_rfc1337=1), so this close did not end in the usual TIME_WAIT; "
-        "a RST answering a segment that arrived after close() is the kernel saying the socket is gone."
+        "a RST answering a segment that arrived after close() is the kernel saying the socket is gone.",
     )
 
 
-def _half_closed(d: Decision, e: Evidence) -> str:
+def _half_closed(d: Decision, e: Evidence) -> Explanation:
     return _half_closed_text(d.closer)
 
 
-def _open(d: Decision, e: Evidence) -> str:
+def _open(d: Decision, e: Evidence) -> Explanation:
     h = e.handshake
     if h.syn is not None and h.synack is None and h.answer == "none" and h.synack_proven is None:
-        return (
-            "Still connecting when the capture ended: one SYN, no answer yet, and the capture "
-            "stopped before the first retry was due."
+        return Explanation(
+            "one SYN, no answer yet, and the capture stopped before the first retry was due",
+            "Still connecting when the capture ended",
+            ".",
         )
-    return (
-        f"Still open when the capture ended: no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} "
-        "of traffic."
+    return Explanation(
+        f"no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} of traffic",
+        "Still open when the capture ended",
+        ".",
     )
 
 
-_STORIES = {
+_STORIES: dict[Fate, Callable[[Decision, Evidence], Explanation]] = {
     Fate.REFUSED: _refused,
     Fate.CONNECT_TIMEOUT: _connect_timeout,
     Fate.LISTEN_OVERFLOW: _listen_overflow,
@@ -550,15 +665,32 @@ def _stale_peer_note(d: Decision, e: Evidence) -> str:
     )
 
 
-def stale_peer_reset(rst_frame: int, newer_conn: int) -> str:
-    """Explanation of a connection ended by the RST a later connection's stale-peer exchange drew."""
-    return (
-        f"Reset by the client (frame {rst_frame}, grouped with connection {newer_conn}): a new "
-        "connection from the same client port met this connection still open on the server, "
-        "which answered the new SYN with a challenge ACK in this connection's sequence space; "
-        "the client no longer knew this connection and reset it (the RST carries this "
+def _stale_peer_decided(d: Decision, e: Evidence) -> bool:
+    """The decision rests on the RST a later connection's stale-peer exchange drew."""
+    stale = e.stale_peer_rst
+    return stale is not None and d.evidence_frames == (stale.rst_frame,)
+
+
+def _stale_peer_inferred(e: Evidence) -> dict[str, object]:
+    stale = e.stale_peer_rst
+    assert stale is not None
+    return {"by": Side.CLIENT.value, "state": "established", "idle_s": round(stale.idle_s, 3)}
+
+
+def _stale_peer_reset(e: Evidence) -> Explanation:
+    """A connection ended by the RST a later connection's stale-peer exchange drew (the story
+    is the whole explanation: the connection's own notes are about what it did before)."""
+    stale = e.stale_peer_rst
+    assert stale is not None
+    return Explanation(
+        f"Reset by the client (frame {stale.rst_frame}, grouped with connection "
+        f"{stale.newer_conn}): a new connection from the same client port met this connection "
+        "still open on the server, which answered the new SYN with a challenge ACK in this "
+        "connection's sequence space",
+        body="; the client no longer knew this connection and reset it (the RST carries this "
         "connection's sequence number). The client had dropped it without telling the server "
-        "(RST lost or filtered, or the client host restarted). Check the client's logs."
+        "(RST lost or filtered, or the client host restarted).",
+        check="Check the client's logs.",
     )
 
 

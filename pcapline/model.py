@@ -10,7 +10,8 @@ Stages and what they hand on::
                + skipped counts    (SkipReason -> int)
     flows   -> segments gain ``conn`` and ``from_client``; connections DataFrame begins
     detect  -> Event records       (per connection, per phenomenon)
-    classify-> Verdict per connection (the only place a Fate is chosen)
+    classify-> Decision per connection (the only place a Fate is chosen; no prose)
+    explain -> Verdict per connection  (the decision + inferred settings + Explanation)
     findings-> Finding records     (cross-connection)
     render  -> terminal / JSON / CSV / HTML, reading only the finished tables
 
@@ -21,6 +22,7 @@ float seconds. Frame numbers are 1-based in file order, as Wireshark's ``frame.n
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,17 +167,119 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """What ``classify.RULES`` decided about one connection (no prose: explain.py words it)."""
+
+    fate: Fate
+    closer: Side | None = None  # closed / half_closed only: who sent the first FIN
+    reset_by: Side | None = None  # whenever a RST ended the connection
+    evidence_frames: tuple[int, ...] = ()  # the frames that decided it
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A verdict in plain words, in parts (``explain.py`` words it; renderers pick the parts).
+
+    ``str()`` is the whole text, exactly as the JSON/CSV/HTML ``explanation`` field shows it:
+    ``label: headline`` + ``body`` + `` check`` + `` note`` for each note.
+    """
+
+    headline: str  # what the capture shows, one clause: the terminal table's "why" column
+    label: str = ""  # the fate in words ("Connect timeout"); "" when the text opens without one
+    body: str = ""  # the rest of the story, starting with its own separator ("; ...", ". ...")
+    check: str = ""  # where to look on the hosts ("Check: ss -lnt ..."), "" when none
+    notes: tuple[str, ...] = ()  # side notes after the story (losses, zero window, capture)
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def text(self) -> str:
+        head = f"{self.label}: {self.headline}" if self.label else self.headline
+        return " ".join(part for part in (head + self.body, self.check, *self.notes) if part)
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
-    """The classifier's decision about one connection, with its evidence."""
+    """The classifier's decision about one connection, with its evidence and explanation.
+
+    ``fate``, ``closer``, ``reset_by``, ``counts`` and ``evidence_frames`` are decided by
+    ``classify.py``; ``inferred`` and ``explanation`` are written by ``explain.py``. The
+    connections table's verdict columns are built from these records.
+    """
 
     conn: int
     fate: Fate
     closer: Side | None = None
     reset_by: Side | None = None
     counts: Counts = field(default_factory=Counts)
-    inferred: dict[str, Any] = field(default_factory=dict)
-    explanation: str = ""
-    evidence_frames: tuple[int, ...] = ()
+    evidence_frames: tuple[int, ...] = ()  # the frames that decided it (check in Wireshark)
+    inferred: Mapping[str, object] = field(default_factory=dict)  # explain.inferred keys
+    explanation: Explanation = field(default_factory=lambda: Explanation(""))
+
+
+class Verdicts(Mapping[int, Verdict]):
+    """Every connection's verdict, held as columns (one entry per connection, ``ids`` order).
+
+    A capture can hold a hundred thousand connections, most of them healthy and sharing one
+    explanation: the columns are what the connections table is built from, and a ``Verdict``
+    record is made only when one is looked up (``verdicts[conn_id]``).
+    """
+
+    __slots__ = (
+        "_position",
+        "closer",
+        "counts",
+        "evidence_frames",
+        "explanation",
+        "fate",
+        "ids",
+        "inferred",
+        "reset_by",
+    )
+
+    def __init__(
+        self,
+        ids: Sequence[int],
+        *,
+        fate: Sequence[Fate],
+        closer: Sequence[Side | None],
+        reset_by: Sequence[Side | None],
+        counts: Mapping[str, Sequence[int]],  # Counts field name -> one value per connection
+        evidence_frames: Sequence[tuple[int, ...]],
+        inferred: Sequence[Mapping[str, object]],
+        explanation: Sequence[Explanation],
+    ) -> None:
+        self.ids = ids
+        self.fate = fate
+        self.closer = closer
+        self.reset_by = reset_by
+        self.counts = counts
+        self.evidence_frames = evidence_frames
+        self.inferred = inferred
+        self.explanation = explanation
+        self._position: dict[int, int] | None = None
+
+    def __getitem__(self, conn: int) -> Verdict:
+        if self._position is None:
+            self._position = {int(c): i for i, c in enumerate(self.ids)}
+        i = self._position[conn]
+        return Verdict(
+            conn=conn,
+            fate=self.fate[i],
+            closer=self.closer[i],
+            reset_by=self.reset_by[i],
+            counts=Counts(*(int(self.counts[name][i]) for name in Counts.__slots__)),
+            evidence_frames=self.evidence_frames[i],
+            inferred=self.inferred[i],
+            explanation=self.explanation[i],
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(c) for c in self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True, slots=True)

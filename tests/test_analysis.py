@@ -75,6 +75,22 @@ def test_analyze_runs_every_stage(tmp_path: Path) -> None:
     assert len(analysis.segments) == 11 and set(analysis.segments["conn"]) == {0, 1}
 
 
+def test_connections_table_is_built_from_the_verdicts(tmp_path: Path) -> None:
+    from pcapline import Fate, Side, analyze
+
+    analysis = analyze(two_connections_pcap(tmp_path / "two.pcap"))
+    assert sorted(analysis.verdicts) == [0, 1]
+    for row in analysis.connections.to_dict("records"):
+        v = analysis.verdicts[row["id"]]
+        assert row["fate"] == v.fate.value and row["explanation"] == str(v.explanation)
+        assert row["closer"] == (v.closer.value if v.closer else None)
+        assert row["resets"] == v.counts.resets and row["inferred"] == v.inferred
+    refused = analysis.verdicts[1]
+    assert (refused.fate, refused.reset_by) == (Fate.REFUSED, Side.SERVER)
+    assert refused.explanation.label == "Refused"
+    assert list(analysis.select(stream=1).verdicts) == [1]
+
+
 def test_analyze_filters_after_analysis(tmp_path: Path) -> None:
     from pcapline import analyze
 

@@ -9,22 +9,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import connections, segments
 
-from pcapline import classify
-from pcapline.detect import conn_view, detect_connection, run_all
-from pcapline.model import CONNECTION_COLUMNS
+from pcapline import classify, explain
+from pcapline.analysis import verdict_columns
+from pcapline.detect import run_all
+from pcapline.model import CONNECTION_COLUMNS, Counts, Decision, Fate, Side
 
 
 def _table(*convs: Conversation) -> pd.DataFrame:
     segs = segments(*convs)
     conns = connections(segs)
-    return classify.classify(segs, conns, run_all(segs, conns)).set_index("id")
+    verdicts = explain.verdicts(classify.classify(segs, conns, run_all(segs)))
+    return verdict_columns(conns, verdicts).set_index("id")
 
 
 def test_rule_order_is_documented_in_the_docstring() -> None:
@@ -53,20 +54,19 @@ def test_fast_path_matches_rules_for_healthy_connections() -> None:
     still = Conversation(conn=2).handshake(0.0)
     segs = segments(closed, half, still)
     conns = connections(segs)
-    detected = run_all(segs, conns)
+    detected = run_all(segs)
     assert not detected.visited.any()
-    table = classify.classify(segs, conns, detected).set_index("id")
-    # The same connections through the full rule list give the same verdicts.
-    for index in range(3):
-        found = detect_connection(conn_view(detected.facts, index))
-        counts = classify.Counts()
-        evidence = classify._evidence(index, counts, found, 0, 0, detected.facts)
-        decision = classify.decide(evidence)
-        assert table.loc[index, "fate"] == decision.fate.value
-        closer = decision.closer.value if decision.closer is not None else None
-        assert table.loc[index, "closer"] == closer
-    assert table["fate"].tolist() == ["closed", "half_closed", "open"]
-    assert table["closer"].tolist() == ["server", "client", None]
+    fast = classify.classify(segs, conns, detected)
+    assert not fast.evidence  # every connection decided columnar
+    # The same connections through the full rule list give the same decisions.
+    ruled = classify.classify(segs, conns, run_all(segs, visit_all=True))
+    assert set(ruled.evidence) == {0, 1, 2}
+    assert [ruled.decisions[i] for i in range(3)] == [
+        Decision(fate, closer=closer, evidence_frames=frames)
+        for fate, closer, frames in zip(fast.fate, fast.closer, fast.evidence_frames, strict=True)
+    ]
+    assert fast.fate.tolist() == [Fate.CLOSED, Fate.HALF_CLOSED, Fate.OPEN]
+    assert fast.closer.tolist() == [Side.SERVER, Side.CLIENT, None]
 
 
 def test_recovered_loss_then_close_is_closed_not_a_failure() -> None:
@@ -110,12 +110,15 @@ def test_reset_after_one_fin_is_reset_not_half_closed() -> None:
     assert (row.fate, row.reset_by, row.closer) == ("reset", "server", None)
 
 
-def test_verdicts_api_gives_model_verdicts() -> None:
+def test_verdicts_are_model_verdicts() -> None:
     segs = segments(Conversation().syn(0.0).rst(SERVER, 0.001))
     conns = connections(segs)
-    (v,) = classify.verdicts(segs, conns, run_all(segs, conns))
-    assert v.fate.value == "refused" and v.evidence_frames == (2,)
-    assert np.int64(v.counts.resets) == 1
+    verdicts = explain.verdicts(classify.classify(segs, conns, run_all(segs)))
+    v = verdicts[0]
+    assert v.fate is Fate.REFUSED and v.reset_by is Side.SERVER and v.evidence_frames == (2,)
+    assert v.counts == Counts(resets=1)
+    assert v.explanation.label == "Refused"
+    assert str(v.explanation).startswith("Refused: the server answered the SYN with RST")
 
 
 # --- handshake review fixes, on real captures -------------------------------------------
@@ -247,3 +250,43 @@ def test_capture_warns_when_most_connections_are_one_sided() -> None:
     assert any("2 of 2 connections hold packets from one side only" in w for w in warnings)
     both = pcapline.analyze(str(SAMPLES / "closed-client-first.pcap")).capture.warnings
     assert not any("one side only" in w for w in both)
+
+
+def test_stale_peer_reset_is_a_rule_fed_by_the_cross_connection_pre_pass() -> None:
+    from pcapline.decode import decode
+    from pcapline.flows import build_flows
+    from pcapline.read import read_capture
+
+    capture = read_capture(str(SAMPLES / "stale-peer-challenge-ack.pcap"))
+    segs, conns = build_flows(decode(capture).segments)
+    detected = run_all(segs)
+    assert not detected.screened[0]  # nothing unusual in the old connection on its own
+    classified = classify.classify(segs, conns, detected)
+    old = classified.evidence[0]  # decided through RULES all the same
+    assert old.stale_peer_rst is not None and old.stale_peer_rst.rst_frame == 12
+    assert classify.decide(old) == classified.decisions[0]
+    assert classify.stale_peer_reset(old) == classified.decisions[0]
+    assert classified.counts["resets"].tolist() == [1, 0]
+
+
+def test_classify_and_explain_do_not_import_each_other() -> None:
+    import ast
+
+    import pcapline
+
+    root = Path(pcapline.__file__).parent
+
+    def imports(module: str) -> set[str]:
+        tree = ast.parse((root / f"{module}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        return found
+
+    assert not {"pcapline.explain", "pcapline.classify"} & imports("classify")
+    assert not {"pcapline.explain", "pcapline.classify"} & imports("explain")
+    assert not {"pcapline.explain", "pcapline.classify"} & imports("evidence")

@@ -10,6 +10,7 @@ from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import connections, segments
 
 from pcapline import classify, explain
+from pcapline.analysis import verdict_columns
 from pcapline.detect import run_all
 from pcapline.model import Fate, Side
 
@@ -17,7 +18,8 @@ from pcapline.model import Fate, Side
 def _row(*convs: Conversation):  # type: ignore[no-untyped-def]
     segs = segments(*convs)
     conns = connections(segs)
-    return classify.classify(segs, conns, run_all(segs, conns)).iloc[0]
+    verdicts = explain.verdicts(classify.classify(segs, conns, run_all(segs)))
+    return verdict_columns(conns, verdicts).iloc[0]
 
 
 def test_connect_timeout_names_schedule_retries_and_give_up() -> None:
@@ -49,10 +51,30 @@ def test_retransmit_timeout_says_no_rst_on_linux_give_up() -> None:
 
 def test_healthy_texts_are_shared_and_name_time_wait() -> None:
     a = explain.healthy(Fate.CLOSED, Side.CLIENT, False)
-    assert "client holds TIME_WAIT" in a
-    assert explain.healthy(Fate.CLOSED, Side.BOTH, False).startswith("Closed normally: both sides")
-    assert "CLOSE_WAIT" in explain.healthy(Fate.HALF_CLOSED, Side.CLIENT, False)
-    assert explain.healthy(Fate.OPEN, None, True).startswith("Capture began inside")
+    assert "client holds TIME_WAIT" in a.text and a.label == "Closed normally"
+    assert a.headline == "the client sent the first FIN, the server answered with its own"
+    assert a.text.startswith("Closed normally: the client sent the first FIN")
+    assert str(explain.healthy(Fate.CLOSED, Side.BOTH, False)).startswith(
+        "Closed normally: both sides"
+    )
+    assert "CLOSE_WAIT" in str(explain.healthy(Fate.HALF_CLOSED, Side.CLIENT, False))
+    started = explain.healthy(Fate.OPEN, None, True)
+    assert started.headline == "Capture began inside this connection (no SYN seen)"
+    assert started.text == (
+        "Capture began inside this connection (no SYN seen). Still open when the capture "
+        "ended: no FIN or RST, nothing unusual."
+    )
+
+
+def test_a_one_sentence_explanation_keeps_its_full_stop_in_the_headline() -> None:
+    # The terminal's "why" column shows the headline: the whole sentence when that is all.
+    still = explain.healthy(Fate.OPEN, None, False)
+    assert (still.label, still.headline, still.body) == (
+        "Still open when the capture ended",
+        "no FIN or RST, nothing unusual.",
+        "",
+    )
+    assert still.text == "Still open when the capture ended: no FIN or RST, nothing unusual."
 
 
 def test_refused_mentions_listener_and_firewall() -> None:

@@ -16,11 +16,13 @@ PUBLIC_API = {
     "CaptureError",
     "CaptureInfo",
     "EventKind",
+    "Explanation",
     "Fate",
     "Finding",
     "PcaplineError",
     "Side",
     "SkipReason",
+    "Verdict",
     "__version__",
     "analyze",
 }
@@ -36,7 +38,8 @@ def test_every_exported_name_resolves_to_the_real_object() -> None:
 
     assert pcapline.analyze is analyze
     assert pcapline.Analysis is Analysis
-    for name in ("CaptureInfo", "EventKind", "Fate", "Finding", "Side", "SkipReason"):
+    names = ("CaptureInfo", "EventKind", "Explanation", "Fate", "Finding", "Side", "SkipReason")
+    for name in (*names, "Verdict"):
         assert getattr(pcapline, name) is getattr(model, name)
     assert isinstance(pcapline.__version__, str) and pcapline.__version__.count(".") == 2
     assert pcapline.CaptureError is errors.CaptureError

@@ -104,8 +104,9 @@ INFERRED_KEYS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
 #: when flows learns sequence-space assignment these start passing and must be removed.
 FLOWS_GROUPING: dict[str, str] = {}
 # (stale-peer-challenge-ack: flows still groups A's challenge ACK and client RST into stream 1,
-# as Wireshark 4.0 does; classify.stale_peer_resets moves that RST's fate and count to A by
-# its sequence number, so both connections now match the truth.)
+# as Wireshark 4.0 does; classify.stale_peer_resets gives A that RST as evidence by its
+# sequence number, the stale_peer_reset rule decides A's fate and the RST counts in A, so both
+# connections now match the truth.)
 
 
 def _cases() -> list[Any]:

@@ -115,9 +115,11 @@ class DetectResult:
     events: pd.DataFrame  # model.EVENT_COLUMNS, sorted by conn then frame
     detections: Mapping[int, ConnDetections]  # visited conn id -> every detector's record
     facts: Facts
-    visited: np.ndarray = field(
-        default_factory=lambda: np.zeros(0, dtype=bool)
-    )  # per facts.conn_ids
+    #: Per facts.conn_ids: the connections detected (``detections`` keys).
+    visited: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: Per facts.conn_ids: the connections some detector's screen selected (== ``visited``
+    #: unless ``run_all(visit_all=True)`` visited every connection).
+    screened: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def row_events(
@@ -193,36 +195,40 @@ DETECTORS: tuple[Detector[Any], ...] = (
 
 
 def run_all(
-    segments: pd.DataFrame,
-    connections: pd.DataFrame | None = None,
-    *,
-    capture_end_ns: int | None = None,
+    segments: pd.DataFrame, *, capture_end_ns: int | None = None, visit_all: bool = False
 ) -> DetectResult:
     """Run every detector over a capture's segments (SEGMENT_COLUMNS + FLOW_COLUMNS).
 
-    ``connections`` is accepted for the stage signature; detection needs only the segments.
     ``capture_end_ns``: the capture's last frame time (any protocol), so "the sender stopped
     retrying" can be seen even when the capture's last frames are not TCP.
+    ``visit_all``: run the per-connection detectors on every connection, not only on those a
+    screen selected (tests use it to check classify's fast path against its rules).
     """
     facts = compute_facts(segments, capture_end_ns=capture_end_ns)
-    visited = np.zeros(len(facts.conn_ids), dtype=bool)
+    screened = np.zeros(len(facts.conn_ids), dtype=bool)
     frames: list[pd.DataFrame] = []
     for detector in DETECTORS:
         if detector.screen is not None:
-            visited |= detector.screen(facts)
+            screened |= detector.screen(facts)
         if detector.rows is not None:
             frames.append(detector.rows(facts))
+    visited = np.ones_like(screened) if visit_all else screened
     detections: dict[int, ConnDetections] = {}
     found: list[Event] = []
     for index in np.flatnonzero(visited):
         view = conn_view(facts, int(index))
         detected = detect_connection(view)
         detections[view.conn] = detected
-        found.extend(detected.events)
+        if screened[index]:  # the events of a connection no screen selected: rows() made them
+            found.extend(detected.events)
     if found:
         frames.append(_events_frame(found))
     return DetectResult(
-        events=_combine(frames), detections=detections, facts=facts, visited=visited
+        events=_combine(frames),
+        detections=detections,
+        facts=facts,
+        visited=visited,
+        screened=screened,
     )
 
 

@@ -23,12 +23,13 @@ and every RST, for all connections, columnar).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
-from pcapline.facts import Facts
+from pcapline.facts import Facts, SegmentRows
 from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
@@ -75,9 +76,7 @@ class Close:
 
 def detect(view: ConnView) -> Detection[Close]:
     idx = np.arange(len(view))
-    # A side's first FIN on the wire counts even when it is itself a retransmission (the
-    # original was lost before the capture point).
-    fin = view.fin & ~view.is_dup
+    fin = counted_fins(view)
     client_fin = _first(fin & view.from_client)
     server_fin = _first(fin & ~view.from_client)
     closer = _closer(view, client_fin, server_fin)
@@ -121,17 +120,65 @@ def _first(mask: np.ndarray) -> int | None:
 
 
 def _closer(view: ConnView, client_fin: int | None, server_fin: int | None) -> Side | None:
-    if client_fin is None and server_fin is None:
-        return None
-    if client_fin is None:
-        return Side.SERVER
-    if server_fin is None:
-        return Side.CLIENT
-    first, second = sorted((client_fin, server_fin))
-    # Crossed FINs: the second was sent before its sender saw the first (does not ACK it).
-    if view.rel_ack[second] < view.seq_end[first]:
-        return Side.BOTH
-    return view.side(first)
+    if client_fin is None or server_fin is None:
+        client_first = crossed = False
+    else:
+        client_first = client_fin < server_fin
+        first, second = (client_fin, server_fin) if client_first else (server_fin, client_fin)
+        crossed = bool(fins_crossed(view, first, second))
+    has_client, has_server = int(client_fin is not None), int(server_fin is not None)
+    code: int = closer_code(has_client, has_server, int(client_first), int(crossed))
+    return CLOSERS[code]
+
+
+# The close rule, one function per step, shared by this detector (one connection, ints) and
+# classify's columnar fast path (every connection, arrays): ``first_fins_and_closer``.
+
+
+def counted_fins(rows: SegmentRows) -> np.ndarray:
+    """FINs that count for the close: a side's first FIN on the wire counts even when it is
+    itself a retransmission (the original was lost before the capture point); a capture
+    duplicate does not."""
+    return np.asarray(rows.fin & ~rows.is_dup)
+
+
+def fins_crossed(rows: SegmentRows, first: Any, second: Any) -> Any:
+    """The second FIN (row ``second``) was sent before its sender saw the first (it does not
+    acknowledge it): a simultaneous close, both ends go to TIME_WAIT. Rows or row arrays."""
+    return rows.rel_ack[second] < rows.seq_end[first]
+
+
+#: ``closer_code`` -> closer: nobody closed, the client, the server, both (crossed FINs).
+CLOSERS: tuple[Side | None, ...] = (None, Side.CLIENT, Side.SERVER, Side.BOTH)
+
+
+def closer_code(has_client: Any, has_server: Any, client_first: Any, crossed: Any) -> Any:
+    """Index into ``CLOSERS``: the first FIN's sender, BOTH when the FINs crossed. Arguments
+    are 0/1 ints, or int arrays of them (one per connection)."""
+    both = has_client * has_server
+    one = has_client + 2 * has_server  # only one side sent FIN: 1 client, 2 server
+    return both * (3 * crossed + (1 - crossed) * (2 - client_first)) + (1 - both) * one
+
+
+def first_fins_and_closer(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per connection (``facts.conn_ids`` order): the row of the client's first counted FIN,
+    of the server's (-1: none), and the closer (object array of ``Side`` or None)."""
+    n = len(facts.conn_ids)
+    fin = counted_fins(facts)
+    first_rows = []
+    for side in (True, False):
+        found = np.flatnonzero(fin & (facts.from_client == side))[::-1]  # first written last
+        first = np.full(n, -1, dtype=np.int64)
+        first[facts.conn_index[found]] = found
+        first_rows.append(first)
+    client, server = first_rows
+    has_c, has_s = (client >= 0).astype(np.int64), (server >= 0).astype(np.int64)
+    first, second = np.minimum(client, server), np.maximum(client, server)
+    crossed = (has_c * has_s * fins_crossed(facts, first, second)).astype(np.int64)
+    code = closer_code(has_c, has_s, (client == first).astype(np.int64), crossed)
+    sides = np.empty(len(CLOSERS), dtype=object)
+    sides[:] = CLOSERS  # (numpy.array would store the strs, not the Side members)
+    return client, server, sides[code]
 
 
 def _ending_reset(
@@ -265,4 +312,13 @@ def rows(facts: Facts) -> pd.DataFrame:
 
 DETECTOR: Detector[Close] = Detector("close", EMITS, detect, screen=screen, rows=rows)
 
-__all__ = ["DETECTOR", "Close", "Reset"]
+__all__ = [
+    "CLOSERS",
+    "DETECTOR",
+    "Close",
+    "Reset",
+    "closer_code",
+    "counted_fins",
+    "fins_crossed",
+    "first_fins_and_closer",
+]

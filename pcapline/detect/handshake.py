@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pcapline.detect import ConnView, Detection, Detector, first_rows, per_connection, row_events
 from pcapline.detect._backoff import Schedule, name_schedule
-from pcapline.facts import Facts
+from pcapline.facts import Facts, SegmentRows
 from pcapline.model import ACK, SYN, Event, EventKind, Side
 from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
 
@@ -237,14 +238,7 @@ def _handshake_ack(view: ConnView, first_synack: int | None) -> int | None:
     """The client's first ACK of the SYN+ACK: ack = server ISN + 1 exactly."""
     if first_synack is None:
         return None
-    rows = np.flatnonzero(
-        view.from_client
-        & view.ack
-        & ~view.syn
-        & ~view.rst
-        & (np.arange(len(view)) > first_synack)
-        & (view.rel_ack == 1)
-    )
+    rows = np.flatnonzero(_acks_synack(view) & (np.arange(len(view)) > first_synack))
     return int(rows[0]) if len(rows) else None
 
 
@@ -336,13 +330,43 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
 def _handshake_rtt_ms(
     view: ConnView, syn_rows: np.ndarray, synack_rows: np.ndarray, ack_row: int | None
 ) -> float | None:
-    """SYN -> SYN+ACK plus SYN+ACK -> ACK, both halves seen at the capture point.
+    syn_ns = int(view.time_ns[syn_rows[0]]) if len(syn_rows) else 0
+    ack_ns = int(view.time_ns[ack_row]) if ack_row is not None else -1
+    rtt = float(handshake_rtt_ms(len(syn_rows), len(synack_rows), syn_ns, ack_ns))
+    return None if np.isnan(rtt) else rtt
 
-    Karn's rule: only when neither the SYN nor the SYN+ACK answered was a retransmission.
+
+def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
+    """SYN -> SYN+ACK plus SYN+ACK -> ACK in ms, both halves seen at the capture point; NaN
+    when not measurable. Ints for one connection (the detector) or per-connection arrays
+    (classify's fast path, ``handshake_rtts``): the one RTT rule of both.
+
+    ``syn_ns``: the SYN's time; ``ack_ns``: the client's first ACK of the SYN+ACK
+    (``_acks_synack``), negative if none. Karn's rule: only when neither the SYN nor the
+    SYN+ACK answered was a retransmission (exactly one of each, capture duplicates aside).
     """
-    if ack_row is None or len(syn_rows) != 1 or len(synack_rows) != 1:
-        return None
-    return view.seconds(int(syn_rows[0]), ack_row) * 1e3
+    measurable = (syns == 1) & (synacks == 1) & (ack_ns >= 0)
+    return np.where(measurable, (ack_ns - syn_ns) / 1e9 * 1e3, np.nan)
+
+
+def _acks_synack(rows: SegmentRows) -> np.ndarray:
+    """Client ACKs of the SYN+ACK: ack = server ISN + 1 exactly (``_handshake_ack``)."""
+    return np.asarray(rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1))
+
+
+def _after_first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """Rows after their connection's first SYN+ACK (capture duplicates aside)."""
+    synack = ~rows.from_client & rows.syn & rows.ack & ~rows.is_dup
+    first = _first_row(synack, conn_index, n, len(rows))
+    return np.asarray(np.arange(len(rows)) > first[conn_index])
+
+
+def _first_row(mask: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> np.ndarray:
+    """Per connection: its first row where ``mask`` holds, ``none`` if there is none."""
+    found = np.flatnonzero(mask)[::-1]  # the first row is written last
+    first = np.full(n, none, dtype=np.int64)
+    first[conn_index[found]] = found
+    return first
 
 
 # --- vectorised parts -----------------------------------------------------------------
@@ -355,6 +379,24 @@ def _syn_masks(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
     return syn & ~ack & facts.from_client & clean, syn & ack & ~facts.from_client & clean
 
 
+def handshake_rtts(facts: Facts) -> np.ndarray:
+    """``handshake_rtt_ms`` of every connection (``facts.conn_ids`` order), NaN if none."""
+    n = len(facts.conn_ids)
+    ci = facts.conn_index
+    syn, synack = _syn_masks(facts)
+    first_syn = _first_row(syn, ci, n, len(facts))
+    ack_row = _first_row(_acks_synack(facts) & _after_first_synack(facts, ci, n), ci, n, -1)
+    time_ns = np.append(facts.time_ns, 0)  # row -1 / len(facts): no such row
+    return np.asarray(
+        handshake_rtt_ms(
+            np.bincount(ci[syn], minlength=n),
+            np.bincount(ci[synack], minlength=n),
+            time_ns[first_syn],
+            np.where(ack_row >= 0, time_ns[ack_row], -1),
+        )
+    )
+
+
 def screen(facts: Facts) -> np.ndarray:
     """Connections whose opening is not one SYN answered by one SYN+ACK."""
     syn, synack = _syn_masks(facts)
@@ -364,7 +406,12 @@ def screen(facts: Facts) -> np.ndarray:
     # A SYN+ACK the client never acknowledged (SYN flood, lost ACKs, SYN cookies).
     client_ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & ~facts.is_dup
     n_client_ack = np.bincount(facts.conn_index[client_ack], minlength=n)
-    unanswered_synack = (n_synack > 0) & (n_client_ack == 0)
+    # Client ACKs that all acknowledge something else count as none (``Handshake.client_acked``)
+    # unless the server went on as established (``Handshake.ack_proven``).
+    after = _after_first_synack(facts, facts.conn_index, n)
+    server_went_on = ~facts.from_client & ~facts.syn & ~facts.rst & after
+    acked = per_connection(facts, (_acks_synack(facts) & after) | server_went_on)
+    unanswered_synack = (n_synack > 0) & ((n_client_ack == 0) | ~acked)
     return np.asarray(
         (n_syn > 1)
         | (n_synack > 1)
@@ -419,4 +466,12 @@ def rows(facts: Facts) -> pd.DataFrame:
 
 DETECTOR: Detector[Handshake] = Detector("handshake", EMITS, detect, screen=screen, rows=rows)
 
-__all__ = ["DETECTOR", "Handshake", "OneSided", "RetrySeries", "one_sided"]
+__all__ = [
+    "DETECTOR",
+    "Handshake",
+    "OneSided",
+    "RetrySeries",
+    "handshake_rtt_ms",
+    "handshake_rtts",
+    "one_sided",
+]

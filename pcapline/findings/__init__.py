@@ -16,12 +16,18 @@ deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from pcapline.findings import listen_overflow, nat_timestamp, syn_flood, time_wait_churn
 from pcapline.findings.base import Finder, FindingInput
 from pcapline.findings.handshakes import summarize
 from pcapline.model import Finding
+
+if TYPE_CHECKING:
+    from pcapline.detect import ConnDetections
 
 __all__ = ["FINDERS", "Finder", "find_all"]
 
@@ -34,12 +40,31 @@ FINDERS: tuple[Finder, ...] = (
 
 
 def find_all(
-    segments: pd.DataFrame, connections: pd.DataFrame, events: pd.DataFrame
+    segments: pd.DataFrame,
+    connections: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    detections: Mapping[int, ConnDetections] | None = None,
 ) -> list[Finding]:
-    """Every cross-connection finding in one capture, in ``FINDERS`` order."""
+    """Every cross-connection finding in one capture, in ``FINDERS`` order.
+
+    ``detections``: what the detectors found per visited connection (``analyze`` passes them;
+    without them the detectors run here). Fates come from the connections table's ``fate``
+    column (built from the verdicts) when it has one.
+    """
     if segments.empty or connections.empty:
         return []
-    data = FindingInput(segments, connections, events, summarize(segments, connections))
+    if detections is None:
+        from pcapline.detect import run_all
+
+        detections = run_all(segments).detections
+    data = FindingInput(
+        segments,
+        connections,
+        events,
+        summarize(segments, connections),
+        detections=detections,
+    )
     found: list[Finding] = []
     for finder in FINDERS:
         found.extend(finder.find(data))

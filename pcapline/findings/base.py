@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pcapline.findings.handshakes import Handshakes
 from pcapline.model import Finding
+
+if TYPE_CHECKING:
+    from pcapline.detect import ConnDetections
 
 #: A finding names at most this many connection ids; ``connection_count`` has the total and
 #: ``connections_truncated`` is set, so a 100k-connection SYN flood stays a small JSON object.
@@ -22,6 +26,9 @@ class FindingInput:
     connections: pd.DataFrame  # connections table (fate columns when classify ran)
     events: pd.DataFrame  # model.EVENT_COLUMNS
     handshakes: Handshakes  # shared per-SYN / per-connection facts
+    #: What the detectors found per visited connection (a connection no screen selected showed
+    #: none of the phenomena findings look for), typed: findings never re-derive a signature.
+    detections: Mapping[int, ConnDetections] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ Nothing here decides anything; it describes what the wire shows:
 - per connection (aligned with the connections table's rows): whether the client completed the
   handshake (a non-SYN ACK from the client), whether a RST was seen, who sent the first FIN,
   the last client TSval with its time (what a Linux server keeps as ``ts_recent`` /
-  ``ts_recent_stamp``), and the accept-queue-overflow marks: a server SYN+ACK after the
-  client's handshake ACK (``tcp_abort_on_overflow=0``: the listener dropped the ACK) or a server
-  RST without ACK flag within 1 s of it, before any server data (``tcp_abort_on_overflow=1``).
+  ``ts_recent_stamp``) and the time of the client's first ACK. The accept-queue-overflow
+  signatures are the handshake detector's (``detect/handshake.py``), read by
+  ``listen_overflow.py`` from the typed detections, not worked out again here.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ import pandas as pd
 from pcapline.model import ACK, FIN, RST, SYN
 
 NO_TIME = np.iinfo(np.int64).max
-#: A listener's RST to the final ACK (tcp_abort_on_overflow=1) is an immediate reply.
-OVERFLOW_RST_WITHIN_NS = 1_000_000_000
 GROUP_KEYS: tuple[str, ...] = ("server_ip", "server_port", "client_ip")
 CONN_COLUMNS: tuple[str, ...] = (
     "id",
@@ -103,7 +101,6 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     from_client = segments["from_client"].to_numpy(dtype=bool)
     has_ts = segments["has_ts"].to_numpy(dtype=bool)
     ts_val = segments["ts_val"].to_numpy().astype(np.int64)
-    seg_len = segments["seg_len"].to_numpy().astype(np.int64)
 
     is_syn = from_client & ((flags & (SYN | ACK | RST)) == SYN)
     is_synack = ~from_client & ((flags & (SYN | ACK | RST)) == (SYN | ACK))
@@ -117,13 +114,6 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
 
     first_ack = np.full(n, NO_TIME, dtype=np.int64)
     np.minimum.at(first_ack, row[is_client_ack], time_ns[is_client_ack])
-    ack_ns = first_ack[row]
-    after_ack = (ack_ns != NO_TIME) & (time_ns > ack_ns)
-    bare_rst = ~from_client & is_rst & ((flags & ACK) == 0)
-    rst_soon = (
-        bare_rst & after_ack & (time_ns - np.where(after_ack, ack_ns, 0) <= OVERFLOW_RST_WITHIN_NS)
-    )
-    server_data = _any(row, ~from_client & (seg_len > 0), n)
 
     fin_idx = np.flatnonzero((flags & FIN) != 0)
     first_fin_from_client = np.zeros(n, dtype=bool)
@@ -152,8 +142,6 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         "last_client_ts": last_client_ts,
         "last_client_ts_ns": last_client_ts_ns,
         "first_client_ack_ns": first_ack,
-        "synack_after_ack": _any(row, is_synack & after_ack, n),
-        "rst_to_final_ack": _any(row, rst_soon, n) & ~server_data,
     }
     return Handshakes(
         connections=conns,

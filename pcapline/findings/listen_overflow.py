@@ -9,11 +9,12 @@ is connected and may send data); with ``=1`` it answers the ACK with a RST. Coun
 Send-Q (backlog).
 
 Marked connections: those classify.py gave the fate ``listen_overflow`` (it checks that the
-client's data then went unacknowledged); only when no fates exist, the bare signatures (a server
-SYN+ACK after the client's handshake ACK; a server RST without ACK flag within 1 s of that ACK
-before any server data). The signatures are reported as details either way. Look-alikes: a lost ACK (one connection, not a burst); TCP_DEFER_ACCEPT (no
-client data). Threshold: at least ``MIN_BURST`` marked connections to one server ip:port within
-``WINDOW_S`` seconds.
+client's data then went unacknowledged); only when no fates exist, the bare signatures the
+handshake detector recorded (``Handshake.synack_after_ack``: server SYN+ACKs after the client's
+handshake ACK; ``Handshake.overflow_rst_frame``: a listener RST answering that ACK, see
+detect/handshake.py). The signatures are reported as details either way. Look-alikes: a lost
+ACK (one connection, not a burst); TCP_DEFER_ACCEPT (no client data). Threshold: at least
+``MIN_BURST`` marked connections to one server ip:port within ``WINDOW_S`` seconds.
 """
 
 from __future__ import annotations
@@ -39,22 +40,52 @@ EXPLANATION = (
 )
 
 
+def overflow_signatures(data: FindingInput) -> tuple[np.ndarray, np.ndarray]:
+    """Per connections-table row: (SYN+ACK after the client's handshake ACK, listener RST to
+    that ACK), as the handshake detector recorded them (False for unvisited connections: a
+    single SYN+ACK, no RST)."""
+    ids = data.handshakes.connections["id"].tolist()
+    synack_after_ack = np.zeros(len(ids), dtype=bool)
+    rst_to_final_ack = np.zeros(len(ids), dtype=bool)
+    for row, conn in enumerate(ids):
+        found = data.detections.get(int(conn))
+        if found is not None:
+            h = found.handshake.inferred
+            synack_after_ack[row] = h.synack_after_ack > 0
+            rst_to_final_ack[row] = h.overflow_rst_frame is not None
+    return synack_after_ack, rst_to_final_ack
+
+
+def _fates(data: FindingInput) -> np.ndarray | None:
+    """Per connections-table row: the verdict's fate, or None when classify did not run."""
+    conns = data.handshakes.connections
+    if "fate" in conns.columns:
+        return conns["fate"].astype(str).to_numpy()
+    return None
+
+
 def find(data: FindingInput) -> list[Finding]:
     hs = data.handshakes
-    signature = hs.conn_facts["synack_after_ack"] | hs.conn_facts["rst_to_final_ack"]
-    if "fate" in hs.connections.columns:
+    synack_after_ack, rst_to_final_ack = overflow_signatures(data)
+    fates = _fates(data)
+    if fates is not None:
         # classify.py decides per connection, with the evidence a bare signature lacks (was the
         # client's data then acknowledged?). A SYN+ACK captured just after the client's ACK is
         # often only the server's own SYN+ACK timer crossing that ACK on a lossy path: the
         # real-kernel bench capture had 56 such connections, all served normally.
-        fate_marked = (hs.connections["fate"].astype(str) == Fate.LISTEN_OVERFLOW.value).to_numpy()
+        fate_marked = fates == Fate.LISTEN_OVERFLOW.value
         marked = fate_marked
     else:
-        fate_marked = np.zeros(len(signature), dtype=bool)
-        marked = signature
+        fate_marked = np.zeros(len(synack_after_ack), dtype=bool)
+        marked = synack_after_ack | rst_to_final_ack
     if np.count_nonzero(marked) < MIN_BURST:
         return []
-    conns = hs.conns.assign(fate_marked=fate_marked, marked=marked)
+    conns = hs.conns.assign(
+        fate_marked=fate_marked,
+        marked=marked,
+        synack_after_ack=synack_after_ack,
+        rst_to_final_ack=rst_to_final_ack,
+    )
     hits = conns[conns["marked"]]
     findings = []
     for (server_ip, server_port), group in hits.groupby(["server_ip", "server_port"], sort=True):

@@ -140,7 +140,8 @@ def find(data: FindingInput) -> list[Finding]:
         dropped = _explained_drops(regressed, syn_replied[rows])
         if dropped is not None:
             g_conns = conns.loc[(conns[keys] == pd.Series(key, index=keys)).all(axis=1), "id"]
-            explained.append((key, group_syns.iloc[rows], g_conns, dropped))
+            group_key = key if isinstance(key, tuple) else (key,)
+            explained.append((group_key, group_syns.iloc[rows], g_conns, dropped))
     if not explained:
         return []
     samples = _clock_samples(data.segments, pd.concat([g[2] for g in explained]))
@@ -380,7 +381,8 @@ def _clock_samples(segments: pd.DataFrame, conn_ids: pd.Series) -> pd.DataFrame:
         ["conn", "frame", "time_ns", "ts_val"],
     ].sort_values(["conn", "frame"], kind="stable")
     by_conn = seg.groupby("conn", sort=False)
-    return pd.concat([by_conn.head(1), by_conn.tail(1)]).drop_duplicates()
+    samples: pd.DataFrame = pd.concat([by_conn.head(1), by_conn.tail(1)]).drop_duplicates()
+    return samples
 
 
 FINDER = Finder(KIND, find)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pcapline.fmt import byte_count, duration, endpoint, utc
-from pcapline.model import FAILURE_FATES, Fate
+from pcapline.model import FAILURE_FATES, Explanation, Fate, Verdict
 from pcapline.render.jsondoc import skip_order
 
 if TYPE_CHECKING:
@@ -77,7 +78,10 @@ def render_text(
     shown = ordered_for_display(conns)
     if options.limit > 0:
         shown = shown.head(options.limit)
-    table = Text("\n").join(connection_lines(shown, analysis.capture.first_time_ns, options.width))
+    lines = connection_lines(
+        shown, analysis.capture.first_time_ns, options.width, verdicts=analysis.verdicts
+    )
+    table = Text("\n").join(lines)
     console.print(table, no_wrap=True, overflow="crop")
     hidden = len(conns) - len(shown)
     if hidden:
@@ -161,17 +165,29 @@ def ordered_for_display(conns: pd.DataFrame) -> pd.DataFrame:
     return conns.assign(_healthy=healthy).sort_values(["_healthy", "id"], kind="stable")
 
 
-def connection_lines(conns: pd.DataFrame, origin_ns: int | None, width: int) -> list[Text]:
+def connection_lines(
+    conns: pd.DataFrame,
+    origin_ns: int | None,
+    width: int,
+    *,
+    verdicts: Mapping[int, Verdict] | None = None,
+) -> list[Text]:
     """The connection table, one line per connection, never wrapped.
 
     Every column is as wide as its widest cell; when the line would not fit, the least
     needed columns go first (_DROP_ORDER), then the "why" text is cut with an ellipsis.
     Addresses and fates are never shortened: they are what the reader searches for.
     Lines are padded here rather than by ``rich.table.Table``, which takes seconds to lay out
-    thousands of rows (``--limit 0`` on a busy capture).
+    thousands of rows (``--limit 0`` on a busy capture). The "why" column is each verdict's
+    explanation headline (empty for a connection ``verdicts`` does not hold).
     """
     origin = origin_ns if origin_ns is not None else 0
-    rows = [_cells(row, origin) for row in conns.to_dict("records")]
+    known = verdicts or {}
+    rows = []
+    for record in conns.to_dict("records"):
+        row = {str(k): v for k, v in record.items()}
+        verdict = known.get(int(row["id"]))
+        rows.append(_cells(row, origin, verdict.explanation if verdict is not None else None))
     names = [name for name, _ in _COLUMNS]
     widths = {n: max([len(n)] + [len(cells[i]) for cells in rows]) for i, n in enumerate(names)}
     shown = list(names)
@@ -181,7 +197,9 @@ def connection_lines(conns: pd.DataFrame, origin_ns: int | None, width: int) -> 
         shown.remove(optional)
     widths["why"] = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
     justify = dict(_COLUMNS)
-    columns = [(names.index(n), widths[n], justify[n]) for n in shown]
+    columns: list[tuple[int, int, Literal["left", "right", "none"]]] = [
+        (names.index(n), widths[n], justify[n]) for n in shown
+    ]
     last = columns[-1]
     if last[2] == "left":  # no trailing padding (it would sit inside the header's bold style)
         columns[-1] = (last[0], last[1], "none")
@@ -233,7 +251,7 @@ _COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
 )
 
 
-def _cells(row: dict[str, Any], origin_ns: int) -> list[str]:
+def _cells(row: dict[str, Any], origin_ns: int, explanation: Explanation | None) -> list[str]:
     return [
         str(int(row["id"])),
         endpoint(row["client_ip"], row["client_port"]) + ("?" if row["client_guessed"] else ""),
@@ -244,27 +262,20 @@ def _cells(row: dict[str, Any], origin_ns: int) -> list[str]:
         byte_count(int(row["bytes_client"])),
         byte_count(int(row["bytes_server"])),
         str(row["fate"]),
-        short_reason(row.get("explanation")),
+        short_reason(explanation),
     ]
 
 
-def short_reason(explanation: Any) -> str:
-    """The explanation's first clause, for the table's "why" column.
+def short_reason(explanation: Explanation | None) -> str:
+    """The explanation's headline, for the table's "why" column.
 
-    Explanations open with a label that repeats the fate and duration ("Connect timeout: 3
-    SYNs at 0, 1, 3 s, never answered; ...", "Closed normally after 14 ms: the client sent the
-    first FIN, ..."): the label (at most six words before the first ": ") is dropped, because
-    the fate and duration columns already say it, and the text stops at the first "; " or ". ".
+    The headline is what the capture shows in one clause ("3 SYNs at 0, 1, 3 s, never
+    answered"), without the label that repeats the fate ("Connect timeout"): the fate and
+    duration columns already say it.
     """
-    if not isinstance(explanation, str) or not explanation.strip():
+    if explanation is None:
         return ""
-    text = explanation.strip().split("\n", 1)[0]
-    label, sep, rest = text.partition(": ")
-    if sep and rest and len(label.split()) <= 6:
-        text = rest
-    ends = [i for i in (text.find("; "), text.find(". ")) if i >= 0]
-    if ends:
-        text = text[: min(ends)]
+    text = explanation.headline.strip()
     return text[:1].upper() + text[1:]
 
 

@@ -16,9 +16,13 @@ from pcapline.model import (
     EVENT_COLUMNS,
     SEGMENT_COLUMNS,
     CaptureInfo,
+    Counts,
     EventKind,
+    Explanation,
+    Fate,
     Finding,
     Side,
+    Verdict,
 )
 
 T0 = 1_700_000_000_000_000_000  # 2023-11-14 22:13:20 UTC, in ns
@@ -49,7 +53,9 @@ def connection_row(conn_id: int, **overrides: Any) -> dict[str, Any]:
         "zero_window_probes": 0,
         "resets": 0,
         "inferred": {},
-        "explanation": "The client closed the connection. Both sides sent FIN.",
+        "explanation": Explanation(
+            "The client closed the connection", body=". Both sides sent FIN."
+        ),
     }
     row.update(overrides)
     return row
@@ -88,7 +94,9 @@ def make_analysis(
                 reset_by="server",
                 resets=1,
                 end_ns=T0 + 1_000_300_000,
-                explanation="Nothing listened on 10.0.0.2:81: the SYN was answered by RST.",
+                explanation=Explanation(
+                    "the SYN was answered by RST", "Nothing listened on 10.0.0.2:81", "."
+                ),
             ),
             connection_row(
                 2,
@@ -102,7 +110,10 @@ def make_analysis(
                 resets=1,
                 end_ns=T0 + 2_000_000_000 + 14_000_000_000,
                 inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}},
-                explanation="Keepalive probes went unanswered 3 times. The client aborted with RST.",
+                explanation=Explanation(
+                    "Keepalive probes went unanswered 3 times",
+                    body=". The client aborted with RST.",
+                ),
             ),
         ]
     if events is None:
@@ -129,6 +140,8 @@ def make_analysis(
             skipped={"not_tcp": 4, "truncated_record": 1},
             warnings=["file ends inside frame 35 (truncated record)"],
         )
+    verdicts = {int(row["id"]): _verdict(row) for row in rows}
+    rows = [{**row, "explanation": _text(row["explanation"])} for row in rows]
     conns = pd.DataFrame(rows, columns=list(CONNECTION_COLUMNS))
     segments = pd.DataFrame({c: pd.Series(dtype=t) for c, t in SEGMENT_COLUMNS.items()})
     segments["conn"] = pd.Series(dtype="int64")
@@ -139,4 +152,29 @@ def make_analysis(
         connections=conns,
         events=pd.DataFrame(events, columns=list(EVENT_COLUMNS)),
         findings=list(findings or []),
+        verdicts=verdicts,
+    )
+
+
+def _text(explanation: Explanation | str | None) -> str | None:
+    return explanation.text if isinstance(explanation, Explanation) else explanation
+
+
+def _verdict(row: dict[str, Any]) -> Verdict:
+    """The verdict a row shows (a plain-string explanation is all headline)."""
+    explanation = row["explanation"]
+    if not isinstance(explanation, Explanation):
+        explanation = Explanation(explanation or "")
+
+    def side(value: str | None) -> Side | None:
+        return Side(value) if value else None
+
+    return Verdict(
+        conn=int(row["id"]),
+        fate=Fate(row["fate"]),
+        closer=side(row["closer"]),
+        reset_by=side(row["reset_by"]),
+        counts=Counts(*(int(row[name]) for name in Counts.__slots__)),
+        inferred=row["inferred"] or {},
+        explanation=explanation,
     )

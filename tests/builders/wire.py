@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from builders.segments import segment_table
-from pcapline.model import ACK, EVENT_COLUMNS, FIN, RST, SYN
+from pcapline.model import ACK, EVENT_COLUMNS, FIN, RST, SEGMENT_COLUMNS, SYN
 
 T0 = 1_700_000_000 * 10**9
 S = 10**9
@@ -80,12 +80,33 @@ class Wire:
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         seg = segment_table(self.rows)
+        seg["seq"], seg["ack"] = _sequence_numbers(seg)
+        seg = seg.astype({"seq": SEGMENT_COLUMNS["seq"], "ack": SEGMENT_COLUMNS["ack"]})
         conns = pd.DataFrame([self.conns[cid] for cid in sorted(self.conns)])
         span = seg.groupby("conn")["time_ns"].agg(["min", "max"])
         conns["start_ns"] = conns["id"].map(span["min"]).astype("int64")
         conns["end_ns"] = conns["id"].map(span["max"]).astype("int64")
         events = pd.DataFrame({c: [] for c in EVENT_COLUMNS})
         return seg, conns, events
+
+
+def _sequence_numbers(seg: pd.DataFrame) -> tuple[list[int], list[int]]:
+    """seq/ack per row (frame order) as each side's stack would number them: client ISN 1000,
+    server ISN 5000; SYN and FIN take one sequence number, data its length; a resent SYN or
+    SYN+ACK reuses its ISN; ACK acknowledges everything the peer sent so far."""
+    isn = {True: 1000, False: 5000}
+    nxt: dict[tuple[int, bool], int] = {}
+    seqs, acks = [], []
+    for conn, side, flags, length in zip(
+        seg["conn"], seg["from_client"], seg["flags"], seg["seg_len"], strict=True
+    ):
+        key = (int(conn), bool(side))
+        seq = isn[key[1]] if flags & SYN else nxt.get(key, isn[key[1]] + 1)
+        nxt[key] = seq + int(length) + bool(flags & SYN) + bool(flags & FIN)
+        seqs.append(seq)
+        peer = (int(conn), not key[1])
+        acks.append(nxt.get(peer, 0) if flags & ACK else 0)
+    return seqs, acks
 
 
 __all__ = ["ACK", "FIN", "RST", "SYN", "T0", "S", "Wire"]

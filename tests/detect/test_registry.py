@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import pytest
 from builders.conversation import CLIENT, SERVER, Conversation
-from builders.segments import connections, segments
+from builders.segments import segments
 
 from pcapline.detect import DETECTORS, conn_view, run_all
 from pcapline.facts import compute_facts
@@ -49,7 +49,7 @@ def test_detectors_emit_only_their_declared_kinds(detector) -> None:  # type: ig
 
 def test_run_all_events_table_is_sorted_and_complete() -> None:
     segs = _busy_capture()
-    result = run_all(segs, connections(segs))
+    result = run_all(segs)
     ev = result.events
     assert tuple(ev.columns) == EVENT_COLUMNS
     assert ev.equals(ev.sort_values(["conn", "frame"], kind="stable").reset_index(drop=True))
@@ -80,7 +80,7 @@ def test_healthy_connections_are_not_visited() -> None:
     )
     sick = Conversation(conn=1).syn(0.0).syn(1.0)
     segs = segments(healthy, sick)
-    result = run_all(segs, connections(segs))
+    result = run_all(segs)
     assert list(result.detections) == [1]
     assert result.visited.tolist() == [False, True]
     # Row-level events still cover the healthy connection.
@@ -95,5 +95,5 @@ def test_healthy_connections_are_not_visited() -> None:
 
 def test_empty_segments() -> None:
     segs = segments()
-    result = run_all(segs, connections(segs))
+    result = run_all(segs)
     assert len(result.events) == 0 and tuple(result.events.columns) == EVENT_COLUMNS

@@ -1,6 +1,9 @@
 from builders.wire import ACK, RST, SYN, Wire
 
+from pcapline.detect import run_all
+from pcapline.findings.base import FindingInput
 from pcapline.findings.handshakes import summarize
+from pcapline.findings.listen_overflow import overflow_signatures
 
 
 def test_each_syn_is_judged_on_its_own_reply():
@@ -55,6 +58,11 @@ def test_accept_queue_overflow_marks():
     w.seg(2, 0.002, True, ACK, length=10)
     w.seg(2, 0.003, False, ACK, length=10)
     w.seg(2, 0.004, False, RST)
-    conns = summarize(*w.tables()[:2]).conns.set_index("id")
-    assert conns["synack_after_ack"].tolist() == [True, False, False]
-    assert conns["rst_to_final_ack"].tolist() == [False, True, False]
+    segs, conns, events = w.tables()
+    # The overflow signatures are the handshake detector's, read typed (not re-derived).
+    data = FindingInput(
+        segs, conns, events, summarize(segs, conns), detections=run_all(segs).detections
+    )
+    synack_after_ack, rst_to_final_ack = overflow_signatures(data)
+    assert synack_after_ack.tolist() == [True, False, False]
+    assert rst_to_final_ack.tolist() == [False, True, False]

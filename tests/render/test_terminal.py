@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from builders.analysis import connection_row, make_analysis
 
-from pcapline.model import CaptureInfo, Finding
+from pcapline.model import CaptureInfo, Explanation, Finding
 from pcapline.render.terminal import (
     Selection,
     TextOptions,
@@ -119,20 +119,14 @@ def test_guessed_client_is_marked() -> None:
     assert "10.0.0.1:40000?" in out
 
 
-def test_short_reason_drops_the_fate_label_and_keeps_the_first_clause() -> None:
-    assert short_reason(
-        "Connect timeout: 3 SYNs at 0, 1, 3 s, never answered; schedule: doubling"
-    ) == ("3 SYNs at 0, 1, 3 s, never answered")
-    assert short_reason("Closed normally after 19 ms: the server sent the first FIN, then") == (
-        "The server sent the first FIN, then"
+def test_short_reason_is_the_headline_without_the_fate_label() -> None:
+    timeout = Explanation(
+        "3 SYNs at 0, 1, 3 s, never answered", "Connect timeout", "; schedule: doubling."
     )
-    # a long opening clause is content, not a label
-    long = "The client and the server both kept sending after the peer said stop: odd"
-    assert short_reason(long) == long
-    assert short_reason(
-        "Refused: the server answered the SYN with RST (frame 4). Nothing listens."
-    ) == ("The server answered the SYN with RST (frame 4)")
-    assert short_reason(None) == "" and short_reason("  ") == ""
+    assert short_reason(timeout) == "3 SYNs at 0, 1, 3 s, never answered"
+    closed = Explanation("the server sent the first FIN, then", "Closed normally", ".")
+    assert short_reason(closed) == "The server sent the first FIN, then"
+    assert short_reason(None) == ""
 
 
 def test_each_failure_fate_is_explained_once_with_a_count() -> None:

@@ -1,0 +1,129 @@
+"""evidence: everything the classify rules and the explain stage look at for one connection.
+
+``classify.py`` decides a fate from an ``Evidence``; ``explain.py`` words the decision from
+the same record. Both import it from here, so neither imports the other.
+
+Per connection it holds every detector's typed record (``detect.ConnDetections``), the counts,
+the connection's time span, and the cross-connection facts worked out before deciding
+(``stale_peer_rst``: a later connection on the same 4-tuple ended this one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcapline.detect import ConnDetections
+from pcapline.detect.artefacts import Artefacts
+from pcapline.detect.close import Close
+from pcapline.detect.handshake import Handshake
+from pcapline.detect.keepalive import Keepalive
+from pcapline.detect.retransmit import Retransmissions
+from pcapline.detect.zero_window import ZeroWindow
+from pcapline.model import Counts, Decision
+
+
+@dataclass(frozen=True, slots=True)
+class StalePeerReset:
+    """A client RST that a later connection's stale-peer exchange drew, ending this connection.
+
+    The new SYN met this connection still open on the server, which answered with a challenge
+    ACK (RFC 5961) in this connection's sequence space; the client, which had forgotten this
+    connection, reset it. Wireshark's tcp.stream rule groups that RST with the NEW connection,
+    but its sequence number is this connection's next client sequence number, so on the server
+    it is this connection that ends.
+    """
+
+    rst_frame: int  # the client's RST (grouped with ``newer_conn``)
+    newer_conn: int  # the connection whose SYN drew the challenge ACK
+    idle_s: float  # this connection's last segment -> the RST
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything the rules may look at for one connection."""
+
+    conn: int
+    counts: Counts
+    handshake: Handshake
+    retransmit: Retransmissions
+    keepalive: Keepalive | None  # None: no keepalive probe in the connection
+    zero_window: ZeroWindow | None  # None: no zero window in the connection
+    close: Close
+    artefacts: Artefacts
+    start_ns: int
+    end_ns: int
+    capture_end_ns: int
+    #: A detector's screen selected this connection: something in it may be unusual. False only
+    #: when the connection was visited anyway (``run_all(visit_all=True)``); explain then words
+    #: it as the columnar fast path does ("nothing unusual").
+    screened: bool = True
+    stale_peer_rst: StalePeerReset | None = None  # set on the OLDER connection of the 4-tuple
+
+    @classmethod
+    def of(
+        cls,
+        conn: int,
+        counts: Counts,
+        found: ConnDetections,
+        *,
+        start_ns: int,
+        end_ns: int,
+        capture_end_ns: int,
+        screened: bool = True,
+        stale_peer_rst: StalePeerReset | None = None,
+    ) -> Evidence:
+        """The evidence of one visited connection from its detectors' records."""
+        return cls(
+            conn=conn,
+            counts=counts,
+            handshake=found.handshake.inferred,
+            retransmit=found.retransmit.inferred,
+            keepalive=found.keepalive.inferred,
+            zero_window=found.zero_window.inferred,
+            close=found.close.inferred,
+            artefacts=found.artefacts.inferred,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            capture_end_ns=capture_end_ns,
+            screened=screened,
+            stale_peer_rst=stale_peer_rst,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Columnar:
+    """Per connection (``Classified.conn_ids`` order), computed columnar for every connection:
+    what explain reads for the connections classify's fast path decided."""
+
+    rtt_ms: np.ndarray  # handshake RTT (detect.handshake.handshake_rtt_ms), NaN if not measurable
+    # Capture artefacts, counted as detect/artefacts.py counts them:
+    capture_start: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
+    duplicates: np.ndarray  # int: packets captured twice (facts.is_dup)
+    super_segments: np.ndarray  # int: segments larger than the MSS (facts.super_segment)
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """classify's output for one capture, explain's input: every connection's decision, as
+    columns (``conn_ids`` order; most connections are decided columnar by the fast path).
+
+    ``evidence`` and ``decisions`` hold the connections decided through the rules (explain
+    words those from their evidence); the others explain words from ``columnar``.
+    """
+
+    conn_ids: np.ndarray  # int64, ascending (facts.conn_ids)
+    fate: np.ndarray  # object: Fate
+    closer: np.ndarray  # object: Side or None
+    reset_by: np.ndarray  # object: Side or None
+    evidence_frames: list[tuple[int, ...]]
+    counts: Mapping[str, np.ndarray]  # Counts field -> int64 per connection (a stale-peer RST
+    # counts in the connection it ended, not where tcp.stream grouped it)
+    evidence: Mapping[int, Evidence]  # conn id -> evidence, rules-decided connections only
+    decisions: Mapping[int, Decision]  # conn id -> decision, the same connections
+    columnar: Columnar
+
+
+__all__ = ["Classified", "Columnar", "Evidence", "StalePeerReset"]

@@ -1,0 +1,86 @@
+"""classify's columnar fast path against its rules, on every sample and corpus capture.
+
+Connections no detector's screen selects are decided columnar (``classify._healthy``). Here
+every connection is also run through the detectors and ``RULES`` (``run_all(visit_all=True)``)
+and the two verdicts must be the same: fate, closer, reset_by, counts, evidence frames,
+inferred settings and explanation. The sample captures are always present; the corpus
+(``PCAPLINE_CORPUS``, or ../shared/corpus beside the repository: tests/needs.py) is used when it is there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from needs import CORPUS, HAVE_CORPUS, needs_corpus
+
+from pcapline import classify, explain
+from pcapline.decode import decode
+from pcapline.detect import run_all
+from pcapline.errors import PcaplineError
+from pcapline.flows import build_flows
+from pcapline.model import Verdict
+from pcapline.read import read_capture
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_captures"
+_SKIP_SUFFIXES = (".json", ".md", ".txt", ".py")
+
+
+def _sample_captures() -> list[Path]:
+    return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix not in _SKIP_SUFFIXES)
+
+
+def _corpus_captures() -> list[Path]:
+    """Corpus captures with TCP (MANIFEST.tsv column ``tcp_packets`` > 0)."""
+    if not HAVE_CORPUS:
+        return []
+    corpus = CORPUS
+    lines = (corpus / "MANIFEST.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    path_at, tcp_at = header.index("path"), header.index("tcp_packets")
+    out = []
+    for line in lines[1:]:
+        cols = line.split("\t")
+        if len(cols) > tcp_at and cols[tcp_at].strip().isdigit() and int(cols[tcp_at]) > 0:
+            out.append(corpus / cols[path_at])
+    return out
+
+
+def _verdicts(path: Path, *, visit_all: bool) -> dict[int, Verdict]:
+    capture = read_capture(str(path))
+    segments, connections = build_flows(decode(capture).segments)
+    end = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
+    detected = run_all(segments, capture_end_ns=end, visit_all=visit_all)
+    return explain.verdicts(classify.classify(segments, connections, detected))
+
+
+def _differences(path: Path) -> list[str]:
+    try:
+        fast = _verdicts(path, visit_all=False)
+    except PcaplineError:
+        return []  # not a usable capture: nothing to compare
+    ruled = _verdicts(path, visit_all=True)
+    assert fast.keys() == ruled.keys()
+    out = []
+    for conn, verdict in fast.items():
+        other = ruled[conn]
+        for name in Verdict.__slots__:
+            a, b = getattr(verdict, name), getattr(other, name)
+            if a != b:
+                out.append(f"{path.name} conn {conn} {name}: fast {a!r} rules {b!r}")
+    return out
+
+
+@pytest.mark.parametrize("path", _sample_captures(), ids=lambda p: p.name)
+def test_fast_path_equals_rules_on_sample_captures(path: Path) -> None:
+    found = _differences(path)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.slow
+@needs_corpus
+def test_fast_path_equals_rules_on_corpus_captures() -> None:
+    captures = _corpus_captures()
+    found = [d for path in captures if path.is_file() for d in _differences(path)]
+    assert not found, f"{len(found)} verdict(s) differ:\n" + "\n".join(found[:20])
