@@ -61,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pcapline import seqnum
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts
@@ -347,12 +348,12 @@ def stale_peer_resets(
         if not len(rst) or not len(old_client):
             continue
         flags = old_client["flags"].to_numpy(np.int64)
-        ends = (
+        ends = seqnum.wrap(
             old_client["seq"].to_numpy(np.int64)
             + old_client["seg_len"].to_numpy(np.int64)
             + ((flags & SYN) != 0)
             + ((flags & FIN) != 0)
-        ) % 2**32
+        )
         if int(rst["seq"].iloc[0]) not in set(ends.tolist()):
             continue
         i_old = int(np.searchsorted(facts.conn_ids, older))

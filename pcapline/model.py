@@ -5,7 +5,7 @@ data model on one screen (Zeek's conn.log ``Info`` record is the model for this 
 
 Stages and what they hand on::
 
-    read    -> FrameBatch          (frame numbers, int64 ns times, link types, raw bytes)
+    read    -> Capture             (frame numbers, int64 ns times, link types, raw bytes)
     decode  -> segments DataFrame  (SEGMENT_COLUMNS, one row per analysed TCP frame)
                + skipped counts    (SkipReason -> int)
     flows   -> segments gain ``conn`` and ``from_client``; connections DataFrame begins
