@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.findings.handshakes import Handshakes
+from pcapline.fmt import endpoint
 from pcapline.model import Finding
 
 if TYPE_CHECKING:
@@ -74,3 +75,44 @@ def densest_window(times_ns: np.ndarray, window_ns: int) -> Burst:
     ends = np.searchsorted(ordered, ordered + window_ns, side="right")
     best = int(np.argmax(ends - np.arange(len(ordered))))
     return Burst(int(ends[best] - best), int(ordered[best]))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBurst:
+    """One server ip:port's share of the connections a finder selected, and their busiest stretch."""
+
+    server_ip: object
+    server_port: object
+    group: pd.DataFrame  # the selected connections-table rows to this server, by row order
+    burst: Burst
+    window_s: int
+
+    @property
+    def server(self) -> str:
+        return endpoint(self.server_ip, self.server_port)
+
+    def finding(self, kind: str, summary: str, explanation: str, **details: object) -> Finding:
+        """A finding listing ``group``; its details name the ``server`` first and the ``burst``
+        last, the finder's own ``details`` between them."""
+        return make_finding(
+            kind,
+            summary,
+            self.group["id"].tolist(),
+            explanation,
+            server=self.server,
+            **details,
+            burst=self.burst.to_dict(self.window_s),
+        )
+
+
+def server_bursts(
+    selected: pd.DataFrame, times_ns: str, window_s: int, at_least: int
+) -> Iterator[ServerBurst]:
+    """Per server ip:port (in address order), the ``selected`` connections to it whose column
+    ``times_ns`` puts at least ``at_least`` of them within one ``window_s`` stretch."""
+    for (server_ip, server_port), group in selected.groupby(
+        ["server_ip", "server_port"], sort=True
+    ):
+        burst = densest_window(group[times_ns].to_numpy(), window_s * 10**9)
+        if burst.count >= at_least:
+            yield ServerBurst(server_ip, server_port, group, burst, window_s)

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcapline.findings.base import Finder, FindingInput, densest_window, make_finding
-from pcapline.fmt import endpoint
+from pcapline.findings.base import Finder, FindingInput, server_bursts
 from pcapline.model import Fate, Finding
 
 KIND = "listen_overflow"
@@ -87,23 +86,22 @@ def find(data: FindingInput) -> list[Finding]:
         rst_to_final_ack=rst_to_final_ack,
     )
     hits = conns[conns["marked"]]
+    # When the overflow showed: the client's handshake ACK the listener dropped (or reset), else
+    # the connection's start.
+    no_ack = np.iinfo(np.int64).max
+    hits = hits.assign(
+        overflow_ns=np.where(
+            hits["first_client_ack_ns"] < no_ack, hits["first_client_ack_ns"], hits["start_ns"]
+        )
+    )
     findings = []
-    for (server_ip, server_port), group in hits.groupby(["server_ip", "server_port"], sort=True):
-        when = np.where(
-            group["first_client_ack_ns"] < np.iinfo(np.int64).max,
-            group["first_client_ack_ns"],
-            group["start_ns"],
-        )
-        burst = densest_window(when, WINDOW_S * 10**9)
-        if burst.count < MIN_BURST:
-            continue
-        server = endpoint(server_ip, server_port)
-        total = int(
-            ((conns["server_ip"] == server_ip) & (conns["server_port"] == server_port)).sum()
-        )
+    for hit in server_bursts(hits, "overflow_ns", WINDOW_S, MIN_BURST):
+        group = hit.group
+        ip, port = hit.server_ip, hit.server_port
+        total = int(((conns["server_ip"] == ip) & (conns["server_port"] == port)).sum())
         summary = (
-            f"{len(group)} of {total} connection(s) to {server} show accept-queue overflow "
-            f"(up to {burst.count} within {WINDOW_S} s): the listener's backlog was full"
+            f"{len(group)} of {total} connection(s) to {hit.server} show accept-queue overflow "
+            f"(up to {hit.burst.count} within {WINDOW_S} s): the listener's backlog was full"
         )
         signatures = {
             "listen_overflow_fate": int(group["fate_marked"].sum()),
@@ -111,16 +109,7 @@ def find(data: FindingInput) -> list[Finding]:
             "rst_to_final_ack": int(group["rst_to_final_ack"].sum()),
         }
         findings.append(
-            make_finding(
-                KIND,
-                summary,
-                group["id"].tolist(),
-                EXPLANATION,
-                server=server,
-                of_connections=total,
-                signatures=signatures,
-                burst=burst.to_dict(WINDOW_S),
-            )
+            hit.finding(KIND, summary, EXPLANATION, of_connections=total, signatures=signatures)
         )
     return findings
 

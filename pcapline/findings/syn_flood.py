@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcapline.findings.base import Finder, FindingInput, densest_window, make_finding
-from pcapline.fmt import endpoint
+from pcapline.findings.base import Finder, FindingInput, server_bursts
 from pcapline.model import Finding
 
 KIND = "syn_flood"
@@ -44,32 +43,18 @@ def find(data: FindingInput) -> list[Finding]:
         return []
     half_open = hs.conns[is_half_open]
     findings = []
-    for (server_ip, server_port), group in half_open.groupby(
-        ["server_ip", "server_port"], sort=True
-    ):
-        if len(group) < MIN_HALF_OPEN:
-            continue
+    for hit in server_bursts(half_open, "start_ns", WINDOW_S, MIN_HALF_OPEN):
+        group = hit.group
         sources = int(group["client_ip"].nunique())
-        burst = densest_window(group["start_ns"].to_numpy(), WINDOW_S * 10**9)
-        if sources < MIN_SOURCES or burst.count < MIN_HALF_OPEN:
+        if sources < MIN_SOURCES:
             continue
-        server = endpoint(server_ip, server_port)
         answered = int(group["synack_sent"].sum())
         summary = (
-            f"{len(group)} half-open connection(s) to {server} from {sources} sources "
-            f"(up to {burst.count} within {WINDOW_S} s): SYN flood or clients unable to complete the handshake"
+            f"{len(group)} half-open connection(s) to {hit.server} from {sources} sources "
+            f"(up to {hit.burst.count} within {WINDOW_S} s): SYN flood or clients unable to complete the handshake"
         )
         findings.append(
-            make_finding(
-                KIND,
-                summary,
-                group["id"].tolist(),
-                EXPLANATION,
-                server=server,
-                sources=sources,
-                synack_sent=answered,
-                burst=burst.to_dict(WINDOW_S),
-            )
+            hit.finding(KIND, summary, EXPLANATION, sources=sources, synack_sent=answered)
         )
     return findings
 

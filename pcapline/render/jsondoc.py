@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
-from pcapline.model import SCHEMA, CaptureInfo, Counts, SkipReason
+from pcapline.model import CONNECTION_COLUMNS, SCHEMA, CaptureInfo, Counts, SkipReason
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -27,28 +27,29 @@ if TYPE_CHECKING:
 #: ``counts`` keys, in contract order (model.Counts fields; flat columns of the connections table).
 COUNT_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Counts))
 
+
+def _connection_keys() -> tuple[str, ...]:
+    """model.CONNECTION_COLUMNS as the contract names them: each endpoint's ``_ip``/``_port``
+    columns one object, the ns times float seconds with ``duration`` after ``end``, the count
+    columns one ``counts`` object, and the connection's ``events`` last."""
+    keys: list[str] = []
+    for name in CONNECTION_COLUMNS:
+        if name.endswith("_ip"):
+            keys.append(name.removesuffix("_ip"))
+        elif name == "start_ns":
+            keys.append("start")
+        elif name == "end_ns":
+            keys += ["end", "duration"]
+        elif name in COUNT_KEYS:
+            if "counts" not in keys:  # the first count column stands for the object
+                keys.append("counts")
+        elif not name.endswith("_port"):
+            keys.append(name)
+    return (*keys, "events")
+
+
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
-CONNECTION_KEYS: tuple[str, ...] = (
-    "id",
-    "client",
-    "server",
-    "client_guessed",
-    "first_frame",
-    "last_frame",
-    "start",
-    "end",
-    "duration",
-    "packets",
-    "bytes_client",
-    "bytes_server",
-    "fate",
-    "closer",
-    "reset_by",
-    "counts",
-    "inferred",
-    "explanation",
-    "events",
-)
+CONNECTION_KEYS: tuple[str, ...] = _connection_keys()
 
 
 def document(analysis: Analysis) -> dict[str, Any]:

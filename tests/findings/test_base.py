@@ -1,10 +1,12 @@
 import numpy as np
+import pandas as pd
 
 from pcapline.findings.base import (
     MAX_LISTED_CONNECTIONS,
     Burst,
     densest_window,
     make_finding,
+    server_bursts,
 )
 
 
@@ -26,3 +28,32 @@ def test_make_finding_caps_the_listed_connections() -> None:
         "explanation": "why",
     }
     assert "connections_truncated" not in make_finding("k", "s", [3, 1], "why").details
+
+
+def test_server_bursts_keep_the_servers_with_enough_connections_in_one_window() -> None:
+    s = 10**9
+    selected = pd.DataFrame(
+        {
+            "id": [4, 1, 2, 3, 5],
+            "server_ip": ["10.0.0.2", "10.0.0.1", "10.0.0.1", "10.0.0.1", "2001:db8::1"],
+            "server_port": [80, 443, 443, 443, 80],
+            "seen_ns": [0, 0, 5 * s, 100 * s, 0],
+        }
+    )
+    (hit,) = server_bursts(selected, "seen_ns", 10, at_least=2)
+    assert (hit.server, hit.burst) == ("10.0.0.1:443", Burst(2, 0))
+    assert hit.group["id"].tolist() == [1, 2, 3]
+    finding = hit.finding("k", "s", "why", of_connections=7)
+    assert list(finding.details) == [
+        "server",
+        "of_connections",
+        "burst",
+        "connection_count",
+        "explanation",
+    ]
+    assert finding.details["burst"] == {"connections": 2, "window_s": 10, "start": 0.0}
+    assert [h.server for h in server_bursts(selected, "seen_ns", 10, at_least=1)] == [
+        "10.0.0.1:443",
+        "10.0.0.2:80",
+        "[2001:db8::1]:80",
+    ]
