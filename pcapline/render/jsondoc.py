@@ -48,6 +48,8 @@ CONNECTION_KEYS: tuple[str, ...] = (
     "inferred",
     "explanation",
     "events",
+    "confidence",
+    "caveats",
 )
 
 
@@ -108,6 +110,7 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
         "last_time": seconds(info.last_time_ns),
         "skipped": {reason: int(info.skipped[reason]) for reason in skip_order(info.skipped)},
         "warnings": [str(w) for w in info.warnings],
+        "quality": plain(info.quality),
     }
 
 
@@ -134,6 +137,8 @@ def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict
         "inferred": plain(inferred) if isinstance(inferred, Mapping) and inferred else {},
         "explanation": optional_str(row["explanation"]) or "",
         "events": events,
+        "confidence": str(row["confidence"]),
+        "caveats": [str(c) for c in row["caveats"]],
     }
 
 
@@ -277,6 +282,8 @@ class _Layout:
             self.value(doc["inferred"], 3) if doc["inferred"] else "{}",
             _string(doc["explanation"]),
             self._events_text(events),
+            _string(doc["confidence"]),
+            self.value(doc["caveats"], 3),
         )
 
     def _events_text(self, events: list[dict[str, Any]]) -> str:
