@@ -343,6 +343,19 @@ class Finding:
         return out
 
 
+#: ``capture.quality`` of a capture whose capture point missed nothing pcapline can see
+#: (quality.summary fills the same keys, in this order).
+CLEAN_CAPTURE: dict[str, Any] = {
+    "segments_not_captured": 0,  # segments after a gap their sender never filled
+    "acked_unseen": 0,  # ACKs of peer bytes the capture never saw
+    "lossy_connections": 0,  # connections with either
+    "first_missing_frames": [],  # the first such frame of up to 5 of them
+    "flag_filtered": False,  # only SYN/FIN/RST segments, a SYN+ACK unretried past 1 s
+    "one_sided_connections": 0,  # one direction captured, its ACKs moving
+    "mid_stream_connections": 0,  # no SYN seen
+}
+
+
 @dataclass(slots=True)
 class CaptureInfo:
     """Facts about the capture file (``capture`` in the JSON contract)."""
@@ -356,9 +369,8 @@ class CaptureInfo:
     last_time_ns: int | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    #: What the capture point missed (quality.summary): segments not captured, flag filter,
-    #: one-sided and mid-stream connections. Empty until analysed.
-    quality: dict[str, Any] = field(default_factory=dict)
+    #: What the capture point missed (quality.summary; CLEAN_CAPTURE's keys).
+    quality: dict[str, Any] = field(default_factory=lambda: dict(CLEAN_CAPTURE))
 
 
 #: Columns added to the segments table by ``flows``.
