@@ -184,9 +184,7 @@ def persist_timeout(e: Evidence) -> Decision | None:
             e, gave_up=z.gave_up, rst_seen=z.rst_frame is not None, unanswered=z.unanswered_tail
         )
         return _sure(
-            Decision(
-                Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame)
-            ),
+            Decision(Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame)),
             _answers_unseen(e, sure),
         )
     return None

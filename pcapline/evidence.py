@@ -11,7 +11,7 @@ the connection's time span, and the cross-connection facts worked out before dec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,7 +62,8 @@ class Evidence:
     #: it as the columnar fast path does ("nothing unusual").
     screened: bool = True
     stale_peer_rst: StalePeerReset | None = None  # set on the OLDER connection of the 4-tuple
-    seen: Seen = Seen()  # what the capture could see of it (quality.py): how sure a fate is
+    #: What the capture could see of it (quality.py): how sure a fate is.
+    seen: Seen = field(default_factory=Seen)
 
     @classmethod
     def of(

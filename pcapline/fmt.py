@@ -80,7 +80,7 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
             f"segments missing at the capture point in {lossy:,} connection"
             f"{'s' if lossy != 1 else ''} ({int(quality.get('acked_unseen', 0)):,} ACKs of "
             f"bytes never captured, {int(quality.get('segments_not_captured', 0)):,} gaps never "
-            f"filled; first at frame {frames})"
+            f"filled; first at frames {frames})"
         )
     if quality.get("flag_filtered"):
         parts.append("only SYN/FIN/RST segments (flag-filtered?)")

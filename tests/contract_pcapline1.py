@@ -209,9 +209,7 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         f"caveats {conn['caveats']!r}",
     )
     # a proven fate needs no caveat; any other says why it is not proven
-    _expect(
-        (conn["confidence"] == "proven") == (not conn["caveats"]), w, "caveats iff not proven"
-    )
+    _expect((conn["confidence"] == "proven") == (not conn["caveats"]), w, "caveats iff not proven")
     frames = [e["frame"] for e in conn["events"]]
     _expect(frames == sorted(frames), w, "events in frame order")
     kinds = {k.value for k in EventKind}
