@@ -42,6 +42,15 @@ closed fails every death rule because its data was acknowledged, so it is ``clos
 connection (refused: the server; keepalive: usually the prober). Counts follow DESIGN.md and are
 computed columnar from ``facts`` for every connection.
 
+Confidence: each rule returns, with its fate, how sure the capture makes it
+(``Decision.confidence``, ``model.CAVEATS`` codes for why not proven). A fate shown by packets
+(a RST, both FINs) is proven. A death read from silence (``_silence``) is proven when the capture
+shows the silence past the next timer and its capture point lost nothing (``quality.py``);
+likely when the capture ended after 3+ unanswered transmissions; unknown when it ended sooner,
+when the capture point lost segments, when one SYN or SYN+ACK was never retried (its answer may
+be unseen), when a flag filter would drop the missing ACKs, or when only one direction holds the
+answers. Resent data the peer had already acknowledged is no retransmit_timeout at all.
+
 Rules decide; they write no prose (``explain.py`` words a decision from the same ``Evidence``).
 
 Speed: connections no detector screened in (one SYN, one SYN+ACK, no RST, no retransmission,
