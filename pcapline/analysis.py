@@ -148,7 +148,7 @@ def analyze(
     """
     # The stages are imported here, not at the top: ``Analysis`` is a plain record that
     # renderers, scan workers and tests build or unpickle without loading the pipeline.
-    from pcapline import classify, detect, explain, findings
+    from pcapline import classify, detect, explain, findings, quality
     from pcapline.decode import decode
     from pcapline.flows import build_flows
     from pcapline.read import read_capture
@@ -166,6 +166,9 @@ def analyze(
     verdicts = explain.verdicts(classified)
     connections = verdict_columns(connections, verdicts)
     _warn_one_sided(info, detected.facts)
+    if classified.quality is not None:
+        info.quality = quality.summary(classified.quality)
+        info.warnings.extend(quality.warnings(classified.quality))
     events = detected.events
     found = findings.find_all(segments, connections, events, detections=detected.detections)
     analysis = Analysis(
@@ -253,6 +256,8 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     columns["inferred"] = [table.inferred[i] for i in order]
     columns["explanation"] = [text(table.explanation[i]) for i in order]
     columns["evidence_frames"] = [list(table.evidence_frames[i]) for i in order]
+    columns["confidence"] = [str(table.confidence[i]) for i in order]
+    columns["caveats"] = [list(table.caveats[i]) for i in order]
     for name, values in columns.items():
         dtype = np.int64 if name in Counts.__slots__ else object
         out[name] = pd.Series(values, index=out.index, dtype=dtype)
@@ -271,6 +276,8 @@ def _as_columns(verdicts: Mapping[int, Verdict]) -> Verdicts:
         evidence_frames=[v.evidence_frames for v in rows],
         inferred=[v.inferred for v in rows],
         explanation=[v.explanation for v in rows],
+        confidence=[v.confidence for v in rows],
+        caveats=[v.caveats for v in rows],
     )
 
 

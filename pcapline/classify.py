@@ -42,6 +42,15 @@ closed fails every death rule because its data was acknowledged, so it is ``clos
 connection (refused: the server; keepalive: usually the prober). Counts follow DESIGN.md and are
 computed columnar from ``facts`` for every connection.
 
+Confidence: each rule returns, with its fate, how sure the capture makes it
+(``Decision.confidence``, ``model.CAVEATS`` codes for why not proven). A fate shown by packets
+(a RST, both FINs) is proven. A death read from silence (``_silence``) is proven when the capture
+shows the silence past the next timer and its capture point lost nothing (``quality.py``);
+likely when the capture ended after 3+ unanswered transmissions; unknown when it ended sooner,
+when the capture point lost segments, when one SYN or SYN+ACK was never retried (its answer may
+be unseen), when a flag filter would drop the missing ACKs, or when only one direction holds the
+answers. Resent data the peer had already acknowledged is no retransmit_timeout at all.
+
 Rules decide; they write no prose (``explain.py`` words a decision from the same ``Evidence``).
 
 Speed: connections no detector screened in (one SYN, one SYN+ACK, no RST, no retransmission,
@@ -56,7 +65,7 @@ capture through both paths and finds the same verdicts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -67,7 +76,8 @@ from pcapline.detect.close import first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts
-from pcapline.model import ACK, FIN, RST, SYN, Counts, Decision, Fate, Side
+from pcapline.model import ACK, FIN, RST, SYN, Confidence, Counts, Decision, Fate, Side
+from pcapline.quality import CaptureQuality, measure
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
@@ -80,6 +90,7 @@ Rule = Callable[[Evidence], Decision | None]
 def refused(e: Evidence) -> Decision | None:
     h = e.handshake
     if h.answer == "rst" and h.synack is None:
+        # The RST is on the wire: proven.
         return Decision(Fate.REFUSED, reset_by=Side.SERVER, evidence_frames=_frames(h.answer_frame))
     return None
 
@@ -91,7 +102,13 @@ def connect_timeout(e: Evidence) -> Decision | None:
     if h.synack_proven is not None:  # the client ACKed a SYN+ACK the capture did not hold
         return None
     if h.syn.retries >= 1 or h.syn.gave_up:
-        return Decision(Fate.CONNECT_TIMEOUT, evidence_frames=h.syn.frames)
+        sure = _silence(e, gave_up=h.syn.gave_up, unanswered=len(h.syn.frames))
+        if h.syn.retries == 0:
+            # Linux retransmits an unanswered SYN after 1 s (3 s elsewhere): a lone SYN never
+            # retried although the retry was due was answered (a RST the capture did not
+            # hold) or closed by its application; the wire cannot tell which.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("lone_syn",)))
+        return _sure(Decision(Fate.CONNECT_TIMEOUT, evidence_frames=h.syn.frames), sure)
     return None
 
 
@@ -99,15 +116,23 @@ def listen_overflow(e: Evidence) -> Decision | None:
     h = e.handshake
     if not h.client_acked or h.server_acked_data or _server_spoke(e):
         return None
+    # The server's answer to the ACK is on the wire; "never accepted" rests on the server's
+    # silence afterwards, as good as the capture.
+    sure = _silence(e, gave_up=True, unanswered=0)
     if h.overflow_rst_frame is not None:
-        return Decision(
-            Fate.LISTEN_OVERFLOW,
-            reset_by=Side.SERVER,
-            evidence_frames=_frames(h.overflow_rst_frame),
+        return _sure(
+            Decision(
+                Fate.LISTEN_OVERFLOW,
+                reset_by=Side.SERVER,
+                evidence_frames=_frames(h.overflow_rst_frame),
+            ),
+            sure,
         )
     if h.synack_after_ack:
         frames = h.synack.frames if h.synack is not None else ()
-        return Decision(Fate.LISTEN_OVERFLOW, reset_by=_reset_side(e), evidence_frames=frames)
+        return _sure(
+            Decision(Fate.LISTEN_OVERFLOW, reset_by=_reset_side(e), evidence_frames=frames), sure
+        )
     return None
 
 
@@ -118,8 +143,25 @@ def handshake_timeout(e: Evidence) -> Decision | None:
     if _reset_side(e) is Side.CLIENT:
         return None  # the client aborted the handshake itself: a reset, not a timeout
     if h.synack.retries >= 1 or h.synack.gave_up:
-        return Decision(
-            Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e), evidence_frames=h.synack.frames
+        sure = _silence(e, gave_up=h.synack.gave_up, unanswered=len(h.synack.frames))
+        if h.synack.retries == 0:
+            # Linux retransmits an unacknowledged SYN+ACK after 1 s: one never retried although
+            # the retry was due was acknowledged unseen, or was a SYN cookie (no request socket
+            # to retry from), or tcp_synack_retries is 0; the wire cannot tell which.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("lone_synack",)))
+        if h.syn is None:
+            # The SYN was not captured, so neither can the client's answer be trusted to be.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("handshake_not_captured",)))
+        if e.seen.flag_filtered:
+            # A flag filter drops the handshake ACK. The retransmissions do not prove it never
+            # came: a server whose accept queue overflowed (tcp_abort_on_overflow=0) drops the
+            # ACK it got and retransmits its SYN+ACK the same way (listen_overflow).
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("flag_filtered",)))
+        return _sure(
+            Decision(
+                Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e), evidence_frames=h.synack.frames
+            ),
+            sure,
         )
     return None
 
@@ -130,8 +172,14 @@ def keepalive_timeout(e: Evidence) -> Decision | None:
         return None
     if k.gave_up or k.unanswered_tail >= MIDWAY_THRESHOLD:
         reset_by = k.prober if k.rst_frame is not None else None
-        return Decision(
-            Fate.KEEPALIVE_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(k.rst_frame)
+        sure = _silence(
+            e, gave_up=k.gave_up, rst_seen=k.rst_frame is not None, unanswered=k.unanswered_tail
+        )
+        return _sure(
+            Decision(
+                Fate.KEEPALIVE_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(k.rst_frame)
+            ),
+            _answers_unseen(e, sure),
         )
     return None
 
@@ -142,8 +190,12 @@ def persist_timeout(e: Evidence) -> Decision | None:
         return None
     if z.gave_up or z.unanswered_tail >= MIDWAY_THRESHOLD:
         reset_by = _reset_side(e) if z.rst_frame is not None else None
-        return Decision(
-            Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame)
+        sure = _silence(
+            e, gave_up=z.gave_up, rst_seen=z.rst_frame is not None, unanswered=z.unanswered_tail
+        )
+        return _sure(
+            Decision(Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame)),
+            _answers_unseen(e, sure),
         )
     return None
 
@@ -152,9 +204,22 @@ def retransmit_timeout(e: Evidence) -> Decision | None:
     s = e.retransmit.last_series
     if s is None or s.acked or s.later_traffic or s.peer_rst_frame is not None:
         return None
+    if s.already_acked:
+        # A sender resends only what it believes unacknowledged; the peer's ACK of these bytes
+        # is on the wire, so the data arrived: no path or peer death follows from this series.
+        return None
     if (s.gave_up and s.retransmissions >= 2) or s.retransmissions >= MIDWAY_THRESHOLD:
         reset_by = s.side if s.rst_frame is not None else None
-        return Decision(Fate.RETRANSMIT_TIMEOUT, reset_by=reset_by, evidence_frames=s.frames)
+        sure = _silence(
+            e,
+            gave_up=s.gave_up,
+            rst_seen=s.rst_frame is not None,
+            unanswered=s.retransmissions + 1,
+        )
+        return _sure(
+            Decision(Fate.RETRANSMIT_TIMEOUT, reset_by=reset_by, evidence_frames=s.frames),
+            _answers_unseen(e, sure),
+        )
     return None
 
 
@@ -170,7 +235,10 @@ def closed(e: Evidence) -> Decision | None:
     if client_fin is None or server_fin is None:
         return None
     frames = tuple(sorted((client_fin, server_fin)))
-    return Decision(Fate.CLOSED, closer=closer, reset_by=_reset_side(e), evidence_frames=frames)
+    return _sure(
+        Decision(Fate.CLOSED, closer=closer, reset_by=_reset_side(e), evidence_frames=frames),
+        _fin_seen(e),
+    )
 
 
 def stale_peer_reset(e: Evidence) -> Decision | None:
@@ -178,7 +246,14 @@ def stale_peer_reset(e: Evidence) -> Decision | None:
     stale = e.stale_peer_rst
     if stale is None:
         return None
-    return Decision(Fate.RESET, reset_by=Side.CLIENT, evidence_frames=(stale.rst_frame,))
+    # The RST is on the wire; that it ended THIS connection is read from its sequence number.
+    return Decision(
+        Fate.RESET,
+        reset_by=Side.CLIENT,
+        evidence_frames=(stale.rst_frame,),
+        confidence=Confidence.LIKELY,
+        caveats=("stale_peer_rst",),
+    )
 
 
 def half_closed(e: Evidence) -> Decision | None:
@@ -186,11 +261,68 @@ def half_closed(e: Evidence) -> Decision | None:
     fin = client_fin if client_fin is not None else server_fin
     if fin is None:
         return None
-    return Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,))
+    return _sure(
+        Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)),
+        _fin_seen(e),
+    )
 
 
 def still_open(e: Evidence) -> Decision | None:
+    if e.seen.flag_filtered:  # a SYN-only filter drops the FINs and RSTs that would end it
+        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("flag_filtered",))
     return Decision(Fate.OPEN)
+
+
+# --- confidence: how sure the capture makes a fate -----------------------------------------
+
+Sure = tuple[Confidence, tuple[str, ...]]
+_ORDER = (Confidence.PROVEN, Confidence.LIKELY, Confidence.UNKNOWN)
+
+
+def _sure(d: Decision, sure: Sure) -> Decision:
+    return replace(d, confidence=sure[0], caveats=sure[1])
+
+
+def _weaker(a: Sure, b: Sure) -> Sure:
+    """The less sure of two, with the caveats of both."""
+    level = max(a[0], b[0], key=_ORDER.index)
+    return level, tuple(dict.fromkeys(a[1] + b[1]))
+
+
+def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bool = False) -> Sure:
+    """A death read from what did NOT come after ``unanswered`` transmissions of a timer.
+
+    The sender's own RST ends it on the wire (proven). Otherwise the give-up is the silence
+    past the next timer the backoff predicts: proven when the capture shows that silence and
+    its capture point lost nothing; unknown when the capture point lost segments (the answer
+    may be one of them). When the capture ended first, the backoff's shape is the evidence:
+    likely after MIDWAY_THRESHOLD unanswered transmissions (one or two lost packets are
+    ordinary loss the next retry repairs), unknown before.
+    """
+    if rst_seen:
+        return Confidence.PROVEN, ()
+    if e.seen.lossy_capture:
+        return Confidence.UNKNOWN, ("capture_lossy",)
+    if gave_up:
+        return Confidence.PROVEN, ()
+    if unanswered >= MIDWAY_THRESHOLD:
+        return Confidence.LIKELY, ("capture_ended",)
+    return Confidence.UNKNOWN, ("capture_ended",)
+
+
+def _answers_unseen(e: Evidence, sure: Sure) -> Sure:
+    """Established-phase deaths rest on the peer's missing ACKs: a capture of one direction
+    cannot hold them."""
+    if e.seen.one_direction:
+        return _weaker(sure, (Confidence.UNKNOWN, ("one_sided",)))
+    return sure
+
+
+def _fin_seen(e: Evidence) -> Sure:
+    one = e.handshake.one_sided
+    if one is not None and one.peer_fin_ack_frame is not None:
+        return Confidence.LIKELY, ("peer_fin_inferred",)
+    return Confidence.PROVEN, ()
 
 
 #: The decision procedure, in order (module docstring).
@@ -273,6 +405,8 @@ def classify(
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
+    quality = measure(facts)
+    confidence, caveats = _fast_confidence(fate, quality)
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
     rows = np.flatnonzero(visited)
@@ -288,11 +422,13 @@ def classify(
             capture_end_ns=facts.capture_end_ns,
             screened=bool(screened[index]),
             stale_peer_rst=stale.get(conn),
+            seen=quality.seen(index),
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d
         fate[index], closer[index], reset_by[index] = d.fate, d.closer, d.reset_by
         frames[index] = d.evidence_frames
+        confidence[index], caveats[index] = d.confidence, d.caveats
     _count_rst_with_the_connection_it_ended(facts, decisions, counts, stale)
     return Classified(
         conn_ids=facts.conn_ids,
@@ -304,7 +440,24 @@ def classify(
         evidence=evidence,
         decisions=decisions,
         columnar=_columnar(facts),
+        quality=quality,
+        confidence=confidence,
+        caveats=caveats,
     )
+
+
+def _fast_confidence(
+    fate: np.ndarray, quality: CaptureQuality
+) -> tuple[list[Confidence], list[tuple[str, ...]]]:
+    """``still_open``'s and the FIN rules' confidence, columnar: a FIN on the wire is proven;
+    "open" in a flag-filtered capture is unknown (the filter drops what would end it)."""
+    n = len(fate)
+    confidence = [Confidence.PROVEN] * n
+    caveats: list[tuple[str, ...]] = [()] * n
+    if quality.flag_filtered:
+        for i in np.flatnonzero(fate == Fate.OPEN).tolist():
+            confidence[i], caveats[i] = Confidence.UNKNOWN, ("flag_filtered",)
+    return confidence, caveats
 
 
 def _count_rst_with_the_connection_it_ended(

@@ -11,7 +11,7 @@ the connection's time span, and the cross-connection facts worked out before dec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,7 +22,8 @@ from pcapline.detect.handshake import Handshake
 from pcapline.detect.keepalive import Keepalive
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.detect.zero_window import ZeroWindow
-from pcapline.model import Counts, Decision
+from pcapline.model import Confidence, Counts, Decision
+from pcapline.quality import CaptureQuality, Seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class Evidence:
     #: it as the columnar fast path does ("nothing unusual").
     screened: bool = True
     stale_peer_rst: StalePeerReset | None = None  # set on the OLDER connection of the 4-tuple
+    #: What the capture could see of it (quality.py): how sure a fate is.
+    seen: Seen = field(default_factory=Seen)
 
     @classmethod
     def of(
@@ -74,6 +77,7 @@ class Evidence:
         capture_end_ns: int,
         screened: bool = True,
         stale_peer_rst: StalePeerReset | None = None,
+        seen: Seen | None = None,
     ) -> Evidence:
         """The evidence of one visited connection from its detectors' records."""
         return cls(
@@ -90,6 +94,7 @@ class Evidence:
             capture_end_ns=capture_end_ns,
             screened=screened,
             stale_peer_rst=stale_peer_rst,
+            seen=seen if seen is not None else Seen(),
         )
 
 
@@ -124,6 +129,11 @@ class Classified:
     evidence: Mapping[int, Evidence]  # conn id -> evidence, rules-decided connections only
     decisions: Mapping[int, Decision]  # conn id -> decision, the same connections
     columnar: Columnar
+    #: What the capture point missed (quality.py); ``confidence``/``caveats`` per connection
+    #: (``conn_ids`` order), decided with the fate.
+    quality: CaptureQuality | None = None
+    confidence: list[Confidence] | None = None
+    caveats: list[tuple[str, ...]] | None = None
 
 
 __all__ = ["Classified", "Columnar", "Evidence", "StalePeerReset"]

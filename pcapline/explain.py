@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from pcapline.evidence import Classified, Evidence
-from pcapline.model import Decision, Explanation, Fate, Side, Verdicts
+from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
 
 
 def verdicts(classified: Classified) -> Verdicts:
@@ -56,6 +57,8 @@ def verdicts(classified: Classified) -> Verdicts:
                 text = texts[key] = healthy(*key)
         found.append(keys)
         words.append(text)
+    confidence = classified.confidence or [Confidence.PROVEN] * len(words)
+    caveats = classified.caveats or [()] * len(words)
     return Verdicts(
         classified.conn_ids.tolist(),
         fate=fates,
@@ -64,8 +67,28 @@ def verdicts(classified: Classified) -> Verdicts:
         counts={name: values.tolist() for name, values in classified.counts.items()},
         evidence_frames=classified.evidence_frames,
         inferred=found,
-        explanation=words,
+        explanation=_with_confidence(words, confidence, caveats),
+        confidence=confidence,
+        caveats=caveats,
     )
+
+
+def _with_confidence(
+    words: list[Explanation], confidence: list[Confidence], caveats: list[tuple[str, ...]]
+) -> list[Explanation]:
+    """A note on every fate the capture does not prove, saying why (model.CAVEATS)."""
+    cache: dict[tuple[int, Confidence, tuple[str, ...]], Explanation] = {}
+    out = list(words)
+    for i, (level, why) in enumerate(zip(confidence, caveats, strict=True)):
+        if level is Confidence.PROVEN:
+            continue
+        key = (id(words[i]), level, why)
+        if key not in cache:
+            reasons = "; ".join(CAVEATS.get(code, code) for code in why)
+            note = f"Confidence {level.value}: {reasons}." if reasons else ""
+            cache[key] = replace(words[i], notes=(*words[i].notes, note))
+        out[i] = cache[key]
+    return out
 
 
 def _s(seconds: float | None) -> str:

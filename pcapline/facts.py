@@ -29,7 +29,8 @@ Columns (one value per segment):
 - ``is_dup``: a capture duplicate: same direction, same IP ID, seq, ack, length, flags,
   window and TSval as one of the previous two segments of that direction, within 1 ms
   (``-i any`` on veth/bridges, two taps). Not a retransmission (anchors.md 1.5). SYNs with
-  IP ID 0 are never copies (two real SYN+ACKs can leave microseconds apart).
+  IP ID 0 are copies only when their TTL differs or they carry the very same timestamp (two
+  real SYN+ACKs can leave microseconds apart, never at one instant).
 - ``probe_shape``: 0 bytes (or 1 byte with nothing outstanding: the Windows "garbage byte"),
   seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST, not after the sender's own FIN: the Linux
   keepalive / window probe shape (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
@@ -200,11 +201,15 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # Linux sends SYN+ACKs with IP ID 0, and a server's SYN+ACK timer can fire microseconds
     # after it answered the client's resent SYN: two real, identical SYN+ACKs (the client
     # ACKs both). Without an IP ID, a SYN is a copy only when its TTL changed (the same
-    # packet seen on both sides of a router); same TTL means two real transmissions.
+    # packet seen on both sides of a router); same TTL means two real transmissions, unless
+    # both carry the very same timestamp: a capture point stamps each frame as it sees it, and
+    # one host's two transmissions are never seen at the same instant, so identical frames at
+    # one time are one packet captured twice (two merged taps, an interface and its bond).
     doubtful = is_dup & is_syn & (ip_id == 0)
     if doubtful.any():
         ttl_changed = ~_duplicates((*keys, ttl), time_ns, dir_key, dir_order)
-        is_dup &= ~(doubtful & ~ttl_changed)
+        same_instant = _duplicates(keys, time_ns, dir_key, dir_order, window_ns=0)
+        is_dup &= ~(doubtful & ~ttl_changed & ~same_instant)
 
     plain = ~(is_syn | is_fin | is_rst)
     known_una = snd_una != UNKNOWN
@@ -421,9 +426,15 @@ def _reordered(
 
 
 def _duplicates(
-    keys: tuple[np.ndarray, ...], time_ns: np.ndarray, dir_key: np.ndarray, dir_order: np.ndarray
+    keys: tuple[np.ndarray, ...],
+    time_ns: np.ndarray,
+    dir_key: np.ndarray,
+    dir_order: np.ndarray,
+    *,
+    window_ns: int = DUPLICATE_WINDOW_NS,
 ) -> np.ndarray:
-    """Capture duplicates: identical to one of the two previous segments of the direction."""
+    """Capture duplicates: identical to one of the two previous segments of the direction,
+    at most ``window_ns`` later."""
     out = np.zeros(len(time_ns), dtype=bool)
     rows = dir_order
     same_dir = dir_key[rows]
@@ -432,7 +443,7 @@ def _duplicates(
         if len(rows) <= lag:
             break
         same = same_dir[lag:] == same_dir[:-lag]
-        same &= (t[lag:] - t[:-lag]) <= DUPLICATE_WINDOW_NS
+        same &= (t[lag:] - t[:-lag]) <= window_ns
         for key in keys:
             k = key[rows]
             same &= k[lag:] == k[:-lag]

@@ -7,7 +7,9 @@ is written; outputs are part of the golden text, so a change here is a visible c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 
 def endpoint(ip: object, port: object) -> str:
@@ -65,3 +67,27 @@ def byte_count(n: int) -> str:
         if value < 1000 or unit == "GB":
             break
     return f"{value:.1f}{unit}"
+
+
+def capture_quality(quality: Mapping[str, Any]) -> str:
+    """``capture.quality`` in one line (``""`` when the capture point missed nothing known):
+    what the capture could not see, said before any verdict."""
+    parts = []
+    lossy = int(quality.get("lossy_connections", 0))
+    if lossy:
+        frames = ", ".join(str(f) for f in quality.get("first_missing_frames", []))
+        parts.append(
+            f"segments missing at the capture point in {lossy:,} connection"
+            f"{'s' if lossy != 1 else ''} ({int(quality.get('acked_unseen', 0)):,} ACKs of "
+            f"bytes never captured, {int(quality.get('segments_not_captured', 0)):,} gaps never "
+            f"filled; first at frames {frames})"
+        )
+    if quality.get("flag_filtered"):
+        parts.append("only SYN/FIN/RST segments (flag-filtered?)")
+    one = int(quality.get("one_sided_connections", 0))
+    if one:
+        parts.append(f"{one:,} connection{'s' if one != 1 else ''} captured in one direction")
+    mid = int(quality.get("mid_stream_connections", 0))
+    if mid:
+        parts.append(f"{mid:,} already open when the capture began")
+    return "; ".join(parts)

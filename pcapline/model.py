@@ -67,6 +67,19 @@ FAILURE_FATES: frozenset[Fate] = frozenset(
 )
 
 
+class Confidence(enum.StrEnum):
+    """How sure the capture makes a fate (``connections[].confidence``).
+
+    A capture point can lose packets, be filtered, see one direction only, or start and stop in
+    the middle of a connection: what a rule infers from an absence is then only as good as the
+    capture. ``classify`` decides it together with the fate.
+    """
+
+    PROVEN = "proven"  # the packets show it (a RST, a FIN from both sides, a give-up seen)
+    LIKELY = "likely"  # inferred from ACK numbers or timer shape (an unseen FIN, a backoff)
+    UNKNOWN = "unknown"  # the capture cannot tell (filtered, lossy, cut before the give-up)
+
+
 class EventKind(enum.StrEnum):
     """What a detector saw at one frame. The JSON ``events[].kind`` strings."""
 
@@ -174,6 +187,25 @@ class Decision:
     closer: Side | None = None  # closed / half_closed only: who sent the first FIN
     reset_by: Side | None = None  # whenever a RST ended the connection
     evidence_frames: tuple[int, ...] = ()  # the frames that decided it
+    confidence: Confidence = Confidence.PROVEN  # how sure the capture makes the fate
+    caveats: tuple[str, ...] = ()  # why not proven: CAVEATS keys
+
+
+#: Why a fate is not ``proven``: the ``connections[].caveats`` codes and what each means.
+CAVEATS: dict[str, str] = {
+    "capture_ended": "the capture ended before the sender's give-up could be seen",
+    "capture_lossy": "the capture point lost segments (peers ACK bytes it never saw)",
+    "flag_filtered": "the capture holds only SYN/FIN/RST segments: a flag filter would drop "
+    "the ACKs and data that are missing",
+    "one_sided": "only one direction was captured: the peer's segments are inferred",
+    "peer_fin_inferred": "the peer's FIN is inferred from the captured side's ACK",
+    "handshake_not_captured": "the connection's opening was not captured",
+    "lone_syn": "one SYN, never retried although the retry was due: its answer or the "
+    "application's close was not captured",
+    "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "
+    "unseen, a SYN cookie, or tcp_synack_retries=0",
+    "stale_peer_rst": "the RST that ended it is matched to it by its sequence number",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +248,8 @@ class Verdict:
     evidence_frames: tuple[int, ...] = ()  # the frames that decided it (check in Wireshark)
     inferred: Mapping[str, object] = field(default_factory=dict)  # explain.inferred keys
     explanation: Explanation = field(default_factory=lambda: Explanation(""))
+    confidence: Confidence = Confidence.PROVEN  # how sure the capture makes the fate
+    caveats: tuple[str, ...] = ()  # model.CAVEATS keys: why not proven
 
 
 class Verdicts(Mapping[int, Verdict]):
@@ -228,7 +262,9 @@ class Verdicts(Mapping[int, Verdict]):
 
     __slots__ = (
         "_position",
+        "caveats",
         "closer",
+        "confidence",
         "counts",
         "evidence_frames",
         "explanation",
@@ -249,6 +285,8 @@ class Verdicts(Mapping[int, Verdict]):
         evidence_frames: Sequence[tuple[int, ...]],
         inferred: Sequence[Mapping[str, object]],
         explanation: Sequence[Explanation],
+        confidence: Sequence[Confidence] | None = None,  # None: every fate proven
+        caveats: Sequence[tuple[str, ...]] | None = None,
     ) -> None:
         self.ids = ids
         self.fate = fate
@@ -258,6 +296,8 @@ class Verdicts(Mapping[int, Verdict]):
         self.evidence_frames = evidence_frames
         self.inferred = inferred
         self.explanation = explanation
+        self.confidence = confidence if confidence is not None else [Confidence.PROVEN] * len(ids)
+        self.caveats = caveats if caveats is not None else [()] * len(ids)
         self._position: dict[int, int] | None = None
 
     def __getitem__(self, conn: int) -> Verdict:
@@ -273,6 +313,8 @@ class Verdicts(Mapping[int, Verdict]):
             evidence_frames=self.evidence_frames[i],
             inferred=self.inferred[i],
             explanation=self.explanation[i],
+            confidence=self.confidence[i],
+            caveats=self.caveats[i],
         )
 
     def __iter__(self) -> Iterator[int]:
@@ -301,6 +343,19 @@ class Finding:
         return out
 
 
+#: ``capture.quality`` of a capture whose capture point missed nothing pcapline can see
+#: (quality.summary fills the same keys, in this order).
+CLEAN_CAPTURE: dict[str, Any] = {
+    "segments_not_captured": 0,  # segments after a gap their sender never filled
+    "acked_unseen": 0,  # ACKs of peer bytes the capture never saw
+    "lossy_connections": 0,  # connections with either
+    "first_missing_frames": [],  # the first such frame of up to 5 of them
+    "flag_filtered": False,  # only SYN/FIN/RST segments, a SYN+ACK unretried past 1 s
+    "one_sided_connections": 0,  # one direction captured, its ACKs moving
+    "mid_stream_connections": 0,  # no SYN seen
+}
+
+
 @dataclass(slots=True)
 class CaptureInfo:
     """Facts about the capture file (``capture`` in the JSON contract)."""
@@ -314,6 +369,8 @@ class CaptureInfo:
     last_time_ns: int | None = None
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: What the capture point missed (quality.summary; CLEAN_CAPTURE's keys).
+    quality: dict[str, Any] = field(default_factory=lambda: dict(CLEAN_CAPTURE))
 
 
 #: Columns added to the segments table by ``flows``.
@@ -349,6 +406,8 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     "resets",
     "inferred",  # dict per row
     "explanation",
+    "confidence",  # model.Confidence value
+    "caveats",  # list of model.CAVEATS keys per row
 )
 
 #: Columns of the events table (all connections, sorted by conn then frame).

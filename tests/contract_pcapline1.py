@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pcapline.model import EventKind, Fate, SkipReason
+from pcapline.model import CAVEATS, Confidence, EventKind, Fate, SkipReason
 
 CAPTURE_KEYS = [
     "path",
@@ -20,6 +20,16 @@ CAPTURE_KEYS = [
     "last_time",
     "skipped",
     "warnings",
+    "quality",
+]
+QUALITY_KEYS = [
+    "segments_not_captured",
+    "acked_unseen",
+    "lossy_connections",
+    "first_missing_frames",
+    "flag_filtered",
+    "one_sided_connections",
+    "mid_stream_connections",
 ]
 CONNECTION_KEYS = [
     "id",
@@ -40,6 +50,8 @@ CONNECTION_KEYS = [
     "counts",
     "inferred",
     "explanation",
+    "confidence",
+    "caveats",
     "events",
 ]
 COUNT_KEYS = [
@@ -119,6 +131,21 @@ def check_capture(cap: dict[str, Any]) -> None:
         w,
         "warnings",
     )
+    quality = cap["quality"]
+    _expect(isinstance(quality, dict) and list(quality) == QUALITY_KEYS, w, f"quality {quality!r}")
+    for key in QUALITY_KEYS:
+        if key == "flag_filtered":
+            _expect(isinstance(quality[key], bool), w, f"quality.{key}")
+        elif key == "first_missing_frames":
+            frames = quality[key]
+            _expect(
+                isinstance(frames, list) and all(_is_int(f) and f >= 1 for f in frames),
+                w,
+                f"quality.{key}",
+            )
+            _expect(bool(frames) == (quality["lossy_connections"] > 0), w, f"quality.{key}")
+        else:
+            _expect(_is_int(quality[key]) and quality[key] >= 0, w, f"quality.{key}")
 
 
 def check_endpoint(ep: Any, where: str) -> None:
@@ -173,6 +200,16 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         _expect(ka["count"] is None or _is_int(ka["count"]), w, f"keepalive {ka!r}")
     _expect(isinstance(conn["explanation"], str), w, "explanation")
     _expect(isinstance(conn["events"], list), w, "events")
+    _expect(
+        conn["confidence"] in {c.value for c in Confidence}, w, f"confidence {conn['confidence']!r}"
+    )
+    _expect(
+        isinstance(conn["caveats"], list) and all(c in CAVEATS for c in conn["caveats"]),
+        w,
+        f"caveats {conn['caveats']!r}",
+    )
+    # a proven fate needs no caveat; any other says why it is not proven
+    _expect((conn["confidence"] == "proven") == (not conn["caveats"]), w, "caveats iff not proven")
     frames = [e["frame"] for e in conn["events"]]
     _expect(frames == sorted(frames), w, "events in frame order")
     kinds = {k.value for k in EventKind}

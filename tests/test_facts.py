@@ -119,3 +119,20 @@ def test_resend_of_seen_data_right_after_a_later_segment_is_still_a_retransmissi
     c.data(CLIENT, 0.0200005, 43, seq=c.nxt(CLIENT) - 86)  # bytes seen at 0.01: a real resend
     f = compute_facts(segments(c))
     assert np.flatnonzero(f.is_retrans).tolist() == [5]
+
+
+def _synack_twice(second_after_s: float) -> list[bool]:
+    """SYN, then two byte-identical SYN+ACKs with IP ID 0 (Linux), ``second_after_s`` apart."""
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn)
+    for t in (0.001, 0.001 + second_after_s):
+        c.send(SERVER, t, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
+    return compute_facts(segments(c)).is_dup.tolist()
+
+
+def test_identical_synacks_at_one_instant_are_one_packet_captured_twice() -> None:
+    # A capture point stamps each frame as it sees it: one host's two transmissions never
+    # share a timestamp, so these are a capture copy (not a SYN+ACK retransmission).
+    assert _synack_twice(0.0) == [False, False, True]
+    # 50 us apart with IP ID 0 and the same TTL: two real SYN+ACKs (timer + resent SYN).
+    assert _synack_twice(50e-6) == [False, False, False]

@@ -32,7 +32,7 @@ import numpy as np
 
 from pcapline.detect import ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
-from pcapline.facts import Facts
+from pcapline.facts import UNKNOWN, Facts
 from pcapline.model import FIN, RST, SYN, EventKind, Side
 from pcapline.timers import RTO_FLOOR_S, RTO_MIN_S, close_to, cut_short, next_backoff, overdue
 
@@ -72,6 +72,10 @@ class RtoSeries:
     #: The transmission ending each of ``gaps`` (one per gap; the copy before it in ``frames``
     #: starts the gap): the timer-driven steps, which the report's backoff chart draws.
     step_frames: tuple[int, ...] = ()
+    #: The peer had acknowledged the resent bytes before the last copy went out (a spurious
+    #: series: its ACKs were lost on the way to the sender, or the capture saw them and the
+    #: sender did not): the data reached the peer, whatever came next.
+    already_acked: bool = False
 
     @property
     def retransmissions(self) -> int:
@@ -372,6 +376,7 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
         peer_rst_frame=int(view.frame[rst_peer[0]]) if len(rst_peer) else None,
         fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
         step_frames=tuple(int(view.frame[tx[k]]) for k in steps),
+        already_acked=bool(view.snd_una[last] != UNKNOWN and view.snd_una[last] > seq),
     )
 
 

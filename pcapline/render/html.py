@@ -53,8 +53,8 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pcapline import __version__
-from pcapline.fmt import endpoint, span, utc
-from pcapline.model import FAILURE_FATES, Finding
+from pcapline.fmt import capture_quality, endpoint, span, utc
+from pcapline.model import FAILURE_FATES, Confidence, Finding
 from pcapline.render import palette
 from pcapline.render.figures.backoff import backoff, gap_series
 from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
@@ -267,9 +267,9 @@ def build_page(
         "facts": capture_facts(analysis, origin),
         "fate_counts": fate_counts(conns),
         "total": len(conns),
-        "failing": int(conns["fate"].isin([str(f) for f in FAILURE_FATES]).sum())
-        if len(conns)
-        else 0,
+        "failing": _failing(conns, sure=True),
+        "uncertain": _failing(conns, sure=False),
+        "quality": capture_quality(capture.quality),
         "problems": problems(conns, section_ids),
         "findings": [_finding_view(f, section_ids) for f in analysis.findings],
         "timeline_note": plan.note,
@@ -279,6 +279,17 @@ def build_page(
         "figures": {name: pack(text, allowed=packed) for name, text in figures.items()},
         "table": pack(script_json(connection_table(conns, origin, section_ids)), allowed=packed),
     }
+
+
+def _failing(conns: pd.DataFrame, *, sure: bool) -> int:
+    """Failure fates the capture proves or makes likely (``sure``), or those it cannot tell."""
+    if not len(conns):
+        return 0
+    failing = conns["fate"].isin([str(f) for f in FAILURE_FATES])
+    if "confidence" not in conns.columns:
+        return int(failing.sum()) if sure else 0
+    unknown = conns["confidence"].astype(str) == str(Confidence.UNKNOWN)
+    return int((failing & (unknown != sure)).sum())
 
 
 def _origin_ns(analysis: Analysis) -> int:
@@ -621,6 +632,10 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
         facts.append(("counts", ", ".join(f"{n} {name}" for name, n in counts)))
     if bool(row["client_guessed"]):
         facts.append(("client side", "guessed (no SYN captured): the side with the ephemeral port"))
+    level = str(row.get("confidence", Confidence.PROVEN))
+    if level != Confidence.PROVEN:
+        caveats = ", ".join(str(c) for c in row.get("caveats", []))
+        facts.append(("confidence", f"{level} ({caveats})" if caveats else level))
     return facts
 
 

@@ -109,6 +109,7 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
         "last_time": seconds(info.last_time_ns),
         "skipped": {reason: int(info.skipped[reason]) for reason in skip_order(info.skipped)},
         "warnings": [str(w) for w in info.warnings],
+        "quality": plain(info.quality),
     }
 
 
@@ -134,6 +135,8 @@ def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict
         "counts": {key: int(row[key]) for key in COUNT_KEYS},
         "inferred": plain(inferred) if isinstance(inferred, Mapping) and inferred else {},
         "explanation": optional_str(row["explanation"]) or "",
+        "confidence": str(row["confidence"]),
+        "caveats": [str(c) for c in row["caveats"]],
         "events": events,
     }
 
@@ -277,6 +280,8 @@ class _Layout:
             self._counts.format(*(_int(doc["counts"][k]) for k in COUNT_KEYS)),
             self.value(doc["inferred"], 3) if doc["inferred"] else "{}",
             _string(doc["explanation"]),
+            _string(doc["confidence"]),
+            self.value(doc["caveats"], 3),
             self._events_text(events),
         )
 

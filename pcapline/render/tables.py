@@ -67,6 +67,8 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             **{key: conns[key].astype("int64") for key in COUNT_KEYS},
             "inferred": conns["inferred"].map(_inferred_json),
             "explanation": conns["explanation"].fillna("").astype(str),
+            "confidence": conns["confidence"].astype(str),
+            "caveats": conns["caveats"].map(lambda codes: " ".join(str(c) for c in codes)),
         },
         columns=list(TABLE_COLUMNS),
     )

@@ -21,8 +21,8 @@ import pandas as pd
 from rich.console import Console
 from rich.text import Text
 
-from pcapline.fmt import byte_count, duration, endpoint, utc
-from pcapline.model import FAILURE_FATES, Explanation, Fate, Verdict
+from pcapline.fmt import byte_count, capture_quality, duration, endpoint, utc
+from pcapline.model import FAILURE_FATES, Confidence, Explanation, Fate, Verdict
 from pcapline.render.jsondoc import skip_order
 
 if TYPE_CHECKING:
@@ -126,6 +126,9 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
                 f"{utc(info.first_time_ns)} .. {utc(info.last_time_ns)} UTC ({duration(span)})",
             )
         )
+    quality = capture_quality(info.quality)
+    if quality:
+        lines.append(Text.assemble(("quality  ", "bold yellow"), quality))
     for warning in info.warnings:
         lines.append(Text.assemble(("warning  ", "bold yellow"), str(warning)))
     whole = analysis.connections if selection is None else selection.whole
@@ -148,7 +151,25 @@ def fate_summary(conns: pd.DataFrame) -> str:
     counts = Counter(str(f) for f in conns["fate"])
     order = sorted(counts, key=lambda f: (f not in _FAILURE_VALUES, -counts[f], f))
     noun = "connection" if len(conns) == 1 else "connections"
-    return f"{len(conns):,} {noun}: " + ", ".join(f"{counts[f]:,} {f}" for f in order)
+    text = f"{len(conns):,} {noun}: " + ", ".join(f"{counts[f]:,} {f}" for f in order)
+    likely = int(failures_at(conns, Confidence.LIKELY).sum())
+    unknown = int(failures_at(conns, Confidence.UNKNOWN).sum())
+    notes = [f"{likely:,} inferred {_MARK[Confidence.LIKELY]}"] if likely else []
+    if unknown:
+        notes.append(f"{unknown:,} uncertain {_MARK[Confidence.UNKNOWN]}: the capture cannot tell")
+    return text + (f" (of the failures: {', '.join(notes)})" if notes else "")
+
+
+#: The fate cell's marker for a failure the capture does not prove (fate_summary's legend).
+_MARK = {Confidence.PROVEN: "", Confidence.LIKELY: "~", Confidence.UNKNOWN: "?"}
+
+
+def failures_at(conns: pd.DataFrame, level: Confidence) -> pd.Series:
+    """Per row: a failure fate decided with confidence ``level``."""
+    failing = conns["fate"].astype(str).isin(_FAILURE_VALUES)
+    if "confidence" not in conns.columns:
+        return failing & (level is Confidence.PROVEN)
+    return failing & (conns["confidence"].astype(str) == level.value)
 
 
 def selection_summary(selected: pd.DataFrame, total: int, filters: str) -> str:
@@ -213,8 +234,10 @@ def connection_lines(
     lines = [Text("  ".join(pad(names[i], w, j) for i, w, j in columns), style="bold")]
     fate_at = names.index("fate")
     for cells in rows:
-        fate = cells[fate_at]
+        fate = cells[fate_at].rstrip("".join(_MARK.values()))
         style = "bold red" if fate in _FAILURE_VALUES else _FATE_STYLE.get(fate, "")
+        if fate != cells[fate_at] and cells[fate_at].endswith(_MARK[Confidence.UNKNOWN]):
+            style = "yellow"  # a failure the capture cannot confirm is not shown as one
         line = Text()
         for k, (i, w, j) in enumerate(columns):
             if k:
@@ -261,9 +284,16 @@ def _cells(row: dict[str, Any], origin_ns: int, explanation: Explanation | None)
         f"{int(row['packets']):,}",
         byte_count(int(row["bytes_client"])),
         byte_count(int(row["bytes_server"])),
-        str(row["fate"]),
+        str(row["fate"]) + _fate_mark(row),
         short_reason(explanation),
     ]
+
+
+def _fate_mark(row: dict[str, Any]) -> str:
+    fate, level = str(row["fate"]), row.get("confidence")
+    if fate not in _FAILURE_VALUES or level is None:
+        return ""
+    return _MARK.get(Confidence(str(level)), "")
 
 
 def short_reason(explanation: Explanation | None) -> str:

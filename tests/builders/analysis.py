@@ -56,6 +56,8 @@ def connection_row(conn_id: int, **overrides: Any) -> dict[str, Any]:
         "explanation": Explanation(
             "The client closed the connection", body=". Both sides sent FIN."
         ),
+        "confidence": "proven",
+        "caveats": [],
     }
     row.update(overrides)
     return row

@@ -399,6 +399,8 @@ def build(
                 "resets": k[EventKind.RST],
                 "inferred": c.inferred,
                 "explanation": c.explanation,
+                "confidence": "proven",
+                "caveats": [],
             }
         )
     connections = pd.DataFrame(conn_rows, columns=list(CONNECTION_COLUMNS))

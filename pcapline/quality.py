@@ -1,0 +1,199 @@
+"""Capture quality: what the capture point missed, measured per connection and per capture.
+
+A capture is not the wire. A capture point drops packets (tcpdump buffer, mirror port), a
+capture filter keeps only some (``tcp[tcpflags] & tcp-syn != 0``), a tap sees one direction, and
+a capture starts and stops in the middle of connections. A rule that infers a failure from an
+absence (no answer, silence) is only as good as the capture; these facts let ``classify`` say how
+sure a fate is (``model.Confidence``) and the report say what the capture could not see.
+
+Kernel rules used (tcp-facts.md):
+
+- A receiver acknowledges only bytes it received: an ACK beyond the highest sequence number the
+  capture saw from the peer proves peer segments the capture point did not record (Wireshark's
+  "ACKed unseen segment").
+- A sender sends its bytes in order the first time and resends what was lost: a segment
+  starting above the highest byte seen from its sender, whose gap no later segment of that
+  sender fills, proves segments the capture point did not record (Wireshark's "previous
+  segment not captured"). A gap filled later is a loss before the capture point (the
+  retransmission passed it) or reordering, not the capture's.
+- A TCP exchange that opened carries at least one segment with none of SYN, FIN or RST (the
+  handshake ACK), and a server retransmits a SYN+ACK nobody acknowledged after 1 s
+  (TCP_TIMEOUT_INIT). A capture with no such segment at all, where a SYN+ACK still went
+  unretried past that second, was filtered on the flags (or answered a flood with SYN
+  cookies, which are never retried: the capture cannot tell those apart). A capture whose
+  every SYN+ACK was retried is a capture of handshakes that never completed.
+
+Columnar over ``facts.Facts`` (every connection at once); per connection in ``conn_ids`` order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pcapline.detect.handshake import INITIAL_SYNACK_RTO_S, one_sided
+from pcapline.facts import UNKNOWN, Facts
+
+#: Offset between connections' relative sequence numbers, so one running maximum over the
+#: grouped rows never carries a value from one connection into the next (relative sequence
+#: numbers stay far below 2**40 after unwrapping).
+_CONN_STRIDE = np.int64(2**41)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the capture could see of one connection (``Evidence.seen``): what the rules weigh
+    an absence against."""
+
+    lossy: bool = False  # the capture point lost some of this connection's segments
+    lossy_capture: bool = False  # ... or of any connection in the capture
+    flag_filtered: bool = False  # the capture holds only SYN/FIN/RST segments
+    one_direction: bool = False  # every captured packet of the connection came from one side
+    mid_stream: bool = False  # no SYN seen: the opening was not captured
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureQuality:
+    """What the capture point missed (``capture.quality`` in the JSON contract)."""
+
+    #: Per connection (``Facts.conn_ids`` order):
+    not_captured: np.ndarray  # int: segments starting above their sender's highest byte seen
+    acked_unseen: np.ndarray  # int: ACKs of peer bytes the capture never saw
+    first_missing_frame: np.ndarray  # int: first frame showing a miss (0: none)
+    one_sided: np.ndarray  # bool: one direction captured, its ACKs move (detect.handshake)
+    one_direction: np.ndarray  # bool: every captured packet from one side
+    mid_stream: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
+    #: Per capture:
+    flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
+
+    @property
+    def lossy(self) -> np.ndarray:
+        """Per connection: the capture point demonstrably lost some of its segments."""
+        return np.asarray((self.not_captured > 0) | (self.acked_unseen > 0))
+
+    @property
+    def lossy_capture(self) -> bool:
+        return bool(np.any(self.lossy))
+
+    def seen(self, index: int) -> Seen:
+        """The connection at ``index`` (``Facts.conn_ids`` order)."""
+        return Seen(
+            lossy=bool(self.lossy[index]),
+            lossy_capture=self.lossy_capture,
+            flag_filtered=self.flag_filtered,
+            one_direction=bool(self.one_direction[index]),
+            mid_stream=bool(self.mid_stream[index]),
+        )
+
+
+def measure(facts: Facts) -> CaptureQuality:
+    n = len(facts.conn_ids)
+    ci = facts.conn_index
+    clean = ~facts.is_dup
+    carries_seq = ((facts.seg_len > 0) | facts.fin) & ~facts.syn & ~facts.rst & clean
+    # "previous segment not captured": bytes above the sender's snd.nxt as seen on the wire.
+    jump = carries_seq & (facts.next_seq != UNKNOWN) & (facts.rel_seq > facts.next_seq)
+    jump &= ~_filled_later(facts, carries_seq)
+    unseen = _acked_unseen(facts) & clean
+    missed = jump | unseen
+    first = np.zeros(n, dtype=np.int64)
+    rows = np.flatnonzero(missed)[::-1]  # the first row of each connection is written last
+    first[ci[rows]] = facts.frame[rows]
+    n_client = np.bincount(ci[facts.from_client], minlength=n)
+    n_rows = np.diff(facts.starts)
+    plain = ~facts.syn & ~facts.fin & ~facts.rst
+    synack = facts.syn & facts.ack & ~facts.from_client & clean
+    n_synack = np.bincount(ci[synack], minlength=n)
+    last_synack = np.zeros(n, dtype=np.int64)
+    last_synack[ci[synack]] = facts.time_ns[synack]  # rows in time order: the last one stays
+    waited = (facts.capture_end_ns - last_synack) / 1e9
+    unretried = (n_synack == 1) & (waited >= INITIAL_SYNACK_RTO_S)
+    return CaptureQuality(
+        not_captured=np.bincount(ci[jump], minlength=n).astype(np.int64),
+        acked_unseen=np.bincount(ci[unseen], minlength=n).astype(np.int64),
+        first_missing_frame=first,
+        one_sided=one_sided(facts) if n else np.zeros(0, dtype=bool),
+        one_direction=(n_client == 0) | (n_client == n_rows),
+        mid_stream=np.bincount(ci[facts.syn], minlength=n) == 0,
+        flag_filtered=bool(np.any(unretried)) and not bool(np.any(plain)),
+    )
+
+
+#: First frames listed per kind of miss in the summary (where to look in Wireshark).
+FIRST_FRAMES = 5
+
+
+def summary(q: CaptureQuality) -> dict[str, Any]:
+    """The ``capture.quality`` object of the JSON contract."""
+    lossy = q.lossy
+    first = q.first_missing_frame[lossy]
+    return {
+        "segments_not_captured": int(q.not_captured.sum()),
+        "acked_unseen": int(q.acked_unseen.sum()),
+        "lossy_connections": int(lossy.sum()),
+        "first_missing_frames": sorted(int(f) for f in first)[:FIRST_FRAMES],
+        "flag_filtered": q.flag_filtered,
+        "one_sided_connections": int(q.one_sided.sum()),
+        "mid_stream_connections": int(q.mid_stream.sum()),
+    }
+
+
+def warnings(q: CaptureQuality) -> list[str]:
+    """Capture warnings for what makes absences unreliable (lost segments, a flag filter)."""
+    out: list[str] = []
+    if q.lossy_capture:
+        s = summary(q)
+        frames = ", ".join(str(f) for f in s["first_missing_frames"])
+        out.append(
+            f"the capture point lost segments of {s['lossy_connections']} connections "
+            f"({s['acked_unseen']} ACKs of bytes never captured, {s['segments_not_captured']} "
+            f"segments after a gap; first at frames {frames}): silence in this capture proves "
+            "nothing"
+        )
+    if q.flag_filtered:
+        out.append(
+            "no segment without SYN, FIN or RST: either the capture was filtered on TCP flags "
+            "(such as 'tcp[tcpflags] & tcp-syn != 0') or no connection got past its handshake; "
+            "missing ACKs and data may be the filter's, not the network's"
+        )
+    return out
+
+
+def _filled_later(facts: Facts, carries_seq: np.ndarray) -> np.ndarray:
+    """Per row: a later segment of the same sender starts below this row's ``rel_seq`` (it
+    carries bytes of the gap this row jumped over, from ``next_seq`` on)."""
+    offset = facts.conn_index.astype(np.int64) * _CONN_STRIDE
+    ceiling = offset + _CONN_STRIDE // 2  # above any real value of this connection
+    out = np.zeros(len(facts), dtype=bool)
+    for side in (True, False):
+        mine = carries_seq & (facts.from_client == side)
+        values = np.where(mine, facts.rel_seq + offset, ceiling)[::-1]
+        # Later rows' lowest start: later connections' values sit above this one's (their
+        # offsets are larger), so the running minimum from the end stays within it.
+        later_min = np.minimum.accumulate(values)[::-1]
+        after = np.concatenate((later_min[1:], ceiling[-1:]))
+        out |= mine & (after < facts.rel_seq + offset)
+    return out
+
+
+def _acked_unseen(facts: Facts) -> np.ndarray:
+    """Per row: an ACK above every byte (SYN and FIN included) the capture saw from the peer
+    before it; only when the peer was seen sending something (one-sided captures aside)."""
+    offset = facts.conn_index.astype(np.int64) * _CONN_STRIDE
+    floor = offset - _CONN_STRIDE // 2  # below any real value of this connection
+    sent = ((facts.seg_len > 0) | facts.syn | facts.fin) & ~facts.rst
+    highest = {}
+    for side in (True, False):
+        mine = sent & (facts.from_client == side)
+        running = np.maximum.accumulate(np.where(mine, facts.seq_end + offset, floor))
+        before = np.concatenate(([np.int64(-(2**62))], running[:-1]))
+        highest[side] = np.maximum(before, floor)  # a new connection restarts at its floor
+    peer_highest = np.where(facts.from_client, highest[False], highest[True])
+    seen = peer_highest > floor
+    acked = facts.ack & ~facts.rst & (facts.rel_ack != UNKNOWN)
+    return np.asarray(acked & seen & (facts.rel_ack + offset > peer_highest))
+
+
+__all__ = ["CaptureQuality", "Seen", "measure", "summary", "warnings"]

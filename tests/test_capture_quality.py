@@ -1,0 +1,79 @@
+"""Capture quality (quality.py) and what it does to a fate's confidence (classify.py).
+
+Real public captures for the issue's cases (corpus), crafted segments only for the small
+rules of ``quality.measure``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "detect"))
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
+from needs import CORPUS, CORPUS_MARKS
+
+import pcapline
+from pcapline.facts import compute_facts
+from pcapline.model import FAILURE_FATES
+from pcapline.quality import measure
+
+FAILURES = {f.value for f in FAILURE_FATES}
+
+
+def test_an_ack_of_bytes_never_captured_is_a_capture_point_loss() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100)
+    c.data(CLIENT, 0.011, 100, captured=False)  # the capture point missed it ...
+    c.ack(SERVER, 0.02)  # ... and the server acknowledges it
+    q = measure(compute_facts(segments(c)))
+    assert q.acked_unseen.tolist() == [1]
+    assert q.not_captured.tolist() == [0]  # nothing came after the gap
+    assert q.lossy_capture
+
+
+def test_a_gap_the_sender_fills_later_is_loss_before_the_capture_point() -> None:
+    c = Conversation().handshake(0.0)
+    first = c.nxt(CLIENT)
+    c.data(CLIENT, 0.01, 100, captured=False)  # lost before the capture point ...
+    c.data(CLIENT, 0.02, 100)  # ... so this one starts after a gap
+    c.ack(SERVER, 0.021, ack=first)  # duplicate ACK
+    c.data(CLIENT, 0.3, 100, seq=first)  # the retransmission fills the gap
+    q = measure(compute_facts(segments(c)))
+    assert q.not_captured.tolist() == [0]
+    assert not q.lossy_capture
+    # Had the retransmission not been captured either, the gap is the capture's.
+    c.rows.pop()
+    assert measure(compute_facts(segments(c))).not_captured.tolist() == [1]
+
+
+@pytest.mark.parametrize("corpus", [pytest.param(None, marks=CORPUS_MARKS)])
+def test_resent_data_already_acknowledged_is_no_retransmit_timeout(corpus: None) -> None:
+    # tls2: started mid-stream, thousands of segments missing at the capture point; in
+    # connections 90 and 188 the server resends data the client had already acknowledged
+    # (Wireshark: spurious retransmission). The data arrived: no path or peer death.
+    a = pcapline.analyze(str(CORPUS / "pcapplusplus/examples/tls2.pcap"))
+    fates = dict(zip(a.connections["id"], a.connections["fate"], strict=True))
+    assert fates[90] == fates[188] == "open"
+    assert a.capture.quality["lossy_connections"] > 0
+    assert any("lost segments" in w for w in a.capture.warnings)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=CORPUS_MARKS)
+        for n in ("zeek/http/bro.org-filtered.pcap", "zeek/wikipedia-filtered-plus-udp.pcap")
+    ],
+)
+def test_a_flag_filtered_capture_claims_no_failure(name: str) -> None:
+    # Captures filtered to SYN/FIN/RST: the missing handshake ACKs are the filter's.
+    a = pcapline.analyze(str(CORPUS / name))
+    assert a.capture.quality["flag_filtered"]
+    conns = a.connections
+    claimed = conns[conns["fate"].isin(FAILURES) & (conns["confidence"] != "unknown")]
+    assert claimed.empty, claimed[["id", "fate", "confidence"]]
+    assert (conns.loc[conns["fate"].isin(FAILURES), "caveats"].map(len) > 0).all()

@@ -1,0 +1,155 @@
+"""A worse capture of the same traffic never proves a failure the full capture does not show.
+
+Real captures come filtered, lossy at the capture point, one-sided, and cut at both ends. Each
+sample capture is degraded the way those capture points degrade it, by rewriting it (pcapng,
+the original frames' bytes and times) with the frames such a capture point would have kept:
+
+- ``syn_only``: the filter ``tcp[tcpflags] & tcp-syn != 0`` (SYNs and SYN+ACKs only);
+- ``drop_5pct``: 5 % of the frames lost at random, as tcpdump drops or a mirror port would;
+- ``client_only``: one direction only (asymmetric routing, a one-sided tap);
+- ``cut_head`` / ``cut_tail``: the first / the last second not captured.
+
+Every connection of the degraded capture that gets a failure fate with ``proven`` or ``likely``
+confidence must have had that same failure fate in the full capture (connections matched by
+4-tuple, either orientation, and time: the degraded connection starts within the full one).
+Anything else must come with ``unknown`` confidence: the capture cannot tell.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pcapline
+from pcapline.model import FAILURE_FATES, SYN
+from pcapline.read import read_capture
+from tests.builders.capture_files import epb, idb, shb
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+CAPTURES = sorted(
+    p
+    for p in SAMPLES.rglob("*")
+    if p.is_file() and ".pcap" in p.name and not p.name.endswith(".json")
+)
+SEED = 20261203
+CUT_NS = 1_000_000_000
+DROP_SHARE = 0.05
+DROP_ROUNDS = 8  # small captures lose no frame in many draws: several draws per capture
+
+Keep = Callable[[pd.DataFrame, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _syn_only(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    syn = set(tcp.loc[(tcp["flags"].to_numpy() & SYN) != 0, "frame"].tolist())
+    return np.array([int(f) in syn for f in frames.tolist()], dtype=bool)
+
+
+def _dropping(round_: int) -> Keep:
+    """5 % of the frames lost at random (the ``round_``-th draw from the fixed seed)."""
+
+    def keep(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+        rng = random.Random(SEED + round_)
+        return np.array([rng.random() >= DROP_SHARE for _ in range(len(frames))], dtype=bool)
+
+    return keep
+
+
+def _client_only(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    client = set(tcp.loc[tcp["from_client"], "frame"].tolist())
+    return np.array([int(f) in client for f in frames.tolist()], dtype=bool)
+
+
+def _cut_head(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    return np.asarray(times >= times.min() + CUT_NS)
+
+
+def _cut_tail(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    return np.asarray(times <= times.max() - CUT_NS)
+
+
+DEGRADATIONS: dict[str, Keep] = {
+    "syn_only": _syn_only,
+    **{f"drop_5pct_{k}": _dropping(k) for k in range(DROP_ROUNDS)},
+    "client_only": _client_only,
+    "cut_head": _cut_head,
+    "cut_tail": _cut_tail,
+}
+
+
+def rewrite(path: Path, keep: np.ndarray, out: Path) -> None:
+    """A pcapng of ``path``'s frames where ``keep`` holds: bytes, lengths and times as read."""
+    capture = read_capture(str(path))
+    links = sorted(set(capture.link_type.tolist()))
+    iface = {link: i for i, link in enumerate(links)}
+    blocks = [shb(), *(idb(link, tsresol=9) for link in links)]
+    data = capture.data
+    for i in np.flatnonzero(keep).tolist():
+        lo, n = int(capture.offset[i]), int(capture.caplen[i])
+        blocks.append(
+            epb(
+                iface[int(capture.link_type[i])],
+                int(capture.time_ns[i]),
+                bytes(data[lo : lo + n]),
+                origlen=int(capture.origlen[i]),
+            )
+        )
+    out.write_bytes(b"".join(blocks))
+
+
+def overclaims(full: pcapline.Analysis, degraded: pcapline.Analysis) -> list[str]:
+    """Degraded connections with a proven/likely failure fate the full capture did not give."""
+    failing = {f.value for f in FAILURE_FATES}
+    whole = full.connections
+    out = []
+    for row in degraded.connections.to_dict("records"):
+        if row["fate"] not in failing or row["confidence"] == "unknown":
+            continue
+        ends = {(row["client_ip"], row["client_port"]), (row["server_ip"], row["server_port"])}
+        same = whole[
+            [
+                {(c_ip, c_port), (s_ip, s_port)} == ends
+                for c_ip, c_port, s_ip, s_port in zip(
+                    whole["client_ip"],
+                    whole["client_port"],
+                    whole["server_ip"],
+                    whole["server_port"],
+                    strict=True,
+                )
+            ]
+        ]
+        during = same[(same["start_ns"] <= row["start_ns"]) & (row["start_ns"] <= same["end_ns"])]
+        if row["fate"] in set(during["fate"].tolist()):
+            continue
+        if row["fate"] == "reset" and row["reset_by"] in set(during["reset_by"].tolist()):
+            # ``reset`` claims only that this side's RST ended it (on the wire); a capture
+            # missing the connection's earlier part cannot name the timer that led to it.
+            continue
+        was = ", ".join(f"{i}:{f}" for i, f in zip(during["id"], during["fate"], strict=True))
+        out.append(
+            f"conn {row['id']} {row['fate']} ({row['confidence']}); full capture: {was or 'none'}"
+        )
+    return out
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=[p.name for p in CAPTURES])
+def test_a_degraded_capture_proves_no_failure_the_full_one_does_not(
+    path: Path, tmp_path: Path
+) -> None:
+    full = pcapline.analyze(str(path))
+    capture = read_capture(str(path))
+    frames, times = capture.frame, capture.time_ns
+    problems = []
+    for name, keep_of in DEGRADATIONS.items():
+        keep = keep_of(full.segments, frames, times)
+        if not keep.any() or keep.all():
+            continue
+        out = tmp_path / f"{name}.pcapng"
+        rewrite(path, keep, out)
+        degraded = pcapline.analyze(str(out))
+        problems += [f"{name}: {p}" for p in overclaims(full, degraded)]
+    assert not problems, "\n".join(problems)
