@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
+from pcapline.delays import Delays, delays_doc
 from pcapline.model import SCHEMA, CaptureInfo, Counts, SkipReason
 
 if TYPE_CHECKING:
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 
 #: ``counts`` keys, in contract order (model.Counts fields; flat columns of the connections table).
 COUNT_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Counts))
+
+#: Keys a connection gained with ``pcapline/delays.py`` (after ``events``: a compatible
+#: extension of pcapline/1): ``delays`` (``delays.delays_doc``, null when not measured) and
+#: ``slow`` (the ``delays.SlowTag`` strings, ``[]`` for none).
+DELAY_KEYS: tuple[str, ...] = ("delays", "slow")
 
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
 CONNECTION_KEYS: tuple[str, ...] = (
@@ -48,6 +54,7 @@ CONNECTION_KEYS: tuple[str, ...] = (
     "inferred",
     "explanation",
     "events",
+    *DELAY_KEYS,  # issue 10: what the connection lost to retries, stalls and silence
 )
 
 
@@ -111,7 +118,10 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
     }
 
 
-def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def connection_doc(
+    row: Mapping[str, Any], events: list[dict[str, Any]], lost: Delays | None = None
+) -> dict[str, Any]:
+    """One ``connections`` entry from its connections-table row, events and ``Delays``."""
     start_ns, end_ns = int(row["start_ns"]), int(row["end_ns"])
     inferred = row["inferred"]
     return {
@@ -134,6 +144,8 @@ def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict
         "inferred": plain(inferred) if isinstance(inferred, Mapping) and inferred else {},
         "explanation": optional_str(row["explanation"]) or "",
         "events": events,
+        "delays": None if lost is None else delays_doc(lost),
+        "slow": [] if lost is None else [tag.value for tag in lost.slow],
     }
 
 
@@ -162,11 +174,14 @@ def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[d
         first = min(starts) if starts else 0
         docs_of_events = _event_docs(events.iloc[first : max(ends, default=first)])
         rows = zip(*(part[name].tolist() for name in names), strict=True)
+        lost = analysis.delays
         yield [
             connection_doc(
-                dict(zip(names, row, strict=True)), docs_of_events[a - first : b - first]
+                dict(zip(names, row, strict=True)),
+                docs_of_events[a - first : b - first],
+                lost.get(conn) if lost else None,
             )
-            for row, a, b in zip(rows, starts, ends, strict=True)
+            for row, a, b, conn in zip(rows, starts, ends, part_ids.tolist(), strict=True)
         ]
 
 
@@ -277,6 +292,8 @@ class _Layout:
             self.value(doc["inferred"], 3) if doc["inferred"] else "{}",
             _string(doc["explanation"]),
             self._events_text(events),
+            self.value(doc["delays"], 3),
+            self.value(doc["slow"], 3),
         )
 
     def _events_text(self, events: list[dict[str, Any]]) -> str:
