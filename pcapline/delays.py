@@ -201,17 +201,19 @@ class DelaysTable(Mapping[int, Delays]):
     """Every connection's ``Delays``, held as columns (``ids`` order); a record is built only
     when looked up, as ``model.Verdicts`` does. Connections without a stall share defaults."""
 
-    __slots__ = ("_position", "columns", "ids", "stalls", "visited")
+    __slots__ = ("_position", "columns", "ids", "stalls", "thresholds")
 
     def __init__(
         self,
         ids: np.ndarray,
         columns: Mapping[str, np.ndarray],
         stalls: Mapping[int, _Visited],
+        thresholds: SlowThresholds,
     ) -> None:
         self.ids = ids
         self.columns = columns  # name -> per connection (float NaN = not measured)
         self.stalls = stalls  # conn id -> what per-connection work found (visited only)
+        self.thresholds = thresholds  # what the ``slow`` tags were judged against
         self._position: dict[int, int] | None = None
 
     def __getitem__(self, conn: int) -> Delays:
@@ -257,6 +259,7 @@ class DelaysTable(Mapping[int, Delays]):
             self.ids[rows],
             {name: values[rows] for name, values in self.columns.items()},
             {k: v for k, v in self.stalls.items() if k in keep},
+            self.thresholds,
         )
 
     def table_columns(self, ids: np.ndarray) -> dict[str, Any]:
@@ -275,6 +278,91 @@ class DelaysTable(Mapping[int, Delays]):
             "biggest_stall_s": c["biggest_stall_s"][pos],
             "slow": c["slow"][pos],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SlowSummary:
+    """One ``slow`` tag across a capture, for the text summary (explain words it)."""
+
+    tag: SlowTag
+    connections: int  # connections with the tag
+    total: int  # connections considered
+    values_s: tuple[float, ...]  # the measure the tag is about, sorted (connect, stall, response)
+    first: int  # lowest connection id with the tag
+    unfinished: int = 0  # SYN/SYN+ACK retries: connections whose handshake never completed
+    schedule: str = ""  # SYN retries: the most common retry schedule (handshake detector)
+    threshold_s: float | None = None  # the threshold the tag is judged against, if any
+
+    def percentile(self, q: float) -> float | None:
+        if not self.values_s:
+            return None
+        return float(np.percentile(np.asarray(self.values_s), q, method="lower"))
+
+
+#: The measure each tag's summary speaks of (``DelaysTable.columns`` names).
+_TAG_MEASURE: dict[SlowTag, str] = {
+    SlowTag.SYN_RETRY: "connect_s",
+    SlowTag.SYNACK_RETRY: "connect_s",
+    SlowTag.RTO_STALL: "rto_s",
+    SlowTag.ZERO_WINDOW_STALL: "zero_window_s",
+    SlowTag.SLOW_RESPONSE: "response_s",
+    SlowTag.SLOW_CONNECT: "connect_s",
+}
+
+
+def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[SlowSummary]:
+    """Per ``slow`` tag present among ``connections`` (the connections table, maybe
+    filtered): how many, and the spread of its measure. ``slow_connect`` counts only the
+    connections no retry explains (a retry's own line says how long those took)."""
+    if not isinstance(lost, DelaysTable) or connections.empty:
+        return []
+    ids = np.sort(connections["id"].to_numpy(np.int64))
+    pos = np.searchsorted(lost.ids, ids)
+    tags = lost.columns["slow"][pos]
+    limits = lost.thresholds
+    thresholds = {
+        SlowTag.SLOW_RESPONSE: limits.response_s,
+        SlowTag.SLOW_CONNECT: limits.connect_s,
+        SlowTag.ZERO_WINDOW_STALL: limits.zero_window_s,
+    }
+    inferred = dict(zip(connections["id"].tolist(), connections["inferred"].tolist(), strict=True))
+    out: list[SlowSummary] = []
+    retried = {SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY}
+    for tag in SlowTag:
+        has = np.fromiter(
+            (
+                tag in t and not (tag is SlowTag.SLOW_CONNECT and retried & set(t))
+                for t in tags.tolist()
+            ),
+            dtype=bool,
+            count=len(tags),
+        )
+        if not has.any():
+            continue
+        values = lost.columns[_TAG_MEASURE[tag]][pos[has]]
+        done = values[~np.isnan(values)]
+        schedule = ""
+        if tag is SlowTag.SYN_RETRY:
+            names = [
+                str(inferred[int(c)].get("syn", {}).get("schedule", ""))
+                for c in ids[has].tolist()
+                if isinstance(inferred.get(int(c)), Mapping)
+            ]
+            names = [n for n in names if n]
+            schedule = max(set(names), key=names.count) if names else ""
+        out.append(
+            SlowSummary(
+                tag=tag,
+                connections=int(has.sum()),
+                total=len(ids),
+                values_s=tuple(sorted(done.tolist())),
+                first=int(ids[has][0]),
+                unfinished=int(len(values) - len(done)) if tag in retried else 0,
+                schedule=schedule,
+                threshold_s=thresholds.get(tag),
+            )
+        )
+    return out
 
 
 def _opt(value: float) -> float | None:
@@ -358,7 +446,7 @@ def measure(
         "biggest_stall_s": per["biggest_s"],
     }
     columns["slow"] = slow_tags(columns, rto_episodes, limits)
-    return DelaysTable(ids, columns, visited)
+    return DelaysTable(ids, columns, visited, limits)
 
 
 def slow_tags(
@@ -565,8 +653,13 @@ def _episodes(
                 prev.frame,
             )
             continue
-        gap_ns = 0 if event.value is None else round(event.value * 1e9)
-        start_ns = int(view.time_ns[i]) - gap_ns
+        if event.value is not None:
+            start_ns = int(view.time_ns[i]) - round(event.value * 1e9)
+        else:
+            # No earlier copy captured: the timer ran at least since the peer last spoke (every
+            # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
+            peer = np.flatnonzero((view.from_client != client) & (idx < i))
+            start_ns = int(view.time_ns[peer[-1]] if len(peer) else view.time_ns[i])
         first = int(np.searchsorted(view.time_ns, start_ns))
         out.append(
             Stall(
@@ -632,7 +725,9 @@ __all__ = [
     "SlowThresholds",
     "Stall",
     "StallCause",
+    "SlowSummary",
     "delays_doc",
     "measure",
     "slow_tags",
+    "summarise",
 ]
