@@ -646,7 +646,10 @@ def slow_summary(s: SlowSummary) -> str:
                 text + f" ({shape}the SYN was dropped; check the listen queue: nstat "
                 "TcpExtListenDrops, ss -lnt)"
             )
-        return text + " (the SYN+ACK or the client's ACK was lost, or the accept queue was full: nstat TcpExtListenOverflows)"
+        return (
+            text
+            + " (the SYN+ACK or the client's ACK was lost, or the accept queue was full: nstat TcpExtListenOverflows)"
+        )
     if s.tag is SlowTag.RTO_STALL:
         return (
             f"{share} stalled on retransmission timeouts: {spread} lost (data or ACKs lost on "
@@ -662,7 +665,9 @@ def slow_summary(s: SlowSummary) -> str:
             f"{share} got their first answer late{over}: response {spread} (request end to "
             "first answer byte, at the capture point)"
         )
-    return f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
+    return (
+        f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
+    )
 
 
 def slow_not_failed(tag: SlowTag, ids: list[int], measures: list[float | None]) -> str:
