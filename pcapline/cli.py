@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 import click
 
 from pcapline import __version__
-from pcapline.delays import SlowTag, SlowThresholds
 from pcapline.errors import PcaplineError, UsageError
-from pcapline.model import FAILURE_FATES, Fate
+from pcapline.model import FAILURE_FATES, Fate, SlowTag, SlowThresholds
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis

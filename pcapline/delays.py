@@ -39,7 +39,6 @@ Per connection (``Delays``):
 
 from __future__ import annotations
 
-import enum
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -48,47 +47,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pcapline.model import EventKind, Side
+from pcapline.model import EventKind, Side, SlowTag, SlowThresholds, StallCause
 
 if TYPE_CHECKING:
     from pcapline.detect import ConnDetections, ConnView
     from pcapline.detect.handshake import RetrySeries
     from pcapline.detect.retransmit import RtoSeries
     from pcapline.facts import Facts
-
-
-class SlowTag(enum.StrEnum):
-    """Why a connection was slow; the JSON ``connections[].slow`` strings (``--fail-on`` too)."""
-
-    SYN_RETRY = "syn_retry"  # the client had to resend its SYN (dropped SYN, full queue)
-    SYNACK_RETRY = "synack_retry"  # the server had to resend its SYN+ACK
-    RTO_STALL = "rto_stall"  # data waited for a retransmission timeout
-    ZERO_WINDOW_STALL = "zero_window_stall"  # a receiver's closed window blocked the sender
-    SLOW_RESPONSE = "slow_response"  # the first answer came late (SlowThresholds.response_s)
-    SLOW_CONNECT = "slow_connect"  # the handshake took long (SlowThresholds.connect_s)
-
-
-class StallCause(enum.StrEnum):
-    """What a stall waited for (``Stall.cause``)."""
-
-    SYN_RETRY = "syn_retry"
-    SYNACK_RETRY = "synack_retry"
-    RTO = "rto"
-    ZERO_WINDOW = "zero_window"
-
-
-@dataclass(frozen=True, slots=True)
-class SlowThresholds:
-    """When a measure makes a connection slow (CLI ``--slow-connect``, ``--slow-response``)."""
-
-    #: A connect slower than this is ``slow_connect``: any SYN retry (>= 1 s on Linux, 3 s on
-    #: Windows) is past it, and so is a round trip no healthy path takes.
-    connect_s: float = 0.5
-    #: The first answer later than this is ``slow_response``.
-    response_s: float = 1.0
-    #: A zero window held this long is ``zero_window_stall``: the persist timer's first probe
-    #: comes after at least TCP_RTO_MIN (200 ms), so a shorter one was never felt as a stall.
-    zero_window_s: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)
