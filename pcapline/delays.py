@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pcapline.model import EventKind, Side, SlowTag, SlowThresholds, StallCause
+from pcapline.model import FAILURE_FATES, EventKind, Side, SlowTag, SlowThresholds, StallCause
 
 if TYPE_CHECKING:
     from pcapline.detect import ConnDetections, ConnView
@@ -276,10 +276,17 @@ _TAG_MEASURE: dict[SlowTag, str] = {
 
 
 def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[SlowSummary]:
-    """Per ``slow`` tag present among ``connections`` (the connections table, maybe
-    filtered): how many, and the spread of its measure. ``slow_connect`` counts only the
-    connections no retry explains (a retry's own line says how long those took)."""
+    """Per ``slow`` tag present among the connections that did not fail (``connections``:
+    the connections table, maybe filtered): how many, and the spread of its measure. A failed
+    connection's fate tells its story already; this is "slow, not dead". ``slow_connect``
+    counts only the connections no retry explains (a retry's own line says how long those
+    took); ``total`` is every connection considered, failed or not."""
     if not isinstance(lost, DelaysTable) or connections.empty:
+        return []
+    ok = ~connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES})
+    total = len(connections)
+    connections = connections[ok.to_numpy()]
+    if connections.empty:
         return []
     ids = np.sort(connections["id"].to_numpy(np.int64))
     pos = np.searchsorted(lost.ids, ids)
@@ -319,7 +326,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
             SlowSummary(
                 tag=tag,
                 connections=int(has.sum()),
-                total=len(ids),
+                total=total,
                 values_s=tuple(sorted(done.tolist())),
                 first=int(ids[has][0]),
                 unfinished=int(len(values) - len(done)) if tag in retried else 0,
