@@ -50,7 +50,7 @@ import pandas as pd
 from pcapline.model import FAILURE_FATES, EventKind, Side, SlowTag, SlowThresholds, StallCause
 
 if TYPE_CHECKING:
-    from pcapline.detect import ConnDetections, ConnView
+    from pcapline.detect import ConnDetections
     from pcapline.detect.handshake import RetrySeries
     from pcapline.detect.retransmit import RtoSeries
     from pcapline.facts import Facts
@@ -142,6 +142,30 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "biggest_stall": None if biggest is None else biggest.as_dict(),
         "stalls": [s.as_dict() for s in d.stalls],
     }
+
+
+#: Keys of ``connections[].delays``, in contract order (``delays_doc``).
+DELAYS_DOC_KEYS: tuple[str, ...] = (
+    "connect_s",
+    "syn_retries",
+    "syn_gaps_s",
+    "synack_retries",
+    "synack_gaps_s",
+    "handshake_rtt_ms",
+    "data_rtt_ms",
+    "response_s",
+    "longest_silence_s",
+    "longest_silence_side",
+    "rto_episodes",
+    "rto_unrecovered",
+    "rto_s",
+    "fast_recovery_episodes",
+    "fast_recovery_s",
+    "zero_window_s",
+    "stalled_s",
+    "biggest_stall",
+    "stalls",
+)
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
@@ -381,8 +405,9 @@ def measure(
     n = len(ids)
     connect = _connect_s(facts, events)
     response, silence, silence_side = _turns(facts)
+    windows = _window_events(events)
     visited = {
-        conn: _visit(facts, index, detections[conn], events)
+        conn: _visit(facts, index, detections[conn], windows.get(conn))
         for index, conn in enumerate(ids.tolist())
         if conn in detections
     }
@@ -507,35 +532,73 @@ def _turns(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --- per visited connection -------------------------------------------------------------
 
 
-def _visit(facts: Facts, index: int, found: ConnDetections, events: pd.DataFrame) -> _Visited:
-    from pcapline.detect import conn_view
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The few columns of one connection the per-connection measures read (a light
+    ``detect.ConnView``: slicing every facts column costs more than the measures)."""
 
-    view = conn_view(facts, index)
+    conn: int
+    frame: np.ndarray
+    time_ns: np.ndarray
+    from_client: np.ndarray
+    ack: np.ndarray
+    rel_ack: np.ndarray
+    rel_seq: np.ndarray
+    capture_end_ns: int
+
+    @classmethod
+    def of(cls, facts: Facts, index: int) -> _Rows:
+        lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
+        return cls(
+            int(facts.conn_ids[index]),
+            facts.frame[lo:hi],
+            facts.time_ns[lo:hi],
+            facts.from_client[lo:hi],
+            facts.ack[lo:hi],
+            facts.rel_ack[lo:hi],
+            facts.rel_seq[lo:hi],
+            facts.capture_end_ns,
+        )
+
+    def side(self, i: int) -> Side:
+        return Side.CLIENT if self.from_client[i] else Side.SERVER
+
+
+def _visit(
+    facts: Facts, index: int, found: ConnDetections, windows: pd.DataFrame | None
+) -> _Visited:
     hs = found.handshake.inferred
+    retransmit = found.retransmit.inferred
+    zw = found.zero_window.inferred
+    syn_retried = hs.syn is not None and hs.syn.retries > 0
+    synack_retried = hs.synack is not None and hs.synack.retries > 0
+    if not (syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw):
+        return _Visited(data_rtt_ms=retransmit.rtt_ms)  # nothing was lost here
+    view = _Rows.of(facts, index)
     stalls: list[Stall] = []
     syn_gaps: tuple[float, ...] = ()
     synack_gaps: tuple[float, ...] = ()
-    if hs.syn is not None and hs.syn.retries:
+    if hs.syn is not None and syn_retried:
         syn_gaps = _gaps(hs.syn.times)
         answered = hs.answer != "none" or hs.synack_proven is not None
         stalls.append(_retry_stall(view, hs.syn, StallCause.SYN_RETRY, answered))
-    if hs.synack is not None and hs.synack.retries:
+    if hs.synack is not None and synack_retried:
         synack_gaps = _gaps(hs.synack.times)
         # SYN+ACKs after the client's ACK: the server did not take that ACK (full accept queue).
         answered = hs.ack_proven is not None or (hs.client_acked and not hs.synack_after_ack)
         stalls.append(_retry_stall(view, hs.synack, StallCause.SYNACK_RETRY, answered))
-    rto = _episodes(view, found, EventKind.RETRANSMIT, StallCause.RTO)
-    rto = _until_give_up(view, found.retransmit.inferred.last_series, rto)
-    fast = _episodes(view, found, EventKind.FAST_RETRANSMIT, StallCause.RTO)
+    acks = _PeerAcks.of(view) if retransmit.rto or retransmit.fast else None
+    rto = _episodes(view, acks, found, EventKind.RETRANSMIT, StallCause.RTO)
+    rto = _until_give_up(view, retransmit.last_series, rto)
+    fast = _episodes(view, acks, found, EventKind.FAST_RETRANSMIT, StallCause.RTO)
     stalls += rto
-    zw = found.zero_window.inferred
-    if zw is not None:
-        stalls += _zero_windows(view, events)
+    if zw is not None and windows is not None:
+        stalls += _zero_windows(view, windows)
     stalls.sort(key=lambda s: (s.start_ns, s.end_ns))
     return _Visited(
         syn_gaps=syn_gaps,
         synack_gaps=synack_gaps,
-        data_rtt_ms=found.retransmit.inferred.rtt_ms,
+        data_rtt_ms=retransmit.rtt_ms,
         rto_episodes=len(rto),
         rto_unrecovered=sum(not s.recovered for s in rto),
         rto_s=sum((s.seconds for s in rto), 0.0),
@@ -547,15 +610,42 @@ def _visit(facts: Facts, index: int, found: ConnDetections, events: pd.DataFrame
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _PeerAcks:
+    """Per direction, the other side's ACK rows and their running highest ACK: "the first
+    peer ACK after row i covering seq" is two binary searches (as retransmit's data RTT)."""
+
+    rows: dict[bool, np.ndarray]  # sender is client -> the server's ACK rows (and vice versa)
+    highest: dict[bool, np.ndarray]
+
+    @classmethod
+    def of(cls, view: _Rows) -> _PeerAcks:
+        rows, highest = {}, {}
+        for client in (True, False):
+            r = np.flatnonzero((view.from_client != client) & view.ack)
+            rows[client] = r
+            highest[client] = np.maximum.accumulate(view.rel_ack[r]) if len(r) else r
+        return cls(rows, highest)
+
+    def covering(self, client: bool, i: int, seq: int) -> int | None:
+        """The first peer ACK row after row ``i`` acknowledging past ``seq``."""
+        rows, highest = self.rows[client], self.highest[client]
+        j = max(
+            int(np.searchsorted(rows, i, side="right")),
+            int(np.searchsorted(highest, seq, side="right")),
+        )
+        return int(rows[j]) if j < len(rows) else None
+
+
 def _gaps(times: Sequence[float]) -> tuple[float, ...]:
     return tuple(round(b - a, 6) for a, b in itertools.pairwise(times))
 
 
-def _row(view: ConnView, frame: int) -> int:
+def _row(view: _Rows, frame: int) -> int:
     return int(np.searchsorted(view.frame, frame))
 
 
-def _retry_stall(view: ConnView, series: RetrySeries, cause: StallCause, answered: bool) -> Stall:
+def _retry_stall(view: _Rows, series: RetrySeries, cause: StallCause, answered: bool) -> Stall:
     """First transmission -> the last retry when one was answered (had the first been answered,
     the wait would have ended about then); unanswered, -> the kernel's give-up (the timer after
     the last retry, ``RetrySeries.give_up_after_s``): the kernel aborts then whether or not
@@ -575,7 +665,7 @@ def _retry_stall(view: ConnView, series: RetrySeries, cause: StallCause, answere
     )
 
 
-def _until_give_up(view: ConnView, series: RtoSeries | None, episodes: list[Stall]) -> list[Stall]:
+def _until_give_up(view: _Rows, series: RtoSeries | None, episodes: list[Stall]) -> list[Stall]:
     """An unrecovered last episode lasts until the sender gave up (the retransmit detector's
     ``give_up_after_s`` from the series' first transmission: tcp_retries2 or
     TCP_USER_TIMEOUT), as the detector inferred it; the last retransmission is only its last
@@ -591,7 +681,11 @@ def _until_give_up(view: ConnView, series: RtoSeries | None, episodes: list[Stal
 
 
 def _episodes(
-    view: ConnView, found: ConnDetections, kind: EventKind, cause: StallCause
+    view: _Rows,
+    acks: _PeerAcks | None,
+    found: ConnDetections,
+    kind: EventKind,
+    cause: StallCause,
 ) -> list[Stall]:
     """Retransmission episodes from the retransmit detector's events of ``kind``.
 
@@ -600,57 +694,47 @@ def _episodes(
     retransmission by the same side before that ACK is another step of the same episode
     (the RTO backoff, or the next hole of the same outage).
     """
-    idx = np.arange(len(view))
-    open_end: dict[bool, int] = {}  # side -> index into out of its open episode
     out: list[Stall] = []
+    if acks is None:
+        return out
+    open_episode: dict[bool, int] = {}  # side -> index into out of its latest episode
     for event in found.retransmit.events:
         if event.kind is not kind:
             continue
         i = _row(view, event.frame)
         client = bool(view.from_client[i])
-        acks = np.flatnonzero(
-            (view.from_client != client) & view.ack & (idx > i) & (view.rel_ack > view.rel_seq[i])
-        )
-        ended = len(acks) > 0
-        end_ns = int(view.time_ns[acks[0]]) if ended else int(view.time_ns[i])
-        k = open_end.get(client)
+        ack_row = acks.covering(client, i, int(view.rel_seq[i]))
+        ended = ack_row is not None
+        end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
+        k = open_episode.get(client)
         if k is not None and (not out[k].recovered or event.time_ns <= out[k].end_ns):
-            prev = out[k]
-            out[k] = Stall(
-                prev.cause,
-                prev.side,
-                prev.start_ns,
-                max(prev.end_ns, end_ns),
-                ended,
-                prev.frame,
-            )
+            out[k] = replace(out[k], end_ns=max(out[k].end_ns, end_ns), recovered=ended)
             continue
         if event.value is not None:
             start_ns = int(view.time_ns[i]) - round(event.value * 1e9)
         else:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
-            peer = np.flatnonzero((view.from_client != client) & (idx < i))
-            start_ns = int(view.time_ns[peer[-1]] if len(peer) else view.time_ns[i])
-        first = int(np.searchsorted(view.time_ns, start_ns))
-        out.append(
-            Stall(
-                cause,
-                view.side(i),
-                start_ns,
-                end_ns,
-                ended,
-                int(view.frame[min(first, i)]),
-            )
-        )
-        open_end[client] = len(out) - 1
+            peer = acks.rows[client]
+            before = peer[: int(np.searchsorted(peer, i))]
+            start_ns = int(view.time_ns[before[-1]] if len(before) else view.time_ns[i])
+        first = min(int(np.searchsorted(view.time_ns, start_ns)), i)
+        out.append(Stall(cause, view.side(i), start_ns, end_ns, ended, int(view.frame[first])))
+        open_episode[client] = len(out) - 1
     return out
 
 
-def _zero_windows(view: ConnView, events: pd.DataFrame) -> list[Stall]:
+def _window_events(events: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """The zero_window and window_update events, by connection (grouped once)."""
+    kind = events["kind"].to_numpy()
+    mask = (kind == EventKind.ZERO_WINDOW.value) | (kind == EventKind.WINDOW_UPDATE.value)
+    chosen = events[mask]
+    return {int(conn): group for conn, group in chosen.groupby("conn", sort=False)}
+
+
+def _zero_windows(view: _Rows, mine: pd.DataFrame) -> list[Stall]:
     """Each closed window (the ``zero_window`` event) -> the same side's next ``window_update``
     event, or the capture end when it never reopened (as the detector's ``stalled_s``)."""
-    mine = events[events["conn"].to_numpy() == view.conn]
     kind = mine["kind"].to_numpy()
     closes = mine[kind == EventKind.ZERO_WINDOW.value]
     opens = mine[kind == EventKind.WINDOW_UPDATE.value]
@@ -690,6 +774,7 @@ def _union_s(stalls: Sequence[Stall]) -> float:
 
 
 __all__ = [
+    "DELAYS_DOC_KEYS",
     "DELAY_COLUMNS",
     "Delays",
     "DelaysTable",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
-from pcapline.delays import Delays, delays_doc
+from pcapline.delays import DELAYS_DOC_KEYS, Delays, delays_doc
 from pcapline.model import SCHEMA, CaptureInfo, Counts, SkipReason
 
 if TYPE_CHECKING:
@@ -230,6 +230,7 @@ class _Layout:
         self._end = self._object_template(("ip", "port"), 4)
         self._counts = self._object_template(COUNT_KEYS, 4)
         self._connection = self._object_template(CONNECTION_KEYS, 3)
+        self._delays = self._object_template(DELAYS_DOC_KEYS, 4)
 
     def newline(self, depth: int) -> str:
         return "" if self.indent is None else "\n" + " " * (self.indent * depth)
@@ -292,8 +293,22 @@ class _Layout:
             self.value(doc["inferred"], 3) if doc["inferred"] else "{}",
             _string(doc["explanation"]),
             self._events_text(events),
-            self.value(doc["delays"], 3),
+            self._delays_text(doc["delays"]),
             self.value(doc["slow"], 3),
+        )
+
+    def _delays_text(self, d: dict[str, Any] | None) -> str:
+        """``connections[].delays`` at depth 3: scalars by template, lists and the biggest
+        stall laid out by ``value`` (most connections have none)."""
+        if d is None:
+            return "null"
+        if tuple(d) != DELAYS_DOC_KEYS:
+            raise _Unexpected
+        return self._delays.format(
+            *(
+                _scalar(d[k]) if k not in _DELAYS_NESTED else self.value(d[k], 4)
+                for k in DELAYS_DOC_KEYS
+            )
         )
 
     def _events_text(self, events: list[dict[str, Any]]) -> str:
@@ -333,6 +348,26 @@ class _Layout:
 
 class _Unexpected(Exception):
     """A connection document not of the shape ``_Layout`` has templates for."""
+
+
+#: ``delays`` keys whose values are lists or objects (the rest are scalars or null).
+_DELAYS_NESTED = frozenset({"syn_gaps_s", "synack_gaps_s", "biggest_stall", "stalls"})
+
+
+def _scalar(value: Any) -> str:
+    """A JSON scalar (int, float, bool, str, null), as json.dumps writes it."""
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is float:
+        return _float(value)
+    if kind is int:
+        return _int(value)
+    if kind is bool:
+        return _bool(value)
+    if kind is str:
+        return _string(value)
+    raise _Unexpected
 
 
 def _int(value: Any) -> str:
