@@ -512,12 +512,15 @@ def _turns(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t = facts.time_ns[rows]
     turn = (conn[1:] == conn[:-1]) & (client[1:] != client[:-1])
     gap = (t[1:] - t[:-1]) / 1e9
-    first_of_conn = np.ones(len(rows), dtype=bool)
-    first_of_conn[1:] = conn[1:] != conn[:-1]
     # The server owes an answer after each client run; the client only after a greeting the
-    # server opened the connection with (its first data, before any from the client).
+    # server opened the connection with: the connection's first turn, when it follows
+    # server data (before a connection's first turn all its data came from one side).
     server_owes = turn & client[:-1]
-    client_owes = turn & ~client[:-1] & first_of_conn[:-1]
+    turns = np.flatnonzero(turn)
+    first_turn = np.ones(len(turns), dtype=bool)
+    first_turn[1:] = conn[turns[1:]] != conn[turns[:-1]]
+    client_owes = np.zeros(len(turn), dtype=bool)
+    client_owes[turns[first_turn & ~client[turns]]] = True
     k = np.flatnonzero(server_owes)
     # First response: the first server-owed turn of each connection (written last wins).
     response[conn[k[::-1]]] = gap[k[::-1]]
