@@ -8,6 +8,7 @@ The public API is what ``__all__`` lists (a test pins it)::
     a.events                 # pandas DataFrame (model.EVENT_COLUMNS)
     a.findings               # list[Finding]
     a.verdicts[3]            # Verdict of connection 3: fate, closer, counts, Explanation
+    a.delays[3]              # delays.Delays of connection 3: connect time, stalls, slow tags
     a.to_json(); a.to_html()
 
 Unusable input raises ``pcapline.CaptureError`` (a ``pcapline.PcaplineError``, whose message is
@@ -30,6 +31,8 @@ from pcapline.model import (
     Finding,
     Side,
     SkipReason,
+    SlowTag,
+    SlowThresholds,
     Verdict,
 )
 
@@ -46,6 +49,8 @@ __all__ = [
     "PcaplineError",
     "Side",
     "SkipReason",
+    "SlowTag",
+    "SlowThresholds",
     "Verdict",
     "__version__",
     "analyze",

@@ -35,6 +35,7 @@ from pcapline.model import (
 
 if TYPE_CHECKING:
     from pcapline.decode import Decoded
+    from pcapline.delays import Delays, SlowThresholds
     from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
     from pcapline.read.capture import Capture
@@ -55,6 +56,9 @@ class Analysis:
     facts: Facts | None = None  # per-segment facts of the whole capture (facts.compute_facts)
     detections: Mapping[int, ConnDetections] = field(default_factory=dict)  # visited conns only
     verdicts: Mapping[int, Verdict] = field(default_factory=dict)  # conn id -> verdict (all)
+    #: conn id -> what it lost to retries, stalls and silence, with its ``slow`` tags (all
+    #: connections; a ``delays.DelaysTable``). Empty when the analysis was built without it.
+    delays: Mapping[int, Delays] = field(default_factory=dict)
 
     def connection(self, conn_id: int) -> pd.Series:
         """The connections-table row of ``conn_id`` (Wireshark ``tcp.stream``); KeyError if absent."""
@@ -106,6 +110,7 @@ class Analysis:
             facts=self.facts,  # looked up by connection id: the whole capture's stay valid
             detections={k: v for k, v in self.detections.items() if k in ids_kept},
             verdicts={k: self.verdicts[k] for k in sorted(ids_kept) if k in self.verdicts},
+            delays=_select_delays(self.delays, ids_kept),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,15 +145,18 @@ def analyze(
     host: str | None = None,
     port: int | None = None,
     stream: Iterable[int] | int | None = None,
+    slow: SlowThresholds | None = None,
 ) -> Analysis:
     """Analyse a capture file (path, ``"-"`` for stdin, or a binary file object).
+
+    ``slow``: when a connection counts as slow (``delays.SlowThresholds``; defaults if None).
 
     Raises ``pcapline.errors.PcaplineError`` subclasses with a one-line message when the
     input is unusable (not a capture, empty, unreadable).
     """
     # The stages are imported here, not at the top: ``Analysis`` is a plain record that
     # renderers, scan workers and tests build or unpickle without loading the pipeline.
-    from pcapline import classify, detect, explain, findings, quality
+    from pcapline import classify, delays, detect, explain, findings, quality
     from pcapline.decode import decode
     from pcapline.flows import build_flows
     from pcapline.read import read_capture
@@ -170,6 +178,10 @@ def analyze(
         info.quality = quality.summary(classified.quality)
         info.warnings.extend(quality.warnings(classified.quality))
     events = detected.events
+    lost = delays.measure(
+        detected.facts, detected.detections, events, _counts(verdicts), thresholds=slow
+    )
+    connections = delay_columns(connections, lost)
     found = findings.find_all(segments, connections, events, detections=detected.detections)
     analysis = Analysis(
         capture=info,
@@ -180,6 +192,7 @@ def analyze(
         facts=detected.facts,
         detections=detected.detections,
         verdicts=verdicts,
+        delays=lost,
     )
     if host is None and port is None and stream is None:
         return analysis
@@ -263,6 +276,35 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
         out[name] = pd.Series(values, index=out.index, dtype=dtype)
     extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
     return out[list(CONNECTION_COLUMNS) + extra]
+
+
+def _counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]:
+    """The verdicts' counts columns, in connection id order."""
+    table = verdicts if isinstance(verdicts, Verdicts) else _as_columns(verdicts)
+    order = np.argsort(np.asarray(table.ids, dtype=np.int64), kind="stable")
+    return {
+        name: np.asarray(table.counts[name], dtype=np.int64)[order] for name in Counts.__slots__
+    }
+
+
+def delay_columns(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> pd.DataFrame:
+    """``connections`` with ``delays.DELAY_COLUMNS`` appended (after every other column)."""
+    from pcapline.delays import DelaysTable
+
+    if not isinstance(lost, DelaysTable):
+        return connections
+    out = connections.copy()
+    for name, values in lost.table_columns(out["id"].to_numpy(np.int64)).items():
+        out[name] = pd.Series(values, index=out.index)
+    return out
+
+
+def _select_delays(lost: Mapping[int, Delays], keep: set[int]) -> Mapping[int, Delays]:
+    from pcapline.delays import DelaysTable
+
+    if isinstance(lost, DelaysTable):
+        return lost.select(keep)
+    return {k: v for k, v in lost.items() if k in keep}
 
 
 def _as_columns(verdicts: Mapping[int, Verdict]) -> Verdicts:

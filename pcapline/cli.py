@@ -26,7 +26,7 @@ import click
 
 from pcapline import __version__
 from pcapline.errors import PcaplineError, UsageError
-from pcapline.model import FAILURE_FATES, Fate
+from pcapline.model import FAILURE_FATES, Fate, SlowTag, SlowThresholds
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -37,6 +37,8 @@ FORMATS = ("text", "json", "csv", "parquet", "html")
 #: ``--fail-on failures`` is every fate in model.FAILURE_FATES.
 FAILURES_ALIAS = "failures"
 _FATE_NAMES = frozenset(f.value for f in Fate)
+#: ``--fail-on`` also takes the ``slow`` tags (delays.SlowTag), next to the fates.
+_SLOW_NAMES = frozenset(t.value for t in SlowTag)
 
 
 class OutputError(PcaplineError):
@@ -46,21 +48,77 @@ class OutputError(PcaplineError):
 def _fate_names(
     _ctx: click.Context, _param: click.Parameter, values: Sequence[str]
 ) -> frozenset[str]:
-    """``--fail-on`` may repeat and/or hold comma-separated fates; each must be a Fate."""
+    """``--fail-on`` may repeat and/or hold comma-separated fates or slow tags (SlowTag)."""
     names: set[str] = set()
     for value in values:
         for name in filter(None, (part.strip() for part in value.split(","))):
             if name == FAILURES_ALIAS:
                 names |= {f.value for f in FAILURE_FATES}
-            elif name in _FATE_NAMES:
+            elif name in _FATE_NAMES or name in _SLOW_NAMES:
                 names.add(name)
             else:
                 choices = ", ".join([f.value for f in Fate] + [FAILURES_ALIAS])
-                raise click.BadParameter(f"unknown fate {name!r} (choose from {choices})")
+                tags = ", ".join(t.value for t in SlowTag)
+                raise click.BadParameter(
+                    f"unknown fate {name!r} (choose from {choices}; or a slow tag: {tags})"
+                )
     if values and not names:
         # `--fail-on ''` (an unset CI variable) would silently never fail: refuse it.
         raise click.BadParameter("no fate given (e.g. --fail-on refused,connect_timeout)")
     return frozenset(names)
+
+
+def _seconds(_ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A duration: ``0.5s``, ``500ms`` or a bare number of seconds."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    scale = 1.0
+    if text.endswith("ms"):
+        text, scale = text[:-2], 1e-3
+    elif text.endswith("s"):
+        text = text[:-1]
+    try:
+        seconds = float(text) * scale
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration (e.g. 0.5s, 500ms)") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise click.BadParameter(f"{value!r}: a duration must be a finite number >= 0")
+    return seconds
+
+
+def _slow_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--slow-connect/--slow-response: when a connection earns a ``slow`` tag (delays.py)."""
+    defaults = SlowThresholds()
+    options = (
+        click.option(
+            "--slow-connect",
+            metavar="DURATION",
+            callback=_seconds,
+            help=f"Tag slow_connect when the handshake took this long (default {defaults.connect_s:g}s; "
+            "units s or ms).",
+        ),
+        click.option(
+            "--slow-response",
+            metavar="DURATION",
+            callback=_seconds,
+            help=f"Tag slow_response when the first answer took this long (default "
+            f"{defaults.response_s:g}s; units s or ms).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _thresholds(connect: float | None, response: float | None) -> SlowThresholds | None:
+    if connect is None and response is None:
+        return None
+    defaults = SlowThresholds()
+    return SlowThresholds(
+        connect_s=defaults.connect_s if connect is None else connect,
+        response_s=defaults.response_s if response is None else response,
+    )
 
 
 def _ip_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -132,8 +190,11 @@ def cli() -> None:
     multiple=True,
     callback=_fate_names,
     metavar="FATE[,FATE]",
-    help=f"Exit 1 if a selected connection has one of these fates ('{FAILURES_ALIAS}' = every failure fate).",
+    help=f"Exit 1 if a selected connection has one of these fates ('{FAILURES_ALIAS}' = every "
+    "failure fate) or slow tags (syn_retry, synack_retry, rto_stall, zero_window_stall, "
+    "slow_response, slow_connect).",
 )
+@_slow_options
 def analyze(
     capture: str,
     fmt: str,
@@ -143,6 +204,8 @@ def analyze(
     stream: tuple[int, ...],
     limit: int,
     fail_on: frozenset[str],
+    slow_connect: float | None,
+    slow_response: float | None,
 ) -> int:
     """Analyse CAPTURE and say how every TCP connection ended and why.
 
@@ -150,7 +213,7 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    whole = _run(capture)
+    whole = _run(capture, slow=_thresholds(slow_connect, slow_response))
     analysis = _select(whole, capture, host=host, port=port, stream=stream)
     if fmt == "text":
         filters = _filter_words(host=host, port=port, stream=stream)
@@ -268,11 +331,11 @@ def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -
     return connection_timeline_text(analysis, stream, ascii_only=ascii_only)
 
 
-def _run(capture: str) -> Analysis:
+def _run(capture: str, *, slow: SlowThresholds | None = None) -> Analysis:
     """The whole capture analysed (filters come after, see ``_select``); warnings on stderr."""
     from pcapline.analysis import analyze as run_analysis
 
-    analysis = run_analysis(capture)
+    analysis = run_analysis(capture, slow=slow)
     for warning in analysis.capture.warnings:
         click.echo(f"pcapline: warning: {warning}", err=True)
     return analysis
@@ -381,12 +444,24 @@ def _write_parquet(analysis: Analysis, output: str | None) -> None:
 def _fail_on_status(analysis: Analysis, fail_on: frozenset[str]) -> int:
     if not fail_on:
         return EXIT_OK
-    fates = analysis.connections["fate"].astype(str)
-    matched = fates[fates.isin(fail_on)]
-    if matched.empty:
+    conns = analysis.connections
+    fates = conns["fate"].astype(str)
+    by_fate = fates[fates.isin(fail_on)]
+    hits = {str(fate): int(n) for fate, n in by_fate.value_counts().items()}
+    matched = fates.isin(fail_on).to_numpy(copy=True)
+    tags = fail_on & _SLOW_NAMES
+    if tags and "slow" in conns.columns:
+        for tag in sorted(tags):
+            has = conns["slow"].map(lambda slow, tag=tag: tag in slow).to_numpy(bool)
+            if has.any():
+                hits[tag] = int(has.sum())
+            matched |= has
+    if not matched.any():
         return EXIT_OK
-    by_fate = ", ".join(f"{n} {fate}" for fate, n in sorted(matched.value_counts().items()))
-    click.echo(f"pcapline: --fail-on matched {len(matched)} connection(s): {by_fate}", err=True)
+    listed = ", ".join(f"{n} {name}" for name, n in sorted(hits.items()))
+    click.echo(
+        f"pcapline: --fail-on matched {int(matched.sum())} connection(s): {listed}", err=True
+    )
     return EXIT_FAIL_ON
 
 

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+from pcapline.delays import SlowSummary, SlowTag
 from pcapline.evidence import Classified, Evidence
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
 
@@ -181,6 +182,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
         n
         for n in (
             _stale_peer_note(decision, e),
+            _handshake_retry_note(decision, e),
             _overflow_note(decision, e),
             _loss_note(decision, e),
             _zero_window_note(decision, e),
@@ -619,6 +621,97 @@ _STORIES: dict[Fate, Callable[[Decision, Evidence], Explanation]] = {
     Fate.CLOSED: _closed,
     Fate.HALF_CLOSED: _half_closed,
     Fate.OPEN: _open,
+}
+
+
+def _handshake_retry_note(d: Decision, e: Evidence) -> str:
+    """SYN or SYN+ACK retries before a handshake that completed: slow, not dead (issue 10).
+
+    A refusal, connect timeout, handshake timeout or listen overflow tells its retries in its story; a
+    stale-peer exchange retries at once after its RST (its own note says so).
+    """
+    h = e.handshake
+    if d.fate in (Fate.CONNECT_TIMEOUT, Fate.HANDSHAKE_TIMEOUT, Fate.LISTEN_OVERFLOW, Fate.REFUSED):
+        return ""
+    parts = []
+    if h.syn is not None and h.syn.retries and not h.stale_peer:
+        parts.append(
+            f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) before "
+            "the server answered: the first SYN(s) were dropped (a full SYN or accept queue, a "
+            "firewall or rate limit, or loss), so connect() took that much longer; check the "
+            "listen queue: nstat TcpExtListenDrops, ss -lnt."
+        )
+    if h.synack is not None and h.synack.retries and not h.synack_after_ack:
+        parts.append(
+            f"The server sent its SYN+ACK {h.synack.retries + 1} times (at "
+            f"{_times(h.synack.times)}) before the client's ACK arrived: the SYN+ACK or the ACK "
+            "was lost on the way."
+        )
+    return " ".join(parts)
+
+
+def slow_summary(s: SlowSummary) -> str:
+    """One ``slow`` tag across the capture, in words (the text summary's "slow" lines)."""
+    share = f"{s.connections:,} of {s.total:,} connections"
+    p50, most = s.percentile(50), s.percentile(100)
+    spread = f"p50 {_s(p50)}, max {_s(most)}" if p50 is not None else ""
+    over = f" (over {_s(s.threshold_s)})" if s.threshold_s is not None else ""
+    if s.tag in (SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY):
+        what = "SYN" if s.tag is SlowTag.SYN_RETRY else "SYN+ACK"
+        text = f"{share} needed {what} retries"
+        if spread:
+            text += f": connect {spread}"
+        if s.unfinished:
+            text += f"; {s.unfinished:,} never completed the handshake"
+        if s.tag is SlowTag.SYN_RETRY:
+            shape = f"{s.schedule}: " if s.schedule else ""
+            return (
+                text + f" ({shape}the SYN was dropped; check the listen queue: nstat "
+                "TcpExtListenDrops, ss -lnt)"
+            )
+        return (
+            text
+            + " (the SYN+ACK or the client's ACK was lost, or the accept queue was full: nstat TcpExtListenOverflows)"
+        )
+    if s.tag is SlowTag.RTO_STALL:
+        return (
+            f"{share} stalled on retransmission timeouts: {spread} lost (data or ACKs lost on "
+            "the path; nstat TcpExtTCPTimeouts, interface drops)"
+        )
+    if s.tag is SlowTag.ZERO_WINDOW_STALL:
+        return (
+            f"{share} were blocked by a zero window{over}: {spread} (a receiver not reading "
+            "fast enough: check the receiving application)"
+        )
+    if s.tag is SlowTag.SLOW_RESPONSE:
+        return (
+            f"{share} got their first answer late{over}: response {spread} (request end to "
+            "first answer byte, at the capture point)"
+        )
+    return (
+        f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
+    )
+
+
+def slow_not_failed(tag: SlowTag, ids: list[int], measures: list[float | None]) -> str:
+    """One line of the "slow, not failed" section: a tag, its connections and their measure."""
+    shown = [
+        f"{conn} ({_s(value)})" if value is not None else str(conn)
+        for conn, value in zip(ids[:SLOW_LISTED], measures[:SLOW_LISTED], strict=True)
+    ]
+    more = f" and {len(ids) - SLOW_LISTED:,} more" if len(ids) > SLOW_LISTED else ""
+    return f"{tag.value} ({_SLOW_MEASURE_WORD[tag]}): connection(s) {', '.join(shown)}{more}"
+
+
+#: Connections named per tag in the "slow, not failed" section.
+SLOW_LISTED = 10
+_SLOW_MEASURE_WORD = {
+    SlowTag.SYN_RETRY: "connect time",
+    SlowTag.SYNACK_RETRY: "connect time",
+    SlowTag.RTO_STALL: "time in RTO episodes",
+    SlowTag.ZERO_WINDOW_STALL: "time with a zero window",
+    SlowTag.SLOW_RESPONSE: "first response time",
+    SlowTag.SLOW_CONNECT: "connect time",
 }
 
 

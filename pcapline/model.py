@@ -412,3 +412,40 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
 
 #: Columns of the events table (all connections, sorted by conn then frame).
 EVENT_COLUMNS: tuple[str, ...] = ("conn", "frame", "time_ns", "side", "kind", "note", "value")
+
+
+# --- slow, not only dead (pcapline/delays.py): vocabularies and thresholds -----------------
+
+
+class SlowTag(enum.StrEnum):
+    """Why a connection was slow; the JSON ``connections[].slow`` strings (``--fail-on`` too)."""
+
+    SYN_RETRY = "syn_retry"  # the client had to resend its SYN (dropped SYN, full queue)
+    SYNACK_RETRY = "synack_retry"  # the server had to resend its SYN+ACK
+    RTO_STALL = "rto_stall"  # data waited for a retransmission timeout
+    ZERO_WINDOW_STALL = "zero_window_stall"  # a receiver's closed window blocked the sender
+    SLOW_RESPONSE = "slow_response"  # the first answer came late (SlowThresholds.response_s)
+    SLOW_CONNECT = "slow_connect"  # the handshake took long (SlowThresholds.connect_s)
+
+
+class StallCause(enum.StrEnum):
+    """What a stall waited for (``Stall.cause``)."""
+
+    SYN_RETRY = "syn_retry"
+    SYNACK_RETRY = "synack_retry"
+    RTO = "rto"
+    ZERO_WINDOW = "zero_window"
+
+
+@dataclass(frozen=True, slots=True)
+class SlowThresholds:
+    """When a measure makes a connection slow (CLI ``--slow-connect``, ``--slow-response``)."""
+
+    #: A connect slower than this is ``slow_connect``: any SYN retry (>= 1 s on Linux, 3 s on
+    #: Windows) is past it, and so is a round trip no healthy path takes.
+    connect_s: float = 0.5
+    #: The first answer later than this is ``slow_response``.
+    response_s: float = 1.0
+    #: A zero window held this long is ``zero_window_stall``: the persist timer's first probe
+    #: comes after at least TCP_RTO_MIN (200 ms), so a shorter one was never felt as a stall.
+    zero_window_s: float = 0.2

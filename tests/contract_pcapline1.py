@@ -53,6 +53,41 @@ CONNECTION_KEYS = [
     "confidence",
     "caveats",
     "events",
+    # issue 10 (compatible extension): what the connection lost, and its slow tags
+    "delays",
+    "slow",
+]
+#: ``connections[].delays`` (README "JSON contract", ``delays``), in this order.
+DELAY_KEYS = [
+    "connect_s",
+    "syn_retries",
+    "syn_gaps_s",
+    "synack_retries",
+    "synack_gaps_s",
+    "handshake_rtt_ms",
+    "data_rtt_ms",
+    "response_s",
+    "longest_silence_s",
+    "longest_silence_side",
+    "rto_episodes",
+    "rto_unrecovered",
+    "rto_s",
+    "fast_recovery_episodes",
+    "fast_recovery_s",
+    "zero_window_s",
+    "stalled_s",
+    "biggest_stall",
+    "stalls",
+]
+STALL_KEYS = ["cause", "side", "start", "seconds", "recovered", "frame"]
+STALL_CAUSES = {"syn_retry", "synack_retry", "rto", "zero_window"}
+SLOW_TAGS = [
+    "syn_retry",
+    "synack_retry",
+    "rto_stall",
+    "zero_window_stall",
+    "slow_response",
+    "slow_connect",
 ]
 COUNT_KEYS = [
     "syn_retransmits",
@@ -225,3 +260,47 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         _expect(ev["from"] in ("client", "server"), we, f"from {ev['from']!r}")
         _expect(ev["kind"] in kinds, we, f"kind {ev['kind']!r}")
         _expect(isinstance(ev["note"], str), we, "note")
+    check_delays(conn, w)
+
+
+def check_delays(conn: dict[str, Any], w: str) -> None:
+    """``delays`` (null when not measured) and ``slow`` (tags in vocabulary order)."""
+    slow = conn["slow"]
+    _expect(isinstance(slow, list) and all(t in SLOW_TAGS for t in slow), w, f"slow {slow!r}")
+    _expect(slow == sorted(slow, key=SLOW_TAGS.index), w, f"slow not in tag order {slow!r}")
+    d = conn["delays"]
+    if d is None:
+        _expect(not slow, w, "slow tags without delays")
+        return
+    wd = w + ".delays"
+    _expect(isinstance(d, dict) and list(d) == DELAY_KEYS, wd, f"keys {list(d)}")
+    for key in ("connect_s", "handshake_rtt_ms", "data_rtt_ms", "response_s", "longest_silence_s"):
+        _expect(d[key] is None or (_is_num(d[key]) and d[key] >= 0), wd, f"{key} {d[key]!r}")
+    for key in ("rto_s", "fast_recovery_s", "zero_window_s", "stalled_s"):
+        _expect(_is_num(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
+    for key in ("syn_retries", "synack_retries", "rto_episodes", "rto_unrecovered"):
+        _expect(_is_int(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
+    _expect(_is_int(d["fast_recovery_episodes"]), wd, "fast_recovery_episodes")
+    _expect(len(d["syn_gaps_s"]) == d["syn_retries"], wd, "one SYN gap per retry")
+    _expect(d["rto_unrecovered"] <= d["rto_episodes"], wd, "rto_unrecovered <= rto_episodes")
+    _expect(d["longest_silence_side"] in ("client", "server", None), wd, "longest_silence_side")
+    _expect(isinstance(d["stalls"], list), wd, "stalls")
+    for j, stall in enumerate(d["stalls"]):
+        ws = f"{wd}.stalls[{j}]"
+        _expect(isinstance(stall, dict) and list(stall) == STALL_KEYS, ws, f"keys {stall!r}")
+        _expect(stall["cause"] in STALL_CAUSES, ws, f"cause {stall['cause']!r}")
+        _expect(stall["side"] in ("client", "server"), ws, "side")
+        _expect(isinstance(stall["start"], float) and _is_num(stall["seconds"]), ws, "times")
+        _expect(isinstance(stall["recovered"], bool) and _is_int(stall["frame"]), ws, "types")
+    # the union of the stalls: no more than their sum, no less than the biggest
+    total = sum(s["seconds"] for s in d["stalls"])
+    _expect(d["stalled_s"] <= total + 1e-6, wd, "stalled_s <= sum of stalls")
+    if d["stalls"]:
+        _expect(d["biggest_stall"] in d["stalls"], wd, "biggest_stall is one of stalls")
+        _expect(d["stalled_s"] + 1e-6 >= d["biggest_stall"]["seconds"], wd, "stalled_s >= biggest")
+    else:
+        _expect(d["biggest_stall"] is None and d["stalled_s"] == 0, wd, "no stall, none biggest")
+    if "syn_retry" in slow:
+        _expect(d["syn_retries"] > 0, wd, "syn_retry tag without a SYN retry")
+    if "rto_stall" in slow:
+        _expect(d["rto_episodes"] > 0, wd, "rto_stall tag without an RTO episode")

@@ -22,6 +22,8 @@ PUBLIC_API = {
     "PcaplineError",
     "Side",
     "SkipReason",
+    "SlowTag",
+    "SlowThresholds",
     "Verdict",
     "__version__",
     "analyze",

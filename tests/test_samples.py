@@ -132,6 +132,32 @@ def _cases() -> list[Any]:
     return cases
 
 
+def _check_delays(analysis: Any, conn: int, want: dict[str, Any]) -> list[str]:
+    """Expected ``delays`` (seconds within the kernel's timer tolerance, counts exact, gap
+    lists element by element) and ``slow`` tags (exact set), when the scenario states them."""
+    problems: list[str] = []
+    if "delays" not in want and "slow" not in want:
+        return problems
+    ours = analysis.delays[conn].as_dict()
+    for key, spec in (want.get("delays") or {}).items():
+        got = ours[key]
+        if isinstance(spec, list):
+            if len(got) != len(spec) or not all(
+                _seconds_close(g, w) for g, w in zip(got, spec, strict=True)
+            ):
+                problems.append(f"delays {key}: {got} != {spec}")
+        elif isinstance(spec, int) and not key.endswith("_s"):
+            if got != spec:
+                problems.append(f"delays {key}: {got} != {spec}")
+        elif not _seconds_close(got, spec):
+            problems.append(f"delays {key}: {got} not close to {spec}")
+    if "slow" in want:
+        tags = sorted(str(t) for t in analysis.delays[conn].slow)
+        if tags != sorted(want["slow"]):
+            problems.append(f"slow: {tags} != {sorted(want['slow'])}")
+    return problems
+
+
 _ANALYSES: dict[Path, Any] = {}
 
 
@@ -169,6 +195,7 @@ def test_sample_connection(expected: Path, want: dict[str, Any]) -> None:
                 problems.append(f"{name}: {got} not in [{low}, {high}]")
         elif got != spec:
             problems.append(f"{name}: {got} != {spec}")
+    problems += _check_delays(_analysis(capture), int(row["id"]), want)
     for key, spec in (want.get("inferred") or {}).items():
         check = INFERRED_KEYS.get(key)
         assert check is not None, f"unknown expected inferred key {key!r}: map it in INFERRED_KEYS"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
+from pcapline.delays import DELAYS_DOC_KEYS, Delays, delays_doc
 from pcapline.model import CONNECTION_COLUMNS, SCHEMA, CaptureInfo, Counts, SkipReason
 
 if TYPE_CHECKING:
@@ -48,8 +49,13 @@ def _connection_keys() -> tuple[str, ...]:
     return (*keys, "events")
 
 
+#: Keys a connection gained with ``pcapline/delays.py`` (after ``events``: a compatible
+#: extension of pcapline/1): ``delays`` (``delays.delays_doc``, null when not measured) and
+#: ``slow`` (the ``delays.SlowTag`` strings, ``[]`` for none).
+DELAY_KEYS: tuple[str, ...] = ("delays", "slow")
+
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
-CONNECTION_KEYS: tuple[str, ...] = _connection_keys()
+CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS)
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
@@ -113,7 +119,10 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
     }
 
 
-def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def connection_doc(
+    row: Mapping[str, Any], events: list[dict[str, Any]], lost: Delays | None = None
+) -> dict[str, Any]:
+    """One ``connections`` entry from its connections-table row, events and ``Delays``."""
     start_ns, end_ns = int(row["start_ns"]), int(row["end_ns"])
     inferred = row["inferred"]
     return {
@@ -138,6 +147,8 @@ def connection_doc(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict
         "confidence": str(row["confidence"]),
         "caveats": [str(c) for c in row["caveats"]],
         "events": events,
+        "delays": None if lost is None else delays_doc(lost),
+        "slow": [] if lost is None else [tag.value for tag in lost.slow],
     }
 
 
@@ -166,11 +177,14 @@ def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[d
         first = min(starts) if starts else 0
         docs_of_events = _event_docs(events.iloc[first : max(ends, default=first)])
         rows = zip(*(part[name].tolist() for name in names), strict=True)
+        lost = analysis.delays
         yield [
             connection_doc(
-                dict(zip(names, row, strict=True)), docs_of_events[a - first : b - first]
+                dict(zip(names, row, strict=True)),
+                docs_of_events[a - first : b - first],
+                lost.get(conn) if lost else None,
             )
-            for row, a, b in zip(rows, starts, ends, strict=True)
+            for row, a, b, conn in zip(rows, starts, ends, part_ids.tolist(), strict=True)
         ]
 
 
@@ -219,6 +233,7 @@ class _Layout:
         self._end = self._object_template(("ip", "port"), 4)
         self._counts = self._object_template(COUNT_KEYS, 4)
         self._connection = self._object_template(CONNECTION_KEYS, 3)
+        self._delays = self._object_template(DELAYS_DOC_KEYS, 4)
 
     def newline(self, depth: int) -> str:
         return "" if self.indent is None else "\n" + " " * (self.indent * depth)
@@ -283,6 +298,22 @@ class _Layout:
             _string(doc["confidence"]),
             self.value(doc["caveats"], 3),
             self._events_text(events),
+            self._delays_text(doc["delays"]),
+            self.value(doc["slow"], 3),
+        )
+
+    def _delays_text(self, d: dict[str, Any] | None) -> str:
+        """``connections[].delays`` at depth 3: scalars by template, lists and the biggest
+        stall laid out by ``value`` (most connections have none)."""
+        if d is None:
+            return "null"
+        if tuple(d) != DELAYS_DOC_KEYS:
+            raise _Unexpected
+        return self._delays.format(
+            *(
+                _scalar(d[k]) if k not in _DELAYS_NESTED else self.value(d[k], 4)
+                for k in DELAYS_DOC_KEYS
+            )
         )
 
     def _events_text(self, events: list[dict[str, Any]]) -> str:
@@ -322,6 +353,26 @@ class _Layout:
 
 class _Unexpected(Exception):
     """A connection document not of the shape ``_Layout`` has templates for."""
+
+
+#: ``delays`` keys whose values are lists or objects (the rest are scalars or null).
+_DELAYS_NESTED = frozenset({"syn_gaps_s", "synack_gaps_s", "biggest_stall", "stalls"})
+
+
+def _scalar(value: Any) -> str:
+    """A JSON scalar (int, float, bool, str, null), as json.dumps writes it."""
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is float:
+        return _float(value)
+    if kind is int:
+        return _int(value)
+    if kind is bool:
+        return _bool(value)
+    if kind is str:
+        return _string(value)
+    raise _Unexpected
 
 
 def _int(value: Any) -> str:

@@ -3,7 +3,9 @@
 One row per connection, the JSON contract's fields flattened: ``client``/``server`` become
 ``client_ip``, ``client_port``, ...; ``counts`` become their six columns; times are float
 seconds like the JSON; ``inferred`` is JSON text (its keys differ per connection, and a
-spreadsheet or ``pd.read_csv`` can still parse it with ``json.loads``).
+spreadsheet or ``pd.read_csv`` can still parse it with ``json.loads``). The delay columns
+(``delays.DELAY_COLUMNS``) come last: the main measures of ``delays``, and ``slow`` as
+``syn_retry;slow_connect``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pcapline.delays import DELAY_COLUMNS
 from pcapline.model import CONNECTION_COLUMNS
 from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
 
@@ -32,8 +35,8 @@ def _table_columns() -> tuple[str, ...]:
     return tuple(columns)
 
 
-#: Column order of the CSV and Parquet tables.
-TABLE_COLUMNS: tuple[str, ...] = _table_columns()
+#: Column order of the CSV and Parquet tables (the delay columns, issue 10, last).
+TABLE_COLUMNS: tuple[str, ...] = _table_columns() + DELAY_COLUMNS
 
 
 class ParquetUnavailable(RuntimeError):
@@ -69,6 +72,7 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             "explanation": conns["explanation"].fillna("").astype(str),
             "confidence": conns["confidence"].astype(str),
             "caveats": conns["caveats"].map(lambda codes: " ".join(str(c) for c in codes)),
+            **_delay_columns(conns),
         },
         columns=list(TABLE_COLUMNS),
     )
@@ -89,6 +93,22 @@ def write_parquet(analysis: Analysis, path: str) -> None:
             "Parquet output needs pyarrow: pip install 'pcapline[parquet]'"
         ) from exc
     connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
+
+
+def _delay_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
+    """``delays.DELAY_COLUMNS``: seconds as floats (empty when not measured), the biggest
+    stall's cause, and the ``slow`` tags joined by ";" (empty for none)."""
+    out: dict[str, pd.Series] = {}
+    for name in DELAY_COLUMNS:
+        if name not in conns.columns:  # an Analysis built without delays
+            out[name] = pd.Series([""] * len(conns), index=conns.index, dtype=object)
+        elif name == "slow":
+            out[name] = conns[name].map(lambda tags: ";".join(str(t) for t in tags))
+        elif name == "biggest_stall":
+            out[name] = conns[name].fillna("").astype(str)
+        else:
+            out[name] = conns[name].astype("float64")
+    return out
 
 
 def _inferred_json(value: Any) -> str:

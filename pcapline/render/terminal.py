@@ -90,6 +90,11 @@ def render_text(
     for line in why:
         console.print()
         console.print(line)
+    slow = slow_not_failed_lines(analysis)
+    if slow:
+        console.print()
+        for line in slow:
+            console.print(line)
     return _finish(console)
 
 
@@ -137,10 +142,47 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
         lines.append(
             " " * 9 + selection_summary(analysis.connections, len(whole), selection.filters)
         )
+    for line in slow_lines(analysis):  # slow, not only dead: said before the findings
+        lines.append(Text.assemble(("slow     ", "bold yellow"), line))
     if analysis.findings:
         lines.append(Text("findings", style="bold"))
         for finding in analysis.findings:
             lines.append(Text.assemble("  ", (finding.kind, "bold red"), f": {finding.summary}"))
+    return lines
+
+
+def slow_lines(analysis: Analysis) -> list[str]:
+    """One sentence per ``slow`` tag present (delays.summarise, worded by explain)."""
+    from pcapline.delays import summarise
+    from pcapline.explain import slow_summary
+
+    return [slow_summary(s) for s in summarise(analysis.delays, analysis.connections)]
+
+
+def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
+    """The "slow, not failed" section: connections whose fate is no failure but which lost
+    time (their ``slow`` tags), per tag with their measure, so they are never hidden among
+    the connections that "closed normally"."""
+    from pcapline.delays import _TAG_MEASURE, SlowTag
+    from pcapline.explain import slow_not_failed
+
+    conns = analysis.connections
+    if conns.empty or "slow" not in conns.columns or not analysis.delays:
+        return []
+    ok = conns[~conns["fate"].astype(str).isin(_FAILURE_VALUES)].sort_values("id", kind="stable")
+    slow = ok[ok["slow"].map(len) > 0]
+    if slow.empty:
+        return []
+    fates = Counter(str(f) for f in slow["fate"])
+    which = ", ".join(f"{n:,} {f}" for f, n in sorted(fates.items(), key=lambda x: (-x[1], x[0])))
+    lines = [Text.assemble(("slow, not failed", "bold yellow"), f": {len(slow):,} ({which})")]
+    for tag in SlowTag:
+        rows = slow[slow["slow"].map(lambda t, tag=tag: tag in t)]
+        if rows.empty:
+            continue
+        values = rows[_TAG_MEASURE[tag]].tolist()
+        measures = [None if v != v else float(v) for v in values]
+        lines.append(Text("  " + slow_not_failed(tag, rows["id"].astype(int).tolist(), measures)))
     return lines
 
 

@@ -16,13 +16,17 @@ from pcapline.render.tables import TABLE_COLUMNS, connections_table, to_csv, wri
 
 def csv_columns() -> list[str]:
     """The pcapline/1 connection keys flattened, in their order: each endpoint split into
-    ``_ip`` and ``_port``, the counts spread into one column each, the events left out."""
+    ``_ip`` and ``_port``, the counts spread into one column each, the events left out;
+    ``delays`` as its main measures and the biggest stall, ``slow`` as ";"-joined tags."""
     columns: list[str] = []
     for key in CONNECTION_KEYS:
         if key in ("client", "server"):
             columns += [f"{key}_ip", f"{key}_port"]
         elif key == "counts":
             columns += COUNT_KEYS
+        elif key == "delays":
+            columns += ["connect_s", "handshake_rtt_ms", "response_s", "rto_s", "zero_window_s"]
+            columns += ["stalled_s", "biggest_stall", "biggest_stall_s"]
         elif key != "events":
             columns.append(key)
     return columns

@@ -65,6 +65,10 @@ class Conn:
     counts: dict[str, CountValue] = field(default_factory=dict)
     inferred: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    #: Expected ``delays`` keys (seconds within the kernel's timer tolerance) and ``slow`` tags,
+    #: when the scenario was built to show them; written only when set.
+    delays: dict[str, Any] = field(default_factory=dict)
+    slow: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         assert self.fate in FATES, self.fate
@@ -77,6 +81,8 @@ class Conn:
             "counts": self.counts,
             "inferred": self.inferred,
             "note": self.note,
+            **({"delays": self.delays} if self.delays else {}),
+            **({"slow": self.slow} if self.slow is not None else {}),
         }
 
 

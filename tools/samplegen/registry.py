@@ -7,7 +7,7 @@ in parallel); ``seconds`` is the rough wall time, used to start the long ones fi
 from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
-from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, special
+from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, slow, special
 
 SCENARIOS: list[Scenario] = [
     # orderly and abortive ends
@@ -29,6 +29,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("listen-overflow-abort0", 24, opening.listen_overflow_noabort, 17),
     Scenario("listen-overflow-abort1", 25, opening.listen_overflow_abort, 10),
     Scenario("syn-flood-cookies", 27, opening.syn_flood_cookies, 11),
+    # slow, not dead: connections that succeed after SYN retries or a late answer
+    Scenario("slow-syn-retries", 28, slow.syn_retries_succeed, 8),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),

@@ -254,6 +254,9 @@ def retransmit_retries2(ctx: Ctx, net: int) -> list[Expected]:
                     "retransmit_timeout",
                     counts=counts,
                     inferred={"give_up_after_s": 6.2},
+                    # one RTO episode, never ACKed: the first send -> the abort at ~6.2 s
+                    delays={"rto_episodes": 1, "rto_unrecovered": 1, "rto_s": 6.2},
+                    slow=["rto_stall"],
                     note=RETRIES2_NOTE,
                 )
             ],
@@ -488,6 +491,9 @@ def zero_window_recovers(ctx: Ctx, net: int) -> list[Expected]:
                     "closed",
                     closer="client",
                     counts=counts,
+                    # the window stays closed from its 0 advertisement until the read ~2.5 s later
+                    delays={"zero_window_s": 2.5},
+                    slow=["zero_window_stall"],
                     note="zero-window probes (0 B, seq = snd_una - 1) at ~0.2, 0.6, 1.4 s after the window closed "
                     "(probe0 backoff), each answered with window 0 (icsk_probes_out reset by every ACK, so no "
                     "abort); at ~2.5 s the server reads, a window update reopens the flow, the rest is sent and "
@@ -524,6 +530,7 @@ def persist_timeout(ctx: Ctx, net: int) -> list[Expected]:
                     {"client_port": PORT},
                     "persist_timeout",
                     counts=counts,
+                    slow=["zero_window_stall"],
                     note="tcp_probe_timer(): 0-byte probes (seq = snd_una - 1) with probe0 backoff doubling from the "
                     "RTO (>= 200 ms); none answered, so icsk_probes_out reaches 3 = tcp_retries2 and the next "
                     "firing aborts via tcp_write_err(): exactly 3 probes, no RST. Before the window reached 0 "

@@ -86,6 +86,9 @@ def connect_timeout_linear(ctx: Ctx, net: int) -> list[Expected]:
                             "give_up_s": 19,
                         }
                     },
+                    # connect() waits from the first SYN until ETIMEDOUT at ~19 s
+                    delays={"syn_retries": 7, "stalled_s": 19.0},
+                    slow=["syn_retry"],
                     note="8 SYNs, same ISN: 5 linear 1 s gaps then 2, 4; max retransmits = TCP_SYNCNT + "
                     "tcp_syn_linear_timeouts = 7; connect() fails with ETIMEDOUT ~19 s after the first SYN "
                     "(tcp-facts.md quotes 0,1,2,3,4,6,10 from another kernel; the 6.x code gives 5 linear gaps)",
@@ -128,6 +131,9 @@ def connect_timeout_classic(ctx: Ctx, net: int) -> list[Expected]:
                             "give_up_s": 7,
                         }
                     },
+                    # connect() waits from the first SYN until ETIMEDOUT at ~7 s
+                    delays={"syn_retries": 2, "syn_gaps_s": [1.0, 2.0], "stalled_s": 7.0},
+                    slow=["syn_retry"],
                     note="3 SYNs with the same ISN, RTO 1 s doubling; connect() ETIMEDOUT ~7 s after the first SYN",
                 )
             ],
@@ -177,6 +183,9 @@ def handshake_timeout(ctx: Ctx, net: int) -> list[Expected]:
                     "handshake_timeout",
                     counts=counts,
                     inferred={"synack_schedule": {"send_times_s": [0, 1, 3], "give_up_s": 7}},
+                    # the SYN+ACKs wait from the first until the request expires at ~7 s
+                    delays={"synack_retries": 2, "synack_gaps_s": [1.0, 2.0], "stalled_s": 7.0},
+                    slow=["synack_retry"],
                     note="SYN+ACK sent at 0 s and retransmitted at ~1 s and ~3 s, then the server forgets the request "
                     "at ~7 s without sending anything; the client never appears again on the wire",
                 )

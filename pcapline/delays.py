@@ -1,0 +1,793 @@
+"""delays: what each connection lost to retries, stalls and silence (slow, not only dead).
+
+A stage after explain: it reads what the earlier stages already know (the per-segment facts,
+each detector's typed record, the events, the verdict counts) and measures time; it never
+re-derives what a detector decided (which segment was an RTO retransmission, which SYN a
+retry, when a window closed). Most connections are healthy: their measures are computed
+columnar for the whole capture; per-connection Python runs only for the connections a
+detector visited, to turn their retries, RTO series and zero windows into stalls.
+
+Every time is as seen AT THE CAPTURE POINT. At the client, ``connect_s`` is what the
+application waited in ``connect()`` (give or take the last one-way delay) and ``response_s``
+includes a network round trip; at the server, ``response_s`` is the server's own think time
+and ``connect_s`` ends when the handshake ACK arrived. A capture in the middle sees both
+halves shifted by its own position on the path.
+
+Per connection (``Delays``):
+
+- ``connect_s``: first SYN -> the client's ACK of the SYN+ACK (handshake detector's
+  ``handshake_ack`` event). ``syn_retries``/``synack_retries`` and their gaps come from the
+  handshake detector's ``RetrySeries`` (Linux: SYN retries double from 1 s, or are linear
+  for the first ``tcp_syn_linear_timeouts`` on 6.5+; SYN+ACK retries double from 1 s).
+- ``handshake_rtt_ms``: SYN -> SYN+ACK -> ACK when neither was retransmitted (Karn);
+  ``data_rtt_ms``: the retransmit detector's smallest data -> ACK time (measured only in
+  connections with loss, Karn's rule again).
+- ``response_s``: the first request/response turn: the end of the client's first run of data
+  (the last client data segment before the server's first data after it) -> the server's
+  first data byte. ``longest_silence_s``/``longest_silence_side``: the longest such turn of a
+  side that owed an answer (the server after each client request; the client after a server
+  greeting, when the server spoke first).
+- Stalls (``Stall``), each with a cause: SYN retries (first SYN -> last retry), SYN+ACK
+  retries, RTO episodes (the first send of the data that timed out -> the peer's ACK that
+  covered it; not recovered when no ACK came), zero windows (the advertisement that closed the
+  window -> the one that reopened it, or the capture end). Fast-recovery episodes (fast
+  retransmits, tail loss probes) are counted apart: they cost about a round trip, not a
+  timeout, and are not stalls. ``stalled_s`` is the union of the stalls' spans (overlaps are
+  counted once) and ``biggest`` the longest single stall.
+- ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pcapline.model import FAILURE_FATES, EventKind, Side, SlowTag, SlowThresholds, StallCause
+
+if TYPE_CHECKING:
+    from pcapline.detect import ConnDetections
+    from pcapline.detect.handshake import RetrySeries
+    from pcapline.detect.retransmit import RtoSeries
+    from pcapline.facts import Facts
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """One span of time a connection lost, at the capture point."""
+
+    cause: StallCause
+    side: Side  # who waited to send (the SYN/data sender; for a zero window, the blocked sender)
+    start_ns: int
+    end_ns: int
+    recovered: bool  # the wait ended (answered, ACKed, window reopened) within the capture
+    frame: int  # the frame the stall began at (first SYN, first copy of the data, zero window)
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "cause": self.cause.value,
+            "side": self.side.value,
+            "start": self.start_ns / 1e9,
+            "seconds": round(self.seconds, 6),
+            "recovered": self.recovered,
+            "frame": self.frame,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Delays:
+    """What one connection lost to retries, stalls and silence (module docstring: the rules)."""
+
+    conn: int
+    connect_s: float | None  # first SYN -> handshake ACK; None: no complete handshake seen
+    syn_retries: int
+    syn_gaps_s: tuple[float, ...]  # seconds between consecutive SYNs
+    synack_retries: int
+    synack_gaps_s: tuple[float, ...]
+    handshake_rtt_ms: float | None
+    data_rtt_ms: float | None
+    response_s: float | None  # first request/response turn; None: no such turn
+    longest_silence_s: float | None  # longest wait for an answer that was owed
+    longest_silence_side: Side | None  # the side that owed it
+    rto_episodes: int
+    rto_unrecovered: int  # episodes no ACK ended
+    rto_s: float  # time in RTO episodes
+    fast_recovery_episodes: int  # counted apart: not stalls
+    fast_recovery_s: float
+    zero_window_s: float  # time with a closed window (the zero_window detector's stalled_s)
+    stalls: tuple[Stall, ...] = ()
+    stalled_s: float = 0.0  # union of the stalls' spans
+    slow: tuple[SlowTag, ...] = ()
+
+    @property
+    def biggest(self) -> Stall | None:
+        return max(self.stalls, key=lambda s: s.end_ns - s.start_ns, default=None)
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON ``connections[].delays`` object (keys in contract order)."""
+        return delays_doc(self)
+
+
+def delays_doc(d: Delays) -> dict[str, object]:
+    """``connections[].delays``: seconds as floats (ms rounded to µs), None when not measured."""
+    biggest = d.biggest
+    return {
+        "connect_s": _round(d.connect_s),
+        "syn_retries": d.syn_retries,
+        "syn_gaps_s": [round(g, 6) for g in d.syn_gaps_s],
+        "synack_retries": d.synack_retries,
+        "synack_gaps_s": [round(g, 6) for g in d.synack_gaps_s],
+        "handshake_rtt_ms": _round(d.handshake_rtt_ms, 3),
+        "data_rtt_ms": _round(d.data_rtt_ms, 3),
+        "response_s": _round(d.response_s),
+        "longest_silence_s": _round(d.longest_silence_s),
+        "longest_silence_side": None
+        if d.longest_silence_side is None
+        else d.longest_silence_side.value,
+        "rto_episodes": d.rto_episodes,
+        "rto_unrecovered": d.rto_unrecovered,
+        "rto_s": round(d.rto_s, 6),
+        "fast_recovery_episodes": d.fast_recovery_episodes,
+        "fast_recovery_s": round(d.fast_recovery_s, 6),
+        "zero_window_s": round(d.zero_window_s, 6),
+        "stalled_s": round(d.stalled_s, 6),
+        "biggest_stall": None if biggest is None else biggest.as_dict(),
+        "stalls": [s.as_dict() for s in d.stalls],
+    }
+
+
+#: Keys of ``connections[].delays``, in contract order (``delays_doc``).
+DELAYS_DOC_KEYS: tuple[str, ...] = (
+    "connect_s",
+    "syn_retries",
+    "syn_gaps_s",
+    "synack_retries",
+    "synack_gaps_s",
+    "handshake_rtt_ms",
+    "data_rtt_ms",
+    "response_s",
+    "longest_silence_s",
+    "longest_silence_side",
+    "rto_episodes",
+    "rto_unrecovered",
+    "rto_s",
+    "fast_recovery_episodes",
+    "fast_recovery_s",
+    "zero_window_s",
+    "stalled_s",
+    "biggest_stall",
+    "stalls",
+)
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+#: Flat columns added to the connections table (and the CSV), one value per connection.
+DELAY_COLUMNS: tuple[str, ...] = (
+    "connect_s",
+    "handshake_rtt_ms",
+    "response_s",
+    "rto_s",
+    "zero_window_s",
+    "stalled_s",
+    "biggest_stall",  # cause of the biggest stall, "" if none
+    "biggest_stall_s",
+    "slow",  # tags joined by ";" in CSV; a tuple per row in the table
+)
+
+
+class DelaysTable(Mapping[int, Delays]):
+    """Every connection's ``Delays``, held as columns (``ids`` order); a record is built only
+    when looked up, as ``model.Verdicts`` does. Connections without a stall share defaults."""
+
+    __slots__ = ("_position", "columns", "ids", "stalls", "thresholds")
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        columns: Mapping[str, np.ndarray],
+        stalls: Mapping[int, _Visited],
+        thresholds: SlowThresholds,
+    ) -> None:
+        self.ids = ids
+        self.columns = columns  # name -> per connection (float NaN = not measured)
+        self.stalls = stalls  # conn id -> what per-connection work found (visited only)
+        self.thresholds = thresholds  # what the ``slow`` tags were judged against
+        self._position: dict[int, int] | None = None
+
+    def __getitem__(self, conn: int) -> Delays:
+        if self._position is None:
+            self._position = {int(c): i for i, c in enumerate(self.ids.tolist())}
+        i = self._position[conn]
+        c = self.columns
+        v = self.stalls.get(conn, _NOTHING)
+        side = int(c["silence_side"][i])
+        return Delays(
+            conn=conn,
+            connect_s=_opt(c["connect_s"][i]),
+            syn_retries=int(c["syn_retries"][i]),
+            syn_gaps_s=v.syn_gaps,
+            synack_retries=int(c["synack_retries"][i]),
+            synack_gaps_s=v.synack_gaps,
+            handshake_rtt_ms=_opt(c["handshake_rtt_ms"][i]),
+            data_rtt_ms=v.data_rtt_ms,
+            response_s=_opt(c["response_s"][i]),
+            longest_silence_s=_opt(c["longest_silence_s"][i]),
+            longest_silence_side=None if side < 0 else (Side.CLIENT if side else Side.SERVER),
+            rto_episodes=v.rto_episodes,
+            rto_unrecovered=v.rto_unrecovered,
+            rto_s=v.rto_s,
+            fast_recovery_episodes=v.fast_episodes,
+            fast_recovery_s=v.fast_s,
+            zero_window_s=v.zero_window_s,
+            stalls=v.stalls,
+            stalled_s=v.stalled_s,
+            slow=tuple(c["slow"][i]),
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(c) for c in self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def select(self, keep: set[int]) -> DelaysTable:
+        """The rows of the connections in ``keep`` (``Analysis.select``)."""
+        rows = np.flatnonzero(np.isin(self.ids, list(keep)))
+        return DelaysTable(
+            self.ids[rows],
+            {name: values[rows] for name, values in self.columns.items()},
+            {k: v for k, v in self.stalls.items() if k in keep},
+            self.thresholds,
+        )
+
+    def table_columns(self, ids: np.ndarray) -> dict[str, Any]:
+        """``DELAY_COLUMNS`` for the connections ``ids`` (in that order)."""
+        pos = np.searchsorted(self.ids, ids)
+        c = self.columns
+        biggest = c["biggest_stall"][pos]
+        return {
+            "connect_s": c["connect_s"][pos],
+            "handshake_rtt_ms": c["handshake_rtt_ms"][pos],
+            "response_s": c["response_s"][pos],
+            "rto_s": c["rto_s"][pos],
+            "zero_window_s": c["zero_window_s"][pos],
+            "stalled_s": c["stalled_s"][pos],
+            "biggest_stall": biggest,
+            "biggest_stall_s": c["biggest_stall_s"][pos],
+            "slow": c["slow"][pos],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SlowSummary:
+    """One ``slow`` tag across a capture, for the text summary (explain words it)."""
+
+    tag: SlowTag
+    connections: int  # connections with the tag
+    total: int  # connections considered
+    values_s: tuple[float, ...]  # the measure the tag is about, sorted (connect, stall, response)
+    first: int  # lowest connection id with the tag
+    unfinished: int = 0  # SYN/SYN+ACK retries: connections whose handshake never completed
+    schedule: str = ""  # SYN retries: the most common retry schedule (handshake detector)
+    threshold_s: float | None = None  # the threshold the tag is judged against, if any
+
+    def percentile(self, q: float) -> float | None:
+        if not self.values_s:
+            return None
+        return float(np.percentile(np.asarray(self.values_s), q, method="lower"))
+
+
+#: The measure each tag's summary speaks of (``DelaysTable.columns`` names).
+_TAG_MEASURE: dict[SlowTag, str] = {
+    SlowTag.SYN_RETRY: "connect_s",
+    SlowTag.SYNACK_RETRY: "connect_s",
+    SlowTag.RTO_STALL: "rto_s",
+    SlowTag.ZERO_WINDOW_STALL: "zero_window_s",
+    SlowTag.SLOW_RESPONSE: "response_s",
+    SlowTag.SLOW_CONNECT: "connect_s",
+}
+
+
+def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[SlowSummary]:
+    """Per ``slow`` tag present among the connections that did not fail (``connections``:
+    the connections table, maybe filtered): how many, and the spread of its measure. A failed
+    connection's fate tells its story already; this is "slow, not dead". ``slow_connect``
+    counts only the connections no retry explains (a retry's own line says how long those
+    took); ``total`` is every connection considered, failed or not."""
+    if not isinstance(lost, DelaysTable) or connections.empty:
+        return []
+    ok = ~connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES})
+    total = len(connections)
+    connections = connections[ok.to_numpy()]
+    if connections.empty:
+        return []
+    ids = np.sort(connections["id"].to_numpy(np.int64))
+    pos = np.searchsorted(lost.ids, ids)
+    tags = lost.columns["slow"][pos]
+    limits = lost.thresholds
+    thresholds = {
+        SlowTag.SLOW_RESPONSE: limits.response_s,
+        SlowTag.SLOW_CONNECT: limits.connect_s,
+        SlowTag.ZERO_WINDOW_STALL: limits.zero_window_s,
+    }
+    inferred = dict(zip(connections["id"].tolist(), connections["inferred"].tolist(), strict=True))
+    out: list[SlowSummary] = []
+    retried = {SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY}
+    for tag in SlowTag:
+        has = np.fromiter(
+            (
+                tag in t and not (tag is SlowTag.SLOW_CONNECT and retried & set(t))
+                for t in tags.tolist()
+            ),
+            dtype=bool,
+            count=len(tags),
+        )
+        if not has.any():
+            continue
+        values = lost.columns[_TAG_MEASURE[tag]][pos[has]]
+        done = values[~np.isnan(values)]
+        schedule = ""
+        if tag is SlowTag.SYN_RETRY:
+            names = [
+                str(inferred[int(c)].get("syn", {}).get("schedule", ""))
+                for c in ids[has].tolist()
+                if isinstance(inferred.get(int(c)), Mapping)
+            ]
+            names = [n for n in names if n]
+            schedule = max(set(names), key=names.count) if names else ""
+        out.append(
+            SlowSummary(
+                tag=tag,
+                connections=int(has.sum()),
+                total=total,
+                values_s=tuple(sorted(done.tolist())),
+                first=int(ids[has][0]),
+                unfinished=int(len(values) - len(done)) if tag in retried else 0,
+                schedule=schedule,
+                threshold_s=thresholds.get(tag),
+            )
+        )
+    return out
+
+
+def _opt(value: float) -> float | None:
+    return None if value != value else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Visited:
+    """The per-connection part of a visited connection's delays."""
+
+    syn_gaps: tuple[float, ...] = ()
+    synack_gaps: tuple[float, ...] = ()
+    data_rtt_ms: float | None = None
+    rto_episodes: int = 0
+    rto_unrecovered: int = 0
+    rto_s: float = 0.0
+    fast_episodes: int = 0
+    fast_s: float = 0.0
+    zero_window_s: float = 0.0
+    stalls: tuple[Stall, ...] = ()
+    stalled_s: float = 0.0
+
+
+_NOTHING = _Visited()
+
+
+def measure(
+    facts: Facts,
+    detections: Mapping[int, ConnDetections],
+    events: pd.DataFrame,
+    counts: Mapping[str, np.ndarray],
+    *,
+    thresholds: SlowThresholds | None = None,
+) -> DelaysTable:
+    """Every connection's delays (``facts.conn_ids`` order).
+
+    ``counts``: the verdicts' counts columns (``model.Verdicts.counts``, ``facts.conn_ids``
+    order): the SYN and SYN+ACK retry counts as classify counted them.
+    """
+    from pcapline.detect.handshake import handshake_rtts
+
+    limits = thresholds or SlowThresholds()
+    ids = facts.conn_ids
+    n = len(ids)
+    connect = _connect_s(facts, events)
+    response, silence, silence_side = _turns(facts)
+    windows = _window_events(events)
+    visited = {
+        conn: _visit(facts, index, detections[conn], windows.get(conn))
+        for index, conn in enumerate(ids.tolist())
+        if conn in detections
+    }
+    per = {name: np.zeros(n) for name in ("rto_s", "zero_window_s", "stalled_s", "biggest_s")}
+    rto_episodes = np.zeros(n, dtype=np.int64)
+    biggest = np.full(n, "", dtype=object)
+    for index, conn in enumerate(ids.tolist()):
+        v = visited.get(conn)
+        if v is None:
+            continue
+        per["rto_s"][index] = v.rto_s
+        per["zero_window_s"][index] = v.zero_window_s
+        per["stalled_s"][index] = v.stalled_s
+        rto_episodes[index] = v.rto_episodes
+        big = max(v.stalls, key=lambda s: s.end_ns - s.start_ns, default=None)
+        if big is not None:
+            biggest[index] = big.cause.value
+            per["biggest_s"][index] = big.seconds
+    syn_retries = np.asarray(counts["syn_retransmits"], dtype=np.int64)
+    synack_retries = np.asarray(counts["synack_retransmits"], dtype=np.int64)
+    columns: dict[str, np.ndarray] = {
+        "connect_s": connect,
+        "syn_retries": syn_retries,
+        "synack_retries": synack_retries,
+        "handshake_rtt_ms": handshake_rtts(facts),
+        "response_s": response,
+        "longest_silence_s": silence,
+        "silence_side": silence_side,
+        "rto_s": per["rto_s"],
+        "zero_window_s": per["zero_window_s"],
+        "stalled_s": per["stalled_s"],
+        "biggest_stall": biggest,
+        "biggest_stall_s": per["biggest_s"],
+    }
+    columns["slow"] = slow_tags(columns, rto_episodes, limits)
+    return DelaysTable(ids, columns, visited, limits)
+
+
+def slow_tags(
+    columns: Mapping[str, np.ndarray], rto_episodes: np.ndarray, limits: SlowThresholds
+) -> np.ndarray:
+    """Per connection, the tuple of ``SlowTag`` its measures earn (declaration order)."""
+    with np.errstate(invalid="ignore"):  # NaN (not measured) never passes a threshold
+        earned = {
+            SlowTag.SYN_RETRY: columns["syn_retries"] > 0,
+            SlowTag.SYNACK_RETRY: columns["synack_retries"] > 0,
+            SlowTag.RTO_STALL: rto_episodes > 0,
+            SlowTag.ZERO_WINDOW_STALL: columns["zero_window_s"] >= limits.zero_window_s,
+            SlowTag.SLOW_RESPONSE: columns["response_s"] >= limits.response_s,
+            SlowTag.SLOW_CONNECT: columns["connect_s"] >= limits.connect_s,
+        }
+    n = len(columns["syn_retries"])
+    out = np.empty(n, dtype=object)
+    none: tuple[SlowTag, ...] = ()
+    out[:] = [none] * n
+    any_tag = np.zeros(n, dtype=bool)
+    for mask in earned.values():
+        any_tag |= mask
+    for i in np.flatnonzero(any_tag).tolist():
+        out[i] = tuple(tag for tag, mask in earned.items() if mask[i])
+    return out
+
+
+# --- columnar measures ------------------------------------------------------------------
+
+
+def _connect_s(facts: Facts, events: pd.DataFrame) -> np.ndarray:
+    """First SYN -> handshake ACK per connection, from the handshake detector's columnar
+    ``syn`` and ``handshake_ack`` events (NaN: no complete handshake seen)."""
+    out = np.full(len(facts.conn_ids), np.nan)
+    kind = events["kind"].to_numpy()
+    syn = events[kind == EventKind.SYN.value]
+    ack = events[kind == EventKind.HANDSHAKE_ACK.value]
+    syn_ns = pd.Series(syn["time_ns"].to_numpy(), index=syn["conn"].to_numpy())
+    ack_ns = pd.Series(ack["time_ns"].to_numpy(), index=ack["conn"].to_numpy())
+    both = syn_ns.index.intersection(ack_ns.index)
+    if len(both):
+        pos = np.searchsorted(facts.conn_ids, both.to_numpy())
+        out[pos] = (ack_ns[both].to_numpy() - syn_ns[both].to_numpy()) / 1e9
+    return out
+
+
+def _turns(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per connection: first response time, longest owed silence, and who owed it (1 client,
+    0 server, -1 none), from the turns of the data segments.
+
+    A turn is a data segment from one side following a data segment from the other: the gap is
+    the silence before the answer. Capture duplicates and probes (keepalive, window probes)
+    are no data; retransmitted copies are (the request ended, at the capture point, when its
+    last copy went by).
+    """
+    n = len(facts.conn_ids)
+    response = np.full(n, np.nan)
+    silence = np.full(n, np.nan)
+    side = np.full(n, -1, dtype=np.int64)
+    data = (facts.seg_len > 0) & ~facts.is_dup & ~facts.probe_shape & ~facts.is_window_probe
+    rows = np.flatnonzero(data)
+    if len(rows) < 2:
+        return response, silence, side
+    conn = facts.conn_index[rows]
+    client = facts.from_client[rows]
+    t = facts.time_ns[rows]
+    turn = (conn[1:] == conn[:-1]) & (client[1:] != client[:-1])
+    gap = (t[1:] - t[:-1]) / 1e9
+    # The server owes an answer after each client run; the client only after a greeting the
+    # server opened the connection with: the connection's first turn, when it follows
+    # server data (before a connection's first turn all its data came from one side).
+    server_owes = turn & client[:-1]
+    turns = np.flatnonzero(turn)
+    first_turn = np.ones(len(turns), dtype=bool)
+    first_turn[1:] = conn[turns[1:]] != conn[turns[:-1]]
+    client_owes = np.zeros(len(turn), dtype=bool)
+    client_owes[turns[first_turn & ~client[turns]]] = True
+    k = np.flatnonzero(server_owes)
+    # First response: the first server-owed turn of each connection (written last wins).
+    response[conn[k[::-1]]] = gap[k[::-1]]
+    owed = np.flatnonzero(server_owes | client_owes)
+    if len(owed):
+        order = owed[np.lexsort((gap[owed], conn[owed]))]  # by conn, then gap ascending
+        silence[conn[order]] = gap[order]  # the largest gap per connection is written last
+        side[conn[order]] = client[order + 1]  # the answering side is the one that owed
+    return response, silence, side
+
+
+# --- per visited connection -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The few columns of one connection the per-connection measures read (a light
+    ``detect.ConnView``: slicing every facts column costs more than the measures)."""
+
+    conn: int
+    frame: np.ndarray
+    time_ns: np.ndarray
+    from_client: np.ndarray
+    ack: np.ndarray
+    rel_ack: np.ndarray
+    rel_seq: np.ndarray
+    capture_end_ns: int
+
+    @classmethod
+    def of(cls, facts: Facts, index: int) -> _Rows:
+        lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
+        return cls(
+            int(facts.conn_ids[index]),
+            facts.frame[lo:hi],
+            facts.time_ns[lo:hi],
+            facts.from_client[lo:hi],
+            facts.ack[lo:hi],
+            facts.rel_ack[lo:hi],
+            facts.rel_seq[lo:hi],
+            facts.capture_end_ns,
+        )
+
+    def side(self, i: int) -> Side:
+        return Side.CLIENT if self.from_client[i] else Side.SERVER
+
+
+def _visit(
+    facts: Facts, index: int, found: ConnDetections, windows: pd.DataFrame | None
+) -> _Visited:
+    hs = found.handshake.inferred
+    retransmit = found.retransmit.inferred
+    zw = found.zero_window.inferred
+    syn_retried = hs.syn is not None and hs.syn.retries > 0
+    synack_retried = hs.synack is not None and hs.synack.retries > 0
+    if not (syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw):
+        return _Visited(data_rtt_ms=retransmit.rtt_ms)  # nothing was lost here
+    view = _Rows.of(facts, index)
+    stalls: list[Stall] = []
+    syn_gaps: tuple[float, ...] = ()
+    synack_gaps: tuple[float, ...] = ()
+    if hs.syn is not None and syn_retried:
+        syn_gaps = _gaps(hs.syn.times)
+        answered = hs.answer != "none" or hs.synack_proven is not None
+        stalls.append(_retry_stall(view, hs.syn, StallCause.SYN_RETRY, answered))
+    if hs.synack is not None and synack_retried:
+        synack_gaps = _gaps(hs.synack.times)
+        # SYN+ACKs after the client's ACK: the server did not take that ACK (full accept queue).
+        answered = hs.ack_proven is not None or (hs.client_acked and not hs.synack_after_ack)
+        stalls.append(_retry_stall(view, hs.synack, StallCause.SYNACK_RETRY, answered))
+    acks = _PeerAcks.of(view) if retransmit.rto or retransmit.fast else None
+    rto = _episodes(view, acks, found, EventKind.RETRANSMIT, StallCause.RTO)
+    rto = _until_give_up(view, retransmit.last_series, rto)
+    fast = _episodes(view, acks, found, EventKind.FAST_RETRANSMIT, StallCause.RTO)
+    stalls += rto
+    if zw is not None and windows is not None:
+        stalls += _zero_windows(view, windows)
+    stalls.sort(key=lambda s: (s.start_ns, s.end_ns))
+    return _Visited(
+        syn_gaps=syn_gaps,
+        synack_gaps=synack_gaps,
+        data_rtt_ms=retransmit.rtt_ms,
+        rto_episodes=len(rto),
+        rto_unrecovered=sum(not s.recovered for s in rto),
+        rto_s=sum((s.seconds for s in rto), 0.0),
+        fast_episodes=len(fast),
+        fast_s=sum((s.seconds for s in fast), 0.0),
+        zero_window_s=zw.stalled_s if zw is not None else 0.0,
+        stalls=tuple(stalls),
+        stalled_s=_union_s(stalls),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _PeerAcks:
+    """Per direction, the other side's ACK rows and their running highest ACK: "the first
+    peer ACK after row i covering seq" is two binary searches (as retransmit's data RTT)."""
+
+    rows: dict[bool, np.ndarray]  # sender is client -> the server's ACK rows (and vice versa)
+    highest: dict[bool, np.ndarray]
+
+    @classmethod
+    def of(cls, view: _Rows) -> _PeerAcks:
+        rows, highest = {}, {}
+        for client in (True, False):
+            r = np.flatnonzero((view.from_client != client) & view.ack)
+            rows[client] = r
+            highest[client] = np.maximum.accumulate(view.rel_ack[r]) if len(r) else r
+        return cls(rows, highest)
+
+    def covering(self, client: bool, i: int, seq: int) -> int | None:
+        """The first peer ACK row after row ``i`` acknowledging past ``seq``."""
+        rows, highest = self.rows[client], self.highest[client]
+        j = max(
+            int(np.searchsorted(rows, i, side="right")),
+            int(np.searchsorted(highest, seq, side="right")),
+        )
+        return int(rows[j]) if j < len(rows) else None
+
+
+def _gaps(times: Sequence[float]) -> tuple[float, ...]:
+    return tuple(round(b - a, 6) for a, b in itertools.pairwise(times))
+
+
+def _row(view: _Rows, frame: int) -> int:
+    return int(np.searchsorted(view.frame, frame))
+
+
+def _retry_stall(view: _Rows, series: RetrySeries, cause: StallCause, answered: bool) -> Stall:
+    """First transmission -> the last retry when one was answered (had the first been answered,
+    the wait would have ended about then); unanswered, -> the kernel's give-up (the timer after
+    the last retry, ``RetrySeries.give_up_after_s``): the kernel aborts then whether or not
+    the capture lasted that long (a pcap file has no end-of-capture time)."""
+    first, last = _row(view, series.frames[0]), _row(view, series.frames[-1])
+    start_ns, end_ns = int(view.time_ns[first]), int(view.time_ns[last])
+    if not answered and series.give_up_after_s is not None:
+        give_up_ns = start_ns + round(series.give_up_after_s * 1e9)
+        end_ns = max(end_ns, give_up_ns)
+    return Stall(
+        cause=cause,
+        side=view.side(first),
+        start_ns=start_ns,
+        end_ns=end_ns,
+        recovered=answered,
+        frame=int(series.frames[0]),
+    )
+
+
+def _until_give_up(view: _Rows, series: RtoSeries | None, episodes: list[Stall]) -> list[Stall]:
+    """An unrecovered last episode lasts until the sender gave up (the retransmit detector's
+    ``give_up_after_s`` from the series' first transmission: tcp_retries2 or
+    TCP_USER_TIMEOUT), as the detector inferred it; the last retransmission is only its last
+    sign on the wire."""
+    if not episodes or series is None or series.acked or series.give_up_after_s is None:
+        return episodes
+    last = episodes[-1]
+    if last.recovered:
+        return episodes
+    start_ns = int(view.time_ns[_row(view, series.frames[0])])
+    give_up_ns = start_ns + round(series.give_up_after_s * 1e9)
+    return [*episodes[:-1], replace(last, end_ns=max(last.end_ns, give_up_ns))]
+
+
+def _episodes(
+    view: _Rows,
+    acks: _PeerAcks | None,
+    found: ConnDetections,
+    kind: EventKind,
+    cause: StallCause,
+) -> list[Stall]:
+    """Retransmission episodes from the retransmit detector's events of ``kind``.
+
+    An episode starts at the first copy of the data a retransmission resent (the event's gap
+    back from it) and ends at the first peer ACK above that data's first byte; a later
+    retransmission by the same side before that ACK is another step of the same episode
+    (the RTO backoff, or the next hole of the same outage).
+    """
+    out: list[Stall] = []
+    if acks is None:
+        return out
+    open_episode: dict[bool, int] = {}  # side -> index into out of its latest episode
+    for event in found.retransmit.events:
+        if event.kind is not kind:
+            continue
+        i = _row(view, event.frame)
+        client = bool(view.from_client[i])
+        ack_row = acks.covering(client, i, int(view.rel_seq[i]))
+        ended = ack_row is not None
+        end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
+        k = open_episode.get(client)
+        if k is not None and (not out[k].recovered or event.time_ns <= out[k].end_ns):
+            out[k] = replace(out[k], end_ns=max(out[k].end_ns, end_ns), recovered=ended)
+            continue
+        if event.value is not None:
+            start_ns = int(view.time_ns[i]) - round(event.value * 1e9)
+        else:
+            # No earlier copy captured: the timer ran at least since the peer last spoke (every
+            # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
+            peer = acks.rows[client]
+            before = peer[: int(np.searchsorted(peer, i))]
+            start_ns = int(view.time_ns[before[-1]] if len(before) else view.time_ns[i])
+        first = min(int(np.searchsorted(view.time_ns, start_ns)), i)
+        out.append(Stall(cause, view.side(i), start_ns, end_ns, ended, int(view.frame[first])))
+        open_episode[client] = len(out) - 1
+    return out
+
+
+def _window_events(events: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """The zero_window and window_update events, by connection (grouped once)."""
+    kind = events["kind"].to_numpy()
+    mask = (kind == EventKind.ZERO_WINDOW.value) | (kind == EventKind.WINDOW_UPDATE.value)
+    chosen = events[mask]
+    return {int(conn): group for conn, group in chosen.groupby("conn", sort=False)}
+
+
+def _zero_windows(view: _Rows, mine: pd.DataFrame) -> list[Stall]:
+    """Each closed window (the ``zero_window`` event) -> the same side's next ``window_update``
+    event, or the capture end when it never reopened (as the detector's ``stalled_s``)."""
+    kind = mine["kind"].to_numpy()
+    closes = mine[kind == EventKind.ZERO_WINDOW.value]
+    opens = mine[kind == EventKind.WINDOW_UPDATE.value]
+    out: list[Stall] = []
+    for frame, time_ns, side in zip(
+        closes["frame"].tolist(), closes["time_ns"].tolist(), closes["side"].tolist(), strict=True
+    ):
+        later = opens[(opens["side"] == side).to_numpy() & (opens["frame"].to_numpy() > frame)]
+        reopened = len(later) > 0
+        end_ns = int(later["time_ns"].iloc[0]) if reopened else view.capture_end_ns
+        receiver = Side(side)
+        out.append(
+            Stall(
+                StallCause.ZERO_WINDOW,
+                Side.SERVER if receiver is Side.CLIENT else Side.CLIENT,
+                int(time_ns),
+                end_ns,
+                reopened,
+                int(frame),
+            )
+        )
+    return out
+
+
+def _union_s(stalls: Sequence[Stall]) -> float:
+    """Seconds covered by at least one stall."""
+    total = 0
+    end = None
+    for s in sorted(stalls, key=lambda s: s.start_ns):
+        if end is None or s.start_ns > end:
+            total += s.end_ns - s.start_ns
+            end = s.end_ns
+        elif s.end_ns > end:
+            total += s.end_ns - end
+            end = s.end_ns
+    return total / 1e9
+
+
+__all__ = [
+    "DELAYS_DOC_KEYS",
+    "DELAY_COLUMNS",
+    "Delays",
+    "DelaysTable",
+    "SlowSummary",
+    "SlowTag",
+    "SlowThresholds",
+    "Stall",
+    "StallCause",
+    "delays_doc",
+    "measure",
+    "slow_tags",
+    "summarise",
+]
