@@ -26,7 +26,13 @@ import click
 
 from pcapline import __version__
 from pcapline.errors import PcaplineError, UsageError
-from pcapline.model import FAILURE_FATES, Fate, SlowTag, SlowThresholds
+from pcapline.model import (
+    FAILURES_ALIAS,
+    Fate,
+    SlowTag,
+    SlowThresholds,
+    fail_on_names,
+)
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -34,8 +40,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 FORMATS = ("text", "json", "csv", "parquet", "html")
-#: ``--fail-on failures`` is every fate in model.FAILURE_FATES.
-FAILURES_ALIAS = "failures"
+#: Fates ``--fail-on`` takes (``failures`` is every fate in model.FAILURE_FATES).
 _FATE_NAMES = frozenset(f.value for f in Fate)
 #: ``--fail-on`` also takes the ``slow`` tags (delays.SlowTag), next to the fates.
 _SLOW_NAMES = frozenset(t.value for t in SlowTag)
@@ -49,19 +54,14 @@ def _fate_names(
     _ctx: click.Context, _param: click.Parameter, values: Sequence[str]
 ) -> frozenset[str]:
     """``--fail-on`` may repeat and/or hold comma-separated fates or slow tags (SlowTag)."""
-    names: set[str] = set()
-    for value in values:
-        for name in filter(None, (part.strip() for part in value.split(","))):
-            if name == FAILURES_ALIAS:
-                names |= {f.value for f in FAILURE_FATES}
-            elif name in _FATE_NAMES or name in _SLOW_NAMES:
-                names.add(name)
-            else:
-                choices = ", ".join([f.value for f in Fate] + [FAILURES_ALIAS])
-                tags = ", ".join(t.value for t in SlowTag)
-                raise click.BadParameter(
-                    f"unknown fate {name!r} (choose from {choices}; or a slow tag: {tags})"
-                )
+    try:
+        names = fail_on_names(values, _FATE_NAMES | _SLOW_NAMES)
+    except KeyError as unknown:
+        choices = ", ".join([f.value for f in Fate] + [FAILURES_ALIAS])
+        tags = ", ".join(t.value for t in SlowTag)
+        raise click.BadParameter(
+            f"unknown fate {unknown.args[0]!r} (choose from {choices}; or a slow tag: {tags})"
+        ) from None
     if values and not names:
         # `--fail-on ''` (an unset CI variable) would silently never fail: refuse it.
         raise click.BadParameter("no fate given (e.g. --fail-on refused,connect_timeout)")

@@ -22,7 +22,7 @@ float seconds. Frame numbers are 1-based in file order, as Wireshark's ``frame.n
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,29 @@ FAILURE_FATES: frozenset[Fate] = frozenset(
         Fate.PERSIST_TIMEOUT,
     }
 )
+
+#: ``--fail-on failures``: every failure fate.
+FAILURES_ALIAS = "failures"
+
+
+def fail_on_names(values: Iterable[str], known: Collection[str]) -> frozenset[str]:
+    """``--fail-on`` values (the option repeated and/or comma-separated) as a set of names.
+
+    ``failures`` stands for every failure fate; any other name must be in ``known`` (the
+    fates, tags or finding kinds the command accepts), else ``KeyError(name)``. An empty
+    result from non-empty values (``--fail-on ''``, an unset CI variable) is the caller's
+    to refuse: it would be a check that never fails.
+    """
+    names: set[str] = set()
+    for value in values:
+        for name in filter(None, (part.strip() for part in value.split(","))):
+            if name == FAILURES_ALIAS:
+                names |= {f.value for f in FAILURE_FATES}
+            elif name in known:
+                names.add(name)
+            else:
+                raise KeyError(name)
+    return frozenset(names)
 
 
 class Confidence(enum.StrEnum):

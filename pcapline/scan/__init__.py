@@ -16,9 +16,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from pcapline import model
 from pcapline.errors import UsageError
 from pcapline.findings import FINDERS
-from pcapline.model import FAILURE_FATES, Fate
+from pcapline.model import FAILURES_ALIAS, Fate
 from pcapline.scan.render import document, matched, text, to_csv, to_html
 from pcapline.scan.run import CaptureSummary, Progress, expand_paths, run, summarize_capture
 
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 FORMATS = ("text", "json", "csv", "html")
-FAILURES_ALIAS = "failures"
 
 
 def scan(
@@ -85,18 +85,13 @@ def fail_on_names(values: Sequence[str]) -> frozenset[str]:
     """``--fail-on`` names: finding kinds, fates, or ``failures`` (every failure fate); comma lists ok."""
     kinds = {finder.name for finder in FINDERS}
     fates = {f.value for f in Fate}
-    names: set[str] = set()
-    for value in values:
-        for name in filter(None, (part.strip() for part in value.split(","))):
-            if name == FAILURES_ALIAS:
-                names |= {f.value for f in FAILURE_FATES}
-            elif name in kinds or name in fates:
-                names.add(name)
-            else:
-                choices = ", ".join(sorted(kinds) + [f.value for f in Fate] + [FAILURES_ALIAS])
-                raise UsageError(
-                    f"--fail-on: unknown finding kind or fate {name!r} (choose from {choices})"
-                )
+    try:
+        names = model.fail_on_names(values, kinds | fates)
+    except KeyError as unknown:
+        choices = ", ".join(sorted(kinds) + [f.value for f in Fate] + [FAILURES_ALIAS])
+        raise UsageError(
+            f"--fail-on: unknown finding kind or fate {unknown.args[0]!r} (choose from {choices})"
+        ) from None
     if values and not names:
         raise UsageError(
             "--fail-on: no finding kind or fate given (e.g. --fail-on nat_timestamp,refused)"
