@@ -65,17 +65,13 @@ class CaptureQuality:
     one_sided: np.ndarray  # bool: one direction captured, its ACKs move (detect.handshake)
     one_direction: np.ndarray  # bool: every captured packet from one side
     mid_stream: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
+    lossy: np.ndarray  # bool: the capture point demonstrably lost some of its segments
     #: Per capture:
     flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
+    lossy_capture: bool  # any connection is lossy
 
-    @property
-    def lossy(self) -> np.ndarray:
-        """Per connection: the capture point demonstrably lost some of its segments."""
-        return np.asarray((self.not_captured > 0) | (self.acked_unseen > 0))
-
-    @property
-    def lossy_capture(self) -> bool:
-        return bool(np.any(self.lossy))
+    # lossy/lossy_capture are stored, not properties: seen() runs once per visited connection,
+    # and recomputing them there made the capture-wide scan quadratic in connections.
 
     def seen(self, index: int) -> Seen:
         """The connection at ``index`` (``Facts.conn_ids`` order)."""
@@ -110,9 +106,14 @@ def measure(facts: Facts) -> CaptureQuality:
     last_synack[ci[synack]] = facts.time_ns[synack]  # rows in time order: the last one stays
     waited = (facts.capture_end_ns - last_synack) / 1e9
     unretried = (n_synack == 1) & (waited >= INITIAL_SYNACK_RTO_S)
+    not_captured = np.bincount(ci[jump], minlength=n).astype(np.int64)
+    acked_unseen = np.bincount(ci[unseen], minlength=n).astype(np.int64)
+    lossy = (not_captured > 0) | (acked_unseen > 0)
     return CaptureQuality(
-        not_captured=np.bincount(ci[jump], minlength=n).astype(np.int64),
-        acked_unseen=np.bincount(ci[unseen], minlength=n).astype(np.int64),
+        not_captured=not_captured,
+        acked_unseen=acked_unseen,
+        lossy=lossy,
+        lossy_capture=bool(np.any(lossy)),
         first_missing_frame=first,
         one_sided=one_sided(facts) if n else np.zeros(0, dtype=bool),
         one_direction=(n_client == 0) | (n_client == n_rows),
