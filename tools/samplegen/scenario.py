@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.samplegen.expected import Expected
-from tools.samplegen.netns import Namespace
+from tools.samplegen.netns import Lab, Namespace, Pair, make_pair
 from tools.samplegen.processes import Actor, Capture, Forwarder
+from tools.samplegen.steps import Step
 
 
 @dataclass
@@ -86,3 +87,35 @@ class Scenario:
     net: int  # 10.<net>.x.x addresses: unique per scenario so parallel runs never collide
     build: Callable[[Ctx, int], list[Expected]]
     seconds: float  # rough wall time, to schedule the long ones first
+
+
+def run_pair(
+    ctx: Ctx,
+    net: int,
+    name: str,
+    client: list[Step],
+    server: list[Step],
+    *,
+    settle: float = 0.5,
+    prepare: Callable[[Pair], None] | None = None,
+    client_timeout: float = 30,
+) -> None:
+    """Server first, then the client; capture at the client's eth0 until both are done.
+
+    ``prepare`` sets up the pair (sysctls, nftables) before the capture starts;
+    ``client_timeout`` is how long the client's steps may take (SYN retries need more).
+    """
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        if prepare is not None:
+            prepare(pair)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, client, "client")
+        cli.expect("finished", timeout=client_timeout)
+        srv.expect("finished", timeout=30)
+        time.sleep(settle)
+        cap.stop()
+        cli.stop()
+        srv.stop()

@@ -13,27 +13,9 @@ import time
 from tools.samplegen import steps as st
 from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair
-from tools.samplegen.scenario import Ctx
+from tools.samplegen.scenario import Ctx, run_pair
 
 PORT = 40001
-
-
-def _run_pair(
-    ctx: Ctx, net: int, name: str, client: list[st.Step], server: list[st.Step], settle: float = 0.5
-) -> None:
-    """Server first, then the client; capture at the client's eth0 until both are done."""
-    with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(pair.client, client, "client")
-        cli.expect("finished", timeout=30)
-        srv.expect("finished", timeout=30)
-        time.sleep(settle)
-        cap.stop()
-        cli.stop()
-        srv.stop()
 
 
 def closed_client_first(ctx: Ctx, net: int) -> list[Expected]:
@@ -47,7 +29,7 @@ def closed_client_first(ctx: Ctx, net: int) -> list[Expected]:
         st.close("c"),
     ]
     client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(1000), st.close()]
-    _run_pair(ctx, net, name, client, server)
+    run_pair(ctx, net, name, client, server)
     return [
         Expected(
             name,
@@ -81,7 +63,7 @@ def closed_server_first(ctx: Ctx, net: int) -> list[Expected]:
         st.recv_eof(),
         st.close(),
     ]
-    _run_pair(ctx, net, name, client, server)
+    run_pair(ctx, net, name, client, server)
     return [
         Expected(
             name,
@@ -248,7 +230,7 @@ def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
         {"op": "setsockopt", "sock": "s", "opts": [st.opt("SO_LINGER", [1, 0])]},
         st.close(),
     ]
-    _run_pair(ctx, net, name, client, server)
+    run_pair(ctx, net, name, client, server)
     counts = clean(resets=1)
     return [
         Expected(
@@ -289,7 +271,7 @@ def reset_unread(ctx: Ctx, net: int) -> list[Expected]:
         st.send(400),
         {"op": "wait_error", "sock": "s"},
     ]
-    _run_pair(ctx, net, name, client, server)
+    run_pair(ctx, net, name, client, server)
     counts = clean(resets=1)
     return [
         Expected(
@@ -494,7 +476,7 @@ def reset_after_fin(ctx: Ctx, net: int) -> list[Expected]:
         st.sleep(0.2),
         {"op": "wait_error", "sock": "s"},
     ]
-    _run_pair(ctx, net, name, client, server)
+    run_pair(ctx, net, name, client, server)
     return [
         Expected(
             name,

@@ -6,12 +6,10 @@ one lost (pcapline's ``delays`` and ``slow`` tags, issue 10).
 
 from __future__ import annotations
 
-import time
-
 from tools.samplegen import steps as st
 from tools.samplegen.expected import ETHERNET, Conn, Expected, clean
-from tools.samplegen.netns import Lab, make_pair
-from tools.samplegen.scenario import Ctx
+from tools.samplegen.netns import Pair
+from tools.samplegen.scenario import Ctx, run_pair
 
 #: Client ports and how many of each connection's SYNs the server drops. ``numgen inc`` keeps
 #: one counter per rule, and each rule sees only its own port's SYNs, so "drop while the
@@ -69,20 +67,12 @@ def syn_retries_succeed(ctx: Ctx, net: int) -> list[Expected]:
             st.close(csock),
             st.sleep(0.3),
         ]
-    with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
-        pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)
+
+    def prepare(pair: Pair) -> None:
+        pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)  # the classic doubling
         pair.server.nft(_drop_first_syns())
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(pair.client, client, "client")
-        cli.expect("finished", timeout=60)
-        srv.expect("finished", timeout=30)
-        time.sleep(0.5)
-        cap.stop()
-        cli.stop()
-        srv.stop()
+
+    run_pair(ctx, net, name, client, server, prepare=prepare, client_timeout=60)
     connect_s = {0: 0.0, 1: 1.0, 2: 3.0}  # doubling from 1 s: SYNs at 0, 1, 3 s
     conns = []
     for port, drops in SYN_DROPS.items():
