@@ -235,7 +235,7 @@ def test_parquet_needs_an_output_file(
     two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["analyze", str(two_conns), "--format", "parquet"]) == 2
-    assert "needs -o FILE" in capsys.readouterr().err
+    assert "needs -o DIR" in capsys.readouterr().err
     pytest.importorskip("pyarrow")
     target = tmp_path / "c.parquet"
     assert run(["analyze", str(two_conns), "--format", "parquet", "-o", str(target)]) == 0

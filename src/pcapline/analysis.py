@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pcapline.decode import Decoded
     from pcapline.delays import Delays, SlowThresholds
     from pcapline.detect import ConnDetections
+    from pcapline.engine import Progress
     from pcapline.facts import Facts
     from pcapline.read.capture import Capture
 
@@ -146,53 +147,34 @@ def analyze(
     port: int | None = None,
     stream: Iterable[int] | int | None = None,
     slow: SlowThresholds | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    keep_facts: bool = True,
+    progress: Progress | None = None,
 ) -> Analysis:
     """Analyse a capture file (path, ``"-"`` for stdin, or a binary file object).
 
     ``slow``: when a connection counts as slow (``delays.SlowThresholds``; defaults if None).
+    ``jobs``, ``scheduler``, ``partitions``, ``keep_facts``, ``progress``: how the engine
+    runs it (``engine.run``: worker processes, a Dask scheduler address, how many parts,
+    whether to keep the per-segment facts, a status line); the result is the same.
 
     Raises ``pcapline.errors.PcaplineError`` subclasses with a one-line message when the
     input is unusable (not a capture, empty, unreadable).
     """
-    # The stages are imported here, not at the top: ``Analysis`` is a plain record that
+    # The engine is imported here, not at the top: ``Analysis`` is a plain record that
     # renderers, scan workers and tests build or unpickle without loading the pipeline.
-    from pcapline import classify, delays, detect, explain, findings, quality
-    from pcapline.decode import decode
-    from pcapline.flows import build_flows
-    from pcapline.read import read_capture
+    from pcapline import engine
 
-    capture = read_capture(source)
-    decoded = decode(capture)
-    segments, connections = build_flows(decoded.segments)
-    info = capture_info(capture, decoded)
-    last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
-    # The raw frame bytes and the pre-flow segments table are done with: letting them go
-    # here, before detection, takes about a third off peak memory on large captures.
-    del capture, decoded
-    detected = detect.run_all(segments, capture_end_ns=last_frame_ns)
-    classified = classify.classify(segments, connections, detected)
-    verdicts = explain.verdicts(classified)
-    connections = verdict_columns(connections, verdicts)
-    _warn_one_sided(info, detected.facts)
-    if classified.quality is not None:
-        info.quality = quality.summary(classified.quality)
-        info.warnings.extend(quality.warnings(classified.quality))
-    events = detected.events
-    lost = delays.measure(
-        detected.facts, detected.detections, events, _counts(verdicts), thresholds=slow
-    )
-    connections = delay_columns(connections, lost)
-    found = findings.find_all(segments, connections, events, detections=detected.detections)
-    analysis = Analysis(
-        capture=info,
-        segments=segments,
-        connections=_connections_table(connections),
-        events=_events_table(events),
-        findings=list(found),
-        facts=detected.facts,
-        detections=detected.detections,
-        verdicts=verdicts,
-        delays=lost,
+    analysis = engine.run(
+        source,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        partitions=partitions,
+        keep_facts=keep_facts,
+        progress=progress,
     )
     if host is None and port is None and stream is None:
         return analysis
@@ -220,17 +202,16 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
     )
 
 
-def _warn_one_sided(info: CaptureInfo, facts: Facts) -> None:
-    """A capture-level warning when most connections show one direction only."""
-    from pcapline.detect.handshake import one_sided
-
-    one = one_sided(facts)
+def one_sided_warning(one: np.ndarray) -> str | None:
+    """A capture-level warning when most connections (``one``: per connection, one direction
+    captured, ``detect.handshake.one_sided``) show one direction only."""
     if len(one) and 2 * int(one.sum()) > len(one):
-        info.warnings.append(
+        return (
             f"{int(one.sum())} of {len(one)} connections hold packets from one side only: only one "
             "direction was captured (asymmetric routing or a one-sided tap); the other side's "
             "packets are inferred from the acknowledgements"
         )
+    return None
 
 
 def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) -> pd.DataFrame:
@@ -278,7 +259,7 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     return out[list(CONNECTION_COLUMNS) + extra]
 
 
-def _counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]:
+def verdicts_counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]:
     """The verdicts' counts columns, in connection id order."""
     table = verdicts if isinstance(verdicts, Verdicts) else _as_columns(verdicts)
     order = np.argsort(np.asarray(table.ids, dtype=np.int64), kind="stable")

@@ -77,7 +77,7 @@ from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts
 from pcapline.model import ACK, FIN, RST, SYN, Confidence, Counts, Decision, Fate, Side
-from pcapline.quality import CaptureQuality, measure
+from pcapline.quality import CaptureQuality, CaptureWide, measure
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
@@ -382,12 +382,18 @@ def _server_spoke(e: Evidence) -> bool:
 
 
 def classify(
-    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+    segments: pd.DataFrame,
+    connections: pd.DataFrame,
+    detected: DetectResult,
+    *,
+    capture: CaptureWide | None = None,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
 
     Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
-    decided through RULES even when no detector screened it.
+    decided through RULES even when no detector screened it. ``capture``: the whole
+    capture's quality flags when ``segments`` hold only some of its 4-tuples (``engine.py``:
+    every connection of a 4-tuple together); None: they are the whole capture.
     """
     facts = detected.facts
     n = len(facts.conn_ids)
@@ -405,7 +411,7 @@ def classify(
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
-    quality = measure(facts)
+    quality = measure(facts, capture=capture)
     confidence, caveats = _fast_confidence(fate, quality)
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}

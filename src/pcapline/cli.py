@@ -175,7 +175,13 @@ def cli() -> None:
     show_default=True,
     help="Terminal summary, the pcapline/1 JSON document, one CSV/Parquet row per connection, or an HTML report.",
 )
-@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write here instead of standard output (parquet: a folder for the connections and "
+    "events tables, or a FILE.parquet for the connections table alone).",
+)
 @_filter_options
 @click.option(
     "--limit",
@@ -195,6 +201,22 @@ def cli() -> None:
     "slow_response, slow_connect).",
 )
 @_slow_options
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Worker processes for one large capture (default: every core; a capture under "
+    "200,000 TCP segments runs in one process). Same output whatever the number.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Analyse the capture's connections on this Dask scheduler (tcp://host:8786) instead "
+    "(extra 'dask'; README 'Large captures').",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress line on stderr (shown only on a terminal)."
+)
 def analyze(
     capture: str,
     fmt: str,
@@ -206,6 +228,9 @@ def analyze(
     fail_on: frozenset[str],
     slow_connect: float | None,
     slow_response: float | None,
+    jobs: int | None,
+    scheduler: str | None,
+    quiet: bool,
 ) -> int:
     """Analyse CAPTURE and say how every TCP connection ended and why.
 
@@ -213,7 +238,15 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    whole = _run(capture, slow=_thresholds(slow_connect, slow_response))
+    whole = _run(
+        capture,
+        slow=_thresholds(slow_connect, slow_response),
+        jobs=jobs,
+        scheduler=scheduler,
+        progress=not quiet,
+        # Graphs and timelines read the per-segment facts; tables and JSON never do.
+        keep_facts=fmt == "html" or (fmt == "text" and bool(stream)),
+    )
     analysis = _select(whole, capture, host=host, port=port, stream=stream)
     if fmt == "text":
         filters = _filter_words(host=host, port=port, stream=stream)
@@ -331,14 +364,41 @@ def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -
     return connection_timeline_text(analysis, stream, ascii_only=ascii_only)
 
 
-def _run(capture: str, *, slow: SlowThresholds | None = None) -> Analysis:
-    """The whole capture analysed (filters come after, see ``_select``); warnings on stderr."""
-    from pcapline.analysis import analyze as run_analysis
+def _run(
+    capture: str,
+    *,
+    slow: SlowThresholds | None = None,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    keep_facts: bool = True,
+) -> Analysis:
+    """The whole capture analysed (filters come after, see ``_select``); warnings on stderr.
 
-    analysis = run_analysis(capture, slow=slow)
+    ``jobs``: worker processes (None: every core); ``progress``: a status line on stderr when
+    it is a terminal."""
+    from pcapline.analysis import analyze as run_analysis
+    from pcapline.engine import Progress, default_jobs
+
+    shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
+    analysis = run_analysis(
+        capture,
+        slow=slow,
+        jobs=jobs or default_jobs(),
+        scheduler=scheduler,
+        keep_facts=keep_facts,
+        progress=shown,
+    )
     for warning in analysis.capture.warnings:
         click.echo(f"pcapline: warning: {warning}", err=True)
     return analysis
+
+
+def _file_size(capture: str) -> int | None:
+    try:
+        return os.stat(capture).st_size if capture != "-" else None
+    except OSError:
+        return None  # read_capture says why, in its own words
 
 
 def _select(
@@ -429,12 +489,18 @@ def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
 
 
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
-    from pcapline.render.tables import ParquetUnavailable, write_parquet
+    """-o FILE.parquet: the connections table; -o DIR: the connections and events tables."""
+    from pcapline.render.tables import ParquetUnavailable, write_parquet, write_parquet_dataset
 
     if output is None or output == "-":
-        raise UsageError("--format parquet needs -o FILE (Parquet is a binary file)")
+        raise UsageError(
+            "--format parquet needs -o DIR (connections and events tables) or -o FILE.parquet"
+        )
     try:
-        write_parquet(analysis, output)
+        if output.endswith(".parquet") and not os.path.isdir(output):
+            write_parquet(analysis, output)
+        else:
+            write_parquet_dataset(analysis, output)
     except ParquetUnavailable as exc:
         raise OutputError(str(exc)) from exc
     except OSError as exc:

@@ -85,14 +85,60 @@ def to_csv(analysis: Analysis) -> str:
     return buffer.getvalue()
 
 
+#: Columns of the events table: the JSON ``events`` entries with their connection's id first.
+EVENT_TABLE_COLUMNS: tuple[str, ...] = ("conn", "frame", "time", "from", "kind", "note")
+
+
+def events_table(analysis: Analysis) -> pd.DataFrame:
+    """One row per event (by conn, then frame), as the JSON ``events`` lists them: ``time`` in
+    float seconds since the epoch, ``from`` the side that sent the frame, ``note`` "" for none."""
+    events = analysis.events.sort_values(["conn", "frame"], kind="stable")
+    return pd.DataFrame(
+        {
+            "conn": events["conn"].astype("int64"),
+            "frame": events["frame"].astype("int64"),
+            "time": events["time_ns"].astype("int64") / 1e9,
+            "from": events["side"].astype(str),
+            "kind": events["kind"].astype(str),
+            "note": events["note"].fillna("").astype(str),
+        },
+        columns=list(EVENT_TABLE_COLUMNS),
+    ).reset_index(drop=True)
+
+
 def write_parquet(analysis: Analysis, path: str) -> None:
+    """The connections table as one Parquet file."""
+    _need_pyarrow()
+    connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
+
+
+def write_parquet_dataset(analysis: Analysis, directory: str) -> list[str]:
+    """A dataset in ``directory`` (created if needed): ``connections.parquet`` (the CSV's
+    columns) and ``events.parquet`` (``EVENT_TABLE_COLUMNS``), joined on ``connections.id`` =
+    ``events.conn``; pandas, polars and DuckDB read either file or the folder's ``*.parquet``.
+    Returns the paths written."""
+    import os
+
+    _need_pyarrow()
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for name, table in (
+        ("connections", connections_table(analysis)),
+        ("events", events_table(analysis)),
+    ):
+        path = os.path.join(directory, f"{name}.parquet")
+        table.to_parquet(path, index=False, engine="pyarrow")
+        written.append(path)
+    return written
+
+
+def _need_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401  (only to give a clear message when it is absent)
     except ImportError as exc:
         raise ParquetUnavailable(
             "Parquet output needs pyarrow: pip install 'pcapline[parquet]'"
         ) from exc
-    connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
 
 
 def _delay_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:

@@ -1,0 +1,599 @@
+"""engine: one capture analysed in partitions, in this process, on a process pool or on Dask.
+
+    read -> decode -> flows                      whole capture (tcp.stream ids are global)
+         -> partitions of whole 4-tuples
+              facts -> detect -> classify -> explain -> delays     per partition, anywhere
+         -> merge (connections by id, events by conn then frame)
+         -> findings                              whole capture (they compare connections)
+
+A partition holds every connection of the 4-tuples given to it (all incarnations of a reused
+port pair together): the only cross-connection evidence before findings, the stale-peer RST
+(``classify.stale_peer_resets``), compares connections of one 4-tuple. Everything else a
+partition decides depends on its own connections, on the capture's end time and on two
+per-capture quality flags (``quality.CaptureWide``: some segment lost at the capture point, a
+flag filter). Those flags are known only once every partition measured itself, so partitions
+are run assuming what large captures show (lossy, not flag-filtered) and run again with the
+real flags in the rare capture where that was wrong; one partition measures them itself.
+The merged analysis is byte for byte the whole-file one: ``tests/test_engine.py`` runs every
+sample capture and corpus captures with reused ports through every path.
+
+One partition in this process is the plain pipeline, what ``analyze()`` always did; a capture
+smaller than ``POOL_MIN_SEGMENTS`` stays there whatever ``jobs`` says (a process pool starts
+in about as long as such a capture takes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from pcapline.model import Counts, Verdicts
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis, Source
+    from pcapline.delays import DelaysTable, SlowThresholds
+    from pcapline.detect import ConnDetections
+    from pcapline.facts import Facts
+    from pcapline.model import CaptureInfo
+    from pcapline.quality import CaptureQuality, CaptureWide
+
+#: Below this many TCP segments a capture is analysed in one piece in this process.
+POOL_MIN_SEGMENTS = 200_000
+#: Partitions per worker: more, smaller tasks even out connections of very different sizes.
+PARTITIONS_PER_JOB = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What every partition of one capture is analysed with."""
+
+    capture_end_ns: int  # the capture's last timestamp (any frame)
+    slow: SlowThresholds | None
+    keep_facts: bool  # hand the per-segment facts back (the HTML report and timelines need them)
+    #: The whole capture's quality flags; None: the partition is the whole capture.
+    capture: CaptureWide | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One task: the segments of whole 4-tuples (frame order, global connection ids) and
+    their rows of the flows' connections table."""
+
+    number: int
+    segments: pd.DataFrame
+    connections: pd.DataFrame
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    """What one partition found, ready to merge (every table in its own id order)."""
+
+    number: int
+    connections: pd.DataFrame  # flows' columns + verdict columns + delay columns
+    events: pd.DataFrame
+    verdicts: Verdicts
+    delays: DelaysTable
+    detections: dict[int, ConnDetections]
+    quality: CaptureQuality
+    one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
+    facts: Facts | None  # None unless Settings.keep_facts
+
+
+def analyse_partition(part: Partition, settings: Settings) -> PartResult:
+    """facts -> detect -> classify -> explain -> delays for one partition."""
+    from pcapline import classify, delays, detect, explain
+    from pcapline.analysis import delay_columns, verdict_columns, verdicts_counts
+    from pcapline.detect.handshake import one_sided
+
+    detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns)
+    classified = classify.classify(
+        part.segments, part.connections, detected, capture=settings.capture
+    )
+    verdicts = explain.verdicts(classified)
+    connections = verdict_columns(part.connections, verdicts)
+    events = detected.events
+    lost = delays.measure(
+        detected.facts,
+        detected.detections,
+        events,
+        verdicts_counts(verdicts),
+        thresholds=settings.slow,
+    )
+    connections = delay_columns(connections, lost)
+    assert classified.quality is not None  # classify always measures it
+    return PartResult(
+        number=part.number,
+        connections=connections,
+        events=events,
+        verdicts=verdicts,
+        delays=lost,
+        detections=dict(detected.detections),
+        quality=classified.quality,
+        one_sided=one_sided(detected.facts),
+        facts=detected.facts if settings.keep_facts else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Where partitions run
+
+
+class Runner:
+    """Runs ``analyse_partition`` over partitions; results come back in any order."""
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers (idempotent)."""
+
+
+class InProcess(Runner):
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        for number in parts:
+            yield analyse_partition(self.plan.partition(number), settings)
+            done()
+
+
+#: The plan a forked pool worker inherits from its parent (copy-on-write, never pickled).
+_FORKED_PLAN: Plan | None = None
+
+
+def _analyse_forked(number: int, settings: Settings) -> PartResult:
+    assert _FORKED_PLAN is not None, "a pool worker without its parent's plan"
+    return analyse_partition(_FORKED_PLAN.partition(number), settings)
+
+
+class LocalPool(Runner):
+    """Worker processes forked after flows: they inherit the segments table, so a task is a
+    partition number and only results cross a pipe."""
+
+    def __init__(self, plan: Plan, jobs: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _FORKED_PLAN
+        _FORKED_PLAN = plan
+        self.pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("fork")
+        )
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        from concurrent.futures import as_completed
+
+        futures = [self.pool.submit(_analyse_forked, number, settings) for number in parts]
+        for future in as_completed(futures):
+            yield future.result()
+            done()
+
+    def close(self) -> None:
+        global _FORKED_PLAN
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        _FORKED_PLAN = None
+
+
+class DaskCluster(Runner):
+    """Partitions as tasks on a Dask cluster (``--scheduler tcp://host:8786``); the workers
+    need pcapline installed (the same version) and receive each partition's segments."""
+
+    def __init__(self, plan: Plan, address: str) -> None:
+        from pcapline.errors import UsageError
+
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise UsageError(
+                "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
+            ) from exc
+        self.plan = plan
+        try:
+            self.client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
+        except OSError as exc:
+            raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        from distributed import as_completed
+
+        futures = [
+            self.client.submit(
+                analyse_partition, self.plan.partition(number), settings, pure=False
+            )
+            for number in parts
+        ]
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            yield future.result()
+            done()
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting and merging
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which partition every connection and segment belongs to."""
+
+    segments: pd.DataFrame  # the whole capture's, with flows' columns
+    connections: pd.DataFrame  # flows' connections table
+    part_of_row: np.ndarray  # per segment row
+    part_of_conn: np.ndarray  # per connections-table row
+    count: int
+
+    def rows(self, number: int) -> np.ndarray:
+        return np.flatnonzero(self.part_of_row == number)
+
+    def partition(self, number: int) -> Partition:
+        if self.count == 1:  # the whole capture: no copy
+            return Partition(number, self.segments, self.connections)
+        rows = self.rows(number)
+        return Partition(
+            number=number,
+            segments=self.segments.iloc[rows].reset_index(drop=True),
+            connections=self.connections[self.part_of_conn == number].reset_index(drop=True),
+        )
+
+
+def plan(segments: pd.DataFrame, connections: pd.DataFrame, count: int) -> Plan:
+    """Whole 4-tuples into ``count`` partitions of about equal packet counts (largest tuples
+    first, dealt out back and forth), each partition non-empty when there are enough tuples."""
+    ids = connections["id"].to_numpy(np.int64)
+    tuple_of_conn = canonical_tuples(connections)
+    packets = np.bincount(tuple_of_conn, weights=connections["packets"].to_numpy(np.float64))
+    count = max(1, min(count, len(packets)))
+    by_size = np.argsort(-packets, kind="stable")
+    turn = np.arange(len(by_size))
+    lap, seat = turn // count, turn % count
+    part_of_tuple = np.empty(len(by_size), np.int64)
+    part_of_tuple[by_size] = np.where(lap % 2 == 0, seat, count - 1 - seat)
+    part_of_conn = part_of_tuple[tuple_of_conn]
+    by_id = np.zeros(int(ids.max()) + 1 if len(ids) else 0, np.int64)
+    by_id[ids] = part_of_conn
+    part_of_row = by_id[segments["conn"].to_numpy(np.int64)]
+    return Plan(segments, connections, part_of_row, part_of_conn, count)
+
+
+def canonical_tuples(connections: pd.DataFrame) -> np.ndarray:
+    """Per connection, the id of its unordered 4-tuple (both ends sorted): the incarnations
+    of a reused port pair share one, whichever side each took for the client."""
+    client = connections["client_ip"].astype(str) + "|" + connections["client_port"].astype(str)
+    server = connections["server_ip"].astype(str) + "|" + connections["server_port"].astype(str)
+    low = np.where(client < server, client, server)
+    high = np.where(client < server, server, client)
+    codes, _ = pd.factorize(pd.Series(low) + " " + pd.Series(high))
+    return np.asarray(codes, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    connections: pd.DataFrame
+    events: pd.DataFrame
+    verdicts: Verdicts
+    delays: DelaysTable
+    detections: dict[int, ConnDetections]
+    quality: CaptureQuality
+    one_sided: np.ndarray
+    facts: Facts | None
+
+
+def merge(results: Sequence[PartResult], plan: Plan | None, capture: CaptureWide) -> Merged:
+    """The partitions' results as one capture's, every table in connection id order."""
+    from pcapline.quality import CaptureQuality
+
+    results = sorted(results, key=lambda r: r.number)
+    ids = np.concatenate([np.asarray(r.verdicts.ids, np.int64) for r in results])
+    by_id = np.argsort(ids, kind="stable")
+    connections = pd.concat([r.connections for r in results], ignore_index=True)
+    events = pd.concat([r.events for r in results], ignore_index=True)
+    detections: dict[int, ConnDetections] = {}
+    for r in results:
+        detections.update(r.detections)
+    q = [r.quality for r in results]
+    quality = CaptureQuality(
+        **{
+            name: np.concatenate([getattr(x, name) for x in q])[by_id]
+            for name in (
+                "not_captured",
+                "acked_unseen",
+                "first_missing_frame",
+                "one_sided",
+                "one_direction",
+                "mid_stream",
+                "lossy",
+            )
+        },
+        flag_filtered=capture.flag_filtered,
+        lossy_capture=capture.lossy,
+        own=capture,
+    )
+    return Merged(
+        connections=connections.sort_values("id", kind="stable").reset_index(drop=True),
+        events=events,  # analysis._events_table sorts them by conn then frame
+        verdicts=_merge_verdicts([r.verdicts for r in results], by_id),
+        delays=_merge_delays([r.delays for r in results], by_id),
+        detections=dict(sorted(detections.items())),
+        quality=quality,
+        one_sided=np.concatenate([r.one_sided for r in results])[by_id],
+        facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
+    )
+
+
+def _pick(columns: Iterable[Sequence[Any]], by_id: np.ndarray) -> list[Any]:
+    joined = [value for column in columns for value in column]
+    return [joined[i] for i in by_id.tolist()]
+
+
+def _merge_verdicts(parts: Sequence[Verdicts], by_id: np.ndarray) -> Verdicts:
+    return Verdicts(
+        _pick((v.ids for v in parts), by_id),
+        fate=_pick((v.fate for v in parts), by_id),
+        closer=_pick((v.closer for v in parts), by_id),
+        reset_by=_pick((v.reset_by for v in parts), by_id),
+        counts={
+            name: np.concatenate([np.asarray(v.counts[name], np.int64) for v in parts])[by_id]
+            for name in Counts.__slots__
+        },
+        evidence_frames=_pick((v.evidence_frames for v in parts), by_id),
+        inferred=_pick((v.inferred for v in parts), by_id),
+        explanation=_pick((v.explanation for v in parts), by_id),
+        confidence=_pick((v.confidence for v in parts), by_id),
+        caveats=_pick((v.caveats for v in parts), by_id),
+    )
+
+
+def _merge_delays(parts: Sequence[DelaysTable], by_id: np.ndarray) -> DelaysTable:
+    from pcapline.delays import DelaysTable
+
+    stalls = {}
+    for d in parts:
+        stalls.update(d.stalls)
+    return DelaysTable(
+        np.concatenate([d.ids for d in parts])[by_id],
+        {
+            name: np.concatenate([d.columns[name] for d in parts])[by_id]
+            for name in parts[0].columns
+        },
+        stalls,
+        parts[0].thresholds,
+    )
+
+
+def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
+    """One ``Facts`` for the whole capture: every column in (conn id, frame) order, ``order``
+    pointing at rows of the whole segments table."""
+    from dataclasses import fields
+
+    from pcapline.facts import ROW_COLUMNS, Facts
+
+    facts = [r.facts for r in results if r.facts is not None]
+    assert len(facts) == len(results)
+    if plan.count == 1:  # the whole capture: already in its order
+        return facts[0]
+    conn = np.concatenate([f.conn for f in facts])
+    rows = np.argsort(conn, kind="stable")  # a connection's rows are together, frame order
+    columns: dict[str, Any] = {
+        name: np.concatenate([getattr(f, name) for f in facts])[rows] for name in ROW_COLUMNS
+    }
+    columns["order"] = np.concatenate(
+        [plan.rows(r.number)[f.order] for r, f in zip(results, facts, strict=True)]
+    )[rows]
+    conn = conn[rows]
+    conn_ids, conn_index = np.unique(conn, return_inverse=True)
+    starts = np.append(np.searchsorted(conn, conn_ids, side="left"), len(conn)).astype(np.int64)
+    columns.update(
+        conn_ids=conn_ids,
+        starts=starts,
+        conn_index=conn_index,
+        conn=conn,
+        capture_end_ns=facts[0].capture_end_ns,
+    )
+    assert set(columns) == {f.name for f in fields(Facts)}
+    return Facts(**columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def run(
+    source: Source,
+    *,
+    slow: SlowThresholds | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    keep_facts: bool = True,
+    progress: Progress | None = None,
+) -> Analysis:
+    """The whole capture's ``Analysis`` (unfiltered).
+
+    ``jobs``: worker processes (1: this process); ``scheduler``: a Dask scheduler address
+    (overrides ``jobs``); ``partitions``: how many parts (default: one in this process, else
+    ``PARTITIONS_PER_JOB`` per worker; a number forces the partitioned path even for a small
+    capture, as tests do); ``keep_facts``: keep the per-segment facts (renderers that draw
+    graphs or timelines need them; JSON, CSV and Parquet do not).
+    """
+    from pcapline import findings, quality
+    from pcapline.analysis import (
+        Analysis,
+        _connections_table,
+        _events_table,
+        capture_info,
+        one_sided_warning,
+    )
+    from pcapline.decode import decode
+    from pcapline.flows import build_flows
+    from pcapline.quality import CaptureWide
+    from pcapline.read import read_capture
+
+    show = progress or Progress(enabled=False)
+    show.stage("reading")
+    capture = read_capture(source)
+    show.stage(f"decoding {capture.frames:,} frames")
+    decoded = decode(capture)
+    show.stage(f"numbering streams of {len(decoded.segments):,} TCP segments")
+    segments, connections = build_flows(decoded.segments)
+    info = capture_info(capture, decoded)
+    last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else 0
+    # The raw frame bytes and the pre-flow segments table are done with: letting them go
+    # here, before detection, takes about a third off peak memory on large captures.
+    del capture, decoded
+    tcp_end = int(segments["time_ns"].max()) if len(segments) else 0
+    settings = Settings(
+        capture_end_ns=max(last_frame_ns, tcp_end), slow=slow, keep_facts=keep_facts
+    )
+    count = _partition_count(len(segments), jobs, scheduler, partitions)
+    the_plan = plan(segments, connections, count)
+    count = the_plan.count
+    runner: Runner
+    if scheduler is not None:
+        runner = DaskCluster(the_plan, scheduler)
+    elif count > 1 and jobs > 1:
+        runner = LocalPool(the_plan, min(jobs, count))
+    else:
+        runner = InProcess(the_plan)
+    try:
+        # Large captures lose segments somewhere and carry data: assume so, check afterwards.
+        guess = None if count == 1 else CaptureWide(lossy=True, plain_segment=True)
+        settings = replace(settings, capture=guess)
+        show.stage(f"analysing {len(connections):,} connections", total=count)
+        results = list(runner.run(range(count), settings, show.step))
+        wide = CaptureWide()
+        for r in results:
+            wide = wide | r.quality.own
+        if guess is not None and (
+            guess.lossy != wide.lossy or guess.flag_filtered != wide.flag_filtered
+        ):
+            settings = replace(settings, capture=wide)
+            show.stage("analysing again with the capture's quality flags", total=count)
+            results = list(runner.run(range(count), settings, show.step))
+    finally:
+        runner.close()
+    merged = merge(results, the_plan, wide)
+    if warning := one_sided_warning(merged.one_sided):
+        info.warnings.append(warning)
+    info.quality = quality.summary(merged.quality)
+    info.warnings.extend(quality.warnings(merged.quality))
+    show.stage("cross-connection findings")
+    connections = merged.connections
+    found = findings.find_all(segments, connections, merged.events, detections=merged.detections)
+    show.done()
+    return Analysis(
+        capture=info,
+        segments=segments,
+        connections=_connections_table(connections),
+        events=_events_table(merged.events),
+        findings=list(found),
+        facts=merged.facts,
+        detections=merged.detections,
+        verdicts=merged.verdicts,
+        delays=merged.delays,
+    )
+
+
+def _partition_count(
+    segments: int, jobs: int, scheduler: str | None, partitions: int | None
+) -> int:
+    if partitions is not None:
+        return max(1, partitions)
+    if scheduler is not None:
+        return 4 * PARTITIONS_PER_JOB  # the cluster's size is not known here
+    if jobs <= 1 or segments < POOL_MIN_SEGMENTS:
+        return 1
+    return jobs * PARTITIONS_PER_JOB
+
+
+def default_jobs() -> int:
+    """Every core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """One status line on stderr (stage, elapsed time, partitions done, ETA), rewritten in
+    place; silent unless enabled (the CLI enables it on a terminal without ``--quiet``)."""
+
+    def __init__(self, *, enabled: bool, out: TextIO | None = None, size: int | None = None):
+        self.enabled = enabled
+        self.out = out or sys.stderr
+        self.size = size  # bytes of the capture file, when known
+        self.started = time.monotonic()
+        self.name = ""
+        self.total = 0
+        self.finished = 0
+        self.stage_started = self.started
+        self.width = 0
+
+    def stage(self, name: str, *, total: int = 0) -> None:
+        self.name, self.total, self.finished = name, total, 0
+        self.stage_started = time.monotonic()
+        self._show()
+
+    def step(self) -> None:
+        self.finished += 1
+        self._show()
+
+    def done(self) -> None:
+        if self.enabled and self.width:
+            self.out.write("\r" + " " * self.width + "\r")
+            self.out.flush()
+
+    def _show(self) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        text = f"pcapline: {self.name}"
+        if self.size:
+            text = f"pcapline: {self.size / 1e6:,.0f} MB: {self.name}"
+        if self.total > 1:
+            text += f" {self.finished}/{self.total}"
+            if self.finished:
+                per = (now - self.stage_started) / self.finished
+                text += f", ETA {per * (self.total - self.finished):.0f} s"
+        text += f" ({now - self.started:.0f} s)"
+        pad = max(self.width - len(text), 0)
+        self.width = len(text)
+        self.out.write("\r" + text + " " * pad)
+        self.out.flush()
+
+
+__all__ = [
+    "POOL_MIN_SEGMENTS",
+    "Partition",
+    "PartResult",
+    "Plan",
+    "Progress",
+    "Settings",
+    "analyse_partition",
+    "canonical_tuples",
+    "default_jobs",
+    "merge",
+    "plan",
+    "run",
+]
