@@ -155,7 +155,7 @@ def test_unexpected_exception_is_exit_3_without_traceback(
     def broken(*_a: object, **_k: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("pcapline.analysis.analyze", broken)
+    monkeypatch.setattr("pcapline.engine.analyse", broken)
     monkeypatch.delenv("PCAPLINE_DEBUG", raising=False)
     assert run(["analyze", str(two_conns)]) == 3
     err = capsys.readouterr().err

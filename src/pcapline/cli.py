@@ -14,6 +14,7 @@ chosen for composable subcommands and ``CliRunner`` tests; rich renders the term
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import os
 import shutil
@@ -36,6 +37,7 @@ from pcapline.model import (
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
+    from pcapline.engine import Outcome
     from pcapline.render.terminal import Selection
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
@@ -238,7 +240,8 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    whole = _run(
+    unfiltered = host is None and port is None and not stream
+    outcome = _run(
         capture,
         slow=_thresholds(slow_connect, slow_response),
         jobs=jobs,
@@ -246,8 +249,11 @@ def analyze(
         progress=not quiet,
         # Graphs and timelines read the per-segment facts; tables and JSON never do.
         keep_facts=fmt == "html" or (fmt == "text" and bool(stream)),
+        json_entries=fmt == "json" and unfiltered,
     )
+    whole = outcome.analysis
     analysis = _select(whole, capture, host=host, port=port, stream=stream)
+    entries = outcome.json_entries if unfiltered else None
     if fmt == "text":
         filters = _filter_words(host=host, port=port, stream=stream)
         selection = _selection(whole, filters)
@@ -255,6 +261,9 @@ def analyze(
             _text(analysis, selection, limit=limit, stream=stream, to_file=output is not None),
             output,
         )
+    elif fmt == "json" and entries is not None:
+        # The connections were laid out where they were analysed (engine.py).
+        _write_json(analysis, entries, output)
     elif fmt == "json" and output not in (None, "-"):
         _write_with(analysis.write_json, output)  # streamed: no whole-document string
     elif fmt == "json":
@@ -282,7 +291,7 @@ def report(
     capture: str, output: str, host: str | None, port: int | None, stream: tuple[int, ...]
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-    analysis = _select(_run(capture), capture, host=host, port=port, stream=stream)
+    analysis = _select(_run(capture).analysis, capture, host=host, port=port, stream=stream)
     _write(analysis.to_html(), output)
     return EXIT_OK
 
@@ -295,7 +304,7 @@ def report(
 def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
-    analysis = _select(_run(capture), capture, host=None, port=None, stream=(stream,))
+    analysis = _select(_run(capture).analysis, capture, host=None, port=None, stream=(stream,))
     _write(stream_timeline(analysis, stream, ascii_only), output)
     return EXIT_OK
 
@@ -372,26 +381,27 @@ def _run(
     scheduler: str | None = None,
     progress: bool = False,
     keep_facts: bool = True,
-) -> Analysis:
+    json_entries: bool = False,
+) -> Outcome:
     """The whole capture analysed (filters come after, see ``_select``); warnings on stderr.
 
     ``jobs``: worker processes (None: every core); ``progress``: a status line on stderr when
-    it is a terminal."""
-    from pcapline.analysis import analyze as run_analysis
-    from pcapline.engine import Progress, default_jobs
+    it is a terminal; the rest as ``engine.analyse``."""
+    from pcapline.engine import Progress, analyse, default_jobs
 
     shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
-    analysis = run_analysis(
+    outcome = analyse(
         capture,
         slow=slow,
         jobs=jobs or default_jobs(),
         scheduler=scheduler,
         keep_facts=keep_facts,
+        json_entries=json_entries,
         progress=shown,
     )
-    for warning in analysis.capture.warnings:
+    for warning in outcome.analysis.capture.warnings:
         click.echo(f"pcapline: warning: {warning}", err=True)
-    return analysis
+    return outcome
 
 
 def _file_size(capture: str) -> int | None:
@@ -474,6 +484,17 @@ def _write(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
         return
     _write_with(lambda stream: _write_text(stream, text), output)
+
+
+def _write_json(analysis: Analysis, entries: list[str], output: str | None) -> None:
+    from pcapline.render.jsondoc import write
+
+    if output is None or output == "-":
+        buffer = io.StringIO()
+        write(analysis, buffer, connections=entries)
+        _write(buffer.getvalue(), output)
+    else:
+        _write_with(lambda stream: write(analysis, stream, connections=entries), output)
 
 
 def _write_text(stream: TextIO, text: str) -> None:

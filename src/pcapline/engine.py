@@ -59,6 +59,9 @@ class Settings:
     keep_facts: bool  # hand the per-segment facts back (the HTML report and timelines need them)
     #: The whole capture's quality flags; None: the partition is the whole capture.
     capture: CaptureWide | None = None
+    #: Lay out each connection's JSON entry in the partition (``jsondoc.connection_texts``):
+    #: the JSON document's biggest part is then written on every core.
+    json_entries: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class PartResult:
     quality: CaptureQuality
     one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
     facts: Facts | None  # None unless Settings.keep_facts
+    json_entries: list[str] | None  # by id; None unless Settings.json_entries
 
 
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
@@ -108,6 +112,11 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     )
     connections = delay_columns(connections, lost)
     assert classified.quality is not None  # classify always measures it
+    entries = None
+    if settings.json_entries:
+        from pcapline.render.jsondoc import connection_texts
+
+        entries = connection_texts(connections, events, lost)
     return PartResult(
         number=part.number,
         connections=connections,
@@ -118,6 +127,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         quality=classified.quality,
         one_sided=one_sided(detected.facts),
         facts=detected.facts if settings.keep_facts else None,
+        json_entries=entries,
     )
 
 
@@ -294,6 +304,7 @@ class Merged:
     quality: CaptureQuality
     one_sided: np.ndarray
     facts: Facts | None
+    json_entries: list[str] | None  # every connection's JSON entry, by id
 
 
 def merge(results: Sequence[PartResult], plan: Plan | None, capture: CaptureWide) -> Merged:
@@ -335,7 +346,15 @@ def merge(results: Sequence[PartResult], plan: Plan | None, capture: CaptureWide
         quality=quality,
         one_sided=np.concatenate([r.one_sided for r in results])[by_id],
         facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
+        json_entries=_entries(results, by_id),
     )
+
+
+def _entries(results: Sequence[PartResult], by_id: np.ndarray) -> list[str] | None:
+    parts = [r.json_entries for r in results]
+    if any(p is None for p in parts):
+        return None
+    return _pick((p for p in parts if p is not None), by_id)
 
 
 def _pick(columns: Iterable[Sequence[Any]], by_id: np.ndarray) -> list[Any]:
@@ -415,6 +434,14 @@ def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
 # The pipeline
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    analysis: Analysis  # the whole capture's (unfiltered)
+    #: Every connection's ``pcapline/1`` entry laid out (``jsondoc.write(connections=)``), by
+    #: id, when asked for (``json_entries``); else None.
+    json_entries: list[str] | None = None
+
+
 def run(
     source: Source,
     *,
@@ -425,13 +452,37 @@ def run(
     keep_facts: bool = True,
     progress: Progress | None = None,
 ) -> Analysis:
-    """The whole capture's ``Analysis`` (unfiltered).
+    """The whole capture's ``Analysis`` (unfiltered); the arguments are ``analyse``'s."""
+    return analyse(
+        source,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        partitions=partitions,
+        keep_facts=keep_facts,
+        progress=progress,
+    ).analysis
+
+
+def analyse(
+    source: Source,
+    *,
+    slow: SlowThresholds | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    keep_facts: bool = True,
+    json_entries: bool = False,
+    progress: Progress | None = None,
+) -> Outcome:
+    """The whole capture's ``Analysis`` (unfiltered), and its JSON entries if asked for.
 
     ``jobs``: worker processes (1: this process); ``scheduler``: a Dask scheduler address
     (overrides ``jobs``); ``partitions``: how many parts (default: one in this process, else
     ``PARTITIONS_PER_JOB`` per worker; a number forces the partitioned path even for a small
     capture, as tests do); ``keep_facts``: keep the per-segment facts (renderers that draw
-    graphs or timelines need them; JSON, CSV and Parquet do not).
+    graphs or timelines need them; JSON, CSV and Parquet do not); ``json_entries``: lay out
+    each connection's JSON entry where its partition is analysed (indent 2).
     """
     from pcapline import findings, quality
     from pcapline.analysis import (
@@ -460,7 +511,10 @@ def run(
     del capture, decoded
     tcp_end = int(segments["time_ns"].max()) if len(segments) else 0
     settings = Settings(
-        capture_end_ns=max(last_frame_ns, tcp_end), slow=slow, keep_facts=keep_facts
+        capture_end_ns=max(last_frame_ns, tcp_end),
+        slow=slow,
+        keep_facts=keep_facts,
+        json_entries=json_entries,
     )
     count = _partition_count(len(segments), jobs, scheduler, partitions)
     the_plan = plan(segments, connections, count)
@@ -498,7 +552,7 @@ def run(
     connections = merged.connections
     found = findings.find_all(segments, connections, merged.events, detections=merged.detections)
     show.done()
-    return Analysis(
+    analysis = Analysis(
         capture=info,
         segments=segments,
         connections=_connections_table(connections),
@@ -509,6 +563,7 @@ def run(
         verdicts=merged.verdicts,
         delays=merged.delays,
     )
+    return Outcome(analysis, merged.json_entries)
 
 
 def _partition_count(
@@ -588,8 +643,10 @@ __all__ = [
     "Partition",
     "PartResult",
     "Plan",
+    "Outcome",
     "Progress",
     "Settings",
+    "analyse",
     "analyse_partition",
     "canonical_tuples",
     "default_jobs",
