@@ -23,6 +23,7 @@ from pcapline import engine
 from pcapline.analysis import Analysis, analyze
 from pcapline.cli import run
 from pcapline.facts import Facts
+from pcapline.render.jsondoc import write
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 SAMPLE_CAPTURES = sorted(
@@ -76,6 +77,11 @@ def _every_path(path: Path, scheduler: str) -> None:
     assert _json(parted) == expected
     _same_facts(parted.facts, whole.facts)
     assert _json(analyze(path, partitions=4, jobs=2)) == expected
+    # The CLI's JSON: each partition lays out its own connections' entries.
+    outcome = engine.analyse(path, partitions=4, jobs=2, keep_facts=False, json_entries=True)
+    out = io.StringIO()
+    write(outcome.analysis, out, connections=outcome.json_entries)
+    assert out.getvalue() == expected
     assert _json(analyze(path, scheduler=scheduler, partitions=3, keep_facts=False)) == expected
 
 
@@ -162,4 +168,4 @@ def test_parquet_dataset_holds_connections_and_events(tmp_path: Path) -> None:
         for e in c["events"]
     ]
     assert list(events.itertuples(index=False, name=None)) == expected
-    assert "keepalive_probe" in set(events["kind"])
+    assert "keepalive" in set(events["kind"])
