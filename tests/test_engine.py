@@ -90,9 +90,7 @@ def test_every_path_gives_the_same_json_on_samples(path: Path, cluster: str) -> 
     _every_path(path, cluster)
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])
 def test_every_path_gives_the_same_json_on_corpus(name: str, cluster: str) -> None:
     _every_path(CORPUS / name, cluster)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from pcapline.delays import DelaysTable, SlowThresholds
     from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
-    from pcapline.model import CaptureInfo
     from pcapline.quality import CaptureQuality, CaptureWide
 
 #: Below this many TCP segments a capture is analysed in one piece in this process.
@@ -223,9 +222,7 @@ class DaskCluster(Runner):
         from distributed import as_completed
 
         futures = [
-            self.client.submit(
-                analyse_partition, self.plan.partition(number), settings, pure=False
-            )
+            self.client.submit(analyse_partition, self.plan.partition(number), settings, pure=False)
             for number in parts
         ]
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
@@ -286,11 +283,17 @@ def plan(segments: pd.DataFrame, connections: pd.DataFrame, count: int) -> Plan:
 def canonical_tuples(connections: pd.DataFrame) -> np.ndarray:
     """Per connection, the id of its unordered 4-tuple (both ends sorted): the incarnations
     of a reused port pair share one, whichever side each took for the client."""
-    client = connections["client_ip"].astype(str) + "|" + connections["client_port"].astype(str)
-    server = connections["server_ip"].astype(str) + "|" + connections["server_port"].astype(str)
-    low = np.where(client < server, client, server)
-    high = np.where(client < server, server, client)
-    codes, _ = pd.factorize(pd.Series(low) + " " + pd.Series(high))
+
+    def ends(side: str) -> list[str]:
+        ips = connections[f"{side}_ip"].astype(str).tolist()
+        ports = connections[f"{side}_port"].tolist()
+        return [f"{ip}|{port}" for ip, port in zip(ips, ports, strict=True)]
+
+    pairs = [
+        f"{a} {b}" if a < b else f"{b} {a}"
+        for a, b in zip(ends("client"), ends("server"), strict=True)
+    ]
+    codes, _ = pd.factorize(pd.Series(pairs, dtype=object))
     return np.asarray(codes, dtype=np.int64)
 
 
@@ -383,7 +386,7 @@ def _merge_verdicts(parts: Sequence[Verdicts], by_id: np.ndarray) -> Verdicts:
 def _merge_delays(parts: Sequence[DelaysTable], by_id: np.ndarray) -> DelaysTable:
     from pcapline.delays import DelaysTable
 
-    stalls = {}
+    stalls: dict[int, Any] = {}
     for d in parts:
         stalls.update(d.stalls)
     return DelaysTable(
@@ -640,10 +643,10 @@ class Progress:
 
 __all__ = [
     "POOL_MIN_SEGMENTS",
-    "Partition",
-    "PartResult",
-    "Plan",
     "Outcome",
+    "PartResult",
+    "Partition",
+    "Plan",
     "Progress",
     "Settings",
     "analyse",

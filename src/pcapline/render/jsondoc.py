@@ -119,7 +119,9 @@ def connection_texts(
     a part of a capture rendered where it was analysed (``engine.py``), then handed to
     ``write(..., connections=)`` in id order."""
     layout = _Layout(indent)
-    return [text for chunk in _text_chunks(layout, None, connections, events, lost) for text in chunk]
+    return [
+        text for chunk in _text_chunks(layout, None, connections, events, lost) for text in chunk
+    ]
 
 
 def _text_chunks(
