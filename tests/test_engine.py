@@ -167,3 +167,14 @@ def test_parquet_dataset_holds_connections_and_events(tmp_path: Path) -> None:
     ]
     assert list(events.itertuples(index=False, name=None)) == expected
     assert "keepalive" in set(events["kind"])
+
+
+def test_an_unreachable_scheduler_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed")
+    path = SAMPLES / "closed-client-first.pcap"
+    assert run(["analyze", str(path), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(
+        "pcapline: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1"
+    )
