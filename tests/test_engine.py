@@ -178,3 +178,22 @@ def test_an_unreachable_scheduler_is_one_error_line(capsys: pytest.CaptureFixtur
     assert err[0].startswith(
         "pcapline: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1"
     )
+
+
+def test_a_dead_pool_worker_is_one_error_naming_its_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the OOM killer does: the worker vanishes (SIGKILL); no partial analysis."""
+    import os
+    import signal
+
+    def killed(part: engine.Partition, settings: engine.Settings) -> engine.PartResult:
+        if part.number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(part, settings)
+
+    real = engine.analyse_partition
+    monkeypatch.setattr(engine, "analyse_partition", killed)  # forked workers inherit it
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    with pytest.raises(engine.PartitionLost, match=r"died analysing partition \d of 3"):
+        analyze(path, partitions=3, jobs=2)

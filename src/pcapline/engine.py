@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
+from pcapline.errors import PcaplineError
 from pcapline.model import Counts, Verdicts
 
 if TYPE_CHECKING:
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
 POOL_MIN_SEGMENTS = 200_000
 #: Partitions per worker: more, smaller tasks even out connections of very different sizes.
 PARTITIONS_PER_JOB = 3
+
+
+class PartitionLost(PcaplineError):
+    """A worker died while analysing a partition (killed, or out of memory): no partial
+    output is ever presented as the capture's analysis."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +191,18 @@ class LocalPool(Runner):
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
         from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
 
-        futures = [self.pool.submit(_analyse_forked, number, settings) for number in parts]
+        futures = {self.pool.submit(_analyse_forked, n, settings): n for n in parts}
         for future in as_completed(futures):
-            yield future.result()
+            try:
+                result = future.result()
+            except BrokenProcessPool as exc:
+                raise PartitionLost(
+                    f"a worker process died analysing partition {futures[future] + 1} of "
+                    f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
+                ) from exc
+            yield result
             done()
 
     def close(self) -> None:
@@ -219,14 +233,21 @@ class DaskCluster(Runner):
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
 
-        futures = [
-            self.client.submit(analyse_partition, self.plan.partition(number), settings, pure=False)
-            for number in parts
-        ]
+        futures = {
+            self.client.submit(analyse_partition, self.plan.partition(n), settings, pure=False): n
+            for n in parts
+        }
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
-            yield future.result()
+            try:
+                result = future.result()
+            except KilledWorker as exc:
+                raise PartitionLost(
+                    f"Dask workers kept dying on partition {futures[future] + 1} of "
+                    f"{len(futures)} (killed, or over their memory limit)"
+                ) from exc
+            yield result
             done()
 
     def close(self) -> None:
@@ -646,6 +667,7 @@ __all__ = [
     "Outcome",
     "PartResult",
     "Partition",
+    "PartitionLost",
     "Plan",
     "Progress",
     "Settings",
