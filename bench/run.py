@@ -424,7 +424,8 @@ def main() -> None:
                 )
                 print(
                     f"run {run_no + 1}/{args.runs} {tool.name:<20} {sample.seconds:8.2f} s "
-                    f"rss {fmt(sample.max_rss_mb, '.0f')} MB exit {sample.exit_code}",
+                    f"cpu {fmt(sample.cpu_seconds, '.1f')} s rss {fmt(sample.max_rss_mb, '.0f')} MB "
+                    f"tree {fmt(sample.tree_peak_mb, '.0f')} MB exit {sample.exit_code}",
                     file=sys.stderr,
                 )
                 if sample.exit_code != 0:
