@@ -240,11 +240,13 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
+    from pcapline.engine import default_jobs
+
     unfiltered = host is None and port is None and not stream
     outcome = _run(
         capture,
         slow=_thresholds(slow_connect, slow_response),
-        jobs=jobs,
+        jobs=jobs or default_jobs(),
         scheduler=scheduler,
         progress=not quiet,
         # Graphs and timelines read the per-segment facts; tables and JSON never do.
@@ -377,7 +379,7 @@ def _run(
     capture: str,
     *,
     slow: SlowThresholds | None = None,
-    jobs: int | None = None,
+    jobs: int = 1,
     scheduler: str | None = None,
     progress: bool = False,
     keep_facts: bool = True,
@@ -385,15 +387,16 @@ def _run(
 ) -> Outcome:
     """The whole capture analysed (filters come after, see ``_select``); warnings on stderr.
 
-    ``jobs``: worker processes (None: every core); ``progress``: a status line on stderr when
+    ``jobs``: worker processes (``report`` and ``timeline`` keep the per-segment facts, which
+    would cross a pipe: they run in one process); ``progress``: a status line on stderr when
     it is a terminal; the rest as ``engine.analyse``."""
-    from pcapline.engine import Progress, analyse, default_jobs
+    from pcapline.engine import Progress, analyse
 
     shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
     outcome = analyse(
         capture,
         slow=slow,
-        jobs=jobs or default_jobs(),
+        jobs=jobs,
         scheduler=scheduler,
         keep_facts=keep_facts,
         json_entries=json_entries,
