@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pcapline.model import CAVEATS, Confidence, EventKind, Fate, SkipReason
+from pcapline.model import CAUSES, CAVEATS, Confidence, EventKind, Fate, SkipReason
 
 CAPTURE_KEYS = [
     "path",
@@ -52,6 +52,8 @@ CONNECTION_KEYS = [
     "explanation",
     "confidence",
     "caveats",
+    # issue 9 (compatible extension): the cause behind the fate when the packets name one
+    "cause",
     "events",
     # issue 10 (compatible extension): what the connection lost, and its slow tags
     "delays",
@@ -243,6 +245,7 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         w,
         f"caveats {conn['caveats']!r}",
     )
+    _expect(conn["cause"] is None or conn["cause"] in CAUSES, w, f"cause {conn['cause']!r}")
     # a proven fate needs no caveat; any other says why it is not proven
     _expect((conn["confidence"] == "proven") == (not conn["caveats"]), w, "caveats iff not proven")
     frames = [e["frame"] for e in conn["events"]]

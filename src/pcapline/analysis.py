@@ -271,6 +271,7 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     columns["evidence_frames"] = [list(table.evidence_frames[i]) for i in order]
     columns["confidence"] = [str(table.confidence[i]) for i in order]
     columns["caveats"] = [list(table.caveats[i]) for i in order]
+    columns["cause"] = [None if (c := table.cause[i]) is None else str(c) for i in order]
     for name, values in columns.items():
         dtype = np.int64 if name in Counts.__slots__ else object
         out[name] = pd.Series(values, index=out.index, dtype=dtype)
@@ -320,6 +321,7 @@ def _as_columns(verdicts: Mapping[int, Verdict]) -> Verdicts:
         explanation=[v.explanation for v in rows],
         confidence=[v.confidence for v in rows],
         caveats=[v.caveats for v in rows],
+        cause=[v.cause for v in rows],
     )
 
 

@@ -71,12 +71,13 @@ import numpy as np
 import pandas as pd
 
 from pcapline import seqnum
+from pcapline.causes import name_cause
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts
-from pcapline.model import ACK, FIN, RST, SYN, Confidence, Counts, Decision, Fate, Side
+from pcapline.model import ACK, FIN, RST, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, measure
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
@@ -343,10 +344,12 @@ RULES: tuple[tuple[str, Rule], ...] = (
 
 
 def decide(e: Evidence) -> Decision:
+    """The first rule that matches decides the fate; then ``causes`` may name why."""
     for _name, rule in RULES:
         decision = rule(e)
         if decision is not None:
-            return decision
+            cause = name_cause(e, decision)
+            return decision if cause is None else replace(decision, cause=cause)
     raise AssertionError("the 'open' rule always matches")
 
 
@@ -407,6 +410,7 @@ def classify(
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
     quality = measure(facts)
     confidence, caveats = _fast_confidence(fate, quality)
+    cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
     rows = np.flatnonzero(visited)
@@ -429,6 +433,7 @@ def classify(
         fate[index], closer[index], reset_by[index] = d.fate, d.closer, d.reset_by
         frames[index] = d.evidence_frames
         confidence[index], caveats[index] = d.confidence, d.caveats
+        cause[index] = d.cause
     _count_rst_with_the_connection_it_ended(facts, decisions, counts, stale)
     return Classified(
         conn_ids=facts.conn_ids,
@@ -443,6 +448,7 @@ def classify(
         quality=quality,
         confidence=confidence,
         caveats=caveats,
+        cause=cause,
     )
 
 

@@ -22,7 +22,7 @@ from pcapline.detect.handshake import Handshake
 from pcapline.detect.keepalive import Keepalive
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.detect.zero_window import ZeroWindow
-from pcapline.model import Confidence, Counts, Decision
+from pcapline.model import Cause, Confidence, Counts, Decision
 from pcapline.quality import CaptureQuality, Seen
 
 
@@ -134,6 +134,7 @@ class Classified:
     quality: CaptureQuality | None = None
     confidence: list[Confidence] | None = None
     caveats: list[tuple[str, ...]] | None = None
+    cause: list[Cause | None] | None = None  # model.Cause per connection (None: none named)
 
 
 __all__ = ["Classified", "Columnar", "Evidence", "StalePeerReset"]

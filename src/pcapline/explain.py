@@ -71,6 +71,7 @@ def verdicts(classified: Classified) -> Verdicts:
         explanation=_with_confidence(words, confidence, caveats),
         confidence=confidence,
         caveats=caveats,
+        cause=classified.cause,
     )
 
 

@@ -72,6 +72,7 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             "explanation": conns["explanation"].fillna("").astype(str),
             "confidence": conns["confidence"].astype(str),
             "caveats": conns["caveats"].map(lambda codes: " ".join(str(c) for c in codes)),
+            "cause": conns["cause"].map(optional_str),
             **_delay_columns(conns),
         },
         columns=list(TABLE_COLUMNS),

@@ -1,0 +1,36 @@
+"""causes: why a connection met its fate, when the packets name more than the fate.
+
+``classify.RULES`` decides the fate (reset, retransmit_timeout, ...). Once it has, the
+recognisers here, in order, may name the cause behind it (``model.Cause``): a RST injected by a
+middlebox, a peer that lost its state, a path-MTU black hole... The first that matches names
+it; none matching leaves ``cause`` null. One module per cause, each a function
+``(Evidence, Decision) -> Cause | None`` that reads the detectors' typed records and never
+changes the fate (a cause that changes the fate, such as an ICMP reject making a connect
+``refused``, is a rule in ``classify.RULES``; its module here still names the cause).
+
+A recogniser is as cautious as a rule: it names a cause only from packets that show it, and the
+decision's confidence and caveats still say how sure the fate is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pcapline.evidence import Evidence
+from pcapline.model import Cause, Decision
+
+Recogniser = Callable[[Evidence, Decision], Cause | None]
+
+#: The recognisers, in order: the first that names a cause decides it.
+CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = ()
+
+
+def name_cause(e: Evidence, d: Decision) -> Cause | None:
+    for _name, recognise in CAUSE_RULES:
+        cause = recognise(e, d)
+        if cause is not None:
+            return cause
+    return None
+
+
+__all__ = ["CAUSE_RULES", "Recogniser", "name_cause"]
