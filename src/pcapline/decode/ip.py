@@ -84,10 +84,11 @@ def network_layer(
 ) -> NetworkLayer:
     """The IP header of frames ``idx`` (all alive frames by default) at ``l3``, into ``net``
     (a new one by default; a tunnel's inner header overwrites its outer one)."""
+    alive = cur.alive(np.arange(l3.shape[0], dtype=np.int64) if idx is None else idx)
     if net is None:
         net = NetworkLayer.empty(l3.shape[0])
-    alive = cur.alive(np.arange(l3.shape[0], dtype=np.int64) if idx is None else idx)
-    net.clear(alive)
+    else:
+        net.clear(alive)
     et = etype[alive]
     cur.skip(alive[(et != ETH_IPV4) & (et != ETH_IPV6)], SkipReason.NOT_IP)
     _ipv4(cur, alive[et == ETH_IPV4], l3, net)
