@@ -44,8 +44,8 @@ pytestmark = [*CORPUS_MARKS, pytest.mark.slow]
 TSHARK_ONLY_EXPLAINED: dict[str, str] = {
     SkipReason.TUNNELLED: "TCP inside a tunnel we do not open (Aruba 802.11-in-GRE, EtherIP, ...)",
     SkipReason.IP_FRAGMENT: "tshark reassembles IP fragments and shows the TCP segment on the last one",
-    SkipReason.UNSUPPORTED_LINK: "NFLOG, ARCNET, IPoIB, PPI, Juniper, ... link layers tshark decodes and we do not",
-    SkipReason.NOT_TCP: "TCP quoted in an ICMP error or an sFlow sample, or inside L2TP / IPComp",
+    SkipReason.UNSUPPORTED_LINK: "ARCNET, IPoIB, PPI, Juniper, ... link layers tshark decodes and we do not",
+    SkipReason.NOT_TCP: "TCP quoted in an ICMP error or an sFlow sample, or inside IPComp",
     SkipReason.NOT_IP: "IP behind an encapsulation we do not unwrap",
     SkipReason.TRUNCATED_HEADER: "tshark shows the ports (and a stream) of a TCP header cut by the snaplen",
     SkipReason.MALFORMED: "tshark still opens a stream for a segment with a bogus header length",

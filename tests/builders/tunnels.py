@@ -114,3 +114,28 @@ def fabricpath(rest: bytes) -> bytes:
 
 def fddi(llc_payload: bytes) -> bytes:
     return bytes([0x50]) + MAC_B + MAC_A + llc_payload
+
+
+def l2tp(ppp_frame: bytes, *, length: bool = True, sequence: bool = True, offset: int = 0) -> bytes:
+    """An L2TPv2 data message on UDP 1701 (optional fields as the flags say)."""
+    flags = 0x0002 | (0x4000 if length else 0) | (0x0800 if sequence else 0)
+    flags |= 0x0200 if offset else 0
+    body = struct.pack("!HH", 7, 9) + (struct.pack("!HH", 1, 2) if sequence else b"")
+    if offset:
+        body += struct.pack("!H", offset) + b"\x00" * offset
+    head = struct.pack("!H", flags)
+    if length:
+        head += struct.pack("!H", 2 + 2 + len(body) + len(ppp_frame))
+    return udp(50000, 1701, head + body + ppp_frame)
+
+
+def ah(payload: bytes, next_header: int = 6) -> bytes:
+    """IPsec AH with a 12-byte ICV: (4 + 2) * 4 = 24 bytes."""
+    return bytes([next_header, 4, 0, 0]) + struct.pack("!II", 0x100, 1) + b"\x00" * 12 + payload
+
+
+def nflog(packet: bytes, family: int = 2) -> bytes:
+    """NFLOG: header, a prefix attribute, the payload attribute (little-endian TLVs)."""
+    prefix = struct.pack("<HH", 4 + 3, 10) + b"ab\x00" + b"\x00"  # padded to 8
+    payload = struct.pack("<HH", 4 + len(packet), 9) + packet
+    return struct.pack("!BBH", family, 0, 42) + prefix + payload

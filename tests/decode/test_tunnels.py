@@ -13,6 +13,7 @@ import pytest
 from builders.capture_files import pcap
 from builders.frames import SYN, ethernet, ipv4, ipv6, tcp, udp
 from builders.tunnels import (
+    ah,
     ayiya,
     erspan2,
     erspan3,
@@ -22,6 +23,8 @@ from builders.tunnels import (
     gre,
     gtp_u,
     inner_ethernet,
+    l2tp,
+    nflog,
     pbb,
     teredo,
     vntag,
@@ -109,6 +112,12 @@ CASES = {
     "teredo-auth-origin": (_over4(teredo(INNER6, auth=True, origin=True), 17), 6),
     "ayiya": (_over4(ayiya(INNER6), 17), 6),
     "gre-in-udp": (_over4(udp(50000, 4754, gre(INNER4)), 17), 4),
+    "l2tp-ppp": (_over4(l2tp(b"\xff\x03\x00\x21" + INNER4), 17), 4),
+    "l2tp-bare-offset": (
+        _over4(l2tp(b"\x00\x57" + INNER6, length=False, sequence=False, offset=3), 17),
+        6,
+    ),
+    "ah-tunnel-mode-ipv4": (_over4(ah(INNER4, next_header=4), 51), 4),
     # nested
     "vxlan-in-vlan": (
         ethernet(ipv4(vxlan(inner_ethernet(INNER4)), proto=17, **OUTER), vlans=[(0x8100, 5)]),
@@ -156,6 +165,11 @@ LINKS = {
     ),
     "fabricpath": (ethernet(fabricpath(struct.pack("!H", 0x0800) + INNER4), ethertype=0x8903), 1),
     "fddi": (fddi(SNAP + struct.pack("!H", 0x0800) + INNER4), 10),
+    "nflog-ipv4": (nflog(INNER4), 239),
+    "nflog-ipv6": (
+        nflog(INNER6, family=10),
+        239,
+    ),
 }
 
 
@@ -164,7 +178,14 @@ def test_link_shims(frame: bytes, linktype: int) -> None:
     dec = _decode([frame], linktype)
     assert dec.skipped == {}
     row = dec.segments.iloc[0]
-    assert (row["sport"], row["seq"], row["src_lo"]) == (40000, 7, 0xC0000201)
+    assert (row["sport"], row["seq"], row["ttl"]) == (40000, 7, 33)
+    assert row["src_lo"] == (0xC0000201 if row["ip_version"] == 4 else 1)
+
+
+def test_nflog_without_a_payload_attribute_is_not_ip() -> None:
+    only_prefix = nflog(b"")[: 4 + 8]
+    assert _decode([only_prefix], 239).skipped == {"not_ip": 1}
+    assert _decode([only_prefix], 239).link_types == ["NFLOG"]
 
 
 def test_fddi_without_snap_is_not_ip() -> None:
@@ -195,6 +216,8 @@ SKIPS = {
     "gre-cut": (_over4(gre(INNER4), 47)[: 14 + 20 + 2], "truncated_header"),
     "inner-fragment": (_over4(ipv4(SEG, frag=0x2000), 4), "ip_fragment"),
     "inner-not-ip": (_over4(gre(b"\x00" * 40, 0x0800), 47), "malformed"),
+    "l2tp-control": (_over4(udp(1701, 1701, b"\xc8\x02" + b"\x00" * 18), 17), "not_tcp"),
+    "ah-longer-than-payload": (_over4(bytes([6, 200]) + b"\x00" * 30, 51), "malformed"),
 }
 
 

@@ -323,6 +323,25 @@ class FabricPath(Header):
     ethertype = Field(14, 2, doc="EtherType of the classic Ethernet frame")
 
 
+class Nflog(Header):
+    """Linux NFLOG header (LINKTYPE_NFLOG); type-length-value attributes follow, each
+    length (of type, length and value) and type in the writer's byte order (little-endian
+    here, as x86 and ARM hosts write them) and padded to 4 bytes. Type 9 is the packet."""
+
+    SIZE = 4
+    family = Field(0, 1, doc="AF_INET (2) or AF_INET6 (10)")
+    version = Field(1, 1, doc="0")
+    resource_id = Field(2, 2, doc="the nflog group")
+
+
+class NflogTlv(Header):
+    """One NFLOG attribute header; the value follows."""
+
+    SIZE = 4
+    length = Field(0, 2, little_endian=True, doc="bytes of header + value (before padding)")
+    type = Field(2, 2, little_endian=True, doc="9 = NFULA_PAYLOAD, the packet")
+
+
 class Radiotap(Header):
     """Radiotap header (LINKTYPE_IEEE802_11_RADIOTAP), little-endian; fields follow the
     chain of present words (bit 31: another word follows)."""
@@ -495,6 +514,22 @@ class ErspanIII(Header):
     optional = Field(10, 2, 0x0001, doc="O: an 8-byte platform-specific subheader follows")
 
 
+class L2tpV2(Header):
+    """L2TPv2 header flags (RFC 2661 3.1, UDP port 1701). Then: length (L), tunnel and
+    session ids, Ns and Nr (S), offset size and padding (O); data messages carry PPP."""
+
+    SIZE = 2
+    is_control = Field(0, 2, 0x8000, 15, doc="T: a control message")
+    has_length = Field(0, 2, 0x4000, 14, doc="L: the length field is present")
+    reserved = Field(0, 2, 0x3000, 12, doc="zero")
+    has_sequence = Field(0, 2, 0x0800, 11, doc="S: Ns and Nr are present")
+    reserved2 = Field(0, 2, 0x0400, 10, doc="zero")
+    has_offset = Field(0, 2, 0x0200, 9, doc="O: offset size (and padding) present")
+    priority = Field(0, 2, 0x0100, 8, doc="P")
+    reserved3 = Field(0, 2, 0x00F0, 4, doc="zero")
+    version = Field(0, 2, 0x000F, doc="2")
+
+
 class Vxlan(Header):
     """VXLAN header (RFC 7348, UDP port 4789): an Ethernet frame follows."""
 
@@ -595,6 +630,8 @@ TABLES: tuple[type[Header], ...] = (
     PbbItag,
     VnTag,
     FabricPath,
+    Nflog,
+    NflogTlv,
     Radiotap,
     Dot11,
     Ipv4,
@@ -606,6 +643,7 @@ TABLES: tuple[type[Header], ...] = (
     Gre,
     ErspanII,
     ErspanIII,
+    L2tpV2,
     Vxlan,
     Geneve,
     GtpU,

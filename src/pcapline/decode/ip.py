@@ -33,7 +33,7 @@ TUNNEL_PROTOCOLS = (4, 41, 47, 97, 115, 137)
 #: IPv6 extension headers we step over (hop-by-hop, routing, destination options,
 #: mobility, HIP, shim6); fragment (44) and AH (51) are handled on their own.
 IPV6_EXT_GENERIC = (0, 43, 60, 135, 139, 140)
-IPV6_FRAGMENT, IPV6_AH = 44, 51
+IPV6_FRAGMENT, IPSEC_AH = 44, 51
 MAX_IPV6_EXT = 8
 
 
@@ -137,6 +137,22 @@ def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) 
     net.ttl[idx] = hdr.read(Ipv4.ttl)[keep]
     net.l4[idx] = (pos + ihl)[keep]
     net.l4_len[idx] = (total - ihl)[keep]
+    _ipv4_ah(cur, idx[net.protocol[idx] == IPSEC_AH], net)
+
+
+def _ipv4_ah(cur: FrameCursor, idx: np.ndarray, net: NetworkLayer) -> None:
+    """IPsec AH in IPv4 (RFC 4302): step over it to the protocol it authenticates (its
+    length is in 4-byte units minus 2, as in IPv6)."""
+    ok = cur.need(idx, net.l4[idx], Ipv6Extension.SIZE)
+    idx = idx[ok]
+    at = net.l4[idx]
+    length = (read(cur.data, at, Ipv6Extension.length).astype(np.int64) + 2) * 4
+    past = length > net.l4_len[idx]
+    cur.skip(idx[past], SkipReason.MALFORMED)
+    idx, at, length = idx[~past], at[~past], length[~past]
+    net.protocol[idx] = read(cur.data, at, Ipv6Extension.next_header)
+    net.l4[idx] = at + length
+    net.l4_len[idx] -= length
 
 
 def _ipv6(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
@@ -174,7 +190,7 @@ def _ipv6_chain(
     """Walk extension headers (vectorised over the frames that still have one)."""
     data = cur.data
     for _ in range(MAX_IPV6_EXT + 1):
-        ext = np.isin(nxt, (*IPV6_EXT_GENERIC, IPV6_FRAGMENT, IPV6_AH))
+        ext = np.isin(nxt, (*IPV6_EXT_GENERIC, IPV6_FRAGMENT, IPSEC_AH))
         done = ~ext
         d_idx = idx[done]
         used = cursor[done] - pos[done] - Ipv6.SIZE
@@ -188,7 +204,7 @@ def _ipv6_chain(
         idx, pos, payload, nxt, cursor = idx[ok], pos[ok], payload[ok], nxt[ok], cursor[ok]
         units = read(data, cursor, Ipv6Extension.length).astype(np.int64)
         hdr_len = (units + 1) * 8
-        hdr_len = np.where(nxt == IPV6_AH, (units + 2) * 4, hdr_len)
+        hdr_len = np.where(nxt == IPSEC_AH, (units + 2) * 4, hdr_len)
         hdr_len = np.where(nxt == IPV6_FRAGMENT, Ipv6Fragment.SIZE, hdr_len)
         # Fragment offset and M flag both zero: an "atomic" fragment, i.e. a whole datagram.
         frag = (nxt == IPV6_FRAGMENT) & (read(data, cursor, Ipv6Fragment.fragment) != 0)

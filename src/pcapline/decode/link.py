@@ -5,6 +5,7 @@ Supported (LINKTYPE_* numbers as in pcap headers / pcapng IDBs):
 * EN10MB (1): Ethernet II, any stack of 802.1Q/802.1ad/QinQ tags, 802.1ah PBB I-TAGs,
   Cisco VN-Tags and FabricPath headers, PPPoE session, MPLS
 * FDDI (10): FDDI MAC header, then LLC/SNAP
+* NFLOG (239): Linux netfilter log (``tcpdump -i nflog``): the payload attribute
 * LINUX_SLL (113, 16-byte header, ``tshark -i any``), LINUX_SLL2 (276, 20 bytes, ``tcpdump -i any``)
 * RAW (101; 12 and 14 are DLT_RAW on some BSDs), IPV4 (228), IPV6 (229): IP version nibble
 * NULL (0, AF in the writer's byte order) and LOOP (108, network order): BSD/macOS ``lo0``
@@ -32,6 +33,8 @@ from pcapline.decode.headers import (
     LinuxSll2,
     LlcSnap,
     MplsLabel,
+    Nflog,
+    NflogTlv,
     PbbItag,
     PppoeSession,
     VlanTag,
@@ -61,6 +64,7 @@ LINKTYPE_NAMES: dict[int, str] = {
     1: "EN10MB",
     9: "PPP",
     10: "FDDI",
+    239: "NFLOG",
     50: "PPP_HDLC",
     104: "C_HDLC",
     12: "RAW",
@@ -74,7 +78,12 @@ LINKTYPE_NAMES: dict[int, str] = {
     229: "IPV6",
     276: "LINUX_SLL2",
 }
-ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC, FDDI = 1, 113, 276, 0, 108, 104, 10
+ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC, FDDI, NFLOG = 1, 113, 276, 0, 108, 104, 10, 239
+NFULA_PAYLOAD = 9
+#: Linux address families in the NFLOG header.
+NFLOG_FAMILIES = {2: ETH_IPV4, 10: ETH_IPV6}
+#: NFLOG attributes we step over looking for the payload (a packet has about a dozen).
+MAX_NFLOG_TLVS = 32
 #: PPP (9) and PPP in HDLC-like framing (50), as pppd/tcpdump on ppp0 write them.
 PPP_TYPES = (9, 50)
 RAW_TYPES = (12, 14, 101, 228, 229)
@@ -142,6 +151,8 @@ def link_layer(
 
     ppp = ppp_frames(cur, alive[np.isin(lt, PPP_TYPES)], start, l3, etype)
 
+    _nflog(cur, alive[lt == NFLOG], start, l3, etype)
+
     wlan = wlan_layer(cur, alive[np.isin(lt, (IEEE802_11, RADIOTAP))], start, link_type, l3, etype)
 
     known = np.isin(
@@ -149,6 +160,7 @@ def link_layer(
         (
             ETHERNET,
             FDDI,
+            NFLOG,
             SLL,
             SLL2,
             NULL,
@@ -179,6 +191,40 @@ def ethernet_frames(
     l3[idx] = at + Ethernet.SIZE
     _llc_snap(cur, idx[etype[idx] <= ETH_MAX_LENGTH], l3, etype)
     return idx
+
+
+def _nflog(
+    cur: FrameCursor, idx: np.ndarray, start: np.ndarray, l3: np.ndarray, etype: np.ndarray
+) -> None:
+    """NFLOG: walk the attributes (4-byte aligned) to the payload one; its value is the IP
+    packet of the family the header names. A frame without one is not IP."""
+    ok = cur.need(idx, start[idx], Nflog.SIZE)
+    idx = idx[ok]
+    family = read(cur.data, start[idx], Nflog.family)
+    at = start[idx] + Nflog.SIZE
+    for _ in range(MAX_NFLOG_TLVS):
+        fits = at + NflogTlv.SIZE <= cur.end[idx]
+        cur.skip(idx[~fits], SkipReason.NOT_IP)  # attributes ran out: no packet
+        idx, at, family = idx[fits], at[fits], family[fits]
+        length = read(cur.data, at, NflogTlv.length).astype(np.int64)
+        payload = read(cur.data, at, NflogTlv.type) == NFULA_PAYLOAD
+        bad = length < NflogTlv.SIZE
+        cur.skip(idx[bad & ~payload], SkipReason.MALFORMED)
+        found = idx[payload]
+        l3[found] = at[payload] + NflogTlv.SIZE
+        etype[found] = _nflog_ethertype(family[payload])
+        more = ~payload & ~bad
+        idx, at, family = idx[more], (at + ((length + 3) & ~3))[more], family[more]
+        if not idx.size:
+            return
+    cur.skip(idx, SkipReason.MALFORMED)
+
+
+def _nflog_ethertype(family: np.ndarray) -> np.ndarray:
+    out = np.zeros(family.shape[0], np.uint16)
+    for af, ether in NFLOG_FAMILIES.items():
+        out[family == af] = ether
+    return out
 
 
 def _llc_snap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:

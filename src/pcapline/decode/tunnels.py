@@ -2,7 +2,7 @@
 
 After the IP layer, a frame whose transport header is a tunnel (IPv4-in-IP and IPv6-in-IPv4
 or -IPv6, RFC 2003/4213/2473; GRE and what rides on it, ``gre.py``; the UDP tunnels VXLAN,
-Geneve, GTP-U, Teredo, AYIYA and GRE-in-UDP, ``udp_tunnels.py``) gets the position and
+Geneve, GTP-U, Teredo, AYIYA, GRE-in-UDP and L2TPv2, ``udp_tunnels.py``) gets the position and
 EtherType of the packet it carries, and the IP layer runs again on it: the connection
 analysed is the inner one, as Wireshark's ``tcp.stream`` and Zeek do. The frame number
 stays the frame's. A tunnel carrying an Ethernet frame (EtherType 0x6558: VXLAN, Geneve,

@@ -12,7 +12,9 @@ the two ports first, then the higher. Registered ports:
   origin indication (0x0000), then IPv6; a datagram that is not IPv6 behind them stays UDP;
 * 5072 AYIYA: 8 bytes, identity and signature of announced lengths, the packet its
   next-header field names (forward opcode only);
-* 4754 GRE-in-UDP (RFC 8086): a GRE header (``gre.py``).
+* 4754 GRE-in-UDP (RFC 8086): a GRE header (``gre.py``);
+* 1701 L2TPv2 (RFC 2661): data messages (not control), whose optional fields the flags
+  announce, carry a PPP frame.
 
 A datagram on one of these ports that is not the tunnel (a GTP echo, a version we do not
 know) stays UDP and is counted as not_tcp.
@@ -31,6 +33,7 @@ from pcapline.decode.headers import (
     GtpU,
     GtpUOptional,
     Ipv4,
+    L2tpV2,
     TeredoAuth,
     TeredoOrigin,
     Udp,
@@ -39,11 +42,12 @@ from pcapline.decode.headers import (
     read,
     u8,
 )
-from pcapline.decode.link import ETH_IPV4, ETH_IPV6, ip_by_version
+from pcapline.decode.link import ETH_IPV4, ETH_IPV6, ip_by_version, ppp_frames
 from pcapline.model import SkipReason
 
-VXLAN, GENEVE, GTP_U, TEREDO, AYIYA, GRE_IN_UDP = 4789, 6081, 2152, 3544, 5072, 4754
-PORTS = (VXLAN, GENEVE, GTP_U, TEREDO, AYIYA, GRE_IN_UDP)
+VXLAN, GENEVE, GTP_U, TEREDO, AYIYA, GRE_IN_UDP, L2TP = 4789, 6081, 2152, 3544, 5072, 4754, 1701
+PORTS = (VXLAN, GENEVE, GTP_U, TEREDO, AYIYA, GRE_IN_UDP, L2TP)
+L2TP_V2 = 2
 GTP_V1, GTP_G_PDU = 1, 255
 TEREDO_AUTH, TEREDO_ORIGIN = 0x0001, 0x0000
 TEREDO_NONCE_AND_CONFIRMATION = 9
@@ -78,6 +82,7 @@ def udp_payload(
         _teredo(cur, idx[port == TEREDO], at[port == TEREDO], l3, etype),
         _ayiya(cur, idx[port == AYIYA], at[port == AYIYA], l3, etype),
         gre_payload(cur, idx[port == GRE_IN_UDP], at[port == GRE_IN_UDP], l3, etype),
+        _l2tp(cur, idx[port == L2TP], at[port == L2TP], l3, etype),
     ]
     return np.concatenate(opened)
 
@@ -194,3 +199,28 @@ def _ayiya(
     l3[idx] = (at + Ayiya.SIZE + identity + signature)[forward]
     etype[idx] = np.where(nxt[forward] == 4, ETH_IPV4, ETH_IPV6)
     return idx
+
+
+def _l2tp(
+    cur: FrameCursor, idx: np.ndarray, at: np.ndarray, l3: np.ndarray, etype: np.ndarray
+) -> np.ndarray:
+    ok = cur.need(idx, at, L2tpV2.SIZE)
+    idx, at = idx[ok], at[ok]
+    hdr = Block(cur.data, at, L2tpV2)
+    data = (hdr.read(L2tpV2.version) == L2TP_V2) & (hdr.read(L2tpV2.is_control) == 0)
+    idx, at = idx[data], at[data]  # control messages and L2TPv3 stay UDP
+    with_offset = hdr.read(L2tpV2.has_offset)[data] == 1
+    # flags, [length], tunnel id, session id, [Ns, Nr], [offset size]
+    at = (
+        at
+        + L2tpV2.SIZE
+        + 2 * hdr.read(L2tpV2.has_length)[data]
+        + 4
+        + 4 * hdr.read(L2tpV2.has_sequence)[data]
+    )
+    ok = cur.need(idx, at, np.where(with_offset, 2, 0))
+    idx, at, with_offset = idx[ok], at[ok], with_offset[ok]
+    padding = np.zeros(idx.size, np.int64)
+    padding[with_offset] = be16(cur.data, at[with_offset])
+    l3[idx] = at + 2 * with_offset + padding
+    return ppp_frames(cur, idx, l3, l3, etype)
