@@ -7,7 +7,9 @@ sample_captures/ (tools/samplegen tunnel scenarios) and against tshark over the 
 from __future__ import annotations
 
 import io
+import json
 import struct
+from pathlib import Path
 
 import pytest
 from builders.capture_files import pcap
@@ -31,6 +33,7 @@ from builders.tunnels import (
     vxlan,
 )
 
+from pcapline import analyze
 from pcapline.decode import decode
 from pcapline.decode.tunnels import MAX_TUNNEL_DEPTH
 from pcapline.decode.udp_tunnels import tunnel_port
@@ -251,3 +254,29 @@ def test_the_lower_port_decides_like_wireshark() -> None:
         np.array([51000, 4789, 2152, 80, 3544]), np.array([4789, 6081, 2152, 81, 60000])
     )
     assert got.tolist() == [4789, 4789, 2152, 0, 3544]
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+TUNNEL_SAMPLES = sorted(SAMPLES.glob("tunnel-*.pcap"))
+
+
+def test_every_tunnel_kind_has_a_real_capture() -> None:
+    names = {p.name for p in TUNNEL_SAMPLES}
+    assert len(names) == 12, names
+
+
+@pytest.mark.parametrize("path", TUNNEL_SAMPLES, ids=lambda p: p.stem)
+def test_real_tunnel_captures_analyse_the_inner_connection(path: Path) -> None:
+    """Made by tools/samplegen (tunnels scenarios): the one connection is between the inner
+    addresses (192.168.<net>.x or fd01:<net>::x), every TCP segment came out of the tunnel
+    (nothing is left tunnelled), and its fate is the expected file's."""
+    expected = json.loads(path.with_name(path.stem + ".expected.json").read_text())
+    analysis = analyze(str(path))
+    assert "tunnelled" not in analysis.capture.skipped
+    (conn,) = analysis.connections.itertuples()
+    assert conn.client_ip.startswith(("192.168.", "fd01:")), conn.client_ip
+    assert conn.server_ip.startswith(("192.168.", "fd01:")), conn.server_ip
+    assert conn.client_port == expected["connections"][0]["match"]["client_port"]
+    assert (conn.fate, conn.closer) == ("closed", "client")
+    inner6 = "IPv6" in expected["capture_format"]["encapsulation"].split(" / ")[-1]
+    assert (":" in conn.client_ip) == inner6
