@@ -7,7 +7,16 @@ in parallel); ``seconds`` is the rough wall time, used to start the long ones fi
 from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
-from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, slow, special
+from tools.samplegen.scenarios import (
+    closing,
+    derived,
+    dying,
+    linktypes,
+    opening,
+    slow,
+    special,
+    tunnels,
+)
 
 SCENARIOS: list[Scenario] = [
     # orderly and abortive ends
@@ -60,4 +69,17 @@ SCENARIOS: list[Scenario] = [
     Scenario("raw-tun", 59, linktypes.raw_tun, 3),
     Scenario("pcapng-two-interfaces", 60, linktypes.pcapng_two_interfaces, 4),
     Scenario("derived-files", 61, derived.derived_files, 2),
+    # tunnels, captured on the underlay (the inner connection is the one analysed)
+    Scenario("tunnel-vxlan", 90, tunnels.vxlan, 3),
+    Scenario("tunnel-vxlan6", 91, tunnels.vxlan_ipv6, 3),
+    Scenario("tunnel-ipip", 92, tunnels.ipip, 3),
+    Scenario("tunnel-6in4", 93, tunnels.sit, 3),
+    Scenario("tunnel-4in6", 94, tunnels.four_in_six, 3),
+    Scenario("tunnel-gre", 95, tunnels.gre, 3),
+    Scenario("tunnel-gretap", 96, tunnels.gretap, 3),
+    Scenario("tunnel-erspan2", 97, tunnels.erspan2, 3),
+    Scenario("tunnel-erspan3", 98, tunnels.erspan3, 3),
+    Scenario("tunnel-geneve", 99, tunnels.geneve, 3),
+    Scenario("tunnel-gtpu", 100, tunnels.gtpu, 3),
+    Scenario("tunnel-teredo", 101, tunnels.teredo, 3),
 ]

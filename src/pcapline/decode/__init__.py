@@ -1,7 +1,8 @@
 """Decode stage: ``Capture`` -> one columnar table of TCP segments + skip counts.
 
 Layers run over all frames at once (numpy gathers at per-frame offsets), each one
-narrowing the set of frames still alive: link (``link.py``) -> IP (``ip.py``) -> TCP
+narrowing the set of frames still alive: link (``link.py``) -> IP (``ip.py``) -> tunnels
+(``tunnels.py``: the inner packet goes through IP again, nested up to a bound) -> TCP
 (``tcp.py``) -> options (``options.py``). A frame that drops out gets exactly one
 ``SkipReason``, so ``capture.frames == len(segments) + sum(skipped.values())``.
 """
@@ -14,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from pcapline.decode.headers import ALIVE, REASON_CODES, FrameCursor
-from pcapline.decode.ip import network_layer
+from pcapline.decode.ip import network_layer, skip_non_tcp
 from pcapline.decode.link import link_layer, linktype_name
 from pcapline.decode.options import tcp_options
 from pcapline.decode.tcp import tcp_layer
+from pcapline.decode.tunnels import MAX_TUNNEL_DEPTH, open_tunnels
 from pcapline.model import SEGMENT_COLUMNS, SkipReason
 from pcapline.read.capture import Capture
 
@@ -54,6 +56,13 @@ def decode(capture: Capture) -> Decoded:
     cur.skip(np.flatnonzero(capture.truncated_mask), SkipReason.TRUNCATED_RECORD)
     l3, etype = link_layer(cur, start, capture.link_type)
     net = network_layer(cur, l3, etype)
+    inner = np.arange(n, dtype=np.int64)
+    for depth in range(MAX_TUNNEL_DEPTH + 1):
+        inner = open_tunnels(cur, net, l3, etype, inner, too_deep=depth == MAX_TUNNEL_DEPTH)
+        if not inner.size:
+            break
+        network_layer(cur, l3, etype, net=net, idx=inner)
+    skip_non_tcp(cur, net)
     tcp = tcp_layer(cur, net.l4, net.l4_len)
     opts = tcp_options(capture.data, tcp.options_start, tcp.options_end, tcp.ack)
     idx = tcp.idx
