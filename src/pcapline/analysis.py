@@ -198,7 +198,11 @@ def analyze(
         detected.facts, detected.detections, events, _counts(verdicts), thresholds=slow
     )
     connections = delay_columns(connections, lost)
-    connections["app"] = application.app_docs(carried, connections["id"].tolist())
+    connections["app"] = pd.Series(
+        application.app_docs(carried, connections["id"].tolist()),
+        index=connections.index,
+        dtype=object,
+    )
     found = findings.find_all(segments, connections, events, detections=detected.detections)
     analysis = Analysis(
         capture=info,

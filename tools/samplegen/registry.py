@@ -7,7 +7,16 @@ in parallel); ``seconds`` is the rough wall time, used to start the long ones fi
 from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
-from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, slow, special
+from tools.samplegen.scenarios import (
+    application,
+    closing,
+    derived,
+    dying,
+    linktypes,
+    opening,
+    slow,
+    special,
+)
 
 SCENARIOS: list[Scenario] = [
     # orderly and abortive ends
@@ -60,4 +69,6 @@ SCENARIOS: list[Scenario] = [
     Scenario("raw-tun", 59, linktypes.raw_tun, 3),
     Scenario("pcapng-two-interfaces", 60, linktypes.pcapng_two_interfaces, 4),
     Scenario("derived-files", 61, derived.derived_files, 2),
+    # application context: real TLS (throw-away certificate) and HTTP/1.1
+    Scenario("app-tls-http", 62, application.tls_and_http, 4),
 ]

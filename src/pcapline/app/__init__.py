@@ -101,7 +101,10 @@ def recognise(segments: pd.DataFrame, capture: Capture) -> dict[int, App]:
     conns = sorted({conn for conn, _ in first})
     found: dict[int, App] = {}
     for conn in conns:
-        app = _one(first.get((conn, True)), first.get((conn, False)))
+        client, server = first.get((conn, True)), first.get((conn, False))
+        # A capture that began mid-connection has its client guessed by port (flows.py): when
+        # that guess was wrong, the request sits on the "server" side.
+        app = _one(client, server) or _one(server, client)
         if app is not None:
             found[conn] = app
     return found

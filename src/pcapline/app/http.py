@@ -9,6 +9,7 @@ not parse is "no request", never an exception.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import dpkt
@@ -19,7 +20,7 @@ from pcapline.app.text import printable
 #: Enough of a head for the request line and the usual header fields.
 HEAD_LIMIT = 16_384
 
-_BAD_INPUT = (dpkt.Error, ValueError, IndexError, TypeError, AttributeError)
+_BAD_INPUT = (dpkt.Error, ValueError, IndexError, TypeError, AttributeError, OverflowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +52,14 @@ def request(data: bytes) -> Request | None:
     """The request at the start of a client's bytes, or None."""
     if not looks_like_request(data):
         return None
+    line, fields = _start_line_and_fields(data)
     message = dpkt.http.Request()
     try:
-        message.unpack(_head(data))
-    except dpkt.NeedData:
-        pass  # the body is not in the head: method, target and fields are already read
+        message.unpack(line)
+        headers = dpkt.http.parse_headers(io.BytesIO(fields))
     except _BAD_INPUT:
         return None
-    host = (message.headers or {}).get("host")
+    host = headers.get("host")
     if isinstance(host, list):  # a repeated field: the first one
         host = host[0]
     return Request(
@@ -73,22 +74,28 @@ def response(data: bytes) -> Response | None:
     """The status line at the start of a server's bytes, or None."""
     if not looks_like_response(data):
         return None
+    line, _fields = _start_line_and_fields(data)
     message = dpkt.http.Response()
     try:
-        message.unpack(_head(data))
-    except dpkt.NeedData:
-        pass
-    except _BAD_INPUT:
-        return None
-    try:
+        message.unpack(line)
         status = int(message.status)
-    except ValueError:
+    except _BAD_INPUT:
         return None
     return Response(
         status=status,
         reason=printable(str(message.reason).encode(), limit=64),
         version=f"HTTP/{printable(str(message.version).encode(), limit=8)}",
     )
+
+
+def _start_line_and_fields(data: bytes) -> tuple[bytes, bytes]:
+    """The start line alone (dpkt then reads no field and no body: a body length field, even
+    an absurd one, is never acted on) and the header fields up to the empty line."""
+    head = _head(data)
+    end = head.find(b"\r\n")
+    if end < 0:
+        return head, b""
+    return head[: end + 2], head[end + 2 :]
 
 
 def _head(data: bytes) -> bytes:
