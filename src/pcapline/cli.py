@@ -358,6 +358,46 @@ def scan(
     return EXIT_FAIL_ON
 
 
+@cli.command(short_help="Wireshark's expert analysis beside pcapline's, frame by frame.")
+@click.argument("capture")
+@click.option(
+    "--dissect",
+    is_flag=True,
+    help="Also name each connection's application protocol with Wireshark's dissectors "
+    "(pyshark, on its first payload frames) beside pcapline's.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Text, or the pcapline-crosscheck/1 JSON document.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Text format: disagreeing frames listed; 0 for all.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | None) -> int:
+    """Where Wireshark's TCP expert analysis (tcp.analysis.*) and pcapline disagree on
+    CAPTURE, frame by frame, with the reason; needs tshark (and pyshark for --dissect:
+    pip install 'pcapline[wireshark]')."""
+    from pcapline import crosscheck as cross
+
+    report = cross.run(capture, dissect=dissect)
+    if fmt == "json":
+        from pcapline.render.jsondoc import dumps
+
+        _write(dumps(cross.to_dict(report)), output)
+    else:
+        _write(cross.render_text(report, limit=limit), output)
+    return EXIT_OK
+
+
 def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
     """Text timeline of one connection (``timeline`` and ``analyze --stream N`` print it)."""
     from pcapline.render.timeline import connection_timeline_text
