@@ -162,10 +162,10 @@ def render_text(report: Report, *, limit: int = 50) -> str:
     for name in sorted(check.explained):
         lines.append(f"  {name}: {_WHY[name]}")
     if check.stream_mismatches:
-        frame, theirs, ours_id = check.stream_mismatches[0]
+        frame, stream, ours_id = check.stream_mismatches[0]
         lines.append(
             f"streams     {len(check.stream_mismatches):,} frames with another id than "
-            f"tcp.stream, first frame {frame}: tcp.stream {theirs}, pcapline {ours_id}"
+            f"tcp.stream, first frame {frame}: tcp.stream {stream}, pcapline {ours_id}"
         )
     else:
         lines.append("streams     every connection id equals Wireshark's tcp.stream")
@@ -174,12 +174,12 @@ def render_text(report: Report, *, limit: int = 50) -> str:
         same = 0
         for d in report.dissected:
             app = report.apps.get(d.conn)
-            theirs = d.protocol
-            agree = app is not None and app == theirs
+            named = d.protocol
+            agree = app is not None and app == named
             same += agree
-            mark = "=" if agree else "≠" if app and theirs else " "
+            mark = "=" if agree else "≠" if app and named else " "
             lines.append(
-                f"  conn {d.conn:>5}  wireshark {theirs or '-':<10} {mark} pcapline "
+                f"  conn {d.conn:>5}  wireshark {named or '-':<10} {mark} pcapline "
                 f"{app or '-':<5}  frames {', '.join(map(str, d.frames))}"
             )
         lines.append(f"            {same:,} of {len(report.dissected):,} named alike")
