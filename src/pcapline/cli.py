@@ -398,6 +398,17 @@ def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | 
     return EXIT_OK
 
 
+@cli.command(short_help="Serve analyze, timeline and scan to AI assistants (MCP over stdio).")
+def mcp() -> int:
+    """Run a Model Context Protocol server on stdin/stdout: tools analyze (summary, failing
+    and slow connections, findings), timeline (one connection) and scan, with bounded
+    answers. Needs the SDK: pip install 'pcapline[mcp]'."""
+    from pcapline.mcpserver import build_server
+
+    build_server().run("stdio")
+    return EXIT_OK
+
+
 def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
     """Text timeline of one connection (``timeline`` and ``analyze --stream N`` print it)."""
     from pcapline.render.timeline import connection_timeline_text
