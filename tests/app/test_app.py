@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from contract_pcapline1 import check_document
 from needs import CORPUS, needs_corpus, needs_tshark
 
 import pcapline
@@ -175,7 +176,10 @@ def test_cli_filters_and_formats(tmp_path: Path) -> None:
     out = runner.invoke(cli, ["analyze", str(SAMPLE), "--format", "json", "--sni", "www.*"])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
+    check_document(doc)
     assert [c["app"]["tls"]["sni"] for c in doc["connections"]] == ["www.example.test"]
+    whole = runner.invoke(cli, ["analyze", str(SAMPLE), "--format", "json"]).output
+    check_document(json.loads(whole))  # both protocols, every app key against the contract
     text = runner.invoke(cli, ["analyze", str(SAMPLE), "--app", "http"]).output
     assert "http GET /missing 404" in text and "showing 2 of 5 connections" in text
     csv = runner.invoke(cli, ["analyze", str(SAMPLE), "--format", "csv", "--app", "tls"]).output
