@@ -52,14 +52,17 @@ def first_payloads(
     rows = np.flatnonzero(captured > 0)
     if rows.size == 0:
         return {}
-    table = pd.DataFrame(
-        {
-            "conn": segments["conn"].to_numpy(np.int64)[rows],
-            "from_client": segments["from_client"].to_numpy(bool)[rows],
-        }
-    )
-    rank = table.groupby(["conn", "from_client"], sort=False).cumcount().to_numpy()
-    rows = rows[rank < per_side]  # still in frame order
+    conn_of = segments["conn"].to_numpy(np.int64)[rows]
+    side_key = pd.Series(conn_of * 2 + segments["from_client"].to_numpy(bool)[rows])
+    rank = side_key.groupby(side_key.to_numpy(), sort=False).cumcount().to_numpy()
+    keep = rank < per_side
+    # Only connections where a side's first payload starts like a TLS handshake record or an
+    # HTTP/1.x start line are joined and parsed (four bytes read per side, columnar): the
+    # cost then follows the connections that can be recognised, not every connection.
+    first = np.flatnonzero(rank == 0)
+    plausible = first[_plausible_start(capture.data, at[rows[first]], captured[rows[first]])]
+    wanted = np.isin(conn_of, conn_of[plausible])
+    rows = rows[keep & wanted]  # still in frame order
     # A SYN's payload (TCP Fast Open, RFC 7413) starts one after its sequence number.
     syn = (segments["flags"].to_numpy(np.int64) & SYN) != 0
     seq = segments["seq"].to_numpy(np.int64) + syn
@@ -73,6 +76,24 @@ def first_payloads(
         )
     data = capture.data
     return {key: _contiguous(parts, data) for key, parts in pieces.items()}
+
+
+def _plausible_start(data: np.ndarray, at: np.ndarray, captured: np.ndarray) -> np.ndarray:
+    """Per payload: its first bytes are a TLS handshake record header (22, 3, 0..4) or three
+    upper-case letters (an HTTP method, or ``HTTP`` of a status line)."""
+    size = len(data)
+
+    def byte(k: int) -> np.ndarray:
+        ok = captured > k
+        return np.where(ok, data[np.minimum(at + k, size - 1)], 0).astype(np.int64)
+
+    b0, b1, b2 = byte(0), byte(1), byte(2)
+    tls = (b0 == 22) & (b1 == 3) & (b2 <= 4) & (captured >= 3)
+
+    def upper(b: np.ndarray) -> np.ndarray:
+        return (b >= ord("A")) & (b <= ord("Z"))
+
+    return tls | (upper(b0) & upper(b1) & upper(b2))  # GET, POST, ..., HTTP/1.x
 
 
 def _contiguous(parts: list[tuple[int, int, int, int, int]], data: np.ndarray) -> FirstBytes:
