@@ -93,7 +93,8 @@ def _plausible_start(data: np.ndarray, at: np.ndarray, captured: np.ndarray) -> 
     def upper(b: np.ndarray) -> np.ndarray:
         return (b >= ord("A")) & (b <= ord("Z"))
 
-    return tls | (upper(b0) & upper(b1) & upper(b2))  # GET, POST, ..., HTTP/1.x
+    plausible: np.ndarray = tls | (upper(b0) & upper(b1) & upper(b2))  # GET, ..., HTTP/1.x
+    return plausible
 
 
 def _contiguous(parts: list[tuple[int, int, int, int, int]], data: np.ndarray) -> FirstBytes:
