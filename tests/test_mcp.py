@@ -91,3 +91,14 @@ def test_answers_are_bounded() -> None:
     text = bounded("x" * 100_000, limit=1000)
     assert len(text) == 1000 and "truncated: " in text
     assert bounded("short") == "short"
+
+
+def test_without_the_sdk_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pcapline.cli import run
+
+    monkeypatch.setitem(sys.modules, "mcp.server.mcpserver", None)  # import -> ImportError
+    assert run(["mcp"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'pcapline[mcp]'" in err and err.count("\n") == 1
