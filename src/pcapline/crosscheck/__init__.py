@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pcapline.crosscheck.dissect import MAX_CONNECTIONS
 from pcapline.crosscheck.oracle import EXCEPTIONS, CrossCheck, Disagreement, tshark_version
 from pcapline.errors import UsageError
 
@@ -30,6 +31,7 @@ class Report:
     check: CrossCheck
     apps: dict[int, str | None]  # conn id -> pcapline's app protocol
     dissected: list[Dissected] | None = None  # --dissect only
+    not_dissected: int = 0  # connections with payload past dissect.MAX_CONNECTIONS
 
 
 def require_tshark() -> str:
@@ -59,12 +61,13 @@ def run(path: str, *, dissect: bool = False) -> Report:
             ) from None
     analysis = analyze(path)
     check = crosscheck(path, analysis=analysis)
-    found = None
+    found, left_out = None, 0
     if dissect:
         chosen = dissector.payload_frames(analysis)
         kept = dict(list(chosen.items())[: dissector.MAX_CONNECTIONS])
+        left_out = len(chosen) - len(kept)
         found = dissector.dissect(path, kept)
-    return Report(str(path), version, check, _apps(analysis), found)
+    return Report(str(path), version, check, _apps(analysis), found, left_out)
 
 
 def _apps(analysis: Analysis) -> dict[int, str | None]:
@@ -126,6 +129,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             }
             for d in report.dissected
         ],
+        "not_dissected": report.not_dissected,
     }
 
 
@@ -172,15 +176,24 @@ def render_text(report: Report, *, limit: int = 50) -> str:
     if report.dissected is not None:
         lines.append("dissect     Wireshark's dissectors on the first payload frames:")
         same = 0
-        for d in report.dissected:
+        for k, d in enumerate(report.dissected):
             app = report.apps.get(d.conn)
             named = d.protocol
             agree = app is not None and app == named
             same += agree
             mark = "=" if agree else "≠" if app and named else " "
+            if limit and k >= limit:
+                continue
             lines.append(
                 f"  conn {d.conn:>5}  wireshark {named or '-':<10} {mark} pcapline "
                 f"{app or '-':<5}  frames {', '.join(map(str, d.frames))}"
             )
+        if limit and len(report.dissected) > limit:
+            lines.append(f"  ... {len(report.dissected) - limit:,} more, use --limit 0 for all")
         lines.append(f"            {same:,} of {len(report.dissected):,} named alike")
+        if report.not_dissected:
+            lines.append(
+                f"            {report.not_dissected:,} more connections with payload not "
+                f"dissected (at most {MAX_CONNECTIONS:,})"
+            )
     return "\n".join(lines) + "\n"
