@@ -58,7 +58,13 @@ CONNECTION_KEYS = [
     # issue 10 (compatible extension): what the connection lost, and its slow tags
     "delays",
     "slow",
+    # issue 12 (compatible extension): what the first payloads carried (TLS / HTTP)
+    "app",
 ]
+#: ``connections[].app`` (docs/contract-additions/appctx.md), its ``tls`` and ``http`` objects.
+APP_KEYS = ["protocol", "frame", "tls", "http"]
+APP_TLS_KEYS = ["sni", "alpn", "client_version", "version", "alpn_selected"]
+APP_HTTP_KEYS = ["method", "host", "path", "version", "status", "reason"]
 #: ``connections[].delays`` (README "JSON contract", ``delays``), in this order.
 DELAY_KEYS = [
     "connect_s",
@@ -264,6 +270,35 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         _expect(ev["kind"] in kinds, we, f"kind {ev['kind']!r}")
         _expect(isinstance(ev["note"], str), we, "note")
     check_delays(conn, w)
+    check_app(conn, w)
+
+
+def check_app(conn: dict[str, Any], w: str) -> None:
+    """``app``: null, or the protocol's object filled and the other protocol's null."""
+    app = conn["app"]
+    if app is None:
+        return
+    wa = w + ".app"
+    _expect(isinstance(app, dict) and list(app) == APP_KEYS, wa, f"keys {app!r}")
+    _expect(app["protocol"] in ("tls", "http"), wa, f"protocol {app['protocol']!r}")
+    _expect(
+        _is_int(app["frame"]) and conn["first_frame"] <= app["frame"] <= conn["last_frame"],
+        wa,
+        "frame in range",
+    )
+    other = "http" if app["protocol"] == "tls" else "tls"
+    _expect(app[other] is None, wa, f"{other} must be null for {app['protocol']}")
+    detail = app[app["protocol"]]
+    keys = APP_TLS_KEYS if app["protocol"] == "tls" else APP_HTTP_KEYS
+    _expect(isinstance(detail, dict) and list(detail) == keys, wa, f"keys {detail!r}")
+    for key, value in detail.items():
+        if key == "alpn":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif key == "status":
+            ok = value is None or (_is_int(value) and 0 <= value <= 999)
+        else:
+            ok = value is None or isinstance(value, str)
+        _expect(ok, wa, f"{key} {value!r}")
 
 
 def check_delays(conn: dict[str, Any], w: str) -> None:

@@ -161,6 +161,18 @@ def _check_delays(analysis: Any, conn: int, want: dict[str, Any]) -> list[str]:
 _ANALYSES: dict[Path, Any] = {}
 
 
+def _check_app(ours: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
+    """The ``app`` object against the expected one (every key the scenario wrote; the frame
+    is not known in advance)."""
+    if ours is None:
+        return ["app: null, expected " + str(want)]
+    return [
+        f"app {key}: {ours.get(key)!r} != {value!r}"
+        for key, value in want.items()
+        if ours.get(key) != value
+    ]
+
+
 def _analysis(capture: Path) -> Any:
     if capture not in _ANALYSES:
         _ANALYSES[capture] = pcapline.analyze(str(capture))
@@ -196,6 +208,8 @@ def test_sample_connection(expected: Path, want: dict[str, Any]) -> None:
         elif got != spec:
             problems.append(f"{name}: {got} != {spec}")
     problems += _check_delays(_analysis(capture), int(row["id"]), want)
+    if "app" in want:
+        problems += _check_app(row["app"], want["app"])
     for key, spec in (want.get("inferred") or {}).items():
         check = INFERRED_KEYS.get(key)
         assert check is not None, f"unknown expected inferred key {key!r}: map it in INFERRED_KEYS"

@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 import pytest
 from needs import needs_tshark
-from wireshark_oracle import (
+
+from pcapline.crosscheck.oracle import (
     EXCEPTIONS,
     MAPPING,
     TSHARK_PREFS,
@@ -35,7 +36,6 @@ from wireshark_oracle import (
     run_tshark,
     tshark_version,
 )
-
 from pcapline.model import ACK, FIN, PSH, SYN, EventKind
 
 K = EventKind

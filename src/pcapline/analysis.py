@@ -77,11 +77,14 @@ class Analysis:
         host: str | None = None,
         port: int | None = None,
         stream: Iterable[int] | int | None = None,
+        app: str | None = None,
+        sni: str | None = None,
     ) -> Analysis:
         """A view with only the connections matching every given filter.
 
         ``host`` matches either end (IPv6 written any way), ``port`` either port, ``stream``
-        the connection id. Segments and events follow the selected connections; findings are
+        the connection id, ``app`` the application protocol recognised (``"tls"``,
+        ``"http"``), ``sni`` the TLS server name (a shell pattern, any case: ``*.example.com``). Segments and events follow the selected connections; findings are
         kept when they name a selected connection (or no connection at all); ``capture`` facts
         stay those of the whole file.
         """
@@ -97,6 +100,12 @@ class Analysis:
         if stream is not None:
             ids = [stream] if isinstance(stream, int) else list(stream)
             keep &= conns["id"].isin(ids)
+        if (app is not None or sni is not None) and "app" in conns.columns:
+            from pcapline.app import matches
+
+            keep &= conns["app"].map(lambda doc: matches(doc, protocol=app, sni=sni)).astype(bool)
+        elif app is not None or sni is not None:  # built without application context
+            keep &= False
         selected = conns[keep]
         ids_kept = set(selected["id"].tolist())
         return Analysis(
@@ -146,8 +155,13 @@ def analyze(
     port: int | None = None,
     stream: Iterable[int] | int | None = None,
     slow: SlowThresholds | None = None,
+    app: str | None = None,
+    sni: str | None = None,
 ) -> Analysis:
     """Analyse a capture file (path, ``"-"`` for stdin, or a binary file object).
+
+    ``host``, ``port``, ``stream``, ``app``, ``sni``: keep only the matching connections
+    (``Analysis.select``), after the whole capture was analysed.
 
     ``slow``: when a connection counts as slow (``delays.SlowThresholds``; defaults if None).
 
@@ -156,6 +170,7 @@ def analyze(
     """
     # The stages are imported here, not at the top: ``Analysis`` is a plain record that
     # renderers, scan workers and tests build or unpickle without loading the pipeline.
+    from pcapline import app as application
     from pcapline import classify, delays, detect, explain, findings, quality
     from pcapline.decode import decode
     from pcapline.flows import build_flows
@@ -165,6 +180,7 @@ def analyze(
     decoded = decode(capture)
     segments, connections = build_flows(decoded.segments)
     info = capture_info(capture, decoded)
+    carried = application.recognise(segments, capture)  # reads payload bytes: before the del
     last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
     # The raw frame bytes and the pre-flow segments table are done with: letting them go
     # here, before detection, takes about a third off peak memory on large captures.
@@ -182,6 +198,11 @@ def analyze(
         detected.facts, detected.detections, events, _counts(verdicts), thresholds=slow
     )
     connections = delay_columns(connections, lost)
+    connections["app"] = pd.Series(
+        application.app_docs(carried, connections["id"].tolist()),
+        index=connections.index,
+        dtype=object,
+    )
     found = findings.find_all(segments, connections, events, detections=detected.detections)
     analysis = Analysis(
         capture=info,
@@ -194,9 +215,9 @@ def analyze(
         verdicts=verdicts,
         delays=lost,
     )
-    if host is None and port is None and stream is None:
+    if host is None and port is None and stream is None and app is None and sni is None:
         return analysis
-    return analysis.select(host=host, port=port, stream=stream)
+    return analysis.select(host=host, port=port, stream=stream, app=app, sni=sni)
 
 
 def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:

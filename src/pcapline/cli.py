@@ -159,6 +159,28 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _app_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--app/--sni: select connections by what their first payloads carried (pcapline/app)."""
+    options = (
+        click.option(
+            "--app",
+            "app",
+            type=click.Choice(("tls", "http")),
+            help="Only connections whose first payloads are TLS (a ClientHello or ServerHello) "
+            "or HTTP/1.x (a request or status line).",
+        ),
+        click.option(
+            "--sni",
+            metavar="PATTERN",
+            help="Only TLS connections whose ClientHello names a matching server "
+            "(shell pattern, any case: '*.example.com').",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapline")
 def cli() -> None:
@@ -177,6 +199,7 @@ def cli() -> None:
 )
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
 @_filter_options
+@_app_options
 @click.option(
     "--limit",
     type=click.IntRange(min=0),
@@ -202,6 +225,8 @@ def analyze(
     host: str | None,
     port: int | None,
     stream: tuple[int, ...],
+    app: str | None,
+    sni: str | None,
     limit: int,
     fail_on: frozenset[str],
     slow_connect: float | None,
@@ -214,9 +239,9 @@ def analyze(
     follows the table.
     """
     whole = _run(capture, slow=_thresholds(slow_connect, slow_response))
-    analysis = _select(whole, capture, host=host, port=port, stream=stream)
+    analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
     if fmt == "text":
-        filters = _filter_words(host=host, port=port, stream=stream)
+        filters = _filter_words(host=host, port=port, stream=stream, app=app, sni=sni)
         selection = _selection(whole, filters)
         _write(
             _text(analysis, selection, limit=limit, stream=stream, to_file=output is not None),
@@ -245,11 +270,20 @@ def analyze(
 @click.argument("capture")
 @click.option("-o", "--output", metavar="FILE", required=True, help="The HTML file to write.")
 @_filter_options
+@_app_options
 def report(
-    capture: str, output: str, host: str | None, port: int | None, stream: tuple[int, ...]
+    capture: str,
+    output: str,
+    host: str | None,
+    port: int | None,
+    stream: tuple[int, ...],
+    app: str | None,
+    sni: str | None,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-    analysis = _select(_run(capture), capture, host=host, port=port, stream=stream)
+    analysis = _select(
+        _run(capture), capture, host=host, port=port, stream=stream, app=app, sni=sni
+    )
     _write(analysis.to_html(), output)
     return EXIT_OK
 
@@ -324,6 +358,57 @@ def scan(
     return EXIT_FAIL_ON
 
 
+@cli.command(short_help="Wireshark's expert analysis beside pcapline's, frame by frame.")
+@click.argument("capture")
+@click.option(
+    "--dissect",
+    is_flag=True,
+    help="Also name each connection's application protocol with Wireshark's dissectors "
+    "(pyshark, on its first payload frames) beside pcapline's.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Text, or the pcapline-crosscheck/1 JSON document.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Text format: disagreeing frames listed; 0 for all.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | None) -> int:
+    """Where Wireshark's TCP expert analysis (tcp.analysis.*) and pcapline disagree on
+    CAPTURE, frame by frame, with the reason; needs tshark (and pyshark for --dissect:
+    pip install 'pcapline[wireshark]')."""
+    from pcapline import crosscheck as cross
+
+    report = cross.run(capture, dissect=dissect)
+    if fmt == "json":
+        from pcapline.render.jsondoc import dumps
+
+        _write(dumps(cross.to_dict(report)), output)
+    else:
+        _write(cross.render_text(report, limit=limit), output)
+    return EXIT_OK
+
+
+@cli.command(short_help="Serve analyze, timeline and scan to AI assistants (MCP over stdio).")
+def mcp() -> int:
+    """Run a Model Context Protocol server on stdin/stdout: tools analyze (summary, failing
+    and slow connections, findings), timeline (one connection) and scan, with bounded
+    answers. Needs the SDK: pip install 'pcapline[mcp]'."""
+    from pcapline.mcpserver import build_server
+
+    build_server().run("stdio")
+    return EXIT_OK
+
+
 def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
     """Text timeline of one connection (``timeline`` and ``analyze --stream N`` print it)."""
     from pcapline.render.timeline import connection_timeline_text
@@ -342,22 +427,38 @@ def _run(capture: str, *, slow: SlowThresholds | None = None) -> Analysis:
 
 
 def _select(
-    whole: Analysis, capture: str, *, host: str | None, port: int | None, stream: tuple[int, ...]
+    whole: Analysis,
+    capture: str,
+    *,
+    host: str | None,
+    port: int | None,
+    stream: tuple[int, ...],
+    app: str | None = None,
+    sni: str | None = None,
 ) -> Analysis:
     """The connections the filters keep (``Analysis.select``); an unknown --stream id is exit 2."""
     missing = sorted(set(stream) - set(whole.connections["id"].tolist()))
     if missing:
         raise UsageError(f"no connection with id {', '.join(map(str, missing))} in {capture}")
-    if host is None and port is None and not stream:
+    if host is None and port is None and not stream and app is None and sni is None:
         return whole
-    return whole.select(host=host, port=port, stream=stream or None)
+    return whole.select(host=host, port=port, stream=stream or None, app=app, sni=sni)
 
 
-def _filter_words(*, host: str | None, port: int | None, stream: tuple[int, ...]) -> str:
+def _filter_words(
+    *,
+    host: str | None,
+    port: int | None,
+    stream: tuple[int, ...],
+    app: str | None = None,
+    sni: str | None = None,
+) -> str:
     """The filters as the user would type them: ``--host 10.0.0.7 --stream 3``; "" for none."""
     words = [f"--host {host}"] if host is not None else []
     words += [f"--port {port}"] if port is not None else []
     words += [f"--stream {n}" for n in dict.fromkeys(stream)]
+    words += [f"--app {app}"] if app is not None else []
+    words += [f"--sni {sni}"] if sni is not None else []
     return " ".join(words)
 
 

@@ -91,3 +91,20 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
     if mid:
         parts.append(f"{mid:,} already open when the capture began")
     return "; ".join(parts)
+
+
+def app_label(app: Mapping[str, Any] | None) -> str:
+    """A connection's ``app`` object in a few words: ``tls example.com``, ``tls`` (no server
+    name sent), ``http GET /index.html 200``, ``http 404`` (only the answer captured); "" for
+    none. The values were made printable when parsed (app/text.py)."""
+    if not app:
+        return ""
+    protocol = str(app.get("protocol") or "")
+    detail = app.get(protocol)
+    if not isinstance(detail, Mapping):
+        return protocol
+    if protocol == "tls":
+        words = [detail.get("sni")]
+    else:
+        words = [detail.get("method"), detail.get("path"), detail.get("status")]
+    return " ".join([protocol, *(str(w) for w in words if w is not None)])

@@ -69,6 +69,9 @@ class Conn:
     #: when the scenario was built to show them; written only when set.
     delays: dict[str, Any] = field(default_factory=dict)
     slow: list[str] | None = None
+    #: Expected ``app`` object (protocol and its tls/http fields; ``frame`` is not known in
+    #: advance), when the scenario made TLS or HTTP traffic; written only when set.
+    app: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         assert self.fate in FATES, self.fate
@@ -83,6 +86,7 @@ class Conn:
             "note": self.note,
             **({"delays": self.delays} if self.delays else {}),
             **({"slow": self.slow} if self.slow is not None else {}),
+            **({"app": self.app} if self.app is not None else {}),
         }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
 from tools.samplegen.scenarios import (
+    application,
     closing,
     derived,
     dying,
@@ -82,4 +83,6 @@ SCENARIOS: list[Scenario] = [
     Scenario("tunnel-geneve", 99, tunnels.geneve, 3),
     Scenario("tunnel-gtpu", 100, tunnels.gtpu, 3),
     Scenario("tunnel-teredo", 101, tunnels.teredo, 3),
+    # application context: real TLS (throw-away certificate) and HTTP/1.1
+    Scenario("app-tls-http", 62, application.tls_and_http, 4),
 ]

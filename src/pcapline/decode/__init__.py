@@ -92,6 +92,9 @@ def decode(capture: Capture) -> Decoded:
         "sack_blocks": opts.sack_blocks,
         "sack_le": opts.sack_le,
         "sack_re": opts.sack_re,
+        # Where the payload starts inside the frame's captured bytes: the app stage reads the
+        # first payloads of each connection there, before the capture buffer is released.
+        "payload_at": tcp.payload_start - start[idx],
     }
     segments = pd.DataFrame(
         {

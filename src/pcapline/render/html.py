@@ -53,7 +53,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pcapline import __version__
-from pcapline.fmt import capture_quality, endpoint, span, utc
+from pcapline.fmt import app_label, capture_quality, endpoint, span, utc
 from pcapline.model import FAILURE_FATES, Confidence, Finding
 from pcapline.render import palette
 from pcapline.render.figures.backoff import backoff, gap_series
@@ -465,6 +465,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "retries",
     "section",
     "who",
+    "app",
 )
 
 
@@ -481,6 +482,7 @@ def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int])
         + conns["retransmits"].to_numpy(np.int64)
     )
     who = [_who(c, r) for c, r in zip(conns["closer"], conns["reset_by"], strict=True)]
+    apps = [app_label(a) for a in (conns["app"] if "app" in conns.columns else [None] * len(conns))]
     rows = [
         [
             int(i),
@@ -497,8 +499,9 @@ def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int])
             int(rt),
             int(i) in sections,
             w,
+            a,
         ]
-        for i, cip, cp, sip, sp, fate, s, d, pk, bc, bs, rt, w in zip(
+        for i, cip, cp, sip, sp, fate, s, d, pk, bc, bs, rt, w, a in zip(
             conns["id"],
             conns["client_ip"],
             conns["client_port"],
@@ -512,6 +515,7 @@ def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int])
             conns["bytes_server"],
             retries,
             who,
+            apps,
             strict=True,
         )
     ]
@@ -630,6 +634,9 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
     counts = [(name.replace("_", " "), int(row[name])) for name in COUNT_KEYS if int(row[name])]
     if counts:
         facts.append(("counts", ", ".join(f"{n} {name}" for name, n in counts)))
+    app = app_label(row.get("app"))
+    if app:
+        facts.append(("application", f"{app} (from frame {int(row['app']['frame'])})"))
     if bool(row["client_guessed"]):
         facts.append(("client side", "guessed (no SYN captured): the side with the ephemeral port"))
     level = str(row.get("confidence", Confidence.PROVEN))

@@ -54,8 +54,12 @@ def _connection_keys() -> tuple[str, ...]:
 #: ``slow`` (the ``delays.SlowTag`` strings, ``[]`` for none).
 DELAY_KEYS: tuple[str, ...] = ("delays", "slow")
 
+#: Keys a connection gained with ``pcapline/app`` (after ``slow``): ``app``, what its first
+#: payloads carried (``app.App.as_dict``), null when nothing was recognised.
+APP_KEYS: tuple[str, ...] = ("app",)
+
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
-CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS)
+CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS, *APP_KEYS)
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
@@ -150,6 +154,7 @@ def connection_doc(
         "events": events,
         "delays": None if lost is None else delays_doc(lost),
         "slow": [] if lost is None else [tag.value for tag in lost.slow],
+        "app": plain(app) if isinstance(app := row.get("app"), Mapping) else None,
     }
 
 
@@ -302,6 +307,7 @@ class _Layout:
             self._events_text(events),
             self._delays_text(doc["delays"]),
             self.value(doc["slow"], 3),
+            self.value(doc["app"], 3),
         )
 
     def _delays_text(self, d: dict[str, Any] | None) -> str:

@@ -5,7 +5,8 @@ One row per connection, the JSON contract's fields flattened: ``client``/``serve
 seconds like the JSON; ``inferred`` is JSON text (its keys differ per connection, and a
 spreadsheet or ``pd.read_csv`` can still parse it with ``json.loads``). The delay columns
 (``delays.DELAY_COLUMNS``) come last: the main measures of ``delays``, and ``slow`` as
-``syn_retry;slow_connect``.
+``syn_retry;slow_connect``. The ``app`` object follows, flattened (``app_protocol``,
+``app_tls_sni``, ``app_http_path``, ...; empty when not recognised, ALPN lists joined by ";").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pcapline.app import HTTP_KEYS, TLS_KEYS
 from pcapline.delays import DELAY_COLUMNS
 from pcapline.model import CONNECTION_COLUMNS
 from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
@@ -35,8 +37,18 @@ def _table_columns() -> tuple[str, ...]:
     return tuple(columns)
 
 
-#: Column order of the CSV and Parquet tables (the delay columns, issue 10, last).
-TABLE_COLUMNS: tuple[str, ...] = _table_columns() + DELAY_COLUMNS
+#: The ``app`` object's columns: (column, key in ``app``, key in its ``tls``/``http`` object).
+APP_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("app_protocol", "protocol", None),
+    ("app_frame", "frame", None),
+    *((f"app_tls_{key}", "tls", key) for key in TLS_KEYS),
+    *((f"app_http_{key}", "http", key) for key in HTTP_KEYS),
+)
+
+#: Column order of the CSV and Parquet tables (the delay columns, issue 10, then ``app``).
+TABLE_COLUMNS: tuple[str, ...] = (
+    _table_columns() + DELAY_COLUMNS + tuple(name for name, _, _ in APP_COLUMNS)
+)
 
 
 class ParquetUnavailable(RuntimeError):
@@ -74,6 +86,7 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             "caveats": conns["caveats"].map(lambda codes: " ".join(str(c) for c in codes)),
             "cause": conns["cause"].map(optional_str),
             **_delay_columns(conns),
+            **_app_columns(conns),
         },
         columns=list(TABLE_COLUMNS),
     )
@@ -110,6 +123,29 @@ def _delay_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
         else:
             out[name] = conns[name].astype("float64")
     return out
+
+
+def _app_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
+    """``APP_COLUMNS`` from the ``app`` objects: text, or nullable integers for the frame and
+    the HTTP status (so Parquet keeps them numbers); empty/null when not recognised."""
+    docs = conns["app"].tolist() if "app" in conns.columns else [None] * len(conns)
+    out: dict[str, pd.Series] = {}
+    for name, key, sub in APP_COLUMNS:
+        values = [_app_value(doc, key, sub) for doc in docs]
+        numeric = name in ("app_frame", "app_http_status")
+        out[name] = pd.Series(values, index=conns.index, dtype="Int64" if numeric else object)
+    return out
+
+
+def _app_value(doc: Any, key: str, sub: str | None) -> Any:
+    if not isinstance(doc, dict):
+        return None
+    value = doc.get(key)
+    if sub is not None:
+        value = value.get(sub) if isinstance(value, dict) else None
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return value
 
 
 def _inferred_json(value: Any) -> str:

@@ -21,7 +21,7 @@ import pandas as pd
 from rich.console import Console
 from rich.text import Text
 
-from pcapline.fmt import byte_count, capture_quality, duration, endpoint, utc
+from pcapline.fmt import app_label, byte_count, capture_quality, duration, endpoint, utc
 from pcapline.model import FAILURE_FATES, Confidence, Explanation, Fate, Verdict
 from pcapline.render.jsondoc import skip_order
 
@@ -254,10 +254,14 @@ def connection_lines(
     names = [name for name, _ in _COLUMNS]
     widths = {n: max([len(n)] + [len(cells[i]) for cells in rows]) for i, n in enumerate(names)}
     shown = list(names)
+    app_at = names.index("app")
+    if not any(cells[app_at] for cells in rows):  # no TLS or HTTP recognised: no empty column
+        shown.remove("app")
     for optional in _DROP_ORDER:
         if _line_width(shown, widths, why=_MIN_WHY) <= width:
             break
-        shown.remove(optional)
+        if optional in shown:
+            shown.remove(optional)
     widths["why"] = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
     justify = dict(_COLUMNS)
     columns: list[tuple[int, int, Literal["left", "right", "none"]]] = [
@@ -300,8 +304,10 @@ def _ellipsize(text: str, width: int) -> str:
 
 
 _MIN_WHY = 12
+#: The app cell's widest (a long URL path must not push the "why" column off the line).
+_MAX_APP = 32
 #: Columns given up, in this order, when the terminal is too narrow.
-_DROP_ORDER = ("start", "pkts", "bytes s>c", "bytes c>s", "duration", "why")
+_DROP_ORDER = ("start", "pkts", "bytes s>c", "bytes c>s", "app", "duration", "why")
 _COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
     ("id", "right"),
     ("client", "left"),
@@ -312,6 +318,7 @@ _COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
     ("bytes c>s", "right"),
     ("bytes s>c", "right"),
     ("fate", "left"),
+    ("app", "left"),  # what the first payloads carried (fmt.app_label), shown when any has one
     ("why", "left"),
 )
 
@@ -327,6 +334,7 @@ def _cells(row: dict[str, Any], origin_ns: int, explanation: Explanation | None)
         byte_count(int(row["bytes_client"])),
         byte_count(int(row["bytes_server"])),
         str(row["fate"]) + _fate_mark(row),
+        _ellipsize(app_label(row.get("app")), _MAX_APP),
         short_reason(explanation),
     ]
 
