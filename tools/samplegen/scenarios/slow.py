@@ -6,9 +6,11 @@ one lost (pcapline's ``delays`` and ``slow`` tags, issue 10).
 
 from __future__ import annotations
 
+import time
+
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, clean
-from tools.samplegen.netns import Pair
+from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.netns import Lab, Pair, make_pair
 from tools.samplegen.scenario import Ctx, run_pair
 
 #: Client ports and how many of each connection's SYNs the server drops. ``numgen inc`` keeps
@@ -115,5 +117,246 @@ def syn_retries_succeed(ctx: Ctx, net: int) -> list[Expected]:
             },
             conns,
             capture_format=ETHERNET,
+        )
+    ]
+
+
+#: The accept-queue burst: client ports, one SYN every ``BURST_GAP_S``; the listener's backlog
+#: and when the server starts accepting (seconds after the first client's SYN).
+BURST_PORTS: tuple[int, ...] = (45001, 45002, 45003, 45004, 45005, 45006)
+BURST_GAP_S = 0.05
+BURST_BACKLOG = 1
+BURST_ACCEPT_AFTER_S = 1.5
+
+
+def accept_queue_burst(ctx: Ctx, net: int) -> list[Expected]:
+    """Six clients connect 50 ms apart to a listener (backlog 1) that starts accepting at 1.5 s.
+
+    Kernel rule (net/ipv4/tcp_input.c, tcp_conn_request): a SYN that finds the accept queue
+    full (``sk_acceptq_is_full``: more than ``backlog`` = 1 established children waiting,
+    so 2 fit) is dropped silently and counted in TcpExtListenOverflows and TcpExtListenDrops.
+    The first two clients complete their handshake into the queue (microseconds on a veth);
+    the SYNs of the four others are dropped, retried 1 s later (``tcp_syn_linear_timeouts=0``:
+    doubling from 1 s), at 1.10..1.25 s, still before the server accepts: dropped again;
+    the retry 2 s later (3.10..3.25 s) finds an empty queue (the server accept()s from 1.5 s
+    and serves each connection in microseconds): connect ~3 s after the first SYN, 2 retries.
+    Each connection: the server sends 1000 B after accept(), the client reads them and
+    closes first (no request, so no response time to judge).
+    """
+    name = "slow-accept-queue-burst.pcap"
+    count = len(BURST_PORTS)
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)  # the classic doubling
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(backlog=BURST_BACKLOG),
+                st.wait("accept"),
+                {"op": "bulk_server", "sock": "l", "count": count, "up": 0, "down": 1000},
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            pair.client,
+            [
+                st.wait("go"),
+                {
+                    "op": "bulk_clients",
+                    "addr": pair.server_ip,
+                    "port": st.SERVER_PORT,
+                    "first_port": BURST_PORTS[0],
+                    "count": count,
+                    "up": 0,
+                    "down": 1000,
+                    "stagger": BURST_GAP_S,
+                },
+            ],
+            "clients",
+        )
+        time.sleep(0.8)  # the client process is up and parked on "go"
+        counters = ("TcpExtListenOverflows", "TcpExtListenDrops")
+        before = pair.server.nstat(*counters)
+        cap = ctx.capture(pair.client, "eth0", name)
+        time.sleep(0.3)
+        cli.tell("go")
+        time.sleep(BURST_ACCEPT_AFTER_S)
+        srv.tell("accept")
+        done = cli.expect("bulk_done", timeout=15)
+        srv.expect("bulk_served", timeout=10)
+        time.sleep(0.3)
+        after = pair.server.nstat(*counters)
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    if done.strip() != "failures=none":
+        raise RuntimeError(f"accept-queue burst: some clients failed: {done}")
+    overflows = after["TcpExtListenOverflows"] - before["TcpExtListenOverflows"]
+    queued = BURST_BACKLOG + 1
+    retried = count - queued
+    if overflows != 2 * retried:  # two dropped SYNs per retried client, counted by the kernel
+        raise RuntimeError(f"accept-queue burst: {overflows} listen overflows, not {2 * retried}")
+    conns = []
+    for k, port in enumerate(BURST_PORTS):
+        if k < queued:
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={"syn_retries": 0, "synack_retries": 0, "connect_s": 0.0},
+                    slow=[],
+                    note="handshake into the (not yet full) accept queue at once; waits there "
+                    f"until the server accept()s at ~{BURST_ACCEPT_AFTER_S} s, then gets 1000 B",
+                )
+            )
+        else:
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(syn_retransmits=2),
+                    delays={
+                        "syn_retries": 2,
+                        "syn_gaps_s": [1.0, 2.0],
+                        "synack_retries": 0,
+                        "connect_s": 3.0,
+                    },
+                    slow=["syn_retry", "slow_connect"],
+                    note="SYN and its 1 s retry dropped by the full accept queue (ListenOverflows); "
+                    "the retry at 3 s (doubling) finds the queue emptied by accept()",
+                )
+            )
+    return [
+        Expected(
+            name,
+            f"{count} clients 50 ms apart against a listener with backlog {BURST_BACKLOG} that "
+            f"accept()s only from {BURST_ACCEPT_AFTER_S} s: the accept queue overflows, "
+            f"{retried} clients connect after two SYN retries",
+            "client",
+            {
+                "server": {
+                    "listen_backlog": BURST_BACKLOG,
+                    "accept": f"from {BURST_ACCEPT_AFTER_S} s after the first SYN, then at once",
+                },
+                "client": {"net.ipv4.tcp_syn_linear_timeouts": 0},
+                "clients": f"ports {BURST_PORTS[0]}..{BURST_PORTS[-1]}, "
+                f"{BURST_GAP_S * 1000:.0f} ms apart, read 1000 B then close",
+            },
+            conns,
+            notes=f"Server nstat before/after: {before} -> {after}: {overflows} SYNs dropped on the "
+            f"full accept queue ({retried} clients x 2 drops). A SYN meeting a full accept queue "
+            "is dropped without a trace on the wire: only the client's retries show it.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The RTO scenario: blackouts (start after the stream began, length) of the client's segments.
+BLACKOUTS_S: tuple[tuple[float, float], ...] = ((0.6, 1.0), (2.6, 0.5))
+#: Linux's minimum RTO (TCP_RTO_MIN, 200 ms): on a veth (RTT ~0.1 ms) the RTO is 200 ms.
+RTO_MIN_S = 0.2
+
+
+def _recovered_after(blackout_s: float) -> float:
+    """The RTO that gets through: retransmissions at 0.2, 0.6, 1.4 s... after the first lost
+    send (the timer doubles from RTO_MIN, tcp_retransmit_timer); the first one after the
+    blackout ended carries the data, and its ACK ends the episode."""
+    t, rto = 0.0, RTO_MIN_S
+    while t <= blackout_s:
+        t += rto
+        rto *= 2
+    return t
+
+
+def rto_episodes_recover(ctx: Ctx, net: int) -> list[Expected]:
+    """A client streams 4000 B every 50 ms; twice, the server's host drops everything from it
+    for a while (1.0 s, then 0.5 s: an nft rule added and deleted), then the path heals.
+
+    Kernel rule (tcp_timer.c, tcp_retransmit_timer): the unacknowledged head is retransmitted
+    when the RTO (200 ms, the minimum, on a veth) expires, the timer doubling each time; the
+    tail loss probe before it does not move the RTO's deadline (tcp_rearm_rto counts from the
+    head's send). Retransmissions at ~0.2, 0.6, 1.4 s after the first lost send: a 1.0 s
+    blackout ends at the third (~1.4 s), a 0.5 s one at the second (~0.6 s). Each episode is
+    recovered by the ACK of that retransmission; the stream goes on and closes normally.
+    """
+    name = "slow-rto-episodes-recover.pcap"
+    port = 46001
+    drop = f"""table inet blackout {{
+  chain in {{
+    type filter hook input priority 0;
+    tcp sport {port} drop
+  }}
+}}
+"""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(
+            pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.close("c")], "server"
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, port),
+                st.signal("streaming"),
+                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
+                st.close(),
+            ],
+            "client",
+        )
+        cli.expect("streaming")
+        started = time.monotonic()
+        for at, length in BLACKOUTS_S:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            pair.server.nft(drop)
+            time.sleep(length)
+            pair.server.run(["nft", "delete", "table", "inet", "blackout"])
+        time.sleep(1.0)
+        cli.tell("stop")
+        srv.expect("finished", timeout=10)
+        cap.stop(linger=0.5)
+        cli.stop()
+        srv.stop()
+    episodes = [_recovered_after(length) for _at, length in BLACKOUTS_S]
+    return [
+        Expected(
+            name,
+            "a client streams; the server host drops all its segments for 1.0 s, later for "
+            "0.5 s; both RTO episodes recover; orderly close",
+            "client",
+            {
+                "server_nft": f"input: tcp sport {port} drop, added then deleted: "
+                + ", ".join(f"{length} s from {at} s" for at, length in BLACKOUTS_S),
+                "client": "4000 B every 50 ms, close() when told",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(len(BLACKOUTS_S), None)),
+                    delays={
+                        "rto_episodes": len(BLACKOUTS_S),
+                        "rto_unrecovered": 0,
+                        "rto_s": round(sum(episodes), 3),
+                    },
+                    slow=["rto_stall"],
+                    note="each blackout: tail loss probe and RTO retransmissions of the head "
+                    "(200 ms doubling) until one gets through after the rule is deleted: "
+                    + " and ".join(f"~{e:.1f} s" for e in episodes)
+                    + " from the first lost send to the ACK; the later lost segments are resent "
+                    "in the same recovery",
+                )
+            ],
+            notes="Loss made with an nft drop rule on the server's input for a fixed time (no "
+            "netem on this kernel); the blackouts start 0.6 s and 2.6 s after the stream began.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
         )
     ]
