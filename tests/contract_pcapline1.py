@@ -67,6 +67,9 @@ DELAY_KEYS = [
     "handshake_rtt_ms",
     "data_rtt_ms",
     "response_s",
+    "responses",
+    "response_max_s",
+    "response_median_s",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -274,15 +277,35 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         return
     wd = w + ".delays"
     _expect(isinstance(d, dict) and list(d) == DELAY_KEYS, wd, f"keys {list(d)}")
-    for key in ("connect_s", "handshake_rtt_ms", "data_rtt_ms", "response_s", "longest_silence_s"):
+    for key in (
+        "connect_s",
+        "handshake_rtt_ms",
+        "data_rtt_ms",
+        "response_s",
+        "response_max_s",
+        "response_median_s",
+        "longest_silence_s",
+    ):
         _expect(d[key] is None or (_is_num(d[key]) and d[key] >= 0), wd, f"{key} {d[key]!r}")
     for key in ("rto_s", "fast_recovery_s", "zero_window_s", "stalled_s"):
         _expect(_is_num(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
-    for key in ("syn_retries", "synack_retries", "rto_episodes", "rto_unrecovered"):
+    for key in ("syn_retries", "synack_retries", "responses", "rto_episodes", "rto_unrecovered"):
         _expect(_is_int(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
     _expect(_is_int(d["fast_recovery_episodes"]), wd, "fast_recovery_episodes")
     _expect(len(d["syn_gaps_s"]) == d["syn_retries"], wd, "one SYN gap per retry")
     _expect(d["rto_unrecovered"] <= d["rto_episodes"], wd, "rto_unrecovered <= rto_episodes")
+    measured = d["responses"] > 0
+    _expect(
+        (d["response_max_s"] is not None) == measured == (d["response_s"] is not None),
+        wd,
+        "response_s and response_max_s set exactly when a turn was measured",
+    )
+    if measured:
+        _expect(
+            d["response_median_s"] <= d["response_max_s"] and d["response_s"] <= d["response_max_s"],
+            wd,
+            "median and first response <= max",
+        )
     _expect(d["longest_silence_side"] in ("client", "server", None), wd, "longest_silence_side")
     _expect(isinstance(d["stalls"], list), wd, "stalls")
     for j, stall in enumerate(d["stalls"]):

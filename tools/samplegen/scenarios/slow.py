@@ -360,3 +360,55 @@ def rto_episodes_recover(ctx: Ctx, net: int) -> list[Expected]:
             observed_by_sockets=ctx.socket_events(),
         )
     ]
+
+
+#: The keep-alive scenario: how long the server thinks before each of its answers.
+TURN_DELAYS_S: tuple[float, ...] = (0.0, 0.2, 1.2, 0.2, 0.0)
+
+
+def response_turns(ctx: Ctx, net: int) -> list[Expected]:
+    """One connection, five request/response turns; the server sleeps before some answers.
+
+    Each turn: the client sends 100 B and reads 1000 B; the server reads the 100 B, sleeps
+    ``TURN_DELAYS_S[k]``, sends 1000 B (one write; on a veth the answer leaves at once, so the
+    response time at the client is the sleep plus microseconds). The first answer is quick: no
+    ``slow_response`` tag (it judges the first answer only); the turns' statistics show the
+    slow third one: 5 responses, max ~1.2 s, median ~0.2 s.
+    """
+    name = "slow-response-turns.pcap"
+    port = 42101
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    client: list[st.Step] = [*st.connect(f"10.{net}.0.2", port)]
+    for delay in TURN_DELAYS_S:
+        server += [st.recv(100, "c"), *([st.sleep(delay)] if delay else []), st.send(1000, "c")]
+        client += [st.send(100), st.recv(1000), st.sleep(0.05)]
+    server += [st.recv_eof("c"), st.close("c")]
+    client += [st.close()]
+    run_pair(ctx, net, name, client, server)
+    ordered = sorted(TURN_DELAYS_S)
+    return [
+        Expected(
+            name,
+            "one connection, five request/response turns; the server answers after "
+            + ", ".join(f"{d} s" for d in TURN_DELAYS_S),
+            "client",
+            {"server": "per turn: read 100 B, sleep, send 1000 B", "client": "send 100 B, read 1000 B"},
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "responses": len(TURN_DELAYS_S),
+                        "response_s": TURN_DELAYS_S[0],
+                        "response_max_s": max(TURN_DELAYS_S),
+                        "response_median_s": ordered[len(ordered) // 2],
+                    },
+                    slow=[],
+                    note="the third answer is 1.2 s late; the first is immediate, so no slow tag",
+                )
+            ],
+            capture_format=ETHERNET,
+        )
+    ]
