@@ -301,6 +301,7 @@ class SlowSummary:
     unfinished: int = 0  # SYN/SYN+ACK retries: connections whose handshake never completed
     schedule: str = ""  # SYN retries: the most common retry schedule (handshake detector)
     threshold_s: float | None = None  # the threshold the tag is judged against, if any
+    retries: tuple[int, int] = (0, 0)  # SYN/SYN+ACK retries: fewest and most per connection
 
     def percentile(self, q: float) -> float | None:
         if not self.values_s:
@@ -359,13 +360,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         done = values[~np.isnan(values)]
         schedule = ""
         if tag is SlowTag.SYN_RETRY:
-            names = [
-                str(inferred[int(c)].get("syn", {}).get("schedule", ""))
-                for c in ids[has].tolist()
-                if isinstance(inferred.get(int(c)), Mapping)
-            ]
-            names = [n for n in names if n]
-            schedule = max(set(names), key=names.count) if names else ""
+            schedule = _longest_schedule(ids[has], lost.columns["syn_retries"][pos[has]], inferred)
         out.append(
             SlowSummary(
                 tag=tag,
@@ -376,9 +371,35 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
                 unfinished=int(len(values) - len(done)) if tag in retried else 0,
                 schedule=schedule,
                 threshold_s=thresholds.get(tag),
+                retries=_retry_range(lost, tag, pos[has]),
             )
         )
     return out
+
+
+def _retry_range(lost: DelaysTable, tag: SlowTag, pos: np.ndarray) -> tuple[int, int]:
+    column = {SlowTag.SYN_RETRY: "syn_retries", SlowTag.SYNACK_RETRY: "synack_retries"}.get(tag)
+    if column is None or not len(pos):
+        return (0, 0)
+    values = lost.columns[column][pos]
+    return (int(values.min()), int(values.max()))
+
+
+def _longest_schedule(
+    ids: np.ndarray, retries: np.ndarray, inferred: Mapping[int, object]
+) -> str:
+    """The SYN retry schedule the handshake detector named for the connections that retried
+    most (the most common name among them): a shorter series is a prefix of the same timer
+    and names only its start ("one retry after 1 s" where others went on doubling)."""
+    most = ids[retries == retries.max()] if len(retries) else ids
+    names = []
+    for conn in most.tolist():
+        record = inferred.get(int(conn))
+        if isinstance(record, Mapping):
+            syn = record.get("syn")
+            if isinstance(syn, Mapping) and syn.get("schedule"):
+                names.append(str(syn["schedule"]))
+    return max(sorted(set(names)), key=names.count) if names else ""
 
 
 def _opt(value: float) -> float | None:
