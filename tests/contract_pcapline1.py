@@ -92,6 +92,41 @@ SLOW_TAGS = [
     "slow_response",
     "slow_connect",
 ]
+#: Keys after kind/summary/connections of the slow findings (issue 10), in order.
+SLOW_FINDING_KEYS = {
+    "syn_retry_burst": [
+        "server",
+        "of_connections",
+        "share",
+        "window",
+        "connect_p50_s",
+        "connect_max_s",
+        "syn_retries_max",
+        "unanswered",
+        "burst",
+        "connection_count",
+        "explanation",
+    ],
+    "rto_storm": [
+        "server",
+        "of_connections",
+        "share",
+        "window",
+        "at",
+        "connection_count",
+        "explanation",
+    ],
+    "response_jump": [
+        "server",
+        "at",
+        "median_before_s",
+        "median_after_s",
+        "turns_before",
+        "turns_after",
+        "connection_count",
+        "explanation",
+    ],
+}
 COUNT_KEYS = [
     "syn_retransmits",
     "synack_retransmits",
@@ -139,6 +174,13 @@ def check_document(doc: dict[str, Any]) -> None:
         _expect(all(_is_int(c) for c in finding["connections"]), where, "connection ids not int")
         if finding["kind"] == "nat_timestamp":
             _expect(isinstance(finding.get("ip"), str), where, "nat_timestamp without ip")
+        if finding["kind"] in SLOW_FINDING_KEYS:
+            want = SLOW_FINDING_KEYS[finding["kind"]]
+            _expect(
+                list(finding) == ["kind", "summary", "connections", *want],
+                where,
+                f"{finding['kind']} keys {list(finding)}",
+            )
 
 
 def check_capture(cap: dict[str, Any]) -> None:

@@ -182,7 +182,9 @@ def analyze(
         detected.facts, detected.detections, events, _counts(verdicts), thresholds=slow
     )
     connections = delay_columns(connections, lost)
-    found = findings.find_all(segments, connections, events, detections=detected.detections)
+    found = findings.find_all(
+        segments, connections, events, detections=detected.detections, delays=lost
+    )
     analysis = Analysis(
         capture=info,
         segments=segments,

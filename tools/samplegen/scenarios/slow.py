@@ -116,6 +116,7 @@ def syn_retries_succeed(ctx: Ctx, net: int) -> list[Expected]:
                 "read EOF, close()",
             },
             conns,
+            findings=["syn_retry_burst"],  # three of five connections retried their SYN
             capture_format=ETHERNET,
         )
     ]
@@ -247,6 +248,7 @@ def accept_queue_burst(ctx: Ctx, net: int) -> list[Expected]:
                 f"{BURST_GAP_S * 1000:.0f} ms apart, read 1000 B then close",
             },
             conns,
+            findings=["syn_retry_burst"],
             notes=f"Server nstat before/after: {before} -> {after}: {overflows} SYNs dropped on the "
             f"full accept queue ({retried} clients x 2 drops). A SYN meeting a full accept queue "
             "is dropped without a trace on the wire: only the client's retries show it.",
@@ -354,6 +356,7 @@ def rto_episodes_recover(ctx: Ctx, net: int) -> list[Expected]:
                     "in the same recovery",
                 )
             ],
+            findings=[],  # one connection: no cross-connection story
             notes="Loss made with an nft drop rule on the server's input for a fixed time (no "
             "netem on this kernel); the blackouts start 0.6 s and 2.6 s after the stream began.",
             capture_format=ETHERNET,
@@ -409,6 +412,154 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
                     note="the third answer is 1.2 s late; the first is immediate, so no slow tag",
                 )
             ],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+#: The RTO storm: concurrent streams, and one blackout of the server's TCP input.
+STORM_PORTS: tuple[int, ...] = (46101, 46102, 46103, 46104, 46105, 46106)
+STORM_BLACKOUT_S = 1.0
+
+
+def rto_storm(ctx: Ctx, net: int) -> list[Expected]:
+    """Six clients stream to one server at once; the server's host drops all TCP input for
+    1.0 s (an outage on the shared path), then the path heals.
+
+    Every stream is inside an RTO episode during the blackout (each streams 4000 B every
+    50 ms, so each has data in flight when the rule goes in): the RTO ladder of 200 ms
+    doubling (tcp_retransmit_timer) gets through at its third step, ~1.4 s after each one's
+    first lost send (``_recovered_after``), all in the same seconds. The cross-connection
+    finding ``rto_storm`` names the six together.
+    """
+    name = "slow-rto-storm-six-streams.pcap"
+    drop = """table inet outage {
+  chain in {
+    type filter hook input priority 0;
+    meta l4proto tcp drop
+  }
+}
+"""
+    count = len(STORM_PORTS)
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                {"op": "bulk_server", "sock": "l", "count": count, "up": 0, "down": 0},
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        streams = [
+            ctx.actor(
+                pair.client,
+                [
+                    *st.connect(pair.server_ip, port),
+                    st.signal("streaming"),
+                    {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
+                    st.close(),
+                ],
+                f"stream-{port}",
+            )
+            for port in STORM_PORTS
+        ]
+        for a in streams:
+            a.expect("streaming")
+        time.sleep(0.8)
+        pair.server.nft(drop)
+        time.sleep(STORM_BLACKOUT_S)
+        pair.server.run(["nft", "delete", "table", "inet", "outage"])
+        time.sleep(1.5)
+        for a in streams:
+            a.tell("stop")
+        srv.expect("bulk_served", timeout=15)
+        cap.stop(linger=0.5)
+        for a in streams:
+            a.stop()
+        srv.stop()
+    episode = _recovered_after(STORM_BLACKOUT_S)
+    conns = [
+        Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(retransmits=bound(1, None)),
+            delays={"rto_episodes": 1, "rto_unrecovered": 0, "rto_s": round(episode, 3)},
+            slow=["rto_stall"],
+            note=f"inside the {STORM_BLACKOUT_S} s blackout with the five others: RTOs at 0.2, "
+            f"0.6, 1.4 s; the third gets through (~{episode:.1f} s episode), recovered",
+        )
+        for port in STORM_PORTS
+    ]
+    return [
+        Expected(
+            name,
+            f"{count} concurrent streams; the server host drops all TCP input for "
+            f"{STORM_BLACKOUT_S} s; every stream stalls on RTOs at once and recovers",
+            "client",
+            {
+                "server_nft": f"input: meta l4proto tcp drop, for {STORM_BLACKOUT_S} s",
+                "clients": f"ports {STORM_PORTS[0]}..{STORM_PORTS[-1]}, 4000 B every 50 ms each",
+            },
+            conns,
+            findings=["rto_storm"],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The response-time step: how many quick answers, then how many slow ones, and how slow.
+JUMP_FAST, JUMP_SLOW, JUMP_SLOW_S = 10, 10, 0.3
+
+
+def response_jump(ctx: Ctx, net: int) -> list[Expected]:
+    """Two connections to one server, used in turn; the server answers its first
+    ``JUMP_FAST`` requests at once and every later one after ``JUMP_SLOW_S`` s (a backend that
+    slowed down at one moment). The cross-connection finding ``response_jump`` names the
+    moment: median ~0 s before, ~0.3 s after."""
+    name = "slow-response-jump.pcap"
+    ports = (42201, 42202)
+    server: list[st.Step] = [*st.listen(), st.accept("c0"), st.accept("c1")]
+    client: list[st.Step] = []
+    for k, port in enumerate(ports):
+        client += st.connect(f"10.{net}.0.2", port, sock=f"s{k}")
+    for turn in range(JUMP_FAST + JUMP_SLOW):
+        k = turn % len(ports)
+        delay = JUMP_SLOW_S if turn >= JUMP_FAST else 0.0
+        server += [st.recv(100, f"c{k}"), *([st.sleep(delay)] if delay else []), st.send(1000, f"c{k}")]
+        client += [st.send(100, f"s{k}"), st.recv(1000, f"s{k}"), st.sleep(0.02)]
+    for k in range(len(ports)):
+        client += [st.close(f"s{k}")]
+        server += [st.recv_eof(f"c{k}"), st.close(f"c{k}")]
+    run_pair(ctx, net, name, client, server)
+    per_conn = (JUMP_FAST + JUMP_SLOW) // len(ports)
+    conns = [
+        Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(),
+            delays={"responses": per_conn, "response_max_s": JUMP_SLOW_S},
+            slow=[],
+            note=f"{per_conn} request/response turns, alternating with the other connection; "
+            f"the server's answers from the {JUMP_FAST + 1}th request on come {JUMP_SLOW_S} s late "
+            "(the first answer is quick: no slow tag)",
+        )
+        for port in ports
+    ]
+    return [
+        Expected(
+            name,
+            f"two connections, {JUMP_FAST + JUMP_SLOW} requests in turn; the server answers the "
+            f"first {JUMP_FAST} at once, the rest {JUMP_SLOW_S} s late",
+            "client",
+            {"server": f"read 100 B, (from request {JUMP_FAST + 1}: sleep {JUMP_SLOW_S} s), send 1000 B"},
+            conns,
+            findings=["response_jump"],
             capture_format=ETHERNET,
         )
     ]
