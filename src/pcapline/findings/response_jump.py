@@ -13,7 +13,9 @@ Signature and thresholds (conservative: a busy server's times spread widely with
 step): per server ip:port, the turns in answer order; a split with at least ``MIN_SIDE``
 turns on each side where the median after is at least ``MIN_RATIO`` times the median before
 and at least ``MIN_JUMP_S`` more, and the two sides barely overlap (the after side's lower
-quartile above the before side's upper quartile). Of the splits that qualify, the one that
+quartile above the before side's 90th percentile: a corpus capture of OpenFlow's
+asynchronous messages over eleven days, whose "answers" spread from 3 ms to 867 s, had a
+split passing a looser test). Of the splits that qualify, the one that
 leaves each side closest to its own median (least absolute deviation) names the moment.
 """
 
@@ -66,7 +68,7 @@ def _jump(times_s: np.ndarray) -> _Jump | None:
         med_b, med_a = float(np.median(before)), float(np.median(after))
         if med_a < MIN_RATIO * med_b or med_a - med_b < MIN_JUMP_S:
             continue
-        if np.percentile(after, 25) <= np.percentile(before, 75):
+        if np.percentile(after, 25) <= np.percentile(before, 90):
             continue
         # The moment: the split that leaves each side closest to its own median (the least
         # absolute deviation, the usual single change-point cost).
