@@ -344,7 +344,8 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
     )
     if measured:
         _expect(
-            d["response_median_s"] <= d["response_max_s"] and d["response_s"] <= d["response_max_s"],
+            d["response_median_s"] <= d["response_max_s"]
+            and d["response_s"] <= d["response_max_s"],
             wd,
             "median and first response <= max",
         )

@@ -39,7 +39,10 @@ def test_slow_sample_says_so_first_and_lists_the_slow_connections(
     out = capsys.readouterr().out
     head = out.split("\n\n", 1)[0]  # the summary, before the table
     flat = " ".join(head.split())  # the summary wraps at the terminal width
-    assert "3 of 5 connections needed SYN retries (1 to 2 each): connect p50 1.02 s, max 3.02 s" in flat
+    assert (
+        "3 of 5 connections needed SYN retries (1 to 2 each): connect p50 1.02 s, max 3.02 s"
+        in flat
+    )
     # the schedule of the connection that retried most, not of the commonest (one retry)
     assert "(doubling from 1 s (Linux before 6.5" in flat
     assert "one retry after" not in flat

@@ -385,9 +385,7 @@ def _retry_range(lost: DelaysTable, tag: SlowTag, pos: np.ndarray) -> tuple[int,
     return (int(values.min()), int(values.max()))
 
 
-def _longest_schedule(
-    ids: np.ndarray, retries: np.ndarray, inferred: Mapping[int, object]
-) -> str:
+def _longest_schedule(ids: np.ndarray, retries: np.ndarray, inferred: Mapping[int, object]) -> str:
     """The SYN retry schedule the handshake detector named for the connections that retried
     most (the most common name among them): a shorter series is a prefix of the same timer
     and names only its start ("one retry after 1 s" where others went on doubling)."""
@@ -526,9 +524,11 @@ def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> n
     server. Without the handshake the roles are guessed and the turn may answer something
     sent before the capture began: no judgement.
     """
-    rtt_s = np.nan_to_num(columns["handshake_rtt_ms"] / 1e3)
-    opened = ~np.isnan(columns["connect_s"])
-    return opened & (columns["response_s"] - rtt_s >= limits.response_s)
+    rtt_s = np.nan_to_num(np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3)
+    opened = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
+    late = np.asarray(columns["response_s"], dtype=float) - rtt_s >= limits.response_s
+    out: np.ndarray = np.logical_and(opened, late)
+    return out
 
 
 # --- columnar measures ------------------------------------------------------------------
@@ -570,7 +570,10 @@ class Turns:
         read through ``DelaysTable.columns``, which ``select`` filters itself)."""
         rows = np.isin(self.conn, list(keep))
         return replace(
-            self, conn=self.conn[rows], answer_ns=self.answer_ns[rows], response_s=self.response_s[rows]
+            self,
+            conn=self.conn[rows],
+            answer_ns=self.answer_ns[rows],
+            response_s=self.response_s[rows],
         )
 
 

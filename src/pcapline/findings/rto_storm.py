@@ -100,7 +100,7 @@ def find(data: FindingInput) -> list[Finding]:
             continue
         seconds = (storm.end_ns - storm.start_ns) / 1e9
         summary = (
-            f"{len(storm.stalled)} of {open_then} open connection(s) to {str(server)} stalled on "
+            f"{len(storm.stalled)} of {open_then} open connection(s) to {server!s} stalled on "
             f"retransmission timeouts at the same time (within {seconds:.1f} s): an outage on "
             "the path"
         )

@@ -395,7 +395,10 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
             "one connection, five request/response turns; the server answers after "
             + ", ".join(f"{d} s" for d in TURN_DELAYS_S),
             "client",
-            {"server": "per turn: read 100 B, sleep, send 1000 B", "client": "send 100 B, read 1000 B"},
+            {
+                "server": "per turn: read 100 B, sleep, send 1000 B",
+                "client": "send 100 B, read 1000 B",
+            },
             [
                 Conn(
                     {"client_port": port},
@@ -530,7 +533,11 @@ def response_jump(ctx: Ctx, net: int) -> list[Expected]:
     for turn in range(JUMP_FAST + JUMP_SLOW):
         k = turn % len(ports)
         delay = JUMP_SLOW_S if turn >= JUMP_FAST else 0.0
-        server += [st.recv(100, f"c{k}"), *([st.sleep(delay)] if delay else []), st.send(1000, f"c{k}")]
+        server += [
+            st.recv(100, f"c{k}"),
+            *([st.sleep(delay)] if delay else []),
+            st.send(1000, f"c{k}"),
+        ]
         client += [st.send(100, f"s{k}"), st.recv(1000, f"s{k}"), st.sleep(0.02)]
     for k in range(len(ports)):
         client += [st.close(f"s{k}")]
@@ -557,7 +564,9 @@ def response_jump(ctx: Ctx, net: int) -> list[Expected]:
             f"two connections, {JUMP_FAST + JUMP_SLOW} requests in turn; the server answers the "
             f"first {JUMP_FAST} at once, the rest {JUMP_SLOW_S} s late",
             "client",
-            {"server": f"read 100 B, (from request {JUMP_FAST + 1}: sleep {JUMP_SLOW_S} s), send 1000 B"},
+            {
+                "server": f"read 100 B, (from request {JUMP_FAST + 1}: sleep {JUMP_SLOW_S} s), send 1000 B"
+            },
             conns,
             findings=["response_jump"],
             capture_format=ETHERNET,
