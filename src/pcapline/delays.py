@@ -254,6 +254,11 @@ class DelaysTable(Mapping[int, Delays]):
             slow=tuple(c["slow"][i]),
         )
 
+    def stalls_of(self, conn: int) -> tuple[Stall, ...]:
+        """One connection's stalls without building its whole ``Delays`` (cross-connection
+        readers visit every stalled connection)."""
+        return self.stalls.get(conn, _NOTHING).stalls
+
     def __iter__(self) -> Iterator[int]:
         return (int(c) for c in self.ids)
 

@@ -34,8 +34,9 @@ KIND = "response_jump"
 MIN_SIDE = 8
 MIN_RATIO = 4.0
 MIN_JUMP_S = 0.2
-#: Splits tried per server: every one up to this many turns, else this many evenly spaced.
-MAX_SPLITS = 200
+#: Splits tried per server: every one up to this many, else this many evenly spaced, then
+#: every split around the best of those.
+MAX_SPLITS = 64
 
 EXPLANATION = (
     "The server answered quickly until this moment and slowly from then on, on its connections "
@@ -54,16 +55,28 @@ class _Jump:
 
 
 def _jump(times_s: np.ndarray) -> _Jump | None:
-    """The qualifying split with the biggest jump of the medians, if any."""
+    """The qualifying split that leaves each side closest to its own median, if any."""
     n = len(times_s)
     if n < 2 * MIN_SIDE:
         return None
-    candidates = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
-    if len(candidates) > MAX_SPLITS:
-        candidates = np.unique(np.linspace(MIN_SIDE, n - MIN_SIDE, MAX_SPLITS).astype(np.int64))
+    if np.count_nonzero(times_s >= MIN_JUMP_S) < MIN_SIDE // 2:
+        return None  # an after side's median >= MIN_JUMP_S needs half its turns that slow
+    every = np.arange(MIN_SIDE, n - MIN_SIDE + 1)
+    if len(every) <= MAX_SPLITS:
+        return _best_split(times_s, every.tolist())
+    coarse = np.unique(np.linspace(MIN_SIDE, n - MIN_SIDE, MAX_SPLITS).astype(np.int64))
+    rough = _best_split(times_s, coarse.tolist())
+    if rough is None:
+        return None
+    step = int(np.ceil((n - 2 * MIN_SIDE) / (MAX_SPLITS - 1)))
+    near = every[(every >= rough.split - step) & (every <= rough.split + step)]
+    return _best_split(times_s, near.tolist()) or rough
+
+
+def _best_split(times_s: np.ndarray, candidates: list[int]) -> _Jump | None:
     best: _Jump | None = None
     best_cost = 0.0
-    for k in candidates.tolist():
+    for k in candidates:
         before, after = times_s[:k], times_s[k:]
         med_b, med_a = float(np.median(before)), float(np.median(after))
         if med_a < MIN_RATIO * med_b or med_a - med_b < MIN_JUMP_S:

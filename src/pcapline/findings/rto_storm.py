@@ -77,7 +77,7 @@ def find(data: FindingInput) -> list[Finding]:
     for conn in lost.stalls:
         if conn not in server_of:
             continue
-        for stall in lost[conn].stalls:
+        for stall in lost.stalls_of(conn):
             if stall.cause is StallCause.RTO:
                 spans[server_of[conn]].append((stall.start_ns, stall.end_ns, conn))
     findings = []

@@ -106,7 +106,9 @@ def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
     failed = connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES}).tolist()
     per = Counter(str(t) for row in tags for t in row)
     return {
-        "slow_connections": sum(1 for row, bad in zip(tags, failed, strict=True) if row and not bad),
+        "slow_connections": sum(
+            1 for row, bad in zip(tags, failed, strict=True) if row and not bad
+        ),
         "slow": {tag.value: per[tag.value] for tag in SlowTag if per[tag.value]},
     }
 

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from pcapline.delays import DelaysTable
 from pcapline.model import StallCause
 from pcapline.render.palette import STALL_COLOURS, trace
 
 if TYPE_CHECKING:
-    from pcapline.delays import Delays
+    from pcapline.delays import Delays, Stall
 
 #: How far under its bar (in rows) a connection's strip is drawn.
 OFFSET = 0.3
@@ -38,11 +39,17 @@ def stall_rows(delays: Mapping[int, Delays], ids: Iterable[int]) -> pd.DataFrame
     Reads only the connections that have stalls (``DelaysTable.stalls``: the visited ones)
     when the table offers them, so a capture of healthy connections costs nothing here."""
     wanted = set(int(i) for i in ids)
-    having = getattr(delays, "stalls", None)
-    candidates = wanted & set(having) if having is not None else wanted & set(delays)
+    if isinstance(delays, DelaysTable):
+        candidates, stalls_of = wanted & set(delays.stalls), delays.stalls_of
+    else:
+        candidates = wanted & set(delays)
+
+        def stalls_of(conn: int) -> tuple[Stall, ...]:
+            return delays[conn].stalls
+
     out: list[tuple[int, str, int, int, bool]] = []
     for conn in sorted(candidates):
-        for s in delays[conn].stalls:
+        for s in stalls_of(conn):
             out.append((conn, s.cause.value, s.start_ns, s.end_ns, s.recovered))
     return pd.DataFrame(out, columns=["conn", "cause", "start_ns", "end_ns", "recovered"])
 
