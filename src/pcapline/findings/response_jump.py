@@ -97,6 +97,8 @@ def find(data: FindingInput) -> list[Finding]:
     if lost is None or lost.turns is None or conns.empty or len(lost.turns.conn) < 2 * MIN_SIDE:
         return []
     turns = lost.turns
+    if np.count_nonzero(turns.response_s >= MIN_JUMP_S) < MIN_SIDE // 2:
+        return []  # no server can have a jump (``_jump``'s first test, for the whole capture)
     table = pd.DataFrame(
         {"id": turns.conn, "answer_ns": turns.answer_ns, "response_s": turns.response_s}
     ).merge(conns[["id", "server_ip", "server_port"]], on="id", how="inner")
