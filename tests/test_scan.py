@@ -183,7 +183,10 @@ def test_local_and_dask_give_identical_results() -> None:
         remote = scan(paths, scheduler=cluster.scheduler_address)
     assert render(remote, "json") == render(local, "json")
     assert [c.path for c in remote] == sorted(c.path for c in remote)
-    assert sum(len(c.findings) for c in remote) == 1
+    kinds = sorted(f["kind"] for c in remote for f in c.findings)
+    # nat_timestamp on crafted-nat-tw-recycle; syn_retry_burst on the two crafted captures whose
+    # server drops ~35-40 % of SYNs at random (crafted-nat-overload-drops, -single-host-overload)
+    assert kinds == ["nat_timestamp", "syn_retry_burst", "syn_retry_burst"]
 
 
 @pytest.mark.slow
