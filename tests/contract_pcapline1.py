@@ -75,6 +75,9 @@ DELAY_KEYS = [
     "handshake_rtt_ms",
     "data_rtt_ms",
     "response_s",
+    "responses",
+    "response_max_s",
+    "response_median_s",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -97,6 +100,41 @@ SLOW_TAGS = [
     "slow_response",
     "slow_connect",
 ]
+#: Keys after kind/summary/connections of the slow findings (issue 10), in order.
+SLOW_FINDING_KEYS = {
+    "syn_retry_burst": [
+        "server",
+        "of_connections",
+        "share",
+        "window",
+        "connect_p50_s",
+        "connect_max_s",
+        "syn_retries_max",
+        "unanswered",
+        "burst",
+        "connection_count",
+        "explanation",
+    ],
+    "rto_storm": [
+        "server",
+        "of_connections",
+        "share",
+        "window",
+        "at",
+        "connection_count",
+        "explanation",
+    ],
+    "response_jump": [
+        "server",
+        "at",
+        "median_before_s",
+        "median_after_s",
+        "turns_before",
+        "turns_after",
+        "connection_count",
+        "explanation",
+    ],
+}
 COUNT_KEYS = [
     "syn_retransmits",
     "synack_retransmits",
@@ -144,6 +182,13 @@ def check_document(doc: dict[str, Any]) -> None:
         _expect(all(_is_int(c) for c in finding["connections"]), where, "connection ids not int")
         if finding["kind"] == "nat_timestamp":
             _expect(isinstance(finding.get("ip"), str), where, "nat_timestamp without ip")
+        if finding["kind"] in SLOW_FINDING_KEYS:
+            want = SLOW_FINDING_KEYS[finding["kind"]]
+            _expect(
+                list(finding) == ["kind", "summary", "connections", *want],
+                where,
+                f"{finding['kind']} keys {list(finding)}",
+            )
 
 
 def check_capture(cap: dict[str, Any]) -> None:
@@ -312,15 +357,36 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         return
     wd = w + ".delays"
     _expect(isinstance(d, dict) and list(d) == DELAY_KEYS, wd, f"keys {list(d)}")
-    for key in ("connect_s", "handshake_rtt_ms", "data_rtt_ms", "response_s", "longest_silence_s"):
+    for key in (
+        "connect_s",
+        "handshake_rtt_ms",
+        "data_rtt_ms",
+        "response_s",
+        "response_max_s",
+        "response_median_s",
+        "longest_silence_s",
+    ):
         _expect(d[key] is None or (_is_num(d[key]) and d[key] >= 0), wd, f"{key} {d[key]!r}")
     for key in ("rto_s", "fast_recovery_s", "zero_window_s", "stalled_s"):
         _expect(_is_num(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
-    for key in ("syn_retries", "synack_retries", "rto_episodes", "rto_unrecovered"):
+    for key in ("syn_retries", "synack_retries", "responses", "rto_episodes", "rto_unrecovered"):
         _expect(_is_int(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
     _expect(_is_int(d["fast_recovery_episodes"]), wd, "fast_recovery_episodes")
     _expect(len(d["syn_gaps_s"]) == d["syn_retries"], wd, "one SYN gap per retry")
     _expect(d["rto_unrecovered"] <= d["rto_episodes"], wd, "rto_unrecovered <= rto_episodes")
+    measured = d["responses"] > 0
+    _expect(
+        (d["response_max_s"] is not None) == measured == (d["response_s"] is not None),
+        wd,
+        "response_s and response_max_s set exactly when a turn was measured",
+    )
+    if measured:
+        _expect(
+            d["response_median_s"] <= d["response_max_s"]
+            and d["response_s"] <= d["response_max_s"],
+            wd,
+            "median and first response <= max",
+        )
     _expect(d["longest_silence_side"] in ("client", "server", None), wd, "longest_silence_side")
     _expect(isinstance(d["stalls"], list), wd, "stalls")
     for j, stall in enumerate(d["stalls"]):

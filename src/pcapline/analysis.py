@@ -203,7 +203,9 @@ def analyze(
         index=connections.index,
         dtype=object,
     )
-    found = findings.find_all(segments, connections, events, detections=detected.detections)
+    found = findings.find_all(
+        segments, connections, events, detections=detected.detections, delays=lost
+    )
     analysis = Analysis(
         capture=info,
         segments=segments,

@@ -659,7 +659,15 @@ def slow_summary(s: SlowSummary) -> str:
     over = f" (over {_s(s.threshold_s)})" if s.threshold_s is not None else ""
     if s.tag in (SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY):
         what = "SYN" if s.tag is SlowTag.SYN_RETRY else "SYN+ACK"
-        text = f"{share} needed {what} retries"
+        fewest, most_retries = s.retries
+        many = (
+            f" ({fewest} to {most_retries} each)"
+            if 0 < fewest < most_retries
+            else f" ({most_retries} each)"
+            if most_retries > 1
+            else ""
+        )
+        text = f"{share} needed {what} retries{many}"
         if spread:
             text += f": connect {spread}"
         if s.unfinished:

@@ -41,6 +41,11 @@ SCENARIOS: list[Scenario] = [
     Scenario("syn-flood-cookies", 27, opening.syn_flood_cookies, 11),
     # slow, not dead: connections that succeed after SYN retries or a late answer
     Scenario("slow-syn-retries", 28, slow.syn_retries_succeed, 8),
+    Scenario("slow-accept-burst", 29, slow.accept_queue_burst, 6),
+    Scenario("slow-rto-recover", 47, slow.rto_episodes_recover, 6),
+    Scenario("slow-response-turns", 48, slow.response_turns, 4),
+    Scenario("slow-rto-storm", 49, slow.rto_storm, 6),
+    Scenario("slow-response-jump", 50, slow.response_jump, 5),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),

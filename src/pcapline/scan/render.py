@@ -48,6 +48,7 @@ def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = 
         ("frames", "right"),
         ("conns", "right"),
         ("fates", "left"),
+        ("slow", "right"),
         ("findings", "left"),
     ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
@@ -59,6 +60,7 @@ def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = 
                 "",
                 f"[red]error: {_escape(c.error)}[/red]" if color else f"error: {c.error}",
                 "",
+                "",
             )
         else:
             table.add_row(
@@ -66,6 +68,7 @@ def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = 
                 str(c.frames),
                 str(c.connections),
                 fates_text(c.fates),
+                str(c.slow_connections) if c.slow_connections else "",
                 findings_text(c.findings),
             )
     buffer = io.StringIO()
@@ -104,7 +107,17 @@ def to_csv(captures: Sequence[CaptureSummary]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        ["path", "frames", "connections", *FATE_ORDER, "findings", "finding_kinds", "error"]
+        [
+            "path",
+            "frames",
+            "connections",
+            *FATE_ORDER,
+            "findings",
+            "finding_kinds",
+            "error",
+            "slow_connections",
+            "slow_tags",
+        ]
     )
     for c in captures:
         kinds = ";".join(sorted({str(f.get("kind")) for f in c.findings}))
@@ -117,6 +130,8 @@ def to_csv(captures: Sequence[CaptureSummary]) -> str:
                 len(c.findings),
                 kinds,
                 c.error or "",
+                c.slow_connections,
+                ";".join(f"{tag}={n}" for tag, n in c.slow.items()),
             ]
         )
     return buffer.getvalue()
@@ -134,10 +149,10 @@ section{margin:1.5em 0;border-top:1px solid #ddd}code{background:#f4f4f4}
 <h1>pcapline scan</h1>
 <p>{{ captures|length }} capture(s), {{ errors }} unreadable, {{ connections }} connection(s),
 {{ findings|length }} finding(s). Schema {{ schema }}.</p>
-<table><thead><tr><th>capture</th><th>frames</th><th>connections</th><th>fates</th><th>findings</th></tr></thead><tbody>
+<table><thead><tr><th>capture</th><th>frames</th><th>connections</th><th>fates</th><th>slow</th><th>findings</th></tr></thead><tbody>
 {% for c in captures %}<tr><td><a href="#c{{ loop.index }}">{{ c.path }}</a></td>
-{% if c.error %}<td colspan="4" class="err">error: {{ c.error }}</td>
-{% else %}<td class="n">{{ c.frames }}</td><td class="n">{{ c.connections }}</td><td>{{ fates_text(c.fates) }}</td><td>{{ findings_text(c.findings) }}</td>{% endif %}</tr>
+{% if c.error %}<td colspan="5" class="err">error: {{ c.error }}</td>
+{% else %}<td class="n">{{ c.frames }}</td><td class="n">{{ c.connections }}</td><td>{{ fates_text(c.fates) }}</td><td class="n">{{ c.slow_connections or "" }}</td><td>{{ findings_text(c.findings) }}</td>{% endif %}</tr>
 {% endfor %}</tbody></table>
 {% for c in captures %}<section id="c{{ loop.index }}"><h2>{{ c.path }}</h2>
 {% if c.error %}<p class="err">Not analysed: {{ c.error }}</p>{% else %}
@@ -165,7 +180,7 @@ def to_html(captures: Sequence[CaptureSummary]) -> str:
 
 
 def matched(captures: Sequence[CaptureSummary], kinds: frozenset[str]) -> Counter[str]:
-    """How many times each ``--fail-on`` name (a finding kind or a fate) occurs."""
+    """How many times each ``--fail-on`` name (a finding kind, a fate or a slow tag) occurs."""
     hits: Counter[str] = Counter()
     for c in captures:
         for f in c.findings:
@@ -174,4 +189,7 @@ def matched(captures: Sequence[CaptureSummary], kinds: frozenset[str]) -> Counte
         for fate, n in c.fates.items():
             if fate in kinds and n:
                 hits[fate] += n
+        for tag, n in c.slow.items():
+            if tag in kinds and n:
+                hits[tag] += n
     return hits

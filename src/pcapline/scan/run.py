@@ -17,13 +17,17 @@ import glob
 import multiprocessing
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcapline.errors import PcaplineError, UsageError
-from pcapline.model import Fate
+from pcapline.model import FAILURE_FATES, Fate, SlowTag
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Names a directory walk picks up (explicit file arguments are always scanned).
 CAPTURE_SUFFIXES: tuple[str, ...] = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap0", ".ntar")
@@ -43,6 +47,8 @@ class CaptureSummary:
     findings: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0  # analysis wall time: for throughput figures, never rendered
+    slow_connections: int = 0  # connections with a ``slow`` tag that did not fail
+    slow: dict[str, int] = field(default_factory=dict)  # slow tag -> connections (any fate)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +58,8 @@ class CaptureSummary:
             "fates": dict(self.fates),
             "findings": list(self.findings),
             "error": self.error,
+            "slow_connections": self.slow_connections,
+            "slow": dict(self.slow),
         }
 
 
@@ -85,7 +93,24 @@ def summarize_capture(path: str) -> CaptureSummary:
         fates=fates,
         findings=[plain(f.to_dict()) for f in analysis.findings],
         seconds=time.perf_counter() - started,
+        **slow_counts(analysis.connections),
     )
+
+
+def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
+    """``slow_connections`` (tagged, not failed: the "slow, not failed" of ``analyze``) and
+    ``slow`` (connections per tag, any fate: what ``--fail-on`` matches)."""
+    if connections.empty or "slow" not in connections.columns:
+        return {"slow_connections": 0, "slow": {}}
+    tags = connections["slow"].tolist()
+    failed = connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES}).tolist()
+    per = Counter(str(t) for row in tags for t in row)
+    return {
+        "slow_connections": sum(
+            1 for row, bad in zip(tags, failed, strict=True) if row and not bad
+        ),
+        "slow": {tag.value: per[tag.value] for tag in SlowTag if per[tag.value]},
+    }
 
 
 def expand_paths(paths: Sequence[str]) -> list[str]:
