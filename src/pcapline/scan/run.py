@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import multiprocessing
 import multiprocessing.context
 import os
@@ -432,9 +433,15 @@ def _run_dask(
         if on_result:
             on_result(summary)
 
+    # The client logs each lost worker and rescheduled task; the rows and the exit code say
+    # what matters, once.
+    client_log = logging.getLogger("distributed.client")
+    level = client_log.level
+    client_log.setLevel(logging.ERROR)
     try:
         _dask_loop(client, paths, deliver, patience)
     finally:
+        client_log.setLevel(level)
         client.close()  # type: ignore[no-untyped-call]
     return out
 
@@ -490,9 +497,8 @@ def _dask_result(future: Any, path: str) -> CaptureSummary:
     try:
         summary: CaptureSummary = future.result()
     except KilledWorker:
-        return CaptureSummary(
-            path, error=worker_died(path, "a Dask worker, every retry"), lost=True
-        )
+        how = "KilledWorker: every Dask worker that tried it died"
+        return CaptureSummary(path, error=worker_died(path, how), lost=True)
     except Exception as exc:  # the task never ran to completion: say why, scan the rest
         return CaptureSummary(
             path, error=f"Dask task failed: {type(exc).__name__}: {_one_line(exc)}", lost=True
