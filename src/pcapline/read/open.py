@@ -54,6 +54,8 @@ UNSUPPORTED_MAGIC: dict[str, bytes] = {
 _CHUNK = 1 << 20
 #: Largest piece a decompressor may produce from one call (bounded memory whatever the ratio).
 _PIECE = 4 << 20
+#: Compressed input fed per call (zstd's output per call is bounded only by its input).
+_FEED = 1 << 16
 #: Environment variable holding the decompression cap (bytes; K/M/G/T suffixes, powers of 1024).
 MAX_DECOMPRESSED_ENV = "PCAPLINE_MAX_DECOMPRESSED"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -139,20 +141,19 @@ def _finished(dec: Any) -> bool:
     return bool(getattr(dec, "eof", False))
 
 
-def _pieces(kind: str, dec: Any, chunk: bytes) -> Iterator[bytes]:
-    """Decompress ``chunk`` in pieces of at most ``_PIECE`` bytes (a bomb never lands in RAM)."""
+def _pieces(kind: str, dec: Any, data: Any) -> Iterator[bytes]:
+    """Decompress one small input in pieces of at most ``_PIECE`` bytes (a bomb never lands
+    in RAM)."""
     if kind == "gzip":
-        out = dec.decompress(chunk, _PIECE)
-        yield out
+        yield dec.decompress(data, _PIECE)
         while dec.unconsumed_tail and not dec.eof:
             yield dec.decompress(dec.unconsumed_tail, _PIECE)
     elif kind in ("bzip2", "xz"):
-        yield dec.decompress(chunk, _PIECE)
+        yield dec.decompress(data, _PIECE)
         while not dec.eof and not dec.needs_input:
             yield dec.decompress(b"", _PIECE)
-    else:  # zstd's decompressobj has no output bound: feed it small inputs instead
-        for at in range(0, len(chunk), 1 << 14):
-            yield dec.decompress(chunk[at : at + (1 << 14)])
+    else:  # zstd's decompressobj has no output bound: the small input bounds it
+        yield dec.decompress(data)
 
 
 class _Spill:
@@ -196,16 +197,19 @@ def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
     dec: Any = None  # None between members: concatenated gzip/bz2/xz/zstd (``cat a.gz b.gz``)
     capped = False
     try:
-        while not capped and (chunk := raw.read(_CHUNK)):
-            while chunk and not capped:
+        while not capped and (block := raw.read(_CHUNK)):
+            # Fed in small inputs: damage further on loses only the output of the last input
+            # (a decompressor that raises returns nothing of that call).
+            chunk = memoryview(block)
+            while len(chunk) and not capped:
                 dec = dec or _decompressor(kind)
-                for piece in _pieces(kind, dec, chunk):
+                data, chunk = chunk[:_FEED], chunk[_FEED:]
+                for piece in _pieces(kind, dec, data):
                     if not out.write(piece):
                         capped = True
                         break
-                if capped or not _finished(dec):
-                    break
-                chunk, dec = dec.unused_data, None
+                if _finished(dec):  # the next member starts in what this one left
+                    chunk, dec = memoryview(bytes(dec.unused_data) + bytes(chunk)), None
         if capped:
             warnings.append(
                 f"{kind} data decompresses to more than {_human(limit)} (the "
