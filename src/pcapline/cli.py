@@ -444,7 +444,12 @@ def _stdout_takes_unicode() -> bool:
 
 def _write(text: str, output: str | None) -> None:
     if output is None or output == "-":
-        click.echo(text, nl=False)
+        try:
+            click.echo(text, nl=False)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk behind a redirection: one line, exit 2
+            raise OutputError(f"cannot write standard output: {exc.strerror or exc}") from exc
         return
     _write_with(lambda stream: _write_text(stream, text), output)
 
@@ -557,7 +562,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _error("interrupted", 130)
     except MemoryError:
         return _error(
-            "out of memory: the capture is too big for this machine's RAM "
+            "out of memory: the capture needs more memory than this process may use "
             "(analyse a slice of it: editcap -r, or tcpdump -r ... -w with a filter)",
             EXIT_INPUT,
         )

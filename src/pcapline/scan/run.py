@@ -78,7 +78,7 @@ def summarize_capture(path: str) -> CaptureSummary:
         analysis = analyze(path)
     except MemoryError:
         return CaptureSummary(
-            path, error=out_of_memory(path), seconds=time.perf_counter() - started
+            path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
         )
     except PcaplineError as exc:
         return CaptureSummary(path, error=str(exc), seconds=time.perf_counter() - started)
