@@ -325,8 +325,6 @@ def _open_file(path: str) -> RawSource:
     flags = os.O_RDONLY | (os.O_NONBLOCK if kind_of_file == "fifo" else 0)
     try:
         fd = os.open(path, flags)
-    except IsADirectoryError:
-        raise CaptureError(f"{path}: is a directory, not a capture file") from None
     except FileNotFoundError:
         raise CaptureError(f"{path}: no such file") from None
     except PermissionError:
@@ -359,7 +357,9 @@ def _check_file_kind(path: str) -> str:
         mode = os.stat(path).st_mode
     except OSError:
         return "file"  # open() below says what is wrong
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+    if stat.S_ISDIR(mode):
+        raise CaptureError(f"{path}: is a directory, not a capture file")
+    if stat.S_ISREG(mode):
         return "file"
     if stat.S_ISFIFO(mode):
         return "fifo"
