@@ -279,24 +279,34 @@ def _pool_round(
     """Run ``paths`` in one pool until done or broken: (in flight when it broke, not started)."""
     pending = iter(paths)
     in_flight: dict[Future[CaptureSummary], str] = {}
+    unsent: list[str] = []
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
     try:
         for path in _take(pending, IN_FLIGHT_PER_WORKER * workers):
+            unsent = [path]
             in_flight[_submit(pool, path)] = path
+        unsent = []
         while in_flight:
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken = False
             for future in done:
                 try:
                     summary = future.result()
                 except BrokenProcessPool:
-                    # Which worker died is not said: every capture in flight is a suspect.
-                    return sorted(in_flight.values()), list(pending)
+                    broken = True  # deliver what did finish first
+                    continue
                 del in_flight[future]
                 deliver(summary)
-                nxt = next(pending, None)
-                if nxt is not None:
-                    in_flight[_submit(pool, nxt)] = nxt
+            if broken:
+                # Which worker died is not said: every capture still in flight is a suspect.
+                return sorted(in_flight.values()), list(pending)
+            for nxt in _take(pending, len(done)):
+                unsent = [nxt]
+                in_flight[_submit(pool, nxt)] = nxt
+                unsent = []
         return [], []
+    except BrokenProcessPool:  # broke while submitting: that capture had not started
+        return sorted(in_flight.values()), [*unsent, *pending]
     finally:
         _stop_pool(pool)
 
