@@ -6,8 +6,11 @@ and a tiny tmpfs (when this user may mount one) fill up; the CLI runs as a subpr
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import signal
+import time
 import resource
 import subprocess
 import sys
@@ -96,3 +99,41 @@ def test_a_full_filesystem_leaves_no_partial_report(tmp_path: Path) -> None:
     )
     assert leftovers == ["report.json"]  # no temporary .part file left behind
     assert json.loads(kept)["schema"] == "pcapline/1"  # the earlier report, whole
+
+
+def test_ctrl_c_leaves_no_temporary_file(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import make_giant
+
+    plain = tmp_path / "long.pcap"
+    make_giant.keepalive(plain, 100_000)
+    packed = tmp_path / "long.pcap.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes(), compresslevel=1))
+    plain.unlink()
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    out = tmp_path / "out" / "report.json"
+    out.parent.mkdir()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pcapline",
+            "analyze",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+            str(packed),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "TMPDIR": str(spill)},
+        start_new_session=True,
+    )
+    time.sleep(4)  # reading or analysing (several seconds in all)
+    assert process.poll() is None
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err.strip()) == (130, "pcapline: error: interrupted")
+    assert list(spill.iterdir()) == [] and list(out.parent.iterdir()) == []
