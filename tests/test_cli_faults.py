@@ -9,11 +9,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
-import time
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
