@@ -137,3 +137,20 @@ def test_ctrl_c_leaves_no_temporary_file(tmp_path: Path) -> None:
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err.strip()) == (130, "pcapline: error: interrupted")
     assert list(spill.iterdir()) == [] and list(out.parent.iterdir()) == []
+
+
+def test_report_file_modes_and_symlinks_are_kept(tmp_path: Path) -> None:
+    new = tmp_path / "new.json"
+    assert _cli("analyze", "--format", "json", "-o", str(new), str(SAMPLE)).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would have made it
+    new.chmod(0o600)
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    for path in (new, link):
+        assert _cli("analyze", "--format", "json", "-o", str(path), str(SAMPLE)).returncode == 0
+    assert new.stat().st_mode & 0o777 == 0o600
+    assert link.is_symlink() and json.loads(real.read_text())["schema"] == "pcapline/1"

@@ -462,7 +462,8 @@ def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
     """Write ``output`` whole or not at all: a regular file is written beside it under a
     temporary name and renamed when complete, so a full disk, an error or Ctrl-C never leaves
     a truncated report (the temporary file is removed). Devices and pipes are written as is."""
-    target = output if _is_regular_or_new(output) else None
+    # through a symlink: replace the file it points to, not the link
+    target = os.path.realpath(output) if _is_regular_or_new(output) else None
     temporary: str | None = None
     try:
         if target is None:
@@ -475,8 +476,7 @@ def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
         )
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             writer(stream)
-        with contextlib.suppress(OSError):  # keep the permissions an existing file had
-            shutil.copymode(target, temporary)
+        _give_mode(temporary, like=target)
         os.replace(temporary, target)
         temporary = None
     except OSError as exc:
@@ -485,6 +485,17 @@ def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+
+
+def _give_mode(temporary: str, like: str) -> None:
+    """The permissions an existing ``like`` has, else what open() would give a new file
+    (mkstemp makes it 0600)."""
+    try:
+        shutil.copymode(like, temporary)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
 
 
 def _is_regular_or_new(path: str) -> bool:
