@@ -166,7 +166,9 @@ def _cluster(**kwargs: object):  # type: ignore[no-untyped-def]
     pytest.importorskip("distributed")
     from distributed import LocalCluster
 
-    return LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None, **kwargs)
+    return LocalCluster(
+        threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50, **kwargs
+    )
 
 
 @pytest.mark.slow
