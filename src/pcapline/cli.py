@@ -6,6 +6,8 @@ Exit codes (README "Exit codes"):
     1  ran, and ``--fail-on`` matched at least one selected connection
     2  unusable input or usage error: one line ``pcapline: error: ...`` on stderr
     3  a bug in pcapline: one line naming the exception (traceback with PCAPLINE_DEBUG=1)
+    4  scan: ran, but some captures were not analysed (their worker died, likely out of
+       memory, or the Dask cluster lost it): their rows say so, every other capture is reported
 
 One function per command; a new command is one more ``@cli.command()`` function. click was
 chosen for composable subcommands and ``CliRunner`` tests; rich renders the terminal tables.
@@ -17,7 +19,9 @@ import contextlib
 import ipaddress
 import os
 import shutil
+import stat
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from pcapline.analysis import Analysis
     from pcapline.render.terminal import Selection
 
-EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 FORMATS = ("text", "json", "csv", "parquet", "html")
 #: Fates ``--fail-on`` takes (``failures`` is every fate in model.FAILURE_FATES).
 _FATE_NAMES = frozenset(f.value for f in Fate)
@@ -179,10 +183,29 @@ def _app_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
+def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """``--max-decompressed SIZE``: handed to the reader (and scan workers) by environment."""
+    if value is None:
+        return
+    from pcapline.read.open import MAX_DECOMPRESSED_ENV, parse_size
+
+    try:
+        parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    os.environ[MAX_DECOMPRESSED_ENV] = value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapline")
+@click.option(
+    "--max-decompressed",
+    metavar="SIZE",
+    callback=_max_decompressed,
+    expose_value=False,
+    help="Stop decompressing a compressed capture after SIZE bytes (e.g. 4G) and analyse what "
+    "was read, with a warning (default: a quarter of RAM; env PCAPLINE_MAX_DECOMPRESSED).",
+)
 def cli() -> None:
     """Reconstruct every TCP connection in a packet capture and say how it ended and why."""
 
@@ -349,8 +372,16 @@ def scan(
         output,
     )
     hits = batch.matched(captures, names)
+    lost = [c for c in captures if c.lost]
+    if lost:
+        click.echo(
+            f"pcapline: error: {len(lost)} of {len(captures)} capture(s) not analysed: "
+            f"{lost[0].error} ({lost[0].path}"
+            + (f" and {len(lost) - 1} more; see their error)" if len(lost) > 1 else ")"),
+            err=True,
+        )
     if not hits:
-        return EXIT_OK
+        return EXIT_INCOMPLETE if lost else EXIT_OK
     click.echo(
         f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}",
         err=True,
@@ -512,7 +543,12 @@ def _stdout_takes_unicode() -> bool:
 
 def _write(text: str, output: str | None) -> None:
     if output is None or output == "-":
-        click.echo(text, nl=False)
+        try:
+            click.echo(text, nl=False)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk behind a redirection: one line, exit 2
+            raise OutputError(f"cannot write standard output: {exc.strerror or exc}") from exc
         return
     _write_with(lambda stream: _write_text(stream, text), output)
 
@@ -522,11 +558,52 @@ def _write_text(stream: TextIO, text: str) -> None:
 
 
 def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
+    """Write ``output`` whole or not at all: a regular file is written beside it under a
+    temporary name and renamed when complete, so a full disk, an error or Ctrl-C never leaves
+    a truncated report (the temporary file is removed). Devices and pipes are written as is."""
+    # through a symlink: replace the file it points to, not the link
+    target = os.path.realpath(output) if _is_regular_or_new(output) else None
+    temporary: str | None = None
     try:
-        with open(output, "w", encoding="utf-8") as stream:
+        if target is None:
+            with open(output, "w", encoding="utf-8") as stream:
+                writer(stream)
+            return
+        folder = os.path.dirname(os.path.abspath(target))
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
+        )
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
             writer(stream)
+        _give_mode(temporary, like=target)
+        os.replace(temporary, target)
+        temporary = None
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def _give_mode(temporary: str, like: str) -> None:
+    """The permissions an existing ``like`` has, else what open() would give a new file
+    (mkstemp makes it 0600)."""
+    try:
+        shutil.copymode(like, temporary)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+
+
+def _is_regular_or_new(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
@@ -593,6 +670,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _error(_one_line(exc), EXIT_INPUT)
     except KeyboardInterrupt:
         return _error("interrupted", 130)
+    except MemoryError:
+        return _error(
+            "out of memory: the capture needs more memory than this process may use "
+            "(analyse a slice of it: editcap -r, or tcpdump -r ... -w with a filter)",
+            EXIT_INPUT,
+        )
     except Exception as exc:
         if os.environ.get("PCAPLINE_DEBUG") == "1":
             traceback.print_exc()

@@ -158,6 +158,33 @@ def first_rows(facts: Facts, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def next_peer_rows(view: SegmentRows) -> np.ndarray:
+    """Per row: the first later row sent by the other side (``len(view)``: none).
+
+    Linear in the connection's rows, so per-row questions ("what did the peer send next?")
+    cost O(1) each instead of a scan of the connection.
+    """
+    n = len(view)
+    idx = np.arange(n)
+    out = np.full(n, n, dtype=np.int64)
+    for side in (True, False):
+        mine = view.from_client == side
+        # first row >= i from the other side, then shifted to "> i"
+        theirs_from = np.minimum.accumulate(np.where(mine, n, idx)[::-1])[::-1]
+        after = np.concatenate((theirs_from[1:], [n]))
+        out[mine] = after[mine]
+    return out
+
+
+def probe_answers(view: SegmentRows, probes: np.ndarray) -> np.ndarray:
+    """Per probe row: the peer's first row after it and before the next probe (-1: none)."""
+    if not len(probes):
+        return np.zeros(0, dtype=np.int64)
+    reply = next_peer_rows(view)[probes]
+    next_probe = np.concatenate((probes[1:], [len(view)]))
+    return np.where(reply < next_probe, reply, -1)
+
+
 def first_rows_by_direction(facts: Facts, mask: np.ndarray) -> np.ndarray:
     """The first row per (connection, direction) among rows where ``mask`` holds."""
     out = np.zeros(len(facts), dtype=bool)
@@ -289,7 +316,9 @@ __all__ = [
     "detect_connection",
     "first_rows",
     "first_rows_by_direction",
+    "next_peer_rows",
     "per_connection",
+    "probe_answers",
     "row_events",
     "run_all",
 ]

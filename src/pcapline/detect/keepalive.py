@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import ConnView, Detection, Detector, per_connection
+from pcapline.detect import ConnView, Detection, Detector, per_connection, probe_answers
 from pcapline.facts import Facts
 from pcapline.model import Event, EventKind, Side
 from pcapline.timers import overdue
@@ -69,11 +69,9 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
     events: list[Event] = []
     answered_flags: list[bool] = []
     peer_rst: int | None = None
+    answers = probe_answers(view, probes).tolist()
     for n, i in enumerate(probes.tolist()):
-        prober = view.from_client[i]
-        next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
-        reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
-        answer = int(reply[0]) if len(reply) else None
+        answer = answers[n] if answers[n] >= 0 else None
         ok = (
             answer is not None
             and not view.rst[answer]
