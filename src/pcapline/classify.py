@@ -304,6 +304,8 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
         return Confidence.PROVEN, ()
     if e.seen.lossy_capture:
         return Confidence.UNKNOWN, ("capture_lossy",)
+    if e.seen.dropped:
+        return Confidence.UNKNOWN, ("capture_dropped",)
     if gave_up:
         return Confidence.PROVEN, ()
     if unanswered >= MIDWAY_THRESHOLD:
@@ -385,9 +387,16 @@ def _server_spoke(e: Evidence) -> bool:
 
 
 def classify(
-    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+    segments: pd.DataFrame,
+    connections: pd.DataFrame,
+    detected: DetectResult,
+    *,
+    dropped: bool = False,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
+
+    ``dropped``: the file's interface statistics report dropped packets (quality.ReadQuality),
+    so no absence is proven.
 
     Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
     decided through RULES even when no detector screened it.
@@ -408,7 +417,7 @@ def classify(
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
-    quality = measure(facts)
+    quality = measure(facts, dropped=dropped)
     confidence, caveats = _fast_confidence(fate, quality)
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}

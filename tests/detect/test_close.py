@@ -73,3 +73,45 @@ def test_closed_connection_with_rsts_does_not_promise_time_wait() -> None:
     text = conn.explanation
     assert "both go through TIME_WAIT" not in text and "holds TIME_WAIT" not in text
     assert "3 RST(s) followed" in text and "frame 29" in text
+
+
+def test_a_late_segment_and_its_rst_do_not_rewrite_who_ended_it() -> None:
+    """A scanner's client RSTs the connection; 15 s later its late segment on the same 4-tuple
+    draws the server's stateless RST. The first RST ended it; the later one is noted."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    c.rst(CLIENT, 0.03)
+    c.data(CLIENT, 15.03, 10)
+    c.rst(SERVER, 15.031, with_ack=False, seq=c.nxt(SERVER))
+    r = _run(c).inferred
+    assert r.ending_reset is not None
+    assert (r.ending_reset.side, r.ending_reset.frame) == (Side.CLIENT, 6)
+    assert r.later_resets == (8,)
+
+
+def test_a_peer_that_spoke_after_a_rst_keeps_the_later_rst_as_the_end() -> None:
+    """The server's data crossing the client's RST, then the client's RST to it: both are the
+    client's, the later one (after the server last spoke) ends it."""
+    c = Conversation().handshake(0.0)
+    c.rst(CLIENT, 0.03)
+    c.data(SERVER, 0.031, 10)
+    c.rst(CLIENT, 0.032, with_ack=False)
+    r = _run(c).inferred
+    assert r.ending_reset is not None and r.ending_reset.frame == 6 and r.later_resets == ()
+
+
+def test_stateless_rst_shape() -> None:
+    """No ACK bit and seq = the answered segment's ACK number: a host without the socket.
+    RST+ACK at the sender's own snd.nxt is a live socket's abort."""
+    lost = Conversation().handshake(0.0)
+    lost.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    lost.data(CLIENT, 3.0, 10)
+    lost.rst(SERVER, 3.0001, with_ack=False, seq=lost.nxt(SERVER))
+    r = _run(lost).inferred.ending_reset
+    assert r is not None and r.stateless and r.answers_frame == 6
+    abort = Conversation().handshake(0.0)
+    abort.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    abort.data(CLIENT, 3.0, 10)
+    abort.rst(SERVER, 3.0001)
+    r = _run(abort).inferred.ending_reset
+    assert r is not None and not r.stateless

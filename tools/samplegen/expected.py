@@ -69,6 +69,10 @@ class Conn:
     #: when the scenario was built to show them; written only when set.
     delays: dict[str, Any] = field(default_factory=dict)
     slow: list[str] | None = None
+    #: ``connections[].cause`` known from how the scenario was built (model.CAUSES), and words
+    #: its explanation must contain (the cause, the times, the settings); written only when set.
+    cause: str | None = None
+    explains: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         assert self.fate in FATES, self.fate
@@ -83,6 +87,8 @@ class Conn:
             "note": self.note,
             **({"delays": self.delays} if self.delays else {}),
             **({"slow": self.slow} if self.slow is not None else {}),
+            **({"cause": self.cause} if self.cause is not None else {}),
+            **({"explains": self.explains} if self.explains else {}),
         }
 
 

@@ -7,7 +7,16 @@ in parallel); ``seconds`` is the rough wall time, used to start the long ones fi
 from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
-from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, slow, special
+from tools.samplegen.scenarios import (
+    closing,
+    derived,
+    dying,
+    endpoint_causes,
+    linktypes,
+    opening,
+    slow,
+    special,
+)
 
 SCENARIOS: list[Scenario] = [
     # orderly and abortive ends
@@ -60,4 +69,10 @@ SCENARIOS: list[Scenario] = [
     Scenario("raw-tun", 59, linktypes.raw_tun, 3),
     Scenario("pcapng-two-interfaces", 60, linktypes.pcapng_two_interfaces, 4),
     Scenario("derived-files", 61, derived.derived_files, 2),
+    # endpoint causes (issue 9): why a host ended the connection
+    Scenario("peer-lost-state", 62, endpoint_causes.peer_lost_state, 4),
+    Scenario("orphaned-fin-wait2", 63, endpoint_causes.orphaned_fin_wait2, 7),
+    Scenario("app-gave-up", 64, endpoint_causes.app_gave_up, 8),
+    Scenario("keepalive-race", 65, endpoint_causes.keepalive_race, 4),
+    Scenario("syn-cookies-forced", 66, endpoint_causes.syn_cookies_forced, 2),
 ]

@@ -54,8 +54,12 @@ def _connection_keys() -> tuple[str, ...]:
 #: ``slow`` (the ``delays.SlowTag`` strings, ``[]`` for none).
 DELAY_KEYS: tuple[str, ...] = ("delays", "slow")
 
+#: Key a connection gained with ``quality.seen_records`` (issue 9, a compatible extension):
+#: ``seen``, what the capture holds of it (``quality.SEEN_KEYS``), null when not known.
+SEEN_KEY = "seen"
+
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
-CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS)
+CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS, SEEN_KEY)
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
@@ -150,6 +154,7 @@ def connection_doc(
         "events": events,
         "delays": None if lost is None else delays_doc(lost),
         "slow": [] if lost is None else [tag.value for tag in lost.slow],
+        "seen": plain(seen) if isinstance(seen := row.get("seen"), Mapping) else None,
     }
 
 
@@ -302,6 +307,7 @@ class _Layout:
             self._events_text(events),
             self._delays_text(doc["delays"]),
             self.value(doc["slow"], 3),
+            self.value(doc["seen"], 3),
         )
 
     def _delays_text(self, d: dict[str, Any] | None) -> str:

@@ -35,8 +35,9 @@ def _table_columns() -> tuple[str, ...]:
     return tuple(columns)
 
 
-#: Column order of the CSV and Parquet tables (the delay columns, issue 10, last).
-TABLE_COLUMNS: tuple[str, ...] = _table_columns() + DELAY_COLUMNS
+#: Column order of the CSV and Parquet tables (the delay columns, issue 10, then ``seen``,
+#: issue 9: the ``connections[].seen`` keys that are true, space-separated).
+TABLE_COLUMNS: tuple[str, ...] = _table_columns() + DELAY_COLUMNS + ("seen",)
 
 
 class ParquetUnavailable(RuntimeError):
@@ -74,6 +75,7 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             "caveats": conns["caveats"].map(lambda codes: " ".join(str(c) for c in codes)),
             "cause": conns["cause"].map(optional_str),
             **_delay_columns(conns),
+            "seen": _seen_column(conns),
         },
         columns=list(TABLE_COLUMNS),
     )
@@ -110,6 +112,15 @@ def _delay_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
         else:
             out[name] = conns[name].astype("float64")
     return out
+
+
+def _seen_column(conns: pd.DataFrame) -> pd.Series:
+    """``connections[].seen`` as the names of its true keys (empty when not known)."""
+    if "seen" not in conns.columns:
+        return pd.Series([""] * len(conns), index=conns.index, dtype=object)
+    return conns["seen"].map(
+        lambda seen: " ".join(k for k, v in seen.items() if v) if isinstance(seen, dict) else ""
+    )
 
 
 def _inferred_json(value: Any) -> str:
