@@ -422,6 +422,7 @@ def classify(
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
+    retrying = listeners_retrying(connections, facts.conn_ids, counts["synack_retransmits"])
     rows = np.flatnonzero(visited)
     visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
     for index, row_counts in zip(rows.tolist(), visited_counts, strict=True):
@@ -436,6 +437,7 @@ def classify(
             screened=bool(screened[index]),
             stale_peer_rst=stale.get(conn),
             seen=quality.seen(index),
+            listener_retried_synack=bool(retrying[index]),
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d
@@ -530,6 +532,24 @@ def stale_peer_resets(
         # Two later connections naming one older: the first RST ended it.
         out.setdefault(older, StalePeerReset(rst_frame=rst_frame, newer_conn=conn, idle_s=idle))
     return out
+
+
+def listeners_retrying(
+    connections: pd.DataFrame, conn_ids: np.ndarray, synack_retransmits: np.ndarray
+) -> np.ndarray:
+    """Per connection (``conn_ids`` order): ANOTHER connection to its listener (server address
+    and port) had its SYN+ACK retransmitted. Such a listener keeps a request socket per SYN and
+    retries (tcp_synack_retries > 0), so its unretried, unanswered SYN+ACKs had none: SYN
+    cookies (causes/syn_cookies.py)."""
+    n = len(conn_ids)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    table = connections.set_index("id").reindex(conn_ids)
+    listener = table["server_ip"].astype(str) + "|" + table["server_port"].astype(str)
+    codes, _names = pd.factorize(listener)
+    retried = (synack_retransmits > 0).astype(np.int64)
+    per_listener = np.bincount(codes, weights=retried, minlength=codes.max() + 1)
+    return np.asarray(per_listener[codes] - retried > 0)
 
 
 def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
@@ -627,5 +647,6 @@ __all__ = [
     "Evidence",
     "classify",
     "decide",
+    "listeners_retrying",
     "stale_peer_resets",
 ]

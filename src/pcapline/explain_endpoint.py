@@ -1,5 +1,5 @@
 """Words for the endpoint causes (``pcapline.causes``: peer lost state, orphaned FIN_WAIT2,
-keep-alive race, application gave up, user timeout) and for the endpoint settings the wire
+keep-alive race, application gave up, user timeout, SYN cookies) and for the endpoint settings the wire
 cannot tell apart (TCP_KEEPCNT or TCP_USER_TIMEOUT, tcp_retries2 or TCP_USER_TIMEOUT).
 
 ``explain.explain`` calls ``endpoint_note`` once per connection decided through the rules; the
@@ -141,12 +141,27 @@ def _user_timeout(d: Decision, e: Evidence) -> str:
     )
 
 
+def _syn_cookies(d: Decision, e: Evidence) -> str:
+    sa = e.handshake.synack
+    assert sa is not None
+    return (
+        "Cause: SYN cookie: this SYN+ACK was never retransmitted although unanswered past the "
+        "1 s retry, while the same listener retransmitted other connections' SYN+ACKs: it kept "
+        "no request socket for this one because its SYN queue was full, and answered with a SYN "
+        "cookie (net.ipv4.tcp_syncookies). A client that answers a cookie still connects; "
+        "this one never did (a SYN flood, spoofed sources, or a lost return path). Check: nstat "
+        "-az TcpExtSyncookiesSent TcpExtSyncookiesRecv TcpExtListenDrops, the listen() backlog "
+        "and net.ipv4.tcp_max_syn_backlog, the sources of the unanswered SYNs."
+    )
+
+
 _CAUSE_WORDS = {
     Cause.PEER_LOST_STATE: _peer_lost_state,
     Cause.ORPHANED_FIN_WAIT2: _orphaned_fin_wait2,
     Cause.KEEPALIVE_RACE: _keepalive_race,
     Cause.APP_GAVE_UP: _app_gave_up,
     Cause.USER_TIMEOUT: _user_timeout,
+    Cause.SYN_COOKIES: _syn_cookies,
 }
 
 

@@ -47,3 +47,25 @@ def test_snaplen_and_frames_it_cut(tmp_path) -> None:
     quality = pcapline.analyze(str(path)).capture.quality
     assert quality["snaplen"] == 40
     assert quality["frames_cut_by_snaplen"] == 1
+
+
+def _unanswered_syns(drops: int | None) -> bytes:
+    """A SYN retried at 1 s and 3 s, never answered, the capture running to 10 s (a connect
+    timeout read from silence), with an ISB stating ``drops`` interface drops."""
+    usec = SEC * 1_000_000
+    blocks = shb() + idb(1)
+    for t in (0, 1, 3):
+        blocks += epb(0, usec + t * 1_000_000, PKT)
+    blocks += epb(0, usec + 10_000_000, ethernet(ipv4(tcp(sport=40001, flags=SYN))))
+    return blocks + isb(0, usec + 10_000_000, ifdrop=drops)
+
+
+def test_dropped_packets_make_silence_prove_nothing(tmp_path) -> None:
+    clean, dropped = tmp_path / "clean.pcapng", tmp_path / "dropped.pcapng"
+    clean.write_bytes(_unanswered_syns(0))
+    dropped.write_bytes(_unanswered_syns(2))
+    before = pcapline.analyze(str(clean)).verdicts[0]
+    after = pcapline.analyze(str(dropped)).verdicts[0]
+    assert before.fate == after.fate == "connect_timeout"
+    assert before.confidence == "proven"
+    assert (after.confidence, after.caveats) == ("unknown", ("capture_dropped",))

@@ -75,4 +75,5 @@ SCENARIOS: list[Scenario] = [
     Scenario("app-gave-up", 64, endpoint_causes.app_gave_up, 8),
     Scenario("keepalive-race", 65, endpoint_causes.keepalive_race, 4),
     Scenario("syn-cookies-forced", 66, endpoint_causes.syn_cookies_forced, 2),
+    Scenario("syn-flood-cookies-client", 67, endpoint_causes.syn_flood_cookies_and_a_client, 12),
 ]

@@ -21,6 +21,7 @@ from pcapline.causes import (
     keepalive_race,
     orphaned_fin_wait2,
     peer_lost_state,
+    syn_cookies,
     user_timeout,
 )
 from pcapline.evidence import Evidence
@@ -39,6 +40,7 @@ CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = (
     ("peer_lost_state", peer_lost_state.recognise),
     ("app_gave_up", app_gave_up.recognise),
     ("user_timeout", user_timeout.recognise),
+    ("syn_cookies", syn_cookies.recognise),
 )
 
 

@@ -8,9 +8,9 @@ the segment's ACK number, TcpExtTCPAbortOnData); the peer's FIN is acknowledged 
 answered with a RST only once the socket is gone. The peer, meanwhile, sat in CLOSE_WAIT: it had
 acknowledged the FIN and its application neither closed nor wrote for a while.
 
-Named when the closer's RST answers the peer's first data or FIN after the closer's FIN, that
-segment acknowledged the FIN (the peer had it) and came at least ``LATE_S`` after it, or it is a
-bare FIN (proof the socket was gone).
+Named when the closer's RST answers the peer's first data or FIN after the closer's FIN (and no
+RST of the closer's came between), that segment acknowledged the FIN (the peer had it) and came
+at least ``LATE_S`` after it; a bare FIN answered so proves the socket was gone.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
     r = e.close.ending_reset
     if r is None or not r.stateless or r.late_frame is None or r.late_crossed_fin:
         return None
+    if r.late_after_fin_s is None or r.late_after_fin_s < LATE_S:
+        return None  # (tcp_fin_time never frees a FIN_WAIT2 socket sooner than 3.5 RTOs)
     ended = d.fate is Fate.RESET and d.evidence_frames == (r.frame,)
     if r.late_is_fin and (ended or d.fate is Fate.CLOSED):
         return Cause.ORPHANED_FIN_WAIT2  # FIN_WAIT2 would have acknowledged the FIN
-    late = r.late_after_fin_s is not None and r.late_after_fin_s >= LATE_S
-    return Cause.ORPHANED_FIN_WAIT2 if ended and late else None
+    return Cause.ORPHANED_FIN_WAIT2 if ended else None

@@ -326,7 +326,8 @@ def _later_resets(view: ConnView, rst_rows: np.ndarray, ending_row: int | None) 
     said = np.flatnonzero(~view.rst & (np.arange(len(view)) > ending_row))
     if not len(said):
         return rst_rows[:0]
-    return rst_rows[rst_rows > said[0]]
+    later: np.ndarray = rst_rows[rst_rows > said[0]]
+    return later
 
 
 def _late_after_own_fin(
@@ -345,6 +346,9 @@ def _late_after_own_fin(
     if not len(late):
         return None, None, False, idle
     row = int(late[0])
+    own_rst = view.rst & (view.from_client == view.from_client[i]) & (idx > own_fin) & (idx < row)
+    if np.any(own_rst):
+        return None, None, False, idle  # its own RST had ended it before the late segment
     crossed = not bool(view.ack[row]) or int(view.rel_ack[row]) < int(view.seq_end[own_fin])
     return row, view.seconds(own_fin, row), crossed, idle
 
@@ -353,7 +357,9 @@ def _waited(
     view: ConnView, client_fin: int | None, server_fin: int | None, ending_rst: int | None
 ) -> Waited | None:
     """The client's last data acknowledged, nothing sent back, then the client's FIN or RST
-    (the first thing that ended the connection) ``WAIT_MIN_S`` or more later."""
+    (the first thing that ended the connection) ``WAIT_MIN_S`` or more later. A request: the
+    client's data since the server last sent data, or, from a server that never sent any, one
+    burst of client data (within ``WAIT_MIN_S``)."""
     ends = [r for r in (client_fin, server_fin, ending_rst) if r is not None]
     if not ends:
         return None
@@ -368,6 +374,12 @@ def _waited(
     request = int(rows[-1])
     waited = view.seconds(request, end)
     if waited < WAIT_MIN_S:
+        return None
+    server_spoke = np.any(data & ~view.from_client)
+    first = int(np.flatnonzero(data & view.from_client)[0])
+    if not server_spoke and view.seconds(first, request) >= WAIT_MIN_S:
+        # A server that never sent data, to a client that sent on and on: a one-way stream
+        # (pushed records, telemetry), not a request waiting for its answer.
         return None
     server_ack = (
         ~view.from_client

@@ -451,3 +451,120 @@ def syn_cookies_forced(ctx: Ctx, net: int) -> list[Expected]:
             observed_by_sockets=ctx.socket_events(),
         )
     ]
+
+
+def syn_flood_cookies_and_a_client(ctx: Ctx, net: int) -> list[Expected]:
+    """A SYN flood fills the SYN queue; the listener answers later SYNs with cookies, and a
+    normal client that comes during the flood completes its handshake from a cookie.
+
+    Flood: 20 handshakes from ports 44000..44019 whose final ACK the client's output hook drops
+    (a SYN flood as the server sees it). The server (listen backlog 8, tcp_synack_retries 2,
+    tcp_syncookies 1) keeps a request socket per SYN until the SYN queue is over the backlog and
+    retransmits those SYN+ACKs; from then on it answers with SYN cookies, never retransmitted
+    (tcp_conn_request: inet_csk_reqsk_queue_is_full -> want_cookie). Then a normal client on
+    port 40001 connects (a cookie too), sends 100 B, reads 1000 B and closes. The capture holds
+    completed traffic, so it is no flag-filtered capture, and the same listener retried other
+    SYN+ACKs: the unretried ones had no request socket. Captured at the server.
+    """
+    name = "syn-flood-cookies-and-a-client-at-server.pcap"
+    count, first = 20, 44000
+    drop_flood_acks = f"""table inet flood {{
+  chain out {{
+    type filter hook output priority 0;
+    tcp dport 8080 tcp sport {first}-{first + count - 1} tcp flags & (syn | ack) != syn drop
+  }}
+}}
+"""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
+        pair.server.sysctl("net.ipv4.tcp_syncookies", 1)
+        pair.client.nft(drop_flood_acks)
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(backlog=8),
+                st.accept(),
+                st.recv(100, "c"),
+                st.send(1000, "c"),
+                st.recv_eof("c"),
+                st.close("c"),
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        flood: list[st.Step] = []
+        for i in range(count):
+            flood += st.connect(pair.server_ip, first + i, sock=f"p{i}")
+        flooder = ctx.actor(pair.client, [st.wait("go"), *flood], "flood")
+        time.sleep(0.8)
+        ctx.capture(pair.server, "eth0", name, "tcp")
+        before = pair.server.nstat("TcpExtSyncookiesSent")["TcpExtSyncookiesSent"]
+        flooder.tell("go")
+        flooder.expect("finished", timeout=10)
+        time.sleep(0.5)
+        cli = ctx.actor(pair.client, st.echo_client(pair.server_ip, PORT), "client")
+        cli.expect("finished", timeout=10)
+        srv.expect("finished", timeout=10)
+        time.sleep(8.0)  # request sockets expire ~7 s after their SYN
+        cookies = pair.server.nstat("TcpExtSyncookiesSent")["TcpExtSyncookiesSent"] - before
+        ctx.stop_captures(linger=0.3)
+        cli.stop()
+        flooder.stop()
+        srv.stop()
+    flood_cookies = cookies - 1  # the normal client's SYN got one too
+    normal = count - flood_cookies
+    conns = [
+        Conn(
+            {"client_port": first + i},
+            "handshake_timeout",
+            counts=clean(synack_retransmits=2),
+            cause=None,
+            explains=["tcp_synack_retries"],
+            note="request socket kept: SYN+ACK retransmitted at ~1 s and ~3 s, then dropped",
+        )
+        if i < normal
+        else Conn(
+            {"client_port": first + i},
+            "handshake_timeout",
+            counts=clean(),
+            cause="syn_cookies",
+            explains=["SYN cookie", "tcp_syncookies", "TcpExtSyncookiesSent", "SYN queue"],
+            note="SYN queue over the backlog: a SYN cookie, never retransmitted, never answered",
+        )
+        for i in range(count)
+    ]
+    conns.append(
+        Conn(
+            {"client_port": PORT},
+            "closed",
+            closer="client",
+            counts=clean(),
+            note="a normal client during the flood: cookie SYN+ACK, its ACK completes the "
+            "handshake from the cookie (cookie_v4_check); 100 B / 1000 B, client closes first. "
+            "Not a listen overflow",
+        )
+    )
+    return [
+        Expected(
+            name,
+            "SYN flood over a backlog of 8 with SYN cookies, and a normal client completing "
+            "its handshake from a cookie during the flood",
+            "server",
+            {
+                "server": {
+                    "listen_backlog": 8,
+                    "net.ipv4.tcp_synack_retries": 2,
+                    "net.ipv4.tcp_syncookies": 1,
+                },
+                "client_nft": f"output: sport {first}..{first + count - 1} to 8080, only SYNs",
+                "clients": f"flood from ports {first}..{first + count - 1}, then port {PORT}",
+            },
+            conns,
+            notes=f"Server counter TcpExtSyncookiesSent rose by {cookies}: the first {normal} "
+            f"flood SYNs got request sockets (SYN+ACK retransmitted twice), the last "
+            f"{flood_cookies} and the normal client's SYN got SYN cookies.",
+            capture_format={**ETHERNET, "filter": "tcp"},
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
