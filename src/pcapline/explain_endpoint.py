@@ -228,8 +228,9 @@ def _later_resets(e: Evidence) -> str:
     frames = ", ".join(str(f) for f in later[:5]) + (" ..." if len(later) > 5 else "")
     return (
         f"{len(later)} later RST(s) (frame(s) {frames}) came after the RST that ended it "
-        f"(frame {r.frame}): answers to late segments (a scanner's, or retransmissions) for a "
-        "connection already gone; they do not change who ended it."
+        f"(frame {r.frame}): answers to segments that arrived after it (in flight when it was "
+        "sent, retransmitted, or a scanner's late probe) for a connection already gone; they do "
+        "not change who ended it."
     )
 
 

@@ -8,7 +8,9 @@ some seconds later, the client's application stopped waiting: a read or request 
 about that long. The silent side is the server's application (busy, blocked, deadlocked, or
 waiting on something of its own), not the network: its kernel answered.
 
-Named from ``Close.waited`` (detect/close.py) when the client's FIN or RST is what ended it.
+Named from ``Close.waited`` (detect/close.py) when the client's FIN or RST is what ended it,
+and only when the capture could have held the answer: both directions captured, none of the
+connection's segments missing at the capture point, no packets dropped.
 """
 
 from __future__ import annotations
@@ -23,4 +25,6 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if d.fate not in (Fate.RESET, Fate.CLOSED, Fate.HALF_CLOSED):
         return None
+    if e.seen.lossy or e.seen.one_direction or e.seen.dropped:
+        return None  # the server's answer may be what the capture did not hold
     return Cause.APP_GAVE_UP

@@ -65,6 +65,10 @@ class Reset:
     #: No ACK bit, seq = the ACK number of the segment it answers: made for a segment the
     #: sender had no socket for, or one its closed socket refused (module docstring).
     stateless: bool = False
+    #: The answered segment carries data or a FIN, or is a keepalive probe: something a host
+    #: sends on its own. (A bare ACK answers a segment of the RST sender's, which the capture
+    #: then lacks, or completes a handshake a listener never accepted.)
+    answers_payload: bool = False
     #: The RST's sender had sent its FIN first: the peer's first segment with data or FIN after
     #: that FIN (what the RST answers), and how it stood to the FIN.
     late_frame: int | None = None
@@ -311,6 +315,8 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         answers_peer=answers_peer,
         answers_frame=int(view.frame[answered]) if answered is not None else None,
         stateless=stateless,
+        answers_payload=answered is not None
+        and bool(view.seg_len[answered] > 0 or view.fin[answered] or view.probe_shape[answered]),
         late_frame=int(view.frame[late_row]) if late_row is not None else None,
         late_after_fin_s=after_fin,
         late_crossed_fin=crossed,
