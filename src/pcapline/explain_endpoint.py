@@ -196,8 +196,10 @@ def _retries2_limit(retries: int) -> float:
 
 def _retransmit_settings(d: Decision, e: Evidence) -> str:
     """A silent retransmission give-up: between the last retransmission and the timer after it.
-    tcp_retries2 = r gives up at the first timer past its time limit, and so does a
-    TCP_USER_TIMEOUT; name the r that fits (if any) and the user-timeout range."""
+    tcp_retries2 = r gives up at the first timer past its time limit (tcp_model_timeout, from the
+    first transmission); a TCP_USER_TIMEOUT clamps that timer and gives up when its time is
+    spent (counted from the kernel's retransmission stamp, so only its upper bound is known).
+    Name the r that fits (if any) and the user timeout's bound: the wire cannot tell them."""
     s = e.retransmit.last_series
     if d.fate is not Fate.RETRANSMIT_TIMEOUT or s is None or d.cause is Cause.USER_TIMEOUT:
         return ""
@@ -209,9 +211,9 @@ def _retransmit_settings(d: Decision, e: Evidence) -> str:
     default = _retries2_limit(DEFAULT_RETRIES2)
     which = (
         f"net.ipv4.tcp_retries2 = {fits[0]} (its limit is {_s(_retries2_limit(fits[0]))}) or a "
-        f"TCP_USER_TIMEOUT in that range"
+        f"TCP_USER_TIMEOUT of at most {_s(high)}"
         if fits
-        else "a TCP_USER_TIMEOUT in that range (no tcp_retries2 value ends there)"
+        else f"a TCP_USER_TIMEOUT of at most {_s(high)} (no tcp_retries2 value ends there)"
     )
     return (
         f"The {s.side} gave up between {_s(last)} and {_s(high)} after the first transmission, "

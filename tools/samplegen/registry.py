@@ -76,4 +76,5 @@ SCENARIOS: list[Scenario] = [
     Scenario("keepalive-race", 65, endpoint_causes.keepalive_race, 4),
     Scenario("syn-cookies-forced", 66, endpoint_causes.syn_cookies_forced, 2),
     Scenario("syn-flood-cookies-client", 67, endpoint_causes.syn_flood_cookies_and_a_client, 12),
+    Scenario("retransmit-uto-give-up", 68, endpoint_causes.retransmit_user_timeout_give_up, 11),
 ]

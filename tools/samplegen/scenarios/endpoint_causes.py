@@ -22,8 +22,8 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, clean
-from tools.samplegen.netns import Lab, make_pair
+from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.netns import Lab, isolate_host_script, make_pair
 from tools.samplegen.scenario import Ctx
 
 PORT = 40001
@@ -565,6 +565,74 @@ def syn_flood_cookies_and_a_client(ctx: Ctx, net: int) -> list[Expected]:
             f"flood SYNs got request sockets (SYN+ACK retransmitted twice), the last "
             f"{flood_cookies} and the normal client's SYN got SYN cookies.",
             capture_format={**ETHERNET, "filter": "tcp"},
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def retransmit_user_timeout_give_up(ctx: Ctx, net: int) -> list[Expected]:
+    """TCP_USER_TIMEOUT 3000 ms on a streaming client whose server vanishes; the capture runs
+    on 6 s past the abort, so the give-up (no RST: tcp_write_err) shows as silence past the next
+    RTO (a UDP datagram at the end is the capture's last frame). With the default tcp_retries2 (15) the client would retry for about 15 minutes; the
+    give-up after ~3 s fits a user timeout and equally net.ipv4.tcp_retries2 = 3 or 4: the wire
+    cannot tell the two, so both must be named and no cause claimed (the doubling is not cut
+    short on the wire: the clamped timer fires for the abort, not for a retransmission).
+    Captured at the client.
+    """
+    name = "retransmit-give-up-user-timeout-3000ms-at-client.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
+        srv.expect("listening")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT, opts=[st.opt("TCP_USER_TIMEOUT", 3000)]),
+                st.signal("streaming"),
+                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
+            ],
+            "client",
+        )
+        cli.expect("streaming")
+        time.sleep(0.6)
+        pair.server.nft(isolate_host_script())
+        cli.expect("send_failed", timeout=15)
+        time.sleep(6.0)
+        # Other traffic on the wire after the silence (a UDP datagram to the discard port): a
+        # capture shows how long it ran only by its last frame.
+        send_udp = (
+            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+            f".sendto(b'end', ('{pair.server_ip}', 9))"
+        )
+        pair.client.run(["python3", "-c", send_udp])
+        ctx.stop_captures(linger=0.2)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name,
+            "client streams with TCP_USER_TIMEOUT 3000 ms; the server host vanishes; the capture "
+            "runs 6 s past the silent give-up",
+            "client",
+            {
+                "client": {"TCP_USER_TIMEOUT": 3000, "net.ipv4.tcp_retries2": 15},
+                "server_nft": "0.6 s into the stream: input+output tcp drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=clean(retransmits=bound(3, 6)),
+                    inferred={"user_timeout_s": 3.0},
+                    cause=None,
+                    explains=["TCP_USER_TIMEOUT of at most", "tcp_retries2 = ", "default"],
+                    note="RTO doubling from ~200 ms; the user timeout (3 s, counted from the "
+                    "retransmission stamp) aborts at the clamped timer after the last "
+                    "retransmission, silently (send() ETIMEDOUT)",
+                )
+            ],
+            capture_format=ETHERNET,
             observed_by_sockets=ctx.socket_events(),
         )
     ]
