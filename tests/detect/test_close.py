@@ -7,6 +7,7 @@ from pathlib import Path
 from builders.captures import CAPTURES
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
+from needs import CORPUS, needs_corpus
 
 import pcapline
 from pcapline.detect import conn_view
@@ -115,3 +116,15 @@ def test_stateless_rst_shape() -> None:
     abort.rst(SERVER, 3.0001)
     r = _run(abort).inferred.ending_reset
     assert r is not None and not r.stateless
+
+
+@needs_corpus
+def test_a_scanners_late_probe_does_not_rewrite_who_ended_it_on_a_real_capture() -> None:
+    """zeek/modbus/modbus-and-non-modbus-p502.pcap stream 4: SYN, SYN+ACK, the scanner's RST
+    (64); 16 s later its data on the same 4-tuple draws the server's RST (66). The client's RST
+    ended the connection during the handshake; the server's is noted as a later one."""
+    path = CORPUS / "zeek" / "modbus" / "modbus-and-non-modbus-p502.pcap"
+    analysis = pcapline.analyze(str(path))
+    v = analysis.verdicts[4]
+    assert (v.fate, v.reset_by, v.evidence_frames) == ("reset", "client", (64,))
+    assert "later RST(s) (frame(s) 66)" in v.explanation.text
