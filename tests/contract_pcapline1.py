@@ -30,7 +30,13 @@ QUALITY_KEYS = [
     "flag_filtered",
     "one_sided_connections",
     "mid_stream_connections",
+    "snaplen",
+    "frames_cut_by_snaplen",
+    "interface_drops",
+    "os_drops",
 ]
+#: quality keys that are null when the file does not state them.
+QUALITY_NULLABLE = {"snaplen", "interface_drops", "os_drops"}
 CONNECTION_KEYS = [
     "id",
     "client",
@@ -60,11 +66,15 @@ CONNECTION_KEYS = [
     "slow",
     # issue 12 (compatible extension): what the first payloads carried (TLS / HTTP)
     "app",
+    # issue 9 (compatible extension): what the capture holds of the connection
+    "seen",
 ]
 #: ``connections[].app`` (docs/contract-additions/appctx.md), its ``tls`` and ``http`` objects.
 APP_KEYS = ["protocol", "frame", "tls", "http"]
 APP_TLS_KEYS = ["sni", "alpn", "client_version", "version", "alpn_selected"]
 APP_HTTP_KEYS = ["method", "host", "path", "version", "status", "reason"]
+#: ``connections[].seen`` keys (null when not known), each a bool.
+SEEN_KEYS = ["client", "server", "syn", "synack", "end", "segments_missing"]
 #: ``connections[].delays`` (README "JSON contract", ``delays``), in this order.
 DELAY_KEYS = [
     "connect_s",
@@ -232,6 +242,8 @@ def check_capture(cap: dict[str, Any]) -> None:
                 f"quality.{key}",
             )
             _expect(bool(frames) == (quality["lossy_connections"] > 0), w, f"quality.{key}")
+        elif key in QUALITY_NULLABLE and quality[key] is None:
+            pass
         else:
             _expect(_is_int(quality[key]) and quality[key] >= 0, w, f"quality.{key}")
 
@@ -316,6 +328,11 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         _expect(isinstance(ev["note"], str), we, "note")
     check_delays(conn, w)
     check_app(conn, w)
+    seen = conn["seen"]
+    if seen is not None:
+        _expect(isinstance(seen, dict) and list(seen) == SEEN_KEYS, w, f"seen {seen!r}")
+        _expect(all(isinstance(v, bool) for v in seen.values()), w, "seen values are bools")
+        _expect(seen["client"] or seen["server"], w, "seen: a connection has packets")
 
 
 def check_app(conn: dict[str, Any], w: str) -> None:

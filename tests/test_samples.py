@@ -1,8 +1,9 @@
 """Every committed real-kernel sample capture against its expected verdicts.
 
 ``sample_captures/**/NAME.expected.json`` says, per connection (matched by client port or by
-index = Wireshark tcp.stream), the fate, closer, reset_by, counts (exact or {"min", "max"})
-and inferred settings known from how the scenario was built. This test asserts our analysis
+index = Wireshark tcp.stream), the fate, closer, reset_by, counts (exact or {"min", "max"}),
+inferred settings, and where the scenario made one the cause and the words its explanation
+must hold (``cause``, ``explains``), known from how the scenario was built. This test asserts our analysis
 agrees on every one of them.
 
 The sample generator names inferred settings its own way; ``INFERRED_KEYS`` maps them to
@@ -210,6 +211,13 @@ def test_sample_connection(expected: Path, want: dict[str, Any]) -> None:
     problems += _check_delays(_analysis(capture), int(row["id"]), want)
     if "app" in want:
         problems += _check_app(row["app"], want["app"])
+    if "cause" in want or "explains" in want:
+        # The cause the scenario made (null: none may be claimed) and the words that name it.
+        if row["cause"] != want.get("cause"):
+            problems.append(f"cause: {row['cause']!r} != {want.get('cause')!r}")
+        missing = [w for w in want.get("explains", []) if w not in row["explanation"]]
+        if missing:
+            problems.append(f"explanation lacks {missing}")
     for key, spec in (want.get("inferred") or {}).items():
         check = INFERRED_KEYS.get(key)
         assert check is not None, f"unknown expected inferred key {key!r}: map it in INFERRED_KEYS"

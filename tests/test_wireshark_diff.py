@@ -499,6 +499,7 @@ PINNED: dict[str, frozenset[str]] = {
     "retransmit-timeout-router-drop-at-client.pcap": frozenset({"tail_loss_probe"}),
     "retransmit-timeout-router-drop-at-router-client-side.pcap": frozenset({"tail_loss_probe"}),
     "retransmit-timeout-user-timeout-3000ms.pcap": frozenset({"tail_loss_probe"}),
+    "retransmit-give-up-user-timeout-3000ms-at-client.pcap": frozenset({"tail_loss_probe"}),
     # tcpdump -i any on the router sees every forwarded packet twice (in and out): Wireshark
     # calls each data copy a Retransmission; facts.py's duplicate rule (same IP ID, < 1 ms) knows.
     "retransmit-timeout-router-drop-router-any.pcap": frozenset(

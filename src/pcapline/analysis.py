@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pcapline.delays import Delays, SlowThresholds
     from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
+    from pcapline.quality import CaptureQuality
     from pcapline.read.capture import Capture
 
 Source = str | os.PathLike[str] | BinaryIO
@@ -181,18 +182,22 @@ def analyze(
     segments, connections = build_flows(decoded.segments)
     info = capture_info(capture, decoded)
     carried = application.recognise(segments, capture)  # reads payload bytes: before the del
+    read = quality.read_quality(capture)
     last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
     # The raw frame bytes and the pre-flow segments table are done with: letting them go
     # here, before detection, takes about a third off peak memory on large captures.
     del capture, decoded
     detected = detect.run_all(segments, capture_end_ns=last_frame_ns)
-    classified = classify.classify(segments, connections, detected)
+    classified = classify.classify(segments, connections, detected, dropped=read.dropped > 0)
     verdicts = explain.verdicts(classified)
     connections = verdict_columns(connections, verdicts)
     _warn_one_sided(info, detected.facts)
     if classified.quality is not None:
+        connections = _with_seen(connections, classified.conn_ids, classified.quality)
         info.quality = quality.summary(classified.quality)
         info.warnings.extend(quality.warnings(classified.quality))
+    info.quality.update(quality.read_summary(read))
+    info.warnings.extend(quality.read_warnings(read))
     events = detected.events
     lost = delays.measure(
         detected.facts, detected.detections, events, _counts(verdicts), thresholds=slow
@@ -254,6 +259,19 @@ def _warn_one_sided(info: CaptureInfo, facts: Facts) -> None:
             "direction was captured (asymmetric routing or a one-sided tap); the other side's "
             "packets are inferred from the acknowledgements"
         )
+
+
+def _with_seen(
+    connections: pd.DataFrame, conn_ids: np.ndarray, found: CaptureQuality
+) -> pd.DataFrame:
+    """The connections table with a ``seen`` column (``quality.seen_records``, by id)."""
+    from pcapline.quality import seen_records
+
+    records = seen_records(found)
+    pos = np.searchsorted(conn_ids, connections["id"].to_numpy(np.int64)).tolist()
+    out = connections.copy()
+    out["seen"] = pd.Series([records[i] for i in pos], index=out.index, dtype=object)
+    return out
 
 
 def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) -> pd.DataFrame:

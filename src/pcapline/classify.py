@@ -304,6 +304,8 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
         return Confidence.PROVEN, ()
     if e.seen.lossy_capture:
         return Confidence.UNKNOWN, ("capture_lossy",)
+    if e.seen.dropped:
+        return Confidence.UNKNOWN, ("capture_dropped",)
     if gave_up:
         return Confidence.PROVEN, ()
     if unanswered >= MIDWAY_THRESHOLD:
@@ -385,9 +387,16 @@ def _server_spoke(e: Evidence) -> bool:
 
 
 def classify(
-    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+    segments: pd.DataFrame,
+    connections: pd.DataFrame,
+    detected: DetectResult,
+    *,
+    dropped: bool = False,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
+
+    ``dropped``: the file's interface statistics report dropped packets (quality.ReadQuality),
+    so no absence is proven.
 
     Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
     decided through RULES even when no detector screened it.
@@ -408,11 +417,12 @@ def classify(
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
-    quality = measure(facts)
+    quality = measure(facts, dropped=dropped)
     confidence, caveats = _fast_confidence(fate, quality)
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
+    retrying = listeners_retrying(connections, facts.conn_ids, counts["synack_retransmits"])
     rows = np.flatnonzero(visited)
     visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
     for index, row_counts in zip(rows.tolist(), visited_counts, strict=True):
@@ -427,6 +437,7 @@ def classify(
             screened=bool(screened[index]),
             stale_peer_rst=stale.get(conn),
             seen=quality.seen(index),
+            listener_retried_synack=bool(retrying[index]),
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d
@@ -521,6 +532,24 @@ def stale_peer_resets(
         # Two later connections naming one older: the first RST ended it.
         out.setdefault(older, StalePeerReset(rst_frame=rst_frame, newer_conn=conn, idle_s=idle))
     return out
+
+
+def listeners_retrying(
+    connections: pd.DataFrame, conn_ids: np.ndarray, synack_retransmits: np.ndarray
+) -> np.ndarray:
+    """Per connection (``conn_ids`` order): ANOTHER connection to its listener (server address
+    and port) had its SYN+ACK retransmitted. Such a listener keeps a request socket per SYN and
+    retries (tcp_synack_retries > 0), so its unretried, unanswered SYN+ACKs had none: SYN
+    cookies (causes/syn_cookies.py)."""
+    n = len(conn_ids)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    table = connections.set_index("id").reindex(conn_ids)
+    listener = table["server_ip"].astype(str) + "|" + table["server_port"].astype(str)
+    codes, _names = pd.factorize(listener)
+    retried = (synack_retransmits > 0).astype(np.int64)
+    per_listener = np.bincount(codes, weights=retried, minlength=codes.max() + 1)
+    return np.asarray(per_listener[codes] - retried > 0)
 
 
 def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
@@ -618,5 +647,6 @@ __all__ = [
     "Evidence",
     "classify",
     "decide",
+    "listeners_retrying",
     "stale_peer_resets",
 ]

@@ -183,6 +183,8 @@ def _app_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return command
+
+
 def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     """``--max-decompressed SIZE``: handed to the reader (and scan workers) by environment."""
     if value is None:

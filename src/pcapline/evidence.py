@@ -64,6 +64,9 @@ class Evidence:
     stale_peer_rst: StalePeerReset | None = None  # set on the OLDER connection of the 4-tuple
     #: What the capture could see of it (quality.py): how sure a fate is.
     seen: Seen = field(default_factory=Seen)
+    #: Another connection to the same listener (server address and port) had its SYN+ACK
+    #: retransmitted: that listener keeps request sockets and retries (``listeners_retrying``).
+    listener_retried_synack: bool = False
 
     @classmethod
     def of(
@@ -78,6 +81,7 @@ class Evidence:
         screened: bool = True,
         stale_peer_rst: StalePeerReset | None = None,
         seen: Seen | None = None,
+        listener_retried_synack: bool = False,
     ) -> Evidence:
         """The evidence of one visited connection from its detectors' records."""
         return cls(
@@ -95,6 +99,7 @@ class Evidence:
             screened=screened,
             stale_peer_rst=stale_peer_rst,
             seen=seen if seen is not None else Seen(),
+            listener_retried_synack=listener_retried_synack,
         )
 
 

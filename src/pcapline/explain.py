@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from pcapline.delays import SlowSummary, SlowTag
 from pcapline.evidence import Classified, Evidence
+from pcapline.explain_endpoint import endpoint_note
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
 
 
@@ -190,6 +191,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
             _keepalive_note(decision, e),
             _artefact_note(e),
             _one_sided_note(e),
+            endpoint_note(decision, e),
         )
         if n
     ]
@@ -499,7 +501,9 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         parts.append("while data was flowing")
     why = []
     k = e.keepalive
-    if k is not None and k.peer_rst_frame is not None:
+    if d.cause is not None:
+        pass  # the cause's own words (explain_endpoint, the causes' notes) replace the guesses
+    elif k is not None and k.peer_rst_frame is not None:
         why.append(
             "it answered a keepalive probe with RST: it no longer knew this connection "
             "(restarted, or a NAT/firewall lost the state)"

@@ -90,6 +90,21 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
     mid = int(quality.get("mid_stream_connections", 0))
     if mid:
         parts.append(f"{mid:,} already open when the capture began")
+    drops = [
+        f"{int(quality[key]):,} by {what}"
+        for key, what in (("interface_drops", "the interface"), ("os_drops", "the OS/buffer"))
+        if quality.get(key)
+    ]
+    if drops:
+        parts.append(f"packets dropped at the capture point ({', '.join(drops)})")
+    cut = int(quality.get("frames_cut_by_snaplen", 0))
+    if cut:
+        snaplen = quality.get("snaplen")
+        limit = f" ({snaplen}-byte snaplen)" if snaplen else ""
+        parts.append(
+            f"{cut:,} frame{'s' if cut != 1 else ''} cut short{limit}: payload beyond it is not "
+            "in the file"
+        )
     return "; ".join(parts)
 
 

@@ -267,6 +267,7 @@ class Decision:
 CAVEATS: dict[str, str] = {
     "capture_ended": "the capture ended before the sender's give-up could be seen",
     "capture_lossy": "the capture point lost segments (peers ACK bytes it never saw)",
+    "capture_dropped": "the capture's interface statistics report dropped packets",
     "flag_filtered": "the capture holds only SYN/FIN/RST segments: a flag filter would drop "
     "the ACKs and data that are missing",
     "one_sided": "only one direction was captured: the peer's segments are inferred",
@@ -430,6 +431,11 @@ CLEAN_CAPTURE: dict[str, Any] = {
     "flag_filtered": False,  # only SYN/FIN/RST segments, a SYN+ACK unretried past 1 s
     "one_sided_connections": 0,  # one direction captured, its ACKs moving
     "mid_stream_connections": 0,  # no SYN seen
+    # What the file itself says (quality.read_summary):
+    "snaplen": None,  # declared snapshot length; None: no limit declared
+    "frames_cut_by_snaplen": 0,  # frames shorter than their wire length (payload not in file)
+    "interface_drops": None,  # pcapng isb_ifdrop summed over interfaces; None: not stated
+    "os_drops": None,  # pcapng isb_osdrop; None: not stated
 }
 
 

@@ -72,6 +72,10 @@ class Conn:
     #: Expected ``app`` object (protocol and its tls/http fields; ``frame`` is not known in
     #: advance), when the scenario made TLS or HTTP traffic; written only when set.
     app: dict[str, Any] | None = None
+    #: ``connections[].cause`` known from how the scenario was built (model.CAUSES), and words
+    #: its explanation must contain (the cause, the times, the settings); written only when set.
+    cause: str | None = None
+    explains: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         assert self.fate in FATES, self.fate
@@ -87,6 +91,8 @@ class Conn:
             **({"delays": self.delays} if self.delays else {}),
             **({"slow": self.slow} if self.slow is not None else {}),
             **({"app": self.app} if self.app is not None else {}),
+            **({"cause": self.cause} if self.cause is not None else {}),
+            **({"explains": self.explains} if self.explains else {}),
         }
 
 

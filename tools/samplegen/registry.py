@@ -12,6 +12,7 @@ from tools.samplegen.scenarios import (
     closing,
     derived,
     dying,
+    endpoint_causes,
     linktypes,
     opening,
     slow,
@@ -90,4 +91,12 @@ SCENARIOS: list[Scenario] = [
     Scenario("tunnel-teredo", 101, tunnels.teredo, 3),
     # application context: real TLS (throw-away certificate) and HTTP/1.1
     Scenario("app-tls-http", 62, application.tls_and_http, 4),
+    # endpoint causes (issue 9): why a host ended the connection
+    Scenario("peer-lost-state", 62, endpoint_causes.peer_lost_state, 4),
+    Scenario("orphaned-fin-wait2", 63, endpoint_causes.orphaned_fin_wait2, 7),
+    Scenario("app-gave-up", 64, endpoint_causes.app_gave_up, 8),
+    Scenario("keepalive-race", 65, endpoint_causes.keepalive_race, 4),
+    Scenario("syn-cookies-forced", 66, endpoint_causes.syn_cookies_forced, 2),
+    Scenario("syn-flood-cookies-client", 67, endpoint_causes.syn_flood_cookies_and_a_client, 12),
+    Scenario("retransmit-uto-give-up", 68, endpoint_causes.retransmit_user_timeout_give_up, 11),
 ]

@@ -16,13 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pcapline.causes import (
+    app_gave_up,
+    keepalive_race,
+    orphaned_fin_wait2,
+    peer_lost_state,
+    syn_cookies,
+    user_timeout,
+)
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision
 
 Recogniser = Callable[[Evidence, Decision], Cause | None]
 
 #: The recognisers, in order: the first that names a cause decides it.
-CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = ()
+CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = (
+    # endpoint causes (causes-host)
+    # A closed socket's answer to data after its FIN (orphaned, race) before a host with no
+    # socket at all: both are stateless RSTs, the FIN tells them apart. The waiting client
+    # ended it itself; the retransmission give-up is the sender's own timer.
+    ("orphaned_fin_wait2", orphaned_fin_wait2.recognise),
+    ("keepalive_race", keepalive_race.recognise),
+    ("peer_lost_state", peer_lost_state.recognise),
+    ("app_gave_up", app_gave_up.recognise),
+    ("user_timeout", user_timeout.recognise),
+    ("syn_cookies", syn_cookies.recognise),
+)
 
 
 def name_cause(e: Evidence, d: Decision) -> Cause | None:

@@ -58,8 +58,12 @@ DELAY_KEYS: tuple[str, ...] = ("delays", "slow")
 #: payloads carried (``app.App.as_dict``), null when nothing was recognised.
 APP_KEYS: tuple[str, ...] = ("app",)
 
+#: Key a connection gained with ``quality.seen_records`` (issue 9, a compatible extension):
+#: ``seen``, what the capture holds of it (``quality.SEEN_KEYS``), null when not known.
+SEEN_KEY = "seen"
+
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
-CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS, *APP_KEYS)
+CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS, *APP_KEYS, SEEN_KEY)
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
@@ -155,6 +159,7 @@ def connection_doc(
         "delays": None if lost is None else delays_doc(lost),
         "slow": [] if lost is None else [tag.value for tag in lost.slow],
         "app": plain(app) if isinstance(app := row.get("app"), Mapping) else None,
+        "seen": plain(seen) if isinstance(seen := row.get("seen"), Mapping) else None,
     }
 
 
@@ -308,6 +313,7 @@ class _Layout:
             self._delays_text(doc["delays"]),
             self.value(doc["slow"], 3),
             self.value(doc["app"], 3),
+            self.value(doc["seen"], 3),
         )
 
     def _delays_text(self, d: dict[str, Any] | None) -> str:

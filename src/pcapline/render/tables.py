@@ -45,9 +45,10 @@ APP_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     *((f"app_http_{key}", "http", key) for key in HTTP_KEYS),
 )
 
-#: Column order of the CSV and Parquet tables (the delay columns, issue 10, then ``app``).
+#: Column order of the CSV and Parquet tables: the delay columns (issue 10), ``app`` (issue 12),
+#: then ``seen`` (issue 9: the ``connections[].seen`` keys that are true, space-separated).
 TABLE_COLUMNS: tuple[str, ...] = (
-    _table_columns() + DELAY_COLUMNS + tuple(name for name, _, _ in APP_COLUMNS)
+    _table_columns() + DELAY_COLUMNS + tuple(name for name, _, _ in APP_COLUMNS) + ("seen",)
 )
 
 
@@ -87,6 +88,7 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             "cause": conns["cause"].map(optional_str),
             **_delay_columns(conns),
             **_app_columns(conns),
+            "seen": _seen_column(conns),
         },
         columns=list(TABLE_COLUMNS),
     )
@@ -146,6 +148,15 @@ def _app_value(doc: Any, key: str, sub: str | None) -> Any:
     if isinstance(value, list):
         return ";".join(str(v) for v in value)
     return value
+
+
+def _seen_column(conns: pd.DataFrame) -> pd.Series:
+    """``connections[].seen`` as the names of its true keys (empty when not known)."""
+    if "seen" not in conns.columns:
+        return pd.Series([""] * len(conns), index=conns.index, dtype=object)
+    return conns["seen"].map(
+        lambda seen: " ".join(k for k, v in seen.items() if v) if isinstance(seen, dict) else ""
+    )
 
 
 def _inferred_json(value: Any) -> str:

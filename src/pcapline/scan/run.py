@@ -128,6 +128,8 @@ def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
         ),
         "slow": {tag.value: per[tag.value] for tag in SlowTag if per[tag.value]},
     }
+
+
 def _not_a_capture_file(path: str) -> str | None:
     """Why ``path`` cannot be scanned before opening it (a FIFO would block, a folder the walk
     could not read holds captures nobody saw), or None."""
