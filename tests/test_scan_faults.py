@@ -97,7 +97,7 @@ def test_ctrl_c_stops_at_once_without_traceback(tmp_path: Path) -> None:
     folder = tmp_path / "slow"
     folder.mkdir()
     for n in range(4):
-        make_giant.keepalive(folder / f"long-{n}.pcap", 60_000)
+        make_giant.keepalive(folder / f"long-{n}.pcap", 200_000)  # ~10 s of analysis each
     process = subprocess.Popen(
         [sys.executable, "-m", "pcapline", "scan", str(folder), "--workers", "2"],
         stdout=subprocess.PIPE,
@@ -106,7 +106,8 @@ def test_ctrl_c_stops_at_once_without_traceback(tmp_path: Path) -> None:
         env=_env(),
         start_new_session=True,  # its own process group: SIGINT it as a terminal's Ctrl-C would
     )
-    time.sleep(5)  # workers started and busy (each capture takes several seconds)
+    assert _workers_started(process.pid, within=30)
+    time.sleep(1)  # the workers are reading their captures
     assert process.poll() is None
     sent = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)
@@ -116,6 +117,23 @@ def test_ctrl_c_stops_at_once_without_traceback(tmp_path: Path) -> None:
     assert err.strip() == "pcapline: error: interrupted"
     assert stopped < 5, stopped  # about 1 s on a quiet box; the CI box is shared
     assert _group_gone(process.pid, within=15)  # no worker outlived the scan (zombies reaped)
+
+
+def _workers_started(pgid: int, within: float) -> bool:
+    """True once the scan's process group holds a worker beside the scan itself."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        members = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            members += int(fields[2]) == pgid  # field 5 of /proc/PID/stat: the process group
+        if members >= 2:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _group_gone(pgid: int, within: float) -> bool:
