@@ -43,6 +43,34 @@ if TYPE_CHECKING:
 Source = str | os.PathLike[str] | BinaryIO
 
 
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """What ``Analysis.select`` kept, and how many connections the whole capture holds: a
+    filtered report says so (JSON ``filter``, the HTML banner, the text summary), so "1 of 1
+    connection failed" never hides a filter."""
+
+    host: str | None
+    port: int | None
+    streams: tuple[int, ...]
+    connections_in_capture: int
+
+    @property
+    def words(self) -> str:
+        """The filter as typed on the command line: ``--host 10.0.0.7 --stream 3``."""
+        parts = [f"--host {self.host}"] if self.host is not None else []
+        parts += [f"--port {self.port}"] if self.port is not None else []
+        parts += [f"--stream {n}" for n in self.streams]
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "streams": list(self.streams),
+            "connections_in_capture": self.connections_in_capture,
+        }
+
+
 @dataclass(slots=True)
 class Analysis:
     """Everything pcapline knows about one capture; renderers read only this."""
@@ -59,6 +87,8 @@ class Analysis:
     #: conn id -> what it lost to retries, stalls and silence, with its ``slow`` tags (all
     #: connections; a ``delays.DelaysTable``). Empty when the analysis was built without it.
     delays: Mapping[int, Delays] = field(default_factory=dict)
+    #: Set by ``select``: the filter and the whole capture's connection count (None: unfiltered).
+    filter: Filter | None = None
 
     def connection(self, conn_id: int) -> pd.Series:
         """The connections-table row of ``conn_id`` (Wireshark ``tcp.stream``); KeyError if absent."""
@@ -99,6 +129,18 @@ class Analysis:
             keep &= conns["id"].isin(ids)
         selected = conns[keep]
         ids_kept = set(selected["id"].tolist())
+        before = self.filter
+        chosen = Filter(
+            host=host if host is not None else (before.host if before else None),
+            port=port if port is not None else (before.port if before else None),
+            streams=tuple(
+                dict.fromkeys(
+                    [int(n) for n in ([stream] if isinstance(stream, int) else stream or [])]
+                    or (before.streams if before else ())
+                )
+            ),
+            connections_in_capture=before.connections_in_capture if before else len(conns),
+        )
         return Analysis(
             capture=self.capture,
             segments=self.segments[self.segments["conn"].isin(ids_kept)],
@@ -111,6 +153,7 @@ class Analysis:
             detections={k: v for k, v in self.detections.items() if k in ids_kept},
             verdicts={k: self.verdicts[k] for k in sorted(ids_kept) if k in self.verdicts},
             delays=_select_delays(self.delays, ids_kept),
+            filter=chosen,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -69,7 +69,9 @@ class Stall:
 
     @property
     def seconds(self) -> float:
-        return (self.end_ns - self.start_ns) / 1e9
+        # A stall that "ends" before it starts crossed a timestamp step back: it shows no
+        # lost time (never a negative one).
+        return max(self.end_ns - self.start_ns, 0) / 1e9
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -361,6 +363,14 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
     return out
 
 
+def _measured(spans: np.ndarray) -> np.ndarray:
+    """Spans in seconds, NaN (not measured) where the end precedes the start: time at the
+    capture point cannot run backwards, so a negative span crossed a timestamp step back
+    (merged or clock-stepped captures; ``capture.warnings`` says so) and shows nothing."""
+    spans = np.asarray(spans, dtype=np.float64)
+    return np.where(spans < 0, np.nan, spans)
+
+
 def _opt(value: float) -> float | None:
     return None if value != value else float(value)
 
@@ -403,8 +413,10 @@ def measure(
     limits = thresholds or SlowThresholds()
     ids = facts.conn_ids
     n = len(ids)
-    connect = _connect_s(facts, events)
+    connect = _measured(_connect_s(facts, events))
     response, silence, silence_side = _turns(facts)
+    response, silence = _measured(response), _measured(silence)
+    silence_side = np.where(np.isnan(silence), -1, silence_side)
     windows = _window_events(events)
     visited = {
         conn: _visit(facts, index, detections[conn], windows.get(conn))

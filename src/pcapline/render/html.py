@@ -270,6 +270,7 @@ def build_page(
         "failing": _failing(conns, sure=True),
         "uncertain": _failing(conns, sure=False),
         "quality": capture_quality(capture.quality),
+        "filter": analysis.filter,
         "problems": problems(conns, section_ids),
         "findings": [_finding_view(f, section_ids) for f in analysis.findings],
         "timeline_note": plan.note,

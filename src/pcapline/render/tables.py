@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pcapline.delays import DELAY_COLUMNS
+from pcapline.fmt import csv_text
 from pcapline.model import CONNECTION_COLUMNS
 from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
 
@@ -80,8 +81,14 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def to_csv(analysis: Analysis) -> str:
+    """``connections_table`` as CSV, its text cells neutralised against spreadsheet formula
+    injection (``fmt.csv_text``; number columns are left as numbers)."""
+    table = connections_table(analysis)
+    for name in table.columns:
+        if table[name].dtype == object:
+            table[name] = table[name].map(csv_text)
     buffer = io.StringIO()
-    connections_table(analysis).to_csv(buffer, index=False, lineterminator="\n")
+    table.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from rich.console import Console
 from rich.text import Text
 
-from pcapline.fmt import byte_count, capture_quality, duration, endpoint, utc
+from pcapline.fmt import byte_count, capture_quality, duration, endpoint, printable, utc
 from pcapline.model import FAILURE_FATES, Confidence, Explanation, Fate, Verdict
 from pcapline.render.jsondoc import skip_order
 
@@ -108,7 +108,10 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     info = analysis.capture
     lines: list[Text | str] = []
     kinds = ", ".join(info.link_types) or "no link type"
-    lines.append(Text.assemble(("capture  ", "bold"), f"{info.path} ({info.format}, {kinds})"))
+    # The path and the warnings may carry what the file name or the capture holds: shown
+    # escaped, so a control or bidi character cannot act on the terminal (fmt.printable).
+    where = printable(info.path)
+    lines.append(Text.assemble(("capture  ", "bold"), f"{where} ({info.format}, {kinds})"))
     skipped_total = sum(info.skipped.values())
     frames = f"{info.frames:,} frames: {info.tcp_frames:,} TCP, {skipped_total:,} skipped"
     if skipped_total:
@@ -135,7 +138,7 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     if quality:
         lines.append(Text.assemble(("quality  ", "bold yellow"), quality))
     for warning in info.warnings:
-        lines.append(Text.assemble(("warning  ", "bold yellow"), str(warning)))
+        lines.append(Text.assemble(("warning  ", "bold yellow"), printable(warning)))
     whole = analysis.connections if selection is None else selection.whole
     lines.append(Text.assemble(("conns    ", "bold"), fate_summary(whole)))
     if selection is not None and not whole.empty:
@@ -147,7 +150,8 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     if analysis.findings:
         lines.append(Text("findings", style="bold"))
         for finding in analysis.findings:
-            lines.append(Text.assemble("  ", (finding.kind, "bold red"), f": {finding.summary}"))
+            summary = printable(finding.summary)
+            lines.append(Text.assemble("  ", (finding.kind, "bold red"), f": {summary}"))
     return lines
 
 
