@@ -38,7 +38,10 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 INT = {"type": "integer", "minimum": 0}
 COUNT1 = {"type": "integer", "minimum": 1}
 FRAME = {"type": "integer", "minimum": 1}
-NUM = {"type": "number"}  # a time or a measured duration (seconds, float)
+NUM = {"type": "number"}  # a time (epoch seconds) or an offset/gap between two stamped times
+#: A measure (duration, count of seconds): never negative. Offsets and gaps between stamped
+#: times (retry ``times``, ``series``, gaps) are NUM: in a capture whose timestamps step back
+#: (it warns) they are what the stamps say.
 SECONDS = {"type": "number", "minimum": 0}
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
@@ -70,11 +73,11 @@ def array(items: dict[str, Any]) -> dict[str, Any]:
 
 RETRY_SERIES = obj(
     {
-        "times": array(SECONDS),
+        "times": array(NUM),
         "schedule": STR,
         "retries": INT,
         "gave_up": null(BOOL),
-        "give_up_s": null(SECONDS),
+        "give_up_s": null(NUM),
     },
     doc="SYN or SYN+ACK transmissions: times from the first, the backoff's name, retries, "
     "whether the sender gave up (null: the capture ended before the next retry was due).",
@@ -88,11 +91,11 @@ INFERRED = obj(
         "synack": RETRY_SERIES,
         "rto": obj(
             {
-                "series": array(SECONDS),
+                "series": array(NUM),
                 "doubling": BOOL,
                 "gave_up": null(BOOL),
                 "user_timeout_shape": BOOL,
-                "give_up_s": null(SECONDS),
+                "give_up_s": null(NUM),
             }
         ),
         "zero_window": obj({"stalled_s": SECONDS, "probes": INT, "recovered": BOOL}),
@@ -149,9 +152,9 @@ DELAYS = obj(
     {
         "connect_s": null(SECONDS),
         "syn_retries": INT,
-        "syn_gaps_s": array(SECONDS),
+        "syn_gaps_s": array(NUM),
         "synack_retries": INT,
-        "synack_gaps_s": array(SECONDS),
+        "synack_gaps_s": array(NUM),
         "handshake_rtt_ms": null(SECONDS),
         "data_rtt_ms": null(SECONDS),
         "response_s": null(SECONDS),

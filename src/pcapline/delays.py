@@ -780,8 +780,8 @@ def _union_s(stalls: Sequence[Stall]) -> float:
     end = None
     for s in sorted(stalls, key=lambda s: s.start_ns):
         if end is None or s.start_ns > end:
-            total += s.end_ns - s.start_ns
-            end = s.end_ns
+            total += max(s.end_ns - s.start_ns, 0)  # a step back in the stamps loses no time
+            end = max(s.end_ns, s.start_ns)
         elif s.end_ns > end:
             total += s.end_ns - end
             end = s.end_ns

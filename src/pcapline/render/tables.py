@@ -85,8 +85,9 @@ def to_csv(analysis: Analysis) -> str:
     injection (``fmt.csv_text``; number columns are left as numbers)."""
     table = connections_table(analysis)
     for name in table.columns:
-        if table[name].dtype == object:
-            table[name] = table[name].map(csv_text)
+        column = table[name]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            table[name] = column.map(csv_text)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()

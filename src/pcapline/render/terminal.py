@@ -82,7 +82,10 @@ def render_text(
         shown, analysis.capture.first_time_ns, options.width, verdicts=analysis.verdicts
     )
     table = Text("\n").join(lines)
-    console.print(table, no_wrap=True, overflow="crop")
+    # Never cropped: the layouts fit every column in ``width``; a line that still cannot
+    # (two long IPv6 endpoints on a very narrow terminal) runs past the edge rather than
+    # losing a column.
+    console.print(table, no_wrap=True, overflow="ignore", crop=False)
     hidden = len(conns) - len(shown)
     if hidden:
         console.print(f"... {hidden:,} more, use --limit 0 for all")
@@ -239,14 +242,18 @@ def connection_lines(
     *,
     verdicts: Mapping[int, Verdict] | None = None,
 ) -> list[Text]:
-    """The connection table, one line per connection, never wrapped.
+    """The connection table: every column, and the whole "why", at any width.
 
-    Every column is as wide as its widest cell; when the line would not fit, the least
-    needed columns go first (_DROP_ORDER), then the "why" text is cut with an ellipsis.
-    Addresses and fates are never shortened: they are what the reader searches for.
-    Lines are padded here rather than by ``rich.table.Table``, which takes seconds to lay out
-    thousands of rows (``--limit 0`` on a busy capture). The "why" column is each verdict's
-    explanation headline (empty for a connection ``verdicts`` does not hold).
+    Every column is as wide as its widest cell. Three layouts, the first that fits ``width``:
+
+    1. one line per connection, the "why" (the explanation's headline) as the last column;
+    2. the columns on one line, the "why" on the lines under it (indented, wrapped);
+    3. id, client, server and fate on one line, then ``start``, duration, packets and bytes
+       labelled on the next, then the "why" (an IPv6 pair at 80 columns).
+
+    Nothing is cut: addresses and fates are what the reader searches for, and the "why" is
+    why the table exists. Lines are padded here rather than by ``rich.table.Table``, which
+    takes seconds to lay out thousands of rows (``--limit 0`` on a busy capture).
     """
     origin = origin_ns if origin_ns is not None else 0
     known = verdicts or {}
@@ -257,12 +264,34 @@ def connection_lines(
         rows.append(_cells(row, origin, verdict.explanation if verdict is not None else None))
     names = [name for name, _ in _COLUMNS]
     widths = {n: max([len(n)] + [len(cells[i]) for cells in rows]) for i, n in enumerate(names)}
-    shown = list(names)
-    for optional in _DROP_ORDER:
-        if _line_width(shown, widths, why=_MIN_WHY) <= width:
-            break
-        shown.remove(optional)
-    widths["why"] = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
+    every = [n for n in names if n != "why"]
+    if _line_width([*every, "why"], widths) <= width:
+        return _table(rows, [*every, "why"], widths, width, under=())
+    if _line_width(every, widths) <= width:
+        return _table(rows, every, widths, width, under=("why",))
+    if _line_width(list(_NARROW), widths) <= width:
+        return _table(rows, list(_NARROW), widths, width, under=(*_MOVED, "why"))
+    # 4. two long IPv6 endpoints do not fit side by side: the server goes under the row too
+    narrowest = [n for n in _NARROW if n != "server"]
+    return _table(rows, narrowest, widths, width, under=("server", *_MOVED, "why"))
+
+
+#: Layout 3 keeps these on the connection's first line; _MOVED go to the line under it.
+_NARROW = ("id", "client", "server", "fate")
+_MOVED = ("start", "duration", "pkts", "bytes c>s", "bytes s>c")
+#: Indent of the lines under a connection's first line.
+_UNDER = "    "
+
+
+def _table(
+    rows: list[list[str]],
+    shown: list[str],
+    widths: dict[str, int],
+    width: int,
+    *,
+    under: tuple[str, ...],
+) -> list[Text]:
+    names = [name for name, _ in _COLUMNS]
     justify = dict(_COLUMNS)
     columns: list[tuple[int, int, Literal["left", "right", "none"]]] = [
         (names.index(n), widths[n], justify[n]) for n in shown
@@ -272,12 +301,13 @@ def connection_lines(
         columns[-1] = (last[0], last[1], "none")
 
     def pad(text: str, w: int, side: str) -> str:
-        text = _ellipsize(text, w)
         if side == "none":
             return text
         return text.rjust(w) if side == "right" else text.ljust(w)
 
-    lines = [Text("  ".join(pad(names[i], w, j) for i, w, j in columns), style="bold")]
+    header = "  ".join(pad(names[i], w, j) for i, w, j in columns)
+    moved = [n for n in under if n != "why"]
+    lines = [Text(header, style="bold")]
     fate_at = names.index("fate")
     for cells in rows:
         fate = cells[fate_at].rstrip("".join(_MARK.values()))
@@ -290,22 +320,38 @@ def connection_lines(
                 line.append("  ")
             line.append(pad(cells[i], w, j), style=style if i == fate_at else "")
         lines.append(line)
+        if moved:
+            lines += [Text(part) for part in _wrapped(_moved_text(cells, names, moved), width)]
+        why = cells[names.index("why")]
+        if "why" in under and why:
+            lines += [Text(part) for part in _wrapped(why, width)]
     return lines
 
 
-def _line_width(shown: list[str], widths: dict[str, int], *, why: int) -> int:
+def _moved_text(cells: list[str], names: list[str], moved: list[str]) -> str:
+    """The columns moved under the row, labelled: ``to 10.0.0.2:80, start +1.00s, lasted
+    300us, 2 pkts, 0B c>s, 0B s>c``."""
+    cell = {n: cells[names.index(n)] for n in names}
+    text = (
+        f"start {cell['start']}, lasted {cell['duration']}, {cell['pkts']} pkts, "
+        f"{cell['bytes c>s']} c>s, {cell['bytes s>c']} s>c"
+    )
+    return f"to {cell['server']}, {text}" if "server" in moved else text
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` on indented lines of at most ``width`` characters (words kept whole when they fit)."""
+    import textwrap
+
+    room = max(width - len(_UNDER), 20)
+    return [_UNDER + part for part in textwrap.wrap(text, room, break_on_hyphens=False)]
+
+
+def _line_width(shown: list[str], widths: dict[str, int]) -> int:
     """Rendered width: cells plus one space each side between columns (no outer padding)."""
-    cells = sum(why if n == "why" else widths[n] for n in shown)
-    return cells + 2 * (len(shown) - 1)
+    return sum(widths[n] for n in shown) + 2 * (len(shown) - 1)
 
 
-def _ellipsize(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
-_MIN_WHY = 12
-#: Columns given up, in this order, when the terminal is too narrow.
-_DROP_ORDER = ("start", "pkts", "bytes s>c", "bytes c>s", "duration", "why")
 _COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
     ("id", "right"),
     ("client", "left"),
