@@ -181,6 +181,30 @@ class Analysis:
 
         return render_html(self)
 
+    # --- tables named and measured as in JSON/CSV (the attributes above are the pipeline's) ---
+
+    def connection_table(self) -> pd.DataFrame:
+        """One row per connection with the JSON/CSV names and units: ``client_ip`` ...,
+        ``start``/``end`` float seconds since the epoch, ``duration`` (s), the six counts,
+        ``inferred`` (dict), ``explanation``, ``confidence``, ``caveats`` (list), the delay
+        columns and ``slow`` (list). ``connections`` keeps the pipeline's int64 ns columns."""
+        from pcapline.render.tables import connections_table
+
+        return connections_table(self, nested=True)
+
+    def event_table(self) -> pd.DataFrame:
+        """Every event with the JSON names: ``id`` (connection), ``frame``, ``time`` (float s),
+        ``from``, ``kind``, ``note``, ``value``. ``events`` keeps ``conn``/``time_ns``/``side``."""
+        from pcapline.render.tables import events_table
+
+        return events_table(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: a compact, escaped summary (render/notebook.py)."""
+        from pcapline.render.notebook import summary_html
+
+        return summary_html(self)
+
 
 def analyze(
     source: Source,
