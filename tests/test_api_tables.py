@@ -42,9 +42,7 @@ def test_event_table_matches_the_json(analysis) -> None:  # type: ignore[no-unty
     events = analysis.event_table()
     assert tuple(events.columns) == EVENT_TABLE_COLUMNS
     doc = json.loads(analysis.to_json())
-    expected = [
-        {"id": c["id"], **e} for c in doc["connections"] for e in c["events"]
-    ]
+    expected = [{"id": c["id"], **e} for c in doc["connections"] for e in c["events"]]
     got = events.drop(columns=["value"]).to_dict("records")
     assert got == expected
     assert len(events) == len(analysis.events) > 10

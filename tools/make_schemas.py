@@ -54,9 +54,7 @@ def null(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def obj(
-    props: dict[str, Any], *, optional: tuple[str, ...] = (), doc: str = ""
-) -> dict[str, Any]:
+def obj(props: dict[str, Any], *, optional: tuple[str, ...] = (), doc: str = "") -> dict[str, Any]:
     """A closed object: every key of ``props`` required except ``optional``, no other key."""
     out: dict[str, Any] = {"type": "object"}
     if doc:

@@ -116,7 +116,7 @@ def test_error_line_for_a_hostile_missing_file(
 
 def test_scan_text_csv_and_html_escape_hostile_paths(hostile: Path) -> None:
     summary = summarize_capture(str(hostile))
-    bad = CaptureSummary(path="=HYPERLINK(\"http://x\")\x1b]0;t\x07.pcap", error="bad\x1b[2J")
+    bad = CaptureSummary(path='=HYPERLINK("http://x")\x1b]0;t\x07.pcap', error="bad\x1b[2J")
     rows = [summary, bad]
     text = scan_text(rows, width=200, color=True)
     assert "\x1b]" not in text and "\u202e" not in text and "\x07" not in text
@@ -137,7 +137,7 @@ def test_csv_neutralises_formulas_in_text_cells_only() -> None:
         "'\rx",
     ]
     assert [csv_text(v) for v in ("closed", "", -1, -0.5, 3)] == ["closed", "", -1, -0.5, 3]
-    rows = [connection_row(0, explanation="=HYPERLINK(\"http://evil\",\"click\")")]
+    rows = [connection_row(0, explanation='=HYPERLINK("http://evil","click")')]
     table = list(csv.DictReader(io.StringIO(to_csv(make_analysis(rows=rows, events=[])))))
     assert table[0]["explanation"].startswith("'=HYPERLINK")
     assert table[0]["start"] == "1700000000.0" and table[0]["id"] == "0"  # numbers untouched
