@@ -129,17 +129,14 @@ class Analysis:
             keep &= conns["id"].isin(ids)
         selected = conns[keep]
         ids_kept = set(selected["id"].tolist())
-        before = self.filter
+        # A view of a view keeps the earlier filters and the whole capture's count.
+        before = self.filter or Filter(None, None, (), len(conns))
+        given = [stream] if isinstance(stream, int) else list(stream or [])
         chosen = Filter(
-            host=host if host is not None else (before.host if before else None),
-            port=port if port is not None else (before.port if before else None),
-            streams=tuple(
-                dict.fromkeys(
-                    [int(n) for n in ([stream] if isinstance(stream, int) else stream or [])]
-                    or (before.streams if before else ())
-                )
-            ),
-            connections_in_capture=before.connections_in_capture if before else len(conns),
+            host=host if host is not None else before.host,
+            port=port if port is not None else before.port,
+            streams=tuple(dict.fromkeys(int(n) for n in given)) or before.streams,
+            connections_in_capture=before.connections_in_capture,
         )
         return Analysis(
             capture=self.capture,
