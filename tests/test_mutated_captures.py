@@ -1,4 +1,5 @@
-"""Mutated captures through the command line: no traceback, one clear line, valid JSON.
+"""Mutated captures through the whole command line: no traceback, one clear line, valid JSON
+(tests/read/test_fuzz.py fuzzes the reader alone, with crafted seeds).
 
 A fixed seed makes a bounded, repeatable set of damaged files from the sample captures:
 truncations (anywhere, and inside the last block), bit flips, and corrupted length fields
