@@ -7,7 +7,7 @@ truncations (anywhere, and inside the last block), bit flips, and corrupted leng
 --format json`` must exit 0 (stderr: only ``pcapline: warning:`` lines) or 2 (stderr: exactly
 one ``pcapline: error:`` line), never 3 (a bug); any JSON written validates against the
 shipped schema and the contract checks; the text and CSV renderers run on it too.
-``FUZZ_CASES`` sets how many (default 200; the ``slow`` test runs 3,000 more).
+``FUZZ_CASES`` sets how many (default 200; the ``slow`` test runs 1,000 more).
 """
 
 from __future__ import annotations
@@ -139,14 +139,14 @@ def test_mutated_captures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.slow
 def test_mutated_captures_many(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name, kind, data in cases(3000, seed=12):
+    for name, kind, data in cases(1000, seed=12):
         check_case(tmp_path, capsys, name, kind, data)
 
 
 def test_length_fields_are_found() -> None:
     """The mutator really hits lengths: every record/block of a seed is listed."""
     pcap = (REPO / "sample_captures" / "refused-no-listener.pcap").read_bytes()
-    assert len(length_fields(pcap)) == 2 * 2  # two records: incl_len and orig_len each
+    assert len(length_fields(pcap)) == 2 * 4  # four records: incl_len and orig_len each
     ng = (REPO / "sample_captures" / "format-pcapng-ethernet-and-raw.pcapng").read_bytes()
     fields = length_fields(ng)
     assert len(fields) > 20 and all(struct.unpack_from("<I", ng, at)[0] > 0 for at, _ in fields)
