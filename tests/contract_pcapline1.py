@@ -1,4 +1,4 @@
-"""The ``pcapline/1`` JSON contract, transcribed key by key from DESIGN.md ("JSON contract").
+"""The ``pcapline/1`` JSON contract, transcribed key by key from docs/contract.md.
 
 ``check_document(doc)`` fails with the JSON path of the first violation. It is written from
 the design document, not from jsondoc.py, so a renderer change that breaks the contract fails.
@@ -154,6 +154,7 @@ COUNT_KEYS = [
     "resets",
 ]
 EVENT_KEYS = ["frame", "time", "from", "kind", "note"]
+FILTER_KEYS = ["host", "port", "streams", "connections_in_capture"]
 
 
 def _is_int(v: Any) -> bool:
@@ -169,9 +170,16 @@ def _expect(cond: bool, where: str, what: str) -> None:
 
 
 def check_document(doc: dict[str, Any]) -> None:
-    _expect(
-        list(doc) == ["schema", "capture", "connections", "findings"], "$", f"top keys {list(doc)}"
-    )
+    # ``filter`` (docs/contract.md) comes last, and only in a filtered report
+    top = ["schema", "capture", "connections", "findings"]
+    _expect(list(doc) in (top, [*top, "filter"]), "$", f"top keys {list(doc)}")
+    if "filter" in doc:
+        f = doc["filter"]
+        _expect(list(f) == FILTER_KEYS, "$.filter", f"keys {list(f)}")
+        _expect(_is_int(f["connections_in_capture"]), "$.filter", "connections_in_capture")
+        _expect(
+            f["connections_in_capture"] >= len(doc["connections"]), "$.filter", "fewer than shown"
+        )
     _expect(doc["schema"] == "pcapline/1", "$.schema", repr(doc["schema"]))
     check_capture(doc["capture"])
     _expect(isinstance(doc["connections"], list), "$.connections", "not a list")
@@ -294,8 +302,9 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
             w,
             f"keepalive {ka!r}",
         )
-        # a single probe shows the idle time but no interval: null, not a guess
-        _expect(_is_num(ka["idle"]), w, f"keepalive idle {ka!r}")
+        # a single probe shows the idle time but no interval: null, not a guess; the idle
+        # time is null too when the prober received nothing before its first probe
+        _expect(ka["idle"] is None or _is_num(ka["idle"]), w, f"keepalive idle {ka!r}")
         _expect(ka["interval"] is None or _is_num(ka["interval"]), w, f"keepalive interval {ka!r}")
         _expect(ka["count"] is None or _is_int(ka["count"]), w, f"keepalive {ka!r}")
     _expect(isinstance(conn["explanation"], str), w, "explanation")

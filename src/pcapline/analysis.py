@@ -44,6 +44,34 @@ if TYPE_CHECKING:
 Source = str | os.PathLike[str] | BinaryIO
 
 
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """What ``Analysis.select`` kept, and how many connections the whole capture holds: a
+    filtered report says so (JSON ``filter``, the HTML banner, the text summary), so "1 of 1
+    connection failed" never hides a filter."""
+
+    host: str | None
+    port: int | None
+    streams: tuple[int, ...]
+    connections_in_capture: int
+
+    @property
+    def words(self) -> str:
+        """The filter as typed on the command line: ``--host 10.0.0.7 --stream 3``."""
+        parts = [f"--host {self.host}"] if self.host is not None else []
+        parts += [f"--port {self.port}"] if self.port is not None else []
+        parts += [f"--stream {n}" for n in self.streams]
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "streams": list(self.streams),
+            "connections_in_capture": self.connections_in_capture,
+        }
+
+
 @dataclass(slots=True)
 class Analysis:
     """Everything pcapline knows about one capture; renderers read only this."""
@@ -60,6 +88,8 @@ class Analysis:
     #: conn id -> what it lost to retries, stalls and silence, with its ``slow`` tags (all
     #: connections; a ``delays.DelaysTable``). Empty when the analysis was built without it.
     delays: Mapping[int, Delays] = field(default_factory=dict)
+    #: Set by ``select``: the filter and the whole capture's connection count (None: unfiltered).
+    filter: Filter | None = None
 
     def connection(self, conn_id: int) -> pd.Series:
         """The connections-table row of ``conn_id`` (Wireshark ``tcp.stream``); KeyError if absent."""
@@ -109,6 +139,15 @@ class Analysis:
             keep &= False
         selected = conns[keep]
         ids_kept = set(selected["id"].tolist())
+        # A view of a view keeps the earlier filters and the whole capture's count.
+        before = self.filter or Filter(None, None, (), len(conns))
+        given = [stream] if isinstance(stream, int) else list(stream or [])
+        chosen = Filter(
+            host=host if host is not None else before.host,
+            port=port if port is not None else before.port,
+            streams=tuple(dict.fromkeys(int(n) for n in given)) or before.streams,
+            connections_in_capture=before.connections_in_capture,
+        )
         return Analysis(
             capture=self.capture,
             segments=self.segments[self.segments["conn"].isin(ids_kept)],
@@ -121,6 +160,7 @@ class Analysis:
             detections={k: v for k, v in self.detections.items() if k in ids_kept},
             verdicts={k: self.verdicts[k] for k in sorted(ids_kept) if k in self.verdicts},
             delays=_select_delays(self.delays, ids_kept),
+            filter=chosen,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +187,30 @@ class Analysis:
         from pcapline.render.html import render_html
 
         return render_html(self)
+
+    # --- tables named and measured as in JSON/CSV (the attributes above are the pipeline's) ---
+
+    def connection_table(self) -> pd.DataFrame:
+        """One row per connection with the JSON/CSV names and units: ``client_ip`` ...,
+        ``start``/``end`` float seconds since the epoch, ``duration`` (s), the six counts,
+        ``inferred`` (dict), ``explanation``, ``confidence``, ``caveats`` (list), the delay
+        columns and ``slow`` (list). ``connections`` keeps the pipeline's int64 ns columns."""
+        from pcapline.render.tables import connections_table
+
+        return connections_table(self, nested=True)
+
+    def event_table(self) -> pd.DataFrame:
+        """Every event with the JSON names: ``id`` (connection), ``frame``, ``time`` (float s),
+        ``from``, ``kind``, ``note``, ``value``. ``events`` keeps ``conn``/``time_ns``/``side``."""
+        from pcapline.render.tables import events_table
+
+        return events_table(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: a compact, escaped summary (render/notebook.py)."""
+        from pcapline.render.notebook import summary_html
+
+        return summary_html(self)
 
 
 def analyze(

@@ -30,6 +30,7 @@ import click
 
 from pcapline import __version__
 from pcapline.errors import PcaplineError, UsageError
+from pcapline.fmt import printable
 from pcapline.model import (
     FAILURES_ALIAS,
     Fate,
@@ -442,6 +443,20 @@ def mcp() -> int:
     return EXIT_OK
 
 
+@cli.command(short_help="Print the JSON Schema of pcapline/1 or pcapline-scan/1.")
+@click.argument("name", metavar="[pcapline/1|pcapline-scan/1]", default="pcapline/1")
+def schema(name: str) -> int:
+    """Print the JSON Schema (draft 2020-12) of a JSON contract: pcapline/1 (analyze
+    --format json, the default) or pcapline-scan/1 (scan --format json). docs/contract.md
+    explains every field."""
+    from pcapline.schemas import FILES, schema_text
+
+    if name not in FILES:
+        raise UsageError(f"unknown schema {name!r} (choose from {', '.join(FILES)})")
+    click.echo(schema_text(name), nl=False)
+    return EXIT_OK
+
+
 def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
     """Text timeline of one connection (``timeline`` and ``analyze --stream N`` print it)."""
     from pcapline.render.timeline import connection_timeline_text
@@ -455,7 +470,7 @@ def _run(capture: str, *, slow: SlowThresholds | None = None) -> Analysis:
 
     analysis = run_analysis(capture, slow=slow)
     for warning in analysis.capture.warnings:
-        click.echo(f"pcapline: warning: {warning}", err=True)
+        click.echo(f"pcapline: warning: {printable(warning)}", err=True)
     return analysis
 
 
@@ -699,5 +714,5 @@ def _one_line(exc: BaseException) -> str:
 
 def _error(message: str, code: int) -> int:
     with contextlib.suppress(OSError):  # stderr closed: the exit code still tells
-        click.echo(f"pcapline: error: {message}", err=True)
+        click.echo(f"pcapline: error: {printable(message)}", err=True)
     return code

@@ -74,7 +74,9 @@ class Stall:
 
     @property
     def seconds(self) -> float:
-        return (self.end_ns - self.start_ns) / 1e9
+        # A stall that "ends" before it starts crossed a timestamp step back: it shows no
+        # lost time (never a negative one).
+        return max(self.end_ns - self.start_ns, 0) / 1e9
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -405,6 +407,14 @@ def _longest_schedule(ids: np.ndarray, retries: np.ndarray, inferred: Mapping[in
     return max(sorted(set(names)), key=names.count) if names else ""
 
 
+def _measured(spans: np.ndarray) -> np.ndarray:
+    """Spans in seconds, NaN (not measured) where the end precedes the start: time at the
+    capture point cannot run backwards, so a negative span crossed a timestamp step back
+    (merged or clock-stepped captures; ``capture.warnings`` says so) and shows nothing."""
+    spans = np.asarray(spans, dtype=np.float64)
+    return np.where(spans < 0, np.nan, spans)
+
+
 def _opt(value: float) -> float | None:
     return None if value != value else float(value)
 
@@ -447,7 +457,7 @@ def measure(
     limits = thresholds or SlowThresholds()
     ids = facts.conn_ids
     n = len(ids)
-    connect = _connect_s(facts, events)
+    connect = _measured(_connect_s(facts, events))
     turns = _turns(facts)
     windows = _window_events(events)
     visited = {
@@ -608,7 +618,7 @@ def _turns(facts: Facts) -> Turns:
     client = facts.from_client[rows]
     t = facts.time_ns[rows]
     turn = (conn[1:] == conn[:-1]) & (client[1:] != client[:-1])
-    gap = (t[1:] - t[:-1]) / 1e9
+    gap = _measured((t[1:] - t[:-1]) / 1e9)  # NaN across a timestamp step back
     # The server owes an answer after each client run; the client only after a greeting the
     # server opened the connection with: the connection's first turn, when it follows
     # server data (before a connection's first turn all its data came from one side).
@@ -621,13 +631,14 @@ def _turns(facts: Facts) -> Turns:
     k = np.flatnonzero(server_owes)  # in connection, then time order
     # First response: the first server-owed turn of each connection (written last wins).
     first[conn[k[::-1]]] = gap[k[::-1]]
+    k = k[~np.isnan(gap[k])]  # the other measures: turns whose time was measured
     if len(k):
         by_conn = pd.Series(gap[k]).groupby(conn[k], sort=True)
         index = by_conn.size().index.to_numpy()
         count[index] = by_conn.size().to_numpy()
         most[index] = by_conn.max().to_numpy()
         median[index] = by_conn.median().to_numpy()
-    owed = np.flatnonzero(server_owes | client_owes)
+    owed = np.flatnonzero((server_owes | client_owes) & ~np.isnan(gap))
     if len(owed):
         order = owed[np.lexsort((gap[owed], conn[owed]))]  # by conn, then gap ascending
         silence[conn[order]] = gap[order]  # the largest gap per connection is written last
@@ -873,8 +884,8 @@ def _union_s(stalls: Sequence[Stall]) -> float:
     end = None
     for s in sorted(stalls, key=lambda s: s.start_ns):
         if end is None or s.start_ns > end:
-            total += s.end_ns - s.start_ns
-            end = s.end_ns
+            total += max(s.end_ns - s.start_ns, 0)  # a step back in the stamps loses no time
+            end = max(s.end_ns, s.start_ns)
         elif s.end_ns > end:
             total += s.end_ns - end
             end = s.end_ns

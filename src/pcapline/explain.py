@@ -803,7 +803,8 @@ def _stale_peer_decided(d: Decision, e: Evidence) -> bool:
 def _stale_peer_inferred(e: Evidence) -> dict[str, object]:
     stale = e.stale_peer_rst
     assert stale is not None
-    return {"by": Side.CLIENT.value, "state": "established", "idle_s": round(stale.idle_s, 3)}
+    idle = round(stale.idle_s, 3) if stale.idle_s >= 0 else None  # < 0: a timestamp step back
+    return {"by": Side.CLIENT.value, "state": "established", "idle_s": idle}
 
 
 def _stale_peer_reset(e: Evidence) -> Explanation:

@@ -289,6 +289,8 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         state = "handshake"
     prev = np.flatnonzero(before & ~view.rst)
     idle = view.seconds(int(prev[-1]), i) if len(prev) else None
+    if idle is not None and idle < 0:
+        idle = None  # stamped before the segment it follows: a timestamp step back, not a wait
     recent = before & (view.seg_len > 0)
     recent &= view.time_ns >= view.time_ns[i] - int(TRANSFER_WINDOW_S * 1e9)
     peer_data = np.flatnonzero(before & (view.from_client != sender) & (view.seg_len > 0))

@@ -129,7 +129,9 @@ def _interval(view: ConnView, run: np.ndarray, answered: np.ndarray) -> float | 
         for k in range(1, len(run))
         if not answered[k - 1]
     ]
-    return float(np.median(gaps)) if gaps else None
+    interval = float(np.median(gaps)) if gaps else None
+    # A negative gap is a timestamp step back, not a timer: the interval is then unknown.
+    return interval if interval is None or interval >= 0 else None
 
 
 def _idle(view: ConnView, first_probe: int) -> float | None:
@@ -137,8 +139,9 @@ def _idle(view: ConnView, first_probe: int) -> float | None:
     prober = view.from_client[first_probe]
     before = np.flatnonzero((view.from_client != prober) & (np.arange(len(view)) < first_probe))
     if not len(before):
-        return None
-    return view.seconds(int(before[-1]), first_probe)
+        return None  # the prober received nothing in the capture before its first probe
+    idle = view.seconds(int(before[-1]), first_probe)
+    return idle if idle >= 0 else None  # stamped before what it follows: a step back
 
 
 def screen(facts: Facts) -> np.ndarray:

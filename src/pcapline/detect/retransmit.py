@@ -411,6 +411,9 @@ def _data_rtt_ms(view: ConnView, resent: np.ndarray) -> float | None:
         if not np.any(ok):
             continue
         rtt = view.time_ns[acks[j[ok]]] - view.time_ns[data[ok]]
+        rtt = rtt[rtt >= 0]  # an ACK stamped before its data: a timestamp step back
+        if not len(rtt):
+            continue
         smallest = float(rtt.min()) / 1e6
         best = smallest if best is None else min(best, smallest)
     return best

@@ -184,6 +184,13 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
             if btype != EPB:
                 others[len(packets)] = btype
             append(off)  # a short or cut packet block: its fields are checked below
+        elif not complete:
+            # A cut name-resolution, statistics, comment or custom block holds no frame, but
+            # the file is still truncated: say so (a cut packet block says it below).
+            warnings.append(
+                f"file ends inside {_block_name(btype)} at byte {off} "
+                f"({size - off} of {blen} bytes); the capture may be incomplete"
+            )
         if not complete:
             break
         off = end
@@ -209,6 +216,21 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
     records.if_drops = sum(if_drops.values()) if if_drops else None
     records.os_drops = sum(os_drops.values()) if os_drops else None
     return records
+
+
+#: Non-packet block types by name (pcapng draft, section 10: "Block Type Codes").
+_BLOCK_NAMES = {
+    4: "a name resolution block",
+    5: "an interface statistics block",
+    9: "a systemd journal export block",
+    10: "a decryption secrets block",
+    0x00000BAD: "a custom block",
+    0x40000BAD: "a custom block",
+}
+
+
+def _block_name(btype: int) -> str:
+    return _BLOCK_NAMES.get(btype, f"a block of type {btype:#x}")
 
 
 def _cut_warning(fields: dict[str, np.ndarray], n: int, size: int) -> str:

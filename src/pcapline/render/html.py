@@ -56,7 +56,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pcapline import __version__
-from pcapline.fmt import app_label, capture_quality, duration, endpoint, span, utc
+from pcapline.fmt import app_label, capture_quality, duration, endpoint, printable, span, utc
 from pcapline.model import FAILURE_FATES, Confidence, Finding
 from pcapline.render import palette
 from pcapline.render.figures.backoff import backoff, gap_series
@@ -271,7 +271,8 @@ def build_page(
         figures["delays"] = figure_json(slow.distribution)
     sections = _sections(analysis, chosen, figures)
     return {
-        "title": f"pcapline report: {os.path.basename(capture.path) or capture.path}",
+        # printable: a bidi override in a file name would reorder it in the browser too
+        "title": f"pcapline report: {printable(os.path.basename(capture.path) or capture.path)}",
         "capture": capture,
         "facts": capture_facts(analysis, origin),
         "fate_counts": fate_counts(conns),
@@ -279,6 +280,7 @@ def build_page(
         "failing": _failing(conns, sure=True),
         "uncertain": _failing(conns, sure=False),
         "quality": capture_quality(capture.quality),
+        "filter": analysis.filter,
         "problems": problems(conns, section_ids),
         "findings": [_finding_view(f, section_ids) for f in analysis.findings],
         "slow": slow,
@@ -489,7 +491,7 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
 def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
     cap = analysis.capture
     facts = [
-        ("file", cap.path),
+        ("file", printable(cap.path)),
         ("format", cap.format),
         ("link types", ", ".join(cap.link_types) or "none"),
     ]

@@ -67,13 +67,17 @@ CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS, *APP_KEYS,
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
-    """The whole ``pcapline/1`` document for an analysis (already filtered, if it was)."""
-    return {
+    """The whole ``pcapline/1`` document for an analysis (already filtered, if it was: then
+    a last key ``filter`` says what was kept and how many connections the capture holds)."""
+    doc = {
         "schema": SCHEMA,
         "capture": capture_doc(analysis.capture),
         "connections": [doc for chunk in connection_chunks(analysis) for doc in chunk],
         "findings": findings_doc(analysis),
     }
+    if analysis.filter is not None:
+        doc["filter"] = analysis.filter.to_dict()
+    return doc
 
 
 def dumps(doc: Mapping[str, Any], *, indent: int | None = 2) -> str:
@@ -105,6 +109,8 @@ def write(analysis: Analysis, out: TextIO, *, indent: int | None = 2) -> None:
         out.write(lead + sep.join(layout.newline(2) + layout.connection(doc) for doc in chunk))
     out.write("[]" if first else layout.newline(1) + "]")
     out.write(sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1))
+    if analysis.filter is not None:
+        out.write(sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1))
     out.write(layout.newline(0) + "}\n")
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pcapline.app import HTTP_KEYS, TLS_KEYS
 from pcapline.delays import DELAY_COLUMNS
+from pcapline.fmt import csv_text
 from pcapline.model import CONNECTION_COLUMNS
 from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
 
@@ -56,8 +57,11 @@ class ParquetUnavailable(RuntimeError):
     """pyarrow is not installed; the message says how to get it."""
 
 
-def connections_table(analysis: Analysis) -> pd.DataFrame:
-    """The flat per-connection table both CSV and Parquet write."""
+def connections_table(analysis: Analysis, *, nested: bool = False) -> pd.DataFrame:
+    """The flat per-connection table both CSV and Parquet write.
+
+    ``nested=True`` (``Analysis.connection_table()``): the same columns, with ``inferred`` a
+    dict, ``caveats`` and ``slow`` lists, instead of their CSV text."""
     conns = analysis.connections.sort_values("id", kind="stable")
     start = conns["start_ns"].astype("int64") / 1e9
     end = conns["end_ns"].astype("int64") / 1e9
@@ -81,12 +85,16 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             "closer": conns["closer"].map(optional_str),
             "reset_by": conns["reset_by"].map(optional_str),
             **{key: conns[key].astype("int64") for key in COUNT_KEYS},
-            "inferred": conns["inferred"].map(_inferred_json),
+            "inferred": conns["inferred"].map(_inferred_dict if nested else _inferred_json),
             "explanation": conns["explanation"].fillna("").astype(str),
             "confidence": conns["confidence"].astype(str),
-            "caveats": conns["caveats"].map(lambda codes: " ".join(str(c) for c in codes)),
+            "caveats": conns["caveats"].map(
+                (lambda codes: [str(c) for c in codes])
+                if nested
+                else (lambda codes: " ".join(str(c) for c in codes))
+            ),
             "cause": conns["cause"].map(optional_str),
-            **_delay_columns(conns),
+            **_delay_columns(conns, nested=nested),
             **_app_columns(conns),
             "seen": _seen_column(conns),
         },
@@ -96,8 +104,15 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def to_csv(analysis: Analysis) -> str:
+    """``connections_table`` as CSV, its text cells neutralised against spreadsheet formula
+    injection (``fmt.csv_text``; number columns are left as numbers)."""
+    table = connections_table(analysis)
+    for name in table.columns:
+        column = table[name]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            table[name] = column.map(csv_text)
     buffer = io.StringIO()
-    connections_table(analysis).to_csv(buffer, index=False, lineterminator="\n")
+    table.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
 
 
@@ -111,13 +126,38 @@ def write_parquet(analysis: Analysis, path: str) -> None:
     connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
 
 
-def _delay_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
+def events_table(analysis: Analysis) -> pd.DataFrame:
+    """Every event, named as in JSON: ``id`` (the connection's), ``frame``, ``time`` (float
+    seconds since the epoch), ``from`` (client/server), ``kind``, ``note``, and ``value`` (the
+    number the note is about, NaN when none); by connection, then frame."""
+    events = analysis.events.sort_values(["conn", "frame"], kind="stable")
+    return pd.DataFrame(
+        {
+            "id": events["conn"].astype("int64"),
+            "frame": events["frame"].astype("int64"),
+            "time": events["time_ns"].astype("int64") / 1e9,
+            "from": events["side"].astype(str),
+            "kind": events["kind"].astype(str),
+            "note": events["note"].fillna("").astype(str),
+            "value": pd.to_numeric(events["value"], errors="coerce").astype("float64"),
+        },
+        columns=list(EVENT_TABLE_COLUMNS),
+    ).reset_index(drop=True)
+
+
+#: ``Analysis.event_table()`` columns (the JSON ``events`` keys, with the connection ``id``).
+EVENT_TABLE_COLUMNS: tuple[str, ...] = ("id", "frame", "time", "from", "kind", "note", "value")
+
+
+def _delay_columns(conns: pd.DataFrame, *, nested: bool = False) -> dict[str, pd.Series]:
     """``delays.DELAY_COLUMNS``: seconds as floats (empty when not measured), the biggest
     stall's cause, and the ``slow`` tags joined by ";" (empty for none)."""
     out: dict[str, pd.Series] = {}
     for name in DELAY_COLUMNS:
         if name not in conns.columns:  # an Analysis built without delays
             out[name] = pd.Series([""] * len(conns), index=conns.index, dtype=object)
+        elif name == "slow" and nested:
+            out[name] = conns[name].map(lambda tags: [str(t) for t in tags])
         elif name == "slow":
             out[name] = conns[name].map(lambda tags: ";".join(str(t) for t in tags))
         elif name == "biggest_stall":
@@ -157,6 +197,10 @@ def _seen_column(conns: pd.DataFrame) -> pd.Series:
     return conns["seen"].map(
         lambda seen: " ".join(k for k, v in seen.items() if v) if isinstance(seen, dict) else ""
     )
+
+
+def _inferred_dict(value: Any) -> dict[str, Any]:
+    return plain(value) if isinstance(value, dict) else {}
 
 
 def _inferred_json(value: Any) -> str:

@@ -58,6 +58,13 @@ class CaptureSummary:
     #: Not analysed for a reason outside the capture (its worker died or was lost, no worker
     #: left): the scan is incomplete (``scan`` exits 4). Never rendered; ``error`` says why.
     lost: bool = False
+    # What the capture can show (pcapline/1 ``capture``): a capture with frames and no
+    # connection must say why (unsupported link, truncated, one-sided, lossy, flag-filtered).
+    tcp_frames: int = 0
+    link_types: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    quality: dict[str, Any] | None = None  # capture.quality; None when not analysed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,13 +76,18 @@ class CaptureSummary:
             "error": self.error,
             "slow_connections": self.slow_connections,
             "slow": dict(self.slow),
+            "warnings": list(self.warnings),
+            "quality": None if self.quality is None else dict(self.quality),
+            "link_types": list(self.link_types),
+            "tcp_frames": self.tcp_frames,
+            "skipped": dict(self.skipped),
         }
 
 
 def summarize_capture(path: str) -> CaptureSummary:
     """Analyse one capture; never raises (the error becomes ``summary.error``, one line)."""
     from pcapline.analysis import analyze
-    from pcapline.render.jsondoc import plain
+    from pcapline.render.jsondoc import plain, skip_order
 
     started = time.perf_counter()
     unscannable = _not_a_capture_file(path)
@@ -101,6 +113,7 @@ def summarize_capture(path: str) -> CaptureSummary:
             error=f"internal error: {type(exc).__name__}: {message}",
             seconds=time.perf_counter() - started,
         )
+    info = analysis.capture
     counts = analysis.connections["fate"].astype(str).value_counts()
     fates = {fate.value: int(counts[fate.value]) for fate in Fate if counts.get(fate.value, 0)}
     return CaptureSummary(
@@ -111,6 +124,11 @@ def summarize_capture(path: str) -> CaptureSummary:
         findings=[plain(f.to_dict()) for f in analysis.findings],
         seconds=time.perf_counter() - started,
         **slow_counts(analysis.connections),
+        tcp_frames=int(info.tcp_frames),
+        link_types=[str(name) for name in info.link_types],
+        skipped={r: int(info.skipped[r]) for r in skip_order(info.skipped)},
+        warnings=[str(w) for w in info.warnings],
+        quality=plain(info.quality),
     )
 
 
