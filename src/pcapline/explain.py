@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+from pcapline import explain_path
 from pcapline.delays import SlowSummary, SlowTag
 from pcapline.evidence import Classified, Evidence
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
@@ -178,7 +179,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
         return _stale_peer_reset(e)
     if not e.screened:
         return None
-    story = _STORIES[decision.fate](decision, e)
+    story = explain_path.word(decision, e, _STORIES[decision.fate](decision, e))
     notes = [
         n
         for n in (
@@ -199,6 +200,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
 def _with_notes(story: Explanation, notes: tuple[str, ...]) -> Explanation:
     """The story followed by side notes. A story that is one sentence and nothing else keeps
     its full stop in the headline (the terminal's "why" column shows the whole sentence)."""
+    notes = (*story.notes, *notes)  # a cause's paragraph (explain_path) comes first
     if story.body == "." and not story.check and not notes:
         return Explanation(story.headline + ".", label=story.label)
     return Explanation(story.headline, story.label, story.body, story.check, notes)

@@ -69,6 +69,10 @@ class Conn:
     #: when the scenario was built to show them; written only when set.
     delays: dict[str, Any] = field(default_factory=dict)
     slow: list[str] | None = None
+    #: The cause (``model.CAUSES`` key) the scenario built, and words its explanation must
+    #: hold (the cause, times, settings, what to check); written only when set.
+    cause: str | None = None
+    explanation_keywords: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         assert self.fate in FATES, self.fate
@@ -83,6 +87,12 @@ class Conn:
             "note": self.note,
             **({"delays": self.delays} if self.delays else {}),
             **({"slow": self.slow} if self.slow is not None else {}),
+            **({"cause": self.cause} if self.cause is not None else {}),
+            **(
+                {"explanation_keywords": self.explanation_keywords}
+                if self.explanation_keywords
+                else {}
+            ),
         }
 
 

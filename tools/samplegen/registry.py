@@ -7,7 +7,16 @@ in parallel); ``seconds`` is the rough wall time, used to start the long ones fi
 from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
-from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, slow, special
+from tools.samplegen.scenarios import (
+    closing,
+    derived,
+    dying,
+    linktypes,
+    network,
+    opening,
+    slow,
+    special,
+)
 
 SCENARIOS: list[Scenario] = [
     # orderly and abortive ends
@@ -42,6 +51,15 @@ SCENARIOS: list[Scenario] = [
     Scenario("retransmit-router", 37, dying.retransmit_router, 10),
     Scenario("zero-window-recovers", 38, dying.zero_window_recovers, 5),
     Scenario("persist-timeout", 39, dying.persist_timeout, 6),
+    # causes from the network path: a router namespace between the two hosts
+    Scenario("icmp-reject-v4", 62, network.icmp_reject_v4, 3),
+    Scenario("icmp-reject-v6", 63, network.icmp_reject_v6, 3),
+    Scenario("pmtu-black-hole", 64, network.pmtu_black_hole, 10),
+    Scenario("pmtu-probing", 65, network.pmtu_probing_recovers, 6),
+    Scenario("packet-too-big-v6", 66, network.packet_too_big_v6, 3),
+    Scenario("idle-timeout-drop", 67, network.idle_timeout_drop, 17),
+    Scenario("idle-timeout-rst-v6", 68, network.idle_timeout_rst_v6, 10),
+    Scenario("injected-rst", 69, network.injected_rst, 3),
     # port reuse, IPv6, lossy crowd
     Scenario("port-reuse", 41, special.port_reuse, 2),
     Scenario("ipv6-closed", 42, special.ipv6_closed, 2),

@@ -26,6 +26,8 @@ from pcapline.decode.link import ETH_IPV4, ETH_IPV6
 from pcapline.model import SkipReason
 
 PROTO_TCP = 6
+#: ICMP errors quote TCP segments: kept alive for decode/icmp.py (ICMPv4 in IPv4, ICMPv6 in IPv6).
+PROTO_ICMP = {4: 1, 6: 58}
 #: IP protocols that carry another network layer: IPv4-in-IP, IPv6-in-IP, GRE, EtherIP,
 #: L2TPv3, MPLS-in-IP. TCP inside them is counted as tunnelled, not decoded.
 TUNNEL_PROTOCOLS = (4, 41, 47, 97, 115, 137)
@@ -49,6 +51,7 @@ class NetworkLayer:
     ttl: np.ndarray  # uint8
     l4: np.ndarray  # int64 position of the TCP header
     l4_len: np.ndarray  # int64 bytes of TCP header + payload per the IP header
+    proto: np.ndarray  # uint8 IP protocol of the frames kept (TCP, or ICMP for decode/icmp.py)
 
 
 def network_layer(cur: FrameCursor, l3: np.ndarray, etype: np.ndarray) -> NetworkLayer:
@@ -63,6 +66,7 @@ def network_layer(cur: FrameCursor, l3: np.ndarray, etype: np.ndarray) -> Networ
         ttl=np.zeros(n, np.uint8),
         l4=np.full(n, -1, np.int64),
         l4_len=np.zeros(n, np.int64),
+        proto=np.zeros(n, np.uint8),
     )
     alive = cur.alive(np.arange(n, dtype=np.int64))
     et = etype[alive]
@@ -78,12 +82,15 @@ def _wire_left(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> np.ndarray
     return left
 
 
-def _protocol(cur: FrameCursor, idx: np.ndarray, proto: np.ndarray) -> np.ndarray:
-    """Keep TCP; count tunnels and other protocols."""
+def _protocol(
+    cur: FrameCursor, idx: np.ndarray, proto: np.ndarray, net: NetworkLayer, version: int
+) -> np.ndarray:
+    """Keep TCP and ICMP (its errors may quote TCP); count tunnels and other protocols."""
     cur.skip(idx[np.isin(proto, TUNNEL_PROTOCOLS)], SkipReason.TUNNELLED)
-    cur.skip(idx[proto != PROTO_TCP], SkipReason.NOT_TCP)
-    tcp: np.ndarray = proto == PROTO_TCP
-    return tcp
+    kept: np.ndarray = (proto == PROTO_TCP) | (proto == PROTO_ICMP[version])
+    cur.skip(idx[~kept], SkipReason.NOT_TCP)
+    net.proto[idx[kept]] = proto[kept]
+    return kept
 
 
 def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
@@ -103,7 +110,7 @@ def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) 
     cur.skip(idx[~bad & ~ok], SkipReason.TRUNCATED_HEADER)
     cur.skip(idx[frag], SkipReason.IP_FRAGMENT)
     keep = ~bad & ok & ~frag
-    keep[keep] = _protocol(cur, idx[keep], hdr.read(Ipv4.protocol)[keep])
+    keep[keep] = _protocol(cur, idx[keep], hdr.read(Ipv4.protocol)[keep], net, 4)
     idx = idx[keep]
     net.ip_version[idx] = 4
     net.src_lo[idx] = hdr.read(Ipv4.src)[keep]
@@ -153,7 +160,7 @@ def _ipv6_chain(
         done = ~ext
         d_idx = idx[done]
         used = cursor[done] - pos[done] - Ipv6.SIZE
-        keep = _protocol(cur, d_idx, nxt[done])
+        keep = _protocol(cur, d_idx, nxt[done], net, 6)
         d_idx, d_cursor, d_len = d_idx[keep], cursor[done][keep], (payload[done] - used)[keep]
         net.l4[d_idx] = d_cursor
         net.l4_len[d_idx] = d_len

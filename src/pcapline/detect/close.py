@@ -34,10 +34,14 @@ from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
 
-#: A RST's TTL this far from its sender's usual TTL points to another box (hops differ).
+#: A side whose TTLs already spread over more than this (a route change, ECMP paths, a capture
+#: of both copies of forwarded packets) only gets a RST hint outside its range widened by it.
 TTL_SLACK = 2
 #: An IPv4 ID this far from the sender's previous one points to another IP stack.
 IP_ID_SLACK = 1000
+#: IP ID steps up to this between a side's consecutive packets make its IDs a per-connection
+#: counter (Linux: inet_id of a connected socket with DF), continuous enough to judge a jump.
+IP_ID_STEP = 64
 #: Data within this long before a RST means the RST cut a transfer short.
 TRANSFER_WINDOW_S = 1.0
 
@@ -72,6 +76,7 @@ class Close:
     resets: int
     ending_reset: Reset | None
     injected_hints: tuple[int, ...]  # RST frames with an unusual TTL / IP ID
+    injected_why: tuple[str, ...] = ()  # for each hint, what is unusual ("TTL 64, ...")
 
 
 def detect(view: ConnView) -> Detection[Close]:
@@ -92,11 +97,13 @@ def detect(view: ConnView) -> Detection[Close]:
     rst_rows = np.flatnonzero(view.rst & ~view.is_dup)
     events: list[Event] = []
     hints: list[int] = []
+    whys: list[str] = []
     usual_ttl = _usual_ttl(view)
     for i in rst_rows:
         why = _injected(view, int(i), usual_ttl)
         if why:
             hints.append(int(view.frame[i]))
+            whys.append(why)
             events.append(view.event(int(i), EventKind.INJECTED_RST_HINT, why))
     ending = _ending_reset(view, rst_rows, idx, client_fin, server_fin)
     time_wait = closer if closer is not None and second_fin is not None else None
@@ -110,6 +117,7 @@ def detect(view: ConnView) -> Detection[Close]:
         resets=len(rst_rows),
         ending_reset=ending,
         injected_hints=tuple(hints),
+        injected_why=tuple(whys),
     )
     return Detection(tuple(events), report)
 
@@ -258,33 +266,52 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
     )
 
 
-def _usual_ttl(view: ConnView) -> dict[bool, int]:
-    """Per side (True = client): the median TTL of its non-RST packets, when it sent 2+."""
-    out: dict[bool, int] = {}
+def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
+    """Per side (True = client): the range (lowest, highest) of the TTLs / hop limits of its
+    non-RST packets that are not capture duplicates, when it sent 2+."""
+    out: dict[bool, tuple[int, int]] = {}
     for side in (True, False):
-        ttls = view.ttl[(view.from_client == side) & ~view.rst]
+        ttls = view.ttl[(view.from_client == side) & ~view.rst & ~view.is_dup]
         if len(ttls) >= 2:
-            out[side] = int(np.median(ttls))
+            out[side] = (int(ttls.min()), int(ttls.max()))
     return out
 
 
-def _injected(view: ConnView, i: int, usual: dict[bool, int]) -> str:
-    """Why RST row ``i`` looks like it came from another box, or "" if it does not."""
+def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str:
+    """Why RST row ``i`` looks like it came from another box, or "" if it does not.
+
+    TTL: a host starts every packet of a connection, its RSTs included, with the same TTL
+    (Linux ip_default_ttl / the socket's IP_TTL; the kernel's stateless RSTs too), and the
+    path subtracts the same hop count from all of them: on a stable path the RST's TTL equals
+    the sender's other packets' TTL exactly. A box nearer the capture point (a firewall's
+    ``reject with tcp reset``, a load balancer, an injector) starts its own TTL and crosses
+    fewer hops. A side whose TTLs already vary (route change, ECMP, both copies of forwarded
+    packets captured on a router's ``any``) only counts outside its range +- TTL_SLACK.
+
+    IP ID (IPv4): only when the sender's IDs are a continuous per-connection counter (every
+    step between its consecutive packets small) and the RST carries a non-zero ID far from
+    the previous one; Linux's own stateless RSTs and DF packets of other stacks carry ID 0 or
+    jump (Windows' global counter), so a zero or an already jumpy sequence says nothing.
+    """
     side = bool(view.from_client[i])
     if side not in usual:
         return ""
-    usual_ttl = usual[side]
-    others = np.flatnonzero((view.from_client == side) & ~view.rst & (np.arange(len(view)) < i))
-    if abs(int(view.ttl[i]) - usual_ttl) > TTL_SLACK:
-        return f"TTL {int(view.ttl[i])}, the sender's other packets have {usual_ttl}"
-    ids = view.ip_id[others]
-    if np.all(ids == 0) or view.ip_id[i] == 0:
+    lo, hi = usual[side]
+    ttl = int(view.ttl[i])
+    slack = 0 if hi - lo <= TTL_SLACK else TTL_SLACK
+    if ttl < lo - slack or ttl > hi + slack:
+        usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
+        return f"TTL {ttl}, the sender's other packets have {usual_text}"
+    earlier = (view.from_client == side) & ~view.rst & ~view.is_dup & (np.arange(len(view)) < i)
+    ids = view.ip_id[earlier].astype(np.int64)
+    if len(ids) < 2 or np.any(ids == 0) or view.ip_id[i] == 0:
         return ""
-    prev = others[others < i]
-    if len(prev):
-        step = (int(view.ip_id[i]) - int(view.ip_id[prev[-1]])) % 65536
-        if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
-            return f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(view.ip_id[prev[-1]])}"
+    steps = np.diff(ids) % 65536
+    if np.any(steps > IP_ID_STEP):
+        return ""  # not a per-connection counter: a jump proves nothing
+    step = (int(view.ip_id[i]) - int(ids[-1])) % 65536
+    if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
+        return f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(ids[-1])}"
     return ""
 
 
