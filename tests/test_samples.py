@@ -158,6 +158,19 @@ def _check_delays(analysis: Any, conn: int, want: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _check_cause(row: Any, want: dict[str, Any]) -> list[str]:
+    """The expected ``cause`` (when the scenario built one; a capture point that cannot show it
+    expects none: absent means null) and the words its explanation must hold."""
+    problems = []
+    if "cause" in want or "explanation_keywords" in want:
+        if row["cause"] != want.get("cause"):
+            problems.append(f"cause: {row['cause']!r} != {want.get('cause')!r}")
+    for word in want.get("explanation_keywords", []):
+        if word not in row["explanation"]:
+            problems.append(f"explanation lacks {word!r}")
+    return problems
+
+
 _ANALYSES: dict[Path, Any] = {}
 
 
@@ -196,6 +209,7 @@ def test_sample_connection(expected: Path, want: dict[str, Any]) -> None:
         elif got != spec:
             problems.append(f"{name}: {got} != {spec}")
     problems += _check_delays(_analysis(capture), int(row["id"]), want)
+    problems += _check_cause(row, want)
     for key, spec in (want.get("inferred") or {}).items():
         check = INFERRED_KEYS.get(key)
         assert check is not None, f"unknown expected inferred key {key!r}: map it in INFERRED_KEYS"

@@ -166,6 +166,7 @@ def analyze(
     segments, connections = build_flows(decoded.segments)
     info = capture_info(capture, decoded)
     icmp_errors = icmp.match(decoded.icmp, segments)
+    connections = icmp.with_errors(connections, icmp_errors)
     last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
     # The raw frame bytes and the pre-flow segments table are done with: letting them go
     # here, before detection, takes about a third off peak memory on large captures.

@@ -231,6 +231,11 @@ def retransmit_timeout(e: Evidence) -> Decision | None:
             rst_seen=s.rst_frame is not None,
             unanswered=s.retransmissions + 1,
         )
+        if not s.gave_up and s.rst_frame is None and e.path_mtu is not None:
+            # Full-size segments stalled while smaller ones got through: Linux with
+            # tcp_mtu_probing=1 shrinks them after tcp_retries1 (3) timeouts and recovers, so
+            # a capture that ended mid-backoff cannot call it a death.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("pmtu_stall_unfinished",)))
         return _sure(
             Decision(Fate.RETRANSMIT_TIMEOUT, reset_by=reset_by, evidence_frames=s.frames),
             _answers_unseen(e, sure),

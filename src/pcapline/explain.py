@@ -123,6 +123,7 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``reset``: {by, state, idle_s} of the RST that ended the connection.
     - ``capture_start``: true when the capture began inside the connection (no SYN).
     - ``duplicates``, ``super_segments``: capture artefacts, when non-zero.
+    - ``icmp``, ``pmtu_stall``, ``idle_gap``: the network path (``explain_path.inferred_keys``).
     """
     out: dict[str, object] = {}
     h = e.handshake
@@ -149,6 +150,7 @@ def inferred(e: Evidence) -> dict[str, object]:
         }
     a = e.artefacts
     _artefact_keys(out, a.capture_start, a.duplicates, a.super_segments)
+    out.update(explain_path.inferred_keys(e))  # icmp, pmtu_stall, idle_gap
     return out
 
 

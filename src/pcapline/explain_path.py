@@ -28,6 +28,42 @@ IDLE_TIMEOUTS = (
 )
 
 
+def inferred_keys(e: Evidence) -> dict[str, object]:
+    """The ``inferred`` keys of the network path (present only when relevant):
+
+    - ``icmp``: [{frame, kind, from, from_peer, quoted_frame, mtu}] the ICMP errors quoting the
+      connection's segments (``kind``: decode/icmp.py KINDS; ``mtu`` null unless too big).
+    - ``pmtu_stall``: {side, full_size, largest_acked, unanswered, shrunk_to, recovered,
+      stall_s} full-size segments never acknowledged while smaller ones were.
+    - ``idle_gap``: {idle_s, before_frame, after_frame, side, rst_frame} the first segment after
+      a long idle gap, never acknowledged (``rst_frame``: the RST that answered it, or null).
+    """
+    out: dict[str, object] = {}
+    if e.icmp:
+        out["icmp"] = [i.as_inferred() for i in e.icmp]
+    stall = e.path_mtu
+    if stall is not None:
+        out["pmtu_stall"] = {
+            "side": stall.side.value,
+            "full_size": stall.full_size,
+            "largest_acked": stall.largest_acked,
+            "unanswered": stall.unanswered,
+            "shrunk_to": stall.shrunk_to,
+            "recovered": stall.recovered_frame is not None,
+            "stall_s": round(stall.stall_s, 3),
+        }
+    idle = e.idle
+    if idle is not None:
+        out["idle_gap"] = {
+            "idle_s": round(idle.gap_s, 3),
+            "before_frame": idle.before_frame,
+            "after_frame": idle.after_frame,
+            "side": idle.after_side.value,
+            "rst_frame": idle.peer_rst_frame,
+        }
+    return out
+
+
 def word(d: Decision, e: Evidence, story: Explanation) -> Explanation:
     """The fate's ``story`` with this module's cause in it (unchanged for other causes)."""
     if d.cause is Cause.ICMP_REJECT:
@@ -197,7 +233,7 @@ def _injected(e: Evidence) -> Explanation:
         f"reset in the {peer}'s name (frame {reset.frame}) {state}{flowing}",
         "Injected RST",
         f". The RST's TTL / hop limit is unlike the {peer}'s own packets "
-        f"({_why_injected(e, reset)}): a box on the path sent it (a firewall's 'reject with "
+        f"({_why_injected(e, reset)}): a middlebox on the path sent it (a firewall's 'reject with "
         f"tcp reset', an IPS, a load balancer, a censor), not the {peer}. The {peer} may still "
         "hold the connection open: a capture on its side shows whether it ever saw the RST.",
         "Check: firewalls and IPSs between the hosts (nft list ruleset / iptables -S for "
@@ -206,4 +242,4 @@ def _injected(e: Evidence) -> Explanation:
     )
 
 
-__all__ = ["IDLE_TIMEOUTS", "word"]
+__all__ = ["IDLE_TIMEOUTS", "inferred_keys", "word"]

@@ -138,6 +138,20 @@ def match(icmp: pd.DataFrame, segments: pd.DataFrame) -> IcmpMatches:
     return IcmpMatches({c: tuple(v) for c, v in found.items()}, events)
 
 
+def with_errors(connections: pd.DataFrame, matches: IcmpMatches) -> pd.DataFrame:
+    """The connections table with each connection's span (``last_frame``, ``end_ns``) reaching
+    its last ICMP error: the error is part of its story (and its events lie in its span)."""
+    if not matches.by_conn:
+        return connections
+    out = connections.copy()
+    for conn, errors in matches.by_conn.items():
+        row = out.index[out["id"] == conn]
+        last = errors[-1]
+        out.loc[row, "last_frame"] = np.maximum(out.loc[row, "last_frame"], last.frame)
+        out.loc[row, "end_ns"] = np.maximum(out.loc[row, "end_ns"], last.time_ns)
+    return out
+
+
 def _event_row(conn: int, e: IcmpError) -> dict[str, object]:
     """The ``icmp_error`` event: sent toward the quoted segment's sender, so its side is the
     other one (the direction of the peer's packets), whoever on that path sent it."""
@@ -162,4 +176,4 @@ def _address(version: int, hi: int, lo: int) -> str:
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
-__all__ = ["KIND_WORDS", "IcmpError", "IcmpMatches", "match"]
+__all__ = ["KIND_WORDS", "IcmpError", "IcmpMatches", "match", "with_errors"]

@@ -277,6 +277,8 @@ CAVEATS: dict[str, str] = {
     "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "
     "unseen, a SYN cookie, or tcp_synack_retries=0",
     "stale_peer_rst": "the RST that ended it is matched to it by its sequence number",
+    "pmtu_stall_unfinished": "full-size segments stalled while smaller ones got through and the "
+    "capture ended mid-backoff: MTU probing (tcp_mtu_probing) may still have recovered it",
 }
 
 

@@ -72,6 +72,9 @@ class Conn:
     #: The cause (``model.CAUSES`` key) the scenario built, and words its explanation must
     #: hold (the cause, times, settings, what to check); written only when set.
     cause: str | None = None
+    #: True when ``cause`` None is itself the expectation (a capture point that cannot show
+    #: the cause its scenario built): the file then says ``"cause": null``.
+    no_cause: bool = False
     explanation_keywords: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,7 +90,7 @@ class Conn:
             "note": self.note,
             **({"delays": self.delays} if self.delays else {}),
             **({"slow": self.slow} if self.slow is not None else {}),
-            **({"cause": self.cause} if self.cause is not None else {}),
+            **({"cause": self.cause} if self.cause is not None or self.no_cause else {}),
             **(
                 {"explanation_keywords": self.explanation_keywords}
                 if self.explanation_keywords

@@ -167,19 +167,41 @@ def _drop_frag_needed() -> str:
 """
 
 
+def _udp_probe(topo: Routed, ip: str) -> None:
+    """One UDP datagram from the client to ``ip`` (port 9, nothing listens: the answer is an
+    ICMP port unreachable). The lab has no ping binary; this resolves neighbours the same way."""
+    family = "AF_INET6" if ":" in ip else "AF_INET"
+    code = (
+        f"import socket; s = socket.socket(socket.{family}, socket.SOCK_DGRAM); "
+        f"s.sendto(b'x', ({ip!r}, 9))"
+    )
+    topo.client.run(["python3", "-c", code])
+    time.sleep(0.2)
+
+
 def _warm(topo: Routed) -> None:
     """Resolve the neighbours before the capture (IPv6 neighbour discovery on a fresh router
-    can hold, and once duplicated, the first SYN): one ping each way."""
+    can hold, and once duplicated, the first SYN): a datagram to the server."""
     for ip in (topo.server_ip6, topo.server_ip):
         if ip is not None:
-            topo.client.run(["ping", "-c", "1", "-W", "1", ip], check=False)
+            _udp_probe(topo, ip)
+
+
+def _mark_end(topo: Routed) -> None:
+    """After the client gave up: 1.5 s later it sends a datagram to the router, so the capture
+    runs on past the RTO that never fired (the give-up is silence: Linux sends nothing when it
+    aborts)."""
+    time.sleep(1.5)
+    _udp_probe(topo, f"{topo.client_ip.rsplit('.', 1)[0]}.254")
 
 
 def _narrow(topo: Routed) -> None:
     topo.router.run(["ip", "link", "set", topo.router_server_dev, "mtu", str(NARROW_MTU)])
 
 
-def _upload_steps(topo: Routed, family: int, *, finish: bool) -> tuple[list[st.Step], list[st.Step]]:
+def _upload_steps(
+    topo: Routed, family: int, *, finish: bool
+) -> tuple[list[st.Step], list[st.Step]]:
     """Client: a small request and answer, then ten full-size segments; server: the same."""
     ip = topo.server_ip if family == 4 else topo.server_ip6
     assert ip is not None
@@ -217,7 +239,8 @@ def pmtu_black_hole(ctx: Ctx, net: int) -> list[Expected]:
         srv.expect("listening")
         cli = ctx.actor(topo.client, client, "client")
         cli.expect("wait_error", timeout=30)
-        ctx.stop_captures(linger=2.5)  # the silence after the give-up is on the capture
+        _mark_end(topo)
+        ctx.stop_captures(linger=0.5)
         cli.stop()
         srv.stop()
     settings = {
@@ -241,7 +264,7 @@ def pmtu_black_hole(ctx: Ctx, net: int) -> list[Expected]:
                     counts=clean(retransmits=bound(3, 6)),
                     inferred={"give_up_after_s": 6.2},
                     cause="pmtu_black_hole",
-                    explanation_keywords=["MTU", "MSS", "ICMP", "tcp_mtu_probing", "1500"],
+                    explanation_keywords=["MTU/MSS", "ICMP", "tcp_mtu_probing", "1448-byte", "100-byte"],
                     note="the 100-byte request and answer cross the router; the 1500-byte "
                     "segments (DF set) exceed the 1280 link, the router's fragmentation-needed "
                     "is dropped by its own nftables, the client retransmits full size until "
@@ -261,6 +284,7 @@ def pmtu_black_hole(ctx: Ctx, net: int) -> list[Expected]:
                     {"client_port": PORT},
                     "open",
                     counts=clean(),
+                    no_cause=True,
                     note="past the narrow link only the small exchange is seen; the full-size "
                     "segments never got here, so nothing shows the black hole: open, no cause",
                 )
@@ -304,7 +328,7 @@ def pmtu_probing_recovers(ctx: Ctx, net: int) -> list[Expected]:
                     closer="client",
                     counts=clean(retransmits=bound(3, None)),
                     cause="pmtu_black_hole",
-                    explanation_keywords=["MTU", "tcp_mtu_probing", "recovered", "slow"],
+                    explanation_keywords=["MTU", "tcp_mtu_probing", "recovered", "Slow, not failed"],
                     note="after tcp_retries1 (3) timeouts the kernel enables MTU probing and "
                     "falls back to tcp_base_mss (1024): the smaller retransmissions cross "
                     "the narrow link, the upload completes and the client closes first",
@@ -372,6 +396,7 @@ def packet_too_big_v6(ctx: Ctx, net: int) -> list[Expected]:
                     "closed",
                     closer="client",
                     counts=clean(retransmits=bound(1, None)),
+                    no_cause=True,
                     note="the server sees only the resized segments: nothing here shows the "
                     "ICMP, so no cause is named. The client's last, small segment of the first "
                     "flight crossed the narrow link first, so the resized resends of the bytes "
@@ -437,7 +462,8 @@ def _idle_conntrack(
         srv.expect("listening")
         cli = ctx.actor(topo.client, client, "client")
         cli.expect("wait_error", timeout=40)
-        ctx.stop_captures(linger=2.5)
+        _mark_end(topo)
+        ctx.stop_captures(linger=0.5)
         cli.stop()
         srv.stop()
     return topo, ctx.socket_events()
@@ -500,6 +526,7 @@ def idle_timeout_drop(ctx: Ctx, net: int) -> list[Expected]:
                     {"client_port": PORT},
                     "open",
                     counts=clean(),
+                    no_cause=True,
                     note="beyond the router the connection just goes quiet: open, no cause",
                 )
             ],
@@ -627,6 +654,7 @@ def injected_rst(ctx: Ctx, net: int) -> list[Expected]:
                     {"client_port": PORT},
                     "open",
                     counts=clean(),
+                    no_cause=True,
                     note="the server never sees the RST: its stream just stops (open)",
                 )
             ],
