@@ -162,9 +162,9 @@ def _check_cause(row: Any, want: dict[str, Any]) -> list[str]:
     """The expected ``cause`` (when the scenario built one; a capture point that cannot show it
     expects none: absent means null) and the words its explanation must hold."""
     problems = []
-    if "cause" in want or "explanation_keywords" in want:
-        if row["cause"] != want.get("cause"):
-            problems.append(f"cause: {row['cause']!r} != {want.get('cause')!r}")
+    named = "cause" in want or "explanation_keywords" in want
+    if named and row["cause"] != want.get("cause"):
+        problems.append(f"cause: {row['cause']!r} != {want.get('cause')!r}")
     for word in want.get("explanation_keywords", []):
         if word not in row["explanation"]:
             problems.append(f"explanation lacks {word!r}")

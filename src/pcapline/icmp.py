@@ -107,30 +107,32 @@ def match(icmp: pd.DataFrame, segments: pd.DataFrame) -> IcmpMatches:
     )
     joined = joined[joined["time_ns_seg"] <= joined["time_ns"]]
     joined = joined.sort_values(["frame", "time_ns_seg", "frame_seg"], kind="stable")
+    col = {name: joined[name].to_numpy() for name in joined.columns}
     found: dict[int, list[IcmpError]] = {}
     rows: list[dict[str, object]] = []
-    for err in icmp.itertuples(index=False):
-        cands = joined[joined["frame"] == err.frame]
+    errors = {name: icmp[name].tolist() for name in icmp.columns}
+    for k, frame in enumerate(errors["frame"]):
+        cands = np.flatnonzero(col["frame"] == frame)
         if not len(cands):
             continue
-        conn = int(cands["conn"].iloc[-1])  # the newest connection of the 4-tuple before it
-        mine = cands[cands["conn"] == conn]
-        quoted = mine[mine["seq"] == err.q_seq]
-        q = quoted.iloc[-1] if len(quoted) else None
-        from_client = bool(mine["from_client"].iloc[-1])
-        sender = _address(int(err.ip_version), int(err.src_hi), int(err.src_lo))
-        peer = _address(int(err.ip_version), int(err.q_dst_hi), int(err.q_dst_lo))
+        conn = int(col["conn"][cands[-1]])  # the newest connection of the 4-tuple before it
+        mine = cands[col["conn"][cands] == conn]
+        quoted = mine[col["seq"][mine] == errors["q_seq"][k]]
+        q = int(quoted[-1]) if len(quoted) else None
+        version = int(errors["ip_version"][k])
+        sender = _address(version, int(errors["src_hi"][k]), int(errors["src_lo"][k]))
+        peer = _address(version, int(errors["q_dst_hi"][k]), int(errors["q_dst_lo"][k]))
         e = IcmpError(
-            frame=int(err.frame),
-            time_ns=int(err.time_ns),
-            kind=str(err.kind),
+            frame=int(frame),
+            time_ns=int(errors["time_ns"][k]),
+            kind=str(errors["kind"][k]),
             sender=sender,
             from_peer=sender == peer,
-            quoted_side=Side.CLIENT if from_client else Side.SERVER,
-            quoted_frame=None if q is None else int(q["frame_seg"]),
-            quoted_syn=q is not None and bool(int(q["flags"]) & SYN),
-            quoted_len=0 if q is None else int(q["seg_len"]),
-            mtu=int(err.mtu),
+            quoted_side=Side.CLIENT if bool(col["from_client"][mine[-1]]) else Side.SERVER,
+            quoted_frame=None if q is None else int(col["frame_seg"][q]),
+            quoted_syn=q is not None and bool(int(col["flags"][q]) & SYN),
+            quoted_len=0 if q is None else int(col["seg_len"][q]),
+            mtu=int(errors["mtu"][k]),
         )
         found.setdefault(conn, []).append(e)
         rows.append(_event_row(conn, e))

@@ -115,7 +115,12 @@ def test_every_frame_is_a_segment_an_icmp_error_or_skipped() -> None:
 def test_a_syn_answered_by_an_icmp_reject_is_refused_by_that_router() -> None:
     a = _analyze([ethernet(_syn_v4()), _error_v4(3, 13, _syn_v4())])
     v = a.verdicts[0]
-    assert (v.fate, v.reset_by, v.cause, v.evidence_frames) == ("refused", None, "icmp_reject", (2,))
+    assert (v.fate, v.reset_by, v.cause, v.evidence_frames) == (
+        "refused",
+        None,
+        "icmp_reject",
+        (2,),
+    )
     assert ROUTER in str(v.explanation) and "not the server" in str(v.explanation)
     events = a.events[a.events["kind"] == "icmp_error"]
     assert events["frame"].tolist() == [2] and events["side"].tolist() == ["server"]

@@ -30,9 +30,7 @@ def syn_rejection(e: Evidence) -> IcmpError | None:
     h = e.handshake
     if h.synack is not None or h.synack_proven is not None or h.answer == "rst":
         return None
-    found = [
-        i for i in e.icmp if i.rejects and i.quoted_side is Side.CLIENT and i.quoted_syn
-    ]
+    found = [i for i in e.icmp if i.rejects and i.quoted_side is Side.CLIENT and i.quoted_syn]
     return found[-1] if found else None
 
 

@@ -101,7 +101,11 @@ def decode(capture: Capture) -> Decoded:
     )
     reason = _final_reasons(cur.reason, np.concatenate([idx, errors.idx]))
     icmp = pd.DataFrame(
-        {"frame": capture.frame[errors.idx], "time_ns": capture.time_ns[errors.idx], **errors.columns}
+        {
+            "frame": capture.frame[errors.idx],
+            "time_ns": capture.time_ns[errors.idx],
+            **errors.columns,
+        }
     )
     return Decoded(
         icmp=icmp.astype(ICMP_COLUMNS) if len(icmp) else _empty_icmp(),

@@ -288,10 +288,12 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str
     fewer hops. A side whose TTLs already vary (route change, ECMP, both copies of forwarded
     packets captured on a router's ``any``) only counts outside its range +- TTL_SLACK.
 
-    IP ID (IPv4): only when the sender's IDs are a continuous per-connection counter (every
-    step between its consecutive packets small) and the RST carries a non-zero ID far from
-    the previous one; Linux's own stateless RSTs and DF packets of other stacks carry ID 0 or
-    jump (Windows' global counter), so a zero or an already jumpy sequence says nothing.
+    IP ID (IPv4): only when the sender's IDs after its handshake are a continuous
+    per-connection counter (every step between its consecutive packets small), it had not
+    closed (after its FIN, a RST comes from the stack's stateless path, which on many stacks
+    uses another ID generator), and the RST carries a non-zero ID far from the previous one;
+    Linux's own stateless RSTs carry ID 0 and global counters (Windows) jump anyway, so a zero
+    or an already jumpy sequence says nothing.
     """
     side = bool(view.from_client[i])
     if side not in usual:
@@ -303,8 +305,11 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"TTL {ttl}, the sender's other packets have {usual_text}"
     earlier = (view.from_client == side) & ~view.rst & ~view.is_dup & (np.arange(len(view)) < i)
-    ids = view.ip_id[earlier].astype(np.int64)
-    if len(ids) < 2 or np.any(ids == 0) or view.ip_id[i] == 0:
+    if np.any(earlier & view.fin):
+        return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
+    # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another counter).
+    ids = view.ip_id[earlier & ~view.syn].astype(np.int64)
+    if len(ids) < 2 or np.all(ids == 0) or view.ip_id[i] == 0:
         return ""
     steps = np.diff(ids) % 65536
     if np.any(steps > IP_ID_STEP):

@@ -64,7 +64,9 @@ def detect(view: ConnView) -> Detection[IdleGap | None]:
         return Detection((), None)  # a silence with data in flight is a stall, not idle
     peer_after = np.flatnonzero(view.from_client[after + 1 :] != side) + after + 1
     acked = peer_after[
-        view.ack[peer_after] & ~view.rst[peer_after] & (view.rel_ack[peer_after] > view.rel_seq[after])
+        view.ack[peer_after]
+        & ~view.rst[peer_after]
+        & (view.rel_ack[peer_after] > view.rel_seq[after])
     ]
     if len(acked):
         return Detection((), None)

@@ -264,7 +264,13 @@ def pmtu_black_hole(ctx: Ctx, net: int) -> list[Expected]:
                     counts=clean(retransmits=bound(3, 6)),
                     inferred={"give_up_after_s": 6.2},
                     cause="pmtu_black_hole",
-                    explanation_keywords=["MTU/MSS", "ICMP", "tcp_mtu_probing", "1448-byte", "100-byte"],
+                    explanation_keywords=[
+                        "MTU/MSS",
+                        "ICMP",
+                        "tcp_mtu_probing",
+                        "1448-byte",
+                        "100-byte",
+                    ],
                     note="the 100-byte request and answer cross the router; the 1500-byte "
                     "segments (DF set) exceed the 1280 link, the router's fragmentation-needed "
                     "is dropped by its own nftables, the client retransmits full size until "
@@ -328,7 +334,12 @@ def pmtu_probing_recovers(ctx: Ctx, net: int) -> list[Expected]:
                     closer="client",
                     counts=clean(retransmits=bound(3, None)),
                     cause="pmtu_black_hole",
-                    explanation_keywords=["MTU", "tcp_mtu_probing", "recovered", "Slow, not failed"],
+                    explanation_keywords=[
+                        "MTU",
+                        "tcp_mtu_probing",
+                        "recovered",
+                        "Slow, not failed",
+                    ],
                     note="after tcp_retries1 (3) timeouts the kernel enables MTU probing and "
                     "falls back to tcp_base_mss (1024): the smaller retransmissions cross "
                     "the narrow link, the upload completes and the client closes first",
