@@ -109,7 +109,7 @@ def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
             f" The SYN was sent {h.syn.retries + 1} times: an error that arrives while connect() "
             "still holds the socket is kept as a soft error, and the next one aborts it."
         )
-    errno = "ECONNREFUSED" if error.kind == "port_unreachable" else "EHOSTUNREACH"
+    errno = _errno(error)
     return Explanation(
         f"ICMP {error.words} from {_sender(error, Side.SERVER)} answered the SYN "
         f"(frame {error.frame}{quoted})",
@@ -120,6 +120,20 @@ def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
         "'icmpx'; iptables -S: REJECT --reject-with), and the route to the server "
         "(traceroute -T -p <port>).",
     )
+
+
+def _errno(error: IcmpError) -> str:
+    """What connect() reports for the error (net/ipv4/icmp.c icmp_err_convert,
+    net/ipv6/icmp.c icmpv6_err_convert)."""
+    if error.kind == "port_unreachable":
+        return "ECONNREFUSED"
+    if error.kind == "net_unreachable":
+        return "ENETUNREACH"
+    if error.kind == "protocol_unreachable":
+        return "ENOPROTOOPT"
+    if error.kind == "admin_prohibited" and ":" in error.sender:
+        return "EACCES"
+    return "EHOSTUNREACH"
 
 
 def _other(side: Side) -> Side:

@@ -8,7 +8,8 @@ never acknowledged). The fate must be what that segment met:
   middlebox dropped it and every resend (conntrack ``ct state invalid drop``, a NAT without the
   mapping);
 - ``reset`` by the peer's address, answering that segment, with the RST's TTL / hop limit
-  unlike the peer's own packets (the close detector's injected hint): the middlebox answered
+  unlike the peer's own packets (the close detector's injected hint by TTL, ``Close.
+  injected_by_ttl``; an IP ID jump after a silence proves nothing): the middlebox answered
   in the peer's name. A RST from the peer itself after idle (it lost the connection) is another
   cause.
 """
@@ -33,7 +34,7 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         if (
             reset is not None
             and reset.frame == gap.peer_rst_frame
-            and reset.frame in e.close.injected_hints
+            and reset.frame in e.close.injected_by_ttl
         ):
             return Cause.MIDDLEBOX_IDLE_TIMEOUT
     return None

@@ -42,6 +42,11 @@ IP_ID_SLACK = 1000
 #: IP ID steps up to this between a side's consecutive packets make its IDs a per-connection
 #: counter (Linux: inet_id of a connected socket with DF), continuous enough to judge a jump.
 IP_ID_STEP = 64
+#: An IP ID is judged only for a RST this soon after the sender's previous packet: a counter
+#: shared with other connections (or other traffic of the host) moves on while this one idles.
+IP_ID_WINDOW_S = 1.0
+#: How a TTL-based hint's text starts (``Close.injected_by_ttl``).
+TTL_WHY = "TTL "
 #: Data within this long before a RST means the RST cut a transfer short.
 TRANSFER_WINDOW_S = 1.0
 
@@ -77,6 +82,8 @@ class Close:
     ending_reset: Reset | None
     injected_hints: tuple[int, ...]  # RST frames with an unusual TTL / IP ID
     injected_why: tuple[str, ...] = ()  # for each hint, what is unusual ("TTL 64, ...")
+    #: The hints shown by the TTL / hop limit (the strong sign: an IP ID alone is a weaker one).
+    injected_by_ttl: tuple[int, ...] = ()
 
 
 def detect(view: ConnView) -> Detection[Close]:
@@ -98,12 +105,15 @@ def detect(view: ConnView) -> Detection[Close]:
     events: list[Event] = []
     hints: list[int] = []
     whys: list[str] = []
+    by_ttl: list[int] = []
     usual_ttl = _usual_ttl(view)
     for i in rst_rows:
         why = _injected(view, int(i), usual_ttl)
         if why:
             hints.append(int(view.frame[i]))
             whys.append(why)
+            if why.startswith(TTL_WHY):
+                by_ttl.append(int(view.frame[i]))
             events.append(view.event(int(i), EventKind.INJECTED_RST_HINT, why))
     ending = _ending_reset(view, rst_rows, idx, client_fin, server_fin)
     time_wait = closer if closer is not None and second_fin is not None else None
@@ -118,6 +128,7 @@ def detect(view: ConnView) -> Detection[Close]:
         ending_reset=ending,
         injected_hints=tuple(hints),
         injected_why=tuple(whys),
+        injected_by_ttl=tuple(by_ttl),
     )
     return Detection(tuple(events), report)
 
@@ -293,7 +304,8 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str
     closed (after its FIN, a RST comes from the stack's stateless path, which on many stacks
     uses another ID generator), and the RST carries a non-zero ID far from the previous one;
     Linux's own stateless RSTs carry ID 0 and global counters (Windows) jump anyway, so a zero
-    or an already jumpy sequence says nothing.
+    or an already jumpy sequence says nothing, nor does a jump after more than IP_ID_WINDOW_S
+    of the sender's silence (a counter shared with its other traffic moved on meanwhile).
     """
     side = bool(view.from_client[i])
     if side not in usual:
@@ -303,14 +315,17 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str
     slack = 0 if hi - lo <= TTL_SLACK else TTL_SLACK
     if ttl < lo - slack or ttl > hi + slack:
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
-        return f"TTL {ttl}, the sender's other packets have {usual_text}"
+        return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
     earlier = (view.from_client == side) & ~view.rst & ~view.is_dup & (np.arange(len(view)) < i)
     if np.any(earlier & view.fin):
         return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
     # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another counter).
-    ids = view.ip_id[earlier & ~view.syn].astype(np.int64)
+    rows = np.flatnonzero(earlier & ~view.syn)
+    ids = view.ip_id[rows].astype(np.int64)
     if len(ids) < 2 or np.all(ids == 0) or view.ip_id[i] == 0:
         return ""
+    if view.seconds(int(rows[-1]), i) > IP_ID_WINDOW_S:
+        return ""  # after a silence a shared counter has moved on: a jump proves nothing
     steps = np.diff(ids) % 65536
     if np.any(steps > IP_ID_STEP):
         return ""  # not a per-connection counter: a jump proves nothing
