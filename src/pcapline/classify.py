@@ -231,7 +231,8 @@ def retransmit_timeout(e: Evidence) -> Decision | None:
             rst_seen=s.rst_frame is not None,
             unanswered=s.retransmissions + 1,
         )
-        if not s.gave_up and s.rst_frame is None and e.path_mtu is not None:
+        stall = e.path_mtu
+        if not s.gave_up and s.rst_frame is None and stall is not None and stall.side is s.side:
             # Full-size segments stalled while smaller ones got through: Linux with
             # tcp_mtu_probing=1 shrinks them after tcp_retries1 (3) timeouts and recovers, so
             # a capture that ended mid-backoff cannot call it a death.

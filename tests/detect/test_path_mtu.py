@@ -67,3 +67,9 @@ def test_nothing_acknowledged_before_says_nothing_about_size() -> None:
     for t in (0.25, 0.65, 1.45):
         c.data(CLIENT, t, 1448, seq=c.nxt(CLIENT) - 1448)
     assert _run(c) is None
+
+
+def test_a_full_size_copy_acknowledged_at_last_is_loss_not_a_size_limit() -> None:
+    c = _small_then_full((0.25, 0.65))
+    c.ack(SERVER, 0.7)  # the third full-size copy got through (corpus pppoe-over-qinq)
+    assert _run(c) is None

@@ -24,8 +24,11 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if e.seen.lossy_capture or e.seen.one_direction:
         return None
-    if stall.recovered_frame is not None or d.fate is Fate.RETRANSMIT_TIMEOUT:
+    if stall.recovered_frame is not None:
         return Cause.PMTU_BLACK_HOLE
+    series = e.retransmit.last_series
+    if d.fate is Fate.RETRANSMIT_TIMEOUT and series is not None and series.side is stall.side:
+        return Cause.PMTU_BLACK_HOLE  # the side that died is the one whose segments stalled
     return None
 
 

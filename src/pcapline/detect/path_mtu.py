@@ -96,6 +96,8 @@ def _stall(view: ConnView, side: bool) -> PathMtuStall | None:
         return None
     smaller = copies[view.seg_len[copies] < full]
     shrunk = int(smaller[0]) if len(smaller) else None
+    if shrunk is None and acked_at < len(view):
+        return None  # a full-size copy got through after all: loss, not a size limit
     recovered = acked_at if shrunk is not None and acked_at < len(view) else None
     end = recovered if recovered is not None else int(full_copies[-1])
     return PathMtuStall(
