@@ -60,6 +60,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("idle-timeout-drop", 67, network.idle_timeout_drop, 17),
     Scenario("idle-timeout-rst-v6", 68, network.idle_timeout_rst_v6, 10),
     Scenario("injected-rst", 69, network.injected_rst, 3),
+    Scenario("pmtu-black-hole-v6", 70, network.pmtu_black_hole_v6, 10),
     # port reuse, IPv6, lossy crowd
     Scenario("port-reuse", 41, special.port_reuse, 2),
     Scenario("ipv6-closed", 42, special.ipv6_closed, 2),

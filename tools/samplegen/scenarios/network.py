@@ -301,6 +301,60 @@ def pmtu_black_hole(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+def pmtu_black_hole_v6(ctx: Ctx, net: int) -> list[Expected]:
+    """The IPv6 black hole, captured in the middle: at the router's interface facing the client,
+    where the full-size segments arrive and the router's own packet-too-big never leaves."""
+    name = "pmtu-black-hole-v6-at-router-client-side.pcap"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net, ipv6=True)
+        _narrow(topo)
+        topo.router.nft(_drop_frag_needed())
+        topo.client.sysctl("net.ipv4.tcp_mtu_probing", 0)  # IPv4 and IPv6 TCP alike
+        topo.client.sysctl("net.ipv4.tcp_retries2", 4)
+        _warm(topo)
+        ctx.capture(topo.router, topo.router_client_dev, name)
+        client, server = _upload_steps(topo, 6, finish=False)
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("wait_error", timeout=30)
+        _mark_end(topo)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name,
+            f"IPv6 upload through a router whose next link has MTU {NARROW_MTU} and whose "
+            "ICMPv6 packet-too-big is dropped by its own nftables - router interface facing "
+            "the client",
+            "router",
+            {
+                "client": {"net.ipv4.tcp_mtu_probing": 0, "net.ipv4.tcp_retries2": 4},
+                "router": f"rs mtu {NARROW_MTU}; output: icmpv6 packet-too-big dropped",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=clean(retransmits=bound(3, 6)),
+                    inferred={"give_up_after_s": 6.2},
+                    cause="pmtu_black_hole",
+                    explanation_keywords=["MTU/MSS", "ICMP", "tcp_mtu_probing", "100-byte"],
+                    note="the small exchange crosses; the client's full-size segments (1500-byte "
+                    "IPv6 packets) reach the router, which cannot forward them into the 1280 "
+                    "link and whose packet-too-big its own nftables drop: the client "
+                    "retransmits full size until tcp_retries2=4 gives up",
+                )
+            ],
+            notes="The router's packet-too-big is dropped in its output hook, before this "
+            "interface: the capture holds no ICMPv6, as a capture at the client would not.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def pmtu_probing_recovers(ctx: Ctx, net: int) -> list[Expected]:
     name = "pmtu-black-hole-mtu-probing-recovers-at-client.pcap"
     with Lab(ctx.tag) as lab:
