@@ -16,6 +16,8 @@ CAPTURE_KEYS = [
     "link_types",
     "frames",
     "tcp_frames",
+    # issue 9 (compatible extension): ICMP errors quoting a TCP segment, analysed
+    "icmp_frames",
     "first_time",
     "last_time",
     "skipped",
@@ -220,17 +222,18 @@ def check_capture(cap: dict[str, Any]) -> None:
         "link_types",
     )
     _expect(_is_int(cap["frames"]) and _is_int(cap["tcp_frames"]), w, "frames/tcp_frames")
+    _expect(_is_int(cap["icmp_frames"]) and cap["icmp_frames"] >= 0, w, "icmp_frames")
     for key in ("first_time", "last_time"):
         _expect(cap[key] is None or isinstance(cap[key], float), w, f"{key} {cap[key]!r}")
     _expect(isinstance(cap["skipped"], dict), w, "skipped")
     reasons = {r.value for r in SkipReason}
     for reason, n in cap["skipped"].items():
         _expect(reason in reasons and _is_int(n) and n > 0, w, f"skipped {reason}={n!r}")
-    # every frame is accounted for
+    # every frame is accounted for: a TCP segment, an ICMP error quoting one, or skipped
     _expect(
-        cap["frames"] == cap["tcp_frames"] + sum(cap["skipped"].values()),
+        cap["frames"] == cap["tcp_frames"] + cap["icmp_frames"] + sum(cap["skipped"].values()),
         w,
-        "frames != tcp + skipped",
+        "frames != tcp + icmp + skipped",
     )
     _expect(
         isinstance(cap["warnings"], list) and all(isinstance(x, str) for x in cap["warnings"]),
@@ -307,6 +310,7 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         _expect(ka["idle"] is None or _is_num(ka["idle"]), w, f"keepalive idle {ka!r}")
         _expect(ka["interval"] is None or _is_num(ka["interval"]), w, f"keepalive interval {ka!r}")
         _expect(ka["count"] is None or _is_int(ka["count"]), w, f"keepalive {ka!r}")
+    _check_path_keys(conn["inferred"], w)
     _expect(isinstance(conn["explanation"], str), w, "explanation")
     _expect(isinstance(conn["events"], list), w, "events")
     _expect(
@@ -434,3 +438,36 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         _expect(d["syn_retries"] > 0, wd, "syn_retry tag without a SYN retry")
     if "rto_stall" in slow:
         _expect(d["rto_episodes"] > 0, wd, "rto_stall tag without an RTO episode")
+
+
+#: issue 9, causes from the network path (docs/contract-additions/causes-net.md).
+ICMP_ERROR_KEYS = ["frame", "kind", "from", "from_peer", "quoted_frame", "mtu"]
+PMTU_STALL_KEYS = [
+    "side",
+    "full_size",
+    "largest_acked",
+    "unanswered",
+    "shrunk_to",
+    "recovered",
+    "stall_s",
+]
+IDLE_GAP_KEYS = ["idle_s", "before_frame", "after_frame", "side", "rst_frame"]
+
+
+def _check_path_keys(inferred: dict[str, Any], w: str) -> None:
+    for error in inferred.get("icmp", []):
+        _expect(isinstance(error, dict) and list(error) == ICMP_ERROR_KEYS, w, f"icmp {error!r}")
+        _expect(_is_int(error["frame"]) and isinstance(error["from"], str), w, "icmp frame/from")
+        _expect(error["quoted_frame"] is None or _is_int(error["quoted_frame"]), w, "icmp quote")
+        _expect(error["mtu"] is None or _is_int(error["mtu"]), w, "icmp mtu")
+    if "pmtu_stall" in inferred:
+        stall = inferred["pmtu_stall"]
+        _expect(list(stall) == PMTU_STALL_KEYS, w, f"pmtu_stall {stall!r}")
+        _expect(stall["side"] in {"client", "server"}, w, "pmtu_stall side")
+        _expect(stall["full_size"] > stall["largest_acked"] > 0, w, "pmtu_stall sizes")
+        _expect(isinstance(stall["recovered"], bool) and _is_num(stall["stall_s"]), w, "pmtu")
+    if "idle_gap" in inferred:
+        gap = inferred["idle_gap"]
+        _expect(list(gap) == IDLE_GAP_KEYS, w, f"idle_gap {gap!r}")
+        _expect(_is_num(gap["idle_s"]) and gap["side"] in {"client", "server"}, w, "idle_gap")
+        _expect(gap["rst_frame"] is None or _is_int(gap["rst_frame"]), w, "idle_gap rst_frame")

@@ -41,6 +41,8 @@ pytestmark = [*CORPUS_MARKS, pytest.mark.slow]
 #: Such frames can open extra tshark streams, so ids may be shifted: for files with any
 #: of them we require the same partition of our frames (same groups, same order) instead
 #: of identical numbers.
+#: ``reason_by_frame`` of an ICMP error quoting TCP (an analysed frame, not a skip reason).
+ICMP_ERROR = "icmp_error"
 TSHARK_ONLY_EXPLAINED: dict[str, str] = {
     SkipReason.TUNNELLED: "TCP inside a tunnel we do not open (Aruba 802.11-in-GRE, EtherIP, ...)",
     SkipReason.IP_FRAGMENT: "tshark reassembles IP fragments and shows the TCP segment on the last one",
@@ -49,6 +51,7 @@ TSHARK_ONLY_EXPLAINED: dict[str, str] = {
     SkipReason.NOT_IP: "IP behind an encapsulation we do not unwrap",
     SkipReason.TRUNCATED_HEADER: "tshark shows the ports (and a stream) of a TCP header cut by the snaplen",
     SkipReason.MALFORMED: "tshark still opens a stream for a segment with a bogus header length",
+    ICMP_ERROR: "TCP quoted in an ICMP error: analysed as the error (pcapline.icmp), not a segment",
 }
 
 
@@ -87,7 +90,7 @@ def _run(path: Path) -> Result | None:
     except CaptureError:
         return None
     dec = decode(cap)
-    assert cap.frames == len(dec.segments) + sum(dec.skipped.values()), path
+    assert cap.frames == len(dec.segments) + len(dec.icmp) + sum(dec.skipped.values()), path
     assert all(v > 0 for v in dec.skipped.values())
     seg, conns = build_flows(dec.segments)
     assert len(conns) == (seg["conn"].max() + 1 if len(seg) else 0)
@@ -97,7 +100,10 @@ def _run(path: Path) -> Result | None:
         frames=cap.frames,
         tcp_frames=len(seg),
         conn_by_frame=dict(zip(seg["frame"].tolist(), seg["conn"].tolist(), strict=True)),
-        reason_by_frame=dict(zip((skipped + 1).tolist(), dec.reason_of(skipped), strict=True)),
+        reason_by_frame={
+            **dict(zip((skipped + 1).tolist(), dec.reason_of(skipped), strict=True)),
+            **dict.fromkeys(dec.icmp["frame"].tolist(), ICMP_ERROR),
+        },
     )
 
 

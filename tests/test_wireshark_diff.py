@@ -511,6 +511,22 @@ PINNED: dict[str, frozenset[str]] = {
     "lossy-40-connections-3pct-drop.pcap": frozenset(
         {"original_not_captured", "sack_recovery_vs_dupack_rule", "spurious_fin"}
     ),
+    # Path-MTU black hole: the full-size segment's first resend is a tail loss probe, then RTOs.
+    "pmtu-black-hole-at-client.pcap": frozenset({"tail_loss_probe"}),
+    "pmtu-black-hole-mtu-probing-recovers-at-client.pcap": frozenset({"tail_loss_probe"}),
+    # IPv6 (MSS 1428): the upload's 200-byte tail crosses and is SACKed; the first full-size
+    # segment is fast-retransmitted at once (Wireshark: Out-Of-Order), then RTOs.
+    "pmtu-black-hole-v6-at-router-client-side.pcap": frozenset({"original_not_captured"}),
+    # ICMPv6 packet too big: the client resends the data in smaller segments at once, within
+    # the RTT of the originals (Wireshark: Out-Of-Order; at the server the originals never
+    # arrived), and fills the rest of the hole under SACK, which Wireshark 4.0's dup-ACK rule
+    # calls plain retransmissions.
+    "icmpv6-packet-too-big-at-client.pcap": frozenset(
+        {"original_not_captured", "sack_recovery_vs_dupack_rule"}
+    ),
+    "icmpv6-packet-too-big-at-server.pcap": frozenset(
+        {"original_not_captured", "sack_recovery_vs_dupack_rule"}
+    ),
 }
 
 #: Captures made with random loss: regenerating them loses other packets, so any subset of

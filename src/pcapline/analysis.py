@@ -236,7 +236,7 @@ def analyze(
     # The stages are imported here, not at the top: ``Analysis`` is a plain record that
     # renderers, scan workers and tests build or unpickle without loading the pipeline.
     from pcapline import app as application
-    from pcapline import classify, delays, detect, explain, findings, quality
+    from pcapline import classify, delays, detect, explain, findings, icmp, quality
     from pcapline.decode import decode
     from pcapline.flows import build_flows
     from pcapline.read import read_capture
@@ -247,11 +247,13 @@ def analyze(
     info = capture_info(capture, decoded)
     carried = application.recognise(segments, capture)  # reads payload bytes: before the del
     read = quality.read_quality(capture)
+    icmp_errors = icmp.match(decoded.icmp, segments)
+    connections = icmp.with_errors(connections, icmp_errors)
     last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
     # The raw frame bytes and the pre-flow segments table are done with: letting them go
     # here, before detection, takes about a third off peak memory on large captures.
     del capture, decoded
-    detected = detect.run_all(segments, capture_end_ns=last_frame_ns)
+    detected = detect.run_all(segments, capture_end_ns=last_frame_ns, icmp=icmp_errors)
     classified = classify.classify(segments, connections, detected, dropped=read.dropped > 0)
     verdicts = explain.verdicts(classified)
     connections = verdict_columns(connections, verdicts)
@@ -305,6 +307,7 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
         link_types=[str(name) for name in decoded.link_types] or list(declared),
         frames=int(capture.frames),  # includes records the file ended inside
         tcp_frames=len(decoded.segments),
+        icmp_frames=len(decoded.icmp),
         first_time_ns=int(times.min()) if len(times) else None,
         last_time_ns=int(times.max()) if len(times) else None,
         skipped=skipped,

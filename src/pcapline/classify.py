@@ -4,34 +4,39 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
 ``conn_state()``. Reading the list top to bottom is reading the decision procedure:
 
 1. ``refused``            the server answered a SYN with RST before any SYN+ACK.
-2. ``connect_timeout``    SYNs never answered by SYN+ACK or RST, and the capture shows at least
+2. ``refused_by_icmp``    an ICMP destination unreachable (port/host unreachable,
+                          administratively prohibited...) quoting the client's SYN answered it,
+                          and no SYN+ACK or RST came: refused by the firewall, router or host
+                          that sent the error (Linux aborts a SYN_SENT socket on it). No RST:
+                          ``reset_by`` stays null.
+3. ``connect_timeout``    SYNs never answered by SYN+ACK or RST, and the capture shows at least
                           one retry or runs past the time the first retry was due. (A lone SYN
                           at the very end of the capture is still connecting: ``open``. A
                           client ACK after the SYN proves an unseen SYN+ACK: not this fate.)
-3. ``listen_overflow``    the client ACKed the SYN+ACK but the server acted as if it had not:
+4. ``listen_overflow``    the client ACKed the SYN+ACK but the server acted as if it had not:
                           it retransmitted the SYN+ACK after that ACK (tcp_abort_on_overflow=0)
                           or answered it with a listener RST (=1), and it never acknowledged
                           client data nor sent any (an overflow the server recovered from is
                           not the fate; the explanation still mentions it).
-4. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it
+5. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it
                           (a later server segment other than SYN+ACK/RST proves an unseen ACK).
-5. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
+6. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
                           silence past one interval), or 3+ unanswered when the capture ended.
-6. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
+7. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
                           unanswered when the capture ended.
-7. ``retransmit_timeout`` the last retransmitted data was never acknowledged, nothing new
+8. ``retransmit_timeout`` the last retransmitted data was never acknowledged, nothing new
                           followed, the peer did not reset, and either the sender was seen
                           giving up (2+ retransmissions, then silence past the next expected RTO
                           or its own RST) or the capture ended mid-backoff after 3+.
-8. ``reset``              a RST ended the connection (before both FINs were exchanged).
-9. ``closed``             FIN from both sides.
-10. ``stale_peer_reset``  a later connection on the same 4-tuple drew a client RST carrying this
+9. ``reset``              a RST ended the connection (before both FINs were exchanged).
+10. ``closed``            FIN from both sides.
+11. ``stale_peer_reset``  a later connection on the same 4-tuple drew a client RST carrying this
                           connection's next sequence number (``Evidence.stale_peer_rst``, set by
                           the cross-connection pre-pass ``stale_peer_resets``): reset by the client.
-11. ``half_closed``       FIN from exactly one side.
-                          (9, 11: in a one-sided capture the captured side's ACK of the peer's
+12. ``half_closed``       FIN from exactly one side.
+                          (10, 12: in a one-sided capture the captured side's ACK of the peer's
                           FIN stands for that unseen FIN, ``Handshake.one_sided``.)
-12. ``open``              nothing ended it within the capture.
+13. ``open``              nothing ended it within the capture.
 
 Precedence rationale: handshake fates first (a connection that never opened cannot have died
 of anything later); then the established-phase deaths, each of which also explains the RST or
@@ -39,7 +44,7 @@ silence that ends it (so they beat the generic ``reset``); a lossy transfer that
 closed fails every death rule because its data was acknowledged, so it is ``closed``.
 
 ``closer`` is set only for closed/half_closed; ``reset_by`` whenever a RST ended the
-connection (refused: the server; keepalive: usually the prober). Counts follow DESIGN.md and are
+connection (refused by RST: the server, by ICMP: none; keepalive: usually the prober). Counts follow DESIGN.md and are
 computed columnar from ``facts`` for every connection.
 
 Confidence: each rule returns, with its fate, how sure the capture makes it
@@ -72,6 +77,7 @@ import pandas as pd
 
 from pcapline import seqnum
 from pcapline.causes import name_cause
+from pcapline.causes.icmp_reject import syn_rejection
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts
@@ -94,6 +100,14 @@ def refused(e: Evidence) -> Decision | None:
         # The RST is on the wire: proven.
         return Decision(Fate.REFUSED, reset_by=Side.SERVER, evidence_frames=_frames(h.answer_frame))
     return None
+
+
+def refused_by_icmp(e: Evidence) -> Decision | None:
+    error = syn_rejection(e)
+    if error is None:
+        return None
+    # The error is on the wire and quotes the SYN: proven. No RST, so no reset_by.
+    return Decision(Fate.REFUSED, evidence_frames=(error.frame,))
 
 
 def connect_timeout(e: Evidence) -> Decision | None:
@@ -217,6 +231,12 @@ def retransmit_timeout(e: Evidence) -> Decision | None:
             rst_seen=s.rst_frame is not None,
             unanswered=s.retransmissions + 1,
         )
+        stall = e.path_mtu
+        if not s.gave_up and s.rst_frame is None and stall is not None and stall.side is s.side:
+            # Full-size segments stalled while smaller ones got through: Linux with
+            # tcp_mtu_probing=1 shrinks them after tcp_retries1 (3) timeouts and recovers, so
+            # a capture that ended mid-backoff cannot call it a death.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("pmtu_stall_unfinished",)))
         return _sure(
             Decision(Fate.RETRANSMIT_TIMEOUT, reset_by=reset_by, evidence_frames=s.frames),
             _answers_unseen(e, sure),
@@ -331,6 +351,7 @@ def _fin_seen(e: Evidence) -> Sure:
 #: The decision procedure, in order (module docstring).
 RULES: tuple[tuple[str, Rule], ...] = (
     ("refused", refused),
+    ("refused_by_icmp", refused_by_icmp),
     ("connect_timeout", connect_timeout),
     ("listen_overflow", listen_overflow),
     ("handshake_timeout", handshake_timeout),
@@ -438,6 +459,7 @@ def classify(
             stale_peer_rst=stale.get(conn),
             seen=quality.seen(index),
             listener_retried_synack=bool(retrying[index]),
+            icmp=detected.icmp.get(conn, ()),
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d

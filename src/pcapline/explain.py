@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+from pcapline import explain_path
 from pcapline.delays import SlowSummary, SlowTag
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
@@ -123,6 +124,7 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``reset``: {by, state, idle_s} of the RST that ended the connection.
     - ``capture_start``: true when the capture began inside the connection (no SYN).
     - ``duplicates``, ``super_segments``: capture artefacts, when non-zero.
+    - ``icmp``, ``pmtu_stall``, ``idle_gap``: the network path (``explain_path.inferred_keys``).
     """
     out: dict[str, object] = {}
     h = e.handshake
@@ -149,6 +151,7 @@ def inferred(e: Evidence) -> dict[str, object]:
         }
     a = e.artefacts
     _artefact_keys(out, a.capture_start, a.duplicates, a.super_segments)
+    out.update(explain_path.inferred_keys(e))  # icmp, pmtu_stall, idle_gap
     return out
 
 
@@ -179,7 +182,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
         return _stale_peer_reset(e)
     if not e.screened:
         return None
-    story = _STORIES[decision.fate](decision, e)
+    story = explain_path.word(decision, e, _STORIES[decision.fate](decision, e))
     notes = [
         n
         for n in (
@@ -201,6 +204,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
 def _with_notes(story: Explanation, notes: tuple[str, ...]) -> Explanation:
     """The story followed by side notes. A story that is one sentence and nothing else keeps
     its full stop in the headline (the terminal's "why" column shows the whole sentence)."""
+    notes = (*story.notes, *notes)  # a cause's paragraph (explain_path) comes first
     if story.body == "." and not story.check and not notes:
         return Explanation(story.headline + ".", label=story.label)
     return Explanation(story.headline, story.label, story.body, story.check, notes)

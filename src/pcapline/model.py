@@ -173,6 +173,9 @@ class EventKind(enum.StrEnum):
     SUPER_SEGMENT = "super_segment"  # TSO/GRO: larger than the MSS on the capture host
     CAPTURE_START = "capture_start"  # connection already running when the capture began
     INJECTED_RST_HINT = "injected_rst_hint"  # RST whose TTL/IP ID is unlike the sender's
+    ICMP_ERROR = "icmp_error"  # an ICMP error quoting one of the connection's segments
+    PMTU_STALL = "pmtu_stall"  # full-size segments never acknowledged, smaller ones were
+    IDLE_GAP = "idle_gap"  # the first segment after a long idle gap, never acknowledged
 
 
 class SkipReason(enum.StrEnum):
@@ -278,6 +281,8 @@ CAVEATS: dict[str, str] = {
     "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "
     "unseen, a SYN cookie, or tcp_synack_retries=0",
     "stale_peer_rst": "the RST that ended it is matched to it by its sequence number",
+    "pmtu_stall_unfinished": "full-size segments stalled while smaller ones got through and the "
+    "capture ended mid-backoff: MTU probing (tcp_mtu_probing) may still have recovered it",
 }
 
 
@@ -448,6 +453,7 @@ class CaptureInfo:
     link_types: list[str] = field(default_factory=list)
     frames: int = 0
     tcp_frames: int = 0
+    icmp_frames: int = 0  # ICMP errors quoting a TCP segment: analysed (pcapline.icmp)
     first_time_ns: int | None = None
     last_time_ns: int | None = None
     skipped: dict[str, int] = field(default_factory=dict)

@@ -128,3 +128,59 @@ def test_a_scanners_late_probe_does_not_rewrite_who_ended_it_on_a_real_capture()
     v = analysis.verdicts[4]
     assert (v.fate, v.reset_by, v.evidence_frames) == ("reset", "client", (64,))
     assert "later RST(s) (frame(s) 66)" in v.explanation.text
+
+
+# --- the injected-RST hint: a RST unlike its claimed sender (close._injected) ---------------
+
+
+def _hint(c: Conversation) -> list[str]:
+    return [e.note for e in _run(c).events if e.kind is EventKind.INJECTED_RST_HINT]
+
+
+def _server_talks(ttls: list[int], ids: list[int] | None = None) -> Conversation:
+    first = {} if ids is None else {"ip_id": ids[0] - 1}
+    c = Conversation().syn(0.0).synack(0.0005, ttl=ttls[0], **first).ack(CLIENT, 0.001)
+    for k, ttl in enumerate(ttls):
+        c.data(CLIENT, 0.01 + k * 0.01, 10)
+        ident = {} if ids is None else {"ip_id": ids[k]}
+        c.ack(SERVER, 0.015 + k * 0.01, ttl=ttl, **ident)
+    return c
+
+
+def test_a_rst_one_hop_nearer_than_the_sender_is_a_hint() -> None:
+    # A router's 'reject with tcp reset': TTL 64, the server's forwarded packets arrive with 63.
+    c = _server_talks([63, 63, 63])
+    c.rst(SERVER, 1.0, ttl=64)
+    assert _hint(c) == ["TTL 64, the sender's other packets have 63"]
+
+
+def test_a_rst_with_the_senders_own_ttl_is_not_a_hint() -> None:
+    c = _server_talks([63, 63, 63])
+    c.rst(SERVER, 1.0, ttl=63)
+    assert _hint(c) == []
+
+
+def test_a_route_change_widens_what_the_sender_may_use() -> None:
+    # TTLs already spread over 60..63 (a route change): a RST at 62 or 65 is that sender.
+    for rst_ttl in (62, 65):
+        c = _server_talks([63, 63, 60, 60])
+        c.rst(SERVER, 1.0, ttl=rst_ttl)
+        assert _hint(c) == [], rst_ttl
+    c = _server_talks([63, 63, 60, 60])
+    c.rst(SERVER, 1.0, ttl=120)
+    assert _hint(c) == ["TTL 120, the sender's other packets have 60-63"]
+
+
+def test_ip_id_jump_counts_only_on_a_continuous_counter() -> None:
+    # Linux: a per-connection counter (steps of 1): a RST far from it is another stack.
+    c = _server_talks([63, 63, 63], ids=[100, 101, 102])
+    c.rst(SERVER, 1.0, ttl=63, ip_id=40000)
+    assert _hint(c) == ["IP ID 40000 far from the sender's previous 102"]
+    # A global counter (Windows, a busy host): jumps are normal, a RST's jump proves nothing.
+    c = _server_talks([63, 63, 63], ids=[100, 5000, 12000])
+    c.rst(SERVER, 1.0, ttl=63, ip_id=40000)
+    assert _hint(c) == []
+    # Linux's stateless RSTs carry IP ID 0: not a different stack.
+    c = _server_talks([63, 63, 63], ids=[100, 101, 102])
+    c.rst(SERVER, 1.0, ttl=63, ip_id=0)
+    assert _hint(c) == []

@@ -72,10 +72,13 @@ class Conn:
     #: Expected ``app`` object (protocol and its tls/http fields; ``frame`` is not known in
     #: advance), when the scenario made TLS or HTTP traffic; written only when set.
     app: dict[str, Any] | None = None
-    #: ``connections[].cause`` known from how the scenario was built (model.CAUSES), and words
-    #: its explanation must contain (the cause, the times, the settings); written only when set.
+    #: The cause (``model.CAUSES`` key) the scenario built, and words its explanation must
+    #: hold (the cause, times, settings, what to check); written only when set.
     cause: str | None = None
-    explains: list[str] = field(default_factory=list)
+    #: True when ``cause`` None is itself the expectation (a capture point that cannot show
+    #: the cause its scenario built): the file then says ``"cause": null``.
+    no_cause: bool = False
+    explanation_keywords: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         assert self.fate in FATES, self.fate
@@ -91,8 +94,12 @@ class Conn:
             **({"delays": self.delays} if self.delays else {}),
             **({"slow": self.slow} if self.slow is not None else {}),
             **({"app": self.app} if self.app is not None else {}),
-            **({"cause": self.cause} if self.cause is not None else {}),
-            **({"explains": self.explains} if self.explains else {}),
+            **({"cause": self.cause} if self.cause is not None or self.no_cause else {}),
+            **(
+                {"explanation_keywords": self.explanation_keywords}
+                if self.explanation_keywords
+                else {}
+            ),
         }
 
 

@@ -29,8 +29,23 @@ from pcapline.model import Cause, Decision
 
 Recogniser = Callable[[Evidence, Decision], Cause | None]
 
+from pcapline.causes import (  # noqa: E402  (the modules import Recogniser's types)
+    icmp_packet_too_big,
+    icmp_reject,
+    injected_rst,
+    middlebox_idle_timeout,
+    pmtu_black_hole,
+)
+
 #: The recognisers, in order: the first that names a cause decides it.
 CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = (
+    # Causes from the network path: what the path said (ICMP) before what it did silently;
+    # an idle-timeout RST is also injected, and the idle timeout is the more specific cause.
+    ("icmp_reject", icmp_reject.recognise),
+    ("icmp_packet_too_big", icmp_packet_too_big.recognise),
+    ("pmtu_black_hole", pmtu_black_hole.recognise),
+    ("middlebox_idle_timeout", middlebox_idle_timeout.recognise),
+    ("injected_rst", injected_rst.recognise),
     # endpoint causes (causes-host)
     # A closed socket's answer to data after its FIN (orphaned, race) before a host with no
     # socket at all: both are stateless RSTs, the FIN tells them apart. The waiting client

@@ -41,10 +41,10 @@ Not compared, on purpose:
 - ``out_of_order``, ``lost_segment``, ``ack_lost_segment``: capture gaps and reordering, not
   in our vocabulary.
 - Our ``syn``, ``synack``, ``handshake_ack``, ``fin``, ``rst``, ``challenge_ack``,
-  ``super_segment``, ``capture_start``, ``injected_rst_hint``: Wireshark has no expert flag
-  for these (``tcp.flags`` says the rest).
-- Frames we did not decode as TCP (Wireshark also dissects the TCP header quoted inside
-  ICMP errors; we count those frames as ``not_tcp``).
+  ``super_segment``, ``capture_start``, ``injected_rst_hint``, ``pmtu_stall``, ``idle_gap``,
+  ``icmp_error``: Wireshark has no expert flag for these (``tcp.flags`` says the rest).
+- ICMP error frames (Wireshark also dissects the TCP header quoted inside them; we match
+  them to their connection as ``icmp_error`` events, not as segments).
 """
 
 from __future__ import annotations

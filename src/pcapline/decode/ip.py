@@ -26,6 +26,8 @@ from pcapline.decode.link import ETH_IPV4, ETH_IPV6
 from pcapline.model import SkipReason
 
 PROTO_TCP = 6
+#: ICMP errors quote TCP segments: kept alive for decode/icmp.py (ICMPv4 in IPv4, ICMPv6 in IPv6).
+PROTO_ICMP = {4: 1, 6: 58}
 #: IP protocols that carry another network layer: IPv4-in-IP, IPv6-in-IP, GRE, EtherIP,
 #: L2TPv3, MPLS-in-IP. ``tunnels.py`` opens the first three; a frame still holding one of
 #: them after it (an undecoded kind, or nested too deep) is counted as tunnelled.
@@ -97,12 +99,14 @@ def network_layer(
 
 
 def skip_non_tcp(cur: FrameCursor, net: NetworkLayer) -> None:
-    """After the tunnels were opened: what is still not TCP is counted (tunnels we do not
-    open as tunnelled, everything else as not_tcp)."""
+    """After the tunnels were opened: what is still not TCP or ICMP is counted (tunnels we do
+    not open as tunnelled, everything else as not_tcp)."""
     idx = cur.alive(np.flatnonzero(net.l4 >= 0))
     proto = net.protocol[idx]
     cur.skip(idx[np.isin(proto, TUNNEL_PROTOCOLS)], SkipReason.TUNNELLED)
-    cur.skip(idx[proto != PROTO_TCP], SkipReason.NOT_TCP)
+    # ICMP stays alive for decode/icmp.py: an error quoting a TCP segment belongs to it.
+    icmp = proto == np.where(net.ip_version[idx] == 6, PROTO_ICMP[6], PROTO_ICMP[4])
+    cur.skip(idx[(proto != PROTO_TCP) & ~icmp], SkipReason.NOT_TCP)
 
 
 def _wire_left(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.facts import ROW_COLUMNS, Facts, SegmentRows, compute_facts
+from pcapline.icmp import IcmpError, IcmpMatches
 from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
 
 BoolArray = np.ndarray
@@ -102,6 +103,8 @@ class ConnDetections:
     zero_window: Detection[ZeroWindow | None]  # None: no zero window in the connection
     close: Detection[Close]
     artefacts: Detection[Artefacts]
+    path_mtu: Detection[PathMtuStall | None]  # None: no full-size stall
+    idle: Detection[IdleGap | None]  # None: no unanswered segment after a long idle gap
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -120,6 +123,8 @@ class DetectResult:
     #: Per facts.conn_ids: the connections some detector's screen selected (== ``visited``
     #: unless ``run_all(visit_all=True)`` visited every connection).
     screened: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: ICMP errors quoting a connection's segment (pcapline.icmp), by conn id.
+    icmp: Mapping[int, tuple[IcmpError, ...]] = field(default_factory=dict)
 
 
 def row_events(
@@ -197,7 +202,9 @@ from pcapline.detect import (  # noqa: E402  (the registry needs the types above
     artefacts,
     close,
     handshake,
+    idle,
     keepalive,
+    path_mtu,
     retransmit,
     zero_window,
 )
@@ -206,7 +213,9 @@ if TYPE_CHECKING:
     from pcapline.detect.artefacts import Artefacts
     from pcapline.detect.close import Close
     from pcapline.detect.handshake import Handshake
+    from pcapline.detect.idle import IdleGap
     from pcapline.detect.keepalive import Keepalive
+    from pcapline.detect.path_mtu import PathMtuStall
     from pcapline.detect.retransmit import Retransmissions
     from pcapline.detect.zero_window import ZeroWindow
 
@@ -218,11 +227,17 @@ DETECTORS: tuple[Detector[Any], ...] = (
     zero_window.DETECTOR,
     close.DETECTOR,
     artefacts.DETECTOR,
+    path_mtu.DETECTOR,
+    idle.DETECTOR,
 )
 
 
 def run_all(
-    segments: pd.DataFrame, *, capture_end_ns: int | None = None, visit_all: bool = False
+    segments: pd.DataFrame,
+    *,
+    capture_end_ns: int | None = None,
+    visit_all: bool = False,
+    icmp: IcmpMatches | None = None,
 ) -> DetectResult:
     """Run every detector over a capture's segments (SEGMENT_COLUMNS + FLOW_COLUMNS).
 
@@ -230,6 +245,8 @@ def run_all(
     retrying" can be seen even when the capture's last frames are not TCP.
     ``visit_all``: run the per-connection detectors on every connection, not only on those a
     screen selected (tests use it to check classify's fast path against its rules).
+    ``icmp``: the ICMP errors matched to connections (pcapline.icmp): a connection with one is
+    visited (the rules read them) and each is an ``icmp_error`` event.
     """
     facts = compute_facts(segments, capture_end_ns=capture_end_ns)
     screened = np.zeros(len(facts.conn_ids), dtype=bool)
@@ -239,6 +256,10 @@ def run_all(
             screened |= detector.screen(facts)
         if detector.rows is not None:
             frames.append(detector.rows(facts))
+    if icmp is not None and icmp.by_conn:
+        with_icmp = np.isin(facts.conn_ids, np.fromiter(icmp.by_conn, np.int64))
+        screened |= with_icmp
+        frames.append(icmp.events)
     visited = np.ones_like(screened) if visit_all else screened
     detections: dict[int, ConnDetections] = {}
     found: list[Event] = []
@@ -256,6 +277,7 @@ def run_all(
         facts=facts,
         visited=visited,
         screened=screened,
+        icmp=icmp.by_conn if icmp is not None else {},
     )
 
 
@@ -268,6 +290,8 @@ def detect_connection(view: ConnView) -> ConnDetections:
         zero_window=zero_window.DETECTOR.detect(view),
         close=close.DETECTOR.detect(view),
         artefacts=artefacts.DETECTOR.detect(view),
+        path_mtu=path_mtu.DETECTOR.detect(view),
+        idle=idle.DETECTOR.detect(view),
     )
 
 

@@ -34,10 +34,19 @@ from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
 
-#: A RST's TTL this far from its sender's usual TTL points to another box (hops differ).
+#: A side whose TTLs already spread over more than this (a route change, ECMP paths, a capture
+#: of both copies of forwarded packets) only gets a RST hint outside its range widened by it.
 TTL_SLACK = 2
 #: An IPv4 ID this far from the sender's previous one points to another IP stack.
 IP_ID_SLACK = 1000
+#: IP ID steps up to this between a side's consecutive packets make its IDs a per-connection
+#: counter (Linux: inet_id of a connected socket with DF), continuous enough to judge a jump.
+IP_ID_STEP = 64
+#: An IP ID is judged only for a RST this soon after the sender's previous packet: a counter
+#: shared with other connections (or other traffic of the host) moves on while this one idles.
+IP_ID_WINDOW_S = 1.0
+#: How a TTL-based hint's text starts (``Close.injected_by_ttl``).
+TTL_WHY = "TTL "
 #: Data within this long before a RST means the RST cut a transfer short.
 TRANSFER_WINDOW_S = 1.0
 #: A client that waited at least this long for an answer before closing gave up waiting (the
@@ -105,6 +114,9 @@ class Close:
     injected_hints: tuple[int, ...]  # RST frames with an unusual TTL / IP ID
     waited: Waited | None = None  # the client waited for an answer, then ended it
     later_resets: tuple[int, ...] = ()  # RSTs answering segments sent after the end
+    injected_why: tuple[str, ...] = ()  # for each hint, what is unusual ("TTL 64, ...")
+    #: The hints shown by the TTL / hop limit (the strong sign: an IP ID alone is a weaker one).
+    injected_by_ttl: tuple[int, ...] = ()
 
 
 def detect(view: ConnView) -> Detection[Close]:
@@ -125,12 +137,16 @@ def detect(view: ConnView) -> Detection[Close]:
     rst_rows = np.flatnonzero(view.rst & ~view.is_dup)
     events: list[Event] = []
     hints: list[int] = []
+    whys: list[str] = []
+    by_ttl: list[int] = []
     usual_ttl = _usual_ttl(view)
-    previous = _previous_own_packet(view)
     for i in rst_rows:
-        why = _injected(view, int(i), usual_ttl, previous)
+        why = _injected(view, int(i), usual_ttl)
         if why:
             hints.append(int(view.frame[i]))
+            whys.append(why)
+            if why.startswith(TTL_WHY):
+                by_ttl.append(int(view.frame[i]))
             events.append(view.event(int(i), EventKind.INJECTED_RST_HINT, why))
     ending_row = _ending_reset_row(view, rst_rows, idx)
     ending = _describe(view, ending_row, client_fin, server_fin) if ending_row is not None else None
@@ -148,6 +164,8 @@ def detect(view: ConnView) -> Detection[Close]:
         injected_hints=tuple(hints),
         waited=_waited(view, client_fin, server_fin, ending_row),
         later_resets=tuple(int(view.frame[r]) for r in later),
+        injected_why=tuple(whys),
+        injected_by_ttl=tuple(by_ttl),
     )
     return Detection(tuple(events), report)
 
@@ -419,55 +437,61 @@ def _waited(
     )
 
 
-def _usual_ttl(view: ConnView) -> dict[bool, int]:
-    """Per side (True = client): the median TTL of its non-RST packets, when it sent 2+."""
-    out: dict[bool, int] = {}
+def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
+    """Per side (True = client): the range (lowest, highest) of the TTLs / hop limits of its
+    non-RST packets that are not capture duplicates, when it sent 2+."""
+    out: dict[bool, tuple[int, int]] = {}
     for side in (True, False):
-        ttls = view.ttl[(view.from_client == side) & ~view.rst]
+        ttls = view.ttl[(view.from_client == side) & ~view.rst & ~view.is_dup]
         if len(ttls) >= 2:
-            out[side] = int(np.median(ttls))
+            out[side] = (int(ttls.min()), int(ttls.max()))
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _PreviousOwn:
-    """Per row, about the same side's earlier non-RST packets (computed once per connection)."""
+def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str:
+    """Why RST row ``i`` looks like it came from another box, or "" if it does not.
 
-    last: np.ndarray  # the latest one (-1: none)
-    any_ip_id: np.ndarray  # one of them carried a non-zero IP ID
+    TTL: a host starts every packet of a connection, its RSTs included, with the same TTL
+    (Linux ip_default_ttl / the socket's IP_TTL; the kernel's stateless RSTs too), and the
+    path subtracts the same hop count from all of them: on a stable path the RST's TTL equals
+    the sender's other packets' TTL exactly. A box nearer the capture point (a firewall's
+    ``reject with tcp reset``, a load balancer, an injector) starts its own TTL and crosses
+    fewer hops. A side whose TTLs already vary (route change, ECMP, both copies of forwarded
+    packets captured on a router's ``any``) only counts outside its range +- TTL_SLACK.
 
-
-def _previous_own_packet(view: ConnView) -> _PreviousOwn:
-    idx = np.arange(len(view))
-    last = np.full(len(view), -1, dtype=np.int64)
-    any_ip_id = np.zeros(len(view), dtype=bool)
-    for side in (True, False):
-        mine = view.from_client == side
-        own = mine & ~view.rst
-        latest = np.maximum.accumulate(np.where(own, idx, -1))
-        last[mine] = np.concatenate(([-1], latest[:-1]))[mine]
-        seen = np.logical_or.accumulate(own & (view.ip_id != 0))
-        any_ip_id[mine] = np.concatenate(([False], seen[:-1]))[mine]
-    return _PreviousOwn(last, any_ip_id)
-
-
-def _injected(view: ConnView, i: int, usual: dict[bool, int], previous: _PreviousOwn) -> str:
-    """Why RST row ``i`` looks like it came from another box, or "" if it does not."""
+    IP ID (IPv4): only when the sender's IDs after its handshake are a continuous
+    per-connection counter (every step between its consecutive packets small), it had not
+    closed (after its FIN, a RST comes from the stack's stateless path, which on many stacks
+    uses another ID generator), and the RST carries a non-zero ID far from the previous one;
+    Linux's own stateless RSTs carry ID 0 and global counters (Windows) jump anyway, so a zero
+    or an already jumpy sequence says nothing, nor does a jump after more than IP_ID_WINDOW_S
+    of the sender's silence (a counter shared with its other traffic moved on meanwhile).
+    """
     side = bool(view.from_client[i])
     if side not in usual:
         return ""
-    usual_ttl = usual[side]
-    if abs(int(view.ttl[i]) - usual_ttl) > TTL_SLACK:
-        return f"TTL {int(view.ttl[i])}, the sender's other packets have {usual_ttl}"
-    if not previous.any_ip_id[i] or view.ip_id[i] == 0:
+    lo, hi = usual[side]
+    ttl = int(view.ttl[i])
+    slack = 0 if hi - lo <= TTL_SLACK else TTL_SLACK
+    if ttl < lo - slack or ttl > hi + slack:
+        usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
+        return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
+    earlier = (view.from_client == side) & ~view.rst & ~view.is_dup & (np.arange(len(view)) < i)
+    if np.any(earlier & view.fin):
+        return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
+    # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another counter).
+    rows = np.flatnonzero(earlier & ~view.syn)
+    ids = view.ip_id[rows].astype(np.int64)
+    if len(ids) < 2 or np.all(ids == 0) or view.ip_id[i] == 0:
         return ""
-    prev = int(previous.last[i])
-    if prev >= 0:
-        step = (int(view.ip_id[i]) - int(view.ip_id[prev])) % 65536
-        if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
-            return (
-                f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(view.ip_id[prev])}"
-            )
+    if view.seconds(int(rows[-1]), i) > IP_ID_WINDOW_S:
+        return ""  # after a silence a shared counter has moved on: a jump proves nothing
+    steps = np.diff(ids) % 65536
+    if np.any(steps > IP_ID_STEP):
+        return ""  # not a per-connection counter: a jump proves nothing
+    step = (int(view.ip_id[i]) - int(ids[-1])) % 65536
+    if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
+        return f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(ids[-1])}"
     return ""
 
 

@@ -507,7 +507,9 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
     facts.append(
         (
             "frames",
-            f"{cap.frames:,} in the file: {cap.tcp_frames:,} TCP analysed, {skipped_total:,} skipped",
+            f"{cap.frames:,} in the file: {cap.tcp_frames:,} TCP analysed, "
+            + (f"{cap.icmp_frames:,} ICMP errors analysed, " if cap.icmp_frames else "")
+            + f"{skipped_total:,} skipped",
         )
     )
     if cap.skipped:

@@ -125,6 +125,7 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
         "link_types": list(info.link_types),
         "frames": int(info.frames),
         "tcp_frames": int(info.tcp_frames),
+        "icmp_frames": int(info.icmp_frames),
         "first_time": seconds(info.first_time_ns),
         "last_time": seconds(info.last_time_ns),
         "skipped": {reason: int(info.skipped[reason]) for reason in skip_order(info.skipped)},

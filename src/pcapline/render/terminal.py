@@ -116,7 +116,8 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     where = printable(info.path)
     lines.append(Text.assemble(("capture  ", "bold"), f"{where} ({info.format}, {kinds})"))
     skipped_total = sum(info.skipped.values())
-    frames = f"{info.frames:,} frames: {info.tcp_frames:,} TCP, {skipped_total:,} skipped"
+    icmp = f"{info.icmp_frames:,} ICMP errors, " if info.icmp_frames else ""
+    frames = f"{info.frames:,} frames: {info.tcp_frames:,} TCP, {icmp}{skipped_total:,} skipped"
     if skipped_total:
         frames += (
             " ("

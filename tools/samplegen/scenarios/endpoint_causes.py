@@ -118,7 +118,7 @@ def peer_lost_state(ctx: Ctx, net: int) -> list[Expected]:
         reset_by="server",
         counts=clean(resets=1),
         cause="peer_lost_state",
-        explains=["no longer knew", "seq", "reboot", "abort"],
+        explanation_keywords=["no longer knew", "seq", "reboot", "abort"],
         note="the client's segment after ~2 s idle reaches a server kernel without a socket for "
         "the 4-tuple: RST without ACK, its seq = the segment's ACK number (tcp_v6_send_reset); "
         "send()/recv() report ECONNRESET",
@@ -209,7 +209,7 @@ def orphaned_fin_wait2(ctx: Ctx, net: int) -> list[Expected]:
                     reset_by="server",
                     counts=clean(resets=1),
                     cause="orphaned_fin_wait2",
-                    explains=["tcp_fin_timeout", "FIN_WAIT2", "CLOSE_WAIT", "5"],
+                    explanation_keywords=["tcp_fin_timeout", "FIN_WAIT2", "CLOSE_WAIT", "5"],
                     note="server FIN acknowledged; 5 s later the client's 100 B reach no socket "
                     "(freed 3 s after the FIN): RST",
                 ),
@@ -220,7 +220,7 @@ def orphaned_fin_wait2(ctx: Ctx, net: int) -> list[Expected]:
                     reset_by="server",
                     counts=clean(resets=1),
                     cause="orphaned_fin_wait2",
-                    explains=["tcp_fin_timeout", "FIN_WAIT2", "gone"],
+                    explanation_keywords=["tcp_fin_timeout", "FIN_WAIT2", "gone"],
                     note="server FIN acknowledged; the client's FIN 5 s later reaches no socket "
                     "(a FIN_WAIT2 socket would have ACKed it): RST",
                 ),
@@ -291,7 +291,7 @@ def app_gave_up(ctx: Ctx, net: int) -> list[Expected]:
             closer="client",
             counts=clean(),
             cause="app_gave_up",
-            explains=["3", "client", "server", "no response", "timeout"],
+            explanation_keywords=["3", "client", "server", "no response", "timeout"],
             note="request ACKed by the server kernel, no answer; the client's FIN 3 s later",
         ),
         Conn(
@@ -300,7 +300,7 @@ def app_gave_up(ctx: Ctx, net: int) -> list[Expected]:
             reset_by="client",
             counts=clean(resets=1),
             cause="app_gave_up",
-            explains=["3", "client", "server", "no response", "timeout"],
+            explanation_keywords=["3", "client", "server", "no response", "timeout"],
             note="request ACKed, no answer; the client's abortive close (RST+ACK) 3 s later",
         ),
     ]
@@ -390,7 +390,7 @@ def keepalive_race(ctx: Ctx, net: int) -> list[Expected]:
                     reset_by="server",
                     counts=clean(resets=1),
                     cause="keepalive_race",
-                    explains=["idle", "keep-alive", "retry", "2"],
+                    explanation_keywords=["idle", "keep-alive", "retry", "2"],
                     note="server FIN after 2 s idle; the client's request crosses it and is "
                     "answered with RST",
                 )
@@ -520,7 +520,7 @@ def syn_flood_cookies_and_a_client(ctx: Ctx, net: int) -> list[Expected]:
             "handshake_timeout",
             counts=clean(synack_retransmits=2),
             cause=None,
-            explains=["tcp_synack_retries"],
+            explanation_keywords=["tcp_synack_retries"],
             note="request socket kept: SYN+ACK retransmitted at ~1 s and ~3 s, then dropped",
         )
         if i < normal
@@ -529,7 +529,12 @@ def syn_flood_cookies_and_a_client(ctx: Ctx, net: int) -> list[Expected]:
             "handshake_timeout",
             counts=clean(),
             cause="syn_cookies",
-            explains=["SYN cookie", "tcp_syncookies", "TcpExtSyncookiesSent", "SYN queue"],
+            explanation_keywords=[
+                "SYN cookie",
+                "tcp_syncookies",
+                "TcpExtSyncookiesSent",
+                "SYN queue",
+            ],
             note="SYN queue over the backlog: a SYN cookie, never retransmitted, never answered",
         )
         for i in range(count)
@@ -626,7 +631,11 @@ def retransmit_user_timeout_give_up(ctx: Ctx, net: int) -> list[Expected]:
                     counts=clean(retransmits=bound(3, 6)),
                     inferred={"user_timeout_s": 3.0},
                     cause=None,
-                    explains=["TCP_USER_TIMEOUT of at most", "tcp_retries2 = ", "default"],
+                    explanation_keywords=[
+                        "TCP_USER_TIMEOUT of at most",
+                        "tcp_retries2 = ",
+                        "default",
+                    ],
                     note="RTO doubling from ~200 ms; the user timeout (3 s, counted from the "
                     "retransmission stamp) aborts at the clamped timer after the last "
                     "retransmission, silently (send() ETIMEDOUT)",
