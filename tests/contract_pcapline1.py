@@ -1,4 +1,4 @@
-"""The ``pcapline/1`` JSON contract, transcribed key by key from DESIGN.md ("JSON contract").
+"""The ``pcapline/1`` JSON contract, transcribed key by key from docs/contract.md.
 
 ``check_document(doc)`` fails with the JSON path of the first violation. It is written from
 the design document, not from jsondoc.py, so a renderer change that breaks the contract fails.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pcapline.model import CAVEATS, Confidence, EventKind, Fate, SkipReason
+from pcapline.model import CAUSES, CAVEATS, Confidence, EventKind, Fate, SkipReason
 
 CAPTURE_KEYS = [
     "path",
@@ -16,6 +16,8 @@ CAPTURE_KEYS = [
     "link_types",
     "frames",
     "tcp_frames",
+    # issue 9 (compatible extension): ICMP errors quoting a TCP segment, analysed
+    "icmp_frames",
     "first_time",
     "last_time",
     "skipped",
@@ -30,7 +32,13 @@ QUALITY_KEYS = [
     "flag_filtered",
     "one_sided_connections",
     "mid_stream_connections",
+    "snaplen",
+    "frames_cut_by_snaplen",
+    "interface_drops",
+    "os_drops",
 ]
+#: quality keys that are null when the file does not state them.
+QUALITY_NULLABLE = {"snaplen", "interface_drops", "os_drops"}
 CONNECTION_KEYS = [
     "id",
     "client",
@@ -52,11 +60,23 @@ CONNECTION_KEYS = [
     "explanation",
     "confidence",
     "caveats",
+    # issue 9 (compatible extension): the cause behind the fate when the packets name one
+    "cause",
     "events",
     # issue 10 (compatible extension): what the connection lost, and its slow tags
     "delays",
     "slow",
+    # issue 12 (compatible extension): what the first payloads carried (TLS / HTTP)
+    "app",
+    # issue 9 (compatible extension): what the capture holds of the connection
+    "seen",
 ]
+#: ``connections[].app`` (docs/contract-additions/appctx.md), its ``tls`` and ``http`` objects.
+APP_KEYS = ["protocol", "frame", "tls", "http"]
+APP_TLS_KEYS = ["sni", "alpn", "client_version", "version", "alpn_selected"]
+APP_HTTP_KEYS = ["method", "host", "path", "version", "status", "reason"]
+#: ``connections[].seen`` keys (null when not known), each a bool.
+SEEN_KEYS = ["client", "server", "syn", "synack", "end", "segments_missing"]
 #: ``connections[].delays`` (README "JSON contract", ``delays``), in this order.
 DELAY_KEYS = [
     "connect_s",
@@ -67,6 +87,9 @@ DELAY_KEYS = [
     "handshake_rtt_ms",
     "data_rtt_ms",
     "response_s",
+    "responses",
+    "response_max_s",
+    "response_median_s",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -89,6 +112,41 @@ SLOW_TAGS = [
     "slow_response",
     "slow_connect",
 ]
+#: Keys after kind/summary/connections of the slow findings (issue 10), in order.
+SLOW_FINDING_KEYS = {
+    "syn_retry_burst": [
+        "server",
+        "of_connections",
+        "share",
+        "window",
+        "connect_p50_s",
+        "connect_max_s",
+        "syn_retries_max",
+        "unanswered",
+        "burst",
+        "connection_count",
+        "explanation",
+    ],
+    "rto_storm": [
+        "server",
+        "of_connections",
+        "share",
+        "window",
+        "at",
+        "connection_count",
+        "explanation",
+    ],
+    "response_jump": [
+        "server",
+        "at",
+        "median_before_s",
+        "median_after_s",
+        "turns_before",
+        "turns_after",
+        "connection_count",
+        "explanation",
+    ],
+}
 COUNT_KEYS = [
     "syn_retransmits",
     "synack_retransmits",
@@ -98,6 +156,7 @@ COUNT_KEYS = [
     "resets",
 ]
 EVENT_KEYS = ["frame", "time", "from", "kind", "note"]
+FILTER_KEYS = ["host", "port", "streams", "connections_in_capture"]
 
 
 def _is_int(v: Any) -> bool:
@@ -113,9 +172,16 @@ def _expect(cond: bool, where: str, what: str) -> None:
 
 
 def check_document(doc: dict[str, Any]) -> None:
-    _expect(
-        list(doc) == ["schema", "capture", "connections", "findings"], "$", f"top keys {list(doc)}"
-    )
+    # ``filter`` (docs/contract.md) comes last, and only in a filtered report
+    top = ["schema", "capture", "connections", "findings"]
+    _expect(list(doc) in (top, [*top, "filter"]), "$", f"top keys {list(doc)}")
+    if "filter" in doc:
+        f = doc["filter"]
+        _expect(list(f) == FILTER_KEYS, "$.filter", f"keys {list(f)}")
+        _expect(_is_int(f["connections_in_capture"]), "$.filter", "connections_in_capture")
+        _expect(
+            f["connections_in_capture"] >= len(doc["connections"]), "$.filter", "fewer than shown"
+        )
     _expect(doc["schema"] == "pcapline/1", "$.schema", repr(doc["schema"]))
     check_capture(doc["capture"])
     _expect(isinstance(doc["connections"], list), "$.connections", "not a list")
@@ -136,6 +202,13 @@ def check_document(doc: dict[str, Any]) -> None:
         _expect(all(_is_int(c) for c in finding["connections"]), where, "connection ids not int")
         if finding["kind"] == "nat_timestamp":
             _expect(isinstance(finding.get("ip"), str), where, "nat_timestamp without ip")
+        if finding["kind"] in SLOW_FINDING_KEYS:
+            want = SLOW_FINDING_KEYS[finding["kind"]]
+            _expect(
+                list(finding) == ["kind", "summary", "connections", *want],
+                where,
+                f"{finding['kind']} keys {list(finding)}",
+            )
 
 
 def check_capture(cap: dict[str, Any]) -> None:
@@ -149,17 +222,18 @@ def check_capture(cap: dict[str, Any]) -> None:
         "link_types",
     )
     _expect(_is_int(cap["frames"]) and _is_int(cap["tcp_frames"]), w, "frames/tcp_frames")
+    _expect(_is_int(cap["icmp_frames"]) and cap["icmp_frames"] >= 0, w, "icmp_frames")
     for key in ("first_time", "last_time"):
         _expect(cap[key] is None or isinstance(cap[key], float), w, f"{key} {cap[key]!r}")
     _expect(isinstance(cap["skipped"], dict), w, "skipped")
     reasons = {r.value for r in SkipReason}
     for reason, n in cap["skipped"].items():
         _expect(reason in reasons and _is_int(n) and n > 0, w, f"skipped {reason}={n!r}")
-    # every frame is accounted for
+    # every frame is accounted for: a TCP segment, an ICMP error quoting one, or skipped
     _expect(
-        cap["frames"] == cap["tcp_frames"] + sum(cap["skipped"].values()),
+        cap["frames"] == cap["tcp_frames"] + cap["icmp_frames"] + sum(cap["skipped"].values()),
         w,
-        "frames != tcp + skipped",
+        "frames != tcp + icmp + skipped",
     )
     _expect(
         isinstance(cap["warnings"], list) and all(isinstance(x, str) for x in cap["warnings"]),
@@ -179,6 +253,8 @@ def check_capture(cap: dict[str, Any]) -> None:
                 f"quality.{key}",
             )
             _expect(bool(frames) == (quality["lossy_connections"] > 0), w, f"quality.{key}")
+        elif key in QUALITY_NULLABLE and quality[key] is None:
+            pass
         else:
             _expect(_is_int(quality[key]) and quality[key] >= 0, w, f"quality.{key}")
 
@@ -229,10 +305,12 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
             w,
             f"keepalive {ka!r}",
         )
-        # a single probe shows the idle time but no interval: null, not a guess
-        _expect(_is_num(ka["idle"]), w, f"keepalive idle {ka!r}")
+        # a single probe shows the idle time but no interval: null, not a guess; the idle
+        # time is null too when the prober received nothing before its first probe
+        _expect(ka["idle"] is None or _is_num(ka["idle"]), w, f"keepalive idle {ka!r}")
         _expect(ka["interval"] is None or _is_num(ka["interval"]), w, f"keepalive interval {ka!r}")
         _expect(ka["count"] is None or _is_int(ka["count"]), w, f"keepalive {ka!r}")
+    _check_path_keys(conn["inferred"], w)
     _expect(isinstance(conn["explanation"], str), w, "explanation")
     _expect(isinstance(conn["events"], list), w, "events")
     _expect(
@@ -243,6 +321,7 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         w,
         f"caveats {conn['caveats']!r}",
     )
+    _expect(conn["cause"] is None or conn["cause"] in CAUSES, w, f"cause {conn['cause']!r}")
     # a proven fate needs no caveat; any other says why it is not proven
     _expect((conn["confidence"] == "proven") == (not conn["caveats"]), w, "caveats iff not proven")
     frames = [e["frame"] for e in conn["events"]]
@@ -261,6 +340,40 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         _expect(ev["kind"] in kinds, we, f"kind {ev['kind']!r}")
         _expect(isinstance(ev["note"], str), we, "note")
     check_delays(conn, w)
+    check_app(conn, w)
+    seen = conn["seen"]
+    if seen is not None:
+        _expect(isinstance(seen, dict) and list(seen) == SEEN_KEYS, w, f"seen {seen!r}")
+        _expect(all(isinstance(v, bool) for v in seen.values()), w, "seen values are bools")
+        _expect(seen["client"] or seen["server"], w, "seen: a connection has packets")
+
+
+def check_app(conn: dict[str, Any], w: str) -> None:
+    """``app``: null, or the protocol's object filled and the other protocol's null."""
+    app = conn["app"]
+    if app is None:
+        return
+    wa = w + ".app"
+    _expect(isinstance(app, dict) and list(app) == APP_KEYS, wa, f"keys {app!r}")
+    _expect(app["protocol"] in ("tls", "http"), wa, f"protocol {app['protocol']!r}")
+    _expect(
+        _is_int(app["frame"]) and conn["first_frame"] <= app["frame"] <= conn["last_frame"],
+        wa,
+        "frame in range",
+    )
+    other = "http" if app["protocol"] == "tls" else "tls"
+    _expect(app[other] is None, wa, f"{other} must be null for {app['protocol']}")
+    detail = app[app["protocol"]]
+    keys = APP_TLS_KEYS if app["protocol"] == "tls" else APP_HTTP_KEYS
+    _expect(isinstance(detail, dict) and list(detail) == keys, wa, f"keys {detail!r}")
+    for key, value in detail.items():
+        if key == "alpn":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif key == "status":
+            ok = value is None or (_is_int(value) and 0 <= value <= 999)
+        else:
+            ok = value is None or isinstance(value, str)
+        _expect(ok, wa, f"{key} {value!r}")
 
 
 def check_delays(conn: dict[str, Any], w: str) -> None:
@@ -274,15 +387,36 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         return
     wd = w + ".delays"
     _expect(isinstance(d, dict) and list(d) == DELAY_KEYS, wd, f"keys {list(d)}")
-    for key in ("connect_s", "handshake_rtt_ms", "data_rtt_ms", "response_s", "longest_silence_s"):
+    for key in (
+        "connect_s",
+        "handshake_rtt_ms",
+        "data_rtt_ms",
+        "response_s",
+        "response_max_s",
+        "response_median_s",
+        "longest_silence_s",
+    ):
         _expect(d[key] is None or (_is_num(d[key]) and d[key] >= 0), wd, f"{key} {d[key]!r}")
     for key in ("rto_s", "fast_recovery_s", "zero_window_s", "stalled_s"):
         _expect(_is_num(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
-    for key in ("syn_retries", "synack_retries", "rto_episodes", "rto_unrecovered"):
+    for key in ("syn_retries", "synack_retries", "responses", "rto_episodes", "rto_unrecovered"):
         _expect(_is_int(d[key]) and d[key] >= 0, wd, f"{key} {d[key]!r}")
     _expect(_is_int(d["fast_recovery_episodes"]), wd, "fast_recovery_episodes")
     _expect(len(d["syn_gaps_s"]) == d["syn_retries"], wd, "one SYN gap per retry")
     _expect(d["rto_unrecovered"] <= d["rto_episodes"], wd, "rto_unrecovered <= rto_episodes")
+    measured = d["responses"] > 0
+    _expect(
+        (d["response_max_s"] is not None) == measured == (d["response_s"] is not None),
+        wd,
+        "response_s and response_max_s set exactly when a turn was measured",
+    )
+    if measured:
+        _expect(
+            d["response_median_s"] <= d["response_max_s"]
+            and d["response_s"] <= d["response_max_s"],
+            wd,
+            "median and first response <= max",
+        )
     _expect(d["longest_silence_side"] in ("client", "server", None), wd, "longest_silence_side")
     _expect(isinstance(d["stalls"], list), wd, "stalls")
     for j, stall in enumerate(d["stalls"]):
@@ -304,3 +438,36 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         _expect(d["syn_retries"] > 0, wd, "syn_retry tag without a SYN retry")
     if "rto_stall" in slow:
         _expect(d["rto_episodes"] > 0, wd, "rto_stall tag without an RTO episode")
+
+
+#: issue 9, causes from the network path (docs/contract-additions/causes-net.md).
+ICMP_ERROR_KEYS = ["frame", "kind", "from", "from_peer", "quoted_frame", "mtu"]
+PMTU_STALL_KEYS = [
+    "side",
+    "full_size",
+    "largest_acked",
+    "unanswered",
+    "shrunk_to",
+    "recovered",
+    "stall_s",
+]
+IDLE_GAP_KEYS = ["idle_s", "before_frame", "after_frame", "side", "rst_frame"]
+
+
+def _check_path_keys(inferred: dict[str, Any], w: str) -> None:
+    for error in inferred.get("icmp", []):
+        _expect(isinstance(error, dict) and list(error) == ICMP_ERROR_KEYS, w, f"icmp {error!r}")
+        _expect(_is_int(error["frame"]) and isinstance(error["from"], str), w, "icmp frame/from")
+        _expect(error["quoted_frame"] is None or _is_int(error["quoted_frame"]), w, "icmp quote")
+        _expect(error["mtu"] is None or _is_int(error["mtu"]), w, "icmp mtu")
+    if "pmtu_stall" in inferred:
+        stall = inferred["pmtu_stall"]
+        _expect(list(stall) == PMTU_STALL_KEYS, w, f"pmtu_stall {stall!r}")
+        _expect(stall["side"] in {"client", "server"}, w, "pmtu_stall side")
+        _expect(stall["full_size"] > stall["largest_acked"] > 0, w, "pmtu_stall sizes")
+        _expect(isinstance(stall["recovered"], bool) and _is_num(stall["stall_s"]), w, "pmtu")
+    if "idle_gap" in inferred:
+        gap = inferred["idle_gap"]
+        _expect(list(gap) == IDLE_GAP_KEYS, w, f"idle_gap {gap!r}")
+        _expect(_is_num(gap["idle_s"]) and gap["side"] in {"client", "server"}, w, "idle_gap")
+        _expect(gap["rst_frame"] is None or _is_int(gap["rst_frame"]), w, "idle_gap rst_frame")

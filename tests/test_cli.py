@@ -181,7 +181,8 @@ def test_text_summary(two_conns: Path) -> None:
     assert code == 0 and err == ""
     assert "12 frames: 11 TCP, 1 skipped (not_tcp 1)" in out
     assert "2 connections: 1 refused, 1 closed" in out
-    body = out.split("\n\n", 1)[1].splitlines()
+    # the rows (the "why" of each may sit on the lines under it, indented)
+    body = [line for line in out.split("\n\n", 1)[1].splitlines() if not line.startswith("    ")]
     assert body[1].split()[:4] == [
         "1",
         "10.0.0.1:40001",

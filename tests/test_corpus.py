@@ -1,6 +1,10 @@
 """The whole robustness corpus (PCAPLINE_CORPUS or ../shared/corpus, 2,000+ real captures) through read ->
 decode -> flows, and our connection numbering against tshark 4.0's ``tcp.stream``.
 
+Every TCP file has exactly tshark's TCP frames (tunnels, VLAN/PBB/VN-Tag/FabricPath shims and
+the link types we decode included), except the files listed with their reason in
+``corpus_tshark_differences.tsv``.
+
 Marked ``corpus`` and ``slow``; skipped cleanly when the corpus (or tshark, for the comparison,
 marked ``tshark``) is absent. tshark runs
 once per TCP file (two at a time); its answers are cached in pytest's cache directory
@@ -28,6 +32,8 @@ from pcapline.model import SkipReason
 from pcapline.read import read_capture
 
 NOT_CAPTURES = {"MANIFEST.tsv", "README.md", "provenance.tsv"}
+DIFFERENCES = Path(__file__).with_name("corpus_tshark_differences.tsv")
+OURS_ONLY = "ours_only"  # reason code in DIFFERENCES: frames we analyse and tshark does not
 
 pytestmark = [*CORPUS_MARKS, pytest.mark.slow]
 
@@ -35,14 +41,17 @@ pytestmark = [*CORPUS_MARKS, pytest.mark.slow]
 #: Such frames can open extra tshark streams, so ids may be shifted: for files with any
 #: of them we require the same partition of our frames (same groups, same order) instead
 #: of identical numbers.
+#: ``reason_by_frame`` of an ICMP error quoting TCP (an analysed frame, not a skip reason).
+ICMP_ERROR = "icmp_error"
 TSHARK_ONLY_EXPLAINED: dict[str, str] = {
-    SkipReason.TUNNELLED: "TCP inside IP-in-IP / GRE / IPv6-in-IPv4: tshark decodes the inner packet",
+    SkipReason.TUNNELLED: "TCP inside a tunnel we do not open (Aruba 802.11-in-GRE, EtherIP, ...)",
     SkipReason.IP_FRAGMENT: "tshark reassembles IP fragments and shows the TCP segment on the last one",
-    SkipReason.UNSUPPORTED_LINK: "802.11, PPP, Frame Relay, ... link layers tshark decodes and we do not",
-    SkipReason.NOT_TCP: "TCP inside a UDP tunnel (VXLAN, Geneve, GTP, Teredo) or quoted in an ICMP error",
-    SkipReason.NOT_IP: "IP behind an encapsulation we do not unwrap (LLC/SNAP, ERSPAN, ...)",
+    SkipReason.UNSUPPORTED_LINK: "ARCNET, IPoIB, PPI, Juniper, ... link layers tshark decodes and we do not",
+    SkipReason.NOT_TCP: "TCP quoted in an ICMP error or an sFlow sample, or inside IPComp",
+    SkipReason.NOT_IP: "IP behind an encapsulation we do not unwrap",
     SkipReason.TRUNCATED_HEADER: "tshark shows the ports (and a stream) of a TCP header cut by the snaplen",
     SkipReason.MALFORMED: "tshark still opens a stream for a segment with a bogus header length",
+    ICMP_ERROR: "TCP quoted in an ICMP error: analysed as the error (pcapline.icmp), not a segment",
 }
 
 
@@ -81,7 +90,7 @@ def _run(path: Path) -> Result | None:
     except CaptureError:
         return None
     dec = decode(cap)
-    assert cap.frames == len(dec.segments) + sum(dec.skipped.values()), path
+    assert cap.frames == len(dec.segments) + len(dec.icmp) + sum(dec.skipped.values()), path
     assert all(v > 0 for v in dec.skipped.values())
     seg, conns = build_flows(dec.segments)
     assert len(conns) == (seg["conn"].max() + 1 if len(seg) else 0)
@@ -91,7 +100,10 @@ def _run(path: Path) -> Result | None:
         frames=cap.frames,
         tcp_frames=len(seg),
         conn_by_frame=dict(zip(seg["frame"].tolist(), seg["conn"].tolist(), strict=True)),
-        reason_by_frame=dict(zip((skipped + 1).tolist(), dec.reason_of(skipped), strict=True)),
+        reason_by_frame={
+            **dict(zip((skipped + 1).tolist(), dec.reason_of(skipped), strict=True)),
+            **dict.fromkeys(dec.icmp["frame"].tolist(), ICMP_ERROR),
+        },
     )
 
 
@@ -223,3 +235,50 @@ def test_streams_match_tshark(
         print(f"  {count:5d}  {kind}")
     assert not problems, "\n".join(problems[:20])
     assert outcome["exact"] > 0.85 * tcp_files
+
+
+def _known_differences() -> dict[str, tuple[set[str], str]]:
+    """corpus_tshark_differences.tsv: path -> (skip reasons allowed to differ, why)."""
+    lines = [ln for ln in DIFFERENCES.read_text().splitlines() if ln and not ln.startswith("#")]
+    rows = csv.DictReader(lines, delimiter="\t")
+    return {row["path"]: (set(row["reasons"].split(",")), row["why"]) for row in rows}
+
+
+def test_difference_list_is_well_formed() -> None:
+    known = _known_differences()
+    allowed = {r.value for r in SkipReason} | {OURS_ONLY}
+    for path, (reasons, why) in known.items():
+        assert reasons <= allowed, f"{path}: unknown reason in {reasons}"
+        assert why.strip(), f"{path}: say why it differs"
+
+
+@needs_tshark
+def test_tcp_frames_match_tshark(
+    corpus_results: dict[str, Result | None], tshark_streams: dict[str, dict[int, int]]
+) -> None:
+    """Per file, the frames we analyse as TCP are the frames tshark gives a tcp.stream
+    (tunnelled TCP included), except the listed files, which differ only for their reason."""
+    known = _known_differences()
+    unexpected, stale, wrong_reason = [], [], []
+    agree = 0
+    for rel, theirs in tshark_streams.items():
+        ours = corpus_results.get(rel)
+        if ours is None:
+            continue
+        only_theirs = [f for f in theirs if f not in ours.conn_by_frame]
+        only_ours = [f for f in ours.conn_by_frame if f not in theirs]
+        reasons = {ours.reason_by_frame.get(f, "?") for f in only_theirs}
+        if only_ours:
+            reasons.add(OURS_ONLY)
+        if not reasons:
+            agree += 1
+            if rel in known:
+                stale.append(rel)
+        elif rel not in known:
+            unexpected.append(f"{rel}: {len(theirs)} tshark vs {ours.tcp_frames} ours ({reasons})")
+        elif not reasons <= known[rel][0]:
+            wrong_reason.append(f"{rel}: {reasons} not in {known[rel][0]}")
+    print(f"\n{agree} of {agree + len(known)} TCP files have tshark's TCP frames exactly")
+    assert not unexpected, "\n".join(unexpected)
+    assert not stale, f"these now agree with tshark: drop them from {DIFFERENCES.name}: {stale}"
+    assert not wrong_reason, "\n".join(wrong_reason)

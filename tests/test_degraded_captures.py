@@ -12,7 +12,8 @@ the original frames' bytes and times) with the frames such a capture point would
 Every connection of the degraded capture that gets a failure fate with ``proven`` or ``likely``
 confidence must have had that same failure fate in the full capture (connections matched by
 4-tuple, either orientation, and time: the degraded connection starts within the full one).
-Anything else must come with ``unknown`` confidence: the capture cannot tell.
+Anything else must come with ``unknown`` confidence: the capture cannot tell. And no degraded
+connection names a cause (``connections[].cause``) the full capture does not name for it.
 """
 
 from __future__ import annotations
@@ -136,6 +137,32 @@ def overclaims(full: pcapline.Analysis, degraded: pcapline.Analysis) -> list[str
     return out
 
 
+def cause_overclaims(full: pcapline.Analysis, degraded: pcapline.Analysis) -> list[str]:
+    """Degraded connections naming a cause (connections[].cause) that no connection on the same
+    endpoints names in the full capture: a cause is a claim from packets, never from gaps."""
+    named = {
+        (frozenset({(c_ip, c_port), (s_ip, s_port)}), cause)
+        for c_ip, c_port, s_ip, s_port, cause in zip(
+            full.connections["client_ip"],
+            full.connections["client_port"],
+            full.connections["server_ip"],
+            full.connections["server_port"],
+            full.connections["cause"],
+            strict=True,
+        )
+    }
+    out = []
+    for row in degraded.connections.to_dict("records"):
+        if row["cause"] is None:
+            continue
+        ends = frozenset(
+            {(row["client_ip"], row["client_port"]), (row["server_ip"], row["server_port"])}
+        )
+        if (ends, row["cause"]) not in named:
+            out.append(f"conn {row['id']} cause {row['cause']} not named in the full capture")
+    return out
+
+
 @pytest.mark.parametrize("path", CAPTURES, ids=[p.name for p in CAPTURES])
 def test_a_degraded_capture_proves_no_failure_the_full_one_does_not(
     path: Path, tmp_path: Path
@@ -152,4 +179,5 @@ def test_a_degraded_capture_proves_no_failure_the_full_one_does_not(
         rewrite(path, keep, out)
         degraded = pcapline.analyze(str(out))
         problems += [f"{name}: {p}" for p in overclaims(full, degraded)]
+        problems += [f"{name}: {p}" for p in cause_overclaims(full, degraded)]
     assert not problems, "\n".join(problems)

@@ -76,6 +76,9 @@ def _every_path(path: Path, scheduler: str) -> None:
     parted = analyze(path, partitions=3)
     assert _json(parted) == expected
     _same_facts(parted.facts, whole.facts)
+    # The records the text, timeline and HTML renderers read beside the JSON's columns.
+    assert list(parted.verdicts.items()) == list(whole.verdicts.items())
+    assert list(parted.delays.items()) == list(whole.delays.items())
     assert _json(analyze(path, partitions=4, jobs=2)) == expected
     # The CLI's JSON: each partition lays out its own connections' entries.
     outcome = engine.analyse(path, partitions=4, jobs=2, keep_facts=False, json_entries=True)
@@ -128,6 +131,35 @@ def test_a_wrong_guess_of_the_capture_flags_is_run_again() -> None:
     assert parted.capture.quality["lossy_connections"] == 0
 
 
+def test_a_listener_split_across_partitions_is_run_again_with_its_whole_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SYN cookies are told by the listener: another connection to it had its SYN+ACK
+    retried (classify.listeners_retrying). Spread over 20 partitions, most of the flood's
+    connections share a partition with no retried one; those partitions are analysed again
+    with the whole capture's counts. The capture flags are guessed right here, so that rerun
+    is the listener's alone."""
+    path = SAMPLES / "syn-flood-cookies-and-a-client-at-server.pcap"
+    whole = analyze(path)
+    one = engine.plan(whole.segments, whole.connections, 1).partition(0)
+    real_flags = engine.analyse_partition(
+        one, engine.Settings(capture_end_ns=0, slow=None, keep_facts=False)
+    ).quality.own
+    monkeypatch.setattr(engine, "GUESS", real_flags)
+    rerun: list[list[int]] = []
+    real = engine._to_rerun
+
+    def spy(*args: object) -> list[int]:
+        rerun.append(real(*args))  # type: ignore[arg-type]
+        return rerun[-1]
+
+    monkeypatch.setattr(engine, "_to_rerun", spy)
+    assert _json(analyze(path, partitions=20)) == _json(whole)
+    assert len(rerun) == 1 and len(rerun[0]) > 1  # some partitions, for the listener only
+    monkeypatch.setattr(engine, "_to_rerun", lambda *args: [])
+    assert _json(analyze(path, partitions=20)) != _json(whole)  # the rerun was needed
+
+
 def test_progress_is_one_line_rewritten_in_place() -> None:
     out = io.StringIO()
     shown = engine.Progress(enabled=True, out=out, size=2_000_000)
@@ -165,7 +197,8 @@ def test_parquet_dataset_holds_connections_and_events(tmp_path: Path) -> None:
         for c in doc["connections"]
         for e in c["events"]
     ]
-    assert list(events.itertuples(index=False, name=None)) == expected
+    named = events[["id", "frame", "time", "from", "kind", "note"]]  # and ``value``
+    assert list(named.itertuples(index=False, name=None)) == expected
     assert "keepalive" in set(events["kind"])
 
 

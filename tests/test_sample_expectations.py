@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pcapline.model import Counts, Fate, Side
+from pcapline.model import CAUSES, Counts, Fate, Side
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 EXPECTED = sorted(SAMPLES.glob("*.expected.json"))
@@ -87,6 +87,10 @@ def _check_connection(conn: dict[str, Any]) -> None:
         resets = conn["counts"]["resets"]
         assert (resets if isinstance(resets, int) else (resets["max"] or 1)) >= 1
     assert isinstance(conn["note"], str) and conn["note"]
+    # The cause the scenario made (model.CAUSES; null: none may be claimed) and its words.
+    assert conn.get("cause") is None or conn["cause"] in CAUSES, conn.get("cause")
+    explains = conn.get("explains", [])
+    assert isinstance(explains, list) and all(isinstance(w, str) and w for w in explains)
 
 
 @pytest.mark.parametrize("path", EXPECTED, ids=lambda p: p.name)

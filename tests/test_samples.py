@@ -1,8 +1,9 @@
 """Every committed real-kernel sample capture against its expected verdicts.
 
 ``sample_captures/**/NAME.expected.json`` says, per connection (matched by client port or by
-index = Wireshark tcp.stream), the fate, closer, reset_by, counts (exact or {"min", "max"})
-and inferred settings known from how the scenario was built. This test asserts our analysis
+index = Wireshark tcp.stream), the fate, closer, reset_by, counts (exact or {"min", "max"}),
+inferred settings, and where the scenario made one the cause and the words its explanation
+must hold (``cause``, ``explains``), known from how the scenario was built. This test asserts our analysis
 agrees on every one of them.
 
 The sample generator names inferred settings its own way; ``INFERRED_KEYS`` maps them to
@@ -158,7 +159,32 @@ def _check_delays(analysis: Any, conn: int, want: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _check_cause(row: Any, want: dict[str, Any]) -> list[str]:
+    """The expected ``cause`` (when the scenario built one; a capture point that cannot show it
+    expects none: absent means null) and the words its explanation must hold."""
+    problems = []
+    named = "cause" in want or "explanation_keywords" in want
+    if named and row["cause"] != want.get("cause"):
+        problems.append(f"cause: {row['cause']!r} != {want.get('cause')!r}")
+    for word in want.get("explanation_keywords", []):
+        if word not in row["explanation"]:
+            problems.append(f"explanation lacks {word!r}")
+    return problems
+
+
 _ANALYSES: dict[Path, Any] = {}
+
+
+def _check_app(ours: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
+    """The ``app`` object against the expected one (every key the scenario wrote; the frame
+    is not known in advance)."""
+    if ours is None:
+        return ["app: null, expected " + str(want)]
+    return [
+        f"app {key}: {ours.get(key)!r} != {value!r}"
+        for key, value in want.items()
+        if ours.get(key) != value
+    ]
 
 
 def _analysis(capture: Path) -> Any:
@@ -196,6 +222,9 @@ def test_sample_connection(expected: Path, want: dict[str, Any]) -> None:
         elif got != spec:
             problems.append(f"{name}: {got} != {spec}")
     problems += _check_delays(_analysis(capture), int(row["id"]), want)
+    if "app" in want:
+        problems += _check_app(row["app"], want["app"])
+    problems += _check_cause(row, want)
     for key, spec in (want.get("inferred") or {}).items():
         check = INFERRED_KEYS.get(key)
         assert check is not None, f"unknown expected inferred key {key!r}: map it in INFERRED_KEYS"

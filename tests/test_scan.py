@@ -101,7 +101,9 @@ def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
     )
     assert sorted(seen) == [c.path for c in captures]
     text = render(captures, "text", width=200)
-    assert "5 capture(s), 2 unreadable, 297 connection(s), 1 finding(s)" in text
+    # 2 findings: nat.pcap's nat_timestamp, and the overloaded server of the hostile-named copy
+    # (crafted-single-host-overload: ~40 % of SYNs dropped) is a syn_retry_burst
+    assert "5 capture(s), 2 unreadable, 297 connection(s), 2 finding(s)" in text
     assert "92 closed, 5 connect_timeout" in text
     csv_lines = render(captures, "csv").splitlines()
     assert csv_lines[0].startswith("path,frames,connections,closed,refused,")
@@ -136,7 +138,7 @@ def test_fail_on_finding_kinds_and_fates(
 
 def test_fail_on_an_unknown_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["scan", str(NAT), "--fail-on", "bogus"]) == 2
-    assert "unknown finding kind or fate 'bogus'" in capsys.readouterr().err
+    assert "unknown finding kind, fate or slow tag 'bogus'" in capsys.readouterr().err
     assert fail_on_names(["failures"]) >= {"connect_timeout", "listen_overflow"}
 
 
@@ -162,7 +164,7 @@ def test_a_missing_path_is_a_usage_error_like_an_empty_glob(
 
 def test_empty_fail_on_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["scan", str(NAT), "--fail-on", ""]) == 2
-    assert "no finding kind or fate given" in capsys.readouterr().err
+    assert "no finding kind, fate or slow tag given" in capsys.readouterr().err
     with pytest.raises(UsageError):
         fail_on_names([" , "])
     assert fail_on_names([]) == frozenset()
@@ -181,7 +183,10 @@ def test_local_and_dask_give_identical_results() -> None:
         remote = scan(paths, scheduler=cluster.scheduler_address)
     assert render(remote, "json") == render(local, "json")
     assert [c.path for c in remote] == sorted(c.path for c in remote)
-    assert sum(len(c.findings) for c in remote) == 1
+    kinds = sorted(f["kind"] for c in remote for f in c.findings)
+    # nat_timestamp on crafted-nat-tw-recycle; syn_retry_burst on the two crafted captures whose
+    # server drops ~35-40 % of SYNs at random (crafted-nat-overload-drops, -single-host-overload)
+    assert kinds == ["nat_timestamp", "syn_retry_burst", "syn_retry_burst"]
 
 
 @pytest.mark.slow

@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 import pytest
 from needs import needs_tshark
-from wireshark_oracle import (
+
+from pcapline.crosscheck.oracle import (
     EXCEPTIONS,
     MAPPING,
     TSHARK_PREFS,
@@ -35,7 +36,6 @@ from wireshark_oracle import (
     run_tshark,
     tshark_version,
 )
-
 from pcapline.model import ACK, FIN, PSH, SYN, EventKind
 
 K = EventKind
@@ -499,6 +499,7 @@ PINNED: dict[str, frozenset[str]] = {
     "retransmit-timeout-router-drop-at-client.pcap": frozenset({"tail_loss_probe"}),
     "retransmit-timeout-router-drop-at-router-client-side.pcap": frozenset({"tail_loss_probe"}),
     "retransmit-timeout-user-timeout-3000ms.pcap": frozenset({"tail_loss_probe"}),
+    "retransmit-give-up-user-timeout-3000ms-at-client.pcap": frozenset({"tail_loss_probe"}),
     # tcpdump -i any on the router sees every forwarded packet twice (in and out): Wireshark
     # calls each data copy a Retransmission; facts.py's duplicate rule (same IP ID, < 1 ms) knows.
     "retransmit-timeout-router-drop-router-any.pcap": frozenset(
@@ -509,6 +510,22 @@ PINNED: dict[str, frozenset[str]] = {
     # FINs resent after the peer had ACKed them (Wireshark's spurious rule needs payload).
     "lossy-40-connections-3pct-drop.pcap": frozenset(
         {"original_not_captured", "sack_recovery_vs_dupack_rule", "spurious_fin"}
+    ),
+    # Path-MTU black hole: the full-size segment's first resend is a tail loss probe, then RTOs.
+    "pmtu-black-hole-at-client.pcap": frozenset({"tail_loss_probe"}),
+    "pmtu-black-hole-mtu-probing-recovers-at-client.pcap": frozenset({"tail_loss_probe"}),
+    # IPv6 (MSS 1428): the upload's 200-byte tail crosses and is SACKed; the first full-size
+    # segment is fast-retransmitted at once (Wireshark: Out-Of-Order), then RTOs.
+    "pmtu-black-hole-v6-at-router-client-side.pcap": frozenset({"original_not_captured"}),
+    # ICMPv6 packet too big: the client resends the data in smaller segments at once, within
+    # the RTT of the originals (Wireshark: Out-Of-Order; at the server the originals never
+    # arrived), and fills the rest of the hole under SACK, which Wireshark 4.0's dup-ACK rule
+    # calls plain retransmissions.
+    "icmpv6-packet-too-big-at-client.pcap": frozenset(
+        {"original_not_captured", "sack_recovery_vs_dupack_rule"}
+    ),
+    "icmpv6-packet-too-big-at-server.pcap": frozenset(
+        {"original_not_captured", "sack_recovery_vs_dupack_rule"}
     ),
 }
 

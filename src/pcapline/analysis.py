@@ -39,9 +39,38 @@ if TYPE_CHECKING:
     from pcapline.detect import ConnDetections
     from pcapline.engine import Progress
     from pcapline.facts import Facts
+    from pcapline.quality import CaptureQuality
     from pcapline.read.capture import Capture
 
 Source = str | os.PathLike[str] | BinaryIO
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """What ``Analysis.select`` kept, and how many connections the whole capture holds: a
+    filtered report says so (JSON ``filter``, the HTML banner, the text summary), so "1 of 1
+    connection failed" never hides a filter."""
+
+    host: str | None
+    port: int | None
+    streams: tuple[int, ...]
+    connections_in_capture: int
+
+    @property
+    def words(self) -> str:
+        """The filter as typed on the command line: ``--host 10.0.0.7 --stream 3``."""
+        parts = [f"--host {self.host}"] if self.host is not None else []
+        parts += [f"--port {self.port}"] if self.port is not None else []
+        parts += [f"--stream {n}" for n in self.streams]
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "streams": list(self.streams),
+            "connections_in_capture": self.connections_in_capture,
+        }
 
 
 @dataclass(slots=True)
@@ -60,6 +89,8 @@ class Analysis:
     #: conn id -> what it lost to retries, stalls and silence, with its ``slow`` tags (all
     #: connections; a ``delays.DelaysTable``). Empty when the analysis was built without it.
     delays: Mapping[int, Delays] = field(default_factory=dict)
+    #: Set by ``select``: the filter and the whole capture's connection count (None: unfiltered).
+    filter: Filter | None = None
 
     def connection(self, conn_id: int) -> pd.Series:
         """The connections-table row of ``conn_id`` (Wireshark ``tcp.stream``); KeyError if absent."""
@@ -78,11 +109,14 @@ class Analysis:
         host: str | None = None,
         port: int | None = None,
         stream: Iterable[int] | int | None = None,
+        app: str | None = None,
+        sni: str | None = None,
     ) -> Analysis:
         """A view with only the connections matching every given filter.
 
         ``host`` matches either end (IPv6 written any way), ``port`` either port, ``stream``
-        the connection id. Segments and events follow the selected connections; findings are
+        the connection id, ``app`` the application protocol recognised (``"tls"``,
+        ``"http"``), ``sni`` the TLS server name (a shell pattern, any case: ``*.example.com``). Segments and events follow the selected connections; findings are
         kept when they name a selected connection (or no connection at all); ``capture`` facts
         stay those of the whole file.
         """
@@ -98,8 +132,23 @@ class Analysis:
         if stream is not None:
             ids = [stream] if isinstance(stream, int) else list(stream)
             keep &= conns["id"].isin(ids)
+        if (app is not None or sni is not None) and "app" in conns.columns:
+            from pcapline.app import matches
+
+            keep &= conns["app"].map(lambda doc: matches(doc, protocol=app, sni=sni)).astype(bool)
+        elif app is not None or sni is not None:  # built without application context
+            keep &= False
         selected = conns[keep]
         ids_kept = set(selected["id"].tolist())
+        # A view of a view keeps the earlier filters and the whole capture's count.
+        before = self.filter or Filter(None, None, (), len(conns))
+        given = [stream] if isinstance(stream, int) else list(stream or [])
+        chosen = Filter(
+            host=host if host is not None else before.host,
+            port=port if port is not None else before.port,
+            streams=tuple(dict.fromkeys(int(n) for n in given)) or before.streams,
+            connections_in_capture=before.connections_in_capture,
+        )
         return Analysis(
             capture=self.capture,
             segments=self.segments[self.segments["conn"].isin(ids_kept)],
@@ -112,6 +161,7 @@ class Analysis:
             detections={k: v for k, v in self.detections.items() if k in ids_kept},
             verdicts={k: self.verdicts[k] for k in sorted(ids_kept) if k in self.verdicts},
             delays=_select_delays(self.delays, ids_kept),
+            filter=chosen,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +189,30 @@ class Analysis:
 
         return render_html(self)
 
+    # --- tables named and measured as in JSON/CSV (the attributes above are the pipeline's) ---
+
+    def connection_table(self) -> pd.DataFrame:
+        """One row per connection with the JSON/CSV names and units: ``client_ip`` ...,
+        ``start``/``end`` float seconds since the epoch, ``duration`` (s), the six counts,
+        ``inferred`` (dict), ``explanation``, ``confidence``, ``caveats`` (list), the delay
+        columns and ``slow`` (list). ``connections`` keeps the pipeline's int64 ns columns."""
+        from pcapline.render.tables import connections_table
+
+        return connections_table(self, nested=True)
+
+    def event_table(self) -> pd.DataFrame:
+        """Every event with the JSON names: ``id`` (connection), ``frame``, ``time`` (float s),
+        ``from``, ``kind``, ``note``, ``value``. ``events`` keeps ``conn``/``time_ns``/``side``."""
+        from pcapline.render.tables import events_table
+
+        return events_table(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: a compact, escaped summary (render/notebook.py)."""
+        from pcapline.render.notebook import summary_html
+
+        return summary_html(self)
+
 
 def analyze(
     source: Source,
@@ -147,6 +221,8 @@ def analyze(
     port: int | None = None,
     stream: Iterable[int] | int | None = None,
     slow: SlowThresholds | None = None,
+    app: str | None = None,
+    sni: str | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     partitions: int | None = None,
@@ -154,6 +230,9 @@ def analyze(
     progress: Progress | None = None,
 ) -> Analysis:
     """Analyse a capture file (path, ``"-"`` for stdin, or a binary file object).
+
+    ``host``, ``port``, ``stream``, ``app``, ``sni``: keep only the matching connections
+    (``Analysis.select``), after the whole capture was analysed.
 
     ``slow``: when a connection counts as slow (``delays.SlowThresholds``; defaults if None).
     ``jobs``, ``scheduler``, ``partitions``, ``keep_facts``, ``progress``: how the engine
@@ -176,9 +255,9 @@ def analyze(
         keep_facts=keep_facts,
         progress=progress,
     )
-    if host is None and port is None and stream is None:
+    if host is None and port is None and stream is None and app is None and sni is None:
         return analysis
-    return analysis.select(host=host, port=port, stream=stream)
+    return analysis.select(host=host, port=port, stream=stream, app=app, sni=sni)
 
 
 def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
@@ -195,6 +274,7 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
         link_types=[str(name) for name in decoded.link_types] or list(declared),
         frames=int(capture.frames),  # includes records the file ended inside
         tcp_frames=len(decoded.segments),
+        icmp_frames=len(decoded.icmp),
         first_time_ns=int(times.min()) if len(times) else None,
         last_time_ns=int(times.max()) if len(times) else None,
         skipped=skipped,
@@ -212,6 +292,19 @@ def one_sided_warning(one: np.ndarray) -> str | None:
             "packets are inferred from the acknowledgements"
         )
     return None
+
+
+def _with_seen(
+    connections: pd.DataFrame, conn_ids: np.ndarray, found: CaptureQuality
+) -> pd.DataFrame:
+    """The connections table with a ``seen`` column (``quality.seen_records``, by id)."""
+    from pcapline.quality import seen_records
+
+    records = seen_records(found)
+    pos = np.searchsorted(conn_ids, connections["id"].to_numpy(np.int64)).tolist()
+    out = connections.copy()
+    out["seen"] = pd.Series([records[i] for i in pos], index=out.index, dtype=object)
+    return out
 
 
 def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) -> pd.DataFrame:
@@ -252,6 +345,7 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     columns["evidence_frames"] = [list(table.evidence_frames[i]) for i in order]
     columns["confidence"] = [str(table.confidence[i]) for i in order]
     columns["caveats"] = [list(table.caveats[i]) for i in order]
+    columns["cause"] = [None if (c := table.cause[i]) is None else str(c) for i in order]
     for name, values in columns.items():
         dtype = np.int64 if name in Counts.__slots__ else object
         out[name] = pd.Series(values, index=out.index, dtype=dtype)
@@ -301,6 +395,7 @@ def _as_columns(verdicts: Mapping[int, Verdict]) -> Verdicts:
         explanation=[v.explanation for v in rows],
         confidence=[v.confidence for v in rows],
         caveats=[v.caveats for v in rows],
+        cause=[v.cause for v in rows],
     )
 
 

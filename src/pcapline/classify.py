@@ -4,34 +4,39 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
 ``conn_state()``. Reading the list top to bottom is reading the decision procedure:
 
 1. ``refused``            the server answered a SYN with RST before any SYN+ACK.
-2. ``connect_timeout``    SYNs never answered by SYN+ACK or RST, and the capture shows at least
+2. ``refused_by_icmp``    an ICMP destination unreachable (port/host unreachable,
+                          administratively prohibited...) quoting the client's SYN answered it,
+                          and no SYN+ACK or RST came: refused by the firewall, router or host
+                          that sent the error (Linux aborts a SYN_SENT socket on it). No RST:
+                          ``reset_by`` stays null.
+3. ``connect_timeout``    SYNs never answered by SYN+ACK or RST, and the capture shows at least
                           one retry or runs past the time the first retry was due. (A lone SYN
                           at the very end of the capture is still connecting: ``open``. A
                           client ACK after the SYN proves an unseen SYN+ACK: not this fate.)
-3. ``listen_overflow``    the client ACKed the SYN+ACK but the server acted as if it had not:
+4. ``listen_overflow``    the client ACKed the SYN+ACK but the server acted as if it had not:
                           it retransmitted the SYN+ACK after that ACK (tcp_abort_on_overflow=0)
                           or answered it with a listener RST (=1), and it never acknowledged
                           client data nor sent any (an overflow the server recovered from is
                           not the fate; the explanation still mentions it).
-4. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it
+5. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it
                           (a later server segment other than SYN+ACK/RST proves an unseen ACK).
-5. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
+6. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
                           silence past one interval), or 3+ unanswered when the capture ended.
-6. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
+7. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
                           unanswered when the capture ended.
-7. ``retransmit_timeout`` the last retransmitted data was never acknowledged, nothing new
+8. ``retransmit_timeout`` the last retransmitted data was never acknowledged, nothing new
                           followed, the peer did not reset, and either the sender was seen
                           giving up (2+ retransmissions, then silence past the next expected RTO
                           or its own RST) or the capture ended mid-backoff after 3+.
-8. ``reset``              a RST ended the connection (before both FINs were exchanged).
-9. ``closed``             FIN from both sides.
-10. ``stale_peer_reset``  a later connection on the same 4-tuple drew a client RST carrying this
+9. ``reset``              a RST ended the connection (before both FINs were exchanged).
+10. ``closed``            FIN from both sides.
+11. ``stale_peer_reset``  a later connection on the same 4-tuple drew a client RST carrying this
                           connection's next sequence number (``Evidence.stale_peer_rst``, set by
                           the cross-connection pre-pass ``stale_peer_resets``): reset by the client.
-11. ``half_closed``       FIN from exactly one side.
-                          (9, 11: in a one-sided capture the captured side's ACK of the peer's
+12. ``half_closed``       FIN from exactly one side.
+                          (10, 12: in a one-sided capture the captured side's ACK of the peer's
                           FIN stands for that unseen FIN, ``Handshake.one_sided``.)
-12. ``open``              nothing ended it within the capture.
+13. ``open``              nothing ended it within the capture.
 
 Precedence rationale: handshake fates first (a connection that never opened cannot have died
 of anything later); then the established-phase deaths, each of which also explains the RST or
@@ -39,7 +44,7 @@ silence that ends it (so they beat the generic ``reset``); a lossy transfer that
 closed fails every death rule because its data was acknowledged, so it is ``closed``.
 
 ``closer`` is set only for closed/half_closed; ``reset_by`` whenever a RST ended the
-connection (refused: the server; keepalive: usually the prober). Counts follow DESIGN.md and are
+connection (refused by RST: the server, by ICMP: none; keepalive: usually the prober). Counts follow DESIGN.md and are
 computed columnar from ``facts`` for every connection.
 
 Confidence: each rule returns, with its fate, how sure the capture makes it
@@ -71,12 +76,14 @@ import numpy as np
 import pandas as pd
 
 from pcapline import seqnum
+from pcapline.causes import name_cause
+from pcapline.causes.icmp_reject import syn_rejection
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts
-from pcapline.model import ACK, FIN, RST, SYN, Confidence, Counts, Decision, Fate, Side
+from pcapline.model import ACK, FIN, RST, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
@@ -93,6 +100,14 @@ def refused(e: Evidence) -> Decision | None:
         # The RST is on the wire: proven.
         return Decision(Fate.REFUSED, reset_by=Side.SERVER, evidence_frames=_frames(h.answer_frame))
     return None
+
+
+def refused_by_icmp(e: Evidence) -> Decision | None:
+    error = syn_rejection(e)
+    if error is None:
+        return None
+    # The error is on the wire and quotes the SYN: proven. No RST, so no reset_by.
+    return Decision(Fate.REFUSED, evidence_frames=(error.frame,))
 
 
 def connect_timeout(e: Evidence) -> Decision | None:
@@ -216,6 +231,12 @@ def retransmit_timeout(e: Evidence) -> Decision | None:
             rst_seen=s.rst_frame is not None,
             unanswered=s.retransmissions + 1,
         )
+        stall = e.path_mtu
+        if not s.gave_up and s.rst_frame is None and stall is not None and stall.side is s.side:
+            # Full-size segments stalled while smaller ones got through: Linux with
+            # tcp_mtu_probing=1 shrinks them after tcp_retries1 (3) timeouts and recovers, so
+            # a capture that ended mid-backoff cannot call it a death.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("pmtu_stall_unfinished",)))
         return _sure(
             Decision(Fate.RETRANSMIT_TIMEOUT, reset_by=reset_by, evidence_frames=s.frames),
             _answers_unseen(e, sure),
@@ -303,6 +324,8 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
         return Confidence.PROVEN, ()
     if e.seen.lossy_capture:
         return Confidence.UNKNOWN, ("capture_lossy",)
+    if e.seen.dropped:
+        return Confidence.UNKNOWN, ("capture_dropped",)
     if gave_up:
         return Confidence.PROVEN, ()
     if unanswered >= MIDWAY_THRESHOLD:
@@ -328,6 +351,7 @@ def _fin_seen(e: Evidence) -> Sure:
 #: The decision procedure, in order (module docstring).
 RULES: tuple[tuple[str, Rule], ...] = (
     ("refused", refused),
+    ("refused_by_icmp", refused_by_icmp),
     ("connect_timeout", connect_timeout),
     ("listen_overflow", listen_overflow),
     ("handshake_timeout", handshake_timeout),
@@ -343,10 +367,12 @@ RULES: tuple[tuple[str, Rule], ...] = (
 
 
 def decide(e: Evidence) -> Decision:
+    """The first rule that matches decides the fate; then ``causes`` may name why."""
     for _name, rule in RULES:
         decision = rule(e)
         if decision is not None:
-            return decision
+            cause = name_cause(e, decision)
+            return decision if cause is None else replace(decision, cause=cause)
     raise AssertionError("the 'open' rule always matches")
 
 
@@ -386,14 +412,21 @@ def classify(
     connections: pd.DataFrame,
     detected: DetectResult,
     *,
+    dropped: bool = False,
     capture: CaptureWide | None = None,
+    retried_by_listener: Mapping[str, int] | None = None,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
+
+    ``dropped``: the file's interface statistics report dropped packets (quality.ReadQuality),
+    so no absence is proven.
 
     Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
     decided through RULES even when no detector screened it. ``capture``: the whole
     capture's quality flags when ``segments`` hold only some of its 4-tuples (``engine.py``:
-    every connection of a 4-tuple together); None: they are the whole capture.
+    every connection of a 4-tuple together); None: they are the whole capture. Likewise
+    ``retried_by_listener``: the whole capture's ``retried_by_listener`` (a listener's
+    connections span parts); None: counted over ``connections``.
     """
     facts = detected.facts
     n = len(facts.conn_ids)
@@ -411,10 +444,14 @@ def classify(
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
-    quality = measure(facts, capture=capture)
+    quality = measure(facts, dropped=dropped, capture=capture)
     confidence, caveats = _fast_confidence(fate, quality)
+    cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
+    retrying = listeners_retrying(
+        connections, facts.conn_ids, counts["synack_retransmits"], whole=retried_by_listener
+    )
     rows = np.flatnonzero(visited)
     visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
     for index, row_counts in zip(rows.tolist(), visited_counts, strict=True):
@@ -429,12 +466,15 @@ def classify(
             screened=bool(screened[index]),
             stale_peer_rst=stale.get(conn),
             seen=quality.seen(index),
+            listener_retried_synack=bool(retrying[index]),
+            icmp=detected.icmp.get(conn, ()),
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d
         fate[index], closer[index], reset_by[index] = d.fate, d.closer, d.reset_by
         frames[index] = d.evidence_frames
         confidence[index], caveats[index] = d.confidence, d.caveats
+        cause[index] = d.cause
     _count_rst_with_the_connection_it_ended(facts, decisions, counts, stale)
     return Classified(
         conn_ids=facts.conn_ids,
@@ -449,6 +489,7 @@ def classify(
         quality=quality,
         confidence=confidence,
         caveats=caveats,
+        cause=cause,
     )
 
 
@@ -521,6 +562,54 @@ def stale_peer_resets(
         # Two later connections naming one older: the first RST ended it.
         out.setdefault(older, StalePeerReset(rst_frame=rst_frame, newer_conn=conn, idle_s=idle))
     return out
+
+
+def listeners_retrying(
+    connections: pd.DataFrame,
+    conn_ids: np.ndarray,
+    synack_retransmits: np.ndarray,
+    *,
+    whole: Mapping[str, int] | None = None,
+) -> np.ndarray:
+    """Per connection (``conn_ids`` order): ANOTHER connection to its listener (server address
+    and port) had its SYN+ACK retransmitted. Such a listener keeps a request socket per SYN and
+    retries (tcp_synack_retries > 0), so its unretried, unanswered SYN+ACKs had none: SYN
+    cookies (causes/syn_cookies.py).
+
+    ``whole``: the whole capture's ``retried_by_listener`` when ``connections`` are a part of
+    it (``engine.py``); None: these connections are the whole capture."""
+    n = len(conn_ids)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    listener = _listeners(connections, conn_ids)
+    retried = (synack_retransmits > 0).astype(np.int64)
+    if whole is None:
+        codes, _names = pd.factorize(listener)
+        counted = np.bincount(codes, weights=retried, minlength=codes.max() + 1)
+        per_listener: np.ndarray = counted[codes]
+    else:
+        per_listener = listener.map(whole).fillna(0).to_numpy(np.int64)
+    return np.asarray(per_listener - retried > 0)
+
+
+def retried_by_listener(
+    connections: pd.DataFrame, conn_ids: np.ndarray, synack_retransmits: np.ndarray
+) -> dict[str, int]:
+    """Per listener (``"server_ip|server_port"``) with any: how many of its connections had
+    their SYN+ACK retransmitted (``listeners_retrying``'s input, for parts analysed apart)."""
+    if not len(conn_ids):
+        return {}
+    listener = _listeners(connections, conn_ids)
+    counts = listener[np.asarray(synack_retransmits) > 0].value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def _listeners(connections: pd.DataFrame, conn_ids: np.ndarray) -> pd.Series:
+    """Per connection (``conn_ids`` order): its listener, ``"server_ip|server_port"``."""
+    table = connections.set_index("id").reindex(conn_ids)
+    return (table["server_ip"].astype(str) + "|" + table["server_port"].astype(str)).reset_index(
+        drop=True
+    )
 
 
 def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
@@ -618,5 +707,7 @@ __all__ = [
     "Evidence",
     "classify",
     "decide",
+    "listeners_retrying",
+    "retried_by_listener",
     "stale_peer_resets",
 ]

@@ -6,6 +6,8 @@ Exit codes (README "Exit codes"):
     1  ran, and ``--fail-on`` matched at least one selected connection
     2  unusable input or usage error: one line ``pcapline: error: ...`` on stderr
     3  a bug in pcapline: one line naming the exception (traceback with PCAPLINE_DEBUG=1)
+    4  scan: ran, but some captures were not analysed (their worker died, likely out of
+       memory, or the Dask cluster lost it): their rows say so, every other capture is reported
 
 One function per command; a new command is one more ``@cli.command()`` function. click was
 chosen for composable subcommands and ``CliRunner`` tests; rich renders the terminal tables.
@@ -18,7 +20,9 @@ import io
 import ipaddress
 import os
 import shutil
+import stat
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -27,6 +31,7 @@ import click
 
 from pcapline import __version__
 from pcapline.errors import PcaplineError, UsageError
+from pcapline.fmt import printable
 from pcapline.model import (
     FAILURES_ALIAS,
     Fate,
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from pcapline.engine import Outcome
     from pcapline.render.terminal import Selection
 
-EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 FORMATS = ("text", "json", "csv", "parquet", "html")
 #: Fates ``--fail-on`` takes (``failures`` is every fate in model.FAILURE_FATES).
 _FATE_NAMES = frozenset(f.value for f in Fate)
@@ -161,8 +166,51 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _app_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--app/--sni: select connections by what their first payloads carried (pcapline/app)."""
+    options = (
+        click.option(
+            "--app",
+            "app",
+            type=click.Choice(("tls", "http")),
+            help="Only connections whose first payloads are TLS (a ClientHello or ServerHello) "
+            "or HTTP/1.x (a request or status line).",
+        ),
+        click.option(
+            "--sni",
+            metavar="PATTERN",
+            help="Only TLS connections whose ClientHello names a matching server "
+            "(shell pattern, any case: '*.example.com').",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """``--max-decompressed SIZE``: handed to the reader (and scan workers) by environment."""
+    if value is None:
+        return
+    from pcapline.read.open import MAX_DECOMPRESSED_ENV, parse_size
+
+    try:
+        parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    os.environ[MAX_DECOMPRESSED_ENV] = value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapline")
+@click.option(
+    "--max-decompressed",
+    metavar="SIZE",
+    callback=_max_decompressed,
+    expose_value=False,
+    help="Stop decompressing a compressed capture after SIZE bytes (e.g. 4G) and analyse what "
+    "was read, with a warning (default: a quarter of RAM; env PCAPLINE_MAX_DECOMPRESSED).",
+)
 def cli() -> None:
     """Reconstruct every TCP connection in a packet capture and say how it ended and why."""
 
@@ -185,6 +233,7 @@ def cli() -> None:
     "events tables, or a FILE.parquet for the connections table alone).",
 )
 @_filter_options
+@_app_options
 @click.option(
     "--limit",
     type=click.IntRange(min=0),
@@ -226,6 +275,8 @@ def analyze(
     host: str | None,
     port: int | None,
     stream: tuple[int, ...],
+    app: str | None,
+    sni: str | None,
     limit: int,
     fail_on: frozenset[str],
     slow_connect: float | None,
@@ -242,7 +293,7 @@ def analyze(
     """
     from pcapline.engine import default_jobs
 
-    unfiltered = host is None and port is None and not stream
+    unfiltered = host is None and port is None and not stream and app is None and sni is None
     outcome = _run(
         capture,
         slow=_thresholds(slow_connect, slow_response),
@@ -254,10 +305,10 @@ def analyze(
         json_entries=fmt == "json" and unfiltered,
     )
     whole = outcome.analysis
-    analysis = _select(whole, capture, host=host, port=port, stream=stream)
+    analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
     entries = outcome.json_entries if unfiltered else None
     if fmt == "text":
-        filters = _filter_words(host=host, port=port, stream=stream)
+        filters = _filter_words(host=host, port=port, stream=stream, app=app, sni=sni)
         selection = _selection(whole, filters)
         _write(
             _text(analysis, selection, limit=limit, stream=stream, to_file=output is not None),
@@ -289,11 +340,20 @@ def analyze(
 @click.argument("capture")
 @click.option("-o", "--output", metavar="FILE", required=True, help="The HTML file to write.")
 @_filter_options
+@_app_options
 def report(
-    capture: str, output: str, host: str | None, port: int | None, stream: tuple[int, ...]
+    capture: str,
+    output: str,
+    host: str | None,
+    port: int | None,
+    stream: tuple[int, ...],
+    app: str | None,
+    sni: str | None,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-    analysis = _select(_run(capture).analysis, capture, host=host, port=port, stream=stream)
+    analysis = _select(
+        _run(capture).analysis, capture, host=host, port=port, stream=stream, app=app, sni=sni
+    )
     _write(analysis.to_html(), output)
     return EXIT_OK
 
@@ -359,13 +419,86 @@ def scan(
         output,
     )
     hits = batch.matched(captures, names)
+    lost = [c for c in captures if c.lost]
+    if lost:
+        click.echo(
+            f"pcapline: error: {len(lost)} of {len(captures)} capture(s) not analysed: "
+            f"{lost[0].error} ({lost[0].path}"
+            + (f" and {len(lost) - 1} more; see their error)" if len(lost) > 1 else ")"),
+            err=True,
+        )
     if not hits:
-        return EXIT_OK
+        return EXIT_INCOMPLETE if lost else EXIT_OK
     click.echo(
         f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}",
         err=True,
     )
     return EXIT_FAIL_ON
+
+
+@cli.command(short_help="Wireshark's expert analysis beside pcapline's, frame by frame.")
+@click.argument("capture")
+@click.option(
+    "--dissect",
+    is_flag=True,
+    help="Also name each connection's application protocol with Wireshark's dissectors "
+    "(pyshark, on its first payload frames) beside pcapline's.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Text, or the pcapline-crosscheck/1 JSON document.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Text format: disagreeing frames listed; 0 for all.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | None) -> int:
+    """Where Wireshark's TCP expert analysis (tcp.analysis.*) and pcapline disagree on
+    CAPTURE, frame by frame, with the reason; needs tshark (and pyshark for --dissect:
+    pip install 'pcapline[wireshark]')."""
+    from pcapline import crosscheck as cross
+
+    report = cross.run(capture, dissect=dissect)
+    if fmt == "json":
+        from pcapline.render.jsondoc import dumps
+
+        _write(dumps(cross.to_dict(report)), output)
+    else:
+        _write(cross.render_text(report, limit=limit), output)
+    return EXIT_OK
+
+
+@cli.command(short_help="Serve analyze, timeline and scan to AI assistants (MCP over stdio).")
+def mcp() -> int:
+    """Run a Model Context Protocol server on stdin/stdout: tools analyze (summary, failing
+    and slow connections, findings), timeline (one connection) and scan, with bounded
+    answers. Needs the SDK: pip install 'pcapline[mcp]'."""
+    from pcapline.mcpserver import build_server
+
+    build_server().run("stdio")
+    return EXIT_OK
+
+
+@cli.command(short_help="Print the JSON Schema of pcapline/1 or pcapline-scan/1.")
+@click.argument("name", metavar="[pcapline/1|pcapline-scan/1]", default="pcapline/1")
+def schema(name: str) -> int:
+    """Print the JSON Schema (draft 2020-12) of a JSON contract: pcapline/1 (analyze
+    --format json, the default) or pcapline-scan/1 (scan --format json). docs/contract.md
+    explains every field."""
+    from pcapline.schemas import FILES, schema_text
+
+    if name not in FILES:
+        raise UsageError(f"unknown schema {name!r} (choose from {', '.join(FILES)})")
+    click.echo(schema_text(name), nl=False)
+    return EXIT_OK
 
 
 def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -> str:
@@ -403,7 +536,7 @@ def _run(
         progress=shown,
     )
     for warning in outcome.analysis.capture.warnings:
-        click.echo(f"pcapline: warning: {warning}", err=True)
+        click.echo(f"pcapline: warning: {printable(warning)}", err=True)
     return outcome
 
 
@@ -415,22 +548,38 @@ def _file_size(capture: str) -> int | None:
 
 
 def _select(
-    whole: Analysis, capture: str, *, host: str | None, port: int | None, stream: tuple[int, ...]
+    whole: Analysis,
+    capture: str,
+    *,
+    host: str | None,
+    port: int | None,
+    stream: tuple[int, ...],
+    app: str | None = None,
+    sni: str | None = None,
 ) -> Analysis:
     """The connections the filters keep (``Analysis.select``); an unknown --stream id is exit 2."""
     missing = sorted(set(stream) - set(whole.connections["id"].tolist()))
     if missing:
         raise UsageError(f"no connection with id {', '.join(map(str, missing))} in {capture}")
-    if host is None and port is None and not stream:
+    if host is None and port is None and not stream and app is None and sni is None:
         return whole
-    return whole.select(host=host, port=port, stream=stream or None)
+    return whole.select(host=host, port=port, stream=stream or None, app=app, sni=sni)
 
 
-def _filter_words(*, host: str | None, port: int | None, stream: tuple[int, ...]) -> str:
+def _filter_words(
+    *,
+    host: str | None,
+    port: int | None,
+    stream: tuple[int, ...],
+    app: str | None = None,
+    sni: str | None = None,
+) -> str:
     """The filters as the user would type them: ``--host 10.0.0.7 --stream 3``; "" for none."""
     words = [f"--host {host}"] if host is not None else []
     words += [f"--port {port}"] if port is not None else []
     words += [f"--stream {n}" for n in dict.fromkeys(stream)]
+    words += [f"--app {app}"] if app is not None else []
+    words += [f"--sni {sni}"] if sni is not None else []
     return " ".join(words)
 
 
@@ -484,7 +633,12 @@ def _stdout_takes_unicode() -> bool:
 
 def _write(text: str, output: str | None) -> None:
     if output is None or output == "-":
-        click.echo(text, nl=False)
+        try:
+            click.echo(text, nl=False)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk behind a redirection: one line, exit 2
+            raise OutputError(f"cannot write standard output: {exc.strerror or exc}") from exc
         return
     _write_with(lambda stream: _write_text(stream, text), output)
 
@@ -505,11 +659,52 @@ def _write_text(stream: TextIO, text: str) -> None:
 
 
 def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
+    """Write ``output`` whole or not at all: a regular file is written beside it under a
+    temporary name and renamed when complete, so a full disk, an error or Ctrl-C never leaves
+    a truncated report (the temporary file is removed). Devices and pipes are written as is."""
+    # through a symlink: replace the file it points to, not the link
+    target = os.path.realpath(output) if _is_regular_or_new(output) else None
+    temporary: str | None = None
     try:
-        with open(output, "w", encoding="utf-8") as stream:
+        if target is None:
+            with open(output, "w", encoding="utf-8") as stream:
+                writer(stream)
+            return
+        folder = os.path.dirname(os.path.abspath(target))
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
+        )
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
             writer(stream)
+        _give_mode(temporary, like=target)
+        os.replace(temporary, target)
+        temporary = None
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def _give_mode(temporary: str, like: str) -> None:
+    """The permissions an existing ``like`` has, else what open() would give a new file
+    (mkstemp makes it 0600)."""
+    try:
+        shutil.copymode(like, temporary)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+
+
+def _is_regular_or_new(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
@@ -582,6 +777,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _error(_one_line(exc), EXIT_INPUT)
     except KeyboardInterrupt:
         return _error("interrupted", 130)
+    except MemoryError:
+        return _error(
+            "out of memory: the capture needs more memory than this process may use "
+            "(analyse a slice of it: editcap -r, or tcpdump -r ... -w with a filter)",
+            EXIT_INPUT,
+        )
     except Exception as exc:
         if os.environ.get("PCAPLINE_DEBUG") == "1":
             traceback.print_exc()
@@ -603,5 +804,5 @@ def _one_line(exc: BaseException) -> str:
 
 def _error(message: str, code: int) -> int:
     with contextlib.suppress(OSError):  # stderr closed: the exit code still tells
-        click.echo(f"pcapline: error: {message}", err=True)
+        click.echo(f"pcapline: error: {printable(message)}", err=True)
     return code

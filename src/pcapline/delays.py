@@ -34,7 +34,12 @@ Per connection (``Delays``):
   retransmits, tail loss probes) are counted apart: they cost about a round trip, not a
   timeout, and are not stalls. ``stalled_s`` is the union of the stalls' spans (overlaps are
   counted once) and ``biggest`` the longest single stall.
-- ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``.
+- ``responses``, ``response_max_s``, ``response_median_s``: every turn where the server
+  answered client data (``Turns``; ``DelaysTable.turns`` keeps each turn's time for the
+  cross-connection findings).
+- ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
+  ``slow_response`` only where the opening was captured and the first answer, less the
+  handshake's round trip, still took the threshold (``_slow_answer``).
 """
 
 from __future__ import annotations
@@ -69,7 +74,9 @@ class Stall:
 
     @property
     def seconds(self) -> float:
-        return (self.end_ns - self.start_ns) / 1e9
+        # A stall that "ends" before it starts crossed a timestamp step back: it shows no
+        # lost time (never a negative one).
+        return max(self.end_ns - self.start_ns, 0) / 1e9
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -95,6 +102,9 @@ class Delays:
     handshake_rtt_ms: float | None
     data_rtt_ms: float | None
     response_s: float | None  # first request/response turn; None: no such turn
+    responses: int  # request/response turns measured (client data, then the server's answer)
+    response_max_s: float | None  # the slowest of them; None: no turn
+    response_median_s: float | None  # their median; None: no turn
     longest_silence_s: float | None  # longest wait for an answer that was owed
     longest_silence_side: Side | None  # the side that owed it
     rto_episodes: int
@@ -128,6 +138,9 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "handshake_rtt_ms": _round(d.handshake_rtt_ms, 3),
         "data_rtt_ms": _round(d.data_rtt_ms, 3),
         "response_s": _round(d.response_s),
+        "responses": d.responses,
+        "response_max_s": _round(d.response_max_s),
+        "response_median_s": _round(d.response_median_s),
         "longest_silence_s": _round(d.longest_silence_s),
         "longest_silence_side": None
         if d.longest_silence_side is None
@@ -154,6 +167,9 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "handshake_rtt_ms",
     "data_rtt_ms",
     "response_s",
+    "responses",
+    "response_max_s",
+    "response_median_s",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -190,7 +206,7 @@ class DelaysTable(Mapping[int, Delays]):
     """Every connection's ``Delays``, held as columns (``ids`` order); a record is built only
     when looked up, as ``model.Verdicts`` does. Connections without a stall share defaults."""
 
-    __slots__ = ("_position", "columns", "ids", "stalls", "thresholds")
+    __slots__ = ("_position", "columns", "ids", "stalls", "thresholds", "turns")
 
     def __init__(
         self,
@@ -198,11 +214,13 @@ class DelaysTable(Mapping[int, Delays]):
         columns: Mapping[str, np.ndarray],
         stalls: Mapping[int, _Visited],
         thresholds: SlowThresholds,
+        turns: Turns | None = None,
     ) -> None:
         self.ids = ids
         self.columns = columns  # name -> per connection (float NaN = not measured)
         self.stalls = stalls  # conn id -> what per-connection work found (visited only)
         self.thresholds = thresholds  # what the ``slow`` tags were judged against
+        self.turns = turns  # every request/response turn (findings read them across connections)
         self._position: dict[int, int] | None = None
 
     def __getitem__(self, conn: int) -> Delays:
@@ -222,6 +240,9 @@ class DelaysTable(Mapping[int, Delays]):
             handshake_rtt_ms=_opt(c["handshake_rtt_ms"][i]),
             data_rtt_ms=v.data_rtt_ms,
             response_s=_opt(c["response_s"][i]),
+            responses=int(c["responses"][i]),
+            response_max_s=_opt(c["response_max_s"][i]),
+            response_median_s=_opt(c["response_median_s"][i]),
             longest_silence_s=_opt(c["longest_silence_s"][i]),
             longest_silence_side=None if side < 0 else (Side.CLIENT if side else Side.SERVER),
             rto_episodes=v.rto_episodes,
@@ -234,6 +255,11 @@ class DelaysTable(Mapping[int, Delays]):
             stalled_s=v.stalled_s,
             slow=tuple(c["slow"][i]),
         )
+
+    def stalls_of(self, conn: int) -> tuple[Stall, ...]:
+        """One connection's stalls without building its whole ``Delays`` (cross-connection
+        readers visit every stalled connection)."""
+        return self.stalls.get(conn, _NOTHING).stalls
 
     def __iter__(self) -> Iterator[int]:
         return (int(c) for c in self.ids)
@@ -249,6 +275,7 @@ class DelaysTable(Mapping[int, Delays]):
             {name: values[rows] for name, values in self.columns.items()},
             {k: v for k, v in self.stalls.items() if k in keep},
             self.thresholds,
+            None if self.turns is None else self.turns.select(keep),
         )
 
     def table_columns(self, ids: np.ndarray) -> dict[str, Any]:
@@ -281,6 +308,7 @@ class SlowSummary:
     unfinished: int = 0  # SYN/SYN+ACK retries: connections whose handshake never completed
     schedule: str = ""  # SYN retries: the most common retry schedule (handshake detector)
     threshold_s: float | None = None  # the threshold the tag is judged against, if any
+    retries: tuple[int, int] = (0, 0)  # SYN/SYN+ACK retries: fewest and most per connection
 
     def percentile(self, q: float) -> float | None:
         if not self.values_s:
@@ -339,13 +367,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         done = values[~np.isnan(values)]
         schedule = ""
         if tag is SlowTag.SYN_RETRY:
-            names = [
-                str(inferred[int(c)].get("syn", {}).get("schedule", ""))
-                for c in ids[has].tolist()
-                if isinstance(inferred.get(int(c)), Mapping)
-            ]
-            names = [n for n in names if n]
-            schedule = max(set(names), key=names.count) if names else ""
+            schedule = _longest_schedule(ids[has], lost.columns["syn_retries"][pos[has]], inferred)
         out.append(
             SlowSummary(
                 tag=tag,
@@ -356,9 +378,41 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
                 unfinished=int(len(values) - len(done)) if tag in retried else 0,
                 schedule=schedule,
                 threshold_s=thresholds.get(tag),
+                retries=_retry_range(lost, tag, pos[has]),
             )
         )
     return out
+
+
+def _retry_range(lost: DelaysTable, tag: SlowTag, pos: np.ndarray) -> tuple[int, int]:
+    column = {SlowTag.SYN_RETRY: "syn_retries", SlowTag.SYNACK_RETRY: "synack_retries"}.get(tag)
+    if column is None or not len(pos):
+        return (0, 0)
+    values = lost.columns[column][pos]
+    return (int(values.min()), int(values.max()))
+
+
+def _longest_schedule(ids: np.ndarray, retries: np.ndarray, inferred: Mapping[int, object]) -> str:
+    """The SYN retry schedule the handshake detector named for the connections that retried
+    most (the most common name among them): a shorter series is a prefix of the same timer
+    and names only its start ("one retry after 1 s" where others went on doubling)."""
+    most = ids[retries == retries.max()] if len(retries) else ids
+    names = []
+    for conn in most.tolist():
+        record = inferred.get(int(conn))
+        if isinstance(record, Mapping):
+            syn = record.get("syn")
+            if isinstance(syn, Mapping) and syn.get("schedule"):
+                names.append(str(syn["schedule"]))
+    return max(sorted(set(names)), key=names.count) if names else ""
+
+
+def _measured(spans: np.ndarray) -> np.ndarray:
+    """Spans in seconds, NaN (not measured) where the end precedes the start: time at the
+    capture point cannot run backwards, so a negative span crossed a timestamp step back
+    (merged or clock-stepped captures; ``capture.warnings`` says so) and shows nothing."""
+    spans = np.asarray(spans, dtype=np.float64)
+    return np.where(spans < 0, np.nan, spans)
 
 
 def _opt(value: float) -> float | None:
@@ -403,8 +457,8 @@ def measure(
     limits = thresholds or SlowThresholds()
     ids = facts.conn_ids
     n = len(ids)
-    connect = _connect_s(facts, events)
-    response, silence, silence_side = _turns(facts)
+    connect = _measured(_connect_s(facts, events))
+    turns = _turns(facts)
     windows = _window_events(events)
     visited = {
         conn: _visit(facts, index, detections[conn], windows.get(conn))
@@ -433,9 +487,12 @@ def measure(
         "syn_retries": syn_retries,
         "synack_retries": synack_retries,
         "handshake_rtt_ms": handshake_rtts(facts),
-        "response_s": response,
-        "longest_silence_s": silence,
-        "silence_side": silence_side,
+        "response_s": turns.first_s,
+        "responses": turns.count,
+        "response_max_s": turns.max_s,
+        "response_median_s": turns.median_s,
+        "longest_silence_s": turns.silence_s,
+        "silence_side": turns.silence_side,
         "rto_s": per["rto_s"],
         "zero_window_s": per["zero_window_s"],
         "stalled_s": per["stalled_s"],
@@ -443,7 +500,7 @@ def measure(
         "biggest_stall_s": per["biggest_s"],
     }
     columns["slow"] = slow_tags(columns, rto_episodes, limits)
-    return DelaysTable(ids, columns, visited, limits)
+    return DelaysTable(ids, columns, visited, limits, turns)
 
 
 def slow_tags(
@@ -456,7 +513,7 @@ def slow_tags(
             SlowTag.SYNACK_RETRY: columns["synack_retries"] > 0,
             SlowTag.RTO_STALL: rto_episodes > 0,
             SlowTag.ZERO_WINDOW_STALL: columns["zero_window_s"] >= limits.zero_window_s,
-            SlowTag.SLOW_RESPONSE: columns["response_s"] >= limits.response_s,
+            SlowTag.SLOW_RESPONSE: _slow_answer(columns, limits),
             SlowTag.SLOW_CONNECT: columns["connect_s"] >= limits.connect_s,
         }
     n = len(columns["syn_retries"])
@@ -468,6 +525,24 @@ def slow_tags(
         any_tag |= mask
     for i in np.flatnonzero(any_tag).tolist():
         out[i] = tuple(tag for tag, mask in earned.items() if mask[i])
+    return out
+
+
+def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
+    """The first answer is slow when, less one round trip, it still took ``response_s``, on a
+    connection whose opening was captured.
+
+    ``response_s`` at the client includes a round trip, at the server none, in the middle
+    part of one: less the handshake's round trip (the whole path, from any capture point) it
+    is a lower bound of the server's own time wherever the capture was made, so a path of
+    long round trips (or a synthetic capture spacing every packet 1 s apart) is not a slow
+    server. Without the handshake the roles are guessed and the turn may answer something
+    sent before the capture began: no judgement.
+    """
+    rtt_s = np.nan_to_num(np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3)
+    opened = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
+    late = np.asarray(columns["response_s"], dtype=float) - rtt_s >= limits.response_s
+    out: np.ndarray = np.logical_and(opened, late)
     return out
 
 
@@ -490,28 +565,60 @@ def _connect_s(facts: Facts, events: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _turns(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per connection: first response time, longest owed silence, and who owed it (1 client,
-    0 server, -1 none), from the turns of the data segments.
+@dataclass(frozen=True, slots=True)
+class Turns:
+    """Every request/response turn of a capture (one row per server answer after client data,
+    in connection then time order), and per connection the measures drawn from them."""
+
+    conn: np.ndarray  # connection id of each turn
+    answer_ns: np.ndarray  # time of the answer's first byte (at the capture point)
+    response_s: np.ndarray  # client's last byte -> that answer
+    first_s: np.ndarray  # per connection (facts.conn_ids order): first response time, NaN
+    count: np.ndarray  # per connection: number of turns
+    max_s: np.ndarray  # per connection: the slowest answer, NaN if none
+    median_s: np.ndarray  # per connection: the median answer, NaN if none
+    silence_s: np.ndarray  # per connection: the longest owed silence, NaN if none
+    silence_side: np.ndarray  # per connection: who owed it (1 client, 0 server, -1 none)
+
+    def select(self, keep: set[int]) -> Turns:
+        """The turns of the connections in ``keep`` (the per-connection columns are only
+        read through ``DelaysTable.columns``, which ``select`` filters itself)."""
+        rows = np.isin(self.conn, list(keep))
+        return replace(
+            self,
+            conn=self.conn[rows],
+            answer_ns=self.answer_ns[rows],
+            response_s=self.response_s[rows],
+        )
+
+
+def _turns(facts: Facts) -> Turns:
+    """Request/response turns, from the data segments in capture order.
 
     A turn is a data segment from one side following a data segment from the other: the gap is
     the silence before the answer. Capture duplicates and probes (keepalive, window probes)
     are no data; retransmitted copies are (the request ended, at the capture point, when its
-    last copy went by).
+    last copy went by). The server owes an answer after each client run (every such turn is a
+    response time); the client owes one only after a greeting the server opened the
+    connection with.
     """
     n = len(facts.conn_ids)
-    response = np.full(n, np.nan)
+    first = np.full(n, np.nan)
     silence = np.full(n, np.nan)
     side = np.full(n, -1, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    most = np.full(n, np.nan)
+    median = np.full(n, np.nan)
     data = (facts.seg_len > 0) & ~facts.is_dup & ~facts.probe_shape & ~facts.is_window_probe
     rows = np.flatnonzero(data)
+    empty = np.zeros(0, dtype=np.int64)
     if len(rows) < 2:
-        return response, silence, side
+        return Turns(empty, empty, np.zeros(0), first, count, most, median, silence, side)
     conn = facts.conn_index[rows]
     client = facts.from_client[rows]
     t = facts.time_ns[rows]
     turn = (conn[1:] == conn[:-1]) & (client[1:] != client[:-1])
-    gap = (t[1:] - t[:-1]) / 1e9
+    gap = _measured((t[1:] - t[:-1]) / 1e9)  # NaN across a timestamp step back
     # The server owes an answer after each client run; the client only after a greeting the
     # server opened the connection with: the connection's first turn, when it follows
     # server data (before a connection's first turn all its data came from one side).
@@ -521,15 +628,24 @@ def _turns(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     first_turn[1:] = conn[turns[1:]] != conn[turns[:-1]]
     client_owes = np.zeros(len(turn), dtype=bool)
     client_owes[turns[first_turn & ~client[turns]]] = True
-    k = np.flatnonzero(server_owes)
+    k = np.flatnonzero(server_owes)  # in connection, then time order
     # First response: the first server-owed turn of each connection (written last wins).
-    response[conn[k[::-1]]] = gap[k[::-1]]
-    owed = np.flatnonzero(server_owes | client_owes)
+    first[conn[k[::-1]]] = gap[k[::-1]]
+    k = k[~np.isnan(gap[k])]  # the other measures: turns whose time was measured
+    if len(k):
+        by_conn = pd.Series(gap[k]).groupby(conn[k], sort=True)
+        index = by_conn.size().index.to_numpy()
+        count[index] = by_conn.size().to_numpy()
+        most[index] = by_conn.max().to_numpy()
+        median[index] = by_conn.median().to_numpy()
+    owed = np.flatnonzero((server_owes | client_owes) & ~np.isnan(gap))
     if len(owed):
         order = owed[np.lexsort((gap[owed], conn[owed]))]  # by conn, then gap ascending
         silence[conn[order]] = gap[order]  # the largest gap per connection is written last
         side[conn[order]] = client[order + 1]  # the answering side is the one that owed
-    return response, silence, side
+    return Turns(
+        facts.conn_ids[conn[k]], t[k + 1], gap[k], first, count, most, median, silence, side
+    )
 
 
 # --- per visited connection -------------------------------------------------------------
@@ -768,8 +884,8 @@ def _union_s(stalls: Sequence[Stall]) -> float:
     end = None
     for s in sorted(stalls, key=lambda s: s.start_ns):
         if end is None or s.start_ns > end:
-            total += s.end_ns - s.start_ns
-            end = s.end_ns
+            total += max(s.end_ns - s.start_ns, 0)  # a step back in the stamps loses no time
+            end = max(s.end_ns, s.start_ns)
         elif s.end_ns > end:
             total += s.end_ns - end
             end = s.end_ns

@@ -1,21 +1,30 @@
 """engine: one capture analysed in partitions, in this process, on a process pool or on Dask.
 
     read -> decode -> flows                      whole capture (tcp.stream ids are global)
+         -> app context, read quality, ICMP matching   whole capture (payload bytes, quotes)
          -> partitions of whole 4-tuples
               facts -> detect -> classify -> explain -> delays     per partition, anywhere
-         -> merge (connections by id, events by conn then frame)
+         -> merge (connections by id, events by conn then frame, turns by conn then time)
          -> findings                              whole capture (they compare connections)
 
+What needs the whole capture is found before the split and handed to each partition: what
+the payloads carry (``app.recognise`` reads the frames' bytes, let go before detection), the
+ICMP errors matched to their connections (``icmp.match``: an error's quote names any
+connection) and the file's drop counters (``quality.read_quality``).
+
 A partition holds every connection of the 4-tuples given to it (all incarnations of a reused
-port pair together): the only cross-connection evidence before findings, the stale-peer RST
-(``classify.stale_peer_resets``), compares connections of one 4-tuple. Everything else a
-partition decides depends on its own connections, on the capture's end time and on two
-per-capture quality flags (``quality.CaptureWide``: some segment lost at the capture point, a
-flag filter). Those flags are known only once every partition measured itself, so partitions
-are run assuming what large captures show (lossy, not flag-filtered) and run again with the
-real flags in the rare capture where that was wrong; one partition measures them itself.
-The merged analysis is byte for byte the whole-file one: ``tests/test_engine.py`` runs every
-sample capture and corpus captures with reused ports through every path.
+port pair together): the stale-peer RST (``classify.stale_peer_resets``) compares connections
+of one 4-tuple. Two other inputs of classify span partitions: the per-capture quality flags
+(``quality.CaptureWide``: some segment lost at the capture point, a flag filter) and, per
+listener, how many connections had their SYN+ACK retried (``classify.listeners_retrying``,
+the SYN-cookie evidence). Both are known only once every partition counted its own, so
+partitions are run assuming what large captures show (``GUESS``: lossy, not flag-filtered;
+each listener's retries counted within the partition) and run again with the whole capture's
+values where that was wrong (every partition for wrong flags; for the listeners, only those
+where a connection decided through RULES would weigh them differently). One partition
+measures them itself. The merged analysis is byte for byte the whole-file one:
+``tests/test_engine.py`` runs every sample capture and corpus captures with reused ports
+through every path.
 
 One partition in this process is the plain pipeline, what ``analyze()`` always did; a capture
 smaller than ``POOL_MIN_SEGMENTS`` stays there whatever ``jobs`` says (a process pool starts
@@ -27,7 +36,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -36,18 +45,24 @@ import pandas as pd
 
 from pcapline.errors import PcaplineError
 from pcapline.model import Counts, Verdicts
+from pcapline.quality import CaptureWide
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
-    from pcapline.delays import DelaysTable, SlowThresholds
+    from pcapline.app import App
+    from pcapline.delays import DelaysTable, SlowThresholds, Turns
     from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
-    from pcapline.quality import CaptureQuality, CaptureWide
+    from pcapline.icmp import IcmpMatches
+    from pcapline.quality import CaptureQuality
 
 #: Below this many TCP segments a capture is analysed in one piece in this process.
 POOL_MIN_SEGMENTS = 200_000
 #: Partitions per worker: more, smaller tasks even out connections of very different sizes.
 PARTITIONS_PER_JOB = 3
+#: The capture-wide quality flags partitions assume on their first run: large captures lose
+#: segments somewhere and carry data. Checked afterwards (``_to_rerun``).
+GUESS = CaptureWide(lossy=True, plain_segment=True)
 
 
 class PartitionLost(PcaplineError):
@@ -62,8 +77,12 @@ class Settings:
     capture_end_ns: int  # the capture's last timestamp (any frame)
     slow: SlowThresholds | None
     keep_facts: bool  # hand the per-segment facts back (the HTML report and timelines need them)
+    #: The file's interface statistics report dropped packets (``quality.ReadQuality``).
+    dropped: bool = False
     #: The whole capture's quality flags; None: the partition is the whole capture.
     capture: CaptureWide | None = None
+    #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
+    retried_by_listener: Mapping[str, int] | None = None
     #: Lay out each connection's JSON entry in the partition (``jsondoc.connection_texts``):
     #: the JSON document's biggest part is then written on every core.
     json_entries: bool = False
@@ -71,12 +90,15 @@ class Settings:
 
 @dataclass(frozen=True, slots=True)
 class Partition:
-    """One task: the segments of whole 4-tuples (frame order, global connection ids) and
-    their rows of the flows' connections table."""
+    """One task: the segments of whole 4-tuples (frame order, global connection ids), their
+    rows of the flows' connections table, the ICMP errors matched to them and what their
+    payloads carry (both found on the whole capture before it was split)."""
 
     number: int
     segments: pd.DataFrame
     connections: pd.DataFrame
+    icmp: IcmpMatches
+    app: Mapping[int, App]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,20 +115,31 @@ class PartResult:
     one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
     facts: Facts | None  # None unless Settings.keep_facts
     json_entries: list[str] | None  # by id; None unless Settings.json_entries
+    #: Connections decided through RULES: the ones whose listener's retries were weighed.
+    visited: np.ndarray
 
 
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
-    """facts -> detect -> classify -> explain -> delays for one partition."""
+    """facts -> detect -> classify -> explain -> delays for one partition, as
+    ``analysis.analyze`` did for the whole capture before the engine."""
     from pcapline import classify, delays, detect, explain
-    from pcapline.analysis import delay_columns, verdict_columns, verdicts_counts
+    from pcapline.analysis import _with_seen, delay_columns, verdict_columns, verdicts_counts
+    from pcapline.app import app_docs
     from pcapline.detect.handshake import one_sided
 
-    detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns)
+    detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns, icmp=part.icmp)
     classified = classify.classify(
-        part.segments, part.connections, detected, capture=settings.capture
+        part.segments,
+        part.connections,
+        detected,
+        dropped=settings.dropped,
+        capture=settings.capture,
+        retried_by_listener=settings.retried_by_listener,
     )
+    assert classified.quality is not None  # classify always measures it
     verdicts = explain.verdicts(classified)
     connections = verdict_columns(part.connections, verdicts)
+    connections = _with_seen(connections, classified.conn_ids, classified.quality)
     events = detected.events
     lost = delays.measure(
         detected.facts,
@@ -116,7 +149,9 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         thresholds=settings.slow,
     )
     connections = delay_columns(connections, lost)
-    assert classified.quality is not None  # classify always measures it
+    connections["app"] = pd.Series(
+        app_docs(part.app, connections["id"].tolist()), index=connections.index, dtype=object
+    )
     entries = None
     if settings.json_entries:
         from pcapline.render.jsondoc import connection_texts
@@ -133,6 +168,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         one_sided=one_sided(detected.facts),
         facts=detected.facts if settings.keep_facts else None,
         json_entries=entries,
+        visited=np.fromiter(classified.evidence, np.int64, len(classified.evidence)),
     )
 
 
@@ -267,22 +303,39 @@ class Plan:
     part_of_row: np.ndarray  # per segment row
     part_of_conn: np.ndarray  # per connections-table row
     count: int
+    icmp: IcmpMatches  # the whole capture's ICMP errors, matched to connections
+    app: Mapping[int, App]  # what the whole capture's payloads carry, by connection id
 
     def rows(self, number: int) -> np.ndarray:
         return np.flatnonzero(self.part_of_row == number)
 
     def partition(self, number: int) -> Partition:
+        from pcapline.icmp import IcmpMatches
+
         if self.count == 1:  # the whole capture: no copy
-            return Partition(number, self.segments, self.connections)
-        rows = self.rows(number)
+            return Partition(number, self.segments, self.connections, self.icmp, self.app)
+        connections = self.connections[self.part_of_conn == number].reset_index(drop=True)
+        ids = set(connections["id"].tolist())
+        events = self.icmp.events
         return Partition(
             number=number,
-            segments=self.segments.iloc[rows].reset_index(drop=True),
-            connections=self.connections[self.part_of_conn == number].reset_index(drop=True),
+            segments=self.segments.iloc[self.rows(number)].reset_index(drop=True),
+            connections=connections,
+            icmp=IcmpMatches(
+                {c: e for c, e in self.icmp.by_conn.items() if c in ids},
+                events[events["conn"].isin(ids)].reset_index(drop=True),
+            ),
+            app={c: a for c, a in self.app.items() if c in ids},
         )
 
 
-def plan(segments: pd.DataFrame, connections: pd.DataFrame, count: int) -> Plan:
+def plan(
+    segments: pd.DataFrame,
+    connections: pd.DataFrame,
+    count: int,
+    icmp: IcmpMatches | None = None,
+    app: Mapping[int, App] | None = None,
+) -> Plan:
     """Whole 4-tuples into ``count`` partitions of about equal packet counts (largest tuples
     first, dealt out back and forth), each partition non-empty when there are enough tuples."""
     ids = connections["id"].to_numpy(np.int64)
@@ -298,7 +351,17 @@ def plan(segments: pd.DataFrame, connections: pd.DataFrame, count: int) -> Plan:
     by_id = np.zeros(int(ids.max()) + 1 if len(ids) else 0, np.int64)
     by_id[ids] = part_of_conn
     part_of_row = by_id[segments["conn"].to_numpy(np.int64)]
-    return Plan(segments, connections, part_of_row, part_of_conn, count)
+    from pcapline.icmp import IcmpMatches
+
+    return Plan(
+        segments,
+        connections,
+        part_of_row,
+        part_of_conn,
+        count,
+        icmp if icmp is not None else IcmpMatches(),
+        app or {},
+    )
 
 
 def canonical_tuples(connections: pd.DataFrame) -> np.ndarray:
@@ -331,7 +394,13 @@ class Merged:
     json_entries: list[str] | None  # every connection's JSON entry, by id
 
 
-def merge(results: Sequence[PartResult], plan: Plan | None, capture: CaptureWide) -> Merged:
+def merge(
+    results: Sequence[PartResult],
+    plan: Plan | None,
+    capture: CaptureWide,
+    *,
+    dropped: bool = False,
+) -> Merged:
     """The partitions' results as one capture's, every table in connection id order."""
     from pcapline.quality import CaptureQuality
 
@@ -355,10 +424,16 @@ def merge(results: Sequence[PartResult], plan: Plan | None, capture: CaptureWide
                 "one_direction",
                 "mid_stream",
                 "lossy",
+                "from_client_seen",
+                "from_server_seen",
+                "syn_seen",
+                "synack_seen",
+                "end_seen",
             )
         },
         flag_filtered=capture.flag_filtered,
         lossy_capture=capture.lossy,
+        dropped=dropped,
         own=capture,
     )
     return Merged(
@@ -401,6 +476,7 @@ def _merge_verdicts(parts: Sequence[Verdicts], by_id: np.ndarray) -> Verdicts:
         explanation=_pick((v.explanation for v in parts), by_id),
         confidence=_pick((v.confidence for v in parts), by_id),
         caveats=_pick((v.caveats for v in parts), by_id),
+        cause=_pick((v.cause for v in parts), by_id),
     )
 
 
@@ -418,7 +494,30 @@ def _merge_delays(parts: Sequence[DelaysTable], by_id: np.ndarray) -> DelaysTabl
         },
         stalls,
         parts[0].thresholds,
+        _merge_turns([d.turns for d in parts], by_id),
     )
+
+
+def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray) -> Turns | None:
+    """The whole capture's turns: rows in connection then time order (each partition's are),
+    the per-connection columns in id order."""
+    from dataclasses import fields
+
+    from pcapline.delays import Turns
+
+    if any(t is None for t in parts):
+        return None
+    turns = [t for t in parts if t is not None]
+    conn = np.concatenate([t.conn for t in turns])
+    rows = np.argsort(conn, kind="stable")
+    per_turn = ("conn", "answer_ns", "response_s")
+    columns = {
+        f.name: np.concatenate([getattr(t, f.name) for t in turns])[
+            rows if f.name in per_turn else by_id
+        ]
+        for f in fields(Turns)
+    }
+    return Turns(**columns)
 
 
 def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
@@ -508,7 +607,8 @@ def analyse(
     graphs or timelines need them; JSON, CSV and Parquet do not); ``json_entries``: lay out
     each connection's JSON entry where its partition is analysed (indent 2).
     """
-    from pcapline import findings, quality
+    from pcapline import app as application
+    from pcapline import findings, icmp, quality
     from pcapline.analysis import (
         Analysis,
         _connections_table,
@@ -518,7 +618,6 @@ def analyse(
     )
     from pcapline.decode import decode
     from pcapline.flows import build_flows
-    from pcapline.quality import CaptureWide
     from pcapline.read import read_capture
 
     show = progress or Progress(enabled=False)
@@ -529,6 +628,12 @@ def analyse(
     show.stage(f"numbering streams of {len(decoded.segments):,} TCP segments")
     segments, connections = build_flows(decoded.segments)
     info = capture_info(capture, decoded)
+    # Whole-capture inputs, found before the split: payload bytes are read before the
+    # frames are let go, and an ICMP error's quote is matched against every connection.
+    carried = application.recognise(segments, capture)
+    read = quality.read_quality(capture)
+    icmp_errors = icmp.match(decoded.icmp, segments)
+    connections = icmp.with_errors(connections, icmp_errors)
     last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else 0
     # The raw frame bytes and the pre-flow segments table are done with: letting them go
     # here, before detection, takes about a third off peak memory on large captures.
@@ -539,9 +644,10 @@ def analyse(
         slow=slow,
         keep_facts=keep_facts,
         json_entries=json_entries,
+        dropped=read.dropped > 0,
     )
     count = _partition_count(len(segments), jobs, scheduler, partitions)
-    the_plan = plan(segments, connections, count)
+    the_plan = plan(segments, connections, count, icmp_errors, carried)
     count = the_plan.count
     runner: Runner
     if scheduler is not None:
@@ -551,30 +657,36 @@ def analyse(
     else:
         runner = InProcess(the_plan)
     try:
-        # Large captures lose segments somewhere and carry data: assume so, check afterwards.
-        guess = None if count == 1 else CaptureWide(lossy=True, plain_segment=True)
+        guess = None if count == 1 else GUESS
         settings = replace(settings, capture=guess)
         show.stage(f"analysing {len(connections):,} connections", total=count)
         results = list(runner.run(range(count), settings, show.step))
         wide = CaptureWide()
         for r in results:
             wide = wide | r.quality.own
-        if guess is not None and (
-            guess.lossy != wide.lossy or guess.flag_filtered != wide.flag_filtered
-        ):
-            settings = replace(settings, capture=wide)
-            show.stage("analysing again with the capture's quality flags", total=count)
-            results = list(runner.run(range(count), settings, show.step))
+        if count > 1:
+            again = _to_rerun(results, guess, wide)
+            if again:
+                settings = replace(
+                    settings, capture=wide, retried_by_listener=_retried_by_listener(results)
+                )
+                show.stage("analysing again with the whole capture's inputs", total=len(again))
+                redone = {r.number: r for r in runner.run(again, settings, show.step)}
+                results = [redone.get(r.number, r) for r in results]
     finally:
         runner.close()
-    merged = merge(results, the_plan, wide)
+    merged = merge(results, the_plan, wide, dropped=settings.dropped)
     if warning := one_sided_warning(merged.one_sided):
         info.warnings.append(warning)
     info.quality = quality.summary(merged.quality)
     info.warnings.extend(quality.warnings(merged.quality))
+    info.quality.update(quality.read_summary(read))
+    info.warnings.extend(quality.read_warnings(read))
     show.stage("cross-connection findings")
     connections = merged.connections
-    found = findings.find_all(segments, connections, merged.events, detections=merged.detections)
+    found = findings.find_all(
+        segments, connections, merged.events, detections=merged.detections, delays=merged.delays
+    )
     show.done()
     analysis = Analysis(
         capture=info,
@@ -588,6 +700,46 @@ def analyse(
         delays=merged.delays,
     )
     return Outcome(analysis, merged.json_entries)
+
+
+def _to_rerun(
+    results: Sequence[PartResult], guess: CaptureWide | None, wide: CaptureWide
+) -> list[int]:
+    """The partitions whose first run assumed what the whole capture contradicts: all of
+    them when the guessed quality flags were wrong; else those where a connection decided
+    through RULES counted its listener's SYN+ACK retries over the partition only and the
+    whole capture's count changes the answer (``classify.listeners_retrying``)."""
+    from pcapline import classify
+
+    if guess is not None and (
+        guess.lossy != wide.lossy or guess.flag_filtered != wide.flag_filtered
+    ):
+        return [r.number for r in results]
+    whole = _retried_by_listener(results)
+    again = []
+    for r in results:
+        if not len(r.visited):
+            continue
+        ids = np.asarray(r.verdicts.ids, np.int64)
+        retransmits = np.asarray(r.verdicts.counts["synack_retransmits"])
+        own = classify.listeners_retrying(r.connections, ids, retransmits)
+        seen = classify.listeners_retrying(r.connections, ids, retransmits, whole=whole)
+        if np.any((own != seen) & np.isin(ids, r.visited)):
+            again.append(r.number)
+    return again
+
+
+def _retried_by_listener(results: Sequence[PartResult]) -> dict[str, int]:
+    """``classify.retried_by_listener`` of the whole capture, from its partitions' counts."""
+    from pcapline import classify
+
+    total: dict[str, int] = {}
+    for r in results:
+        ids = np.asarray(r.verdicts.ids, np.int64)
+        retransmits = np.asarray(r.verdicts.counts["synack_retransmits"])
+        for listener, n in classify.retried_by_listener(r.connections, ids, retransmits).items():
+            total[listener] = total.get(listener, 0) + n
+    return total
 
 
 def _partition_count(

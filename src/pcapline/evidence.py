@@ -19,10 +19,13 @@ from pcapline.detect import ConnDetections
 from pcapline.detect.artefacts import Artefacts
 from pcapline.detect.close import Close
 from pcapline.detect.handshake import Handshake
+from pcapline.detect.idle import IdleGap
 from pcapline.detect.keepalive import Keepalive
+from pcapline.detect.path_mtu import PathMtuStall
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.detect.zero_window import ZeroWindow
-from pcapline.model import Confidence, Counts, Decision
+from pcapline.icmp import IcmpError
+from pcapline.model import Cause, Confidence, Counts, Decision
 from pcapline.quality import CaptureQuality, Seen
 
 
@@ -54,6 +57,8 @@ class Evidence:
     zero_window: ZeroWindow | None  # None: no zero window in the connection
     close: Close
     artefacts: Artefacts
+    path_mtu: PathMtuStall | None  # None: no full-size stall (detect/path_mtu.py)
+    idle: IdleGap | None  # None: no unanswered segment after a long idle gap (detect/idle.py)
     start_ns: int
     end_ns: int
     capture_end_ns: int
@@ -64,6 +69,11 @@ class Evidence:
     stale_peer_rst: StalePeerReset | None = None  # set on the OLDER connection of the 4-tuple
     #: What the capture could see of it (quality.py): how sure a fate is.
     seen: Seen = field(default_factory=Seen)
+    #: Another connection to the same listener (server address and port) had its SYN+ACK
+    #: retransmitted: that listener keeps request sockets and retries (``listeners_retrying``).
+    listener_retried_synack: bool = False
+    #: ICMP errors quoting one of its segments (pcapline.icmp), in frame order.
+    icmp: tuple[IcmpError, ...] = ()
 
     @classmethod
     def of(
@@ -78,6 +88,8 @@ class Evidence:
         screened: bool = True,
         stale_peer_rst: StalePeerReset | None = None,
         seen: Seen | None = None,
+        listener_retried_synack: bool = False,
+        icmp: tuple[IcmpError, ...] = (),
     ) -> Evidence:
         """The evidence of one visited connection from its detectors' records."""
         return cls(
@@ -89,12 +101,16 @@ class Evidence:
             zero_window=found.zero_window.inferred,
             close=found.close.inferred,
             artefacts=found.artefacts.inferred,
+            path_mtu=found.path_mtu.inferred,
+            idle=found.idle.inferred,
             start_ns=start_ns,
             end_ns=end_ns,
             capture_end_ns=capture_end_ns,
             screened=screened,
             stale_peer_rst=stale_peer_rst,
             seen=seen if seen is not None else Seen(),
+            listener_retried_synack=listener_retried_synack,
+            icmp=icmp,
         )
 
 
@@ -134,6 +150,7 @@ class Classified:
     quality: CaptureQuality | None = None
     confidence: list[Confidence] | None = None
     caveats: list[tuple[str, ...]] | None = None
+    cause: list[Cause | None] | None = None  # model.Cause per connection (None: none named)
 
 
 __all__ = ["Classified", "Columnar", "Evidence", "StalePeerReset"]

@@ -17,8 +17,10 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+from pcapline import explain_path
 from pcapline.delays import SlowSummary, SlowTag
 from pcapline.evidence import Classified, Evidence
+from pcapline.explain_endpoint import endpoint_note
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
 
 
@@ -71,6 +73,7 @@ def verdicts(classified: Classified) -> Verdicts:
         explanation=_with_confidence(words, confidence, caveats),
         confidence=confidence,
         caveats=caveats,
+        cause=classified.cause,
     )
 
 
@@ -121,6 +124,7 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``reset``: {by, state, idle_s} of the RST that ended the connection.
     - ``capture_start``: true when the capture began inside the connection (no SYN).
     - ``duplicates``, ``super_segments``: capture artefacts, when non-zero.
+    - ``icmp``, ``pmtu_stall``, ``idle_gap``: the network path (``explain_path.inferred_keys``).
     """
     out: dict[str, object] = {}
     h = e.handshake
@@ -147,6 +151,7 @@ def inferred(e: Evidence) -> dict[str, object]:
         }
     a = e.artefacts
     _artefact_keys(out, a.capture_start, a.duplicates, a.super_segments)
+    out.update(explain_path.inferred_keys(e))  # icmp, pmtu_stall, idle_gap
     return out
 
 
@@ -177,7 +182,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
         return _stale_peer_reset(e)
     if not e.screened:
         return None
-    story = _STORIES[decision.fate](decision, e)
+    story = explain_path.word(decision, e, _STORIES[decision.fate](decision, e))
     notes = [
         n
         for n in (
@@ -189,6 +194,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
             _keepalive_note(decision, e),
             _artefact_note(e),
             _one_sided_note(e),
+            endpoint_note(decision, e),
         )
         if n
     ]
@@ -198,6 +204,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
 def _with_notes(story: Explanation, notes: tuple[str, ...]) -> Explanation:
     """The story followed by side notes. A story that is one sentence and nothing else keeps
     its full stop in the headline (the terminal's "why" column shows the whole sentence)."""
+    notes = (*story.notes, *notes)  # a cause's paragraph (explain_path) comes first
     if story.body == "." and not story.check and not notes:
         return Explanation(story.headline + ".", label=story.label)
     return Explanation(story.headline, story.label, story.body, story.check, notes)
@@ -498,7 +505,9 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         parts.append("while data was flowing")
     why = []
     k = e.keepalive
-    if k is not None and k.peer_rst_frame is not None:
+    if d.cause is not None:
+        pass  # the cause's own words (explain_endpoint, the causes' notes) replace the guesses
+    elif k is not None and k.peer_rst_frame is not None:
         why.append(
             "it answered a keepalive probe with RST: it no longer knew this connection "
             "(restarted, or a NAT/firewall lost the state)"
@@ -658,7 +667,15 @@ def slow_summary(s: SlowSummary) -> str:
     over = f" (over {_s(s.threshold_s)})" if s.threshold_s is not None else ""
     if s.tag in (SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY):
         what = "SYN" if s.tag is SlowTag.SYN_RETRY else "SYN+ACK"
-        text = f"{share} needed {what} retries"
+        fewest, most_retries = s.retries
+        many = (
+            f" ({fewest} to {most_retries} each)"
+            if 0 < fewest < most_retries
+            else f" ({most_retries} each)"
+            if most_retries > 1
+            else ""
+        )
+        text = f"{share} needed {what} retries{many}"
         if spread:
             text += f": connect {spread}"
         if s.unfinished:
@@ -790,7 +807,8 @@ def _stale_peer_decided(d: Decision, e: Evidence) -> bool:
 def _stale_peer_inferred(e: Evidence) -> dict[str, object]:
     stale = e.stale_peer_rst
     assert stale is not None
-    return {"by": Side.CLIENT.value, "state": "established", "idle_s": round(stale.idle_s, 3)}
+    idle = round(stale.idle_s, 3) if stale.idle_s >= 0 else None  # < 0: a timestamp step back
+    return {"by": Side.CLIENT.value, "state": "established", "idle_s": idle}
 
 
 def _stale_peer_reset(e: Evidence) -> Explanation:

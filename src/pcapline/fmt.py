@@ -90,4 +90,67 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
     mid = int(quality.get("mid_stream_connections", 0))
     if mid:
         parts.append(f"{mid:,} already open when the capture began")
+    drops = [
+        f"{int(quality[key]):,} by {what}"
+        for key, what in (("interface_drops", "the interface"), ("os_drops", "the OS/buffer"))
+        if quality.get(key)
+    ]
+    if drops:
+        parts.append(f"packets dropped at the capture point ({', '.join(drops)})")
+    cut = int(quality.get("frames_cut_by_snaplen", 0))
+    if cut:
+        snaplen = quality.get("snaplen")
+        limit = f" ({snaplen}-byte snaplen)" if snaplen else ""
+        parts.append(
+            f"{cut:,} frame{'s' if cut != 1 else ''} cut short{limit}: payload beyond it is not "
+            "in the file"
+        )
     return "; ".join(parts)
+
+
+def app_label(app: Mapping[str, Any] | None) -> str:
+    """A connection's ``app`` object in a few words: ``tls example.com``, ``tls`` (no server
+    name sent), ``http GET /index.html 200``, ``http 404`` (only the answer captured); "" for
+    none. The values were made printable when parsed (app/text.py)."""
+    if not app:
+        return ""
+    protocol = str(app.get("protocol") or "")
+    detail = app.get(protocol)
+    if not isinstance(detail, Mapping):
+        return protocol
+    if protocol == "tls":
+        words = [detail.get("sni")]
+    else:
+        words = [detail.get("method"), detail.get("path"), detail.get("status")]
+    return " ".join([protocol, *(str(w) for w in words if w is not None)])
+
+
+#: Characters a terminal acts on instead of showing: C0 controls (ESC starts escape sequences;
+#: ``ESC ]`` an OSC string that swallows what follows), DEL and the C1 controls (0x9b is CSI,
+#: 0x9d OSC on terminals that take 8-bit controls), and the Unicode bidi controls that reorder
+#: what follows (``report\u202egpj.exe`` shows as ``reportexe.jpg``).
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_UNPRINTABLE = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
+    **{ord(c): f"\\u{ord(c):04x}" for c in _BIDI},
+}
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on a terminal: every control and bidi character written as its
+    escape (``\\x1b``, ``\\u202e``), everything else unchanged. For any string that came from
+    outside pcapline (a file name, a capture's own strings) on its way to text output."""
+    return str(text).translate(_UNPRINTABLE)
+
+
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> object:
+    """A text CSV cell neutralised against formula injection: prefixed with ``'`` when it
+    starts like a formula. Only text cells go through here; numbers (``-1``, ``-0.5``) are
+    written as numbers and stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

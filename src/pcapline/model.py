@@ -103,6 +103,51 @@ class Confidence(enum.StrEnum):
     UNKNOWN = "unknown"  # the capture cannot tell (filtered, lossy, cut before the give-up)
 
 
+class Cause(enum.StrEnum):
+    """Why a connection met its fate, when the packets name a cause beyond the fate itself
+    (``connections[].cause``; null when they name none). Decided with the fate, in classify,
+    by the ordered recognisers of ``pcapline.causes`` (one module per cause)."""
+
+    MIDDLEBOX_IDLE_TIMEOUT = "middlebox_idle_timeout"
+    PMTU_BLACK_HOLE = "pmtu_black_hole"
+    INJECTED_RST = "injected_rst"
+    PEER_LOST_STATE = "peer_lost_state"
+    ORPHANED_FIN_WAIT2 = "orphaned_fin_wait2"
+    APP_GAVE_UP = "app_gave_up"
+    USER_TIMEOUT = "user_timeout"
+    ICMP_REJECT = "icmp_reject"
+    ICMP_PACKET_TOO_BIG = "icmp_packet_too_big"
+    SYN_COOKIES = "syn_cookies"
+    KEEPALIVE_RACE = "keepalive_race"
+
+
+#: What each ``connections[].cause`` means, in one line (the contract document repeats it).
+CAUSES: dict[str, str] = {
+    Cause.MIDDLEBOX_IDLE_TIMEOUT: "a stateful middlebox (conntrack, NAT, load balancer) forgot "
+    "the connection while it was idle: the first segment after the idle gap went unanswered "
+    "or drew the middlebox's RST",
+    Cause.PMTU_BLACK_HOLE: "full-size segments were never acknowledged while small ones "
+    "got through, and no ICMP fragmentation-needed / packet-too-big arrived",
+    Cause.INJECTED_RST: "the RST came from a middlebox, not from the peer it claims to be "
+    "(its TTL / hop limit or IP ID is unlike the peer's other packets)",
+    Cause.PEER_LOST_STATE: "the peer no longer knew the connection (reboot, crash, failover): "
+    "it answered the next segment with a RST",
+    Cause.ORPHANED_FIN_WAIT2: "the closer's socket was gone (tcp_fin_timeout): the peer's late "
+    "data was answered with a RST",
+    Cause.APP_GAVE_UP: "the request was acknowledged, no response came, and the waiting "
+    "application closed or aborted",
+    Cause.USER_TIMEOUT: "TCP_USER_TIMEOUT ended the connection before the retry or keepalive "
+    "count would have",
+    Cause.ICMP_REJECT: "an ICMP error (unreachable, administratively prohibited) quoting the "
+    "connection's segment answered it: a firewall or router rejected it",
+    Cause.ICMP_PACKET_TOO_BIG: "an ICMP fragmentation-needed / packet-too-big quoting the "
+    "connection's segment explains its stall",
+    Cause.SYN_COOKIES: "the listener answered with SYN cookies (its SYN queue was full)",
+    Cause.KEEPALIVE_RACE: "the server closed an idle keep-alive connection while the client "
+    "sent a new request on it; the request drew a RST",
+}
+
+
 class EventKind(enum.StrEnum):
     """What a detector saw at one frame. The JSON ``events[].kind`` strings."""
 
@@ -128,6 +173,9 @@ class EventKind(enum.StrEnum):
     SUPER_SEGMENT = "super_segment"  # TSO/GRO: larger than the MSS on the capture host
     CAPTURE_START = "capture_start"  # connection already running when the capture began
     INJECTED_RST_HINT = "injected_rst_hint"  # RST whose TTL/IP ID is unlike the sender's
+    ICMP_ERROR = "icmp_error"  # an ICMP error quoting one of the connection's segments
+    PMTU_STALL = "pmtu_stall"  # full-size segments never acknowledged, smaller ones were
+    IDLE_GAP = "idle_gap"  # the first segment after a long idle gap, never acknowledged
 
 
 class SkipReason(enum.StrEnum):
@@ -176,6 +224,9 @@ SEGMENT_COLUMNS: dict[str, str] = {
     "sack_blocks": "uint8",  # number of SACK blocks (edges in ``sack_le*``/``sack_re*``)
     "sack_le": "uint32",  # left edge of the highest-right-edge SACK block (0 if none)
     "sack_re": "uint32",  # right edge of that block
+    # Offset of the TCP payload from the start of the frame's captured bytes (Capture.offset):
+    # the captured payload is min(seg_len, caplen - payload_at) bytes (pcapline/app reads it).
+    "payload_at": "uint32",
 }
 
 
@@ -212,12 +263,14 @@ class Decision:
     evidence_frames: tuple[int, ...] = ()  # the frames that decided it
     confidence: Confidence = Confidence.PROVEN  # how sure the capture makes the fate
     caveats: tuple[str, ...] = ()  # why not proven: CAVEATS keys
+    cause: Cause | None = None  # why, beyond the fate, when the packets name it (causes/)
 
 
 #: Why a fate is not ``proven``: the ``connections[].caveats`` codes and what each means.
 CAVEATS: dict[str, str] = {
     "capture_ended": "the capture ended before the sender's give-up could be seen",
     "capture_lossy": "the capture point lost segments (peers ACK bytes it never saw)",
+    "capture_dropped": "the capture's interface statistics report dropped packets",
     "flag_filtered": "the capture holds only SYN/FIN/RST segments: a flag filter would drop "
     "the ACKs and data that are missing",
     "one_sided": "only one direction was captured: the peer's segments are inferred",
@@ -228,6 +281,8 @@ CAVEATS: dict[str, str] = {
     "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "
     "unseen, a SYN cookie, or tcp_synack_retries=0",
     "stale_peer_rst": "the RST that ended it is matched to it by its sequence number",
+    "pmtu_stall_unfinished": "full-size segments stalled while smaller ones got through and the "
+    "capture ended mid-backoff: MTU probing (tcp_mtu_probing) may still have recovered it",
 }
 
 
@@ -273,6 +328,7 @@ class Verdict:
     explanation: Explanation = field(default_factory=lambda: Explanation(""))
     confidence: Confidence = Confidence.PROVEN  # how sure the capture makes the fate
     caveats: tuple[str, ...] = ()  # model.CAVEATS keys: why not proven
+    cause: Cause | None = None  # model.CAUSES key: why, beyond the fate, when known
 
 
 class Verdicts(Mapping[int, Verdict]):
@@ -285,6 +341,7 @@ class Verdicts(Mapping[int, Verdict]):
 
     __slots__ = (
         "_position",
+        "cause",
         "caveats",
         "closer",
         "confidence",
@@ -310,6 +367,7 @@ class Verdicts(Mapping[int, Verdict]):
         explanation: Sequence[Explanation],
         confidence: Sequence[Confidence] | None = None,  # None: every fate proven
         caveats: Sequence[tuple[str, ...]] | None = None,
+        cause: Sequence[Cause | None] | None = None,  # None: no cause named for any
     ) -> None:
         self.ids = ids
         self.fate = fate
@@ -321,6 +379,7 @@ class Verdicts(Mapping[int, Verdict]):
         self.explanation = explanation
         self.confidence = confidence if confidence is not None else [Confidence.PROVEN] * len(ids)
         self.caveats = caveats if caveats is not None else [()] * len(ids)
+        self.cause = cause if cause is not None else [None] * len(ids)
         self._position: dict[int, int] | None = None
 
     def __getitem__(self, conn: int) -> Verdict:
@@ -338,6 +397,7 @@ class Verdicts(Mapping[int, Verdict]):
             explanation=self.explanation[i],
             confidence=self.confidence[i],
             caveats=self.caveats[i],
+            cause=self.cause[i],
         )
 
     def __iter__(self) -> Iterator[int]:
@@ -376,6 +436,11 @@ CLEAN_CAPTURE: dict[str, Any] = {
     "flag_filtered": False,  # only SYN/FIN/RST segments, a SYN+ACK unretried past 1 s
     "one_sided_connections": 0,  # one direction captured, its ACKs moving
     "mid_stream_connections": 0,  # no SYN seen
+    # What the file itself says (quality.read_summary):
+    "snaplen": None,  # declared snapshot length; None: no limit declared
+    "frames_cut_by_snaplen": 0,  # frames shorter than their wire length (payload not in file)
+    "interface_drops": None,  # pcapng isb_ifdrop summed over interfaces; None: not stated
+    "os_drops": None,  # pcapng isb_osdrop; None: not stated
 }
 
 
@@ -388,6 +453,7 @@ class CaptureInfo:
     link_types: list[str] = field(default_factory=list)
     frames: int = 0
     tcp_frames: int = 0
+    icmp_frames: int = 0  # ICMP errors quoting a TCP segment: analysed (pcapline.icmp)
     first_time_ns: int | None = None
     last_time_ns: int | None = None
     skipped: dict[str, int] = field(default_factory=dict)
@@ -431,6 +497,7 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     "explanation",
     "confidence",  # model.Confidence value
     "caveats",  # list of model.CAVEATS keys per row
+    "cause",  # model.Cause value or None
 )
 
 #: Columns of the events table (all connections, sorted by conn then frame).

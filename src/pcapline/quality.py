@@ -23,18 +23,28 @@ Kernel rules used (tcp-facts.md):
   cookies, which are never retried: the capture cannot tell those apart). A capture whose
   every SYN+ACK was retried is a capture of handshakes that never completed.
 
+- The file itself says what it lost or cut: a pcapng Interface Statistics Block counts the
+  packets the interface (isb_ifdrop) and the OS or capture buffer (isb_osdrop) dropped, and a
+  frame shorter than its wire length was cut to the snapshot length (its payload is not in the
+  file; lengths still come from the IP header). Dropped packets make every absence unreliable,
+  as lost segments do (``ReadQuality``, from the read stage).
+
 Columnar over ``facts.Facts`` (every connection at once); per connection in ``conn_ids`` order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pcapline.detect.handshake import INITIAL_SYNACK_RTO_S, one_sided
 from pcapline.facts import UNKNOWN, Facts
+from pcapline.model import FIN, RST
+
+if TYPE_CHECKING:
+    from pcapline.read.capture import Capture
 
 #: Offset between connections' relative sequence numbers, so one running maximum over the
 #: grouped rows never carries a value from one connection into the next (relative sequence
@@ -52,6 +62,7 @@ class Seen:
     flag_filtered: bool = False  # the capture holds only SYN/FIN/RST segments
     one_direction: bool = False  # every captured packet of the connection came from one side
     mid_stream: bool = False  # no SYN seen: the opening was not captured
+    dropped: bool = False  # the file's interface statistics report dropped packets
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +100,17 @@ class CaptureQuality:
     one_direction: np.ndarray  # bool: every captured packet from one side
     mid_stream: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
     lossy: np.ndarray  # bool: the capture point demonstrably lost some of its segments
+    #: What was seen of each connection (``seen_records``): packets from each side, the
+    #: client's SYN, the server's SYN+ACK, an end (a FIN or RST from either side).
+    from_client_seen: np.ndarray  # bool
+    from_server_seen: np.ndarray  # bool
+    syn_seen: np.ndarray  # bool
+    synack_seen: np.ndarray  # bool
+    end_seen: np.ndarray  # bool
     #: Per capture:
     flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
     lossy_capture: bool  # any connection is lossy
+    dropped: bool = False  # the file's interface statistics report dropped packets
     #: What these connections alone show of the per-capture flags (``flag_filtered`` and
     #: ``lossy_capture`` above are the whole capture's when ``measure`` was given them).
     own: CaptureWide = CaptureWide()
@@ -107,12 +126,63 @@ class CaptureQuality:
             flag_filtered=self.flag_filtered,
             one_direction=bool(self.one_direction[index]),
             mid_stream=bool(self.mid_stream[index]),
+            dropped=self.dropped,
         )
 
 
-def measure(facts: Facts, *, capture: CaptureWide | None = None) -> CaptureQuality:
+@dataclass(frozen=True, slots=True)
+class ReadQuality:
+    """What the file itself says it lost or cut (the read stage's ``Capture``)."""
+
+    snaplen: int | None  # declared snapshot length; None: no limit declared
+    cut_by_snaplen: int  # frames whose captured bytes stop short of their wire length
+    if_drops: int | None  # pcapng isb_ifdrop, summed over interfaces; None: not stated
+    os_drops: int | None  # pcapng isb_osdrop, likewise
+
+    @property
+    def dropped(self) -> int:
+        return (self.if_drops or 0) + (self.os_drops or 0)
+
+
+def read_quality(capture: Capture) -> ReadQuality:
+    """From the read stage: the declared snaplen, the frames it cut (not the record the file
+    ended inside: that is a truncated file, said in its own warning), the drop counters."""
+    whole = len(capture.caplen) - capture.truncated_records
+    cut = int(np.count_nonzero(capture.caplen[:whole] < capture.origlen[:whole]))
+    return ReadQuality(capture.snaplen, cut, capture.if_drops, capture.os_drops)
+
+
+def read_summary(r: ReadQuality) -> dict[str, Any]:
+    """The ``capture.quality`` keys the file itself gives (after ``summary``'s keys)."""
+    return {
+        "snaplen": r.snaplen,
+        "frames_cut_by_snaplen": r.cut_by_snaplen,
+        "interface_drops": r.if_drops,
+        "os_drops": r.os_drops,
+    }
+
+
+def read_warnings(r: ReadQuality) -> list[str]:
+    if not r.dropped:
+        return []
+    where = [
+        f"{n:,} by {what}"
+        for n, what in ((r.if_drops, "the interface"), (r.os_drops, "the OS / capture buffer"))
+        if n
+    ]
+    return [
+        f"the capture's interface statistics report {r.dropped:,} packets dropped "
+        f"({', '.join(where)}; pcapng isb_ifdrop/isb_osdrop): they are not in the file, so "
+        "silence in this capture proves nothing"
+    ]
+
+
+def measure(
+    facts: Facts, *, dropped: bool = False, capture: CaptureWide | None = None
+) -> CaptureQuality:
     """What the capture point missed of the connections in ``facts``.
 
+    ``dropped``: the file's interface statistics report dropped packets (``ReadQuality``).
     ``capture``: the whole capture's per-capture flags when ``facts`` hold only a part of it
     (``engine.py``); None: these connections are the whole capture.
     """
@@ -146,7 +216,14 @@ def measure(facts: Facts, *, capture: CaptureWide | None = None) -> CaptureQuali
         plain_segment=bool(np.any(plain)),
     )
     wide = own if capture is None else capture
+    syn_only = facts.syn & ~facts.ack & facts.from_client & clean
+    ended = ((facts.flags & (FIN | RST)) != 0) & clean
     return CaptureQuality(
+        from_client_seen=n_client > 0,
+        from_server_seen=n_rows - n_client > 0,
+        syn_seen=np.bincount(ci[syn_only], minlength=n) > 0,
+        synack_seen=n_synack > 0,
+        end_seen=np.bincount(ci[ended], minlength=n) > 0,
         not_captured=not_captured,
         acked_unseen=acked_unseen,
         lossy=lossy,
@@ -156,8 +233,34 @@ def measure(facts: Facts, *, capture: CaptureWide | None = None) -> CaptureQuali
         one_direction=(n_client == 0) | (n_client == n_rows),
         mid_stream=np.bincount(ci[facts.syn], minlength=n) == 0,
         flag_filtered=wide.flag_filtered,
+        dropped=dropped,
         own=own,
     )
+
+
+def seen_records(q: CaptureQuality) -> list[dict[str, bool]]:
+    """``connections[].seen`` per connection (``conn_ids`` order): what the capture holds of
+    it. Built once per distinct combination, so a big capture shares a handful of dicts."""
+    columns = (
+        q.from_client_seen,
+        q.from_server_seen,
+        q.syn_seen,
+        q.synack_seen,
+        q.end_seen,
+        q.lossy,
+    )
+    shared: dict[tuple[bool, ...], dict[str, bool]] = {}
+    out = []
+    for key in zip(*(c.tolist() for c in columns), strict=True):
+        record = shared.get(key)
+        if record is None:
+            record = shared[key] = dict(zip(SEEN_KEYS, key, strict=True))
+        out.append(record)
+    return out
+
+
+#: ``connections[].seen`` keys, in contract order.
+SEEN_KEYS = ("client", "server", "syn", "synack", "end", "segments_missing")
 
 
 #: First frames listed per kind of miss in the summary (where to look in Wireshark).
@@ -235,4 +338,16 @@ def _acked_unseen(facts: Facts) -> np.ndarray:
     return np.asarray(acked & seen & (facts.rel_ack + offset > peer_highest))
 
 
-__all__ = ["CaptureQuality", "CaptureWide", "Seen", "measure", "summary", "warnings"]
+__all__ = [
+    "CaptureQuality",
+    "CaptureWide",
+    "ReadQuality",
+    "Seen",
+    "measure",
+    "read_quality",
+    "read_summary",
+    "read_warnings",
+    "seen_records",
+    "summary",
+    "warnings",
+]

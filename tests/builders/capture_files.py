@@ -1,7 +1,7 @@
 """pcap and pcapng containers around frame bytes (see ``frames`` for the frames themselves).
 
 ``pcap`` writes a classic capture; the block builders (``shb``, ``idb``, ``epb``, ``spb``,
-``obsolete_pb``) let reader tests put any pcapng block sequence together, valid or not.
+``obsolete_pb``, ``isb``) let reader tests put any pcapng block sequence together, valid or not.
 """
 
 from __future__ import annotations
@@ -79,3 +79,22 @@ def obsolete_pb(iface: int, ticks: int, data: bytes, order: str = "<") -> bytes:
         order + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)
     )
     return _block(2, body + data, order)
+
+
+def isb(
+    iface: int,
+    ticks: int,
+    *,
+    ifdrop: int | None = None,
+    osdrop: int | None = None,
+    order: str = "<",
+) -> bytes:
+    """An Interface Statistics Block with isb_ifdrop (code 5) / isb_osdrop (code 7) when given."""
+    opts = b""
+    for code, value in ((5, ifdrop), (7, osdrop)):
+        if value is not None:
+            opts += _option(code, struct.pack(order + "Q", value), order)
+    if opts:
+        opts += struct.pack(order + "HH", 0, 0)
+    body = struct.pack(order + "III", iface, ticks >> 32, ticks & 0xFFFFFFFF)
+    return _block(5, body + opts, order)

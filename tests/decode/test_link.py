@@ -112,7 +112,7 @@ def test_not_ip_and_unsupported_link() -> None:
     arp = ethernet(b"\x00" * 28, ethertype=0x0806)
     llc = ethernet(b"\x42\x42\x03" + b"\x00" * 40, ethertype=60)  # 802.3 length field
     assert _decode([arp, llc], 1).skipped == {"not_ip": 2}
-    assert _decode([V4], 239).skipped == {"unsupported_link": 1}  # NFLOG
+    assert _decode([V4], 129).skipped == {"unsupported_link": 1}  # ARCNET_LINUX
     assert _decode([null(V4, af=7)], 0).skipped == {"not_ip": 1}
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from builders.captures import CAPTURES
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
+from needs import CORPUS, needs_corpus
 
 import pcapline
 from pcapline.detect import conn_view
@@ -73,3 +74,113 @@ def test_closed_connection_with_rsts_does_not_promise_time_wait() -> None:
     text = conn.explanation
     assert "both go through TIME_WAIT" not in text and "holds TIME_WAIT" not in text
     assert "3 RST(s) followed" in text and "frame 29" in text
+
+
+def test_a_late_segment_and_its_rst_do_not_rewrite_who_ended_it() -> None:
+    """A scanner's client RSTs the connection; 15 s later its late segment on the same 4-tuple
+    draws the server's stateless RST. The first RST ended it; the later one is noted."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    c.rst(CLIENT, 0.03)
+    c.data(CLIENT, 15.03, 10)
+    c.rst(SERVER, 15.031, with_ack=False, seq=c.nxt(SERVER))
+    r = _run(c).inferred
+    assert r.ending_reset is not None
+    assert (r.ending_reset.side, r.ending_reset.frame) == (Side.CLIENT, 6)
+    assert r.later_resets == (8,)
+
+
+def test_a_peer_that_spoke_after_a_rst_keeps_the_later_rst_as_the_end() -> None:
+    """The server's data crossing the client's RST, then the client's RST to it: both are the
+    client's, the later one (after the server last spoke) ends it."""
+    c = Conversation().handshake(0.0)
+    c.rst(CLIENT, 0.03)
+    c.data(SERVER, 0.031, 10)
+    c.rst(CLIENT, 0.032, with_ack=False)
+    r = _run(c).inferred
+    assert r.ending_reset is not None and r.ending_reset.frame == 6 and r.later_resets == ()
+
+
+def test_stateless_rst_shape() -> None:
+    """No ACK bit and seq = the answered segment's ACK number: a host without the socket.
+    RST+ACK at the sender's own snd.nxt is a live socket's abort."""
+    lost = Conversation().handshake(0.0)
+    lost.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    lost.data(CLIENT, 3.0, 10)
+    lost.rst(SERVER, 3.0001, with_ack=False, seq=lost.nxt(SERVER))
+    r = _run(lost).inferred.ending_reset
+    assert r is not None and r.stateless and r.answers_frame == 6
+    abort = Conversation().handshake(0.0)
+    abort.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    abort.data(CLIENT, 3.0, 10)
+    abort.rst(SERVER, 3.0001)
+    r = _run(abort).inferred.ending_reset
+    assert r is not None and not r.stateless
+
+
+@needs_corpus
+def test_a_scanners_late_probe_does_not_rewrite_who_ended_it_on_a_real_capture() -> None:
+    """zeek/modbus/modbus-and-non-modbus-p502.pcap stream 4: SYN, SYN+ACK, the scanner's RST
+    (64); 16 s later its data on the same 4-tuple draws the server's RST (66). The client's RST
+    ended the connection during the handshake; the server's is noted as a later one."""
+    path = CORPUS / "zeek" / "modbus" / "modbus-and-non-modbus-p502.pcap"
+    analysis = pcapline.analyze(str(path))
+    v = analysis.verdicts[4]
+    assert (v.fate, v.reset_by, v.evidence_frames) == ("reset", "client", (64,))
+    assert "later RST(s) (frame(s) 66)" in v.explanation.text
+
+
+# --- the injected-RST hint: a RST unlike its claimed sender (close._injected) ---------------
+
+
+def _hint(c: Conversation) -> list[str]:
+    return [e.note for e in _run(c).events if e.kind is EventKind.INJECTED_RST_HINT]
+
+
+def _server_talks(ttls: list[int], ids: list[int] | None = None) -> Conversation:
+    first = {} if ids is None else {"ip_id": ids[0] - 1}
+    c = Conversation().syn(0.0).synack(0.0005, ttl=ttls[0], **first).ack(CLIENT, 0.001)
+    for k, ttl in enumerate(ttls):
+        c.data(CLIENT, 0.01 + k * 0.01, 10)
+        ident = {} if ids is None else {"ip_id": ids[k]}
+        c.ack(SERVER, 0.015 + k * 0.01, ttl=ttl, **ident)
+    return c
+
+
+def test_a_rst_one_hop_nearer_than_the_sender_is_a_hint() -> None:
+    # A router's 'reject with tcp reset': TTL 64, the server's forwarded packets arrive with 63.
+    c = _server_talks([63, 63, 63])
+    c.rst(SERVER, 1.0, ttl=64)
+    assert _hint(c) == ["TTL 64, the sender's other packets have 63"]
+
+
+def test_a_rst_with_the_senders_own_ttl_is_not_a_hint() -> None:
+    c = _server_talks([63, 63, 63])
+    c.rst(SERVER, 1.0, ttl=63)
+    assert _hint(c) == []
+
+
+def test_a_route_change_widens_what_the_sender_may_use() -> None:
+    # TTLs already spread over 60..63 (a route change): a RST at 62 or 65 is that sender.
+    for rst_ttl in (62, 65):
+        c = _server_talks([63, 63, 60, 60])
+        c.rst(SERVER, 1.0, ttl=rst_ttl)
+        assert _hint(c) == [], rst_ttl
+    c = _server_talks([63, 63, 60, 60])
+    c.rst(SERVER, 1.0, ttl=120)
+    assert _hint(c) == ["TTL 120, the sender's other packets have 60-63"]
+
+
+def test_ip_id_jump_counts_only_on_a_continuous_counter() -> None:
+    # Linux: a per-connection counter (steps of 1): a RST far from it is another stack.
+    c = _server_talks([63, 63, 63], ids=[100, 101, 102])
+    c.rst(SERVER, 1.0, ttl=63, ip_id=40000)
+    assert _hint(c) == ["IP ID 40000 far from the sender's previous 102"]
+    # A global counter (Windows, a busy host): jumps are normal, a RST's jump proves nothing.
+    c = _server_talks([63, 63, 63], ids=[100, 5000, 12000])
+    c.rst(SERVER, 1.0, ttl=63, ip_id=40000)
+    assert _hint(c) == []
+    # Linux's stateless RSTs carry IP ID 0: not a different stack.
+    c = _server_talks([63, 63, 63], ids=[100, 101, 102])
+    c.rst(SERVER, 1.0, ttl=63, ip_id=0)
+    assert _hint(c) == []

@@ -29,16 +29,40 @@ def _busy_capture() -> pd.DataFrame:
     return segments(c)
 
 
+def _stall_capture() -> pd.DataFrame:
+    """A small request acknowledged, then a full-size segment sent three times, never ACKed
+    (a path-MTU stall), after 10 s of idle (the idle detector's signature too)."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.02)
+    c.data(CLIENT, 10.0, 1448)
+    for t in (10.2, 10.6):
+        c.data(CLIENT, t, 1448, seq=c.nxt(CLIENT) - 1448)
+    return segments(c)
+
+
+#: Detectors whose phenomenon the busy capture does not show, and the capture that does.
+_OWN_CAPTURE = {"path_mtu": _stall_capture, "idle": _stall_capture}
+
+
 def test_registry_names_are_module_names_and_unique() -> None:
     names = [d.name for d in DETECTORS]
-    assert names == ["handshake", "retransmit", "keepalive", "zero_window", "close", "artefacts"]
+    assert names == [
+        "handshake",
+        "retransmit",
+        "keepalive",
+        "zero_window",
+        "close",
+        "artefacts",
+        "path_mtu",
+        "idle",
+    ]
     for d in DETECTORS:
         assert d.detect.__module__ == f"pcapline.detect.{d.name}"
 
 
 @pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: d.name)
 def test_detectors_emit_only_their_declared_kinds(detector) -> None:  # type: ignore[no-untyped-def]
-    segs = _busy_capture()
+    segs = _OWN_CAPTURE.get(detector.name, _busy_capture)()
     facts = compute_facts(segs)
     kinds = {e.kind for e in detector.detect(conn_view(facts, 0)).events}
     if detector.rows is not None:

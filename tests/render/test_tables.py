@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from builders.analysis import T0, make_analysis
-from contract_pcapline1 import CONNECTION_KEYS, COUNT_KEYS
+from contract_pcapline1 import APP_HTTP_KEYS, APP_TLS_KEYS, CONNECTION_KEYS, COUNT_KEYS
 
 from pcapline.render.tables import TABLE_COLUMNS, connections_table, to_csv, write_parquet
 
@@ -17,7 +17,8 @@ from pcapline.render.tables import TABLE_COLUMNS, connections_table, to_csv, wri
 def csv_columns() -> list[str]:
     """The pcapline/1 connection keys flattened, in their order: each endpoint split into
     ``_ip`` and ``_port``, the counts spread into one column each, the events left out;
-    ``delays`` as its main measures and the biggest stall, ``slow`` as ";"-joined tags."""
+    ``delays`` as its main measures and the biggest stall, ``slow`` as ";"-joined tags,
+    ``app`` as ``app_<key>`` and its ``tls``/``http`` objects as ``app_tls_<key>``..."""
     columns: list[str] = []
     for key in CONNECTION_KEYS:
         if key in ("client", "server"):
@@ -27,6 +28,10 @@ def csv_columns() -> list[str]:
         elif key == "delays":
             columns += ["connect_s", "handshake_rtt_ms", "response_s", "rto_s", "zero_window_s"]
             columns += ["stalled_s", "biggest_stall", "biggest_stall_s"]
+        elif key == "app":
+            columns += ["app_protocol", "app_frame"]
+            columns += [f"app_tls_{k}" for k in APP_TLS_KEYS]
+            columns += [f"app_http_{k}" for k in APP_HTTP_KEYS]
         elif key != "events":
             columns.append(key)
     return columns

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from builders.analysis import connection_row, make_analysis
 
-from pcapline.model import CaptureInfo, Explanation, Finding
+from pcapline.model import CaptureInfo, Explanation, Fate, Finding
 from pcapline.render.terminal import (
     Selection,
     TextOptions,
@@ -21,10 +23,13 @@ conns    3 connections: 1 keepalive_timeout, 1 refused, 1 closed
 findings
   nat_timestamp: SYNs from 192.0.2.7 dropped
 
-id  client               server             start  duration  pkts  bytes c>s  bytes s>c  fate               why
- 1  10.0.0.1:40001       10.0.0.2:81       +1.00s     300us     2         0B         0B  refused            The SYN was…
- 2  [2001:db8::1]:40002  [2001:db8::2]:22  +2.00s    14.00s    10       100B      2.0kB  keepalive_timeout  Keepalive p…
- 0  10.0.0.1:40000       10.0.0.2:80          +0s   250.0ms    10       100B      2.0kB  closed             The client …
+id  client               server             start  duration  pkts  bytes c>s  bytes s>c  fate
+ 1  10.0.0.1:40001       10.0.0.2:81       +1.00s     300us     2         0B         0B  refused
+    The SYN was answered by RST
+ 2  [2001:db8::1]:40002  [2001:db8::2]:22  +2.00s    14.00s    10       100B      2.0kB  keepalive_timeout
+    Keepalive probes went unanswered 3 times
+ 0  10.0.0.1:40000       10.0.0.2:80          +0s   250.0ms    10       100B      2.0kB  closed
+    The client closed the connection
 
 keepalive_timeout (connection 2): Keepalive probes went unanswered 3 times. The client aborted with RST.
 
@@ -63,16 +68,71 @@ def test_no_line_exceeds_the_width_and_failures_come_first() -> None:
         out = render_text(make_analysis(), TextOptions(width=width))
         table = out.split("\n\n")[1].splitlines()
         assert all(len(line) <= width for line in table), (width, table)
-        ids = [line.split()[0] for line in table[1:]]
+        ids = [line.split()[0] for line in table[1:] if not line.startswith("    ")]
         assert ids == ["1", "2", "0"], width
         # addresses and fates are never shortened, whatever the width
         assert "keepalive_timeout" in out and "[2001:db8::1]:40002" in out, width
 
 
+def _table_of(out: str) -> str:
+    return out.split("\n\n")[1]
+
+
+LONG_WHY = (
+    "the server's window stayed closed for 42 s while the client probed it 7 times, "
+    "then the client gave up"
+)
+
+
+def test_every_column_and_the_whole_why_at_80_and_120_ipv4_and_ipv6() -> None:
+    """No column disappears and the "why" is never cut, at 80 and 120 columns, for IPv4 and
+    for long IPv6 endpoints: it moves under the row (and at 80 the numbers too)."""
+    v6 = "fd00:1234:5678:9abc:def0:1234:5678:9abc"
+    rows = [
+        connection_row(0, explanation=f"Closed: {LONG_WHY}."),
+        connection_row(1, client_ip=v6, server_ip=v6.replace("1234", "4321")),
+    ]
+    analysis = make_analysis(rows=rows, events=[])
+    from pcapline.model import Verdict
+
+    verdicts = {
+        0: Verdict(0, Fate.CLOSED, explanation=Explanation(LONG_WHY, "Closed")),
+        1: Verdict(1, Fate.CLOSED, explanation=Explanation("short why", "Closed")),
+    }
+    analysis = replace(analysis, verdicts=verdicts)
+    for width in (80, 120):
+        table = _table_of(render_text(analysis, TextOptions(width=width)))
+        lines = table.splitlines()
+        assert all(len(line) <= width for line in lines), (width, table)
+        flat = " ".join(" ".join(lines).split())
+        assert LONG_WHY[:1].upper() + LONG_WHY[1:] in flat, (width, table)
+        assert "Short why" in flat
+        assert f"[{v6}]:40001" in flat
+        assert "+1.00s" in flat and "250.0ms" in flat and "2.0kB" in flat and "100B" in flat
+        assert f"[{v6.replace('1234', '4321')}]:80" in flat  # the server, under the row at 80
+        for header in ("id", "client", "fate"):
+            assert header in lines[0]
+    wide = _table_of(render_text(analysis, TextOptions(width=400))).splitlines()
+    assert len(wide) == 3 and wide[1].endswith(LONG_WHY[:1].upper() + LONG_WHY[1:])
+
+
+def test_capture_strings_cannot_drive_the_terminal() -> None:
+    """A file name with an OSC sequence (ESC ] ... swallows what follows) and a bidi override
+    (``report\u202egpj.exe`` shows as ``reportexe.jpg``) is shown escaped."""
+    name = "report\u202egpj.exe\x1b]8;;http://x\x07.pcapng"
+    info = CaptureInfo(path=name, format="pcapng", frames=1, tcp_frames=1, warnings=["bad\x1b[2J"])
+    out = render_text(
+        make_analysis(rows=[connection_row(0)], events=[], capture=info), TextOptions(width=120)
+    )
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "report\\u202egpj.exe\\x1b]8;;http://x\\x07.pcapng" in out
+    assert "bad\\x1b[2J" in out
+
+
 def test_limit_keeps_failures_and_says_how_many_are_hidden() -> None:
     rows = [connection_row(i) for i in range(200)]
     rows[150] = connection_row(150, fate="reset", closer=None, reset_by="server", resets=1)
-    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120, limit=5))
+    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=200, limit=5))
     body = out.split("\n\n")[1].splitlines()
     assert [line.split()[0] for line in body[1:6]] == ["150", "0", "1", "2", "3"]
     assert body[6] == "... 195 more, use --limit 0 for all"
@@ -81,7 +141,7 @@ def test_limit_keeps_failures_and_says_how_many_are_hidden() -> None:
 
 def test_limit_zero_shows_every_connection() -> None:
     rows = [connection_row(i) for i in range(120)]
-    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120, limit=0))
+    out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=200, limit=0))
     assert len(out.split("\n\n")[1].splitlines()) == 121
     assert "more, use --limit" not in out
 

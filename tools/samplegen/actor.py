@@ -16,9 +16,12 @@ is printed as an event too: it is ground truth from the kernel, independent of t
 from __future__ import annotations
 
 import errno
+import http.client
+import http.server
 import json
 import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -41,6 +44,7 @@ _OPTS = {
     "TCP_KEEPINTVL": socket.TCP_KEEPINTVL,
     "TCP_KEEPCNT": socket.TCP_KEEPCNT,
     "TCP_NODELAY": socket.TCP_NODELAY,
+    "TCP_MAXSEG": socket.TCP_MAXSEG,
 }
 
 
@@ -271,6 +275,70 @@ class Program:
         for t in threads:
             t.join()
         emit("bulk_done", "failures=" + (",".join(failures) or "none"))
+
+    # --- application protocols (real TLS and HTTP/1.1 from the standard library) -----------
+    def op_tls_accept(self, s: Step) -> None:
+        """Server side of a TLS handshake on an accepted socket (cert/key files, ALPN offered)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(s["cert"], s["key"])
+        ctx.set_alpn_protocols(s.get("alpn", []))
+        name = s.get("sock", "c")
+        tls = ctx.wrap_socket(self.socks[name], server_side=True)
+        self.socks[name] = tls
+        emit("tls_accepted", f"{tls.version()} alpn={tls.selected_alpn_protocol()}")
+
+    def op_tls_connect(self, s: Step) -> None:
+        """Client side: verify the server's throw-away certificate for ``sni``, offer ``alpn``;
+        ``max_version`` "1.2" caps the client at TLS 1.2 (no supported_versions extension)."""
+        ctx = ssl.create_default_context(cafile=s["ca"])
+        if s.get("max_version") == "1.2":
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_alpn_protocols(s.get("alpn", []))
+        name = s.get("sock", "s")
+        tls = ctx.wrap_socket(self.socks[name], server_hostname=s["sni"])
+        self.socks[name] = tls
+        emit("tls_connected", f"{tls.version()} alpn={tls.selected_alpn_protocol()}")
+
+    def op_tls_close(self, s: Step) -> None:
+        """Send close_notify and wait for the peer's (SSL_shutdown): the TCP socket remains.
+        Without it, a TLS server answers the client's FIN with its own close_notify, and the
+        client's kernel, its socket gone, resets the connection."""
+        name = s.get("sock", "s")
+        self.socks[name] = self.socks[name].unwrap()
+
+    def op_http_request(self, s: Step) -> None:
+        """One HTTP/1.1 request (http.client) on the socket as it is (plain or TLS)."""
+        conn = http.client.HTTPConnection(s["host"])
+        conn.sock = self.socks[s.get("sock", "s")]
+        conn.putrequest(s.get("method", "GET"), s["path"], skip_host=True)
+        conn.putheader("Host", s["host"])
+        conn.endheaders()
+        answer = conn.getresponse()
+        answer.read()
+        emit("http_status", str(answer.status))
+
+    def op_http_serve(self, s: Step) -> None:
+        """Answer HTTP/1.1 requests (http.server) until the client closes: ``statuses`` maps
+        a path to its status (200 otherwise), with a small body."""
+        statuses: dict[str, int] = s.get("statuses", {})
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                status = statuses.get(self.path, 200)
+                body = _payload(s.get("body", 1000))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        sock = self.socks[s.get("sock", "c")]
+        Handler(sock, ("", 0), None)  # type: ignore[arg-type]  # serves until EOF
+        emit("eof", s.get("sock", "c"))
 
     # --- synchronisation -----------------------------------------------------------
     def op_sleep(self, s: Step) -> None:

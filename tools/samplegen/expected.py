@@ -69,6 +69,16 @@ class Conn:
     #: when the scenario was built to show them; written only when set.
     delays: dict[str, Any] = field(default_factory=dict)
     slow: list[str] | None = None
+    #: Expected ``app`` object (protocol and its tls/http fields; ``frame`` is not known in
+    #: advance), when the scenario made TLS or HTTP traffic; written only when set.
+    app: dict[str, Any] | None = None
+    #: The cause (``model.CAUSES`` key) the scenario built, and words its explanation must
+    #: hold (the cause, times, settings, what to check); written only when set.
+    cause: str | None = None
+    #: True when ``cause`` None is itself the expectation (a capture point that cannot show
+    #: the cause its scenario built): the file then says ``"cause": null``.
+    no_cause: bool = False
+    explanation_keywords: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         assert self.fate in FATES, self.fate
@@ -83,6 +93,13 @@ class Conn:
             "note": self.note,
             **({"delays": self.delays} if self.delays else {}),
             **({"slow": self.slow} if self.slow is not None else {}),
+            **({"app": self.app} if self.app is not None else {}),
+            **({"cause": self.cause} if self.cause is not None or self.no_cause else {}),
+            **(
+                {"explanation_keywords": self.explanation_keywords}
+                if self.explanation_keywords
+                else {}
+            ),
         }
 
 

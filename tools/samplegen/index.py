@@ -16,7 +16,9 @@ Expected-file keys: `capture`, `scenario`, `captured_at` (client | server | rout
 `kernel`, `settings`, `capture_format`, `connections[]` (`match` by `client_port`, or by
 `index` = position in first-packet order, which is Wireshark's `tcp.stream`; `fate`, `closer`,
 `reset_by`, `counts` with only the counts known from the scenario - an int, or
-`{"min": a, "max": b}` with null for an open end - `inferred`, `note`), `connection_count`,
+`{"min": a, "max": b}` with null for an open end - `inferred`, `note`, and where the scenario
+made a cause: `cause` (the `connections[].cause` value, null when none may be claimed) and
+`explains`, words its explanation must hold), `connection_count`,
 `notes`, `observed_by_sockets` (what the socket API itself reported: errno and timing),
 `derived_from` for files rewritten from another capture instead of captured,
 `findings` (the cross-connection finding kinds expected, only where known; `[]` = none), and

@@ -137,13 +137,18 @@ class Routed:
     server_ip: str
     router_client_dev: str = "rc"  # router side facing the client
     router_server_dev: str = "rs"  # router side facing the server
+    client_ip6: str | None = None
+    server_ip6: str | None = None
 
 
-def make_routed(lab: Lab, net: int) -> Routed:
-    """client 10.<net>.1.1 <-> [rc 10.<net>.1.254 | router | rs 10.<net>.2.254] <-> server 10.<net>.2.1."""
-    c = lab.namespace("c")
-    r = lab.namespace("r")
-    s = lab.namespace("s")
+def make_routed(lab: Lab, net: int, *, ipv6: bool = False) -> Routed:
+    """client 10.<net>.1.1 <-> [rc 10.<net>.1.254 | router | rs 10.<net>.2.254] <-> server 10.<net>.2.1.
+
+    ``ipv6``: also fd00:<net>:1::1 <-> [fd00:<net>:1::fe | fd00:<net>:2::fe] <-> fd00:<net>:2::1.
+    """
+    c = lab.namespace("c", ipv6=ipv6)
+    r = lab.namespace("r", ipv6=ipv6)
+    s = lab.namespace("s", ipv6=ipv6)
     lab.veth(c, "eth0", r, "rc")
     lab.veth(s, "eth0", r, "rs")
     cip, sip = f"10.{net}.1.1", f"10.{net}.2.1"
@@ -154,7 +159,17 @@ def make_routed(lab: Lab, net: int) -> Routed:
     c.run(["ip", "route", "add", "default", "via", f"10.{net}.1.254"])
     s.run(["ip", "route", "add", "default", "via", f"10.{net}.2.254"])
     r.sysctl("net.ipv4.ip_forward", 1)
-    return Routed(c, r, s, cip, sip)
+    if not ipv6:
+        return Routed(c, r, s, cip, sip)
+    cip6, sip6 = f"fd00:{net}:1::1", f"fd00:{net}:2::1"
+    lab.addr(c, "eth0", f"{cip6}/64")
+    lab.addr(r, "rc", f"fd00:{net}:1::fe/64")
+    lab.addr(r, "rs", f"fd00:{net}:2::fe/64")
+    lab.addr(s, "eth0", f"{sip6}/64")
+    c.run(["ip", "-6", "route", "add", "default", "via", f"fd00:{net}:1::fe"])
+    s.run(["ip", "-6", "route", "add", "default", "via", f"fd00:{net}:2::fe"])
+    r.sysctl("net.ipv6.conf.all.forwarding", 1)
+    return Routed(c, r, s, cip, sip, client_ip6=cip6, server_ip6=sip6)
 
 
 def vanish_script(peer_ip: str) -> str:

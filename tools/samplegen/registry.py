@@ -7,7 +7,19 @@ in parallel); ``seconds`` is the rough wall time, used to start the long ones fi
 from __future__ import annotations
 
 from tools.samplegen.scenario import Scenario
-from tools.samplegen.scenarios import closing, derived, dying, linktypes, opening, slow, special
+from tools.samplegen.scenarios import (
+    application,
+    closing,
+    derived,
+    dying,
+    endpoint_causes,
+    linktypes,
+    network,
+    opening,
+    slow,
+    special,
+    tunnels,
+)
 
 SCENARIOS: list[Scenario] = [
     # orderly and abortive ends
@@ -31,6 +43,11 @@ SCENARIOS: list[Scenario] = [
     Scenario("syn-flood-cookies", 27, opening.syn_flood_cookies, 11),
     # slow, not dead: connections that succeed after SYN retries or a late answer
     Scenario("slow-syn-retries", 28, slow.syn_retries_succeed, 8),
+    Scenario("slow-accept-burst", 29, slow.accept_queue_burst, 6),
+    Scenario("slow-rto-recover", 47, slow.rto_episodes_recover, 6),
+    Scenario("slow-response-turns", 48, slow.response_turns, 4),
+    Scenario("slow-rto-storm", 49, slow.rto_storm, 6),
+    Scenario("slow-response-jump", 50, slow.response_jump, 5),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),
@@ -42,6 +59,16 @@ SCENARIOS: list[Scenario] = [
     Scenario("retransmit-router", 37, dying.retransmit_router, 10),
     Scenario("zero-window-recovers", 38, dying.zero_window_recovers, 5),
     Scenario("persist-timeout", 39, dying.persist_timeout, 6),
+    # causes from the network path: a router namespace between the two hosts
+    Scenario("icmp-reject-v4", 62, network.icmp_reject_v4, 3),
+    Scenario("icmp-reject-v6", 63, network.icmp_reject_v6, 3),
+    Scenario("pmtu-black-hole", 64, network.pmtu_black_hole, 10),
+    Scenario("pmtu-probing", 65, network.pmtu_probing_recovers, 6),
+    Scenario("packet-too-big-v6", 66, network.packet_too_big_v6, 3),
+    Scenario("idle-timeout-drop", 67, network.idle_timeout_drop, 17),
+    Scenario("idle-timeout-rst-v6", 68, network.idle_timeout_rst_v6, 10),
+    Scenario("injected-rst", 69, network.injected_rst, 3),
+    Scenario("pmtu-black-hole-v6", 70, network.pmtu_black_hole_v6, 10),
     # port reuse, IPv6, lossy crowd
     Scenario("port-reuse", 41, special.port_reuse, 2),
     Scenario("ipv6-closed", 42, special.ipv6_closed, 2),
@@ -60,4 +87,29 @@ SCENARIOS: list[Scenario] = [
     Scenario("raw-tun", 59, linktypes.raw_tun, 3),
     Scenario("pcapng-two-interfaces", 60, linktypes.pcapng_two_interfaces, 4),
     Scenario("derived-files", 61, derived.derived_files, 2),
+    # tunnels, captured on the underlay (the inner connection is the one analysed)
+    Scenario("tunnel-vxlan", 90, tunnels.vxlan, 3),
+    Scenario("tunnel-vxlan6", 91, tunnels.vxlan_ipv6, 3),
+    Scenario("tunnel-ipip", 92, tunnels.ipip, 3),
+    Scenario("tunnel-6in4", 93, tunnels.sit, 3),
+    Scenario("tunnel-4in6", 94, tunnels.four_in_six, 3),
+    Scenario("tunnel-gre", 95, tunnels.gre, 3),
+    Scenario("tunnel-gretap", 96, tunnels.gretap, 3),
+    Scenario("tunnel-erspan2", 97, tunnels.erspan2, 3),
+    Scenario("tunnel-erspan3", 98, tunnels.erspan3, 3),
+    Scenario("tunnel-geneve", 99, tunnels.geneve, 3),
+    Scenario("tunnel-gtpu", 100, tunnels.gtpu, 3),
+    Scenario("tunnel-teredo", 101, tunnels.teredo, 3),
+    # Nets 102-109 were renumbered when three branches had each taken 62-68: the captures in
+    # sample_captures/ were made with net 62-68 (10.62.x ...); a regeneration moves them.
+    # application context: real TLS (throw-away certificate) and HTTP/1.1
+    Scenario("app-tls-http", 102, application.tls_and_http, 4),
+    # endpoint causes (issue 9): why a host ended the connection
+    Scenario("peer-lost-state", 103, endpoint_causes.peer_lost_state, 4),
+    Scenario("orphaned-fin-wait2", 104, endpoint_causes.orphaned_fin_wait2, 7),
+    Scenario("app-gave-up", 105, endpoint_causes.app_gave_up, 8),
+    Scenario("keepalive-race", 106, endpoint_causes.keepalive_race, 4),
+    Scenario("syn-cookies-forced", 107, endpoint_causes.syn_cookies_forced, 2),
+    Scenario("syn-flood-cookies-client", 108, endpoint_causes.syn_flood_cookies_and_a_client, 12),
+    Scenario("retransmit-uto-give-up", 109, endpoint_causes.retransmit_user_timeout_give_up, 11),
 ]

@@ -66,7 +66,7 @@ def read_streams(path: Path) -> list[Stream]:
             "-r",
             str(path),
             "-Y",
-            "tcp",
+            "tcp && !icmp && !icmpv6",  # an ICMP error's quoted TCP header is not a segment
             "-T",
             "fields",
             *functools.reduce(operator.iadd, (["-e", f] for f in FIELDS), []),

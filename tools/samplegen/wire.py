@@ -10,6 +10,8 @@ no IP-in-IP tunnels. Two small forwarders stand in, the way a switch or a VPN da
   they would from a switch on a trunk port.
 - ``tun``: one tun device in each endpoint namespace, packets copied between them (a minimal
   VPN). tcpdump on a tun device writes LINKTYPE_RAW (bare IP packets).
+- ``encap``: a tunnel endpoint pair (GRE, ERSPAN, IP-in-IP, Geneve, GTP-U, Teredo...) whose
+  encapsulated packets cross a real underlay link: ``encap.py``.
 
 Run by the orchestrator as ``python -m tools.samplegen.wire MODE ...``; prints ``ready`` and
 forwards until its stdin closes. Sockets and tun fds are opened inside each namespace via
@@ -31,6 +33,7 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
+IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 VLAN_TPIDS = (0x8100, 0x88A8)
 
@@ -53,10 +56,11 @@ def packet_socket(ns: str, dev: str) -> socket.socket:
     return sock
 
 
-def tun_fd(ns: str, dev: str) -> int:
+def tun_fd(ns: str, dev: str, *, tap: bool = False) -> int:
     enter_netns(ns)
     fd = os.open("/dev/net/tun", os.O_RDWR)
-    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", dev.encode(), IFF_TUN | IFF_NO_PI))
+    mode = IFF_TAP if tap else IFF_TUN
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", dev.encode(), mode | IFF_NO_PI))
     return fd
 
 
@@ -127,6 +131,11 @@ def main() -> None:
     elif mode == "tun":
         ns_a, ns_b, dev = args
         run_tun(ns_a, ns_b, dev)
+    elif mode == "encap":  # tunnels: tools/samplegen/encap.py
+        from tools.samplegen.encap import run_encap
+
+        kind, ns_a, ns_b, addr_a, addr_b, dev = args
+        run_encap(kind, ns_a, ns_b, addr_a, addr_b, dev)
     else:
         sys.exit(f"wire: unknown mode {mode}")
 

@@ -1,9 +1,11 @@
 """Decode stage: ``Capture`` -> one columnar table of TCP segments + skip counts.
 
 Layers run over all frames at once (numpy gathers at per-frame offsets), each one
-narrowing the set of frames still alive: link (``link.py``) -> IP (``ip.py``) -> TCP
-(``tcp.py``) -> options (``options.py``). A frame that drops out gets exactly one
-``SkipReason``, so ``capture.frames == len(segments) + sum(skipped.values())``.
+narrowing the set of frames still alive: link (``link.py``) -> IP (``ip.py``) -> tunnels
+(``tunnels.py``: the inner packet goes through IP again, nested up to a bound) -> TCP
+(``tcp.py``) -> options (``options.py``); ICMP errors quoting a TCP segment go to their own
+table (``icmp.py``). A frame that drops out gets exactly one ``SkipReason``, so
+``capture.frames == len(segments) + len(icmp) + sum(skipped.values())``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from pcapline.decode.headers import ALIVE, REASON_CODES, FrameCursor
-from pcapline.decode.ip import network_layer
+from pcapline.decode.icmp import ICMP_COLUMNS, empty_table, icmp_layer
+from pcapline.decode.ip import PROTO_TCP, network_layer, skip_non_tcp
 from pcapline.decode.link import link_layer, linktype_name
 from pcapline.decode.options import tcp_options
 from pcapline.decode.tcp import tcp_layer
+from pcapline.decode.tunnels import MAX_TUNNEL_DEPTH, open_tunnels
 from pcapline.model import SEGMENT_COLUMNS, SkipReason
 from pcapline.read.capture import Capture
 
@@ -35,6 +39,8 @@ class Decoded:
     link_types: list[str] = field(default_factory=list)  # names, in order of first appearance
     #: Per frame (capture order): 0 for a frame in ``segments``, else ``REASON_CODES[reason]``.
     frame_reason: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    #: ICMP errors quoting a TCP segment (decode/icmp.py ``ICMP_COLUMNS``), analysed frames too.
+    icmp: pd.DataFrame = field(default_factory=lambda: _empty_icmp())
 
     def reason_of(self, frame_index: np.ndarray) -> list[str]:
         """Skip reason names ("" for analysed frames) of 0-based frame indices."""
@@ -54,7 +60,19 @@ def decode(capture: Capture) -> Decoded:
     cur.skip(np.flatnonzero(capture.truncated_mask), SkipReason.TRUNCATED_RECORD)
     l3, etype = link_layer(cur, start, capture.link_type)
     net = network_layer(cur, l3, etype)
-    tcp = tcp_layer(cur, net.l4, net.l4_len)
+    inner = np.arange(n, dtype=np.int64)
+    for depth in range(MAX_TUNNEL_DEPTH + 1):
+        inner = open_tunnels(cur, net, l3, etype, inner, too_deep=depth == MAX_TUNNEL_DEPTH)
+        if not inner.size:
+            break
+        network_layer(cur, l3, etype, net=net, idx=inner)
+    skip_non_tcp(cur, net)  # keeps ICMP: its errors may quote TCP
+    is_tcp = net.protocol == PROTO_TCP
+    errors = icmp_layer(
+        cur, cur.alive(np.flatnonzero((net.l4 >= 0) & ~is_tcp)), net.l4, net.ip_version,
+        net.src_hi, net.src_lo,
+    )  # fmt: skip
+    tcp = tcp_layer(cur, np.where(is_tcp, net.l4, -1), net.l4_len)
     opts = tcp_options(capture.data, tcp.options_start, tcp.options_end, tcp.ack)
     idx = tcp.idx
     columns = {
@@ -83,6 +101,9 @@ def decode(capture: Capture) -> Decoded:
         "sack_blocks": opts.sack_blocks,
         "sack_le": opts.sack_le,
         "sack_re": opts.sack_re,
+        # Where the payload starts inside the frame's captured bytes: the app stage reads the
+        # first payloads of each connection there, before the capture buffer is released.
+        "payload_at": tcp.payload_start - start[idx],
     }
     segments = pd.DataFrame(
         {
@@ -90,8 +111,16 @@ def decode(capture: Capture) -> Decoded:
             for name, dtype in SEGMENT_COLUMNS.items()
         }
     )
-    reason = _final_reasons(cur.reason, idx)
+    reason = _final_reasons(cur.reason, np.concatenate([idx, errors.idx]))
+    icmp = pd.DataFrame(
+        {
+            "frame": capture.frame[errors.idx],
+            "time_ns": capture.time_ns[errors.idx],
+            **errors.columns,
+        }
+    )
     return Decoded(
+        icmp=icmp.astype(ICMP_COLUMNS) if len(icmp) else _empty_icmp(),
         segments=segments,
         skipped=_skip_counts(reason),
         link_types=_link_names(capture),
@@ -99,9 +128,13 @@ def decode(capture: Capture) -> Decoded:
     )
 
 
-def _final_reasons(reason: np.ndarray, tcp_idx: np.ndarray) -> np.ndarray:
+def _empty_icmp() -> pd.DataFrame:
+    return empty_table()
+
+
+def _final_reasons(reason: np.ndarray, analysed: np.ndarray) -> np.ndarray:
     unclaimed = reason == ALIVE
-    unclaimed[tcp_idx] = False
+    unclaimed[analysed] = False
     # Safety net: a frame no layer kept and no layer skipped would break the accounting.
     reason = reason.copy()
     reason[unclaimed] = REASON_CODES[SkipReason.MALFORMED]

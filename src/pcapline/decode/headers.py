@@ -17,7 +17,8 @@ address/control, the radiotap present-word chain, IPv6 extension header chains) 
 in their decoder with the primitive gathers ``u8``/``be16``/``le32``... and a comment.
 
 Order of the tables: link layers (``link.py``, ``wlan.py``), then IP (``ip.py``), then TCP
-(``tcp.py``); TCP options are a kind/length list, decoded in ``options.py``.
+(``tcp.py``), then the tunnel headers (``tunnels.py``, ``gre.py``, ``udp_tunnels.py``); TCP
+options are a kind/length list, decoded in ``options.py``.
 """
 
 from __future__ import annotations
@@ -272,6 +273,75 @@ class MplsLabel(Header):
     ttl = Field(0, 4, 0x000000FF, doc="TTL")
 
 
+class Fddi(Header):
+    """FDDI MAC header (LINKTYPE_FDDI); an 802.2 LLC header follows (IP behind SNAP)."""
+
+    SIZE = 13
+    frame_control = Field(0, 1, doc="frame class and type (0x50-0x57: LLC frames)")
+    dst = Field(1, 6, doc="destination MAC (bit-swapped on some writers)")
+    src = Field(7, 6, doc="source MAC")
+
+
+class PbbItag(Header):
+    """802.1ah provider backbone bridging: the I-TAG after its TPID 0x88E7, then the
+    customer's MAC addresses and EtherType (a customer VLAN tag may follow)."""
+
+    SIZE = 18
+    priority = Field(0, 1, 0xE0, 5, doc="I-PCP")
+    drop_eligible = Field(0, 1, 0x10, 4, doc="I-DEI")
+    use_customer_address = Field(0, 1, 0x08, 3, doc="UCA")
+    reserved = Field(0, 1, 0x07, doc="zero")
+    isid = Field(1, 3, doc="backbone service instance id (I-SID)")
+    customer_dst = Field(4, 6, doc="customer destination MAC")
+    customer_src = Field(10, 6, doc="customer source MAC")
+    ethertype = Field(16, 2, doc="EtherType of the customer frame")
+
+
+class VnTag(Header):
+    """Cisco VN-Tag (802.1Qbh precursor) after its TPID 0x8926."""
+
+    SIZE = 6
+    direction = Field(0, 2, 0x8000, 15, doc="d: 1 from the bridge to the interface")
+    pointer = Field(0, 2, 0x4000, 14, doc="p: dst_vif is a list pointer")
+    dst_vif = Field(0, 2, 0x3FFF, doc="destination virtual interface")
+    looped = Field(2, 2, 0x8000, 15, doc="l: the frame returns to its source")
+    reserved = Field(2, 2, 0x4000, 14, doc="zero")
+    version = Field(2, 2, 0x3000, 12, doc="0")
+    src_vif = Field(2, 2, 0x0FFF, doc="source virtual interface")
+    ethertype = Field(4, 2, doc="EtherType of the payload (or a VLAN TPID)")
+
+
+class FabricPath(Header):
+    """Cisco FabricPath: after the outer MACs and EtherType 0x8903, the FTag/TTL word and
+    the classic Ethernet frame's own MAC addresses and EtherType."""
+
+    SIZE = 16
+    ftag = Field(0, 2, 0xFFC0, 6, doc="forwarding tag (multidestination tree)")
+    ttl = Field(0, 2, 0x003F, doc="hop limit inside the fabric")
+    inner_dst = Field(2, 6, doc="classic Ethernet destination MAC")
+    inner_src = Field(8, 6, doc="classic Ethernet source MAC")
+    ethertype = Field(14, 2, doc="EtherType of the classic Ethernet frame")
+
+
+class Nflog(Header):
+    """Linux NFLOG header (LINKTYPE_NFLOG); type-length-value attributes follow, each
+    length (of type, length and value) and type in the writer's byte order (little-endian
+    here, as x86 and ARM hosts write them) and padded to 4 bytes. Type 9 is the packet."""
+
+    SIZE = 4
+    family = Field(0, 1, doc="AF_INET (2) or AF_INET6 (10)")
+    version = Field(1, 1, doc="0")
+    resource_id = Field(2, 2, doc="the nflog group")
+
+
+class NflogTlv(Header):
+    """One NFLOG attribute header; the value follows."""
+
+    SIZE = 4
+    length = Field(0, 2, little_endian=True, doc="bytes of header + value (before padding)")
+    type = Field(2, 2, little_endian=True, doc="9 = NFULA_PAYLOAD, the packet")
+
+
 class Radiotap(Header):
     """Radiotap header (LINKTYPE_IEEE802_11_RADIOTAP), little-endian; fields follow the
     chain of present words (bit 31: another word follows)."""
@@ -377,6 +447,174 @@ class Tcp(Header):
     urgent = Field(18, 2, doc="urgent pointer")
 
 
+# Tunnels (tunnels.py, gre.py, udp_tunnels.py) ---------------------------------------------
+
+
+class Udp(Header):
+    """UDP header (RFC 768): the carrier of VXLAN, Geneve, GTP-U, Teredo, AYIYA, GRE-in-UDP."""
+
+    SIZE = 8
+    sport = Field(0, 2, doc="source port")
+    dport = Field(2, 2, doc="destination port")
+    length = Field(4, 2, doc="header + payload bytes")
+    checksum = Field(6, 2, doc="not verified")
+
+
+class Gre(Header):
+    """GRE base header (RFC 2784, keys and sequence numbers RFC 2890, enhanced GRE of PPTP
+    RFC 2637 as version 1). Optional 4-byte words follow in this order: checksum+offset
+    (C or R), key (K), sequence number (S), acknowledgment (A, version 1)."""
+
+    SIZE = 4
+    checksum_present = Field(0, 2, 0x8000, 15, doc="C")
+    routing_present = Field(0, 2, 0x4000, 14, doc="R (RFC 1701 source routing: not decoded)")
+    key_present = Field(0, 2, 0x2000, 13, doc="K")
+    sequence_present = Field(0, 2, 0x1000, 12, doc="S (ERSPAN: set for type II, clear for I)")
+    strict_route = Field(0, 2, 0x0800, 11, doc="s (RFC 1701)")
+    recursion = Field(0, 2, 0x0700, 8, doc="recursion control (RFC 1701)")
+    ack_present = Field(0, 2, 0x0080, 7, doc="A: acknowledgment number (version 1)")
+    flags = Field(0, 2, 0x0078, 3, doc="zero")
+    version = Field(0, 2, 0x0007, doc="0 = GRE, 1 = enhanced GRE (PPTP)")
+    protocol = Field(2, 2, doc="EtherType of the payload (0x6558: an Ethernet frame)")
+
+
+class ErspanII(Header):
+    """ERSPAN type II header (GRE protocol 0x88BE with a sequence number): an Ethernet
+    frame follows."""
+
+    SIZE = 8
+    version = Field(0, 2, 0xF000, 12, doc="1")
+    vlan = Field(0, 2, 0x0FFF, doc="original VLAN")
+    cos = Field(2, 2, 0xE000, 13, doc="class of service")
+    encap_type = Field(2, 2, 0x1800, 11, doc="how the original VLAN was carried")
+    truncated = Field(2, 2, 0x0400, 10, doc="the mirrored frame was cut")
+    session_id = Field(2, 2, 0x03FF, doc="ERSPAN session")
+    reserved = Field(4, 4, 0xFFF00000, 20, doc="zero")
+    index = Field(4, 4, 0x000FFFFF, doc="port index")
+
+
+class ErspanIII(Header):
+    """ERSPAN type III header (GRE protocol 0x22EB); an 8-byte platform-specific subheader
+    follows when ``optional`` is set, then the frame (Ethernet when ``frame_type`` is 0)."""
+
+    SIZE = 12
+    version = Field(0, 2, 0xF000, 12, doc="2")
+    vlan = Field(0, 2, 0x0FFF, doc="original VLAN")
+    cos = Field(2, 2, 0xE000, 13, doc="class of service")
+    bso = Field(2, 2, 0x1800, 11, doc="bad/short/oversized frame")
+    truncated = Field(2, 2, 0x0400, 10, doc="the mirrored frame was cut")
+    session_id = Field(2, 2, 0x03FF, doc="ERSPAN session")
+    timestamp = Field(4, 4, doc="timestamp, in units of ``granularity``")
+    sgt = Field(8, 2, doc="security group tag")
+    pdu = Field(10, 2, 0x8000, 15, doc="P: an Ethernet PDU")
+    frame_type = Field(10, 2, 0x7C00, 10, doc="0 = Ethernet, 2 = IP")
+    hardware_id = Field(10, 2, 0x03F0, 4, doc="hardware id")
+    direction = Field(10, 2, 0x0008, 3, doc="0 ingress, 1 egress")
+    granularity = Field(10, 2, 0x0006, 1, doc="timestamp granularity")
+    optional = Field(10, 2, 0x0001, doc="O: an 8-byte platform-specific subheader follows")
+
+
+class L2tpV2(Header):
+    """L2TPv2 header flags (RFC 2661 3.1, UDP port 1701). Then: length (L), tunnel and
+    session ids, Ns and Nr (S), offset size and padding (O); data messages carry PPP."""
+
+    SIZE = 2
+    is_control = Field(0, 2, 0x8000, 15, doc="T: a control message")
+    has_length = Field(0, 2, 0x4000, 14, doc="L: the length field is present")
+    reserved = Field(0, 2, 0x3000, 12, doc="zero")
+    has_sequence = Field(0, 2, 0x0800, 11, doc="S: Ns and Nr are present")
+    reserved2 = Field(0, 2, 0x0400, 10, doc="zero")
+    has_offset = Field(0, 2, 0x0200, 9, doc="O: offset size (and padding) present")
+    priority = Field(0, 2, 0x0100, 8, doc="P")
+    reserved3 = Field(0, 2, 0x00F0, 4, doc="zero")
+    version = Field(0, 2, 0x000F, doc="2")
+
+
+class Vxlan(Header):
+    """VXLAN header (RFC 7348, UDP port 4789): an Ethernet frame follows."""
+
+    SIZE = 8
+    flags = Field(0, 1, doc="0x08: the VNI is valid")
+    reserved = Field(1, 3, doc="zero (group policy id in VXLAN-GBP)")
+    vni = Field(4, 4, 0xFFFFFF00, 8, doc="VXLAN network identifier")
+    reserved_low = Field(4, 4, 0x000000FF, doc="zero")
+
+
+class Geneve(Header):
+    """Geneve header (RFC 8926, UDP port 6081); ``option_length`` 4-byte words of options
+    follow, then the payload named by ``protocol`` (0x6558: Ethernet)."""
+
+    SIZE = 8
+    version = Field(0, 1, 0xC0, 6, doc="0")
+    option_length = Field(0, 1, 0x3F, doc="options length in 4-byte words")
+    oam = Field(1, 1, 0x80, 7, doc="O: control packet")
+    critical = Field(1, 1, 0x40, 6, doc="C: critical options present")
+    reserved = Field(1, 1, 0x3F, doc="zero")
+    protocol = Field(2, 2, doc="EtherType of the payload")
+    vni = Field(4, 4, 0xFFFFFF00, 8, doc="virtual network identifier")
+    reserved_low = Field(4, 4, 0x000000FF, doc="zero")
+
+
+class GtpU(Header):
+    """GTPv1-U header (3GPP TS 29.281, UDP port 2152). With any of E, S, PN set, the 4-byte
+    ``GtpUOptional`` follows; each extension header then holds its length in 4-byte
+    units in its first byte and the next extension type in its last."""
+
+    SIZE = 8
+    version = Field(0, 1, 0xE0, 5, doc="1")
+    protocol_type = Field(0, 1, 0x10, 4, doc="1 = GTP (0 = GTP')")
+    reserved = Field(0, 1, 0x08, 3, doc="zero")
+    has_extension = Field(0, 1, 0x04, 2, doc="E: an extension header follows")
+    has_sequence = Field(0, 1, 0x02, 1, doc="S: the sequence number is meaningful")
+    has_npdu = Field(0, 1, 0x01, doc="PN: the N-PDU number is meaningful")
+    message_type = Field(1, 1, doc="255 = G-PDU (user data: an IP packet)")
+    length = Field(2, 2, doc="bytes after the first 8")
+    teid = Field(4, 4, doc="tunnel endpoint identifier")
+
+
+class GtpUOptional(Header):
+    """The optional GTP-U word present when E, S or PN is set."""
+
+    SIZE = 4
+    sequence = Field(0, 2, doc="sequence number")
+    npdu = Field(2, 1, doc="N-PDU number")
+    next_extension = Field(3, 1, doc="type of the next extension header, 0 = none")
+
+
+class TeredoAuth(Header):
+    """Teredo authentication indicator (RFC 4380 5.1.1): client id, authentication value,
+    8-byte nonce and 1-byte confirmation follow."""
+
+    SIZE = 4
+    indicator = Field(0, 2, doc="0x0001")
+    id_length = Field(2, 1, doc="client identifier bytes")
+    auth_length = Field(3, 1, doc="authentication value bytes")
+
+
+class TeredoOrigin(Header):
+    """Teredo origin indication (RFC 4380 5.1.1), after the authentication indicator."""
+
+    SIZE = 8
+    indicator = Field(0, 2, doc="0x0000")
+    port = Field(2, 2, doc="origin UDP port, bits inverted")
+    address = Field(4, 4, doc="origin IPv4 address, bits inverted")
+
+
+class Ayiya(Header):
+    """AYIYA header (Anything In Anything, UDP port 5072): 2**id_length bytes of identity
+    and 4 * signature_length bytes of signature follow, then the ``next_header`` packet."""
+
+    SIZE = 8
+    id_length = Field(0, 1, 0xF0, 4, doc="identity length, log2 bytes")
+    id_type = Field(0, 1, 0x0F, doc="identity type")
+    signature_length = Field(1, 1, 0xF0, 4, doc="signature length in 4-byte words")
+    hash_method = Field(1, 1, 0x0F, doc="hash method")
+    auth_method = Field(2, 1, 0xF0, 4, doc="authentication method")
+    opcode = Field(2, 1, 0x0F, doc="1 = forward (a packet follows)")
+    next_header = Field(3, 1, doc="IP protocol number of the payload (41 IPv6, 4 IPv4)")
+    epoch = Field(4, 4, doc="send time, seconds since 1970")
+
+
 #: Every table, for the layout checks in tests/decode/test_headers.py.
 TABLES: tuple[type[Header], ...] = (
     Ethernet,
@@ -388,6 +626,12 @@ TABLES: tuple[type[Header], ...] = (
     VlanTag,
     PppoeSession,
     MplsLabel,
+    Fddi,
+    PbbItag,
+    VnTag,
+    FabricPath,
+    Nflog,
+    NflogTlv,
     Radiotap,
     Dot11,
     Ipv4,
@@ -395,6 +639,18 @@ TABLES: tuple[type[Header], ...] = (
     Ipv6Extension,
     Ipv6Fragment,
     Tcp,
+    Udp,
+    Gre,
+    ErspanII,
+    ErspanIII,
+    L2tpV2,
+    Vxlan,
+    Geneve,
+    GtpU,
+    GtpUOptional,
+    TeredoAuth,
+    TeredoOrigin,
+    Ayiya,
 )
 
 

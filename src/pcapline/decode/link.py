@@ -2,14 +2,19 @@
 
 Supported (LINKTYPE_* numbers as in pcap headers / pcapng IDBs):
 
-* EN10MB (1): Ethernet II, any stack of 802.1Q/802.1ad/QinQ tags, PPPoE session, MPLS
+* EN10MB (1): Ethernet II, any stack of 802.1Q/802.1ad/QinQ tags, 802.1ah PBB I-TAGs,
+  Cisco VN-Tags and FabricPath headers, PPPoE session, MPLS
+* FDDI (10): FDDI MAC header, then LLC/SNAP
+* NFLOG (239): Linux netfilter log (``tcpdump -i nflog``): the payload attribute
 * LINUX_SLL (113, 16-byte header, ``tshark -i any``), LINUX_SLL2 (276, 20 bytes, ``tcpdump -i any``)
 * RAW (101; 12 and 14 are DLT_RAW on some BSDs), IPV4 (228), IPV6 (229): IP version nibble
 * NULL (0, AF in the writer's byte order) and LOOP (108, network order): BSD/macOS ``lo0``
 * PPP (9), PPP_HDLC (50), Cisco HDLC (104)
 * IEEE802_11 (105) and IEEE802_11_RADIOTAP (127): unprotected data frames (``wlan.py``)
 
-Everything else is counted as ``unsupported_link``.
+Everything else is counted as ``unsupported_link``. Tunnels that carry a whole Ethernet
+frame (VXLAN, Geneve, GRE transparent bridging, ERSPAN) come back here through
+``ethernet_frames`` and ``unwrap`` (``tunnels.py``).
 """
 
 from __future__ import annotations
@@ -20,14 +25,20 @@ from pcapline.decode.headers import (
     BsdLoopback,
     CiscoHdlc,
     Ethernet,
+    FabricPath,
+    Fddi,
     FrameCursor,
     Ipv4,
     LinuxSll,
     LinuxSll2,
     LlcSnap,
     MplsLabel,
+    Nflog,
+    NflogTlv,
+    PbbItag,
     PppoeSession,
     VlanTag,
+    VnTag,
     be16,
     is_snap,
     read,
@@ -43,11 +54,17 @@ PPPOE_SESSION = 0x8864
 ETH_MAX_LENGTH = 1500  # type/length field values up to this are 802.3 lengths
 MPLS_TYPES = (0x8847, 0x8848)
 PPP_IPV4, PPP_IPV6, PPP_MPLS, PPP_MPLS_MC = 0x0021, 0x0057, 0x0281, 0x0283
+#: 802.1ah I-TAG, Cisco VN-Tag and Cisco FabricPath EtherTypes.
+PBB_ITAG, VN_TAG, FABRICPATH = 0x88E7, 0x8926, 0x8903
+#: What ``unwrap`` peels (each followed by another EtherType) before the network layer.
+SHIM_TYPES = (*VLAN_TPIDS, PPPOE_SESSION, *MPLS_TYPES, PBB_ITAG, VN_TAG, FABRICPATH)
 
 LINKTYPE_NAMES: dict[int, str] = {
     0: "NULL",
     1: "EN10MB",
     9: "PPP",
+    10: "FDDI",
+    239: "NFLOG",
     50: "PPP_HDLC",
     104: "C_HDLC",
     12: "RAW",
@@ -61,7 +78,12 @@ LINKTYPE_NAMES: dict[int, str] = {
     229: "IPV6",
     276: "LINUX_SLL2",
 }
-ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC = 1, 113, 276, 0, 108, 104
+ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC, FDDI, NFLOG = 1, 113, 276, 0, 108, 104, 10, 239
+NFULA_PAYLOAD = 9
+#: Linux address families in the NFLOG header.
+NFLOG_FAMILIES = {2: ETH_IPV4, 10: ETH_IPV6}
+#: NFLOG attributes we step over looking for the payload (a packet has about a dozen).
+MAX_NFLOG_TLVS = 32
 #: PPP (9) and PPP in HDLC-like framing (50), as pppd/tcpdump on ppp0 write them.
 PPP_TYPES = (9, 50)
 RAW_TYPES = (12, 14, 101, 228, 229)
@@ -85,12 +107,13 @@ def link_layer(
     alive = cur.alive(np.arange(n, dtype=np.int64))
     lt = link_type[alive]
 
-    eth = alive[lt == ETHERNET]
-    ok = cur.need(eth, start[eth], Ethernet.SIZE)
-    eth = eth[ok]
-    l3[eth] = start[eth] + Ethernet.SIZE
-    etype[eth] = read(cur.data, start[eth], Ethernet.ethertype)
-    _llc_snap(cur, eth[etype[eth] <= ETH_MAX_LENGTH], l3, etype)
+    eth = ethernet_frames(cur, alive[lt == ETHERNET], start, l3, etype)
+
+    fddi = alive[lt == FDDI]
+    ok = cur.need(fddi, start[fddi], Fddi.SIZE)
+    fddi = fddi[ok]
+    l3[fddi] = start[fddi] + Fddi.SIZE
+    _llc_snap(cur, fddi, l3, etype)  # FDDI has no EtherType: always LLC
 
     sll = alive[lt == SLL]
     ok = cur.need(sll, start[sll], LinuxSll.SIZE)
@@ -105,7 +128,7 @@ def link_layer(
     etype[sll2] = read(cur.data, start[sll2], LinuxSll2.protocol)
 
     raw = alive[np.isin(lt, RAW_TYPES)]
-    _ip_by_version(cur, raw, start[raw], l3, etype)
+    ip_by_version(cur, raw, start[raw], l3, etype)
 
     null = alive[(lt == NULL) | (lt == LOOP)]
     ok = cur.need(null, start[null], BsdLoopback.SIZE)
@@ -126,17 +149,82 @@ def link_layer(
     l3[chdlc] = start[chdlc] + CiscoHdlc.SIZE
     etype[chdlc] = read(cur.data, start[chdlc], CiscoHdlc.protocol)
 
-    ppp = _ppp(cur, alive[np.isin(lt, PPP_TYPES)], start, l3, etype)
+    ppp = ppp_frames(cur, alive[np.isin(lt, PPP_TYPES)], start, l3, etype)
+
+    _nflog(cur, alive[lt == NFLOG], start, l3, etype)
 
     wlan = wlan_layer(cur, alive[np.isin(lt, (IEEE802_11, RADIOTAP))], start, link_type, l3, etype)
 
     known = np.isin(
-        lt, (ETHERNET, SLL, SLL2, NULL, LOOP, C_HDLC, IEEE802_11, RADIOTAP, *PPP_TYPES, *RAW_TYPES)
+        lt,
+        (
+            ETHERNET,
+            FDDI,
+            NFLOG,
+            SLL,
+            SLL2,
+            NULL,
+            LOOP,
+            C_HDLC,
+            IEEE802_11,
+            RADIOTAP,
+            *PPP_TYPES,
+            *RAW_TYPES,
+        ),
     )
     cur.skip(alive[~known], SkipReason.UNSUPPORTED_LINK)
 
-    _unwrap(cur, cur.alive(np.concatenate([eth, sll, sll2, chdlc, ppp, wlan])), l3, etype)
+    unwrap(cur, cur.alive(np.concatenate([eth, fddi, sll, sll2, chdlc, ppp, wlan])), l3, etype)
     return l3, etype
+
+
+def ethernet_frames(
+    cur: FrameCursor, idx: np.ndarray, pos: np.ndarray, l3: np.ndarray, etype: np.ndarray
+) -> np.ndarray:
+    """Ethernet frames of ``idx`` starting at ``pos[idx]``: set the EtherType (after LLC/SNAP
+    for an 802.3 length) and where its payload starts; returns the frames that had a header.
+    Tags and shims behind it are left to ``unwrap``."""
+    ok = cur.need(idx, pos[idx], Ethernet.SIZE)
+    idx = idx[ok]
+    at = pos[idx]
+    etype[idx] = read(cur.data, at, Ethernet.ethertype)
+    l3[idx] = at + Ethernet.SIZE
+    _llc_snap(cur, idx[etype[idx] <= ETH_MAX_LENGTH], l3, etype)
+    return idx
+
+
+def _nflog(
+    cur: FrameCursor, idx: np.ndarray, start: np.ndarray, l3: np.ndarray, etype: np.ndarray
+) -> None:
+    """NFLOG: walk the attributes (4-byte aligned) to the payload one; its value is the IP
+    packet of the family the header names. A frame without one is not IP."""
+    ok = cur.need(idx, start[idx], Nflog.SIZE)
+    idx = idx[ok]
+    family = read(cur.data, start[idx], Nflog.family)
+    at = start[idx] + Nflog.SIZE
+    for _ in range(MAX_NFLOG_TLVS):
+        fits = at + NflogTlv.SIZE <= cur.end[idx]
+        cur.skip(idx[~fits], SkipReason.NOT_IP)  # attributes ran out: no packet
+        idx, at, family = idx[fits], at[fits], family[fits]
+        length = read(cur.data, at, NflogTlv.length).astype(np.int64)
+        payload = read(cur.data, at, NflogTlv.type) == NFULA_PAYLOAD
+        bad = length < NflogTlv.SIZE
+        cur.skip(idx[bad & ~payload], SkipReason.MALFORMED)
+        found = idx[payload]
+        l3[found] = at[payload] + NflogTlv.SIZE
+        etype[found] = _nflog_ethertype(family[payload])
+        more = ~payload & ~bad
+        idx, at, family = idx[more], (at + ((length + 3) & ~3))[more], family[more]
+        if not idx.size:
+            return
+    cur.skip(idx, SkipReason.MALFORMED)
+
+
+def _nflog_ethertype(family: np.ndarray) -> np.ndarray:
+    out = np.zeros(family.shape[0], np.uint16)
+    for af, ether in NFLOG_FAMILIES.items():
+        out[family == af] = ether
+    return out
 
 
 def _llc_snap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
@@ -151,10 +239,11 @@ def _llc_snap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarr
     l3[idx] += LlcSnap.SIZE
 
 
-def _ppp(
+def ppp_frames(
     cur: FrameCursor, idx: np.ndarray, start: np.ndarray, l3: np.ndarray, etype: np.ndarray
 ) -> np.ndarray:
-    """PPP: optional FF 03 (address, control), then the protocol: 2 bytes, or 1 when
+    """PPP frames of ``idx`` starting at ``start[idx]`` (a link type, or PPTP's GRE payload):
+    optional FF 03 (address, control), then the protocol: 2 bytes, or 1 when
     compressed (odd first byte, RFC 1661 protocol-field compression)."""
     pos = start[idx]
     ok = cur.need(idx, pos, 4)
@@ -181,10 +270,11 @@ def _ppp_ethertype(proto: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ip_by_version(
+def ip_by_version(
     cur: FrameCursor, idx: np.ndarray, pos: np.ndarray, l3: np.ndarray, etype: np.ndarray
 ) -> None:
-    """Raw IP (no link header): the version nibble says IPv4 or IPv6."""
+    """Raw IP (no link header) at ``pos`` (one per ``idx``): the version nibble says IPv4
+    or IPv6 (EtherType 0 otherwise: ``not_ip``)."""
     ok = cur.need(idx, pos, 1)
     idx, pos = idx[ok], pos[ok]
     version = read(cur.data, pos, Ipv4.version)  # the same nibble in IPv6
@@ -192,20 +282,29 @@ def _ip_by_version(
     etype[idx] = np.where(version == 4, ETH_IPV4, np.where(version == 6, ETH_IPV6, 0))
 
 
-def _unwrap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
-    """Peel VLAN tags, PPPoE and MPLS until an EtherType for IP (or something else) shows."""
+def unwrap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray) -> None:
+    """Peel VLAN tags, PBB I-TAGs, VN-Tags, FabricPath headers, PPPoE and MPLS until an
+    EtherType for IP (or something else) shows."""
     for _ in range(MAX_ENCAPS):
         et = etype[idx]
-        vlan = idx[np.isin(et, VLAN_TPIDS)]
+        if not np.isin(et, SHIM_TYPES).any():
+            return
+        # Fixed shims: a header of known size whose last two bytes are the next EtherType.
+        fixed = []
+        for types, size, next_type in (
+            (VLAN_TPIDS, VlanTag.SIZE, VlanTag.ethertype),  # 802.1Q tag: TCI, EtherType
+            ((PBB_ITAG,), PbbItag.SIZE, PbbItag.ethertype),  # I-TAG, customer MACs, EtherType
+            ((VN_TAG,), VnTag.SIZE, VnTag.ethertype),  # VN-Tag (4 bytes), EtherType
+            ((FABRICPATH,), FabricPath.SIZE, FabricPath.ethertype),  # FTag/TTL, MACs, EtherType
+        ):
+            shim = idx[np.isin(et, types)]
+            ok = cur.need(shim, l3[shim], size)
+            shim = shim[ok]
+            etype[shim] = read(cur.data, l3[shim], next_type)
+            l3[shim] += size
+            fixed.append(shim)
         pppoe = idx[et == PPPOE_SESSION]
         mpls = idx[np.isin(et, MPLS_TYPES)]
-        if not (vlan.size or pppoe.size or mpls.size):
-            return
-        # 802.1Q tag: TCI (2 bytes) then the inner EtherType.
-        ok = cur.need(vlan, l3[vlan], VlanTag.SIZE)
-        vlan = vlan[ok]
-        etype[vlan] = read(cur.data, l3[vlan], VlanTag.ethertype)
-        l3[vlan] += VlanTag.SIZE
         # PPPoE session: 6-byte PPPoE header, then the 2-byte PPP protocol.
         ok = cur.need(pppoe, l3[pppoe], PppoeSession.SIZE)
         pppoe = pppoe[ok]
@@ -218,9 +317,9 @@ def _unwrap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray
         bottom = read(cur.data, l3[mpls], MplsLabel.bottom_of_stack).astype(bool)
         l3[mpls] += MplsLabel.SIZE
         done = mpls[bottom]
-        _ip_by_version(cur, done, l3[done], l3, etype)
-        idx = cur.alive(np.concatenate([vlan, pppoe, done]))
-        idx = idx[np.isin(etype[idx], (*VLAN_TPIDS, PPPOE_SESSION, *MPLS_TYPES))]
+        ip_by_version(cur, done, l3[done], l3, etype)
+        idx = cur.alive(np.concatenate([*fixed, pppoe, done]))
+        idx = idx[np.isin(etype[idx], SHIM_TYPES)]
         # MPLS entries that are not bottom-of-stack keep their EtherType and loop again.
         idx = np.concatenate([idx, mpls[~bottom]])
     cur.skip(idx, SkipReason.MALFORMED)

@@ -26,6 +26,8 @@ class TcpHeaders:
     seg_len: np.ndarray
     options_start: np.ndarray  # absolute position of the first option byte
     options_end: np.ndarray  # one past the last option byte that was captured
+    payload_start: np.ndarray  # absolute position of the first payload byte (may be past the
+    # captured bytes when the snaplen cut the header or payload)
 
 
 def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeaders:
@@ -54,4 +56,5 @@ def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeader
         options_start=pos + Tcp.SIZE,
         # Options cut by the snaplen: decode the part that is there (never drop the segment).
         options_end=np.minimum(pos + doff, cur.end[idx]),
+        payload_start=pos + doff,
     )

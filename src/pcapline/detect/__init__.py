@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.facts import ROW_COLUMNS, Facts, SegmentRows, compute_facts
+from pcapline.icmp import IcmpError, IcmpMatches
 from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
 
 BoolArray = np.ndarray
@@ -102,6 +103,8 @@ class ConnDetections:
     zero_window: Detection[ZeroWindow | None]  # None: no zero window in the connection
     close: Detection[Close]
     artefacts: Detection[Artefacts]
+    path_mtu: Detection[PathMtuStall | None]  # None: no full-size stall
+    idle: Detection[IdleGap | None]  # None: no unanswered segment after a long idle gap
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -120,6 +123,8 @@ class DetectResult:
     #: Per facts.conn_ids: the connections some detector's screen selected (== ``visited``
     #: unless ``run_all(visit_all=True)`` visited every connection).
     screened: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: ICMP errors quoting a connection's segment (pcapline.icmp), by conn id.
+    icmp: Mapping[int, tuple[IcmpError, ...]] = field(default_factory=dict)
 
 
 def row_events(
@@ -158,6 +163,33 @@ def first_rows(facts: Facts, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def next_peer_rows(view: SegmentRows) -> np.ndarray:
+    """Per row: the first later row sent by the other side (``len(view)``: none).
+
+    Linear in the connection's rows, so per-row questions ("what did the peer send next?")
+    cost O(1) each instead of a scan of the connection.
+    """
+    n = len(view)
+    idx = np.arange(n)
+    out = np.full(n, n, dtype=np.int64)
+    for side in (True, False):
+        mine = view.from_client == side
+        # first row >= i from the other side, then shifted to "> i"
+        theirs_from = np.minimum.accumulate(np.where(mine, n, idx)[::-1])[::-1]
+        after = np.concatenate((theirs_from[1:], [n]))
+        out[mine] = after[mine]
+    return out
+
+
+def probe_answers(view: SegmentRows, probes: np.ndarray) -> np.ndarray:
+    """Per probe row: the peer's first row after it and before the next probe (-1: none)."""
+    if not len(probes):
+        return np.zeros(0, dtype=np.int64)
+    reply = next_peer_rows(view)[probes]
+    next_probe = np.concatenate((probes[1:], [len(view)]))
+    return np.where(reply < next_probe, reply, -1)
+
+
 def first_rows_by_direction(facts: Facts, mask: np.ndarray) -> np.ndarray:
     """The first row per (connection, direction) among rows where ``mask`` holds."""
     out = np.zeros(len(facts), dtype=bool)
@@ -170,7 +202,9 @@ from pcapline.detect import (  # noqa: E402  (the registry needs the types above
     artefacts,
     close,
     handshake,
+    idle,
     keepalive,
+    path_mtu,
     retransmit,
     zero_window,
 )
@@ -179,7 +213,9 @@ if TYPE_CHECKING:
     from pcapline.detect.artefacts import Artefacts
     from pcapline.detect.close import Close
     from pcapline.detect.handshake import Handshake
+    from pcapline.detect.idle import IdleGap
     from pcapline.detect.keepalive import Keepalive
+    from pcapline.detect.path_mtu import PathMtuStall
     from pcapline.detect.retransmit import Retransmissions
     from pcapline.detect.zero_window import ZeroWindow
 
@@ -191,11 +227,17 @@ DETECTORS: tuple[Detector[Any], ...] = (
     zero_window.DETECTOR,
     close.DETECTOR,
     artefacts.DETECTOR,
+    path_mtu.DETECTOR,
+    idle.DETECTOR,
 )
 
 
 def run_all(
-    segments: pd.DataFrame, *, capture_end_ns: int | None = None, visit_all: bool = False
+    segments: pd.DataFrame,
+    *,
+    capture_end_ns: int | None = None,
+    visit_all: bool = False,
+    icmp: IcmpMatches | None = None,
 ) -> DetectResult:
     """Run every detector over a capture's segments (SEGMENT_COLUMNS + FLOW_COLUMNS).
 
@@ -203,6 +245,8 @@ def run_all(
     retrying" can be seen even when the capture's last frames are not TCP.
     ``visit_all``: run the per-connection detectors on every connection, not only on those a
     screen selected (tests use it to check classify's fast path against its rules).
+    ``icmp``: the ICMP errors matched to connections (pcapline.icmp): a connection with one is
+    visited (the rules read them) and each is an ``icmp_error`` event.
     """
     facts = compute_facts(segments, capture_end_ns=capture_end_ns)
     screened = np.zeros(len(facts.conn_ids), dtype=bool)
@@ -212,6 +256,10 @@ def run_all(
             screened |= detector.screen(facts)
         if detector.rows is not None:
             frames.append(detector.rows(facts))
+    if icmp is not None and icmp.by_conn:
+        with_icmp = np.isin(facts.conn_ids, np.fromiter(icmp.by_conn, np.int64))
+        screened |= with_icmp
+        frames.append(icmp.events)
     visited = np.ones_like(screened) if visit_all else screened
     detections: dict[int, ConnDetections] = {}
     found: list[Event] = []
@@ -229,6 +277,7 @@ def run_all(
         facts=facts,
         visited=visited,
         screened=screened,
+        icmp=icmp.by_conn if icmp is not None else {},
     )
 
 
@@ -241,6 +290,8 @@ def detect_connection(view: ConnView) -> ConnDetections:
         zero_window=zero_window.DETECTOR.detect(view),
         close=close.DETECTOR.detect(view),
         artefacts=artefacts.DETECTOR.detect(view),
+        path_mtu=path_mtu.DETECTOR.detect(view),
+        idle=idle.DETECTOR.detect(view),
     )
 
 
@@ -289,7 +340,9 @@ __all__ = [
     "detect_connection",
     "first_rows",
     "first_rows_by_direction",
+    "next_peer_rows",
     "per_connection",
+    "probe_answers",
     "row_events",
     "run_all",
 ]

@@ -29,17 +29,29 @@ import numpy as np
 import pandas as pd
 
 from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
-from pcapline.facts import Facts, SegmentRows
+from pcapline.facts import UNKNOWN, Facts, SegmentRows
 from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
 
-#: A RST's TTL this far from its sender's usual TTL points to another box (hops differ).
+#: A side whose TTLs already spread over more than this (a route change, ECMP paths, a capture
+#: of both copies of forwarded packets) only gets a RST hint outside its range widened by it.
 TTL_SLACK = 2
 #: An IPv4 ID this far from the sender's previous one points to another IP stack.
 IP_ID_SLACK = 1000
+#: IP ID steps up to this between a side's consecutive packets make its IDs a per-connection
+#: counter (Linux: inet_id of a connected socket with DF), continuous enough to judge a jump.
+IP_ID_STEP = 64
+#: An IP ID is judged only for a RST this soon after the sender's previous packet: a counter
+#: shared with other connections (or other traffic of the host) moves on while this one idles.
+IP_ID_WINDOW_S = 1.0
+#: How a TTL-based hint's text starts (``Close.injected_by_ttl``).
+TTL_WHY = "TTL "
 #: Data within this long before a RST means the RST cut a transfer short.
 TRANSFER_WINDOW_S = 1.0
+#: A client that waited at least this long for an answer before closing gave up waiting (the
+#: same second that makes a first response ``slow_response``: model.SlowThresholds).
+WAIT_MIN_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,34 @@ class Reset:
     has_ack: bool  # RST+ACK; Linux omits ACK on a RST answering any segment that carried ACK
     data_after_close: int | None  # frame of the peer's first data after the RST sender's own FIN
     answers_peer: bool  # the segment just before the RST came from the peer
+    #: The peer segment the RST answers (the segment just before it, from the peer).
+    answers_frame: int | None = None
+    #: No ACK bit, seq = the ACK number of the segment it answers: made for a segment the
+    #: sender had no socket for, or one its closed socket refused (module docstring).
+    stateless: bool = False
+    #: The answered segment carries data or a FIN, or is a keepalive probe: something a host
+    #: sends on its own. (A bare ACK answers a segment of the RST sender's, which the capture
+    #: then lacks, or completes a handshake a listener never accepted.)
+    answers_payload: bool = False
+    #: The RST's sender had sent its FIN first: the peer's first segment with data or FIN after
+    #: that FIN (what the RST answers), and how it stood to the FIN.
+    late_frame: int | None = None
+    late_after_fin_s: float | None = None  # the sender's FIN -> the peer's late segment
+    late_crossed_fin: bool = False  # the late segment does not acknowledge the FIN
+    late_is_fin: bool = False  # it carries no data, only the peer's FIN
+    idle_before_fin_s: float | None = None  # quiet time before the sender's FIN
+
+
+@dataclass(frozen=True, slots=True)
+class Waited:
+    """The client's last data was acknowledged, the server sent nothing back, and the client
+    ended the connection (its first FIN, or the RST that ended it) ``waited_s`` later."""
+
+    request_frame: int  # the client's last data before the end
+    ack_frame: int  # the server's ACK of it
+    end_frame: int  # the client's FIN or RST
+    waited_s: float  # request -> end
+    by_rst: bool  # the client aborted (RST) rather than closed (FIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +112,11 @@ class Close:
     resets: int
     ending_reset: Reset | None
     injected_hints: tuple[int, ...]  # RST frames with an unusual TTL / IP ID
+    waited: Waited | None = None  # the client waited for an answer, then ended it
+    later_resets: tuple[int, ...] = ()  # RSTs answering segments sent after the end
+    injected_why: tuple[str, ...] = ()  # for each hint, what is unusual ("TTL 64, ...")
+    #: The hints shown by the TTL / hop limit (the strong sign: an IP ID alone is a weaker one).
+    injected_by_ttl: tuple[int, ...] = ()
 
 
 def detect(view: ConnView) -> Detection[Close]:
@@ -92,13 +137,20 @@ def detect(view: ConnView) -> Detection[Close]:
     rst_rows = np.flatnonzero(view.rst & ~view.is_dup)
     events: list[Event] = []
     hints: list[int] = []
+    whys: list[str] = []
+    by_ttl: list[int] = []
     usual_ttl = _usual_ttl(view)
     for i in rst_rows:
         why = _injected(view, int(i), usual_ttl)
         if why:
             hints.append(int(view.frame[i]))
+            whys.append(why)
+            if why.startswith(TTL_WHY):
+                by_ttl.append(int(view.frame[i]))
             events.append(view.event(int(i), EventKind.INJECTED_RST_HINT, why))
-    ending = _ending_reset(view, rst_rows, idx, client_fin, server_fin)
+    ending_row = _ending_reset_row(view, rst_rows, idx)
+    ending = _describe(view, ending_row, client_fin, server_fin) if ending_row is not None else None
+    later = _later_resets(view, rst_rows, ending_row)
     time_wait = closer if closer is not None and second_fin is not None else None
     report = Close(
         client_fin_frame=int(view.frame[client_fin]) if client_fin is not None else None,
@@ -110,6 +162,10 @@ def detect(view: ConnView) -> Detection[Close]:
         resets=len(rst_rows),
         ending_reset=ending,
         injected_hints=tuple(hints),
+        waited=_waited(view, client_fin, server_fin, ending_row),
+        later_resets=tuple(int(view.frame[r]) for r in later),
+        injected_why=tuple(whys),
+        injected_by_ttl=tuple(by_ttl),
     )
     return Detection(tuple(events), report)
 
@@ -181,13 +237,15 @@ def first_fins_and_closer(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndar
     return client, server, sides[code]
 
 
-def _ending_reset(
-    view: ConnView,
-    rst_rows: np.ndarray,
-    idx: np.ndarray,
-    client_fin: int | None,
-    server_fin: int | None,
-) -> Reset | None:
+def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, idx: np.ndarray) -> int | None:
+    """Row of the RST that ended the connection, or None.
+
+    The last RST ends nothing when a new handshake followed it or its sender went on sending
+    data. Otherwise the end is the first RST of the final stretch: walking back over RSTs while
+    no data, SYN or FIN lies between them, and further back over a stretch where only an earlier
+    RST's own sender spoke after it (the host whose connection that RST ended answers nothing
+    but RSTs: a late segment and the RST it draws do not rewrite who ended it).
+    """
     if not len(rst_rows):
         return None
     i = int(rst_rows[-1])
@@ -197,17 +255,35 @@ def _ending_reset(
         return None  # a new handshake followed: this RST cleared stale state
     if np.any(after & (view.from_client == sender) & ~view.rst & (view.seg_len > 0)):
         return None
-    # The first RST of the final burst is the one that ended it.
-    while True:
-        earlier = rst_rows[rst_rows < i]
-        if not len(earlier):
-            break
-        j = int(earlier[-1])
-        between = (idx > j) & (idx < i) & ~view.rst & ((view.seg_len > 0) | view.has(SYN | FIN))
-        if np.any(between):
-            break
-        i = j
-    return _describe(view, i, client_fin, server_fin)
+    # Walk back from the last RST. Running counts keep each step O(1) (a connection can hold
+    # thousands of RSTs): ``substantive`` rows (data, SYN or FIN, not RST) at or before each
+    # row, and per side the last row that is not a RST.
+    substantive = np.cumsum(~view.rst & ((view.seg_len > 0) | view.has(SYN | FIN)))
+    said = ~view.rst
+    last_said = {side: _last_row(said & (view.from_client == side)) for side in (True, False)}
+    last_syn = _last_row(view.syn & said)
+    for j in rst_rows[::-1].tolist():
+        if j >= i:
+            continue
+        if substantive[i - 1] == substantive[j]:
+            i = j  # RSTs with nothing said between them: one burst
+            continue
+        # Something was said after RST j. If only j's own sender spoke after it (a late
+        # segment: a scanner's, a retransmission), and the peer, whose connection j ended,
+        # answered nothing but RSTs, j ended the connection. A peer that spoke after j (a FIN
+        # or data crossing the RST) keeps the later RST as the end.
+        peer_spoke = last_said[not bool(view.from_client[j])] > j
+        if not peer_spoke and last_syn <= j:
+            i = j
+            continue
+        break
+    return i
+
+
+def _last_row(mask: np.ndarray) -> int:
+    """The last row where ``mask`` holds, -1 when none."""
+    rows = np.flatnonzero(mask)
+    return int(rows[-1]) if len(rows) else -1
 
 
 def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | None) -> Reset:
@@ -231,6 +307,8 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         state = "handshake"
     prev = np.flatnonzero(before & ~view.rst)
     idle = view.seconds(int(prev[-1]), i) if len(prev) else None
+    if idle is not None and idle < 0:
+        idle = None  # stamped before the segment it follows: a timestamp step back, not a wait
     recent = before & (view.seg_len > 0)
     recent &= view.time_ns >= view.time_ns[i] - int(TRANSFER_WINDOW_S * 1e9)
     peer_data = np.flatnonzero(before & (view.from_client != sender) & (view.seg_len > 0))
@@ -245,6 +323,17 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
     # answers the data with RST (tcp_rcv_state_process, TcpExtTCPAbortOnData).
     late = peer_data[peer_data > own_fin] if own_fin is not None and own_fin < i else peer_data[:0]
     prev_any = np.flatnonzero(before)
+    answers_peer = bool(len(prev_any)) and bool(view.from_client[prev_any[-1]] != sender)
+    answered = int(prev_any[-1]) if answers_peer else None
+    # RFC 793 reset generation for a segment with ACK: <SEQ=SEG.ACK><CTL=RST>, no ACK bit.
+    stateless = (
+        answered is not None
+        and not view.ack[i]
+        and bool(view.ack[answered])
+        and int(view.rel_ack[answered]) != UNKNOWN
+        and int(view.rel_seq[i]) == int(view.rel_ack[answered])
+    )
+    late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     return Reset(
         side=view.side(i),
         frame=int(view.frame[i]),
@@ -254,44 +343,186 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         unread_data=bool(unread),
         has_ack=bool(view.ack[i]),
         data_after_close=int(view.frame[late[0]]) if len(late) else None,
-        answers_peer=bool(len(prev_any)) and bool(view.from_client[prev_any[-1]] != sender),
+        answers_peer=answers_peer,
+        answers_frame=int(view.frame[answered]) if answered is not None else None,
+        stateless=stateless,
+        answers_payload=answered is not None
+        and bool(view.seg_len[answered] > 0 or view.fin[answered] or view.probe_shape[answered]),
+        late_frame=int(view.frame[late_row]) if late_row is not None else None,
+        late_after_fin_s=after_fin,
+        late_crossed_fin=crossed,
+        late_is_fin=late_row is not None and int(view.seg_len[late_row]) == 0,
+        idle_before_fin_s=idle_fin,
     )
 
 
-def _usual_ttl(view: ConnView) -> dict[bool, int]:
-    """Per side (True = client): the median TTL of its non-RST packets, when it sent 2+."""
-    out: dict[bool, int] = {}
+def _later_resets(view: ConnView, rst_rows: np.ndarray, ending_row: int | None) -> np.ndarray:
+    """RSTs after the ending one that answer something said after it (not the ending burst)."""
+    if ending_row is None:
+        return rst_rows[:0]
+    said = np.flatnonzero(~view.rst & (np.arange(len(view)) > ending_row))
+    if not len(said):
+        return rst_rows[:0]
+    later: np.ndarray = rst_rows[rst_rows > said[0]]
+    return later
+
+
+def _late_after_own_fin(
+    view: ConnView, i: int, own_fin: int | None
+) -> tuple[int | None, float | None, bool, float | None]:
+    """The peer's first segment with data or FIN after the RST sender's FIN and before the RST
+    (row), the time from that FIN to it, whether it leaves the FIN unacknowledged (sent before
+    the FIN arrived: they crossed), and the quiet time before the FIN."""
+    if own_fin is None or own_fin > i:
+        return None, None, False, None
+    idx = np.arange(len(view))
+    peer = (view.from_client != view.from_client[i]) & ~view.rst & ~view.is_dup
+    late = np.flatnonzero(peer & (idx > own_fin) & (idx < i) & ((view.seg_len > 0) | view.fin))
+    earlier = np.flatnonzero(idx < own_fin)
+    idle = view.seconds(int(earlier[-1]), own_fin) if len(earlier) else None
+    if not len(late):
+        return None, None, False, idle
+    row = int(late[0])
+    own_rst = view.rst & (view.from_client == view.from_client[i]) & (idx > own_fin) & (idx < row)
+    if np.any(own_rst):
+        return None, None, False, idle  # its own RST had ended it before the late segment
+    crossed = not bool(view.ack[row]) or int(view.rel_ack[row]) < int(view.seq_end[own_fin])
+    return row, view.seconds(own_fin, row), crossed, idle
+
+
+def _waited(
+    view: ConnView, client_fin: int | None, server_fin: int | None, ending_rst: int | None
+) -> Waited | None:
+    """The client's last data acknowledged, nothing sent back, then the client's FIN or RST
+    (the first thing that ended the connection) ``WAIT_MIN_S`` or more later. A request: the
+    client's data since the server last sent data, or, from a server that never sent any, one
+    burst of client data (within ``WAIT_MIN_S``)."""
+    ends = [r for r in (client_fin, server_fin, ending_rst) if r is not None]
+    if not ends:
+        return None
+    end = min(ends)
+    if not view.from_client[end] or view.seg_len[end] > 0:
+        return None  # the server ended it, or the client's last words came with its FIN
+    idx = np.arange(len(view))
+    data = (view.seg_len > 0) & ~view.probe_shape & ~view.is_dup & ~view.rst & (idx < end)
+    rows = np.flatnonzero(data)
+    if not len(rows) or not view.from_client[rows[-1]]:
+        return None  # the server spoke last (or nobody did): nobody waited for it
+    request = int(rows[-1])
+    waited = view.seconds(request, end)
+    if waited < WAIT_MIN_S:
+        return None
+    server_spoke = np.any(data & ~view.from_client)
+    first = int(np.flatnonzero(data & view.from_client)[0])
+    if not server_spoke and view.seconds(first, request) >= WAIT_MIN_S:
+        # A server that never sent data, to a client that sent on and on: a one-way stream
+        # (pushed records, telemetry), not a request waiting for its answer.
+        return None
+    server_ack = (
+        ~view.from_client
+        & view.ack
+        & (idx > request)
+        & (idx < end)
+        & (view.rel_ack >= view.seq_end[request])
+    )
+    acks = np.flatnonzero(server_ack)
+    if not len(acks):
+        return None  # not acknowledged: a loss or a dead server, not a silent application
+    return Waited(
+        request_frame=int(view.frame[request]),
+        ack_frame=int(view.frame[acks[0]]),
+        end_frame=int(view.frame[end]),
+        waited_s=waited,
+        by_rst=end == ending_rst,
+    )
+
+
+def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
+    """Per side (True = client): the range (lowest, highest) of the TTLs / hop limits of its
+    non-RST packets that are not capture duplicates, when it sent 2+."""
+    out: dict[bool, tuple[int, int]] = {}
     for side in (True, False):
-        ttls = view.ttl[(view.from_client == side) & ~view.rst]
+        ttls = view.ttl[(view.from_client == side) & ~view.rst & ~view.is_dup]
         if len(ttls) >= 2:
-            out[side] = int(np.median(ttls))
+            out[side] = (int(ttls.min()), int(ttls.max()))
     return out
 
 
-def _injected(view: ConnView, i: int, usual: dict[bool, int]) -> str:
-    """Why RST row ``i`` looks like it came from another box, or "" if it does not."""
+def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str:
+    """Why RST row ``i`` looks like it came from another box, or "" if it does not.
+
+    TTL: a host starts every packet of a connection, its RSTs included, with the same TTL
+    (Linux ip_default_ttl / the socket's IP_TTL; the kernel's stateless RSTs too), and the
+    path subtracts the same hop count from all of them: on a stable path the RST's TTL equals
+    the sender's other packets' TTL exactly. A box nearer the capture point (a firewall's
+    ``reject with tcp reset``, a load balancer, an injector) starts its own TTL and crosses
+    fewer hops. A side whose TTLs already vary (route change, ECMP, both copies of forwarded
+    packets captured on a router's ``any``) only counts outside its range +- TTL_SLACK.
+
+    IP ID (IPv4): only when the sender's IDs after its handshake are a continuous
+    per-connection counter (every step between its consecutive packets small), it had not
+    closed (after its FIN, a RST comes from the stack's stateless path, which on many stacks
+    uses another ID generator), and the RST carries a non-zero ID far from the previous one;
+    Linux's own stateless RSTs carry ID 0 and global counters (Windows) jump anyway, so a zero
+    or an already jumpy sequence says nothing, nor does a jump after more than IP_ID_WINDOW_S
+    of the sender's silence (a counter shared with its other traffic moved on meanwhile).
+    """
     side = bool(view.from_client[i])
     if side not in usual:
         return ""
-    usual_ttl = usual[side]
-    others = np.flatnonzero((view.from_client == side) & ~view.rst & (np.arange(len(view)) < i))
-    if abs(int(view.ttl[i]) - usual_ttl) > TTL_SLACK:
-        return f"TTL {int(view.ttl[i])}, the sender's other packets have {usual_ttl}"
-    ids = view.ip_id[others]
-    if np.all(ids == 0) or view.ip_id[i] == 0:
+    lo, hi = usual[side]
+    ttl = int(view.ttl[i])
+    slack = 0 if hi - lo <= TTL_SLACK else TTL_SLACK
+    if ttl < lo - slack or ttl > hi + slack:
+        usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
+        return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
+    earlier = (view.from_client == side) & ~view.rst & ~view.is_dup & (np.arange(len(view)) < i)
+    if np.any(earlier & view.fin):
+        return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
+    # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another counter).
+    rows = np.flatnonzero(earlier & ~view.syn)
+    ids = view.ip_id[rows].astype(np.int64)
+    if len(ids) < 2 or np.all(ids == 0) or view.ip_id[i] == 0:
         return ""
-    prev = others[others < i]
-    if len(prev):
-        step = (int(view.ip_id[i]) - int(view.ip_id[prev[-1]])) % 65536
-        if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
-            return f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(view.ip_id[prev[-1]])}"
+    if view.seconds(int(rows[-1]), i) > IP_ID_WINDOW_S:
+        return ""  # after a silence a shared counter has moved on: a jump proves nothing
+    steps = np.diff(ids) % 65536
+    if np.any(steps > IP_ID_STEP):
+        return ""  # not a per-connection counter: a jump proves nothing
+    step = (int(view.ip_id[i]) - int(ids[-1])) % 65536
+    if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
+        return f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(ids[-1])}"
     return ""
 
 
 def screen(facts: Facts) -> np.ndarray:
-    """Connections with a RST (FIN-only closes are judged from columnar aggregates)."""
-    out = np.zeros(len(facts.conn_ids), dtype=bool)
+    """Connections with a RST, and those whose client closed first after waiting for an answer
+    (``client_waited``); other FIN-only closes are judged from columnar aggregates."""
+    out = client_waited(facts)
     out[facts.conn_index[(facts.flags & RST) != 0]] = True
+    return out
+
+
+def client_waited(facts: Facts) -> np.ndarray:
+    """Per connection: the client's FIN came first, without data, ``WAIT_MIN_S`` or more after
+    the client's own last data (nothing from the server carried data in between): the columnar
+    form of ``_waited`` for FIN-ended connections (the server's ACK is checked there)."""
+    n = len(facts.conn_ids)
+    out = np.zeros(n, dtype=bool)
+    if not len(facts):
+        return out
+    client, server, _closer = first_fins_and_closer(facts)
+    first = (client >= 0) & ((server < 0) | (client < server))
+    conns = np.flatnonzero(first)
+    fin_rows = client[conns]
+    idx = np.arange(len(facts))
+    data = (facts.seg_len > 0) & ~facts.probe_shape & ~facts.is_dup & ((facts.flags & RST) == 0)
+    last_data = np.maximum.accumulate(np.where(data, idx, -1))
+    before = last_data[np.maximum(fin_rows - 1, 0)]
+    own = (before >= facts.starts[conns]) & (fin_rows > facts.starts[conns])
+    rows = np.where(own, before, 0)
+    waited = (facts.time_ns[fin_rows] - facts.time_ns[rows]) >= int(WAIT_MIN_S * 1e9)
+    out[conns] = own & facts.from_client[rows] & waited & (facts.seg_len[fin_rows] == 0)
     return out
 
 
@@ -317,6 +548,8 @@ __all__ = [
     "DETECTOR",
     "Close",
     "Reset",
+    "Waited",
+    "client_waited",
     "closer_code",
     "counted_fins",
     "fins_crossed",

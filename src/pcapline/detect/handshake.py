@@ -345,7 +345,9 @@ def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
     (``_acks_synack``), negative if none. Karn's rule: only when neither the SYN nor the
     SYN+ACK answered was a retransmission (exactly one of each, capture duplicates aside).
     """
-    measurable = (syns == 1) & (synacks == 1) & (ack_ns >= 0)
+    # A round trip cannot be negative: an ACK stamped before its SYN crossed a timestamp
+    # step back (merged or clock-stepped capture) and measures nothing.
+    measurable = (syns == 1) & (synacks == 1) & (ack_ns >= 0) & (ack_ns >= syn_ns)
     return np.where(measurable, (ack_ns - syn_ns) / 1e9 * 1e3, np.nan)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import ConnView, Detection, Detector, per_connection
+from pcapline.detect import ConnView, Detection, Detector, per_connection, probe_answers
 from pcapline.facts import Facts
 from pcapline.model import Event, EventKind, Side
 from pcapline.timers import overdue
@@ -69,11 +69,9 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
     events: list[Event] = []
     answered_flags: list[bool] = []
     peer_rst: int | None = None
+    answers = probe_answers(view, probes).tolist()
     for n, i in enumerate(probes.tolist()):
-        prober = view.from_client[i]
-        next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
-        reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
-        answer = int(reply[0]) if len(reply) else None
+        answer = answers[n] if answers[n] >= 0 else None
         ok = (
             answer is not None
             and not view.rst[answer]
@@ -131,7 +129,9 @@ def _interval(view: ConnView, run: np.ndarray, answered: np.ndarray) -> float | 
         for k in range(1, len(run))
         if not answered[k - 1]
     ]
-    return float(np.median(gaps)) if gaps else None
+    interval = float(np.median(gaps)) if gaps else None
+    # A negative gap is a timestamp step back, not a timer: the interval is then unknown.
+    return interval if interval is None or interval >= 0 else None
 
 
 def _idle(view: ConnView, first_probe: int) -> float | None:
@@ -139,8 +139,9 @@ def _idle(view: ConnView, first_probe: int) -> float | None:
     prober = view.from_client[first_probe]
     before = np.flatnonzero((view.from_client != prober) & (np.arange(len(view)) < first_probe))
     if not len(before):
-        return None
-    return view.seconds(int(before[-1]), first_probe)
+        return None  # the prober received nothing in the capture before its first probe
+    idle = view.seconds(int(before[-1]), first_probe)
+    return idle if idle >= 0 else None  # stamped before what it follows: a step back
 
 
 def screen(facts: Facts) -> np.ndarray:

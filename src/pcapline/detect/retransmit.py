@@ -141,10 +141,14 @@ def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
     the peer's FIN (the passive closer in LAST_ACK)."""
     fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
     out = np.zeros(len(rows), dtype=bool)
+    first_fin: dict[bool, int | None] = {}  # per side (True: client): its first FIN row
+    for side in (True, False):
+        fins = np.flatnonzero(view.fin & (view.from_client == side))
+        first_fin[side] = int(fins[0]) if len(fins) else None
     for k in np.flatnonzero(fin_only).tolist():
         i = int(rows[k])
-        peer_fins = np.flatnonzero(view.fin[:i] & (view.from_client[:i] != view.from_client[i]))
-        out[k] = bool(len(peer_fins)) and view.rel_ack[i] >= view.seq_end[peer_fins[0]]
+        peer_fin = first_fin[not bool(view.from_client[i])]
+        out[k] = peer_fin is not None and peer_fin < i and view.rel_ack[i] >= view.seq_end[peer_fin]
     return out
 
 
@@ -407,6 +411,9 @@ def _data_rtt_ms(view: ConnView, resent: np.ndarray) -> float | None:
         if not np.any(ok):
             continue
         rtt = view.time_ns[acks[j[ok]]] - view.time_ns[data[ok]]
+        rtt = rtt[rtt >= 0]  # an ACK stamped before its data: a timestamp step back
+        if not len(rtt):
+            continue
         smallest = float(rtt.min()) / 1e6
         best = smallest if best is None else min(best, smallest)
     return best

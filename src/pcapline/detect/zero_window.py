@@ -26,7 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, per_connection, row_events
+from pcapline.detect import (
+    ConnView,
+    Detection,
+    Detector,
+    per_connection,
+    probe_answers,
+    row_events,
+)
 from pcapline.facts import Facts
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 from pcapline.timers import RTO_MIN_S, next_backoff, overdue
@@ -103,17 +110,15 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
             recovered = False
     answered = 0
     answered_flags: list[bool] = []
+    answers = probe_answers(view, probes).tolist()
     for n, i in enumerate(probes.tolist()):
-        prober = view.from_client[i]
-        next_probe = int(probes[n + 1]) if n + 1 < len(probes) else len(view)
-        reply = np.flatnonzero((view.from_client != prober) & (idx > i) & (idx < next_probe))
-        ok = len(reply) > 0 and not view.rst[int(reply[0])]
+        ok = answers[n] >= 0 and not view.rst[answers[n]]
         gap = view.seconds(int(probes[n - 1]), i) if n else None
         note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
         events.append(view.event(i, EventKind.WINDOW_PROBE, note, gap))
         if ok:
             answered += 1
-            j = int(reply[0])
+            j = answers[n]
             events.append(
                 view.event(
                     j,

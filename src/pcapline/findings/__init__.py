@@ -8,6 +8,9 @@
 - ``syn_flood``: many half-open connections from many sources to one server port
 - ``time_wait_churn``: connection-per-request churn, 4-tuples reused within TIME_WAIT,
   client port-range pressure
+- ``syn_retry_burst``: many connections to one server that connected only after SYN retries
+- ``rto_storm``: many connections to one server stalled on retransmission timeouts at once
+- ``response_jump``: a server whose response times jumped at some moment
 
 Each finder's module docstring states the kernel rule, the wire signature and its thresholds.
 Findings come out in registry order, and by server/client inside one finder, so output is
@@ -21,12 +24,21 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pcapline.findings import listen_overflow, nat_timestamp, syn_flood, time_wait_churn
+from pcapline.findings import (
+    listen_overflow,
+    nat_timestamp,
+    response_jump,
+    rto_storm,
+    syn_flood,
+    syn_retry_burst,
+    time_wait_churn,
+)
 from pcapline.findings.base import Finder, FindingInput
 from pcapline.findings.handshakes import summarize
 from pcapline.model import Finding
 
 if TYPE_CHECKING:
+    from pcapline.delays import DelaysTable
     from pcapline.detect import ConnDetections
 
 __all__ = ["FINDERS", "Finder", "find_all"]
@@ -36,6 +48,9 @@ FINDERS: tuple[Finder, ...] = (
     listen_overflow.FINDER,
     syn_flood.FINDER,
     time_wait_churn.FINDER,
+    syn_retry_burst.FINDER,
+    rto_storm.FINDER,
+    response_jump.FINDER,
 )
 
 
@@ -45,12 +60,14 @@ def find_all(
     events: pd.DataFrame,
     *,
     detections: Mapping[int, ConnDetections] | None = None,
+    delays: DelaysTable | None = None,
 ) -> list[Finding]:
     """Every cross-connection finding in one capture, in ``FINDERS`` order.
 
     ``detections``: what the detectors found per visited connection (``analyze`` passes them;
     without them the detectors run here). Fates come from the connections table's ``fate``
-    column (built from the verdicts) when it has one.
+    column (built from the verdicts) when it has one. ``delays``: the delays stage's table
+    (the slow findings read its stalls and turns; without it they find nothing).
     """
     if segments.empty or connections.empty:
         return []
@@ -64,6 +81,7 @@ def find_all(
         events,
         summarize(segments, connections),
         detections=detections,
+        delays=delays,
     )
     found: list[Finding] = []
     for finder in FINDERS:

@@ -14,6 +14,7 @@ from pcapline.fmt import endpoint
 from pcapline.model import Finding
 
 if TYPE_CHECKING:
+    from pcapline.delays import DelaysTable
     from pcapline.detect import ConnDetections
 
 #: A finding names at most this many connection ids; ``connection_count`` has the total and
@@ -30,6 +31,9 @@ class FindingInput:
     #: What the detectors found per visited connection (a connection no screen selected showed
     #: none of the phenomena findings look for), typed: findings never re-derive a signature.
     detections: Mapping[int, ConnDetections] = field(default_factory=dict)
+    #: What each connection lost (the delays stage): stalls and request/response turns; None
+    #: when the caller measured none (the slow findings then find nothing).
+    delays: DelaysTable | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,4 +52,7 @@ def read_capture(source: str | os.PathLike[str] | BinaryIO) -> Capture:
         compression=raw.compression,
         last_time_unknown=records.last_time_unknown,
         declared_link_types=records.declared_link_types,
+        snaplen=records.snaplen,
+        if_drops=records.if_drops,
+        os_drops=records.os_drops,
     )

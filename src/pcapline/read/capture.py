@@ -38,6 +38,11 @@ class Capture:
     last_time_unknown: bool = False
     #: LINKTYPE_* values the file header / interface blocks declare, even with no frame at all.
     declared_link_types: tuple[int, ...] = ()
+    #: The declared snapshot length (None: no limit declared) and the pcapng interface
+    #: statistics' drop counters (None: not stated), as ``read.pcap.Records`` has them.
+    snaplen: int | None = None
+    if_drops: int | None = None
+    os_drops: int | None = None
 
     @property
     def frames(self) -> int:

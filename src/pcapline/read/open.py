@@ -2,20 +2,33 @@
 
 Compression is recognised by its magic bytes, never by the file name (a ``.pcap`` that
 is really gzip is common after a careless ``mv``). Uncompressed regular files are
-memory-mapped, so a multi-gigabyte capture costs address space, not RAM. Compressed
-input and stdin are read into memory once.
+memory-mapped, so a multi-gigabyte capture costs address space, not RAM. Compressed input
+is decompressed as a stream, in bounded pieces, into an anonymous temporary file (the OS
+removes it whatever happens: success, error, Ctrl-C, SIGKILL) that is then memory-mapped
+like a plain capture. Decompression stops at ``max_decompressed()`` bytes (a quarter of the
+machine's RAM by default; ``PCAPLINE_MAX_DECOMPRESSED`` or ``--max-decompressed``): a
+decompression bomb or a capture too big to analyse gives the analysis of what was read, with
+a warning. A damaged or cut compressed tail does the same. Stdin is read into memory once.
+
+Only regular files are memory-mapped or read by path; a FIFO is read as a stream when a
+writer holds it open (``pcapline analyze <(zcat x.gz)``), and is an error when none does
+(a FIFO named ``*.pcap`` would otherwise block forever); devices and sockets are errors.
 """
 
 from __future__ import annotations
 
 import bz2
+import errno
 import io
 import lzma
 import mmap
 import os
+import re
+import stat
 import sys
+import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -39,6 +52,51 @@ UNSUPPORTED_MAGIC: dict[str, bytes] = {
 }
 
 _CHUNK = 1 << 20
+#: Largest piece a decompressor may produce from one call (bounded memory whatever the ratio).
+_PIECE = 4 << 20
+#: Compressed input fed per call (zstd's output per call is bounded only by its input).
+_FEED = 1 << 16
+#: Environment variable holding the decompression cap (bytes; K/M/G/T suffixes, powers of 1024).
+MAX_DECOMPRESSED_ENV = "PCAPLINE_MAX_DECOMPRESSED"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``"4G"`` -> 4 * 2**30 bytes; raises ValueError on anything else."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (e.g. 500M, 4G)")
+    scale = 1024 ** " kmgt".index((match.group(2) or " ").lower())
+    return int(float(match.group(1)) * scale)
+
+
+def max_decompressed() -> int:
+    """The decompression cap in bytes: ``PCAPLINE_MAX_DECOMPRESSED``, else a quarter of RAM.
+
+    The analysis needs several times the capture's size in memory (issue 11 measured about
+    470 bytes per packet on top of the bytes), so a decompressed capture beyond a quarter of
+    RAM could not be analysed whole anyway; stopping there keeps the machine usable.
+    """
+    given = os.environ.get(MAX_DECOMPRESSED_ENV)
+    if given:
+        try:
+            return max(parse_size(given), 1)
+        except ValueError as exc:
+            raise CaptureError(f"{MAX_DECOMPRESSED_ENV}: {exc}") from None
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        ram = 16 << 30
+    return max(ram // 4, 256 << 20)
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
 #: Compression layers opened transparently. A ``.pcap.gz`` compressed again (``gzip -r`` over a
 #: folder, a log shipper, a mail gateway) is common and unambiguous from the magic bytes, so we
 #: unwrap it rather than make the user do it; the limit stops a crafted file from nesting forever.
@@ -83,38 +141,128 @@ def _finished(dec: Any) -> bool:
     return bool(getattr(dec, "eof", False))
 
 
+def _pieces(kind: str, dec: Any, data: Any) -> Iterator[bytes]:
+    """Decompress one small input in pieces of at most ``_PIECE`` bytes (a bomb never lands
+    in RAM)."""
+    if kind == "gzip":
+        yield dec.decompress(data, _PIECE)
+        while dec.unconsumed_tail and not dec.eof:
+            yield dec.decompress(dec.unconsumed_tail, _PIECE)
+    elif kind in ("bzip2", "xz"):
+        yield dec.decompress(data, _PIECE)
+        while not dec.eof and not dec.needs_input:
+            yield dec.decompress(b"", _PIECE)
+    else:  # zstd's decompressobj has no output bound: the small input bounds it
+        yield dec.decompress(data)
+
+
+class _Spill:
+    """Decompressed bytes, written to an anonymous temporary file (unlinked from the start:
+    the OS frees it when the process lets go, whatever the exit), then memory-mapped."""
+
+    def __init__(self, limit: int) -> None:
+        self.file = tempfile.TemporaryFile(prefix="pcapline-")  # noqa: SIM115 - owned here
+        self.size = 0
+        self.limit = limit
+
+    def write(self, data: bytes) -> bool:
+        """Append ``data``; False once the cap is reached (what fits is kept)."""
+        room = self.limit - self.size
+        if len(data) > room:
+            data = data[:room]
+        self.file.write(data)
+        self.size += len(data)
+        return self.size < self.limit
+
+    def array(self) -> np.ndarray:
+        try:
+            self.file.flush()
+            if self.size == 0:
+                return np.zeros(0, dtype=np.uint8)
+            mm = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+            return np.frombuffer(mm, dtype=np.uint8)  # the mapping keeps the data alive
+        finally:
+            self.file.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
     """Decompress everything readable, chunk by chunk, so a damaged or cut tail keeps
     the data before it (a capture copied while still being written is common)."""
-    out = io.BytesIO()
+    limit = max_decompressed()
+    out = _Spill(limit)
     warnings: list[str] = []
     dec: Any = None  # None between members: concatenated gzip/bz2/xz/zstd (``cat a.gz b.gz``)
+    capped = False
     try:
-        while chunk := raw.read(_CHUNK):
-            while chunk:
+        while not capped and (block := raw.read(_CHUNK)):
+            # Fed in small inputs: damage further on loses only the output of the last input
+            # (a decompressor that raises returns nothing of that call).
+            chunk = memoryview(block)
+            while len(chunk) and not capped:
                 dec = dec or _decompressor(kind)
-                out.write(dec.decompress(chunk))
-                if not _finished(dec):
-                    break
-                chunk, dec = dec.unused_data, None
-        if dec is not None:
-            if out.tell() == 0:
+                data, chunk = chunk[:_FEED], chunk[_FEED:]
+                for piece in _pieces(kind, dec, data):
+                    if not out.write(piece):
+                        capped = True
+                        break
+                if _finished(dec):  # the next member starts in what this one left
+                    chunk, dec = memoryview(bytes(dec.unused_data) + bytes(chunk)), None
+        if capped:
+            warnings.append(
+                f"{kind} data decompresses to more than {_human(limit)} (the "
+                f"{MAX_DECOMPRESSED_ENV} / --max-decompressed limit); analysed the first "
+                f"{_human(limit)} only"
+            )
+        elif dec is not None:
+            if out.size == 0:
                 raise CompressionError(f"{path}: {kind} stream ends before any data")
             warnings.append(
-                f"{kind} stream ends early after {out.tell()} bytes; read what came before"
+                f"{kind} stream ends early after {out.size} bytes; read what came before"
             )
     except CompressionError:
+        out.close()
+        raise
+    except OSError as exc:
+        out.close()
+        if exc.errno == errno.ENOSPC:
+            raise CaptureError(
+                f"{path}: no space left in {tempfile.gettempdir()} for the decompressed "
+                "capture (set TMPDIR to a bigger disk, or decompress it first)"
+            ) from None
+        raise
+    except MemoryError:
+        out.close()
         raise
     except Exception as exc:
-        if out.tell() == 0:
+        if out.size == 0:
+            out.close()
             raise CompressionError(
                 f"{path}: cannot decompress {kind} data ({_short(exc)})"
             ) from None
         warnings.append(
-            f"{kind} stream damaged after {out.tell()} bytes ({_short(exc)}); read what came before"
+            f"{kind} stream damaged after {out.size} bytes ({_short(exc)}); read what came before"
         )
-    data = np.frombuffer(out.getbuffer(), dtype=np.uint8)
-    return RawSource(path=path, data=data, compression=kind, warnings=warnings)
+    return RawSource(path=path, data=out.array(), compression=kind, warnings=warnings)
+
+
+class _ArrayReader(io.RawIOBase):
+    """Read a numpy byte buffer as a stream, without copying it whole (nested layers)."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self._view = data.data
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), len(self._view) - self._at)
+        buffer[:n] = self._view[self._at : self._at + n]
+        self._at += n
+        return n
 
 
 def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:
@@ -128,7 +276,7 @@ def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:
             raise CompressionError(
                 f"{path}: compressed more than {MAX_LAYERS} times ({nested}); decompress it first"
             )
-        layer = _decompress(inner, io.BytesIO(source.data.tobytes()), path)
+        layer = _decompress(inner, io.BufferedReader(_ArrayReader(source.data), _CHUNK), path)
         source = RawSource(path, layer.data, warnings=source.warnings + layer.warnings)
     source.compression = "+".join(kinds)
     return source
@@ -173,17 +321,19 @@ class _Prefixed(io.RawIOBase):
 
 
 def _open_file(path: str) -> RawSource:
+    kind_of_file = _check_file_kind(path)
+    flags = os.O_RDONLY | (os.O_NONBLOCK if kind_of_file == "fifo" else 0)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below or owned by the mmap
-    except IsADirectoryError:
-        raise CaptureError(f"{path}: is a directory, not a capture file") from None
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise CaptureError(f"{path}: no such file") from None
     except PermissionError:
         raise CaptureError(f"{path}: permission denied") from None
     except OSError as exc:
         raise CaptureError(f"{path}: cannot open ({exc.strerror or exc})") from None
-    with fh:
+    if kind_of_file == "fifo":
+        return _read_fifo(fd, path)
+    with os.fdopen(fd, "rb") as fh:
         head = fh.read(8)
         kind = sniff_compression(head)
         if kind is not None:
@@ -193,12 +343,88 @@ def _open_file(path: str) -> RawSource:
             size = os.fstat(fh.fileno()).st_size
         except OSError:
             size = 0
-        if size > 0 and os.path.isfile(path):
+        if size > 0:
             # mmap: the page cache is the buffer; numpy views it without a copy.
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             return RawSource(path=path, data=np.frombuffer(mm, dtype=np.uint8))
         fh.seek(0)
-        return _read_stream(fh, path)  # a FIFO or /dev/stdin-like path
+        return _read_stream(fh, path)
+
+
+def _check_file_kind(path: str) -> str:
+    """ "file" or "fifo"; anything else that exists (device, socket) is a CaptureError."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "file"  # open() below says what is wrong
+    if stat.S_ISDIR(mode):
+        raise CaptureError(f"{path}: is a directory, not a capture file")
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    raise CaptureError(f"{path}: not a regular file ({file_kind(mode)}), not a capture file")
+
+
+def file_kind(mode: int) -> str:
+    """Words for a non-regular file's type (error messages)."""
+    for test, words in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def _read_fifo(fd: int, path: str) -> RawSource:
+    """A FIFO opened without blocking: read it as a stream when a writer holds it open
+    (process substitution), else say so instead of waiting forever for one."""
+    import select
+
+    ready, _, _ = select.select([fd], [], [], FIFO_WRITER_WAIT_S)
+    head = os.read(fd, 8) if ready else b""
+    if not head:
+        os.close(fd)
+        raise CaptureError(
+            f"{path}: a FIFO (named pipe) with no writer, not a capture file "
+            "(to read a pipe, write to it, or use 'pcapline analyze -' with stdin)"
+        )
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
+        return _read_stream(_PrefixedFile(head, fh), path)  # type: ignore[arg-type]
+
+
+#: How long a FIFO may stay silent after opening before it counts as having no writer.
+FIFO_WRITER_WAIT_S = 2.0
+
+
+class _PrefixedFile(io.RawIOBase):
+    """``head`` put back in front of ``fh`` (the bytes read to see whether a writer is there)."""
+
+    def __init__(self, head: bytes, fh: BinaryIO) -> None:
+        self._head = head
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            out, self._head = self._head + self._fh.read(), b""
+            return out
+        if self._head:
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return self._fh.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def open_source(source: str | os.PathLike[str] | BinaryIO) -> RawSource:

@@ -53,6 +53,14 @@ class Records:
     last_time_unknown: bool = False
     #: Link types the file declares (pcap header, pcapng interface blocks), frames or not.
     declared_link_types: tuple[int, ...] = ()
+    #: The snapshot length the file declares (pcap header; pcapng: the smallest interface's),
+    #: None when none limits the frames (pcapng 0).
+    snaplen: int | None = None
+    #: pcapng Interface Statistics Blocks: packets the interface (isb_ifdrop) and the OS /
+    #: capture buffer (isb_osdrop) dropped, the last block of each interface summed; None when
+    #: no block states the counter (classic pcap has none).
+    if_drops: int | None = None
+    os_drops: int | None = None
 
 
 def is_pcap(head: bytes) -> bool:
@@ -68,7 +76,7 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
         )
     head = data[:FILE_HEADER_LEN].tobytes()
     order, nano, rec_len = PCAP_MAGICS[head[:4]]
-    major, minor, _zone, _sigfigs, _snaplen, linkfield = struct.unpack(order + "HHiIII", head[4:])
+    major, minor, _zone, _sigfigs, snaplen, linkfield = struct.unpack(order + "HHiIII", head[4:])
     if major < 2:
         raise CaptureError(f"{path}: pcap version {major}.{minor} is not supported")
     if linkfield & LINKTYPE_RESERVED:
@@ -120,6 +128,7 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
         truncated_records=truncated,
         last_time_unknown=last_time_unknown,
         declared_link_types=(link_type,),
+        snaplen=snaplen or None,
     )
 
 

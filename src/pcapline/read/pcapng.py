@@ -6,7 +6,10 @@ resolutions would be mis-decoded; this walker keeps a table of every interface o
 section (each Section Header Block starts a new table and may switch byte order).
 
 Packet blocks: Enhanced (EPB, type 6), Simple (SPB, type 3, interface 0, no timestamp)
-and the obsolete Packet Block (type 2). Other blocks are stepped over.
+and the obsolete Packet Block (type 2). Interface Statistics Blocks (ISB, type 5) give the
+packets an interface dropped (isb_ifdrop) and the OS or capture buffer dropped (isb_osdrop):
+counters since the capture started, so the last block of each interface counts. Other blocks
+are stepped over.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from pcapline.read.capture import words_at
 from pcapline.read.pcap import MAX_RECORD_LEN, Records
 
 SHB = 0x0A0D0D0A
-IDB, PB, SPB, EPB = 1, 2, 3, 6
+IDB, PB, SPB, ISB, EPB = 1, 2, 3, 5, 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 OPT_END, IF_TSRESOL, IF_TSOFFSET = 0, 9, 14
+ISB_IFDROP, ISB_OSDROP = 5, 7
 #: SHB versions Wireshark 4.0 reads (1.0, and 1.2 which some writers used by mistake).
 SUPPORTED_VERSIONS = {(1, 0), (1, 2)}
 #: Largest block we believe; anything bigger means a damaged length field.
@@ -122,6 +126,8 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
     order = "<"
     unpack = struct.Struct(order + "II").unpack_from
     warnings: list[str] = []
+    if_drops: dict[int, int] = {}  # interface -> its last ISB's counter
+    os_drops: dict[int, int] = {}
     off = 0
     sections = 0
     stop: str | None = None
@@ -168,10 +174,23 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
                 break
             interfaces.append(_interface(bytes(buf[off + 8 : end - 4]), order))
             contexts.append(_Context(len(packets), order, section_base, len(interfaces)))
+        elif btype == ISB and complete and blen >= 24:
+            iface_id = struct.unpack_from(order + "I", buf, off + 8)[0] + section_base
+            options = _options(bytes(buf[off + 20 : end - 4]), order)
+            for code, counters in ((ISB_IFDROP, if_drops), (ISB_OSDROP, os_drops)):
+                if len(options.get(code, b"")) == 8:
+                    counters[iface_id] = struct.unpack(order + "Q", options[code])[0]
         elif btype in (EPB, PB, SPB):
             if btype != EPB:
                 others[len(packets)] = btype
             append(off)  # a short or cut packet block: its fields are checked below
+        elif not complete:
+            # A cut name-resolution, statistics, comment or custom block holds no frame, but
+            # the file is still truncated: say so (a cut packet block says it below).
+            warnings.append(
+                f"file ends inside {_block_name(btype)} at byte {off} "
+                f"({size - off} of {blen} bytes); the capture may be incomplete"
+            )
         if not complete:
             break
         off = end
@@ -193,7 +212,25 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
     truncated = int(n > 0 and bool(fields["cut"][-1]))
     if truncated:
         warnings.append(_cut_warning(fields, n, size))
-    return _records(fields, interfaces, warnings, truncated)
+    records = _records(fields, interfaces, warnings, truncated)
+    records.if_drops = sum(if_drops.values()) if if_drops else None
+    records.os_drops = sum(os_drops.values()) if os_drops else None
+    return records
+
+
+#: Non-packet block types by name (pcapng draft, section 10: "Block Type Codes").
+_BLOCK_NAMES = {
+    4: "a name resolution block",
+    5: "an interface statistics block",
+    9: "a systemd journal export block",
+    10: "a decryption secrets block",
+    0x00000BAD: "a custom block",
+    0x40000BAD: "a custom block",
+}
+
+
+def _block_name(btype: int) -> str:
+    return _BLOCK_NAMES.get(btype, f"a block of type {btype:#x}")
 
 
 def _cut_warning(fields: dict[str, np.ndarray], n: int, size: int) -> str:
@@ -307,4 +344,5 @@ def _records(
         truncated_records=truncated,
         last_time_unknown=untimed,
         declared_link_types=tuple(described.link_type for described in interfaces),
+        snaplen=min((i.snaplen for i in interfaces if i.snaplen), default=None),
     )

@@ -6,8 +6,11 @@ Layout of the page (templates/report.html.j2), top to bottom:
    fates in ``palette.FATE_ORDER``, cross-connection findings), each with its explanation and
    links to the connections concerned. Capture facts (file, format, link types, time span,
    frames, skipped frames by reason, warnings).
-2. Capture timeline (figures.capture_timeline).
-3. Findings across connections, when there are any.
+2. Capture timeline (figures.capture_timeline), with each connection's stalls as a strip
+   under its bar (figures.stall_strip).
+3. Findings across connections, when there are any. Then the slow part, when there is
+   something to show: the delay distributions (figures.delay_distribution) and the
+   "slow, not failed" table (``slow_view``).
 4. Connection table: every connection, sortable and filterable by a small script, with the
    Wireshark filters to open it (``tcp.stream eq N`` and a version-independent address/port
    filter) and copy buttons.
@@ -53,11 +56,13 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pcapline import __version__
-from pcapline.fmt import capture_quality, endpoint, span, utc
+from pcapline.fmt import app_label, capture_quality, duration, endpoint, printable, span, utc
 from pcapline.model import FAILURE_FATES, Confidence, Finding
 from pcapline.render import palette
 from pcapline.render.figures.backoff import backoff, gap_series
 from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
+from pcapline.render.figures.delay_distribution import delay_distribution
+from pcapline.render.figures.stall_strip import stall_rows
 from pcapline.render.figures.time_sequence import conn_segments, time_sequence
 from pcapline.render.jsondoc import COUNT_KEYS, plain
 from pcapline.timeline import TimelineRow, connection_timeline
@@ -257,12 +262,17 @@ def build_page(
     plan = plan_timeline(conns)
     figures: dict[str, Markup] = {}
     if len(conns):
+        stalls = stall_rows(analysis.delays, plan.rows["id"].tolist())
         figures["timeline"] = figure_json(
-            capture_timeline(plan, analysis.events, origin, sections=section_ids)
+            capture_timeline(plan, analysis.events, origin, sections=section_ids, stalls=stalls)
         )
+    slow = slow_view(analysis, section_ids)
+    if slow.distribution is not None:
+        figures["delays"] = figure_json(slow.distribution)
     sections = _sections(analysis, chosen, figures)
     return {
-        "title": f"pcapline report: {os.path.basename(capture.path) or capture.path}",
+        # printable: a bidi override in a file name would reorder it in the browser too
+        "title": f"pcapline report: {printable(os.path.basename(capture.path) or capture.path)}",
         "capture": capture,
         "facts": capture_facts(analysis, origin),
         "fate_counts": fate_counts(conns),
@@ -270,8 +280,10 @@ def build_page(
         "failing": _failing(conns, sure=True),
         "uncertain": _failing(conns, sure=False),
         "quality": capture_quality(capture.quality),
+        "filter": analysis.filter,
         "problems": problems(conns, section_ids),
         "findings": [_finding_view(f, section_ids) for f in analysis.findings],
+        "slow": slow,
         "timeline_note": plan.note,
         "sections": sections,
         "sections_left_out": left_out,
@@ -279,6 +291,110 @@ def build_page(
         "figures": {name: pack(text, allowed=packed) for name, text in figures.items()},
         "table": pack(script_json(connection_table(conns, origin, section_ids)), allowed=packed),
     }
+
+
+#: Rows of the "slow, not failed" table (the connection table lists every connection).
+MAX_SLOW_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SlowRow:
+    """One connection of the "slow, not failed" table (measures already worded)."""
+
+    conn_id: int
+    has_section: bool
+    client: str
+    server: str
+    fate: str
+    tags: str
+    connect: str
+    response: str
+    stalled: str
+    biggest: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlowView:
+    """The report's slow part: the delay distributions and the slow connections table."""
+
+    rows: tuple[SlowRow, ...]
+    total: int  # slow connections that did not fail (rows shows at most MAX_SLOW_ROWS)
+    distribution: go.Figure | None
+
+
+def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
+    """What the delays stage measured, for the page: read from the connections table's delay
+    columns and ``Analysis.delays`` (the turns), nothing measured again."""
+    conns = analysis.connections
+    if not len(conns) or "slow" not in conns.columns:
+        return SlowView((), 0, None)
+    lost = analysis.delays
+    turns = getattr(lost, "turns", None)
+    response = turns.response_s if turns is not None else conns["response_s"].to_numpy(float)
+    limits = getattr(lost, "thresholds", None)
+    distribution = delay_distribution(
+        conns["connect_s"].to_numpy(float),
+        response,
+        connect_limit_s=None if limits is None else limits.connect_s,
+        response_limit_s=None if limits is None else limits.response_s,
+    )
+    failed = conns["fate"].astype(str).isin([str(f) for f in FAILURE_FATES])
+    slow = conns[(conns["slow"].map(len) > 0).to_numpy() & ~failed.to_numpy()]
+    shown = slow.head(MAX_SLOW_ROWS)
+    rows = tuple(
+        SlowRow(
+            conn_id=int(conn),
+            has_section=int(conn) in sections,
+            client=endpoint(client_ip, client_port),
+            server=endpoint(server_ip, server_port),
+            fate=str(fate),
+            tags=", ".join(str(t) for t in tags),
+            connect=_seconds(connect_s),
+            response=_seconds(response_s),
+            stalled=_seconds(stalled_s) if stalled_s else "",
+            biggest=f"{biggest} ({_seconds(biggest_s)})" if biggest else "",
+        )
+        for (
+            conn,
+            client_ip,
+            client_port,
+            server_ip,
+            server_port,
+            fate,
+            tags,
+            connect_s,
+            response_s,
+            stalled_s,
+            biggest,
+            biggest_s,
+        ) in zip(
+            *(
+                shown[c].tolist()
+                for c in (
+                    "id",
+                    "client_ip",
+                    "client_port",
+                    "server_ip",
+                    "server_port",
+                    "fate",
+                    "slow",
+                    "connect_s",
+                    "response_s",
+                    "stalled_s",
+                    "biggest_stall",
+                    "biggest_stall_s",
+                )
+            ),
+            strict=True,
+        )
+    )
+    return SlowView(rows, len(slow), distribution)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    return duration(float(value))
 
 
 def _failing(conns: pd.DataFrame, *, sure: bool) -> int:
@@ -375,7 +491,7 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
 def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
     cap = analysis.capture
     facts = [
-        ("file", cap.path),
+        ("file", printable(cap.path)),
         ("format", cap.format),
         ("link types", ", ".join(cap.link_types) or "none"),
     ]
@@ -391,7 +507,9 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
     facts.append(
         (
             "frames",
-            f"{cap.frames:,} in the file: {cap.tcp_frames:,} TCP analysed, {skipped_total:,} skipped",
+            f"{cap.frames:,} in the file: {cap.tcp_frames:,} TCP analysed, "
+            + (f"{cap.icmp_frames:,} ICMP errors analysed, " if cap.icmp_frames else "")
+            + f"{skipped_total:,} skipped",
         )
     )
     if cap.skipped:
@@ -465,6 +583,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "retries",
     "section",
     "who",
+    "app",
 )
 
 
@@ -481,6 +600,7 @@ def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int])
         + conns["retransmits"].to_numpy(np.int64)
     )
     who = [_who(c, r) for c, r in zip(conns["closer"], conns["reset_by"], strict=True)]
+    apps = [app_label(a) for a in (conns["app"] if "app" in conns.columns else [None] * len(conns))]
     rows = [
         [
             int(i),
@@ -497,8 +617,9 @@ def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int])
             int(rt),
             int(i) in sections,
             w,
+            a,
         ]
-        for i, cip, cp, sip, sp, fate, s, d, pk, bc, bs, rt, w in zip(
+        for i, cip, cp, sip, sp, fate, s, d, pk, bc, bs, rt, w, a in zip(
             conns["id"],
             conns["client_ip"],
             conns["client_port"],
@@ -512,6 +633,7 @@ def connection_table(conns: pd.DataFrame, origin: int, sections: frozenset[int])
             conns["bytes_server"],
             retries,
             who,
+            apps,
             strict=True,
         )
     ]
@@ -630,6 +752,9 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
     counts = [(name.replace("_", " "), int(row[name])) for name in COUNT_KEYS if int(row[name])]
     if counts:
         facts.append(("counts", ", ".join(f"{n} {name}" for name, n in counts)))
+    app = app_label(row.get("app"))
+    if app:
+        facts.append(("application", f"{app} (from frame {int(row['app']['frame'])})"))
     if bool(row["client_guessed"]):
         facts.append(("client side", "guessed (no SYN captured): the side with the ephemeral port"))
     level = str(row.get("confidence", Confidence.PROVEN))

@@ -54,18 +54,30 @@ def _connection_keys() -> tuple[str, ...]:
 #: ``slow`` (the ``delays.SlowTag`` strings, ``[]`` for none).
 DELAY_KEYS: tuple[str, ...] = ("delays", "slow")
 
+#: Keys a connection gained with ``pcapline/app`` (after ``slow``): ``app``, what its first
+#: payloads carried (``app.App.as_dict``), null when nothing was recognised.
+APP_KEYS: tuple[str, ...] = ("app",)
+
+#: Key a connection gained with ``quality.seen_records`` (issue 9, a compatible extension):
+#: ``seen``, what the capture holds of it (``quality.SEEN_KEYS``), null when not known.
+SEEN_KEY = "seen"
+
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
-CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS)
+CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS, *APP_KEYS, SEEN_KEY)
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
-    """The whole ``pcapline/1`` document for an analysis (already filtered, if it was)."""
-    return {
+    """The whole ``pcapline/1`` document for an analysis (already filtered, if it was: then
+    a last key ``filter`` says what was kept and how many connections the capture holds)."""
+    doc = {
         "schema": SCHEMA,
         "capture": capture_doc(analysis.capture),
         "connections": [doc for chunk in connection_chunks(analysis) for doc in chunk],
         "findings": findings_doc(analysis),
     }
+    if analysis.filter is not None:
+        doc["filter"] = analysis.filter.to_dict()
+    return doc
 
 
 def dumps(doc: Mapping[str, Any], *, indent: int | None = 2) -> str:
@@ -105,6 +117,8 @@ def write(
         out.write(lead + sep.join(texts))
     out.write("[]" if first else layout.newline(1) + "]")
     out.write(sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1))
+    if analysis.filter is not None:
+        out.write(sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1))
     out.write(layout.newline(0) + "}\n")
 
 
@@ -159,6 +173,7 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
         "link_types": list(info.link_types),
         "frames": int(info.frames),
         "tcp_frames": int(info.tcp_frames),
+        "icmp_frames": int(info.icmp_frames),
         "first_time": seconds(info.first_time_ns),
         "last_time": seconds(info.last_time_ns),
         "skipped": {reason: int(info.skipped[reason]) for reason in skip_order(info.skipped)},
@@ -194,9 +209,12 @@ def connection_doc(
         "explanation": optional_str(row["explanation"]) or "",
         "confidence": str(row["confidence"]),
         "caveats": [str(c) for c in row["caveats"]],
+        "cause": optional_str(row["cause"]),
         "events": events,
         "delays": None if lost is None else delays_doc(lost),
         "slow": [] if lost is None else [tag.value for tag in lost.slow],
+        "app": plain(app) if isinstance(app := row.get("app"), Mapping) else None,
+        "seen": plain(seen) if isinstance(seen := row.get("seen"), Mapping) else None,
     }
 
 
@@ -353,9 +371,12 @@ class _Layout:
             _string(doc["explanation"]),
             _string(doc["confidence"]),
             self.value(doc["caveats"], 3),
+            _optional_string(doc["cause"]),
             self._events_text(events),
             self._delays_text(doc["delays"]),
             self.value(doc["slow"], 3),
+            self.value(doc["app"], 3),
+            self.value(doc["seen"], 3),
         )
 
     def _delays_text(self, d: dict[str, Any] | None) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from pcapline.model import EventKind, Fate
+from pcapline.model import EventKind, Fate, StallCause
 
 #: One colour per fate, used by every chart and (via CSS variables) by the page itself.
 FATE_COLOURS: dict[str, str] = {
@@ -92,6 +92,18 @@ MARKS: tuple[MarkStyle, ...] = (
     MarkStyle("RST", "x", "#000000", frozenset({EventKind.RST})),
     MarkStyle("FIN", "line-ns-open", "#37474f", frozenset({EventKind.FIN})),
 )
+
+#: One colour per stall cause (``model.StallCause``): the capture timeline's stall strip.
+STALL_COLOURS: dict[str, str] = {
+    StallCause.SYN_RETRY: "#b71c1c",
+    StallCause.SYNACK_RETRY: "#ad1457",
+    StallCause.RTO: "#ef6c00",
+    StallCause.ZERO_WINDOW: "#8e24aa",
+}
+assert set(STALL_COLOURS) == set(StallCause), "every stall cause needs a colour"
+
+#: The delay distributions' curves: connect time, response time.
+DELAY_COLOURS: dict[str, str] = {"connect": "#1565c0", "response": "#2e7d32", "limit": "#9e9e9e"}
 
 #: Bar colours of the backoff series (one per series, in order).
 SERIES_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#2e7d32", "#c62828", "#00838f")

@@ -5,7 +5,8 @@ One row per connection, the JSON contract's fields flattened: ``client``/``serve
 seconds like the JSON; ``inferred`` is JSON text (its keys differ per connection, and a
 spreadsheet or ``pd.read_csv`` can still parse it with ``json.loads``). The delay columns
 (``delays.DELAY_COLUMNS``) come last: the main measures of ``delays``, and ``slow`` as
-``syn_retry;slow_connect``.
+``syn_retry;slow_connect``. The ``app`` object follows, flattened (``app_protocol``,
+``app_tls_sni``, ``app_http_path``, ...; empty when not recognised, ALPN lists joined by ";").
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pcapline.app import HTTP_KEYS, TLS_KEYS
 from pcapline.delays import DELAY_COLUMNS
+from pcapline.fmt import csv_text
 from pcapline.model import CONNECTION_COLUMNS
 from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
 
@@ -35,16 +38,30 @@ def _table_columns() -> tuple[str, ...]:
     return tuple(columns)
 
 
-#: Column order of the CSV and Parquet tables (the delay columns, issue 10, last).
-TABLE_COLUMNS: tuple[str, ...] = _table_columns() + DELAY_COLUMNS
+#: The ``app`` object's columns: (column, key in ``app``, key in its ``tls``/``http`` object).
+APP_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("app_protocol", "protocol", None),
+    ("app_frame", "frame", None),
+    *((f"app_tls_{key}", "tls", key) for key in TLS_KEYS),
+    *((f"app_http_{key}", "http", key) for key in HTTP_KEYS),
+)
+
+#: Column order of the CSV and Parquet tables: the delay columns (issue 10), ``app`` (issue 12),
+#: then ``seen`` (issue 9: the ``connections[].seen`` keys that are true, space-separated).
+TABLE_COLUMNS: tuple[str, ...] = (
+    _table_columns() + DELAY_COLUMNS + tuple(name for name, _, _ in APP_COLUMNS) + ("seen",)
+)
 
 
 class ParquetUnavailable(RuntimeError):
     """pyarrow is not installed; the message says how to get it."""
 
 
-def connections_table(analysis: Analysis) -> pd.DataFrame:
-    """The flat per-connection table both CSV and Parquet write."""
+def connections_table(analysis: Analysis, *, nested: bool = False) -> pd.DataFrame:
+    """The flat per-connection table both CSV and Parquet write.
+
+    ``nested=True`` (``Analysis.connection_table()``): the same columns, with ``inferred`` a
+    dict, ``caveats`` and ``slow`` lists, instead of their CSV text."""
     conns = analysis.connections.sort_values("id", kind="stable")
     start = conns["start_ns"].astype("int64") / 1e9
     end = conns["end_ns"].astype("int64") / 1e9
@@ -68,11 +85,18 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
             "closer": conns["closer"].map(optional_str),
             "reset_by": conns["reset_by"].map(optional_str),
             **{key: conns[key].astype("int64") for key in COUNT_KEYS},
-            "inferred": conns["inferred"].map(_inferred_json),
+            "inferred": conns["inferred"].map(_inferred_dict if nested else _inferred_json),
             "explanation": conns["explanation"].fillna("").astype(str),
             "confidence": conns["confidence"].astype(str),
-            "caveats": conns["caveats"].map(lambda codes: " ".join(str(c) for c in codes)),
-            **_delay_columns(conns),
+            "caveats": conns["caveats"].map(
+                (lambda codes: [str(c) for c in codes])
+                if nested
+                else (lambda codes: " ".join(str(c) for c in codes))
+            ),
+            "cause": conns["cause"].map(optional_str),
+            **_delay_columns(conns, nested=nested),
+            **_app_columns(conns),
+            "seen": _seen_column(conns),
         },
         columns=list(TABLE_COLUMNS),
     )
@@ -80,30 +104,16 @@ def connections_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def to_csv(analysis: Analysis) -> str:
+    """``connections_table`` as CSV, its text cells neutralised against spreadsheet formula
+    injection (``fmt.csv_text``; number columns are left as numbers)."""
+    table = connections_table(analysis)
+    for name in table.columns:
+        column = table[name]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            table[name] = column.map(csv_text)
     buffer = io.StringIO()
-    connections_table(analysis).to_csv(buffer, index=False, lineterminator="\n")
+    table.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
-
-
-#: Columns of the events table: the JSON ``events`` entries with their connection's id first.
-EVENT_TABLE_COLUMNS: tuple[str, ...] = ("conn", "frame", "time", "from", "kind", "note")
-
-
-def events_table(analysis: Analysis) -> pd.DataFrame:
-    """One row per event (by conn, then frame), as the JSON ``events`` lists them: ``time`` in
-    float seconds since the epoch, ``from`` the side that sent the frame, ``note`` "" for none."""
-    events = analysis.events.sort_values(["conn", "frame"], kind="stable")
-    return pd.DataFrame(
-        {
-            "conn": events["conn"].astype("int64"),
-            "frame": events["frame"].astype("int64"),
-            "time": events["time_ns"].astype("int64") / 1e9,
-            "from": events["side"].astype(str),
-            "kind": events["kind"].astype(str),
-            "note": events["note"].fillna("").astype(str),
-        },
-        columns=list(EVENT_TABLE_COLUMNS),
-    ).reset_index(drop=True)
 
 
 def write_parquet(analysis: Analysis, path: str) -> None:
@@ -114,9 +124,9 @@ def write_parquet(analysis: Analysis, path: str) -> None:
 
 def write_parquet_dataset(analysis: Analysis, directory: str) -> list[str]:
     """A dataset in ``directory`` (created if needed): ``connections.parquet`` (the CSV's
-    columns) and ``events.parquet`` (``EVENT_TABLE_COLUMNS``), joined on ``connections.id`` =
-    ``events.conn``; pandas, polars and DuckDB read either file or the folder's ``*.parquet``.
-    Returns the paths written."""
+    columns) and ``events.parquet`` (``EVENT_TABLE_COLUMNS``), joined on ``id``; pandas,
+    polars and DuckDB read either file or the folder's ``*.parquet``. Returns the paths
+    written."""
     import os
 
     _need_pyarrow()
@@ -141,13 +151,38 @@ def _need_pyarrow() -> None:
         ) from exc
 
 
-def _delay_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
+def events_table(analysis: Analysis) -> pd.DataFrame:
+    """Every event, named as in JSON: ``id`` (the connection's), ``frame``, ``time`` (float
+    seconds since the epoch), ``from`` (client/server), ``kind``, ``note``, and ``value`` (the
+    number the note is about, NaN when none); by connection, then frame."""
+    events = analysis.events.sort_values(["conn", "frame"], kind="stable")
+    return pd.DataFrame(
+        {
+            "id": events["conn"].astype("int64"),
+            "frame": events["frame"].astype("int64"),
+            "time": events["time_ns"].astype("int64") / 1e9,
+            "from": events["side"].astype(str),
+            "kind": events["kind"].astype(str),
+            "note": events["note"].fillna("").astype(str),
+            "value": pd.to_numeric(events["value"], errors="coerce").astype("float64"),
+        },
+        columns=list(EVENT_TABLE_COLUMNS),
+    ).reset_index(drop=True)
+
+
+#: ``Analysis.event_table()`` columns (the JSON ``events`` keys, with the connection ``id``).
+EVENT_TABLE_COLUMNS: tuple[str, ...] = ("id", "frame", "time", "from", "kind", "note", "value")
+
+
+def _delay_columns(conns: pd.DataFrame, *, nested: bool = False) -> dict[str, pd.Series]:
     """``delays.DELAY_COLUMNS``: seconds as floats (empty when not measured), the biggest
     stall's cause, and the ``slow`` tags joined by ";" (empty for none)."""
     out: dict[str, pd.Series] = {}
     for name in DELAY_COLUMNS:
         if name not in conns.columns:  # an Analysis built without delays
             out[name] = pd.Series([""] * len(conns), index=conns.index, dtype=object)
+        elif name == "slow" and nested:
+            out[name] = conns[name].map(lambda tags: [str(t) for t in tags])
         elif name == "slow":
             out[name] = conns[name].map(lambda tags: ";".join(str(t) for t in tags))
         elif name == "biggest_stall":
@@ -155,6 +190,42 @@ def _delay_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
         else:
             out[name] = conns[name].astype("float64")
     return out
+
+
+def _app_columns(conns: pd.DataFrame) -> dict[str, pd.Series]:
+    """``APP_COLUMNS`` from the ``app`` objects: text, or nullable integers for the frame and
+    the HTTP status (so Parquet keeps them numbers); empty/null when not recognised."""
+    docs = conns["app"].tolist() if "app" in conns.columns else [None] * len(conns)
+    out: dict[str, pd.Series] = {}
+    for name, key, sub in APP_COLUMNS:
+        values = [_app_value(doc, key, sub) for doc in docs]
+        numeric = name in ("app_frame", "app_http_status")
+        out[name] = pd.Series(values, index=conns.index, dtype="Int64" if numeric else object)
+    return out
+
+
+def _app_value(doc: Any, key: str, sub: str | None) -> Any:
+    if not isinstance(doc, dict):
+        return None
+    value = doc.get(key)
+    if sub is not None:
+        value = value.get(sub) if isinstance(value, dict) else None
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def _seen_column(conns: pd.DataFrame) -> pd.Series:
+    """``connections[].seen`` as the names of its true keys (empty when not known)."""
+    if "seen" not in conns.columns:
+        return pd.Series([""] * len(conns), index=conns.index, dtype=object)
+    return conns["seen"].map(
+        lambda seen: " ".join(k for k, v in seen.items() if v) if isinstance(seen, dict) else ""
+    )
+
+
+def _inferred_dict(value: Any) -> dict[str, Any]:
+    return plain(value) if isinstance(value, dict) else {}
 
 
 def _inferred_json(value: Any) -> str:

@@ -21,7 +21,7 @@ import pandas as pd
 from rich.console import Console
 from rich.text import Text
 
-from pcapline.fmt import byte_count, capture_quality, duration, endpoint, utc
+from pcapline.fmt import app_label, byte_count, capture_quality, duration, endpoint, printable, utc
 from pcapline.model import FAILURE_FATES, Confidence, Explanation, Fate, Verdict
 from pcapline.render.jsondoc import skip_order
 
@@ -82,7 +82,10 @@ def render_text(
         shown, analysis.capture.first_time_ns, options.width, verdicts=analysis.verdicts
     )
     table = Text("\n").join(lines)
-    console.print(table, no_wrap=True, overflow="crop")
+    # Never cropped: the layouts fit every column in ``width``; a line that still cannot
+    # (two long IPv6 endpoints on a very narrow terminal) runs past the edge rather than
+    # losing a column.
+    console.print(table, no_wrap=True, overflow="ignore", crop=False)
     hidden = len(conns) - len(shown)
     if hidden:
         console.print(f"... {hidden:,} more, use --limit 0 for all")
@@ -108,9 +111,13 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     info = analysis.capture
     lines: list[Text | str] = []
     kinds = ", ".join(info.link_types) or "no link type"
-    lines.append(Text.assemble(("capture  ", "bold"), f"{info.path} ({info.format}, {kinds})"))
+    # The path and the warnings may carry what the file name or the capture holds: shown
+    # escaped, so a control or bidi character cannot act on the terminal (fmt.printable).
+    where = printable(info.path)
+    lines.append(Text.assemble(("capture  ", "bold"), f"{where} ({info.format}, {kinds})"))
     skipped_total = sum(info.skipped.values())
-    frames = f"{info.frames:,} frames: {info.tcp_frames:,} TCP, {skipped_total:,} skipped"
+    icmp = f"{info.icmp_frames:,} ICMP errors, " if info.icmp_frames else ""
+    frames = f"{info.frames:,} frames: {info.tcp_frames:,} TCP, {icmp}{skipped_total:,} skipped"
     if skipped_total:
         frames += (
             " ("
@@ -135,7 +142,7 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     if quality:
         lines.append(Text.assemble(("quality  ", "bold yellow"), quality))
     for warning in info.warnings:
-        lines.append(Text.assemble(("warning  ", "bold yellow"), str(warning)))
+        lines.append(Text.assemble(("warning  ", "bold yellow"), printable(warning)))
     whole = analysis.connections if selection is None else selection.whole
     lines.append(Text.assemble(("conns    ", "bold"), fate_summary(whole)))
     if selection is not None and not whole.empty:
@@ -147,7 +154,8 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     if analysis.findings:
         lines.append(Text("findings", style="bold"))
         for finding in analysis.findings:
-            lines.append(Text.assemble("  ", (finding.kind, "bold red"), f": {finding.summary}"))
+            summary = printable(finding.summary)
+            lines.append(Text.assemble("  ", (finding.kind, "bold red"), f": {summary}"))
     return lines
 
 
@@ -235,14 +243,19 @@ def connection_lines(
     *,
     verdicts: Mapping[int, Verdict] | None = None,
 ) -> list[Text]:
-    """The connection table, one line per connection, never wrapped.
+    """The connection table: every column, and the whole "why", at any width.
 
-    Every column is as wide as its widest cell; when the line would not fit, the least
-    needed columns go first (_DROP_ORDER), then the "why" text is cut with an ellipsis.
-    Addresses and fates are never shortened: they are what the reader searches for.
-    Lines are padded here rather than by ``rich.table.Table``, which takes seconds to lay out
-    thousands of rows (``--limit 0`` on a busy capture). The "why" column is each verdict's
-    explanation headline (empty for a connection ``verdicts`` does not hold).
+    Every column is as wide as its widest cell. Three layouts, the first that fits ``width``:
+
+    1. one line per connection, the "why" (the explanation's headline) as the last column;
+    2. the columns on one line, the "why" on the lines under it (indented, wrapped);
+    3. id, client, server and fate on one line, then ``start``, duration, packets and bytes
+       (and the app, when any) labelled on the next, then the "why" (an IPv6 pair at 80
+       columns).
+
+    Nothing is cut: addresses and fates are what the reader searches for, and the "why" is
+    why the table exists. Lines are padded here rather than by ``rich.table.Table``, which
+    takes seconds to lay out thousands of rows (``--limit 0`` on a busy capture).
     """
     origin = origin_ns if origin_ns is not None else 0
     known = verdicts or {}
@@ -253,12 +266,37 @@ def connection_lines(
         rows.append(_cells(row, origin, verdict.explanation if verdict is not None else None))
     names = [name for name, _ in _COLUMNS]
     widths = {n: max([len(n)] + [len(cells[i]) for cells in rows]) for i, n in enumerate(names)}
-    shown = list(names)
-    for optional in _DROP_ORDER:
-        if _line_width(shown, widths, why=_MIN_WHY) <= width:
-            break
-        shown.remove(optional)
-    widths["why"] = max(_MIN_WHY, min(widths["why"], width - _line_width(shown, widths, why=0)))
+    # The app column (TLS server name, HTTP request) only when some shown row has one.
+    has_app = any(cells[names.index("app")] for cells in rows)
+    every = [n for n in names if n != "why" and (has_app or n != "app")]
+    if _line_width([*every, "why"], widths) <= width:
+        return _table(rows, [*every, "why"], widths, width, under=())
+    if _line_width(every, widths) <= width:
+        return _table(rows, every, widths, width, under=("why",))
+    moved = (*_MOVED, "app") if has_app else _MOVED
+    if _line_width(list(_NARROW), widths) <= width:
+        return _table(rows, list(_NARROW), widths, width, under=(*moved, "why"))
+    # 4. two long IPv6 endpoints do not fit side by side: the server goes under the row too
+    narrowest = [n for n in _NARROW if n != "server"]
+    return _table(rows, narrowest, widths, width, under=("server", *moved, "why"))
+
+
+#: Layout 3 keeps these on the connection's first line; _MOVED go to the line under it.
+_NARROW = ("id", "client", "server", "fate")
+_MOVED = ("start", "duration", "pkts", "bytes c>s", "bytes s>c")
+#: Indent of the lines under a connection's first line.
+_UNDER = "    "
+
+
+def _table(
+    rows: list[list[str]],
+    shown: list[str],
+    widths: dict[str, int],
+    width: int,
+    *,
+    under: tuple[str, ...],
+) -> list[Text]:
+    names = [name for name, _ in _COLUMNS]
     justify = dict(_COLUMNS)
     columns: list[tuple[int, int, Literal["left", "right", "none"]]] = [
         (names.index(n), widths[n], justify[n]) for n in shown
@@ -268,12 +306,13 @@ def connection_lines(
         columns[-1] = (last[0], last[1], "none")
 
     def pad(text: str, w: int, side: str) -> str:
-        text = _ellipsize(text, w)
         if side == "none":
             return text
         return text.rjust(w) if side == "right" else text.ljust(w)
 
-    lines = [Text("  ".join(pad(names[i], w, j) for i, w, j in columns), style="bold")]
+    header = "  ".join(pad(names[i], w, j) for i, w, j in columns)
+    moved = [n for n in under if n != "why"]
+    lines = [Text(header, style="bold")]
     fate_at = names.index("fate")
     for cells in rows:
         fate = cells[fate_at].rstrip("".join(_MARK.values()))
@@ -286,22 +325,40 @@ def connection_lines(
                 line.append("  ")
             line.append(pad(cells[i], w, j), style=style if i == fate_at else "")
         lines.append(line)
+        if moved:
+            lines += [Text(part) for part in _wrapped(_moved_text(cells, names, moved), width)]
+        why = cells[names.index("why")]
+        if "why" in under and why:
+            lines += [Text(part) for part in _wrapped(why, width)]
     return lines
 
 
-def _line_width(shown: list[str], widths: dict[str, int], *, why: int) -> int:
+def _moved_text(cells: list[str], names: list[str], moved: list[str]) -> str:
+    """The columns moved under the row, labelled: ``to 10.0.0.2:80, start +1.00s, lasted
+    300us, 2 pkts, 0B c>s, 0B s>c``."""
+    cell = {n: cells[names.index(n)] for n in names}
+    text = (
+        f"start {cell['start']}, lasted {cell['duration']}, {cell['pkts']} pkts, "
+        f"{cell['bytes c>s']} c>s, {cell['bytes s>c']} s>c"
+    )
+    if "app" in moved and cell["app"]:
+        text += f", {cell['app']}"
+    return f"to {cell['server']}, {text}" if "server" in moved else text
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` on indented lines of at most ``width`` characters (words kept whole when they fit)."""
+    import textwrap
+
+    room = max(width - len(_UNDER), 20)
+    return [_UNDER + part for part in textwrap.wrap(text, room, break_on_hyphens=False)]
+
+
+def _line_width(shown: list[str], widths: dict[str, int]) -> int:
     """Rendered width: cells plus one space each side between columns (no outer padding)."""
-    cells = sum(why if n == "why" else widths[n] for n in shown)
-    return cells + 2 * (len(shown) - 1)
+    return sum(widths[n] for n in shown) + 2 * (len(shown) - 1)
 
 
-def _ellipsize(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
-_MIN_WHY = 12
-#: Columns given up, in this order, when the terminal is too narrow.
-_DROP_ORDER = ("start", "pkts", "bytes s>c", "bytes c>s", "duration", "why")
 _COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
     ("id", "right"),
     ("client", "left"),
@@ -312,6 +369,7 @@ _COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
     ("bytes c>s", "right"),
     ("bytes s>c", "right"),
     ("fate", "left"),
+    ("app", "left"),  # what the first payloads carried (fmt.app_label), shown when any has one
     ("why", "left"),
 )
 
@@ -327,6 +385,7 @@ def _cells(row: dict[str, Any], origin_ns: int, explanation: Explanation | None)
         byte_count(int(row["bytes_client"])),
         byte_count(int(row["bytes_server"])),
         str(row["fate"]) + _fate_mark(row),
+        app_label(row.get("app")),
         short_reason(explanation),
     ]
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pcapline import model
 from pcapline.errors import UsageError
 from pcapline.findings import FINDERS
-from pcapline.model import FAILURES_ALIAS, Fate
+from pcapline.model import FAILURES_ALIAS, Fate, SlowTag
 from pcapline.scan.render import document, matched, text, to_csv, to_html
 from pcapline.scan.run import CaptureSummary, Progress, expand_paths, run, summarize_capture
 
@@ -82,19 +82,25 @@ def scan(
 
 
 def fail_on_names(values: Sequence[str]) -> frozenset[str]:
-    """``--fail-on`` names: finding kinds, fates, or ``failures`` (every failure fate); comma lists ok."""
+    """``--fail-on`` names: finding kinds, fates, ``failures`` (every failure fate) or slow tags
+    (``model.SlowTag``: a connection with that tag); comma lists ok."""
     kinds = {finder.name for finder in FINDERS}
     fates = {f.value for f in Fate}
+    tags = {t.value for t in SlowTag}
     try:
-        names = model.fail_on_names(values, kinds | fates)
+        names = model.fail_on_names(values, kinds | fates | tags)
     except KeyError as unknown:
-        choices = ", ".join(sorted(kinds) + [f.value for f in Fate] + [FAILURES_ALIAS])
+        choices = ", ".join(
+            sorted(kinds) + [f.value for f in Fate] + [FAILURES_ALIAS] + [t.value for t in SlowTag]
+        )
         raise UsageError(
-            f"--fail-on: unknown finding kind or fate {unknown.args[0]!r} (choose from {choices})"
+            f"--fail-on: unknown finding kind, fate or slow tag {unknown.args[0]!r} "
+            f"(choose from {choices})"
         ) from None
     if values and not names:
         raise UsageError(
-            "--fail-on: no finding kind or fate given (e.g. --fail-on nat_timestamp,refused)"
+            "--fail-on: no finding kind, fate or slow tag given "
+            "(e.g. --fail-on nat_timestamp,refused,syn_retry)"
         )
     return frozenset(names)
 

@@ -13,17 +13,27 @@ a summary with ``error`` set; the scan goes on.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import multiprocessing
+import multiprocessing.context
 import os
+import signal
+import stat
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcapline.errors import PcaplineError, UsageError
-from pcapline.model import Fate
+from pcapline.model import FAILURE_FATES, Fate, SlowTag
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Names a directory walk picks up (explicit file arguments are always scanned).
 CAPTURE_SUFFIXES: tuple[str, ...] = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap0", ".ntar")
@@ -43,6 +53,18 @@ class CaptureSummary:
     findings: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0  # analysis wall time: for throughput figures, never rendered
+    slow_connections: int = 0  # connections with a ``slow`` tag that did not fail
+    slow: dict[str, int] = field(default_factory=dict)  # slow tag -> connections (any fate)
+    #: Not analysed for a reason outside the capture (its worker died or was lost, no worker
+    #: left): the scan is incomplete (``scan`` exits 4). Never rendered; ``error`` says why.
+    lost: bool = False
+    # What the capture can show (pcapline/1 ``capture``): a capture with frames and no
+    # connection must say why (unsupported link, truncated, one-sided, lossy, flag-filtered).
+    tcp_frames: int = 0
+    link_types: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    quality: dict[str, Any] | None = None  # capture.quality; None when not analysed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,17 +74,32 @@ class CaptureSummary:
             "fates": dict(self.fates),
             "findings": list(self.findings),
             "error": self.error,
+            "slow_connections": self.slow_connections,
+            "slow": dict(self.slow),
+            "warnings": list(self.warnings),
+            "quality": None if self.quality is None else dict(self.quality),
+            "link_types": list(self.link_types),
+            "tcp_frames": self.tcp_frames,
+            "skipped": dict(self.skipped),
         }
 
 
 def summarize_capture(path: str) -> CaptureSummary:
     """Analyse one capture; never raises (the error becomes ``summary.error``, one line)."""
     from pcapline.analysis import analyze
-    from pcapline.render.jsondoc import plain
+    from pcapline.render.jsondoc import plain, skip_order
 
     started = time.perf_counter()
+    unscannable = _not_a_capture_file(path)
+    if unscannable:
+        return CaptureSummary(path, error=unscannable)
+    _test_hook_kill_worker(path)
     try:
         analysis = analyze(path)
+    except MemoryError:
+        return CaptureSummary(
+            path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
+        )
     except PcaplineError as exc:
         return CaptureSummary(path, error=str(exc), seconds=time.perf_counter() - started)
     except OSError as exc:
@@ -76,6 +113,7 @@ def summarize_capture(path: str) -> CaptureSummary:
             error=f"internal error: {type(exc).__name__}: {message}",
             seconds=time.perf_counter() - started,
         )
+    info = analysis.capture
     counts = analysis.connections["fate"].astype(str).value_counts()
     fates = {fate.value: int(counts[fate.value]) for fate in Fate if counts.get(fate.value, 0)}
     return CaptureSummary(
@@ -85,6 +123,90 @@ def summarize_capture(path: str) -> CaptureSummary:
         fates=fates,
         findings=[plain(f.to_dict()) for f in analysis.findings],
         seconds=time.perf_counter() - started,
+        **slow_counts(analysis.connections),
+        tcp_frames=int(info.tcp_frames),
+        link_types=[str(name) for name in info.link_types],
+        skipped={r: int(info.skipped[r]) for r in skip_order(info.skipped)},
+        warnings=[str(w) for w in info.warnings],
+        quality=plain(info.quality),
+    )
+
+
+def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
+    """``slow_connections`` (tagged, not failed: the "slow, not failed" of ``analyze``) and
+    ``slow`` (connections per tag, any fate: what ``--fail-on`` matches)."""
+    if connections.empty or "slow" not in connections.columns:
+        return {"slow_connections": 0, "slow": {}}
+    tags = connections["slow"].tolist()
+    failed = connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES}).tolist()
+    per = Counter(str(t) for row in tags for t in row)
+    return {
+        "slow_connections": sum(
+            1 for row, bad in zip(tags, failed, strict=True) if row and not bad
+        ),
+        "slow": {tag.value: per[tag.value] for tag in SlowTag if per[tag.value]},
+    }
+
+
+def _not_a_capture_file(path: str) -> str | None:
+    """Why ``path`` cannot be scanned before opening it (a FIFO would block, a folder the walk
+    could not read holds captures nobody saw), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # the reader says what is wrong with it
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        try:
+            with os.scandir(path):
+                pass
+        except OSError as exc:
+            return f"folder not scanned: {exc.strerror or exc}; captures in it were not analysed"
+        return "folder not scanned"
+    from pcapline.read.open import file_kind
+
+    return f"not a regular file ({file_kind(mode)}): not scanned"
+
+
+#: Test hook (tests/test_scan_faults.py): a worker process asked to analyse a capture whose file
+#: name equals this variable's value kills itself with SIGKILL, as the OOM killer would. Read
+#: only inside worker processes (never in the process that runs the scan), so it cannot kill
+#: a CLI run; nothing else reads it.
+KILL_WORKER_ENV = "PCAPLINE_TEST_KILL_WORKER_FOR"
+
+
+def _test_hook_kill_worker(path: str) -> None:
+    victim = os.environ.get(KILL_WORKER_ENV)
+    if victim and os.path.basename(path) == victim and _in_worker_process():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _in_worker_process() -> bool:
+    """True in a pool, forkserver or Dask worker process (they all have a parent process)."""
+    return multiprocessing.parent_process() is not None
+
+
+def size_words(path: str) -> str:
+    """``"capture 46.0 MB"`` (or ``"capture size unknown"``) for error rows."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return "capture size unknown"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"capture {size / scale:.1f} {unit}"
+    return f"capture {size} bytes"
+
+
+def out_of_memory(path: str) -> str:
+    return f"out of memory while analysing it ({size_words(path)})"
+
+
+def worker_died(path: str, how: str) -> str:
+    """The error row of a capture whose worker process died while analysing it."""
+    return (
+        f"the worker process analysing it died ({how}): likely out of memory ({size_words(path)})"
     )
 
 
@@ -115,11 +237,20 @@ def is_capture_name(name: str) -> bool:
 
 
 def _walk(directory: str) -> Iterator[str]:
-    for root, dirs, files in os.walk(directory):
+    """Capture names under ``directory``; a folder that cannot be listed is yielded itself, so
+    the scan reports it as an error row instead of skipping its captures silently."""
+    unreadable: list[str] = []
+
+    def failed(exc: OSError) -> None:
+        if exc.filename:
+            unreadable.append(os.fspath(exc.filename))
+
+    for root, dirs, files in os.walk(directory, onerror=failed):
         dirs.sort()
         for name in sorted(files):
             if is_capture_name(name):
                 yield os.path.join(root, name)
+    yield from unreadable
 
 
 Progress = Callable[[CaptureSummary], None]
@@ -158,40 +289,190 @@ def _run_inline(paths: Sequence[str], on_result: Progress | None) -> list[Captur
 def _run_pool(
     paths: Sequence[str], workers: int, on_result: Progress | None
 ) -> list[CaptureSummary]:
+    """A process pool; a worker that dies (SIGKILL from the OOM killer) breaks the pool, so the
+    captures it had in flight are run again one by one, each in a process of its own: the
+    one whose process dies again gets an error row, the others their summary, and the scan
+    goes on in a new pool."""
     out: list[CaptureSummary] = []
-    pending = iter(paths)
+
+    def deliver(summary: CaptureSummary) -> None:
+        out.append(summary)
+        if on_result:
+            on_result(summary)
+
     # forkserver, not fork: the progress bar runs a thread, and forking a threaded process can
     # leave a lock (stderr's) held forever in the child. The server preloads the pipeline once.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["pcapline.analysis", "pcapline.scan.run"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        in_flight: set[Future[CaptureSummary]] = set()
-        for path in pending:
-            in_flight.add(pool.submit(summarize_capture, path))
-            if len(in_flight) >= IN_FLIGHT_PER_WORKER * workers:
-                break
-        while in_flight:
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                summary = future.result()
-                out.append(summary)
-                if on_result:
-                    on_result(summary)
-                nxt = next(pending, None)
-                if nxt is not None:
-                    in_flight.add(pool.submit(summarize_capture, nxt))
+    _start_forkserver_deaf_to_ctrl_c()
+    todo: Sequence[str] = paths
+    while todo:
+        suspects, todo = _pool_round(todo, workers, context, deliver)
+        for path in suspects:
+            deliver(_run_alone(path, context))
     return out
+
+
+def _pool_round(
+    paths: Sequence[str],
+    workers: int,
+    context: multiprocessing.context.ForkServerContext,
+    deliver: Progress,
+) -> tuple[list[str], list[str]]:
+    """Run ``paths`` in one pool until done or broken: (in flight when it broke, not started)."""
+    pending = iter(paths)
+    in_flight: dict[Future[CaptureSummary], str] = {}
+    unsent: list[str] = []
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+    try:
+        for path in _take(pending, IN_FLIGHT_PER_WORKER * workers):
+            unsent = [path]
+            in_flight[_submit(pool, path)] = path
+        unsent = []
+        while in_flight:
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                try:
+                    summary = future.result()
+                except BrokenProcessPool:
+                    broken = True  # deliver what did finish first
+                    continue
+                del in_flight[future]
+                deliver(summary)
+            if broken:
+                # Which worker died is not said: every capture still in flight is a suspect.
+                return sorted(in_flight.values()), list(pending)
+            for nxt in _take(pending, len(done)):
+                unsent = [nxt]
+                in_flight[_submit(pool, nxt)] = nxt
+                unsent = []
+        return [], []
+    except BrokenProcessPool:  # broke while submitting: that capture had not started
+        return sorted(in_flight.values()), [*unsent, *pending]
+    finally:
+        _stop_pool(pool)
+
+
+def _submit(pool: ProcessPoolExecutor, path: str) -> Future[CaptureSummary]:
+    """``pool.submit``, with Ctrl-C held back until it returns: a submit may start a worker,
+    and a worker started but not yet registered in the pool would escape ``_stop_pool``."""
+    with _ctrl_c_deferred():
+        return pool.submit(summarize_capture, path)
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block; raise it (KeyboardInterrupt) after."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start the fork server with SIGINT ignored (inherited across its exec): Ctrl-C reaches
+    the whole process group, and a server still importing the pipeline would print a
+    traceback. The scan itself stops the workers on Ctrl-C (``_stop_pool``)."""
+    from multiprocessing import forkserver
+
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: the caller owns signals
+        forkserver.ensure_running()
+        return
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the scan (which stops them): no traceback from each worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop at once: cancel queued captures and kill the workers still running one (on
+    success they are idle and exit as usual; on Ctrl-C nobody waits for in-flight captures)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(timeout=5)
+
+
+def _run_alone(path: str, context: multiprocessing.context.ForkServerContext) -> CaptureSummary:
+    """``summarize_capture(path)`` in a process of its own; its death becomes an error row."""
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_alone_child, args=(path, send), daemon=True)
+    process.start()
+    send.close()
+    summary: CaptureSummary | None = None
+    try:
+        while summary is None and (process.is_alive() or receive.poll()):
+            if receive.poll(0.2):
+                try:
+                    summary = receive.recv()
+                except EOFError:
+                    break
+    finally:
+        if process.is_alive() and summary is None:
+            process.kill()
+        process.join()
+        receive.close()
+    if summary is not None:
+        return summary
+    code = process.exitcode
+    if code is not None and code < 0:
+        how = f"killed by {signal.Signals(-code).name}"
+    else:
+        how = f"exit status {code}"
+    return CaptureSummary(path, error=worker_died(path, how), lost=True)
+
+
+def _alone_child(path: str, send: Any) -> None:
+    _worker_init()
+    send.send(summarize_capture(path))
+    send.close()
+
+
+#: Dask: how long a scan waits with no worker in the cluster before giving up on what is left
+#: (seconds; env PCAPLINE_DASK_NO_WORKER_TIMEOUT). A worker that dies is restarted by its
+#: nanny and its task retried (``distributed.scheduler.allowed-failures``); one that is gone
+#: for good must not make the scan wait forever.
+NO_WORKER_TIMEOUT_S = 60.0
+#: How often the Dask scan checks the cluster while waiting for results (seconds).
+DASK_POLL_S = 1.0
+
+
+def _no_worker_timeout() -> float:
+    try:
+        return float(os.environ.get("PCAPLINE_DASK_NO_WORKER_TIMEOUT", NO_WORKER_TIMEOUT_S))
+    except ValueError:
+        raise UsageError("PCAPLINE_DASK_NO_WORKER_TIMEOUT: a number of seconds") from None
 
 
 def _run_dask(
     paths: Sequence[str], address: str, on_result: Progress | None
 ) -> list[CaptureSummary]:
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError as exc:  # an optional extra: local scans (the default) never need it
         raise UsageError(
             "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
         ) from exc
+    patience = _no_worker_timeout()
     try:
         client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
@@ -199,23 +480,99 @@ def _run_dask(
             f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}"
         ) from exc
     out: list[CaptureSummary] = []
+
+    def deliver(summary: CaptureSummary) -> None:
+        out.append(summary)
+        if on_result:
+            on_result(summary)
+
+    # The client logs each lost worker and rescheduled task; the rows and the exit code say
+    # what matters, once.
+    client_log = logging.getLogger("distributed.client")
+    level = client_log.level
+    client_log.setLevel(logging.ERROR)
     try:
-        window = IN_FLIGHT_PER_WORKER * max(sum(client.nthreads().values()), 1)  # type: ignore[no-untyped-call]
-        pending = iter(paths)
-        first = [client.submit(summarize_capture, p, pure=False) for p in _take(pending, window)]
-        stream = as_completed(first)  # type: ignore[no-untyped-call]
-        for future in stream:
-            summary = future.result()
-            future.release()
-            out.append(summary)
-            if on_result:
-                on_result(summary)
-            nxt = next(pending, None)
-            if nxt is not None:
-                stream.add(client.submit(summarize_capture, nxt, pure=False))  # type: ignore[no-untyped-call]
+        _dask_loop(client, paths, deliver, patience)
     finally:
+        client_log.setLevel(level)
         client.close()  # type: ignore[no-untyped-call]
     return out
+
+
+def _dask_loop(client: Any, paths: Sequence[str], deliver: Progress, patience: float) -> None:
+    from distributed import wait as dask_wait
+
+    window = IN_FLIGHT_PER_WORKER * max(sum(client.nthreads().values()), 1)
+    pending = iter(paths)
+    in_flight = {client.submit(summarize_capture, p, pure=False): p for p in _take(pending, window)}
+    no_worker_since: float | None = None
+    while in_flight:
+        try:
+            done, _ = dask_wait(  # type: ignore[no-untyped-call]
+                list(in_flight), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED"
+            )
+        except TimeoutError:
+            done = set()
+        for future in done:
+            path = in_flight.pop(future)
+            deliver(_dask_result(future, path))
+            future.release()
+            nxt = next(pending, None)
+            if nxt is not None:
+                in_flight[client.submit(summarize_capture, nxt, pure=False)] = nxt
+        if done:
+            no_worker_since = None
+            continue
+        try:
+            workers = len(client.scheduler_info().get("workers", {}))
+        except (OSError, TimeoutError) as exc:
+            _give_up(in_flight, pending, f"lost the Dask scheduler ({_one_line(exc)})", deliver)
+            return
+        if workers:
+            no_worker_since = None
+            continue
+        now = time.monotonic()
+        no_worker_since = no_worker_since or now
+        if now - no_worker_since >= patience:
+            _give_up(
+                in_flight,
+                pending,
+                f"not analysed: the Dask cluster had no worker for {patience:g} s "
+                "(workers died or were stopped)",
+                deliver,
+            )
+            return
+
+
+def _dask_result(future: Any, path: str) -> CaptureSummary:
+    from distributed import KilledWorker
+
+    try:
+        summary: CaptureSummary = future.result()
+    except KilledWorker:
+        how = "KilledWorker: every Dask worker that tried it died"
+        return CaptureSummary(path, error=worker_died(path, how), lost=True)
+    except Exception as exc:  # the task never ran to completion: say why, scan the rest
+        return CaptureSummary(
+            path, error=f"Dask task failed: {type(exc).__name__}: {_one_line(exc)}", lost=True
+        )
+    return summary
+
+
+def _give_up(
+    in_flight: dict[Any, str], pending: Iterator[str], why: str, deliver: Progress
+) -> None:
+    for future, path in in_flight.items():
+        with contextlib.suppress(Exception):
+            future.cancel()
+        deliver(CaptureSummary(path, error=why, lost=True))
+    in_flight.clear()
+    for path in pending:
+        deliver(CaptureSummary(path, error=why, lost=True))
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _take(items: Iterator[str], n: int) -> list[str]:

@@ -610,6 +610,9 @@ def keepalive_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
                     reset_by="client",
                     counts=counts,
                     inferred={"keepalive": {"idle": 2, "interval": 1, "count": 3}},
+                    # the wire cannot tell TCP_KEEPCNT 3 from a user timeout in (4, 5] s: no
+                    # cause may be claimed, both settings must be named
+                    explanation_keywords=["TCP_KEEPCNT = 3", "TCP_USER_TIMEOUT between 4", "5"],
                     note="probes at 2, 3, 4 s; at 5 s the user timeout (4.5 s since the last received segment, one "
                     "probe out) fires and the client sends RST. The wire shows count 3; the configured "
                     "TCP_KEEPCNT 9 is invisible because TCP_USER_TIMEOUT overrode it",

@@ -6,9 +6,11 @@ one lost (pcapline's ``delays`` and ``slow`` tags, issue 10).
 
 from __future__ import annotations
 
+import time
+
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, clean
-from tools.samplegen.netns import Pair
+from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.netns import Lab, Pair, make_pair
 from tools.samplegen.scenario import Ctx, run_pair
 
 #: Client ports and how many of each connection's SYNs the server drops. ``numgen inc`` keeps
@@ -114,6 +116,459 @@ def syn_retries_succeed(ctx: Ctx, net: int) -> list[Expected]:
                 "read EOF, close()",
             },
             conns,
+            findings=["syn_retry_burst"],  # three of five connections retried their SYN
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+#: The accept-queue burst: client ports, one SYN every ``BURST_GAP_S``; the listener's backlog
+#: and when the server starts accepting (seconds after the first client's SYN).
+BURST_PORTS: tuple[int, ...] = (45001, 45002, 45003, 45004, 45005, 45006)
+BURST_GAP_S = 0.05
+BURST_BACKLOG = 1
+BURST_ACCEPT_AFTER_S = 1.5
+
+
+def accept_queue_burst(ctx: Ctx, net: int) -> list[Expected]:
+    """Six clients connect 50 ms apart to a listener (backlog 1) that starts accepting at 1.5 s.
+
+    Kernel rule (net/ipv4/tcp_input.c, tcp_conn_request): a SYN that finds the accept queue
+    full (``sk_acceptq_is_full``: more than ``backlog`` = 1 established children waiting,
+    so 2 fit) is dropped silently and counted in TcpExtListenOverflows and TcpExtListenDrops.
+    The first two clients complete their handshake into the queue (microseconds on a veth);
+    the SYNs of the four others are dropped, retried 1 s later (``tcp_syn_linear_timeouts=0``:
+    doubling from 1 s), at 1.10..1.25 s, still before the server accepts: dropped again;
+    the retry 2 s later (3.10..3.25 s) finds an empty queue (the server accept()s from 1.5 s
+    and serves each connection in microseconds): connect ~3 s after the first SYN, 2 retries.
+    Each connection: the server sends 1000 B after accept(), the client reads them and
+    closes first (no request, so no response time to judge).
+    """
+    name = "slow-accept-queue-burst.pcap"
+    count = len(BURST_PORTS)
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)  # the classic doubling
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(backlog=BURST_BACKLOG),
+                st.wait("accept"),
+                {"op": "bulk_server", "sock": "l", "count": count, "up": 0, "down": 1000},
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            pair.client,
+            [
+                st.wait("go"),
+                {
+                    "op": "bulk_clients",
+                    "addr": pair.server_ip,
+                    "port": st.SERVER_PORT,
+                    "first_port": BURST_PORTS[0],
+                    "count": count,
+                    "up": 0,
+                    "down": 1000,
+                    "stagger": BURST_GAP_S,
+                },
+            ],
+            "clients",
+        )
+        time.sleep(0.8)  # the client process is up and parked on "go"
+        counters = ("TcpExtListenOverflows", "TcpExtListenDrops")
+        before = pair.server.nstat(*counters)
+        cap = ctx.capture(pair.client, "eth0", name)
+        time.sleep(0.3)
+        cli.tell("go")
+        time.sleep(BURST_ACCEPT_AFTER_S)
+        srv.tell("accept")
+        done = cli.expect("bulk_done", timeout=15)
+        srv.expect("bulk_served", timeout=10)
+        time.sleep(0.3)
+        after = pair.server.nstat(*counters)
+        cap.stop()
+        cli.stop()
+        srv.stop()
+    if done.strip() != "failures=none":
+        raise RuntimeError(f"accept-queue burst: some clients failed: {done}")
+    overflows = after["TcpExtListenOverflows"] - before["TcpExtListenOverflows"]
+    queued = BURST_BACKLOG + 1
+    retried = count - queued
+    if overflows != 2 * retried:  # two dropped SYNs per retried client, counted by the kernel
+        raise RuntimeError(f"accept-queue burst: {overflows} listen overflows, not {2 * retried}")
+    conns = []
+    for k, port in enumerate(BURST_PORTS):
+        if k < queued:
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={"syn_retries": 0, "synack_retries": 0, "connect_s": 0.0},
+                    slow=[],
+                    note="handshake into the (not yet full) accept queue at once; waits there "
+                    f"until the server accept()s at ~{BURST_ACCEPT_AFTER_S} s, then gets 1000 B",
+                )
+            )
+        else:
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(syn_retransmits=2),
+                    delays={
+                        "syn_retries": 2,
+                        "syn_gaps_s": [1.0, 2.0],
+                        "synack_retries": 0,
+                        "connect_s": 3.0,
+                    },
+                    slow=["syn_retry", "slow_connect"],
+                    note="SYN and its 1 s retry dropped by the full accept queue (ListenOverflows); "
+                    "the retry at 3 s (doubling) finds the queue emptied by accept()",
+                )
+            )
+    return [
+        Expected(
+            name,
+            f"{count} clients 50 ms apart against a listener with backlog {BURST_BACKLOG} that "
+            f"accept()s only from {BURST_ACCEPT_AFTER_S} s: the accept queue overflows, "
+            f"{retried} clients connect after two SYN retries",
+            "client",
+            {
+                "server": {
+                    "listen_backlog": BURST_BACKLOG,
+                    "accept": f"from {BURST_ACCEPT_AFTER_S} s after the first SYN, then at once",
+                },
+                "client": {"net.ipv4.tcp_syn_linear_timeouts": 0},
+                "clients": f"ports {BURST_PORTS[0]}..{BURST_PORTS[-1]}, "
+                f"{BURST_GAP_S * 1000:.0f} ms apart, read 1000 B then close",
+            },
+            conns,
+            findings=["syn_retry_burst"],
+            notes=f"Server nstat before/after: {before} -> {after}: {overflows} SYNs dropped on the "
+            f"full accept queue ({retried} clients x 2 drops). A SYN meeting a full accept queue "
+            "is dropped without a trace on the wire: only the client's retries show it.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The RTO scenario: blackouts (start after the stream began, length) of the client's segments.
+BLACKOUTS_S: tuple[tuple[float, float], ...] = ((0.6, 1.0), (2.6, 0.5))
+#: Linux's minimum RTO (TCP_RTO_MIN, 200 ms): on a veth (RTT ~0.1 ms) the RTO is 200 ms.
+RTO_MIN_S = 0.2
+
+
+def _recovered_after(blackout_s: float) -> float:
+    """The RTO that gets through: retransmissions at 0.2, 0.6, 1.4 s... after the first lost
+    send (the timer doubles from RTO_MIN, tcp_retransmit_timer); the first one after the
+    blackout ended carries the data, and its ACK ends the episode."""
+    t, rto = 0.0, RTO_MIN_S
+    while t <= blackout_s:
+        t += rto
+        rto *= 2
+    return t
+
+
+def rto_episodes_recover(ctx: Ctx, net: int) -> list[Expected]:
+    """A client streams 4000 B every 50 ms; twice, the server's host drops everything from it
+    for a while (1.0 s, then 0.5 s: an nft rule added and deleted), then the path heals.
+
+    Kernel rule (tcp_timer.c, tcp_retransmit_timer): the unacknowledged head is retransmitted
+    when the RTO (200 ms, the minimum, on a veth) expires, the timer doubling each time; the
+    tail loss probe before it does not move the RTO's deadline (tcp_rearm_rto counts from the
+    head's send). Retransmissions at ~0.2, 0.6, 1.4 s after the first lost send: a 1.0 s
+    blackout ends at the third (~1.4 s), a 0.5 s one at the second (~0.6 s). Each episode is
+    recovered by the ACK of that retransmission; the stream goes on and closes normally.
+    """
+    name = "slow-rto-episodes-recover.pcap"
+    port = 46001
+    drop = f"""table inet blackout {{
+  chain in {{
+    type filter hook input priority 0;
+    tcp sport {port} drop
+  }}
+}}
+"""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(
+            pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.close("c")], "server"
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, port),
+                st.signal("streaming"),
+                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
+                st.close(),
+            ],
+            "client",
+        )
+        cli.expect("streaming")
+        started = time.monotonic()
+        for at, length in BLACKOUTS_S:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            pair.server.nft(drop)
+            time.sleep(length)
+            pair.server.run(["nft", "delete", "table", "inet", "blackout"])
+        time.sleep(1.0)
+        cli.tell("stop")
+        srv.expect("finished", timeout=10)
+        cap.stop(linger=0.5)
+        cli.stop()
+        srv.stop()
+    episodes = [_recovered_after(length) for _at, length in BLACKOUTS_S]
+    return [
+        Expected(
+            name,
+            "a client streams; the server host drops all its segments for 1.0 s, later for "
+            "0.5 s; both RTO episodes recover; orderly close",
+            "client",
+            {
+                "server_nft": f"input: tcp sport {port} drop, added then deleted: "
+                + ", ".join(f"{length} s from {at} s" for at, length in BLACKOUTS_S),
+                "client": "4000 B every 50 ms, close() when told",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(len(BLACKOUTS_S), None)),
+                    delays={
+                        "rto_episodes": len(BLACKOUTS_S),
+                        "rto_unrecovered": 0,
+                        "rto_s": round(sum(episodes), 3),
+                    },
+                    slow=["rto_stall"],
+                    note="each blackout: tail loss probe and RTO retransmissions of the head "
+                    "(200 ms doubling) until one gets through after the rule is deleted: "
+                    + " and ".join(f"~{e:.1f} s" for e in episodes)
+                    + " from the first lost send to the ACK; the later lost segments are resent "
+                    "in the same recovery",
+                )
+            ],
+            findings=[],  # one connection: no cross-connection story
+            notes="Loss made with an nft drop rule on the server's input for a fixed time (no "
+            "netem on this kernel); the blackouts start 0.6 s and 2.6 s after the stream began.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The keep-alive scenario: how long the server thinks before each of its answers.
+TURN_DELAYS_S: tuple[float, ...] = (0.0, 0.2, 1.2, 0.2, 0.0)
+
+
+def response_turns(ctx: Ctx, net: int) -> list[Expected]:
+    """One connection, five request/response turns; the server sleeps before some answers.
+
+    Each turn: the client sends 100 B and reads 1000 B; the server reads the 100 B, sleeps
+    ``TURN_DELAYS_S[k]``, sends 1000 B (one write; on a veth the answer leaves at once, so the
+    response time at the client is the sleep plus microseconds). The first answer is quick: no
+    ``slow_response`` tag (it judges the first answer only); the turns' statistics show the
+    slow third one: 5 responses, max ~1.2 s, median ~0.2 s.
+    """
+    name = "slow-response-turns.pcap"
+    port = 42101
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    client: list[st.Step] = [*st.connect(f"10.{net}.0.2", port)]
+    for delay in TURN_DELAYS_S:
+        server += [st.recv(100, "c"), *([st.sleep(delay)] if delay else []), st.send(1000, "c")]
+        client += [st.send(100), st.recv(1000), st.sleep(0.05)]
+    server += [st.recv_eof("c"), st.close("c")]
+    client += [st.close()]
+    run_pair(ctx, net, name, client, server)
+    ordered = sorted(TURN_DELAYS_S)
+    return [
+        Expected(
+            name,
+            "one connection, five request/response turns; the server answers after "
+            + ", ".join(f"{d} s" for d in TURN_DELAYS_S),
+            "client",
+            {
+                "server": "per turn: read 100 B, sleep, send 1000 B",
+                "client": "send 100 B, read 1000 B",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "responses": len(TURN_DELAYS_S),
+                        "response_s": TURN_DELAYS_S[0],
+                        "response_max_s": max(TURN_DELAYS_S),
+                        "response_median_s": ordered[len(ordered) // 2],
+                    },
+                    slow=[],
+                    note="the third answer is 1.2 s late; the first is immediate, so no slow tag",
+                )
+            ],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+#: The RTO storm: concurrent streams, and one blackout of the server's TCP input.
+STORM_PORTS: tuple[int, ...] = (46101, 46102, 46103, 46104, 46105, 46106)
+STORM_BLACKOUT_S = 1.0
+
+
+def rto_storm(ctx: Ctx, net: int) -> list[Expected]:
+    """Six clients stream to one server at once; the server's host drops all TCP input for
+    1.0 s (an outage on the shared path), then the path heals.
+
+    Every stream is inside an RTO episode during the blackout (each streams 4000 B every
+    50 ms, so each has data in flight when the rule goes in): the RTO ladder of 200 ms
+    doubling (tcp_retransmit_timer) gets through at its third step, ~1.4 s after each one's
+    first lost send (``_recovered_after``), all in the same seconds. The cross-connection
+    finding ``rto_storm`` names the six together.
+    """
+    name = "slow-rto-storm-six-streams.pcap"
+    drop = """table inet outage {
+  chain in {
+    type filter hook input priority 0;
+    meta l4proto tcp drop
+  }
+}
+"""
+    count = len(STORM_PORTS)
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                {"op": "bulk_server", "sock": "l", "count": count, "up": 0, "down": 0},
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        streams = [
+            ctx.actor(
+                pair.client,
+                [
+                    *st.connect(pair.server_ip, port),
+                    st.signal("streaming"),
+                    {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
+                    st.close(),
+                ],
+                f"stream-{port}",
+            )
+            for port in STORM_PORTS
+        ]
+        for a in streams:
+            a.expect("streaming")
+        time.sleep(0.8)
+        pair.server.nft(drop)
+        time.sleep(STORM_BLACKOUT_S)
+        pair.server.run(["nft", "delete", "table", "inet", "outage"])
+        time.sleep(1.5)
+        for a in streams:
+            a.tell("stop")
+        srv.expect("bulk_served", timeout=15)
+        cap.stop(linger=0.5)
+        for a in streams:
+            a.stop()
+        srv.stop()
+    episode = _recovered_after(STORM_BLACKOUT_S)
+    conns = [
+        Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(retransmits=bound(1, None)),
+            delays={"rto_episodes": 1, "rto_unrecovered": 0, "rto_s": round(episode, 3)},
+            slow=["rto_stall"],
+            note=f"inside the {STORM_BLACKOUT_S} s blackout with the five others: RTOs at 0.2, "
+            f"0.6, 1.4 s; the third gets through (~{episode:.1f} s episode), recovered",
+        )
+        for port in STORM_PORTS
+    ]
+    return [
+        Expected(
+            name,
+            f"{count} concurrent streams; the server host drops all TCP input for "
+            f"{STORM_BLACKOUT_S} s; every stream stalls on RTOs at once and recovers",
+            "client",
+            {
+                "server_nft": f"input: meta l4proto tcp drop, for {STORM_BLACKOUT_S} s",
+                "clients": f"ports {STORM_PORTS[0]}..{STORM_PORTS[-1]}, 4000 B every 50 ms each",
+            },
+            conns,
+            findings=["rto_storm"],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The response-time step: how many quick answers, then how many slow ones, and how slow.
+JUMP_FAST, JUMP_SLOW, JUMP_SLOW_S = 10, 10, 0.3
+
+
+def response_jump(ctx: Ctx, net: int) -> list[Expected]:
+    """Two connections to one server, used in turn; the server answers its first
+    ``JUMP_FAST`` requests at once and every later one after ``JUMP_SLOW_S`` s (a backend that
+    slowed down at one moment). The cross-connection finding ``response_jump`` names the
+    moment: median ~0 s before, ~0.3 s after."""
+    name = "slow-response-jump.pcap"
+    ports = (42201, 42202)
+    server: list[st.Step] = [*st.listen(), st.accept("c0"), st.accept("c1")]
+    client: list[st.Step] = []
+    for k, port in enumerate(ports):
+        client += st.connect(f"10.{net}.0.2", port, sock=f"s{k}")
+    for turn in range(JUMP_FAST + JUMP_SLOW):
+        k = turn % len(ports)
+        delay = JUMP_SLOW_S if turn >= JUMP_FAST else 0.0
+        server += [
+            st.recv(100, f"c{k}"),
+            *([st.sleep(delay)] if delay else []),
+            st.send(1000, f"c{k}"),
+        ]
+        client += [st.send(100, f"s{k}"), st.recv(1000, f"s{k}"), st.sleep(0.02)]
+    for k in range(len(ports)):
+        client += [st.close(f"s{k}")]
+        server += [st.recv_eof(f"c{k}"), st.close(f"c{k}")]
+    run_pair(ctx, net, name, client, server)
+    per_conn = (JUMP_FAST + JUMP_SLOW) // len(ports)
+    conns = [
+        Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(),
+            delays={"responses": per_conn, "response_max_s": JUMP_SLOW_S},
+            slow=[],
+            note=f"{per_conn} request/response turns, alternating with the other connection; "
+            f"the server's answers from the {JUMP_FAST + 1}th request on come {JUMP_SLOW_S} s late "
+            "(the first answer is quick: no slow tag)",
+        )
+        for port in ports
+    ]
+    return [
+        Expected(
+            name,
+            f"two connections, {JUMP_FAST + JUMP_SLOW} requests in turn; the server answers the "
+            f"first {JUMP_FAST} at once, the rest {JUMP_SLOW_S} s late",
+            "client",
+            {
+                "server": f"read 100 B, (from request {JUMP_FAST + 1}: sleep {JUMP_SLOW_S} s), send 1000 B"
+            },
+            conns,
+            findings=["response_jump"],
             capture_format=ETHERNET,
         )
     ]

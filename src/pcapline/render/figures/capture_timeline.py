@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 
 from pcapline.fmt import endpoint
 from pcapline.model import FAILURE_FATES, EventKind
+from pcapline.render.figures.stall_strip import add_stall_strip
 from pcapline.render.palette import FATE_ORDER, MARKS, fate_colour, figure, layout, trace
 
 WEBGL_ABOVE = 600
@@ -78,9 +79,15 @@ def plan_timeline(connections: pd.DataFrame, *, max_bars: int = MAX_TIMELINE_BAR
 
 
 def capture_timeline(
-    plan: TimelinePlan, events: pd.DataFrame, origin_ns: int, *, sections: frozenset[int]
+    plan: TimelinePlan,
+    events: pd.DataFrame,
+    origin_ns: int,
+    *,
+    sections: frozenset[int],
+    stalls: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Every connection as a bar over capture-relative seconds, coloured by fate."""
+    """Every connection as a bar over capture-relative seconds, coloured by fate; with
+    ``stalls`` (``stall_strip.stall_rows``), the time each lost as a strip under its bar."""
     rows = plan.rows
     scatter = go.Scattergl if plan.webgl else go.Scatter
     start = (rows["start_ns"].to_numpy(np.int64) - origin_ns) / 1e9
@@ -144,6 +151,11 @@ def capture_timeline(
                 showlegend=False,
                 **hover,
             )
+        )
+    if stalls is not None:
+        row_of = pd.Series(rows["row"].to_numpy(np.float64), index=rows["id"].to_numpy())
+        add_stall_strip(
+            fig, stalls, row_of, origin_ns, scatter, width=3 if len(rows) < 200 else 1.5
         )
     _add_event_marks(fig, events, rows, origin_ns, scatter)
     n = len(rows)

@@ -138,7 +138,8 @@
     var t = state.text;
     if (t.charAt(0) === "#") return String(r[col.id]) === t.slice(1);
     var hay = (endpoint(r[col.client_ip], r[col.client_port]) + " " +
-      endpoint(r[col.server_ip], r[col.server_port]) + " " + r[col.fate] + " " + r[col.who]).toLowerCase();
+      endpoint(r[col.server_ip], r[col.server_port]) + " " + r[col.fate] + " " + r[col.who] + " " +
+      r[col.app]).toLowerCase();
     return hay.indexOf(t) >= 0;
   }
 
@@ -203,6 +204,7 @@
       cell(tr, num(r[col.bytes_server]), "num");
       cell(tr, r[col.retries] ? num(r[col.retries]) : "", "num");
       cell(tr, r[col.who]);
+      cell(tr, r[col.app], "app");
       var ws = cell(tr, "", "ws");
       var code = document.createElement("code");
       code.textContent = "tcp.stream eq " + id;

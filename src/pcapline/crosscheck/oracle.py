@@ -1,7 +1,13 @@
-"""Test oracle: pcapline's events against Wireshark's TCP expert analysis, frame by frame.
+"""pcapline's events against Wireshark's TCP expert analysis, frame by frame.
 
-Used by ``test_wireshark_diff.py`` (it lived in the package as ``pcapline/crosscheck.py``,
-but no command uses it: it is a test oracle, so it lives with the tests).
+``pcapline crosscheck CAPTURE`` shows its result; ``tests/test_wireshark_diff.py`` holds it
+to account (every exception's premise is tested there).
+
+The bulk comparison runs tshark once with ``-T fields`` (``run_tshark``): every TCP frame's
+``tcp.stream`` and ``tcp.analysis.*`` flags as one tab-separated line, about a second for
+100,000 frames. pyshark would hand over one parsed PDML packet object per frame, a hundred
+times slower, for the same fields; it serves where a few chosen frames need Wireshark's full
+dissection (``dissect.py``).
 
 Wireshark (``tshark``) labels frames with single-pass heuristics (``tcp.analysis.*``,
 anchors.md section 1); pcapline's detectors label them with kernel rules (tcp-facts.md). The
@@ -35,10 +41,10 @@ Not compared, on purpose:
 - ``out_of_order``, ``lost_segment``, ``ack_lost_segment``: capture gaps and reordering, not
   in our vocabulary.
 - Our ``syn``, ``synack``, ``handshake_ack``, ``fin``, ``rst``, ``challenge_ack``,
-  ``super_segment``, ``capture_start``, ``injected_rst_hint``: Wireshark has no expert flag
-  for these (``tcp.flags`` says the rest).
-- Frames we did not decode as TCP (Wireshark also dissects the TCP header quoted inside
-  ICMP errors; we count those frames as ``not_tcp``).
+  ``super_segment``, ``capture_start``, ``injected_rst_hint``, ``pmtu_stall``, ``idle_gap``,
+  ``icmp_error``: Wireshark has no expert flag for these (``tcp.flags`` says the rest).
+- ICMP error frames (Wireshark also dissects the TCP header quoted inside them; we match
+  them to their connection as ``icmp_error`` events, not as segments).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline import seqnum
-from pcapline.analysis import analyze
+from pcapline.analysis import Analysis, analyze
 from pcapline.facts import DUPLICATE_WINDOW_NS
 from pcapline.model import ACK, FIN, EventKind
 from pcapline.timers import RTO_FLOOR_S
@@ -525,6 +531,8 @@ class CrossCheck:
         default_factory=Counter
     )  # exception name -> disagreements explained
     explained_frames: dict[str, list[int]] = field(default_factory=dict)
+    #: every explained disagreement with the name of the exception that explains it
+    explained_disagreements: list[tuple[Disagreement, str]] = field(default_factory=list)
     unexplained: list[Disagreement] = field(default_factory=list)
     stream_mismatches: list[tuple[int, int, int]] = field(
         default_factory=list
@@ -667,27 +675,32 @@ def _check_frame(
     ):
         unmatched.append(("pcapline", str(K.WINDOW_UPDATE)))
     for source, label in unmatched:
+        disagreement = Disagreement(
+            frame=frame,
+            conn=conn,
+            source=source,
+            label=label,
+            wireshark=tuple(sorted(check.wireshark)),
+            ours=tuple(sorted(str(k) for k in ours)),
+        )
         exc = _explain(check, source, label)
         if exc is not None:
             result.explained[exc.name] += 1
             result.explained_frames.setdefault(exc.name, []).append(frame)
+            result.explained_disagreements.append((disagreement, exc.name))
             continue
-        result.unexplained.append(
-            Disagreement(
-                frame=frame,
-                conn=conn,
-                source=source,
-                label=label,
-                wireshark=tuple(sorted(check.wireshark)),
-                ours=tuple(sorted(str(k) for k in ours)),
-            )
-        )
+        result.unexplained.append(disagreement)
 
 
 def crosscheck(
-    path: str | PathLike[str], *, tshark: str = "tshark", wireshark: pd.DataFrame | None = None
+    path: str | PathLike[str],
+    *,
+    tshark: str = "tshark",
+    wireshark: pd.DataFrame | None = None,
+    analysis: Analysis | None = None,
 ) -> CrossCheck:
-    """Analyse ``path`` with pcapline and (unless ``wireshark`` is given) with tshark; compare."""
-    analysis = analyze(path)
+    """Analyse ``path`` with pcapline (unless ``analysis`` is given) and with tshark (unless
+    ``wireshark`` is given); compare."""
+    analysis = analyze(path) if analysis is None else analysis
     table = read_wireshark(path, tshark=tshark) if wireshark is None else wireshark
     return compare(analysis.segments, analysis.events, table)

@@ -1,0 +1,122 @@
+"""Each connection's first payload bytes per side, chosen columnar from the segments table.
+
+Only the first ``PER_SIDE`` segments that carry payload, per connection and direction, are
+read (a ClientHello split over two or three segments is the longest thing parsed), so the
+cost is bounded by the number of connections, never by the bytes of a stream. Within those
+segments the bytes are put in sequence order from the first one in frame order: a
+retransmission adds only bytes not yet held, a reordered segment is placed by its sequence
+number, and the bytes stop at the first hole (a segment not captured, or cut by the snaplen).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pcapline import seqnum
+from pcapline.model import SYN
+from pcapline.read.capture import Capture
+
+#: Payload segments read per connection and direction.
+PER_SIDE = 4
+#: Bytes kept per side: enough for a ClientHello with post-quantum key shares (~2 kB) in
+#: a few records, or an HTTP head with its usual header fields.
+MAX_BYTES = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class FirstBytes:
+    """One direction's first contiguous payload bytes, and the frame they start in."""
+
+    data: bytes
+    frame: int
+
+
+def first_payloads(
+    segments: pd.DataFrame, capture: Capture, *, per_side: int = PER_SIDE
+) -> dict[tuple[int, bool], FirstBytes]:
+    """{(conn, from_client): FirstBytes} for every direction that sent captured payload.
+
+    ``segments`` is the segments table with flows (``payload_at``, ``conn``, ``from_client``).
+    """
+    if segments.empty:
+        return {}
+    frame = segments["frame"].to_numpy(np.int64)
+    at = capture.offset[frame - 1] + segments["payload_at"].to_numpy(np.int64)
+    captured = np.minimum(
+        segments["seg_len"].to_numpy(np.int64),
+        np.maximum(capture.offset[frame - 1] + capture.caplen[frame - 1] - at, 0),
+    )
+    rows = np.flatnonzero(captured > 0)
+    if rows.size == 0:
+        return {}
+    conn_of = segments["conn"].to_numpy(np.int64)[rows]
+    side_key = pd.Series(conn_of * 2 + segments["from_client"].to_numpy(bool)[rows])
+    rank = side_key.groupby(side_key.to_numpy(), sort=False).cumcount().to_numpy()
+    keep = rank < per_side
+    # Only connections where a side's first payload starts like a TLS handshake record or an
+    # HTTP/1.x start line are joined and parsed (four bytes read per side, columnar): the
+    # cost then follows the connections that can be recognised, not every connection.
+    first = np.flatnonzero(rank == 0)
+    plausible = first[_plausible_start(capture.data, at[rows[first]], captured[rows[first]])]
+    wanted = np.isin(conn_of, conn_of[plausible])
+    rows = rows[keep & wanted]  # still in frame order
+    # A SYN's payload (TCP Fast Open, RFC 7413) starts one after its sequence number.
+    syn = (segments["flags"].to_numpy(np.int64) & SYN) != 0
+    seq = segments["seq"].to_numpy(np.int64) + syn
+    seg_len = segments["seg_len"].to_numpy(np.int64)
+    conn = segments["conn"].to_numpy(np.int64)
+    side = segments["from_client"].to_numpy(bool)
+    pieces: dict[tuple[int, bool], list[tuple[int, int, int, int, int]]] = {}
+    for r in rows.tolist():
+        pieces.setdefault((int(conn[r]), bool(side[r])), []).append(
+            (int(frame[r]), int(seq[r]), int(seg_len[r]), int(at[r]), int(captured[r]))
+        )
+    data = capture.data
+    return {key: _contiguous(parts, data) for key, parts in pieces.items()}
+
+
+def _plausible_start(data: np.ndarray, at: np.ndarray, captured: np.ndarray) -> np.ndarray:
+    """Per payload: its first bytes are a TLS handshake record header (22, 3, 0..4) or three
+    upper-case letters (an HTTP method, or ``HTTP`` of a status line)."""
+    size = len(data)
+
+    def byte(k: int) -> np.ndarray:
+        ok = captured > k
+        return np.where(ok, data[np.minimum(at + k, size - 1)], 0).astype(np.int64)
+
+    b0, b1, b2 = byte(0), byte(1), byte(2)
+    tls = (b0 == 22) & (b1 == 3) & (b2 <= 4) & (captured >= 3)
+
+    def upper(b: np.ndarray) -> np.ndarray:
+        return (b >= ord("A")) & (b <= ord("Z"))
+
+    plausible: np.ndarray = tls | (upper(b0) & upper(b1) & upper(b2))  # GET, ..., HTTP/1.x
+    return plausible
+
+
+def _contiguous(parts: list[tuple[int, int, int, int, int]], data: np.ndarray) -> FirstBytes:
+    """The bytes from the first segment's sequence number on, until the first hole."""
+    first_frame, base = parts[0][0], parts[0][1]
+    # Sequence order relative to the first segment (wrap-safe); a segment before it (an
+    # earlier retransmission captured later) is ignored.
+    ordered = sorted(
+        (int(seqnum.distance(seq, base)), frame, length, at, captured)
+        for frame, seq, length, at, captured in parts
+    )
+    out = bytearray()
+    for start, _frame, length, at, captured in ordered:
+        if start < 0:
+            continue
+        if start > len(out):  # a hole: the segment before this one was not captured
+            break
+        skip = len(out) - start  # bytes of this segment already held
+        if skip < captured:
+            out += data[at + skip : at + captured].tobytes()
+        if captured < length and start + captured >= len(out):  # the snaplen cut it: a hole
+            break
+        if len(out) >= MAX_BYTES:
+            break
+    return FirstBytes(data=bytes(out[:MAX_BYTES]), frame=first_frame)

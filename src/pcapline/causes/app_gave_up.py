@@ -1,0 +1,30 @@
+"""The application gave up waiting: the request was acknowledged, no answer came, the client
+closed or aborted.
+
+The server's kernel acknowledges a request as soon as it arrives (delayed ACK at most 40-200 ms):
+that ACK says nothing about its application. When the server then sends nothing and the client
+ends the connection itself, with a FIN (close()) or a RST (abortive close, SO_LINGER {1, 0}),
+some seconds later, the client's application stopped waiting: a read or request timeout of
+about that long. The silent side is the server's application (busy, blocked, deadlocked, or
+waiting on something of its own), not the network: its kernel answered.
+
+Named from ``Close.waited`` (detect/close.py) when the client's FIN or RST is what ended it,
+and only when the capture could have held the answer: both directions captured, none of the
+connection's segments missing at the capture point, no packets dropped.
+"""
+
+from __future__ import annotations
+
+from pcapline.evidence import Evidence
+from pcapline.model import Cause, Decision, Fate
+
+
+def recognise(e: Evidence, d: Decision) -> Cause | None:
+    w = e.close.waited
+    if w is None or w.end_frame not in d.evidence_frames:
+        return None
+    if d.fate not in (Fate.RESET, Fate.CLOSED, Fate.HALF_CLOSED):
+        return None
+    if e.seen.lossy or e.seen.one_direction or e.seen.dropped:
+        return None  # the server's answer may be what the capture did not hold
+    return Cause.APP_GAVE_UP

@@ -1,0 +1,43 @@
+"""Middlebox idle timeout: state on the path expired while the connection was idle.
+
+Reads the idle detector's gap (``Evidence.idle``: quiet in both directions for at least
+``detect.idle.MIN_IDLE_S``, everything acknowledged before it, the first segment after it
+never acknowledged). The fate must be what that segment met:
+
+- ``retransmit_timeout`` whose resent segment is that first segment after the gap: the
+  middlebox dropped it and every resend (conntrack ``ct state invalid drop``, a NAT without the
+  mapping);
+- ``reset`` by the peer's address, answering that segment, with the RST's TTL / hop limit
+  unlike the peer's own packets (the close detector's injected hint by TTL, ``Close.
+  injected_by_ttl``; an IP ID jump after a silence proves nothing): the middlebox answered
+  in the peer's name. A RST from the peer itself after idle (it lost the connection) is another
+  cause.
+"""
+
+from __future__ import annotations
+
+from pcapline.evidence import Evidence
+from pcapline.model import Cause, Decision, Fate
+
+
+def recognise(e: Evidence, d: Decision) -> Cause | None:
+    gap = e.idle
+    if gap is None:
+        return None
+    if d.fate is Fate.RETRANSMIT_TIMEOUT:
+        series = e.retransmit.last_series
+        if series is not None and series.frames and series.frames[0] == gap.after_frame:
+            return Cause.MIDDLEBOX_IDLE_TIMEOUT
+        return None
+    if d.fate is Fate.RESET and gap.peer_rst_frame is not None:
+        reset = e.close.ending_reset
+        if (
+            reset is not None
+            and reset.frame == gap.peer_rst_frame
+            and reset.frame in e.close.injected_by_ttl
+        ):
+            return Cause.MIDDLEBOX_IDLE_TIMEOUT
+    return None
+
+
+__all__ = ["recognise"]

@@ -1,0 +1,199 @@
+"""``pcapline crosscheck``: Wireshark beside pcapline on one capture.
+
+Per frame, where Wireshark's TCP expert analysis (``tcp.analysis.*``) and pcapline's events
+disagree, and the named reason (``oracle.EXCEPTIONS``) or UNEXPLAINED; whether connection ids
+equal ``tcp.stream``; with ``--dissect``, each connection's application protocol as Wireshark's
+dissectors name it (``dissect.py``, pyshark) beside pcapline's ``app``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pcapline.crosscheck.dissect import MAX_CONNECTIONS
+from pcapline.crosscheck.oracle import EXCEPTIONS, CrossCheck, Disagreement, tshark_version
+from pcapline.errors import UsageError
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+    from pcapline.crosscheck.dissect import Dissected
+
+SCHEMA = "pcapline-crosscheck/1"
+_WHY = {exc.name: exc.why for exc in EXCEPTIONS}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    path: str
+    tshark: str  # tshark's version
+    check: CrossCheck
+    apps: dict[int, str | None]  # conn id -> pcapline's app protocol
+    dissected: list[Dissected] | None = None  # --dissect only
+    not_dissected: int = 0  # connections with payload past dissect.MAX_CONNECTIONS
+
+
+def require_tshark() -> str:
+    """tshark's version; a one-line UsageError (exit 2) when it is not installed."""
+    version = tshark_version() if shutil.which("tshark") else None
+    if version is None:
+        raise UsageError(
+            "crosscheck needs Wireshark's tshark on PATH (apt install tshark, brew install "
+            "wireshark); pyshark for --dissect: pip install 'pcapline[wireshark]'"
+        )
+    return version
+
+
+def run(path: str, *, dissect: bool = False) -> Report:
+    """Analyse ``path``, compare with tshark's expert analysis, optionally dissect."""
+    from pcapline.analysis import analyze
+    from pcapline.crosscheck import dissect as dissector
+    from pcapline.crosscheck.oracle import crosscheck
+
+    version = require_tshark()
+    if dissect:
+        try:
+            import pyshark  # noqa: F401  (checked before the long part runs)
+        except ImportError:
+            raise UsageError(
+                "crosscheck --dissect needs pyshark: pip install 'pcapline[wireshark]'"
+            ) from None
+    analysis = analyze(path)
+    check = crosscheck(path, analysis=analysis)
+    found, left_out = None, 0
+    if dissect:
+        chosen = dissector.payload_frames(analysis)
+        kept = dict(list(chosen.items())[: dissector.MAX_CONNECTIONS])
+        left_out = len(chosen) - len(kept)
+        found = dissector.dissect(path, kept)
+    return Report(str(path), version, check, _apps(analysis), found, left_out)
+
+
+def _apps(analysis: Analysis) -> dict[int, str | None]:
+    conns = analysis.connections
+    docs = conns["app"].tolist() if "app" in conns.columns else [None] * len(conns)
+    return {
+        int(i): (d.get("protocol") if isinstance(d, dict) else None)
+        for i, d in zip(conns["id"].tolist(), docs, strict=True)
+    }
+
+
+def _difference(d: Disagreement, reason: str | None) -> dict[str, Any]:
+    return {
+        "frame": d.frame,
+        "conn": d.conn,
+        "says": d.source,
+        "label": d.label,
+        "wireshark": list(d.wireshark),
+        "pcapline": list(d.ours),
+        "reason": reason,
+        "why": _WHY.get(reason or ""),
+    }
+
+
+def differences(report: Report) -> list[dict[str, Any]]:
+    """Every disagreement, by frame: explained ones with their reason, the rest reason null."""
+    rows = [_difference(d, name) for d, name in report.check.explained_disagreements]
+    rows += [_difference(d, None) for d in report.check.unexplained]
+    return sorted(rows, key=lambda r: (r["frame"], r["says"], r["label"]))
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The ``pcapline-crosscheck/1`` document (``--format json``)."""
+    check = report.check
+    return {
+        "schema": SCHEMA,
+        "capture": report.path,
+        "tshark": report.tshark,
+        "frames_compared": check.frames_compared,
+        "only_wireshark": check.only_wireshark,
+        "only_pcapline": check.only_pcapline,
+        "agreed": dict(sorted(check.agreed.items())),
+        "explained": dict(sorted(check.explained.items())),
+        "unexplained": len(check.unexplained),
+        "differences": differences(report),
+        "stream_mismatches": [
+            {"frame": f, "tcp_stream": t, "pcapline": o} for f, t, o in check.stream_mismatches
+        ],
+        "phantom_streams": list(check.phantom_streams),
+        "dissected": None
+        if report.dissected is None
+        else [
+            {
+                "conn": d.conn,
+                "frames": list(d.frames),
+                "wireshark": d.protocol,
+                "wireshark_protocols": list(d.protocols),
+                "pcapline": report.apps.get(d.conn),
+            }
+            for d in report.dissected
+        ],
+        "not_dissected": report.not_dissected,
+    }
+
+
+def render_text(report: Report, *, limit: int = 50) -> str:
+    """A few summary lines, then one line per disagreeing frame (at most ``limit``)."""
+    check = report.check
+    lines = [
+        f"crosscheck  {report.path}: {check.frames_compared:,} TCP frames compared with "
+        f"Wireshark's expert analysis (tshark {report.tshark})",
+    ]
+    if check.only_wireshark or check.only_pcapline:
+        lines.append(
+            f"            {check.only_wireshark:,} frames only Wireshark dissected as TCP, "
+            f"{check.only_pcapline:,} only pcapline"
+        )
+    agreed = ", ".join(f"{k} {n:,}" for k, n in sorted(check.agreed.items())) or "nothing flagged"
+    lines.append(f"agree       {agreed}")
+    rows = differences(report)
+    explained = sum(check.explained.values())
+    lines.append(
+        f"differ      {len(rows):,} labels on frames: {explained:,} explained, "
+        f"{len(check.unexplained):,} unexplained"
+    )
+    for row in rows[: limit or None]:
+        reason = row["reason"] or "UNEXPLAINED"
+        ws = ",".join(row["wireshark"]) or "-"
+        ours = ",".join(row["pcapline"]) or "-"
+        lines.append(
+            f"  frame {row['frame']:>7}  conn {row['conn']:>5}  {row['says']} says {row['label']}"
+            f"  (wireshark: {ws}; pcapline: {ours})  {reason}"
+        )
+    if limit and len(rows) > limit:
+        lines.append(f"  ... {len(rows) - limit:,} more, use --limit 0 for all")
+    for name in sorted(check.explained):
+        lines.append(f"  {name}: {_WHY[name]}")
+    if check.stream_mismatches:
+        frame, stream, ours_id = check.stream_mismatches[0]
+        lines.append(
+            f"streams     {len(check.stream_mismatches):,} frames with another id than "
+            f"tcp.stream, first frame {frame}: tcp.stream {stream}, pcapline {ours_id}"
+        )
+    else:
+        lines.append("streams     every connection id equals Wireshark's tcp.stream")
+    if report.dissected is not None:
+        lines.append("dissect     Wireshark's dissectors on the first payload frames:")
+        same = 0
+        for k, d in enumerate(report.dissected):
+            app = report.apps.get(d.conn)
+            named = d.protocol
+            agree = app is not None and app == named
+            same += agree
+            mark = "=" if agree else "≠" if app and named else " "
+            if limit and k >= limit:
+                continue
+            lines.append(
+                f"  conn {d.conn:>5}  wireshark {named or '-':<10} {mark} pcapline "
+                f"{app or '-':<5}  frames {', '.join(map(str, d.frames))}"
+            )
+        if limit and len(report.dissected) > limit:
+            lines.append(f"  ... {len(report.dissected) - limit:,} more, use --limit 0 for all")
+        lines.append(f"            {same:,} of {len(report.dissected):,} named alike")
+        if report.not_dissected:
+            lines.append(
+                f"            {report.not_dissected:,} more connections with payload not "
+                f"dissected (at most {MAX_CONNECTIONS:,})"
+            )
+    return "\n".join(lines) + "\n"

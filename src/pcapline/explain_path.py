@@ -1,0 +1,259 @@
+"""explain_path: the words for the causes that come from the network path.
+
+ICMP reject, ICMP packet too big, path-MTU black hole, middlebox idle timeout, injected RST
+(``pcapline.causes``). ``explain.explain`` calls ``word`` once with the fate's story: a cause
+that changes what the story must say (a refusal by ICMP has no RST; a RST a middlebox sent is
+not the peer's) replaces it; the others add a paragraph before the side notes. Each names the
+cause, the frames and times, the settings involved and what to check, and says what the
+capture point cannot show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pcapline.causes.icmp_packet_too_big import too_big
+from pcapline.causes.icmp_reject import rejection
+from pcapline.detect.close import Reset
+from pcapline.evidence import Evidence
+from pcapline.fmt import gap
+from pcapline.icmp import IcmpError
+from pcapline.model import Cause, Decision, Explanation, Fate, Side
+
+#: Idle timeouts an idle gap is compared with (documented defaults).
+IDLE_TIMEOUTS = (
+    "Linux conntrack net.netfilter.nf_conntrack_tcp_timeout_established (default 5 days, often "
+    "lowered on firewalls), AWS NAT gateway 350 s, Azure load balancer 4 min, GCP Cloud NAT "
+    "20 min, many firewalls 30-60 min"
+)
+
+
+def inferred_keys(e: Evidence) -> dict[str, object]:
+    """The ``inferred`` keys of the network path (present only when relevant):
+
+    - ``icmp``: [{frame, kind, from, from_peer, quoted_frame, mtu}] the ICMP errors quoting the
+      connection's segments (``kind``: decode/icmp.py KINDS; ``mtu`` null unless too big).
+    - ``pmtu_stall``: {side, full_size, largest_acked, unanswered, shrunk_to, recovered,
+      stall_s} full-size segments never acknowledged while smaller ones were.
+    - ``idle_gap``: {idle_s, before_frame, after_frame, side, rst_frame} the first segment after
+      a long idle gap, never acknowledged (``rst_frame``: the RST that answered it, or null).
+    """
+    out: dict[str, object] = {}
+    if e.icmp:
+        out["icmp"] = [i.as_inferred() for i in e.icmp]
+    stall = e.path_mtu
+    if stall is not None:
+        out["pmtu_stall"] = {
+            "side": stall.side.value,
+            "full_size": stall.full_size,
+            "largest_acked": stall.largest_acked,
+            "unanswered": stall.unanswered,
+            "shrunk_to": stall.shrunk_to,
+            "recovered": stall.recovered_frame is not None,
+            "stall_s": round(stall.stall_s, 3),
+        }
+    idle = e.idle
+    if idle is not None:
+        out["idle_gap"] = {
+            "idle_s": round(idle.gap_s, 3),
+            "before_frame": idle.before_frame,
+            "after_frame": idle.after_frame,
+            "side": idle.after_side.value,
+            "rst_frame": idle.peer_rst_frame,
+        }
+    return out
+
+
+def word(d: Decision, e: Evidence, story: Explanation) -> Explanation:
+    """The fate's ``story`` with this module's cause in it (unchanged for other causes)."""
+    if d.cause is Cause.ICMP_REJECT:
+        return _icmp_reject(d, e, story)
+    if d.cause is Cause.ICMP_PACKET_TOO_BIG:
+        return _with_paragraph(story, _packet_too_big(d, e))
+    if d.cause is Cause.PMTU_BLACK_HOLE:
+        return _with_paragraph(story, _black_hole(e))
+    if d.cause is Cause.MIDDLEBOX_IDLE_TIMEOUT:
+        return _idle_timeout(d, e, story)
+    if d.cause is Cause.INJECTED_RST:
+        return _injected(e)
+    return story
+
+
+def _with_paragraph(story: Explanation, text: str) -> Explanation:
+    return replace(story, notes=(text, *story.notes))
+
+
+def _sender(error: IcmpError, target: Side) -> str:
+    if error.from_peer:
+        return f"{error.sender} (the {target} host itself)"
+    return f"{error.sender} (a router or firewall on the path, not the {target})"
+
+
+def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
+    error = rejection(e, d)
+    assert error is not None
+    if d.fate is not Fate.REFUSED:
+        return _with_paragraph(
+            story,
+            f"The {error.quoted_side}'s segments drew ICMP {error.words} from "
+            f"{_sender(error, _other(error.quoted_side))} (frame {error.frame}): the path "
+            "rejected them; Linux keeps retrying on such errors in an established connection "
+            "and reports them when it gives up. Check: the routes and firewall rules at that "
+            "address (nft list ruleset / iptables -S for REJECT rules).",
+        )
+    h = e.handshake
+    quoted = f", quoting the SYN of frame {error.quoted_frame}" if error.quoted_frame else ""
+    retries = ""
+    if h.syn is not None and h.syn.retries:
+        retries = (
+            f" The SYN was sent {h.syn.retries + 1} times: an error that arrives while connect() "
+            "still holds the socket is kept as a soft error, and the next one aborts it."
+        )
+    errno = _errno(error)
+    return Explanation(
+        f"ICMP {error.words} from {_sender(error, Side.SERVER)} answered the SYN "
+        f"(frame {error.frame}{quoted})",
+        "Refused",
+        f". A firewall or router rejected the connection (no RST was sent): Linux aborts a "
+        f"connect() on it (tcp_v4_err / tcp_v6_err), which fails with {errno}.{retries}",
+        f"Check: the REJECT rules at {error.sender} (nft list ruleset: 'reject with icmp' / "
+        "'icmpx'; iptables -S: REJECT --reject-with), and the route to the server "
+        "(traceroute -T -p <port>).",
+    )
+
+
+def _errno(error: IcmpError) -> str:
+    """What connect() reports for the error (net/ipv4/icmp.c icmp_err_convert,
+    net/ipv6/icmp.c icmpv6_err_convert)."""
+    if error.kind == "port_unreachable":
+        return "ECONNREFUSED"
+    if error.kind == "net_unreachable":
+        return "ENETUNREACH"
+    if error.kind == "protocol_unreachable":
+        return "ENOPROTOOPT"
+    if error.kind == "admin_prohibited" and ":" in error.sender:
+        return "EACCES"
+    return "EHOSTUNREACH"
+
+
+def _other(side: Side) -> Side:
+    return Side.SERVER if side is Side.CLIENT else Side.CLIENT
+
+
+def _packet_too_big(d: Decision, e: Evidence) -> str:
+    error = too_big(e)
+    assert error is not None
+    size = f" {error.quoted_len}-byte" if error.quoted_len else ""
+    mtu = f" MTU {error.mtu}" if error.mtu else " a smaller MTU"
+    outcome = (
+        "the sender lowered its path MTU and resent the data in smaller segments: the "
+        "retransmissions are that, not loss"
+        if d.fate not in (Fate.RETRANSMIT_TIMEOUT, Fate.RESET)
+        else "the sender still did not get its data through"
+    )
+    return (
+        f"ICMP {error.words} from {_sender(error, _other(error.quoted_side))} (frame "
+        f"{error.frame}) named{mtu}: the {error.quoted_side}'s{size} segments did not fit a "
+        f"link on the path (RFC 1191 / RFC 8201); {outcome}. Check: the MTU of the links and "
+        "tunnels between the hosts (ip link; VPN, GRE, VXLAN and PPPoE lower it), MSS clamping "
+        "on the router (nft: tcp option maxseg size set rt mtu)."
+    )
+
+
+def _black_hole(e: Evidence) -> str:
+    stall = e.path_mtu
+    assert stall is not None
+    who = stall.side
+    head = (
+        f"{stall.full_size}-byte (full-size) segments, first frame {stall.first_frame}, "
+        f"were sent {stall.unanswered} times and never acknowledged while its "
+        f"{stall.largest_acked}-byte ones were, and no ICMP fragmentation-needed / "
+        "packet-too-big quoting them is in the capture"
+    )
+    where = (
+        f" (that none arrived holds if this capture was taken on the {who}'s side of the "
+        "router that dropped them: a capture beyond it cannot see that ICMP)"
+    )
+    check = (
+        "Check: the MTU/MSS of the path (tracepath; ping -M do -s <size> on IPv4), ICMP "
+        "filtering on its firewalls (fragmentation-needed / packet-too-big must pass), MSS "
+        "clamping on the router (nft: tcp option maxseg size set rt mtu), or "
+        "net.ipv4.tcp_mtu_probing=1 on the sender."
+    )
+    if stall.recovered_frame is not None:
+        return (
+            f"Slow, not failed: a path-MTU black hole the {who} recovered from: its {head}{where}. "
+            f"After {gap(stall.stall_s)} it resent the bytes in {stall.shrunk_to}-byte segments "
+            f"(frame {stall.shrunk_frame}; Linux MTU probing, net.ipv4.tcp_mtu_probing=1 falls "
+            f"back to tcp_base_mss after tcp_retries1 timeouts), which were acknowledged "
+            f"(frame {stall.recovered_frame}): the transfer recovered. {check}"
+        )
+    return f"Likely a path-MTU black hole: the {who}'s {head}{where}. {check}"
+
+
+def _idle_timeout(d: Decision, e: Evidence, story: Explanation) -> Explanation:
+    idle = e.idle
+    assert idle is not None
+    peer = _other(idle.after_side)
+    timeouts = (
+        f"Compare the {gap(idle.gap_s)} idle gap with the idle timeouts of the middleboxes on "
+        f"the path: {IDLE_TIMEOUTS}."
+    )
+    fix = (
+        "Fix: TCP keepalive below the shortest of them (SO_KEEPALIVE with TCP_KEEPIDLE, "
+        "net.ipv4.tcp_keepalive_time) or application heartbeats; check conntrack -L / the "
+        "NAT's and load balancer's idle-timeout settings."
+    )
+    if d.fate is Fate.RESET:
+        reset = e.close.ending_reset
+        assert reset is not None
+        why = _why_injected(e, reset)
+        return Explanation(
+            f"reset in the {peer}'s name (frame {reset.frame}) after {gap(idle.gap_s)} idle",
+            "Middlebox idle timeout",
+            f". The connection was idle from frame {idle.before_frame} to frame "
+            f"{idle.after_frame}; the RST answered the {idle.after_side}'s first segment after "
+            f"the gap, and its TTL / hop limit is unlike the {peer}'s own packets ({why}): a "
+            f"stateful middlebox (firewall, NAT, load balancer) sent it, not the {peer}, after "
+            f"its state for the connection expired while idle. {timeouts}",
+            fix,
+            story.notes,
+        )
+    return _with_paragraph(
+        story,
+        f"Likely a middlebox idle timeout: the connection was idle for {gap(idle.gap_s)} "
+        f"(frames {idle.before_frame} -> {idle.after_frame}), everything before it was "
+        f"acknowledged, and the {idle.after_side}'s first segment after the gap was never "
+        f"acknowledged: a stateful firewall, NAT or load balancer that forgot the connection "
+        f"while it was idle drops its segments (the {peer} may never have seen them). "
+        f"{timeouts} {fix}",
+    )
+
+
+def _why_injected(e: Evidence, reset: Reset) -> str:
+    hints = dict(zip(e.close.injected_hints, e.close.injected_why, strict=False))
+    return hints.get(reset.frame, "")
+
+
+def _injected(e: Evidence) -> Explanation:
+    reset = e.close.ending_reset
+    assert reset is not None
+    peer = reset.side
+    state = {"handshake": "during the handshake", "established": "while established"}.get(
+        reset.state, reset.state
+    )
+    flowing = ", while data was flowing" if reset.during_transfer else ""
+    return Explanation(
+        f"reset in the {peer}'s name (frame {reset.frame}) {state}{flowing}",
+        "Injected RST",
+        f". The RST's TTL / hop limit is unlike the {peer}'s own packets "
+        f"({_why_injected(e, reset)}): a middlebox on the path sent it (a firewall's 'reject with "
+        f"tcp reset', an IPS, a load balancer, a censor), not the {peer}. The {peer} may still "
+        "hold the connection open: a capture on its side shows whether it ever saw the RST.",
+        "Check: firewalls and IPSs between the hosts (nft list ruleset / iptables -S for "
+        "'reject with tcp reset' / REJECT --reject-with tcp-reset), load balancer logs, and a "
+        f"capture at the {peer}.",
+    )
+
+
+__all__ = ["IDLE_TIMEOUTS", "inferred_keys", "word"]

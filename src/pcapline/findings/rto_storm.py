@@ -1,0 +1,123 @@
+"""RTO storms: many connections to one server stalled on retransmission timeouts at once.
+
+Kernel rule (net/ipv4/tcp_timer.c ``tcp_retransmit_timer``): a sender whose data (or whose
+peer's ACKs) stop getting through waits a whole RTO (200 ms at least on Linux, doubling on
+each retry) before it resends; fast retransmit only helps while later segments still get
+through. Random loss makes a connection stall now and then, each at its own moment; a path
+that stops carrying packets for a while (a link flap, a routing change, a full queue on a
+middlebox, a failover) makes every connection on it stall in the same seconds.
+
+Wire signature: the delays stage's RTO stalls (``Stall.cause == rto``: first send of the lost
+data -> the ACK that ended the episode, or the give-up). Per server host (the far end of the
+path, any port), the moment the most connections were inside an RTO stall at the same time.
+Thresholds (conservative, so random loss stays quiet): at least ``MIN_CONNECTIONS``
+connections stalled at that same instant, and at least ``MIN_SHARE`` of the connections to
+that host open at that instant.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcapline.findings.base import Finder, FindingInput, make_finding
+from pcapline.model import Finding, StallCause
+
+KIND = "rto_storm"
+MIN_CONNECTIONS = 5
+MIN_SHARE = 0.5
+
+EXPLANATION = (
+    "Many connections to this host waited for a retransmission timeout in the same seconds: "
+    "their packets (or the ACKs coming back) stopped getting through for a while, on a part of "
+    "the path they share. One connection stalling is ordinary loss; all of them at once is an "
+    "outage on the path: a link or interface flapping, a routing or failover change, a "
+    "policer or a queue dropping everything, a middlebox (NAT, firewall, load balancer) losing "
+    "state. Check interface counters and logs on both hosts and the boxes between them "
+    "(`ip -s link`, `nstat -az TcpExtTCPTimeouts`, switch and firewall logs) around the time "
+    "of the storm."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Storm:
+    at_ns: int  # the instant the most connections were stalled together
+    stalled: tuple[int, ...]  # the connections stalled at that instant
+    start_ns: int  # the earliest start of their stalls
+    end_ns: int  # the latest end of their stalls
+
+
+def _busiest(spans: list[tuple[int, int, int]]) -> _Storm:
+    """The instant covered by the most stall spans (start, end, conn), by a sweep."""
+    starts = np.array([s for s, _e, _c in spans], dtype=np.int64)
+    ends = np.array([e for _s, e, _c in spans], dtype=np.int64)
+    times = np.concatenate([starts, ends])
+    steps = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
+    order = np.lexsort((-steps, times))  # at a tie a start comes first: touching spans overlap
+    depth = np.cumsum(steps[order])
+    at = int(times[order][int(np.argmax(depth))])
+    hit = [(s, e, c) for s, e, c in spans if s <= at <= e]
+    return _Storm(
+        at,
+        tuple(sorted({c for _s, _e, c in hit})),
+        min(s for s, _e, _c in hit),
+        max(e for _s, e, _c in hit),
+    )
+
+
+def find(data: FindingInput) -> list[Finding]:
+    lost = data.delays
+    conns = data.connections
+    if lost is None or conns.empty:
+        return []
+    server_of = dict(zip(conns["id"].tolist(), conns["server_ip"].tolist(), strict=True))
+    spans: dict[object, list[tuple[int, int, int]]] = defaultdict(list)
+    for conn in lost.stalls:
+        if conn not in server_of:
+            continue
+        for stall in lost.stalls_of(conn):
+            if stall.cause is StallCause.RTO:
+                spans[server_of[conn]].append((stall.start_ns, stall.end_ns, conn))
+    findings = []
+    for server in sorted(spans, key=str):
+        mine = spans[server]
+        if len({c for _s, _e, c in mine}) < MIN_CONNECTIONS:
+            continue
+        storm = _busiest(mine)
+        if len(storm.stalled) < MIN_CONNECTIONS:
+            continue
+        to_server = conns[conns["server_ip"] == server]
+        open_then = int(
+            (
+                (to_server["start_ns"].to_numpy() <= storm.at_ns)
+                & (to_server["end_ns"].to_numpy() >= storm.at_ns)
+            ).sum()
+        )
+        share = len(storm.stalled) / max(open_then, 1)
+        if share < MIN_SHARE:
+            continue
+        seconds = (storm.end_ns - storm.start_ns) / 1e9
+        summary = (
+            f"{len(storm.stalled)} of {open_then} open connection(s) to {server!s} stalled on "
+            f"retransmission timeouts at the same time (within {seconds:.1f} s): an outage on "
+            "the path"
+        )
+        findings.append(
+            make_finding(
+                KIND,
+                summary,
+                list(storm.stalled),
+                EXPLANATION,
+                server=str(server),
+                of_connections=open_then,
+                share=round(share, 3),
+                window={"start": storm.start_ns / 1e9, "end": storm.end_ns / 1e9},
+                at=storm.at_ns / 1e9,
+            )
+        )
+    return findings
+
+
+FINDER = Finder(KIND, find)

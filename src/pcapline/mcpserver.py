@@ -1,0 +1,173 @@
+"""``pcapline mcp``: a Model Context Protocol server over stdio (the official ``mcp`` SDK).
+
+An AI assistant calls three tools, each answering plain text of bounded size:
+
+- ``analyze``: one capture's summary, its failing and slow connections, and its findings
+  (JSON text; connection lists cut to ``max_connections`` with a note saying how many more);
+- ``timeline``: one connection's annotated timeline (the ``pcapline timeline`` text, cut to
+  ``max_rows`` lines with a note);
+- ``scan``: many captures (files, folders, globs) summarised, one entry per capture.
+
+No answer exceeds ``MAX_CHARS`` characters (cut with a note). A missing file, an unreadable
+capture or an unknown connection is an MCP error result with pcapline's one-line message
+(``ToolError``), never a crash of the server. The SDK is the optional extra ``mcp``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from pcapline.errors import PcaplineError, UsageError
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+
+#: The largest answer a tool gives, in characters (about 10k tokens).
+MAX_CHARS = 40_000
+
+
+def _error(exc: BaseException) -> Exception:
+    """pcapline's one-line message as the tool's error result."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return ToolError(f"{where}{exc.strerror}")
+    return ToolError(" ".join(str(exc).split()) or type(exc).__name__)
+
+
+def bounded(text: str, limit: int = MAX_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with a note saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    note = f"\n[truncated: {len(text) - limit:,} more characters; ask for less]"
+    return text[: limit - len(note)] + note
+
+
+def _connection(row: dict[str, Any]) -> dict[str, Any]:
+    from pcapline.fmt import app_label, endpoint
+
+    return {
+        "id": int(row["id"]),
+        "client": endpoint(row["client_ip"], row["client_port"]),
+        "server": endpoint(row["server_ip"], row["server_port"]),
+        "fate": str(row["fate"]),
+        "confidence": str(row.get("confidence", "")),
+        "duration_s": round((int(row["end_ns"]) - int(row["start_ns"])) / 1e9, 6),
+        "slow": [str(t) for t in row.get("slow", []) or []],
+        "app": app_label(row.get("app")) or None,
+        "explanation": str(row["explanation"] or ""),
+    }
+
+
+def summary(analysis: Analysis, max_connections: int = 50) -> dict[str, Any]:
+    """The ``analyze`` tool's answer as a dict (capture facts, fates, failing and slow
+    connections, findings), each list cut to ``max_connections`` with a count of the rest."""
+    from pcapline.model import FAILURE_FATES
+    from pcapline.render.jsondoc import capture_doc, findings_doc
+
+    conns = analysis.connections.sort_values("id", kind="stable")
+    rows: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in conns.to_dict("records")
+    ]
+    failing_values = {f.value for f in FAILURE_FATES}
+    failing = [r for r in rows if str(r["fate"]) in failing_values]
+    slow = [r for r in rows if str(r["fate"]) not in failing_values and r.get("slow")]
+
+    def listed(items: list[dict[str, Any]]) -> dict[str, Any]:
+        shown = [_connection(r) for r in items[:max_connections]]
+        return {"count": len(items), "shown": shown, "more": max(len(items) - len(shown), 0)}
+
+    return {
+        "capture": capture_doc(analysis.capture),
+        "connections": len(rows),
+        "fates": dict(Counter(str(r["fate"]) for r in rows).most_common()),
+        "failing": listed(failing),
+        "slow_not_failing": listed(slow),
+        "findings": findings_doc(analysis),
+        "next": "call timeline(capture, connection) for one connection's packets",
+    }
+
+
+def analyze_text(capture: str, max_connections: int = 50) -> str:
+    from pcapline.analysis import analyze
+
+    try:
+        analysis = analyze(capture)
+    except (PcaplineError, OSError) as exc:
+        raise _error(exc) from None
+    return bounded(json.dumps(summary(analysis, max_connections), indent=1, ensure_ascii=False))
+
+
+def timeline_text(capture: str, connection: int, max_rows: int = 200) -> str:
+    from pcapline.analysis import analyze
+    from pcapline.render.timeline import connection_timeline_text
+
+    try:
+        analysis = analyze(capture, stream=connection)
+        if analysis.connections.empty:
+            raise UsageError(f"no connection with id {connection} in {capture}")
+        text = connection_timeline_text(analysis, connection, ascii_only=True)
+    except (PcaplineError, OSError) as exc:
+        raise _error(exc) from None
+    lines = text.splitlines()
+    if len(lines) > max_rows:
+        left = len(lines) - max_rows
+        lines = [*lines[:max_rows], f"[truncated: {left:,} more lines; raise max_rows]"]
+    return bounded("\n".join(lines))
+
+
+def scan_text(paths: list[str], max_captures: int = 100) -> str:
+    from pcapline import scan
+
+    try:
+        captures = scan.scan(paths, workers=1)
+    except (PcaplineError, OSError) as exc:
+        raise _error(exc) from None
+    shown = [c.to_dict() for c in captures[:max_captures]]
+    doc = {
+        "captures": len(captures),
+        "unreadable": sum(1 for c in captures if c.error),
+        "fates": dict(sum((Counter(c.fates) for c in captures), Counter()).most_common()),
+        "shown": shown,
+        "more": max(len(captures) - len(shown), 0),
+    }
+    return bounded(json.dumps(doc, indent=1, ensure_ascii=False))
+
+
+def build_server() -> Any:
+    """The MCP server with pcapline's tools (``mcp.server.mcpserver.MCPServer``)."""
+    try:
+        from mcp.server.mcpserver import MCPServer
+    except ImportError as exc:
+        raise UsageError("pcapline mcp needs the MCP SDK: pip install 'pcapline[mcp]'") from exc
+    from pcapline import __version__
+
+    server = MCPServer(
+        "pcapline",
+        version=__version__,
+        instructions="Packet-capture analysis: how each TCP connection ended and why, how "
+        "slow it was. Start with analyze(capture); then timeline(capture, connection).",
+    )
+
+    @server.tool()
+    def analyze(capture: str, max_connections: int = 50) -> str:
+        """Analyse a pcap/pcapng file (path on the server's machine): capture facts, fates,
+        failing and slow connections with their explanations, cross-connection findings."""
+        return analyze_text(capture, max(1, min(max_connections, 1000)))
+
+    @server.tool()
+    def timeline(capture: str, connection: int, max_rows: int = 200) -> str:
+        """One connection's annotated timeline (its id is Wireshark's tcp.stream): every
+        frame with flags, seq/ack, window, events and each side's TCP state."""
+        return timeline_text(capture, connection, max(1, min(max_rows, 5000)))
+
+    @server.tool()
+    def scan(paths: list[str], max_captures: int = 100) -> str:
+        """Summarise many captures (files, folders searched recursively, globs): per capture
+        frames, connections, fates and findings."""
+        return scan_text(paths, max(1, min(max_captures, 1000)))
+
+    return server

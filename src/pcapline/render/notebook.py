@@ -1,0 +1,75 @@
+"""``Analysis._repr_html_``: a compact summary for Jupyter (the full report is ``to_html()``).
+
+The capture facts, the connections by fate, a filter when there is one, the findings, and the
+first failing connections with the headline of their explanation. Everything that came from
+outside pcapline (the file name, warnings) is escaped, HTML and control/bidi characters alike.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from pcapline.fmt import capture_quality, endpoint, printable
+from pcapline.model import FAILURE_FATES
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis
+
+#: Failing connections listed at most.
+MAX_ROWS = 10
+_FAILURES = frozenset(f.value for f in FAILURE_FATES)
+
+
+def _e(text: object) -> str:
+    return html.escape(printable(text))
+
+
+def summary_html(analysis: Analysis) -> str:
+    info = analysis.capture
+    conns = analysis.connections
+    fates = Counter(str(f) for f in conns["fate"]) if len(conns) else Counter()
+    order = sorted(fates, key=lambda f: (f not in _FAILURES, -fates[f], f))
+    parts = [
+        '<div class="pcapline-summary">',
+        f"<p><b>pcapline</b> {_e(info.path)} ({_e(info.format)}, "
+        f"{info.frames:,} frames, {info.tcp_frames:,} TCP)</p>",
+    ]
+    if analysis.filter is not None:
+        parts.append(
+            f"<p><b>Filtered</b> ({_e(analysis.filter.words)}): {len(conns):,} of "
+            f"{analysis.filter.connections_in_capture:,} connections</p>"
+        )
+    quality = capture_quality(info.quality)
+    if quality:
+        parts.append(f"<p><b>Capture quality:</b> {_e(quality)}</p>")
+    for warning in info.warnings:
+        parts.append(f"<p><b>Warning:</b> {_e(warning)}</p>")
+    counts = ", ".join(f"{fates[f]:,} {_e(f)}" for f in order) or "none"
+    parts.append(f"<p>{len(conns):,} connection{'s' if len(conns) != 1 else ''}: {counts}</p>")
+    if analysis.findings:
+        items = "".join(f"<li><b>{_e(f.kind)}</b>: {_e(f.summary)}</li>" for f in analysis.findings)
+        parts.append(f"<ul>{items}</ul>")
+    failing = conns[conns["fate"].astype(str).isin(_FAILURES)].sort_values("id", kind="stable")
+    if len(failing):
+        rows = []
+        for row in failing.head(MAX_ROWS).to_dict("records"):
+            verdict = analysis.verdicts.get(int(row["id"]))
+            why = verdict.explanation.headline if verdict is not None else ""
+            rows.append(
+                f"<tr><td>{int(row['id'])}</td>"
+                f"<td>{_e(endpoint(row['client_ip'], row['client_port']))}</td>"
+                f"<td>{_e(endpoint(row['server_ip'], row['server_port']))}</td>"
+                f"<td>{_e(row['fate'])}</td><td>{_e(row['confidence'])}</td><td>{_e(why)}</td></tr>"
+            )
+        more = len(failing) - MAX_ROWS
+        parts.append(
+            "<table><thead><tr><th>id</th><th>client</th><th>server</th><th>fate</th>"
+            "<th>confidence</th><th>why</th></tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table>"
+            + (f"<p>... and {more:,} more failing</p>" if more > 0 else "")
+        )
+    parts.append("</div>")
+    return "\n".join(parts)

@@ -1,0 +1,75 @@
+"""detect/path_mtu.py: full-size segments never acknowledged while smaller ones were."""
+
+from __future__ import annotations
+
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
+
+from pcapline.detect import conn_view
+from pcapline.detect.path_mtu import DETECTOR, PathMtuStall
+from pcapline.facts import compute_facts
+from pcapline.model import EventKind, Side
+
+
+def _run(c: Conversation) -> PathMtuStall | None:
+    d = DETECTOR.detect(conn_view(compute_facts(segments(c)), 0))
+    assert [e.kind for e in d.events] == ([EventKind.PMTU_STALL] if d.inferred else [])
+    return d.inferred
+
+
+def _small_then_full(resends: tuple[float, ...]) -> Conversation:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.02)
+    c.data(CLIENT, 0.03, 1448)
+    for t in resends:
+        c.data(CLIENT, t, 1448, seq=c.nxt(CLIENT) - 1448)
+    return c
+
+
+def test_full_size_resent_unanswered_after_small_ones_got_through() -> None:
+    stall = _run(_small_then_full((0.25, 0.65, 1.45)))
+    assert stall is not None
+    assert (stall.side, stall.full_size, stall.largest_acked, stall.unanswered) == (
+        Side.CLIENT,
+        1448,
+        100,
+        4,
+    )
+    assert stall.recovered_frame is None and stall.shrunk_frame is None
+
+
+def test_one_resend_is_ordinary_loss() -> None:
+    assert _run(_small_then_full((0.25,))) is None
+
+
+def test_smaller_resends_acknowledged_are_a_recovery() -> None:
+    c = _small_then_full((0.25, 0.65, 1.45))
+    start = c.nxt(CLIENT) - 1448
+    c.data(CLIENT, 3.0, 1024, seq=start).ack(SERVER, 3.01)
+    stall = _run(c)
+    assert stall is not None and stall.shrunk_to == 1024
+    assert stall.recovered_frame is not None and round(stall.stall_s, 2) == 2.98
+
+
+def test_full_size_segments_that_got_through_before_are_no_black_hole() -> None:
+    # A stream of full-size segments, acknowledged, then the path dies: a dead path.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 1448).ack(SERVER, 0.02)
+    c.data(CLIENT, 0.03, 1448)
+    for t in (0.25, 0.65, 1.45):
+        c.data(CLIENT, t, 1448, seq=c.nxt(CLIENT) - 1448)
+    assert _run(c) is None
+
+
+def test_nothing_acknowledged_before_says_nothing_about_size() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.03, 1448)
+    for t in (0.25, 0.65, 1.45):
+        c.data(CLIENT, t, 1448, seq=c.nxt(CLIENT) - 1448)
+    assert _run(c) is None
+
+
+def test_a_full_size_copy_acknowledged_at_last_is_loss_not_a_size_limit() -> None:
+    c = _small_then_full((0.25, 0.65))
+    c.ack(SERVER, 0.7)  # the third full-size copy got through (corpus pppoe-over-qinq)
+    assert _run(c) is None

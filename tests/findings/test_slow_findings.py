@@ -1,0 +1,115 @@
+"""The slow findings (issue 10) on real-kernel samples built to show them, and quiet elsewhere.
+
+syn_retry_burst: slow-accept-queue-burst (a full accept queue drops the SYNs of four of six
+clients; nstat ListenOverflows +8 at generation) and slow-syn-retries-then-success (nft drops
+the first SYNs of three of five). rto_storm: slow-rto-storm-six-streams (a 1 s outage under
+six streams). response_jump: slow-response-jump (answers 0.3 s late from the 11th request).
+The lossy capture (3 % random loss, 40 connections) and the single-connection samples show
+none: random loss and one slow connection are not a cross-connection story.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import pcapline
+from pcapline.findings import response_jump
+from tests.contract_pcapline1 import check_document
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+SLOW_KINDS = {"syn_retry_burst", "rto_storm", "response_jump"}
+
+
+def _slow_findings(name: str) -> list[Any]:
+    analysis = pcapline.analyze(SAMPLES / name)
+    check_document(json.loads(analysis.to_json()))
+    return [f for f in analysis.findings if f.kind in SLOW_KINDS]
+
+
+def test_accept_queue_burst_is_a_syn_retry_burst() -> None:
+    (found,) = _slow_findings("slow-accept-queue-burst.pcap")
+    assert found.kind == "syn_retry_burst"
+    assert found.connections == (2, 3, 4, 5)  # the four clients whose SYNs met a full queue
+    d = found.details
+    assert d["server"] == "10.29.0.2:8080"
+    assert (d["of_connections"], d["share"], d["syn_retries_max"], d["unanswered"]) == (
+        6,
+        0.667,
+        2,
+        0,
+    )
+    # first dropped SYN -> last handshake: 0.15 s of staggered starts + ~3 s (1 s, then 2 s)
+    assert d["window"]["end"] - d["window"]["start"] == pytest.approx(3.19, abs=0.15)
+    assert d["connect_max_s"] == pytest.approx(3.0, abs=0.15)
+    assert "TcpExtListenDrops" in d["explanation"] and "nf_conntrack" in d["explanation"]
+
+
+def test_dropped_first_syns_are_a_syn_retry_burst() -> None:
+    (found,) = _slow_findings("slow-syn-retries-then-success.pcap")
+    assert found.kind == "syn_retry_burst"
+    assert found.connections == (0, 1, 4)
+    assert found.details["of_connections"] == 5
+
+
+def test_an_outage_under_six_streams_is_an_rto_storm() -> None:
+    (found,) = _slow_findings("slow-rto-storm-six-streams.pcap")
+    assert found.kind == "rto_storm"
+    assert found.connections == (0, 1, 2, 3, 4, 5)
+    d = found.details
+    assert (d["server"], d["of_connections"], d["share"]) == ("10.49.0.2", 6, 1.0)
+    # the 1 s blackout, and each stream's ladder (0.2, 0.6, 1.4 s) ending just after it
+    assert d["window"]["end"] - d["window"]["start"] == pytest.approx(1.45, abs=0.15)
+
+
+def test_a_server_that_slowed_down_is_a_response_jump() -> None:
+    analysis = pcapline.analyze(SAMPLES / "slow-response-jump.pcap")
+    (found,) = [f for f in analysis.findings if f.kind in SLOW_KINDS]
+    assert found.kind == "response_jump"
+    d = found.details
+    assert (d["turns_before"], d["turns_after"]) == (10, 10)
+    assert d["median_before_s"] < 0.01
+    assert d["median_after_s"] == pytest.approx(0.3, abs=0.03)
+    turns = analysis.delays.turns  # type: ignore[attr-defined]
+    order = np.argsort(turns.answer_ns, kind="stable")
+    assert d["at"] == pytest.approx(turns.answer_ns[order][10] / 1e9)  # the 11th answer
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lossy-40-connections-3pct-drop.pcap",
+        "slow-rto-episodes-recover.pcap",
+        "slow-response-turns.pcap",
+        "zero-window-recovers.pcap",
+        "nat-masquerade-3-hosts.pcap",
+    ],
+)
+def test_no_slow_finding_where_nothing_happened_across_connections(name: str) -> None:
+    assert _slow_findings(name) == []
+
+
+def test_expected_files_name_the_slow_findings() -> None:
+    """Every sample whose expected file lists findings gets exactly those slow kinds."""
+    checked = 0
+    for expected in sorted(SAMPLES.glob("slow-*.expected.json")):
+        doc = json.loads(expected.read_text())
+        if doc.get("findings") is None:
+            continue
+        got = sorted(f.kind for f in _slow_findings(doc["capture"]))
+        assert got == sorted(k for k in doc["findings"] if k in SLOW_KINDS), expected.name
+        checked += 1
+    assert checked >= 2
+
+
+def test_no_jump_in_a_wide_but_steady_spread() -> None:
+    rng = np.random.default_rng(7)
+    steady = rng.lognormal(mean=-2.0, sigma=1.0, size=400)  # median ~0.14 s, long tail
+    assert response_jump._jump(steady) is None
+    stepped = np.concatenate([steady[:200] / 10, steady[200:] * 5])
+    jump = response_jump._jump(stepped)
+    assert jump is not None and abs(jump.split - 200) <= 3

@@ -1,0 +1,89 @@
+"""The HTML report's slow part (issue 10): delay distributions, the "slow, not failed" table
+and the stall strip under the capture timeline's bars, on real-kernel samples whose delays
+are known from construction (sample_captures/*.expected.json)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pcapline
+from pcapline.render import html as report
+from pcapline.render import palette
+from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
+from pcapline.render.figures.delay_distribution import MAX_POINTS, delay_distribution
+from pcapline.render.figures.stall_strip import stall_rows
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+BURST = SAMPLES / "slow-accept-queue-burst.pcap"
+STORM = SAMPLES / "slow-rto-storm-six-streams.pcap"
+
+
+def test_slow_table_lists_the_slow_connections_that_did_not_fail() -> None:
+    page = report.build_page(pcapline.analyze(BURST), packed=False)
+    slow = page["slow"]
+    assert slow.total == 4
+    assert [r.conn_id for r in slow.rows] == [2, 3, 4, 5]  # the four that retried their SYN
+    row = slow.rows[0]
+    assert (row.client, row.server, row.fate) == ("10.29.0.1:45003", "10.29.0.2:8080", "closed")
+    assert row.tags == "syn_retry, slow_connect"
+    assert row.connect.endswith("s") and 2.9 < float(row.connect[:-1]) < 3.2
+    assert row.biggest.startswith("syn_retry (")
+
+
+def test_stall_strip_draws_each_stall_under_its_bar_by_cause() -> None:
+    analysis = pcapline.analyze(STORM)
+    plan = plan_timeline(analysis.connections)
+    stalls = stall_rows(analysis.delays, plan.rows["id"].tolist())
+    assert len(stalls) == 6 and set(stalls["cause"]) == {"rto"}
+    origin = int(analysis.capture.first_time_ns or 0)
+    fig = capture_timeline(plan, analysis.events, origin, sections=frozenset(), stalls=stalls)
+    (strip,) = [t for t in fig.data if (t.name or "").startswith("lost to RTO episodes")]
+    assert strip.line.color == palette.STALL_COLOURS["rto"]
+    assert strip.name.startswith("lost to RTO episodes (6, ")  # one episode per stream
+    # the strip's segments are the stalls: start, end, gap per stall, in seconds since start
+    xs = np.array(strip.x, dtype=float).reshape(-1, 3)
+    lost = xs[:, 1] - xs[:, 0]
+    want = (stalls["end_ns"] - stalls["start_ns"]).to_numpy() / 1e9
+    assert sorted(np.round(lost, 6)) == sorted(np.round(want, 6))
+    assert all(1.3 < s < 1.6 for s in lost)  # the third RTO (0.2 + 0.4 + 0.8 s) got through
+
+
+def test_no_strip_and_no_table_on_a_healthy_capture() -> None:
+    page = report.build_page(pcapline.analyze(SAMPLES / "closed-client-first.pcap"), packed=False)
+    assert "lost to" not in str(page["figures"]["timeline"].text)
+    assert "blocked by" not in str(page["figures"]["timeline"].text)
+    assert page["slow"].rows == ()
+    assert "delays" in page["figures"]  # the distributions still show the healthy times
+
+
+def test_delay_distribution_is_a_log_cdf_with_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(palette, "VALIDATE", True)  # the figure is valid plotly
+    connect = np.array([0.0001, 0.0002, 1.01, 3.02, np.nan])
+    response = np.array([0.0, 0.2, 1.5])
+    fig = delay_distribution(connect, response, connect_limit_s=0.5, response_limit_s=1.0)
+    assert fig is not None
+    assert fig.layout.xaxis.type == "log"
+    curve = fig.data[0]
+    assert list(curve.x) == [0.0001, 0.0002, 1.01, 3.02]  # NaN (no handshake) left out
+    assert list(curve.y) == [0.25, 0.5, 0.75, 1.0]
+    assert fig.data[2].x[0] == 1e-6  # a zero response is drawn at the 1 µs floor
+    assert [t.name for t in fig.data][1] == "slow connect threshold (0.5 s)"
+    assert delay_distribution(np.array([np.nan]), np.array([])) is None
+    many = delay_distribution(np.linspace(0.001, 1, 50_000), np.array([]))
+    assert many is not None and len(many.data[0].x) <= MAX_POINTS
+
+
+def test_slow_part_is_escaped() -> None:
+    analysis = pcapline.analyze(BURST)
+    conns = analysis.connections.copy()
+    evil = "<script>alert(1)</script>"
+    conns["client_ip"] = evil
+    conns["biggest_stall"] = np.where(conns["biggest_stall"] != "", evil, "")
+    text = report.render_html(dataclasses.replace(analysis, connections=conns))
+    slow = text.split('id="slow"', 1)[1].split('id="connections"', 1)[0]
+    assert evil not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;:45003" in slow

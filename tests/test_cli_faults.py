@@ -1,0 +1,156 @@
+"""Faults around the analysis: out of memory, a full disk, interrupted or failed writes.
+
+Real conditions: an address-space limit (RLIMIT_AS) makes numpy's allocations fail, /dev/full
+and a tiny tmpfs (when this user may mount one) fill up; the CLI runs as a subprocess.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_captures" / "persist-timeout-retries2-3.pcap"
+
+
+def _cli(*args: str, limit_mb: int | None = None) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:
+        if limit_mb is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+
+    return subprocess.run(
+        [sys.executable, "-m", "pcapline", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=limit,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+
+
+@pytest.mark.slow
+def test_out_of_memory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import make_giant
+
+    big = tmp_path / "big.pcap"
+    make_giant.keepalive(big, 200_000)  # 400 k frames: about 0.9 GB peak to analyse
+    assert _cli("analyze", str(SAMPLE), limit_mb=900).returncode == 0  # start-up fits
+    result = _cli("analyze", "--format", "json", "-o", os.devnull, str(big), limit_mb=900)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "pcapline: error: out of memory: the capture needs more memory than this process may "
+        "use (analyse a slice of it: editcap -r, or tcpdump -r ... -w with a filter)\n"
+    )
+
+
+def test_full_disk_is_one_clear_error() -> None:
+    to_file = _cli("analyze", "--format", "json", "-o", "/dev/full", str(SAMPLE))
+    assert (to_file.returncode, to_file.stderr) == (
+        2,
+        "pcapline: error: cannot write /dev/full: No space left on device\n",
+    )
+    with open("/dev/full", "w") as full:
+        piped = subprocess.run(
+            [sys.executable, "-m", "pcapline", "analyze", str(SAMPLE)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+    assert (piped.returncode, piped.stderr) == (
+        2,
+        "pcapline: error: cannot write standard output: No space left on device\n",
+    )
+
+
+def test_a_full_filesystem_leaves_no_partial_report(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        report = tiny / "report.json"
+        report.write_text("the previous report\n")
+        result = _cli("analyze", "--format", "json", "-o", str(report), str(SAMPLE))
+        big = ROOT / "sample_captures" / "lossy-40-connections-3pct-drop.pcap"
+        fails = _cli("analyze", "--format", "json", "-o", str(report), str(big))
+        leftovers = sorted(p.name for p in tiny.iterdir())
+        kept = report.read_text()
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
+    assert result.returncode == 0  # a small report fits
+    assert (fails.returncode, fails.stderr) == (
+        2,
+        f"pcapline: error: cannot write {report}: No space left on device\n",
+    )
+    assert leftovers == ["report.json"]  # no temporary .part file left behind
+    assert json.loads(kept)["schema"] == "pcapline/1"  # the earlier report, whole
+
+
+def test_ctrl_c_leaves_no_temporary_file(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import make_giant
+
+    plain = tmp_path / "long.pcap"
+    make_giant.keepalive(plain, 400_000)  # ~15 s of analysis: still running when interrupted
+    packed = tmp_path / "long.pcap.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes(), compresslevel=1))
+    plain.unlink()
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    out = tmp_path / "out" / "report.json"
+    out.parent.mkdir()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pcapline",
+            "analyze",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+            str(packed),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "TMPDIR": str(spill)},
+        start_new_session=True,
+    )
+    time.sleep(3)  # reading or analysing
+    assert process.poll() is None
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err.strip()) == (130, "pcapline: error: interrupted")
+    assert list(spill.iterdir()) == [] and list(out.parent.iterdir()) == []
+
+
+def test_report_file_modes_and_symlinks_are_kept(tmp_path: Path) -> None:
+    new = tmp_path / "new.json"
+    assert _cli("analyze", "--format", "json", "-o", str(new), str(SAMPLE)).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would have made it
+    new.chmod(0o600)
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    for path in (new, link):
+        assert _cli("analyze", "--format", "json", "-o", str(path), str(SAMPLE)).returncode == 0
+    assert new.stat().st_mode & 0o777 == 0o600
+    assert link.is_symlink() and json.loads(real.read_text())["schema"] == "pcapline/1"

@@ -1,0 +1,69 @@
+"""``pcapline crosscheck``: the Wireshark oracle (pcapline.crosscheck.oracle) as a command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from needs import needs_tshark
+
+from pcapline.cli import cli, run
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+APP = SAMPLES / "app-tls-http.pcap"
+
+
+@needs_tshark
+def test_dissect_names_the_same_protocols_as_pcapline() -> None:
+    pytest.importorskip("pyshark")
+    out = CliRunner().invoke(cli, ["crosscheck", str(APP), "--dissect", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["schema"] == "pcapline-crosscheck/1"
+    assert doc["unexplained"] == 0 and doc["stream_mismatches"] == []
+    named = {d["conn"]: (d["wireshark"], d["pcapline"]) for d in doc["dissected"]}
+    assert named == {
+        0: ("tls", "tls"),
+        1: ("tls", "tls"),
+        2: ("tls", "tls"),
+        3: ("http", "http"),
+        4: ("http", "http"),
+    }
+
+
+@needs_tshark
+def test_each_disagreement_is_listed_by_frame_with_its_reason() -> None:
+    capture = SAMPLES / "zero-window-recovers.pcap"
+    out = CliRunner().invoke(cli, ["crosscheck", str(capture), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["frames_compared"] > 0
+    assert doc["differences"], "the premise: this capture has explained differences"
+    for row in doc["differences"]:
+        assert row["reason"] is not None and row["why"], row
+    assert sum(doc["explained"].values()) == len(doc["differences"])
+    text = CliRunner().invoke(cli, ["crosscheck", str(capture), "--limit", "1"]).output
+    first = doc["differences"][0]
+    assert f"frame {first['frame']:>7}" in text and first["reason"] in text
+
+
+def test_without_tshark_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("pcapline.crosscheck.shutil.which", lambda _name: None)
+    assert run(["crosscheck", str(APP)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pcapline: error: ") and err.count("\n") == 1 and "tshark" in err
+
+
+@needs_tshark
+def test_dissect_without_pyshark_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyshark", None)  # import pyshark -> ImportError
+    assert run(["crosscheck", str(APP), "--dissect"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'pcapline[wireshark]'" in err and err.count("\n") == 1

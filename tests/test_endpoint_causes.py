@@ -1,0 +1,58 @@
+"""The endpoint causes (pcapline.causes, issue 9) against the real-kernel captures that must NOT
+name them: each cause's look-alike. (The captures that must name them assert it in their
+expected files: ``cause`` and ``explains``, tests/test_samples.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from needs import CORPUS, needs_corpus
+
+import pcapline
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+
+#: Sample capture -> why none of its connections may name a cause.
+LOOK_ALIKES = {
+    # An application abort: RST+ACK at the sender's own sequence number, not a lost state.
+    "reset-client-linger0.pcap": "SO_LINGER {1, 0} abort",
+    "reset-server-close-unread.pcap": "close() with unread data",
+    # Data after the server's close(), 0.2 s after a FIN that followed its reply at once: no
+    # idle before the FIN (no keep-alive race), not late (no orphaned FIN_WAIT2).
+    "reset-data-after-server-fin.pcap": "data after close, no idle, not late",
+    # A cookie SYN+ACK without SACK / window scaling from a server with tcp_syncookies=2 and a
+    # client without timestamps: a server with both off looks the same.
+    "syn-cookies-forced-ipv6-at-server.pcap": "options-less SYN+ACK proves no cookie",
+    # The SYN flood seen with only SYN/SYN+ACK segments: the missing ACKs may be a filter's.
+    "syn-flood-backlog8-syncookies.pcap": "flag-filtered-looking capture",
+    # A keepalive give-up: TCP_KEEPCNT or TCP_USER_TIMEOUT, the wire cannot tell.
+    "keepalive-client-idle2-intvl1-cnt9-user-timeout-4500ms.pcap": "keepalive grid",
+    # A give-up on the doubling grid: tcp_retries2 or TCP_USER_TIMEOUT alike.
+    "retransmit-give-up-user-timeout-3000ms-at-client.pcap": "retries2 or user timeout",
+    "listen-overflow-backlog2-abort1.pcap": "a listener's RST, not a lost peer",
+    "stale-peer-challenge-ack.pcap": "the stale-peer rule's own story",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOK_ALIKES))
+def test_look_alikes_name_no_cause(name: str) -> None:
+    analysis = pcapline.analyze(str(SAMPLES / name))
+    named = {c: analysis.verdicts[c].cause for c in analysis.verdicts}
+    assert not any(named.values()), (LOOK_ALIKES[name], named)
+
+
+@needs_corpus
+def test_a_request_after_908_s_idle_drawing_a_bare_rst_is_a_peer_that_lost_state() -> None:
+    """arkime/long-session.pcap: handshake, 908 s idle, 5 bytes from the client, the server's
+    RST without ACK at the client's ACK number (same TTL as its SYN+ACK)."""
+    v = pcapline.analyze(str(CORPUS / "arkime" / "long-session.pcap")).verdicts[0]
+    assert (v.fate, v.reset_by, v.cause) == ("reset", "server", "peer_lost_state")
+    assert "no longer knew this connection" in v.explanation.text
+
+
+@needs_corpus
+def test_a_one_way_stream_closed_after_silence_is_no_app_gave_up() -> None:
+    """arkime/modbus.pcap: clients that push messages the server only ACKs, then close."""
+    analysis = pcapline.analyze(str(CORPUS / "arkime" / "modbus.pcap"))
+    assert analysis.verdicts[5].cause is None and analysis.verdicts[2].cause is None

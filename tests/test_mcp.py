@@ -1,0 +1,104 @@
+"""``pcapline mcp``: the MCP server answers the SDK's own client over stdio (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+pytest.importorskip("mcp")
+
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_captures"
+
+
+def _text(result: Any) -> str:
+    return "".join(getattr(part, "text", "") for part in result.content)
+
+
+async def _session_calls(calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Any]]:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "pcapline", "mcp"], env=env, cwd=str(REPO)
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        tools = await session.list_tools()
+        results = [await session.call_tool(name, args) for name, args in calls]
+    return sorted(t.name for t in tools.tools), results
+
+
+def test_a_real_client_lists_and_calls_every_tool(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.pcap")
+    not_a_capture = tmp_path / "text.pcap"
+    not_a_capture.write_text("hello, not a capture\n")
+    calls = [
+        ("analyze", {"capture": str(SAMPLES / "app-tls-http.pcap")}),
+        ("analyze", {"capture": str(SAMPLES / "refused-no-listener.pcap"), "max_connections": 1}),
+        ("timeline", {"capture": str(SAMPLES / "app-tls-http.pcap"), "connection": 3}),
+        (
+            "timeline",
+            {"capture": str(SAMPLES / "app-tls-http.pcap"), "connection": 2, "max_rows": 5},
+        ),
+        (
+            "scan",
+            {
+                "paths": [
+                    str(SAMPLES / "refused-no-listener.pcap"),
+                    str(SAMPLES / "app-tls-http.pcap"),
+                ]
+            },
+        ),
+        ("analyze", {"capture": missing}),
+        ("analyze", {"capture": str(not_a_capture)}),
+        ("timeline", {"capture": str(SAMPLES / "refused-no-listener.pcap"), "connection": 99}),
+    ]
+    names, results = anyio.run(_session_calls, calls)
+    assert names == ["analyze", "scan", "timeline"]
+    ok, refused, line, cut, scanned, gone, bad, no_conn = results
+
+    doc = json.loads(_text(ok))
+    assert not ok.is_error and doc["connections"] == 5 and doc["fates"] == {"closed": 5}
+    assert doc["failing"]["count"] == 0
+
+    doc = json.loads(_text(refused))
+    assert doc["failing"]["count"] >= 1 and doc["failing"]["shown"][0]["fate"] == "refused"
+    assert len(doc["failing"]["shown"]) == 1
+
+    assert "GET" not in _text(line) and "FIN" in _text(line)  # the timeline of an HTTP conn
+    assert _text(cut).splitlines()[-1].startswith("[truncated:")
+    assert len(_text(cut).splitlines()) == 6
+
+    doc = json.loads(_text(scanned))
+    assert doc["captures"] == 2 and doc["unreadable"] == 0
+
+    for result, words in ((gone, "nope.pcap"), (bad, "text.pcap"), (no_conn, "99")):
+        assert result.is_error, _text(result)
+        assert words in _text(result) and "\n" not in _text(result).strip()
+
+
+def test_answers_are_bounded() -> None:
+    from pcapline.mcpserver import bounded
+
+    text = bounded("x" * 100_000, limit=1000)
+    assert len(text) == 1000 and "truncated: " in text
+    assert bounded("short") == "short"
+
+
+def test_without_the_sdk_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pcapline.cli import run
+
+    monkeypatch.setitem(sys.modules, "mcp.server.mcpserver", None)  # import -> ImportError
+    assert run(["mcp"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'pcapline[mcp]'" in err and err.count("\n") == 1

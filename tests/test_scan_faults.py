@@ -1,0 +1,248 @@
+"""``pcapline scan`` when things go wrong: dead workers, lost Dask workers, Ctrl-C, odd files.
+
+Real processes throughout: the CLI runs as a subprocess, pool workers are killed with SIGKILL
+(as the OOM killer does) through the test hook ``PCAPLINE_TEST_KILL_WORKER_FOR`` (read only
+in worker processes: ``pcapline.scan.run.KILL_WORKER_ENV``), Dask runs as a ``LocalCluster``
+of separate worker processes, Ctrl-C is a SIGINT to the scan's whole process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pcapline.scan import scan
+from pcapline.scan.run import KILL_WORKER_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_captures"
+NAMES = (
+    "closed-client-first.pcap",
+    "closed-server-first.pcap",
+    "refused-no-listener.pcap",
+    "keepalive-healthy-idle2-answered.pcap",
+    "reset-client-linger0.pcap",
+)
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    for name in NAMES:
+        shutil.copy(SAMPLES / name, folder / name)
+    return folder
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), **extra}
+
+
+def _scan(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pcapline", "scan", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def _rows(stdout: str) -> dict[str, dict[str, object]]:
+    return {Path(c["path"]).name: c for c in json.loads(stdout)["captures"]}
+
+
+def test_a_killed_pool_worker_costs_only_its_capture(tmp_path: Path) -> None:
+    # Before: exit 3 "BrokenProcessPool" and no output at all.
+    folder = _folder(tmp_path)
+    victim = "closed-server-first.pcap"
+    result = _scan(str(folder), "--workers", "2", env=_env(**{KILL_WORKER_ENV: victim}))
+    assert result.returncode == 4, result.stderr
+    assert "Traceback" not in result.stderr
+    rows = _rows(result.stdout)
+    assert sorted(rows) == sorted(NAMES)
+    size = (SAMPLES / victim).stat().st_size
+    assert rows[victim]["error"] == (
+        "the worker process analysing it died (killed by SIGKILL): likely out of memory "
+        f"(capture {size / 1e3:.1f} kB)"
+    )
+    assert all(
+        rows[n]["error"] is None and rows[n]["connections"] == 1 for n in NAMES if n != victim
+    )
+    assert result.stderr == (
+        f"pcapline: error: 1 of {len(NAMES)} capture(s) not analysed: {rows[victim]['error']} "
+        f"({folder / victim})\n"
+    )
+    same = _scan(str(folder), "--workers", "2", env=_env())
+    assert same.returncode == 0
+    assert {n: r for n, r in _rows(same.stdout).items() if n != victim} == {
+        n: r for n, r in rows.items() if n != victim
+    }
+
+
+def test_ctrl_c_stops_at_once_without_traceback(tmp_path: Path) -> None:
+    # Before: a 24-line worker traceback, and up to 98 s waiting for captures in flight.
+    sys.path.insert(0, str(ROOT / "bench"))
+    import make_giant
+
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    for n in range(4):
+        make_giant.keepalive(folder / f"long-{n}.pcap", 200_000)  # ~10 s of analysis each
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pcapline", "scan", str(folder), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        start_new_session=True,  # its own process group: SIGINT it as a terminal's Ctrl-C would
+    )
+    assert _workers_started(process.pid, within=30)
+    time.sleep(1)  # the workers are reading their captures
+    assert process.poll() is None
+    sent = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    stopped = time.monotonic() - sent
+    assert process.returncode == 130
+    assert err.strip() == "pcapline: error: interrupted"
+    assert stopped < 5, stopped  # about 1 s on a quiet box; the CI box is shared
+    assert _group_gone(process.pid, within=15)  # no worker outlived the scan (zombies reaped)
+
+
+def _workers_started(pgid: int, within: float) -> bool:
+    """True once the scan's process group holds a worker beside the scan itself."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        members = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            members += int(fields[2]) == pgid  # field 5 of /proc/PID/stat: the process group
+        if members >= 2:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _group_gone(pgid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_fifo_and_unreadable_folder_are_error_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: the FIFO hung the scan; the unreadable folder was skipped without a word.
+    folder = _folder(tmp_path)
+    os.mkfifo(folder / "stuck.pcap")
+    locked = folder / "locked"
+    locked.mkdir()
+    shutil.copy(SAMPLES / NAMES[0], locked / "hidden.pcap")
+    locked.chmod(0)
+    try:
+        if os.geteuid() == 0:
+            # root reads any folder: make listing it fail as it does for everyone else
+            real_scandir = os.scandir
+
+            def scandir(path: object = ".") -> object:
+                if os.fspath(path) == str(locked):  # type: ignore[arg-type]
+                    raise PermissionError(13, "Permission denied", os.fspath(path))  # type: ignore[arg-type]
+                return real_scandir(path)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(os, "scandir", scandir)
+        summaries = {Path(s.path).name: s for s in scan([str(folder)], workers=1)}
+    finally:
+        locked.chmod(0o755)
+    assert summaries["stuck.pcap"].error == "not a regular file (a FIFO (named pipe)): not scanned"
+    assert summaries["locked"].error == (
+        "folder not scanned: Permission denied; captures in it were not analysed"
+    )
+    assert not summaries["locked"].lost and not summaries["stuck.pcap"].lost
+    assert all(summaries[n].error is None for n in NAMES)
+    assert "hidden.pcap" not in summaries
+
+
+def _cluster(**kwargs: object):  # type: ignore[no-untyped-def]
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50, **kwargs
+    )
+
+
+@pytest.mark.slow
+def test_dask_worker_killed_on_every_try_is_an_error_row(tmp_path: Path) -> None:
+    # Before: the scan ended with KilledWorker and no output.
+    pytest.importorskip("distributed")  # before config.set: its defaults must outlive the block
+    import dask
+
+    folder = _folder(tmp_path)
+    victim = "refused-no-listener.pcap"
+    os.environ[KILL_WORKER_ENV] = victim  # the worker processes the cluster spawns inherit it
+    try:
+        with (
+            dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+            _cluster(n_workers=1) as cluster,
+        ):
+            result = _scan(str(folder), "--scheduler", cluster.scheduler_address, env=_env())
+    finally:
+        del os.environ[KILL_WORKER_ENV]
+    assert result.returncode == 4, result.stderr
+    rows = _rows(result.stdout)
+    assert rows[victim]["error"].startswith(
+        "the worker process analysing it died (KilledWorker: every Dask worker that tried it "
+        "died): likely out of memory (capture "
+    )
+    assert all(
+        rows[n]["error"] is None and rows[n]["connections"] == 1 for n in NAMES if n != victim
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_dask_without_workers_gives_up_instead_of_waiting_forever(tmp_path: Path) -> None:
+    # Before: a scheduler whose only worker was gone made the scan wait forever.
+    folder = _folder(tmp_path)
+    with _cluster(n_workers=1) as cluster:
+        cluster.scale(0)
+        deadline = time.monotonic() + 60
+        from distributed import Client
+
+        with Client(cluster.scheduler_address) as client:
+            while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+        started = time.monotonic()
+        result = _scan(
+            str(folder),
+            "--scheduler",
+            cluster.scheduler_address,
+            env=_env(PCAPLINE_DASK_NO_WORKER_TIMEOUT="3"),
+            timeout=120,
+        )
+        took = time.monotonic() - started
+    assert result.returncode == 4, result.stderr
+    rows = _rows(result.stdout)
+    assert sorted(rows) == sorted(NAMES)
+    assert {r["error"] for r in rows.values()} == {
+        "not analysed: the Dask cluster had no worker for 3 s (workers died or were stopped)"
+    }
+    assert took < 60

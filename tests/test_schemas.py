@@ -1,0 +1,187 @@
+"""The shipped JSON Schemas (src/pcapline/schemas/) against real output.
+
+Every sample capture's ``pcapline/1`` document (whole and filtered), the small behaviour
+captures of tests/captures/, the corpus (when present) and a scan of the samples must
+validate; the schemas are closed objects, so a key docs/contract.md does not list fails.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from contract_pcapline1 import check_document
+from needs import CORPUS, CORPUS_MARKS
+
+from pcapline import analyze
+from pcapline.cli import run
+from pcapline.model import SCAN_SCHEMA, SCHEMA, EventKind, Fate, SkipReason
+from pcapline.schemas import FILES, load, schema_text
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = sorted(
+    p
+    for p in (REPO / "sample_captures").rglob("*")
+    if p.is_file() and not p.name.endswith((".json", ".md", ".txt", ".py"))
+)
+SMALL = sorted((REPO / "tests" / "captures").glob("*.pcap*"))
+
+
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = load(name)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+PCAPLINE1 = validator(SCHEMA)
+SCAN1 = validator(SCAN_SCHEMA)
+
+
+def errors(v: jsonschema.Draft202012Validator, doc: Any) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in v.iter_errors(doc)]
+
+
+def test_shipped_schemas_are_what_the_generator_writes() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "make_schemas.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_schemas_carry_the_model_vocabularies() -> None:
+    conn = load(SCHEMA)["properties"]["connections"]["items"]["properties"]
+    assert conn["fate"]["enum"] == [f.value for f in Fate]
+    assert conn["events"]["items"]["properties"]["kind"]["enum"] == [k.value for k in EventKind]
+    skipped = load(SCHEMA)["properties"]["capture"]["properties"]["skipped"]
+    assert skipped["propertyNames"]["enum"] == [r.value for r in SkipReason]
+
+
+def test_our_objects_are_closed() -> None:
+    """additionalProperties false on every object schema except the maps keyed by vocabulary."""
+
+    def walk(node: Any, where: str) -> list[str]:
+        open_ = []
+        if isinstance(node, dict):
+            closed = node.get("additionalProperties") is False
+            if node.get("type") == "object" and "propertyNames" not in node and not closed:
+                open_.append(where)
+            for key, value in node.items():
+                open_ += walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                open_ += walk(value, f"{where}/{i}")
+        return open_
+
+    for name in FILES:
+        assert walk(load(name), name) == []
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_schema_command_prints_the_shipped_file(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["schema", name]) == 0
+    out = capsys.readouterr().out
+    assert out == schema_text(name)
+    assert json.loads(out)["$id"].endswith(FILES[name])
+
+
+def test_schema_command_default_and_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["properties"]["schema"]["const"] == SCHEMA
+    assert run(["schema", "pcapline/2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("pcapline: error: unknown schema")
+
+
+def test_a_key_outside_the_contract_fails() -> None:
+    """Closed objects make the schema a real check: an extra key anywhere is an error."""
+    doc = analyze(REPO / "sample_captures" / "closed-client-first.pcap").to_dict()
+    assert errors(PCAPLINE1, doc) == []
+    doc["connections"][0]["app"] = {"sni": "example.com"}
+    doc["capture"]["comment"] = "x"
+    found = errors(PCAPLINE1, doc)
+    assert len(found) == 2, found
+
+
+def test_keepalive_idle_may_be_unknown_and_nothing_else_may_be_null() -> None:
+    keepalive = load(SCHEMA)["properties"]["connections"]["items"]["properties"]["inferred"]
+    ka = keepalive["properties"]["keepalive"]
+    doc = {"idle": None, "interval": None, "count": None}
+    assert not list(jsonschema.Draft202012Validator(ka).iter_errors(doc))
+    assert list(jsonschema.Draft202012Validator(ka).iter_errors({**doc, "idle": "2"}))
+
+
+@pytest.mark.parametrize("path", SAMPLES + SMALL, ids=lambda p: p.name)
+def test_every_sample_validates(path: Path) -> None:
+    analysis = analyze(path)
+    doc = json.loads(analysis.to_json())
+    assert errors(PCAPLINE1, doc) == []
+    check_document(doc)
+    if len(analysis.connections):
+        first = int(analysis.connections["id"].iloc[0])
+        filtered = json.loads(analysis.select(stream=first).to_json())
+        assert errors(PCAPLINE1, filtered) == []
+        check_document(filtered)
+        assert filtered["filter"] == {
+            "host": None,
+            "port": None,
+            "streams": [first],
+            "connections_in_capture": len(analysis.connections),
+        }
+
+
+def test_scan_of_the_samples_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["scan", str(REPO / "sample_captures"), "--workers", "1", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert errors(SCAN1, doc) == []
+    assert len(doc["captures"]) == len(SAMPLES)
+    assert any(c["findings"] for c in doc["captures"])  # the nat/ captures: findings validated
+
+
+def test_scan_error_rows_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.pcap").write_bytes(b"not a capture at all")
+    assert run(["scan", str(tmp_path), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert errors(SCAN1, doc) == []
+    assert doc["captures"][0]["error"] and doc["captures"][0]["quality"] is None
+
+
+def _corpus_tcp_files() -> list[Path]:
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return []
+    out = []
+    for line in manifest.read_text().splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) > 12 and cols[12].strip() not in ("", "0"):
+            out.append(CORPUS / cols[0])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
+def test_every_corpus_capture_with_tcp_validates(marks: None) -> None:
+    """Read in place (never copied): every corpus capture tshark finds TCP in."""
+    bad: dict[str, list[str]] = {}
+    files = _corpus_tcp_files()
+    assert len(files) > 500
+    for path in files:
+        try:
+            doc = json.loads(analyze(path).to_json())
+        except Exception as exc:  # a CaptureError is allowed; anything else is listed
+            if type(exc).__name__ != "CaptureError":
+                bad[str(path)] = [repr(exc)]
+            continue
+        found = errors(PCAPLINE1, doc)
+        if found:
+            bad[str(path.relative_to(CORPUS))] = found[:3]
+    assert bad == {}

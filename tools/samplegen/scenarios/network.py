@@ -1,0 +1,729 @@
+"""Causes that come from the network path: a router namespace between client and server.
+
+Each scenario puts the cause in the ROUTER (``make_routed``), the way a firewall, a tunnel or
+a NAT box does it, and captures at more than one point (client, router, server), so the
+expected files say what each point can and cannot show:
+
+- ICMP reject: nftables ``reject with icmp type admin-prohibited`` (IPv4) / ``icmpx
+  port-unreachable`` (IPv6) on the router's forward hook; Linux aborts a connect() on an ICMP
+  unreachable in SYN_SENT (tcp_v4_err / tcp_v6_err: EHOSTUNREACH / ECONNREFUSED).
+- Path-MTU black hole: the router's link toward the server has MTU 1280, the client's 1500;
+  Linux sets DF on TCP, so full-size segments need an ICMP fragmentation-needed that the
+  router's own nftables output hook drops. With tcp_mtu_probing=0 the connection dies
+  (tcp_retries2); with tcp_mtu_probing=1 the kernel enables MTU probing after tcp_retries1
+  (3) timeouts and falls back to tcp_base_mss (1024): slow, not failed.
+- ICMPv6 packet too big: the same link, ICMP not filtered: the client shrinks its segments at
+  once (RFC 8201).
+- Middlebox idle timeout: conntrack on the router with nf_conntrack_tcp_timeout_established=5
+  and nf_conntrack_tcp_loose=0: after 8 s idle the client's next segment has no state and is
+  ``ct state invalid``: dropped, or answered by the router with a RST in the server's name.
+- Injected RST: ``reject with tcp reset`` added on the router mid-transfer: the client gets a
+  RST in the server's name with the router's TTL (64, the server's packets arrive with 63).
+"""
+
+from __future__ import annotations
+
+import time
+
+from tools.samplegen import steps as st
+from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.netns import Lab, Routed, make_routed
+from tools.samplegen.scenario import Ctx
+
+PORT = 40021
+#: The router's link toward the server in the path-MTU scenarios (the IPv6 minimum).
+NARROW_MTU = 1280
+#: Ten full-size segments (MSS 1460 - 12 bytes of timestamps): all fit the initial cwnd of 10,
+#: so nothing smaller than full size is sent until the first of them is acknowledged.
+TEN_SEGMENTS = 14480
+CONNTRACK_TIMEOUT_S = 5
+IDLE_S = 8
+
+
+def _reject_admin_v4() -> str:
+    return f"""table ip fw {{
+  chain forward_path {{
+    type filter hook forward priority 0;
+    tcp dport {st.SERVER_PORT} reject with icmp type admin-prohibited
+  }}
+}}
+"""
+
+
+def _reject_port_v6() -> str:
+    return f"""table inet fw {{
+  chain forward_path {{
+    type filter hook forward priority 0;
+    meta nfproto ipv6 tcp dport {st.SERVER_PORT} reject with icmpx type port-unreachable
+  }}
+}}
+"""
+
+
+def icmp_reject_v4(ctx: Ctx, net: int) -> list[Expected]:
+    name = "icmp-reject-admin-prohibited-at-client.pcap"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.nft(_reject_admin_v4())
+        ctx.capture(topo.client, "eth0", name)
+        cli = ctx.actor(topo.client, st.connect(topo.server_ip, PORT, tolerate=True), "client")
+        cli.expect("finished")
+        ctx.stop_captures(linger=1.5)  # nothing more: the client gave up
+        cli.stop()
+    return [
+        Expected(
+            name,
+            "connect() through a router whose firewall rejects the port with ICMP "
+            "administratively prohibited",
+            "client",
+            {"router_nft": "forward: tcp dport 8080 reject with icmp type admin-prohibited"},
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "refused",
+                    counts=clean(syn_retransmits=bound(0, 1)),
+                    cause="icmp_reject",
+                    explanation_keywords=["ICMP", "prohibited", f"10.{net}.1.254", "firewall"],
+                    note="the router answers each SYN with ICMP destination unreachable code 13 "
+                    "quoting it; tcp_v4_err aborts a SYN_SENT socket on it (connect() fails "
+                    "with EHOSTUNREACH), no RST. The first error usually arrives while "
+                    "connect() still holds the socket lock and is only kept as a soft error, "
+                    "so the abort comes with the SYN retry's error, about 1 s later",
+                )
+            ],
+            notes="The ICMP error comes from the router's address, not the server's.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def icmp_reject_v6(ctx: Ctx, net: int) -> list[Expected]:
+    names = {
+        "client": "icmp-reject-v6-port-unreachable-at-client.pcap",
+        "router": "icmp-reject-v6-port-unreachable-at-router.pcap",
+    }
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net, ipv6=True)
+        topo.router.nft(_reject_port_v6())
+        _warm(topo)
+        ctx.capture(topo.client, "eth0", names["client"])
+        ctx.capture(topo.router, "rc", names["router"])
+        time.sleep(0.3)
+        assert topo.server_ip6 is not None
+        cli = ctx.actor(
+            topo.client,
+            st.connect(topo.server_ip6, PORT, family=6, tolerate=True),
+            "client",
+        )
+        cli.expect("finished")
+        ctx.stop_captures(linger=1.5)
+        cli.stop()
+    conn = Conn(
+        {"client_port": PORT},
+        "refused",
+        counts=clean(syn_retransmits=bound(0, 1)),
+        cause="icmp_reject",
+        explanation_keywords=["ICMP", "port unreachable", f"fd00:{net}:1::fe"],
+        note="the router's nftables answer the SYN with ICMPv6 destination unreachable code 4 "
+        "(icmpx port-unreachable); tcp_v6_err aborts the SYN_SENT socket (ECONNREFUSED); as "
+        "in IPv4 the first error may arrive while connect() holds the socket lock, and the "
+        "abort comes with the SYN retry's error",
+    )
+    scen = "IPv6 connect() through a router that rejects the port with icmpx port-unreachable"
+    settings = {"router_nft": "forward: tcp dport 8080 reject with icmpx type port-unreachable"}
+    return [
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            [conn],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        ),
+        Expected(
+            names["router"],
+            scen + " - router interface facing the client",
+            "router",
+            settings,
+            [conn],
+            notes="The router's capture holds the SYN it received and the ICMPv6 error it sent.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        ),
+    ]
+
+
+def _drop_frag_needed() -> str:
+    """The router's own ICMP fragmentation-needed / packet-too-big never leave it."""
+    return """table inet pmtu {
+  chain out {
+    type filter hook output priority 0;
+    icmp type destination-unreachable icmp code frag-needed drop
+    icmpv6 type packet-too-big drop
+  }
+}
+"""
+
+
+def _udp_probe(topo: Routed, ip: str) -> None:
+    """One UDP datagram from the client to ``ip`` (port 9, nothing listens: the answer is an
+    ICMP port unreachable). The lab has no ping binary; this resolves neighbours the same way."""
+    family = "AF_INET6" if ":" in ip else "AF_INET"
+    code = (
+        f"import socket; s = socket.socket(socket.{family}, socket.SOCK_DGRAM); "
+        f"s.sendto(b'x', ({ip!r}, 9))"
+    )
+    topo.client.run(["python3", "-c", code])
+    time.sleep(0.2)
+
+
+def _warm(topo: Routed) -> None:
+    """Resolve the neighbours before the capture (IPv6 neighbour discovery on a fresh router
+    can hold, and once duplicated, the first SYN): a datagram to the server."""
+    for ip in (topo.server_ip6, topo.server_ip):
+        if ip is not None:
+            _udp_probe(topo, ip)
+
+
+def _mark_end(topo: Routed) -> None:
+    """After the client gave up: 1.5 s later it sends a datagram to the router, so the capture
+    runs on past the RTO that never fired (the give-up is silence: Linux sends nothing when it
+    aborts)."""
+    time.sleep(1.5)
+    _udp_probe(topo, f"{topo.client_ip.rsplit('.', 1)[0]}.254")
+
+
+def _narrow(topo: Routed) -> None:
+    topo.router.run(["ip", "link", "set", topo.router_server_dev, "mtu", str(NARROW_MTU)])
+
+
+def _upload_steps(
+    topo: Routed, family: int, *, finish: bool
+) -> tuple[list[st.Step], list[st.Step]]:
+    """Client: a small request and answer, then ten full-size segments; server: the same."""
+    ip = topo.server_ip if family == 4 else topo.server_ip6
+    assert ip is not None
+    client = [
+        *st.connect(ip, PORT, family=family),
+        st.send(100),
+        st.recv(100),
+        st.send(TEN_SEGMENTS),
+    ]
+    server = [*st.listen(family=family), st.accept(), st.recv(100, "c"), st.send(100, "c")]
+    server.append(st.recv(TEN_SEGMENTS, "c"))
+    if finish:
+        client += [st.recv(100), st.close()]
+        server += [st.send(100, "c"), st.recv_eof("c"), st.close("c")]
+    else:
+        client.append({"op": "wait_error", "sock": "s"})
+    return client, server
+
+
+def pmtu_black_hole(ctx: Ctx, net: int) -> list[Expected]:
+    names = {
+        "client": "pmtu-black-hole-at-client.pcap",
+        "router": "pmtu-black-hole-at-router-server-side.pcap",
+    }
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        _narrow(topo)
+        topo.router.nft(_drop_frag_needed())
+        topo.client.sysctl("net.ipv4.tcp_mtu_probing", 0)
+        topo.client.sysctl("net.ipv4.tcp_retries2", 4)
+        ctx.capture(topo.client, "eth0", names["client"])
+        ctx.capture(topo.router, topo.router_server_dev, names["router"])
+        client, server = _upload_steps(topo, 4, finish=False)
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("wait_error", timeout=30)
+        _mark_end(topo)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    settings = {
+        "client": {"net.ipv4.tcp_mtu_probing": 0, "net.ipv4.tcp_retries2": 4},
+        "router": f"rs (toward the server) mtu {NARROW_MTU}; output: icmp frag-needed dropped",
+    }
+    scen = (
+        f"client uploads {TEN_SEGMENTS} B through a router whose next link has MTU {NARROW_MTU} "
+        "and whose ICMP fragmentation-needed is dropped (path-MTU black hole)"
+    )
+    return [
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=clean(retransmits=bound(3, 6)),
+                    inferred={"give_up_after_s": 6.2},
+                    cause="pmtu_black_hole",
+                    explanation_keywords=[
+                        "MTU/MSS",
+                        "ICMP",
+                        "tcp_mtu_probing",
+                        "1448-byte",
+                        "100-byte",
+                    ],
+                    note="the 100-byte request and answer cross the router; the 1500-byte "
+                    "segments (DF set) exceed the 1280 link, the router's fragmentation-needed "
+                    "is dropped by its own nftables, the client retransmits full size until "
+                    "tcp_retries2=4 gives up (6.2 s) and reports ETIMEDOUT",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        ),
+        Expected(
+            names["router"],
+            scen + " - router interface toward the server",
+            "router",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "open",
+                    counts=clean(),
+                    no_cause=True,
+                    note="past the narrow link only the small exchange is seen; the full-size "
+                    "segments never got here, so nothing shows the black hole: open, no cause",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        ),
+    ]
+
+
+def pmtu_black_hole_v6(ctx: Ctx, net: int) -> list[Expected]:
+    """The IPv6 black hole, captured in the middle: at the router's interface facing the client,
+    where the full-size segments arrive and the router's own packet-too-big never leaves."""
+    name = "pmtu-black-hole-v6-at-router-client-side.pcap"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net, ipv6=True)
+        _narrow(topo)
+        topo.router.nft(_drop_frag_needed())
+        topo.client.sysctl("net.ipv4.tcp_mtu_probing", 0)  # IPv4 and IPv6 TCP alike
+        topo.client.sysctl("net.ipv4.tcp_retries2", 4)
+        _warm(topo)
+        ctx.capture(topo.router, topo.router_client_dev, name)
+        client, server = _upload_steps(topo, 6, finish=False)
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("wait_error", timeout=30)
+        _mark_end(topo)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name,
+            f"IPv6 upload through a router whose next link has MTU {NARROW_MTU} and whose "
+            "ICMPv6 packet-too-big is dropped by its own nftables - router interface facing "
+            "the client",
+            "router",
+            {
+                "client": {"net.ipv4.tcp_mtu_probing": 0, "net.ipv4.tcp_retries2": 4},
+                "router": f"rs mtu {NARROW_MTU}; output: icmpv6 packet-too-big dropped",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=clean(retransmits=bound(3, 6)),
+                    inferred={"give_up_after_s": 6.2},
+                    cause="pmtu_black_hole",
+                    explanation_keywords=["MTU/MSS", "ICMP", "tcp_mtu_probing", "100-byte"],
+                    note="the small exchange crosses; the client's full-size segments (1500-byte "
+                    "IPv6 packets) reach the router, which cannot forward them into the 1280 "
+                    "link and whose packet-too-big its own nftables drop: the client "
+                    "retransmits full size until tcp_retries2=4 gives up",
+                )
+            ],
+            notes="The router's packet-too-big is dropped in its output hook, before this "
+            "interface: the capture holds no ICMPv6, as a capture at the client would not.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def pmtu_probing_recovers(ctx: Ctx, net: int) -> list[Expected]:
+    name = "pmtu-black-hole-mtu-probing-recovers-at-client.pcap"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        _narrow(topo)
+        topo.router.nft(_drop_frag_needed())
+        topo.client.sysctl("net.ipv4.tcp_mtu_probing", 1)
+        ctx.capture(topo.client, "eth0", name)
+        client, server = _upload_steps(topo, 4, finish=True)
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("finished", timeout=30)
+        srv.expect("finished", timeout=30)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name,
+            "the path-MTU black hole of pmtu-black-hole, with tcp_mtu_probing=1 on the client",
+            "client",
+            {
+                "client": {"net.ipv4.tcp_mtu_probing": 1},
+                "router": f"rs mtu {NARROW_MTU}; output: icmp frag-needed dropped",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(3, None)),
+                    cause="pmtu_black_hole",
+                    explanation_keywords=[
+                        "MTU",
+                        "tcp_mtu_probing",
+                        "recovered",
+                        "Slow, not failed",
+                    ],
+                    note="after tcp_retries1 (3) timeouts the kernel enables MTU probing and "
+                    "falls back to tcp_base_mss (1024): the smaller retransmissions cross "
+                    "the narrow link, the upload completes and the client closes first",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+def packet_too_big_v6(ctx: Ctx, net: int) -> list[Expected]:
+    names = {
+        "client": "icmpv6-packet-too-big-at-client.pcap",
+        "server": "icmpv6-packet-too-big-at-server.pcap",
+    }
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net, ipv6=True)
+        _narrow(topo)
+        _warm(topo)
+        ctx.capture(topo.client, "eth0", names["client"])
+        ctx.capture(topo.server, "eth0", names["server"])
+        time.sleep(0.3)
+        client, server = _upload_steps(topo, 6, finish=True)
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("finished", timeout=30)
+        srv.expect("finished", timeout=30)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    settings = {"router": f"rs (toward the server) mtu {NARROW_MTU}, ICMPv6 not filtered"}
+    scen = f"IPv6 upload through a router whose next link has MTU {NARROW_MTU}"
+    return [
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(1, None)),
+                    cause="icmp_packet_too_big",
+                    explanation_keywords=["packet too big", "1280", f"fd00:{net}:1::fe"],
+                    note="the router answers the first full-size segment with ICMPv6 packet "
+                    "too big (MTU 1280); the client lowers its path MTU and resends the data "
+                    "in smaller segments at once (RFC 8201), the upload completes",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        ),
+        Expected(
+            names["server"],
+            scen + " - at the server",
+            "server",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(1, None)),
+                    no_cause=True,
+                    note="the server sees only the resized segments: nothing here shows the "
+                    "ICMP, so no cause is named. The client's last, small segment of the first "
+                    "flight crossed the narrow link first, so the resized resends of the bytes "
+                    "before it arrive below the highest sequence seen: they are resends (the "
+                    "originals died at the router), counted as retransmissions",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        ),
+    ]
+
+
+def _conntrack_script(verdict: str) -> str:
+    return f"""table inet idle {{
+  chain forward_path {{
+    type filter hook forward priority 0;
+    meta l4proto tcp ct state invalid {verdict}
+  }}
+}}
+"""
+
+
+def _idle_conntrack(
+    ctx: Ctx, net: int, names: dict[str, str], *, ipv6: bool, verdict: str
+) -> tuple[Routed, list[str]]:
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net, ipv6=ipv6)
+        topo.router.nft(_conntrack_script(verdict))  # loads conntrack in the router namespace
+        topo.router.sysctl(
+            "net.netfilter.nf_conntrack_tcp_timeout_established", CONNTRACK_TIMEOUT_S
+        )
+        topo.router.sysctl("net.netfilter.nf_conntrack_tcp_loose", 0)
+        topo.client.sysctl("net.ipv4.tcp_retries2", 4)
+        _warm(topo)
+        for label, name in names.items():
+            ns, dev = {
+                "client": (topo.client, "eth0"),
+                "router_rc": (topo.router, topo.router_client_dev),
+                "router_rs": (topo.router, topo.router_server_dev),
+            }[label]
+            ctx.capture(ns, dev, name)
+        time.sleep(0.3)
+        family = 6 if ipv6 else 4
+        ip = topo.server_ip6 if ipv6 else topo.server_ip
+        assert ip is not None
+        server = [
+            *st.listen(family=family),
+            st.accept(),
+            st.recv(100, "c"),
+            st.send(100, "c"),
+            st.recv(100, "c"),
+        ]
+        client = [
+            *st.connect(ip, PORT, family=family),
+            st.send(100),
+            st.recv(100),
+            st.sleep(IDLE_S),
+            st.send(100),
+            {"op": "wait_error", "sock": "s"},
+        ]
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("wait_error", timeout=40)
+        _mark_end(topo)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    return topo, ctx.socket_events()
+
+
+_CT_SETTINGS = {
+    "router": {
+        "net.netfilter.nf_conntrack_tcp_timeout_established": CONNTRACK_TIMEOUT_S,
+        "net.netfilter.nf_conntrack_tcp_loose": 0,
+    },
+    "client": {"net.ipv4.tcp_retries2": 4, "idle_s": IDLE_S},
+}
+
+
+def idle_timeout_drop(ctx: Ctx, net: int) -> list[Expected]:
+    names = {
+        "client": "middlebox-idle-timeout-drop-at-client.pcap",
+        "router_rs": "middlebox-idle-timeout-drop-at-router-server-side.pcap",
+    }
+    _topo, events = _idle_conntrack(ctx, net, names, ipv6=False, verdict="drop")
+    settings = {**_CT_SETTINGS, "router_nft": "forward: ct state invalid drop"}
+    scen = (
+        f"request/answer, {IDLE_S} s idle, next request: the router's conntrack entry expired "
+        f"after {CONNTRACK_TIMEOUT_S} s and the segment is dropped as invalid"
+    )
+    return [
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=clean(retransmits=bound(3, 6)),
+                    inferred={"give_up_after_s": 6.2},
+                    cause="middlebox_idle_timeout",
+                    explanation_keywords=[
+                        "idle",
+                        "nf_conntrack_tcp_timeout_established",
+                        "keepalive",
+                        "NAT",
+                    ],
+                    note="the first segment after the 8 s idle gap finds no conntrack entry "
+                    "(expired at 5 s, loose=0: invalid) and is dropped with every "
+                    "retransmission until tcp_retries2=4 gives up",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+        Expected(
+            names["router_rs"],
+            scen + " - router interface toward the server",
+            "router",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "open",
+                    counts=clean(),
+                    no_cause=True,
+                    note="beyond the router the connection just goes quiet: open, no cause",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+    ]
+
+
+def idle_timeout_rst_v6(ctx: Ctx, net: int) -> list[Expected]:
+    names = {
+        "client": "middlebox-idle-timeout-rst-v6-at-client.pcap",
+        "router_rc": "middlebox-idle-timeout-rst-v6-at-router.pcap",
+    }
+    _topo, events = _idle_conntrack(ctx, net, names, ipv6=True, verdict="reject with tcp reset")
+    settings = {**_CT_SETTINGS, "router_nft": "forward: ct state invalid reject with tcp reset"}
+    scen = (
+        f"IPv6 request/answer, {IDLE_S} s idle, next request: the router's conntrack entry "
+        f"expired after {CONNTRACK_TIMEOUT_S} s and the router answers with a RST in the "
+        "server's name"
+    )
+    conn = Conn(
+        {"client_port": PORT},
+        "reset",
+        reset_by="server",
+        counts=clean(resets=1),
+        cause="middlebox_idle_timeout",
+        explanation_keywords=["idle", "nf_conntrack_tcp_timeout_established", "hop limit"],
+        note="the router's RST (hop limit 64) claims to come from the server, whose packets "
+        "arrive with 63: nf_send_reset6 answers the client's first segment after the idle gap",
+    )
+    return [
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            [conn],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+        Expected(
+            names["router_rc"],
+            scen + " - router interface facing the client",
+            "router",
+            settings,
+            [conn],
+            notes="At the router's client-side interface the server's forwarded packets have "
+            "hop limit 63 and the router's own RST 64, as at the client.",
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+    ]
+
+
+def _inject_reset_v4() -> str:
+    return f"""table ip inj {{
+  chain forward_path {{
+    type filter hook forward priority 0;
+    tcp dport {st.SERVER_PORT} reject with tcp reset
+  }}
+}}
+"""
+
+
+def injected_rst(ctx: Ctx, net: int) -> list[Expected]:
+    names = {
+        "client": "injected-rst-router-at-client.pcap",
+        "server": "injected-rst-router-at-server.pcap",
+    }
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        ctx.capture(topo.client, "eth0", names["client"])
+        ctx.capture(topo.server, "eth0", names["server"])
+        srv = ctx.actor(topo.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
+        srv.expect("listening")
+        cli = ctx.actor(
+            topo.client,
+            [
+                *st.connect(topo.server_ip, PORT),
+                st.signal("streaming"),
+                {"op": "send_stream", "sock": "s", "chunk": 2000, "interval": 0.05},
+            ],
+            "client",
+        )
+        cli.expect("streaming")
+        time.sleep(0.6)
+        topo.router.nft(_inject_reset_v4())
+        cli.expect("send_failed", timeout=10)
+        ctx.stop_captures(linger=1.0)
+        cli.stop()
+        srv.stop()
+    events = ctx.socket_events()
+    settings = {"router_nft": "0.6 s into the stream: forward tcp dport 8080 reject with tcp reset"}
+    scen = "client streams to a server; 0.6 s in, the router starts answering with TCP resets"
+    return [
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "reset",
+                    reset_by="server",
+                    counts=clean(resets=bound(1, None)),
+                    cause="injected_rst",
+                    explanation_keywords=["TTL 64", "63", "middlebox", "nft"],
+                    note="the RST is the router's (nf_send_reset: TTL 64) in the server's "
+                    "name; the server's own packets arrive with TTL 63; send() fails "
+                    "with ECONNRESET",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+        Expected(
+            names["server"],
+            scen + " - at the server",
+            "server",
+            settings,
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "open",
+                    counts=clean(),
+                    no_cause=True,
+                    note="the server never sees the RST: its stream just stops (open)",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        ),
+    ]
