@@ -511,6 +511,14 @@ PINNED: dict[str, frozenset[str]] = {
     "lossy-40-connections-3pct-drop.pcap": frozenset(
         {"original_not_captured", "sack_recovery_vs_dupack_rule", "spurious_fin"}
     ),
+    # Timed blackouts (nft drops before the capture point) that recover: each episode opens
+    # with a tail loss probe, then RTOs resend segments whose originals never reached the
+    # capture (Wireshark: Out-Of-Order); six streams share the blackouts in the storm sample,
+    # and its SACK recovery is what Wireshark 4.0's dup-ACK rule calls a plain retransmission.
+    "slow-rto-episodes-recover.pcap": frozenset({"original_not_captured", "tail_loss_probe"}),
+    "slow-rto-storm-six-streams.pcap": frozenset(
+        {"original_not_captured", "sack_recovery_vs_dupack_rule", "tail_loss_probe"}
+    ),
     # Path-MTU black hole: the full-size segment's first resend is a tail loss probe, then RTOs.
     "pmtu-black-hole-at-client.pcap": frozenset({"tail_loss_probe"}),
     "pmtu-black-hole-mtu-probing-recovers-at-client.pcap": frozenset({"tail_loss_probe"}),
