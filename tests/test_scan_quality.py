@@ -66,6 +66,11 @@ def test_json_csv_and_html_carry_warnings_and_quality(
         "flag_filtered": False,
         "one_sided_connections": 0,
         "mid_stream_connections": 0,
+        # what the file states: the builder's pcap header declares 262144; no drop counters
+        "snaplen": 262144,
+        "frames_cut_by_snaplen": 0,
+        "interface_drops": None,
+        "os_drops": None,
     }
     table = {
         Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(_scan(captures, "csv", capsys)))
