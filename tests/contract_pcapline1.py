@@ -443,7 +443,7 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         _expect(d["rto_episodes"] > 0, wd, "rto_stall tag without an RTO episode")
 
 
-#: issue 9, causes from the network path (docs/contract-additions/causes-net.md).
+#: issue 9, causes from the network path (docs/contract.md, "ICMP errors, path MTU and idle gaps").
 ICMP_ERROR_KEYS = ["frame", "kind", "from", "from_peer", "quoted_frame", "mtu"]
 PMTU_STALL_KEYS = [
     "side",

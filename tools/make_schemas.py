@@ -19,6 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from pcapline.decode.icmp import KINDS as ICMP_KINDS  # noqa: E402
 from pcapline.delays import DELAYS_DOC_KEYS  # noqa: E402
 from pcapline.model import (  # noqa: E402
     CAVEATS,
@@ -122,6 +123,41 @@ INFERRED = obj(
             doc="idle: null when the prober received nothing before its first probe in the "
             "capture; interval: null with one probe; count: null unless it gave up.",
         ),
+        "icmp": array(
+            obj(
+                {
+                    "frame": INT,
+                    "kind": {"enum": sorted(set(ICMP_KINDS.values()))},
+                    "from": STR,
+                    "from_peer": BOOL,
+                    "quoted_frame": null(INT),
+                    "mtu": null(INT),
+                },
+                doc="An ICMP error quoting one of the connection's segments (decode/icmp.py).",
+            )
+        ),
+        "pmtu_stall": obj(
+            {
+                "side": SIDE,
+                "full_size": INT,
+                "largest_acked": INT,
+                "unanswered": INT,
+                "shrunk_to": null(INT),
+                "recovered": BOOL,
+                "stall_s": SECONDS,
+            },
+            doc="Full-size segments never acknowledged while smaller ones were (path MTU).",
+        ),
+        "idle_gap": obj(
+            {
+                "idle_s": SECONDS,
+                "before_frame": INT,
+                "after_frame": INT,
+                "side": SIDE,
+                "rst_frame": null(INT),
+            },
+            doc="The first segment after a long idle gap, never acknowledged.",
+        ),
     },
     optional=(
         "rtt_ms",
@@ -134,6 +170,9 @@ INFERRED = obj(
         "duplicates",
         "super_segments",
         "keepalive",
+        "icmp",
+        "pmtu_stall",
+        "idle_gap",
     ),
     doc="Settings and facts inferred from the wire; only the keys that apply are present.",
 )
@@ -288,6 +327,7 @@ CAPTURE = obj(
         "link_types": array(STR),
         "frames": INT,
         "tcp_frames": INT,
+        "icmp_frames": INT,
         "first_time": null(NUM),
         "last_time": null(NUM),
         "skipped": {
