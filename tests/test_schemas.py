@@ -106,10 +106,12 @@ def test_a_key_outside_the_contract_fails() -> None:
     """Closed objects make the schema a real check: an extra key anywhere is an error."""
     doc = analyze(REPO / "sample_captures" / "closed-client-first.pcap").to_dict()
     assert errors(PCAPLINE1, doc) == []
-    doc["connections"][0]["app"] = {"sni": "example.com"}
+    doc["connections"][0]["ja3"] = "771,4865-4866,0-23,29,0"
     doc["capture"]["comment"] = "x"
+    doc["capture"]["quality"]["pcap_drops"] = 0
     found = errors(PCAPLINE1, doc)
-    assert len(found) == 2, found
+    assert len(found) == 3, found
+    assert all("Additional properties" in e for e in found), found
 
 
 def test_keepalive_idle_may_be_unknown_and_nothing_else_may_be_null() -> None:

@@ -19,11 +19,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from pcapline.decode.icmp import KINDS as ICMP_KINDS  # noqa: E402
+from pcapline.delays import DELAYS_DOC_KEYS  # noqa: E402
 from pcapline.model import (  # noqa: E402
     CAVEATS,
     CLEAN_CAPTURE,
     SCAN_SCHEMA,
     SCHEMA,
+    Cause,
     Confidence,
     EventKind,
     Fate,
@@ -31,6 +34,7 @@ from pcapline.model import (  # noqa: E402
     SlowTag,
     StallCause,
 )
+from pcapline.quality import SEEN_KEYS  # noqa: E402
 
 OUT = ROOT / "src" / "pcapline" / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -119,6 +123,41 @@ INFERRED = obj(
             doc="idle: null when the prober received nothing before its first probe in the "
             "capture; interval: null with one probe; count: null unless it gave up.",
         ),
+        "icmp": array(
+            obj(
+                {
+                    "frame": INT,
+                    "kind": {"enum": sorted(set(ICMP_KINDS.values()))},
+                    "from": STR,
+                    "from_peer": BOOL,
+                    "quoted_frame": null(INT),
+                    "mtu": null(INT),
+                },
+                doc="An ICMP error quoting one of the connection's segments (decode/icmp.py).",
+            )
+        ),
+        "pmtu_stall": obj(
+            {
+                "side": SIDE,
+                "full_size": INT,
+                "largest_acked": INT,
+                "unanswered": INT,
+                "shrunk_to": null(INT),
+                "recovered": BOOL,
+                "stall_s": SECONDS,
+            },
+            doc="Full-size segments never acknowledged while smaller ones were (path MTU).",
+        ),
+        "idle_gap": obj(
+            {
+                "idle_s": SECONDS,
+                "before_frame": INT,
+                "after_frame": INT,
+                "side": SIDE,
+                "rst_frame": null(INT),
+            },
+            doc="The first segment after a long idle gap, never acknowledged.",
+        ),
     },
     optional=(
         "rtt_ms",
@@ -131,6 +170,9 @@ INFERRED = obj(
         "duplicates",
         "super_segments",
         "keepalive",
+        "icmp",
+        "pmtu_stall",
+        "idle_gap",
     ),
     doc="Settings and facts inferred from the wire; only the keys that apply are present.",
 )
@@ -156,6 +198,9 @@ DELAYS = obj(
         "handshake_rtt_ms": null(SECONDS),
         "data_rtt_ms": null(SECONDS),
         "response_s": null(SECONDS),
+        "responses": INT,
+        "response_max_s": null(SECONDS),
+        "response_median_s": null(SECONDS),
         "longest_silence_s": null(SECONDS),
         "longest_silence_side": null(SIDE),
         "rto_episodes": INT,
@@ -168,6 +213,44 @@ DELAYS = obj(
         "biggest_stall": null(STALL),
         "stalls": array(STALL),
     }
+)
+assert tuple(DELAYS["properties"]) == DELAYS_DOC_KEYS, "delays keys changed in delays.py"
+
+APP = obj(
+    {
+        "protocol": {"enum": ["tls", "http"]},
+        "frame": FRAME,
+        "tls": null(
+            obj(
+                {
+                    "sni": null(STR),
+                    "alpn": array(STR),
+                    "client_version": null(STR),
+                    "version": null(STR),
+                    "alpn_selected": null(STR),
+                }
+            )
+        ),
+        "http": null(
+            obj(
+                {
+                    "method": null(STR),
+                    "host": null(STR),
+                    "path": null(STR),
+                    "version": null(STR),
+                    "status": null({"type": "integer", "minimum": 0, "maximum": 999}),
+                    "reason": null(STR),
+                }
+            )
+        ),
+    },
+    doc="What the first payloads carried (TLS hello or HTTP/1.x message); the object of the "
+    "other protocol is null, a field is null when its message was not captured.",
+)
+
+SEEN = obj(
+    {key: BOOL for key in SEEN_KEYS},
+    doc="What the capture holds of the connection (quality.SEEN_KEYS).",
 )
 
 EVENT = obj(
@@ -211,9 +294,12 @@ CONNECTION = obj(
         "explanation": STR,
         "confidence": {"enum": [c.value for c in Confidence]},
         "caveats": array({"enum": list(CAVEATS)}),
+        "cause": null({"enum": [c.value for c in Cause]}),
         "events": array(EVENT),
         "delays": null(DELAYS),
         "slow": array({"enum": [t.value for t in SlowTag]}),
+        "app": null(APP),
+        "seen": null(SEEN),
     }
 )
 
@@ -226,6 +312,10 @@ QUALITY = obj(
         "flag_filtered": BOOL,
         "one_sided_connections": INT,
         "mid_stream_connections": INT,
+        "snaplen": null(COUNT1),
+        "frames_cut_by_snaplen": INT,
+        "interface_drops": null(INT),
+        "os_drops": null(INT),
     }
 )
 assert list(QUALITY["properties"]) == list(CLEAN_CAPTURE), "quality keys changed in model.py"
@@ -237,6 +327,7 @@ CAPTURE = obj(
         "link_types": array(STR),
         "frames": INT,
         "tcp_frames": INT,
+        "icmp_frames": INT,
         "first_time": null(NUM),
         "last_time": null(NUM),
         "skipped": {
@@ -261,6 +352,8 @@ FILTER = obj(
 )
 
 BURST = obj({"connections": INT, "window_s": INT, "start": NUM})
+WINDOW = obj({"start": NUM, "end": NUM})
+SHARE = {"type": "number", "minimum": 0, "maximum": 1}
 
 
 def finding(kind: str, details: dict[str, Any], *, capture: bool) -> dict[str, Any]:
@@ -310,6 +403,32 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "distinct_client_ports": INT,
             "port_range_used": SECONDS,
         },
+        "syn_retry_burst": {
+            "server": STR,
+            "of_connections": INT,
+            "share": SHARE,
+            "window": WINDOW,
+            "connect_p50_s": SECONDS,
+            "connect_max_s": SECONDS,
+            "syn_retries_max": INT,
+            "unanswered": INT,
+            "burst": BURST,
+        },
+        "rto_storm": {
+            "server": STR,
+            "of_connections": INT,
+            "share": SHARE,
+            "window": WINDOW,
+            "at": NUM,
+        },
+        "response_jump": {
+            "server": STR,
+            "at": NUM,
+            "median_before_s": SECONDS,
+            "median_after_s": SECONDS,
+            "turns_before": INT,
+            "turns_after": INT,
+        },
     }
     return array({"oneOf": [finding(k, d, capture=capture) for k, d in kinds.items()]})
 
@@ -347,6 +466,12 @@ SCAN_CAPTURE = obj(
         },
         "findings": findings(capture=False),
         "error": null(STR),
+        "slow_connections": INT,
+        "slow": {
+            "type": "object",
+            "propertyNames": {"enum": [t.value for t in SlowTag]},
+            "additionalProperties": COUNT1,
+        },
         "warnings": array(STR),
         "quality": null(QUALITY),
         "link_types": array(STR),

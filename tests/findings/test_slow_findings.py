@@ -66,6 +66,34 @@ def test_an_outage_under_six_streams_is_an_rto_storm() -> None:
     assert d["window"]["end"] - d["window"]["start"] == pytest.approx(1.45, abs=0.15)
 
 
+def test_a_stall_past_its_last_frame_still_counts_as_open() -> None:
+    """An unrecovered RTO episode lasts until the sender's give-up, past the connection's last
+    captured frame: such a connection is open at the storm's peak, so the share stays <= 1."""
+    from pcapline.delays import DelaysTable
+    from pcapline.findings import rto_storm
+    from pcapline.findings.base import FindingInput
+    from pcapline.findings.handshakes import summarize
+
+    analysis = pcapline.analyze(SAMPLES / "slow-rto-storm-six-streams.pcap")
+    (storm,) = [f for f in analysis.findings if f.kind == "rto_storm"]
+    lost = analysis.delays
+    assert isinstance(lost, DelaysTable)
+    conns = analysis.connections.copy()
+    at_ns = round(storm.details["at"] * 1e9)
+    cut = conns["id"].isin([0, 1, 2])
+    conns.loc[cut, "end_ns"] = at_ns - 10**6  # their last frames 1 ms before the peak
+    data = FindingInput(
+        analysis.segments,
+        conns,
+        analysis.events,
+        summarize(analysis.segments, conns),
+        analysis.detections,
+        lost,
+    )
+    (found,) = rto_storm.find(data)
+    assert (found.details["of_connections"], found.details["share"]) == (6, 1.0)
+
+
 def test_a_server_that_slowed_down_is_a_response_jump() -> None:
     analysis = pcapline.analyze(SAMPLES / "slow-response-jump.pcap")
     (found,) = [f for f in analysis.findings if f.kind in SLOW_KINDS]

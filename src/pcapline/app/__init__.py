@@ -63,7 +63,7 @@ class App:
     response: http.Response | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON ``app`` object (docs/contract-additions/appctx.md): both sub-objects,
+        """The JSON ``app`` object (docs/contract.md, "app"): both sub-objects,
         the one of the other protocol null, a field null when its message was not captured."""
         ch, sh, rq, rs = self.client_hello, self.server_hello, self.request, self.response
         return {

@@ -89,10 +89,16 @@ def find(data: FindingInput) -> list[Finding]:
         if len(storm.stalled) < MIN_CONNECTIONS:
             continue
         to_server = conns[conns["server_ip"] == server]
+        # A stalled connection is open at ``at`` even past its last captured frame: an
+        # unrecovered RTO episode lasts until the sender's give-up (tcp_retries2), so the
+        # share is never above 1.
         open_then = int(
             (
-                (to_server["start_ns"].to_numpy() <= storm.at_ns)
-                & (to_server["end_ns"].to_numpy() >= storm.at_ns)
+                (
+                    (to_server["start_ns"].to_numpy() <= storm.at_ns)
+                    & (to_server["end_ns"].to_numpy() >= storm.at_ns)
+                )
+                | to_server["id"].isin(storm.stalled).to_numpy()
             ).sum()
         )
         share = len(storm.stalled) / max(open_then, 1)
