@@ -200,7 +200,15 @@ def test_dask_worker_killed_on_every_try_is_an_error_row(tmp_path: Path) -> None
     os.environ[KILL_WORKER_ENV] = victim  # the worker processes the cluster spawns inherit it
     try:
         with (
-            dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+            # One task on the worker at a time: a capture queued beside the victim when the
+            # worker dies is counted as a suspect too (Dask's allowed-failures counts every
+            # task the dead worker held), which with one allowed failure fails it as well.
+            dask.config.set(
+                {
+                    "distributed.scheduler.allowed-failures": 1,
+                    "distributed.scheduler.worker-saturation": 1.0,
+                }
+            ),
             _cluster(n_workers=1) as cluster,
         ):
             result = _scan(str(folder), "--scheduler", cluster.scheduler_address, env=_env())
