@@ -10,9 +10,18 @@ of the whole process tree sampled every 100 ms (catches worker processes, misses
 shorter than a sample). The table shows medians, packets/s and each tool's time and memory as
 a multiple of pcapline's.
 
+pcapline runs twice per pass: ``--jobs 1`` (one process) and ``--jobs 2`` (both cores of
+the bench machine). After the table, the issue 11 targets are printed as measured against
+the same run: pcapline's CPU seconds against tcptrace's, packets/s with both cores against
+1 M/s, the speed-up over ``tshark -2``, and with ``--max-rss-mb`` the peak memory of
+pcapline on this capture (the script exits 1 when it is above: the large-capture assertion),
+with ``--rate-of-3m`` the throughput against the 3 M capture's figure (within 20 %).
+
 Usage::
 
     python bench/run.py /tmp/pcapline-bench/bench.pcap [--runs 3] [--json results.json]
+    python bench/run.py /tmp/pcapline-bench/big.pcap --runs 3 --max-rss-mb 1500 \
+        --rate-of-3m 160000 --memory-limit-mb 12000 --timeout 1800
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ except ImportError:  # the tree sampler is optional; /usr/bin/time -v is enough 
     psutil = None
 
 GNU_TIME = "/usr/bin/time"
+#: What pcapline's JSON run is measured with: one process, and every core of the bench box.
+PCAPLINE_JOBS = (1, 2)
 REPO = Path(__file__).resolve().parent.parent
 
 # A bare dpkt loop: object decode of Ethernet/IPv4/TCP, touching the fields a TCP analyser
@@ -114,6 +125,7 @@ class ToolResult:
     samples: list[Sample] = field(default_factory=list)
     connections: int | None = None
     error: str | None = None
+    failed_peak_mb: float | None = None  # the peak memory of a failed run, when measured
 
     def median(self, attr: str) -> float | None:
         values = [getattr(s, attr) for s in self.samples if getattr(s, attr) is not None]
@@ -123,9 +135,21 @@ class ToolResult:
 def pcapline_argv() -> list[str] | None:
     """`python -m pcapline` from the interpreter running this script, if pcapline imports."""
     probe = subprocess.run(
-        [sys.executable, "-c", "import pcapline.cli"], capture_output=True, cwd=REPO
+        [sys.executable, "-c", "import pcapline.cli"],
+        capture_output=True,
+        cwd=REPO,
+        env=child_env(),
     )
     return [sys.executable, "-m", "pcapline"] if probe.returncode == 0 else None
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every child: this checkout's pcapline first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p
+    )
+    return env
 
 
 def build_tools(capture: Path, outdir: Path, only: set[str] | None) -> tuple[list[Tool], list[str]]:
@@ -133,21 +157,25 @@ def build_tools(capture: Path, outdir: Path, only: set[str] | None) -> tuple[lis
     notes: list[str] = []
     pl = pcapline_argv()
     if pl:
-        tools.append(
-            Tool(
-                "pcapline",
-                [
-                    *pl,
-                    "analyze",
-                    str(capture),
-                    "--format",
-                    "json",
-                    "-o",
-                    str(outdir / "pcapline.json"),
-                ],
-                "pcapline_json",
+        for jobs in PCAPLINE_JOBS:
+            tools.append(
+                Tool(
+                    f"pcapline --jobs {jobs}",
+                    [
+                        *pl,
+                        "analyze",
+                        str(capture),
+                        "--format",
+                        "json",
+                        "-o",
+                        str(outdir / "pcapline.json"),
+                        "--jobs",
+                        str(jobs),
+                        "--quiet",
+                    ],
+                    "pcapline_json",
+                )
             )
-        )
     else:
         notes.append("pcapline: skipped (python -m pcapline does not import)")
     if shutil.which("tshark"):
@@ -242,18 +270,39 @@ class TreeSampler(threading.Thread):
             self.done.wait(0.1)
 
 
-def run_once(tool: Tool, outdir: Path) -> tuple[Sample, str, str]:
+def run_once(
+    tool: Tool, outdir: Path, *, memory_limit_mb: int | None = None, timeout: float | None = None
+) -> tuple[Sample, str, str]:
     use_time = os.access(GNU_TIME, os.X_OK)
     time_file = outdir / "time.txt"
     argv = [GNU_TIME, "-v", "-o", str(time_file), *tool.argv] if use_time else tool.argv
+
+    def limit() -> None:  # in the child: address space cap, so a tool fails instead of the box
+        if memory_limit_mb:
+            import resource
+
+            cap = memory_limit_mb * 2**20
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
     start = time.perf_counter()
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=child_env(),
+        preexec_fn=limit if memory_limit_mb else None,
     )
     sampler = TreeSampler(proc.pid) if psutil else None
     if sampler:
         sampler.start()
-    stdout, stderr = proc.communicate()
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # our own child, by its handle
+        stdout, stderr = proc.communicate()
+        stderr += f"\ntimed out after {timeout:.0f} s"
     seconds = time.perf_counter() - start
     if sampler:
         sampler.done.set()
@@ -289,7 +338,8 @@ def render_table(results: list[ToolResult], packets: int, reference: str) -> str
     lines = [head, "-" * len(head)]
     for r in results:
         if r.error:
-            lines.append(f"{r.name:<20} FAILED: {r.error}")
+            peak = f" (peak {r.failed_peak_mb:,.0f} MB)" if r.failed_peak_mb else ""
+            lines.append(f"{r.name:<20} FAILED{peak}: {r.error}")
             continue
         secs = [s.seconds for s in r.samples]
         med = r.median("seconds")
@@ -329,7 +379,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--only", help="comma-separated tool names (pcapline,tshark,tcptrace,dpkt)")
-    parser.add_argument("--reference", default="pcapline", help="tool the ratios are relative to")
+    parser.add_argument(
+        "--reference", default="pcapline --jobs 1", help="tool the ratios are relative to"
+    )
+    parser.add_argument(
+        "--max-rss-mb",
+        type=float,
+        help="assert pcapline's peak memory (process tree) on this capture: exit 1 above it",
+    )
+    parser.add_argument(
+        "--rate-of-3m", type=float, help="pcapline's packets/s on the 3 M capture (both cores)"
+    )
+    parser.add_argument(
+        "--memory-limit-mb", type=int, help="address-space cap for every tool (RLIMIT_AS)"
+    )
+    parser.add_argument("--timeout", type=float, help="seconds before a run is killed")
     args = parser.parse_args()
     if not args.capture.is_file():
         print(
@@ -355,14 +419,18 @@ def main() -> None:
                 res = results[tool.name]
                 if res.error:
                     continue
-                sample, stdout, stderr = run_once(tool, outdir)
+                sample, stdout, stderr = run_once(
+                    tool, outdir, memory_limit_mb=args.memory_limit_mb, timeout=args.timeout
+                )
                 print(
                     f"run {run_no + 1}/{args.runs} {tool.name:<20} {sample.seconds:8.2f} s "
-                    f"rss {fmt(sample.max_rss_mb, '.0f')} MB exit {sample.exit_code}",
+                    f"cpu {fmt(sample.cpu_seconds, '.1f')} s rss {fmt(sample.max_rss_mb, '.0f')} MB "
+                    f"tree {fmt(sample.tree_peak_mb, '.0f')} MB exit {sample.exit_code}",
                     file=sys.stderr,
                 )
                 if sample.exit_code != 0:
                     res.error = f"exit {sample.exit_code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
+                    res.failed_peak_mb = sample.tree_peak_mb or sample.max_rss_mb
                     continue
                 res.samples.append(sample)
                 if res.connections is None:
@@ -378,6 +446,8 @@ def main() -> None:
     print(render_table(ordered, packets, reference), flush=True)
     for note in notes:
         print(f"note: {note}")
+    lines, met = targets(results, packets, args.max_rss_mb, args.rate_of_3m)
+    print("\n".join(lines), flush=True)
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -409,6 +479,69 @@ def main() -> None:
                 indent=2,
             )
         )
+    if not met:
+        print("run.py: peak memory above --max-rss-mb", file=sys.stderr)
+        sys.exit(1)
+
+
+def targets(
+    results: dict[str, ToolResult],
+    packets: int,
+    max_rss_mb: float | None,
+    rate_of_3m: float | None,
+) -> tuple[list[str], bool]:
+    """The issue 11 targets, measured in this run; the bool is False when the memory
+    assertion (``--max-rss-mb``) failed."""
+    both = results.get(f"pcapline --jobs {max(PCAPLINE_JOBS)}")
+    one = results.get(f"pcapline --jobs {min(PCAPLINE_JOBS)}")
+    tcptrace = results.get("tcptrace -l -n")
+    tshark = results.get("tshark -2 conv,tcp")
+    lines = ["targets (this run, medians):"]
+
+    def row(what: str, value: str, ok: bool | None) -> None:
+        mark = "-" if ok is None else ("met" if ok else "NOT met")
+        lines.append(f"  {what:<52} {value:<34} {mark}")
+
+    def med(r: ToolResult | None, attr: str) -> float | None:
+        return r.median(attr) if r and r.samples and not r.error else None
+
+    cpu = min((c for c in (med(one, "cpu_seconds"), med(both, "cpu_seconds")) if c), default=None)
+    cpu_tt = med(tcptrace, "cpu_seconds")
+    row(
+        "CPU s <= tcptrace's",
+        f"{fmt(cpu, '.1f')} vs {fmt(cpu_tt, '.1f')} ({fmt(cpu / cpu_tt if cpu and cpu_tt else None, '.1f')}x)",
+        cpu <= cpu_tt if cpu and cpu_tt else None,
+    )
+    wall = med(both, "seconds")
+    rate = packets / wall if wall else None
+    row(
+        "packets/s with both cores >= 1,000,000",
+        f"{fmt(rate, ',.0f')}",
+        rate >= 1e6 if rate else None,
+    )
+    wall_ts = med(tshark, "seconds")
+    row(
+        "at least 8x faster than tshark -2 -q -z conv,tcp",
+        f"{fmt(wall_ts / wall if wall and wall_ts else None, '.1f')}x",
+        wall_ts / wall >= 8 if wall and wall_ts else None,
+    )
+    met = True
+    if max_rss_mb is not None:
+        peaks = [
+            s.tree_peak_mb or s.max_rss_mb for r in (one, both) if r is not None for s in r.samples
+        ]
+        failed = [r.failed_peak_mb for r in (one, both) if r is not None and r.error]
+        worst = max((p for p in peaks + failed if p), default=None)
+        ok = worst is not None and worst <= max_rss_mb and not failed
+        met = ok
+        row(f"peak RSS <= {max_rss_mb:,.0f} MB (asserted)", f"{fmt(worst, ',.0f')} MB", ok)
+    if rate_of_3m is not None:
+        row(
+            "throughput within 20 % of the 3 M capture's",
+            f"{fmt(rate, ',.0f')} vs {rate_of_3m:,.0f}",
+            rate >= 0.8 * rate_of_3m if rate else False,
+        )
+    return lines, met
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def test_unexpected_exception_is_exit_3_without_traceback(
     def broken(*_a: object, **_k: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("pcapline.analysis.analyze", broken)
+    monkeypatch.setattr("pcapline.engine.analyse", broken)
     monkeypatch.delenv("PCAPLINE_DEBUG", raising=False)
     assert run(["analyze", str(two_conns)]) == 3
     err = capsys.readouterr().err
@@ -236,7 +236,7 @@ def test_parquet_needs_an_output_file(
     two_conns: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["analyze", str(two_conns), "--format", "parquet"]) == 2
-    assert "needs -o FILE" in capsys.readouterr().err
+    assert "needs -o DIR" in capsys.readouterr().err
     pytest.importorskip("pyarrow")
     target = tmp_path / "c.parquet"
     assert run(["analyze", str(two_conns), "--format", "parquet", "-o", str(target)]) == 0

@@ -81,3 +81,20 @@ def test_missing_distributed_in_process(
     monkeypatch.setitem(sys.modules, "distributed", None)  # import raises ImportError
     assert run(["scan", str(NAT), "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert "pip install 'pcapline[dask]'" in capsys.readouterr().err
+
+
+def test_analyze_scheduler_without_dask_is_one_error_line() -> None:
+    capture = ROOT / "sample_captures" / "closed-client-first.pcap"
+    done = _without_extras("analyze", str(capture), "--scheduler", "tcp://127.0.0.1:1")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "pcapline: error: --scheduler needs Dask's distributed package: "
+        "pip install 'pcapline[dask]'\n"
+    )
+
+
+def test_analyze_without_dask_uses_a_local_pool() -> None:
+    capture = ROOT / "sample_captures" / "lossy-40-connections-3pct-drop.pcap"
+    done = _without_extras("analyze", str(capture), "--jobs", "2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert '"schema": "pcapline/1"' in done.stdout

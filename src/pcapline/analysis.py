@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pcapline.decode import Decoded
     from pcapline.delays import Delays, SlowThresholds
     from pcapline.detect import ConnDetections
+    from pcapline.engine import Progress
     from pcapline.facts import Facts
     from pcapline.quality import CaptureQuality
     from pcapline.read.capture import Capture
@@ -222,6 +223,11 @@ def analyze(
     slow: SlowThresholds | None = None,
     app: str | None = None,
     sni: str | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    keep_facts: bool = True,
+    progress: Progress | None = None,
 ) -> Analysis:
     """Analyse a capture file (path, ``"-"`` for stdin, or a binary file object).
 
@@ -229,64 +235,25 @@ def analyze(
     (``Analysis.select``), after the whole capture was analysed.
 
     ``slow``: when a connection counts as slow (``delays.SlowThresholds``; defaults if None).
+    ``jobs``, ``scheduler``, ``partitions``, ``keep_facts``, ``progress``: how the engine
+    runs it (``engine.run``: worker processes, a Dask scheduler address, how many parts,
+    whether to keep the per-segment facts, a status line); the result is the same.
 
     Raises ``pcapline.errors.PcaplineError`` subclasses with a one-line message when the
     input is unusable (not a capture, empty, unreadable).
     """
-    # The stages are imported here, not at the top: ``Analysis`` is a plain record that
+    # The engine is imported here, not at the top: ``Analysis`` is a plain record that
     # renderers, scan workers and tests build or unpickle without loading the pipeline.
-    from pcapline import app as application
-    from pcapline import classify, delays, detect, explain, findings, icmp, quality
-    from pcapline.decode import decode
-    from pcapline.flows import build_flows
-    from pcapline.read import read_capture
+    from pcapline import engine
 
-    capture = read_capture(source)
-    decoded = decode(capture)
-    segments, connections = build_flows(decoded.segments)
-    info = capture_info(capture, decoded)
-    carried = application.recognise(segments, capture)  # reads payload bytes: before the del
-    read = quality.read_quality(capture)
-    icmp_errors = icmp.match(decoded.icmp, segments)
-    connections = icmp.with_errors(connections, icmp_errors)
-    last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
-    # The raw frame bytes and the pre-flow segments table are done with: letting them go
-    # here, before detection, takes about a third off peak memory on large captures.
-    del capture, decoded
-    detected = detect.run_all(segments, capture_end_ns=last_frame_ns, icmp=icmp_errors)
-    classified = classify.classify(segments, connections, detected, dropped=read.dropped > 0)
-    verdicts = explain.verdicts(classified)
-    connections = verdict_columns(connections, verdicts)
-    _warn_one_sided(info, detected.facts)
-    if classified.quality is not None:
-        connections = _with_seen(connections, classified.conn_ids, classified.quality)
-        info.quality = quality.summary(classified.quality)
-        info.warnings.extend(quality.warnings(classified.quality))
-    info.quality.update(quality.read_summary(read))
-    info.warnings.extend(quality.read_warnings(read))
-    events = detected.events
-    lost = delays.measure(
-        detected.facts, detected.detections, events, _counts(verdicts), thresholds=slow
-    )
-    connections = delay_columns(connections, lost)
-    connections["app"] = pd.Series(
-        application.app_docs(carried, connections["id"].tolist()),
-        index=connections.index,
-        dtype=object,
-    )
-    found = findings.find_all(
-        segments, connections, events, detections=detected.detections, delays=lost
-    )
-    analysis = Analysis(
-        capture=info,
-        segments=segments,
-        connections=_connections_table(connections),
-        events=_events_table(events),
-        findings=list(found),
-        facts=detected.facts,
-        detections=detected.detections,
-        verdicts=verdicts,
-        delays=lost,
+    analysis = engine.run(
+        source,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        partitions=partitions,
+        keep_facts=keep_facts,
+        progress=progress,
     )
     if host is None and port is None and stream is None and app is None and sni is None:
         return analysis
@@ -315,17 +282,16 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
     )
 
 
-def _warn_one_sided(info: CaptureInfo, facts: Facts) -> None:
-    """A capture-level warning when most connections show one direction only."""
-    from pcapline.detect.handshake import one_sided
-
-    one = one_sided(facts)
+def one_sided_warning(one: np.ndarray) -> str | None:
+    """A capture-level warning when most connections (``one``: per connection, one direction
+    captured, ``detect.handshake.one_sided``) show one direction only."""
     if len(one) and 2 * int(one.sum()) > len(one):
-        info.warnings.append(
+        return (
             f"{int(one.sum())} of {len(one)} connections hold packets from one side only: only one "
             "direction was captured (asymmetric routing or a one-sided tap); the other side's "
             "packets are inferred from the acknowledgements"
         )
+    return None
 
 
 def _with_seen(
@@ -387,7 +353,7 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     return out[list(CONNECTION_COLUMNS) + extra]
 
 
-def _counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]:
+def verdicts_counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]:
     """The verdicts' counts columns, in connection id order."""
     table = verdicts if isinstance(verdicts, Verdicts) else _as_columns(verdicts)
     order = np.argsort(np.asarray(table.ids, dtype=np.int64), kind="stable")

@@ -84,7 +84,7 @@ from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts
 from pcapline.model import ACK, FIN, RST, SYN, Cause, Confidence, Counts, Decision, Fate, Side
-from pcapline.quality import CaptureQuality, measure
+from pcapline.quality import CaptureQuality, CaptureWide, measure
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
@@ -413,6 +413,8 @@ def classify(
     detected: DetectResult,
     *,
     dropped: bool = False,
+    capture: CaptureWide | None = None,
+    retried_by_listener: Mapping[str, int] | None = None,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
 
@@ -420,7 +422,11 @@ def classify(
     so no absence is proven.
 
     Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
-    decided through RULES even when no detector screened it.
+    decided through RULES even when no detector screened it. ``capture``: the whole
+    capture's quality flags when ``segments`` hold only some of its 4-tuples (``engine.py``:
+    every connection of a 4-tuple together); None: they are the whole capture. Likewise
+    ``retried_by_listener``: the whole capture's ``retried_by_listener`` (a listener's
+    connections span parts); None: counted over ``connections``.
     """
     facts = detected.facts
     n = len(facts.conn_ids)
@@ -438,12 +444,14 @@ def classify(
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
-    quality = measure(facts, dropped=dropped)
+    quality = measure(facts, dropped=dropped, capture=capture)
     confidence, caveats = _fast_confidence(fate, quality)
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
-    retrying = listeners_retrying(connections, facts.conn_ids, counts["synack_retransmits"])
+    retrying = listeners_retrying(
+        connections, facts.conn_ids, counts["synack_retransmits"], whole=retried_by_listener
+    )
     rows = np.flatnonzero(visited)
     visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
     for index, row_counts in zip(rows.tolist(), visited_counts, strict=True):
@@ -557,21 +565,51 @@ def stale_peer_resets(
 
 
 def listeners_retrying(
-    connections: pd.DataFrame, conn_ids: np.ndarray, synack_retransmits: np.ndarray
+    connections: pd.DataFrame,
+    conn_ids: np.ndarray,
+    synack_retransmits: np.ndarray,
+    *,
+    whole: Mapping[str, int] | None = None,
 ) -> np.ndarray:
     """Per connection (``conn_ids`` order): ANOTHER connection to its listener (server address
     and port) had its SYN+ACK retransmitted. Such a listener keeps a request socket per SYN and
     retries (tcp_synack_retries > 0), so its unretried, unanswered SYN+ACKs had none: SYN
-    cookies (causes/syn_cookies.py)."""
+    cookies (causes/syn_cookies.py).
+
+    ``whole``: the whole capture's ``retried_by_listener`` when ``connections`` are a part of
+    it (``engine.py``); None: these connections are the whole capture."""
     n = len(conn_ids)
     if not n:
         return np.zeros(0, dtype=bool)
-    table = connections.set_index("id").reindex(conn_ids)
-    listener = table["server_ip"].astype(str) + "|" + table["server_port"].astype(str)
-    codes, _names = pd.factorize(listener)
+    listener = _listeners(connections, conn_ids)
     retried = (synack_retransmits > 0).astype(np.int64)
-    per_listener = np.bincount(codes, weights=retried, minlength=codes.max() + 1)
-    return np.asarray(per_listener[codes] - retried > 0)
+    if whole is None:
+        codes, _names = pd.factorize(listener)
+        counted = np.bincount(codes, weights=retried, minlength=codes.max() + 1)
+        per_listener: np.ndarray = counted[codes]
+    else:
+        per_listener = listener.map(whole).fillna(0).to_numpy(np.int64)
+    return np.asarray(per_listener - retried > 0)
+
+
+def retried_by_listener(
+    connections: pd.DataFrame, conn_ids: np.ndarray, synack_retransmits: np.ndarray
+) -> dict[str, int]:
+    """Per listener (``"server_ip|server_port"``) with any: how many of its connections had
+    their SYN+ACK retransmitted (``listeners_retrying``'s input, for parts analysed apart)."""
+    if not len(conn_ids):
+        return {}
+    listener = _listeners(connections, conn_ids)
+    counts = listener[np.asarray(synack_retransmits) > 0].value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def _listeners(connections: pd.DataFrame, conn_ids: np.ndarray) -> pd.Series:
+    """Per connection (``conn_ids`` order): its listener, ``"server_ip|server_port"``."""
+    table = connections.set_index("id").reindex(conn_ids)
+    return (table["server_ip"].astype(str) + "|" + table["server_port"].astype(str)).reset_index(
+        drop=True
+    )
 
 
 def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
@@ -670,5 +708,6 @@ __all__ = [
     "classify",
     "decide",
     "listeners_retrying",
+    "retried_by_listener",
     "stale_peer_resets",
 ]

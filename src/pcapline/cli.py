@@ -16,6 +16,7 @@ chosen for composable subcommands and ``CliRunner`` tests; rich renders the term
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import os
 import shutil
@@ -41,6 +42,7 @@ from pcapline.model import (
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
+    from pcapline.engine import Outcome
     from pcapline.render.terminal import Selection
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -223,7 +225,13 @@ def cli() -> None:
     show_default=True,
     help="Terminal summary, the pcapline/1 JSON document, one CSV/Parquet row per connection, or an HTML report.",
 )
-@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write here instead of standard output (parquet: a folder for the connections and "
+    "events tables, or a FILE.parquet for the connections table alone).",
+)
 @_filter_options
 @_app_options
 @click.option(
@@ -244,6 +252,22 @@ def cli() -> None:
     "slow_response, slow_connect).",
 )
 @_slow_options
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Worker processes for one large capture (default: every core; a capture under "
+    "200,000 TCP segments runs in one process). Same output whatever the number.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Analyse the capture's connections on this Dask scheduler (tcp://host:8786) instead "
+    "(extra 'dask'; README 'Large captures').",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress line on stderr (shown only on a terminal)."
+)
 def analyze(
     capture: str,
     fmt: str,
@@ -257,6 +281,9 @@ def analyze(
     fail_on: frozenset[str],
     slow_connect: float | None,
     slow_response: float | None,
+    jobs: int | None,
+    scheduler: str | None,
+    quiet: bool,
 ) -> int:
     """Analyse CAPTURE and say how every TCP connection ended and why.
 
@@ -264,8 +291,22 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    whole = _run(capture, slow=_thresholds(slow_connect, slow_response))
+    from pcapline.engine import default_jobs
+
+    unfiltered = host is None and port is None and not stream and app is None and sni is None
+    outcome = _run(
+        capture,
+        slow=_thresholds(slow_connect, slow_response),
+        jobs=jobs or default_jobs(),
+        scheduler=scheduler,
+        progress=not quiet,
+        # Graphs and timelines read the per-segment facts; tables and JSON never do.
+        keep_facts=fmt == "html" or (fmt == "text" and bool(stream)),
+        json_entries=fmt == "json" and unfiltered,
+    )
+    whole = outcome.analysis
     analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
+    entries = outcome.json_entries if unfiltered else None
     if fmt == "text":
         filters = _filter_words(host=host, port=port, stream=stream, app=app, sni=sni)
         selection = _selection(whole, filters)
@@ -273,6 +314,9 @@ def analyze(
             _text(analysis, selection, limit=limit, stream=stream, to_file=output is not None),
             output,
         )
+    elif fmt == "json" and entries is not None:
+        # The connections were laid out where they were analysed (engine.py).
+        _write_json(analysis, entries, output)
     elif fmt == "json" and output not in (None, "-"):
         _write_with(analysis.write_json, output)  # streamed: no whole-document string
     elif fmt == "json":
@@ -308,7 +352,7 @@ def report(
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
     analysis = _select(
-        _run(capture), capture, host=host, port=port, stream=stream, app=app, sni=sni
+        _run(capture).analysis, capture, host=host, port=port, stream=stream, app=app, sni=sni
     )
     _write(analysis.to_html(), output)
     return EXIT_OK
@@ -322,7 +366,7 @@ def report(
 def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
-    analysis = _select(_run(capture), capture, host=None, port=None, stream=(stream,))
+    analysis = _select(_run(capture).analysis, capture, host=None, port=None, stream=(stream,))
     _write(stream_timeline(analysis, stream, ascii_only), output)
     return EXIT_OK
 
@@ -464,14 +508,43 @@ def stream_timeline(analysis: Analysis, stream: int, ascii_only: bool = False) -
     return connection_timeline_text(analysis, stream, ascii_only=ascii_only)
 
 
-def _run(capture: str, *, slow: SlowThresholds | None = None) -> Analysis:
-    """The whole capture analysed (filters come after, see ``_select``); warnings on stderr."""
-    from pcapline.analysis import analyze as run_analysis
+def _run(
+    capture: str,
+    *,
+    slow: SlowThresholds | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    progress: bool = False,
+    keep_facts: bool = True,
+    json_entries: bool = False,
+) -> Outcome:
+    """The whole capture analysed (filters come after, see ``_select``); warnings on stderr.
 
-    analysis = run_analysis(capture, slow=slow)
-    for warning in analysis.capture.warnings:
+    ``jobs``: worker processes (``report`` and ``timeline`` keep the per-segment facts, which
+    would cross a pipe: they run in one process); ``progress``: a status line on stderr when
+    it is a terminal; the rest as ``engine.analyse``."""
+    from pcapline.engine import Progress, analyse
+
+    shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
+    outcome = analyse(
+        capture,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        keep_facts=keep_facts,
+        json_entries=json_entries,
+        progress=shown,
+    )
+    for warning in outcome.analysis.capture.warnings:
         click.echo(f"pcapline: warning: {printable(warning)}", err=True)
-    return analysis
+    return outcome
+
+
+def _file_size(capture: str) -> int | None:
+    try:
+        return os.stat(capture).st_size if capture != "-" else None
+    except OSError:
+        return None  # read_capture says why, in its own words
 
 
 def _select(
@@ -570,6 +643,17 @@ def _write(text: str, output: str | None) -> None:
     _write_with(lambda stream: _write_text(stream, text), output)
 
 
+def _write_json(analysis: Analysis, entries: list[str], output: str | None) -> None:
+    from pcapline.render.jsondoc import write
+
+    if output is None or output == "-":
+        buffer = io.StringIO()
+        write(analysis, buffer, connections=entries)
+        _write(buffer.getvalue(), output)
+    else:
+        _write_with(lambda stream: write(analysis, stream, connections=entries), output)
+
+
 def _write_text(stream: TextIO, text: str) -> None:
     stream.write(text)
 
@@ -624,12 +708,18 @@ def _is_regular_or_new(path: str) -> bool:
 
 
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
-    from pcapline.render.tables import ParquetUnavailable, write_parquet
+    """-o FILE.parquet: the connections table; -o DIR: the connections and events tables."""
+    from pcapline.render.tables import ParquetUnavailable, write_parquet, write_parquet_dataset
 
     if output is None or output == "-":
-        raise UsageError("--format parquet needs -o FILE (Parquet is a binary file)")
+        raise UsageError(
+            "--format parquet needs -o DIR (connections and events tables) or -o FILE.parquet"
+        )
     try:
-        write_parquet(analysis, output)
+        if output.endswith(".parquet") and not os.path.isdir(output):
+            write_parquet(analysis, output)
+        else:
+            write_parquet_dataset(analysis, output)
     except ParquetUnavailable as exc:
         raise OutputError(str(exc)) from exc
     except OSError as exc:

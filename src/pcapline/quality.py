@@ -66,6 +66,29 @@ class Seen:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureWide:
+    """The per-capture facts every connection's confidence weighs (``Seen.lossy_capture``,
+    ``Seen.flag_filtered``), kept as "any" flags so that parts of one capture analysed apart
+    (``engine.py``) combine into the whole capture's: ``a | b``."""
+
+    lossy: bool = False  # some connection lost segments at the capture point
+    unretried_synack: bool = False  # some SYN+ACK went unretried past its first RTO
+    plain_segment: bool = False  # some segment carries none of SYN, FIN, RST
+
+    @property
+    def flag_filtered(self) -> bool:
+        """SYN+ACKs but no segment without SYN/FIN/RST: a flag filter."""
+        return self.unretried_synack and not self.plain_segment
+
+    def __or__(self, other: CaptureWide) -> CaptureWide:
+        return CaptureWide(
+            lossy=self.lossy or other.lossy,
+            unretried_synack=self.unretried_synack or other.unretried_synack,
+            plain_segment=self.plain_segment or other.plain_segment,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureQuality:
     """What the capture point missed (``capture.quality`` in the JSON contract)."""
 
@@ -88,6 +111,9 @@ class CaptureQuality:
     flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
     lossy_capture: bool  # any connection is lossy
     dropped: bool = False  # the file's interface statistics report dropped packets
+    #: What these connections alone show of the per-capture flags (``flag_filtered`` and
+    #: ``lossy_capture`` above are the whole capture's when ``measure`` was given them).
+    own: CaptureWide = CaptureWide()
 
     # lossy/lossy_capture are stored, not properties: seen() runs once per visited connection,
     # and recomputing them there made the capture-wide scan quadratic in connections.
@@ -151,7 +177,15 @@ def read_warnings(r: ReadQuality) -> list[str]:
     ]
 
 
-def measure(facts: Facts, *, dropped: bool = False) -> CaptureQuality:
+def measure(
+    facts: Facts, *, dropped: bool = False, capture: CaptureWide | None = None
+) -> CaptureQuality:
+    """What the capture point missed of the connections in ``facts``.
+
+    ``dropped``: the file's interface statistics report dropped packets (``ReadQuality``).
+    ``capture``: the whole capture's per-capture flags when ``facts`` hold only a part of it
+    (``engine.py``); None: these connections are the whole capture.
+    """
     n = len(facts.conn_ids)
     ci = facts.conn_index
     clean = ~facts.is_dup
@@ -176,6 +210,12 @@ def measure(facts: Facts, *, dropped: bool = False) -> CaptureQuality:
     not_captured = np.bincount(ci[jump], minlength=n).astype(np.int64)
     acked_unseen = np.bincount(ci[unseen], minlength=n).astype(np.int64)
     lossy = (not_captured > 0) | (acked_unseen > 0)
+    own = CaptureWide(
+        lossy=bool(np.any(lossy)),
+        unretried_synack=bool(np.any(unretried)),
+        plain_segment=bool(np.any(plain)),
+    )
+    wide = own if capture is None else capture
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
     ended = ((facts.flags & (FIN | RST)) != 0) & clean
     return CaptureQuality(
@@ -187,13 +227,14 @@ def measure(facts: Facts, *, dropped: bool = False) -> CaptureQuality:
         not_captured=not_captured,
         acked_unseen=acked_unseen,
         lossy=lossy,
-        lossy_capture=bool(np.any(lossy)),
+        lossy_capture=wide.lossy,
         first_missing_frame=first,
         one_sided=one_sided(facts) if n else np.zeros(0, dtype=bool),
         one_direction=(n_client == 0) | (n_client == n_rows),
         mid_stream=np.bincount(ci[facts.syn], minlength=n) == 0,
-        flag_filtered=bool(np.any(unretried)) and not bool(np.any(plain)),
+        flag_filtered=wide.flag_filtered,
         dropped=dropped,
+        own=own,
     )
 
 
@@ -299,6 +340,7 @@ def _acked_unseen(facts: Facts) -> np.ndarray:
 
 __all__ = [
     "CaptureQuality",
+    "CaptureWide",
     "ReadQuality",
     "Seen",
     "measure",

@@ -13,7 +13,7 @@ import dataclasses
 import enum
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
@@ -85,7 +85,13 @@ def dumps(doc: Mapping[str, Any], *, indent: int | None = 2) -> str:
     return json.dumps(doc, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write(analysis: Analysis, out: TextIO, *, indent: int | None = 2) -> None:
+def write(
+    analysis: Analysis,
+    out: TextIO,
+    *,
+    indent: int | None = 2,
+    connections: Iterable[str] | None = None,
+) -> None:
     """Write ``dumps(document(analysis), indent=indent)`` to ``out``, byte for byte, in pieces.
 
     Two costs of the one-shot way go away on big captures: ``json.dumps`` with an indent runs
@@ -94,6 +100,7 @@ def write(analysis: Analysis, out: TextIO, *, indent: int | None = 2) -> None:
     and laid out by ``_Layout``, which knows the document's fixed shape and encodes the
     scalars with the json module's own C string escaper and ``repr``; free-form parts
     (``inferred``, ``capture``, findings) go through ``json.dumps``, re-indented to their depth.
+    ``connections``: the entries already laid out (``connection_texts``, same ``indent``), by id.
     """
     layout = _Layout(indent)
     nl1, sep = layout.newline(1), layout.item_sep
@@ -101,17 +108,58 @@ def write(analysis: Analysis, out: TextIO, *, indent: int | None = 2) -> None:
     out.write('"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1)
     out.write('"connections": ')
     first = True
-    for chunk in connection_chunks(analysis):
-        if not chunk:
+    chunks = _text_chunks(layout, analysis) if connections is None else _batches(connections)
+    for texts in chunks:
+        if not texts:
             continue
         lead = "[" if first else sep
         first = False
-        out.write(lead + sep.join(layout.newline(2) + layout.connection(doc) for doc in chunk))
+        out.write(lead + sep.join(texts))
     out.write("[]" if first else layout.newline(1) + "]")
     out.write(sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1))
     if analysis.filter is not None:
         out.write(sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1))
     out.write(layout.newline(0) + "}\n")
+
+
+def connection_texts(
+    connections: pd.DataFrame,
+    events: pd.DataFrame,
+    lost: Mapping[int, Delays] | None,
+    *,
+    indent: int | None = 2,
+) -> list[str]:
+    """Every connection's entry as ``write`` lays it out (newline and indent included), by id:
+    a part of a capture rendered where it was analysed (``engine.py``), then handed to
+    ``write(..., connections=)`` in id order."""
+    layout = _Layout(indent)
+    return [
+        text for chunk in _text_chunks(layout, None, connections, events, lost) for text in chunk
+    ]
+
+
+def _text_chunks(
+    layout: _Layout,
+    analysis: Analysis | None,
+    connections: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    lost: Mapping[int, Delays] | None = None,
+) -> Iterator[list[str]]:
+    if analysis is not None:
+        connections, events, lost = analysis.connections, analysis.events, analysis.delays
+    assert connections is not None and events is not None
+    for chunk in _chunks(connections, events, lost):
+        yield [layout.newline(2) + layout.connection(doc) for doc in chunk]
+
+
+def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    yield batch
 
 
 def findings_doc(analysis: Analysis) -> list[dict[str, Any]]:
@@ -182,8 +230,17 @@ def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[d
     boxed pandas row per connection, and events are grouped by one stable sort on
     (conn, frame) plus ``searchsorted``: linear in connections and events.
     """
-    conns = analysis.connections.sort_values("id", kind="stable")
-    events = analysis.events.sort_values(["conn", "frame"], kind="stable")
+    return _chunks(analysis.connections, analysis.events, analysis.delays, chunk)
+
+
+def _chunks(
+    connections: pd.DataFrame,
+    events: pd.DataFrame,
+    lost: Mapping[int, Delays] | None,
+    chunk: int = CHUNK,
+) -> Iterator[list[dict[str, Any]]]:
+    conns = connections.sort_values("id", kind="stable")
+    events = events.sort_values(["conn", "frame"], kind="stable")
     event_conn = events["conn"].to_numpy()
     ids = conns["id"].to_numpy()
     names = list(conns.columns)
@@ -195,7 +252,6 @@ def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[d
         first = min(starts) if starts else 0
         docs_of_events = _event_docs(events.iloc[first : max(ends, default=first)])
         rows = zip(*(part[name].tolist() for name in names), strict=True)
-        lost = analysis.delays
         yield [
             connection_doc(
                 dict(zip(names, row, strict=True)),

@@ -117,13 +117,38 @@ def to_csv(analysis: Analysis) -> str:
 
 
 def write_parquet(analysis: Analysis, path: str) -> None:
+    """The connections table as one Parquet file."""
+    _need_pyarrow()
+    connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
+
+
+def write_parquet_dataset(analysis: Analysis, directory: str) -> list[str]:
+    """A dataset in ``directory`` (created if needed): ``connections.parquet`` (the CSV's
+    columns) and ``events.parquet`` (``EVENT_TABLE_COLUMNS``), joined on ``id``; pandas,
+    polars and DuckDB read either file or the folder's ``*.parquet``. Returns the paths
+    written."""
+    import os
+
+    _need_pyarrow()
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for name, table in (
+        ("connections", connections_table(analysis)),
+        ("events", events_table(analysis)),
+    ):
+        path = os.path.join(directory, f"{name}.parquet")
+        table.to_parquet(path, index=False, engine="pyarrow")
+        written.append(path)
+    return written
+
+
+def _need_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401  (only to give a clear message when it is absent)
     except ImportError as exc:
         raise ParquetUnavailable(
             "Parquet output needs pyarrow: pip install 'pcapline[parquet]'"
         ) from exc
-    connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
 
 
 def events_table(analysis: Analysis) -> pd.DataFrame:

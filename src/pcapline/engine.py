@@ -1,0 +1,833 @@
+"""engine: one capture analysed in partitions, in this process, on a process pool or on Dask.
+
+    read -> decode -> flows                      whole capture (tcp.stream ids are global)
+         -> app context, read quality, ICMP matching   whole capture (payload bytes, quotes)
+         -> partitions of whole 4-tuples
+              facts -> detect -> classify -> explain -> delays     per partition, anywhere
+         -> merge (connections by id, events by conn then frame, turns by conn then time)
+         -> findings                              whole capture (they compare connections)
+
+What needs the whole capture is found before the split and handed to each partition: what
+the payloads carry (``app.recognise`` reads the frames' bytes, let go before detection), the
+ICMP errors matched to their connections (``icmp.match``: an error's quote names any
+connection) and the file's drop counters (``quality.read_quality``).
+
+A partition holds every connection of the 4-tuples given to it (all incarnations of a reused
+port pair together): the stale-peer RST (``classify.stale_peer_resets``) compares connections
+of one 4-tuple. Two other inputs of classify span partitions: the per-capture quality flags
+(``quality.CaptureWide``: some segment lost at the capture point, a flag filter) and, per
+listener, how many connections had their SYN+ACK retried (``classify.listeners_retrying``,
+the SYN-cookie evidence). Both are known only once every partition counted its own, so
+partitions are run assuming what large captures show (``GUESS``: lossy, not flag-filtered;
+each listener's retries counted within the partition) and run again with the whole capture's
+values where that was wrong (every partition for wrong flags; for the listeners, only those
+where a connection decided through RULES would weigh them differently). One partition
+measures them itself. The merged analysis is byte for byte the whole-file one:
+``tests/test_engine.py`` runs every sample capture and corpus captures with reused ports
+through every path.
+
+One partition in this process is the plain pipeline, what ``analyze()`` always did; a capture
+smaller than ``POOL_MIN_SEGMENTS`` stays there whatever ``jobs`` says (a process pool starts
+in about as long as such a capture takes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from pcapline.errors import PcaplineError
+from pcapline.model import Counts, Verdicts
+from pcapline.quality import CaptureWide
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis, Source
+    from pcapline.app import App
+    from pcapline.delays import DelaysTable, SlowThresholds, Turns
+    from pcapline.detect import ConnDetections
+    from pcapline.facts import Facts
+    from pcapline.icmp import IcmpMatches
+    from pcapline.quality import CaptureQuality
+
+#: Below this many TCP segments a capture is analysed in one piece in this process.
+POOL_MIN_SEGMENTS = 200_000
+#: Partitions per worker: more, smaller tasks even out connections of very different sizes.
+PARTITIONS_PER_JOB = 3
+#: The capture-wide quality flags partitions assume on their first run: large captures lose
+#: segments somewhere and carry data. Checked afterwards (``_to_rerun``).
+GUESS = CaptureWide(lossy=True, plain_segment=True)
+
+
+class PartitionLost(PcaplineError):
+    """A worker died while analysing a partition (killed, or out of memory): no partial
+    output is ever presented as the capture's analysis."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What every partition of one capture is analysed with."""
+
+    capture_end_ns: int  # the capture's last timestamp (any frame)
+    slow: SlowThresholds | None
+    keep_facts: bool  # hand the per-segment facts back (the HTML report and timelines need them)
+    #: The file's interface statistics report dropped packets (``quality.ReadQuality``).
+    dropped: bool = False
+    #: The whole capture's quality flags; None: the partition is the whole capture.
+    capture: CaptureWide | None = None
+    #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
+    retried_by_listener: Mapping[str, int] | None = None
+    #: Lay out each connection's JSON entry in the partition (``jsondoc.connection_texts``):
+    #: the JSON document's biggest part is then written on every core.
+    json_entries: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One task: the segments of whole 4-tuples (frame order, global connection ids), their
+    rows of the flows' connections table, the ICMP errors matched to them and what their
+    payloads carry (both found on the whole capture before it was split)."""
+
+    number: int
+    segments: pd.DataFrame
+    connections: pd.DataFrame
+    icmp: IcmpMatches
+    app: Mapping[int, App]
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    """What one partition found, ready to merge (every table in its own id order)."""
+
+    number: int
+    connections: pd.DataFrame  # flows' columns + verdict columns + delay columns
+    events: pd.DataFrame
+    verdicts: Verdicts
+    delays: DelaysTable
+    detections: dict[int, ConnDetections]
+    quality: CaptureQuality
+    one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
+    facts: Facts | None  # None unless Settings.keep_facts
+    json_entries: list[str] | None  # by id; None unless Settings.json_entries
+    #: Connections decided through RULES: the ones whose listener's retries were weighed.
+    visited: np.ndarray
+
+
+def analyse_partition(part: Partition, settings: Settings) -> PartResult:
+    """facts -> detect -> classify -> explain -> delays for one partition, as
+    ``analysis.analyze`` did for the whole capture before the engine."""
+    from pcapline import classify, delays, detect, explain
+    from pcapline.analysis import _with_seen, delay_columns, verdict_columns, verdicts_counts
+    from pcapline.app import app_docs
+    from pcapline.detect.handshake import one_sided
+
+    detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns, icmp=part.icmp)
+    classified = classify.classify(
+        part.segments,
+        part.connections,
+        detected,
+        dropped=settings.dropped,
+        capture=settings.capture,
+        retried_by_listener=settings.retried_by_listener,
+    )
+    assert classified.quality is not None  # classify always measures it
+    verdicts = explain.verdicts(classified)
+    connections = verdict_columns(part.connections, verdicts)
+    connections = _with_seen(connections, classified.conn_ids, classified.quality)
+    events = detected.events
+    lost = delays.measure(
+        detected.facts,
+        detected.detections,
+        events,
+        verdicts_counts(verdicts),
+        thresholds=settings.slow,
+    )
+    connections = delay_columns(connections, lost)
+    connections["app"] = pd.Series(
+        app_docs(part.app, connections["id"].tolist()), index=connections.index, dtype=object
+    )
+    entries = None
+    if settings.json_entries:
+        from pcapline.render.jsondoc import connection_texts
+
+        entries = connection_texts(connections, events, lost)
+    return PartResult(
+        number=part.number,
+        connections=connections,
+        events=events,
+        verdicts=verdicts,
+        delays=lost,
+        detections=dict(detected.detections),
+        quality=classified.quality,
+        one_sided=one_sided(detected.facts),
+        facts=detected.facts if settings.keep_facts else None,
+        json_entries=entries,
+        visited=np.fromiter(classified.evidence, np.int64, len(classified.evidence)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Where partitions run
+
+
+class Runner:
+    """Runs ``analyse_partition`` over partitions; results come back in any order."""
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers (idempotent)."""
+
+
+class InProcess(Runner):
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        for number in parts:
+            yield analyse_partition(self.plan.partition(number), settings)
+            done()
+
+
+#: The plan a forked pool worker inherits from its parent (copy-on-write, never pickled).
+_FORKED_PLAN: Plan | None = None
+
+
+def _analyse_forked(number: int, settings: Settings) -> PartResult:
+    assert _FORKED_PLAN is not None, "a pool worker without its parent's plan"
+    return analyse_partition(_FORKED_PLAN.partition(number), settings)
+
+
+class LocalPool(Runner):
+    """Worker processes forked after flows: they inherit the segments table, so a task is a
+    partition number and only results cross a pipe."""
+
+    def __init__(self, plan: Plan, jobs: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _FORKED_PLAN
+        _FORKED_PLAN = plan
+        self.pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("fork")
+        )
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        futures = {self.pool.submit(_analyse_forked, n, settings): n for n in parts}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BrokenProcessPool as exc:
+                raise PartitionLost(
+                    f"a worker process died analysing partition {futures[future] + 1} of "
+                    f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
+                ) from exc
+            yield result
+            done()
+
+    def close(self) -> None:
+        global _FORKED_PLAN
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        _FORKED_PLAN = None
+
+
+class DaskCluster(Runner):
+    """Partitions as tasks on a Dask cluster (``--scheduler tcp://host:8786``); the workers
+    need pcapline installed (the same version) and receive each partition's segments."""
+
+    def __init__(self, plan: Plan, address: str) -> None:
+        from pcapline.errors import UsageError
+
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise UsageError(
+                "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
+            ) from exc
+        self.plan = plan
+        try:
+            self.client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
+        except OSError as exc:
+            raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+
+    def run(
+        self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
+    ) -> Iterator[PartResult]:
+        from distributed import KilledWorker, as_completed
+
+        futures = {
+            self.client.submit(analyse_partition, self.plan.partition(n), settings, pure=False): n
+            for n in parts
+        }
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            try:
+                result = future.result()
+            except KilledWorker as exc:
+                raise PartitionLost(
+                    f"Dask workers kept dying on partition {futures[future] + 1} of "
+                    f"{len(futures)} (killed, or over their memory limit)"
+                ) from exc
+            yield result
+            done()
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting and merging
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which partition every connection and segment belongs to."""
+
+    segments: pd.DataFrame  # the whole capture's, with flows' columns
+    connections: pd.DataFrame  # flows' connections table
+    part_of_row: np.ndarray  # per segment row
+    part_of_conn: np.ndarray  # per connections-table row
+    count: int
+    icmp: IcmpMatches  # the whole capture's ICMP errors, matched to connections
+    app: Mapping[int, App]  # what the whole capture's payloads carry, by connection id
+
+    def rows(self, number: int) -> np.ndarray:
+        return np.flatnonzero(self.part_of_row == number)
+
+    def partition(self, number: int) -> Partition:
+        from pcapline.icmp import IcmpMatches
+
+        if self.count == 1:  # the whole capture: no copy
+            return Partition(number, self.segments, self.connections, self.icmp, self.app)
+        connections = self.connections[self.part_of_conn == number].reset_index(drop=True)
+        ids = set(connections["id"].tolist())
+        events = self.icmp.events
+        return Partition(
+            number=number,
+            segments=self.segments.iloc[self.rows(number)].reset_index(drop=True),
+            connections=connections,
+            icmp=IcmpMatches(
+                {c: e for c, e in self.icmp.by_conn.items() if c in ids},
+                events[events["conn"].isin(ids)].reset_index(drop=True),
+            ),
+            app={c: a for c, a in self.app.items() if c in ids},
+        )
+
+
+def plan(
+    segments: pd.DataFrame,
+    connections: pd.DataFrame,
+    count: int,
+    icmp: IcmpMatches | None = None,
+    app: Mapping[int, App] | None = None,
+) -> Plan:
+    """Whole 4-tuples into ``count`` partitions of about equal packet counts (largest tuples
+    first, dealt out back and forth), each partition non-empty when there are enough tuples."""
+    ids = connections["id"].to_numpy(np.int64)
+    tuple_of_conn = canonical_tuples(connections)
+    packets = np.bincount(tuple_of_conn, weights=connections["packets"].to_numpy(np.float64))
+    count = max(1, min(count, len(packets)))
+    by_size = np.argsort(-packets, kind="stable")
+    turn = np.arange(len(by_size))
+    lap, seat = turn // count, turn % count
+    part_of_tuple = np.empty(len(by_size), np.int64)
+    part_of_tuple[by_size] = np.where(lap % 2 == 0, seat, count - 1 - seat)
+    part_of_conn = part_of_tuple[tuple_of_conn]
+    by_id = np.zeros(int(ids.max()) + 1 if len(ids) else 0, np.int64)
+    by_id[ids] = part_of_conn
+    part_of_row = by_id[segments["conn"].to_numpy(np.int64)]
+    from pcapline.icmp import IcmpMatches
+
+    return Plan(
+        segments,
+        connections,
+        part_of_row,
+        part_of_conn,
+        count,
+        icmp if icmp is not None else IcmpMatches(),
+        app or {},
+    )
+
+
+def canonical_tuples(connections: pd.DataFrame) -> np.ndarray:
+    """Per connection, the id of its unordered 4-tuple (both ends sorted): the incarnations
+    of a reused port pair share one, whichever side each took for the client."""
+
+    def ends(side: str) -> list[str]:
+        ips = connections[f"{side}_ip"].astype(str).tolist()
+        ports = connections[f"{side}_port"].tolist()
+        return [f"{ip}|{port}" for ip, port in zip(ips, ports, strict=True)]
+
+    pairs = [
+        f"{a} {b}" if a < b else f"{b} {a}"
+        for a, b in zip(ends("client"), ends("server"), strict=True)
+    ]
+    codes, _ = pd.factorize(pd.Series(pairs, dtype=object))
+    return np.asarray(codes, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    connections: pd.DataFrame
+    events: pd.DataFrame
+    verdicts: Verdicts
+    delays: DelaysTable
+    detections: dict[int, ConnDetections]
+    quality: CaptureQuality
+    one_sided: np.ndarray
+    facts: Facts | None
+    json_entries: list[str] | None  # every connection's JSON entry, by id
+
+
+def merge(
+    results: Sequence[PartResult],
+    plan: Plan | None,
+    capture: CaptureWide,
+    *,
+    dropped: bool = False,
+) -> Merged:
+    """The partitions' results as one capture's, every table in connection id order."""
+    from pcapline.quality import CaptureQuality
+
+    results = sorted(results, key=lambda r: r.number)
+    ids = np.concatenate([np.asarray(r.verdicts.ids, np.int64) for r in results])
+    by_id = np.argsort(ids, kind="stable")
+    connections = pd.concat([r.connections for r in results], ignore_index=True)
+    events = pd.concat([r.events for r in results], ignore_index=True)
+    detections: dict[int, ConnDetections] = {}
+    for r in results:
+        detections.update(r.detections)
+    q = [r.quality for r in results]
+    quality = CaptureQuality(
+        **{
+            name: np.concatenate([getattr(x, name) for x in q])[by_id]
+            for name in (
+                "not_captured",
+                "acked_unseen",
+                "first_missing_frame",
+                "one_sided",
+                "one_direction",
+                "mid_stream",
+                "lossy",
+                "from_client_seen",
+                "from_server_seen",
+                "syn_seen",
+                "synack_seen",
+                "end_seen",
+            )
+        },
+        flag_filtered=capture.flag_filtered,
+        lossy_capture=capture.lossy,
+        dropped=dropped,
+        own=capture,
+    )
+    return Merged(
+        connections=connections.sort_values("id", kind="stable").reset_index(drop=True),
+        events=events,  # analysis._events_table sorts them by conn then frame
+        verdicts=_merge_verdicts([r.verdicts for r in results], by_id),
+        delays=_merge_delays([r.delays for r in results], by_id),
+        detections=dict(sorted(detections.items())),
+        quality=quality,
+        one_sided=np.concatenate([r.one_sided for r in results])[by_id],
+        facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
+        json_entries=_entries(results, by_id),
+    )
+
+
+def _entries(results: Sequence[PartResult], by_id: np.ndarray) -> list[str] | None:
+    parts = [r.json_entries for r in results]
+    if any(p is None for p in parts):
+        return None
+    return _pick((p for p in parts if p is not None), by_id)
+
+
+def _pick(columns: Iterable[Sequence[Any]], by_id: np.ndarray) -> list[Any]:
+    joined = [value for column in columns for value in column]
+    return [joined[i] for i in by_id.tolist()]
+
+
+def _merge_verdicts(parts: Sequence[Verdicts], by_id: np.ndarray) -> Verdicts:
+    return Verdicts(
+        _pick((v.ids for v in parts), by_id),
+        fate=_pick((v.fate for v in parts), by_id),
+        closer=_pick((v.closer for v in parts), by_id),
+        reset_by=_pick((v.reset_by for v in parts), by_id),
+        counts={
+            name: np.concatenate([np.asarray(v.counts[name], np.int64) for v in parts])[by_id]
+            for name in Counts.__slots__
+        },
+        evidence_frames=_pick((v.evidence_frames for v in parts), by_id),
+        inferred=_pick((v.inferred for v in parts), by_id),
+        explanation=_pick((v.explanation for v in parts), by_id),
+        confidence=_pick((v.confidence for v in parts), by_id),
+        caveats=_pick((v.caveats for v in parts), by_id),
+        cause=_pick((v.cause for v in parts), by_id),
+    )
+
+
+def _merge_delays(parts: Sequence[DelaysTable], by_id: np.ndarray) -> DelaysTable:
+    from pcapline.delays import DelaysTable
+
+    stalls: dict[int, Any] = {}
+    for d in parts:
+        stalls.update(d.stalls)
+    return DelaysTable(
+        np.concatenate([d.ids for d in parts])[by_id],
+        {
+            name: np.concatenate([d.columns[name] for d in parts])[by_id]
+            for name in parts[0].columns
+        },
+        stalls,
+        parts[0].thresholds,
+        _merge_turns([d.turns for d in parts], by_id),
+    )
+
+
+def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray) -> Turns | None:
+    """The whole capture's turns: rows in connection then time order (each partition's are),
+    the per-connection columns in id order."""
+    from dataclasses import fields
+
+    from pcapline.delays import Turns
+
+    if any(t is None for t in parts):
+        return None
+    turns = [t for t in parts if t is not None]
+    conn = np.concatenate([t.conn for t in turns])
+    rows = np.argsort(conn, kind="stable")
+    per_turn = ("conn", "answer_ns", "response_s")
+    columns = {
+        f.name: np.concatenate([getattr(t, f.name) for t in turns])[
+            rows if f.name in per_turn else by_id
+        ]
+        for f in fields(Turns)
+    }
+    return Turns(**columns)
+
+
+def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
+    """One ``Facts`` for the whole capture: every column in (conn id, frame) order, ``order``
+    pointing at rows of the whole segments table."""
+    from dataclasses import fields
+
+    from pcapline.facts import ROW_COLUMNS, Facts
+
+    facts = [r.facts for r in results if r.facts is not None]
+    assert len(facts) == len(results)
+    if plan.count == 1:  # the whole capture: already in its order
+        return facts[0]
+    conn = np.concatenate([f.conn for f in facts])
+    rows = np.argsort(conn, kind="stable")  # a connection's rows are together, frame order
+    columns: dict[str, Any] = {
+        name: np.concatenate([getattr(f, name) for f in facts])[rows] for name in ROW_COLUMNS
+    }
+    columns["order"] = np.concatenate(
+        [plan.rows(r.number)[f.order] for r, f in zip(results, facts, strict=True)]
+    )[rows]
+    conn = conn[rows]
+    conn_ids, conn_index = np.unique(conn, return_inverse=True)
+    starts = np.append(np.searchsorted(conn, conn_ids, side="left"), len(conn)).astype(np.int64)
+    columns.update(
+        conn_ids=conn_ids,
+        starts=starts,
+        conn_index=conn_index,
+        conn=conn,
+        capture_end_ns=facts[0].capture_end_ns,
+    )
+    assert set(columns) == {f.name for f in fields(Facts)}
+    return Facts(**columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    analysis: Analysis  # the whole capture's (unfiltered)
+    #: Every connection's ``pcapline/1`` entry laid out (``jsondoc.write(connections=)``), by
+    #: id, when asked for (``json_entries``); else None.
+    json_entries: list[str] | None = None
+
+
+def run(
+    source: Source,
+    *,
+    slow: SlowThresholds | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    keep_facts: bool = True,
+    progress: Progress | None = None,
+) -> Analysis:
+    """The whole capture's ``Analysis`` (unfiltered); the arguments are ``analyse``'s."""
+    return analyse(
+        source,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        partitions=partitions,
+        keep_facts=keep_facts,
+        progress=progress,
+    ).analysis
+
+
+def analyse(
+    source: Source,
+    *,
+    slow: SlowThresholds | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    keep_facts: bool = True,
+    json_entries: bool = False,
+    progress: Progress | None = None,
+) -> Outcome:
+    """The whole capture's ``Analysis`` (unfiltered), and its JSON entries if asked for.
+
+    ``jobs``: worker processes (1: this process); ``scheduler``: a Dask scheduler address
+    (overrides ``jobs``); ``partitions``: how many parts (default: one in this process, else
+    ``PARTITIONS_PER_JOB`` per worker; a number forces the partitioned path even for a small
+    capture, as tests do); ``keep_facts``: keep the per-segment facts (renderers that draw
+    graphs or timelines need them; JSON, CSV and Parquet do not); ``json_entries``: lay out
+    each connection's JSON entry where its partition is analysed (indent 2).
+    """
+    from pcapline import app as application
+    from pcapline import findings, icmp, quality
+    from pcapline.analysis import (
+        Analysis,
+        _connections_table,
+        _events_table,
+        capture_info,
+        one_sided_warning,
+    )
+    from pcapline.decode import decode
+    from pcapline.flows import build_flows
+    from pcapline.read import read_capture
+
+    show = progress or Progress(enabled=False)
+    show.stage("reading")
+    capture = read_capture(source)
+    show.stage(f"decoding {capture.frames:,} frames")
+    decoded = decode(capture)
+    show.stage(f"numbering streams of {len(decoded.segments):,} TCP segments")
+    segments, connections = build_flows(decoded.segments)
+    info = capture_info(capture, decoded)
+    # Whole-capture inputs, found before the split: payload bytes are read before the
+    # frames are let go, and an ICMP error's quote is matched against every connection.
+    carried = application.recognise(segments, capture)
+    read = quality.read_quality(capture)
+    icmp_errors = icmp.match(decoded.icmp, segments)
+    connections = icmp.with_errors(connections, icmp_errors)
+    last_frame_ns = int(capture.timed_ns.max()) if len(capture.timed_ns) else 0
+    # The raw frame bytes and the pre-flow segments table are done with: letting them go
+    # here, before detection, takes about a third off peak memory on large captures.
+    del capture, decoded
+    tcp_end = int(segments["time_ns"].max()) if len(segments) else 0
+    settings = Settings(
+        capture_end_ns=max(last_frame_ns, tcp_end),
+        slow=slow,
+        keep_facts=keep_facts,
+        json_entries=json_entries,
+        dropped=read.dropped > 0,
+    )
+    count = _partition_count(len(segments), jobs, scheduler, partitions)
+    the_plan = plan(segments, connections, count, icmp_errors, carried)
+    count = the_plan.count
+    runner: Runner
+    if scheduler is not None:
+        runner = DaskCluster(the_plan, scheduler)
+    elif count > 1 and jobs > 1:
+        runner = LocalPool(the_plan, min(jobs, count))
+    else:
+        runner = InProcess(the_plan)
+    try:
+        guess = None if count == 1 else GUESS
+        settings = replace(settings, capture=guess)
+        show.stage(f"analysing {len(connections):,} connections", total=count)
+        results = list(runner.run(range(count), settings, show.step))
+        wide = CaptureWide()
+        for r in results:
+            wide = wide | r.quality.own
+        if count > 1:
+            again = _to_rerun(results, guess, wide)
+            if again:
+                settings = replace(
+                    settings, capture=wide, retried_by_listener=_retried_by_listener(results)
+                )
+                show.stage("analysing again with the whole capture's inputs", total=len(again))
+                redone = {r.number: r for r in runner.run(again, settings, show.step)}
+                results = [redone.get(r.number, r) for r in results]
+    finally:
+        runner.close()
+    merged = merge(results, the_plan, wide, dropped=settings.dropped)
+    if warning := one_sided_warning(merged.one_sided):
+        info.warnings.append(warning)
+    info.quality = quality.summary(merged.quality)
+    info.warnings.extend(quality.warnings(merged.quality))
+    info.quality.update(quality.read_summary(read))
+    info.warnings.extend(quality.read_warnings(read))
+    show.stage("cross-connection findings")
+    connections = merged.connections
+    found = findings.find_all(
+        segments, connections, merged.events, detections=merged.detections, delays=merged.delays
+    )
+    show.done()
+    analysis = Analysis(
+        capture=info,
+        segments=segments,
+        connections=_connections_table(connections),
+        events=_events_table(merged.events),
+        findings=list(found),
+        facts=merged.facts,
+        detections=merged.detections,
+        verdicts=merged.verdicts,
+        delays=merged.delays,
+    )
+    return Outcome(analysis, merged.json_entries)
+
+
+def _to_rerun(
+    results: Sequence[PartResult], guess: CaptureWide | None, wide: CaptureWide
+) -> list[int]:
+    """The partitions whose first run assumed what the whole capture contradicts: all of
+    them when the guessed quality flags were wrong; else those where a connection decided
+    through RULES counted its listener's SYN+ACK retries over the partition only and the
+    whole capture's count changes the answer (``classify.listeners_retrying``)."""
+    from pcapline import classify
+
+    if guess is not None and (
+        guess.lossy != wide.lossy or guess.flag_filtered != wide.flag_filtered
+    ):
+        return [r.number for r in results]
+    whole = _retried_by_listener(results)
+    again = []
+    for r in results:
+        if not len(r.visited):
+            continue
+        ids = np.asarray(r.verdicts.ids, np.int64)
+        retransmits = np.asarray(r.verdicts.counts["synack_retransmits"])
+        own = classify.listeners_retrying(r.connections, ids, retransmits)
+        seen = classify.listeners_retrying(r.connections, ids, retransmits, whole=whole)
+        if np.any((own != seen) & np.isin(ids, r.visited)):
+            again.append(r.number)
+    return again
+
+
+def _retried_by_listener(results: Sequence[PartResult]) -> dict[str, int]:
+    """``classify.retried_by_listener`` of the whole capture, from its partitions' counts."""
+    from pcapline import classify
+
+    total: dict[str, int] = {}
+    for r in results:
+        ids = np.asarray(r.verdicts.ids, np.int64)
+        retransmits = np.asarray(r.verdicts.counts["synack_retransmits"])
+        for listener, n in classify.retried_by_listener(r.connections, ids, retransmits).items():
+            total[listener] = total.get(listener, 0) + n
+    return total
+
+
+def _partition_count(
+    segments: int, jobs: int, scheduler: str | None, partitions: int | None
+) -> int:
+    if partitions is not None:
+        return max(1, partitions)
+    if scheduler is not None:
+        return 4 * PARTITIONS_PER_JOB  # the cluster's size is not known here
+    if jobs <= 1 or segments < POOL_MIN_SEGMENTS:
+        return 1
+    return jobs * PARTITIONS_PER_JOB
+
+
+def default_jobs() -> int:
+    """Every core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """One status line on stderr (stage, elapsed time, partitions done, ETA), rewritten in
+    place; silent unless enabled (the CLI enables it on a terminal without ``--quiet``)."""
+
+    def __init__(self, *, enabled: bool, out: TextIO | None = None, size: int | None = None):
+        self.enabled = enabled
+        self.out = out or sys.stderr
+        self.size = size  # bytes of the capture file, when known
+        self.started = time.monotonic()
+        self.name = ""
+        self.total = 0
+        self.finished = 0
+        self.stage_started = self.started
+        self.width = 0
+
+    def stage(self, name: str, *, total: int = 0) -> None:
+        self.name, self.total, self.finished = name, total, 0
+        self.stage_started = time.monotonic()
+        self._show()
+
+    def step(self) -> None:
+        self.finished += 1
+        self._show()
+
+    def done(self) -> None:
+        if self.enabled and self.width:
+            self.out.write("\r" + " " * self.width + "\r")
+            self.out.flush()
+
+    def _show(self) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        text = f"pcapline: {self.name}"
+        if self.size:
+            text = f"pcapline: {self.size / 1e6:,.0f} MB: {self.name}"
+        if self.total > 1:
+            text += f" {self.finished}/{self.total}"
+            if self.finished:
+                per = (now - self.stage_started) / self.finished
+                text += f", ETA {per * (self.total - self.finished):.0f} s"
+        text += f" ({now - self.started:.0f} s)"
+        pad = max(self.width - len(text), 0)
+        self.width = len(text)
+        self.out.write("\r" + text + " " * pad)
+        self.out.flush()
+
+
+__all__ = [
+    "POOL_MIN_SEGMENTS",
+    "Outcome",
+    "PartResult",
+    "Partition",
+    "PartitionLost",
+    "Plan",
+    "Progress",
+    "Settings",
+    "analyse",
+    "analyse_partition",
+    "canonical_tuples",
+    "default_jobs",
+    "merge",
+    "plan",
+    "run",
+]

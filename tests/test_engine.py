@@ -1,0 +1,232 @@
+"""The partitioned engine (engine.py) gives the whole-file analysis byte for byte.
+
+Every sample capture (real kernels) and corpus captures with reused ports (several
+connections on one 4-tuple: stale-peer evidence crosses them) and odd stream numbering (clock
+steps, tunnels) go through one partition in this process (the pipeline as it always ran),
+several partitions in this process, a local process pool (``jobs=2``) and a Dask cluster of
+separate worker processes; the JSON documents must be equal, and so must the merged facts.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from needs import CORPUS, CORPUS_MARKS
+
+from pcapline import engine
+from pcapline.analysis import Analysis, analyze
+from pcapline.cli import run
+from pcapline.facts import Facts
+from pcapline.render.jsondoc import write
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
+SAMPLE_CAPTURES = sorted(
+    p for p in SAMPLES.iterdir() if ".pcap" in p.name and not p.name.endswith(".json")
+)
+
+#: Corpus captures whose numbering is hard to keep: reused 4-tuples (several connections per
+#: port pair, some split by Wireshark's SYN rule), clocks stepping back (kday*: merged
+#: captures), RSTs with data and MPTCP resets.
+CORPUS_CAPTURES = (
+    "arkime/tcp_handshake_synthetic.pcap",
+    "arkime/tcp-reassembly-synthetic.pcap",
+    "tcpdump/kday1.pcap",
+    "tcpdump/kday6.pcap",
+    "tcpdump/tcp_rst_data.pcap",
+    "tcpdump/mptcp-tcprst.pcap",
+)
+
+
+def _json(analysis: Analysis) -> str:
+    out = io.StringIO()
+    analysis.write_json(out)
+    return out.getvalue()
+
+
+def _same_facts(a: Facts | None, b: Facts | None) -> None:
+    assert a is not None and b is not None
+    for f in fields(Facts):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype, f.name
+            assert np.array_equal(x, y), f.name
+        else:
+            assert x == y, f.name
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A real Dask cluster: a scheduler and two worker processes."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        yield local.scheduler_address
+
+
+def _every_path(path: Path, scheduler: str) -> None:
+    whole = analyze(path)
+    expected = _json(whole)
+    parted = analyze(path, partitions=3)
+    assert _json(parted) == expected
+    _same_facts(parted.facts, whole.facts)
+    # The records the text, timeline and HTML renderers read beside the JSON's columns.
+    assert list(parted.verdicts.items()) == list(whole.verdicts.items())
+    assert list(parted.delays.items()) == list(whole.delays.items())
+    assert _json(analyze(path, partitions=4, jobs=2)) == expected
+    # The CLI's JSON: each partition lays out its own connections' entries.
+    outcome = engine.analyse(path, partitions=4, jobs=2, keep_facts=False, json_entries=True)
+    out = io.StringIO()
+    write(outcome.analysis, out, connections=outcome.json_entries)
+    assert out.getvalue() == expected
+    assert _json(analyze(path, scheduler=scheduler, partitions=3, keep_facts=False)) == expected
+
+
+@pytest.mark.parametrize("path", SAMPLE_CAPTURES, ids=lambda p: p.name)
+def test_every_path_gives_the_same_json_on_samples(path: Path, cluster: str) -> None:
+    _every_path(path, cluster)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])
+def test_every_path_gives_the_same_json_on_corpus(name: str, cluster: str) -> None:
+    _every_path(CORPUS / name, cluster)
+
+
+def test_reused_ports_stay_in_one_partition() -> None:
+    """The incarnations of one 4-tuple (either side as client) share a partition."""
+    connections = pd.DataFrame(
+        {
+            "id": [0, 1, 2, 3],
+            "client_ip": ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3"],
+            "client_port": [40000, 80, 40000, 5],
+            "server_ip": ["10.0.0.2", "10.0.0.1", "10.0.0.2", "10.0.0.4"],
+            "server_port": [80, 40000, 80, 6],
+            "packets": [10, 1, 5, 100],
+        }
+    )
+    segments = pd.DataFrame({"conn": [3, 0, 1, 2, 3]})
+    tuples = engine.canonical_tuples(connections)
+    assert tuples.tolist() == [0, 0, 0, 1]
+    the_plan = engine.plan(segments, connections, 2)
+    assert the_plan.part_of_conn.tolist() == [1, 1, 1, 0]  # the biggest tuple goes first
+    assert the_plan.part_of_row.tolist() == [0, 1, 1, 1, 0]
+
+
+def test_a_wrong_guess_of_the_capture_flags_is_run_again() -> None:
+    """Partitions assume a lossy capture; a clean one is analysed again with its real flags,
+    so its connections keep the confidence the whole-file analysis gives them."""
+    path = SAMPLES / "listen-overflow-backlog2-abort0.pcap"  # 5 connections, none lossy
+    out = io.StringIO()
+    shown = engine.Progress(enabled=True, out=out)
+    parted = analyze(path, partitions=2, progress=shown)
+    assert "analysing again" in out.getvalue()
+    assert parted.capture.quality == analyze(path).capture.quality
+    assert parted.capture.quality is not None
+    assert parted.capture.quality["lossy_connections"] == 0
+
+
+def test_a_listener_split_across_partitions_is_run_again_with_its_whole_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SYN cookies are told by the listener: another connection to it had its SYN+ACK
+    retried (classify.listeners_retrying). Spread over 20 partitions, most of the flood's
+    connections share a partition with no retried one; those partitions are analysed again
+    with the whole capture's counts. The capture flags are guessed right here, so that rerun
+    is the listener's alone."""
+    path = SAMPLES / "syn-flood-cookies-and-a-client-at-server.pcap"
+    whole = analyze(path)
+    one = engine.plan(whole.segments, whole.connections, 1).partition(0)
+    real_flags = engine.analyse_partition(
+        one, engine.Settings(capture_end_ns=0, slow=None, keep_facts=False)
+    ).quality.own
+    monkeypatch.setattr(engine, "GUESS", real_flags)
+    rerun: list[list[int]] = []
+    real = engine._to_rerun
+
+    def spy(*args: object) -> list[int]:
+        rerun.append(real(*args))  # type: ignore[arg-type]
+        return rerun[-1]
+
+    monkeypatch.setattr(engine, "_to_rerun", spy)
+    assert _json(analyze(path, partitions=20)) == _json(whole)
+    assert len(rerun) == 1 and len(rerun[0]) > 1  # some partitions, for the listener only
+    monkeypatch.setattr(engine, "_to_rerun", lambda *args: [])
+    assert _json(analyze(path, partitions=20)) != _json(whole)  # the rerun was needed
+
+
+def test_progress_is_one_line_rewritten_in_place() -> None:
+    out = io.StringIO()
+    shown = engine.Progress(enabled=True, out=out, size=2_000_000)
+    shown.stage("analysing 10 connections", total=4)
+    shown.step()
+    shown.done()
+    text = out.getvalue()
+    assert text.startswith("\rpcapline: 2 MB: analysing 10 connections 0/4")
+    assert "1/4, ETA" in text and "\n" not in text
+    assert text.endswith("\r")  # the line is wiped at the end
+
+
+def test_cli_is_quiet_when_stderr_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = SAMPLES / "closed-client-first.pcap"
+    assert run(["analyze", str(path), "--format", "json", "--jobs", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.rstrip("\n") == analyze(path).to_json().rstrip("\n")
+
+
+def test_parquet_dataset_holds_connections_and_events(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = SAMPLES / "keepalive-client-idle2-intvl1-cnt3.pcap"
+    target = tmp_path / "dataset"
+    assert run(["analyze", str(path), "--format", "parquet", "-o", str(target)]) == 0
+    conns = pd.read_parquet(target / "connections.parquet")
+    events = pd.read_parquet(target / "events.parquet")
+    doc = analyze(path).to_dict()
+    assert conns["id"].tolist() == [c["id"] for c in doc["connections"]]
+    assert conns["fate"].tolist() == [c["fate"] for c in doc["connections"]]
+    expected = [
+        (c["id"], e["frame"], e["time"], e["from"], e["kind"], e["note"])
+        for c in doc["connections"]
+        for e in c["events"]
+    ]
+    named = events[["id", "frame", "time", "from", "kind", "note"]]  # and ``value``
+    assert list(named.itertuples(index=False, name=None)) == expected
+    assert "keepalive" in set(events["kind"])
+
+
+def test_an_unreachable_scheduler_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed")
+    path = SAMPLES / "closed-client-first.pcap"
+    assert run(["analyze", str(path), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(
+        "pcapline: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1"
+    )
+
+
+def test_a_dead_pool_worker_is_one_error_naming_its_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the OOM killer does: the worker vanishes (SIGKILL); no partial analysis."""
+    import os
+    import signal
+
+    def killed(part: engine.Partition, settings: engine.Settings) -> engine.PartResult:
+        if part.number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(part, settings)
+
+    real = engine.analyse_partition
+    monkeypatch.setattr(engine, "analyse_partition", killed)  # forked workers inherit it
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    with pytest.raises(engine.PartitionLost, match=r"died analysing partition \d of 3"):
+        analyze(path, partitions=3, jobs=2)
