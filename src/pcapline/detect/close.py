@@ -140,8 +140,9 @@ def detect(view: ConnView) -> Detection[Close]:
     whys: list[str] = []
     by_ttl: list[int] = []
     usual_ttl = _usual_ttl(view)
+    history = _own_history(view) if len(rst_rows) else {}
     for i in rst_rows:
-        why = _injected(view, int(i), usual_ttl)
+        why = _injected(view, int(i), usual_ttl, history)
         if why:
             hints.append(int(view.frame[i]))
             whys.append(why)
@@ -448,7 +449,47 @@ def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
     return out
 
 
-def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str:
+@dataclass(frozen=True, slots=True)
+class _OwnHistory:
+    """Per row, what one side had sent before it (its non-RST, non-duplicate packets): the IP
+    ID test's inputs, computed once per connection so each RST is judged in O(1)."""
+
+    fin_before: np.ndarray  # bool: the side had sent a FIN
+    last_id_row: np.ndarray  # int: its latest non-SYN packet (-1: none)
+    id_rows: np.ndarray  # int: how many non-SYN packets it had sent
+    any_id: np.ndarray  # bool: one of them carried a non-zero IP ID
+    jumpy: np.ndarray  # bool: two consecutive ones stepped by more than IP_ID_STEP
+
+
+def _own_history(view: ConnView) -> dict[bool, _OwnHistory]:
+    def before(values: np.ndarray, first: int) -> np.ndarray:
+        """``values`` shifted one row later: what held before each row."""
+        return np.concatenate((np.array([first], dtype=values.dtype), values[:-1]))
+
+    rows = np.arange(len(view))
+    out = {}
+    for side in (True, False):
+        own = (view.from_client == side) & ~view.rst & ~view.is_dup
+        # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another
+        # counter): only the later packets show the connection's own counter.
+        counted = own & ~view.syn
+        counted_rows = np.flatnonzero(counted)
+        steps = np.zeros(len(view), dtype=bool)
+        ids = view.ip_id[counted_rows].astype(np.int64)
+        steps[counted_rows[1:]] = (np.diff(ids) % 65536) > IP_ID_STEP
+        out[side] = _OwnHistory(
+            fin_before=before(np.logical_or.accumulate(own & view.fin), False),
+            last_id_row=before(np.maximum.accumulate(np.where(counted, rows, -1)), -1),
+            id_rows=before(np.cumsum(counted), 0),
+            any_id=before(np.logical_or.accumulate(counted & (view.ip_id != 0)), False),
+            jumpy=before(np.logical_or.accumulate(steps), False),
+        )
+    return out
+
+
+def _injected(
+    view: ConnView, i: int, usual: dict[bool, tuple[int, int]], history: dict[bool, _OwnHistory]
+) -> str:
     """Why RST row ``i`` looks like it came from another box, or "" if it does not.
 
     TTL: a host starts every packet of a connection, its RSTs included, with the same TTL
@@ -476,22 +517,20 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]]) -> str
     if ttl < lo - slack or ttl > hi + slack:
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
-    earlier = (view.from_client == side) & ~view.rst & ~view.is_dup & (np.arange(len(view)) < i)
-    if np.any(earlier & view.fin):
+    own = history[side]
+    if own.fin_before[i]:
         return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
-    # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another counter).
-    rows = np.flatnonzero(earlier & ~view.syn)
-    ids = view.ip_id[rows].astype(np.int64)
-    if len(ids) < 2 or np.all(ids == 0) or view.ip_id[i] == 0:
+    if own.id_rows[i] < 2 or not own.any_id[i] or view.ip_id[i] == 0:
         return ""
-    if view.seconds(int(rows[-1]), i) > IP_ID_WINDOW_S:
+    last = int(own.last_id_row[i])
+    if view.seconds(last, i) > IP_ID_WINDOW_S:
         return ""  # after a silence a shared counter has moved on: a jump proves nothing
-    steps = np.diff(ids) % 65536
-    if np.any(steps > IP_ID_STEP):
+    if own.jumpy[i]:
         return ""  # not a per-connection counter: a jump proves nothing
-    step = (int(view.ip_id[i]) - int(ids[-1])) % 65536
+    previous = int(view.ip_id[last])
+    step = (int(view.ip_id[i]) - previous) % 65536
     if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
-        return f"IP ID {int(view.ip_id[i])} far from the sender's previous {int(ids[-1])}"
+        return f"IP ID {int(view.ip_id[i])} far from the sender's previous {previous}"
     return ""
 
 
