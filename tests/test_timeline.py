@@ -671,3 +671,38 @@ def test_cli_timeline_and_missing_stream(
     target = tmp_path / "t.txt"
     assert run(["timeline", str(capture), "0", "-o", str(target)]) == 0
     assert target.read_text(encoding="utf-8").splitlines()[2].split()[3] == "→"
+
+
+def test_icmp_errors_are_drawn_between_the_segments_they_quote() -> None:
+    """Real kernel: nftables on the router rejects the client's SYNs with ICMP admin
+    prohibited (captured at the client). Both errors travel to the client and sit between
+    the SYN they quote and the next frame; they change no drawn state."""
+    from pcapline.analysis import analyze
+    from pcapline.render.timeline import connection_timeline_text
+    from pcapline.timeline import connection_notices
+
+    analysis = analyze(SAMPLES / "icmp-reject-admin-prohibited-at-client.pcap")
+    notices = connection_notices(analysis, 0)
+    assert [n.frame for n in notices] == [4, 6]
+    assert {n.toward for n in notices} == {Side.CLIENT}
+    assert all(n.labels[0].kind == "icmp_error" for n in notices)
+    assert "quoting frame 3" in notices[0].labels[0].note
+    lines = connection_timeline_text(analysis, 0).splitlines()
+    frames = [line.split()[0] for line in lines[2:-1]]
+    assert frames == ["3", "4", "5", "6"]
+    icmp_line = lines[3].split()
+    assert icmp_line[3:5] == ["←", "ICMP"]
+    # the delta counts from the line above: the SYN of frame 3 at time 0
+    assert icmp_line[1] == icmp_line[2]
+    assert "ICMP: an ICMP error" in lines[-1]
+
+
+def test_timeline_without_icmp_has_no_notice_lines() -> None:
+    from pcapline.analysis import analyze
+    from pcapline.render.timeline import connection_timeline_text
+    from pcapline.timeline import connection_notices
+
+    analysis = analyze(SAMPLES / "refused-no-listener.pcap")
+    assert connection_notices(analysis, 0) == []
+    text = connection_timeline_text(analysis, 0)
+    assert "ICMP" not in text

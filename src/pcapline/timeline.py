@@ -85,11 +85,14 @@ __all__ = [
     "ConnectionRow",
     "EventLabel",
     "HeaderNumbers",
+    "NoticeRow",
     "Numbering",
     "TcpState",
     "TimelineRow",
     "build_timeline",
+    "connection_notices",
     "connection_timeline",
+    "notice_rows",
     "row_field",
     "tcpdump_flags",
     "timeline_rows",
@@ -197,6 +200,32 @@ class TimelineRow:
             "client_state_changed": self.client_state_changed,
             "server_state_changed": self.server_state_changed,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    """A frame that concerns the connection without being one of its segments: today an ICMP
+    error quoting one of them (``icmp_error`` events, ``pcapline.icmp``).
+
+    Drawn between the segments in frame order. It moves no state in the timeline: whether the
+    kernel acted on the error (Linux aborts a SYN-SENT socket on a hard error such as port
+    unreachable only when no user call holds the socket, and only counts soft errors such as
+    host unreachable until the SYN retries run out) shows in the segments that follow.
+    """
+
+    frame: int  # Wireshark frame.number of the ICMP error
+    time_s: float  # seconds since the connection's first frame
+    toward: Side  # the side the error travels to (the sender of the quoted segment)
+    labels: tuple[EventLabel, ...]  # the events at this frame, in events-table order
+
+    @property
+    def arrow(self) -> str:
+        """Direction of travel: "←" toward the client, "→" toward the server."""
+        return "←" if self.toward is Side.CLIENT else "→"
+
+    @property
+    def arrow_ascii(self) -> str:
+        return "<-" if self.toward is Side.CLIENT else "->"
 
 
 # tcpdump's print order (print-tcp.c tcp_flag_values): F S R P . U E W
@@ -490,6 +519,46 @@ def connection_timeline(analysis: Analysis, conn_id: int) -> list[TimelineRow]:
     if facts is None:
         facts = compute_facts(analysis.segments[analysis.segments["conn"] == conn_id])
     return _timeline(facts, conn_id, analysis.segments, analysis.events, row)
+
+
+def connection_notices(analysis: Analysis, conn_id: int) -> list[NoticeRow]:
+    """The ``NoticeRow`` records of connection ``conn_id`` (frame order; [] when none)."""
+    row = analysis.connection(conn_id)
+    segments = analysis.segments
+    mine = segments["conn"].to_numpy() == conn_id
+    frames = segments["frame"].to_numpy()[mine]
+    times = segments["time_ns"].to_numpy()[mine]
+    start = row_field(row, "start_ns")
+    start_ns = _integer(start) if start is not None else int(times[0]) if times.size else 0
+    return notice_rows(analysis.events, conn_id, frames, start_ns)
+
+
+def notice_rows(
+    events: pd.DataFrame | None, conn_id: int, segment_frames: np.ndarray, start_ns: int
+) -> list[NoticeRow]:
+    """Rows for the connection's events at frames that are not its segments (ICMP errors).
+
+    The events table's ``side`` names where the error came from, seen from the connection
+    (``icmp.match``: "server" when it answers a client segment): it travels to the other side.
+    """
+    if events is None or events.empty:
+        return []
+    mine = events[(events["conn"].to_numpy() == conn_id)]
+    mine = mine[~np.isin(mine["frame"].to_numpy(), segment_frames)]
+    if mine.empty:
+        return []
+    out: list[NoticeRow] = []
+    labels = _labels_by_frame(mine, conn_id)
+    firsts = mine.drop_duplicates("frame")
+    for frame, time_ns, side in zip(
+        firsts["frame"].tolist(), firsts["time_ns"].tolist(), firsts["side"].tolist(), strict=True
+    ):
+        came_from = Side(str(side))
+        toward = Side.CLIENT if came_from is Side.SERVER else Side.SERVER
+        out.append(
+            NoticeRow(int(frame), (int(time_ns) - start_ns) / 1e9, toward, labels[int(frame)])
+        )
+    return sorted(out, key=lambda r: r.frame)
 
 
 def build_timeline(

@@ -14,15 +14,17 @@ Deterministic (fixed column order, widths from the content) for golden tests.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pcapline.timeline import (
     ConnectionRow,
     EventLabel,
+    NoticeRow,
     Numbering,
     TimelineRow,
+    connection_notices,
     connection_timeline,
     row_field,
 )
@@ -66,11 +68,11 @@ def _event_text(labels: Iterable[EventLabel]) -> str:
     return "; ".join(f"{lab.kind} ({lab.note})" if lab.note else lab.kind for lab in labels)
 
 
-def _cells(row: TimelineRow, *, ascii_only: bool) -> list[str]:
+def _cells(row: TimelineRow, *, ascii_only: bool, delta_s: float) -> list[str]:
     return [
         str(row.frame),
         f"{row.time_s:.6f}",
-        f"{row.delta_s:.6f}",
+        f"{delta_s:.6f}",
         row.arrow_ascii if ascii_only else row.arrow,
         row.flags,
         f"{row.seq}{_NUMBER_MARK[row.seq_from]}",
@@ -83,18 +85,50 @@ def _cells(row: TimelineRow, *, ascii_only: bool) -> list[str]:
     ]
 
 
+def _notice_cells(row: NoticeRow, *, ascii_only: bool, delta_s: float) -> list[str]:
+    arrow = row.arrow_ascii if ascii_only else row.arrow
+    return (
+        [str(row.frame), f"{row.time_s:.6f}", f"{delta_s:.6f}", arrow, "ICMP"]
+        + [""] * 6
+        + [_event_text(row.labels)]
+    )
+
+
+def _lines(
+    rows: Sequence[TimelineRow], notices: Sequence[NoticeRow], *, ascii_only: bool
+) -> list[list[str]]:
+    """Segment rows and notice rows in frame order. A segment's delta is its own (since the
+    connection's previous segment) unless a notice line stands between them: every delta
+    then counts from the line above it."""
+    merged: list[TimelineRow | NoticeRow] = sorted([*rows, *notices], key=lambda r: r.frame)
+    out: list[list[str]] = []
+    previous: TimelineRow | NoticeRow | None = None
+    for r in merged:
+        since_line = r.time_s - previous.time_s if previous is not None else 0.0
+        if isinstance(r, TimelineRow):
+            delta = r.delta_s if not isinstance(previous, NoticeRow) else since_line
+            out.append(_cells(r, ascii_only=ascii_only, delta_s=delta))
+        else:
+            out.append(_notice_cells(r, ascii_only=ascii_only, delta_s=since_line))
+        previous = r
+    return out
+
+
 def render_timeline_text(
     rows: list[TimelineRow],
     *,
     title: str | None = None,
     ascii_only: bool = False,
+    notices: Sequence[NoticeRow] = (),
 ) -> str:
     """Fixed-width text, one line per frame; deterministic for golden tests.
 
     The client/server columns show a state only on the row where it changes; the legend
     explains the marks the rows use. ``ascii_only`` swaps the arrows for -> and <-.
+    ``notices``: frames about the connection that are not its segments (ICMP errors), drawn
+    in frame order between them.
     """
-    table = [[c.title for c in _COLUMNS]] + [_cells(r, ascii_only=ascii_only) for r in rows]
+    table = [[c.title for c in _COLUMNS], *_lines(rows, notices, ascii_only=ascii_only)]
     widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
     lines: list[str] = []
     if title:
@@ -107,13 +141,17 @@ def render_timeline_text(
         lines.append("  ".join(cells).rstrip())
     if not rows:
         lines.append("(no frames)")
-    lines.append(_legend(rows, ascii_only=ascii_only))
+    lines.append(_legend(rows, ascii_only=ascii_only, notices=bool(notices)))
     return "\n".join(lines) + "\n"
 
 
-def _legend(rows: list[TimelineRow], *, ascii_only: bool) -> str:
+def _legend(rows: list[TimelineRow], *, ascii_only: bool, notices: bool = False) -> str:
     right, left = ("->", "<-") if ascii_only else ("→", "←")
     parts = [f"{right} client to server, {left} server to client"]
+    if notices:
+        parts.append(
+            "ICMP: an ICMP error quoting this connection's segment, drawn toward the side it travels to (it changes no state drawn here)"
+        )
     numberings = {r.seq_from for r in rows} | {r.ack_from for r in rows}
     if Numbering.RAW in numberings:
         parts.append("* absolute seq/ack (SYN not captured)")
@@ -147,4 +185,5 @@ def connection_timeline_text(analysis: Analysis, conn_id: int, *, ascii_only: bo
     """
     rows = connection_timeline(analysis, conn_id)
     title = timeline_title(analysis.connection(conn_id), ascii_only=ascii_only)
-    return render_timeline_text(rows, title=title, ascii_only=ascii_only)
+    notices = connection_notices(analysis, conn_id)
+    return render_timeline_text(rows, title=title, ascii_only=ascii_only, notices=notices)
