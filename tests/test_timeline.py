@@ -684,7 +684,7 @@ def test_icmp_errors_are_drawn_between_the_segments_they_quote() -> None:
     analysis = analyze(SAMPLES / "icmp-reject-admin-prohibited-at-client.pcap")
     notices = connection_notices(analysis, 0)
     assert [n.frame for n in notices] == [4, 6]
-    assert {n.toward for n in notices} == {Side.CLIENT}
+    assert {n.side for n in notices} == {Side.SERVER}  # drawn toward the client
     assert all(n.labels[0].kind == "icmp_error" for n in notices)
     assert "quoting frame 3" in notices[0].labels[0].note
     lines = connection_timeline_text(analysis, 0).splitlines()

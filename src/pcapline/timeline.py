@@ -134,8 +134,24 @@ class EventLabel:
     note: str  # the detector's short note, may be ""
 
 
+class _Directed:
+    """The arrow of a row drawn in the direction ``side`` sends."""
+
+    __slots__ = ()
+    side: Side
+
+    @property
+    def arrow(self) -> str:
+        """Direction: "→" client to server, "←" server to client."""
+        return "→" if self.side is Side.CLIENT else "←"
+
+    @property
+    def arrow_ascii(self) -> str:
+        return "->" if self.side is Side.CLIENT else "<-"
+
+
 @dataclass(frozen=True, slots=True)
-class TimelineRow:
+class TimelineRow(_Directed):
     """One frame of one connection, as the timeline shows it.
 
     Plain values only, so any renderer (terminal, HTML, JSON) can read it without pandas.
@@ -169,15 +185,6 @@ class TimelineRow:
         """The ack is present and counted from a base, not the raw header value."""
         return self.ack_from is not None and self.ack_from is not Numbering.RAW
 
-    @property
-    def arrow(self) -> str:
-        """Direction: "→" client to server, "←" server to client."""
-        return "→" if self.side is Side.CLIENT else "←"
-
-    @property
-    def arrow_ascii(self) -> str:
-        return "->" if self.side is Side.CLIENT else "<-"
-
     def as_dict(self) -> dict[str, object]:
         """JSON-ready values (strings for enums; labels as [{"kind", "note"}])."""
         return {
@@ -203,7 +210,7 @@ class TimelineRow:
 
 
 @dataclass(frozen=True, slots=True)
-class NoticeRow:
+class NoticeRow(_Directed):
     """A frame that concerns the connection without being one of its segments: today an ICMP
     error quoting one of them (``icmp_error`` events, ``pcapline.icmp``).
 
@@ -215,17 +222,10 @@ class NoticeRow:
 
     frame: int  # Wireshark frame.number of the ICMP error
     time_s: float  # seconds since the connection's first frame
-    toward: Side  # the side the error travels to (the sender of the quoted segment)
+    #: Drawn in the direction this side sends: SERVER for an error that travels to the client
+    #: (it answers a client segment, whoever sent it: the server host or a router).
+    side: Side
     labels: tuple[EventLabel, ...]  # the events at this frame, in events-table order
-
-    @property
-    def arrow(self) -> str:
-        """Direction of travel: "←" toward the client, "→" toward the server."""
-        return "←" if self.toward is Side.CLIENT else "→"
-
-    @property
-    def arrow_ascii(self) -> str:
-        return "<-" if self.toward is Side.CLIENT else "->"
 
 
 # tcpdump's print order (print-tcp.c tcp_flag_values): F S R P . U E W
@@ -539,7 +539,7 @@ def notice_rows(
     """Rows for the connection's events at frames that are not its segments (ICMP errors).
 
     The events table's ``side`` names where the error came from, seen from the connection
-    (``icmp.match``: "server" when it answers a client segment): it travels to the other side.
+    (``icmp.match``: "server" when it answers a client segment, so it travels to the client).
     """
     if events is None or events.empty:
         return []
@@ -553,10 +553,10 @@ def notice_rows(
     for frame, time_ns, side in zip(
         firsts["frame"].tolist(), firsts["time_ns"].tolist(), firsts["side"].tolist(), strict=True
     ):
-        came_from = Side(str(side))
-        toward = Side.CLIENT if came_from is Side.SERVER else Side.SERVER
         out.append(
-            NoticeRow(int(frame), (int(time_ns) - start_ns) / 1e9, toward, labels[int(frame)])
+            NoticeRow(
+                int(frame), (int(time_ns) - start_ns) / 1e9, Side(str(side)), labels[int(frame)]
+            )
         )
     return sorted(out, key=lambda r: r.frame)
 

@@ -276,13 +276,22 @@ def run(
     return sorted(results, key=lambda s: s.path)
 
 
-def _run_inline(paths: Sequence[str], on_result: Progress | None) -> list[CaptureSummary]:
-    out = []
-    for path in paths:
-        summary = summarize_capture(path)
+def _collector(out: list[CaptureSummary], on_result: Progress | None) -> Progress:
+    """A callback that keeps each summary in ``out`` and passes it on to ``on_result``."""
+
+    def deliver(summary: CaptureSummary) -> None:
         out.append(summary)
         if on_result:
             on_result(summary)
+
+    return deliver
+
+
+def _run_inline(paths: Sequence[str], on_result: Progress | None) -> list[CaptureSummary]:
+    out: list[CaptureSummary] = []
+    deliver = _collector(out, on_result)
+    for path in paths:
+        deliver(summarize_capture(path))
     return out
 
 
@@ -294,11 +303,7 @@ def _run_pool(
     one whose process dies again gets an error row, the others their summary, and the scan
     goes on in a new pool."""
     out: list[CaptureSummary] = []
-
-    def deliver(summary: CaptureSummary) -> None:
-        out.append(summary)
-        if on_result:
-            on_result(summary)
+    deliver = _collector(out, on_result)
 
     # forkserver, not fork: the progress bar runs a thread, and forking a threaded process can
     # leave a lock (stderr's) held forever in the child. The server preloads the pipeline once.
@@ -480,11 +485,7 @@ def _run_dask(
             f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}"
         ) from exc
     out: list[CaptureSummary] = []
-
-    def deliver(summary: CaptureSummary) -> None:
-        out.append(summary)
-        if on_result:
-            on_result(summary)
+    deliver = _collector(out, on_result)
 
     # The client logs each lost worker and rescheduled task; the rows and the exit code say
     # what matters, once.
