@@ -48,7 +48,9 @@ def test_slow_sample_says_so_first_and_lists_the_slow_connections(
     assert "(doubling from 1 s (Linux before 6.5" in flat
     assert "one retry after" not in flat
     assert "check the listen queue: nstat TcpExtListenDrops, ss -lnt" in flat
-    assert "1 of 5 connections got their first answer late (over 1 s): response p50 1.5 s" in flat
+    assert (
+        "1 of 5 connections waited long for an answer (over 1 s): slowest answer p50 1.5 s" in flat
+    )
     assert "slow, not failed: 4 (4 closed)" in out
     assert "syn_retry (connect time): connection(s) 0 (1.01 s), 1 (3.02 s), 4 (1.02 s)" in out
 
@@ -198,15 +200,29 @@ def test_slow_response_needs_the_opening_and_discounts_the_round_trip() -> None:
     assert slow == [True, False, False, False, True]
 
 
-def test_response_turns_of_a_keep_alive_connection() -> None:
+def test_response_turns_of_a_keep_alive_connection(capsys: pytest.CaptureFixture[str]) -> None:
     """Five turns, the server sleeping 0, 0.2, 1.2, 0.2, 0 s (slow-response-turns, from its
-    expected file): every turn counted, the slowest and the median; the first answer is quick,
-    so no tag."""
-    analysis = pcapline.analyze(SAMPLES / "slow-response-turns.pcap")
+    expected file): every turn counted, the slowest and the median; the first answer is quick
+    but the third is 1.2 s late: slow_response judges every turn, and the text names the
+    third."""
+    capture = SAMPLES / "slow-response-turns.pcap"
+    analysis = pcapline.analyze(capture)
     d = analysis.delays[0]
     assert d.responses == 5
     assert d.response_max_s == pytest.approx(1.2, abs=0.05)
     assert d.response_median_s == pytest.approx(0.2, abs=0.05)
     assert d.response_s is not None and d.response_s < 0.01
     assert d.longest_silence_s == d.response_max_s and d.longest_silence_side is Side.SERVER
-    assert d.slow == ()
+    assert d.slow == (SlowTag.SLOW_RESPONSE,)
+    assert d.response_max_turn == 3 and d.response_max_at_ns is not None
+    # its answer began after turn 1 (0 s), the client's 50 ms pause, turn 2 (0.2 s), another
+    # pause and the third's 1.2 s: 1.5 s into the connection
+    start_ns = int(analysis.connections.loc[0, "start_ns"])
+    assert (d.response_max_at_ns - start_ns) / 1e9 == pytest.approx(1.5, abs=0.1)
+    assert run(["analyze", str(capture)]) == 0
+    assert "slow_response (slowest response time): connection(s) 0 (turn 3 of 5: 1.2 s" in (
+        capsys.readouterr().out
+    )
+    # against a 2 s threshold no turn is slow
+    lenient = pcapline.analyze(capture, slow=SlowThresholds(response_s=2.0))
+    assert lenient.delays[0].slow == ()
