@@ -282,7 +282,7 @@ def build_page(
         "quality": capture_quality(capture.quality),
         "filter": analysis.filter,
         "problems": problems(conns, section_ids),
-        "findings": [_finding_view(f, section_ids) for f in analysis.findings],
+        "findings": [_finding_view(f, section_ids, origin) for f in analysis.findings],
         "slow": slow,
         "timeline_note": plan.note,
         "sections": sections,
@@ -526,7 +526,12 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
     return facts
 
 
-def _finding_view(f: Finding, sections: frozenset[int]) -> dict[str, Any]:
+#: Finding keys (flattened as ``_flatten`` names them) that hold an instant, epoch seconds in
+#: the JSON (docs/contract.md, cross-connection findings): shown as UTC and capture-relative.
+FINDING_INSTANTS: frozenset[str] = frozenset({"window.start", "window.end", "at", "burst.start"})
+
+
+def _finding_view(f: Finding, sections: frozenset[int], origin_ns: int) -> dict[str, Any]:
     details = dict(f.details)
     explanation = details.pop("explanation", "")
     return {
@@ -534,8 +539,23 @@ def _finding_view(f: Finding, sections: frozenset[int]) -> dict[str, Any]:
         "summary": f.summary,
         "explanation": "" if explanation is None else str(explanation),
         "connections": [(int(c), int(c) in sections) for c in f.connections],
-        "details": _flatten(details),
+        "details": [
+            (key, _instant(f.details, key, origin_ns) if key in FINDING_INSTANTS else value)
+            for key, value in _flatten(details)
+        ],
     }
+
+
+def _instant(details: dict[str, Any], key: str, origin_ns: int) -> str:
+    """An epoch-seconds finding value as ``2026-12-03 09:29:27.228397 UTC (+1.51s)``, relative
+    to the capture's first frame; as ``_flatten`` would show it when it is no number."""
+    value: Any = details
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return _scalar(plain(value))
+    ns = round(float(value) * 1e9)
+    return f"{utc(ns)} UTC (+{duration((ns - origin_ns) / 1e9)})"
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
