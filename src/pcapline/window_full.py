@@ -75,8 +75,9 @@ def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
     unknown = ~scale_known & (np.bincount(conn[new_data], minlength=n_conn) > 0)
     known = (facts.snd_una != UNKNOWN) & (facts.peer_window != UNKNOWN) & (facts.peer_window > 0)
     room = facts.snd_una + facts.peer_window - (facts.rel_seq + facts.seg_len)
-    full = new_data & known & scale_known[conn] & (room >= 0)
-    full &= room < _full_size(facts, new_data)
+    near = np.flatnonzero(new_data & known & scale_known[conn] & (room >= 0))
+    full = np.zeros(len(room), dtype=bool)
+    full[near[room[near] < _full_size(facts, new_data, near)]] = True
     episodes: dict[int, tuple[Stall, ...]] = {}
     for index in np.unique(conn[full]).tolist():
         rtt_ms = float(handshake_rtt_ms[index])
@@ -112,15 +113,16 @@ def _both_syns(facts: Facts) -> np.ndarray:
     return np.asarray(client & server)
 
 
-def _full_size(facts: Facts, new_data: np.ndarray) -> np.ndarray:
-    """Per segment, its sender's full-sized segment: the largest new data it sent in the
-    connection (TSO/GRO super-segments aside), at most the MSS the peer announced."""
-    direction = facts.conn_index * 2 + facts.from_client
+def _full_size(facts: Facts, new_data: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For the segments ``rows``, their sender's full-sized segment: the largest new data it
+    sent in the connection (TSO/GRO super-segments aside), at most the MSS the peer announced."""
+    sized = np.flatnonzero(new_data & ~facts.super_segment)
     largest = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
-    sized = new_data & ~facts.super_segment
-    np.maximum.at(largest, direction[sized], facts.seg_len[sized])
-    size = largest[direction]
-    mss = facts.peer_mss
+    np.maximum.at(
+        largest, facts.conn_index[sized] * 2 + facts.from_client[sized], facts.seg_len[sized]
+    )
+    size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]
+    mss = facts.peer_mss[rows]
     return np.where((mss > 0) & (mss < size), mss, size)
 
 
@@ -134,8 +136,8 @@ def _episodes(
     time_ns = facts.time_ns[lo:hi]
     frame = facts.frame[lo:hi]
     client_rows = facts.from_client[lo:hi]
-    edge_here = (facts.snd_una + facts.peer_window)[lo:hi]
-    peer_edge = (facts.rel_ack + facts.window)[lo:hi]
+    edge_here = facts.snd_una[lo:hi] + facts.peer_window[lo:hi]  # slice first: one connection
+    peer_edge = facts.rel_ack[lo:hi] + facts.window[lo:hi]
     acked = facts.ack[lo:hi]
     out: list[Stall] = []
     for client in (True, False):
