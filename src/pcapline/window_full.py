@@ -123,7 +123,7 @@ def _full_size(facts: Facts, new_data: np.ndarray, rows: np.ndarray) -> np.ndarr
     )
     size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]
     mss = facts.peer_mss[rows]
-    return np.where((mss > 0) & (mss < size), mss, size)
+    return np.asarray(np.where((mss > 0) & (mss < size), mss, size))
 
 
 def _episodes(
