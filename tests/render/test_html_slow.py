@@ -141,3 +141,13 @@ def test_finding_details_are_escaped() -> None:
     ]
     text = report.render_html(dataclasses.replace(analysis, findings=findings))
     assert evil not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_slow_table_shows_the_slowest_answer_and_its_turn() -> None:
+    """slow-response-turns: the third of five answers came 1.2 s late (as built); the table
+    shows that answer, not the first (immediate) one."""
+    page = report.build_page(pcapline.analyze(SAMPLES / "slow-response-turns.pcap"), packed=False)
+    (row,) = page["slow"].rows
+    assert row.tags == "slow_response"
+    assert row.response.endswith(" (turn 3 of 5)")
+    assert 1.15 < float(row.response.split("s ", 1)[0]) < 1.3

@@ -341,6 +341,7 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
     failed = conns["fate"].astype(str).isin([str(f) for f in FAILURE_FATES])
     slow = conns[(conns["slow"].map(len) > 0).to_numpy() & ~failed.to_numpy()]
     shown = slow.head(MAX_SLOW_ROWS)
+    slowest = _slowest_answers(lost, shown["id"].to_numpy(np.int64))
     rows = tuple(
         SlowRow(
             conn_id=int(conn),
@@ -350,7 +351,7 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
             fate=str(fate),
             tags=", ".join(str(t) for t in tags),
             connect=_seconds(connect_s),
-            response=_seconds(response_s),
+            response=slowest.get(int(conn), _seconds(response_s)),
             stalled=_seconds(stalled_s) if stalled_s else "",
             biggest=f"{biggest} ({_seconds(biggest_s)})" if biggest else "",
         )
@@ -389,6 +390,28 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
         )
     )
     return SlowView(rows, len(slow), distribution)
+
+
+def _slowest_answers(lost: object, ids: np.ndarray) -> dict[int, str]:
+    """Each connection's slowest answer as the delays stage measured it (the turn
+    ``slow_response`` judges), naming the turn when there were several: ``1.2s (turn 3 of 5)``."""
+    from pcapline.delays import DelaysTable
+
+    if not isinstance(lost, DelaysTable) or not len(ids):
+        return {}
+    pos = np.searchsorted(lost.ids, ids)
+    columns = lost.columns
+    out = {}
+    for conn, most, number, count in zip(
+        ids.tolist(),
+        columns["response_max_s"][pos].tolist(),
+        columns["response_max_turn"][pos].tolist(),
+        columns["responses"][pos].tolist(),
+        strict=True,
+    ):
+        text = _seconds(most)
+        out[int(conn)] = f"{text} (turn {number} of {count})" if text and count > 1 else text
+    return out
 
 
 def _seconds(value: float | None) -> str:
