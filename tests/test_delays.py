@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from needs import CORPUS_MARKS, corpus_tcp_files
 
 import pcapline
+import pcapline.errors
 from pcapline.cli import run
 from pcapline.delays import SlowTag, SlowThresholds, Stall, StallCause, _union_s, slow_tags
 from pcapline.model import Side
@@ -143,6 +145,47 @@ def test_no_slow_tag_on_healthy_fast_connections_of_the_lossy_capture() -> None:
         SlowTag.RTO_STALL,
         SlowTag.SLOW_CONNECT,
     }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
+def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
+    """False positives across the corpus. A connection that lasted less than the smallest
+    threshold (a zero window's 200 ms), with nothing retransmitted, no SYN or SYN+ACK retry and
+    no probe, cannot have lost that much: it earns no tag (a measure claiming more time than
+    the connection lasted would). And every stall, of any cause, lies within its connection's
+    captured span (plus the kernel's give-up for an unanswered retry or RTO series)."""
+    limit_ns = SlowThresholds().zero_window_s * 1e9
+    clean_counts = [
+        "syn_retransmits",
+        "synack_retransmits",
+        "retransmits",
+        "keepalive_probes",
+        "zero_window_probes",
+    ]
+    checked, tagged, outside = 0, [], []
+    for path in corpus_tcp_files():
+        try:
+            analysis = pcapline.analyze(path)
+        except pcapline.errors.CaptureError:
+            continue
+        conns = analysis.connections
+        span = (conns["end_ns"] - conns["start_ns"]).to_numpy()
+        clean = (conns[clean_counts].to_numpy() == 0).all(axis=1) & (span < limit_ns)
+        for conn in conns["id"].to_numpy()[clean].tolist():
+            checked += 1
+            if analysis.delays[conn].slow:
+                tagged.append((path.name, conn, analysis.delays[conn].slow))
+        ends = dict(zip(conns["id"].tolist(), conns["end_ns"].tolist(), strict=True))
+        starts = dict(zip(conns["id"].tolist(), conns["start_ns"].tolist(), strict=True))
+        for conn in analysis.delays:
+            for stall in analysis.delays.stalls_of(conn):
+                ends_in_span = stall.end_ns <= ends[conn] or not stall.recovered
+                if stall.start_ns < starts[conn] - 1_000_000_000 or not ends_in_span:
+                    outside.append((path.name, conn, stall))
+    assert checked > 1000  # the sweep has something to check
+    assert tagged == []
+    assert outside == []
 
 
 def _clean_expectations() -> list[Any]:

@@ -30,16 +30,21 @@ Per connection (``Delays``):
 - Stalls (``Stall``), each with a cause: SYN retries (first SYN -> last retry), SYN+ACK
   retries, RTO episodes (the first send of the data that timed out -> the peer's ACK that
   covered it; not recovered when no ACK came), zero windows (the advertisement that closed the
-  window -> the one that reopened it, or the capture end). Fast-recovery episodes (fast
+  window -> the one that reopened it, or the capture end), full windows (window_full.py: the
+  segment that filled a non-zero window -> the data its opening allowed; loss and zero windows
+  win where they overlap, so no second counts twice). Fast-recovery episodes (fast
   retransmits, tail loss probes) are counted apart: they cost about a round trip, not a
   timeout, and are not stalls. ``stalled_s`` is the union of the stalls' spans (overlaps are
   counted once) and ``biggest`` the longest single stall.
 - ``responses``, ``response_max_s``, ``response_median_s``: every turn where the server
   answered client data (``Turns``; ``DelaysTable.turns`` keeps each turn's time for the
   cross-connection findings).
+- ``window_full_s``, ``window_full_episodes``: the full-window stalls' time and number; None
+  when the capture cannot tell (no handshake: the window scale is unknown).
 - ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
-  ``slow_response`` only where the opening was captured and the first answer, less the
-  handshake's round trip, still took the threshold (``_slow_answer``).
+  ``slow_response`` only where the opening was captured and the slowest answer (any turn,
+  ``response_max_turn`` says which), less the handshake's round trip, still took the
+  threshold (``_slow_answer``).
 """
 
 from __future__ import annotations
