@@ -90,6 +90,8 @@ DELAY_KEYS = [
     "responses",
     "response_max_s",
     "response_median_s",
+    "response_max_turn",
+    "response_max_at",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -98,12 +100,14 @@ DELAY_KEYS = [
     "fast_recovery_episodes",
     "fast_recovery_s",
     "zero_window_s",
+    "window_full_s",
+    "window_full_episodes",
     "stalled_s",
     "biggest_stall",
     "stalls",
 ]
 STALL_KEYS = ["cause", "side", "start", "seconds", "recovered", "frame"]
-STALL_CAUSES = {"syn_retry", "synack_retry", "rto", "zero_window"}
+STALL_CAUSES = {"syn_retry", "synack_retry", "rto", "zero_window", "window_full"}
 SLOW_TAGS = [
     "syn_retry",
     "synack_retry",
@@ -111,6 +115,7 @@ SLOW_TAGS = [
     "zero_window_stall",
     "slow_response",
     "slow_connect",
+    "window_full_stall",
 ]
 #: Keys after kind/summary/connections of the slow findings (issue 10), in order.
 SLOW_FINDING_KEYS = {
@@ -413,7 +418,18 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
     # response_s is the first turn's: also null when that turn crosses a timestamp step back
     # (unknown), while later turns are still measured and counted
     _expect(d["response_s"] is None or measured, wd, "response_s without a measured turn")
+    _expect(
+        (d["response_max_turn"] is not None) == measured == (d["response_max_at"] is not None),
+        wd,
+        "response_max_turn and response_max_at set exactly when a turn was measured",
+    )
     if measured:
+        _expect(
+            _is_int(d["response_max_turn"]) and 1 <= d["response_max_turn"] <= d["responses"],
+            wd,
+            "response_max_turn is one of the measured turns",
+        )
+        _expect(isinstance(d["response_max_at"], float), wd, "response_max_at epoch seconds")
         _expect(d["response_median_s"] <= d["response_max_s"], wd, "median <= max")
         _expect(
             d["response_s"] is None or d["response_s"] <= d["response_max_s"],
@@ -441,6 +457,18 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         _expect(d["syn_retries"] > 0, wd, "syn_retry tag without a SYN retry")
     if "rto_stall" in slow:
         _expect(d["rto_episodes"] > 0, wd, "rto_stall tag without an RTO episode")
+    # window_full_s: null when the capture cannot tell (window scale unknown), then no episode
+    full_s, full_n = d["window_full_s"], d["window_full_episodes"]
+    _expect(full_s is None or (_is_num(full_s) and full_s >= 0), wd, f"window_full_s {full_s!r}")
+    _expect(_is_int(full_n) and full_n >= 0, wd, f"window_full_episodes {full_n!r}")
+    full_stalls = [s for s in d["stalls"] if s["cause"] == "window_full"]
+    _expect(len(full_stalls) == full_n, wd, "one window_full stall per episode")
+    _expect(full_s is not None or full_n == 0, wd, "window-full episodes of an unknown window")
+    if full_s is not None:
+        total_full = sum(s["seconds"] for s in full_stalls)
+        _expect(abs(total_full - full_s) < 1e-5 * (1 + full_n), wd, "window_full_s = its stalls")
+    if "window_full_stall" in slow:
+        _expect(full_n > 0, wd, "window_full_stall tag without a window-full episode")
 
 
 #: issue 9, causes from the network path (docs/contract.md, "ICMP errors, path MTU and idle gaps").

@@ -51,3 +51,16 @@ def needs_tshark(test: Test) -> Test:
     for mark in TSHARK_MARKS:
         test = mark(test)
     return test
+
+
+def corpus_tcp_files() -> list[Path]:
+    """Every corpus capture tshark finds TCP in (MANIFEST.tsv's TCP frame count, column 13)."""
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return []
+    out = []
+    for line in manifest.read_text().splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) > 12 and cols[12].strip() not in ("", "0"):
+            out.append(CORPUS / cols[0])
+    return out

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from needs import CORPUS_MARKS, corpus_tcp_files
 
 import pcapline
+import pcapline.errors
 from pcapline.cli import run
 from pcapline.delays import SlowTag, SlowThresholds, Stall, StallCause, _union_s, slow_tags
 from pcapline.model import Side
@@ -48,7 +50,9 @@ def test_slow_sample_says_so_first_and_lists_the_slow_connections(
     assert "(doubling from 1 s (Linux before 6.5" in flat
     assert "one retry after" not in flat
     assert "check the listen queue: nstat TcpExtListenDrops, ss -lnt" in flat
-    assert "1 of 5 connections got their first answer late (over 1 s): response p50 1.5 s" in flat
+    assert (
+        "1 of 5 connections waited long for an answer (over 1 s): slowest answer p50 1.5 s" in flat
+    )
     assert "slow, not failed: 4 (4 closed)" in out
     assert "syn_retry (connect time): connection(s) 0 (1.01 s), 1 (3.02 s), 4 (1.02 s)" in out
 
@@ -143,6 +147,47 @@ def test_no_slow_tag_on_healthy_fast_connections_of_the_lossy_capture() -> None:
     }
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
+def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
+    """False positives across the corpus. A connection that lasted less than the smallest
+    threshold (a zero window's 200 ms), with nothing retransmitted, no SYN or SYN+ACK retry and
+    no probe, cannot have lost that much: it earns no tag (a measure claiming more time than
+    the connection lasted would). And every stall, of any cause, lies within its connection's
+    captured span (plus the kernel's give-up for an unanswered retry or RTO series)."""
+    limit_ns = SlowThresholds().zero_window_s * 1e9
+    clean_counts = [
+        "syn_retransmits",
+        "synack_retransmits",
+        "retransmits",
+        "keepalive_probes",
+        "zero_window_probes",
+    ]
+    checked, tagged, outside = 0, [], []
+    for path in corpus_tcp_files():
+        try:
+            analysis = pcapline.analyze(path)
+        except pcapline.errors.CaptureError:
+            continue
+        conns = analysis.connections
+        span = (conns["end_ns"] - conns["start_ns"]).to_numpy()
+        clean = (conns[clean_counts].to_numpy() == 0).all(axis=1) & (span < limit_ns)
+        for conn in conns["id"].to_numpy()[clean].tolist():
+            checked += 1
+            if analysis.delays[conn].slow:
+                tagged.append((path.name, conn, analysis.delays[conn].slow))
+        ends = dict(zip(conns["id"].tolist(), conns["end_ns"].tolist(), strict=True))
+        starts = dict(zip(conns["id"].tolist(), conns["start_ns"].tolist(), strict=True))
+        for conn in analysis.delays:
+            for stall in analysis.delays.stalls_of(conn):
+                ends_in_span = stall.end_ns <= ends[conn] or not stall.recovered
+                if stall.start_ns < starts[conn] - 1_000_000_000 or not ends_in_span:
+                    outside.append((path.name, conn, stall))
+    assert checked > 1000  # the sweep has something to check
+    assert tagged == []
+    assert outside == []
+
+
 def _clean_expectations() -> list[Any]:
     """Every real-kernel sample connection built clean (all counts 0) and not built slow."""
     cases = []
@@ -198,15 +243,29 @@ def test_slow_response_needs_the_opening_and_discounts_the_round_trip() -> None:
     assert slow == [True, False, False, False, True]
 
 
-def test_response_turns_of_a_keep_alive_connection() -> None:
+def test_response_turns_of_a_keep_alive_connection(capsys: pytest.CaptureFixture[str]) -> None:
     """Five turns, the server sleeping 0, 0.2, 1.2, 0.2, 0 s (slow-response-turns, from its
-    expected file): every turn counted, the slowest and the median; the first answer is quick,
-    so no tag."""
-    analysis = pcapline.analyze(SAMPLES / "slow-response-turns.pcap")
+    expected file): every turn counted, the slowest and the median; the first answer is quick
+    but the third is 1.2 s late: slow_response judges every turn, and the text names the
+    third."""
+    capture = SAMPLES / "slow-response-turns.pcap"
+    analysis = pcapline.analyze(capture)
     d = analysis.delays[0]
     assert d.responses == 5
     assert d.response_max_s == pytest.approx(1.2, abs=0.05)
     assert d.response_median_s == pytest.approx(0.2, abs=0.05)
     assert d.response_s is not None and d.response_s < 0.01
     assert d.longest_silence_s == d.response_max_s and d.longest_silence_side is Side.SERVER
-    assert d.slow == ()
+    assert d.slow == (SlowTag.SLOW_RESPONSE,)
+    assert d.response_max_turn == 3 and d.response_max_at_ns is not None
+    # its answer began after turn 1 (0 s), the client's 50 ms pause, turn 2 (0.2 s), another
+    # pause and the third's 1.2 s: 1.5 s into the connection
+    start_ns = int(analysis.connections.loc[0, "start_ns"])
+    assert (d.response_max_at_ns - start_ns) / 1e9 == pytest.approx(1.5, abs=0.1)
+    assert run(["analyze", str(capture)]) == 0
+    assert "slow_response (slowest response time): connection(s) 0 (turn 3 of 5: 1.2 s" in (
+        capsys.readouterr().out
+    )
+    # against a 2 s threshold no turn is slow
+    lenient = pcapline.analyze(capture, slow=SlowThresholds(response_s=2.0))
+    assert lenient.delays[0].slow == ()

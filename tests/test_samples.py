@@ -142,7 +142,11 @@ def _check_delays(analysis: Any, conn: int, want: dict[str, Any]) -> list[str]:
     ours = analysis.delays[conn].as_dict()
     for key, spec in (want.get("delays") or {}).items():
         got = ours[key]
-        if isinstance(spec, list):
+        if isinstance(spec, dict):  # a bound: {"min": a, "max": b}, either end null
+            low, high = spec.get("min"), spec.get("max")
+            if got is None or (low is not None and got < low) or (high is not None and got > high):
+                problems.append(f"delays {key}: {got} outside {spec}")
+        elif isinstance(spec, list):
             if len(got) != len(spec) or not all(
                 _seconds_close(g, w) for g, w in zip(got, spec, strict=True)
             ):

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 from contract_pcapline1 import check_document
-from needs import CORPUS, CORPUS_MARKS
+from needs import CORPUS, CORPUS_MARKS, corpus_tcp_files
 
 from pcapline import analyze
 from pcapline.cli import run
@@ -157,24 +157,12 @@ def test_scan_error_rows_validate(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert doc["captures"][0]["error"] and doc["captures"][0]["quality"] is None
 
 
-def _corpus_tcp_files() -> list[Path]:
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.is_file():
-        return []
-    out = []
-    for line in manifest.read_text().splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) > 12 and cols[12].strip() not in ("", "0"):
-            out.append(CORPUS / cols[0])
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_every_corpus_capture_with_tcp_validates(marks: None) -> None:
     """Read in place (never copied): every corpus capture tshark finds TCP in."""
     bad: dict[str, list[str]] = {}
-    files = _corpus_tcp_files()
+    files = corpus_tcp_files()
     assert len(files) > 500
     for path in files:
         try:

@@ -109,7 +109,7 @@ def _slow_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--slow-response",
             metavar="DURATION",
             callback=_seconds,
-            help=f"Tag slow_response when the first answer took this long (default "
+            help=f"Tag slow_response when an answer (any request/response turn) took this long (default "
             f"{defaults.response_s:g}s; units s or ms).",
         ),
     )
@@ -249,7 +249,7 @@ def cli() -> None:
     metavar="FATE[,FATE]",
     help=f"Exit 1 if a selected connection has one of these fates ('{FAILURES_ALIAS}' = every "
     "failure fate) or slow tags (syn_retry, synack_retry, rto_stall, zero_window_stall, "
-    "slow_response, slow_connect).",
+    "slow_response, slow_connect, window_full_stall).",
 )
 @_slow_options
 @click.option(

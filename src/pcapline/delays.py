@@ -30,16 +30,21 @@ Per connection (``Delays``):
 - Stalls (``Stall``), each with a cause: SYN retries (first SYN -> last retry), SYN+ACK
   retries, RTO episodes (the first send of the data that timed out -> the peer's ACK that
   covered it; not recovered when no ACK came), zero windows (the advertisement that closed the
-  window -> the one that reopened it, or the capture end). Fast-recovery episodes (fast
+  window -> the one that reopened it, or the capture end), full windows (window_full.py: the
+  segment that filled a non-zero window -> the data its opening allowed; loss and zero windows
+  win where they overlap, so no second counts twice). Fast-recovery episodes (fast
   retransmits, tail loss probes) are counted apart: they cost about a round trip, not a
   timeout, and are not stalls. ``stalled_s`` is the union of the stalls' spans (overlaps are
   counted once) and ``biggest`` the longest single stall.
 - ``responses``, ``response_max_s``, ``response_median_s``: every turn where the server
   answered client data (``Turns``; ``DelaysTable.turns`` keeps each turn's time for the
   cross-connection findings).
+- ``window_full_s``, ``window_full_episodes``: the full-window stalls' time and number; None
+  when the capture cannot tell (no handshake: the window scale is unknown).
 - ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
-  ``slow_response`` only where the opening was captured and the first answer, less the
-  handshake's round trip, still took the threshold (``_slow_answer``).
+  ``slow_response`` only where the opening was captured and the slowest answer (any turn,
+  ``response_max_turn`` says which), less the handshake's round trip, still took the
+  threshold (``_slow_answer``).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.model import FAILURE_FATES, EventKind, Side, SlowTag, SlowThresholds, StallCause
+from pcapline.window_full import clipped, window_full
 
 if TYPE_CHECKING:
     from pcapline.detect import ConnDetections
@@ -116,6 +122,14 @@ class Delays:
     stalls: tuple[Stall, ...] = ()
     stalled_s: float = 0.0  # union of the stalls' spans
     slow: tuple[SlowTag, ...] = ()
+    #: The slowest turn: its number among the measured turns (1 = first), and when its answer
+    #: began (ns, at the capture point); None: no turn.
+    response_max_turn: int | None = None
+    response_max_at_ns: int | None = None
+    #: Time a full, non-zero receive window held a sender (window_full.py), after loss and
+    #: closed windows took their share; None: the capture cannot tell (window scale unknown).
+    window_full_s: float | None = 0.0
+    window_full_episodes: int = 0
 
     @property
     def biggest(self) -> Stall | None:
@@ -141,6 +155,8 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "responses": d.responses,
         "response_max_s": _round(d.response_max_s),
         "response_median_s": _round(d.response_median_s),
+        "response_max_turn": d.response_max_turn,
+        "response_max_at": None if d.response_max_at_ns is None else d.response_max_at_ns / 1e9,
         "longest_silence_s": _round(d.longest_silence_s),
         "longest_silence_side": None
         if d.longest_silence_side is None
@@ -151,6 +167,8 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "fast_recovery_episodes": d.fast_recovery_episodes,
         "fast_recovery_s": round(d.fast_recovery_s, 6),
         "zero_window_s": round(d.zero_window_s, 6),
+        "window_full_s": _round(d.window_full_s),
+        "window_full_episodes": d.window_full_episodes,
         "stalled_s": round(d.stalled_s, 6),
         "biggest_stall": None if biggest is None else biggest.as_dict(),
         "stalls": [s.as_dict() for s in d.stalls],
@@ -170,6 +188,8 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "responses",
     "response_max_s",
     "response_median_s",
+    "response_max_turn",
+    "response_max_at",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -178,6 +198,8 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "fast_recovery_episodes",
     "fast_recovery_s",
     "zero_window_s",
+    "window_full_s",
+    "window_full_episodes",
     "stalled_s",
     "biggest_stall",
     "stalls",
@@ -195,6 +217,7 @@ DELAY_COLUMNS: tuple[str, ...] = (
     "response_s",
     "rto_s",
     "zero_window_s",
+    "window_full_s",  # NaN (empty in CSV): the capture cannot tell
     "stalled_s",
     "biggest_stall",  # cause of the biggest stall, "" if none
     "biggest_stall_s",
@@ -254,6 +277,10 @@ class DelaysTable(Mapping[int, Delays]):
             stalls=v.stalls,
             stalled_s=v.stalled_s,
             slow=tuple(c["slow"][i]),
+            response_max_turn=int(c["response_max_turn"][i]) or None,
+            response_max_at_ns=int(c["response_max_at_ns"][i]) or None,
+            window_full_s=_opt(c["window_full_s"][i]),
+            window_full_episodes=int(c["window_full_episodes"][i]),
         )
 
     def stalls_of(self, conn: int) -> tuple[Stall, ...]:
@@ -289,6 +316,7 @@ class DelaysTable(Mapping[int, Delays]):
             "response_s": c["response_s"][pos],
             "rto_s": c["rto_s"][pos],
             "zero_window_s": c["zero_window_s"][pos],
+            "window_full_s": c["window_full_s"][pos],
             "stalled_s": c["stalled_s"][pos],
             "biggest_stall": biggest,
             "biggest_stall_s": c["biggest_stall_s"][pos],
@@ -322,8 +350,9 @@ _TAG_MEASURE: dict[SlowTag, str] = {
     SlowTag.SYNACK_RETRY: "connect_s",
     SlowTag.RTO_STALL: "rto_s",
     SlowTag.ZERO_WINDOW_STALL: "zero_window_s",
-    SlowTag.SLOW_RESPONSE: "response_s",
+    SlowTag.SLOW_RESPONSE: "response_max_s",
     SlowTag.SLOW_CONNECT: "connect_s",
+    SlowTag.WINDOW_FULL_STALL: "window_full_s",
 }
 
 
@@ -348,6 +377,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         SlowTag.SLOW_RESPONSE: limits.response_s,
         SlowTag.SLOW_CONNECT: limits.connect_s,
         SlowTag.ZERO_WINDOW_STALL: limits.zero_window_s,
+        SlowTag.WINDOW_FULL_STALL: limits.window_full_s,
     }
     inferred = dict(zip(connections["id"].tolist(), connections["inferred"].tolist(), strict=True))
     out: list[SlowSummary] = []
@@ -432,6 +462,8 @@ class _Visited:
     fast_episodes: int = 0
     fast_s: float = 0.0
     zero_window_s: float = 0.0
+    window_full_s: float = 0.0
+    window_full_episodes: int = 0
     stalls: tuple[Stall, ...] = ()
     stalled_s: float = 0.0
 
@@ -460,13 +492,28 @@ def measure(
     connect = _measured(_connect_s(facts, events))
     turns = _turns(facts)
     windows = _window_events(events)
+    handshake_rtt_ms = handshake_rtts(facts)
+    full = window_full(facts, handshake_rtt_ms)
     visited = {
-        conn: _visit(facts, index, detections[conn], windows.get(conn))
+        conn: _visit(facts, index, detections[conn], windows.get(conn), full.episodes.get(conn, ()))
         for index, conn in enumerate(ids.tolist())
         if conn in detections
     }
-    per = {name: np.zeros(n) for name in ("rto_s", "zero_window_s", "stalled_s", "biggest_s")}
+    for conn, episodes in full.episodes.items():  # connections no detector visited
+        if conn not in visited:
+            visited[conn] = _Visited(
+                window_full_s=sum((s.seconds for s in episodes), 0.0),
+                window_full_episodes=len(episodes),
+                stalls=episodes,
+                stalled_s=_union_s(episodes),
+            )
+    per = {
+        name: np.zeros(n)
+        for name in ("rto_s", "zero_window_s", "window_full_s", "stalled_s", "biggest_s")
+    }
+    per["window_full_s"][full.unknown] = np.nan
     rto_episodes = np.zeros(n, dtype=np.int64)
+    window_full_episodes = np.zeros(n, dtype=np.int64)
     biggest = np.full(n, "", dtype=object)
     for index, conn in enumerate(ids.tolist()):
         v = visited.get(conn)
@@ -474,6 +521,9 @@ def measure(
             continue
         per["rto_s"][index] = v.rto_s
         per["zero_window_s"][index] = v.zero_window_s
+        if not full.unknown[index]:
+            per["window_full_s"][index] = v.window_full_s
+            window_full_episodes[index] = v.window_full_episodes
         per["stalled_s"][index] = v.stalled_s
         rto_episodes[index] = v.rto_episodes
         big = max(v.stalls, key=lambda s: s.end_ns - s.start_ns, default=None)
@@ -486,15 +536,19 @@ def measure(
         "connect_s": connect,
         "syn_retries": syn_retries,
         "synack_retries": synack_retries,
-        "handshake_rtt_ms": handshake_rtts(facts),
+        "handshake_rtt_ms": handshake_rtt_ms,
         "response_s": turns.first_s,
         "responses": turns.count,
         "response_max_s": turns.max_s,
+        "response_max_turn": turns.max_turn,
+        "response_max_at_ns": turns.max_at_ns,
         "response_median_s": turns.median_s,
         "longest_silence_s": turns.silence_s,
         "silence_side": turns.silence_side,
         "rto_s": per["rto_s"],
         "zero_window_s": per["zero_window_s"],
+        "window_full_s": per["window_full_s"],
+        "window_full_episodes": window_full_episodes,
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
@@ -515,6 +569,7 @@ def slow_tags(
             SlowTag.ZERO_WINDOW_STALL: columns["zero_window_s"] >= limits.zero_window_s,
             SlowTag.SLOW_RESPONSE: _slow_answer(columns, limits),
             SlowTag.SLOW_CONNECT: columns["connect_s"] >= limits.connect_s,
+            SlowTag.WINDOW_FULL_STALL: _column(columns, "window_full_s") >= limits.window_full_s,
         }
     n = len(columns["syn_retries"])
     out = np.empty(n, dtype=object)
@@ -528,11 +583,20 @@ def slow_tags(
     return out
 
 
-def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
-    """The first answer is slow when, less one round trip, it still took ``response_s``, on a
-    connection whose opening was captured.
+def _column(columns: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    """A measure column, NaN (never past a threshold) when the caller did not give it."""
+    if name in columns:
+        return np.asarray(columns[name], dtype=float)
+    return np.full(len(columns["syn_retries"]), np.nan)
 
-    ``response_s`` at the client includes a round trip, at the server none, in the middle
+
+def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
+    """An answer is slow when, less one round trip, it still took ``response_s``, on a
+    connection whose opening was captured. Every measured turn counts (its slowest,
+    ``response_max_s``), not only the first: a keep-alive connection whose third request
+    waited is as slow for that request as one whose first did.
+
+    A response time at the client includes a round trip, at the server none, in the middle
     part of one: less the handshake's round trip (the whole path, from any capture point) it
     is a lower bound of the server's own time wherever the capture was made, so a path of
     long round trips (or a synthetic capture spacing every packet 1 s apart) is not a slow
@@ -541,7 +605,8 @@ def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> n
     """
     rtt_s = np.nan_to_num(np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3)
     opened = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
-    late = np.asarray(columns["response_s"], dtype=float) - rtt_s >= limits.response_s
+    slowest = columns["response_max_s"] if "response_max_s" in columns else columns["response_s"]
+    late = np.asarray(slowest, dtype=float) - rtt_s >= limits.response_s
     out: np.ndarray = np.logical_and(opened, late)
     return out
 
@@ -579,6 +644,8 @@ class Turns:
     median_s: np.ndarray  # per connection: the median answer, NaN if none
     silence_s: np.ndarray  # per connection: the longest owed silence, NaN if none
     silence_side: np.ndarray  # per connection: who owed it (1 client, 0 server, -1 none)
+    max_turn: np.ndarray  # per connection: the slowest turn's number (1 = first), 0 if none
+    max_at_ns: np.ndarray  # per connection: when the slowest turn's answer began, 0 if none
 
     def select(self, keep: set[int]) -> Turns:
         """The turns of the connections in ``keep`` (the per-connection columns are only
@@ -609,11 +676,15 @@ def _turns(facts: Facts) -> Turns:
     count = np.zeros(n, dtype=np.int64)
     most = np.full(n, np.nan)
     median = np.full(n, np.nan)
+    max_turn = np.zeros(n, dtype=np.int64)
+    max_at = np.zeros(n, dtype=np.int64)
     data = (facts.seg_len > 0) & ~facts.is_dup & ~facts.probe_shape & ~facts.is_window_probe
     rows = np.flatnonzero(data)
     empty = np.zeros(0, dtype=np.int64)
     if len(rows) < 2:
-        return Turns(empty, empty, np.zeros(0), first, count, most, median, silence, side)
+        return Turns(
+            empty, empty, np.zeros(0), first, count, most, median, silence, side, max_turn, max_at
+        )
     conn = facts.conn_index[rows]
     client = facts.from_client[rows]
     t = facts.time_ns[rows]
@@ -638,13 +709,29 @@ def _turns(facts: Facts) -> Turns:
         count[index] = by_conn.size().to_numpy()
         most[index] = by_conn.max().to_numpy()
         median[index] = by_conn.median().to_numpy()
+        # The slowest turn (the first of equals): its number among the connection's measured
+        # turns (k is in connection, then time order) and when its answer began.
+        number = by_conn.cumcount().to_numpy() + 1
+        slowest = by_conn.idxmax().to_numpy()  # positions into k
+        max_turn[index] = number[slowest]
+        max_at[index] = t[k[slowest] + 1]
     owed = np.flatnonzero((server_owes | client_owes) & ~np.isnan(gap))
     if len(owed):
         order = owed[np.lexsort((gap[owed], conn[owed]))]  # by conn, then gap ascending
         silence[conn[order]] = gap[order]  # the largest gap per connection is written last
         side[conn[order]] = client[order + 1]  # the answering side is the one that owed
     return Turns(
-        facts.conn_ids[conn[k]], t[k + 1], gap[k], first, count, most, median, silence, side
+        facts.conn_ids[conn[k]],
+        t[k + 1],
+        gap[k],
+        first,
+        count,
+        most,
+        median,
+        silence,
+        side,
+        max_turn,
+        max_at,
     )
 
 
@@ -684,14 +771,19 @@ class _Rows:
 
 
 def _visit(
-    facts: Facts, index: int, found: ConnDetections, windows: pd.DataFrame | None
+    facts: Facts,
+    index: int,
+    found: ConnDetections,
+    windows: pd.DataFrame | None,
+    window_full: tuple[Stall, ...] = (),
 ) -> _Visited:
     hs = found.handshake.inferred
     retransmit = found.retransmit.inferred
     zw = found.zero_window.inferred
     syn_retried = hs.syn is not None and hs.syn.retries > 0
     synack_retried = hs.synack is not None and hs.synack.retries > 0
-    if not (syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw):
+    lost = syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw
+    if not (lost or window_full):
         return _Visited(data_rtt_ms=retransmit.rtt_ms)  # nothing was lost here
     view = _Rows.of(facts, index)
     stalls: list[Stall] = []
@@ -713,6 +805,10 @@ def _visit(
     stalls += rto
     if zw is not None and windows is not None:
         stalls += _zero_windows(view, windows)
+    # Loss and a closed window win over a full window (window_full.py says why): the
+    # window-full episodes lose the seconds those held the sender, so none counts twice.
+    full = clipped(window_full, [*stalls, *fast])
+    stalls += full
     stalls.sort(key=lambda s: (s.start_ns, s.end_ns))
     return _Visited(
         syn_gaps=syn_gaps,
@@ -724,6 +820,8 @@ def _visit(
         fast_episodes=len(fast),
         fast_s=sum((s.seconds for s in fast), 0.0),
         zero_window_s=zw.stalled_s if zw is not None else 0.0,
+        window_full_s=sum((s.seconds for s in full), 0.0),
+        window_full_episodes=len(full),
         stalls=tuple(stalls),
         stalled_s=_union_s(stalls),
     )

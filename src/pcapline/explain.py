@@ -702,20 +702,38 @@ def slow_summary(s: SlowSummary) -> str:
         )
     if s.tag is SlowTag.SLOW_RESPONSE:
         return (
-            f"{share} got their first answer late{over}: response {spread} (request end to "
-            "first answer byte, at the capture point)"
+            f"{share} waited long for an answer{over}: slowest answer {spread} (request end to "
+            "first answer byte, at the capture point; any request/response turn)"
+        )
+    if s.tag is SlowTag.WINDOW_FULL_STALL:
+        return (
+            f"{share} were held back by a full receive window{over}: {spread} waiting in all (a "
+            "receiver reading slowly, or a receive buffer too small for the path: check the "
+            "receiving application and its SO_RCVBUF / net.ipv4.tcp_rmem)"
         )
     return (
         f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
     )
 
 
-def slow_not_failed(tag: SlowTag, ids: list[int], measures: list[float | None]) -> str:
-    """One line of the "slow, not failed" section: a tag, its connections and their measure."""
-    shown = [
-        f"{conn} ({_s(value)})" if value is not None else str(conn)
-        for conn, value in zip(ids[:SLOW_LISTED], measures[:SLOW_LISTED], strict=True)
-    ]
+def slow_not_failed(
+    tag: SlowTag,
+    ids: list[int],
+    measures: list[float | None],
+    turns: list[tuple[int, int, float]] | None = None,
+) -> str:
+    """One line of the "slow, not failed" section: a tag, its connections and their measure;
+    for ``slow_response``, ``turns`` names each connection's slowest turn (its number, how
+    many turns were measured, and when its answer began, seconds into the connection)."""
+    shown = []
+    for k, (conn, value) in enumerate(zip(ids[:SLOW_LISTED], measures[:SLOW_LISTED], strict=True)):
+        if value is None:
+            shown.append(str(conn))
+        elif turns is not None and turns[k][0] > 0:
+            number, count, at_s = turns[k]
+            shown.append(f"{conn} (turn {number} of {count}: {_s(value)}, answered at +{_s(at_s)})")
+        else:
+            shown.append(f"{conn} ({_s(value)})")
     more = f" and {len(ids) - SLOW_LISTED:,} more" if len(ids) > SLOW_LISTED else ""
     return f"{tag.value} ({_SLOW_MEASURE_WORD[tag]}): connection(s) {', '.join(shown)}{more}"
 
@@ -727,8 +745,9 @@ _SLOW_MEASURE_WORD = {
     SlowTag.SYNACK_RETRY: "connect time",
     SlowTag.RTO_STALL: "time in RTO episodes",
     SlowTag.ZERO_WINDOW_STALL: "time with a zero window",
-    SlowTag.SLOW_RESPONSE: "first response time",
+    SlowTag.SLOW_RESPONSE: "slowest response time",
     SlowTag.SLOW_CONNECT: "connect time",
+    SlowTag.WINDOW_FULL_STALL: "time blocked by a full receive window",
 }
 
 

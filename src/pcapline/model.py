@@ -514,8 +514,10 @@ class SlowTag(enum.StrEnum):
     SYNACK_RETRY = "synack_retry"  # the server had to resend its SYN+ACK
     RTO_STALL = "rto_stall"  # data waited for a retransmission timeout
     ZERO_WINDOW_STALL = "zero_window_stall"  # a receiver's closed window blocked the sender
-    SLOW_RESPONSE = "slow_response"  # the first answer came late (SlowThresholds.response_s)
+    SLOW_RESPONSE = "slow_response"  # an answer came late (SlowThresholds.response_s), any turn
     SLOW_CONNECT = "slow_connect"  # the handshake took long (SlowThresholds.connect_s)
+    #: a full (non-zero) receive window held the sender (SlowThresholds.window_full_s)
+    WINDOW_FULL_STALL = "window_full_stall"
 
 
 class StallCause(enum.StrEnum):
@@ -525,6 +527,7 @@ class StallCause(enum.StrEnum):
     SYNACK_RETRY = "synack_retry"
     RTO = "rto"
     ZERO_WINDOW = "zero_window"
+    WINDOW_FULL = "window_full"  # the sender filled a non-zero window and waited (window_full.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,8 +537,14 @@ class SlowThresholds:
     #: A connect slower than this is ``slow_connect``: any SYN retry (>= 1 s on Linux, 3 s on
     #: Windows) is past it, and so is a round trip no healthy path takes.
     connect_s: float = 0.5
-    #: The first answer later than this is ``slow_response``.
+    #: An answer (any request/response turn) later than this is ``slow_response``.
     response_s: float = 1.0
     #: A zero window held this long is ``zero_window_stall``: the persist timer's first probe
     #: comes after at least TCP_RTO_MIN (200 ms), so a shorter one was never felt as a stall.
     zero_window_s: float = 0.2
+    #: Time a full (non-zero) receive window held the sender, in total, past this is
+    #: ``window_full_stall``. Every receiver-limited transfer waits a round trip per window;
+    #: Linux receive autotuning starts at ~64 KB and doubles per round trip, so a large
+    #: transfer's first few round trips wait on the window anyway (3 x 300 ms on the longest
+    #: terrestrial paths): a second is past that ramp.
+    window_full_s: float = 1.0

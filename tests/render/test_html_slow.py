@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import pcapline
+from pcapline.fmt import duration, utc
 from pcapline.render import html as report
 from pcapline.render import palette
 from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
@@ -87,3 +88,66 @@ def test_slow_part_is_escaped() -> None:
     slow = text.split('id="slow"', 1)[1].split('id="connections"', 1)[0]
     assert evil not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;:45003" in slow
+
+
+PACED = SAMPLES / "slow-window-full-paced-reader.pcap"
+
+
+def test_window_full_waits_are_drawn_in_the_stall_strip() -> None:
+    """The paced reader's waits on a full window (sample_captures: one per read): their own
+    colour and words under the bar, and the slow table names the tag."""
+    analysis = pcapline.analyze(PACED)
+    plan = plan_timeline(analysis.connections)
+    stalls = stall_rows(analysis.delays, plan.rows["id"].tolist())
+    assert set(stalls["cause"]) == {"window_full"}
+    assert len(stalls) == analysis.delays[0].window_full_episodes
+    origin = int(analysis.capture.first_time_ns or 0)
+    fig = capture_timeline(plan, analysis.events, origin, sections=frozenset(), stalls=stalls)
+    (strip,) = [t for t in fig.data if (t.name or "").startswith("blocked by a full receive")]
+    assert strip.line.color == palette.STALL_COLOURS["window_full"]
+    page = report.build_page(analysis, packed=False)
+    (row,) = page["slow"].rows
+    assert row.tags == "window_full_stall" and row.biggest.startswith("window_full (")
+
+
+def test_finding_instants_are_utc_and_relative_to_the_capture_start() -> None:
+    """syn_retry_burst's window and burst start (epoch seconds in the JSON) read as UTC time
+    and seconds since the capture's first frame; other details stay as they were."""
+    analysis = pcapline.analyze(BURST)
+    (finding,) = [f for f in analysis.findings if f.kind == "syn_retry_burst"]
+    page = report.build_page(analysis, packed=False)
+    (view,) = [f for f in page["findings"] if f["kind"] == "syn_retry_burst"]
+    details = dict(view["details"])
+    origin = int(analysis.capture.first_time_ns or 0)
+    for key in ("window.start", "window.end"):
+        epoch = finding.details["window"][key.split(".")[1]]
+        utc_text, relative = details[key].split(" UTC (+")
+        assert utc_text == utc(round(epoch * 1e9))
+        want = (round(epoch * 1e9) - origin) / 1e9
+        assert relative == duration(want) + ")"
+    assert details["server"] == finding.details["server"]
+    assert (
+        str(finding.details["window"]["start"])
+        not in report.render_html(analysis).split('id="findings"', 1)[1].split("</section>", 1)[0]
+    )
+
+
+def test_finding_details_are_escaped() -> None:
+    analysis = pcapline.analyze(BURST)
+    evil = "<script>alert(1)</script>"
+    findings = [
+        dataclasses.replace(f, details={**f.details, "server": evil, "at": evil})
+        for f in analysis.findings
+    ]
+    text = report.render_html(dataclasses.replace(analysis, findings=findings))
+    assert evil not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_slow_table_shows_the_slowest_answer_and_its_turn() -> None:
+    """slow-response-turns: the third of five answers came 1.2 s late (as built); the table
+    shows that answer, not the first (immediate) one."""
+    page = report.build_page(pcapline.analyze(SAMPLES / "slow-response-turns.pcap"), packed=False)
+    (row,) = page["slow"].rows
+    assert row.tags == "slow_response"
+    assert row.response.endswith(" (turn 3 of 5)")
+    assert 1.15 < float(row.response.split("s ", 1)[0]) < 1.3

@@ -138,6 +138,23 @@ class Program:
         """Read exactly ``n`` bytes (or up to EOF)."""
         _read_exactly(self.socks[s.get("sock", "s")], s["n"])
 
+    def op_recv_paced(self, s: Step) -> None:
+        """Read at most ``chunk`` bytes, sleep ``interval`` s, again, until EOF: a reader
+        slower than its sender that never stops (the receive window fills, never closes)."""
+        sock = self.socks[s.get("sock", "s")]
+        total = reads = 0
+        started = time.monotonic()
+        while True:
+            got = sock.recv(s["chunk"])
+            if not got:
+                break
+            total += len(got)
+            reads += 1
+            time.sleep(s["interval"])
+        emit(
+            "paced_reads", f"{total} bytes in {reads} reads over {time.monotonic() - started:.3f}s"
+        )
+
     def op_recv_eof(self, s: Step) -> None:
         sock = self.socks[s.get("sock", "s")]
         while sock.recv(65536):

@@ -50,6 +50,11 @@ def bound(lo: int | None = None, hi: int | None = None) -> dict[str, int | None]
     return {"min": lo, "max": hi}
 
 
+def bound_s(lo: float | None = None, hi: float | None = None) -> dict[str, float | None]:
+    """A bound on a measure in seconds (a floor from how the scenario paced things)."""
+    return {"min": lo, "max": hi}
+
+
 def stem_of(capture_name: str) -> str:
     return capture_name.split(".pcap", 1)[0]
 

@@ -74,6 +74,7 @@ class Ctx:
                     "error",
                     "bulk_done",
                     "blocked",
+                    "paced_reads",
                 }:
                     out.append(
                         f"{a.label.split('/', 1)[1]}: {parts[1]} {parts[3] if len(parts) > 3 else ''}".strip()

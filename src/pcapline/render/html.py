@@ -282,7 +282,7 @@ def build_page(
         "quality": capture_quality(capture.quality),
         "filter": analysis.filter,
         "problems": problems(conns, section_ids),
-        "findings": [_finding_view(f, section_ids) for f in analysis.findings],
+        "findings": [_finding_view(f, section_ids, origin) for f in analysis.findings],
         "slow": slow,
         "timeline_note": plan.note,
         "sections": sections,
@@ -341,6 +341,7 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
     failed = conns["fate"].astype(str).isin([str(f) for f in FAILURE_FATES])
     slow = conns[(conns["slow"].map(len) > 0).to_numpy() & ~failed.to_numpy()]
     shown = slow.head(MAX_SLOW_ROWS)
+    slowest = _slowest_answers(lost, shown["id"].to_numpy(np.int64))
     rows = tuple(
         SlowRow(
             conn_id=int(conn),
@@ -350,7 +351,7 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
             fate=str(fate),
             tags=", ".join(str(t) for t in tags),
             connect=_seconds(connect_s),
-            response=_seconds(response_s),
+            response=slowest.get(int(conn), _seconds(response_s)),
             stalled=_seconds(stalled_s) if stalled_s else "",
             biggest=f"{biggest} ({_seconds(biggest_s)})" if biggest else "",
         )
@@ -389,6 +390,28 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
         )
     )
     return SlowView(rows, len(slow), distribution)
+
+
+def _slowest_answers(lost: object, ids: np.ndarray) -> dict[int, str]:
+    """Each connection's slowest answer as the delays stage measured it (the turn
+    ``slow_response`` judges), naming the turn when there were several: ``1.2s (turn 3 of 5)``."""
+    from pcapline.delays import DelaysTable
+
+    if not isinstance(lost, DelaysTable) or not len(ids):
+        return {}
+    pos = np.searchsorted(lost.ids, ids)
+    columns = lost.columns
+    out = {}
+    for conn, most, number, count in zip(
+        ids.tolist(),
+        columns["response_max_s"][pos].tolist(),
+        columns["response_max_turn"][pos].tolist(),
+        columns["responses"][pos].tolist(),
+        strict=True,
+    ):
+        text = _seconds(most)
+        out[int(conn)] = f"{text} (turn {number} of {count})" if text and count > 1 else text
+    return out
 
 
 def _seconds(value: float | None) -> str:
@@ -526,7 +549,12 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
     return facts
 
 
-def _finding_view(f: Finding, sections: frozenset[int]) -> dict[str, Any]:
+#: Finding keys (flattened as ``_flatten`` names them) that hold an instant, epoch seconds in
+#: the JSON (docs/contract.md, cross-connection findings): shown as UTC and capture-relative.
+FINDING_INSTANTS: frozenset[str] = frozenset({"window.start", "window.end", "at", "burst.start"})
+
+
+def _finding_view(f: Finding, sections: frozenset[int], origin_ns: int) -> dict[str, Any]:
     details = dict(f.details)
     explanation = details.pop("explanation", "")
     return {
@@ -534,8 +562,23 @@ def _finding_view(f: Finding, sections: frozenset[int]) -> dict[str, Any]:
         "summary": f.summary,
         "explanation": "" if explanation is None else str(explanation),
         "connections": [(int(c), int(c) in sections) for c in f.connections],
-        "details": _flatten(details),
+        "details": [
+            (key, _instant(f.details, key, origin_ns) if key in FINDING_INSTANTS else value)
+            for key, value in _flatten(details)
+        ],
     }
+
+
+def _instant(details: dict[str, Any], key: str, origin_ns: int) -> str:
+    """An epoch-seconds finding value as ``2026-12-03 09:29:27.228397 UTC (+1.51s)``, relative
+    to the capture's first frame; as ``_flatten`` would show it when it is no number."""
+    value: Any = details
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return _scalar(plain(value))
+    ns = round(float(value) * 1e9)
+    return f"{utc(ns)} UTC (+{duration((ns - origin_ns) / 1e9)})"
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:

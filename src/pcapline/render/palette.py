@@ -99,6 +99,7 @@ STALL_COLOURS: dict[str, str] = {
     StallCause.SYNACK_RETRY: "#ad1457",
     StallCause.RTO: "#ef6c00",
     StallCause.ZERO_WINDOW: "#8e24aa",
+    StallCause.WINDOW_FULL: "#5e35b1",
 }
 assert set(STALL_COLOURS) == set(StallCause), "every stall cause needs a colour"
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.text import Text
@@ -171,7 +172,7 @@ def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
     """The "slow, not failed" section: connections whose fate is no failure but which lost
     time (their ``slow`` tags), per tag with their measure, so they are never hidden among
     the connections that "closed normally"."""
-    from pcapline.delays import _TAG_MEASURE, SlowTag
+    from pcapline.delays import _TAG_MEASURE, DelaysTable, SlowTag
     from pcapline.explain import slow_not_failed
 
     conns = analysis.connections
@@ -184,13 +185,29 @@ def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
     fates = Counter(str(f) for f in slow["fate"])
     which = ", ".join(f"{n:,} {f}" for f, n in sorted(fates.items(), key=lambda x: (-x[1], x[0])))
     lines = [Text.assemble(("slow, not failed", "bold yellow"), f": {len(slow):,} ({which})")]
+    lost = analysis.delays
     for tag in SlowTag:
         rows = slow[slow["slow"].map(lambda t, tag=tag: tag in t)]
         if rows.empty:
             continue
-        values = rows[_TAG_MEASURE[tag]].tolist()
-        measures = [None if v != v else float(v) for v in values]
-        lines.append(Text("  " + slow_not_failed(tag, rows["id"].astype(int).tolist(), measures)))
+        ids = rows["id"].astype(int).tolist()
+        turns = None
+        if isinstance(lost, DelaysTable):  # the measures as the delays stage holds them
+            pos = np.searchsorted(lost.ids, np.asarray(ids, dtype=np.int64))
+            values = lost.columns[_TAG_MEASURE[tag]][pos].tolist()
+            if tag is SlowTag.SLOW_RESPONSE:
+                numbers = lost.columns["response_max_turn"][pos].tolist()
+                counts = lost.columns["responses"][pos].tolist()
+                at_ns = lost.columns["response_max_at_ns"][pos] - rows["start_ns"].to_numpy()
+                turns = [
+                    (int(a), int(b), float(t) / 1e9)
+                    for a, b, t in zip(numbers, counts, at_ns.tolist(), strict=True)
+                ]
+        else:
+            column = _TAG_MEASURE[tag]
+            values = rows[column].tolist() if column in rows.columns else [None] * len(ids)
+        measures = [None if v is None or v != v else float(v) for v in values]
+        lines.append(Text("  " + slow_not_failed(tag, ids, measures, turns)))
     return lines
 
 

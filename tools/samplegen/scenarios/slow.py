@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, bound_s, clean
 from tools.samplegen.netns import Lab, Pair, make_pair
 from tools.samplegen.scenario import Ctx, run_pair
 
@@ -374,9 +374,9 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
 
     Each turn: the client sends 100 B and reads 1000 B; the server reads the 100 B, sleeps
     ``TURN_DELAYS_S[k]``, sends 1000 B (one write; on a veth the answer leaves at once, so the
-    response time at the client is the sleep plus microseconds). The first answer is quick: no
-    ``slow_response`` tag (it judges the first answer only); the turns' statistics show the
-    slow third one: 5 responses, max ~1.2 s, median ~0.2 s.
+    response time at the client is the sleep plus microseconds). The first answer is quick, the
+    third 1.2 s late: ``slow_response`` judges every turn (its slowest), so the tag follows from
+    the third; the turns' statistics: 5 responses, max ~1.2 s (turn 3), median ~0.2 s.
     """
     name = "slow-response-turns.pcap"
     port = 42101
@@ -410,9 +410,11 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
                         "response_s": TURN_DELAYS_S[0],
                         "response_max_s": max(TURN_DELAYS_S),
                         "response_median_s": ordered[len(ordered) // 2],
+                        "response_max_turn": TURN_DELAYS_S.index(max(TURN_DELAYS_S)) + 1,
                     },
-                    slow=[],
-                    note="the third answer is 1.2 s late; the first is immediate, so no slow tag",
+                    slow=["slow_response"],
+                    note="the third answer is 1.2 s late (over the 1 s default): slow_response, "
+                    "though the first is immediate",
                 )
             ],
             capture_format=ETHERNET,
@@ -572,3 +574,101 @@ def response_jump(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
         )
     ]
+
+
+#: The paced reader: what the client sends, the server's receive buffer, and how it reads.
+PACED_BYTES = 800_000
+PACED_RCVBUF = 8192
+PACED_CHUNK = 4096
+PACED_INTERVAL_S = 0.01
+
+
+def window_full_paced_reader(ctx: Ctx, net: int) -> list[Expected]:
+    """A client sends 800 kB to a server with a small receive buffer that reads 4096 B every
+    10 ms until EOF: slower than the sender, but it never stops, so the window fills and
+    opens again, and never closes.
+
+    Kernel rules: SO_RCVBUF 8192 (set on the listener, so the accepted socket has it and
+    autotuning is off: SOCK_RCVBUF_LOCK) gives a window of a few kB. While the application does
+    not read, the receiver does not ACK at once (tcp_input.c, __tcp_ack_snd_check: the window
+    would not advance) but schedules a delayed ACK (>= 40 ms, TCP_DELACK_MIN); each 10 ms
+    read sends that ACK with the window it freed (tcp_cleanup_rbuf), so the window never
+    reaches 0 (it would only if the delayed-ACK timer fired before a read). The sender fills
+    each opening and waits for the next read: a full, non-zero window. Tail loss probes are
+    off on the sender (net.ipv4.tcp_early_retrans=0): with them, a probe 2 ms into each wait
+    would resend data the receiver holds (a spurious retransmission answered at once, with a
+    zero window). The client close()s after its last write; the server closes at EOF.
+    """
+    name = "slow-window-full-paced-reader.pcap"
+    port = 46201
+    server: list[st.Step] = [
+        *st.listen(opts=[st.opt("SO_RCVBUF", PACED_RCVBUF)]),
+        st.accept("c"),
+        {"op": "recv_paced", "sock": "c", "chunk": PACED_CHUNK, "interval": PACED_INTERVAL_S},
+        st.close("c"),
+    ]
+    client: list[st.Step] = [
+        *st.connect(f"10.{net}.0.2", port),
+        st.send(PACED_BYTES),
+        st.close(),
+    ]
+
+    def prepare(pair: Pair) -> None:
+        pair.client.sysctl("net.ipv4.tcp_early_retrans", 0)
+
+    run_pair(ctx, net, name, client, server, prepare=prepare)
+    # Every byte past what the receive buffer holds (at most 2 x SO_RCVBUF, the kernel's
+    # doubling) waits for a read; reads are at least PACED_INTERVAL_S apart.
+    reads_waited = (PACED_BYTES - 2 * PACED_RCVBUF) // PACED_CHUNK
+    paced_s = round(reads_waited * PACED_INTERVAL_S, 3)
+    blocked_min_s = round(paced_s * WINDOW_FULL_SHARE, 3)
+    return [
+        Expected(
+            name,
+            f"a client sends {PACED_BYTES:,} B to a server (SO_RCVBUF {PACED_RCVBUF}) that reads "
+            f"{PACED_CHUNK} B every {PACED_INTERVAL_S * 1000:g} ms until EOF; the window fills "
+            "and reopens at each read, never closes; orderly close",
+            "client",
+            {
+                "server": {
+                    "SO_RCVBUF": PACED_RCVBUF,
+                    "reads": f"recv({PACED_CHUNK}), sleep {PACED_INTERVAL_S} s, until EOF",
+                },
+                "client": {"net.ipv4.tcp_early_retrans": 0, "send": PACED_BYTES},
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "zero_window_s": 0.0,
+                        "rto_episodes": 0,
+                        "window_full_s": bound_s(blocked_min_s, None),
+                        "window_full_episodes": bound(reads_waited // 2, None),
+                    },
+                    slow=["window_full_stall"],
+                    note=f"at least {reads_waited} reads of {PACED_CHUNK} B, {PACED_INTERVAL_S} s "
+                    f"apart, release the bytes past the receive buffer: the sender waits on a "
+                    f"full window for >= {paced_s} s in all; window_full_s >= "
+                    f"{WINDOW_FULL_SHARE:g} of it ({blocked_min_s} s) and at least one "
+                    "episode per two reads (an opening too small for a full-sized segment is "
+                    "waited through, not claimed); no zero window, no retransmission",
+                )
+            ],
+            findings=[],
+            notes="The window_full_s bound is a floor, not a value: every wait between reads is "
+            "time the full window held the sender, but a wait whose opening the capture cannot "
+            "show is not claimed. Wireshark flags tcp.analysis.window_full on the segment that "
+            "begins each wait.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The share of the read pacing the measured window-full time must reach (the floor): the
+#: sender's own sending between waits takes microseconds on a veth, so nearly all of the
+#: pacing is waiting; the rest of the share is room for waits the capture cannot show.
+WINDOW_FULL_SHARE = 0.8

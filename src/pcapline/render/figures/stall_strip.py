@@ -1,7 +1,7 @@
 """The stall strip: under each capture-timeline bar, the time that connection lost, by cause.
 
 Each stall the delays stage recorded (``delays.Stall``: SYN or SYN+ACK retries, an RTO episode,
-a zero window) is a short thick segment just under its connection's bar, from where the wait
+a zero window, a full receive window) is a short thick segment just under its connection's bar, from where the wait
 began to where it ended, coloured by cause (``palette.STALL_COLOURS``); one line trace per
 cause with NaN gaps, as the bars themselves, so thousands of stalls stay a few traces.
 """
@@ -30,6 +30,7 @@ STALL_LABELS: dict[str, str] = {
     StallCause.SYNACK_RETRY: "lost to SYN+ACK retries",
     StallCause.RTO: "lost to RTO episodes",
     StallCause.ZERO_WINDOW: "blocked by a zero window",
+    StallCause.WINDOW_FULL: "blocked by a full receive window",
 }
 
 

@@ -1,0 +1,195 @@
+"""window_full: time a sender waited on a full, non-zero receive window (part of delays).
+
+A sender may have in flight at most what the peer's latest ACK allows: the right edge is
+that ACK plus its (scaled) window (RFC 9293 3.8.6; Linux ``tcp_snd_wnd_test``: a segment
+leaves only if it ends within ``snd_una + snd_wnd``). Sender-side silly window syndrome
+avoidance (RFC 9293 3.8.6.2.1) holds back a segment smaller than a full-sized one while data
+is in flight, so a segment that leaves less than one full-sized segment of room *fills* the
+window (Wireshark's ``tcp.analysis.window_full`` is the case of no room at all). The sender
+then waits until an ACK moves the right edge.
+
+An episode is that wait: from the window-full segment to the sender's next new data, kept
+only when the capture shows the window opening and the sender reacting to it:
+
+- a peer segment between the two moved the right edge past where it stood at the full
+  segment (the *opening*: a window update, or an ACK whose ack + window is higher);
+- the new data followed the latest such opening within the path's round trip (at most twice
+  the handshake round trip plus 1 ms: at the sender's capture point the kernel sends the moment
+  the ACK arrives (``tcp_data_snd_check``); at the receiver's, the data needs one round trip
+  to come back). Later than that the sender had nothing to send (an application pause is not
+  the receiver's doing), and no episode is claimed.
+
+Not counted as window full: a zero window (the zero_window detector measures that stall,
+from the closing advertisement), retransmissions, probes and capture duplicates. Where a
+window-full wait overlaps a loss or a closed window, those win (``delays._visit`` clips the
+episodes): the ACK that would have opened the window was held back by the loss, and a closed
+window is the same receiver wait in its extreme form, measured by its own detector.
+
+Every time is as seen at the capture point. A capture near the receiver sees ACKs before the
+sender does, so the room there looks larger than the sender's: episodes may be missed there,
+never invented.
+
+Unknown (``seconds`` NaN): a connection that carried data without both SYNs captured (the
+window scale is unknown: a raw window of 512 may be 512 bytes or 2 MB, so a full window
+cannot be told from a roomy one), or one whose segments filled the window while no handshake
+round trip was measured (a SYN or SYN+ACK retried, Karn): the sender's reaction to the
+opening cannot be judged then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pcapline.model import Side, StallCause
+
+if TYPE_CHECKING:
+    from pcapline.delays import Stall
+    from pcapline.facts import Facts
+
+#: The sender reacts to an opening within this many handshake round trips (plus
+#: ``REACTION_SLACK_NS``): one round trip for a capture at the receiver, doubled for queueing.
+REACTION_RTTS = 2
+REACTION_SLACK_NS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFull:
+    """Per connection (``facts.conn_ids`` order): the window-full episodes found."""
+
+    unknown: np.ndarray  # bool: the capture cannot tell (module docstring)
+    episodes: dict[int, tuple[Stall, ...]]  # conn id -> its episodes (connections with any)
+
+
+def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
+    """Window-full episodes of every connection: which segments filled the window is
+    columnar; the episodes are built for the few connections with such segments."""
+    from pcapline.facts import UNKNOWN
+
+    n_conn = len(facts.conn_ids)
+    conn = facts.conn_index
+    new_data = _new_data(facts)
+    scale_known = _both_syns(facts)
+    unknown = ~scale_known & (np.bincount(conn[new_data], minlength=n_conn) > 0)
+    known = (facts.snd_una != UNKNOWN) & (facts.peer_window != UNKNOWN) & (facts.peer_window > 0)
+    room = facts.snd_una + facts.peer_window - (facts.rel_seq + facts.seg_len)
+    near = np.flatnonzero(new_data & known & scale_known[conn] & (room >= 0))
+    full = np.zeros(len(room), dtype=bool)
+    full[near[room[near] < _full_size(facts, new_data, near)]] = True
+    episodes: dict[int, tuple[Stall, ...]] = {}
+    for index in np.unique(conn[full]).tolist():
+        rtt_ms = float(handshake_rtt_ms[index])
+        if rtt_ms != rtt_ms:  # NaN: no round trip to judge the reaction by
+            unknown[index] = True
+            continue
+        slack_ns = round(REACTION_RTTS * rtt_ms * 1e6) + REACTION_SLACK_NS
+        found = _episodes(facts, index, new_data, full, slack_ns)
+        if found:
+            episodes[int(facts.conn_ids[index])] = found
+    return WindowFull(unknown, episodes)
+
+
+def _new_data(facts: Facts) -> np.ndarray:
+    """Segments carrying bytes sent for the first time (what a window can hold back)."""
+    return np.asarray(
+        (facts.seg_len > 0)
+        & ~facts.is_retrans
+        & ~facts.is_dup
+        & ~facts.probe_shape
+        & ~facts.is_window_probe
+        & ~facts.syn
+        & ~facts.rst
+    )
+
+
+def _both_syns(facts: Facts) -> np.ndarray:
+    """Per connection: both SYNs captured, so whether windows are scaled (and by how much) is
+    known (RFC 7323 2.2: scaling is on only when both SYNs carried the option)."""
+    n = len(facts.conn_ids)
+    client = np.bincount(facts.conn_index[facts.syn & facts.from_client], minlength=n) > 0
+    server = np.bincount(facts.conn_index[facts.syn & ~facts.from_client], minlength=n) > 0
+    return np.asarray(client & server)
+
+
+def _full_size(facts: Facts, new_data: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For the segments ``rows``, their sender's full-sized segment: the largest new data it
+    sent in the connection (TSO/GRO super-segments aside), at most the MSS the peer announced."""
+    sized = np.flatnonzero(new_data & ~facts.super_segment)
+    largest = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
+    np.maximum.at(
+        largest, facts.conn_index[sized] * 2 + facts.from_client[sized], facts.seg_len[sized]
+    )
+    size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]
+    mss = facts.peer_mss[rows]
+    return np.asarray(np.where((mss > 0) & (mss < size), mss, size))
+
+
+def _episodes(
+    facts: Facts, index: int, new_data: np.ndarray, full: np.ndarray, slack_ns: int
+) -> tuple[Stall, ...]:
+    """One connection's episodes (module docstring), both directions, in time order."""
+    from pcapline.delays import Stall
+
+    lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
+    time_ns = facts.time_ns[lo:hi]
+    frame = facts.frame[lo:hi]
+    client_rows = facts.from_client[lo:hi]
+    edge_here = facts.snd_una[lo:hi] + facts.peer_window[lo:hi]  # slice first: one connection
+    peer_edge = facts.rel_ack[lo:hi] + facts.window[lo:hi]
+    acked = facts.ack[lo:hi]
+    out: list[Stall] = []
+    for client in (True, False):
+        mine = client_rows == client
+        fulls = np.flatnonzero(full[lo:hi] & mine)
+        if not len(fulls):
+            continue
+        data = np.flatnonzero(new_data[lo:hi] & mine)
+        peer = np.flatnonzero(~mine & acked)
+        if not len(peer):
+            continue
+        running = np.maximum.accumulate(peer_edge[peer])  # the highest right edge so far
+        raised = np.ones(len(peer), dtype=bool)
+        raised[1:] = running[1:] > running[:-1]
+        openings = peer[raised]  # peer segments that moved the right edge
+        later = np.searchsorted(data, fulls, side="right")
+        has_next = later < len(data)
+        f, a = fulls[has_next], data[later[has_next]]
+        # The edge the sender was held at: the one it saw, or the highest the peer had
+        # offered before (a receiver never shrinks an offered window by default).
+        seen = np.searchsorted(peer, f)
+        prior = np.where(seen > 0, running[np.maximum(seen - 1, 0)], edge_here[f])
+        held_at = np.maximum(edge_here[f], prior)
+        last = np.searchsorted(openings, a) - 1  # the latest opening before the new data
+        ok = last >= 0
+        opening = openings[np.maximum(last, 0)]
+        ok &= opening > f
+        ok &= running[np.searchsorted(peer, opening)] > held_at
+        ok &= time_ns[a] - time_ns[opening] <= slack_ns
+        side = Side.CLIENT if client else Side.SERVER
+        out += [
+            Stall(
+                StallCause.WINDOW_FULL, side, int(time_ns[i]), int(time_ns[j]), True, int(frame[i])
+            )
+            for i, j in zip(f[ok].tolist(), a[ok].tolist(), strict=True)
+        ]
+    out.sort(key=lambda s: (s.start_ns, s.end_ns))
+    return tuple(out)
+
+
+def clipped(episodes: tuple[Stall, ...], others: list[Stall]) -> tuple[Stall, ...]:
+    """The episodes less the time loss or a closed window held the sender (those win: module
+    docstring): an episode that began inside one is dropped, one that runs into one ends
+    where it began. Seconds are never counted twice."""
+    if not others:
+        return episodes
+    from dataclasses import replace
+
+    out = []
+    for e in episodes:
+        if any(o.start_ns <= e.start_ns < o.end_ns for o in others):
+            continue
+        cut = min((o.start_ns for o in others if e.start_ns < o.start_ns < e.end_ns), default=None)
+        out.append(e if cut is None else replace(e, end_ns=cut))
+    return tuple(out)

@@ -1,0 +1,171 @@
+"""window_full.py: time a sender waited on a full, non-zero receive window.
+
+The real-kernel sample (slow-window-full-paced-reader: a reader of 4096 B every 10 ms behind
+an 8 kB receive buffer) is asserted from its expected file in tests/test_samples.py; here:
+what that sample shows beyond the floor, and small crafted conversations for each rule (the
+opening, the sender's reaction, the unknown window scale, loss and a closed window winning).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+import pcapline
+from pcapline.delays import Stall
+from pcapline.model import Side, SlowTag, StallCause
+from pcapline.window_full import clipped
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
+PACED = SAMPLES / "slow-window-full-paced-reader.pcap"
+
+
+def _paced_reads_s() -> float:
+    """How long the server's paced reads took, as its socket calls reported them."""
+    doc = json.loads(PACED.with_name("slow-window-full-paced-reader.expected.json").read_text())
+    line = next(x for x in doc["observed_by_sockets"] if "paced_reads" in x)
+    return float(line.rsplit(" over ", 1)[1].removesuffix("s"))
+
+
+def test_the_paced_reader_holds_the_sender_for_nearly_all_of_its_reads() -> None:
+    """Every wait between two reads is a window-full episode: their sum is close to the time
+    the reads took (as the reader's own clock measured it), the window never closed, nothing
+    was retransmitted, and the episodes never overlap."""
+    analysis = pcapline.analyze(PACED)
+    d = analysis.delays[0]
+    assert d.zero_window_s == 0.0 and d.rto_episodes == 0 and d.fast_recovery_episodes == 0
+    assert d.window_full_s is not None
+    assert d.window_full_s == pytest.approx(_paced_reads_s(), rel=0.1)
+    stalls = [s for s in d.stalls if s.cause is StallCause.WINDOW_FULL]
+    assert len(stalls) == d.window_full_episodes == len(d.stalls)
+    assert all(s.side is Side.CLIENT and s.recovered for s in stalls)
+    assert all(a.end_ns <= b.start_ns for a, b in itertools.pairwise(stalls))
+    assert d.stalled_s == pytest.approx(d.window_full_s, abs=1e-6)
+    assert d.biggest is not None and d.biggest.cause is StallCause.WINDOW_FULL
+    assert d.slow == (SlowTag.WINDOW_FULL_STALL,)
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_each_episode_begins_where_wireshark_flags_window_full() -> None:
+    """On the sample (full-sized segments, a window of whole segments) the segment that fills
+    the window leaves no room at all: Wireshark's tcp.analysis.window_full, frame for frame."""
+    analysis = pcapline.analyze(PACED)
+    ours = sorted(s.frame for s in analysis.delays[0].stalls)
+    out = subprocess.run(
+        [*WIRESHARK_FRAMES, str(PACED)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert ours == sorted(int(f) for f in out)
+
+
+#: tshark printing the frame numbers Wireshark flags as filling the window.
+WIRESHARK_FRAMES = (
+    "tshark",
+    "-Y",
+    "tcp.analysis.window_full",
+    "-T",
+    "fields",
+    "-e",
+    "frame.number",
+    "-r",
+)
+
+
+# --- crafted conversations: each rule on its own ------------------------------------------
+
+WINDOW = 4000  # the server's window: two full segments and a short one fill it
+MSS = 1460
+
+
+def _filled(c: Conversation, t: float) -> Conversation:
+    """The client fills the server's window (1460 + 1460 + 1080 B): the third leaves no room."""
+    return c.data(CLIENT, t, MSS).data(CLIENT, t + 0.0001, MSS).data(CLIENT, t + 0.0002, 1080)
+
+
+def _opened(
+    c: Conversation, *, opening: float, then: float, zero_at: float | None = None
+) -> Conversation:
+    """The server ACKs the first two segments at once, leaving the edge where it was (window
+    1080, non-zero), optionally closes the window, and opens it at ``opening`` (ACK of
+    everything, window 4000); the client sends its next segment at ``then``."""
+    c.ack(SERVER, 0.013, ack=c.client_isn + 1 + 2 * MSS, window=WINDOW - 2 * MSS)
+    if zero_at is not None:
+        c.ack(SERVER, zero_at, window=0)
+    return c.ack(SERVER, opening, window=WINDOW).data(CLIENT, then, MSS)
+
+
+def _conversation(*, handshake: bool = True) -> Conversation:
+    c = Conversation(window=WINDOW)
+    if handshake:
+        c.syn(0.0, wscale=0).synack(0.0005, wscale=0).ack(CLIENT, 0.001)
+    return _filled(c, 0.01)
+
+
+def _analyse(tmp_path: Path, c: Conversation) -> pcapline.Analysis:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap_bytes(c))
+    return pcapline.analyze(path)
+
+
+def test_a_wait_from_the_full_segment_to_the_data_the_opening_allowed(tmp_path: Path) -> None:
+    c = _opened(_conversation(), opening=1.5, then=1.5001)
+    d = _analyse(tmp_path, c).delays[0]
+    assert d.window_full_episodes == 1
+    assert d.window_full_s == pytest.approx(1.5001 - 0.0102, abs=1e-6)
+    (stall,) = d.stalls
+    assert stall.cause is StallCause.WINDOW_FULL and stall.side is Side.CLIENT
+    assert stall.frame == 6  # SYN, SYN+ACK, ACK, two full segments, then the one that filled
+    assert d.slow == (SlowTag.WINDOW_FULL_STALL,)  # 1.49 s: past the 1 s default
+
+
+def test_a_sender_with_nothing_to_send_was_not_held(tmp_path: Path) -> None:
+    """The window opened at 0.5 s; the client sent again only at 5 s: far later than its
+    kernel reacts to an opening (about a round trip): it had nothing to send. No episode."""
+    c = _opened(_conversation(), opening=0.5, then=5.0)
+    d = _analyse(tmp_path, c).delays[0]
+    assert d.window_full_s == 0.0 and d.window_full_episodes == 0 and d.slow == ()
+
+
+def test_without_the_handshake_the_window_scale_is_unknown(tmp_path: Path) -> None:
+    """Mid-stream: the raw window may be scaled by any factor; the same wait is not claimed."""
+    c = _opened(_conversation(handshake=False), opening=1.5, then=1.5001)
+    analysis = _analyse(tmp_path, c)
+    d = analysis.delays[0]
+    assert d.window_full_s is None and d.window_full_episodes == 0 and d.slow == ()
+    doc = json.loads(analysis.to_json())["connections"][0]["delays"]
+    assert doc["window_full_s"] is None and doc["window_full_episodes"] == 0
+
+
+def test_a_closed_window_takes_its_own_seconds(tmp_path: Path) -> None:
+    """Full at 0.0102 s, window 0 at 0.3 s, reopened at 1.5 s: the zero-window stall has
+    0.3 -> 1.5 s, the full window only what came before it; no second counted twice."""
+    c = _opened(_conversation(), opening=1.5, then=1.5001, zero_at=0.3)
+    d = _analyse(tmp_path, c).delays[0]
+    assert d.zero_window_s == pytest.approx(1.2, abs=1e-6)
+    assert d.window_full_s == pytest.approx(0.3 - 0.0102, abs=1e-6)
+    assert d.stalled_s == pytest.approx(1.5 - 0.0102, abs=1e-6)
+    assert [s.cause for s in d.stalls] == [StallCause.WINDOW_FULL, StallCause.ZERO_WINDOW]
+
+
+def _stall(cause: StallCause, start: int, end: int) -> Stall:
+    return Stall(cause, Side.CLIENT, start, end, True, 1)
+
+
+def test_loss_and_closed_windows_win_over_a_full_window() -> None:
+    full = (
+        _stall(StallCause.WINDOW_FULL, 10, 20),  # runs into an RTO episode at 15: cut there
+        _stall(StallCause.WINDOW_FULL, 30, 40),  # begins inside a zero window: dropped
+        _stall(StallCause.WINDOW_FULL, 50, 60),  # nothing else then: kept whole
+    )
+    others = [_stall(StallCause.RTO, 15, 25), _stall(StallCause.ZERO_WINDOW, 28, 45)]
+    assert [(s.start_ns, s.end_ns) for s in clipped(full, others)] == [(10, 15), (50, 60)]
+    assert clipped(full, []) == full
