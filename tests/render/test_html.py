@@ -416,3 +416,42 @@ def test_hostile_strings_reach_every_field(analysis) -> None:
     for field in ("capture", "verdict", "findings", "conn-3"):
         section = text.split(f'id="{field}"', 1)[1][:200_000]
         assert any(e in section for e in escaped), field
+
+
+def test_icmp_errors_get_their_own_timeline_rows() -> None:
+    """Real kernel (nftables on the router rejects the client's SYNs with ICMP admin
+    prohibited, captured at the client): the HTML timeline shows both errors between the
+    SYNs they quote, drawn toward the client."""
+    from pathlib import Path
+
+    from pcapline.analysis import analyze
+
+    capture = Path(__file__).resolve().parents[2] / "sample_captures"
+    page = report.render_html(analyze(capture / "icmp-reject-admin-prohibited-at-client.pcap"))
+    rows = re.findall(r'<tr class="(\w+) has-event icmp">\s*<td class="num">(\d+)</td>', page)
+    assert rows == [("s2c", "4"), ("s2c", "6")]
+    frames = [int(f) for f in re.findall(r'<tr class="[^"]*">\s*<td class="num">(\d+)</td>', page)]
+    assert frames == sorted(frames)
+
+
+def test_notices_are_never_folded_away() -> None:
+    """An ICMP error inside a folded quiet stretch still gets its row, before the next row
+    shown after it."""
+    from pcapline.model import Side
+    from pcapline.timeline import EventLabel, NoticeRow, build_timeline
+
+    conn = hs._closed(0, 40000, hs.T0)
+    for i in range(400):  # a long quiet bulk transfer before the close
+        conn.pkts.insert(
+            8, hs._Pkt(conn.pkts[7].t_ns + i, False, hs.ACK, conn.sisn + 1, conn.cisn + 121, 0)
+        )
+    a = hs.build([conn])
+    lines = report.fold_timeline(build_timeline(a.segments, a.connections.iloc[0], a.events))
+    fold = next(i for i, line in enumerate(lines) if line.skipped)
+    before, after = lines[fold - 1].row, lines[fold + 1].row
+    assert before is not None and after is not None and after.frame - before.frame > 2
+    notice = NoticeRow(before.frame + 2, 0.0, Side.SERVER, (EventLabel("icmp_error", "x"),))
+    placed = report.with_notices(lines, [notice])
+    assert len(placed) == len(lines) + 1
+    assert placed[fold + 1].notice == notice  # after the fold, before the next shown row
+    assert placed[fold + 2].row == after

@@ -65,7 +65,7 @@ from pcapline.render.figures.delay_distribution import delay_distribution
 from pcapline.render.figures.stall_strip import stall_rows
 from pcapline.render.figures.time_sequence import conn_segments, time_sequence
 from pcapline.render.jsondoc import COUNT_KEYS, plain
-from pcapline.timeline import TimelineRow, connection_timeline
+from pcapline.timeline import NoticeRow, TimelineRow, connection_notices, connection_timeline
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -197,10 +197,12 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class TimelineLine:
-    """A row of the annotated timeline, or (``skipped`` > 0) a fold of quiet rows."""
+    """A row of the annotated timeline, an ICMP error about the connection (``notice``), or
+    (``skipped`` > 0) a fold of quiet rows."""
 
     row: TimelineRow | None
     skipped: int = 0
+    notice: NoticeRow | None = None
 
 
 @dataclass(slots=True)
@@ -769,7 +771,7 @@ def _section(analysis: Analysis, row: pd.Series, events: pd.DataFrame) -> Sectio
         tsg_id=tsg_id if tsg_id in figures else "",
         tsg_note=tsg_note,
         backoff_id=backoff_id,
-        timeline=fold_timeline(timeline),
+        timeline=with_notices(fold_timeline(timeline), connection_notices(analysis, conn_id)),
         timeline_total=len(timeline),
         figures=figures,
     )
@@ -805,6 +807,23 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
         caveats = ", ".join(str(c) for c in row.get("caveats", []))
         facts.append(("confidence", f"{level} ({caveats})" if caveats else level))
     return facts
+
+
+def with_notices(lines: list[TimelineLine], notices: list[NoticeRow]) -> list[TimelineLine]:
+    """The folded timeline with every notice (ICMP error) placed before the first shown row
+    that came after it: notices are never folded away."""
+    out: list[TimelineLine] = []
+    pending = iter(notices)
+    waiting = next(pending, None)
+    for line in lines:
+        while waiting is not None and line.row is not None and waiting.frame < line.row.frame:
+            out.append(TimelineLine(None, notice=waiting))
+            waiting = next(pending, None)
+        out.append(line)
+    while waiting is not None:
+        out.append(TimelineLine(None, notice=waiting))
+        waiting = next(pending, None)
+    return out
 
 
 def fold_timeline(rows: list[TimelineRow], limit: int = MAX_TIMELINE_ROWS) -> list[TimelineLine]:
