@@ -33,7 +33,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import BinaryIO
@@ -76,13 +76,14 @@ class _PartitionFiles:
         self.schema = schema
         self.rows = [0] * count
 
-    def append(self, table: pd.DataFrame, part: np.ndarray) -> None:
-        """Append each row of ``table`` to its partition's file (``part``: row -> number)."""
-        if not len(table):
+    def append(self, table: Mapping[str, np.ndarray], part: np.ndarray) -> None:
+        """Append each row of ``table`` (schema name -> column) to its partition's file
+        (``part``: row -> partition number)."""
+        if not len(part):
             return
         order = np.argsort(part, kind="stable")  # frame order kept inside a partition
         bounds = np.searchsorted(part[order], np.arange(len(self.rows) + 1))
-        columns = [table[name].to_numpy()[order] for name in self.schema]
+        columns = [np.asarray(table[name])[order] for name in self.schema]
         for number in np.flatnonzero(np.diff(bounds)).tolist():
             lo, hi = int(bounds[number]), int(bounds[number + 1])
             pieces = [struct.pack("<q", hi - lo)]
@@ -108,7 +109,9 @@ class _PartitionFiles:
         return pd.DataFrame(
             {
                 name: pd.Series(
-                    np.concatenate(chunks) if chunks else np.zeros(0, dtype), dtype=dtype, copy=False
+                    np.concatenate(chunks) if chunks else np.zeros(0, dtype),
+                    dtype=dtype,
+                    copy=False,
                 )
                 for (name, dtype), chunks in zip(self.schema.items(), parts.values(), strict=True)
             }
@@ -204,14 +207,18 @@ def spill_capture(
     try:
         src = open_source_file(source, spill_dir)
         try:
-            return _spill(src, max(1, count), spill_dir, max(window_bytes, MIN_WINDOW_BYTES), progress)
+            return _spill(
+                src, max(1, count), spill_dir, max(window_bytes, MIN_WINDOW_BYTES), progress
+            )
         except BaseException:
             src.close()
             raise
     except OSError as exc:
         shutil.rmtree(spill_dir, ignore_errors=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise PcaplineError(f"no space left in {where} for the spill files of the capture") from None
+            raise PcaplineError(
+                f"no space left in {where} for the spill files of the capture"
+            ) from None
         if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
             raise PcaplineError(f"cannot write spill files in {where}: {_why(exc)}") from None
         raise
@@ -303,7 +310,9 @@ def _spill(
         icmp_frames=totals.icmp_frames,
         first_time_ns=totals.first_ns,
         last_time_ns=totals.last_ns,
-        skipped={name: totals.skipped[name] for name in REASON_NAMES.values() if totals.skipped.get(name)},
+        skipped={
+            name: totals.skipped[name] for name in REASON_NAMES.values() if totals.skipped.get(name)
+        },
         warnings=src.warnings + records.warnings + ([backwards] if backwards else []),
     )
     read = ReadQuality(records.snaplen, totals.cut_by_snaplen, records.if_drops, records.os_drops)
@@ -322,7 +331,7 @@ def _spill(
 def _read_window(src: SourceFile, pos: int, buffer: np.ndarray) -> np.ndarray:
     """The source's bytes from ``pos`` into ``buffer`` (as many as fit), as a view of it."""
     want = min(len(buffer), src.size - pos)
-    view = memoryview(buffer)[:want]
+    view = buffer.data[:want]
     got = 0
     fd = src.file.fileno()
     while got < want:
@@ -365,10 +374,13 @@ def _place(
     seg = decoded.segments
     totals.tcp_frames += len(seg)
     totals.icmp_frames += len(decoded.icmp)
-    row = seg["frame"].to_numpy(np.int64) - first_frame
-    rows = seg.assign(
-        frame_at=base + records.offset[row].astype(np.int64),
-        caplen=records.caplen[row].astype(np.int64),
+    columns = {name: seg[name].to_numpy() for name in SEGMENT_COLUMNS}
+    row = columns["frame"] - first_frame
+    columns["frame_at"] = base + records.offset[row]
+    columns["caplen"] = records.caplen[row]
+    segments.append(columns, table_partitions(seg, "", count))
+    errors = decoded.icmp
+    icmp.append(
+        {name: errors[name].to_numpy() for name in ICMP_COLUMNS},
+        table_partitions(errors, "q_", count),
     )
-    segments.append(rows, table_partitions(seg, "", count))
-    icmp.append(decoded.icmp, table_partitions(decoded.icmp, "q_", count))

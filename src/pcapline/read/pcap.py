@@ -201,14 +201,14 @@ def _walk(
         if incl > MAX_RECORD_LEN:
             stop = f"record {before + len(offsets) + 1} at byte {base + off} claims {incl} captured bytes; file damaged"
             break
-        if not final and off + rec_len + incl > size:
-            break  # cut by the window: the next one starts with it
         append(off)
         off += rec_len + incl
     else:
-        if off < size and final:
+        # Outside the final window, a record the window ends in is the next window's first.
+        if off > size and not final:
+            off = offsets.pop()  # its captured bytes are cut by the window
+        elif off < size and final:
             append(off)  # the file ends inside this record header
-            off = size
     return (
         np.frombuffer(offsets, dtype=np.int64) if offsets else np.zeros(0, np.int64),
         stop,
