@@ -33,7 +33,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import BinaryIO
@@ -268,37 +268,15 @@ def _spill(
     src: SourceFile, count: int, spill_dir: str, window_bytes: int, progress: Progress | None
 ) -> SpilledCapture:
     path = src.path
-    if src.size == 0:
-        raise CaptureError(f"{path}: empty file")
-    head = np.frombuffer(src.read_at(0, 64), np.uint8)
-    walker: PcapWalker | PcapngWalker
-    if is_pcap(head[:8].tobytes()):
-        fmt, walker = "pcap", PcapWalker(pcap_header(head, path), path)
-    elif is_pcapng(head[:8].tobytes()):
-        fmt, walker = "pcapng", PcapngWalker(path)
-    else:
-        raise CaptureError(
-            f"{path}: not a pcap or pcapng capture (starts with {head[:4].tobytes().hex()})"
-        )
+    fmt, walker = record_walker(src)
     segments = _PartitionFiles(spill_dir, "segments", count, SEGMENT_SCHEMA)
     icmp = _PartitionFiles(spill_dir, "icmp", count, ICMP_COLUMNS)
     totals = _Totals()
-    buffer = np.empty(window_bytes, np.uint8)
-    pos = 0
-    while True:
-        window = _read_window(src, pos, buffer)
-        final = pos + len(window) == src.size
-        records, used = walker.window(window, pos, final)
+    records = None
+    for records, window, base in read_windows(src, walker, window_bytes, progress):
         if len(records.offset):
-            _place(fmt, path, records, window, pos, totals, segments, icmp, count)
-        if progress is not None:
-            progress(pos + used if not final else src.size, src.size)
-        if final or walker.done:
-            break
-        if used == 0:  # one record / block is bigger than the window: grow it to hold it
-            size = min(2 * len(buffer), MAX_BLOCK_LEN + len(buffer))
-            buffer = np.empty(size, np.uint8)
-        pos += used
+            _place(fmt, path, records, window, base, totals, segments, icmp, count)
+    assert records is not None  # read_windows yields at least once
     backwards = totals.backwards.warning()
     declared = dict.fromkeys(linktype_name(t) for t in records.declared_link_types)
     info = CaptureInfo(
@@ -326,6 +304,46 @@ def _spill(
         _segments=segments,
         _icmp=icmp,
     )
+
+
+def record_walker(src: SourceFile) -> tuple[str, PcapWalker | PcapngWalker]:
+    """The file format ("pcap" / "pcapng") and a walker for its records; the errors of
+    ``read_capture`` for an empty file, a file of neither format or a bad pcap header."""
+    if src.size == 0:
+        raise CaptureError(f"{src.path}: empty file")
+    head = np.frombuffer(src.read_at(0, 64), np.uint8)
+    magic = head[:8].tobytes()
+    if is_pcap(magic):
+        return "pcap", PcapWalker(pcap_header(head, src.path), src.path)
+    if is_pcapng(magic):
+        return "pcapng", PcapngWalker(src.path)
+    raise CaptureError(f"{src.path}: not a pcap or pcapng capture (starts with {magic[:4].hex()})")
+
+
+def read_windows(
+    src: SourceFile,
+    walker: PcapWalker | PcapngWalker,
+    window_bytes: int,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Records, np.ndarray, int]]:
+    """Walk ``src`` one window at a time: each window's records (offsets relative to the
+    window), the window's bytes (a view of one reused buffer, valid until the next window)
+    and where it starts in the source. The last one yielded holds the whole file's metadata
+    (warnings, declared link types, snaplen, drop counters)."""
+    buffer = np.empty(window_bytes, np.uint8)
+    pos = 0
+    while True:
+        window = _read_window(src, pos, buffer)
+        final = pos + len(window) == src.size
+        records, used = walker.window(window, pos, final)
+        yield records, window, pos
+        if progress is not None:
+            progress(src.size if final else pos + used, src.size)
+        if final or walker.done:
+            return
+        if used == 0:  # one record / block is bigger than the window: grow it to hold it
+            buffer = np.empty(min(2 * len(buffer), MAX_BLOCK_LEN + len(buffer)), np.uint8)
+        pos += used
 
 
 def _read_window(src: SourceFile, pos: int, buffer: np.ndarray) -> np.ndarray:
