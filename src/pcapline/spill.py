@@ -106,15 +106,17 @@ class _PartitionFiles:
                 for name, dtype in self.schema.items():
                     values, pos = _decode(blob, pos, rows, dtype)
                     parts[name].append(values)
+        columns = {
+            name: np.concatenate(chunks) if chunks else np.zeros(0, dtype)
+            for (name, dtype), chunks in zip(self.schema.items(), parts.values(), strict=True)
+        }
+        # One block per column, no copy (a text column stays object, not pandas' str).
         return pd.DataFrame(
             {
-                name: pd.Series(
-                    np.concatenate(chunks) if chunks else np.zeros(0, dtype),
-                    dtype=dtype,
-                    copy=False,
-                )
-                for (name, dtype), chunks in zip(self.schema.items(), parts.values(), strict=True)
-            }
+                name: values if dtype != "object" else pd.Series(values, dtype=object)
+                for (name, dtype), values in zip(self.schema.items(), columns.values(), strict=True)
+            },
+            copy=False,
         )
 
 
