@@ -20,8 +20,10 @@ sequence of blocks, one per window that gave the partition rows::
     int64 rows | each column in schema order: rows fixed-width values (native byte order);
                  a text column: rows int32 UTF-8 lengths, then the UTF-8 bytes
 
-(a private, same-process format: plain ``write`` of numpy buffers out, ``frombuffer`` in;
-about ten times faster than pickling frames or Arrow conversions of the same columns).
+(a private format: plain ``write`` of numpy buffers out, ``frombuffer`` in. Measured on
+1.28 M bench rows in 32 partitions: written in 0.84 s where Arrow IPC streams take 1.3 s and
+pickled frames 1.0 s; read back in 0.27 s, Arrow 0.14 s with its thread pool, pickle 0.75 s.
+Writing is the part every row pays while reading the capture.)
 Everything lives in one temporary directory, removed on ``close`` and whenever building
 fails (error, Ctrl-C).
 """

@@ -10,6 +10,11 @@ machine's RAM by default; ``PCAPLINE_MAX_DECOMPRESSED`` or ``--max-decompressed`
 decompression bomb or a capture too big to analyse gives the analysis of what was read, with
 a warning. A damaged or cut compressed tail does the same. Stdin is read into memory once.
 
+``open_source_file`` is the same for the windowed reader (spill.py), with the bytes left on
+disk: a plain file is read in place, compressed input is decompressed (same cap, errors and
+warnings) and stdin / FIFOs / file objects are copied, in bounded pieces, into a file of the
+caller's directory; nothing is memory-mapped, so nothing of the capture counts in RSS.
+
 Only regular files are memory-mapped or read by path; a FIFO is read as a stream when a
 writer holds it open (``pcapline analyze <(zcat x.gz)``), and is an error when none does
 (a FIFO named ``*.pcap`` would otherwise block forever); devices and sockets are errors.
