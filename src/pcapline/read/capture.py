@@ -74,16 +74,48 @@ def backwards_time_warning(time_ns: np.ndarray) -> str | None:
     several CPUs; seen in our own real-kernel bench capture) and are not worth a warning.
     One vectorised comparison: about 10 ms for 2.5 million frames.
     """
-    step = time_ns[:-1].astype(np.int64) - time_ns[1:].astype(np.int64)
-    back = np.flatnonzero(step > BACKWARDS_WARN_NS)
-    if back.size == 0:
-        return None
-    times = "time" if back.size == 1 else "times"
-    return (
-        f"timestamps go backwards {back.size:,} {times} by more than 1 ms (first at frame "
-        f"{int(back[0]) + 2}, largest {int(step.max()) / 1e9:.3f} s): merged or clock-stepped "
-        "capture; durations use earliest/latest times"
-    )
+    steps = BackwardSteps()
+    steps.add(time_ns)
+    return steps.warning()
+
+
+@dataclass
+class BackwardSteps:
+    """``backwards_time_warning`` over a capture read in pieces: ``add`` each piece's
+    timestamps in file order (the step from one piece into the next counts too)."""
+
+    count: int = 0  # steps back by more than BACKWARDS_WARN_NS
+    first_frame: int = 0  # frame number after the first such step
+    largest: int = 0  # the largest step back (ns), over every step
+    frames: int = 0  # frames added so far
+    last_ns: int | None = None  # the time of the last of them
+
+    def add(self, time_ns: np.ndarray) -> None:
+        times = time_ns.astype(np.int64)
+        if self.last_ns is not None:
+            times = np.concatenate([np.array([self.last_ns], np.int64), times])
+        step = times[:-1] - times[1:]
+        back = np.flatnonzero(step > BACKWARDS_WARN_NS)
+        if back.size:
+            before = self.frames - (1 if self.last_ns is not None else 0)
+            if not self.count:
+                self.first_frame = before + int(back[0]) + 2
+            self.count += int(back.size)
+        if step.size:
+            self.largest = max(self.largest, int(step.max()))
+        if times.size:
+            self.last_ns = int(times[-1])
+        self.frames += int(time_ns.shape[0])
+
+    def warning(self) -> str | None:
+        if not self.count:
+            return None
+        times = "time" if self.count == 1 else "times"
+        return (
+            f"timestamps go backwards {self.count:,} {times} by more than 1 ms (first at frame "
+            f"{self.first_frame}, largest {self.largest / 1e9:.3f} s): merged or clock-stepped "
+            "capture; durations use earliest/latest times"
+        )
 
 
 def gather_rows(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:

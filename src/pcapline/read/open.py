@@ -10,6 +10,11 @@ machine's RAM by default; ``PCAPLINE_MAX_DECOMPRESSED`` or ``--max-decompressed`
 decompression bomb or a capture too big to analyse gives the analysis of what was read, with
 a warning. A damaged or cut compressed tail does the same. Stdin is read into memory once.
 
+``open_source_file`` is the same for the windowed reader (spill.py), with the bytes left on
+disk: a plain file is read in place, compressed input is decompressed (same cap, errors and
+warnings) and stdin / FIFOs / file objects are copied, in bounded pieces, into a file of the
+caller's directory; nothing is memory-mapped, so nothing of the capture counts in RSS.
+
 Only regular files are memory-mapped or read by path; a FIFO is read as a stream when a
 writer holds it open (``pcapline analyze <(zcat x.gz)``), and is an error when none does
 (a FIFO named ``*.pcap`` would otherwise block forever); devices and sockets are errors.
@@ -30,7 +35,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -157,11 +162,13 @@ def _pieces(kind: str, dec: Any, data: Any) -> Iterator[bytes]:
 
 
 class _Spill:
-    """Decompressed bytes, written to an anonymous temporary file (unlinked from the start:
-    the OS frees it when the process lets go, whatever the exit), then memory-mapped."""
+    """Decompressed bytes, written to a temporary file: by default an anonymous one (unlinked
+    from the start: the OS frees it when the process lets go, whatever the exit) that is then
+    memory-mapped; or ``file``, one the caller owns in ``directory`` (``open_source_file``)."""
 
-    def __init__(self, limit: int) -> None:
-        self.file = tempfile.TemporaryFile(prefix="pcapline-")  # noqa: SIM115 - owned here
+    def __init__(self, limit: int, file: BinaryIO | None = None, directory: str = "") -> None:
+        self.file: BinaryIO = file or tempfile.TemporaryFile(prefix="pcapline-")  # noqa: SIM115 - owned here
+        self.directory = directory or tempfile.gettempdir()
         self.size = 0
         self.limit = limit
 
@@ -189,10 +196,17 @@ class _Spill:
 
 
 def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
-    """Decompress everything readable, chunk by chunk, so a damaged or cut tail keeps
-    the data before it (a capture copied while still being written is common)."""
-    limit = max_decompressed()
-    out = _Spill(limit)
+    """Decompress ``raw`` into an anonymous temporary file, memory-mapped."""
+    out = _Spill(max_decompressed())
+    warnings = _decompress_into(kind, raw, path, out)
+    return RawSource(path=path, data=out.array(), compression=kind, warnings=warnings)
+
+
+def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[str]:
+    """Decompress everything readable into ``out``, chunk by chunk, so a damaged or cut tail
+    keeps the data before it (a capture copied while still being written is common).
+    Returns the warnings; ``out`` is closed when this raises."""
+    limit = out.limit
     warnings: list[str] = []
     dec: Any = None  # None between members: concatenated gzip/bz2/xz/zstd (``cat a.gz b.gz``)
     capped = False
@@ -229,7 +243,7 @@ def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
         out.close()
         if exc.errno == errno.ENOSPC:
             raise CaptureError(
-                f"{path}: no space left in {tempfile.gettempdir()} for the decompressed "
+                f"{path}: no space left in {out.directory} for the decompressed "
                 "capture (set TMPDIR to a bigger disk, or decompress it first)"
             ) from None
         raise
@@ -245,7 +259,7 @@ def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
         warnings.append(
             f"{kind} stream damaged after {out.size} bytes ({_short(exc)}); read what came before"
         )
-    return RawSource(path=path, data=out.array(), compression=kind, warnings=warnings)
+    return warnings
 
 
 class _ArrayReader(io.RawIOBase):
@@ -321,18 +335,10 @@ class _Prefixed(io.RawIOBase):
 
 
 def _open_file(path: str) -> RawSource:
-    kind_of_file = _check_file_kind(path)
-    flags = os.O_RDONLY | (os.O_NONBLOCK if kind_of_file == "fifo" else 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise CaptureError(f"{path}: no such file") from None
-    except PermissionError:
-        raise CaptureError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    fd, kind_of_file = _open_fd(path)
     if kind_of_file == "fifo":
-        return _read_fifo(fd, path)
+        with _fifo_stream(fd, path) as fifo:
+            return _read_stream(fifo, path)  # type: ignore[arg-type]
     with os.fdopen(fd, "rb") as fh:
         head = fh.read(8)
         kind = sniff_compression(head)
@@ -349,6 +355,21 @@ def _open_file(path: str) -> RawSource:
             return RawSource(path=path, data=np.frombuffer(mm, dtype=np.uint8))
         fh.seek(0)
         return _read_stream(fh, path)
+
+
+def _open_fd(path: str) -> tuple[int, str]:
+    """A read-only descriptor of ``path`` and its kind ("file" or "fifo"; a FIFO is opened
+    without blocking, ``_fifo_stream`` waits for its writer)."""
+    kind_of_file = _check_file_kind(path)
+    flags = os.O_RDONLY | (os.O_NONBLOCK if kind_of_file == "fifo" else 0)
+    try:
+        return os.open(path, flags), kind_of_file
+    except FileNotFoundError:
+        raise CaptureError(f"{path}: no such file") from None
+    except PermissionError:
+        raise CaptureError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise CaptureError(f"{path}: cannot open ({exc.strerror or exc})") from None
 
 
 def _check_file_kind(path: str) -> str:
@@ -380,9 +401,9 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _read_fifo(fd: int, path: str) -> RawSource:
-    """A FIFO opened without blocking: read it as a stream when a writer holds it open
-    (process substitution), else say so instead of waiting forever for one."""
+def _fifo_stream(fd: int, path: str) -> _PrefixedFile:
+    """A FIFO opened without blocking, as a blocking stream when a writer holds it open
+    (process substitution); else say so instead of waiting forever for one."""
     import select
 
     ready, _, _ = select.select([fd], [], [], FIFO_WRITER_WAIT_S)
@@ -394,8 +415,7 @@ def _read_fifo(fd: int, path: str) -> RawSource:
             "(to read a pipe, write to it, or use 'pcapline analyze -' with stdin)"
         )
     os.set_blocking(fd, True)
-    with os.fdopen(fd, "rb") as fh:
-        return _read_stream(_PrefixedFile(head, fh), path)  # type: ignore[arg-type]
+    return _PrefixedFile(head, os.fdopen(fd, "rb"))
 
 
 #: How long a FIFO may stay silent after opening before it counts as having no writer.
@@ -426,6 +446,10 @@ class _PrefixedFile(io.RawIOBase):
         buffer[: len(data)] = data
         return len(data)
 
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
 
 def open_source(source: str | os.PathLike[str] | BinaryIO) -> RawSource:
     """Read ``source`` (path, ``"-"`` for stdin, or a binary file object) into memory/mmap."""
@@ -440,3 +464,118 @@ def open_source(source: str | os.PathLike[str] | BinaryIO) -> RawSource:
     name = getattr(source, "name", None)
     path = name if isinstance(name, str) else "<stream>"
     return _read_stream(source, path)
+
+
+@dataclass
+class SourceFile:
+    """A capture source as a file of its (decompressed) bytes, read a window at a time with
+    ``os.pread``: what ``open_source`` gives, without holding the content in memory. A plain
+    regular file is read in place; compressed input, stdin and FIFOs are first streamed into a
+    file of ``open_source_file``'s directory (``spilled``), in bounded pieces."""
+
+    path: str
+    file: BinaryIO  # open for reading; its first ``size`` bytes are the capture's
+    size: int
+    compression: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    spilled: str | None = None  # the file holding the decompressed / copied bytes, if any
+
+    def read_at(self, at: int, length: int) -> bytes:
+        """``length`` bytes from offset ``at`` (fewer at the end of the file)."""
+        return os.pread(self.file.fileno(), max(0, min(length, self.size - at)), at)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def open_source_file(source: str | os.PathLike[str] | BinaryIO, directory: str) -> SourceFile:
+    """``open_source``'s checks and decompression (same errors, same warnings), but the bytes
+    stay on disk: decompressed or copied (stdin, FIFO, file object) into ``directory``."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if path == "-":
+            return _stream_to_file(sys.stdin.buffer, "-", directory)
+        fd, kind_of_file = _open_fd(path)
+        if kind_of_file == "fifo":
+            with _fifo_stream(fd, path) as fifo:
+                return _stream_to_file(fifo, path, directory)  # type: ignore[arg-type]
+        fh = os.fdopen(fd, "rb")
+        try:
+            kind = sniff_compression(fh.read(8))
+            if kind is None:
+                size = os.fstat(fh.fileno()).st_size
+                if size > 0:
+                    return SourceFile(path, fh, size)
+            fh.seek(0)
+            with fh:
+                if kind is not None:
+                    return _unwrap_to_file(kind, fh, path, directory)
+                return _stream_to_file(fh, path, directory)
+        except BaseException:
+            fh.close()
+            raise
+    read: Callable[..., bytes] | None = getattr(source, "read", None)
+    if read is None:
+        raise CaptureError(f"cannot read a capture from {type(source).__name__}")
+    name = getattr(source, "name", None)
+    return _stream_to_file(source, name if isinstance(name, str) else "<stream>", directory)
+
+
+def _spill_file(directory: str) -> BinaryIO:
+    """A new file in ``directory`` (removed with it by its owner)."""
+    owned = tempfile.NamedTemporaryFile(prefix="source-", dir=directory, delete=False)  # noqa: SIM115 - the SourceFile owns it
+    return cast(BinaryIO, owned)
+
+
+def _stream_to_file(stream: BinaryIO, path: str, directory: str) -> SourceFile:
+    """``_read_stream`` onto disk: decompressed when compressed, else copied as it comes."""
+    head = stream.read(8) or b""
+    kind = sniff_compression(head)
+    rest = _Prefixed(head, stream)
+    if kind is not None:
+        return _unwrap_to_file(kind, rest, path, directory)  # type: ignore[arg-type]
+    out = _spill_file(directory)
+    size = 0
+    try:
+        while block := rest.read(_CHUNK):
+            out.write(block)
+            size += len(block)
+        out.flush()
+    except OSError as exc:
+        out.close()
+        if exc.errno == errno.ENOSPC:
+            raise CaptureError(
+                f"{path}: no space left in {directory} for the capture read from a stream "
+                "(set TMPDIR to a bigger disk)"
+            ) from None
+        raise
+    return SourceFile(path, out, size, spilled=out.name)
+
+
+def _unwrap_to_file(kind: str, raw: BinaryIO, path: str, directory: str) -> SourceFile:
+    """``_unwrap`` onto disk: each compression layer decompressed into a file of
+    ``directory`` (the one before it removed), with the same cap, errors and warnings."""
+    out = _Spill(max_decompressed(), _spill_file(directory), directory)
+    warnings = _decompress_into(kind, raw, path, out)
+    kinds = [kind]
+    while True:
+        out.file.flush()
+        inner = sniff_compression(os.pread(out.file.fileno(), 8, 0))
+        if inner is None:
+            break
+        kinds.append(inner)
+        layer = _Spill(out.limit, _spill_file(directory), directory)
+        try:
+            if len(kinds) > MAX_LAYERS:
+                nested = " inside ".join(reversed(kinds))
+                raise CompressionError(
+                    f"{path}: compressed more than {MAX_LAYERS} times ({nested}); decompress it first"
+                )
+            out.file.seek(0)
+            warnings += _decompress_into(inner, out.file, path, layer)
+        finally:
+            out.close()
+            os.unlink(out.file.name)
+        out = layer
+    out.file.seek(0)
+    return SourceFile(path, out.file, out.size, "+".join(kinds), warnings, spilled=out.file.name)

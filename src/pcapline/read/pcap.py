@@ -69,6 +69,23 @@ def is_pcap(head: bytes) -> bool:
 
 def read_pcap(data: np.ndarray, path: str) -> Records:
     """Walk a classic pcap file held in ``data`` (uint8 numpy array)."""
+    records, _ = PcapWalker(pcap_header(data, path), path).window(data, 0, final=True)
+    return records
+
+
+@dataclass(frozen=True)
+class PcapHeader:
+    """What the 24-byte file header says every record is read with."""
+
+    order: str  # "<" or ">"
+    nano: bool  # nanosecond timestamps
+    rec_len: int  # record header length (16; 24 for the "modified" libpcap)
+    link_type: int
+    snaplen: int
+
+
+def pcap_header(data: np.ndarray, path: str) -> PcapHeader:
+    """Check and parse the file header at the start of ``data``."""
     size = int(data.shape[0])
     if size < FILE_HEADER_LEN:
         raise CaptureError(
@@ -83,81 +100,117 @@ def read_pcap(data: np.ndarray, path: str) -> Records:
         raise CaptureError(
             f"{path}: pcap link type field has reserved bits set (0x{linkfield:08x})"
         )
-    link_type = linkfield & LINKTYPE_MASK
+    return PcapHeader(order, nano, rec_len, linkfield & LINKTYPE_MASK, snaplen)
 
-    offsets, warnings, stop = _walk(data, order, rec_len, path)
-    n = len(offsets)
-    truncated = 0
-    last_time_unknown = False
-    if n:
-        complete = offsets + 16 <= size
-        fields = np.zeros((n, 4), dtype=np.int64)
-        fields[complete] = words_at(data, offsets[complete], order, 4)
-        sec, frac, incl, orig = fields.T
-        if not complete[-1]:
-            # The file ended inside the last record header: a frame we know nothing about
-            # except that it exists; give it the previous frame's time (Capture.timed_ns
-            # leaves it out of first/last time when there is no previous frame).
-            sec[-1], frac[-1] = (sec[-2], frac[-2]) if n > 1 else (0, 0)
-        time_ns = sec * 1_000_000_000 + (frac if nano else frac * 1000)
-        start = offsets + rec_len
-        caplen = np.clip(np.minimum(incl, size - start), 0, None)
-        truncated = int((start + incl > size).sum())
-        last_time_unknown = not bool(complete[-1])
-        if start[-1] > size:
-            present = size - int(offsets[-1])
-            warnings.append(
-                f"file ends inside the header of record {n} ({present} of {rec_len} bytes)"
-            )
-        elif truncated:
-            warnings.append(
-                f"file ends inside frame {n} ({int(caplen[-1])} of {int(incl[-1])} captured bytes present)"
-            )
-    else:
-        time_ns = np.zeros(0, dtype=np.int64)
-        start = caplen = orig = np.zeros(0, dtype=np.int64)
-    if stop is not None and n == 0:
-        raise CaptureError(f"{path}: {stop}")
-    return Records(
-        time_ns=time_ns.astype(np.int64),
-        link_type=np.full(n, link_type, dtype=np.int32),
-        offset=start.astype(np.int64),
-        caplen=caplen.astype(np.int64),
-        origlen=orig.astype(np.int64),
-        warnings=warnings,
-        truncated_records=truncated,
-        last_time_unknown=last_time_unknown,
-        declared_link_types=(link_type,),
-        snaplen=snaplen or None,
-    )
+
+class PcapWalker:
+    """Walks the records of one pcap file, one window of its bytes at a time.
+
+    ``window(data, base, final)`` reads the records that lie wholly inside ``data`` (the
+    file's bytes from offset ``base``) and says how many bytes it consumed: a record cut by
+    the window's end is left for the next window, which starts where it starts. Only the
+    ``final`` window (the one holding the end of the file) reads a record the file ends in.
+    Frame numbers, byte offsets in warnings and the previous frame's time carry across
+    windows, so any windowing gives what one window over the whole file gives.
+    """
+
+    def __init__(self, header: PcapHeader, path: str) -> None:
+        self.header = header
+        self.path = path
+        self.frames = 0  # records read in earlier windows
+        self.last_time_ns = 0  # time of the last of them
+        self.done = False  # a damaged record stopped the walk: no more windows
+        self.warnings: list[str] = []
+
+    def window(self, data: np.ndarray, base: int, final: bool) -> tuple[Records, int]:
+        """The records of this window (offsets relative to ``data``), and the bytes consumed."""
+        h = self.header
+        size = int(data.shape[0])
+        first = FILE_HEADER_LEN if base == 0 else 0
+        offsets, stop, end = _walk(data, h.order, h.rec_len, first, base, self.frames, final)
+        if stop is not None:
+            self.warnings.append(stop + ", stopped reading there")
+            self.done = True
+        n = len(offsets)
+        truncated = 0
+        last_time_unknown = False
+        if n:
+            complete = offsets + 16 <= size
+            fields = np.zeros((n, 4), dtype=np.int64)
+            fields[complete] = words_at(data, offsets[complete], h.order, 4)
+            sec, frac, incl, orig = fields.T
+            time_ns = sec * 1_000_000_000 + (frac if h.nano else frac * 1000)
+            start = offsets + h.rec_len
+            caplen = np.clip(np.minimum(incl, size - start), 0, None)
+            truncated = int((start + incl > size).sum())
+            last_time_unknown = not bool(complete[-1])
+            total = self.frames + n
+            if last_time_unknown:
+                # The file ended inside the last record header: a frame we know nothing about
+                # except that it exists; give it the previous frame's time (Capture.timed_ns
+                # leaves it out of first/last time when there is no previous frame).
+                time_ns[-1] = time_ns[-2] if n > 1 else self.last_time_ns
+            if start[-1] > size:
+                present = size - int(offsets[-1])
+                self.warnings.append(
+                    f"file ends inside the header of record {total} ({present} of {h.rec_len} bytes)"
+                )
+            elif truncated:
+                self.warnings.append(
+                    f"file ends inside frame {total} ({int(caplen[-1])} of {int(incl[-1])} captured bytes present)"
+                )
+            self.frames = total
+            self.last_time_ns = int(time_ns[-1])
+        else:
+            time_ns = np.zeros(0, dtype=np.int64)
+            start = caplen = orig = np.zeros(0, dtype=np.int64)
+        if stop is not None and self.frames == 0:
+            raise CaptureError(f"{self.path}: {stop}")
+        records = Records(
+            time_ns=time_ns.astype(np.int64),
+            link_type=np.full(n, h.link_type, dtype=np.int32),
+            offset=start.astype(np.int64),
+            caplen=caplen.astype(np.int64),
+            origlen=orig.astype(np.int64),
+            warnings=list(self.warnings),
+            truncated_records=truncated,
+            last_time_unknown=last_time_unknown,
+            declared_link_types=(h.link_type,),
+            snaplen=h.snaplen or None,
+        )
+        return records, end
 
 
 def _walk(
-    data: np.ndarray, order: str, rec_len: int, path: str
-) -> tuple[np.ndarray, list[str], str | None]:
-    """Offsets of every record header; the loop reads only each record's length."""
+    data: np.ndarray, order: str, rec_len: int, first: int, base: int, before: int, final: bool
+) -> tuple[np.ndarray, str | None, int]:
+    """Offsets of every record header from ``first`` on (the loop reads only each record's
+    length), why the walk stopped early (None: it did not) and where the next window starts.
+    ``base``/``before``: the window's offset in the file and the records before it (for the
+    words of the warning). Outside the ``final`` window a record must lie wholly inside."""
     buf = data.data  # memoryview over the numpy buffer (struct reads it without a copy)
     size = len(buf)
     unpack_len = struct.Struct(order + "I").unpack_from
     offsets = array("q")
     append = offsets.append
-    warnings: list[str] = []
     stop: str | None = None
-    off = FILE_HEADER_LEN
+    off = first
     last = size - 16
     while off <= last:
         incl = unpack_len(buf, off + 8)[0]
         if incl > MAX_RECORD_LEN:
-            stop = f"record {len(offsets) + 1} at byte {off} claims {incl} captured bytes; file damaged"
-            warnings.append(stop + ", stopped reading there")
+            stop = f"record {before + len(offsets) + 1} at byte {base + off} claims {incl} captured bytes; file damaged"
             break
         append(off)
         off += rec_len + incl
     else:
-        if off < size:
+        # Outside the final window, a record the window ends in is the next window's first.
+        if off > size and not final:
+            off = offsets.pop()  # its captured bytes are cut by the window
+        elif off < size and final:
             append(off)  # the file ends inside this record header
     return (
         np.frombuffer(offsets, dtype=np.int64) if offsets else np.zeros(0, np.int64),
-        warnings,
         stop,
+        off,
     )

@@ -103,119 +103,177 @@ def _interface(body: bytes, order: str) -> Interface:
 class _Context:
     """What packet blocks from a given packet index on are read with."""
 
-    first_packet: int
+    first_packet: int  # index among every packet block of the file
     order: str
     section_base: int  # global index of the section's interface 0
     interfaces: int  # interfaces described so far (global count)
 
 
 def read_pcapng(data: np.ndarray, path: str) -> Records:
-    """Walk every block; collect packet blocks as frames with their interface's settings.
+    """Walk every block; collect packet blocks as frames with their interface's settings."""
+    records, _ = PcapngWalker(path).window(data, 0, final=True)
+    return records
+
+
+class PcapngWalker:
+    """Walks the blocks of one pcapng file, one window of its bytes at a time.
 
     The loop only records where packet blocks are (one unpack per block); their fields are
-    gathered and checked afterwards with numpy, per byte order.
+    gathered and checked afterwards with numpy, per byte order. ``window(data, base, final)``
+    reads the blocks that lie wholly inside ``data`` (the file's bytes from offset ``base``)
+    and says how many bytes it consumed: a block cut by the window's end is left for the next
+    window. Sections, interfaces, drop counters, frame numbers and byte offsets in warnings
+    carry across windows, so any windowing gives what one window over the whole file gives.
     """
-    buf = data.data  # memoryview over the numpy buffer (struct reads it without a copy)
-    size = len(buf)
-    interfaces: list[Interface] = []
-    contexts: list[_Context] = []
-    packets = array("q")  # block offsets of EPB / SPB / PB
-    append = packets.append
-    others: dict[int, int] = {}  # packet index -> block type, for the rare SPB / PB
-    section_base = 0
-    order = "<"
-    unpack = struct.Struct(order + "II").unpack_from
-    warnings: list[str] = []
-    if_drops: dict[int, int] = {}  # interface -> its last ISB's counter
-    os_drops: dict[int, int] = {}
-    off = 0
-    sections = 0
-    stop: str | None = None
-    while off + 8 <= size:
-        btype, blen = unpack(buf, off)
-        if btype == EPB and 32 <= blen <= MAX_BLOCK_LEN and not blen & 3 and off + blen <= size:
-            append(off)  # the common case: a complete enhanced packet block
-            off += blen
-            continue
-        if btype == SHB or btype == 0x0A0D0D0A:
-            if off + 12 > size:
-                stop = f"section header at byte {off} cut short"
-                break
-            magic = bytes(buf[off + 8 : off + 12])
-            if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                stop = f"section header at byte {off} has a bad byte-order magic"
-                break
-            order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
-            unpack = struct.Struct(order + "II").unpack_from
-            btype, blen = unpack(buf, off)
-        if blen < 12 or blen % 4 or blen > MAX_BLOCK_LEN:
-            stop = f"block at byte {off} has an impossible length ({blen})"
-            break
-        end = off + blen
-        complete = end <= size
-        if btype == SHB:
-            if not complete or blen < 28:
-                stop = f"section header at byte {off} cut short"
-                break
-            major, minor = struct.unpack_from(order + "HH", buf, off + 12)
-            if (major, minor) not in SUPPORTED_VERSIONS:
-                stop = f"pcapng section version {major}.{minor} is not supported"
-                if sections == 0:
-                    raise CaptureError(f"{path}: {stop}")
-                break
-            sections += 1
-            section_base = len(interfaces)
-            contexts.append(_Context(len(packets), order, section_base, len(interfaces)))
-        elif sections == 0:
-            raise CaptureError(f"{path}: pcapng file does not start with a section header")
-        elif btype == IDB:
-            if not complete or blen < 20:
-                stop = f"interface description at byte {off} cut short"
-                break
-            interfaces.append(_interface(bytes(buf[off + 8 : end - 4]), order))
-            contexts.append(_Context(len(packets), order, section_base, len(interfaces)))
-        elif btype == ISB and complete and blen >= 24:
-            iface_id = struct.unpack_from(order + "I", buf, off + 8)[0] + section_base
-            options = _options(bytes(buf[off + 20 : end - 4]), order)
-            for code, counters in ((ISB_IFDROP, if_drops), (ISB_OSDROP, os_drops)):
-                if len(options.get(code, b"")) == 8:
-                    counters[iface_id] = struct.unpack(order + "Q", options[code])[0]
-        elif btype in (EPB, PB, SPB):
-            if btype != EPB:
-                others[len(packets)] = btype
-            append(off)  # a short or cut packet block: its fields are checked below
-        elif not complete:
-            # A cut name-resolution, statistics, comment or custom block holds no frame, but
-            # the file is still truncated: say so (a cut packet block says it below).
-            warnings.append(
-                f"file ends inside {_block_name(btype)} at byte {off} "
-                f"({size - off} of {blen} bytes); the capture may be incomplete"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.interfaces: list[Interface] = []
+        self.contexts: list[_Context] = []
+        self.section_base = 0
+        self.order = "<"
+        self.sections = 0
+        self.packets = 0  # packet blocks walked in earlier windows
+        self.frames = 0  # frames kept from earlier windows
+        self.last_time_ns = 0  # time of the last of them
+        self.if_drops: dict[int, int] = {}  # interface -> its last ISB's counter
+        self.os_drops: dict[int, int] = {}
+        self.warnings: list[str] = []  # what the walk found, in file order
+        self.stop: str | None = None  # why the walk stopped early
+        self.bad: str | None = None  # the first invalid packet block: no frame from it on
+        self.done = False  # the walk stopped: no more windows
+
+    def window(self, data: np.ndarray, base: int, final: bool) -> tuple[Records, int]:
+        """The frames of this window (offsets relative to ``data``), and the bytes consumed."""
+        offsets, others, off = self._walk(data, base, final)
+        contexts, interfaces = self.contexts, self.interfaces
+        first_packet = self.packets
+        self.packets += len(offsets)
+        if self.bad is None:
+            fields, bad_at, why = _packet_fields(
+                data, offsets, others, contexts, interfaces, first_packet, base
             )
-        if not complete:
-            break
-        off = end
-    else:
-        if size - off > 0 and not stop:
-            warnings.append(f"{size - off} stray bytes at the end of the file ignored")
-    if sections == 0:
-        raise CaptureError(f"{path}: pcapng section header cut short")
-    offsets = np.frombuffer(packets, dtype=np.int64) if packets else np.zeros(0, np.int64)
-    fields, bad_at, why = _packet_fields(data, offsets, others, contexts, interfaces)
-    if bad_at is not None:
-        stop = why
-        fields = {k: v[:bad_at] for k, v in fields.items()}
-    n = fields["start"].shape[0]
-    if stop is not None:
-        if n == 0:
-            raise CaptureError(f"{path}: {stop}")
-        warnings.append(stop + "; stopped reading there")
-    truncated = int(n > 0 and bool(fields["cut"][-1]))
-    if truncated:
-        warnings.append(_cut_warning(fields, n, size))
-    records = _records(fields, interfaces, warnings, truncated)
-    records.if_drops = sum(if_drops.values()) if if_drops else None
-    records.os_drops = sum(os_drops.values()) if os_drops else None
-    return records
+            if bad_at is not None:
+                self.bad = why
+                fields = {k: v[:bad_at] for k, v in fields.items()}
+        else:  # after an invalid packet block the walk goes on for its warnings only
+            fields, _, _ = _packet_fields(data, offsets[:0], {}, contexts, interfaces, 0, base)
+        n = fields["start"].shape[0]
+        self.frames += n
+        warnings = list(self.warnings)
+        ending = final or self.done
+        if ending and self.sections == 0:
+            raise CaptureError(f"{self.path}: pcapng section header cut short")
+        stop = self.bad or self.stop
+        if ending and stop is not None:
+            if self.frames == 0:
+                raise CaptureError(f"{self.path}: {stop}")
+            warnings.append(stop + "; stopped reading there")
+        truncated = int(ending and n > 0 and bool(fields["cut"][-1]))
+        if truncated:
+            warnings.append(_cut_warning(fields, self.frames, data.shape[0]))
+        records = _records(fields, interfaces, warnings, truncated, self.last_time_ns)
+        if n:
+            self.last_time_ns = int(records.time_ns[-1])
+        records.if_drops = sum(self.if_drops.values()) if self.if_drops else None
+        records.os_drops = sum(self.os_drops.values()) if self.os_drops else None
+        return records, off
+
+    def _walk(
+        self, data: np.ndarray, base: int, final: bool
+    ) -> tuple[np.ndarray, dict[int, int], int]:
+        """Block offsets of this window's packet blocks (EPB / SPB / PB), the rare SPB / PB
+        among them (index -> type) and where the next window starts."""
+        buf = data.data  # memoryview over the numpy buffer (struct reads it without a copy)
+        size = len(buf)
+        interfaces = self.interfaces
+        packets = array("q")
+        append = packets.append
+        others: dict[int, int] = {}
+        order = self.order
+        unpack = struct.Struct(order + "II").unpack_from
+        off = 0
+        while off + 8 <= size:
+            btype, blen = unpack(buf, off)
+            if btype == EPB and 32 <= blen <= MAX_BLOCK_LEN and not blen & 3 and off + blen <= size:
+                append(off)  # the common case: a complete enhanced packet block
+                off += blen
+                continue
+            at = base + off
+            if btype == SHB or btype == 0x0A0D0D0A:
+                if off + 12 > size:
+                    if not final:
+                        break
+                    self.stop = f"section header at byte {at} cut short"
+                    break
+                magic = bytes(buf[off + 8 : off + 12])
+                if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                    self.stop = f"section header at byte {at} has a bad byte-order magic"
+                    break
+                order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
+                unpack = struct.Struct(order + "II").unpack_from
+                btype, blen = unpack(buf, off)
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK_LEN:
+                self.stop = f"block at byte {at} has an impossible length ({blen})"
+                break
+            end = off + blen
+            complete = end <= size
+            if not complete and not final:
+                break  # cut by the window: the next one starts with it
+            packet_index = self.packets + len(packets)
+            if btype == SHB:
+                if not complete or blen < 28:
+                    self.stop = f"section header at byte {at} cut short"
+                    break
+                major, minor = struct.unpack_from(order + "HH", buf, off + 12)
+                if (major, minor) not in SUPPORTED_VERSIONS:
+                    self.stop = f"pcapng section version {major}.{minor} is not supported"
+                    if self.sections == 0:
+                        raise CaptureError(f"{self.path}: {self.stop}")
+                    break
+                self.sections += 1
+                self.section_base = len(interfaces)
+                self.contexts.append(
+                    _Context(packet_index, order, self.section_base, len(interfaces))
+                )
+            elif self.sections == 0:
+                raise CaptureError(f"{self.path}: pcapng file does not start with a section header")
+            elif btype == IDB:
+                if not complete or blen < 20:
+                    self.stop = f"interface description at byte {at} cut short"
+                    break
+                interfaces.append(_interface(bytes(buf[off + 8 : end - 4]), order))
+                self.contexts.append(
+                    _Context(packet_index, order, self.section_base, len(interfaces))
+                )
+            elif btype == ISB and complete and blen >= 24:
+                iface_id = struct.unpack_from(order + "I", buf, off + 8)[0] + self.section_base
+                options = _options(bytes(buf[off + 20 : end - 4]), order)
+                for code, counters in ((ISB_IFDROP, self.if_drops), (ISB_OSDROP, self.os_drops)):
+                    if len(options.get(code, b"")) == 8:
+                        counters[iface_id] = struct.unpack(order + "Q", options[code])[0]
+            elif btype in (EPB, PB, SPB):
+                if btype != EPB:
+                    others[len(packets)] = btype
+                append(off)  # a short or cut packet block: its fields are checked below
+            elif not complete:
+                # A cut name-resolution, statistics, comment or custom block holds no frame,
+                # but the file is still truncated: say so (a cut packet block says it below).
+                self.warnings.append(
+                    f"file ends inside {_block_name(btype)} at byte {at} "
+                    f"({size - off} of {blen} bytes); the capture may be incomplete"
+                )
+            if not complete:
+                break
+            off = end
+        else:
+            if final and size - off > 0 and not self.stop:
+                self.warnings.append(f"{size - off} stray bytes at the end of the file ignored")
+        if self.stop is not None or final:
+            self.done = True
+        self.order = order
+        offsets = np.frombuffer(packets, dtype=np.int64) if packets else np.zeros(0, np.int64)
+        return offsets, others, off
 
 
 #: Non-packet block types by name (pcapng draft, section 10: "Block Type Codes").
@@ -247,16 +305,26 @@ def _packet_fields(
     others: dict[int, int],
     contexts: list[_Context],
     interfaces: list[Interface],
+    first_packet: int = 0,
+    at_byte: int = 0,
 ) -> tuple[dict[str, np.ndarray], int | None, str]:
     """Gather and check the fields of every packet block (vectorised per byte order).
 
-    Returns the per-packet columns, the index of the first invalid block (None if all
-    are fine) and why it is invalid.
+    ``offsets`` are relative to ``data``, which starts at byte ``at_byte`` of the file and
+    holds the packet blocks from index ``first_packet`` on. Returns the per-packet columns,
+    the index of the first invalid block (None if all are fine) and why it is invalid.
     """
     n = offsets.shape[0]
     size = data.shape[0]
     buf = data.data
-    ctx_at = np.searchsorted([c.first_packet for c in contexts], np.arange(n), side="right") - 1
+    ctx_at = (
+        np.searchsorted(
+            [c.first_packet for c in contexts],
+            np.arange(first_packet, first_packet + n),
+            side="right",
+        )
+        - 1
+    )
     little = np.array([c.order == "<" for c in contexts], bool)[ctx_at] if n else np.zeros(0, bool)
     base = (
         np.array([c.section_base for c in contexts], np.int64)[ctx_at]
@@ -299,7 +367,7 @@ def _packet_fields(
     bad = np.flatnonzero(bad_len | bad_iface)
     if bad.size:
         first_bad = int(bad[0])
-        o = int(offsets[first_bad])
+        o = at_byte + int(offsets[first_bad])
         why = (
             f"packet block at byte {o} has a bad captured length ({int(caplen[first_bad])})"
             if bad_len[first_bad]
@@ -321,7 +389,11 @@ def _packet_fields(
 
 
 def _records(
-    fields: dict[str, np.ndarray], interfaces: list[Interface], warnings: list[str], truncated: int
+    fields: dict[str, np.ndarray],
+    interfaces: list[Interface],
+    warnings: list[str],
+    truncated: int,
+    previous_ns: int = 0,
 ) -> Records:
     iface = fields["iface"]
     n = iface.shape[0]
@@ -332,8 +404,9 @@ def _records(
         time_ns[sel] = ticks_to_ns(fields["ticks"][sel], interfaces[i])
         link_type[sel] = interfaces[i].link_type
     untimed = bool(n and fields["untimed"][-1])  # only the last block can be cut
-    if untimed and n > 1:
-        time_ns[-1] = time_ns[-2]  # not 1970: Capture.timed_ns leaves a lone one out
+    if untimed:
+        # Not 1970: the previous frame's time (Capture.timed_ns leaves a lone one out).
+        time_ns[-1] = time_ns[-2] if n > 1 else previous_ns
     return Records(
         time_ns=time_ns,
         link_type=link_type,

@@ -1,0 +1,408 @@
+"""Read and decode a capture of any size in bounded memory, its rows split into partitions
+on disk: the streaming ``PartitionedCapture`` (partitioned.py) of the bounded-memory engine.
+
+    source --(windows of a few tens of MB)--> records --> decode --> rows --> partition files
+
+The source is read one window at a time with ``os.pread`` into one reused buffer (never
+mapped: a mapped file counts in RSS as its pages are touched), so peak memory is a window
+and its decoded rows whatever the capture's size. Compressed input, stdin and FIFOs are
+first streamed onto disk (``read.open.open_source_file``), in bounded pieces. The record
+walkers (``read.pcap.PcapWalker``, ``read.pcapng.PcapngWalker``) carry what a file's
+header, sections and interfaces say from window to window and leave a record cut by the
+window's end to the next one; they are the very code ``read_capture`` runs over one window
+holding the whole file, so the frames, frame numbers, times and warnings are the same.
+
+Each window's frames are decoded as a chunk ``Capture`` (frame numbers continue, offsets
+relative to the window), placed with ``partitioned.table_partitions`` and appended to one
+spill file per partition (segments) and one per partition (ICMP errors). A spill file is a
+sequence of blocks, one per window that gave the partition rows::
+
+    int64 rows | each column in schema order: rows fixed-width values (native byte order);
+                 a text column: rows int32 UTF-8 lengths, then the UTF-8 bytes
+
+(a private format: plain ``write`` of numpy buffers out, ``frombuffer`` in. Measured on
+1.28 M bench rows in 32 partitions: written in 0.84 s where Arrow IPC streams take 1.3 s and
+pickled frames 1.0 s; read back in 0.27 s, Arrow 0.14 s with its thread pool, pickle 0.75 s.
+Writing is the part every row pays while reading the capture.)
+Everything lives in one temporary directory, removed on ``close`` and whenever building
+fails (error, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from pcapline.decode import REASON_NAMES, decode, linktype_name
+from pcapline.decode.icmp import ICMP_COLUMNS
+from pcapline.errors import CaptureError, PcaplineError
+from pcapline.model import SEGMENT_COLUMNS, CaptureInfo
+from pcapline.partitioned import PLACEMENT_COLUMNS, table_partitions
+from pcapline.quality import ReadQuality
+from pcapline.read.capture import BackwardSteps, Capture
+from pcapline.read.open import SourceFile, open_source_file
+from pcapline.read.pcap import PcapWalker, Records, is_pcap, pcap_header
+from pcapline.read.pcapng import MAX_BLOCK_LEN, PcapngWalker, is_pcapng
+
+__all__ = ["DEFAULT_WINDOW_BYTES", "SpilledCapture", "spill_capture"]
+
+#: Bytes of the source read per window: large enough that the per-window costs (a decode
+#: call, one write per partition) vanish, small enough that a window and its decoded rows
+#: stay a few hundred MB at most.
+DEFAULT_WINDOW_BYTES = 32 << 20
+#: The smallest window (tests use tiny windows to put boundaries everywhere); a window grows
+#: past ``window_bytes`` only as far as one record / block needs.
+MIN_WINDOW_BYTES = 64
+
+SEGMENT_SCHEMA: dict[str, str] = {**SEGMENT_COLUMNS, **PLACEMENT_COLUMNS}
+
+#: ``progress(bytes_read, bytes_total)``: called after every window of the source.
+Progress = Callable[[int, int], None]
+
+
+class _PartitionFiles:
+    """One append-only spill file per partition for one table (the block format above)."""
+
+    def __init__(self, directory: str, name: str, count: int, schema: dict[str, str]) -> None:
+        self.paths = [os.path.join(directory, f"{name}-{n:05d}.bin") for n in range(count)]
+        self.schema = schema
+        self.rows = [0] * count
+
+    def append(self, table: Mapping[str, np.ndarray], part: np.ndarray) -> None:
+        """Append each row of ``table`` (schema name -> column) to its partition's file
+        (``part``: row -> partition number)."""
+        if not len(part):
+            return
+        order = np.argsort(part, kind="stable")  # frame order kept inside a partition
+        bounds = np.searchsorted(part[order], np.arange(len(self.rows) + 1))
+        columns = [np.asarray(table[name])[order] for name in self.schema]
+        for number in np.flatnonzero(np.diff(bounds)).tolist():
+            lo, hi = int(bounds[number]), int(bounds[number + 1])
+            pieces = [struct.pack("<q", hi - lo)]
+            for values, dtype in zip(columns, self.schema.values(), strict=True):
+                pieces.extend(_encode(values[lo:hi], dtype))
+            with open(self.paths[number], "ab") as out:
+                out.write(b"".join(pieces))
+            self.rows[number] += hi - lo
+
+    def read(self, number: int) -> pd.DataFrame:
+        """Every row of partition ``number``, in the order appended, index 0..n-1."""
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.schema}
+        if self.rows[number]:
+            with open(self.paths[number], "rb") as spilled:
+                blob = memoryview(spilled.read())
+            pos = 0
+            while pos < len(blob):
+                rows = struct.unpack_from("<q", blob, pos)[0]
+                pos += 8
+                for name, dtype in self.schema.items():
+                    values, pos = _decode(blob, pos, rows, dtype)
+                    parts[name].append(values)
+        columns = {
+            name: np.concatenate(chunks) if chunks else np.zeros(0, dtype)
+            for (name, dtype), chunks in zip(self.schema.items(), parts.values(), strict=True)
+        }
+        # One block per column, no copy (a text column stays object, not pandas' str).
+        return pd.DataFrame(
+            {
+                name: values if dtype != "object" else pd.Series(values, dtype=object)
+                for (name, dtype), values in zip(self.schema.items(), columns.values(), strict=True)
+            },
+            copy=False,
+        )
+
+
+def _encode(values: np.ndarray, dtype: str) -> list[bytes]:
+    if dtype != "object":
+        return [np.ascontiguousarray(values, dtype).tobytes()]
+    texts = [str(v).encode() for v in values]
+    lengths = np.array([len(t) for t in texts], np.int32)
+    return [lengths.tobytes(), b"".join(texts)]
+
+
+def _decode(blob: memoryview, pos: int, rows: int, dtype: str) -> tuple[np.ndarray, int]:
+    if dtype != "object":
+        width = np.dtype(dtype).itemsize * rows
+        return np.frombuffer(blob, dtype, rows, pos), pos + width
+    lengths = np.frombuffer(blob, np.int32, rows, pos).tolist()
+    pos += 4 * rows
+    texts = np.empty(rows, object)
+    for i, length in enumerate(lengths):
+        texts[i] = bytes(blob[pos : pos + length]).decode()
+        pos += length
+    return texts, pos
+
+
+@dataclass(eq=False)
+class SpilledCapture:
+    """``PartitionedCapture`` whose partitions are files in ``directory`` (a context manager:
+    leaving it removes them)."""
+
+    count: int
+    info: CaptureInfo
+    read: ReadQuality
+    last_frame_ns: int
+    #: The temporary directory holding the partition files (and the decompressed source).
+    directory: str
+    source: SourceFile
+    _segments: _PartitionFiles
+    _icmp: _PartitionFiles
+    closed: bool = field(default=False)
+
+    @property
+    def segment_rows(self) -> list[int]:
+        """How many segment rows each partition holds (to schedule the big ones first)."""
+        return list(self._segments.rows)
+
+    def segments(self, number: int) -> pd.DataFrame:
+        return self._segments.read(number)
+
+    def icmp(self, number: int) -> pd.DataFrame:
+        return self._icmp.read(number)
+
+    def payload(self, at: int, length: int) -> bytes:
+        return self.source.read_at(at, length)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.source.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> SpilledCapture:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def spill_capture(
+    source: str | os.PathLike[str] | BinaryIO,
+    count: int,
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    window_bytes: int = DEFAULT_WINDOW_BYTES,
+    progress: Progress | None = None,
+) -> SpilledCapture:
+    """Read and decode ``source`` a window at a time into ``count`` partitions on disk, in a
+    new temporary directory under ``directory`` (default: tempfile's). Raises what
+    ``read_capture`` raises for the same input; a disk that is full or not writable is a
+    ``PcaplineError`` naming the directory. Nothing is left on disk when this raises."""
+    where = os.fspath(directory) if directory is not None else tempfile.gettempdir()
+    try:
+        spill_dir = tempfile.mkdtemp(prefix="pcapline-spill-", dir=where)
+    except OSError as exc:
+        raise PcaplineError(f"cannot create spill files in {where}: {_why(exc)}") from None
+    try:
+        src = open_source_file(source, spill_dir)
+        try:
+            return _spill(
+                src, max(1, count), spill_dir, max(window_bytes, MIN_WINDOW_BYTES), progress
+            )
+        except BaseException:
+            src.close()
+            raise
+    except OSError as exc:
+        shutil.rmtree(spill_dir, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PcaplineError(
+                f"no space left in {where} for the spill files of the capture"
+            ) from None
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            raise PcaplineError(f"cannot write spill files in {where}: {_why(exc)}") from None
+        raise
+    except BaseException:
+        shutil.rmtree(spill_dir, ignore_errors=True)
+        raise
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+@dataclass
+class _Totals:
+    """The whole file's facts, accumulated window by window (``capture_info`` / ``read_quality``
+    of the whole capture at the end)."""
+
+    frames: int = 0
+    tcp_frames: int = 0
+    icmp_frames: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    link_types: list[str] = field(default_factory=list)
+    cut_by_snaplen: int = 0
+    backwards: BackwardSteps = field(default_factory=BackwardSteps)
+
+    def add(self, records: Records, skipped: dict[str, int], link_types: list[str]) -> None:
+        n = len(records.offset)
+        self.frames += n
+        self.backwards.add(records.time_ns)
+        timed = records.time_ns[:-1] if records.last_time_unknown else records.time_ns
+        if len(timed):
+            low, high = int(timed.min()), int(timed.max())
+            self.first_ns = low if self.first_ns is None else min(self.first_ns, low)
+            self.last_ns = high if self.last_ns is None else max(self.last_ns, high)
+        whole = n - records.truncated_records
+        self.cut_by_snaplen += int(
+            np.count_nonzero(records.caplen[:whole] < records.origlen[:whole])
+        )
+        for reason, k in skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + k
+        self.link_types += [name for name in link_types if name not in self.link_types]
+
+
+def _spill(
+    src: SourceFile, count: int, spill_dir: str, window_bytes: int, progress: Progress | None
+) -> SpilledCapture:
+    path = src.path
+    fmt, walker = record_walker(src)
+    segments = _PartitionFiles(spill_dir, "segments", count, SEGMENT_SCHEMA)
+    icmp = _PartitionFiles(spill_dir, "icmp", count, ICMP_COLUMNS)
+    totals = _Totals()
+    records = None
+    for records, window, base in read_windows(src, walker, window_bytes, progress):
+        if len(records.offset):
+            _place(fmt, path, records, window, base, totals, segments, icmp, count)
+    assert records is not None  # read_windows yields at least once
+    backwards = totals.backwards.warning()
+    declared = dict.fromkeys(linktype_name(t) for t in records.declared_link_types)
+    info = CaptureInfo(
+        path=str(path),
+        format=fmt,
+        link_types=totals.link_types or list(declared),
+        frames=totals.frames,
+        tcp_frames=totals.tcp_frames,
+        icmp_frames=totals.icmp_frames,
+        first_time_ns=totals.first_ns,
+        last_time_ns=totals.last_ns,
+        skipped={
+            name: totals.skipped[name] for name in REASON_NAMES.values() if totals.skipped.get(name)
+        },
+        warnings=src.warnings + records.warnings + ([backwards] if backwards else []),
+    )
+    read = ReadQuality(records.snaplen, totals.cut_by_snaplen, records.if_drops, records.os_drops)
+    return SpilledCapture(
+        count=count,
+        info=info,
+        read=read,
+        last_frame_ns=totals.last_ns or 0,
+        directory=spill_dir,
+        source=src,
+        _segments=segments,
+        _icmp=icmp,
+    )
+
+
+def record_walker(src: SourceFile) -> tuple[str, PcapWalker | PcapngWalker]:
+    """The file format ("pcap" / "pcapng") and a walker for its records; the errors of
+    ``read_capture`` for an empty file, a file of neither format or a bad pcap header."""
+    if src.size == 0:
+        raise CaptureError(f"{src.path}: empty file")
+    head = np.frombuffer(src.read_at(0, 64), np.uint8)
+    magic = head[:8].tobytes()
+    if is_pcap(magic):
+        return "pcap", PcapWalker(pcap_header(head, src.path), src.path)
+    if is_pcapng(magic):
+        return "pcapng", PcapngWalker(src.path)
+    raise CaptureError(f"{src.path}: not a pcap or pcapng capture (starts with {magic[:4].hex()})")
+
+
+def read_windows(
+    src: SourceFile,
+    walker: PcapWalker | PcapngWalker,
+    window_bytes: int,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Records, np.ndarray, int]]:
+    """Walk ``src`` one window at a time: each window's records (offsets relative to the
+    window), the window's bytes (a view of one reused buffer, valid until the next window)
+    and where it starts in the source. The last one yielded holds the whole file's metadata
+    (warnings, declared link types, snaplen, drop counters)."""
+    buffer = np.empty(window_bytes, np.uint8)
+    pos = 0
+    while True:
+        window = _read_window(src, pos, buffer)
+        final = pos + len(window) == src.size
+        records, used = walker.window(window, pos, final)
+        yield records, window, pos
+        if progress is not None:
+            progress(src.size if final else pos + used, src.size)
+        if final or walker.done:
+            return
+        if used == 0:  # one record / block is bigger than the window: grow it to hold it
+            buffer = np.empty(min(2 * len(buffer), MAX_BLOCK_LEN + len(buffer)), np.uint8)
+        pos += used
+
+
+def _read_window(src: SourceFile, pos: int, buffer: np.ndarray) -> np.ndarray:
+    """The source's bytes from ``pos`` into ``buffer`` (as many as fit), as a view of it."""
+    want = min(len(buffer), src.size - pos)
+    view = buffer.data[:want]
+    got = 0
+    fd = src.file.fileno()
+    while got < want:
+        n = os.preadv(fd, [view[got:]], pos + got)
+        if n == 0:
+            raise CaptureError(f"{src.path}: the file shrank while being read")
+        got += n
+    return buffer[:want]
+
+
+def _place(
+    fmt: str,
+    path: str,
+    records: Records,
+    window: np.ndarray,
+    base: int,
+    totals: _Totals,
+    segments: _PartitionFiles,
+    icmp: _PartitionFiles,
+    count: int,
+) -> None:
+    """Decode one window's frames and append its rows to their partitions' files."""
+    n = len(records.offset)
+    first_frame = totals.frames + 1
+    chunk = Capture(
+        path=path,
+        format=fmt,
+        frame=np.arange(first_frame, first_frame + n, dtype=np.int64),
+        time_ns=records.time_ns,
+        link_type=records.link_type,
+        offset=records.offset,
+        caplen=records.caplen,
+        origlen=records.origlen,
+        data=window,
+        truncated_records=records.truncated_records,
+        last_time_unknown=records.last_time_unknown,
+    )
+    decoded = decode(chunk)
+    totals.add(records, decoded.skipped, decoded.link_types)
+    seg = decoded.segments
+    totals.tcp_frames += len(seg)
+    totals.icmp_frames += len(decoded.icmp)
+    columns = {name: seg[name].to_numpy() for name in SEGMENT_COLUMNS}
+    row = columns["frame"] - first_frame
+    columns["frame_at"] = base + records.offset[row]
+    columns["caplen"] = records.caplen[row]
+    segments.append(columns, table_partitions(seg, "", count))
+    errors = decoded.icmp
+    icmp.append(
+        {name: errors[name].to_numpy() for name in ICMP_COLUMNS},
+        table_partitions(errors, "q_", count),
+    )
