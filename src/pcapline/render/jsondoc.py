@@ -490,22 +490,24 @@ class _Layout:
         laid out a key at a time (the lists and the biggest stall by ``value``: most
         connections have none)."""
         docs = [None if d is None else delays_doc(d) for d in lost]
-        shaped = [d for d in docs if d is not None and tuple(d) == DELAYS_DOC_KEYS]
-        by_key = zip(*(d.values() for d in shaped), strict=True)
+        shaped = [d is not None and tuple(d) == DELAYS_DOC_KEYS for d in docs]
+        rows = [d.values() for d, ok in zip(docs, shaped, strict=True) if ok and d is not None]
+        by_key = zip(*rows, strict=True)
         columns = [
-            [self.value(x, 4) for x in column]
-            if key in _DELAYS_NESTED
-            else self._scalars(column, 4)
-            for key, column in zip(DELAYS_DOC_KEYS, by_key, strict=bool(shaped))
+            self._mostly_empty(column, 4) if key in _DELAYS_NESTED else self._scalars(column, 4)
+            for key, column in zip(DELAYS_DOC_KEYS, by_key, strict=any(shaped))
         ]
         laid_out = iter(map(self._delays.format, *columns) if columns else ())
         return [
-            "null"
-            if d is None
-            else next(laid_out)
-            if tuple(d) == DELAYS_DOC_KEYS
-            else self.value(d, 3)
-            for d in docs
+            next(laid_out) if ok else "null" if d is None else self.value(d, 3)
+            for d, ok in zip(docs, shaped, strict=True)
+        ]
+
+    def _mostly_empty(self, values: Sequence[Any], depth: int) -> list[str]:
+        """``value`` of each item of a column of mostly empty lists and nulls."""
+        return [
+            "[]" if type(x) is list and not x else "null" if x is None else self.value(x, depth)
+            for x in values
         ]
 
     def _bracketed(self, opening: str, items: list[str], closing: str, depth: int) -> str:
@@ -598,6 +600,10 @@ def plain(value: Any) -> Any:
         return value
     if kind is float:
         return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(plain(k)): plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(v) for v in value]
     if isinstance(value, enum.Enum):
         return plain(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
