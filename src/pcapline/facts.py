@@ -207,8 +207,8 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # one time are one packet captured twice (two merged taps, an interface and its bond).
     doubtful = is_dup & is_syn & (ip_id == 0)
     if doubtful.any():
-        ttl_changed = ~_duplicates((*keys, ttl), time_ns, dir_key, dir_order)
-        same_instant = _duplicates(keys, time_ns, dir_key, dir_order, window_ns=0)
+        ttl_changed = ~_duplicates((*keys, ttl), time_ns, dir_key, dir_order, among=doubtful)
+        same_instant = _duplicates(keys, time_ns, dir_key, dir_order, window_ns=0, among=doubtful)
         is_dup &= ~(doubtful & ~ttl_changed & ~same_instant)
 
     plain = ~(is_syn | is_fin | is_rst)
@@ -432,9 +432,13 @@ def _duplicates(
     dir_order: np.ndarray,
     *,
     window_ns: int = DUPLICATE_WINDOW_NS,
+    among: np.ndarray | None = None,
 ) -> np.ndarray:
     """Capture duplicates: identical to one of the two previous segments of the direction,
-    at most ``window_ns`` later."""
+    at most ``window_ns`` later. ``among``: only these rows are judged (the rest are False).
+
+    Pairs are narrowed key by key, so each key is compared only where all earlier ones matched
+    (after the IP ID hardly any pair is left)."""
     out = np.zeros(len(time_ns), dtype=bool)
     rows = dir_order
     same_dir = dir_key[rows]
@@ -444,8 +448,12 @@ def _duplicates(
             break
         same = same_dir[lag:] == same_dir[:-lag]
         same &= (t[lag:] - t[:-lag]) <= window_ns
+        if among is not None:
+            same &= among[rows[lag:]]
+        pairs = np.flatnonzero(same)
+        later, earlier = rows[pairs + lag], rows[pairs]
         for key in keys:
-            k = key[rows]
-            same &= k[lag:] == k[:-lag]
-        out[rows[lag:][same]] = True
+            equal = key[later] == key[earlier]
+            later, earlier = later[equal], earlier[equal]
+        out[later] = True
     return out

@@ -54,7 +54,7 @@ def build_flows(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     key, forward = tuple_keys(segments)
     conn = _split_port_reuse(segments, key, forward)
     from_client, guessed = _client_side(segments, conn, forward)
-    out = segments.copy()
+    out = segments.copy(deep=False)  # new columns only: the segments' own are shared, not copied
     out["conn"] = conn.astype(FLOW_COLUMNS["conn"])
     out["from_client"] = from_client.astype(FLOW_COLUMNS["from_client"])
     return out, _connections(out, guessed)
@@ -81,7 +81,8 @@ def tuple_keys(segments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             "b_hi": np.where(forward, dst_hi, src_hi),
             "b_lo": np.where(forward, dst_lo, src_lo),
             "b_port": np.where(forward, dport, sport),
-        }
+        },
+        copy=False,
     )
     key = ends.groupby(list(ends.columns), sort=False).ngroup().to_numpy()
     return key.astype(np.int64), forward
@@ -219,12 +220,17 @@ def _client_side(
 
 
 def _ip_text(version: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    """Each address as text; a capture holds many connections of few hosts, so each distinct
+    address is formatted once."""
+    texts: dict[tuple[int, int, int], str] = {}
     out: list[str] = []
-    for v, h, low in zip(version.tolist(), hi.tolist(), lo.tolist(), strict=True):
-        if v == 4:
-            out.append(str(ipaddress.IPv4Address(low)))
-        else:
-            out.append(str(ipaddress.IPv6Address((h << 64) | low)))
+    for address in zip(version.tolist(), hi.tolist(), lo.tolist(), strict=True):
+        text = texts.get(address)
+        if text is None:
+            v, h, low = address
+            ip = ipaddress.IPv4Address(low) if v == 4 else ipaddress.IPv6Address((h << 64) | low)
+            text = texts[address] = str(ip)
+        out.append(text)
     return out
 
 

@@ -219,14 +219,23 @@ def test_chunks_split_connections_and_their_events_correctly(
     assert _written(make_analysis(), 2) == whole
 
 
-def test_a_connection_of_unexpected_shape_falls_back_to_json_dumps() -> None:
+def test_a_column_of_unexpected_values_falls_back_to_json_dumps() -> None:
     layout = jsondoc._Layout(2)
-    doc = document(make_analysis())["connections"][2]
-    odd = dict(doc, id=True, start=math.inf)  # not an int / not finite: the templates step aside
+    assert layout._scalars([3, 4]) == ["3", "4"]
+    # not all ints / a numpy float (a float subclass): the C loops step aside, json.dumps decides
+    assert layout._scalars([3, True, None]) == ["3", "true", "null"]
+    assert layout._scalars([0.5, np.float64(0.25)]) == ["0.5", "0.25"]
+    assert layout._scalars([{"a": [1]}], 3) == [
+        json.dumps({"a": [1]}, indent=2).replace("\n", "\n      ")
+    ]
     with pytest.raises(ValueError):  # allow_nan=False still refuses the infinity
-        layout.connection(odd)
-    odd = dict(doc, id=True)
-    assert layout.connection(odd) == json.dumps(odd, indent=2, ensure_ascii=False).replace(
-        "\n", "\n    "
-    )
-    assert '"id": true' in layout.connection(odd)
+        layout._scalars([1.0, math.inf])
+    with pytest.raises(ValueError):
+        layout._scalars([1.0, None, math.nan])
+
+
+def test_odd_values_in_the_tables_give_the_bytes_of_dumps() -> None:
+    odd = {"client_guessed": 1, "packets": np.int64(10), "inferred": {"x": np.float64(0.5)}}
+    rows = [connection_row(0, **odd), connection_row(1, explanation=None)]
+    analysis = make_analysis(rows=rows, events=[])
+    assert _written(analysis, 2) == dumps(document(analysis), indent=2)

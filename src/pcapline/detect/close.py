@@ -140,7 +140,7 @@ def detect(view: ConnView) -> Detection[Close]:
     whys: list[str] = []
     by_ttl: list[int] = []
     usual_ttl = _usual_ttl(view)
-    history = _own_history(view) if len(rst_rows) else {}
+    history = _Histories(view)
     for i in rst_rows:
         why = _injected(view, int(i), usual_ttl, history)
         if why:
@@ -461,34 +461,46 @@ class _OwnHistory:
     jumpy: np.ndarray  # bool: two consecutive ones stepped by more than IP_ID_STEP
 
 
-def _own_history(view: ConnView) -> dict[bool, _OwnHistory]:
+class _Histories:
+    """Each side's ``_OwnHistory``, computed the first time one of its RSTs reaches the IP ID
+    test (most never do: a side with no other packet, a TTL that already tells)."""
+
+    def __init__(self, view: ConnView) -> None:
+        self._view = view
+        self._sides: dict[bool, _OwnHistory] = {}
+
+    def of(self, side: bool) -> _OwnHistory:
+        found = self._sides.get(side)
+        if found is None:
+            found = self._sides[side] = _own_history(self._view, side)
+        return found
+
+
+def _own_history(view: ConnView, side: bool) -> _OwnHistory:
     def before(values: np.ndarray, first: int) -> np.ndarray:
         """``values`` shifted one row later: what held before each row."""
         return np.concatenate((np.array([first], dtype=values.dtype), values[:-1]))
 
     rows = np.arange(len(view))
-    out = {}
-    for side in (True, False):
-        own = (view.from_client == side) & ~view.rst & ~view.is_dup
-        # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another
-        # counter): only the later packets show the connection's own counter.
-        counted = own & ~view.syn
-        counted_rows = np.flatnonzero(counted)
-        steps = np.zeros(len(view), dtype=bool)
-        ids = view.ip_id[counted_rows].astype(np.int64)
-        steps[counted_rows[1:]] = (np.diff(ids) % 65536) > IP_ID_STEP
-        out[side] = _OwnHistory(
-            fin_before=before(np.logical_or.accumulate(own & view.fin), False),
-            last_id_row=before(np.maximum.accumulate(np.where(counted, rows, -1)), -1),
-            id_rows=before(np.cumsum(counted), 0),
-            any_id=before(np.logical_or.accumulate(counted & (view.ip_id != 0)), False),
-            jumpy=before(np.logical_or.accumulate(steps), False),
-        )
-    return out
+    own = (view.from_client == side) & ~view.rst & ~view.is_dup
+    # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another
+    # counter): only the later packets show the connection's own counter.
+    counted = own & ~view.syn
+    counted_rows = np.flatnonzero(counted)
+    steps = np.zeros(len(view), dtype=bool)
+    ids = view.ip_id[counted_rows].astype(np.int64)
+    steps[counted_rows[1:]] = (np.diff(ids) % 65536) > IP_ID_STEP
+    return _OwnHistory(
+        fin_before=before(np.logical_or.accumulate(own & view.fin), False),
+        last_id_row=before(np.maximum.accumulate(np.where(counted, rows, -1)), -1),
+        id_rows=before(np.cumsum(counted), 0),
+        any_id=before(np.logical_or.accumulate(counted & (view.ip_id != 0)), False),
+        jumpy=before(np.logical_or.accumulate(steps), False),
+    )
 
 
 def _injected(
-    view: ConnView, i: int, usual: dict[bool, tuple[int, int]], history: dict[bool, _OwnHistory]
+    view: ConnView, i: int, usual: dict[bool, tuple[int, int]], history: _Histories
 ) -> str:
     """Why RST row ``i`` looks like it came from another box, or "" if it does not.
 
@@ -517,7 +529,7 @@ def _injected(
     if ttl < lo - slack or ttl > hi + slack:
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
-    own = history[side]
+    own = history.of(side)
     if own.fin_before[i]:
         return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
     if own.id_rows[i] < 2 or not own.any_id[i] or view.ip_id[i] == 0:

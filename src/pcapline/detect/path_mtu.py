@@ -72,6 +72,10 @@ def detect(view: ConnView) -> Detection[PathMtuStall | None]:
 
 
 def _stall(view: ConnView, side: bool) -> PathMtuStall | None:
+    # A stall is MIN_UNANSWERED full-size copies of the same bytes: every copy after the first
+    # is a retransmission (facts.is_retrans), so a side with fewer resends shows none.
+    if np.count_nonzero(view.is_retrans & (view.from_client == side)) < MIN_UNANSWERED - 1:
+        return None
     mine = (view.from_client == side) & (view.seg_len > 0) & ~view.is_dup & ~view.rst
     rows = np.flatnonzero(mine)
     if not len(rows):

@@ -258,18 +258,18 @@ class _Links:
     def of(view: ConnView) -> _Links:
         n = len(view)
         idx = np.arange(n)
+        client = np.asarray(view.from_client, dtype=bool)
+        sides = (client, ~client)  # rows sent by the client, by the server
         prev_same = np.full(n, -1, dtype=np.int64)
-        for side in (True, False):
-            mine = view.from_client == side
+        for mine in sides:
             latest = np.maximum.accumulate(np.where(mine, idx, -1))
             shifted = np.concatenate(([-1], latest[:-1]))
             prev_same[mine] = shifted[mine]
-        acks = np.where(view.ack, view.rel_ack, np.iinfo(np.int64).min)
+        acks = np.where(view.ack, view.rel_ack, _NO_ACK)
         advance = np.zeros(n, dtype=bool)
-        for side in (True, False):
-            mine = view.from_client == side
-            run = np.maximum.accumulate(np.where(mine, acks, np.iinfo(np.int64).min))
-            before = np.concatenate(([np.iinfo(np.int64).min], run[:-1]))
+        for mine in sides:
+            run = np.maximum.accumulate(np.where(mine, acks, _NO_ACK))
+            before = np.concatenate(([_NO_ACK], run[:-1]))
             advance |= mine & view.ack & (acks > before)
         sent = ((view.seg_len > 0) | view.fin) & ~view.is_dup & ~view.probe_shape
         rows = np.flatnonzero(sent)
@@ -281,22 +281,27 @@ class _Links:
             )
             prev_tx[order[1:][same]] = order[:-1][same]
         return _Links(
-            last_peer=_latest_peer_row(view, np.ones(n, dtype=bool)),
+            last_peer=_latest_peer_row(sides, idx, None),
             prev_same=prev_same,
             prev_tx=prev_tx,
-            last_advance=_latest_peer_row(view, advance),
-            last_sack=_latest_peer_row(view, view.sack_blocks > 0),
+            last_advance=_latest_peer_row(sides, idx, advance),
+            last_sack=_latest_peer_row(sides, idx, view.sack_blocks > 0),
         )
 
 
-def _latest_peer_row(view: ConnView, mask: np.ndarray) -> np.ndarray:
-    """Per row: the other side's latest earlier row where ``mask`` holds (-1: none)."""
-    idx = np.arange(len(view))
-    out = np.full(len(view), -1, dtype=np.int64)
-    for side in (True, False):
-        mine = view.from_client == side
-        latest = np.maximum.accumulate(np.where(mine & mask, idx, -1))
-        out[~mine] = latest[~mine]
+#: Below every real ACK number: "no ACK yet" in running maxima.
+_NO_ACK = np.iinfo(np.int64).min
+
+
+def _latest_peer_row(
+    sides: tuple[np.ndarray, np.ndarray], idx: np.ndarray, mask: np.ndarray | None
+) -> np.ndarray:
+    """Per row: the other side's latest earlier row where ``mask`` holds (None: any row; -1:
+    none). ``sides``: the client's rows, the server's rows; ``idx``: the row numbers."""
+    out = np.full(len(idx), -1, dtype=np.int64)
+    for mine, theirs in (sides, sides[::-1]):
+        latest = np.maximum.accumulate(np.where(mine if mask is None else mine & mask, idx, -1))
+        out[theirs] = latest[theirs]
     return out
 
 

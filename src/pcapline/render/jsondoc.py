@@ -13,7 +13,8 @@ import dataclasses
 import enum
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
@@ -148,8 +149,8 @@ def _text_chunks(
     if analysis is not None:
         connections, events, lost = analysis.connections, analysis.events, analysis.delays
     assert connections is not None and events is not None
-    for chunk in _chunks(connections, events, lost):
-        yield [layout.newline(2) + layout.connection(doc) for doc in chunk]
+    for part in _parts(connections, events, lost):
+        yield layout.connections(part)
 
 
 def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
@@ -182,39 +183,76 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
     }
 
 
-def connection_doc(
-    row: Mapping[str, Any], events: list[dict[str, Any]], lost: Delays | None = None
-) -> dict[str, Any]:
-    """One ``connections`` entry from its connections-table row, events and ``Delays``."""
-    start_ns, end_ns = int(row["start_ns"]), int(row["end_ns"])
-    inferred = row["inferred"]
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A chunk of connections (by id) as columns: each contract value as ``connection_doc``
+    gives it, one list per key, so both the dicts and ``_Layout.connections`` read a column at
+    a time instead of one boxed row per connection. The nested keys (``inferred``, ``caveats``,
+    ``app``, ``seen``) keep the table's objects, turned into JSON values by ``_NESTED`` where
+    they are used (``_Layout`` lays out an object shared by many rows once)."""
+
+    values: dict[str, list[Any]]  # contract key (client/server: ``client_ip``...) -> per row
+    delays: list[Delays | None]
+    events: pd.DataFrame  # the chunk's events, by conn then frame
+    event_starts: list[int]  # per connection: its events are rows [start, end) of ``events``
+    event_ends: list[int]
+
+    def __len__(self) -> int:
+        return len(self.delays)
+
+
+def _nested_inferred(value: Any) -> Any:
+    return plain(value) if isinstance(value, Mapping) and value else {}
+
+
+def _nested_record(value: Any) -> Any:
+    return plain(value) if isinstance(value, Mapping) else None
+
+
+def _nested_strings(value: Any) -> list[str]:
+    return [str(c) for c in value]
+
+
+#: The nested keys of a connection entry and how a table cell becomes their JSON value.
+_NESTED: dict[str, Any] = {
+    "inferred": _nested_inferred,
+    "caveats": _nested_strings,
+    "app": _nested_record,
+    "seen": _nested_record,
+}
+
+
+def connection_doc(part: _Part, i: int, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Row ``i`` of ``part`` as one ``connections`` entry, with its ``events`` entries."""
+    v = part.values
+    lost = part.delays[i]
     return {
-        "id": int(row["id"]),
-        "client": {"ip": str(row["client_ip"]), "port": int(row["client_port"])},
-        "server": {"ip": str(row["server_ip"]), "port": int(row["server_port"])},
-        "client_guessed": bool(row["client_guessed"]),
-        "first_frame": int(row["first_frame"]),
-        "last_frame": int(row["last_frame"]),
-        "start": start_ns / 1e9,
-        "end": end_ns / 1e9,
-        "duration": (end_ns - start_ns) / 1e9,
-        "packets": int(row["packets"]),
-        "bytes_client": int(row["bytes_client"]),
-        "bytes_server": int(row["bytes_server"]),
-        "fate": str(row["fate"]),
-        "closer": optional_str(row["closer"]),
-        "reset_by": optional_str(row["reset_by"]),
-        "counts": {key: int(row[key]) for key in COUNT_KEYS},
-        "inferred": plain(inferred) if isinstance(inferred, Mapping) and inferred else {},
-        "explanation": optional_str(row["explanation"]) or "",
-        "confidence": str(row["confidence"]),
-        "caveats": [str(c) for c in row["caveats"]],
-        "cause": optional_str(row["cause"]),
+        "id": v["id"][i],
+        "client": {"ip": v["client_ip"][i], "port": v["client_port"][i]},
+        "server": {"ip": v["server_ip"][i], "port": v["server_port"][i]},
+        "client_guessed": v["client_guessed"][i],
+        "first_frame": v["first_frame"][i],
+        "last_frame": v["last_frame"][i],
+        "start": v["start"][i],
+        "end": v["end"][i],
+        "duration": v["duration"][i],
+        "packets": v["packets"][i],
+        "bytes_client": v["bytes_client"][i],
+        "bytes_server": v["bytes_server"][i],
+        "fate": v["fate"][i],
+        "closer": v["closer"][i],
+        "reset_by": v["reset_by"][i],
+        "counts": {key: v[key][i] for key in COUNT_KEYS},
+        "inferred": _nested_inferred(v["inferred"][i]),
+        "explanation": v["explanation"][i],
+        "confidence": v["confidence"][i],
+        "caveats": _nested_strings(v["caveats"][i]),
+        "cause": v["cause"][i],
         "events": events,
         "delays": None if lost is None else delays_doc(lost),
         "slow": [] if lost is None else [tag.value for tag in lost.slow],
-        "app": plain(app) if isinstance(app := row.get("app"), Mapping) else None,
-        "seen": plain(seen) if isinstance(seen := row.get("seen"), Mapping) else None,
+        "app": _nested_record(v["app"][i]),
+        "seen": _nested_record(v["seen"][i]),
     }
 
 
@@ -226,64 +264,101 @@ CHUNK = 4096
 def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
     """``connection_doc`` of every connection, by id, a chunk at a time.
 
-    Columns are turned into Python lists once per chunk (``Series.tolist``) instead of one
-    boxed pandas row per connection, and events are grouped by one stable sort on
-    (conn, frame) plus ``searchsorted``: linear in connections and events.
+    Columns are turned into Python lists once per chunk (``_parts``) instead of one boxed
+    pandas row per connection, and events are grouped by one stable sort on (conn, frame)
+    plus ``searchsorted``: linear in connections and events.
     """
-    return _chunks(analysis.connections, analysis.events, analysis.delays, chunk)
+    for part in _parts(analysis.connections, analysis.events, analysis.delays, chunk):
+        docs = _event_docs(part.events)
+        yield [
+            connection_doc(part, i, docs[a:b])
+            for i, (a, b) in enumerate(zip(part.event_starts, part.event_ends, strict=True))
+        ]
 
 
-def _chunks(
+def _parts(
     connections: pd.DataFrame,
     events: pd.DataFrame,
     lost: Mapping[int, Delays] | None,
     chunk: int = CHUNK,
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[_Part]:
     conns = connections.sort_values("id", kind="stable")
     events = events.sort_values(["conn", "frame"], kind="stable")
     event_conn = events["conn"].to_numpy()
     ids = conns["id"].to_numpy()
-    names = list(conns.columns)
     for lo in range(0, len(conns), chunk):
         part = conns.iloc[lo : lo + chunk]
         part_ids = ids[lo : lo + chunk]
-        starts = np.searchsorted(event_conn, part_ids, side="left").tolist()
-        ends = np.searchsorted(event_conn, part_ids, side="right").tolist()
-        first = min(starts) if starts else 0
-        docs_of_events = _event_docs(events.iloc[first : max(ends, default=first)])
-        rows = zip(*(part[name].tolist() for name in names), strict=True)
-        yield [
-            connection_doc(
-                dict(zip(names, row, strict=True)),
-                docs_of_events[a - first : b - first],
-                lost.get(conn) if lost else None,
-            )
-            for row, a, b, conn in zip(rows, starts, ends, part_ids.tolist(), strict=True)
-        ]
+        starts = np.searchsorted(event_conn, part_ids, side="left")
+        ends = np.searchsorted(event_conn, part_ids, side="right")
+        first = int(starts.min()) if len(starts) else 0
+        last = int(ends.max()) if len(ends) else first
+        values = _values(part)
+        yield _Part(
+            values=values,
+            delays=[lost.get(conn) for conn in values["id"]] if lost else [None] * len(part),
+            events=events.iloc[first:last],
+            event_starts=(starts - first).tolist(),
+            event_ends=(ends - first).tolist(),
+        )
+
+
+def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
+    """The flat contract values of a chunk of the connections table, a column at a time."""
+
+    def column(name: str) -> list[Any]:
+        return part[name].tolist() if name in part.columns else [None] * len(part)
+
+    start_ns = list(map(int, column("start_ns")))
+    end_ns = list(map(int, column("end_ns")))
+    values: dict[str, list[Any]] = {
+        "id": list(map(int, column("id"))),
+        "client_ip": list(map(str, column("client_ip"))),
+        "client_port": list(map(int, column("client_port"))),
+        "server_ip": list(map(str, column("server_ip"))),
+        "server_port": list(map(int, column("server_port"))),
+        "client_guessed": list(map(bool, column("client_guessed"))),
+        "first_frame": list(map(int, column("first_frame"))),
+        "last_frame": list(map(int, column("last_frame"))),
+        "start": [ns / 1e9 for ns in start_ns],
+        "end": [ns / 1e9 for ns in end_ns],
+        "duration": [(b - a) / 1e9 for a, b in zip(start_ns, end_ns, strict=True)],
+        "packets": list(map(int, column("packets"))),
+        "bytes_client": list(map(int, column("bytes_client"))),
+        "bytes_server": list(map(int, column("bytes_server"))),
+        "fate": list(map(str, column("fate"))),
+        "closer": list(map(optional_str, column("closer"))),
+        "reset_by": list(map(optional_str, column("reset_by"))),
+        **{key: list(map(int, column(key))) for key in COUNT_KEYS},
+        "explanation": [optional_str(e) or "" for e in column("explanation")],
+        "confidence": list(map(str, column("confidence"))),
+        "cause": list(map(optional_str, column("cause"))),
+    }
+    values.update((key, column(key)) for key in _NESTED)
+    return values
 
 
 def _event_docs(events: pd.DataFrame) -> list[dict[str, Any]]:
     """One ``events`` entry per row, in row order."""
-    notes = events["note"]
-    missing = notes.isna().tolist()
     return [
-        {
-            "frame": int(frame),
-            "time": int(time_ns) / 1e9,
-            "from": side,
-            "kind": kind,
-            "note": "" if gone else str(note),
-        }
-        for frame, time_ns, side, kind, note, gone in zip(
-            events["frame"].tolist(),
-            events["time_ns"].tolist(),
-            events["side"].astype(str).tolist(),
-            events["kind"].astype(str).tolist(),
-            notes.tolist(),
-            missing,
-            strict=True,
-        )
+        {"frame": frame, "time": time, "from": side, "kind": kind, "note": note}
+        for frame, time, side, kind, note in zip(*_event_values(events), strict=True)
     ]
+
+
+def _event_values(events: pd.DataFrame) -> tuple[list[Any], ...]:
+    """The ``events`` entries' values, a column each: frame, time, from, kind, note."""
+    notes = events["note"]
+    return (
+        list(map(int, events["frame"].tolist())),
+        (events["time_ns"].to_numpy(np.int64) / 1e9).tolist(),  # as int(ns) / 1e9 rounds
+        events["side"].astype(str).tolist(),
+        events["kind"].astype(str).tolist(),
+        [
+            "" if gone else str(note)
+            for note, gone in zip(notes.tolist(), notes.isna().tolist(), strict=True)
+        ],
+    )
 
 
 _string = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
@@ -339,73 +414,101 @@ class _Layout:
             return "null"
         raise _Unexpected
 
-    def connection(self, doc: dict[str, Any]) -> str:
-        """``doc`` as it appears at depth 2 of the document (an item of ``connections``)."""
-        try:
-            return self._connection_text(doc)
-        except _Unexpected:
-            return self.value(doc, 2)
-
-    def _connection_text(self, doc: dict[str, Any]) -> str:
-        if tuple(doc) != CONNECTION_KEYS:
-            raise _Unexpected
-        events = doc["events"]
-        return self._connection.format(
-            _int(doc["id"]),
-            self._end.format(_string(doc["client"]["ip"]), _int(doc["client"]["port"])),
-            self._end.format(_string(doc["server"]["ip"]), _int(doc["server"]["port"])),
-            _bool(doc["client_guessed"]),
-            _int(doc["first_frame"]),
-            _int(doc["last_frame"]),
-            _float(doc["start"]),
-            _float(doc["end"]),
-            _float(doc["duration"]),
-            _int(doc["packets"]),
-            _int(doc["bytes_client"]),
-            _int(doc["bytes_server"]),
-            _string(doc["fate"]),
-            _optional_string(doc["closer"]),
-            _optional_string(doc["reset_by"]),
-            self._counts.format(*(_int(doc["counts"][k]) for k in COUNT_KEYS)),
-            self.value(doc["inferred"], 3) if doc["inferred"] else "{}",
-            _string(doc["explanation"]),
-            _string(doc["confidence"]),
-            self.value(doc["caveats"], 3),
-            _optional_string(doc["cause"]),
-            self._events_text(events),
-            self._delays_text(doc["delays"]),
-            self.value(doc["slow"], 3),
-            self.value(doc["app"], 3),
-            self.value(doc["seen"], 3),
-        )
-
-    def _delays_text(self, d: dict[str, Any] | None) -> str:
-        """``connections[].delays`` at depth 3: scalars by template, lists and the biggest
-        stall laid out by ``value`` (most connections have none)."""
-        if d is None:
-            return "null"
-        if tuple(d) != DELAYS_DOC_KEYS:
-            raise _Unexpected
-        return self._delays.format(
-            *(
-                _scalar(d[k]) if k not in _DELAYS_NESTED else self.value(d[k], 4)
-                for k in DELAYS_DOC_KEYS
+    def connections(self, part: _Part) -> list[str]:
+        """Every connection of ``part`` as ``newline(2) + connection(doc)`` gives it, laid out a
+        column at a time: each key's texts for all rows, then one template fill per row."""
+        v = part.values
+        scalars = self._scalars
+        return list(
+            map(
+                (self.newline(2) + self._connection).format,
+                scalars(v["id"]),
+                map(self._end.format, scalars(v["client_ip"], 4), scalars(v["client_port"], 4)),
+                map(self._end.format, scalars(v["server_ip"], 4), scalars(v["server_port"], 4)),
+                *(scalars(v[key]) for key in _FLAT_KEYS),
+                map(self._counts.format, *(scalars(v[key], 4) for key in COUNT_KEYS)),
+                self._cells(v["inferred"], _nested_inferred),
+                scalars(v["explanation"]),
+                scalars(v["confidence"]),
+                self._cells(v["caveats"], _nested_strings),
+                scalars(v["cause"]),
+                self._events_texts(part),
+                self._delays_texts(part.delays),
+                [
+                    self.value([] if d is None else [t.value for t in d.slow], 3)
+                    for d in part.delays
+                ],
+                self._cells(v["app"], _nested_record),
+                self._cells(v["seen"], _nested_record),
             )
         )
 
-    def _events_text(self, events: list[dict[str, Any]]) -> str:
-        template = self._event
-        items = [
-            template.format(
-                _int(e["frame"]),
-                _float(e["time"]),
-                _string(e["from"]),
-                _string(e["kind"]),
-                _string(e["note"]),
-            )
-            for e in events
+    def _scalars(self, values: Sequence[Any], depth: int = 3) -> list[str]:
+        """A column of JSON scalars as json.dumps writes each, in C loops when the column holds
+        one type (strings may be null); any other column goes value by value through
+        ``value`` (json.dumps where needed), which lays out the same bytes."""
+        kinds = set(map(type, values))
+        if kinds == {int}:
+            return list(map(int.__repr__, values))
+        if kinds == {str}:
+            return list(map(_string, values))
+        if kinds == {float} and all(map(math.isfinite, values)):
+            return list(map(float.__repr__, values))
+        if kinds == {bool}:
+            return ["true" if x else "false" for x in values]
+        if kinds == {str, type(None)}:
+            return ["null" if x is None else _string(x) for x in values]
+        if kinds == {float, type(None)} and all(math.isfinite(x) for x in values if x is not None):
+            return ["null" if x is None else float.__repr__(x) for x in values]
+        return [self.value(x, depth) for x in values]
+
+    def _cells(self, cells: list[Any], to_json: Callable[[Any], Any]) -> list[str]:
+        """A nested key at depth 3 from its table cells (``to_json`` makes the JSON value);
+        a cell object shared by many rows (``quality.seen_records`` shares a handful) is laid
+        out once: ``cells`` keeps every object alive, so an ``id`` names one object here."""
+        done: dict[int, str] = {}
+        out = []
+        for cell in cells:
+            text = done.get(id(cell))
+            if text is None:
+                text = done[id(cell)] = self.value(to_json(cell), 3)
+            out.append(text)
+        return out
+
+    def _events_texts(self, part: _Part) -> list[str]:
+        """Each connection's ``events`` at depth 3, from the chunk's event columns."""
+        item = self.newline(4) + self._event  # each item on its own line
+        items = list(map(item.format, *(self._scalars(c, 5) for c in _event_values(part.events))))
+        sep, close = self.item_sep, self.newline(3) + "]"
+        return [
+            "[" + sep.join(items[a:b]) + close if a < b else "[]"
+            for a, b in zip(part.event_starts, part.event_ends, strict=True)
         ]
-        return self._bracketed("[", items, "]", 3)
+
+    def _delays_texts(self, lost: list[Delays | None]) -> list[str]:
+        """``connections[].delays`` at depth 3 for a chunk: ``delays_doc`` per connection, then
+        laid out a key at a time (the lists and the biggest stall by ``value``: most
+        connections have none)."""
+        docs = [None if d is None else delays_doc(d) for d in lost]
+        shaped = [d is not None and tuple(d) == DELAYS_DOC_KEYS for d in docs]
+        rows = [d.values() for d, ok in zip(docs, shaped, strict=True) if ok and d is not None]
+        by_key = zip(*rows, strict=True)
+        columns = [
+            self._mostly_empty(column, 4) if key in _DELAYS_NESTED else self._scalars(column, 4)
+            for key, column in zip(DELAYS_DOC_KEYS, by_key, strict=any(shaped))
+        ]
+        laid_out = iter(map(self._delays.format, *columns) if columns else ())
+        return [
+            next(laid_out) if ok else "null" if d is None else self.value(d, 3)
+            for d, ok in zip(docs, shaped, strict=True)
+        ]
+
+    def _mostly_empty(self, values: Sequence[Any], depth: int) -> list[str]:
+        """``value`` of each item of a column of mostly empty lists and nulls."""
+        return [
+            "[]" if type(x) is list and not x else "null" if x is None else self.value(x, depth)
+            for x in values
+        ]
 
     def _bracketed(self, opening: str, items: list[str], closing: str, depth: int) -> str:
         """A container at ``depth`` holding already laid-out items (json's ``[]``/``{}`` when empty)."""
@@ -432,24 +535,13 @@ class _Unexpected(Exception):
     """A connection document not of the shape ``_Layout`` has templates for."""
 
 
+#: The scalar keys of a connection entry between ``server`` and ``counts``, in contract order.
+_FLAT_KEYS: tuple[str, ...] = CONNECTION_KEYS[
+    CONNECTION_KEYS.index("server") + 1 : CONNECTION_KEYS.index("counts")
+]
+
 #: ``delays`` keys whose values are lists or objects (the rest are scalars or null).
 _DELAYS_NESTED = frozenset({"syn_gaps_s", "synack_gaps_s", "biggest_stall", "stalls"})
-
-
-def _scalar(value: Any) -> str:
-    """A JSON scalar (int, float, bool, str, null), as json.dumps writes it."""
-    kind = type(value)
-    if value is None:
-        return "null"
-    if kind is float:
-        return _float(value)
-    if kind is int:
-        return _int(value)
-    if kind is bool:
-        return _bool(value)
-    if kind is str:
-        return _string(value)
-    raise _Unexpected
 
 
 def _int(value: Any) -> str:
@@ -474,10 +566,6 @@ def _key(value: Any) -> str:
     if type(value) is not str:
         raise _Unexpected  # json.dumps has its own rules for int/float/None keys
     return _string(value)
-
-
-def _optional_string(value: Any) -> str:
-    return "null" if value is None else _string(value)
 
 
 def skip_order(skipped: Mapping[str, int]) -> list[str]:
@@ -512,6 +600,10 @@ def plain(value: Any) -> Any:
         return value
     if kind is float:
         return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(plain(k)): plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(v) for v in value]
     if isinstance(value, enum.Enum):
         return plain(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
