@@ -38,6 +38,7 @@ filters (``--host``, ``--stream`` ...); ``cli.py`` keeps those on the in-memory 
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import shutil
@@ -634,7 +635,7 @@ class Bounded:
         """The connections table as one Parquet file (``render.tables.write_parquet``)."""
         from pcapline.render.tables import TABLE_COLUMNS
 
-        _write_parquet(merged(self._runs("table"), "id"), path, TABLE_COLUMNS)
+        _write_parquet(functools.partial(merged, self._runs("table"), "id"), path, TABLE_COLUMNS)
 
     def write_parquet_dataset(self, directory: str) -> list[str]:
         """``render.tables.write_parquet_dataset``: connections and events tables."""
@@ -647,7 +648,8 @@ class Bounded:
             ("events", "events", EVENT_TABLE_COLUMNS),
         ):
             path = os.path.join(directory, f"{name}.parquet")
-            _write_parquet(merged(self._runs(what), "id"), path, columns)
+            runs = self._runs(what)
+            _write_parquet(functools.partial(merged, runs, "id"), path, columns)
             written.append(path)
         return written
 
@@ -676,42 +678,53 @@ class Bounded:
         )
 
 
-def _write_parquet(chunks: Iterator[pd.DataFrame], path: str, columns: Sequence[str]) -> None:
-    """Chunks of one table into one Parquet file; text columns are typed string whatever a
-    chunk holds (a chunk of nulls would otherwise make its own schema)."""
+def _write_parquet(
+    chunks: Callable[[], Iterator[pd.DataFrame]], path: str, columns: Sequence[str]
+) -> None:
+    """The chunks of one table (``chunks()`` gives them, twice) into one Parquet file, with
+    the column types ``DataFrame.to_parquet`` gives the whole table (``_schema``)."""
     from pcapline.render.tables import _need_pyarrow
 
     _need_pyarrow()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer = None
-    schema = None
-    try:
-        for chunk in chunks:
-            if schema is None:
-                schema = _schema(chunk)
-                writer = pq.ParquetWriter(path, schema)
-            assert writer is not None
+    schema = _schema(chunks())
+    if schema is None:
+        pd.DataFrame(columns=list(columns)).to_parquet(path, index=False, engine="pyarrow")
+        return
+    with pq.ParquetWriter(path, schema) as writer:
+        for chunk in chunks():
             writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
-        if writer is None:
-            pd.DataFrame(columns=list(columns)).to_parquet(path, index=False, engine="pyarrow")
-    finally:
-        if writer is not None:
-            writer.close()
 
 
-def _schema(chunk: pd.DataFrame) -> Any:
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+
+
+def _schema(chunks: Iterator[pd.DataFrame]) -> Any:
+    """The Arrow schema of the whole table: a text column is ``string``, or ``null`` when no
+    row has a value (as pyarrow infers it for the whole table); None for no rows."""
     import pyarrow as pa
 
-    fields = []
-    for name in chunk.columns:
-        column = chunk[name]
-        if column.dtype == object:
-            fields.append(pa.field(name, pa.string()))
-        else:
-            fields.append(pa.Schema.from_pandas(chunk[[name]], preserve_index=False).field(0))
-    return pa.schema(fields)
+    first: pd.DataFrame | None = None
+    valued: set[str] = set()
+    for chunk in chunks:
+        if first is None:
+            first = chunk
+        for name in chunk.columns:
+            if _is_text(chunk[name]) and name not in valued and chunk[name].notna().any():
+                valued.add(name)
+    if first is None:
+        return None
+    inferred = pa.Schema.from_pandas(first, preserve_index=False)  # with pandas' metadata
+    fields = [
+        pa.field(f.name, pa.string() if f.name in valued else pa.null())
+        if _is_text(first[f.name])
+        else f
+        for f in inferred
+    ]
+    return pa.schema(fields, metadata=inferred.metadata)
 
 
 __all__ = [

@@ -751,9 +751,7 @@ def _to_rerun(
         if not len(r.visited):
             continue
         own = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits)
-        seen = classify.listeners_retrying(
-            r.connections, r.ids, r.synack_retransmits, whole=whole
-        )
+        seen = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits, whole=whole)
         if np.any((own != seen) & np.isin(r.ids, r.visited)):
             again.append(r.number)
     return again

@@ -13,7 +13,6 @@ import random
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from contract_pcapline1 import check_app, check_document
