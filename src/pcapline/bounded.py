@@ -69,9 +69,11 @@ BOUNDED_MIN_BYTES = 512 << 20
 #: A compressed capture counts as this many times its size (its decompressed size is not
 #: known before it is read; packet captures compress about 3-10x).
 COMPRESSED_RATIO = 4
-#: Capture bytes per partition: about 1.5 M segments of the smallest frames a capture holds
-#: (a 16-byte record header and a 64-byte snap), so a partition's analysis stays near 1 GB.
-BYTES_PER_PARTITION = 120 << 20
+#: Capture bytes per partition: at most about 600 k segments (frames of 80 bytes or more:
+#: a 16-byte record header and a 64-byte snap), so one partition's analysis peaks near
+#: 500 MB (850 k segments of the bench capture peaked at 700 MB) and two workers and the
+#: parent stay within 1.5 GB.
+BYTES_PER_PARTITION = 48 << 20
 #: Rows per chunk of a run (what one read or one merge step holds per partition).
 RUN_CHUNK = 8192
 #: Connections-table columns the parent does not keep (they go to the runs only): the prose
@@ -312,9 +314,11 @@ def analyse_numbered(job: Job, number: int, ids: np.ndarray, settings: Settings)
         ids=ordered,
         quality=result.quality,
         one_sided=result.one_sided,
-        listeners=replace(result.listeners(), connections=kept[["id", "server_ip", "server_port"]]),
+        # The digest's tables share ``kept`` (pickled once): the rerun check reads its
+        # listeners, ``handshakes.concat`` only the ids of the summary's connections.
+        listeners=replace(result.listeners(), connections=kept),
         connections=kept,
-        handshakes=summarize(segments, kept),
+        handshakes=replace(summarize(segments, kept), connections=kept),
         clock_rows=findings.finder_rows(segments),
         overflow=overflow,
         stalls=rto,
