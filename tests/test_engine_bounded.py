@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,40 @@ def test_bounded_path_gives_the_same_json_and_csv_on_samples(path: Path, tmp_pat
 @pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])
 def test_bounded_path_gives_the_same_json_and_csv_on_corpus(name: str, tmp_path: Path) -> None:
     _every_way(CORPUS / name, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A real Dask cluster: a scheduler and two worker processes."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lossy-40-connections-3pct-drop.pcap",
+        "syn-flood-cookies-and-a-client-at-server.pcap",
+        "port-reuse-same-4tuple-3x.pcap",
+        "slow-rto-storm-six-streams.pcap",
+    ],
+)
+def test_bounded_path_on_dask_gives_the_same_json(name: str, cluster: str, tmp_path: Path) -> None:
+    path = SAMPLES / name
+    expected_json, expected_csv = _whole(path)
+    outputs = frozenset({"json", "table"})
+    with bounded.analyse(
+        path, scheduler=cluster, partitions=5, outputs=outputs, spill_dir=str(tmp_path)
+    ) as result:
+        out, csv = io.StringIO(), io.StringIO()
+        result.write_json(out)
+        result.write_csv(csv)
+    assert out.getvalue() == expected_json
+    assert csv.getvalue() == expected_csv
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize(

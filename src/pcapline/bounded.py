@@ -32,6 +32,10 @@ is written by the partition that made it to its runs (``Runs``) in the work fold
 back a chunk at a time when the output is written. The work folder is removed when the
 ``Bounded`` result is closed, and on any error or Ctrl-C before that.
 
+Where partitions run: pass 1 and pass 2 in this process or on forked workers (``--jobs``:
+they inherit the split capture, or read its spill files); with ``--scheduler`` pass 2 runs
+on a Dask cluster, this process shipping each partition and writing what comes back.
+
 Not on this path: the per-segment facts (the HTML report and timelines draw them) and the
 filters (``--host``, ``--stream`` ...); ``cli.py`` keeps those on the in-memory path.
 """
@@ -39,9 +43,11 @@ filters (``--host``, ``--stream`` ...); ``cli.py`` keeps those on the in-memory 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import pickle
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -107,13 +113,16 @@ def wanted(source: Source) -> bool:
 
 def source_size(source: Source) -> int | None:
     """The capture's expected size in bytes (a compressed file's times ``COMPRESSED_RATIO``),
-    None for a stream or a file that cannot be looked at (the reader says why)."""
+    None for a stream, a FIFO or a file that cannot be looked at (the reader says why)."""
     from pcapline.read.open import sniff_compression
 
     if not isinstance(source, (str, os.PathLike)) or str(source) == "-":
         return None
     try:
-        size = os.stat(source).st_size
+        found = os.stat(source)
+        if not stat.S_ISREG(found.st_mode):  # a FIFO's open() would wait for a writer
+            return None
+        size = found.st_size
         with open(source, "rb") as f:
             head = f.read(8)
     except OSError:
@@ -272,10 +281,16 @@ class Digest:
 
 
 def analyse_numbered(job: Job, number: int, ids: np.ndarray, settings: Settings) -> Digest:
-    """Pass 2 over one partition: its rows renumbered with the global ids (``ids[local]``),
-    ``engine.analyse_partition``, its outputs written to runs, its digest returned."""
-    from pcapline import findings
-    from pcapline.findings.handshakes import summarize
+    """Pass 2 over one partition where its rows are (this process or a forked worker):
+    ``numbered``, ``analyse_part``, its outputs written to runs, its digest returned."""
+    digest, made = analyse_part(numbered(job, number, ids), settings, job.outputs)
+    write_outputs(job, number, made)
+    return digest
+
+
+def numbered(job: Job, number: int, ids: np.ndarray) -> engine.Partition:
+    """One partition's rows with pass 1's flows, renumbered with the global ids
+    (``ids[local id]``): what ``engine.analyse_partition`` takes."""
     from pcapline.icmp import IcmpMatches
 
     with open(job.path("flows", number), "rb") as f:
@@ -287,15 +302,41 @@ def analyse_numbered(job: Job, number: int, ids: np.ndarray, settings: Settings)
     matched: IcmpMatches = flows["icmp"]
     events = matched.events.copy()
     events["conn"] = ids[events["conn"].to_numpy(np.int64)]
-    part = engine.Partition(
+    return engine.Partition(
         number=number,
         segments=segments,
         connections=connections,
         icmp=IcmpMatches({int(ids[c]): e for c, e in matched.by_conn.items()}, events),
         app={int(ids[c]): a for c, a in flows["app"].items()},
     )
+
+
+#: One partition's outputs, by ``OUTPUTS`` name: a table in id order (``text``: the
+#: connections table, verdicts and delays the text report reads).
+Made = dict[str, Any]
+
+
+def analyse_part(
+    part: engine.Partition, settings: Settings, outputs: frozenset[str]
+) -> tuple[Digest, Made]:
+    """``engine.analyse_partition``, then what the parent keeps (``Digest``) and the
+    outputs asked for. Needs no file: a Dask worker runs it on a partition shipped to it."""
+    from pcapline import findings
+    from pcapline.findings.handshakes import summarize
+    from pcapline.render.tables import flat_connections, flat_events
+
     result = engine.analyse_partition(part, settings)
-    _write_outputs(job, result)
+    made: Made = {}
+    if "json" in outputs:
+        assert result.json_entries is not None
+        ids = np.sort(result.connections["id"].to_numpy(np.int64))
+        made["json"] = pd.DataFrame({"id": ids, "text": result.json_entries})
+    if "table" in outputs:
+        made["table"] = flat_connections(result.connections)
+    if "events" in outputs:
+        made["events"] = flat_events(result.events)
+    if "text" in outputs:
+        made["text"] = (result.connections, result.verdicts, result.delays)
     kept = result.connections.drop(columns=[c for c in PROSE_COLUMNS if c in result.connections])
     overflow = {
         conn: found
@@ -308,41 +349,33 @@ def analyse_numbered(job: Job, number: int, ids: np.ndarray, settings: Settings)
         for conn, visited in result.delays.stalls.items()
         if any(s.cause is StallCause.RTO for s in visited.stalls)
     }
-    ordered = np.asarray(result.verdicts.ids, np.int64)
-    return Digest(
-        number=number,
-        ids=ordered,
+    digest = Digest(
+        number=part.number,
+        ids=np.asarray(result.verdicts.ids, np.int64),
         quality=result.quality,
         one_sided=result.one_sided,
         # The digest's tables share ``kept`` (pickled once): the rerun check reads its
         # listeners, ``handshakes.concat`` only the ids of the summary's connections.
         listeners=replace(result.listeners(), connections=kept),
         connections=kept,
-        handshakes=replace(summarize(segments, kept), connections=kept),
-        clock_rows=findings.finder_rows(segments),
+        handshakes=replace(summarize(part.segments, kept), connections=kept),
+        clock_rows=findings.finder_rows(part.segments),
         overflow=overflow,
         stalls=rto,
         turns=result.delays.turns,
         thresholds=result.delays.thresholds,
     )
+    return digest, made
 
 
-def _write_outputs(job: Job, result: engine.PartResult) -> None:
-    from pcapline.render.tables import flat_connections, flat_events
-
-    if "json" in job.outputs:
-        assert result.json_entries is not None
-        ids = result.connections["id"].to_numpy(np.int64)
-        texts = pd.DataFrame({"id": np.sort(ids), "text": result.json_entries})
-        write_run(job.path("json", result.number), texts)
-    if "table" in job.outputs:
-        write_run(job.path("table", result.number), flat_connections(result.connections))
-    if "events" in job.outputs:
-        write_run(job.path("events", result.number), flat_events(result.events))
-    if "text" in job.outputs:
-        with open(job.path("text", result.number), "wb") as f:
-            keep = (result.connections, result.verdicts, result.delays)
-            pickle.dump(keep, f, protocol=pickle.HIGHEST_PROTOCOL)
+def write_outputs(job: Job, number: int, made: Made) -> None:
+    """One partition's outputs to its runs in the work folder (a rerun replaces them)."""
+    for what, value in made.items():
+        if what == "text":
+            with open(job.path(what, number), "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        else:
+            write_run(job.path(what, number), value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,6 +450,57 @@ class Workers:
         _FORKED = None
 
 
+class DaskPass:
+    """Pass 2 on a Dask cluster (``--scheduler``): this process prepares each partition
+    (``numbered``: its rows are here) and ships it, a worker runs ``analyse_part``, and the
+    outputs come back to be written here (workers need no access to the work folder). At
+    most ``IN_FLIGHT_PER_WORKER`` partitions per worker are out at once, so this process
+    holds a bounded number of them."""
+
+    IN_FLIGHT_PER_WORKER = 2
+
+    def __init__(self, job: Job, address: str) -> None:
+        self.job = job
+        self.client = engine.dask_client(address)
+
+    def run(
+        self, calls: Sequence[tuple[int, np.ndarray, Settings]], done: Callable[[], None]
+    ) -> Iterator[Digest]:
+        from distributed import KilledWorker, as_completed
+
+        workers = len(self.client.scheduler_info().get("workers", {})) or 1
+        pending = iter(calls)
+        numbers: dict[Any, int] = {}
+        running = as_completed()  # type: ignore[no-untyped-call]
+
+        def submit(number: int, ids: np.ndarray, settings: Settings) -> None:
+            part = numbered(self.job, number, ids)
+            future = self.client.submit(analyse_part, part, settings, self.job.outputs, pure=False)
+            numbers[future] = number
+            running.add(future)  # type: ignore[no-untyped-call]
+
+        for call in itertools.islice(pending, self.IN_FLIGHT_PER_WORKER * workers):
+            submit(*call)
+        for future in running:
+            try:
+                digest, made = future.result()
+            except KilledWorker as exc:
+                raise PartitionLost(
+                    f"Dask workers kept dying on partition {numbers[future] + 1} "
+                    "(killed, or over their memory limit)"
+                ) from exc
+            del numbers[future]
+            write_outputs(self.job, digest.number, made)
+            yield digest
+            done()
+            following = next(pending, None)
+            if following is not None:
+                submit(*following)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # The pipeline
 
@@ -426,6 +510,7 @@ def analyse(
     *,
     slow: SlowThresholds | None = None,
     jobs: int = 1,
+    scheduler: str | None = None,
     partitions: int | None = None,
     outputs: frozenset[str] = frozenset({"json"}),
     spill_dir: str | None = None,
@@ -433,12 +518,14 @@ def analyse(
 ) -> Bounded:
     """The capture analysed a partition at a time; the result writes the outputs asked for
     (``outputs``, a subset of ``OUTPUTS``). Close it (or use it as a context manager) to
-    remove its work folder (in ``spill_dir``, default the system's temporary folder)."""
+    remove its work folder (in ``spill_dir``, default the system's temporary folder).
+    ``jobs``: partitions analysed at once on this machine; ``scheduler``: a Dask scheduler
+    address where pass 2 runs instead."""
     show = progress or Progress(enabled=False)
     count = partition_count(source_size(source), jobs, partitions)
     work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
     try:
-        return _analyse(source, work, count, slow, jobs, outputs, show)
+        return _analyse(source, work, count, slow, jobs, scheduler, outputs, show)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -450,6 +537,7 @@ def _analyse(
     count: int,
     slow: SlowThresholds | None,
     jobs: int,
+    scheduler: str | None,
     outputs: frozenset[str],
     show: Progress,
 ) -> Bounded:
@@ -457,8 +545,17 @@ def _analyse(
     parts = split(source, count, os.path.join(work, "capture"))
     job = Job(parts, work, outputs)
     workers = Workers(job, min(jobs, parts.count))
+    cluster = None
     numbers = list(range(parts.count))
+
+    def second_pass(calls: Sequence[tuple[int, np.ndarray, Settings]]) -> Iterator[Digest]:
+        if cluster is not None:
+            return cluster.run(calls, show.step)
+        return workers.run(analyse_numbered, calls, show.step)
+
     try:
+        if scheduler is not None:
+            cluster = DaskPass(job, scheduler)
         show.stage("numbering streams", total=parts.count)
         streams = sorted(
             workers.run(number_streams, [(n,) for n in numbers], show.step),
@@ -476,7 +573,7 @@ def _analyse(
         busy = [n for n in numbers if len(ids[n])]
         show.stage(f"analysing {sum(len(i) for i in ids):,} connections", total=len(busy))
         calls = [(n, ids[n], settings) for n in busy]
-        digests = {d.number: d for d in workers.run(analyse_numbered, calls, show.step)}
+        digests = {d.number: d for d in second_pass(calls)}
         wide = CaptureWide()
         for d in digests.values():
             wide = wide | d.quality.own
@@ -491,11 +588,11 @@ def _analyse(
                 )
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
                 calls = [(n, ids[n], settings) for n in again]
-                digests.update(
-                    {d.number: d for d in workers.run(analyse_numbered, calls, show.step)}
-                )
+                digests.update({d.number: d for d in second_pass(calls)})
     finally:
         workers.close()
+        if cluster is not None:
+            cluster.close()
         info, read = parts.info, parts.read
         parts.close()
     show.stage("cross-connection findings")
@@ -738,6 +835,7 @@ __all__ = [
     "OUTPUTS",
     "PROSE_COLUMNS",
     "Bounded",
+    "DaskPass",
     "Digest",
     "Job",
     "Streams",

@@ -316,7 +316,6 @@ def analyze(
         capture,
         asked=bounded or spill_dir is not None,
         whole_needed=not unfiltered or fmt == "html",
-        scheduler=scheduler,
     ):
         return _analyze_bounded(
             capture,
@@ -326,6 +325,7 @@ def analyze(
             fail_on=fail_on,
             slow=_thresholds(slow_connect, slow_response),
             jobs=jobs or default_jobs(),
+            scheduler=scheduler,
             spill_dir=spill_dir,
             progress=not quiet,
         )
@@ -371,21 +371,17 @@ def analyze(
     return EXIT_OK
 
 
-def _bounded_path(capture: str, *, asked: bool, whole_needed: bool, scheduler: str | None) -> bool:
+def _bounded_path(capture: str, *, asked: bool, whole_needed: bool) -> bool:
     """Take the bounded-memory path (``bounded.py``)? When asked, or for a big capture file
-    unless the output needs the whole capture in memory or a Dask cluster runs it."""
+    unless the output needs the whole capture in memory."""
     from pcapline import bounded
 
-    if asked:
-        if whole_needed:
-            raise UsageError(
-                "--memory-bounded writes text, JSON, CSV or Parquet of the whole capture: "
-                "HTML, --stream timelines and the filters need the in-memory path"
-            )
-        if scheduler is not None:
-            raise UsageError("--memory-bounded runs on this machine: drop --scheduler")
-        return True
-    return not whole_needed and scheduler is None and bounded.wanted(capture)
+    if asked and whole_needed:
+        raise UsageError(
+            "--memory-bounded writes text, JSON, CSV or Parquet of the whole capture: "
+            "HTML, --stream timelines and the filters need the in-memory path"
+        )
+    return asked or (not whole_needed and bounded.wanted(capture))
 
 
 def _analyze_bounded(
@@ -397,6 +393,7 @@ def _analyze_bounded(
     fail_on: frozenset[str],
     slow: SlowThresholds | None,
     jobs: int,
+    scheduler: str | None,
     spill_dir: str | None,
     progress: bool,
 ) -> int:
@@ -421,7 +418,13 @@ def _analyze_bounded(
     if spill_dir is not None:
         os.makedirs(spill_dir, exist_ok=True)
     result = bounded.analyse(
-        capture, slow=slow, jobs=jobs, outputs=outputs, spill_dir=spill_dir, progress=shown
+        capture,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        outputs=outputs,
+        spill_dir=spill_dir,
+        progress=shown,
     )
     with result:
         for warning in result.capture.warnings:

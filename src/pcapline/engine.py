@@ -269,24 +269,30 @@ class LocalPool(Runner):
         _FORKED_PLAN = None
 
 
+def dask_client(address: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``; one-line errors when Dask
+    is not installed or the scheduler cannot be reached."""
+    from pcapline.errors import UsageError
+
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise UsageError(
+            "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
+        ) from exc
+    try:
+        return Client(address, timeout="5s")  # type: ignore[no-untyped-call]
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+
+
 class DaskCluster(Runner):
     """Partitions as tasks on a Dask cluster (``--scheduler tcp://host:8786``); the workers
     need pcapline installed (the same version) and receive each partition's segments."""
 
     def __init__(self, plan: Plan, address: str) -> None:
-        from pcapline.errors import UsageError
-
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise UsageError(
-                "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
-            ) from exc
         self.plan = plan
-        try:
-            self.client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
-        except OSError as exc:
-            raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+        self.client = dask_client(address)
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
@@ -309,7 +315,7 @@ class DaskCluster(Runner):
             done()
 
     def close(self) -> None:
-        self.client.close()  # type: ignore[no-untyped-call]
+        self.client.close()
 
 
 # ---------------------------------------------------------------------------------------------
