@@ -385,13 +385,20 @@ def write_outputs(job: Job, number: int, made: Made) -> None:
 _FORKED: Job | None = None
 
 
-def _in_worker(task: Callable[..., Any], *args: Any) -> Any:
+def _task(name: str) -> Callable[..., Any]:
+    """A task by its name in this module (looked up when it runs: a forked worker has what
+    its parent had, tests' stand-ins included)."""
+    task: Callable[..., Any] = globals()[name]
+    return task
+
+
+def _in_worker(name: str, *args: Any) -> Any:
     assert _FORKED is not None, "a pool worker without its parent's job"
-    return task(_FORKED, *args)
+    return _task(name)(_FORKED, *args)
 
 
 class Workers:
-    """Runs tasks ``task(job, *args)``, in this process (``jobs`` 1) or on forked workers;
+    """Runs tasks ``task(job, *args)`` (``task`` named), in this process (``jobs`` 1) or on forked workers;
     results come back in any order. Ctrl-C stops the workers at once."""
 
     def __init__(self, job: Job, jobs: int) -> None:
@@ -412,11 +419,12 @@ class Workers:
             )
 
     def run(
-        self, task: Callable[..., Any], calls: Sequence[tuple[Any, ...]], done: Callable[[], None]
+        self, task: str, calls: Sequence[tuple[Any, ...]], done: Callable[[], None]
     ) -> Iterator[Any]:
+        """``task`` (a function of this module, by name) over ``calls``."""
         if self.pool is None:
             for args in calls:
-                yield task(self.job, *args)
+                yield _task(task)(self.job, *args)
                 done()
             return
         from concurrent.futures import as_completed
@@ -551,14 +559,14 @@ def _analyse(
     def second_pass(calls: Sequence[tuple[int, np.ndarray, Settings]]) -> Iterator[Digest]:
         if cluster is not None:
             return cluster.run(calls, show.step)
-        return workers.run(analyse_numbered, calls, show.step)
+        return workers.run("analyse_numbered", calls, show.step)
 
     try:
         if scheduler is not None:
             cluster = DaskPass(job, scheduler)
         show.stage("numbering streams", total=parts.count)
         streams = sorted(
-            workers.run(number_streams, [(n,) for n in numbers], show.step),
+            workers.run("number_streams", [(n,) for n in numbers], show.step),
             key=lambda s: s.number,
         )
         ids = stream_ids([s.first_frames for s in streams])
@@ -838,6 +846,8 @@ __all__ = [
     "DaskPass",
     "Digest",
     "Job",
+    "Made",
+    "PartitionLost",
     "Streams",
     "Workers",
     "analyse",
