@@ -249,3 +249,19 @@ def test_a_dead_worker_is_one_error_naming_its_partition(
     with pytest.raises(bounded.PartitionLost, match=r"died analysing partition \d of 3"):
         bounded.analyse(path, partitions=3, jobs=2, spill_dir=str(tmp_path))
     assert os.listdir(tmp_path) == []
+
+
+def test_runs_are_chunked_by_rows_or_by_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = pd.DataFrame({"id": np.arange(10), "text": ["x" * 300] * 10})
+    path = str(tmp_path / "run")
+    bounded.write_run(path, table, rows=4)
+    assert [len(c) for c in bounded.read_run(path)] == [4, 4, 2]
+    monkeypatch.setattr(bounded, "RUN_CHUNK_BYTES", 1000)
+    bounded.write_run(path, table, sizes=table["text"].str.len().to_numpy())
+    chunks = list(bounded.read_run(path))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert pd.concat(chunks)["id"].tolist() == list(range(10))
+    bounded.write_run(path, table.iloc[:0], rows=4)
+    assert list(bounded.read_run(path)) == []

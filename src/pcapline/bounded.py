@@ -80,8 +80,12 @@ COMPRESSED_RATIO = 4
 #: 500 MB (850 k segments of the bench capture peaked at 700 MB) and two workers and the
 #: parent stay within 1.5 GB.
 BYTES_PER_PARTITION = 48 << 20
-#: Rows per chunk of a run (what one read or one merge step holds per partition).
-RUN_CHUNK = 8192
+#: About how many bytes a chunk of a run holds: the merge holds one chunk per partition
+#: (60 partitions of a 30 M-packet capture: about 60 MB), whatever a row weighs.
+RUN_CHUNK_BYTES = 1 << 20
+#: Rows per chunk of a run whose rows are not weighed: about ``RUN_CHUNK_BYTES`` of CSV /
+#: Parquet rows (explanations and ``inferred`` as text) or of events.
+RUN_ROWS = {"table": 1024, "events": 4096}
 #: Connections-table columns the parent does not keep (they go to the runs only): the prose
 #: and per-connection objects no finder and no exit status reads.
 PROSE_COLUMNS: tuple[str, ...] = (
@@ -143,11 +147,30 @@ def partition_count(size: int | None, jobs: int, partitions: int | None = None) 
 # Runs: one partition's rows of one output, in connection id order, on disk
 
 
-def write_run(path: str, table: pd.DataFrame) -> None:
-    """``table`` (already in key order) as pickled chunks of ``RUN_CHUNK`` rows."""
+def write_run(
+    path: str, table: pd.DataFrame, *, rows: int = 1024, sizes: np.ndarray | None = None
+) -> None:
+    """``table`` (already in key order) as pickled chunks: of ``rows`` rows, or, given each
+    row's size in bytes (``sizes``), of about ``RUN_CHUNK_BYTES`` (at least one row)."""
     with open(path, "wb") as f:
-        for lo in range(0, len(table), RUN_CHUNK):
-            pickle.dump(table.iloc[lo : lo + RUN_CHUNK], f, protocol=pickle.HIGHEST_PROTOCOL)
+        lo = 0
+        for hi in _chunk_ends(len(table), rows, sizes):
+            pickle.dump(table.iloc[lo:hi], f, protocol=pickle.HIGHEST_PROTOCOL)
+            lo = hi
+
+
+def _chunk_ends(n: int, rows: int, sizes: np.ndarray | None) -> list[int]:
+    if sizes is None:
+        return [*range(rows, n, rows), n] if n else []
+    ends, held = [], 0
+    for i, size in enumerate(sizes.tolist()):
+        held += size
+        if held >= RUN_CHUNK_BYTES:
+            ends.append(i + 1)
+            held = 0
+    if n and (not ends or ends[-1] != n):
+        ends.append(n)
+    return ends
 
 
 def read_run(path: str) -> Iterator[pd.DataFrame]:
@@ -374,8 +397,11 @@ def write_outputs(job: Job, number: int, made: Made) -> None:
         if what == "text":
             with open(job.path(what, number), "wb") as f:
                 pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        elif what == "json":  # entries of a few hundred bytes to megabytes: chunks by size
+            sizes = value["text"].str.len().to_numpy(np.int64)
+            write_run(job.path(what, number), value, sizes=sizes)
         else:
-            write_run(job.path(what, number), value)
+            write_run(job.path(what, number), value, rows=RUN_ROWS[what])
 
 
 # ---------------------------------------------------------------------------------------------
