@@ -103,8 +103,10 @@ OUTPUTS = frozenset({"json", "table", "events", "text"})
 
 
 def split(source: Source, count: int, directory: str) -> PartitionedCapture:
-    """The capture split into ``count`` partitions, whatever it spills kept in
-    ``directory`` (removed with the work folder). The one place that picks the reader."""
+    """The capture split into ``count`` partitions; whatever it spills goes in a folder
+    of its own under ``directory`` (the work folder, removed at the end). The one place
+    that picks the reader: ``spill.spill_capture(source, count, directory=directory)``
+    streams it from disk in bounded memory, ``split_in_memory`` decodes it whole first."""
     del directory  # split_in_memory spills nothing
     return split_in_memory(source, count)
 
@@ -576,7 +578,7 @@ def _analyse(
     show: Progress,
 ) -> Bounded:
     show.stage(f"reading and splitting in {count} partitions")
-    parts = split(source, count, os.path.join(work, "capture"))
+    parts = split(source, count, work)
     job = Job(parts, work, outputs)
     workers = Workers(job, min(jobs, parts.count))
     cluster = None
