@@ -265,3 +265,15 @@ def test_runs_are_chunked_by_rows_or_by_size(
     assert pd.concat(chunks)["id"].tolist() == list(range(10))
     bounded.write_run(path, table.iloc[:0], rows=4)
     assert list(bounded.read_run(path)) == []
+
+
+def test_cli_memory_bounded_fail_on_exits_as_the_in_memory_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = str(SAMPLES / "slow-syn-retries-then-success.pcap")
+    argv = ["analyze", path, "--format", "csv", "--fail-on", "failures,syn_retry"]
+    expected = run(argv)
+    said = capsys.readouterr()
+    assert expected == 1  # the capture has connections that retried their SYN
+    assert run([*argv, "--memory-bounded"]) == expected
+    assert capsys.readouterr() == said
