@@ -632,21 +632,23 @@ def _analyse(
         info, read = parts.info, parts.read
         parts.close()
     show.stage("cross-connection findings")
-    ordered = [digests[n] for n in sorted(digests)]
+    ordered = [digests.pop(n) for n in sorted(digests)]
     result = _merge(ordered, info, read, wide, work, outputs)
     show.done()
     return result
 
 
 def _merge(
-    digests: Sequence[Digest],
+    digests: list[Digest],
     info: CaptureInfo,
     read: Any,
     wide: CaptureWide,
     work: str,
     outputs: frozenset[str],
 ) -> Bounded:
-    """The parent's part: capture quality and warnings, findings; the runs stay on disk."""
+    """The parent's part: capture quality and warnings, findings; the runs stay on disk.
+    Takes ``digests`` over (emptied): each kind of per-partition record is let go once
+    merged, so the merge never holds the partitions' and the merged copies of all of them."""
     from pcapline import findings, quality
     from pcapline.analysis import one_sided_warning
     from pcapline.delays import DelaysTable
@@ -655,33 +657,41 @@ def _merge(
     info = replace(info, warnings=list(info.warnings))
     connections = pd.DataFrame()
     found: list[Finding] = []
+    numbers = [d.number for d in digests]
     if digests:
         every = np.concatenate([d.ids for d in digests])
         by_id = np.argsort(every, kind="stable")
-        q = engine.merge_quality(
-            [d.quality for d in digests], by_id, wide, dropped=read.dropped > 0
-        )
-        if warning := one_sided_warning(np.concatenate([d.one_sided for d in digests])[by_id]):
+        thresholds = digests[0].thresholds
+        parts: dict[str, list[Any]] = {
+            "quality": [d.quality for d in digests],
+            "one_sided": [d.one_sided for d in digests],
+            "connections": [d.connections for d in digests],
+            "handshakes": [d.handshakes for d in digests],
+            "clock_rows": [d.clock_rows for d in digests],
+            "turns": [d.turns for d in digests],
+        }
+        stalls = dict(sorted((c, v) for d in digests for c, v in d.stalls.items()))
+        overflow = dict(sorted((c, v) for d in digests for c, v in d.overflow.items()))
+        digests.clear()
+        q = engine.merge_quality(parts.pop("quality"), by_id, wide, dropped=read.dropped > 0)
+        if warning := one_sided_warning(np.concatenate(parts.pop("one_sided"))[by_id]):
             info.warnings.append(warning)
         info.quality = quality.summary(q)
         info.warnings.extend(quality.warnings(q))
-        connections = pd.concat([d.connections for d in digests], ignore_index=True)
+        del q
+        connections = pd.concat(parts.pop("connections"), ignore_index=True)
         connections = connections.sort_values("id", kind="stable").reset_index(drop=True)
-        stalls = {c: v for d in digests for c, v in d.stalls.items()}
+        handshakes = concat(parts.pop("handshakes"), connections)
         lost = DelaysTable(
-            every[by_id],
-            {},
-            dict(sorted(stalls.items())),
-            digests[0].thresholds,
-            engine._merge_turns([d.turns for d in digests], by_id),
+            every[by_id], {}, stalls, thresholds, engine._merge_turns(parts.pop("turns"), by_id)
         )
         found = findings.find_all(
-            pd.concat([d.clock_rows for d in digests], ignore_index=True),
+            pd.concat(parts.pop("clock_rows"), ignore_index=True),
             connections,
             pd.DataFrame(columns=list(EVENT_COLUMNS)),
-            detections=dict(sorted((c, v) for d in digests for c, v in d.overflow.items())),
+            detections=overflow,
             delays=lost,
-            handshakes=concat([d.handshakes for d in digests], connections),
+            handshakes=handshakes,
         )
     else:
         from pcapline.quality import CaptureQuality
@@ -694,7 +704,6 @@ def _merge(
     assert info.quality is not None
     info.quality.update(quality.read_summary(read))
     info.warnings.extend(quality.read_warnings(read))
-    numbers = [d.number for d in digests]
     return Bounded(info, found, connections, work, numbers, outputs)
 
 
