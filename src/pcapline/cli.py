@@ -266,6 +266,22 @@ def cli() -> None:
     "(extra 'dask'; README 'Large captures').",
 )
 @click.option(
+    "--memory-bounded",
+    "bounded",
+    is_flag=True,
+    help="Analyse one partition of the capture at a time, keeping memory bounded whatever its "
+    "size (automatic for a capture file over 512 MiB, a compressed one over 128 MiB); the "
+    "output is the same. Text, JSON, CSV and Parquet only: HTML, timelines and the filters "
+    "need the whole capture in memory.",
+)
+@click.option(
+    "--spill-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Where the bounded-memory path keeps its temporary files (removed at the end; "
+    "default: $TMPDIR). Implies --memory-bounded.",
+)
+@click.option(
     "--quiet", "-q", is_flag=True, help="No progress line on stderr (shown only on a terminal)."
 )
 def analyze(
@@ -283,6 +299,8 @@ def analyze(
     slow_response: float | None,
     jobs: int | None,
     scheduler: str | None,
+    bounded: bool,
+    spill_dir: str | None,
     quiet: bool,
 ) -> int:
     """Analyse CAPTURE and say how every TCP connection ended and why.
@@ -294,6 +312,23 @@ def analyze(
     from pcapline.engine import default_jobs
 
     unfiltered = host is None and port is None and not stream and app is None and sni is None
+    if _bounded_path(
+        capture,
+        asked=bounded or spill_dir is not None,
+        whole_needed=not unfiltered or fmt == "html",
+    ):
+        return _analyze_bounded(
+            capture,
+            fmt=fmt,
+            output=output,
+            limit=limit,
+            fail_on=fail_on,
+            slow=_thresholds(slow_connect, slow_response),
+            jobs=jobs or default_jobs(),
+            scheduler=scheduler,
+            spill_dir=spill_dir,
+            progress=not quiet,
+        )
     outcome = _run(
         capture,
         slow=_thresholds(slow_connect, slow_response),
@@ -334,6 +369,109 @@ def analyze(
         # Exit (not a return value) so the code also holds under click's standalone mode.
         raise click.exceptions.Exit(status)
     return EXIT_OK
+
+
+def _bounded_path(capture: str, *, asked: bool, whole_needed: bool) -> bool:
+    """Take the bounded-memory path (``bounded.py``)? When asked, or for a big capture file
+    unless the output needs the whole capture in memory."""
+    from pcapline import bounded
+
+    if asked and whole_needed:
+        raise UsageError(
+            "--memory-bounded writes text, JSON, CSV or Parquet of the whole capture: "
+            "HTML, --stream timelines and the filters need the in-memory path"
+        )
+    return asked or (not whole_needed and bounded.wanted(capture))
+
+
+def _analyze_bounded(
+    capture: str,
+    *,
+    fmt: str,
+    output: str | None,
+    limit: int,
+    fail_on: frozenset[str],
+    slow: SlowThresholds | None,
+    jobs: int,
+    scheduler: str | None,
+    spill_dir: str | None,
+    progress: bool,
+) -> int:
+    """``analyze`` on the bounded-memory path: the outputs are written from the partitions'
+    runs, merged in connection id order (``bounded.Bounded``)."""
+    from pcapline import bounded
+    from pcapline.engine import Progress
+
+    if fmt == "parquet" and (output is None or output == "-"):
+        raise UsageError(
+            "--format parquet needs -o DIR (connections and events tables) or -o FILE.parquet"
+        )
+    single = fmt == "parquet" and output is not None and output.endswith(".parquet")
+    single = single and not os.path.isdir(str(output))
+    outputs = {
+        "json": frozenset({"json"}),
+        "csv": frozenset({"table"}),
+        "parquet": frozenset({"table"} if single else {"table", "events"}),
+        "text": frozenset({"text"}),
+    }[fmt]
+    shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
+    if spill_dir is not None:
+        os.makedirs(spill_dir, exist_ok=True)
+    result = bounded.analyse(
+        capture,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        outputs=outputs,
+        spill_dir=spill_dir,
+        progress=shown,
+    )
+    with result:
+        for warning in result.capture.warnings:
+            click.echo(f"pcapline: warning: {printable(warning)}", err=True)
+        if fmt == "json":
+            _write_streamed(result.write_json, output)
+        elif fmt == "csv":
+            _write_streamed(result.write_csv, output)
+        elif fmt == "parquet":
+            assert output is not None
+            _write_bounded_parquet(result, output, single=single)
+        else:
+            text = _text(result.text_analysis(), None, limit=limit, stream=(), to_file=bool(output))
+            _write(text, output)
+        status = _fail_on_status(result.analysis(), fail_on)
+    if status != EXIT_OK:
+        raise click.exceptions.Exit(status)
+    return EXIT_OK
+
+
+def _write_streamed(writer: Callable[[TextIO], None], output: str | None) -> None:
+    """``writer``'s text to ``output`` (whole or not at all) or to standard output, piece by
+    piece: never the whole document as one string."""
+    if output is not None and output != "-":
+        _write_with(writer, output)
+        return
+    try:
+        writer(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a full disk behind a redirection: one line, exit 2
+        raise OutputError(f"cannot write standard output: {exc.strerror or exc}") from exc
+
+
+def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
+    from pcapline.render.tables import ParquetUnavailable
+
+    try:
+        if single:
+            result.write_parquet(output)
+        else:
+            result.write_parquet_dataset(output)
+    except ParquetUnavailable as exc:
+        raise OutputError(str(exc)) from exc
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 @cli.command(short_help="Write a self-contained HTML report.")

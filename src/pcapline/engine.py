@@ -118,6 +118,28 @@ class PartResult:
     #: Connections decided through RULES: the ones whose listener's retries were weighed.
     visited: np.ndarray
 
+    def listeners(self) -> Listeners:
+        return Listeners(
+            number=self.number,
+            own=self.quality.own,
+            connections=self.connections,
+            ids=np.asarray(self.verdicts.ids, np.int64),
+            synack_retransmits=np.asarray(self.verdicts.counts["synack_retransmits"]),
+            visited=self.visited,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Listeners:
+    """What deciding a rerun reads of one partition's result (``_to_rerun``)."""
+
+    number: int
+    own: CaptureWide  # the quality flags the partition's connections show
+    connections: pd.DataFrame  # at least id, server_ip, server_port
+    ids: np.ndarray  # connection ids (verdict order)
+    synack_retransmits: np.ndarray  # per connection (``ids`` order)
+    visited: np.ndarray  # connections decided through RULES
+
 
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     """facts -> detect -> classify -> explain -> delays for one partition, as
@@ -247,24 +269,30 @@ class LocalPool(Runner):
         _FORKED_PLAN = None
 
 
+def dask_client(address: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``; one-line errors when Dask
+    is not installed or the scheduler cannot be reached."""
+    from pcapline.errors import UsageError
+
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise UsageError(
+            "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
+        ) from exc
+    try:
+        return Client(address, timeout="5s")  # type: ignore[no-untyped-call]
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+
+
 class DaskCluster(Runner):
     """Partitions as tasks on a Dask cluster (``--scheduler tcp://host:8786``); the workers
     need pcapline installed (the same version) and receive each partition's segments."""
 
     def __init__(self, plan: Plan, address: str) -> None:
-        from pcapline.errors import UsageError
-
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise UsageError(
-                "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
-            ) from exc
         self.plan = plan
-        try:
-            self.client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
-        except OSError as exc:
-            raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+        self.client = dask_client(address)
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
@@ -287,7 +315,7 @@ class DaskCluster(Runner):
             done()
 
     def close(self) -> None:
-        self.client.close()  # type: ignore[no-untyped-call]
+        self.client.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,8 +430,6 @@ def merge(
     dropped: bool = False,
 ) -> Merged:
     """The partitions' results as one capture's, every table in connection id order."""
-    from pcapline.quality import CaptureQuality
-
     results = sorted(results, key=lambda r: r.number)
     ids = np.concatenate([np.asarray(r.verdicts.ids, np.int64) for r in results])
     by_id = np.argsort(ids, kind="stable")
@@ -412,10 +438,30 @@ def merge(
     detections: dict[int, ConnDetections] = {}
     for r in results:
         detections.update(r.detections)
-    q = [r.quality for r in results]
-    quality = CaptureQuality(
+    quality = merge_quality([r.quality for r in results], by_id, capture, dropped=dropped)
+    return Merged(
+        connections=connections.sort_values("id", kind="stable").reset_index(drop=True),
+        events=events,  # analysis._events_table sorts them by conn then frame
+        verdicts=_merge_verdicts([r.verdicts for r in results], by_id),
+        delays=_merge_delays([r.delays for r in results], by_id),
+        detections=dict(sorted(detections.items())),
+        quality=quality,
+        one_sided=np.concatenate([r.one_sided for r in results])[by_id],
+        facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
+        json_entries=_entries(results, by_id),
+    )
+
+
+def merge_quality(
+    parts: Sequence[CaptureQuality], by_id: np.ndarray, capture: CaptureWide, *, dropped: bool
+) -> CaptureQuality:
+    """The partitions' ``CaptureQuality`` (in partition order) as the whole capture's:
+    per-connection columns in id order (``by_id``), the whole capture's flags."""
+    from pcapline.quality import CaptureQuality
+
+    return CaptureQuality(
         **{
-            name: np.concatenate([getattr(x, name) for x in q])[by_id]
+            name: np.concatenate([getattr(x, name) for x in parts])[by_id]
             for name in (
                 "not_captured",
                 "acked_unseen",
@@ -435,17 +481,6 @@ def merge(
         lossy_capture=capture.lossy,
         dropped=dropped,
         own=capture,
-    )
-    return Merged(
-        connections=connections.sort_values("id", kind="stable").reset_index(drop=True),
-        events=events,  # analysis._events_table sorts them by conn then frame
-        verdicts=_merge_verdicts([r.verdicts for r in results], by_id),
-        delays=_merge_delays([r.delays for r in results], by_id),
-        detections=dict(sorted(detections.items())),
-        quality=quality,
-        one_sided=np.concatenate([r.one_sided for r in results])[by_id],
-        facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
-        json_entries=_entries(results, by_id),
     )
 
 
@@ -665,10 +700,11 @@ def analyse(
         for r in results:
             wide = wide | r.quality.own
         if count > 1:
-            again = _to_rerun(results, guess, wide)
+            heard = [r.listeners() for r in results]
+            again = _to_rerun(heard, guess, wide)
             if again:
                 settings = replace(
-                    settings, capture=wide, retried_by_listener=_retried_by_listener(results)
+                    settings, capture=wide, retried_by_listener=_retried_by_listener(heard)
                 )
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
                 redone = {r.number: r for r in runner.run(again, settings, show.step)}
@@ -703,7 +739,7 @@ def analyse(
 
 
 def _to_rerun(
-    results: Sequence[PartResult], guess: CaptureWide | None, wide: CaptureWide
+    results: Sequence[Listeners], guess: CaptureWide | None, wide: CaptureWide
 ) -> list[int]:
     """The partitions whose first run assumed what the whole capture contradicts: all of
     them when the guessed quality flags were wrong; else those where a connection decided
@@ -720,24 +756,21 @@ def _to_rerun(
     for r in results:
         if not len(r.visited):
             continue
-        ids = np.asarray(r.verdicts.ids, np.int64)
-        retransmits = np.asarray(r.verdicts.counts["synack_retransmits"])
-        own = classify.listeners_retrying(r.connections, ids, retransmits)
-        seen = classify.listeners_retrying(r.connections, ids, retransmits, whole=whole)
-        if np.any((own != seen) & np.isin(ids, r.visited)):
+        own = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits)
+        seen = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits, whole=whole)
+        if np.any((own != seen) & np.isin(r.ids, r.visited)):
             again.append(r.number)
     return again
 
 
-def _retried_by_listener(results: Sequence[PartResult]) -> dict[str, int]:
+def _retried_by_listener(results: Sequence[Listeners]) -> dict[str, int]:
     """``classify.retried_by_listener`` of the whole capture, from its partitions' counts."""
     from pcapline import classify
 
     total: dict[str, int] = {}
     for r in results:
-        ids = np.asarray(r.verdicts.ids, np.int64)
-        retransmits = np.asarray(r.verdicts.counts["synack_retransmits"])
-        for listener, n in classify.retried_by_listener(r.connections, ids, retransmits).items():
+        found = classify.retried_by_listener(r.connections, r.ids, r.synack_retransmits)
+        for listener, n in found.items():
             total[listener] = total.get(listener, 0) + n
     return total
 

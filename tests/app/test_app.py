@@ -13,7 +13,6 @@ import random
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from contract_pcapline1 import check_app, check_document
@@ -75,14 +74,15 @@ def test_a_client_hello_fragmented_over_two_records_is_joined() -> None:
 
 def _parts(
     chunks: list[tuple[int, bytes]],
-) -> tuple[list[tuple[int, int, int, int, int]], np.ndarray]:
-    """(frame, seq, length, at, captured) rows over one buffer holding each chunk's bytes."""
+) -> tuple[list[tuple[int, int, int, int, int]], payloads.ByteReader]:
+    """(frame, seq, length, at, captured) rows over one buffer holding each chunk's bytes,
+    and a reader of that buffer."""
     buffer = b"".join(data for _, data in chunks)
     rows, at = [], 0
     for frame, (seq, data) in enumerate(chunks, start=1):
         rows.append((frame, seq, len(data), at, len(data)))
         at += len(data)
-    return rows, np.frombuffer(buffer, np.uint8)
+    return rows, lambda start, length: buffer[start : start + length]
 
 
 def test_reassembly_orders_by_sequence_skips_duplicates_and_stops_at_a_hole() -> None:

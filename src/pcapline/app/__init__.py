@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pcapline.app import http, tls
-from pcapline.app.payloads import FirstBytes, first_payloads
+from pcapline.app.payloads import FirstBytes, FrameBytes, first_payloads
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +38,7 @@ __all__ = [
     "PROTOCOLS",
     "TLS_KEYS",
     "App",
+    "FrameBytes",
     "Protocol",
     "app_docs",
     "matches",
@@ -91,13 +92,14 @@ class App:
         }
 
 
-def recognise(segments: pd.DataFrame, capture: Capture) -> dict[int, App]:
+def recognise(segments: pd.DataFrame, source: Capture | FrameBytes) -> dict[int, App]:
     """{conn id: App} for the connections whose first payloads are TLS or HTTP/1.x.
 
     ``segments``: the segments table with flows (``conn``, ``from_client``, ``payload_at``);
-    ``capture``: the capture those rows were decoded from (its bytes still held).
+    ``source``: the capture those rows were decoded from (its bytes still held), or where
+    their frames' bytes are and how to read them (``payloads.FrameBytes``).
     """
-    first = first_payloads(segments, capture)
+    first = first_payloads(segments, source)
     conns = sorted({conn for conn, _ in first})
     found: dict[int, App] = {}
     for conn in conns:

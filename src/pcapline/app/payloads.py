@@ -6,10 +6,17 @@ cost is bounded by the number of connections, never by the bytes of a stream. Wi
 segments the bytes are put in sequence order from the first one in frame order: a
 retransmission adds only bytes not yet held, a reordered segment is placed by its sequence
 number, and the bytes stop at the first hole (a segment not captured, or cut by the snaplen).
+
+The bytes are read through ``FrameBytes``: where each row's frame lies in the source and a
+reader of the source's bytes, so the same code serves a capture held in memory
+(``FrameBytes.of_capture``) and one analysed a partition at a time, whose rows carry their
+frame's place (``partitioned.PLACEMENT_COLUMNS``) and whose bytes stay on disk
+(``FrameBytes.of_rows``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +33,40 @@ PER_SIDE = 4
 MAX_BYTES = 16_384
 
 
+#: ``read(at, length)``: ``length`` bytes of the source from offset ``at``.
+ByteReader = Callable[[int, int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameBytes:
+    """Per segment row, where its frame's captured bytes start in the source and how many
+    there are, and how to read them."""
+
+    frame_at: np.ndarray  # int64 per segment row
+    caplen: np.ndarray  # int64 per segment row
+    read: ByteReader
+
+    @classmethod
+    def of_capture(cls, segments: pd.DataFrame, capture: Capture) -> FrameBytes:
+        """The frames of ``segments`` in a capture held in memory."""
+        index = segments["frame"].to_numpy(np.int64) - 1
+        data = capture.data
+
+        def read(at: int, length: int) -> bytes:
+            return data[at : at + length].tobytes()
+
+        return cls(
+            capture.offset[index].astype(np.int64), capture.caplen[index].astype(np.int64), read
+        )
+
+    @classmethod
+    def of_rows(cls, segments: pd.DataFrame, read: ByteReader) -> FrameBytes:
+        """Rows that carry their frame's place (``frame_at``, ``caplen`` columns)."""
+        return cls(
+            segments["frame_at"].to_numpy(np.int64), segments["caplen"].to_numpy(np.int64), read
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class FirstBytes:
     """One direction's first contiguous payload bytes, and the frame they start in."""
@@ -35,19 +76,21 @@ class FirstBytes:
 
 
 def first_payloads(
-    segments: pd.DataFrame, capture: Capture, *, per_side: int = PER_SIDE
+    segments: pd.DataFrame, source: Capture | FrameBytes, *, per_side: int = PER_SIDE
 ) -> dict[tuple[int, bool], FirstBytes]:
     """{(conn, from_client): FirstBytes} for every direction that sent captured payload.
 
-    ``segments`` is the segments table with flows (``payload_at``, ``conn``, ``from_client``).
+    ``segments`` is the segments table with flows (``payload_at``, ``conn``, ``from_client``);
+    ``source`` the capture they were decoded from, or where their frames' bytes are.
     """
     if segments.empty:
         return {}
+    frames = source if isinstance(source, FrameBytes) else FrameBytes.of_capture(segments, source)
     frame = segments["frame"].to_numpy(np.int64)
-    at = capture.offset[frame - 1] + segments["payload_at"].to_numpy(np.int64)
+    at = frames.frame_at + segments["payload_at"].to_numpy(np.int64)
     captured = np.minimum(
         segments["seg_len"].to_numpy(np.int64),
-        np.maximum(capture.offset[frame - 1] + capture.caplen[frame - 1] - at, 0),
+        np.maximum(frames.frame_at + frames.caplen - at, 0),
     )
     rows = np.flatnonzero(captured > 0)
     if rows.size == 0:
@@ -60,7 +103,7 @@ def first_payloads(
     # HTTP/1.x start line are joined and parsed (four bytes read per side, columnar): the
     # cost then follows the connections that can be recognised, not every connection.
     first = np.flatnonzero(rank == 0)
-    plausible = first[_plausible_start(capture.data, at[rows[first]], captured[rows[first]])]
+    plausible = first[_plausible_start(frames.read, at[rows[first]], captured[rows[first]])]
     wanted = np.isin(conn_of, conn_of[plausible])
     rows = rows[keep & wanted]  # still in frame order
     # A SYN's payload (TCP Fast Open, RFC 7413) starts one after its sequence number.
@@ -74,20 +117,17 @@ def first_payloads(
         pieces.setdefault((int(conn[r]), bool(side[r])), []).append(
             (int(frame[r]), int(seq[r]), int(seg_len[r]), int(at[r]), int(captured[r]))
         )
-    data = capture.data
-    return {key: _contiguous(parts, data) for key, parts in pieces.items()}
+    return {key: _contiguous(parts, frames.read) for key, parts in pieces.items()}
 
 
-def _plausible_start(data: np.ndarray, at: np.ndarray, captured: np.ndarray) -> np.ndarray:
+def _plausible_start(read: ByteReader, at: np.ndarray, captured: np.ndarray) -> np.ndarray:
     """Per payload: its first bytes are a TLS handshake record header (22, 3, 0..4) or three
     upper-case letters (an HTTP method, or ``HTTP`` of a status line)."""
-    size = len(data)
-
-    def byte(k: int) -> np.ndarray:
-        ok = captured > k
-        return np.where(ok, data[np.minimum(at + k, size - 1)], 0).astype(np.int64)
-
-    b0, b1, b2 = byte(0), byte(1), byte(2)
+    heads = np.zeros((len(at), 3), np.int64)  # a byte not captured reads as 0
+    for i, (start, length) in enumerate(zip(at.tolist(), captured.tolist(), strict=True)):
+        head = read(start, min(length, 3))
+        heads[i, : len(head)] = list(head)
+    b0, b1, b2 = heads[:, 0], heads[:, 1], heads[:, 2]
     tls = (b0 == 22) & (b1 == 3) & (b2 <= 4) & (captured >= 3)
 
     def upper(b: np.ndarray) -> np.ndarray:
@@ -97,7 +137,7 @@ def _plausible_start(data: np.ndarray, at: np.ndarray, captured: np.ndarray) -> 
     return plausible
 
 
-def _contiguous(parts: list[tuple[int, int, int, int, int]], data: np.ndarray) -> FirstBytes:
+def _contiguous(parts: list[tuple[int, int, int, int, int]], read: ByteReader) -> FirstBytes:
     """The bytes from the first segment's sequence number on, until the first hole."""
     first_frame, base = parts[0][0], parts[0][1]
     # Sequence order relative to the first segment (wrap-safe); a segment before it (an
@@ -114,7 +154,7 @@ def _contiguous(parts: list[tuple[int, int, int, int, int]], data: np.ndarray) -
             break
         skip = len(out) - start  # bytes of this segment already held
         if skip < captured:
-            out += data[at + skip : at + captured].tobytes()
+            out += read(at + skip, captured - skip)
         if captured < length and start + captured >= len(out):  # the snaplen cut it: a hole
             break
         if len(out) >= MAX_BYTES:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from pcapline.findings import (
@@ -34,14 +35,14 @@ from pcapline.findings import (
     time_wait_churn,
 )
 from pcapline.findings.base import Finder, FindingInput
-from pcapline.findings.handshakes import summarize
+from pcapline.findings.handshakes import Handshakes, summarize
 from pcapline.model import Finding
 
 if TYPE_CHECKING:
     from pcapline.delays import DelaysTable
     from pcapline.detect import ConnDetections
 
-__all__ = ["FINDERS", "Finder", "find_all"]
+__all__ = ["FINDERS", "Finder", "find_all", "finder_rows"]
 
 FINDERS: tuple[Finder, ...] = (
     nat_timestamp.FINDER,
@@ -61,6 +62,7 @@ def find_all(
     *,
     detections: Mapping[int, ConnDetections] | None = None,
     delays: DelaysTable | None = None,
+    handshakes: Handshakes | None = None,
 ) -> list[Finding]:
     """Every cross-connection finding in one capture, in ``FINDERS`` order.
 
@@ -68,8 +70,11 @@ def find_all(
     without them the detectors run here). Fates come from the connections table's ``fate``
     column (built from the verdicts) when it has one. ``delays``: the delays stage's table
     (the slow findings read its stalls and turns; without it they find nothing).
+    ``handshakes``: ``handshakes.summarize(segments, connections)`` when the caller has it
+    (the bounded-memory engine merges its parts' with ``handshakes.concat``); ``segments``
+    then needs to hold only ``finder_rows`` (of every part of the capture).
     """
-    if segments.empty or connections.empty:
+    if connections.empty or (handshakes is None and segments.empty):
         return []
     if detections is None:
         from pcapline.detect import run_all
@@ -79,7 +84,7 @@ def find_all(
         segments,
         connections,
         events,
-        summarize(segments, connections),
+        summarize(segments, connections) if handshakes is None else handshakes,
         detections=detections,
         delays=delays,
     )
@@ -87,3 +92,22 @@ def find_all(
     for finder in FINDERS:
         found.extend(finder.find(data))
     return found
+
+
+def finder_rows(segments: pd.DataFrame) -> pd.DataFrame:
+    """The segment rows the finders read beyond ``handshakes.summarize``: each connection's
+    first and last timestamped client segment (``nat_timestamp``'s clock samples), with the
+    columns it reads. Taken per part of a capture and concatenated, they stand in for the
+    whole segments table (beside ``handshakes.concat`` of the parts' summaries)."""
+    columns = ["conn", "frame", "time_ns", "ts_val", "from_client", "has_ts"]
+    timed = segments.loc[
+        segments["from_client"].to_numpy(dtype=bool) & segments["has_ts"].to_numpy(dtype=bool),
+        columns,
+    ]
+    conn = timed["conn"].to_numpy(np.int64)
+    order = np.lexsort((timed["frame"].to_numpy(np.int64), conn))  # by connection, frame
+    conn = conn[order]
+    first = np.r_[True, conn[1:] != conn[:-1]] if len(conn) else np.zeros(0, bool)
+    last = np.r_[conn[1:] != conn[:-1], True] if len(conn) else np.zeros(0, bool)
+    rows: pd.DataFrame = timed.iloc[order[first | last]].reset_index(drop=True)
+    return rows

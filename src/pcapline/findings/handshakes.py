@@ -19,6 +19,7 @@ Nothing here decides anything; it describes what the wire shows:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -155,6 +156,60 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         conn_facts=facts,
         synack_row=row[is_synack],
         synack_ns=time_ns[is_synack],
+    )
+
+
+def concat(parts: Sequence[Handshakes], connections: pd.DataFrame) -> Handshakes:
+    """``summarize`` of a whole capture from its parts' (each over the segments and
+    connections of whole 4-tuples, as the bounded-memory engine analyses them): every fact is
+    one connection's or one SYN's, so only the rows move. ``connections``: every part's
+    connections (any columns the finders read), by id. Per-connection facts follow its rows,
+    SYNs are ordered by connection row, time and frame as ``summarize`` orders them; SYN+ACKs
+    keep their parts' order (their one reader asks whether any falls in a span)."""
+    conns = connections.reset_index(drop=True)
+    ids = conns["id"].to_numpy(dtype=np.int64)
+    by_id = np.argsort(ids, kind="stable")
+    parts = [p for p in parts if len(p.connections)]
+
+    def rows(part: Handshakes, local: np.ndarray) -> np.ndarray:
+        """Rows of ``conns`` of a part's connection rows."""
+        wanted = part.connections["id"].to_numpy(dtype=np.int64)[local]
+        found: np.ndarray = by_id[np.searchsorted(ids, wanted, sorter=by_id)]
+        return found
+
+    n = len(ids)
+    names = list(parts[0].conn_facts) if parts else []
+    facts: dict[str, np.ndarray] = {}
+    for name in names:
+        values = [p.conn_facts[name] for p in parts]
+        column = np.zeros(n, dtype=np.result_type(*values))
+        for part, value in zip(parts, values, strict=True):
+            column[rows(part, np.arange(len(part.connections)))] = value
+        facts[name] = column
+
+    def joined(name: str) -> np.ndarray:
+        if not parts:
+            return np.zeros(0, np.int64)
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    syn_row = np.concatenate([rows(p, p.syn_row) for p in parts]) if parts else joined("syn_row")
+    syn_frame, syn_ns = joined("syn_frame"), joined("syn_ns")
+    order = np.lexsort((syn_frame, syn_ns, syn_row))
+    synack_row = (
+        np.concatenate([rows(p, p.synack_row) for p in parts]) if parts else joined("synack_row")
+    )
+    return Handshakes(
+        connections=conns,
+        syn_row=syn_row[order],
+        syn_frame=syn_frame[order],
+        syn_ns=syn_ns[order],
+        syn_has_ts=joined("syn_has_ts")[order].astype(bool),
+        syn_ts=joined("syn_ts")[order],
+        syn_answered=joined("syn_answered")[order].astype(bool),
+        syn_replied=joined("syn_replied")[order].astype(bool),
+        conn_facts=facts,
+        synack_row=synack_row,
+        synack_ns=joined("synack_ns"),
     )
 
 

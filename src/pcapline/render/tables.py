@@ -62,7 +62,13 @@ def connections_table(analysis: Analysis, *, nested: bool = False) -> pd.DataFra
 
     ``nested=True`` (``Analysis.connection_table()``): the same columns, with ``inferred`` a
     dict, ``caveats`` and ``slow`` lists, instead of their CSV text."""
-    conns = analysis.connections.sort_values("id", kind="stable")
+    return flat_connections(analysis.connections, nested=nested)
+
+
+def flat_connections(connections: pd.DataFrame, *, nested: bool = False) -> pd.DataFrame:
+    """``connections_table`` of a pipeline connections table (the whole capture's, or a part
+    of it: the bounded-memory engine flattens each partition's where it was analysed)."""
+    conns = connections.sort_values("id", kind="stable")
     start = conns["start_ns"].astype("int64") / 1e9
     end = conns["end_ns"].astype("int64") / 1e9
     table = pd.DataFrame(
@@ -106,13 +112,18 @@ def connections_table(analysis: Analysis, *, nested: bool = False) -> pd.DataFra
 def to_csv(analysis: Analysis) -> str:
     """``connections_table`` as CSV, its text cells neutralised against spreadsheet formula
     injection (``fmt.csv_text``; number columns are left as numbers)."""
-    table = connections_table(analysis)
+    return csv_rows(connections_table(analysis))
+
+
+def csv_rows(table: pd.DataFrame, *, header: bool = True) -> str:
+    """Rows of ``connections_table`` (all, or a run of them) as CSV text, neutralised."""
+    table = table.copy(deep=False)  # the neutralised columns replace, never alter, the caller's
     for name in table.columns:
         column = table[name]
         if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
             table[name] = column.map(csv_text)
     buffer = io.StringIO()
-    table.to_csv(buffer, index=False, lineterminator="\n")
+    table.to_csv(buffer, index=False, header=header, lineterminator="\n")
     return buffer.getvalue()
 
 
@@ -155,7 +166,12 @@ def events_table(analysis: Analysis) -> pd.DataFrame:
     """Every event, named as in JSON: ``id`` (the connection's), ``frame``, ``time`` (float
     seconds since the epoch), ``from`` (client/server), ``kind``, ``note``, and ``value`` (the
     number the note is about, NaN when none); by connection, then frame."""
-    events = analysis.events.sort_values(["conn", "frame"], kind="stable")
+    return flat_events(analysis.events)
+
+
+def flat_events(events: pd.DataFrame) -> pd.DataFrame:
+    """``events_table`` of a pipeline events table (the whole capture's or a part of it)."""
+    events = events.sort_values(["conn", "frame"], kind="stable")
     return pd.DataFrame(
         {
             "id": events["conn"].astype("int64"),

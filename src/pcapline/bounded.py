@@ -1,0 +1,900 @@
+"""bounded: one capture analysed a partition at a time, never held whole (issue 11).
+
+    split          the capture's TCP segments and ICMP errors in partitions of whole 4-tuples
+                   (``partitioned.PartitionedCapture``: on disk, or in memory for small ones)
+    pass 1         per partition: flows -> ICMP matching -> application context (local ids)
+    stream ids     parent: every connection's Wireshark ``tcp.stream`` from its first frame
+    pass 2         per partition: renumbered, then ``engine.analyse_partition`` (facts ->
+                   detect -> classify -> explain -> delays); its outputs written to runs
+    merge          parent: capture quality, findings (from each partition's digest), and the
+                   outputs streamed from the runs by a k-way merge in connection id order
+
+Stream ids. Wireshark numbers connections in order of their first segment over the whole
+file, with port-reuse splits that depend only on the rows of one 4-tuple (``flows.py``). A
+partition holds whole 4-tuples, so ``flows.build_flows`` over it splits them exactly as over
+the whole capture, and numbers them in the same relative order; the global id of a
+connection is the rank of its first frame among every partition's connections
+(``stream_ids``). Pass 1 keeps only each row's local id and side, pass 2 renumbers them, so
+the per-connection analysis sees the ids, frames and rows the whole-file analysis sees.
+
+What pass 1 needs of the whole capture comes with the split: the ``capture`` facts, the
+file's drop counters, the last frame time; the rest is in the partition (an ICMP error sits
+with the 4-tuple it quotes, a connection's payload bytes are read back through
+``PartitionedCapture.payload``). The whole capture's quality flags and per-listener SYN+ACK
+retries are guessed and checked as ``engine.analyse`` does (``engine._to_rerun``).
+
+What the parent holds: per connection its quality columns, its row of the connections
+table without the prose columns (``PROSE_COLUMNS``: what findings and ``--fail-on`` read),
+its handshake facts (``findings.handshakes``), and for the few connections that have them,
+its RTO stalls, accept-queue signatures and request/response turns; per partition, the
+paths of its runs. Everything else (events, explanations, the JSON entries and table rows)
+is written by the partition that made it to its runs (``Runs``) in the work folder and read
+back a chunk at a time when the output is written. The work folder is removed when the
+``Bounded`` result is closed, and on any error or Ctrl-C before that.
+
+Where partitions run: pass 1 and pass 2 in this process or on forked workers (``--jobs``:
+they inherit the split capture, or read its spill files); with ``--scheduler`` pass 2 runs
+on a Dask cluster, this process shipping each partition and writing what comes back.
+
+Not on this path: the per-segment facts (the HTML report and timelines draw them) and the
+filters (``--host``, ``--stream`` ...); ``cli.py`` keeps those on the in-memory path.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import pickle
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from pcapline import engine
+from pcapline.engine import GUESS, PartitionLost, Progress, Settings
+from pcapline.model import EVENT_COLUMNS, FLOW_COLUMNS, CaptureInfo, Finding, StallCause
+from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture, split_in_memory
+from pcapline.quality import CaptureWide
+
+if TYPE_CHECKING:
+    from pcapline.analysis import Analysis, Source
+    from pcapline.delays import SlowThresholds, Turns, _Visited
+    from pcapline.detect import ConnDetections
+    from pcapline.findings.handshakes import Handshakes
+    from pcapline.quality import CaptureQuality
+
+#: A capture file at least this big is analysed on the bounded-memory path (the in-memory
+#: path holds about 500 bytes per packet: 512 MiB of 100-byte frames is ~2.5 GB there).
+BOUNDED_MIN_BYTES = 512 << 20
+#: A compressed capture counts as this many times its size (its decompressed size is not
+#: known before it is read; packet captures compress about 3-10x).
+COMPRESSED_RATIO = 4
+#: Capture bytes per partition: at most about 600 k segments (frames of 80 bytes or more:
+#: a 16-byte record header and a 64-byte snap), so one partition's analysis peaks near
+#: 500 MB (850 k segments of the bench capture peaked at 700 MB) and two workers and the
+#: parent stay within 1.5 GB.
+BYTES_PER_PARTITION = 48 << 20
+#: About how many bytes a chunk of a run holds: the merge holds one chunk per partition
+#: (60 partitions of a 30 M-packet capture: about 60 MB), whatever a row weighs.
+RUN_CHUNK_BYTES = 1 << 20
+#: Rows per chunk of a run whose rows are not weighed: about ``RUN_CHUNK_BYTES`` of CSV /
+#: Parquet rows (explanations and ``inferred`` as text) or of events.
+RUN_ROWS = {"table": 1024, "events": 4096}
+#: Connections-table columns the parent does not keep (they go to the runs only): the prose
+#: and per-connection objects no finder and no exit status reads.
+PROSE_COLUMNS: tuple[str, ...] = (
+    "inferred",
+    "explanation",
+    "evidence_frames",
+    "caveats",
+    "app",
+    "seen",
+)
+
+#: What a run holds: ``json`` every connection's laid-out JSON entry, ``table`` its CSV /
+#: Parquet row, ``events`` the Parquet events rows, ``text`` what the text report reads.
+OUTPUTS = frozenset({"json", "table", "events", "text"})
+
+
+def split(source: Source, count: int, directory: str) -> PartitionedCapture:
+    """The capture split into ``count`` partitions; whatever it spills goes in a folder
+    of its own under ``directory`` (the work folder, removed at the end). The one place
+    that picks the reader: ``spill.spill_capture(source, count, directory=directory)``
+    streams it from disk in bounded memory, ``split_in_memory`` decodes it whole first."""
+    del directory  # split_in_memory spills nothing
+    return split_in_memory(source, count)
+
+
+def wanted(source: Source) -> bool:
+    """Is ``source`` big enough for the bounded-memory path (``BOUNDED_MIN_BYTES``)?"""
+    size = source_size(source)
+    return size is not None and size >= BOUNDED_MIN_BYTES
+
+
+def source_size(source: Source) -> int | None:
+    """The capture's expected size in bytes (a compressed file's times ``COMPRESSED_RATIO``),
+    None for a stream, a FIFO or a file that cannot be looked at (the reader says why)."""
+    from pcapline.read.open import sniff_compression
+
+    if not isinstance(source, (str, os.PathLike)) or str(source) == "-":
+        return None
+    try:
+        found = os.stat(source)
+        if not stat.S_ISREG(found.st_mode):  # a FIFO's open() would wait for a writer
+            return None
+        size = found.st_size
+        with open(source, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return size * COMPRESSED_RATIO if sniff_compression(head) else size
+
+
+def partition_count(size: int | None, jobs: int, partitions: int | None = None) -> int:
+    """Partitions for a capture of ``size`` bytes: ``BYTES_PER_PARTITION`` each, and at
+    least one per worker."""
+    if partitions is not None:
+        return max(1, partitions)
+    by_size = -(-(size or 0) // BYTES_PER_PARTITION)
+    return max(1, by_size, jobs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs: one partition's rows of one output, in connection id order, on disk
+
+
+def write_run(
+    path: str, table: pd.DataFrame, *, rows: int = 1024, sizes: np.ndarray | None = None
+) -> None:
+    """``table`` (already in key order) as pickled chunks: of ``rows`` rows, or, given each
+    row's size in bytes (``sizes``), of about ``RUN_CHUNK_BYTES`` (at least one row)."""
+    with open(path, "wb") as f:
+        lo = 0
+        for hi in _chunk_ends(len(table), rows, sizes):
+            pickle.dump(table.iloc[lo:hi], f, protocol=pickle.HIGHEST_PROTOCOL)
+            lo = hi
+
+
+def _chunk_ends(n: int, rows: int, sizes: np.ndarray | None) -> list[int]:
+    if sizes is None:
+        return [*range(rows, n, rows), n] if n else []
+    ends, held = [], 0
+    for i, size in enumerate(sizes.tolist()):
+        held += size
+        if held >= RUN_CHUNK_BYTES:
+            ends.append(i + 1)
+            held = 0
+    if n and (not ends or ends[-1] != n):
+        ends.append(n)
+    return ends
+
+
+def read_run(path: str) -> Iterator[pd.DataFrame]:
+    with open(path, "rb") as f:
+        while True:
+            try:
+                chunk: pd.DataFrame = pickle.load(f)
+            except EOFError:
+                return
+            yield chunk
+
+
+def merged(paths: Sequence[str], key: str) -> Iterator[pd.DataFrame]:
+    """The rows of every run in ``key`` order, a chunk at a time (a k-way merge). A key is in
+    one run only (runs are partitions, keys connection ids), so rows with one key keep
+    their run's order. Each step emits every buffered row up to the smallest of the
+    buffers' last keys, which empties at least one buffer."""
+    readers = [read_run(p) for p in paths]
+    buffers: list[pd.DataFrame | None] = [next(r, None) for r in readers]
+    while True:
+        live = [i for i, b in enumerate(buffers) if b is not None and len(b)]
+        if not live:
+            return
+        bound = min(int(_last(buffers[i], key)) for i in live)
+        taken = []
+        for i in live:
+            buffer = buffers[i]
+            assert buffer is not None
+            cut = int(np.searchsorted(buffer[key].to_numpy(), bound, side="right"))
+            taken.append(buffer.iloc[:cut])
+            rest = buffer.iloc[cut:]
+            buffers[i] = rest if len(rest) else next(readers[i], None)
+        chunk = pd.concat(taken, ignore_index=True) if len(taken) > 1 else taken[0]
+        order = np.argsort(chunk[key].to_numpy(), kind="stable")
+        yield chunk.iloc[order].reset_index(drop=True)
+
+
+def _last(table: pd.DataFrame | None, key: str) -> Any:
+    assert table is not None
+    return table[key].iloc[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 1: flows, ICMP errors and application context of one partition (local stream ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What every task of one capture reads: the split capture and the work folder."""
+
+    parts: PartitionedCapture
+    work: str
+    outputs: frozenset[str]
+
+    def path(self, what: str, number: int) -> str:
+        return os.path.join(self.work, f"{what}-{number}")
+
+
+@dataclass(frozen=True, slots=True)
+class Streams:
+    """Pass 1's answer: each connection's first frame (local id order) and the latest TCP time."""
+
+    number: int
+    first_frames: np.ndarray
+    tcp_end_ns: int
+
+
+def number_streams(job: Job, number: int) -> Streams:
+    """Flows, ICMP matching and application context over one partition; what pass 2 needs
+    is written to the work folder (each row's local id and side, the connections table,
+    the matched ICMP errors and the application context, by local id)."""
+    from pcapline import app, icmp
+    from pcapline.flows import build_flows
+
+    rows = job.parts.segments(number)
+    if rows.empty:
+        return Streams(number, np.zeros(0, np.int64), 0)
+    segments, connections = build_flows(rows)
+    if not np.array_equal(segments["frame"].to_numpy(), rows["frame"].to_numpy()):
+        raise RuntimeError(f"partition {number}: segment rows not in frame order")
+    matched = icmp.match(job.parts.icmp(number), segments)
+    connections = icmp.with_errors(connections, matched)
+    carried = app.recognise(segments, app.FrameBytes.of_rows(segments, job.parts.payload))
+    flows = {
+        "conn": segments["conn"].to_numpy(),
+        "from_client": segments["from_client"].to_numpy(),
+        "connections": connections,
+        "icmp": matched,
+        "app": carried,
+    }
+    with open(job.path("flows", number), "wb") as f:
+        pickle.dump(flows, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return Streams(
+        number,
+        connections["first_frame"].to_numpy(np.int64),
+        int(segments["time_ns"].max()),
+    )
+
+
+def stream_ids(first_frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per partition, the global id of each of its connections (by local id): the rank of
+    its first frame among every partition's connections (Wireshark numbers in order of a
+    connection's first segment; a frame is at most one segment, so ranks never tie)."""
+    every = np.concatenate([np.asarray(f, np.int64) for f in first_frames])
+    rank = np.empty(len(every), np.int64)
+    rank[np.argsort(every, kind="stable")] = np.arange(len(every))
+    bounds = np.cumsum([len(f) for f in first_frames])[:-1]
+    return list(np.split(rank, bounds))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 2: one partition analysed with global ids, its outputs written to runs
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What the parent keeps of one partition's analysis (the rest is in its runs)."""
+
+    number: int
+    ids: np.ndarray  # connection ids, in the quality columns' order
+    quality: CaptureQuality
+    one_sided: np.ndarray
+    listeners: engine.Listeners  # what deciding a rerun reads
+    connections: pd.DataFrame  # the connections table without PROSE_COLUMNS, by id
+    handshakes: Handshakes  # findings.handshakes.summarize over the partition
+    clock_rows: pd.DataFrame  # findings.finder_rows over the partition
+    overflow: dict[int, ConnDetections]  # detections showing accept-queue overflow signatures
+    stalls: dict[int, _Visited]  # delays of the connections with an RTO stall
+    turns: Turns | None
+    thresholds: SlowThresholds
+
+
+def analyse_numbered(job: Job, number: int, ids: np.ndarray, settings: Settings) -> Digest:
+    """Pass 2 over one partition where its rows are (this process or a forked worker):
+    ``numbered``, ``analyse_part``, its outputs written to runs, its digest returned."""
+    digest, made = analyse_part(numbered(job, number, ids), settings, job.outputs)
+    write_outputs(job, number, made)
+    return digest
+
+
+def numbered(job: Job, number: int, ids: np.ndarray) -> engine.Partition:
+    """One partition's rows with pass 1's flows, renumbered with the global ids
+    (``ids[local id]``): what ``engine.analyse_partition`` takes."""
+    from pcapline.icmp import IcmpMatches
+
+    with open(job.path("flows", number), "rb") as f:
+        flows = pickle.load(f)
+    segments = job.parts.segments(number).drop(columns=list(PLACEMENT_COLUMNS))
+    segments["conn"] = ids[flows["conn"]].astype(FLOW_COLUMNS["conn"])
+    segments["from_client"] = flows["from_client"].astype(FLOW_COLUMNS["from_client"])
+    connections = flows["connections"].assign(id=ids[flows["connections"]["id"].to_numpy()])
+    matched: IcmpMatches = flows["icmp"]
+    events = matched.events.copy()
+    events["conn"] = ids[events["conn"].to_numpy(np.int64)]
+    return engine.Partition(
+        number=number,
+        segments=segments,
+        connections=connections,
+        icmp=IcmpMatches({int(ids[c]): e for c, e in matched.by_conn.items()}, events),
+        app={int(ids[c]): a for c, a in flows["app"].items()},
+    )
+
+
+#: One partition's outputs, by ``OUTPUTS`` name: a table in id order (``text``: the
+#: connections table, verdicts and delays the text report reads).
+Made = dict[str, Any]
+
+
+def analyse_part(
+    part: engine.Partition, settings: Settings, outputs: frozenset[str]
+) -> tuple[Digest, Made]:
+    """``engine.analyse_partition``, then what the parent keeps (``Digest``) and the
+    outputs asked for. Needs no file: a Dask worker runs it on a partition shipped to it."""
+    from pcapline import findings
+    from pcapline.findings.handshakes import summarize
+    from pcapline.render.tables import flat_connections, flat_events
+
+    result = engine.analyse_partition(part, settings)
+    made: Made = {}
+    if "json" in outputs:
+        assert result.json_entries is not None
+        ids = np.sort(result.connections["id"].to_numpy(np.int64))
+        made["json"] = pd.DataFrame({"id": ids, "text": result.json_entries})
+    if "table" in outputs:
+        made["table"] = flat_connections(result.connections)
+    if "events" in outputs:
+        made["events"] = flat_events(result.events)
+    if "text" in outputs:
+        made["text"] = (result.connections, result.verdicts, result.delays)
+    kept = result.connections.drop(columns=[c for c in PROSE_COLUMNS if c in result.connections])
+    overflow = {
+        conn: found
+        for conn, found in result.detections.items()
+        if found.handshake.inferred.synack_after_ack > 0
+        or found.handshake.inferred.overflow_rst_frame is not None
+    }
+    rto = {
+        conn: visited
+        for conn, visited in result.delays.stalls.items()
+        if any(s.cause is StallCause.RTO for s in visited.stalls)
+    }
+    digest = Digest(
+        number=part.number,
+        ids=np.asarray(result.verdicts.ids, np.int64),
+        quality=result.quality,
+        one_sided=result.one_sided,
+        # The digest's tables share ``kept`` (pickled once): the rerun check reads its
+        # listeners, ``handshakes.concat`` only the ids of the summary's connections.
+        listeners=replace(result.listeners(), connections=kept),
+        connections=kept,
+        handshakes=replace(summarize(part.segments, kept), connections=kept),
+        clock_rows=findings.finder_rows(part.segments),
+        overflow=overflow,
+        stalls=rto,
+        turns=result.delays.turns,
+        thresholds=result.delays.thresholds,
+    )
+    return digest, made
+
+
+def write_outputs(job: Job, number: int, made: Made) -> None:
+    """One partition's outputs to its runs in the work folder (a rerun replaces them)."""
+    for what, value in made.items():
+        if what == "text":
+            with open(job.path(what, number), "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        elif what == "json":  # entries of a few hundred bytes to megabytes: chunks by size
+            sizes = value["text"].str.len().to_numpy(np.int64)
+            write_run(job.path(what, number), value, sizes=sizes)
+        else:
+            write_run(job.path(what, number), value, rows=RUN_ROWS[what])
+
+
+# ---------------------------------------------------------------------------------------------
+# Where tasks run: this process, or forked workers that inherit the split capture
+
+#: The job a forked worker inherits from its parent (never pickled).
+_FORKED: Job | None = None
+
+
+def _task(name: str) -> Callable[..., Any]:
+    """A task by its name in this module (looked up when it runs: a forked worker has what
+    its parent had, tests' stand-ins included)."""
+    task: Callable[..., Any] = globals()[name]
+    return task
+
+
+def _in_worker(name: str, *args: Any) -> Any:
+    assert _FORKED is not None, "a pool worker without its parent's job"
+    return _task(name)(_FORKED, *args)
+
+
+class Workers:
+    """Runs tasks ``task(job, *args)`` (``task`` named), in this process (``jobs`` 1) or on forked workers;
+    results come back in any order. Ctrl-C stops the workers at once."""
+
+    def __init__(self, job: Job, jobs: int) -> None:
+        self.job = job
+        self.pool = None
+        if jobs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from pcapline.scan.run import _worker_init
+
+            global _FORKED
+            _FORKED = job
+            self.pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_worker_init,
+            )
+
+    def run(
+        self, task: str, calls: Sequence[tuple[Any, ...]], done: Callable[[], None]
+    ) -> Iterator[Any]:
+        """``task`` (a function of this module, by name) over ``calls``."""
+        if self.pool is None:
+            for args in calls:
+                yield _task(task)(self.job, *args)
+                done()
+            return
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        from pcapline.scan.run import _ctrl_c_deferred
+
+        futures = {}
+        for args in calls:
+            with _ctrl_c_deferred():  # a worker started but not registered would escape close
+                futures[self.pool.submit(_in_worker, task, *args)] = args[0]
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BrokenProcessPool as exc:
+                raise PartitionLost(
+                    f"a worker process died analysing partition {futures[future] + 1} of "
+                    f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
+                ) from exc
+            yield result
+            done()
+
+    def close(self) -> None:
+        """Stop the workers (killing any still busy: on an error or Ctrl-C nobody waits)."""
+        global _FORKED
+        if self.pool is not None:
+            from pcapline.scan.run import _stop_pool
+
+            _stop_pool(self.pool)
+            self.pool = None
+        _FORKED = None
+
+
+class DaskPass:
+    """Pass 2 on a Dask cluster (``--scheduler``): this process prepares each partition
+    (``numbered``: its rows are here) and ships it, a worker runs ``analyse_part``, and the
+    outputs come back to be written here (workers need no access to the work folder). At
+    most ``IN_FLIGHT_PER_WORKER`` partitions per worker are out at once, so this process
+    holds a bounded number of them."""
+
+    IN_FLIGHT_PER_WORKER = 2
+
+    def __init__(self, job: Job, address: str) -> None:
+        self.job = job
+        self.client = engine.dask_client(address)
+
+    def run(
+        self, calls: Sequence[tuple[int, np.ndarray, Settings]], done: Callable[[], None]
+    ) -> Iterator[Digest]:
+        from distributed import KilledWorker, as_completed
+
+        workers = len(self.client.scheduler_info().get("workers", {})) or 1
+        pending = iter(calls)
+        numbers: dict[Any, int] = {}
+        running = as_completed()  # type: ignore[no-untyped-call]
+
+        def submit(number: int, ids: np.ndarray, settings: Settings) -> None:
+            part = numbered(self.job, number, ids)
+            future = self.client.submit(analyse_part, part, settings, self.job.outputs, pure=False)
+            numbers[future] = number
+            running.add(future)  # type: ignore[no-untyped-call]
+
+        for call in itertools.islice(pending, self.IN_FLIGHT_PER_WORKER * workers):
+            submit(*call)
+        for future in running:
+            try:
+                digest, made = future.result()
+            except KilledWorker as exc:
+                raise PartitionLost(
+                    f"Dask workers kept dying on partition {numbers[future] + 1} "
+                    "(killed, or over their memory limit)"
+                ) from exc
+            del numbers[future]
+            write_outputs(self.job, digest.number, made)
+            yield digest
+            done()
+            following = next(pending, None)
+            if following is not None:
+                submit(*following)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def analyse(
+    source: Source,
+    *,
+    slow: SlowThresholds | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    outputs: frozenset[str] = frozenset({"json"}),
+    spill_dir: str | None = None,
+    progress: Progress | None = None,
+) -> Bounded:
+    """The capture analysed a partition at a time; the result writes the outputs asked for
+    (``outputs``, a subset of ``OUTPUTS``). Close it (or use it as a context manager) to
+    remove its work folder (in ``spill_dir``, default the system's temporary folder).
+    ``jobs``: partitions analysed at once on this machine; ``scheduler``: a Dask scheduler
+    address where pass 2 runs instead."""
+    show = progress or Progress(enabled=False)
+    count = partition_count(source_size(source), jobs, partitions)
+    work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
+    try:
+        return _analyse(source, work, count, slow, jobs, scheduler, outputs, show)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _analyse(
+    source: Source,
+    work: str,
+    count: int,
+    slow: SlowThresholds | None,
+    jobs: int,
+    scheduler: str | None,
+    outputs: frozenset[str],
+    show: Progress,
+) -> Bounded:
+    show.stage(f"reading and splitting in {count} partitions")
+    parts = split(source, count, work)
+    job = Job(parts, work, outputs)
+    workers = Workers(job, min(jobs, parts.count))
+    cluster = None
+    numbers = list(range(parts.count))
+
+    def second_pass(calls: Sequence[tuple[int, np.ndarray, Settings]]) -> Iterator[Digest]:
+        if cluster is not None:
+            return cluster.run(calls, show.step)
+        return workers.run("analyse_numbered", calls, show.step)
+
+    try:
+        if scheduler is not None:
+            cluster = DaskPass(job, scheduler)
+        show.stage("numbering streams", total=parts.count)
+        streams = sorted(
+            workers.run("number_streams", [(n,) for n in numbers], show.step),
+            key=lambda s: s.number,
+        )
+        ids = stream_ids([s.first_frames for s in streams])
+        settings = Settings(
+            capture_end_ns=max([parts.last_frame_ns, *(s.tcp_end_ns for s in streams)]),
+            slow=slow,
+            keep_facts=False,
+            dropped=parts.read.dropped > 0,
+            capture=None if parts.count == 1 else GUESS,
+            json_entries="json" in outputs,
+        )
+        busy = [n for n in numbers if len(ids[n])]
+        show.stage(f"analysing {sum(len(i) for i in ids):,} connections", total=len(busy))
+        calls = [(n, ids[n], settings) for n in busy]
+        digests = {d.number: d for d in second_pass(calls)}
+        wide = CaptureWide()
+        for d in digests.values():
+            wide = wide | d.quality.own
+        if parts.count > 1 and digests:
+            heard = [digests[n].listeners for n in busy]
+            again = engine._to_rerun(heard, settings.capture, wide)
+            if again:
+                settings = replace(
+                    settings,
+                    capture=wide,
+                    retried_by_listener=engine._retried_by_listener(heard),
+                )
+                show.stage("analysing again with the whole capture's inputs", total=len(again))
+                calls = [(n, ids[n], settings) for n in again]
+                digests.update({d.number: d for d in second_pass(calls)})
+    finally:
+        workers.close()
+        if cluster is not None:
+            cluster.close()
+        info, read = parts.info, parts.read
+        parts.close()
+    show.stage("cross-connection findings")
+    ordered = [digests.pop(n) for n in sorted(digests)]
+    result = _merge(ordered, info, read, wide, work, outputs)
+    show.done()
+    return result
+
+
+def _merge(
+    digests: list[Digest],
+    info: CaptureInfo,
+    read: Any,
+    wide: CaptureWide,
+    work: str,
+    outputs: frozenset[str],
+) -> Bounded:
+    """The parent's part: capture quality and warnings, findings; the runs stay on disk.
+    Takes ``digests`` over (emptied): each kind of per-partition record is let go once
+    merged, so the merge never holds the partitions' and the merged copies of all of them."""
+    from pcapline import findings, quality
+    from pcapline.analysis import one_sided_warning
+    from pcapline.delays import DelaysTable
+    from pcapline.findings.handshakes import concat
+
+    info = replace(info, warnings=list(info.warnings))
+    connections = pd.DataFrame()
+    found: list[Finding] = []
+    numbers = [d.number for d in digests]
+    if digests:
+        every = np.concatenate([d.ids for d in digests])
+        by_id = np.argsort(every, kind="stable")
+        thresholds = digests[0].thresholds
+        parts: dict[str, list[Any]] = {
+            "quality": [d.quality for d in digests],
+            "one_sided": [d.one_sided for d in digests],
+            "connections": [d.connections for d in digests],
+            "handshakes": [d.handshakes for d in digests],
+            "clock_rows": [d.clock_rows for d in digests],
+            "turns": [d.turns for d in digests],
+        }
+        stalls = dict(sorted((c, v) for d in digests for c, v in d.stalls.items()))
+        overflow = dict(sorted((c, v) for d in digests for c, v in d.overflow.items()))
+        digests.clear()
+        q = engine.merge_quality(parts.pop("quality"), by_id, wide, dropped=read.dropped > 0)
+        if warning := one_sided_warning(np.concatenate(parts.pop("one_sided"))[by_id]):
+            info.warnings.append(warning)
+        info.quality = quality.summary(q)
+        info.warnings.extend(quality.warnings(q))
+        del q
+        connections = pd.concat(parts.pop("connections"), ignore_index=True)
+        connections = connections.sort_values("id", kind="stable").reset_index(drop=True)
+        handshakes = concat(parts.pop("handshakes"), connections)
+        lost = DelaysTable(
+            every[by_id], {}, stalls, thresholds, engine._merge_turns(parts.pop("turns"), by_id)
+        )
+        found = findings.find_all(
+            pd.concat(parts.pop("clock_rows"), ignore_index=True),
+            connections,
+            pd.DataFrame(columns=list(EVENT_COLUMNS)),
+            detections=overflow,
+            delays=lost,
+            handshakes=handshakes,
+        )
+    else:
+        from pcapline.quality import CaptureQuality
+
+        empty = np.zeros(0, np.int64)
+        none = CaptureQuality(
+            *(empty,) * 3, *(empty.astype(bool),) * 9, flag_filtered=False, lossy_capture=False
+        )
+        info.quality = quality.summary(none)
+    assert info.quality is not None
+    info.quality.update(quality.read_summary(read))
+    info.warnings.extend(quality.read_warnings(read))
+    return Bounded(info, found, connections, work, numbers, outputs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The result: outputs written from the runs
+
+
+class Bounded:
+    """A capture analysed on the bounded-memory path: its ``capture`` facts, ``findings``
+    and light connections table in memory, everything else in runs on disk until ``close``."""
+
+    def __init__(
+        self,
+        capture: CaptureInfo,
+        findings: list[Finding],
+        connections: pd.DataFrame,
+        work: str,
+        numbers: Sequence[int],
+        outputs: frozenset[str],
+    ) -> None:
+        self.capture = capture
+        self.findings = findings
+        self.connections = connections  # without PROSE_COLUMNS, by id
+        self.work = work
+        self.numbers = list(numbers)
+        self.outputs = outputs
+
+    def __enter__(self) -> Bounded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the work folder (idempotent)."""
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def analysis(self) -> Analysis:
+        """An ``Analysis`` of the capture facts, findings and light connections table (what
+        ``--fail-on`` and the JSON document's head and tail read); no segments nor events."""
+        from pcapline.analysis import Analysis
+
+        return Analysis(
+            capture=self.capture,
+            segments=pd.DataFrame(),
+            connections=self.connections,
+            events=pd.DataFrame(columns=list(EVENT_COLUMNS)),
+            findings=self.findings,
+        )
+
+    def _runs(self, what: str) -> list[str]:
+        if what not in self.outputs:
+            raise ValueError(f"the analysis was run without the {what!r} output")
+        return [os.path.join(self.work, f"{what}-{n}") for n in self.numbers]
+
+    def write_json(self, out: TextIO) -> None:
+        """The ``pcapline/1`` document (indent 2), byte for byte ``Analysis.write_json``'s."""
+        from pcapline.render.jsondoc import write
+
+        texts = (t for chunk in merged(self._runs("json"), "id") for t in chunk["text"])
+        write(self.analysis(), out, connections=texts)
+
+    def write_csv(self, out: TextIO) -> None:
+        """``render.tables.to_csv``'s text, a chunk of rows at a time."""
+        from pcapline.render.tables import TABLE_COLUMNS, csv_rows
+
+        header = True
+        for chunk in merged(self._runs("table"), "id"):
+            out.write(csv_rows(chunk, header=header))
+            header = False
+        if header:
+            out.write(csv_rows(pd.DataFrame(columns=list(TABLE_COLUMNS))))
+
+    def write_parquet(self, path: str) -> None:
+        """The connections table as one Parquet file (``render.tables.write_parquet``)."""
+        from pcapline.render.tables import TABLE_COLUMNS
+
+        _write_parquet(functools.partial(merged, self._runs("table"), "id"), path, TABLE_COLUMNS)
+
+    def write_parquet_dataset(self, directory: str) -> list[str]:
+        """``render.tables.write_parquet_dataset``: connections and events tables."""
+        from pcapline.render.tables import EVENT_TABLE_COLUMNS, TABLE_COLUMNS
+
+        os.makedirs(directory, exist_ok=True)
+        written = []
+        for name, what, columns in (
+            ("connections", "table", TABLE_COLUMNS),
+            ("events", "events", EVENT_TABLE_COLUMNS),
+        ):
+            path = os.path.join(directory, f"{name}.parquet")
+            runs = self._runs(what)
+            _write_parquet(functools.partial(merged, runs, "id"), path, columns)
+            written.append(path)
+        return written
+
+    def text_analysis(self) -> Analysis:
+        """The ``Analysis`` the text report reads: every connection's row, verdict and delays
+        (held in memory: about what the in-memory path holds for them), no segments, no
+        events, no per-segment facts."""
+        from pcapline.analysis import Analysis, _connections_table
+
+        parts = []
+        for path in self._runs("text"):
+            with open(path, "rb") as f:
+                parts.append(pickle.load(f))
+        if not parts:
+            return self.analysis()
+        every = np.concatenate([np.asarray(v.ids, np.int64) for _c, v, _d in parts])
+        by_id = np.argsort(every, kind="stable")
+        return Analysis(
+            capture=self.capture,
+            segments=pd.DataFrame(),
+            connections=_connections_table(pd.concat([c for c, _v, _d in parts])),
+            events=pd.DataFrame(columns=list(EVENT_COLUMNS)),
+            findings=self.findings,
+            verdicts=engine._merge_verdicts([v for _c, v, _d in parts], by_id),
+            delays=engine._merge_delays([d for _c, _v, d in parts], by_id),
+        )
+
+
+def _write_parquet(
+    chunks: Callable[[], Iterator[pd.DataFrame]], path: str, columns: Sequence[str]
+) -> None:
+    """The chunks of one table (``chunks()`` gives them, twice) into one Parquet file, with
+    the column types ``DataFrame.to_parquet`` gives the whole table (``_schema``)."""
+    from pcapline.render.tables import _need_pyarrow
+
+    _need_pyarrow()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _schema(chunks())
+    if schema is None:
+        pd.DataFrame(columns=list(columns)).to_parquet(path, index=False, engine="pyarrow")
+        return
+    with pq.ParquetWriter(path, schema) as writer:
+        for chunk in chunks():
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+
+
+def _schema(chunks: Iterator[pd.DataFrame]) -> Any:
+    """The Arrow schema of the whole table: a text column is ``string``, or ``null`` when no
+    row has a value (as pyarrow infers it for the whole table); None for no rows."""
+    import pyarrow as pa
+
+    first: pd.DataFrame | None = None
+    valued: set[str] = set()
+    for chunk in chunks:
+        if first is None:
+            first = chunk
+        for name in chunk.columns:
+            if _is_text(chunk[name]) and name not in valued and chunk[name].notna().any():
+                valued.add(name)
+    if first is None:
+        return None
+    inferred = pa.Schema.from_pandas(first, preserve_index=False)  # with pandas' metadata
+    fields = [
+        pa.field(f.name, pa.string() if f.name in valued else pa.null())
+        if _is_text(first[f.name])
+        else f
+        for f in inferred
+    ]
+    return pa.schema(fields, metadata=inferred.metadata)
+
+
+__all__ = [
+    "BOUNDED_MIN_BYTES",
+    "BYTES_PER_PARTITION",
+    "COMPRESSED_RATIO",
+    "OUTPUTS",
+    "PROSE_COLUMNS",
+    "Bounded",
+    "DaskPass",
+    "Digest",
+    "Job",
+    "Made",
+    "PartitionLost",
+    "Streams",
+    "Workers",
+    "analyse",
+    "merged",
+    "number_streams",
+    "partition_count",
+    "read_run",
+    "source_size",
+    "split",
+    "stream_ids",
+    "wanted",
+    "write_run",
+]

@@ -1,0 +1,279 @@
+"""The bounded-memory path (bounded.py) gives the whole-file analysis byte for byte.
+
+Every sample capture and the corpus captures of ``test_engine.py`` (reused 4-tuples, clocks
+stepping back, tunnels) are analysed a partition at a time, in 1, 3 and 7 partitions, in
+this process and on two forked workers; the JSON document (findings included), the CSV and
+the Parquet tables must equal the whole-file analysis', and the work folder must be gone.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from needs import CORPUS, CORPUS_MARKS
+from test_engine import CORPUS_CAPTURES, SAMPLE_CAPTURES, SAMPLES
+
+from pcapline import bounded
+from pcapline.analysis import analyze
+from pcapline.cli import run
+from pcapline.render.tables import to_csv
+
+
+def _whole(path: Path) -> tuple[str, str]:
+    whole = analyze(path)
+    out = io.StringIO()
+    whole.write_json(out)
+    return out.getvalue(), to_csv(whole)
+
+
+def _every_way(path: Path, spill: Path) -> None:
+    expected_json, expected_csv = _whole(path)
+    for partitions, jobs in ((1, 1), (3, 1), (7, 2)):
+        outputs = frozenset({"json", "table"})
+        with bounded.analyse(
+            path, partitions=partitions, jobs=jobs, outputs=outputs, spill_dir=str(spill)
+        ) as result:
+            assert len(os.listdir(spill)) == 1  # the work folder, until closed
+            out = io.StringIO()
+            result.write_json(out)
+            assert out.getvalue() == expected_json, (partitions, jobs)
+            csv = io.StringIO()
+            result.write_csv(csv)
+            assert csv.getvalue() == expected_csv, (partitions, jobs)
+        assert os.listdir(spill) == []
+
+
+@pytest.mark.parametrize("path", SAMPLE_CAPTURES, ids=lambda p: p.name)
+def test_bounded_path_gives_the_same_json_and_csv_on_samples(path: Path, tmp_path: Path) -> None:
+    _every_way(path, tmp_path)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])
+def test_bounded_path_gives_the_same_json_and_csv_on_corpus(name: str, tmp_path: Path) -> None:
+    _every_way(CORPUS / name, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A real Dask cluster: a scheduler and two worker processes."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lossy-40-connections-3pct-drop.pcap",
+        "syn-flood-cookies-and-a-client-at-server.pcap",
+        "port-reuse-same-4tuple-3x.pcap",
+        "slow-rto-storm-six-streams.pcap",
+    ],
+)
+def test_bounded_path_on_dask_gives_the_same_json(name: str, cluster: str, tmp_path: Path) -> None:
+    path = SAMPLES / name
+    expected_json, expected_csv = _whole(path)
+    outputs = frozenset({"json", "table"})
+    with bounded.analyse(
+        path, scheduler=cluster, partitions=5, outputs=outputs, spill_dir=str(tmp_path)
+    ) as result:
+        out, csv = io.StringIO(), io.StringIO()
+        result.write_json(out)
+        result.write_csv(csv)
+    assert out.getvalue() == expected_json
+    assert csv.getvalue() == expected_csv
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lossy-40-connections-3pct-drop.pcap",
+        "syn-flood-cookies-and-a-client-at-server.pcap",
+        "app-tls-http.pcap",
+        "icmp-reject-admin-prohibited-at-client.pcap",
+    ],
+)
+def test_bounded_parquet_dataset_is_the_whole_files(name: str, tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = SAMPLES / name
+    assert run(["analyze", str(path), "--format", "parquet", "-o", str(tmp_path / "a")]) == 0
+    spill = tmp_path / "spill"
+    argv = ["analyze", str(path), "--format", "parquet", "-o", str(tmp_path / "b")]
+    assert run([*argv, "--spill-dir", str(spill), "--jobs", "2"]) == 0
+    assert os.listdir(spill) == []
+    for table in ("connections", "events"):
+        expected = pd.read_parquet(tmp_path / "a" / f"{table}.parquet")
+        got = pd.read_parquet(tmp_path / "b" / f"{table}.parquet")
+        pd.testing.assert_frame_equal(got, expected)
+        assert len(got)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "text"])
+def test_cli_memory_bounded_prints_what_the_in_memory_path_prints(
+    fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(SAMPLES / "syn-flood-cookies-and-a-client-at-server.pcap")
+    assert run(["analyze", path, "--format", fmt]) == 0
+    expected = capsys.readouterr()
+    assert run(["analyze", path, "--format", fmt, "--memory-bounded", "--jobs", "2"]) == 0
+    got = capsys.readouterr()
+    assert got.out == expected.out
+    assert got.err == expected.err
+
+
+def test_cli_memory_bounded_refuses_what_needs_the_whole_capture(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = str(SAMPLES / "closed-client-first.pcap")
+    assert run(["analyze", path, "--format", "html", "--memory-bounded"]) == 2
+    assert run(["analyze", path, "--stream", "0", "--memory-bounded"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("need the in-memory path" in line for line in err)
+
+
+def test_stream_ids_rank_first_frames_across_partitions() -> None:
+    ids = bounded.stream_ids([np.array([3, 10]), np.array([], np.int64), np.array([1, 7, 12])])
+    assert [i.tolist() for i in ids] == [[1, 3], [], [0, 2, 4]]
+
+
+def test_merged_runs_interleave_by_key_and_keep_a_runs_order(tmp_path: Path) -> None:
+    first = pd.DataFrame({"id": [0, 0, 3, 8], "v": ["a", "b", "c", "d"]})
+    second = pd.DataFrame({"id": [1, 2, 9], "v": ["x", "y", "z"]})
+    paths = []
+    for n, table in enumerate((first, second)):
+        paths.append(str(tmp_path / f"run-{n}"))
+        bounded.write_run(paths[-1], table)
+    rows = pd.concat(list(bounded.merged(paths, "id")), ignore_index=True)
+    assert rows["id"].tolist() == [0, 0, 1, 2, 3, 8, 9]
+    assert rows["v"].tolist() == ["a", "b", "x", "y", "c", "d", "z"]
+
+
+def test_big_files_take_the_bounded_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = SAMPLES / "closed-client-first.pcap"
+    assert not bounded.wanted(path)
+    size = path.stat().st_size
+    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", size)
+    assert bounded.wanted(path)
+    assert not bounded.wanted("-")
+    assert bounded.partition_count(size, jobs=2) == 2
+    assert bounded.partition_count(10 * bounded.BYTES_PER_PARTITION + 1, jobs=2) == 11
+
+
+def test_ctrl_c_stops_a_pool_analysis_at_once(tmp_path: Path) -> None:
+    """Ctrl-C while forked workers analyse partitions: exit 130 within a second, one line,
+    no traceback, the work folder removed. The workers are held inside a partition (they
+    say so by creating a file) so the signal lands mid-analysis."""
+    spill, held = tmp_path / "spill", tmp_path / "held"
+    held.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        from pcapline import bounded, cli
+        real = bounded.analyse_numbered
+        def hold(job, number, ids, settings):
+            open(os.path.join({str(held)!r}, str(number)), "w").close()
+            time.sleep(120)
+            return real(job, number, ids, settings)
+        bounded.analyse_numbered = hold
+        sys.exit(cli.run(["analyze", {str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")!r},
+                          "--format", "json", "--spill-dir", {str(spill)!r}, "--jobs", "2"]))
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    deadline = time.monotonic() + 60
+    while not os.listdir(held) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the condition (a worker inside a partition)
+    assert os.listdir(held), "no worker reached a partition"
+    sent = time.monotonic()
+    os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
+    out, err = child.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert child.returncode == 130, err.decode()
+    assert err.decode().strip() == "pcapline: error: interrupted"  # no traceback
+    assert out == b""
+    assert took < 1.5, f"stopped {took:.2f} s after Ctrl-C"  # typically 0.5 s on a busy box
+    assert os.listdir(spill) == []
+
+
+def test_a_full_disk_is_one_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    def full(job: bounded.Job, number: int, made: bounded.Made) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", job.path("json", number))
+
+    monkeypatch.setattr(bounded, "write_outputs", full)
+    path = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+    spill = tmp_path / "spill"
+    argv = ["analyze", path, "--format", "json", "--spill-dir", str(spill), "--jobs", "1"]
+    assert run(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].endswith("No space left on device"), err
+    assert os.listdir(spill) == []
+
+
+def test_a_dead_worker_is_one_error_naming_its_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the OOM killer does: the worker vanishes (SIGKILL); no partial output."""
+    real = bounded.analyse_numbered
+
+    def killed(job: bounded.Job, number: int, ids: np.ndarray, settings: object) -> object:
+        if number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(job, number, ids, settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bounded, "analyse_numbered", killed)  # forked workers inherit it
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    with pytest.raises(bounded.PartitionLost, match=r"died analysing partition \d of 3"):
+        bounded.analyse(path, partitions=3, jobs=2, spill_dir=str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+def test_runs_are_chunked_by_rows_or_by_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = pd.DataFrame({"id": np.arange(10), "text": ["x" * 300] * 10})
+    path = str(tmp_path / "run")
+    bounded.write_run(path, table, rows=4)
+    assert [len(c) for c in bounded.read_run(path)] == [4, 4, 2]
+    monkeypatch.setattr(bounded, "RUN_CHUNK_BYTES", 1000)
+    bounded.write_run(path, table, sizes=table["text"].str.len().to_numpy())
+    chunks = list(bounded.read_run(path))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert pd.concat(chunks)["id"].tolist() == list(range(10))
+    bounded.write_run(path, table.iloc[:0], rows=4)
+    assert list(bounded.read_run(path)) == []
+
+
+def test_cli_memory_bounded_fail_on_exits_as_the_in_memory_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = str(SAMPLES / "slow-syn-retries-then-success.pcap")
+    argv = ["analyze", path, "--format", "csv", "--fail-on", "failures,syn_retry"]
+    expected = run(argv)
+    said = capsys.readouterr()
+    assert expected == 1  # the capture has connections that retried their SYN
+    assert run([*argv, "--memory-bounded"]) == expected
+    assert capsys.readouterr() == said
