@@ -59,7 +59,7 @@ import pandas as pd
 from pcapline import engine
 from pcapline.engine import GUESS, PartitionLost, Progress, Settings
 from pcapline.model import EVENT_COLUMNS, FLOW_COLUMNS, CaptureInfo, Finding, StallCause
-from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture, split_in_memory
+from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
 
 if TYPE_CHECKING:
@@ -105,10 +105,13 @@ OUTPUTS = frozenset({"json", "table", "events", "text"})
 def split(source: Source, count: int, directory: str) -> PartitionedCapture:
     """The capture split into ``count`` partitions; whatever it spills goes in a folder
     of its own under ``directory`` (the work folder, removed at the end). The one place
-    that picks the reader: ``spill.spill_capture(source, count, directory=directory)``
-    streams it from disk in bounded memory, ``split_in_memory`` decodes it whole first."""
-    del directory  # split_in_memory spills nothing
-    return split_in_memory(source, count)
+    that picks the reader: ``spill.spill_capture`` streams it from disk a window at a time
+    in bounded memory (``partitioned.split_in_memory``, which decodes it whole first, is
+    the reference it is tested against)."""
+    from pcapline.spill import spill_capture
+
+    os.makedirs(directory, exist_ok=True)
+    return spill_capture(source, count, directory=directory)
 
 
 def wanted(source: Source) -> bool:

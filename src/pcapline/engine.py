@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
+from pcapline.causes import syn_cookies
 from pcapline.errors import PcaplineError
 from pcapline.model import Counts, Verdicts
 from pcapline.quality import CaptureWide
@@ -126,6 +127,8 @@ class PartResult:
             ids=np.asarray(self.verdicts.ids, np.int64),
             synack_retransmits=np.asarray(self.verdicts.counts["synack_retransmits"]),
             visited=self.visited,
+            weighed=np.isin(np.asarray(self.verdicts.ids, np.int64), self.visited)
+            & syn_cookies.weighs_listener(self.verdicts.fate),
         )
 
 
@@ -139,6 +142,9 @@ class Listeners:
     ids: np.ndarray  # connection ids (verdict order)
     synack_retransmits: np.ndarray  # per connection (``ids`` order)
     visited: np.ndarray  # connections decided through RULES
+    #: Per connection (``ids`` order): decided through RULES with a fate whose cause reads
+    #: its listener's SYN+ACK retries (``causes.syn_cookies.weighs_listener``).
+    weighed: np.ndarray
 
 
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
@@ -742,9 +748,12 @@ def _to_rerun(
     results: Sequence[Listeners], guess: CaptureWide | None, wide: CaptureWide
 ) -> list[int]:
     """The partitions whose first run assumed what the whole capture contradicts: all of
-    them when the guessed quality flags were wrong; else those where a connection decided
-    through RULES counted its listener's SYN+ACK retries over the partition only and the
-    whole capture's count changes the answer (``classify.listeners_retrying``)."""
+    them when the guessed quality flags were wrong; else those where a connection whose
+    cause reads its listener's SYN+ACK retries (``Listeners.weighed``) counted them over the
+    partition only and the whole capture's count changes the answer
+    (``classify.listeners_retrying``). Only those: a partition rerun costs its whole
+    analysis again, and on a busy listener most partitions see fewer retries than the
+    whole capture without any connection that could read them."""
     from pcapline import classify
 
     if guess is not None and (
@@ -754,11 +763,11 @@ def _to_rerun(
     whole = _retried_by_listener(results)
     again = []
     for r in results:
-        if not len(r.visited):
+        if not r.weighed.any():
             continue
         own = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits)
         seen = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits, whole=whole)
-        if np.any((own != seen) & np.isin(r.ids, r.visited)):
+        if np.any((own != seen) & r.weighed):
             again.append(r.number)
     return again
 

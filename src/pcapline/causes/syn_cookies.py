@@ -17,8 +17,19 @@ and Linux's per-connection timestamp offset hides the options a cookie stores in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate
+
+
+def weighs_listener(fates: Sequence[Fate | str]) -> np.ndarray:
+    """Per fate: could ``recognise`` read ``Evidence.listener_retried_synack``? Only for a
+    handshake timeout (its first test). The engine reruns a partition with the whole
+    capture's listener counts only where this is true (``engine._to_rerun``)."""
+    return np.fromiter((f == Fate.HANDSHAKE_TIMEOUT for f in fates), bool, len(fates))
 
 
 def recognise(e: Evidence, d: Decision) -> Cause | None:
