@@ -6,8 +6,8 @@ every tool, then the next pass) so a noisy neighbour on the shared machine hurts
 alike. Wall time comes from ``time.perf_counter`` around the child; peak RSS from
 ``/usr/bin/time -v`` ("Maximum resident set size": the largest single process in the tree,
 which is what GNU time reports), and, when psutil is present, also the peak of the summed RSS
-of the whole process tree sampled every 100 ms (catches worker processes, misses spikes
-shorter than a sample). The table shows medians, packets/s and each tool's time and memory as
+of the whole process tree (PSS on Linux: shared pages counted once) sampled every 100 ms
+(catches worker processes, misses spikes shorter than a sample). The table shows medians, packets/s and each tool's time and memory as
 a multiple of pcapline's.
 
 pcapline runs twice per pass: ``--jobs 1`` (one process) and ``--jobs 2`` (both cores of
@@ -244,7 +244,11 @@ def count_connections(kind: str, stdout: str, outdir: Path) -> int | None:
 
 
 class TreeSampler(threading.Thread):
-    """Peak of the summed RSS of a process and all its descendants, sampled every 100 ms."""
+    """Peak of the summed memory of a process and all its descendants, sampled every 100 ms.
+
+    Summed RSS counts twice the pages a forked worker shares with its parent (copy-on-write),
+    so on Linux the sum is of PSS (``/proc/PID/smaps_rollup``: each shared page divided among
+    the processes mapping it), the memory the tree really occupies; RSS elsewhere."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -264,10 +268,22 @@ class TreeSampler(threading.Thread):
             except psutil.Error:
                 break
             for proc in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
+                with contextlib.suppress(psutil.Error, OSError):
+                    total += _pss(proc.pid) or proc.memory_info().rss
             self.peak = max(self.peak, total)
             self.done.wait(0.1)
+
+
+def _pss(pid: int) -> int | None:
+    """Proportional set size in bytes (Linux), None where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def run_once(
