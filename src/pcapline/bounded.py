@@ -461,25 +461,13 @@ class Workers:
                 yield _task(task)(self.job, *args)
                 done()
             return
-        from concurrent.futures import as_completed
-        from concurrent.futures.process import BrokenProcessPool
-
         from pcapline.scan.run import _ctrl_c_deferred
 
         futures = {}
         for args in calls:
             with _ctrl_c_deferred():  # a worker started but not registered would escape close
                 futures[self.pool.submit(_in_worker, task, *args)] = args[0]
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except BrokenProcessPool as exc:
-                raise PartitionLost(
-                    f"a worker process died analysing partition {futures[future] + 1} of "
-                    f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
-                ) from exc
-            yield result
-            done()
+        yield from engine.pool_results(futures, done)
 
     def close(self) -> None:
         """Stop the workers (killing any still busy: on an error or Ctrl-C nobody waits)."""

@@ -254,20 +254,8 @@ class LocalPool(Runner):
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
-        from concurrent.futures import as_completed
-        from concurrent.futures.process import BrokenProcessPool
-
         futures = {self.pool.submit(_analyse_forked, n, settings): n for n in parts}
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except BrokenProcessPool as exc:
-                raise PartitionLost(
-                    f"a worker process died analysing partition {futures[future] + 1} of "
-                    f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
-                ) from exc
-            yield result
-            done()
+        yield from pool_results(futures, done)
 
     def close(self) -> None:
         global _FORKED_PLAN
@@ -290,6 +278,25 @@ def dask_client(address: str) -> Any:
         return Client(address, timeout="5s")  # type: ignore[no-untyped-call]
     except OSError as exc:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+
+
+def pool_results(futures: Mapping[Any, int], done: Callable[[], None]) -> Iterator[Any]:
+    """The results of a process pool's ``futures`` (future -> partition number) as they
+    finish; a worker that died (killed, out of memory) is ``PartitionLost`` naming its
+    partition, never a hang or a partial result."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    for future in as_completed(futures):
+        try:
+            result = future.result()
+        except BrokenProcessPool as exc:
+            raise PartitionLost(
+                f"a worker process died analysing partition {futures[future] + 1} of "
+                f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
+            ) from exc
+        yield result
+        done()
 
 
 class DaskCluster(Runner):
