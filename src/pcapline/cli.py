@@ -16,6 +16,7 @@ chosen for composable subcommands and ``CliRunner`` tests; rich renders the term
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import ipaddress
 import os
@@ -888,8 +889,17 @@ def _fail_on_status(analysis: Analysis, fail_on: frozenset[str]) -> int:
     return EXIT_FAIL_ON
 
 
+#: Cyclic garbage collection thresholds for the command-line process (CPython's default is
+#: (700, 10, 10)). An analysis allocates millions of long-lived small objects (per-connection
+#: records, object columns, JSON texts) and hardly any reference cycles; at the default,
+#: the collector re-walks them all a dozen times, about 1 s of 15 on 2.5 M packets. Young
+#: cycles are still collected, every 50,000 allocations instead of every 700.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point: every failure becomes one stderr line and an exit code."""
+    gc.set_threshold(*GC_THRESHOLDS)
     sys.exit(run(argv))
 
 
