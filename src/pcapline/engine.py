@@ -772,7 +772,7 @@ def analyse(
     show.stage("reading")
     capture = read_capture(source)
     show.stage(f"decoding {capture.frames:,} frames")
-    decoded = decode_capture(capture, 1 if scheduler is not None else jobs)
+    decoded = decode_capture(capture, jobs)  # here, on this machine's cores
     show.stage(f"numbering streams of {len(decoded.segments):,} TCP segments")
     segments, connections = build_flows(decoded.segments)
     info = capture_info(capture, decoded)
