@@ -516,8 +516,8 @@ class DaskPass:
                 digest, made = future.result()
             except KilledWorker as exc:
                 raise PartitionLost(
-                    f"Dask workers kept dying on partition {numbers[future] + 1} "
-                    "(killed, or over their memory limit)"
+                    f"Dask workers kept dying on partition {numbers[future] + 1} of "
+                    f"{self.job.parts.count} (killed, or over their memory limit)"
                 ) from exc
             del numbers[future]
             write_outputs(self.job, digest.number, made)
