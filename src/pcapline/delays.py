@@ -389,34 +389,40 @@ class DelaysTable(Mapping[int, Delays]):
         kept = [conn for conn, row in zip(ids, rows, strict=True) if row >= 0]
         pos = np.fromiter((row for row in rows if row >= 0), np.intp, len(kept))
         measures = {name: values[pos] for name, values in self.columns.items()}
-        c = {name: values.tolist() for name, values in measures.items()}
+
+        def ints(name: str) -> list[int]:
+            values: list[int] = measures[name].astype(np.int64).tolist()  # int() of each
+            return values
+
         client, server = Side.CLIENT.value, Side.SERVER.value
-        nothing = _visited_doc(_NOTHING)  # one set of values (and empty lists) shared
-        visits = [nothing if v is None else _visited_doc(v) for v in map(self.stalls.get, kept)]
-        per_visit = list(map(list, zip(*visits, strict=True))) or [[] for _ in _VISITED_DOC_KEYS]
+        # the per-connection part: the defaults' values (and empty lists) shared by every
+        # connection, then each visited connection's own
+        per_visit = [[value] * len(kept) for value in _visited_doc(_NOTHING)]
+        for i, conn in enumerate(kept):
+            visit = self.stalls.get(conn)
+            if visit is not None:
+                for column, value in zip(per_visit, _visited_doc(visit), strict=True):
+                    column[i] = value
         values: dict[str, list[Any]] = {
             "connect_s": _rounded(measures["connect_s"]),
-            "syn_retries": list(map(int, c["syn_retries"])),
-            "synack_retries": list(map(int, c["synack_retries"])),
+            "syn_retries": ints("syn_retries"),
+            "synack_retries": ints("synack_retries"),
             "handshake_rtt_ms": _rounded(measures["handshake_rtt_ms"], 3),
             "response_s": _rounded(measures["response_s"]),
-            "responses": list(map(int, c["responses"])),
+            "responses": ints("responses"),
             "response_max_s": _rounded(measures["response_max_s"]),
             "response_median_s": _rounded(measures["response_median_s"]),
-            "response_max_turn": [int(x) or None for x in c["response_max_turn"]],
-            "response_max_at": [
-                ns / 1e9 if ns else None for ns in map(int, c["response_max_at_ns"])
-            ],
+            "response_max_turn": [turn or None for turn in ints("response_max_turn")],
+            "response_max_at": [ns / 1e9 if ns else None for ns in ints("response_max_at_ns")],
             "longest_silence_s": _rounded(measures["longest_silence_s"]),
             "longest_silence_side": [
-                None if side < 0 else client if side else server
-                for side in map(int, c["silence_side"])
+                None if side < 0 else client if side else server for side in ints("silence_side")
             ],
             "window_full_s": _rounded(measures["window_full_s"]),
-            "window_full_episodes": list(map(int, c["window_full_episodes"])),
+            "window_full_episodes": ints("window_full_episodes"),
             **dict(zip(_VISITED_DOC_KEYS, per_visit, strict=True)),
         }
-        slow = iter([_SLOW_NAME[tag] for tag in tags] for tags in c["slow"])
+        slow = iter([_SLOW_NAME[tag] for tag in tags] if tags else [] for tags in measures["slow"])
         return DelaysDocColumns(
             measured=[row >= 0 for row in rows],
             values={key: values[key] for key in DELAYS_DOC_KEYS},
