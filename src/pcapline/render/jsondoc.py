@@ -424,9 +424,8 @@ class _Slots:
         parts: list[Iterable[str]] = [itertools.repeat(self.pieces[0])]
         for column, piece in zip(columns, self.pieces[1:], strict=True):
             parts += (column, itertools.repeat(piece))
-        return list(
-            map("".join, zip(*parts, strict=False))
-        )  # the pieces repeat: as long as a column
+        # the pieces repeat forever: the objects are as many as the texts of a column
+        return list(map("".join, zip(*parts, strict=False)))
 
 
 class _Layout:
