@@ -133,7 +133,7 @@ class Delays:
 
     @property
     def biggest(self) -> Stall | None:
-        return max(self.stalls, key=lambda s: s.end_ns - s.start_ns, default=None)
+        return _biggest(self.stalls)
 
     def as_dict(self) -> dict[str, object]:
         """The JSON ``connections[].delays`` object (keys in contract order)."""
@@ -210,6 +210,100 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _biggest(stalls: Sequence[Stall]) -> Stall | None:
+    """The longest stall (the first of equals)."""
+    return max(stalls, key=lambda s: s.end_ns - s.start_ns, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class DelaysDocColumns:
+    """``connections[].delays`` and ``slow`` of a run of connections, a list per key: what the
+    JSON writer lays out a column at a time (``delays_doc_columns``)."""
+
+    measured: list[bool]  # per connection: False when it has no delays (``delays`` is null)
+    values: dict[str, list[Any]]  # DELAYS_DOC_KEYS -> ``delays_doc`` value per measured one
+    slow: list[list[str]]  # per connection: the ``slow`` tags (``[]`` when not measured)
+
+
+def delays_doc_columns(lost: Mapping[int, Delays] | None, ids: Sequence[int]) -> DelaysDocColumns:
+    """``delays_doc`` and the ``slow`` tags of the connections ``ids``, a list per key.
+
+    A ``DelaysTable`` gives them from its columns (``DelaysTable.doc_columns``); any other
+    mapping a record at a time."""
+    if isinstance(lost, DelaysTable):
+        return lost.doc_columns(ids)
+    records = [lost.get(conn) for conn in ids] if lost else [None] * len(ids)
+    docs = [delays_doc(d) for d in records if d is not None]
+    return DelaysDocColumns(
+        measured=[d is not None for d in records],
+        values={key: [doc[key] for doc in docs] for key in DELAYS_DOC_KEYS},
+        slow=[[] if d is None else [tag.value for tag in d.slow] for d in records],
+    )
+
+
+def _rounded(column: np.ndarray, digits: int = 6) -> list[float | None]:
+    """``round(x, digits)`` of each value of a float column, None where it is NaN (not
+    measured): ``_round(_opt(x), digits)`` a column at a time, the same floats.
+
+    Python's ``round`` rounds the exact decimal value of x (then reads the digits back, the
+    nearest float); ``np.round`` rounds the product x * 10**digits, which may be off by half
+    an ulp. Where that product is further from a tie (.5) than its error, both give the same
+    integer, and an integer divided by 10**digits is correctly rounded like the digits
+    ``round`` reads back: those values come from numpy. Ties, near ties and huge values (the
+    error reaches 0.5) go through ``round`` (tests/test_delays_doc.py checks the two agree)."""
+    column = np.asarray(column, dtype=np.float64)
+    scale = 10.0**digits
+    product = column * scale
+    whole = np.rint(product)
+    with np.errstate(invalid="ignore"):  # NaN and inf compare false: not sure, done below
+        sure = np.abs(product - whole) < 0.5 - np.abs(product) * 2.0**-52
+    values: list[float | None] = (whole / scale).tolist()
+    for i in np.flatnonzero(~sure).tolist():
+        x = float(column[i])
+        values[i] = None if x != x else round(x, digits)
+    return values
+
+
+def _visited_doc(v: _Visited) -> tuple[Any, ...]:
+    """The ``delays_doc`` values a visited connection's per-connection work decides, in
+    ``_VISITED_DOC_KEYS`` order (``delays_doc`` reads them from its ``Delays``)."""
+    biggest = _biggest(v.stalls)
+    return (
+        [round(g, 6) for g in v.syn_gaps],
+        [round(g, 6) for g in v.synack_gaps],
+        _round(v.data_rtt_ms, 3),
+        v.rto_episodes,
+        v.rto_unrecovered,
+        round(v.rto_s, 6),
+        v.fast_episodes,
+        round(v.fast_s, 6),
+        round(v.zero_window_s, 6),
+        round(v.stalled_s, 6),
+        None if biggest is None else biggest.as_dict(),
+        [s.as_dict() for s in v.stalls],
+    )
+
+
+#: ``SlowTag.value`` of each tag (a dict look-up is a tenth of an enum's ``value``).
+_SLOW_NAME: dict[SlowTag, str] = {tag: tag.value for tag in SlowTag}
+
+#: The ``delays_doc`` keys ``_visited_doc`` gives.
+_VISITED_DOC_KEYS: tuple[str, ...] = (
+    "syn_gaps_s",
+    "synack_gaps_s",
+    "data_rtt_ms",
+    "rto_episodes",
+    "rto_unrecovered",
+    "rto_s",
+    "fast_recovery_episodes",
+    "fast_recovery_s",
+    "zero_window_s",
+    "stalled_s",
+    "biggest_stall",
+    "stalls",
+)
+
+
 #: Flat columns added to the connections table (and the CSV), one value per connection.
 DELAY_COLUMNS: tuple[str, ...] = (
     "connect_s",
@@ -281,6 +375,58 @@ class DelaysTable(Mapping[int, Delays]):
             response_max_at_ns=int(c["response_max_at_ns"][i]) or None,
             window_full_s=_opt(c["window_full_s"][i]),
             window_full_episodes=int(c["window_full_episodes"][i]),
+        )
+
+    def doc_columns(self, ids: Sequence[int]) -> DelaysDocColumns:
+        """``delays_doc`` of each of the connections ``ids`` (``delays_doc_columns``), without
+        building their ``Delays``: the measured columns are rounded a column at a time and the
+        per-connection part is laid out once per visited connection, the many connections no
+        detector visited sharing ``_NOTHING``'s. The same values as ``delays_doc(self[conn])``
+        (tests/test_delays_doc.py holds them to it on sample captures)."""
+        if self._position is None:
+            self._position = {int(c): i for i, c in enumerate(self.ids.tolist())}
+        rows = [self._position.get(conn, -1) for conn in ids]
+        kept = [conn for conn, row in zip(ids, rows, strict=True) if row >= 0]
+        pos = np.fromiter((row for row in rows if row >= 0), np.intp, len(kept))
+        measures = {name: values[pos] for name, values in self.columns.items()}
+
+        def ints(name: str) -> list[int]:
+            values: list[int] = measures[name].astype(np.int64).tolist()  # int() of each
+            return values
+
+        client, server = Side.CLIENT.value, Side.SERVER.value
+        # the per-connection part: the defaults' values (and empty lists) shared by every
+        # connection, then each visited connection's own
+        per_visit = [[value] * len(kept) for value in _visited_doc(_NOTHING)]
+        for i, conn in enumerate(kept):
+            visit = self.stalls.get(conn)
+            if visit is not None:
+                for column, value in zip(per_visit, _visited_doc(visit), strict=True):
+                    column[i] = value
+        values: dict[str, list[Any]] = {
+            "connect_s": _rounded(measures["connect_s"]),
+            "syn_retries": ints("syn_retries"),
+            "synack_retries": ints("synack_retries"),
+            "handshake_rtt_ms": _rounded(measures["handshake_rtt_ms"], 3),
+            "response_s": _rounded(measures["response_s"]),
+            "responses": ints("responses"),
+            "response_max_s": _rounded(measures["response_max_s"]),
+            "response_median_s": _rounded(measures["response_median_s"]),
+            "response_max_turn": [turn or None for turn in ints("response_max_turn")],
+            "response_max_at": [ns / 1e9 if ns else None for ns in ints("response_max_at_ns")],
+            "longest_silence_s": _rounded(measures["longest_silence_s"]),
+            "longest_silence_side": [
+                None if side < 0 else client if side else server for side in ints("silence_side")
+            ],
+            "window_full_s": _rounded(measures["window_full_s"]),
+            "window_full_episodes": ints("window_full_episodes"),
+            **dict(zip(_VISITED_DOC_KEYS, per_visit, strict=True)),
+        }
+        slow = iter([_SLOW_NAME[tag] for tag in tags] if tags else [] for tags in measures["slow"])
+        return DelaysDocColumns(
+            measured=[row >= 0 for row in rows],
+            values={key: values[key] for key in DELAYS_DOC_KEYS},
+            slow=[next(slow) if row >= 0 else [] for row in rows],
         )
 
     def stalls_of(self, conn: int) -> tuple[Stall, ...]:
@@ -994,6 +1140,7 @@ __all__ = [
     "DELAYS_DOC_KEYS",
     "DELAY_COLUMNS",
     "Delays",
+    "DelaysDocColumns",
     "DelaysTable",
     "SlowSummary",
     "SlowTag",
@@ -1001,6 +1148,7 @@ __all__ = [
     "Stall",
     "StallCause",
     "delays_doc",
+    "delays_doc_columns",
     "measure",
     "slow_tags",
     "summarise",

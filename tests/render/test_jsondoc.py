@@ -7,6 +7,7 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -239,3 +240,28 @@ def test_odd_values_in_the_tables_give_the_bytes_of_dumps() -> None:
     rows = [connection_row(0, **odd), connection_row(1, explanation=None)]
     analysis = make_analysis(rows=rows, events=[])
     assert _written(analysis, 2) == dumps(document(analysis), indent=2)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        [1, None, 3],
+        ["a", None, 'q"uote'],
+        [0.5, None, -0.0, 1e-06, 1e16],
+        [True, False, True],
+        [1, True, None, "x", 2.5],  # mixed scalars: a look-up per value
+        [None, None],
+        [],
+    ],
+)
+def test_scalar_columns_are_laid_out_as_json_dumps_writes_each_value(column: list[Any]) -> None:
+    for indent in (2, None):
+        layout = jsondoc._Layout(indent)
+        assert layout._scalars(column) == [json.dumps(x, ensure_ascii=False) for x in column]
+
+
+def test_slots_fill_refuses_columns_of_different_lengths() -> None:
+    slots = jsondoc._Layout(2)._slots({"a": "a", "b": "b"}, 1)
+    assert slots.fill({"a": ["1", "2"], "b": ["3", "4"]})[1] == '{\n  "a": 2,\n  "b": 4\n}'
+    with pytest.raises(ValueError):
+        slots.fill({"a": ["1", "2"], "b": ["3"]})

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import NoneType
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pandas as pd
 
-from pcapline.delays import DELAYS_DOC_KEYS, Delays, delays_doc
+from pcapline.delays import DELAYS_DOC_KEYS, Delays, DelaysDocColumns, delays_doc_columns
 from pcapline.model import CONNECTION_COLUMNS, SCHEMA, CaptureInfo, Counts, SkipReason
 
 if TYPE_CHECKING:
@@ -192,13 +194,18 @@ class _Part:
     they are used (``_Layout`` lays out an object shared by many rows once)."""
 
     values: dict[str, list[Any]]  # contract key (client/server: ``client_ip``...) -> per row
-    delays: list[Delays | None]
+    delays: DelaysDocColumns  # ``delays`` and ``slow``, a column per key
     events: pd.DataFrame  # the chunk's events, by conn then frame
     event_starts: list[int]  # per connection: its events are rows [start, end) of ``events``
     event_ends: list[int]
 
     def __len__(self) -> int:
-        return len(self.delays)
+        return len(self.delays.measured)
+
+    def delays_rows(self) -> list[int]:
+        """Per connection: its row in ``delays.values``, -1 when it has no delays."""
+        rows = itertools.count()
+        return [next(rows) if measured else -1 for measured in self.delays.measured]
 
 
 def _nested_inferred(value: Any) -> Any:
@@ -222,10 +229,12 @@ _NESTED: dict[str, Any] = {
 }
 
 
-def connection_doc(part: _Part, i: int, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Row ``i`` of ``part`` as one ``connections`` entry, with its ``events`` entries."""
+def connection_doc(
+    part: _Part, i: int, events: list[dict[str, Any]], delays_row: int
+) -> dict[str, Any]:
+    """Row ``i`` of ``part`` as one ``connections`` entry, with its ``events`` entries;
+    ``delays_row``: its row of ``part.delays.values`` (``_Part.delays_rows``)."""
     v = part.values
-    lost = part.delays[i]
     return {
         "id": v["id"][i],
         "client": {"ip": v["client_ip"][i], "port": v["client_port"][i]},
@@ -249,10 +258,19 @@ def connection_doc(part: _Part, i: int, events: list[dict[str, Any]]) -> dict[st
         "caveats": _nested_strings(v["caveats"][i]),
         "cause": v["cause"][i],
         "events": events,
-        "delays": None if lost is None else delays_doc(lost),
-        "slow": [] if lost is None else [tag.value for tag in lost.slow],
+        "delays": None if delays_row < 0 else _delays_dict(part.delays.values, delays_row),
+        "slow": part.delays.slow[i],
         "app": _nested_record(v["app"][i]),
         "seen": _nested_record(v["seen"][i]),
+    }
+
+
+def _delays_dict(columns: Mapping[str, list[Any]], row: int) -> dict[str, Any]:
+    """One ``delays`` object from ``DelaysDocColumns.values``; its lists are copied (the
+    connections no detector visited share one empty list per key there)."""
+    return {
+        key: list(values[row]) if type(values[row]) is list else values[row]
+        for key, values in columns.items()
     }
 
 
@@ -270,10 +288,8 @@ def connection_chunks(analysis: Analysis, chunk: int = CHUNK) -> Iterator[list[d
     """
     for part in _parts(analysis.connections, analysis.events, analysis.delays, chunk):
         docs = _event_docs(part.events)
-        yield [
-            connection_doc(part, i, docs[a:b])
-            for i, (a, b) in enumerate(zip(part.event_starts, part.event_ends, strict=True))
-        ]
+        spans = zip(part.event_starts, part.event_ends, part.delays_rows(), strict=True)
+        yield [connection_doc(part, i, docs[a:b], row) for i, (a, b, row) in enumerate(spans)]
 
 
 def _parts(
@@ -296,7 +312,7 @@ def _parts(
         values = _values(part)
         yield _Part(
             values=values,
-            delays=[lost.get(conn) for conn in values["id"]] if lost else [None] * len(part),
+            delays=delays_doc_columns(lost, values["id"]),
             events=events.iloc[first:last],
             event_starts=(starts - first).tolist(),
             event_ends=(ends - first).tolist(),
@@ -309,48 +325,72 @@ def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
     def column(name: str) -> list[Any]:
         return part[name].tolist() if name in part.columns else [None] * len(part)
 
-    start_ns = list(map(int, column("start_ns")))
-    end_ns = list(map(int, column("end_ns")))
+    def ints(name: str) -> list[int]:
+        # a numpy integer column's ``tolist`` is Python ints already: no int() per value
+        if name in part.columns and _numpy_kind(part[name]) in ("i", "u"):
+            return column(name)
+        return list(map(int, column(name)))
+
+    def optional_strs(name: str) -> list[str | None]:
+        # ``optional_str`` but strings (most values) pass without a call
+        return [x if type(x) is str else optional_str(x) for x in column(name)]
+
+    start_ns = ints("start_ns")
+    end_ns = ints("end_ns")
+    guessed = column("client_guessed")
     values: dict[str, list[Any]] = {
-        "id": list(map(int, column("id"))),
+        "id": ints("id"),
         "client_ip": list(map(str, column("client_ip"))),
-        "client_port": list(map(int, column("client_port"))),
+        "client_port": ints("client_port"),
         "server_ip": list(map(str, column("server_ip"))),
-        "server_port": list(map(int, column("server_port"))),
-        "client_guessed": list(map(bool, column("client_guessed"))),
-        "first_frame": list(map(int, column("first_frame"))),
-        "last_frame": list(map(int, column("last_frame"))),
+        "server_port": ints("server_port"),
+        "client_guessed": guessed
+        if _numpy_kind(part.get("client_guessed")) == "b"
+        else list(map(bool, guessed)),
+        "first_frame": ints("first_frame"),
+        "last_frame": ints("last_frame"),
         "start": [ns / 1e9 for ns in start_ns],
         "end": [ns / 1e9 for ns in end_ns],
         "duration": [(b - a) / 1e9 for a, b in zip(start_ns, end_ns, strict=True)],
-        "packets": list(map(int, column("packets"))),
-        "bytes_client": list(map(int, column("bytes_client"))),
-        "bytes_server": list(map(int, column("bytes_server"))),
+        "packets": ints("packets"),
+        "bytes_client": ints("bytes_client"),
+        "bytes_server": ints("bytes_server"),
         "fate": list(map(str, column("fate"))),
-        "closer": list(map(optional_str, column("closer"))),
-        "reset_by": list(map(optional_str, column("reset_by"))),
-        **{key: list(map(int, column(key))) for key in COUNT_KEYS},
-        "explanation": [optional_str(e) or "" for e in column("explanation")],
+        "closer": optional_strs("closer"),
+        "reset_by": optional_strs("reset_by"),
+        **{key: ints(key) for key in COUNT_KEYS},
+        "explanation": [e or "" for e in optional_strs("explanation")],
         "confidence": list(map(str, column("confidence"))),
-        "cause": list(map(optional_str, column("cause"))),
+        "cause": optional_strs("cause"),
     }
     values.update((key, column(key)) for key in _NESTED)
     return values
 
 
+def _numpy_kind(column: pd.Series | None) -> str:
+    """The numpy dtype kind of a column ("i", "u", "b", ...); "" for none or a pandas dtype."""
+    dtype = None if column is None else column.dtype
+    return dtype.kind if isinstance(dtype, np.dtype) else ""
+
+
 def _event_docs(events: pd.DataFrame) -> list[dict[str, Any]]:
     """One ``events`` entry per row, in row order."""
     return [
-        {"frame": frame, "time": time, "from": side, "kind": kind, "note": note}
-        for frame, time, side, kind, note in zip(*_event_values(events), strict=True)
+        dict(zip(EVENT_KEYS, values, strict=True))
+        for values in zip(*_event_values(events), strict=True)
     ]
+
+
+#: Keys of one ``events`` entry, in contract order (``_event_values``).
+EVENT_KEYS: tuple[str, ...] = ("frame", "time", "from", "kind", "note")
 
 
 def _event_values(events: pd.DataFrame) -> tuple[list[Any], ...]:
     """The ``events`` entries' values, a column each: frame, time, from, kind, note."""
     notes = events["note"]
+    frames = events["frame"]
     return (
-        list(map(int, events["frame"].tolist())),
+        frames.tolist() if _numpy_kind(frames) in ("i", "u") else list(map(int, frames.tolist())),
         (events["time_ns"].to_numpy(np.int64) / 1e9).tolist(),  # as int(ns) / 1e9 rounds
         events["side"].astype(str).tolist(),
         events["kind"].astype(str).tolist(),
@@ -364,13 +404,39 @@ def _event_values(events: pd.DataFrame) -> tuple[list[Any], ...]:
 _string = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
 
 
+@dataclass(frozen=True, slots=True)
+class _Slots:
+    """The text of a JSON object of a fixed shape with a hole per scalar: the literal text
+    between the holes (``pieces``, one more than ``names``) and what goes in each hole.
+
+    ``fill`` lays out many objects at once from a column of texts per hole: one C-level
+    ``"".join`` per object over the pieces and that object's texts (three times cheaper than
+    ``str.format`` with as many fields, measured on the connection entry)."""
+
+    pieces: tuple[str, ...]
+    names: tuple[str, ...]  # per hole: the name of its column of texts
+    depths: tuple[int, ...]  # per hole: the depth of its value (``_Layout.value``)
+
+    def fill(self, texts: Mapping[str, Sequence[str]]) -> list[str]:
+        columns = [texts[name] for name in self.names]
+        if len(set(map(len, columns))) > 1:
+            raise ValueError("columns of texts of different lengths")
+        parts: list[Iterable[str]] = [itertools.repeat(self.pieces[0])]
+        for column, piece in zip(columns, self.pieces[1:], strict=True):
+            parts += (column, itertools.repeat(piece))
+        # the pieces repeat forever: the objects are as many as the texts of a column
+        return list(map("".join, zip(*parts, strict=False)))
+
+
 class _Layout:
     """The text ``json.dumps(..., indent=indent, ensure_ascii=False)`` gives, piece by piece.
 
-    ``connection`` lays out one ``connection_doc`` with precomputed templates; any value it
-    does not expect falls back to ``json.dumps`` for that connection, so the output never
-    depends on the templates being complete. JSON strings escape every newline, so a nested
-    ``json.dumps`` block sits at depth d by putting d indents after each of its newlines.
+    Connections are laid out a chunk at a time (``connections``): each key's texts for all
+    rows, a column at a time, then the fixed shape of an entry (``_Slots``) around them. Any
+    value of a type the fast paths do not expect falls back to ``json.dumps`` for that value,
+    so the output never depends on them being complete. JSON strings escape every newline,
+    so a nested ``json.dumps`` block sits at depth d by putting d indents after each of its
+    newlines.
     """
 
     def __init__(self, indent: int | None) -> None:
@@ -378,11 +444,11 @@ class _Layout:
             raise TypeError("indent must be an int or None")
         self.indent = indent
         self.item_sep = ", " if indent is None else ","
-        self._event = self._object_template(("frame", "time", "from", "kind", "note"), 5)
-        self._end = self._object_template(("ip", "port"), 4)
-        self._counts = self._object_template(COUNT_KEYS, 4)
-        self._connection = self._object_template(CONNECTION_KEYS, 3)
-        self._delays = self._object_template(DELAYS_DOC_KEYS, 4)
+        self._connection = self._slots(_CONNECTION_SHAPE, 3, lead=self.newline(2))
+        self._event = self._slots({k: k for k in EVENT_KEYS}, 5, lead=self.newline(4))
+        self._delays = self._slots({k: k for k in DELAYS_DOC_KEYS}, 4)
+        #: ``str.format`` templates of the objects ``_nested`` met, by their keys and depth.
+        self._objects: dict[tuple[tuple[str, ...], int], str] = {}
 
     def newline(self, depth: int) -> str:
         return "" if self.indent is None else "\n" + " " * (self.indent * depth)
@@ -400,8 +466,10 @@ class _Layout:
         if kind is str:
             return _string(value)
         if kind is dict:
-            items = [_key(k) + ": " + self._nested(v, depth + 1) for k, v in value.items()]
-            return self._bracketed("{", items, "}", depth)
+            if not value:
+                return "{}"
+            items = [self._nested(v, depth + 1) for v in value.values()]
+            return self._object_format(tuple(value), depth).format(*items)
         if kind is list or kind is tuple:
             return self._bracketed("[", [self._nested(v, depth + 1) for v in value], "]", depth)
         if kind is int:
@@ -414,94 +482,116 @@ class _Layout:
             return "null"
         raise _Unexpected
 
+    def _object_format(self, keys: tuple[str, ...], depth: int) -> str:
+        """The ``str.format`` template of an object with ``keys`` at ``depth`` (made once)."""
+        template = self._objects.get((keys, depth))
+        if template is None:
+            slots = self._slots(dict.fromkeys(keys, ""), depth + 1)
+            template = "{}".join(p.replace("{", "{{").replace("}", "}}") for p in slots.pieces)
+            self._objects[keys, depth] = template
+        return template
+
     def connections(self, part: _Part) -> list[str]:
-        """Every connection of ``part`` as ``newline(2) + connection(doc)`` gives it, laid out a
-        column at a time: each key's texts for all rows, then one template fill per row."""
+        """Every connection of ``part`` as ``newline(2)`` and its entry, laid out a column at
+        a time: each key's texts for all rows, then the entries' shape around them."""
         v = part.values
-        scalars = self._scalars
-        return list(
-            map(
-                (self.newline(2) + self._connection).format,
-                scalars(v["id"]),
-                map(self._end.format, scalars(v["client_ip"], 4), scalars(v["client_port"], 4)),
-                map(self._end.format, scalars(v["server_ip"], 4), scalars(v["server_port"], 4)),
-                *(scalars(v[key]) for key in _FLAT_KEYS),
-                map(self._counts.format, *(scalars(v[key], 4) for key in COUNT_KEYS)),
-                self._cells(v["inferred"], _nested_inferred),
-                scalars(v["explanation"]),
-                scalars(v["confidence"]),
-                self._cells(v["caveats"], _nested_strings),
-                scalars(v["cause"]),
-                self._events_texts(part),
-                self._delays_texts(part.delays),
-                [
-                    self.value([] if d is None else [t.value for t in d.slow], 3)
-                    for d in part.delays
-                ],
-                self._cells(v["app"], _nested_record),
-                self._cells(v["seen"], _nested_record),
-            )
+        texts = {
+            name: self._scalars(v[name], depth)
+            for name, depth in zip(self._connection.names, self._connection.depths, strict=True)
+            if name in v and name not in _NESTED
+        }
+        texts.update(
+            inferred=self._cells(v["inferred"], self._inferred_text),
+            caveats=self._cells(v["caveats"], self._caveats_text),
+            app=self._cells(v["app"], self._record_text),
+            seen=self._cells(v["seen"], self._record_text),
+            events=self._events_texts(part),
+            delays=self._delays_texts(part.delays),
+            slow=self._slow_texts(part.delays.slow),
         )
+        return self._connection.fill(texts)
 
     def _scalars(self, values: Sequence[Any], depth: int = 3) -> list[str]:
-        """A column of JSON scalars as json.dumps writes each, in C loops when the column holds
-        one type (strings may be null); any other column goes value by value through
-        ``value`` (json.dumps where needed), which lays out the same bytes."""
+        """A column of JSON scalars as json.dumps writes each: in a C loop when the column
+        holds one type, a dict look-up per value when it mixes scalar types (ints or strings
+        and nulls); any other column goes value by value through ``value`` (json.dumps where
+        needed), which lays out the same bytes."""
         kinds = set(map(type, values))
-        if kinds == {int}:
-            return list(map(int.__repr__, values))
-        if kinds == {str}:
-            return list(map(_string, values))
-        if kinds == {float} and all(map(math.isfinite, values)):
-            return list(map(float.__repr__, values))
-        if kinds == {bool}:
-            return ["true" if x else "false" for x in values]
-        if kinds == {str, type(None)}:
-            return ["null" if x is None else _string(x) for x in values]
-        if kinds == {float, type(None)} and all(math.isfinite(x) for x in values if x is not None):
-            return ["null" if x is None else float.__repr__(x) for x in values]
-        return [self.value(x, depth) for x in values]
+        if not kinds <= _SCALAR_TEXT.keys():
+            return [self.value(x, depth) for x in values]
+        if float in kinds:
+            floats = values if len(kinds) == 1 else [x for x in values if type(x) is float]
+            if not all(map(math.isfinite, floats)):
+                return [self.value(x, depth) for x in values]  # json.dumps refuses it
+        if len(kinds) == 1:
+            return list(map(_SCALAR_TEXT[kinds.pop()], values))
+        if len(kinds) == 2 and NoneType in kinds:  # a measure or a name, or null
+            text = _SCALAR_TEXT[(kinds - {NoneType}).pop()]
+            return ["null" if x is None else text(x) for x in values]
+        return [_SCALAR_TEXT[type(x)](x) for x in values]
 
-    def _cells(self, cells: list[Any], to_json: Callable[[Any], Any]) -> list[str]:
-        """A nested key at depth 3 from its table cells (``to_json`` makes the JSON value);
-        a cell object shared by many rows (``quality.seen_records`` shares a handful) is laid
-        out once: ``cells`` keeps every object alive, so an ``id`` names one object here."""
+    def _cells(self, cells: list[Any], text: Callable[[Any], str]) -> list[str]:
+        """A nested key's texts from its table cells; a cell object shared by many rows
+        (``quality.seen_records`` shares a handful) is laid out once: ``cells`` keeps every
+        object alive, so an ``id`` names one object here."""
         done: dict[int, str] = {}
         out = []
         for cell in cells:
-            text = done.get(id(cell))
-            if text is None:
-                text = done[id(cell)] = self.value(to_json(cell), 3)
-            out.append(text)
+            laid_out = done.get(id(cell))
+            if laid_out is None:
+                laid_out = done[id(cell)] = text(cell)
+            out.append(laid_out)
+        return out
+
+    def _inferred_text(self, cell: Any) -> str:
+        if type(cell) is dict and cell:
+            try:  # JSON-native already (most cells): ``plain`` would make an equal copy
+                return self._nested(cell, 3)
+            except _Unexpected:
+                pass
+        return self.value(_nested_inferred(cell), 3)
+
+    def _caveats_text(self, cell: Any) -> str:
+        return "[]" if type(cell) is list and not cell else self.value(_nested_strings(cell), 3)
+
+    def _record_text(self, cell: Any) -> str:
+        return self.value(_nested_record(cell), 3)
+
+    def _slow_texts(self, slow: list[list[str]]) -> list[str]:
+        """``slow`` at depth 3: a handful of distinct tag lists, each laid out once."""
+        done: dict[tuple[str, ...], str] = {}
+        out = []
+        for tags in slow:
+            key = tuple(tags)
+            laid_out = done.get(key)
+            if laid_out is None:
+                laid_out = done[key] = self.value(tags, 3)
+            out.append(laid_out)
         return out
 
     def _events_texts(self, part: _Part) -> list[str]:
         """Each connection's ``events`` at depth 3, from the chunk's event columns."""
-        item = self.newline(4) + self._event  # each item on its own line
-        items = list(map(item.format, *(self._scalars(c, 5) for c in _event_values(part.events))))
+        values = _event_values(part.events)
+        items = self._event.fill(
+            {key: self._scalars(column, 5) for key, column in zip(EVENT_KEYS, values, strict=True)}
+        )
         sep, close = self.item_sep, self.newline(3) + "]"
         return [
             "[" + sep.join(items[a:b]) + close if a < b else "[]"
             for a, b in zip(part.event_starts, part.event_ends, strict=True)
         ]
 
-    def _delays_texts(self, lost: list[Delays | None]) -> list[str]:
-        """``connections[].delays`` at depth 3 for a chunk: ``delays_doc`` per connection, then
-        laid out a key at a time (the lists and the biggest stall by ``value``: most
-        connections have none)."""
-        docs = [None if d is None else delays_doc(d) for d in lost]
-        shaped = [d is not None and tuple(d) == DELAYS_DOC_KEYS for d in docs]
-        rows = [d.values() for d, ok in zip(docs, shaped, strict=True) if ok and d is not None]
-        by_key = zip(*rows, strict=True)
-        columns = [
-            self._mostly_empty(column, 4) if key in _DELAYS_NESTED else self._scalars(column, 4)
-            for key, column in zip(DELAYS_DOC_KEYS, by_key, strict=any(shaped))
-        ]
-        laid_out = iter(map(self._delays.format, *columns) if columns else ())
-        return [
-            next(laid_out) if ok else "null" if d is None else self.value(d, 3)
-            for d, ok in zip(docs, shaped, strict=True)
-        ]
+    def _delays_texts(self, delays: DelaysDocColumns) -> list[str]:
+        """``connections[].delays`` at depth 3 for a chunk, laid out a key at a time (the lists
+        and the biggest stall by ``value``: most connections have none)."""
+        texts = {
+            key: self._mostly_empty(values, 4)
+            if key in _DELAYS_NESTED
+            else self._scalars(values, 4)
+            for key, values in delays.values.items()
+        }
+        laid_out = iter(self._delays.fill(texts))
+        return [next(laid_out) if measured else "null" for measured in delays.measured]
 
     def _mostly_empty(self, values: Sequence[Any], depth: int) -> list[str]:
         """``value`` of each item of a column of mostly empty lists and nulls."""
@@ -522,26 +612,56 @@ class _Layout:
             + closing
         )
 
-    def _object_template(self, keys: tuple[str, ...], depth: int) -> str:
-        """``{"k1": {}, ...}`` for str.format, its keys at ``depth`` (the braces one less)."""
-        inner = self.newline(depth)
-        body = self.item_sep.join(
-            inner + _string(k).replace("{", "{{").replace("}", "}}") + ": {}" for k in keys
-        )
-        return "{{" + body + self.newline(depth - 1) + "}}"
+    def _slots(self, shape: Mapping[str, Any], depth: int, lead: str = "") -> _Slots:
+        """``_Slots`` of an object whose keys sit at ``depth`` (its braces one less), after
+        ``lead``. ``shape``: key -> the name of its hole's column, or the shape of an object
+        laid out in place (``_CONNECTION_SHAPE``)."""
+        pieces, names, depths = [lead], [], []
+
+        def walk(shape: Mapping[str, Any], depth: int) -> None:
+            pieces[-1] += "{"
+            for n, (key, inner) in enumerate(shape.items()):
+                pieces[-1] += (self.item_sep if n else "") + self.newline(depth) + _key(key) + ": "
+                if isinstance(inner, Mapping):
+                    walk(inner, depth + 1)
+                else:
+                    names.append(inner)
+                    depths.append(depth)
+                    pieces.append("")
+            pieces[-1] += self.newline(depth - 1) + "}"
+
+        walk(shape, depth)
+        return _Slots(tuple(pieces), tuple(names), tuple(depths))
 
 
 class _Unexpected(Exception):
     """A connection document not of the shape ``_Layout`` has templates for."""
 
 
-#: The scalar keys of a connection entry between ``server`` and ``counts``, in contract order.
-_FLAT_KEYS: tuple[str, ...] = CONNECTION_KEYS[
-    CONNECTION_KEYS.index("server") + 1 : CONNECTION_KEYS.index("counts")
-]
+def _connection_shape() -> dict[str, Any]:
+    """A connection entry's keys (``CONNECTION_KEYS``) as ``_Layout._slots`` takes them: the
+    endpoints and ``counts`` are objects laid out in place, every other key is a hole named
+    after the key (endpoint holes after the ``_Part.values`` column: ``client_ip``...)."""
+    objects: dict[str, dict[str, str]] = {
+        side: {"ip": f"{side}_ip", "port": f"{side}_port"} for side in ("client", "server")
+    }
+    objects["counts"] = {key: key for key in COUNT_KEYS}
+    return {key: objects.get(key, key) for key in CONNECTION_KEYS}
+
+
+_CONNECTION_SHAPE = _connection_shape()
 
 #: ``delays`` keys whose values are lists or objects (the rest are scalars or null).
 _DELAYS_NESTED = frozenset({"syn_gaps_s", "synack_gaps_s", "biggest_stall", "stalls"})
+
+#: How ``json.dumps`` writes each exact scalar type (a finite float: ``_Layout._scalars``).
+_SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    str: _string,
+    float: float.__repr__,
+    bool: {True: "true", False: "false"}.__getitem__,
+    NoneType: lambda _: "null",
+}
 
 
 def _int(value: Any) -> str:
