@@ -45,6 +45,11 @@ Computed = TypeVar("Computed")
 NO_ROW = -1
 
 
+def row_or_none(row: int) -> int | None:
+    """A ``Batch`` pass's row answer as the per-connection logic spells it (None: no row)."""
+    return None if row == NO_ROW else row
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Batch:
     """Connections detected together: their rows, grouped by connection (frame order inside
@@ -79,6 +84,11 @@ class Batch:
     def count(self, mask: np.ndarray) -> np.ndarray:
         """Per connection: how many of its rows satisfy ``mask``."""
         return np.bincount(self.conn_index[mask], minlength=len(self.starts) - 1)
+
+    def any(self, mask: np.ndarray) -> list[bool]:
+        """Per connection: does any of its rows satisfy ``mask``?"""
+        found: list[bool] = (self.count(mask) > 0).tolist()
+        return found
 
     def first_from(self, mask: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Per connection: its first row at or after relative row ``start`` where ``mask``
@@ -443,5 +453,6 @@ __all__ = [
     "per_connection",
     "probe_answers",
     "row_events",
+    "row_or_none",
     "run_all",
 ]

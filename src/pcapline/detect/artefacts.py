@@ -21,7 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
+from pcapline.detect import (
+    Batch,
+    ConnView,
+    Detection,
+    Detector,
+    first_rows_by_direction,
+    row_events,
+)
 from pcapline.facts import Facts
 from pcapline.model import SYN, EventKind
 
@@ -39,13 +46,29 @@ class Artefacts:
 
 
 def detect(view: ConnView) -> Detection[Artefacts]:
-    report = Artefacts(
-        duplicates=int(np.count_nonzero(view.is_dup)),
-        super_segments=int(np.count_nonzero(view.super_segment)),
-        largest_segment=int(view.seg_len.max()) if len(view) else 0,
-        capture_start=not bool(view.syn.any()),
-    )
-    return Detection((), report)
+    return Detection((), view.batch.of(_artefacts)[view.at])
+
+
+def _artefacts(batch: Batch) -> list[Artefacts]:
+    """Every connection's ``Artefacts`` of a batch, column-wise."""
+    r = batch.rows
+    n_rows = np.diff(batch.starts)
+    largest = np.zeros(len(n_rows), dtype=np.int64)
+    some = n_rows > 0
+    if len(r):
+        largest[some] = np.maximum.reduceat(r.seg_len, batch.starts[:-1][some])
+    return [
+        Artefacts(
+            duplicates=dups, super_segments=supers, largest_segment=big, capture_start=not syn
+        )
+        for dups, supers, big, syn in zip(
+            batch.count(r.is_dup).tolist(),
+            batch.count(r.super_segment).tolist(),
+            largest.tolist(),
+            batch.any(r.syn),
+            strict=True,
+        )
+    ]
 
 
 def rows(facts: Facts) -> pd.DataFrame:

@@ -49,6 +49,7 @@ from pcapline.detect import (
     first_rows,
     per_connection,
     row_events,
+    row_or_none,
 )
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.facts import Facts, SegmentRows
@@ -140,7 +141,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
     synack_rows = opening.synack_rows.at(k)
     events: list[Event] = []
     answer, answer_row = _server_answer(view, opening, syn_rows, synack_rows)
-    ack_row = _row(opening.ack_row[k])
+    ack_row = row_or_none(opening.ack_row[k])
     synack_proven = _frame(view, opening.synack_proven[k])
     ack_proven = _frame(view, opening.ack_proven[k])
     # An answer proven by the other side's ACKs is an answer: no give-up to predict.
@@ -237,17 +238,13 @@ def _opening(batch: Batch) -> _Opening:
         synack_proven=batch.first_after(client & plain_ack, syn_rows).tolist(),
         ack_proven=batch.first_after(server & ~r.syn & ~r.rst, synack_rows).tolist(),
         bad_ack=batch.first_after(client & plain_ack, synack_rows).tolist(),
-        client_sent_data=(batch.count(client & (r.seg_len > 0)) > 0).tolist(),
-        server_sent_data=(batch.count(server & (r.seg_len > 0)) > 0).tolist(),
-        server_acked_data=(batch.count(server & r.ack & ~r.syn & (r.rel_ack > 1)) > 0).tolist(),
-        bare_server_rst=(batch.count(server & r.rst & ~r.ack) > 0).tolist(),
+        client_sent_data=batch.any(client & (r.seg_len > 0)),
+        server_sent_data=batch.any(server & (r.seg_len > 0)),
+        server_acked_data=batch.any(server & r.ack & ~r.syn & (r.rel_ack > 1)),
+        bare_server_rst=batch.any(server & r.rst & ~r.ack),
         one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
         rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
     )
-
-
-def _row(row: int) -> int | None:
-    return None if row == NO_ROW else row
 
 
 def _frame(view: ConnView, row: int) -> int | None:
@@ -291,7 +288,7 @@ def _server_answer(
     """The server's first segment after a SYN: SYN+ACK, RST, or a bare (challenge) ACK."""
     if not syn_rows:
         return ("synack", synack_rows[0]) if synack_rows else ("none", None)
-    i = _row(opening.reply_row[view.at])  # its first SYN, RST or ACK after the first SYN
+    i = row_or_none(opening.reply_row[view.at])  # its first SYN, RST or ACK after the first SYN
     if i is None:
         return "none", None
     if view.syn[i]:
