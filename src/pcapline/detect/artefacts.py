@@ -46,29 +46,40 @@ class Artefacts:
 
 
 def detect(view: ConnView) -> Detection[Artefacts]:
-    return Detection((), view.batch.of(_artefacts)[view.at])
+    counts = view.batch.of(_counts)
+    k = view.at
+    report = Artefacts(
+        duplicates=counts.duplicates[k],
+        super_segments=counts.super_segments[k],
+        largest_segment=counts.largest_segment[k],
+        capture_start=not counts.has_syn[k],
+    )
+    return Detection((), report)
 
 
-def _artefacts(batch: Batch) -> list[Artefacts]:
-    """Every connection's ``Artefacts`` of a batch, column-wise."""
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """Per connection of a batch, column-wise: what ``Artefacts`` counts."""
+
+    duplicates: list[int]
+    super_segments: list[int]
+    largest_segment: list[int]  # 0 for a connection without rows
+    has_syn: list[bool]
+
+
+def _counts(batch: Batch) -> _Counts:
     r = batch.rows
     n_rows = np.diff(batch.starts)
     largest = np.zeros(len(n_rows), dtype=np.int64)
     some = n_rows > 0
     if len(r):
         largest[some] = np.maximum.reduceat(r.seg_len, batch.starts[:-1][some])
-    return [
-        Artefacts(
-            duplicates=dups, super_segments=supers, largest_segment=big, capture_start=not syn
-        )
-        for dups, supers, big, syn in zip(
-            batch.count(r.is_dup).tolist(),
-            batch.count(r.super_segment).tolist(),
-            largest.tolist(),
-            batch.any(r.syn),
-            strict=True,
-        )
-    ]
+    return _Counts(
+        duplicates=batch.count(r.is_dup).tolist(),
+        super_segments=batch.count(r.super_segment).tolist(),
+        largest_segment=largest.tolist(),
+        has_syn=batch.any(r.syn),
+    )
 
 
 def rows(facts: Facts) -> pd.DataFrame:
