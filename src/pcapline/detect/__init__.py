@@ -13,6 +13,15 @@ need no context beyond their own row (the first SYN, a FIN, a RST, a zero-window
 advertisement, a capture duplicate) are made for all connections at once by the detector's
 ``rows`` function, columnar.
 
+Inside a visited connection, what a detector asks of every connection alike ("the server's
+first reply after the SYN", "does this side have two retransmissions?") is answered by a
+column-wise pass over the whole ``Batch`` of connections detected together
+(``view.batch.of(pass)``, computed once, memoised), and the per-connection logic reads its
+connection's answers (``view.at``). A numpy call costs about a microsecond whatever its size,
+so a dozen calls on a connection's few dozen rows cost more than the work: one call over all
+connections costs the work. A view made alone (``conn_view(facts, index)``: tests, classify's
+late visits, the timeline) is a batch of one connection and runs the very same passes.
+
 ``DETECTORS`` is the explicit, ordered registry; ``run_all`` runs them.
 """
 
@@ -30,6 +39,92 @@ from pcapline.icmp import IcmpError, IcmpMatches
 from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
 
 BoolArray = np.ndarray
+Computed = TypeVar("Computed")
+
+#: "No such row" in the per-connection row answers of a ``Batch`` pass.
+NO_ROW = -1
+
+
+def row_or_none(row: int) -> int | None:
+    """A ``Batch`` pass's row answer as the per-connection logic spells it (None: no row)."""
+    return None if row == NO_ROW else row
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Batch:
+    """Connections detected together: their rows, grouped by connection (frame order inside
+    each), and the column-wise passes detectors made over them (memoised by pass function).
+
+    Row answers are relative to their connection's first row (a ``ConnView``'s row numbers),
+    ``NO_ROW`` when there is none.
+    """
+
+    rows: SegmentRows  # ``Facts``, or one connection's rows
+    starts: np.ndarray  # each connection's first row, then len(rows)
+    conn_index: np.ndarray  # per row: its connection's position in the batch
+    memo: dict[Callable[[Batch], Any], Any] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def of_facts(facts: Facts) -> Batch:
+        return Batch(facts, facts.starts, facts.conn_index)
+
+    @staticmethod
+    def one(rows: SegmentRows) -> Batch:
+        """A batch of one connection."""
+        n = len(rows)
+        return Batch(rows, np.array([0, n], dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+    def of(self, compute: Callable[[Batch], Computed]) -> Computed:
+        """The pass ``compute`` over this batch, computed the first time it is asked for."""
+        if compute not in self.memo:
+            self.memo[compute] = compute(self)
+        found: Computed = self.memo[compute]
+        return found
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Per connection: how many of its rows satisfy ``mask``."""
+        return np.bincount(self.conn_index[mask], minlength=len(self.starts) - 1)
+
+    def any(self, mask: np.ndarray) -> list[bool]:
+        """Per connection: does any of its rows satisfy ``mask``?"""
+        found: list[bool] = (self.count(mask) > 0).tolist()
+        return found
+
+    def first_from(self, mask: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Per connection: its first row at or after relative row ``start`` where ``mask``
+        holds (``NO_ROW``: none, or ``start`` is ``NO_ROW``)."""
+        first = self.starts[:-1]
+        rows = np.flatnonzero(mask)
+        at = np.searchsorted(rows, first + np.where(start >= 0, start, len(mask)))
+        found = np.append(rows, len(mask))[at]  # len(mask): past every connection's end
+        return np.where((start >= 0) & (found < self.starts[1:]), found - first, NO_ROW)
+
+    def first(self, mask: np.ndarray) -> np.ndarray:
+        """Per connection: its first row where ``mask`` holds (``NO_ROW``: none)."""
+        return self.first_from(mask, np.zeros(len(self.starts) - 1, dtype=np.int64))
+
+    def first_after(self, mask: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """Per connection: its first row after relative row ``after`` where ``mask`` holds
+        (``NO_ROW``: none, or ``after`` is ``NO_ROW``)."""
+        return self.first_from(mask, np.where(after >= 0, after + 1, NO_ROW))
+
+    def row_sets(self, mask: np.ndarray) -> RowSets:
+        """Per connection: its rows where ``mask`` holds (meant for sparse masks)."""
+        rows = np.flatnonzero(mask)
+        bounds = np.searchsorted(rows, self.starts)
+        relative = rows - self.starts[self.conn_index[rows]]
+        return RowSets(relative.tolist(), bounds.tolist())
+
+
+@dataclass(frozen=True, slots=True)
+class RowSets:
+    """Rows of each connection of a batch (relative), as Python lists: ``sets.at(k)``."""
+
+    rows: list[int]
+    bounds: list[int]  # connection k's rows are rows[bounds[k]:bounds[k + 1]]
+
+    def at(self, k: int) -> list[int]:
+        return self.rows[self.bounds[k] : self.bounds[k + 1]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +133,9 @@ class ConnView(SegmentRows):
 
     conn: int
     capture_end_ns: int  # last frame time of the whole capture: "did the capture go on?"
+    #: The connections detected with this one, and this one's position among them.
+    batch: Batch = field(repr=False, compare=False)
+    at: int = 0
 
     def has(self, bit: int) -> np.ndarray:
         """Rows whose TCP flags include ``bit`` (model.SYN, model.FIN, ...)."""
@@ -63,11 +161,18 @@ class ConnView(SegmentRows):
         return float(self.time_ns[j] - self.time_ns[i]) / 1e9
 
 
-def conn_view(facts: Facts, index: int) -> ConnView:
-    """The ``ConnView`` of the connection at position ``index`` of ``facts.conn_ids``."""
+def conn_view(facts: Facts, index: int, batch: Batch | None = None) -> ConnView:
+    """The ``ConnView`` of the connection at position ``index`` of ``facts.conn_ids``.
+
+    ``batch``: ``Batch.of_facts(facts)``, shared by the connections visited together (their
+    column-wise passes are computed once for all); None: a batch of this connection alone.
+    """
     lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
     arrays = {name: getattr(facts, name)[lo:hi] for name in ROW_COLUMNS}
-    return ConnView(conn=int(facts.conn_ids[index]), capture_end_ns=facts.capture_end_ns, **arrays)
+    conn, end = int(facts.conn_ids[index]), facts.capture_end_ns
+    if batch is not None:
+        return ConnView(conn=conn, capture_end_ns=end, batch=batch, at=index, **arrays)
+    return ConnView(conn=conn, capture_end_ns=end, batch=Batch.one(SegmentRows(**arrays)), **arrays)
 
 
 Inferred = TypeVar("Inferred", covariant=True)
@@ -263,8 +368,9 @@ def run_all(
     visited = np.ones_like(screened) if visit_all else screened
     detections: dict[int, ConnDetections] = {}
     found: list[Event] = []
+    batch = Batch.of_facts(facts)
     for index in np.flatnonzero(visited):
-        view = conn_view(facts, int(index))
+        view = conn_view(facts, int(index), batch)
         detected = detect_connection(view)
         detections[view.conn] = detected
         if screened[index]:  # the events of a connection no screen selected: rows() made them
@@ -331,11 +437,14 @@ _EMPTY_TYPES = {
 
 __all__ = [
     "DETECTORS",
+    "NO_ROW",
+    "Batch",
     "ConnDetections",
     "ConnView",
     "DetectResult",
     "Detection",
     "Detector",
+    "RowSets",
     "conn_view",
     "detect_connection",
     "first_rows",
@@ -344,5 +453,6 @@ __all__ = [
     "per_connection",
     "probe_answers",
     "row_events",
+    "row_or_none",
     "run_all",
 ]

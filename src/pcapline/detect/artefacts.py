@@ -21,7 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
+from pcapline.detect import (
+    Batch,
+    ConnView,
+    Detection,
+    Detector,
+    first_rows_by_direction,
+    row_events,
+)
 from pcapline.facts import Facts
 from pcapline.model import SYN, EventKind
 
@@ -39,13 +46,40 @@ class Artefacts:
 
 
 def detect(view: ConnView) -> Detection[Artefacts]:
+    counts = view.batch.of(_counts)
+    k = view.at
     report = Artefacts(
-        duplicates=int(np.count_nonzero(view.is_dup)),
-        super_segments=int(np.count_nonzero(view.super_segment)),
-        largest_segment=int(view.seg_len.max()) if len(view) else 0,
-        capture_start=not bool(view.syn.any()),
+        duplicates=counts.duplicates[k],
+        super_segments=counts.super_segments[k],
+        largest_segment=counts.largest_segment[k],
+        capture_start=not counts.has_syn[k],
     )
     return Detection((), report)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """Per connection of a batch, column-wise: what ``Artefacts`` counts."""
+
+    duplicates: list[int]
+    super_segments: list[int]
+    largest_segment: list[int]  # 0 for a connection without rows
+    has_syn: list[bool]
+
+
+def _counts(batch: Batch) -> _Counts:
+    r = batch.rows
+    n_rows = np.diff(batch.starts)
+    largest = np.zeros(len(n_rows), dtype=np.int64)
+    some = n_rows > 0
+    if len(r):
+        largest[some] = np.maximum.reduceat(r.seg_len, batch.starts[:-1][some])
+    return _Counts(
+        duplicates=batch.count(r.is_dup).tolist(),
+        super_segments=batch.count(r.super_segment).tolist(),
+        largest_segment=largest.tolist(),
+        has_syn=batch.any(r.syn),
+    )
 
 
 def rows(facts: Facts) -> pd.DataFrame:

@@ -28,7 +28,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, first_rows_by_direction, row_events
+from pcapline.detect import (
+    NO_ROW,
+    Batch,
+    ConnView,
+    Detection,
+    Detector,
+    RowSets,
+    first_rows_by_direction,
+    row_events,
+    row_or_none,
+)
 from pcapline.facts import UNKNOWN, Facts, SegmentRows
 from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
 
@@ -120,76 +130,94 @@ class Close:
 
 
 def detect(view: ConnView) -> Detection[Close]:
-    idx = np.arange(len(view))
-    fin = counted_fins(view)
-    client_fin = _first(fin & view.from_client)
-    server_fin = _first(fin & ~view.from_client)
-    closer = _closer(view, client_fin, server_fin)
-    fin_retrans = view.fin & view.is_retrans
+    closing = view.batch.of(_closing)
+    k = view.at
+    client_fin, server_fin = row_or_none(closing.client_fin[k]), row_or_none(closing.server_fin[k])
+    closer = closing.closer[k]
     second_fin = None
     if client_fin is not None and server_fin is not None:
         second_fin = max(client_fin, server_fin)
-    stuck = second_fin is not None and bool(
-        np.any(
-            fin_retrans & (view.from_client == view.from_client[second_fin]) & (idx > second_fin)
-        )
-    )
-    rst_rows = np.flatnonzero(view.rst & ~view.is_dup)
+    stuck = False
+    if second_fin is not None and closing.fin_retransmits[k]:
+        idx = np.arange(len(view))
+        fin_retrans = view.fin & view.is_retrans
+        same_side = view.from_client == view.from_client[second_fin]
+        stuck = bool(np.any(fin_retrans & same_side & (idx > second_fin)))
+    rst_list = closing.rst_rows.at(k)
     events: list[Event] = []
     hints: list[int] = []
     whys: list[str] = []
     by_ttl: list[int] = []
-    usual_ttl = _usual_ttl(view)
-    history = _Histories(view)
-    for i in rst_rows:
-        why = _injected(view, int(i), usual_ttl, history)
-        if why:
-            hints.append(int(view.frame[i]))
-            whys.append(why)
-            if why.startswith(TTL_WHY):
-                by_ttl.append(int(view.frame[i]))
-            events.append(view.event(int(i), EventKind.INJECTED_RST_HINT, why))
-    ending_row = _ending_reset_row(view, rst_rows, idx)
+    ending_row = later = None
+    if rst_list:  # what only RSTs tell: injected hints, the ending RST, later RSTs
+        rst_rows = np.array(rst_list, dtype=np.int64)
+        usual_ttl = _usual_ttl(view)
+        history = _Histories(view)
+        for i in rst_list:
+            why = _injected(view, i, usual_ttl, history)
+            if why:
+                hints.append(int(view.frame[i]))
+                whys.append(why)
+                if why.startswith(TTL_WHY):
+                    by_ttl.append(int(view.frame[i]))
+                events.append(view.event(i, EventKind.INJECTED_RST_HINT, why))
+        ending_row = _ending_reset_row(view, rst_rows, np.arange(len(view)))
+        later = _later_resets(view, rst_rows, ending_row)
     ending = _describe(view, ending_row, client_fin, server_fin) if ending_row is not None else None
-    later = _later_resets(view, rst_rows, ending_row)
     time_wait = closer if closer is not None and second_fin is not None else None
+    # Without a RST only a client's FIN can end a wait, and ``client_waited`` (column-wise)
+    # already holds for every connection ``_waited`` would find.
+    waited = None
+    if rst_list or closing.client_waited[k]:
+        waited = _waited(view, client_fin, server_fin, ending_row)
     report = Close(
         client_fin_frame=int(view.frame[client_fin]) if client_fin is not None else None,
         server_fin_frame=int(view.frame[server_fin]) if server_fin is not None else None,
         closer=closer,
-        fin_retransmits=int(np.count_nonzero(fin_retrans)),
+        fin_retransmits=closing.fin_retransmits[k],
         last_ack_stuck=stuck,
         time_wait=time_wait,
-        resets=len(rst_rows),
+        resets=len(rst_list),
         ending_reset=ending,
         injected_hints=tuple(hints),
-        waited=_waited(view, client_fin, server_fin, ending_row),
-        later_resets=tuple(int(view.frame[r]) for r in later),
+        waited=waited,
+        later_resets=tuple(int(view.frame[r]) for r in later) if later is not None else (),
         injected_why=tuple(whys),
         injected_by_ttl=tuple(by_ttl),
     )
     return Detection(tuple(events), report)
 
 
-def _first(mask: np.ndarray) -> int | None:
-    rows = np.flatnonzero(mask)
-    return int(rows[0]) if len(rows) else None
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """What ``detect`` asks of every connection of a batch, answered column-wise (rows are
+    relative to each connection, ``NO_ROW``: none)."""
+
+    client_fin: list[int]  # the client's first counted FIN (``counted_fins``)
+    server_fin: list[int]
+    closer: list[Side | None]  # ``closer_code``: the first FIN's sender, BOTH when crossed
+    fin_retransmits: list[int]  # FINs that are retransmissions
+    rst_rows: RowSets  # RSTs, capture duplicates aside
+    client_waited: list[bool]  # ``client_waited``
 
 
-def _closer(view: ConnView, client_fin: int | None, server_fin: int | None) -> Side | None:
-    if client_fin is None or server_fin is None:
-        client_first = crossed = False
-    else:
-        client_first = client_fin < server_fin
-        first, second = (client_fin, server_fin) if client_first else (server_fin, client_fin)
-        crossed = bool(fins_crossed(view, first, second))
-    has_client, has_server = int(client_fin is not None), int(server_fin is not None)
-    code: int = closer_code(has_client, has_server, int(client_first), int(crossed))
-    return CLOSERS[code]
+def _closing(batch: Batch) -> _Closing:
+    r = batch.rows
+    n = len(batch.starts) - 1
+    client, server, closer = _fins_and_closer(r, batch.conn_index, n)
+    first = batch.starts[:-1]
+    return _Closing(
+        client_fin=np.where(client >= 0, client - first, NO_ROW).tolist(),
+        server_fin=np.where(server >= 0, server - first, NO_ROW).tolist(),
+        closer=closer.tolist(),
+        fin_retransmits=batch.count(r.fin & r.is_retrans).tolist(),
+        rst_rows=batch.row_sets(r.rst & ~r.is_dup),
+        client_waited=_client_waited(r, batch.starts, batch.conn_index).tolist(),
+    )
 
 
-# The close rule, one function per step, shared by this detector (one connection, ints) and
-# classify's columnar fast path (every connection, arrays): ``first_fins_and_closer``.
+# The close rule, one function per step, shared by this detector's column-wise pass
+# (``_closing``) and classify's columnar fast path (``first_fins_and_closer``).
 
 
 def counted_fins(rows: SegmentRows) -> np.ndarray:
@@ -220,18 +248,24 @@ def closer_code(has_client: Any, has_server: Any, client_first: Any, crossed: An
 def first_fins_and_closer(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per connection (``facts.conn_ids`` order): the row of the client's first counted FIN,
     of the server's (-1: none), and the closer (object array of ``Side`` or None)."""
-    n = len(facts.conn_ids)
-    fin = counted_fins(facts)
+    return _fins_and_closer(facts, facts.conn_index, len(facts.conn_ids))
+
+
+def _fins_and_closer(
+    rows: SegmentRows, conn_index: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``first_fins_and_closer`` of ``n`` connections' ``rows`` (grouped by connection)."""
+    fin = counted_fins(rows)
     first_rows = []
     for side in (True, False):
-        found = np.flatnonzero(fin & (facts.from_client == side))[::-1]  # first written last
+        found = np.flatnonzero(fin & (rows.from_client == side))[::-1]  # first written last
         first = np.full(n, -1, dtype=np.int64)
-        first[facts.conn_index[found]] = found
+        first[conn_index[found]] = found
         first_rows.append(first)
     client, server = first_rows
     has_c, has_s = (client >= 0).astype(np.int64), (server >= 0).astype(np.int64)
     first, second = np.minimum(client, server), np.maximum(client, server)
-    crossed = (has_c * has_s * fins_crossed(facts, first, second)).astype(np.int64)
+    crossed = (has_c * has_s * fins_crossed(rows, first, second)).astype(np.int64)
     code = closer_code(has_c, has_s, (client == first).astype(np.int64), crossed)
     sides = np.empty(len(CLOSERS), dtype=object)
     sides[:] = CLOSERS  # (numpy.array would store the strs, not the Side members)
@@ -558,22 +592,27 @@ def client_waited(facts: Facts) -> np.ndarray:
     """Per connection: the client's FIN came first, without data, ``WAIT_MIN_S`` or more after
     the client's own last data (nothing from the server carried data in between): the columnar
     form of ``_waited`` for FIN-ended connections (the server's ACK is checked there)."""
-    n = len(facts.conn_ids)
+    return _client_waited(facts, facts.starts, facts.conn_index)
+
+
+def _client_waited(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray) -> np.ndarray:
+    """``client_waited`` of the connections whose ``rows`` start at ``starts``."""
+    n = len(starts) - 1
     out = np.zeros(n, dtype=bool)
-    if not len(facts):
+    if not len(rows):
         return out
-    client, server, _closer = first_fins_and_closer(facts)
+    client, server, _closer = _fins_and_closer(rows, conn_index, n)
     first = (client >= 0) & ((server < 0) | (client < server))
     conns = np.flatnonzero(first)
     fin_rows = client[conns]
-    idx = np.arange(len(facts))
-    data = (facts.seg_len > 0) & ~facts.probe_shape & ~facts.is_dup & ((facts.flags & RST) == 0)
+    idx = np.arange(len(rows))
+    data = (rows.seg_len > 0) & ~rows.probe_shape & ~rows.is_dup & ((rows.flags & RST) == 0)
     last_data = np.maximum.accumulate(np.where(data, idx, -1))
     before = last_data[np.maximum(fin_rows - 1, 0)]
-    own = (before >= facts.starts[conns]) & (fin_rows > facts.starts[conns])
-    rows = np.where(own, before, 0)
-    waited = (facts.time_ns[fin_rows] - facts.time_ns[rows]) >= int(WAIT_MIN_S * 1e9)
-    out[conns] = own & facts.from_client[rows] & waited & (facts.seg_len[fin_rows] == 0)
+    own = (before >= starts[conns]) & (fin_rows > starts[conns])
+    request = np.where(own, before, 0)
+    waited = (rows.time_ns[fin_rows] - rows.time_ns[request]) >= int(WAIT_MIN_S * 1e9)
+    out[conns] = own & rows.from_client[request] & waited & (rows.seg_len[fin_rows] == 0)
     return out
 
 

@@ -39,7 +39,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, first_rows, per_connection, row_events
+from pcapline.detect import (
+    NO_ROW,
+    Batch,
+    ConnView,
+    Detection,
+    Detector,
+    RowSets,
+    first_rows,
+    per_connection,
+    row_events,
+    row_or_none,
+)
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.facts import Facts, SegmentRows
 from pcapline.model import ACK, SYN, Event, EventKind, Side
@@ -124,14 +135,15 @@ class Handshake:
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
-    syn_rows = np.flatnonzero(view.from_client & view.syn & ~view.ack & ~view.is_dup)
-    synack_rows = np.flatnonzero(~view.from_client & view.syn & view.ack & ~view.is_dup)
+    opening = view.batch.of(_opening)
+    k = view.at
+    syn_rows = opening.syn_rows.at(k)
+    synack_rows = opening.synack_rows.at(k)
     events: list[Event] = []
-    first_synack = int(synack_rows[0]) if len(synack_rows) else None
-    answer, answer_row = _server_answer(view, syn_rows, first_synack)
-    ack_row = _handshake_ack(view, first_synack)
-    synack_proven = _first_frame(view, view.from_client & _plain_ack(view), syn_rows)
-    ack_proven = _first_frame(view, ~view.from_client & ~view.syn & ~view.rst, synack_rows)
+    answer, answer_row = _server_answer(view, opening, syn_rows, synack_rows)
+    ack_row = row_or_none(opening.ack_row[k])
+    synack_proven = _frame(view, opening.synack_proven[k])
+    ack_proven = _frame(view, opening.ack_proven[k])
     # An answer proven by the other side's ACKs is an answer: no give-up to predict.
     syn = _series(
         view, syn_rows, answered=answer_row is not None or synack_proven is not None, syn=True
@@ -140,54 +152,107 @@ def detect(view: ConnView) -> Detection[Handshake]:
         view, synack_rows, answered=ack_row is not None or ack_proven is not None, syn=False
     )
 
-    for i in syn_rows[1:]:
-        events.append(_retry_event(view, syn_rows, int(i), EventKind.SYN_RETRANSMIT))
-    for i in synack_rows[1:]:
-        events.append(_retry_event(view, synack_rows, int(i), EventKind.SYNACK_RETRANSMIT))
+    events.extend(_retry_events(view, syn_rows, EventKind.SYN_RETRANSMIT))
+    events.extend(_retry_events(view, synack_rows, EventKind.SYNACK_RETRANSMIT))
     if answer == "challenge_ack" and answer_row is not None:
         events.append(view.event(answer_row, EventKind.CHALLENGE_ACK, "SYN answered by a bare ACK"))
 
-    after_ack = synack_rows[synack_rows > ack_row] if ack_row is not None else synack_rows[:0]
-    client_data = view.from_client & (view.seg_len > 0)
-    server_acks = ~view.from_client & view.ack & ~view.syn
-    server_acked_data = bool(np.any(server_acks & (view.rel_ack > 1)))
+    after_ack = [i for i in synack_rows if i > ack_row] if ack_row is not None else []
     stale_rst = (
         _client_reset_then_retry(view, answer_row, syn_rows) if answer == "challenge_ack" else None
     )
+    rtt_ms = opening.rtt_ms[k]
     handshake = Handshake(
         syn=syn,
         synack=synack,
         answer=answer,
         answer_frame=int(view.frame[answer_row]) if answer_row is not None else None,
         client_acked=ack_row is not None,
-        client_sent_data=bool(np.any(client_data)),
+        client_sent_data=opening.client_sent_data[k],
         synack_after_ack=len(after_ack),
-        overflow_rst_frame=_overflow_rst(view, ack_row),
-        server_acked_data=server_acked_data,
-        server_sent_data=bool(np.any(~view.from_client & (view.seg_len > 0))),
+        # Only a listener's RST (no ACK flag) can be an overflow answer: no such RST, no need
+        # to look.
+        overflow_rst_frame=_overflow_rst(view, ack_row) if opening.bare_server_rst[k] else None,
+        server_acked_data=opening.server_acked_data[k],
+        server_sent_data=opening.server_sent_data[k],
         stale_peer=stale_rst is not None,
-        rtt_ms=_handshake_rtt_ms(view, syn_rows, synack_rows, ack_row),
+        rtt_ms=None if rtt_ms != rtt_ms else rtt_ms,  # NaN: not measurable
         synack_proven=synack_proven,
         ack_proven=ack_proven,
-        one_sided=_one_sided(view),
-        bad_ack_frame=None
-        if ack_row is not None
-        else _first_frame(view, view.from_client & _plain_ack(view), synack_rows),
+        one_sided=_one_sided(view) if opening.one_side_only[k] else None,
+        bad_ack_frame=None if ack_row is not None else _frame(view, opening.bad_ack[k]),
         stale_rst_frame=stale_rst,
     )
     return Detection(tuple(events), handshake)
 
 
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """What ``detect`` asks of every connection of a batch, answered column-wise (rows are
+    relative to each connection, ``NO_ROW``: none). Each field's comment says the rule."""
+
+    syn_rows: RowSets  # the client's SYNs (no ACK), capture duplicates aside
+    synack_rows: RowSets  # the server's SYN+ACKs, capture duplicates aside
+    #: The server's first SYN+ACK, RST or ACK after the client's first SYN (``_server_answer``).
+    reply_row: list[int]
+    #: The handshake ACK: the client's first ACK after the first SYN+ACK with ack = server
+    #: ISN + 1 exactly (an ACK of anything else does not complete the handshake).
+    ack_row: list[int]
+    #: A client ACK after its first SYN: the SYN+ACK reached the client, seen or not.
+    synack_proven: list[int]
+    #: A server segment other than SYN+ACK / RST after its first SYN+ACK: the server got the
+    #: handshake ACK (it had a full socket), seen or not.
+    ack_proven: list[int]
+    #: A client ACK (of anything) after the first SYN+ACK (``Handshake.bad_ack_frame``).
+    bad_ack: list[int]
+    client_sent_data: list[bool]
+    server_sent_data: list[bool]
+    server_acked_data: list[bool]  # a server ACK (not its SYN+ACK) beyond the client's SYN
+    bare_server_rst: list[bool]  # a server RST without ACK (``_overflow_rst``'s candidate)
+    one_side_only: list[bool]  # every row from one side (``_one_sided``'s precondition)
+    rtt_ms: list[float]  # ``handshake_rtt_ms`` (NaN: not measurable)
+
+
+def _opening(batch: Batch) -> _Opening:
+    r = batch.rows
+    client, server = r.from_client, ~r.from_client
+    syn, synack = _syn_masks(r)
+    syn_rows, synack_rows = batch.first(syn), batch.first(synack)
+    plain_ack = r.ack & ~r.syn & ~r.rst
+    ack_row = batch.first_after(_acks_synack(r), synack_rows)
+    n_client = batch.count(client)
+    n_rows = np.diff(batch.starts)
+    starts = batch.starts[:-1]
+    time_ns = np.append(r.time_ns, 0)  # row len(r) (no SYN): time 0, as handshake_rtts
+    rtt = handshake_rtt_ms(
+        batch.count(syn),
+        batch.count(synack),
+        time_ns[np.where(syn_rows >= 0, starts + syn_rows, len(r))],
+        np.where(ack_row >= 0, time_ns[starts + ack_row], -1),
+    )
+    return _Opening(
+        syn_rows=batch.row_sets(syn),
+        synack_rows=batch.row_sets(synack),
+        reply_row=batch.first_after(server & (r.syn | r.rst | r.ack), syn_rows).tolist(),
+        ack_row=ack_row.tolist(),
+        synack_proven=batch.first_after(client & plain_ack, syn_rows).tolist(),
+        ack_proven=batch.first_after(server & ~r.syn & ~r.rst, synack_rows).tolist(),
+        bad_ack=batch.first_after(client & plain_ack, synack_rows).tolist(),
+        client_sent_data=batch.any(client & (r.seg_len > 0)),
+        server_sent_data=batch.any(server & (r.seg_len > 0)),
+        server_acked_data=batch.any(server & r.ack & ~r.syn & (r.rel_ack > 1)),
+        bare_server_rst=batch.any(server & r.rst & ~r.ack),
+        one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
+        rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
+    )
+
+
+def _frame(view: ConnView, row: int) -> int | None:
+    return None if row == NO_ROW else int(view.frame[row])
+
+
 def _plain_ack(view: ConnView) -> np.ndarray:
     return np.asarray(view.ack & ~view.syn & ~view.rst)
-
-
-def _first_frame(view: ConnView, mask: np.ndarray, after_rows: np.ndarray) -> int | None:
-    """Frame of the first row in ``mask`` after the first of ``after_rows``."""
-    if not len(after_rows):
-        return None
-    rows = np.flatnonzero(mask & (np.arange(len(view)) > after_rows[0]))
-    return int(view.frame[rows[0]]) if len(rows) else None
 
 
 def _one_sided(view: ConnView) -> OneSided | None:
@@ -218,32 +283,23 @@ def _one_sided(view: ConnView) -> OneSided | None:
 
 
 def _server_answer(
-    view: ConnView, syn_rows: np.ndarray, first_synack: int | None
+    view: ConnView, opening: _Opening, syn_rows: list[int], synack_rows: list[int]
 ) -> tuple[str, int | None]:
     """The server's first segment after a SYN: SYN+ACK, RST, or a bare (challenge) ACK."""
-    if not len(syn_rows):
-        return ("synack", first_synack) if first_synack is not None else ("none", None)
-    server_after = np.flatnonzero(~view.from_client & (np.arange(len(view)) > syn_rows[0]))
-    for i in server_after.tolist():
-        if view.syn[i]:
-            return "synack", i
-        if view.rst[i]:
-            return "rst", i
-        if view.ack[i]:
-            return "challenge_ack", i
-    return "none", None
+    if not syn_rows:
+        return ("synack", synack_rows[0]) if synack_rows else ("none", None)
+    i = row_or_none(opening.reply_row[view.at])  # its first SYN, RST or ACK after the first SYN
+    if i is None:
+        return "none", None
+    if view.syn[i]:
+        return "synack", i
+    if view.rst[i]:
+        return "rst", i
+    return "challenge_ack", i
 
 
-def _handshake_ack(view: ConnView, first_synack: int | None) -> int | None:
-    """The client's first ACK of the SYN+ACK: ack = server ISN + 1 exactly."""
-    if first_synack is None:
-        return None
-    rows = np.flatnonzero(_acks_synack(view) & (np.arange(len(view)) > first_synack))
-    return int(rows[0]) if len(rows) else None
-
-
-def _series(view: ConnView, rows: np.ndarray, *, answered: bool, syn: bool) -> RetrySeries | None:
-    if not len(rows):
+def _series(view: ConnView, rows: list[int], *, answered: bool, syn: bool) -> RetrySeries | None:
+    if not rows:
         return None
     t0 = view.time_ns[rows[0]]
     times = [float(view.time_ns[i] - t0) / 1e9 for i in rows]
@@ -272,27 +328,29 @@ def _series(view: ConnView, rows: np.ndarray, *, answered: bool, syn: bool) -> R
     )
 
 
-def _retry_event(view: ConnView, rows: np.ndarray, i: int, kind: EventKind) -> Event:
-    position = int(np.searchsorted(rows, i))
-    gap = view.seconds(int(rows[position - 1]), i)
-    since_first = view.seconds(int(rows[0]), i)
-    return view.event(
-        i,
-        kind,
-        f"retry {position}: {gap:.3g} s after the previous, {since_first:.3g} s after the first",
-        gap,
-    )
+def _retry_events(view: ConnView, rows: list[int], kind: EventKind) -> list[Event]:
+    """An event for each transmission after the first of ``rows``."""
+    events = []
+    for position in range(1, len(rows)):
+        i = rows[position]
+        gap = view.seconds(rows[position - 1], i)
+        since_first = view.seconds(rows[0], i)
+        note = (
+            f"retry {position}: {gap:.3g} s after the previous, {since_first:.3g} s after the first"
+        )
+        events.append(view.event(i, kind, note, gap))
+    return events
 
 
 def _client_reset_then_retry(
-    view: ConnView, answer_row: int | None, syn_rows: np.ndarray
+    view: ConnView, answer_row: int | None, syn_rows: list[int]
 ) -> int | None:
     """Frame of the client's RST after the challenge ACK, when a SYN retry followed."""
     if answer_row is None:
         return None
     later = np.arange(len(view)) > answer_row
     client_rst = np.flatnonzero(view.from_client & view.rst & later)
-    if len(client_rst) and np.any(syn_rows > answer_row):
+    if len(client_rst) and any(i > answer_row for i in syn_rows):
         return int(view.frame[client_rst[0]])
     return None
 
@@ -325,15 +383,6 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
             return int(view.frame[i])
         return None
     return None
-
-
-def _handshake_rtt_ms(
-    view: ConnView, syn_rows: np.ndarray, synack_rows: np.ndarray, ack_row: int | None
-) -> float | None:
-    syn_ns = int(view.time_ns[syn_rows[0]]) if len(syn_rows) else 0
-    ack_ns = int(view.time_ns[ack_row]) if ack_row is not None else -1
-    rtt = float(handshake_rtt_ms(len(syn_rows), len(synack_rows), syn_ns, ack_ns))
-    return None if np.isnan(rtt) else rtt
 
 
 def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
@@ -374,11 +423,13 @@ def _first_row(mask: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> n
 # --- vectorised parts -----------------------------------------------------------------
 
 
-def _syn_masks(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
-    syn = (facts.flags & SYN) != 0
-    ack = (facts.flags & ACK) != 0
-    clean = ~facts.is_dup
-    return syn & ~ack & facts.from_client & clean, syn & ack & ~facts.from_client & clean
+def _syn_masks(rows: SegmentRows) -> tuple[np.ndarray, np.ndarray]:
+    """The client's SYNs (no ACK) and the server's SYN+ACKs, capture duplicates aside."""
+    clean = ~rows.is_dup
+    return (
+        rows.syn & ~rows.ack & rows.from_client & clean,
+        rows.syn & rows.ack & ~rows.from_client & clean,
+    )
 
 
 def handshake_rtts(facts: Facts) -> np.ndarray:

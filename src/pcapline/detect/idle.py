@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import ConnView, Detection, Detector
+from pcapline.detect import Batch, ConnView, Detection, Detector
 from pcapline.model import EventKind, Side
 
 EMITS = frozenset({EventKind.IDLE_GAP})
@@ -47,6 +47,8 @@ class IdleGap:
 
 
 def detect(view: ConnView) -> Detection[IdleGap | None]:
+    if not view.batch.of(_long_silence)[view.at]:
+        return Detection((), None)
     n = len(view)
     if n < 3 or not view.syn.any():
         return Detection((), None)  # no handshake captured: "established" is not known
@@ -80,6 +82,16 @@ def detect(view: ConnView) -> Detection[IdleGap | None]:
     )
     note = f"first segment after {gap.gap_s:.1f} s idle, never acknowledged"
     return Detection((view.event(after, EventKind.IDLE_GAP, note, gap.gap_s),), gap)
+
+
+def _long_silence(batch: Batch) -> list[bool]:
+    """Per connection of a batch: a silence of at least ``MIN_IDLE_S`` between two of its
+    rows (without one, ``detect`` has nothing to say)."""
+    t = batch.rows.time_ns
+    long = np.zeros(len(t), dtype=bool)  # per row: a long silence before it
+    long[1:] = (np.diff(t) / 1e9) >= MIN_IDLE_S  # the same float test as ``detect``'s
+    long[batch.starts[:-1][batch.starts[:-1] < len(t)]] = False  # a connection's first row
+    return batch.any(long)
 
 
 def _all_acknowledged(view: ConnView, upto: int) -> bool:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import ConnView, Detection, Detector
+from pcapline.detect import Batch, ConnView, Detection, Detector
 from pcapline.model import EventKind, Side
 
 EMITS = frozenset({EventKind.PMTU_STALL})
@@ -57,6 +57,8 @@ class PathMtuStall:
 
 
 def detect(view: ConnView) -> Detection[PathMtuStall | None]:
+    if not view.batch.of(_resent_enough)[view.at]:
+        return Detection((), None)
     if np.any(view.super_segment):
         return Detection((), None)
     for side in (True, False):
@@ -69,6 +71,17 @@ def detect(view: ConnView) -> Detection[PathMtuStall | None]:
             )
             return Detection((view.event(i, EventKind.PMTU_STALL, note),), stall)
     return Detection((), None)
+
+
+def _resent_enough(batch: Batch) -> list[bool]:
+    """Per connection of a batch: no super-segment, and a side with the MIN_UNANSWERED - 1
+    retransmissions a stall needs (``_stall``'s first test; without, nothing to say)."""
+    r = batch.rows
+    enough = np.zeros(len(batch.starts) - 1, dtype=bool)
+    for side in (True, False):
+        enough |= batch.count(r.is_retrans & (r.from_client == side)) >= MIN_UNANSWERED - 1
+    found: list[bool] = (enough & (batch.count(r.super_segment) == 0)).tolist()
+    return found
 
 
 def _stall(view: ConnView, side: bool) -> PathMtuStall | None:

@@ -29,8 +29,9 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from pcapline.detect import ConnView, Detection, Detector, per_connection
+from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
 from pcapline.facts import UNKNOWN, Facts
 from pcapline.model import FIN, RST, SYN, EventKind, Side
@@ -50,6 +51,10 @@ EMITS = frozenset(
 RTT_SAMPLES = 256
 #: How far back (rows) to look for an earlier copy that started at another seq.
 SEARCH_BACK_ROWS = 2048
+#: A connection with at least this many rows gets its row links alone (``_Links.of``): the
+#: batch's column-wise pass saves the per-call cost of small connections, and a long one's
+#: own calls cost little next to their work (and it needs no copy of its rows in the pass).
+ALONE_ROWS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +251,7 @@ def _kinds(
 
 @dataclass(frozen=True, slots=True)
 class _Links:
-    """Row links computed once per connection, so each retransmission is judged in O(1)."""
+    """Row links of one connection (relative rows), so each retransmission is judged in O(1)."""
 
     last_peer: np.ndarray  # the other side's latest row before this one (-1: none)
     prev_same: np.ndarray  # this side's previous row (-1: none)
@@ -256,53 +261,109 @@ class _Links:
 
     @staticmethod
     def of(view: ConnView) -> _Links:
-        n = len(view)
-        idx = np.arange(n)
-        client = np.asarray(view.from_client, dtype=bool)
-        sides = (client, ~client)  # rows sent by the client, by the server
-        prev_same = np.full(n, -1, dtype=np.int64)
-        for mine in sides:
-            latest = np.maximum.accumulate(np.where(mine, idx, -1))
-            shifted = np.concatenate(([-1], latest[:-1]))
-            prev_same[mine] = shifted[mine]
-        acks = np.where(view.ack, view.rel_ack, _NO_ACK)
-        advance = np.zeros(n, dtype=bool)
-        for mine in sides:
-            run = np.maximum.accumulate(np.where(mine, acks, _NO_ACK))
-            before = np.concatenate(([_NO_ACK], run[:-1]))
-            advance |= mine & view.ack & (acks > before)
-        sent = ((view.seg_len > 0) | view.fin) & ~view.is_dup & ~view.probe_shape
-        rows = np.flatnonzero(sent)
-        order = rows[np.lexsort((rows, view.rel_seq[rows], view.from_client[rows]))]
-        prev_tx = np.full(n, -1, dtype=np.int64)
-        if len(order) > 1:
-            same = (view.rel_seq[order[1:]] == view.rel_seq[order[:-1]]) & (
-                view.from_client[order[1:]] == view.from_client[order[:-1]]
-            )
-            prev_tx[order[1:][same]] = order[:-1][same]
+        if len(view) < ALONE_ROWS:
+            every = view.batch.of(_links)
+            lo = every.offset[view.at]
+        else:  # its own numpy calls cost little next to their work
+            every, lo = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
+        hi = lo + len(view)
         return _Links(
-            last_peer=_latest_peer_row(sides, idx, None),
-            prev_same=prev_same,
-            prev_tx=prev_tx,
-            last_advance=_latest_peer_row(sides, idx, advance),
-            last_sack=_latest_peer_row(sides, idx, view.sack_blocks > 0),
+            last_peer=every.links.last_peer[lo:hi],
+            prev_same=every.links.prev_same[lo:hi],
+            prev_tx=every.links.prev_tx[lo:hi],
+            last_advance=every.links.last_advance[lo:hi],
+            last_sack=every.links.last_sack[lo:hi],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchLinks:
+    """``_Links`` of every connection of a batch with a retransmission, end to end: the rows
+    of connection k start at ``offset[k]`` (-1: not linked, no retransmission)."""
+
+    links: _Links
+    offset: list[int]
 
 
 #: Below every real ACK number: "no ACK yet" in running maxima.
 _NO_ACK = np.iinfo(np.int64).min
 
 
-def _latest_peer_row(
-    sides: tuple[np.ndarray, np.ndarray], idx: np.ndarray, mask: np.ndarray | None
-) -> np.ndarray:
-    """Per row: the other side's latest earlier row where ``mask`` holds (None: any row; -1:
-    none). ``sides``: the client's rows, the server's rows; ``idx``: the row numbers."""
-    out = np.full(len(idx), -1, dtype=np.int64)
-    for mine, theirs in (sides, sides[::-1]):
-        latest = np.maximum.accumulate(np.where(mine if mask is None else mine & mask, idx, -1))
-        out[theirs] = latest[theirs]
-    return out
+def _links(batch: Batch) -> _BatchLinks:
+    """The row links of the batch's connections with a retransmission and fewer than
+    ``ALONE_ROWS`` rows (``_Links.of`` links a longer one alone)."""
+    sizes = np.diff(batch.starts)
+    return _batch_links(batch, (batch.count(batch.rows.is_retrans) > 0) & (sizes < ALONE_ROWS))
+
+
+def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
+    """The row links of the ``linked`` connections of a batch, column-wise: running maxima of
+    row numbers over the rows of all those connections, each result taken only when it falls
+    inside its own connection (rows are grouped by connection, so an earlier connection's row
+    is always below the connection's first row)."""
+    r = batch.rows
+    rows = np.flatnonzero(linked[batch.conn_index])  # the linked connections' rows, end to end
+    sizes = np.diff(batch.starts)[linked]
+    firsts = np.cumsum(sizes) - sizes  # each linked connection's first row in ``rows``
+    offset = np.full(len(linked), -1, dtype=np.int64)
+    offset[linked] = firsts
+    conn = np.repeat(np.arange(len(sizes)), sizes)  # per linked row: its connection
+    first = np.repeat(firsts, sizes)  # per linked row: its connection's first row
+    n = len(rows)
+    idx = np.arange(n)
+    client = r.from_client[rows]
+    sides = (client, ~client)  # rows sent by the client, by the server
+
+    def relative(found: np.ndarray) -> np.ndarray:
+        """Linked-row numbers -> rows of their connection (-1: none in the connection)."""
+        return np.where(found >= first, found - first, -1)
+
+    def latest_peer(mask: np.ndarray | None) -> np.ndarray:
+        """Per row: the other side's latest earlier row where ``mask`` holds (None: any)."""
+        out = np.full(n, -1, dtype=np.int64)
+        for mine, theirs in (sides, sides[::-1]):
+            latest = np.maximum.accumulate(np.where(mine if mask is None else mine & mask, idx, -1))
+            out[theirs] = latest[theirs]
+        return relative(out)
+
+    prev_same = np.full(n, -1, dtype=np.int64)
+    for mine in sides:
+        latest = np.maximum.accumulate(np.where(mine, idx, -1))
+        shifted = np.concatenate(([-1], latest[:-1]))
+        prev_same[mine] = shifted[mine]
+    # An ACK "advances" when it is above every earlier ACK of its sender in the connection:
+    # running maxima per (connection, side), in frame order within each.
+    has_ack = r.ack[rows]
+    acks = np.where(has_ack, r.rel_ack[rows], _NO_ACK)
+    key = conn * 2 + client
+    order = np.argsort(key, kind="stable")
+    running = pd.Series(acks[order]).groupby(key[order]).cummax().to_numpy(np.int64)
+    before = np.concatenate(([_NO_ACK], running[:-1]))
+    first_of_key = np.ones(n, dtype=bool)
+    first_of_key[1:] = key[order][1:] != key[order][:-1]
+    before[first_of_key] = _NO_ACK
+    advance = np.zeros(n, dtype=bool)
+    advance[order] = has_ack[order] & (acks[order] > before)
+    # The previous transmission of the same first byte by the same side (ordered by
+    # connection, side, seq, then frame).
+    sent = ((r.seg_len > 0) | r.fin) & ~r.is_dup & ~r.probe_shape
+    tx = np.flatnonzero(sent[rows])
+    seq = r.rel_seq[rows]
+    ordered = tx[np.lexsort((tx, seq[tx], client[tx], conn[tx]))]
+    prev_tx = np.full(n, -1, dtype=np.int64)
+    if len(ordered) > 1:
+        later, earlier = ordered[1:], ordered[:-1]
+        same = (seq[later] == seq[earlier]) & (client[later] == client[earlier])
+        same &= conn[later] == conn[earlier]
+        prev_tx[later[same]] = earlier[same]
+    links = _Links(
+        last_peer=latest_peer(None),
+        prev_same=relative(prev_same),
+        prev_tx=relative(prev_tx),
+        last_advance=latest_peer(advance),
+        last_sack=latest_peer(r.sack_blocks[rows] > 0),
+    )
+    return _BatchLinks(links, offset.tolist())
 
 
 def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:

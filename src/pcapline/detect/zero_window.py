@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.detect import (
+    Batch,
     ConnView,
     Detection,
     Detector,
@@ -77,6 +78,8 @@ def _advertising(facts_flags: np.ndarray) -> np.ndarray:
 
 
 def detect(view: ConnView) -> Detection[ZeroWindow | None]:
+    if not view.batch.of(_closed_or_probed)[view.at]:
+        return Detection((), None)
     idx = np.arange(len(view))
     adv = _advertising(view.flags)
     zero = adv & (view.window == 0)
@@ -160,6 +163,13 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         probe_gaps=gaps,
     )
     return Detection(tuple(events), report)
+
+
+def _closed_or_probed(batch: Batch) -> list[bool]:
+    """Per connection of a batch: a zero-window advertisement (capture duplicates included,
+    as ``detect`` counts them) or a window probe (without, ``detect`` has nothing to say)."""
+    r = batch.rows
+    return batch.any((_advertising(r.flags) & (r.window == 0)) | r.is_window_probe)
 
 
 def _zero_advertisements(facts: Facts) -> np.ndarray:
