@@ -844,14 +844,23 @@ class _PeerAcks:
             highest[client] = np.maximum.accumulate(view.rel_ack[r]) if len(r) else r
         return cls(rows, highest)
 
-    def covering(self, client: bool, i: int, seq: int) -> int | None:
-        """The first peer ACK row after row ``i`` acknowledging past ``seq``."""
-        rows, highest = self.rows[client], self.highest[client]
-        j = max(
-            int(np.searchsorted(rows, i, side="right")),
-            int(np.searchsorted(highest, seq, side="right")),
-        )
-        return int(rows[j]) if j < len(rows) else None
+    def covering(self, client: np.ndarray, i: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        """Per sender row ``i`` (sent by the client where ``client``): the first peer ACK row
+        after it acknowledging past ``seq``; -1 where none did. Two binary searches per
+        side for all rows at once: the first ACK row after ``i`` and the first whose running
+        highest ACK passes ``seq``; the later of the two is the answer."""
+        out = np.full(len(i), -1, dtype=np.int64)
+        for side in (True, False):
+            mine = client == side
+            rows, highest = self.rows[side], self.highest[side]
+            if not mine.any() or not len(rows):
+                continue
+            j = np.maximum(
+                rows.searchsorted(i[mine], side="right"),
+                highest.searchsorted(seq[mine], side="right"),
+            )
+            out[mine] = np.where(j < len(rows), rows[np.minimum(j, len(rows) - 1)], -1)
+        return out
 
 
 def _gaps(times: Sequence[float]) -> tuple[float, ...]:
@@ -859,7 +868,7 @@ def _gaps(times: Sequence[float]) -> tuple[float, ...]:
 
 
 def _row(view: _Rows, frame: int) -> int:
-    return int(np.searchsorted(view.frame, frame))
+    return int(view.frame.searchsorted(frame))
 
 
 def _retry_stall(view: _Rows, series: RetrySeries, cause: StallCause, answered: bool) -> Stall:
@@ -912,17 +921,20 @@ def _episodes(
     (the RTO backoff, or the next hole of the same outage).
     """
     out: list[Stall] = []
-    if acks is None:
+    chosen = [event for event in found.retransmit.events if event.kind is kind]
+    if acks is None or not chosen:
         return out
+    # Each retransmission's row and the ACK that ended its wait, for all of them at once.
+    rows = view.frame.searchsorted([event.frame for event in chosen])
+    senders = view.from_client[rows]
+    ack_rows = acks.covering(senders, rows, view.rel_seq[rows])
+    end_rows = np.where(ack_rows >= 0, ack_rows, rows)
+    ends = view.time_ns[end_rows].tolist()
     open_episode: dict[bool, int] = {}  # side -> index into out of its latest episode
-    for event in found.retransmit.events:
-        if event.kind is not kind:
-            continue
-        i = _row(view, event.frame)
-        client = bool(view.from_client[i])
-        ack_row = acks.covering(client, i, int(view.rel_seq[i]))
-        ended = ack_row is not None
-        end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
+    for event, i, client, ack_row, end_ns in zip(
+        chosen, rows.tolist(), senders.tolist(), ack_rows.tolist(), ends, strict=True
+    ):
+        ended = ack_row >= 0
         k = open_episode.get(client)
         if k is not None and (not out[k].recovered or event.time_ns <= out[k].end_ns):
             out[k] = replace(out[k], end_ns=max(out[k].end_ns, end_ns), recovered=ended)
@@ -933,9 +945,9 @@ def _episodes(
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
             peer = acks.rows[client]
-            before = peer[: int(np.searchsorted(peer, i))]
+            before = peer[: int(peer.searchsorted(i))]
             start_ns = int(view.time_ns[before[-1]] if len(before) else view.time_ns[i])
-        first = min(int(np.searchsorted(view.time_ns, start_ns)), i)
+        first = min(int(view.time_ns.searchsorted(start_ns)), i)
         out.append(Stall(cause, view.side(i), start_ns, end_ns, ended, int(view.frame[first])))
         open_episode[client] = len(out) - 1
     return out
