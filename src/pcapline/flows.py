@@ -141,7 +141,13 @@ def _reuse_cuts(
     has_ack = flags & ACK != 0
     tuple_start = np.maximum.accumulate(np.where(first, position, 0))
     pure = np.flatnonzero(syn & ~has_ack)
-    synack_at, synack_seq, setter_from_row, setter_from_tuple = [], [], [], []
+    # Per direction, per pure SYN: the latest SYN+ACK row before it and that SYN+ACK's seq;
+    # the first base setter (row, value) at or after the SYN and at or after its tuple's
+    # first row (where the conversation starts after a cut, or at the tuple's beginning).
+    synack_at: list[list[int]] = []
+    synack_seq: list[list[int]] = []
+    setter_from_syn: list[list[tuple[int, int]]] = []
+    setter_from_tuple: list[list[tuple[int, int]]] = []
     for direction in (False, True):
         own = forward == direction
         latest = np.maximum.accumulate(np.where(own & syn & has_ack, position, -1))
@@ -151,15 +157,21 @@ def _reuse_cuts(
         can_set = own | (~own & has_ack)
         value = seqnum.wrap(np.where(own, np.where(syn, seq, seq - 1), ack - 1))
         next_setter = np.minimum.accumulate(np.where(can_set, position, n)[::-1])[::-1]
-        for found, at in ((setter_from_row, pure), (setter_from_tuple, tuple_start[pure])):
+        for found, at in ((setter_from_syn, pure), (setter_from_tuple, tuple_start[pure])):
             where = next_setter[at]
-            found.append(list(zip(where.tolist(), value[np.minimum(where, n - 1)].tolist())))
+            values = value[np.minimum(where, n - 1)]  # where == n: no setter (never used)
+            found.append(list(zip(where.tolist(), values.tolist(), strict=True)))
     cuts: list[int] = []
     start = -1  # the current conversation's first row
-    setter: tuple[tuple[int, int], tuple[int, int]] = ((n, 0), (n, 0))  # per direction
-    for k, (p, tuple_at, way, syn_seq) in enumerate(
-        zip(pure.tolist(), tuple_start[pure].tolist(), forward[pure].tolist(), seq[pure].tolist())
-    ):
+    setter = ((n, 0), (n, 0))  # its first base setter (row, value), per direction
+    walk = zip(
+        pure.tolist(),
+        tuple_start[pure].tolist(),
+        forward[pure].tolist(),
+        seq[pure].tolist(),
+        strict=True,
+    )
+    for k, (p, tuple_at, way, syn_seq) in enumerate(walk):
         if tuple_at > start:  # the first pure SYN of the next tuple
             start = tuple_at
             setter = (setter_from_tuple[0][k], setter_from_tuple[1][k])
@@ -174,7 +186,7 @@ def _reuse_cuts(
         if base is not None and base != syn_seq:
             cuts.append(p)
             start = p
-            setter = (setter_from_row[0][k], setter_from_row[1][k])
+            setter = (setter_from_syn[0][k], setter_from_syn[1][k])
     return np.asarray(cuts, dtype=np.int64)
 
 

@@ -140,9 +140,7 @@ class OptionArea:
         """The ``width``-byte big-endian number at ``pos`` of each row: one gather of
         ``width`` bytes from the flattened matrix, read as one big-endian word (a valid option
         never runs past its row's limit, so the bytes never cross into the next row)."""
-        words: np.ndarray = gather_rows(self.flat, row * self.width + pos, width).view(
-            f">u{width}"
-        )
+        words: np.ndarray = gather_rows(self.flat, row * self.width + pos, width).view(f">u{width}")
         return words[:, 0]
 
 
