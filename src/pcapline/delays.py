@@ -844,23 +844,16 @@ class _PeerAcks:
             highest[client] = np.maximum.accumulate(view.rel_ack[r]) if len(r) else r
         return cls(rows, highest)
 
-    def covering(self, client: np.ndarray, i: np.ndarray, seq: np.ndarray) -> np.ndarray:
-        """Per sender row ``i`` (sent by the client where ``client``): the first peer ACK row
-        after it acknowledging past ``seq``; -1 where none did. Two binary searches per
-        side for all rows at once: the first ACK row after ``i`` and the first whose running
-        highest ACK passes ``seq``; the later of the two is the answer."""
-        out = np.full(len(i), -1, dtype=np.int64)
-        for side in (True, False):
-            mine = client == side
-            rows, highest = self.rows[side], self.highest[side]
-            if not mine.any() or not len(rows):
-                continue
-            j = np.maximum(
-                rows.searchsorted(i[mine], side="right"),
-                highest.searchsorted(seq[mine], side="right"),
-            )
-            out[mine] = np.where(j < len(rows), rows[np.minimum(j, len(rows) - 1)], -1)
-        return out
+    def covering(self, client: bool, i: int, seq: int) -> int | None:
+        """The first peer ACK row after row ``i`` acknowledging past ``seq``."""
+        rows, highest = self.rows[client], self.highest[client]
+        # ndarray.searchsorted, not np.searchsorted: the same search without the dispatch
+        # wrapper, which costs more than the search on one connection's rows.
+        j = max(
+            int(rows.searchsorted(i, side="right")),
+            int(highest.searchsorted(seq, side="right")),
+        )
+        return int(rows[j]) if j < len(rows) else None
 
 
 def _gaps(times: Sequence[float]) -> tuple[float, ...]:
@@ -921,20 +914,17 @@ def _episodes(
     (the RTO backoff, or the next hole of the same outage).
     """
     out: list[Stall] = []
-    chosen = [event for event in found.retransmit.events if event.kind is kind]
-    if acks is None or not chosen:
+    if acks is None:
         return out
-    # Each retransmission's row and the ACK that ended its wait, for all of them at once.
-    rows = view.frame.searchsorted([event.frame for event in chosen])
-    senders = view.from_client[rows]
-    ack_rows = acks.covering(senders, rows, view.rel_seq[rows])
-    end_rows = np.where(ack_rows >= 0, ack_rows, rows)
-    ends = view.time_ns[end_rows].tolist()
     open_episode: dict[bool, int] = {}  # side -> index into out of its latest episode
-    for event, i, client, ack_row, end_ns in zip(
-        chosen, rows.tolist(), senders.tolist(), ack_rows.tolist(), ends, strict=True
-    ):
-        ended = ack_row >= 0
+    for event in found.retransmit.events:
+        if event.kind is not kind:
+            continue
+        i = _row(view, event.frame)
+        client = bool(view.from_client[i])
+        ack_row = acks.covering(client, i, int(view.rel_seq[i]))
+        ended = ack_row is not None
+        end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
         k = open_episode.get(client)
         if k is not None and (not out[k].recovered or event.time_ns <= out[k].end_ns):
             out[k] = replace(out[k], end_ns=max(out[k].end_ns, end_ns), recovered=ended)
