@@ -250,12 +250,12 @@ def tshark_streams(path: Path, frames: list[bytes]) -> list[int]:
     return [int(x) for x in out]
 
 
-def _random_rows(rng, n: int) -> list[tuple[int, int, int, int, int]]:
+def _random_rows(rng, n: int, tuples: int = 3) -> list[tuple[int, int, int, int, int]]:
     isns = [100, 200, 300, 2**32 - 1, 0]
     flag_choices = [SYN, SYN, SYN | ACK, ACK, ACK | PSH, FIN | ACK, RST, RST | ACK]
     return [
         (
-            rng.randrange(3),
+            rng.randrange(tuples),
             rng.randrange(2),
             rng.choice(flag_choices),
             (rng.choice(isns) + rng.randrange(2)) % 2**32,
@@ -286,6 +286,18 @@ def test_split_equals_the_per_packet_model_on_random_traffic() -> None:
         seg, conns = flows(_frames(rows))
         assert seg["conn"].tolist() == wireshark_streams(rows)
         assert conns["packets"].sum() == len(rows)
+
+
+def test_split_equals_the_per_packet_model_with_many_tuples_interleaved() -> None:
+    """The cut walk runs over all tuples at once: a tuple's conversation start must never
+    leak into the next tuple's."""
+    import random
+
+    rng = random.Random(13)
+    for _ in range(30):
+        rows = _random_rows(rng, rng.randrange(50, 300), tuples=25)
+        seg, _ = flows(_frames(rows))
+        assert seg["conn"].tolist() == wireshark_streams(rows)
 
 
 @needs_tshark

@@ -454,19 +454,29 @@ def classify(
     )
     rows = np.flatnonzero(visited)
     visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
-    for index, row_counts in zip(rows.tolist(), visited_counts, strict=True):
-        conn = int(facts.conn_ids[index])
+    # The visited rows' scalars as Python values once (not one numpy scalar read each).
+    per_row = zip(
+        rows.tolist(),
+        facts.conn_ids[rows].tolist(),
+        visited_counts,
+        start[rows].tolist(),
+        end[rows].tolist(),
+        np.asarray(screened, dtype=bool)[rows].tolist(),
+        np.asarray(retrying, dtype=bool)[rows].tolist(),
+        strict=True,
+    )
+    for index, conn, row_counts, start_ns, end_ns, was_screened, retried in per_row:
         e = Evidence.of(
             conn,
             Counts(*row_counts),
             detections[conn],
-            start_ns=int(start[index]),
-            end_ns=int(end[index]),
+            start_ns=start_ns,
+            end_ns=end_ns,
             capture_end_ns=facts.capture_end_ns,
-            screened=bool(screened[index]),
+            screened=was_screened,
             stale_peer_rst=stale.get(conn),
             seen=quality.seen(index),
-            listener_retried_synack=bool(retrying[index]),
+            listener_retried_synack=retried,
             icmp=detected.icmp.get(conn, ()),
         )
         d = decide(e)

@@ -294,7 +294,10 @@ class _Columns:
     def get(self, name: str, dtype: type) -> np.ndarray:
         if name not in self._segments.columns:
             return np.zeros(len(self._order), dtype=dtype)
-        return np.asarray(self._segments[name].to_numpy().astype(dtype, copy=False)[self._order])
+        # Gather in the column's own (narrower) type, then widen: one pass over the big
+        # array less than widening the whole column first.
+        column = self._segments[name].to_numpy()
+        return np.asarray(column[self._order].astype(dtype, copy=False))
 
 
 def _group_starts(keys_sorted: np.ndarray) -> np.ndarray:

@@ -103,14 +103,17 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
         ack = segments["ack"].to_numpy().astype(np.int64)
         involved = np.flatnonzero(np.isin(key, candidates))
         order = involved[np.argsort(key[involved], kind="stable")]  # tuple by tuple, frame order
-        sorted_key = key[order]
-        group_start = np.searchsorted(sorted_key, candidates, side="left")
-        group_end = np.searchsorted(sorted_key, candidates, side="right")
-        for lo, hi in zip(group_start, group_end, strict=True):
-            rows = order[lo:hi]
-            cuts = _reuse_cuts(flags[rows], seq[rows], ack[rows], forward[rows])
-            if cuts.size:
-                segment_no[rows] = np.searchsorted(cuts, np.arange(rows.size), side="right")
+        tuple_first = np.ones(order.size, bool)
+        tuple_first[1:] = key[order[1:]] != key[order[:-1]]
+        cut = np.zeros(order.size, np.int64)
+        cut[_reuse_cuts(flags[order], seq[order], ack[order], forward[order], tuple_first)] = 1
+        # nth connection of its tuple = cuts so far in the tuple (a tuple's first row is
+        # never a cut, so the running count there is what earlier tuples used up).
+        cuts_so_far = np.cumsum(cut)
+        starts = np.flatnonzero(tuple_first)
+        segment_no[order] = cuts_so_far - np.repeat(
+            cuts_so_far[starts], np.diff(starts, append=order.size)
+        )
     if not segment_no.any():
         return key  # no port reuse: tuple ids are already in order of first appearance
     # (tuple, nth connection of the tuple) -> ids in order of first appearance.
@@ -119,57 +122,72 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
 
 
 def _reuse_cuts(
-    flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np.ndarray
+    flags: np.ndarray, seq: np.ndarray, ack: np.ndarray, forward: np.ndarray, first: np.ndarray
 ) -> np.ndarray:
-    """Positions (within one tuple's rows) where a new conversation starts.
+    """Rows where a new conversation starts, over rows grouped by 4-tuple in frame order
+    (``first`` marks each tuple's first row).
 
-    Walks only the pure-SYN rows. A direction's base sequence at row p of the current
-    conversation is the seq of its latest SYN+ACK before p (a SYN+ACK either matches the
-    base or resets it), else the value of the first row able to set it; both are found
-    with binary searches (see the module docstring).
+    A direction's base sequence at row p of the current conversation is the seq of its
+    latest SYN+ACK before p (a SYN+ACK either matches the base or resets it), else the value
+    of the first row of the conversation able to set it (see the module docstring). A cut
+    moves the conversation start later SYNs are compared against, so the pure-SYN rows are
+    walked in one Python loop; what each step looks up is found for all rows beforehand:
+    per direction, the latest SYN+ACK before each row (a running max of positions) and the
+    first row at or after each row able to set the base (a running min from the end).
     """
+    n = flags.size
+    position = np.arange(n)
     syn = flags & SYN != 0
     has_ack = flags & ACK != 0
-    positions = np.arange(flags.size)
-    setters: list[tuple[np.ndarray, np.ndarray]] = []
-    synacks: list[tuple[np.ndarray, np.ndarray]] = []
+    tuple_start = np.maximum.accumulate(np.where(first, position, 0))
+    pure = np.flatnonzero(syn & ~has_ack)
+    # Per direction, per pure SYN: the latest SYN+ACK row before it and that SYN+ACK's seq;
+    # the first base setter (row, value) at or after the SYN and at or after its tuple's
+    # first row (where the conversation starts after a cut, or at the tuple's beginning).
+    synack_at: list[list[int]] = []
+    synack_seq: list[list[int]] = []
+    setter_from_syn: list[list[tuple[int, int]]] = []
+    setter_from_tuple: list[list[tuple[int, int]]] = []
     for direction in (False, True):
         own = forward == direction
+        latest = np.maximum.accumulate(np.where(own & syn & has_ack, position, -1))
+        before = np.concatenate(([-1], latest[:-1]))[pure]  # strictly before the SYN
+        synack_at.append(before.tolist())
+        synack_seq.append(seq[np.maximum(before, 0)].tolist())
         can_set = own | (~own & has_ack)
         value = seqnum.wrap(np.where(own, np.where(syn, seq, seq - 1), ack - 1))
-        setters.append((positions[can_set], value[can_set]))
-        synack = own & syn & has_ack
-        synacks.append((positions[synack], seq[synack]))
+        next_setter = np.minimum.accumulate(np.where(can_set, position, n)[::-1])[::-1]
+        for found, at in ((setter_from_syn, pure), (setter_from_tuple, tuple_start[pure])):
+            where = next_setter[at]
+            values = value[np.minimum(where, n - 1)]  # where == n: no setter (never used)
+            found.append(list(zip(where.tolist(), values.tolist(), strict=True)))
     cuts: list[int] = []
-    conv_start = 0
-    for p in np.flatnonzero(syn & ~has_ack):
-        if p == conv_start:
+    start = -1  # the current conversation's first row
+    setter = ((n, 0), (n, 0))  # its first base setter (row, value), per direction
+    walk = zip(
+        pure.tolist(),
+        tuple_start[pure].tolist(),
+        forward[pure].tolist(),
+        seq[pure].tolist(),
+        strict=True,
+    )
+    for k, (p, tuple_at, way, syn_seq) in enumerate(walk):
+        if tuple_at > start:  # the first pure SYN of the next tuple
+            start = tuple_at
+            setter = (setter_from_tuple[0][k], setter_from_tuple[1][k])
+        if p == start:
             continue
-        way = int(forward[p])
-        base = _base_seq(setters[way], synacks[way], conv_start, int(p))
-        if base is not None and base != seq[p]:
-            cuts.append(int(p))
-            conv_start = int(p)
+        d = int(way)
+        base: int | None = None
+        if synack_at[d][k] >= start:
+            base = synack_seq[d][k]
+        elif setter[d][0] < p:
+            base = setter[d][1]
+        if base is not None and base != syn_seq:
+            cuts.append(p)
+            start = p
+            setter = (setter_from_syn[0][k], setter_from_syn[1][k])
     return np.asarray(cuts, dtype=np.int64)
-
-
-def _base_seq(
-    setters: tuple[np.ndarray, np.ndarray],
-    synacks: tuple[np.ndarray, np.ndarray],
-    start: int,
-    p: int,
-) -> int | None:
-    """Base sequence of one direction just before row ``p`` of a conversation that began
-    at row ``start``; None while no row has set it."""
-    where, value = synacks
-    j = int(np.searchsorted(where, p)) - 1
-    if j >= 0 and where[j] >= start:
-        return int(value[j])
-    where, value = setters
-    i = int(np.searchsorted(where, start))
-    if i < where.size and where[i] < p:
-        return int(value[i])
-    return None
 
 
 def first_rows(conn: np.ndarray) -> np.ndarray:

@@ -120,8 +120,9 @@ def unwrap(values: np.ndarray, base: np.ndarray, first: np.ndarray) -> np.ndarra
     step[1:] = signed(values[1:] - values[:-1])
     step[first] = signed(values[first] - base[first])
     total = np.cumsum(step)
-    # Subtract, in each run, the running total reached before the run started.
-    at_first = np.where(first, total - step, 0)
-    run_start = np.maximum.accumulate(np.where(first, np.arange(len(values)), 0))
-    out[:] = total - at_first[run_start]
+    # Subtract, in each run, the running total reached before the run started (repeated
+    # over the run's length).
+    starts = np.flatnonzero(first)
+    run_length = np.diff(starts, append=len(values))
+    out[:] = total - np.repeat(total[starts] - step[starts], run_length)
     return out

@@ -296,3 +296,34 @@ def test_mutated_captures_of_real_tls_and_http_never_crash(tmp_path: Path) -> No
         for k, conn in enumerate(doc["connections"]):  # the whole document is another helper's
             check_app(conn, f"$.connections[{k}]")  # fuzz (issue 12): the app key is checked here
     assert recognised > 50  # the premise: most mutants still carry hellos and requests
+
+
+def test_first_bytes_gathered_in_memory_equal_the_ones_read_per_frame() -> None:
+    """The in-memory gather of each payload's first bytes (``FrameBytes.buffer``) against
+    the per-frame reads a capture on disk goes through, on every sample capture."""
+    import dataclasses
+
+    import numpy as np
+
+    from pcapline.errors import CaptureError
+
+    plausible_total = 0
+    for path in sorted(SAMPLE.parent.glob("*.pcap*")):
+        try:
+            capture = read_capture(str(path))
+        except CaptureError:
+            continue
+        segments, _ = build_flows(decode(capture).segments)
+        if segments.empty:
+            continue
+        frames = payloads.FrameBytes.of_capture(segments, capture)
+        at = frames.frame_at + segments["payload_at"].to_numpy(np.int64)
+        captured = np.minimum(
+            segments["seg_len"].to_numpy(np.int64),
+            np.maximum(frames.frame_at + frames.caplen - at, 0),
+        )
+        on_disk = dataclasses.replace(frames, buffer=None)
+        gathered = payloads._heads(frames, at, captured, 3)
+        assert np.array_equal(gathered, payloads._heads(on_disk, at, captured, 3)), path.name
+        plausible_total += int(payloads._plausible_start(frames, at, captured).sum())
+    assert plausible_total > 0  # the samples hold TLS and HTTP payloads

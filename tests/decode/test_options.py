@@ -114,10 +114,20 @@ def test_timestamp_fast_path_equals_the_option_walk(monkeypatch) -> None:
         for i in range(50)
     ]
     frames += [ethernet(ipv4(tcp(flags=SYN, options=MSS + SACK_PERM + TS + NOP + WS)))]
+    # The leading NOP,NOP,TS taken by the fast path, the SACK after it by the walk; a second
+    # timestamp later in the list overrides the first, as in the walk.
+    frames += [
+        ethernet(ipv4(tcp(flags=ACK, ack=900, options=NOP + NOP + TS + NOP + NOP + sack)))
+        for sack in (_sack((1000, 2000)), _sack((1000, 2000), (3000, 4000), (2500, 2600)))
+    ]
+    second_ts = b"\x08\x0a" + struct.pack("!II", 5, 6)
+    frames += [ethernet(ipv4(tcp(flags=ACK, options=NOP + NOP + TS + NOP + NOP + second_ts)))]
     capture = read_capture(io.BytesIO(pcap(frames)))
     fast = decode(capture).segments
+    assert fast["sack_blocks"].tolist()[-3:] == [1, 3, 0]
+    assert fast["ts_val"].tolist()[-3:] == [111, 111, 5]
     monkeypatch.setattr(
-        options, "_timestamps_only", lambda area, out, seg: np.zeros(seg.size, bool)
+        options, "_leading_timestamps", lambda area, out, seg: np.zeros(seg.size, np.int64)
     )
     walked = decode(capture).segments
     assert fast.equals(walked)

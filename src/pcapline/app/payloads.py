@@ -45,6 +45,9 @@ class FrameBytes:
     frame_at: np.ndarray  # int64 per segment row
     caplen: np.ndarray  # int64 per segment row
     read: ByteReader
+    #: The whole source as bytes when it is held in memory (then a few bytes of every row
+    #: are one gather, not one ``read`` call each); None for a source on disk.
+    buffer: np.ndarray | None = None
 
     @classmethod
     def of_capture(cls, segments: pd.DataFrame, capture: Capture) -> FrameBytes:
@@ -56,7 +59,10 @@ class FrameBytes:
             return data[at : at + length].tobytes()
 
         return cls(
-            capture.offset[index].astype(np.int64), capture.caplen[index].astype(np.int64), read
+            capture.offset[index].astype(np.int64),
+            capture.caplen[index].astype(np.int64),
+            read,
+            buffer=data,
         )
 
     @classmethod
@@ -103,7 +109,7 @@ def first_payloads(
     # HTTP/1.x start line are joined and parsed (four bytes read per side, columnar): the
     # cost then follows the connections that can be recognised, not every connection.
     first = np.flatnonzero(rank == 0)
-    plausible = first[_plausible_start(frames.read, at[rows[first]], captured[rows[first]])]
+    plausible = first[_plausible_start(frames, at[rows[first]], captured[rows[first]])]
     wanted = np.isin(conn_of, conn_of[plausible])
     rows = rows[keep & wanted]  # still in frame order
     # A SYN's payload (TCP Fast Open, RFC 7413) starts one after its sequence number.
@@ -120,13 +126,10 @@ def first_payloads(
     return {key: _contiguous(parts, frames.read) for key, parts in pieces.items()}
 
 
-def _plausible_start(read: ByteReader, at: np.ndarray, captured: np.ndarray) -> np.ndarray:
+def _plausible_start(frames: FrameBytes, at: np.ndarray, captured: np.ndarray) -> np.ndarray:
     """Per payload: its first bytes are a TLS handshake record header (22, 3, 0..4) or three
     upper-case letters (an HTTP method, or ``HTTP`` of a status line)."""
-    heads = np.zeros((len(at), 3), np.int64)  # a byte not captured reads as 0
-    for i, (start, length) in enumerate(zip(at.tolist(), captured.tolist(), strict=True)):
-        head = read(start, min(length, 3))
-        heads[i, : len(head)] = list(head)
+    heads = _heads(frames, at, captured, 3)
     b0, b1, b2 = heads[:, 0], heads[:, 1], heads[:, 2]
     tls = (b0 == 22) & (b1 == 3) & (b2 <= 4) & (captured >= 3)
 
@@ -135,6 +138,21 @@ def _plausible_start(read: ByteReader, at: np.ndarray, captured: np.ndarray) -> 
 
     plausible: np.ndarray = tls | (upper(b0) & upper(b1) & upper(b2))  # GET, ..., HTTP/1.x
     return plausible
+
+
+def _heads(frames: FrameBytes, at: np.ndarray, captured: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` bytes of each payload, (n, width) int64; a byte not captured reads
+    as 0."""
+    if frames.buffer is not None:  # in memory: one gather per column
+        k = np.arange(width)
+        held = k < captured[:, None]
+        where = np.where(held, at[:, None] + k, 0)  # a held byte lies inside its frame
+        return np.where(held, frames.buffer[where], 0).astype(np.int64)
+    heads = np.zeros((len(at), width), np.int64)
+    for i, (start, length) in enumerate(zip(at.tolist(), captured.tolist(), strict=True)):
+        head = frames.read(start, min(length, width))
+        heads[i, : len(head)] = list(head)
+    return heads
 
 
 def _contiguous(parts: list[tuple[int, int, int, int, int]], read: ByteReader) -> FirstBytes:

@@ -55,9 +55,9 @@ def tcp_options(
     if not seg.size:
         return out
     area = OptionArea(data, start[seg], (end - start)[seg])
-    common = _timestamps_only(area, out, seg)
-    row = np.flatnonzero(~common)
-    pos = np.zeros(row.size, np.int64)
+    walk_from = _leading_timestamps(area, out, seg)
+    row = np.flatnonzero(walk_from < area.limit)
+    pos = walk_from[row]
     for _ in range(MAX_ROUNDS):
         if not row.size:
             break
@@ -77,26 +77,33 @@ def tcp_options(
     return out
 
 
-#: NOP, NOP, Timestamps: the option list of nearly every Linux data segment and ACK.
+#: NOP, NOP, Timestamps: the option list of nearly every Linux data segment and ACK (a SACK
+#: option follows, after two more NOPs, while the receiver holds out-of-order data).
 NOP_NOP_TS = (NOP, NOP, TIMESTAMP, 10)
+NOP_NOP_TS_BYTES = 12
 
 
-def _timestamps_only(area: OptionArea, out: TcpOptions, seg: np.ndarray) -> np.ndarray:
-    """Fast path: decode the common NOP,NOP,TS list with column slices, no walk.
-    Returns the mask of rows handled."""
+def _leading_timestamps(area: OptionArea, out: TcpOptions, seg: np.ndarray) -> np.ndarray:
+    """Fast path: decode a leading NOP,NOP,TS with column slices, no walk. Returns where the
+    walk starts in each row: past those 12 bytes (the end of the list for most rows), else 0.
+    The walk would have stepped over the same two NOPs and stored the same timestamp first."""
+    walk_from = np.zeros(area.limit.shape[0], np.int64)
     b = area.bytes
-    if b.shape[1] < 12:
-        return np.zeros(b.shape[0], bool)
-    common = area.limit == 12
-    for at, value in enumerate(NOP_NOP_TS):
-        common &= b[:, at] == value
-    rows = seg[common]
-    words = b[common, 4:12].copy().view(">u4")  # TSval, TSecr (big-endian)
+    if b.shape[1] < NOP_NOP_TS_BYTES:
+        return walk_from
+    lead = area.limit >= NOP_NOP_TS_BYTES
+    if b.shape[1] % 4 == 0:  # rows of whole 32-bit words: the four bytes in one comparison
+        lead &= b.view(">u4")[:, 0] == int.from_bytes(bytes(NOP_NOP_TS), "big")
+    else:
+        for at, value in enumerate(NOP_NOP_TS):
+            lead &= b[:, at] == value
+    rows = seg[lead]
+    words = b[lead, 4:NOP_NOP_TS_BYTES].view(">u4")  # TSval, TSecr (big-endian)
     out.has_ts[rows] = True
     out.ts_val[rows] = words[:, 0]
     out.ts_ecr[rows] = words[:, 1]
-    handled: np.ndarray = common
-    return handled
+    walk_from[lead] = NOP_NOP_TS_BYTES
+    return walk_from
 
 
 class OptionArea:
@@ -105,28 +112,36 @@ class OptionArea:
 
     def __init__(self, data: np.ndarray, start: np.ndarray, limit: np.ndarray) -> None:
         self.limit = limit
-        width = int(min(limit.max(), MAX_OPTION_BYTES))
+        self.width = width = int(min(limit.max(), MAX_OPTION_BYTES))
         fits = start + width <= data.shape[0]
         if fits.all():
-            self.bytes = gather_rows(data, start, width)
-            return
-        self.bytes = np.zeros((start.shape[0], width), np.uint8)
-        self.bytes[fits] = gather_rows(data, start[fits], width)
-        for i in np.flatnonzero(~fits):  # only segments in the last ``width`` bytes of the file
-            chunk = data[start[i] : start[i] + limit[i]]
-            self.bytes[i, : chunk.shape[0]] = chunk
+            self.bytes = np.ascontiguousarray(gather_rows(data, start, width))
+        else:
+            self.bytes = np.zeros((start.shape[0], width), np.uint8)
+            self.bytes[fits] = gather_rows(data, start[fits], width)
+            for i in np.flatnonzero(~fits):  # only segments in the file's last ``width`` bytes
+                chunk = data[start[i] : start[i] + limit[i]]
+                self.bytes[i, : chunk.shape[0]] = chunk
+        #: The same bytes as one row after another: byte ``pos`` of row ``r`` is at
+        #: ``r * width + pos`` (one 1-D gather instead of a 2-D fancy index).
+        self.flat = self.bytes.reshape(-1)
 
     def u8(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self.bytes[row, pos]
+        out: np.ndarray = self.flat[row * self.width + pos]
         return out
 
     def be16(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        out: np.ndarray = (self.bytes[row, pos].astype(np.uint16) << 8) | self.bytes[row, pos + 1]
-        return out
+        return self._big_endian(row, pos, 2).astype(np.uint16)
 
     def be32(self, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        out: np.ndarray = (self.be16(row, pos).astype(np.uint32) << 16) | self.be16(row, pos + 2)
-        return out
+        return self._big_endian(row, pos, 4).astype(np.uint32)
+
+    def _big_endian(self, row: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
+        """The ``width``-byte big-endian number at ``pos`` of each row: one gather of
+        ``width`` bytes from the flattened matrix, read as one big-endian word (a valid option
+        never runs past its row's limit, so the bytes never cross into the next row)."""
+        words: np.ndarray = gather_rows(self.flat, row * self.width + pos, width).view(f">u{width}")
+        return words[:, 0]
 
 
 def _store(

@@ -94,8 +94,13 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     order = np.argsort(ids, kind="stable")
     n = len(ids)
     seg_conn = segments["conn"].to_numpy(dtype=np.int64)
-    pos = np.searchsorted(ids, seg_conn, sorter=order)
-    row = order[np.minimum(pos, n - 1)]  # connections row of every segment
+    if n and int(ids[0]) == 0 and int(ids[-1]) == n - 1 and bool((np.diff(ids) == 1).all()):
+        # The usual table (ids 0..n-1 in order): a segment's row is its id, no search needed
+        # (clipped as the search below clips).
+        row = np.clip(seg_conn, 0, n - 1)
+    else:
+        pos = np.searchsorted(ids, seg_conn, sorter=order)
+        row = order[np.minimum(pos, n - 1)]  # connections row of every segment
     frame = segments["frame"].to_numpy(dtype=np.int64)
     time_ns = segments["time_ns"].to_numpy(dtype=np.int64)
     flags = segments["flags"].to_numpy().astype(np.int64)

@@ -243,16 +243,17 @@ def _replay(
     syn_ts: np.ndarray,
     has_ts: np.ndarray,
 ) -> Replay:
-    """The replay over plain arrays: cache updates (time-sorted) and SYNs (time-sorted)."""
-    regressed = np.zeros(len(syn_ns), dtype=bool)
+    """The replay over plain arrays: cache updates (time-sorted) and SYNs (time-sorted).
+
+    The cache is a state machine, replayed in one loop; the loop only notes which entry each
+    SYN met, and the PAWS comparison of each SYN with its entry is one vectorised step."""
     cached = np.zeros(len(syn_ns), dtype=np.int64)
+    met = np.zeros(len(syn_ns), dtype=bool)  # a live cache entry was there for the SYN
     entry_ts: int | None = None
     entry_ns = 0
     u = 0
     updates = [(int(n), int(t)) for n, t in zip(update_ns, update_ts, strict=False)]
-    for i, (now, ts_val, with_ts) in enumerate(
-        zip(syn_ns.tolist(), syn_ts.tolist(), has_ts.tolist(), strict=False)
-    ):
+    for i, now in enumerate(syn_ns.tolist()):
         while u < len(updates) and updates[u][0] <= now:
             stamp, ts = updates[u]
             if (
@@ -265,7 +266,9 @@ def _replay(
         if entry_ts is None or now - entry_ns >= TCP_PAWS_MSL_NS:
             continue
         cached[i] = entry_ts
-        regressed[i] = (not with_ts) or seqnum.distance(entry_ts, ts_val) > TCP_PAWS_WINDOW
+        met[i] = True
+    behind = seqnum.distance(cached, syn_ts[: len(cached)]) > TCP_PAWS_WINDOW
+    regressed = met & (~has_ts[: len(cached)] | behind)
     return Replay(regressed=regressed, cached_tsval=cached)
 
 
