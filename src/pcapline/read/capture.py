@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from pcapline.read import native
+
 
 @dataclass
 class Capture:
@@ -119,9 +121,37 @@ class BackwardSteps:
 
 
 def gather_rows(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
-    """``width`` bytes at each position, as an (n, width) uint8 array, in ONE fancy-index
-    operation over a zero-copy sliding-window view of the buffer (about 10x faster than
-    one gather per byte). Callers guarantee ``pos + width <= len(data)``."""
+    """``width`` bytes at each position, as an (n, width) uint8 array: one C loop of row
+    copies when the compiled core is built (``native``; about 30 % less CPU: both are bound
+    by reading the capture's memory), else ONE fancy-index operation over a zero-copy
+    sliding-window view of the buffer (about 10x faster than one gather per byte).
+    Callers guarantee ``pos + width <= len(data)``."""
+    if pos.shape[0] == 0 or data.shape[0] < width:
+        return np.zeros((0, width), dtype=np.uint8)
+    if native.active and _plain(data, pos, width):
+        rows = np.empty((pos.shape[0], width), dtype=np.uint8)
+        at = np.ascontiguousarray(pos, dtype=np.int64)
+        if native.core.gather_rows(data.data, at.data, width, rows.data):
+            return rows
+        # A position out of range: the numpy path below raises (or wraps) as it always did.
+    return gather_rows_numpy(data, pos, width)
+
+
+def _plain(data: np.ndarray, pos: np.ndarray, width: int) -> bool:
+    """What the core's ``gather_rows`` takes: a contiguous byte buffer and integer positions
+    (it sees them as raw buffers; anything else keeps numpy's indexing rules)."""
+    return (
+        data.ndim == 1
+        and data.dtype == np.uint8
+        and data.flags.c_contiguous
+        and pos.ndim == 1
+        and pos.dtype.kind in "iu"
+        and width > 0
+    )
+
+
+def gather_rows_numpy(data: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
+    """``gather_rows`` with numpy only: the reference the compiled core is tested against."""
     if pos.shape[0] == 0 or data.shape[0] < width:
         return np.zeros((0, width), dtype=np.uint8)
     step = data.strides[0]

@@ -1,8 +1,9 @@
 """Classic libpcap files: header checks and a fast record walker.
 
-The walker only follows the chain of record lengths (one ``struct.unpack_from`` per
-record); timestamps and lengths are then gathered for all records at once with numpy.
-Checks follow libpcap/Wireshark (wiretap ``libpcap.c``) so we stop where tshark stops.
+The walker only follows the chain of record lengths (in C when the compiled core is built,
+``read/native.py``; else one ``struct.unpack_from`` per record); timestamps and lengths are
+then gathered for all records at once with numpy. Checks follow libpcap/Wireshark (wiretap
+``libpcap.c``) so we stop where tshark stops.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline.errors import CaptureError
+from pcapline.read import native
 from pcapline.read.capture import words_at
 
 # Magic number (as read little-endian) -> (byte order, ns resolution, record header length).
@@ -135,15 +137,17 @@ class PcapWalker:
         truncated = 0
         last_time_unknown = False
         if n:
-            complete = offsets + 16 <= size
+            # Only the last record can be cut inside its header (the walk stops there): the
+            # others' words are gathered as one slice, the cut one's stay 0.
+            whole = n if int(offsets[-1]) + 16 <= size else n - 1
             fields = np.zeros((n, 4), dtype=np.int64)
-            fields[complete] = words_at(data, offsets[complete], h.order, 4)
+            fields[:whole] = words_at(data, offsets[:whole], h.order, 4)
             sec, frac, incl, orig = fields.T
             time_ns = sec * 1_000_000_000 + (frac if h.nano else frac * 1000)
             start = offsets + h.rec_len
             caplen = np.clip(np.minimum(incl, size - start), 0, None)
             truncated = int((start + incl > size).sum())
-            last_time_unknown = not bool(complete[-1])
+            last_time_unknown = whole < n
             total = self.frames + n
             if last_time_unknown:
                 # The file ended inside the last record header: a frame we know nothing about
@@ -187,7 +191,27 @@ def _walk(
     """Offsets of every record header from ``first`` on (the loop reads only each record's
     length), why the walk stopped early (None: it did not) and where the next window starts.
     ``base``/``before``: the window's offset in the file and the records before it (for the
-    words of the warning). Outside the ``final`` window a record must lie wholly inside."""
+    words of the warning). Outside the ``final`` window a record must lie wholly inside.
+    The compiled core's loop when it is built (``native``), else ``_walk_python``."""
+    if not native.active:
+        return _walk_python(data, order, rec_len, first, base, before, final)
+    found, incl, off = native.core.walk_pcap(
+        data.data, order == ">", rec_len, first, final, MAX_RECORD_LEN
+    )
+    offsets = np.frombuffer(found, dtype=np.int64)
+    stop = None if incl is None else _damaged(before + len(offsets) + 1, base + off, incl)
+    return offsets, stop, off
+
+
+def _damaged(record: int, at: int, incl: int) -> str:
+    """Why the walk stops at a record whose length field is beyond belief."""
+    return f"record {record} at byte {at} claims {incl} captured bytes; file damaged"
+
+
+def _walk_python(
+    data: np.ndarray, order: str, rec_len: int, first: int, base: int, before: int, final: bool
+) -> tuple[np.ndarray, str | None, int]:
+    """``_walk`` in Python: the reference the compiled core is tested against."""
     buf = data.data  # memoryview over the numpy buffer (struct reads it without a copy)
     size = len(buf)
     unpack_len = struct.Struct(order + "I").unpack_from
@@ -199,7 +223,7 @@ def _walk(
     while off <= last:
         incl = unpack_len(buf, off + 8)[0]
         if incl > MAX_RECORD_LEN:
-            stop = f"record {before + len(offsets) + 1} at byte {base + off} claims {incl} captured bytes; file damaged"
+            stop = _damaged(before + len(offsets) + 1, base + off, incl)
             break
         append(off)
         off += rec_len + incl

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline.errors import CaptureError
+from pcapline.read import native
 from pcapline.read.capture import words_at
 from pcapline.read.pcap import MAX_RECORD_LEN, Records
 
@@ -118,7 +119,8 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
 class PcapngWalker:
     """Walks the blocks of one pcapng file, one window of its bytes at a time.
 
-    The loop only records where packet blocks are (one unpack per block); their fields are
+    The loop only records where packet blocks are (one unpack per block, or one C loop over
+    a run of enhanced packet blocks when the compiled core is built); their fields are
     gathered and checked afterwards with numpy, per byte order. ``window(data, base, final)``
     reads the blocks that lie wholly inside ``data`` (the file's bytes from offset ``base``)
     and says how many bytes it consumed: a block cut by the window's end is left for the next
@@ -196,7 +198,13 @@ class PcapngWalker:
         while off + 8 <= size:
             btype, blen = unpack(buf, off)
             if btype == EPB and 32 <= blen <= MAX_BLOCK_LEN and not blen & 3 and off + blen <= size:
-                append(off)  # the common case: a complete enhanced packet block
+                # The common case: a complete enhanced packet block. The compiled core walks
+                # it and every such block after it in one C loop (``native``).
+                if native.active:
+                    run, off = native.core.epb_run(buf, off, order == ">", MAX_BLOCK_LEN)
+                    packets.frombytes(run)
+                    continue
+                append(off)
                 off += blen
                 continue
             at = base + off
