@@ -16,7 +16,6 @@ import gzip
 import io
 import lzma
 import os
-import signal
 import struct
 import sys
 import threading
@@ -31,10 +30,8 @@ from builders.frames import ACK, SYN, ethernet, ipv4, ipv6, raw_ip, tcp
 from needs import CORPUS, CORPUS_MARKS
 
 from pcapline import spill
-from pcapline.engine import PartitionLost
 from pcapline.errors import CaptureError, PcaplineError
 from pcapline.partitioned import split_in_memory
-from pcapline.read.capture import Capture
 from pcapline.read.open import open_source_file
 from pcapline.read.pcap import Records, read_pcap
 from pcapline.read.pcapng import read_pcapng
@@ -87,7 +84,7 @@ CORPUS_CAPTURES = (
 )
 
 
-def assert_same(source: object, count: int, window: int, jobs: int = 1) -> None:
+def assert_same(source: object, count: int, window: int) -> None:
     """``spill_capture(source)`` equals ``split_in_memory(source)``: rows, ICMP errors, facts,
     payloads; or both raise the same error. ``source``: a path, or a function giving a fresh
     stream each time."""
@@ -99,10 +96,10 @@ def assert_same(source: object, count: int, window: int, jobs: int = 1) -> None:
         ref = split_in_memory(fresh(), count)
     except PcaplineError as exc:
         with pytest.raises(type(exc)) as raised:
-            spill_capture(fresh(), count, window_bytes=window, jobs=jobs)
+            spill_capture(fresh(), count, window_bytes=window)
         assert str(raised.value) == str(exc)
         return
-    with spill_capture(fresh(), count, window_bytes=window, jobs=jobs) as got:
+    with spill_capture(fresh(), count, window_bytes=window) as got:
         assert got.count == ref.count
         assert got.info == ref.info
         assert got.read == ref.read
@@ -131,26 +128,10 @@ def test_big_frames_grow_the_window(tmp_path) -> None:
     assert_same(path, 3, 64)
 
 
-@pytest.fixture
-def pool_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Decode windows on workers however small the source (tests' captures are tiny)."""
-    monkeypatch.setattr(spill, "POOL_MIN_BYTES", 0)
-
-
 @pytest.mark.parametrize("count", [1, 3, 7])
 @pytest.mark.parametrize("name", QUICK_SAMPLES)
 def test_quick_samples_equal_the_whole_file_read(name: str, count: int) -> None:
     assert_same(SAMPLES / name, count, 1500)
-
-
-@pytest.mark.parametrize("jobs", [2, 3])
-@pytest.mark.parametrize("name", QUICK_SAMPLES)
-def test_windows_decoded_on_workers_equal_the_whole_file_read(
-    name: str, jobs: int, pool_for_any_size: None
-) -> None:
-    """Windows decoded on forked workers, many more windows than workers in flight, are
-    written in file order: the same files as one process writes."""
-    assert_same(SAMPLES / name, 3, 1500, jobs=jobs)
 
 
 @pytest.mark.slow
@@ -160,11 +141,9 @@ def test_every_sample_capture_equals_the_whole_file_read(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])
-def test_corpus_captures_equal_the_whole_file_read(name: str, pool_for_any_size: None) -> None:
+def test_corpus_captures_equal_the_whole_file_read(name: str) -> None:
     path = CORPUS / name
-    window = int(max(200, min(8192, path.stat().st_size // 8)))
-    assert_same(path, 7, window)
-    assert_same(path, 7, window, jobs=2)
+    assert_same(path, 7, int(max(200, min(8192, path.stat().st_size // 8))))
 
 
 # ---------------------------------------------------------------------------------------
@@ -445,38 +424,6 @@ def test_directory_removed_after_an_error_mid_read(tmp_path, capture_file, monke
     with pytest.raises(RuntimeError, match="boom"):
         spill_capture(capture_file, 3, directory=tmp_path, window_bytes=100)
     assert len(calls) == 3 and spill_dirs(tmp_path) == []
-
-
-def test_an_error_in_a_decode_worker_is_raised_and_cleans_up(
-    tmp_path, capture_file, monkeypatch, pool_for_any_size
-) -> None:
-    def failing_decode(chunk: Capture) -> object:
-        if chunk.frame[0] > 3:
-            raise RuntimeError("boom")
-        return real_decode(chunk)
-
-    real_decode = spill.decode
-    monkeypatch.setattr(spill, "decode", failing_decode)  # forked workers inherit it
-    with pytest.raises(RuntimeError, match="boom"):
-        spill_capture(capture_file, 3, directory=tmp_path, window_bytes=100, jobs=2)
-    assert spill_dirs(tmp_path) == []
-
-
-def test_a_dead_decode_worker_is_one_error(
-    tmp_path, capture_file, monkeypatch, pool_for_any_size
-) -> None:
-    """What the OOM killer does: the worker vanishes (SIGKILL); no partial split."""
-
-    def killed(chunk: Capture) -> object:
-        if chunk.frame[0] > 3:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real_decode(chunk)
-
-    real_decode = spill.decode
-    monkeypatch.setattr(spill, "decode", killed)
-    with pytest.raises(PartitionLost, match="died decoding the capture"):
-        spill_capture(capture_file, 3, directory=tmp_path, window_bytes=100, jobs=2)
-    assert spill_dirs(tmp_path) == []
 
 
 def test_directory_removed_after_ctrl_c_mid_read(tmp_path, capture_file) -> None:

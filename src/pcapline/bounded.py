@@ -102,7 +102,7 @@ PROSE_COLUMNS: tuple[str, ...] = (
 OUTPUTS = frozenset({"json", "table", "events", "text"})
 
 
-def split(source: Source, count: int, directory: str, jobs: int = 1) -> PartitionedCapture:
+def split(source: Source, count: int, directory: str) -> PartitionedCapture:
     """The capture split into ``count`` partitions; whatever it spills goes in a folder
     of its own under ``directory`` (the work folder, removed at the end). The one place
     that picks the reader: ``spill.spill_capture`` streams it from disk a window at a time
@@ -111,7 +111,7 @@ def split(source: Source, count: int, directory: str, jobs: int = 1) -> Partitio
     from pcapline.spill import spill_capture
 
     os.makedirs(directory, exist_ok=True)
-    return spill_capture(source, count, directory=directory, jobs=jobs)
+    return spill_capture(source, count, directory=directory)
 
 
 def wanted(source: Source) -> bool:
@@ -572,7 +572,7 @@ def _analyse(
     show: Progress,
 ) -> Bounded:
     show.stage(f"reading and splitting in {count} partitions")
-    parts = split(source, count, work, jobs)  # decoded here, on this machine's cores
+    parts = split(source, count, work)
     job = Job(parts, work, outputs)
     workers = Workers(job, min(jobs, parts.count))
     cluster = None

@@ -1,8 +1,6 @@
 """engine: one capture analysed in partitions, in this process, on a process pool or on Dask.
 
-    read -> decode                               whole capture; with --jobs, ranges of
-                                                 frames decoded on forked workers
-         -> flows                                whole capture (tcp.stream ids are global)
+    read -> decode -> flows                      whole capture (tcp.stream ids are global)
          -> app context, read quality, ICMP matching   whole capture (payload bytes, quotes)
          -> partitions of whole 4-tuples
               facts -> detect -> classify -> explain -> delays     per partition, anywhere
@@ -53,21 +51,16 @@ from pcapline.quality import CaptureWide
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
     from pcapline.app import App
-    from pcapline.decode import Decoded
     from pcapline.delays import DelaysTable, SlowThresholds, Turns
     from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
     from pcapline.icmp import IcmpMatches
     from pcapline.quality import CaptureQuality
-    from pcapline.read.capture import Capture
 
 #: Below this many TCP segments a capture is analysed in one piece in this process.
 POOL_MIN_SEGMENTS = 200_000
 #: Partitions per worker: more, smaller tasks even out connections of very different sizes.
 PARTITIONS_PER_JOB = 3
-#: From this many frames ``--jobs`` decodes ranges of frames on forked workers (a smaller
-#: capture decodes in about the time a pool takes to start).
-POOL_MIN_FRAMES = 200_000
 #: The capture-wide quality flags partitions assume on their first run: large captures lose
 #: segments somewhere and carry data. Checked afterwards (``_to_rerun``).
 GUESS = CaptureWide(lossy=True, plain_segment=True)
@@ -287,12 +280,10 @@ def dask_client(address: str) -> Any:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 
 
-def pool_results(
-    futures: Mapping[Any, int], done: Callable[[], None], doing: str = "analysing partition"
-) -> Iterator[Any]:
-    """The results of a process pool's ``futures`` (future -> task number) as they finish;
-    a worker that died (killed, out of memory) is ``PartitionLost`` naming its task
-    (``doing`` N of M), never a hang or a partial result."""
+def pool_results(futures: Mapping[Any, int], done: Callable[[], None]) -> Iterator[Any]:
+    """The results of a process pool's ``futures`` (future -> partition number) as they
+    finish; a worker that died (killed, out of memory) is ``PartitionLost`` naming its
+    partition, never a hang or a partial result."""
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
@@ -301,103 +292,11 @@ def pool_results(
             result = future.result()
         except BrokenProcessPool as exc:
             raise PartitionLost(
-                f"a worker process died {doing} {futures[future] + 1} of "
+                f"a worker process died analysing partition {futures[future] + 1} of "
                 f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
             ) from exc
         yield result
         done()
-
-
-# ---------------------------------------------------------------------------------------------
-# Decoding on every core
-
-
-#: The capture a forked decode worker inherits from its parent (copy-on-write, never pickled).
-_FORKED_CAPTURE: Capture | None = None
-
-
-def decode_capture(
-    capture: Capture, jobs: int, min_frames: int = POOL_MIN_FRAMES, ranges: int | None = None
-) -> Decoded:
-    """``decode(capture)``, in ``ranges`` ranges of frames (default one per job) on ``jobs``
-    forked workers for a capture of ``min_frames`` or more. Decoding reads each frame's own headers only (no
-    reassembly: decode/ip.py leaves fragments as they are), so ranges decode independently
-    and their tables, joined in frame order, are what one pass gives."""
-    from pcapline.decode import decode
-
-    count = min(ranges or jobs, capture.frames)
-    if jobs <= 1 or count <= 1 or capture.frames < min_frames:
-        return decode(capture)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _FORKED_CAPTURE
-    bounds = np.linspace(0, capture.frames, count + 1).astype(np.int64)
-    _FORKED_CAPTURE = capture
-    try:
-        with ProcessPoolExecutor(
-            max_workers=min(jobs, count), mp_context=multiprocessing.get_context("fork")
-        ) as pool:
-            futures = {
-                pool.submit(_decode_forked, int(bounds[i]), int(bounds[i + 1])): i
-                for i in range(count)
-            }
-            parts = dict(pool_results(futures, lambda: None, "decoding frame range"))
-    finally:
-        _FORKED_CAPTURE = None
-    return joined([parts[start] for start in sorted(parts)])
-
-
-def _decode_forked(start: int, stop: int) -> tuple[int, Decoded]:
-    from pcapline.decode import decode
-
-    assert _FORKED_CAPTURE is not None, "a decode worker without its parent's capture"
-    return start, decode(frame_range(_FORKED_CAPTURE, start, stop))
-
-
-def frame_range(capture: Capture, start: int, stop: int) -> Capture:
-    """Frames ``start:stop`` (0-based, file order) of ``capture``, over the same bytes, with
-    their own frame numbers; the file's metadata stays with the last range."""
-    last = stop == capture.frames
-    end_of_whole = capture.frames - capture.truncated_records
-    return replace(
-        capture,
-        frame=capture.frame[start:stop],
-        time_ns=capture.time_ns[start:stop],
-        link_type=capture.link_type[start:stop],
-        offset=capture.offset[start:stop],
-        caplen=capture.caplen[start:stop],
-        origlen=capture.origlen[start:stop],
-        # The records the file ended inside are its last ones.
-        truncated_records=max(0, stop - max(start, end_of_whole)),
-        last_time_unknown=capture.last_time_unknown and last,
-    )
-
-
-def joined(parts: Sequence[Decoded]) -> Decoded:
-    """The ``Decoded`` of consecutive frame ranges, in frame order, as one."""
-    from pcapline.decode import REASON_NAMES, Decoded
-
-    first = parts[0]
-    segments = pd.DataFrame(
-        {
-            name: np.concatenate([p.segments[name].to_numpy() for p in parts])
-            for name in first.segments.columns
-        },
-        copy=False,
-    )
-    skipped: dict[str, int] = {}
-    for p in parts:
-        for reason, n in p.skipped.items():
-            skipped[reason] = skipped.get(reason, 0) + n
-    names = [name for p in parts for name in p.link_types]
-    return Decoded(
-        segments=segments,
-        skipped={r: skipped[r] for r in REASON_NAMES.values() if r in skipped},  # decode's order
-        link_types=list(dict.fromkeys(names)),
-        frame_reason=np.concatenate([p.frame_reason for p in parts]),
-        icmp=pd.concat([p.icmp for p in parts if len(p.icmp)] or [first.icmp], ignore_index=True),
-    )
 
 
 class DaskCluster(Runner):
@@ -765,6 +664,7 @@ def analyse(
         capture_info,
         one_sided_warning,
     )
+    from pcapline.decode import decode
     from pcapline.flows import build_flows
     from pcapline.read import read_capture
 
@@ -772,7 +672,7 @@ def analyse(
     show.stage("reading")
     capture = read_capture(source)
     show.stage(f"decoding {capture.frames:,} frames")
-    decoded = decode_capture(capture, jobs)  # here, on this machine's cores
+    decoded = decode(capture)
     show.stage(f"numbering streams of {len(decoded.segments):,} TCP segments")
     segments, connections = build_flows(decoded.segments)
     info = capture_info(capture, decoded)

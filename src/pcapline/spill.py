@@ -36,7 +36,6 @@ import shutil
 import struct
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import BinaryIO
@@ -79,12 +78,22 @@ class _PartitionFiles:
         self.schema = schema
         self.rows = [0] * count
 
-    def append(self, blocks: Blocks) -> None:
-        """Append ``blocks`` (``blocks``: each partition's block of one window) to the files."""
-        for number, rows, block in blocks:
+    def append(self, table: Mapping[str, np.ndarray], part: np.ndarray) -> None:
+        """Append each row of ``table`` (schema name -> column) to its partition's file
+        (``part``: row -> partition number)."""
+        if not len(part):
+            return
+        order = np.argsort(part, kind="stable")  # frame order kept inside a partition
+        bounds = np.searchsorted(part[order], np.arange(len(self.rows) + 1))
+        columns = [np.asarray(table[name])[order] for name in self.schema]
+        for number in np.flatnonzero(np.diff(bounds)).tolist():
+            lo, hi = int(bounds[number]), int(bounds[number + 1])
+            pieces = [struct.pack("<q", hi - lo)]
+            for values, dtype in zip(columns, self.schema.values(), strict=True):
+                pieces.extend(_encode(values[lo:hi], dtype))
             with open(self.paths[number], "ab") as out:
-                out.write(block)
-            self.rows[number] += rows
+                out.write(b"".join(pieces))
+            self.rows[number] += hi - lo
 
     def read(self, number: int) -> pd.DataFrame:
         """Every row of partition ``number``, in the order appended, index 0..n-1."""
@@ -111,31 +120,6 @@ class _PartitionFiles:
             },
             copy=False,
         )
-
-
-#: One window's rows of one table, as (partition number, rows, spill-file block) per
-#: partition that has any.
-Blocks = list[tuple[int, int, bytes]]
-
-
-def blocks(
-    schema: Mapping[str, str], table: Mapping[str, np.ndarray], part: np.ndarray, count: int
-) -> Blocks:
-    """Each row of ``table`` (schema name -> column) as the block of its partition's file
-    (``part``: row -> partition number), rows in their order inside a partition."""
-    if not len(part):
-        return []
-    order = np.argsort(part, kind="stable")  # frame order kept inside a partition
-    bounds = np.searchsorted(part[order], np.arange(count + 1))
-    columns = [np.asarray(table[name])[order] for name in schema]
-    out = []
-    for number in np.flatnonzero(np.diff(bounds)).tolist():
-        lo, hi = int(bounds[number]), int(bounds[number + 1])
-        pieces = [struct.pack("<q", hi - lo)]
-        for values, dtype in zip(columns, schema.values(), strict=True):
-            pieces.extend(_encode(values[lo:hi], dtype))
-        out.append((number, hi - lo, b"".join(pieces)))
-    return out
 
 
 def _encode(values: np.ndarray, dtype: str) -> list[bytes]:
@@ -214,12 +198,9 @@ def spill_capture(
     directory: str | os.PathLike[str] | None = None,
     window_bytes: int = DEFAULT_WINDOW_BYTES,
     progress: Progress | None = None,
-    jobs: int = 1,
 ) -> SpilledCapture:
     """Read and decode ``source`` a window at a time into ``count`` partitions on disk, in a
-    new temporary directory under ``directory`` (default: tempfile's); with ``jobs`` above 1
-    (and ``POOL_MIN_BYTES`` of source) the windows are decoded on forked workers while this
-    process walks the records and writes the files in file order. Raises what
+    new temporary directory under ``directory`` (default: tempfile's). Raises what
     ``read_capture`` raises for the same input; a disk that is full or not writable is a
     ``PcaplineError`` naming the directory. Nothing is left on disk when this raises."""
     where = os.fspath(directory) if directory is not None else tempfile.gettempdir()
@@ -231,7 +212,7 @@ def spill_capture(
         src = open_source_file(source, spill_dir)
         try:
             return _spill(
-                src, max(1, count), spill_dir, max(window_bytes, MIN_WINDOW_BYTES), progress, jobs
+                src, max(1, count), spill_dir, max(window_bytes, MIN_WINDOW_BYTES), progress
             )
         except BaseException:
             src.close()
@@ -269,7 +250,7 @@ class _Totals:
     cut_by_snaplen: int = 0
     backwards: BackwardSteps = field(default_factory=BackwardSteps)
 
-    def add(self, records: Records, placed: Placed) -> None:
+    def add(self, records: Records, skipped: dict[str, int], link_types: list[str]) -> None:
         n = len(records.offset)
         self.frames += n
         self.backwards.add(records.time_ns)
@@ -282,20 +263,13 @@ class _Totals:
         self.cut_by_snaplen += int(
             np.count_nonzero(records.caplen[:whole] < records.origlen[:whole])
         )
-        for reason, k in placed.skipped.items():
+        for reason, k in skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + k
-        self.link_types += [name for name in placed.link_types if name not in self.link_types]
-        self.tcp_frames += placed.tcp_frames
-        self.icmp_frames += placed.icmp_frames
+        self.link_types += [name for name in link_types if name not in self.link_types]
 
 
 def _spill(
-    src: SourceFile,
-    count: int,
-    spill_dir: str,
-    window_bytes: int,
-    progress: Progress | None,
-    jobs: int,
+    src: SourceFile, count: int, spill_dir: str, window_bytes: int, progress: Progress | None
 ) -> SpilledCapture:
     path = src.path
     fmt, walker = record_walker(src)
@@ -303,23 +277,9 @@ def _spill(
     icmp = _PartitionFiles(spill_dir, "icmp", count, ICMP_COLUMNS)
     totals = _Totals()
     records = None
-    decoders = _Decoders(src, fmt, count, jobs)
-
-    def keep(done: Iterator[tuple[Records, Placed]]) -> None:
-        for window_records, placed in done:  # in file order
-            totals.add(window_records, placed)
-            segments.append(placed.segments)
-            icmp.append(placed.icmp)
-
-    try:
-        given = 0  # frames given to the decoders so far
-        for records, window, base in read_windows(src, walker, window_bytes, progress):
-            if len(records.offset):
-                keep(decoders.give(records, window, base, given + 1))
-                given += len(records.offset)
-        keep(decoders.finish())
-    finally:
-        decoders.close()
+    for records, window, base in read_windows(src, walker, window_bytes, progress):
+        if len(records.offset):
+            _place(fmt, path, records, window, base, totals, segments, icmp, count)
     assert records is not None  # read_windows yields at least once
     backwards = totals.backwards.warning()
     declared = dict.fromkeys(linktype_name(t) for t in records.declared_link_types)
@@ -404,25 +364,20 @@ def _read_window(src: SourceFile, pos: int, buffer: np.ndarray) -> np.ndarray:
     return buffer[:want]
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
-    """One window decoded and split: its partitions' blocks and what the totals need."""
-
-    segments: Blocks
-    icmp: Blocks
-    skipped: dict[str, int]
-    link_types: list[str]
-    tcp_frames: int
-    icmp_frames: int
-
-
-def place(
-    fmt: str, path: str, records: Records, window: np.ndarray, base: int, first_frame: int,
+def _place(
+    fmt: str,
+    path: str,
+    records: Records,
+    window: np.ndarray,
+    base: int,
+    totals: _Totals,
+    segments: _PartitionFiles,
+    icmp: _PartitionFiles,
     count: int,
-) -> Placed:  # fmt: skip
-    """Decode one window's frames (numbered from ``first_frame``) and split their rows into
-    the blocks of their partitions' files."""
+) -> None:
+    """Decode one window's frames and append its rows to their partitions' files."""
     n = len(records.offset)
+    first_frame = totals.frames + 1
     chunk = Capture(
         path=path,
         format=fmt,
@@ -437,115 +392,17 @@ def place(
         last_time_unknown=records.last_time_unknown,
     )
     decoded = decode(chunk)
+    totals.add(records, decoded.skipped, decoded.link_types)
     seg = decoded.segments
+    totals.tcp_frames += len(seg)
+    totals.icmp_frames += len(decoded.icmp)
     columns = {name: seg[name].to_numpy() for name in SEGMENT_COLUMNS}
     row = columns["frame"] - first_frame
     columns["frame_at"] = base + records.offset[row]
     columns["caplen"] = records.caplen[row]
+    segments.append(columns, table_partitions(seg, "", count))
     errors = decoded.icmp
-    return Placed(
-        segments=blocks(SEGMENT_SCHEMA, columns, table_partitions(seg, "", count), count),
-        icmp=blocks(
-            ICMP_COLUMNS,
-            {name: errors[name].to_numpy() for name in ICMP_COLUMNS},
-            table_partitions(errors, "q_", count),
-            count,
-        ),
-        skipped=decoded.skipped,
-        link_types=decoded.link_types,
-        tcp_frames=len(seg),
-        icmp_frames=len(errors),
+    icmp.append(
+        {name: errors[name].to_numpy() for name in ICMP_COLUMNS},
+        table_partitions(errors, "q_", count),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Decoding windows on every core
-
-
-#: Below this many bytes a source is decoded in this process (a pool's start-up would cost
-#: more than the second core saves).
-POOL_MIN_BYTES = 64 << 20
-#: Windows decoded ahead per worker: enough to keep every worker busy while this process
-#: walks the next window and writes the last one's blocks; each costs about a window of
-#: memory until written.
-AHEAD_PER_WORKER = 2
-
-#: The source a forked decode worker inherits (it reads its window with ``os.pread`` on the
-#: inherited descriptor: no window crosses a pipe).
-_FORKED_SOURCE: SourceFile | None = None
-
-
-def _place_forked(
-    fmt: str, records: Records, base: int, length: int, first_frame: int, count: int
-) -> Placed:
-    src = _FORKED_SOURCE
-    assert src is not None, "a decode worker without its parent's source"
-    window = _read_window(src, base, np.empty(length, np.uint8))
-    return place(fmt, src.path, records, window, base, first_frame, count)
-
-
-class _Decoders:
-    """Windows decoded in file order, here or on ``jobs`` forked workers; ``finish`` hands
-    each window's ``Placed`` back in the order the windows were given."""
-
-    def __init__(self, src: SourceFile, fmt: str, count: int, jobs: int) -> None:
-        self.src, self.fmt, self.count = src, fmt, count
-        self.pool = None
-        self.pending: list[tuple[Records, Future[Placed]]] = []
-        self.limit = AHEAD_PER_WORKER * jobs
-        if jobs > 1 and src.size >= POOL_MIN_BYTES:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            from pcapline.scan.run import _worker_init
-
-            global _FORKED_SOURCE
-            _FORKED_SOURCE = src
-            self.pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_worker_init,
-            )
-
-    def give(
-        self, records: Records, window: np.ndarray, base: int, first_frame: int
-    ) -> Iterator[tuple[Records, Placed]]:
-        """Decode this window; yields the windows whose turn has come (in order)."""
-        if self.pool is None:
-            placed = place(self.fmt, self.src.path, records, window, base, first_frame, self.count)
-            yield records, placed
-            return
-        future = self.pool.submit(
-            _place_forked, self.fmt, records, base, len(window), first_frame, self.count
-        )
-        self.pending.append((records, future))
-        while len(self.pending) > self.limit:
-            yield self._next()
-
-    def finish(self) -> Iterator[tuple[Records, Placed]]:
-        while self.pending:
-            yield self._next()
-
-    def _next(self) -> tuple[Records, Placed]:
-        from concurrent.futures.process import BrokenProcessPool
-
-        from pcapline.engine import PartitionLost
-
-        records, future = self.pending.pop(0)
-        try:
-            return records, future.result()
-        except BrokenProcessPool as exc:
-            raise PartitionLost(
-                "a worker process died decoding the capture (killed, or out of memory: try "
-                "fewer --jobs)"
-            ) from exc
-
-    def close(self) -> None:
-        """Stop the workers (killing any still busy: on an error or Ctrl-C nobody waits)."""
-        global _FORKED_SOURCE
-        if self.pool is not None:
-            from pcapline.scan.run import _stop_pool
-
-            _stop_pool(self.pool)
-            self.pool = None
-        _FORKED_SOURCE = None
