@@ -376,22 +376,8 @@ def _place(
     count: int,
 ) -> None:
     """Decode one window's frames and append its rows to their partitions' files."""
-    n = len(records.offset)
     first_frame = totals.frames + 1
-    chunk = Capture(
-        path=path,
-        format=fmt,
-        frame=np.arange(first_frame, first_frame + n, dtype=np.int64),
-        time_ns=records.time_ns,
-        link_type=records.link_type,
-        offset=records.offset,
-        caplen=records.caplen,
-        origlen=records.origlen,
-        data=window,
-        truncated_records=records.truncated_records,
-        last_time_unknown=records.last_time_unknown,
-    )
-    decoded = decode(chunk)
+    decoded = decode(Capture.of_records(path, fmt, records, window, first_frame))
     totals.add(records, decoded.skipped, decoded.link_types)
     seg = decoded.segments
     totals.tcp_frames += len(seg)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-import numpy as np
-
 from pcapline.errors import CaptureError
 from pcapline.read.capture import Capture, backwards_time_warning
 from pcapline.read.open import open_source
@@ -35,24 +33,8 @@ def read_capture(source: str | os.PathLike[str] | BinaryIO) -> Capture:
         fmt, records = "pcapng", read_pcapng(data, path)
     else:
         raise CaptureError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
-    n = records.offset.shape[0]
     backwards = backwards_time_warning(records.time_ns)
-    return Capture(
-        path=path,
-        format=fmt,
-        frame=np.arange(1, n + 1, dtype=np.int64),
-        time_ns=records.time_ns,
-        link_type=records.link_type,
-        offset=records.offset,
-        caplen=records.caplen,
-        origlen=records.origlen,
-        data=data,
-        warnings=raw.warnings + records.warnings + ([backwards] if backwards else []),
-        truncated_records=records.truncated_records,
-        compression=raw.compression,
-        last_time_unknown=records.last_time_unknown,
-        declared_link_types=records.declared_link_types,
-        snaplen=records.snaplen,
-        if_drops=records.if_drops,
-        os_drops=records.os_drops,
-    )
+    capture = Capture.of_records(path, fmt, records, data)
+    capture.warnings = raw.warnings + records.warnings + ([backwards] if backwards else [])
+    capture.compression = raw.compression
+    return capture

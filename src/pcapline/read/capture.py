@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pcapline.read import native
+
+if TYPE_CHECKING:
+    from pcapline.read.pcap import Records
 
 
 @dataclass
@@ -45,6 +49,32 @@ class Capture:
     snaplen: int | None = None
     if_drops: int | None = None
     os_drops: int | None = None
+
+    @classmethod
+    def of_records(
+        cls, path: str, fmt: str, records: Records, data: np.ndarray, first_frame: int = 1
+    ) -> Capture:
+        """The frames a walker found in ``data`` (records' offsets are into it), numbered from
+        ``first_frame``, with what the records say of the file (its warnings excepted: the
+        caller knows which belong to the whole file)."""
+        n = records.offset.shape[0]
+        return cls(
+            path=path,
+            format=fmt,
+            frame=np.arange(first_frame, first_frame + n, dtype=np.int64),
+            time_ns=records.time_ns,
+            link_type=records.link_type,
+            offset=records.offset,
+            caplen=records.caplen,
+            origlen=records.origlen,
+            data=data,
+            truncated_records=records.truncated_records,
+            last_time_unknown=records.last_time_unknown,
+            declared_link_types=records.declared_link_types,
+            snaplen=records.snaplen,
+            if_drops=records.if_drops,
+            os_drops=records.os_drops,
+        )
 
     @property
     def frames(self) -> int:
