@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from builders.terminal import foreground_job
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_captures" / "persist-timeout-retries2-3.pcap"
@@ -129,7 +130,7 @@ def test_ctrl_c_leaves_no_temporary_file(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "TMPDIR": str(spill)},
-        start_new_session=True,
+        preexec_fn=foreground_job,  # its own process group, as a terminal's foreground job
     )
     time.sleep(3)  # reading or analysing
     assert process.poll() is None

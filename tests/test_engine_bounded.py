@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from builders.terminal import foreground_job
 from needs import CORPUS, CORPUS_MARKS
 from test_engine import CORPUS_CAPTURES, SAMPLE_CAPTURES, SAMPLES
 
@@ -209,7 +210,7 @@ def test_ctrl_c_stops_a_pool_analysis_at_once(tmp_path: Path) -> None:
         [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=foreground_job,  # its own process group, as a terminal's foreground job
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     deadline = time.monotonic() + 60

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from builders.terminal import foreground_job
 
 from pcapline.scan import scan
 from pcapline.scan.run import KILL_WORKER_ENV
@@ -104,7 +105,7 @@ def test_ctrl_c_stops_at_once_without_traceback(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
-        start_new_session=True,  # its own process group: SIGINT it as a terminal's Ctrl-C would
+        preexec_fn=foreground_job,  # its own process group, as a terminal's foreground job
     )
     assert _workers_started(process.pid, within=30)
     time.sleep(1)  # the workers are reading their captures
