@@ -71,8 +71,13 @@ def test_vlan_tags(vlans) -> None:
     assert dec.segments["dport"].iloc[0] == 443
 
 
+def _pppoe(ppp_payload: bytes, protocol: bytes = b"\x00\x21") -> bytes:
+    """A PPPoE session header (RFC 2516): its LENGTH counts the PPP frame, protocol included."""
+    return b"\x11\x00\x00\x01" + (len(ppp_payload) + 2).to_bytes(2, "big") + protocol + ppp_payload
+
+
 def test_pppoe_and_mpls() -> None:
-    pppoe = b"\x11\x00\x00\x01" + len(V4).to_bytes(2, "big") + b"\x00\x21" + V4
+    pppoe = _pppoe(V4)
     # Label stack entries: label (20 bits), TC (3), bottom-of-stack (1), TTL (8).
     mpls = (
         ((16 << 4) | 0).to_bytes(3, "big")
@@ -83,6 +88,20 @@ def test_pppoe_and_mpls() -> None:
     )
     dec = _decode([ethernet(pppoe, ethertype=0x8864), ethernet(mpls, ethertype=0x8847)], 1)
     assert dec.skipped == {} and len(dec.segments) == 2
+
+
+def test_pppoe_length_ends_the_datagram_before_the_ethernet_padding() -> None:
+    """An IP total length past the PPPoE payload claims the frame's padding (zeek's
+    pppoe-over-qinq.pcap, frame 81: total length 46 in a 42-byte PPP payload): those bytes are
+    not payload. Wireshark reads tcp.len 0 there; so do we (it was 6, then a bogus 235 s
+    'retransmission' of the next segment)."""
+    ack = tcp(sport=40000, dport=443, seq=7, flags=ACK)
+    claims_more = ipv4(ack, total_length=46)
+    padded = _pppoe(claims_more) + bytes(6)
+    whole = ethernet(_pppoe(ipv4(ack + b"abcdef")), ethertype=0x8864)
+    dec = _decode([ethernet(padded, ethertype=0x8864), whole], 1)
+    assert dec.skipped == {}
+    assert dec.segments["seg_len"].tolist() == [0, 6]
 
 
 @pytest.mark.parametrize(

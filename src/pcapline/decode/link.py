@@ -310,6 +310,13 @@ def unwrap(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, etype: np.ndarray)
         pppoe = pppoe[ok]
         proto = read(cur.data, l3[pppoe], PppoeSession.ppp_protocol)
         etype[pppoe] = _ppp_ethertype(proto)
+        # The PPPoE length ends the PPP payload: bytes after it are the Ethernet frame's
+        # padding (a 60-byte minimum), never part of the datagram, whatever the inner IP length
+        # claims (Wireshark bounds the datagram the same way; a tunnel's outer length does too).
+        length = read(cur.data, l3[pppoe], PppoeSession.length).astype(np.int64)
+        said = pppoe[length > 0]
+        ends = l3[said] + (PppoeSession.SIZE - 2) + length[length > 0]
+        cur.wire_end[said] = np.minimum(cur.wire_end[said], ends)
         l3[pppoe] += PppoeSession.SIZE
         # MPLS: 4-byte label entries until the bottom-of-stack bit; IP version nibble after.
         ok = cur.need(mpls, l3[mpls], MplsLabel.SIZE)
