@@ -6,24 +6,22 @@ the link types we decode included), except the files listed with their reason in
 ``corpus_tshark_differences.tsv``.
 
 Marked ``corpus`` and ``slow``; skipped cleanly when the corpus (or tshark, for the comparison,
-marked ``tshark``) is absent. tshark runs
-once per TCP file (two at a time); its answers are cached in pytest's cache directory
-keyed by file size and mtime, so only the first run pays for it.
+marked ``tshark``) is absent. tshark runs once per TCP file, in the background while the rest of
+the suite runs (tests/tshark_sweep.py); its answers are cached in pytest's cache directory keyed
+by file size and mtime, so only the first run pays for it.
 """
 
 from __future__ import annotations
 
 import csv
-import shutil
-import subprocess
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from needs import CORPUS, CORPUS_MARKS, needs_tshark
+from tshark_sweep import Sweep, manifest
 
 from pcapline.decode import decode
 from pcapline.errors import CaptureError
@@ -65,14 +63,6 @@ def _corpus_files() -> list[Path]:
         and p.name not in NOT_CAPTURES
         and "LICENSES" not in p.relative_to(CORPUS).parts
     )
-
-
-def _manifest() -> dict[str, dict[str, str]]:
-    path = CORPUS / "MANIFEST.tsv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as fh:
-        return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
 
 
 @dataclass
@@ -123,7 +113,7 @@ def test_every_file_reads_or_fails_cleanly(corpus_results: dict[str, Result | No
 def test_frame_counts_match_capinfos(corpus_results: dict[str, Result | None]) -> None:
     """Files without notes (not damaged, all link types known to tshark): same frame count."""
     wrong = []
-    for path, row in _manifest().items():
+    for path, row in manifest().items():
         result = corpus_results.get(path)
         if row["notes"] or not row["packets"].isdigit() or result is None:
             continue
@@ -132,47 +122,10 @@ def test_frame_counts_match_capinfos(corpus_results: dict[str, Result | None]) -
     assert not wrong
 
 
-def _tshark_streams(path: Path) -> dict[int, int]:
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "tcp.stream"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    streams: dict[int, int] = {}
-    for line in out.splitlines():
-        frame, _, stream = line.partition("\t")
-        if stream:
-            streams[int(frame)] = int(stream.split(",")[0])  # outer TCP first
-    return streams
-
-
 @pytest.fixture(scope="session")
-def tshark_streams(request: pytest.FixtureRequest) -> dict[str, dict[int, int]]:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark not installed")
-    tcp_files = [
-        p
-        for p, row in _manifest().items()
-        if row["tcp_packets"].isdigit() and int(row["tcp_packets"]) > 0
-    ]
-    cache = request.config.cache
-    key = "pcapline/tshark-tcp-stream/v1"
-    stored: dict[str, dict] = cache.get(key, {}) if cache else {}
-    todo = []
-    for rel in tcp_files:
-        st = (CORPUS / rel).stat()
-        stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        if stored.get(rel, {}).get("stamp") != stamp:
-            todo.append((rel, stamp))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for (rel, stamp), streams in zip(
-            todo, pool.map(lambda t: _tshark_streams(CORPUS / t[0]), todo), strict=True
-        ):
-            stored[rel] = {"stamp": stamp, "streams": {str(f): s for f, s in streams.items()}}
-    if cache is not None and todo:
-        cache.set(key, stored)
-    return {rel: {int(f): s for f, s in stored[rel]["streams"].items()} for rel in tcp_files}
+def tshark_streams(tshark_sweep: Sweep) -> dict[str, dict[int, int]]:
+    """tshark's tcp.stream per frame of every corpus TCP file (tests/tshark_sweep.py)."""
+    return tshark_sweep.answers()
 
 
 def _compare(ours: Result, theirs: dict[int, int], tshark_malformed: bool) -> tuple[str, str]:
@@ -216,7 +169,7 @@ def _compare(ours: Result, theirs: dict[int, int], tshark_malformed: bool) -> tu
 def test_streams_match_tshark(
     corpus_results: dict[str, Result | None], tshark_streams: dict[str, dict[int, int]]
 ) -> None:
-    manifest = _manifest()
+    notes = {rel: row["notes"] for rel, row in manifest().items()}
     outcome: Counter[str] = Counter()
     problems = []
     tcp_files = 0
@@ -225,7 +178,7 @@ def test_streams_match_tshark(
         if ours is None:
             outcome["rejected"] += 1  # CaptureError (tshark refuses these files too)
             continue
-        kind, detail = _compare(ours, theirs, "malformed" in manifest[rel]["notes"])
+        kind, detail = _compare(ours, theirs, "malformed" in notes[rel])
         outcome[kind] += 1
         tcp_files += 1
         if kind == "DIFFERENT":

@@ -1,0 +1,112 @@
+"""tshark's ``tcp.stream`` of every corpus TCP file, swept on the otherwise idle core.
+
+tshark costs about 0.25 CPU s per file to start, so the ~900 TCP files of the corpus cost
+minutes, while the rest of the suite keeps one core busy and leaves the other mostly idle.
+``conftest.py`` starts the sweep in a background thread (one tshark at a time) as soon as the
+collection shows a test that needs it, and moves those tests to the end of the run; the test
+that asks for the answers (``answers()``) joins in with a second thread for what is left, then
+has every file's answer. Answers stay cached in pytest's cache directory, keyed by file size
+and mtime, so a second local run starts none.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from needs import CORPUS
+
+CACHE_KEY = "pcapline/tshark-tcp-stream/v1"
+#: Test files whose tests ask for the sweep's answers (conftest moves them to the end).
+USERS = ("test_corpus.py",)
+
+
+def manifest() -> dict[str, dict[str, str]]:
+    path = CORPUS / "MANIFEST.tsv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as fh:
+        return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+def tcp_files() -> list[str]:
+    """Corpus files tshark found TCP in (MANIFEST.tsv), relative to the corpus."""
+    return [
+        rel
+        for rel, row in manifest().items()
+        if row["tcp_packets"].isdigit() and int(row["tcp_packets"]) > 0
+    ]
+
+
+def streams_of(path: Path) -> dict[int, int]:
+    """frame number -> tshark's tcp.stream (the outer TCP's, for TCP in TCP)."""
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "tcp.stream"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    streams: dict[int, int] = {}
+    for line in out.splitlines():
+        frame, _, stream = line.partition("\t")
+        if stream:
+            streams[int(frame)] = int(stream.split(",")[0])  # outer TCP first
+    return streams
+
+
+def _stamp(rel: str) -> str:
+    st = (CORPUS / rel).stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+class Sweep:
+    """The files still to run, taken one at a time by however many threads work on them."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.stored: dict[str, dict[str, Any]] = cache.get(CACHE_KEY, {}) if cache else {}
+        self.files = tcp_files()
+        self.todo = [
+            rel for rel in self.files if self.stored.get(rel, {}).get("stamp") != _stamp(rel)
+        ]
+        self._next = 0
+        self._lock = threading.Lock()
+        self._background: threading.Thread | None = None
+
+    def _take(self) -> str | None:
+        with self._lock:
+            if self._next == len(self.todo):
+                return None
+            self._next += 1
+            return self.todo[self._next - 1]
+
+    def _work(self) -> None:
+        while (rel := self._take()) is not None:
+            streams = streams_of(CORPUS / rel)
+            answer = {"stamp": _stamp(rel), "streams": {str(f): s for f, s in streams.items()}}
+            with self._lock:
+                self.stored[rel] = answer
+
+    def start(self) -> None:
+        """One tshark at a time in the background: the core the suite leaves idle."""
+        if self.todo and self._background is None:
+            self._background = threading.Thread(target=self._work, daemon=True)
+            self._background.start()
+
+    def answers(self) -> dict[str, dict[int, int]]:
+        """Every file's answer: work on what is left beside the background thread, wait."""
+        with ThreadPoolExecutor(max_workers=1) as helper:
+            helper.submit(self._work)
+            self._work()
+        if self._background is not None:
+            self._background.join()
+        if self.cache is not None and self.todo:
+            self.cache.set(CACHE_KEY, self.stored)
+            self.todo = []
+        return {
+            rel: {int(f): s for f, s in self.stored[rel]["streams"].items()} for rel in self.files
+        }
