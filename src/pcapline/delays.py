@@ -454,6 +454,27 @@ class DelaysTable(Mapping[int, Delays]):
             slow=[next(slow) if row >= 0 else [] for row in rows],
         )
 
+    def unjudged_replies(self, ids: np.ndarray) -> list[tuple[int, int, int, float, int]]:
+        """Of the connections ``ids``, those whose late later turn ``slow_response`` did not
+        judge (``response_unjudged``): (conn, the turn's number, turns measured, its seconds,
+        when its answer began in ns), in ``ids`` order."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return []
+        pos = np.searchsorted(self.ids, ids)
+        c = self.columns
+        pos = pos[c["response_unjudged"][pos]]
+        return list(
+            zip(
+                self.ids[pos].tolist(),
+                c["response_max_turn"][pos].tolist(),
+                c["responses"][pos].tolist(),
+                c["response_max_s"][pos].tolist(),
+                c["response_max_at_ns"][pos].tolist(),
+                strict=True,
+            )
+        )
+
     def stalls_of(self, conn: int) -> tuple[Stall, ...]:
         """One connection's stalls without building its whole ``Delays`` (cross-connection
         readers visit every stalled connection)."""
@@ -866,7 +887,9 @@ def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> n
     server. Without the handshake the roles are guessed and the turn may answer something
     sent before the capture began: no judgement.
     """
-    judged = columns["response_judged_s"] if "response_judged_s" in columns else columns["response_s"]
+    judged = (
+        columns["response_judged_s"] if "response_judged_s" in columns else columns["response_s"]
+    )
     return _late(columns, judged, limits)
 
 
@@ -1301,9 +1324,9 @@ __all__ = [
     "SlowThresholds",
     "Stall",
     "StallCause",
+    "answers_requests",
     "delays_doc",
     "delays_doc_columns",
-    "answers_requests",
     "measure",
     "slow_tags",
     "summarise",

@@ -739,20 +739,18 @@ def slow_not_failed(
     return f"{tag.value} ({_SLOW_MEASURE_WORD[tag]}): connection(s) {', '.join(shown)}{more}"
 
 
-def unjudged_answers(ids: list[int], turns: list[tuple[int, int, float, float]]) -> str:
+def unjudged_answers(replies: list[tuple[int, int, int, float, float]]) -> str:
     """The connections whose slowest server reply came late after client data in a later
     turn that ``slow_response`` did not judge (``delays.response_unjudged``): what was seen,
-    why it is not called slow, and what would tell. ``turns``: per connection the slowest
-    turn's number, how many turns were measured, its seconds and when its answer began
-    (seconds into the connection)."""
+    why it is not called slow, and what would tell. ``replies``: per connection its id, the
+    slowest turn's number, how many turns were measured, its seconds and when its answer
+    began (seconds into the connection)."""
     shown = [
         f"{conn} (turn {number} of {count}: the server spoke {_s(value)} after the client, "
         f"at +{_s(at_s)})"
-        for conn, (number, count, value, at_s) in zip(
-            ids[:SLOW_LISTED], turns[:SLOW_LISTED], strict=True
-        )
+        for conn, number, count, value, at_s in replies[:SLOW_LISTED]
     ]
-    more = f" and {len(ids) - SLOW_LISTED:,} more" if len(ids) > SLOW_LISTED else ""
+    more = f" and {len(replies) - SLOW_LISTED:,} more" if len(replies) > SLOW_LISTED else ""
     return (
         f"not called slow_response: connection(s) {', '.join(shown)}{more}: the bytes do not "
         "show a request/response protocol (only clear-text HTTP/1.x does), and a server that "

@@ -218,31 +218,19 @@ def _slow_tag_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
 
 def _unjudged_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
     """The connections among ``ok`` whose late later turn ``slow_response`` did not judge
-    (``delays.response_unjudged``), said so they are not read as slow or as missed."""
+    (``DelaysTable.unjudged_replies``), said so they are not read as slow or as missed."""
     from pcapline.delays import DelaysTable
     from pcapline.explain import unjudged_answers
 
     lost = analysis.delays
     if not isinstance(lost, DelaysTable) or ok.empty:
         return []
-    pos = np.searchsorted(lost.ids, ok["id"].to_numpy(np.int64))
-    unjudged = lost.columns["response_unjudged"][pos]
-    if not unjudged.any():
+    replies = lost.unjudged_replies(ok["id"].to_numpy(np.int64))
+    if not replies:
         return []
-    pos = pos[unjudged]
-    at_ns = lost.columns["response_max_at_ns"][pos] - ok["start_ns"].to_numpy()[unjudged]
-    turns = [
-        (int(number), int(count), float(seconds), float(at) / 1e9)
-        for number, count, seconds, at in zip(
-            lost.columns["response_max_turn"][pos].tolist(),
-            lost.columns["responses"][pos].tolist(),
-            lost.columns["response_max_s"][pos].tolist(),
-            at_ns.tolist(),
-            strict=True,
-        )
-    ]
-    ids = ok["id"].to_numpy(np.int64)[unjudged].tolist()
-    return [Text(unjudged_answers(ids, turns), style="yellow")]
+    start_ns = dict(zip(ok["id"].tolist(), ok["start_ns"].tolist(), strict=True))
+    shown = [(c, n, k, s, (at - start_ns[c]) / 1e9) for c, n, k, s, at in replies]
+    return [Text(unjudged_answers(shown), style="yellow")]
 
 
 def fate_summary(conns: pd.DataFrame) -> str:
