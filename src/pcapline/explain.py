@@ -742,7 +742,7 @@ def slow_not_failed(
 def unjudged_answers(replies: list[tuple[int, int, int, float, float]]) -> str:
     """The connections whose slowest server reply came late after client data in a later
     turn that ``slow_response`` did not judge (``delays.response_unjudged``): what was seen,
-    why it is not called slow, and what would tell. ``replies``: per connection its id, the
+    why it is not judged, and what would tell. ``replies``: per connection its id, the
     slowest turn's number, how many turns were measured, its seconds and when its answer
     began (seconds into the connection)."""
     shown = [
@@ -752,10 +752,11 @@ def unjudged_answers(replies: list[tuple[int, int, int, float, float]]) -> str:
     ]
     more = f" and {len(replies) - SLOW_LISTED:,} more" if len(replies) > SLOW_LISTED else ""
     return (
-        f"not called slow_response: connection(s) {', '.join(shown)}{more}: the bytes do not "
-        "show a request/response protocol (only clear-text HTTP/1.x does), and a server that "
-        "speaks unprompted (keepalives, pushes, streams) looks the same as one that answers "
-        "late; the application's own request latency tells whether a request waited"
+        "later turns not judged for slow_response: connection(s) "
+        f"{', '.join(shown)}{more}: the bytes do not show a request/response protocol (only "
+        "clear-text HTTP/1.x does), and a server that speaks unprompted (keepalives, pushes, "
+        "streams) looks the same as one that answers late; the application's own request "
+        "latency tells whether a request waited"
     )
 
 

@@ -163,8 +163,11 @@ def test_a_late_turn_not_judged_is_said_not_tabled() -> None:
     page = report.build_page(analysis, packed=False)
     assert page["slow"].rows == ()
     note = page["slow"].unjudged
-    assert note.startswith("Not called slow_response: connection(s) 0 (turn 3 of 5: the server")
+    assert note.startswith(
+        "Later turns not judged for slow_response: connection(s) 0 (turn 3 of 5:"
+    )
     assert "speaks unprompted" in note
-    assert '<p class="note">Not called slow_response: connection(s) 0' in report.render_html(
-        analysis
+    assert (
+        '<p class="note">Later turns not judged for slow_response: connection(s) 0'
+        in report.render_html(analysis)
     )
