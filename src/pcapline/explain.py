@@ -14,7 +14,7 @@ notes). It reads classify's records from ``pcapline/evidence.py`` and never impo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from pcapline import explain_path
@@ -739,16 +739,18 @@ def slow_not_failed(
     return f"{tag.value} ({_SLOW_MEASURE_WORD[tag]}): connection(s) {', '.join(shown)}{more}"
 
 
-def unjudged_answers(replies: list[tuple[int, int, int, float, float]]) -> str:
+def unjudged_answers(
+    replies: list[tuple[int, int, int, float, int]], start_ns: Mapping[int, int]
+) -> str:
     """The connections whose slowest server reply came late after client data in a later
-    turn that ``slow_response`` did not judge (``delays.response_unjudged``): what was seen,
-    why it is not judged, and what would tell. ``replies``: per connection its id, the
-    slowest turn's number, how many turns were measured, its seconds and when its answer
-    began (seconds into the connection)."""
+    turn that ``slow_response`` did not judge (``DelaysTable.unjudged_replies``: per
+    connection its id, the turn's number, how many turns were measured, its seconds and when
+    its answer began, ns): what was seen, why it is not judged, and what would tell.
+    ``start_ns``: each connection's first frame (the answer is placed after it)."""
     shown = [
         f"{conn} (turn {number} of {count}: the server spoke {_s(value)} after the client, "
-        f"at +{_s(at_s)})"
-        for conn, number, count, value, at_s in replies[:SLOW_LISTED]
+        f"at +{_s((at_ns - start_ns[conn]) / 1e9)})"
+        for conn, number, count, value, at_ns in replies[:SLOW_LISTED]
     ]
     more = f" and {len(replies) - SLOW_LISTED:,} more" if len(replies) > SLOW_LISTED else ""
     return (

@@ -409,8 +409,7 @@ def _unjudged(lost: object, ok: pd.DataFrame) -> str:
     if not replies:
         return ""
     start_ns = dict(zip(ok["id"].tolist(), ok["start_ns"].tolist(), strict=True))
-    shown = [(c, n, k, s, (at - start_ns[c]) / 1e9) for c, n, k, s, at in replies]
-    text = unjudged_answers(shown)
+    text = unjudged_answers(replies, start_ns)
     return text[0].upper() + text[1:] + "."
 
 

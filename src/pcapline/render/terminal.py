@@ -229,8 +229,7 @@ def _unjudged_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
     if not replies:
         return []
     start_ns = dict(zip(ok["id"].tolist(), ok["start_ns"].tolist(), strict=True))
-    shown = [(c, n, k, s, (at - start_ns[c]) / 1e9) for c, n, k, s, at in replies]
-    return [Text(unjudged_answers(shown), style="yellow")]
+    return [Text(unjudged_answers(replies, start_ns), style="yellow")]
 
 
 def fate_summary(conns: pd.DataFrame) -> str:
