@@ -798,11 +798,16 @@ def answers_requests(app: App | None) -> bool:
 
 
 def _answers_requests(ids: np.ndarray, apps: Mapping[int, App]) -> np.ndarray:
-    """``answers_requests`` per connection (``ids`` order); most connections have no ``App``."""
+    """``answers_requests`` per connection (``ids`` order, sorted); only the connections with
+    an ``App`` are looked at (most have none)."""
     out = np.zeros(len(ids), dtype=bool)
-    if apps:
-        for index, conn in enumerate(ids.tolist()):
-            out[index] = answers_requests(apps.get(conn))
+    chosen = [conn for conn, app in apps.items() if answers_requests(app)]
+    if chosen:
+        wanted = np.asarray(chosen, dtype=np.int64)
+        pos = np.searchsorted(ids, wanted)
+        inside = pos < len(ids)
+        pos = pos[inside]
+        out[pos[ids[pos] == wanted[inside]]] = True
     return out
 
 
