@@ -92,6 +92,7 @@ DELAY_KEYS = [
     "response_median_s",
     "response_max_turn",
     "response_max_at",
+    "response_judged",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -381,6 +382,33 @@ def check_app(conn: dict[str, Any], w: str) -> None:
         _expect(ok, wa, f"{key} {value!r}")
 
 
+def check_response_judged(conn: dict[str, Any], d: dict[str, Any], wd: str) -> None:
+    """``response_judged``: which turns ``slow_response`` judged. Null exactly when nothing
+    was judged (the opening not captured, or no first turn and not every turn); ``every_turn``
+    only on clear-text HTTP/1.x with a request and a status line captured, not 101, and a
+    measured turn; ``slow_response`` only where something was judged."""
+    judged = d["response_judged"]
+    _expect(judged in ("every_turn", "first_turn", None), wd, f"response_judged {judged!r}")
+    if d["connect_s"] is None:
+        _expect(judged is None, wd, "response_judged without a captured opening")
+    elif judged is None:
+        _expect(d["response_s"] is None, wd, "a first turn with an opening, not judged")
+    if judged == "first_turn":
+        _expect(d["response_s"] is not None, wd, "first_turn judged without a first turn")
+    if judged == "every_turn":
+        http = (conn.get("app") or {}).get("http") or {}
+        _expect(d["responses"] > 0, wd, "every_turn judged without a measured turn")
+        _expect(
+            (conn.get("app") or {}).get("protocol") == "http"
+            and http.get("method") is not None
+            and http.get("status") not in (None, 101),
+            wd,
+            "every_turn judged without an HTTP/1.x request and a non-101 status line",
+        )
+    if "slow_response" in conn["slow"]:
+        _expect(judged is not None, wd, "slow_response without a judged turn")
+
+
 def check_delays(conn: dict[str, Any], w: str) -> None:
     """``delays`` (null when not measured) and ``slow`` (tags in vocabulary order)."""
     slow = conn["slow"]
@@ -437,6 +465,7 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
             "first response <= max",
         )
     _expect(d["longest_silence_side"] in ("client", "server", None), wd, "longest_silence_side")
+    check_response_judged(conn, d, wd)
     _expect(isinstance(d["stalls"], list), wd, "stalls")
     for j, stall in enumerate(d["stalls"]):
         ws = f"{wd}.stalls[{j}]"

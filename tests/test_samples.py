@@ -151,6 +151,9 @@ def _check_delays(analysis: Any, conn: int, want: dict[str, Any]) -> list[str]:
                 _seconds_close(g, w) for g, w in zip(got, spec, strict=True)
             ):
                 problems.append(f"delays {key}: {got} != {spec}")
+        elif spec is None or isinstance(spec, str):  # a word (response_judged) or null
+            if got != spec:
+                problems.append(f"delays {key}: {got!r} != {spec!r}")
         elif isinstance(spec, int) and not key.endswith("_s"):
             if got != spec:
                 problems.append(f"delays {key}: {got} != {spec}")

@@ -203,6 +203,7 @@ DELAYS = obj(
         "response_median_s": null(SECONDS),
         "response_max_turn": null(COUNT1),
         "response_max_at": null(NUM),
+        "response_judged": null({"enum": ["every_turn", "first_turn"]}),
         "longest_silence_s": null(SECONDS),
         "longest_silence_side": null(SIDE),
         "rto_episodes": INT,

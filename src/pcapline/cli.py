@@ -110,7 +110,9 @@ def _slow_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--slow-response",
             metavar="DURATION",
             callback=_seconds,
-            help=f"Tag slow_response when an answer (any request/response turn) took this long (default "
+            help="Tag slow_response when an answer took this long, less the handshake round "
+            "trip: the first request/response turn; every turn only on clear-text HTTP/1.x "
+            "(elsewhere the server may speak unprompted) (default "
             f"{defaults.response_s:g}s; units s or ms).",
         ),
     )

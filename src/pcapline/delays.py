@@ -42,9 +42,15 @@ Per connection (``Delays``):
 - ``window_full_s``, ``window_full_episodes``: the full-window stalls' time and number; None
   when the capture cannot tell (no handshake: the window scale is unknown).
 - ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
-  ``slow_response`` only where the opening was captured and the slowest answer (any turn,
-  ``response_max_turn`` says which), less the handshake's round trip, still took the
-  threshold (``_slow_answer``).
+  ``slow_response`` only where the opening was captured and the answer it judges, less the
+  handshake's round trip, still took the threshold (``_slow_answer``). Which answers it
+  judges (``response_judged``, ``_judged_turns``): the first turn on every connection; every
+  turn (their slowest, ``response_max_turn`` says which) only where the bytes show requests
+  that each get an answer: HTTP/1.x in clear text whose server did not switch protocols. A
+  server that speaks unprompted (BGP keepalives, SSH, IRC, WebSocket or gRPC streams, pub/sub)
+  sends data after client data without answering it; in TLS or an unrecognised protocol the
+  capture cannot tell the two apart, so its later turns are measured, never called slow
+  (``response_unjudged`` marks where one would have been).
 """
 
 from __future__ import annotations
@@ -57,10 +63,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pcapline.model import FAILURE_FATES, EventKind, Side, SlowTag, SlowThresholds, StallCause
+from pcapline.model import (
+    FAILURE_FATES,
+    EventKind,
+    ResponseJudged,
+    Side,
+    SlowTag,
+    SlowThresholds,
+    StallCause,
+)
 from pcapline.window_full import clipped, window_full
 
 if TYPE_CHECKING:
+    from pcapline.app import App
     from pcapline.detect import ConnDetections
     from pcapline.detect.handshake import RetrySeries
     from pcapline.detect.retransmit import RtoSeries
@@ -130,6 +145,11 @@ class Delays:
     #: closed windows took their share; None: the capture cannot tell (window scale unknown).
     window_full_s: float | None = 0.0
     window_full_episodes: int = 0
+    #: Which turns ``slow_response`` judged: every one, or only the first (the bytes show no
+    #: request/response protocol); None: no judgement (no turn, or the opening not captured).
+    response_judged: ResponseJudged | None = None
+    #: A later turn took the ``slow_response`` threshold but was not judged (only the first was).
+    response_unjudged: bool = False
 
     @property
     def biggest(self) -> Stall | None:
@@ -157,6 +177,7 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "response_median_s": _round(d.response_median_s),
         "response_max_turn": d.response_max_turn,
         "response_max_at": None if d.response_max_at_ns is None else d.response_max_at_ns / 1e9,
+        "response_judged": None if d.response_judged is None else d.response_judged.value,
         "longest_silence_s": _round(d.longest_silence_s),
         "longest_silence_side": None
         if d.longest_silence_side is None
@@ -190,6 +211,7 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "response_median_s",
     "response_max_turn",
     "response_max_at",
+    "response_judged",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -375,6 +397,8 @@ class DelaysTable(Mapping[int, Delays]):
             response_max_at_ns=int(c["response_max_at_ns"][i]) or None,
             window_full_s=_opt(c["window_full_s"][i]),
             window_full_episodes=int(c["window_full_episodes"][i]),
+            response_judged=_JUDGED_OF_CODE[int(c["response_judged"][i])],
+            response_unjudged=bool(c["response_unjudged"][i]),
         )
 
     def doc_columns(self, ids: Sequence[int]) -> DelaysDocColumns:
@@ -414,6 +438,7 @@ class DelaysTable(Mapping[int, Delays]):
             "response_median_s": _rounded(measures["response_median_s"]),
             "response_max_turn": [turn or None for turn in ints("response_max_turn")],
             "response_max_at": [ns / 1e9 if ns else None for ns in ints("response_max_at_ns")],
+            "response_judged": [_JUDGED_NAME[code] for code in ints("response_judged")],
             "longest_silence_s": _rounded(measures["longest_silence_s"]),
             "longest_silence_side": [
                 None if side < 0 else client if side else server for side in ints("silence_side")
@@ -427,6 +452,27 @@ class DelaysTable(Mapping[int, Delays]):
             measured=[row >= 0 for row in rows],
             values={key: values[key] for key in DELAYS_DOC_KEYS},
             slow=[next(slow) if row >= 0 else [] for row in rows],
+        )
+
+    def unjudged_replies(self, ids: np.ndarray) -> list[tuple[int, int, int, float, int]]:
+        """Of the connections ``ids``, those whose late later turn ``slow_response`` did not
+        judge (``response_unjudged``): (conn, the turn's number, turns measured, its seconds,
+        when its answer began in ns), in ``ids`` order."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return []
+        pos = np.searchsorted(self.ids, ids)
+        c = self.columns
+        pos = pos[c["response_unjudged"][pos]]
+        return list(
+            zip(
+                self.ids[pos].tolist(),
+                c["response_max_turn"][pos].tolist(),
+                c["responses"][pos].tolist(),
+                c["response_max_s"][pos].tolist(),
+                c["response_max_at_ns"][pos].tolist(),
+                strict=True,
+            )
         )
 
     def stalls_of(self, conn: int) -> tuple[Stall, ...]:
@@ -496,7 +542,7 @@ _TAG_MEASURE: dict[SlowTag, str] = {
     SlowTag.SYNACK_RETRY: "connect_s",
     SlowTag.RTO_STALL: "rto_s",
     SlowTag.ZERO_WINDOW_STALL: "zero_window_s",
-    SlowTag.SLOW_RESPONSE: "response_max_s",
+    SlowTag.SLOW_RESPONSE: "response_judged_s",
     SlowTag.SLOW_CONNECT: "connect_s",
     SlowTag.WINDOW_FULL_STALL: "window_full_s",
 }
@@ -624,11 +670,14 @@ def measure(
     counts: Mapping[str, np.ndarray],
     *,
     thresholds: SlowThresholds | None = None,
+    apps: Mapping[int, App] | None = None,
 ) -> DelaysTable:
     """Every connection's delays (``facts.conn_ids`` order).
 
     ``counts``: the verdicts' counts columns (``model.Verdicts.counts``, ``facts.conn_ids``
-    order): the SYN and SYN+ACK retry counts as classify counted them.
+    order): the SYN and SYN+ACK retry counts as classify counted them. ``apps``: what the
+    connections' first payloads carry (``app.recognise``, by connection id): which turns
+    ``slow_response`` judges (``_judged_turns``); without it, only the first.
     """
     from pcapline.detect.handshake import handshake_rtts
 
@@ -688,6 +737,7 @@ def measure(
         "response_max_s": turns.max_s,
         "response_max_turn": turns.max_turn,
         "response_max_at_ns": turns.max_at_ns,
+        "response_first_at_ns": turns.first_at_ns,
         "response_median_s": turns.median_s,
         "longest_silence_s": turns.silence_s,
         "silence_side": turns.silence_side,
@@ -699,8 +749,99 @@ def measure(
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
     }
+    columns.update(_judged_turns(columns, _answers_requests(ids, apps or {})))
     columns["slow"] = slow_tags(columns, rto_episodes, limits)
+    columns["response_unjudged"] = _unjudged_late(columns, limits)
     return DelaysTable(ids, columns, visited, limits, turns)
+
+
+#: ``DelaysTable.columns["response_judged"]`` codes: no judgement, the first turn, every turn.
+_NOT_JUDGED, _FIRST_TURN, _EVERY_TURN = 0, 1, 2
+_JUDGED_OF_CODE: dict[int, ResponseJudged | None] = {
+    _NOT_JUDGED: None,
+    _FIRST_TURN: ResponseJudged.FIRST_TURN,
+    _EVERY_TURN: ResponseJudged.EVERY_TURN,
+}
+_JUDGED_NAME: dict[int, str | None] = {
+    code: None if judged is None else judged.value for code, judged in _JUDGED_OF_CODE.items()
+}
+
+
+def answers_requests(app: App | None) -> bool:
+    """Do the connection's bytes show a protocol where each server reply answers a request,
+    so that every turn's wait is a response time?
+
+    Only HTTP/1.x in clear text (RFC 9112: a server sends a response only to a request; it
+    never speaks first or unprompted), with both the request line and the status line
+    captured, and no switch away from request/response:
+
+    - status 101 (RFC 9110 15.2.2): after it the connection speaks the protocol of the
+      ``Upgrade`` field (WebSocket, h2c), where the server pushes when it likes;
+    - a ``CONNECT`` answered 2xx (RFC 9110 9.3.6): the connection is a tunnel (usually TLS)
+      from then on.
+
+    A status line not captured (the server's first bytes lost or outside the capture) cannot
+    show that the server did not switch: no. TLS never qualifies (wss and gRPC streams
+    negotiate http/1.1 and h2 too, and the capture cannot see a request from a push inside),
+    nor does a protocol pcapline does not recognise; ports are never used. Only the first
+    request and answer are read (``app.payloads``): a switch on a later request of a
+    keep-alive connection is not seen.
+    """
+    if app is None or app.protocol != "http" or app.request is None or app.response is None:
+        return False
+    request, response = app.request, app.response
+    if not (request.version.startswith("HTTP/1.") and response.version.startswith("HTTP/1.")):
+        return False
+    if response.status == 101:
+        return False
+    return not (request.method == "CONNECT" and 200 <= response.status < 300)
+
+
+def _answers_requests(ids: np.ndarray, apps: Mapping[int, App]) -> np.ndarray:
+    """``answers_requests`` per connection (``ids`` order, sorted); only the connections with
+    an ``App`` are looked at (most have none)."""
+    out = np.zeros(len(ids), dtype=bool)
+    chosen = [conn for conn, app in apps.items() if answers_requests(app)]
+    if chosen:
+        wanted = np.asarray(chosen, dtype=np.int64)
+        pos = np.searchsorted(ids, wanted)
+        inside = pos < len(ids)
+        pos = pos[inside]
+        out[pos[ids[pos] == wanted[inside]]] = True
+    return out
+
+
+def _judged_turns(columns: Mapping[str, np.ndarray], every: np.ndarray) -> dict[str, np.ndarray]:
+    """Which answer ``slow_response`` judges, per connection: ``response_judged`` (code),
+    ``response_judged_s`` (its time, NaN: none), ``response_judged_turn`` (its number among
+    the measured turns, 0: none) and ``response_judged_at_ns`` (when it began, 0: none).
+
+    The first turn (``response_s``: the client's first request, the server's first answer) is
+    judged on every connection: a server that speaks only when it likes still answers the
+    request that opened the conversation (a login, an OPEN, a hello) or the client would not
+    have sent it. Later turns are judged only where ``every`` (``answers_requests``): there the
+    slowest of them (``response_max_s``). No judgement without a captured opening (the roles
+    are guessed, and a turn may answer something sent before the capture began) or without
+    a turn.
+    """
+    first = np.asarray(columns["response_s"], dtype=float)
+    most = np.asarray(columns["response_max_s"], dtype=float)
+    opened = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
+    every = every & ~np.isnan(most)
+    code = np.where(every, _EVERY_TURN, _FIRST_TURN).astype(np.int8)
+    code[~opened | (np.isnan(first) & ~every)] = _NOT_JUDGED
+    judged_s = np.where(every, most, first)
+    judged_s[code == _NOT_JUDGED] = np.nan
+    turn = np.where(every, columns["response_max_turn"], 1).astype(np.int64)
+    at_ns = np.where(every, columns["response_max_at_ns"], columns["response_first_at_ns"])
+    turn[code == _NOT_JUDGED] = 0
+    at_ns[code == _NOT_JUDGED] = 0
+    return {
+        "response_judged": code,
+        "response_judged_s": judged_s,
+        "response_judged_turn": turn,
+        "response_judged_at_ns": at_ns.astype(np.int64),
+    }
 
 
 def slow_tags(
@@ -738,9 +879,11 @@ def _column(columns: Mapping[str, np.ndarray], name: str) -> np.ndarray:
 
 def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
     """An answer is slow when, less one round trip, it still took ``response_s``, on a
-    connection whose opening was captured. Every measured turn counts (its slowest,
-    ``response_max_s``), not only the first: a keep-alive connection whose third request
-    waited is as slow for that request as one whose first did.
+    connection whose opening was captured. The answer judged is ``response_judged_s``
+    (``_judged_turns``): on a connection whose bytes show requests each answered, the slowest
+    turn (a keep-alive connection whose third request waited is as slow for that request as
+    one whose first did); elsewhere the first (``response_s`` when the caller gave no
+    ``response_judged_s``).
 
     A response time at the client includes a round trip, at the server none, in the middle
     part of one: less the handshake's round trip (the whole path, from any capture point) it
@@ -749,11 +892,32 @@ def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> n
     server. Without the handshake the roles are guessed and the turn may answer something
     sent before the capture began: no judgement.
     """
+    judged = (
+        columns["response_judged_s"] if "response_judged_s" in columns else columns["response_s"]
+    )
+    return _late(columns, judged, limits)
+
+
+def _late(
+    columns: Mapping[str, np.ndarray], answer_s: np.ndarray, limits: SlowThresholds
+) -> np.ndarray:
+    """Per connection: its opening was captured and ``answer_s``, less the handshake round
+    trip, took ``limits.response_s`` (NaN, not measured, never does)."""
     rtt_s = np.nan_to_num(np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3)
     opened = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
-    slowest = columns["response_max_s"] if "response_max_s" in columns else columns["response_s"]
-    late = np.asarray(slowest, dtype=float) - rtt_s >= limits.response_s
+    with np.errstate(invalid="ignore"):
+        late = np.asarray(answer_s, dtype=float) - rtt_s >= limits.response_s
     out: np.ndarray = np.logical_and(opened, late)
+    return out
+
+
+def _unjudged_late(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
+    """Per connection: its slowest turn is a later one (not the first), would take the
+    ``slow_response`` threshold, and was not judged (only the first turn was): the server
+    data that came late after client data may have answered nothing (explain words it)."""
+    first_only = np.asarray(columns["response_judged"]) == _FIRST_TURN
+    later = np.asarray(columns["response_max_turn"]) > 1
+    out: np.ndarray = first_only & later & _late(columns, columns["response_max_s"], limits)
     return out
 
 
@@ -792,6 +956,7 @@ class Turns:
     silence_side: np.ndarray  # per connection: who owed it (1 client, 0 server, -1 none)
     max_turn: np.ndarray  # per connection: the slowest turn's number (1 = first), 0 if none
     max_at_ns: np.ndarray  # per connection: when the slowest turn's answer began, 0 if none
+    first_at_ns: np.ndarray  # per connection: when the first turn's answer began, 0 if none
 
     def select(self, keep: set[int]) -> Turns:
         """The turns of the connections in ``keep`` (the per-connection columns are only
@@ -824,12 +989,24 @@ def _turns(facts: Facts) -> Turns:
     median = np.full(n, np.nan)
     max_turn = np.zeros(n, dtype=np.int64)
     max_at = np.zeros(n, dtype=np.int64)
+    first_at = np.zeros(n, dtype=np.int64)
     data = (facts.seg_len > 0) & ~facts.is_dup & ~facts.probe_shape & ~facts.is_window_probe
     rows = np.flatnonzero(data)
     empty = np.zeros(0, dtype=np.int64)
     if len(rows) < 2:
         return Turns(
-            empty, empty, np.zeros(0), first, count, most, median, silence, side, max_turn, max_at
+            empty,
+            empty,
+            np.zeros(0),
+            first,
+            count,
+            most,
+            median,
+            silence,
+            side,
+            max_turn,
+            max_at,
+            first_at,
         )
     conn = facts.conn_index[rows]
     client = facts.from_client[rows]
@@ -848,6 +1025,7 @@ def _turns(facts: Facts) -> Turns:
     k = np.flatnonzero(server_owes)  # in connection, then time order
     # First response: the first server-owed turn of each connection (written last wins).
     first[conn[k[::-1]]] = gap[k[::-1]]
+    first_at[conn[k[::-1]]] = t[k[::-1] + 1]
     k = k[~np.isnan(gap[k])]  # the other measures: turns whose time was measured
     if len(k):
         by_conn = pd.Series(gap[k]).groupby(conn[k], sort=True)
@@ -878,6 +1056,7 @@ def _turns(facts: Facts) -> Turns:
         side,
         max_turn,
         max_at,
+        first_at,
     )
 
 
@@ -1144,11 +1323,13 @@ __all__ = [
     "Delays",
     "DelaysDocColumns",
     "DelaysTable",
+    "ResponseJudged",
     "SlowSummary",
     "SlowTag",
     "SlowThresholds",
     "Stall",
     "StallCause",
+    "answers_requests",
     "delays_doc",
     "delays_doc_columns",
     "measure",

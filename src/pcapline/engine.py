@@ -175,6 +175,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         events,
         verdicts_counts(verdicts),
         thresholds=settings.slow,
+        apps=part.app,
     )
     connections = delay_columns(connections, lost)
     connections["app"] = pd.Series(

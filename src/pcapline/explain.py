@@ -14,7 +14,7 @@ notes). It reads classify's records from ``pcapline/evidence.py`` and never impo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from pcapline import explain_path
@@ -703,7 +703,8 @@ def slow_summary(s: SlowSummary) -> str:
     if s.tag is SlowTag.SLOW_RESPONSE:
         return (
             f"{share} waited long for an answer{over}: slowest answer {spread} (request end to "
-            "first answer byte, at the capture point; any request/response turn)"
+            "first answer byte, at the capture point; every turn of clear-text HTTP/1.x, only "
+            "the first elsewhere)"
         )
     if s.tag is SlowTag.WINDOW_FULL_STALL:
         return (
@@ -723,7 +724,7 @@ def slow_not_failed(
     turns: list[tuple[int, int, float]] | None = None,
 ) -> str:
     """One line of the "slow, not failed" section: a tag, its connections and their measure;
-    for ``slow_response``, ``turns`` names each connection's slowest turn (its number, how
+    for ``slow_response``, ``turns`` names each connection's judged turn (its number, how
     many turns were measured, and when its answer began, seconds into the connection)."""
     shown = []
     for k, (conn, value) in enumerate(zip(ids[:SLOW_LISTED], measures[:SLOW_LISTED], strict=True)):
@@ -738,6 +739,29 @@ def slow_not_failed(
     return f"{tag.value} ({_SLOW_MEASURE_WORD[tag]}): connection(s) {', '.join(shown)}{more}"
 
 
+def unjudged_answers(
+    replies: list[tuple[int, int, int, float, int]], start_ns: Mapping[int, int]
+) -> str:
+    """The connections whose slowest server reply came late after client data in a later
+    turn that ``slow_response`` did not judge (``DelaysTable.unjudged_replies``: per
+    connection its id, the turn's number, how many turns were measured, its seconds and when
+    its answer began, ns): what was seen, why it is not judged, and what would tell.
+    ``start_ns``: each connection's first frame (the answer is placed after it)."""
+    shown = [
+        f"{conn} (turn {number} of {count}: the server spoke {_s(value)} after the client, "
+        f"at +{_s((at_ns - start_ns[conn]) / 1e9)})"
+        for conn, number, count, value, at_ns in replies[:SLOW_LISTED]
+    ]
+    more = f" and {len(replies) - SLOW_LISTED:,} more" if len(replies) > SLOW_LISTED else ""
+    return (
+        "later turns not judged for slow_response: connection(s) "
+        f"{', '.join(shown)}{more}: the bytes do not show a request/response protocol (only "
+        "clear-text HTTP/1.x does), and a server that speaks unprompted (keepalives, pushes, "
+        "streams) looks the same as one that answers late; the application's own request "
+        "latency tells whether a request waited"
+    )
+
+
 #: Connections named per tag in the "slow, not failed" section.
 SLOW_LISTED = 10
 _SLOW_MEASURE_WORD = {
@@ -745,7 +769,7 @@ _SLOW_MEASURE_WORD = {
     SlowTag.SYNACK_RETRY: "connect time",
     SlowTag.RTO_STALL: "time in RTO episodes",
     SlowTag.ZERO_WINDOW_STALL: "time with a zero window",
-    SlowTag.SLOW_RESPONSE: "slowest response time",
+    SlowTag.SLOW_RESPONSE: "judged response time",
     SlowTag.SLOW_CONNECT: "connect time",
     SlowTag.WINDOW_FULL_STALL: "time blocked by a full receive window",
 }

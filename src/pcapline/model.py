@@ -514,10 +514,23 @@ class SlowTag(enum.StrEnum):
     SYNACK_RETRY = "synack_retry"  # the server had to resend its SYN+ACK
     RTO_STALL = "rto_stall"  # data waited for a retransmission timeout
     ZERO_WINDOW_STALL = "zero_window_stall"  # a receiver's closed window blocked the sender
-    SLOW_RESPONSE = "slow_response"  # an answer came late (SlowThresholds.response_s), any turn
+    #: an answer came late (SlowThresholds.response_s): the first turn, or any turn where the
+    #: bytes show a request/response protocol (delays.response_judged)
+    SLOW_RESPONSE = "slow_response"
     SLOW_CONNECT = "slow_connect"  # the handshake took long (SlowThresholds.connect_s)
     #: a full (non-zero) receive window held the sender (SlowThresholds.window_full_s)
     WINDOW_FULL_STALL = "window_full_stall"
+
+
+class ResponseJudged(enum.StrEnum):
+    """Which request/response turns ``slow_response`` judged (``delays.response_judged``)."""
+
+    #: Every turn (their slowest): the bytes show HTTP/1.x requests in clear text, each
+    #: answered, and no switch of protocols.
+    EVERY_TURN = "every_turn"
+    #: Only the first: later server data may be unprompted (keepalives, pushes, streams),
+    #: which the capture cannot tell from an answer.
+    FIRST_TURN = "first_turn"
 
 
 class StallCause(enum.StrEnum):
@@ -537,7 +550,8 @@ class SlowThresholds:
     #: A connect slower than this is ``slow_connect``: any SYN retry (>= 1 s on Linux, 3 s on
     #: Windows) is past it, and so is a round trip no healthy path takes.
     connect_s: float = 0.5
-    #: An answer (any request/response turn) later than this is ``slow_response``.
+    #: An answer later than this is ``slow_response`` (the first turn; every turn where the
+    #: bytes show a request/response protocol: delays.py says which).
     response_s: float = 1.0
     #: A zero window held this long is ``zero_window_stall``: the persist timer's first probe
     #: comes after at least TCP_RTO_MIN (200 ms), so a shorter one was never felt as a stall.

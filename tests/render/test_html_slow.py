@@ -144,10 +144,30 @@ def test_finding_details_are_escaped() -> None:
 
 
 def test_slow_table_shows_the_slowest_answer_and_its_turn() -> None:
-    """slow-response-turns: the third of five answers came 1.2 s late (as built); the table
-    shows that answer, not the first (immediate) one."""
-    page = report.build_page(pcapline.analyze(SAMPLES / "slow-response-turns.pcap"), packed=False)
+    """slow-response-http-keepalive: the third of five HTTP/1.1 answers came 1.2 s late (as
+    built); the table shows that answer, not the first (immediate) one."""
+    page = report.build_page(
+        pcapline.analyze(SAMPLES / "slow-response-http-keepalive.pcap"), packed=False
+    )
     (row,) = page["slow"].rows
     assert row.tags == "slow_response"
     assert row.response.endswith(" (turn 3 of 5)")
     assert 1.15 < float(row.response.split("s ", 1)[0]) < 1.3
+    assert page["slow"].unjudged == ""
+
+
+def test_a_late_turn_not_judged_is_said_not_tabled() -> None:
+    """slow-response-turns: the same late third answer in raw bytes is not slow_response
+    (only the first turn is judged): no row, and the note says why, escaped in the page."""
+    analysis = pcapline.analyze(SAMPLES / "slow-response-turns.pcap")
+    page = report.build_page(analysis, packed=False)
+    assert page["slow"].rows == ()
+    note = page["slow"].unjudged
+    assert note.startswith(
+        "Later turns not judged for slow_response: connection(s) 0 (turn 3 of 5:"
+    )
+    assert "speaks unprompted" in note
+    assert (
+        '<p class="note">Later turns not judged for slow_response: connection(s) 0'
+        in report.render_html(analysis)
+    )

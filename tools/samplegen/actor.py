@@ -336,13 +336,17 @@ class Program:
 
     def op_http_serve(self, s: Step) -> None:
         """Answer HTTP/1.1 requests (http.server) until the client closes: ``statuses`` maps
-        a path to its status (200 otherwise), with a small body."""
+        a path to its status (200 otherwise), with a small body; ``sleeps`` maps a path to
+        the seconds the server thinks before it answers (a slow backend)."""
         statuses: dict[str, int] = s.get("statuses", {})
+        sleeps: dict[str, float] = s.get("sleeps", {})
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                if self.path in sleeps:
+                    time.sleep(sleeps[self.path])
                 status = statuses.get(self.path, 200)
                 body = _payload(s.get("body", 1000))
                 self.send_response(status)

@@ -48,6 +48,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-response-turns", 48, slow.response_turns, 4),
     Scenario("slow-rto-storm", 49, slow.rto_storm, 6),
     Scenario("slow-response-jump", 50, slow.response_jump, 5),
+    Scenario("slow-response-http-keepalive", 121, slow.http_keepalive_turns, 4),
+    Scenario("slow-response-unprompted", 122, slow.unprompted_peers, 9),
     Scenario("slow-window-full", 118, slow.window_full_paced_reader, 5),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),

@@ -322,6 +322,8 @@ class SlowView:
     rows: tuple[SlowRow, ...]
     total: int  # slow connections that did not fail (rows shows at most MAX_SLOW_ROWS)
     distribution: go.Figure | None
+    #: The late later turns ``slow_response`` did not judge, in words (explain); "" if none.
+    unjudged: str = ""
 
 
 def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
@@ -391,12 +393,30 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
             strict=True,
         )
     )
-    return SlowView(rows, len(slow), distribution)
+    return SlowView(rows, len(slow), distribution, _unjudged(lost, conns[~failed.to_numpy()]))
+
+
+def _unjudged(lost: object, ok: pd.DataFrame) -> str:
+    """The sentence on the connections (of ``ok``, not failed) whose late later turn
+    ``slow_response`` did not judge (``DelaysTable.unjudged_replies``, worded by explain)."""
+    from pcapline.delays import DelaysTable
+    from pcapline.explain import unjudged_answers
+
+    if not isinstance(lost, DelaysTable) or not len(ok):
+        return ""
+    ok = ok.sort_values("id", kind="stable")
+    replies = lost.unjudged_replies(ok["id"].to_numpy(np.int64))
+    if not replies:
+        return ""
+    start_ns = dict(zip(ok["id"].tolist(), ok["start_ns"].tolist(), strict=True))
+    text = unjudged_answers(replies, start_ns)
+    return text[0].upper() + text[1:] + "."
 
 
 def _slowest_answers(lost: object, ids: np.ndarray) -> dict[int, str]:
-    """Each connection's slowest answer as the delays stage measured it (the turn
-    ``slow_response`` judges), naming the turn when there were several: ``1.2s (turn 3 of 5)``."""
+    """Each connection's slowest answer as the delays stage measured it, naming the turn when
+    there were several: ``1.2s (turn 3 of 5)``, and ``not judged`` when ``slow_response``
+    judged only the first turn (``delays.response_judged``) and this one would have passed."""
     from pcapline.delays import DelaysTable
 
     if not isinstance(lost, DelaysTable) or not len(ids):
@@ -404,15 +424,17 @@ def _slowest_answers(lost: object, ids: np.ndarray) -> dict[int, str]:
     pos = np.searchsorted(lost.ids, ids)
     columns = lost.columns
     out = {}
-    for conn, most, number, count in zip(
+    for conn, most, number, count, unjudged in zip(
         ids.tolist(),
         columns["response_max_s"][pos].tolist(),
         columns["response_max_turn"][pos].tolist(),
         columns["responses"][pos].tolist(),
+        columns["response_unjudged"][pos].tolist(),
         strict=True,
     ):
         text = _seconds(most)
-        out[int(conn)] = f"{text} (turn {number} of {count})" if text and count > 1 else text
+        which = f"turn {number} of {count}" + (", not judged" if unjudged else "")
+        out[int(conn)] = f"{text} ({which})" if text and count > 1 else text
     return out
 
 

@@ -172,13 +172,18 @@ def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
     """The "slow, not failed" section: connections whose fate is no failure but which lost
     time (their ``slow`` tags), per tag with their measure, so they are never hidden among
     the connections that "closed normally"."""
-    from pcapline.delays import _TAG_MEASURE, DelaysTable, SlowTag
-    from pcapline.explain import slow_not_failed
-
     conns = analysis.connections
     if conns.empty or "slow" not in conns.columns or not analysis.delays:
         return []
     ok = conns[~conns["fate"].astype(str).isin(_FAILURE_VALUES)].sort_values("id", kind="stable")
+    return _slow_tag_lines(analysis, ok) + _unjudged_lines(analysis, ok)
+
+
+def _slow_tag_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
+    """The tagged connections among ``ok`` (not failed), a line per tag."""
+    from pcapline.delays import _TAG_MEASURE, DelaysTable, SlowTag
+    from pcapline.explain import slow_not_failed
+
     slow = ok[ok["slow"].map(len) > 0]
     if slow.empty:
         return []
@@ -195,10 +200,10 @@ def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
         if isinstance(lost, DelaysTable):  # the measures as the delays stage holds them
             pos = np.searchsorted(lost.ids, np.asarray(ids, dtype=np.int64))
             values = lost.columns[_TAG_MEASURE[tag]][pos].tolist()
-            if tag is SlowTag.SLOW_RESPONSE:
-                numbers = lost.columns["response_max_turn"][pos].tolist()
+            if tag is SlowTag.SLOW_RESPONSE:  # the turn the tag judged
+                numbers = lost.columns["response_judged_turn"][pos].tolist()
                 counts = lost.columns["responses"][pos].tolist()
-                at_ns = lost.columns["response_max_at_ns"][pos] - rows["start_ns"].to_numpy()
+                at_ns = lost.columns["response_judged_at_ns"][pos] - rows["start_ns"].to_numpy()
                 turns = [
                     (int(a), int(b), float(t) / 1e9)
                     for a, b, t in zip(numbers, counts, at_ns.tolist(), strict=True)
@@ -209,6 +214,22 @@ def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
         measures = [None if v is None or v != v else float(v) for v in values]
         lines.append(Text("  " + slow_not_failed(tag, ids, measures, turns)))
     return lines
+
+
+def _unjudged_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
+    """The connections among ``ok`` whose late later turn ``slow_response`` did not judge
+    (``DelaysTable.unjudged_replies``), said so they are not read as slow or as missed."""
+    from pcapline.delays import DelaysTable
+    from pcapline.explain import unjudged_answers
+
+    lost = analysis.delays
+    if not isinstance(lost, DelaysTable) or ok.empty:
+        return []
+    replies = lost.unjudged_replies(ok["id"].to_numpy(np.int64))
+    if not replies:
+        return []
+    start_ns = dict(zip(ok["id"].tolist(), ok["start_ns"].tolist(), strict=True))
+    return [Text(unjudged_answers(replies, start_ns), style="yellow")]
 
 
 def fate_summary(conns: pd.DataFrame) -> str:

@@ -374,9 +374,12 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
 
     Each turn: the client sends 100 B and reads 1000 B; the server reads the 100 B, sleeps
     ``TURN_DELAYS_S[k]``, sends 1000 B (one write; on a veth the answer leaves at once, so the
-    response time at the client is the sleep plus microseconds). The first answer is quick, the
-    third 1.2 s late: ``slow_response`` judges every turn (its slowest), so the tag follows from
-    the third; the turns' statistics: 5 responses, max ~1.2 s (turn 3), median ~0.2 s.
+    response time at the client is the sleep plus microseconds). The turns' statistics: 5
+    responses, max ~1.2 s (turn 3), median ~0.2 s. The bytes are no protocol pcapline
+    recognises, so nothing shows that the third server write answered the third client write
+    (a server speaking on its own timer looks the same): ``slow_response`` judges only the
+    first turn, which is quick, and the tag is not given (``http_keepalive_turns`` is the same
+    shape in HTTP/1.1, where it is).
     """
     name = "slow-response-turns.pcap"
     port = 42101
@@ -411,10 +414,185 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
                         "response_max_s": max(TURN_DELAYS_S),
                         "response_median_s": ordered[len(ordered) // 2],
                         "response_max_turn": TURN_DELAYS_S.index(max(TURN_DELAYS_S)) + 1,
+                        "response_judged": "first_turn",
+                    },
+                    slow=[],
+                    note="the third answer is 1.2 s late (over the 1 s default), but the raw "
+                    "bytes show no request/response protocol: only the first turn (immediate) "
+                    "is judged, no slow_response",
+                )
+            ],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+#: The HTTP keep-alive scenario: the paths requested in turn, and how long the server thinks
+#: before answering each (the third is the slow one).
+HTTP_TURNS: tuple[tuple[str, float], ...] = (
+    ("/one", 0.0),
+    ("/two", 0.0),
+    ("/three", 1.2),
+    ("/four", 0.0),
+    ("/five", 0.0),
+)
+
+
+def http_keepalive_turns(ctx: Ctx, net: int) -> list[Expected]:
+    """One HTTP/1.1 keep-alive connection in clear text, five GETs in turn; the server (the
+    standard library's ``http.server``, HTTP/1.1: it serves requests until the client closes)
+    sleeps 1.2 s before answering the third.
+
+    The client (``http.client`` on the same socket) sends each request line and ``Host`` in
+    one write and reads the whole answer (status line, headers, 1000 B body) before the next
+    request, 50 ms later. The bytes show HTTP/1.1 requests and a 200 status line: each server
+    reply answers a request (RFC 9112), so ``slow_response`` judges every turn, and the third
+    (1.2 s, over the 1 s default) earns it: response_max_turn 3.
+    """
+    name = "slow-response-http-keepalive.pcap"
+    port = 42111
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        {"op": "http_serve", "sock": "c", "sleeps": {p: d for p, d in HTTP_TURNS if d}},
+        st.close("c"),
+    ]
+    client: list[st.Step] = [*st.connect(f"10.{net}.0.2", port)]
+    for path, _delay in HTTP_TURNS:
+        client += [
+            {"op": "http_request", "sock": "s", "host": "keepalive.example.test", "path": path},
+            st.sleep(0.05),
+        ]
+    client += [st.close()]
+    run_pair(ctx, net, name, client, server)
+    delays = [d for _p, d in HTTP_TURNS]
+    return [
+        Expected(
+            name,
+            "one HTTP/1.1 keep-alive connection in clear text, five GETs in turn; the server "
+            "sleeps 1.2 s before answering the third",
+            "client",
+            {
+                "server": "http.server (HTTP/1.1 keep-alive): per request sleep ("
+                + ", ".join(f"{d} s" for d in delays)
+                + "), then 200 with a 1000 B body",
+                "client": "http.client on one socket: GET, read the answer, sleep 50 ms",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "responses": len(HTTP_TURNS),
+                        "response_s": delays[0],
+                        "response_max_s": max(delays),
+                        "response_max_turn": delays.index(max(delays)) + 1,
+                        "response_judged": "every_turn",
                     },
                     slow=["slow_response"],
-                    note="the third answer is 1.2 s late (over the 1 s default): slow_response, "
-                    "though the first is immediate",
+                    app={
+                        "protocol": "http",
+                        "tls": None,
+                        "http": {
+                            "method": "GET",
+                            "host": "keepalive.example.test",
+                            "path": HTTP_TURNS[0][0],
+                            "version": "HTTP/1.1",
+                            "status": 200,
+                            "reason": "OK",
+                        },
+                    },
+                    note="HTTP/1.1 in clear text: every turn is judged; the third answer is "
+                    "1.2 s late (over the 1 s default): slow_response on turn 3, though the "
+                    "first is immediate",
+                )
+            ],
+            capture_format=ETHERNET,
+        )
+    ]
+
+
+#: The unprompted-speaker scenario: each peer's 19-byte messages (a BGP KEEPALIVE's size) on
+#: its own timer. The client sends at these times (s after its OPEN) ...
+PEER_CLIENT_AT_S: tuple[float, ...] = (0.4, 2.4, 4.4)
+#: ... and the server this long after each of the client's: never in answer to it.
+PEER_SERVER_AFTER_S: tuple[float, ...] = (1.5, 1.8, 1.6)
+PEER_MESSAGE = 19
+
+
+def unprompted_peers(ctx: Ctx, net: int) -> list[Expected]:
+    """Two BGP-like peers: after an OPEN the server answers at once, each side sends a
+    19-byte message on its own timer, never reading the other's until the end.
+
+    The client: OPEN (19 B), read the server's OPEN, then a message at 0.4, 2.4 and 4.4 s,
+    then read the server's three and close. The server: read the OPEN, answer it at once,
+    then sleep 1.9, 2.3 and 1.8 s between its messages (each one 1.5, 1.8, 1.6 s after the
+    client's latest), then read the client's three, EOF, close. Every server message follows
+    a client message: four turns in pcapline's measure (the first ~0 s, then 1.5, 1.8 and
+    1.6 s: response_max_turn 3), but the server answers none of the later ones. The bytes are
+    no protocol pcapline recognises, so only the first turn (the OPEN's answer, immediate) is
+    judged: no ``slow_response``, and the text says why the 1.8 s reply is not called slow.
+    """
+    name = "slow-response-unprompted-peers.pcap"
+    port = 42121
+    client: list[st.Step] = [
+        *st.connect(f"10.{net}.0.2", port),
+        st.send(PEER_MESSAGE),
+        st.recv(PEER_MESSAGE),
+    ]
+    clock = 0.0
+    for at in PEER_CLIENT_AT_S:
+        client += [st.sleep(round(at - clock, 3)), st.send(PEER_MESSAGE)]
+        clock = at
+    client += [st.recv(PEER_MESSAGE * len(PEER_SERVER_AFTER_S)), st.close()]
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        st.recv(PEER_MESSAGE, "c"),
+        st.send(PEER_MESSAGE, "c"),
+    ]
+    clock = 0.0
+    for at, after in zip(PEER_CLIENT_AT_S, PEER_SERVER_AFTER_S, strict=True):
+        server += [st.sleep(round(at + after - clock, 3)), st.send(PEER_MESSAGE, "c")]
+        clock = at + after
+    server += [
+        st.recv(PEER_MESSAGE * len(PEER_CLIENT_AT_S), "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    run_pair(ctx, net, name, client, server)
+    slowest = max(PEER_SERVER_AFTER_S)
+    return [
+        Expected(
+            name,
+            "two BGP-like peers: an OPEN answered at once, then each side sends a 19 B message "
+            "on its own timer, the server's 1.5, 1.8, 1.6 s after the client's",
+            "client",
+            {
+                "client": "send 19 B, read 19 B, send 19 B at +0.4, +2.4, +4.4 s, read 57 B, "
+                "close()",
+                "server": "read 19 B, send 19 B, then send 19 B at +1.9, +4.2, +6.0 s without "
+                "reading, read 57 B, EOF, close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "responses": 1 + len(PEER_SERVER_AFTER_S),
+                        "response_s": 0.0,
+                        "response_max_s": slowest,
+                        "response_max_turn": 2 + PEER_SERVER_AFTER_S.index(slowest),
+                        "response_judged": "first_turn",
+                    },
+                    slow=[],
+                    note="the server speaks on its own timer 1.5-1.8 s after the client: "
+                    "measured as turns, not judged (no request/response protocol in the "
+                    "bytes); the first turn (the OPEN's answer) is immediate: no slow_response",
                 )
             ],
             capture_format=ETHERNET,
