@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pcapline
 from needs import CORPUS, needs_corpus
+
+import pcapline
 
 
 def _connections(name: str) -> dict[int, dict[str, Any]]:
