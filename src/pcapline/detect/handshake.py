@@ -392,8 +392,9 @@ def _untimed(
     view: ConnView, rows: list[int], gaps: list[float], refusals: tuple[int, ...]
 ) -> Schedule | None:
     """A SYN series no retransmission timer sent: every retry after a RST answering the
-    previous SYN, or a retry sooner than any SYN timer fires (TCP_TIMEOUT_INIT less the timer
-    slack: SYNs that differ, crafted or replayed). None: name it by its gaps. (Not for SYN+ACKs:
+    previous SYN, or, with nothing from the server between, a retry sooner than any SYN timer
+    fires (TCP_TIMEOUT_INIT less the timer slack: SYNs that differ, crafted or replayed).
+    None: name it by its gaps. (Not for SYN+ACKs:
     a server answers a resent SYN at once, microseconds from its own timer's SYN+ACK.)"""
     if refusals:
         frame_row = {int(view.frame[i]): i for i in range(len(view))}
@@ -402,7 +403,12 @@ def _untimed(
             for rst, retry in zip(refusals, rows[1:], strict=False)
         ]
         return Schedule(f"a new SYN {_gaps_text(waits)} after each RST", False, 0, None)
-    if gaps and min(gaps) < SYN_COPY_BEFORE_S:
+    server = np.flatnonzero(~view.from_client)
+    answered = any(
+        np.any((server > a) & (server < b)) for a, b in itertools.pairwise(rows)
+    )  # a server segment between two SYNs may draw a retry at once (a challenge ACK:
+    # tcp_rcv_synsent_state_process rearms the SYN timer at TCP_TIMEOUT_MIN)
+    if gaps and min(gaps) < SYN_COPY_BEFORE_S and not answered:
         return Schedule(
             f"no timer: {_gaps_text(gaps)} apart, sooner than any SYN timer", False, 0, None
         )
@@ -491,9 +497,12 @@ def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
 
 def _acks_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
     """Client segments acknowledging the SYN+ACK (ack = server ISN + 1 exactly), FIN included,
-    before the connection's first RST: a RST ended the attempt, so no later segment completes
-    it (a stateless scanner's data after its own stack's RST, a client that gave up)."""
-    first_rst = _first_row(rows.rst & ~rows.is_dup, conn_index, n, len(rows))
+    before the first RST after the SYN+ACK: that RST ended the attempt, so no later segment
+    completes it (a stateless scanner's data after its own stack's RST, a client that gave
+    up). A RST before the SYN+ACK belongs to an older attempt (a stale peer's challenge ACK
+    answered by the client)."""
+    ended = rows.rst & ~rows.is_dup & _after_first_synack(rows, conn_index, n)
+    first_rst = _first_row(ended, conn_index, n, len(rows))
     before_rst = np.arange(len(rows)) < first_rst[conn_index]
     return np.asarray(
         rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1) & before_rst
