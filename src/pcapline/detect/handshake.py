@@ -417,6 +417,8 @@ def _untimed(
 
 def _gaps_text(seconds: list[float]) -> str:
     low, high = min(seconds), max(seconds)
+    if high < 0.0005:
+        return "under 1 ms"
     if high < 1:
         low_ms, high_ms = round(low * 1000), round(high * 1000)
         return f"{low_ms} ms" if low_ms == high_ms else f"{low_ms}-{high_ms} ms"
