@@ -51,7 +51,7 @@ _SYN_WINDOW_NS = round(SYN_COPY_BEFORE_S * 1e9)
 class Rows:
     """The per-row columns the copy rule reads (grouped order: connection, then frame)."""
 
-    keys: tuple[np.ndarray, ...]  # ip_id, seq, ack, seg_len, flags, window, ts_val
+    keys: tuple[np.ndarray, ...]  # ip_id, seq, ack, seg_len, flags, window, ts_val (this order)
     ip_id: np.ndarray
     ttl: np.ndarray
     time_ns: np.ndarray
@@ -95,16 +95,19 @@ def copies(r: Rows) -> np.ndarray:
 
 def _identical_pairs(r: Rows) -> tuple[np.ndarray, np.ndarray]:
     """(later, earlier) row pairs: identical keys, one or two segments apart in the direction,
-    within the widest window any rule allows. Pairs are narrowed key by key, so each key is
-    compared only where all earlier ones matched."""
+    within the widest window any rule allows. Sequence and ACK numbers are compared first over
+    the whole direction-ordered rows (they differ between most neighbours, unlike the time
+    window), then the few pairs left key by key."""
     rows = r.dir_order
     same_dir = r.dir_key[rows]
     t = r.time_ns[rows]
+    seq, ack = r.keys[1][rows], r.keys[2][rows]
     later_all, earlier_all = [], []
     for lag in (1, 2):
         if len(rows) <= lag:
             break
-        same = same_dir[lag:] == same_dir[:-lag]
+        same = (seq[lag:] == seq[:-lag]) & (ack[lag:] == ack[:-lag])
+        same &= same_dir[lag:] == same_dir[:-lag]
         same &= (t[lag:] - t[:-lag]) < _SYN_WINDOW_NS
         pairs = np.flatnonzero(same)
         later, earlier = rows[pairs + lag], rows[pairs]
@@ -128,11 +131,15 @@ def _identical_pairs(r: Rows) -> tuple[np.ndarray, np.ndarray]:
 def _numbered_direction(r: Rows) -> np.ndarray:
     """Per direction (``dir_key``): its segments carry more than one IP ID (a counter)."""
     n_dirs = 2 * (len(r.starts) - 1)
-    low = np.full(n_dirs, np.iinfo(np.int64).max)
-    high = np.full(n_dirs, np.iinfo(np.int64).min)
-    np.minimum.at(low, r.dir_key, r.ip_id)
-    np.maximum.at(high, r.dir_key, r.ip_id)
-    return np.asarray(high > low)
+    out = np.zeros(n_dirs, dtype=bool)
+    keys = r.dir_key[r.dir_order]
+    if not len(keys):
+        return out
+    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    ids = r.ip_id[r.dir_order]
+    low, high = np.minimum.reduceat(ids, first), np.maximum.reduceat(ids, first)
+    out[keys[first]] = high > low
+    return out
 
 
 def _nothing_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
