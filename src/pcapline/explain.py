@@ -661,7 +661,8 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
         return ""
     parts = []
     if h.syn is not None and h.syn.retries and not h.syn.timed:
-        if h.answer != "none":  # (unanswered: the fate's story tells the SYNs)
+        # (unanswered: the fate's story tells the SYNs; a client ACK proves an unseen answer)
+        if h.answer != "none" or h.synack_proven is not None:
             parts.append(
                 f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) "
                 f"before the server answered: {h.syn.schedule.name}, so no timer resent a lost "
