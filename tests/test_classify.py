@@ -290,3 +290,38 @@ def test_classify_and_explain_do_not_import_each_other() -> None:
     assert not {"pcapline.explain", "pcapline.classify"} & imports("classify")
     assert not {"pcapline.explain", "pcapline.classify"} & imports("explain")
     assert not {"pcapline.explain", "pcapline.classify"} & imports("evidence")
+
+
+def test_lone_synack_in_a_flag_filtered_capture_decides_no_handshake_timeout() -> None:
+    # wikipedia-filtered-plus-udp.pcap: a capture keeping only SYN/FIN/RST holds SYN and
+    # SYN+ACK of each connection and never the ACK. The filter removed it: no
+    # handshake_timeout, no SYN-cookie story; open, unknown, the filter named.
+    convs = [Conversation(conn=k).syn(0.01 * k).synack(0.01 * k + 0.06) for k in range(3)]
+    t = _table(*convs, Conversation(conn=9).syn(5.0).synack(5.06))
+    assert set(t.fate) == {"open"}
+    assert set(t.confidence) == {"unknown"}
+    assert all(list(c) == ["flag_filtered"] for c in t.caveats)
+    assert not any("cookie" in x for x in t.explanation)
+
+
+def test_synack_retried_in_a_flag_filtered_capture_is_still_a_handshake_timeout() -> None:
+    # The server's own retries are on the wire whatever the filter: it was missing the ACK.
+    c = Conversation(conn=0).syn(0.0).synack(0.06).synack(1.06).synack(3.06)
+    t = _table(c, Conversation(conn=1).syn(0.5).synack(0.56), Conversation(conn=2).syn(20.0))
+    row = t.loc[0]
+    assert (row.fate, row.confidence) == ("handshake_timeout", "unknown")
+    assert "flag_filtered" in list(row.caveats)
+
+
+def test_refused_retries_are_told_in_the_order_the_packets_show() -> None:
+    # pop3.pcap stream 0 (Windows): every SYN answered by RST, a new SYN 0.5 s after each.
+    c = Conversation()
+    for t in (0.0, 0.549, 1.110):
+        c.syn(t).rst(SERVER, t + 0.05, ack=c.client_isn + 1)
+    row = _table(c).loc[0]
+    assert row.fate == "refused"
+    assert row.explanation.startswith(
+        "Refused: the server answered each of the 3 SYNs with RST (frames 2, 4, 6); the client "
+        "sent a new SYN 499-511 ms after each RST"
+    )
+    assert "retransmission" not in row.explanation

@@ -12,7 +12,7 @@ from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
 
 from pcapline.facts import UNKNOWN, compute_facts
-from pcapline.model import ACK
+from pcapline.model import ACK, RST
 
 
 def test_relative_seq_and_ack_follow_each_direction() -> None:
@@ -121,11 +121,14 @@ def test_resend_of_seen_data_right_after_a_later_segment_is_still_a_retransmissi
     assert np.flatnonzero(f.is_retrans).tolist() == [5]
 
 
-def _synack_twice(second_after_s: float) -> list[bool]:
-    """SYN, then two byte-identical SYN+ACKs with IP ID 0 (Linux), ``second_after_s`` apart."""
+def _synack_twice(second_after_s: float, *, syns: int = 2) -> list[bool]:
+    """``syns`` SYNs 1 s apart (the client's timer), then two byte-identical SYN+ACKs with IP
+    ID 0 (Linux), ``second_after_s`` apart."""
     c = Conversation()
-    c.send(CLIENT, 0.0, 2, seq=c.client_isn)
-    for t in (0.001, 0.001 + second_after_s):
+    for k in range(syns):
+        c.send(CLIENT, float(k), 2, seq=c.client_isn)
+    start = syns - 1 + 0.001
+    for t in (start, start + second_after_s):
         c.send(SERVER, t, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
     return compute_facts(segments(c)).is_dup.tolist()
 
@@ -133,6 +136,52 @@ def _synack_twice(second_after_s: float) -> list[bool]:
 def test_identical_synacks_at_one_instant_are_one_packet_captured_twice() -> None:
     # A capture point stamps each frame as it sees it: one host's two transmissions never
     # share a timestamp, so these are a capture copy (not a SYN+ACK retransmission).
-    assert _synack_twice(0.0) == [False, False, True]
-    # 50 us apart with IP ID 0 and the same TTL: two real SYN+ACKs (timer + resent SYN).
-    assert _synack_twice(50e-6) == [False, False, False]
+    assert _synack_twice(0.0) == [False, False, False, True]
+    # 50 us apart with IP ID 0 and the same TTL after a resent SYN: two real SYN+ACKs (the
+    # server's timer, and tcp_check_req answering the resent SYN).
+    assert _synack_twice(50e-6) == [False, False, False, False]
+
+
+def test_synack_repeated_sooner_than_any_timer_without_a_second_syn_is_a_copy() -> None:
+    # many-protocols.pcap stream 21: one SYN, SYN+ACK, the same SYN+ACK (IP ID 0) 29.5 ms
+    # later. Nothing could resend it: its timer starts at 1 s (TCP_TIMEOUT_INIT) and no
+    # second SYN asked for it. A copy made on the path, not a retransmission.
+    assert _synack_twice(0.0295, syns=1) == [False, False, True]
+    # 1.0 s later, it is the server's timer: a real retransmission.
+    assert _synack_twice(1.0, syns=1) == [False, False, False]
+
+
+def test_synack_copy_must_come_sooner_than_the_round_trip() -> None:
+    # The client's ACK came back 10 ms after its SYN (the round trip): a timer on any stack
+    # is no shorter than that, but a SYN+ACK 30 ms after the first might be one. Not a copy.
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn)
+    c.send(SERVER, 0.005, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
+    c.send(CLIENT, 0.010, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1)
+    c.send(SERVER, 0.035, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False, False]
+
+
+def test_same_ip_id_from_a_numbering_sender_is_a_copy_past_one_ms() -> None:
+    # cisco-fabric-path.pcap: the same SYN (IP ID 1) 1.018 ms later, seen twice on the
+    # fabric. A SYN timer fires after 1 s at the soonest: a copy, not a retry.
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn, ip_id=1)
+    c.send(CLIENT, 0.001018, 2, seq=c.client_isn, ip_id=1)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, True]
+    # Data: a sender numbering its packets resends with a new IP ID; the same ID 50 ms later
+    # (sooner than any RTO) is the same packet.
+    c = Conversation().handshake(0.0)
+    c.send(CLIENT, 0.1, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1, length=10, ip_id=7)
+    c.send(CLIENT, 0.15, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1, length=10, ip_id=7)
+    assert compute_facts(segments(c)).is_dup.tolist()[-1] is True
+
+
+def test_a_syn_sent_again_after_a_rst_is_no_copy() -> None:
+    # Windows retries a refused connect 0.5 s after the RST with the same ISN: with IP ID 0
+    # (IPv6) the two SYNs are byte-identical, yet the RST between them asked for the second.
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn, ip_id=0)
+    c.send(SERVER, 0.05, RST | ACK, seq=0, ack=c.client_isn + 1, ip_id=0)
+    c.send(CLIENT, 0.55, 2, seq=c.client_isn, ip_id=0)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False]

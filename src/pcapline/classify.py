@@ -20,6 +20,9 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           not the fate; the explanation still mentions it).
 5. ``handshake_timeout``  the server retransmitted its SYN+ACK and the client never ACKed it
                           (a later server segment other than SYN+ACK/RST proves an unseen ACK).
+                          In a capture filtered on SYN/FIN/RST a lone SYN+ACK decides nothing
+                          (the filter drops the ACK, ``quality.flag_filtered``) unless its
+                          listener retried other SYN+ACKs (``listeners_retrying``).
 6. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
                           silence past one interval), or 3+ unanswered when the capture ended.
 7. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
@@ -116,7 +119,8 @@ def connect_timeout(e: Evidence) -> Decision | None:
         return None
     if h.synack_proven is not None:  # the client ACKed a SYN+ACK the capture did not hold
         return None
-    if h.syn.retries >= 1 or h.syn.gave_up:
+    # A retry no timer sent (sooner than any SYN timer) does not show the timer running out.
+    if (h.syn.retries >= 1 and h.syn.timed) or h.syn.gave_up:
         sure = _silence(e, gave_up=h.syn.gave_up, unanswered=len(h.syn.frames))
         if h.syn.retries == 0:
             # Linux retransmits an unanswered SYN after 1 s (3 s elsewhere): a lone SYN never
@@ -157,6 +161,13 @@ def handshake_timeout(e: Evidence) -> Decision | None:
         return None  # ack_proven: the server went on as established, so the ACK arrived unseen
     if _reset_side(e) is Side.CLIENT:
         return None  # the client aborted the handshake itself: a reset, not a timeout
+    if h.synack.retries == 0 and e.seen.flag_filtered and not e.listener_retried_synack:
+        # A capture that keeps only SYN/FIN/RST segments cannot hold the handshake ACK: its
+        # absence is the filter's, and one SYN+ACK never retried shows nothing else. Only the
+        # server can: a listener that retried other SYN+ACKs was missing their ACKs (a flood
+        # it answered with SYN cookies looks like this capture). Otherwise no fate from it:
+        # the connection stays open, unknown.
+        return None
     if h.synack.retries >= 1 or h.synack.gave_up:
         sure = _silence(e, gave_up=h.synack.gave_up, unanswered=len(h.synack.frames))
         if h.synack.retries == 0:

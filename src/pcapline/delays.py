@@ -658,6 +658,9 @@ class _Visited:
     window_full_episodes: int = 0
     stalls: tuple[Stall, ...] = ()
     stalled_s: float = 0.0
+    #: The SYNs were sent again by no timer (after each RST, or sooner than any SYN timer:
+    #: ``RetrySeries.timed``): nothing was lost, no ``syn_retry`` and no SYN-retry stall.
+    syn_untimed: bool = False
 
 
 _NOTHING = _Visited()
@@ -709,6 +712,7 @@ def measure(
     per["window_full_s"][full.unknown] = np.nan
     rto_episodes = np.zeros(n, dtype=np.int64)
     window_full_episodes = np.zeros(n, dtype=np.int64)
+    syn_untimed = np.zeros(n, dtype=bool)
     biggest = np.full(n, "", dtype=object)
     for index, conn in enumerate(ids.tolist()):
         v = visited.get(conn)
@@ -721,6 +725,7 @@ def measure(
             window_full_episodes[index] = v.window_full_episodes
         per["stalled_s"][index] = v.stalled_s
         rto_episodes[index] = v.rto_episodes
+        syn_untimed[index] = v.syn_untimed
         big = max(v.stalls, key=lambda s: s.end_ns - s.start_ns, default=None)
         if big is not None:
             biggest[index] = big.cause.value
@@ -750,7 +755,7 @@ def measure(
         "biggest_stall_s": per["biggest_s"],
     }
     columns.update(_judged_turns(columns, _answers_requests(ids, apps or {})))
-    columns["slow"] = slow_tags(columns, rto_episodes, limits)
+    columns["slow"] = slow_tags(columns, rto_episodes, limits, syn_untimed=syn_untimed)
     columns["response_unjudged"] = _unjudged_late(columns, limits)
     return DelaysTable(ids, columns, visited, limits, turns)
 
@@ -845,12 +850,18 @@ def _judged_turns(columns: Mapping[str, np.ndarray], every: np.ndarray) -> dict[
 
 
 def slow_tags(
-    columns: Mapping[str, np.ndarray], rto_episodes: np.ndarray, limits: SlowThresholds
+    columns: Mapping[str, np.ndarray],
+    rto_episodes: np.ndarray,
+    limits: SlowThresholds,
+    *,
+    syn_untimed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per connection, the tuple of ``SlowTag`` its measures earn (declaration order)."""
+    """Per connection, the tuple of ``SlowTag`` its measures earn (declaration order).
+    ``syn_untimed``: SYNs sent again by no timer (``_Visited.syn_untimed``): no syn_retry."""
+    untimed = np.zeros(len(rto_episodes), dtype=bool) if syn_untimed is None else syn_untimed
     with np.errstate(invalid="ignore"):  # NaN (not measured) never passes a threshold
         earned = {
-            SlowTag.SYN_RETRY: columns["syn_retries"] > 0,
+            SlowTag.SYN_RETRY: (columns["syn_retries"] > 0) & ~untimed,
             SlowTag.SYNACK_RETRY: columns["synack_retries"] > 0,
             SlowTag.RTO_STALL: rto_episodes > 0,
             SlowTag.ZERO_WINDOW_STALL: columns["zero_window_s"] >= limits.zero_window_s,
@@ -1105,6 +1116,7 @@ def _visit(
     hs = found.handshake.inferred
     retransmit = found.retransmit.inferred
     zw = found.zero_window.inferred
+    syn_untimed = hs.syn is not None and hs.syn.retries > 0 and not hs.syn.timed
     syn_retried = hs.syn is not None and hs.syn.retries > 0
     synack_retried = hs.synack is not None and hs.synack.retries > 0
     lost = syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw
@@ -1116,6 +1128,7 @@ def _visit(
     synack_gaps: tuple[float, ...] = ()
     if hs.syn is not None and syn_retried:
         syn_gaps = _gaps(hs.syn.times)
+    if hs.syn is not None and syn_retried and not syn_untimed:
         answered = hs.answer != "none" or hs.synack_proven is not None
         stalls.append(_retry_stall(view, hs.syn, StallCause.SYN_RETRY, answered))
     if hs.synack is not None and synack_retried:
@@ -1149,6 +1162,7 @@ def _visit(
         window_full_episodes=len(full),
         stalls=tuple(stalls),
         stalled_s=_union_s(stalls),
+        syn_untimed=syn_untimed,
     )
 
 

@@ -132,7 +132,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     unanswered_syn = h.synack is None and h.answer != "rst" and h.synack_proven is None
     if h.syn is not None and (h.syn.retries or unanswered_syn):
         out["syn"] = h.syn.as_inferred()
-    unanswered_synack = not h.client_acked and h.ack_proven is None  # e.g. a SYN cookie
+    # e.g. a SYN cookie; a client RST answered it too
+    unanswered_synack = not h.client_acked and h.ack_proven is None and h.synack_reset is None
     if h.synack is not None and (h.synack.retries or unanswered_synack):
         out["synack"] = h.synack.as_inferred()
     s = e.retransmit.last_series
@@ -258,9 +259,22 @@ def _half_closed_text(closer: Side | None) -> Explanation:
 
 def _refused(d: Decision, e: Evidence) -> Explanation:
     h = e.handshake
-    tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
+    if h.syn is not None and h.syn.refusals:
+        # The SYNs were answered, not lost: the client (its stack or application) tried again
+        # after each refusal, which "RST after N SYN retransmissions" would tell backwards.
+        n = h.syn.retries + 1
+        frames = ", ".join(str(f) for f in h.syn.refusals)
+        each = f"each of the {n} SYNs" if len(h.syn.refusals) == n else f"each of {n - 1} SYNs"
+        headline = (
+            f"the server answered {each} with RST (frames {frames}); the client sent "
+            f"{h.syn.schedule.name} (a stack that retries a refused connect: Windows does, "
+            "0.5 s later)"
+        )
+    else:
+        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
+        headline = f"the server answered the SYN with RST{tries} (frame {h.answer_frame})"
     return Explanation(
-        f"the server answered the SYN with RST{tries} (frame {h.answer_frame})",
+        headline,
         "Refused",
         ". Nothing listens on that port, or a firewall rejects it (tcp-reset).",
         "Check: ss -lnt on the server; nft list ruleset / iptables -S for REJECT rules.",
@@ -606,8 +620,11 @@ def _half_closed(d: Decision, e: Evidence) -> Explanation:
 def _open(d: Decision, e: Evidence) -> Explanation:
     h = e.handshake
     if h.syn is not None and h.synack is None and h.answer == "none" and h.synack_proven is None:
+        sent = (
+            "one SYN" if not h.syn.retries else f"{h.syn.retries + 1} SYNs ({h.syn.schedule.name})"
+        )
         return Explanation(
-            "one SYN, no answer yet, and the capture stopped before the first retry was due",
+            f"{sent}, no answer yet, and the capture stopped before the first retry was due",
             "Still connecting when the capture ended",
             ".",
         )
@@ -643,7 +660,15 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
     if d.fate in (Fate.CONNECT_TIMEOUT, Fate.HANDSHAKE_TIMEOUT, Fate.LISTEN_OVERFLOW, Fate.REFUSED):
         return ""
     parts = []
-    if h.syn is not None and h.syn.retries and not h.stale_peer:
+    if h.syn is not None and h.syn.retries and not h.syn.timed:
+        # (unanswered: the fate's story tells the SYNs; a client ACK proves an unseen answer)
+        if h.answer != "none" or h.synack_proven is not None:
+            parts.append(
+                f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) "
+                f"before the server answered: {h.syn.schedule.name}, so no timer resent a lost "
+                "SYN."
+            )
+    elif h.syn is not None and h.syn.retries and not h.stale_peer:
         parts.append(
             f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) before "
             "the server answered: the first SYN(s) were dropped (a full SYN or accept queue, a "

@@ -26,11 +26,11 @@ Columns (one value per segment):
   (RFC 7323: never scaled on a SYN).
 - ``peer_window``: the window the peer advertised last before this segment (``UNKNOWN``
   before the peer sent anything).
-- ``is_dup``: a capture duplicate: same direction, same IP ID, seq, ack, length, flags,
-  window and TSval as one of the previous two segments of that direction, within 1 ms
-  (``-i any`` on veth/bridges, two taps). Not a retransmission (anchors.md 1.5). SYNs with
-  IP ID 0 are copies only when their TTL differs or they carry the very same timestamp (two
-  real SYN+ACKs can leave microseconds apart, never at one instant).
+- ``is_dup``: a copy of one packet (``-i any`` on veth/bridges, two taps, a path that
+  duplicates): same direction, same IP ID, seq, ack, length, flags, window and TSval as one of
+  the previous two segments of that direction, sooner than the sender could have sent it again
+  (within 1 ms; a numbered sender's same IP ID; a SYN or SYN+ACK sooner than its timer with
+  nothing that would draw a resend: ``duplicates.py``). Not a retransmission (anchors.md 1.5).
 - ``probe_shape``: 0 bytes (or 1 byte with nothing outstanding: the Windows "garbage byte"),
   seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST, not after the sender's own FIN: the Linux
   keepalive / window probe shape (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
@@ -55,16 +55,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from pcapline import seqnum
+from pcapline import duplicates, seqnum
+from pcapline.duplicates import DUPLICATE_WINDOW_NS
 from pcapline.model import ACK, FIN, RST, SYN
 from pcapline.timers import KEEPALIVE_MIN_IDLE_NS
 
 #: "Not known yet" for seq/ack/window facts (e.g. the peer has not ACKed anything).
 UNKNOWN = np.int64(-(2**62))
-
-#: Two copies of one packet closer than this are a capture duplicate (a real retransmission
-#: waits at least the 200 ms minimum RTO, or a dup-ACK round trip).
-DUPLICATE_WINDOW_NS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,20 +193,21 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     ts_val = col.get("ts_val", np.int64)
     time_ns = col.get("time_ns", np.int64)
     ttl = col.get("ttl", np.int64)
-    keys = (ip_id, seq, ack, seg_len, flags, raw_window, ts_val)
-    is_dup = _duplicates(keys, time_ns, dir_key, dir_order)
-    # Linux sends SYN+ACKs with IP ID 0, and a server's SYN+ACK timer can fire microseconds
-    # after it answered the client's resent SYN: two real, identical SYN+ACKs (the client
-    # ACKs both). Without an IP ID, a SYN is a copy only when its TTL changed (the same
-    # packet seen on both sides of a router); same TTL means two real transmissions, unless
-    # both carry the very same timestamp: a capture point stamps each frame as it sees it, and
-    # one host's two transmissions are never seen at the same instant, so identical frames at
-    # one time are one packet captured twice (two merged taps, an interface and its bond).
-    doubtful = is_dup & is_syn & (ip_id == 0)
-    if doubtful.any():
-        ttl_changed = ~_duplicates((*keys, ttl), time_ns, dir_key, dir_order, among=doubtful)
-        same_instant = _duplicates(keys, time_ns, dir_key, dir_order, window_ns=0, among=doubtful)
-        is_dup &= ~(doubtful & ~ttl_changed & ~same_instant)
+    is_dup = duplicates.copies(
+        duplicates.Rows(
+            keys=(ip_id, seq, ack, seg_len, flags, raw_window, ts_val),
+            ip_id=ip_id,
+            ttl=ttl,
+            time_ns=time_ns,
+            syn=is_syn,
+            ack=has_ack,
+            from_client=from_client,
+            conn_index=conn_index,
+            starts=starts,
+            dir_key=dir_key,
+            dir_order=dir_order,
+        )
+    )
 
     plain = ~(is_syn | is_fin | is_rst)
     known_una = snd_una != UNKNOWN
@@ -425,38 +423,4 @@ def _reordered(
         (rel_seq[1:] >= next_seq[:-1]) & (seq_end[1:] <= rel_seq[:-1]) & (rel_seq[1:] < seq_end[1:])
     )
     out[1:] = same
-    return out
-
-
-def _duplicates(
-    keys: tuple[np.ndarray, ...],
-    time_ns: np.ndarray,
-    dir_key: np.ndarray,
-    dir_order: np.ndarray,
-    *,
-    window_ns: int = DUPLICATE_WINDOW_NS,
-    among: np.ndarray | None = None,
-) -> np.ndarray:
-    """Capture duplicates: identical to one of the two previous segments of the direction,
-    at most ``window_ns`` later. ``among``: only these rows are judged (the rest are False).
-
-    Pairs are narrowed key by key, so each key is compared only where all earlier ones matched
-    (after the IP ID hardly any pair is left)."""
-    out = np.zeros(len(time_ns), dtype=bool)
-    rows = dir_order
-    same_dir = dir_key[rows]
-    t = time_ns[rows]
-    for lag in (1, 2):
-        if len(rows) <= lag:
-            break
-        same = same_dir[lag:] == same_dir[:-lag]
-        same &= (t[lag:] - t[:-lag]) <= window_ns
-        if among is not None:
-            same &= among[rows[lag:]]
-        pairs = np.flatnonzero(same)
-        later, earlier = rows[pairs + lag], rows[pairs]
-        for key in keys:
-            equal = key[later] == key[earlier]
-            later, earlier = later[equal], earlier[equal]
-        out[later] = True
     return out

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
 
 from pcapline.detect import conn_view
-from pcapline.detect.handshake import detect, one_sided
+from pcapline.detect.handshake import detect, handshake_rtts, one_sided, rows
 from pcapline.facts import compute_facts
 from pcapline.model import EventKind
 
@@ -136,3 +137,58 @@ def test_one_sided_screen_is_columnar_and_needs_a_moving_ack() -> None:
     both = Conversation(conn=2).handshake(0.0).data(SERVER, 0.01, 10).ack(CLIENT, 0.02)
     facts = compute_facts(segments(moving, still, both))
     assert one_sided(facts).tolist() == [True, False, False]
+
+
+def test_a_fin_acknowledging_the_synack_is_no_handshake_ack() -> None:
+    # bro.org-filtered.pcap stream 8 (a capture keeping only SYN/FIN/RST): SYN, SYN+ACK, the
+    # client's FIN 6 s later. The FIN proves the SYN+ACK arrived, but the kernel acknowledged
+    # it at once (tcp_rcv_synsent_state_process): the ACK itself was not captured.
+    c = Conversation().syn(0.0).synack(0.107)
+    c.fin(CLIENT, 6.0, ack=c.server_isn + 1)
+    d = _detect(c)
+    assert d.inferred.client_acked and d.inferred.rtt_ms is None
+    facts = compute_facts(segments(c))
+    kinds = rows(facts)["kind"].tolist()
+    assert EventKind.HANDSHAKE_ACK.value not in kinds
+    assert np.isnan(handshake_rtts(facts)).all()
+
+
+def test_no_handshake_ack_after_the_rst_that_ended_the_attempt() -> None:
+    # modbus-and-non-modbus-p502.pcap stream 4: SYN, SYN+ACK, the client's RST, then 15.6 s
+    # later an ACK with a GET (a scanner's own stack reset the connection it did not know).
+    c = Conversation().syn(0.0).synack(0.00006)
+    c.rst(CLIENT, 0.117, with_ack=False, seq=c.client_isn + 1)
+    c.data(CLIENT, 15.7, 109, seq=c.client_isn + 1, ack=c.server_isn + 1)
+    d = _detect(c, capture_until=16.0)
+    h = d.inferred
+    assert not h.client_acked and h.rtt_ms is None
+    assert h.synack_reset == 3
+    # The RST answered the SYN+ACK: the server's request socket is gone, no give-up to claim.
+    assert h.synack is not None and h.synack.gave_up is None
+
+
+def test_syns_retried_after_each_rst_are_no_timer_series() -> None:
+    # pop3.pcap streams 0/1 (Windows): SYN, RST, 0.5 s, SYN, RST, 0.5 s, SYN, RST.
+    c = Conversation()
+    for t in (0.0, 0.549, 1.110):
+        c.syn(t).rst(SERVER, t + 0.05, ack=c.client_isn + 1)
+    syn = _detect(c, capture_until=5.0).inferred.syn
+    assert syn.retries == 2 and not syn.timed
+    assert syn.refusals == (2, 4, 6)
+    assert syn.schedule.name == "a new SYN 499-511 ms after each RST"
+
+
+def test_syns_sooner_than_any_syn_timer_are_named_so() -> None:
+    # bgp-shutdown-msg-variations.pcap: three different SYNs 1 ms apart (crafted): no
+    # schedule of a timer ("linear: every 0 s" was wrong), no give-up predicted from it.
+    c = Conversation()
+    for t, n in ((0.0, 41), (0.00123, 22), (0.00217, 32)):
+        c.send(CLIENT, t, 2, seq=c.client_isn, length=n)
+    syn = _detect(c, capture_until=0.003).inferred.syn
+    assert not syn.timed and syn.schedule.name.startswith("no timer: 1 ms apart")
+    assert syn.give_up_after_s is None and syn.gave_up is None
+    # Real timer gaps still get their schedule.
+    timed = Conversation()
+    for t in (0.0, 1.0, 3.0):
+        timed.syn(t)
+    assert _detect(timed, capture_until=4.0).inferred.syn.timed

@@ -63,7 +63,7 @@ import pandas as pd
 
 from pcapline import seqnum
 from pcapline.analysis import Analysis, analyze
-from pcapline.facts import DUPLICATE_WINDOW_NS
+from pcapline.duplicates import DUPLICATE_WINDOW_NS
 from pcapline.model import ACK, FIN, EventKind
 from pcapline.timers import RTO_FLOOR_S
 

@@ -23,7 +23,10 @@ Kernel rules (tcp-facts.md "Opening"):
 
 Wire signature used: the client's SYNs (no ACK), the server's SYN+ACKs, the first client ACK
 of the SYN+ACK (ack = server ISN + 1 exactly: an ACK of anything else does not complete the
-handshake), server rows before any SYN+ACK.
+handshake; before the connection's first RST, which ended the attempt; not a FIN: the client
+acknowledges a SYN+ACK at once or with its first data, so a FIN acknowledging it means the
+handshake ACK was not captured, as in a capture filtered on SYN/FIN/RST), server rows before
+any SYN+ACK.
 
 Emits: syn_retransmit, synack_retransmit, challenge_ack (per connection), and syn, synack
 (the first of each) and handshake_ack (the client's ACK of the SYN+ACK), for all connections,
@@ -52,6 +55,7 @@ from pcapline.detect import (
     row_or_none,
 )
 from pcapline.detect._backoff import Schedule, name_schedule
+from pcapline.duplicates import SYN_COPY_BEFORE_S
 from pcapline.facts import Facts, SegmentRows
 from pcapline.model import ACK, SYN, Event, EventKind, Side
 from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
@@ -85,6 +89,13 @@ class RetrySeries:
     give_up_after_s: (
         float | None
     )  # unanswered: when the last timer expires (ETIMEDOUT), from the first
+    #: The retries can be the retransmission timer's: False when one came sooner than any SYN
+    #: or SYN+ACK timer fires, or every one followed a RST answering the previous SYN (a stack
+    #: that tries a refused connect again: Windows, 0.5 s after each RST).
+    timed: bool = True
+    #: The server's RST answering each SYN before the next one was sent (and the last SYN's,
+    #: if any), when every retry followed one (``timed`` is then False); () otherwise.
+    refusals: tuple[int, ...] = ()
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -113,7 +124,7 @@ class Handshake:
     synack: RetrySeries | None
     answer: str  # "synack", "rst", "challenge_ack" or "none": the server's first reply to a SYN
     answer_frame: int | None
-    client_acked: bool  # the client ACKed the SYN+ACK
+    client_acked: bool  # the client acknowledged the SYN+ACK (a FIN included), before any RST
     client_sent_data: bool
     synack_after_ack: int  # SYN+ACKs the server sent after the client's ACK (overflow sign)
     overflow_rst_frame: int | None  # server RST without ACK right after the client's ACK/data
@@ -132,6 +143,9 @@ class Handshake:
     #: Stale peer: the client's RST answering the challenge ACK (in the OLD connection's
     #: sequence space: it ends that connection on the server, classify.stale_peer_resets).
     stale_rst_frame: int | None = None
+    #: The client answered the SYN+ACK with a RST before acknowledging it (a scanner, a client
+    #: that gave up): the attempt ended there.
+    synack_reset: int | None = None
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -141,23 +155,29 @@ def detect(view: ConnView) -> Detection[Handshake]:
     synack_rows = opening.synack_rows.at(k)
     events: list[Event] = []
     answer, answer_row = _server_answer(view, opening, syn_rows, synack_rows)
-    ack_row = row_or_none(opening.ack_row[k])
+    acked_row = row_or_none(opening.acked_row[k])
+    # The client's RST before any acknowledgement answered the SYN+ACK: the server drops its
+    # request socket (tcp_check_req), so no retry is due and none is missing.
+    synack_reset = _frame(view, opening.client_rst[k]) if acked_row is None else None
     synack_proven = _frame(view, opening.synack_proven[k])
     ack_proven = _frame(view, opening.ack_proven[k])
     # An answer proven by the other side's ACKs is an answer: no give-up to predict.
     syn = _series(
-        view, syn_rows, answered=answer_row is not None or synack_proven is not None, syn=True
+        view,
+        syn_rows,
+        answered=answer_row is not None or synack_proven is not None,
+        syn=True,
+        refusals=_refusals(view, syn_rows),
     )
-    synack = _series(
-        view, synack_rows, answered=ack_row is not None or ack_proven is not None, syn=False
-    )
+    synack_answered = acked_row is not None or ack_proven is not None or synack_reset is not None
+    synack = _series(view, synack_rows, answered=synack_answered, syn=False)
 
     events.extend(_retry_events(view, syn_rows, EventKind.SYN_RETRANSMIT))
     events.extend(_retry_events(view, synack_rows, EventKind.SYNACK_RETRANSMIT))
     if answer == "challenge_ack" and answer_row is not None:
         events.append(view.event(answer_row, EventKind.CHALLENGE_ACK, "SYN answered by a bare ACK"))
 
-    after_ack = [i for i in synack_rows if i > ack_row] if ack_row is not None else []
+    after_ack = [i for i in synack_rows if i > acked_row] if acked_row is not None else []
     stale_rst = (
         _client_reset_then_retry(view, answer_row, syn_rows) if answer == "challenge_ack" else None
     )
@@ -167,12 +187,12 @@ def detect(view: ConnView) -> Detection[Handshake]:
         synack=synack,
         answer=answer,
         answer_frame=int(view.frame[answer_row]) if answer_row is not None else None,
-        client_acked=ack_row is not None,
+        client_acked=acked_row is not None,
         client_sent_data=opening.client_sent_data[k],
         synack_after_ack=len(after_ack),
         # Only a listener's RST (no ACK flag) can be an overflow answer: no such RST, no need
         # to look.
-        overflow_rst_frame=_overflow_rst(view, ack_row) if opening.bare_server_rst[k] else None,
+        overflow_rst_frame=_overflow_rst(view, acked_row) if opening.bare_server_rst[k] else None,
         server_acked_data=opening.server_acked_data[k],
         server_sent_data=opening.server_sent_data[k],
         stale_peer=stale_rst is not None,
@@ -180,8 +200,9 @@ def detect(view: ConnView) -> Detection[Handshake]:
         synack_proven=synack_proven,
         ack_proven=ack_proven,
         one_sided=_one_sided(view) if opening.one_side_only[k] else None,
-        bad_ack_frame=None if ack_row is not None else _frame(view, opening.bad_ack[k]),
+        bad_ack_frame=None if acked_row is not None else _frame(view, opening.bad_ack[k]),
         stale_rst_frame=stale_rst,
+        synack_reset=synack_reset,
     )
     return Detection(tuple(events), handshake)
 
@@ -196,8 +217,12 @@ class _Opening:
     #: The server's first SYN+ACK, RST or ACK after the client's first SYN (``_server_answer``).
     reply_row: list[int]
     #: The handshake ACK: the client's first ACK after the first SYN+ACK with ack = server
-    #: ISN + 1 exactly (an ACK of anything else does not complete the handshake).
+    #: ISN + 1 exactly (an ACK of anything else does not complete the handshake), no FIN, before
+    #: any RST (``_handshake_acks``).
     ack_row: list[int]
+    #: The client's first segment acknowledging the SYN+ACK, a FIN included (``_acks_synack``):
+    #: the SYN+ACK reached the client.
+    acked_row: list[int]
     #: A client ACK after its first SYN: the SYN+ACK reached the client, seen or not.
     synack_proven: list[int]
     #: A server segment other than SYN+ACK / RST after its first SYN+ACK: the server got the
@@ -205,6 +230,8 @@ class _Opening:
     ack_proven: list[int]
     #: A client ACK (of anything) after the first SYN+ACK (``Handshake.bad_ack_frame``).
     bad_ack: list[int]
+    #: The client's first RST after the first SYN+ACK (``Handshake.synack_reset``).
+    client_rst: list[int]
     client_sent_data: list[bool]
     server_sent_data: list[bool]
     server_acked_data: list[bool]  # a server ACK (not its SYN+ACK) beyond the client's SYN
@@ -219,7 +246,8 @@ def _opening(batch: Batch) -> _Opening:
     syn, synack = _syn_masks(r)
     syn_rows, synack_rows = batch.first(syn), batch.first(synack)
     plain_ack = r.ack & ~r.syn & ~r.rst
-    ack_row = batch.first_after(_acks_synack(r), synack_rows)
+    n_conns = len(batch.starts) - 1
+    ack_row = batch.first_after(_handshake_acks(r, batch.conn_index, n_conns), synack_rows)
     n_client = batch.count(client)
     n_rows = np.diff(batch.starts)
     starts = batch.starts[:-1]
@@ -235,9 +263,13 @@ def _opening(batch: Batch) -> _Opening:
         synack_rows=batch.row_sets(synack),
         reply_row=batch.first_after(server & (r.syn | r.rst | r.ack), syn_rows).tolist(),
         ack_row=ack_row.tolist(),
+        acked_row=batch.first_after(
+            _acks_synack(r, batch.conn_index, n_conns), synack_rows
+        ).tolist(),
         synack_proven=batch.first_after(client & plain_ack, syn_rows).tolist(),
         ack_proven=batch.first_after(server & ~r.syn & ~r.rst, synack_rows).tolist(),
         bad_ack=batch.first_after(client & plain_ack, synack_rows).tolist(),
+        client_rst=batch.first_after(client & r.rst, synack_rows).tolist(),
         client_sent_data=batch.any(client & (r.seg_len > 0)),
         server_sent_data=batch.any(server & (r.seg_len > 0)),
         server_acked_data=batch.any(server & r.ack & ~r.syn & (r.rel_ack > 1)),
@@ -298,13 +330,21 @@ def _server_answer(
     return "challenge_ack", i
 
 
-def _series(view: ConnView, rows: list[int], *, answered: bool, syn: bool) -> RetrySeries | None:
+def _series(
+    view: ConnView,
+    rows: list[int],
+    *,
+    answered: bool,
+    syn: bool,
+    refusals: tuple[int, ...] = (),
+) -> RetrySeries | None:
     if not rows:
         return None
     t0 = view.time_ns[rows[0]]
     times = [float(view.time_ns[i] - t0) / 1e9 for i in rows]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    schedule = name_schedule(gaps, syn=syn)
+    untimed = _untimed(view, rows, gaps, refusals) if syn else None
+    schedule = untimed or name_schedule(gaps, syn=syn)
     gave_up: bool | None = None
     give_up_after: float | None = None
     if not answered:
@@ -325,7 +365,64 @@ def _series(view: ConnView, rows: list[int], *, answered: bool, syn: bool) -> Re
         retries=len(rows) - 1,
         gave_up=gave_up,
         give_up_after_s=give_up_after,
+        timed=untimed is None,
+        refusals=refusals,
     )
+
+
+def _refusals(view: ConnView, syn_rows: list[int]) -> tuple[int, ...]:
+    """The server's RST answering each SYN (its first segment after the SYN, before the next
+    one), when every retry followed one; the last SYN's too when it has one. () when any
+    retry came without a RST before it."""
+    if len(syn_rows) < 2:
+        return ()
+    server = np.flatnonzero(~view.from_client)
+    found = []
+    for sent, retry in itertools.pairwise([*syn_rows, len(view)]):
+        at = int(np.searchsorted(server, sent, side="right"))
+        if at == len(server) or server[at] > retry or not view.rst[server[at]]:
+            if retry == len(view):
+                break  # the last SYN: its answer is not needed to prove the order
+            return ()
+        found.append(int(server[at]))
+    return tuple(int(view.frame[i]) for i in found)
+
+
+def _untimed(
+    view: ConnView, rows: list[int], gaps: list[float], refusals: tuple[int, ...]
+) -> Schedule | None:
+    """A SYN series no retransmission timer sent: every retry after a RST answering the
+    previous SYN, or, with nothing from the server between, a retry sooner than any SYN timer
+    fires (TCP_TIMEOUT_INIT less the timer slack: SYNs that differ, crafted or replayed).
+    None: name it by its gaps. (Not for SYN+ACKs:
+    a server answers a resent SYN at once, microseconds from its own timer's SYN+ACK.)"""
+    if refusals:
+        frame_row = {int(view.frame[i]): i for i in range(len(view))}
+        waits = [
+            view.seconds(frame_row[rst], retry)
+            for rst, retry in zip(refusals, rows[1:], strict=False)
+        ]
+        return Schedule(f"a new SYN {_gaps_text(waits)} after each RST", False, 0, None)
+    server = np.flatnonzero(~view.from_client)
+    answered = any(
+        np.any((server > a) & (server < b)) for a, b in itertools.pairwise(rows)
+    )  # a server segment between two SYNs may draw a retry at once (a challenge ACK:
+    # tcp_rcv_synsent_state_process rearms the SYN timer at TCP_TIMEOUT_MIN)
+    if gaps and min(gaps) < SYN_COPY_BEFORE_S and not answered:
+        return Schedule(
+            f"no timer: {_gaps_text(gaps)} apart, sooner than any SYN timer", False, 0, None
+        )
+    return None
+
+
+def _gaps_text(seconds: list[float]) -> str:
+    low, high = min(seconds), max(seconds)
+    if high < 0.0005:
+        return "under 1 ms"
+    if high < 1:
+        low_ms, high_ms = round(low * 1000), round(high * 1000)
+        return f"{low_ms} ms" if low_ms == high_ms else f"{low_ms}-{high_ms} ms"
+    return f"{low:.3g} s" if round(low, 1) == round(high, 1) else f"{low:.3g}-{high:.3g} s"
 
 
 def _retry_events(view: ConnView, rows: list[int], kind: EventKind) -> list[Event]:
@@ -400,9 +497,30 @@ def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
     return np.where(measurable, (ack_ns - syn_ns) / 1e9 * 1e3, np.nan)
 
 
-def _acks_synack(rows: SegmentRows) -> np.ndarray:
-    """Client ACKs of the SYN+ACK: ack = server ISN + 1 exactly (``_handshake_ack``)."""
-    return np.asarray(rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1))
+def _acks_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """Client segments acknowledging the SYN+ACK (ack = server ISN + 1 exactly), FIN included,
+    before the first RST after the SYN+ACK: that RST ended the attempt, so no later segment
+    completes it (a stateless scanner's data after its own stack's RST, a client that gave
+    up). A RST before the SYN+ACK belongs to an older attempt (a stale peer's challenge ACK
+    answered by the client)."""
+    ended = rows.rst & ~rows.is_dup & _after_first_synack(rows, conn_index, n)
+    first_rst = _first_row(ended, conn_index, n, len(rows))
+    before_rst = np.arange(len(rows)) < first_rst[conn_index]
+    return np.asarray(
+        rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1) & before_rst
+    )
+
+
+def _handshake_acks(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """Candidates for the handshake ACK: ``_acks_synack`` without FIN.
+
+    The client acknowledges a SYN+ACK at once, or with its first data within the delayed-ACK
+    time (``tcp_rcv_synsent_state_process``: ``tcp_send_ack``, or ``TCP_DELACK_MAX`` when a
+    write is pending); a close comes later. A FIN that is the first client segment to
+    acknowledge the SYN+ACK proves the SYN+ACK arrived but means the handshake ACK itself was
+    not captured (lost at the capture point, or a capture filtered on SYN/FIN/RST): the time
+    to that FIN is no connect time."""
+    return np.asarray(_acks_synack(rows, conn_index, n) & ~rows.fin)
 
 
 def _after_first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
@@ -438,7 +556,8 @@ def handshake_rtts(facts: Facts) -> np.ndarray:
     ci = facts.conn_index
     syn, synack = _syn_masks(facts)
     first_syn = _first_row(syn, ci, n, len(facts))
-    ack_row = _first_row(_acks_synack(facts) & _after_first_synack(facts, ci, n), ci, n, -1)
+    acks = _handshake_acks(facts, ci, n) & _after_first_synack(facts, ci, n)
+    ack_row = _first_row(acks, ci, n, -1)
     time_ns = np.append(facts.time_ns, 0)  # row -1 / len(facts): no such row
     return np.asarray(
         handshake_rtt_ms(
@@ -463,7 +582,9 @@ def screen(facts: Facts) -> np.ndarray:
     # unless the server went on as established (``Handshake.ack_proven``).
     after = _after_first_synack(facts, facts.conn_index, n)
     server_went_on = ~facts.from_client & ~facts.syn & ~facts.rst & after
-    acked = per_connection(facts, (_acks_synack(facts) & after) | server_went_on)
+    acked = per_connection(
+        facts, (_acks_synack(facts, facts.conn_index, n) & after) | server_went_on
+    )
     unanswered_synack = (n_synack > 0) & ((n_client_ack == 0) | ~acked)
     return np.asarray(
         (n_syn > 1)
@@ -504,7 +625,7 @@ def rows(facts: Facts) -> pd.DataFrame:
     synack_at = np.full(len(facts.conn_ids), len(facts), dtype=np.int64)
     synack_at[facts.conn_index[first_synack]] = np.flatnonzero(first_synack)
     after = np.arange(len(facts)) > synack_at[facts.conn_index]
-    acks = facts.from_client & facts.ack & ~facts.syn & ~facts.rst & (facts.rel_ack == 1) & after
+    acks = _handshake_acks(facts, facts.conn_index, len(facts.conn_ids)) & after
     return pd.concat(
         [
             row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),
