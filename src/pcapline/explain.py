@@ -119,7 +119,9 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``rto``: {series (gaps in s between transmissions of the last retransmitted segment),
       doubling, gave_up, user_timeout_shape}.
     - ``keepalive``: {idle (TCP_KEEPIDLE), interval (TCP_KEEPINTVL), count (unanswered probes
-      before the prober gave up, TCP_KEEPCNT; null if it did not)}.
+      before the prober gave up, TCP_KEEPCNT; null if it did not), by (the prober: the side
+      that sent the last probe)}; ``keepalive_peer``: the same of the other side, from its own
+      probes, when both sides probed (count always null).
     - ``zero_window``: {stalled_s, probes, recovered}.
     - ``reset``: {by, state, idle_s} of the RST that ended the connection.
     - ``capture_start``: true when the capture began inside the connection (no SYN).
@@ -140,6 +142,8 @@ def inferred(e: Evidence) -> dict[str, object]:
         out["rto"] = s.as_inferred()
     if e.keepalive is not None:
         out["keepalive"] = e.keepalive.as_inferred()
+        if e.keepalive.peer is not None:
+            out["keepalive_peer"] = e.keepalive.peer.as_inferred()
     if e.zero_window is not None:
         out["zero_window"] = e.zero_window.as_inferred()
     r = e.close.ending_reset
@@ -803,7 +807,13 @@ def _keepalive_note(d: Decision, e: Evidence) -> str:
     if k is None or d.fate is Fate.KEEPALIVE_TIMEOUT:
         return ""
     idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
-    return f"The {k.prober} sent {k.probes} keepalive probe(s){idle}, {k.answered} answered."
+    own = f"The {k.prober} sent {k.probes} keepalive probe(s){idle}, {k.answered} answered"
+    p = k.peer
+    if p is None:
+        return own + "."
+    # Each side's keepalive timer is its own socket's: both are told, never merged.
+    p_idle = f" after {_s(p.idle_s)} idle" if p.idle_s is not None else ""
+    return f"{own}; the {p.side} sent {p.probes} of its own{p_idle}, {p.answered} answered."
 
 
 def _stale_peer_note(d: Decision, e: Evidence) -> str:

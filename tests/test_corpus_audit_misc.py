@@ -1,0 +1,36 @@
+"""Verdicts the audit of real corpus captures found wrong (problems 5, 6, 7, 8, 10), asserted on
+the corpus captures read in place (never copied into the repository); each rule also has a
+unit test on crafted segments next to its module's tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from needs import CORPUS, CORPUS_MARKS
+
+import pcapline
+
+pytestmark = list(CORPUS_MARKS)
+
+
+def _connections(rel: str) -> dict[int, dict[str, Any]]:
+    doc = pcapline.analyze(str(CORPUS / rel)).to_dict()
+    return {c["id"]: c for c in doc["connections"]}
+
+
+@pytest.mark.parametrize(
+    ("rel", "stream", "by", "idle", "peer_by", "peer_idle"),
+    [
+        # a Windows 10 client probes every 30 s, the Windows SMB server after 120 s idle
+        ("arkime/wireshark-smb-on-windows10.pcap", 7, "server", 120.007, "client", 30.004),
+        ("zeek/smb/smb_v2_only_non_zero_reserved1.pcap", 1, "client", 29.982, "server", 120.004),
+    ],
+)
+def test_keepalives_of_both_sides_are_each_their_own(
+    rel: str, stream: int, by: str, idle: float, peer_by: str, peer_idle: float
+) -> None:
+    inferred = _connections(rel)[stream]["inferred"]
+    assert inferred["keepalive"]["by"] == by and inferred["keepalive"]["idle"] == idle
+    assert inferred["keepalive_peer"]["by"] == peer_by
+    assert inferred["keepalive_peer"]["idle"] == peer_idle
