@@ -34,3 +34,12 @@ def test_keepalives_of_both_sides_are_each_their_own(
     assert inferred["keepalive"]["by"] == by and inferred["keepalive"]["idle"] == idle
     assert inferred["keepalive_peer"]["by"] == peer_by
     assert inferred["keepalive_peer"]["idle"] == peer_idle
+
+
+def test_a_reply_to_the_servers_bye_is_no_request_the_client_gave_up_on() -> None:
+    # arkime/gtp-iphone.pcap stream 2: the server's SIP BYE (frame 80) 10.5 s after the
+    # client's last data, the client's 200 OK (frame 86) answering it, the client's FIN 32 s
+    # later (frame 92): an idle close, not a client that gave up waiting.
+    c = _connections("arkime/gtp-iphone.pcap")[2]
+    assert (c["fate"], c["closer"], c["cause"]) == ("closed", "client", None)
+    assert "gave up waiting" not in c["explanation"]

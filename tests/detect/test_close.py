@@ -184,3 +184,37 @@ def test_ip_id_jump_counts_only_on_a_continuous_counter() -> None:
     c = _server_talks([63, 63, 63], ids=[100, 101, 102])
     c.rst(SERVER, 1.0, ttl=63, ip_id=0)
     assert _hint(c) == []
+
+
+def _second_turn_then_client_fin(server_turn_at: float) -> Conversation:
+    """Client request, server answer, then a server turn ``server_turn_at`` s after the
+    client's last data, the client's reply to it 60 ms later, acknowledged, and the client's
+    FIN 32 s after that."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 300).data(SERVER, 0.02, 200).ack(CLIENT, 0.03)
+    c.data(CLIENT, 0.04, 100).ack(SERVER, 0.05)
+    c.data(SERVER, 0.04 + server_turn_at, 400).data(CLIENT, 0.1 + server_turn_at, 500)
+    c.ack(SERVER, 0.11 + server_turn_at)
+    return c.fin(CLIENT, 32.0 + server_turn_at)
+
+
+def test_a_reply_to_the_servers_unprompted_turn_is_owed_nothing() -> None:
+    # Audit 7 (gtp-iphone stream 2): the server's BYE came 10.5 s after the client's last
+    # data, the client's 200 OK answered it, the client closed 32 s later: an idle close.
+    assert _run(_second_turn_then_client_fin(10.5)).inferred.waited is None
+
+
+def test_a_new_request_after_a_prompt_answer_can_wait() -> None:
+    # The server's turn came 0.3 s after the client's data: an answer; the client's next
+    # turn is a new request, acknowledged and never answered: the client gave up waiting.
+    w = _run(_second_turn_then_client_fin(0.3)).inferred.waited
+    assert w is not None and w.request_frame == 10 and round(w.waited_s, 3) == 31.9
+
+
+def test_a_reply_to_a_server_greeting_is_not_judged() -> None:
+    # The server spoke first (a greeting): the client's words may answer it; the bytes alone
+    # cannot tell an answer from a request, so nobody is said to have waited.
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 50).ack(CLIENT, 0.02).data(CLIENT, 0.03, 20).ack(SERVER, 0.04)
+    c.fin(CLIENT, 5.0)
+    assert _run(c).inferred.waited is None

@@ -430,8 +430,9 @@ def _waited(
 ) -> Waited | None:
     """The client's last data acknowledged, nothing sent back, then the client's FIN or RST
     (the first thing that ended the connection) ``WAIT_MIN_S`` or more later. A request: the
-    client's data since the server last sent data, or, from a server that never sent any, one
-    burst of client data (within ``WAIT_MIN_S``)."""
+    client's data since the server last sent data, when that server turn answered the client
+    (``_answers_server``), or, from a server that never sent any, one burst of client data
+    (within ``WAIT_MIN_S``)."""
     ends = [r for r in (client_fin, server_fin, ending_rst) if r is not None]
     if not ends:
         return None
@@ -447,6 +448,8 @@ def _waited(
     waited = view.seconds(request, end)
     if waited < WAIT_MIN_S:
         return None
+    if _answers_server(view, data, request):
+        return None  # its last words answered the server's: no answer was owed to them
     server_spoke = np.any(data & ~view.from_client)
     first = int(np.flatnonzero(data & view.from_client)[0])
     if not server_spoke and view.seconds(first, request) >= WAIT_MIN_S:
@@ -470,6 +473,26 @@ def _waited(
         waited_s=waited,
         by_rst=end == ending_rst,
     )
+
+
+def _answers_server(view: ConnView, data: np.ndarray, request: int) -> bool:
+    """The client's last turn (the data ending at row ``request``) may answer the server's turn
+    before it rather than ask something: the server's turn was unprompted, it began with no
+    client data in the ``WAIT_MIN_S`` before it (a server that speaks first, or a request of
+    its own after a quiet spell: a SIP BYE, a server push). A message that answers the peer's
+    is owed nothing, and the bytes of an unrecognised protocol cannot tell an answer from a
+    new request: nobody can be said to have given up waiting. A server turn that followed the
+    client's data at once was an answer, and the client's next turn a new request."""
+    server_rows = np.flatnonzero(data & ~view.from_client & (np.arange(len(view)) < request))
+    if not len(server_rows):
+        return False  # the server never spoke: the client's data opened the exchange
+    client_rows = np.flatnonzero(data & view.from_client)
+    before_server = client_rows[client_rows < server_rows[-1]]
+    if not len(before_server):
+        return True  # the server spoke first (a greeting): the client's turns answer it
+    prompt = int(before_server[-1])  # the client's data just before the server's last turn
+    turn_start = int(server_rows[server_rows > prompt][0])
+    return view.seconds(prompt, turn_start) >= WAIT_MIN_S
 
 
 def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
