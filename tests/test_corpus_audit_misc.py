@@ -43,3 +43,16 @@ def test_a_reply_to_the_servers_bye_is_no_request_the_client_gave_up_on() -> Non
     c = _connections("arkime/gtp-iphone.pcap")[2]
     assert (c["fate"], c["closer"], c["cause"]) == ("closed", "client", None)
     assert "gave up waiting" not in c["explanation"]
+
+
+@pytest.mark.parametrize(("stream", "rst_frame"), [(0, 30), (1, 33)])
+def test_a_windows_rst_at_the_next_backoff_step_is_the_stack_giving_up(
+    stream: int, rst_frame: int
+) -> None:
+    # arkime/CVE-2018-6794.pcap: a Windows client's request and FIN resent at 0.3 .. 4.8 s
+    # gaps, never acknowledged, then its RST 9.59 s (2 x 4.8 s) after the last copy.
+    c = _connections("arkime/CVE-2018-6794.pcap")[stream]
+    assert (c["fate"], c["reset_by"]) == ("retransmit_timeout", "client")
+    assert f"sent RST (frame {rst_frame})" in c["explanation"]
+    assert "its TCP stack gave up retransmitting" in c["explanation"]
+    assert "application aborted" not in c["explanation"]

@@ -22,6 +22,7 @@ from pcapline.delays import SlowSummary, SlowTag
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
+from pcapline.timers import close_to, next_backoff
 
 
 def verdicts(classified: Classified) -> Verdicts:
@@ -460,7 +461,7 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
     gaps = ", ".join(_s(g) for g in s.gaps)
     shape = "doubling (exponential backoff)" if s.doubling else "not doubling"
     if s.rst_frame is not None:
-        end = f"then the {s.side} sent RST (frame {s.rst_frame}): its application aborted"
+        end = _rst_after_series(e)
     elif s.gave_up:
         end = (
             "then silence: the sender gave up without a RST, as Linux does on net.ipv4.tcp_retries2 "
@@ -497,6 +498,33 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
         "Check: ss -o (on timer), nstat TcpExtTCPAbortOnTimeout, the route/firewall between the "
         "hosts.",
     )
+
+
+def _rst_after_series(e: Evidence) -> str:
+    """What the retransmitter's RST after its unanswered series shows: on the next backoff step
+    it is the stack giving up (Windows resets after TcpMaxDataRetransmissions; Linux gives up
+    silently on tcp_retries2 / TCP_USER_TIMEOUT), off it an abort (the application's)."""
+    s = e.retransmit.last_series
+    assert s is not None and s.rst_frame is not None
+    sent = f"then the {s.side} sent RST (frame {s.rst_frame})"
+    r = e.close.ending_reset
+    if r is None or r.frame != s.rst_frame or r.answers_peer or r.idle_s is None or not s.gaps:
+        return f"{sent}: an abort"  # the RST's timing relative to the series is not known
+    due = next_backoff(s.gaps[-1])
+    after = f"{_s(r.idle_s)} after its last copy"
+    own_fin = e.close.client_fin_frame if s.side is Side.CLIENT else e.close.server_fin_frame
+    closed = (
+        f", which had closed already (FIN, frame {own_fin})"
+        if own_fin is not None and own_fin < s.rst_frame
+        else ""
+    )
+    if close_to(r.idle_s, due):
+        return (
+            f"{sent} {after}, when the next backoff step was due ({_s(due)}): its TCP stack "
+            "gave up retransmitting (Windows resets after TcpMaxDataRetransmissions; Linux "
+            f"gives up without a RST), not its application{closed}"
+        )
+    return f"{sent} {after}, off the backoff schedule (next step due at {_s(due)}): an abort"
 
 
 def _reset(d: Decision, e: Evidence) -> Explanation:
