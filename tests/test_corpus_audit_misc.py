@@ -56,3 +56,23 @@ def test_a_windows_rst_at_the_next_backoff_step_is_the_stack_giving_up(
     assert f"sent RST (frame {rst_frame})" in c["explanation"]
     assert "its TCP stack gave up retransmitting" in c["explanation"]
     assert "application aborted" not in c["explanation"]
+
+
+def test_a_stateless_rst_after_the_servers_own_rst_is_no_injection_hint() -> None:
+    # zeek/ssh/ssh.pcap stream 4: the server's RST+ACK (frame 264, IP ID continuing its
+    # counter), then its RST without ACK (265) from the socket-less stack, an unrelated IP ID.
+    c = _connections("zeek/ssh/ssh.pcap")[4]
+    assert (c["fate"], c["reset_by"], c["cause"]) == ("reset", "server", None)
+    assert not [e for e in c["events"] if e["kind"] == "injected_rst_hint"]
+    assert "injected" not in c["explanation"]
+
+
+def test_the_first_rst_that_ended_it_not_a_later_answer_carries_the_verdict() -> None:
+    # zeek/tcp/rst-inject-rae.pcap: a forged RST (frame 2, TTL 46) during the handshake; the
+    # server's RST+ACK (7, TTL 49) ends the connection; the client's crossing data (8) draws
+    # the socket-less stack's RST (9). Frame 7 ended it; the TTL hint stays with frame 2.
+    c = _connections("zeek/tcp/rst-inject-rae.pcap")[0]
+    assert (c["fate"], c["reset_by"], c["cause"]) == ("reset", "server", None)
+    assert c["explanation"].startswith("Reset by the server (frame 7)")
+    assert "its TTL" not in c["explanation"] and "frame 2 (TTL 46" in c["explanation"]
+    assert "later RST(s) (frame(s) 9)" in c["explanation"]

@@ -82,6 +82,20 @@ def test_a_rst_off_the_backoff_schedule_is_an_abort() -> None:
     assert "stack gave up" not in row.explanation
 
 
+def test_an_injected_hint_is_said_of_the_rst_that_carries_it() -> None:
+    # Audit 10 (rst-inject-rae): a forged RST early (TTL 50) does not make the server's own
+    # RST that ended the connection (TTL 63) "possibly injected".
+    c = Conversation().syn(0.0).synack(0.0005, ttl=63).ack(CLIENT, 0.001)
+    c.rst(SERVER, 0.002, ttl=50)
+    for k in range(2):
+        c.data(CLIENT, 0.01 + k * 0.01, 10).ack(SERVER, 0.015 + k * 0.01, ttl=63)
+    c.rst(SERVER, 2.0, ttl=63)
+    row = _row(c)
+    assert row.fate == "reset" and row.evidence_frames == [9]
+    assert "its TTL" not in row.explanation
+    assert "Another RST in the sender's name looks injected: frame 4 (TTL 50" in row.explanation
+
+
 def test_healthy_texts_are_shared_and_name_time_wait() -> None:
     a = explain.healthy(Fate.CLOSED, Side.CLIENT, False)
     assert "client holds TIME_WAIT" in a.text and a.label == "Closed normally"

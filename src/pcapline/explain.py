@@ -562,10 +562,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "it answered the peer's first segment after a long silence: that host no longer "
             "had this connection (process or host restarted, or state lost on the path)"
         )
-    if e.close.injected_hints:
-        why.append(
-            "its TTL/IP ID differ from the sender's other packets: possibly injected by a middlebox"
-        )
+    why.extend(_injected_hints(e, r.frame))
     body = "."
     if why:
         body += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
@@ -574,6 +571,24 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         body=body,
         check="Check the application logs on that side around this time.",
     )
+
+
+def _injected_hints(e: Evidence, ending_frame: int) -> list[str]:
+    """The TTL / IP ID hints, each said of the RST that carries it (an earlier forged RST does
+    not make the one that ended the connection suspect)."""
+    hints = dict(zip(e.close.injected_hints, e.close.injected_why, strict=False))
+    out = []
+    if ending_frame in hints:
+        out.append(
+            f"its {hints[ending_frame]}: possibly injected by a middlebox, not sent by the host"
+        )
+    others = [f"frame {f} ({why})" for f, why in hints.items() if f != ending_frame]
+    if others:
+        out.append(
+            f"another RST in the sender's name looks injected: {', '.join(others)}; "
+            "possibly a middlebox's"
+        )
+    return out
 
 
 def _state_text(state: str) -> str:

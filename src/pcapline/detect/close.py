@@ -306,13 +306,32 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, idx: np.ndarray) -> 
         # Something was said after RST j. If only j's own sender spoke after it (a late
         # segment: a scanner's, a retransmission), and the peer, whose connection j ended,
         # answered nothing but RSTs, j ended the connection. A peer that spoke after j (a FIN
-        # or data crossing the RST) keeps the later RST as the end.
-        peer_spoke = last_said[not bool(view.from_client[j])] > j
-        if not peer_spoke and last_syn <= j:
+        # or data crossing the RST) keeps the later RST as the end, unless that later RST is
+        # j's sender's stateless answer (tcp_v4_send_reset: no socket for the segment) and it
+        # said nothing else after j: its socket was already gone, so j ended it.
+        side = bool(view.from_client[j])
+        peer_spoke = last_said[not side] > j
+        gone = bool(view.from_client[i]) == side and last_said[side] < j and _stateless(view, i)
+        if (not peer_spoke or gone) and last_syn <= j:
             i = j
             continue
         break
     return i
+
+
+def _stateless(view: ConnView, i: int) -> bool:
+    """RST row ``i`` answers the peer segment just before it the way a host with no socket
+    for it does (RFC 793 reset generation, Linux tcp_v4_send_reset): for a segment with ACK,
+    <SEQ=SEG.ACK><CTL=RST>, no ACK bit. A live socket's RST (tcp_send_active_reset) always
+    carries ACK."""
+    if i == 0 or view.ack[i] or view.from_client[i - 1] == view.from_client[i]:
+        return False
+    answered = i - 1
+    return (
+        bool(view.ack[answered])
+        and int(view.rel_ack[answered]) != UNKNOWN
+        and int(view.rel_seq[i]) == int(view.rel_ack[answered])
+    )
 
 
 def _last_row(mask: np.ndarray) -> int:
@@ -360,14 +379,7 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
     prev_any = np.flatnonzero(before)
     answers_peer = bool(len(prev_any)) and bool(view.from_client[prev_any[-1]] != sender)
     answered = int(prev_any[-1]) if answers_peer else None
-    # RFC 793 reset generation for a segment with ACK: <SEQ=SEG.ACK><CTL=RST>, no ACK bit.
-    stateless = (
-        answered is not None
-        and not view.ack[i]
-        and bool(view.ack[answered])
-        and int(view.rel_ack[answered]) != UNKNOWN
-        and int(view.rel_seq[i]) == int(view.rel_ack[answered])
-    )
+    stateless = answered is not None and _stateless(view, i)
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     return Reset(
         side=view.side(i),
@@ -512,6 +524,7 @@ class _OwnHistory:
     ID test's inputs, computed once per connection so each RST is judged in O(1)."""
 
     fin_before: np.ndarray  # bool: the side had sent a FIN
+    rst_before: np.ndarray  # bool: the side had sent a RST (its socket was gone after it)
     last_id_row: np.ndarray  # int: its latest non-SYN packet (-1: none)
     id_rows: np.ndarray  # int: how many non-SYN packets it had sent
     any_id: np.ndarray  # bool: one of them carried a non-zero IP ID
@@ -549,6 +562,9 @@ def _own_history(view: ConnView, side: bool) -> _OwnHistory:
     steps[counted_rows[1:]] = (np.diff(ids) % 65536) > IP_ID_STEP
     return _OwnHistory(
         fin_before=before(np.logical_or.accumulate(own & view.fin), False),
+        rst_before=before(
+            np.logical_or.accumulate((view.from_client == side) & view.rst & ~view.is_dup), False
+        ),
         last_id_row=before(np.maximum.accumulate(np.where(counted, rows, -1)), -1),
         id_rows=before(np.cumsum(counted), 0),
         any_id=before(np.logical_or.accumulate(counted & (view.ip_id != 0)), False),
@@ -570,12 +586,14 @@ def _injected(
     packets captured on a router's ``any``) only counts outside its range +- TTL_SLACK.
 
     IP ID (IPv4): only when the sender's IDs after its handshake are a continuous
-    per-connection counter (every step between its consecutive packets small), it had not
-    closed (after its FIN, a RST comes from the stack's stateless path, which on many stacks
-    uses another ID generator), and the RST carries a non-zero ID far from the previous one;
-    Linux's own stateless RSTs carry ID 0 and global counters (Windows) jump anyway, so a zero
-    or an already jumpy sequence says nothing, nor does a jump after more than IP_ID_WINDOW_S
-    of the sender's silence (a counter shared with its other traffic moved on meanwhile).
+    per-connection counter (every step between its consecutive packets small), the RST came
+    from the connection's own socket (RST+ACK, tcp_send_active_reset) while it was open, and
+    it carries a non-zero ID far from the previous one. A RST without ACK, or sent after the
+    sender's own FIN or RST, is the stack's stateless reply (tcp_v4_send_reset, from the
+    namespace's control socket: ID 0 or another generator's, never the connection's counter);
+    global counters (Windows) jump anyway, so a zero or an already jumpy sequence says
+    nothing, nor does a jump after more than IP_ID_WINDOW_S of the sender's silence (a counter
+    shared with its other traffic moved on meanwhile).
     """
     side = bool(view.from_client[i])
     if side not in usual:
@@ -587,8 +605,12 @@ def _injected(
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
     own = history.of(side)
-    if own.fin_before[i]:
-        return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
+    if own.fin_before[i] or own.rst_before[i] or not view.ack[i]:
+        # A RST without ACK, or after the sender's own FIN or RST, comes from the stack's
+        # stateless path (tcp_v4_send_reset on the per-namespace control socket: no socket
+        # for the segment, or a closed one), which never continues the connection's IP ID
+        # counter: a jump there is normal.
+        return ""
     if own.id_rows[i] < 2 or not own.any_id[i] or view.ip_id[i] == 0:
         return ""
     last = int(own.last_id_row[i])
