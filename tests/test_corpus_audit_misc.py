@@ -76,3 +76,15 @@ def test_the_first_rst_that_ended_it_not_a_later_answer_carries_the_verdict() ->
     assert c["explanation"].startswith("Reset by the server (frame 7)")
     assert "its TTL" not in c["explanation"] and "frame 2 (TTL 46" in c["explanation"]
     assert "later RST(s) (frame(s) 9)" in c["explanation"]
+
+
+def test_the_request_line_names_the_client_of_a_mid_stream_capture() -> None:
+    # pcapplusplus/examples/http-packets.pcap: no handshake captured, all 12 connections
+    # between 172.16.30.190 (ports 8868...) and 172.16.210.84:31600; the GETs come from
+    # 172.16.30.190 (frame 33: 8870 -> 31600), the 200s from port 31600. Ids stay tshark's.
+    conns = _connections("pcapplusplus/examples/http-packets.pcap")
+    assert len(conns) == 12
+    for c in conns.values():
+        assert c["client"]["ip"] == "172.16.30.190" and c["server"]["port"] == 31600
+        assert c["client_guessed"] and c["app"]["http"]["method"] == "GET"
+    assert conns[2]["client"]["port"] == 8870
