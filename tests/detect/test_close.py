@@ -243,6 +243,16 @@ def test_a_new_request_after_a_prompt_answer_can_wait() -> None:
     assert w is not None and w.request_frame == 10 and round(w.waited_s, 3) == 31.9
 
 
+def test_a_client_speaking_long_after_the_servers_turn_can_wait() -> None:
+    # zeek/dnp3 stream 1: the outstation's unsolicited 17 bytes at connect, the master's
+    # request 17 s later (not a reaction to them), acknowledged, unanswered, FIN 3.3 s later.
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 17).ack(CLIENT, 0.2)
+    c.data(CLIENT, 17.0, 24).ack(SERVER, 17.1).fin(CLIENT, 20.3)
+    w = _run(c).inferred.waited
+    assert w is not None and w.request_frame == 6 and round(w.waited_s, 3) == 3.3
+
+
 def test_a_reply_to_a_server_greeting_is_not_judged() -> None:
     # The server spoke first (a greeting): the client's words may answer it; the bytes alone
     # cannot tell an answer from a request, so nobody is said to have waited.

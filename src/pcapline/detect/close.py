@@ -488,23 +488,29 @@ def _waited(
 
 
 def _answers_server(view: ConnView, data: np.ndarray, request: int) -> bool:
-    """The client's last turn (the data ending at row ``request``) may answer the server's turn
-    before it rather than ask something: the server's turn was unprompted, it began with no
-    client data in the ``WAIT_MIN_S`` before it (a server that speaks first, or a request of
-    its own after a quiet spell: a SIP BYE, a server push). A message that answers the peer's
-    is owed nothing, and the bytes of an unrecognised protocol cannot tell an answer from a
-    new request: nobody can be said to have given up waiting. A server turn that followed the
-    client's data at once was an answer, and the client's next turn a new request."""
-    server_rows = np.flatnonzero(data & ~view.from_client & (np.arange(len(view)) < request))
+    """The client's last turn (the data ending at row ``request``) answers the server's turn
+    before it rather than asks something: the server's turn was unprompted (it began with no
+    client data in the ``WAIT_MIN_S`` before it: a server that speaks first, or a request of
+    its own after a quiet spell, such as a SIP BYE or a push) and the client's turn followed
+    it within ``WAIT_MIN_S`` (a reaction to it). A message that answers the peer's is owed
+    nothing, and the bytes of an unrecognised protocol cannot tell such an answer from a new
+    request: nobody can be said to have given up waiting. A server turn that followed the
+    client's data at once was an answer, and the client's next turn a new request; a client
+    turn long after the server's is the client speaking on its own."""
+    idx = np.arange(len(view))
+    server_rows = np.flatnonzero(data & ~view.from_client & (idx < request))
     if not len(server_rows):
         return False  # the server never spoke: the client's data opened the exchange
     client_rows = np.flatnonzero(data & view.from_client)
+    turn_start = int(client_rows[client_rows > server_rows[-1]][0])  # the client's last turn
+    if view.seconds(int(server_rows[-1]), turn_start) >= WAIT_MIN_S:
+        return False  # not a reaction to the server's words
     before_server = client_rows[client_rows < server_rows[-1]]
     if not len(before_server):
-        return True  # the server spoke first (a greeting): the client's turns answer it
+        return True  # the server spoke first (a greeting) and the client answered it
     prompt = int(before_server[-1])  # the client's data just before the server's last turn
-    turn_start = int(server_rows[server_rows > prompt][0])
-    return view.seconds(prompt, turn_start) >= WAIT_MIN_S
+    server_start = int(server_rows[server_rows > prompt][0])
+    return view.seconds(prompt, server_start) >= WAIT_MIN_S
 
 
 def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
