@@ -122,7 +122,9 @@ INFERRED = obj(
             {"idle": null(SECONDS), "interval": null(SECONDS), "count": null(INT), "by": SIDE},
             doc="The settings of the side that sent the last probe (by), from its own probes. "
             "idle: null when the prober received nothing before its first probe in the "
-            "capture; interval: null with one probe; count: null unless it gave up.",
+            "capture; interval: null with one probe; count: null unless it gave up. by: "
+            "always written since it was added (optional for documents written before).",
+            optional=("by",),
         ),
         "keepalive_peer": obj(
             {
