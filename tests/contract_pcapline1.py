@@ -304,18 +304,25 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
     )
     _expect(all(_is_int(v) and v >= 0 for v in conn["counts"].values()), w, "counts values")
     _expect(isinstance(conn["inferred"], dict), w, "inferred")
-    if "keepalive" in conn["inferred"]:
-        ka = conn["inferred"]["keepalive"]
+    for key in ("keepalive", "keepalive_peer"):
+        if key not in conn["inferred"]:
+            continue
+        ka = conn["inferred"][key]
         _expect(
-            isinstance(ka, dict) and {"idle", "interval", "count"} <= set(ka),
+            isinstance(ka, dict) and {"idle", "interval", "count", "by"} <= set(ka),
             w,
-            f"keepalive {ka!r}",
+            f"{key} {ka!r}",
         )
         # a single probe shows the idle time but no interval: null, not a guess; the idle
         # time is null too when the prober received nothing before its first probe
-        _expect(ka["idle"] is None or _is_num(ka["idle"]), w, f"keepalive idle {ka!r}")
-        _expect(ka["interval"] is None or _is_num(ka["interval"]), w, f"keepalive interval {ka!r}")
-        _expect(ka["count"] is None or _is_int(ka["count"]), w, f"keepalive {ka!r}")
+        _expect(ka["idle"] is None or _is_num(ka["idle"]), w, f"{key} idle {ka!r}")
+        _expect(ka["interval"] is None or _is_num(ka["interval"]), w, f"{key} interval {ka!r}")
+        _expect(ka["count"] is None or _is_int(ka["count"]), w, f"{key} {ka!r}")
+        _expect(ka["by"] in ("client", "server"), w, f"{key} by {ka!r}")
+    if "keepalive_peer" in conn["inferred"]:
+        ka, peer = conn["inferred"]["keepalive"], conn["inferred"]["keepalive_peer"]
+        # each side's probes are its own: the two records never name the same sender
+        _expect(peer["by"] != ka["by"] and peer["count"] is None, w, f"keepalive_peer {peer!r}")
     _check_path_keys(conn["inferred"], w)
     _expect(isinstance(conn["explanation"], str), w, "explanation")
     _expect(isinstance(conn["events"], list), w, "events")

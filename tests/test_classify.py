@@ -94,7 +94,7 @@ def test_keepalive_death_beats_the_generic_reset() -> None:
         3,
         1,
     )
-    assert row.inferred["keepalive"] == {"idle": 2.0, "interval": 1.0, "count": 3}
+    assert row.inferred["keepalive"] == {"idle": 2.0, "interval": 1.0, "count": 3, "by": "client"}
 
 
 def test_a_lone_syn_at_the_end_of_the_capture_is_still_connecting() -> None:

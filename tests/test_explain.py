@@ -49,6 +49,53 @@ def test_retransmit_timeout_says_no_rst_on_linux_give_up() -> None:
     assert "200 ms, 400 ms, 800 ms" in row.explanation
 
 
+def _series_then_client_rst(rst_after_last_copy: float):  # type: ignore[no-untyped-def]
+    """A Windows-like client: request, FIN, the request resent at 0.3, 0.6, 1.2 s gaps, never
+    acknowledged, then its RST ``rst_after_last_copy`` s after the last copy."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).fin(CLIENT, 0.011)
+    seq = c.nxt(CLIENT) - 101
+    t = 0.01
+    for gap in (0.3, 0.6, 1.2):
+        t += gap
+        c.data(CLIENT, t, 100, seq=seq)
+    c.rst(CLIENT, t + rst_after_last_copy)
+    return _row(c)
+
+
+def test_a_rst_at_the_next_backoff_step_is_the_stack_giving_up() -> None:
+    # Audit 8 (CVE-2018-6794): the RST came when the next timer was due (2 x 1.2 s): the
+    # stack's give-up (Windows TcpMaxDataRetransmissions), the application had closed (FIN).
+    row = _series_then_client_rst(2.4)
+    assert row.fate == "retransmit_timeout" and row.reset_by == "client"
+    text = row.explanation
+    assert "2.4 s after its last copy, when the next backoff step was due (2.4 s)" in text
+    assert "its TCP stack gave up retransmitting" in text
+    assert "not its application, which had closed already (FIN, frame 5)" in text
+    assert "application aborted" not in text
+
+
+def test_a_rst_off_the_backoff_schedule_is_an_abort() -> None:
+    row = _series_then_client_rst(0.5)
+    assert row.fate == "retransmit_timeout"
+    assert "500 ms after its last copy, off the backoff schedule" in row.explanation
+    assert "stack gave up" not in row.explanation
+
+
+def test_an_injected_hint_is_said_of_the_rst_that_carries_it() -> None:
+    # Audit 10 (rst-inject-rae): a forged RST early (TTL 50) does not make the server's own
+    # RST that ended the connection (TTL 63) "possibly injected".
+    c = Conversation().syn(0.0).synack(0.0005, ttl=63).ack(CLIENT, 0.001)
+    c.rst(SERVER, 0.002, ttl=50)
+    for k in range(2):
+        c.data(CLIENT, 0.01 + k * 0.01, 10).ack(SERVER, 0.015 + k * 0.01, ttl=63)
+    c.rst(SERVER, 2.0, ttl=63)
+    row = _row(c)
+    assert row.fate == "reset" and row.evidence_frames == [9]
+    assert "its TTL" not in row.explanation
+    assert "Another RST in the sender's name looks injected: frame 4 (TTL 50" in row.explanation
+
+
 def test_healthy_texts_are_shared_and_name_time_wait() -> None:
     a = explain.healthy(Fate.CLOSED, Side.CLIENT, False)
     assert "client holds TIME_WAIT" in a.text and a.label == "Closed normally"

@@ -17,6 +17,7 @@ from builders.capture_files import pcap
 from builders.frames import ACK, FIN, PSH, RST, SYN, ethernet, ipv4, ipv6, tcp
 from needs import needs_tshark
 
+import pcapline
 from pcapline.decode import decode
 from pcapline.flows import CONNECTION_ID_COLUMNS, build_flows
 from pcapline.model import FLOW_COLUMNS
@@ -328,3 +329,63 @@ def test_span_holds_when_the_capture_clock_steps_back() -> None:
     assert conns.loc[0, "start_ns"] == times.min()
     assert conns.loc[0, "end_ns"] == times.max()
     assert conns.loc[0, "end_ns"] - conns.loc[0, "start_ns"] == 3_000_000
+
+
+# --- rule 3: the application's first message names the client of a guessed connection ---
+
+
+def _between_high_ports(
+    request_from_low_port: bool, syn_from_low_port: bool | None = None
+) -> bytes:
+    """Mid-stream (or, with ``syn_from_low_port`` set, from a SYN) HTTP between
+    10.0.0.1:8870 and 10.0.0.2:31600; the request comes from port 8870 when
+    ``request_from_low_port``."""
+
+    def seg(src_low: bool, **kw) -> bytes:  # type: ignore[no-untyped-def]
+        payload = kw.pop("payload", b"")
+        ends = (("10.0.0.1", 8870), ("10.0.0.2", 31600))
+        (src, sport), (dst, dport) = ends if src_low else ends[::-1]
+        return ethernet(
+            ipv4(tcp(sport=sport, dport=dport, payload=payload, **kw), src=src, dst=dst)
+        )
+
+    asker = request_from_low_port
+    frames = []
+    if syn_from_low_port is not None:
+        opener = syn_from_low_port
+        frames += [
+            seg(opener, seq=99, flags=SYN),
+            seg(not opener, seq=499, ack=100, flags=SYN | ACK),
+        ]
+    request = b"GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n"
+    frames += [
+        seg(asker, seq=100, ack=500, flags=ACK | PSH, payload=request),
+        seg(
+            not asker,
+            seq=500,
+            ack=100 + len(request),
+            flags=ACK | PSH,
+            payload=b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ]
+    return pcap(frames)
+
+
+def test_a_request_names_the_client_the_ports_would_have_got_wrong() -> None:
+    # Audit 5 (http-packets.pcap): a GET from 8870 to 31600, no handshake captured: the
+    # higher port is the server here; the request line says so, before the port rule.
+    a = pcapline.analyze(io.BytesIO(_between_high_ports(request_from_low_port=True)))
+    row = a.connections.iloc[0]
+    assert (row.client_ip, row.client_port, row.server_port) == ("10.0.0.1", 8870, 31600)
+    assert bool(row.client_guessed) and row.id == 0
+    assert row.bytes_client == 36 and a.segments.from_client.tolist() == [True, False]
+
+
+def test_without_a_request_the_port_rule_stands_and_a_handshake_is_never_overruled() -> None:
+    a = pcapline.analyze(io.BytesIO(_between_high_ports(request_from_low_port=False)))
+    assert a.connections.iloc[0].client_port == 31600  # the request agrees with the ports
+    # A SYN names the client for certain, whatever its payloads look like: here the SYN's
+    # sender (8870) receives the request, and stays the client.
+    frames = _between_high_ports(request_from_low_port=False, syn_from_low_port=True)
+    row = pcapline.analyze(io.BytesIO(frames)).connections.iloc[0]
+    assert row.client_port == 8870 and not bool(row.client_guessed)

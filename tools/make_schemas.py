@@ -119,9 +119,22 @@ INFERRED = obj(
         "duplicates": COUNT1,
         "super_segments": COUNT1,
         "keepalive": obj(
-            {"idle": null(SECONDS), "interval": null(SECONDS), "count": null(INT)},
-            doc="idle: null when the prober received nothing before its first probe in the "
-            "capture; interval: null with one probe; count: null unless it gave up.",
+            {"idle": null(SECONDS), "interval": null(SECONDS), "count": null(INT), "by": SIDE},
+            doc="The settings of the side that sent the last probe (by), from its own probes. "
+            "idle: null when the prober received nothing before its first probe in the "
+            "capture; interval: null with one probe; count: null unless it gave up. by: "
+            "always written since it was added (optional for documents written before).",
+            optional=("by",),
+        ),
+        "keepalive_peer": obj(
+            {
+                "idle": null(SECONDS),
+                "interval": null(SECONDS),
+                "count": {"type": "null"},
+                "by": SIDE,
+            },
+            doc="Present when both sides sent keepalive probes: the other side's own settings, "
+            "from its own probes (each socket has its own keepalive timer); count always null.",
         ),
         "icmp": array(
             obj(
@@ -170,6 +183,7 @@ INFERRED = obj(
         "duplicates",
         "super_segments",
         "keepalive",
+        "keepalive_peer",
         "icmp",
         "pmtu_stall",
         "idle_gap",

@@ -248,7 +248,7 @@ def number_streams(job: Job, number: int) -> Streams:
     is written to the work folder (each row's local id and side, the connections table,
     the matched ICMP errors and the application context, by local id)."""
     from pcapline import app, icmp
-    from pcapline.flows import build_flows
+    from pcapline.flows import build_flows, with_app_roles
 
     rows = job.parts.segments(number)
     if rows.empty:
@@ -256,9 +256,12 @@ def number_streams(job: Job, number: int) -> Streams:
     segments, connections = build_flows(rows)
     if not np.array_equal(segments["frame"].to_numpy(), rows["frame"].to_numpy()):
         raise RuntimeError(f"partition {number}: segment rows not in frame order")
+    # Where no handshake named the client, the payloads do before the port guess (flows.py).
+    recognised = app.recognise_sides(segments, app.FrameBytes.of_rows(segments, job.parts.payload))
+    carried = recognised.apps
+    segments, connections = with_app_roles(segments, connections, recognised.other_way)
     matched = icmp.match(job.parts.icmp(number), segments)
     connections = icmp.with_errors(connections, matched)
-    carried = app.recognise(segments, app.FrameBytes.of_rows(segments, job.parts.payload))
     flows = {
         "conn": segments["conn"].to_numpy(),
         "from_client": segments["from_client"].to_numpy(),

@@ -666,7 +666,7 @@ def analyse(
         one_sided_warning,
     )
     from pcapline.decode import decode
-    from pcapline.flows import build_flows
+    from pcapline.flows import build_flows, with_app_roles
     from pcapline.read import read_capture
 
     show = progress or Progress(enabled=False)
@@ -679,7 +679,10 @@ def analyse(
     info = capture_info(capture, decoded)
     # Whole-capture inputs, found before the split: payload bytes are read before the
     # frames are let go, and an ICMP error's quote is matched against every connection.
-    carried = application.recognise(segments, capture)
+    # Where no handshake named the client, the payloads do before the port guess.
+    recognised = application.recognise_sides(segments, capture)
+    carried = recognised.apps
+    segments, connections = with_app_roles(segments, connections, recognised.other_way)
     read = quality.read_quality(capture)
     icmp_errors = icmp.match(decoded.icmp, segments)
     connections = icmp.with_errors(connections, icmp_errors)

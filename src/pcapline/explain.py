@@ -22,6 +22,7 @@ from pcapline.delays import SlowSummary, SlowTag
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
+from pcapline.timers import close_to, next_backoff
 
 
 def verdicts(classified: Classified) -> Verdicts:
@@ -119,7 +120,9 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``rto``: {series (gaps in s between transmissions of the last retransmitted segment),
       doubling, gave_up, user_timeout_shape}.
     - ``keepalive``: {idle (TCP_KEEPIDLE), interval (TCP_KEEPINTVL), count (unanswered probes
-      before the prober gave up, TCP_KEEPCNT; null if it did not)}.
+      before the prober gave up, TCP_KEEPCNT; null if it did not), by (the prober: the side
+      that sent the last probe)}; ``keepalive_peer``: the same of the other side, from its own
+      probes, when both sides probed (count always null).
     - ``zero_window``: {stalled_s, probes, recovered}.
     - ``reset``: {by, state, idle_s} of the RST that ended the connection.
     - ``capture_start``: true when the capture began inside the connection (no SYN).
@@ -141,6 +144,8 @@ def inferred(e: Evidence) -> dict[str, object]:
         out["rto"] = s.as_inferred()
     if e.keepalive is not None:
         out["keepalive"] = e.keepalive.as_inferred()
+        if e.keepalive.peer is not None:
+            out["keepalive_peer"] = e.keepalive.peer.as_inferred()
     if e.zero_window is not None:
         out["zero_window"] = e.zero_window.as_inferred()
     r = e.close.ending_reset
@@ -470,7 +475,7 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
     gaps = ", ".join(_s(g) for g in s.gaps)
     shape = "doubling (exponential backoff)" if s.doubling else "not doubling"
     if s.rst_frame is not None:
-        end = f"then the {s.side} sent RST (frame {s.rst_frame}): its application aborted"
+        end = _rst_after_series(e)
     elif s.gave_up:
         end = (
             "then silence: the sender gave up without a RST, as Linux does on net.ipv4.tcp_retries2 "
@@ -509,6 +514,33 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
     )
 
 
+def _rst_after_series(e: Evidence) -> str:
+    """What the retransmitter's RST after its unanswered series shows: on the next backoff step
+    it is the stack giving up (Windows resets after TcpMaxDataRetransmissions; Linux gives up
+    silently on tcp_retries2 / TCP_USER_TIMEOUT), off it an abort (the application's)."""
+    s = e.retransmit.last_series
+    assert s is not None and s.rst_frame is not None
+    sent = f"then the {s.side} sent RST (frame {s.rst_frame})"
+    r = e.close.ending_reset
+    if r is None or r.frame != s.rst_frame or r.answers_peer or r.idle_s is None or not s.gaps:
+        return f"{sent}: an abort"  # the RST's timing relative to the series is not known
+    due = next_backoff(s.gaps[-1])
+    after = f"{_s(r.idle_s)} after its last copy"
+    own_fin = e.close.client_fin_frame if s.side is Side.CLIENT else e.close.server_fin_frame
+    closed = (
+        f", which had closed already (FIN, frame {own_fin})"
+        if own_fin is not None and own_fin < s.rst_frame
+        else ""
+    )
+    if close_to(r.idle_s, due):
+        return (
+            f"{sent} {after}, when the next backoff step was due ({_s(due)}): its TCP stack "
+            "gave up retransmitting (Windows resets after TcpMaxDataRetransmissions; Linux "
+            f"gives up without a RST), not its application{closed}"
+        )
+    return f"{sent} {after}, off the backoff schedule (next step due at {_s(due)}): an abort"
+
+
 def _reset(d: Decision, e: Evidence) -> Explanation:
     r = e.close.ending_reset
     assert r is not None
@@ -544,10 +576,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "it answered the peer's first segment after a long silence: that host no longer "
             "had this connection (process or host restarted, or state lost on the path)"
         )
-    if e.close.injected_hints:
-        why.append(
-            "its TTL/IP ID differ from the sender's other packets: possibly injected by a middlebox"
-        )
+    why.extend(_injected_hints(e, r.frame))
     body = "."
     if why:
         body += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
@@ -556,6 +585,24 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         body=body,
         check="Check the application logs on that side around this time.",
     )
+
+
+def _injected_hints(e: Evidence, ending_frame: int) -> list[str]:
+    """The TTL / IP ID hints, each said of the RST that carries it (an earlier forged RST does
+    not make the one that ended the connection suspect)."""
+    hints = dict(zip(e.close.injected_hints, e.close.injected_why, strict=False))
+    out = []
+    if ending_frame in hints:
+        out.append(
+            f"its {hints[ending_frame]}: possibly injected by a middlebox, not sent by the host"
+        )
+    others = [f"frame {f} ({why})" for f, why in hints.items() if f != ending_frame]
+    if others:
+        out.append(
+            f"another RST in the sender's name looks injected: {', '.join(others)}; "
+            "possibly a middlebox's"
+        )
+    return out
 
 
 def _state_text(state: str) -> str:
@@ -852,7 +899,13 @@ def _keepalive_note(d: Decision, e: Evidence) -> str:
     if k is None or d.fate is Fate.KEEPALIVE_TIMEOUT:
         return ""
     idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
-    return f"The {k.prober} sent {k.probes} keepalive probe(s){idle}, {k.answered} answered."
+    own = f"The {k.prober} sent {k.probes} keepalive probe(s){idle}, {k.answered} answered"
+    p = k.peer
+    if p is None:
+        return own + "."
+    # Each side's keepalive timer is its own socket's: both are told, never merged.
+    p_idle = f" after {_s(p.idle_s)} idle" if p.idle_s is not None else ""
+    return f"{own}; the {p.side} sent {p.probes} of its own{p_idle}, {p.answered} answered."
 
 
 def _stale_peer_note(d: Decision, e: Evidence) -> str:

@@ -20,13 +20,20 @@ Who is the client:
 
 1. the sender of the connection's first pure SYN; else
 2. the receiver of its first SYN+ACK; else (``client_guessed`` = True)
-3. the side with the higher port (ephemeral ports are above the service port; with
+3. the side whose first payload is a client's message (an HTTP request line, a TLS
+   ClientHello) or that received a server's (status line, ServerHello), as ``app``
+   recognised them (``with_app_roles``, applied once ``app`` has read the payloads); else
+4. the side with the higher port (ephemeral ports are above the service port; with
    equal ports, the sender of the first segment).
+
+``build_flows`` applies rules 1, 2 and 4; the engine then hands ``app``'s finding to
+``with_app_roles``, which turns the port guesses it contradicts. Stream ids never change.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -235,6 +242,34 @@ def _client_side(
         guess = np.where(sender_is_client, fwd, ~fwd)
         client_forward[first_conn[guessed[first_conn]]] = guess[guessed[first_conn]]
     return forward == client_forward[conn], guessed
+
+
+def with_app_roles(
+    segments: pd.DataFrame, connections: pd.DataFrame, other_way: Collection[int]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rule 3: the guessed connections among ``other_way`` (``app.Recognised.other_way``: the
+    side flows took for the server sent the request or ClientHello) get their roles turned:
+    ``from_client`` flipped on their rows, client and server (address, port, bytes) swapped.
+    A connection whose SYN or SYN+ACK was captured keeps the client its handshake shows."""
+    if not len(other_way) or connections.empty:
+        return segments, connections
+    ids = connections["id"].to_numpy()
+    turn = np.isin(ids, np.fromiter(other_way, np.int64)) & connections["client_guessed"].to_numpy()
+    if not turn.any():
+        return segments, connections
+    rows = np.isin(segments["conn"].to_numpy(), ids[turn])
+    out = segments.copy(deep=False)
+    out["from_client"] = (out["from_client"].to_numpy() ^ rows).astype(FLOW_COLUMNS["from_client"])
+    table = connections.copy()
+    for a, b in (
+        ("client_ip", "server_ip"),
+        ("client_port", "server_port"),
+        ("bytes_client", "bytes_server"),
+    ):
+        left, right = table[a].to_numpy().copy(), table[b].to_numpy().copy()
+        table[a] = np.where(turn, right, left).astype(left.dtype)
+        table[b] = np.where(turn, left, right).astype(right.dtype)
+    return out, table
 
 
 def _ip_text(version: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> list[str]:

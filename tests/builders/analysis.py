@@ -111,7 +111,7 @@ def make_analysis(
                 keepalive_probes=3,
                 resets=1,
                 end_ns=T0 + 2_000_000_000 + 14_000_000_000,
-                inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}},
+                inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3, "by": "client"}},
                 explanation=Explanation(
                     "Keepalive probes went unanswered 3 times",
                     body=". The client aborted with RST.",

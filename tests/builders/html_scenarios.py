@@ -222,7 +222,7 @@ def _keepalive_timeout(cid: int, t: int) -> Conn:
         reset_by="client",
         explanation="The connection was idle; the client's 3 keepalive probes (5 s idle, then every 3 s) "
         "went unanswered and it aborted with RST. The peer or a middlebox is gone.",
-        inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}},
+        inferred={"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3, "by": "client"}},
     )
     c.handshake()
     c.send(0.010, True, ACK | PSH, 1, 1, 40)

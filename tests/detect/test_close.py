@@ -91,14 +91,26 @@ def test_a_late_segment_and_its_rst_do_not_rewrite_who_ended_it() -> None:
 
 
 def test_a_peer_that_spoke_after_a_rst_keeps_the_later_rst_as_the_end() -> None:
-    """The server's data crossing the client's RST, then the client's RST to it: both are the
-    client's, the later one (after the server last spoke) ends it."""
+    """The server's data crossing the client's RST, then the client's RST+ACK to it (a live
+    socket's abort: the first RST did not end the client's socket): the later one ends it."""
+    c = Conversation().handshake(0.0)
+    c.rst(CLIENT, 0.03)
+    c.data(SERVER, 0.031, 10)
+    c.rst(CLIENT, 0.032)
+    r = _run(c).inferred
+    assert r.ending_reset is not None and r.ending_reset.frame == 6 and r.later_resets == ()
+
+
+def test_a_stateless_answer_to_data_after_a_rst_shows_the_first_rst_ended_it() -> None:
+    """Audit 10 (rst-inject-rae): the server's RST+ACK, the client's data crossing it, then the
+    server's RST without ACK at that data's ACK number (tcp_v4_send_reset: no socket any
+    more). The socket was gone since the first RST: it ended the connection."""
     c = Conversation().handshake(0.0)
     c.rst(CLIENT, 0.03)
     c.data(SERVER, 0.031, 10)
     c.rst(CLIENT, 0.032, with_ack=False)
     r = _run(c).inferred
-    assert r.ending_reset is not None and r.ending_reset.frame == 6 and r.later_resets == ()
+    assert r.ending_reset is not None and r.ending_reset.frame == 4 and r.later_resets == (6,)
 
 
 def test_stateless_rst_shape() -> None:
@@ -184,3 +196,67 @@ def test_ip_id_jump_counts_only_on_a_continuous_counter() -> None:
     c = _server_talks([63, 63, 63], ids=[100, 101, 102])
     c.rst(SERVER, 1.0, ttl=63, ip_id=0)
     assert _hint(c) == []
+
+
+def test_a_stateless_rst_after_the_senders_own_rst_keeps_its_own_ip_id() -> None:
+    # Audit 10 (ssh.pcap stream 4): the server's RST+ACK continues its counter; the client's
+    # FIN then draws a RST without ACK from the socket-less stack (tcp_v4_send_reset) with an
+    # unrelated IP ID: normal, no hint. A RST without ACK is that path even before any RST.
+    c = _server_talks([63, 63, 63], ids=[100, 101, 102])
+    c.rst(SERVER, 0.05, ttl=63, ip_id=103)
+    c.fin(CLIENT, 0.0501)
+    c.rst(SERVER, 0.0502, ttl=63, ip_id=40000, with_ack=False, seq=c.nxt(SERVER))
+    assert _hint(c) == []
+    c = _server_talks([63, 63, 63], ids=[100, 101, 102])
+    c.data(CLIENT, 0.05, 10)
+    c.rst(SERVER, 0.0502, ttl=63, ip_id=40000, with_ack=False, seq=c.nxt(SERVER))
+    assert _hint(c) == []
+    # The TTL still tells: the stateless path sends with the host's TTL too.
+    c = _server_talks([63, 63, 63], ids=[100, 101, 102])
+    c.data(CLIENT, 0.05, 10)
+    c.rst(SERVER, 0.0502, ttl=64, ip_id=40000, with_ack=False, seq=c.nxt(SERVER))
+    assert _hint(c) == ["TTL 64, the sender's other packets have 63"]
+
+
+def _second_turn_then_client_fin(server_turn_at: float) -> Conversation:
+    """Client request, server answer, then a server turn ``server_turn_at`` s after the
+    client's last data, the client's reply to it 60 ms later, acknowledged, and the client's
+    FIN 32 s after that."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 300).data(SERVER, 0.02, 200).ack(CLIENT, 0.03)
+    c.data(CLIENT, 0.04, 100).ack(SERVER, 0.05)
+    c.data(SERVER, 0.04 + server_turn_at, 400).data(CLIENT, 0.1 + server_turn_at, 500)
+    c.ack(SERVER, 0.11 + server_turn_at)
+    return c.fin(CLIENT, 32.0 + server_turn_at)
+
+
+def test_a_reply_to_the_servers_unprompted_turn_is_owed_nothing() -> None:
+    # Audit 7 (gtp-iphone stream 2): the server's BYE came 10.5 s after the client's last
+    # data, the client's 200 OK answered it, the client closed 32 s later: an idle close.
+    assert _run(_second_turn_then_client_fin(10.5)).inferred.waited is None
+
+
+def test_a_new_request_after_a_prompt_answer_can_wait() -> None:
+    # The server's turn came 0.3 s after the client's data: an answer; the client's next
+    # turn is a new request, acknowledged and never answered: the client gave up waiting.
+    w = _run(_second_turn_then_client_fin(0.3)).inferred.waited
+    assert w is not None and w.request_frame == 10 and round(w.waited_s, 3) == 31.9
+
+
+def test_a_client_speaking_long_after_the_servers_turn_can_wait() -> None:
+    # zeek/dnp3 stream 1: the outstation's unsolicited 17 bytes at connect, the master's
+    # request 17 s later (not a reaction to them), acknowledged, unanswered, FIN 3.3 s later.
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 17).ack(CLIENT, 0.2)
+    c.data(CLIENT, 17.0, 24).ack(SERVER, 17.1).fin(CLIENT, 20.3)
+    w = _run(c).inferred.waited
+    assert w is not None and w.request_frame == 6 and round(w.waited_s, 3) == 3.3
+
+
+def test_a_reply_to_a_server_greeting_is_not_judged() -> None:
+    # The server spoke first (a greeting): the client's words may answer it; the bytes alone
+    # cannot tell an answer from a request, so nobody is said to have waited.
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 50).ack(CLIENT, 0.02).data(CLIENT, 0.03, 20).ack(SERVER, 0.04)
+    c.fin(CLIENT, 5.0)
+    assert _run(c).inferred.waited is None

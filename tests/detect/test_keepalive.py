@@ -28,7 +28,8 @@ def test_unanswered_probes_then_prober_rst() -> None:
     assert k.prober is Side.CLIENT
     assert (round(k.idle_s, 3), round(k.interval_s, 3), k.count) == (5.0, 3.0, 3)
     assert k.gave_up and k.rst_frame == 9
-    assert k.as_inferred() == {"idle": 5.0, "interval": 3.0, "count": 3}
+    assert k.as_inferred() == {"idle": 5.0, "interval": 3.0, "count": 3, "by": "client"}
+    assert k.peer is None
     assert [e.kind for e in d.events] == [EventKind.KEEPALIVE] * 3
 
 
@@ -42,6 +43,24 @@ def test_answered_probes_are_healthy() -> None:
     assert k.answered == 2 and k.unanswered_tail == 0 and k.count is None and k.interval_s is None
     assert round(k.idle_s, 3) == 2.0
     assert [e.kind for e in d.events] == [EventKind.KEEPALIVE, EventKind.KEEPALIVE_ACK] * 2
+
+
+def test_both_sides_probing_keep_their_own_settings() -> None:
+    # Each socket runs its own keepalive timer (audit 6: a Windows client every 30 s, the
+    # server after 120 s): the server's idle counts from the last segment it received that was
+    # not a probe (a probe lies below its window and restarts no timer), never merged.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    c.probe(CLIENT, 30.02).ack(SERVER, 30.021)
+    c.probe(CLIENT, 60.021).ack(SERVER, 60.022)
+    c.probe(SERVER, 120.01).ack(CLIENT, 120.011)
+    k = _run(c).inferred
+    assert (k.prober, k.probes, k.answered) == (Side.SERVER, 1, 1)
+    assert round(k.idle_s, 3) == 120.0  # from the client's data at 0.01, not its probe at 60.021
+    assert k.peer is not None
+    assert (k.peer.side, k.peer.probes, k.peer.answered) == (Side.CLIENT, 2, 2)
+    assert round(k.peer.idle_s, 3) == 30.0
+    assert k.peer.as_inferred() == {"by": "client", "idle": 30.0, "interval": None, "count": None}
 
 
 def test_peer_answering_with_rst_is_recorded() -> None:

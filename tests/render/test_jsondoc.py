@@ -60,7 +60,9 @@ def test_values_are_rendered_from_the_tables() -> None:
     ]
     ka = doc["connections"][2]
     assert ka["client"] == {"ip": "2001:db8::1", "port": 40002}
-    assert ka["inferred"] == {"keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}}
+    assert ka["inferred"] == {
+        "keepalive": {"idle": 5.0, "interval": 3.0, "count": 3, "by": "client"}
+    }
     assert ka["duration"] == pytest.approx(14.0)
 
 

@@ -55,7 +55,7 @@ def test_inferred_is_json_text() -> None:
     table = pd.read_csv(io.StringIO(to_csv(make_analysis())))
     assert json.loads(table["inferred"].iloc[0]) == {}
     assert json.loads(table["inferred"].iloc[2]) == {
-        "keepalive": {"idle": 5.0, "interval": 3.0, "count": 3}
+        "keepalive": {"idle": 5.0, "interval": 3.0, "count": 3, "by": "client"}
     }
 
 

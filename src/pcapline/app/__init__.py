@@ -11,7 +11,9 @@ A stage beside flows (it needs the capture's bytes, which are released before de
 What is recognised is only what the bytes show: a connection whose first payloads were not
 captured, or that speaks another protocol, has no ``App`` (JSON ``app: null``). Ports are
 never used to guess: TLS on port 8443 or HTTP on 3128 is recognised, and port 443 carrying
-anything else is not called TLS. Nothing here decides anything about TCP.
+anything else is not called TLS. Nothing here decides anything about TCP; where the handshake
+was not captured, the side that sent the request or ClientHello is what ``flows`` then takes
+for the client (``recognise_sides``, ``flows.with_app_roles``).
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ __all__ = [
     "App",
     "FrameBytes",
     "Protocol",
+    "Recognised",
     "app_docs",
     "matches",
     "recognise",
+    "recognise_sides",
 ]
 
 #: Keys of the JSON ``app`` object and of its ``tls`` and ``http`` objects, in order (the CSV
@@ -99,17 +103,38 @@ def recognise(segments: pd.DataFrame, source: Capture | FrameBytes) -> dict[int,
     ``source``: the capture those rows were decoded from (its bytes still held), or where
     their frames' bytes are and how to read them (``payloads.FrameBytes``).
     """
+    return recognise_sides(segments, source).apps
+
+
+@dataclass(frozen=True, slots=True)
+class Recognised:
+    """``recognise_sides``: the apps, and which side of each connection spoke as the client."""
+
+    apps: dict[int, App]
+    #: Connections whose client's message (request line, ClientHello) or server's (status
+    #: line, ServerHello) came from the side ``flows`` took for the other one.
+    other_way: frozenset[int]
+
+
+def recognise_sides(segments: pd.DataFrame, source: Capture | FrameBytes) -> Recognised:
+    """``recognise``, and the connections whose messages were found the other way round
+    (``flows.with_app_roles`` turns a port guess by them: the bytes name the client)."""
     first = first_payloads(segments, source)
     conns = sorted({conn for conn, _ in first})
     found: dict[int, App] = {}
+    other_way: set[int] = set()
     for conn in conns:
         client, server = first.get((conn, True)), first.get((conn, False))
-        # A capture that began mid-connection has its client guessed by port (flows.py): when
-        # that guess was wrong, the request sits on the "server" side.
-        app = _one(client, server) or _one(server, client)
+        app = _one(client, server)
+        if app is None:
+            # A capture that began mid-connection has its client guessed by port (flows.py):
+            # when that guess was wrong, the request sits on the "server" side.
+            app = _one(server, client)
+            if app is not None:
+                other_way.add(conn)
         if app is not None:
             found[conn] = app
-    return found
+    return Recognised(found, frozenset(other_way))
 
 
 def _one(client: FirstBytes | None, server: FirstBytes | None) -> App | None:

@@ -306,13 +306,32 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, idx: np.ndarray) -> 
         # Something was said after RST j. If only j's own sender spoke after it (a late
         # segment: a scanner's, a retransmission), and the peer, whose connection j ended,
         # answered nothing but RSTs, j ended the connection. A peer that spoke after j (a FIN
-        # or data crossing the RST) keeps the later RST as the end.
-        peer_spoke = last_said[not bool(view.from_client[j])] > j
-        if not peer_spoke and last_syn <= j:
+        # or data crossing the RST) keeps the later RST as the end, unless that later RST is
+        # j's sender's stateless answer (tcp_v4_send_reset: no socket for the segment) and it
+        # said nothing else after j: its socket was already gone, so j ended it.
+        side = bool(view.from_client[j])
+        peer_spoke = last_said[not side] > j
+        gone = bool(view.from_client[i]) == side and last_said[side] < j and _stateless(view, i)
+        if (not peer_spoke or gone) and last_syn <= j:
             i = j
             continue
         break
     return i
+
+
+def _stateless(view: ConnView, i: int) -> bool:
+    """RST row ``i`` answers the peer segment just before it the way a host with no socket
+    for it does (RFC 793 reset generation, Linux tcp_v4_send_reset): for a segment with ACK,
+    <SEQ=SEG.ACK><CTL=RST>, no ACK bit. A live socket's RST (tcp_send_active_reset) always
+    carries ACK."""
+    if i == 0 or view.ack[i] or view.from_client[i - 1] == view.from_client[i]:
+        return False
+    answered = i - 1
+    return (
+        bool(view.ack[answered])
+        and int(view.rel_ack[answered]) != UNKNOWN
+        and int(view.rel_seq[i]) == int(view.rel_ack[answered])
+    )
 
 
 def _last_row(mask: np.ndarray) -> int:
@@ -360,14 +379,7 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
     prev_any = np.flatnonzero(before)
     answers_peer = bool(len(prev_any)) and bool(view.from_client[prev_any[-1]] != sender)
     answered = int(prev_any[-1]) if answers_peer else None
-    # RFC 793 reset generation for a segment with ACK: <SEQ=SEG.ACK><CTL=RST>, no ACK bit.
-    stateless = (
-        answered is not None
-        and not view.ack[i]
-        and bool(view.ack[answered])
-        and int(view.rel_ack[answered]) != UNKNOWN
-        and int(view.rel_seq[i]) == int(view.rel_ack[answered])
-    )
+    stateless = answered is not None and _stateless(view, i)
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     return Reset(
         side=view.side(i),
@@ -430,8 +442,9 @@ def _waited(
 ) -> Waited | None:
     """The client's last data acknowledged, nothing sent back, then the client's FIN or RST
     (the first thing that ended the connection) ``WAIT_MIN_S`` or more later. A request: the
-    client's data since the server last sent data, or, from a server that never sent any, one
-    burst of client data (within ``WAIT_MIN_S``)."""
+    client's data since the server last sent data, when that server turn answered the client
+    (``_answers_server``), or, from a server that never sent any, one burst of client data
+    (within ``WAIT_MIN_S``)."""
     ends = [r for r in (client_fin, server_fin, ending_rst) if r is not None]
     if not ends:
         return None
@@ -447,6 +460,8 @@ def _waited(
     waited = view.seconds(request, end)
     if waited < WAIT_MIN_S:
         return None
+    if _answers_server(view, data, request):
+        return None  # its last words answered the server's: no answer was owed to them
     server_spoke = np.any(data & ~view.from_client)
     first = int(np.flatnonzero(data & view.from_client)[0])
     if not server_spoke and view.seconds(first, request) >= WAIT_MIN_S:
@@ -472,6 +487,32 @@ def _waited(
     )
 
 
+def _answers_server(view: ConnView, data: np.ndarray, request: int) -> bool:
+    """The client's last turn (the data ending at row ``request``) answers the server's turn
+    before it rather than asks something: the server's turn was unprompted (it began with no
+    client data in the ``WAIT_MIN_S`` before it: a server that speaks first, or a request of
+    its own after a quiet spell, such as a SIP BYE or a push) and the client's turn followed
+    it within ``WAIT_MIN_S`` (a reaction to it). A message that answers the peer's is owed
+    nothing, and the bytes of an unrecognised protocol cannot tell such an answer from a new
+    request: nobody can be said to have given up waiting. A server turn that followed the
+    client's data at once was an answer, and the client's next turn a new request; a client
+    turn long after the server's is the client speaking on its own."""
+    idx = np.arange(len(view))
+    server_rows = np.flatnonzero(data & ~view.from_client & (idx < request))
+    if not len(server_rows):
+        return False  # the server never spoke: the client's data opened the exchange
+    client_rows = np.flatnonzero(data & view.from_client)
+    turn_start = int(client_rows[client_rows > server_rows[-1]][0])  # the client's last turn
+    if view.seconds(int(server_rows[-1]), turn_start) >= WAIT_MIN_S:
+        return False  # not a reaction to the server's words
+    before_server = client_rows[client_rows < server_rows[-1]]
+    if not len(before_server):
+        return True  # the server spoke first (a greeting) and the client answered it
+    prompt = int(before_server[-1])  # the client's data just before the server's last turn
+    server_start = int(server_rows[server_rows > prompt][0])
+    return view.seconds(prompt, server_start) >= WAIT_MIN_S
+
+
 def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
     """Per side (True = client): the range (lowest, highest) of the TTLs / hop limits of its
     non-RST packets that are not capture duplicates, when it sent 2+."""
@@ -489,6 +530,7 @@ class _OwnHistory:
     ID test's inputs, computed once per connection so each RST is judged in O(1)."""
 
     fin_before: np.ndarray  # bool: the side had sent a FIN
+    rst_before: np.ndarray  # bool: the side had sent a RST (its socket was gone after it)
     last_id_row: np.ndarray  # int: its latest non-SYN packet (-1: none)
     id_rows: np.ndarray  # int: how many non-SYN packets it had sent
     any_id: np.ndarray  # bool: one of them carried a non-zero IP ID
@@ -526,6 +568,9 @@ def _own_history(view: ConnView, side: bool) -> _OwnHistory:
     steps[counted_rows[1:]] = (np.diff(ids) % 65536) > IP_ID_STEP
     return _OwnHistory(
         fin_before=before(np.logical_or.accumulate(own & view.fin), False),
+        rst_before=before(
+            np.logical_or.accumulate((view.from_client == side) & view.rst & ~view.is_dup), False
+        ),
         last_id_row=before(np.maximum.accumulate(np.where(counted, rows, -1)), -1),
         id_rows=before(np.cumsum(counted), 0),
         any_id=before(np.logical_or.accumulate(counted & (view.ip_id != 0)), False),
@@ -547,12 +592,14 @@ def _injected(
     packets captured on a router's ``any``) only counts outside its range +- TTL_SLACK.
 
     IP ID (IPv4): only when the sender's IDs after its handshake are a continuous
-    per-connection counter (every step between its consecutive packets small), it had not
-    closed (after its FIN, a RST comes from the stack's stateless path, which on many stacks
-    uses another ID generator), and the RST carries a non-zero ID far from the previous one;
-    Linux's own stateless RSTs carry ID 0 and global counters (Windows) jump anyway, so a zero
-    or an already jumpy sequence says nothing, nor does a jump after more than IP_ID_WINDOW_S
-    of the sender's silence (a counter shared with its other traffic moved on meanwhile).
+    per-connection counter (every step between its consecutive packets small), the RST came
+    from the connection's own socket (RST+ACK, tcp_send_active_reset) while it was open, and
+    it carries a non-zero ID far from the previous one. A RST without ACK, or sent after the
+    sender's own FIN or RST, is the stack's stateless reply (tcp_v4_send_reset, from the
+    namespace's control socket: ID 0 or another generator's, never the connection's counter);
+    global counters (Windows) jump anyway, so a zero or an already jumpy sequence says
+    nothing, nor does a jump after more than IP_ID_WINDOW_S of the sender's silence (a counter
+    shared with its other traffic moved on meanwhile).
     """
     side = bool(view.from_client[i])
     if side not in usual:
@@ -564,8 +611,12 @@ def _injected(
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
     own = history.of(side)
-    if own.fin_before[i]:
-        return ""  # a closed socket's RST comes from the stack's stateless path (another ID)
+    if own.fin_before[i] or own.rst_before[i] or not view.ack[i]:
+        # A RST without ACK, or after the sender's own FIN or RST, comes from the stack's
+        # stateless path (tcp_v4_send_reset on the per-namespace control socket: no socket
+        # for the segment, or a closed one), which never continues the connection's IP ID
+        # counter: a jump there is normal.
+        return ""
     if own.id_rows[i] < 2 or not own.any_id[i] or view.ip_id[i] == 0:
         return ""
     last = int(own.last_id_row[i])

@@ -12,6 +12,13 @@ Kernel rules (tcp-facts.md "ESTABLISHED, idle"; anchors.md 5.3/5.4):
 - After KEEPCNT unanswered probes (or TCP_USER_TIMEOUT after the first probe) Linux sends a
   RST and reports ETIMEDOUT.
 
+Each side's keepalive timer is its own socket's (SO_KEEPALIVE and the TCP_KEEP* options are per
+socket; Windows sends 1-byte probes with its own KeepAliveTime/KeepAliveInterval): when both
+sides probe, each side's probes, idle and interval are measured on its own probes and the idle
+time from what *it* received. A probe received from the peer does not restart the idle timer:
+it lies below the receiver's window (seq = snd.nxt - 1), so ``tcp_validate_incoming`` drops it
+after the duplicate ACK and neither ``rcv_tstamp`` nor ``icsk_ack.lrcvtime`` moves.
+
 Look-alike: the Linux zero-window probe has exactly this shape; ``facts.py`` calls a probe a
 window probe when the peer's last advertised window was 0 (Wireshark labels those
 "Keep-Alive"; we do not), so this detector only sees ``facts.is_keepalive`` rows.
@@ -34,10 +41,30 @@ EMITS = frozenset({EventKind.KEEPALIVE, EventKind.KEEPALIVE_ACK})
 
 
 @dataclass(frozen=True, slots=True)
-class Keepalive:
-    """Keepalive activity of one connection (the detector's ``inferred``)."""
+class PeerProbes:
+    """The keepalive probes of the side that did not send the last probe (both sides probed)."""
 
-    prober: Side  # who sent the probes (of the last run)
+    side: Side
+    probes: int
+    answered: int
+    idle_s: float | None  # its last received segment -> its first probe (its TCP_KEEPIDLE)
+    interval_s: float | None  # gap between its unanswered probes (its TCP_KEEPINTVL)
+
+    def as_inferred(self) -> dict[str, object]:
+        return {
+            "by": self.side.value,
+            "idle": _round(self.idle_s),
+            "interval": _round(self.interval_s),
+            "count": None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Keepalive:
+    """Keepalive activity of one connection (the detector's ``inferred``): the probes of the
+    side that sent the last probe, and the other side's own probes if it probed too."""
+
+    prober: Side  # who sent the last probe; every field below up to ``peer`` is its own
     probes: int
     answered: int
     idle_s: float | None  # last segment received by the prober -> first probe (TCP_KEEPIDLE)
@@ -48,12 +75,14 @@ class Keepalive:
     rst_frame: int | None  # the prober's RST after the unanswered tail
     peer_rst_frame: int | None  # the peer answered a probe with RST (it lost the connection)
     later_traffic: bool  # data/FIN after the last probe: the connection went on
+    peer: PeerProbes | None = None  # the other side's own probes; None: it sent none
 
     def as_inferred(self) -> dict[str, object]:
         return {
             "idle": _round(self.idle_s),
             "interval": _round(self.interval_s),
             "count": self.count,
+            "by": self.prober.value,
         }
 
 
@@ -87,8 +116,9 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         if ok and answer is not None:
             events.append(view.event(answer, EventKind.KEEPALIVE_ACK, "peer is alive"))
     last_side = view.from_client[probes[-1]]
-    run = probes[view.from_client[probes] == last_side]
-    answered = np.array(answered_flags)[view.from_client[probes] == last_side]
+    flags = np.array(answered_flags)
+    mine_probe = view.from_client[probes] == last_side
+    run, answered = probes[mine_probe], flags[mine_probe]
     tail = 0
     for flag in answered[::-1]:
         if flag:
@@ -107,9 +137,9 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         if len(rst_mine) or (interval is not None and overdue(silence, interval)):
             gave_up = True
     report = Keepalive(
-        prober=Side.CLIENT if last_side else Side.SERVER,
-        probes=len(probes),
-        answered=int(sum(answered_flags)),
+        prober=_side(bool(last_side)),
+        probes=len(run),
+        answered=int(answered.sum()),
         idle_s=idle,
         interval_s=interval,
         unanswered_tail=tail,
@@ -118,8 +148,26 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
         peer_rst_frame=peer_rst,
         later_traffic=later,
+        peer=_peer_probes(view, probes[~mine_probe], flags[~mine_probe]),
     )
     return Detection(tuple(events), report)
+
+
+def _side(from_client: bool) -> Side:
+    return Side.CLIENT if from_client else Side.SERVER
+
+
+def _peer_probes(view: ConnView, run: np.ndarray, answered: np.ndarray) -> PeerProbes | None:
+    """The other side's probes, measured on its own timer (never merged with the prober's)."""
+    if not len(run):
+        return None
+    return PeerProbes(
+        side=_side(bool(view.from_client[run[0]])),
+        probes=len(run),
+        answered=int(answered.sum()),
+        idle_s=_idle(view, int(run[0])),
+        interval_s=_interval(view, run, answered),
+    )
 
 
 def _interval(view: ConnView, run: np.ndarray, answered: np.ndarray) -> float | None:
@@ -135,9 +183,11 @@ def _interval(view: ConnView, run: np.ndarray, answered: np.ndarray) -> float | 
 
 
 def _idle(view: ConnView, first_probe: int) -> float | None:
-    """Time from the prober's last received segment to its first probe (TCP_KEEPIDLE)."""
+    """Time from the prober's last received segment to its first probe (TCP_KEEPIDLE); the
+    peer's own keepalive probes do not count as received (they restart no timer)."""
     prober = view.from_client[first_probe]
-    before = np.flatnonzero((view.from_client != prober) & (np.arange(len(view)) < first_probe))
+    received = (view.from_client != prober) & ~view.is_keepalive
+    before = np.flatnonzero(received & (np.arange(len(view)) < first_probe))
     if not len(before):
         return None  # the prober received nothing in the capture before its first probe
     idle = view.seconds(int(before[-1]), first_probe)
@@ -151,4 +201,4 @@ def screen(facts: Facts) -> np.ndarray:
 
 DETECTOR: Detector[Keepalive | None] = Detector("keepalive", EMITS, detect, screen=screen)
 
-__all__ = ["DETECTOR", "Keepalive"]
+__all__ = ["DETECTOR", "Keepalive", "PeerProbes"]

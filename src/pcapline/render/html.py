@@ -823,7 +823,13 @@ def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
     if app:
         facts.append(("application", f"{app} (from frame {int(row['app']['frame'])})"))
     if bool(row["client_guessed"]):
-        facts.append(("client side", "guessed (no SYN captured): the side with the ephemeral port"))
+        # flows.py: recognised payloads name the client (rule 3) before the ports (rule 4).
+        by = (
+            "the application's messages (requests and hellos come from the client)"
+            if app
+            else "the side with the ephemeral port"
+        )
+        facts.append(("client side", f"guessed (no SYN captured): {by}"))
     level = str(row.get("confidence", Confidence.PROVEN))
     if level != Confidence.PROVEN:
         caveats = ", ".join(str(c) for c in row.get("caveats", []))
