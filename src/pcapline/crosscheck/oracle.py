@@ -195,9 +195,19 @@ class MappingRule:
 MAPPING: tuple[MappingRule, ...] = (
     MappingRule(
         "retransmission",
-        frozenset({K.RETRANSMIT, K.SYN_RETRANSMIT, K.SYNACK_RETRANSMIT, K.FIN_RETRANSMIT}),
+        frozenset(
+            {
+                K.RETRANSMIT,
+                K.SYN_RETRANSMIT,
+                K.SYNACK_RETRANSMIT,
+                K.FIN_RETRANSMIT,
+                K.RETRANSMIT_UNKNOWN,
+            }
+        ),
         "Wireshark's plain retransmission covers every segment resent below nextseq; we name "
-        "SYN, SYN+ACK and FIN retransmissions separately (a naming mapping, not a disagreement)",
+        "SYN, SYN+ACK and FIN retransmissions separately, and one whose earlier copy the "
+        "capture lacks (or lies beyond any timer) retransmit_unknown (a naming mapping, not a "
+        "disagreement)",
     ),
     MappingRule(
         "fast_retransmission",
@@ -391,6 +401,7 @@ _RETRANSMIT_KINDS = frozenset(
         K.SYN_RETRANSMIT,
         K.SYNACK_RETRANSMIT,
         K.FIN_RETRANSMIT,
+        K.RETRANSMIT_UNKNOWN,
     }
 )
 _RETRANSMIT_LABELS = frozenset({"retransmission", "fast_retransmission", "spurious_retransmission"})
