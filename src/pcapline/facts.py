@@ -238,7 +238,9 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     carries = (seg_len > 0) | is_fin
     is_retrans = carries & ~is_syn & ~is_rst & ~is_dup & ~probe_shape & (rel_seq < next_seq)
-    is_retrans &= ~_reordered(rel_seq, rel_seq + seg_len, next_seq, time_ns, dir_key)
+    is_retrans &= ~_reordered(
+        rel_seq, np.where(seg_len > 0, rel_seq + seg_len, seq_end), next_seq, time_ns, dir_key
+    )
     is_spurious = is_retrans & known_una & (seq_end <= snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
 
@@ -417,7 +419,7 @@ def _reordered(
     segment in between, within ``DUPLICATE_WINDOW_NS``) jumped over: reordering before the
     capture point, not a retransmission (nothing could have told the sender of a loss).
 
-    ``data_end`` is each segment's last payload byte + 1 (its FIN not counted): the bytes
+    ``data_end`` is each segment's last payload byte + 1 (a FIN counted only on a bare FIN): the bytes
     before a FIN-only segment may arrive on a segment carrying the FIN too (tcp_send_fin
     piggybacks the FIN on the last queued segment; the bare FIN jumped over it)."""
     out = np.zeros(len(rel_seq), dtype=bool)
