@@ -149,8 +149,14 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
         for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
     ]
-    timed = np.zeros(len(view), dtype=bool)  # rows the RTO timer sent
-    timed[rows[np.array([kind is EventKind.RETRANSMIT for kind in kinds], dtype=bool)]] = True
+    # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
+    # (a FIN is resent by the same RTO; fin_retransmit names only what was resent).
+    fin_timed = (gaps >= RTO_FLOOR_S) & (gaps <= RTO_CEILING_S)  # NaN compares False
+    timed = np.zeros(len(view), dtype=bool)
+    timed[rows] = [
+        kind is EventKind.RETRANSMIT or (kind is EventKind.FIN_RETRANSMIT and bool(fin_timed[k]))
+        for k, kind in enumerate(kinds)
+    ]
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # A FIN repeated on an ACK of the peer's FIN is no resend at all.
