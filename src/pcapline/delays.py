@@ -1038,6 +1038,8 @@ def _until_give_up(view: _Rows, series: RtoSeries | None, episodes: list[Stall])
     past the capture's end: what came after it, the capture cannot show."""
     if not episodes or series is None or series.acked or series.acks_unseen:
         return episodes
+    if series.peer_rst_frame is not None:
+        return episodes  # the peer's RST ended the wait, not the sender's timer
     last = episodes[-1]
     if last.recovered:
         return episodes
@@ -1072,16 +1074,17 @@ def _episodes(
         i = _row(view, event.frame)
         client = bool(view.from_client[i])
         if not np.any(view.from_client != client):
-            # The peer's direction is not in the capture: its ACKs cannot end the episode.
-            # The sender's own ACK number rising later shows the peer answered (then the wait
-            # was over); without that the capture cannot show how long the sender waited.
-            ack_row = _answered_after(view, i)
-            if ack_row is None:
+            # The peer's direction is not in the capture: its ACKs cannot end the episode, so
+            # it lasts as far as the capture shows it (to this copy). The sender's own ACK
+            # number rising later shows the peer answered (recovered); without that the
+            # capture cannot show whether it did: no stall is claimed.
+            if _answered_after(view, i) is None:
                 continue
+            ended, end_ns = True, int(view.time_ns[i])
         else:
             ack_row = acks.covering(client, i, int(view.rel_seq[i]))
-        ended = ack_row is not None
-        end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
+            ended = ack_row is not None
+            end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
         k = open_episode.get(client)
         if k is not None and (not out[k].recovered or event.time_ns <= out[k].end_ns):
             out[k] = replace(out[k], end_ns=max(out[k].end_ns, end_ns), recovered=ended)

@@ -180,7 +180,7 @@ def _fin_on_ack(view: ConnView, links: _Links, rows: np.ndarray, gaps: np.ndarra
     fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
     prev = links.prev_tx[rows]
     prev_ack = np.where(prev >= 0, view.rel_ack[np.maximum(prev, 0)], view.rel_ack[rows])
-    return fin_only & (gaps < RTO_FLOOR_S) & (view.rel_ack[rows] > prev_ack)
+    return np.asarray(fin_only & (gaps < RTO_FLOOR_S) & (view.rel_ack[rows] > prev_ack), dtype=bool)
 
 
 def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
