@@ -65,6 +65,7 @@ def test_fin_repeated_on_the_ack_of_the_peers_fin_is_no_timer_resend() -> None:
     (event,) = [e for e in c["events"] if e["frame"] == 85]
     assert event["kind"] == "fin_retransmit" and "repeated on the ACK" in event["note"]
     assert "never acknowledged" not in c["explanation"]
+    assert "nothing was lost" in c["explanation"]
 
 
 @needs_corpus

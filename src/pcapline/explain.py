@@ -807,6 +807,8 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         )
     elif s is not None and not s.acked:
         end = f"the {s.side}'s last retransmitted data was never acknowledged"
+    elif s is None and r.total == r.fin_on_ack:
+        end = "each a FIN repeated on the ACK of the peer's data or FIN: nothing was lost"
     else:
         end = "the losses were recovered"
     return f"{r.total} retransmission(s) ({', '.join(kinds)}); {end}."

@@ -131,7 +131,7 @@ def test_fin_repeated_on_the_ack_of_the_peers_fin_is_no_resend() -> None:
     d = _run(c)
     assert [e.kind for e in d.events] == [EventKind.FIN_RETRANSMIT]
     assert "repeated on the ACK" in d.events[0].note and "50 us" in d.events[0].note
-    assert d.inferred.last_series is None  # nothing was lost
+    assert d.inferred.last_series is None and d.inferred.fin_on_ack == 1  # nothing was lost
 
 
 def test_one_direction_captured_makes_no_acknowledgement_claim() -> None:

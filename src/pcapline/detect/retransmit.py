@@ -128,6 +128,8 @@ class Retransmissions:
     rtt_ms: float | None  # smallest data -> ACK time (Karn); measured only when there was loss
     #: Resends whose trigger the capture cannot show (``EventKind.RETRANSMIT_UNKNOWN``).
     unknown: int = 0
+    #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_fin_on_ack``): no loss.
+    fin_on_ack: int = 0
 
     @property
     def total(self) -> int:
@@ -160,13 +162,15 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # A FIN repeated on an ACK of the peer's FIN is no resend at all.
-    dying = rows[~_last_ack_fins(view, rows) & ~_fin_on_ack(view, links, rows, gaps)]
+    echoed = _fin_on_ack(view, links, rows, gaps)
+    dying = rows[~_last_ack_fins(view, rows) & ~echoed]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
         spurious=kinds.count(EventKind.SPURIOUS_RETRANSMIT),
         fin=kinds.count(EventKind.FIN_RETRANSMIT),
         unknown=kinds.count(EventKind.RETRANSMIT_UNKNOWN),
+        fin_on_ack=int(np.count_nonzero(echoed)),
         last_series=_last_series(view, int(dying[-1]), timed) if len(dying) else None,
         rtt_ms=rtt_ms,
     )
