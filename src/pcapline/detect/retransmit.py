@@ -170,7 +170,10 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         spurious=kinds.count(EventKind.SPURIOUS_RETRANSMIT),
         fin=kinds.count(EventKind.FIN_RETRANSMIT),
         unknown=kinds.count(EventKind.RETRANSMIT_UNKNOWN),
-        fin_on_ack=int(np.count_nonzero(echoed)),
+        fin_on_ack=sum(
+            kind is EventKind.FIN_RETRANSMIT and bool(e)
+            for kind, e in zip(kinds, echoed.tolist(), strict=True)
+        ),
         last_series=_last_series(view, int(dying[-1]), timed) if len(dying) else None,
         rtt_ms=rtt_ms,
     )
