@@ -76,15 +76,24 @@ def _check_keepalive(ours: dict[str, Any] | None, theirs: dict[str, Any]) -> lis
 
 
 def _check_rto_give_up(inferred: dict[str, Any], want: float) -> list[str]:
-    got = (inferred.get("rto") or {}).get("give_up_s")
+    """The kernel gave up ``want`` s after the first transmission. A pcap ends at its last
+    packet, so a silent abort after the last retransmission is in no capture: pcapline names a
+    give-up time only when the capture shows one (its RST, silence past the next RTO) or the
+    series reached tcp_retries2's default limit. A time it names must be the kernel's; naming
+    none is right only when it did not see the sender give up."""
+    rto = inferred.get("rto") or {}
+    got = rto.get("give_up_s")
+    if got is None:
+        return [] if rto.get("gave_up") is not True else ["gave_up seen but give_up_s null"]
     return [] if _seconds_close(got, want, rel=0.15) else [f"rto.give_up_s {got} != {want}"]
 
 
 def _check_user_timeout(inferred: dict[str, Any], want: float) -> list[str]:
-    """A user timeout ends the backoff no later than the next RTO: our bound must allow ``want``."""
+    """A user timeout ends the backoff no later than the next RTO: a bound we name must allow
+    ``want`` (none named: the capture cannot show the abort, ``_check_rto_give_up``)."""
     rto = inferred.get("rto") or {}
     latest = rto.get("give_up_s")
-    if latest is None or latest + 0.15 < want:
+    if latest is not None and latest + 0.15 < want:
         return [f"rto.give_up_s {latest} cannot be a bound for a {want} s user timeout"]
     return []
 

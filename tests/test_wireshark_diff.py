@@ -521,7 +521,11 @@ PINNED: dict[str, frozenset[str]] = {
     ),
     # Path-MTU black hole: the full-size segment's first resend is a tail loss probe, then RTOs.
     "pmtu-black-hole-at-client.pcap": frozenset({"tail_loss_probe"}),
-    "pmtu-black-hole-mtu-probing-recovers-at-client.pcap": frozenset({"tail_loss_probe"}),
+    # With tcp_mtu_probing the sender then shrinks its segments; once the smaller resend is
+    # ACKed, each ACK clocks out the rest of the window (loss recovery, no timer).
+    "pmtu-black-hole-mtu-probing-recovers-at-client.pcap": frozenset(
+        {"ack_clocked_resend", "tail_loss_probe"}
+    ),
     # IPv6 (MSS 1428): the upload's 200-byte tail crosses and is SACKed; the first full-size
     # segment is fast-retransmitted at once (Wireshark: Out-Of-Order), then RTOs.
     "pmtu-black-hole-v6-at-router-client-side.pcap": frozenset({"original_not_captured"}),

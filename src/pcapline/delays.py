@@ -1226,16 +1226,21 @@ def _retry_stall(view: _Rows, series: RetrySeries, cause: StallCause, answered: 
 def _until_give_up(view: _Rows, series: RtoSeries | None, episodes: list[Stall]) -> list[Stall]:
     """An unrecovered last episode lasts until the sender gave up (the retransmit detector's
     ``give_up_after_s`` from the series' first transmission: tcp_retries2 or
-    TCP_USER_TIMEOUT), as the detector inferred it; the last retransmission is only its last
-    sign on the wire."""
-    if not episodes or series is None or series.acked or series.give_up_after_s is None:
+    TCP_USER_TIMEOUT), as the detector inferred it, or else to the end of the capture (still
+    unacknowledged there); the last retransmission is only its last sign on the wire. Never
+    past the capture's end: what came after it, the capture cannot show."""
+    if not episodes or series is None or series.acked or series.acks_unseen:
         return episodes
+    if series.peer_rst_frame is not None:
+        return episodes  # the peer's RST ended the wait, not the sender's timer
     last = episodes[-1]
     if last.recovered:
         return episodes
-    start_ns = int(view.time_ns[_row(view, series.frames[0])])
-    give_up_ns = start_ns + round(series.give_up_after_s * 1e9)
-    return [*episodes[:-1], replace(last, end_ns=max(last.end_ns, give_up_ns))]
+    end_ns = view.capture_end_ns
+    if series.give_up_after_s is not None:
+        start_ns = int(view.time_ns[_row(view, series.frames[0])])
+        end_ns = min(end_ns, start_ns + round(series.give_up_after_s * 1e9))
+    return [*episodes[:-1], replace(last, end_ns=max(last.end_ns, end_ns))]
 
 
 def _episodes(
@@ -1261,9 +1266,18 @@ def _episodes(
             continue
         i = _row(view, event.frame)
         client = bool(view.from_client[i])
-        ack_row = acks.covering(client, i, int(view.rel_seq[i]))
-        ended = ack_row is not None
-        end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
+        if not np.any(view.from_client != client):
+            # The peer's direction is not in the capture: its ACKs cannot end the episode, so
+            # it lasts as far as the capture shows it (to this copy). The sender's own ACK
+            # number rising later shows the peer answered (recovered); without that the
+            # capture cannot show whether it did: no stall is claimed.
+            if _answered_after(view, i) is None:
+                continue
+            ended, end_ns = True, int(view.time_ns[i])
+        else:
+            ack_row = acks.covering(client, i, int(view.rel_seq[i]))
+            ended = ack_row is not None
+            end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
         k = open_episode.get(client)
         if k is not None and (not out[k].recovered or event.time_ns <= out[k].end_ns):
             out[k] = replace(out[k], end_ns=max(out[k].end_ns, end_ns), recovered=ended)
@@ -1280,6 +1294,16 @@ def _episodes(
         out.append(Stall(cause, view.side(i), start_ns, end_ns, ended, int(view.frame[first])))
         open_episode[client] = len(out) - 1
     return out
+
+
+def _answered_after(view: _Rows, i: int) -> int | None:
+    """The sender's first later row whose ACK number is above row ``i``'s: the peer sent more
+    after ``i`` (a one-direction capture's only sign that the peer answered)."""
+    mine = view.from_client == view.from_client[i]
+    later = np.flatnonzero(
+        mine[i + 1 :] & view.ack[i + 1 :] & (view.rel_ack[i + 1 :] > view.rel_ack[i])
+    )
+    return i + 1 + int(later[0]) if len(later) else None
 
 
 def _window_events(events: pd.DataFrame) -> dict[int, pd.DataFrame]:

@@ -485,12 +485,18 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
             end += f" (about {_s(s.give_up_after_s)} after the first transmission)"
     elif s.give_up_after_s is not None:
         end = (
-            f"the capture ended mid-backoff; without an ACK the sender aborts by the next RTO, "
-            f"about {_s(s.give_up_after_s)} after the first transmission (tcp_retries2 or "
-            "TCP_USER_TIMEOUT may end it sooner; Linux sends no RST)"
+            f"the capture ended mid-backoff after {s.retransmissions} timeouts, the limit of "
+            "net.ipv4.tcp_retries2 (15): without an ACK Linux aborts when the next RTO fires, "
+            f"about {_s(s.give_up_after_s)} after the first transmission (TCP_USER_TIMEOUT may "
+            "end it sooner; Linux sends no RST)"
         )
     else:
-        end = "the capture ended mid-backoff (give-up not seen)"
+        end = (
+            f"the capture ended mid-backoff after {s.retransmissions} timeout(s), unrecovered "
+            "within the capture (give-up not seen: Linux retries up to net.ipv4.tcp_retries2, "
+            "15, about 15 min; 8 once the application has closed the socket, "
+            "tcp_orphan_retries; or until TCP_USER_TIMEOUT)"
+        )
     uto = (
         " The last gap is shorter than doubling predicts: TCP_USER_TIMEOUT cut the backoff short."
         if s.user_timeout_shape
@@ -504,9 +510,14 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
         else ""
     )
     what = "FIN (no data)" if s.fin_only else "data"
+    unacked = (
+        f"no acknowledgement in the capture (the {_peer(s.side)}'s direction was not captured)"
+        if s.acks_unseen
+        else "never acknowledged"
+    )
     return Explanation(
         f"the {s.side} sent the same {what} {len(s.frames)} times{probe}, "
-        f"RTO gaps {gaps} ({shape}), never acknowledged",
+        f"RTO gaps {gaps} ({shape}), {unacked}",
         "Retransmission timeout",
         f"; {end}.{uto} The peer or the path is gone (blackhole, dead host, firewall state lost).",
         "Check: ss -o (on timer), nstat TcpExtTCPAbortOnTimeout, the route/firewall between the "
@@ -858,6 +869,10 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
     )
 
 
+def _peer(side: Side) -> Side:
+    return Side.SERVER if side is Side.CLIENT else Side.CLIENT
+
+
 def _loss_note(d: Decision, e: Evidence) -> str:
     r = e.retransmit
     if d.fate is Fate.RETRANSMIT_TIMEOUT or not r.total:
@@ -871,12 +886,25 @@ def _loss_note(d: Decision, e: Evidence) -> str:
             (r.fast, "fast"),
             (r.spurious, "spurious"),
             (r.fin, "FIN"),
+            (r.unknown, "whose trigger the capture cannot show"),
         )
         if n
     ]
     s = r.last_series
-    if s is not None and not s.acked:
+    if s is not None and s.acks_unseen and not s.acked:
+        end = (
+            f"whether the {s.side}'s last retransmitted data was acknowledged cannot be seen "
+            f"(the {_peer(s.side)}'s direction was not captured)"
+        )
+    elif s is not None and s.acks_unseen:
+        end = (
+            f"the {s.side}'s own later ACKs show the {_peer(s.side)} answered afterwards (its "
+            "direction was not captured)"
+        )
+    elif s is not None and not s.acked:
         end = f"the {s.side}'s last retransmitted data was never acknowledged"
+    elif s is None and r.total == r.fin_on_ack:
+        end = "each a FIN repeated on the ACK of the peer's data or FIN: nothing was lost"
     else:
         end = "the losses were recovered"
     return f"{r.total} retransmission(s) ({', '.join(kinds)}); {end}."

@@ -236,7 +236,9 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     carries = (seg_len > 0) | is_fin
     is_retrans = carries & ~is_syn & ~is_rst & ~is_dup & ~probe_shape & (rel_seq < next_seq)
-    is_retrans &= ~_reordered(rel_seq, seq_end, next_seq, time_ns, dir_key)
+    is_retrans &= ~_reordered(
+        rel_seq, np.where(seg_len > 0, rel_seq + seg_len, seq_end), next_seq, time_ns, dir_key
+    )
     is_spurious = is_retrans & known_una & (seq_end <= snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
 
@@ -406,21 +408,27 @@ def _peer_last(
 
 def _reordered(
     rel_seq: np.ndarray,
-    seq_end: np.ndarray,
+    data_end: np.ndarray,
     next_seq: np.ndarray,
     time_ns: np.ndarray,
     dir_key: np.ndarray,
 ) -> np.ndarray:
     """Never-seen bytes filling the gap that the same side's segment just before (no peer
     segment in between, within ``DUPLICATE_WINDOW_NS``) jumped over: reordering before the
-    capture point, not a retransmission (nothing could have told the sender of a loss)."""
+    capture point, not a retransmission (nothing could have told the sender of a loss).
+
+    ``data_end`` is each segment's last payload byte + 1 (a FIN counted only on a bare FIN): the bytes
+    before a FIN-only segment may arrive on a segment carrying the FIN too (tcp_send_fin
+    piggybacks the FIN on the last queued segment; the bare FIN jumped over it)."""
     out = np.zeros(len(rel_seq), dtype=bool)
     if len(rel_seq) < 2:
         return out
     same = dir_key[1:] == dir_key[:-1]  # grouped order: the previous row is the same side's
     same &= (time_ns[1:] - time_ns[:-1]) <= DUPLICATE_WINDOW_NS
     same &= (
-        (rel_seq[1:] >= next_seq[:-1]) & (seq_end[1:] <= rel_seq[:-1]) & (rel_seq[1:] < seq_end[1:])
+        (rel_seq[1:] >= next_seq[:-1])
+        & (data_end[1:] <= rel_seq[:-1])
+        & (rel_seq[1:] < data_end[1:])
     )
     out[1:] = same
     return out

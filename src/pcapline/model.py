@@ -161,6 +161,10 @@ class EventKind(enum.StrEnum):
     FAST_RETRANSMIT = "fast_retransmit"  # after duplicate ACKs / SACK, within an RTT
     SPURIOUS_RETRANSMIT = "spurious_retransmit"  # data the peer had already acknowledged
     FIN_RETRANSMIT = "fin_retransmit"
+    #: Data sent again whose trigger the capture cannot show: no earlier copy captured, or the
+    #: earlier copy further back than any retransmission timer reaches (TCP_RTO_MAX, 120 s:
+    #: a time jump, captures stitched together). Neither a timeout nor loss recovery is claimed.
+    RETRANSMIT_UNKNOWN = "retransmit_unknown"
     KEEPALIVE = "keepalive"
     KEEPALIVE_ACK = "keepalive_ack"
     ZERO_WINDOW = "zero_window"

@@ -40,6 +40,18 @@ SLACK_S = 0.02
 #: (TCP_RTO_MIN, rearmed by each such ACK), less 10 % for where the capture sits (the
 #: original may have waited in a queue before the capture point, the resend not).
 RTO_FLOOR_S = (1 - SLACK_FRACTION) * RTO_MIN_S
+#: Above this gap between two copies of a segment, no retransmission timer sent the later one:
+#: the backoff stops doubling at TCP_RTO_MAX (plus the usual slack): a longer gap is a time
+#: jump or captures joined together, not a backoff step.
+RTO_CEILING_S = RTO_MAX_S * (1 + SLACK_FRACTION) + SLACK_S
+#: net.ipv4.tcp_retries2 default: Linux aborts a connection whose data stays unacknowledged
+#: once the backoff of 15 retransmissions from TCP_RTO_MIN would have run out
+#: (retransmits_timed_out, tcp_model_timeout): about 924.6 s after the first retransmission.
+TCP_RETRIES2 = 15
+TCP_RETRIES2_BUDGET_S = 924.6
+#: tcp_orphan_retries 0 means 8 (tcp_orphan_retries()): the limit once the application has
+#: closed the socket (orphaned, e.g. data and FIN still unacknowledged after close()).
+TCP_ORPHAN_RETRIES = 8
 #: A keepalive probe comes at least KEEPALIVE_MIN_S after the connection's previous segment,
 #: less 10 % for timer and capture-point jitter.
 KEEPALIVE_MIN_IDLE_NS = round((1 - SLACK_FRACTION) * KEEPALIVE_MIN_S * 1e9)

@@ -43,7 +43,119 @@ def test_capture_ending_mid_backoff_is_not_a_give_up() -> None:
     seq = c.nxt(CLIENT) - 100
     c.data(CLIENT, 0.210, 100, seq=seq).data(CLIENT, 0.610, 100, seq=seq)
     s = _run(c).inferred.last_series
-    assert s.gave_up is None and s.give_up_after_s is not None
+    # Linux retries up to tcp_retries2 (15): after 2 timeouts the next RTO is no give-up.
+    assert s.gave_up is None and s.give_up_after_s is None
+
+
+def test_series_at_the_tcp_retries2_limit_predicts_the_abort_at_the_next_rto() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    t, gap = 0.010, 0.2
+    for _ in range(15):  # 0.2 s doubling, capped at TCP_RTO_MAX
+        t += gap
+        c.data(CLIENT, t, 100, seq=seq)
+        gap = min(2 * gap, 120.0)
+    s = _run(c).inferred.last_series
+    assert s.retransmissions == 15 and s.gave_up is None
+    assert round(s.give_up_after_s, 1) == round(t - 0.010 + 120.0, 1)
+
+
+def test_resend_clocked_by_an_advancing_ack_is_not_a_timeout() -> None:
+    # The smtp.pcap shape: after a path MTU drop the sender resends the window in smaller
+    # segments, each tens of microseconds after an ACK that advanced snd.una. The original
+    # went out 0.4 s before, but the RTO restarted on that ACK: no timer fired.
+    c = Conversation().handshake(0.0, rtt=0.3)
+    c.data(CLIENT, 0.400, 1000).data(CLIENT, 0.4001, 1000)
+    first = c.client_isn + 1
+    c.ack(SERVER, 0.800, ack=first + 1000)
+    c.data(CLIENT, 0.80004, 1000, seq=first + 1000)
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT]
+    assert d.events[0].note.startswith("sent 40 us after the peer's ACK advanced snd.una")
+    assert (d.inferred.rto, d.inferred.fast) == (0, 1)
+    assert d.inferred.last_series.retransmissions == 0  # no timer-driven step
+
+
+def test_bytes_with_no_earlier_copy_captured_are_no_timeout() -> None:
+    c = Conversation().handshake(0.0)
+    first = c.client_isn + 1
+    c.data(CLIENT, 0.010, 100, captured=False)  # the capture missed the first copy
+    c.data(CLIENT, 0.011, 100)
+    c.data(CLIENT, 0.600, 100, seq=first)  # the gap's bytes, first seen here
+    c.ack(SERVER, 0.700, ack=first + 200)
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.RETRANSMIT_UNKNOWN]
+    assert d.events[0].value is None and "no earlier copy captured" in d.events[0].note
+    assert (d.inferred.rto, d.inferred.unknown, d.inferred.total) == (0, 1, 1)
+
+
+def test_a_copy_further_back_than_tcp_rto_max_is_no_backoff_step() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    c.data(CLIENT, 300.0, 100, seq=seq)  # a time jump, or captures joined
+    c.data(CLIENT, 300.3, 100, seq=seq).data(CLIENT, 300.9, 100, seq=seq)
+    d = _run(c)
+    kinds = [e.kind for e in d.events]
+    assert kinds == [EventKind.RETRANSMIT_UNKNOWN, EventKind.RETRANSMIT, EventKind.RETRANSMIT]
+    s = d.inferred.last_series
+    assert [round(g, 3) for g in s.gaps] == [0.3, 0.6] and s.doubling
+    assert s.frames[0] == d.events[0].frame  # the series starts after the jump
+
+
+def test_backoff_runs_from_the_tail_loss_probe() -> None:
+    # xmpp-dialback-starttls.pcap: data, then the FIN; a TLP resends the FIN 167 ms later and
+    # rearms the RTO (tcp_send_loss_probe -> tcp_rearm_rto); the data's RTO copies then come
+    # 0.284, 0.568, 1.136 s apart: doubling once measured from the probe.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.805, 31)
+    seq = c.nxt(CLIENT) - 31
+    c.fin(CLIENT, 0.8051)
+    c.fin(CLIENT, 0.972, seq=c.nxt(CLIENT) - 1)
+    for t in (1.256, 1.824, 2.960):
+        c.data(CLIENT, t, 31, seq=seq)
+    s = _run(c).inferred.last_series
+    assert [round(g, 3) for g in s.gaps] == [0.284, 0.568, 1.136]
+    assert s.doubling
+
+
+def test_fin_repeated_on_the_ack_of_the_peers_fin_is_no_resend() -> None:
+    # ssh.client-side-half-duplex.pcap: FIN, then 50 us later the FIN again carrying the ACK
+    # of the server's FIN (the server's direction is not in the capture).
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.010, 100, captured=False).ack(CLIENT, 0.011)
+    c.fin(CLIENT, 1.0)
+    c.fin(SERVER, 1.00001, captured=False)
+    c.fin(CLIENT, 1.00005, seq=c.nxt(CLIENT) - 1)
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.FIN_RETRANSMIT]
+    assert "repeated on the ACK" in d.events[0].note and "50 us" in d.events[0].note
+    assert d.inferred.last_series is None and d.inferred.fin_on_ack == 1  # nothing was lost
+
+
+def test_one_direction_captured_makes_no_acknowledgement_claim() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    c.data(CLIENT, 0.310, 100, seq=seq)
+    seg = segments(c)
+    one_sided = seg[seg.from_client].reset_index(drop=True)
+    s = detect(conn_view(compute_facts(one_sided), 0)).inferred.last_series
+    assert s.acks_unseen and not s.acked
+    assert s.gave_up is None and s.give_up_after_s is None  # silence proves nothing here
+
+
+def test_one_direction_captured_own_ack_rising_shows_the_peer_answered() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    c.data(CLIENT, 0.310, 100, seq=seq)
+    c.data(SERVER, 0.400, 500).ack(CLIENT, 0.401)  # the client ACKs the server's answer
+    seg = segments(c)
+    one_sided = seg[seg.from_client].reset_index(drop=True)
+    s = detect(conn_view(compute_facts(one_sided), 0)).inferred.last_series
+    assert s.acks_unseen and s.acked
 
 
 def test_fast_retransmit_after_duplicate_acks() -> None:

@@ -195,9 +195,19 @@ class MappingRule:
 MAPPING: tuple[MappingRule, ...] = (
     MappingRule(
         "retransmission",
-        frozenset({K.RETRANSMIT, K.SYN_RETRANSMIT, K.SYNACK_RETRANSMIT, K.FIN_RETRANSMIT}),
+        frozenset(
+            {
+                K.RETRANSMIT,
+                K.SYN_RETRANSMIT,
+                K.SYNACK_RETRANSMIT,
+                K.FIN_RETRANSMIT,
+                K.RETRANSMIT_UNKNOWN,
+            }
+        ),
         "Wireshark's plain retransmission covers every segment resent below nextseq; we name "
-        "SYN, SYN+ACK and FIN retransmissions separately (a naming mapping, not a disagreement)",
+        "SYN, SYN+ACK and FIN retransmissions separately, and one whose earlier copy the "
+        "capture lacks (or lies beyond any timer) retransmit_unknown (a naming mapping, not a "
+        "disagreement)",
     ),
     MappingRule(
         "fast_retransmission",
@@ -348,6 +358,26 @@ def _sooner_than_min_rto(check: FrameCheck) -> bool:
     return int(this["time_ns"].iloc[0]) - int(mine["time_ns"].iloc[-1]) < _RTO_FLOOR_NS
 
 
+def _after_advancing_ack(check: FrameCheck) -> bool:
+    """The peer's latest segment before this frame raised its ACK number (above every earlier
+    ACK of the peer, raw header values modulo 2**32) less than the minimum RTO before: the RTO
+    restarted on that ACK (tcp_rearm_rto), so no timer sent this frame."""
+    rows = check.context.segments
+    if rows is None or "time_ns" not in rows.columns:
+        return False
+    this = rows[rows["frame"] == check.frame]
+    peer = rows[(rows["frame"] < check.frame) & (rows["from_client"] != check.from_client)]
+    peer = peer[(peer["flags"] & ACK) != 0]
+    if this.empty or len(peer) < 2:
+        return False
+    acks = peer["ack"].to_numpy(np.int64)
+    base = int(acks[0])
+    rel = (acks - base) % (1 << 32)  # relative to the peer's first ACK: wraps unrolled
+    raised = int(rel[-1]) > int(rel[:-1].max())
+    since = int(this["time_ns"].iloc[0]) - int(peer["time_ns"].iloc[-1])
+    return raised and since < _RTO_FLOOR_NS
+
+
 def _same_packet(a: Any, b: Any) -> bool:
     return all(
         int(a[c]) == int(b[c]) for c in ("ip_id", "seq", "ack", "seg_len", "flags", "window")
@@ -391,6 +421,7 @@ _RETRANSMIT_KINDS = frozenset(
         K.SYN_RETRANSMIT,
         K.SYNACK_RETRANSMIT,
         K.FIN_RETRANSMIT,
+        K.RETRANSMIT_UNKNOWN,
     }
 )
 _RETRANSMIT_LABELS = frozenset({"retransmission", "fast_retransmission", "spurious_retransmission"})
@@ -475,6 +506,21 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         why="The segment was resent sooner than Linux's 200 ms minimum RTO after the original, "
         "with no duplicate ACK to react to: the probe timeout of a tail loss probe (RFC 8985), "
         "loss recovery, not an RTO step. Wireshark has no TLP rule and calls any resend without "
+        "duplicate ACKs a plain retransmission.",
+    ),
+    KnownDifference(
+        "ack_clocked_resend",
+        wireshark=frozenset({"retransmission"}),
+        ours=frozenset({K.FAST_RETRANSMIT}),
+        applies=lambda c: (
+            K.FAST_RETRANSMIT in c.ours
+            and "retransmission" in c.wireshark
+            and _after_advancing_ack(c)
+        ),
+        why="The segment was resent less than Linux's 200 ms minimum RTO after a peer ACK that "
+        "advanced snd.una; the RTO restarts on such an ACK (tcp_rearm_rto), so the ACK clocked "
+        "the resend out (the rest of a window in loss recovery, smaller segments after a path "
+        "MTU drop): loss recovery, not an RTO step. Wireshark calls any resend without "
         "duplicate ACKs a plain retransmission.",
     ),
     KnownDifference(

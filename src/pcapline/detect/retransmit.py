@@ -20,7 +20,9 @@ This detector reports the final retransmission series (the one that decides whet
 connection died of it): who sent it, its gaps, whether they double, whether the data was ever
 acknowledged, and whether the capture shows the sender giving up or ends mid-backoff.
 
-Emits: retransmit (RTO), fast_retransmit, spurious_retransmit, fin_retransmit.
+Emits: retransmit (RTO), fast_retransmit, spurious_retransmit, fin_retransmit,
+retransmit_unknown (no earlier copy captured, or one beyond TCP_RTO_MAX: the capture cannot
+show what resent it).
 """
 
 from __future__ import annotations
@@ -35,7 +37,17 @@ from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
 from pcapline.facts import UNKNOWN, Facts
 from pcapline.model import FIN, RST, SYN, EventKind, Side
-from pcapline.timers import RTO_FLOOR_S, RTO_MIN_S, close_to, cut_short, next_backoff, overdue
+from pcapline.timers import (
+    RTO_CEILING_S,
+    RTO_FLOOR_S,
+    RTO_MIN_S,
+    TCP_RETRIES2,
+    TCP_RETRIES2_BUDGET_S,
+    close_to,
+    cut_short,
+    next_backoff,
+    overdue,
+)
 
 EMITS = frozenset(
     {
@@ -43,6 +55,7 @@ EMITS = frozenset(
         EventKind.FAST_RETRANSMIT,
         EventKind.SPURIOUS_RETRANSMIT,
         EventKind.FIN_RETRANSMIT,
+        EventKind.RETRANSMIT_UNKNOWN,
     }
 )
 
@@ -68,7 +81,10 @@ class RtoSeries:
     doubling: bool
     acked: bool  # the peer acknowledged it later
     gave_up: bool | None  # silence past the next expected RTO; None: capture ended first
-    give_up_after_s: float | None  # first transmission -> abort at the latest (next RTO expiry)
+    #: First transmission -> the abort: when the capture shows it (its RST, or silence past
+    #: the next RTO: at the latest that timer's expiry), or predicted only when the series
+    #: reached the retry limit (tcp_retries2); None: the capture cannot say.
+    give_up_after_s: float | None
     user_timeout_shape: bool  # last gap shorter than the doubling predicts
     later_traffic: bool  # the sender sent anything else (not a retransmission) afterwards
     rst_frame: int | None  # a RST from the retransmitting side after the series
@@ -81,6 +97,10 @@ class RtoSeries:
     #: series: its ACKs were lost on the way to the sender, or the capture saw them and the
     #: sender did not): the data reached the peer, whatever came next.
     already_acked: bool = False
+    #: The peer's direction is not in the capture: its ACKs cannot be seen. ``acked`` then
+    #: means the sender's own ACK number rose afterwards (the peer answered), and a missing
+    #: ACK proves nothing (``gave_up`` and ``give_up_after_s`` stay None).
+    acks_unseen: bool = False
 
     @property
     def retransmissions(self) -> int:
@@ -106,10 +126,14 @@ class Retransmissions:
     fin: int
     last_series: RtoSeries | None
     rtt_ms: float | None  # smallest data -> ACK time (Karn); measured only when there was loss
+    #: Resends whose trigger the capture cannot show (``EventKind.RETRANSMIT_UNKNOWN``).
+    unknown: int = 0
+    #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_fin_on_ack``): no loss.
+    fin_on_ack: int = 0
 
     @property
     def total(self) -> int:
-        return self.rto + self.fast + self.spurious + self.fin
+        return self.rto + self.fast + self.spurious + self.fin + self.unknown
 
 
 def detect(view: ConnView) -> Detection[Retransmissions]:
@@ -127,18 +151,43 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
         for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
     ]
+    # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
+    # (a FIN is resent by the same RTO; fin_retransmit names only what was resent).
+    fin_timed = (gaps >= RTO_FLOOR_S) & (gaps <= RTO_CEILING_S)  # NaN compares False
+    timed = np.zeros(len(view), dtype=bool)
+    timed[rows] = [
+        kind is EventKind.RETRANSMIT or (kind is EventKind.FIN_RETRANSMIT and bool(fin_timed[k]))
+        for k, kind in enumerate(kinds)
+    ]
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
-    dying = rows[~_last_ack_fins(view, rows)]
+    # A FIN repeated on an ACK of the peer's FIN is no resend at all.
+    echoed = _fin_on_ack(view, links, rows, gaps)
+    dying = rows[~_last_ack_fins(view, rows) & ~echoed]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
         spurious=kinds.count(EventKind.SPURIOUS_RETRANSMIT),
         fin=kinds.count(EventKind.FIN_RETRANSMIT),
-        last_series=_last_series(view, int(dying[-1])) if len(dying) else None,
+        unknown=kinds.count(EventKind.RETRANSMIT_UNKNOWN),
+        fin_on_ack=sum(
+            kind is EventKind.FIN_RETRANSMIT and bool(e)
+            for kind, e in zip(kinds, echoed.tolist(), strict=True)
+        ),
+        last_series=_last_series(view, int(dying[-1]), timed) if len(dying) else None,
         rtt_ms=rtt_ms,
     )
     return Detection(tuple(events), report)
+
+
+def _fin_on_ack(view: ConnView, links: _Links, rows: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``: a bare FIN sent again sooner than any retransmission timer on an
+    ACK of the peer's new data or FIN (its ACK number above the previous copy's): the stack
+    repeated its FIN on that ACK; nothing was lost."""
+    fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
+    prev = links.prev_tx[rows]
+    prev_ack = np.where(prev >= 0, view.rel_ack[np.maximum(prev, 0)], view.rel_ack[rows])
+    return np.asarray(fin_only & (gaps < RTO_FLOOR_S) & (view.rel_ack[rows] > prev_ack), dtype=bool)
 
 
 def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
@@ -202,6 +251,14 @@ def _kinds(
         & (view.seq_end[rows] <= view.sack_right[sr])
     )
     already_sacked &= ~spurious & ~fin_only & (view.seg_len[rows] > 0)
+    # The RTO restarts on every ACK that advances snd.una (tcp_rearm_rto) and is at least
+    # TCP_RTO_MIN: a resend sooner than that after such an ACK went out on the ACK, not on
+    # the timer (the rest of a window in loss recovery, smaller segments after a path MTU drop).
+    clocked = (adv >= 0) & (since_adv < RTO_FLOOR_S) & at_hole & ~spurious & ~fin_only
+    # A FIN sent again on an ACK of the peer's new data or FIN (its ACK number above the
+    # previous copy's), sooner than any timer: the FIN repeated on that ACK, not a resend.
+    fin_on_ack = _fin_on_ack(view, links, rows, gaps)
+    peer_unseen = not np.any(view.from_client != view.from_client[int(rows[0])])
     kinds: list[EventKind] = []
     notes: list[str] = []
     for k, gap in enumerate(gaps.tolist()):
@@ -218,7 +275,15 @@ def _kinds(
             continue
         if fin_only[k]:
             kinds.append(EventKind.FIN_RETRANSMIT)
-            notes.append("FIN sent again: not acknowledged")
+            if fin_on_ack[k]:
+                notes.append(
+                    f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
+                    "first copy (sooner than any retransmission timer): not a timer resend"
+                )
+            elif peer_unseen:
+                notes.append("FIN sent again (the peer's direction is not in the capture)")
+            else:
+                notes.append("FIN sent again: not acknowledged")
             continue
         if candidate[k]:
             dupacks = _trailing_dupacks(view, links, int(last[k]))
@@ -241,12 +306,36 @@ def _kinds(
                 "minimum RTO"
             )
             continue
+        if gap != gap:  # NaN: the capture holds no earlier copy of these bytes
+            kinds.append(EventKind.RETRANSMIT_UNKNOWN)
+            notes.append(
+                "no earlier copy captured (missed by the capture, or lost before it): whether "
+                "a timer or loss recovery resent it cannot be told"
+            )
+            continue
+        if clocked[k]:
+            kinds.append(EventKind.FAST_RETRANSMIT)
+            notes.append(
+                f"sent {_short(float(since_adv[k]))} after the peer's ACK advanced snd.una: the "
+                "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
+                "recovery), not the timer"
+            )
+            continue
+        if gap > RTO_CEILING_S:
+            kinds.append(EventKind.RETRANSMIT_UNKNOWN)
+            notes.append(
+                f"{gap:.3f} s after the previous copy: longer than any retransmission timer "
+                "(TCP_RTO_MAX 120 s), so no backoff step (a time jump, or captures joined)"
+            )
+            continue
         kinds.append(EventKind.RETRANSMIT)
-        if gap != gap:
-            notes.append("timeout")
-        else:
-            notes.append(f"timeout: {gap:.3f} s after the previous copy")
+        notes.append(f"timeout: {gap:.3f} s after the previous copy")
     return kinds, notes
+
+
+def _short(seconds: float) -> str:
+    """A sub-second interval for a note: microseconds or milliseconds."""
+    return f"{seconds * 1e6:.0f} us" if seconds < 1e-3 else f"{seconds * 1e3:.0f} ms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +483,9 @@ def _since_original(view: ConnView, links: _Links, i: int) -> float | None:
     return view.seconds(lo + int(rows[-1]), i) if len(rows) else None
 
 
-def _last_series(view: ConnView, last: int) -> RtoSeries:
+def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
+    """The transmissions of the segment at row ``last``; ``timed`` marks the rows the RTO
+    timer sent (``_kinds``): only those are steps of the backoff."""
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
     idx = np.arange(len(view))
@@ -402,14 +493,29 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     covers = mine & (view.rel_seq <= seq) & (view.seq_end > seq) & ~view.probe_shape
     tx = np.flatnonzero(covers & (idx <= last))
     times = [float(view.time_ns[i]) / 1e9 for i in tx]
+    # No backoff step is longer than TCP_RTO_MAX: a copy further back belongs to another
+    # stretch of time (a time jump, captures joined), so the series starts after it.
+    start = max(
+        (k for k in range(1, len(times)) if times[k] - times[k - 1] > RTO_CEILING_S), default=0
+    )
+    tx, times = tx[start:], times[start:]
     # A copy sooner than the minimum RTO after the previous one (tail loss probe, fast
-    # retransmit) is no step of the RTO backoff: the series counts timer-driven gaps only.
+    # retransmit) or clocked out by an ACK is no step of the RTO backoff: the series counts
+    # timer-driven gaps only (the copies ``_kinds`` named timeouts).
     pairs = enumerate(itertools.pairwise(times), start=1)
-    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S]
-    gaps = [times[k] - times[k - 1] for k in steps]
+    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and timed[tx[k]]]
+    gaps = [times[k] - _timer_start(view, mine, int(tx[k - 1]), int(tx[k])) for k in steps]
     schedule = name_schedule(gaps)
     peer_after = (view.from_client != side) & (idx > last)
-    acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
+    # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
+    # number rising after its last copy shows the peer sent more afterwards (it was receiving
+    # and answering); without that, nothing can be said about the acknowledgement.
+    acks_unseen = not bool(np.any(view.from_client != side))
+    if acks_unseen:
+        answered = mine & (idx > last) & view.ack & (view.rel_ack > view.rel_ack[last])
+        acked = bool(np.any(answered))
+    else:
+        acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
     later = mine & (idx > last) & ~view.is_retrans & ~view.rst
     later &= (view.seg_len > 0) | view.has(FIN | SYN)
     rst_mine = np.flatnonzero(mine & (idx > last) & view.rst)
@@ -417,18 +523,24 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
     next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
-    if not acked and next_gap is not None and len(rst_peer):
+    if acks_unseen or acked or next_gap is None:
+        pass  # nothing to give up on, or the capture cannot show it
+    elif len(rst_peer):
         gave_up = False  # the peer's RST ended it: the sender's timer never ran out
-    elif not acked and next_gap is not None:
-        # The abort (tcp_retries2 / TCP_USER_TIMEOUT) happens at the latest when the timer
-        # after the last retransmission fires; "gave up" only when the capture shows it.
-        give_up_after = times[-1] - times[0] + next_gap
+    elif len(rst_mine):
+        gave_up = True  # it aborted with its own RST, then and there
+        give_up_after = float(view.time_ns[rst_mine[0]]) / 1e9 - times[0]
+    else:
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
-        if len(rst_mine):
-            gave_up = True  # it aborted with its own RST, then and there
-            give_up_after = float(view.time_ns[rst_mine[0]]) / 1e9 - times[0]
-        elif overdue(silence, next_gap):
+        if overdue(silence, next_gap):
+            # Silence past the next timer: the sender stopped (tcp_retries2, TCP_USER_TIMEOUT),
+            # at the latest when that timer fired.
             gave_up = True
+            give_up_after = times[-1] - times[0] + next_gap
+        elif _last_retry(gaps, times[-1] - times[0] + next_gap):
+            # Linux gives up only after tcp_retries2 (orphaned sockets: tcp_orphan_retries) or
+            # the user timeout: only a series at that limit predicts the abort at the next timer.
+            give_up_after = times[-1] - times[0] + next_gap
     shortened = not acked and len(gaps) >= 2 and cut_short(gaps[-1], next_backoff(gaps[-2]))
     shortened &= all(close_to(gaps[k], next_backoff(gaps[k - 1])) for k in range(1, len(gaps) - 1))
     return RtoSeries(
@@ -447,7 +559,28 @@ def _last_series(view: ConnView, last: int) -> RtoSeries:
         fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
         step_frames=tuple(int(view.frame[tx[k]]) for k in steps),
         already_acked=bool(view.snd_una[last] != UNKNOWN and view.snd_una[last] > seq),
+        acks_unseen=acks_unseen,
     )
+
+
+def _timer_start(view: ConnView, mine: np.ndarray, before: int, copy: int) -> float:
+    """When the retransmission timer that sent ``copy`` started: at the previous copy
+    ``before``, or later when the sender resent anything in between at least TCP_RTO_MIN before
+    ``copy``: a tail loss probe rearms the RTO when it goes out (tcp_send_loss_probe ends in
+    tcp_rearm_rto), so the backoff runs from the probe."""
+    between = np.flatnonzero(mine[before + 1 : copy] & view.is_retrans[before + 1 : copy])
+    start = int(view.time_ns[before])
+    floor_ns = int(view.time_ns[copy]) - round(RTO_FLOOR_S * 1e9)
+    for r in (before + 1 + between).tolist():
+        if int(view.time_ns[r]) <= floor_ns:
+            start = max(start, int(view.time_ns[r]))
+    return start / 1e9
+
+
+def _last_retry(gaps: list[float], give_up_s: float) -> bool:
+    """The series reached Linux's default retry limit: tcp_retries2 retransmissions, or a next
+    timer beyond the backoff budget tcp_retries2 allows (retransmits_timed_out)."""
+    return len(gaps) >= TCP_RETRIES2 or give_up_s >= TCP_RETRIES2_BUDGET_S
 
 
 def _data_rtt_ms(view: ConnView, resent: np.ndarray) -> float | None:

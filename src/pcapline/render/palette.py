@@ -79,6 +79,7 @@ MARKS: tuple[MarkStyle, ...] = (
                 EventKind.FAST_RETRANSMIT,
                 EventKind.SPURIOUS_RETRANSMIT,
                 EventKind.FIN_RETRANSMIT,
+                EventKind.RETRANSMIT_UNKNOWN,
             }
         ),
     ),
