@@ -1,8 +1,11 @@
-"""Suite-wide hooks: the background tshark sweep of the corpus (tests/tshark_sweep.py)."""
+"""Suite-wide hooks: the background tshark sweep of the corpus (tests/tshark_sweep.py), and no
+signal state left behind by one test for the next."""
 
 from __future__ import annotations
 
 import shutil
+import signal
+from collections.abc import Iterator
 
 import pytest
 from needs import HAVE_CORPUS
@@ -33,3 +36,16 @@ def tshark_sweep() -> Sweep:
     if _sweep is None:
         pytest.skip("tshark or the corpus is absent, or no test asked for the sweep")
     return _sweep
+
+
+@pytest.fixture(autouse=True)
+def _no_signal_state_left_by_earlier_tests() -> Iterator[None]:
+    """An asyncio loop an earlier test ran in this process (pyshark's, Dask's, the MCP
+    client's) can leave a signal wakeup fd and a SIGCHLD handler behind, with nobody reading
+    the fd. Every child that exits then writes a byte to it (the background tshark sweep starts
+    hundreds), and once it is full Python reports "Exception ignored ... BlockingIOError" in
+    whatever test runs, or on the stderr of forked workers that CLI tests read. A fresh
+    ``pcapline`` process has neither (the stale state is not put back: its fd may be closed)."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    yield

@@ -65,18 +65,6 @@ def test_bounded_path_gives_the_same_json_and_csv_on_corpus(name: str, tmp_path:
     _every_way(CORPUS / name, tmp_path)
 
 
-@pytest.fixture(autouse=True)
-def _no_signal_state_left_by_earlier_tests() -> Iterator[None]:
-    """An asyncio loop an earlier test ran in this process (pyshark's, Dask's) can leave a
-    signal wakeup fd and a SIGCHLD handler behind; this module's forked workers then make
-    Python print "Exception ignored when trying to write to the signal wakeup fd" on stderr,
-    which the CLI comparisons below read. A fresh ``pcapline`` process has neither (the stale
-    state is not put back: its fd may be closed)."""
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    yield
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A real Dask cluster: a scheduler and two worker processes."""

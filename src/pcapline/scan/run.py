@@ -415,6 +415,14 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
             process.kill()
     for process in processes:
         process.join(timeout=5)
+    # The pool's manager thread sees its workers gone and closes its wakeup pipe; wait for it
+    # here. Left running, it can close the pipe while the interpreter's exit hook is writing to
+    # it (concurrent.futures' ``_ThreadWakeup.wakeup`` checks ``_closed`` without a lock, here
+    # on CPython 3.11), and a Ctrl-C'd scan once printed "Exception ignored ... Bad file
+    # descriptor" after its one error line.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=5)
 
 
 def _run_alone(path: str, context: multiprocessing.context.ForkServerContext) -> CaptureSummary:
