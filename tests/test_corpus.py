@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fanout import over_files
 from needs import CORPUS, CORPUS_MARKS, needs_tshark
 from tshark_sweep import Sweep, manifest
 
@@ -99,7 +100,11 @@ def _run(path: Path) -> Result | None:
 
 @pytest.fixture(scope="session")
 def corpus_results() -> dict[str, Result | None]:
-    return {p.relative_to(CORPUS).as_posix(): _run(p) for p in _corpus_files()}
+    files = _corpus_files()
+    return {
+        p.relative_to(CORPUS).as_posix(): result
+        for p, result in zip(files, over_files(_run, files), strict=True)
+    }
 
 
 def test_every_file_reads_or_fails_cleanly(corpus_results: dict[str, Result | None]) -> None:

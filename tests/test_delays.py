@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from fanout import over_files
 from needs import CORPUS_MARKS, corpus_tcp_files
 
 import pcapline
@@ -147,14 +148,9 @@ def test_no_slow_tag_on_healthy_fast_connections_of_the_lossy_capture() -> None:
     }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
-def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
-    """False positives across the corpus. A connection that lasted less than the smallest
-    threshold (a zero window's 200 ms), with nothing retransmitted, no SYN or SYN+ACK retry and
-    no probe, cannot have lost that much: it earns no tag (a measure claiming more time than
-    the connection lasted would). And every stall, of any cause, lies within its connection's
-    captured span (plus the kernel's give-up for an unanswered retry or RTO series)."""
+def _short_clean_and_stalls(path: Path) -> tuple[int, list[Any], list[Any]]:
+    """One capture of the sweep below: (short clean connections checked, those tagged slow,
+    stalls outside their connection's span)."""
     limit_ns = SlowThresholds().zero_window_s * 1e9
     clean_counts = [
         "syn_retransmits",
@@ -164,25 +160,40 @@ def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
         "zero_window_probes",
     ]
     checked, tagged, outside = 0, [], []
-    for path in corpus_tcp_files():
-        try:
-            analysis = pcapline.analyze(path)
-        except pcapline.errors.CaptureError:
-            continue
-        conns = analysis.connections
-        span = (conns["end_ns"] - conns["start_ns"]).to_numpy()
-        clean = (conns[clean_counts].to_numpy() == 0).all(axis=1) & (span < limit_ns)
-        for conn in conns["id"].to_numpy()[clean].tolist():
-            checked += 1
-            if analysis.delays[conn].slow:
-                tagged.append((path.name, conn, analysis.delays[conn].slow))
-        ends = dict(zip(conns["id"].tolist(), conns["end_ns"].tolist(), strict=True))
-        starts = dict(zip(conns["id"].tolist(), conns["start_ns"].tolist(), strict=True))
-        for conn in analysis.delays:
-            for stall in analysis.delays.stalls_of(conn):
-                ends_in_span = stall.end_ns <= ends[conn] or not stall.recovered
-                if stall.start_ns < starts[conn] - 1_000_000_000 or not ends_in_span:
-                    outside.append((path.name, conn, stall))
+    try:
+        analysis = pcapline.analyze(path)
+    except pcapline.errors.CaptureError:
+        return 0, [], []
+    conns = analysis.connections
+    span = (conns["end_ns"] - conns["start_ns"]).to_numpy()
+    clean = (conns[clean_counts].to_numpy() == 0).all(axis=1) & (span < limit_ns)
+    for conn in conns["id"].to_numpy()[clean].tolist():
+        checked += 1
+        if analysis.delays[conn].slow:
+            tagged.append((path.name, conn, analysis.delays[conn].slow))
+    ends = dict(zip(conns["id"].tolist(), conns["end_ns"].tolist(), strict=True))
+    starts = dict(zip(conns["id"].tolist(), conns["start_ns"].tolist(), strict=True))
+    for conn in analysis.delays:
+        for stall in analysis.delays.stalls_of(conn):
+            ends_in_span = stall.end_ns <= ends[conn] or not stall.recovered
+            if stall.start_ns < starts[conn] - 1_000_000_000 or not ends_in_span:
+                outside.append((path.name, conn, stall))
+    return checked, tagged, outside
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
+def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
+    """False positives across the corpus. A connection that lasted less than the smallest
+    threshold (a zero window's 200 ms), with nothing retransmitted, no SYN or SYN+ACK retry and
+    no probe, cannot have lost that much: it earns no tag (a measure claiming more time than
+    the connection lasted would). And every stall, of any cause, lies within its connection's
+    captured span (plus the kernel's give-up for an unanswered retry or RTO series)."""
+    checked, tagged, outside = 0, [], []
+    for one in over_files(_short_clean_and_stalls, corpus_tcp_files()):
+        checked += one[0]
+        tagged += one[1]
+        outside += one[2]
     assert checked > 1000  # the sweep has something to check
     assert tagged == []
     assert outside == []

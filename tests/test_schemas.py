@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 from contract_pcapline1 import check_document
+from fanout import over_files
 from needs import CORPUS, CORPUS_MARKS, corpus_tcp_files
 
 from pcapline import analyze
@@ -161,17 +162,18 @@ def test_scan_error_rows_validate(tmp_path: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_every_corpus_capture_with_tcp_validates(marks: None) -> None:
     """Read in place (never copied): every corpus capture tshark finds TCP in."""
-    bad: dict[str, list[str]] = {}
     files = corpus_tcp_files()
     assert len(files) > 500
-    for path in files:
-        try:
-            doc = json.loads(analyze(path).to_json())
-        except Exception as exc:  # a CaptureError is allowed; anything else is listed
-            if type(exc).__name__ != "CaptureError":
-                bad[str(path)] = [repr(exc)]
-            continue
-        found = errors(PCAPLINE1, doc)
-        if found:
-            bad[str(path.relative_to(CORPUS))] = found[:3]
+    bad = dict(found for found in over_files(_schema_errors, files) if found is not None)
     assert bad == {}
+
+
+def _schema_errors(path: Path) -> tuple[str, list[str]] | None:
+    """One corpus capture's JSON against the schema: None when it validates (or the reader
+    refuses the file with a CaptureError), else (file, its first errors)."""
+    try:
+        doc = json.loads(analyze(path).to_json())
+    except Exception as exc:  # a CaptureError is allowed; anything else is listed
+        return None if type(exc).__name__ == "CaptureError" else (str(path), [repr(exc)])
+    found = errors(PCAPLINE1, doc)
+    return (str(path.relative_to(CORPUS)), found[:3]) if found else None
