@@ -13,6 +13,7 @@ pyproject.toml) and skip it with the reason when the resource is missing;
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from collections.abc import Callable
@@ -53,14 +54,19 @@ def needs_tshark(test: Test) -> Test:
     return test
 
 
-def corpus_tcp_files() -> list[Path]:
-    """Every corpus capture tshark finds TCP in (MANIFEST.tsv's TCP frame count, column 13)."""
+def corpus_manifest() -> dict[str, dict[str, str]]:
+    """The corpus's MANIFEST.tsv rows by path (relative to the corpus); empty without it."""
     manifest = CORPUS / "MANIFEST.tsv"
     if not manifest.is_file():
-        return []
-    out = []
-    for line in manifest.read_text().splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) > 12 and cols[12].strip() not in ("", "0"):
-            out.append(CORPUS / cols[0])
-    return out
+        return {}
+    with manifest.open(newline="") as fh:
+        return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+def corpus_tcp_files() -> list[Path]:
+    """Every corpus capture tshark finds TCP in (MANIFEST.tsv's ``tcp_packets`` > 0)."""
+    return [
+        CORPUS / rel
+        for rel, row in corpus_manifest().items()
+        if row["tcp_packets"].strip().isdigit() and int(row["tcp_packets"]) > 0
+    ]

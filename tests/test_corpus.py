@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fanout import over_files
-from needs import CORPUS, CORPUS_MARKS, needs_tshark
-from tshark_sweep import Sweep, manifest
+from needs import CORPUS, CORPUS_MARKS, corpus_manifest, needs_tshark
+from tshark_sweep import Sweep
 
 from pcapline.decode import decode
 from pcapline.errors import CaptureError
@@ -118,7 +118,7 @@ def test_every_file_reads_or_fails_cleanly(corpus_results: dict[str, Result | No
 def test_frame_counts_match_capinfos(corpus_results: dict[str, Result | None]) -> None:
     """Files without notes (not damaged, all link types known to tshark): same frame count."""
     wrong = []
-    for path, row in manifest().items():
+    for path, row in corpus_manifest().items():
         result = corpus_results.get(path)
         if row["notes"] or not row["packets"].isdigit() or result is None:
             continue
@@ -174,7 +174,7 @@ def _compare(ours: Result, theirs: dict[int, int], tshark_malformed: bool) -> tu
 def test_streams_match_tshark(
     corpus_results: dict[str, Result | None], tshark_streams: dict[str, dict[int, int]]
 ) -> None:
-    notes = {rel: row["notes"] for rel, row in manifest().items()}
+    notes = {rel: row["notes"] for rel, row in corpus_manifest().items()}
     outcome: Counter[str] = Counter()
     problems = []
     tcp_files = 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fanout import over_files
-from needs import CORPUS, HAVE_CORPUS, needs_corpus
+from needs import corpus_tcp_files, needs_corpus
 
 from pcapline import classify, explain
 from pcapline.decode import decode
@@ -30,22 +30,6 @@ _SKIP_SUFFIXES = (".json", ".md", ".txt", ".py")
 
 def _sample_captures() -> list[Path]:
     return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix not in _SKIP_SUFFIXES)
-
-
-def _corpus_captures() -> list[Path]:
-    """Corpus captures with TCP (MANIFEST.tsv column ``tcp_packets`` > 0)."""
-    if not HAVE_CORPUS:
-        return []
-    corpus = CORPUS
-    lines = (corpus / "MANIFEST.tsv").read_text().splitlines()
-    header = lines[0].split("\t")
-    path_at, tcp_at = header.index("path"), header.index("tcp_packets")
-    out = []
-    for line in lines[1:]:
-        cols = line.split("\t")
-        if len(cols) > tcp_at and cols[tcp_at].strip().isdigit() and int(cols[tcp_at]) > 0:
-            out.append(corpus / cols[path_at])
-    return out
 
 
 def _verdicts(path: Path, *, visit_all: bool) -> dict[int, Verdict]:
@@ -81,8 +65,8 @@ def test_fast_path_equals_rules_on_sample_captures(path: Path) -> None:
 
 @pytest.mark.slow
 @needs_corpus
-def test_fast_path_equals_rules_on_corpus_captures() -> None:
-    captures = _corpus_captures()
+def test_fast_path_equals_rules_oncorpus_tcp_files() -> None:
+    captures = corpus_tcp_files()
     found = [
         d for one in over_files(_differences, [p for p in captures if p.is_file()]) for d in one
     ]

@@ -11,35 +11,22 @@ and mtime, so a second local run starts none.
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from needs import CORPUS
+from needs import CORPUS, corpus_tcp_files
 
 CACHE_KEY = "pcapline/tshark-tcp-stream/v1"
 #: Test files whose tests ask for the sweep's answers (conftest moves them to the end).
 USERS = ("test_corpus.py",)
 
 
-def manifest() -> dict[str, dict[str, str]]:
-    path = CORPUS / "MANIFEST.tsv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as fh:
-        return {row["path"]: row for row in csv.DictReader(fh, delimiter="\t")}
-
-
 def tcp_files() -> list[str]:
     """Corpus files tshark found TCP in (MANIFEST.tsv), relative to the corpus."""
-    return [
-        rel
-        for rel, row in manifest().items()
-        if row["tcp_packets"].isdigit() and int(row["tcp_packets"]) > 0
-    ]
+    return [path.relative_to(CORPUS).as_posix() for path in corpus_tcp_files()]
 
 
 def streams_of(path: Path) -> dict[int, int]:

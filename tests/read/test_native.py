@@ -32,7 +32,7 @@ from builders.capture_files import epb, idb, isb, obsolete_pb, pcap, shb, spb
 from builders.frames import ACK, SYN, ethernet, ipv4, tcp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from needs import CORPUS, needs_corpus
+from needs import CORPUS, corpus_manifest, needs_corpus
 
 from pcapline.read import native, read_capture
 from pcapline.read.capture import gather_rows, gather_rows_numpy
@@ -208,15 +208,11 @@ def test_every_sample_capture_reads_the_same(both: Any, path: Path) -> None:
 def _corpus_captures() -> list[Path]:
     """Every corpus capture under 2 MB whose first bytes are a pcap or pcapng magic
     (compressed ones are read whole by ``read_capture``, which decompresses them)."""
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.is_file():
-        return []
-    out = []
-    for line in manifest.read_text().splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) > 3 and cols[3].isdigit() and int(cols[3]) < 2_000_000:
-            out.append(CORPUS / cols[0])
-    return out
+    return [
+        CORPUS / rel
+        for rel, row in corpus_manifest().items()
+        if row["size_bytes"].isdigit() and int(row["size_bytes"]) < 2_000_000
+    ]
 
 
 @needs_corpus
