@@ -1002,23 +1002,7 @@ def _turns(facts: Facts) -> Turns:
     max_at = np.zeros(n, dtype=np.int64)
     first_at = np.zeros(n, dtype=np.int64)
     data = (facts.seg_len > 0) & ~facts.is_dup & ~facts.probe_shape & ~facts.is_window_probe
-    rows = np.flatnonzero(data)
-    empty = np.zeros(0, dtype=np.int64)
-    if len(rows) < 2:
-        return Turns(
-            empty,
-            empty,
-            np.zeros(0),
-            first,
-            count,
-            most,
-            median,
-            silence,
-            side,
-            max_turn,
-            max_at,
-            first_at,
-        )
+    rows = np.flatnonzero(data)  # fewer than two: no turn, every measure empty or NaN
     conn = facts.conn_index[rows]
     client = facts.from_client[rows]
     t = facts.time_ns[rows]
