@@ -49,6 +49,11 @@ def test_a_request_after_908_s_idle_drawing_a_bare_rst_is_a_peer_that_lost_state
     v = pcapline.analyze(str(CORPUS / "arkime" / "long-session.pcap")).verdicts[0]
     assert (v.fate, v.reset_by, v.cause) == ("reset", "server", "peer_lost_state")
     assert "no longer knew this connection" in v.explanation.text
+    # The silence before the answered segment is the story, not the 5 ms from it to the RST.
+    assert "while data was flowing" not in v.explanation.text
+    assert "after 908 s of silence on both sides" in v.explanation.headline
+    assert "answering the client's first segment since (frame 4)" in v.explanation.headline
+    assert "idle timeouts of the server's application" in v.explanation.text
 
 
 @needs_corpus
@@ -56,3 +61,16 @@ def test_a_one_way_stream_closed_after_silence_is_no_app_gave_up() -> None:
     """arkime/modbus.pcap: clients that push messages the server only ACKs, then close."""
     analysis = pcapline.analyze(str(CORPUS / "arkime" / "modbus.pcap"))
     assert analysis.verdicts[5].cause is None and analysis.verdicts[2].cause is None
+
+
+@needs_corpus
+def test_rsts_after_both_fins_name_the_first_as_the_one_that_ended_it() -> None:
+    """arkime/https2-301-get.pcap: both FINs (frames 17, 19; the server's acknowledges 614, not
+    the client's FIN: each sent before seeing the other's), then three RSTs from the client
+    (frames 21-23). The RST that ended the connection is the first; the text used to call it
+    "the final one"."""
+    v = pcapline.analyze(str(CORPUS / "arkime" / "https2-301-get.pcap")).verdicts[0]
+    assert (v.fate, v.closer) == ("closed", "both")
+    assert "3 RST(s) followed" in v.explanation.headline
+    assert "the first came from the client (frame 21)" in v.explanation.text
+    assert "final one" not in v.explanation.text

@@ -556,7 +556,15 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     r = e.close.ending_reset
     assert r is not None
     parts = [f"Reset by the {r.side} (frame {r.frame}) {_state_text(r.state)}"]
-    if r.idle_s is not None and r.idle_s >= 1:
+    gap = e.idle
+    if gap is not None and gap.peer_rst_frame == r.frame:
+        # The RST answered the first segment after both sides were silent: what matters is
+        # that silence, not the few milliseconds between that segment and the RST.
+        parts.append(
+            f"after {_s(gap.gap_s)} of silence on both sides, answering the {gap.after_side}'s "
+            f"first segment since (frame {gap.after_frame})"
+        )
+    elif r.idle_s is not None and r.idle_s >= 1:
         parts.append(f"after {_s(r.idle_s)} of silence")
     elif r.during_transfer:
         parts.append("while data was flowing")
@@ -656,7 +664,10 @@ def _closed_then_reset(d: Decision, e: Evidence) -> Explanation:
         other = "server" if d.closer is Side.CLIENT else "client"
         fins = f"the {d.closer} sent the first FIN, the {other} its own"
     r = c.ending_reset
-    last = f"; the final one came from the {r.side} (frame {r.frame})" if r is not None else ""
+    # ending_reset is the first RST that ended the connection (later ones answer segments
+    # that arrived after it), so name it as the first.
+    which = "it" if c.resets == 1 else "the first"
+    last = f"; {which} came from the {r.side} (frame {r.frame})" if r is not None else ""
     stuck = (
         " The passive closer had retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost)."
         if c.last_ack_stuck and d.closer is not Side.BOTH

@@ -48,17 +48,36 @@ def _peer_lost_state(d: Decision, e: Evidence) -> str:
     r = e.close.ending_reset
     assert r is not None
     peer = _other(r.side)
+    gap = e.idle
+    after_idle = gap is not None and gap.peer_rst_frame == r.frame
     quiet = f" after {_s(r.idle_s)} of silence" if r.idle_s is not None and r.idle_s >= 1 else ""
+    if after_idle:
+        assert gap is not None
+        quiet = f", the first after {_s(gap.gap_s)} of silence on both sides,"
+    lost = (
+        f"The {r.side}'s state was lost while the connection sat idle: an idle timeout first "
+        f"(of whatever held the connection in the {r.side}'s name: the {r.side} itself, or a "
+        "proxy or load balancer terminating TCP in front of it, which answers with its own "
+        "stack), then a crash, reboot or failover during the silence"
+        if after_idle
+        else f"The {r.side}'s state was lost without a FIN or RST reaching the {peer}: a host, "
+        "VM or container crash or reboot, a failover to a host without the connection, or a "
+        "connection table flushed on the way"
+    )
+    timeouts = (
+        f"the idle timeouts of the {r.side}'s application and of any proxy or load balancer in "
+        f"front of it (one shorter than {_s(gap.gap_s)}?), "
+        if after_idle and gap is not None
+        else ""
+    )
     return (
         f"Cause: the {r.side} no longer knew this connection. Its RST (frame {r.frame}) answers "
         f"the {peer}'s segment (frame {r.answers_frame}){quiet} with no ACK bit and seq = that "
         "segment's ACK number: the answer of a host that has no socket for the 4-tuple (RFC 793; "
-        f"Linux tcp_v4/v6_send_reset). The {r.side}'s state was lost without a FIN or RST "
-        f"reaching the {peer}: a host, VM or container crash or reboot, a failover to a host "
-        "without the connection, or a connection table flushed on the way. An application "
+        f"Linux tcp_v4/v6_send_reset). {lost}. An application "
         f"abort looks different: RST+ACK at the {r.side}'s own sequence number, usually right "
-        f"after its own last segment. Check: the {r.side}'s uptime and logs at that time, "
-        "failover or load-balancer events, conntrack on the path."
+        f"after its own last segment. Check: {timeouts}the {r.side}'s uptime and logs at that "
+        "time, failover or load-balancer events, conntrack on the path."
     )
 
 
