@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from needs import needs_tshark
+from needs import CORPUS, needs_corpus, needs_tshark
 
 from pcapline.cli import cli, run
 
@@ -67,3 +67,19 @@ def test_dissect_without_pyshark_one_line_and_exit_2(
     assert run(["crosscheck", str(APP), "--dissect"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'pcapline[wireshark]'" in err and err.count("\n") == 1
+
+
+@needs_tshark
+@needs_corpus
+def test_socks_phantom_streams_are_named_not_called_equal() -> None:
+    """arkime/socks-http-example.pcap: three SOCKS connections to port 1080 are tcp.stream 0,
+    2 and 4 (Wireshark's SOCKS dissector takes 1 and 3 for the proxied conversations); ours are
+    0, 1, 2. The text must not say the ids equal tcp.stream."""
+    capture = CORPUS / "arkime" / "socks-http-example.pcap"
+    doc = json.loads(
+        CliRunner().invoke(cli, ["crosscheck", str(capture), "--format", "json"]).output
+    )
+    assert (doc["phantom_streams"], doc["stream_mismatches"]) == ([1, 3], [])
+    text = CliRunner().invoke(cli, ["crosscheck", str(capture)]).output
+    assert "Wireshark numbers 1, 3 carry no frame" in text
+    assert "every connection id equals Wireshark's tcp.stream\n" not in text

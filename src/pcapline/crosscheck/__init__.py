@@ -171,6 +171,16 @@ def render_text(report: Report, *, limit: int = 50) -> str:
             f"streams     {len(check.stream_mismatches):,} frames with another id than "
             f"tcp.stream, first frame {frame}: tcp.stream {stream}, pcapline {ours_id}"
         )
+    elif check.phantom_streams:
+        # Numbers a Wireshark dissector took for a conversation of its own (SOCKS hands the
+        # proxied payload on under the target's port): no frame carries them, so the ids were
+        # compared by rank and are NOT equal from the first gap on.
+        gaps = ", ".join(str(n) for n in check.phantom_streams)
+        lines.append(
+            f"streams     every connection id equals Wireshark's tcp.stream by rank: Wireshark "
+            f"numbers {gaps} carry no frame (a dissector's own conversations), so later "
+            "tcp.stream numbers are higher than pcapline's ids"
+        )
     else:
         lines.append("streams     every connection id equals Wireshark's tcp.stream")
     if report.dissected is not None:
