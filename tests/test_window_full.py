@@ -169,3 +169,26 @@ def test_loss_and_closed_windows_win_over_a_full_window() -> None:
     others = [_stall(StallCause.RTO, 15, 25), _stall(StallCause.ZERO_WINDOW, 28, 45)]
     assert [(s.start_ns, s.end_ns) for s in clipped(full, others)] == [(10, 15), (50, 60)]
     assert clipped(full, []) == full
+
+
+def test_clipping_reads_overlapping_stalls_and_their_edges() -> None:
+    """Others that overlap (a long RTO stall holding a short zero window), episodes starting on
+    an other's first or last instant, and an other starting exactly where an episode ends."""
+    others = [
+        _stall(StallCause.RTO, 100, 200),  # covers 100..199 although a later one ends at 130
+        _stall(StallCause.ZERO_WINDOW, 110, 130),
+        _stall(StallCause.RTO, 300, 310),
+    ]
+    full = (
+        _stall(StallCause.WINDOW_FULL, 90, 105),  # runs into 100: cut there
+        _stall(StallCause.WINDOW_FULL, 100, 150),  # begins on an other's first instant: dropped
+        _stall(StallCause.WINDOW_FULL, 150, 160),  # inside 100..200 (past the 110..130 one)
+        _stall(StallCause.WINDOW_FULL, 200, 300),  # begins as the RTO ends; 300 is its end: whole
+        _stall(StallCause.WINDOW_FULL, 305, 320),  # inside 300..310: dropped
+        _stall(StallCause.WINDOW_FULL, 310, 320),  # after everything: whole
+    )
+    assert [(s.start_ns, s.end_ns) for s in clipped(full, others)] == [
+        (90, 100),
+        (200, 300),
+        (310, 320),
+    ]
