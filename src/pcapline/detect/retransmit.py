@@ -146,7 +146,9 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     rtt_ms = _data_rtt_ms(view, resent)
     rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
     gaps = _gaps(view, links, rows)
-    kinds, notes = _kinds(view, links, rows, rtt_s, gaps)
+    # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_fin_on_ack``).
+    echoed = _fin_on_ack(view, links, rows, gaps)
+    kinds, notes = _kinds(view, links, rows, rtt_s, gaps, echoed)
     events = [
         view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
         for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
@@ -161,8 +163,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     ]
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
-    # A FIN repeated on an ACK of the peer's FIN is no resend at all.
-    echoed = _fin_on_ack(view, links, rows, gaps)
+    # Nor is a FIN repeated on an ACK (``echoed``).
     dying = rows[~_last_ack_fins(view, rows) & ~echoed]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
@@ -195,6 +196,8 @@ def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
     the peer's FIN (the passive closer in LAST_ACK)."""
     fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
     out = np.zeros(len(rows), dtype=bool)
+    if not fin_only.any():
+        return out
     first_fin: dict[bool, int | None] = {}  # per side (True: client): its first FIN row
     for side in (True, False):
         fins = np.flatnonzero(view.fin & (view.from_client == side))
@@ -212,17 +215,66 @@ def _gaps(view: ConnView, links: _Links, rows: np.ndarray) -> np.ndarray:
     found = prev >= 0
     gaps = np.full(len(rows), np.nan)
     gaps[found] = (view.time_ns[rows[found]] - view.time_ns[prev[found]]) / 1e9
-    for k in np.flatnonzero(~found).tolist():  # repacketised: rare, searched one by one
-        gap = _since_original(view, links, int(rows[k]))
-        if gap is not None:
-            gaps[k] = gap
+    missing = np.flatnonzero(~found)
+    if len(missing):  # repacketised: the earlier copy started at another seq
+        earlier = _covering_copies(view, rows[missing])
+        seen = earlier >= 0
+        resent = rows[missing[seen]]
+        gaps[missing[seen]] = (view.time_ns[resent] - view.time_ns[earlier[seen]]) / 1e9
     return gaps
 
 
+#: Cells of the (retransmission x candidate copy) table ``_covering_copies`` compares at once:
+#: bounds its memory when many copies start near the same seq.
+_COVER_CELLS = 1 << 20
+
+
+def _covering_copies(view: ConnView, rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``: the latest earlier transmission by the same side that covered its
+    first byte (-1: none). Repacketised segments (the earlier copy started elsewhere) are
+    searched among the SEARCH_BACK_ROWS rows before each only: bounded work on long
+    transfers, and an older copy means a gap far beyond any RTO the note could help with."""
+    out = np.full(len(rows), -1, dtype=np.int64)
+    for side in (True, False):
+        asked = np.flatnonzero(view.from_client[rows] == side)
+        # Transmissions that cover any byte: data or FIN, capture duplicates and probes aside.
+        sent = (view.from_client == side) & ~view.is_dup & ~view.probe_shape
+        tx = np.flatnonzero(sent & (view.seq_end > view.rel_seq))
+        if not len(asked) or not len(tx):
+            continue
+        # In seq order (frame order among equal seqs), the copies that can cover byte ``seq``
+        # start after ``seq`` less the longest transmission and at most at ``seq``.
+        by_seq = tx[np.argsort(view.rel_seq[tx], kind="stable")]
+        starts = view.rel_seq[by_seq]
+        longest = int((view.seq_end[tx] - view.rel_seq[tx]).max())
+        resent = rows[asked]
+        seq = view.rel_seq[resent]
+        first = np.searchsorted(starts, seq - longest, side="right")
+        past = np.searchsorted(starts, seq, side="right")
+        width = int((past - first).max())
+        step = max(1, _COVER_CELLS // max(width, 1))
+        for c in range(0, len(asked), step):  # a table: resend x its candidate copies
+            part = slice(c, c + step)
+            at = first[part, None] + np.arange(width)
+            valid = at < past[part, None]
+            copy = by_seq[np.where(valid, at, 0)]
+            i = resent[part, None]
+            covers = valid & (view.seq_end[copy] > seq[part, None])
+            covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
+            out[asked[part]] = np.where(covers, copy, -1).max(axis=1, initial=-1)
+    return out
+
+
 def _kinds(
-    view: ConnView, links: _Links, rows: np.ndarray, rtt_s: float, gaps: np.ndarray
+    view: ConnView,
+    links: _Links,
+    rows: np.ndarray,
+    rtt_s: float,
+    gaps: np.ndarray,
+    fin_on_ack: np.ndarray,
 ) -> tuple[list[EventKind], list[str]]:
-    """Kind and note of each retransmission, judged together (columnar where possible)."""
+    """Kind and note of each retransmission, judged together (columnar where possible).
+    ``fin_on_ack``: per row, ``_fin_on_ack``."""
     spurious = view.is_spurious[rows]
     fin_only = (view.seg_len[rows] == 0) & view.fin[rows]
     last = links.last_peer[rows]
@@ -255,27 +307,34 @@ def _kinds(
     # TCP_RTO_MIN: a resend sooner than that after such an ACK went out on the ACK, not on
     # the timer (the rest of a window in loss recovery, smaller segments after a path MTU drop).
     clocked = (adv >= 0) & (since_adv < RTO_FLOOR_S) & at_hole & ~spurious & ~fin_only
-    # A FIN sent again on an ACK of the peer's new data or FIN (its ACK number above the
-    # previous copy's), sooner than any timer: the FIN repeated on that ACK, not a resend.
-    fin_on_ack = _fin_on_ack(view, links, rows, gaps)
+    # ``fin_on_ack``: a FIN sent again on an ACK of the peer's new data or FIN (its ACK number
+    # above the previous copy's), sooner than any timer: the FIN repeated on that ACK.
     peer_unseen = not np.any(view.from_client != view.from_client[int(rows[0])])
+    # The per-row judgement reads Python values: a numpy scalar read costs more than the test.
+    spurious_, already_sacked_, fin_only_, fin_on_ack_, candidate_, sacked_, soon_ = (
+        values.tolist()
+        for values in (spurious, already_sacked, fin_only, fin_on_ack, candidate, sacked, soon)
+    )
+    since_, since_adv_, clocked_, last_ = (
+        values.tolist() for values in (since, since_adv, clocked, last)
+    )
     kinds: list[EventKind] = []
     notes: list[str] = []
     for k, gap in enumerate(gaps.tolist()):
-        if spurious[k]:
+        if spurious_[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
             notes.append("data the peer had already acknowledged")
             continue
-        if already_sacked[k]:
+        if already_sacked_[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
             notes.append(
                 "tail loss probe: resent the last segment, which the peer had already SACKed "
                 "(no hole repaired)"
             )
             continue
-        if fin_only[k]:
+        if fin_only_[k]:
             kinds.append(EventKind.FIN_RETRANSMIT)
-            if fin_on_ack[k]:
+            if fin_on_ack_[k]:
                 notes.append(
                     f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
                     "first copy (sooner than any retransmission timer): not a timer resend"
@@ -285,19 +344,19 @@ def _kinds(
             else:
                 notes.append("FIN sent again: not acknowledged")
             continue
-        if candidate[k]:
-            dupacks = _trailing_dupacks(view, links, int(last[k]))
-            if dupacks >= 2 or sacked[k]:
+        if candidate_[k]:
+            dupacks = _trailing_dupacks(view, links, last_[k])
+            if dupacks >= 2 or sacked_[k]:
                 kinds.append(EventKind.FAST_RETRANSMIT)
                 note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
-                if not soon[k]:
+                if not soon_[k]:
                     note += (
-                        f" ({since[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
+                        f" ({since_[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
                         "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
                     )
                 notes.append(note)
                 continue
-        if not spurious[k] and not fin_only[k] and gap < RTO_FLOOR_S:  # NaN compares False
+        if not spurious_[k] and not fin_only_[k] and gap < RTO_FLOOR_S:  # NaN compares False
             # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
             # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
             kinds.append(EventKind.FAST_RETRANSMIT)
@@ -313,10 +372,10 @@ def _kinds(
                 "a timer or loss recovery resent it cannot be told"
             )
             continue
-        if clocked[k]:
+        if clocked_[k]:
             kinds.append(EventKind.FAST_RETRANSMIT)
             notes.append(
-                f"sent {_short(float(since_adv[k]))} after the peer's ACK advanced snd.una: the "
+                f"sent {_short(since_adv_[k])} after the peer's ACK advanced snd.una: the "
                 "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
                 "recovery), not the timer"
             )
@@ -465,22 +524,6 @@ def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3)
             count += 1
         j = int(links.prev_same[j])
     return max(count - 1, 0)
-
-
-def _since_original(view: ConnView, links: _Links, i: int) -> float | None:
-    """Seconds since the previous transmission of this segment's first byte by the same side."""
-    prev = int(links.prev_tx[i])
-    if prev >= 0:
-        return view.seconds(prev, i)
-    # Repacketised (the earlier copy started elsewhere): search the covering transmission
-    # among the recent rows only (bounded work on long transfers; an older copy means a gap
-    # far beyond any RTO the note could help with).
-    lo = max(0, i - SEARCH_BACK_ROWS)
-    seq = view.rel_seq[i]
-    covers = (view.from_client[lo:i] == view.from_client[i]) & (view.rel_seq[lo:i] <= seq)
-    covers &= (view.seq_end[lo:i] > seq) & ~view.is_dup[lo:i] & ~view.probe_shape[lo:i]
-    rows = np.flatnonzero(covers)
-    return view.seconds(lo + int(rows[-1]), i) if len(rows) else None
 
 
 def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
