@@ -109,12 +109,19 @@ def test_row_links_of_each_connection_equal_its_links_alone() -> None:
     facts = _neighbours()
     batch = Batch.of_facts(facts)
     linked = 0
+    rtts: list[float | None] = []
     for index in range(len(facts.conn_ids)):
         together = conn_view(facts, index, batch)
         if not together.is_retrans.any():
             continue
         linked += 1
-        mine, own = retransmit._Links.of(together), retransmit._Links.of(conn_view(facts, index))
+        (mine, rtt), (own, own_rtt) = (
+            retransmit._Links.of(together),
+            retransmit._Links.of(conn_view(facts, index)),
+        )
         for name in ("last_peer", "prev_same", "prev_tx", "last_advance", "last_sack"):
             assert getattr(mine, name).tolist() == getattr(own, name).tolist(), name
+        assert rtt == own_rtt  # the data RTT is measured in the same pass
+        rtts.append(rtt)
     assert linked == 2
+    assert any(rtt is not None for rtt in rtts)

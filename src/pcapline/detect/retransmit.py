@@ -35,7 +35,7 @@ import pandas as pd
 
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
-from pcapline.facts import UNKNOWN, Facts
+from pcapline.facts import UNKNOWN, Facts, SegmentRows
 from pcapline.model import FIN, RST, SYN, EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -140,10 +140,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     rows = np.flatnonzero(view.is_retrans)
     if not len(rows):
         return Detection((), Retransmissions(0, 0, 0, 0, None, None))
-    links = _Links.of(view)
-    resent = np.zeros(len(view), dtype=bool)  # Karn: no RTT sample from data sent twice
-    resent[links.prev_tx[rows][links.prev_tx[rows] >= 0]] = True
-    rtt_ms = _data_rtt_ms(view, resent)
+    links, rtt_ms = _Links.of(view)
     rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
     gaps = _gaps(view, links, rows)
     # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_fin_on_ack``).
@@ -408,20 +405,23 @@ class _Links:
     last_sack: np.ndarray  # the other side's latest row carrying a SACK block (-1: none)
 
     @staticmethod
-    def of(view: ConnView) -> _Links:
+    def of(view: ConnView) -> tuple[_Links, float | None]:
+        """The connection's row links, and its data RTT (``_data_rtt_ms``; None: none)."""
         if len(view) < ALONE_ROWS:
-            every = view.batch.of(_links)
-            lo = every.offset[view.at]
+            every, k = view.batch.of(_links), view.at
+            lo = every.offset[k]
         else:  # its own numpy calls cost little next to their work
-            every, lo = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
+            every, k, lo = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0, 0
         hi = lo + len(view)
-        return _Links(
+        links = _Links(
             last_peer=every.links.last_peer[lo:hi],
             prev_same=every.links.prev_same[lo:hi],
             prev_tx=every.links.prev_tx[lo:hi],
             last_advance=every.links.last_advance[lo:hi],
             last_sack=every.links.last_sack[lo:hi],
         )
+        rtt_ms = every.rtt_ms[k]
+        return links, None if rtt_ms != rtt_ms else rtt_ms  # NaN: not measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +431,7 @@ class _BatchLinks:
 
     links: _Links
     offset: list[int]
+    rtt_ms: list[float]  # per connection of the batch: ``_data_rtt_ms`` (NaN: none, not linked)
 
 
 #: Below every real ACK number: "no ACK yet" in running maxima.
@@ -511,7 +512,16 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         last_advance=latest_peer(advance),
         last_sack=latest_peer(r.sack_blocks[rows] > 0),
     )
-    return _BatchLinks(links, offset.tolist())
+    # Karn: no RTT sample from data sent again (the earlier copy of each retransmission).
+    retrans = r.is_retrans[rows]
+    resent = np.zeros(n, dtype=bool)
+    resent[prev_tx[retrans][prev_tx[retrans] >= 0]] = True
+    ack_so_far = np.empty(n, dtype=np.int64)  # per row: its side's highest ACK up to it
+    ack_so_far[order] = running
+    data = (r.seg_len[rows] > 0) & ~retrans & ~r.is_dup[rows] & ~resent
+    rtt_ms = np.full(len(linked), np.nan)
+    rtt_ms[linked] = _data_rtt_ms(r, rows, conn, len(sizes), data, ack_so_far)
+    return _BatchLinks(links, offset.tolist(), rtt_ms.tolist())
 
 
 def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:
@@ -626,39 +636,47 @@ def _last_retry(gaps: list[float], give_up_s: float) -> bool:
     return len(gaps) >= TCP_RETRIES2 or give_up_s >= TCP_RETRIES2_BUDGET_S
 
 
-def _data_rtt_ms(view: ConnView, resent: np.ndarray) -> float | None:
-    """Smallest time from a data segment to the first peer ACK covering it.
+def _data_rtt_ms(
+    r: SegmentRows,
+    rows: np.ndarray,
+    conn: np.ndarray,
+    n_conns: int,
+    data: np.ndarray,
+    ack_so_far: np.ndarray,
+) -> np.ndarray:
+    """Per connection: the smallest time (ms) from a data segment to the first peer ACK
+    covering it (NaN: none), over the first RTT_SAMPLES data segments of each side.
 
-    Karn's rule: ``resent`` marks data that was sent again, whose ACK is ambiguous.
+    Karn's rule: ``data`` (per row of ``rows``) leaves out data that was sent again, whose
+    ACK is ambiguous. ``conn``: per row, its connection (grouped, 0 .. n_conns - 1);
+    ``ack_so_far``: per row, the highest ACK its sender had sent up to it.
     """
-    best: float | None = None
+    none = np.iinfo(np.int64).max
+    smallest = np.full(n_conns, none, dtype=np.int64)
+    client = r.from_client[rows]
     for side in (True, False):
-        data = np.flatnonzero(
-            (view.from_client == side)
-            & (view.seg_len > 0)
-            & ~view.is_retrans
-            & ~view.is_dup
-            & ~resent
-        )[:RTT_SAMPLES]
-        if not len(data):
+        sent = np.flatnonzero(data & (client == side))
+        in_conn = np.arange(len(sent)) - np.searchsorted(conn[sent], conn[sent])
+        sent = sent[in_conn < RTT_SAMPLES]
+        acks = np.flatnonzero((client != side) & r.ack[rows])
+        if not len(sent) or not len(acks):
             continue
-        acks = np.flatnonzero((view.from_client != side) & view.ack)
-        if not len(acks):
-            continue
-        running = np.maximum.accumulate(view.rel_ack[acks])
-        by_value = np.searchsorted(running, view.seq_end[data], side="left")
-        by_time = np.searchsorted(acks, data, side="right")
+        # The first ACK after the data (by_time) whose connection's running ACK covers its
+        # end (by_value): ranks make (connection, ACK number) one ascending key.
+        running, ends = ack_so_far[acks], r.seq_end[rows[sent]]
+        _, rank = np.unique(np.concatenate((running, ends)), return_inverse=True)
+        span = len(running) + len(ends)
+        by_value = np.searchsorted(
+            conn[acks] * span + rank[: len(acks)], conn[sent] * span + rank[len(acks) :]
+        )
+        by_time = np.searchsorted(acks, sent, side="right")
         j = np.maximum(by_value, by_time)
         ok = j < len(acks)
-        if not np.any(ok):
-            continue
-        rtt = view.time_ns[acks[j[ok]]] - view.time_ns[data[ok]]
-        rtt = rtt[rtt >= 0]  # an ACK stamped before its data: a timestamp step back
-        if not len(rtt):
-            continue
-        smallest = float(rtt.min()) / 1e6
-        best = smallest if best is None else min(best, smallest)
-    return best
+        ok[ok] = conn[acks[j[ok]]] == conn[sent[ok]]
+        rtt = r.time_ns[rows[acks[j[ok]]]] - r.time_ns[rows[sent[ok]]]
+        fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
+        np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
+    return np.where(smallest < none, smallest / 1e6, np.nan)
 
 
 def screen(facts: Facts) -> np.ndarray:
