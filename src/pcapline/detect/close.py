@@ -630,9 +630,7 @@ def _rst_senders(batch: Batch) -> _RstSenders:
     return _RstSenders(history, offset.tolist(), low.tolist(), high.tolist(), ttl_count.tolist())
 
 
-def _injected(
-    view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _OwnHistory
-) -> str:
+def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _OwnHistory) -> str:
     """Why RST row ``i`` looks like it came from another box, or "" if it does not.
 
     TTL: a host starts every packet of a connection, its RSTs included, with the same TTL

@@ -541,11 +541,11 @@ def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     timer sent (``_kinds``): only those are steps of the backoff."""
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
-    idx = np.arange(len(view))
+    upto, after = slice(0, last + 1), slice(last + 1, None)  # rows up to the copy, after it
     mine = (view.from_client == side) & ~view.is_dup
-    covers = mine & (view.rel_seq <= seq) & (view.seq_end > seq) & ~view.probe_shape
-    tx = np.flatnonzero(covers & (idx <= last))
-    times = [float(view.time_ns[i]) / 1e9 for i in tx]
+    covers = mine[upto] & (view.rel_seq[upto] <= seq) & (view.seq_end[upto] > seq)
+    tx = np.flatnonzero(covers & ~view.probe_shape[upto])
+    times: list[float] = (view.time_ns[tx] / 1e9).tolist()
     # No backoff step is longer than TCP_RTO_MAX: a copy further back belongs to another
     # stretch of time (a time jump, captures joined), so the series starts after it.
     start = max(
@@ -559,20 +559,21 @@ def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and timed[tx[k]]]
     gaps = [times[k] - _timer_start(view, mine, int(tx[k - 1]), int(tx[k])) for k in steps]
     schedule = name_schedule(gaps)
-    peer_after = (view.from_client != side) & (idx > last)
+    mine_after, peer_after = mine[after], view.from_client[after] != side
+    ack_after, rel_ack_after, rst_after = view.ack[after], view.rel_ack[after], view.rst[after]
     # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
     # number rising after its last copy shows the peer sent more afterwards (it was receiving
     # and answering); without that, nothing can be said about the acknowledgement.
     acks_unseen = not bool(np.any(view.from_client != side))
     if acks_unseen:
-        answered = mine & (idx > last) & view.ack & (view.rel_ack > view.rel_ack[last])
+        answered = mine_after & ack_after & (rel_ack_after > view.rel_ack[last])
         acked = bool(np.any(answered))
     else:
-        acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
-    later = mine & (idx > last) & ~view.is_retrans & ~view.rst
-    later &= (view.seg_len > 0) | view.has(FIN | SYN)
-    rst_mine = np.flatnonzero(mine & (idx > last) & view.rst)
-    rst_peer = np.flatnonzero(peer_after & view.rst)
+        acked = bool(np.any(peer_after & ack_after & (rel_ack_after > seq)))
+    later = mine_after & ~view.is_retrans[after] & ~rst_after
+    later &= (view.seg_len[after] > 0) | ((view.flags[after] & (FIN | SYN)) != 0)
+    rst_mine = last + 1 + np.flatnonzero(mine_after & rst_after)
+    rst_peer = last + 1 + np.flatnonzero(peer_after & rst_after)
     next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
