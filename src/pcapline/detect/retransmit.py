@@ -224,6 +224,9 @@ def _gaps(view: ConnView, links: _Links, rows: np.ndarray) -> np.ndarray:
 #: Cells of the (retransmission x candidate copy) table ``_covering_copies`` compares at once:
 #: bounds its memory when many copies start near the same seq.
 _COVER_CELLS = 1 << 20
+#: A resend with more candidate copies by seq than this is searched among the rows of its
+#: window instead (at most SEARCH_BACK_ROWS): the work per resend stays bounded.
+_SEQ_CANDIDATES = SEARCH_BACK_ROWS
 
 
 def _covering_copies(view: ConnView, rows: np.ndarray) -> np.ndarray:
@@ -239,26 +242,44 @@ def _covering_copies(view: ConnView, rows: np.ndarray) -> np.ndarray:
         tx = np.flatnonzero(sent & (view.seq_end > view.rel_seq))
         if not len(asked) or not len(tx):
             continue
-        # In seq order (frame order among equal seqs), the copies that can cover byte ``seq``
-        # start after ``seq`` less the longest transmission and at most at ``seq``.
+        # The candidates of each resend: in seq order (frame order among equal seqs), the
+        # copies that can cover byte ``seq`` start after ``seq`` less the longest transmission
+        # and at most at ``seq``; when those outnumber the rows of the search window, the
+        # transmissions among the window's rows instead (work stays bounded by the window).
         by_seq = tx[np.argsort(view.rel_seq[tx], kind="stable")]
         starts = view.rel_seq[by_seq]
         longest = int((view.seq_end[tx] - view.rel_seq[tx]).max())
         resent = rows[asked]
-        seq = view.rel_seq[resent]
-        first = np.searchsorted(starts, seq - longest, side="right")
-        past = np.searchsorted(starts, seq, side="right")
-        width = int((past - first).max())
-        step = max(1, _COVER_CELLS // max(width, 1))
-        for c in range(0, len(asked), step):  # a table: resend x its candidate copies
-            part = slice(c, c + step)
-            at = first[part, None] + np.arange(width)
-            valid = at < past[part, None]
-            copy = by_seq[np.where(valid, at, 0)]
-            i = resent[part, None]
-            covers = valid & (view.seq_end[copy] > seq[part, None])
-            covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
-            out[asked[part]] = np.where(covers, copy, -1).max(axis=1, initial=-1)
+        first = np.searchsorted(starts, view.rel_seq[resent] - longest, side="right")
+        past = np.searchsorted(starts, view.rel_seq[resent], side="right")
+        near = past - first <= _SEQ_CANDIDATES
+        if near.any():
+            out[asked[near]] = _latest_cover(view, resent[near], by_seq, first[near], past[near])
+        if not near.all():
+            far = resent[~near]
+            lo = np.searchsorted(tx, far - SEARCH_BACK_ROWS)
+            out[asked[~near]] = _latest_cover(view, far, tx, lo, np.searchsorted(tx, far))
+    return out
+
+
+def _latest_cover(
+    view: ConnView, resent: np.ndarray, copies: np.ndarray, first: np.ndarray, past: np.ndarray
+) -> np.ndarray:
+    """Per row of ``resent``: the latest of its candidates ``copies[first:past]`` sent among
+    the SEARCH_BACK_ROWS rows before it that covers its first byte (-1: none)."""
+    out = np.full(len(resent), -1, dtype=np.int64)
+    width = int((past - first).max())
+    step = max(1, _COVER_CELLS // max(width, 1))
+    for c in range(0, len(resent), step):  # a table: resend x its candidate copies
+        part = slice(c, c + step)
+        at = first[part, None] + np.arange(width)
+        valid = at < past[part, None]
+        copy = copies[np.where(valid, at, 0)]
+        i = resent[part, None]
+        seq = view.rel_seq[i]
+        covers = valid & (view.rel_seq[copy] <= seq) & (view.seq_end[copy] > seq)
+        covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
+        out[part] = np.where(covers, copy, -1).max(axis=1, initial=-1)
     return out
 
 
