@@ -1245,12 +1245,14 @@ def _episodes(
     if acks is None:
         return out
     open_episode: dict[bool, int] = {}  # side -> index into out of its latest episode
+    # Per side: the capture holds only that side's packets (asked once per connection).
+    alone = {side: not np.any(view.from_client != side) for side in (True, False)}
     for event in found.retransmit.events:
         if event.kind is not kind:
             continue
         i = _row(view, event.frame)
         client = bool(view.from_client[i])
-        if not np.any(view.from_client != client):
+        if alone[client]:
             # The peer's direction is not in the capture: its ACKs cannot end the episode, so
             # it lasts as far as the capture shows it (to this copy). The sender's own ACK
             # number rising later shows the peer answered (recovered); without that the

@@ -109,12 +109,67 @@ def test_row_links_of_each_connection_equal_its_links_alone() -> None:
     facts = _neighbours()
     batch = Batch.of_facts(facts)
     linked = 0
+    rtts: list[float | None] = []
     for index in range(len(facts.conn_ids)):
         together = conn_view(facts, index, batch)
         if not together.is_retrans.any():
             continue
         linked += 1
-        mine, own = retransmit._Links.of(together), retransmit._Links.of(conn_view(facts, index))
+        (mine, rtt), (own, own_rtt) = (
+            retransmit._Links.of(together),
+            retransmit._Links.of(conn_view(facts, index)),
+        )
         for name in ("last_peer", "prev_same", "prev_tx", "last_advance", "last_sack"):
             assert getattr(mine, name).tolist() == getattr(own, name).tolist(), name
+        assert rtt == own_rtt  # the data RTT is measured in the same pass
+        rtts.append(rtt)
     assert linked == 2
+    assert any(rtt is not None for rtt in rtts)
+
+
+def _covering_row_by_row(view, i: int) -> int:  # type: ignore[no-untyped-def]
+    """The rule of ``retransmit._covering_copies`` read literally: the latest earlier row of
+    the same side among the SEARCH_BACK_ROWS before ``i`` covering its first byte."""
+    lo = max(0, i - retransmit.SEARCH_BACK_ROWS)
+    seq = view.rel_seq[i]
+    covers = (view.from_client[lo:i] == view.from_client[i]) & (view.rel_seq[lo:i] <= seq)
+    covers &= (view.seq_end[lo:i] > seq) & ~view.is_dup[lo:i] & ~view.probe_shape[lo:i]
+    found = np.flatnonzero(covers)
+    return lo + int(found[-1]) if len(found) else -1
+
+
+@pytest.mark.parametrize("by_seq", [True, False])
+@pytest.mark.parametrize("window", [None, 1, 13, 18])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "icmpv6-packet-too-big-at-client.pcap",  # resent in smaller segments (found)
+        "pmtu-black-hole-mtu-probing-recovers-at-client.pcap",  # the same after MTU probing
+        "lossy-40-connections-3pct-drop.pcap",  # originals lost before the capture point
+    ],
+)
+def test_covering_copies_equal_a_row_by_row_search(
+    name: str, window: int | None, by_seq: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repacketised resends (no earlier copy at the same seq): the copies found by seq, or
+    among the rows of the search window (resends with many candidates by seq), are the
+    row-by-row search's, on real-kernel captures."""
+    if window is not None:  # copies 13 and 19 rows back: at the edge, just outside
+        monkeypatch.setattr(retransmit, "SEARCH_BACK_ROWS", window)
+    if not by_seq:  # every resend searched among its window's rows
+        monkeypatch.setattr(retransmit, "_SEQ_CANDIDATES", 0)
+    facts = _facts(SAMPLES / name)
+    assert facts is not None
+    asked = found = 0
+    for index in range(len(facts.conn_ids)):
+        view = conn_view(facts, index)
+        links, _rtt = retransmit._Links.of(view)
+        rows = np.flatnonzero(view.is_retrans)
+        rows = rows[links.prev_tx[rows] < 0]
+        got = retransmit._covering_copies(view, rows).tolist()
+        assert got == [_covering_row_by_row(view, int(i)) for i in rows]
+        asked += len(rows)
+        found += sum(row >= 0 for row in got)
+    assert asked
+    if window is None and name != "lossy-40-connections-3pct-drop.pcap":
+        assert found

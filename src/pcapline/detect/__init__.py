@@ -168,11 +168,20 @@ def conn_view(facts: Facts, index: int, batch: Batch | None = None) -> ConnView:
     column-wise passes are computed once for all); None: a batch of this connection alone.
     """
     lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
-    arrays = {name: getattr(facts, name)[lo:hi] for name in ROW_COLUMNS}
+    if batch is not None and batch.rows is facts:
+        columns = batch.of(_row_columns)  # read once for all the batch's views
+    else:
+        columns = [getattr(facts, name) for name in ROW_COLUMNS]
+    arrays: dict[str, Any] = {n: c[lo:hi] for n, c in zip(ROW_COLUMNS, columns, strict=True)}
     conn, end = int(facts.conn_ids[index]), facts.capture_end_ns
     if batch is not None:
         return ConnView(conn=conn, capture_end_ns=end, batch=batch, at=index, **arrays)
     return ConnView(conn=conn, capture_end_ns=end, batch=Batch.one(SegmentRows(**arrays)), **arrays)
+
+
+def _row_columns(batch: Batch) -> list[np.ndarray]:
+    """The per-segment columns of the batch's rows, in ROW_COLUMNS order."""
+    return [getattr(batch.rows, name) for name in ROW_COLUMNS]
 
 
 Inferred = TypeVar("Inferred", covariant=True)
@@ -213,7 +222,11 @@ class ConnDetections:
 
     @property
     def events(self) -> tuple[Event, ...]:
-        return tuple(e for f in fields(self) for e in getattr(self, f.name).events)
+        return tuple(e for name in _DETECTION_FIELDS for e in getattr(self, name).events)
+
+
+#: ``ConnDetections``' fields, in registry order.
+_DETECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ConnDetections))
 
 
 @dataclass(slots=True)

@@ -151,8 +151,9 @@ def detect(view: ConnView) -> Detection[Close]:
     ending_row = later = None
     if rst_list:  # what only RSTs tell: injected hints, the ending RST, later RSTs
         rst_rows = np.array(rst_list, dtype=np.int64)
-        usual_ttl = _usual_ttl(view)
-        history = _Histories(view)
+        senders = view.batch.of(_rst_senders)
+        usual_ttl = senders.usual_ttl(k)
+        history = senders.history(k, len(view))
         for i in rst_list:
             why = _injected(view, i, usual_ttl, history)
             if why:
@@ -290,6 +291,8 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, idx: np.ndarray) -> 
         return None  # a new handshake followed: this RST cleared stale state
     if np.any(after & (view.from_client == sender) & ~view.rst & (view.seg_len > 0)):
         return None
+    if len(rst_rows) == 1:
+        return i  # no earlier RST to walk back to
     # Walk back from the last RST. Running counts keep each step O(1) (a connection can hold
     # thousands of RSTs): ``substantive`` rows (data, SYN or FIN, not RST) at or before each
     # row, and per side the last row that is not a RST.
@@ -342,10 +345,10 @@ def _last_row(mask: np.ndarray) -> int:
 
 def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | None) -> Reset:
     sender = view.from_client[i]
-    before = np.arange(len(view)) < i
-    established = np.any(before & ~view.syn & view.ack & (view.rel_ack >= 1)) or not np.any(
-        view.syn
-    )
+    before = slice(0, i)  # the rows before the RST
+    established = np.any(
+        ~view.syn[before] & view.ack[before] & (view.rel_ack[before] >= 1)
+    ) or not np.any(view.syn)
     fins = [
         name
         for name, row in (("client", client_fin), ("server", server_fin))
@@ -359,26 +362,25 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         state = "established"
     else:
         state = "handshake"
-    prev = np.flatnonzero(before & ~view.rst)
+    prev = np.flatnonzero(~view.rst[before])
     idle = view.seconds(int(prev[-1]), i) if len(prev) else None
     if idle is not None and idle < 0:
         idle = None  # stamped before the segment it follows: a timestamp step back, not a wait
-    recent = before & (view.seg_len > 0)
-    recent &= view.time_ns >= view.time_ns[i] - int(TRANSFER_WINDOW_S * 1e9)
-    peer_data = np.flatnonzero(before & (view.from_client != sender) & (view.seg_len > 0))
+    data = view.seg_len[before] > 0
+    recent = data & (view.time_ns[before] >= view.time_ns[i] - int(TRANSFER_WINDOW_S * 1e9))
+    peer_data = np.flatnonzero(data & (view.from_client[before] != sender))
     # close() with unread data: the peer's data reached the RST sender after its own last
     # data/FIN, and it answered with RST rather than FIN (tcp_close: data_was_unread).
     own_fin = client_fin if sender else server_fin
     unread = len(peer_data) > 0 and (own_fin is None or own_fin > i)
     if unread:
-        mine = np.flatnonzero(before & (view.from_client == sender) & (view.seg_len > 0))
+        mine = np.flatnonzero(data & (view.from_client[before] == sender))
         unread = not len(mine) or int(peer_data[-1]) > int(mine[-1])
     # Data reaching a side after its own FIN: the application had closed, so the kernel
     # answers the data with RST (tcp_rcv_state_process, TcpExtTCPAbortOnData).
     late = peer_data[peer_data > own_fin] if own_fin is not None and own_fin < i else peer_data[:0]
-    prev_any = np.flatnonzero(before)
-    answers_peer = bool(len(prev_any)) and bool(view.from_client[prev_any[-1]] != sender)
-    answered = int(prev_any[-1]) if answers_peer else None
+    answers_peer = i > 0 and bool(view.from_client[i - 1] != sender)  # the row just before it
+    answered = i - 1 if answers_peer else None
     stateless = answered is not None and _stateless(view, i)
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     return Reset(
@@ -513,74 +515,122 @@ def _answers_server(view: ConnView, data: np.ndarray, request: int) -> bool:
     return view.seconds(prompt, server_start) >= WAIT_MIN_S
 
 
-def _usual_ttl(view: ConnView) -> dict[bool, tuple[int, int]]:
-    """Per side (True = client): the range (lowest, highest) of the TTLs / hop limits of its
-    non-RST packets that are not capture duplicates, when it sent 2+."""
-    out: dict[bool, tuple[int, int]] = {}
-    for side in (True, False):
-        ttls = view.ttl[(view.from_client == side) & ~view.rst & ~view.is_dup]
-        if len(ttls) >= 2:
-            out[side] = (int(ttls.min()), int(ttls.max()))
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class _OwnHistory:
-    """Per row, what one side had sent before it (its non-RST, non-duplicate packets): the IP
-    ID test's inputs, computed once per connection so each RST is judged in O(1)."""
+    """Per row, what its sender had sent before it (its non-RST, non-duplicate packets): the
+    IP ID test's inputs, so each RST is judged in O(1) however many a connection holds."""
 
-    fin_before: np.ndarray  # bool: the side had sent a FIN
-    rst_before: np.ndarray  # bool: the side had sent a RST (its socket was gone after it)
+    fin_before: np.ndarray  # bool: the sender had sent a FIN
+    rst_before: np.ndarray  # bool: the sender had sent a RST (its socket was gone after it)
     last_id_row: np.ndarray  # int: its latest non-SYN packet (-1: none)
     id_rows: np.ndarray  # int: how many non-SYN packets it had sent
     any_id: np.ndarray  # bool: one of them carried a non-zero IP ID
     jumpy: np.ndarray  # bool: two consecutive ones stepped by more than IP_ID_STEP
 
 
-class _Histories:
-    """Each side's ``_OwnHistory``, computed the first time one of its RSTs reaches the IP ID
-    test (most never do: a side with no other packet, a TTL that already tells)."""
+@dataclass(frozen=True, slots=True)
+class _RstSenders:
+    """What the RST tests (``_injected``) read of each side, column-wise over the batch's
+    connections with a RST (``_rst_senders``)."""
 
-    def __init__(self, view: ConnView) -> None:
-        self._view = view
-        self._sides: dict[bool, _OwnHistory] = {}
+    per_row: _OwnHistory  # per row of those connections, end to end
+    offset: list[int]  # per connection of the batch: its first row there (-1: no RST)
+    #: Per (connection of the batch, side): the range of the TTLs / hop limits of its non-RST
+    #: packets that are not capture duplicates, and how many there are (index 2 k + client).
+    ttl_low: list[int]
+    ttl_high: list[int]
+    ttl_count: list[int]
 
-    def of(self, side: bool) -> _OwnHistory:
-        found = self._sides.get(side)
-        if found is None:
-            found = self._sides[side] = _own_history(self._view, side)
-        return found
+    def usual_ttl(self, k: int) -> dict[bool, tuple[int, int]]:
+        """Per side (True = client) of connection ``k``: the range (lowest, highest) of its
+        TTLs, when it sent 2+ packets that are neither RSTs nor capture duplicates."""
+        return {
+            side: (self.ttl_low[2 * k + side], self.ttl_high[2 * k + side])
+            for side in (True, False)
+            if self.ttl_count[2 * k + side] >= 2
+        }
+
+    def history(self, k: int, rows: int) -> _OwnHistory:
+        """``per_row`` of connection ``k`` (``rows`` rows), rows relative to it."""
+        part = slice(self.offset[k], self.offset[k] + rows)
+        h = self.per_row
+        return _OwnHistory(
+            h.fin_before[part],
+            h.rst_before[part],
+            h.last_id_row[part],
+            h.id_rows[part],
+            h.any_id[part],
+            h.jumpy[part],
+        )
 
 
-def _own_history(view: ConnView, side: bool) -> _OwnHistory:
-    def before(values: np.ndarray, first: int) -> np.ndarray:
-        """``values`` shifted one row later: what held before each row."""
-        return np.concatenate((np.array([first], dtype=values.dtype), values[:-1]))
+def _rst_senders(batch: Batch) -> _RstSenders:
+    """``_RstSenders`` of a batch: each (connection, side)'s rows in frame order, one group
+    after another, then running counts within each group."""
+    r = batch.rows
+    n_conns = len(batch.starts) - 1
+    with_rst = batch.count(r.rst & ~r.is_dup) > 0
+    rows = np.flatnonzero(with_rst[batch.conn_index])  # their rows, end to end
+    sizes = np.diff(batch.starts)[with_rst]
+    firsts = np.cumsum(sizes) - sizes
+    offset = np.full(n_conns, -1, dtype=np.int64)
+    offset[with_rst] = firsts
+    conn = np.flatnonzero(with_rst)[np.repeat(np.arange(len(sizes)), sizes)]  # batch position
+    n = len(rows)
+    key = conn * 2 + r.from_client[rows]
+    order = np.argsort(key, kind="stable")  # grouped by (connection, side), frame order within
+    rows_in_order = rows[order]
+    group_first = np.ones(n, dtype=bool)
+    group_first[1:] = key[order][1:] != key[order][:-1]
+    at = np.arange(n)
+    first = np.maximum.accumulate(np.where(group_first, at, 0))  # its group's first position
 
-    rows = np.arange(len(view))
-    own = (view.from_client == side) & ~view.rst & ~view.is_dup
+    def earlier(mask: np.ndarray) -> np.ndarray:
+        """Per position: how many earlier positions of its group satisfy ``mask``."""
+        before = np.cumsum(mask) - mask
+        return np.asarray(before - before[first])
+
+    def unsorted(values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values)
+        out[order] = values
+        return out
+
+    rst = r.rst[rows_in_order]
+    dup = r.is_dup[rows_in_order]
+    own = ~rst & ~dup
     # The handshake's SYN / SYN+ACK come from the listener (Linux: IP ID 0 or another
     # counter): only the later packets show the connection's own counter.
-    counted = own & ~view.syn
-    counted_rows = np.flatnonzero(counted)
-    steps = np.zeros(len(view), dtype=bool)
-    ids = view.ip_id[counted_rows].astype(np.int64)
-    steps[counted_rows[1:]] = (np.diff(ids) % 65536) > IP_ID_STEP
-    return _OwnHistory(
-        fin_before=before(np.logical_or.accumulate(own & view.fin), False),
-        rst_before=before(
-            np.logical_or.accumulate((view.from_client == side) & view.rst & ~view.is_dup), False
-        ),
-        last_id_row=before(np.maximum.accumulate(np.where(counted, rows, -1)), -1),
-        id_rows=before(np.cumsum(counted), 0),
-        any_id=before(np.logical_or.accumulate(counted & (view.ip_id != 0)), False),
-        jumpy=before(np.logical_or.accumulate(steps), False),
+    counted = own & ~r.syn[rows_in_order]
+    ids = r.ip_id[rows_in_order].astype(np.int64)
+    latest = np.maximum.accumulate(np.where(counted, at, -1))
+    previous = np.concatenate(([-1], latest[:-1]))  # the group's latest counted before it
+    previous = np.where(previous >= first, previous, -1)
+    relative = rows_in_order - batch.starts[conn[order]]
+    steps = counted & (previous >= 0)
+    steps &= ((ids - ids[np.maximum(previous, 0)]) % 65536) > IP_ID_STEP
+    history = _OwnHistory(
+        fin_before=unsorted(earlier(own & r.fin[rows_in_order]) > 0),
+        rst_before=unsorted(earlier(rst & ~dup) > 0),
+        last_id_row=unsorted(np.where(previous >= 0, relative[np.maximum(previous, 0)], -1)),
+        id_rows=unsorted(earlier(counted)),
+        any_id=unsorted(earlier(counted & (ids != 0)) > 0),
+        jumpy=unsorted(earlier(steps) > 0),
     )
+    # Each group's TTL range over its own packets (not RSTs, not capture duplicates).
+    usual = np.flatnonzero(own)
+    ttl = r.ttl[rows_in_order[usual]].astype(np.int64)
+    groups, begin, count = np.unique(key[order][usual], return_index=True, return_counts=True)
+    low = np.zeros(2 * n_conns, dtype=np.int64)
+    high = np.zeros(2 * n_conns, dtype=np.int64)
+    ttl_count = np.zeros(2 * n_conns, dtype=np.int64)
+    if len(usual):
+        low[groups] = np.minimum.reduceat(ttl, begin)
+        high[groups] = np.maximum.reduceat(ttl, begin)
+        ttl_count[groups] = count
+    return _RstSenders(history, offset.tolist(), low.tolist(), high.tolist(), ttl_count.tolist())
 
 
-def _injected(
-    view: ConnView, i: int, usual: dict[bool, tuple[int, int]], history: _Histories
-) -> str:
+def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _OwnHistory) -> str:
     """Why RST row ``i`` looks like it came from another box, or "" if it does not.
 
     TTL: a host starts every packet of a connection, its RSTs included, with the same TTL
@@ -610,7 +660,6 @@ def _injected(
     if ttl < lo - slack or ttl > hi + slack:
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
-    own = history.of(side)
     if own.fin_before[i] or own.rst_before[i] or not view.ack[i]:
         # A RST without ACK, or after the sender's own FIN or RST, comes from the stack's
         # stateless path (tcp_v4_send_reset on the per-namespace control socket: no socket

@@ -403,12 +403,14 @@ def _untimed(
             for rst, retry in zip(refusals, rows[1:], strict=False)
         ]
         return Schedule(f"a new SYN {_gaps_text(waits)} after each RST", False, 0, None)
+    if not gaps or min(gaps) >= SYN_COPY_BEFORE_S:
+        return None
     server = np.flatnonzero(~view.from_client)
     answered = any(
         np.any((server > a) & (server < b)) for a, b in itertools.pairwise(rows)
     )  # a server segment between two SYNs may draw a retry at once (a challenge ACK:
     # tcp_rcv_synsent_state_process rearms the SYN timer at TCP_TIMEOUT_MIN)
-    if gaps and min(gaps) < SYN_COPY_BEFORE_S and not answered:
+    if not answered:
         return Schedule(
             f"no timer: {_gaps_text(gaps)} apart, sooner than any SYN timer", False, 0, None
         )

@@ -35,7 +35,7 @@ import pandas as pd
 
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
-from pcapline.facts import UNKNOWN, Facts
+from pcapline.facts import UNKNOWN, Facts, SegmentRows
 from pcapline.model import FIN, RST, SYN, EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -140,13 +140,12 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     rows = np.flatnonzero(view.is_retrans)
     if not len(rows):
         return Detection((), Retransmissions(0, 0, 0, 0, None, None))
-    links = _Links.of(view)
-    resent = np.zeros(len(view), dtype=bool)  # Karn: no RTT sample from data sent twice
-    resent[links.prev_tx[rows][links.prev_tx[rows] >= 0]] = True
-    rtt_ms = _data_rtt_ms(view, resent)
+    links, rtt_ms = _Links.of(view)
     rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
     gaps = _gaps(view, links, rows)
-    kinds, notes = _kinds(view, links, rows, rtt_s, gaps)
+    # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_fin_on_ack``).
+    echoed = _fin_on_ack(view, links, rows, gaps)
+    kinds, notes = _kinds(view, links, rows, rtt_s, gaps, echoed)
     events = [
         view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
         for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
@@ -161,8 +160,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     ]
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
-    # A FIN repeated on an ACK of the peer's FIN is no resend at all.
-    echoed = _fin_on_ack(view, links, rows, gaps)
+    # Nor is a FIN repeated on an ACK (``echoed``).
     dying = rows[~_last_ack_fins(view, rows) & ~echoed]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
@@ -195,6 +193,8 @@ def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
     the peer's FIN (the passive closer in LAST_ACK)."""
     fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
     out = np.zeros(len(rows), dtype=bool)
+    if not fin_only.any():
+        return out
     first_fin: dict[bool, int | None] = {}  # per side (True: client): its first FIN row
     for side in (True, False):
         fins = np.flatnonzero(view.fin & (view.from_client == side))
@@ -212,17 +212,87 @@ def _gaps(view: ConnView, links: _Links, rows: np.ndarray) -> np.ndarray:
     found = prev >= 0
     gaps = np.full(len(rows), np.nan)
     gaps[found] = (view.time_ns[rows[found]] - view.time_ns[prev[found]]) / 1e9
-    for k in np.flatnonzero(~found).tolist():  # repacketised: rare, searched one by one
-        gap = _since_original(view, links, int(rows[k]))
-        if gap is not None:
-            gaps[k] = gap
+    missing = np.flatnonzero(~found)
+    if len(missing):  # repacketised: the earlier copy started at another seq
+        earlier = _covering_copies(view, rows[missing])
+        seen = earlier >= 0
+        resent = rows[missing[seen]]
+        gaps[missing[seen]] = (view.time_ns[resent] - view.time_ns[earlier[seen]]) / 1e9
     return gaps
 
 
+#: Cells of the (retransmission x candidate copy) table ``_covering_copies`` compares at once:
+#: bounds its memory when many copies start near the same seq.
+_COVER_CELLS = 1 << 20
+#: A resend with more candidate copies by seq than this is searched among the rows of its
+#: window instead (at most SEARCH_BACK_ROWS): the work per resend stays bounded.
+_SEQ_CANDIDATES = SEARCH_BACK_ROWS
+
+
+def _covering_copies(view: ConnView, rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``: the latest earlier transmission by the same side that covered its
+    first byte (-1: none). Repacketised segments (the earlier copy started elsewhere) are
+    searched among the SEARCH_BACK_ROWS rows before each only: bounded work on long
+    transfers, and an older copy means a gap far beyond any RTO the note could help with."""
+    out = np.full(len(rows), -1, dtype=np.int64)
+    for side in (True, False):
+        asked = np.flatnonzero(view.from_client[rows] == side)
+        # Transmissions that cover any byte: data or FIN, capture duplicates and probes aside.
+        sent = (view.from_client == side) & ~view.is_dup & ~view.probe_shape
+        tx = np.flatnonzero(sent & (view.seq_end > view.rel_seq))
+        if not len(asked) or not len(tx):
+            continue
+        # The candidates of each resend: in seq order (frame order among equal seqs), the
+        # copies that can cover byte ``seq`` start after ``seq`` less the longest transmission
+        # and at most at ``seq``; when those outnumber the rows of the search window, the
+        # transmissions among the window's rows instead (work stays bounded by the window).
+        by_seq = tx[np.argsort(view.rel_seq[tx], kind="stable")]
+        starts = view.rel_seq[by_seq]
+        longest = int((view.seq_end[tx] - view.rel_seq[tx]).max())
+        resent = rows[asked]
+        first = np.searchsorted(starts, view.rel_seq[resent] - longest, side="right")
+        past = np.searchsorted(starts, view.rel_seq[resent], side="right")
+        near = past - first <= _SEQ_CANDIDATES
+        if near.any():
+            out[asked[near]] = _latest_cover(view, resent[near], by_seq, first[near], past[near])
+        if not near.all():
+            far = resent[~near]
+            lo = np.searchsorted(tx, far - SEARCH_BACK_ROWS)
+            out[asked[~near]] = _latest_cover(view, far, tx, lo, np.searchsorted(tx, far))
+    return out
+
+
+def _latest_cover(
+    view: ConnView, resent: np.ndarray, copies: np.ndarray, first: np.ndarray, past: np.ndarray
+) -> np.ndarray:
+    """Per row of ``resent``: the latest of its candidates ``copies[first:past]`` sent among
+    the SEARCH_BACK_ROWS rows before it that covers its first byte (-1: none)."""
+    out = np.full(len(resent), -1, dtype=np.int64)
+    width = int((past - first).max())
+    step = max(1, _COVER_CELLS // max(width, 1))
+    for c in range(0, len(resent), step):  # a table: resend x its candidate copies
+        part = slice(c, c + step)
+        at = first[part, None] + np.arange(width)
+        valid = at < past[part, None]
+        copy = copies[np.where(valid, at, 0)]
+        i = resent[part, None]
+        seq = view.rel_seq[i]
+        covers = valid & (view.rel_seq[copy] <= seq) & (view.seq_end[copy] > seq)
+        covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
+        out[part] = np.where(covers, copy, -1).max(axis=1, initial=-1)
+    return out
+
+
 def _kinds(
-    view: ConnView, links: _Links, rows: np.ndarray, rtt_s: float, gaps: np.ndarray
+    view: ConnView,
+    links: _Links,
+    rows: np.ndarray,
+    rtt_s: float,
+    gaps: np.ndarray,
+    fin_on_ack: np.ndarray,
 ) -> tuple[list[EventKind], list[str]]:
-    """Kind and note of each retransmission, judged together (columnar where possible)."""
+    """Kind and note of each retransmission, judged together (columnar where possible).
+    ``fin_on_ack``: per row, ``_fin_on_ack``."""
     spurious = view.is_spurious[rows]
     fin_only = (view.seg_len[rows] == 0) & view.fin[rows]
     last = links.last_peer[rows]
@@ -255,27 +325,34 @@ def _kinds(
     # TCP_RTO_MIN: a resend sooner than that after such an ACK went out on the ACK, not on
     # the timer (the rest of a window in loss recovery, smaller segments after a path MTU drop).
     clocked = (adv >= 0) & (since_adv < RTO_FLOOR_S) & at_hole & ~spurious & ~fin_only
-    # A FIN sent again on an ACK of the peer's new data or FIN (its ACK number above the
-    # previous copy's), sooner than any timer: the FIN repeated on that ACK, not a resend.
-    fin_on_ack = _fin_on_ack(view, links, rows, gaps)
+    # ``fin_on_ack``: a FIN sent again on an ACK of the peer's new data or FIN (its ACK number
+    # above the previous copy's), sooner than any timer: the FIN repeated on that ACK.
     peer_unseen = not np.any(view.from_client != view.from_client[int(rows[0])])
+    # The per-row judgement reads Python values: a numpy scalar read costs more than the test.
+    spurious_, already_sacked_, fin_only_, fin_on_ack_, candidate_, sacked_, soon_ = (
+        values.tolist()
+        for values in (spurious, already_sacked, fin_only, fin_on_ack, candidate, sacked, soon)
+    )
+    since_, since_adv_, clocked_, last_ = (
+        values.tolist() for values in (since, since_adv, clocked, last)
+    )
     kinds: list[EventKind] = []
     notes: list[str] = []
     for k, gap in enumerate(gaps.tolist()):
-        if spurious[k]:
+        if spurious_[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
             notes.append("data the peer had already acknowledged")
             continue
-        if already_sacked[k]:
+        if already_sacked_[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
             notes.append(
                 "tail loss probe: resent the last segment, which the peer had already SACKed "
                 "(no hole repaired)"
             )
             continue
-        if fin_only[k]:
+        if fin_only_[k]:
             kinds.append(EventKind.FIN_RETRANSMIT)
-            if fin_on_ack[k]:
+            if fin_on_ack_[k]:
                 notes.append(
                     f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
                     "first copy (sooner than any retransmission timer): not a timer resend"
@@ -285,19 +362,19 @@ def _kinds(
             else:
                 notes.append("FIN sent again: not acknowledged")
             continue
-        if candidate[k]:
-            dupacks = _trailing_dupacks(view, links, int(last[k]))
-            if dupacks >= 2 or sacked[k]:
+        if candidate_[k]:
+            dupacks = _trailing_dupacks(view, links, last_[k])
+            if dupacks >= 2 or sacked_[k]:
                 kinds.append(EventKind.FAST_RETRANSMIT)
                 note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
-                if not soon[k]:
+                if not soon_[k]:
                     note += (
-                        f" ({since[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
+                        f" ({since_[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
                         "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
                     )
                 notes.append(note)
                 continue
-        if not spurious[k] and not fin_only[k] and gap < RTO_FLOOR_S:  # NaN compares False
+        if not spurious_[k] and not fin_only_[k] and gap < RTO_FLOOR_S:  # NaN compares False
             # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
             # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
             kinds.append(EventKind.FAST_RETRANSMIT)
@@ -313,10 +390,10 @@ def _kinds(
                 "a timer or loss recovery resent it cannot be told"
             )
             continue
-        if clocked[k]:
+        if clocked_[k]:
             kinds.append(EventKind.FAST_RETRANSMIT)
             notes.append(
-                f"sent {_short(float(since_adv[k]))} after the peer's ACK advanced snd.una: the "
+                f"sent {_short(since_adv_[k])} after the peer's ACK advanced snd.una: the "
                 "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
                 "recovery), not the timer"
             )
@@ -349,20 +426,23 @@ class _Links:
     last_sack: np.ndarray  # the other side's latest row carrying a SACK block (-1: none)
 
     @staticmethod
-    def of(view: ConnView) -> _Links:
+    def of(view: ConnView) -> tuple[_Links, float | None]:
+        """The connection's row links, and its data RTT (``_data_rtt_ms``; None: none)."""
         if len(view) < ALONE_ROWS:
-            every = view.batch.of(_links)
-            lo = every.offset[view.at]
+            every, k = view.batch.of(_links), view.at
+            lo = every.offset[k]
         else:  # its own numpy calls cost little next to their work
-            every, lo = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
+            every, k, lo = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0, 0
         hi = lo + len(view)
-        return _Links(
+        links = _Links(
             last_peer=every.links.last_peer[lo:hi],
             prev_same=every.links.prev_same[lo:hi],
             prev_tx=every.links.prev_tx[lo:hi],
             last_advance=every.links.last_advance[lo:hi],
             last_sack=every.links.last_sack[lo:hi],
         )
+        rtt_ms = every.rtt_ms[k]
+        return links, None if rtt_ms != rtt_ms else rtt_ms  # NaN: not measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +452,7 @@ class _BatchLinks:
 
     links: _Links
     offset: list[int]
+    rtt_ms: list[float]  # per connection of the batch: ``_data_rtt_ms`` (NaN: none, not linked)
 
 
 #: Below every real ACK number: "no ACK yet" in running maxima.
@@ -452,7 +533,16 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         last_advance=latest_peer(advance),
         last_sack=latest_peer(r.sack_blocks[rows] > 0),
     )
-    return _BatchLinks(links, offset.tolist())
+    # Karn: no RTT sample from data sent again (the earlier copy of each retransmission).
+    retrans = r.is_retrans[rows]
+    resent = np.zeros(n, dtype=bool)
+    resent[prev_tx[retrans][prev_tx[retrans] >= 0]] = True
+    ack_so_far = np.empty(n, dtype=np.int64)  # per row: its side's highest ACK up to it
+    ack_so_far[order] = running
+    data = (r.seg_len[rows] > 0) & ~retrans & ~r.is_dup[rows] & ~resent
+    rtt_ms = np.full(len(linked), np.nan)
+    rtt_ms[linked] = _data_rtt_ms(r, rows, conn, len(sizes), data, ack_so_far)
+    return _BatchLinks(links, offset.tolist(), rtt_ms.tolist())
 
 
 def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:
@@ -467,32 +557,16 @@ def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3)
     return max(count - 1, 0)
 
 
-def _since_original(view: ConnView, links: _Links, i: int) -> float | None:
-    """Seconds since the previous transmission of this segment's first byte by the same side."""
-    prev = int(links.prev_tx[i])
-    if prev >= 0:
-        return view.seconds(prev, i)
-    # Repacketised (the earlier copy started elsewhere): search the covering transmission
-    # among the recent rows only (bounded work on long transfers; an older copy means a gap
-    # far beyond any RTO the note could help with).
-    lo = max(0, i - SEARCH_BACK_ROWS)
-    seq = view.rel_seq[i]
-    covers = (view.from_client[lo:i] == view.from_client[i]) & (view.rel_seq[lo:i] <= seq)
-    covers &= (view.seq_end[lo:i] > seq) & ~view.is_dup[lo:i] & ~view.probe_shape[lo:i]
-    rows = np.flatnonzero(covers)
-    return view.seconds(lo + int(rows[-1]), i) if len(rows) else None
-
-
 def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     """The transmissions of the segment at row ``last``; ``timed`` marks the rows the RTO
     timer sent (``_kinds``): only those are steps of the backoff."""
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
-    idx = np.arange(len(view))
+    upto, after = slice(0, last + 1), slice(last + 1, None)  # rows up to the copy, after it
     mine = (view.from_client == side) & ~view.is_dup
-    covers = mine & (view.rel_seq <= seq) & (view.seq_end > seq) & ~view.probe_shape
-    tx = np.flatnonzero(covers & (idx <= last))
-    times = [float(view.time_ns[i]) / 1e9 for i in tx]
+    covers = mine[upto] & (view.rel_seq[upto] <= seq) & (view.seq_end[upto] > seq)
+    tx = np.flatnonzero(covers & ~view.probe_shape[upto])
+    times: list[float] = (view.time_ns[tx] / 1e9).tolist()
     # No backoff step is longer than TCP_RTO_MAX: a copy further back belongs to another
     # stretch of time (a time jump, captures joined), so the series starts after it.
     start = max(
@@ -506,20 +580,21 @@ def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and timed[tx[k]]]
     gaps = [times[k] - _timer_start(view, mine, int(tx[k - 1]), int(tx[k])) for k in steps]
     schedule = name_schedule(gaps)
-    peer_after = (view.from_client != side) & (idx > last)
+    mine_after, peer_after = mine[after], view.from_client[after] != side
+    ack_after, rel_ack_after, rst_after = view.ack[after], view.rel_ack[after], view.rst[after]
     # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
     # number rising after its last copy shows the peer sent more afterwards (it was receiving
     # and answering); without that, nothing can be said about the acknowledgement.
     acks_unseen = not bool(np.any(view.from_client != side))
     if acks_unseen:
-        answered = mine & (idx > last) & view.ack & (view.rel_ack > view.rel_ack[last])
+        answered = mine_after & ack_after & (rel_ack_after > view.rel_ack[last])
         acked = bool(np.any(answered))
     else:
-        acked = bool(np.any(peer_after & view.ack & (view.rel_ack > seq)))
-    later = mine & (idx > last) & ~view.is_retrans & ~view.rst
-    later &= (view.seg_len > 0) | view.has(FIN | SYN)
-    rst_mine = np.flatnonzero(mine & (idx > last) & view.rst)
-    rst_peer = np.flatnonzero(peer_after & view.rst)
+        acked = bool(np.any(peer_after & ack_after & (rel_ack_after > seq)))
+    later = mine_after & ~view.is_retrans[after] & ~rst_after
+    later &= (view.seg_len[after] > 0) | ((view.flags[after] & (FIN | SYN)) != 0)
+    rst_mine = last + 1 + np.flatnonzero(mine_after & rst_after)
+    rst_peer = last + 1 + np.flatnonzero(peer_after & rst_after)
     next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
@@ -583,39 +658,47 @@ def _last_retry(gaps: list[float], give_up_s: float) -> bool:
     return len(gaps) >= TCP_RETRIES2 or give_up_s >= TCP_RETRIES2_BUDGET_S
 
 
-def _data_rtt_ms(view: ConnView, resent: np.ndarray) -> float | None:
-    """Smallest time from a data segment to the first peer ACK covering it.
+def _data_rtt_ms(
+    r: SegmentRows,
+    rows: np.ndarray,
+    conn: np.ndarray,
+    n_conns: int,
+    data: np.ndarray,
+    ack_so_far: np.ndarray,
+) -> np.ndarray:
+    """Per connection: the smallest time (ms) from a data segment to the first peer ACK
+    covering it (NaN: none), over the first RTT_SAMPLES data segments of each side.
 
-    Karn's rule: ``resent`` marks data that was sent again, whose ACK is ambiguous.
+    Karn's rule: ``data`` (per row of ``rows``) leaves out data that was sent again, whose
+    ACK is ambiguous. ``conn``: per row, its connection (grouped, 0 .. n_conns - 1);
+    ``ack_so_far``: per row, the highest ACK its sender had sent up to it.
     """
-    best: float | None = None
+    none = np.iinfo(np.int64).max
+    smallest = np.full(n_conns, none, dtype=np.int64)
+    client = r.from_client[rows]
     for side in (True, False):
-        data = np.flatnonzero(
-            (view.from_client == side)
-            & (view.seg_len > 0)
-            & ~view.is_retrans
-            & ~view.is_dup
-            & ~resent
-        )[:RTT_SAMPLES]
-        if not len(data):
+        sent = np.flatnonzero(data & (client == side))
+        in_conn = np.arange(len(sent)) - np.searchsorted(conn[sent], conn[sent])
+        sent = sent[in_conn < RTT_SAMPLES]
+        acks = np.flatnonzero((client != side) & r.ack[rows])
+        if not len(sent) or not len(acks):
             continue
-        acks = np.flatnonzero((view.from_client != side) & view.ack)
-        if not len(acks):
-            continue
-        running = np.maximum.accumulate(view.rel_ack[acks])
-        by_value = np.searchsorted(running, view.seq_end[data], side="left")
-        by_time = np.searchsorted(acks, data, side="right")
+        # The first ACK after the data (by_time) whose connection's running ACK covers its
+        # end (by_value): ranks make (connection, ACK number) one ascending key.
+        running, ends = ack_so_far[acks], r.seq_end[rows[sent]]
+        _, rank = np.unique(np.concatenate((running, ends)), return_inverse=True)
+        span = len(running) + len(ends)
+        by_value = np.searchsorted(
+            conn[acks] * span + rank[: len(acks)], conn[sent] * span + rank[len(acks) :]
+        )
+        by_time = np.searchsorted(acks, sent, side="right")
         j = np.maximum(by_value, by_time)
         ok = j < len(acks)
-        if not np.any(ok):
-            continue
-        rtt = view.time_ns[acks[j[ok]]] - view.time_ns[data[ok]]
-        rtt = rtt[rtt >= 0]  # an ACK stamped before its data: a timestamp step back
-        if not len(rtt):
-            continue
-        smallest = float(rtt.min()) / 1e6
-        best = smallest if best is None else min(best, smallest)
-    return best
+        ok[ok] = conn[acks[j[ok]]] == conn[sent[ok]]
+        rtt = r.time_ns[rows[acks[j[ok]]]] - r.time_ns[rows[sent[ok]]]
+        fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
+        np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
+    return np.where(smallest < none, smallest / 1e6, np.nan)
 
 
 def screen(facts: Facts) -> np.ndarray:
