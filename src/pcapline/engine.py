@@ -84,6 +84,11 @@ class Settings:
     capture: CaptureWide | None = None
     #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
     retried_by_listener: Mapping[str, int] | None = None
+    #: Hand back every visited connection's detections (the HTML report reads them); else
+    #: only those the findings read (``findings.detections_read``): a result's detections
+    #: are tens of thousands of small records, slower to pickle and unpickle than all its
+    #: tables together (about a second of the parent's time per partition of 400 k segments).
+    keep_detections: bool = True
     #: Lay out each connection's JSON entry in the partition (``jsondoc.connection_texts``):
     #: the JSON document's biggest part is then written on every core.
     json_entries: bool = False
@@ -111,7 +116,7 @@ class PartResult:
     events: pd.DataFrame
     verdicts: Verdicts
     delays: DelaysTable
-    detections: dict[int, ConnDetections]
+    detections: dict[int, ConnDetections]  # all, or those findings read (Settings.keep_detections)
     quality: CaptureQuality
     one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
     facts: Facts | None  # None unless Settings.keep_facts
@@ -150,7 +155,7 @@ class Listeners:
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     """facts -> detect -> classify -> explain -> delays for one partition, as
     ``analysis.analyze`` did for the whole capture before the engine."""
-    from pcapline import classify, delays, detect, explain
+    from pcapline import classify, delays, detect, explain, findings
     from pcapline.analysis import _with_seen, delay_columns, verdict_columns, verdicts_counts
     from pcapline.app import app_docs
     from pcapline.detect.handshake import one_sided
@@ -192,7 +197,11 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         events=events,
         verdicts=verdicts,
         delays=lost,
-        detections=dict(detected.detections),
+        detections=(
+            dict(detected.detections)
+            if settings.keep_detections
+            else findings.detections_read(detected.detections)
+        ),
         quality=classified.quality,
         one_sided=one_sided(detected.facts),
         facts=detected.facts if settings.keep_facts else None,
@@ -644,6 +653,7 @@ def analyse(
     scheduler: str | None = None,
     partitions: int | None = None,
     keep_facts: bool = True,
+    keep_detections: bool = True,
     json_entries: bool = False,
     progress: Progress | None = None,
 ) -> Outcome:
@@ -653,7 +663,9 @@ def analyse(
     (overrides ``jobs``); ``partitions``: how many parts (default: one in this process, else
     ``PARTITIONS_PER_JOB`` per worker; a number forces the partitioned path even for a small
     capture, as tests do); ``keep_facts``: keep the per-segment facts (renderers that draw
-    graphs or timelines need them; JSON, CSV and Parquet do not); ``json_entries``: lay out
+    graphs or timelines need them; JSON, CSV and Parquet do not); ``keep_detections``: keep
+    every visited connection's detections (the HTML report reads them; else the analysis
+    holds only those the findings read, ``findings.detections_read``); ``json_entries``: lay out
     each connection's JSON entry where its partition is analysed (indent 2).
     """
     from pcapline import app as application
@@ -695,6 +707,7 @@ def analyse(
         capture_end_ns=max(last_frame_ns, tcp_end),
         slow=slow,
         keep_facts=keep_facts,
+        keep_detections=keep_detections,
         json_entries=json_entries,
         dropped=read.dropped > 0,
     )
