@@ -353,7 +353,6 @@ def analyse_part(
     """``engine.analyse_partition``, then what the parent keeps (``Digest``) and the
     outputs asked for. Needs no file: a Dask worker runs it on a partition shipped to it."""
     from pcapline import findings
-    from pcapline.findings.handshakes import summarize
     from pcapline.render.tables import flat_connections, flat_events
 
     result = engine.analyse_partition(part, settings)
@@ -383,7 +382,7 @@ def analyse_part(
         # listeners, ``handshakes.concat`` only the ids of the summary's connections.
         listeners=replace(result.listeners(), connections=kept),
         connections=kept,
-        handshakes=replace(summarize(part.segments, kept), connections=kept),
+        handshakes=replace(result.handshakes, connections=kept),
         clock_rows=findings.finder_rows(part.segments),
         overflow=findings.detections_read(result.detections),
         stalls=rto,

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from pcapline.delays import DelaysTable, SlowThresholds, Turns
     from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
+    from pcapline.findings.handshakes import Handshakes
     from pcapline.icmp import IcmpMatches
     from pcapline.quality import CaptureQuality
 
@@ -123,6 +124,10 @@ class PartResult:
     json_entries: list[str] | None  # by id; None unless Settings.json_entries
     #: Connections decided through RULES: the ones whose listener's retries were weighed.
     visited: np.ndarray
+    #: ``findings.handshakes.summarize`` over the partition (its ``connections`` are this
+    #: result's: pickled once): the parent joins them (``handshakes.concat``) instead of
+    #: summarising every segment of the capture after the merge.
+    handshakes: Handshakes
 
     def listeners(self) -> Listeners:
         return Listeners(
@@ -159,6 +164,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     from pcapline.analysis import _with_seen, delay_columns, verdict_columns, verdicts_counts
     from pcapline.app import app_docs
     from pcapline.detect.handshake import one_sided
+    from pcapline.findings.handshakes import summarize
 
     detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns, icmp=part.icmp)
     classified = classify.classify(
@@ -207,6 +213,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         facts=detected.facts if settings.keep_facts else None,
         json_entries=entries,
         visited=np.fromiter(classified.evidence, np.int64, len(classified.evidence)),
+        handshakes=replace(summarize(part.segments, connections), connections=connections),
     )
 
 
@@ -443,6 +450,7 @@ class Merged:
     one_sided: np.ndarray
     facts: Facts | None
     json_entries: list[str] | None  # every connection's JSON entry, by id
+    handshakes: Handshakes  # ``findings.handshakes.summarize`` of the whole capture
 
 
 def merge(
@@ -453,6 +461,8 @@ def merge(
     dropped: bool = False,
 ) -> Merged:
     """The partitions' results as one capture's, every table in connection id order."""
+    from pcapline.findings.handshakes import concat
+
     results = sorted(results, key=lambda r: r.number)
     ids = np.concatenate([np.asarray(r.verdicts.ids, np.int64) for r in results])
     by_id = np.argsort(ids, kind="stable")
@@ -462,8 +472,9 @@ def merge(
     for r in results:
         detections.update(r.detections)
     quality = merge_quality([r.quality for r in results], by_id, capture, dropped=dropped)
+    connections = connections.sort_values("id", kind="stable").reset_index(drop=True)
     return Merged(
-        connections=connections.sort_values("id", kind="stable").reset_index(drop=True),
+        connections=connections,
         events=events,  # analysis._events_table sorts them by conn then frame
         verdicts=_merge_verdicts([r.verdicts for r in results], by_id),
         delays=_merge_delays([r.delays for r in results], by_id),
@@ -472,6 +483,7 @@ def merge(
         one_sided=np.concatenate([r.one_sided for r in results])[by_id],
         facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
         json_entries=_entries(results, by_id),
+        handshakes=concat([r.handshakes for r in results], connections),
     )
 
 
@@ -751,7 +763,12 @@ def analyse(
     show.stage("cross-connection findings")
     connections = merged.connections
     found = findings.find_all(
-        segments, connections, merged.events, detections=merged.detections, delays=merged.delays
+        segments,
+        connections,
+        merged.events,
+        detections=merged.detections,
+        delays=merged.delays,
+        handshakes=merged.handshakes,
     )
     show.done()
     analysis = Analysis(
