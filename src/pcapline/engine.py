@@ -262,21 +262,32 @@ class LocalPool(Runner):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        # What a partition's analysis imports, imported once before the fork instead of by
+        # every worker on its first partition.
+        from pcapline import classify, delays, explain  # noqa: F401
+        from pcapline.render import jsondoc  # noqa: F401
+
         global _FORKED_PLAN
         _FORKED_PLAN = plan
         self.pool = ProcessPoolExecutor(
             max_workers=jobs, mp_context=multiprocessing.get_context("fork")
         )
+        self.futures: list[Any] = []
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
         futures = {self.pool.submit(_analyse_forked, n, settings): n for n in parts}
+        self.futures.extend(futures)
         yield from pool_results(futures, done)
 
     def close(self) -> None:
+        """Once every partition came back the workers are left to exit on their own (the
+        merge goes on meanwhile: they only free their memory); after an error or Ctrl-C the
+        pool is waited for, as before."""
         global _FORKED_PLAN
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        finished = all(f.done() and not f.cancelled() for f in self.futures)
+        self.pool.shutdown(wait=not finished, cancel_futures=True)
         _FORKED_PLAN = None
 
 
