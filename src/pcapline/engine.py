@@ -4,8 +4,14 @@
          -> app context, read quality, ICMP matching   whole capture (payload bytes, quotes)
          -> partitions of whole 4-tuples
               facts -> detect -> classify -> explain -> delays     per partition, anywhere
-         -> merge (connections by id, events by conn then frame, turns by conn then time)
+         -> merge (connections by id, events by conn then frame, turns by conn then time,
+                   the partitions' handshake summaries joined: ``handshakes.concat``)
          -> findings                              whole capture (they compare connections)
+
+What crosses the pipe back from a worker is what the parent reads: the tables, verdicts and
+delays, each connection's JSON entry laid out when the output is JSON, and of the detections
+only those the findings read unless the HTML report wants them all (``keep_detections``:
+tens of thousands of small records, slower to unpickle than every table together).
 
 What needs the whole capture is found before the split and handed to each partition: what
 the payloads carry (``app.recognise`` reads the frames' bytes, let go before detection), the
@@ -166,6 +172,8 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     from pcapline.detect.handshake import one_sided
     from pcapline.findings.handshakes import summarize
 
+    # Before detection: its temporaries are gone before the facts are built (bounded memory).
+    handshakes = summarize(part.segments, part.connections)
     detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns, icmp=part.icmp)
     classified = classify.classify(
         part.segments,
@@ -213,7 +221,8 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         facts=detected.facts if settings.keep_facts else None,
         json_entries=entries,
         visited=np.fromiter(classified.evidence, np.int64, len(classified.evidence)),
-        handshakes=replace(summarize(part.segments, connections), connections=connections),
+        # the same rows as part.connections (the verdict and delay columns keep their order)
+        handshakes=replace(handshakes, connections=connections),
     )
 
 
