@@ -23,6 +23,7 @@ from pcapline import engine
 from pcapline.analysis import Analysis, analyze
 from pcapline.cli import run
 from pcapline.facts import Facts
+from pcapline.findings import detections_read
 from pcapline.render.jsondoc import write
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
@@ -80,11 +81,15 @@ def _every_path(path: Path, scheduler: str) -> None:
     assert list(parted.verdicts.items()) == list(whole.verdicts.items())
     assert list(parted.delays.items()) == list(whole.delays.items())
     assert _json(analyze(path, partitions=4, jobs=2)) == expected
-    # The CLI's JSON: each partition lays out its own connections' entries.
-    outcome = engine.analyse(path, partitions=4, jobs=2, keep_facts=False, json_entries=True)
+    # The CLI's JSON: each partition lays out its own connections' entries and hands back
+    # only the detections the findings read.
+    outcome = engine.analyse(
+        path, partitions=4, jobs=2, keep_facts=False, keep_detections=False, json_entries=True
+    )
     out = io.StringIO()
     write(outcome.analysis, out, connections=outcome.json_entries)
     assert out.getvalue() == expected
+    assert outcome.analysis.detections == detections_read(whole.detections)
     assert _json(analyze(path, scheduler=scheduler, partitions=3, keep_facts=False)) == expected
 
 

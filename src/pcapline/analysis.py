@@ -84,7 +84,9 @@ class Analysis:
     findings: list[Finding] = field(default_factory=list)
     # What the stages knew, for renderers that need more than the tables (never recomputed):
     facts: Facts | None = None  # per-segment facts of the whole capture (facts.compute_facts)
-    detections: Mapping[int, ConnDetections] = field(default_factory=dict)  # visited conns only
+    #: Visited connections only; only those the findings read (``findings.detections_read``)
+    #: when the engine ran with ``keep_detections=False`` (the CLI's text, JSON and tables).
+    detections: Mapping[int, ConnDetections] = field(default_factory=dict)
     verdicts: Mapping[int, Verdict] = field(default_factory=dict)  # conn id -> verdict (all)
     #: conn id -> what it lost to retries, stalls and silence, with its ``slow`` tags (all
     #: connections; a ``delays.DelaysTable``). Empty when the analysis was built without it.

@@ -305,7 +305,7 @@ class Digest:
     connections: pd.DataFrame  # the connections table without PROSE_COLUMNS, by id
     handshakes: Handshakes  # findings.handshakes.summarize over the partition
     clock_rows: pd.DataFrame  # findings.finder_rows over the partition
-    overflow: dict[int, ConnDetections]  # detections showing accept-queue overflow signatures
+    overflow: dict[int, ConnDetections]  # the detections findings read (``detections_read``)
     stalls: dict[int, _Visited]  # delays of the connections with an RTO stall
     turns: Turns | None
     thresholds: SlowThresholds
@@ -353,7 +353,6 @@ def analyse_part(
     """``engine.analyse_partition``, then what the parent keeps (``Digest``) and the
     outputs asked for. Needs no file: a Dask worker runs it on a partition shipped to it."""
     from pcapline import findings
-    from pcapline.findings.handshakes import summarize
     from pcapline.render.tables import flat_connections, flat_events
 
     result = engine.analyse_partition(part, settings)
@@ -369,12 +368,6 @@ def analyse_part(
     if "text" in outputs:
         made["text"] = (result.connections, result.verdicts, result.delays)
     kept = result.connections.drop(columns=[c for c in PROSE_COLUMNS if c in result.connections])
-    overflow = {
-        conn: found
-        for conn, found in result.detections.items()
-        if found.handshake.inferred.synack_after_ack > 0
-        or found.handshake.inferred.overflow_rst_frame is not None
-    }
     rto = {
         conn: visited
         for conn, visited in result.delays.stalls.items()
@@ -389,9 +382,9 @@ def analyse_part(
         # listeners, ``handshakes.concat`` only the ids of the summary's connections.
         listeners=replace(result.listeners(), connections=kept),
         connections=kept,
-        handshakes=replace(summarize(part.segments, kept), connections=kept),
+        handshakes=replace(result.handshakes, connections=kept),
         clock_rows=findings.finder_rows(part.segments),
-        overflow=overflow,
+        overflow=findings.detections_read(result.detections),
         stalls=rto,
         turns=result.delays.turns,
         thresholds=result.delays.thresholds,

@@ -338,8 +338,10 @@ def analyze(
         jobs=jobs or default_jobs(),
         scheduler=scheduler,
         progress=not quiet,
-        # Graphs and timelines read the per-segment facts; tables and JSON never do.
+        # Graphs and timelines read the per-segment facts, the HTML report every detection;
+        # tables and JSON read neither.
         keep_facts=fmt == "html" or (fmt == "text" and bool(stream)),
+        keep_detections=fmt == "html",
         json_entries=fmt == "json" and unfiltered,
     )
     whole = outcome.analysis
@@ -657,6 +659,7 @@ def _run(
     scheduler: str | None = None,
     progress: bool = False,
     keep_facts: bool = True,
+    keep_detections: bool = True,
     json_entries: bool = False,
 ) -> Outcome:
     """The whole capture analysed (filters come after, see ``_select``); warnings on stderr.
@@ -673,6 +676,7 @@ def _run(
         jobs=jobs,
         scheduler=scheduler,
         keep_facts=keep_facts,
+        keep_detections=keep_detections,
         json_entries=json_entries,
         progress=shown,
     )

@@ -4,8 +4,14 @@
          -> app context, read quality, ICMP matching   whole capture (payload bytes, quotes)
          -> partitions of whole 4-tuples
               facts -> detect -> classify -> explain -> delays     per partition, anywhere
-         -> merge (connections by id, events by conn then frame, turns by conn then time)
+         -> merge (connections by id, events by conn then frame, turns by conn then time,
+                   the partitions' handshake summaries joined: ``handshakes.concat``)
          -> findings                              whole capture (they compare connections)
+
+What crosses the pipe back from a worker is what the parent reads: the tables, verdicts and
+delays, each connection's JSON entry laid out when the output is JSON, and of the detections
+only those the findings read unless the HTML report wants them all (``keep_detections``:
+tens of thousands of small records, slower to unpickle than every table together).
 
 What needs the whole capture is found before the split and handed to each partition: what
 the payloads carry (``app.recognise`` reads the frames' bytes, let go before detection), the
@@ -54,6 +60,7 @@ if TYPE_CHECKING:
     from pcapline.delays import DelaysTable, SlowThresholds, Turns
     from pcapline.detect import ConnDetections
     from pcapline.facts import Facts
+    from pcapline.findings.handshakes import Handshakes
     from pcapline.icmp import IcmpMatches
     from pcapline.quality import CaptureQuality
 
@@ -84,6 +91,11 @@ class Settings:
     capture: CaptureWide | None = None
     #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
     retried_by_listener: Mapping[str, int] | None = None
+    #: Hand back every visited connection's detections (the HTML report reads them); else
+    #: only those the findings read (``findings.detections_read``): a result's detections
+    #: are tens of thousands of small records, slower to pickle and unpickle than all its
+    #: tables together (about a second of the parent's time per partition of 400 k segments).
+    keep_detections: bool = True
     #: Lay out each connection's JSON entry in the partition (``jsondoc.connection_texts``):
     #: the JSON document's biggest part is then written on every core.
     json_entries: bool = False
@@ -111,13 +123,17 @@ class PartResult:
     events: pd.DataFrame
     verdicts: Verdicts
     delays: DelaysTable
-    detections: dict[int, ConnDetections]
+    detections: dict[int, ConnDetections]  # all, or those findings read (Settings.keep_detections)
     quality: CaptureQuality
     one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
     facts: Facts | None  # None unless Settings.keep_facts
     json_entries: list[str] | None  # by id; None unless Settings.json_entries
     #: Connections decided through RULES: the ones whose listener's retries were weighed.
     visited: np.ndarray
+    #: ``findings.handshakes.summarize`` over the partition (its ``connections`` are this
+    #: result's: pickled once): the parent joins them (``handshakes.concat``) instead of
+    #: summarising every segment of the capture after the merge.
+    handshakes: Handshakes
 
     def listeners(self) -> Listeners:
         return Listeners(
@@ -150,11 +166,14 @@ class Listeners:
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     """facts -> detect -> classify -> explain -> delays for one partition, as
     ``analysis.analyze`` did for the whole capture before the engine."""
-    from pcapline import classify, delays, detect, explain
+    from pcapline import classify, delays, detect, explain, findings
     from pcapline.analysis import _with_seen, delay_columns, verdict_columns, verdicts_counts
     from pcapline.app import app_docs
     from pcapline.detect.handshake import one_sided
+    from pcapline.findings.handshakes import summarize
 
+    # Before detection: its temporaries are gone before the facts are built (bounded memory).
+    handshakes = summarize(part.segments, part.connections)
     detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns, icmp=part.icmp)
     classified = classify.classify(
         part.segments,
@@ -192,12 +211,18 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         events=events,
         verdicts=verdicts,
         delays=lost,
-        detections=dict(detected.detections),
+        detections=(
+            dict(detected.detections)
+            if settings.keep_detections
+            else findings.detections_read(detected.detections)
+        ),
         quality=classified.quality,
         one_sided=one_sided(detected.facts),
         facts=detected.facts if settings.keep_facts else None,
         json_entries=entries,
         visited=np.fromiter(classified.evidence, np.int64, len(classified.evidence)),
+        # the same rows as part.connections (the verdict and delay columns keep their order)
+        handshakes=replace(handshakes, connections=connections),
     )
 
 
@@ -246,21 +271,32 @@ class LocalPool(Runner):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        # What a partition's analysis imports, imported once before the fork instead of by
+        # every worker on its first partition.
+        from pcapline import classify, delays, explain  # noqa: F401
+        from pcapline.render import jsondoc  # noqa: F401
+
         global _FORKED_PLAN
         _FORKED_PLAN = plan
         self.pool = ProcessPoolExecutor(
             max_workers=jobs, mp_context=multiprocessing.get_context("fork")
         )
+        self.futures: list[Any] = []
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
         futures = {self.pool.submit(_analyse_forked, n, settings): n for n in parts}
+        self.futures.extend(futures)
         yield from pool_results(futures, done)
 
     def close(self) -> None:
+        """Once every partition came back the workers are left to exit on their own (the
+        merge goes on meanwhile: they only free their memory); after an error or Ctrl-C the
+        pool is waited for, as before."""
         global _FORKED_PLAN
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        finished = all(f.done() and not f.cancelled() for f in self.futures)
+        self.pool.shutdown(wait=not finished, cancel_futures=True)
         _FORKED_PLAN = None
 
 
@@ -434,6 +470,7 @@ class Merged:
     one_sided: np.ndarray
     facts: Facts | None
     json_entries: list[str] | None  # every connection's JSON entry, by id
+    handshakes: Handshakes  # ``findings.handshakes.summarize`` of the whole capture
 
 
 def merge(
@@ -444,6 +481,8 @@ def merge(
     dropped: bool = False,
 ) -> Merged:
     """The partitions' results as one capture's, every table in connection id order."""
+    from pcapline.findings.handshakes import concat
+
     results = sorted(results, key=lambda r: r.number)
     ids = np.concatenate([np.asarray(r.verdicts.ids, np.int64) for r in results])
     by_id = np.argsort(ids, kind="stable")
@@ -453,8 +492,9 @@ def merge(
     for r in results:
         detections.update(r.detections)
     quality = merge_quality([r.quality for r in results], by_id, capture, dropped=dropped)
+    connections = connections.sort_values("id", kind="stable").reset_index(drop=True)
     return Merged(
-        connections=connections.sort_values("id", kind="stable").reset_index(drop=True),
+        connections=connections,
         events=events,  # analysis._events_table sorts them by conn then frame
         verdicts=_merge_verdicts([r.verdicts for r in results], by_id),
         delays=_merge_delays([r.delays for r in results], by_id),
@@ -463,6 +503,7 @@ def merge(
         one_sided=np.concatenate([r.one_sided for r in results])[by_id],
         facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
         json_entries=_entries(results, by_id),
+        handshakes=concat([r.handshakes for r in results], connections),
     )
 
 
@@ -644,6 +685,7 @@ def analyse(
     scheduler: str | None = None,
     partitions: int | None = None,
     keep_facts: bool = True,
+    keep_detections: bool = True,
     json_entries: bool = False,
     progress: Progress | None = None,
 ) -> Outcome:
@@ -653,7 +695,9 @@ def analyse(
     (overrides ``jobs``); ``partitions``: how many parts (default: one in this process, else
     ``PARTITIONS_PER_JOB`` per worker; a number forces the partitioned path even for a small
     capture, as tests do); ``keep_facts``: keep the per-segment facts (renderers that draw
-    graphs or timelines need them; JSON, CSV and Parquet do not); ``json_entries``: lay out
+    graphs or timelines need them; JSON, CSV and Parquet do not); ``keep_detections``: keep
+    every visited connection's detections (the HTML report reads them; else the analysis
+    holds only those the findings read, ``findings.detections_read``); ``json_entries``: lay out
     each connection's JSON entry where its partition is analysed (indent 2).
     """
     from pcapline import app as application
@@ -695,6 +739,7 @@ def analyse(
         capture_end_ns=max(last_frame_ns, tcp_end),
         slow=slow,
         keep_facts=keep_facts,
+        keep_detections=keep_detections,
         json_entries=json_entries,
         dropped=read.dropped > 0,
     )
@@ -738,7 +783,12 @@ def analyse(
     show.stage("cross-connection findings")
     connections = merged.connections
     found = findings.find_all(
-        segments, connections, merged.events, detections=merged.detections, delays=merged.delays
+        segments,
+        connections,
+        merged.events,
+        detections=merged.detections,
+        delays=merged.delays,
+        handshakes=merged.handshakes,
     )
     show.done()
     analysis = Analysis(

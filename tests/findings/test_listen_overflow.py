@@ -1,6 +1,7 @@
 from builders.wire import ACK, RST, SYN, Wire
 
-from pcapline.findings import find_all
+from pcapline.detect import run_all
+from pcapline.findings import detections_read, find_all
 
 
 def _overflowed(w: Wire, cid: int, t: float, port: int = 8080, *, abort: bool = False) -> None:
@@ -68,3 +69,22 @@ def test_signatures_of_served_connections_are_not_overflow() -> None:
     conns["fate"] = "listen_overflow"
     (finding,) = find_all(seg, conns, events)
     assert finding.details["signatures"]["synack_after_ack"] == 3
+
+
+def test_the_detections_findings_read_give_the_same_findings() -> None:
+    """A partition hands back only ``detections_read`` (engine.py, bounded.py): the
+    connections with an overflow signature, and the same findings as all detections give."""
+    w = Wire()
+    for cid in range(3):
+        _overflowed(w, cid, cid * 2.0, abort=cid == 2)
+    w.conn(3, "192.0.2.99", 45000)
+    w.handshake_close(3, 1.0)
+    seg, conns, events = w.tables()
+    every = run_all(seg).detections
+    kept = detections_read(every)
+    assert sorted(every) == [0, 1, 2, 3]
+    assert sorted(kept) == [0, 1, 2]
+    (finding,) = find_all(seg, conns, events, detections=kept)
+    assert [finding] == find_all(seg, conns, events, detections=every)
+    assert finding.details["signatures"]["synack_after_ack"] == 2
+    assert finding.details["signatures"]["rst_to_final_ack"] == 1

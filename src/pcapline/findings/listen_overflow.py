@@ -19,10 +19,15 @@ ACK (one connection, not a burst); TCP_DEFER_ACCEPT (no client data). Threshold:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pcapline.findings.base import Finder, FindingInput, server_bursts
 from pcapline.model import Fate, Finding
+
+if TYPE_CHECKING:
+    from pcapline.detect import ConnDetections
 
 KIND = "listen_overflow"
 MIN_BURST = 3
@@ -37,6 +42,13 @@ EXPLANATION = (
     "net.core.somaxconn (128 before Linux 5.4, 4096 after) and make the accept loop faster. "
     "net.ipv4.tcp_abort_on_overflow=1 turns the silent drops into RSTs."
 )
+
+
+def signed(found: ConnDetections) -> bool:
+    """Did the handshake detector record an overflow signature on this connection (a SYN+ACK
+    after the client's handshake ACK, or a listener RST answering that ACK)?"""
+    h = found.handshake.inferred
+    return h.synack_after_ack > 0 or h.overflow_rst_frame is not None
 
 
 def overflow_signatures(data: FindingInput) -> tuple[np.ndarray, np.ndarray]:
