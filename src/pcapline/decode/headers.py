@@ -150,6 +150,14 @@ class Block:
     def __init__(self, data: np.ndarray, pos: np.ndarray, header: type[Header]) -> None:
         self.rows = np.ascontiguousarray(gather_rows(data, pos, header.SIZE))
 
+    def keep(self, mask: np.ndarray) -> Block:
+        """The headers where ``mask`` holds (this block itself when it holds for all)."""
+        if mask.all():
+            return self
+        kept = object.__new__(Block)
+        kept.rows = self.rows[mask]
+        return kept
+
     def read(self, f: Field) -> np.ndarray:
         if f.little_endian and f.width > 1:
             raise ValueError(f"Block reads network-order fields only ({f.name})")
@@ -663,6 +671,14 @@ TABLES: tuple[type[Header], ...] = (
     TeredoOrigin,
     Ayiya,
 )
+
+
+def kept(mask: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """Each column's values where ``mask`` holds; the columns themselves (no copy) when it
+    holds everywhere, as it does for nearly every frame of a real capture."""
+    if mask.all():
+        return list(columns)
+    return [column[mask] for column in columns]
 
 
 # --------------------------------------------------------------------- per-frame state
