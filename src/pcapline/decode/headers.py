@@ -697,6 +697,10 @@ class FrameCursor:
         out: np.ndarray = idx[self.reason[idx] == ALIVE]
         return out
 
+    def alive_frames(self) -> np.ndarray:
+        """Every frame still alive (``alive`` of all frames, without gathering them)."""
+        return np.flatnonzero(self.reason == ALIVE)
+
     def skip(self, idx: np.ndarray, why: SkipReason) -> None:
         """Mark frames ``idx`` as skipped (the first reason given wins)."""
         if idx.size:

@@ -87,7 +87,7 @@ def network_layer(
 ) -> NetworkLayer:
     """The IP header of frames ``idx`` (all alive frames by default) at ``l3``, into ``net``
     (a new one by default; a tunnel's inner header overwrites its outer one)."""
-    alive = cur.alive(np.arange(l3.shape[0], dtype=np.int64) if idx is None else idx)
+    alive = cur.alive_frames() if idx is None else cur.alive(idx)
     if net is None:
         net = NetworkLayer.empty(l3.shape[0])
     else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline import seqnum
+from pcapline.decode.headers import kept
 from pcapline.read.capture import gather_rows
 
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
@@ -102,11 +103,11 @@ def _leading_timestamps(
         return walk_from
     words = gather_rows(data, start[room], NOP_NOP_TS_BYTES).view(">u4")
     lead = words[:, 0] == int.from_bytes(bytes(NOP_NOP_TS), "big")
-    rows = room[lead]
-    words = words[lead]  # NOP NOP kind length, TSval, TSecr
-    out.has_ts[seg[rows]] = True
-    out.ts_val[seg[rows]] = words[:, 1]
-    out.ts_ecr[seg[rows]] = words[:, 2]
+    rows, words = kept(lead, room, words)  # words: NOP NOP kind length, TSval, TSecr
+    target = seg[rows]
+    out.has_ts[target] = True
+    out.ts_val[target] = words[:, 1]
+    out.ts_ecr[target] = words[:, 2]
     walk_from[rows] = NOP_NOP_TS_BYTES
     return walk_from
 

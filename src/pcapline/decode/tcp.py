@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import Block, FrameCursor, Tcp, kept
+from pcapline.decode.headers import ALIVE, Block, FrameCursor, Tcp, kept
 from pcapline.model import SkipReason
 
 
@@ -31,8 +31,7 @@ class TcpHeaders:
 
 
 def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeaders:
-    idx = cur.alive(np.arange(l4.shape[0], dtype=np.int64))
-    idx = idx[l4[idx] >= 0]
+    idx = np.flatnonzero((cur.reason == ALIVE) & (l4 >= 0))
     pos = l4[idx]
     ok = cur.need(idx, pos, Tcp.SIZE)
     idx, pos = kept(ok, idx, pos)
