@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcapline.read import native
 from pcapline.timers import RTO_FLOOR_S, SLACK_FRACTION, TCP_TIMEOUT_INIT_S
 
 #: Two identical packets closer than this are one packet seen twice, whoever sent them.
@@ -95,7 +96,26 @@ def copies(r: Rows) -> np.ndarray:
 
 def _identical_pairs(r: Rows) -> tuple[np.ndarray, np.ndarray]:
     """(later, earlier) row pairs: identical keys, one or two segments apart in the direction,
-    within the widest window any rule allows. Sequence and ACK numbers are compared first over
+    within the widest window any rule allows; each later row once, with its nearest original,
+    in row order. One walk in the compiled core when it is built (``read.native``), else
+    numpy (the reference, ``_identical_pairs_numpy``)."""
+    if not native.active:
+        return _identical_pairs_numpy(r)
+    keys = tuple(native.int64s(k) for k in r.keys)
+    found = native.core.identical_pairs(
+        keys,
+        native.int64s(r.dir_key),
+        native.int64s(r.dir_order),
+        native.int64s(r.time_ns),
+        _SYN_WINDOW_NS,
+    )
+    later, earlier = (np.frombuffer(rows, dtype=np.int64) for rows in found)
+    by_row = np.argsort(later, kind="stable")  # found in direction order
+    return later[by_row], earlier[by_row]
+
+
+def _identical_pairs_numpy(r: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """``_identical_pairs`` with numpy only. Sequence and ACK numbers are compared first over
     the whole direction-ordered rows (they differ between most neighbours, unlike the time
     window), then the few pairs left key by key."""
     rows = r.dir_order

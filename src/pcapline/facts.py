@@ -58,6 +58,7 @@ import pandas as pd
 from pcapline import duplicates, seqnum
 from pcapline.duplicates import DUPLICATE_WINDOW_NS
 from pcapline.model import ACK, FIN, RST, SYN
+from pcapline.read import native
 from pcapline.timers import KEEPALIVE_MIN_IDLE_NS
 
 #: "Not known yet" for seq/ack/window facts (e.g. the peer has not ACKed anything).
@@ -161,12 +162,13 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     base = _direction_base(seq, is_syn, dir_key, dir_order, n_dirs)
     has_base = base != UNKNOWN
-    rel_seq = _unwrap(seq, base[dir_key], dir_key, dir_order, np.ones(n, bool))
+    rel_seq = _unwrap(seq, base, dir_key, dir_order, np.ones(n, bool))
     seq_end = rel_seq + seg_len + is_syn + is_fin
     next_seq = _exclusive_running_max(seq_end, dir_key, dir_order, rel_seq)
 
     peer_key = dir_key ^ 1
-    peer_base = np.where(has_base[peer_key], base[peer_key], 0)
+    # Per direction: the base of the other direction (ACKs count in the peer's sequence space).
+    peer_base = np.where(has_base, base, 0)[np.arange(n_dirs) ^ 1]
     rel_ack = _unwrap(ack, peer_base, dir_key, dir_order, has_ack)
     snd_una = _peer_running_max(rel_ack, has_ack, from_client, conn_index)
 
@@ -336,11 +338,35 @@ def _unwrap(
     dir_order: np.ndarray,
     valid: np.ndarray,
 ) -> np.ndarray:
-    """Unwrapped ``values - base`` per direction, following valid rows in frame order
-    (``seqnum.unwrap``); 0 on the other rows."""
-    rows = dir_order[valid[dir_order]]
+    """Unwrapped ``values - base[direction]`` per direction, following valid rows in frame
+    order (``seqnum.unwrap``); 0 on the other rows. One walk in the compiled core when it is
+    built (``read.native``), else numpy (the reference, ``_unwrap_numpy``)."""
+    if not native.active:
+        return _unwrap_numpy(values, base, dir_key, dir_order, valid)
     out = np.zeros(len(values), dtype=np.int64)
-    out[rows] = seqnum.unwrap(values[rows], base[rows], _group_starts(dir_key[rows]))
+    native.core.unwrap_runs(
+        native.int64s(values),
+        native.int64s(base),
+        native.int64s(dir_key),
+        native.int64s(dir_order),
+        native.flags(valid),
+        out.data,
+    )
+    return out
+
+
+def _unwrap_numpy(
+    values: np.ndarray,
+    base: np.ndarray,
+    dir_key: np.ndarray,
+    dir_order: np.ndarray,
+    valid: np.ndarray,
+) -> np.ndarray:
+    """``_unwrap`` with numpy only."""
+    rows = dir_order[valid[dir_order]]
+    keys = dir_key[rows]
+    out = np.zeros(len(values), dtype=np.int64)
+    out[rows] = seqnum.unwrap(values[rows], base[keys], _group_starts(keys))
     return out
 
 
@@ -364,7 +390,25 @@ def _grouped_cummax(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
 def _exclusive_running_max(
     values: np.ndarray, dir_key: np.ndarray, dir_order: np.ndarray, fallback: np.ndarray
 ) -> np.ndarray:
-    """Per direction, the max of ``values`` over earlier rows (``fallback`` for the first row)."""
+    """Per direction, the max of ``values`` over earlier rows (``fallback`` for the first row);
+    int64. One walk in the compiled core when it is built, else numpy."""
+    if not native.active:
+        return _exclusive_running_max_numpy(values, dir_key, dir_order, fallback)
+    out = np.empty(len(values), dtype=np.int64)
+    native.core.exclusive_running_max(
+        native.int64s(values),
+        native.int64s(dir_key),
+        native.int64s(dir_order),
+        native.int64s(fallback),
+        out.data,
+    )
+    return out
+
+
+def _exclusive_running_max_numpy(
+    values: np.ndarray, dir_key: np.ndarray, dir_order: np.ndarray, fallback: np.ndarray
+) -> np.ndarray:
+    """``_exclusive_running_max`` with numpy only."""
     keys = dir_key[dir_order]
     run = _grouped_cummax(values[dir_order], keys)
     first = _group_starts(keys)
@@ -379,7 +423,22 @@ def _exclusive_running_max(
 def _peer_running_max(
     rel_ack: np.ndarray, has_ack: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
 ) -> np.ndarray:
-    """For each row, the highest ACK its peer sent before it (rows already grouped by conn)."""
+    """For each row, the highest ACK its peer sent before it (rows already grouped by conn).
+    One walk in the compiled core when it is built, else numpy."""
+    if native.active:
+        out = np.empty(len(rel_ack), dtype=np.int64)
+        native.core.peer_scan(
+            native.int64s(rel_ack), native.flags(has_ack), native.flags(from_client), native.int64s(conn_index),
+            int(UNKNOWN), True, out.data,
+        )  # fmt: skip
+        return out
+    return _peer_running_max_numpy(rel_ack, has_ack, from_client, conn_index)
+
+
+def _peer_running_max_numpy(
+    rel_ack: np.ndarray, has_ack: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
+) -> np.ndarray:
+    """``_peer_running_max`` with numpy only."""
     out = np.full(len(rel_ack), UNKNOWN, dtype=np.int64)
     if len(rel_ack) == 0:
         return out
@@ -395,7 +454,22 @@ def _peer_running_max(
 def _peer_last(
     values: np.ndarray, from_client: np.ndarray, starts: np.ndarray, conn_index: np.ndarray
 ) -> np.ndarray:
-    """For each row, ``values`` of the peer's most recent earlier row (UNKNOWN if none)."""
+    """For each row, ``values`` of the peer's most recent earlier row (UNKNOWN if none).
+    One walk in the compiled core when it is built, else numpy."""
+    if native.active:
+        out = np.empty(len(values), dtype=np.int64)
+        native.core.peer_scan(
+            native.int64s(values), np.ones(len(values), dtype=np.bool_).data, native.flags(from_client),
+            native.int64s(conn_index), int(UNKNOWN), False, out.data,
+        )  # fmt: skip
+        return out
+    return _peer_last_numpy(values, from_client, starts, conn_index)
+
+
+def _peer_last_numpy(
+    values: np.ndarray, from_client: np.ndarray, starts: np.ndarray, conn_index: np.ndarray
+) -> np.ndarray:
+    """``_peer_last`` with numpy only."""
     out = np.full(len(values), UNKNOWN, dtype=np.int64)
     idx = np.arange(len(values))
     conn_start = starts[:-1][conn_index]

@@ -127,7 +127,9 @@ def test_timestamp_fast_path_equals_the_option_walk(monkeypatch) -> None:
     assert fast["sack_blocks"].tolist()[-3:] == [1, 3, 0]
     assert fast["ts_val"].tolist()[-3:] == [111, 111, 5]
     monkeypatch.setattr(
-        options, "_leading_timestamps", lambda area, out, seg: np.zeros(seg.size, np.int64)
+        options,
+        "_leading_timestamps",
+        lambda data, start, limit, out, seg: np.zeros(seg.size, np.int64),
     )
     walked = decode(capture).segments
     assert fast.equals(walked)

@@ -10,6 +10,7 @@ table (``icmp.py``). A frame that drops out gets exactly one ``SkipReason``, so
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,18 +76,19 @@ def decode(capture: Capture) -> Decoded:
     tcp = tcp_layer(cur, np.where(is_tcp, net.l4, -1), net.l4_len)
     opts = tcp_options(capture.data, tcp.options_start, tcp.options_end, tcp.ack)
     idx = tcp.idx
+    at = _frames_of(idx, n)
     columns = {
-        "frame": capture.frame[idx],
-        "time_ns": capture.time_ns[idx],
-        "ip_version": net.ip_version[idx],
-        "src_hi": net.src_hi[idx],
-        "src_lo": net.src_lo[idx],
-        "dst_hi": net.dst_hi[idx],
-        "dst_lo": net.dst_lo[idx],
+        "frame": at(capture.frame),
+        "time_ns": at(capture.time_ns),
+        "ip_version": at(net.ip_version),
+        "src_hi": at(net.src_hi),
+        "src_lo": at(net.src_lo),
+        "dst_hi": at(net.dst_hi),
+        "dst_lo": at(net.dst_lo),
         "sport": tcp.sport,
         "dport": tcp.dport,
-        "ip_id": net.ip_id[idx],
-        "ttl": net.ttl[idx],
+        "ip_id": at(net.ip_id),
+        "ttl": at(net.ttl),
         "seq": tcp.seq,
         "ack": tcp.ack,
         "flags": tcp.flags,
@@ -129,6 +131,14 @@ def decode(capture: Capture) -> Decoded:
         link_types=_link_names(capture),
         frame_reason=reason,
     )
+
+
+def _frames_of(idx: np.ndarray, n: int) -> Callable[[np.ndarray], np.ndarray]:
+    """How to take a per-frame column at the segments' frames ``idx`` (ascending, distinct):
+    the column itself when every frame is a segment (a capture filtered to TCP), else a gather."""
+    if idx.shape[0] == n:
+        return lambda column: column
+    return lambda column: column[idx]
 
 
 def _empty_icmp() -> pd.DataFrame:

@@ -150,6 +150,14 @@ class Block:
     def __init__(self, data: np.ndarray, pos: np.ndarray, header: type[Header]) -> None:
         self.rows = np.ascontiguousarray(gather_rows(data, pos, header.SIZE))
 
+    def keep(self, mask: np.ndarray) -> Block:
+        """The headers where ``mask`` holds (this block itself when it holds for all)."""
+        if mask.all():
+            return self
+        kept = object.__new__(Block)
+        kept.rows = self.rows[mask]
+        return kept
+
     def read(self, f: Field) -> np.ndarray:
         if f.little_endian and f.width > 1:
             raise ValueError(f"Block reads network-order fields only ({f.name})")
@@ -665,6 +673,14 @@ TABLES: tuple[type[Header], ...] = (
 )
 
 
+def kept(mask: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """Each column's values where ``mask`` holds; the columns themselves (no copy) when it
+    holds everywhere, as it does for nearly every frame of a real capture."""
+    if mask.all():
+        return list(columns)
+    return [column[mask] for column in columns]
+
+
 # --------------------------------------------------------------------- per-frame state
 
 
@@ -680,6 +696,10 @@ class FrameCursor:
     def alive(self, idx: np.ndarray) -> np.ndarray:
         out: np.ndarray = idx[self.reason[idx] == ALIVE]
         return out
+
+    def alive_frames(self) -> np.ndarray:
+        """Every frame still alive (``alive`` of all frames, without gathering them)."""
+        return np.flatnonzero(self.reason == ALIVE)
 
     def skip(self, idx: np.ndarray, why: SkipReason) -> None:
         """Mark frames ``idx`` as skipped (the first reason given wins)."""

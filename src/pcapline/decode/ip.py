@@ -20,6 +20,7 @@ from pcapline.decode.headers import (
     Ipv6,
     Ipv6Extension,
     Ipv6Fragment,
+    kept,
     read,
 )
 from pcapline.decode.link import ETH_IPV4, ETH_IPV6
@@ -86,7 +87,7 @@ def network_layer(
 ) -> NetworkLayer:
     """The IP header of frames ``idx`` (all alive frames by default) at ``l3``, into ``net``
     (a new one by default; a tunnel's inner header overwrites its outer one)."""
-    alive = cur.alive(np.arange(l3.shape[0], dtype=np.int64) if idx is None else idx)
+    alive = cur.alive_frames() if idx is None else cur.alive(idx)
     if net is None:
         net = NetworkLayer.empty(l3.shape[0])
     else:
@@ -118,7 +119,7 @@ def _wire_left(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> np.ndarray
 def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
     pos = l3[idx]
     ok = cur.need(idx, pos, Ipv4.SIZE)
-    idx, pos = idx[ok], pos[ok]
+    idx, pos = kept(ok, idx, pos)
     hdr = Block(cur.data, pos, Ipv4)
     ihl = hdr.read(Ipv4.ihl).astype(np.int64) * 4  # 32-bit words -> bytes
     total = hdr.read(Ipv4.total_length).astype(np.int64)
@@ -132,15 +133,16 @@ def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) 
     cur.skip(idx[~bad & ~ok], SkipReason.TRUNCATED_HEADER)
     cur.skip(idx[frag], SkipReason.IP_FRAGMENT)
     keep = ~bad & ok & ~frag
-    idx = idx[keep]
-    net.protocol[idx] = hdr.read(Ipv4.protocol)[keep]
+    idx, pos, ihl, total = kept(keep, idx, pos, ihl, total)
+    hdr = hdr.keep(keep)
+    net.protocol[idx] = hdr.read(Ipv4.protocol)
     net.ip_version[idx] = 4
-    net.src_lo[idx] = hdr.read(Ipv4.src)[keep]
-    net.dst_lo[idx] = hdr.read(Ipv4.dst)[keep]
-    net.ip_id[idx] = hdr.read(Ipv4.identification)[keep]
-    net.ttl[idx] = hdr.read(Ipv4.ttl)[keep]
-    net.l4[idx] = (pos + ihl)[keep]
-    net.l4_len[idx] = (total - ihl)[keep]
+    net.src_lo[idx] = hdr.read(Ipv4.src)
+    net.dst_lo[idx] = hdr.read(Ipv4.dst)
+    net.ip_id[idx] = hdr.read(Ipv4.identification)
+    net.ttl[idx] = hdr.read(Ipv4.ttl)
+    net.l4[idx] = pos + ihl
+    net.l4_len[idx] = total - ihl
     _ipv4_ah(cur, idx[net.protocol[idx] == IPSEC_AH], net)
 
 

@@ -104,7 +104,7 @@ def link_layer(
     n = start.shape[0]
     l3 = np.full(n, -1, dtype=np.int64)
     etype = np.zeros(n, dtype=np.uint16)
-    alive = cur.alive(np.arange(n, dtype=np.int64))
+    alive = cur.alive_frames()
     lt = link_type[alive]
 
     eth = ethernet_frames(cur, alive[lt == ETHERNET], start, l3, etype)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline import seqnum
+from pcapline.decode.headers import kept
 from pcapline.read.capture import gather_rows
 
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
@@ -54,10 +55,16 @@ def tcp_options(
     seg = np.flatnonzero(start < end)  # segments with (captured) option bytes
     if not seg.size:
         return out
-    area = OptionArea(data, start[seg], (end - start)[seg])
-    walk_from = _leading_timestamps(area, out, seg)
-    row = np.flatnonzero(walk_from < area.limit)
-    pos = walk_from[row]
+    seg_start, limit = start[seg], (end - start)[seg]
+    walk_from = _leading_timestamps(data, seg_start, limit, out, seg)
+    # The walk copies the option bytes of only the segments with more than that (SYNs, SACKs).
+    rest = np.flatnonzero(walk_from < limit)
+    if not rest.size:
+        return out
+    seg = seg[rest]
+    area = OptionArea(data, seg_start[rest], limit[rest])
+    row = np.arange(rest.size)
+    pos = walk_from[rest]
     for _ in range(MAX_ROUNDS):
         if not row.size:
             break
@@ -83,26 +90,25 @@ NOP_NOP_TS = (NOP, NOP, TIMESTAMP, 10)
 NOP_NOP_TS_BYTES = 12
 
 
-def _leading_timestamps(area: OptionArea, out: TcpOptions, seg: np.ndarray) -> np.ndarray:
-    """Fast path: decode a leading NOP,NOP,TS with column slices, no walk. Returns where the
-    walk starts in each row: past those 12 bytes (the end of the list for most rows), else 0.
-    The walk would have stepped over the same two NOPs and stored the same timestamp first."""
-    walk_from = np.zeros(area.limit.shape[0], np.int64)
-    b = area.bytes
-    if b.shape[1] < NOP_NOP_TS_BYTES:
+def _leading_timestamps(
+    data: np.ndarray, start: np.ndarray, limit: np.ndarray, out: TcpOptions, seg: np.ndarray
+) -> np.ndarray:
+    """Fast path: decode a leading NOP,NOP,TS from the first 12 option bytes (one gather of
+    them, as three big-endian words), no walk. Returns where the walk starts in each row: past
+    those 12 bytes (the end of the list for most rows), else 0. The walk would have stepped
+    over the same two NOPs and stored the same timestamp first."""
+    walk_from = np.zeros(limit.shape[0], np.int64)
+    room = np.flatnonzero(limit >= NOP_NOP_TS_BYTES)  # captured bytes: never past the buffer
+    if not room.size:
         return walk_from
-    lead = area.limit >= NOP_NOP_TS_BYTES
-    if b.shape[1] % 4 == 0:  # rows of whole 32-bit words: the four bytes in one comparison
-        lead &= b.view(">u4")[:, 0] == int.from_bytes(bytes(NOP_NOP_TS), "big")
-    else:
-        for at, value in enumerate(NOP_NOP_TS):
-            lead &= b[:, at] == value
-    rows = seg[lead]
-    words = b[lead, 4:NOP_NOP_TS_BYTES].view(">u4")  # TSval, TSecr (big-endian)
-    out.has_ts[rows] = True
-    out.ts_val[rows] = words[:, 0]
-    out.ts_ecr[rows] = words[:, 1]
-    walk_from[lead] = NOP_NOP_TS_BYTES
+    words = gather_rows(data, start[room], NOP_NOP_TS_BYTES).view(">u4")
+    lead = words[:, 0] == int.from_bytes(bytes(NOP_NOP_TS), "big")
+    rows, words = kept(lead, room, words)  # words: NOP NOP kind length, TSval, TSecr
+    target = seg[rows]
+    out.has_ts[target] = True
+    out.ts_val[target] = words[:, 1]
+    out.ts_ecr[target] = words[:, 2]
+    walk_from[rows] = NOP_NOP_TS_BYTES
     return walk_from
 
 

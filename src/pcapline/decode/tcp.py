@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.decode.headers import Block, FrameCursor, Tcp
+from pcapline.decode.headers import ALIVE, Block, FrameCursor, Tcp, kept
 from pcapline.model import SkipReason
 
 
@@ -31,11 +31,10 @@ class TcpHeaders:
 
 
 def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeaders:
-    idx = cur.alive(np.arange(l4.shape[0], dtype=np.int64))
-    idx = idx[l4[idx] >= 0]
+    idx = np.flatnonzero((cur.reason == ALIVE) & (l4 >= 0))
     pos = l4[idx]
     ok = cur.need(idx, pos, Tcp.SIZE)
-    idx, pos = idx[ok], pos[ok]
+    idx, pos = kept(ok, idx, pos)
     length = l4_len[idx]
     hdr = Block(cur.data, pos, Tcp)
     doff = hdr.read(Tcp.data_offset).astype(np.int64) * 4  # 32-bit words -> bytes
@@ -43,15 +42,16 @@ def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeader
     bad = (doff < Tcp.SIZE) | (doff > length)
     cur.skip(idx[bad], SkipReason.MALFORMED)
     good = ~bad
-    idx, pos, length, doff = idx[good], pos[good], length[good], doff[good]
+    idx, pos, length, doff = kept(good, idx, pos, length, doff)
+    hdr = hdr.keep(good)
     return TcpHeaders(
         idx=idx,
-        sport=hdr.read(Tcp.sport)[good],
-        dport=hdr.read(Tcp.dport)[good],
-        seq=hdr.read(Tcp.seq)[good],
-        ack=hdr.read(Tcp.ack)[good],
-        flags=hdr.read(Tcp.flags)[good],  # the 3 reserved bits above NS are dropped
-        window=hdr.read(Tcp.window)[good],
+        sport=hdr.read(Tcp.sport),
+        dport=hdr.read(Tcp.dport),
+        seq=hdr.read(Tcp.seq),
+        ack=hdr.read(Tcp.ack),
+        flags=hdr.read(Tcp.flags),  # the 3 reserved bits above NS are dropped
+        window=hdr.read(Tcp.window),
         seg_len=(length - doff).astype(np.uint32),
         options_start=pos + Tcp.SIZE,
         # Options cut by the snaplen: decode the part that is there (never drop the segment).

@@ -1,4 +1,5 @@
-/* pcapline.read._native: the read stage's per-record loops in C (optional).
+/* pcapline.read._native: the read stage's per-record loops and the facts stage's scans in C
+ * (optional).
  *
  * The Python walkers in pcap.py and pcapng.py are the reference implementation: every
  * function here does exactly what one of their loops does, only without one interpreted
@@ -256,6 +257,287 @@ gather_rows(PyObject *Py_UNUSED(module), PyObject *args)
     return PyBool_FromLong(in_range);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Whole-capture scans of facts.py and duplicates.py.
+ *
+ * numpy does each of these as several full passes (a gather into direction order, a cumsum
+ * or ufunc.accumulate, a repeat, a scatter back: each one a new array of every segment);
+ * here each is one walk over the rows. They hold no TCP rule: facts.py says what is scanned
+ * and why, and keeps the numpy version of each scan as the reference (tests/test_facts_native.py
+ * runs both over real captures and requires identical columns).
+ *
+ * Arrays arrive as raw buffers (int64 columns; bool columns as one byte each) whose lengths
+ * are checked here; every row index read from one is checked against the row count before
+ * it is used, so a wrong caller gets a ValueError, never a read out of bounds.
+ */
+
+/* A buffer holding exactly n values of `size` bytes. */
+static int
+check_len(Py_buffer *b, Py_ssize_t n, Py_ssize_t size, const char *what)
+{
+    if (b->len != n * size) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", what, b->len, n * size);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+release_all(Py_buffer **views, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (views[i]->obj != NULL)
+            PyBuffer_Release(views[i]);
+}
+
+/* The kernel's (s32) of a difference: two's complement wrap into [-2**31, 2**31)
+ * (seqnum.signed). */
+static inline int64_t
+signed32(int64_t delta)
+{
+    return (int64_t)(int32_t)(uint32_t)(uint64_t)delta;
+}
+
+static PyObject *
+index_error(void)
+{
+    PyErr_SetString(PyExc_ValueError, "row or key index out of range");
+    return NULL;
+}
+
+/* unwrap_runs(values, run_base, keys, order, valid, out) -> None
+ *
+ * facts.py::_unwrap (seqnum.unwrap per direction): walks the rows in `order`, skipping rows
+ * whose `valid` byte is 0; a run is the valid rows of one key. A run's first row gets
+ * signed(values - run_base[key]), each later row the previous row's result plus
+ * signed(values - previous value). Writes `out` at valid rows only. */
+static PyObject *
+unwrap_runs(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer values = {0}, run_base = {0}, keys = {0}, order = {0}, valid = {0}, out = {0};
+    Py_buffer *all[] = {&values, &run_base, &keys, &order, &valid, &out};
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*", &values, &run_base, &keys, &order, &valid, &out))
+        goto fail;
+    const Py_ssize_t n = values.len / 8, n_keys = run_base.len / 8;
+    if (check_len(&values, n, 8, "values") || check_len(&run_base, n_keys, 8, "run_base")
+        || check_len(&keys, n, 8, "keys") || check_len(&order, n, 8, "order")
+        || check_len(&valid, n, 1, "valid") || check_len(&out, n, 8, "out"))
+        goto fail;
+    const int64_t *v = values.buf, *base = run_base.buf, *k = keys.buf, *o = order.buf;
+    const unsigned char *ok = valid.buf;
+    int64_t *dst = out.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t prev_key = -1, prev_value = 0, total = 0;
+    int started = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        int64_t i = o[j];
+        if (i < 0 || i >= n) { bad = 1; break; }
+        if (!ok[i])
+            continue;
+        int64_t key = k[i];
+        if (key < 0 || key >= n_keys) { bad = 1; break; }
+        if (!started || key != prev_key)
+            total = signed32(v[i] - base[key]);
+        else
+            total += signed32(v[i] - prev_value);
+        dst[i] = total;
+        prev_key = key;
+        prev_value = v[i];
+        started = 1;
+    }
+    Py_END_ALLOW_THREADS
+    release_all(all, 6);
+    if (bad)
+        return index_error();
+    Py_RETURN_NONE;
+fail:
+    release_all(all, 6);
+    return NULL;
+}
+
+/* exclusive_running_max(values, keys, order, fallback, out) -> None
+ *
+ * facts.py::_exclusive_running_max: walks the rows in `order` (each key's rows together); at
+ * each row, the max of `values` over the earlier rows of its key, `fallback` at a key's
+ * first row. */
+static PyObject *
+exclusive_running_max(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer values = {0}, keys = {0}, order = {0}, fallback = {0}, out = {0};
+    Py_buffer *all[] = {&values, &keys, &order, &fallback, &out};
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*", &values, &keys, &order, &fallback, &out))
+        goto fail;
+    const Py_ssize_t n = values.len / 8;
+    if (check_len(&values, n, 8, "values") || check_len(&keys, n, 8, "keys")
+        || check_len(&order, n, 8, "order") || check_len(&fallback, n, 8, "fallback")
+        || check_len(&out, n, 8, "out"))
+        goto fail;
+    const int64_t *v = values.buf, *k = keys.buf, *o = order.buf, *fb = fallback.buf;
+    int64_t *dst = out.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t prev_key = 0, run = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        int64_t i = o[j];
+        if (i < 0 || i >= n) { bad = 1; break; }
+        if (j == 0 || k[i] != prev_key) {
+            dst[i] = fb[i];
+            run = v[i];
+        }
+        else {
+            dst[i] = run;
+            if (v[i] > run)
+                run = v[i];
+        }
+        prev_key = k[i];
+    }
+    Py_END_ALLOW_THREADS
+    release_all(all, 5);
+    if (bad)
+        return index_error();
+    Py_RETURN_NONE;
+fail:
+    release_all(all, 5);
+    return NULL;
+}
+
+/* peer_scan(values, valid, side, group, unknown, take_max, out) -> None
+ *
+ * facts.py::_peer_running_max / _peer_last: rows in order, each group's rows together (a
+ * connection), `side` 0 or 1 per row (from_client). At each row: over the earlier rows of its
+ * group sent by the other side whose `valid` byte is set, the largest value (take_max) or the
+ * latest one; `unknown` when there is none. */
+static PyObject *
+peer_scan(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer values = {0}, valid = {0}, side = {0}, group = {0}, out = {0};
+    Py_buffer *all[] = {&values, &valid, &side, &group, &out};
+    long long unknown;
+    int take_max;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Lpw*", &values, &valid, &side, &group, &unknown,
+                          &take_max, &out))
+        goto fail;
+    const Py_ssize_t n = values.len / 8;
+    if (check_len(&values, n, 8, "values") || check_len(&valid, n, 1, "valid")
+        || check_len(&side, n, 1, "side") || check_len(&group, n, 8, "group")
+        || check_len(&out, n, 8, "out"))
+        goto fail;
+    const int64_t *v = values.buf, *g = group.buf;
+    const unsigned char *ok = valid.buf, *s = side.buf;
+    int64_t *dst = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t seen[2] = {0, 0}, prev_group = 0;
+    int has[2] = {0, 0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i == 0 || g[i] != prev_group)
+            has[0] = has[1] = 0;
+        prev_group = g[i];
+        const int mine = s[i] != 0;
+        dst[i] = has[!mine] ? seen[!mine] : (int64_t)unknown;
+        if (ok[i]) {
+            if (!has[mine] || !take_max || v[i] > seen[mine])
+                seen[mine] = v[i];
+            has[mine] = 1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_all(all, 5);
+    Py_RETURN_NONE;
+fail:
+    release_all(all, 5);
+    return NULL;
+}
+
+/* identical_pairs(keys, group, order, time_ns, window_ns) -> (later, earlier)
+ *
+ * duplicates.py::_identical_pairs: walks the rows in `order` (each direction's rows
+ * together, frame order inside); a row pairs with the row one before it in that walk, else
+ * with the row two before, when that row has the same `group`, every column of `keys` (a
+ * tuple of int64 columns) equal, and is less than `window_ns` earlier. The pairs come in walk
+ * order, as two bytearrays of int64 rows. */
+#define MAX_KEYS 16
+static PyObject *
+identical_pairs(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *key_tuple;
+    Py_buffer group = {0}, order = {0}, times = {0};
+    Py_buffer key_views[MAX_KEYS];
+    Py_buffer *all[] = {&group, &order, &times};
+    Py_ssize_t n_keys = 0, got_keys = 0;
+    long long window;
+    Offsets later = {NULL, 0, 0}, earlier = {NULL, 0, 0};
+    memset(key_views, 0, sizeof key_views);
+    if (!PyArg_ParseTuple(args, "O!y*y*y*L", &PyTuple_Type, &key_tuple, &group, &order,
+                          &times, &window))
+        goto fail;
+    const Py_ssize_t n = group.len / 8;
+    n_keys = PyTuple_GET_SIZE(key_tuple);
+    if (n_keys > MAX_KEYS) {
+        PyErr_SetString(PyExc_ValueError, "identical_pairs: at most 16 key columns");
+        goto fail;
+    }
+    const int64_t *cols[MAX_KEYS];
+    for (; got_keys < n_keys; got_keys++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(key_tuple, got_keys), &key_views[got_keys],
+                               PyBUF_SIMPLE) < 0)
+            goto fail;
+        if (check_len(&key_views[got_keys], n, 8, "key"))
+            goto fail;
+        cols[got_keys] = key_views[got_keys].buf;
+    }
+    if (check_len(&group, n, 8, "group") || check_len(&order, n, 8, "order")
+        || check_len(&times, n, 8, "time_ns"))
+        goto fail;
+    const int64_t *g = group.buf, *o = order.buf, *t = times.buf;
+    int bad = 0, no_memory = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t j = 0; j < n; j++) {
+        int64_t i = o[j];
+        if (i < 0 || i >= n) { bad = 1; break; }
+        for (Py_ssize_t lag = 1; lag <= 2 && lag <= j; lag++) {
+            int64_t e = o[j - lag];
+            if (e < 0 || e >= n) { bad = 1; break; }
+            if (g[e] != g[i] || !(t[i] - t[e] < window))
+                continue;
+            Py_ssize_t c = 0;
+            while (c < n_keys && cols[c][i] == cols[c][e])
+                c++;
+            if (c < n_keys)
+                continue;
+            if (offsets_append(&later, i) < 0 || offsets_append(&earlier, e) < 0)
+                no_memory = 1;
+            break; /* the nearest original only */
+        }
+        if (bad || no_memory)
+            break;
+    }
+    Py_END_ALLOW_THREADS
+    for (Py_ssize_t c = 0; c < got_keys; c++)
+        PyBuffer_Release(&key_views[c]);
+    release_all(all, 3);
+    if (bad || no_memory) {
+        free(later.items);
+        free(earlier.items);
+        return bad ? index_error() : PyErr_NoMemory();
+    }
+    PyObject *a = offsets_finish(&later);
+    PyObject *b = offsets_finish(&earlier);
+    if (a == NULL || b == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", a, b);
+fail:
+    for (Py_ssize_t c = 0; c < got_keys; c++)
+        PyBuffer_Release(&key_views[c]);
+    release_all(all, 3);
+    free(later.items);
+    free(earlier.items);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "Offsets of classic pcap records (read/pcap.py::_walk_python, in C)."},
@@ -263,6 +545,14 @@ static PyMethodDef methods[] = {
      "Offsets of a run of complete pcapng Enhanced Packet Blocks."},
     {"gather_rows", gather_rows, METH_VARARGS,
      "Copy fixed-width rows at positions into an output buffer; False when out of range."},
+    {"unwrap_runs", unwrap_runs, METH_VARARGS,
+     "Unwrapped 32-bit values along runs of rows (facts.py::_unwrap)."},
+    {"exclusive_running_max", exclusive_running_max, METH_VARARGS,
+     "Per key, the max of values over earlier rows (facts.py::_exclusive_running_max)."},
+    {"peer_scan", peer_scan, METH_VARARGS,
+     "Per row, the other side's largest or latest earlier value in its connection."},
+    {"identical_pairs", identical_pairs, METH_VARARGS,
+     "Rows identical to one of the two before them in their direction (duplicates.py)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,3 +11,30 @@ def epb_run(data: Buffer, off: int, big_endian: bool, max_len: int) -> tuple[byt
 
 def gather_rows(data: Buffer, pos: Buffer, width: int, out: Buffer) -> bool:
     """Rows of ``width`` bytes at each int64 position into ``out``; False if one is out of range."""
+
+# Whole-capture scans of facts.py and duplicates.py (int64 columns, bool columns one byte each).
+def unwrap_runs(
+    values: Buffer, run_base: Buffer, keys: Buffer, order: Buffer, valid: Buffer, out: Buffer
+) -> None:
+    """``facts._unwrap``: unwrapped ``values - run_base[key]`` along each key's valid rows."""
+
+def exclusive_running_max(
+    values: Buffer, keys: Buffer, order: Buffer, fallback: Buffer, out: Buffer
+) -> None:
+    """``facts._exclusive_running_max``: per key, the max over earlier rows in ``order``."""
+
+def peer_scan(
+    values: Buffer,
+    valid: Buffer,
+    side: Buffer,
+    group: Buffer,
+    unknown: int,
+    take_max: bool,
+    out: Buffer,
+) -> None:
+    """The other side's largest (``take_max``) or latest earlier valid value in the group."""
+
+def identical_pairs(
+    keys: tuple[Buffer, ...], group: Buffer, order: Buffer, time_ns: Buffer, window_ns: int
+) -> tuple[bytearray, bytearray]:
+    """``duplicates._identical_pairs``: rows equal to one of the two before them in ``order``."""

@@ -1,8 +1,10 @@
-"""The read stage's optional compiled core: ``pcapline.read._native`` (``_native.c``).
+"""The optional compiled core: ``pcapline.read._native`` (``_native.c``).
 
 It runs the walkers' per-record loops (``pcap._walk``, the common case of
 ``pcapng.PcapngWalker._walk``) and ``capture.gather_rows`` in C: about 10x less CPU than one
-interpreted iteration per record. setup.py builds it when a C compiler is there; without one
+interpreted iteration per record. It also runs the whole-capture scans of ``facts.py`` and
+``duplicates.py`` (unwrapping, running maxima, the peer's last value, identical neighbours) in
+one walk each instead of numpy's several full passes; ``int64s`` and ``flags`` hand it columns. setup.py builds it when a C compiler is there; without one
 pcapline installs anyway and uses the Python code, which stays the reference implementation:
 tests/read/test_native.py runs both over real and damaged captures and requires the same
 records, offsets and warnings.
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["NO_NATIVE_ENV", "active", "core"]
+import numpy as np
+
+__all__ = ["NO_NATIVE_ENV", "active", "core", "flags", "int64s"]
 
 try:
     from pcapline.read import _native as core
@@ -27,3 +31,13 @@ NO_NATIVE_ENV = "PCAPLINE_NO_NATIVE"
 
 #: Whether the walkers use ``core`` (built, and not switched off by ``NO_NATIVE_ENV``).
 active: bool = core is not None and os.environ.get(NO_NATIVE_ENV, "") in ("", "0")
+
+
+def int64s(values: np.ndarray) -> memoryview:
+    """A column as the core reads it: contiguous int64 (no copy when it is one already)."""
+    return np.ascontiguousarray(values, dtype=np.int64).data
+
+
+def flags(values: np.ndarray) -> memoryview:
+    """A boolean column as the core reads it: one contiguous byte per row."""
+    return np.ascontiguousarray(values, dtype=np.bool_).data

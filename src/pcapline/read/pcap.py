@@ -16,7 +16,7 @@ import numpy as np
 
 from pcapline.errors import CaptureError
 from pcapline.read import native
-from pcapline.read.capture import words_at
+from pcapline.read.capture import gather_rows
 
 # Magic number (as read little-endian) -> (byte order, ns resolution, record header length).
 # 0xa1b2cd34 is Alexey Kuznetsov's "modified" libpcap: 8 more bytes per record header.
@@ -140,12 +140,20 @@ class PcapWalker:
             # Only the last record can be cut inside its header (the walk stops there): the
             # others' words are gathered as one slice, the cut one's stay 0.
             whole = n if int(offsets[-1]) + 16 <= size else n - 1
-            fields = np.zeros((n, 4), dtype=np.int64)
-            fields[:whole] = words_at(data, offsets[:whole], h.order, 4)
-            sec, frac, incl, orig = fields.T
-            time_ns = sec * 1_000_000_000 + (frac if h.nano else frac * 1000)
+            words = gather_rows(data, offsets[:whole], 16).view(h.order + "u4")
+            if whole < n:
+                words = np.concatenate([words, np.zeros((1, 4), words.dtype)])
+            # Each column widened once, straight from the gathered words (in place after that:
+            # these are the four biggest arrays of the read stage).
+            time_ns, frac, incl, orig = (words[:, k].astype(np.int64) for k in range(4))
+            time_ns *= 1_000_000_000
+            if not h.nano:
+                frac *= 1000
+            time_ns += frac
+            del frac
             start = offsets + h.rec_len
-            caplen = np.clip(np.minimum(incl, size - start), 0, None)
+            caplen = np.minimum(incl, size - start)
+            np.maximum(caplen, 0, out=caplen)
             truncated = int((start + incl > size).sum())
             last_time_unknown = whole < n
             total = self.frames + n
@@ -171,11 +179,11 @@ class PcapWalker:
         if stop is not None and self.frames == 0:
             raise CaptureError(f"{self.path}: {stop}")
         records = Records(
-            time_ns=time_ns.astype(np.int64),
+            time_ns=time_ns.astype(np.int64, copy=False),
             link_type=np.full(n, h.link_type, dtype=np.int32),
-            offset=start.astype(np.int64),
-            caplen=caplen.astype(np.int64),
-            origlen=orig.astype(np.int64),
+            offset=start.astype(np.int64, copy=False),
+            caplen=caplen.astype(np.int64, copy=False),
+            origlen=orig.astype(np.int64, copy=False),
             warnings=list(self.warnings),
             truncated_records=truncated,
             last_time_unknown=last_time_unknown,
