@@ -426,12 +426,7 @@ def _peer_running_max(
     """For each row, the highest ACK its peer sent before it (rows already grouped by conn).
     One walk in the compiled core when it is built, else numpy."""
     if native.active:
-        out = np.empty(len(rel_ack), dtype=np.int64)
-        native.core.peer_scan(
-            native.int64s(rel_ack), native.flags(has_ack), native.flags(from_client), native.int64s(conn_index),
-            int(UNKNOWN), True, out.data,
-        )  # fmt: skip
-        return out
+        return _peer_scan(rel_ack, has_ack, from_client, conn_index, running_max=True)
     return _peer_running_max_numpy(rel_ack, has_ack, from_client, conn_index)
 
 
@@ -457,13 +452,28 @@ def _peer_last(
     """For each row, ``values`` of the peer's most recent earlier row (UNKNOWN if none).
     One walk in the compiled core when it is built, else numpy."""
     if native.active:
-        out = np.empty(len(values), dtype=np.int64)
-        native.core.peer_scan(
-            native.int64s(values), np.ones(len(values), dtype=np.bool_).data, native.flags(from_client),
-            native.int64s(conn_index), int(UNKNOWN), False, out.data,
-        )  # fmt: skip
-        return out
+        every_row = np.ones(len(values), dtype=np.bool_)
+        return _peer_scan(values, every_row, from_client, conn_index, running_max=False)
     return _peer_last_numpy(values, from_client, starts, conn_index)
+
+
+def _peer_scan(
+    values: np.ndarray,
+    valid: np.ndarray,
+    from_client: np.ndarray,
+    conn_index: np.ndarray,
+    *,
+    running_max: bool,
+) -> np.ndarray:
+    """The compiled core's walk behind ``_peer_running_max`` (``running_max``: the highest
+    valid peer value so far) and ``_peer_last`` (the peer's latest value); UNKNOWN before the
+    peer's first row in the connection."""
+    out = np.empty(len(values), dtype=np.int64)
+    native.core.peer_scan(
+        native.int64s(values), native.flags(valid), native.flags(from_client),
+        native.int64s(conn_index), int(UNKNOWN), running_max, out.data,
+    )  # fmt: skip
+    return out
 
 
 def _peer_last_numpy(
