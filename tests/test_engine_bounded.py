@@ -174,6 +174,26 @@ def test_big_files_take_the_bounded_path(tmp_path: Path, monkeypatch: pytest.Mon
     assert bounded.partition_count(10 * bounded.BYTES_PER_PARTITION + 1, jobs=2) == 11
 
 
+def test_a_big_file_with_a_filter_warns_that_it_is_held_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A filter, a timeline or HTML on a file big enough for the bounded path: the in-memory
+    path runs (same output) and one warning says so before the run, with the way around."""
+    path = SAMPLES / "closed-client-first.pcap"
+    assert run(["analyze", str(path), "--stream", "0"]) == 0
+    small = capsys.readouterr()
+    assert small.err == ""
+    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", path.stat().st_size)
+    assert run(["analyze", str(path), "--stream", "0"]) == 0
+    big = capsys.readouterr()
+    assert big.out == small.out
+    (warning,) = big.err.splitlines()
+    assert warning.startswith(f"pcapline: warning: {path} holds about 0.0 GiB")
+    assert "keep the whole capture in memory" in warning and "tcpdump -r IN -w OUT" in warning
+    assert run(["analyze", str(path), "--format", "json"]) == 0  # unfiltered: bounded, silent
+    assert capsys.readouterr().err == ""
+
+
 def test_ctrl_c_stops_a_pool_analysis_at_once(tmp_path: Path) -> None:
     """Ctrl-C while forked workers analyse partitions: exit 130 within a second, one line,
     no traceback, the work folder removed. The workers are held inside a partition (they
