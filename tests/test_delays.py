@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import corpus_analysis
 import numpy as np
 import pandas as pd
 import pytest
-from fanout import over_files
-from needs import CORPUS_MARKS, corpus_tcp_files
+from needs import CORPUS_MARKS
 
 import pcapline
 import pcapline.errors
@@ -148,9 +148,12 @@ def test_no_slow_tag_on_healthy_fast_connections_of_the_lossy_capture() -> None:
     }
 
 
-def _short_clean_and_stalls(path: Path) -> tuple[int, list[Any], list[Any]]:
-    """One capture of the sweep below: (short clean connections checked, those tagged slow,
-    stalls outside their connection's span)."""
+def _short_clean_and_stalls(
+    path: Path, analysis: pcapline.Analysis
+) -> tuple[int, list[Any], list[Any]]:
+    """One capture of the sweep below (run on the shared corpus analysis,
+    tests/corpus_analysis.py): (short clean connections checked, those tagged slow, stalls
+    outside their connection's span)."""
     limit_ns = SlowThresholds().zero_window_s * 1e9
     clean_counts = [
         "syn_retransmits",
@@ -160,10 +163,6 @@ def _short_clean_and_stalls(path: Path) -> tuple[int, list[Any], list[Any]]:
         "zero_window_probes",
     ]
     checked, tagged, outside = 0, [], []
-    try:
-        analysis = pcapline.analyze(path)
-    except pcapline.errors.CaptureError:
-        return 0, [], []
     conns = analysis.connections
     span = (conns["end_ns"] - conns["start_ns"]).to_numpy()
     clean = (conns[clean_counts].to_numpy() == 0).all(axis=1) & (span < limit_ns)
@@ -181,6 +180,10 @@ def _short_clean_and_stalls(path: Path) -> tuple[int, list[Any], list[Any]]:
     return checked, tagged, outside
 
 
+_SHORT_CLEAN = "delays: short clean connections and stall spans"
+corpus_analysis.register(_SHORT_CLEAN, _short_clean_and_stalls)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
@@ -189,11 +192,17 @@ def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
     no probe, cannot have lost that much: it earns no tag (a measure claiming more time than
     the connection lasted would). And every stall, of any cause, lies within its connection's
     captured span (plus the kernel's give-up for an unanswered retry or RTO series)."""
-    checked, tagged, outside = 0, [], []
-    for one in over_files(_short_clean_and_stalls, corpus_tcp_files()):
+    checked, tagged, outside, failed = 0, [], [], []
+    for capture in corpus_analysis.answers(_SHORT_CLEAN):
+        if capture.error is not None:  # only a CaptureError (refused) is allowed
+            failed.append((capture.path.name, capture.error))
+        if capture.refused or capture.error is not None:
+            continue
+        one = capture.by_check[_SHORT_CLEAN]
         checked += one[0]
         tagged += one[1]
         outside += one[2]
+    assert failed == []
     assert checked > 1000  # the sweep has something to check
     assert tagged == []
     assert outside == []

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import corpus_analysis
 import jsonschema
 import pytest
 from contract_pcapline1 import check_document
-from fanout import over_files
-from needs import CORPUS, CORPUS_MARKS, corpus_tcp_files
+from needs import CORPUS, CORPUS_MARKS
 
-from pcapline import analyze
+from pcapline import Analysis, analyze
 from pcapline.cli import run
 from pcapline.model import SCAN_SCHEMA, SCHEMA, EventKind, Fate, SkipReason
 from pcapline.schemas import FILES, load, schema_text
@@ -162,18 +162,23 @@ def test_scan_error_rows_validate(tmp_path: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_every_corpus_capture_with_tcp_validates(marks: None) -> None:
     """Read in place (never copied): every corpus capture tshark finds TCP in."""
-    files = corpus_tcp_files()
-    assert len(files) > 500
-    bad = dict(found for found in over_files(_schema_errors, files) if found is not None)
+    captures = corpus_analysis.answers(_SCHEMA)
+    assert len(captures) > 500
+    bad = {}
+    for capture in captures:  # a CaptureError (refused) is allowed; anything else is listed
+        if capture.error is not None:
+            bad[str(capture.path)] = [capture.error]
+        elif not capture.refused and capture.by_check[_SCHEMA] is not None:
+            bad[str(capture.path.relative_to(CORPUS))] = capture.by_check[_SCHEMA]
     assert bad == {}
 
 
-def _schema_errors(path: Path) -> tuple[str, list[str]] | None:
-    """One corpus capture's JSON against the schema: None when it validates (or the reader
-    refuses the file with a CaptureError), else (file, its first errors)."""
-    try:
-        doc = json.loads(analyze(path).to_json())
-    except Exception as exc:  # a CaptureError is allowed; anything else is listed
-        return None if type(exc).__name__ == "CaptureError" else (str(path), [repr(exc)])
-    found = errors(PCAPLINE1, doc)
-    return (str(path.relative_to(CORPUS)), found[:3]) if found else None
+def _schema_errors(path: Path, analysis: Analysis) -> list[str] | None:
+    """One corpus capture's JSON against the schema (run on the shared corpus analysis,
+    tests/corpus_analysis.py): None when it validates, else its first errors."""
+    found = errors(PCAPLINE1, json.loads(analysis.to_json()))
+    return found[:3] if found else None
+
+
+_SCHEMA = "schemas: the pcapline/1 document validates"
+corpus_analysis.register(_SCHEMA, _schema_errors)
