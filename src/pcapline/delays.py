@@ -1242,14 +1242,14 @@ def _episodes(
     (the RTO backoff, or the next hole of the same outage).
     """
     out: list[Stall] = []
-    if acks is None:
+    events = [event for event in found.retransmit.events if event.kind is kind]
+    if acks is None or not events:
         return out
     open_episode: dict[bool, int] = {}  # side -> index into out of its latest episode
-    # Per side: the capture holds only that side's packets (asked once per connection).
-    alone = {side: not np.any(view.from_client != side) for side in (True, False)}
-    for event in found.retransmit.events:
-        if event.kind is not kind:
-            continue
+    # Per side: the capture holds only that side's packets (asked once per connection;
+    # ``from_client`` is a bool column).
+    alone = {True: bool(view.from_client.all()), False: not view.from_client.any()}
+    for event in events:
         i = _row(view, event.frame)
         client = bool(view.from_client[i])
         if alone[client]:
