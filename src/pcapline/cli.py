@@ -33,6 +33,7 @@ import click
 from pcapline import __version__
 from pcapline.errors import PcaplineError, UsageError
 from pcapline.fmt import printable
+from pcapline.heap import keep_freed_memory
 from pcapline.model import (
     FAILURES_ALIAS,
     Fate,
@@ -924,6 +925,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point: every failure becomes one stderr line and an exit code."""
     gc.set_threshold(*GC_THRESHOLDS)
     _without_huge_page_advice()
+    keep_freed_memory()
     sys.exit(run(argv))
 
 
