@@ -43,12 +43,14 @@ def _faults(code: str, env: dict[str, str] | None = None) -> int:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, **(env or {})},
+        env={**_clean_env(), **(env or {})},
     )
     return int(done.stdout.split()[-1])
 
 
 def _clean_env() -> dict[str, str]:
+    # Without the user's allocator tuning, which the settings respect: some libraries set it
+    # in the test process's own environment (Dask's nanny sets MALLOC_TRIM_THRESHOLD_).
     return {
         k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")
     }
