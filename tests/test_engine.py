@@ -207,8 +207,11 @@ def test_parquet_dataset_holds_connections_and_events(tmp_path: Path) -> None:
     assert "keepalive" in set(events["kind"])
 
 
-def test_an_unreachable_scheduler_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_scheduler_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("distributed")
+    monkeypatch.setattr(engine, "SCHEDULER_CONNECT_TIMEOUT_S", 0.5)  # refused: no need to wait 5 s
     path = SAMPLES / "closed-client-first.pcap"
     assert run(["analyze", str(path), "--scheduler", "tcp://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err.splitlines()

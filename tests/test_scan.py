@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from needs import CORPUS, needs_corpus
 
+from pcapline import engine
 from pcapline.cli import run
 from pcapline.errors import UsageError
 from pcapline.scan import document, expand_paths, fail_on_names, render, scan
@@ -190,7 +191,10 @@ def test_local_and_dask_give_identical_results() -> None:
 
 
 @pytest.mark.slow
-def test_unreachable_scheduler_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_scheduler_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "SCHEDULER_CONNECT_TIMEOUT_S", 0.5)  # refused: no need to wait 5 s
     assert run(["scan", str(NAT), "--scheduler", "tcp://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pcapline: error: cannot reach Dask scheduler") and err.count("\n") == 1

@@ -300,6 +300,11 @@ class LocalPool(Runner):
         _FORKED_PLAN = None
 
 
+#: How long connecting to a Dask scheduler may take before it counts as unreachable (the
+#: client retries a refused connection until then). Read at each call (tests shorten it).
+SCHEDULER_CONNECT_TIMEOUT_S = 5.0
+
+
 def dask_client(address: str) -> Any:
     """A ``distributed.Client`` of the scheduler at ``address``; one-line errors when Dask
     is not installed or the scheduler cannot be reached."""
@@ -312,7 +317,7 @@ def dask_client(address: str) -> Any:
             "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
         ) from exc
     try:
-        return Client(address, timeout="5s")  # type: ignore[no-untyped-call]
+        return Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
     except OSError as exc:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 

@@ -485,9 +485,11 @@ def _run_dask(
         raise UsageError(
             "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
         ) from exc
+    from pcapline import engine
+
     patience = _no_worker_timeout()
     try:
-        client = Client(address, timeout="5s")  # type: ignore[no-untyped-call]
+        client = Client(address, timeout=engine.SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(
             f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}"
