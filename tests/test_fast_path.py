@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fanout import over_files
 from needs import corpus_tcp_files, needs_corpus
@@ -32,20 +33,23 @@ def _sample_captures() -> list[Path]:
     return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix not in _SKIP_SUFFIXES)
 
 
-def _verdicts(path: Path, *, visit_all: bool) -> dict[int, Verdict]:
-    capture = read_capture(str(path))
-    segments, connections = build_flows(decode(capture).segments)
-    end = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
+def _verdicts(
+    segments: pd.DataFrame, connections: pd.DataFrame, end: int | None, *, visit_all: bool
+) -> dict[int, Verdict]:
     detected = run_all(segments, capture_end_ns=end, visit_all=visit_all)
     return explain.verdicts(classify.classify(segments, connections, detected))
 
 
 def _differences(path: Path) -> list[str]:
     try:
-        fast = _verdicts(path, visit_all=False)
+        capture = read_capture(str(path))
     except PcaplineError:
         return []  # not a usable capture: nothing to compare
-    ruled = _verdicts(path, visit_all=True)
+    # One read, decode and flows for both ways (the detectors and classify only read them).
+    segments, connections = build_flows(decode(capture).segments)
+    end = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
+    fast = _verdicts(segments, connections, end, visit_all=False)
+    ruled = _verdicts(segments, connections, end, visit_all=True)
     assert fast.keys() == ruled.keys()
     out = []
     for conn, verdict in fast.items():
