@@ -1,5 +1,5 @@
-"""Corpus sweeps on every core: ``over_files(check, paths)`` is ``[check(p) for p in paths]``
-run in forked worker processes.
+"""Corpus sweeps on every core: ``over_files(check, items)`` is ``[check(i) for i in items]``
+run in forked worker processes (items: capture paths, or any picklable cases).
 
 A sweep analyses ~900 corpus captures one after the other on one core while the other idles;
 in workers it takes about half the time (the suite has to stay well under ten minutes). Each
@@ -13,17 +13,17 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 #: Enough for the CI machine's cores; more workers than cores only add memory.
 MAX_WORKERS = 4
 
 
-def over_files(check: Callable[[Path], T], paths: Sequence[Path]) -> list[T]:
-    """``check(path)`` for every path, answers in ``paths`` order."""
+def over_files(check: Callable[[Item], T], paths: Sequence[Item]) -> list[T]:
+    """``check(path)`` for every path (or item), answers in ``paths`` order."""
     workers = min(os.cpu_count() or 1, MAX_WORKERS, len(paths))
     if workers < 2:
         return [check(path) for path in paths]

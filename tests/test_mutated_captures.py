@@ -15,15 +15,19 @@ deeper local run.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import random
 import struct
+import tempfile
 from pathlib import Path
 
 import jsonschema
 import pytest
 from contract_pcapline1 import check_document
+from fanout import over_files
 
 from pcapline import analyze
 from pcapline.cli import run
@@ -105,45 +109,62 @@ def cases(count: int, seed: int) -> list[tuple[str, str, bytes]]:
     return out
 
 
-def check_case(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, kind: str, data: bytes
+def check_case(case: tuple[str, str, bytes]) -> str | None:
+    """One damaged file through the command line (in a fanout worker); what went wrong, or
+    None."""
+    name, kind, data = case
+    with tempfile.TemporaryDirectory() as tmp:
+        capture = Path(tmp) / ("fuzz" + Path(name).suffix)
+        capture.write_bytes(data)
+        out = Path(tmp) / "out.json"
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            status = run(["analyze", str(capture), "--format", "json", "-o", str(out)])
+        err = stderr.getvalue()
+        where = f"{name} ({kind}, {len(data)} bytes)"
+        try:
+            _check_outcome(capture, data, status, err, out, where)
+        except AssertionError as exc:
+            return f"{where}: {exc}"
+    return None
+
+
+def _check_outcome(
+    capture: Path, data: bytes, status: int, err: str, out: Path, where: str
 ) -> None:
-    capture = tmp_path / ("fuzz" + Path(name).suffix)
-    capture.write_bytes(data)
-    out = tmp_path / "out.json"
-    out.unlink(missing_ok=True)
-    status = run(["analyze", str(capture), "--format", "json", "-o", str(out)])
-    err = capsys.readouterr().err
-    where = f"{name} ({kind}, {len(data)} bytes)"
-    assert status in (0, 2), f"{where}: exit {status}: {err}"
+    assert status in (0, 2), f"exit {status}: {err}"
     lines = err.splitlines()
     if status == 2:
-        assert len(lines) == 1 and lines[0].startswith("pcapline: error: "), f"{where}: {err}"
+        assert len(lines) == 1 and lines[0].startswith("pcapline: error: "), err
         assert "Traceback" not in err
         return
-    assert all(line.startswith("pcapline: warning: ") for line in lines), f"{where}: {err}"
+    assert all(line.startswith("pcapline: warning: ") for line in lines), err
     doc = json.loads(out.read_text(encoding="utf-8"))
     problems = [f"{list(e.absolute_path)}: {e.message[:160]}" for e in VALIDATOR.iter_errors(doc)]
-    assert problems == [], f"{where}: {problems[:3]}"
+    assert problems == [], str(problems[:3])
     check_document(doc)
     if len(doc["connections"]) and sum(data) % 4 == 0:  # a quarter of them: the text and CSV too
         try:
             analysis = analyze(capture)
-        except PcaplineError:  # pragma: no cover - the CLI just read it
-            pytest.fail(f"{where}: read by the CLI, refused by analyze()")
+        except PcaplineError as exc:  # pragma: no cover - the CLI just read it
+            raise AssertionError("read by the CLI, refused by analyze()") from exc
         render_text(analysis, TextOptions(width=80, limit=0))
         to_csv(analysis)
 
 
-def test_mutated_captures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name, kind, data in cases(int(os.environ.get("FUZZ_CASES", "200")), seed=20261203):
-        check_case(tmp_path, capsys, name, kind, data)
+def _failures(count: int, seed: int) -> list[str]:
+    return [f for f in over_files(check_case, cases(count, seed)) if f is not None]
+
+
+def test_mutated_captures() -> None:
+    failures = _failures(int(os.environ.get("FUZZ_CASES", "200")), seed=20261203)
+    assert failures == [], "\n".join(failures[:5])
 
 
 @pytest.mark.slow
-def test_mutated_captures_many(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name, kind, data in cases(300, seed=12):
-        check_case(tmp_path, capsys, name, kind, data)
+def test_mutated_captures_many() -> None:
+    failures = _failures(300, seed=12)
+    assert failures == [], "\n".join(failures[:5])
 
 
 def test_length_fields_are_found() -> None:
