@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pcapline.decode.ethernet_ipv4_tcp import CommonFrames, common_frames
 from pcapline.decode.headers import ALIVE, REASON_CODES, FrameCursor
 from pcapline.decode.icmp import ICMP_COLUMNS, empty_table, icmp_layer
 from pcapline.decode.ip import PROTO_TCP, network_layer, skip_non_tcp
@@ -48,7 +49,9 @@ class Decoded:
         return [REASON_NAMES.get(int(c), "") for c in self.frame_reason[frame_index]]
 
 
-def decode(capture: Capture) -> Decoded:
+def decode(capture: Capture, *, common: bool = True) -> Decoded:
+    """``common``: let the compiled core decode the Ethernet/IPv4/TCP frames
+    (``ethernet_ipv4_tcp.py``); False: the numpy layers decode every frame (the reference)."""
     n = capture.frames
     start = capture.offset
     end = capture.offset + capture.caplen
@@ -58,6 +61,9 @@ def decode(capture: Capture) -> Decoded:
         wire_end=capture.offset + np.maximum(capture.origlen, capture.caplen),
         reason=np.zeros(n, dtype=np.int8),
     )
+    fast = common_frames(capture) if common else None
+    if fast is not None:
+        cur.reason[fast.idx] = DECODED_BY_CORE  # not alive: every layer below passes them by
     cur.skip(np.flatnonzero(capture.truncated_mask), SkipReason.TRUNCATED_RECORD)
     l3, etype = link_layer(cur, start, capture.link_type)
     net = network_layer(cur, l3, etype)
@@ -78,8 +84,6 @@ def decode(capture: Capture) -> Decoded:
     idx = tcp.idx
     at = _frames_of(idx, n)
     columns = {
-        "frame": at(capture.frame),
-        "time_ns": at(capture.time_ns),
         "ip_version": at(net.ip_version),
         "src_hi": at(net.src_hi),
         "src_lo": at(net.src_lo),
@@ -107,6 +111,14 @@ def decode(capture: Capture) -> Decoded:
         # first payloads of each connection there, before the capture buffer is released.
         "payload_at": tcp.payload_start - start[idx],
     }
+    columns = {name: np.asarray(columns[name]).astype(dtype, copy=False)
+               for name, dtype in SEGMENT_COLUMNS.items() if name in columns}  # fmt: skip
+    if fast is not None:
+        cur.reason[fast.idx] = ALIVE
+        idx, columns = _with_common(idx, columns, fast)
+    at = _frames_of(idx, n)
+    columns["frame"] = at(capture.frame)
+    columns["time_ns"] = at(capture.time_ns)
     # copy=False: one array per column, as built (pandas would otherwise copy every column
     # into 2-D blocks per dtype: about a second and a gigabyte of page faults on 3 M segments).
     segments = pd.DataFrame(
@@ -131,6 +143,26 @@ def decode(capture: Capture) -> Decoded:
         link_types=_link_names(capture),
         frame_reason=reason,
     )
+
+
+#: ``FrameCursor.reason`` of a frame the compiled core decoded (``ethernet_ipv4_tcp.py``)
+#: while the numpy layers run over the others; alive again before the accounting.
+DECODED_BY_CORE = -1
+
+
+def _with_common(
+    idx: np.ndarray, columns: dict[str, np.ndarray], fast: CommonFrames
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The numpy layers' segments (frames ``idx``) and the core's, in frame order."""
+    m = fast.idx.shape[0]
+    ipv4 = {"ip_version": np.full(m, 4, np.uint8), "src_hi": np.zeros(m, np.uint64)}
+    core = {**fast.columns, **ipv4, "dst_hi": np.zeros(m, np.uint64)}
+    if not idx.size:
+        return fast.idx, {name: core[name] for name in columns}
+    both = np.concatenate([idx, fast.idx])
+    order = np.argsort(both, kind="stable")
+    merged = {name: np.concatenate([columns[name], core[name]])[order] for name in columns}
+    return both[order], merged
 
 
 def _frames_of(idx: np.ndarray, n: int) -> Callable[[np.ndarray], np.ndarray]:

@@ -538,6 +538,209 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * The decode stage's common frame: Ethernet II, IPv4, TCP (decode/ethernet_ipv4_tcp.py).
+ *
+ * One walk over the frames decodes those that are exactly that and nothing unusual: a
+ * complete record of link type Ethernet, EtherType 0x0800 right after the MAC addresses, a
+ * whole IPv4 header (version 4, IHL >= 5, total length >= IHL) that is no fragment and
+ * carries TCP, and a whole TCP header whose data offset is >= 5 and fits the IP payload.
+ * Every other frame (VLAN tags, IPv6, tunnels, ICMP, anything malformed or cut short) is
+ * left to the numpy layers, which decide its columns or its skip reason as before; so this
+ * holds no rule of its own: each test below is the numpy layers' test for the same field
+ * (link.py, ip.py, tcp.py, options.py), and tests/decode/test_common_frames.py requires the
+ * same segments table from both ways over sample, corpus and damaged captures.
+ */
+
+enum {
+    CF_IDX, CF_SRC, CF_DST, CF_SPORT, CF_DPORT, CF_IP_ID, CF_TTL, CF_SEQ, CF_ACK, CF_FLAGS,
+    CF_WINDOW, CF_SEG_LEN, CF_MSS, CF_WSCALE, CF_SACK_PERM, CF_HAS_TS, CF_TS_VAL, CF_TS_ECR,
+    CF_SACK_BLOCKS, CF_SACK_LE, CF_SACK_RE, CF_PAYLOAD_AT, CF_COLUMNS
+};
+/* Bytes per value of each output column, in the order above (decode/ethernet_ipv4_tcp.py
+ * COLUMNS). */
+static const Py_ssize_t cf_size[CF_COLUMNS] = {
+    8, 8, 8, 2, 2, 4, 1, 4, 4, 2, 2, 4, 2, 1, 1, 1, 4, 4, 1, 4, 4, 4,
+};
+
+static inline uint32_t
+be16(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
+static inline uint32_t
+be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#define CF_SET(column, type, row, value) (((type *)out[column].buf)[row] = (type)(value))
+
+/* The option walk of options.py (tcp_options, _store, _store_sack) for one segment: one
+ * option at a time from the start of the captured option bytes; EOL, a length < 2 or an
+ * option running past them ends the list; a later option of a kind overwrites an earlier. */
+static void
+cf_options(const unsigned char *o, int64_t limit, uint32_t ack, Py_buffer *out, Py_ssize_t m)
+{
+    uint32_t mss = 0, ts_val = 0, ts_ecr = 0, sack_le = 0, sack_re = 0;
+    int wscale = -1, sack_perm = 0, has_ts = 0, sack_blocks = 0;
+    int64_t pos = 0;
+    while (pos < limit) {
+        unsigned kind = o[pos];
+        if (kind == 1) { /* NOP */
+            pos += 1;
+            continue;
+        }
+        if (kind == 0 || pos + 1 >= limit)
+            break;
+        int64_t length = o[pos + 1];
+        if (length < 2 || pos + length > limit)
+            break;
+        const unsigned char *v = o + pos + 2;
+        if (kind == 2 && length == 4)
+            mss = be16(v);
+        else if (kind == 3 && length == 3)
+            wscale = v[0] < 14 ? v[0] : 14; /* RFC 7323 2.3: a shift above 14 is 14 */
+        else if (kind == 4 && length == 2)
+            sack_perm = 1;
+        else if (kind == 8 && length == 10) {
+            has_ts = 1;
+            ts_val = be32(v);
+            ts_ecr = be32(v + 4);
+        }
+        else if (kind == 5 && length >= 10 && (length - 2) % 8 == 0) {
+            /* The block reaching furthest past the ACK (wrap-safe), and the count. */
+            int64_t count = (length - 2) / 8, best = -1;
+            sack_blocks = count < 255 ? (int)count : 255;
+            sack_le = sack_re = 0;
+            for (int64_t b = 0; b < count; b++) {
+                uint32_t le = be32(v + 8 * b), re = be32(v + 8 * b + 4);
+                int64_t dist = (int64_t)(uint32_t)(re - ack);
+                if (dist > best) {
+                    best = dist;
+                    sack_le = le;
+                    sack_re = re;
+                }
+            }
+        }
+        pos += length;
+    }
+    CF_SET(CF_MSS, uint16_t, m, mss);
+    CF_SET(CF_WSCALE, int8_t, m, wscale);
+    CF_SET(CF_SACK_PERM, uint8_t, m, sack_perm);
+    CF_SET(CF_HAS_TS, uint8_t, m, has_ts);
+    CF_SET(CF_TS_VAL, uint32_t, m, ts_val);
+    CF_SET(CF_TS_ECR, uint32_t, m, ts_ecr);
+    CF_SET(CF_SACK_BLOCKS, uint8_t, m, sack_blocks);
+    CF_SET(CF_SACK_LE, uint32_t, m, sack_le);
+    CF_SET(CF_SACK_RE, uint32_t, m, sack_re);
+}
+
+static PyObject *
+ethernet_ipv4_tcp(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer data = {0}, offset = {0}, caplen = {0}, origlen = {0}, link = {0}, cut = {0};
+    Py_buffer out[CF_COLUMNS];
+    PyObject *outputs;
+    int got = 0;
+    Py_ssize_t m = 0;
+    memset(out, 0, sizeof out);
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*O!", &data, &offset, &caplen, &origlen, &link,
+                          &cut, &PyTuple_Type, &outputs))
+        return NULL;
+    Py_buffer *inputs[] = {&data, &offset, &caplen, &origlen, &link, &cut};
+    const Py_ssize_t n = offset.len / 8;
+    if (check_len(&offset, n, 8, "offset") || check_len(&caplen, n, 8, "caplen")
+        || check_len(&origlen, n, 8, "origlen") || check_len(&link, n, 4, "link_type")
+        || check_len(&cut, n, 1, "truncated"))
+        goto fail;
+    if (PyTuple_GET_SIZE(outputs) != CF_COLUMNS) {
+        PyErr_SetString(PyExc_ValueError, "ethernet_ipv4_tcp: wrong number of output columns");
+        goto fail;
+    }
+    for (; got < CF_COLUMNS; got++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(outputs, got), &out[got], PyBUF_WRITABLE) < 0)
+            goto fail;
+        if (check_len(&out[got], n, cf_size[got], "output column")) {
+            got++;
+            goto fail;
+        }
+    }
+    const unsigned char *buf = data.buf;
+    const int64_t size = (int64_t)data.len;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t start, cap, orig;
+        int32_t link_type;
+        memcpy(&start, (const char *)offset.buf + 8 * i, 8);
+        memcpy(&cap, (const char *)caplen.buf + 8 * i, 8);
+        memcpy(&orig, (const char *)origlen.buf + 8 * i, 8);
+        memcpy(&link_type, (const char *)link.buf + 4 * i, 4);
+        if (link_type != 1 || ((const unsigned char *)cut.buf)[i])
+            continue; /* not Ethernet, or a record the file cut */
+        if (start < 0 || cap < 0 || start > size || cap > size - start)
+            continue; /* outside the buffer: the numpy layers decide */
+        const int64_t end = start + cap;
+        const int64_t wire_end = start + (orig > cap ? orig : cap);
+        /* Ethernet II (link.py ethernet_frames): 14 bytes, EtherType IPv4 */
+        if (end - start < 14 || be16(buf + start + 12) != 0x0800)
+            continue;
+        /* IPv4 (ip.py _ipv4) */
+        const int64_t ip = start + 14;
+        if (end - ip < 20)
+            continue;
+        const unsigned char *h = buf + ip;
+        const int64_t ihl = (int64_t)(h[0] & 0x0F) * 4;
+        const int64_t wire = wire_end - ip > 0 ? wire_end - ip : 0;
+        int64_t total = be16(h + 2);
+        /* 0 from TSO/GSO on the sender: the frame's wire length; never past the wire */
+        total = total == 0 ? wire_end - ip : (total < wire ? total : wire);
+        if ((h[0] >> 4) != 4 || ihl < 20 || total < ihl)
+            continue; /* malformed */
+        if (ip + ihl > end || (be16(h + 6) & 0x3FFF) != 0 || h[9] != 6)
+            continue; /* options cut short, a fragment, or not TCP */
+        /* TCP (tcp.py tcp_layer) */
+        const int64_t l4 = ip + ihl, l4_len = total - ihl;
+        if (end - l4 < 20)
+            continue;
+        const unsigned char *t = buf + l4;
+        const int64_t doff = (int64_t)(t[12] >> 4) * 4;
+        if (doff < 20 || doff > l4_len)
+            continue;
+        const uint32_t ack = be32(t + 8);
+        CF_SET(CF_IDX, int64_t, m, i);
+        CF_SET(CF_SRC, uint64_t, m, be32(h + 12));
+        CF_SET(CF_DST, uint64_t, m, be32(h + 16));
+        CF_SET(CF_SPORT, uint16_t, m, be16(t));
+        CF_SET(CF_DPORT, uint16_t, m, be16(t + 2));
+        CF_SET(CF_IP_ID, uint32_t, m, be16(h + 4));
+        CF_SET(CF_TTL, uint8_t, m, h[8]);
+        CF_SET(CF_SEQ, uint32_t, m, be32(t + 4));
+        CF_SET(CF_ACK, uint32_t, m, ack);
+        CF_SET(CF_FLAGS, uint16_t, m, be16(t + 12) & 0x01FF); /* the reserved bits dropped */
+        CF_SET(CF_WINDOW, uint16_t, m, be16(t + 14));
+        CF_SET(CF_SEG_LEN, uint32_t, m, l4_len - doff);
+        CF_SET(CF_PAYLOAD_AT, uint32_t, m, l4 + doff - start);
+        /* Options: the captured part of them (a snaplen may cut them; the segment stays). */
+        const int64_t options_end = l4 + doff < end ? l4 + doff : end;
+        cf_options(t + 20, options_end - (l4 + 20), ack, out, m);
+        m++;
+    }
+    Py_END_ALLOW_THREADS
+
+    for (int c = 0; c < got; c++)
+        PyBuffer_Release(&out[c]);
+    release_all(inputs, 6);
+    return PyLong_FromSsize_t(m);
+fail:
+    for (int c = 0; c < got; c++)
+        PyBuffer_Release(&out[c]);
+    release_all(inputs, 6);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "Offsets of classic pcap records (read/pcap.py::_walk_python, in C)."},
@@ -553,6 +756,8 @@ static PyMethodDef methods[] = {
      "Per row, the other side's largest or latest earlier value in its connection."},
     {"identical_pairs", identical_pairs, METH_VARARGS,
      "Rows identical to one of the two before them in their direction (duplicates.py)."},
+    {"ethernet_ipv4_tcp", ethernet_ipv4_tcp, METH_VARARGS,
+     "Segment columns of the Ethernet/IPv4/TCP frames (decode/ethernet_ipv4_tcp.py)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -38,3 +38,16 @@ def identical_pairs(
     keys: tuple[Buffer, ...], group: Buffer, order: Buffer, time_ns: Buffer, window_ns: int
 ) -> tuple[bytearray, bytearray]:
     """``duplicates._identical_pairs``: rows equal to one of the two before them in ``order``."""
+
+# The decode stage's common frame (decode/ethernet_ipv4_tcp.py).
+def ethernet_ipv4_tcp(
+    data: Buffer,
+    offset: Buffer,
+    caplen: Buffer,
+    origlen: Buffer,
+    link_type: Buffer,
+    truncated: Buffer,
+    out: tuple[Buffer, ...],
+) -> int:
+    """Decode the Ethernet/IPv4/TCP frames into ``out`` (one buffer per column, a value per
+    frame); returns how many rows were written."""
