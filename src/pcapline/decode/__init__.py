@@ -155,8 +155,12 @@ def _with_common(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The numpy layers' segments (frames ``idx``) and the core's, in frame order."""
     m = fast.idx.shape[0]
-    ipv4 = {"ip_version": np.full(m, 4, np.uint8), "src_hi": np.zeros(m, np.uint64)}
-    core = {**fast.columns, **ipv4, "dst_hi": np.zeros(m, np.uint64)}
+    core: dict[str, np.ndarray] = {
+        **fast.columns,
+        "ip_version": np.full(m, 4, np.uint8),  # IPv4: no high address halves
+        "src_hi": np.zeros(m, np.uint64),
+        "dst_hi": np.zeros(m, np.uint64),
+    }
     if not idx.size:
         return fast.idx, {name: core[name] for name in columns}
     both = np.concatenate([idx, fast.idx])
