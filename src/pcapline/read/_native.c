@@ -747,8 +747,87 @@ text_int(Text *t, PyObject *v)
         return rc;
     }
     char digits[24];
-    int n = snprintf(digits, sizeof digits, "%lld", x);
-    return text_ascii(t, digits, n);
+    char *end = digits + sizeof digits, *p = end;
+    /* as unsigned: -LLONG_MIN does not fit a long long */
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (x < 0)
+        *--p = '-';
+    return text_ascii(t, p, end - p);
+}
+
+/* float.__repr__ of x in `out` (32 bytes) for the common case, in about a tenth of the time
+ * of the general algorithm; -1 where that one must decide.
+ *
+ * repr gives the shortest decimal that reads back as x (the nearest of those, if several),
+ * in fixed notation for 1e-4 <= |x| < 1e16. Here 1e-4 <= |x| < 2**53, so x = m * 2**-s with
+ * an integer 2**52 < m < 2**53 and 0 <= s <= 66, and its neighbours are m +- 1 (times
+ * 2**-s; m = 2**52, whose lower gap is half, is left to the general case). The decimals
+ * with k digits after the point are N / 10**k; the nearest to x is N = round(x * 10**k),
+ * computed exactly as m * 10**k / 2**s in 128 bits. It reads back as x when it is within
+ * half a gap of x: 2 |N * 2**s - m * 10**k| < 10**k. The first k (from 0) where it does
+ * gives the fewest digits: a decimal with fewer digits after the point is an N / 10**k of
+ * a smaller k, and for k = 0 no other integer is as close (x < 2**53: the gaps are <= 1).
+ * It has no trailing zero after the point (N / 10 would have read back at k - 1). Exact
+ * ties (x * 10**k halfway between integers, or N exactly half a gap away) go to the
+ * general case, which decides them by its own rules. Zero is "0.0" or "-0.0". */
+static int
+repr_fixed(double x, char *out)
+{
+    double ax = fabs(x);
+    if (ax == 0.0) /* 0.0 and -0.0 */
+        return (int)(strcpy(out, signbit(x) ? "-0.0" : "0.0"), signbit(x) ? 4 : 3);
+    if (!(ax >= 1e-4 && ax < 9007199254740992.0))
+        return -1;
+    int exp;
+    double f = frexp(ax, &exp); /* ax = f * 2**exp, 0.5 <= f < 1, exp <= 53 */
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int s = 53 - exp;
+    if (m == (uint64_t)1 << 52 || s < 0 || s > 66)
+        return -1;
+    unsigned __int128 pow10 = 1, mask = s ? ((unsigned __int128)1 << s) - 1 : 0;
+    unsigned __int128 half = s ? (unsigned __int128)1 << (s - 1) : 0;
+    for (int k = 0; k <= 22; k++, pow10 *= 10) {
+        unsigned __int128 p = (unsigned __int128)m * pow10; /* < 2**53 * 10**22 < 2**127 */
+        unsigned __int128 rem = p & mask, whole = p >> s, off = rem;
+        if (s && rem == half)
+            return -1;
+        if (rem > half) {
+            whole += 1;
+            off = mask + 1 - rem;
+        }
+        if (2 * off == pow10)
+            return -1;
+        if (2 * off > pow10)
+            continue;
+        if (whole >> 64)
+            return -1; /* not a shortest repr (cannot happen): the general case decides */
+        /* n / 10**k: k digits after the point (".0" for none), the sign first; n has at
+         * most 17 significant digits (so fits 64 bits), as every shortest repr */
+        uint64_t n = (uint64_t)whole;
+        char digits[48]; /* <= 16 before the point, <= 22 after */
+        char *end = digits + sizeof digits, *q = end;
+        for (int i = 0; i < k; i++, n /= 10)
+            *--q = (char)('0' + (int)(n % 10));
+        if (k)
+            *--q = '.';
+        do
+            *--q = (char)('0' + (int)(n % 10));
+        while (n /= 10);
+        char *o = out;
+        if (x < 0)
+            *o++ = '-';
+        memcpy(o, q, (size_t)(end - q));
+        o += end - q;
+        if (k == 0) {
+            *o++ = '.';
+            *o++ = '0';
+        }
+        return (int)(o - out);
+    }
+    return -1;
 }
 
 /* A finite float as float.__repr__ (and so json.dumps) writes it: the shortest repr, with
@@ -760,6 +839,10 @@ text_float(Text *t, double x)
         PyErr_SetString(PyExc_ValueError, "a float that is not finite has no JSON text");
         return -1;
     }
+    char fixed[64];
+    int n = repr_fixed(x, fixed);
+    if (n >= 0)
+        return text_ascii(t, fixed, n);
     char *s = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
     if (s == NULL)
         return -1;

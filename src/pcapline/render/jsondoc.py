@@ -477,6 +477,13 @@ class _Layout:
         self._delays = self._slots({k: k for k in DELAYS_DOC_KEYS}, 4)
         #: ``str.format`` templates of the objects ``_nested`` met, by their keys and depth.
         self._objects: dict[tuple[tuple[str, ...], int], str] = {}
+        #: How each nested key's cells become texts (``_NESTED``, laid out at depth 3).
+        self._cell_texts: dict[str, Callable[[Any], str]] = {
+            "inferred": self._inferred_text,
+            "caveats": self._caveats_text,
+            "app": self._record_text,
+            "seen": self._record_text,
+        }
 
     def newline(self, depth: int) -> str:
         return "" if self.indent is None else "\n" + " " * (self.indent * depth)
@@ -543,17 +550,17 @@ class _Layout:
         return self._entries(part, in_c=False)
 
     def _entries(self, part: _Part, *, in_c: bool) -> list[str]:
-        v = part.values
+        values = {**part.values, "slow": part.delays.slow}
         texts = {
-            "inferred": self._cells(v["inferred"], self._inferred_text),
-            "caveats": self._cells(v["caveats"], self._caveats_text),
-            "app": self._cells(v["app"], self._record_text),
-            "seen": self._cells(v["seen"], self._record_text),
             "events": self._events_texts(part, in_c=in_c),
             "delays": self._delays_texts(part.delays, in_c=in_c),
-            "slow": self._slow_texts(part.delays.slow),
         }
-        return self._fill(self._connection, v, texts, in_c=in_c)
+        if not in_c:
+            texts["slow"] = self._slow_texts(part.delays.slow)
+        for key, text in self._cell_texts.items():
+            if not (in_c and all(map(_AS_THEY_ARE[key], values[key]))):
+                texts[key] = self._cells(values[key], text)
+        return self._fill(self._connection, values, texts, in_c=in_c)
 
     def _fill(
         self,
@@ -712,6 +719,18 @@ def _connection_shape() -> dict[str, Any]:
 
 
 _CONNECTION_SHAPE = _connection_shape()
+
+#: Per nested key: whether a cell is, as it is, the JSON value ``_NESTED`` makes of it, so
+#: the compiled core can lay the column out without ``_cells`` (a dict is its own ``plain``
+#: when JSON-native; when it is not, the core refuses it and the chunk is laid out in Python).
+_AS_THEY_ARE: dict[str, Callable[[Any], bool]] = {
+    "inferred": lambda cell: type(cell) is dict,  # None and other empties become {}
+    "caveats": lambda cell: (
+        (type(cell) is list or type(cell) is tuple) and all(type(c) is str for c in cell)
+    ),
+    "app": lambda cell: cell is None or type(cell) is dict,
+    "seen": lambda cell: cell is None or type(cell) is dict,
+}
 
 #: ``delays`` keys whose values are lists or objects (the rest are scalars or null).
 _DELAYS_NESTED = frozenset({"syn_gaps_s", "synack_gaps_s", "biggest_stall", "stalls"})
