@@ -773,12 +773,19 @@ text_int(Text *t, PyObject *v)
  * It has no trailing zero after the point (N / 10 would have read back at k - 1). Exact
  * ties (x * 10**k halfway between integers, or N exactly half a gap away) go to the
  * general case, which decides them by its own rules. Zero is "0.0" or "-0.0". */
+#ifdef __SIZEOF_INT128__
+__extension__ typedef unsigned __int128 uint128; /* GCC and Clang on 64-bit targets */
+#endif
+
 static int
 repr_fixed(double x, char *out)
 {
     double ax = fabs(x);
     if (ax == 0.0) /* 0.0 and -0.0 */
         return (int)(strcpy(out, signbit(x) ? "-0.0" : "0.0"), signbit(x) ? 4 : 3);
+#ifndef __SIZEOF_INT128__
+    return -1; /* no 128-bit integers: the general algorithm does every float */
+#else
     if (!(ax >= 1e-4 && ax < 9007199254740992.0))
         return -1;
     int exp;
@@ -787,11 +794,11 @@ repr_fixed(double x, char *out)
     int s = 53 - exp;
     if (m == (uint64_t)1 << 52 || s < 0 || s > 66)
         return -1;
-    unsigned __int128 pow10 = 1, mask = s ? ((unsigned __int128)1 << s) - 1 : 0;
-    unsigned __int128 half = s ? (unsigned __int128)1 << (s - 1) : 0;
+    uint128 pow10 = 1, mask = s ? ((uint128)1 << s) - 1 : 0;
+    uint128 half = s ? (uint128)1 << (s - 1) : 0;
     for (int k = 0; k <= 22; k++, pow10 *= 10) {
-        unsigned __int128 p = (unsigned __int128)m * pow10; /* < 2**53 * 10**22 < 2**127 */
-        unsigned __int128 rem = p & mask, whole = p >> s, off = rem;
+        uint128 p = (uint128)m * pow10; /* < 2**53 * 10**22 < 2**127 */
+        uint128 rem = p & mask, whole = p >> s, off = rem;
         if (s && rem == half)
             return -1;
         if (rem > half) {
@@ -828,6 +835,7 @@ repr_fixed(double x, char *out)
         return (int)(o - out);
     }
     return -1;
+#endif
 }
 
 /* A finite float as float.__repr__ (and so json.dumps) writes it: the shortest repr, with
