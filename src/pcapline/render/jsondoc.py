@@ -558,7 +558,7 @@ class _Layout:
         if not in_c:
             texts["slow"] = self._slow_texts(part.delays.slow)
         for key, text in self._cell_texts.items():
-            if not (in_c and all(map(_AS_THEY_ARE[key], values[key]))):
+            if not (in_c and _AS_THEY_ARE[key](values[key])):
                 texts[key] = self._cells(values[key], text)
         return self._fill(self._connection, values, texts, in_c=in_c)
 
@@ -720,16 +720,29 @@ def _connection_shape() -> dict[str, Any]:
 
 _CONNECTION_SHAPE = _connection_shape()
 
-#: Per nested key: whether a cell is, as it is, the JSON value ``_NESTED`` makes of it, so
-#: the compiled core can lay the column out without ``_cells`` (a dict is its own ``plain``
-#: when JSON-native; when it is not, the core refuses it and the chunk is laid out in Python).
-_AS_THEY_ARE: dict[str, Callable[[Any], bool]] = {
-    "inferred": lambda cell: type(cell) is dict,  # None and other empties become {}
-    "caveats": lambda cell: (
-        (type(cell) is list or type(cell) is tuple) and all(type(c) is str for c in cell)
-    ),
-    "app": lambda cell: cell is None or type(cell) is dict,
-    "seen": lambda cell: cell is None or type(cell) is dict,
+
+def _strings_as_they_are(cells: list[Any]) -> bool:
+    """``caveats`` cells that are lists (or tuples) of str: ``_nested_strings`` copies them."""
+    return set(map(type, cells)) <= {list, tuple} and all(
+        type(c) is str for cell in cells if cell for c in cell
+    )
+
+
+def _records_as_they_are(cells: list[Any]) -> bool:
+    """``app`` and ``seen`` cells that are dicts or None: ``_nested_record`` keeps them."""
+    return set(map(type, cells)) <= {dict, NoneType}
+
+
+#: Per nested key: whether a column's cells are, as they are, the JSON values ``_NESTED``
+#: makes of them, so the compiled core can lay it out without ``_cells`` (a dict is its own
+#: ``plain`` when JSON-native; when it is not, the core refuses it and the chunk is laid out
+#: in Python). A type test per column, not a call per cell.
+_AS_THEY_ARE: dict[str, Callable[[list[Any]], bool]] = {
+    # dicts only: None and other empty cells become {}
+    "inferred": lambda cells: set(map(type, cells)) <= {dict},
+    "caveats": _strings_as_they_are,
+    "app": _records_as_they_are,
+    "seen": _records_as_they_are,
 }
 
 #: ``delays`` keys whose values are lists or objects (the rest are scalars or null).
