@@ -91,6 +91,13 @@ def python_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[
     yield run
 
 
+def _utf8(texts: str | list[str]) -> bytes:
+    """The bytes written out: a str built with a wrong kind (ASCII holding Latin-1) compares
+    equal to the right one but encodes differently."""
+    joined = texts if isinstance(texts, str) else "".join(texts)
+    return joined.encode("utf-8", "surrogatepass")
+
+
 def _outcome(call: Callable[[], Any]) -> Any:
     try:
         return call()
@@ -103,7 +110,9 @@ def _outcome(call: Callable[[], Any]) -> Any:
 def test_json_text_is_the_python_layout_and_json_dumps(value: Any, indent: int | None) -> None:
     python = jsondoc._Layout(indent)._nested
     for depth in (0, 3):
-        assert native.core.json_text(value, depth, indent) == python(value, depth)
+        in_c = native.core.json_text(value, depth, indent)
+        assert in_c == python(value, depth)
+        assert _utf8(in_c) == _utf8(python(value, depth))
     dumped = json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False)
     assert native.core.json_text(value, 0, indent) == dumped
 
@@ -248,7 +257,8 @@ def test_edge_values_in_the_tables_are_the_same_in_c_and_python(
 ) -> None:
     analysis = _edge_analysis()
     in_c = _texts(analysis, indent)
-    assert in_c == python_path(lambda: _texts(analysis, indent))
+    in_python = python_path(lambda: _texts(analysis, indent))
+    assert in_c == in_python and _utf8(in_c) == _utf8(in_python)
     no_events = json.loads(in_c[1])
     assert no_events["events"] == [] and no_events["inferred"] == {}
     assert _written(analysis, indent) == dumps(document(analysis), indent=indent)

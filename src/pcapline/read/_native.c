@@ -559,7 +559,10 @@ typedef struct {
     int kind; /* PyUnicode_1BYTE_KIND or PyUnicode_4BYTE_KIND */
     Py_ssize_t len;
     Py_ssize_t cap; /* in characters */
+    int latin1;     /* a character past ASCII went in (so far as one byte) */
 } Text;
+
+#define TEXT_INIT {NULL, PyUnicode_1BYTE_KIND, 0, 0, 0}
 
 /* How the document is indented: json.dumps's indent (None: no newlines, ", " between items). */
 typedef struct {
@@ -654,6 +657,7 @@ text_str(Text *t, PyObject *s)
     const void *data = PyUnicode_DATA(s);
     if (text_reserve_for(t, kind, n) < 0)
         return -1;
+    t->latin1 |= !PyUnicode_IS_ASCII(s);
     if (kind == PyUnicode_1BYTE_KIND && t->kind == PyUnicode_1BYTE_KIND) {
         memcpy((Py_UCS1 *)t->data + t->len, data, (size_t)n);
         t->len += n;
@@ -681,6 +685,7 @@ text_json_string(Text *t, PyObject *s)
     }
     if (text_reserve_for(t, kind, 6 * n + 2) < 0)
         return -1;
+    t->latin1 |= !PyUnicode_IS_ASCII(s); /* the escapes are ASCII */
     text_put(t, '"');
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
@@ -709,10 +714,17 @@ text_json_string(Text *t, PyObject *s)
     return 0;
 }
 
+/* The str of the text. One byte per character: its kind is known (ASCII unless a str past
+ * ASCII went in), so it is copied without the scan PyUnicode_FromKindAndData makes. */
 static PyObject *
 text_finish(const Text *t)
 {
-    return PyUnicode_FromKindAndData(t->kind, t->data, t->len);
+    if (t->kind != PyUnicode_1BYTE_KIND)
+        return PyUnicode_FromKindAndData(t->kind, t->data, t->len);
+    PyObject *s = PyUnicode_New(t->len, t->latin1 ? 0xff : 0x7f);
+    if (s != NULL && t->len)
+        memcpy(PyUnicode_1BYTE_DATA(s), t->data, (size_t)t->len);
+    return s;
 }
 
 /* A newline and the indent of `depth` (nothing without newlines). */
@@ -985,7 +997,7 @@ json_text(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "depth out of range");
         return NULL;
     }
-    Text t = {NULL, PyUnicode_1BYTE_KIND, 0, 0};
+    Text t = TEXT_INIT;
     PyObject *out = NULL;
     if (text_value(&t, value, depth, &ind) == 0)
         out = text_finish(&t);
@@ -1109,7 +1121,7 @@ fill(PyObject *Py_UNUSED(module), PyObject *args)
             return NULL;
         }
     }
-    Text t = {NULL, PyUnicode_1BYTE_KIND, 0, 0};
+    Text t = TEXT_INIT;
     PyObject *out = NULL, *text = NULL;
     Py_ssize_t *starts = NULL, *ends = NULL;
     if (groups == Py_None) {
@@ -1117,7 +1129,7 @@ fill(PyObject *Py_UNUSED(module), PyObject *args)
         if (out == NULL)
             goto fail;
         for (Py_ssize_t i = 0; i < rows; i++) {
-            t.len = 0;
+            t.len = t.latin1 = 0;
             if (text_row(&t, pieces, columns, depths, holes, i, &ind) < 0)
                 goto fail;
             if ((text = text_finish(&t)) == NULL)
@@ -1134,7 +1146,7 @@ fill(PyObject *Py_UNUSED(module), PyObject *args)
         if (out == NULL)
             goto fail;
         for (Py_ssize_t g = 0; g < n; g++) {
-            t.len = 0;
+            t.len = t.latin1 = 0;
             if (starts[g] >= ends[g]) {
                 if (text_ascii(&t, "[]", 2) < 0)
                     goto fail;
