@@ -247,6 +247,7 @@ def _edge_analysis() -> Analysis:
         event_row(0, 1, Side.CLIENT, EventKind.SYN, 'q"uote ü \U0001f600'),
         event_row(0, 2**40, Side.SERVER, EventKind.RST, "\x00"),
         event_row(2, 7, Side.CLIENT, EventKind.FIN),
+        event_row(2, 8, Side.SERVER, EventKind.FIN, None),  # type: ignore[arg-type]
     ]
     return make_analysis(rows=rows, events=events)
 
@@ -261,6 +262,7 @@ def test_edge_values_in_the_tables_are_the_same_in_c_and_python(
     assert in_c == in_python and _utf8(in_c) == _utf8(in_python)
     no_events = json.loads(in_c[1])
     assert no_events["events"] == [] and no_events["inferred"] == {}
+    assert [e["note"] for e in json.loads(in_c[2])["events"]] == ["", ""]  # a missing note: ""
     assert _written(analysis, indent) == dumps(document(analysis), indent=indent)
 
 

@@ -395,11 +395,19 @@ def _event_values(events: pd.DataFrame) -> tuple[list[Any], ...]:
         (events["time_ns"].to_numpy(np.int64) / 1e9).tolist(),  # as int(ns) / 1e9 rounds
         events["side"].astype(str).tolist(),
         events["kind"].astype(str).tolist(),
-        [
-            "" if gone else str(note)
-            for note, gone in zip(notes.tolist(), notes.isna().tolist(), strict=True)
-        ],
+        _notes(notes),
     )
+
+
+def _notes(notes: pd.Series) -> list[str]:
+    """The ``note`` column as text, "" where missing (one test per column when, as usual,
+    every note is a str already)."""
+    values = notes.tolist()
+    if set(map(type, values)) <= {str}:
+        return values
+    return [
+        "" if gone else str(note) for note, gone in zip(values, notes.isna().tolist(), strict=True)
+    ]
 
 
 _string = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
