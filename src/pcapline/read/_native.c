@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 /* A 32-bit word of the capture at p, in the file's byte order (byte by byte: no alignment
@@ -741,6 +742,645 @@ fail:
     return NULL;
 }
 
+/* ---- JSON text layout (render/jsondoc.py) --------------------------------------------
+ *
+ * jsondoc._Layout lays out the pcapline/1 document as json.dumps(..., indent=indent,
+ * ensure_ascii=False, allow_nan=False) writes it, a chunk of connections at a time. Its
+ * Python path turns each scalar into a str, then joins each row's texts with its fixed
+ * shape: an object per value and per row (about 0.35 us each, a million of them on a
+ * 30 k-connection capture). json_text and fill write the same text straight into one
+ * buffer per row. They take JSON-native values only (exact str, int, float, bool, None,
+ * dict with str keys, list, tuple), as _Layout._nested does: anything else raises TypeError,
+ * a float that is not finite ValueError, and the caller lays out that chunk in Python
+ * (which then decides, as before, what json.dumps would do with it).
+ */
+
+/* A growing text: one byte per character while every character fits (Latin-1), four from
+ * the first wider one on; text_finish makes the canonical str of it. */
+typedef struct {
+    void *data;
+    int kind; /* PyUnicode_1BYTE_KIND or PyUnicode_4BYTE_KIND */
+    Py_ssize_t len;
+    Py_ssize_t cap; /* in characters */
+    int latin1;     /* a character past ASCII went in (so far as one byte) */
+} Text;
+
+#define TEXT_INIT {NULL, PyUnicode_1BYTE_KIND, 0, 0, 0}
+
+/* How the document is indented: json.dumps's indent (None: no newlines, ", " between items). */
+typedef struct {
+    int newlines;
+    Py_ssize_t indent; /* spaces per depth (a negative indent is 0, as " " * -2 is "") */
+    const char *item_sep;
+    Py_ssize_t item_sep_len;
+} Indent;
+
+static int
+text_reserve(Text *t, Py_ssize_t extra)
+{
+    if (extra > PY_SSIZE_T_MAX / 8 - t->len) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (t->len + extra <= t->cap)
+        return 0;
+    Py_ssize_t cap = t->cap ? t->cap : 1024;
+    while (cap < t->len + extra)
+        cap *= 2;
+    void *data = PyMem_Realloc(t->data, (size_t)cap * (size_t)t->kind);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    t->data = data;
+    t->cap = cap;
+    return 0;
+}
+
+/* From one byte per character to four (a character beyond Latin-1 is coming). */
+static int
+text_widen(Text *t)
+{
+    Py_ssize_t cap = t->cap ? t->cap : 1024;
+    Py_UCS4 *wide = PyMem_Malloc((size_t)cap * sizeof(Py_UCS4));
+    if (wide == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    const Py_UCS1 *narrow = t->data;
+    for (Py_ssize_t i = 0; i < t->len; i++)
+        wide[i] = narrow[i];
+    PyMem_Free(t->data);
+    t->data = wide;
+    t->kind = PyUnicode_4BYTE_KIND;
+    t->cap = cap;
+    return 0;
+}
+
+static inline void
+text_put(Text *t, Py_UCS4 c) /* room reserved, c fits t->kind */
+{
+    if (t->kind == PyUnicode_1BYTE_KIND)
+        ((Py_UCS1 *)t->data)[t->len++] = (Py_UCS1)c;
+    else
+        ((Py_UCS4 *)t->data)[t->len++] = c;
+}
+
+static int
+text_ascii(Text *t, const char *s, Py_ssize_t n)
+{
+    if (text_reserve(t, n) < 0)
+        return -1;
+    if (t->kind == PyUnicode_1BYTE_KIND) {
+        memcpy((Py_UCS1 *)t->data + t->len, s, (size_t)n);
+        t->len += n;
+    }
+    else {
+        for (Py_ssize_t i = 0; i < n; i++)
+            text_put(t, (unsigned char)s[i]);
+    }
+    return 0;
+}
+
+/* Make room for n characters of a str of `kind` (widening for a 2- or 4-byte one). */
+static int
+text_reserve_for(Text *t, int kind, Py_ssize_t n)
+{
+    if (kind != PyUnicode_1BYTE_KIND && t->kind == PyUnicode_1BYTE_KIND && text_widen(t) < 0)
+        return -1;
+    return text_reserve(t, n);
+}
+
+/* A str as it is (an already laid-out text). */
+static int
+text_str(Text *t, PyObject *s)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    if (text_reserve_for(t, kind, n) < 0)
+        return -1;
+    t->latin1 |= !PyUnicode_IS_ASCII(s);
+    if (kind == PyUnicode_1BYTE_KIND && t->kind == PyUnicode_1BYTE_KIND) {
+        memcpy((Py_UCS1 *)t->data + t->len, data, (size_t)n);
+        t->len += n;
+    }
+    else {
+        for (Py_ssize_t i = 0; i < n; i++)
+            text_put(t, PyUnicode_READ(kind, data, i));
+    }
+    return 0;
+}
+
+/* A str as a JSON string: json's C escaper with ensure_ascii=False (encode_basestring):
+ * the quote, the backslash and the control characters escaped, all else as it is. */
+static int
+text_json_string(Text *t, PyObject *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    /* 6 characters (\u00XX) per input character at most, and the quotes */
+    if (n > (PY_SSIZE_T_MAX / 8 - 2) / 6) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (text_reserve_for(t, kind, 6 * n + 2) < 0)
+        return -1;
+    t->latin1 |= !PyUnicode_IS_ASCII(s); /* the escapes are ASCII */
+    text_put(t, '"');
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= ' ' && c != '"' && c != '\\') {
+            text_put(t, c);
+            continue;
+        }
+        text_put(t, '\\');
+        switch (c) {
+        case '"': text_put(t, '"'); break;
+        case '\\': text_put(t, '\\'); break;
+        case '\b': text_put(t, 'b'); break;
+        case '\f': text_put(t, 'f'); break;
+        case '\n': text_put(t, 'n'); break;
+        case '\r': text_put(t, 'r'); break;
+        case '\t': text_put(t, 't'); break;
+        default:
+            text_put(t, 'u');
+            text_put(t, '0');
+            text_put(t, '0');
+            text_put(t, hex[(c >> 4) & 0xf]);
+            text_put(t, hex[c & 0xf]);
+        }
+    }
+    text_put(t, '"');
+    return 0;
+}
+
+/* The str of the text. One byte per character: its kind is known (ASCII unless a str past
+ * ASCII went in), so it is copied without the scan PyUnicode_FromKindAndData makes. */
+static PyObject *
+text_finish(const Text *t)
+{
+    if (t->kind != PyUnicode_1BYTE_KIND)
+        return PyUnicode_FromKindAndData(t->kind, t->data, t->len);
+    PyObject *s = PyUnicode_New(t->len, t->latin1 ? 0xff : 0x7f);
+    if (s != NULL && t->len)
+        memcpy(PyUnicode_1BYTE_DATA(s), t->data, (size_t)t->len);
+    return s;
+}
+
+/* A newline and the indent of `depth` (nothing without newlines). */
+static int
+text_newline(Text *t, const Indent *ind, Py_ssize_t depth)
+{
+    if (!ind->newlines)
+        return 0;
+    Py_ssize_t spaces = ind->indent * depth;
+    if (text_reserve(t, spaces + 1) < 0)
+        return -1;
+    text_put(t, '\n');
+    for (Py_ssize_t i = 0; i < spaces; i++)
+        text_put(t, ' ');
+    return 0;
+}
+
+/* An int as int.__repr__ writes it: decimal, through the int's own repr past int64. */
+static int
+text_int(Text *t, PyObject *v)
+{
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow) {
+        PyObject *s = PyLong_Type.tp_repr(v);
+        if (s == NULL)
+            return -1;
+        int rc = text_str(t, s);
+        Py_DECREF(s);
+        return rc;
+    }
+    char digits[24];
+    char *end = digits + sizeof digits, *p = end;
+    /* as unsigned: -LLONG_MIN does not fit a long long */
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (x < 0)
+        *--p = '-';
+    return text_ascii(t, p, end - p);
+}
+
+/* float.__repr__ of x in `out` (32 bytes) for the common case, in about a tenth of the time
+ * of the general algorithm; -1 where that one must decide.
+ *
+ * repr gives the shortest decimal that reads back as x (the nearest of those, if several),
+ * in fixed notation for 1e-4 <= |x| < 1e16. Here 1e-4 <= |x| < 2**53, so x = m * 2**-s with
+ * an integer 2**52 < m < 2**53 and 0 <= s <= 66, and its neighbours are m +- 1 (times
+ * 2**-s; m = 2**52, whose lower gap is half, is left to the general case). The decimals
+ * with k digits after the point are N / 10**k; the nearest to x is N = round(x * 10**k),
+ * computed exactly as m * 10**k / 2**s in 128 bits. It reads back as x when it is within
+ * half a gap of x: 2 |N * 2**s - m * 10**k| < 10**k. The first k (from 0) where it does
+ * gives the fewest digits: a decimal with fewer digits after the point is an N / 10**k of
+ * a smaller k, and for k = 0 no other integer is as close (x < 2**53: the gaps are <= 1).
+ * It has no trailing zero after the point (N / 10 would have read back at k - 1). Exact
+ * ties (x * 10**k halfway between integers, or N exactly half a gap away) go to the
+ * general case, which decides them by its own rules. Zero is "0.0" or "-0.0". */
+#ifdef __SIZEOF_INT128__
+__extension__ typedef unsigned __int128 uint128; /* GCC and Clang on 64-bit targets */
+#endif
+
+static int
+repr_fixed(double x, char *out)
+{
+    double ax = fabs(x);
+    if (ax == 0.0) /* 0.0 and -0.0 */
+        return (int)(strcpy(out, signbit(x) ? "-0.0" : "0.0"), signbit(x) ? 4 : 3);
+#ifndef __SIZEOF_INT128__
+    return -1; /* no 128-bit integers: the general algorithm does every float */
+#else
+    if (!(ax >= 1e-4 && ax < 9007199254740992.0))
+        return -1;
+    int exp;
+    double f = frexp(ax, &exp); /* ax = f * 2**exp, 0.5 <= f < 1, exp <= 53 */
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int s = 53 - exp;
+    if (m == (uint64_t)1 << 52 || s < 0 || s > 66)
+        return -1;
+    uint128 pow10 = 1, mask = s ? ((uint128)1 << s) - 1 : 0;
+    uint128 half = s ? (uint128)1 << (s - 1) : 0;
+    for (int k = 0; k <= 22; k++, pow10 *= 10) {
+        uint128 p = (uint128)m * pow10; /* < 2**53 * 10**22 < 2**127 */
+        uint128 rem = p & mask, whole = p >> s, off = rem;
+        if (s && rem == half)
+            return -1;
+        if (rem > half) {
+            whole += 1;
+            off = mask + 1 - rem;
+        }
+        if (2 * off == pow10)
+            return -1;
+        if (2 * off > pow10)
+            continue;
+        if (whole >> 64)
+            return -1; /* not a shortest repr (cannot happen): the general case decides */
+        /* n / 10**k: k digits after the point (".0" for none), the sign first; n has at
+         * most 17 significant digits (so fits 64 bits), as every shortest repr */
+        uint64_t n = (uint64_t)whole;
+        char digits[48]; /* <= 16 before the point, <= 22 after */
+        char *end = digits + sizeof digits, *q = end;
+        for (int i = 0; i < k; i++, n /= 10)
+            *--q = (char)('0' + (int)(n % 10));
+        if (k)
+            *--q = '.';
+        do
+            *--q = (char)('0' + (int)(n % 10));
+        while (n /= 10);
+        char *o = out;
+        if (x < 0)
+            *o++ = '-';
+        memcpy(o, q, (size_t)(end - q));
+        o += end - q;
+        if (k == 0) {
+            *o++ = '.';
+            *o++ = '0';
+        }
+        return (int)(o - out);
+    }
+    return -1;
+#endif
+}
+
+/* A finite float as float.__repr__ (and so json.dumps) writes it: the shortest repr, with
+ * ".0" after a whole number; NaN and infinities are refused (allow_nan=False). */
+static int
+text_float(Text *t, double x)
+{
+    if (!isfinite(x)) {
+        PyErr_SetString(PyExc_ValueError, "a float that is not finite has no JSON text");
+        return -1;
+    }
+    char fixed[64];
+    int n = repr_fixed(x, fixed);
+    if (n >= 0)
+        return text_ascii(t, fixed, n);
+    char *s = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (s == NULL)
+        return -1;
+    int rc = text_ascii(t, s, (Py_ssize_t)strlen(s));
+    PyMem_Free(s);
+    return rc;
+}
+
+static int text_value(Text *t, PyObject *v, Py_ssize_t depth, const Indent *ind);
+
+/* The items of a list or tuple, each on its own line at depth + 1 (jsondoc._bracketed). */
+static int
+text_array(Text *t, PyObject *seq, Py_ssize_t depth, const Indent *ind)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n == 0)
+        return text_ascii(t, "[]", 2);
+    if (text_ascii(t, "[", 1) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i && text_ascii(t, ind->item_sep, ind->item_sep_len) < 0)
+            return -1;
+        if (text_newline(t, ind, depth + 1) < 0)
+            return -1;
+        /* borrowed: a list item may go if the value is laid out while someone changes it,
+         * but nothing here runs Python code (no __repr__ of a foreign type is called) */
+        if (text_value(t, PySequence_Fast_GET_ITEM(seq, i), depth + 1, ind) < 0)
+            return -1;
+        if (PySequence_Fast_GET_SIZE(seq) != n) {
+            PyErr_SetString(PyExc_RuntimeError, "list changed size during layout");
+            return -1;
+        }
+    }
+    if (text_newline(t, ind, depth) < 0)
+        return -1;
+    return text_ascii(t, "]", 1);
+}
+
+/* An object's keys (exact str only, as jsondoc._key) on their own lines at depth + 1. */
+static int
+text_object(Text *t, PyObject *dict, Py_ssize_t depth, const Indent *ind)
+{
+    if (PyDict_GET_SIZE(dict) == 0)
+        return text_ascii(t, "{}", 2);
+    if (text_ascii(t, "{", 1) < 0)
+        return -1;
+    Py_ssize_t pos = 0, n = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            PyErr_SetString(PyExc_TypeError, "an object key that is not a str");
+            return -1;
+        }
+        if (n++ && text_ascii(t, ind->item_sep, ind->item_sep_len) < 0)
+            return -1;
+        if (text_newline(t, ind, depth + 1) < 0 || text_json_string(t, key) < 0 ||
+            text_ascii(t, ": ", 2) < 0 || text_value(t, value, depth + 1, ind) < 0)
+            return -1;
+    }
+    if (text_newline(t, ind, depth) < 0)
+        return -1;
+    return text_ascii(t, "}", 1);
+}
+
+/* Any JSON-native value at `depth` (jsondoc._Layout._nested). */
+static int
+text_value(Text *t, PyObject *v, Py_ssize_t depth, const Indent *ind)
+{
+    if (PyUnicode_CheckExact(v))
+        return text_json_string(t, v);
+    if (v == Py_None)
+        return text_ascii(t, "null", 4);
+    if (v == Py_True)
+        return text_ascii(t, "true", 4);
+    if (v == Py_False)
+        return text_ascii(t, "false", 5);
+    if (PyLong_CheckExact(v))
+        return text_int(t, v);
+    if (PyFloat_CheckExact(v))
+        return text_float(t, PyFloat_AS_DOUBLE(v));
+    if (PyDict_CheckExact(v) || PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
+        if (Py_EnterRecursiveCall(" while laying out JSON"))
+            return -1;
+        int rc = PyDict_CheckExact(v) ? text_object(t, v, depth, ind)
+                                       : text_array(t, v, depth, ind);
+        Py_LeaveRecursiveCall();
+        return rc;
+    }
+    PyErr_Format(PyExc_TypeError, "no JSON layout for a %.100s", Py_TYPE(v)->tp_name);
+    return -1;
+}
+
+/* json.dumps's indent argument: None or an int. */
+static int
+read_indent(PyObject *obj, Indent *ind)
+{
+    ind->newlines = obj != Py_None;
+    ind->indent = 0;
+    ind->item_sep = ind->newlines ? "," : ", ";
+    ind->item_sep_len = ind->newlines ? 1 : 2;
+    if (!ind->newlines)
+        return 0;
+    if (!PyLong_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "indent must be an int or None");
+        return -1;
+    }
+    Py_ssize_t indent = PyLong_AsSsize_t(obj);
+    if (indent == -1 && PyErr_Occurred())
+        return -1;
+    if (indent > 1024) { /* a document nested 8 deep stays far below PY_SSIZE_T_MAX */
+        PyErr_SetString(PyExc_ValueError, "indent too large");
+        return -1;
+    }
+    ind->indent = indent < 0 ? 0 : indent;
+    return 0;
+}
+
+/* json_text(value, depth, indent) -> str
+ *
+ * jsondoc._Layout._nested: `value` laid out at `depth` (its items one deeper). */
+static PyObject *
+json_text(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *value, *indent_obj;
+    Py_ssize_t depth;
+    Indent ind;
+    if (!PyArg_ParseTuple(args, "OnO:json_text", &value, &depth, &indent_obj))
+        return NULL;
+    if (read_indent(indent_obj, &ind) < 0)
+        return NULL;
+    if (depth < 0 || depth > 1024) {
+        PyErr_SetString(PyExc_ValueError, "depth out of range");
+        return NULL;
+    }
+    Text t = TEXT_INIT;
+    PyObject *out = NULL;
+    if (text_value(&t, value, depth, &ind) == 0)
+        out = text_finish(&t);
+    PyMem_Free(t.data);
+    return out;
+}
+
+/* One row of a fixed shape: pieces[0], hole 0, pieces[1], ..., pieces[holes]. A hole of
+ * depth -1 takes its column's str as it is (a text laid out already), any other the
+ * column's value laid out at that depth. */
+static int
+text_row(Text *t, PyObject *pieces, PyObject *columns, const Py_ssize_t *depths,
+         Py_ssize_t holes, Py_ssize_t row, const Indent *ind)
+{
+    for (Py_ssize_t h = 0; h < holes; h++) {
+        if (text_str(t, PyTuple_GET_ITEM(pieces, h)) < 0)
+            return -1;
+        PyObject *v = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, h), row);
+        if (depths[h] >= 0) {
+            if (text_value(t, v, depths[h], ind) < 0)
+                return -1;
+        }
+        else if (!PyUnicode_CheckExact(v)) {
+            PyErr_SetString(PyExc_TypeError, "a laid-out text that is not a str");
+            return -1;
+        }
+        else if (text_str(t, v) < 0)
+            return -1;
+    }
+    return text_str(t, PyTuple_GET_ITEM(pieces, holes));
+}
+
+/* A list of Py_ssize_t from a list of ints in [0, limit]. */
+static Py_ssize_t *
+read_bounds(PyObject *list, Py_ssize_t n, Py_ssize_t limit)
+{
+    if (!PyList_CheckExact(list) || PyList_GET_SIZE(list) != n) {
+        PyErr_SetString(PyExc_ValueError, "group starts and ends: lists, one per group");
+        return NULL;
+    }
+    Py_ssize_t *out = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Py_ssize_t));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = PyLong_AsSsize_t(PyList_GET_ITEM(list, i));
+        if (out[i] == -1 && PyErr_Occurred()) {
+            PyMem_Free(out);
+            return NULL;
+        }
+        if (out[i] < 0 || out[i] > limit) {
+            PyMem_Free(out);
+            index_error();
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* fill(pieces, columns, depths, indent, groups=None) -> list[str]
+ *
+ * jsondoc._Slots.fill over columns of values: row i is pieces[0], the layout of
+ * columns[0][i] at depths[0] (a str as it is where the depth is -1), pieces[1], ...
+ * With groups = (starts, ends, sep, close) the rows are items of JSON arrays instead: one
+ * str per group, "[" + sep.join(rows[start:end]) + close, or "[]" for no rows (each row
+ * carries its own newline and indent, as _Layout._events_texts lays them out). */
+static PyObject *
+fill(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *pieces, *columns, *depths_obj, *indent_obj, *groups = Py_None;
+    Indent ind;
+    if (!PyArg_ParseTuple(args, "O!O!O!O|O:fill", &PyTuple_Type, &pieces, &PyTuple_Type,
+                          &columns, &PyTuple_Type, &depths_obj, &indent_obj, &groups))
+        return NULL;
+    if (read_indent(indent_obj, &ind) < 0)
+        return NULL;
+    Py_ssize_t holes = PyTuple_GET_SIZE(columns);
+    if (holes == 0 || PyTuple_GET_SIZE(pieces) != holes + 1 ||
+        PyTuple_GET_SIZE(depths_obj) != holes) {
+        PyErr_SetString(PyExc_ValueError, "one column and one depth per hole, at least one");
+        return NULL;
+    }
+    for (Py_ssize_t h = 0; h <= holes; h++)
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(pieces, h))) {
+            PyErr_SetString(PyExc_TypeError, "pieces must be str");
+            return NULL;
+        }
+    Py_ssize_t rows = -1;
+    for (Py_ssize_t h = 0; h < holes; h++) {
+        PyObject *column = PyTuple_GET_ITEM(columns, h);
+        if (!PyList_CheckExact(column)) {
+            PyErr_SetString(PyExc_TypeError, "columns must be lists");
+            return NULL;
+        }
+        if (rows >= 0 && PyList_GET_SIZE(column) != rows) {
+            PyErr_SetString(PyExc_ValueError, "columns of texts of different lengths");
+            return NULL;
+        }
+        rows = PyList_GET_SIZE(column);
+    }
+    PyObject *starts_obj = NULL, *ends_obj = NULL, *sep = NULL, *close = NULL;
+    if (groups != Py_None && !PyTuple_Check(groups)) {
+        PyErr_SetString(PyExc_TypeError, "groups must be (starts, ends, sep, close) or None");
+        return NULL;
+    }
+    if (groups != Py_None &&
+        !PyArg_ParseTuple(groups, "OOUU:fill groups", &starts_obj, &ends_obj, &sep, &close))
+        return NULL;
+    Py_ssize_t depths[64];
+    if (holes > 64) {
+        PyErr_SetString(PyExc_ValueError, "at most 64 holes");
+        return NULL;
+    }
+    for (Py_ssize_t h = 0; h < holes; h++) {
+        depths[h] = PyLong_AsSsize_t(PyTuple_GET_ITEM(depths_obj, h));
+        if (depths[h] == -1 && PyErr_Occurred())
+            return NULL;
+        if (depths[h] < -1 || depths[h] > 1024) {
+            PyErr_SetString(PyExc_ValueError, "depth out of range");
+            return NULL;
+        }
+    }
+    Text t = TEXT_INIT;
+    PyObject *out = NULL, *text = NULL;
+    Py_ssize_t *starts = NULL, *ends = NULL;
+    if (groups == Py_None) {
+        out = PyList_New(rows);
+        if (out == NULL)
+            goto fail;
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            t.len = t.latin1 = 0;
+            if (text_row(&t, pieces, columns, depths, holes, i, &ind) < 0)
+                goto fail;
+            if ((text = text_finish(&t)) == NULL)
+                goto fail;
+            PyList_SET_ITEM(out, i, text);
+        }
+    }
+    else {
+        Py_ssize_t n = PyList_Check(starts_obj) ? PyList_GET_SIZE(starts_obj) : -1;
+        if ((starts = read_bounds(starts_obj, n, rows)) == NULL ||
+            (ends = read_bounds(ends_obj, n, rows)) == NULL)
+            goto fail;
+        out = PyList_New(n);
+        if (out == NULL)
+            goto fail;
+        for (Py_ssize_t g = 0; g < n; g++) {
+            t.len = t.latin1 = 0;
+            if (starts[g] >= ends[g]) {
+                if (text_ascii(&t, "[]", 2) < 0)
+                    goto fail;
+            }
+            else {
+                if (text_ascii(&t, "[", 1) < 0)
+                    goto fail;
+                for (Py_ssize_t i = starts[g]; i < ends[g]; i++)
+                    if ((i > starts[g] && text_str(&t, sep) < 0) ||
+                        text_row(&t, pieces, columns, depths, holes, i, &ind) < 0)
+                        goto fail;
+                if (text_str(&t, close) < 0)
+                    goto fail;
+            }
+            if ((text = text_finish(&t)) == NULL)
+                goto fail;
+            PyList_SET_ITEM(out, g, text);
+        }
+    }
+    PyMem_Free(t.data);
+    PyMem_Free(starts);
+    PyMem_Free(ends);
+    return out;
+fail:
+    PyMem_Free(t.data);
+    PyMem_Free(starts);
+    PyMem_Free(ends);
+    Py_XDECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "Offsets of classic pcap records (read/pcap.py::_walk_python, in C)."},
@@ -758,6 +1398,10 @@ static PyMethodDef methods[] = {
      "Rows identical to one of the two before them in their direction (duplicates.py)."},
     {"ethernet_ipv4_tcp", ethernet_ipv4_tcp, METH_VARARGS,
      "Segment columns of the Ethernet/IPv4/TCP frames (decode/ethernet_ipv4_tcp.py)."},
+    {"json_text", json_text, METH_VARARGS,
+     "A JSON-native value laid out at a depth as json.dumps writes it (render/jsondoc.py)."},
+    {"fill", fill, METH_VARARGS,
+     "Rows of a fixed JSON shape from columns of values, or arrays of them (jsondoc._Slots)."},
     {NULL, NULL, 0, NULL},
 };
 

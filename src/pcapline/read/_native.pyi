@@ -1,4 +1,6 @@
 # Type stub of the compiled core (_native.c); pcapline.read.native says when it is used.
+from typing import Any
+
 from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12 on
 
 def walk_pcap(
@@ -51,3 +53,19 @@ def ethernet_ipv4_tcp(
 ) -> int:
     """Decode the Ethernet/IPv4/TCP frames into ``out`` (one buffer per column, a value per
     frame); returns how many rows were written."""
+
+# The JSON writer's layout (render/jsondoc.py): JSON-native values only (exact str, int,
+# float, bool, None, dict with str keys, list, tuple); TypeError for anything else,
+# ValueError for a float that is not finite (the caller lays those out in Python).
+def json_text(value: object, depth: int, indent: int | None) -> str:
+    """``_Layout._nested``: ``value`` as json.dumps(indent=indent) writes it at ``depth``."""
+
+def fill(
+    pieces: tuple[str, ...],
+    columns: tuple[list[Any], ...],
+    depths: tuple[int, ...],
+    indent: int | None,
+    groups: tuple[list[int], list[int], str, str] | None = None,
+) -> list[str]:
+    """``_Slots.fill`` from columns of values (a depth of -1: the column holds texts), one str
+    per row, or per group ``(starts, ends, sep, close)`` a JSON array of its rows."""

@@ -24,6 +24,7 @@ import pandas as pd
 
 from pcapline.delays import DELAYS_DOC_KEYS, Delays, DelaysDocColumns, delays_doc_columns
 from pcapline.model import CONNECTION_COLUMNS, SCHEMA, CaptureInfo, Counts, SkipReason
+from pcapline.read import native
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -394,11 +395,19 @@ def _event_values(events: pd.DataFrame) -> tuple[list[Any], ...]:
         (events["time_ns"].to_numpy(np.int64) / 1e9).tolist(),  # as int(ns) / 1e9 rounds
         events["side"].astype(str).tolist(),
         events["kind"].astype(str).tolist(),
-        [
-            "" if gone else str(note)
-            for note, gone in zip(notes.tolist(), notes.isna().tolist(), strict=True)
-        ],
+        _notes(notes),
     )
+
+
+def _notes(notes: pd.Series) -> list[str]:
+    """The ``note`` column as text, "" where missing (one test per column when, as usual,
+    every note is a str already)."""
+    values = notes.tolist()
+    if set(map(type, values)) <= {str}:
+        return values
+    return [
+        "" if gone else str(note) for note, gone in zip(values, notes.isna().tolist(), strict=True)
+    ]
 
 
 _string = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
@@ -427,6 +436,33 @@ class _Slots:
         # the pieces repeat forever: the objects are as many as the texts of a column
         return list(map("".join, zip(*parts, strict=False)))
 
+    def fill_in_c(
+        self,
+        values: Mapping[str, list[Any]],
+        texts: Mapping[str, list[str]],
+        indent: int | None,
+        groups: _Groups | None = None,
+    ) -> list[str]:
+        """``fill`` in the compiled core (``native.core.fill``), from the columns' values: a
+        hole named in ``texts`` takes its text as it is, any other its column's value laid
+        out at the hole's depth as ``_Layout._nested`` would. ``_Unexpected`` when a value is
+        not JSON-native (or a float not finite): the caller lays that chunk out in Python."""
+        columns = tuple(texts[name] if name in texts else values[name] for name in self.names)
+        depths = tuple(
+            -1 if name in texts else depth
+            for name, depth in zip(self.names, self.depths, strict=True)
+        )
+        try:
+            laid_out: list[str] = native.core.fill(self.pieces, columns, depths, indent, groups)
+        except (TypeError, ValueError, RecursionError) as error:
+            raise _Unexpected from error
+        return laid_out
+
+
+#: Rows laid out as items of JSON arrays, one per group: (starts, ends, sep, close); group g
+#: is ``"[" + sep.join(rows[starts[g]:ends[g]]) + close``, ``"[]"`` when it has no rows.
+_Groups = tuple[list[int], list[int], str, str]
+
 
 class _Layout:
     """The text ``json.dumps(..., indent=indent, ensure_ascii=False)`` gives, piece by piece.
@@ -449,6 +485,13 @@ class _Layout:
         self._delays = self._slots({k: k for k in DELAYS_DOC_KEYS}, 4)
         #: ``str.format`` templates of the objects ``_nested`` met, by their keys and depth.
         self._objects: dict[tuple[tuple[str, ...], int], str] = {}
+        #: How each nested key's cells become texts (``_NESTED``, laid out at depth 3).
+        self._cell_texts: dict[str, Callable[[Any], str]] = {
+            "inferred": self._inferred_text,
+            "caveats": self._caveats_text,
+            "app": self._record_text,
+            "seen": self._record_text,
+        }
 
     def newline(self, depth: int) -> str:
         return "" if self.indent is None else "\n" + " " * (self.indent * depth)
@@ -456,10 +499,21 @@ class _Layout:
     def value(self, value: Any, depth: int) -> str:
         """``value`` laid out at ``depth``; JSON-native values are joined here, others by json."""
         try:
-            return self._nested(value, depth)
+            return self._laid_out(value, depth)
         except _Unexpected:
             text = json.dumps(value, indent=self.indent, ensure_ascii=False, allow_nan=False)
             return text if self.indent is None else text.replace("\n", self.newline(depth))
+
+    def _laid_out(self, value: Any, depth: int) -> str:
+        """``_nested``, in the compiled core when there is one (``native.core.json_text``:
+        the same text, without a Python call and a ``str`` per value)."""
+        if not native.active:
+            return self._nested(value, depth)
+        try:
+            text: str = native.core.json_text(value, depth, self.indent)
+        except (TypeError, ValueError, RecursionError) as error:
+            raise _Unexpected from error
+        return text
 
     def _nested(self, value: Any, depth: int) -> str:
         kind = type(value)
@@ -493,23 +547,55 @@ class _Layout:
 
     def connections(self, part: _Part) -> list[str]:
         """Every connection of ``part`` as ``newline(2)`` and its entry, laid out a column at
-        a time: each key's texts for all rows, then the entries' shape around them."""
-        v = part.values
+        a time: each key's texts for all rows, then the entries' shape around them. The
+        compiled core does the scalars and the shapes when there is one; a chunk holding a
+        value it does not lay out (not JSON-native, or a float not finite) is laid out here."""
+        if native.active:
+            try:
+                return self._entries(part, in_c=True)
+            except _Unexpected:
+                pass
+        return self._entries(part, in_c=False)
+
+    def _entries(self, part: _Part, *, in_c: bool) -> list[str]:
+        values = {**part.values, "slow": part.delays.slow}
         texts = {
-            name: self._scalars(v[name], depth)
-            for name, depth in zip(self._connection.names, self._connection.depths, strict=True)
-            if name in v and name not in _NESTED
+            "events": self._events_texts(part, in_c=in_c),
+            "delays": self._delays_texts(part.delays, in_c=in_c),
         }
-        texts.update(
-            inferred=self._cells(v["inferred"], self._inferred_text),
-            caveats=self._cells(v["caveats"], self._caveats_text),
-            app=self._cells(v["app"], self._record_text),
-            seen=self._cells(v["seen"], self._record_text),
-            events=self._events_texts(part),
-            delays=self._delays_texts(part.delays),
-            slow=self._slow_texts(part.delays.slow),
+        if not in_c:
+            texts["slow"] = self._slow_texts(part.delays.slow)
+        for key, text in self._cell_texts.items():
+            if not (in_c and _AS_THEY_ARE[key](values[key])):
+                texts[key] = self._cells(values[key], text)
+        return self._fill(self._connection, values, texts, in_c=in_c)
+
+    def _fill(
+        self,
+        slots: _Slots,
+        values: Mapping[str, list[Any]],
+        texts: Mapping[str, list[str]],
+        *,
+        in_c: bool,
+        groups: _Groups | None = None,
+    ) -> list[str]:
+        """``slots`` filled from ``texts`` (laid out already) and the other holes' ``values``
+        (their scalars laid out here, or all of it in C: ``_Slots.fill_in_c``)."""
+        if in_c:
+            return slots.fill_in_c(values, texts, self.indent, groups)
+        rows = slots.fill(
+            {
+                name: texts[name] if name in texts else self._scalars(values[name], depth)
+                for name, depth in zip(slots.names, slots.depths, strict=True)
+            }
         )
-        return self._connection.fill(texts)
+        if groups is None:
+            return rows
+        starts, ends, sep, close = groups
+        return [
+            "[" + sep.join(rows[a:b]) + close if a < b else "[]"
+            for a, b in zip(starts, ends, strict=True)
+        ]
 
     def _scalars(self, values: Sequence[Any], depth: int = 3) -> list[str]:
         """A column of JSON scalars as json.dumps writes each: in a C loop when the column
@@ -546,7 +632,7 @@ class _Layout:
     def _inferred_text(self, cell: Any) -> str:
         if type(cell) is dict and cell:
             try:  # JSON-native already (most cells): ``plain`` would make an equal copy
-                return self._nested(cell, 3)
+                return self._laid_out(cell, 3)
             except _Unexpected:
                 pass
         return self.value(_nested_inferred(cell), 3)
@@ -569,28 +655,19 @@ class _Layout:
             out.append(laid_out)
         return out
 
-    def _events_texts(self, part: _Part) -> list[str]:
+    def _events_texts(self, part: _Part, *, in_c: bool) -> list[str]:
         """Each connection's ``events`` at depth 3, from the chunk's event columns."""
-        values = _event_values(part.events)
-        items = self._event.fill(
-            {key: self._scalars(column, 5) for key, column in zip(EVENT_KEYS, values, strict=True)}
-        )
-        sep, close = self.item_sep, self.newline(3) + "]"
-        return [
-            "[" + sep.join(items[a:b]) + close if a < b else "[]"
-            for a, b in zip(part.event_starts, part.event_ends, strict=True)
-        ]
+        values = dict(zip(EVENT_KEYS, _event_values(part.events), strict=True))
+        groups = (part.event_starts, part.event_ends, self.item_sep, self.newline(3) + "]")
+        return self._fill(self._event, values, {}, in_c=in_c, groups=groups)
 
-    def _delays_texts(self, delays: DelaysDocColumns) -> list[str]:
-        """``connections[].delays`` at depth 3 for a chunk, laid out a key at a time (the lists
-        and the biggest stall by ``value``: most connections have none)."""
-        texts = {
-            key: self._mostly_empty(values, 4)
-            if key in _DELAYS_NESTED
-            else self._scalars(values, 4)
-            for key, values in delays.values.items()
-        }
-        laid_out = iter(self._delays.fill(texts))
+    def _delays_texts(self, delays: DelaysDocColumns, *, in_c: bool) -> list[str]:
+        """``connections[].delays`` at depth 3 for a chunk, laid out a key at a time (in
+        Python the lists and the biggest stall by ``value``: most connections have none)."""
+        nested = (
+            {} if in_c else {k: self._mostly_empty(delays.values[k], 4) for k in _DELAYS_NESTED}
+        )
+        laid_out = iter(self._fill(self._delays, delays.values, nested, in_c=in_c))
         return [next(laid_out) if measured else "null" for measured in delays.measured]
 
     def _mostly_empty(self, values: Sequence[Any], depth: int) -> list[str]:
@@ -650,6 +727,31 @@ def _connection_shape() -> dict[str, Any]:
 
 
 _CONNECTION_SHAPE = _connection_shape()
+
+
+def _strings_as_they_are(cells: list[Any]) -> bool:
+    """``caveats`` cells that are lists (or tuples) of str: ``_nested_strings`` copies them."""
+    return set(map(type, cells)) <= {list, tuple} and all(
+        type(c) is str for cell in cells if cell for c in cell
+    )
+
+
+def _records_as_they_are(cells: list[Any]) -> bool:
+    """``app`` and ``seen`` cells that are dicts or None: ``_nested_record`` keeps them."""
+    return set(map(type, cells)) <= {dict, NoneType}
+
+
+#: Per nested key: whether a column's cells are, as they are, the JSON values ``_NESTED``
+#: makes of them, so the compiled core can lay it out without ``_cells`` (a dict is its own
+#: ``plain`` when JSON-native; when it is not, the core refuses it and the chunk is laid out
+#: in Python). A type test per column, not a call per cell.
+_AS_THEY_ARE: dict[str, Callable[[list[Any]], bool]] = {
+    # dicts only: None and other empty cells become {}
+    "inferred": lambda cells: set(map(type, cells)) <= {dict},
+    "caveats": _strings_as_they_are,
+    "app": _records_as_they_are,
+    "seen": _records_as_they_are,
+}
 
 #: ``delays`` keys whose values are lists or objects (the rest are scalars or null).
 _DELAYS_NESTED = frozenset({"syn_gaps_s", "synack_gaps_s", "biggest_stall", "stalls"})
