@@ -31,11 +31,10 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
-from pcapline.facts import UNKNOWN, Facts, SegmentRows
+from pcapline.facts import UNKNOWN, Facts, SegmentRows, running_max_before
 from pcapline.model import FIN, RST, SYN, EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -502,18 +501,12 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         shifted = np.concatenate(([-1], latest[:-1]))
         prev_same[mine] = shifted[mine]
     # An ACK "advances" when it is above every earlier ACK of its sender in the connection:
-    # running maxima per (connection, side), in frame order within each.
+    # running maxima per (connection, side), in frame order within each (one walk).
     has_ack = r.ack[rows]
     acks = np.where(has_ack, r.rel_ack[rows], _NO_ACK)
     key = conn * 2 + client
-    order = np.argsort(key, kind="stable")
-    running = pd.Series(acks[order]).groupby(key[order]).cummax().to_numpy(np.int64)
-    before = np.concatenate(([_NO_ACK], running[:-1]))
-    first_of_key = np.ones(n, dtype=bool)
-    first_of_key[1:] = key[order][1:] != key[order][:-1]
-    before[first_of_key] = _NO_ACK
-    advance = np.zeros(n, dtype=bool)
-    advance[order] = has_ack[order] & (acks[order] > before)
+    before = running_max_before(acks, key, np.argsort(key, kind="stable"), _NO_ACK)
+    advance = has_ack & (acks > before)
     # The previous transmission of the same first byte by the same side (ordered by
     # connection, side, seq, then frame).
     sent = ((r.seg_len > 0) | r.fin) & ~r.is_dup & ~r.probe_shape
@@ -537,8 +530,7 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     retrans = r.is_retrans[rows]
     resent = np.zeros(n, dtype=bool)
     resent[prev_tx[retrans][prev_tx[retrans] >= 0]] = True
-    ack_so_far = np.empty(n, dtype=np.int64)  # per row: its side's highest ACK up to it
-    ack_so_far[order] = running
+    ack_so_far = np.maximum(before, acks)  # per row: its side's highest ACK up to it
     data = (r.seg_len[rows] > 0) & ~retrans & ~r.is_dup[rows] & ~resent
     rtt_ms = np.full(len(linked), np.nan)
     rtt_ms[linked] = _data_rtt_ms(r, rows, conn, len(sizes), data, ack_so_far)
@@ -683,22 +675,34 @@ def _data_rtt_ms(
         acks = np.flatnonzero((client != side) & r.ack[rows])
         if not len(sent) or not len(acks):
             continue
-        # The first ACK after the data (by_time) whose connection's running ACK covers its
-        # end (by_value): ranks make (connection, ACK number) one ascending key.
-        running, ends = ack_so_far[acks], r.seq_end[rows[sent]]
-        _, rank = np.unique(np.concatenate((running, ends)), return_inverse=True)
-        span = len(running) + len(ends)
-        by_value = np.searchsorted(
-            conn[acks] * span + rank[: len(acks)], conn[sent] * span + rank[len(acks) :]
-        )
+        # The first ACK after the data whose running ACK covers its end: the running ACK
+        # only rises within a connection, so a binary search over the connection's ACKs
+        # from the first one after the data (by_time) to its connection's last.
         by_time = np.searchsorted(acks, sent, side="right")
-        j = np.maximum(by_value, by_time)
-        ok = j < len(acks)
-        ok[ok] = conn[acks[j[ok]]] == conn[sent[ok]]
+        conn_end = np.searchsorted(conn[acks], conn[sent], side="right")
+        j = _first_at_least(ack_so_far[acks], by_time, conn_end, r.seq_end[rows[sent]])
+        ok = j < conn_end
         rtt = r.time_ns[rows[acks[j[ok]]]] - r.time_ns[rows[sent[ok]]]
         fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
         np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
     return np.where(smallest < none, smallest / 1e6, np.nan)
+
+
+def _first_at_least(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """Per query k: the first index in ``lo[k]:hi[k]`` where ``values`` >= ``target[k]``
+    (``hi[k]``: none); ``values`` ascends within each queried range. One vectorised binary
+    search: log2 of the longest range steps over all queries."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = open_ & (values[np.where(open_, mid, 0)] < target)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
 
 
 def screen(facts: Facts) -> np.ndarray:
