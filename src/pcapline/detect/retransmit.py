@@ -136,31 +136,36 @@ class Retransmissions:
 
 
 def detect(view: ConnView) -> Detection[Retransmissions]:
-    rows = np.flatnonzero(view.is_retrans)
-    if not len(rows):
+    if not view.batch.of(_resent_counts)[view.at]:
         return Detection((), Retransmissions(0, 0, 0, 0, None, None))
-    links, rtt_ms = _Links.of(view)
-    rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
-    gaps = _gaps(view, links, rows)
-    # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_fin_on_ack``).
-    echoed = _fin_on_ack(view, links, rows, gaps)
-    kinds, notes = _kinds(view, links, rows, rtt_s, gaps, echoed)
+    linked = _Linked.of(view)
+    resends = linked.resends
+    rows = resends.rows
+    gaps = _gaps(view, resends)
+    # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_Resends.ack_rose``):
+    # sooner than any retransmission timer.
+    echoed = [rose and gap < RTO_FLOOR_S for rose, gap in zip(resends.ack_rose, gaps, strict=True)]
+    kinds, notes = _kinds(view, linked, gaps, echoed)
     events = [
         view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
-        for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
+        for i, kind, note, gap in zip(rows, kinds, notes, gaps, strict=True)
     ]
     # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
     # (a FIN is resent by the same RTO; fin_retransmit names only what was resent).
-    fin_timed = (gaps >= RTO_FLOOR_S) & (gaps <= RTO_CEILING_S)  # NaN compares False
-    timed = np.zeros(len(view), dtype=bool)
-    timed[rows] = [
-        kind is EventKind.RETRANSMIT or (kind is EventKind.FIN_RETRANSMIT and bool(fin_timed[k]))
-        for k, kind in enumerate(kinds)
-    ]
+    timed = {
+        i
+        for i, kind, gap in zip(rows, kinds, gaps, strict=True)
+        if kind is EventKind.RETRANSMIT
+        or (kind is EventKind.FIN_RETRANSMIT and RTO_FLOOR_S <= gap <= RTO_CEILING_S)
+    }  # NaN compares False
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # Nor is a FIN repeated on an ACK (``echoed``).
-    dying = rows[~_last_ack_fins(view, rows) & ~echoed]
+    dying = [
+        i
+        for i, last_ack, e in zip(rows, resends.last_ack_fin, echoed, strict=True)
+        if not last_ack and not e
+    ]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
@@ -168,55 +173,32 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         fin=kinds.count(EventKind.FIN_RETRANSMIT),
         unknown=kinds.count(EventKind.RETRANSMIT_UNKNOWN),
         fin_on_ack=sum(
-            kind is EventKind.FIN_RETRANSMIT and bool(e)
-            for kind, e in zip(kinds, echoed.tolist(), strict=True)
+            kind is EventKind.FIN_RETRANSMIT and e for kind, e in zip(kinds, echoed, strict=True)
         ),
-        last_series=_last_series(view, int(dying[-1]), timed) if len(dying) else None,
-        rtt_ms=rtt_ms,
+        last_series=_last_series(view, dying[-1], timed) if dying else None,
+        rtt_ms=linked.rtt_ms,
     )
     return Detection(tuple(events), report)
 
 
-def _fin_on_ack(view: ConnView, links: _Links, rows: np.ndarray, gaps: np.ndarray) -> np.ndarray:
-    """Per row of ``rows``: a bare FIN sent again sooner than any retransmission timer on an
-    ACK of the peer's new data or FIN (its ACK number above the previous copy's): the stack
-    repeated its FIN on that ACK; nothing was lost."""
-    fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
-    prev = links.prev_tx[rows]
-    prev_ack = np.where(prev >= 0, view.rel_ack[np.maximum(prev, 0)], view.rel_ack[rows])
-    return np.asarray(fin_only & (gaps < RTO_FLOOR_S) & (view.rel_ack[rows] > prev_ack), dtype=bool)
+def _resent_counts(batch: Batch) -> list[int]:
+    """Per connection of the batch: how many retransmissions (``facts.is_retrans``)."""
+    counts: list[int] = batch.count(batch.rows.is_retrans).tolist()
+    return counts
 
 
-def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
-    """Per row of ``rows``: a FIN-only retransmission whose sender had already acknowledged
-    the peer's FIN (the passive closer in LAST_ACK)."""
-    fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
-    out = np.zeros(len(rows), dtype=bool)
-    if not fin_only.any():
-        return out
-    first_fin: dict[bool, int | None] = {}  # per side (True: client): its first FIN row
-    for side in (True, False):
-        fins = np.flatnonzero(view.fin & (view.from_client == side))
-        first_fin[side] = int(fins[0]) if len(fins) else None
-    for k in np.flatnonzero(fin_only).tolist():
-        i = int(rows[k])
-        peer_fin = first_fin[not bool(view.from_client[i])]
-        out[k] = peer_fin is not None and peer_fin < i and view.rel_ack[i] >= view.seq_end[peer_fin]
-    return out
-
-
-def _gaps(view: ConnView, links: _Links, rows: np.ndarray) -> np.ndarray:
-    """Seconds from the previous copy of each retransmitted segment (NaN: none captured)."""
-    prev = links.prev_tx[rows]
-    found = prev >= 0
-    gaps = np.full(len(rows), np.nan)
-    gaps[found] = (view.time_ns[rows[found]] - view.time_ns[prev[found]]) / 1e9
-    missing = np.flatnonzero(~found)
-    if len(missing):  # repacketised: the earlier copy started at another seq
-        earlier = _covering_copies(view, rows[missing])
+def _gaps(view: ConnView, resends: _Resends) -> list[float]:
+    """Seconds from the previous copy of each retransmitted segment (NaN: none captured): the
+    copy at the same seq (``_Resends.gap``), else one that covered its first byte."""
+    gaps = list(resends.gap)
+    missing = [k for k, gap in enumerate(gaps) if gap != gap]
+    if missing:  # repacketised: the earlier copy started at another seq
+        resent = np.array([resends.rows[k] for k in missing], dtype=np.int64)
+        earlier = _covering_copies(view, resent)
         seen = earlier >= 0
-        resent = rows[missing[seen]]
-        gaps[missing[seen]] = (view.time_ns[resent] - view.time_ns[earlier[seen]]) / 1e9
+        found = (view.time_ns[resent[seen]] - view.time_ns[earlier[seen]]) / 1e9
+        for k, gap in zip(np.flatnonzero(seen).tolist(), found.tolist(), strict=True):
+            gaps[missing[k]] = gap
     return gaps
 
 
@@ -283,61 +265,31 @@ def _latest_cover(
 
 
 def _kinds(
-    view: ConnView,
-    links: _Links,
-    rows: np.ndarray,
-    rtt_s: float,
-    gaps: np.ndarray,
-    fin_on_ack: np.ndarray,
+    view: ConnView, linked: _Linked, gaps: list[float], fin_on_ack: list[bool]
 ) -> tuple[list[EventKind], list[str]]:
-    """Kind and note of each retransmission, judged together (columnar where possible).
-    ``fin_on_ack``: per row, ``_fin_on_ack``."""
-    spurious = view.is_spurious[rows]
-    fin_only = (view.seg_len[rows] == 0) & view.fin[rows]
-    last = links.last_peer[rows]
-    has_last = last >= 0
-    peer = np.where(has_last, last, 0)
-    soon = has_last & ((view.time_ns[rows] - view.time_ns[peer]) / 1e9 <= max(0.02, 1.5 * rtt_s))
-    # The RTO timer restarts on every ACK that advances snd.una: a resend sooner than the
-    # minimum RTO after that ACK (or after the previous copy) is loss recovery, not a timeout.
-    adv = links.last_advance[rows]
-    since_adv = np.where(
-        adv >= 0, (view.time_ns[rows] - view.time_ns[np.maximum(adv, 0)]) / 1e9, np.nan
+    """Kind and note of each retransmission (``linked.resends``: what the batch pass measured
+    of each, column-wise; ``gaps``: ``_gaps``; ``fin_on_ack``: a FIN repeated on an ACK)."""
+    resends = linked.resends
+    spurious_, already_sacked_, fin_only_ = (
+        resends.spurious,
+        resends.already_sacked,
+        resends.fin_only,
     )
-    since = np.fmin(since_adv, gaps)  # the timer is also (re)armed by the original's send
-    below_rto = since < RTO_FLOOR_S  # NaN (nothing to measure from) compares False
-    at_hole = has_last & (view.rel_seq[rows] >= view.rel_ack[peer])
-    candidate = ~spurious & ~fin_only & (soon | below_rto) & at_hole
-    sacked = view.sack_blocks[peer] > 0
-    # A tail loss probe resends the last segment; if the peer had SACKed it already, it
-    # repaired no hole (the peer's D-SACK confirms the copy was not needed).
-    sack_row = links.last_sack[rows]
-    seen = sack_row >= 0
-    sr = np.maximum(sack_row, 0)
-    already_sacked = (
-        seen
-        & (view.sack_left[sr] <= view.rel_seq[rows])
-        & (view.seq_end[rows] <= view.sack_right[sr])
-    )
-    already_sacked &= ~spurious & ~fin_only & (view.seg_len[rows] > 0)
-    # The RTO restarts on every ACK that advances snd.una (tcp_rearm_rto) and is at least
-    # TCP_RTO_MIN: a resend sooner than that after such an ACK went out on the ACK, not on
-    # the timer (the rest of a window in loss recovery, smaller segments after a path MTU drop).
-    clocked = (adv >= 0) & (since_adv < RTO_FLOOR_S) & at_hole & ~spurious & ~fin_only
-    # ``fin_on_ack``: a FIN sent again on an ACK of the peer's new data or FIN (its ACK number
-    # above the previous copy's), sooner than any timer: the FIN repeated on that ACK.
-    peer_unseen = not np.any(view.from_client != view.from_client[int(rows[0])])
-    # The per-row judgement reads Python values: a numpy scalar read costs more than the test.
-    spurious_, already_sacked_, fin_only_, fin_on_ack_, candidate_, sacked_, soon_ = (
-        values.tolist()
-        for values in (spurious, already_sacked, fin_only, fin_on_ack, candidate, sacked, soon)
-    )
-    since_, since_adv_, clocked_, last_ = (
-        values.tolist() for values in (since, since_adv, clocked, last)
+    sacked_, soon_, since_adv_, last_ = (
+        resends.sacked,
+        resends.soon,
+        resends.since_adv,
+        resends.last_peer,
     )
     kinds: list[EventKind] = []
     notes: list[str] = []
-    for k, gap in enumerate(gaps.tolist()):
+    for k, gap in enumerate(gaps):
+        # The RTO timer restarts on every ACK that advances snd.una and is also (re)armed by
+        # the original's send: a resend sooner than the minimum RTO after either is loss
+        # recovery, not a timeout (NaN: nothing to measure from; it compares False).
+        since = _fmin(since_adv_[k], gap)
+        below_rto = since < RTO_FLOOR_S
+        candidate = resends.recovers_hole[k] and (soon_[k] or below_rto)
         if spurious_[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
             notes.append("data the peer had already acknowledged")
@@ -351,24 +303,24 @@ def _kinds(
             continue
         if fin_only_[k]:
             kinds.append(EventKind.FIN_RETRANSMIT)
-            if fin_on_ack_[k]:
+            if fin_on_ack[k]:
                 notes.append(
                     f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
                     "first copy (sooner than any retransmission timer): not a timer resend"
                 )
-            elif peer_unseen:
+            elif linked.peer_unseen:
                 notes.append("FIN sent again (the peer's direction is not in the capture)")
             else:
                 notes.append("FIN sent again: not acknowledged")
             continue
-        if candidate_[k]:
-            dupacks = _trailing_dupacks(view, links, last_[k])
+        if candidate:
+            dupacks = _trailing_dupacks(view, linked.links, last_[k])
             if dupacks >= 2 or sacked_[k]:
                 kinds.append(EventKind.FAST_RETRANSMIT)
                 note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
                 if not soon_[k]:
                     note += (
-                        f" ({since_[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
+                        f" ({since * 1e3:.0f} ms after the last advancing ACK or send: sooner "
                         "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
                     )
                 notes.append(note)
@@ -389,7 +341,7 @@ def _kinds(
                 "a timer or loss recovery resent it cannot be told"
             )
             continue
-        if clocked_[k]:
+        if resends.clocked[k]:
             kinds.append(EventKind.FAST_RETRANSMIT)
             notes.append(
                 f"sent {_short(since_adv_[k])} after the peer's ACK advanced snd.una: the "
@@ -407,6 +359,13 @@ def _kinds(
         kinds.append(EventKind.RETRANSMIT)
         notes.append(f"timeout: {gap:.3f} s after the previous copy")
     return kinds, notes
+
+
+def _fmin(a: float, b: float) -> float:
+    """``np.fmin`` of two floats: the smaller, ignoring a NaN (NaN when both are)."""
+    if a != a:
+        return b
+    return a if b != b or a <= b else b
 
 
 def _short(seconds: float) -> str:
@@ -427,11 +386,62 @@ class _Links:
     @staticmethod
     def of(view: ConnView) -> tuple[_Links, float | None]:
         """The connection's row links, and its data RTT (``_data_rtt_ms``; None: none)."""
+        linked = _Linked.of(view)
+        return linked.links, linked.rtt_ms
+
+
+@dataclass(frozen=True, slots=True)
+class _Resends:
+    """Per retransmitted row (frame order, connection after connection in a batch): what
+    ``_kinds`` judges it by, measured column-wise, as Python lists (a numpy scalar read costs
+    more than the test that reads it)."""
+
+    rows: list[int]  # the row, relative to its connection
+    #: Seconds since the previous copy at the same seq (NaN: none; ``_gaps`` looks further).
+    gap: list[float]
+    #: Seconds since the peer's latest ACK that advanced snd.una (NaN: none).
+    since_adv: list[float]
+    last_peer: list[int]  # the peer's latest row before it (relative; -1: none)
+    spurious: list[bool]  # facts.is_spurious: data the peer had already acknowledged
+    fin_only: list[bool]  # a bare FIN
+    #: Within max(20 ms, 1.5 RTT) of the peer's latest segment: sent on what the peer said.
+    soon: list[bool]
+    #: Data at the peer's hole (at or above the ACK of the peer's latest segment), neither
+    #: spurious nor a bare FIN: what fast retransmit resends.
+    recovers_hole: list[bool]
+    sacked: list[bool]  # the peer's latest segment carries a SACK block
+    #: A resend of the last segment that the peer had already SACKed (tail loss probe).
+    already_sacked: list[bool]
+    #: Sent sooner than TCP_RTO_MIN after an ACK that advanced snd.una, at the hole.
+    clocked: list[bool]
+    #: A bare FIN whose ACK number is above the previous copy's (the peer's data or FIN was
+    #: acknowledged on it).
+    ack_rose: list[bool]
+    #: A bare FIN sent after its sender had acknowledged the peer's FIN (LAST_ACK).
+    last_ack_fin: list[bool]
+
+    def part(self, lo: int, hi: int) -> _Resends:
+        """One connection's resends: entries ``lo:hi``."""
+        return _Resends(*(getattr(self, name)[lo:hi] for name in _Resends.__slots__))
+
+
+@dataclass(frozen=True, slots=True)
+class _Linked:
+    """What the batch pass (``_batch_links``) found for one connection."""
+
+    links: _Links
+    rtt_ms: float | None  # ``_data_rtt_ms`` (None: not measured)
+    resends: _Resends
+    peer_unseen: bool  # only one direction is in the capture (the peer's is unseen)
+
+    @staticmethod
+    def of(view: ConnView) -> _Linked:
+        """The connection's links, data RTT and resends (it has a retransmission)."""
         if len(view) < ALONE_ROWS:
             every, k = view.batch.of(_links), view.at
-            lo = every.offset[k]
         else:  # its own numpy calls cost little next to their work
-            every, k, lo = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0, 0
+            every, k = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
+        lo = every.offset[k]
         hi = lo + len(view)
         links = _Links(
             last_peer=every.links.last_peer[lo:hi],
@@ -441,7 +451,13 @@ class _Links:
             last_sack=every.links.last_sack[lo:hi],
         )
         rtt_ms = every.rtt_ms[k]
-        return links, None if rtt_ms != rtt_ms else rtt_ms  # NaN: not measured
+        resends = every.resends.part(every.resend_bounds[k], every.resend_bounds[k + 1])
+        return _Linked(
+            links,
+            None if rtt_ms != rtt_ms else rtt_ms,  # NaN: not measured
+            resends,
+            every.peer_unseen[k],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +468,11 @@ class _BatchLinks:
     links: _Links
     offset: list[int]
     rtt_ms: list[float]  # per connection of the batch: ``_data_rtt_ms`` (NaN: none, not linked)
+    #: Every linked connection's retransmitted rows: connection k's are entries
+    #: ``resend_bounds[k]:resend_bounds[k + 1]`` (none when not linked).
+    resends: _Resends
+    resend_bounds: list[int]
+    peer_unseen: list[bool]  # per connection of the batch: one direction captured only
 
 
 #: Below every real ACK number: "no ACK yet" in running maxima.
@@ -534,7 +555,106 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     data = (r.seg_len[rows] > 0) & ~retrans & ~r.is_dup[rows] & ~resent
     rtt_ms = np.full(len(linked), np.nan)
     rtt_ms[linked] = _data_rtt_ms(r, rows, conn, len(sizes), data, ack_so_far)
-    return _BatchLinks(links, offset.tolist(), rtt_ms.tolist())
+    per_conn = np.zeros(len(linked), dtype=np.int64)
+    per_conn[linked] = np.bincount(conn[retrans], minlength=len(sizes))
+    clients = np.zeros(len(linked), dtype=np.int64)
+    clients[linked] = np.bincount(conn[client], minlength=len(sizes))
+    return _BatchLinks(
+        links,
+        offset.tolist(),
+        rtt_ms.tolist(),
+        _resends(r, rows, first, links, prev_tx, rtt_ms[linked][conn]),
+        np.concatenate(([0], np.cumsum(per_conn))).tolist(),
+        ((clients == 0) | (clients == np.diff(batch.starts))).tolist(),
+    )
+
+
+def _resends(
+    r: SegmentRows,
+    rows: np.ndarray,
+    first: np.ndarray,
+    links: _Links,
+    prev_tx: np.ndarray,
+    rtt_ms: np.ndarray,
+) -> _Resends:
+    """``_Resends`` of every retransmitted row among the linked ``rows``, column-wise.
+
+    Per linked row: ``first``, its connection's first linked row; ``links``, its links
+    (relative); ``prev_tx``, the previous copy at the same seq (a linked row; -1: none);
+    ``rtt_ms``, its connection's data RTT (NaN: none)."""
+    at = np.flatnonzero(r.is_retrans[rows])  # linked rows of the retransmissions
+    i, base = rows[at], first[at]
+
+    def row_of(relative: np.ndarray) -> np.ndarray:
+        """Relative rows (-1: none) -> rows of ``r`` (the connection's first for none)."""
+        return np.asarray(rows[base + np.maximum(relative, 0)])
+
+    time_ns, seq, ack = r.time_ns[i], r.rel_seq[i], r.rel_ack[i]
+    spurious = r.is_spurious[i]
+    fin_only = (r.seg_len[i] == 0) & r.fin[i]
+    prev = prev_tx[at]
+    earlier = rows[np.maximum(prev, 0)]
+    gap = np.where(prev >= 0, (time_ns - r.time_ns[earlier]) / 1e9, np.nan)
+    # Sent within about an RTT of the peer's latest segment, at the hole that segment's ACK
+    # shows: loss recovery reacting to the peer (fast retransmit, SACK recovery).
+    last = links.last_peer[at]
+    peer = row_of(last)
+    rtt_s = np.where(np.isnan(rtt_ms[at]), RTO_MIN_S, rtt_ms[at] / 1e3)
+    soon = (last >= 0) & ((time_ns - r.time_ns[peer]) / 1e9 <= np.maximum(0.02, 1.5 * rtt_s))
+    recovers_hole = ~spurious & ~fin_only & (last >= 0) & (seq >= r.rel_ack[peer])
+    # The RTO restarts on every ACK that advances snd.una (tcp_rearm_rto) and is at least
+    # TCP_RTO_MIN: a resend sooner than that after such an ACK went out on the ACK, not on
+    # the timer (the rest of a window in loss recovery, smaller segments after a path MTU drop).
+    adv = links.last_advance[at]
+    since_adv = np.where(adv >= 0, (time_ns - r.time_ns[row_of(adv)]) / 1e9, np.nan)
+    clocked = (adv >= 0) & (since_adv < RTO_FLOOR_S) & recovers_hole
+    # A tail loss probe resends the last segment; if the peer had SACKed it already, it
+    # repaired no hole (the peer's D-SACK confirms the copy was not needed).
+    sack = links.last_sack[at]
+    sr = row_of(sack)
+    already_sacked = (sack >= 0) & (r.sack_left[sr] <= seq) & (r.seq_end[i] <= r.sack_right[sr])
+    already_sacked &= ~spurious & ~fin_only & (r.seg_len[i] > 0)
+    # A FIN repeated on an ACK of the peer's new data or FIN carries a higher ACK number than
+    # the previous copy (``detect`` adds: sooner than any retransmission timer).
+    ack_rose = fin_only & (ack > np.where(prev >= 0, r.rel_ack[earlier], ack))
+    return _Resends(
+        rows=(at - base).tolist(),
+        gap=gap.tolist(),
+        since_adv=since_adv.tolist(),
+        last_peer=last.tolist(),
+        spurious=spurious.tolist(),
+        fin_only=fin_only.tolist(),
+        soon=soon.tolist(),
+        recovers_hole=recovers_hole.tolist(),
+        sacked=(r.sack_blocks[peer] > 0).tolist(),
+        already_sacked=already_sacked.tolist(),
+        clocked=clocked.tolist(),
+        ack_rose=ack_rose.tolist(),
+        last_ack_fin=_last_ack_fins(r, rows, first, at, fin_only).tolist(),
+    )
+
+
+def _last_ack_fins(
+    r: SegmentRows, rows: np.ndarray, first: np.ndarray, at: np.ndarray, fin_only: np.ndarray
+) -> np.ndarray:
+    """Per retransmission (linked rows ``at``; ``fin_only``: a bare FIN): a FIN resent after
+    its sender had acknowledged the peer's first FIN (the passive closer in LAST_ACK)."""
+    out = np.zeros(len(at), dtype=bool)
+    if not fin_only.any():
+        return out
+    # Per linked row: its connection's first FIN from each side (-1: none), read at the
+    # bare-FIN resends only.
+    fins = np.flatnonzero(r.fin[rows])[::-1]  # reversed: the earliest FIN is written last
+    client = r.from_client[rows]
+    first_fin = np.full((len(rows), 2), -1, dtype=np.int64)  # [row, sender is client]
+    first_fin[first[fins], client[fins].astype(np.int64)] = fins
+    asked = at[fin_only]
+    peer_fin = first_fin[first[asked], (~client[asked]).astype(np.int64)]
+    ended = rows[np.maximum(peer_fin, 0)]
+    out[fin_only] = (
+        (peer_fin >= 0) & (peer_fin < asked) & (r.rel_ack[rows[asked]] >= r.seq_end[ended])
+    )
+    return out
 
 
 def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:
@@ -549,9 +669,9 @@ def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3)
     return max(count - 1, 0)
 
 
-def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
-    """The transmissions of the segment at row ``last``; ``timed`` marks the rows the RTO
-    timer sent (``_kinds``): only those are steps of the backoff."""
+def _last_series(view: ConnView, last: int, timed: set[int]) -> RtoSeries:
+    """The transmissions of the segment at row ``last``; ``timed``: the rows the RTO timer
+    sent (``_kinds``): only those are steps of the backoff."""
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
     upto, after = slice(0, last + 1), slice(last + 1, None)  # rows up to the copy, after it
@@ -569,7 +689,7 @@ def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     # retransmit) or clocked out by an ACK is no step of the RTO backoff: the series counts
     # timer-driven gaps only (the copies ``_kinds`` named timeouts).
     pairs = enumerate(itertools.pairwise(times), start=1)
-    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and timed[tx[k]]]
+    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and int(tx[k]) in timed]
     gaps = [times[k] - _timer_start(view, mine, int(tx[k - 1]), int(tx[k])) for k in steps]
     schedule = name_schedule(gaps)
     mine_after, peer_after = mine[after], view.from_client[after] != side
