@@ -35,7 +35,7 @@ import numpy as np
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
 from pcapline.facts import UNKNOWN, Facts, SegmentRows, running_max_before
-from pcapline.model import FIN, RST, SYN, EventKind, Side
+from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
     RTO_FLOOR_S,
@@ -147,8 +147,18 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     echoed = [rose and gap < RTO_FLOOR_S for rose, gap in zip(resends.ack_rose, gaps, strict=True)]
     kinds, notes = _kinds(view, linked, gaps, echoed)
     events = [
-        view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
-        for i, kind, note, gap in zip(rows, kinds, notes, gaps, strict=True)
+        Event(
+            conn=view.conn,
+            frame=frame,
+            time_ns=time_ns,
+            side=Side.CLIENT if client else Side.SERVER,
+            kind=kind,
+            note=note,
+            value=None if gap != gap else gap,  # NaN: no earlier copy seen
+        )
+        for frame, time_ns, client, kind, note, gap in zip(
+            resends.frame, resends.time_ns, resends.from_client, kinds, notes, gaps, strict=True
+        )
     ]
     # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
     # (a FIN is resent by the same RTO; fin_retransmit names only what was resent).
@@ -175,7 +185,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         fin_on_ack=sum(
             kind is EventKind.FIN_RETRANSMIT and e for kind, e in zip(kinds, echoed, strict=True)
         ),
-        last_series=_last_series(view, dying[-1], timed) if dying else None,
+        last_series=(_last_series(view, dying[-1], timed, linked.peer_unseen) if dying else None),
         rtt_ms=linked.rtt_ms,
     )
     return Detection(tuple(events), report)
@@ -397,6 +407,9 @@ class _Resends:
     more than the test that reads it)."""
 
     rows: list[int]  # the row, relative to its connection
+    frame: list[int]
+    time_ns: list[int]
+    from_client: list[bool]
     #: Seconds since the previous copy at the same seq (NaN: none; ``_gaps`` looks further).
     gap: list[float]
     #: Seconds since the peer's latest ACK that advanced snd.una (NaN: none).
@@ -619,6 +632,9 @@ def _resends(
     ack_rose = fin_only & (ack > np.where(prev >= 0, r.rel_ack[earlier], ack))
     return _Resends(
         rows=(at - base).tolist(),
+        frame=r.frame[i].tolist(),
+        time_ns=time_ns.tolist(),
+        from_client=r.from_client[i].tolist(),
         gap=gap.tolist(),
         since_adv=since_adv.tolist(),
         last_peer=last.tolist(),
@@ -669,15 +685,17 @@ def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3)
     return max(count - 1, 0)
 
 
-def _last_series(view: ConnView, last: int, timed: set[int]) -> RtoSeries:
+def _last_series(view: ConnView, last: int, timed: set[int], acks_unseen: bool) -> RtoSeries:
     """The transmissions of the segment at row ``last``; ``timed``: the rows the RTO timer
-    sent (``_kinds``): only those are steps of the backoff."""
+    sent (``_kinds``): only those are steps of the backoff. ``acks_unseen``: the peer's
+    direction is not in the capture."""
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
-    upto, after = slice(0, last + 1), slice(last + 1, None)  # rows up to the copy, after it
-    mine = (view.from_client == side) & ~view.is_dup
-    covers = mine[upto] & (view.rel_seq[upto] <= seq) & (view.seq_end[upto] > seq)
-    tx = np.flatnonzero(covers & ~view.probe_shape[upto])
+    after = slice(last + 1, None)  # rows after the copy
+    # The sender's transmissions up to the copy covering its first byte (capture duplicates
+    # and probes aside): the rows covering the byte first (few), then their sender.
+    tx = np.flatnonzero((view.rel_seq[: last + 1] <= seq) & (view.seq_end[: last + 1] > seq))
+    tx = tx[(view.from_client[tx] == side) & ~view.is_dup[tx] & ~view.probe_shape[tx]]
     times: list[float] = (view.time_ns[tx] / 1e9).tolist()
     # No backoff step is longer than TCP_RTO_MAX: a copy further back belongs to another
     # stretch of time (a time jump, captures joined), so the series starts after it.
@@ -690,14 +708,14 @@ def _last_series(view: ConnView, last: int, timed: set[int]) -> RtoSeries:
     # timer-driven gaps only (the copies ``_kinds`` named timeouts).
     pairs = enumerate(itertools.pairwise(times), start=1)
     steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and int(tx[k]) in timed]
-    gaps = [times[k] - _timer_start(view, mine, int(tx[k - 1]), int(tx[k])) for k in steps]
+    gaps = [times[k] - _timer_start(view, side, int(tx[k - 1]), int(tx[k])) for k in steps]
     schedule = name_schedule(gaps)
-    mine_after, peer_after = mine[after], view.from_client[after] != side
+    peer_after = view.from_client[after] != side
+    mine_after = ~peer_after & ~view.is_dup[after]
     ack_after, rel_ack_after, rst_after = view.ack[after], view.rel_ack[after], view.rst[after]
     # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
     # number rising after its last copy shows the peer sent more afterwards (it was receiving
     # and answering); without that, nothing can be said about the acknowledgement.
-    acks_unseen = not bool(np.any(view.from_client != side))
     if acks_unseen:
         answered = mine_after & ack_after & (rel_ack_after > view.rel_ack[last])
         acked = bool(np.any(answered))
@@ -750,12 +768,13 @@ def _last_series(view: ConnView, last: int, timed: set[int]) -> RtoSeries:
     )
 
 
-def _timer_start(view: ConnView, mine: np.ndarray, before: int, copy: int) -> float:
+def _timer_start(view: ConnView, side: np.bool_, before: int, copy: int) -> float:
     """When the retransmission timer that sent ``copy`` started: at the previous copy
     ``before``, or later when the sender resent anything in between at least TCP_RTO_MIN before
     ``copy``: a tail loss probe rearms the RTO when it goes out (tcp_send_loss_probe ends in
     tcp_rearm_rto), so the backoff runs from the probe."""
-    between = np.flatnonzero(mine[before + 1 : copy] & view.is_retrans[before + 1 : copy])
+    mine = view.from_client[before + 1 : copy] == side
+    between = np.flatnonzero(mine & view.is_retrans[before + 1 : copy])  # never a duplicate
     start = int(view.time_ns[before])
     floor_ns = int(view.time_ns[copy]) - round(RTO_FLOOR_S * 1e9)
     for r in (before + 1 + between).tolist():
