@@ -440,6 +440,15 @@ def running_max_before(
     return _exclusive_running_max(values, keys, order, fallback)
 
 
+def peer_max_before(
+    values: np.ndarray, valid: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
+) -> np.ndarray:
+    """Per row, the largest ``values`` of an earlier ``valid`` row sent by the other side of
+    its connection (rows grouped by connection, frame order inside; UNKNOWN: none).
+    ``_peer_running_max`` for callers outside facts; ``values`` stay above UNKNOWN."""
+    return _peer_running_max(values, valid, from_client, conn_index)
+
+
 def _peer_running_max_numpy(
     rel_ack: np.ndarray, has_ack: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
 ) -> np.ndarray:

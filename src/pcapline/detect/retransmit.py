@@ -34,7 +34,7 @@ import numpy as np
 
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
-from pcapline.facts import UNKNOWN, Facts, SegmentRows, running_max_before
+from pcapline.facts import UNKNOWN, Facts, SegmentRows, peer_max_before, running_max_before
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -521,13 +521,11 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         """Linked-row numbers -> rows of their connection (-1: none in the connection)."""
         return np.where(found >= first, found - first, -1)
 
-    def latest_peer(mask: np.ndarray | None) -> np.ndarray:
-        """Per row: the other side's latest earlier row where ``mask`` holds (None: any)."""
-        out = np.full(n, -1, dtype=np.int64)
-        for mine, theirs in (sides, sides[::-1]):
-            latest = np.maximum.accumulate(np.where(mine if mask is None else mine & mask, idx, -1))
-            out[theirs] = latest[theirs]
-        return relative(out)
+    def latest_peer(mask: np.ndarray) -> np.ndarray:
+        """Per row: the other side's latest earlier row of its connection where ``mask``
+        holds (relative; -1: none). Row numbers only rise: the latest is the largest."""
+        found = peer_max_before(idx, mask, client, conn)
+        return np.where(found == UNKNOWN, -1, found - first)
 
     prev_same = np.full(n, -1, dtype=np.int64)
     for mine in sides:
@@ -554,7 +552,7 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         same &= conn[later] == conn[earlier]
         prev_tx[later[same]] = earlier[same]
     links = _Links(
-        last_peer=latest_peer(None),
+        last_peer=latest_peer(np.ones(n, dtype=bool)),
         prev_same=relative(prev_same),
         prev_tx=relative(prev_tx),
         last_advance=latest_peer(advance),
