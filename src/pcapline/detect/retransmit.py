@@ -185,7 +185,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         fin_on_ack=sum(
             kind is EventKind.FIN_RETRANSMIT and e for kind, e in zip(kinds, echoed, strict=True)
         ),
-        last_series=(_last_series(view, dying[-1], timed, linked.peer_unseen) if dying else None),
+        last_series=(_last_series(view, linked, dying[-1], timed) if dying else None),
         rtt_ms=linked.rtt_ms,
     )
     return Detection(tuple(events), report)
@@ -392,6 +392,13 @@ class _Links:
     prev_tx: np.ndarray  # previous transmission starting at the same seq, same side (-1: none)
     last_advance: np.ndarray  # the other side's latest ACK that raised its ACK number (-1: none)
     last_sack: np.ndarray  # the other side's latest row carrying a SACK block (-1: none)
+    # What follows each row (``_last_series``), so the end of a series is read in O(1):
+    peer_ack_after: np.ndarray  # the other side's highest ACK number later (UNKNOWN: none)
+    own_rst_after: np.ndarray  # this side's first later RST, duplicates aside (-1: none)
+    peer_rst_after: np.ndarray  # the other side's first later RST (-1: none)
+    #: This side's first later segment that is no retransmission, RST or duplicate and
+    #: carries data, SYN or FIN: the sender went on with something else (-1: none).
+    own_fresh_after: np.ndarray
 
     @staticmethod
     def of(view: ConnView) -> tuple[_Links, float | None]:
@@ -456,13 +463,7 @@ class _Linked:
             every, k = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
         lo = every.offset[k]
         hi = lo + len(view)
-        links = _Links(
-            last_peer=every.links.last_peer[lo:hi],
-            prev_same=every.links.prev_same[lo:hi],
-            prev_tx=every.links.prev_tx[lo:hi],
-            last_advance=every.links.last_advance[lo:hi],
-            last_sack=every.links.last_sack[lo:hi],
-        )
+        links = _Links(*(getattr(every.links, name)[lo:hi] for name in _Links.__slots__))
         rtt_ms = every.rtt_ms[k]
         resends = every.resends.part(every.resend_bounds[k], every.resend_bounds[k + 1])
         return _Linked(
@@ -551,15 +552,37 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         same = (seq[later] == seq[earlier]) & (client[later] == client[earlier])
         same &= conn[later] == conn[earlier]
         prev_tx[later[same]] = earlier[same]
+    retrans = r.is_retrans[rows]
+    # After each row: the peer's highest later ACK (the peer walk over the rows reversed),
+    # the next RSTs and the sender's next fresh segment (running minima of row numbers).
+    back = slice(None, None, -1)
+    later_acks = peer_max_before(r.rel_ack[rows][back], has_ack[back], client[back], conn[back])
+    conn_end = np.repeat(firsts + sizes, sizes)  # per linked row: past its connection's last
+
+    def next_row(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
+        """Per row: the first later row of its connection sent by its own side where ``own``
+        holds, or by the other side where ``peer`` holds (relative; -1: none)."""
+        found = np.empty(n, dtype=np.int64)
+        for mine in sides:  # the rows asking: the client's, the server's
+            counts = (mine & own) | (~mine & peer)
+            nearest = np.minimum.accumulate(np.where(counts, idx, n)[back])[back]
+            found[mine] = np.append(nearest[1:], n)[mine]  # strictly later
+        return np.where(found < conn_end, found - first, -1)
+
+    dup, rst = r.is_dup[rows], r.rst[rows]
+    fresh = ~dup & ~retrans & ~rst & ((r.seg_len[rows] > 0) | r.fin[rows] | r.syn[rows])
     links = _Links(
         last_peer=latest_peer(np.ones(n, dtype=bool)),
         prev_same=relative(prev_same),
         prev_tx=relative(prev_tx),
         last_advance=latest_peer(advance),
         last_sack=latest_peer(r.sack_blocks[rows] > 0),
+        peer_ack_after=later_acks[back],
+        own_rst_after=next_row(rst & ~dup, np.zeros(n, dtype=bool)),
+        peer_rst_after=next_row(np.zeros(n, dtype=bool), rst),
+        own_fresh_after=next_row(fresh, np.zeros(n, dtype=bool)),
     )
     # Karn: no RTT sample from data sent again (the earlier copy of each retransmission).
-    retrans = r.is_retrans[rows]
     resent = np.zeros(n, dtype=bool)
     resent[prev_tx[retrans][prev_tx[retrans] >= 0]] = True
     ack_so_far = np.maximum(before, acks)  # per row: its side's highest ACK up to it
@@ -683,10 +706,10 @@ def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3)
     return max(count - 1, 0)
 
 
-def _last_series(view: ConnView, last: int, timed: set[int], acks_unseen: bool) -> RtoSeries:
+def _last_series(view: ConnView, linked: _Linked, last: int, timed: set[int]) -> RtoSeries:
     """The transmissions of the segment at row ``last``; ``timed``: the rows the RTO timer
-    sent (``_kinds``): only those are steps of the backoff. ``acks_unseen``: the peer's
-    direction is not in the capture."""
+    sent (``_kinds``): only those are steps of the backoff."""
+    links, acks_unseen = linked.links, linked.peer_unseen
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
     after = slice(last + 1, None)  # rows after the copy
@@ -708,31 +731,26 @@ def _last_series(view: ConnView, last: int, timed: set[int], acks_unseen: bool) 
     steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and int(tx[k]) in timed]
     gaps = [times[k] - _timer_start(view, side, int(tx[k - 1]), int(tx[k])) for k in steps]
     schedule = name_schedule(gaps)
-    peer_after = view.from_client[after] != side
-    mine_after = ~peer_after & ~view.is_dup[after]
-    ack_after, rel_ack_after, rst_after = view.ack[after], view.rel_ack[after], view.rst[after]
-    # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
-    # number rising after its last copy shows the peer sent more afterwards (it was receiving
-    # and answering); without that, nothing can be said about the acknowledgement.
     if acks_unseen:
-        answered = mine_after & ack_after & (rel_ack_after > view.rel_ack[last])
-        acked = bool(np.any(answered))
+        # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
+        # number rising after its last copy shows the peer sent more afterwards (it was
+        # receiving and answering); without that, nothing can be said about the
+        # acknowledgement.
+        answered = (view.from_client[after] == side) & ~view.is_dup[after] & view.ack[after]
+        acked = bool(np.any(answered & (view.rel_ack[after] > view.rel_ack[last])))
     else:
-        acked = bool(np.any(peer_after & ack_after & (rel_ack_after > seq)))
-    later = mine_after & ~view.is_retrans[after] & ~rst_after
-    later &= (view.seg_len[after] > 0) | ((view.flags[after] & (FIN | SYN)) != 0)
-    rst_mine = last + 1 + np.flatnonzero(mine_after & rst_after)
-    rst_peer = last + 1 + np.flatnonzero(peer_after & rst_after)
+        acked = bool(links.peer_ack_after[last] > seq)  # UNKNOWN (none) is below any seq
+    own_rst, peer_rst = int(links.own_rst_after[last]), int(links.peer_rst_after[last])
     next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
     if acks_unseen or acked or next_gap is None:
         pass  # nothing to give up on, or the capture cannot show it
-    elif len(rst_peer):
+    elif peer_rst >= 0:
         gave_up = False  # the peer's RST ended it: the sender's timer never ran out
-    elif len(rst_mine):
+    elif own_rst >= 0:
         gave_up = True  # it aborted with its own RST, then and there
-        give_up_after = float(view.time_ns[rst_mine[0]]) / 1e9 - times[0]
+        give_up_after = float(view.time_ns[own_rst]) / 1e9 - times[0]
     else:
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
         if overdue(silence, next_gap):
@@ -749,16 +767,16 @@ def _last_series(view: ConnView, last: int, timed: set[int], acks_unseen: bool) 
     return RtoSeries(
         side=Side.CLIENT if side else Side.SERVER,
         seq=seq,
-        frames=tuple(int(view.frame[i]) for i in tx),
+        frames=tuple(view.frame[tx].tolist()),
         gaps=tuple(gaps),
         doubling=schedule.doubling or (len(gaps) == 2 and close_to(gaps[1], 2 * gaps[0])),
         acked=acked,
         gave_up=gave_up,
         give_up_after_s=give_up_after,
         user_timeout_shape=bool(shortened),
-        later_traffic=bool(np.any(later)),
-        rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
-        peer_rst_frame=int(view.frame[rst_peer[0]]) if len(rst_peer) else None,
+        later_traffic=bool(links.own_fresh_after[last] >= 0),
+        rst_frame=int(view.frame[own_rst]) if own_rst >= 0 else None,
+        peer_rst_frame=int(view.frame[peer_rst]) if peer_rst >= 0 else None,
         fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
         step_frames=tuple(int(view.frame[tx[k]]) for k in steps),
         already_acked=bool(view.snd_una[last] != UNKNOWN and view.snd_una[last] > seq),
