@@ -141,7 +141,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     linked = _Linked.of(view)
     resends = linked.resends
     rows = resends.rows
-    gaps = _gaps(view, resends)
+    gaps = resends.gap
     # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_Resends.ack_rose``):
     # sooner than any retransmission timer.
     echoed = [rose and gap < RTO_FLOOR_S for rose, gap in zip(resends.ack_rose, gaps, strict=True)]
@@ -197,21 +197,6 @@ def _resent_counts(batch: Batch) -> list[int]:
     return counts
 
 
-def _gaps(view: ConnView, resends: _Resends) -> list[float]:
-    """Seconds from the previous copy of each retransmitted segment (NaN: none captured): the
-    copy at the same seq (``_Resends.gap``), else one that covered its first byte."""
-    gaps = list(resends.gap)
-    missing = [k for k, gap in enumerate(gaps) if gap != gap]
-    if missing:  # repacketised: the earlier copy started at another seq
-        resent = np.array([resends.rows[k] for k in missing], dtype=np.int64)
-        earlier = _covering_copies(view, resent)
-        seen = earlier >= 0
-        found = (view.time_ns[resent[seen]] - view.time_ns[earlier[seen]]) / 1e9
-        for k, gap in zip(np.flatnonzero(seen).tolist(), found.tolist(), strict=True):
-            gaps[missing[k]] = gap
-    return gaps
-
-
 #: Cells of the (retransmission x candidate copy) table ``_covering_copies`` compares at once:
 #: bounds its memory when many copies start near the same seq.
 _COVER_CELLS = 1 << 20
@@ -221,56 +206,105 @@ _SEQ_CANDIDATES = SEARCH_BACK_ROWS
 
 
 def _covering_copies(view: ConnView, rows: np.ndarray) -> np.ndarray:
-    """Per row of ``rows``: the latest earlier transmission by the same side that covered its
-    first byte (-1: none). Repacketised segments (the earlier copy started elsewhere) are
-    searched among the SEARCH_BACK_ROWS rows before each only: bounded work on long
-    transfers, and an older copy means a gap far beyond any RTO the note could help with."""
-    out = np.full(len(rows), -1, dtype=np.int64)
-    for side in (True, False):
-        asked = np.flatnonzero(view.from_client[rows] == side)
-        # Transmissions that cover any byte: data or FIN, capture duplicates and probes aside.
-        sent = (view.from_client == side) & ~view.is_dup & ~view.probe_shape
-        tx = np.flatnonzero(sent & (view.seq_end > view.rel_seq))
-        if not len(asked) or not len(tx):
-            continue
-        # The candidates of each resend: in seq order (frame order among equal seqs), the
-        # copies that can cover byte ``seq`` start after ``seq`` less the longest transmission
-        # and at most at ``seq``; when those outnumber the rows of the search window, the
-        # transmissions among the window's rows instead (work stays bounded by the window).
-        by_seq = tx[np.argsort(view.rel_seq[tx], kind="stable")]
-        starts = view.rel_seq[by_seq]
-        longest = int((view.seq_end[tx] - view.rel_seq[tx]).max())
-        resent = rows[asked]
-        first = np.searchsorted(starts, view.rel_seq[resent] - longest, side="right")
-        past = np.searchsorted(starts, view.rel_seq[resent], side="right")
-        near = past - first <= _SEQ_CANDIDATES
-        if near.any():
-            out[asked[near]] = _latest_cover(view, resent[near], by_seq, first[near], past[near])
-        if not near.all():
-            far = resent[~near]
-            lo = np.searchsorted(tx, far - SEARCH_BACK_ROWS)
-            out[asked[~near]] = _latest_cover(view, far, tx, lo, np.searchsorted(tx, far))
+    """Per row of ``rows`` (relative): the latest earlier transmission by the same side that
+    covered its first byte (-1: none); ``_covering_in`` over this connection's rows."""
+    return _covering_in(
+        view.rel_seq,
+        view.seq_end,
+        view.from_client,
+        np.zeros(len(view), dtype=np.int64),
+        _covers_bytes(view.rel_seq, view.seq_end, view.is_dup, view.probe_shape),
+        rows,
+    )
+
+
+def _covers_bytes(
+    rel_seq: np.ndarray, seq_end: np.ndarray, is_dup: np.ndarray, probe_shape: np.ndarray
+) -> np.ndarray:
+    """Per row: a transmission that covers any byte (data, SYN or FIN), capture duplicates
+    and probes aside."""
+    return np.asarray(~is_dup & ~probe_shape & (seq_end > rel_seq))
+
+
+def _covering_in(
+    rel_seq: np.ndarray,
+    seq_end: np.ndarray,
+    client: np.ndarray,
+    conn: np.ndarray,
+    covering: np.ndarray,
+    asked: np.ndarray,
+) -> np.ndarray:
+    """Per row of ``asked``: the latest earlier row of its connection sent by the same side
+    with ``covering`` set (``_covers_bytes``) that covered its first byte (-1: none).
+
+    Rows are grouped by connection (``conn``, ascending), frame order inside; all of a batch's
+    connections are searched at once. Repacketised segments (the earlier copy started
+    elsewhere) are searched among the SEARCH_BACK_ROWS rows before each only: bounded work on
+    long transfers, and an older copy means a gap far beyond any RTO the note could help with.
+    """
+    out = np.full(len(asked), -1, dtype=np.int64)
+    tx = np.flatnonzero(covering)
+    if not len(asked) or not len(tx):
+        return out
+    # The candidates of each resend: its (connection, side)'s transmissions in seq order
+    # (frame order among equal seqs); the copies that can cover byte ``seq`` start after
+    # ``seq`` less that side's longest transmission and at most at ``seq``. When those
+    # outnumber the rows of the search window, the transmissions among the window's rows
+    # instead (work stays bounded by the window).
+    group = conn * 2 + client  # per row: its connection and side
+    by_seq = tx[np.lexsort((tx, rel_seq[tx], group[tx]))]
+    keys, starts = group[by_seq], rel_seq[by_seq]
+    heads = np.flatnonzero(np.append(True, keys[1:] != keys[:-1]))  # each group's first
+    longest = np.maximum.reduceat(seq_end[by_seq] - starts, heads)
+    lo = np.searchsorted(keys, group[asked], side="left")  # the resend's group: lo:hi
+    hi = np.searchsorted(keys, group[asked], side="right")
+    reach = np.zeros(len(asked), dtype=np.int64)
+    seen = hi > lo
+    reach[seen] = longest[np.searchsorted(heads, lo[seen])]
+    seq = rel_seq[asked]
+    first = _first_at_least(starts, lo, hi, seq - reach + 1)
+    past = _first_at_least(starts, lo, hi, seq + 1)
+    near = past - first <= _SEQ_CANDIDATES
+    if near.any():
+        out[near] = _latest_cover(rel_seq, seq_end, asked[near], by_seq, first[near], past[near])
+    if not near.all():
+        by_row = tx[np.argsort(group[tx], kind="stable")]  # each group's rows, frame order
+        far = asked[~near]
+        window = _first_at_least(by_row, lo[~near], hi[~near], far - SEARCH_BACK_ROWS)
+        before = _first_at_least(by_row, lo[~near], hi[~near], far)
+        out[~near] = _latest_cover(rel_seq, seq_end, far, by_row, window, before)
     return out
 
 
 def _latest_cover(
-    view: ConnView, resent: np.ndarray, copies: np.ndarray, first: np.ndarray, past: np.ndarray
+    rel_seq: np.ndarray,
+    seq_end: np.ndarray,
+    resent: np.ndarray,
+    copies: np.ndarray,
+    first: np.ndarray,
+    past: np.ndarray,
 ) -> np.ndarray:
     """Per row of ``resent``: the latest of its candidates ``copies[first:past]`` sent among
-    the SEARCH_BACK_ROWS rows before it that covers its first byte (-1: none)."""
+    the SEARCH_BACK_ROWS rows before it that covers its first byte (-1: none).
+
+    A table of resend x candidate, in bands of resends with about as many candidates (powers
+    of two): one resend with many candidates does not widen every other's row."""
     out = np.full(len(resent), -1, dtype=np.int64)
-    width = int((past - first).max())
-    step = max(1, _COVER_CELLS // max(width, 1))
-    for c in range(0, len(resent), step):  # a table: resend x its candidate copies
-        part = slice(c, c + step)
-        at = first[part, None] + np.arange(width)
-        valid = at < past[part, None]
-        copy = copies[np.where(valid, at, 0)]
-        i = resent[part, None]
-        seq = view.rel_seq[i]
-        covers = valid & (view.rel_seq[copy] <= seq) & (view.seq_end[copy] > seq)
-        covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
-        out[part] = np.where(covers, copy, -1).max(axis=1, initial=-1)
+    band = np.frexp(np.maximum(past - first, 1))[1]
+    for b in np.unique(band).tolist():
+        members = np.flatnonzero(band == b)
+        width = int((past[members] - first[members]).max())
+        step = max(1, _COVER_CELLS // max(width, 1))
+        for c in range(0, len(members), step):
+            part = members[c : c + step]
+            at = first[part, None] + np.arange(width)
+            valid = at < past[part, None]
+            copy = copies[np.where(valid, at, 0)]
+            i = resent[part, None]
+            seq = rel_seq[i]
+            covers = valid & (rel_seq[copy] <= seq) & (seq_end[copy] > seq)
+            covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
+            out[part] = np.where(covers, copy, -1).max(axis=1, initial=-1)
     return out
 
 
@@ -278,7 +312,8 @@ def _kinds(
     view: ConnView, linked: _Linked, gaps: list[float], fin_on_ack: list[bool]
 ) -> tuple[list[EventKind], list[str]]:
     """Kind and note of each retransmission (``linked.resends``: what the batch pass measured
-    of each, column-wise; ``gaps``: ``_gaps``; ``fin_on_ack``: a FIN repeated on an ACK)."""
+    of each, column-wise; ``gaps``: ``_Resends.gap``; ``fin_on_ack``: a FIN repeated on an
+    ACK)."""
     resends = linked.resends
     spurious_, already_sacked_, fin_only_ = (
         resends.spurious,
@@ -417,7 +452,8 @@ class _Resends:
     frame: list[int]
     time_ns: list[int]
     from_client: list[bool]
-    #: Seconds since the previous copy at the same seq (NaN: none; ``_gaps`` looks further).
+    #: Seconds since the previous copy: at the same seq, else the latest that covered the
+    #: first byte (``_covering_in``; NaN: none captured).
     gap: list[float]
     #: Seconds since the peer's latest ACK that advanced snd.una (NaN: none).
     since_adv: list[float]
@@ -597,7 +633,7 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         links,
         offset.tolist(),
         rtt_ms.tolist(),
-        _resends(r, rows, first, links, prev_tx, rtt_ms[linked][conn]),
+        _resends(r, rows, first, conn, links, prev_tx, rtt_ms[linked][conn]),
         np.concatenate(([0], np.cumsum(per_conn))).tolist(),
         ((clients == 0) | (clients == np.diff(batch.starts))).tolist(),
     )
@@ -607,6 +643,7 @@ def _resends(
     r: SegmentRows,
     rows: np.ndarray,
     first: np.ndarray,
+    conn: np.ndarray,
     links: _Links,
     prev_tx: np.ndarray,
     rtt_ms: np.ndarray,
@@ -628,7 +665,16 @@ def _resends(
     fin_only = (r.seg_len[i] == 0) & r.fin[i]
     prev = prev_tx[at]
     earlier = rows[np.maximum(prev, 0)]
-    gap = np.where(prev >= 0, (time_ns - r.time_ns[earlier]) / 1e9, np.nan)
+    # The previous copy: at the same seq, else (repacketised) one that covered the first byte.
+    missing = np.flatnonzero(prev < 0)
+    covered = np.full(len(at), -1, dtype=np.int64)
+    if len(missing):
+        seqs, ends = r.rel_seq[rows], r.seq_end[rows]
+        covering = _covers_bytes(seqs, ends, r.is_dup[rows], r.probe_shape[rows])
+        client = r.from_client[rows]
+        covered[missing] = _covering_in(seqs, ends, client, conn, covering, at[missing])
+    copy = np.where(prev >= 0, prev, covered)
+    gap = np.where(copy >= 0, (time_ns - r.time_ns[rows[np.maximum(copy, 0)]]) / 1e9, np.nan)
     # Sent within about an RTT of the peer's latest segment, at the hole that segment's ACK
     # shows: loss recovery reacting to the peer (fast retransmit, SACK recovery).
     last = links.last_peer[at]
