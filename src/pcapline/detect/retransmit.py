@@ -127,7 +127,8 @@ class Retransmissions:
     rtt_ms: float | None  # smallest data -> ACK time (Karn); measured only when there was loss
     #: Resends whose trigger the capture cannot show (``EventKind.RETRANSMIT_UNKNOWN``).
     unknown: int = 0
-    #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_fin_on_ack``): no loss.
+    #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_Resends.ack_rose``,
+    #: sooner than any timer): no loss.
     fin_on_ack: int = 0
 
     @property
@@ -197,7 +198,7 @@ def _resent_counts(batch: Batch) -> list[int]:
     return counts
 
 
-#: Cells of the (retransmission x candidate copy) table ``_covering_copies`` compares at once:
+#: Cells of the (retransmission x candidate copy) table ``_latest_cover`` compares at once:
 #: bounds its memory when many copies start near the same seq.
 _COVER_CELLS = 1 << 20
 #: A resend with more candidate copies by seq than this is searched among the rows of its
