@@ -430,6 +430,25 @@ def _peer_running_max(
     return _peer_running_max_numpy(rel_ack, has_ack, from_client, conn_index)
 
 
+def running_max_before(
+    values: np.ndarray, keys: np.ndarray, order: np.ndarray, missing: int
+) -> np.ndarray:
+    """Per row, the max of ``values`` over the earlier rows of its key (``missing`` at a key's
+    first row); ``order`` lists the rows with each key's rows together, in frame order (a
+    stable argsort of ``keys``). ``_exclusive_running_max`` for callers outside facts."""
+    fallback = np.full(len(values), missing, dtype=np.int64)
+    return _exclusive_running_max(values, keys, order, fallback)
+
+
+def peer_max_before(
+    values: np.ndarray, valid: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
+) -> np.ndarray:
+    """Per row, the largest ``values`` of an earlier ``valid`` row sent by the other side of
+    its connection (rows grouped by connection, frame order inside; UNKNOWN: none).
+    ``_peer_running_max`` for callers outside facts; ``values`` stay above UNKNOWN."""
+    return _peer_running_max(values, valid, from_client, conn_index)
+
+
 def _peer_running_max_numpy(
     rel_ack: np.ndarray, has_ack: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
 ) -> np.ndarray:

@@ -31,12 +31,11 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
-from pcapline.facts import UNKNOWN, Facts, SegmentRows
-from pcapline.model import FIN, RST, SYN, EventKind, Side
+from pcapline.facts import UNKNOWN, Facts, SegmentRows, peer_max_before, running_max_before
+from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
     RTO_FLOOR_S,
@@ -128,7 +127,8 @@ class Retransmissions:
     rtt_ms: float | None  # smallest data -> ACK time (Karn); measured only when there was loss
     #: Resends whose trigger the capture cannot show (``EventKind.RETRANSMIT_UNKNOWN``).
     unknown: int = 0
-    #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_fin_on_ack``): no loss.
+    #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_Resends.ack_rose``,
+    #: sooner than any timer): no loss.
     fin_on_ack: int = 0
 
     @property
@@ -137,31 +137,46 @@ class Retransmissions:
 
 
 def detect(view: ConnView) -> Detection[Retransmissions]:
-    rows = np.flatnonzero(view.is_retrans)
-    if not len(rows):
+    if not view.batch.of(_resent_counts)[view.at]:
         return Detection((), Retransmissions(0, 0, 0, 0, None, None))
-    links, rtt_ms = _Links.of(view)
-    rtt_s = rtt_ms / 1e3 if rtt_ms is not None else RTO_MIN_S
-    gaps = _gaps(view, links, rows)
-    # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_fin_on_ack``).
-    echoed = _fin_on_ack(view, links, rows, gaps)
-    kinds, notes = _kinds(view, links, rows, rtt_s, gaps, echoed)
+    linked = _Linked.of(view)
+    resends = linked.resends
+    rows = resends.rows
+    gaps = resends.gap
+    # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_Resends.ack_rose``):
+    # sooner than any retransmission timer.
+    echoed = [rose and gap < RTO_FLOOR_S for rose, gap in zip(resends.ack_rose, gaps, strict=True)]
+    kinds, notes = _kinds(view, linked, gaps, echoed)
     events = [
-        view.event(i, kind, note, None if gap != gap else gap)  # NaN: no earlier copy seen
-        for i, kind, note, gap in zip(rows.tolist(), kinds, notes, gaps.tolist(), strict=True)
+        Event(
+            conn=view.conn,
+            frame=frame,
+            time_ns=time_ns,
+            side=Side.CLIENT if client else Side.SERVER,
+            kind=kind,
+            note=note,
+            value=None if gap != gap else gap,  # NaN: no earlier copy seen
+        )
+        for frame, time_ns, client, kind, note, gap in zip(
+            resends.frame, resends.time_ns, resends.from_client, kinds, notes, gaps, strict=True
+        )
     ]
     # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
     # (a FIN is resent by the same RTO; fin_retransmit names only what was resent).
-    fin_timed = (gaps >= RTO_FLOOR_S) & (gaps <= RTO_CEILING_S)  # NaN compares False
-    timed = np.zeros(len(view), dtype=bool)
-    timed[rows] = [
-        kind is EventKind.RETRANSMIT or (kind is EventKind.FIN_RETRANSMIT and bool(fin_timed[k]))
-        for k, kind in enumerate(kinds)
-    ]
+    timed = {
+        i
+        for i, kind, gap in zip(rows, kinds, gaps, strict=True)
+        if kind is EventKind.RETRANSMIT
+        or (kind is EventKind.FIN_RETRANSMIT and RTO_FLOOR_S <= gap <= RTO_CEILING_S)
+    }  # NaN compares False
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # Nor is a FIN repeated on an ACK (``echoed``).
-    dying = rows[~_last_ack_fins(view, rows) & ~echoed]
+    dying = [
+        i
+        for i, last_ack, e in zip(rows, resends.last_ack_fin, echoed, strict=True)
+        if not last_ack and not e
+    ]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
@@ -169,59 +184,21 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         fin=kinds.count(EventKind.FIN_RETRANSMIT),
         unknown=kinds.count(EventKind.RETRANSMIT_UNKNOWN),
         fin_on_ack=sum(
-            kind is EventKind.FIN_RETRANSMIT and bool(e)
-            for kind, e in zip(kinds, echoed.tolist(), strict=True)
+            kind is EventKind.FIN_RETRANSMIT and e for kind, e in zip(kinds, echoed, strict=True)
         ),
-        last_series=_last_series(view, int(dying[-1]), timed) if len(dying) else None,
-        rtt_ms=rtt_ms,
+        last_series=(_last_series(view, linked, dying[-1], timed) if dying else None),
+        rtt_ms=linked.rtt_ms,
     )
     return Detection(tuple(events), report)
 
 
-def _fin_on_ack(view: ConnView, links: _Links, rows: np.ndarray, gaps: np.ndarray) -> np.ndarray:
-    """Per row of ``rows``: a bare FIN sent again sooner than any retransmission timer on an
-    ACK of the peer's new data or FIN (its ACK number above the previous copy's): the stack
-    repeated its FIN on that ACK; nothing was lost."""
-    fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
-    prev = links.prev_tx[rows]
-    prev_ack = np.where(prev >= 0, view.rel_ack[np.maximum(prev, 0)], view.rel_ack[rows])
-    return np.asarray(fin_only & (gaps < RTO_FLOOR_S) & (view.rel_ack[rows] > prev_ack), dtype=bool)
+def _resent_counts(batch: Batch) -> list[int]:
+    """Per connection of the batch: how many retransmissions (``facts.is_retrans``)."""
+    counts: list[int] = batch.count(batch.rows.is_retrans).tolist()
+    return counts
 
 
-def _last_ack_fins(view: ConnView, rows: np.ndarray) -> np.ndarray:
-    """Per row of ``rows``: a FIN-only retransmission whose sender had already acknowledged
-    the peer's FIN (the passive closer in LAST_ACK)."""
-    fin_only = np.asarray((view.seg_len[rows] == 0) & view.fin[rows])
-    out = np.zeros(len(rows), dtype=bool)
-    if not fin_only.any():
-        return out
-    first_fin: dict[bool, int | None] = {}  # per side (True: client): its first FIN row
-    for side in (True, False):
-        fins = np.flatnonzero(view.fin & (view.from_client == side))
-        first_fin[side] = int(fins[0]) if len(fins) else None
-    for k in np.flatnonzero(fin_only).tolist():
-        i = int(rows[k])
-        peer_fin = first_fin[not bool(view.from_client[i])]
-        out[k] = peer_fin is not None and peer_fin < i and view.rel_ack[i] >= view.seq_end[peer_fin]
-    return out
-
-
-def _gaps(view: ConnView, links: _Links, rows: np.ndarray) -> np.ndarray:
-    """Seconds from the previous copy of each retransmitted segment (NaN: none captured)."""
-    prev = links.prev_tx[rows]
-    found = prev >= 0
-    gaps = np.full(len(rows), np.nan)
-    gaps[found] = (view.time_ns[rows[found]] - view.time_ns[prev[found]]) / 1e9
-    missing = np.flatnonzero(~found)
-    if len(missing):  # repacketised: the earlier copy started at another seq
-        earlier = _covering_copies(view, rows[missing])
-        seen = earlier >= 0
-        resent = rows[missing[seen]]
-        gaps[missing[seen]] = (view.time_ns[resent] - view.time_ns[earlier[seen]]) / 1e9
-    return gaps
-
-
-#: Cells of the (retransmission x candidate copy) table ``_covering_copies`` compares at once:
+#: Cells of the (retransmission x candidate copy) table ``_latest_cover`` compares at once:
 #: bounds its memory when many copies start near the same seq.
 _COVER_CELLS = 1 << 20
 #: A resend with more candidate copies by seq than this is searched among the rows of its
@@ -230,115 +207,135 @@ _SEQ_CANDIDATES = SEARCH_BACK_ROWS
 
 
 def _covering_copies(view: ConnView, rows: np.ndarray) -> np.ndarray:
-    """Per row of ``rows``: the latest earlier transmission by the same side that covered its
-    first byte (-1: none). Repacketised segments (the earlier copy started elsewhere) are
-    searched among the SEARCH_BACK_ROWS rows before each only: bounded work on long
-    transfers, and an older copy means a gap far beyond any RTO the note could help with."""
-    out = np.full(len(rows), -1, dtype=np.int64)
-    for side in (True, False):
-        asked = np.flatnonzero(view.from_client[rows] == side)
-        # Transmissions that cover any byte: data or FIN, capture duplicates and probes aside.
-        sent = (view.from_client == side) & ~view.is_dup & ~view.probe_shape
-        tx = np.flatnonzero(sent & (view.seq_end > view.rel_seq))
-        if not len(asked) or not len(tx):
-            continue
-        # The candidates of each resend: in seq order (frame order among equal seqs), the
-        # copies that can cover byte ``seq`` start after ``seq`` less the longest transmission
-        # and at most at ``seq``; when those outnumber the rows of the search window, the
-        # transmissions among the window's rows instead (work stays bounded by the window).
-        by_seq = tx[np.argsort(view.rel_seq[tx], kind="stable")]
-        starts = view.rel_seq[by_seq]
-        longest = int((view.seq_end[tx] - view.rel_seq[tx]).max())
-        resent = rows[asked]
-        first = np.searchsorted(starts, view.rel_seq[resent] - longest, side="right")
-        past = np.searchsorted(starts, view.rel_seq[resent], side="right")
-        near = past - first <= _SEQ_CANDIDATES
-        if near.any():
-            out[asked[near]] = _latest_cover(view, resent[near], by_seq, first[near], past[near])
-        if not near.all():
-            far = resent[~near]
-            lo = np.searchsorted(tx, far - SEARCH_BACK_ROWS)
-            out[asked[~near]] = _latest_cover(view, far, tx, lo, np.searchsorted(tx, far))
+    """Per row of ``rows`` (relative): the latest earlier transmission by the same side that
+    covered its first byte (-1: none); ``_covering_in`` over this connection's rows."""
+    return _covering_in(
+        view.rel_seq,
+        view.seq_end,
+        view.from_client,
+        np.zeros(len(view), dtype=np.int64),
+        _covers_bytes(view.rel_seq, view.seq_end, view.is_dup, view.probe_shape),
+        rows,
+    )
+
+
+def _covers_bytes(
+    rel_seq: np.ndarray, seq_end: np.ndarray, is_dup: np.ndarray, probe_shape: np.ndarray
+) -> np.ndarray:
+    """Per row: a transmission that covers any byte (data, SYN or FIN), capture duplicates
+    and probes aside."""
+    return np.asarray(~is_dup & ~probe_shape & (seq_end > rel_seq))
+
+
+def _covering_in(
+    rel_seq: np.ndarray,
+    seq_end: np.ndarray,
+    client: np.ndarray,
+    conn: np.ndarray,
+    covering: np.ndarray,
+    asked: np.ndarray,
+) -> np.ndarray:
+    """Per row of ``asked``: the latest earlier row of its connection sent by the same side
+    with ``covering`` set (``_covers_bytes``) that covered its first byte (-1: none).
+
+    Rows are grouped by connection (``conn``, ascending), frame order inside; all of a batch's
+    connections are searched at once. Repacketised segments (the earlier copy started
+    elsewhere) are searched among the SEARCH_BACK_ROWS rows before each only: bounded work on
+    long transfers, and an older copy means a gap far beyond any RTO the note could help with.
+    """
+    out = np.full(len(asked), -1, dtype=np.int64)
+    tx = np.flatnonzero(covering)
+    if not len(asked) or not len(tx):
+        return out
+    # The candidates of each resend: its (connection, side)'s transmissions in seq order
+    # (frame order among equal seqs); the copies that can cover byte ``seq`` start after
+    # ``seq`` less that side's longest transmission and at most at ``seq``. When those
+    # outnumber the rows of the search window, the transmissions among the window's rows
+    # instead (work stays bounded by the window).
+    group = conn * 2 + client  # per row: its connection and side
+    by_seq = tx[np.lexsort((tx, rel_seq[tx], group[tx]))]
+    keys, starts = group[by_seq], rel_seq[by_seq]
+    heads = np.flatnonzero(np.append(True, keys[1:] != keys[:-1]))  # each group's first
+    longest = np.maximum.reduceat(seq_end[by_seq] - starts, heads)
+    lo = np.searchsorted(keys, group[asked], side="left")  # the resend's group: lo:hi
+    hi = np.searchsorted(keys, group[asked], side="right")
+    reach = np.zeros(len(asked), dtype=np.int64)
+    seen = hi > lo
+    reach[seen] = longest[np.searchsorted(heads, lo[seen])]
+    seq = rel_seq[asked]
+    first = _first_at_least(starts, lo, hi, seq - reach + 1)
+    past = _first_at_least(starts, lo, hi, seq + 1)
+    near = past - first <= _SEQ_CANDIDATES
+    if near.any():
+        out[near] = _latest_cover(rel_seq, seq_end, asked[near], by_seq, first[near], past[near])
+    if not near.all():
+        by_row = tx[np.argsort(group[tx], kind="stable")]  # each group's rows, frame order
+        far = asked[~near]
+        window = _first_at_least(by_row, lo[~near], hi[~near], far - SEARCH_BACK_ROWS)
+        before = _first_at_least(by_row, lo[~near], hi[~near], far)
+        out[~near] = _latest_cover(rel_seq, seq_end, far, by_row, window, before)
     return out
 
 
 def _latest_cover(
-    view: ConnView, resent: np.ndarray, copies: np.ndarray, first: np.ndarray, past: np.ndarray
+    rel_seq: np.ndarray,
+    seq_end: np.ndarray,
+    resent: np.ndarray,
+    copies: np.ndarray,
+    first: np.ndarray,
+    past: np.ndarray,
 ) -> np.ndarray:
     """Per row of ``resent``: the latest of its candidates ``copies[first:past]`` sent among
-    the SEARCH_BACK_ROWS rows before it that covers its first byte (-1: none)."""
+    the SEARCH_BACK_ROWS rows before it that covers its first byte (-1: none).
+
+    A table of resend x candidate, in bands of resends with about as many candidates (powers
+    of two): one resend with many candidates does not widen every other's row."""
     out = np.full(len(resent), -1, dtype=np.int64)
-    width = int((past - first).max())
-    step = max(1, _COVER_CELLS // max(width, 1))
-    for c in range(0, len(resent), step):  # a table: resend x its candidate copies
-        part = slice(c, c + step)
-        at = first[part, None] + np.arange(width)
-        valid = at < past[part, None]
-        copy = copies[np.where(valid, at, 0)]
-        i = resent[part, None]
-        seq = view.rel_seq[i]
-        covers = valid & (view.rel_seq[copy] <= seq) & (view.seq_end[copy] > seq)
-        covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
-        out[part] = np.where(covers, copy, -1).max(axis=1, initial=-1)
+    band = np.frexp(np.maximum(past - first, 1))[1]
+    for b in np.unique(band).tolist():
+        members = np.flatnonzero(band == b)
+        width = int((past[members] - first[members]).max())
+        step = max(1, _COVER_CELLS // max(width, 1))
+        for c in range(0, len(members), step):
+            part = members[c : c + step]
+            at = first[part, None] + np.arange(width)
+            valid = at < past[part, None]
+            copy = copies[np.where(valid, at, 0)]
+            i = resent[part, None]
+            seq = rel_seq[i]
+            covers = valid & (rel_seq[copy] <= seq) & (seq_end[copy] > seq)
+            covers &= (copy < i) & (copy >= i - SEARCH_BACK_ROWS)
+            out[part] = np.where(covers, copy, -1).max(axis=1, initial=-1)
     return out
 
 
 def _kinds(
-    view: ConnView,
-    links: _Links,
-    rows: np.ndarray,
-    rtt_s: float,
-    gaps: np.ndarray,
-    fin_on_ack: np.ndarray,
+    view: ConnView, linked: _Linked, gaps: list[float], fin_on_ack: list[bool]
 ) -> tuple[list[EventKind], list[str]]:
-    """Kind and note of each retransmission, judged together (columnar where possible).
-    ``fin_on_ack``: per row, ``_fin_on_ack``."""
-    spurious = view.is_spurious[rows]
-    fin_only = (view.seg_len[rows] == 0) & view.fin[rows]
-    last = links.last_peer[rows]
-    has_last = last >= 0
-    peer = np.where(has_last, last, 0)
-    soon = has_last & ((view.time_ns[rows] - view.time_ns[peer]) / 1e9 <= max(0.02, 1.5 * rtt_s))
-    # The RTO timer restarts on every ACK that advances snd.una: a resend sooner than the
-    # minimum RTO after that ACK (or after the previous copy) is loss recovery, not a timeout.
-    adv = links.last_advance[rows]
-    since_adv = np.where(
-        adv >= 0, (view.time_ns[rows] - view.time_ns[np.maximum(adv, 0)]) / 1e9, np.nan
+    """Kind and note of each retransmission (``linked.resends``: what the batch pass measured
+    of each, column-wise; ``gaps``: ``_Resends.gap``; ``fin_on_ack``: a FIN repeated on an
+    ACK)."""
+    resends = linked.resends
+    spurious_, already_sacked_, fin_only_ = (
+        resends.spurious,
+        resends.already_sacked,
+        resends.fin_only,
     )
-    since = np.fmin(since_adv, gaps)  # the timer is also (re)armed by the original's send
-    below_rto = since < RTO_FLOOR_S  # NaN (nothing to measure from) compares False
-    at_hole = has_last & (view.rel_seq[rows] >= view.rel_ack[peer])
-    candidate = ~spurious & ~fin_only & (soon | below_rto) & at_hole
-    sacked = view.sack_blocks[peer] > 0
-    # A tail loss probe resends the last segment; if the peer had SACKed it already, it
-    # repaired no hole (the peer's D-SACK confirms the copy was not needed).
-    sack_row = links.last_sack[rows]
-    seen = sack_row >= 0
-    sr = np.maximum(sack_row, 0)
-    already_sacked = (
-        seen
-        & (view.sack_left[sr] <= view.rel_seq[rows])
-        & (view.seq_end[rows] <= view.sack_right[sr])
-    )
-    already_sacked &= ~spurious & ~fin_only & (view.seg_len[rows] > 0)
-    # The RTO restarts on every ACK that advances snd.una (tcp_rearm_rto) and is at least
-    # TCP_RTO_MIN: a resend sooner than that after such an ACK went out on the ACK, not on
-    # the timer (the rest of a window in loss recovery, smaller segments after a path MTU drop).
-    clocked = (adv >= 0) & (since_adv < RTO_FLOOR_S) & at_hole & ~spurious & ~fin_only
-    # ``fin_on_ack``: a FIN sent again on an ACK of the peer's new data or FIN (its ACK number
-    # above the previous copy's), sooner than any timer: the FIN repeated on that ACK.
-    peer_unseen = not np.any(view.from_client != view.from_client[int(rows[0])])
-    # The per-row judgement reads Python values: a numpy scalar read costs more than the test.
-    spurious_, already_sacked_, fin_only_, fin_on_ack_, candidate_, sacked_, soon_ = (
-        values.tolist()
-        for values in (spurious, already_sacked, fin_only, fin_on_ack, candidate, sacked, soon)
-    )
-    since_, since_adv_, clocked_, last_ = (
-        values.tolist() for values in (since, since_adv, clocked, last)
+    sacked_, soon_, since_adv_, last_ = (
+        resends.sacked,
+        resends.soon,
+        resends.since_adv,
+        resends.last_peer,
     )
     kinds: list[EventKind] = []
     notes: list[str] = []
-    for k, gap in enumerate(gaps.tolist()):
+    for k, gap in enumerate(gaps):
+        # The RTO timer restarts on every ACK that advances snd.una and is also (re)armed by
+        # the original's send: a resend sooner than the minimum RTO after either is loss
+        # recovery, not a timeout (NaN: nothing to measure from; it compares False).
+        since = _fmin(since_adv_[k], gap)
+        below_rto = since < RTO_FLOOR_S
+        candidate = resends.recovers_hole[k] and (soon_[k] or below_rto)
         if spurious_[k]:
             kinds.append(EventKind.SPURIOUS_RETRANSMIT)
             notes.append("data the peer had already acknowledged")
@@ -352,24 +349,24 @@ def _kinds(
             continue
         if fin_only_[k]:
             kinds.append(EventKind.FIN_RETRANSMIT)
-            if fin_on_ack_[k]:
+            if fin_on_ack[k]:
                 notes.append(
                     f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
                     "first copy (sooner than any retransmission timer): not a timer resend"
                 )
-            elif peer_unseen:
+            elif linked.peer_unseen:
                 notes.append("FIN sent again (the peer's direction is not in the capture)")
             else:
                 notes.append("FIN sent again: not acknowledged")
             continue
-        if candidate_[k]:
-            dupacks = _trailing_dupacks(view, links, last_[k])
+        if candidate:
+            dupacks = _trailing_dupacks(view, linked.links, last_[k])
             if dupacks >= 2 or sacked_[k]:
                 kinds.append(EventKind.FAST_RETRANSMIT)
                 note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
                 if not soon_[k]:
                     note += (
-                        f" ({since_[k] * 1e3:.0f} ms after the last advancing ACK or send: sooner "
+                        f" ({since * 1e3:.0f} ms after the last advancing ACK or send: sooner "
                         "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
                     )
                 notes.append(note)
@@ -390,7 +387,7 @@ def _kinds(
                 "a timer or loss recovery resent it cannot be told"
             )
             continue
-        if clocked_[k]:
+        if resends.clocked[k]:
             kinds.append(EventKind.FAST_RETRANSMIT)
             notes.append(
                 f"sent {_short(since_adv_[k])} after the peer's ACK advanced snd.una: the "
@@ -410,6 +407,13 @@ def _kinds(
     return kinds, notes
 
 
+def _fmin(a: float, b: float) -> float:
+    """``np.fmin`` of two floats: the smaller, ignoring a NaN (NaN when both are)."""
+    if a != a:
+        return b
+    return a if b != b or a <= b else b
+
+
 def _short(seconds: float) -> str:
     """A sub-second interval for a note: microseconds or milliseconds."""
     return f"{seconds * 1e6:.0f} us" if seconds < 1e-3 else f"{seconds * 1e3:.0f} ms"
@@ -424,25 +428,87 @@ class _Links:
     prev_tx: np.ndarray  # previous transmission starting at the same seq, same side (-1: none)
     last_advance: np.ndarray  # the other side's latest ACK that raised its ACK number (-1: none)
     last_sack: np.ndarray  # the other side's latest row carrying a SACK block (-1: none)
+    # What follows each row (``_last_series``), so the end of a series is read in O(1):
+    peer_ack_after: np.ndarray  # the other side's highest ACK number later (UNKNOWN: none)
+    own_rst_after: np.ndarray  # this side's first later RST, duplicates aside (-1: none)
+    peer_rst_after: np.ndarray  # the other side's first later RST (-1: none)
+    #: This side's first later segment that is no retransmission, RST or duplicate and
+    #: carries data, SYN or FIN: the sender went on with something else (-1: none).
+    own_fresh_after: np.ndarray
 
     @staticmethod
     def of(view: ConnView) -> tuple[_Links, float | None]:
         """The connection's row links, and its data RTT (``_data_rtt_ms``; None: none)."""
+        linked = _Linked.of(view)
+        return linked.links, linked.rtt_ms
+
+
+@dataclass(frozen=True, slots=True)
+class _Resends:
+    """Per retransmitted row (frame order, connection after connection in a batch): what
+    ``_kinds`` judges it by, measured column-wise, as Python lists (a numpy scalar read costs
+    more than the test that reads it)."""
+
+    rows: list[int]  # the row, relative to its connection
+    frame: list[int]
+    time_ns: list[int]
+    from_client: list[bool]
+    #: Seconds since the previous copy: at the same seq, else the latest that covered the
+    #: first byte (``_covering_in``; NaN: none captured).
+    gap: list[float]
+    #: Seconds since the peer's latest ACK that advanced snd.una (NaN: none).
+    since_adv: list[float]
+    last_peer: list[int]  # the peer's latest row before it (relative; -1: none)
+    spurious: list[bool]  # facts.is_spurious: data the peer had already acknowledged
+    fin_only: list[bool]  # a bare FIN
+    #: Within max(20 ms, 1.5 RTT) of the peer's latest segment: sent on what the peer said.
+    soon: list[bool]
+    #: Data at the peer's hole (at or above the ACK of the peer's latest segment), neither
+    #: spurious nor a bare FIN: what fast retransmit resends.
+    recovers_hole: list[bool]
+    sacked: list[bool]  # the peer's latest segment carries a SACK block
+    #: A resend of the last segment that the peer had already SACKed (tail loss probe).
+    already_sacked: list[bool]
+    #: Sent sooner than TCP_RTO_MIN after an ACK that advanced snd.una, at the hole.
+    clocked: list[bool]
+    #: A bare FIN whose ACK number is above the previous copy's (the peer's data or FIN was
+    #: acknowledged on it).
+    ack_rose: list[bool]
+    #: A bare FIN sent after its sender had acknowledged the peer's FIN (LAST_ACK).
+    last_ack_fin: list[bool]
+
+    def part(self, lo: int, hi: int) -> _Resends:
+        """One connection's resends: entries ``lo:hi``."""
+        return _Resends(*(getattr(self, name)[lo:hi] for name in _Resends.__slots__))
+
+
+@dataclass(frozen=True, slots=True)
+class _Linked:
+    """What the batch pass (``_batch_links``) found for one connection."""
+
+    links: _Links
+    rtt_ms: float | None  # ``_data_rtt_ms`` (None: not measured)
+    resends: _Resends
+    peer_unseen: bool  # only one direction is in the capture (the peer's is unseen)
+
+    @staticmethod
+    def of(view: ConnView) -> _Linked:
+        """The connection's links, data RTT and resends (it has a retransmission)."""
         if len(view) < ALONE_ROWS:
             every, k = view.batch.of(_links), view.at
-            lo = every.offset[k]
         else:  # its own numpy calls cost little next to their work
-            every, k, lo = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0, 0
+            every, k = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
+        lo = every.offset[k]
         hi = lo + len(view)
-        links = _Links(
-            last_peer=every.links.last_peer[lo:hi],
-            prev_same=every.links.prev_same[lo:hi],
-            prev_tx=every.links.prev_tx[lo:hi],
-            last_advance=every.links.last_advance[lo:hi],
-            last_sack=every.links.last_sack[lo:hi],
-        )
+        links = _Links(*(getattr(every.links, name)[lo:hi] for name in _Links.__slots__))
         rtt_ms = every.rtt_ms[k]
-        return links, None if rtt_ms != rtt_ms else rtt_ms  # NaN: not measured
+        resends = every.resends.part(every.resend_bounds[k], every.resend_bounds[k + 1])
+        return _Linked(
+            links,
+            None if rtt_ms != rtt_ms else rtt_ms,  # NaN: not measured
+            resends,
+            every.peer_unseen[k],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +519,11 @@ class _BatchLinks:
     links: _Links
     offset: list[int]
     rtt_ms: list[float]  # per connection of the batch: ``_data_rtt_ms`` (NaN: none, not linked)
+    #: Every linked connection's retransmitted rows: connection k's are entries
+    #: ``resend_bounds[k]:resend_bounds[k + 1]`` (none when not linked).
+    resends: _Resends
+    resend_bounds: list[int]
+    peer_unseen: list[bool]  # per connection of the batch: one direction captured only
 
 
 #: Below every real ACK number: "no ACK yet" in running maxima.
@@ -488,13 +559,11 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         """Linked-row numbers -> rows of their connection (-1: none in the connection)."""
         return np.where(found >= first, found - first, -1)
 
-    def latest_peer(mask: np.ndarray | None) -> np.ndarray:
-        """Per row: the other side's latest earlier row where ``mask`` holds (None: any)."""
-        out = np.full(n, -1, dtype=np.int64)
-        for mine, theirs in (sides, sides[::-1]):
-            latest = np.maximum.accumulate(np.where(mine if mask is None else mine & mask, idx, -1))
-            out[theirs] = latest[theirs]
-        return relative(out)
+    def latest_peer(mask: np.ndarray) -> np.ndarray:
+        """Per row: the other side's latest earlier row of its connection where ``mask``
+        holds (relative; -1: none). Row numbers only rise: the latest is the largest."""
+        found = peer_max_before(idx, mask, client, conn)
+        return np.where(found == UNKNOWN, -1, found - first)
 
     prev_same = np.full(n, -1, dtype=np.int64)
     for mine in sides:
@@ -502,18 +571,12 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         shifted = np.concatenate(([-1], latest[:-1]))
         prev_same[mine] = shifted[mine]
     # An ACK "advances" when it is above every earlier ACK of its sender in the connection:
-    # running maxima per (connection, side), in frame order within each.
+    # running maxima per (connection, side), in frame order within each (one walk).
     has_ack = r.ack[rows]
     acks = np.where(has_ack, r.rel_ack[rows], _NO_ACK)
     key = conn * 2 + client
-    order = np.argsort(key, kind="stable")
-    running = pd.Series(acks[order]).groupby(key[order]).cummax().to_numpy(np.int64)
-    before = np.concatenate(([_NO_ACK], running[:-1]))
-    first_of_key = np.ones(n, dtype=bool)
-    first_of_key[1:] = key[order][1:] != key[order][:-1]
-    before[first_of_key] = _NO_ACK
-    advance = np.zeros(n, dtype=bool)
-    advance[order] = has_ack[order] & (acks[order] > before)
+    before = running_max_before(acks, key, np.argsort(key, kind="stable"), _NO_ACK)
+    advance = has_ack & (acks > before)
     # The previous transmission of the same first byte by the same side (ordered by
     # connection, side, seq, then frame).
     sent = ((r.seg_len > 0) | r.fin) & ~r.is_dup & ~r.probe_shape
@@ -526,23 +589,156 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         same = (seq[later] == seq[earlier]) & (client[later] == client[earlier])
         same &= conn[later] == conn[earlier]
         prev_tx[later[same]] = earlier[same]
+    retrans = r.is_retrans[rows]
+    # After each row: the peer's highest later ACK (the peer walk over the rows reversed),
+    # the next RSTs and the sender's next fresh segment (running minima of row numbers).
+    back = slice(None, None, -1)
+    later_acks = peer_max_before(r.rel_ack[rows][back], has_ack[back], client[back], conn[back])
+    conn_end = np.repeat(firsts + sizes, sizes)  # per linked row: past its connection's last
+
+    def next_row(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
+        """Per row: the first later row of its connection sent by its own side where ``own``
+        holds, or by the other side where ``peer`` holds (relative; -1: none)."""
+        found = np.empty(n, dtype=np.int64)
+        for mine in sides:  # the rows asking: the client's, the server's
+            counts = (mine & own) | (~mine & peer)
+            nearest = np.minimum.accumulate(np.where(counts, idx, n)[back])[back]
+            found[mine] = np.append(nearest[1:], n)[mine]  # strictly later
+        return np.where(found < conn_end, found - first, -1)
+
+    dup, rst = r.is_dup[rows], r.rst[rows]
+    fresh = ~dup & ~retrans & ~rst & ((r.seg_len[rows] > 0) | r.fin[rows] | r.syn[rows])
     links = _Links(
-        last_peer=latest_peer(None),
+        last_peer=latest_peer(np.ones(n, dtype=bool)),
         prev_same=relative(prev_same),
         prev_tx=relative(prev_tx),
         last_advance=latest_peer(advance),
         last_sack=latest_peer(r.sack_blocks[rows] > 0),
+        peer_ack_after=later_acks[back],
+        own_rst_after=next_row(rst & ~dup, np.zeros(n, dtype=bool)),
+        peer_rst_after=next_row(np.zeros(n, dtype=bool), rst),
+        own_fresh_after=next_row(fresh, np.zeros(n, dtype=bool)),
     )
     # Karn: no RTT sample from data sent again (the earlier copy of each retransmission).
-    retrans = r.is_retrans[rows]
     resent = np.zeros(n, dtype=bool)
     resent[prev_tx[retrans][prev_tx[retrans] >= 0]] = True
-    ack_so_far = np.empty(n, dtype=np.int64)  # per row: its side's highest ACK up to it
-    ack_so_far[order] = running
+    ack_so_far = np.maximum(before, acks)  # per row: its side's highest ACK up to it
     data = (r.seg_len[rows] > 0) & ~retrans & ~r.is_dup[rows] & ~resent
     rtt_ms = np.full(len(linked), np.nan)
     rtt_ms[linked] = _data_rtt_ms(r, rows, conn, len(sizes), data, ack_so_far)
-    return _BatchLinks(links, offset.tolist(), rtt_ms.tolist())
+    per_conn = np.zeros(len(linked), dtype=np.int64)
+    per_conn[linked] = np.bincount(conn[retrans], minlength=len(sizes))
+    clients = np.zeros(len(linked), dtype=np.int64)
+    clients[linked] = np.bincount(conn[client], minlength=len(sizes))
+    return _BatchLinks(
+        links,
+        offset.tolist(),
+        rtt_ms.tolist(),
+        _resends(r, rows, first, conn, links, prev_tx, rtt_ms[linked][conn]),
+        np.concatenate(([0], np.cumsum(per_conn))).tolist(),
+        ((clients == 0) | (clients == np.diff(batch.starts))).tolist(),
+    )
+
+
+def _resends(
+    r: SegmentRows,
+    rows: np.ndarray,
+    first: np.ndarray,
+    conn: np.ndarray,
+    links: _Links,
+    prev_tx: np.ndarray,
+    rtt_ms: np.ndarray,
+) -> _Resends:
+    """``_Resends`` of every retransmitted row among the linked ``rows``, column-wise.
+
+    Per linked row: ``first``, its connection's first linked row; ``links``, its links
+    (relative); ``prev_tx``, the previous copy at the same seq (a linked row; -1: none);
+    ``rtt_ms``, its connection's data RTT (NaN: none)."""
+    at = np.flatnonzero(r.is_retrans[rows])  # linked rows of the retransmissions
+    i, base = rows[at], first[at]
+
+    def row_of(relative: np.ndarray) -> np.ndarray:
+        """Relative rows (-1: none) -> rows of ``r`` (the connection's first for none)."""
+        return np.asarray(rows[base + np.maximum(relative, 0)])
+
+    time_ns, seq, ack = r.time_ns[i], r.rel_seq[i], r.rel_ack[i]
+    spurious = r.is_spurious[i]
+    fin_only = (r.seg_len[i] == 0) & r.fin[i]
+    prev = prev_tx[at]
+    earlier = rows[np.maximum(prev, 0)]
+    # The previous copy: at the same seq, else (repacketised) one that covered the first byte.
+    missing = np.flatnonzero(prev < 0)
+    covered = np.full(len(at), -1, dtype=np.int64)
+    if len(missing):
+        seqs, ends = r.rel_seq[rows], r.seq_end[rows]
+        covering = _covers_bytes(seqs, ends, r.is_dup[rows], r.probe_shape[rows])
+        client = r.from_client[rows]
+        covered[missing] = _covering_in(seqs, ends, client, conn, covering, at[missing])
+    copy = np.where(prev >= 0, prev, covered)
+    gap = np.where(copy >= 0, (time_ns - r.time_ns[rows[np.maximum(copy, 0)]]) / 1e9, np.nan)
+    # Sent within about an RTT of the peer's latest segment, at the hole that segment's ACK
+    # shows: loss recovery reacting to the peer (fast retransmit, SACK recovery).
+    last = links.last_peer[at]
+    peer = row_of(last)
+    rtt_s = np.where(np.isnan(rtt_ms[at]), RTO_MIN_S, rtt_ms[at] / 1e3)
+    soon = (last >= 0) & ((time_ns - r.time_ns[peer]) / 1e9 <= np.maximum(0.02, 1.5 * rtt_s))
+    recovers_hole = ~spurious & ~fin_only & (last >= 0) & (seq >= r.rel_ack[peer])
+    # The RTO restarts on every ACK that advances snd.una (tcp_rearm_rto) and is at least
+    # TCP_RTO_MIN: a resend sooner than that after such an ACK went out on the ACK, not on
+    # the timer (the rest of a window in loss recovery, smaller segments after a path MTU drop).
+    adv = links.last_advance[at]
+    since_adv = np.where(adv >= 0, (time_ns - r.time_ns[row_of(adv)]) / 1e9, np.nan)
+    clocked = (adv >= 0) & (since_adv < RTO_FLOOR_S) & recovers_hole
+    # A tail loss probe resends the last segment; if the peer had SACKed it already, it
+    # repaired no hole (the peer's D-SACK confirms the copy was not needed).
+    sack = links.last_sack[at]
+    sr = row_of(sack)
+    already_sacked = (sack >= 0) & (r.sack_left[sr] <= seq) & (r.seq_end[i] <= r.sack_right[sr])
+    already_sacked &= ~spurious & ~fin_only & (r.seg_len[i] > 0)
+    # A FIN repeated on an ACK of the peer's new data or FIN carries a higher ACK number than
+    # the previous copy (``detect`` adds: sooner than any retransmission timer).
+    ack_rose = fin_only & (ack > np.where(prev >= 0, r.rel_ack[earlier], ack))
+    return _Resends(
+        rows=(at - base).tolist(),
+        frame=r.frame[i].tolist(),
+        time_ns=time_ns.tolist(),
+        from_client=r.from_client[i].tolist(),
+        gap=gap.tolist(),
+        since_adv=since_adv.tolist(),
+        last_peer=last.tolist(),
+        spurious=spurious.tolist(),
+        fin_only=fin_only.tolist(),
+        soon=soon.tolist(),
+        recovers_hole=recovers_hole.tolist(),
+        sacked=(r.sack_blocks[peer] > 0).tolist(),
+        already_sacked=already_sacked.tolist(),
+        clocked=clocked.tolist(),
+        ack_rose=ack_rose.tolist(),
+        last_ack_fin=_last_ack_fins(r, rows, first, at, fin_only).tolist(),
+    )
+
+
+def _last_ack_fins(
+    r: SegmentRows, rows: np.ndarray, first: np.ndarray, at: np.ndarray, fin_only: np.ndarray
+) -> np.ndarray:
+    """Per retransmission (linked rows ``at``; ``fin_only``: a bare FIN): a FIN resent after
+    its sender had acknowledged the peer's first FIN (the passive closer in LAST_ACK)."""
+    out = np.zeros(len(at), dtype=bool)
+    if not fin_only.any():
+        return out
+    # Per linked row: its connection's first FIN from each side (-1: none), read at the
+    # bare-FIN resends only.
+    fins = np.flatnonzero(r.fin[rows])[::-1]  # reversed: the earliest FIN is written last
+    client = r.from_client[rows]
+    first_fin = np.full((len(rows), 2), -1, dtype=np.int64)  # [row, sender is client]
+    first_fin[first[fins], client[fins].astype(np.int64)] = fins
+    asked = at[fin_only]
+    peer_fin = first_fin[first[asked], (~client[asked]).astype(np.int64)]
+    ended = rows[np.maximum(peer_fin, 0)]
+    out[fin_only] = (
+        (peer_fin >= 0) & (peer_fin < asked) & (r.rel_ack[rows[asked]] >= r.seq_end[ended])
+    )
+    return out
 
 
 def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:
@@ -557,15 +753,17 @@ def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3)
     return max(count - 1, 0)
 
 
-def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
-    """The transmissions of the segment at row ``last``; ``timed`` marks the rows the RTO
-    timer sent (``_kinds``): only those are steps of the backoff."""
+def _last_series(view: ConnView, linked: _Linked, last: int, timed: set[int]) -> RtoSeries:
+    """The transmissions of the segment at row ``last``; ``timed``: the rows the RTO timer
+    sent (``_kinds``): only those are steps of the backoff."""
+    links, acks_unseen = linked.links, linked.peer_unseen
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
-    upto, after = slice(0, last + 1), slice(last + 1, None)  # rows up to the copy, after it
-    mine = (view.from_client == side) & ~view.is_dup
-    covers = mine[upto] & (view.rel_seq[upto] <= seq) & (view.seq_end[upto] > seq)
-    tx = np.flatnonzero(covers & ~view.probe_shape[upto])
+    after = slice(last + 1, None)  # rows after the copy
+    # The sender's transmissions up to the copy covering its first byte (capture duplicates
+    # and probes aside): the rows covering the byte first (few), then their sender.
+    tx = np.flatnonzero((view.rel_seq[: last + 1] <= seq) & (view.seq_end[: last + 1] > seq))
+    tx = tx[(view.from_client[tx] == side) & ~view.is_dup[tx] & ~view.probe_shape[tx]]
     times: list[float] = (view.time_ns[tx] / 1e9).tolist()
     # No backoff step is longer than TCP_RTO_MAX: a copy further back belongs to another
     # stretch of time (a time jump, captures joined), so the series starts after it.
@@ -577,34 +775,29 @@ def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     # retransmit) or clocked out by an ACK is no step of the RTO backoff: the series counts
     # timer-driven gaps only (the copies ``_kinds`` named timeouts).
     pairs = enumerate(itertools.pairwise(times), start=1)
-    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and timed[tx[k]]]
-    gaps = [times[k] - _timer_start(view, mine, int(tx[k - 1]), int(tx[k])) for k in steps]
+    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and int(tx[k]) in timed]
+    gaps = [times[k] - _timer_start(view, side, int(tx[k - 1]), int(tx[k])) for k in steps]
     schedule = name_schedule(gaps)
-    mine_after, peer_after = mine[after], view.from_client[after] != side
-    ack_after, rel_ack_after, rst_after = view.ack[after], view.rel_ack[after], view.rst[after]
-    # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
-    # number rising after its last copy shows the peer sent more afterwards (it was receiving
-    # and answering); without that, nothing can be said about the acknowledgement.
-    acks_unseen = not bool(np.any(view.from_client != side))
     if acks_unseen:
-        answered = mine_after & ack_after & (rel_ack_after > view.rel_ack[last])
-        acked = bool(np.any(answered))
+        # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
+        # number rising after its last copy shows the peer sent more afterwards (it was
+        # receiving and answering); without that, nothing can be said about the
+        # acknowledgement.
+        answered = (view.from_client[after] == side) & ~view.is_dup[after] & view.ack[after]
+        acked = bool(np.any(answered & (view.rel_ack[after] > view.rel_ack[last])))
     else:
-        acked = bool(np.any(peer_after & ack_after & (rel_ack_after > seq)))
-    later = mine_after & ~view.is_retrans[after] & ~rst_after
-    later &= (view.seg_len[after] > 0) | ((view.flags[after] & (FIN | SYN)) != 0)
-    rst_mine = last + 1 + np.flatnonzero(mine_after & rst_after)
-    rst_peer = last + 1 + np.flatnonzero(peer_after & rst_after)
+        acked = bool(links.peer_ack_after[last] > seq)  # UNKNOWN (none) is below any seq
+    own_rst, peer_rst = int(links.own_rst_after[last]), int(links.peer_rst_after[last])
     next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
     if acks_unseen or acked or next_gap is None:
         pass  # nothing to give up on, or the capture cannot show it
-    elif len(rst_peer):
+    elif peer_rst >= 0:
         gave_up = False  # the peer's RST ended it: the sender's timer never ran out
-    elif len(rst_mine):
+    elif own_rst >= 0:
         gave_up = True  # it aborted with its own RST, then and there
-        give_up_after = float(view.time_ns[rst_mine[0]]) / 1e9 - times[0]
+        give_up_after = float(view.time_ns[own_rst]) / 1e9 - times[0]
     else:
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
         if overdue(silence, next_gap):
@@ -621,16 +814,16 @@ def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     return RtoSeries(
         side=Side.CLIENT if side else Side.SERVER,
         seq=seq,
-        frames=tuple(int(view.frame[i]) for i in tx),
+        frames=tuple(view.frame[tx].tolist()),
         gaps=tuple(gaps),
         doubling=schedule.doubling or (len(gaps) == 2 and close_to(gaps[1], 2 * gaps[0])),
         acked=acked,
         gave_up=gave_up,
         give_up_after_s=give_up_after,
         user_timeout_shape=bool(shortened),
-        later_traffic=bool(np.any(later)),
-        rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
-        peer_rst_frame=int(view.frame[rst_peer[0]]) if len(rst_peer) else None,
+        later_traffic=bool(links.own_fresh_after[last] >= 0),
+        rst_frame=int(view.frame[own_rst]) if own_rst >= 0 else None,
+        peer_rst_frame=int(view.frame[peer_rst]) if peer_rst >= 0 else None,
         fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
         step_frames=tuple(int(view.frame[tx[k]]) for k in steps),
         already_acked=bool(view.snd_una[last] != UNKNOWN and view.snd_una[last] > seq),
@@ -638,12 +831,13 @@ def _last_series(view: ConnView, last: int, timed: np.ndarray) -> RtoSeries:
     )
 
 
-def _timer_start(view: ConnView, mine: np.ndarray, before: int, copy: int) -> float:
+def _timer_start(view: ConnView, side: np.bool_, before: int, copy: int) -> float:
     """When the retransmission timer that sent ``copy`` started: at the previous copy
     ``before``, or later when the sender resent anything in between at least TCP_RTO_MIN before
     ``copy``: a tail loss probe rearms the RTO when it goes out (tcp_send_loss_probe ends in
     tcp_rearm_rto), so the backoff runs from the probe."""
-    between = np.flatnonzero(mine[before + 1 : copy] & view.is_retrans[before + 1 : copy])
+    mine = view.from_client[before + 1 : copy] == side
+    between = np.flatnonzero(mine & view.is_retrans[before + 1 : copy])  # never a duplicate
     start = int(view.time_ns[before])
     floor_ns = int(view.time_ns[copy]) - round(RTO_FLOOR_S * 1e9)
     for r in (before + 1 + between).tolist():
@@ -683,22 +877,34 @@ def _data_rtt_ms(
         acks = np.flatnonzero((client != side) & r.ack[rows])
         if not len(sent) or not len(acks):
             continue
-        # The first ACK after the data (by_time) whose connection's running ACK covers its
-        # end (by_value): ranks make (connection, ACK number) one ascending key.
-        running, ends = ack_so_far[acks], r.seq_end[rows[sent]]
-        _, rank = np.unique(np.concatenate((running, ends)), return_inverse=True)
-        span = len(running) + len(ends)
-        by_value = np.searchsorted(
-            conn[acks] * span + rank[: len(acks)], conn[sent] * span + rank[len(acks) :]
-        )
+        # The first ACK after the data whose running ACK covers its end: the running ACK
+        # only rises within a connection, so a binary search over the connection's ACKs
+        # from the first one after the data (by_time) to its connection's last.
         by_time = np.searchsorted(acks, sent, side="right")
-        j = np.maximum(by_value, by_time)
-        ok = j < len(acks)
-        ok[ok] = conn[acks[j[ok]]] == conn[sent[ok]]
+        conn_end = np.searchsorted(conn[acks], conn[sent], side="right")
+        j = _first_at_least(ack_so_far[acks], by_time, conn_end, r.seq_end[rows[sent]])
+        ok = j < conn_end
         rtt = r.time_ns[rows[acks[j[ok]]]] - r.time_ns[rows[sent[ok]]]
         fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
         np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
     return np.where(smallest < none, smallest / 1e6, np.nan)
+
+
+def _first_at_least(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """Per query k: the first index in ``lo[k]:hi[k]`` where ``values`` >= ``target[k]``
+    (``hi[k]``: none); ``values`` ascends within each queried range. One vectorised binary
+    search: log2 of the longest range steps over all queries."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = open_ & (values[np.where(open_, mid, 0)] < target)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
 
 
 def screen(facts: Facts) -> np.ndarray:
