@@ -588,9 +588,10 @@ def _merge_delays(parts: Sequence[DelaysTable], by_id: np.ndarray) -> DelaysTabl
     )
 
 
-def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray) -> Turns | None:
+def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray | None) -> Turns | None:
     """The whole capture's turns: rows in connection then time order (each partition's are),
-    the per-connection columns in id order."""
+    the per-connection columns in id order; ``by_id`` None: the parts hold only their rows
+    (``Turns.turn_rows``), and so does the result."""
     from dataclasses import fields
 
     from pcapline.delays import Turns
@@ -600,14 +601,14 @@ def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray) -> Turns | No
     turns = [t for t in parts if t is not None]
     conn = np.concatenate([t.conn for t in turns])
     rows = np.argsort(conn, kind="stable")
-    per_turn = ("conn", "answer_ns", "response_s")
-    columns = {
-        f.name: np.concatenate([getattr(t, f.name) for t in turns])[
-            rows if f.name in per_turn else by_id
-        ]
-        for f in fields(Turns)
-    }
-    return Turns(**columns)
+
+    def merged(name: str) -> np.ndarray:
+        joined = np.concatenate([getattr(t, name) for t in turns])
+        if name in Turns.PER_TURN:
+            return joined[rows]
+        return joined if by_id is None else joined[by_id]
+
+    return Turns(**{f.name: merged(f.name) for f in fields(Turns)})
 
 
 def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
