@@ -23,11 +23,12 @@ with the 4-tuple it quotes, a connection's payload bytes are read back through
 ``PartitionedCapture.payload``). The whole capture's quality flags and per-listener SYN+ACK
 retries are guessed and checked as ``engine.analyse`` does (``engine._to_rerun``).
 
-What the parent holds: per connection its quality columns, the few columns of its row of
-the connections table that findings and ``--fail-on`` read (``KEPT_COLUMNS``),
-its handshake facts (``findings.handshakes``), and for the few connections that have them,
-its RTO stalls, accept-queue signatures and request/response turns; per partition, the
-paths of its runs. Everything else (events, explanations, the JSON entries and table rows)
+What the merge reads (a partition's ``Digest``, kept in the work folder until then: while
+the workers run, the parent holds only what deciding a rerun reads, ``Listeners.slim``):
+per connection its quality columns, the few columns of its row of the connections table
+that findings and ``--fail-on`` read (``KEPT_COLUMNS``, which the result keeps), its
+handshake facts (``findings.handshakes``), and for the few connections that have them, its
+RTO stalls, accept-queue signatures and request/response turns. Everything else (events, explanations, the JSON entries and table rows)
 is written by the partition that made it to its runs (``Runs``) in the work folder and read
 back a chunk at a time when the output is written. The work folder is removed when the
 ``Bounded`` result is closed, and on any error or Ctrl-C before that.
@@ -291,13 +292,15 @@ def stream_ids(first_frames: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """What the parent keeps of one partition's analysis (the rest is in its runs)."""
+    """What the merge reads of one partition's analysis (the rest is in its runs). Kept in
+    the work folder until the merge (``keep_digest``): a parent holding every partition's
+    while its workers run would add about 400 bytes a connection to the peak."""
 
     number: int
     ids: np.ndarray  # connection ids, in the quality columns' order
     quality: CaptureQuality
     one_sided: np.ndarray
-    listeners: engine.Listeners  # what deciding a rerun reads
+    listeners: engine.Listeners  # what deciding a rerun reads (``Listeners.slim``)
     connections: pd.DataFrame  # the connections table's KEPT_COLUMNS, by id
     handshakes: Handshakes  # findings.handshakes.summarize over the partition
     clock_rows: pd.DataFrame  # findings.finder_rows over the partition
@@ -307,11 +310,27 @@ class Digest:
     thresholds: SlowThresholds
 
 
-def analyse_numbered(job: Job, number: int, ids: np.ndarray, settings: Settings) -> Digest:
+def analyse_numbered(
+    job: Job, number: int, ids: np.ndarray, settings: Settings
+) -> engine.Listeners:
     """Pass 2 over one partition where its rows are (this process or a forked worker):
-    ``numbered``, ``analyse_part``, its outputs written to runs, its digest returned."""
+    ``numbered``, ``analyse_part``, its outputs written to runs, its digest kept."""
     digest, made = analyse_part(numbered(job, number, ids), settings, job.outputs)
     write_outputs(job, number, made)
+    return keep_digest(job, digest)
+
+
+def keep_digest(job: Job, digest: Digest) -> engine.Listeners:
+    """``digest`` to the work folder (``load_digest``; a rerun replaces it); what deciding
+    a rerun reads is returned."""
+    with open(job.path("digest", digest.number), "wb") as f:
+        pickle.dump(digest, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return digest.listeners
+
+
+def load_digest(job: Job, number: int) -> Digest:
+    with open(job.path("digest", number), "rb") as f:
+        digest: Digest = pickle.load(f)
     return digest
 
 
@@ -375,7 +394,7 @@ def analyse_part(
         one_sided=result.one_sided,
         # The digest's tables share ``kept`` (pickled once): the rerun check reads its
         # listeners, ``handshakes.concat`` only the ids of the summary's connections.
-        listeners=replace(result.listeners(), connections=kept),
+        listeners=replace(result.listeners(), connections=kept).slim(),
         connections=kept,
         handshakes=replace(result.handshakes, connections=kept),
         clock_rows=findings.finder_rows(part.segments),
@@ -486,7 +505,7 @@ class DaskPass:
 
     def run(
         self, calls: Sequence[tuple[int, np.ndarray, Settings]], done: Callable[[], None]
-    ) -> Iterator[Digest]:
+    ) -> Iterator[engine.Listeners]:
         from distributed import KilledWorker, as_completed
 
         workers = len(self.client.scheduler_info().get("workers", {})) or 1
@@ -512,7 +531,7 @@ class DaskPass:
                 ) from exc
             del numbers[future]
             write_outputs(self.job, digest.number, made)
-            yield digest
+            yield keep_digest(self.job, digest)
             done()
             following = next(pending, None)
             if following is not None:
@@ -572,7 +591,9 @@ def _analyse(
     cluster = None
     numbers = list(range(parts.count))
 
-    def second_pass(calls: Sequence[tuple[int, np.ndarray, Settings]]) -> Iterator[Digest]:
+    def second_pass(
+        calls: Sequence[tuple[int, np.ndarray, Settings]],
+    ) -> Iterator[engine.Listeners]:
         if cluster is not None:
             return cluster.run(calls, show.step)
         return workers.run("analyse_numbered", calls, show.step)
@@ -597,12 +618,13 @@ def _analyse(
         busy = [n for n in numbers if len(ids[n])]
         show.stage(f"analysing {sum(len(i) for i in ids):,} connections", total=len(busy))
         calls = [(n, ids[n], settings) for n in busy]
-        digests = {d.number: d for d in second_pass(calls)}
+        # The digests wait in the work folder; what deciding a rerun reads is here.
+        kept = {h.number: h for h in second_pass(calls)}
         wide = CaptureWide()
-        for d in digests.values():
-            wide = wide | d.quality.own
-        if parts.count > 1 and digests:
-            heard = [digests[n].listeners for n in busy]
+        for h in kept.values():
+            wide = wide | h.own
+        if parts.count > 1 and kept:
+            heard = [kept[n] for n in busy]
             again = engine._to_rerun(heard, settings.capture, wide)
             if again:
                 settings = replace(
@@ -612,7 +634,7 @@ def _analyse(
                 )
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
                 calls = [(n, ids[n], settings) for n in again]
-                digests.update({d.number: d for d in second_pass(calls)})
+                kept.update({h.number: h for h in second_pass(calls)})
     finally:
         workers.close()
         if cluster is not None:
@@ -620,7 +642,7 @@ def _analyse(
         info, read = parts.info, parts.read
         parts.close()
     show.stage("cross-connection findings")
-    ordered = [digests.pop(n) for n in sorted(digests)]
+    ordered = [load_digest(job, n) for n in sorted(kept)]
     result = _merge(ordered, info, read, wide, work, outputs)
     # The merge and the findings freed several times what the result holds; writing the
     # output a chunk at a time needs little of it.
