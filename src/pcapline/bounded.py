@@ -23,11 +23,12 @@ with the 4-tuple it quotes, a connection's payload bytes are read back through
 ``PartitionedCapture.payload``). The whole capture's quality flags and per-listener SYN+ACK
 retries are guessed and checked as ``engine.analyse`` does (``engine._to_rerun``).
 
-What the parent holds: per connection its quality columns, its row of the connections
-table without the prose columns (``PROSE_COLUMNS``: what findings and ``--fail-on`` read),
-its handshake facts (``findings.handshakes``), and for the few connections that have them,
-its RTO stalls, accept-queue signatures and request/response turns; per partition, the
-paths of its runs. Everything else (events, explanations, the JSON entries and table rows)
+What the merge reads (a partition's ``Digest``, kept in the work folder until then: while
+the workers run, the parent holds only what deciding a rerun reads, ``Listeners.slim``):
+per connection its quality columns, the few columns of its row of the connections table
+that findings and ``--fail-on`` read (``KEPT_COLUMNS``, which the result keeps), its
+handshake facts (``findings.handshakes``), and for the few connections that have them, its
+RTO stalls, accept-queue signatures and request/response turns. Everything else (events, explanations, the JSON entries and table rows)
 is written by the partition that made it to its runs (``Runs``) in the work folder and read
 back a chunk at a time when the output is written. The work folder is removed when the
 ``Bounded`` result is closed, and on any error or Ctrl-C before that.
@@ -56,8 +57,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
-from pcapline import engine
+from pcapline import engine, findings
 from pcapline.engine import GUESS, PartitionLost, Progress, Settings
+from pcapline.heap import release_freed_memory
 from pcapline.model import EVENT_COLUMNS, FLOW_COLUMNS, CaptureInfo, Finding, StallCause
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
@@ -86,16 +88,11 @@ RUN_CHUNK_BYTES = 1 << 20
 #: Rows per chunk of a run whose rows are not weighed: about ``RUN_CHUNK_BYTES`` of CSV /
 #: Parquet rows (explanations and ``inferred`` as text) or of events.
 RUN_ROWS = {"table": 1024, "events": 4096}
-#: Connections-table columns the parent does not keep (they go to the runs only): the prose
-#: and per-connection objects no finder and no exit status reads.
-PROSE_COLUMNS: tuple[str, ...] = (
-    "inferred",
-    "explanation",
-    "evidence_frames",
-    "caveats",
-    "app",
-    "seen",
-)
+#: Connections-table columns the parent keeps (the others go to the runs only): what the
+#: finders read and ``--fail-on`` (``fate``, ``slow``). The parent holds them for every
+#: connection of the capture, from pass 2 to the end: the whole table's 34 columns weighed
+#: about 280 bytes a connection, these 11 about 100.
+KEPT_COLUMNS: tuple[str, ...] = (*findings.CONNECTION_COLUMNS, "slow")
 
 #: What a run holds: ``json`` every connection's laid-out JSON entry, ``table`` its CSV /
 #: Parquet row, ``events`` the Parquet events rows, ``text`` what the text report reads.
@@ -295,27 +292,45 @@ def stream_ids(first_frames: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """What the parent keeps of one partition's analysis (the rest is in its runs)."""
+    """What the merge reads of one partition's analysis (the rest is in its runs). Kept in
+    the work folder until the merge (``keep_digest``): a parent holding every partition's
+    while its workers run would add about 400 bytes a connection to the peak."""
 
     number: int
     ids: np.ndarray  # connection ids, in the quality columns' order
     quality: CaptureQuality
     one_sided: np.ndarray
-    listeners: engine.Listeners  # what deciding a rerun reads
-    connections: pd.DataFrame  # the connections table without PROSE_COLUMNS, by id
+    listeners: engine.Listeners  # what deciding a rerun reads (``Listeners.slim``)
+    connections: pd.DataFrame  # the connections table's KEPT_COLUMNS, by id
     handshakes: Handshakes  # findings.handshakes.summarize over the partition
     clock_rows: pd.DataFrame  # findings.finder_rows over the partition
     overflow: dict[int, ConnDetections]  # the detections findings read (``detections_read``)
     stalls: dict[int, _Visited]  # delays of the connections with an RTO stall
-    turns: Turns | None
+    turns: Turns | None  # only their rows (``Turns.turn_rows``)
     thresholds: SlowThresholds
 
 
-def analyse_numbered(job: Job, number: int, ids: np.ndarray, settings: Settings) -> Digest:
+def analyse_numbered(
+    job: Job, number: int, ids: np.ndarray, settings: Settings
+) -> engine.Listeners:
     """Pass 2 over one partition where its rows are (this process or a forked worker):
-    ``numbered``, ``analyse_part``, its outputs written to runs, its digest returned."""
+    ``numbered``, ``analyse_part``, its outputs written to runs, its digest kept."""
     digest, made = analyse_part(numbered(job, number, ids), settings, job.outputs)
     write_outputs(job, number, made)
+    return keep_digest(job, digest)
+
+
+def keep_digest(job: Job, digest: Digest) -> engine.Listeners:
+    """``digest`` to the work folder (``load_digest``; a rerun replaces it); what deciding
+    a rerun reads is returned."""
+    with open(job.path("digest", digest.number), "wb") as f:
+        pickle.dump(digest, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return digest.listeners
+
+
+def load_digest(job: Job, number: int) -> Digest:
+    with open(job.path("digest", number), "rb") as f:
+        digest: Digest = pickle.load(f)
     return digest
 
 
@@ -352,7 +367,6 @@ def analyse_part(
 ) -> tuple[Digest, Made]:
     """``engine.analyse_partition``, then what the parent keeps (``Digest``) and the
     outputs asked for. Needs no file: a Dask worker runs it on a partition shipped to it."""
-    from pcapline import findings
     from pcapline.render.tables import flat_connections, flat_events
 
     result = engine.analyse_partition(part, settings)
@@ -367,7 +381,7 @@ def analyse_part(
         made["events"] = flat_events(result.events)
     if "text" in outputs:
         made["text"] = (result.connections, result.verdicts, result.delays)
-    kept = result.connections.drop(columns=[c for c in PROSE_COLUMNS if c in result.connections])
+    kept = result.connections[[c for c in result.connections.columns if c in KEPT_COLUMNS]]
     rto = {
         conn: visited
         for conn, visited in result.delays.stalls.items()
@@ -380,13 +394,13 @@ def analyse_part(
         one_sided=result.one_sided,
         # The digest's tables share ``kept`` (pickled once): the rerun check reads its
         # listeners, ``handshakes.concat`` only the ids of the summary's connections.
-        listeners=replace(result.listeners(), connections=kept),
+        listeners=replace(result.listeners(), connections=kept).slim(),
         connections=kept,
         handshakes=replace(result.handshakes, connections=kept),
         clock_rows=findings.finder_rows(part.segments),
         overflow=findings.detections_read(result.detections),
         stalls=rto,
-        turns=result.delays.turns,
+        turns=None if result.delays.turns is None else result.delays.turns.turn_rows(),
         thresholds=result.delays.thresholds,
     )
     return digest, made
@@ -491,7 +505,7 @@ class DaskPass:
 
     def run(
         self, calls: Sequence[tuple[int, np.ndarray, Settings]], done: Callable[[], None]
-    ) -> Iterator[Digest]:
+    ) -> Iterator[engine.Listeners]:
         from distributed import KilledWorker, as_completed
 
         workers = len(self.client.scheduler_info().get("workers", {})) or 1
@@ -517,7 +531,7 @@ class DaskPass:
                 ) from exc
             del numbers[future]
             write_outputs(self.job, digest.number, made)
-            yield digest
+            yield keep_digest(self.job, digest)
             done()
             following = next(pending, None)
             if following is not None:
@@ -569,12 +583,17 @@ def _analyse(
 ) -> Bounded:
     show.stage(f"reading and splitting in {count} partitions")
     parts = split(source, count, work)
+    # The split's windows are freed: the workers forked next should not share them, nor
+    # this process keep them while it waits on the workers.
+    release_freed_memory()
     job = Job(parts, work, outputs)
     workers = Workers(job, min(jobs, parts.count))
     cluster = None
     numbers = list(range(parts.count))
 
-    def second_pass(calls: Sequence[tuple[int, np.ndarray, Settings]]) -> Iterator[Digest]:
+    def second_pass(
+        calls: Sequence[tuple[int, np.ndarray, Settings]],
+    ) -> Iterator[engine.Listeners]:
         if cluster is not None:
             return cluster.run(calls, show.step)
         return workers.run("analyse_numbered", calls, show.step)
@@ -599,12 +618,13 @@ def _analyse(
         busy = [n for n in numbers if len(ids[n])]
         show.stage(f"analysing {sum(len(i) for i in ids):,} connections", total=len(busy))
         calls = [(n, ids[n], settings) for n in busy]
-        digests = {d.number: d for d in second_pass(calls)}
+        # The digests wait in the work folder; what deciding a rerun reads is here.
+        kept = {h.number: h for h in second_pass(calls)}
         wide = CaptureWide()
-        for d in digests.values():
-            wide = wide | d.quality.own
-        if parts.count > 1 and digests:
-            heard = [digests[n].listeners for n in busy]
+        for h in kept.values():
+            wide = wide | h.own
+        if parts.count > 1 and kept:
+            heard = [kept[n] for n in busy]
             again = engine._to_rerun(heard, settings.capture, wide)
             if again:
                 settings = replace(
@@ -614,7 +634,7 @@ def _analyse(
                 )
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
                 calls = [(n, ids[n], settings) for n in again]
-                digests.update({d.number: d for d in second_pass(calls)})
+                kept.update({h.number: h for h in second_pass(calls)})
     finally:
         workers.close()
         if cluster is not None:
@@ -622,8 +642,11 @@ def _analyse(
         info, read = parts.info, parts.read
         parts.close()
     show.stage("cross-connection findings")
-    ordered = [digests.pop(n) for n in sorted(digests)]
+    ordered = [load_digest(job, n) for n in sorted(kept)]
     result = _merge(ordered, info, read, wide, work, outputs)
+    # The merge and the findings freed several times what the result holds; writing the
+    # output a chunk at a time needs little of it.
+    release_freed_memory()
     show.done()
     return result
 
@@ -639,7 +662,7 @@ def _merge(
     """The parent's part: capture quality and warnings, findings; the runs stay on disk.
     Takes ``digests`` over (emptied): each kind of per-partition record is let go once
     merged, so the merge never holds the partitions' and the merged copies of all of them."""
-    from pcapline import findings, quality
+    from pcapline import quality
     from pcapline.analysis import one_sided_warning
     from pcapline.delays import DelaysTable
     from pcapline.findings.handshakes import concat
@@ -669,11 +692,13 @@ def _merge(
         info.quality = quality.summary(q)
         info.warnings.extend(quality.warnings(q))
         del q
-        connections = pd.concat(parts.pop("connections"), ignore_index=True)
-        connections = connections.sort_values("id", kind="stable").reset_index(drop=True)
-        handshakes = concat(parts.pop("handshakes"), connections)
+        # The summaries are joined on the ids alone: then nothing but ``_joined_by_id``
+        # holds the partitions' tables, and they go as soon as they are joined.
+        handshakes = concat(parts.pop("handshakes"), pd.DataFrame({"id": every[by_id]}))
+        connections = _joined_by_id(parts.pop("connections"))
+        handshakes = replace(handshakes, connections=connections)
         lost = DelaysTable(
-            every[by_id], {}, stalls, thresholds, engine._merge_turns(parts.pop("turns"), by_id)
+            every[by_id], {}, stalls, thresholds, engine._merge_turns(parts.pop("turns"), None)
         )
         found = findings.find_all(
             pd.concat(parts.pop("clock_rows"), ignore_index=True),
@@ -697,6 +722,21 @@ def _merge(
     return Bounded(info, found, connections, work, numbers, outputs)
 
 
+def _joined_by_id(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The partitions' tables (emptied) as one table in id order, what ``pd.concat`` and a
+    stable sort by id give, joined a column at a time: the whole table is never held
+    twice (concatenated and sorted), only one column is."""
+    ids = np.concatenate([t["id"].to_numpy() for t in tables])
+    by_id = np.argsort(ids, kind="stable")
+    names = list(tables[0].columns)
+    columns = {}
+    for name in names:
+        joined = pd.concat([t[name] for t in tables], ignore_index=True)
+        columns[name] = joined.take(by_id).reset_index(drop=True)
+    tables.clear()
+    return pd.DataFrame(columns)
+
+
 # ---------------------------------------------------------------------------------------------
 # The result: outputs written from the runs
 
@@ -716,7 +756,7 @@ class Bounded:
     ) -> None:
         self.capture = capture
         self.findings = findings
-        self.connections = connections  # without PROSE_COLUMNS, by id
+        self.connections = connections  # KEPT_COLUMNS, by id
         self.work = work
         self.numbers = list(numbers)
         self.outputs = outputs
@@ -867,8 +907,8 @@ __all__ = [
     "BOUNDED_MIN_BYTES",
     "BYTES_PER_PARTITION",
     "COMPRESSED_RATIO",
+    "KEPT_COLUMNS",
     "OUTPUTS",
-    "PROSE_COLUMNS",
     "Bounded",
     "DaskPass",
     "Digest",

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -968,6 +968,18 @@ class Turns:
     max_turn: np.ndarray  # per connection: the slowest turn's number (1 = first), 0 if none
     max_at_ns: np.ndarray  # per connection: when the slowest turn's answer began, 0 if none
     first_at_ns: np.ndarray  # per connection: when the first turn's answer began, 0 if none
+
+    #: The columns with one row per turn (the others have one per connection).
+    PER_TURN = ("conn", "answer_ns", "response_s")
+
+    def turn_rows(self) -> Turns:
+        """Only the rows of the turns, the per-connection columns left empty: what the
+        cross-connection findings read (``response_jump``), as the bounded-memory engine's
+        parent keeps it for every partition."""
+        empty = {
+            f.name: getattr(self, f.name)[:0] for f in fields(self) if f.name not in self.PER_TURN
+        }
+        return replace(self, **empty)
 
     def select(self, keep: set[int]) -> Turns:
         """The turns of the connections in ``keep`` (the per-connection columns are only

@@ -136,15 +136,19 @@ class PartResult:
     handshakes: Handshakes
 
     def listeners(self) -> Listeners:
+        from pcapline import classify
+
+        ids = np.asarray(self.verdicts.ids, np.int64)
+        synack_retransmits = np.asarray(self.verdicts.counts["synack_retransmits"])
         return Listeners(
             number=self.number,
             own=self.quality.own,
             connections=self.connections,
-            ids=np.asarray(self.verdicts.ids, np.int64),
-            synack_retransmits=np.asarray(self.verdicts.counts["synack_retransmits"]),
+            ids=ids,
+            synack_retransmits=synack_retransmits,
             visited=self.visited,
-            weighed=np.isin(np.asarray(self.verdicts.ids, np.int64), self.visited)
-            & syn_cookies.weighs_listener(self.verdicts.fate),
+            weighed=np.isin(ids, self.visited) & syn_cookies.weighs_listener(self.verdicts.fate),
+            retried=classify.retried_by_listener(self.connections, ids, synack_retransmits),
         )
 
 
@@ -161,6 +165,24 @@ class Listeners:
     #: Per connection (``ids`` order): decided through RULES with a fate whose cause reads
     #: its listener's SYN+ACK retries (``causes.syn_cookies.weighs_listener``).
     weighed: np.ndarray
+    #: ``classify.retried_by_listener`` over the partition (summed: the whole capture's).
+    retried: Mapping[str, int]
+
+    def slim(self) -> Listeners:
+        """Without the per-connection columns when no connection weighs its listener's
+        retries: ``_to_rerun`` then reads only ``own`` and ``retried``. What a parent that
+        waits on many partitions keeps of each (the bounded-memory engine's)."""
+        if self.weighed.any():
+            return self
+        # Copies: a slice would keep the whole column alive.
+        return replace(
+            self,
+            connections=self.connections.iloc[:0].copy(),
+            ids=self.ids[:0].copy(),
+            synack_retransmits=self.synack_retransmits[:0].copy(),
+            visited=self.visited[:0].copy(),
+            weighed=self.weighed[:0].copy(),
+        )
 
 
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
@@ -593,9 +615,10 @@ def _merge_delays(parts: Sequence[DelaysTable], by_id: np.ndarray) -> DelaysTabl
     )
 
 
-def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray) -> Turns | None:
+def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray | None) -> Turns | None:
     """The whole capture's turns: rows in connection then time order (each partition's are),
-    the per-connection columns in id order."""
+    the per-connection columns in id order; ``by_id`` None: the parts hold only their rows
+    (``Turns.turn_rows``), and so does the result."""
     from dataclasses import fields
 
     from pcapline.delays import Turns
@@ -605,14 +628,14 @@ def _merge_turns(parts: Sequence[Turns | None], by_id: np.ndarray) -> Turns | No
     turns = [t for t in parts if t is not None]
     conn = np.concatenate([t.conn for t in turns])
     rows = np.argsort(conn, kind="stable")
-    per_turn = ("conn", "answer_ns", "response_s")
-    columns = {
-        f.name: np.concatenate([getattr(t, f.name) for t in turns])[
-            rows if f.name in per_turn else by_id
-        ]
-        for f in fields(Turns)
-    }
-    return Turns(**columns)
+
+    def merged(name: str) -> np.ndarray:
+        joined = np.concatenate([getattr(t, name) for t in turns])
+        if name in Turns.PER_TURN:
+            return joined[rows]
+        return joined if by_id is None else joined[by_id]
+
+    return Turns(**{f.name: merged(f.name) for f in fields(Turns)})
 
 
 def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
@@ -840,12 +863,9 @@ def _to_rerun(
 
 def _retried_by_listener(results: Sequence[Listeners]) -> dict[str, int]:
     """``classify.retried_by_listener`` of the whole capture, from its partitions' counts."""
-    from pcapline import classify
-
     total: dict[str, int] = {}
     for r in results:
-        found = classify.retried_by_listener(r.connections, r.ids, r.synack_retransmits)
-        for listener, n in found.items():
+        for listener, n in r.retried.items():
             total[listener] = total.get(listener, 0) + n
     return total
 

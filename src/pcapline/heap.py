@@ -20,6 +20,10 @@ Peak memory is what the analysis holds at its busiest moment and is all but unch
 (measured +3 % on the bench capture); page faults fall by about 40 %. Worker processes are
 forked from this process and inherit the settings.
 
+``release_freed_memory`` is the other way round, asked for at given moments: it hands every
+free page back to the kernel at once (``malloc_trim(3)``), where a process is about to hold
+much less for a long time (the bounded-memory engine's parent after its split and its merge).
+
 Nothing is changed where the user tuned the allocator (``GLIBC_TUNABLES`` or a ``MALLOC_*``
 variable) or where the C library is not glibc (musl, macOS): there ``mallopt`` either does not
 exist or means something else.
@@ -43,12 +47,9 @@ TOP_PAD_BYTES = 64 << 20
 
 def keep_freed_memory() -> bool:
     """Set the allocator knobs above; True when they were set."""
-    if not _is_glibc() or _user_tuned(os.environ):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = None if _user_tuned(os.environ) else _glibc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -61,6 +62,32 @@ def keep_freed_memory() -> bool:
             (M_TOP_PAD, TOP_PAD_BYTES),
         )
     )
+
+
+def release_freed_memory() -> bool:
+    """Give the free pages of every heap back to the kernel now (``malloc_trim(0)``); True
+    when it was called. For a process whose next stage needs much less than the last one
+    did, where the knobs above would keep up to ``TRIM_THRESHOLD_BYTES`` that only the
+    last stage used: the bounded-memory engine's parent, whose split, merge and findings
+    free hundreds of MB before it waits on its workers or writes the output a chunk at a
+    time (its share of the peak is then what it holds, not what it once held)."""
+    malloc_trim = getattr(_glibc(), "malloc_trim", None)
+    if malloc_trim is None:
+        return False
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim.restype = ctypes.c_int
+    malloc_trim(0)
+    return True
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc, else None."""
+    if not _is_glibc():
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
 
 
 def _is_glibc() -> bool:

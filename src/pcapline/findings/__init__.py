@@ -35,14 +35,21 @@ from pcapline.findings import (
     time_wait_churn,
 )
 from pcapline.findings.base import Finder, FindingInput
-from pcapline.findings.handshakes import Handshakes, summarize
+from pcapline.findings.handshakes import CONN_COLUMNS, Handshakes, summarize
 from pcapline.model import Finding
 
 if TYPE_CHECKING:
     from pcapline.delays import DelaysTable
     from pcapline.detect import ConnDetections
 
-__all__ = ["FINDERS", "Finder", "detections_read", "find_all", "finder_rows"]
+__all__ = [
+    "CONNECTION_COLUMNS",
+    "FINDERS",
+    "Finder",
+    "detections_read",
+    "find_all",
+    "finder_rows",
+]
 
 FINDERS: tuple[Finder, ...] = (
     nat_timestamp.FINDER,
@@ -52,6 +59,15 @@ FINDERS: tuple[Finder, ...] = (
     syn_retry_burst.FINDER,
     rto_storm.FINDER,
     response_jump.FINDER,
+)
+
+#: The connections-table columns the finders read (directly, or through ``handshakes``):
+#: a caller that keeps a light table for them (the bounded-memory engine) keeps these.
+CONNECTION_COLUMNS: tuple[str, ...] = (
+    *CONN_COLUMNS,
+    "fate",  # listen_overflow
+    "syn_retransmits",  # syn_retry_burst
+    "connect_s",  # syn_retry_burst
 )
 
 

@@ -114,9 +114,10 @@ def find(data: FindingInput) -> list[Finding]:
     group_syns = syns.merge(candidates, on=keys).sort_values(
         [*keys, "time_ns", "frame"], kind="stable"
     )
-    group_feeders = conns.loc[conns["server_closed_first"] & conns["has_client_ts"]].merge(
-        candidates, on=keys
-    )
+    group_feeders = conns.loc[
+        conns["server_closed_first"] & conns["has_client_ts"],
+        [*keys, "last_client_ts_ns", "last_client_ts"],
+    ].merge(candidates, on=keys)
     group_feeders = group_feeders.sort_values([*keys, "last_client_ts_ns"], kind="stable")
     feeder_rows = group_feeders.groupby(keys, sort=True).indices
     feed_ns, feed_ts = (
