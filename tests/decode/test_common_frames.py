@@ -139,7 +139,7 @@ BASE = ethernet(ipv4(tcp(seq=1, ack=5100, flags=ACK, options=TCP_OPTS + SACK_TWO
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     writes=st.lists(st.tuples(st.integers(0, len(BASE) - 1), st.integers(0, 255)), max_size=6),
