@@ -111,23 +111,15 @@ def decode(capture: Capture, *, common: bool = True) -> Decoded:
         # first payloads of each connection there, before the capture buffer is released.
         "payload_at": tcp.payload_start - start[idx],
     }
-    columns = {name: np.asarray(columns[name]).astype(dtype, copy=False)
-               for name, dtype in SEGMENT_COLUMNS.items() if name in columns}  # fmt: skip
+    columns = _typed(columns)  # the core's columns come typed: merged, they stay so
     if fast is not None:
         cur.reason[fast.idx] = ALIVE
         idx, columns = _with_common(idx, columns, fast)
     at = _frames_of(idx, n)
-    columns["frame"] = at(capture.frame)
-    columns["time_ns"] = at(capture.time_ns)
+    columns |= _typed({"frame": at(capture.frame), "time_ns": at(capture.time_ns)})
     # copy=False: one array per column, as built (pandas would otherwise copy every column
     # into 2-D blocks per dtype: about a second and a gigabyte of page faults on 3 M segments).
-    segments = pd.DataFrame(
-        {
-            name: np.asarray(columns[name]).astype(dtype, copy=False)
-            for name, dtype in SEGMENT_COLUMNS.items()
-        },
-        copy=False,
-    )
+    segments = pd.DataFrame({name: columns[name] for name in SEGMENT_COLUMNS}, copy=False)
     reason = _final_reasons(cur.reason, np.concatenate([idx, errors.idx]))
     icmp = pd.DataFrame(
         {
@@ -143,6 +135,14 @@ def decode(capture: Capture, *, common: bool = True) -> Decoded:
         link_types=_link_names(capture),
         frame_reason=reason,
     )
+
+
+def _typed(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The columns in their ``SEGMENT_COLUMNS`` dtypes (no copy where they have it)."""
+    return {
+        name: np.asarray(column).astype(SEGMENT_COLUMNS[name], copy=False)
+        for name, column in columns.items()
+    }
 
 
 #: ``FrameCursor.reason`` of a frame the compiled core decoded (``ethernet_ipv4_tcp.py``)

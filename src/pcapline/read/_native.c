@@ -570,10 +570,11 @@ be16(const unsigned char *p)
     return (uint32_t)p[0] << 8 | p[1];
 }
 
+/* Network byte order: the capture file's own word reader, big-endian. */
 static inline uint32_t
 be32(const unsigned char *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return word32(p, 1);
 }
 
 #define CF_SET(column, type, row, value) (((type *)out[column].buf)[row] = (type)(value))
