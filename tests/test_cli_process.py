@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
+# Printed by an exit handler: cli.main ends the process itself (``_leave``) after running them.
 PROBE = """
-import gc, numpy
+import atexit, gc, numpy
 from pcapline import cli
-try:
-    cli.main(["--version"])
-except SystemExit:
-    pass
-print(gc.get_threshold(), numpy._core.multiarray._get_madvise_hugepage())
+atexit.register(
+    lambda: print(gc.get_threshold(), numpy._core.multiarray._get_madvise_hugepage())
+)
+cli.main(["--version"])
 """
 
 
@@ -38,3 +38,50 @@ def test_main_collects_garbage_less_often_and_asks_for_no_huge_pages() -> None:
 @pytest.mark.parametrize("value, advised", [("1", "True"), ("0", "False")])
 def test_a_users_numpy_madvise_hugepage_setting_is_kept(value: str, advised: str) -> None:
     assert _probe(NUMPY_MADVISE_HUGEPAGE=value) == f"(50000, 20, 100) {advised}"
+
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "sample_captures", "app-tls-http.pcap")
+
+
+def _pcapline(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "pcapline", *args], capture_output=True)
+
+
+def test_the_quick_exit_keeps_the_whole_output_and_the_exit_status() -> None:
+    from pcapline import cli
+
+    # ``_leave`` ends the process without the interpreter's teardown: what was written to a
+    # pipe must all be there, byte for byte what an in-process run writes.
+    piped = _pcapline("analyze", SAMPLE, "--format", "json")
+    assert piped.returncode == 0
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from pcapline import cli; cli.run(['analyze', {SAMPLE!r}, '--format', 'json'])",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert len(piped.stdout) > 10_000 and piped.stdout == out
+    failing = _pcapline("analyze", SAMPLE, "--fail-on", "closed")
+    assert failing.returncode == 1
+    assert failing.stderr.decode().startswith("pcapline: --fail-on matched")
+    assert _pcapline("analyze", "/no/such.pcap").returncode == cli.EXIT_INPUT
+
+
+def test_exit_handlers_run_and_their_output_is_flushed() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import atexit, sys\n"
+            "atexit.register(lambda: sys.stdout.write('handler ran'))\n"
+            "from pcapline.cli import main\n"
+            f"main(['analyze', {SAMPLE!r}, '--quiet', '--fail-on', 'closed'])",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stdout.endswith("handler ran")

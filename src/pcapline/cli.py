@@ -15,6 +15,7 @@ chosen for composable subcommands and ``CliRunner`` tests; rich renders the term
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import io
@@ -24,6 +25,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -926,7 +928,32 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     gc.set_threshold(*GC_THRESHOLDS)
     _without_huge_page_advice()
     keep_freed_memory()
-    sys.exit(run(argv))
+    _leave(run(argv))
+
+
+def _leave(status: int) -> NoReturn:
+    """Exit with ``status`` without tearing the analysis down object by object.
+
+    After a large capture the process holds millions of objects (tables, per-connection
+    records, the JSON texts); the interpreter's normal exit runs a last garbage collection
+    over all of them and frees each: 0.3-0.5 s after a 5 s analysis of 2.5 M packets, time
+    the user waits for nothing. The output is complete by then, so stdout and stderr are
+    flushed, the exit handlers run (``atexit``: multiprocessing's, temporary files' and any
+    a library registered), and the process ends at once; the kernel takes the memory back.
+    Where anything is still running (a thread) or a flush fails (a reader that left), the
+    ordinary exit path decides, as before."""
+    if threading.active_count() > 1:
+        sys.exit(status)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    with contextlib.suppress(OSError, ValueError):  # what an exit handler printed
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
 
 
 def _without_huge_page_advice() -> None:
