@@ -389,3 +389,25 @@ def test_without_a_request_the_port_rule_stands_and_a_handshake_is_never_overrul
     frames = _between_high_ports(request_from_low_port=False, syn_from_low_port=True)
     row = pcapline.analyze(io.BytesIO(frames)).connections.iloc[0]
     assert row.client_port == 8870 and not bool(row.client_guessed)
+
+
+def test_packed_tuple_keys_number_tuples_as_grouping_all_columns() -> None:
+    import numpy as np
+
+    from pcapline.flows import _grouped_tuple_keys, _packed_tuple_keys
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    # Few addresses and ports, so tuples repeat and ends collide in every way; an IPv6
+    # ::a.b.c.d end (version 6, high half 0) must not join the IPv4 tuple of the same numbers.
+    version = rng.choice(np.array([4, 4, 4, 6], np.uint8), n)
+    a_lo = rng.choice(np.array([0, 1, 0x0A000001, 0xFFFFFFFF], np.uint64), n)
+    b_lo = rng.choice(np.array([0, 0x0A000002, 0xC0A80001, 0xFFFFFFFF], np.uint64), n)
+    a_port = rng.choice(np.array([0, 80, 443, 65535], np.uint16), n)
+    b_port = rng.choice(np.array([0, 1, 40000, 65535], np.uint16), n)
+    hi = np.zeros(n, np.uint64)
+    packed = _packed_tuple_keys(version, a_lo, b_lo, a_port, b_port)
+    grouped = _grouped_tuple_keys(version, hi, a_lo, a_port, hi, b_lo, b_port)
+    assert packed.dtype == grouped.dtype == np.int64
+    assert packed.max() > 200  # most of the 512 combinations occur
+    assert np.array_equal(packed, grouped)

@@ -79,20 +79,41 @@ def tuple_keys(segments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     forward = (src_hi < dst_hi) | (
         (src_hi == dst_hi) & ((src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport)))
     )
-    ends = pd.DataFrame(
-        {
-            "v": segments["ip_version"].to_numpy(),
-            "a_hi": np.where(forward, src_hi, dst_hi),
-            "a_lo": np.where(forward, src_lo, dst_lo),
-            "a_port": np.where(forward, sport, dport),
-            "b_hi": np.where(forward, dst_hi, src_hi),
-            "b_lo": np.where(forward, dst_lo, src_lo),
-            "b_port": np.where(forward, dport, sport),
-        },
-        copy=False,
+    a_hi, b_hi = np.where(forward, src_hi, dst_hi), np.where(forward, dst_hi, src_hi)
+    a_lo, b_lo = np.where(forward, src_lo, dst_lo), np.where(forward, dst_lo, src_lo)
+    a_port, b_port = np.where(forward, sport, dport), np.where(forward, dport, sport)
+    version = segments["ip_version"].to_numpy()
+    if (
+        len(version)
+        and not (a_hi.any() or b_hi.any())
+        and int(max(a_lo.max(), b_lo.max())) >> 32 == 0
+    ):
+        return _packed_tuple_keys(version, a_lo, b_lo, a_port, b_port), forward
+    return _grouped_tuple_keys(version, a_hi, a_lo, a_port, b_hi, b_lo, b_port), forward
+
+
+def _grouped_tuple_keys(*columns: np.ndarray) -> np.ndarray:
+    """``tuple_keys`` of any addresses: the rows grouped by all seven columns (version, then
+    each end's address halves and port), numbered in order of first appearance."""
+    names = ["v", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port"]
+    ends = pd.DataFrame(dict(zip(names, columns, strict=True)), copy=False)
+    key = ends.groupby(names, sort=False).ngroup().to_numpy()
+    return key.astype(np.int64)
+
+
+def _packed_tuple_keys(
+    version: np.ndarray, a_lo: np.ndarray, b_lo: np.ndarray, a_port: np.ndarray, b_port: np.ndarray
+) -> np.ndarray:
+    """``tuple_keys`` where every address fits 32 bits (IPv4): the two addresses packed in
+    one 64-bit word, the version and ports in another, each numbered in order of first
+    appearance, then the pairs of numbers: the same ids as grouping the seven columns, in
+    a third of the time (three hash passes over one column instead of seven)."""
+    addresses, _ = pd.factorize((a_lo.astype(np.uint64) << np.uint64(32)) | b_lo)
+    ends, distinct = pd.factorize(
+        (version.astype(np.int64) << 32) | (a_port.astype(np.int64) << 16) | b_port
     )
-    key = ends.groupby(list(ends.columns), sort=False).ngroup().to_numpy()
-    return key.astype(np.int64), forward
+    key, _ = pd.factorize(addresses.astype(np.int64) * len(distinct) + ends)
+    return np.asarray(key, np.int64)
 
 
 def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarray) -> np.ndarray:
