@@ -36,6 +36,7 @@ from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
 from pcapline.facts import UNKNOWN, Facts, SegmentRows, peer_max_before, running_max_before
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
+from pcapline.read import native
 from pcapline.timers import (
     RTO_CEILING_S,
     RTO_FLOOR_S,
@@ -538,10 +539,9 @@ def _links(batch: Batch) -> _BatchLinks:
 
 
 def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
-    """The row links of the ``linked`` connections of a batch, column-wise: running maxima of
-    row numbers over the rows of all those connections, each result taken only when it falls
-    inside its own connection (rows are grouped by connection, so an earlier connection's row
-    is always below the connection's first row)."""
+    """The row links of the ``linked`` connections of a batch, column-wise: walks over the rows
+    of all those connections (``_nearest_rows``, running maxima), each result kept inside its
+    own connection."""
     r = batch.rows
     rows = np.flatnonzero(linked[batch.conn_index])  # the linked connections' rows, end to end
     sizes = np.diff(batch.starts)[linked]
@@ -551,9 +551,8 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     conn = np.repeat(np.arange(len(sizes)), sizes)  # per linked row: its connection
     first = np.repeat(firsts, sizes)  # per linked row: its connection's first row
     n = len(rows)
-    idx = np.arange(n)
     client = r.from_client[rows]
-    sides = (client, ~client)  # rows sent by the client, by the server
+    everyone, nobody = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
 
     def relative(found: np.ndarray) -> np.ndarray:
         """Linked-row numbers -> rows of their connection (-1: none in the connection)."""
@@ -561,15 +560,9 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
 
     def latest_peer(mask: np.ndarray) -> np.ndarray:
         """Per row: the other side's latest earlier row of its connection where ``mask``
-        holds (relative; -1: none). Row numbers only rise: the latest is the largest."""
-        found = peer_max_before(idx, mask, client, conn)
-        return np.where(found == UNKNOWN, -1, found - first)
+        holds (relative; -1: none)."""
+        return relative(_nearest_rows(conn, client, nobody, mask, later=False))
 
-    prev_same = np.full(n, -1, dtype=np.int64)
-    for mine in sides:
-        latest = np.maximum.accumulate(np.where(mine, idx, -1))
-        shifted = np.concatenate(([-1], latest[:-1]))
-        prev_same[mine] = shifted[mine]
     # An ACK "advances" when it is above every earlier ACK of its sender in the connection:
     # running maxima per (connection, side), in frame order within each (one walk).
     has_ack = r.ack[rows]
@@ -591,33 +584,27 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         prev_tx[later[same]] = earlier[same]
     retrans = r.is_retrans[rows]
     # After each row: the peer's highest later ACK (the peer walk over the rows reversed),
-    # the next RSTs and the sender's next fresh segment (running minima of row numbers).
+    # the next RSTs and the sender's next fresh segment (``_nearest_rows``).
     back = slice(None, None, -1)
     later_acks = peer_max_before(r.rel_ack[rows][back], has_ack[back], client[back], conn[back])
-    conn_end = np.repeat(firsts + sizes, sizes)  # per linked row: past its connection's last
 
     def next_row(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
         """Per row: the first later row of its connection sent by its own side where ``own``
         holds, or by the other side where ``peer`` holds (relative; -1: none)."""
-        found = np.empty(n, dtype=np.int64)
-        for mine in sides:  # the rows asking: the client's, the server's
-            counts = (mine & own) | (~mine & peer)
-            nearest = np.minimum.accumulate(np.where(counts, idx, n)[back])[back]
-            found[mine] = np.append(nearest[1:], n)[mine]  # strictly later
-        return np.where(found < conn_end, found - first, -1)
+        return relative(_nearest_rows(conn, client, own, peer, later=True))
 
     dup, rst = r.is_dup[rows], r.rst[rows]
     fresh = ~dup & ~retrans & ~rst & ((r.seg_len[rows] > 0) | r.fin[rows] | r.syn[rows])
     links = _Links(
-        last_peer=latest_peer(np.ones(n, dtype=bool)),
-        prev_same=relative(prev_same),
+        last_peer=latest_peer(everyone),
+        prev_same=relative(_nearest_rows(conn, client, everyone, nobody, later=False)),
         prev_tx=relative(prev_tx),
         last_advance=latest_peer(advance),
         last_sack=latest_peer(r.sack_blocks[rows] > 0),
         peer_ack_after=later_acks[back],
-        own_rst_after=next_row(rst & ~dup, np.zeros(n, dtype=bool)),
-        peer_rst_after=next_row(np.zeros(n, dtype=bool), rst),
-        own_fresh_after=next_row(fresh, np.zeros(n, dtype=bool)),
+        own_rst_after=next_row(rst & ~dup, nobody),
+        peer_rst_after=next_row(nobody, rst),
+        own_fresh_after=next_row(fresh, nobody),
     )
     # Karn: no RTT sample from data sent again (the earlier copy of each retransmission).
     resent = np.zeros(n, dtype=bool)
@@ -894,8 +881,23 @@ def _first_at_least(
     values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
 ) -> np.ndarray:
     """Per query k: the first index in ``lo[k]:hi[k]`` where ``values`` >= ``target[k]``
-    (``hi[k]``: none); ``values`` ascends within each queried range. One vectorised binary
-    search: log2 of the longest range steps over all queries."""
+    (``hi[k]``: none); ``values`` ascends within each queried range. One binary search per
+    query in the compiled core when it is built, else ``_first_at_least_numpy``."""
+    if not native.active or not _all_int64(values, lo, hi, target):
+        return _first_at_least_numpy(values, lo, hi, target)
+    out = np.empty(len(lo), dtype=np.int64)
+    native.core.first_at_least(
+        native.int64s(values), native.int64s(lo), native.int64s(hi), native.int64s(target),
+        out.data,
+    )  # fmt: skip
+    return out
+
+
+def _first_at_least_numpy(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """``_first_at_least`` with numpy only: one vectorised binary search, log2 of the longest
+    range steps over all queries."""
     lo, hi = lo.copy(), hi.copy()
     while True:
         open_ = lo < hi
@@ -905,6 +907,52 @@ def _first_at_least(
         below = open_ & (values[np.where(open_, mid, 0)] < target)
         lo = np.where(below, mid + 1, lo)
         hi = np.where(open_ & ~below, mid, hi)
+
+
+def _all_int64(*columns: np.ndarray) -> bool:
+    """Every column is int64 (what the compiled core reads without a conversion that could
+    change a value)."""
+    return all(c.dtype == np.int64 for c in columns)
+
+
+def _nearest_rows(
+    conn: np.ndarray, client: np.ndarray, own: np.ndarray, peer: np.ndarray, *, later: bool
+) -> np.ndarray:
+    """Per row: the nearest row of its connection before it (``later``: after it) sent by its
+    own side where ``own`` holds or by the other side where ``peer`` holds (-1: none).
+
+    Rows are grouped by connection (``conn``, ascending), frame order inside. One walk in the
+    compiled core when it is built, else ``_nearest_rows_numpy``."""
+    if not native.active:
+        return _nearest_rows_numpy(conn, client, own, peer, later=later)
+    out = np.empty(len(conn), dtype=np.int64)
+    native.core.nearest_rows(
+        native.int64s(conn), native.flags(client), native.flags(own), native.flags(peer),
+        later, out.data,
+    )  # fmt: skip
+    return out
+
+
+def _nearest_rows_numpy(
+    conn: np.ndarray, client: np.ndarray, own: np.ndarray, peer: np.ndarray, *, later: bool
+) -> np.ndarray:
+    """``_nearest_rows`` with numpy only: running minima (maxima) of row numbers over all
+    connections, each kept only when it falls inside its own connection."""
+    n = len(conn)
+    idx = np.arange(n)
+    found = np.empty(n, dtype=np.int64)
+    for mine in (client, ~client):  # the rows asking: the client's, the server's
+        hits = (mine & own) | (~mine & peer)
+        if later:
+            nearest = np.minimum.accumulate(np.where(hits, idx, n)[::-1])[::-1]
+            found[mine] = np.append(nearest[1:], n)[mine]  # strictly later
+        else:
+            nearest = np.maximum.accumulate(np.where(hits, idx, -1))
+            found[mine] = np.append(-1, nearest[:-1])[mine]  # strictly earlier
+    inside = (found >= np.searchsorted(conn, conn, side="left")) & (
+        found < np.searchsorted(conn, conn, side="right")
+    )
+    return np.where(inside, found, -1)
 
 
 def screen(facts: Facts) -> np.ndarray:

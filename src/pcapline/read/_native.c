@@ -450,6 +450,94 @@ fail:
     return NULL;
 }
 
+/* nearest_rows(group, side, own, peer, later, out) -> None
+ *
+ * detect/retransmit.py::_nearest_rows: rows in order, each group's rows together (a
+ * connection), `side` 0 or 1 per row (from_client). At each row: the nearest row of its group
+ * before it (later: after it) that is either sent by the same side with its `own` byte set or
+ * sent by the other side with its `peer` byte set; -1 when there is none. */
+static PyObject *
+nearest_rows(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer group = {0}, side = {0}, own = {0}, peer = {0}, out = {0};
+    Py_buffer *all[] = {&group, &side, &own, &peer, &out};
+    int later;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*pw*", &group, &side, &own, &peer, &later, &out))
+        goto fail;
+    const Py_ssize_t n = group.len / 8;
+    if (check_len(&group, n, 8, "group") || check_len(&side, n, 1, "side")
+        || check_len(&own, n, 1, "own") || check_len(&peer, n, 1, "peer")
+        || check_len(&out, n, 8, "out"))
+        goto fail;
+    const int64_t *g = group.buf;
+    const unsigned char *s = side.buf, *mine = own.buf, *theirs = peer.buf;
+    int64_t *dst = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    /* found[k]: the nearest row so far that answers a row sent by side k. */
+    int64_t found[2] = {-1, -1};
+    const Py_ssize_t step = later ? -1 : 1;
+    Py_ssize_t i = later ? n - 1 : 0;
+    for (Py_ssize_t left = n; left > 0; left--, i += step) {
+        if (left == n || g[i] != g[i - step])
+            found[0] = found[1] = -1;
+        const int k = s[i] != 0;
+        dst[i] = found[k];
+        if (mine[i])
+            found[k] = i;
+        if (theirs[i])
+            found[!k] = i;
+    }
+    Py_END_ALLOW_THREADS
+    release_all(all, 5);
+    Py_RETURN_NONE;
+fail:
+    release_all(all, 5);
+    return NULL;
+}
+
+/* first_at_least(values, lo, hi, target, out) -> None
+ *
+ * detect/retransmit.py::_first_at_least: per query k, the first index in lo[k]:hi[k] where
+ * `values` >= target[k] (hi[k]: none; lo[k] when the range is empty), by binary search
+ * (`values` ascends within each queried range). */
+static PyObject *
+first_at_least(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer values = {0}, lo = {0}, hi = {0}, target = {0}, out = {0};
+    Py_buffer *all[] = {&values, &lo, &hi, &target, &out};
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*", &values, &lo, &hi, &target, &out))
+        goto fail;
+    const Py_ssize_t n_values = values.len / 8, n = lo.len / 8;
+    if (check_len(&values, n_values, 8, "values") || check_len(&lo, n, 8, "lo")
+        || check_len(&hi, n, 8, "hi") || check_len(&target, n, 8, "target")
+        || check_len(&out, n, 8, "out"))
+        goto fail;
+    const int64_t *v = values.buf, *l = lo.buf, *h = hi.buf, *t = target.buf;
+    int64_t *dst = out.buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int64_t a = l[k], b = h[k];
+        if (a < b && (a < 0 || b > n_values)) { bad = 1; break; }
+        while (a < b) {
+            const int64_t mid = a + (b - a) / 2;
+            if (v[mid] < t[k])
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        dst[k] = a;
+    }
+    Py_END_ALLOW_THREADS
+    release_all(all, 5);
+    if (bad)
+        return index_error();
+    Py_RETURN_NONE;
+fail:
+    release_all(all, 5);
+    return NULL;
+}
+
 /* identical_pairs(keys, group, order, time_ns, window_ns) -> (later, earlier)
  *
  * duplicates.py::_identical_pairs: walks the rows in `order` (each direction's rows
@@ -1395,6 +1483,10 @@ static PyMethodDef methods[] = {
      "Per key, the max of values over earlier rows (facts.py::_exclusive_running_max)."},
     {"peer_scan", peer_scan, METH_VARARGS,
      "Per row, the other side's largest or latest earlier value in its connection."},
+    {"nearest_rows", nearest_rows, METH_VARARGS,
+     "Per row, the nearest earlier or later row of its connection by side (retransmit.py)."},
+    {"first_at_least", first_at_least, METH_VARARGS,
+     "Per query, the first index of a range whose value reaches a target (retransmit.py)."},
     {"identical_pairs", identical_pairs, METH_VARARGS,
      "Rows identical to one of the two before them in their direction (duplicates.py)."},
     {"ethernet_ipv4_tcp", ethernet_ipv4_tcp, METH_VARARGS,

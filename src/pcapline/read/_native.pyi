@@ -36,6 +36,14 @@ def peer_scan(
 ) -> None:
     """The other side's largest (``take_max``) or latest earlier valid value in the group."""
 
+def nearest_rows(
+    group: Buffer, side: Buffer, own: Buffer, peer: Buffer, later: bool, out: Buffer
+) -> None:
+    """The nearest earlier (later) row of the group: own side where ``own``, other where ``peer``."""
+
+def first_at_least(values: Buffer, lo: Buffer, hi: Buffer, target: Buffer, out: Buffer) -> None:
+    """Per query, the first index in lo:hi whose value is at least the target (binary search)."""
+
 def identical_pairs(
     keys: tuple[Buffer, ...], group: Buffer, order: Buffer, time_ns: Buffer, window_ns: int
 ) -> tuple[bytearray, bytearray]:
