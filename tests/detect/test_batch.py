@@ -173,3 +173,37 @@ def test_covering_copies_equal_a_row_by_row_search(
     assert asked
     if window is None and name != "lossy-40-connections-3pct-drop.pcap":
         assert found
+
+
+def _dupacks_row_by_row(view, prev_same: list[int], last: int) -> int:  # type: ignore[no-untyped-def]
+    """The duplicate-ACK rule read literally: walk back over the side's rows repeating the ACK
+    number of row ``last``, counting pure ACKs (up to 4), less the one they duplicate."""
+    ack, count, j = view.rel_ack[last], 0, last
+    while j >= 0 and count <= 3 and view.rel_ack[j] == ack:
+        pure = view.seg_len[j] == 0 and not (view.syn[j] or view.fin[j] or view.rst[j])
+        count += int(pure)
+        j = prev_same[j]
+    return max(count - 1, 0)
+
+
+@pytest.mark.parametrize(
+    "name", ["lossy-40-connections-3pct-drop.pcap", "icmpv6-packet-too-big-at-client.pcap"]
+)
+def test_dupacks_equal_a_row_by_row_walk(name: str) -> None:
+    """``retransmit._dupacks_ending`` (column-wise) counts what a walk back over each row's
+    side counts, at every row of every connection."""
+    facts = _facts(SAMPLES / name)
+    assert facts is not None
+    seen = 0
+    for index in range(len(facts.conn_ids)):
+        view = conn_view(facts, index)
+        links, _rtt = retransmit._Links.of(view) if view.is_retrans.any() else (None, None)
+        if links is None:
+            continue
+        key = view.from_client.astype(np.int64)
+        pure = (view.seg_len == 0) & ~view.syn & ~view.fin & ~view.rst
+        got = retransmit._dupacks_ending(view.rel_ack, pure, key, np.argsort(key, kind="stable"))
+        prev_same = links.prev_same.tolist()
+        assert got.tolist() == [_dupacks_row_by_row(view, prev_same, i) for i in range(len(view))]
+        seen += int(np.count_nonzero(got >= 2))
+    assert seen or name != "lossy-40-connections-3pct-drop.pcap"  # fast retransmits there

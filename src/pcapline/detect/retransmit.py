@@ -35,7 +35,7 @@ import numpy as np
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
 from pcapline.facts import UNKNOWN, Facts, SegmentRows, peer_max_before, running_max_before
-from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
+from pcapline.model import Event, EventKind, Side
 from pcapline.read import native
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -172,10 +172,10 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     }  # NaN compares False
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
-    # Nor is a FIN repeated on an ACK (``echoed``).
+    # Nor is a FIN repeated on an ACK (``echoed``). (Positions in ``resends``.)
     dying = [
-        i
-        for i, last_ack, e in zip(rows, resends.last_ack_fin, echoed, strict=True)
+        k
+        for k, (last_ack, e) in enumerate(zip(resends.last_ack_fin, echoed, strict=True))
         if not last_ack and not e
     ]
     report = Retransmissions(
@@ -322,11 +322,11 @@ def _kinds(
         resends.already_sacked,
         resends.fin_only,
     )
-    sacked_, soon_, since_adv_, last_ = (
+    sacked_, soon_, since_adv_, dupacks_ = (
         resends.sacked,
         resends.soon,
         resends.since_adv,
-        resends.last_peer,
+        resends.dupacks,
     )
     kinds: list[EventKind] = []
     notes: list[str] = []
@@ -361,7 +361,7 @@ def _kinds(
                 notes.append("FIN sent again: not acknowledged")
             continue
         if candidate:
-            dupacks = _trailing_dupacks(view, linked.links, last_[k])
+            dupacks = dupacks_[k]
             if dupacks >= 2 or sacked_[k]:
                 kinds.append(EventKind.FAST_RETRANSMIT)
                 note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
@@ -440,8 +440,11 @@ class _Links:
     @staticmethod
     def of(view: ConnView) -> tuple[_Links, float | None]:
         """The connection's row links, and its data RTT (``_data_rtt_ms``; None: none)."""
-        linked = _Linked.of(view)
-        return linked.links, linked.rtt_ms
+        every, k = _linked_in(view)
+        lo = every.offset[k]
+        hi = lo + len(view)
+        links = _Links(*(getattr(every.links, name)[lo:hi] for name in _Links.__slots__))
+        return links, _Linked.of(view).rtt_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,6 +480,13 @@ class _Resends:
     ack_rose: list[bool]
     #: A bare FIN sent after its sender had acknowledged the peer's FIN (LAST_ACK).
     last_ack_fin: list[bool]
+    #: Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
+    dupacks: list[int]
+    # What followed it (``_Links``, read at the end of the last series):
+    peer_ack_after: list[int]
+    own_rst_after: list[int]
+    peer_rst_after: list[int]
+    own_fresh_after: list[int]
 
     def part(self, lo: int, hi: int) -> _Resends:
         """One connection's resends: entries ``lo:hi``."""
@@ -487,29 +497,30 @@ class _Resends:
 class _Linked:
     """What the batch pass (``_batch_links``) found for one connection."""
 
-    links: _Links
     rtt_ms: float | None  # ``_data_rtt_ms`` (None: not measured)
     resends: _Resends
     peer_unseen: bool  # only one direction is in the capture (the peer's is unseen)
 
     @staticmethod
     def of(view: ConnView) -> _Linked:
-        """The connection's links, data RTT and resends (it has a retransmission)."""
-        if len(view) < ALONE_ROWS:
-            every, k = view.batch.of(_links), view.at
-        else:  # its own numpy calls cost little next to their work
-            every, k = _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
-        lo = every.offset[k]
-        hi = lo + len(view)
-        links = _Links(*(getattr(every.links, name)[lo:hi] for name in _Links.__slots__))
+        """The connection's data RTT and resends (it has a retransmission)."""
+        every, k = _linked_in(view)
         rtt_ms = every.rtt_ms[k]
         resends = every.resends.part(every.resend_bounds[k], every.resend_bounds[k + 1])
         return _Linked(
-            links,
             None if rtt_ms != rtt_ms else rtt_ms,  # NaN: not measured
             resends,
             every.peer_unseen[k],
         )
+
+
+def _linked_in(view: ConnView) -> tuple[_BatchLinks, int]:
+    """The batch pass that linked the connection (it has a retransmission), and its position
+    there: its batch's pass, or its own when it is long."""
+    if len(view) < ALONE_ROWS:
+        return view.batch.of(_links), view.at
+    # A long connection alone: its own numpy calls cost little next to their work.
+    return _batch_links(Batch.one(view), np.ones(1, dtype=bool)), 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,7 +579,8 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     has_ack = r.ack[rows]
     acks = np.where(has_ack, r.rel_ack[rows], _NO_ACK)
     key = conn * 2 + client
-    before = running_max_before(acks, key, np.argsort(key, kind="stable"), _NO_ACK)
+    by_side = np.argsort(key, kind="stable")  # each (connection, side)'s rows, frame order
+    before = running_max_before(acks, key, by_side, _NO_ACK)
     advance = has_ack & (acks > before)
     # The previous transmission of the same first byte by the same side (ordered by
     # connection, side, seq, then frame).
@@ -594,6 +606,8 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         return relative(_nearest_rows(conn, client, own, peer, later=True))
 
     dup, rst = r.is_dup[rows], r.rst[rows]
+    pure_ack = (r.seg_len[rows] == 0) & ~r.syn[rows] & ~r.fin[rows] & ~rst
+    dupacks = _dupacks_ending(r.rel_ack[rows], pure_ack, key, by_side)
     fresh = ~dup & ~retrans & ~rst & ((r.seg_len[rows] > 0) | r.fin[rows] | r.syn[rows])
     links = _Links(
         last_peer=latest_peer(everyone),
@@ -621,7 +635,7 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         links,
         offset.tolist(),
         rtt_ms.tolist(),
-        _resends(r, rows, first, conn, links, prev_tx, rtt_ms[linked][conn]),
+        _resends(r, rows, first, conn, links, prev_tx, rtt_ms[linked][conn], dupacks),
         np.concatenate(([0], np.cumsum(per_conn))).tolist(),
         ((clients == 0) | (clients == np.diff(batch.starts))).tolist(),
     )
@@ -635,12 +649,13 @@ def _resends(
     links: _Links,
     prev_tx: np.ndarray,
     rtt_ms: np.ndarray,
+    dupacks: np.ndarray,
 ) -> _Resends:
     """``_Resends`` of every retransmitted row among the linked ``rows``, column-wise.
 
     Per linked row: ``first``, its connection's first linked row; ``links``, its links
     (relative); ``prev_tx``, the previous copy at the same seq (a linked row; -1: none);
-    ``rtt_ms``, its connection's data RTT (NaN: none)."""
+    ``rtt_ms``, its connection's data RTT (NaN: none); ``dupacks``, ``_dupacks_ending``."""
     at = np.flatnonzero(r.is_retrans[rows])  # linked rows of the retransmissions
     i, base = rows[at], first[at]
 
@@ -702,6 +717,11 @@ def _resends(
         clocked=clocked.tolist(),
         ack_rose=ack_rose.tolist(),
         last_ack_fin=_last_ack_fins(r, rows, first, at, fin_only).tolist(),
+        dupacks=np.where(last >= 0, dupacks[base + np.maximum(last, 0)], 0).tolist(),
+        peer_ack_after=links.peer_ack_after[at].tolist(),
+        own_rst_after=links.own_rst_after[at].tolist(),
+        peer_rst_after=links.peer_rst_after[at].tolist(),
+        own_fresh_after=links.own_fresh_after[at].tolist(),
     )
 
 
@@ -728,22 +748,32 @@ def _last_ack_fins(
     return out
 
 
-def _trailing_dupacks(view: ConnView, links: _Links, last: int, enough: int = 3) -> int:
-    """Duplicate ACKs ending at peer row ``last`` (pure ACKs repeating its ack), up to ``enough``."""
-    ack = view.rel_ack[last]
-    count = 0
-    j = last
-    while j >= 0 and count <= enough and view.rel_ack[j] == ack:
-        if view.seg_len[j] == 0 and not view.flags[j] & (SYN | FIN | RST):
-            count += 1
-        j = int(links.prev_same[j])
-    return max(count - 1, 0)
+def _dupacks_ending(
+    ack: np.ndarray, pure_ack: np.ndarray, key: np.ndarray, by_side: np.ndarray, enough: int = 3
+) -> np.ndarray:
+    """Per row: the duplicate ACKs ending at it, up to ``enough``: its side's pure ACKs (no
+    data, SYN, FIN or RST) among its side's latest rows repeating its ACK number, less the
+    first (the ACK they duplicate): what fast retransmit counts against dupthresh
+    (tcp_fastretrans_alert, 3). Other rows repeating the ACK number (data) do not end the run.
+
+    ``key``: per row, its (connection, side); ``by_side``: the rows of each key together,
+    frame order inside (a stable argsort of ``key``)."""
+    acks, keys, pure = ack[by_side], key[by_side], pure_ack[by_side]
+    fresh = np.ones(len(acks), dtype=bool)  # a run of one side's rows repeating an ACK starts
+    fresh[1:] = (keys[1:] != keys[:-1]) | (acks[1:] != acks[:-1])
+    counted = np.cumsum(pure)  # pure ACKs so far (all keys)
+    run_first = np.flatnonzero(fresh)[np.cumsum(fresh) - 1]  # per row: its run's first row
+    in_run = counted - counted[run_first] + pure[run_first]
+    out = np.empty(len(acks), dtype=np.int64)
+    out[by_side] = np.clip(in_run - 1, 0, enough)
+    return out
 
 
-def _last_series(view: ConnView, linked: _Linked, last: int, timed: set[int]) -> RtoSeries:
-    """The transmissions of the segment at row ``last``; ``timed``: the rows the RTO timer
-    sent (``_kinds``): only those are steps of the backoff."""
-    links, acks_unseen = linked.links, linked.peer_unseen
+def _last_series(view: ConnView, linked: _Linked, k: int, timed: set[int]) -> RtoSeries:
+    """The transmissions of the segment resent by ``linked.resends`` entry ``k``; ``timed``:
+    the rows the RTO timer sent (``_kinds``): only those are steps of the backoff."""
+    resends, acks_unseen = linked.resends, linked.peer_unseen
+    last = resends.rows[k]
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
     after = slice(last + 1, None)  # rows after the copy
@@ -773,8 +803,8 @@ def _last_series(view: ConnView, linked: _Linked, last: int, timed: set[int]) ->
         answered = (view.from_client[after] == side) & ~view.is_dup[after] & view.ack[after]
         acked = bool(np.any(answered & (view.rel_ack[after] > view.rel_ack[last])))
     else:
-        acked = bool(links.peer_ack_after[last] > seq)  # UNKNOWN (none) is below any seq
-    own_rst, peer_rst = int(links.own_rst_after[last]), int(links.peer_rst_after[last])
+        acked = resends.peer_ack_after[k] > seq  # UNKNOWN (none) is below any seq
+    own_rst, peer_rst = resends.own_rst_after[k], resends.peer_rst_after[k]
     next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
@@ -808,7 +838,7 @@ def _last_series(view: ConnView, linked: _Linked, last: int, timed: set[int]) ->
         gave_up=gave_up,
         give_up_after_s=give_up_after,
         user_timeout_shape=bool(shortened),
-        later_traffic=bool(links.own_fresh_after[last] >= 0),
+        later_traffic=resends.own_fresh_after[k] >= 0,
         rst_frame=int(view.frame[own_rst]) if own_rst >= 0 else None,
         peer_rst_frame=int(view.frame[peer_rst]) if peer_rst >= 0 else None,
         fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
