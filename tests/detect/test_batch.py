@@ -16,7 +16,15 @@ from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
 
 from pcapline.decode import decode
-from pcapline.detect import Batch, ConnDetections, conn_view, detect_connection, retransmit, run_all
+from pcapline.detect import (
+    NO_ROW,
+    Batch,
+    ConnDetections,
+    conn_view,
+    detect_connection,
+    retransmit,
+    run_all,
+)
 from pcapline.errors import PcaplineError
 from pcapline.facts import Facts, compute_facts
 from pcapline.flows import build_flows
@@ -207,3 +215,19 @@ def test_dupacks_equal_a_row_by_row_walk(name: str) -> None:
         assert got.tolist() == [_dupacks_row_by_row(view, prev_same, i) for i in range(len(view))]
         seen += int(np.count_nonzero(got >= 2))
     assert seen or name != "lossy-40-connections-3pct-drop.pcap"  # fast retransmits there
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_batch_last_equals_each_connections_last_row(seed: int) -> None:
+    """``Batch.last``: each connection's last row where a mask holds, relative, NO_ROW when
+    none (empty connections and masks included)."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 6, size=int(rng.integers(1, 12)))
+    starts = np.concatenate(([0], np.cumsum(sizes)))
+    batch = Batch(None, starts, np.repeat(np.arange(len(sizes)), sizes))  # type: ignore[arg-type]
+    mask = rng.random(int(starts[-1])) < rng.random()
+    want = []
+    for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
+        rows = np.flatnonzero(mask[lo:hi])
+        want.append(int(rows[-1]) if len(rows) else NO_ROW)
+    assert batch.last(mask).tolist() == want

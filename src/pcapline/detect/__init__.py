@@ -103,6 +103,14 @@ class Batch:
         """Per connection: its first row where ``mask`` holds (``NO_ROW``: none)."""
         return self.first_from(mask, np.zeros(len(self.starts) - 1, dtype=np.int64))
 
+    def last(self, mask: np.ndarray) -> np.ndarray:
+        """Per connection: its last row where ``mask`` holds (``NO_ROW``: none)."""
+        rows = np.flatnonzero(mask)
+        at = np.searchsorted(rows, self.starts[1:]) - 1  # the last row before the next start
+        found = np.append(rows, NO_ROW)[at]  # at -1: no row before it at all
+        first = self.starts[:-1]
+        return np.where(found >= first, found - first, NO_ROW)
+
     def first_after(self, mask: np.ndarray, after: np.ndarray) -> np.ndarray:
         """Per connection: its first row after relative row ``after`` where ``mask`` holds
         (``NO_ROW``: none, or ``after`` is ``NO_ROW``)."""

@@ -139,10 +139,9 @@ def detect(view: ConnView) -> Detection[Close]:
         second_fin = max(client_fin, server_fin)
     stuck = False
     if second_fin is not None and closing.fin_retransmits[k]:
-        idx = np.arange(len(view))
-        fin_retrans = view.fin & view.is_retrans
-        same_side = view.from_client == view.from_client[second_fin]
-        stuck = bool(np.any(fin_retrans & same_side & (idx > second_fin)))
+        # The second FIN's sender retransmitted a FIN after it: its ACK never came.
+        side = int(view.from_client[second_fin])
+        stuck = closing.last_fin_retransmit[side][k] > second_fin
     rst_list = closing.rst_rows.at(k)
     events: list[Event] = []
     hints: list[int] = []
@@ -162,7 +161,7 @@ def detect(view: ConnView) -> Detection[Close]:
                 if why.startswith(TTL_WHY):
                     by_ttl.append(int(view.frame[i]))
                 events.append(view.event(i, EventKind.INJECTED_RST_HINT, why))
-        ending_row = _ending_reset_row(view, rst_rows, np.arange(len(view)))
+        ending_row = _ending_reset_row(view, rst_rows, closing.ends(k))
         later = _later_resets(view, rst_rows, ending_row)
     ending = _describe(view, ending_row, client_fin, server_fin) if ending_row is not None else None
     time_wait = closer if closer is not None and second_fin is not None else None
@@ -200,6 +199,33 @@ class _Closing:
     fin_retransmits: list[int]  # FINs that are retransmissions
     rst_rows: RowSets  # RSTs, capture duplicates aside
     client_waited: list[bool]  # ``client_waited``
+    #: Per side (index 0: the server's, 1: the client's): its last FIN retransmission.
+    last_fin_retransmit: tuple[list[int], list[int]]
+    # The last rows ``_ending_reset_row`` weighs the last RST against (``_Ends``):
+    last_syn: list[int]  # any SYN
+    last_said_syn: list[int]  # a SYN that is no RST
+    last_said: tuple[list[int], list[int]]  # per side: a row that is no RST
+    last_data: tuple[list[int], list[int]]  # per side: data that is no RST
+
+    def ends(self, k: int) -> _Ends:
+        """Connection ``k``'s last rows that ``_ending_reset_row`` reads."""
+        return _Ends(
+            syn=self.last_syn[k],
+            said_syn=self.last_said_syn[k],
+            said=(self.last_said[0][k], self.last_said[1][k]),
+            data=(self.last_data[0][k], self.last_data[1][k]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ends:
+    """One connection's last rows of a kind (relative; ``NO_ROW``: none); per side tuples are
+    indexed by ``from_client`` (0: the server's, 1: the client's)."""
+
+    syn: int
+    said_syn: int
+    said: tuple[int, int]
+    data: tuple[int, int]
 
 
 def _closing(batch: Batch) -> _Closing:
@@ -207,6 +233,12 @@ def _closing(batch: Batch) -> _Closing:
     n = len(batch.starts) - 1
     client, server, closer = _fins_and_closer(r, batch.conn_index, n)
     first = batch.starts[:-1]
+
+    def by_side(mask: np.ndarray) -> tuple[list[int], list[int]]:
+        """Per connection: the server's last row where ``mask`` holds, the client's."""
+        last = [batch.last(mask & (r.from_client == side)).tolist() for side in (False, True)]
+        return last[0], last[1]
+
     return _Closing(
         client_fin=np.where(client >= 0, client - first, NO_ROW).tolist(),
         server_fin=np.where(server >= 0, server - first, NO_ROW).tolist(),
@@ -214,6 +246,11 @@ def _closing(batch: Batch) -> _Closing:
         fin_retransmits=batch.count(r.fin & r.is_retrans).tolist(),
         rst_rows=batch.row_sets(r.rst & ~r.is_dup),
         client_waited=_client_waited(r, batch.starts, batch.conn_index).tolist(),
+        last_fin_retransmit=by_side(r.fin & r.is_retrans),
+        last_syn=batch.last(r.syn).tolist(),
+        last_said_syn=batch.last(r.syn & ~r.rst).tolist(),
+        last_said=by_side(~r.rst),
+        last_data=by_side(~r.rst & (r.seg_len > 0)),
     )
 
 
@@ -273,7 +310,7 @@ def _fins_and_closer(
     return client, server, sides[code]
 
 
-def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, idx: np.ndarray) -> int | None:
+def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int | None:
     """Row of the RST that ended the connection, or None.
 
     The last RST ends nothing when a new handshake followed it or its sender went on sending
@@ -285,21 +322,18 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, idx: np.ndarray) -> 
     if not len(rst_rows):
         return None
     i = int(rst_rows[-1])
-    sender = view.from_client[i]
-    after = idx > i
-    if np.any(after & view.syn):
+    sender = int(view.from_client[i])
+    if ends.syn > i:
         return None  # a new handshake followed: this RST cleared stale state
-    if np.any(after & (view.from_client == sender) & ~view.rst & (view.seg_len > 0)):
-        return None
+    if ends.data[sender] > i:
+        return None  # its sender went on sending data
     if len(rst_rows) == 1:
         return i  # no earlier RST to walk back to
     # Walk back from the last RST. Running counts keep each step O(1) (a connection can hold
     # thousands of RSTs): ``substantive`` rows (data, SYN or FIN, not RST) at or before each
     # row, and per side the last row that is not a RST.
     substantive = np.cumsum(~view.rst & ((view.seg_len > 0) | view.has(SYN | FIN)))
-    said = ~view.rst
-    last_said = {side: _last_row(said & (view.from_client == side)) for side in (True, False)}
-    last_syn = _last_row(view.syn & said)
+    last_said, last_syn = ends.said, ends.said_syn  # indexed by side: False 0, True 1
     for j in rst_rows[::-1].tolist():
         if j >= i:
             continue
@@ -335,12 +369,6 @@ def _stateless(view: ConnView, i: int) -> bool:
         and int(view.rel_ack[answered]) != UNKNOWN
         and int(view.rel_seq[i]) == int(view.rel_ack[answered])
     )
-
-
-def _last_row(mask: np.ndarray) -> int:
-    """The last row where ``mask`` holds, -1 when none."""
-    rows = np.flatnonzero(mask)
-    return int(rows[-1]) if len(rows) else -1
 
 
 def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | None) -> Reset:
