@@ -144,9 +144,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     resends = linked.resends
     rows = resends.rows
     gaps = resends.gap
-    # A FIN repeated on an ACK of the peer's FIN is no resend at all (``_Resends.ack_rose``):
-    # sooner than any retransmission timer.
-    echoed = [rose and gap < RTO_FLOOR_S for rose, gap in zip(resends.ack_rose, gaps, strict=True)]
+    echoed = resends.echoed
     kinds, notes = _kinds(view, linked, gaps, echoed)
     events = [
         Event(
@@ -170,14 +168,6 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         if kind is EventKind.RETRANSMIT
         or (kind is EventKind.FIN_RETRANSMIT and RTO_FLOOR_S <= gap <= RTO_CEILING_S)
     }  # NaN compares False
-    # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
-    # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
-    # Nor is a FIN repeated on an ACK (``echoed``). (Positions in ``resends``.)
-    dying = [
-        k
-        for k, (last_ack, e) in enumerate(zip(resends.last_ack_fin, echoed, strict=True))
-        if not last_ack and not e
-    ]
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
@@ -187,7 +177,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         fin_on_ack=sum(
             kind is EventKind.FIN_RETRANSMIT and e for kind, e in zip(kinds, echoed, strict=True)
         ),
-        last_series=(_last_series(view, linked, dying[-1], timed) if dying else None),
+        last_series=_last_series(view, linked, timed) if linked.series_of >= 0 else None,
         rtt_ms=linked.rtt_ms,
     )
     return Detection(tuple(events), report)
@@ -480,6 +470,8 @@ class _Resends:
     ack_rose: list[bool]
     #: A bare FIN sent after its sender had acknowledged the peer's FIN (LAST_ACK).
     last_ack_fin: list[bool]
+    #: ``ack_rose`` sooner than any retransmission timer: no resend at all.
+    echoed: list[bool]
     #: Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
     dupacks: list[int]
     # What followed it (``_Links``, read at the end of the last series):
@@ -500,6 +492,8 @@ class _Linked:
     rtt_ms: float | None  # ``_data_rtt_ms`` (None: not measured)
     resends: _Resends
     peer_unseen: bool  # only one direction is in the capture (the peer's is unseen)
+    series: _Series  # the final series' transmissions
+    series_of: int  # the ``resends`` entry resent last in that series (-1: no series)
 
     @staticmethod
     def of(view: ConnView) -> _Linked:
@@ -511,6 +505,8 @@ class _Linked:
             None if rtt_ms != rtt_ms else rtt_ms,  # NaN: not measured
             resends,
             every.peer_unseen[k],
+            every.series.part(every.series_bounds[k], every.series_bounds[k + 1]),
+            every.series_of[k] - every.resend_bounds[k] if every.series_of[k] >= 0 else -1,
         )
 
 
@@ -536,6 +532,28 @@ class _BatchLinks:
     resends: _Resends
     resend_bounds: list[int]
     peer_unseen: list[bool]  # per connection of the batch: one direction captured only
+    #: Every linked connection's final series: connection k's are entries
+    #: ``series_bounds[k]:series_bounds[k + 1]``.
+    series: _Series
+    series_bounds: list[int]
+    #: Per connection of the batch: the ``resends`` entry whose series ``series`` holds (-1:
+    #: none, no dying data transfer).
+    series_of: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The transmissions of the last resend of a dying data transfer (the last resend that is
+    no LAST_ACK FIN retry and no FIN repeated on an ACK), original first: the sender's rows up
+    to it covering its first byte, capture duplicates and probes aside (``_final_series``)."""
+
+    rows: list[int]  # relative to the connection
+    time_ns: list[int]
+    frame: list[int]
+
+    def part(self, lo: int, hi: int) -> _Series:
+        """One connection's entries ``lo:hi``."""
+        return _Series(self.rows[lo:hi], self.time_ns[lo:hi], self.frame[lo:hi])
 
 
 #: Below every real ACK number: "no ACK yet" in running maxima.
@@ -627,17 +645,36 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     data = (r.seg_len[rows] > 0) & ~retrans & ~r.is_dup[rows] & ~resent
     rtt_ms = np.full(len(linked), np.nan)
     rtt_ms[linked] = _data_rtt_ms(r, rows, conn, len(sizes), data, ack_so_far)
-    per_conn = np.zeros(len(linked), dtype=np.int64)
-    per_conn[linked] = np.bincount(conn[retrans], minlength=len(sizes))
     clients = np.zeros(len(linked), dtype=np.int64)
     clients[linked] = np.bincount(conn[client], minlength=len(sizes))
+    resends, dying = _resends(r, rows, first, conn, links, prev_tx, rtt_ms[linked][conn], dupacks)
+    retransmitted = np.flatnonzero(retrans)  # linked rows of ``resends``' entries
+    series, series_of = _final_series(r, rows, conn, len(sizes), retransmitted, dying)
+    resend_of = np.full(len(linked), -1, dtype=np.int64)
+    resend_of[linked] = series_of
+
+    def bounds(of_rows: np.ndarray) -> list[int]:
+        """Per connection of the batch, where its entries start (``of_rows``: linked rows,
+        one per entry, ascending), then the end."""
+        per_conn = np.zeros(len(linked), dtype=np.int64)
+        per_conn[linked] = np.bincount(conn[of_rows], minlength=len(sizes))
+        found: list[int] = np.concatenate(([0], np.cumsum(per_conn))).tolist()
+        return found
+
     return _BatchLinks(
         links,
         offset.tolist(),
         rtt_ms.tolist(),
-        _resends(r, rows, first, conn, links, prev_tx, rtt_ms[linked][conn], dupacks),
-        np.concatenate(([0], np.cumsum(per_conn))).tolist(),
+        resends,
+        bounds(retransmitted),
         ((clients == 0) | (clients == np.diff(batch.starts))).tolist(),
+        _Series(
+            (series - first[series]).tolist(),
+            r.time_ns[rows[series]].tolist(),
+            r.frame[rows[series]].tolist(),
+        ),
+        bounds(series),
+        resend_of.tolist(),
     )
 
 
@@ -650,12 +687,13 @@ def _resends(
     prev_tx: np.ndarray,
     rtt_ms: np.ndarray,
     dupacks: np.ndarray,
-) -> _Resends:
+) -> tuple[_Resends, np.ndarray]:
     """``_Resends`` of every retransmitted row among the linked ``rows``, column-wise.
 
     Per linked row: ``first``, its connection's first linked row; ``links``, its links
     (relative); ``prev_tx``, the previous copy at the same seq (a linked row; -1: none);
-    ``rtt_ms``, its connection's data RTT (NaN: none); ``dupacks``, ``_dupacks_ending``."""
+    ``rtt_ms``, its connection's data RTT (NaN: none); ``dupacks``, ``_dupacks_ending``.
+    Also, per entry: a resend of a dying data transfer (``_final_series``' candidates)."""
     at = np.flatnonzero(r.is_retrans[rows])  # linked rows of the retransmissions
     i, base = rows[at], first[at]
 
@@ -700,7 +738,13 @@ def _resends(
     # A FIN repeated on an ACK of the peer's new data or FIN carries a higher ACK number than
     # the previous copy (``detect`` adds: sooner than any retransmission timer).
     ack_rose = fin_only & (ack > np.where(prev >= 0, r.rel_ack[earlier], ack))
-    return _Resends(
+    # ... and sooner than any retransmission timer: no resend at all (NaN compares False).
+    echoed = ack_rose & (gap < RTO_FLOOR_S)
+    # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
+    # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
+    # Nor is a FIN repeated on an ACK.
+    last_ack_fin = _last_ack_fins(r, rows, first, at, fin_only)
+    resends = _Resends(
         rows=(at - base).tolist(),
         frame=r.frame[i].tolist(),
         time_ns=time_ns.tolist(),
@@ -716,13 +760,41 @@ def _resends(
         already_sacked=already_sacked.tolist(),
         clocked=clocked.tolist(),
         ack_rose=ack_rose.tolist(),
-        last_ack_fin=_last_ack_fins(r, rows, first, at, fin_only).tolist(),
+        last_ack_fin=last_ack_fin.tolist(),
+        echoed=echoed.tolist(),
         dupacks=np.where(last >= 0, dupacks[base + np.maximum(last, 0)], 0).tolist(),
         peer_ack_after=links.peer_ack_after[at].tolist(),
         own_rst_after=links.own_rst_after[at].tolist(),
         peer_rst_after=links.peer_rst_after[at].tolist(),
         own_fresh_after=links.own_fresh_after[at].tolist(),
     )
+    return resends, ~last_ack_fin & ~echoed
+
+
+def _final_series(
+    r: SegmentRows,
+    rows: np.ndarray,
+    conn: np.ndarray,
+    n_conns: int,
+    resent: np.ndarray,
+    dying: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per linked connection, its final series (``_Series``): the linked rows of every series,
+    connection after connection, and per connection the entry of ``resent`` (linked rows of
+    the retransmissions) that ends it (-1: none, no entry of ``dying``).
+
+    The series of a resend: its sender's transmissions up to it covering its first byte,
+    capture duplicates and probes aside (``_last_series`` reads the backoff from them)."""
+    ends = np.full(n_conns, -1, dtype=np.int64)
+    entries = np.flatnonzero(dying)  # ascending: each connection's last one is written last
+    ends[conn[resent[entries]]] = entries
+    last = np.where(ends >= 0, resent[np.maximum(ends, 0)], -1)  # per connection, a linked row
+    at = np.maximum(last, 0)
+    seq, side = r.rel_seq[rows[at]][conn], r.from_client[rows[at]][conn]  # per linked row
+    covers = (np.arange(len(rows)) <= last[conn]) & (r.rel_seq[rows] <= seq)
+    covers &= (r.seq_end[rows] > seq) & (r.from_client[rows] == side)
+    covers &= ~r.is_dup[rows] & ~r.probe_shape[rows]
+    return np.flatnonzero(covers), ends
 
 
 def _last_ack_fins(
@@ -769,31 +841,29 @@ def _dupacks_ending(
     return out
 
 
-def _last_series(view: ConnView, linked: _Linked, k: int, timed: set[int]) -> RtoSeries:
-    """The transmissions of the segment resent by ``linked.resends`` entry ``k``; ``timed``:
-    the rows the RTO timer sent (``_kinds``): only those are steps of the backoff."""
-    resends, acks_unseen = linked.resends, linked.peer_unseen
-    last = resends.rows[k]
+def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
+    """The final series (``linked.series``: the transmissions of the segment resent by
+    ``linked.resends`` entry ``linked.series_of``); ``timed``: the rows the RTO timer sent
+    (``_kinds``): only those are steps of the backoff."""
+    resends, acks_unseen, which = linked.resends, linked.peer_unseen, linked.series_of
+    last = resends.rows[which]
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
     after = slice(last + 1, None)  # rows after the copy
-    # The sender's transmissions up to the copy covering its first byte (capture duplicates
-    # and probes aside): the rows covering the byte first (few), then their sender.
-    tx = np.flatnonzero((view.rel_seq[: last + 1] <= seq) & (view.seq_end[: last + 1] > seq))
-    tx = tx[(view.from_client[tx] == side) & ~view.is_dup[tx] & ~view.probe_shape[tx]]
-    times: list[float] = (view.time_ns[tx] / 1e9).tolist()
+    tx, frames = linked.series.rows, linked.series.frame
+    times = [t / 1e9 for t in linked.series.time_ns]
     # No backoff step is longer than TCP_RTO_MAX: a copy further back belongs to another
     # stretch of time (a time jump, captures joined), so the series starts after it.
     start = max(
         (k for k in range(1, len(times)) if times[k] - times[k - 1] > RTO_CEILING_S), default=0
     )
-    tx, times = tx[start:], times[start:]
+    tx, times, frames = tx[start:], times[start:], frames[start:]
     # A copy sooner than the minimum RTO after the previous one (tail loss probe, fast
     # retransmit) or clocked out by an ACK is no step of the RTO backoff: the series counts
     # timer-driven gaps only (the copies ``_kinds`` named timeouts).
     pairs = enumerate(itertools.pairwise(times), start=1)
-    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and int(tx[k]) in timed]
-    gaps = [times[k] - _timer_start(view, side, int(tx[k - 1]), int(tx[k])) for k in steps]
+    steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and tx[k] in timed]
+    gaps = [times[k] - _timer_start(view, side, tx[k - 1], tx[k]) for k in steps]
     schedule = name_schedule(gaps)
     if acks_unseen:
         # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
@@ -803,8 +873,8 @@ def _last_series(view: ConnView, linked: _Linked, k: int, timed: set[int]) -> Rt
         answered = (view.from_client[after] == side) & ~view.is_dup[after] & view.ack[after]
         acked = bool(np.any(answered & (view.rel_ack[after] > view.rel_ack[last])))
     else:
-        acked = resends.peer_ack_after[k] > seq  # UNKNOWN (none) is below any seq
-    own_rst, peer_rst = resends.own_rst_after[k], resends.peer_rst_after[k]
+        acked = resends.peer_ack_after[which] > seq  # UNKNOWN (none) is below any seq
+    own_rst, peer_rst = resends.own_rst_after[which], resends.peer_rst_after[which]
     next_gap = next_backoff(gaps[-1]) if gaps else None
     gave_up: bool | None = None
     give_up_after: float | None = None
@@ -831,18 +901,18 @@ def _last_series(view: ConnView, linked: _Linked, k: int, timed: set[int]) -> Rt
     return RtoSeries(
         side=Side.CLIENT if side else Side.SERVER,
         seq=seq,
-        frames=tuple(view.frame[tx].tolist()),
+        frames=tuple(frames),
         gaps=tuple(gaps),
         doubling=schedule.doubling or (len(gaps) == 2 and close_to(gaps[1], 2 * gaps[0])),
         acked=acked,
         gave_up=gave_up,
         give_up_after_s=give_up_after,
         user_timeout_shape=bool(shortened),
-        later_traffic=resends.own_fresh_after[k] >= 0,
+        later_traffic=resends.own_fresh_after[which] >= 0,
         rst_frame=int(view.frame[own_rst]) if own_rst >= 0 else None,
         peer_rst_frame=int(view.frame[peer_rst]) if peer_rst >= 0 else None,
         fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
-        step_frames=tuple(int(view.frame[tx[k]]) for k in steps),
+        step_frames=tuple(frames[k] for k in steps),
         already_acked=bool(view.snd_una[last] != UNKNOWN and view.snd_una[last] > seq),
         acks_unseen=acks_unseen,
     )
