@@ -65,6 +65,7 @@ import pandas as pd
 
 from pcapline.model import (
     FAILURE_FATES,
+    Event,
     EventKind,
     ResponseJudged,
     Side,
@@ -1253,17 +1254,17 @@ def _episodes(
     retransmission by the same side before that ACK is another step of the same episode
     (the RTO backoff, or the next hole of the same outage).
     """
-    out: list[Stall] = []
     events = [event for event in found.retransmit.events if event.kind is kind]
     if acks is None or not events:
-        return out
-    open_episode: dict[bool, int] = {}  # side -> index into out of its latest episode
+        return []
+    found_at = _EventRows.of(view, acks, events)
     # Per side: the capture holds only that side's packets (asked once per connection;
     # ``from_client`` is a bool column).
     alone = {True: bool(view.from_client.all()), False: not view.from_client.any()}
-    for event in events:
-        i = _row(view, event.frame)
-        client = bool(view.from_client[i])
+    episodes: list[_Episode] = []
+    open_episode: dict[bool, _Episode] = {}  # side -> its latest episode
+    for n, event in enumerate(events):
+        i, client = found_at.rows[n], found_at.client[n]
         if alone[client]:
             # The peer's direction is not in the capture: its ACKs cannot end the episode, so
             # it lasts as far as the capture shows it (to this copy). The sender's own ACK
@@ -1271,27 +1272,93 @@ def _episodes(
             # capture cannot show whether it did: no stall is claimed.
             if _answered_after(view, i) is None:
                 continue
-            ended, end_ns = True, int(view.time_ns[i])
+            ended, end_ns = True, found_at.time_ns[n]
         else:
-            ack_row = acks.covering(client, i, int(view.rel_seq[i]))
-            ended = ack_row is not None
-            end_ns = int(view.time_ns[ack_row if ack_row is not None else i])
-        k = open_episode.get(client)
-        if k is not None and (not out[k].recovered or event.time_ns <= out[k].end_ns):
-            out[k] = replace(out[k], end_ns=max(out[k].end_ns, end_ns), recovered=ended)
+            ended, end_ns = found_at.acked[n], found_at.ack_ns[n]
+        latest = open_episode.get(client)
+        if latest is not None and (not latest.recovered or event.time_ns <= latest.end_ns):
+            latest.end_ns, latest.recovered = max(latest.end_ns, end_ns), ended
             continue
         if event.value is not None:
-            start_ns = int(view.time_ns[i]) - round(event.value * 1e9)
+            start_ns = found_at.time_ns[n] - round(event.value * 1e9)
         else:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
-            peer = acks.rows[client]
-            before = peer[: int(peer.searchsorted(i))]
-            start_ns = int(view.time_ns[before[-1]] if len(before) else view.time_ns[i])
-        first = min(int(view.time_ns.searchsorted(start_ns)), i)
-        out.append(Stall(cause, view.side(i), start_ns, end_ns, ended, int(view.frame[first])))
-        open_episode[client] = len(out) - 1
-    return out
+            start_ns = found_at.peer_spoke_ns[n]
+        latest = open_episode[client] = _Episode(client, start_ns, end_ns, ended, i)
+        episodes.append(latest)
+    if not episodes:
+        return []
+    # The frame each episode began at: the first row at or after its start (its first copy),
+    # never after the retransmission that opened it; one search for all of them.
+    starts = np.array([e.start_ns for e in episodes], dtype=np.int64)
+    opened_at = np.array([e.row for e in episodes], dtype=np.intp)
+    first = np.minimum(view.time_ns.searchsorted(starts), opened_at)
+    return [
+        Stall(cause, Side.CLIENT if e.client else Side.SERVER, e.start_ns, e.end_ns, e.recovered, f)
+        for e, f in zip(episodes, view.frame[first].tolist(), strict=True)
+    ]
+
+
+@dataclass(slots=True)
+class _Episode:
+    """A retransmission episode while ``_episodes`` grows it (later steps move its end)."""
+
+    client: bool  # the sender is the client
+    start_ns: int
+    end_ns: int
+    recovered: bool
+    row: int  # the retransmission that opened it
+
+
+@dataclass(frozen=True, slots=True)
+class _EventRows:
+    """Per retransmission event of one connection, what ``_episodes`` reads of the capture at
+    it, as lists of Python values: found with one array search per column for all the events
+    (a look-up per event costs more in numpy scalars than the episode logic)."""
+
+    rows: list[int]  # the event's row (its frame's)
+    client: list[bool]  # its sender is the client
+    time_ns: list[int]  # when it was sent
+    acked: list[bool]  # a peer ACK after it covered its first byte (``_PeerAcks.covering``)
+    ack_ns: list[int]  # when that ACK came; the event's own time when none did
+    peer_spoke_ns: list[int]  # the peer's last ACK before it; the event's own time when none
+
+    @classmethod
+    def of(cls, view: _Rows, acks: _PeerAcks, events: Sequence[Event]) -> _EventRows:
+        frames = np.fromiter((event.frame for event in events), np.int64, len(events))
+        rows = view.frame.searchsorted(frames)
+        client = view.from_client[rows]
+        seq = view.rel_seq[rows]
+        # Per direction, for every event, then each event takes its sender's: the first
+        # covering peer ACK row (-1: none) and the peer's last ACK row before it (the event's
+        # own row: none).
+        ack_row = np.full(len(rows), -1, dtype=np.intp)
+        spoke_row = rows.copy()
+        for side in (True, False):
+            mine = client == side
+            if not mine.any():
+                continue
+            peer, highest = acks.rows[side], acks.highest[side]
+            if not len(peer):
+                continue
+            j = np.maximum(
+                peer.searchsorted(rows[mine], side="right"),
+                highest.searchsorted(seq[mine], side="right"),
+            )
+            ack_row[mine] = np.where(j < len(peer), peer[np.minimum(j, len(peer) - 1)], -1)
+            before = peer.searchsorted(rows[mine])
+            spoke_row[mine] = np.where(before > 0, peer[before - 1], rows[mine])
+        acked = ack_row >= 0
+        time_ns = view.time_ns
+        return cls(
+            rows.tolist(),
+            client.tolist(),
+            time_ns[rows].tolist(),
+            acked.tolist(),
+            time_ns[np.where(acked, ack_row, rows)].tolist(),
+            time_ns[spoke_row].tolist(),
+        )
 
 
 def _answered_after(view: _Rows, i: int) -> int | None:
