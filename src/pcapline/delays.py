@@ -294,7 +294,6 @@ def _visited_doc(v: _Visited) -> tuple[Any, ...]:
     return (
         [round(g, 6) for g in v.syn_gaps],
         [round(g, 6) for g in v.synack_gaps],
-        _round(v.data_rtt_ms, 3),
         v.rto_episodes,
         v.rto_unrecovered,
         round(v.rto_s, 6),
@@ -314,7 +313,6 @@ _SLOW_NAME: dict[SlowTag, str] = {tag: tag.value for tag in SlowTag}
 _VISITED_DOC_KEYS: tuple[str, ...] = (
     "syn_gaps_s",
     "synack_gaps_s",
-    "data_rtt_ms",
     "rto_episodes",
     "rto_unrecovered",
     "rto_s",
@@ -358,7 +356,9 @@ class DelaysTable(Mapping[int, Delays]):
     ) -> None:
         self.ids = ids
         self.columns = columns  # name -> per connection (float NaN = not measured)
-        self.stalls = stalls  # conn id -> what per-connection work found (visited only)
+        #: conn id -> what per-connection work found, only where it found something lost
+        #: (a retry, an RTO or fast-recovery episode, a closed or full window)
+        self.stalls = stalls
         self.thresholds = thresholds  # what the ``slow`` tags were judged against
         self.turns = turns  # every request/response turn (findings read them across connections)
         self._position: dict[int, int] | None = None
@@ -378,7 +378,7 @@ class DelaysTable(Mapping[int, Delays]):
             synack_retries=int(c["synack_retries"][i]),
             synack_gaps_s=v.synack_gaps,
             handshake_rtt_ms=_opt(c["handshake_rtt_ms"][i]),
-            data_rtt_ms=v.data_rtt_ms,
+            data_rtt_ms=_opt(c["data_rtt_ms"][i]),
             response_s=_opt(c["response_s"][i]),
             responses=int(c["responses"][i]),
             response_max_s=_opt(c["response_max_s"][i]),
@@ -433,6 +433,7 @@ class DelaysTable(Mapping[int, Delays]):
             "syn_retries": ints("syn_retries"),
             "synack_retries": ints("synack_retries"),
             "handshake_rtt_ms": _rounded(measures["handshake_rtt_ms"], 3),
+            "data_rtt_ms": _rounded(measures["data_rtt_ms"], 3),
             "response_s": _rounded(measures["response_s"]),
             "responses": ints("responses"),
             "response_max_s": _rounded(measures["response_max_s"]),
@@ -644,11 +645,10 @@ def _opt(value: float) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class _Visited:
-    """The per-connection part of a visited connection's delays."""
+    """The per-connection part of a visited connection's delays, where it lost something."""
 
     syn_gaps: tuple[float, ...] = ()
     synack_gaps: tuple[float, ...] = ()
-    data_rtt_ms: float | None = None
     rto_episodes: int = 0
     rto_unrecovered: int = 0
     rto_s: float = 0.0
@@ -693,11 +693,20 @@ def measure(
     windows = _window_events(events)
     handshake_rtt_ms = handshake_rtts(facts)
     full = window_full(facts, handshake_rtt_ms)
-    visited = {
-        conn: _visit(facts, index, detections[conn], windows.get(conn), full.episodes.get(conn, ()))
-        for index, conn in enumerate(ids.tolist())
-        if conn in detections
-    }
+    # Per-connection work only where a detector visited, and a record only where something
+    # was lost (most visits find nothing: their data RTT is all they add, as a column).
+    data_rtt_ms = np.full(n, np.nan)
+    visited: dict[int, _Visited] = {}
+    for index, conn in enumerate(ids.tolist()):
+        found = detections.get(conn)
+        if found is None:
+            continue
+        rtt_ms = found.retransmit.inferred.rtt_ms
+        if rtt_ms is not None:
+            data_rtt_ms[index] = rtt_ms
+        lost = _visit(facts, index, found, windows.get(conn), full.episodes.get(conn, ()))
+        if lost is not None:
+            visited[conn] = lost
     for conn, episodes in full.episodes.items():  # connections no detector visited
         if conn not in visited:
             visited[conn] = _Visited(
@@ -715,10 +724,8 @@ def measure(
     window_full_episodes = np.zeros(n, dtype=np.int64)
     syn_untimed = np.zeros(n, dtype=bool)
     biggest = np.full(n, "", dtype=object)
-    for index, conn in enumerate(ids.tolist()):
-        v = visited.get(conn)
-        if v is None:
-            continue
+    where = np.searchsorted(ids, np.fromiter(visited, np.int64, len(visited))).tolist()
+    for index, v in zip(where, visited.values(), strict=True):
         per["rto_s"][index] = v.rto_s
         per["zero_window_s"][index] = v.zero_window_s
         if not full.unknown[index]:
@@ -738,6 +745,7 @@ def measure(
         "syn_retries": syn_retries,
         "synack_retries": synack_retries,
         "handshake_rtt_ms": handshake_rtt_ms,
+        "data_rtt_ms": data_rtt_ms,
         "response_s": turns.first_s,
         "responses": turns.count,
         "response_max_s": turns.max_s,
@@ -1109,7 +1117,8 @@ def _visit(
     found: ConnDetections,
     windows: pd.DataFrame | None,
     window_full: tuple[Stall, ...] = (),
-) -> _Visited:
+) -> _Visited | None:
+    """What one visited connection lost (None: nothing)."""
     hs = found.handshake.inferred
     retransmit = found.retransmit.inferred
     zw = found.zero_window.inferred
@@ -1118,7 +1127,7 @@ def _visit(
     synack_retried = hs.synack is not None and hs.synack.retries > 0
     lost = syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw
     if not (lost or window_full):
-        return _Visited(data_rtt_ms=retransmit.rtt_ms)  # nothing was lost here
+        return None
     view = _Rows.of(facts, index)
     stalls: list[Stall] = []
     syn_gaps: tuple[float, ...] = ()
@@ -1148,7 +1157,6 @@ def _visit(
     return _Visited(
         syn_gaps=syn_gaps,
         synack_gaps=synack_gaps,
-        data_rtt_ms=retransmit.rtt_ms,
         rto_episodes=len(rto),
         rto_unrecovered=sum(not s.recovered for s in rto),
         rto_s=sum((s.seconds for s in rto), 0.0),
