@@ -1142,7 +1142,7 @@ def _visit(
         # SYN+ACKs after the client's ACK: the server did not take that ACK (full accept queue).
         answered = hs.ack_proven is not None or (hs.client_acked and not hs.synack_after_ack)
         stalls.append(_retry_stall(view, hs.synack, StallCause.SYNACK_RETRY, answered))
-    acks = _PeerAcks.of(view) if retransmit.rto or retransmit.fast else None
+    acks = _PeerAcks(view) if retransmit.rto or retransmit.fast else None
     rto = _episodes(view, acks, found, EventKind.RETRANSMIT, StallCause.RTO)
     rto = _until_give_up(view, retransmit.last_series, rto)
     fast = _episodes(view, acks, found, EventKind.FAST_RETRANSMIT, StallCause.RTO)
@@ -1171,33 +1171,26 @@ def _visit(
     )
 
 
-@dataclass(frozen=True, slots=True)
 class _PeerAcks:
     """Per direction, the other side's ACK rows and their running highest ACK: "the first
-    peer ACK after row i covering seq" is two binary searches (as retransmit's data RTT)."""
+    peer ACK after row i covering seq" is two binary searches (as retransmit's data RTT).
+    Found when first asked for: most connections retransmit in one direction only."""
 
-    rows: dict[bool, np.ndarray]  # sender is client -> the server's ACK rows (and vice versa)
-    highest: dict[bool, np.ndarray]
+    __slots__ = ("_found", "_view")
 
-    @classmethod
-    def of(cls, view: _Rows) -> _PeerAcks:
-        rows, highest = {}, {}
-        for client in (True, False):
-            r = np.flatnonzero((view.from_client != client) & view.ack)
-            rows[client] = r
-            highest[client] = np.maximum.accumulate(view.rel_ack[r]) if len(r) else r
-        return cls(rows, highest)
+    def __init__(self, view: _Rows) -> None:
+        self._view = view
+        self._found: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
 
-    def covering(self, client: bool, i: int, seq: int) -> int | None:
-        """The first peer ACK row after row ``i`` acknowledging past ``seq``."""
-        rows, highest = self.rows[client], self.highest[client]
-        # ndarray.searchsorted, not np.searchsorted: the same search without the dispatch
-        # wrapper, which costs more than the search on one connection's rows.
-        j = max(
-            int(rows.searchsorted(i, side="right")),
-            int(highest.searchsorted(seq, side="right")),
-        )
-        return int(rows[j]) if j < len(rows) else None
+    def of_sender(self, client: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The ACK rows of the peer of the side ``client`` and their running highest ACK."""
+        found = self._found.get(client)
+        if found is None:
+            view = self._view
+            rows = np.flatnonzero((view.from_client != client) & view.ack)
+            highest = np.maximum.accumulate(view.rel_ack[rows]) if len(rows) else rows
+            found = self._found[client] = (rows, highest)
+        return found
 
 
 def _gaps(times: Sequence[float]) -> tuple[float, ...]:
@@ -1343,11 +1336,11 @@ class _EventRows:
         # own row: none).
         ack_row = np.full(len(rows), -1, dtype=np.intp)
         spoke_row = rows.copy()
-        for side in (True, False):
-            mine = client == side
-            if not mine.any():
-                continue
-            peer, highest = acks.rows[side], acks.highest[side]
+        # Most connections resend in one direction: then every event is its sender's.
+        one_side = bool(client.all()) or not client.any()
+        for side in (bool(client[0]),) if one_side else (True, False):
+            mine = slice(None) if one_side else client == side
+            peer, highest = acks.of_sender(side)
             if not len(peer):
                 continue
             j = np.maximum(
