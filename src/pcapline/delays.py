@@ -58,7 +58,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -408,11 +408,13 @@ class DelaysTable(Mapping[int, Delays]):
         per-connection part is laid out once per visited connection, the many connections no
         detector visited sharing ``_NOTHING``'s. The same values as ``delays_doc(self[conn])``
         (tests/test_delays_doc.py holds them to it on sample captures)."""
-        if self._position is None:
-            self._position = {int(c): i for i, c in enumerate(self.ids.tolist())}
-        rows = [self._position.get(conn, -1) for conn in ids]
-        kept = [conn for conn, row in zip(ids, rows, strict=True) if row >= 0]
-        pos = np.fromiter((row for row in rows if row >= 0), np.intp, len(kept))
+        # ``self.ids`` is sorted (as ``table_columns`` reads it): one search finds every row
+        wanted = np.asarray(ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ids, wanted), max(len(self.ids) - 1, 0))
+        found = self.ids[at] == wanted if len(self.ids) else np.zeros(len(wanted), dtype=bool)
+        pos = at[found]
+        kept = wanted[found].tolist()
+        measured: list[bool] = found.tolist()
         measures = {name: values[pos] for name, values in self.columns.items()}
 
         def ints(name: str) -> list[int]:
@@ -451,9 +453,9 @@ class DelaysTable(Mapping[int, Delays]):
         }
         slow = iter([_SLOW_NAME[tag] for tag in tags] if tags else [] for tags in measures["slow"])
         return DelaysDocColumns(
-            measured=[row >= 0 for row in rows],
+            measured=measured,
             values={key: values[key] for key in DELAYS_DOC_KEYS},
-            slow=[next(slow) if row >= 0 else [] for row in rows],
+            slow=[next(slow) if row else [] for row in measured],
         )
 
     def unjudged_replies(self, ids: np.ndarray) -> list[tuple[int, int, int, float, int]]:
@@ -948,15 +950,22 @@ def _connect_s(facts: Facts, events: pd.DataFrame) -> np.ndarray:
     """First SYN -> handshake ACK per connection, from the handshake detector's columnar
     ``syn`` and ``handshake_ack`` events (NaN: no complete handshake seen)."""
     out = np.full(len(facts.conn_ids), np.nan)
-    kind = events["kind"].to_numpy()
-    syn = events[kind == EventKind.SYN.value]
-    ack = events[kind == EventKind.HANDSHAKE_ACK.value]
-    syn_ns = pd.Series(syn["time_ns"].to_numpy(), index=syn["conn"].to_numpy())
-    ack_ns = pd.Series(ack["time_ns"].to_numpy(), index=ack["conn"].to_numpy())
+    conn, time_ns = events["conn"].to_numpy(), events["time_ns"].to_numpy()
+    syn, ack = _of_kind(events, EventKind.SYN), _of_kind(events, EventKind.HANDSHAKE_ACK)
+    syn_ns = pd.Series(time_ns[syn], index=conn[syn])
+    ack_ns = pd.Series(time_ns[ack], index=conn[ack])
     both = syn_ns.index.intersection(ack_ns.index)
     if len(both):
         pos = np.searchsorted(facts.conn_ids, both.to_numpy())
         out[pos] = (ack_ns[both].to_numpy() - syn_ns[both].to_numpy()) / 1e9
+    return out
+
+
+def _of_kind(events: pd.DataFrame, *kinds: EventKind) -> np.ndarray:
+    """Which rows of ``events`` are of one of ``kinds``: compared in the column's own string
+    type (the kinds as Python strings first cost twice the comparison)."""
+    chosen = events["kind"].isin([kind.value for kind in kinds])
+    out: np.ndarray = chosen.to_numpy(dtype=bool, na_value=False)
     return out
 
 
@@ -1374,10 +1383,9 @@ def _answered_after(view: _Rows, i: int) -> int | None:
 
 def _window_events(events: pd.DataFrame) -> dict[int, pd.DataFrame]:
     """The zero_window and window_update events, by connection (grouped once)."""
-    kind = events["kind"].to_numpy()
-    mask = (kind == EventKind.ZERO_WINDOW.value) | (kind == EventKind.WINDOW_UPDATE.value)
-    chosen = events[mask]
-    return {int(conn): group for conn, group in chosen.groupby("conn", sort=False)}
+    chosen = events[_of_kind(events, EventKind.ZERO_WINDOW, EventKind.WINDOW_UPDATE)]
+    groups = chosen.groupby("conn", sort=False)
+    return {int(cast(int, conn)): group for conn, group in groups}  # "conn" holds ints
 
 
 def _zero_windows(view: _Rows, mine: pd.DataFrame) -> list[Stall]:
