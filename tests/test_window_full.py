@@ -14,13 +14,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 
 import pcapline
 from pcapline.delays import Stall
 from pcapline.model import Side, SlowTag, StallCause
-from pcapline.window_full import clipped
+from pcapline.window_full import _per_connection_max, clipped
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 PACED = SAMPLES / "slow-window-full-paced-reader.pcap"
@@ -192,3 +193,17 @@ def test_clipping_reads_overlapping_stalls_and_their_edges() -> None:
         (200, 300),
         (310, 320),
     ]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_per_connection_max_equals_a_scatter_into_each_connection(seed: int) -> None:
+    """``_per_connection_max`` over contiguous rows (``facts.starts``, empty connections
+    included) gives what ``np.maximum.at`` into a per-connection slot gives."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 4, size=50)  # some connections without a row
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    values = rng.integers(0, 1500, size=int(starts[-1])) * rng.integers(0, 2, size=int(starts[-1]))
+    expected = np.zeros(len(sizes), dtype=np.int64)
+    np.maximum.at(expected, np.repeat(np.arange(len(sizes)), sizes), values)
+    assert _per_connection_max(values, starts).tolist() == expected.tolist()
+    assert _per_connection_max(values > 0, starts).tolist() == (expected > 0).tolist()

@@ -68,11 +68,10 @@ def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
     columnar; the episodes are built for the few connections with such segments."""
     from pcapline.facts import UNKNOWN
 
-    n_conn = len(facts.conn_ids)
     conn = facts.conn_index
     new_data = _new_data(facts)
     scale_known = _both_syns(facts)
-    unknown = ~scale_known & (np.bincount(conn[new_data], minlength=n_conn) > 0)
+    unknown = ~scale_known & (_per_connection_max(new_data, facts.starts) > 0)  # sent data
     known = (facts.snd_una != UNKNOWN) & (facts.peer_window != UNKNOWN) & (facts.peer_window > 0)
     room = facts.snd_una + facts.peer_window - (facts.rel_seq + facts.seg_len)
     largest = _largest_segments(facts, new_data)
@@ -120,11 +119,10 @@ def _both_syns(facts: Facts) -> np.ndarray:
 def _largest_segments(facts: Facts, new_data: np.ndarray) -> np.ndarray:
     """Per connection and side (``conn_index * 2 + from_client``): the largest new data it
     sent (TSO/GRO super-segments aside), 0 when none."""
-    sized = new_data & ~facts.super_segment
+    lengths = np.where(new_data & ~facts.super_segment, facts.seg_len, 0)
     largest = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
-    for client in (False, True):
-        lengths = np.where(sized & (facts.from_client == client), facts.seg_len, 0)
-        largest[int(client) :: 2] = _per_connection_max(lengths, facts.starts)
+    largest[0::2] = _per_connection_max(np.where(facts.from_client, 0, lengths), facts.starts)
+    largest[1::2] = _per_connection_max(np.where(facts.from_client, lengths, 0), facts.starts)
     return largest
 
 
@@ -137,9 +135,10 @@ def _full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarra
 
 
 def _per_connection_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The largest of ``values`` (at least 0) over each connection's rows (``facts.starts``:
-    they are contiguous): one ``reduceat`` pass, where ``np.maximum.at`` scattering row by
-    row into a (connection, side) slot cost ten times more on the bench capture."""
+    """The largest of ``values`` (at least 0; of a bool column, 1 where any is set) over each
+    connection's rows (``facts.starts``: they are contiguous): one ``reduceat`` pass, where
+    ``np.maximum.at`` scattering row by row into a (connection, side) slot, or ``bincount``
+    of every row's connection, cost several times more on the bench capture."""
     out = np.zeros(len(starts) - 1, dtype=np.int64)
     nonempty = np.flatnonzero(starts[1:] > starts[:-1])
     if len(nonempty):
