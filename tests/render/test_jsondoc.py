@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from builders.analysis import T0, connection_row, event_row, make_analysis
 from contract_pcapline1 import check_document
@@ -18,7 +19,7 @@ from pcapline import analyze
 from pcapline.analysis import Analysis
 from pcapline.model import EventKind, Finding, Side
 from pcapline.render import jsondoc
-from pcapline.render.jsondoc import connection_chunks, document, dumps, plain, write
+from pcapline.render.jsondoc import _in_order, connection_chunks, document, dumps, plain, write
 
 
 def test_document_meets_the_contract() -> None:
@@ -267,3 +268,23 @@ def test_slots_fill_refuses_columns_of_different_lengths() -> None:
     assert slots.fill({"a": ["1", "2"], "b": ["3", "4"]})[1] == '{\n  "a": 2,\n  "b": 4\n}'
     with pytest.raises(ValueError):
         slots.fill({"a": ["1", "2"], "b": ["3"]})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_in_order_is_the_stable_sort(seed: int) -> None:
+    """``_in_order`` gives what a stable sort by the keys gives, and the table itself (no
+    copy) when it is in that order already."""
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame(
+        {
+            "conn": rng.integers(0, 5, size=40),
+            "frame": rng.integers(0, 8, size=40),
+            "note": [f"n{i}" for i in range(40)],
+        }
+    )
+    expected = table.sort_values(["conn", "frame"], kind="stable")
+    assert _in_order(table, "conn", "frame").equals(expected)
+    assert _in_order(expected, "conn", "frame") is expected
+    assert _in_order(expected, "conn") is expected
+    by_frame = expected.sort_values("frame", kind="stable")
+    assert _in_order(by_frame, "conn", "frame").equals(expected)

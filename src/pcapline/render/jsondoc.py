@@ -299,8 +299,8 @@ def _parts(
     lost: Mapping[int, Delays] | None,
     chunk: int = CHUNK,
 ) -> Iterator[_Part]:
-    conns = connections.sort_values("id", kind="stable")
-    events = events.sort_values(["conn", "frame"], kind="stable")
+    conns = _in_order(connections, "id")
+    events = _in_order(events, "conn", "frame")
     event_conn = events["conn"].to_numpy()
     ids = conns["id"].to_numpy()
     for lo in range(0, len(conns), chunk):
@@ -320,6 +320,28 @@ def _parts(
         )
 
 
+def _in_order(table: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    """``table`` stably sorted by ``keys``: the table itself when its integer key columns are
+    in that order already, as the detectors' events and the connections by id come (the sort
+    would copy every column, the notes' strings too, into the same order)."""
+    if all(_numpy_kind(table[key]) in ("i", "u") for key in keys) and _ascending(
+        [table[key].to_numpy() for key in keys]
+    ):
+        return table
+    return table.sort_values(list(keys), kind="stable")
+
+
+def _ascending(columns: list[np.ndarray]) -> bool:
+    """Rows in order of the first column, ties in order of the next, and so on."""
+    tied = np.ones(max(len(columns[0]) - 1, 0), dtype=bool)
+    for column in columns:
+        step = np.diff(column)
+        if (step[tied] < 0).any():
+            return False
+        tied &= step == 0
+    return True
+
+
 def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
     """The flat contract values of a chunk of the connections table, a column at a time."""
 
@@ -333,8 +355,10 @@ def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
         return list(map(int, column(name)))
 
     def optional_strs(name: str) -> list[str | None]:
-        # ``optional_str`` but strings (most values) pass without a call
-        return [x if type(x) is str else optional_str(x) for x in column(name)]
+        # ``optional_str`` but strings and None (most values) pass without a call
+        return [
+            x if type(x) is str else None if x is None else optional_str(x) for x in column(name)
+        ]
 
     start_ns = ints("start_ns")
     end_ns = ints("end_ns")
