@@ -1,7 +1,8 @@
-"""delays._EventRows: what the retransmission episodes read at each event, found for all of a
-connection's events at once, equals the rule read event by event (the frame's row, the first
-peer ACK after it acknowledging past its first byte, the peer's last ACK before it), on every
-sample capture with retransmissions (real kernels, both directions, one-sided captures).
+"""delays._Resent: what the retransmission episodes read at each event, found for every
+connection of a capture at once, equals the rule read event by event (the frame's row, the
+first peer ACK after it acknowledging past its first byte, the peer's last ACK before it),
+and what it finds for one connection alone, on every sample capture with retransmissions
+(real kernels, both directions, one-sided captures): no connection's rows leak into another's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from pcapline.decode import decode
-from pcapline.delays import _EventRows, _PeerAcks, _Rows
+from pcapline.delays import _Resent, _Rows, _search_runs
 from pcapline.detect import DetectResult, run_all
 from pcapline.errors import PcaplineError
 from pcapline.flows import build_flows
@@ -34,7 +35,7 @@ def _detected(path: Path) -> DetectResult | None:
 
 
 def _one_by_one(view: _Rows, event: Event) -> tuple[int, bool, int, bool, int, int]:
-    """The rule for one event, read literally (the per-event searches ``_EventRows`` replaced)."""
+    """The rule for one event, read literally (the per-event searches ``_Resent`` replaced)."""
     i = int(view.frame.searchsorted(event.frame))
     client = bool(view.from_client[i])
     peer = np.flatnonzero((view.from_client != client) & view.ack)
@@ -57,23 +58,50 @@ def _one_by_one(view: _Rows, event: Event) -> tuple[int, bool, int, bool, int, i
     )
 
 
+def _found(resent: _Resent, conn: int) -> list[tuple[int, bool, int, bool, int, int]]:
+    base, events = resent.events[conn]
+    columns = (
+        resent.rows,
+        resent.client,
+        resent.time_ns,
+        resent.acked,
+        resent.ack_ns,
+        resent.peer_spoke_ns,
+    )
+    return list(zip(*(c[base : base + len(events)] for c in columns), strict=True))
+
+
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.pcap")), ids=lambda p: p.name)
-def test_event_rows_equal_the_rule_event_by_event(path: Path) -> None:
+def test_resent_equals_the_rule_event_by_event(path: Path) -> None:
     found = _detected(path)
     if found is None:
         pytest.skip("no TCP connection")
-    checked = 0
-    for index, conn in enumerate(found.facts.conn_ids.tolist()):
-        detections = found.detections.get(conn)
-        if detections is None:
-            continue
-        events = [e for e in detections.retransmit.events if e.kind in _RESENT]
-        if not events:
-            continue
-        view = _Rows.of(found.facts, index)
-        got = _EventRows.of(view, _PeerAcks(view), events)
-        columns = (got.rows, got.client, got.time_ns, got.acked, got.ack_ns, got.peer_spoke_ns)
-        assert list(zip(*columns, strict=True)) == [_one_by_one(view, e) for e in events]
-        checked += len(events)
-    if not checked:
+    facts = found.facts
+    together = _Resent.of(facts, found.detections)
+    if not together.events:
         pytest.skip("no retransmission")
+    position = {conn: i for i, conn in enumerate(facts.conn_ids.tolist())}
+    for conn, (_base, events) in together.events.items():
+        assert [e.kind for e in events] and all(e.kind in _RESENT for e in events)
+        view = _Rows.of(facts, position[conn])
+        expected = [_one_by_one(view, e) for e in events]
+        assert _found(together, conn) == expected
+        alone = _Resent.of(facts, {conn: found.detections[conn]})
+        assert _found(alone, conn) == expected
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("seed", range(5))
+def test_search_runs_equals_a_search_in_each_run(seed: int, side: str) -> None:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 6, size=30)  # some runs empty
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    values = np.concatenate([np.sort(rng.integers(0, 9, size=k)) for k in sizes])
+    run = rng.integers(0, len(sizes), size=200)
+    x = rng.integers(-1, 10, size=200)
+    lo, hi = starts[run], starts[run + 1]
+    expected = [
+        int(a + values[a:b].searchsorted(v, side=side))
+        for a, b, v in zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True)
+    ]
+    assert _search_runs(values, lo, hi, x, side=side).tolist() == expected

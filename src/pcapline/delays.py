@@ -699,6 +699,7 @@ def measure(
     # was lost (most visits find nothing: their data RTT is all they add, as a column).
     data_rtt_ms = np.full(n, np.nan)
     visited: dict[int, _Visited] = {}
+    resent = _Resent.of(facts, detections)
     for index, conn in enumerate(ids.tolist()):
         found = detections.get(conn)
         if found is None:
@@ -706,7 +707,7 @@ def measure(
         rtt_ms = found.retransmit.inferred.rtt_ms
         if rtt_ms is not None:
             data_rtt_ms[index] = rtt_ms
-        lost = _visit(facts, index, found, windows.get(conn), full.episodes.get(conn, ()))
+        lost = _visit(facts, index, found, windows.get(conn), full.episodes.get(conn, ()), resent)
         if lost is not None:
             visited[conn] = lost
     for conn, episodes in full.episodes.items():  # connections no detector visited
@@ -1126,8 +1127,10 @@ def _visit(
     found: ConnDetections,
     windows: pd.DataFrame | None,
     window_full: tuple[Stall, ...] = (),
+    resent: _Resent | None = None,
 ) -> _Visited | None:
-    """What one visited connection lost (None: nothing)."""
+    """What one visited connection lost (None: nothing). ``resent``: the partition's
+    retransmissions (``_Resent.of``), found here for this connection alone when not given."""
     hs = found.handshake.inferred
     retransmit = found.retransmit.inferred
     zw = found.zero_window.inferred
@@ -1151,10 +1154,11 @@ def _visit(
         # SYN+ACKs after the client's ACK: the server did not take that ACK (full accept queue).
         answered = hs.ack_proven is not None or (hs.client_acked and not hs.synack_after_ack)
         stalls.append(_retry_stall(view, hs.synack, StallCause.SYNACK_RETRY, answered))
-    acks = _PeerAcks(view) if retransmit.rto or retransmit.fast else None
-    rto = _episodes(view, acks, found, EventKind.RETRANSMIT, StallCause.RTO)
+    if resent is None:
+        resent = _Resent.of(facts, {view.conn: found})
+    rto = _episodes(view, resent, EventKind.RETRANSMIT, StallCause.RTO)
     rto = _until_give_up(view, retransmit.last_series, rto)
-    fast = _episodes(view, acks, found, EventKind.FAST_RETRANSMIT, StallCause.RTO)
+    fast = _episodes(view, resent, EventKind.FAST_RETRANSMIT, StallCause.RTO)
     stalls += rto
     if zw is not None and windows is not None:
         stalls += _zero_windows(view, windows)
@@ -1178,28 +1182,6 @@ def _visit(
         stalled_s=_union_s(stalls),
         syn_untimed=syn_untimed,
     )
-
-
-class _PeerAcks:
-    """Per direction, the other side's ACK rows and their running highest ACK: "the first
-    peer ACK after row i covering seq" is two binary searches (as retransmit's data RTT).
-    Found when first asked for: most connections retransmit in one direction only."""
-
-    __slots__ = ("_found", "_view")
-
-    def __init__(self, view: _Rows) -> None:
-        self._view = view
-        self._found: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
-
-    def of_sender(self, client: bool) -> tuple[np.ndarray, np.ndarray]:
-        """The ACK rows of the peer of the side ``client`` and their running highest ACK."""
-        found = self._found.get(client)
-        if found is None:
-            view = self._view
-            rows = np.flatnonzero((view.from_client != client) & view.ack)
-            highest = np.maximum.accumulate(view.rel_ack[rows]) if len(rows) else rows
-            found = self._found[client] = (rows, highest)
-        return found
 
 
 def _gaps(times: Sequence[float]) -> tuple[float, ...]:
@@ -1250,13 +1232,7 @@ def _until_give_up(view: _Rows, series: RtoSeries | None, episodes: list[Stall])
     return [*episodes[:-1], replace(last, end_ns=max(last.end_ns, end_ns))]
 
 
-def _episodes(
-    view: _Rows,
-    acks: _PeerAcks | None,
-    found: ConnDetections,
-    kind: EventKind,
-    cause: StallCause,
-) -> list[Stall]:
+def _episodes(view: _Rows, resent: _Resent, kind: EventKind, cause: StallCause) -> list[Stall]:
     """Retransmission episodes from the retransmit detector's events of ``kind``.
 
     An episode starts at the first copy of the data a retransmission resent (the event's gap
@@ -1264,17 +1240,18 @@ def _episodes(
     retransmission by the same side before that ACK is another step of the same episode
     (the RTO backoff, or the next hole of the same outage).
     """
-    events = [event for event in found.retransmit.events if event.kind is kind]
-    if acks is None or not events:
+    base, events = resent.events.get(view.conn, (0, []))
+    if not any(event.kind is kind for event in events):
         return []
-    found_at = _EventRows.of(view, acks, events)
     # Per side: the capture holds only that side's packets (asked once per connection;
     # ``from_client`` is a bool column).
     alone = {True: bool(view.from_client.all()), False: not view.from_client.any()}
     episodes: list[_Episode] = []
     open_episode: dict[bool, _Episode] = {}  # side -> its latest episode
-    for n, event in enumerate(events):
-        i, client = found_at.rows[n], found_at.client[n]
+    for n, event in enumerate(events, start=base):
+        if event.kind is not kind:
+            continue
+        i, client = resent.rows[n], resent.client[n]
         if alone[client]:
             # The peer's direction is not in the capture: its ACKs cannot end the episode, so
             # it lasts as far as the capture shows it (to this copy). The sender's own ACK
@@ -1282,19 +1259,19 @@ def _episodes(
             # capture cannot show whether it did: no stall is claimed.
             if _answered_after(view, i) is None:
                 continue
-            ended, end_ns = True, found_at.time_ns[n]
+            ended, end_ns = True, resent.time_ns[n]
         else:
-            ended, end_ns = found_at.acked[n], found_at.ack_ns[n]
+            ended, end_ns = resent.acked[n], resent.ack_ns[n]
         latest = open_episode.get(client)
         if latest is not None and (not latest.recovered or event.time_ns <= latest.end_ns):
             latest.end_ns, latest.recovered = max(latest.end_ns, end_ns), ended
             continue
         if event.value is not None:
-            start_ns = found_at.time_ns[n] - round(event.value * 1e9)
+            start_ns = resent.time_ns[n] - round(event.value * 1e9)
         else:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
-            start_ns = found_at.peer_spoke_ns[n]
+            start_ns = resent.peer_spoke_ns[n]
         latest = open_episode[client] = _Episode(client, start_ns, end_ns, ended, i)
         episodes.append(latest)
     if not episodes:
@@ -1321,54 +1298,126 @@ class _Episode:
     row: int  # the retransmission that opened it
 
 
-@dataclass(frozen=True, slots=True)
-class _EventRows:
-    """Per retransmission event of one connection, what ``_episodes`` reads of the capture at
-    it, as lists of Python values: found with one array search per column for all the events
-    (a look-up per event costs more in numpy scalars than the episode logic)."""
+#: The retransmissions that make episodes (``_episodes``).
+_RESENT = (EventKind.RETRANSMIT, EventKind.FAST_RETRANSMIT)
 
-    rows: list[int]  # the event's row (its frame's)
+
+@dataclass(frozen=True, slots=True)
+class _Resent:
+    """The retransmissions (``_RESENT`` events) of every connection the retransmit detector
+    saw loss in, and what ``_episodes`` reads of the capture at each, as lists of Python
+    values: found for the whole partition with a few array passes (searched a connection at
+    a time, numpy's cost per call was most of the visits' time)."""
+
+    events: dict[int, tuple[int, list[Event]]]  # conn id -> (its first position, its events)
+    rows: list[int]  # the event's row in its connection (``_Rows``)
     client: list[bool]  # its sender is the client
     time_ns: list[int]  # when it was sent
-    acked: list[bool]  # a peer ACK after it covered its first byte (``_PeerAcks.covering``)
-    ack_ns: list[int]  # when that ACK came; the event's own time when none did
+    acked: list[bool]  # a peer ACK after it acknowledged past its first byte
+    ack_ns: list[int]  # when the first such ACK came; the event's own time when none did
     peer_spoke_ns: list[int]  # the peer's last ACK before it; the event's own time when none
 
     @classmethod
-    def of(cls, view: _Rows, acks: _PeerAcks, events: Sequence[Event]) -> _EventRows:
-        frames = np.fromiter((event.frame for event in events), np.int64, len(events))
-        rows = view.frame.searchsorted(frames)
-        client = view.from_client[rows]
-        seq = view.rel_seq[rows]
-        # Per direction, for every event, then each event takes its sender's: the first
-        # covering peer ACK row (-1: none) and the peer's last ACK row before it (the event's
+    def of(cls, facts: Facts, detections: Mapping[int, ConnDetections]) -> _Resent:
+        chosen: dict[int, tuple[int, list[Event]]] = {}
+        frames: list[int] = []
+        for conn, found in detections.items():
+            if not (found.retransmit.inferred.rto or found.retransmit.inferred.fast):
+                continue
+            events = [event for event in found.retransmit.events if event.kind in _RESENT]
+            if events:
+                chosen[conn] = (len(frames), events)
+                frames += [event.frame for event in events]
+        counts = [len(events) for _, events in chosen.values()]
+        index = np.repeat(np.searchsorted(facts.conn_ids, list(chosen)), counts)
+        lo, hi = facts.starts[index], facts.starts[index + 1]
+        rows = _search_runs(facts.frame, lo, hi, np.asarray(frames, dtype=np.int64))
+        client = facts.from_client[rows]
+        # Per sender side, its peer's ACK rows in the connections it resent in: the first
+        # covering one after each event (-1: none) and the last one before it (the event's
         # own row: none).
         ack_row = np.full(len(rows), -1, dtype=np.intp)
         spoke_row = rows.copy()
-        # Most connections resend in one direction: then every event is its sender's.
-        one_side = bool(client.all()) or not client.any()
-        for side in (bool(client[0]),) if one_side else (True, False):
-            mine = slice(None) if one_side else client == side
-            peer, highest = acks.of_sender(side)
-            if not len(peer):
-                continue
-            j = np.maximum(
-                peer.searchsorted(rows[mine], side="right"),
-                highest.searchsorted(seq[mine], side="right"),
-            )
-            ack_row[mine] = np.where(j < len(peer), peer[np.minimum(j, len(peer) - 1)], -1)
-            before = peer.searchsorted(rows[mine])
-            spoke_row[mine] = np.where(before > 0, peer[before - 1], rows[mine])
+        for side in (True, False):
+            mine = np.flatnonzero(client == side)
+            if len(mine):
+                peer = _PeerAcks.of(facts, index[mine], side)
+                ack_row[mine] = peer.covering(rows[mine], facts.rel_seq[rows[mine]])
+                spoke_row[mine] = peer.last_before(rows[mine])
         acked = ack_row >= 0
-        time_ns = view.time_ns
+        time_ns = facts.time_ns
         return cls(
-            rows.tolist(),
+            chosen,
+            (rows - lo).tolist(),
             client.tolist(),
             time_ns[rows].tolist(),
             acked.tolist(),
             time_ns[np.where(acked, ack_row, rows)].tolist(),
             time_ns[spoke_row].tolist(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _PeerAcks:
+    """The ACK rows of one side's peer in some connections (all in row order), each
+    connection's run with its running highest ACK: "the first peer ACK after row i
+    acknowledging past seq" is then two binary searches (as retransmit's data RTT)."""
+
+    rows: np.ndarray
+    highest: np.ndarray  # per connection run: the highest ACK so far
+    run_lo: np.ndarray  # per query (``of``'s ``index``): its connection's run [lo, hi)
+    run_hi: np.ndarray
+
+    @classmethod
+    def of(cls, facts: Facts, index: np.ndarray, sender_is_client: bool) -> _PeerAcks:
+        """For queries in the connections ``index`` (one per query) about ``sender_is_client``."""
+        wanted = np.zeros(len(facts.conn_ids), dtype=bool)
+        wanted[index] = True
+        peer = facts.from_client != sender_is_client
+        rows = np.flatnonzero(wanted[facts.conn_index] & peer & facts.ack)
+        run_starts = rows.searchsorted(facts.starts)  # per connection: where its run begins
+        highest = facts.rel_ack[rows]
+        for conn in np.flatnonzero(wanted).tolist():
+            a, b = int(run_starts[conn]), int(run_starts[conn + 1])
+            if a < b:
+                np.maximum.accumulate(highest[a:b], out=highest[a:b])
+        return cls(rows, highest, run_starts[index], run_starts[index + 1])
+
+    def covering(self, rows: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        """Per query: the first peer ACK row after ``rows`` acknowledging past ``seq`` (-1:
+        none in its connection)."""
+        after = self.rows.searchsorted(rows, side="right")
+        past = _search_runs(self.highest, self.run_lo, self.run_hi, seq, side="right")
+        j = np.maximum(after, past)
+        found = j < self.run_hi
+        out = np.full(len(rows), -1, dtype=np.intp)
+        out[found] = self.rows[j[found]]
+        return out
+
+    def last_before(self, rows: np.ndarray) -> np.ndarray:
+        """Per query: the last peer ACK row before ``rows`` (the row itself: none)."""
+        before = self.rows.searchsorted(rows)
+        some = before > self.run_lo
+        out = rows.copy()
+        out[some] = self.rows[before[some] - 1]
+        return out
+
+
+def _search_runs(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray, side: str = "left"
+) -> np.ndarray:
+    """Per query, ``lo + values[lo:hi].searchsorted(x, side)``: one binary search for every
+    query at once, each within its own sorted run of ``values`` (a connection's rows)."""
+    lo, hi = lo.astype(np.intp), hi.astype(np.intp)
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        probe = values[np.where(active, mid, 0)]
+        right = active & ((probe < x) if side == "left" else (probe <= x))
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
 
 
 def _answered_after(view: _Rows, i: int) -> int | None:
