@@ -707,7 +707,7 @@ def measure(
         rtt_ms = found.retransmit.inferred.rtt_ms
         if rtt_ms is not None:
             data_rtt_ms[index] = rtt_ms
-        lost = _visit(facts, index, found, windows.get(conn), full.episodes.get(conn, ()), resent)
+        lost = _visit(facts, index, found, resent, windows.get(conn), full.episodes.get(conn, ()))
         if lost is not None:
             visited[conn] = lost
     for conn, episodes in full.episodes.items():  # connections no detector visited
@@ -1125,12 +1125,12 @@ def _visit(
     facts: Facts,
     index: int,
     found: ConnDetections,
+    resent: _Resent,
     windows: pd.DataFrame | None,
     window_full: tuple[Stall, ...] = (),
-    resent: _Resent | None = None,
 ) -> _Visited | None:
-    """What one visited connection lost (None: nothing). ``resent``: the partition's
-    retransmissions (``_Resent.of``), found here for this connection alone when not given."""
+    """What one visited connection lost (None: nothing). ``resent``: the retransmissions of
+    the connections it was measured with (``_Resent.of``)."""
     hs = found.handshake.inferred
     retransmit = found.retransmit.inferred
     zw = found.zero_window.inferred
@@ -1154,8 +1154,6 @@ def _visit(
         # SYN+ACKs after the client's ACK: the server did not take that ACK (full accept queue).
         answered = hs.ack_proven is not None or (hs.client_acked and not hs.synack_after_ack)
         stalls.append(_retry_stall(view, hs.synack, StallCause.SYNACK_RETRY, answered))
-    if resent is None:
-        resent = _Resent.of(facts, {view.conn: found})
     rto = _episodes(view, resent, EventKind.RETRANSMIT, StallCause.RTO)
     rto = _until_give_up(view, retransmit.last_series, rto)
     fast = _episodes(view, resent, EventKind.FAST_RETRANSMIT, StallCause.RTO)

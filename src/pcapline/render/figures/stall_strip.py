@@ -37,7 +37,7 @@ STALL_LABELS: dict[str, str] = {
 def stall_rows(delays: Mapping[int, Delays], ids: Iterable[int]) -> pd.DataFrame:
     """Every stall of the connections ``ids``: conn, cause, start_ns, end_ns, recovered.
 
-    Reads only the connections that have stalls (``DelaysTable.stalls``: the visited ones)
+    Reads only the connections that have stalls (``DelaysTable.stalls``: those that lost time)
     when the table offers them, so a capture of healthy connections costs nothing here."""
     wanted = set(int(i) for i in ids)
     if isinstance(delays, DelaysTable):
