@@ -138,9 +138,11 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     col = _Columns(segments, order)
     conn = conn_all[order]
     n = len(conn)
-    conn_ids, conn_index = np.unique(conn, return_inverse=True)
-    starts = np.searchsorted(conn, conn_ids, side="left")
-    starts = np.append(starts, n).astype(np.int64)
+    # ``conn`` is sorted: its runs are the connections (np.unique would sort it again).
+    first_of_conn = _group_starts(conn)
+    conn_ids = conn[first_of_conn]
+    conn_index = np.cumsum(first_of_conn, dtype=np.int64) - 1
+    starts = np.append(np.flatnonzero(first_of_conn), n).astype(np.int64)
 
     from_client = col.get("from_client", bool)
     flags = col.get("flags", np.int64)
@@ -156,7 +158,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     has_ack = (flags & ACK) != 0
 
     # Direction groups: connection * 2 + from_client, rows in frame order inside each.
-    dir_key = conn_index.astype(np.int64) * 2 + from_client
+    dir_key = conn_index * 2 + from_client
     dir_order = np.argsort(dir_key, kind="stable")
     n_dirs = 2 * len(conn_ids)
 
@@ -166,30 +168,27 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     seq_end = rel_seq + seg_len + is_syn + is_fin
     next_seq = _exclusive_running_max(seq_end, dir_key, dir_order, rel_seq)
 
-    peer_key = dir_key ^ 1
+    peer_dir = np.arange(n_dirs) ^ 1  # per direction: the other direction of its connection
     # Per direction: the base of the other direction (ACKs count in the peer's sequence space).
-    peer_base = np.where(has_base, base, 0)[np.arange(n_dirs) ^ 1]
+    peer_base = np.where(has_base, base, 0)[peer_dir]
     rel_ack = _unwrap(ack, peer_base, dir_key, dir_order, has_ack)
     snd_una = _peer_running_max(rel_ack, has_ack, from_client, conn_index)
 
     # Window scaling is in force only when both SYNs carried the option (RFC 7323 2.2).
+    # Decided per direction, then spread over its rows once.
     shift = _direction_first(wscale, is_syn & (wscale >= 0), dir_key, n_dirs, UNKNOWN)
-    both_scaled = (shift[dir_key] != UNKNOWN) & (shift[peer_key] != UNKNOWN)
-    own_shift = np.where(both_scaled & ~is_syn, np.clip(shift[dir_key], 0, 14), 0)
-    window = raw_window << own_shift
+    both_scaled = (shift != UNKNOWN) & (shift[peer_dir] != UNKNOWN)
+    dir_shift = np.where(both_scaled, np.clip(shift, 0, 14), 0)
+    window = raw_window << np.where(is_syn, 0, dir_shift[dir_key])
     peer_window = _peer_last(window, from_client, starts, conn_index)
-    peer_mss_dir = _direction_first(mss, is_syn & (mss > 0), dir_key, n_dirs, UNKNOWN)
-    peer_mss = peer_mss_dir[peer_key]
+    mss_dir = _direction_first(mss, is_syn & (mss > 0), dir_key, n_dirs, UNKNOWN)
+    peer_mss = mss_dir[peer_dir][dir_key]
 
     # SACK edges in the same relative space as rel_ack (they are within 2**31 of the ACK).
     sack_blocks = col.get("sack_blocks", np.int64)
-    has_sack = has_ack & (sack_blocks > 0)
-    sack_left = np.where(
-        has_sack, rel_ack + seqnum.distance(col.get("sack_le", np.int64), ack), UNKNOWN
-    )
-    sack_right = np.where(
-        has_sack, rel_ack + seqnum.distance(col.get("sack_re", np.int64), ack), UNKNOWN
-    )
+    sacking = np.flatnonzero(has_ack & (sack_blocks > 0))
+    sack_left = _sack_edge(col.get("sack_le", np.int64, sacking), sacking, rel_ack, ack)
+    sack_right = _sack_edge(col.get("sack_re", np.int64, sacking), sacking, rel_ack, ack)
 
     ip_id = col.get("ip_id", np.int64)
     ts_val = col.get("ts_val", np.int64)
@@ -220,27 +219,24 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     garbage_byte_probe &= snd_una >= next_seq
     # After its own FIN a side sends no probes (keepalive runs in ESTABLISHED/CLOSE_WAIT, and
     # a FIN leaves only once the send queue is empty): a bare ACK at seq FIN's seq is just an
-    # ACK overtaken by the FIN.
-    fin_sent = _exclusive_running_max(
-        is_fin.astype(np.int64), dir_key, dir_order, np.zeros(n, dtype=np.int64)
-    ).astype(bool)
-    probe_shape = plain & has_ack & ~is_dup & ~fin_sent & (zero_len_probe | garbage_byte_probe)
+    # ACK overtaken by the FIN. The few probe-shaped rows are the only ones asked.
+    probe_shape = plain & has_ack & ~is_dup & (zero_len_probe | garbage_byte_probe)
+    shaped = np.flatnonzero(probe_shape)
+    probe_shape[shaped[_after_own_fin(shaped, is_fin, dir_key, n_dirs)]] = False
     peer_zero = peer_window == 0
     one_byte_persist = plain & ~is_dup & (seg_len == 1) & (rel_seq == next_seq) & peer_zero
     is_window_probe = (probe_shape & peer_zero) | one_byte_persist
     # Keepalive fires only after >= 1 s with nothing received (and nothing outstanding): a
     # probe-shaped ACK sooner after the previous segment is an ordinary (reordered) ACK.
-    idle_ns = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    if n > 1:
-        same_conn = conn_index[1:] == conn_index[:-1]
-        idle_ns[1:][same_conn] = time_ns[1:][same_conn] - time_ns[:-1][same_conn]
-    is_keepalive = probe_shape & ~peer_zero & (idle_ns >= KEEPALIVE_MIN_IDLE_NS)
+    is_keepalive = np.zeros(n, dtype=bool)
+    open_probes = np.flatnonzero(probe_shape & ~peer_zero)
+    is_keepalive[open_probes[_idle_before(open_probes, conn_index, time_ns)]] = True
 
     carries = (seg_len > 0) | is_fin
     is_retrans = carries & ~is_syn & ~is_rst & ~is_dup & ~probe_shape & (rel_seq < next_seq)
-    is_retrans &= ~_reordered(
-        rel_seq, np.where(seg_len > 0, rel_seq + seg_len, seq_end), next_seq, time_ns, dir_key
-    )
+    resent = np.flatnonzero(is_retrans[1:]) + 1  # the first row has no row before it
+    data_end = np.where(seg_len[resent] > 0, rel_seq[resent] + seg_len[resent], seq_end[resent])
+    is_retrans[resent[_reordered(resent, rel_seq, data_end, next_seq, time_ns, dir_key)]] = False
     is_spurious = is_retrans & known_una & (seq_end <= snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
 
@@ -248,7 +244,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         order=order,
         conn_ids=conn_ids,
         starts=starts,
-        conn_index=conn_index.astype(np.int64),
+        conn_index=conn_index,
         conn=conn,
         frame=frame_all[order],
         time_ns=time_ns,
@@ -293,13 +289,43 @@ class _Columns:
         self._segments = segments
         self._order = order
 
-    def get(self, name: str, dtype: type) -> np.ndarray:
+    def get(self, name: str, dtype: type, rows: np.ndarray | None = None) -> np.ndarray:
+        """Column ``name`` as ``dtype``; ``rows``: only at those (grouped) rows."""
+        order = self._order if rows is None else self._order[rows]
         if name not in self._segments.columns:
-            return np.zeros(len(self._order), dtype=dtype)
+            return np.zeros(len(order), dtype=dtype)
         # Gather in the column's own (narrower) type, then widen: one pass over the big
         # array less than widening the whole column first.
         column = self._segments[name].to_numpy()
-        return np.asarray(column[self._order].astype(dtype, copy=False))
+        return np.asarray(column[order].astype(dtype, copy=False))
+
+
+def _sack_edge(
+    edge: np.ndarray, sacking: np.ndarray, rel_ack: np.ndarray, ack: np.ndarray
+) -> np.ndarray:
+    """A SACK edge (``edge``, raw, at the ``sacking`` rows) relative like ``rel_ack`` (it is
+    within 2**31 of the ACK), UNKNOWN on the rows without a SACK block."""
+    out = np.full(len(rel_ack), UNKNOWN, dtype=np.int64)
+    out[sacking] = rel_ack[sacking] + seqnum.distance(edge, ack[sacking])
+    return out
+
+
+def _after_own_fin(
+    rows: np.ndarray, is_fin: np.ndarray, dir_key: np.ndarray, n_dirs: int
+) -> np.ndarray:
+    """Per row of ``rows``: its direction sent a FIN on an earlier row."""
+    first_fin = np.full(n_dirs, len(is_fin), dtype=np.int64)
+    fins = np.flatnonzero(is_fin)[::-1]  # reversed so the earliest FIN is written last
+    first_fin[dir_key[fins]] = fins
+    return np.asarray(rows > first_fin[dir_key[rows]])
+
+
+def _idle_before(rows: np.ndarray, conn_index: np.ndarray, time_ns: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``: it opens its connection, or comes ``KEEPALIVE_MIN_IDLE_NS`` or
+    more after the connection's previous row."""
+    prev = np.maximum(rows - 1, 0)
+    opens = (rows == 0) | (conn_index[prev] != conn_index[rows])
+    return np.asarray(opens | (time_ns[rows] - time_ns[prev] >= KEEPALIVE_MIN_IDLE_NS))
 
 
 def _group_starts(keys_sorted: np.ndarray) -> np.ndarray:
@@ -510,28 +536,27 @@ def _peer_last_numpy(
 
 
 def _reordered(
+    rows: np.ndarray,
     rel_seq: np.ndarray,
     data_end: np.ndarray,
     next_seq: np.ndarray,
     time_ns: np.ndarray,
     dir_key: np.ndarray,
 ) -> np.ndarray:
-    """Never-seen bytes filling the gap that the same side's segment just before (no peer
-    segment in between, within ``DUPLICATE_WINDOW_NS``) jumped over: reordering before the
-    capture point, not a retransmission (nothing could have told the sender of a loss).
+    """Per row of ``rows`` (none the first): never-seen bytes filling the gap that the same
+    side's segment just before (no peer segment in between, within ``DUPLICATE_WINDOW_NS``)
+    jumped over: reordering before the capture point, not a retransmission (nothing could have
+    told the sender of a loss).
 
-    ``data_end`` is each segment's last payload byte + 1 (a FIN counted only on a bare FIN): the bytes
+    ``data_end`` (at ``rows``) is each segment's last payload byte + 1 (a FIN counted only on a bare FIN): the bytes
     before a FIN-only segment may arrive on a segment carrying the FIN too (tcp_send_fin
     piggybacks the FIN on the last queued segment; the bare FIN jumped over it)."""
-    out = np.zeros(len(rel_seq), dtype=bool)
-    if len(rel_seq) < 2:
-        return out
-    same = dir_key[1:] == dir_key[:-1]  # grouped order: the previous row is the same side's
-    same &= (time_ns[1:] - time_ns[:-1]) <= DUPLICATE_WINDOW_NS
-    same &= (
-        (rel_seq[1:] >= next_seq[:-1])
-        & (data_end[1:] <= rel_seq[:-1])
-        & (rel_seq[1:] < data_end[1:])
+    prev = rows - 1  # grouped order: the previous row, the same side's when dir_key agrees
+    seq = rel_seq[rows]
+    return np.asarray(
+        (dir_key[rows] == dir_key[prev])
+        & (time_ns[rows] - time_ns[prev] <= DUPLICATE_WINDOW_NS)
+        & (seq >= next_seq[prev])
+        & (data_end <= rel_seq[prev])
+        & (seq < data_end)
     )
-    out[1:] = same
-    return out
