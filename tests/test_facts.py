@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
 
+from pcapline import duplicates
 from pcapline.facts import UNKNOWN, compute_facts
 from pcapline.model import ACK, RST
 
@@ -185,3 +186,45 @@ def test_a_syn_sent_again_after_a_rst_is_no_copy() -> None:
     c.send(SERVER, 0.05, RST | ACK, seq=0, ack=c.client_isn + 1, ip_id=0)
     c.send(CLIENT, 0.55, 2, seq=c.client_isn, ip_id=0)
     assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False]
+
+
+def _random_rows(seed: int, n: int = 400, conns: int = 12) -> duplicates.Rows:
+    """Grouped rows (connection, then frame) with random sides and few IP IDs."""
+    rng = np.random.default_rng(seed)
+    conn_index = np.sort(rng.integers(0, conns, n))
+    from_client = rng.random(n) < 0.5
+    ip_id = rng.integers(0, 3, n) * rng.integers(0, 2, conns)[conn_index]  # some never count
+    dir_key = conn_index * 2 + from_client
+    starts = np.searchsorted(conn_index, np.arange(conns + 1))
+    zeros = np.zeros(n, dtype=np.int64)
+    return duplicates.Rows(
+        keys=(ip_id, zeros, zeros, zeros, zeros, zeros, zeros),
+        ip_id=ip_id,
+        ttl=zeros,
+        time_ns=zeros,
+        syn=zeros.astype(bool),
+        ack=zeros.astype(bool),
+        from_client=from_client,
+        conn_index=conn_index,
+        starts=starts,
+        dir_key=dir_key,
+        dir_order=np.argsort(dir_key, kind="stable"),
+    )
+
+
+def test_copy_rule_helpers_read_only_the_asked_rows_yet_answer_as_a_whole_scan() -> None:
+    """``_numbered_direction`` and ``_nothing_between`` look at the paired rows' directions
+    and spans only; they give what a scan of every row gives."""
+    for seed in range(20):
+        r = _random_rows(seed)
+        n = len(r.time_ns)
+        dirs = np.unique(np.random.default_rng(seed).integers(0, 2 * (len(r.starts) - 1), 9))
+        counting = [len(set(r.ip_id[r.dir_key == d].tolist())) > 1 for d in dirs.tolist()]
+        assert duplicates._numbered_direction(r, dirs).tolist() == counting
+        later = np.array([i for i in range(n) if (r.dir_key[:i] == r.dir_key[i]).any()])
+        earlier = np.array([np.flatnonzero(r.dir_key[:i] == r.dir_key[i])[0] for i in later])
+        alone = [
+            bool((r.from_client[e : lt + 1] == r.from_client[lt]).all())
+            for e, lt in zip(earlier.tolist(), later.tolist(), strict=True)
+        ]
+        assert duplicates._nothing_between(r, earlier, later).tolist() == alone

@@ -73,9 +73,11 @@ def copies(r: Rows) -> np.ndarray:
         return out
     gap = r.time_ns[later] - r.time_ns[earlier]
     syn, ack = r.syn[later], r.ack[later]
-    numbered = (r.ip_id[later] != 0) & _numbered_direction(r)[r.dir_key[later]]
+    numbered = (r.ip_id[later] != 0) & _numbered_direction(r, r.dir_key[later])
     plain = ~syn & ((gap <= DUPLICATE_WINDOW_NS) | (numbered & (gap < NUMBERED_WINDOW_NS)))
-    syn_copy = syn & ~ack & (gap < _SYN_WINDOW_NS) & _nothing_between(r, earlier, later)
+    syn_copy = syn & ~ack & (gap < _SYN_WINDOW_NS)
+    if syn_copy.any():
+        syn_copy[syn_copy] = _nothing_between(r, earlier[syn_copy], later[syn_copy])
     same_instant = gap == 0
     ttl_changed = r.ttl[later] != r.ttl[earlier]
     synack = syn & ack
@@ -148,31 +150,30 @@ def _identical_pairs_numpy(r: Rows) -> tuple[np.ndarray, np.ndarray]:
     return later[first], earlier[first]
 
 
-def _numbered_direction(r: Rows) -> np.ndarray:
-    """Per direction (``dir_key``): its segments carry more than one IP ID (a counter)."""
+def _numbered_direction(r: Rows, dirs: np.ndarray) -> np.ndarray:
+    """Per direction of ``dirs`` (``dir_key`` values): its segments carry more than one IP ID
+    (a counter). Only those directions' rows are read: the pairs are few, mostly."""
     n_dirs = 2 * (len(r.starts) - 1)
-    out = np.zeros(n_dirs, dtype=bool)
-    keys = r.dir_key[r.dir_order]
-    if not len(keys):
-        return out
-    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    ids = r.ip_id[r.dir_order]
-    low, high = np.minimum.reduceat(ids, first), np.maximum.reduceat(ids, first)
-    out[keys[first]] = high > low
-    return out
+    asked = np.zeros(n_dirs, dtype=bool)
+    asked[dirs] = True
+    rows = np.flatnonzero(asked[r.dir_key])
+    keys, ids = r.dir_key[rows], r.ip_id[rows]
+    # Two IP IDs in a direction <=> some row's differs from one (any one) of its rows'.
+    some_id = np.zeros(n_dirs, dtype=np.int64)
+    some_id[keys] = ids
+    numbered = np.zeros(n_dirs, dtype=bool)
+    numbered[keys[ids != some_id[keys]]] = True
+    return np.asarray(numbered[dirs])
 
 
 def _nothing_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
-    """Per pair: no segment of the other side between the two rows (grouped order)."""
-    idx = np.arange(len(r.time_ns))
-    out = np.ones(len(later), dtype=bool)
-    for side in (True, False):
-        # For rows of ``side``: the last row of the other side at or before each row.
-        theirs = np.where(r.from_client != side, idx, -1)
-        last_theirs = np.maximum.accumulate(theirs)
-        mine = r.from_client[later] == side
-        out[mine] = last_theirs[later[mine]] < earlier[mine]
-    return out
+    """Per pair (two rows of one direction, grouped order): no segment of the other side
+    between the two rows."""
+    clients = np.cumsum(r.from_client, dtype=np.int64)  # client rows up to each row
+    rows = later - earlier + 1
+    client_rows = clients[later] - clients[earlier] + r.from_client[earlier]
+    theirs = np.where(r.from_client[later], rows - client_rows, client_rows)
+    return np.asarray(theirs == 0)
 
 
 def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool:
