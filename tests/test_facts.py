@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
 
-from pcapline import duplicates
+from pcapline import duplicates, facts
 from pcapline.facts import UNKNOWN, compute_facts
 from pcapline.model import ACK, RST
 
@@ -228,3 +228,17 @@ def test_copy_rule_helpers_read_only_the_asked_rows_yet_answer_as_a_whole_scan()
             for e, lt in zip(earlier.tolist(), later.tolist(), strict=True)
         ]
         assert duplicates._nothing_between(r, earlier, later).tolist() == alone
+
+
+def test_per_connection_reductions_equal_counting_each_rows_connection() -> None:
+    """``rows_per_connection`` / ``any_per_connection`` reduce contiguous rows; a bincount of
+    each row's connection number is the reference, empty connections included."""
+    rng = np.random.default_rng(7)
+    for sizes in ([3, 0, 2, 0], [0, 0], [5], [], [0, 4, 1, 0, 0, 6]):
+        starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        conn_index = np.repeat(np.arange(len(sizes)), sizes)
+        mask = rng.random(int(starts[-1])) < 0.5
+        want = np.bincount(conn_index[mask], minlength=len(sizes))
+        got = facts.rows_per_connection(mask, starts)
+        assert got.dtype == np.int64 and got.tolist() == want.tolist()
+        assert facts.any_per_connection(mask, starts).tolist() == (want > 0).tolist()

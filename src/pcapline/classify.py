@@ -85,8 +85,8 @@ from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_conn
 from pcapline.detect.close import first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
-from pcapline.facts import Facts
-from pcapline.model import ACK, FIN, RST, SYN, Cause, Confidence, Counts, Decision, Fate, Side
+from pcapline.facts import Facts, rows_per_connection
+from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
@@ -645,14 +645,11 @@ def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
 def _counts(facts: Facts) -> dict[str, np.ndarray]:
     """The six DESIGN.md counts per connection (facts.conn_ids order), columnar, by
     ``Counts`` field name."""
-    n = len(facts.conn_ids)
-    ci = facts.conn_index
     clean = ~facts.is_dup
-    syn = (facts.flags & SYN) != 0
-    ack = (facts.flags & ACK) != 0
+    syn, ack = facts.syn, facts.ack
 
     def per_conn(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(ci[mask], minlength=n).astype(np.int64)
+        return rows_per_connection(mask, facts.starts)
 
     syns = per_conn(syn & ~ack & facts.from_client & clean)
     synacks = per_conn(syn & ack & ~facts.from_client & clean)
@@ -662,7 +659,7 @@ def _counts(facts: Facts) -> dict[str, np.ndarray]:
         per_conn(facts.is_retrans),
         per_conn(facts.is_keepalive),
         per_conn(facts.is_window_probe),
-        per_conn(((facts.flags & RST) != 0) & clean),
+        per_conn(facts.rst & clean),
     )
     return dict(zip(Counts.__slots__, columns, strict=True))
 
@@ -707,15 +704,13 @@ def _fin_frames(client_fin: int, server_fin: int) -> tuple[int, ...]:
 
 def _columnar(facts: Facts) -> Columnar:
     """What explain words a fast-path connection with, for every connection."""
-    n = len(facts.conn_ids)
-    ci = facts.conn_index
 
     def per_conn(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(ci[mask], minlength=n).astype(np.int64)
+        return rows_per_connection(mask, facts.starts)
 
     return Columnar(
         rtt_ms=handshake_rtts(facts),
-        capture_start=per_conn((facts.flags & SYN) != 0) == 0,
+        capture_start=per_conn(facts.syn) == 0,
         duplicates=per_conn(facts.is_dup),
         super_segments=per_conn(facts.super_segment),
     )

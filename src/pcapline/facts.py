@@ -282,6 +282,28 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     )
 
 
+def rows_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per connection (rows ``starts[k]:starts[k + 1]``, grouped; ``starts[-1]`` is
+    ``len(mask)``): how many of its rows satisfy ``mask`` (int64). One reduction over the
+    contiguous rows: a bincount of the rows' connection numbers gathers them first."""
+    heads, ends = starts[:-1], starts[1:]
+    out = np.zeros(len(heads), dtype=np.int64)
+    filled = heads < ends  # reduceat would give an empty group its next row
+    if filled.any():
+        out[filled] = np.add.reduceat(mask, heads[filled], dtype=np.int64)
+    return out
+
+
+def any_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per connection (as ``rows_per_connection``): does any of its rows satisfy ``mask``?"""
+    heads, ends = starts[:-1], starts[1:]
+    out = np.zeros(len(heads), dtype=bool)
+    filled = heads < ends
+    if filled.any():
+        out[filled] = np.logical_or.reduceat(mask, heads[filled])
+    return out
+
+
 class _Columns:
     """Segment columns as numpy arrays in grouped order (missing optional ones as zeros)."""
 

@@ -34,7 +34,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 import pandas as pd
 
-from pcapline.facts import ROW_COLUMNS, Facts, SegmentRows, compute_facts
+from pcapline.facts import (
+    ROW_COLUMNS,
+    Facts,
+    SegmentRows,
+    any_per_connection,
+    compute_facts,
+    rows_per_connection,
+)
 from pcapline.icmp import IcmpError, IcmpMatches
 from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
 
@@ -83,7 +90,7 @@ class Batch:
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         """Per connection: how many of its rows satisfy ``mask``."""
-        return np.bincount(self.conn_index[mask], minlength=len(self.starts) - 1)
+        return rows_per_connection(mask, self.starts)
 
     def any(self, mask: np.ndarray) -> list[bool]:
         """Per connection: does any of its rows satisfy ``mask``?"""
@@ -281,9 +288,7 @@ def row_events(
 
 def per_connection(facts: Facts, mask: np.ndarray) -> np.ndarray:
     """Per connection (``facts.conn_ids`` order): does any of its rows satisfy ``mask``?"""
-    out = np.zeros(len(facts.conn_ids), dtype=bool)
-    out[facts.conn_index[mask]] = True
-    return out
+    return any_per_connection(mask, facts.starts)
 
 
 def first_rows(facts: Facts, mask: np.ndarray) -> np.ndarray:

@@ -29,8 +29,8 @@ from pcapline.detect import (
     first_rows_by_direction,
     row_events,
 )
-from pcapline.facts import Facts
-from pcapline.model import SYN, EventKind
+from pcapline.facts import Facts, any_per_connection
+from pcapline.model import EventKind
 
 EMITS = frozenset({EventKind.DUPLICATE, EventKind.SUPER_SEGMENT, EventKind.CAPTURE_START})
 
@@ -83,11 +83,9 @@ def _counts(batch: Batch) -> _Counts:
 
 
 def rows(facts: Facts) -> pd.DataFrame:
-    n = len(facts.conn_ids)
-    has_syn = np.bincount(facts.conn_index[(facts.flags & SYN) != 0], minlength=n) > 0
-    first = np.zeros(len(facts), dtype=bool)
-    first[facts.starts[:-1]] = True
-    no_syn_start = first & ~has_syn[facts.conn_index]
+    has_syn = any_per_connection(facts.syn, facts.starts)
+    no_syn_start = np.zeros(len(facts), dtype=bool)  # the first row of a connection without SYN
+    no_syn_start[facts.starts[:-1][~has_syn]] = True
     super_first = first_rows_by_direction(facts, facts.super_segment)
     return pd.concat(
         [

@@ -56,7 +56,7 @@ from pcapline.detect import (
 )
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.duplicates import SYN_COPY_BEFORE_S
-from pcapline.facts import Facts, SegmentRows
+from pcapline.facts import Facts, SegmentRows, rows_per_connection
 from pcapline.model import ACK, SYN, Event, EventKind, Side
 from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
 
@@ -563,8 +563,8 @@ def handshake_rtts(facts: Facts) -> np.ndarray:
     time_ns = np.append(facts.time_ns, 0)  # row -1 / len(facts): no such row
     return np.asarray(
         handshake_rtt_ms(
-            np.bincount(ci[syn], minlength=n),
-            np.bincount(ci[synack], minlength=n),
+            rows_per_connection(syn, facts.starts),
+            rows_per_connection(synack, facts.starts),
             time_ns[first_syn],
             np.where(ack_row >= 0, time_ns[ack_row], -1),
         )
@@ -575,11 +575,11 @@ def screen(facts: Facts) -> np.ndarray:
     """Connections whose opening is not one SYN answered by one SYN+ACK."""
     syn, synack = _syn_masks(facts)
     n = len(facts.conn_ids)
-    n_syn = np.bincount(facts.conn_index[syn], minlength=n)
-    n_synack = np.bincount(facts.conn_index[synack], minlength=n)
+    n_syn = rows_per_connection(syn, facts.starts)
+    n_synack = rows_per_connection(synack, facts.starts)
     # A SYN+ACK the client never acknowledged (SYN flood, lost ACKs, SYN cookies).
     client_ack = facts.from_client & ((facts.flags & (ACK | SYN)) == ACK) & ~facts.is_dup
-    n_client_ack = np.bincount(facts.conn_index[client_ack], minlength=n)
+    n_client_ack = rows_per_connection(client_ack, facts.starts)
     # Client ACKs that all acknowledge something else count as none (``Handshake.client_acked``)
     # unless the server went on as established (``Handshake.ack_proven``).
     after = _after_first_synack(facts, facts.conn_index, n)
@@ -600,8 +600,7 @@ def screen(facts: Facts) -> np.ndarray:
 def one_sided(facts: Facts) -> np.ndarray:
     """Per connection: every packet from one side while that side's ACK field moves (the
     other direction exists but was not captured: asymmetric routing, a one-sided tap)."""
-    n = len(facts.conn_ids)
-    n_client = np.bincount(facts.conn_index[facts.from_client], minlength=n)
+    n_client = rows_per_connection(facts.from_client, facts.starts)
     n_rows = np.diff(facts.starts)
     rows = np.flatnonzero(facts.ack & ~facts.rst)  # grouped by connection, frame order
     conn = facts.conn_index[rows]
