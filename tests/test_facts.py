@@ -242,3 +242,6 @@ def test_per_connection_reductions_equal_counting_each_rows_connection() -> None
         got = facts.rows_per_connection(mask, starts)
         assert got.dtype == np.int64 and got.tolist() == want.tolist()
         assert facts.any_per_connection(mask, starts).tolist() == (want > 0).tolist()
+        which = np.flatnonzero(rng.random(len(sizes)) < 0.5)
+        rows = facts.rows_of_connections(starts, which)
+        assert rows.tolist() == np.flatnonzero(np.isin(conn_index, which)).tolist()

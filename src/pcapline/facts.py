@@ -304,6 +304,14 @@ def any_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return out
 
 
+def rows_of_connections(starts: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """The rows (grouped order) of the connections at positions ``which`` (ascending)."""
+    heads = starts[which]
+    sizes = starts[which + 1] - heads
+    firsts = np.cumsum(sizes) - sizes  # where each connection's rows begin in the answer
+    return np.asarray(np.repeat(heads - firsts, sizes) + np.arange(int(sizes.sum())))
+
+
 class _Columns:
     """Segment columns as numpy arrays in grouped order (missing optional ones as zeros)."""
 

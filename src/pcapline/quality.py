@@ -40,8 +40,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pcapline.detect.handshake import INITIAL_SYNACK_RTO_S, one_sided
-from pcapline.facts import UNKNOWN, Facts
-from pcapline.model import FIN, RST
+from pcapline.facts import (
+    UNKNOWN,
+    Facts,
+    any_per_connection,
+    peer_max_before,
+    rows_of_connections,
+    rows_per_connection,
+)
 
 if TYPE_CHECKING:
     from pcapline.read.capture import Capture
@@ -192,23 +198,23 @@ def measure(
     carries_seq = ((facts.seg_len > 0) | facts.fin) & ~facts.syn & ~facts.rst & clean
     # "previous segment not captured": bytes above the sender's snd.nxt as seen on the wire.
     jump = carries_seq & (facts.next_seq != UNKNOWN) & (facts.rel_seq > facts.next_seq)
-    jump &= ~_filled_later(facts, carries_seq)
+    jump[_filled_later(facts, carries_seq, np.flatnonzero(jump))] = False
     unseen = _acked_unseen(facts) & clean
     missed = jump | unseen
     first = np.zeros(n, dtype=np.int64)
     rows = np.flatnonzero(missed)[::-1]  # the first row of each connection is written last
     first[ci[rows]] = facts.frame[rows]
-    n_client = np.bincount(ci[facts.from_client], minlength=n)
+    n_client = rows_per_connection(facts.from_client, facts.starts)
     n_rows = np.diff(facts.starts)
     plain = ~facts.syn & ~facts.fin & ~facts.rst
     synack = facts.syn & facts.ack & ~facts.from_client & clean
-    n_synack = np.bincount(ci[synack], minlength=n)
+    n_synack = rows_per_connection(synack, facts.starts)
     last_synack = np.zeros(n, dtype=np.int64)
     last_synack[ci[synack]] = facts.time_ns[synack]  # rows in time order: the last one stays
     waited = (facts.capture_end_ns - last_synack) / 1e9
     unretried = (n_synack == 1) & (waited >= INITIAL_SYNACK_RTO_S)
-    not_captured = np.bincount(ci[jump], minlength=n).astype(np.int64)
-    acked_unseen = np.bincount(ci[unseen], minlength=n).astype(np.int64)
+    not_captured = rows_per_connection(jump, facts.starts)
+    acked_unseen = rows_per_connection(unseen, facts.starts)
     lossy = (not_captured > 0) | (acked_unseen > 0)
     own = CaptureWide(
         lossy=bool(np.any(lossy)),
@@ -217,13 +223,13 @@ def measure(
     )
     wide = own if capture is None else capture
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
-    ended = ((facts.flags & (FIN | RST)) != 0) & clean
+    ended = (facts.fin | facts.rst) & clean
     return CaptureQuality(
         from_client_seen=n_client > 0,
         from_server_seen=n_rows - n_client > 0,
-        syn_seen=np.bincount(ci[syn_only], minlength=n) > 0,
+        syn_seen=any_per_connection(syn_only, facts.starts),
         synack_seen=n_synack > 0,
-        end_seen=np.bincount(ci[ended], minlength=n) > 0,
+        end_seen=any_per_connection(ended, facts.starts),
         not_captured=not_captured,
         acked_unseen=acked_unseen,
         lossy=lossy,
@@ -231,7 +237,7 @@ def measure(
         first_missing_frame=first,
         one_sided=one_sided(facts) if n else np.zeros(0, dtype=bool),
         one_direction=(n_client == 0) | (n_client == n_rows),
-        mid_stream=np.bincount(ci[facts.syn], minlength=n) == 0,
+        mid_stream=~any_per_connection(facts.syn, facts.starts),
         flag_filtered=wide.flag_filtered,
         dropped=dropped,
         own=own,
@@ -303,39 +309,34 @@ def warnings(q: CaptureQuality) -> list[str]:
     return out
 
 
-def _filled_later(facts: Facts, carries_seq: np.ndarray) -> np.ndarray:
-    """Per row: a later segment of the same sender starts below this row's ``rel_seq`` (it
-    carries bytes of the gap this row jumped over, from ``next_seq`` on)."""
-    offset = facts.conn_index.astype(np.int64) * _CONN_STRIDE
+def _filled_later(facts: Facts, carries_seq: np.ndarray, jumps: np.ndarray) -> np.ndarray:
+    """Of the ``jumps`` rows: those a later segment of the same sender fills (it starts below
+    the row's ``rel_seq``: it carries bytes of the gap the row jumped over, from ``next_seq``
+    on). Only the rows of the connections holding a jump are looked at."""
+    rows = rows_of_connections(facts.starts, np.unique(facts.conn_index[jumps]))
+    offset = facts.conn_index[rows] * _CONN_STRIDE
     ceiling = offset + _CONN_STRIDE // 2  # above any real value of this connection
-    out = np.zeros(len(facts), dtype=bool)
+    rel_seq = facts.rel_seq[rows] + offset
+    filled = np.zeros(len(rows), dtype=bool)
     for side in (True, False):
-        mine = carries_seq & (facts.from_client == side)
-        values = np.where(mine, facts.rel_seq + offset, ceiling)[::-1]
+        mine = carries_seq[rows] & (facts.from_client[rows] == side)
+        values = np.where(mine, rel_seq, ceiling)[::-1]
         # Later rows' lowest start: later connections' values sit above this one's (their
         # offsets are larger), so the running minimum from the end stays within it.
         later_min = np.minimum.accumulate(values)[::-1]
         after = np.concatenate((later_min[1:], ceiling[-1:]))
-        out |= mine & (after < facts.rel_seq + offset)
-    return out
+        filled |= mine & (after < rel_seq)
+    return np.asarray(rows[filled])
 
 
 def _acked_unseen(facts: Facts) -> np.ndarray:
     """Per row: an ACK above every byte (SYN and FIN included) the capture saw from the peer
     before it; only when the peer was seen sending something (one-sided captures aside)."""
-    offset = facts.conn_index.astype(np.int64) * _CONN_STRIDE
-    floor = offset - _CONN_STRIDE // 2  # below any real value of this connection
     sent = ((facts.seg_len > 0) | facts.syn | facts.fin) & ~facts.rst
-    highest = {}
-    for side in (True, False):
-        mine = sent & (facts.from_client == side)
-        running = np.maximum.accumulate(np.where(mine, facts.seq_end + offset, floor))
-        before = np.concatenate(([np.int64(-(2**62))], running[:-1]))
-        highest[side] = np.maximum(before, floor)  # a new connection restarts at its floor
-    peer_highest = np.where(facts.from_client, highest[False], highest[True])
-    seen = peer_highest > floor
+    peer_highest = peer_max_before(facts.seq_end, sent, facts.from_client, facts.conn_index)
+    seen = peer_highest != UNKNOWN
     acked = facts.ack & ~facts.rst & (facts.rel_ack != UNKNOWN)
-    return np.asarray(acked & seen & (facts.rel_ack + offset > peer_highest))
+    return np.asarray(acked & seen & (facts.rel_ack > peer_highest))
 
 
 __all__ = [

@@ -56,7 +56,7 @@ from pcapline.detect import (
 )
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.duplicates import SYN_COPY_BEFORE_S
-from pcapline.facts import Facts, SegmentRows, rows_per_connection
+from pcapline.facts import Facts, SegmentRows, rows_of_connections, rows_per_connection
 from pcapline.model import ACK, SYN, Event, EventKind, Side
 from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
 
@@ -601,21 +601,15 @@ def one_sided(facts: Facts) -> np.ndarray:
     """Per connection: every packet from one side while that side's ACK field moves (the
     other direction exists but was not captured: asymmetric routing, a one-sided tap)."""
     n_client = rows_per_connection(facts.from_client, facts.starts)
-    n_rows = np.diff(facts.starts)
-    rows = np.flatnonzero(facts.ack & ~facts.rst)  # grouped by connection, frame order
+    one_way = np.flatnonzero((n_client == 0) | (n_client == np.diff(facts.starts)))
+    out = np.zeros(len(facts.conn_ids), dtype=bool)
+    rows = rows_of_connections(facts.starts, one_way)  # the few one-way connections' rows
+    rows = rows[facts.ack[rows] & ~facts.rst[rows]]  # grouped by connection, frame order
     conn = facts.conn_index[rows]
     ack = facts.rel_ack[rows]
     moved = (conn[1:] == conn[:-1]) & (ack[1:] != ack[:-1])
-    return np.asarray(
-        ((n_client == 0) | (n_client == n_rows))
-        & per_connection(facts, _at(rows[1:][moved], len(facts)))
-    )
-
-
-def _at(rows: np.ndarray, n: int) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = True
-    return mask
+    out[conn[1:][moved]] = True
+    return out
 
 
 def rows(facts: Facts) -> pd.DataFrame:
