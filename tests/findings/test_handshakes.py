@@ -1,6 +1,8 @@
+import numpy as np
 from builders.wire import ACK, RST, SYN, Wire
 
 from pcapline.detect import run_all
+from pcapline.findings import handshakes
 from pcapline.findings.base import FindingInput
 from pcapline.findings.handshakes import summarize
 from pcapline.findings.listen_overflow import overflow_signatures
@@ -66,3 +68,21 @@ def test_accept_queue_overflow_marks():
     synack_after_ack, rst_to_final_ack = overflow_signatures(data)
     assert synack_after_ack.tolist() == [True, False, False]
     assert rst_to_final_ack.tolist() == [False, True, False]
+
+
+def test_replied_by_latest_reply_equals_the_sorted_stream() -> None:
+    """``_replied`` asks a connection's only SYN for its latest reply and sorts only the
+    connections with several SYNs; the sorted stream over every SYN is the reference."""
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(1, 8))
+        size = int(rng.integers(0, 60))
+        row = rng.integers(0, n, size)
+        time_ns = rng.integers(0, 20, size)
+        syn = rng.random(size) < 0.3
+        syn_idx = np.flatnonzero(syn)
+        syn_idx = syn_idx[np.lexsort((syn_idx, time_ns[syn_idx], row[syn_idx]))]
+        reply = ~syn & (rng.random(size) < 0.5)
+        want = handshakes._replied_between(row, time_ns, syn_idx, np.flatnonzero(reply))
+        got = handshakes._replied(row, time_ns, syn_idx, reply, n)
+        assert got.tolist() == want.tolist()

@@ -115,8 +115,8 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
 
     syn_idx = np.flatnonzero(is_syn)
     syn_idx = syn_idx[np.lexsort((frame[syn_idx], time_ns[syn_idx], row[syn_idx]))]
-    answered = _replied(row, time_ns, syn_idx, is_synack)
-    replied = _replied(row, time_ns, syn_idx, ~from_client)
+    answered = _replied(row, time_ns, syn_idx, is_synack, n)
+    replied = _replied(row, time_ns, syn_idx, ~from_client, n)
 
     first_ack = np.full(n, NO_TIME, dtype=np.int64)
     np.minimum.at(first_ack, row[is_client_ack], time_ns[is_client_ack])
@@ -129,14 +129,14 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     first_fin_from_client[fin_rows] = from_client[fin_idx[first]]
 
     ts_idx = np.flatnonzero(from_client & has_ts)
-    last_rows, last_rev = np.unique(row[ts_idx][::-1], return_index=True)
-    last = ts_idx[::-1][last_rev]
+    last_of_row = np.full(n, -1, dtype=np.int64)
+    last_of_row[row[ts_idx]] = ts_idx  # segments in frame order: each row's last one stays
+    has_client_ts = last_of_row >= 0
+    last_rows, last = np.flatnonzero(has_client_ts), last_of_row[has_client_ts]
     last_client_ts = np.zeros(n, dtype=np.int64)
     last_client_ts_ns = np.full(n, NO_TIME, dtype=np.int64)
-    has_client_ts = np.zeros(n, dtype=bool)
     last_client_ts[last_rows] = ts_val[last]
     last_client_ts_ns[last_rows] = time_ns[last]
-    has_client_ts[last_rows] = True
 
     facts = {
         "syns": np.bincount(row[syn_idx], minlength=n),
@@ -223,13 +223,34 @@ def _any(row: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
 
 
 def _replied(
-    row: np.ndarray, time_ns: np.ndarray, syn_idx: np.ndarray, reply_mask: np.ndarray
+    row: np.ndarray, time_ns: np.ndarray, syn_idx: np.ndarray, reply_mask: np.ndarray, n: int
 ) -> np.ndarray:
     """Per SYN (``syn_idx``, sorted by connection then time): a reply row in the same connection
-    at or after it and before that connection's next SYN."""
+    at or after it and before that connection's next SYN. A connection's only SYN needs just
+    its latest reply; the few connections with several SYNs are sorted (``_replied_between``)."""
     if len(syn_idx) == 0:
         return np.zeros(0, dtype=bool)
     reply_idx = np.flatnonzero(reply_mask)
+    syn_rows = row[syn_idx]
+    several = np.zeros(n, dtype=bool)
+    several[syn_rows[1:][syn_rows[1:] == syn_rows[:-1]]] = True
+    reply_rows, reply_ns = row[reply_idx], time_ns[reply_idx]
+    timed = reply_ns < NO_TIME  # what the next-SYN bound (NO_TIME: none) lets through
+    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, reply_rows[timed], reply_ns[timed])
+    out = np.asarray(latest[syn_rows] >= time_ns[syn_idx])
+    again = several[syn_rows]
+    if again.any():
+        replies = reply_idx[several[reply_rows]]
+        out[again] = _replied_between(row, time_ns, syn_idx[again], replies)
+    return out
+
+
+def _replied_between(
+    row: np.ndarray, time_ns: np.ndarray, syn_idx: np.ndarray, reply_idx: np.ndarray
+) -> np.ndarray:
+    """``_replied`` by one sorted stream of SYNs and replies (any number of SYNs per
+    connection; ``reply_idx``: the replies of the SYNs' connections)."""
     # One sorted stream of SYNs (kind 0) and replies (kind 1) by connection, time, kind.
     rows = np.concatenate([row[syn_idx], row[reply_idx]])
     times = np.concatenate([time_ns[syn_idx], time_ns[reply_idx]])
@@ -249,4 +270,4 @@ def _replied(
     next_syn = np.full(len(syn_pos), NO_TIME, dtype=np.int64)
     same = syn_rows[1:] == syn_rows[:-1]
     next_syn[:-1][same] = times[syn_pos][1:][same]
-    return ok & (times[safe] < next_syn)
+    return np.asarray(ok & (times[safe] < next_syn))
