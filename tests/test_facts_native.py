@@ -132,3 +132,30 @@ def test_the_kernels_refuse_wrong_sizes_and_rows_out_of_range() -> None:
         )
     with pytest.raises(ValueError):
         native.core.identical_pairs((n,), n, np.array([0, -1, 2, 3], dtype=np.int64), n, 5)
+
+
+def test_group_order_is_a_stable_argsort() -> None:
+    rng = np.random.default_rng(5)
+    for n_keys in (1, 3, 50):
+        keys = rng.integers(0, n_keys, 500).astype(np.int64)
+        out = np.full(500, -1, dtype=np.int64)
+        native.core.group_order(keys, n_keys, out)
+        assert out.tolist() == np.argsort(keys, kind="stable").tolist()
+    empty = np.zeros(0, dtype=np.int64)
+    native.core.group_order(empty, 0, empty)
+    with pytest.raises(ValueError):
+        native.core.group_order(np.array([0, 3], dtype=np.int64), 3, np.zeros(2, np.int64))
+
+
+def test_connection_order_counting_equals_lexsort() -> None:
+    """Frame-ordered rows take the counting sort; others (and wide id spans) lexsort."""
+    rng = np.random.default_rng(6)
+    conn = rng.integers(10, 40, 300).astype(np.int64)
+    frame = np.sort(rng.integers(0, 200, 300)).astype(np.int64)  # ties kept in row order
+    want = np.lexsort((frame, conn))
+    assert facts._connection_order(conn, frame).tolist() == want.tolist()
+    shuffled = rng.permutation(frame)
+    want = np.lexsort((shuffled, conn))
+    assert facts._connection_order(conn, shuffled).tolist() == want.tolist()
+    wide = conn * 10**6
+    assert facts._connection_order(wide, frame).tolist() == np.lexsort((frame, wide)).tolist()

@@ -134,7 +134,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     """
     conn_all = segments["conn"].to_numpy(np.int64)
     frame_all = segments["frame"].to_numpy(np.int64)
-    order = np.lexsort((frame_all, conn_all))
+    order = _connection_order(conn_all, frame_all)
     col = _Columns(segments, order)
     conn = conn_all[order]
     n = len(conn)
@@ -159,8 +159,8 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     # Direction groups: connection * 2 + from_client, rows in frame order inside each.
     dir_key = conn_index * 2 + from_client
-    dir_order = np.argsort(dir_key, kind="stable")
     n_dirs = 2 * len(conn_ids)
+    dir_order = _grouped_order(dir_key, n_dirs)
 
     base = _direction_base(seq, is_syn, dir_key, dir_order, n_dirs)
     has_base = base != UNKNOWN
@@ -280,6 +280,29 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         super_segment=super_segment,
         capture_end_ns=max(int(time_ns.max()) if n else 0, capture_end_ns or 0),
     )
+
+
+def _connection_order(conn: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """Rows by connection, frame order inside: ``np.lexsort((frame, conn))``. Rows already in
+    frame order (as flows leave them) with connection ids not far apart need only a stable
+    sort by connection, a counting sort in the compiled core."""
+    if not native.active or not len(conn):
+        return np.lexsort((frame, conn))
+    low = int(conn.min())
+    span = int(conn.max()) - low + 1
+    if span > 4 * len(conn) or not bool(np.all(frame[1:] >= frame[:-1])):
+        return np.lexsort((frame, conn))
+    return _grouped_order(conn - low, span)
+
+
+def _grouped_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """The rows sorted by ``keys`` (each in [0, n_keys)), each key's rows in their order:
+    ``np.argsort(keys, kind="stable")``; a counting sort in the compiled core when built."""
+    if not native.active:
+        return np.argsort(keys, kind="stable")
+    out = np.empty(len(keys), dtype=np.int64)
+    native.core.group_order(native.int64s(keys), n_keys, out.data)
+    return out
 
 
 def rows_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
