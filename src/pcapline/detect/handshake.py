@@ -505,12 +505,12 @@ def _acks_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarra
     completes it (a stateless scanner's data after its own stack's RST, a client that gave
     up). A RST before the SYN+ACK belongs to an older attempt (a stale peer's challenge ACK
     answered by the client)."""
-    ended = rows.rst & ~rows.is_dup & _after_first_synack(rows, conn_index, n)
-    first_rst = _first_row(ended, conn_index, n, len(rows))
-    before_rst = np.arange(len(rows)) < first_rst[conn_index]
-    return np.asarray(
-        rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1) & before_rst
-    )
+    first_synack = _first_synack(rows, conn_index, n)
+    resets = np.flatnonzero(rows.rst & ~rows.is_dup)
+    ended = resets[resets > first_synack[conn_index[resets]]]
+    first_rst = _first_of(ended, conn_index, n, len(rows))
+    acks = rows.from_client & rows.ack & ~rows.syn & ~rows.rst & (rows.rel_ack == 1)
+    return _keep_before(acks, first_rst, conn_index)
 
 
 def _handshake_acks(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
@@ -527,16 +527,40 @@ def _handshake_acks(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.nda
 
 def _after_first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
     """Rows after their connection's first SYN+ACK (capture duplicates aside)."""
-    synack = ~rows.from_client & rows.syn & rows.ack & ~rows.is_dup
-    first = _first_row(synack, conn_index, n, len(rows))
+    first = _first_synack(rows, conn_index, n)
     return np.asarray(np.arange(len(rows)) > first[conn_index])
+
+
+def _first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """Per connection: its first SYN+ACK row (capture duplicates aside), len(rows): none."""
+    synack = ~rows.from_client & rows.syn & rows.ack & ~rows.is_dup
+    return _first_row(synack, conn_index, n, len(rows))
+
+
+def _keep_before(mask: np.ndarray, bound: np.ndarray, conn_index: np.ndarray) -> np.ndarray:
+    """``mask`` on the rows before their connection's ``bound`` row only (in place; asks only
+    the rows where ``mask`` holds, not every row)."""
+    found = np.flatnonzero(mask)
+    mask[found[found >= bound[conn_index[found]]]] = False
+    return mask
+
+
+def _keep_after(mask: np.ndarray, bound: np.ndarray, conn_index: np.ndarray) -> np.ndarray:
+    """``mask`` on the rows after their connection's ``bound`` row only (in place)."""
+    found = np.flatnonzero(mask)
+    mask[found[found <= bound[conn_index[found]]]] = False
+    return mask
 
 
 def _first_row(mask: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> np.ndarray:
     """Per connection: its first row where ``mask`` holds, ``none`` if there is none."""
-    found = np.flatnonzero(mask)[::-1]  # the first row is written last
+    return _first_of(np.flatnonzero(mask), conn_index, n, none)
+
+
+def _first_of(found: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> np.ndarray:
+    """Per connection: its first row among ``found`` (ascending), ``none`` if none is."""
     first = np.full(n, none, dtype=np.int64)
-    first[conn_index[found]] = found
+    first[conn_index[found[::-1]]] = found[::-1]  # the first row is written last
     return first
 
 
@@ -558,7 +582,7 @@ def handshake_rtts(facts: Facts) -> np.ndarray:
     ci = facts.conn_index
     syn, synack = _syn_masks(facts)
     first_syn = _first_row(syn, ci, n, len(facts))
-    acks = _handshake_acks(facts, ci, n) & _after_first_synack(facts, ci, n)
+    acks = _keep_after(_handshake_acks(facts, ci, n), _first_synack(facts, ci, n), ci)
     ack_row = _first_row(acks, ci, n, -1)
     time_ns = np.append(facts.time_ns, 0)  # row -1 / len(facts): no such row
     return np.asarray(
@@ -582,11 +606,10 @@ def screen(facts: Facts) -> np.ndarray:
     n_client_ack = rows_per_connection(client_ack, facts.starts)
     # Client ACKs that all acknowledge something else count as none (``Handshake.client_acked``)
     # unless the server went on as established (``Handshake.ack_proven``).
-    after = _after_first_synack(facts, facts.conn_index, n)
-    server_went_on = ~facts.from_client & ~facts.syn & ~facts.rst & after
-    acked = per_connection(
-        facts, (_acks_synack(facts, facts.conn_index, n) & after) | server_went_on
-    )
+    first_synack = _first_synack(facts, facts.conn_index, n)
+    server_went_on = ~facts.from_client & ~facts.syn & ~facts.rst
+    went_on_or_acked = server_went_on | _acks_synack(facts, facts.conn_index, n)
+    acked = per_connection(facts, _keep_after(went_on_or_acked, first_synack, facts.conn_index))
     unanswered_synack = (n_synack > 0) & ((n_client_ack == 0) | ~acked)
     return np.asarray(
         (n_syn > 1)
@@ -616,11 +639,11 @@ def rows(facts: Facts) -> pd.DataFrame:
     """The first SYN, the first SYN+ACK and the client's ACK of it, for every connection."""
     syn, synack = _syn_masks(facts)
     first_synack = first_rows(facts, synack)
-    # Per row: the connection's first SYN+ACK row index (or past the end: none yet).
-    synack_at = np.full(len(facts.conn_ids), len(facts), dtype=np.int64)
-    synack_at[facts.conn_index[first_synack]] = np.flatnonzero(first_synack)
-    after = np.arange(len(facts)) > synack_at[facts.conn_index]
-    acks = _handshake_acks(facts, facts.conn_index, len(facts.conn_ids)) & after
+    # Per connection: its first SYN+ACK row (or past the end: none).
+    synack_at = _first_synack(facts, facts.conn_index, len(facts.conn_ids))
+    acks = _keep_after(
+        _handshake_acks(facts, facts.conn_index, len(facts.conn_ids)), synack_at, facts.conn_index
+    )
     return pd.concat(
         [
             row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),

@@ -185,15 +185,14 @@ def rows(facts: Facts) -> pd.DataFrame:
     """A zero_window event where a side closes its window (its previous advertisement was open)."""
     zero = _zero_advertisements(facts)
     adv = _advertising(facts.flags) & ~facts.is_dup
-    key = facts.conn_index * 2 + facts.from_client
-    order = np.flatnonzero(adv)
-    order = order[np.argsort(key[order], kind="stable")]
     opening = np.zeros(len(facts), dtype=bool)
-    if len(order):
+    for side in (False, True):
+        # One side's advertisements in grouped order: each direction's, in frame order.
+        order = np.flatnonzero(adv & (facts.from_client == side))
         z = zero[order]
-        k = key[order]
+        conn = facts.conn_index[order]
         prev_zero = np.zeros(len(order), dtype=bool)
-        prev_zero[1:] = z[:-1] & (k[1:] == k[:-1])
+        prev_zero[1:] = z[:-1] & (conn[1:] == conn[:-1])
         opening[order[z & ~prev_zero]] = True
     return row_events(facts, opening, EventKind.ZERO_WINDOW, "window 0: receiver buffer full")
 
