@@ -150,7 +150,6 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     seq = col.get("seq", np.int64)
     ack = col.get("ack", np.int64)
     raw_window = col.get("window", np.int64)
-    wscale = col.get("wscale", np.int64)
     mss = col.get("mss", np.int64)
     is_syn = (flags & SYN) != 0
     is_fin = (flags & FIN) != 0
@@ -176,7 +175,10 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     # Window scaling is in force only when both SYNs carried the option (RFC 7323 2.2).
     # Decided per direction, then spread over its rows once.
-    shift = _direction_first(wscale, is_syn & (wscale >= 0), dir_key, n_dirs, UNKNOWN)
+    syns = np.flatnonzero(is_syn)  # the option is read on SYNs only
+    wscale = col.get("wscale", np.int64, syns)
+    scaled = syns[wscale >= 0]
+    shift = _direction_first_at(wscale[wscale >= 0], scaled, dir_key, n_dirs, UNKNOWN)
     both_scaled = (shift != UNKNOWN) & (shift[peer_dir] != UNKNOWN)
     dir_shift = np.where(both_scaled, np.clip(shift, 0, 14), 0)
     window = raw_window << np.where(is_syn, 0, dir_shift[dir_key])
@@ -392,9 +394,16 @@ def _direction_first(
     values: np.ndarray, mask: np.ndarray, dir_key: np.ndarray, n_dirs: int, missing: np.int64
 ) -> np.ndarray:
     """Per direction: ``values`` at the first row where ``mask`` holds (rows are frame-ordered)."""
+    rows = np.flatnonzero(mask)
+    return _direction_first_at(values[rows], rows, dir_key, n_dirs, missing)
+
+
+def _direction_first_at(
+    values: np.ndarray, rows: np.ndarray, dir_key: np.ndarray, n_dirs: int, missing: np.int64
+) -> np.ndarray:
+    """Per direction: ``values`` (one per row of ``rows``, ascending) at its first row."""
     out = np.full(n_dirs, missing, dtype=np.int64)
-    rows = np.flatnonzero(mask)[::-1]  # reversed so the earliest row is written last
-    out[dir_key[rows]] = values[rows]
+    out[dir_key[rows[::-1]]] = values[::-1]  # reversed so the earliest row is written last
     return out
 
 
