@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
@@ -325,3 +326,10 @@ def test_refused_retries_are_told_in_the_order_the_packets_show() -> None:
         "sent a new SYN 499-511 ms after each RST"
     )
     assert "retransmission" not in row.explanation
+
+
+def test_fin_frames_per_connection() -> None:
+    """Both FINs in frame order, the one FIN, or none (0: no FIN from that side)."""
+    client = np.array([5, 9, 0, 3, 0], dtype=np.int64)
+    server = np.array([7, 2, 4, 0, 0], dtype=np.int64)
+    assert classify._fin_frames(client, server) == [(5, 7), (2, 9), (4,), (3,), ()]

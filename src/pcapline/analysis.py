@@ -13,9 +13,9 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from pcapline.read.capture import Capture
 
 Source = str | os.PathLike[str] | BinaryIO
+#: A column's value type (``verdict_columns``).
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,22 +334,26 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     value: dict[Fate | Side | None, str | None] = {None: None}
     value.update({member: member.value for member in (*Fate, *Side)})
 
-    def sides(values: Sequence[Side | None]) -> list[str | None]:
-        return [value[values[i]] for i in order]
+    def picked(values: Sequence[T]) -> Iterator[T]:
+        """``values`` in the table's row order (map: no interpreted step per row)."""
+        return map(values.__getitem__, order)
+
+    def sides(values: Sequence[Fate | Side | None]) -> list[str | None]:
+        return list(map(value.__getitem__, picked(values)))
 
     columns: dict[str, object] = {
-        "fate": [value[table.fate[i]] for i in order],
+        "fate": sides(table.fate),
         "closer": sides(table.closer),
         "reset_by": sides(table.reset_by),
     }
     for name in Counts.__slots__:
         columns[name] = np.asarray(table.counts[name], dtype=np.int64)[pos]
-    columns["inferred"] = [table.inferred[i] for i in order]
-    columns["explanation"] = [text(table.explanation[i]) for i in order]
-    columns["evidence_frames"] = [list(table.evidence_frames[i]) for i in order]
-    columns["confidence"] = [str(table.confidence[i]) for i in order]
-    columns["caveats"] = [list(table.caveats[i]) for i in order]
-    columns["cause"] = [None if (c := table.cause[i]) is None else str(c) for i in order]
+    columns["inferred"] = list(picked(table.inferred))
+    columns["explanation"] = list(map(text, picked(table.explanation)))
+    columns["evidence_frames"] = list(map(list, picked(table.evidence_frames)))
+    columns["confidence"] = list(map(str, picked(table.confidence)))
+    columns["caveats"] = list(map(list, picked(table.caveats)))
+    columns["cause"] = [None if c is None else str(c) for c in picked(table.cause)]
     for name, values in columns.items():
         dtype = np.int64 if name in Counts.__slots__ else object
         out[name] = pd.Series(values, index=out.index, dtype=dtype)

@@ -678,8 +678,8 @@ class Healthy:
 def _healthy(facts: Facts) -> Healthy:
     n = len(facts.conn_ids)
     client_row, server_row, closer = first_fins_and_closer(facts)
-    client_fin = np.where(client_row >= 0, facts.frame[client_row], 0).tolist()
-    server_fin = np.where(server_row >= 0, facts.frame[server_row], 0).tolist()
+    client_fin = np.where(client_row >= 0, facts.frame[client_row], 0)
+    server_fin = np.where(server_row >= 0, facts.frame[server_row], 0)
     has_c, has_s = client_row >= 0, server_row >= 0
     fate = np.empty(n, dtype=object)
     fate[:] = Fate.OPEN  # (numpy.full would store the str, not the enum member)
@@ -689,17 +689,23 @@ def _healthy(facts: Facts) -> Healthy:
         fate=fate,
         closer=closer,
         reset_by=np.full(n, None, dtype=object),
-        evidence_frames=[_fin_frames(c, s) for c, s in zip(client_fin, server_fin, strict=True)],
+        evidence_frames=_fin_frames(client_fin, server_fin),
     )
 
 
-def _fin_frames(client_fin: int, server_fin: int) -> tuple[int, ...]:
-    """Evidence of closed (both FINs, in frame order) or half_closed (the one FIN)."""
-    if client_fin and server_fin:
-        return (client_fin, server_fin) if client_fin < server_fin else (server_fin, client_fin)
-    if client_fin or server_fin:
-        return (client_fin or server_fin,)
-    return ()
+def _fin_frames(client_fin: np.ndarray, server_fin: np.ndarray) -> list[tuple[int, ...]]:
+    """Per connection, the evidence of closed (both FINs, in frame order) or half_closed (the
+    one FIN); 0: no FIN from that side. Tuples made by zip, not one call per connection."""
+    out: list[tuple[int, ...]] = [()] * len(client_fin)
+    both = (client_fin != 0) & (server_fin != 0)
+    one = (client_fin != 0) != (server_fin != 0)
+    first, last = np.minimum(client_fin, server_fin), np.maximum(client_fin, server_fin)
+    pairs = zip(first[both].tolist(), last[both].tolist(), strict=True)
+    for index, frames in zip(np.flatnonzero(both).tolist(), pairs, strict=True):
+        out[index] = frames
+    for index, frame in zip(np.flatnonzero(one).tolist(), zip(last[one].tolist()), strict=True):
+        out[index] = frame
+    return out
 
 
 def _columnar(facts: Facts) -> Columnar:
