@@ -292,7 +292,8 @@ def _connection_order(conn: np.ndarray, frame: np.ndarray) -> np.ndarray:
         return np.lexsort((frame, conn))
     low = int(conn.min())
     span = int(conn.max()) - low + 1
-    if span > 4 * len(conn) or not bool(np.all(frame[1:] >= frame[:-1])):
+    # The count per id is one int64 each: no more of them than rows (bounded memory).
+    if span > len(conn) or not bool(np.all(frame[1:] >= frame[:-1])):
         return np.lexsort((frame, conn))
     return _grouped_order(conn - low, span)
 
