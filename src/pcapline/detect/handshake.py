@@ -525,12 +525,6 @@ def _handshake_acks(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.nda
     return np.asarray(_acks_synack(rows, conn_index, n) & ~rows.fin)
 
 
-def _after_first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
-    """Rows after their connection's first SYN+ACK (capture duplicates aside)."""
-    first = _first_synack(rows, conn_index, n)
-    return np.asarray(np.arange(len(rows)) > first[conn_index])
-
-
 def _first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
     """Per connection: its first SYN+ACK row (capture duplicates aside), len(rows): none."""
     synack = ~rows.from_client & rows.syn & rows.ack & ~rows.is_dup
