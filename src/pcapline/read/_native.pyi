@@ -43,6 +43,7 @@ def nearest_rows(
 
 def first_at_least(values: Buffer, lo: Buffer, hi: Buffer, target: Buffer, out: Buffer) -> None:
     """Per query, the first index in lo:hi whose value is at least the target (binary search)."""
+
 def group_order(keys: Buffer, n_keys: int, out: Buffer) -> None:
     """``facts._grouped_order``: the rows sorted by a key in [0, n_keys), stably."""
 
