@@ -130,7 +130,9 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
 
     ts_idx = np.flatnonzero(from_client & has_ts)
     last_of_row = np.full(n, -1, dtype=np.int64)
-    last_of_row[row[ts_idx]] = ts_idx  # segments in frame order: each row's last one stays
+    # Each connection's latest such segment (segments are in frame order). A maximum, not a
+    # plain scatter: numpy does not promise which of repeated indices a scatter keeps.
+    np.maximum.at(last_of_row, row[ts_idx], ts_idx)
     has_client_ts = last_of_row >= 0
     last_rows, last = np.flatnonzero(has_client_ts), last_of_row[has_client_ts]
     last_client_ts = np.zeros(n, dtype=np.int64)
