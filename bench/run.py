@@ -139,6 +139,15 @@ class ToolResult:
     #: The memory runs (``Tool.forks``): sampled, never part of the timing medians.
     memory_samples: list[Sample] = field(default_factory=list)
 
+    def failed(self, sample: Sample, stderr: str, what: str) -> bool:
+        """Record a run that did not exit 0 (the tool is not run again); False if it did."""
+        if sample.exit_code == 0:
+            return False
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+        self.error = f"{what} {sample.exit_code}: {last}"
+        self.failed_peak_mb = sample.tree_peak_mb or sample.max_rss_mb
+        return True
+
     def tree_peak_mb(self) -> float | None:
         """The process tree's peak (PSS) over the memory runs; a single-process tool's
         peak RSS otherwise."""
@@ -475,9 +484,7 @@ def main() -> None:
                     f"tree {fmt(sample.tree_peak_mb, '.0f')} MB exit {sample.exit_code}",
                     file=sys.stderr,
                 )
-                if sample.exit_code != 0:
-                    res.error = f"exit {sample.exit_code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
-                    res.failed_peak_mb = sample.tree_peak_mb or sample.max_rss_mb
+                if res.failed(sample, stderr, "exit"):
                     continue
                 res.samples.append(sample)
                 if res.connections is None:
@@ -500,11 +507,8 @@ def main() -> None:
                     f"exit {sample.exit_code}",
                     file=sys.stderr,
                 )
-                if sample.exit_code != 0:
-                    res.error = f"memory run exit {sample.exit_code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
-                    res.failed_peak_mb = sample.tree_peak_mb or sample.max_rss_mb
-                    continue
-                res.memory_samples.append(sample)
+                if not res.failed(sample, stderr, "memory run exit"):
+                    res.memory_samples.append(sample)
 
     reference = args.reference if args.reference in results else next(iter(results), args.reference)
     ordered = list(results.values())
