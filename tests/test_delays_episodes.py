@@ -11,26 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders.pipeline import flowed_segments
 
-from pcapline.decode import decode
 from pcapline.delays import _Resent, _Rows, _search_runs
 from pcapline.detect import DetectResult, run_all
-from pcapline.errors import PcaplineError
-from pcapline.flows import build_flows
 from pcapline.model import Event, EventKind
-from pcapline.read import read_capture
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 _RESENT = (EventKind.RETRANSMIT, EventKind.FAST_RETRANSMIT)
 
 
 def _detected(path: Path) -> DetectResult | None:
-    try:
-        capture = read_capture(str(path))
-        segs, _connections = build_flows(decode(capture).segments)
-    except PcaplineError:
+    flowed = flowed_segments(path)
+    if flowed is None:
         return None
-    end = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
+    segs, end = flowed
     return run_all(segs, capture_end_ns=end, visit_all=True)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builders.conversation import CLIENT, SERVER, Conversation
+from builders.pipeline import flowed_segments
 from builders.segments import segments
 
-from pcapline.decode import decode
 from pcapline.detect import (
     NO_ROW,
     Batch,
@@ -25,10 +25,7 @@ from pcapline.detect import (
     retransmit,
     run_all,
 )
-from pcapline.errors import PcaplineError
 from pcapline.facts import Facts, compute_facts
-from pcapline.flows import build_flows
-from pcapline.read import read_capture
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_captures"
@@ -40,12 +37,10 @@ def _sample_captures() -> list[Path]:
 
 
 def _facts(path: Path) -> Facts | None:
-    try:
-        capture = read_capture(str(path))
-        segs, _connections = build_flows(decode(capture).segments)
-    except PcaplineError:
+    flowed = flowed_segments(path)
+    if flowed is None:
         return None  # a capture without TCP: nothing to detect
-    end = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
+    segs, end = flowed
     return run_all(segs, capture_end_ns=end, visit_all=True).facts
 
 

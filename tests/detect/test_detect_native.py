@@ -16,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders.pipeline import flowed_segments
 
-from pcapline.decode import decode
 from pcapline.detect import retransmit as rt
 from pcapline.detect import run_all
-from pcapline.errors import PcaplineError
-from pcapline.flows import build_flows
-from pcapline.read import native, read_capture
+from pcapline.read import native
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted(
@@ -96,12 +94,10 @@ def test_kernels_refuse_bad_buffers() -> None:
 
 
 def _detections_both_ways(path: Path) -> tuple[list[object], list[object]] | None:
-    try:
-        capture = read_capture(str(path))
-        segments, _ = build_flows(decode(capture).segments)
-    except PcaplineError:
+    flowed = flowed_segments(path)
+    if flowed is None:
         return None
-    end = int(capture.timed_ns.max()) if len(capture.timed_ns) else None
+    segments, end = flowed
     found = []
     for on in (False, True):
         with _native(on):
