@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from builders.pipeline import flowed_segments
 
-from pcapline.delays import _Resent, _Rows, _search_runs
+from pcapline.delays import _Resent, _Rows
 from pcapline.detect import DetectResult, run_all
+from pcapline.facts import first_at_least
 from pcapline.model import Event, EventKind
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
@@ -97,7 +98,7 @@ def test_resent_equals_the_rule_event_by_event() -> None:
 
 @pytest.mark.parametrize("side", ["left", "right"])
 @pytest.mark.parametrize("seed", range(5))
-def test_search_runs_equals_a_search_in_each_run(seed: int, side: str) -> None:
+def test_first_at_least_equals_a_search_in_each_run(seed: int, side: str) -> None:
     rng = np.random.default_rng(seed)
     sizes = rng.integers(0, 6, size=30)  # some runs empty
     starts = np.concatenate([[0], np.cumsum(sizes)])
@@ -109,4 +110,6 @@ def test_search_runs_equals_a_search_in_each_run(seed: int, side: str) -> None:
         int(a + values[a:b].searchsorted(v, side=side))
         for a, b, v in zip(lo.tolist(), hi.tolist(), x.tolist(), strict=True)
     ]
-    assert _search_runs(values, lo, hi, x, side=side).tolist() == expected
+    # delays asks both: the first row at a frame (left) and the first ACK above a seq (right).
+    target = x if side == "left" else x + 1
+    assert first_at_least(values, lo, hi, target).tolist() == expected

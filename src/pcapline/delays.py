@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from pcapline.facts import first_at_least
 from pcapline.model import (
     FAILURE_FATES,
     Event,
@@ -1329,7 +1330,7 @@ class _Resent:
         counts = [len(events) for _, events in chosen.values()]
         index = np.repeat(np.searchsorted(facts.conn_ids, list(chosen)), counts)
         lo, hi = facts.starts[index], facts.starts[index + 1]
-        rows = _search_runs(facts.frame, lo, hi, np.asarray(frames, dtype=np.int64))
+        rows = first_at_least(facts.frame, lo, hi, np.asarray(frames, dtype=np.int64))
         client = facts.from_client[rows]
         # Per sender side, its peer's ACK rows in the connections it resent in: the first
         # covering one after each event (-1: none) and the last one before it (the event's
@@ -1385,7 +1386,7 @@ class _PeerAcks:
         """Per query: the first peer ACK row after ``rows`` acknowledging past ``seq`` (-1:
         none in its connection)."""
         after = self.rows.searchsorted(rows, side="right")
-        past = _search_runs(self.highest, self.run_lo, self.run_hi, seq, side="right")
+        past = first_at_least(self.highest, self.run_lo, self.run_hi, seq + 1)  # above seq
         j = np.maximum(after, past)
         found = j < self.run_hi
         out = np.full(len(rows), -1, dtype=np.intp)
@@ -1399,23 +1400,6 @@ class _PeerAcks:
         out = rows.copy()
         out[some] = self.rows[before[some] - 1]
         return out
-
-
-def _search_runs(
-    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray, side: str = "left"
-) -> np.ndarray:
-    """Per query, ``lo + values[lo:hi].searchsorted(x, side)``: one binary search for every
-    query at once, each within its own sorted run of ``values`` (a connection's rows)."""
-    lo, hi = lo.astype(np.intp), hi.astype(np.intp)
-    while True:
-        active = lo < hi
-        if not active.any():
-            return lo
-        mid = (lo + hi) // 2
-        probe = values[np.where(active, mid, 0)]
-        right = active & ((probe < x) if side == "left" else (probe <= x))
-        lo = np.where(right, mid + 1, lo)
-        hi = np.where(active & ~right, mid, hi)
 
 
 def _answered_after(view: _Rows, i: int) -> int | None:

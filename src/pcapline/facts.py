@@ -356,6 +356,45 @@ class _Columns:
         return np.asarray(column[order].astype(dtype, copy=False))
 
 
+def first_at_least(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """Per query k: the first index in ``lo[k]:hi[k]`` where ``values`` >= ``target[k]``
+    (``hi[k]``: none); ``values`` ascends within each queried range (a connection's rows).
+    For integer values, "the first above x" is the first at least ``x + 1``. One binary search
+    per query in the compiled core when it is built, else ``_first_at_least_numpy``."""
+    if not native.active or not _all_int64(values, lo, hi, target):
+        return _first_at_least_numpy(values, lo, hi, target)
+    out = np.empty(len(lo), dtype=np.int64)
+    native.core.first_at_least(
+        native.int64s(values), native.int64s(lo), native.int64s(hi), native.int64s(target),
+        out.data,
+    )  # fmt: skip
+    return out
+
+
+def _first_at_least_numpy(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """``first_at_least`` with numpy only: one vectorised binary search, log2 of the longest
+    range steps over all queries."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = open_ & (values[np.where(open_, mid, 0)] < target)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
+
+
+def _all_int64(*columns: np.ndarray) -> bool:
+    """Every column is int64 (what the compiled core reads without a conversion that could
+    change a value)."""
+    return all(c.dtype == np.int64 for c in columns)
+
+
 def _sack_edge(
     edge: np.ndarray, sacking: np.ndarray, rel_ack: np.ndarray, ack: np.ndarray
 ) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The detectors' row walks in the compiled core give exactly what their numpy versions give.
 
 ``retransmit._nearest_rows`` (the row links: previous row of a side, the peer's latest row,
-the next RST or fresh segment) and ``retransmit._first_at_least`` (grouped binary searches)
+the next RST or fresh segment) and ``facts.first_at_least`` (grouped binary searches)
 run in ``pcapline.read._native`` when it is built, with their numpy version as the reference.
 Both are compared on random connections (sides, masks and ranges drawn at random, edge sizes
 included), every sample capture's detections are compared both ways, and the kernels refuse
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from builders.pipeline import flowed_segments
 
+from pcapline import facts as facts_module
 from pcapline.detect import retransmit as rt
 from pcapline.detect import run_all
 from pcapline.read import native
@@ -75,9 +76,9 @@ def test_first_at_least_both_ways(seed: int) -> None:
     lo = np.clip(lo, 0, len(conn))
     hi = ends[asked]
     target = rng.integers(int(values.min()) - 2, int(values.max()) + 3, size=len(asked))
-    want = rt._first_at_least_numpy(values, lo, hi, target)
+    want = facts_module._first_at_least_numpy(values, lo, hi, target)
     with _native(True):
-        got = rt._first_at_least(values, lo, hi, target)
+        got = facts_module.first_at_least(values, lo, hi, target)
     assert np.array_equal(got, want)
 
 

@@ -34,7 +34,14 @@ import numpy as np
 
 from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
 from pcapline.detect._backoff import name_schedule
-from pcapline.facts import UNKNOWN, Facts, SegmentRows, peer_max_before, running_max_before
+from pcapline.facts import (
+    UNKNOWN,
+    Facts,
+    SegmentRows,
+    first_at_least,
+    peer_max_before,
+    running_max_before,
+)
 from pcapline.model import Event, EventKind, Side
 from pcapline.read import native
 from pcapline.timers import (
@@ -254,16 +261,16 @@ def _covering_in(
     seen = hi > lo
     reach[seen] = longest[np.searchsorted(heads, lo[seen])]
     seq = rel_seq[asked]
-    first = _first_at_least(starts, lo, hi, seq - reach + 1)
-    past = _first_at_least(starts, lo, hi, seq + 1)
+    first = first_at_least(starts, lo, hi, seq - reach + 1)
+    past = first_at_least(starts, lo, hi, seq + 1)
     near = past - first <= _SEQ_CANDIDATES
     if near.any():
         out[near] = _latest_cover(rel_seq, seq_end, asked[near], by_seq, first[near], past[near])
     if not near.all():
         by_row = tx[np.argsort(group[tx], kind="stable")]  # each group's rows, frame order
         far = asked[~near]
-        window = _first_at_least(by_row, lo[~near], hi[~near], far - SEARCH_BACK_ROWS)
-        before = _first_at_least(by_row, lo[~near], hi[~near], far)
+        window = first_at_least(by_row, lo[~near], hi[~near], far - SEARCH_BACK_ROWS)
+        before = first_at_least(by_row, lo[~near], hi[~near], far)
         out[~near] = _latest_cover(rel_seq, seq_end, far, by_row, window, before)
     return out
 
@@ -969,50 +976,12 @@ def _data_rtt_ms(
         # from the first one after the data (by_time) to its connection's last.
         by_time = np.searchsorted(acks, sent, side="right")
         conn_end = np.searchsorted(conn[acks], conn[sent], side="right")
-        j = _first_at_least(ack_so_far[acks], by_time, conn_end, r.seq_end[rows[sent]])
+        j = first_at_least(ack_so_far[acks], by_time, conn_end, r.seq_end[rows[sent]])
         ok = j < conn_end
         rtt = r.time_ns[rows[acks[j[ok]]]] - r.time_ns[rows[sent[ok]]]
         fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
         np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
     return np.where(smallest < none, smallest / 1e6, np.nan)
-
-
-def _first_at_least(
-    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
-) -> np.ndarray:
-    """Per query k: the first index in ``lo[k]:hi[k]`` where ``values`` >= ``target[k]``
-    (``hi[k]``: none); ``values`` ascends within each queried range. One binary search per
-    query in the compiled core when it is built, else ``_first_at_least_numpy``."""
-    if not native.active or not _all_int64(values, lo, hi, target):
-        return _first_at_least_numpy(values, lo, hi, target)
-    out = np.empty(len(lo), dtype=np.int64)
-    native.core.first_at_least(
-        native.int64s(values), native.int64s(lo), native.int64s(hi), native.int64s(target),
-        out.data,
-    )  # fmt: skip
-    return out
-
-
-def _first_at_least_numpy(
-    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
-) -> np.ndarray:
-    """``_first_at_least`` with numpy only: one vectorised binary search, log2 of the longest
-    range steps over all queries."""
-    lo, hi = lo.copy(), hi.copy()
-    while True:
-        open_ = lo < hi
-        if not open_.any():
-            return lo
-        mid = (lo + hi) // 2
-        below = open_ & (values[np.where(open_, mid, 0)] < target)
-        lo = np.where(below, mid + 1, lo)
-        hi = np.where(open_ & ~below, mid, hi)
-
-
-def _all_int64(*columns: np.ndarray) -> bool:
-    """Every column is int64 (what the compiled core reads without a conversion that could
-    change a value)."""
-    return all(c.dtype == np.int64 for c in columns)
 
 
 def _nearest_rows(

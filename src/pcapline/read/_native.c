@@ -497,7 +497,7 @@ fail:
 
 /* first_at_least(values, lo, hi, target, out) -> None
  *
- * detect/retransmit.py::_first_at_least: per query k, the first index in lo[k]:hi[k] where
+ * facts.py::first_at_least: per query k, the first index in lo[k]:hi[k] where
  * `values` >= target[k] (hi[k]: none; lo[k] when the range is empty), by binary search
  * (`values` ascends within each queried range). */
 static PyObject *

@@ -5,8 +5,8 @@ It runs the walkers' per-record loops (``pcap._walk``, the common case of
 interpreted iteration per record. It also runs the whole-capture scans of ``facts.py`` and
 ``duplicates.py`` (unwrapping, running maxima, the peer's last value, identical neighbours) in
 one walk each instead of numpy's several full passes, and the retransmission detector's row
-links and grouped binary searches (``detect/retransmit.py``: ``_nearest_rows``,
-``_first_at_least``); ``int64s`` and ``flags`` hand it columns.
+links (``detect/retransmit.py``: ``_nearest_rows``) and the grouped binary searches of
+retransmits and delays (``facts.first_at_least``); ``int64s`` and ``flags`` hand it columns.
 And it lays out the JSON document's connection entries (``render/jsondoc.py``: ``json_text``,
 ``fill``), the same text as the Python layout, which tests/render/test_jsondoc_native.py
 compares it with. setup.py builds it when a C compiler is there; without one
