@@ -452,14 +452,14 @@ class Workers:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from pcapline.scan.run import _worker_init
+            from pcapline.workers import worker_init
 
             global _FORKED
             _FORKED = job
             self.pool = ProcessPoolExecutor(
                 max_workers=jobs,
                 mp_context=multiprocessing.get_context("fork"),
-                initializer=_worker_init,
+                initializer=worker_init,
             )
 
     def run(
@@ -471,11 +471,11 @@ class Workers:
                 yield _task(task)(self.job, *args)
                 done()
             return
-        from pcapline.scan.run import _ctrl_c_deferred
+        from pcapline.workers import signals_deferred
 
         futures = {}
         for args in calls:
-            with _ctrl_c_deferred():  # a worker started but not registered would escape close
+            with signals_deferred():  # a worker started but not registered would escape close
                 futures[self.pool.submit(_in_worker, task, *args)] = args[0]
         yield from engine.pool_results(futures, done)
 
@@ -483,9 +483,9 @@ class Workers:
         """Stop the workers (killing any still busy: on an error or Ctrl-C nobody waits)."""
         global _FORKED
         if self.pool is not None:
-            from pcapline.scan.run import _stop_pool
+            from pcapline.workers import stop_pool
 
-            _stop_pool(self.pool)
+            stop_pool(self.pool)
             self.pool = None
         _FORKED = None
 

@@ -43,6 +43,7 @@ from pcapline.model import (
     SlowThresholds,
     fail_on_names,
 )
+from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_termination
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from pcapline.render.terminal import Selection
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
+#: Stopped by a signal: Ctrl-C (130), SIGTERM or SIGHUP (128 + its number).
+EXIT_STOPPED = frozenset({130, *(128 + signum for signum in TERMINATING_SIGNALS)})
 FORMATS = ("text", "json", "csv", "parquet", "html")
 #: Fates ``--fail-on`` takes (``failures`` is every fate in model.FAILURE_FATES).
 _FATE_NAMES = frozenset(f.value for f in Fate)
@@ -926,6 +929,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point: every failure becomes one stderr line and an exit code."""
     gc.set_threshold(*GC_THRESHOLDS)
+    stop_on_termination()
     _without_huge_page_advice()
     keep_freed_memory()
     _leave(run(argv))
@@ -941,8 +945,11 @@ def _leave(status: int) -> NoReturn:
     flushed, the exit handlers run (``atexit``: multiprocessing's, temporary files' and any
     a library registered), and the process ends at once; the kernel takes the memory back.
     Where anything is still running (a thread) or a flush fails (a reader that left), the
-    ordinary exit path decides, as before."""
-    if threading.active_count() > 1:
+    ordinary exit path decides, as before; except after Ctrl-C, SIGTERM or SIGHUP: the
+    clean-up is done (workers killed, temporary files removed) and nothing is written, and
+    the ordinary path would wait for every thread, among them a process pool's manager
+    thread, which a worker killed while it sent a result can leave waiting forever."""
+    if threading.active_count() > 1 and status not in EXIT_STOPPED:
         sys.exit(status)
     try:
         sys.stdout.flush()
@@ -980,16 +987,12 @@ def _without_huge_page_advice() -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     try:
-        status = cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="pcapline",
-            standalone_mode=False,
-        )
+        status = _command(argv)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "pcapline"
         return _error(f"{exc.format_message()} (see '{command} --help')", EXIT_INPUT)
     except click.Abort:
-        return _error("interrupted", 130)
+        return _interrupted()
     except BrokenPipeError:
         # `pcapline analyze big.pcap | head`: the reader left; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -998,8 +1001,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _error(exc.format_message(), exc.exit_code)
     except (PcaplineError, OSError) as exc:
         return _error(_one_line(exc), EXIT_INPUT)
+    except Terminated as exc:
+        return _terminated(exc)
     except KeyboardInterrupt:
-        return _error("interrupted", 130)
+        return _interrupted()
     except MemoryError:
         return _error(
             "out of memory: the capture needs more memory than this process may use "
@@ -1015,6 +1020,46 @@ def run(argv: Sequence[str] | None = None) -> int:
             EXIT_BUG,
         )
     return int(status or 0)
+
+
+def _command(argv: Sequence[str] | None) -> Any:
+    """The command's status. An error that a Ctrl-C (or SIGTERM, SIGHUP) caused is raised as
+    that interruption: click reports one as ``Abort``, Python wraps one that lands while a
+    class is created (during an import) in a RuntimeError, and clean-up interrupted half way
+    can fail after it (a spill file already removed)."""
+    try:
+        return cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="pcapline",
+            standalone_mode=False,
+        )
+    except Exception as exc:
+        stopped = _stopped_inside(exc)
+        if stopped is not None:
+            raise stopped from None
+        raise
+
+
+def _stopped_inside(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM, SIGHUP) behind ``exc``, if it was raised because of one."""
+    seen: set[int] = set()
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _interrupted() -> int:
+    return _error("interrupted", 130)
+
+
+def _terminated(signal: Terminated) -> int:
+    """SIGTERM or SIGHUP stopped the run, after the same clean-up as Ctrl-C: exit 128 + its
+    number, as a shell reports a process the signal killed."""
+    return _error(f"terminated ({signal.name})", 128 + signal.signum)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -297,28 +297,40 @@ class LocalPool(Runner):
         # every worker on its first partition.
         from pcapline import classify, delays, explain  # noqa: F401
         from pcapline.render import jsondoc  # noqa: F401
+        from pcapline.workers import worker_init
 
         global _FORKED_PLAN
         _FORKED_PLAN = plan
         self.pool = ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("fork")
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=worker_init,
         )
         self.futures: list[Any] = []
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
-        futures = {self.pool.submit(_analyse_forked, n, settings): n for n in parts}
+        from pcapline.workers import signals_deferred
+
+        futures = {}
+        for number in parts:
+            with signals_deferred():  # a worker started but not registered would escape close
+                futures[self.pool.submit(_analyse_forked, number, settings)] = number
         self.futures.extend(futures)
         yield from pool_results(futures, done)
 
     def close(self) -> None:
         """Once every partition came back the workers are left to exit on their own (the
-        merge goes on meanwhile: they only free their memory); after an error or Ctrl-C the
-        pool is waited for, as before."""
+        merge goes on meanwhile: they only free their memory); after an error, Ctrl-C or
+        SIGTERM the busy ones are killed at once: nobody waits for a partition in hand."""
+        from pcapline.workers import stop_pool
+
         global _FORKED_PLAN
-        finished = all(f.done() and not f.cancelled() for f in self.futures)
-        self.pool.shutdown(wait=not finished, cancel_futures=True)
+        if all(f.done() and not f.cancelled() for f in self.futures):
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            stop_pool(self.pool)
         _FORKED_PLAN = None
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pcapline.errors import PcaplineError, UsageError
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
+from pcapline.workers import signals_deferred, stop_pool, worker_init
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -328,7 +329,7 @@ def _pool_round(
     pending = iter(paths)
     in_flight: dict[Future[CaptureSummary], str] = {}
     unsent: list[str] = []
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init)
     try:
         for path in _take(pending, IN_FLIGHT_PER_WORKER * workers):
             unsent = [path]
@@ -356,37 +357,20 @@ def _pool_round(
     except BrokenProcessPool:  # broke while submitting: that capture had not started
         return sorted(in_flight.values()), [*unsent, *pending]
     finally:
-        _stop_pool(pool)
+        stop_pool(pool)
 
 
 def _submit(pool: ProcessPoolExecutor, path: str) -> Future[CaptureSummary]:
     """``pool.submit``, with Ctrl-C held back until it returns: a submit may start a worker,
-    and a worker started but not yet registered in the pool would escape ``_stop_pool``."""
-    with _ctrl_c_deferred():
+    and a worker started but not yet registered in the pool would escape ``stop_pool``."""
+    with signals_deferred():
         return pool.submit(summarize_capture, path)
-
-
-@contextlib.contextmanager
-def _ctrl_c_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C that arrives inside the block; raise it (KeyboardInterrupt) after."""
-    caught: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
-    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def _start_forkserver_deaf_to_ctrl_c() -> None:
     """Start the fork server with SIGINT ignored (inherited across its exec): Ctrl-C reaches
     the whole process group, and a server still importing the pipeline would print a
-    traceback. The scan itself stops the workers on Ctrl-C (``_stop_pool``)."""
+    traceback. The scan itself stops the workers on Ctrl-C (``stop_pool``)."""
     from multiprocessing import forkserver
 
     try:
@@ -398,31 +382,6 @@ def _start_forkserver_deaf_to_ctrl_c() -> None:
         forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _worker_init() -> None:
-    """Workers leave Ctrl-C to the scan (which stops them): no traceback from each worker."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop at once: cancel queued captures and kill the workers still running one (on
-    success they are idle and exit as usual; on Ctrl-C nobody waits for in-flight captures)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    for process in processes:
-        process.join(timeout=5)
-    # The pool's manager thread sees its workers gone and closes its wakeup pipe; wait for it
-    # here. Left running, it can close the pipe while the interpreter's exit hook is writing to
-    # it (concurrent.futures' ``_ThreadWakeup.wakeup`` checks ``_closed`` without a lock, here
-    # on CPython 3.11), and a Ctrl-C'd scan once printed "Exception ignored ... Bad file
-    # descriptor" after its one error line.
-    manager = getattr(pool, "_executor_manager_thread", None)
-    if manager is not None:
-        manager.join(timeout=5)
 
 
 def _run_alone(path: str, context: multiprocessing.context.ForkServerContext) -> CaptureSummary:
@@ -455,7 +414,7 @@ def _run_alone(path: str, context: multiprocessing.context.ForkServerContext) ->
 
 
 def _alone_child(path: str, send: Any) -> None:
-    _worker_init()
+    worker_init()
     send.send(summarize_capture(path))
     send.close()
 

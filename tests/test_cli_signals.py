@@ -1,0 +1,173 @@
+"""SIGTERM and SIGHUP stop the console command as Ctrl-C does (pcapline.workers).
+
+``kill``, ``timeout``, systemd and Kubernetes send SIGTERM to the command's process alone;
+closing the terminal sends SIGHUP. Their default action would end the parent on the spot,
+leave its workers running orphaned and a memory-bounded run's spill folder in TMPDIR. Here
+the parent alone gets the signal while its workers are held inside a partition (they say so,
+and give their pid, by creating a file), and must exit 128 + the signal's number with one
+line, its workers gone and its folder removed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import click
+import pytest
+from builders.terminal import foreground_job
+from test_engine import SAMPLES
+
+from pcapline import cli, workers
+
+CAPTURE = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+
+# The held task by path: the memory-bounded pool runs ``bounded.analyse_numbered``, the
+# in-memory pool ``engine.analyse_partition``.
+HOLD = """
+import os, sys, time
+from pcapline import bounded, cli, engine
+def held(real):
+    def hold(*args):
+        open(os.path.join({held!r}, str(os.getpid())), "w").close()
+        time.sleep(120)
+        return real(*args)
+    return hold
+bounded.analyse_numbered = held(bounded.analyse_numbered)
+engine.analyse_partition = held(engine.analyse_partition)
+engine.POOL_MIN_SEGMENTS = 0  # a small capture on the in-memory pool too
+cli.main({argv!r})
+"""
+
+
+def _as_a_service_runs() -> None:
+    """A terminal's job (own group), with SIGTERM and SIGHUP at their default actions (a test
+    runner under ``nohup`` would pass SIGHUP on ignored)."""
+    foreground_job()
+    for signum in workers.TERMINATING_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "bounded, signum",
+    [(True, signal.SIGTERM), (False, signal.SIGTERM), (False, signal.SIGHUP)],
+    ids=["memory-bounded-SIGTERM", "in-memory-SIGTERM", "in-memory-SIGHUP"],
+)
+def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
+    tmp_path: Path, bounded: bool, signum: signal.Signals
+) -> None:
+    spill, held = tmp_path / "spill", tmp_path / "held"
+    held.mkdir()
+    argv = ["analyze", CAPTURE, "--format", "json", "--jobs", "2"]
+    if bounded:
+        argv += ["--memory-bounded", "--spill-dir", str(spill)]
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLD.format(held=str(held), argv=argv))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_as_a_service_runs,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    deadline = time.monotonic() + 60
+    while not os.listdir(held) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the condition (a worker inside a partition)
+    assert os.listdir(held), "no worker reached a partition"
+    worker_pids = [int(name) for name in os.listdir(held)]
+    sent = time.monotonic()
+    child.send_signal(signum)  # the parent alone, as kill and timeout do
+    out, err = child.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert child.returncode == 128 + signum, err.decode()
+    assert err.decode().strip() == f"pcapline: error: terminated ({signum.name})"
+    assert out == b""
+    assert took < 1.5, f"stopped {took:.2f} s after {signum.name}"  # typically 0.2 s
+    assert not any(_alive(pid) for pid in worker_pids)  # killed and reaped, not orphaned
+    if bounded:
+        assert os.listdir(spill) == []
+
+
+def test_signals_deferred_holds_sigterm_until_the_block_ends() -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        workers.stop_on_termination()
+        reached_the_end = False
+        with pytest.raises(workers.Terminated) as stopped, workers.signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # the handler runs between bytecodes: it would by now
+            reached_the_end = True
+        assert reached_the_end
+        assert stopped.value.signum == signal.SIGTERM and stopped.value.name == "SIGTERM"
+        assert signal.getsignal(signal.SIGTERM) is workers._raise_terminated  # restored
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raising(exc: BaseException) -> object:
+    def main(**_kwargs: object) -> None:
+        raise exc
+
+    return main
+
+
+def _wrapped_interrupt() -> RuntimeError:
+    """What Python raises when a Ctrl-C lands while a class is created (during an import)."""
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Error calling __set_name__") from interrupt
+    except RuntimeError as wrapped:
+        return wrapped
+
+
+def _cleanup_failing_after(signum: int) -> OSError:
+    """An error from clean-up that a SIGTERM interrupted (a spill file already removed)."""
+    try:
+        try:
+            raise workers.Terminated(signum)
+        finally:
+            raise FileNotFoundError(2, "No such file or directory", "segments-00000.bin")
+    except OSError as failed:
+        return failed
+
+
+@pytest.mark.parametrize(
+    "raised, status, line",
+    [
+        (KeyboardInterrupt(), 130, "pcapline: error: interrupted"),
+        (click.Abort(), 130, "pcapline: error: interrupted"),
+        (_wrapped_interrupt(), 130, "pcapline: error: interrupted"),
+        (workers.Terminated(signal.SIGHUP), 129, "pcapline: error: terminated (SIGHUP)"),
+        (_cleanup_failing_after(signal.SIGTERM), 143, "pcapline: error: terminated (SIGTERM)"),
+        (
+            FileNotFoundError(2, "No such file or directory", "x.pcap"),
+            2,
+            "pcapline: error: x.pcap: No such file or directory",
+        ),
+    ],
+    ids=["ctrl-c", "click-abort", "ctrl-c-in-an-import", "sighup", "cleanup-after-sigterm", "os"],
+)
+def test_an_interruption_is_reported_as_one_whatever_wrapped_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    status: int,
+    line: str,
+) -> None:
+    monkeypatch.setattr(cli.cli, "main", _raising(raised))
+    assert cli.run(["analyze", CAPTURE]) == status
+    assert capsys.readouterr().err.strip() == line
