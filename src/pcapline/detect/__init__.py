@@ -28,6 +28,7 @@ late visits, the timeline) is a batch of one connection and runs the very same p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import chain
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -244,7 +245,7 @@ class ConnDetections:
 
     @property
     def events(self) -> tuple[Event, ...]:
-        return tuple(e for name in _DETECTION_FIELDS for e in getattr(self, name).events)
+        return tuple(chain.from_iterable(getattr(self, name).events for name in _DETECTION_FIELDS))
 
 
 #: ``ConnDetections``' fields, in registry order.
