@@ -28,8 +28,8 @@ late visits, the timeline) is a batch of one connection and runs the very same p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from itertools import chain
 from dataclasses import dataclass, field, fields
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
