@@ -425,7 +425,6 @@ class _Links:
     """Row links of one connection (relative rows), so each retransmission is judged in O(1)."""
 
     last_peer: np.ndarray  # the other side's latest row before this one (-1: none)
-    prev_same: np.ndarray  # this side's previous row (-1: none)
     prev_tx: np.ndarray  # previous transmission starting at the same seq, same side (-1: none)
     last_advance: np.ndarray  # the other side's latest ACK that raised its ACK number (-1: none)
     last_sack: np.ndarray  # the other side's latest row carrying a SACK block (-1: none)
@@ -667,7 +666,6 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     fresh = ~dup & ~retrans & ~rst & ((r.seg_len > 0) | r.fin | r.syn)
     links = _Links(
         last_peer=latest_peer(everyone),
-        prev_same=relative(_nearest_rows(conn, client, everyone, nobody, later=False)),
         prev_tx=relative(prev_tx),
         last_advance=latest_peer(advance),
         last_sack=latest_peer(r.sack_blocks > 0),
