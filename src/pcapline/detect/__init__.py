@@ -218,6 +218,11 @@ class Detection(Generic[Inferred]):
     inferred: Inferred  # a frozen dataclass of the detector's own (see each module)
 
 
+#: What a detector whose record can be None reports for a connection without its phenomenon:
+#: one shared value (immutable), not a new one per visited connection.
+NOTHING: Detection[None] = Detection((), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Detector(Generic[Inferred]):
     name: str  # same as the module, and the ``ConnDetections`` field it fills
@@ -471,6 +476,7 @@ _EMPTY_TYPES = {
 
 __all__ = [
     "DETECTORS",
+    "NOTHING",
     "NO_ROW",
     "Batch",
     "ConnDetections",

@@ -149,7 +149,7 @@ class Retransmissions:
 
 def detect(view: ConnView) -> Detection[Retransmissions]:
     if not view.batch.of(_resent_counts)[view.at]:
-        return Detection((), Retransmissions(0, 0, 0, 0, None, None))
+        return _NONE_RESENT
     linked = _Linked.of(view)
     resends = linked.resends
     rows = resends.rows
@@ -191,6 +191,10 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         rtt_ms=linked.rtt_ms,
     )
     return Detection(tuple(events), report)
+
+
+#: A connection without a retransmission (most visited ones): one shared, immutable record.
+_NONE_RESENT = Detection((), Retransmissions(0, 0, 0, 0, None, None))
 
 
 def _resent_counts(batch: Batch) -> list[int]:
