@@ -178,6 +178,16 @@ def test_covering_copies_equal_a_row_by_row_search(
         assert found
 
 
+def _previous_of_same_side(from_client: list[bool]) -> list[int]:
+    """Per row: the previous row sent by the same side (-1: none)."""
+    latest = {True: -1, False: -1}
+    found = []
+    for i, side in enumerate(from_client):
+        found.append(latest[side])
+        latest[side] = i
+    return found
+
+
 def _dupacks_row_by_row(view, prev_same: list[int], last: int) -> int:  # type: ignore[no-untyped-def]
     """The duplicate-ACK rule read literally: walk back over the side's rows repeating the ACK
     number of row ``last``, counting pure ACKs (up to 4), less the one they duplicate."""
@@ -206,7 +216,7 @@ def test_dupacks_equal_a_row_by_row_walk(name: str) -> None:
         key = view.from_client.astype(np.int64)
         pure = (view.seg_len == 0) & ~view.syn & ~view.fin & ~view.rst
         got = retransmit._dupacks_ending(view.rel_ack, pure, key, np.argsort(key, kind="stable"))
-        prev_same = links.prev_same.tolist()
+        prev_same = _previous_of_same_side(view.from_client.tolist())
         assert got.tolist() == [_dupacks_row_by_row(view, prev_same, i) for i in range(len(view))]
         seen += int(np.count_nonzero(got >= 2))
     assert seen or name != "lossy-40-connections-3pct-drop.pcap"  # fast retransmits there

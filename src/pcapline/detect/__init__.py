@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
@@ -217,6 +218,11 @@ class Detection(Generic[Inferred]):
     inferred: Inferred  # a frozen dataclass of the detector's own (see each module)
 
 
+#: What a detector whose record can be None reports for a connection without its phenomenon:
+#: one shared value (immutable), not a new one per visited connection.
+NOTHING: Detection[None] = Detection((), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Detector(Generic[Inferred]):
     name: str  # same as the module, and the ``ConnDetections`` field it fills
@@ -244,7 +250,7 @@ class ConnDetections:
 
     @property
     def events(self) -> tuple[Event, ...]:
-        return tuple(e for name in _DETECTION_FIELDS for e in getattr(self, name).events)
+        return tuple(chain.from_iterable(getattr(self, name).events for name in _DETECTION_FIELDS))
 
 
 #: ``ConnDetections``' fields, in registry order.
@@ -470,6 +476,7 @@ _EMPTY_TYPES = {
 
 __all__ = [
     "DETECTORS",
+    "NOTHING",
     "NO_ROW",
     "Batch",
     "ConnDetections",

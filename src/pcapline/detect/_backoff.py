@@ -44,10 +44,14 @@ def _doubles(prev: float, gap: float) -> bool:
     )
 
 
+#: A single transmission's schedule (most connections' SYN and SYN+ACK): made once.
+NO_RETRY = Schedule("no retry", False, 0, None)
+
+
 def name_schedule(gaps: list[float], *, syn: bool = False) -> Schedule:
     """Name the backoff pattern of ``gaps`` (seconds between consecutive transmissions)."""
     if not gaps:
-        return Schedule("no retry", False, 0, None)
+        return NO_RETRY
     first = gaps[0]
     linear = 1
     while linear < len(gaps) and close_to(gaps[linear], first):

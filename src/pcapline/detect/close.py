@@ -437,10 +437,11 @@ def _later_resets(view: ConnView, rst_rows: np.ndarray, ending_row: int | None) 
     """RSTs after the ending one that answer something said after it (not the ending burst)."""
     if ending_row is None:
         return rst_rows[:0]
-    said = np.flatnonzero(~view.rst & (np.arange(len(view)) > ending_row))
+    after = ending_row + 1
+    said = np.flatnonzero(~view.rst[after:])  # rows after the ending RST that are no RST
     if not len(said):
         return rst_rows[:0]
-    later: np.ndarray = rst_rows[rst_rows > said[0]]
+    later: np.ndarray = rst_rows[rst_rows > after + said[0]]
     return later
 
 

@@ -165,12 +165,15 @@ def detect(view: ConnView) -> Detection[Handshake]:
     syn = _series(
         view,
         syn_rows,
+        opening.syn_sent.at(k),
         answered=answer_row is not None or synack_proven is not None,
         syn=True,
         refusals=_refusals(view, syn_rows),
     )
     synack_answered = acked_row is not None or ack_proven is not None or synack_reset is not None
-    synack = _series(view, synack_rows, answered=synack_answered, syn=False)
+    synack = _series(
+        view, synack_rows, opening.synack_sent.at(k), answered=synack_answered, syn=False
+    )
 
     events.extend(_retry_events(view, syn_rows, EventKind.SYN_RETRANSMIT))
     events.extend(_retry_events(view, synack_rows, EventKind.SYNACK_RETRANSMIT))
@@ -214,6 +217,10 @@ class _Opening:
 
     syn_rows: RowSets  # the client's SYNs (no ACK), capture duplicates aside
     synack_rows: RowSets  # the server's SYN+ACKs, capture duplicates aside
+    #: Per SYN of ``syn_rows`` (SYN+ACK of ``synack_rows``): its (time_ns, frame), read once
+    #: for the batch (``_series`` reads them as Python ints).
+    syn_sent: Sent
+    synack_sent: Sent
     #: The server's first SYN+ACK, RST or ACK after the client's first SYN (``_server_answer``).
     reply_row: list[int]
     #: The handshake ACK: the client's first ACK after the first SYN+ACK with ack = server
@@ -261,6 +268,8 @@ def _opening(batch: Batch) -> _Opening:
     return _Opening(
         syn_rows=batch.row_sets(syn),
         synack_rows=batch.row_sets(synack),
+        syn_sent=_sent(batch, syn),
+        synack_sent=_sent(batch, synack),
         reply_row=batch.first_after(server & (r.syn | r.rst | r.ack), syn_rows).tolist(),
         ack_row=ack_row.tolist(),
         acked_row=batch.first_after(
@@ -277,6 +286,28 @@ def _opening(batch: Batch) -> _Opening:
         one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
         rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """When and in which frame each of a batch's rows of one kind was sent (``RowSets``' rows
+    of the same mask, in the same order)."""
+
+    time_ns: list[int]
+    frame: list[int]
+    bounds: list[int]  # connection k's rows are entries bounds[k]:bounds[k + 1]
+
+    def at(self, k: int) -> tuple[list[int], list[int]]:
+        """Connection ``k``'s times (ns) and frames."""
+        lo, hi = self.bounds[k], self.bounds[k + 1]
+        return self.time_ns[lo:hi], self.frame[lo:hi]
+
+
+def _sent(batch: Batch, mask: np.ndarray) -> Sent:
+    rows = np.flatnonzero(mask)
+    r = batch.rows
+    bounds: list[int] = np.searchsorted(rows, batch.starts).tolist()
+    return Sent(r.time_ns[rows].tolist(), r.frame[rows].tolist(), bounds)
 
 
 def _frame(view: ConnView, row: int) -> int | None:
@@ -333,15 +364,17 @@ def _server_answer(
 def _series(
     view: ConnView,
     rows: list[int],
+    sent: tuple[list[int], list[int]],
     *,
     answered: bool,
     syn: bool,
     refusals: tuple[int, ...] = (),
 ) -> RetrySeries | None:
+    """The retry series of ``rows`` (``sent``: their times in ns and frames)."""
     if not rows:
         return None
-    t0 = view.time_ns[rows[0]]
-    times = [float(view.time_ns[i] - t0) / 1e9 for i in rows]
+    sent_ns, frames = sent
+    times = [(t - sent_ns[0]) / 1e9 for t in sent_ns]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     untimed = _untimed(view, rows, gaps, refusals) if syn else None
     schedule = untimed or name_schedule(gaps, syn=syn)
@@ -360,7 +393,7 @@ def _series(
             gave_up = True
     return RetrySeries(
         times=tuple(times),
-        frames=tuple(int(view.frame[i]) for i in rows),
+        frames=tuple(frames),
         schedule=schedule,
         retries=len(rows) - 1,
         gave_up=gave_up,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import Batch, ConnView, Detection, Detector
+from pcapline.detect import NOTHING, Batch, ConnView, Detection, Detector
 from pcapline.model import EventKind, Side
 
 EMITS = frozenset({EventKind.IDLE_GAP})
@@ -48,22 +48,22 @@ class IdleGap:
 
 def detect(view: ConnView) -> Detection[IdleGap | None]:
     if not view.batch.of(_long_silence)[view.at]:
-        return Detection((), None)
+        return NOTHING
     n = len(view)
     if n < 3 or not view.syn.any():
-        return Detection((), None)  # no handshake captured: "established" is not known
+        return NOTHING  # no handshake captured: "established" is not known
     gaps = np.diff(view.time_ns) / 1e9
     i = int(np.argmax(gaps))
     if gaps[i] < MIN_IDLE_S:
-        return Detection((), None)
+        return NOTHING
     after = i + 1
     side = bool(view.from_client[after])
     if view.syn[: after + 1].any() and not _established(view, after):
-        return Detection((), None)
+        return NOTHING
     if (view.seg_len[after] == 0 and not view.fin[after]) or view.is_retrans[after]:
-        return Detection((), None)  # a bare ACK needs no answer; a resend ends a backoff
+        return NOTHING  # a bare ACK needs no answer; a resend ends a backoff
     if not _all_acknowledged(view, after):
-        return Detection((), None)  # a silence with data in flight is a stall, not idle
+        return NOTHING  # a silence with data in flight is a stall, not idle
     peer_after = np.flatnonzero(view.from_client[after + 1 :] != side) + after + 1
     acked = peer_after[
         view.ack[peer_after]
@@ -71,7 +71,7 @@ def detect(view: ConnView) -> Detection[IdleGap | None]:
         & (view.rel_ack[peer_after] > view.rel_seq[after])
     ]
     if len(acked):
-        return Detection((), None)
+        return NOTHING
     rsts = peer_after[view.rst[peer_after]]
     gap = IdleGap(
         gap_s=float(gaps[i]),

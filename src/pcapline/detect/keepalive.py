@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import ConnView, Detection, Detector, per_connection, probe_answers
+from pcapline.detect import NOTHING, ConnView, Detection, Detector, per_connection, probe_answers
 from pcapline.facts import Facts
 from pcapline.model import Event, EventKind, Side
 from pcapline.timers import overdue
@@ -93,7 +93,7 @@ def _round(value: float | None) -> float | None:
 def detect(view: ConnView) -> Detection[Keepalive | None]:
     probes = np.flatnonzero(view.is_keepalive)
     if not len(probes):
-        return Detection((), None)
+        return NOTHING
     idx = np.arange(len(view))
     events: list[Event] = []
     answered_flags: list[bool] = []

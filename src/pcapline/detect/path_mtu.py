@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import Batch, ConnView, Detection, Detector
+from pcapline.detect import NOTHING, Batch, ConnView, Detection, Detector
 from pcapline.model import EventKind, Side
 
 EMITS = frozenset({EventKind.PMTU_STALL})
@@ -58,9 +58,9 @@ class PathMtuStall:
 
 def detect(view: ConnView) -> Detection[PathMtuStall | None]:
     if not view.batch.of(_resent_enough)[view.at]:
-        return Detection((), None)
+        return NOTHING
     if np.any(view.super_segment):
-        return Detection((), None)
+        return NOTHING
     for side in (True, False):
         stall = _stall(view, side)
         if stall is not None:
@@ -70,7 +70,7 @@ def detect(view: ConnView) -> Detection[PathMtuStall | None]:
                 f"{stall.largest_acked} B ones were"
             )
             return Detection((view.event(i, EventKind.PMTU_STALL, note),), stall)
-    return Detection((), None)
+    return NOTHING
 
 
 def _resent_enough(batch: Batch) -> list[bool]:

@@ -28,7 +28,10 @@ show what resent it).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
@@ -146,7 +149,7 @@ class Retransmissions:
 
 def detect(view: ConnView) -> Detection[Retransmissions]:
     if not view.batch.of(_resent_counts)[view.at]:
-        return Detection((), Retransmissions(0, 0, 0, 0, None, None))
+        return _NONE_RESENT
     linked = _Linked.of(view)
     resends = linked.resends
     rows = resends.rows
@@ -188,6 +191,10 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         rtt_ms=linked.rtt_ms,
     )
     return Detection(tuple(events), report)
+
+
+#: A connection without a retransmission (most visited ones): one shared, immutable record.
+_NONE_RESENT = Detection((), Retransmissions(0, 0, 0, 0, None, None))
 
 
 def _resent_counts(batch: Batch) -> list[int]:
@@ -422,7 +429,6 @@ class _Links:
     """Row links of one connection (relative rows), so each retransmission is judged in O(1)."""
 
     last_peer: np.ndarray  # the other side's latest row before this one (-1: none)
-    prev_same: np.ndarray  # this side's previous row (-1: none)
     prev_tx: np.ndarray  # previous transmission starting at the same seq, same side (-1: none)
     last_advance: np.ndarray  # the other side's latest ACK that raised its ACK number (-1: none)
     last_sack: np.ndarray  # the other side's latest row carrying a SACK block (-1: none)
@@ -489,7 +495,12 @@ class _Resends:
 
     def part(self, lo: int, hi: int) -> _Resends:
         """One connection's resends: entries ``lo:hi``."""
-        return _Resends(*(getattr(self, name)[lo:hi] for name in _Resends.__slots__))
+        return _Resends(*[values[lo:hi] for values in _resends_fields(self)])
+
+
+#: A ``_Resends``' lists, in field order (one call reads them all: ``part`` runs once per
+#: connection with a retransmission).
+_resends_fields: Callable[[_Resends], tuple[list[Any], ...]] = attrgetter(*_Resends.__slots__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,20 +585,43 @@ def _links(batch: Batch) -> _BatchLinks:
     return _batch_links(batch, (batch.count(batch.rows.is_retrans) > 0) & (sizes < ALONE_ROWS))
 
 
+class _LinkedRows:
+    """The rows of a batch's linked connections, end to end: ``SegmentRows``' columns at
+    ``rows``, each gathered once, when first read. When every row is linked (a long
+    connection alone) the columns are the batch's own, not copied."""
+
+    def __init__(self, of: SegmentRows, rows: np.ndarray) -> None:
+        self._of = of
+        self._rows = None if len(rows) == len(of) else rows  # every row (ascending): as is
+        self._n = len(rows)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """The column ``name`` (a ``SegmentRows`` field) at the linked rows."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        column: np.ndarray = getattr(self._of, name)
+        if self._rows is not None:
+            column = column[self._rows]
+        setattr(self, name, column)  # read as a plain attribute from now on
+        return column
+
+
 def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     """The row links of the ``linked`` connections of a batch, column-wise: walks over the rows
     of all those connections (``_nearest_rows``, running maxima), each result kept inside its
     own connection."""
-    r = batch.rows
-    rows = np.flatnonzero(linked[batch.conn_index])  # the linked connections' rows, end to end
+    r = _LinkedRows(batch.rows, np.flatnonzero(linked[batch.conn_index]))
     sizes = np.diff(batch.starts)[linked]
-    firsts = np.cumsum(sizes) - sizes  # each linked connection's first row in ``rows``
+    firsts = np.cumsum(sizes) - sizes  # each linked connection's first row in ``r``
     offset = np.full(len(linked), -1, dtype=np.int64)
     offset[linked] = firsts
     conn = np.repeat(np.arange(len(sizes)), sizes)  # per linked row: its connection
     first = np.repeat(firsts, sizes)  # per linked row: its connection's first row
-    n = len(rows)
-    client = r.from_client[rows]
+    n = len(r)
+    client = r.from_client
     everyone, nobody = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
 
     def relative(found: np.ndarray) -> np.ndarray:
@@ -601,8 +635,8 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
 
     # An ACK "advances" when it is above every earlier ACK of its sender in the connection:
     # running maxima per (connection, side), in frame order within each (one walk).
-    has_ack = r.ack[rows]
-    acks = np.where(has_ack, r.rel_ack[rows], _NO_ACK)
+    has_ack = r.ack
+    acks = np.where(has_ack, r.rel_ack, _NO_ACK)
     key = conn * 2 + client
     by_side = np.argsort(key, kind="stable")  # each (connection, side)'s rows, frame order
     before = running_max_before(acks, key, by_side, _NO_ACK)
@@ -610,8 +644,8 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     # The previous transmission of the same first byte by the same side (ordered by
     # connection, side, seq, then frame).
     sent = ((r.seg_len > 0) | r.fin) & ~r.is_dup & ~r.probe_shape
-    tx = np.flatnonzero(sent[rows])
-    seq = r.rel_seq[rows]
+    tx = np.flatnonzero(sent)
+    seq = r.rel_seq
     ordered = tx[np.lexsort((tx, seq[tx], client[tx], conn[tx]))]
     prev_tx = np.full(n, -1, dtype=np.int64)
     if len(ordered) > 1:
@@ -619,27 +653,26 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         same = (seq[later] == seq[earlier]) & (client[later] == client[earlier])
         same &= conn[later] == conn[earlier]
         prev_tx[later[same]] = earlier[same]
-    retrans = r.is_retrans[rows]
+    retrans = r.is_retrans
     # After each row: the peer's highest later ACK (the peer walk over the rows reversed),
     # the next RSTs and the sender's next fresh segment (``_nearest_rows``).
     back = slice(None, None, -1)
-    later_acks = peer_max_before(r.rel_ack[rows][back], has_ack[back], client[back], conn[back])
+    later_acks = peer_max_before(r.rel_ack[back], has_ack[back], client[back], conn[back])
 
     def next_row(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
         """Per row: the first later row of its connection sent by its own side where ``own``
         holds, or by the other side where ``peer`` holds (relative; -1: none)."""
         return relative(_nearest_rows(conn, client, own, peer, later=True))
 
-    dup, rst = r.is_dup[rows], r.rst[rows]
-    pure_ack = (r.seg_len[rows] == 0) & ~r.syn[rows] & ~r.fin[rows] & ~rst
-    dupacks = _dupacks_ending(r.rel_ack[rows], pure_ack, key, by_side)
-    fresh = ~dup & ~retrans & ~rst & ((r.seg_len[rows] > 0) | r.fin[rows] | r.syn[rows])
+    dup, rst = r.is_dup, r.rst
+    pure_ack = (r.seg_len == 0) & ~r.syn & ~r.fin & ~rst
+    dupacks = _dupacks_ending(r.rel_ack, pure_ack, key, by_side)
+    fresh = ~dup & ~retrans & ~rst & ((r.seg_len > 0) | r.fin | r.syn)
     links = _Links(
         last_peer=latest_peer(everyone),
-        prev_same=relative(_nearest_rows(conn, client, everyone, nobody, later=False)),
         prev_tx=relative(prev_tx),
         last_advance=latest_peer(advance),
-        last_sack=latest_peer(r.sack_blocks[rows] > 0),
+        last_sack=latest_peer(r.sack_blocks > 0),
         peer_ack_after=later_acks[back],
         own_rst_after=next_row(rst & ~dup, nobody),
         peer_rst_after=next_row(nobody, rst),
@@ -649,14 +682,14 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     resent = np.zeros(n, dtype=bool)
     resent[prev_tx[retrans][prev_tx[retrans] >= 0]] = True
     ack_so_far = np.maximum(before, acks)  # per row: its side's highest ACK up to it
-    data = (r.seg_len[rows] > 0) & ~retrans & ~r.is_dup[rows] & ~resent
+    data = (r.seg_len > 0) & ~retrans & ~r.is_dup & ~resent
     rtt_ms = np.full(len(linked), np.nan)
-    rtt_ms[linked] = _data_rtt_ms(r, rows, conn, len(sizes), data, ack_so_far)
+    rtt_ms[linked] = _data_rtt_ms(r, conn, len(sizes), data, ack_so_far)
     clients = np.zeros(len(linked), dtype=np.int64)
     clients[linked] = np.bincount(conn[client], minlength=len(sizes))
-    resends, dying = _resends(r, rows, first, conn, links, prev_tx, rtt_ms[linked][conn], dupacks)
+    resends, dying = _resends(r, first, conn, links, prev_tx, rtt_ms[linked][conn], dupacks)
     retransmitted = np.flatnonzero(retrans)  # linked rows of ``resends``' entries
-    series, series_of = _final_series(r, rows, conn, len(sizes), retransmitted, dying)
+    series, series_of = _final_series(r, conn, len(sizes), retransmitted, dying)
     resend_of = np.full(len(linked), -1, dtype=np.int64)
     resend_of[linked] = series_of
 
@@ -677,8 +710,8 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         ((clients == 0) | (clients == np.diff(batch.starts))).tolist(),
         _Series(
             (series - first[series]).tolist(),
-            r.time_ns[rows[series]].tolist(),
-            r.frame[rows[series]].tolist(),
+            r.time_ns[series].tolist(),
+            r.frame[series].tolist(),
         ),
         bounds(series),
         resend_of.tolist(),
@@ -686,8 +719,7 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
 
 
 def _resends(
-    r: SegmentRows,
-    rows: np.ndarray,
+    r: _LinkedRows,
     first: np.ndarray,
     conn: np.ndarray,
     links: _Links,
@@ -695,34 +727,33 @@ def _resends(
     rtt_ms: np.ndarray,
     dupacks: np.ndarray,
 ) -> tuple[_Resends, np.ndarray]:
-    """``_Resends`` of every retransmitted row among the linked ``rows``, column-wise.
+    """``_Resends`` of every retransmitted row among the linked rows ``r``, column-wise.
 
     Per linked row: ``first``, its connection's first linked row; ``links``, its links
     (relative); ``prev_tx``, the previous copy at the same seq (a linked row; -1: none);
     ``rtt_ms``, its connection's data RTT (NaN: none); ``dupacks``, ``_dupacks_ending``.
     Also, per entry: a resend of a dying data transfer (``_final_series``' candidates)."""
-    at = np.flatnonzero(r.is_retrans[rows])  # linked rows of the retransmissions
-    i, base = rows[at], first[at]
+    at = np.flatnonzero(r.is_retrans)  # linked rows of the retransmissions
+    i, base = at, first[at]
 
     def row_of(relative: np.ndarray) -> np.ndarray:
-        """Relative rows (-1: none) -> rows of ``r`` (the connection's first for none)."""
-        return np.asarray(rows[base + np.maximum(relative, 0)])
+        """Relative rows (-1: none) -> linked rows (the connection's first for none)."""
+        return np.asarray(base + np.maximum(relative, 0))
 
     time_ns, seq, ack = r.time_ns[i], r.rel_seq[i], r.rel_ack[i]
     spurious = r.is_spurious[i]
     fin_only = (r.seg_len[i] == 0) & r.fin[i]
     prev = prev_tx[at]
-    earlier = rows[np.maximum(prev, 0)]
+    earlier = np.maximum(prev, 0)
     # The previous copy: at the same seq, else (repacketised) one that covered the first byte.
     missing = np.flatnonzero(prev < 0)
     covered = np.full(len(at), -1, dtype=np.int64)
     if len(missing):
-        seqs, ends = r.rel_seq[rows], r.seq_end[rows]
-        covering = _covers_bytes(seqs, ends, r.is_dup[rows], r.probe_shape[rows])
-        client = r.from_client[rows]
-        covered[missing] = _covering_in(seqs, ends, client, conn, covering, at[missing])
+        seqs, ends = r.rel_seq, r.seq_end
+        covering = _covers_bytes(seqs, ends, r.is_dup, r.probe_shape)
+        covered[missing] = _covering_in(seqs, ends, r.from_client, conn, covering, at[missing])
     copy = np.where(prev >= 0, prev, covered)
-    gap = np.where(copy >= 0, (time_ns - r.time_ns[rows[np.maximum(copy, 0)]]) / 1e9, np.nan)
+    gap = np.where(copy >= 0, (time_ns - r.time_ns[np.maximum(copy, 0)]) / 1e9, np.nan)
     # Sent within about an RTT of the peer's latest segment, at the hole that segment's ACK
     # shows: loss recovery reacting to the peer (fast retransmit, SACK recovery).
     last = links.last_peer[at]
@@ -750,7 +781,7 @@ def _resends(
     # A FIN resent after its sender had ACKed the peer's FIN is a LAST_ACK retry (the final
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # Nor is a FIN repeated on an ACK.
-    last_ack_fin = _last_ack_fins(r, rows, first, at, fin_only)
+    last_ack_fin = _last_ack_fins(r, first, at, fin_only)
     resends = _Resends(
         rows=(at - base).tolist(),
         frame=r.frame[i].tolist(),
@@ -779,8 +810,7 @@ def _resends(
 
 
 def _final_series(
-    r: SegmentRows,
-    rows: np.ndarray,
+    r: _LinkedRows,
     conn: np.ndarray,
     n_conns: int,
     resent: np.ndarray,
@@ -797,15 +827,15 @@ def _final_series(
     ends[conn[resent[entries]]] = entries
     last = np.where(ends >= 0, resent[np.maximum(ends, 0)], -1)  # per connection, a linked row
     at = np.maximum(last, 0)
-    seq, side = r.rel_seq[rows[at]][conn], r.from_client[rows[at]][conn]  # per linked row
-    covers = (np.arange(len(rows)) <= last[conn]) & (r.rel_seq[rows] <= seq)
-    covers &= (r.seq_end[rows] > seq) & (r.from_client[rows] == side)
-    covers &= ~r.is_dup[rows] & ~r.probe_shape[rows]
+    seq, side = r.rel_seq[at][conn], r.from_client[at][conn]  # per linked row
+    covers = (np.arange(len(r)) <= last[conn]) & (r.rel_seq <= seq)
+    covers &= (r.seq_end > seq) & (r.from_client == side)
+    covers &= ~r.is_dup & ~r.probe_shape
     return np.flatnonzero(covers), ends
 
 
 def _last_ack_fins(
-    r: SegmentRows, rows: np.ndarray, first: np.ndarray, at: np.ndarray, fin_only: np.ndarray
+    r: _LinkedRows, first: np.ndarray, at: np.ndarray, fin_only: np.ndarray
 ) -> np.ndarray:
     """Per retransmission (linked rows ``at``; ``fin_only``: a bare FIN): a FIN resent after
     its sender had acknowledged the peer's first FIN (the passive closer in LAST_ACK)."""
@@ -814,16 +844,14 @@ def _last_ack_fins(
         return out
     # Per linked row: its connection's first FIN from each side (-1: none), read at the
     # bare-FIN resends only.
-    fins = np.flatnonzero(r.fin[rows])[::-1]  # reversed: the earliest FIN is written last
-    client = r.from_client[rows]
-    first_fin = np.full((len(rows), 2), -1, dtype=np.int64)  # [row, sender is client]
+    fins = np.flatnonzero(r.fin)[::-1]  # reversed: the earliest FIN is written last
+    client = r.from_client
+    first_fin = np.full((len(r), 2), -1, dtype=np.int64)  # [row, sender is client]
     first_fin[first[fins], client[fins].astype(np.int64)] = fins
     asked = at[fin_only]
     peer_fin = first_fin[first[asked], (~client[asked]).astype(np.int64)]
-    ended = rows[np.maximum(peer_fin, 0)]
-    out[fin_only] = (
-        (peer_fin >= 0) & (peer_fin < asked) & (r.rel_ack[rows[asked]] >= r.seq_end[ended])
-    )
+    ended = np.maximum(peer_fin, 0)
+    out[fin_only] = (peer_fin >= 0) & (peer_fin < asked) & (r.rel_ack[asked] >= r.seq_end[ended])
     return out
 
 
@@ -947,8 +975,7 @@ def _last_retry(gaps: list[float], give_up_s: float) -> bool:
 
 
 def _data_rtt_ms(
-    r: SegmentRows,
-    rows: np.ndarray,
+    r: _LinkedRows,
     conn: np.ndarray,
     n_conns: int,
     data: np.ndarray,
@@ -957,18 +984,18 @@ def _data_rtt_ms(
     """Per connection: the smallest time (ms) from a data segment to the first peer ACK
     covering it (NaN: none), over the first RTT_SAMPLES data segments of each side.
 
-    Karn's rule: ``data`` (per row of ``rows``) leaves out data that was sent again, whose
+    Karn's rule: ``data`` (per linked row of ``r``) leaves out data that was sent again, whose
     ACK is ambiguous. ``conn``: per row, its connection (grouped, 0 .. n_conns - 1);
     ``ack_so_far``: per row, the highest ACK its sender had sent up to it.
     """
     none = np.iinfo(np.int64).max
     smallest = np.full(n_conns, none, dtype=np.int64)
-    client = r.from_client[rows]
+    client = r.from_client
     for side in (True, False):
         sent = np.flatnonzero(data & (client == side))
         in_conn = np.arange(len(sent)) - np.searchsorted(conn[sent], conn[sent])
         sent = sent[in_conn < RTT_SAMPLES]
-        acks = np.flatnonzero((client != side) & r.ack[rows])
+        acks = np.flatnonzero((client != side) & r.ack)
         if not len(sent) or not len(acks):
             continue
         # The first ACK after the data whose running ACK covers its end: the running ACK
@@ -976,9 +1003,9 @@ def _data_rtt_ms(
         # from the first one after the data (by_time) to its connection's last.
         by_time = np.searchsorted(acks, sent, side="right")
         conn_end = np.searchsorted(conn[acks], conn[sent], side="right")
-        j = first_at_least(ack_so_far[acks], by_time, conn_end, r.seq_end[rows[sent]])
+        j = first_at_least(ack_so_far[acks], by_time, conn_end, r.seq_end[sent])
         ok = j < conn_end
-        rtt = r.time_ns[rows[acks[j[ok]]]] - r.time_ns[rows[sent[ok]]]
+        rtt = r.time_ns[acks[j[ok]]] - r.time_ns[sent[ok]]
         fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
         np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
     return np.where(smallest < none, smallest / 1e6, np.nan)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.detect import (
+    NOTHING,
     Batch,
     ConnView,
     Detection,
@@ -79,13 +80,13 @@ def _advertising(facts_flags: np.ndarray) -> np.ndarray:
 
 def detect(view: ConnView) -> Detection[ZeroWindow | None]:
     if not view.batch.of(_closed_or_probed)[view.at]:
-        return Detection((), None)
+        return NOTHING
     idx = np.arange(len(view))
     adv = _advertising(view.flags)
     zero = adv & (view.window == 0)
     probes = np.flatnonzero(view.is_window_probe)
     if not np.any(zero) and not len(probes):
-        return Detection((), None)
+        return NOTHING
     events: list[Event] = []
     stalled = 0.0
     receiver: Side | None = None
