@@ -76,19 +76,17 @@ def tuple_keys(segments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     dst_lo = segments["dst_lo"].to_numpy()
     sport = segments["sport"].to_numpy()
     dport = segments["dport"].to_numpy()
-    forward = (src_hi < dst_hi) | (
-        (src_hi == dst_hi) & ((src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport)))
-    )
-    a_hi, b_hi = np.where(forward, src_hi, dst_hi), np.where(forward, dst_hi, src_hi)
+    version = segments["ip_version"].to_numpy()
+    # IPv4 only (every high half 0): the order and the keys need the low halves alone.
+    narrow = not (src_hi.any() or dst_hi.any())
+    forward = (src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport))
+    if not narrow:
+        forward = (src_hi < dst_hi) | ((src_hi == dst_hi) & forward)
     a_lo, b_lo = np.where(forward, src_lo, dst_lo), np.where(forward, dst_lo, src_lo)
     a_port, b_port = np.where(forward, sport, dport), np.where(forward, dport, sport)
-    version = segments["ip_version"].to_numpy()
-    if (
-        len(version)
-        and not (a_hi.any() or b_hi.any())
-        and int(max(a_lo.max(), b_lo.max())) >> 32 == 0
-    ):
+    if narrow and len(version) and int(max(a_lo.max(), b_lo.max())) >> 32 == 0:
         return _packed_tuple_keys(version, a_lo, b_lo, a_port, b_port), forward
+    a_hi, b_hi = np.where(forward, src_hi, dst_hi), np.where(forward, dst_hi, src_hi)
     return _grouped_tuple_keys(version, a_hi, a_lo, a_port, b_hi, b_lo, b_port), forward
 
 
@@ -108,7 +106,7 @@ def _packed_tuple_keys(
     one 64-bit word, the version and ports in another, each numbered in order of first
     appearance, then the pairs of numbers: the same ids as grouping the seven columns, in
     a third of the time (three hash passes over one column instead of seven)."""
-    addresses, _ = pd.factorize((a_lo.astype(np.uint64) << np.uint64(32)) | b_lo)
+    addresses, _ = pd.factorize((a_lo.astype(np.uint64, copy=False) << np.uint64(32)) | b_lo)
     ends, distinct = pd.factorize(
         (version.astype(np.int64) << 32) | (a_port.astype(np.int64) << 16) | b_port
     )
@@ -127,14 +125,15 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
     candidates = np.unique(key[pure_syn & later])
     segment_no = np.zeros(len(key), np.int64)  # which connection of its tuple a row belongs to
     if candidates.size:
-        seq = segments["seq"].to_numpy().astype(np.int64)
-        ack = segments["ack"].to_numpy().astype(np.int64)
         involved = np.flatnonzero(np.isin(key, candidates))
         order = involved[np.argsort(key[involved], kind="stable")]  # tuple by tuple, frame order
         tuple_first = np.ones(order.size, bool)
         tuple_first[1:] = key[order[1:]] != key[order[:-1]]
+        # Only the rows of the tuples walked are widened, not the whole columns.
+        seq = segments["seq"].to_numpy()[order].astype(np.int64)
+        ack = segments["ack"].to_numpy()[order].astype(np.int64)
         cut = np.zeros(order.size, np.int64)
-        cut[_reuse_cuts(flags[order], seq[order], ack[order], forward[order], tuple_first)] = 1
+        cut[_reuse_cuts(flags[order], seq, ack, forward[order], tuple_first)] = 1
         # nth connection of its tuple = cuts so far in the tuple (a tuple's first row is
         # never a cut, so the running count there is what earlier tuples used up).
         cuts_so_far = np.cumsum(cut)
@@ -229,9 +228,10 @@ def first_rows(conn: np.ndarray) -> np.ndarray:
 
 
 def last_rows(conn: np.ndarray, n_conn: int) -> np.ndarray:
-    """Row index of each connection's last segment."""
+    """Row index of each connection's last segment: rows written in order, so each
+    connection's slot keeps its last row (as ``facts._direction_first_at`` relies on)."""
     last = np.zeros(n_conn, np.int64)
-    np.maximum.at(last, conn, np.arange(conn.size, dtype=np.int64))
+    last[conn] = np.arange(conn.size, dtype=np.int64)
     return last
 
 
@@ -322,11 +322,14 @@ def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
     c_hi, c_lo = np.where(fc, src[0], dst[0]), np.where(fc, src[1], dst[1])
     s_hi, s_lo = np.where(fc, dst[0], src[0]), np.where(fc, dst[1], src[1])
     sport, dport = first["sport"].to_numpy(), first["dport"].to_numpy()
-    seg_len = seg["seg_len"].to_numpy().astype(np.int64)
+    seg_len = seg["seg_len"].to_numpy()
     n = first_conn.size
     frames = seg["frame"].to_numpy()
     times = seg["time_ns"].to_numpy()
     start_ns, end_ns = _time_span(conn, times, first_at, last_at, n)
+    # Byte sums in float64 (bincount's weights) are exact integers below 2**53 bytes.
+    bytes_all = np.bincount(conn, weights=seg_len, minlength=n)
+    bytes_client = np.bincount(conn[from_client], weights=seg_len[from_client], minlength=n)
     return pd.DataFrame(
         {
             "id": first_conn.astype(np.int64),
@@ -340,12 +343,8 @@ def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
             "start_ns": start_ns,
             "end_ns": end_ns,
             "packets": np.bincount(conn, minlength=n).astype(np.int64),
-            "bytes_client": np.bincount(conn, weights=seg_len * from_client, minlength=n).astype(
-                np.int64
-            ),
-            "bytes_server": np.bincount(conn, weights=seg_len * ~from_client, minlength=n).astype(
-                np.int64
-            ),
+            "bytes_client": bytes_client.astype(np.int64),
+            "bytes_server": (bytes_all - bytes_client).astype(np.int64),
         }
     )
 
@@ -359,7 +358,7 @@ def _time_span(
     backwards (merged captures, NTP steps: tcpdump's kday*.pcap tests do it); then a
     connection could end before it starts, so take the true minimum and maximum.
     """
-    times = times.astype(np.int64)
+    times = times.astype(np.int64, copy=False)
     if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
         return times[first_at], times[last_at]
     start = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)

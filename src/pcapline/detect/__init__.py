@@ -270,9 +270,13 @@ class DetectResult:
 def row_events(
     facts: Facts, mask: np.ndarray, kind: EventKind, note: str | np.ndarray = ""
 ) -> pd.DataFrame:
-    """Events (EVENT_COLUMNS) for every row of ``facts`` where ``mask`` holds."""
+    """Events (EVENT_COLUMNS) for every row of ``facts`` where ``mask`` holds; ``note``: one
+    text for all, or an array of one per selected row (``mask``'s rows in order, so a note
+    is made for the few event rows, never for every segment)."""
     rows = np.flatnonzero(mask)
-    notes = note[rows] if isinstance(note, np.ndarray) else np.full(len(rows), note, dtype=object)
+    if isinstance(note, np.ndarray) and len(note) != len(rows):
+        raise ValueError(f"row_events: {len(note)} notes for {len(rows)} rows")
+    notes = note if isinstance(note, np.ndarray) else np.full(len(rows), note, dtype=object)
     return pd.DataFrame(
         {
             "conn": facts.conn[rows],
