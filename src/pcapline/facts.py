@@ -145,16 +145,19 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     starts = np.append(np.flatnonzero(first_of_conn), n).astype(np.int64)
 
     from_client = col.get("from_client", bool)
-    flags = col.get("flags", np.int64)
+    # The flag tests read the column in its own (narrow) type: a quarter of the bytes.
+    wire_flags = col.get("flags")
+    is_syn = (wire_flags & SYN) != 0
+    is_fin = (wire_flags & FIN) != 0
+    is_rst = (wire_flags & RST) != 0
+    has_ack = (wire_flags & ACK) != 0
+    flags = wire_flags.astype(np.int64)
+    del wire_flags
     seg_len = col.get("seg_len", np.int64)
     seq = col.get("seq", np.int64)
     ack = col.get("ack", np.int64)
     raw_window = col.get("window", np.int64)
     mss = col.get("mss", np.int64)
-    is_syn = (flags & SYN) != 0
-    is_fin = (flags & FIN) != 0
-    is_rst = (flags & RST) != 0
-    has_ack = (flags & ACK) != 0
 
     # Direction groups: connection * 2 + from_client, rows in frame order inside each.
     dir_key = conn_index * 2 + from_client
@@ -164,7 +167,9 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     base = _direction_base(seq, is_syn, dir_key, dir_order, n_dirs)
     has_base = base != UNKNOWN
     rel_seq = _unwrap(seq, base, dir_key, dir_order, np.ones(n, bool))
-    seq_end = rel_seq + seg_len + is_syn + is_fin
+    seq_end = rel_seq + seg_len
+    seq_end += is_syn  # a SYN and a FIN each take one sequence number
+    seq_end += is_fin
     next_seq = _exclusive_running_max(seq_end, dir_key, dir_order, rel_seq)
 
     peer_dir = np.arange(n_dirs) ^ 1  # per direction: the other direction of its connection
@@ -181,7 +186,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     shift = _direction_first_at(wscale[wscale >= 0], scaled, dir_key, n_dirs, UNKNOWN)
     both_scaled = (shift != UNKNOWN) & (shift[peer_dir] != UNKNOWN)
     dir_shift = np.where(both_scaled, np.clip(shift, 0, 14), 0)
-    window = raw_window << np.where(is_syn, 0, dir_shift[dir_key])
+    window = _scaled_window(raw_window, dir_shift, dir_key, is_syn)
     peer_window = _peer_last(window, from_client, starts, conn_index)
     mss_dir = _direction_first(mss, is_syn & (mss > 0), dir_key, n_dirs, UNKNOWN)
     peer_mss = mss_dir[peer_dir][dir_key]
@@ -214,20 +219,27 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     plain = ~(is_syn | is_fin | is_rst)
     known_una = snd_una != UNKNOWN
-    zero_len_probe = (seg_len == 0) & (
-        (rel_seq == next_seq - 1) | (known_una & (rel_seq == snd_una - 1))
+    # Probes carry 0 or 1 byte: the seq tests below are asked of those rows only.
+    small = np.flatnonzero(plain & ~is_dup & (seg_len <= 1))
+    small_len, small_seq, small_next = seg_len[small], rel_seq[small], next_seq[small]
+    small_una, small_known = snd_una[small], known_una[small]
+    at_next_minus_one = small_seq == small_next - 1
+    zero_len_probe = (small_len == 0) & (
+        at_next_minus_one | (small_known & (small_seq == small_una - 1))
     )
-    garbage_byte_probe = (seg_len == 1) & (rel_seq == next_seq - 1) & known_una
-    garbage_byte_probe &= snd_una >= next_seq
+    garbage_byte_probe = (small_len == 1) & at_next_minus_one & small_known
+    garbage_byte_probe &= small_una >= small_next
     # After its own FIN a side sends no probes (keepalive runs in ESTABLISHED/CLOSE_WAIT, and
     # a FIN leaves only once the send queue is empty): a bare ACK at seq FIN's seq is just an
     # ACK overtaken by the FIN. The few probe-shaped rows are the only ones asked.
-    probe_shape = plain & has_ack & ~is_dup & (zero_len_probe | garbage_byte_probe)
-    shaped = np.flatnonzero(probe_shape)
-    probe_shape[shaped[_after_own_fin(shaped, is_fin, dir_key, n_dirs)]] = False
+    shaped = small[has_ack[small] & (zero_len_probe | garbage_byte_probe)]
+    shaped = shaped[~_after_own_fin(shaped, is_fin, dir_key, n_dirs)]
+    probe_shape = np.zeros(n, dtype=bool)
+    probe_shape[shaped] = True
     peer_zero = peer_window == 0
-    one_byte_persist = plain & ~is_dup & (seg_len == 1) & (rel_seq == next_seq) & peer_zero
-    is_window_probe = (probe_shape & peer_zero) | one_byte_persist
+    persisting = small[(small_len == 1) & (small_seq == small_next)]
+    is_window_probe = probe_shape & peer_zero
+    is_window_probe[persisting[peer_zero[persisting]]] = True
     # Keepalive fires only after >= 1 s with nothing received (and nothing outstanding): a
     # probe-shaped ACK sooner after the previous segment is an ordinary (reordered) ACK.
     is_keepalive = np.zeros(n, dtype=bool)
@@ -268,7 +280,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         rel_seq=rel_seq,
         seq_end=seq_end,
         next_seq=next_seq,
-        rel_ack=np.where(has_ack, rel_ack, UNKNOWN),
+        rel_ack=_where_acked(rel_ack, has_ack),
         snd_una=snd_una,
         window=window,
         peer_window=peer_window,
@@ -345,15 +357,18 @@ class _Columns:
         self._segments = segments
         self._order = order
 
-    def get(self, name: str, dtype: type, rows: np.ndarray | None = None) -> np.ndarray:
-        """Column ``name`` as ``dtype``; ``rows``: only at those (grouped) rows."""
+    def get(
+        self, name: str, dtype: type | None = None, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Column ``name`` as ``dtype`` (None: its own type, int64 when missing); ``rows``:
+        only at those (grouped) rows."""
         order = self._order if rows is None else self._order[rows]
         if name not in self._segments.columns:
-            return np.zeros(len(order), dtype=dtype)
+            return np.zeros(len(order), dtype=dtype or np.int64)
         # Gather in the column's own (narrower) type, then widen: one pass over the big
         # array less than widening the whole column first.
-        column = self._segments[name].to_numpy()
-        return np.asarray(column[order].astype(dtype, copy=False))
+        gathered = self._segments[name].to_numpy()[order]
+        return np.asarray(gathered if dtype is None else gathered.astype(dtype, copy=False))
 
 
 def first_at_least(
@@ -403,6 +418,25 @@ def _sack_edge(
     out = np.full(len(rel_ack), UNKNOWN, dtype=np.int64)
     out[sacking] = rel_ack[sacking] + seqnum.distance(edge, ack[sacking])
     return out
+
+
+def _scaled_window(
+    raw_window: np.ndarray, dir_shift: np.ndarray, dir_key: np.ndarray, is_syn: np.ndarray
+) -> np.ndarray:
+    """Each row's window shifted by its direction's scale (``dir_shift``), never on a SYN
+    (RFC 7323 2.2); ``raw_window`` itself when no direction scales (nothing to shift)."""
+    if not dir_shift.any():
+        return raw_window
+    shift = dir_shift[dir_key]
+    shift[is_syn] = 0
+    return np.left_shift(raw_window, shift, out=shift)
+
+
+def _where_acked(rel_ack: np.ndarray, has_ack: np.ndarray) -> np.ndarray:
+    """``rel_ack`` (0 where ``_unwrap`` skipped a row) with UNKNOWN on the rows without the
+    ACK flag; written in place (the caller's last use of it)."""
+    rel_ack[~has_ack] = UNKNOWN
+    return rel_ack
 
 
 def _after_own_fin(
