@@ -231,8 +231,9 @@ def test_copy_rule_helpers_read_only_the_asked_rows_yet_answer_as_a_whole_scan()
 
 
 def test_per_connection_reductions_equal_counting_each_rows_connection() -> None:
-    """``rows_per_connection`` / ``any_per_connection`` reduce contiguous rows; a bincount of
-    each row's connection number is the reference, empty connections included."""
+    """``rows_per_connection`` / ``any_per_connection`` / ``reduce_per_connection`` reduce
+    contiguous rows; a bincount of each row's connection number (a mask of its rows for the
+    max) is the reference, empty connections included."""
     rng = np.random.default_rng(7)
     for sizes in ([3, 0, 2, 0], [0, 0], [5], [], [0, 4, 1, 0, 0, 6]):
         starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
@@ -242,6 +243,11 @@ def test_per_connection_reductions_equal_counting_each_rows_connection() -> None
         got = facts.rows_per_connection(mask, starts)
         assert got.dtype == np.int64 and got.tolist() == want.tolist()
         assert facts.any_per_connection(mask, starts).tolist() == (want > 0).tolist()
+        values = rng.integers(-5, 100, int(starts[-1]))
+        largest = facts.reduce_per_connection(np.maximum, values, starts, empty=-1, dtype=np.int64)
+        assert largest.tolist() == [
+            int(values[conn_index == k].max()) if size else -1 for k, size in enumerate(sizes)
+        ]
         which = np.flatnonzero(rng.random(len(sizes)) < 0.5)
         rows = facts.rows_of_connections(starts, which)
         assert rows.tolist() == np.flatnonzero(np.isin(conn_index, which)).tolist()

@@ -320,26 +320,35 @@ def _grouped_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
     return out
 
 
-def rows_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def reduce_per_connection(
+    ufunc: np.ufunc,
+    values: np.ndarray,
+    starts: np.ndarray,
+    *,
+    empty: int | bool,
+    dtype: type,
+) -> np.ndarray:
     """Per connection (rows ``starts[k]:starts[k + 1]``, grouped; ``starts[-1]`` is
-    ``len(mask)``): how many of its rows satisfy ``mask`` (int64). One reduction over the
-    contiguous rows: a bincount of the rows' connection numbers gathers them first."""
+    ``len(values)``): ``ufunc`` reduced over its rows of ``values`` in ``dtype``, ``empty``
+    for a connection without rows. One ``reduceat`` pass over the contiguous rows; only the
+    connections with rows are asked (reduceat would give an empty one its next row)."""
     heads, ends = starts[:-1], starts[1:]
-    out = np.zeros(len(heads), dtype=np.int64)
-    filled = heads < ends  # reduceat would give an empty group its next row
-    if filled.any():
-        out[filled] = np.add.reduceat(mask, heads[filled], dtype=np.int64)
+    out: np.ndarray = np.full(len(heads), empty, dtype=dtype)
+    filled = heads < ends
+    if len(values) and filled.any():
+        out[filled] = ufunc.reduceat(values, heads[filled], dtype=dtype)
     return out
+
+
+def rows_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per connection (``reduce_per_connection``): how many of its rows satisfy ``mask``
+    (int64)."""
+    return reduce_per_connection(np.add, mask, starts, empty=0, dtype=np.int64)
 
 
 def any_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per connection (as ``rows_per_connection``): does any of its rows satisfy ``mask``?"""
-    heads, ends = starts[:-1], starts[1:]
-    out = np.zeros(len(heads), dtype=bool)
-    filled = heads < ends
-    if filled.any():
-        out[filled] = np.logical_or.reduceat(mask, heads[filled])
-    return out
+    """Per connection (``reduce_per_connection``): does any of its rows satisfy ``mask``?"""
+    return reduce_per_connection(np.logical_or, mask, starts, empty=False, dtype=np.bool_)
 
 
 def rows_of_connections(starts: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -429,7 +438,7 @@ def _scaled_window(
         return raw_window
     shift = dir_shift[dir_key]
     shift[is_syn] = 0
-    return np.left_shift(raw_window, shift, out=shift)
+    return np.asarray(np.left_shift(raw_window, shift, out=shift))
 
 
 def _where_acked(rel_ack: np.ndarray, has_ack: np.ndarray) -> np.ndarray:

@@ -94,7 +94,7 @@ class Batch:
 
     def any(self, mask: np.ndarray) -> list[bool]:
         """Per connection: does any of its rows satisfy ``mask``?"""
-        found: list[bool] = (self.count(mask) > 0).tolist()
+        found: list[bool] = any_per_connection(mask, self.starts).tolist()
         return found
 
     def first_from(self, mask: np.ndarray, start: np.ndarray) -> np.ndarray:
