@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
@@ -252,3 +253,19 @@ def test_per_connection_reductions_equal_counting_each_rows_connection() -> None
         which = np.flatnonzero(rng.random(len(sizes)) < 0.5)
         rows = facts.rows_of_connections(starts, which)
         assert rows.tolist() == np.flatnonzero(np.isin(conn_index, which)).tolist()
+
+
+@pytest.mark.parametrize("ufunc", [np.maximum, np.minimum])
+def test_extreme_per_key_equals_ufunc_at(ufunc: np.ufunc) -> None:
+    """``extreme_per_key`` gives ``ufunc.at``'s answer on values in order, out of order and
+    reversed, keys without values included."""
+    rng = np.random.default_rng(3)
+    none = np.iinfo(np.int64).min if ufunc is np.maximum else np.iinfo(np.int64).max
+    for n_values, n_keys in ((0, 3), (1, 1), (50, 7), (2000, 300)):
+        keys = rng.integers(0, n_keys, n_values)
+        steady = np.cumsum(rng.integers(0, 5, n_values)) + 10**18
+        for values in (steady, steady[::-1].copy(), rng.permutation(steady)):
+            want = np.full(n_keys, none, dtype=np.int64)
+            ufunc.at(want, keys, values)
+            got = facts.extreme_per_key(ufunc, keys, values, n_keys, none)
+            assert got.dtype == np.int64 and got.tolist() == want.tolist()

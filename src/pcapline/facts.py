@@ -359,6 +359,29 @@ def any_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return reduce_per_connection(np.logical_or, mask, starts, empty=False, dtype=np.bool_)
 
 
+def extreme_per_key(
+    ufunc: np.ufunc, keys: np.ndarray, values: np.ndarray, n_keys: int, none: int
+) -> np.ndarray:
+    """Per key in [0, n_keys): the largest (``np.maximum``) or smallest (``np.minimum``) of
+    ``values`` at its ``keys`` (int64); ``none`` for a key without values (beyond every value,
+    as ``ufunc.at`` into a ``none``-filled array needs it).
+
+    ``ufunc.at`` costs ~25 ns a value; a plain scatter ~3. So one scatter first picks a value
+    per key (written in order for a maximum, reversed for a minimum: on values in about that
+    order, as a capture's times are, the pick is already the answer), then only the values
+    that beat their key's pick go through ``ufunc.at``: exact whichever value the scatter kept.
+    """
+    out = np.full(n_keys, none, dtype=np.int64)
+    if ufunc is np.minimum:
+        out[keys[::-1]] = values[::-1]
+        better = np.flatnonzero(values < out[keys])
+    else:
+        out[keys] = values
+        better = np.flatnonzero(values > out[keys])
+    ufunc.at(out, keys[better], values[better])
+    return out
+
+
 def rows_of_connections(starts: np.ndarray, which: np.ndarray) -> np.ndarray:
     """The rows (grouped order) of the connections at positions ``which`` (ascending)."""
     heads = starts[which]

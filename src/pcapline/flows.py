@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline import seqnum
+from pcapline.facts import extreme_per_key
 from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, SYN
 
 #: The connections columns this stage fills (identity and volume); classify adds the rest.
@@ -361,10 +362,8 @@ def _time_span(
     times = times.astype(np.int64, copy=False)
     if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
         return times[first_at], times[last_at]
-    start = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    end = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(start, conn, times)
-    np.maximum.at(end, conn, times)
+    start = extreme_per_key(np.minimum, conn, times, n, np.iinfo(np.int64).max)
+    end = extreme_per_key(np.maximum, conn, times, n, np.iinfo(np.int64).min)
     return start, end
 
 
