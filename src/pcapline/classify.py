@@ -312,6 +312,8 @@ _ORDER = (Confidence.PROVEN, Confidence.LIKELY, Confidence.UNKNOWN)
 
 
 def _sure(d: Decision, sure: Sure) -> Decision:
+    if d.confidence is sure[0] and d.caveats == sure[1]:
+        return d  # already so (the usual proven fate): no copy
     return replace(d, confidence=sure[0], caveats=sure[1])
 
 
