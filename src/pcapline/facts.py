@@ -141,7 +141,8 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # ``conn`` is sorted: its runs are the connections (np.unique would sort it again).
     first_of_conn = _group_starts(conn)
     conn_ids = conn[first_of_conn]
-    conn_index = np.cumsum(first_of_conn, dtype=np.int64) - 1
+    conn_index = np.cumsum(first_of_conn, dtype=np.int64)
+    conn_index -= 1
     starts = np.append(np.flatnonzero(first_of_conn), n).astype(np.int64)
 
     from_client = col.get("from_client", bool)
@@ -160,7 +161,8 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     mss = col.get("mss", np.int64)
 
     # Direction groups: connection * 2 + from_client, rows in frame order inside each.
-    dir_key = conn_index * 2 + from_client
+    dir_key = conn_index * 2
+    dir_key += from_client
     n_dirs = 2 * len(conn_ids)
     dir_order = _grouped_order(dir_key, n_dirs)
 
@@ -218,11 +220,11 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     )
 
     plain = ~(is_syn | is_fin | is_rst)
-    known_una = snd_una != UNKNOWN
     # Probes carry 0 or 1 byte: the seq tests below are asked of those rows only.
     small = np.flatnonzero(plain & ~is_dup & (seg_len <= 1))
     small_len, small_seq, small_next = seg_len[small], rel_seq[small], next_seq[small]
-    small_una, small_known = snd_una[small], known_una[small]
+    small_una = snd_una[small]
+    small_known = small_una != UNKNOWN
     at_next_minus_one = small_seq == small_next - 1
     zero_len_probe = (small_len == 0) & (
         at_next_minus_one | (small_known & (small_seq == small_una - 1))
@@ -251,7 +253,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     resent = np.flatnonzero(is_retrans[1:]) + 1  # the first row has no row before it
     data_end = np.where(seg_len[resent] > 0, rel_seq[resent] + seg_len[resent], seq_end[resent])
     is_retrans[resent[_reordered(resent, rel_seq, data_end, next_seq, time_ns, dir_key)]] = False
-    is_spurious = is_retrans & known_una & (seq_end <= snd_una)
+    is_spurious = _spurious(is_retrans, seq_end, snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
 
     return Facts(
@@ -457,6 +459,16 @@ def _sack_edge(
     within 2**31 of the ACK), UNKNOWN on the rows without a SACK block."""
     out = np.full(len(rel_ack), UNKNOWN, dtype=np.int64)
     out[sacking] = rel_ack[sacking] + seqnum.distance(edge, ack[sacking])
+    return out
+
+
+def _spurious(is_retrans: np.ndarray, seq_end: np.ndarray, snd_una: np.ndarray) -> np.ndarray:
+    """Per row: a retransmission of bytes the peer had already acknowledged (asked of the
+    few retransmitted rows only)."""
+    out = np.zeros(len(is_retrans), dtype=bool)
+    resent = np.flatnonzero(is_retrans)
+    una = snd_una[resent]
+    out[resent] = (una != UNKNOWN) & (seq_end[resent] <= una)
     return out
 
 
