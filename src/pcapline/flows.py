@@ -121,32 +121,51 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
     pure_syn = (flags & (SYN | ACK)) == SYN
     # Only tuples with a pure SYN that is not their first row can split (tuple ids are in
     # order of first appearance, so ``first_rows`` finds each tuple's first row).
+    tuple_starts = first_rows(key)
     later = np.ones(len(key), bool)
-    later[first_rows(key)] = False
+    later[tuple_starts] = False
     candidates = np.unique(key[pure_syn & later])
-    segment_no = np.zeros(len(key), np.int64)  # which connection of its tuple a row belongs to
-    if candidates.size:
-        involved = np.flatnonzero(np.isin(key, candidates))
-        order = involved[np.argsort(key[involved], kind="stable")]  # tuple by tuple, frame order
-        tuple_first = np.ones(order.size, bool)
-        tuple_first[1:] = key[order[1:]] != key[order[:-1]]
-        # Only the rows of the tuples walked are widened, not the whole columns.
-        seq = segments["seq"].to_numpy()[order].astype(np.int64)
-        ack = segments["ack"].to_numpy()[order].astype(np.int64)
-        cut = np.zeros(order.size, np.int64)
-        cut[_reuse_cuts(flags[order], seq, ack, forward[order], tuple_first)] = 1
-        # nth connection of its tuple = cuts so far in the tuple (a tuple's first row is
-        # never a cut, so the running count there is what earlier tuples used up).
-        cuts_so_far = np.cumsum(cut)
-        starts = np.flatnonzero(tuple_first)
-        segment_no[order] = cuts_so_far - np.repeat(
-            cuts_so_far[starts], np.diff(starts, append=order.size)
-        )
-    if not segment_no.any():
+    if not candidates.size:
         return key  # no port reuse: tuple ids are already in order of first appearance
-    # (tuple, nth connection of the tuple) -> ids in order of first appearance.
-    ids, _ = pd.factorize(key * (int(segment_no.max()) + 1) + segment_no)
-    return ids.astype(np.int64)
+    # Tuple ids are 0..max: a lookup table marks the candidates (np.isin hashes or sorts).
+    marked = np.zeros(len(tuple_starts), dtype=bool)
+    marked[candidates] = True
+    involved = np.flatnonzero(marked[key])
+    order = involved[np.argsort(key[involved], kind="stable")]  # tuple by tuple, frame order
+    tuple_first = np.ones(order.size, bool)
+    tuple_first[1:] = key[order[1:]] != key[order[:-1]]
+    # Only the rows of the tuples walked are widened, not the whole columns.
+    seq = segments["seq"].to_numpy()[order].astype(np.int64)
+    ack = segments["ack"].to_numpy()[order].astype(np.int64)
+    cut_at = _reuse_cuts(flags[order], seq, ack, forward[order], tuple_first)
+    if not cut_at.size:
+        return key
+    cut = np.zeros(order.size, np.int64)
+    cut[cut_at] = 1
+    # nth connection of its tuple = cuts so far in the tuple (a tuple's first row is
+    # never a cut, so the running count there is what earlier tuples used up).
+    cuts_so_far = np.cumsum(cut)
+    starts = np.flatnonzero(tuple_first)
+    segment_no = np.zeros(len(key), np.int64)  # which connection of its tuple a row belongs to
+    segment_no[order] = cuts_so_far - np.repeat(
+        cuts_so_far[starts], np.diff(starts, append=order.size)
+    )
+    return _numbered_connections(key, segment_no, tuple_starts, order[cut_at])
+
+
+def _numbered_connections(
+    key: np.ndarray, segment_no: np.ndarray, tuple_starts: np.ndarray, cut_rows: np.ndarray
+) -> np.ndarray:
+    """Connection id per row, (tuple, nth connection of the tuple) numbered in order of
+    first appearance. A connection's first row is its tuple's first row or a cut, so ranking
+    those rows numbers the connections (no hashing of the pairs, as ``pd.factorize`` would)."""
+    connections_of = np.bincount(key[cut_rows], minlength=len(tuple_starts)) + 1
+    base = np.cumsum(connections_of) - connections_of  # each tuple's first slot
+    slot = base[key] + segment_no  # one slot per (tuple, nth connection)
+    firsts = np.union1d(tuple_starts, cut_rows)  # every connection's first row, in order
+    ids = np.empty(len(firsts), np.int64)
+    ids[slot[firsts]] = np.arange(len(firsts), dtype=np.int64)
+    return np.asarray(ids[slot])
 
 
 def _reuse_cuts(
