@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
@@ -231,17 +232,40 @@ def test_copy_rule_helpers_read_only_the_asked_rows_yet_answer_as_a_whole_scan()
 
 
 def test_per_connection_reductions_equal_counting_each_rows_connection() -> None:
-    """``rows_per_connection`` / ``any_per_connection`` reduce contiguous rows; a bincount of
-    each row's connection number is the reference, empty connections included."""
+    """``rows_per_connection`` / ``any_per_connection`` / ``reduce_per_connection`` reduce
+    contiguous rows; a bincount of each row's connection number (a mask of its rows for the
+    max) is the reference, empty connections included."""
     rng = np.random.default_rng(7)
     for sizes in ([3, 0, 2, 0], [0, 0], [5], [], [0, 4, 1, 0, 0, 6]):
         starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
         conn_index = np.repeat(np.arange(len(sizes)), sizes)
-        mask = rng.random(int(starts[-1])) < 0.5
-        want = np.bincount(conn_index[mask], minlength=len(sizes))
-        got = facts.rows_per_connection(mask, starts)
-        assert got.dtype == np.int64 and got.tolist() == want.tolist()
-        assert facts.any_per_connection(mask, starts).tolist() == (want > 0).tolist()
+        for density in (0.5, 0.05):  # the summing pass and the sparse mask's binary search
+            mask = rng.random(int(starts[-1])) < density
+            want = np.bincount(conn_index[mask], minlength=len(sizes))
+            got = facts.rows_per_connection(mask, starts)
+            assert got.dtype == np.int64 and got.tolist() == want.tolist()
+            assert facts.any_per_connection(mask, starts).tolist() == (want > 0).tolist()
+        values = rng.integers(-5, 100, int(starts[-1]))
+        largest = facts.reduce_per_connection(np.maximum, values, starts, empty=-1, dtype=np.int64)
+        assert largest.tolist() == [
+            int(values[conn_index == k].max()) if size else -1 for k, size in enumerate(sizes)
+        ]
         which = np.flatnonzero(rng.random(len(sizes)) < 0.5)
         rows = facts.rows_of_connections(starts, which)
         assert rows.tolist() == np.flatnonzero(np.isin(conn_index, which)).tolist()
+
+
+@pytest.mark.parametrize("ufunc", [np.maximum, np.minimum])
+def test_extreme_per_key_equals_ufunc_at(ufunc: np.ufunc) -> None:
+    """``extreme_per_key`` gives ``ufunc.at``'s answer on values in order, out of order and
+    reversed, keys without values included."""
+    rng = np.random.default_rng(3)
+    none = np.iinfo(np.int64).min if ufunc is np.maximum else np.iinfo(np.int64).max
+    for n_values, n_keys in ((0, 3), (1, 1), (50, 7), (2000, 300)):
+        keys = rng.integers(0, n_keys, n_values)
+        steady = np.cumsum(rng.integers(0, 5, n_values)) + 10**18
+        for values in (steady, steady[::-1].copy(), rng.permutation(steady)):
+            want = np.full(n_keys, none, dtype=np.int64)
+            ufunc.at(want, keys, values)
+            got = facts.extreme_per_key(ufunc, keys, values, n_keys, none)
+            assert got.dtype == np.int64 and got.tolist() == want.tolist()

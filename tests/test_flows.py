@@ -11,6 +11,7 @@ import io
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from builders.capture_files import pcap
@@ -19,7 +20,7 @@ from needs import needs_tshark
 
 import pcapline
 from pcapline.decode import decode
-from pcapline.flows import CONNECTION_ID_COLUMNS, build_flows
+from pcapline.flows import CONNECTION_ID_COLUMNS, _numbered_connections, build_flows, first_rows
 from pcapline.model import FLOW_COLUMNS
 from pcapline.read import read_capture
 
@@ -411,3 +412,21 @@ def test_packed_tuple_keys_number_tuples_as_grouping_all_columns() -> None:
     assert packed.dtype == grouped.dtype == np.int64
     assert packed.max() > 200  # most of the 512 combinations occur
     assert np.array_equal(packed, grouped)
+
+
+def test_numbered_connections_equal_factorizing_tuple_and_nth() -> None:
+    """Connections cut out of interleaved tuples are numbered in order of first appearance,
+    as factorizing (tuple, nth connection of the tuple) numbers them."""
+    rng = np.random.default_rng(11)
+    for n_rows, n_tuples, n_cuts in ((1, 1, 0), (40, 3, 5), (2000, 150, 300)):
+        key = pd.factorize(rng.integers(0, n_tuples, n_rows))[0].astype(np.int64)
+        tuple_starts = first_rows(key)
+        later = np.setdiff1d(np.arange(n_rows), tuple_starts)
+        cut_rows = np.sort(rng.choice(later, min(n_cuts, len(later)), replace=False))
+        cut = np.zeros(n_rows, np.int64)
+        cut[cut_rows] = 1
+        # nth connection of its tuple: the tuple's cuts at or before the row
+        segment_no = np.array([cut[: i + 1][key[: i + 1] == key[i]].sum() for i in range(n_rows)])
+        want = pd.factorize(key * (n_rows + 1) + segment_no)[0]
+        got = _numbered_connections(key, segment_no, tuple_starts, cut_rows)
+        assert got.tolist() == want.tolist()

@@ -312,6 +312,8 @@ _ORDER = (Confidence.PROVEN, Confidence.LIKELY, Confidence.UNKNOWN)
 
 
 def _sure(d: Decision, sure: Sure) -> Decision:
+    if d.confidence is sure[0] and d.caveats == sure[1]:
+        return d  # already so (the usual proven fate): no copy
     return replace(d, confidence=sure[0], caveats=sure[1])
 
 
@@ -600,10 +602,10 @@ def listeners_retrying(
     ``whole``: the whole capture's ``retried_by_listener`` when ``connections`` are a part of
     it (``engine.py``); None: these connections are the whole capture."""
     n = len(conn_ids)
-    if not n:
-        return np.zeros(0, dtype=bool)
-    listener = _listeners(connections, conn_ids)
     retried = (synack_retransmits > 0).astype(np.int64)
+    if not n or (not retried.any() and not whole):
+        return np.zeros(n, dtype=bool)  # no listener retried: no listener names to build
+    listener = _listeners(connections, conn_ids)
     if whole is None:
         codes, _names = pd.factorize(listener)
         counted = np.bincount(codes, weights=retried, minlength=codes.max() + 1)
@@ -618,16 +620,17 @@ def retried_by_listener(
 ) -> dict[str, int]:
     """Per listener (``"server_ip|server_port"``) with any: how many of its connections had
     their SYN+ACK retransmitted (``listeners_retrying``'s input, for parts analysed apart)."""
-    if not len(conn_ids):
+    retried = np.asarray(synack_retransmits) > 0
+    if not retried.any():
         return {}
     listener = _listeners(connections, conn_ids)
-    counts = listener[np.asarray(synack_retransmits) > 0].value_counts()
+    counts = listener[retried].value_counts()
     return {str(k): int(v) for k, v in counts.items()}
 
 
 def _listeners(connections: pd.DataFrame, conn_ids: np.ndarray) -> pd.Series:
     """Per connection (``conn_ids`` order): its listener, ``"server_ip|server_port"``."""
-    table = connections.set_index("id").reindex(conn_ids)
+    table = connections[["id", "server_ip", "server_port"]].set_index("id").reindex(conn_ids)
     return (table["server_ip"].astype(str) + "|" + table["server_port"].astype(str)).reset_index(
         drop=True
     )

@@ -141,30 +141,37 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # ``conn`` is sorted: its runs are the connections (np.unique would sort it again).
     first_of_conn = _group_starts(conn)
     conn_ids = conn[first_of_conn]
-    conn_index = np.cumsum(first_of_conn, dtype=np.int64) - 1
+    conn_index = np.cumsum(first_of_conn, dtype=np.int64)
+    conn_index -= 1
     starts = np.append(np.flatnonzero(first_of_conn), n).astype(np.int64)
 
     from_client = col.get("from_client", bool)
-    flags = col.get("flags", np.int64)
+    # The flag tests read the column in its own (narrow) type: a quarter of the bytes.
+    wire_flags = col.get("flags")
+    is_syn = (wire_flags & SYN) != 0
+    is_fin = (wire_flags & FIN) != 0
+    is_rst = (wire_flags & RST) != 0
+    has_ack = (wire_flags & ACK) != 0
+    flags = wire_flags.astype(np.int64)
+    del wire_flags
     seg_len = col.get("seg_len", np.int64)
     seq = col.get("seq", np.int64)
     ack = col.get("ack", np.int64)
     raw_window = col.get("window", np.int64)
     mss = col.get("mss", np.int64)
-    is_syn = (flags & SYN) != 0
-    is_fin = (flags & FIN) != 0
-    is_rst = (flags & RST) != 0
-    has_ack = (flags & ACK) != 0
 
     # Direction groups: connection * 2 + from_client, rows in frame order inside each.
-    dir_key = conn_index * 2 + from_client
+    dir_key = conn_index * 2
+    dir_key += from_client
     n_dirs = 2 * len(conn_ids)
     dir_order = _grouped_order(dir_key, n_dirs)
 
     base = _direction_base(seq, is_syn, dir_key, dir_order, n_dirs)
     has_base = base != UNKNOWN
     rel_seq = _unwrap(seq, base, dir_key, dir_order, np.ones(n, bool))
-    seq_end = rel_seq + seg_len + is_syn + is_fin
+    seq_end = rel_seq + seg_len
+    seq_end += is_syn  # a SYN and a FIN each take one sequence number
+    seq_end += is_fin
     next_seq = _exclusive_running_max(seq_end, dir_key, dir_order, rel_seq)
 
     peer_dir = np.arange(n_dirs) ^ 1  # per direction: the other direction of its connection
@@ -181,7 +188,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     shift = _direction_first_at(wscale[wscale >= 0], scaled, dir_key, n_dirs, UNKNOWN)
     both_scaled = (shift != UNKNOWN) & (shift[peer_dir] != UNKNOWN)
     dir_shift = np.where(both_scaled, np.clip(shift, 0, 14), 0)
-    window = raw_window << np.where(is_syn, 0, dir_shift[dir_key])
+    window = _scaled_window(raw_window, dir_shift, dir_key, is_syn)
     peer_window = _peer_last(window, from_client, starts, conn_index)
     mss_dir = _direction_first(mss, is_syn & (mss > 0), dir_key, n_dirs, UNKNOWN)
     peer_mss = mss_dir[peer_dir][dir_key]
@@ -213,21 +220,28 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     )
 
     plain = ~(is_syn | is_fin | is_rst)
-    known_una = snd_una != UNKNOWN
-    zero_len_probe = (seg_len == 0) & (
-        (rel_seq == next_seq - 1) | (known_una & (rel_seq == snd_una - 1))
+    # Probes carry 0 or 1 byte: the seq tests below are asked of those rows only.
+    small = np.flatnonzero(plain & ~is_dup & (seg_len <= 1))
+    small_len, small_seq, small_next = seg_len[small], rel_seq[small], next_seq[small]
+    small_una = snd_una[small]
+    small_known = small_una != UNKNOWN
+    at_next_minus_one = small_seq == small_next - 1
+    zero_len_probe = (small_len == 0) & (
+        at_next_minus_one | (small_known & (small_seq == small_una - 1))
     )
-    garbage_byte_probe = (seg_len == 1) & (rel_seq == next_seq - 1) & known_una
-    garbage_byte_probe &= snd_una >= next_seq
+    garbage_byte_probe = (small_len == 1) & at_next_minus_one & small_known
+    garbage_byte_probe &= small_una >= small_next
     # After its own FIN a side sends no probes (keepalive runs in ESTABLISHED/CLOSE_WAIT, and
     # a FIN leaves only once the send queue is empty): a bare ACK at seq FIN's seq is just an
     # ACK overtaken by the FIN. The few probe-shaped rows are the only ones asked.
-    probe_shape = plain & has_ack & ~is_dup & (zero_len_probe | garbage_byte_probe)
-    shaped = np.flatnonzero(probe_shape)
-    probe_shape[shaped[_after_own_fin(shaped, is_fin, dir_key, n_dirs)]] = False
+    shaped = small[has_ack[small] & (zero_len_probe | garbage_byte_probe)]
+    shaped = shaped[~_after_own_fin(shaped, is_fin, dir_key, n_dirs)]
+    probe_shape = np.zeros(n, dtype=bool)
+    probe_shape[shaped] = True
     peer_zero = peer_window == 0
-    one_byte_persist = plain & ~is_dup & (seg_len == 1) & (rel_seq == next_seq) & peer_zero
-    is_window_probe = (probe_shape & peer_zero) | one_byte_persist
+    persisting = small[(small_len == 1) & (small_seq == small_next)]
+    is_window_probe = probe_shape & peer_zero
+    is_window_probe[persisting[peer_zero[persisting]]] = True
     # Keepalive fires only after >= 1 s with nothing received (and nothing outstanding): a
     # probe-shaped ACK sooner after the previous segment is an ordinary (reordered) ACK.
     is_keepalive = np.zeros(n, dtype=bool)
@@ -239,7 +253,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     resent = np.flatnonzero(is_retrans[1:]) + 1  # the first row has no row before it
     data_end = np.where(seg_len[resent] > 0, rel_seq[resent] + seg_len[resent], seq_end[resent])
     is_retrans[resent[_reordered(resent, rel_seq, data_end, next_seq, time_ns, dir_key)]] = False
-    is_spurious = is_retrans & known_una & (seq_end <= snd_una)
+    is_spurious = _spurious(is_retrans, seq_end, snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
 
     return Facts(
@@ -268,7 +282,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         rel_seq=rel_seq,
         seq_end=seq_end,
         next_seq=next_seq,
-        rel_ack=np.where(has_ack, rel_ack, UNKNOWN),
+        rel_ack=_where_acked(rel_ack, has_ack),
         snd_una=snd_una,
         window=window,
         peer_window=peer_window,
@@ -308,25 +322,65 @@ def _grouped_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
     return out
 
 
-def rows_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def reduce_per_connection(
+    ufunc: np.ufunc,
+    values: np.ndarray,
+    starts: np.ndarray,
+    *,
+    empty: int | bool,
+    dtype: type,
+) -> np.ndarray:
     """Per connection (rows ``starts[k]:starts[k + 1]``, grouped; ``starts[-1]`` is
-    ``len(mask)``): how many of its rows satisfy ``mask`` (int64). One reduction over the
-    contiguous rows: a bincount of the rows' connection numbers gathers them first."""
+    ``len(values)``): ``ufunc`` reduced over its rows of ``values`` in ``dtype``, ``empty``
+    for a connection without rows. One ``reduceat`` pass over the contiguous rows; only the
+    connections with rows are asked (reduceat would give an empty one its next row)."""
     heads, ends = starts[:-1], starts[1:]
-    out = np.zeros(len(heads), dtype=np.int64)
-    filled = heads < ends  # reduceat would give an empty group its next row
-    if filled.any():
-        out[filled] = np.add.reduceat(mask, heads[filled], dtype=np.int64)
+    out: np.ndarray = np.full(len(heads), empty, dtype=dtype)
+    filled = heads < ends
+    if len(values) and filled.any():
+        out[filled] = ufunc.reduceat(values, heads[filled], dtype=dtype)
     return out
 
 
+def rows_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per connection (``reduce_per_connection``): how many of its rows satisfy ``mask``
+    (int64). A sparse mask (most are: SYNs, retransmissions, duplicates) is counted from its
+    few set rows, each connection's share found by a binary search of its first row: a
+    third of the summing pass's time, which widens every row to int64."""
+    if np.count_nonzero(mask) * SPARSE_FRACTION < len(mask):
+        return np.diff(np.searchsorted(np.flatnonzero(mask), starts)).astype(np.int64)
+    return reduce_per_connection(np.add, mask, starts, empty=0, dtype=np.int64)
+
+
+#: ``rows_per_connection``: a mask with fewer than 1 row in this many set is "sparse".
+SPARSE_FRACTION = 8
+
+
 def any_per_connection(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per connection (as ``rows_per_connection``): does any of its rows satisfy ``mask``?"""
-    heads, ends = starts[:-1], starts[1:]
-    out = np.zeros(len(heads), dtype=bool)
-    filled = heads < ends
-    if filled.any():
-        out[filled] = np.logical_or.reduceat(mask, heads[filled])
+    """Per connection (``reduce_per_connection``): does any of its rows satisfy ``mask``?"""
+    return reduce_per_connection(np.logical_or, mask, starts, empty=False, dtype=np.bool_)
+
+
+def extreme_per_key(
+    ufunc: np.ufunc, keys: np.ndarray, values: np.ndarray, n_keys: int, none: int
+) -> np.ndarray:
+    """Per key in [0, n_keys): the largest (``np.maximum``) or smallest (``np.minimum``) of
+    ``values`` at its ``keys`` (int64); ``none`` for a key without values (beyond every value,
+    as ``ufunc.at`` into a ``none``-filled array needs it).
+
+    ``ufunc.at`` costs ~25 ns a value; a plain scatter ~3. So one scatter first picks a value
+    per key (written in order for a maximum, reversed for a minimum: on values in about that
+    order, as a capture's times are, the pick is already the answer), then only the values
+    that beat their key's pick go through ``ufunc.at``: exact whichever value the scatter kept.
+    """
+    out = np.full(n_keys, none, dtype=np.int64)
+    if ufunc is np.minimum:
+        out[keys[::-1]] = values[::-1]
+        better = np.flatnonzero(values < out[keys])
+    else:
+        out[keys] = values
+        better = np.flatnonzero(values > out[keys])
+    ufunc.at(out, keys[better], values[better])
     return out
 
 
@@ -345,15 +399,18 @@ class _Columns:
         self._segments = segments
         self._order = order
 
-    def get(self, name: str, dtype: type, rows: np.ndarray | None = None) -> np.ndarray:
-        """Column ``name`` as ``dtype``; ``rows``: only at those (grouped) rows."""
+    def get(
+        self, name: str, dtype: type | None = None, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Column ``name`` as ``dtype`` (None: its own type, int64 when missing); ``rows``:
+        only at those (grouped) rows."""
         order = self._order if rows is None else self._order[rows]
         if name not in self._segments.columns:
-            return np.zeros(len(order), dtype=dtype)
+            return np.zeros(len(order), dtype=dtype or np.int64)
         # Gather in the column's own (narrower) type, then widen: one pass over the big
         # array less than widening the whole column first.
-        column = self._segments[name].to_numpy()
-        return np.asarray(column[order].astype(dtype, copy=False))
+        gathered = self._segments[name].to_numpy()[order]
+        return np.asarray(gathered if dtype is None else gathered.astype(dtype, copy=False))
 
 
 def first_at_least(
@@ -403,6 +460,35 @@ def _sack_edge(
     out = np.full(len(rel_ack), UNKNOWN, dtype=np.int64)
     out[sacking] = rel_ack[sacking] + seqnum.distance(edge, ack[sacking])
     return out
+
+
+def _spurious(is_retrans: np.ndarray, seq_end: np.ndarray, snd_una: np.ndarray) -> np.ndarray:
+    """Per row: a retransmission of bytes the peer had already acknowledged (asked of the
+    few retransmitted rows only)."""
+    out = np.zeros(len(is_retrans), dtype=bool)
+    resent = np.flatnonzero(is_retrans)
+    una = snd_una[resent]
+    out[resent] = (una != UNKNOWN) & (seq_end[resent] <= una)
+    return out
+
+
+def _scaled_window(
+    raw_window: np.ndarray, dir_shift: np.ndarray, dir_key: np.ndarray, is_syn: np.ndarray
+) -> np.ndarray:
+    """Each row's window shifted by its direction's scale (``dir_shift``), never on a SYN
+    (RFC 7323 2.2); ``raw_window`` itself when no direction scales (nothing to shift)."""
+    if not dir_shift.any():
+        return raw_window
+    shift = dir_shift[dir_key]
+    shift[is_syn] = 0
+    return np.asarray(np.left_shift(raw_window, shift, out=shift))
+
+
+def _where_acked(rel_ack: np.ndarray, has_ack: np.ndarray) -> np.ndarray:
+    """``rel_ack`` (0 where ``_unwrap`` skipped a row) with UNKNOWN on the rows without the
+    ACK flag; written in place (the caller's last use of it)."""
+    rel_ack[~has_ack] = UNKNOWN
+    return rel_ack
 
 
 def _after_own_fin(

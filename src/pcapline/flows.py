@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline import seqnum
+from pcapline.facts import extreme_per_key
 from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, SYN
 
 #: The connections columns this stage fills (identity and volume); classify adds the rest.
@@ -76,19 +77,17 @@ def tuple_keys(segments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     dst_lo = segments["dst_lo"].to_numpy()
     sport = segments["sport"].to_numpy()
     dport = segments["dport"].to_numpy()
-    forward = (src_hi < dst_hi) | (
-        (src_hi == dst_hi) & ((src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport)))
-    )
-    a_hi, b_hi = np.where(forward, src_hi, dst_hi), np.where(forward, dst_hi, src_hi)
+    version = segments["ip_version"].to_numpy()
+    # IPv4 only (every high half 0): the order and the keys need the low halves alone.
+    narrow = not (src_hi.any() or dst_hi.any())
+    forward = (src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport))
+    if not narrow:
+        forward = (src_hi < dst_hi) | ((src_hi == dst_hi) & forward)
     a_lo, b_lo = np.where(forward, src_lo, dst_lo), np.where(forward, dst_lo, src_lo)
     a_port, b_port = np.where(forward, sport, dport), np.where(forward, dport, sport)
-    version = segments["ip_version"].to_numpy()
-    if (
-        len(version)
-        and not (a_hi.any() or b_hi.any())
-        and int(max(a_lo.max(), b_lo.max())) >> 32 == 0
-    ):
+    if narrow and len(version) and int(max(a_lo.max(), b_lo.max())) >> 32 == 0:
         return _packed_tuple_keys(version, a_lo, b_lo, a_port, b_port), forward
+    a_hi, b_hi = np.where(forward, src_hi, dst_hi), np.where(forward, dst_hi, src_hi)
     return _grouped_tuple_keys(version, a_hi, a_lo, a_port, b_hi, b_lo, b_port), forward
 
 
@@ -108,7 +107,7 @@ def _packed_tuple_keys(
     one 64-bit word, the version and ports in another, each numbered in order of first
     appearance, then the pairs of numbers: the same ids as grouping the seven columns, in
     a third of the time (three hash passes over one column instead of seven)."""
-    addresses, _ = pd.factorize((a_lo.astype(np.uint64) << np.uint64(32)) | b_lo)
+    addresses, _ = pd.factorize((a_lo.astype(np.uint64, copy=False) << np.uint64(32)) | b_lo)
     ends, distinct = pd.factorize(
         (version.astype(np.int64) << 32) | (a_port.astype(np.int64) << 16) | b_port
     )
@@ -122,31 +121,51 @@ def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarr
     pure_syn = (flags & (SYN | ACK)) == SYN
     # Only tuples with a pure SYN that is not their first row can split (tuple ids are in
     # order of first appearance, so ``first_rows`` finds each tuple's first row).
+    tuple_starts = first_rows(key)
     later = np.ones(len(key), bool)
-    later[first_rows(key)] = False
+    later[tuple_starts] = False
     candidates = np.unique(key[pure_syn & later])
-    segment_no = np.zeros(len(key), np.int64)  # which connection of its tuple a row belongs to
-    if candidates.size:
-        seq = segments["seq"].to_numpy().astype(np.int64)
-        ack = segments["ack"].to_numpy().astype(np.int64)
-        involved = np.flatnonzero(np.isin(key, candidates))
-        order = involved[np.argsort(key[involved], kind="stable")]  # tuple by tuple, frame order
-        tuple_first = np.ones(order.size, bool)
-        tuple_first[1:] = key[order[1:]] != key[order[:-1]]
-        cut = np.zeros(order.size, np.int64)
-        cut[_reuse_cuts(flags[order], seq[order], ack[order], forward[order], tuple_first)] = 1
-        # nth connection of its tuple = cuts so far in the tuple (a tuple's first row is
-        # never a cut, so the running count there is what earlier tuples used up).
-        cuts_so_far = np.cumsum(cut)
-        starts = np.flatnonzero(tuple_first)
-        segment_no[order] = cuts_so_far - np.repeat(
-            cuts_so_far[starts], np.diff(starts, append=order.size)
-        )
-    if not segment_no.any():
+    if not candidates.size:
         return key  # no port reuse: tuple ids are already in order of first appearance
-    # (tuple, nth connection of the tuple) -> ids in order of first appearance.
-    ids, _ = pd.factorize(key * (int(segment_no.max()) + 1) + segment_no)
-    return ids.astype(np.int64)
+    # Tuple ids are 0..max: a lookup table marks the candidates (np.isin hashes or sorts).
+    marked = np.zeros(len(tuple_starts), dtype=bool)
+    marked[candidates] = True
+    involved = np.flatnonzero(marked[key])
+    order = involved[np.argsort(key[involved], kind="stable")]  # tuple by tuple, frame order
+    tuple_first = np.ones(order.size, bool)
+    tuple_first[1:] = key[order[1:]] != key[order[:-1]]
+    # Only the rows of the tuples walked are widened, not the whole columns.
+    seq = segments["seq"].to_numpy()[order].astype(np.int64)
+    ack = segments["ack"].to_numpy()[order].astype(np.int64)
+    cut_at = _reuse_cuts(flags[order], seq, ack, forward[order], tuple_first)
+    if not cut_at.size:
+        return key
+    cut = np.zeros(order.size, np.int64)
+    cut[cut_at] = 1
+    # nth connection of its tuple = cuts so far in the tuple (a tuple's first row is
+    # never a cut, so the running count there is what earlier tuples used up).
+    cuts_so_far = np.cumsum(cut)
+    starts = np.flatnonzero(tuple_first)
+    segment_no = np.zeros(len(key), np.int64)  # which connection of its tuple a row belongs to
+    segment_no[order] = cuts_so_far - np.repeat(
+        cuts_so_far[starts], np.diff(starts, append=order.size)
+    )
+    return _numbered_connections(key, segment_no, tuple_starts, order[cut_at])
+
+
+def _numbered_connections(
+    key: np.ndarray, segment_no: np.ndarray, tuple_starts: np.ndarray, cut_rows: np.ndarray
+) -> np.ndarray:
+    """Connection id per row, (tuple, nth connection of the tuple) numbered in order of
+    first appearance. A connection's first row is its tuple's first row or a cut, so ranking
+    those rows numbers the connections (no hashing of the pairs, as ``pd.factorize`` would)."""
+    connections_of = np.bincount(key[cut_rows], minlength=len(tuple_starts)) + 1
+    base = np.cumsum(connections_of) - connections_of  # each tuple's first slot
+    slot = base[key] + segment_no  # one slot per (tuple, nth connection)
+    firsts = np.union1d(tuple_starts, cut_rows)  # every connection's first row, in order
+    ids = np.empty(len(firsts), np.int64)
+    ids[slot[firsts]] = np.arange(len(firsts), dtype=np.int64)
+    return np.asarray(ids[slot])
 
 
 def _reuse_cuts(
@@ -229,9 +248,10 @@ def first_rows(conn: np.ndarray) -> np.ndarray:
 
 
 def last_rows(conn: np.ndarray, n_conn: int) -> np.ndarray:
-    """Row index of each connection's last segment."""
+    """Row index of each connection's last segment: rows written in order, so each
+    connection's slot keeps its last row (as ``facts._direction_first_at`` relies on)."""
     last = np.zeros(n_conn, np.int64)
-    np.maximum.at(last, conn, np.arange(conn.size, dtype=np.int64))
+    last[conn] = np.arange(conn.size, dtype=np.int64)
     return last
 
 
@@ -322,11 +342,14 @@ def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
     c_hi, c_lo = np.where(fc, src[0], dst[0]), np.where(fc, src[1], dst[1])
     s_hi, s_lo = np.where(fc, dst[0], src[0]), np.where(fc, dst[1], src[1])
     sport, dport = first["sport"].to_numpy(), first["dport"].to_numpy()
-    seg_len = seg["seg_len"].to_numpy().astype(np.int64)
+    seg_len = seg["seg_len"].to_numpy()
     n = first_conn.size
     frames = seg["frame"].to_numpy()
     times = seg["time_ns"].to_numpy()
     start_ns, end_ns = _time_span(conn, times, first_at, last_at, n)
+    # Byte sums in float64 (bincount's weights) are exact integers below 2**53 bytes.
+    bytes_all = np.bincount(conn, weights=seg_len, minlength=n)
+    bytes_client = np.bincount(conn[from_client], weights=seg_len[from_client], minlength=n)
     return pd.DataFrame(
         {
             "id": first_conn.astype(np.int64),
@@ -340,12 +363,8 @@ def _connections(seg: pd.DataFrame, guessed: np.ndarray) -> pd.DataFrame:
             "start_ns": start_ns,
             "end_ns": end_ns,
             "packets": np.bincount(conn, minlength=n).astype(np.int64),
-            "bytes_client": np.bincount(conn, weights=seg_len * from_client, minlength=n).astype(
-                np.int64
-            ),
-            "bytes_server": np.bincount(conn, weights=seg_len * ~from_client, minlength=n).astype(
-                np.int64
-            ),
+            "bytes_client": bytes_client.astype(np.int64),
+            "bytes_server": (bytes_all - bytes_client).astype(np.int64),
         }
     )
 
@@ -359,13 +378,11 @@ def _time_span(
     backwards (merged captures, NTP steps: tcpdump's kday*.pcap tests do it); then a
     connection could end before it starts, so take the true minimum and maximum.
     """
-    times = times.astype(np.int64)
+    times = times.astype(np.int64, copy=False)
     if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
         return times[first_at], times[last_at]
-    start = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    end = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(start, conn, times)
-    np.maximum.at(end, conn, times)
+    start = extreme_per_key(np.minimum, conn, times, n, np.iinfo(np.int64).max)
+    end = extreme_per_key(np.maximum, conn, times, n, np.iinfo(np.int64).min)
     return start, end
 
 

@@ -312,21 +312,22 @@ def warnings(q: CaptureQuality) -> list[str]:
 def _filled_later(facts: Facts, carries_seq: np.ndarray, jumps: np.ndarray) -> np.ndarray:
     """Of the ``jumps`` rows: those a later segment of the same sender fills (it starts below
     the row's ``rel_seq``: it carries bytes of the gap the row jumped over, from ``next_seq``
-    on). Only the rows of the connections holding a jump are looked at."""
+    on). Only the sequence-carrying rows of the connections holding a jump are looked at,
+    each side's apart."""
     rows = rows_of_connections(facts.starts, np.unique(facts.conn_index[jumps]))
-    offset = facts.conn_index[rows] * _CONN_STRIDE
-    ceiling = offset + _CONN_STRIDE // 2  # above any real value of this connection
-    rel_seq = facts.rel_seq[rows] + offset
-    filled = np.zeros(len(rows), dtype=bool)
-    for side in (True, False):
-        mine = carries_seq[rows] & (facts.from_client[rows] == side)
-        values = np.where(mine, rel_seq, ceiling)[::-1]
+    rows = rows[carries_seq[rows]]  # only a segment carrying bytes (or a FIN) fills a gap
+    client = facts.from_client[rows]
+    found = []
+    for side in (rows[client], rows[~client]):
+        offset = facts.conn_index[side] * _CONN_STRIDE
+        rel_seq = facts.rel_seq[side] + offset
         # Later rows' lowest start: later connections' values sit above this one's (their
         # offsets are larger), so the running minimum from the end stays within it.
-        later_min = np.minimum.accumulate(values)[::-1]
-        after = np.concatenate((later_min[1:], ceiling[-1:]))
-        filled |= mine & (after < rel_seq)
-    return np.asarray(rows[filled])
+        later_min = np.minimum.accumulate(rel_seq[::-1])[::-1]
+        ceiling = offset[-1:] + _CONN_STRIDE // 2  # above any real value of the last one
+        after = np.concatenate((later_min[1:], ceiling))
+        found.append(side[after < rel_seq])
+    return np.concatenate(found)
 
 
 def _acked_unseen(facts: Facts) -> np.ndarray:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pcapline.facts import reduce_per_connection
 from pcapline.model import Side, StallCause
 
 if TYPE_CHECKING:
@@ -139,12 +140,8 @@ def _per_connection_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     connection's rows (``facts.starts``: they are contiguous): one ``reduceat`` pass, where
     ``np.maximum.at`` scattering row by row into a (connection, side) slot, or ``bincount``
     of every row's connection, cost several times more on the bench capture."""
-    out = np.zeros(len(starts) - 1, dtype=np.int64)
-    nonempty = np.flatnonzero(starts[1:] > starts[:-1])
-    if len(nonempty):
-        # reduceat sums runs between consecutive indices: the empty connections' runs vanish
-        out[nonempty] = np.maximum(np.maximum.reduceat(values, starts[nonempty]), 0)
-    return out
+    largest = reduce_per_connection(np.maximum, values, starts, empty=0, dtype=np.int64)
+    return np.asarray(np.maximum(largest, 0))
 
 
 def _episodes(

@@ -95,7 +95,7 @@ class Batch:
 
     def any(self, mask: np.ndarray) -> list[bool]:
         """Per connection: does any of its rows satisfy ``mask``?"""
-        found: list[bool] = (self.count(mask) > 0).tolist()
+        found: list[bool] = any_per_connection(mask, self.starts).tolist()
         return found
 
     def first_from(self, mask: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -276,9 +276,13 @@ class DetectResult:
 def row_events(
     facts: Facts, mask: np.ndarray, kind: EventKind, note: str | np.ndarray = ""
 ) -> pd.DataFrame:
-    """Events (EVENT_COLUMNS) for every row of ``facts`` where ``mask`` holds."""
+    """Events (EVENT_COLUMNS) for every row of ``facts`` where ``mask`` holds; ``note``: one
+    text for all, or an array of one per selected row (``mask``'s rows in order, so a note
+    is made for the few event rows, never for every segment)."""
     rows = np.flatnonzero(mask)
-    notes = note[rows] if isinstance(note, np.ndarray) else np.full(len(rows), note, dtype=object)
+    if isinstance(note, np.ndarray) and len(note) != len(rows):
+        raise ValueError(f"row_events: {len(note)} notes for {len(rows)} rows")
+    notes = note if isinstance(note, np.ndarray) else np.full(len(rows), note, dtype=object)
     return pd.DataFrame(
         {
             "conn": facts.conn[rows],

@@ -29,7 +29,7 @@ from pcapline.detect import (
     first_rows_by_direction,
     row_events,
 )
-from pcapline.facts import Facts, any_per_connection
+from pcapline.facts import Facts, any_per_connection, reduce_per_connection
 from pcapline.model import EventKind
 
 EMITS = frozenset({EventKind.DUPLICATE, EventKind.SUPER_SEGMENT, EventKind.CAPTURE_START})
@@ -69,11 +69,7 @@ class _Counts:
 
 def _counts(batch: Batch) -> _Counts:
     r = batch.rows
-    n_rows = np.diff(batch.starts)
-    largest = np.zeros(len(n_rows), dtype=np.int64)
-    some = n_rows > 0
-    if len(r):
-        largest[some] = np.maximum.reduceat(r.seg_len, batch.starts[:-1][some])
+    largest = reduce_per_connection(np.maximum, r.seg_len, batch.starts, empty=0, dtype=np.int64)
     return _Counts(
         duplicates=batch.count(r.is_dup).tolist(),
         super_segments=batch.count(r.super_segment).tolist(),

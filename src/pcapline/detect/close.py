@@ -40,7 +40,7 @@ from pcapline.detect import (
     row_or_none,
 )
 from pcapline.facts import UNKNOWN, Facts, SegmentRows
-from pcapline.model import ACK, FIN, RST, SYN, Event, EventKind, Side
+from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
 
@@ -713,7 +713,7 @@ def screen(facts: Facts) -> np.ndarray:
     """Connections with a RST, and those whose client closed first after waiting for an answer
     (``client_waited``); other FIN-only closes are judged from columnar aggregates."""
     out = client_waited(facts)
-    out[facts.conn_index[(facts.flags & RST) != 0]] = True
+    out[facts.conn_index[facts.rst]] = True
     return out
 
 
@@ -746,15 +746,14 @@ def _client_waited(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray
 
 
 def rows(facts: Facts) -> pd.DataFrame:
-    any_fin = ((facts.flags & FIN) != 0) & ~facts.is_dup
+    any_fin = facts.fin & ~facts.is_dup
     fin = (any_fin & ~facts.is_retrans) | first_rows_by_direction(facts, any_fin)
-    rst = ((facts.flags & RST) != 0) & ~facts.is_dup
+    rst = facts.rst & ~facts.is_dup
+    rst_ack = facts.ack[rst]  # the note of each RST row only (a text per segment is 70 MB)
     return pd.concat(
         [
             row_events(facts, fin, EventKind.FIN, "FIN"),
-            row_events(
-                facts, rst, EventKind.RST, np.where((facts.flags & ACK) != 0, "RST+ACK", "RST")
-            ),
+            row_events(facts, rst, EventKind.RST, np.where(rst_ack, "RST+ACK", "RST")),
         ],
         ignore_index=True,
     )

@@ -26,9 +26,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from pcapline.facts import extreme_per_key
 from pcapline.model import ACK, FIN, RST, SYN
 
 NO_TIME = np.iinfo(np.int64).max
+TIME_MIN = np.iinfo(np.int64).min
 GROUP_KEYS: tuple[str, ...] = ("server_ip", "server_port", "client_ip")
 CONN_COLUMNS: tuple[str, ...] = (
     "id",
@@ -103,10 +105,10 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         row = order[np.minimum(pos, n - 1)]  # connections row of every segment
     frame = segments["frame"].to_numpy(dtype=np.int64)
     time_ns = segments["time_ns"].to_numpy(dtype=np.int64)
-    flags = segments["flags"].to_numpy().astype(np.int64)
+    flags = segments["flags"].to_numpy()  # its own narrow type: the flag tests read less
     from_client = segments["from_client"].to_numpy(dtype=bool)
     has_ts = segments["has_ts"].to_numpy(dtype=bool)
-    ts_val = segments["ts_val"].to_numpy().astype(np.int64)
+    ts_val = segments["ts_val"].to_numpy()  # widened at the few rows kept
 
     is_syn = from_client & ((flags & (SYN | ACK | RST)) == SYN)
     is_synack = ~from_client & ((flags & (SYN | ACK | RST)) == (SYN | ACK))
@@ -118,8 +120,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     answered = _replied(row, time_ns, syn_idx, is_synack, n)
     replied = _replied(row, time_ns, syn_idx, ~from_client, n)
 
-    first_ack = np.full(n, NO_TIME, dtype=np.int64)
-    np.minimum.at(first_ack, row[is_client_ack], time_ns[is_client_ack])
+    first_ack = extreme_per_key(np.minimum, row[is_client_ack], time_ns[is_client_ack], n, NO_TIME)
 
     fin_idx = np.flatnonzero((flags & FIN) != 0)
     first_fin_from_client = np.zeros(n, dtype=bool)
@@ -129,15 +130,14 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     first_fin_from_client[fin_rows] = from_client[fin_idx[first]]
 
     ts_idx = np.flatnonzero(from_client & has_ts)
-    last_of_row = np.full(n, -1, dtype=np.int64)
     # Each connection's latest such segment (segments are in frame order). A maximum, not a
     # plain scatter: numpy does not promise which of repeated indices a scatter keeps.
-    np.maximum.at(last_of_row, row[ts_idx], ts_idx)
+    last_of_row = extreme_per_key(np.maximum, row[ts_idx], ts_idx, n, -1)
     has_client_ts = last_of_row >= 0
     last_rows, last = np.flatnonzero(has_client_ts), last_of_row[has_client_ts]
     last_client_ts = np.zeros(n, dtype=np.int64)
     last_client_ts_ns = np.full(n, NO_TIME, dtype=np.int64)
-    last_client_ts[last_rows] = ts_val[last]
+    last_client_ts[last_rows] = ts_val[last].astype(np.int64)
     last_client_ts_ns[last_rows] = time_ns[last]
 
     facts = {
@@ -157,7 +157,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         syn_frame=frame[syn_idx],
         syn_ns=time_ns[syn_idx],
         syn_has_ts=has_ts[syn_idx],
-        syn_ts=ts_val[syn_idx],
+        syn_ts=ts_val[syn_idx].astype(np.int64),
         syn_answered=answered,
         syn_replied=replied,
         conn_facts=facts,
@@ -221,7 +221,9 @@ def concat(parts: Sequence[Handshakes], connections: pd.DataFrame) -> Handshakes
 
 
 def _any(row: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(row[mask], minlength=n) > 0
+    out = np.zeros(n, dtype=bool)
+    out[row[mask]] = True
+    return out
 
 
 def _replied(
@@ -238,8 +240,7 @@ def _replied(
     several[syn_rows[1:][syn_rows[1:] == syn_rows[:-1]]] = True
     reply_rows, reply_ns = row[reply_idx], time_ns[reply_idx]
     timed = reply_ns < NO_TIME  # what the next-SYN bound (NO_TIME: none) lets through
-    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(latest, reply_rows[timed], reply_ns[timed])
+    latest = extreme_per_key(np.maximum, reply_rows[timed], reply_ns[timed], n, TIME_MIN)
     out = np.asarray(latest[syn_rows] >= time_ns[syn_idx])
     again = several[syn_rows]
     if again.any():
