@@ -108,22 +108,24 @@ def write(
     """
     layout = _Layout(indent)
     nl1, sep = layout.newline(1), layout.item_sep
-    out.write("{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1)
-    out.write('"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1)
-    out.write('"connections": ')
+    # The parts around the connections first: nothing is written when one of them fails.
+    head = "{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1
+    head += '"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1
+    tail = sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1)
+    if analysis.filter is not None:
+        tail += sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1)
+    tail += layout.newline(0) + "}\n"
+    out.write(head + '"connections": ')
     first = True
     chunks = _text_chunks(layout, analysis) if connections is None else _batches(connections)
     for texts in chunks:
         if not texts:
             continue
-        lead = "[" if first else sep
+        # the separator apart: ``lead + text`` would copy a chunk of megabytes once more
+        out.write("[" if first else sep)
         first = False
-        out.write(lead + sep.join(texts))
-    out.write("[]" if first else layout.newline(1) + "]")
-    out.write(sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1))
-    if analysis.filter is not None:
-        out.write(sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1))
-    out.write(layout.newline(0) + "}\n")
+        out.write(sep.join(texts))
+    out.write(("[]" if first else layout.newline(1) + "]") + tail)
 
 
 def connection_texts(
