@@ -62,6 +62,8 @@ STRINGS = [
     "\U0001f600 astral",
     "lone \ud800 surrogate",
     "latin-1 only: é" * 50,
+    'latin-1 é, then "escapes"\t\x02 mid-way',
+    "no escape in a long run " * 40,
 ]
 NESTED = [
     {},
@@ -72,6 +74,7 @@ NESTED = [
     {"keepalive": {"idle": 5.097, "interval": None, "count": None, "by": "client"}},
     [1, 2.5, "x", None, True, False, (3, [4, {"k": "v"}])],
     {"é\n": ["\U0001f600", -0.0, 2**70]},
+    ["\U0001f600 first: the text is wide", 'then one byte "quoted"\n', "plain"],
 ]
 INDENTS = [2, None, 0, 4, -1]
 

@@ -1029,7 +1029,17 @@ text_json_string(Text *t, PyObject *s)
         return -1;
     t->latin1 |= !PyUnicode_IS_ASCII(s); /* the escapes are ASCII */
     text_put(t, '"');
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+    if (kind == PyUnicode_1BYTE_KIND && t->kind == PyUnicode_1BYTE_KIND) {
+        /* the usual case, one byte in and out: the run up to the first character to escape
+         * is copied at once (most strings have none) */
+        const Py_UCS1 *in = data;
+        while (i < n && in[i] >= ' ' && in[i] != '"' && in[i] != '\\')
+            i++;
+        memcpy((Py_UCS1 *)t->data + t->len, in, (size_t)i);
+        t->len += i;
+    }
+    for (; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (c >= ' ' && c != '"' && c != '\\') {
             text_put(t, c);
@@ -1079,6 +1089,11 @@ text_newline(Text *t, const Indent *ind, Py_ssize_t depth)
     if (text_reserve(t, spaces + 1) < 0)
         return -1;
     text_put(t, '\n');
+    if (t->kind == PyUnicode_1BYTE_KIND) { /* most documents: one memset, not a loop */
+        memset((Py_UCS1 *)t->data + t->len, ' ', (size_t)spaces);
+        t->len += spaces;
+        return 0;
+    }
     for (Py_ssize_t i = 0; i < spaces; i++)
         text_put(t, ' ');
     return 0;
