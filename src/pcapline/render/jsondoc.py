@@ -272,7 +272,7 @@ def connection_doc(
     }
 
 
-def _delays_dict(columns: Mapping[str, list[Any]], row: int) -> dict[str, Any]:
+def _delays_dict(columns: Mapping[str, _Column], row: int) -> dict[str, Any]:
     """One ``delays`` object from ``DelaysDocColumns.values``; its lists are copied (the
     connections no detector visited share one empty list per key there)."""
     return {
@@ -324,7 +324,7 @@ def _parts(
         values = _values(part, arrays=arrays)
         yield _Part(
             values=values,
-            delays=delays_doc_columns(lost, _listed(values["id"])),
+            delays=delays_doc_columns(lost, _listed(values["id"]), arrays=arrays),
             events=events.iloc[first:last],
             event_starts=(starts - first).tolist(),
             event_ends=(ends - first).tolist(),
@@ -752,7 +752,9 @@ class _Layout:
         """``connections[].delays`` at depth 3 for a chunk, laid out a key at a time (in
         Python the lists and the biggest stall by ``value``: most connections have none)."""
         nested = (
-            {} if in_c else {k: self._mostly_empty(delays.values[k], 4) for k in _DELAYS_NESTED}
+            {}
+            if in_c
+            else {k: self._mostly_empty(_listed(delays.values[k]), 4) for k in _DELAYS_NESTED}
         )
         laid_out = iter(self._fill(self._delays, delays.values, nested, in_c=in_c))
         return [next(laid_out) if measured else "null" for measured in delays.measured]
