@@ -103,8 +103,8 @@ class Stall:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "cause": self.cause.value,
-            "side": self.side.value,
+            "cause": _NAME[self.cause],
+            "side": _NAME[self.side],
             "start": self.start_ns / 1e9,
             "seconds": round(self.seconds, 6),
             "recovered": self.recovered,
@@ -301,7 +301,11 @@ def _rounded_array(column: np.ndarray, digits: int = 6) -> np.ndarray:
 def _visited_doc(v: _Visited) -> tuple[Any, ...]:
     """The ``delays_doc`` values a visited connection's per-connection work decides, in
     ``_VISITED_DOC_KEYS`` order (``delays_doc`` reads them from its ``Delays``)."""
-    biggest = _biggest(v.stalls)
+    stalls = [s.as_dict() for s in v.stalls]
+    # the biggest stall (``_biggest``: the first of equals) is one of them: a copy of its dict
+    biggest = max(
+        range(len(stalls)), key=lambda i: v.stalls[i].end_ns - v.stalls[i].start_ns, default=-1
+    )
     return (
         [round(g, 6) for g in v.syn_gaps],
         [round(g, 6) for g in v.synack_gaps],
@@ -312,13 +316,19 @@ def _visited_doc(v: _Visited) -> tuple[Any, ...]:
         round(v.fast_s, 6),
         round(v.zero_window_s, 6),
         round(v.stalled_s, 6),
-        None if biggest is None else biggest.as_dict(),
-        [s.as_dict() for s in v.stalls],
+        None if biggest < 0 else dict(stalls[biggest]),
+        stalls,
     )
 
 
 #: ``SlowTag.value`` of each tag (a dict look-up is a tenth of an enum's ``value``).
 _SLOW_NAME: dict[SlowTag, str] = {tag: tag.value for tag in SlowTag}
+
+#: The same for a stall's cause and side (``Stall.as_dict``).
+_NAME: dict[StallCause | Side, str] = {
+    **{cause: cause.value for cause in StallCause},
+    **{side: side.value for side in Side},
+}
 
 #: The ``delays_doc`` keys ``_visited_doc`` gives.
 _VISITED_DOC_KEYS: tuple[str, ...] = (
