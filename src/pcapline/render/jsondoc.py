@@ -362,10 +362,8 @@ def _values(part: pd.DataFrame, *, arrays: bool = False) -> dict[str, _Column]:
         return part[name].tolist() if name in part.columns else [None] * len(part)
 
     def ints(name: str) -> _Column:
-        # a numpy integer column's ``tolist`` is Python ints already: no int() per value
-        if name in part.columns and _numpy_kind(part[name]) in ("i", "u"):
-            exact = _int64s(part[name]) if arrays else None
-            return column(name) if exact is None else exact
+        if name in part.columns:
+            return _ints(part[name], arrays=arrays)
         return list(map(int, column(name)))
 
     def optional_strs(name: str) -> list[str | None]:
@@ -427,6 +425,15 @@ def _times(start_ns: _Column, end_ns: _Column) -> dict[str, _Column]:
     }
 
 
+def _ints(column: pd.Series, *, arrays: bool) -> _Column:
+    """An integer column's values as Python ints (a numpy integer column's ``tolist`` is
+    Python ints already: no int() per value), or with ``arrays`` as int64 (``_int64s``)."""
+    if _numpy_kind(column) not in ("i", "u"):
+        return list(map(int, column.tolist()))
+    exact = _int64s(column) if arrays else None
+    return column.tolist() if exact is None else exact
+
+
 def _int64s(column: pd.Series) -> np.ndarray | None:
     """A numpy integer column as a contiguous int64 array (None: a uint64 may not fit)."""
     dtype = column.dtype
@@ -468,15 +475,9 @@ def _event_values(events: pd.DataFrame, *, arrays: bool = False) -> tuple[_Colum
     """The ``events`` entries' values, a column each: frame, time, from, kind, note.
     ``arrays``: frame and time as int64 and float64 arrays (``_values``)."""
     notes = events["note"]
-    frames = events["frame"]
-    exact = _int64s(frames) if arrays and _numpy_kind(frames) in ("i", "u") else None
     times = events["time_ns"].to_numpy(np.int64) / 1e9  # as int(ns) / 1e9 rounds
     return (
-        exact
-        if exact is not None
-        else frames.tolist()
-        if _numpy_kind(frames) in ("i", "u")
-        else list(map(int, frames.tolist())),
+        _ints(events["frame"], arrays=arrays),
         times if arrays else times.tolist(),
         events["side"].astype(str).tolist(),
         events["kind"].astype(str).tolist(),
