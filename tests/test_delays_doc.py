@@ -51,6 +51,14 @@ def test_doc_columns_are_delays_doc_of_each_connection(name: str) -> None:
     # the same values, record by record, from any other mapping of ``Delays``
     records = {conn: lost[conn] for conn in lost}
     assert delays_doc_columns(records, ids) == columns
+    # and as the JSON layout takes them: arrays (NaN for None) of the same values
+    arrays = lost.doc_columns(ids, arrays=True)
+    assert (arrays.measured, arrays.slow) == (columns.measured, columns.slow)
+    for key, values in arrays.values.items():
+        if isinstance(values, np.ndarray):
+            assert values.dtype in (np.int64, np.float64), key
+            values = [None if x != x else x for x in values.tolist()]
+        assert values == columns.values[key], key
 
 
 def test_the_samples_above_have_every_kind_of_stall_and_retry() -> None:

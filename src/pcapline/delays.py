@@ -103,8 +103,8 @@ class Stall:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "cause": self.cause.value,
-            "side": self.side.value,
+            "cause": _NAME[self.cause],
+            "side": _NAME[self.side],
             "start": self.start_ns / 1e9,
             "seconds": round(self.seconds, 6),
             "recovered": self.recovered,
@@ -245,17 +245,21 @@ class DelaysDocColumns:
     JSON writer lays out a column at a time (``delays_doc_columns``)."""
 
     measured: list[bool]  # per connection: False when it has no delays (``delays`` is null)
-    values: dict[str, list[Any]]  # DELAYS_DOC_KEYS -> ``delays_doc`` value per measured one
+    #: DELAYS_DOC_KEYS -> ``delays_doc`` value per measured one; with ``arrays`` (the JSON
+    #: layout's) the int and float measures as int64 and float64 arrays, NaN for None
+    values: dict[str, list[Any] | np.ndarray]
     slow: list[list[str]]  # per connection: the ``slow`` tags (``[]`` when not measured)
 
 
-def delays_doc_columns(lost: Mapping[int, Delays] | None, ids: Sequence[int]) -> DelaysDocColumns:
+def delays_doc_columns(
+    lost: Mapping[int, Delays] | None, ids: Sequence[int], *, arrays: bool = False
+) -> DelaysDocColumns:
     """``delays_doc`` and the ``slow`` tags of the connections ``ids``, a list per key.
 
-    A ``DelaysTable`` gives them from its columns (``DelaysTable.doc_columns``); any other
-    mapping a record at a time."""
+    A ``DelaysTable`` gives them from its columns (``DelaysTable.doc_columns``, as arrays
+    where ``arrays``); any other mapping a record at a time."""
     if isinstance(lost, DelaysTable):
-        return lost.doc_columns(ids)
+        return lost.doc_columns(ids, arrays=arrays)
     records = [lost.get(conn) for conn in ids] if lost else [None] * len(ids)
     docs = [delays_doc(d) for d in records if d is not None]
     return DelaysDocColumns(
@@ -266,6 +270,12 @@ def delays_doc_columns(lost: Mapping[int, Delays] | None, ids: Sequence[int]) ->
 
 
 def _rounded(column: np.ndarray, digits: int = 6) -> list[float | None]:
+    """``_rounded_array`` as a list, None where it is NaN (not measured)."""
+    values: list[float | None] = _rounded_array(column, digits).tolist()
+    return [None if x != x else x for x in values]
+
+
+def _rounded_array(column: np.ndarray, digits: int = 6) -> np.ndarray:
     """``round(x, digits)`` of each value of a float column, None where it is NaN (not
     measured): ``_round(_opt(x), digits)`` a column at a time, the same floats.
 
@@ -281,17 +291,21 @@ def _rounded(column: np.ndarray, digits: int = 6) -> list[float | None]:
     whole = np.rint(product)
     with np.errstate(invalid="ignore"):  # NaN and inf compare false: not sure, done below
         sure = np.abs(product - whole) < 0.5 - np.abs(product) * 2.0**-52
-    values: list[float | None] = (whole / scale).tolist()
+    values = whole / scale
     for i in np.flatnonzero(~sure).tolist():
         x = float(column[i])
-        values[i] = None if x != x else round(x, digits)
+        values[i] = x if x != x else round(x, digits)  # NaN stays: not measured
     return values
 
 
 def _visited_doc(v: _Visited) -> tuple[Any, ...]:
     """The ``delays_doc`` values a visited connection's per-connection work decides, in
     ``_VISITED_DOC_KEYS`` order (``delays_doc`` reads them from its ``Delays``)."""
-    biggest = _biggest(v.stalls)
+    stalls = [s.as_dict() for s in v.stalls]
+    # the biggest stall (``_biggest``: the first of equals) is one of them: a copy of its dict
+    biggest = max(
+        range(len(stalls)), key=lambda i: v.stalls[i].end_ns - v.stalls[i].start_ns, default=-1
+    )
     return (
         [round(g, 6) for g in v.syn_gaps],
         [round(g, 6) for g in v.synack_gaps],
@@ -302,13 +316,19 @@ def _visited_doc(v: _Visited) -> tuple[Any, ...]:
         round(v.fast_s, 6),
         round(v.zero_window_s, 6),
         round(v.stalled_s, 6),
-        None if biggest is None else biggest.as_dict(),
-        [s.as_dict() for s in v.stalls],
+        None if biggest < 0 else dict(stalls[biggest]),
+        stalls,
     )
 
 
 #: ``SlowTag.value`` of each tag (a dict look-up is a tenth of an enum's ``value``).
 _SLOW_NAME: dict[SlowTag, str] = {tag: tag.value for tag in SlowTag}
+
+#: The same for a stall's cause and side (``Stall.as_dict``).
+_NAME: dict[StallCause | Side, str] = {
+    **{cause: cause.value for cause in StallCause},
+    **{side: side.value for side in Side},
+}
 
 #: The ``delays_doc`` keys ``_visited_doc`` gives.
 _VISITED_DOC_KEYS: tuple[str, ...] = (
@@ -403,12 +423,14 @@ class DelaysTable(Mapping[int, Delays]):
             response_unjudged=bool(c["response_unjudged"][i]),
         )
 
-    def doc_columns(self, ids: Sequence[int]) -> DelaysDocColumns:
+    def doc_columns(self, ids: Sequence[int], *, arrays: bool = False) -> DelaysDocColumns:
         """``delays_doc`` of each of the connections ``ids`` (``delays_doc_columns``), without
         building their ``Delays``: the measured columns are rounded a column at a time and the
         per-connection part is laid out once per visited connection, the many connections no
         detector visited sharing ``_NOTHING``'s. The same values as ``delays_doc(self[conn])``
-        (tests/test_delays_doc.py holds them to it on sample captures)."""
+        (tests/test_delays_doc.py holds them to it on sample captures). ``arrays``: the int
+        and float measures as int64 and float64 arrays, NaN where the lists hold None (the
+        JSON layout's compiled core reads them in place, NaN as null)."""
         # ``self.ids`` is sorted (as ``table_columns`` reads it): one search finds every row
         wanted = np.asarray(ids, dtype=np.int64)
         at = np.minimum(np.searchsorted(self.ids, wanted), max(len(self.ids) - 1, 0))
@@ -422,6 +444,19 @@ class DelaysTable(Mapping[int, Delays]):
             values: list[int] = measures[name].astype(np.int64).tolist()  # int() of each
             return values
 
+        def counts(name: str) -> list[int] | np.ndarray:
+            return measures[name].astype(np.int64) if arrays else ints(name)
+
+        def rounded(name: str, digits: int = 6) -> list[float | None] | np.ndarray:
+            column = measures[name]
+            return _rounded_array(column, digits) if arrays else _rounded(column, digits)
+
+        def seconds_at(name: str) -> list[float | None] | np.ndarray:  # ns, 0: none
+            if not arrays:
+                return [ns / 1e9 if ns else None for ns in ints(name)]
+            ns = measures[name].astype(np.int64)
+            return np.where(ns != 0, ns / 1e9, np.nan)  # int64 / 1e9 as int(ns) / 1e9
+
         client, server = Side.CLIENT.value, Side.SERVER.value
         # the per-connection part: the defaults' values (and empty lists) shared by every
         # connection, then each visited connection's own
@@ -431,25 +466,25 @@ class DelaysTable(Mapping[int, Delays]):
             if visit is not None:
                 for column, value in zip(per_visit, _visited_doc(visit), strict=True):
                     column[i] = value
-        values: dict[str, list[Any]] = {
-            "connect_s": _rounded(measures["connect_s"]),
-            "syn_retries": ints("syn_retries"),
-            "synack_retries": ints("synack_retries"),
-            "handshake_rtt_ms": _rounded(measures["handshake_rtt_ms"], 3),
-            "data_rtt_ms": _rounded(measures["data_rtt_ms"], 3),
-            "response_s": _rounded(measures["response_s"]),
-            "responses": ints("responses"),
-            "response_max_s": _rounded(measures["response_max_s"]),
-            "response_median_s": _rounded(measures["response_median_s"]),
+        values: dict[str, list[Any] | np.ndarray] = {
+            "connect_s": rounded("connect_s"),
+            "syn_retries": counts("syn_retries"),
+            "synack_retries": counts("synack_retries"),
+            "handshake_rtt_ms": rounded("handshake_rtt_ms", 3),
+            "data_rtt_ms": rounded("data_rtt_ms", 3),
+            "response_s": rounded("response_s"),
+            "responses": counts("responses"),
+            "response_max_s": rounded("response_max_s"),
+            "response_median_s": rounded("response_median_s"),
             "response_max_turn": [turn or None for turn in ints("response_max_turn")],
-            "response_max_at": [ns / 1e9 if ns else None for ns in ints("response_max_at_ns")],
+            "response_max_at": seconds_at("response_max_at_ns"),
             "response_judged": [_JUDGED_NAME[code] for code in ints("response_judged")],
-            "longest_silence_s": _rounded(measures["longest_silence_s"]),
+            "longest_silence_s": rounded("longest_silence_s"),
             "longest_silence_side": [
                 None if side < 0 else client if side else server for side in ints("silence_side")
             ],
-            "window_full_s": _rounded(measures["window_full_s"]),
-            "window_full_episodes": ints("window_full_episodes"),
+            "window_full_s": rounded("window_full_s"),
+            "window_full_episodes": counts("window_full_episodes"),
             **dict(zip(_VISITED_DOC_KEYS, per_visit, strict=True)),
         }
         slow = iter([_SLOW_NAME[tag] for tag in tags] if tags else [] for tags in measures["slow"])

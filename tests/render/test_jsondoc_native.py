@@ -62,6 +62,8 @@ STRINGS = [
     "\U0001f600 astral",
     "lone \ud800 surrogate",
     "latin-1 only: é" * 50,
+    'latin-1 é, then "escapes"\t\x02 mid-way',
+    "no escape in a long run " * 40,
 ]
 NESTED = [
     {},
@@ -72,6 +74,7 @@ NESTED = [
     {"keepalive": {"idle": 5.097, "interval": None, "count": None, "by": "client"}},
     [1, 2.5, "x", None, True, False, (3, [4, {"k": "v"}])],
     {"é\n": ["\U0001f600", -0.0, 2**70]},
+    ["\U0001f600 first: the text is wide", 'then one byte "quoted"\n', "plain"],
 ]
 INDENTS = [2, None, 0, 4, -1]
 
@@ -321,3 +324,62 @@ def test_fill_takes_only_str_as_laid_out_text() -> None:
     with pytest.raises(TypeError):
         native.core.fill(("{", "}"), ([1],), (-1,), 2)
     assert native.core.fill(("{", "}"), (["é"],), (-1,), None) == ["{é}"]
+
+
+def test_fill_reads_int64_and_float64_arrays_as_the_lists_they_hold() -> None:
+    """A numpy column is laid out as its ``tolist`` would be, NaN as null (``_listed``)."""
+    layout = jsondoc._Layout(2)
+    slots = layout._slots({"i": "i", "f": "f"}, 1)
+    ints = np.array([0, -1, 2**63 - 1, -(2**63), 10**18], dtype=np.int64)
+    floats = np.array([1796386881.119733, -0.0, 5e-324, 1e17, np.nan], dtype=np.float64)
+    as_lists = {"i": jsondoc._listed(ints), "f": jsondoc._listed(floats)}
+    assert as_lists["f"][-1] is None
+    expected = layout._fill(slots, as_lists, {}, in_c=False)
+    arrays = {"i": ints, "f": floats}
+    assert layout._fill(slots, arrays, {}, in_c=True) == expected
+    assert layout._fill(slots, arrays, {}, in_c=False) == expected
+    groups = ([0, 2], [2, 5], ",", "\n]")
+    assert layout._fill(slots, arrays, {}, in_c=True, groups=groups) == layout._fill(
+        slots, as_lists, {}, in_c=False, groups=groups
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "error"),
+    [
+        (np.array([1.0, np.inf]), ValueError),  # json.dumps refuses it: the Python path decides
+        (np.array([1, 2], dtype=np.int32), TypeError),
+        (np.array([1.0, 2.0], dtype=np.float32), TypeError),
+        (np.array([[1, 2]], dtype=np.int64).T, TypeError),  # two dimensions
+        (np.arange(4, dtype=np.int64)[::2], TypeError),  # strided
+    ],
+)
+def test_fill_refuses_arrays_it_does_not_read(column: np.ndarray, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        native.core.fill(("{", "}"), (column,), (1,), 2)
+    with pytest.raises(TypeError):  # an array is never a laid-out text
+        native.core.fill(("{", "}"), (np.zeros(2, dtype=np.int64),), (-1,), 2)
+
+
+def test_values_as_arrays_hold_the_values_of_the_lists() -> None:
+    """``_values(arrays=True)`` (the layout's) and the lists ``connection_doc`` reads agree,
+    and columns an int64 cannot hold exactly stay lists."""
+    rows = [connection_row(3), connection_row(4)]
+    table = make_analysis(rows=rows, events=[]).connections.assign(
+        packets=np.array([2**64 - 1, 1], dtype=np.uint64),  # past int64: a list
+        bytes_client=np.array([7, 8], dtype=np.int32),
+        start_ns=np.array([1796386881119733000, 5], dtype=np.int64),
+        end_ns=np.array([1796387032306902123, 2**62], dtype=np.int64),
+    )
+    lists = jsondoc._values(table)
+    arrays = jsondoc._values(table, arrays=True)
+    assert isinstance(arrays["start"], np.ndarray) and isinstance(
+        arrays["bytes_client"], np.ndarray
+    )
+    assert isinstance(arrays["packets"], list)
+    for key, column in lists.items():
+        assert jsondoc._listed(arrays[key]) == column, key
+    before_1970 = table.assign(start_ns=np.array([-5, 0], dtype=np.int64))
+    times = jsondoc._values(before_1970, arrays=True)
+    assert isinstance(times["duration"], list)  # an int64 difference might overflow
+    assert times["duration"] == jsondoc._values(before_1970)["duration"]

@@ -1029,7 +1029,17 @@ text_json_string(Text *t, PyObject *s)
         return -1;
     t->latin1 |= !PyUnicode_IS_ASCII(s); /* the escapes are ASCII */
     text_put(t, '"');
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+    if (kind == PyUnicode_1BYTE_KIND && t->kind == PyUnicode_1BYTE_KIND) {
+        /* the usual case, one byte in and out: the run up to the first character to escape
+         * is copied at once (most strings have none) */
+        const Py_UCS1 *in = data;
+        while (i < n && in[i] >= ' ' && in[i] != '"' && in[i] != '\\')
+            i++;
+        memcpy((Py_UCS1 *)t->data + t->len, in, (size_t)i);
+        t->len += i;
+    }
+    for (; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (c >= ' ' && c != '"' && c != '\\') {
             text_put(t, c);
@@ -1079,9 +1089,30 @@ text_newline(Text *t, const Indent *ind, Py_ssize_t depth)
     if (text_reserve(t, spaces + 1) < 0)
         return -1;
     text_put(t, '\n');
+    if (t->kind == PyUnicode_1BYTE_KIND) { /* most documents: one memset, not a loop */
+        memset((Py_UCS1 *)t->data + t->len, ' ', (size_t)spaces);
+        t->len += spaces;
+        return 0;
+    }
     for (Py_ssize_t i = 0; i < spaces; i++)
         text_put(t, ' ');
     return 0;
+}
+
+/* A 64-bit integer in decimal, as int.__repr__ writes it. */
+static int
+text_long_long(Text *t, long long x)
+{
+    char digits[24];
+    char *end = digits + sizeof digits, *p = end;
+    /* as unsigned: -LLONG_MIN does not fit a long long */
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (x < 0)
+        *--p = '-';
+    return text_ascii(t, p, end - p);
 }
 
 /* An int as int.__repr__ writes it: decimal, through the int's own repr past int64. */
@@ -1100,16 +1131,7 @@ text_int(Text *t, PyObject *v)
         Py_DECREF(s);
         return rc;
     }
-    char digits[24];
-    char *end = digits + sizeof digits, *p = end;
-    /* as unsigned: -LLONG_MIN does not fit a long long */
-    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (x < 0)
-        *--p = '-';
-    return text_ascii(t, p, end - p);
+    return text_long_long(t, x);
 }
 
 /* float.__repr__ of x in `out` (32 bytes) for the common case, in about a tenth of the time
@@ -1347,17 +1369,95 @@ json_text(PyObject *Py_UNUSED(module), PyObject *args)
     return out;
 }
 
+/* A column of fill: a list of values, or a numpy column read in place (no Python int or
+ * float per row): int64, or float64 where NaN is null (a measure not taken). */
+enum { COLUMN_LIST, COLUMN_INT64, COLUMN_FLOAT64 };
+
+typedef struct {
+    int kind;
+    PyObject *list;   /* COLUMN_LIST */
+    Py_buffer view;   /* the others (released by columns_release) */
+    Py_ssize_t rows;
+} Column;
+
+/* Read columns[h] as a Column: a list, or a one-dimensional C-contiguous buffer of 8-byte
+ * integers ("q", or "l" where a long is 8 bytes) or doubles ("d"). */
+static int
+column_read(PyObject *obj, Column *c)
+{
+    if (PyList_CheckExact(obj)) {
+        c->kind = COLUMN_LIST;
+        c->list = obj;
+        c->rows = PyList_GET_SIZE(obj);
+        return 0;
+    }
+    if (!PyObject_CheckBuffer(obj)) {
+        PyErr_SetString(PyExc_TypeError, "columns must be lists or int64/float64 arrays");
+        return -1;
+    }
+    if (PyObject_GetBuffer(obj, &c->view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear(); /* strided, or read-only in some other way: the caller's fallback */
+        PyErr_SetString(PyExc_TypeError, "columns must be lists or contiguous arrays");
+        return -1;
+    }
+    const char *f = c->view.format ? c->view.format : "B";
+    if (*f == '<' || *f == '=' || *f == '@')
+        f++;
+    int kind = -1;
+    if (c->view.itemsize == 8 && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0))
+        kind = COLUMN_INT64;
+    else if (c->view.itemsize == 8 && strcmp(f, "d") == 0)
+        kind = COLUMN_FLOAT64;
+    if (kind < 0 || c->view.ndim != 1) {
+        PyBuffer_Release(&c->view);
+        PyErr_SetString(PyExc_TypeError, "columns must be lists or int64/float64 arrays");
+        return -1;
+    }
+    c->kind = kind;
+    c->list = NULL;
+    c->rows = c->view.shape[0];
+    return 0;
+}
+
+static void
+columns_release(Column *columns, Py_ssize_t n)
+{
+    for (Py_ssize_t h = 0; h < n; h++)
+        if (columns[h].kind != COLUMN_LIST)
+            PyBuffer_Release(&columns[h].view);
+}
+
+/* One value of a numpy column: an int64 as int.__repr__, a float64 as float.__repr__, NaN
+ * as null (text_float refuses the infinities, as json.dumps with allow_nan=False). */
+static int
+text_cell(Text *t, const Column *c, Py_ssize_t row)
+{
+    if (c->kind == COLUMN_INT64)
+        return text_long_long(t, (long long)((const int64_t *)c->view.buf)[row]);
+    double x = ((const double *)c->view.buf)[row];
+    return x != x ? text_ascii(t, "null", 4) : text_float(t, x);
+}
+
 /* One row of a fixed shape: pieces[0], hole 0, pieces[1], ..., pieces[holes]. A hole of
  * depth -1 takes its column's str as it is (a text laid out already), any other the
  * column's value laid out at that depth. */
 static int
-text_row(Text *t, PyObject *pieces, PyObject *columns, const Py_ssize_t *depths,
+text_row(Text *t, PyObject *pieces, const Column *columns, const Py_ssize_t *depths,
          Py_ssize_t holes, Py_ssize_t row, const Indent *ind)
 {
     for (Py_ssize_t h = 0; h < holes; h++) {
         if (text_str(t, PyTuple_GET_ITEM(pieces, h)) < 0)
             return -1;
-        PyObject *v = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, h), row);
+        if (columns[h].kind != COLUMN_LIST) {
+            if (depths[h] < 0) {
+                PyErr_SetString(PyExc_TypeError, "a laid-out text that is not a str");
+                return -1;
+            }
+            if (text_cell(t, &columns[h], row) < 0)
+                return -1;
+            continue;
+        }
+        PyObject *v = PyList_GET_ITEM(columns[h].list, row);
         if (depths[h] >= 0) {
             if (text_value(t, v, depths[h], ind) < 0)
                 return -1;
@@ -1404,6 +1504,7 @@ read_bounds(PyObject *list, Py_ssize_t n, Py_ssize_t limit)
  *
  * jsondoc._Slots.fill over columns of values: row i is pieces[0], the layout of
  * columns[0][i] at depths[0] (a str as it is where the depth is -1), pieces[1], ...
+ * A column is a list, or an int64 or float64 array (text_cell: NaN is null).
  * With groups = (starts, ends, sep, close) the rows are items of JSON arrays instead: one
  * str per group, "[" + sep.join(rows[start:end]) + close, or "[]" for no rows (each row
  * carries its own newline and indent, as _Layout._events_texts lays them out). */
@@ -1428,19 +1529,6 @@ fill(PyObject *Py_UNUSED(module), PyObject *args)
             PyErr_SetString(PyExc_TypeError, "pieces must be str");
             return NULL;
         }
-    Py_ssize_t rows = -1;
-    for (Py_ssize_t h = 0; h < holes; h++) {
-        PyObject *column = PyTuple_GET_ITEM(columns, h);
-        if (!PyList_CheckExact(column)) {
-            PyErr_SetString(PyExc_TypeError, "columns must be lists");
-            return NULL;
-        }
-        if (rows >= 0 && PyList_GET_SIZE(column) != rows) {
-            PyErr_SetString(PyExc_ValueError, "columns of texts of different lengths");
-            return NULL;
-        }
-        rows = PyList_GET_SIZE(column);
-    }
     PyObject *starts_obj = NULL, *ends_obj = NULL, *sep = NULL, *close = NULL;
     if (groups != Py_None && !PyTuple_Check(groups)) {
         PyErr_SetString(PyExc_TypeError, "groups must be (starts, ends, sep, close) or None");
@@ -1463,16 +1551,28 @@ fill(PyObject *Py_UNUSED(module), PyObject *args)
             return NULL;
         }
     }
+    Column cols[64];
+    Py_ssize_t rows = -1, read = 0;
     Text t = TEXT_INIT;
     PyObject *out = NULL, *text = NULL;
     Py_ssize_t *starts = NULL, *ends = NULL;
+    for (; read < holes; read++) {
+        if (column_read(PyTuple_GET_ITEM(columns, read), &cols[read]) < 0)
+            goto fail;
+        if (rows >= 0 && cols[read].rows != rows) {
+            read++;
+            PyErr_SetString(PyExc_ValueError, "columns of texts of different lengths");
+            goto fail;
+        }
+        rows = cols[read].rows;
+    }
     if (groups == Py_None) {
         out = PyList_New(rows);
         if (out == NULL)
             goto fail;
         for (Py_ssize_t i = 0; i < rows; i++) {
             t.len = t.latin1 = 0;
-            if (text_row(&t, pieces, columns, depths, holes, i, &ind) < 0)
+            if (text_row(&t, pieces, cols, depths, holes, i, &ind) < 0)
                 goto fail;
             if ((text = text_finish(&t)) == NULL)
                 goto fail;
@@ -1498,7 +1598,7 @@ fill(PyObject *Py_UNUSED(module), PyObject *args)
                     goto fail;
                 for (Py_ssize_t i = starts[g]; i < ends[g]; i++)
                     if ((i > starts[g] && text_str(&t, sep) < 0) ||
-                        text_row(&t, pieces, columns, depths, holes, i, &ind) < 0)
+                        text_row(&t, pieces, cols, depths, holes, i, &ind) < 0)
                         goto fail;
                 if (text_str(&t, close) < 0)
                     goto fail;
@@ -1508,11 +1608,13 @@ fill(PyObject *Py_UNUSED(module), PyObject *args)
             PyList_SET_ITEM(out, g, text);
         }
     }
+    columns_release(cols, read);
     PyMem_Free(t.data);
     PyMem_Free(starts);
     PyMem_Free(ends);
     return out;
 fail:
+    columns_release(cols, read);
     PyMem_Free(t.data);
     PyMem_Free(starts);
     PyMem_Free(ends);

@@ -1,6 +1,7 @@
 # Type stub of the compiled core (_native.c); pcapline.read.native says when it is used.
 from typing import Any
 
+import numpy as np
 from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12 on
 
 def walk_pcap(
@@ -73,10 +74,11 @@ def json_text(value: object, depth: int, indent: int | None) -> str:
 
 def fill(
     pieces: tuple[str, ...],
-    columns: tuple[list[Any], ...],
+    columns: tuple[list[Any] | Buffer | np.ndarray, ...],
     depths: tuple[int, ...],
     indent: int | None,
     groups: tuple[list[int], list[int], str, str] | None = None,
 ) -> list[str]:
     """``_Slots.fill`` from columns of values (a depth of -1: the column holds texts), one str
-    per row, or per group ``(starts, ends, sep, close)`` a JSON array of its rows."""
+    per row, or per group ``(starts, ends, sep, close)`` a JSON array of its rows. A column
+    is a list, or a one-dimensional int64 or float64 buffer (NaN laid out as null)."""

@@ -108,22 +108,24 @@ def write(
     """
     layout = _Layout(indent)
     nl1, sep = layout.newline(1), layout.item_sep
-    out.write("{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1)
-    out.write('"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1)
-    out.write('"connections": ')
+    # The parts around the connections first: nothing is written when one of them fails.
+    head = "{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1
+    head += '"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1
+    tail = sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1)
+    if analysis.filter is not None:
+        tail += sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1)
+    tail += layout.newline(0) + "}\n"
+    out.write(head + '"connections": ')
     first = True
     chunks = _text_chunks(layout, analysis) if connections is None else _batches(connections)
     for texts in chunks:
         if not texts:
             continue
-        lead = "[" if first else sep
+        # the separator apart: ``lead + text`` would copy a chunk of megabytes once more
+        out.write("[" if first else sep)
         first = False
-        out.write(lead + sep.join(texts))
-    out.write("[]" if first else layout.newline(1) + "]")
-    out.write(sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1))
-    if analysis.filter is not None:
-        out.write(sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1))
-    out.write(layout.newline(0) + "}\n")
+        out.write(sep.join(texts))
+    out.write(("[]" if first else layout.newline(1) + "]") + tail)
 
 
 def connection_texts(
@@ -152,7 +154,7 @@ def _text_chunks(
     if analysis is not None:
         connections, events, lost = analysis.connections, analysis.events, analysis.delays
     assert connections is not None and events is not None
-    for part in _parts(connections, events, lost):
+    for part in _parts(connections, events, lost, arrays=True):
         yield layout.connections(part)
 
 
@@ -186,6 +188,10 @@ def capture_doc(info: CaptureInfo) -> dict[str, Any]:
     }
 
 
+#: A column of values: a list, or (``_values(arrays=True)``) an int64 or float64 array.
+_Column = list[Any] | np.ndarray
+
+
 @dataclass(frozen=True, slots=True)
 class _Part:
     """A chunk of connections (by id) as columns: each contract value as ``connection_doc``
@@ -194,7 +200,7 @@ class _Part:
     ``app``, ``seen``) keep the table's objects, turned into JSON values by ``_NESTED`` where
     they are used (``_Layout`` lays out an object shared by many rows once)."""
 
-    values: dict[str, list[Any]]  # contract key (client/server: ``client_ip``...) -> per row
+    values: dict[str, _Column]  # contract key (client/server: ``client_ip``...) -> per row
     delays: DelaysDocColumns  # ``delays`` and ``slow``, a column per key
     events: pd.DataFrame  # the chunk's events, by conn then frame
     event_starts: list[int]  # per connection: its events are rows [start, end) of ``events``
@@ -266,7 +272,7 @@ def connection_doc(
     }
 
 
-def _delays_dict(columns: Mapping[str, list[Any]], row: int) -> dict[str, Any]:
+def _delays_dict(columns: Mapping[str, _Column], row: int) -> dict[str, Any]:
     """One ``delays`` object from ``DelaysDocColumns.values``; its lists are copied (the
     connections no detector visited share one empty list per key there)."""
     return {
@@ -298,7 +304,12 @@ def _parts(
     events: pd.DataFrame,
     lost: Mapping[int, Delays] | None,
     chunk: int = CHUNK,
+    *,
+    arrays: bool = False,
 ) -> Iterator[_Part]:
+    """``connections`` a chunk at a time, with their events and delays. ``arrays``: the
+    integer and float columns as numpy arrays where they are exact (``_values``), for
+    ``_Layout`` (the compiled core reads them in place; its Python path lists them)."""
     conns = _in_order(connections, "id")
     events = _in_order(events, "conn", "frame")
     event_conn = events["conn"].to_numpy()
@@ -310,10 +321,10 @@ def _parts(
         ends = np.searchsorted(event_conn, part_ids, side="right")
         first = int(starts.min()) if len(starts) else 0
         last = int(ends.max()) if len(ends) else first
-        values = _values(part)
+        values = _values(part, arrays=arrays)
         yield _Part(
             values=values,
-            delays=delays_doc_columns(lost, values["id"]),
+            delays=delays_doc_columns(lost, _listed(values["id"]), arrays=arrays),
             events=events.iloc[first:last],
             event_starts=(starts - first).tolist(),
             event_ends=(ends - first).tolist(),
@@ -342,16 +353,17 @@ def _ascending(columns: list[np.ndarray]) -> bool:
     return True
 
 
-def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
-    """The flat contract values of a chunk of the connections table, a column at a time."""
+def _values(part: pd.DataFrame, *, arrays: bool = False) -> dict[str, _Column]:
+    """The flat contract values of a chunk of the connections table, a column at a time.
+    ``arrays``: the integer columns and the times as int64 and float64 arrays (``_int64s``),
+    the values the lists would hold: only ``_Layout`` reads them that way."""
 
     def column(name: str) -> list[Any]:
         return part[name].tolist() if name in part.columns else [None] * len(part)
 
-    def ints(name: str) -> list[int]:
-        # a numpy integer column's ``tolist`` is Python ints already: no int() per value
-        if name in part.columns and _numpy_kind(part[name]) in ("i", "u"):
-            return column(name)
+    def ints(name: str) -> _Column:
+        if name in part.columns:
+            return _ints(part[name], arrays=arrays)
         return list(map(int, column(name)))
 
     def optional_strs(name: str) -> list[str | None]:
@@ -363,7 +375,7 @@ def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
     start_ns = ints("start_ns")
     end_ns = ints("end_ns")
     guessed = column("client_guessed")
-    values: dict[str, list[Any]] = {
+    values: dict[str, _Column] = {
         "id": ints("id"),
         "client_ip": list(map(str, column("client_ip"))),
         "client_port": ints("client_port"),
@@ -374,9 +386,7 @@ def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
         else list(map(bool, guessed)),
         "first_frame": ints("first_frame"),
         "last_frame": ints("last_frame"),
-        "start": [ns / 1e9 for ns in start_ns],
-        "end": [ns / 1e9 for ns in end_ns],
-        "duration": [(b - a) / 1e9 for a, b in zip(start_ns, end_ns, strict=True)],
+        **_times(start_ns, end_ns),
         "packets": ints("packets"),
         "bytes_client": ints("bytes_client"),
         "bytes_server": ints("bytes_server"),
@@ -390,6 +400,57 @@ def _values(part: pd.DataFrame) -> dict[str, list[Any]]:
     }
     values.update((key, column(key)) for key in _NESTED)
     return values
+
+
+def _times(start_ns: _Column, end_ns: _Column) -> dict[str, _Column]:
+    """``start``, ``end`` and ``duration`` in float seconds: ``int(ns) / 1e9`` (numpy divides
+    an int64 array the same way: the int64 as the nearest double, then the division), and
+    the duration from the exact difference in ns. As arrays when given arrays whose
+    difference cannot overflow int64 (both ends not negative)."""
+    if (
+        isinstance(start_ns, np.ndarray)
+        and isinstance(end_ns, np.ndarray)
+        and not (len(start_ns) and (start_ns.min() < 0 or end_ns.min() < 0))
+    ):
+        return {
+            "start": start_ns / 1e9,
+            "end": end_ns / 1e9,
+            "duration": (end_ns - start_ns) / 1e9,
+        }
+    starts, ends = _listed(start_ns), _listed(end_ns)
+    return {
+        "start": [ns / 1e9 for ns in starts],
+        "end": [ns / 1e9 for ns in ends],
+        "duration": [(b - a) / 1e9 for a, b in zip(starts, ends, strict=True)],
+    }
+
+
+def _ints(column: pd.Series, *, arrays: bool) -> _Column:
+    """An integer column's values as Python ints (a numpy integer column's ``tolist`` is
+    Python ints already: no int() per value), or with ``arrays`` as int64 (``_int64s``)."""
+    if _numpy_kind(column) not in ("i", "u"):
+        return list(map(int, column.tolist()))
+    exact = _int64s(column) if arrays else None
+    return column.tolist() if exact is None else exact
+
+
+def _int64s(column: pd.Series) -> np.ndarray | None:
+    """A numpy integer column as a contiguous int64 array (None: a uint64 may not fit)."""
+    dtype = column.dtype
+    if not isinstance(dtype, np.dtype) or (dtype.kind == "u" and dtype.itemsize >= 8):
+        return None
+    return np.ascontiguousarray(column.to_numpy(), dtype=np.int64)
+
+
+def _listed(values: _Column) -> list[Any]:
+    """A column as a list of Python values: a numpy array's ``tolist``, NaN (a float array's
+    "not measured") as None, as the compiled core lays it out (null)."""
+    if not isinstance(values, np.ndarray):
+        return values
+    listed: list[Any] = values.tolist()
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        return [None if x != x else x for x in listed]
+    return listed
 
 
 def _numpy_kind(column: pd.Series | None) -> str:
@@ -410,13 +471,14 @@ def _event_docs(events: pd.DataFrame) -> list[dict[str, Any]]:
 EVENT_KEYS: tuple[str, ...] = ("frame", "time", "from", "kind", "note")
 
 
-def _event_values(events: pd.DataFrame) -> tuple[list[Any], ...]:
-    """The ``events`` entries' values, a column each: frame, time, from, kind, note."""
+def _event_values(events: pd.DataFrame, *, arrays: bool = False) -> tuple[_Column, ...]:
+    """The ``events`` entries' values, a column each: frame, time, from, kind, note.
+    ``arrays``: frame and time as int64 and float64 arrays (``_values``)."""
     notes = events["note"]
-    frames = events["frame"]
+    times = events["time_ns"].to_numpy(np.int64) / 1e9  # as int(ns) / 1e9 rounds
     return (
-        frames.tolist() if _numpy_kind(frames) in ("i", "u") else list(map(int, frames.tolist())),
-        (events["time_ns"].to_numpy(np.int64) / 1e9).tolist(),  # as int(ns) / 1e9 rounds
+        _ints(events["frame"], arrays=arrays),
+        times if arrays else times.tolist(),
         events["side"].astype(str).tolist(),
         events["kind"].astype(str).tolist(),
         _notes(notes),
@@ -462,7 +524,7 @@ class _Slots:
 
     def fill_in_c(
         self,
-        values: Mapping[str, list[Any]],
+        values: Mapping[str, _Column],
         texts: Mapping[str, list[str]],
         indent: int | None,
         groups: _Groups | None = None,
@@ -590,14 +652,15 @@ class _Layout:
         if not in_c:
             texts["slow"] = self._slow_texts(part.delays.slow)
         for key, text in self._cell_texts.items():
-            if not (in_c and _AS_THEY_ARE[key](values[key])):
-                texts[key] = self._cells(values[key], text)
+            cells = _listed(values[key])  # the nested keys' cells: a list already
+            if not (in_c and _AS_THEY_ARE[key](cells)):
+                texts[key] = self._cells(cells, text)
         return self._fill(self._connection, values, texts, in_c=in_c)
 
     def _fill(
         self,
         slots: _Slots,
-        values: Mapping[str, list[Any]],
+        values: Mapping[str, _Column],
         texts: Mapping[str, list[str]],
         *,
         in_c: bool,
@@ -621,11 +684,12 @@ class _Layout:
             for a, b in zip(starts, ends, strict=True)
         ]
 
-    def _scalars(self, values: Sequence[Any], depth: int = 3) -> list[str]:
+    def _scalars(self, values: _Column, depth: int = 3) -> list[str]:
         """A column of JSON scalars as json.dumps writes each: in a C loop when the column
         holds one type, a dict look-up per value when it mixes scalar types (ints or strings
         and nulls); any other column goes value by value through ``value`` (json.dumps where
         needed), which lays out the same bytes."""
+        values = _listed(values) if isinstance(values, np.ndarray) else values
         kinds = set(map(type, values))
         if not kinds <= _SCALAR_TEXT.keys():
             return [self.value(x, depth) for x in values]
@@ -681,7 +745,7 @@ class _Layout:
 
     def _events_texts(self, part: _Part, *, in_c: bool) -> list[str]:
         """Each connection's ``events`` at depth 3, from the chunk's event columns."""
-        values = dict(zip(EVENT_KEYS, _event_values(part.events), strict=True))
+        values = dict(zip(EVENT_KEYS, _event_values(part.events, arrays=True), strict=True))
         groups = (part.event_starts, part.event_ends, self.item_sep, self.newline(3) + "]")
         return self._fill(self._event, values, {}, in_c=in_c, groups=groups)
 
@@ -689,7 +753,9 @@ class _Layout:
         """``connections[].delays`` at depth 3 for a chunk, laid out a key at a time (in
         Python the lists and the biggest stall by ``value``: most connections have none)."""
         nested = (
-            {} if in_c else {k: self._mostly_empty(delays.values[k], 4) for k in _DELAYS_NESTED}
+            {}
+            if in_c
+            else {k: self._mostly_empty(_listed(delays.values[k]), 4) for k in _DELAYS_NESTED}
         )
         laid_out = iter(self._fill(self._delays, delays.values, nested, in_c=in_c))
         return [next(laid_out) if measured else "null" for measured in delays.measured]
