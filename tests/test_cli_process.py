@@ -85,3 +85,37 @@ def test_exit_handlers_run_and_their_output_is_flushed() -> None:
     )
     assert done.returncode == 1
     assert done.stdout.endswith("handler ran")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--format", "json"],
+        ["--format", "json", "--memory-bounded", "--jobs", "1"],
+        ["--format", "csv", "--memory-bounded", "--jobs", "1"],
+        ["--format", "text"],
+    ],
+    ids=["json", "json-bounded", "csv-bounded", "text"],
+)
+def test_a_reader_that_leaves_early_is_not_an_error(options: list[str]) -> None:
+    """``pcapline analyze big.pcap | head``: the write fails with EPIPE, and click turns an
+    OSError leaving a command into exit 1; the command must say nothing and exit 0. The pipe
+    is shrunk to one page so a sample capture's output overflows it."""
+    import fcntl
+
+    from test_engine import SAMPLES
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ (Linux)
+    capture = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pcapline", "analyze", capture, *options],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    os.close(write_end)
+    assert len(os.read(read_end, 10)) == 10  # the reader takes a little, then leaves
+    os.close(read_end)
+    _, err = child.communicate(timeout=120)
+    assert (child.returncode, err.decode()) == (0, "")
