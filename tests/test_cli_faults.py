@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from builders.terminal import foreground_job
+from test_engine import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_captures" / "persist-timeout-retries2-3.pcap"
@@ -155,3 +156,39 @@ def test_report_file_modes_and_symlinks_are_kept(tmp_path: Path) -> None:
         assert _cli("analyze", "--format", "json", "-o", str(path), str(SAMPLE)).returncode == 0
     assert new.stat().st_mode & 0o777 == 0o600
     assert link.is_symlink() and json.loads(real.read_text())["schema"] == "pcapline/1"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze", "{capture}", "--format", "json", "-o", "{output}"],
+        ["analyze", "{capture}", "--memory-bounded", "-o", "{output}"],
+        ["report", "{capture}", "-o", "{output}"],
+        ["timeline", "{capture}", "0", "-o", "{output}"],
+    ],
+    ids=["analyze", "analyze-bounded", "report", "timeline"],
+)
+@pytest.mark.parametrize("through_a_link", [False, True], ids=["same-name", "symlink"])
+def test_the_report_is_never_written_over_the_capture_it_reads(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    through_a_link: bool,
+) -> None:
+    """``-o`` completed to the input's name would replace the evidence with the report."""
+    from pcapline.cli import run
+
+    capture = tmp_path / "incident.pcap"
+    original = (SAMPLES / "lossy-40-connections-3pct-drop.pcap").read_bytes()
+    capture.write_bytes(original)
+    output = capture
+    if through_a_link:
+        output = tmp_path / "latest.pcap"
+        output.symlink_to(capture.name)
+    argv = [part.format(capture=capture, output=output) for part in command]
+    assert run(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"pcapline: error: {output} is the capture being read: refusing to write the report "
+        "over it (choose another -o)"
+    )
+    assert capture.read_bytes() == original

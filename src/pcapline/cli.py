@@ -319,6 +319,7 @@ def analyze(
     """
     from pcapline.engine import default_jobs
 
+    _not_over_the_capture(capture, output)
     unfiltered = host is None and port is None and not stream and app is None and sni is None
     if _bounded_path(
         capture,
@@ -525,6 +526,7 @@ def report(
     sni: str | None,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
+    _not_over_the_capture(capture, output)
     analysis = _select(
         _run(capture).analysis, capture, host=host, port=port, stream=stream, app=app, sni=sni
     )
@@ -539,6 +541,7 @@ def report(
 @click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
 def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
+    _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     analysis = _select(_run(capture).analysis, capture, host=None, port=None, stream=(stream,))
     _write(stream_timeline(analysis, stream, ascii_only), output)
@@ -640,6 +643,7 @@ def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | 
     pip install 'pcapline[wireshark]')."""
     from pcapline import crosscheck as cross
 
+    _not_over_the_capture(capture, output)
     report = cross.run(capture, dissect=dissect)
     if fmt == "json":
         from pcapline.render.jsondoc import dumps
@@ -805,6 +809,22 @@ def _env_width() -> int:
 def _stdout_takes_unicode() -> bool:
     encoding = getattr(sys.stdout, "encoding", None) or ""
     return encoding.lower().replace("-", "") in ("utf8", "utf16", "utf32")
+
+
+def _not_over_the_capture(capture: str, output: str | None) -> None:
+    """Refuse an output that is the capture being read (``-o`` completed to the input's
+    name): the report would replace the evidence it was made from."""
+    if output is None or output == "-" or capture == "-":
+        return
+    try:
+        same = os.path.samefile(capture, output)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return
+    if same:
+        raise UsageError(
+            f"{output} is the capture being read: refusing to write the report over it "
+            "(choose another -o)"
+        )
 
 
 def _write(text: str, output: str | None) -> None:
