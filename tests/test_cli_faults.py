@@ -192,3 +192,24 @@ def test_the_report_is_never_written_over_the_capture_it_reads(
         "over it (choose another -o)"
     )
     assert capture.read_bytes() == original
+
+
+def test_scan_never_writes_its_report_over_one_of_its_captures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pcapline.cli import run
+
+    original = (SAMPLES / "lossy-40-connections-3pct-drop.pcap").read_bytes()
+    for name in ("a.pcap", "b.pcap"):
+        (tmp_path / name).write_bytes(original)
+    output = tmp_path / "b.pcap"
+    assert run(["scan", str(tmp_path), "--workers", "1", "-o", str(output)]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"{output} is the capture being read: refusing to write the report over it "
+            "(choose another -o)"
+        )
+    )
+    assert output.read_bytes() == original

@@ -587,6 +587,8 @@ def scan(
 
     names = batch.fail_on_names(fail_on)
     captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=sys.stderr.isatty())
+    for capture in captures:  # the inputs are known once the paths are walked
+        _not_over_the_capture(capture.path, output)
     tty = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     _write(
