@@ -213,3 +213,37 @@ def test_scan_never_writes_its_report_over_one_of_its_captures(
         )
     )
     assert output.read_bytes() == original
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze", "{capture}", "--format", "json", "-o", "{out}"],
+        ["analyze", "{capture}", "--format", "json", "--memory-bounded", "-o", "{out}"],
+        ["analyze", "{capture}", "--format", "html", "-o", "{out}"],
+        ["scan", "{folder}", "--format", "json", "--workers", "1", "-o", "{out}"],
+    ],
+    ids=["json", "json-bounded", "html", "scan-json"],
+)
+def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path: Path, command: list[str]) -> None:
+    """A Latin-1 name from a Windows share (byte 0xe9, not UTF-8): Python keeps the byte as a
+    lone surrogate, which no UTF-8 document can hold. It failed the whole write (exit 3, for a
+    scan every capture's row); now the name shows as ``ls -b`` shows it."""
+    from pcapline.cli import run
+
+    folder = tmp_path / "captures"
+    folder.mkdir()
+    capture = os.path.join(folder, os.fsdecode(b"r\xe9seau <1>.pcap"))
+    with open(capture, "wb") as f:
+        f.write((SAMPLES / "lossy-40-connections-3pct-drop.pcap").read_bytes())
+    out = tmp_path / "out"
+    argv = [part.format(capture=capture, folder=folder, out=out) for part in command]
+    assert run(argv) == 0
+    text = out.read_text(encoding="utf-8")
+    shown = str(folder) + "/r\\xe9seau <1>.pcap"
+    if command[0] == "scan":
+        assert json.loads(text)["captures"][0]["path"] == shown
+    elif "html" in command:
+        assert "r\\xe9seau &lt;1&gt;.pcap" in text
+    else:
+        assert json.loads(text)["capture"]["path"] == shown

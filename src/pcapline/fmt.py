@@ -143,6 +143,19 @@ def printable(text: object) -> str:
     return str(text).translate(_UNPRINTABLE)
 
 
+def utf8_text(text: str) -> str:
+    """``text`` as UTF-8 can encode it: the bytes of a file name that is not UTF-8 (a Latin-1
+    name from a Windows share; Python keeps such bytes as lone surrogates, PEP 383) written
+    as ``\\xNN``, as ``ls -b`` shows them. Any other text is returned as it is. For file names
+    and the messages that quote them, on their way into a document: a JSON, HTML or CSV file
+    is UTF-8, and one such name would otherwise fail the whole write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -26,6 +26,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pcapline.fmt import utf8_text
+
 SCHEMA = "pcapline/1"
 SCAN_SCHEMA = "pcapline-scan/1"
 
@@ -464,6 +466,12 @@ class CaptureInfo:
     warnings: list[str] = field(default_factory=list)
     #: What the capture point missed (quality.summary; CLEAN_CAPTURE's keys).
     quality: dict[str, Any] = field(default_factory=lambda: dict(CLEAN_CAPTURE))
+
+    def __post_init__(self) -> None:
+        # Every renderer writes UTF-8: a file name that is not UTF-8, and a warning quoting
+        # one, as ``\xNN`` (the file is read by then; nothing reopens it by this name).
+        self.path = utf8_text(self.path)
+        self.warnings = [utf8_text(w) for w in self.warnings]
 
 
 #: Columns added to the segments table by ``flows``.

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pcapline.errors import PcaplineError, UsageError
+from pcapline.fmt import utf8_text
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
 from pcapline.workers import signals_deferred, stop_pool, worker_init
 
@@ -66,6 +67,13 @@ class CaptureSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     quality: dict[str, Any] | None = None  # capture.quality; None when not analysed
+
+    def __post_init__(self) -> None:
+        # Rendered into UTF-8 documents: a name that is not UTF-8, and the messages quoting
+        # it, as ``\xNN`` (the summary is made once the capture is read; nothing reopens it).
+        self.path = utf8_text(self.path)
+        self.error = None if self.error is None else utf8_text(self.error)
+        self.warnings = [utf8_text(w) for w in self.warnings]
 
     def to_dict(self) -> dict[str, Any]:
         return {
