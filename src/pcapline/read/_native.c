@@ -299,6 +299,17 @@ signed32(int64_t delta)
     return (int64_t)(int32_t)(uint32_t)(uint64_t)delta;
 }
 
+/* The end of a function that filled its `out` buffer: release every view, then None, or
+ * NULL with the error already set (release_all skips views never acquired). */
+static PyObject *
+finish(Py_buffer **views, int count, int ok)
+{
+    release_all(views, count);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 index_error(void)
 {
@@ -348,13 +359,11 @@ unwrap_runs(PyObject *Py_UNUSED(module), PyObject *args)
         started = 1;
     }
     Py_END_ALLOW_THREADS
-    release_all(all, 6);
     if (bad)
-        return index_error();
-    Py_RETURN_NONE;
+        index_error(); /* sets the ValueError */
+    return finish(all, 6, !bad);
 fail:
-    release_all(all, 6);
-    return NULL;
+    return finish(all, 6, 0);
 }
 
 /* exclusive_running_max(values, keys, order, fallback, out) -> None
@@ -394,13 +403,11 @@ exclusive_running_max(PyObject *Py_UNUSED(module), PyObject *args)
         prev_key = k[i];
     }
     Py_END_ALLOW_THREADS
-    release_all(all, 5);
     if (bad)
-        return index_error();
-    Py_RETURN_NONE;
+        index_error(); /* sets the ValueError */
+    return finish(all, 5, !bad);
 fail:
-    release_all(all, 5);
-    return NULL;
+    return finish(all, 5, 0);
 }
 
 /* peer_scan(values, valid, side, group, unknown, take_max, out) -> None
@@ -443,11 +450,9 @@ peer_scan(PyObject *Py_UNUSED(module), PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
-    release_all(all, 5);
-    Py_RETURN_NONE;
+    return finish(all, 5, 1);
 fail:
-    release_all(all, 5);
-    return NULL;
+    return finish(all, 5, 0);
 }
 
 /* nearest_rows(group, side, own, peer, later, out) -> None
@@ -488,11 +493,9 @@ nearest_rows(PyObject *Py_UNUSED(module), PyObject *args)
             found[!k] = i;
     }
     Py_END_ALLOW_THREADS
-    release_all(all, 5);
-    Py_RETURN_NONE;
+    return finish(all, 5, 1);
 fail:
-    release_all(all, 5);
-    return NULL;
+    return finish(all, 5, 0);
 }
 
 /* first_at_least(values, lo, hi, target, out) -> None
@@ -529,13 +532,11 @@ first_at_least(PyObject *Py_UNUSED(module), PyObject *args)
         dst[k] = a;
     }
     Py_END_ALLOW_THREADS
-    release_all(all, 5);
     if (bad)
-        return index_error();
-    Py_RETURN_NONE;
+        index_error(); /* sets the ValueError */
+    return finish(all, 5, !bad);
 fail:
-    release_all(all, 5);
-    return NULL;
+    return finish(all, 5, 0);
 }
 
 /* group_order(keys, n_keys, out) -> None
@@ -579,13 +580,11 @@ group_order(PyObject *Py_UNUSED(module), PyObject *args)
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(next);
-    release_all(all, 2);
     if (bad)
-        return index_error();
-    Py_RETURN_NONE;
+        index_error(); /* sets the ValueError */
+    return finish(all, 2, !bad);
 fail:
-    release_all(all, 2);
-    return NULL;
+    return finish(all, 2, 0);
 }
 
 /* identical_pairs(keys, group, order, time_ns, window_ns) -> (later, earlier)
