@@ -17,9 +17,10 @@ Layout of the page (templates/report.html.j2), top to bottom:
 5. One section per interesting connection (every failing one first; ``max_sections``): facts,
    explanation, inferred settings, time-sequence graph, backoff gaps, annotated timeline.
    The figures draw what the stages recorded (``Analysis.facts`` for the segments,
-   ``Analysis.detections`` for the retry series); nothing is computed again here. A connection
-   no detector visited had no retry, so it has no backoff chart; without ``facts`` (an
-   ``Analysis`` built by hand) a section has no graphs.
+   ``Analysis.detections`` for the retry series). An analysis run without facts (the CLI's:
+   on many cores they would cross a pipe for every segment) gets those of the chosen
+   connections alone (``Analysis.with_facts_of``). A connection no detector visited had no
+   retry, so it has no backoff chart.
 
 Self-contained and offline: no URL is ever fetched. plotly.js (the bundle the plotly Python
 package ships, so it always matches the figures' schema) is embedded once, gzip-compressed and
@@ -260,6 +261,7 @@ def build_page(
     capture = analysis.capture
     origin = _origin_ns(analysis)
     chosen, left_out = choose_sections(conns, max_sections)
+    analysis = analysis.with_facts_of(chosen)  # only the sections draw segments
     section_ids = frozenset(chosen)
     plan = plan_timeline(conns)
     figures: dict[str, Markup] = {}
