@@ -261,7 +261,6 @@ def build_page(
     capture = analysis.capture
     origin = _origin_ns(analysis)
     chosen, left_out = choose_sections(conns, max_sections)
-    analysis = analysis.with_facts_of(chosen)  # only the sections draw segments
     section_ids = frozenset(chosen)
     plan = plan_timeline(conns)
     figures: dict[str, Markup] = {}
@@ -273,7 +272,10 @@ def build_page(
     slow = slow_view(analysis, section_ids)
     if slow.distribution is not None:
         figures["delays"] = figure_json(slow.distribution)
-    sections = _sections(analysis, chosen, figures)
+    # Each section reads its connection's rows of the tables: looked up among the chosen
+    # connections' rows, not the whole capture's (a scan of every segment and event per
+    # section); their facts computed here when the analysis kept none.
+    sections = _sections(analysis.select(stream=chosen).with_facts_of(chosen), chosen, figures)
     return {
         # printable: a bidi override in a file name would reorder it in the browser too
         "title": f"pcapline report: {printable(os.path.basename(capture.path) or capture.path)}",
