@@ -24,6 +24,8 @@ from pcapline.analysis import Analysis, analyze
 from pcapline.cli import run
 from pcapline.facts import Facts
 from pcapline.findings import detections_read
+from pcapline.render.figures.backoff import draws
+from pcapline.render.html import render_html
 from pcapline.render.jsondoc import write
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
@@ -50,9 +52,11 @@ def _json(analysis: Analysis) -> str:
     return out.getvalue()
 
 
-def _same_facts(a: Facts | None, b: Facts | None) -> None:
+def _same_facts(a: Facts | None, b: Facts | None, *, but: tuple[str, ...] = ()) -> None:
     assert a is not None and b is not None
     for f in fields(Facts):
+        if f.name in but:
+            continue
         x, y = getattr(a, f.name), getattr(b, f.name)
         if isinstance(x, np.ndarray):
             assert x.dtype == y.dtype, f.name
@@ -84,12 +88,24 @@ def _every_path(path: Path, scheduler: str) -> None:
     # The CLI's JSON: each partition lays out its own connections' entries and hands back
     # only the detections the findings read.
     outcome = engine.analyse(
-        path, partitions=4, jobs=2, keep_facts=False, keep_detections=False, json_entries=True
+        path, partitions=4, jobs=2, keep_facts=False, detections=engine.Kept.READ, json_entries=True
     )
     out = io.StringIO()
     write(outcome.analysis, out, connections=outcome.json_entries)
     assert out.getvalue() == expected
     assert outcome.analysis.detections == detections_read(whole.detections)
+    # The CLI's HTML: no facts kept (a section computes its connection's from the segments)
+    # and, of the detections, those the findings read and those a chart draws.
+    drawn = engine.analyse(
+        path, partitions=4, jobs=2, keep_facts=False, detections=engine.Kept.DRAWN
+    ).analysis
+    read = detections_read(whole.detections)
+    assert drawn.detections == {
+        conn: found for conn, found in whole.detections.items() if conn in read or draws(found)
+    }
+    assert drawn.facts is None
+    again = drawn.with_facts_of(drawn.connections["id"].tolist()).facts
+    _same_facts(again, whole.facts, but=("capture_end_ns",))  # only detectors read that one
     assert _json(analyze(path, scheduler=scheduler, partitions=3, keep_facts=False)) == expected
 
 
@@ -101,6 +117,26 @@ def test_every_path_gives_the_same_json_on_samples(path: Path, cluster: str) -> 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])
 def test_every_path_gives_the_same_json_on_corpus(name: str, cluster: str) -> None:
     _every_path(CORPUS / name, cluster)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "retransmit-timeout-router-drop-at-router-client-side.pcap",  # an RTO backoff chart
+        "slow-syn-retries-then-success.pcap",  # a SYN backoff chart
+        "app-tls-http.pcap",
+    ],
+)
+def test_the_reports_partitions_keep_what_its_sections_draw(name: str) -> None:
+    """``report`` on many cores keeps no facts and only the detections a chart draws: the
+    page is the one the whole analysis gives, graphs and backoff charts included."""
+    path = SAMPLES / name
+    whole = render_html(analyze(path))
+    parted = engine.analyse(
+        path, partitions=3, jobs=2, keep_facts=False, detections=engine.Kept.DRAWN
+    ).analysis
+    assert "backoff-" in whole or name == "app-tls-http.pcap"
+    assert render_html(parted) == whole
 
 
 def test_reused_ports_stay_in_one_partition() -> None:

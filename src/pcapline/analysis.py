@@ -84,10 +84,12 @@ class Analysis:
     connections: pd.DataFrame  # model.CONNECTION_COLUMNS, one row per connection, by id
     events: pd.DataFrame  # model.EVENT_COLUMNS, sorted by conn then frame
     findings: list[Finding] = field(default_factory=list)
-    # What the stages knew, for renderers that need more than the tables (never recomputed):
-    facts: Facts | None = None  # per-segment facts of the whole capture (facts.compute_facts)
-    #: Visited connections only; only those the findings read (``findings.detections_read``)
-    #: when the engine ran with ``keep_detections=False`` (the CLI's text, JSON and tables).
+    # What the stages knew, for renderers that need more than the tables:
+    #: Per-segment facts (``facts.compute_facts``) of the whole capture; None when the engine
+    #: kept none (the CLI's), or those of a few connections a renderer draws (``with_facts_of``).
+    facts: Facts | None = None
+    #: Visited connections only: all, or only those ``engine.Kept`` names (the CLI's text,
+    #: JSON and tables: those the findings read; HTML: those too and those a chart draws).
     detections: Mapping[int, ConnDetections] = field(default_factory=dict)
     verdicts: Mapping[int, Verdict] = field(default_factory=dict)  # conn id -> verdict (all)
     #: conn id -> what it lost to retries, stalls and silence, with its ``slow`` tags (all
@@ -102,6 +104,27 @@ class Analysis:
         if rows.empty:
             raise KeyError(conn_id)
         return rows.iloc[0]
+
+    def with_facts_of(self, conn_ids: Iterable[int]) -> Analysis:
+        """This analysis with the per-segment facts of ``conn_ids`` at least: itself when it
+        kept the facts, else a copy holding those connections' facts, computed from their
+        segments.
+
+        The engine keeps no facts when a renderer draws only a few connections
+        (``keep_facts=False``: the HTML report's sections, a timeline): on many cores they
+        would cross a pipe from every worker, some forty columns a segment. A connection's
+        facts read its own segments alone (``facts.compute_facts`` groups by connection), so
+        they come out as the whole capture's held them; only ``capture_end_ns`` is then the
+        last of these segments, which no renderer reads.
+        """
+        if self.facts is not None:
+            return self
+        from dataclasses import replace
+
+        from pcapline.facts import compute_facts
+
+        wanted = self.segments["conn"].isin(list(conn_ids)).to_numpy()
+        return replace(self, facts=compute_facts(self.segments[wanted]))
 
     def connection_events(self, conn_id: int) -> pd.DataFrame:
         """Events of one connection, in frame order."""

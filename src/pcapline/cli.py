@@ -46,7 +46,7 @@ from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_terminatio
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
-    from pcapline.engine import Outcome
+    from pcapline.engine import Kept, Outcome
     from pcapline.render.terminal import Selection
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -223,6 +223,18 @@ def cli() -> None:
     """Reconstruct every TCP connection in a packet capture and say how it ended and why."""
 
 
+_jobs_option = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Worker processes for one large capture (default: every core; a capture under "
+    "200,000 TCP segments runs in one process). Same output whatever the number.",
+)
+_quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress line on stderr (shown only on a terminal)."
+)
+
+
 @cli.command(short_help="Summarise every TCP connection in a capture.")
 @click.argument("capture")
 @click.option(
@@ -260,13 +272,7 @@ def cli() -> None:
     "slow_response, slow_connect, window_full_stall).",
 )
 @_slow_options
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    help="Worker processes for one large capture (default: every core; a capture under "
-    "200,000 TCP segments runs in one process). Same output whatever the number.",
-)
+@_jobs_option
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
@@ -289,9 +295,7 @@ def cli() -> None:
     help="Where the bounded-memory path keeps its temporary files (removed at the end; "
     "default: $TMPDIR). Implies --memory-bounded.",
 )
-@click.option(
-    "--quiet", "-q", is_flag=True, help="No progress line on stderr (shown only on a terminal)."
-)
+@_quiet_option
 def analyze(
     capture: str,
     fmt: str,
@@ -317,7 +321,7 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    from pcapline.engine import default_jobs
+    from pcapline.engine import Kept, default_jobs
 
     _not_over_the_capture(capture, output)
     unfiltered = host is None and port is None and not stream and app is None and sni is None
@@ -344,10 +348,7 @@ def analyze(
         jobs=jobs or default_jobs(),
         scheduler=scheduler,
         progress=not quiet,
-        # Graphs and timelines read the per-segment facts, the HTML report every detection;
-        # tables and JSON read neither.
-        keep_facts=fmt == "html" or (fmt == "text" and bool(stream)),
-        keep_detections=fmt == "html",
+        detections=Kept.DRAWN if fmt == "html" else Kept.READ,
         json_entries=fmt == "json" and unfiltered,
     )
     whole = outcome.analysis
@@ -516,6 +517,8 @@ def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
 @click.option("-o", "--output", metavar="FILE", required=True, help="The HTML file to write.")
 @_filter_options
 @_app_options
+@_jobs_option
+@_quiet_option
 def report(
     capture: str,
     output: str,
@@ -524,12 +527,17 @@ def report(
     stream: tuple[int, ...],
     app: str | None,
     sni: str | None,
+    jobs: int | None,
+    quiet: bool,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
+    from pcapline.engine import Kept, default_jobs
+
     _not_over_the_capture(capture, output)
-    analysis = _select(
-        _run(capture).analysis, capture, host=host, port=port, stream=stream, app=app, sni=sni
-    )
+    whole = _run(
+        capture, jobs=jobs or default_jobs(), progress=not quiet, detections=Kept.DRAWN
+    ).analysis
+    analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
     _write(analysis.to_html(), output)
     return EXIT_OK
 
@@ -539,11 +547,20 @@ def report(
 @click.argument("stream", metavar="N", type=click.IntRange(min=0))
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
 @click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
-def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) -> int:
+@_jobs_option
+@_quiet_option
+def timeline(
+    capture: str, stream: int, output: str | None, ascii_only: bool, jobs: int | None, quiet: bool
+) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
+    from pcapline.engine import Kept, default_jobs
+
     _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
-    analysis = _select(_run(capture).analysis, capture, host=None, port=None, stream=(stream,))
+    whole = _run(
+        capture, jobs=jobs or default_jobs(), progress=not quiet, detections=Kept.READ
+    ).analysis
+    analysis = _select(whole, capture, host=None, port=None, stream=(stream,))
     _write(stream_timeline(analysis, stream, ascii_only), output)
     return EXIT_OK
 
@@ -695,15 +712,15 @@ def _run(
     jobs: int = 1,
     scheduler: str | None = None,
     progress: bool = False,
-    keep_facts: bool = True,
-    keep_detections: bool = True,
+    detections: Kept,
     json_entries: bool = False,
 ) -> Outcome:
     """The whole capture analysed (filters come after, see ``_select``); warnings on stderr.
 
-    ``jobs``: worker processes (``report`` and ``timeline`` keep the per-segment facts, which
-    would cross a pipe: they run in one process); ``progress``: a status line on stderr when
-    it is a terminal; the rest as ``engine.analyse``."""
+    ``jobs``: worker processes; ``progress``: a status line on stderr when it is a terminal;
+    the rest as ``engine.analyse``. The per-segment facts are not kept: from many cores they
+    would cross a pipe for every segment, and what draws segments (an HTML section, a
+    timeline) computes those of its few connections (``Analysis.with_facts_of``)."""
     from pcapline.engine import Progress, analyse
 
     shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
@@ -712,8 +729,8 @@ def _run(
         slow=slow,
         jobs=jobs,
         scheduler=scheduler,
-        keep_facts=keep_facts,
-        keep_detections=keep_detections,
+        keep_facts=False,
+        detections=detections,
         json_entries=json_entries,
         progress=shown,
     )

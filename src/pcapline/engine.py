@@ -10,8 +10,8 @@
 
 What crosses the pipe back from a worker is what the parent reads: the tables, verdicts and
 delays, each connection's JSON entry laid out when the output is JSON, and of the detections
-only those the findings read unless the HTML report wants them all (``keep_detections``:
-tens of thousands of small records, slower to unpickle than every table together).
+only those read afterwards (``Kept``: tens of thousands of small records, slower to unpickle
+than every table together).
 
 What needs the whole capture is found before the split and handed to each partition: what
 the payloads carry (``app.recognise`` reads the frames' bytes, let go before detection), the
@@ -39,6 +39,7 @@ in about as long as such a capture takes).
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 import time
@@ -78,6 +79,18 @@ class PartitionLost(PcaplineError):
     output is ever presented as the capture's analysis."""
 
 
+class Kept(enum.Enum):
+    """Which connections' detections a partition hands back (``detect.ConnDetections``: one
+    per visited connection, tens of thousands of small records; on many cores each crosses a
+    pipe, about a second of the parent's time per partition of 400 k segments)."""
+
+    ALL = "all"  # every visited connection's (the Python API's ``Analysis``)
+    #: Those a figure draws (``backoff.draws``: a retry series) and those the findings read:
+    #: the HTML report.
+    DRAWN = "drawn"
+    READ = "read"  # those the findings read (``findings.detections_read``): text, JSON, tables
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What every partition of one capture is analysed with."""
@@ -91,11 +104,8 @@ class Settings:
     capture: CaptureWide | None = None
     #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
     retried_by_listener: Mapping[str, int] | None = None
-    #: Hand back every visited connection's detections (the HTML report reads them); else
-    #: only those the findings read (``findings.detections_read``): a result's detections
-    #: are tens of thousands of small records, slower to pickle and unpickle than all its
-    #: tables together (about a second of the parent's time per partition of 400 k segments).
-    keep_detections: bool = True
+    #: Which visited connections' detections to hand back.
+    detections: Kept = Kept.ALL
     #: Lay out each connection's JSON entry in the partition (``jsondoc.connection_texts``):
     #: the JSON document's biggest part is then written on every core.
     json_entries: bool = False
@@ -123,7 +133,7 @@ class PartResult:
     events: pd.DataFrame
     verdicts: Verdicts
     delays: DelaysTable
-    detections: dict[int, ConnDetections]  # all, or those findings read (Settings.keep_detections)
+    detections: dict[int, ConnDetections]  # as ``Settings.detections`` says
     quality: CaptureQuality
     one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
     facts: Facts | None  # None unless Settings.keep_facts
@@ -188,7 +198,7 @@ class Listeners:
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     """facts -> detect -> classify -> explain -> delays for one partition, as
     ``analysis.analyze`` did for the whole capture before the engine."""
-    from pcapline import classify, delays, detect, explain, findings
+    from pcapline import classify, delays, detect, explain
     from pcapline.analysis import _with_seen, delay_columns, verdict_columns, verdicts_counts
     from pcapline.app import app_docs
     from pcapline.detect.handshake import one_sided
@@ -233,11 +243,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         events=events,
         verdicts=verdicts,
         delays=lost,
-        detections=(
-            dict(detected.detections)
-            if settings.keep_detections
-            else findings.detections_read(detected.detections)
-        ),
+        detections=_kept(detected.detections, settings.detections),
         quality=classified.quality,
         one_sided=one_sided(detected.facts),
         facts=detected.facts if settings.keep_facts else None,
@@ -246,6 +252,20 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         # the same rows as part.connections (the verdict and delay columns keep their order)
         handshakes=replace(handshakes, connections=connections),
     )
+
+
+def _kept(detections: Mapping[int, ConnDetections], kept: Kept) -> dict[int, ConnDetections]:
+    """The detections ``kept`` names, of a partition's visited connections."""
+    from pcapline import findings
+
+    if kept is Kept.ALL:
+        return dict(detections)
+    read = findings.detections_read(detections)
+    if kept is Kept.READ:
+        return read
+    from pcapline.render.figures.backoff import draws
+
+    return {conn: found for conn, found in detections.items() if conn in read or draws(found)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -725,7 +745,7 @@ def analyse(
     scheduler: str | None = None,
     partitions: int | None = None,
     keep_facts: bool = True,
-    keep_detections: bool = True,
+    detections: Kept = Kept.ALL,
     json_entries: bool = False,
     progress: Progress | None = None,
 ) -> Outcome:
@@ -735,9 +755,8 @@ def analyse(
     (overrides ``jobs``); ``partitions``: how many parts (default: one in this process, else
     ``PARTITIONS_PER_JOB`` per worker; a number forces the partitioned path even for a small
     capture, as tests do); ``keep_facts``: keep the per-segment facts (renderers that draw
-    graphs or timelines need them; JSON, CSV and Parquet do not); ``keep_detections``: keep
-    every visited connection's detections (the HTML report reads them; else the analysis
-    holds only those the findings read, ``findings.detections_read``); ``json_entries``: lay out
+    graphs or timelines need them; JSON, CSV and Parquet do not); ``detections``: which
+    visited connections' detections the analysis holds (``Kept``); ``json_entries``: lay out
     each connection's JSON entry where its partition is analysed (indent 2).
     """
     from pcapline import app as application
@@ -779,7 +798,7 @@ def analyse(
         capture_end_ns=max(last_frame_ns, tcp_end),
         slow=slow,
         keep_facts=keep_facts,
-        keep_detections=keep_detections,
+        detections=detections,
         json_entries=json_entries,
         dropped=read.dropped > 0,
     )

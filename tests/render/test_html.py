@@ -12,6 +12,7 @@ import gzip
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from builders import html_scenarios as hs
@@ -455,3 +456,24 @@ def test_notices_are_never_folded_away() -> None:
     assert len(placed) == len(lines) + 1
     assert placed[fold + 1].notice == notice  # after the fold, before the next shown row
     assert placed[fold + 2].row == after
+
+
+def test_the_packed_plotly_bundle_is_kept_in_the_user_cache_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gzip+base64 bundle is packed once per plotly.js, then read from
+    $XDG_CACHE_HOME/pcapline; a damaged file is packed again, never embedded."""
+    source = "var plotly = 'stand-in bundle';\n" * 2000
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    packed = report._packed_plotly(source)
+    assert gzip.decompress(base64.b64decode(packed)).decode() == source
+    (kept,) = (tmp_path / "pcapline").iterdir()
+    assert kept.read_text(encoding="ascii") == packed
+    kept.write_text(packed[: len(packed) // 2], encoding="ascii")  # a half-written file
+    assert report._packed_plotly(source) == packed
+    assert kept.read_text(encoding="ascii") == packed  # written whole again
+    kept.write_text(base64.b64encode(gzip.compress(b"alert(1)")).decode(), encoding="ascii")
+    assert report._packed_plotly(source) == packed  # not this bundle: never embedded
+    # A cache folder that cannot be made (a file stands in its way): packed each time.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(kept))
+    assert report._packed_plotly(source) == packed

@@ -75,6 +75,17 @@ def gap_series(found: ConnDetections, seconds_at: SecondsAt) -> list[GapSeries]:
     return out
 
 
+def draws(found: ConnDetections) -> bool:
+    """Whether the connection has a series ``gap_series`` gives (a chart may follow): which
+    connections' detections the HTML report needs (``engine.Kept.DRAWN``). Asked of
+    ``gap_series`` itself, with every attempt at time 0, so the two cannot disagree."""
+    return bool(gap_series(found, _untimed))
+
+
+def _untimed(frames: Sequence[int]) -> np.ndarray:
+    return np.zeros(len(frames))
+
+
 def _of_kind(events: tuple[Event, ...], kind: EventKind) -> list[Event]:
     return [e for e in events if e.kind == kind]
 
