@@ -60,6 +60,16 @@ def test_expand_paths_walks_folders_for_capture_names(tmp_path: Path) -> None:
     )
 
 
+def test_scan_takes_jobs_and_quiet_as_analyze_does(tmp_path: Path) -> None:
+    """``-j/--jobs`` is ``--workers`` (the name every other command uses) and ``-q`` is taken."""
+    folder = _folder(tmp_path)
+    outs = [tmp_path / "workers.json", tmp_path / "jobs.json"]
+    assert run(["scan", str(folder), "--workers", "1", "--format", "json", "-o", str(outs[0])]) == 0
+    assert run(["scan", str(folder), "-j", "1", "-q", "--format", "json", "-o", str(outs[1])]) == 0
+    assert outs[0].read_text() == outs[1].read_text()
+    assert json.loads(outs[1].read_text())["captures"]
+
+
 def test_scan_reports_broken_files_and_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

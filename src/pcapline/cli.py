@@ -579,7 +579,12 @@ def timeline(
 )
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
 @click.option(
-    "--workers", type=click.IntRange(min=1), help="Local worker processes (default: all cores)."
+    "--workers",
+    "--jobs",
+    "-j",
+    "workers",
+    type=click.IntRange(min=1),
+    help="Local worker processes (default: all cores).",
 )
 @click.option(
     "--scheduler", metavar="ADDRESS", help="Run on this Dask distributed scheduler instead."
@@ -591,6 +596,7 @@ def timeline(
     metavar="KIND[,KIND]",
     help="Exit 1 if a finding kind or fate occurs ('failures' = every failure fate).",
 )
+@_quiet_option
 def scan(
     paths: tuple[str, ...],
     fmt: str,
@@ -598,12 +604,14 @@ def scan(
     workers: int | None,
     scheduler: str | None,
     fail_on: tuple[str, ...],
+    quiet: bool,
 ) -> int:
     """Analyse every capture in PATH... (files, folders recursively, globs; compressed or not)."""
     from pcapline import scan as batch
 
     names = batch.fail_on_names(fail_on)
-    captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=sys.stderr.isatty())
+    shown = not quiet and sys.stderr.isatty()
+    captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=shown)
     for capture in captures:  # the inputs are known once the paths are walked
         _not_over_the_capture(capture.path, output)
     tty = output is None and sys.stdout.isatty()
