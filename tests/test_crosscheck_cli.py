@@ -157,3 +157,14 @@ def test_a_file_tshark_refuses_is_one_line_exit_2(
     assert err.count("\n") == 1
     assert err.startswith(f"pcapline: error: tshark could not read {APP}: tshark: The file")
     assert "Running as user" not in err
+
+
+@needs_tshark
+def test_the_file_name_is_escaped_in_the_text(tmp_path: Path) -> None:
+    """README: file names are shown escaped in text output; crosscheck printed them raw, so a
+    name could retitle or clear the terminal (ESC ] ... BEL) or reverse itself (U+202E)."""
+    named = tmp_path / "evil\x1b]0;pwn\x07\u202e.pcap"
+    named.write_bytes(APP.read_bytes())
+    text = CliRunner().invoke(cli, ["crosscheck", str(named)]).output
+    assert "evil\\x1b]0;pwn\\x07\\u202e.pcap" in text.splitlines()[0]
+    assert "\x1b" not in text and "\u202e" not in text

@@ -22,6 +22,7 @@ from pcapline.crosscheck.oracle import (
     tshark_version,
 )
 from pcapline.errors import UsageError
+from pcapline.fmt import printable
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -166,7 +167,9 @@ def render_text(report: Report, *, limit: int = 50) -> str:
     """A few summary lines, then one line per disagreeing frame (at most ``limit``)."""
     check = report.check
     lines = [
-        f"crosscheck  {report.path}: {check.frames_compared:,} TCP frames compared with "
+        # The file name and the warnings are escaped (fmt.printable): a control or bidi
+        # character in a name cannot act on the terminal.
+        f"crosscheck  {printable(report.path)}: {check.frames_compared:,} TCP frames compared with "
         f"Wireshark's expert analysis (tshark {report.tshark})",
     ]
     if check.only_wireshark or check.only_pcapline:
@@ -174,7 +177,7 @@ def render_text(report: Report, *, limit: int = 50) -> str:
             f"            {check.only_wireshark:,} frames only Wireshark dissected as TCP, "
             f"{check.only_pcapline:,} only pcapline"
         )
-    lines += [f"warning     {w}" for w in report.warnings]
+    lines += [f"warning     {printable(w)}" for w in report.warnings]
     agreed = ", ".join(f"{k} {n:,}" for k, n in sorted(check.agreed.items())) or "nothing flagged"
     lines.append(f"agree       {agreed}")
     rows = differences(report)
