@@ -102,3 +102,57 @@ def test_without_the_sdk_one_line_and_exit_2(
     assert run(["mcp"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'pcapline[mcp]'" in err and err.count("\n") == 1
+
+
+def test_stdin_and_no_paths_are_refused_and_the_session_goes_on() -> None:
+    """`-` is the server's own stdin, the client's request stream: analyze("-") answered
+    "-: empty file" (and could have read the client's next request as capture bytes)."""
+    sample = str(SAMPLES / "refused-no-listener.pcap")
+    calls = [
+        ("analyze", {"capture": "-"}),
+        ("timeline", {"capture": "-", "connection": 0}),
+        ("scan", {"paths": ["-"]}),
+        ("scan", {"paths": []}),
+        ("analyze", {"capture": sample}),
+    ]
+    _names, (analyzed, timeline, scanned, nothing, ok) = anyio.run(_session_calls, calls)
+    for result in (analyzed, timeline, scanned):
+        assert result.is_error
+        assert "'-' (standard input) is the MCP channel here, not a capture" in _text(result)
+    assert nothing.is_error and "no path given" in _text(nothing)
+    assert not ok.is_error and json.loads(_text(ok))["fates"] == {"refused": 1}
+
+
+def test_out_of_memory_is_said_not_a_bare_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK turns an uncaught MemoryError into "Error executing tool analyze", no reason."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from pcapline import engine, mcpserver
+
+    def exhausted(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(engine, "run", exhausted)
+    sample = str(SAMPLES / "refused-no-listener.pcap")
+    for call in (
+        lambda: mcpserver.analyze_text(sample),
+        lambda: mcpserver.timeline_text(sample, 0),
+    ):
+        with pytest.raises(ToolError, match=r"^out of memory: the capture needs more memory"):
+            call()
+
+
+def test_a_big_capture_is_analysed_a_partition_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `pcapline analyze` does above bounded.BOUNDED_MIN_BYTES: the whole capture in the
+    server's memory (several times the file's size) could get the server killed."""
+    from pcapline import analysis, bounded, mcpserver
+
+    sample = str(SAMPLES / "app-tls-http.pcap")
+    whole = mcpserver.analyze_text(sample)
+
+    def in_memory(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the whole capture was analysed in memory")
+
+    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", 1)
+    monkeypatch.setattr(analysis, "analyze", in_memory)
+    assert mcpserver.analyze_text(sample) == whole

@@ -9,8 +9,10 @@ An AI assistant calls three tools, each answering plain text of bounded size:
 - ``scan``: many captures (files, folders, globs) summarised, one entry per capture.
 
 No answer exceeds ``MAX_CHARS`` characters (cut with a note). A missing file, an unreadable
-capture or an unknown connection is an MCP error result with pcapline's one-line message
-(``ToolError``), never a crash of the server. The SDK is the optional extra ``mcp``.
+capture, ``-`` (stdin is the MCP channel), an unknown connection or running out of memory is
+an MCP error result with pcapline's one-line message (``ToolError``), never a crash of the
+server. ``analyze`` takes a big capture file a partition at a time (``bounded``), as the CLI
+does. The SDK is the optional extra ``mcp``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ def _error(exc: BaseException) -> Exception:
     """pcapline's one-line message as the tool's error result."""
     from mcp.server.mcpserver.exceptions import ToolError
 
+    if isinstance(exc, MemoryError):
+        # The SDK would answer a bare "Error executing tool analyze": say what happened.
+        return ToolError(
+            "out of memory: the capture needs more memory than the server may use (analyse "
+            "a slice of it: editcap -r, or tcpdump -r ... -w with a filter)"
+        )
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return ToolError(f"{where}{exc.strerror}")
@@ -91,12 +99,30 @@ def summary(analysis: Analysis, max_connections: int = 50) -> dict[str, Any]:
     }
 
 
+def _a_file(capture: str) -> str:
+    """``capture`` unless it is ``-``: the server's stdin is the client's message stream,
+    not a capture (reading it would take the client's requests, or wait forever)."""
+    if capture == "-":
+        raise UsageError(
+            "'-' (standard input) is the MCP channel here, not a capture: give the path of a "
+            "capture file on the server's machine"
+        )
+    return capture
+
+
 def analyze_text(capture: str, max_connections: int = 50) -> str:
+    from pcapline import bounded as memory_bounded
     from pcapline.analysis import analyze
 
     try:
-        analysis = analyze(capture)
-    except (PcaplineError, OSError) as exc:
+        if memory_bounded.wanted(_a_file(capture)):
+            # As `pcapline analyze` does for a big file: one partition at a time, the same
+            # summary, where the whole capture in memory could exhaust the server's.
+            with memory_bounded.analyse(capture, outputs=frozenset({"text"})) as result:
+                analysis = result.text_analysis()
+        else:
+            analysis = analyze(capture)
+    except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
     return bounded(json.dumps(summary(analysis, max_connections), indent=1, ensure_ascii=False))
 
@@ -106,11 +132,11 @@ def timeline_text(capture: str, connection: int, max_rows: int = 200) -> str:
     from pcapline.render.timeline import connection_timeline_text
 
     try:
-        analysis = analyze(capture, stream=connection)
+        analysis = analyze(_a_file(capture), stream=connection)
         if analysis.connections.empty:
             raise UsageError(f"no connection with id {connection} in {capture}")
         text = connection_timeline_text(analysis, connection, ascii_only=True)
-    except (PcaplineError, OSError) as exc:
+    except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
     lines = text.splitlines()
     if len(lines) > max_rows:
@@ -123,8 +149,10 @@ def scan_text(paths: list[str], max_captures: int = 100) -> str:
     from pcapline import scan
 
     try:
-        captures = scan.scan(paths, workers=1)
-    except (PcaplineError, OSError) as exc:
+        if not paths:
+            raise UsageError("no path given: name capture files, folders or globs")
+        captures = scan.scan([_a_file(p) for p in paths], workers=1)
+    except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
     shown = [c.to_dict() for c in captures[:max_captures]]
     doc = {
