@@ -156,3 +156,24 @@ def test_a_big_capture_is_analysed_a_partition_at_a_time(monkeypatch: pytest.Mon
     monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", 1)
     monkeypatch.setattr(analysis, "analyze", in_memory)
     assert mcpserver.analyze_text(sample) == whole
+
+
+def test_a_long_answer_stays_valid_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyze of the 3 GB bench capture answered text cut at 40,000 characters inside a
+    string ("[truncated: ...]" in the middle of an explanation): not JSON any more. The lists
+    now shrink until the document fits."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from builders import html_scenarios as hs
+
+    from pcapline import analysis
+    from pcapline.mcpserver import MAX_CHARS, analyze_text, summary
+
+    many = hs.large(5000)
+    assert len(json.dumps(summary(many, 1000), indent=1)) > MAX_CHARS  # the premise
+    monkeypatch.setattr(analysis, "analyze", lambda *_a, **_k: many)
+    text = analyze_text(str(SAMPLES / "app-tls-http.pcap"), 1000)
+    doc = json.loads(text)
+    assert len(text) <= MAX_CHARS
+    failing = doc["failing"]
+    assert failing["count"] == 241 and 0 < len(failing["shown"]) < failing["count"]
+    assert failing["more"] == failing["count"] - len(failing["shown"])

@@ -8,10 +8,11 @@ An AI assistant calls three tools, each answering plain text of bounded size:
   ``max_rows`` lines with a note);
 - ``scan``: many captures (files, folders, globs) summarised, one entry per capture.
 
-No answer exceeds ``MAX_CHARS`` characters (cut with a note). A missing file, an unreadable
-capture, ``-`` (stdin is the MCP channel), an unknown connection or running out of memory is
-an MCP error result with pcapline's one-line message (``ToolError``), never a crash of the
-server. ``analyze`` takes a big capture file a partition at a time (``bounded``), as the CLI
+No answer exceeds ``MAX_CHARS`` characters: JSON answers list fewer entries until they fit
+(still valid JSON, the ``more`` counts grown); a timeline is cut with a note. A missing file,
+an unreadable capture, ``-`` (stdin is the MCP channel), an unknown connection or running out
+of memory is an MCP error result with pcapline's one-line message (``ToolError``), never a
+crash of the server. ``analyze`` takes a big capture file a partition at a time (``bounded``), as the CLI
 does. The SDK is the optional extra ``mcp``.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pcapline.errors import PcaplineError, UsageError
@@ -52,6 +54,18 @@ def bounded(text: str, limit: int = MAX_CHARS) -> str:
         return text
     note = f"\n[truncated: {len(text) - limit:,} more characters; ask for less]"
     return text[: limit - len(note)] + note
+
+
+def fitted(document: Callable[[int], dict[str, Any]], most: int) -> str:
+    """``document(n)`` as JSON text of at most ``MAX_CHARS``: ``n`` (the entries each list
+    shows) halved from ``most`` until it fits, so the answer stays valid JSON whose ``more``
+    counts say what was left out. Cutting the text instead would end it inside a string."""
+    shown = most
+    while True:
+        text = json.dumps(document(shown), indent=1, ensure_ascii=False)
+        if len(text) <= MAX_CHARS or shown == 0:
+            return bounded(text)
+        shown //= 2
 
 
 def _connection(row: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +138,7 @@ def analyze_text(capture: str, max_connections: int = 50) -> str:
             analysis = analyze(capture)
     except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
-    return bounded(json.dumps(summary(analysis, max_connections), indent=1, ensure_ascii=False))
+    return fitted(lambda shown: summary(analysis, shown), max_connections)
 
 
 def timeline_text(capture: str, connection: int, max_rows: int = 200) -> str:
@@ -154,15 +168,19 @@ def scan_text(paths: list[str], max_captures: int = 100) -> str:
         captures = scan.scan([_a_file(p) for p in paths], workers=1)
     except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
-    shown = [c.to_dict() for c in captures[:max_captures]]
-    doc = {
-        "captures": len(captures),
-        "unreadable": sum(1 for c in captures if c.error),
-        "fates": dict(sum((Counter(c.fates) for c in captures), Counter()).most_common()),
-        "shown": shown,
-        "more": max(len(captures) - len(shown), 0),
-    }
-    return bounded(json.dumps(doc, indent=1, ensure_ascii=False))
+    fates = dict(sum((Counter(c.fates) for c in captures), Counter()).most_common())
+
+    def document(most: int) -> dict[str, Any]:
+        shown = [c.to_dict() for c in captures[:most]]
+        return {
+            "captures": len(captures),
+            "unreadable": sum(1 for c in captures if c.error),
+            "fates": fates,
+            "shown": shown,
+            "more": max(len(captures) - len(shown), 0),
+        }
+
+    return fitted(document, max_captures)
 
 
 def build_server() -> Any:
