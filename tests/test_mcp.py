@@ -102,3 +102,78 @@ def test_without_the_sdk_one_line_and_exit_2(
     assert run(["mcp"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'pcapline[mcp]'" in err and err.count("\n") == 1
+
+
+def test_stdin_and_no_paths_are_refused_and_the_session_goes_on() -> None:
+    """`-` is the server's own stdin, the client's request stream: analyze("-") answered
+    "-: empty file" (and could have read the client's next request as capture bytes)."""
+    sample = str(SAMPLES / "refused-no-listener.pcap")
+    calls = [
+        ("analyze", {"capture": "-"}),
+        ("timeline", {"capture": "-", "connection": 0}),
+        ("scan", {"paths": ["-"]}),
+        ("scan", {"paths": []}),
+        ("analyze", {"capture": sample}),
+    ]
+    _names, (analyzed, timeline, scanned, nothing, ok) = anyio.run(_session_calls, calls)
+    for result in (analyzed, timeline, scanned):
+        assert result.is_error
+        assert "'-' (standard input) is the MCP channel here, not a capture" in _text(result)
+    assert nothing.is_error and "no path given" in _text(nothing)
+    assert not ok.is_error and json.loads(_text(ok))["fates"] == {"refused": 1}
+
+
+def test_out_of_memory_is_said_not_a_bare_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK turns an uncaught MemoryError into "Error executing tool analyze", no reason."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from pcapline import engine, mcpserver
+
+    def exhausted(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(engine, "run", exhausted)
+    sample = str(SAMPLES / "refused-no-listener.pcap")
+    for call in (
+        lambda: mcpserver.analyze_text(sample),
+        lambda: mcpserver.timeline_text(sample, 0),
+    ):
+        with pytest.raises(ToolError, match=r"^out of memory: the capture needs more memory"):
+            call()
+
+
+def test_a_big_capture_is_analysed_a_partition_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `pcapline analyze` does above bounded.BOUNDED_MIN_BYTES: the whole capture in the
+    server's memory (several times the file's size) could get the server killed."""
+    from pcapline import analysis, bounded, mcpserver
+
+    sample = str(SAMPLES / "app-tls-http.pcap")
+    whole = mcpserver.analyze_text(sample)
+
+    def in_memory(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the whole capture was analysed in memory")
+
+    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", 1)
+    monkeypatch.setattr(analysis, "analyze", in_memory)
+    assert mcpserver.analyze_text(sample) == whole
+
+
+def test_a_long_answer_stays_valid_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyze of the 3 GB bench capture answered text cut at 40,000 characters inside a
+    string ("[truncated: ...]" in the middle of an explanation): not JSON any more. The lists
+    now shrink until the document fits."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from builders import html_scenarios as hs
+
+    from pcapline import analysis
+    from pcapline.mcpserver import MAX_CHARS, analyze_text, summary
+
+    many = hs.large(5000)
+    assert len(json.dumps(summary(many, 1000), indent=1)) > MAX_CHARS  # the premise
+    monkeypatch.setattr(analysis, "analyze", lambda *_a, **_k: many)
+    text = analyze_text(str(SAMPLES / "app-tls-http.pcap"), 1000)
+    doc = json.loads(text)
+    assert len(text) <= MAX_CHARS
+    failing = doc["failing"]
+    assert failing["count"] == 241 and 0 < len(failing["shown"]) < failing["count"]
+    assert failing["more"] == failing["count"] - len(failing["shown"])

@@ -8,15 +8,19 @@ An AI assistant calls three tools, each answering plain text of bounded size:
   ``max_rows`` lines with a note);
 - ``scan``: many captures (files, folders, globs) summarised, one entry per capture.
 
-No answer exceeds ``MAX_CHARS`` characters (cut with a note). A missing file, an unreadable
-capture or an unknown connection is an MCP error result with pcapline's one-line message
-(``ToolError``), never a crash of the server. The SDK is the optional extra ``mcp``.
+No answer exceeds ``MAX_CHARS`` characters: JSON answers list fewer entries until they fit
+(still valid JSON, the ``more`` counts grown); a timeline is cut with a note. A missing file,
+an unreadable capture, ``-`` (stdin is the MCP channel), an unknown connection or running out
+of memory is an MCP error result with pcapline's one-line message (``ToolError``), never a
+crash of the server. ``analyze`` takes a big capture file a partition at a time (``bounded``), as the CLI
+does. The SDK is the optional extra ``mcp``.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pcapline.errors import PcaplineError, UsageError
@@ -32,6 +36,12 @@ def _error(exc: BaseException) -> Exception:
     """pcapline's one-line message as the tool's error result."""
     from mcp.server.mcpserver.exceptions import ToolError
 
+    if isinstance(exc, MemoryError):
+        # The SDK would answer a bare "Error executing tool analyze": say what happened.
+        return ToolError(
+            "out of memory: the capture needs more memory than the server may use (analyse "
+            "a slice of it: editcap -r, or tcpdump -r ... -w with a filter)"
+        )
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return ToolError(f"{where}{exc.strerror}")
@@ -44,6 +54,18 @@ def bounded(text: str, limit: int = MAX_CHARS) -> str:
         return text
     note = f"\n[truncated: {len(text) - limit:,} more characters; ask for less]"
     return text[: limit - len(note)] + note
+
+
+def fitted(document: Callable[[int], dict[str, Any]], most: int) -> str:
+    """``document(n)`` as JSON text of at most ``MAX_CHARS``: ``n`` (the entries each list
+    shows) halved from ``most`` until it fits, so the answer stays valid JSON whose ``more``
+    counts say what was left out. Cutting the text instead would end it inside a string."""
+    shown = most
+    while True:
+        text = json.dumps(document(shown), indent=1, ensure_ascii=False)
+        if len(text) <= MAX_CHARS or shown == 0:
+            return bounded(text)
+        shown //= 2
 
 
 def _connection(row: dict[str, Any]) -> dict[str, Any]:
@@ -91,14 +113,32 @@ def summary(analysis: Analysis, max_connections: int = 50) -> dict[str, Any]:
     }
 
 
+def _a_file(capture: str) -> str:
+    """``capture`` unless it is ``-``: the server's stdin is the client's message stream,
+    not a capture (reading it would take the client's requests, or wait forever)."""
+    if capture == "-":
+        raise UsageError(
+            "'-' (standard input) is the MCP channel here, not a capture: give the path of a "
+            "capture file on the server's machine"
+        )
+    return capture
+
+
 def analyze_text(capture: str, max_connections: int = 50) -> str:
+    from pcapline import bounded as memory_bounded
     from pcapline.analysis import analyze
 
     try:
-        analysis = analyze(capture)
-    except (PcaplineError, OSError) as exc:
+        if memory_bounded.wanted(_a_file(capture)):
+            # As `pcapline analyze` does for a big file: one partition at a time, the same
+            # summary, where the whole capture in memory could exhaust the server's.
+            with memory_bounded.analyse(capture, outputs=frozenset({"text"})) as result:
+                analysis = result.text_analysis()
+        else:
+            analysis = analyze(capture)
+    except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
-    return bounded(json.dumps(summary(analysis, max_connections), indent=1, ensure_ascii=False))
+    return fitted(lambda shown: summary(analysis, shown), max_connections)
 
 
 def timeline_text(capture: str, connection: int, max_rows: int = 200) -> str:
@@ -106,11 +146,11 @@ def timeline_text(capture: str, connection: int, max_rows: int = 200) -> str:
     from pcapline.render.timeline import connection_timeline_text
 
     try:
-        analysis = analyze(capture, stream=connection)
+        analysis = analyze(_a_file(capture), stream=connection)
         if analysis.connections.empty:
             raise UsageError(f"no connection with id {connection} in {capture}")
         text = connection_timeline_text(analysis, connection, ascii_only=True)
-    except (PcaplineError, OSError) as exc:
+    except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
     lines = text.splitlines()
     if len(lines) > max_rows:
@@ -123,18 +163,24 @@ def scan_text(paths: list[str], max_captures: int = 100) -> str:
     from pcapline import scan
 
     try:
-        captures = scan.scan(paths, workers=1)
-    except (PcaplineError, OSError) as exc:
+        if not paths:
+            raise UsageError("no path given: name capture files, folders or globs")
+        captures = scan.scan([_a_file(p) for p in paths], workers=1)
+    except (PcaplineError, OSError, MemoryError) as exc:
         raise _error(exc) from None
-    shown = [c.to_dict() for c in captures[:max_captures]]
-    doc = {
-        "captures": len(captures),
-        "unreadable": sum(1 for c in captures if c.error),
-        "fates": dict(sum((Counter(c.fates) for c in captures), Counter()).most_common()),
-        "shown": shown,
-        "more": max(len(captures) - len(shown), 0),
-    }
-    return bounded(json.dumps(doc, indent=1, ensure_ascii=False))
+    fates = dict(sum((Counter(c.fates) for c in captures), Counter()).most_common())
+
+    def document(most: int) -> dict[str, Any]:
+        shown = [c.to_dict() for c in captures[:most]]
+        return {
+            "captures": len(captures),
+            "unreadable": sum(1 for c in captures if c.error),
+            "fates": fates,
+            "shown": shown,
+            "more": max(len(captures) - len(shown), 0),
+        }
+
+    return fitted(document, max_captures)
 
 
 def build_server() -> Any:

@@ -9,12 +9,20 @@ dissectors name it (``dissect.py``, pyshark) beside pcapline's ``app``.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pcapline.crosscheck.dissect import MAX_CONNECTIONS
-from pcapline.crosscheck.oracle import EXCEPTIONS, CrossCheck, Disagreement, tshark_version
+from pcapline.crosscheck.oracle import (
+    EXCEPTIONS,
+    CrossCheck,
+    Disagreement,
+    TsharkUnavailable,
+    tshark_version,
+)
 from pcapline.errors import UsageError
+from pcapline.fmt import printable
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -32,6 +40,9 @@ class Report:
     apps: dict[int, str | None]  # conn id -> pcapline's app protocol
     dissected: list[Dissected] | None = None  # --dissect only
     not_dissected: int = 0  # connections with payload past dissect.MAX_CONNECTIONS
+    #: the capture's own warnings (a cut tail, a damaged compressed stream) and tshark's
+    #: when it stopped before the end: what was compared is not the whole file
+    warnings: list[str] = field(default_factory=list)
 
 
 def require_tshark() -> str:
@@ -49,7 +60,8 @@ def run(path: str, *, dissect: bool = False) -> Report:
     """Analyse ``path``, compare with tshark's expert analysis, optionally dissect."""
     from pcapline.analysis import analyze
     from pcapline.crosscheck import dissect as dissector
-    from pcapline.crosscheck.oracle import crosscheck
+    from pcapline.crosscheck.oracle import crosscheck, parse_tshark_fields, tshark_fields
+    from pcapline.read.open import open_source_file
 
     version = require_tshark()
     if dissect:
@@ -59,15 +71,32 @@ def run(path: str, *, dissect: bool = False) -> Report:
             raise UsageError(
                 "crosscheck --dissect needs pyshark: pip install 'pcapline[wireshark]'"
             ) from None
-    analysis = analyze(path)
-    check = crosscheck(path, analysis=analysis)
-    found, left_out = None, 0
-    if dissect:
-        chosen = dissector.payload_frames(analysis)
-        kept = dict(list(chosen.items())[: dissector.MAX_CONNECTIONS])
-        left_out = len(chosen) - len(kept)
-        found = dissector.dissect(path, kept)
-    return Report(str(path), version, check, _apps(analysis), found, left_out)
+    with tempfile.TemporaryDirectory(prefix="pcapline-crosscheck-") as spill:
+        # Both tools must read the same frames, and tshark reads neither stdin twice nor
+        # bzip2, xz or nested compression: it gets the plain bytes pcapline reads.
+        source = open_source_file(path, spill)
+        source.close()
+        plain = source.spilled or path
+        analysis = analyze(plain)
+        try:
+            fields = tshark_fields(plain)
+        except TsharkUnavailable as exc:  # name the user's file, not the spilled copy
+            raise TsharkUnavailable(str(exc).replace(plain, str(path))) from None
+        check = crosscheck(plain, analysis=analysis, wireshark=parse_tshark_fields(fields.text))
+        found, left_out = None, 0
+        if dissect:
+            chosen = dissector.payload_frames(analysis)
+            kept = dict(list(chosen.items())[: dissector.MAX_CONNECTIONS])
+            left_out = len(chosen) - len(kept)
+            found = dissector.dissect(plain, kept)
+    warnings = [*source.warnings, *analysis.capture.warnings]
+    if fields.stopped is not None:
+        warnings.append(
+            f"tshark stopped early ({fields.stopped.replace(plain, str(path))}): the frames "
+            "after that point are "
+            "counted as only pcapline's, not compared"
+        )
+    return Report(str(path), version, check, _apps(analysis), found, left_out, warnings)
 
 
 def _apps(analysis: Analysis) -> dict[int, str | None]:
@@ -130,6 +159,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             for d in report.dissected
         ],
         "not_dissected": report.not_dissected,
+        "warnings": list(report.warnings),
     }
 
 
@@ -137,7 +167,9 @@ def render_text(report: Report, *, limit: int = 50) -> str:
     """A few summary lines, then one line per disagreeing frame (at most ``limit``)."""
     check = report.check
     lines = [
-        f"crosscheck  {report.path}: {check.frames_compared:,} TCP frames compared with "
+        # The file name and the warnings are escaped (fmt.printable): a control or bidi
+        # character in a name cannot act on the terminal.
+        f"crosscheck  {printable(report.path)}: {check.frames_compared:,} TCP frames compared with "
         f"Wireshark's expert analysis (tshark {report.tshark})",
     ]
     if check.only_wireshark or check.only_pcapline:
@@ -145,6 +177,7 @@ def render_text(report: Report, *, limit: int = 50) -> str:
             f"            {check.only_wireshark:,} frames only Wireshark dissected as TCP, "
             f"{check.only_pcapline:,} only pcapline"
         )
+    lines += [f"warning     {printable(w)}" for w in report.warnings]
     agreed = ", ".join(f"{k} {n:,}" for k, n in sorted(check.agreed.items())) or "nothing flagged"
     lines.append(f"agree       {agreed}")
     rows = differences(report)

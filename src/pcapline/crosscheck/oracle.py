@@ -64,6 +64,7 @@ import pandas as pd
 from pcapline import seqnum
 from pcapline.analysis import Analysis, analyze
 from pcapline.duplicates import DUPLICATE_WINDOW_NS
+from pcapline.errors import PcaplineError
 from pcapline.model import ACK, FIN, EventKind
 from pcapline.timers import RTO_FLOOR_S
 
@@ -106,8 +107,22 @@ TSHARK_PREFS: tuple[str, ...] = (
 # ---------------------------------------------------------------------------------------
 
 
-class TsharkUnavailable(RuntimeError):
-    """tshark is not installed or failed on the file."""
+class TsharkUnavailable(PcaplineError):
+    """tshark is not installed or could not read the file (a one-line error, exit 2: the
+    file is what tshark refused, not a fault of pcapline)."""
+
+
+#: What tshark says (exit status 2) when a capture ends inside a record or holds a damaged
+#: one: it has still printed every frame before that point, the frames pcapline reads too.
+_STOPPED_EARLY = ("cut short in the middle of a packet", "appears to be damaged or corrupt")
+
+
+@dataclass(frozen=True, slots=True)
+class TsharkFields:
+    """tshark's field output for a capture, and why it stopped early (None: it read it all)."""
+
+    text: str
+    stopped: str | None = None
 
 
 def tshark_version(tshark: str = "tshark") -> str | None:
@@ -131,6 +146,12 @@ def read_wireshark(path: str | PathLike[str], *, tshark: str = "tshark") -> pd.D
 
 def run_tshark(path: str | PathLike[str], *, tshark: str = "tshark") -> str:
     """tshark's tab-separated field output for ``path`` (see ``read_wireshark``)."""
+    return tshark_fields(path, tshark=tshark).text
+
+
+def tshark_fields(path: str | PathLike[str], *, tshark: str = "tshark") -> TsharkFields:
+    """``run_tshark``, also when tshark stopped at a cut or damaged record: the frames before
+    it are its answer, and ``stopped`` says why it read no further."""
     exe = shutil.which(tshark)
     if exe is None:
         raise TsharkUnavailable(f"{tshark} not found")
@@ -141,10 +162,20 @@ def run_tshark(path: str | PathLike[str], *, tshark: str = "tshark") -> str:
     cmd += ["-e", "frame.number", "-e", "tcp.stream"]
     for flag in WIRESHARK_FLAGS:
         cmd += ["-e", f"tcp.analysis.{flag}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise TsharkUnavailable(f"tshark failed on {fspath(path)}: {done.stderr.strip()[:200]}")
-    return done.stdout
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, errors="replace")
+    if done.returncode == 0:
+        return TsharkFields(done.stdout)
+    said = _tshark_complaint(done.stderr)
+    if any(phrase in said for phrase in _STOPPED_EARLY):
+        return TsharkFields(done.stdout, said)
+    raise TsharkUnavailable(f"tshark could not read {fspath(path)}: {said[:300]}")
+
+
+def _tshark_complaint(stderr: str) -> str:
+    """tshark's error in one line, without its "Running as user root" preamble."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith("Running as user")]
+    return " ".join(kept) or "tshark gave no reason"
 
 
 def parse_tshark_fields(text: str) -> pd.DataFrame:
