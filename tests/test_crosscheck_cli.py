@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bz2
 import gzip
 import json
@@ -22,8 +23,13 @@ APP = SAMPLES / "app-tls-http.pcap"
 
 
 @needs_tshark
-def test_dissect_names_the_same_protocols_as_pcapline() -> None:
+@pytest.mark.parametrize("after_asyncio_run", [False, True])
+def test_dissect_names_the_same_protocols_as_pcapline(after_asyncio_run: bool) -> None:
     pytest.importorskip("pyshark")
+    if after_asyncio_run:
+        # asyncio.run (an MCP session, a notebook cell) leaves the thread without a current
+        # event loop; pyshark's own default then failed: "There is no current event loop".
+        asyncio.run(asyncio.sleep(0))
     out = CliRunner().invoke(cli, ["crosscheck", str(APP), "--dissect", "--format", "json"])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)

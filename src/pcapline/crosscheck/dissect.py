@@ -10,6 +10,7 @@ it; the per-frame expert-analysis comparison uses one ``tshark -T fields`` run i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -69,11 +70,15 @@ def dissect(
     seen: dict[int, list[str]] = {conn: [] for conn in chosen}
     if conn_of:
         wanted = ",".join(str(f) for f in sorted(conn_of))
+        # An event loop of its own: pyshark otherwise takes the thread's current one, which
+        # an earlier asyncio.run (an MCP session, a notebook) leaves closed or unset.
+        loop = asyncio.new_event_loop()
         capture = pyshark.FileCapture(
             path,
             display_filter=f"frame.number in {{{wanted}}}",
             keep_packets=False,
             tshark_path=tshark_path,
+            eventloop=loop,
         )
         try:
             for packet in capture:
@@ -87,4 +92,5 @@ def dissect(
                         seen[conn].append(name)
         finally:
             capture.close()
+            loop.close()
     return [Dissected(conn, tuple(chosen[conn]), tuple(seen[conn])) for conn in sorted(chosen)]
