@@ -175,7 +175,7 @@ def test_big_files_take_the_bounded_path(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_a_big_file_with_a_filter_warns_that_it_is_held_whole(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """A filter, a timeline or HTML on a file big enough for the bounded path: the in-memory
     path runs (same output) and one warning says so before the run, with the way around."""
@@ -192,6 +192,13 @@ def test_a_big_file_with_a_filter_warns_that_it_is_held_whole(
     assert "keep the whole capture in memory" in warning and "tcpdump -r IN -w OUT" in warning
     assert run(["analyze", str(path), "--format", "json"]) == 0  # unfiltered: bounded, silent
     assert capsys.readouterr().err == ""
+    # report and timeline are always on the in-memory path: the same warning.
+    for argv in (
+        ["report", str(path), "-o", str(tmp_path / "r.html")],
+        ["timeline", str(path), "0"],
+    ):
+        assert run(argv) == 0
+        assert capsys.readouterr().err.splitlines() == [warning]
 
 
 def test_ctrl_c_stops_a_pool_analysis_at_once(tmp_path: Path) -> None:

@@ -398,19 +398,28 @@ def _bounded_path(capture: str, *, asked: bool, whole_needed: bool) -> bool:
     if not bounded.wanted(capture):
         return False
     if whole_needed:
-        # A big file with HTML, a timeline or a filter: the in-memory path holds the whole
-        # capture (several times the file's size: 1.2 GB for the 250 MB bench capture). Said
-        # before the run, so an out-of-memory end is no surprise and the way around is known.
-        size = bounded.source_size(capture) or 0
-        click.echo(
-            f"pcapline: warning: {printable(capture)} holds about {size / 2**30:.1f} GiB and HTML, "
-            "--stream timelines and the filters keep the whole capture in memory (several "
-            "times its size); to stay bounded, cut it first (tcpdump -r IN -w OUT 'host H "
-            "and port P') or write JSON/CSV/Parquet of the whole capture",
-            err=True,
-        )
+        _warn_whole_in_memory(capture)
         return False
     return True
+
+
+def _warn_whole_in_memory(capture: str) -> None:
+    """A big capture file (``bounded.wanted``) bound for HTML, a timeline or a filter: the
+    in-memory path holds the whole capture (several times the file's size: 1.2 GB for the
+    250 MB bench capture). Said before the run, so an out-of-memory end is no surprise and
+    the way around is known."""
+    from pcapline import bounded
+
+    if not bounded.wanted(capture):
+        return
+    size = bounded.source_size(capture) or 0
+    click.echo(
+        f"pcapline: warning: {printable(capture)} holds about {size / 2**30:.1f} GiB and HTML, "
+        "--stream timelines and the filters keep the whole capture in memory (several "
+        "times its size); to stay bounded, cut it first (tcpdump -r IN -w OUT 'host H "
+        "and port P') or write JSON/CSV/Parquet of the whole capture",
+        err=True,
+    )
 
 
 def _analyze_bounded(
@@ -534,6 +543,7 @@ def report(
     from pcapline.engine import Kept, default_jobs
 
     _not_over_the_capture(capture, output)
+    _warn_whole_in_memory(capture)
     whole = _run(
         capture, jobs=jobs or default_jobs(), progress=not quiet, detections=Kept.DRAWN
     ).analysis
@@ -557,6 +567,7 @@ def timeline(
 
     _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
+    _warn_whole_in_memory(capture)
     whole = _run(
         capture, jobs=jobs or default_jobs(), progress=not quiet, detections=Kept.READ
     ).analysis
