@@ -247,3 +247,67 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path: Path, command: 
         assert "r\\xe9seau &lt;1&gt;.pcap" in text
     else:
         assert json.loads(text)["capture"]["path"] == shown
+
+
+def _with_closed(fds: tuple[int, ...], *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI started with ``fds`` closed, as ``>&-``, ``2>&-`` or ``<&-`` leave them
+    (Python then starts with ``sys.stdout`` ... ``None``); stderr is captured when open."""
+
+    def close() -> None:
+        for fd in fds:
+            os.close(fd)
+
+    return subprocess.run(
+        [sys.executable, "-m", "pcapline", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=close,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["analyze"], ["analyze", "--format", "json"], ["timeline", "--", "0"], ["scan"]],
+    ids=["text", "json", "timeline", "scan"],
+)
+def test_a_closed_standard_output_is_one_line_and_exit_2(command: list[str]) -> None:
+    name, *rest = command
+    result = _with_closed((1,), name, str(SAMPLE), *rest)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "pcapline: error: cannot write standard output: standard output is closed (the "
+        "command ran with >&-): give it a file or use -o FILE\n",
+    )
+
+
+def test_a_closed_standard_output_does_not_fail_a_run_writing_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    result = _with_closed((1,), "analyze", "--format", "json", "-o", str(out), str(SAMPLE))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(out.read_text())["schema"] == "pcapline/1"
+
+
+def test_a_closed_standard_input_is_one_line_and_exit_2() -> None:
+    result = _with_closed((0,), "analyze", "-")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "pcapline: error: standard input is closed (the command ran with <&-): give it a file\n",
+    )
+
+
+@pytest.mark.parametrize("bounded", [[], ["--memory-bounded", "--jobs", "2"]], ids=["", "bounded"])
+def test_a_closed_standard_error_loses_the_messages_not_the_run(
+    tmp_path: Path, bounded: list[str]
+) -> None:
+    """With stderr closed a warning line (a truncated capture) must not end the run."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(SAMPLE.read_bytes()[:-10])
+    out = tmp_path / "out.json"
+    ok = _with_closed((2,), "analyze", *bounded, "--format", "json", "-o", str(out), str(cut))
+    assert ok.returncode == 0
+    assert json.loads(out.read_text())["capture"]["warnings"] != []
+    assert _with_closed((2,), "analyze", str(tmp_path / "missing.pcap")).returncode == 2

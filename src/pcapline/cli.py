@@ -42,6 +42,7 @@ from pcapline.model import (
     SlowThresholds,
     fail_on_names,
 )
+from pcapline.stdio import reopen_closed
 from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_termination
 
 if TYPE_CHECKING:
@@ -953,6 +954,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point: every failure becomes one stderr line and an exit code."""
+    reopen_closed()
     gc.set_threshold(*GC_THRESHOLDS)
     stop_on_termination()
     _without_huge_page_advice()
