@@ -311,3 +311,38 @@ def test_a_closed_standard_error_loses_the_messages_not_the_run(
     assert ok.returncode == 0
     assert json.loads(out.read_text())["capture"]["warnings"] != []
     assert _with_closed((2,), "analyze", str(tmp_path / "missing.pcap")).returncode == 2
+
+
+@pytest.mark.parametrize("bounded", [[], ["--memory-bounded"]], ids=["in-memory", "bounded"])
+def test_parquet_on_a_full_filesystem_leaves_no_partial_table(
+    tmp_path: Path, bounded: list[str]
+) -> None:
+    """Parquet output is written whole or not at all, as the other formats: a failed write
+    keeps the earlier dataset as it was and leaves no truncated table (a 0-byte
+    connections.parquet) or empty folder behind."""
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    parquet = [*bounded, "--format", "parquet", str(SAMPLE), "-o"]
+    try:
+        first = _cli("analyze", *parquet, str(tiny / "ds"))  # about 36 kB: fits
+        earlier = {p.name: p.read_bytes() for p in (tiny / "ds").iterdir()}
+        again = _cli("analyze", *parquet, str(tiny / "ds"))  # the new one beside it does not
+        kept = {p.name: p.read_bytes() for p in (tiny / "ds").iterdir()}
+        fresh = _cli("analyze", *parquet, str(tiny / "new"))
+        single = _cli("analyze", *parquet, str(tiny / "c.parquet"))
+        leftovers = sorted(p.name for p in tiny.iterdir())
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
+    assert first.returncode == 0
+    assert sorted(earlier) == ["connections.parquet", "events.parquet"]
+    for failed, where in ((again, "ds"), (fresh, "new"), (single, "c.parquet")):
+        assert failed.returncode == 2
+        assert failed.stderr.startswith(f"pcapline: error: cannot write {tiny / where}: ")
+        assert "No space left on device" in failed.stderr
+    assert kept == earlier
+    assert leftovers == ["ds"]

@@ -808,26 +808,32 @@ class Bounded:
             out.write(csv_rows(pd.DataFrame(columns=list(TABLE_COLUMNS))))
 
     def write_parquet(self, path: str) -> None:
-        """The connections table as one Parquet file (``render.tables.write_parquet``)."""
+        """The connections table as one Parquet file (``render.tables.write_parquet``),
+        written whole or not at all."""
+        from pcapline.outfile import whole_files
         from pcapline.render.tables import TABLE_COLUMNS
 
-        _write_parquet(functools.partial(merged, self._runs("table"), "id"), path, TABLE_COLUMNS)
+        with whole_files([path]) as (temporary,):
+            _write_parquet(
+                functools.partial(merged, self._runs("table"), "id"), temporary, TABLE_COLUMNS
+            )
 
     def write_parquet_dataset(self, directory: str) -> list[str]:
-        """``render.tables.write_parquet_dataset``: connections and events tables."""
+        """``render.tables.write_parquet_dataset``: connections and events tables, both
+        written whole or neither."""
+        from pcapline.outfile import whole_dataset
         from pcapline.render.tables import EVENT_TABLE_COLUMNS, TABLE_COLUMNS
 
-        os.makedirs(directory, exist_ok=True)
-        written = []
-        for name, what, columns in (
-            ("connections", "table", TABLE_COLUMNS),
-            ("events", "events", EVENT_TABLE_COLUMNS),
-        ):
-            path = os.path.join(directory, f"{name}.parquet")
-            runs = self._runs(what)
-            _write_parquet(functools.partial(merged, runs, "id"), path, columns)
-            written.append(path)
-        return written
+        tables = (
+            ("connections.parquet", "table", TABLE_COLUMNS),
+            ("events.parquet", "events", EVENT_TABLE_COLUMNS),
+        )
+        with whole_dataset(directory, [name for name, _w, _c in tables]) as temporaries:
+            for temporary, (_name, what, columns) in zip(temporaries, tables, strict=True):
+                _write_parquet(
+                    functools.partial(merged, self._runs(what), "id"), temporary, columns
+                )
+        return [os.path.join(directory, name) for name, _w, _c in tables]
 
     def text_analysis(self) -> Analysis:
         """The ``Analysis`` the text report reads: every connection's row, verdict and delays

@@ -21,9 +21,7 @@ import gc
 import ipaddress
 import os
 import shutil
-import stat
 import sys
-import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -853,52 +851,15 @@ def _write_text(stream: TextIO, text: str) -> None:
 
 
 def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
-    """Write ``output`` whole or not at all: a regular file is written beside it under a
-    temporary name and renamed when complete, so a full disk, an error or Ctrl-C never leaves
-    a truncated report (the temporary file is removed). Devices and pipes are written as is."""
-    # through a symlink: replace the file it points to, not the link
-    target = os.path.realpath(output) if _is_regular_or_new(output) else None
-    temporary: str | None = None
+    """Write ``output`` whole or not at all (``outfile.whole_files``): a full disk, an error or
+    Ctrl-C never leaves a truncated report."""
+    from pcapline.outfile import whole_files
+
     try:
-        if target is None:
-            with open(output, "w", encoding="utf-8") as stream:
-                writer(stream)
-            return
-        folder = os.path.dirname(os.path.abspath(target))
-        fd, temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
-        )
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        with whole_files([output]) as (path,), open(path, "w", encoding="utf-8") as stream:
             writer(stream)
-        _give_mode(temporary, like=target)
-        os.replace(temporary, target)
-        temporary = None
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-
-
-def _give_mode(temporary: str, like: str) -> None:
-    """The permissions an existing ``like`` has, else what open() would give a new file
-    (mkstemp makes it 0600)."""
-    try:
-        shutil.copymode(like, temporary)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-
-
-def _is_regular_or_new(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
 
 
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
