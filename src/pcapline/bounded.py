@@ -43,6 +43,7 @@ filters (``--host``, ``--stream`` ...); ``cli.py`` keeps those on the in-memory 
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import os
@@ -63,6 +64,7 @@ from pcapline.heap import release_freed_memory
 from pcapline.model import EVENT_COLUMNS, FLOW_COLUMNS, CaptureInfo, Finding, StallCause
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
+from pcapline.spill import no_space_for_spill
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
@@ -566,6 +568,13 @@ def analyse(
     work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
     try:
         return _analyse(source, work, count, slow, jobs, scheduler, outputs, show)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        # a partition's results (written here or by a worker) filled the disk: one line
+        # that names the folder, not a bare "No space left on device"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space_for_spill(work) from None
+        raise
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -220,15 +220,21 @@ def spill_capture(
     except OSError as exc:
         shutil.rmtree(spill_dir, ignore_errors=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise PcaplineError(
-                f"no space left in {where} for the spill files of the capture"
-            ) from None
+            raise no_space_for_spill(where) from None
         if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
             raise PcaplineError(f"cannot write spill files in {where}: {_why(exc)}") from None
         raise
     except BaseException:
         shutil.rmtree(spill_dir, ignore_errors=True)
         raise
+
+
+def no_space_for_spill(where: str) -> PcaplineError:
+    """The one line for a spill folder whose disk filled up, saying what to do."""
+    return PcaplineError(
+        f"no space left in {where} for the spill files of the capture (they take about 1.5 "
+        "times the capture's size: free space there, or use --spill-dir DIR on a bigger disk)"
+    )
 
 
 def _why(exc: OSError) -> str:
