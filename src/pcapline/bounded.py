@@ -64,7 +64,7 @@ from pcapline.heap import release_freed_memory
 from pcapline.model import EVENT_COLUMNS, FLOW_COLUMNS, CaptureInfo, Finding, StallCause
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
-from pcapline.spill import no_space_for_spill
+from pcapline.spill import cannot_create_spill, no_space_for_spill
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
@@ -565,7 +565,10 @@ def analyse(
     address where pass 2 runs instead."""
     show = progress or Progress(enabled=False)
     count = partition_count(source_size(source), jobs, partitions)
-    work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
+    try:
+        work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
+    except OSError as exc:
+        raise cannot_create_spill(spill_dir or tempfile.gettempdir(), exc) from None
     try:
         return _analyse(source, work, count, slow, jobs, scheduler, outputs, show)
     except OSError as exc:

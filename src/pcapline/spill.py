@@ -207,7 +207,7 @@ def spill_capture(
     try:
         spill_dir = tempfile.mkdtemp(prefix="pcapline-spill-", dir=where)
     except OSError as exc:
-        raise PcaplineError(f"cannot create spill files in {where}: {_why(exc)}") from None
+        raise cannot_create_spill(where, exc) from None
     try:
         src = open_source_file(source, spill_dir)
         try:
@@ -227,6 +227,16 @@ def spill_capture(
     except BaseException:
         shutil.rmtree(spill_dir, ignore_errors=True)
         raise
+
+
+def cannot_create_spill(where: str, exc: OSError) -> PcaplineError:
+    """The one line for a spill folder that cannot be made (no permission, missing, full)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return no_space_for_spill(where)
+    return PcaplineError(
+        f"cannot create spill files in {where}: {_why(exc)} (use --spill-dir DIR on a disk "
+        "you can write to)"
+    )
 
 
 def no_space_for_spill(where: str) -> PcaplineError:
