@@ -346,3 +346,40 @@ def test_parquet_on_a_full_filesystem_leaves_no_partial_table(
         assert "No space left on device" in failed.stderr
     assert kept == earlier
     assert leftovers == ["ds"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze", "--memory-bounded", "--format", "json", "--jobs", "5"],
+        ["scan", "--format", "json", "--workers", "5"],
+    ],
+    ids=["analyze", "scan"],
+)
+def test_more_workers_than_twice_the_cores_are_lowered_with_a_warning(
+    command: list[str],
+) -> None:
+    """``--jobs 10000`` forked thousands of processes (partitions are made per worker, even
+    for a 16-frame capture) until the machine ran out of memory. Here on one core."""
+    name, *options = command
+    capture = str(ROOT / "sample_captures" / "persist-timeout-retries2-3.pcap")
+    single = subprocess.run(
+        [sys.executable, "-m", "pcapline", name, capture, *options[:-1], "1"],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    many = subprocess.run(
+        [sys.executable, "-m", "pcapline", name, capture, *options],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )
+    option = options[-2]
+    assert (many.returncode, many.stderr.decode()) == (
+        0,
+        f"pcapline: warning: {option} 5 is more than 2 per core this process may use (1): "
+        "using 2\n",
+    )
+    assert many.stdout == single.stdout

@@ -316,9 +316,8 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    from pcapline.engine import default_jobs
-
     _not_over_the_capture(capture, output)
+    local_jobs = _processes(jobs, "--jobs")
     unfiltered = host is None and port is None and not stream and app is None and sni is None
     if _bounded_path(
         capture,
@@ -332,7 +331,7 @@ def analyze(
             limit=limit,
             fail_on=fail_on,
             slow=_thresholds(slow_connect, slow_response),
-            jobs=jobs or default_jobs(),
+            jobs=local_jobs,
             scheduler=scheduler,
             spill_dir=spill_dir,
             progress=not quiet,
@@ -340,7 +339,7 @@ def analyze(
     outcome = _run(
         capture,
         slow=_thresholds(slow_connect, slow_response),
-        jobs=jobs or default_jobs(),
+        jobs=local_jobs,
         scheduler=scheduler,
         progress=not quiet,
         # Graphs and timelines read the per-segment facts, the HTML report every detection;
@@ -379,6 +378,33 @@ def analyze(
         # Exit (not a return value) so the code also holds under click's standalone mode.
         raise click.exceptions.Exit(status)
     return EXIT_OK
+
+
+#: ``--jobs`` / ``--workers`` above this many times the usable cores are lowered to it.
+MAX_PROCESSES_PER_CORE = 2
+
+
+def _processes(asked: int | None, option: str) -> int:
+    """Worker processes for ``--jobs`` / ``--workers``: every core this process may run on
+    unless told, and at most ``MAX_PROCESSES_PER_CORE`` per core, with a warning. Workers
+    are CPU-bound, so more only cost memory (each its share of the capture, and partitions
+    are made per worker): ``--jobs 10000`` forked thousands of processes and took all the
+    machine's memory, even for a 16-frame capture."""
+    from pcapline.engine import default_jobs
+
+    cores = default_jobs()
+    if asked is None:
+        return cores
+    most = MAX_PROCESSES_PER_CORE * cores
+    if asked > most:
+        with contextlib.suppress(OSError):
+            click.echo(
+                f"pcapline: warning: {option} {asked} is more than {MAX_PROCESSES_PER_CORE} "
+                f"per core this process may use ({cores}): using {most}",
+                err=True,
+            )
+        return most
+    return asked
 
 
 def _bounded_path(capture: str, *, asked: bool, whole_needed: bool) -> bool:
@@ -585,6 +611,7 @@ def scan(
     from pcapline import scan as batch
 
     names = batch.fail_on_names(fail_on)
+    workers = _processes(workers, "--workers")
     captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=sys.stderr.isatty())
     for capture in captures:  # the inputs are known once the paths are walked
         _not_over_the_capture(capture.path, output)

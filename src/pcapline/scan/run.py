@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pcapline.engine import default_jobs
 from pcapline.errors import PcaplineError, UsageError
 from pcapline.fmt import utf8_text
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
@@ -276,7 +277,7 @@ def run(
     if scheduler:
         results = _run_dask(paths, scheduler, on_result)
     else:
-        count = workers or os.cpu_count() or 1
+        count = workers or default_jobs()
         results = (
             _run_inline(paths, on_result)
             if count == 1 or len(paths) == 1
