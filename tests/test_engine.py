@@ -221,6 +221,33 @@ def test_an_unreachable_scheduler_is_one_error_line(
     )
 
 
+@pytest.mark.parametrize("bounded", [[], ["--memory-bounded"]], ids=["in-memory", "bounded"])
+def test_a_malformed_scheduler_address_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], bounded: list[str]
+) -> None:
+    """It was an internal error (exit 3, ``ValueError: invalid literal for int()``)."""
+    pytest.importorskip("distributed")
+    path = str(SAMPLES / "closed-client-first.pcap")
+    assert run(["analyze", path, *bounded, "--scheduler", "tcp://host:notaport"]) == 2
+    assert capsys.readouterr().err == (
+        "pcapline: error: cannot reach the Dask scheduler at tcp://host:notaport: invalid "
+        "literal for int() with base 10: 'notaport'\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["analyze", "scan"])
+def test_an_empty_scheduler_address_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """``--scheduler "$DASK_SCHEDULER"`` with the variable unset: analyze failed with an
+    internal error (exit 3), scan ran locally without a word."""
+    assert run([command, str(SAMPLES / "closed-client-first.pcap"), "--scheduler", ""]) == 2
+    assert capsys.readouterr().err == (
+        "pcapline: error: Invalid value for '--scheduler': an empty address (expected "
+        f"tcp://HOST:PORT) (see 'pcapline {command} --help')\n"
+    )
+
+
 def test_a_dead_pool_worker_is_one_error_naming_its_partition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

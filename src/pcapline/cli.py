@@ -195,6 +195,16 @@ def _app_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _scheduler_address(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> str | None:
+    """An empty ``--scheduler`` (``--scheduler "$DASK_SCHEDULER"`` with the variable unset) is
+    a usage error, not a quiet local run."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty address (expected tcp://HOST:PORT)")
+    return value
+
+
 def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     """``--max-decompressed SIZE``: handed to the reader (and scan workers) by environment."""
     if value is None:
@@ -269,6 +279,7 @@ def cli() -> None:
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
+    callback=_scheduler_address,
     help="Analyse the capture's connections on this Dask scheduler (tcp://host:8786) instead "
     "(extra 'dask'; README 'Large captures').",
 )
@@ -590,7 +601,10 @@ def timeline(capture: str, stream: int, output: str | None, ascii_only: bool) ->
     "--workers", type=click.IntRange(min=1), help="Local worker processes (default: all cores)."
 )
 @click.option(
-    "--scheduler", metavar="ADDRESS", help="Run on this Dask distributed scheduler instead."
+    "--scheduler",
+    metavar="ADDRESS",
+    callback=_scheduler_address,
+    help="Run on this Dask distributed scheduler instead.",
 )
 @click.option(
     "--fail-on",

@@ -352,8 +352,10 @@ def dask_client(address: str) -> Any:
         ) from exc
     try:
         return Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
-    except OSError as exc:
-        raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}"
+        ) from exc
 
 
 def pool_results(futures: Mapping[Any, int], done: Callable[[], None]) -> Iterator[Any]:
