@@ -10,6 +10,7 @@ separate worker processes; the JSON documents must be equal, and so must the mer
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -175,6 +176,27 @@ def test_progress_is_one_line_rewritten_in_place() -> None:
     assert text.startswith("\rpcapline: 2 MB: analysing 10 connections 0/4")
     assert "1/4, ETA" in text and "\n" not in text
     assert text.endswith("\r")  # the line is wiped at the end
+
+
+def test_progress_never_wraps_on_a_narrow_terminal() -> None:
+    """A line wider than the terminal wraps, and "\r" then rewrites only its last row: on a
+    30-column pane every update left another copy of it above the report."""
+    import fcntl
+    import struct
+    import termios
+
+    main, side = os.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 30, 0, 0))
+    with os.fdopen(side, "w") as terminal:
+        shown = engine.Progress(enabled=True, out=terminal, size=2_000_000)
+        shown.stage("analysing 10,000 connections", total=4)
+        shown.step()
+        shown.done()
+    text = os.read(main, 4096).decode()
+    os.close(main)
+    rows = text.split("\r")
+    assert rows[1] == "pcapline: 2 MB: analysing 10,"  # 29 columns: the last one kept free
+    assert max(len(row) for row in rows) == 29
 
 
 def test_cli_is_quiet_when_stderr_is_not_a_terminal(

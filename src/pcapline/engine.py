@@ -937,6 +937,14 @@ class Progress:
             self.out.write("\r" + " " * self.width + "\r")
             self.out.flush()
 
+    def _columns(self) -> int:
+        """The width of the terminal the line goes to (asked each time: it may be resized),
+        0 when unknown."""
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return 0
+
     def _show(self) -> None:
         if not self.enabled:
             return
@@ -950,6 +958,13 @@ class Progress:
                 per = (now - self.stage_started) / self.finished
                 text += f", ETA {per * (self.total - self.finished):.0f} s"
         text += f" ({now - self.started:.0f} s)"
+        columns = self._columns()
+        if columns:
+            # Cut to the terminal's width, the last column left free: a line that wraps is
+            # not rewritten by "\r" but repeated, one more row of it per update, and the
+            # wipe at the end clears only its last row.
+            text = text[: max(columns - 1, 0)]
+            self.width = min(self.width, max(columns - 1, 0))
         pad = max(self.width - len(text), 0)
         self.width = len(text)
         self.out.write("\r" + text + " " * pad)
