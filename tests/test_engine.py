@@ -287,3 +287,68 @@ def test_a_dead_pool_worker_is_one_error_naming_its_partition(
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
     with pytest.raises(engine.PartitionLost, match=r"died analysing partition \d of 3"):
         analyze(path, partitions=3, jobs=2)
+
+
+def test_a_lost_dask_scheduler_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler stopped mid-run: the client cancels every future. It was an internal
+    error (exit 3, ``FutureCancelledError``) after a logged asyncio traceback, in-memory and
+    ``--memory-bounded``."""
+    distributed = pytest.importorskip("distributed")
+    from pcapline import bounded
+
+    class Cancelled:
+        def result(self) -> None:
+            raise distributed.client.FutureCancelledError("part-1", "scheduler-connection-lost")
+
+    class Completed:  # distributed.as_completed over the futures submitted
+        def __init__(self, futures: object = ()) -> None:
+            self.futures = list(futures)  # type: ignore[call-overload]
+
+        def add(self, future: object) -> None:
+            self.futures.append(future)
+
+        def __iter__(self) -> Iterator[object]:
+            return iter(self.futures)
+
+    class Client:
+        def submit(self, *_args: object, **_kwargs: object) -> Cancelled:
+            return Cancelled()
+
+        def scheduler_info(self) -> dict[str, object]:
+            return {}
+
+    monkeypatch.setattr(distributed, "as_completed", Completed)
+    monkeypatch.setattr(bounded, "numbered", lambda *_args: None)
+    expected = (
+        "lost the connection to the Dask scheduler at tcp://10.0.0.9:8786 (stopped or "
+        "unreachable) before every partition was analysed: nothing was written; run again"
+    )
+    cluster = engine.DaskCluster.__new__(engine.DaskCluster)
+    cluster.plan = type("Plan", (), {"partition": lambda _self, n: n})()  # type: ignore[assignment]
+    cluster.address, cluster.client = "tcp://10.0.0.9:8786", Client()
+    with pytest.raises(engine.PartitionLost) as raised:
+        list(cluster.run([0], None, lambda: None))  # type: ignore[arg-type]
+    assert str(raised.value) == expected
+    dask_pass = bounded.DaskPass.__new__(bounded.DaskPass)
+    dask_pass.job = type("Job", (), {"outputs": frozenset()})()  # type: ignore[assignment]
+    dask_pass.address, dask_pass.client = "tcp://10.0.0.9:8786", Client()
+    with pytest.raises(engine.PartitionLost) as raised:
+        list(dask_pass.run([(0, None, None)], lambda: None))  # type: ignore[list-item]
+    assert str(raised.value) == expected
+
+
+def test_dask_submit_drops_only_the_large_graph_advice() -> None:
+    """Dask warned "Sending large graph of size 22 MiB ..." (six lines) for every partition:
+    60 lines on stderr for the bench capture, around the capture's own warnings."""
+    import warnings
+
+    class Client:
+        def submit(self, function: object, *args: object, pure: bool) -> tuple[object, ...]:
+            warnings.warn("Sending large graph of size 22.02 MiB.", UserWarning, stacklevel=1)
+            warnings.warn("something else", UserWarning, stacklevel=1)
+            return (function, *args, pure)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert engine.dask_submit(Client(), len, "x") == (len, "x", False)
+    assert [str(w.message) for w in caught] == ["something else"]

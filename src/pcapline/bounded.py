@@ -52,6 +52,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -503,7 +504,9 @@ class DaskPass:
 
     def __init__(self, job: Job, address: str) -> None:
         self.job = job
+        self.address = address
         self.client = engine.dask_client(address)
+        self.quiet = engine.QuietDaskLog()
 
     def run(
         self, calls: Sequence[tuple[int, np.ndarray, Settings]], done: Callable[[], None]
@@ -517,7 +520,7 @@ class DaskPass:
 
         def submit(number: int, ids: np.ndarray, settings: Settings) -> None:
             part = numbered(self.job, number, ids)
-            future = self.client.submit(analyse_part, part, settings, self.job.outputs, pure=False)
+            future = engine.dask_submit(self.client, analyse_part, part, settings, self.job.outputs)
             numbers[future] = number
             running.add(future)  # type: ignore[no-untyped-call]
 
@@ -531,6 +534,8 @@ class DaskPass:
                     f"Dask workers kept dying on partition {numbers[future] + 1} of "
                     f"{self.job.parts.count} (killed, or over their memory limit)"
                 ) from exc
+            except CancelledError as exc:  # the client lost the scheduler: all cancelled
+                raise PartitionLost(engine.lost_scheduler(self.address)) from exc
             del numbers[future]
             write_outputs(self.job, digest.number, made)
             yield keep_digest(self.job, digest)
@@ -541,6 +546,7 @@ class DaskPass:
 
     def close(self) -> None:
         self.client.close()
+        self.quiet.restore()
 
 
 # ---------------------------------------------------------------------------------------------

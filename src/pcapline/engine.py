@@ -42,7 +42,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -358,6 +360,16 @@ def dask_client(address: str) -> Any:
         ) from exc
 
 
+def dask_submit(client: Any, function: Callable[..., Any], *args: Any) -> Any:
+    """``client.submit(function, *args, pure=False)`` without Dask's "Sending large graph"
+    ``UserWarning``: a partition's segments are the task's data (tens of MB by design), and
+    its six lines per partition, advice for Dask programmers, buried the capture's own
+    warnings on stderr (60 lines for the bench capture)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(function, *args, pure=False)
+
+
 def pool_results(futures: Mapping[Any, int], done: Callable[[], None]) -> Iterator[Any]:
     """The results of a process pool's ``futures`` (future -> partition number) as they
     finish; a worker that died (killed, out of memory) is ``PartitionLost`` naming its
@@ -383,7 +395,9 @@ class DaskCluster(Runner):
 
     def __init__(self, plan: Plan, address: str) -> None:
         self.plan = plan
+        self.address = address
         self.client = dask_client(address)
+        self.quiet = QuietDaskLog()
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
@@ -391,7 +405,7 @@ class DaskCluster(Runner):
         from distributed import KilledWorker, as_completed
 
         futures = {
-            self.client.submit(analyse_partition, self.plan.partition(n), settings, pure=False): n
+            dask_submit(self.client, analyse_partition, self.plan.partition(n), settings): n
             for n in parts
         }
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
@@ -402,11 +416,37 @@ class DaskCluster(Runner):
                     f"Dask workers kept dying on partition {futures[future] + 1} of "
                     f"{len(futures)} (killed, or over their memory limit)"
                 ) from exc
+            except CancelledError as exc:  # the client lost the scheduler: all cancelled
+                raise PartitionLost(lost_scheduler(self.address)) from exc
             yield result
             done()
 
     def close(self) -> None:
         self.client.close()
+        self.quiet.restore()
+
+
+def lost_scheduler(address: str) -> str:
+    """The one line for a Dask scheduler gone in the middle of an analysis."""
+    return (
+        f"lost the connection to the Dask scheduler at {address} (stopped or unreachable) "
+        "before every partition was analysed: nothing was written; run again"
+    )
+
+
+class QuietDaskLog:
+    """``distributed.client`` quiet while pcapline holds a client: when the scheduler goes
+    away it logs errors with asyncio tracebacks; pcapline's one error line says it."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.log = logging.getLogger("distributed.client")
+        self.level = self.log.level
+        self.log.setLevel(logging.CRITICAL)
+
+    def restore(self) -> None:
+        self.log.setLevel(self.level)
 
 
 # ---------------------------------------------------------------------------------------------
