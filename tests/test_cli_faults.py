@@ -6,6 +6,7 @@ and a tiny tmpfs (when this user may mount one) fill up; the CLI runs as a subpr
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -383,3 +384,28 @@ def test_more_workers_than_twice_the_cores_are_lowered_with_a_warning(
         "using 2\n",
     )
     assert many.stdout == single.stdout
+
+
+@pytest.mark.parametrize(("term", "coloured"), [("xterm-256color", True), ("dumb", False)])
+def test_no_colour_codes_on_a_dumb_terminal(term: str, coloured: bool) -> None:
+    """``TERM=dumb`` (Emacs' shell, some CI log viewers) shows escape codes raw."""
+    import pty
+
+    main, side = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapline", "analyze", "--quiet", str(SAMPLE)],
+        stdout=side,
+        stderr=subprocess.PIPE,
+        timeout=60,
+        env={**env, "TERM": term, "PYTHONPATH": str(ROOT / "src")},
+    )
+    os.close(side)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the terminal's other side is closed
+        while chunk := os.read(main, 65536):
+            shown += chunk
+    os.close(main)
+    assert done.returncode == 0
+    assert b"persist_timeout" in shown
+    assert (b"\x1b[" in shown) is coloured

@@ -633,7 +633,7 @@ def scan(
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     _write(
         batch.render(
-            captures, fmt, width=max(width, 60), color=tty and "NO_COLOR" not in os.environ
+            captures, fmt, width=max(width, 60), color=_colour_wanted(tty)
         ),
         output,
     )
@@ -822,7 +822,7 @@ def _text(
     from pcapline.render.terminal import TextOptions, render_text
 
     tty = not to_file and sys.stdout.isatty()
-    color = tty and "NO_COLOR" not in os.environ
+    color = _colour_wanted(tty)
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     text = render_text(
         analysis, TextOptions(limit=limit, width=max(width, 60), color=color), selection
@@ -838,6 +838,12 @@ def _timelines(analysis: Analysis, stream: tuple[int, ...], *, ascii_only: bool)
         stream_timeline(analysis, conn_id, ascii_only).rstrip("\n") + "\n"
         for conn_id in dict.fromkeys(stream)
     )
+
+
+def _colour_wanted(tty: bool) -> bool:
+    """Colour on a terminal, unless ``NO_COLOR`` is set or the terminal says it has none
+    (``TERM=dumb``: Emacs' shell, some CI log viewers, which showed the escape codes raw)."""
+    return tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def _env_width() -> int:
