@@ -6,6 +6,7 @@ and a tiny tmpfs (when this user may mount one) fill up; the CLI runs as a subpr
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -247,3 +248,164 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path: Path, command: 
         assert "r\\xe9seau &lt;1&gt;.pcap" in text
     else:
         assert json.loads(text)["capture"]["path"] == shown
+
+
+def _with_closed(fds: tuple[int, ...], *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI started with ``fds`` closed, as ``>&-``, ``2>&-`` or ``<&-`` leave them
+    (Python then starts with ``sys.stdout`` ... ``None``); stderr is captured when open."""
+
+    def close() -> None:
+        for fd in fds:
+            os.close(fd)
+
+    return subprocess.run(
+        [sys.executable, "-m", "pcapline", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=close,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["analyze"], ["analyze", "--format", "json"], ["timeline", "--", "0"], ["scan"]],
+    ids=["text", "json", "timeline", "scan"],
+)
+def test_a_closed_standard_output_is_one_line_and_exit_2(command: list[str]) -> None:
+    name, *rest = command
+    result = _with_closed((1,), name, str(SAMPLE), *rest)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "pcapline: error: cannot write standard output: standard output is closed (the "
+        "command ran with >&-): give it a file or use -o FILE\n",
+    )
+
+
+def test_a_closed_standard_output_does_not_fail_a_run_writing_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    result = _with_closed((1,), "analyze", "--format", "json", "-o", str(out), str(SAMPLE))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(out.read_text())["schema"] == "pcapline/1"
+
+
+def test_a_closed_standard_input_is_one_line_and_exit_2() -> None:
+    result = _with_closed((0,), "analyze", "-")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "pcapline: error: standard input is closed (the command ran with <&-): give it a file\n",
+    )
+
+
+@pytest.mark.parametrize("bounded", [[], ["--memory-bounded", "--jobs", "2"]], ids=["", "bounded"])
+def test_a_closed_standard_error_loses_the_messages_not_the_run(
+    tmp_path: Path, bounded: list[str]
+) -> None:
+    """With stderr closed a warning line (a truncated capture) must not end the run."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(SAMPLE.read_bytes()[:-10])
+    out = tmp_path / "out.json"
+    ok = _with_closed((2,), "analyze", *bounded, "--format", "json", "-o", str(out), str(cut))
+    assert ok.returncode == 0
+    assert json.loads(out.read_text())["capture"]["warnings"] != []
+    assert _with_closed((2,), "analyze", str(tmp_path / "missing.pcap")).returncode == 2
+
+
+@pytest.mark.parametrize("bounded", [[], ["--memory-bounded"]], ids=["in-memory", "bounded"])
+def test_parquet_on_a_full_filesystem_leaves_no_partial_table(
+    tmp_path: Path, bounded: list[str]
+) -> None:
+    """Parquet output is written whole or not at all, as the other formats: a failed write
+    keeps the earlier dataset as it was and leaves no truncated table (a 0-byte
+    connections.parquet) or empty folder behind."""
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    parquet = [*bounded, "--format", "parquet", str(SAMPLE), "-o"]
+    try:
+        first = _cli("analyze", *parquet, str(tiny / "ds"))  # about 36 kB: fits
+        earlier = {p.name: p.read_bytes() for p in (tiny / "ds").iterdir()}
+        again = _cli("analyze", *parquet, str(tiny / "ds"))  # the new one beside it does not
+        kept = {p.name: p.read_bytes() for p in (tiny / "ds").iterdir()}
+        fresh = _cli("analyze", *parquet, str(tiny / "new"))
+        single = _cli("analyze", *parquet, str(tiny / "c.parquet"))
+        leftovers = sorted(p.name for p in tiny.iterdir())
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
+    assert first.returncode == 0
+    assert sorted(earlier) == ["connections.parquet", "events.parquet"]
+    for failed, where in ((again, "ds"), (fresh, "new"), (single, "c.parquet")):
+        assert failed.returncode == 2
+        assert failed.stderr.startswith(f"pcapline: error: cannot write {tiny / where}: ")
+        assert "No space left on device" in failed.stderr
+    assert kept == earlier
+    assert leftovers == ["ds"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze", "--memory-bounded", "--format", "json", "--jobs", "5"],
+        ["scan", "--format", "json", "--workers", "5"],
+    ],
+    ids=["analyze", "scan"],
+)
+def test_more_workers_than_twice_the_cores_are_lowered_with_a_warning(
+    command: list[str],
+) -> None:
+    """``--jobs 10000`` forked thousands of processes (partitions are made per worker, even
+    for a 16-frame capture) until the machine ran out of memory. Here on one core."""
+    name, *options = command
+    capture = str(ROOT / "sample_captures" / "persist-timeout-retries2-3.pcap")
+    single = subprocess.run(
+        [sys.executable, "-m", "pcapline", name, capture, *options[:-1], "1"],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    many = subprocess.run(
+        [sys.executable, "-m", "pcapline", name, capture, *options],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )
+    option = options[-2]
+    assert (many.returncode, many.stderr.decode()) == (
+        0,
+        f"pcapline: warning: {option} 5 is more than 2 per core this process may use (1): "
+        "using 2\n",
+    )
+    assert many.stdout == single.stdout
+
+
+@pytest.mark.parametrize(("term", "coloured"), [("xterm-256color", True), ("dumb", False)])
+def test_no_colour_codes_on_a_dumb_terminal(term: str, coloured: bool) -> None:
+    """``TERM=dumb`` (Emacs' shell, some CI log viewers) shows escape codes raw."""
+    import pty
+
+    main, side = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapline", "analyze", "--quiet", str(SAMPLE)],
+        stdout=side,
+        stderr=subprocess.PIPE,
+        timeout=60,
+        env={**env, "TERM": term, "PYTHONPATH": str(ROOT / "src")},
+    )
+    os.close(side)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the terminal's other side is closed
+        while chunk := os.read(main, 65536):
+            shown += chunk
+    os.close(main)
+    assert done.returncode == 0
+    assert b"persist_timeout" in shown
+    assert (b"\x1b[" in shown) is coloured

@@ -10,6 +10,7 @@ separate worker processes; the JSON documents must be equal, and so must the mer
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -213,6 +214,27 @@ def test_progress_is_one_line_rewritten_in_place() -> None:
     assert text.endswith("\r")  # the line is wiped at the end
 
 
+def test_progress_never_wraps_on_a_narrow_terminal() -> None:
+    """A line wider than the terminal wraps, and "\r" then rewrites only its last row: on a
+    30-column pane every update left another copy of it above the report."""
+    import fcntl
+    import struct
+    import termios
+
+    main, side = os.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 30, 0, 0))
+    with os.fdopen(side, "w") as terminal:
+        shown = engine.Progress(enabled=True, out=terminal, size=2_000_000)
+        shown.stage("analysing 10,000 connections", total=4)
+        shown.step()
+        shown.done()
+    text = os.read(main, 4096).decode()
+    os.close(main)
+    rows = text.split("\r")
+    assert rows[1] == "pcapline: 2 MB: analysing 10,"  # 29 columns: the last one kept free
+    assert max(len(row) for row in rows) == 29
+
+
 def test_cli_is_quiet_when_stderr_is_not_a_terminal(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -257,6 +279,33 @@ def test_an_unreachable_scheduler_is_one_error_line(
     )
 
 
+@pytest.mark.parametrize("bounded", [[], ["--memory-bounded"]], ids=["in-memory", "bounded"])
+def test_a_malformed_scheduler_address_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], bounded: list[str]
+) -> None:
+    """It was an internal error (exit 3, ``ValueError: invalid literal for int()``)."""
+    pytest.importorskip("distributed")
+    path = str(SAMPLES / "closed-client-first.pcap")
+    assert run(["analyze", path, *bounded, "--scheduler", "tcp://host:notaport"]) == 2
+    assert capsys.readouterr().err == (
+        "pcapline: error: cannot reach the Dask scheduler at tcp://host:notaport: invalid "
+        "literal for int() with base 10: 'notaport'\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["analyze", "scan"])
+def test_an_empty_scheduler_address_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """``--scheduler "$DASK_SCHEDULER"`` with the variable unset: analyze failed with an
+    internal error (exit 3), scan ran locally without a word."""
+    assert run([command, str(SAMPLES / "closed-client-first.pcap"), "--scheduler", ""]) == 2
+    assert capsys.readouterr().err == (
+        "pcapline: error: Invalid value for '--scheduler': an empty address (expected "
+        f"tcp://HOST:PORT) (see 'pcapline {command} --help')\n"
+    )
+
+
 def test_a_dead_pool_worker_is_one_error_naming_its_partition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -274,3 +323,68 @@ def test_a_dead_pool_worker_is_one_error_naming_its_partition(
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
     with pytest.raises(engine.PartitionLost, match=r"died analysing partition \d of 3"):
         analyze(path, partitions=3, jobs=2)
+
+
+def test_a_lost_dask_scheduler_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler stopped mid-run: the client cancels every future. It was an internal
+    error (exit 3, ``FutureCancelledError``) after a logged asyncio traceback, in-memory and
+    ``--memory-bounded``."""
+    distributed = pytest.importorskip("distributed")
+    from pcapline import bounded
+
+    class Cancelled:
+        def result(self) -> None:
+            raise distributed.client.FutureCancelledError("part-1", "scheduler-connection-lost")
+
+    class Completed:  # distributed.as_completed over the futures submitted
+        def __init__(self, futures: object = ()) -> None:
+            self.futures = list(futures)  # type: ignore[call-overload]
+
+        def add(self, future: object) -> None:
+            self.futures.append(future)
+
+        def __iter__(self) -> Iterator[object]:
+            return iter(self.futures)
+
+    class Client:
+        def submit(self, *_args: object, **_kwargs: object) -> Cancelled:
+            return Cancelled()
+
+        def scheduler_info(self) -> dict[str, object]:
+            return {}
+
+    monkeypatch.setattr(distributed, "as_completed", Completed)
+    monkeypatch.setattr(bounded, "numbered", lambda *_args: None)
+    expected = (
+        "lost the connection to the Dask scheduler at tcp://10.0.0.9:8786 (stopped or "
+        "unreachable) before every partition was analysed: nothing was written; run again"
+    )
+    cluster = engine.DaskCluster.__new__(engine.DaskCluster)
+    cluster.plan = type("Plan", (), {"partition": lambda _self, n: n})()  # type: ignore[assignment]
+    cluster.address, cluster.client = "tcp://10.0.0.9:8786", Client()
+    with pytest.raises(engine.PartitionLost) as raised:
+        list(cluster.run([0], None, lambda: None))  # type: ignore[arg-type]
+    assert str(raised.value) == expected
+    dask_pass = bounded.DaskPass.__new__(bounded.DaskPass)
+    dask_pass.job = type("Job", (), {"outputs": frozenset()})()  # type: ignore[assignment]
+    dask_pass.address, dask_pass.client = "tcp://10.0.0.9:8786", Client()
+    with pytest.raises(engine.PartitionLost) as raised:
+        list(dask_pass.run([(0, None, None)], lambda: None))  # type: ignore[list-item]
+    assert str(raised.value) == expected
+
+
+def test_dask_submit_drops_only_the_large_graph_advice() -> None:
+    """Dask warned "Sending large graph of size 22 MiB ..." (six lines) for every partition:
+    60 lines on stderr for the bench capture, around the capture's own warnings."""
+    import warnings
+
+    class Client:
+        def submit(self, function: object, *args: object, pure: bool) -> tuple[object, ...]:
+            warnings.warn("Sending large graph of size 22.02 MiB.", UserWarning, stacklevel=1)
+            warnings.warn("something else", UserWarning, stacklevel=1)
+            return (function, *args, pure)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert engine.dask_submit(Client(), len, "x") == (len, "x", False)
+    assert [str(w.message) for w in caught] == ["something else"]

@@ -28,6 +28,7 @@ from test_engine import CORPUS_CAPTURES, SAMPLE_CAPTURES, SAMPLES
 from pcapline import bounded
 from pcapline.analysis import analyze
 from pcapline.cli import run
+from pcapline.errors import PcaplineError
 from pcapline.render.tables import to_csv
 
 
@@ -257,7 +258,14 @@ def test_a_full_disk_is_one_error_and_leaves_nothing(
     argv = ["analyze", path, "--format", "json", "--spill-dir", str(spill), "--jobs", "1"]
     assert run(argv) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].endswith("No space left on device"), err
+    # one line naming the folder and what to do, as a full disk while splitting gives (it
+    # was a spill file's path and a bare "No space left on device", the folder gone since)
+    assert len(err) == 1, err
+    assert err[0].startswith(f"pcapline: error: no space left in {spill}{os.sep}pcapline-")
+    assert err[0].endswith(
+        " for the spill files of the capture (they take about 1.5 times the capture's size: "
+        "free space there, or use --spill-dir DIR on a bigger disk)"
+    )
     assert os.listdir(spill) == []
 
 
@@ -305,3 +313,18 @@ def test_cli_memory_bounded_fail_on_exits_as_the_in_memory_path(
     assert expected == 1  # the capture has connections that retried their SYN
     assert run([*argv, "--memory-bounded"]) == expected
     assert capsys.readouterr() == said
+
+
+def test_a_spill_folder_that_cannot_be_made_is_one_line_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """It was the would-be work folder's name (``DIR/pcapline-3mf_o1f1: Permission
+    denied``), a path that never existed, and no hint."""
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_bytes(b"")
+    with pytest.raises(PcaplineError) as raised:
+        bounded.analyse(SAMPLES / "persist-timeout-retries2-3.pcap", spill_dir=str(not_a_dir))
+    assert str(raised.value) == (
+        f"cannot create spill files in {not_a_dir}: not a directory (use --spill-dir DIR on a "
+        "disk you can write to)"
+    )

@@ -255,3 +255,51 @@ def test_dask_without_workers_gives_up_instead_of_waiting_forever(tmp_path: Path
         "not analysed: the Dask cluster had no worker for 3 s (workers died or were stopped)"
     }
     assert took < 60
+
+
+def test_a_lost_dask_scheduler_gives_error_rows_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler stopped mid-scan: the client cancels every future and ``wait`` raises
+    ``FuturesCancelledError``. It was exit 3 (internal error) and no output although half the
+    captures were done; now the captures left are rows that say so (exit 4)."""
+    distributed = pytest.importorskip("distributed")
+    import importlib
+
+    scan_run = importlib.import_module("pcapline.scan.run")
+
+    class Future:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def cancel(self) -> None:
+            pass
+
+        def release(self) -> None:
+            pass
+
+        def result(self) -> scan_run.CaptureSummary:
+            return scan_run.CaptureSummary(self.path, frames=1)
+
+    class Client:
+        def nthreads(self) -> dict[str, int]:
+            return {"tcp://worker": 1}
+
+        def submit(self, _function: object, path: str, pure: bool) -> Future:
+            return Future(path)
+
+    waits = iter([True, False])
+
+    def wait(futures: list[Future], **_kwargs: object) -> tuple[set[Future], set[Future]]:
+        if next(waits):
+            return {futures[0]}, set(futures[1:])
+        raise distributed.client.FuturesCancelledError([])
+
+    monkeypatch.setattr(distributed, "wait", wait)
+    out: list[scan_run.CaptureSummary] = []
+    paths = [f"c{n}.pcap" for n in range(5)]
+    scan_run._dask_loop(Client(), paths, out.append, patience=60.0)
+    assert [(s.path, s.error, s.lost) for s in out] == [
+        ("c0.pcap", None, False),
+        *((p, scan_run.LOST_SCHEDULER, True) for p in ("c1.pcap", "c2.pcap", "c3.pcap", "c4.pcap")),
+    ]

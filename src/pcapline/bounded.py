@@ -43,6 +43,7 @@ filters (``--host``, ``--stream`` ...); ``cli.py`` keeps those on the in-memory 
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import os
@@ -51,6 +52,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -63,6 +65,7 @@ from pcapline.heap import release_freed_memory
 from pcapline.model import EVENT_COLUMNS, FLOW_COLUMNS, CaptureInfo, Finding, StallCause
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
+from pcapline.spill import cannot_create_spill, no_space_for_spill
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
@@ -501,7 +504,9 @@ class DaskPass:
 
     def __init__(self, job: Job, address: str) -> None:
         self.job = job
+        self.address = address
         self.client = engine.dask_client(address)
+        self.quiet = engine.QuietDaskLog()
 
     def run(
         self, calls: Sequence[tuple[int, np.ndarray, Settings]], done: Callable[[], None]
@@ -515,7 +520,7 @@ class DaskPass:
 
         def submit(number: int, ids: np.ndarray, settings: Settings) -> None:
             part = numbered(self.job, number, ids)
-            future = self.client.submit(analyse_part, part, settings, self.job.outputs, pure=False)
+            future = engine.dask_submit(self.client, analyse_part, part, settings, self.job.outputs)
             numbers[future] = number
             running.add(future)  # type: ignore[no-untyped-call]
 
@@ -529,6 +534,8 @@ class DaskPass:
                     f"Dask workers kept dying on partition {numbers[future] + 1} of "
                     f"{self.job.parts.count} (killed, or over their memory limit)"
                 ) from exc
+            except CancelledError as exc:  # the client lost the scheduler: all cancelled
+                raise PartitionLost(engine.lost_scheduler(self.address)) from exc
             del numbers[future]
             write_outputs(self.job, digest.number, made)
             yield keep_digest(self.job, digest)
@@ -539,6 +546,7 @@ class DaskPass:
 
     def close(self) -> None:
         self.client.close()
+        self.quiet.restore()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,9 +571,19 @@ def analyse(
     address where pass 2 runs instead."""
     show = progress or Progress(enabled=False)
     count = partition_count(source_size(source), jobs, partitions)
-    work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
+    try:
+        work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
+    except OSError as exc:
+        raise cannot_create_spill(spill_dir or tempfile.gettempdir(), exc) from None
     try:
         return _analyse(source, work, count, slow, jobs, scheduler, outputs, show)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        # a partition's results (written here or by a worker) filled the disk: one line
+        # that names the folder, not a bare "No space left on device"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space_for_spill(work) from None
+        raise
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -808,26 +826,32 @@ class Bounded:
             out.write(csv_rows(pd.DataFrame(columns=list(TABLE_COLUMNS))))
 
     def write_parquet(self, path: str) -> None:
-        """The connections table as one Parquet file (``render.tables.write_parquet``)."""
+        """The connections table as one Parquet file (``render.tables.write_parquet``),
+        written whole or not at all."""
+        from pcapline.outfile import whole_files
         from pcapline.render.tables import TABLE_COLUMNS
 
-        _write_parquet(functools.partial(merged, self._runs("table"), "id"), path, TABLE_COLUMNS)
+        with whole_files([path]) as (temporary,):
+            _write_parquet(
+                functools.partial(merged, self._runs("table"), "id"), temporary, TABLE_COLUMNS
+            )
 
     def write_parquet_dataset(self, directory: str) -> list[str]:
-        """``render.tables.write_parquet_dataset``: connections and events tables."""
+        """``render.tables.write_parquet_dataset``: connections and events tables, both
+        written whole or neither."""
+        from pcapline.outfile import whole_dataset
         from pcapline.render.tables import EVENT_TABLE_COLUMNS, TABLE_COLUMNS
 
-        os.makedirs(directory, exist_ok=True)
-        written = []
-        for name, what, columns in (
-            ("connections", "table", TABLE_COLUMNS),
-            ("events", "events", EVENT_TABLE_COLUMNS),
-        ):
-            path = os.path.join(directory, f"{name}.parquet")
-            runs = self._runs(what)
-            _write_parquet(functools.partial(merged, runs, "id"), path, columns)
-            written.append(path)
-        return written
+        tables = (
+            ("connections.parquet", "table", TABLE_COLUMNS),
+            ("events.parquet", "events", EVENT_TABLE_COLUMNS),
+        )
+        with whole_dataset(directory, [name for name, _w, _c in tables]) as temporaries:
+            for temporary, (_name, what, columns) in zip(temporaries, tables, strict=True):
+                _write_parquet(
+                    functools.partial(merged, self._runs(what), "id"), temporary, columns
+                )
+        return [os.path.join(directory, name) for name, _w, _c in tables]
 
     def text_analysis(self) -> Analysis:
         """The ``Analysis`` the text report reads: every connection's row, verdict and delays

@@ -21,9 +21,7 @@ import gc
 import ipaddress
 import os
 import shutil
-import stat
 import sys
-import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -42,6 +40,7 @@ from pcapline.model import (
     SlowThresholds,
     fail_on_names,
 )
+from pcapline.stdio import reopen_closed
 from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_termination
 
 if TYPE_CHECKING:
@@ -196,6 +195,16 @@ def _app_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _scheduler_address(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> str | None:
+    """An empty ``--scheduler`` (``--scheduler "$DASK_SCHEDULER"`` with the variable unset) is
+    a usage error, not a quiet local run."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty address (expected tcp://HOST:PORT)")
+    return value
+
+
 def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     """``--max-decompressed SIZE``: handed to the reader (and scan workers) by environment."""
     if value is None:
@@ -276,6 +285,7 @@ _quiet_option = click.option(
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
+    callback=_scheduler_address,
     help="Analyse the capture's connections on this Dask scheduler (tcp://host:8786) instead "
     "(extra 'dask'; README 'Large captures').",
 )
@@ -321,9 +331,10 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    from pcapline.engine import Kept, default_jobs
+    from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
+    local_jobs = _processes(jobs, "--jobs")
     unfiltered = host is None and port is None and not stream and app is None and sni is None
     if _bounded_path(
         capture,
@@ -337,7 +348,7 @@ def analyze(
             limit=limit,
             fail_on=fail_on,
             slow=_thresholds(slow_connect, slow_response),
-            jobs=jobs or default_jobs(),
+            jobs=local_jobs,
             scheduler=scheduler,
             spill_dir=spill_dir,
             progress=not quiet,
@@ -345,7 +356,7 @@ def analyze(
     outcome = _run(
         capture,
         slow=_thresholds(slow_connect, slow_response),
-        jobs=jobs or default_jobs(),
+        jobs=local_jobs,
         scheduler=scheduler,
         progress=not quiet,
         detections=Kept.DRAWN if fmt == "html" else Kept.READ,
@@ -381,6 +392,33 @@ def analyze(
         # Exit (not a return value) so the code also holds under click's standalone mode.
         raise click.exceptions.Exit(status)
     return EXIT_OK
+
+
+#: ``--jobs`` / ``--workers`` above this many times the usable cores are lowered to it.
+MAX_PROCESSES_PER_CORE = 2
+
+
+def _processes(asked: int | None, option: str) -> int:
+    """Worker processes for ``--jobs`` / ``--workers``: every core this process may run on
+    unless told, and at most ``MAX_PROCESSES_PER_CORE`` per core, with a warning. Workers
+    are CPU-bound, so more only cost memory (each its share of the capture, and partitions
+    are made per worker): ``--jobs 10000`` forked thousands of processes and took all the
+    machine's memory, even for a 16-frame capture."""
+    from pcapline.engine import default_jobs
+
+    cores = default_jobs()
+    if asked is None:
+        return cores
+    most = MAX_PROCESSES_PER_CORE * cores
+    if asked > most:
+        with contextlib.suppress(OSError):
+            click.echo(
+                f"pcapline: warning: {option} {asked} is more than {MAX_PROCESSES_PER_CORE} "
+                f"per core this process may use ({cores}): using {most}",
+                err=True,
+            )
+        return most
+    return asked
 
 
 def _bounded_path(capture: str, *, asked: bool, whole_needed: bool) -> bool:
@@ -540,12 +578,12 @@ def report(
     quiet: bool,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-    from pcapline.engine import Kept, default_jobs
+    from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
     _warn_whole_in_memory(capture)
     whole = _run(
-        capture, jobs=jobs or default_jobs(), progress=not quiet, detections=Kept.DRAWN
+        capture, jobs=_processes(jobs, "--jobs"), progress=not quiet, detections=Kept.DRAWN
     ).analysis
     analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
     _write(analysis.to_html(), output)
@@ -563,13 +601,13 @@ def timeline(
     capture: str, stream: int, output: str | None, ascii_only: bool, jobs: int | None, quiet: bool
 ) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
-    from pcapline.engine import Kept, default_jobs
+    from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     _warn_whole_in_memory(capture)
     whole = _run(
-        capture, jobs=jobs or default_jobs(), progress=not quiet, detections=Kept.READ
+        capture, jobs=_processes(jobs, "--jobs"), progress=not quiet, detections=Kept.READ
     ).analysis
     analysis = _select(whole, capture, host=None, port=None, stream=(stream,))
     _write(stream_timeline(analysis, stream, ascii_only), output)
@@ -598,7 +636,10 @@ def timeline(
     help="Local worker processes (default: all cores).",
 )
 @click.option(
-    "--scheduler", metavar="ADDRESS", help="Run on this Dask distributed scheduler instead."
+    "--scheduler",
+    metavar="ADDRESS",
+    callback=_scheduler_address,
+    help="Run on this Dask distributed scheduler instead.",
 )
 @click.option(
     "--fail-on",
@@ -621,6 +662,7 @@ def scan(
     from pcapline import scan as batch
 
     names = batch.fail_on_names(fail_on)
+    workers = _processes(workers, "--workers")
     shown = not quiet and sys.stderr.isatty()
     captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=shown)
     for capture in captures:  # the inputs are known once the paths are walked
@@ -628,9 +670,7 @@ def scan(
     tty = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     _write(
-        batch.render(
-            captures, fmt, width=max(width, 60), color=tty and "NO_COLOR" not in os.environ
-        ),
+        batch.render(captures, fmt, width=max(width, 60), color=_colour_wanted(tty)),
         output,
     )
     hits = batch.matched(captures, names)
@@ -818,7 +858,7 @@ def _text(
     from pcapline.render.terminal import TextOptions, render_text
 
     tty = not to_file and sys.stdout.isatty()
-    color = tty and "NO_COLOR" not in os.environ
+    color = _colour_wanted(tty)
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     text = render_text(
         analysis, TextOptions(limit=limit, width=max(width, 60), color=color), selection
@@ -834,6 +874,12 @@ def _timelines(analysis: Analysis, stream: tuple[int, ...], *, ascii_only: bool)
         stream_timeline(analysis, conn_id, ascii_only).rstrip("\n") + "\n"
         for conn_id in dict.fromkeys(stream)
     )
+
+
+def _colour_wanted(tty: bool) -> bool:
+    """Colour on a terminal, unless ``NO_COLOR`` is set or the terminal says it has none
+    (``TERM=dumb``: Emacs' shell, some CI log viewers, which showed the escape codes raw)."""
+    return tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def _env_width() -> int:
@@ -888,52 +934,15 @@ def _write_text(stream: TextIO, text: str) -> None:
 
 
 def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
-    """Write ``output`` whole or not at all: a regular file is written beside it under a
-    temporary name and renamed when complete, so a full disk, an error or Ctrl-C never leaves
-    a truncated report (the temporary file is removed). Devices and pipes are written as is."""
-    # through a symlink: replace the file it points to, not the link
-    target = os.path.realpath(output) if _is_regular_or_new(output) else None
-    temporary: str | None = None
+    """Write ``output`` whole or not at all (``outfile.whole_files``): a full disk, an error or
+    Ctrl-C never leaves a truncated report."""
+    from pcapline.outfile import whole_files
+
     try:
-        if target is None:
-            with open(output, "w", encoding="utf-8") as stream:
-                writer(stream)
-            return
-        folder = os.path.dirname(os.path.abspath(target))
-        fd, temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder
-        )
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        with whole_files([output]) as (path,), open(path, "w", encoding="utf-8") as stream:
             writer(stream)
-        _give_mode(temporary, like=target)
-        os.replace(temporary, target)
-        temporary = None
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-
-
-def _give_mode(temporary: str, like: str) -> None:
-    """The permissions an existing ``like`` has, else what open() would give a new file
-    (mkstemp makes it 0600)."""
-    try:
-        shutil.copymode(like, temporary)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-
-
-def _is_regular_or_new(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
 
 
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
@@ -989,6 +998,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point: every failure becomes one stderr line and an exit code."""
+    reopen_closed()
     gc.set_threshold(*GC_THRESHOLDS)
     stop_on_termination()
     _without_huge_page_advice()

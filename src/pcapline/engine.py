@@ -43,7 +43,9 @@ import enum
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -372,8 +374,20 @@ def dask_client(address: str) -> Any:
         ) from exc
     try:
         return Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
-    except OSError as exc:
-        raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}"
+        ) from exc
+
+
+def dask_submit(client: Any, function: Callable[..., Any], *args: Any) -> Any:
+    """``client.submit(function, *args, pure=False)`` without Dask's "Sending large graph"
+    ``UserWarning``: a partition's segments are the task's data (tens of MB by design), and
+    its six lines per partition, advice for Dask programmers, buried the capture's own
+    warnings on stderr (60 lines for the bench capture)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(function, *args, pure=False)
 
 
 def pool_results(futures: Mapping[Any, int], done: Callable[[], None]) -> Iterator[Any]:
@@ -401,7 +415,9 @@ class DaskCluster(Runner):
 
     def __init__(self, plan: Plan, address: str) -> None:
         self.plan = plan
+        self.address = address
         self.client = dask_client(address)
+        self.quiet = QuietDaskLog()
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
@@ -409,7 +425,7 @@ class DaskCluster(Runner):
         from distributed import KilledWorker, as_completed
 
         futures = {
-            self.client.submit(analyse_partition, self.plan.partition(n), settings, pure=False): n
+            dask_submit(self.client, analyse_partition, self.plan.partition(n), settings): n
             for n in parts
         }
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
@@ -420,11 +436,37 @@ class DaskCluster(Runner):
                     f"Dask workers kept dying on partition {futures[future] + 1} of "
                     f"{len(futures)} (killed, or over their memory limit)"
                 ) from exc
+            except CancelledError as exc:  # the client lost the scheduler: all cancelled
+                raise PartitionLost(lost_scheduler(self.address)) from exc
             yield result
             done()
 
     def close(self) -> None:
         self.client.close()
+        self.quiet.restore()
+
+
+def lost_scheduler(address: str) -> str:
+    """The one line for a Dask scheduler gone in the middle of an analysis."""
+    return (
+        f"lost the connection to the Dask scheduler at {address} (stopped or unreachable) "
+        "before every partition was analysed: nothing was written; run again"
+    )
+
+
+class QuietDaskLog:
+    """``distributed.client`` quiet while pcapline holds a client: when the scheduler goes
+    away it logs errors with asyncio tracebacks; pcapline's one error line says it."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.log = logging.getLogger("distributed.client")
+        self.level = self.log.level
+        self.log.setLevel(logging.CRITICAL)
+
+    def restore(self) -> None:
+        self.log.setLevel(self.level)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -954,6 +996,14 @@ class Progress:
             self.out.write("\r" + " " * self.width + "\r")
             self.out.flush()
 
+    def _columns(self) -> int:
+        """The width of the terminal the line goes to (asked each time: it may be resized),
+        0 when unknown."""
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return 0
+
     def _show(self) -> None:
         if not self.enabled:
             return
@@ -967,6 +1017,13 @@ class Progress:
                 per = (now - self.stage_started) / self.finished
                 text += f", ETA {per * (self.total - self.finished):.0f} s"
         text += f" ({now - self.started:.0f} s)"
+        columns = self._columns()
+        if columns:
+            # Cut to the terminal's width, the last column left free: a line that wraps is
+            # not rewritten by "\r" but repeated, one more row of it per update, and the
+            # wipe at the end clears only its last row.
+            text = text[: max(columns - 1, 0)]
+            self.width = min(self.width, max(columns - 1, 0))
         pad = max(self.width - len(text), 0)
         self.width = len(text)
         self.out.write("\r" + text + " " * pad)

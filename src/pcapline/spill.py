@@ -207,7 +207,7 @@ def spill_capture(
     try:
         spill_dir = tempfile.mkdtemp(prefix="pcapline-spill-", dir=where)
     except OSError as exc:
-        raise PcaplineError(f"cannot create spill files in {where}: {_why(exc)}") from None
+        raise cannot_create_spill(where, exc) from None
     try:
         src = open_source_file(source, spill_dir)
         try:
@@ -220,15 +220,31 @@ def spill_capture(
     except OSError as exc:
         shutil.rmtree(spill_dir, ignore_errors=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise PcaplineError(
-                f"no space left in {where} for the spill files of the capture"
-            ) from None
+            raise no_space_for_spill(where) from None
         if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
             raise PcaplineError(f"cannot write spill files in {where}: {_why(exc)}") from None
         raise
     except BaseException:
         shutil.rmtree(spill_dir, ignore_errors=True)
         raise
+
+
+def cannot_create_spill(where: str, exc: OSError) -> PcaplineError:
+    """The one line for a spill folder that cannot be made (no permission, missing, full)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return no_space_for_spill(where)
+    return PcaplineError(
+        f"cannot create spill files in {where}: {_why(exc)} (use --spill-dir DIR on a disk "
+        "you can write to)"
+    )
+
+
+def no_space_for_spill(where: str) -> PcaplineError:
+    """The one line for a spill folder whose disk filled up, saying what to do."""
+    return PcaplineError(
+        f"no space left in {where} for the spill files of the capture (they take about 1.5 "
+        "times the capture's size: free space there, or use --spill-dir DIR on a bigger disk)"
+    )
 
 
 def _why(exc: OSError) -> str:

@@ -128,29 +128,29 @@ def csv_rows(table: pd.DataFrame, *, header: bool = True) -> str:
 
 
 def write_parquet(analysis: Analysis, path: str) -> None:
-    """The connections table as one Parquet file."""
+    """The connections table as one Parquet file, written whole or not at all."""
+    from pcapline.outfile import whole_files
+
     _need_pyarrow()
-    connections_table(analysis).to_parquet(path, index=False, engine="pyarrow")
+    with whole_files([path]) as (temporary,):
+        connections_table(analysis).to_parquet(temporary, index=False, engine="pyarrow")
 
 
 def write_parquet_dataset(analysis: Analysis, directory: str) -> list[str]:
     """A dataset in ``directory`` (created if needed): ``connections.parquet`` (the CSV's
     columns) and ``events.parquet`` (``EVENT_TABLE_COLUMNS``), joined on ``id``; pandas,
-    polars and DuckDB read either file or the folder's ``*.parquet``. Returns the paths
-    written."""
+    polars and DuckDB read either file or the folder's ``*.parquet``. Both are written whole
+    or neither (``outfile.whole_dataset``). Returns the paths written."""
     import os
 
+    from pcapline.outfile import whole_dataset
+
     _need_pyarrow()
-    os.makedirs(directory, exist_ok=True)
-    written = []
-    for name, table in (
-        ("connections", connections_table(analysis)),
-        ("events", events_table(analysis)),
-    ):
-        path = os.path.join(directory, f"{name}.parquet")
-        table.to_parquet(path, index=False, engine="pyarrow")
-        written.append(path)
-    return written
+    names = ("connections.parquet", "events.parquet")
+    with whole_dataset(directory, names) as (connections, events):
+        connections_table(analysis).to_parquet(connections, index=False, engine="pyarrow")
+        events_table(analysis).to_parquet(events, index=False, engine="pyarrow")
+    return [os.path.join(directory, name) for name in names]
 
 
 def _need_pyarrow() -> None:

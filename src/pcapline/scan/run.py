@@ -24,11 +24,12 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pcapline.engine import default_jobs
 from pcapline.errors import PcaplineError, UsageError
 from pcapline.fmt import utf8_text
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
@@ -276,7 +277,7 @@ def run(
     if scheduler:
         results = _run_dask(paths, scheduler, on_result)
     else:
-        count = workers or os.cpu_count() or 1
+        count = workers or default_jobs()
         results = (
             _run_inline(paths, on_result)
             if count == 1 or len(paths) == 1
@@ -436,6 +437,10 @@ NO_WORKER_TIMEOUT_S = 60.0
 DASK_POLL_S = 1.0
 
 
+#: The error row of a capture the scan could not finish because the scheduler went away.
+LOST_SCHEDULER = "lost the connection to the Dask scheduler (stopped or unreachable): scan it again"
+
+
 def _no_worker_timeout() -> float:
     try:
         return float(os.environ.get("PCAPLINE_DASK_NO_WORKER_TIMEOUT", NO_WORKER_TIMEOUT_S))
@@ -465,15 +470,16 @@ def _run_dask(
     deliver = _collector(out, on_result)
 
     # The client logs each lost worker and rescheduled task; the rows and the exit code say
-    # what matters, once.
+    # what matters, once; a lost scheduler is logged as errors with asyncio tracebacks.
     client_log = logging.getLogger("distributed.client")
     level = client_log.level
-    client_log.setLevel(logging.ERROR)
+    client_log.setLevel(logging.CRITICAL)
     try:
         _dask_loop(client, paths, deliver, patience)
     finally:
-        client_log.setLevel(level)
+        # closed while still quiet: closing after a lost scheduler logs errors too
         client.close()  # type: ignore[no-untyped-call]
+        client_log.setLevel(level)
     return out
 
 
@@ -491,6 +497,9 @@ def _dask_loop(client: Any, paths: Sequence[str], deliver: Progress, patience: f
             )
         except TimeoutError:
             done = set()
+        except CancelledError:  # the client lost the scheduler and cancelled every future
+            _give_up(in_flight, pending, LOST_SCHEDULER, deliver)
+            return
         for future in done:
             path = in_flight.pop(future)
             deliver(_dask_result(future, path))
@@ -504,7 +513,7 @@ def _dask_loop(client: Any, paths: Sequence[str], deliver: Progress, patience: f
         try:
             workers = len(client.scheduler_info().get("workers", {}))
         except (OSError, TimeoutError) as exc:
-            _give_up(in_flight, pending, f"lost the Dask scheduler ({_one_line(exc)})", deliver)
+            _give_up(in_flight, pending, f"{LOST_SCHEDULER} ({_one_line(exc)})", deliver)
             return
         if workers:
             no_worker_since = None
