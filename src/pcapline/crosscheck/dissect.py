@@ -56,6 +56,19 @@ def payload_frames(
     return out
 
 
+def _current_event_loop() -> None:
+    """Give the thread an open current event loop if it has none: pyshark runs tshark on the
+    current one (and attaches the child watcher to it), and an earlier ``asyncio.run`` (an MCP
+    session, a notebook cell) leaves none: "There is no current event loop". Left open:
+    pyshark closes its capture again when collected."""
+    try:
+        if not asyncio.get_event_loop_policy().get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def dissect(
     path: str, chosen: Mapping[int, list[int]], *, tshark_path: str | None = None
 ) -> list[Dissected]:
@@ -70,15 +83,12 @@ def dissect(
     seen: dict[int, list[str]] = {conn: [] for conn in chosen}
     if conn_of:
         wanted = ",".join(str(f) for f in sorted(conn_of))
-        # An event loop of its own: pyshark otherwise takes the thread's current one, which
-        # an earlier asyncio.run (an MCP session, a notebook) leaves closed or unset.
-        loop = asyncio.new_event_loop()
+        _current_event_loop()
         capture = pyshark.FileCapture(
             path,
             display_filter=f"frame.number in {{{wanted}}}",
             keep_packets=False,
             tshark_path=tshark_path,
-            eventloop=loop,
         )
         try:
             for packet in capture:
@@ -92,5 +102,4 @@ def dissect(
                         seen[conn].append(name)
         finally:
             capture.close()
-            loop.close()
     return [Dissected(conn, tuple(chosen[conn]), tuple(seen[conn])) for conn in sorted(chosen)]
