@@ -84,3 +84,59 @@ def test_plain_file_is_memory_mapped(tmp_path) -> None:
     path.write_bytes(PCAP)
     cap = read_capture(path)
     assert not cap.data.flags.writeable  # a read-only mmap view, not a private copy
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_zero_padding_after_the_compressed_stream_is_not_damage(tmp_path, kind: str) -> None:
+    # A compressed capture copied off a block device, a tape or a preallocated file ends in
+    # zero bytes; gzip(1) ignores them. Before: "gzip stream damaged after 321 bytes
+    # (Error -3 while decompressing data: incorrect header check); read what came before"
+    # on a capture read whole.
+    path = tmp_path / "padded.pcap.gz"
+    packed = COMPRESSORS[kind](PCAP)
+    path.write_bytes(packed + bytes(4096))
+    cap = read_capture(path)
+    assert (cap.frames, cap.compression, cap.warnings) == (5, kind, [])
+    # Zeros between two members are padding too: the second member is still read.
+    path.write_bytes(packed + bytes(512) + COMPRESSORS[kind](b""))
+    assert (read_capture(path).frames, read_capture(path).warnings) == (5, [])
+
+
+@pytest.mark.parametrize(
+    ("kind", "magic"),
+    [("zip", b"PK\x03\x04"), ("7z", b"7z\xbc\xaf\x27\x1c"), ("lz4", b"\x04\x22\x4d\x18")],
+)
+def test_unsupported_compression_error_names_the_file(tmp_path, kind: str, magic: bytes) -> None:
+    # Before: "zip-compressed input is not supported; decompress it first", no file name:
+    # with several captures on the command line or in a script's log, which one?
+    path = tmp_path / "capture.pcap.x"
+    path.write_bytes(magic + bytes(64))
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == (
+        f"{path}: {kind}-compressed input is not supported; decompress it first"
+    )
+    # Inside another compression layer too.
+    path.write_bytes(gzip.compress(magic + bytes(64)))
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == (
+        f"{path}: {kind}-compressed input is not supported; decompress it first"
+    )
+
+
+def test_damaged_bzip2_keeps_the_frames_before_the_damage(tmp_path) -> None:
+    # The bz2 module reports damage as OSError("Invalid data stream"). Before: taken for an
+    # I/O error, "pcapline: error: Invalid data stream" (no file name, exit 2) and nothing
+    # analysed, where a damaged gzip, xz or zstd stream keeps what came before it.
+    path = tmp_path / "damaged.pcap.bz2"
+    path.write_bytes(bz2.compress(PCAP) + b"garbage after the stream")
+    cap = read_capture(path)
+    assert cap.frames == 5
+    assert cap.warnings == [
+        "bzip2 stream damaged after 374 bytes (Invalid data stream); read what came before"
+    ]
+    path.write_bytes(b"BZh9" + b"\xff" * 60)
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == f"{path}: cannot decompress bzip2 data (Invalid data stream)"

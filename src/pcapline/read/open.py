@@ -118,14 +118,17 @@ class RawSource:
     warnings: list[str] = field(default_factory=list)
 
 
-def sniff_compression(head: bytes) -> str | None:
-    """Name of the compression whose magic starts ``head``; None for plain data."""
+def sniff_compression(head: bytes, path: str) -> str | None:
+    """Name of the compression whose magic starts ``head``; None for plain data. A compressor
+    we do not open is a CompressionError naming ``path``."""
     for name, magic in COMPRESSION_MAGIC.items():
         if head.startswith(magic):
             return name
     for name, magic in UNSUPPORTED_MAGIC.items():
         if head.startswith(magic):
-            raise CompressionError(f"{name}-compressed input is not supported; decompress it first")
+            raise CompressionError(
+                f"{path}: {name}-compressed input is not supported; decompress it first"
+            )
     return None
 
 
@@ -216,6 +219,12 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
             # (a decompressor that raises returns nothing of that call).
             chunk = memoryview(block)
             while len(chunk) and not capped:
+                if dec is None and chunk[0] == 0:
+                    # Zero bytes where a member could start are padding (a file copied off a
+                    # block device or a tape, or preallocated), never data: no compressed
+                    # format starts with one. gzip(1) skips them too.
+                    chunk = chunk[len(chunk) - len(bytes(chunk).lstrip(b"\0")) :]
+                    continue
                 dec = dec or _decompressor(kind)
                 data, chunk = chunk[:_FEED], chunk[_FEED:]
                 for piece in _pieces(kind, dec, data):
@@ -240,6 +249,8 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
         out.close()
         raise
     except OSError as exc:
+        if exc.errno is None:  # the bz2 module's "Invalid data stream": damage, not I/O
+            return _damaged(kind, path, out, exc, warnings)
         out.close()
         if exc.errno == errno.ENOSPC:
             raise CaptureError(
@@ -251,14 +262,21 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
         out.close()
         raise
     except Exception as exc:
-        if out.size == 0:
-            out.close()
-            raise CompressionError(
-                f"{path}: cannot decompress {kind} data ({_short(exc)})"
-            ) from None
-        warnings.append(
-            f"{kind} stream damaged after {out.size} bytes ({_short(exc)}); read what came before"
-        )
+        return _damaged(kind, path, out, exc, warnings)
+    return warnings
+
+
+def _damaged(
+    kind: str, path: str, out: _Spill, exc: BaseException, warnings: list[str]
+) -> list[str]:
+    """The warnings of a stream damaged after ``out.size`` bytes (what came before is kept);
+    nothing came before: a CompressionError (``out`` closed)."""
+    if out.size == 0:
+        out.close()
+        raise CompressionError(f"{path}: cannot decompress {kind} data ({_short(exc)})") from None
+    warnings.append(
+        f"{kind} stream damaged after {out.size} bytes ({_short(exc)}); read what came before"
+    )
     return warnings
 
 
@@ -283,7 +301,7 @@ def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:
     """Decompress ``raw``, then any compressed layer found inside, up to ``MAX_LAYERS``."""
     source = _decompress(kind, raw, path)
     kinds = [kind]
-    while (inner := sniff_compression(source.data[:8].tobytes())) is not None:
+    while (inner := sniff_compression(source.data[:8].tobytes(), path)) is not None:
         kinds.append(inner)
         if len(kinds) > MAX_LAYERS:
             nested = " inside ".join(reversed(kinds))
@@ -303,7 +321,7 @@ def _short(exc: BaseException) -> str:
 
 def _read_stream(stream: BinaryIO, path: str) -> RawSource:
     head = stream.read(8) or b""
-    kind = sniff_compression(head)
+    kind = sniff_compression(head, path)
     rest = _Prefixed(head, stream)
     if kind is not None:
         return _unwrap(kind, rest, path)  # type: ignore[arg-type]
@@ -341,7 +359,7 @@ def _open_file(path: str) -> RawSource:
             return _read_stream(fifo, path)  # type: ignore[arg-type]
     with os.fdopen(fd, "rb") as fh:
         head = fh.read(8)
-        kind = sniff_compression(head)
+        kind = sniff_compression(head, path)
         if kind is not None:
             fh.seek(0)
             return _unwrap(kind, fh, path)
@@ -501,7 +519,7 @@ def open_source_file(source: str | os.PathLike[str] | BinaryIO, directory: str) 
                 return _stream_to_file(fifo, path, directory)  # type: ignore[arg-type]
         fh = os.fdopen(fd, "rb")
         try:
-            kind = sniff_compression(fh.read(8))
+            kind = sniff_compression(fh.read(8), path)
             if kind is None:
                 size = os.fstat(fh.fileno()).st_size
                 if size > 0:
@@ -530,7 +548,7 @@ def _spill_file(directory: str) -> BinaryIO:
 def _stream_to_file(stream: BinaryIO, path: str, directory: str) -> SourceFile:
     """``_read_stream`` onto disk: decompressed when compressed, else copied as it comes."""
     head = stream.read(8) or b""
-    kind = sniff_compression(head)
+    kind = sniff_compression(head, path)
     rest = _Prefixed(head, stream)
     if kind is not None:
         return _unwrap_to_file(kind, rest, path, directory)  # type: ignore[arg-type]
@@ -560,7 +578,7 @@ def _unwrap_to_file(kind: str, raw: BinaryIO, path: str, directory: str) -> Sour
     kinds = [kind]
     while True:
         out.file.flush()
-        inner = sniff_compression(os.pread(out.file.fileno(), 8, 0))
+        inner = sniff_compression(os.pread(out.file.fileno(), 8, 0), path)
         if inner is None:
             break
         kinds.append(inner)
