@@ -16,6 +16,7 @@ from builders.frames import SYN, ethernet, ipv4, tcp
 
 from pcapline.errors import CaptureError
 from pcapline.read import read_capture
+from pcapline.spill import spill_capture
 
 PCAP = pcap([ethernet(ipv4(tcp(seq=i, flags=SYN))) for i in range(5)])
 
@@ -140,3 +141,39 @@ def test_damaged_bzip2_keeps_the_frames_before_the_damage(tmp_path) -> None:
     with pytest.raises(CaptureError) as raised:
         read_capture(path)
     assert str(raised.value) == f"{path}: cannot decompress bzip2 data (Invalid data stream)"
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (
+            b"12:00:01.000001 IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1, length 0\n" * 9,
+            "text, not packets (tcpdump's printed output? write a capture with 'tcpdump -w FILE')",
+        ),
+        (
+            b"GMBU\x00\x02" + bytes(200),
+            "a Microsoft Network Monitor capture: convert it with 'editcap -F pcapng IN OUT'",
+        ),
+        (
+            b"snoop\0\0\0\0\0\0\2\0\0\0\4" + bytes(64),
+            "a Solaris snoop capture: convert it with 'editcap -F pcapng IN OUT'",
+        ),
+        (
+            b"x.pcap".ljust(257, b"\0") + b"ustar\x0000" + bytes(300),
+            "a tar archive: extract the capture from it first (tar -xf)",
+        ),
+        (b"\x00\x01\x02\x03" + bytes(60), "starts with 00010203"),
+    ],
+)
+def test_not_a_capture_says_what_the_file_looks_like(tmp_path, content: bytes, what: str) -> None:
+    # Before: "not a pcap or pcapng capture (starts with 31323a30)" for all of them: a
+    # tcpdump listing saved as .pcap (tcpdump > file instead of -w), a NetMon or snoop
+    # '.cap' found by `scan`, a tar bundle of captures.
+    path = tmp_path / "attached.pcap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == f"{path}: not a pcap or pcapng capture ({what})"
+    with pytest.raises(CaptureError) as raised:
+        spill_capture(path, 1)  # the bounded-memory path says the same
+    assert str(raised.value) == f"{path}: not a pcap or pcapng capture ({what})"

@@ -56,6 +56,44 @@ UNSUPPORTED_MAGIC: dict[str, bytes] = {
     "7z": b"7z\xbc\xaf\x27\x1c",
 }
 
+#: Other files people attach as captures, by what starts them: what to do instead.
+OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
+    (b"GMBU", "a Microsoft Network Monitor capture: convert it with 'editcap -F pcapng IN OUT'"),
+    (b"snoop\0\0\0", "a Solaris snoop capture: convert it with 'editcap -F pcapng IN OUT'"),
+    (b"\x52\x54\x53\x53", "a Windows Sniffer capture: convert it with 'editcap -F pcapng IN OUT'"),
+)
+#: Bytes ``not_a_capture`` looks at (a tar header's "ustar" is at byte 257).
+TELL_BYTES = 512
+
+
+def not_a_capture(path: str, head: bytes) -> str:
+    """The error for a file that is neither pcap nor pcapng: what it looks like when we can
+    tell (another capture format, a tar archive, text such as tcpdump's printed output),
+    else its first bytes."""
+    what = f"starts with {head[:4].hex()}"
+    for magic, words in OTHER_FORMATS:
+        if head.startswith(magic):
+            what = words
+    if head[257:262] == b"ustar":
+        what = "a tar archive: extract the capture from it first (tar -xf)"
+    elif _is_text(head):
+        what = (
+            "text, not packets (tcpdump's printed output? write a capture with 'tcpdump -w FILE')"
+        )
+    return f"{path}: not a pcap or pcapng capture ({what})"
+
+
+def _is_text(head: bytes) -> bool:
+    """Printable ASCII/UTF-8 with line breaks: a log, a listing or an HTML error page."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return False
+        text = head[: exc.start].decode("utf-8")  # a character cut where ``head`` ends
+    return len(text) >= 16 and all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
 _CHUNK = 1 << 20
 #: Largest piece a decompressor may produce from one call (bounded memory whatever the ratio).
 _PIECE = 4 << 20
