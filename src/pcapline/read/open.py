@@ -40,6 +40,8 @@ from typing import Any, BinaryIO, cast
 import numpy as np
 
 from pcapline.errors import CaptureError, CompressionError
+from pcapline.fmt import printable
+from pcapline.read import native
 
 #: Magic bytes of the compressed containers we open transparently.
 COMPRESSION_MAGIC: dict[str, bytes] = {
@@ -407,10 +409,26 @@ def _open_file(path: str) -> RawSource:
             size = 0
         if size > 0:
             # mmap: the page cache is the buffer; numpy views it without a copy.
+            _say_when_shrunk(path)
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             return RawSource(path=path, data=np.frombuffer(mm, dtype=np.uint8))
         fh.seek(0)
         return _read_stream(fh, path)
+
+
+def _say_when_shrunk(path: str) -> None:
+    """A mapped file cut shorter by its writer while we read it (tcpdump -C/-W rotating its
+    ring, logrotate's copytruncate) kills the process with SIGBUS on the next page past its new
+    end: with the compiled core, one error line naming the file and exit 2 instead of a bare
+    "Bus error" (no Python handler can run there)."""
+    if native.active:
+        native.core.on_mapped_file_shrunk(
+            (
+                f"pcapline: error: {printable(path)}: the capture file shrank while it was "
+                "being read (rotated or truncated by the program writing it?); copy it and "
+                "analyse the copy\n"
+            ).encode("utf-8", "backslashreplace")
+        )
 
 
 def _open_fd(path: str) -> tuple[int, str]:
