@@ -83,3 +83,42 @@ def test_socks_phantom_streams_are_named_not_called_equal() -> None:
     text = CliRunner().invoke(cli, ["crosscheck", str(capture)]).output
     assert "Wireshark numbers 1, 3 carry no frame" in text
     assert "every connection id equals Wireshark's tcp.stream\n" not in text
+
+
+@needs_tshark
+def test_a_capture_cut_short_is_compared_on_its_whole_frames(tmp_path) -> None:
+    # A capture copied while tcpdump was still writing it ends inside a frame: tshark prints
+    # every whole frame, then exits 2 ("cut short in the middle of a packet"). Before:
+    # "internal error: TsharkUnavailable: tshark failed on ... (this is a bug, please report
+    # it)", exit 3. pcapline skips the cut frame too, so the whole frames compare.
+    capture = tmp_path / "still-writing.pcap"
+    whole = (SAMPLES / "zero-window-recovers.pcap").read_bytes()
+    capture.write_bytes(whole[:-5])
+    out = CliRunner().invoke(cli, ["crosscheck", str(capture), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    full = json.loads(
+        CliRunner()
+        .invoke(cli, ["crosscheck", str(SAMPLES / "zero-window-recovers.pcap"), "--format", "json"])
+        .output
+    )
+    assert doc["frames_compared"] == full["frames_compared"] - 1
+    assert doc["stream_mismatches"] == []
+
+
+@needs_tshark
+def test_a_capture_tshark_cannot_read_is_one_error_line(tmp_path, capsys) -> None:
+    # tshark reads no bzip2 (pcapline does): before, exit 3 "internal error:
+    # TsharkUnavailable ... (this is a bug, please report it)" with tshark's stderr in it.
+    import bz2
+
+    capture = tmp_path / "capture.pcap.bz2"
+    capture.write_bytes(bz2.compress(APP.read_bytes()))
+    assert run(["crosscheck", str(capture)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"pcapline: error: {capture}: tshark cannot read this capture (tshark: The file "
+        f'"{capture}" isn\'t a capture file in a format TShark understands.); crosscheck '
+        "compares with what tshark reads: decompress bzip2 or xz first, or rewrite a damaged "
+        "file with 'editcap IN OUT'\n"
+    )

@@ -64,6 +64,7 @@ import pandas as pd
 from pcapline import seqnum
 from pcapline.analysis import Analysis, analyze
 from pcapline.duplicates import DUPLICATE_WINDOW_NS
+from pcapline.errors import CaptureError
 from pcapline.model import ACK, FIN, EventKind
 from pcapline.timers import RTO_FLOOR_S
 
@@ -106,8 +107,13 @@ TSHARK_PREFS: tuple[str, ...] = (
 # ---------------------------------------------------------------------------------------
 
 
-class TsharkUnavailable(RuntimeError):
-    """tshark is not installed or failed on the file."""
+class TsharkUnavailable(CaptureError):
+    """tshark is not installed or cannot read the file: one error line (exit 2)."""
+
+
+#: What tshark says (exit 2) after printing every whole frame of a file that ends inside one:
+#: pcapline skips that frame too (``truncated_record``), so the whole frames compare.
+TSHARK_CUT_SHORT = "cut short in the middle of a packet"
 
 
 def tshark_version(tshark: str = "tshark") -> str | None:
@@ -143,8 +149,22 @@ def run_tshark(path: str | PathLike[str], *, tshark: str = "tshark") -> str:
         cmd += ["-e", f"tcp.analysis.{flag}"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise TsharkUnavailable(f"tshark failed on {fspath(path)}: {done.stderr.strip()[:200]}")
+        said = _tshark_said(done.stderr)
+        if TSHARK_CUT_SHORT in said:
+            return done.stdout  # a capture still being written when copied: the usual case
+        raise TsharkUnavailable(
+            f"{fspath(path)}: tshark cannot read this capture ({said}); crosscheck "
+            "compares with what tshark reads: decompress bzip2 or xz first, or rewrite a "
+            "damaged file with 'editcap IN OUT'"
+        )
     return done.stdout
+
+
+def _tshark_said(stderr: str) -> str:
+    """tshark's complaint in one line, without its warning about running as root."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    kept = [line for line in lines if line and not line.startswith("Running as user")]
+    return " ".join(kept)[:300] or "no message"
 
 
 def parse_tshark_fields(text: str) -> pd.DataFrame:
