@@ -409,3 +409,36 @@ def test_no_colour_codes_on_a_dumb_terminal(term: str, coloured: bool) -> None:
     assert done.returncode == 0
     assert b"persist_timeout" in shown
     assert (b"\x1b[" in shown) is coloured
+
+
+def test_capture_shrinking_while_read_is_one_error_line(tmp_path) -> None:
+    # tcpdump -C/-W rotating its ring of files, or logrotate's copytruncate, cuts a capture
+    # while pcapline reads it from a memory map: the next page past the new end raises
+    # SIGBUS. Before: the process died with "Bus error" (exit 135) and nothing on stderr.
+    from pcapline.read import native
+
+    if not native.active:
+        pytest.skip("the compiled core handles SIGBUS; without it the default action remains")
+    path = tmp_path / "ring\x1b[31m.pcap"
+    path.write_bytes(SAMPLE.read_bytes())
+    code = (
+        "import os, sys\n"
+        "from pcapline.read import read_capture\n"
+        "cap = read_capture(sys.argv[1])\n"
+        "os.truncate(sys.argv[1], 0)\n"
+        "print(int(cap.data[-1]))\n"  # the page is gone: SIGBUS
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"pcapline: error: {tmp_path}/ring\\x1b[31m.pcap: the capture file shrank while it was "
+        "being read (rotated or truncated by the program writing it?); copy it and analyse "
+        "the copy\n"
+    )

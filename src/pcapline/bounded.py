@@ -136,7 +136,7 @@ def source_size(source: Source) -> int | None:
             head = f.read(8)
     except OSError:
         return None
-    return size * COMPRESSED_RATIO if sniff_compression(head) else size
+    return size * COMPRESSED_RATIO if sniff_compression(head, os.fspath(source)) else size
 
 
 def partition_count(size: int | None, jobs: int, partitions: int | None = None) -> int:

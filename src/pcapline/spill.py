@@ -50,7 +50,7 @@ from pcapline.model import SEGMENT_COLUMNS, CaptureInfo
 from pcapline.partitioned import PLACEMENT_COLUMNS, table_partitions
 from pcapline.quality import ReadQuality
 from pcapline.read.capture import BackwardSteps, Capture
-from pcapline.read.open import SourceFile, open_source_file
+from pcapline.read.open import TELL_BYTES, SourceFile, not_a_capture, open_source_file
 from pcapline.read.pcap import PcapWalker, Records, is_pcap, pcap_header
 from pcapline.read.pcapng import MAX_BLOCK_LEN, PcapngWalker, is_pcapng
 
@@ -331,13 +331,13 @@ def record_walker(src: SourceFile) -> tuple[str, PcapWalker | PcapngWalker]:
     ``read_capture`` for an empty file, a file of neither format or a bad pcap header."""
     if src.size == 0:
         raise CaptureError(f"{src.path}: empty file")
-    head = np.frombuffer(src.read_at(0, 64), np.uint8)
+    head = np.frombuffer(src.read_at(0, TELL_BYTES), np.uint8)
     magic = head[:8].tobytes()
     if is_pcap(magic):
         return "pcap", PcapWalker(pcap_header(head, src.path), src.path)
     if is_pcapng(magic):
         return "pcapng", PcapngWalker(src.path)
-    raise CaptureError(f"{src.path}: not a pcap or pcapng capture (starts with {magic[:4].hex()})")
+    raise CaptureError(not_a_capture(src.path, head.tobytes()))
 
 
 def read_windows(

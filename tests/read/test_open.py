@@ -16,6 +16,7 @@ from builders.frames import SYN, ethernet, ipv4, tcp
 
 from pcapline.errors import CaptureError
 from pcapline.read import read_capture
+from pcapline.spill import spill_capture
 
 PCAP = pcap([ethernet(ipv4(tcp(seq=i, flags=SYN))) for i in range(5)])
 
@@ -84,3 +85,95 @@ def test_plain_file_is_memory_mapped(tmp_path) -> None:
     path.write_bytes(PCAP)
     cap = read_capture(path)
     assert not cap.data.flags.writeable  # a read-only mmap view, not a private copy
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_zero_padding_after_the_compressed_stream_is_not_damage(tmp_path, kind: str) -> None:
+    # A compressed capture copied off a block device, a tape or a preallocated file ends in
+    # zero bytes; gzip(1) ignores them. Before: "gzip stream damaged after 321 bytes
+    # (Error -3 while decompressing data: incorrect header check); read what came before"
+    # on a capture read whole.
+    path = tmp_path / "padded.pcap.gz"
+    packed = COMPRESSORS[kind](PCAP)
+    path.write_bytes(packed + bytes(4096))
+    cap = read_capture(path)
+    assert (cap.frames, cap.compression, cap.warnings) == (5, kind, [])
+    # Zeros between two members are padding too: the second member is still read.
+    path.write_bytes(packed + bytes(512) + COMPRESSORS[kind](b""))
+    assert (read_capture(path).frames, read_capture(path).warnings) == (5, [])
+
+
+@pytest.mark.parametrize(
+    ("kind", "magic"),
+    [("zip", b"PK\x03\x04"), ("7z", b"7z\xbc\xaf\x27\x1c"), ("lz4", b"\x04\x22\x4d\x18")],
+)
+def test_unsupported_compression_error_names_the_file(tmp_path, kind: str, magic: bytes) -> None:
+    # Before: "zip-compressed input is not supported; decompress it first", no file name:
+    # with several captures on the command line or in a script's log, which one?
+    path = tmp_path / "capture.pcap.x"
+    path.write_bytes(magic + bytes(64))
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == (
+        f"{path}: {kind}-compressed input is not supported; decompress it first"
+    )
+    # Inside another compression layer too.
+    path.write_bytes(gzip.compress(magic + bytes(64)))
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == (
+        f"{path}: {kind}-compressed input is not supported; decompress it first"
+    )
+
+
+def test_damaged_bzip2_keeps_the_frames_before_the_damage(tmp_path) -> None:
+    # The bz2 module reports damage as OSError("Invalid data stream"). Before: taken for an
+    # I/O error, "pcapline: error: Invalid data stream" (no file name, exit 2) and nothing
+    # analysed, where a damaged gzip, xz or zstd stream keeps what came before it.
+    path = tmp_path / "damaged.pcap.bz2"
+    path.write_bytes(bz2.compress(PCAP) + b"garbage after the stream")
+    cap = read_capture(path)
+    assert cap.frames == 5
+    assert cap.warnings == [
+        "bzip2 stream damaged after 374 bytes (Invalid data stream); read what came before"
+    ]
+    path.write_bytes(b"BZh9" + b"\xff" * 60)
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == f"{path}: cannot decompress bzip2 data (Invalid data stream)"
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (
+            b"12:00:01.000001 IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1, length 0\n" * 9,
+            "text, not packets (tcpdump's printed output? write a capture with 'tcpdump -w FILE')",
+        ),
+        (
+            b"GMBU\x00\x02" + bytes(200),
+            "a Microsoft Network Monitor capture: convert it with 'editcap -F pcapng IN OUT'",
+        ),
+        (
+            b"snoop\0\0\0\0\0\0\2\0\0\0\4" + bytes(64),
+            "a Solaris snoop capture: convert it with 'editcap -F pcapng IN OUT'",
+        ),
+        (
+            b"x.pcap".ljust(257, b"\0") + b"ustar\x0000" + bytes(300),
+            "a tar archive: extract the capture from it first (tar -xf)",
+        ),
+        (b"\x00\x01\x02\x03" + bytes(60), "starts with 00010203"),
+    ],
+)
+def test_not_a_capture_says_what_the_file_looks_like(tmp_path, content: bytes, what: str) -> None:
+    # Before: "not a pcap or pcapng capture (starts with 31323a30)" for all of them: a
+    # tcpdump listing saved as .pcap (tcpdump > file instead of -w), a NetMon or snoop
+    # '.cap' found by `scan`, a tar bundle of captures.
+    path = tmp_path / "attached.pcap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError) as raised:
+        read_capture(path)
+    assert str(raised.value) == f"{path}: not a pcap or pcapng capture ({what})"
+    with pytest.raises(CaptureError) as raised:
+        spill_capture(path, 1)  # the bounded-memory path says the same
+    assert str(raised.value) == f"{path}: not a pcap or pcapng capture ({what})"

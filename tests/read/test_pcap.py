@@ -222,3 +222,36 @@ def test_kuznetsov_modified_pcap_has_24_byte_record_headers(tmp_path) -> None:
     assert cap.frames == 2 and cap.warnings == []
     assert bytes(cap.data[cap.offset[1] : cap.offset[1] + cap.caplen[1]]) == frames[1]
     assert cap.time_ns[1] == (1_700_000_001) * 10**9
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_captures_joined_with_cat_say_so(tmp_path, order: str) -> None:
+    # `cat a.pcap b.pcap > all.pcap`: b's file header reads as a record of 0 bytes, then
+    # b's first timestamp as a record length. Before: "record 5 at byte 290 claims
+    # 1700000000 captured bytes; file damaged", which sent users looking for disk damage
+    # while half their capture was not read.
+    one = pcap(_frames(3), order=order, start_ns=T0)
+    path = tmp_path / "all.pcap"
+    path.write_bytes(one + one)
+    cap = read_capture(path)
+    assert cap.frames == 4  # as tshark and capinfos count: the header's 16 bytes are a record
+    assert cap.warnings == [
+        f"a second pcap file header at byte {len(one)} (captures joined with cat? join them "
+        "with 'mergecap -w OUT.pcap A.pcap B.pcap'), stopped reading there"
+    ]
+
+
+def test_joined_captures_read_in_windows_say_the_same(tmp_path) -> None:
+    """The bounded-memory path says the same, also when a window ends right after the second
+    header (windows 90, 160 and 255 do here; 64 and 200 do not)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from test_spill import assert_same
+
+    one = pcap(_frames(3), start_ns=T0)
+    path = tmp_path / "all.pcap"
+    path.write_bytes(one + one)
+    for window in (64, 90, 160, 200, 255):
+        assert_same(path, 1, window)

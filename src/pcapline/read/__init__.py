@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from pcapline.errors import CaptureError
 from pcapline.read.capture import Capture, backwards_time_warning
-from pcapline.read.open import open_source
+from pcapline.read.open import TELL_BYTES, not_a_capture, open_source
 from pcapline.read.pcap import is_pcap, read_pcap
 from pcapline.read.pcapng import is_pcapng, read_pcapng
 
@@ -32,7 +32,7 @@ def read_capture(source: str | os.PathLike[str] | BinaryIO) -> Capture:
     elif is_pcapng(head):
         fmt, records = "pcapng", read_pcapng(data, path)
     else:
-        raise CaptureError(f"{path}: not a pcap or pcapng capture (starts with {head[:4].hex()})")
+        raise CaptureError(not_a_capture(path, data[:TELL_BYTES].tobytes()))
     backwards = backwards_time_warning(records.time_ns)
     capture = Capture.of_records(path, fmt, records, data)
     capture.warnings = raw.warnings + records.warnings + ([backwards] if backwards else [])

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
+#include <signal.h>
+#include <unistd.h>
 
 /* A 32-bit word of the capture at p, in the file's byte order (byte by byte: no alignment
  * or host byte order assumptions). */
@@ -1621,7 +1623,51 @@ fail:
     return NULL;
 }
 
+/* A memory-mapped capture that shrinks while it is read (tcpdump -C/-W rotating its ring of
+ * files, logrotate's copytruncate, a file rewritten on a share) makes the next read of a page
+ * past its new end raise SIGBUS: the process died with "Bus error" and nothing else. A
+ * Python handler cannot help (it runs after the faulting instruction, which faults again), so
+ * this one writes the line read/open.py prepared, naming the file, and ends the process with
+ * exit 2 (unusable input). write() and _exit() are async-signal-safe. */
+static char shrunk_message[8192];
+static volatile sig_atomic_t shrunk_length = 0;
+
+static void
+on_sigbus(int signum)
+{
+    (void)signum;
+    if (shrunk_length > 0) {
+        ssize_t written = write(2, shrunk_message, (size_t)shrunk_length);
+        (void)written;
+    }
+    _exit(2);
+}
+
+static PyObject *
+on_mapped_file_shrunk(PyObject *self, PyObject *args)
+{
+    const char *text;
+    Py_ssize_t length;
+    struct sigaction action;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y#", &text, &length))
+        return NULL;
+    if (length >= (Py_ssize_t)sizeof shrunk_message)
+        length = (Py_ssize_t)sizeof shrunk_message - 1;
+    shrunk_length = 0; /* a SIGBUS meanwhile writes nothing half-copied */
+    memcpy(shrunk_message, text, (size_t)length);
+    shrunk_length = (sig_atomic_t)length;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_sigbus;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGBUS, &action, NULL) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"on_mapped_file_shrunk", on_mapped_file_shrunk, METH_VARARGS,
+     "On SIGBUS (a mapped file shrank), write this message to stderr and _exit(2)."},
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "Offsets of classic pcap records (read/pcap.py::_walk_python, in C)."},
     {"epb_run", epb_run, METH_VARARGS,

@@ -82,3 +82,7 @@ def fill(
     """``_Slots.fill`` from columns of values (a depth of -1: the column holds texts), one str
     per row, or per group ``(starts, ends, sep, close)`` a JSON array of its rows. A column
     is a list, or a one-dimensional int64 or float64 buffer (NaN laid out as null)."""
+
+def on_mapped_file_shrunk(message: bytes) -> None:
+    """From now on a SIGBUS (a memory-mapped file shrank under the process) writes ``message``
+    to stderr and ends the process with exit 2."""

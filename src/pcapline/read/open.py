@@ -40,6 +40,8 @@ from typing import Any, BinaryIO, cast
 import numpy as np
 
 from pcapline.errors import CaptureError, CompressionError
+from pcapline.fmt import printable
+from pcapline.read import native
 
 #: Magic bytes of the compressed containers we open transparently.
 COMPRESSION_MAGIC: dict[str, bytes] = {
@@ -55,6 +57,44 @@ UNSUPPORTED_MAGIC: dict[str, bytes] = {
     "zip": b"PK\x03\x04",
     "7z": b"7z\xbc\xaf\x27\x1c",
 }
+
+#: Other files people attach as captures, by what starts them: what to do instead.
+OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
+    (b"GMBU", "a Microsoft Network Monitor capture: convert it with 'editcap -F pcapng IN OUT'"),
+    (b"snoop\0\0\0", "a Solaris snoop capture: convert it with 'editcap -F pcapng IN OUT'"),
+    (b"\x52\x54\x53\x53", "a Windows Sniffer capture: convert it with 'editcap -F pcapng IN OUT'"),
+)
+#: Bytes ``not_a_capture`` looks at (a tar header's "ustar" is at byte 257).
+TELL_BYTES = 512
+
+
+def not_a_capture(path: str, head: bytes) -> str:
+    """The error for a file that is neither pcap nor pcapng: what it looks like when we can
+    tell (another capture format, a tar archive, text such as tcpdump's printed output),
+    else its first bytes."""
+    what = f"starts with {head[:4].hex()}"
+    for magic, words in OTHER_FORMATS:
+        if head.startswith(magic):
+            what = words
+    if head[257:262] == b"ustar":
+        what = "a tar archive: extract the capture from it first (tar -xf)"
+    elif _is_text(head):
+        what = (
+            "text, not packets (tcpdump's printed output? write a capture with 'tcpdump -w FILE')"
+        )
+    return f"{path}: not a pcap or pcapng capture ({what})"
+
+
+def _is_text(head: bytes) -> bool:
+    """Printable ASCII/UTF-8 with line breaks: a log, a listing or an HTML error page."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return False
+        text = head[: exc.start].decode("utf-8")  # a character cut where ``head`` ends
+    return len(text) >= 16 and all(c.isprintable() or c in "\r\n\t" for c in text)
+
 
 _CHUNK = 1 << 20
 #: Largest piece a decompressor may produce from one call (bounded memory whatever the ratio).
@@ -118,14 +158,17 @@ class RawSource:
     warnings: list[str] = field(default_factory=list)
 
 
-def sniff_compression(head: bytes) -> str | None:
-    """Name of the compression whose magic starts ``head``; None for plain data."""
+def sniff_compression(head: bytes, path: str) -> str | None:
+    """Name of the compression whose magic starts ``head``; None for plain data. A compressor
+    we do not open is a CompressionError naming ``path``."""
     for name, magic in COMPRESSION_MAGIC.items():
         if head.startswith(magic):
             return name
     for name, magic in UNSUPPORTED_MAGIC.items():
         if head.startswith(magic):
-            raise CompressionError(f"{name}-compressed input is not supported; decompress it first")
+            raise CompressionError(
+                f"{path}: {name}-compressed input is not supported; decompress it first"
+            )
     return None
 
 
@@ -216,6 +259,12 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
             # (a decompressor that raises returns nothing of that call).
             chunk = memoryview(block)
             while len(chunk) and not capped:
+                if dec is None and chunk[0] == 0:
+                    # Zero bytes where a member could start are padding (a file copied off a
+                    # block device or a tape, or preallocated), never data: no compressed
+                    # format starts with one. gzip(1) skips them too.
+                    chunk = chunk[len(chunk) - len(bytes(chunk).lstrip(b"\0")) :]
+                    continue
                 dec = dec or _decompressor(kind)
                 data, chunk = chunk[:_FEED], chunk[_FEED:]
                 for piece in _pieces(kind, dec, data):
@@ -240,6 +289,8 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
         out.close()
         raise
     except OSError as exc:
+        if exc.errno is None:  # the bz2 module's "Invalid data stream": damage, not I/O
+            return _damaged(kind, path, out, exc, warnings)
         out.close()
         if exc.errno == errno.ENOSPC:
             raise CaptureError(
@@ -251,14 +302,21 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
         out.close()
         raise
     except Exception as exc:
-        if out.size == 0:
-            out.close()
-            raise CompressionError(
-                f"{path}: cannot decompress {kind} data ({_short(exc)})"
-            ) from None
-        warnings.append(
-            f"{kind} stream damaged after {out.size} bytes ({_short(exc)}); read what came before"
-        )
+        return _damaged(kind, path, out, exc, warnings)
+    return warnings
+
+
+def _damaged(
+    kind: str, path: str, out: _Spill, exc: BaseException, warnings: list[str]
+) -> list[str]:
+    """The warnings of a stream damaged after ``out.size`` bytes (what came before is kept);
+    nothing came before: a CompressionError (``out`` closed)."""
+    if out.size == 0:
+        out.close()
+        raise CompressionError(f"{path}: cannot decompress {kind} data ({_short(exc)})") from None
+    warnings.append(
+        f"{kind} stream damaged after {out.size} bytes ({_short(exc)}); read what came before"
+    )
     return warnings
 
 
@@ -283,7 +341,7 @@ def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:
     """Decompress ``raw``, then any compressed layer found inside, up to ``MAX_LAYERS``."""
     source = _decompress(kind, raw, path)
     kinds = [kind]
-    while (inner := sniff_compression(source.data[:8].tobytes())) is not None:
+    while (inner := sniff_compression(source.data[:8].tobytes(), path)) is not None:
         kinds.append(inner)
         if len(kinds) > MAX_LAYERS:
             nested = " inside ".join(reversed(kinds))
@@ -303,7 +361,7 @@ def _short(exc: BaseException) -> str:
 
 def _read_stream(stream: BinaryIO, path: str) -> RawSource:
     head = stream.read(8) or b""
-    kind = sniff_compression(head)
+    kind = sniff_compression(head, path)
     rest = _Prefixed(head, stream)
     if kind is not None:
         return _unwrap(kind, rest, path)  # type: ignore[arg-type]
@@ -341,7 +399,7 @@ def _open_file(path: str) -> RawSource:
             return _read_stream(fifo, path)  # type: ignore[arg-type]
     with os.fdopen(fd, "rb") as fh:
         head = fh.read(8)
-        kind = sniff_compression(head)
+        kind = sniff_compression(head, path)
         if kind is not None:
             fh.seek(0)
             return _unwrap(kind, fh, path)
@@ -351,10 +409,26 @@ def _open_file(path: str) -> RawSource:
             size = 0
         if size > 0:
             # mmap: the page cache is the buffer; numpy views it without a copy.
+            _say_when_shrunk(path)
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             return RawSource(path=path, data=np.frombuffer(mm, dtype=np.uint8))
         fh.seek(0)
         return _read_stream(fh, path)
+
+
+def _say_when_shrunk(path: str) -> None:
+    """A mapped file cut shorter by its writer while we read it (tcpdump -C/-W rotating its
+    ring, logrotate's copytruncate) kills the process with SIGBUS on the next page past its new
+    end: with the compiled core, one error line naming the file and exit 2 instead of a bare
+    "Bus error" (no Python handler can run there)."""
+    if native.active:
+        native.core.on_mapped_file_shrunk(
+            (
+                f"pcapline: error: {printable(path)}: the capture file shrank while it was "
+                "being read (rotated or truncated by the program writing it?); copy it and "
+                "analyse the copy\n"
+            ).encode("utf-8", "backslashreplace")
+        )
 
 
 def _open_fd(path: str) -> tuple[int, str]:
@@ -501,7 +575,7 @@ def open_source_file(source: str | os.PathLike[str] | BinaryIO, directory: str) 
                 return _stream_to_file(fifo, path, directory)  # type: ignore[arg-type]
         fh = os.fdopen(fd, "rb")
         try:
-            kind = sniff_compression(fh.read(8))
+            kind = sniff_compression(fh.read(8), path)
             if kind is None:
                 size = os.fstat(fh.fileno()).st_size
                 if size > 0:
@@ -530,7 +604,7 @@ def _spill_file(directory: str) -> BinaryIO:
 def _stream_to_file(stream: BinaryIO, path: str, directory: str) -> SourceFile:
     """``_read_stream`` onto disk: decompressed when compressed, else copied as it comes."""
     head = stream.read(8) or b""
-    kind = sniff_compression(head)
+    kind = sniff_compression(head, path)
     rest = _Prefixed(head, stream)
     if kind is not None:
         return _unwrap_to_file(kind, rest, path, directory)  # type: ignore[arg-type]
@@ -560,7 +634,7 @@ def _unwrap_to_file(kind: str, raw: BinaryIO, path: str, directory: str) -> Sour
     kinds = [kind]
     while True:
         out.file.flush()
-        inner = sniff_compression(os.pread(out.file.fileno(), 8, 0))
+        inner = sniff_compression(os.pread(out.file.fileno(), 8, 0), path)
         if inner is None:
             break
         kinds.append(inner)

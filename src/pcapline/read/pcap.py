@@ -123,6 +123,10 @@ class PcapWalker:
         self.last_time_ns = 0  # time of the last of them
         self.done = False  # a damaged record stopped the walk: no more windows
         self.warnings: list[str] = []
+        # The last record of earlier windows: its file offset and first 4 bytes (a pcap file
+        # header read as a record, when captures were joined with cat: ``_joined_at``).
+        self.last_record = -1
+        self.last_head = b""
 
     def window(self, data: np.ndarray, base: int, final: bool) -> tuple[Records, int]:
         """The records of this window (offsets relative to ``data``), and the bytes consumed."""
@@ -130,6 +134,14 @@ class PcapWalker:
         size = int(data.shape[0])
         first = FILE_HEADER_LEN if base == 0 else 0
         offsets, stop, end = _walk(data, h.order, h.rec_len, first, base, self.frames, final)
+        if stop is not None and (joined := self._joined_at(data, base, offsets, end)) is not None:
+            stop = (
+                f"a second pcap file header at byte {joined} (captures joined with cat? "
+                "join them with 'mergecap -w OUT.pcap A.pcap B.pcap')"
+            )
+        if len(offsets):
+            last = int(offsets[-1])
+            self.last_record, self.last_head = base + last, data[last : last + 4].tobytes()
         if stop is not None:
             self.warnings.append(stop + ", stopped reading there")
             self.done = True
@@ -191,6 +203,21 @@ class PcapWalker:
             snaplen=h.snaplen or None,
         )
         return records, end
+
+    def _joined_at(self, data: np.ndarray, base: int, offsets: np.ndarray, end: int) -> int | None:
+        """File offset of a pcap file header read as the record just before the damaged one
+        at ``end`` (``cat a.pcap b.pcap``: the 24-byte header reads as a record of 0 bytes,
+        the next "record" claims the first real timestamp as its length), else None."""
+        if self.header.rec_len != 16:
+            return None
+        at = base + end - 16
+        if len(offsets) and int(offsets[-1]) == end - 16:
+            head = data[end - 16 : end - 12].tobytes()
+        elif not len(offsets) and self.last_record == at:
+            head = self.last_head  # the header ended the previous window
+        else:
+            return None
+        return at if head in PCAP_MAGICS else None
 
 
 def _walk(
