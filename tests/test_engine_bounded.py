@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from builders import capture_files, frames
 from builders.terminal import foreground_job
 from needs import CORPUS, CORPUS_MARKS
 from test_engine import CORPUS_CAPTURES, SAMPLE_CAPTURES, SAMPLES
@@ -76,6 +77,10 @@ def cluster() -> Iterator[str]:
         yield local.scheduler_address
 
 
+#: Text columns of the connections table, some of them empty in every capture above.
+TEXT_COLUMNS = ("fate", "closer", "reset_by", "cause", "explanation", "app_tls_sni", "seen")
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -100,6 +105,10 @@ def test_bounded_path_on_dask_gives_the_same_json(name: str, cluster: str, tmp_p
     assert os.listdir(tmp_path) == []
 
 
+#: Text columns of the connections table, some of them empty in every capture above.
+TEXT_COLUMNS = ("fate", "closer", "reset_by", "cause", "explanation", "app_tls_sni", "seen")
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -122,6 +131,32 @@ def test_bounded_parquet_dataset_is_the_whole_files(name: str, tmp_path: Path) -
         got = pd.read_parquet(tmp_path / "b" / f"{table}.parquet")
         pd.testing.assert_frame_equal(got, expected)
         assert len(got)
+        # The same Arrow schema, whatever the capture holds: every text column `string`
+        # (was: `large_string` in memory, `string` here, `null` where no row had a value),
+        # so tables of several captures, either path, make one dataset.
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(tmp_path / "b" / f"{table}.parquet")
+        assert schema.equals(pq.read_schema(tmp_path / "a" / f"{table}.parquet"))
+        assert not [f.name for f in schema if str(f.type) in ("null", "large_string")]
+        if table == "connections":
+            assert all(str(schema.field(name).type) == "string" for name in TEXT_COLUMNS)
+
+
+def test_a_capture_without_tcp_gets_the_same_typed_empty_parquet_tables(tmp_path: Path) -> None:
+    """No connection and no event: both paths write typed empty tables (the bounded path
+    wrote every column as Arrow ``null``), so they union with other captures' tables."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    udp_only = tmp_path / "udp-only.pcap"
+    udp_only.write_bytes(capture_files.pcap([frames.ethernet(frames.ipv4(frames.udp(), proto=17))]))
+    assert run(["analyze", str(udp_only), "--format", "parquet", "-o", str(tmp_path / "a")]) == 0
+    argv = ["analyze", str(udp_only), "--format", "parquet", "-o", str(tmp_path / "b")]
+    assert run([*argv, "--memory-bounded"]) == 0
+    for table in ("connections", "events"):
+        schema = pq.read_schema(tmp_path / "b" / f"{table}.parquet")
+        assert schema.equals(pq.read_schema(tmp_path / "a" / f"{table}.parquet"))
+        assert str(schema.field("id").type) == "int64"
+        assert not [f.name for f in schema if str(f.type) in ("null", "large_string")]
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "text"])

@@ -829,28 +829,26 @@ class Bounded:
         """The connections table as one Parquet file (``render.tables.write_parquet``),
         written whole or not at all."""
         from pcapline.outfile import whole_files
-        from pcapline.render.tables import TABLE_COLUMNS
+        from pcapline.render.tables import no_connections
 
         with whole_files([path]) as (temporary,):
             _write_parquet(
-                functools.partial(merged, self._runs("table"), "id"), temporary, TABLE_COLUMNS
+                functools.partial(merged, self._runs("table"), "id"), temporary, no_connections
             )
 
     def write_parquet_dataset(self, directory: str) -> list[str]:
         """``render.tables.write_parquet_dataset``: connections and events tables, both
         written whole or neither."""
         from pcapline.outfile import whole_dataset
-        from pcapline.render.tables import EVENT_TABLE_COLUMNS, TABLE_COLUMNS
+        from pcapline.render.tables import no_connections, no_events
 
         tables = (
-            ("connections.parquet", "table", TABLE_COLUMNS),
-            ("events.parquet", "events", EVENT_TABLE_COLUMNS),
+            ("connections.parquet", "table", no_connections),
+            ("events.parquet", "events", no_events),
         )
         with whole_dataset(directory, [name for name, _w, _c in tables]) as temporaries:
-            for temporary, (_name, what, columns) in zip(temporaries, tables, strict=True):
-                _write_parquet(
-                    functools.partial(merged, self._runs(what), "id"), temporary, columns
-                )
+            for temporary, (_name, what, empty) in zip(temporaries, tables, strict=True):
+                _write_parquet(functools.partial(merged, self._runs(what), "id"), temporary, empty)
         return [os.path.join(directory, name) for name, _w, _c in tables]
 
     def text_analysis(self) -> Analysis:
@@ -879,52 +877,26 @@ class Bounded:
 
 
 def _write_parquet(
-    chunks: Callable[[], Iterator[pd.DataFrame]], path: str, columns: Sequence[str]
+    chunks: Callable[[], Iterator[pd.DataFrame]], path: str, empty: Callable[[], pd.DataFrame]
 ) -> None:
-    """The chunks of one table (``chunks()`` gives them, twice) into one Parquet file, with
-    the column types ``DataFrame.to_parquet`` gives the whole table (``_schema``)."""
-    from pcapline.render.tables import _need_pyarrow
+    """The chunks of one table (``chunks()`` gives them) into one Parquet file, with the
+    column types the in-memory path writes the whole table with (``tables.parquet_schema``:
+    every text column ``string``, so a chunk without a value in one is no different); no
+    chunk at all (no connection, no event): ``empty()``'s typed columns, as in memory."""
+    from pcapline.render.tables import _need_pyarrow, parquet_schema
 
     _need_pyarrow()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _schema(chunks())
-    if schema is None:
-        pd.DataFrame(columns=list(columns)).to_parquet(path, index=False, engine="pyarrow")
-        return
-    with pq.ParquetWriter(path, schema) as writer:
-        for chunk in chunks():
-            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
-
-
-def _is_text(column: pd.Series) -> bool:
-    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
-
-
-def _schema(chunks: Iterator[pd.DataFrame]) -> Any:
-    """The Arrow schema of the whole table: a text column is ``string``, or ``null`` when no
-    row has a value (as pyarrow infers it for the whole table); None for no rows."""
-    import pyarrow as pa
-
-    first: pd.DataFrame | None = None
-    valued: set[str] = set()
-    for chunk in chunks:
-        if first is None:
-            first = chunk
-        for name in chunk.columns:
-            if _is_text(chunk[name]) and name not in valued and chunk[name].notna().any():
-                valued.add(name)
+    parts = chunks()
+    first = next(parts, None)
     if first is None:
-        return None
-    inferred = pa.Schema.from_pandas(first, preserve_index=False)  # with pandas' metadata
-    fields = [
-        pa.field(f.name, pa.string() if f.name in valued else pa.null())
-        if _is_text(first[f.name])
-        else f
-        for f in inferred
-    ]
-    return pa.schema(fields, metadata=inferred.metadata)
+        first = empty()
+    schema = parquet_schema(first)
+    with pq.ParquetWriter(path, schema) as writer:
+        for chunk in itertools.chain([first], parts):
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
 
 
 __all__ = [

@@ -20,7 +20,7 @@ import pandas as pd
 from pcapline.app import HTTP_KEYS, TLS_KEYS
 from pcapline.delays import DELAY_COLUMNS
 from pcapline.fmt import csv_text
-from pcapline.model import CONNECTION_COLUMNS
+from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS
 from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def write_parquet(analysis: Analysis, path: str) -> None:
 
     _need_pyarrow()
     with whole_files([path]) as (temporary,):
-        connections_table(analysis).to_parquet(temporary, index=False, engine="pyarrow")
+        write_parquet_table(connections_table(analysis), temporary)
 
 
 def write_parquet_dataset(analysis: Analysis, directory: str) -> list[str]:
@@ -148,9 +148,48 @@ def write_parquet_dataset(analysis: Analysis, directory: str) -> list[str]:
     _need_pyarrow()
     names = ("connections.parquet", "events.parquet")
     with whole_dataset(directory, names) as (connections, events):
-        connections_table(analysis).to_parquet(connections, index=False, engine="pyarrow")
-        events_table(analysis).to_parquet(events, index=False, engine="pyarrow")
+        write_parquet_table(connections_table(analysis), connections)
+        write_parquet_table(events_table(analysis), events)
     return [os.path.join(directory, name) for name in names]
+
+
+def no_connections() -> pd.DataFrame:
+    """``flat_connections`` of a capture without a TCP connection: no rows, typed columns."""
+    return flat_connections(pd.DataFrame(columns=[*CONNECTION_COLUMNS, *DELAY_COLUMNS]))
+
+
+def no_events() -> pd.DataFrame:
+    """``flat_events`` of a capture without an event: no rows, typed columns."""
+    return flat_events(pd.DataFrame(columns=list(EVENT_COLUMNS)))
+
+
+def write_parquet_table(table: pd.DataFrame, path: str) -> None:
+    """One table as a Parquet file, with ``parquet_schema``'s column types."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema(table)
+    pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), path)
+
+
+def parquet_schema(table: pd.DataFrame) -> Any:
+    """The Arrow schema a table is written with: pyarrow's, but every text column ``string``.
+
+    Left to pyarrow, a text column's type followed how pandas happened to hold it:
+    ``large_string`` for pandas' ``str`` dtype, ``string`` for Python objects, and ``null``
+    where no row of this capture had a value (no connection was reset, say). Two captures'
+    tables then had different schemas, and a dataset joining them failed to load; the
+    bounded-memory path's tables differed from the in-memory path's too."""
+    import pyarrow as pa
+
+    inferred = pa.Schema.from_pandas(table, preserve_index=False)  # with pandas' metadata
+    fields = [pa.field(f.name, pa.string()) if is_text(table[f.name]) else f for f in inferred]
+    return pa.schema(fields, metadata=inferred.metadata)
+
+
+def is_text(column: pd.Series) -> bool:
+    """A column of text (or of nothing but missing values, held as objects)."""
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
 
 
 def _need_pyarrow() -> None:
