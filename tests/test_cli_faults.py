@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,10 @@ def test_full_disk_is_one_clear_error() -> None:
     )
 
 
-def test_a_full_filesystem_leaves_no_partial_report(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs at ``tmp_path/tiny`` (a disk that fills up at once), unmounted after;
+    the test is skipped where this user may not mount one."""
     tiny = tmp_path / "tiny"
     tiny.mkdir()
     mounted = subprocess.run(
@@ -86,6 +90,13 @@ def test_a_full_filesystem_leaves_no_partial_report(tmp_path: Path) -> None:
     if mounted.returncode:
         pytest.skip("cannot mount a tmpfs here (not root)")
     try:
+        yield tiny
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
+
+
+def test_a_full_filesystem_leaves_no_partial_report(tmp_path: Path) -> None:
+    with _tiny_filesystem(tmp_path) as tiny:
         report = tiny / "report.json"
         report.write_text("the previous report\n")
         result = _cli("analyze", "--format", "json", "-o", str(report), str(SAMPLE))
@@ -93,8 +104,6 @@ def test_a_full_filesystem_leaves_no_partial_report(tmp_path: Path) -> None:
         fails = _cli("analyze", "--format", "json", "-o", str(report), str(big))
         leftovers = sorted(p.name for p in tiny.iterdir())
         kept = report.read_text()
-    finally:
-        subprocess.run(["umount", str(tiny)], check=True)
     assert result.returncode == 0  # a small report fits
     assert (fails.returncode, fails.stderr) == (
         2,
@@ -321,15 +330,8 @@ def test_parquet_on_a_full_filesystem_leaves_no_partial_table(
     """Parquet output is written whole or not at all, as the other formats: a failed write
     keeps the earlier dataset as it was and leaves no truncated table (a 0-byte
     connections.parquet) or empty folder behind."""
-    tiny = tmp_path / "tiny"
-    tiny.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)], capture_output=True
-    )
-    if mounted.returncode:
-        pytest.skip("cannot mount a tmpfs here (not root)")
     parquet = [*bounded, "--format", "parquet", str(SAMPLE), "-o"]
-    try:
+    with _tiny_filesystem(tmp_path) as tiny:
         first = _cli("analyze", *parquet, str(tiny / "ds"))  # about 36 kB: fits
         earlier = {p.name: p.read_bytes() for p in (tiny / "ds").iterdir()}
         again = _cli("analyze", *parquet, str(tiny / "ds"))  # the new one beside it does not
@@ -337,8 +339,6 @@ def test_parquet_on_a_full_filesystem_leaves_no_partial_table(
         fresh = _cli("analyze", *parquet, str(tiny / "new"))
         single = _cli("analyze", *parquet, str(tiny / "c.parquet"))
         leftovers = sorted(p.name for p in tiny.iterdir())
-    finally:
-        subprocess.run(["umount", str(tiny)], check=True)
     assert first.returncode == 0
     assert sorted(earlier) == ["connections.parquet", "events.parquet"]
     for failed, where in ((again, "ds"), (fresh, "new"), (single, "c.parquet")):
