@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,35 @@ def test_a_lost_dask_scheduler_gives_error_rows_not_an_internal_error(
         ("c0.pcap", None, False),
         *((p, scan_run.LOST_SCHEDULER, True) for p in ("c1.pcap", "c2.pcap", "c3.pcap", "c4.pcap")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("ending", "error"),
+    [
+        (
+            lambda: os.kill(os.getpid(), signal.SIGKILL),
+            "the worker process analysing it died (killed by SIGKILL): likely out of memory "
+            "(capture 9 bytes)",
+        ),
+        (
+            lambda: os._exit(2),  # the compiled reader's end when the file shrank while read
+            "the worker process analysing it exited with status 2 (its reason is on stderr; "
+            "2: the capture file changed while it was read)",
+        ),
+    ],
+    ids=["killed", "exited"],
+)
+def test_a_capture_run_alone_says_how_its_process_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: Callable[[], None], error: str
+) -> None:
+    """Only a kill can be the OOM killer: a worker that exits on its own is not called out of
+    memory."""
+    import importlib
+    import multiprocessing
+
+    scan_run = importlib.import_module("pcapline.scan.run")  # the package exports run()
+    capture = tmp_path / "x.pcap"
+    capture.write_bytes(b"123456789")
+    monkeypatch.setattr(scan_run, "_alone_child", lambda path, send: ending())
+    got = scan_run._run_alone(str(capture), multiprocessing.get_context("fork"))
+    assert (got.error, got.lost) == (error, True)

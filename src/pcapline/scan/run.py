@@ -417,9 +417,15 @@ def _run_alone(path: str, context: multiprocessing.context.ForkServerContext) ->
     code = process.exitcode
     if code is not None and code < 0:
         how = f"killed by {signal.Signals(-code).name}"
-    else:
-        how = f"exit status {code}"
-    return CaptureSummary(path, error=worker_died(path, how), lost=True)
+        return CaptureSummary(path, error=worker_died(path, how), lost=True)
+    # It ended itself: not the OOM killer. The compiled reader does so (exit 2, its own line
+    # on stderr) when the capture shrank while it was read.
+    return CaptureSummary(
+        path,
+        error=f"the worker process analysing it exited with status {code} (its reason is on "
+        "stderr; 2: the capture file changed while it was read)",
+        lost=True,
+    )
 
 
 def _alone_child(path: str, send: Any) -> None:
