@@ -235,6 +235,47 @@ def test_progress_never_wraps_on_a_narrow_terminal() -> None:
     assert max(len(row) for row in rows) == 29
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_report_shows_its_progress_on_a_terminal_until_the_page_is_written(
+    tmp_path: Path, quiet: bool
+) -> None:
+    """report: analyze's progress line on a terminal, then a last stage while the page is
+    built (seconds for a large capture), wiped at the end; nothing with --quiet."""
+    import subprocess
+    import sys
+
+    main, side = os.openpty()
+    page = tmp_path / "r.html"
+    argv = ["report", str(SAMPLES / "app-tls-http.pcap"), "-o", str(page), *(["-q"] * quiet)]
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapline", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=side,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(SAMPLES.parent / "src")},
+    )
+    os.close(side)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert done.returncode == 0 and page.stat().st_size > 0
+    lines = [line.strip() for line in shown.decode().split("\r") if line.strip()]
+    if quiet:
+        assert lines == []
+    else:
+        assert lines[0] == "pcapline: 0 MB: reading (0 s)"
+        assert lines[-1] == "pcapline: 0 MB: writing the report (0 s)"
+        assert shown.decode().endswith("\r")  # wiped: the line ends blank
+
+
 def test_cli_is_quiet_when_stderr_is_not_a_terminal(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

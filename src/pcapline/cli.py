@@ -45,7 +45,7 @@ from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_terminatio
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
-    from pcapline.engine import Kept, Outcome
+    from pcapline.engine import Kept, Outcome, Progress
     from pcapline.render.terminal import Selection
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -358,7 +358,7 @@ def analyze(
         slow=_thresholds(slow_connect, slow_response),
         jobs=local_jobs,
         scheduler=scheduler,
-        progress=not quiet,
+        progress=_progress_line(capture, quiet=quiet),
         detections=Kept.DRAWN if fmt == "html" else Kept.READ,
         json_entries=fmt == "json" and unfiltered,
     )
@@ -476,7 +476,6 @@ def _analyze_bounded(
     """``analyze`` on the bounded-memory path: the outputs are written from the partitions'
     runs, merged in connection id order (``bounded.Bounded``)."""
     from pcapline import bounded
-    from pcapline.engine import Progress
 
     if fmt == "parquet" and (output is None or output == "-"):
         raise UsageError(
@@ -490,7 +489,7 @@ def _analyze_bounded(
         "parquet": frozenset({"table"} if single else {"table", "events"}),
         "text": frozenset({"text"}),
     }[fmt]
-    shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
+    shown = _progress_line(capture, quiet=not progress)
     if spill_dir is not None:
         os.makedirs(spill_dir, exist_ok=True)
     result = bounded.analyse(
@@ -582,11 +581,15 @@ def report(
 
     _not_over_the_capture(capture, output)
     _warn_whole_in_memory(capture)
+    shown = _progress_line(capture, quiet=quiet)
     whole = _run(
-        capture, jobs=_processes(jobs, "--jobs"), progress=not quiet, detections=Kept.DRAWN
+        capture, jobs=_processes(jobs, "--jobs"), progress=shown, detections=Kept.DRAWN
     ).analysis
     analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
-    _write(analysis.to_html(), output)
+    shown.stage("writing the report")  # the page of a large capture takes seconds too
+    page = analysis.to_html()
+    shown.done()
+    _write(page, output)
     return EXIT_OK
 
 
@@ -607,7 +610,10 @@ def timeline(
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     _warn_whole_in_memory(capture)
     whole = _run(
-        capture, jobs=_processes(jobs, "--jobs"), progress=not quiet, detections=Kept.READ
+        capture,
+        jobs=_processes(jobs, "--jobs"),
+        progress=_progress_line(capture, quiet=quiet),
+        detections=Kept.READ,
     ).analysis
     analysis = _select(whole, capture, host=None, port=None, stream=(stream,))
     _write(stream_timeline(analysis, stream, ascii_only), output)
@@ -770,19 +776,18 @@ def _run(
     slow: SlowThresholds | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     detections: Kept,
     json_entries: bool = False,
 ) -> Outcome:
     """The whole capture analysed (filters come after, see ``_select``); warnings on stderr.
 
-    ``jobs``: worker processes; ``progress``: a status line on stderr when it is a terminal;
-    the rest as ``engine.analyse``. The per-segment facts are not kept: from many cores they
+    ``jobs``: worker processes; ``progress``: the status line (``_progress_line``); the rest
+    as ``engine.analyse``. The per-segment facts are not kept: from many cores they
     would cross a pipe for every segment, and what draws segments (an HTML section, a
     timeline) computes those of its few connections (``Analysis.with_facts_of``)."""
-    from pcapline.engine import Progress, analyse
+    from pcapline.engine import analyse
 
-    shown = Progress(enabled=progress and sys.stderr.isatty(), size=_file_size(capture))
     outcome = analyse(
         capture,
         slow=slow,
@@ -791,11 +796,18 @@ def _run(
         keep_facts=False,
         detections=detections,
         json_entries=json_entries,
-        progress=shown,
+        progress=progress,
     )
     for warning in outcome.analysis.capture.warnings:
         click.echo(f"pcapline: warning: {printable(warning)}", err=True)
     return outcome
+
+
+def _progress_line(capture: str, *, quiet: bool) -> Progress:
+    """The status line on stderr (``engine.Progress``): on a terminal, unless ``--quiet``."""
+    from pcapline.engine import Progress
+
+    return Progress(enabled=not quiet and sys.stderr.isatty(), size=_file_size(capture))
 
 
 def _file_size(capture: str) -> int | None:
