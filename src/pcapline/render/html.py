@@ -62,6 +62,7 @@ from markupsafe import Markup
 from pcapline import __version__
 from pcapline.fmt import app_label, capture_quality, duration, endpoint, printable, span, utc
 from pcapline.model import FAILURE_FATES, Confidence, Finding
+from pcapline.outfile import whole_files
 from pcapline.render import palette
 from pcapline.render.figures.backoff import backoff, gap_series
 from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
@@ -952,12 +953,8 @@ def _packed_plotly(source: str) -> str:
     packed = base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        try:
-            temporary.write_text(packed, encoding="ascii")
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with whole_files([str(path)]) as (temporary,):
+            Path(temporary).write_text(packed, encoding="ascii")
     return packed
 
 
