@@ -669,10 +669,11 @@ def scan(
 
     names = batch.fail_on_names(fail_on)
     workers = _processes(workers, "--workers")
+    files = batch.expand_paths(paths)
+    for capture in files:  # refused before any capture is analysed
+        _not_over_the_capture(capture, output)
     shown = not quiet and sys.stderr.isatty()
-    captures = batch.scan(paths, workers=workers, scheduler=scheduler, progress=shown)
-    for capture in captures:  # the inputs are known once the paths are walked
-        _not_over_the_capture(capture.path, output)
+    captures = batch.scan_files(files, workers=workers, scheduler=scheduler, progress=shown)
     tty = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     _write(

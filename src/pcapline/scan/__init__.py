@@ -32,6 +32,7 @@ __all__ = [
     "matched",
     "render",
     "scan",
+    "scan_files",
     "summarize_capture",
 ]
 
@@ -50,7 +51,25 @@ def scan(
 
     ``progress=True`` draws a rich progress bar on stderr (the CLI asks only when stderr is a TTY).
     """
-    files = expand_paths(paths)
+    return scan_files(
+        expand_paths(paths),
+        workers=workers,
+        scheduler=scheduler,
+        on_result=on_result,
+        progress=progress,
+    )
+
+
+def scan_files(
+    files: Sequence[str],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_result: Progress | None = None,
+    progress: bool = False,
+) -> list[CaptureSummary]:
+    """``scan`` of capture files already found (``expand_paths``: a name is never a glob
+    again), for a caller that looks at the list first."""
     if not progress:
         return run(files, workers=workers, scheduler=scheduler, on_result=on_result)
     from rich.console import Console
