@@ -11,6 +11,7 @@ and mtime, so a second local run starts none.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +30,16 @@ def tcp_files() -> list[str]:
     return [path.relative_to(CORPUS).as_posix() for path in corpus_tcp_files()]
 
 
+#: tshark found once, when the sweep starts: the sweep runs in threads beside the other
+#: tests, and one of them puts a fake tshark first on PATH for a while (test_crosscheck_cli);
+#: looked up per file, the files swept meanwhile got its empty answer, cached as tshark's.
+TSHARK = shutil.which("tshark") or "tshark"
+
+
 def streams_of(path: Path) -> dict[int, int]:
     """frame number -> tshark's tcp.stream (the outer TCP's, for TCP in TCP)."""
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "tcp.stream"],
+        [TSHARK, "-n", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "tcp.stream"],
         capture_output=True,
         text=True,
         check=False,
