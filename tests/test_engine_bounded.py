@@ -172,16 +172,6 @@ def test_cli_memory_bounded_prints_what_the_in_memory_path_prints(
     assert got.err == expected.err
 
 
-def test_cli_memory_bounded_refuses_what_needs_the_whole_capture(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    path = str(SAMPLES / "closed-client-first.pcap")
-    assert run(["analyze", path, "--format", "html", "--memory-bounded"]) == 2
-    assert run(["analyze", path, "--stream", "0", "--memory-bounded"]) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 2 and all("need the in-memory path" in line for line in err)
-
-
 def test_stream_ids_rank_first_frames_across_partitions() -> None:
     ids = bounded.stream_ids([np.array([3, 10]), np.array([], np.int64), np.array([1, 7, 12])])
     assert [i.tolist() for i in ids] == [[1, 3], [], [0, 2, 4]]
@@ -208,33 +198,6 @@ def test_big_files_take_the_bounded_path(tmp_path: Path, monkeypatch: pytest.Mon
     assert not bounded.wanted("-")
     assert bounded.partition_count(size, jobs=2) == 2
     assert bounded.partition_count(10 * bounded.BYTES_PER_PARTITION + 1, jobs=2) == 11
-
-
-def test_a_big_file_with_a_filter_warns_that_it_is_held_whole(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    """A filter, a timeline or HTML on a file big enough for the bounded path: the in-memory
-    path runs (same output) and one warning says so before the run, with the way around."""
-    path = SAMPLES / "closed-client-first.pcap"
-    assert run(["analyze", str(path), "--stream", "0"]) == 0
-    small = capsys.readouterr()
-    assert small.err == ""
-    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", path.stat().st_size)
-    assert run(["analyze", str(path), "--stream", "0"]) == 0
-    big = capsys.readouterr()
-    assert big.out == small.out
-    (warning,) = big.err.splitlines()
-    assert warning.startswith(f"pcapline: warning: {path} holds about 0.0 GiB")
-    assert "keep the whole capture in memory" in warning and "tcpdump -r IN -w OUT" in warning
-    assert run(["analyze", str(path), "--format", "json"]) == 0  # unfiltered: bounded, silent
-    assert capsys.readouterr().err == ""
-    # report and timeline are always on the in-memory path: the same warning.
-    for argv in (
-        ["report", str(path), "-o", str(tmp_path / "r.html")],
-        ["timeline", str(path), "0"],
-    ):
-        assert run(argv) == 0
-        assert capsys.readouterr().err.splitlines() == [warning]
 
 
 def test_ctrl_c_stops_a_pool_analysis_at_once(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ import pickle
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TextIO
@@ -62,7 +62,14 @@ import pandas as pd
 from pcapline import engine, findings
 from pcapline.engine import GUESS, PartitionLost, Progress, Settings
 from pcapline.heap import release_freed_memory
-from pcapline.model import EVENT_COLUMNS, FLOW_COLUMNS, CaptureInfo, Finding, StallCause
+from pcapline.model import (
+    EVENT_COLUMNS,
+    FLOW_COLUMNS,
+    SEGMENT_COLUMNS,
+    CaptureInfo,
+    Finding,
+    StallCause,
+)
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
 from pcapline.spill import cannot_create_spill, no_space_for_spill
@@ -98,8 +105,11 @@ RUN_ROWS = {"table": 1024, "events": 4096}
 KEPT_COLUMNS: tuple[str, ...] = (*findings.CONNECTION_COLUMNS, "slow")
 
 #: What a run holds: ``json`` every connection's laid-out JSON entry, ``table`` its CSV /
-#: Parquet row, ``events`` the Parquet events rows, ``text`` what the text report reads.
-OUTPUTS = frozenset({"json", "table", "events", "text"})
+#: Parquet row, ``events`` the Parquet events rows, ``text`` what the text report reads,
+#: ``drawn`` each partition's events table (the HTML report and timelines mark events;
+#: asking for it also keeps the split capture until ``Bounded.close``: ``Bounded.drawn``
+#: analyses the few connections a page draws again, from their segments).
+OUTPUTS = frozenset({"json", "table", "events", "text", "drawn"})
 
 
 def split(source: Source, count: int, directory: str) -> PartitionedCapture:
@@ -384,6 +394,8 @@ def analyse_part(
         made["events"] = flat_events(result.events)
     if "text" in outputs:
         made["text"] = (result.connections, result.verdicts, result.delays)
+    if "drawn" in outputs:
+        made["drawn"] = result.events
     kept = result.connections[[c for c in result.connections.columns if c in KEPT_COLUMNS]]
     rto = {
         conn: visited
@@ -412,7 +424,7 @@ def analyse_part(
 def write_outputs(job: Job, number: int, made: Made) -> None:
     """One partition's outputs to its runs in the work folder (a rerun replaces them)."""
     for what, value in made.items():
-        if what == "text":
+        if what in ("text", "drawn"):
             with open(job.path(what, number), "wb") as f:
                 pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         elif what == "json":  # entries of a few hundred bytes to megabytes: chunks by size
@@ -653,15 +665,32 @@ def _analyse(
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
                 calls = [(n, ids[n], settings) for n in again]
                 kept.update({h.number: h for h in second_pass(calls)})
+        redraw = replace(
+            settings,
+            capture=wide,
+            retried_by_listener=engine._retried_by_listener(list(kept.values())),
+            detections=engine.Kept.DRAWN,
+            json_entries=False,
+        )
+    except BaseException:
+        parts.close()
+        raise
     finally:
         workers.close()
         if cluster is not None:
             cluster.close()
-        info, read = parts.info, parts.read
+    info, read = parts.info, parts.read
+    if "drawn" not in outputs:
         parts.close()
-    show.stage("cross-connection findings")
-    ordered = [load_digest(job, n) for n in sorted(kept)]
-    result = _merge(ordered, info, read, wide, work, outputs)
+    try:
+        show.stage("cross-connection findings")
+        ordered = [load_digest(job, n) for n in sorted(kept)]
+        result = _merge(ordered, info, read, wide, work, outputs, redraw)
+    except BaseException:
+        parts.close()
+        raise
+    if "drawn" in outputs:
+        result.redraw = Redraw(job, ids, redraw)
     # The merge and the findings freed several times what the result holds; writing the
     # output a chunk at a time needs little of it.
     release_freed_memory()
@@ -676,6 +705,7 @@ def _merge(
     wide: CaptureWide,
     work: str,
     outputs: frozenset[str],
+    settings: Settings,
 ) -> Bounded:
     """The parent's part: capture quality and warnings, findings; the runs stay on disk.
     Takes ``digests`` over (emptied): each kind of per-partition record is let go once
@@ -737,7 +767,7 @@ def _merge(
     assert info.quality is not None
     info.quality.update(quality.read_summary(read))
     info.warnings.extend(quality.read_warnings(read))
-    return Bounded(info, found, connections, work, numbers, outputs)
+    return Bounded(info, found, connections, work, numbers, outputs, settings)
 
 
 def _joined_by_id(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -771,6 +801,7 @@ class Bounded:
         work: str,
         numbers: Sequence[int],
         outputs: frozenset[str],
+        settings: Settings,
     ) -> None:
         self.capture = capture
         self.findings = findings
@@ -778,6 +809,10 @@ class Bounded:
         self.work = work
         self.numbers = list(numbers)
         self.outputs = outputs
+        #: What the partitions' final run was given (``engine.Settings``).
+        self.settings = settings
+        #: With the ``drawn`` output: how to analyse again the connections a page draws.
+        self.redraw: Redraw | None = None
 
     def __enter__(self) -> Bounded:
         return self
@@ -786,7 +821,9 @@ class Bounded:
         self.close()
 
     def close(self) -> None:
-        """Remove the work folder (idempotent)."""
+        """Remove the work folder and the split capture (idempotent)."""
+        if self.redraw is not None:
+            self.redraw.job.parts.close()
         shutil.rmtree(self.work, ignore_errors=True)
 
     def analysis(self) -> Analysis:
@@ -796,7 +833,7 @@ class Bounded:
 
         return Analysis(
             capture=self.capture,
-            segments=pd.DataFrame(),
+            segments=_no_segments(),
             connections=self.connections,
             events=pd.DataFrame(columns=list(EVENT_COLUMNS)),
             findings=self.findings,
@@ -861,19 +898,128 @@ class Bounded:
         for path in self._runs("text"):
             with open(path, "rb") as f:
                 parts.append(pickle.load(f))
-        if not parts:
-            return self.analysis()
+        if not parts:  # no TCP: the typed empty tables an empty partition gives
+            result = engine.analyse_partition(_no_partition(), self.settings)
+            parts.append((result.connections, result.verdicts, result.delays))
         every = np.concatenate([np.asarray(v.ids, np.int64) for _c, v, _d in parts])
         by_id = np.argsort(every, kind="stable")
         return Analysis(
             capture=self.capture,
-            segments=pd.DataFrame(),
+            segments=_no_segments(),
             connections=_connections_table(pd.concat([c for c, _v, _d in parts])),
             events=pd.DataFrame(columns=list(EVENT_COLUMNS)),
             findings=self.findings,
             verdicts=engine._merge_verdicts([v for _c, v, _d in parts], by_id),
             delays=engine._merge_delays([d for _c, _v, d in parts], by_id),
         )
+
+    def drawn(
+        self, analysis: Analysis, *, events_of: Iterable[int], drawn: Iterable[int]
+    ) -> Analysis:
+        """``analysis`` (this capture's ``text_analysis``, maybe a filtered view of it) with
+        what a page draws: the events of the connections ``events_of`` names (read from the
+        runs), the segments and the detections a figure draws (``engine.Kept.DRAWN``) of
+        those ``drawn`` names (``Redraw``). Holds only these connections' rows."""
+        from pcapline.analysis import _events_table
+
+        if self.redraw is None:
+            raise ValueError("the analysis was run without the 'drawn' output")
+        marked = np.unique(np.fromiter(events_of, np.int64))
+        events = []
+        for path in self._runs("drawn"):
+            with open(path, "rb") as f:
+                table: pd.DataFrame = pickle.load(f)
+            events.append(table[table["conn"].isin(marked)])
+        every = [] if not events else [pd.concat(events, ignore_index=True)]
+        again = self.redraw.analyse(np.unique(np.fromiter(drawn, np.int64)))
+        return replace(
+            analysis,
+            segments=again.segments,
+            events=_events_table(every[0] if every else pd.DataFrame(columns=list(EVENT_COLUMNS))),
+            detections=again.detections,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """What ``Redraw.analyse`` gives: the segments and the detections of some connections."""
+
+    segments: pd.DataFrame  # frame order, the flows' columns (as ``Analysis.segments``)
+    detections: dict[int, ConnDetections]
+
+
+@dataclass(frozen=True, slots=True)
+class Redraw:
+    """The few connections a page draws, analysed again from the split capture.
+
+    A page draws a connection's segments, facts and retry series (the HTML report's
+    sections, a timeline), which no run keeps: they weigh some forty columns a segment. A
+    connection's analysis reads the rows of its own 4-tuple and the capture-wide inputs in
+    ``Settings`` (the whole capture's quality flags and per-listener SYN+ACK retries, as
+    the partitions' final run had them), so its 4-tuple's rows analysed alone give what its
+    partition gave. Every incarnation of the 4-tuple is taken, not only the connection's
+    own rows: port reuse is decided over all of them (``flows.py``)."""
+
+    job: Job
+    ids: list[np.ndarray]  # per partition, the global id of each local id
+    settings: Settings
+
+    def analyse(self, conn_ids: np.ndarray) -> Drawn:
+        from pcapline.flows import tuple_keys
+
+        segments: list[pd.DataFrame] = []
+        detections: dict[int, ConnDetections] = {}
+        for number, ids in enumerate(self.ids):
+            mine = conn_ids[np.isin(conn_ids, ids)]
+            if not len(mine):
+                continue
+            part = numbered(self.job, number, ids)
+            keys, _ = tuple_keys(part.segments)
+            rows = part.segments["conn"].isin(mine).to_numpy()
+            alone = _only_rows(part, np.isin(keys, np.unique(keys[rows])))
+            result = engine.analyse_partition(alone, self.settings)
+            segments.append(part.segments[rows])
+            wanted = set(mine.tolist())
+            detections.update((c, d) for c, d in result.detections.items() if c in wanted)
+        if not segments:
+            return Drawn(_no_segments(), {})
+        every = pd.concat(segments).sort_values("frame", kind="stable").reset_index(drop=True)
+        return Drawn(every, dict(sorted(detections.items())))
+
+
+def _no_partition() -> engine.Partition:
+    """A partition without a segment (``Bounded.text_analysis`` of a capture without TCP)."""
+    from pcapline.flows import _empty_connections
+    from pcapline.icmp import IcmpMatches
+
+    return engine.Partition(0, _no_segments(), _empty_connections(), IcmpMatches(), {})
+
+
+def _no_segments() -> pd.DataFrame:
+    """A segments table without rows, typed (``Analysis.select`` reads its ``conn``)."""
+    columns = {**SEGMENT_COLUMNS, **FLOW_COLUMNS}
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+def _only_rows(part: engine.Partition, rows: np.ndarray) -> engine.Partition:
+    """``part`` cut to the segment rows ``rows`` marks (whole connections) and what goes
+    with their connections: their rows of the connections table, ICMP errors and payloads."""
+    from pcapline.icmp import IcmpMatches
+
+    segments = part.segments[rows].reset_index(drop=True)
+    conns = set(np.unique(segments["conn"].to_numpy()).tolist())
+    connections = part.connections[part.connections["id"].isin(conns)].reset_index(drop=True)
+    events = part.icmp.events
+    return engine.Partition(
+        number=part.number,
+        segments=segments,
+        connections=connections,
+        icmp=IcmpMatches(
+            {c: e for c, e in part.icmp.by_conn.items() if c in conns},
+            events[events["conn"].isin(conns)].reset_index(drop=True),
+        ),
+        app={c: a for c, a in part.app.items() if c in conns},
+    )
 
 
 def _write_parquet(

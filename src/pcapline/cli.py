@@ -24,7 +24,7 @@ import shutil
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
@@ -45,6 +45,7 @@ from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_terminatio
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
+    from pcapline.bounded import Bounded
     from pcapline.engine import Kept, Outcome, Progress
     from pcapline.render.terminal import Selection
 
@@ -244,6 +245,23 @@ _quiet_option = click.option(
 )
 
 
+_memory_bounded_option = click.option(
+    "--memory-bounded",
+    "bounded",
+    is_flag=True,
+    help="Analyse one partition of the capture at a time, keeping memory bounded whatever its "
+    "size (automatic for a capture file over 512 MiB, a compressed one over 128 MiB); the "
+    "output is the same.",
+)
+_spill_dir_option = click.option(
+    "--spill-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Where the bounded-memory path keeps its temporary files (removed at the end; "
+    "default: $TMPDIR). Implies --memory-bounded.",
+)
+
+
 @cli.command(short_help="Summarise every TCP connection in a capture.")
 @click.argument("capture")
 @click.option(
@@ -289,22 +307,8 @@ _quiet_option = click.option(
     help="Analyse the capture's connections on this Dask scheduler (tcp://host:8786) instead "
     "(extra 'dask'; README 'Large captures').",
 )
-@click.option(
-    "--memory-bounded",
-    "bounded",
-    is_flag=True,
-    help="Analyse one partition of the capture at a time, keeping memory bounded whatever its "
-    "size (automatic for a capture file over 512 MiB, a compressed one over 128 MiB); the "
-    "output is the same. Text, JSON, CSV and Parquet only: HTML, timelines and the filters "
-    "need the whole capture in memory.",
-)
-@click.option(
-    "--spill-dir",
-    metavar="DIR",
-    type=click.Path(file_okay=False),
-    help="Where the bounded-memory path keeps its temporary files (removed at the end; "
-    "default: $TMPDIR). Implies --memory-bounded.",
-)
+@_memory_bounded_option
+@_spill_dir_option
 @_quiet_option
 def analyze(
     capture: str,
@@ -336,57 +340,49 @@ def analyze(
     _not_over_the_capture(capture, output)
     local_jobs = _processes(jobs, "--jobs")
     unfiltered = host is None and port is None and not stream and app is None and sni is None
-    if _bounded_path(
-        capture,
-        asked=bounded or spill_dir is not None,
-        whole_needed=not unfiltered or fmt == "html",
-    ):
+    slow = _thresholds(slow_connect, slow_response)
+    on_disk = _bounded_path(capture, asked=bounded or spill_dir is not None)
+    if on_disk and unfiltered and fmt != "html":
         return _analyze_bounded(
             capture,
             fmt=fmt,
             output=output,
             limit=limit,
             fail_on=fail_on,
-            slow=_thresholds(slow_connect, slow_response),
+            slow=slow,
             jobs=local_jobs,
             scheduler=scheduler,
             spill_dir=spill_dir,
             progress=not quiet,
         )
-    outcome = _run(
-        capture,
-        slow=_thresholds(slow_connect, slow_response),
-        jobs=local_jobs,
-        scheduler=scheduler,
-        progress=_progress_line(capture, quiet=quiet),
-        detections=Kept.DRAWN if fmt == "html" else Kept.READ,
-        json_entries=fmt == "json" and unfiltered,
-    )
-    whole = outcome.analysis
-    analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
-    entries = outcome.json_entries if unfiltered else None
-    if fmt == "text":
-        filters = _filter_words(host=host, port=port, stream=stream, app=app, sni=sni)
-        selection = _selection(whole, filters)
-        _write(
-            _text(analysis, selection, limit=limit, stream=stream, to_file=output is not None),
-            output,
+    with contextlib.ExitStack() as held:
+        shown = _progress_line(capture, quiet=quiet)
+        filters = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
+        entries = None
+        if on_disk:
+            # A view of a capture analysed on disk: what the output reads of the selected
+            # connections is read back (``_on_disk_view``).
+            result = held.enter_context(
+                _analysed_on_disk(capture, slow, local_jobs, scheduler, spill_dir, shown)
+            )
+            whole = result.text_analysis()
+            analysis = _on_disk_view(result, _select(whole, capture, **filters), fmt, stream)
+        else:
+            outcome = _run(
+                capture,
+                slow=slow,
+                jobs=local_jobs,
+                scheduler=scheduler,
+                progress=shown,
+                detections=Kept.DRAWN if fmt == "html" else Kept.READ,
+                json_entries=fmt == "json" and unfiltered,
+            )
+            whole = outcome.analysis
+            analysis = _select(whole, capture, **filters)
+            entries = outcome.json_entries if unfiltered else None
+        _write_analysis(
+            analysis, whole, fmt=fmt, output=output, limit=limit, filters=filters, entries=entries
         )
-    elif fmt == "json" and entries is not None:
-        # The connections were laid out where they were analysed (engine.py).
-        _write_json(analysis, entries, output)
-    elif fmt == "json" and output not in (None, "-"):
-        _write_with(analysis.write_json, output)  # streamed: no whole-document string
-    elif fmt == "json":
-        _write(analysis.to_json(), output)
-    elif fmt == "csv":
-        from pcapline.render.tables import to_csv
-
-        _write(to_csv(analysis), output)
-    elif fmt == "parquet":
-        _write_parquet(analysis, output)
-    else:
-        _write(analysis.to_html(), output)
     status = _fail_on_status(analysis, fail_on)
     if status != EXIT_OK:
         # Exit (not a return value) so the code also holds under click's standalone mode.
@@ -421,43 +417,93 @@ def _processes(asked: int | None, option: str) -> int:
     return asked
 
 
-def _bounded_path(capture: str, *, asked: bool, whole_needed: bool) -> bool:
-    """Take the bounded-memory path (``bounded.py``)? When asked, or for a big capture file
-    unless the output needs the whole capture in memory."""
+def _bounded_path(capture: str, *, asked: bool) -> bool:
+    """Take the bounded-memory path (``bounded.py``)? When asked, or for a big capture file."""
     from pcapline import bounded
 
-    if asked and whole_needed:
-        raise UsageError(
-            "--memory-bounded writes text, JSON, CSV or Parquet of the whole capture: "
-            "HTML, --stream timelines and the filters need the in-memory path"
+    return asked or bounded.wanted(capture)
+
+
+def _write_analysis(
+    analysis: Analysis,
+    whole: Analysis,
+    *,
+    fmt: str,
+    output: str | None,
+    limit: int,
+    filters: dict[str, Any],
+    entries: list[str] | None,
+) -> None:
+    """``analyze``'s output of the selected connections (``analysis``) of ``whole``;
+    ``entries``: every connection's JSON entry, laid out where it was analysed."""
+    if fmt == "text":
+        selection = _selection(whole, _filter_words(**filters))
+        stream = filters["stream"]
+        _write(
+            _text(analysis, selection, limit=limit, stream=stream, to_file=output is not None),
+            output,
         )
-    if asked:
-        return True
-    if not bounded.wanted(capture):
-        return False
-    if whole_needed:
-        _warn_whole_in_memory(capture)
-        return False
-    return True
+    elif fmt == "json" and entries is not None:
+        # The connections were laid out where they were analysed (engine.py).
+        _write_json(analysis, entries, output)
+    elif fmt == "json" and output not in (None, "-"):
+        _write_with(analysis.write_json, output)  # streamed: no whole-document string
+    elif fmt == "json":
+        _write(analysis.to_json(), output)
+    elif fmt == "csv":
+        from pcapline.render.tables import to_csv
+
+        _write(to_csv(analysis), output)
+    elif fmt == "parquet":
+        _write_parquet(analysis, output)
+    else:
+        _write(analysis.to_html(), output)
 
 
-def _warn_whole_in_memory(capture: str) -> None:
-    """A big capture file (``bounded.wanted``) bound for HTML, a timeline or a filter: the
-    in-memory path holds the whole capture (several times the file's size: 1.2 GB for the
-    250 MB bench capture). Said before the run, so an out-of-memory end is no surprise and
-    the way around is known."""
+@contextlib.contextmanager
+def _analysed_on_disk(
+    capture: str,
+    slow: SlowThresholds | None,
+    jobs: int,
+    scheduler: str | None,
+    spill_dir: str | None,
+    shown: Progress,
+) -> Iterator[Bounded]:
+    """``capture`` analysed on the bounded-memory path for a view of some connections
+    (``_on_disk_view``): its work folder and split capture are removed on leaving."""
     from pcapline import bounded
 
-    if not bounded.wanted(capture):
-        return
-    size = bounded.source_size(capture) or 0
-    click.echo(
-        f"pcapline: warning: {printable(capture)} holds about {size / 2**30:.1f} GiB and HTML, "
-        "--stream timelines and the filters keep the whole capture in memory (several "
-        "times its size); to stay bounded, cut it first (tcpdump -r IN -w OUT 'host H "
-        "and port P') or write JSON/CSV/Parquet of the whole capture",
-        err=True,
+    if spill_dir is not None:
+        os.makedirs(spill_dir, exist_ok=True)
+    result = bounded.analyse(
+        capture,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        outputs=frozenset({"text", "drawn"}),
+        spill_dir=spill_dir,
+        progress=shown,
     )
+    with result:
+        for warning in result.capture.warnings:
+            click.echo(f"pcapline: warning: {printable(warning)}", err=True)
+        yield result
+
+
+def _on_disk_view(result: Bounded, view: Analysis, fmt: str, stream: tuple[int, ...]) -> Analysis:
+    """The selected connections (``view`` of ``result.text_analysis()``) with what ``fmt``
+    reads of them beyond their rows, verdicts and delays: the events and, for what the
+    output draws, the segments and retry series (``Bounded.drawn``). The HTML report draws
+    its sections and marks the timeline's bars (``html.drawn_connections``); text draws the
+    ``--stream`` timelines; JSON, CSV and Parquet hold every selected connection's events."""
+    if fmt == "html":
+        from pcapline.render.html import drawn_connections
+
+        sections, marked = drawn_connections(view.connections)
+        return result.drawn(view, events_of=marked, drawn=sections)
+    if fmt == "text":
+        return result.drawn(view, events_of=stream, drawn=stream)
+    return result.drawn(view, events_of=view.connections["id"], drawn=())
 
 
 def _analyze_bounded(
@@ -564,6 +610,8 @@ def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
 @_filter_options
 @_app_options
 @_jobs_option
+@_memory_bounded_option
+@_spill_dir_option
 @_quiet_option
 def report(
     capture: str,
@@ -574,21 +622,31 @@ def report(
     app: str | None,
     sni: str | None,
     jobs: int | None,
+    bounded: bool,
+    spill_dir: str | None,
     quiet: bool,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
     from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
-    _warn_whole_in_memory(capture)
     shown = _progress_line(capture, quiet=quiet)
-    whole = _run(
-        capture, jobs=_processes(jobs, "--jobs"), progress=shown, detections=Kept.DRAWN
-    ).analysis
-    analysis = _select(whole, capture, host=host, port=port, stream=stream, app=app, sni=sni)
-    shown.stage("writing the report")  # the page of a large capture takes seconds too
-    page = analysis.to_html()
-    shown.done()
+    local_jobs = _processes(jobs, "--jobs")
+    filters = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
+    with contextlib.ExitStack() as held:
+        if _bounded_path(capture, asked=bounded or spill_dir is not None):
+            result = held.enter_context(
+                _analysed_on_disk(capture, None, local_jobs, None, spill_dir, shown)
+            )
+            analysis = _select(result.text_analysis(), capture, **filters)
+            shown.stage("writing the report")  # its sections' connections analysed again
+            analysis = _on_disk_view(result, analysis, "html", ())
+        else:
+            whole = _run(capture, jobs=local_jobs, progress=shown, detections=Kept.DRAWN).analysis
+            analysis = _select(whole, capture, **filters)
+            shown.stage("writing the report")  # the page of a large capture takes seconds too
+        page = analysis.to_html()
+        shown.done()
     _write(page, output)
     return EXIT_OK
 
@@ -599,24 +657,40 @@ def report(
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
 @click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
 @_jobs_option
+@_memory_bounded_option
+@_spill_dir_option
 @_quiet_option
 def timeline(
-    capture: str, stream: int, output: str | None, ascii_only: bool, jobs: int | None, quiet: bool
+    capture: str,
+    stream: int,
+    output: str | None,
+    ascii_only: bool,
+    jobs: int | None,
+    bounded: bool,
+    spill_dir: str | None,
+    quiet: bool,
 ) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
     from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
-    _warn_whole_in_memory(capture)
-    whole = _run(
-        capture,
-        jobs=_processes(jobs, "--jobs"),
-        progress=_progress_line(capture, quiet=quiet),
-        detections=Kept.READ,
-    ).analysis
-    analysis = _select(whole, capture, host=None, port=None, stream=(stream,))
-    _write(stream_timeline(analysis, stream, ascii_only), output)
+    shown = _progress_line(capture, quiet=quiet)
+    local_jobs = _processes(jobs, "--jobs")
+    with contextlib.ExitStack() as held:
+        if _bounded_path(capture, asked=bounded or spill_dir is not None):
+            result = held.enter_context(
+                _analysed_on_disk(capture, None, local_jobs, None, spill_dir, shown)
+            )
+            analysis = _select(
+                result.text_analysis(), capture, host=None, port=None, stream=(stream,)
+            )
+            analysis = _on_disk_view(result, analysis, "text", (stream,))
+        else:
+            whole = _run(capture, jobs=local_jobs, progress=shown, detections=Kept.READ).analysis
+            analysis = _select(whole, capture, host=None, port=None, stream=(stream,))
+        text = stream_timeline(analysis, stream, ascii_only)
+    _write(text, output)
     return EXIT_OK
 
 

@@ -303,6 +303,20 @@ def build_page(
     }
 
 
+def drawn_connections(
+    conns: pd.DataFrame, max_sections: int = MAX_SECTIONS
+) -> tuple[list[int], list[int]]:
+    """What a report of ``conns`` draws: the connections given a section (their segments,
+    facts and retry series), and those whose events it marks (those, and the capture
+    timeline's bars). What the bounded-memory path analyses again for the page
+    (``bounded.Bounded.drawn``)."""
+    if conns.empty:
+        return [], []
+    chosen, _ = choose_sections(conns, max_sections)
+    bars = plan_timeline(conns).rows["id"].astype(np.int64).tolist()
+    return chosen, sorted(set(chosen) | set(bars))
+
+
 #: Rows of the "slow, not failed" table (the connection table lists every connection).
 MAX_SLOW_ROWS = 200
 

@@ -1,0 +1,189 @@
+"""Views of a capture analysed on the bounded-memory path: the HTML report, timelines and the
+filters (``Bounded.drawn``, ``cli._on_disk_view``) give what the in-memory path gives.
+
+The drawn connections are analysed again from their own 4-tuples' rows with the capture-wide
+inputs of the partitions' final run (``bounded.Redraw``); these tests hold that to the whole
+capture's analysis, byte for byte, in one and several partitions, on every sample capture and
+on the corpus captures with reused 4-tuples, clocks stepping back and tunnels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from needs import CORPUS, CORPUS_MARKS
+from test_engine import CORPUS_CAPTURES, SAMPLE_CAPTURES, SAMPLES
+
+from pcapline import bounded, engine
+from pcapline.analysis import Analysis
+from pcapline.cli import run
+from pcapline.engine import Kept
+from pcapline.render.html import drawn_connections, render_html
+from pcapline.render.timeline import connection_timeline_text
+
+OUTPUTS = frozenset({"text", "drawn"})
+
+
+def _in_memory(path: Path) -> Analysis:
+    """What ``report`` analyses on the in-memory path."""
+    return engine.analyse(path, keep_facts=False, detections=Kept.DRAWN).analysis
+
+
+def _page_and_timelines(analysis: Analysis) -> tuple[str, list[str]]:
+    ids = analysis.connections["id"].astype(int).tolist()
+    every = analysis.with_facts_of(ids) if analysis.facts is None else analysis
+    return render_html(analysis), [connection_timeline_text(every, i) for i in ids]
+
+
+def _same_views(path: Path, spill: Path, ways: tuple[tuple[int, int], ...]) -> None:
+    expected = _page_and_timelines(_in_memory(path))
+    for partitions, jobs in ways:
+        with bounded.analyse(
+            path, partitions=partitions, jobs=jobs, outputs=OUTPUTS, spill_dir=str(spill)
+        ) as result:
+            whole = result.text_analysis()
+            sections, marked = drawn_connections(whole.connections)
+            page = render_html(result.drawn(whole, events_of=marked, drawn=sections))
+            assert page == expected[0], (partitions, jobs)
+            ids = whole.connections["id"].astype(int).tolist()
+            every = result.drawn(whole, events_of=ids, drawn=ids)
+            timelines = [connection_timeline_text(every, i) for i in ids]
+            assert timelines == expected[1], (partitions, jobs)
+        assert os.listdir(spill) == []  # the split capture went with the work folder
+
+
+@pytest.mark.parametrize("path", SAMPLE_CAPTURES, ids=lambda p: p.name)
+def test_report_and_timelines_on_disk_equal_in_memory_on_samples(
+    path: Path, tmp_path: Path
+) -> None:
+    _same_views(path, tmp_path, ((3, 1),))
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])
+def test_report_and_timelines_on_disk_equal_in_memory_on_corpus(name: str, tmp_path: Path) -> None:
+    _same_views(CORPUS / name, tmp_path, ((1, 1), (7, 2)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "port-reuse-same-4tuple-3x.pcap",
+        "syn-flood-cookies-and-a-client-at-server.pcap",
+        "lossy-40-connections-3pct-drop.pcap",
+    ],
+)
+def test_more_partitions_and_workers_draw_the_same(name: str, tmp_path: Path) -> None:
+    """Port reuse (incarnations decided together), a listener's SYN+ACK retries read across
+    partitions, a lossy tap (the capture-wide quality flags): 7 partitions on 2 workers."""
+    _same_views(SAMPLES / name, tmp_path, ((7, 2),))
+
+
+@pytest.mark.parametrize(
+    ("name", "drawn", "analysed"),
+    [("port-reuse-same-4tuple-3x.pcap", 1, [0, 1, 2]), ("slow-rto-storm-six-streams.pcap", 2, [2])],
+)
+def test_redraw_reads_only_the_drawn_connections_4_tuples(
+    name: str, drawn: int, analysed: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drawn connection is analysed again with every incarnation of its 4-tuple (the
+    three of a reused port pair) and nothing else (one of six streams to one server)."""
+    seen: list[list[int]] = []
+    analyse_partition = engine.analyse_partition
+
+    def spy(part: engine.Partition, settings: engine.Settings) -> engine.PartResult:
+        seen.append(sorted(set(part.segments["conn"].tolist())))
+        return analyse_partition(part, settings)
+
+    with bounded.analyse(SAMPLES / name, outputs=OUTPUTS, spill_dir=str(tmp_path)) as result:
+        whole = result.text_analysis()
+        assert len(whole.connections) > len(analysed) or len(analysed) == 3
+        monkeypatch.setattr(engine, "analyse_partition", spy)
+        again = result.drawn(whole, events_of=[drawn], drawn=[drawn])
+    assert seen == [analysed]
+    assert set(again.segments["conn"].tolist()) == {drawn}
+    assert set(again.events["conn"].tolist()) == {drawn}
+    assert np.all(np.diff(again.segments["frame"].to_numpy()) > 0)
+    assert list(again.detections) in ([], [drawn])
+
+
+@pytest.mark.parametrize("name", [pytest.param("arkime/IKEv1.pcap", marks=CORPUS_MARKS)])
+def test_a_capture_without_tcp_reports_the_same_on_disk(name: str, tmp_path: Path) -> None:
+    """No partition holds a connection: the typed empty tables of an empty partition."""
+    assert _in_memory(CORPUS / name).connections.empty
+    _same_views(CORPUS / name, tmp_path, ((1, 1), (3, 1)))
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run(argv)
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["timeline", "{path}", "3"],
+        ["analyze", "{path}", "--stream", "2", "--stream", "4"],
+        ["analyze", "{path}", "--stream", "1", "--format", "json"],
+        ["analyze", "{path}", "--host", "{server}", "--format", "csv"],
+        ["analyze", "{path}", "--port", "{port}", "--format", "json", "--fail-on", "failures"],
+        ["analyze", "{path}", "--format", "html"],
+    ],
+    ids=["timeline", "text-streams", "json-stream", "csv-host", "json-port-fail-on", "html"],
+)
+def test_cli_views_of_a_big_capture_are_read_back_from_disk(
+    argv: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A capture over ``BOUNDED_MIN_BYTES`` with a filter, a timeline or HTML: the bounded
+    path runs (its work folder in $TMPDIR, gone at the end), silently, with the output and
+    exit code of the in-memory path."""
+    path = SAMPLES / "slow-rto-storm-six-streams.pcap"
+    conns = _in_memory(path).connections
+    words = {
+        "path": str(path),
+        "server": str(conns["server_ip"].iloc[0]),
+        "port": str(int(conns["client_port"].iloc[2])),
+    }
+    argv = [a.format(**words) for a in argv]
+    expected = _cli(argv, capsys)
+    assert expected[0] in (0, 1) and expected[1]
+    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", path.stat().st_size)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    split: list[int] = []
+    monkeypatch.setattr(bounded, "split", _counting(bounded.split, split))
+    assert _cli([*argv, "--jobs", "2"], capsys) == expected
+    assert split == [2]  # analysed on disk, in two partitions (one per worker)
+    assert os.listdir(tmp_path) == []
+
+
+def _counting(split, calls: list[int]):  # type: ignore[no-untyped-def]
+    def counted(source, count, directory):  # type: ignore[no-untyped-def]
+        calls.append(count)
+        return split(source, count, directory)
+
+    return counted
+
+
+def test_cli_report_memory_bounded_writes_the_same_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(SAMPLES / "syn-flood-cookies-and-a-client-at-server.pcap")
+    memory, disk, spill = tmp_path / "memory.html", tmp_path / "disk.html", tmp_path / "spill"
+    assert run(["report", path, "-o", str(memory), "--port", "80"]) == 0
+    expected = capsys.readouterr()
+    argv = ["report", path, "-o", str(disk), "--port", "80", "--spill-dir", str(spill)]
+    assert run([*argv, "--jobs", "2"]) == 0
+    assert capsys.readouterr() == expected
+    assert disk.read_bytes() == memory.read_bytes()
+    assert os.listdir(spill) == []
+    # An unknown connection is the same usage error on both paths; nothing is left behind.
+    assert run(["timeline", path, "999", "--memory-bounded", "--spill-dir", str(spill)]) == 2
+    assert "no connection with id 999" in capsys.readouterr().err
+    assert os.listdir(spill) == []
