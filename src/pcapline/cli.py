@@ -357,7 +357,13 @@ def analyze(
         )
     with contextlib.ExitStack() as held:
         shown = _progress_line(capture, quiet=quiet)
-        filters = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
+        filters: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "stream": stream,
+            "app": app,
+            "sni": sni,
+        }
         entries = None
         if on_disk:
             # A view of a capture analysed on disk: what the output reads of the selected
@@ -632,7 +638,7 @@ def report(
     _not_over_the_capture(capture, output)
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
-    filters = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
+    filters: dict[str, Any] = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
     with contextlib.ExitStack() as held:
         if _bounded_path(capture, asked=bounded or spill_dir is not None):
             result = held.enter_context(
