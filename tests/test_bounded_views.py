@@ -187,3 +187,20 @@ def test_cli_report_memory_bounded_writes_the_same_page(
     assert run(["timeline", path, "999", "--memory-bounded", "--spill-dir", str(spill)]) == 2
     assert "no connection with id 999" in capsys.readouterr().err
     assert os.listdir(spill) == []
+
+
+def test_a_timeline_reads_only_the_partition_of_its_connection(tmp_path: Path) -> None:
+    """``text_analysis(of=...)``: a timeline of one connection of a huge capture holds one
+    partition's rows, not every connection's (some 3 KB each)."""
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    with bounded.analyse(path, partitions=7, outputs=OUTPUTS, spill_dir=str(tmp_path)) as result:
+        every = result.text_analysis()
+        assert result.redraw is not None
+        for conn in (0, 17, 39):
+            (number,) = [n for n, ids in enumerate(result.redraw.ids) if conn in ids]
+            some = result.text_analysis(of=[conn])
+            assert sorted(some.connections["id"]) == sorted(result.redraw.ids[number])
+            row = every.connections[every.connections["id"] == conn].reset_index(drop=True)
+            mine = some.connections[some.connections["id"] == conn].reset_index(drop=True)
+            assert mine.equals(row)
+        assert result.text_analysis(of=[1000]).connections.empty

@@ -888,14 +888,23 @@ class Bounded:
                 _write_parquet(functools.partial(merged, self._runs(what), "id"), temporary, empty)
         return [os.path.join(directory, name) for name, _w, _c in tables]
 
-    def text_analysis(self) -> Analysis:
+    def text_analysis(self, of: Iterable[int] | None = None) -> Analysis:
         """The ``Analysis`` the text report reads: every connection's row, verdict and delays
-        (held in memory: about what the in-memory path holds for them), no segments, no
-        events, no per-segment facts."""
+        (held in memory: about what the in-memory path holds for them, some 3 KB a
+        connection), no segments, no events, no per-segment facts. ``of``: at least these
+        connections (with the ``drawn`` output: only the partitions holding them are read,
+        so a timeline holds one partition's rows, not the capture's)."""
         from pcapline.analysis import Analysis, _connections_table
 
+        paths = self._runs("text")
+        if of is not None and self.redraw is not None:
+            wanted = np.fromiter(of, np.int64)
+            ids = self.redraw.ids
+            paths = [
+                p for n, p in zip(self.numbers, paths, strict=True) if np.isin(wanted, ids[n]).any()
+            ]
         parts = []
-        for path in self._runs("text"):
+        for path in paths:
             with open(path, "rb") as f:
                 parts.append(pickle.load(f))
         if not parts:  # no TCP: the typed empty tables an empty partition gives

@@ -689,7 +689,7 @@ def timeline(
                 _analysed_on_disk(capture, None, local_jobs, None, spill_dir, shown)
             )
             analysis = _select(
-                result.text_analysis(), capture, host=None, port=None, stream=(stream,)
+                result.text_analysis(of=(stream,)), capture, host=None, port=None, stream=(stream,)
             )
             analysis = _on_disk_view(result, analysis, "text", (stream,))
         else:
