@@ -158,6 +158,28 @@ def test_a_big_capture_is_analysed_a_partition_at_a_time(monkeypatch: pytest.Mon
     assert mcpserver.analyze_text(sample) == whole
 
 
+def test_a_big_captures_timeline_is_read_back_a_partition_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The timeline tool on a big file: the bounded path, the same text, the same error for
+    a connection the capture does not hold."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from pcapline import analysis, bounded, mcpserver
+
+    sample = str(SAMPLES / "slow-rto-storm-six-streams.pcap")
+    whole = mcpserver.timeline_text(sample, 3)
+
+    def in_memory(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the whole capture was analysed in memory")
+
+    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", 1)
+    monkeypatch.setattr(analysis, "analyze", in_memory)
+    assert mcpserver.timeline_text(sample, 3) == whole
+    with pytest.raises(ToolError, match="no connection with id 99 in"):
+        mcpserver.timeline_text(sample, 99)
+
+
 def test_a_long_answer_stays_valid_json(monkeypatch: pytest.MonkeyPatch) -> None:
     """analyze of the 3 GB bench capture answered text cut at 40,000 characters inside a
     string ("[truncated: ...]" in the middle of an explanation): not JSON any more. The lists

@@ -37,8 +37,10 @@ Where partitions run: pass 1 and pass 2 in this process or on forked workers (``
 they inherit the split capture, or read its spill files); with ``--scheduler`` pass 2 runs
 on a Dask cluster, this process shipping each partition and writing what comes back.
 
-Not on this path: the per-segment facts (the HTML report and timelines draw them) and the
-filters (``--host``, ``--stream`` ...); ``cli.py`` keeps those on the in-memory path.
+Views (the HTML report, timelines, the filters): no run keeps the per-segment facts nor the
+detections a figure draws. With the ``drawn`` output the partitions also keep their events
+and the split capture stays until ``Bounded.close``; ``Bounded.drawn`` reads back the events
+of the connections a view shows and analyses the few it draws again (``Redraw``).
 """
 
 from __future__ import annotations

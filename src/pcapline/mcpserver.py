@@ -142,11 +142,20 @@ def analyze_text(capture: str, max_connections: int = 50) -> str:
 
 
 def timeline_text(capture: str, connection: int, max_rows: int = 200) -> str:
+    from pcapline import bounded as memory_bounded
     from pcapline.analysis import analyze
     from pcapline.render.timeline import connection_timeline_text
 
     try:
-        analysis = analyze(_a_file(capture), stream=connection)
+        if memory_bounded.wanted(_a_file(capture)):
+            # As `pcapline timeline` does for a big file: the partition holding the
+            # connection read back, the connection analysed again from its 4-tuple's rows.
+            outputs = frozenset({"text", "drawn"})
+            with memory_bounded.analyse(capture, outputs=outputs) as result:
+                some = result.text_analysis(of=[connection]).select(stream=connection)
+                analysis = result.drawn(some, events_of=[connection], drawn=[connection])
+        else:
+            analysis = analyze(_a_file(capture), stream=connection)
         if analysis.connections.empty:
             raise UsageError(f"no connection with id {connection} in {capture}")
         text = connection_timeline_text(analysis, connection, ascii_only=True)
