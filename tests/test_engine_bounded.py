@@ -77,6 +77,24 @@ def cluster() -> Iterator[str]:
         yield local.scheduler_address
 
 
+def test_a_report_whose_partitions_ran_on_dask_is_the_same(cluster: str, tmp_path: Path) -> None:
+    """``analyze --scheduler`` on a big capture with ``--format html``: pass 2 on the cluster,
+    the drawn connections analysed again here; the page is the in-memory one."""
+    from pcapline.engine import Kept, analyse
+    from pcapline.render.html import drawn_connections, render_html
+
+    path = SAMPLES / "syn-flood-cookies-and-a-client-at-server.pcap"
+    expected = render_html(analyse(path, keep_facts=False, detections=Kept.DRAWN).analysis)
+    outputs = frozenset({"text", "drawn"})
+    with bounded.analyse(
+        path, scheduler=cluster, partitions=5, outputs=outputs, spill_dir=str(tmp_path)
+    ) as result:
+        whole = result.text_analysis()
+        sections, marked = drawn_connections(whole.connections)
+        assert render_html(result.drawn(whole, events_of=marked, drawn=sections)) == expected
+    assert os.listdir(tmp_path) == []
+
+
 #: Text columns of the connections table, some of them empty in every capture above.
 TEXT_COLUMNS = ("fate", "closer", "reset_by", "cause", "explanation", "app_tls_sni", "seen")
 
@@ -103,10 +121,6 @@ def test_bounded_path_on_dask_gives_the_same_json(name: str, cluster: str, tmp_p
     assert out.getvalue() == expected_json
     assert csv.getvalue() == expected_csv
     assert os.listdir(tmp_path) == []
-
-
-#: Text columns of the connections table, some of them empty in every capture above.
-TEXT_COLUMNS = ("fate", "closer", "reset_by", "cause", "explanation", "app_tls_sni", "seen")
 
 
 @pytest.mark.parametrize(
