@@ -179,10 +179,20 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def build_tools(capture: Path, outdir: Path, only: set[str] | None) -> tuple[list[Tool], list[str]]:
+def build_tools(
+    capture: Path, outdir: Path, only: set[str] | None, *, report: bool = False
+) -> tuple[list[Tool], list[str]]:
     tools: list[Tool] = []
     notes: list[str] = []
     pl = pcapline_argv()
+    if pl and report:
+        # The HTML report a user attaches to a ticket (a capture over 512 MiB: on the
+        # bounded-memory path, its sections' connections analysed again from disk).
+        jobs = str(max(PCAPLINE_JOBS))
+        argv = [*pl, "report", str(capture), "-o", str(outdir / "report.html")]
+        tools.append(
+            Tool(f"pcapline report --jobs {jobs}", [*argv, "--jobs", jobs, "--quiet"], "none", True)
+        )
     if pl:
         for jobs in PCAPLINE_JOBS:
             tools.append(
@@ -444,6 +454,11 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, help="seconds before a run is killed")
     parser.add_argument(
+        "--report",
+        action="store_true",
+        help="also time `pcapline report` (the HTML page) and sample its tree's peak memory",
+    )
+    parser.add_argument(
         "--memory-runs",
         type=int,
         default=1,
@@ -464,7 +479,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pcapline-bench-") as tmp:
         outdir = Path(tmp)
         tools, notes = build_tools(
-            args.capture, outdir, set(args.only.split(",")) if args.only else None
+            args.capture,
+            outdir,
+            set(args.only.split(",")) if args.only else None,
+            report=args.report,
         )
         results = {
             t.name: ToolResult(t.name, " ".join(t.argv) if "-c" not in t.argv else t.name)
