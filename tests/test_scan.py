@@ -173,6 +173,28 @@ def test_a_missing_path_is_a_usage_error_like_an_empty_glob(
         expand_paths([str(missing / "x.pcap")])
 
 
+def test_a_scan_that_read_no_capture_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every capture unreadable: the rows are written, one line says none was analysed, exit
+    2 (before: exit 0, a cron job's "nothing found"). One readable among them: exit 0."""
+    junk = [tmp_path / "a.pcap", tmp_path / "b\x1b[31m.pcap"]
+    junk[0].write_bytes(b"not a capture at all, just text\n" * 4)
+    junk[1].write_bytes(b"")
+    out = tmp_path / "scan.json"
+    assert run(["scan", str(junk[0]), str(junk[1]), "--format", "json", "-o", str(out)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("pcapline: error: none of the 2 capture(s) could be analysed: ")
+    assert line.endswith(f"({junk[0]} and 1 more; see their error)")
+    rows = json.loads(out.read_text())["captures"]
+    assert [bool(r["error"]) for r in rows] == [True, True]
+    assert run(["scan", str(junk[1]), "--fail-on", "failures"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "\x1b" not in line and "b\\x1b[31m.pcap" in line  # the name escaped
+    assert run(["scan", str(junk[0]), str(NAT), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_empty_fail_on_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["scan", str(NAT), "--fail-on", ""]) == 2
     assert "no finding kind, fate or slow tag given" in capsys.readouterr().err

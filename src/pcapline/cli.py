@@ -24,7 +24,7 @@ import shutil
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from pcapline.bounded import Bounded
     from pcapline.engine import Kept, Outcome, Progress
     from pcapline.render.terminal import Selection
+    from pcapline.scan.run import CaptureSummary
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 #: Stopped by a signal: Ctrl-C (130), SIGTERM or SIGHUP (128 + its number).
@@ -763,14 +764,29 @@ def scan(
     hits = batch.matched(captures, names)
     lost = [c for c in captures if c.lost]
     if lost:
-        click.echo(
-            f"pcapline: error: {len(lost)} of {len(captures)} capture(s) not analysed: "
-            f"{lost[0].error} ({lost[0].path}"
-            + (f" and {len(lost) - 1} more; see their error)" if len(lost) > 1 else ")"),
-            err=True,
-        )
+        _say_not_analysed(f"{len(lost)} of {len(captures)} capture(s) not analysed", lost)
+        return EXIT_INCOMPLETE if not hits else _fail_on_matched(hits)
+    if all(c.error for c in captures):
+        # Not one capture read: a scan that found nothing because it read nothing must not
+        # pass for a clean one (cron, CI). Some unreadable among others stay rows (exit 0).
+        _say_not_analysed(f"none of the {len(captures)} capture(s) could be analysed", captures)
+        return EXIT_INPUT
     if not hits:
-        return EXIT_INCOMPLETE if lost else EXIT_OK
+        return EXIT_OK
+    return _fail_on_matched(hits)
+
+
+def _say_not_analysed(what: str, failed: Sequence[CaptureSummary]) -> None:
+    """One line on stderr: ``what``, the first failed capture's error and path, how many more."""
+    first = failed[0]
+    more = f" and {len(failed) - 1} more; see their error" if len(failed) > 1 else ""
+    click.echo(
+        f"pcapline: error: {what}: {printable(first.error or '')} ({printable(first.path)}{more})",
+        err=True,
+    )
+
+
+def _fail_on_matched(hits: Mapping[str, int]) -> int:
     click.echo(
         f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}",
         err=True,
