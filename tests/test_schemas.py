@@ -152,7 +152,7 @@ def test_scan_of_the_samples_validates(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_scan_error_rows_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.pcap").write_bytes(b"not a capture at all")
-    assert run(["scan", str(tmp_path), "--format", "json"]) == 0
+    assert run(["scan", str(tmp_path), "--format", "json"]) == 2  # not one capture analysed
     doc = json.loads(capsys.readouterr().out)
     assert errors(SCAN1, doc) == []
     assert doc["captures"][0]["error"] and doc["captures"][0]["quality"] is None
