@@ -334,7 +334,7 @@ def test_a_malformed_scheduler_address_is_one_error_line(
     )
 
 
-@pytest.mark.parametrize("command", ["analyze", "scan"])
+@pytest.mark.parametrize("command", ["analyze", "scan", "report", "timeline"])
 def test_an_empty_scheduler_address_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], command: str
 ) -> None:

@@ -95,6 +95,24 @@ def test_a_report_whose_partitions_ran_on_dask_is_the_same(cluster: str, tmp_pat
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("bounded_path", [[], ["--memory-bounded"]], ids=["in-memory", "bounded"])
+def test_report_and_timeline_on_a_dask_cluster_write_what_they_write_here(
+    bounded_path: list[str], cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``report --scheduler`` and ``timeline --scheduler``: the partitions analysed on the
+    cluster (both paths), the same page and the same timeline as on this machine."""
+    path = str(SAMPLES / "slow-rto-storm-six-streams.pcap")
+    here, there = tmp_path / "here.html", tmp_path / "there.html"
+    assert run(["report", path, "-o", str(here)]) == 0
+    assert run(["timeline", path, "4"]) == 0
+    expected = capsys.readouterr()
+    remote = ["--scheduler", cluster, *bounded_path]
+    assert run(["report", path, "-o", str(there), *remote]) == 0
+    assert run(["timeline", path, "4", *remote]) == 0
+    assert capsys.readouterr() == expected
+    assert there.read_bytes() == here.read_bytes()
+
+
 #: Text columns of the connections table, some of them empty in every capture above.
 TEXT_COLUMNS = ("fate", "closer", "reset_by", "cause", "explanation", "app_tls_sni", "seen")
 

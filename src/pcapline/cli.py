@@ -246,6 +246,13 @@ _quiet_option = click.option(
 )
 
 
+_scheduler_option = click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    callback=_scheduler_address,
+    help="Analyse the capture's connections on this Dask scheduler (tcp://host:8786) instead "
+    "(extra 'dask'; README 'Large captures').",
+)
 _memory_bounded_option = click.option(
     "--memory-bounded",
     "bounded",
@@ -301,13 +308,7 @@ _spill_dir_option = click.option(
 )
 @_slow_options
 @_jobs_option
-@click.option(
-    "--scheduler",
-    metavar="ADDRESS",
-    callback=_scheduler_address,
-    help="Analyse the capture's connections on this Dask scheduler (tcp://host:8786) instead "
-    "(extra 'dask'; README 'Large captures').",
-)
+@_scheduler_option
 @_memory_bounded_option
 @_spill_dir_option
 @_quiet_option
@@ -617,6 +618,7 @@ def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
 @_filter_options
 @_app_options
 @_jobs_option
+@_scheduler_option
 @_memory_bounded_option
 @_spill_dir_option
 @_quiet_option
@@ -629,6 +631,7 @@ def report(
     app: str | None,
     sni: str | None,
     jobs: int | None,
+    scheduler: str | None,
     bounded: bool,
     spill_dir: str | None,
     quiet: bool,
@@ -643,13 +646,19 @@ def report(
     with contextlib.ExitStack() as held:
         if _bounded_path(capture, asked=bounded or spill_dir is not None):
             result = held.enter_context(
-                _analysed_on_disk(capture, None, local_jobs, None, spill_dir, shown)
+                _analysed_on_disk(capture, None, local_jobs, scheduler, spill_dir, shown)
             )
             analysis = _select(result.text_analysis(), capture, **filters)
             shown.stage("writing the report")  # its sections' connections analysed again
             analysis = _on_disk_view(result, analysis, "html", ())
         else:
-            whole = _run(capture, jobs=local_jobs, progress=shown, detections=Kept.DRAWN).analysis
+            whole = _run(
+                capture,
+                jobs=local_jobs,
+                scheduler=scheduler,
+                progress=shown,
+                detections=Kept.DRAWN,
+            ).analysis
             analysis = _select(whole, capture, **filters)
             shown.stage("writing the report")  # the page of a large capture takes seconds too
         page = analysis.to_html()
@@ -664,6 +673,7 @@ def report(
 @click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
 @click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
 @_jobs_option
+@_scheduler_option
 @_memory_bounded_option
 @_spill_dir_option
 @_quiet_option
@@ -673,6 +683,7 @@ def timeline(
     output: str | None,
     ascii_only: bool,
     jobs: int | None,
+    scheduler: str | None,
     bounded: bool,
     spill_dir: str | None,
     quiet: bool,
@@ -687,14 +698,16 @@ def timeline(
     with contextlib.ExitStack() as held:
         if _bounded_path(capture, asked=bounded or spill_dir is not None):
             result = held.enter_context(
-                _analysed_on_disk(capture, None, local_jobs, None, spill_dir, shown)
+                _analysed_on_disk(capture, None, local_jobs, scheduler, spill_dir, shown)
             )
             analysis = _select(
                 result.text_analysis(of=(stream,)), capture, host=None, port=None, stream=(stream,)
             )
             analysis = _on_disk_view(result, analysis, "text", (stream,))
         else:
-            whole = _run(capture, jobs=local_jobs, progress=shown, detections=Kept.READ).analysis
+            whole = _run(
+                capture, jobs=local_jobs, scheduler=scheduler, progress=shown, detections=Kept.READ
+            ).analysis
             analysis = _select(whole, capture, host=None, port=None, stream=(stream,))
         text = stream_timeline(analysis, stream, ascii_only)
     _write(text, output)
