@@ -284,6 +284,45 @@ def test_pcapng_boundary_inside_every_kind_of_block(tmp_path) -> None:
         assert got.info.link_types == ["EN10MB", "RAW"]
 
 
+def test_pcapng_timestamps_past_2262_take_the_previous_frames_time(tmp_path) -> None:
+    """A 64-bit pcapng timestamp can say more than int64 ns since the epoch hold: numpy
+    wrapped a damaged block's all-ones timestamp to -1000 ns (and warned of time going
+    backwards). Such frames get the time of the frame before them and one warning names
+    them; every windowing gives the same."""
+    from pcapline.read import read_capture
+    from pcapline.read.pcapng import MAX_NS, Interface, last_tick, ticks_to_ns
+
+    t0 = 1_700_000_000_000_000  # microseconds
+    blocks = [shb(), idb(1), epb(0, t0, FRAMES[0]), epb(0, 2**64 - 1, FRAMES[1])]
+    blocks += [epb(0, 10**19, FRAMES[2]), epb(0, t0 + 5, FRAMES[3]), epb(0, 2**63, FRAMES[4])]
+    path = tmp_path / "late.pcapng"
+    path.write_bytes(b"".join(blocks))
+    for window in (64, 100, 250, 4096):
+        assert_same_records(path, window)
+    assert_same(path, 2, 100)
+    capture = read_capture(path)
+    assert capture.time_ns.tolist() == [t0 * 1000] * 3 + [(t0 + 5) * 1000] * 2
+    assert capture.warnings == [
+        "3 frame(s) carry a timestamp past the year 2262 (frames 2, 3, 5): a damaged or "
+        "nonsense timestamp; each was given the time of the frame before it"
+    ]
+    # The boundary, exact for decimal resolutions (the offset counts): the last tick
+    # converts without wrapping, the next is past it.
+    for iface in (
+        Interface(1, 0),
+        Interface(1, 0, tsresol=9),
+        Interface(1, 0, tsresol=12, tsoffset=7),
+    ):
+        last = last_tick(iface)
+        ns = int(ticks_to_ns(np.array([last], np.uint64), iface)[0])
+        assert 0 < ns <= MAX_NS
+        # every 64-bit count of picoseconds fits (2**64 ps are 213 days after the epoch)
+        assert last == 2**64 - 1 if iface.tsresol == 12 else MAX_NS - ns < 10 ** (9 - iface.tsresol)
+    binary = Interface(1, 0, tsresol=8, binary=True)
+    ns = int(ticks_to_ns(np.array([last_tick(binary)], np.uint64), binary)[0])
+    assert MAX_NS - 2_000_000_000 < ns <= MAX_NS
+
+
 def test_pcapng_cut_and_damaged_tails(tmp_path) -> None:
     whole = _pcapng_two_sections()
     for cut in range(len(whole) - 300, len(whole), 2):

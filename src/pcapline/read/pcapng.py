@@ -51,6 +51,28 @@ class Interface:
     tsoffset: int = 0  # seconds added to every timestamp
 
 
+#: The latest time int64 nanoseconds since the epoch can hold (2262-04-11).
+MAX_NS = 2**63 - 1
+
+
+def last_tick(iface: Interface) -> int:
+    """The largest timestamp (in ``iface``'s units) whose time ``ticks_to_ns`` can give:
+    a 64-bit pcapng timestamp reaches far past what int64 nanoseconds since the epoch hold
+    (year 2262), and numpy's integer arithmetic would wrap it round to nonsense (a damaged
+    block's timestamp became -1000 ns, before every other frame). Exact for decimal
+    resolutions; for binary ones it gives up the last second before the limit."""
+    most = MAX_NS - max(0, iface.tsoffset) * 1_000_000_000  # ns before adding the offset
+    k = iface.tsresol
+    if iface.binary:
+        seconds = (most - 999_999_999) // 1_000_000_000
+        tick = ((seconds + 1) << k) - 1
+    elif k <= 9:
+        tick = most // 10 ** (9 - k)
+    else:
+        tick = (most + 1) * 10 ** (k - 9) - 1
+    return min(tick, 2**64 - 1)
+
+
 def ticks_to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
     """Interface timestamp units -> int64 ns, in integer arithmetic (no float rounding)."""
     t = ticks.astype(np.uint64)
@@ -138,6 +160,8 @@ class PcapngWalker:
         self.packets = 0  # packet blocks walked in earlier windows
         self.frames = 0  # frames kept from earlier windows
         self.last_time_ns = 0  # time of the last of them
+        self.too_late = 0  # frames whose timestamp is past MAX_NS (``last_tick``)
+        self.too_late_frames: list[int] = []  # the first three of them
         self.if_drops: dict[int, int] = {}  # interface -> its last ISB's counter
         self.os_drops: dict[int, int] = {}
         self.warnings: list[str] = []  # what the walk found, in file order
@@ -174,7 +198,14 @@ class PcapngWalker:
         truncated = int(ending and n > 0 and bool(fields["cut"][-1]))
         if truncated:
             warnings.append(_cut_warning(fields, self.frames, data.shape[0]))
-        records = _records(fields, interfaces, warnings, truncated, self.last_time_ns)
+        records, too_late = _records(fields, interfaces, warnings, truncated, self.last_time_ns)
+        late = np.flatnonzero(too_late)
+        self.too_late += len(late)
+        self.too_late_frames += (
+            late[: 3 - len(self.too_late_frames)] + self.frames - n + 1
+        ).tolist()
+        if ending and self.too_late:
+            warnings.append(_too_late_warning(self.too_late, self.too_late_frames))
         if n:
             self.last_time_ns = int(records.time_ns[-1])
         records.if_drops = sum(self.if_drops.values()) if self.if_drops else None
@@ -396,26 +427,42 @@ def _packet_fields(
     return fields, first_bad, why
 
 
+def _previous_times(time_ns: np.ndarray, unknown: np.ndarray, previous_ns: int) -> np.ndarray:
+    """``time_ns`` where each ``unknown`` row has the time of the last known row before it
+    (``previous_ns`` before the first)."""
+    known = np.where(unknown, -1, np.arange(len(time_ns)))
+    last = np.maximum.accumulate(known)
+    out = np.where(last >= 0, time_ns[np.maximum(last, 0)], previous_ns)
+    return out.astype(np.int64)
+
+
 def _records(
     fields: dict[str, np.ndarray],
     interfaces: list[Interface],
     warnings: list[str],
     truncated: int,
     previous_ns: int = 0,
-) -> Records:
+) -> tuple[Records, np.ndarray]:
     iface = fields["iface"]
     n = iface.shape[0]
     time_ns = np.zeros(n, dtype=np.int64)
     link_type = np.zeros(n, dtype=np.int32)
+    too_late = np.zeros(n, dtype=bool)
     for i in np.unique(iface):
         sel = iface == i
-        time_ns[sel] = ticks_to_ns(fields["ticks"][sel], interfaces[i])
+        ticks = fields["ticks"][sel]
+        late = ticks > np.uint64(last_tick(interfaces[i]))
+        time_ns[sel] = ticks_to_ns(np.where(late, np.uint64(0), ticks), interfaces[i])
+        too_late[sel] = late
         link_type[sel] = interfaces[i].link_type
+    if too_late.any():
+        # No time the analysis could use: the previous frame's, as for a cut header below.
+        time_ns = _previous_times(time_ns, too_late, previous_ns)
     untimed = bool(n and fields["untimed"][-1])  # only the last block can be cut
     if untimed:
         # Not 1970: the previous frame's time (Capture.timed_ns leaves a lone one out).
         time_ns[-1] = time_ns[-2] if n > 1 else previous_ns
-    return Records(
+    records = Records(
         time_ns=time_ns,
         link_type=link_type,
         offset=fields["start"].astype(np.int64),
@@ -426,4 +473,13 @@ def _records(
         last_time_unknown=untimed,
         declared_link_types=tuple(described.link_type for described in interfaces),
         snaplen=min((i.snaplen for i in interfaces if i.snaplen), default=None),
+    )
+    return records, too_late
+
+
+def _too_late_warning(count: int, frames: list[int]) -> str:
+    listed = ", ".join(map(str, frames)) + (", ..." if count > len(frames) else "")
+    return (
+        f"{count:,} frame(s) carry a timestamp past the year 2262 (frames {listed}): a damaged "
+        "or nonsense timestamp; each was given the time of the frame before it"
     )
