@@ -284,11 +284,11 @@ def test_pcapng_boundary_inside_every_kind_of_block(tmp_path) -> None:
         assert got.info.link_types == ["EN10MB", "RAW"]
 
 
-def test_pcapng_timestamps_past_2262_take_the_previous_frames_time(tmp_path) -> None:
+def test_pcapng_timestamps_past_2262_are_said_to_be_unreal(tmp_path) -> None:
     """A 64-bit pcapng timestamp can say more than int64 ns since the epoch hold: numpy
-    wrapped a damaged block's all-ones timestamp to -1000 ns (and warned of time going
-    backwards). Such frames get the time of the frame before them and one warning names
-    them; every windowing gives the same."""
+    wraps it (a damaged block's all-ones timestamp became -1000 ns) and the only word was
+    "timestamps go backwards". One warning now counts such frames and names the first
+    three; every windowing gives the same."""
     from pcapline.read import read_capture
     from pcapline.read.pcapng import MAX_NS, Interface, last_tick, ticks_to_ns
 
@@ -301,11 +301,11 @@ def test_pcapng_timestamps_past_2262_take_the_previous_frames_time(tmp_path) -> 
         assert_same_records(path, window)
     assert_same(path, 2, 100)
     capture = read_capture(path)
-    assert capture.time_ns.tolist() == [t0 * 1000] * 3 + [(t0 + 5) * 1000] * 2
-    assert capture.warnings == [
-        "3 frame(s) carry a timestamp past the year 2262 (frames 2, 3, 5): a damaged or "
-        "nonsense timestamp; each was given the time of the frame before it"
-    ]
+    assert capture.time_ns[1] == -1000  # wrapped, as before: said, not mended
+    assert capture.warnings[0] == (
+        "3 frame(s) carry a timestamp past the year 2262, which no clock wrote (frames 2, 3, "
+        "5): their times are not real (they wrap round), nor are durations that use them"
+    )
     # The boundary, exact for decimal resolutions (the offset counts): the last tick
     # converts without wrapping, the next is past it.
     for iface in (

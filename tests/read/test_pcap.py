@@ -235,6 +235,10 @@ def test_captures_joined_with_cat_say_so(tmp_path, order: str) -> None:
     path.write_bytes(one + one)
     cap = read_capture(path)
     assert cap.frames == 4  # as tshark and capinfos count: the header's 16 bytes are a record
+    # ... whose "time" is the magic number read as seconds (year 2055): the frame has none
+    # (it was the capture's last time, 29 years after its first).
+    assert cap.time_ns[3] == cap.time_ns[2] and cap.last_time_unknown
+    assert cap.timed_ns.max() == cap.time_ns[2]
     assert cap.warnings == [
         f"a second pcap file header at byte {len(one)} (captures joined with cat? join them "
         "with 'mergecap -w OUT.pcap A.pcap B.pcap'), stopped reading there"

@@ -123,10 +123,6 @@ class PcapWalker:
         self.last_time_ns = 0  # time of the last of them
         self.done = False  # a damaged record stopped the walk: no more windows
         self.warnings: list[str] = []
-        # The last record of earlier windows: its file offset and first 4 bytes (a pcap file
-        # header read as a record, when captures were joined with cat: ``_joined_at``).
-        self.last_record = -1
-        self.last_head = b""
 
     def window(self, data: np.ndarray, base: int, final: bool) -> tuple[Records, int]:
         """The records of this window (offsets relative to ``data``), and the bytes consumed."""
@@ -134,14 +130,16 @@ class PcapWalker:
         size = int(data.shape[0])
         first = FILE_HEADER_LEN if base == 0 else 0
         offsets, stop, end = _walk(data, h.order, h.rec_len, first, base, self.frames, final)
+        joined = None
+        if stop is None and not final and len(offsets) and self._may_be_a_header(data, offsets):
+            # Read with the record after it, in the next window: a second file header must
+            # be known for one before it is handed on as a frame (``_joined_at``).
+            end, offsets = int(offsets[-1]), offsets[:-1]
         if stop is not None and (joined := self._joined_at(data, base, offsets, end)) is not None:
             stop = (
                 f"a second pcap file header at byte {joined} (captures joined with cat? "
                 "join them with 'mergecap -w OUT.pcap A.pcap B.pcap')"
             )
-        if len(offsets):
-            last = int(offsets[-1])
-            self.last_record, self.last_head = base + last, data[last : last + 4].tobytes()
         if stop is not None:
             self.warnings.append(stop + ", stopped reading there")
             self.done = True
@@ -169,6 +167,11 @@ class PcapWalker:
             truncated = int((start + incl > size).sum())
             last_time_unknown = whole < n
             total = self.frames + n
+            if stop is not None and joined is not None:
+                # The header walked as a record of 0 bytes stays a frame, as Wireshark counts
+                # it, but its "time" is the magic number read as seconds (2055, 29 years after
+                # the capture): a frame without a time, as one cut inside its header.
+                last_time_unknown = True
             if last_time_unknown:
                 # The file ended inside the last record header: a frame we know nothing about
                 # except that it exists; give it the previous frame's time (Capture.timed_ns
@@ -204,6 +207,14 @@ class PcapWalker:
         )
         return records, end
 
+    def _may_be_a_header(self, data: np.ndarray, offsets: np.ndarray) -> bool:
+        """The window's last record starts with a pcap magic number (a file header read as a
+        record, maybe)."""
+        if self.header.rec_len != 16:
+            return False
+        last = int(offsets[-1])
+        return data[last : last + 4].tobytes() in PCAP_MAGICS
+
     def _joined_at(self, data: np.ndarray, base: int, offsets: np.ndarray, end: int) -> int | None:
         """File offset of a pcap file header read as the record just before the damaged one
         at ``end`` (``cat a.pcap b.pcap``: the 24-byte header reads as a record of 0 bytes,
@@ -211,10 +222,9 @@ class PcapWalker:
         if self.header.rec_len != 16:
             return None
         at = base + end - 16
+        # Never the previous window's last record: ``window`` holds such a one back.
         if len(offsets) and int(offsets[-1]) == end - 16:
             head = data[end - 16 : end - 12].tobytes()
-        elif not len(offsets) and self.last_record == at:
-            head = self.last_head  # the header ended the previous window
         else:
             return None
         return at if head in PCAP_MAGICS else None

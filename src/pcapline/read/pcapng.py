@@ -58,9 +58,9 @@ MAX_NS = 2**63 - 1
 def last_tick(iface: Interface) -> int:
     """The largest timestamp (in ``iface``'s units) whose time ``ticks_to_ns`` can give:
     a 64-bit pcapng timestamp reaches far past what int64 nanoseconds since the epoch hold
-    (year 2262), and numpy's integer arithmetic would wrap it round to nonsense (a damaged
-    block's timestamp became -1000 ns, before every other frame). Exact for decimal
-    resolutions; for binary ones it gives up the last second before the limit."""
+    (year 2262), and numpy's integer arithmetic wraps it round (a damaged block's all-ones
+    timestamp becomes -1000 ns, before every other frame). Exact for decimal resolutions;
+    for binary ones it gives up the last second before the limit."""
     most = MAX_NS - max(0, iface.tsoffset) * 1_000_000_000  # ns before adding the offset
     k = iface.tsresol
     if iface.binary:
@@ -427,15 +427,6 @@ def _packet_fields(
     return fields, first_bad, why
 
 
-def _previous_times(time_ns: np.ndarray, unknown: np.ndarray, previous_ns: int) -> np.ndarray:
-    """``time_ns`` where each ``unknown`` row has the time of the last known row before it
-    (``previous_ns`` before the first)."""
-    known = np.where(unknown, -1, np.arange(len(time_ns)))
-    last = np.maximum.accumulate(known)
-    out = np.where(last >= 0, time_ns[np.maximum(last, 0)], previous_ns)
-    return out.astype(np.int64)
-
-
 def _records(
     fields: dict[str, np.ndarray],
     interfaces: list[Interface],
@@ -451,13 +442,12 @@ def _records(
     for i in np.unique(iface):
         sel = iface == i
         ticks = fields["ticks"][sel]
-        late = ticks > np.uint64(last_tick(interfaces[i]))
-        time_ns[sel] = ticks_to_ns(np.where(late, np.uint64(0), ticks), interfaces[i])
-        too_late[sel] = late
+        time_ns[sel] = ticks_to_ns(ticks, interfaces[i])
+        # Said, not mended: such times wrap round (numpy's arithmetic), and where a writer put
+        # "negative" timestamps on one interface the differences between its frames still
+        # hold (a corpus capture's second interface: 100 frames 505 s before 1970).
+        too_late[sel] = ticks > np.uint64(last_tick(interfaces[i]))
         link_type[sel] = interfaces[i].link_type
-    if too_late.any():
-        # No time the analysis could use: the previous frame's, as for a cut header below.
-        time_ns = _previous_times(time_ns, too_late, previous_ns)
     untimed = bool(n and fields["untimed"][-1])  # only the last block can be cut
     if untimed:
         # Not 1970: the previous frame's time (Capture.timed_ns leaves a lone one out).
@@ -480,6 +470,6 @@ def _records(
 def _too_late_warning(count: int, frames: list[int]) -> str:
     listed = ", ".join(map(str, frames)) + (", ..." if count > len(frames) else "")
     return (
-        f"{count:,} frame(s) carry a timestamp past the year 2262 (frames {listed}): a damaged "
-        "or nonsense timestamp; each was given the time of the frame before it"
+        f"{count:,} frame(s) carry a timestamp past the year 2262, which no clock wrote (frames "
+        f"{listed}): their times are not real (they wrap round), nor are durations that use them"
     )
