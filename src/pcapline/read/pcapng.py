@@ -469,7 +469,8 @@ def _records(
 
 def _too_late_warning(count: int, frames: list[int]) -> str:
     listed = ", ".join(map(str, frames)) + (", ..." if count > len(frames) else "")
+    which = "frame" if count == 1 else "frames"
     return (
-        f"{count:,} frame(s) carry a timestamp past the year 2262, which no clock wrote (frames "
+        f"{count:,} frame(s) carry a timestamp past the year 2262, which no clock wrote ({which} "
         f"{listed}): their times are not real (they wrap round), nor are durations that use them"
     )
