@@ -103,6 +103,22 @@ def test_zero_padding_after_the_compressed_stream_is_not_damage(tmp_path, kind: 
     assert (read_capture(path).frames, read_capture(path).warnings) == (5, [])
 
 
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_data_after_the_compressed_stream_is_trailing_not_damage(tmp_path, kind: str) -> None:
+    # Bytes after a whole stream that cannot start another (a footer, an appended note):
+    # gzip(1) says "decompression OK, trailing garbage ignored". Before: "gzip stream
+    # damaged after 374 bytes (Error -3 ... incorrect header check)", on every frame read.
+    path = tmp_path / "trailing.pcap.gz"
+    path.write_bytes(COMPRESSORS[kind](PCAP) + b"garbage after the stream\n")
+    for cap in (read_capture(path), read_capture(io.BytesIO(path.read_bytes()))):
+        assert (cap.frames, cap.compression) == (5, kind)
+        assert cap.warnings == [
+            f"{kind} data ends after 374 bytes; what follows it is not {kind} data and was ignored"
+        ]
+    with spill_capture(path, 2) as spilled:
+        assert spilled.info.warnings == cap.warnings
+
+
 @pytest.mark.parametrize(
     ("kind", "magic"),
     [("zip", b"PK\x03\x04"), ("7z", b"7z\xbc\xaf\x27\x1c"), ("lz4", b"\x04\x22\x4d\x18")],
@@ -131,7 +147,7 @@ def test_damaged_bzip2_keeps_the_frames_before_the_damage(tmp_path) -> None:
     # I/O error, "pcapline: error: Invalid data stream" (no file name, exit 2) and nothing
     # analysed, where a damaged gzip, xz or zstd stream keeps what came before it.
     path = tmp_path / "damaged.pcap.bz2"
-    path.write_bytes(bz2.compress(PCAP) + b"garbage after the stream")
+    path.write_bytes(bz2.compress(PCAP) + b"BZh9" + b"\xff" * 60)  # a damaged second stream
     cap = read_capture(path)
     assert cap.frames == 5
     assert cap.warnings == [

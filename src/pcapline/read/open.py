@@ -252,9 +252,10 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
     limit = out.limit
     warnings: list[str] = []
     dec: Any = None  # None between members: concatenated gzip/bz2/xz/zstd (``cat a.gz b.gz``)
-    capped = False
+    capped = trailing = False
+    magic = COMPRESSION_MAGIC[kind]
     try:
-        while not capped and (block := raw.read(_CHUNK)):
+        while not capped and not trailing and (block := raw.read(_CHUNK)):
             # Fed in small inputs: damage further on loses only the output of the last input
             # (a decompressor that raises returns nothing of that call).
             chunk = memoryview(block)
@@ -265,6 +266,11 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
                     # format starts with one. gzip(1) skips them too.
                     chunk = chunk[len(chunk) - len(bytes(chunk).lstrip(b"\0")) :]
                     continue
+                if dec is None and out.size and not magic.startswith(bytes(chunk[: len(magic)])):
+                    # A whole member, then bytes that cannot start another: trailing data
+                    # (a tool's footer, an appended note), not damage. gzip(1) ignores it too.
+                    trailing = True
+                    break
                 dec = dec or _decompressor(kind)
                 data, chunk = chunk[:_FEED], chunk[_FEED:]
                 for piece in _pieces(kind, dec, data):
@@ -273,6 +279,11 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
                         break
                 if _finished(dec):  # the next member starts in what this one left
                     chunk, dec = memoryview(bytes(dec.unused_data) + bytes(chunk)), None
+        if trailing:
+            warnings.append(
+                f"{kind} data ends after {out.size} bytes; what follows it is not {kind} data "
+                "and was ignored"
+            )
         if capped:
             warnings.append(
                 f"{kind} data decompresses to more than {_human(limit)} (the "
