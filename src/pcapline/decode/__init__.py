@@ -18,7 +18,7 @@ import pandas as pd
 
 from pcapline.decode.ethernet_ipv4_tcp import CommonFrames, common_frames
 from pcapline.decode.headers import ALIVE, REASON_CODES, FrameCursor
-from pcapline.decode.icmp import ICMP_COLUMNS, empty_table, icmp_layer
+from pcapline.decode.icmp import ICMP_COLUMNS, IcmpFrames, empty_table, icmp_layer
 from pcapline.decode.ip import PROTO_TCP, network_layer, skip_non_tcp
 from pcapline.decode.link import link_layer, linktype_name
 from pcapline.decode.options import tcp_options
@@ -121,15 +121,8 @@ def decode(capture: Capture, *, common: bool = True) -> Decoded:
     # into 2-D blocks per dtype: about a second and a gigabyte of page faults on 3 M segments).
     segments = pd.DataFrame({name: columns[name] for name in SEGMENT_COLUMNS}, copy=False)
     reason = _final_reasons(cur.reason, np.concatenate([idx, errors.idx]))
-    icmp = pd.DataFrame(
-        {
-            "frame": capture.frame[errors.idx],
-            "time_ns": capture.time_ns[errors.idx],
-            **errors.columns,
-        }
-    )
     return Decoded(
-        icmp=icmp.astype(ICMP_COLUMNS) if len(icmp) else _empty_icmp(),
+        icmp=_icmp_table(capture, errors) if errors.idx.size else _empty_icmp(),
         segments=segments,
         skipped=_skip_counts(reason),
         link_types=_link_names(capture),
@@ -175,6 +168,17 @@ def _frames_of(idx: np.ndarray, n: int) -> Callable[[np.ndarray], np.ndarray]:
     if idx.shape[0] == n:
         return lambda column: column
     return lambda column: column[idx]
+
+
+def _icmp_table(capture: Capture, errors: IcmpFrames) -> pd.DataFrame:
+    icmp = pd.DataFrame(
+        {
+            "frame": capture.frame[errors.idx],
+            "time_ns": capture.time_ns[errors.idx],
+            **errors.columns,
+        }
+    )
+    return icmp.astype(ICMP_COLUMNS)
 
 
 def _empty_icmp() -> pd.DataFrame:
