@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
 import numpy as np
 import pandas as pd
 
+from pcapline.frames import in_order, with_columns
 from pcapline.model import (
     CONNECTION_COLUMNS,
     EVENT_COLUMNS,
@@ -329,19 +330,17 @@ def _with_seen(
 
     records = seen_records(found)
     pos = np.searchsorted(conn_ids, connections["id"].to_numpy(np.int64)).tolist()
-    out = connections.copy()
-    out["seen"] = pd.Series([records[i] for i in pos], index=out.index, dtype=object)
-    return out
+    seen = pd.Series([records[i] for i in pos], index=connections.index, dtype=object)
+    return with_columns(connections, {"seen": seen})
 
 
 def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) -> pd.DataFrame:
     """``connections`` (flows' identity and volume columns) with the verdict columns of
     model.CONNECTION_COLUMNS filled from ``verdicts``, plus ``evidence_frames`` (a list per row).
     """
-    out = connections.copy()
     table = verdicts if isinstance(verdicts, Verdicts) else _as_columns(verdicts)
     ids = np.asarray(table.ids, dtype=np.int64)
-    wanted = out["id"].to_numpy(np.int64)
+    wanted = connections["id"].to_numpy(np.int64)
     pos = np.searchsorted(ids, wanted)
     if len(wanted) and (pos.max() >= len(ids) or not np.array_equal(ids[pos], wanted)):
         raise KeyError("verdict_columns: a connection without a verdict")
@@ -377,9 +376,15 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     columns["confidence"] = list(map(str, picked(table.confidence)))
     columns["caveats"] = list(map(list, picked(table.caveats)))
     columns["cause"] = [None if c is None else str(c) for c in picked(table.cause)]
-    for name, values in columns.items():
-        dtype = np.int64 if name in Counts.__slots__ else object
-        out[name] = pd.Series(values, index=out.index, dtype=dtype)
+    out = with_columns(
+        connections,
+        {
+            name: pd.Series(
+                values, index=connections.index, dtype=np.int64 if name in Counts.__slots__ else object
+            )
+            for name, values in columns.items()
+        },
+    )
     extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
     return out[list(CONNECTION_COLUMNS) + extra]
 
@@ -399,10 +404,14 @@ def delay_columns(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> pd.D
 
     if not isinstance(lost, DelaysTable):
         return connections
-    out = connections.copy()
-    for name, values in lost.table_columns(out["id"].to_numpy(np.int64)).items():
-        out[name] = pd.Series(values, index=out.index)
-    return out
+    index = connections.index
+    return with_columns(
+        connections,
+        {
+            name: pd.Series(values, index=index)
+            for name, values in lost.table_columns(connections["id"].to_numpy(np.int64)).items()
+        },
+    )
 
 
 def _select_delays(lost: Mapping[int, Delays], keep: set[int]) -> Mapping[int, Delays]:
@@ -436,15 +445,16 @@ def _connections_table(connections: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise RuntimeError(f"verdict_columns() made a connections table without {missing}")
     extra = [c for c in connections.columns if c not in CONNECTION_COLUMNS]
-    table = connections[list(CONNECTION_COLUMNS) + extra]
-    return table.sort_values("id", kind="stable").reset_index(drop=True)
+    order = [*CONNECTION_COLUMNS, *extra]
+    table = connections if list(connections.columns) == order else connections[order]
+    return in_order(table, ["id"])
 
 
 def _events_table(events: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in EVENT_COLUMNS if c not in events.columns]
     if missing:
         raise RuntimeError(f"detect.run_all() returned events without {missing}")
-    return events.sort_values(["conn", "frame"], kind="stable").reset_index(drop=True)
+    return in_order(events, ["conn", "frame"])
 
 
 def _canonical_ip(text: object) -> str:

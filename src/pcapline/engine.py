@@ -583,17 +583,18 @@ def merge(
 ) -> Merged:
     """The partitions' results as one capture's, every table in connection id order."""
     from pcapline.findings.handshakes import concat
+    from pcapline.frames import in_order, joined
 
     results = sorted(results, key=lambda r: r.number)
     ids = np.concatenate([np.asarray(r.verdicts.ids, np.int64) for r in results])
     by_id = np.argsort(ids, kind="stable")
-    connections = pd.concat([r.connections for r in results], ignore_index=True)
-    events = pd.concat([r.events for r in results], ignore_index=True)
+    connections = joined([r.connections for r in results])
+    events = joined([r.events for r in results])
     detections: dict[int, ConnDetections] = {}
     for r in results:
         detections.update(r.detections)
     quality = merge_quality([r.quality for r in results], by_id, capture, dropped=dropped)
-    connections = connections.sort_values("id", kind="stable").reset_index(drop=True)
+    connections = in_order(connections, ["id"])
     return Merged(
         connections=connections,
         events=events,  # analysis._events_table sorts them by conn then frame

@@ -43,6 +43,7 @@ from pcapline.facts import (
     compute_facts,
     rows_per_connection,
 )
+from pcapline.frames import in_order, joined
 from pcapline.icmp import IcmpError, IcmpMatches
 from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
 
@@ -463,9 +464,8 @@ def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         empty = {c: pd.Series(dtype=t) for c, t in _EMPTY_TYPES.items()}
         return pd.DataFrame(empty)[list(EVENT_COLUMNS)]
-    events = pd.concat(frames, ignore_index=True)
-    events = events.sort_values(["conn", "frame"], kind="stable").reset_index(drop=True)
-    return events[list(EVENT_COLUMNS)]
+    events = in_order(joined(frames), ["conn", "frame"])
+    return events if tuple(events.columns) == EVENT_COLUMNS else events[list(EVENT_COLUMNS)]
 
 
 _EMPTY_TYPES = {
