@@ -380,7 +380,9 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
         connections,
         {
             name: pd.Series(
-                values, index=connections.index, dtype=np.int64 if name in Counts.__slots__ else object
+                values,
+                index=connections.index,
+                dtype=np.int64 if name in Counts.__slots__ else object,
             )
             for name, values in columns.items()
         },

@@ -27,10 +27,11 @@ late visits, the timeline) is a batch of one connection and runs the very same p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,6 @@ from pcapline.facts import (
     compute_facts,
     rows_per_connection,
 )
-from pcapline.frames import in_order, joined
 from pcapline.icmp import IcmpError, IcmpMatches
 from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
 
@@ -230,7 +230,7 @@ class Detector(Generic[Inferred]):
     emits: frozenset[EventKind]  # tests fail if the detector yields anything else
     detect: Callable[[ConnView], Detection[Inferred]]
     screen: Callable[[Facts], BoolArray] | None = None  # per connection: worth a visit?
-    rows: Callable[[Facts], pd.DataFrame] | None = None  # context-free events, all conns
+    rows: Callable[[Facts], EventRows] | None = None  # context-free events, all conns
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,9 +274,64 @@ class DetectResult:
     icmp: Mapping[int, tuple[IcmpError, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class EventRows:
+    """Events (``EVENT_COLUMNS``) as numpy columns, before they are the events table: what a
+    detector's ``rows`` hands back. ``run_all`` joins every detector's and builds one table
+    (a DataFrame per detector and event kind cost ~0.3 ms each on every capture, however
+    few its packets, most of them empty). ``rows["frame"]`` reads a column, as of a table."""
+
+    conn: np.ndarray  # int64
+    frame: np.ndarray  # int64
+    time_ns: np.ndarray  # int64
+    side: np.ndarray  # Side values
+    kind: np.ndarray  # EventKind values
+    note: np.ndarray
+    value: np.ndarray  # float64 (NaN: none)
+    #: The table's ``note`` column holds Python objects, not pandas strings. It did when the
+    #: events were joined as one DataFrame per kind: pandas gives an empty object column no
+    #: string type, and joining it to string columns made them objects too; kept so the
+    #: tables (and their Parquet) stay what they were.
+    object_notes: bool = False
+
+    def __len__(self) -> int:
+        return len(self.conn)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        if column not in EVENT_COLUMNS:
+            raise KeyError(column)
+        return cast(np.ndarray, getattr(self, column))
+
+    @classmethod
+    def joined(cls, parts: Sequence[EventRows]) -> EventRows:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            *(np.concatenate([p[c] for p in parts]) for c in EVENT_COLUMNS),
+            object_notes=any(p.object_notes for p in parts),
+        )
+
+    @classmethod
+    def of_table(cls, table: pd.DataFrame) -> EventRows:
+        """A table's events (``IcmpMatches.events``) as columns."""
+        return cls(
+            *(table[c].to_numpy() for c in EVENT_COLUMNS),
+            object_notes=table["note"].dtype == object,
+        )
+
+    def table(self) -> pd.DataFrame:
+        """The events by conn then frame (stable: a detector's order among one frame's events,
+        and the detectors' order, are kept), as ``EVENT_COLUMNS``."""
+        order = np.lexsort((self.frame, self.conn))  # lexsort is stable
+        columns: dict[str, Any] = {c: self[c][order] for c in EVENT_COLUMNS}
+        if self.object_notes:
+            columns["note"] = pd.Series(columns["note"], dtype=object)
+        return pd.DataFrame(columns)
+
+
 def row_events(
     facts: Facts, mask: np.ndarray, kind: EventKind, note: str | np.ndarray = ""
-) -> pd.DataFrame:
+) -> EventRows:
     """Events (EVENT_COLUMNS) for every row of ``facts`` where ``mask`` holds; ``note``: one
     text for all, or an array of one per selected row (``mask``'s rows in order, so a note
     is made for the few event rows, never for every segment)."""
@@ -284,16 +339,15 @@ def row_events(
     if isinstance(note, np.ndarray) and len(note) != len(rows):
         raise ValueError(f"row_events: {len(note)} notes for {len(rows)} rows")
     notes = note if isinstance(note, np.ndarray) else np.full(len(rows), note, dtype=object)
-    return pd.DataFrame(
-        {
-            "conn": facts.conn[rows],
-            "frame": facts.frame[rows],
-            "time_ns": facts.time_ns[rows],
-            "side": np.where(facts.from_client[rows], Side.CLIENT.value, Side.SERVER.value),
-            "kind": kind.value,
-            "note": notes,
-            "value": np.full(len(rows), np.nan),
-        }
+    return EventRows(
+        conn=facts.conn[rows],
+        frame=facts.frame[rows],
+        time_ns=facts.time_ns[rows],
+        side=np.where(facts.from_client[rows], Side.CLIENT.value, Side.SERVER.value),
+        kind=np.full(len(rows), kind.value, dtype=object),
+        note=notes,
+        value=np.full(len(rows), np.nan),
+        object_notes=not len(rows) and notes.dtype == object,
     )
 
 
@@ -399,7 +453,7 @@ def run_all(
     """
     facts = compute_facts(segments, capture_end_ns=capture_end_ns)
     screened = np.zeros(len(facts.conn_ids), dtype=bool)
-    frames: list[pd.DataFrame] = []
+    frames: list[EventRows] = []
     for detector in DETECTORS:
         if detector.screen is not None:
             screened |= detector.screen(facts)
@@ -408,7 +462,7 @@ def run_all(
     if icmp is not None and icmp.by_conn:
         with_icmp = np.isin(facts.conn_ids, np.fromiter(icmp.by_conn, np.int64))
         screened |= with_icmp
-        frames.append(icmp.events)
+        frames.append(EventRows.of_table(icmp.events))
     visited = np.ones_like(screened) if visit_all else screened
     detections: dict[int, ConnDetections] = {}
     found: list[Event] = []
@@ -445,27 +499,31 @@ def detect_connection(view: ConnView) -> ConnDetections:
     )
 
 
-def _events_frame(found: list[Event]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "conn": np.fromiter((e.conn for e in found), np.int64, len(found)),
-            "frame": np.fromiter((e.frame for e in found), np.int64, len(found)),
-            "time_ns": np.fromiter((e.time_ns for e in found), np.int64, len(found)),
-            "side": [e.side.value for e in found],
-            "kind": [e.kind.value for e in found],
-            "note": [e.note for e in found],
-            "value": [np.nan if e.value is None else float(e.value) for e in found],
-        }
+def _events_frame(found: list[Event]) -> EventRows:
+    return EventRows(
+        conn=np.fromiter((e.conn for e in found), np.int64, len(found)),
+        frame=np.fromiter((e.frame for e in found), np.int64, len(found)),
+        time_ns=np.fromiter((e.time_ns for e in found), np.int64, len(found)),
+        side=np.array([e.side.value for e in found], dtype=object),
+        kind=np.array([e.kind.value for e in found], dtype=object),
+        note=np.array([e.note for e in found], dtype=object),
+        value=np.array([np.nan if e.value is None else float(e.value) for e in found]),
     )
 
 
-def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        empty = {c: pd.Series(dtype=t) for c, t in _EMPTY_TYPES.items()}
-        return pd.DataFrame(empty)[list(EVENT_COLUMNS)]
-    events = in_order(joined(frames), ["conn", "frame"])
-    return events if tuple(events.columns) == EVENT_COLUMNS else events[list(EVENT_COLUMNS)]
+def _combine(parts: list[EventRows]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty_events().copy()
+    return EventRows.joined(parts).table()
+
+
+@functools.cache
+def _empty_events() -> pd.DataFrame:
+    """No event, typed (built once: ``pd.Series(dtype=...)`` per column costs ~1 ms)."""
+    return pd.DataFrame({c: np.empty(0, dtype=t) for c, t in _EMPTY_TYPES.items()})[
+        list(EVENT_COLUMNS)
+    ]
 
 
 _EMPTY_TYPES = {
@@ -488,6 +546,7 @@ __all__ = [
     "DetectResult",
     "Detection",
     "Detector",
+    "EventRows",
     "RowSets",
     "conn_view",
     "detect_connection",

@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from pcapline.detect import (
     Batch,
     ConnView,
     Detection,
     Detector,
+    EventRows,
     first_rows_by_direction,
     row_events,
 )
@@ -78,12 +78,12 @@ def _counts(batch: Batch) -> _Counts:
     )
 
 
-def rows(facts: Facts) -> pd.DataFrame:
+def rows(facts: Facts) -> EventRows:
     has_syn = any_per_connection(facts.syn, facts.starts)
     no_syn_start = np.zeros(len(facts), dtype=bool)  # the first row of a connection without SYN
     no_syn_start[facts.starts[:-1][~has_syn]] = True
     super_first = first_rows_by_direction(facts, facts.super_segment)
-    return pd.concat(
+    return EventRows.joined(
         [
             row_events(facts, facts.is_dup, EventKind.DUPLICATE, "the same packet captured twice"),
             row_events(
@@ -98,8 +98,7 @@ def rows(facts: Facts) -> pd.DataFrame:
                 EventKind.CAPTURE_START,
                 "no SYN: the capture began inside this connection",
             ),
-        ],
-        ignore_index=True,
+        ]
     )
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pcapline.detect import (
     NO_ROW,
@@ -34,6 +33,7 @@ from pcapline.detect import (
     ConnView,
     Detection,
     Detector,
+    EventRows,
     RowSets,
     first_rows_by_direction,
     row_events,
@@ -745,17 +745,16 @@ def _client_waited(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray
     return out
 
 
-def rows(facts: Facts) -> pd.DataFrame:
+def rows(facts: Facts) -> EventRows:
     any_fin = facts.fin & ~facts.is_dup
     fin = (any_fin & ~facts.is_retrans) | first_rows_by_direction(facts, any_fin)
     rst = facts.rst & ~facts.is_dup
     rst_ack = facts.ack[rst]  # the note of each RST row only (a text per segment is 70 MB)
-    return pd.concat(
+    return EventRows.joined(
         [
             row_events(facts, fin, EventKind.FIN, "FIN"),
             row_events(facts, rst, EventKind.RST, np.where(rst_ack, "RST+ACK", "RST")),
-        ],
-        ignore_index=True,
+        ]
     )
 
 

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pcapline.detect import (
     NO_ROW,
@@ -48,6 +47,7 @@ from pcapline.detect import (
     ConnView,
     Detection,
     Detector,
+    EventRows,
     RowSets,
     first_rows,
     per_connection,
@@ -662,7 +662,7 @@ def one_sided(facts: Facts) -> np.ndarray:
     return out
 
 
-def rows(facts: Facts) -> pd.DataFrame:
+def rows(facts: Facts) -> EventRows:
     """The first SYN, the first SYN+ACK and the client's ACK of it, for every connection."""
     syn, synack = _syn_masks(facts)
     first_synack = first_rows(facts, synack)
@@ -671,15 +671,14 @@ def rows(facts: Facts) -> pd.DataFrame:
     acks = _keep_after(
         _handshake_acks(facts, facts.conn_index, len(facts.conn_ids)), synack_at, facts.conn_index
     )
-    return pd.concat(
+    return EventRows.joined(
         [
             row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),
             row_events(facts, first_synack, EventKind.SYNACK, "SYN+ACK"),
             row_events(
                 facts, first_rows(facts, acks), EventKind.HANDSHAKE_ACK, "client ACKs the SYN+ACK"
             ),
-        ],
-        ignore_index=True,
+        ]
     )
 
 

@@ -24,7 +24,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from pcapline.detect import (
     NOTHING,
@@ -32,6 +31,7 @@ from pcapline.detect import (
     ConnView,
     Detection,
     Detector,
+    EventRows,
     per_connection,
     probe_answers,
     row_events,
@@ -182,7 +182,7 @@ def screen(facts: Facts) -> np.ndarray:
     return per_connection(facts, _zero_advertisements(facts) | facts.is_window_probe)
 
 
-def rows(facts: Facts) -> pd.DataFrame:
+def rows(facts: Facts) -> EventRows:
     """A zero_window event where a side closes its window (its previous advertisement was open)."""
     zero = _zero_advertisements(facts)
     adv = _advertising(facts.flags) & ~facts.is_dup
