@@ -1449,7 +1449,10 @@ def _answered_after(view: _Rows, i: int) -> int | None:
 
 def _window_events(events: pd.DataFrame) -> dict[int, pd.DataFrame]:
     """The zero_window and window_update events, by connection (grouped once)."""
-    chosen = events[_of_kind(events, EventKind.ZERO_WINDOW, EventKind.WINDOW_UPDATE)]
+    window = _of_kind(events, EventKind.ZERO_WINDOW, EventKind.WINDOW_UPDATE)
+    if not window.any():  # most captures: no row selection nor groupby (~0.5 ms) for nothing
+        return {}
+    chosen = events[window]
     groups = chosen.groupby("conn", sort=False)
     return {int(cast(int, conn)): group for conn, group in groups}  # "conn" holds ints
 

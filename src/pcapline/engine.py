@@ -517,6 +517,12 @@ def plan(
 ) -> Plan:
     """Whole 4-tuples into ``count`` partitions of about equal packet counts (largest tuples
     first, dealt out back and forth), each partition non-empty when there are enough tuples."""
+    from pcapline.icmp import IcmpMatches
+
+    icmp = icmp if icmp is not None else IcmpMatches()
+    if count <= 1:  # the whole capture in one: no 4-tuple to deal out (a text key each)
+        whole = np.zeros(len(segments), np.int64), np.zeros(len(connections), np.int64)
+        return Plan(segments, connections, *whole, 1, icmp, app or {})
     ids = connections["id"].to_numpy(np.int64)
     tuple_of_conn = canonical_tuples(connections)
     packets = np.bincount(tuple_of_conn, weights=connections["packets"].to_numpy(np.float64))
@@ -530,17 +536,7 @@ def plan(
     by_id = np.zeros(int(ids.max()) + 1 if len(ids) else 0, np.int64)
     by_id[ids] = part_of_conn
     part_of_row = by_id[segments["conn"].to_numpy(np.int64)]
-    from pcapline.icmp import IcmpMatches
-
-    return Plan(
-        segments,
-        connections,
-        part_of_row,
-        part_of_conn,
-        count,
-        icmp if icmp is not None else IcmpMatches(),
-        app or {},
-    )
+    return Plan(segments, connections, part_of_row, part_of_conn, count, icmp, app or {})
 
 
 def canonical_tuples(connections: pd.DataFrame) -> np.ndarray:

@@ -105,6 +105,8 @@ def link_layer(
     l3 = np.full(n, -1, dtype=np.int64)
     etype = np.zeros(n, dtype=np.uint16)
     alive = cur.alive_frames()
+    if not alive.size:  # the compiled core decoded every frame: ~30 numpy calls saved
+        return l3, etype
     lt = link_type[alive]
 
     eth = ethernet_frames(cur, alive[lt == ETHERNET], start, l3, etype)

@@ -49,6 +49,8 @@ def open_tunnels(
     With ``too_deep`` they are counted as tunnelled instead."""
     idx = cur.alive(idx)
     idx = idx[net.l4[idx] >= 0]
+    if not idx.size:  # nothing to open (every frame the compiled core's, or no IP)
+        return idx
     proto = net.protocol[idx]
     ipip = idx[proto == IPV4_IN_IP]
     etype[ipip] = ETH_IPV4

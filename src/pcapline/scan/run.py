@@ -124,8 +124,10 @@ def summarize_capture(path: str) -> CaptureSummary:
             seconds=time.perf_counter() - started,
         )
     info = analysis.capture
-    counts = analysis.connections["fate"].astype(str).value_counts()
-    fates = {fate.value: int(counts[fate.value]) for fate in Fate if counts.get(fate.value, 0)}
+    # Counted in Python: a few connections per capture, and pandas' value_counts costs
+    # ~0.3 ms of set-up on each capture of a scan.
+    counts = Counter(map(str, analysis.connections["fate"].tolist()))
+    fates = {fate.value: counts[fate.value] for fate in Fate if counts[fate.value]}
     return CaptureSummary(
         path=path,
         frames=int(analysis.capture.frames),
@@ -148,7 +150,8 @@ def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
     if connections.empty or "slow" not in connections.columns:
         return {"slow_connections": 0, "slow": {}}
     tags = connections["slow"].tolist()
-    failed = connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES}).tolist()
+    failures = {f.value for f in FAILURE_FATES}
+    failed = [str(fate) in failures for fate in connections["fate"].tolist()]
     per = Counter(str(t) for row in tags for t in row)
     return {
         "slow_connections": sum(
