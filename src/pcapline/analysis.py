@@ -322,16 +322,15 @@ def one_sided_warning(one: np.ndarray) -> str | None:
     return None
 
 
-def _with_seen(
+def seen_column(
     connections: pd.DataFrame, conn_ids: np.ndarray, found: CaptureQuality
-) -> pd.DataFrame:
-    """The connections table with a ``seen`` column (``quality.seen_records``, by id)."""
+) -> pd.Series:
+    """The ``seen`` column of ``connections`` (``quality.seen_records``, by id)."""
     from pcapline.quality import seen_records
 
     records = seen_records(found)
     pos = np.searchsorted(conn_ids, connections["id"].to_numpy(np.int64)).tolist()
-    seen = pd.Series([records[i] for i in pos], index=connections.index, dtype=object)
-    return with_columns(connections, {"seen": seen})
+    return pd.Series([records[i] for i in pos], index=connections.index, dtype=object)
 
 
 def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) -> pd.DataFrame:
@@ -388,7 +387,8 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
         },
     )
     extra = [c for c in out.columns if c not in CONNECTION_COLUMNS]
-    return out[list(CONNECTION_COLUMNS) + extra]
+    order = [*CONNECTION_COLUMNS, *extra]
+    return out if list(out.columns) == order else out[order]
 
 
 def verdicts_counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]:
@@ -402,18 +402,20 @@ def verdicts_counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]
 
 def delay_columns(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> pd.DataFrame:
     """``connections`` with ``delays.DELAY_COLUMNS`` appended (after every other column)."""
+    return with_columns(connections, delay_series(connections, lost))
+
+
+def delay_series(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> dict[str, pd.Series]:
+    """``delays.DELAY_COLUMNS`` of ``connections`` (none unless ``lost`` is a ``DelaysTable``)."""
     from pcapline.delays import DelaysTable
 
     if not isinstance(lost, DelaysTable):
-        return connections
+        return {}
     index = connections.index
-    return with_columns(
-        connections,
-        {
-            name: pd.Series(values, index=index)
-            for name, values in lost.table_columns(connections["id"].to_numpy(np.int64)).items()
-        },
-    )
+    ids = connections["id"].to_numpy(np.int64)
+    return {
+        name: pd.Series(values, index=index) for name, values in lost.table_columns(ids).items()
+    }
 
 
 def _select_delays(lost: Mapping[int, Delays], keep: set[int]) -> Mapping[int, Delays]:

@@ -201,10 +201,11 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     """facts -> detect -> classify -> explain -> delays for one partition, as
     ``analysis.analyze`` did for the whole capture before the engine."""
     from pcapline import classify, delays, detect, explain
-    from pcapline.analysis import _with_seen, delay_columns, verdict_columns, verdicts_counts
+    from pcapline.analysis import delay_series, seen_column, verdict_columns, verdicts_counts
     from pcapline.app import app_docs
     from pcapline.detect.handshake import one_sided
     from pcapline.findings.handshakes import summarize
+    from pcapline.frames import with_columns
 
     # Before detection: its temporaries are gone before the facts are built (bounded memory).
     handshakes = summarize(part.segments, part.connections)
@@ -220,7 +221,6 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     assert classified.quality is not None  # classify always measures it
     verdicts = explain.verdicts(classified)
     connections = verdict_columns(part.connections, verdicts)
-    connections = _with_seen(connections, classified.conn_ids, classified.quality)
     events = detected.events
     lost = delays.measure(
         detected.facts,
@@ -230,9 +230,18 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         thresholds=settings.slow,
         apps=part.app,
     )
-    connections = delay_columns(connections, lost)
-    connections["app"] = pd.Series(
-        app_docs(part.app, connections["id"].tolist()), index=connections.index, dtype=object
+    # The seen, delay and app columns set in one step (``frames.with_columns``), in that order.
+    connections = with_columns(
+        connections,
+        {
+            "seen": seen_column(connections, classified.conn_ids, classified.quality),
+            **delay_series(connections, lost),
+            "app": pd.Series(
+                app_docs(part.app, connections["id"].tolist()),
+                index=connections.index,
+                dtype=object,
+            ),
+        },
     )
     entries = None
     if settings.json_entries:
