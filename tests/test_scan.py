@@ -260,3 +260,20 @@ def test_cli_in_a_real_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "nat_timestamp" in proc.stdout and "2 unreadable" in proc.stdout
+
+
+def test_fork_server_preloads_everything_analysing_a_capture_imports() -> None:
+    """A worker imports nothing of pcapline on its first capture: the fork server did."""
+    script = (
+        "import importlib, sys\n"
+        "from pcapline.scan.run import PIPELINE_MODULES, summarize_capture\n"
+        "for name in PIPELINE_MODULES: importlib.import_module(name)\n"
+        "before = set(sys.modules)\n"
+        f"for name in ('app-tls-http.pcap', 'icmp-reject-admin-prohibited-at-client.pcap'):\n"
+        f"    summarize_capture({str(ROOT / 'sample_captures')!r} + '/' + name)\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith('pcapline')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=os.environ
+    )
+    assert done.stdout.strip() == "[]"

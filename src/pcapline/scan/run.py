@@ -43,6 +43,21 @@ CAPTURE_SUFFIXES: tuple[str, ...] = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap0
 COMPRESSION_SUFFIXES: tuple[str, ...] = ("", ".gz", ".bz2", ".xz", ".zst", ".zstd")
 #: Captures in flight per worker: one running, the rest queued so no worker waits for a round trip.
 IN_FLIGHT_PER_WORKER = 2
+#: What analysing a capture imports (``analysis`` imports the pipeline lazily), imported once
+#: by the fork server: otherwise every worker imported it on its first capture (~70 ms each).
+PIPELINE_MODULES: tuple[str, ...] = (
+    "pcapline.analysis",
+    "pcapline.engine",
+    "pcapline.app",
+    "pcapline.classify",
+    "pcapline.delays",
+    "pcapline.detect",
+    "pcapline.explain",
+    "pcapline.findings",
+    "pcapline.flows",
+    "pcapline.render.jsondoc",
+    "pcapline.scan.run",
+)
 
 
 @dataclass(slots=True)
@@ -321,7 +336,7 @@ def _run_pool(
     # forkserver, not fork: the progress bar runs a thread, and forking a threaded process can
     # leave a lock (stderr's) held forever in the child. The server preloads the pipeline once.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pcapline.analysis", "pcapline.scan.run"])
+    context.set_forkserver_preload(list(PIPELINE_MODULES))
     _start_forkserver_deaf_to_ctrl_c()
     todo: Sequence[str] = paths
     while todo:

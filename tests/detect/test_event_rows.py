@@ -1,0 +1,124 @@
+"""detect.EventRows: the detectors' row events as numpy columns make the events table the
+per-kind DataFrames did (values, order and dtypes: the ``note`` column's too)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from builders.conversation import CLIENT, SERVER, Conversation
+from builders.segments import segments
+
+from pcapline.detect import EventRows, _combine, row_events
+from pcapline.facts import Facts, compute_facts
+from pcapline.model import EVENT_COLUMNS, EventKind, Side
+
+
+def _facts() -> Facts:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.02)
+    c.fin(CLIENT, 1.0).rst(SERVER, 1.001)
+    return compute_facts(segments(c))
+
+
+def _as_before(
+    facts: Facts, mask: np.ndarray, kind: EventKind, note: str | np.ndarray
+) -> pd.DataFrame:
+    """``row_events`` as it was: one DataFrame per kind."""
+    rows = np.flatnonzero(mask)
+    notes = note if isinstance(note, np.ndarray) else np.full(len(rows), note, dtype=object)
+    return pd.DataFrame(
+        {
+            "conn": facts.conn[rows],
+            "frame": facts.frame[rows],
+            "time_ns": facts.time_ns[rows],
+            "side": np.where(facts.from_client[rows], Side.CLIENT.value, Side.SERVER.value),
+            "kind": kind.value,
+            "note": notes,
+            "value": np.full(len(rows), np.nan),
+        }
+    )
+
+
+def _table_as_before(detectors: list[list[pd.DataFrame]]) -> pd.DataFrame:
+    """run_all's table as it was: each detector's kinds concatenated, the empty detectors
+    left out, all concatenated and sorted (stable) by conn, frame."""
+    frames = [pd.concat(kinds, ignore_index=True) for kinds in detectors]
+    frames = [f for f in frames if len(f)]
+    events = pd.concat(frames, ignore_index=True)
+    return events.sort_values(["conn", "frame"], kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    "which",
+    [
+        ("fin", "rst"),  # two kinds, both found: notes are pandas strings
+        ("fin", "none"),  # a kind with no row joined: notes become objects, as they did
+        ("rst-notes", "none-notes"),  # per-row notes (an array): strings again
+        ("fin",),
+    ],
+)
+def test_table_is_the_per_kind_dataframes_joined(which: tuple[str, ...]) -> None:
+    facts = _facts()
+    rst_notes = np.where(facts.ack[facts.rst], "RST+ACK", "RST")
+    nothing = np.zeros(len(facts), dtype=bool)
+    cases = {
+        "fin": (facts.fin, EventKind.FIN, "FIN"),
+        "rst": (facts.rst, EventKind.RST, "RST"),
+        "none": (nothing, EventKind.SYN, "SYN"),
+        "rst-notes": (facts.rst, EventKind.RST, rst_notes),
+        "none-notes": (nothing, EventKind.SYN, np.where(facts.ack[nothing], "a", "b")),
+    }
+    chosen = [cases[name] for name in which]
+    got = _combine([EventRows.joined([row_events(facts, *case) for case in chosen])])
+    want = _table_as_before([[_as_before(facts, *case) for case in chosen]])
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert list(got.dtypes) == list(want.dtypes)
+    assert got["note"].dtype == (object if "none" in which else "str")
+
+
+def test_table_orders_by_conn_then_frame_keeping_the_detectors_order() -> None:
+    def rows(conn: list[int], frame: list[int], kind: str) -> EventRows:
+        n = len(conn)
+        return EventRows(
+            conn=np.array(conn, np.int64),
+            frame=np.array(frame, np.int64),
+            time_ns=np.array(frame, np.int64) * 1000,
+            side=np.full(n, "client", dtype=object),
+            kind=np.full(n, kind, dtype=object),
+            note=np.full(n, kind.upper(), dtype=object),
+            value=np.full(n, np.nan),
+        )
+
+    table = _combine(
+        [rows([1, 0], [5, 2], "fin"), rows([], [], "syn"), rows([1, 0], [5, 1], "rst")]
+    )
+    assert tuple(table.columns) == EVENT_COLUMNS
+    assert list(zip(table["conn"], table["frame"], table["kind"], strict=True)) == [
+        (0, 1, "rst"),
+        (0, 2, "fin"),
+        (1, 5, "fin"),  # same conn and frame: the earlier detector's first
+        (1, 5, "rst"),
+    ]
+    assert table["note"].dtype == "str"
+
+
+def test_no_event_is_the_typed_empty_table_and_a_fresh_copy() -> None:
+    facts = _facts()
+    nothing = np.zeros(len(facts), dtype=bool)
+    first = _combine([row_events(facts, nothing, EventKind.SYN, "SYN")])
+    assert first.empty and tuple(first.columns) == EVENT_COLUMNS
+    assert [str(t) for t in first.dtypes] == [
+        "int64", "int64", "int64", "object", "object", "object", "float64",
+    ]  # fmt: skip
+    first["conn"] = first["conn"] + 1  # a caller's change never reaches the next capture's
+    assert _combine([]) is not first and _combine([]).equals(_combine([]))
+
+
+def test_columns_read_as_a_table_columns() -> None:
+    facts = _facts()
+    fins = row_events(facts, facts.fin, EventKind.FIN, "FIN")
+    assert fins["frame"].tolist() == facts.frame[facts.fin].tolist()
+    assert fins["kind"].tolist() == ["fin"] * int(facts.fin.sum())
+    with pytest.raises(KeyError):
+        fins["nope"]
