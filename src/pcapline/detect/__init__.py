@@ -306,17 +306,26 @@ class EventRows:
     def joined(cls, parts: Sequence[EventRows]) -> EventRows:
         if len(parts) == 1:
             return parts[0]
-        return cls(
-            *(np.concatenate([p[c] for p in parts]) for c in EVENT_COLUMNS),
-            object_notes=any(p.object_notes for p in parts),
-        )
+        joined = {c: np.concatenate([p[c] for p in parts]) for c in EVENT_COLUMNS}
+        return cls.of_columns(joined, object_notes=any(p.object_notes for p in parts))
 
     @classmethod
     def of_table(cls, table: pd.DataFrame) -> EventRows:
         """A table's events (``IcmpMatches.events``) as columns."""
+        columns = {c: table[c].to_numpy() for c in EVENT_COLUMNS}
+        return cls.of_columns(columns, object_notes=table["note"].dtype == object)
+
+    @classmethod
+    def of_columns(cls, columns: Mapping[str, np.ndarray], *, object_notes: bool) -> EventRows:
         return cls(
-            *(table[c].to_numpy() for c in EVENT_COLUMNS),
-            object_notes=table["note"].dtype == object,
+            conn=columns["conn"],
+            frame=columns["frame"],
+            time_ns=columns["time_ns"],
+            side=columns["side"],
+            kind=columns["kind"],
+            note=columns["note"],
+            value=columns["value"],
+            object_notes=object_notes,
         )
 
     def table(self) -> pd.DataFrame:
