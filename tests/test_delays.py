@@ -290,3 +290,29 @@ def test_response_turns_of_a_keep_alive_connection(capsys: pytest.CaptureFixture
     # against a 2 s threshold the third turn would not have been slow either: nothing to say
     lenient = pcapline.analyze(capture, slow=SlowThresholds(response_s=2.0))
     assert lenient.delays[0].slow == () and not lenient.delays[0].response_unjudged
+
+
+def test_connect_time_is_the_first_syn_to_the_handshake_ack() -> None:
+    """delays._connect_s: per connection, SYN -> handshake ACK in seconds; NaN without both."""
+    from typing import cast
+
+    import numpy as np
+    import pandas as pd
+
+    from pcapline.delays import _connect_s
+    from pcapline.facts import Facts
+
+    class Ids:  # the one field of Facts it reads
+        conn_ids = np.array([3, 5, 8], np.int64)
+
+    events = pd.DataFrame(
+        {
+            "conn": np.array([3, 3, 5, 8, 8], np.int64),
+            "time_ns": np.array([1_000, 251_000_000, 7, 2_000_000_000, 2_500_000_000], np.int64),
+            "kind": ["syn", "handshake_ack", "syn", "handshake_ack", "syn"],
+        }
+    )
+    got = _connect_s(cast(Facts, Ids()), events)
+    assert got[0] == (251_000_000 - 1_000) / 1e9
+    assert np.isnan(got[1])  # no handshake ACK
+    assert got[2] == -0.5  # as measured: the events' order is not the handshake's

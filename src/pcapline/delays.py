@@ -989,12 +989,12 @@ def _connect_s(facts: Facts, events: pd.DataFrame) -> np.ndarray:
     out = np.full(len(facts.conn_ids), np.nan)
     conn, time_ns = events["conn"].to_numpy(), events["time_ns"].to_numpy()
     syn, ack = _of_kind(events, EventKind.SYN), _of_kind(events, EventKind.HANDSHAKE_ACK)
-    syn_ns = pd.Series(time_ns[syn], index=conn[syn])
-    ack_ns = pd.Series(time_ns[ack], index=conn[ack])
-    both = syn_ns.index.intersection(ack_ns.index)
+    # One SYN and one handshake ACK event per connection at most (the handshake detector's
+    # first of each): matched by connection id in numpy, not through two indexed Series.
+    both, at_syn, at_ack = np.intersect1d(conn[syn], conn[ack], return_indices=True)
     if len(both):
-        pos = np.searchsorted(facts.conn_ids, both.to_numpy())
-        out[pos] = (ack_ns[both].to_numpy() - syn_ns[both].to_numpy()) / 1e9
+        pos = np.searchsorted(facts.conn_ids, both)
+        out[pos] = (time_ns[ack][at_ack] - time_ns[syn][at_syn]) / 1e9
     return out
 
 

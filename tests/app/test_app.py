@@ -327,3 +327,18 @@ def test_first_bytes_gathered_in_memory_equal_the_ones_read_per_frame() -> None:
         assert np.array_equal(gathered, payloads._heads(on_disk, at, captured, 3)), path.name
         plausible_total += int(payloads._plausible_start(frames, at, captured).sum())
     assert plausible_total > 0  # the samples hold TLS and HTTP payloads
+
+
+def test_rank_in_group_counts_each_keys_earlier_rows() -> None:
+    """payloads._rank_in_group is pandas' groupby(keys).cumcount()."""
+    import numpy as np
+    import pandas as pd
+
+    from pcapline.app.payloads import _rank_in_group
+
+    keys = np.array([7, 3, 7, 7, 2, 3, 9], np.int64)
+    assert _rank_in_group(keys).tolist() == [0, 0, 1, 2, 0, 1, 0]
+    assert _rank_in_group(np.zeros(0, np.int64)).tolist() == []
+    many = np.random.default_rng(1).integers(0, 40, 5000)
+    want = pd.Series(many).groupby(many, sort=False).cumcount().to_numpy()
+    assert np.array_equal(_rank_in_group(many), want)
