@@ -371,10 +371,11 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
         columns[name] = np.asarray(table.counts[name], dtype=np.int64)[pos]
     columns["inferred"] = list(picked(table.inferred))
     columns["explanation"] = list(map(text, picked(table.explanation)))
-    columns["evidence_frames"] = list(map(list, picked(table.evidence_frames)))
     columns["confidence"] = list(map(str, picked(table.confidence)))
     columns["caveats"] = list(map(list, picked(table.caveats)))
     columns["cause"] = [None if c is None else str(c) for c in picked(table.cause)]
+    # Last: after the contract's columns, where the table keeps it (no reordering after).
+    columns["evidence_frames"] = list(map(list, picked(table.evidence_frames)))
     out = with_columns(
         connections,
         {

@@ -1001,6 +1001,8 @@ def _connect_s(facts: Facts, events: pd.DataFrame) -> np.ndarray:
 def _of_kind(events: pd.DataFrame, *kinds: EventKind) -> np.ndarray:
     """Which rows of ``events`` are of one of ``kinds``: compared in the column's own string
     type (the kinds as Python strings first cost twice the comparison)."""
+    if events.empty:  # no event (no TCP): isin's set-up for nothing
+        return np.zeros(0, dtype=bool)
     chosen = events["kind"].isin([kind.value for kind in kinds])
     out: np.ndarray = chosen.to_numpy(dtype=bool, na_value=False)
     return out
