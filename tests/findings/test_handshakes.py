@@ -86,3 +86,39 @@ def test_replied_by_latest_reply_equals_the_sorted_stream() -> None:
         want = handshakes._replied_between(row, time_ns, syn_idx, np.flatnonzero(reply))
         got = handshakes._replied(row, time_ns, syn_idx, reply, n)
         assert got.tolist() == want.tolist()
+
+
+def _same_summary(a: handshakes.Handshakes, b: handshakes.Handshakes) -> None:
+    assert a.connections.equals(b.connections)
+    for name in ("syn_row", "syn_frame", "syn_ns", "syn_has_ts", "syn_ts", "syn_answered"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert getattr(a, name).dtype == getattr(b, name).dtype, name
+    for name in ("syn_replied", "synack_row", "synack_ns"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert list(a.conn_facts) == list(b.conn_facts)
+    for name, values in a.conn_facts.items():
+        assert (
+            np.array_equal(values, b.conn_facts[name]) and values.dtype == b.conn_facts[name].dtype
+        )
+
+
+def test_concat_of_one_part_holding_every_connection_is_its_summary() -> None:
+    """One part in the capture's rows (the whole capture in one piece) is taken as it is;
+    the same connections in another row order go through the general join."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from pcapline.analysis import analyze
+
+    capture = analyze(Path(__file__).resolve().parents[2] / "sample_captures" / "app-tls-http.pcap")
+    whole = summarize(capture.segments, capture.connections)
+    _same_summary(handshakes.concat([whole], capture.connections), whole)
+    # Reversed rows: the general path maps every connection to its row in the new order.
+    backwards = capture.connections.iloc[::-1].reset_index(drop=True)
+    joined = handshakes.concat([whole], backwards)
+    assert joined.connections["id"].tolist() == backwards["id"].tolist()
+    n = len(backwards)
+    assert np.array_equal(joined.conn_facts["syns"], whole.conn_facts["syns"][::-1])
+    assert sorted((n - 1 - joined.syn_row).tolist()) == sorted(whole.syn_row.tolist())
+    assert isinstance(joined.connections, pd.DataFrame)

@@ -20,7 +20,7 @@ Nothing here decides anything; it describes what the wire shows:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -175,8 +175,12 @@ def concat(parts: Sequence[Handshakes], connections: pd.DataFrame) -> Handshakes
     keep their parts' order (their one reader asks whether any falls in a span)."""
     conns = connections.reset_index(drop=True)
     ids = conns["id"].to_numpy(dtype=np.int64)
-    by_id = np.argsort(ids, kind="stable")
     parts = [p for p in parts if len(p.connections)]
+    if len(parts) == 1 and np.array_equal(parts[0].connections["id"].to_numpy(np.int64), ids):
+        # One part holding every connection, in the same rows (a capture analysed in one
+        # piece): its rows are the capture's and its SYNs already in summarize's order.
+        return replace(parts[0], connections=conns)
+    by_id = np.argsort(ids, kind="stable")
 
     def rows(part: Handshakes, local: np.ndarray) -> np.ndarray:
         """Rows of ``conns`` of a part's connection rows."""
