@@ -15,7 +15,7 @@ import ipaddress
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -379,11 +379,10 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     out = with_columns(
         connections,
         {
-            name: pd.Series(
-                values,
-                index=connections.index,
-                dtype=np.int64 if name in Counts.__slots__ else object,
-            )
+            # the counts are int64 arrays already; the rest stay Python objects (no str type)
+            name: cast(np.ndarray, values)
+            if name in Counts.__slots__
+            else pd.Series(values, index=connections.index, dtype=object)
             for name, values in columns.items()
         },
     )
@@ -406,17 +405,14 @@ def delay_columns(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> pd.D
     return with_columns(connections, delay_series(connections, lost))
 
 
-def delay_series(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> dict[str, pd.Series]:
-    """``delays.DELAY_COLUMNS`` of ``connections`` (none unless ``lost`` is a ``DelaysTable``)."""
+def delay_series(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> dict[str, np.ndarray]:
+    """``delays.DELAY_COLUMNS`` of ``connections`` as arrays in its row order (none unless
+    ``lost`` is a ``DelaysTable``), typed by pandas as ``pd.Series(array)`` would be."""
     from pcapline.delays import DelaysTable
 
     if not isinstance(lost, DelaysTable):
         return {}
-    index = connections.index
-    ids = connections["id"].to_numpy(np.int64)
-    return {
-        name: pd.Series(values, index=index) for name, values in lost.table_columns(ids).items()
-    }
+    return dict(lost.table_columns(connections["id"].to_numpy(np.int64)))
 
 
 def _select_delays(lost: Mapping[int, Delays], keep: set[int]) -> Mapping[int, Delays]:

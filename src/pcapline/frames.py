@@ -18,10 +18,13 @@ import pandas as pd
 __all__ = ["in_order", "joined", "with_columns"]
 
 
-def with_columns(frame: pd.DataFrame, columns: Mapping[str, pd.Series]) -> pd.DataFrame:
-    """``frame`` with ``columns`` (Series on its index) set, as ``frame[name] = column`` one
-    by one on a copy would leave it: a column already there keeps its place, new ones go
-    last, in ``columns`` order."""
+def with_columns(
+    frame: pd.DataFrame, columns: Mapping[str, pd.Series | np.ndarray]
+) -> pd.DataFrame:
+    """``frame`` with ``columns`` (Series on its index, or arrays of its length: typed as
+    ``pd.Series(array)`` types them) set, as ``frame[name] = column`` one by one on a copy
+    would leave it: a column already there keeps its place, new ones go last, in
+    ``columns`` order."""
     if len(columns) < 2:  # one insert costs less than a concat
         out = frame.copy()
         for name, column in columns.items():
