@@ -46,3 +46,23 @@ def test_text_says_showing_n_of_m(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["analyze", CAPTURE, "--stream", "2"]) == 0
     out = capsys.readouterr().out
     assert "showing 1 of 5 connections (filter: --stream 2): 1 listen_overflow" in out
+
+
+@pytest.mark.parametrize("bounded", [[], ["--memory-bounded"]], ids=["in-memory", "on-disk"])
+def test_a_stream_the_other_filters_drop_draws_no_timeline(
+    bounded: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--stream 2 --port 1``: connection 2 exists but is not on port 1, so nothing is
+    selected and no timeline is drawn (it was an internal error: KeyError 2)."""
+    assert run(["analyze", CAPTURE, "--stream", "2", "--port", "1", *bounded]) == 0
+    got = capsys.readouterr()
+    assert got.err == ""
+    assert got.out.endswith("no connection matches --port 1 --stream 2\n")
+    argv = ["analyze", CAPTURE, "--stream", "2", "--stream", "3", "--port", "41003", *bounded]
+    assert run(argv) == 0
+    both = capsys.readouterr().out
+    assert run(["analyze", CAPTURE, "--stream", "2", "--port", "41003"]) == 0
+    one = capsys.readouterr().out
+    # connection 3 is not on 41003: 2's timeline only, the last part
+    timeline = one[one.index("\nconnection 2: client") :]
+    assert both.endswith(timeline) and "\nconnection 3: " not in both

@@ -510,7 +510,8 @@ def _on_disk_view(result: Bounded, view: Analysis, fmt: str, stream: tuple[int, 
         sections, marked = drawn_connections(view.connections)
         return result.drawn(view, events_of=marked, drawn=sections)
     if fmt == "text":
-        return result.drawn(view, events_of=stream, drawn=stream)
+        shown = _selected_streams(view, stream)
+        return result.drawn(view, events_of=shown, drawn=shown)
     return result.drawn(view, events_of=view.connections["id"], drawn=())
 
 
@@ -985,7 +986,7 @@ def _text(
     text = render_text(
         analysis, TextOptions(limit=limit, width=max(width, 60), color=color), selection
     )
-    if stream:
+    if _selected_streams(analysis, stream):
         ascii_only = not to_file and not _stdout_takes_unicode()
         text += "\n" + _timelines(analysis, stream, ascii_only=ascii_only)
     return text
@@ -994,8 +995,15 @@ def _text(
 def _timelines(analysis: Analysis, stream: tuple[int, ...], *, ascii_only: bool) -> str:
     return "\n".join(
         stream_timeline(analysis, conn_id, ascii_only).rstrip("\n") + "\n"
-        for conn_id in dict.fromkeys(stream)
+        for conn_id in _selected_streams(analysis, stream)
     )
+
+
+def _selected_streams(analysis: Analysis, stream: tuple[int, ...]) -> list[int]:
+    """The ``--stream`` ids the other filters kept, once each, in the order given: with
+    ``--stream 3 --host H`` and connection 3 not at H, there is no timeline to draw."""
+    kept = set(analysis.connections["id"].tolist())
+    return [n for n in dict.fromkeys(stream) if n in kept]
 
 
 def _colour_wanted(tty: bool) -> bool:
