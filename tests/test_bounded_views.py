@@ -204,3 +204,19 @@ def test_a_timeline_reads_only_the_partition_of_its_connection(tmp_path: Path) -
             mine = some.connections[some.connections["id"] == conn].reset_index(drop=True)
             assert mine.equals(row)
         assert result.text_analysis(of=[1000]).connections.empty
+
+
+@pytest.mark.parametrize(
+    "command", [["timeline", "{path}", "{n}"], ["analyze", "{path}", "--stream", "{n}"]]
+)
+def test_an_id_past_int64_is_no_connection_on_disk_too(
+    command: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``timeline big.pcap 99999999999999999999``: the in-memory path's usage error (exit 2),
+    not an OverflowError (exit 3) from the ids read back (``text_analysis(of=...)``)."""
+    words = {"path": str(SAMPLES / "app-tls-http.pcap"), "n": str(10**20)}
+    argv = [a.format(**words) for a in command]
+    expected = _cli(argv, capsys)
+    assert expected[0] == 2 and "no connection with id 100000000000000000000" in expected[2]
+    assert _cli([*argv, "--spill-dir", str(tmp_path)], capsys) == expected
+    assert os.listdir(tmp_path) == []

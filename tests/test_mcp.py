@@ -178,6 +178,9 @@ def test_a_big_captures_timeline_is_read_back_a_partition_at_a_time(
     assert mcpserver.timeline_text(sample, 3) == whole
     with pytest.raises(ToolError, match="no connection with id 99 in"):
         mcpserver.timeline_text(sample, 99)
+    # An id no int64 holds is no connection either (it was an OverflowError).
+    with pytest.raises(ToolError, match="no connection with id 99999999999999999999 in"):
+        mcpserver.timeline_text(sample, 99999999999999999999)
 
 
 def test_a_long_answer_stays_valid_json(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -900,7 +900,7 @@ class Bounded:
 
         paths = self._runs("text")
         if of is not None and self.redraw is not None:
-            wanted = np.fromiter(of, np.int64)
+            wanted = _conn_ids(of)
             ids = self.redraw.ids
             paths = [
                 p for n, p in zip(self.numbers, paths, strict=True) if np.isin(wanted, ids[n]).any()
@@ -935,14 +935,14 @@ class Bounded:
 
         if self.redraw is None:
             raise ValueError("the analysis was run without the 'drawn' output")
-        marked = np.unique(np.fromiter(events_of, np.int64))
+        marked = _conn_ids(events_of)
         events = []
         for path in self._runs("drawn"):
             with open(path, "rb") as f:
                 table: pd.DataFrame = pickle.load(f)
             events.append(table[table["conn"].isin(marked)])
         every = [] if not events else [pd.concat(events, ignore_index=True)]
-        again = self.redraw.analyse(np.unique(np.fromiter(drawn, np.int64)))
+        again = self.redraw.analyse(_conn_ids(drawn))
         return replace(
             analysis,
             segments=again.segments,
@@ -996,6 +996,19 @@ class Redraw:
             return Drawn(_no_segments(), {})
         every = pd.concat(segments).sort_values("frame", kind="stable").reset_index(drop=True)
         return Drawn(every, dict(sorted(detections.items())))
+
+
+def _conn_ids(given: Iterable[int]) -> np.ndarray:
+    """``given`` as sorted unique connection ids (int64), leaving out what no connection can
+    be: ``pcapline timeline big.pcap 99999999999999999999`` is "no connection with id",
+    not an OverflowError."""
+    if isinstance(given, (np.ndarray, pd.Series)):  # a table's ids: int64 already
+        return np.unique(np.asarray(given, np.int64))
+    ids = [int(n) for n in given]
+    return np.unique(np.array([n for n in ids if 0 <= n <= _MAX_ID], np.int64))
+
+
+_MAX_ID = int(np.iinfo(np.int64).max)
 
 
 def _no_partition() -> engine.Partition:
