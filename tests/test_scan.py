@@ -184,8 +184,11 @@ def test_a_scan_that_read_no_capture_fails(
     out = tmp_path / "scan.json"
     assert run(["scan", str(junk[0]), str(junk[1]), "--format", "json", "-o", str(out)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("pcapline: error: none of the 2 capture(s) could be analysed: ")
-    assert line.endswith(f"({junk[0]} and 1 more; see their error)")
+    assert line.startswith(
+        f"pcapline: error: none of the 2 capture(s) could be analysed: {junk[0]}: "
+    )
+    assert line.endswith(" (and 1 more; see their error)")
+    assert line.count(str(junk[0])) == 1  # the error names the capture; not said twice
     rows = json.loads(out.read_text())["captures"]
     assert [bool(r["error"]) for r in rows] == [True, True]
     assert run(["scan", str(junk[1]), "--fail-on", "failures"]) == 2

@@ -937,7 +937,9 @@ class Bounded:
             raise ValueError("the analysis was run without the 'drawn' output")
         marked = _conn_ids(events_of)
         events = []
-        for path in self._runs("drawn"):
+        for number, path in zip(self.numbers, self._runs("drawn"), strict=True):
+            if not np.isin(marked, self.redraw.ids[number]).any():
+                continue  # none of its connections is shown: its events are not read
             with open(path, "rb") as f:
                 table: pd.DataFrame = pickle.load(f)
             events.append(table[table["conn"].isin(marked)])

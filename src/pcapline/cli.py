@@ -793,11 +793,13 @@ def scan(
 def _say_not_analysed(what: str, failed: Sequence[CaptureSummary]) -> None:
     """One line on stderr: ``what``, the first failed capture's error and path, how many more."""
     first = failed[0]
-    more = f" and {len(failed) - 1} more; see their error" if len(failed) > 1 else ""
-    click.echo(
-        f"pcapline: error: {what}: {printable(first.error or '')} ({printable(first.path)}{more})",
-        err=True,
-    )
+    error = first.error or ""
+    # An unreadable capture's error names it already ("a.pcap: not a pcap ..."); a lost
+    # worker's ("the worker process analysing it died ...") does not.
+    where = [] if error.startswith(first.path) else [printable(first.path)]
+    where += [f"and {len(failed) - 1} more; see their error"] if len(failed) > 1 else []
+    said = f" ({' '.join(where)})" if where else ""
+    click.echo(f"pcapline: error: {what}: {printable(error)}{said}", err=True)
 
 
 def _fail_on_matched(hits: Mapping[str, int]) -> int:
