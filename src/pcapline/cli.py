@@ -476,9 +476,11 @@ def _analysed_on_disk(
     scheduler: str | None,
     spill_dir: str | None,
     shown: Progress,
+    outputs: frozenset[str] = frozenset({"text", "drawn"}),
 ) -> Iterator[Bounded]:
-    """``capture`` analysed on the bounded-memory path for a view of some connections
-    (``_on_disk_view``): its work folder and split capture are removed on leaving."""
+    """``capture`` analysed on the bounded-memory path, its warnings said; by default for a
+    view of some connections (``_on_disk_view``). Its work folder (and split capture) are
+    removed on leaving."""
     from pcapline import bounded
 
     if spill_dir is not None:
@@ -488,7 +490,7 @@ def _analysed_on_disk(
         slow=slow,
         jobs=jobs,
         scheduler=scheduler,
-        outputs=frozenset({"text", "drawn"}),
+        outputs=outputs,
         spill_dir=spill_dir,
         progress=shown,
     )
@@ -530,8 +532,6 @@ def _analyze_bounded(
 ) -> int:
     """``analyze`` on the bounded-memory path: the outputs are written from the partitions'
     runs, merged in connection id order (``bounded.Bounded``)."""
-    from pcapline import bounded
-
     if fmt == "parquet" and (output is None or output == "-"):
         raise UsageError(
             "--format parquet needs -o DIR (connections and events tables) or -o FILE.parquet"
@@ -545,20 +545,7 @@ def _analyze_bounded(
         "text": frozenset({"text"}),
     }[fmt]
     shown = _progress_line(capture, quiet=not progress)
-    if spill_dir is not None:
-        os.makedirs(spill_dir, exist_ok=True)
-    result = bounded.analyse(
-        capture,
-        slow=slow,
-        jobs=jobs,
-        scheduler=scheduler,
-        outputs=outputs,
-        spill_dir=spill_dir,
-        progress=shown,
-    )
-    with result:
-        for warning in result.capture.warnings:
-            click.echo(f"pcapline: warning: {printable(warning)}", err=True)
+    with _analysed_on_disk(capture, slow, jobs, scheduler, spill_dir, shown, outputs) as result:
         if fmt == "json":
             _write_streamed(result.write_json, output)
         elif fmt == "csv":
