@@ -1030,20 +1030,14 @@ def _no_segments() -> pd.DataFrame:
 def _only_rows(part: engine.Partition, rows: np.ndarray) -> engine.Partition:
     """``part`` cut to the segment rows ``rows`` marks (whole connections) and what goes
     with their connections: their rows of the connections table, ICMP errors and payloads."""
-    from pcapline.icmp import IcmpMatches
-
     segments = part.segments[rows].reset_index(drop=True)
     conns = set(np.unique(segments["conn"].to_numpy()).tolist())
     connections = part.connections[part.connections["id"].isin(conns)].reset_index(drop=True)
-    events = part.icmp.events
     return engine.Partition(
         number=part.number,
         segments=segments,
         connections=connections,
-        icmp=IcmpMatches(
-            {c: e for c, e in part.icmp.by_conn.items() if c in conns},
-            events[events["conn"].isin(conns)].reset_index(drop=True),
-        ),
+        icmp=part.icmp.of(conns),
         app={c: a for c, a in part.app.items() if c in conns},
     )
 

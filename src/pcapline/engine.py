@@ -498,21 +498,16 @@ class Plan:
         return np.flatnonzero(self.part_of_row == number)
 
     def partition(self, number: int) -> Partition:
-        from pcapline.icmp import IcmpMatches
 
         if self.count == 1:  # the whole capture: no copy
             return Partition(number, self.segments, self.connections, self.icmp, self.app)
         connections = self.connections[self.part_of_conn == number].reset_index(drop=True)
         ids = set(connections["id"].tolist())
-        events = self.icmp.events
         return Partition(
             number=number,
             segments=self.segments.iloc[self.rows(number)].reset_index(drop=True),
             connections=connections,
-            icmp=IcmpMatches(
-                {c: e for c, e in self.icmp.by_conn.items() if c in ids},
-                events[events["conn"].isin(ids)].reset_index(drop=True),
-            ),
+            icmp=self.icmp.of(ids),
             app={c: a for c, a in self.app.items() if c in ids},
         )
 

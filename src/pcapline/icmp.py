@@ -20,7 +20,7 @@ the classify rules and the ``causes`` recognisers read.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +91,14 @@ class IcmpMatches:
 
     by_conn: Mapping[int, tuple[IcmpError, ...]] = field(default_factory=dict)
     events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EVENT_COLUMNS))
+
+    def of(self, conns: Collection[int]) -> IcmpMatches:
+        """Only the errors of connections ``conns`` (a partition's, a redrawn 4-tuple's)."""
+        events = self.events
+        return IcmpMatches(
+            {c: e for c, e in self.by_conn.items() if c in conns},
+            events[events["conn"].isin(conns)].reset_index(drop=True),
+        )
 
 
 def match(icmp: pd.DataFrame, segments: pd.DataFrame) -> IcmpMatches:
