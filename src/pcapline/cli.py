@@ -337,7 +337,6 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
     local_jobs = _processes(jobs, "--jobs")
@@ -366,28 +365,19 @@ def analyze(
             "app": app,
             "sni": sni,
         }
-        entries = None
-        if on_disk:
-            # A view of a capture analysed on disk: what the output reads of the selected
-            # connections is read back (``_on_disk_view``).
-            result = held.enter_context(
-                _analysed_on_disk(capture, slow, local_jobs, scheduler, spill_dir, shown)
-            )
-            whole = result.text_analysis()
-            analysis = _on_disk_view(result, _select(whole, capture, **filters), fmt, stream)
-        else:
-            outcome = _run(
-                capture,
-                slow=slow,
-                jobs=local_jobs,
-                scheduler=scheduler,
-                progress=shown,
-                detections=Kept.DRAWN if fmt == "html" else Kept.READ,
-                json_entries=fmt == "json" and unfiltered,
-            )
-            whole = outcome.analysis
-            analysis = _select(whole, capture, **filters)
-            entries = outcome.json_entries if unfiltered else None
+        whole, analysis, entries = _selected(
+            held,
+            capture,
+            fmt=fmt,
+            filters=filters,
+            on_disk=on_disk,
+            slow=slow,
+            jobs=local_jobs,
+            scheduler=scheduler,
+            spill_dir=spill_dir,
+            shown=shown,
+            json_entries=fmt == "json" and unfiltered,
+        )
         _write_analysis(
             analysis, whole, fmt=fmt, output=output, limit=limit, filters=filters, entries=entries
         )
@@ -498,6 +488,55 @@ def _analysed_on_disk(
         for warning in result.capture.warnings:
             click.echo(f"pcapline: warning: {printable(warning)}", err=True)
         yield result
+
+
+def _selected(
+    held: contextlib.ExitStack,
+    capture: str,
+    *,
+    fmt: str,
+    filters: dict[str, Any],
+    on_disk: bool,
+    jobs: int,
+    scheduler: str | None,
+    spill_dir: str | None,
+    shown: Progress,
+    slow: SlowThresholds | None = None,
+    json_entries: bool = False,
+    only: tuple[int, ...] | None = None,
+    then: str = "",
+) -> tuple[Analysis, Analysis, list[str] | None]:
+    """The whole capture analysed (in memory, or on disk when ``on_disk``: its work folder
+    stays until ``held`` closes), the connections ``filters`` select with what ``fmt`` reads
+    of them (``_on_disk_view``), and every connection's JSON entry when ``json_entries`` (in
+    memory only). ``only``: the connections asked for are these (on disk, only the
+    partitions holding them are read back); ``then``: the progress stage shown once the
+    analysis is done."""
+    from pcapline.engine import Kept
+
+    stream = filters["stream"]
+    if on_disk:
+        result = held.enter_context(
+            _analysed_on_disk(capture, slow, jobs, scheduler, spill_dir, shown)
+        )
+        whole = result.text_analysis(of=only)
+        view = _select(whole, capture, **filters)
+        if then:
+            shown.stage(then)
+        return whole, _on_disk_view(result, view, fmt, stream), None
+    outcome = _run(
+        capture,
+        slow=slow,
+        jobs=jobs,
+        scheduler=scheduler,
+        progress=shown,
+        detections=Kept.DRAWN if fmt == "html" else Kept.READ,
+        json_entries=json_entries,
+    )
+    if then:
+        shown.stage(then)
+    whole = outcome.analysis
+    return whole, _select(whole, capture, **filters), outcome.json_entries
 
 
 def _on_disk_view(result: Bounded, view: Analysis, fmt: str, stream: tuple[int, ...]) -> Analysis:
@@ -625,30 +664,26 @@ def report(
     quiet: bool,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-    from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
     filters: dict[str, Any] = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
     with contextlib.ExitStack() as held:
-        if _bounded_path(capture, asked=bounded or spill_dir is not None):
-            result = held.enter_context(
-                _analysed_on_disk(capture, None, local_jobs, scheduler, spill_dir, shown)
-            )
-            analysis = _select(result.text_analysis(), capture, **filters)
-            shown.stage("writing the report")  # its sections' connections analysed again
-            analysis = _on_disk_view(result, analysis, "html", ())
-        else:
-            whole = _run(
-                capture,
-                jobs=local_jobs,
-                scheduler=scheduler,
-                progress=shown,
-                detections=Kept.DRAWN,
-            ).analysis
-            analysis = _select(whole, capture, **filters)
-            shown.stage("writing the report")  # the page of a large capture takes seconds too
+        _whole, analysis, _entries = _selected(
+            held,
+            capture,
+            fmt="html",
+            filters=filters,
+            on_disk=_bounded_path(capture, asked=bounded or spill_dir is not None),
+            jobs=local_jobs,
+            scheduler=scheduler,
+            spill_dir=spill_dir,
+            shown=shown,
+            # the page of a large capture takes seconds too; on disk its sections'
+            # connections are analysed again first
+            then="writing the report",
+        )
         page = analysis.to_html()
         shown.done()
     _write(page, output)
@@ -677,26 +712,24 @@ def timeline(
     quiet: bool,
 ) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
-    from pcapline.engine import Kept
 
     _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
     with contextlib.ExitStack() as held:
-        if _bounded_path(capture, asked=bounded or spill_dir is not None):
-            result = held.enter_context(
-                _analysed_on_disk(capture, None, local_jobs, scheduler, spill_dir, shown)
-            )
-            analysis = _select(
-                result.text_analysis(of=(stream,)), capture, host=None, port=None, stream=(stream,)
-            )
-            analysis = _on_disk_view(result, analysis, "text", (stream,))
-        else:
-            whole = _run(
-                capture, jobs=local_jobs, scheduler=scheduler, progress=shown, detections=Kept.READ
-            ).analysis
-            analysis = _select(whole, capture, host=None, port=None, stream=(stream,))
+        _whole, analysis, _entries = _selected(
+            held,
+            capture,
+            fmt="text",
+            filters={"host": None, "port": None, "stream": (stream,)},
+            on_disk=_bounded_path(capture, asked=bounded or spill_dir is not None),
+            jobs=local_jobs,
+            scheduler=scheduler,
+            spill_dir=spill_dir,
+            shown=shown,
+            only=(stream,),
+        )
         text = stream_timeline(analysis, stream, ascii_only)
     _write(text, output)
     return EXIT_OK
