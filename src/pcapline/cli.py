@@ -664,7 +664,6 @@ def report(
     quiet: bool,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-
     _not_over_the_capture(capture, output)
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
@@ -712,7 +711,6 @@ def timeline(
     quiet: bool,
 ) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
-
     _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     shown = _progress_line(capture, quiet=quiet)
