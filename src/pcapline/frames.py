@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["in_order", "joined", "with_columns"]
+__all__ = ["in_order", "is_sorted", "joined", "with_columns"]
 
 
 def with_columns(
@@ -43,7 +43,7 @@ def in_order(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     ``keys`` (integer columns), numbered from 0; ``frame`` itself when it already is (a
     stable sort of sorted rows keeps them as they are, and pandas copy-on-write keeps a
     later change to either table from showing in the other)."""
-    if _sorted(frame, keys) and _numbered(frame.index):
+    if is_sorted(frame, keys) and _numbered(frame.index):
         return frame
     return frame.sort_values(list(keys), kind="stable").reset_index(drop=True)
 
@@ -66,7 +66,7 @@ def _numbered(index: pd.Index) -> bool:
     )
 
 
-def _sorted(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
+def is_sorted(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
     """Are the rows in ascending (lexicographic) order of ``keys``? Ties count as ordered."""
     if len(frame) < 2:
         return True

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.delays import DELAYS_DOC_KEYS, Delays, DelaysDocColumns, delays_doc_columns
+from pcapline.frames import is_sorted
 from pcapline.model import CONNECTION_COLUMNS, SCHEMA, CaptureInfo, Counts, SkipReason
 from pcapline.read import native
 
@@ -335,22 +336,9 @@ def _in_order(table: pd.DataFrame, *keys: str) -> pd.DataFrame:
     """``table`` stably sorted by ``keys``: the table itself when its integer key columns are
     in that order already, as the detectors' events and the connections by id come (the sort
     would copy every column, the notes' strings too, into the same order)."""
-    if all(_numpy_kind(table[key]) in ("i", "u") for key in keys) and _ascending(
-        [table[key].to_numpy() for key in keys]
-    ):
+    if is_sorted(table, keys):
         return table
     return table.sort_values(list(keys), kind="stable")
-
-
-def _ascending(columns: list[np.ndarray]) -> bool:
-    """Rows in order of the first column, ties in order of the next, and so on."""
-    tied = np.ones(max(len(columns[0]) - 1, 0), dtype=bool)
-    for column in columns:
-        step = np.diff(column)
-        if (step[tied] < 0).any():
-            return False
-        tied &= step == 0
-    return True
 
 
 def _values(part: pd.DataFrame, *, arrays: bool = False) -> dict[str, _Column]:
