@@ -221,6 +221,33 @@ def test_merged_runs_interleave_by_key_and_keep_a_runs_order(tmp_path: Path) -> 
     assert rows["v"].tolist() == ["a", "b", "x", "y", "c", "d", "z"]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_merged_runs_of_many_chunks_give_every_row_once_in_key_order(
+    tmp_path: Path, seed: int
+) -> None:
+    """Runs of uneven chunks (a key's rows may span chunks; some runs end early, one is
+    empty): the merge is the stable sort of all rows by key, whatever the chunking."""
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(0, 5, 400)  # which run holds each key
+    repeats = rng.integers(1, 6, 400)  # rows per key
+    owner[owner == 4] = 0  # run 4 is empty
+    tables, paths = [], []
+    for n in range(5):
+        keys = np.repeat(np.flatnonzero(owner == n), repeats[owner == n])
+        table = pd.DataFrame({"id": keys, "v": [f"{n}:{i}" for i in range(len(keys))]})
+        tables.append(table)
+        paths.append(str(tmp_path / f"run-{n}"))
+        bounded.write_run(paths[-1], table, rows=int(rng.integers(1, 40)))
+    expected = pd.concat(tables, ignore_index=True)
+    expected = expected.iloc[np.argsort(expected["id"].to_numpy(), kind="stable")]
+    chunks = list(bounded.merged(paths, "id"))
+    rows = pd.concat(chunks, ignore_index=True)
+    assert rows["id"].tolist() == expected["id"].tolist()
+    assert rows["v"].tolist() == expected["v"].tolist()
+    # Steps of about a chunk of every run, not a few rows each: far fewer than the chunks.
+    assert len(chunks) < sum(1 for p in paths for _ in bounded.read_run(p))
+
+
 def test_big_files_take_the_bounded_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = SAMPLES / "closed-client-first.pcap"
     assert not bounded.wanted(path)
