@@ -284,6 +284,29 @@ def test_connection_table_rows(page: Page, analysis) -> None:
     assert data["colours"]["closed"] == palette.FATE_COLOURS["closed"]
 
 
+def test_connection_table_is_the_same_laid_out_a_chunk_at_a_time(
+    analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 1, 4 and 11 connections, and none: the same text as one ``json.dumps`` of
+    the whole table (with the script-safe escapes), which the page test above reads."""
+    conns = analysis.connections
+    sections = frozenset({3, 7})
+    texts = {}
+    for rows in (1, 4, 11, 10_000):
+        monkeypatch.setattr(report, "TABLE_CHUNK_ROWS", rows)
+        texts[rows] = str(report.connection_table_json(conns, 0, sections))
+    assert len(set(texts.values())) == 1
+    whole = json.loads(texts[1])
+    assert list(whole) == ["columns", "rows", "colours"]
+    assert [r[0] for r in whole["rows"]] == conns["id"].tolist()
+    assert [r[whole["columns"].index("section")] for r in whole["rows"]] == [
+        i in sections for i in conns["id"].tolist()
+    ]
+    assert texts[1] == str(report.script_json(whole))
+    empty = json.loads(str(report.connection_table_json(conns.iloc[:0], 0, sections)))
+    assert empty == {**whole, "rows": []}
+
+
 def test_wireshark_filters() -> None:
     assert report.wireshark_filter("10.0.0.1", 40000, "10.0.0.2", 443) == (
         "((ip.src eq 10.0.0.1 and tcp.srcport eq 40000) and (ip.dst eq 10.0.0.2 and tcp.dstport eq 443)) or "
