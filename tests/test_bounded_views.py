@@ -164,9 +164,9 @@ def test_cli_views_of_a_big_capture_are_read_back_from_disk(
 
 
 def _counting(split, calls: list[int]):  # type: ignore[no-untyped-def]
-    def counted(source, count, directory):  # type: ignore[no-untyped-def]
+    def counted(source, count, directory, **options):  # type: ignore[no-untyped-def]
         calls.append(count)
-        return split(source, count, directory)
+        return split(source, count, directory, **options)
 
     return counted
 
