@@ -519,7 +519,8 @@ def _selected(
         result = held.enter_context(
             _analysed_on_disk(capture, slow, jobs, scheduler, spill_dir, shown)
         )
-        whole = result.text_analysis(of=only)
+        # The terminal report reads the Verdict records; every other format the rows.
+        whole = result.text_analysis(of=only, verdicts=fmt == "text")
         view = _select(whole, capture, **filters)
         if then:
             shown.stage(then)
