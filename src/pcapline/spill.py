@@ -307,10 +307,13 @@ def _spill(
     icmp = _PartitionFiles(spill_dir, "icmp", count, ICMP_COLUMNS)
     totals = _Totals()
     records = None
-    with behind:
+    try:
         for records, window, base in read_windows(src, walker, window_bytes, progress):
             if len(records.offset):
                 behind.run(_place(fmt, path, records, window, base, totals, segments, icmp, count))
+        behind.wait()
+    finally:
+        behind.stop()
     assert records is not None  # read_windows yields at least once
     backwards = totals.backwards.warning()
     declared = dict.fromkeys(linktype_name(t) for t in records.declared_link_types)
@@ -439,8 +442,8 @@ class _WriteBehind:
     the GIL released, so the two overlap on two cores: on the 30 M-packet capture
     (3 GB) reading and splitting took about 60 % of the time it takes one after the
     other. At most one window's appends wait: memory holds two windows' rows, not one.
-    Leaving the block waits for the appends under way (no write may outlive the spill
-    folder that an error removes) and raises what one of them raised."""
+    ``wait`` raises what an append raised; ``stop`` (always called) waits for the one under
+    way, so no write outlives the spill folder that an error removes."""
 
     def __init__(self, background: bool) -> None:
         self.pool: ThreadPoolExecutor | None = None
@@ -460,18 +463,8 @@ class _WriteBehind:
         if pending is not None:
             pending.result()
 
-    def __enter__(self) -> _WriteBehind:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if exc_type is None:
-                self.wait()
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True)
+    def stop(self) -> None:
+        """Wait for the appends under way (on success ``wait`` came first; on an error or
+        Ctrl-C their own error no longer matters) and end the thread."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
