@@ -294,7 +294,7 @@ def test_connection_table_is_the_same_laid_out_a_chunk_at_a_time(
     texts = {}
     for rows in (1, 4, 11, 10_000):
         monkeypatch.setattr(report, "TABLE_CHUNK_ROWS", rows)
-        texts[rows] = str(report.connection_table_json(conns, 0, sections))
+        texts[rows] = "".join(report.connection_table_pieces(conns, 0, sections))
     assert len(set(texts.values())) == 1
     whole = json.loads(texts[1])
     assert list(whole) == ["columns", "rows", "colours"]
@@ -303,8 +303,26 @@ def test_connection_table_is_the_same_laid_out_a_chunk_at_a_time(
         i in sections for i in conns["id"].tolist()
     ]
     assert texts[1] == str(report.script_json(whole))
-    empty = json.loads(str(report.connection_table_json(conns.iloc[:0], 0, sections)))
+    empty = json.loads("".join(report.connection_table_pieces(conns.iloc[:0], 0, sections)))
     assert empty == {**whole, "rows": []}
+
+
+@pytest.mark.parametrize("size", [0, 10, 32_000, 32_001, 300_000])
+def test_packed_pieces_are_one_gzip_of_the_whole_text(size: int) -> None:
+    """Compressed a piece at a time: the bytes ``gzip.compress(text, 6, mtime=0)`` gives
+    (what ``pack`` wrote before), under and over ``PACK_ABOVE``, in pieces of every size."""
+    rng = __import__("random").Random(size)
+    text = "".join(rng.choice('{}[],:"0123456789abcdefé✓ ') for _ in range(size))
+    cuts = sorted(rng.sample(range(size + 1), min(size + 1, 7)))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, size], strict=True)]
+    got = report.pack_pieces(pieces, allowed=True)
+    if size <= report.PACK_ABOVE:
+        assert (got.encoding, str(got.text)) == ("json", text)
+    else:
+        assert got.encoding == "gzip"
+        whole = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+        assert base64.b64decode(str(got.text)) == whole
+    assert report.pack_pieces(pieces, allowed=False) == report.Payload(report.Markup(text))
 
 
 def test_wireshark_filters() -> None:

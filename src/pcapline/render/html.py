@@ -43,11 +43,13 @@ import functools
 import gzip
 import hashlib
 import ipaddress
+import itertools
 import json
 import math
 import os
+import struct
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -125,10 +127,42 @@ class Payload:
 
 
 def pack(text: Markup, *, allowed: bool) -> Payload:
-    if not allowed or len(text) <= PACK_ABOVE:
-        return Payload(text)
-    packed = gzip.compress(str(text).encode("utf-8"), compresslevel=6, mtime=0)
-    return Payload(Markup(base64.b64encode(packed).decode("ascii")), "gzip")
+    return pack_pieces([text], allowed=allowed)
+
+
+#: The gzip header of ``gzip.compress(..., compresslevel=6, mtime=0)`` (it does not depend
+#: on the data).
+_GZIP_HEADER = gzip.compress(b"", compresslevel=6, mtime=0)[:10]
+
+
+def pack_pieces(pieces: Iterable[str], *, allowed: bool) -> Payload:
+    """``pack`` of the text the ``pieces`` make, compressed as they come, so the whole text
+    never exists at once (the connection table of a 30 M-packet capture is about 90 MB of
+    JSON): byte for byte ``gzip.compress(text, compresslevel=6, mtime=0)`` (one deflate
+    stream fed in pieces, the same header, CRC-32 and length)."""
+    if not allowed:
+        return Payload(Markup("".join(pieces)))
+    pieces = iter(pieces)
+    held: list[str] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size > PACK_ABOVE:
+            break
+    else:
+        return Payload(Markup("".join(held)))
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    packed = [_GZIP_HEADER]
+    crc = length = 0
+    for piece in itertools.chain(held, pieces):
+        data = str(piece).encode("utf-8")
+        crc = zlib.crc32(data, crc)
+        length += len(data)
+        packed.append(deflate.compress(data))
+    packed.append(deflate.flush())
+    packed.append(struct.pack("<LL", crc, length & 0xFFFFFFFF))
+    return Payload(Markup(base64.b64encode(b"".join(packed)).decode("ascii")), "gzip")
 
 
 def script_json(value: Any) -> Markup:
@@ -299,7 +333,7 @@ def build_page(
         "sections_left_out": left_out,
         "max_sections": max_sections,
         "figures": {name: pack(text, allowed=packed) for name, text in figures.items()},
-        "table": pack(connection_table_json(conns, origin, section_ids), allowed=packed),
+        "table": pack_pieces(connection_table_pieces(conns, origin, section_ids), allowed=packed),
     }
 
 
@@ -676,24 +710,25 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 
 
-#: Rows of the page's table laid out at a time (``connection_table_json``).
+#: Rows of the page's table laid out at a time (``connection_table_pieces``).
 TABLE_CHUNK_ROWS = 20_000
 
 
-def connection_table_json(conns: pd.DataFrame, origin: int, sections: frozenset[int]) -> Markup:
+def connection_table_pieces(
+    conns: pd.DataFrame, origin: int, sections: frozenset[int]
+) -> Iterator[str]:
     """The page's table script: compact column-ordered rows (10k rows ~ 1 MB), as
-    ``script_json`` lays out ``{"columns": ..., "rows": ..., "colours": ...}``, laid out
-    ``TABLE_CHUNK_ROWS`` rows at a time: a row as a Python list of 15 values weighs about
-    700 bytes, so the whole table's rows at once held about 600 MB on top of the report of a
-    30 M-packet capture (692,964 connections); a chunk's rows, some 14 MB."""
-    head = script_json({"columns": list(TABLE_COLUMNS)})[:-1]
-    chunks = (
-        script_json(_table_rows(conns.iloc[lo : lo + TABLE_CHUNK_ROWS], origin, sections))[1:-1]
-        for lo in range(0, len(conns), TABLE_CHUNK_ROWS)
-    )
-    rows = ",".join(chunks)
-    colours = script_json(_table_colours())
-    return Markup(f'{head},"rows":[{rows}],"colours":{colours}}}')
+    ``script_json`` lays out ``{"columns": ..., "rows": ..., "colours": ...}``, in pieces
+    of ``TABLE_CHUNK_ROWS`` rows (``pack_pieces`` compresses them as they come): a row as a
+    Python list of 15 values weighs about 700 bytes, so the whole table's rows at once held
+    about 600 MB on top of the report of a 30 M-packet capture (692,964 connections), and
+    its text some 90 MB more, twice; a chunk's rows, some 14 MB."""
+    # str(): Markup + str would HTML-escape the str (these pieces are script-safe JSON).
+    yield str(script_json({"columns": list(TABLE_COLUMNS)}))[:-1] + ',"rows":['
+    for lo in range(0, len(conns), TABLE_CHUNK_ROWS):
+        part = conns.iloc[lo : lo + TABLE_CHUNK_ROWS]
+        yield ("," if lo else "") + str(script_json(_table_rows(part, origin, sections)))[1:-1]
+    yield '],"colours":' + str(script_json(_table_colours())) + "}"
 
 
 def _table_colours() -> dict[str, str]:
