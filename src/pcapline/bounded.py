@@ -63,6 +63,7 @@ import pandas as pd
 
 from pcapline import engine, findings
 from pcapline.engine import GUESS, PartitionLost, Progress, Settings
+from pcapline.frames import in_order, joined
 from pcapline.heap import release_freed_memory
 from pcapline.model import (
     EVENT_COLUMNS,
@@ -219,10 +220,7 @@ def merged(paths: Sequence[str], key: str) -> Iterator[pd.DataFrame]:
         if not live:
             return
         bound = min(int(r.keys[-1]) for r in live)
-        taken = [r.take_through(bound) for r in live]
-        chunk = pd.concat(taken, ignore_index=True) if len(taken) > 1 else taken[0]
-        order = np.argsort(chunk[key].to_numpy(), kind="stable")
-        yield chunk.iloc[order].reset_index(drop=True)
+        yield in_order(joined([r.take_through(bound) for r in live]), [key])
 
 
 @dataclass(slots=True)

@@ -337,7 +337,6 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-
     _not_over_the_capture(capture, output)
     local_jobs = _processes(jobs, "--jobs")
     unfiltered = host is None and port is None and not stream and app is None and sni is None

@@ -498,7 +498,6 @@ class Plan:
         return np.flatnonzero(self.part_of_row == number)
 
     def partition(self, number: int) -> Partition:
-
         if self.count == 1:  # the whole capture: no copy
             return Partition(number, self.segments, self.connections, self.icmp, self.app)
         connections = self.connections[self.part_of_conn == number].reset_index(drop=True)
