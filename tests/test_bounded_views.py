@@ -21,7 +21,7 @@ from pcapline import bounded, engine
 from pcapline.analysis import Analysis
 from pcapline.cli import run
 from pcapline.engine import Kept
-from pcapline.render.html import drawn_connections, render_html
+from pcapline.render.html import page_reads, render_html
 from pcapline.render.timeline import connection_timeline_text
 
 OUTPUTS = frozenset({"text", "drawn"})
@@ -44,12 +44,13 @@ def _same_views(path: Path, spill: Path, ways: tuple[tuple[int, int], ...]) -> N
         with bounded.analyse(
             path, partitions=partitions, jobs=jobs, outputs=OUTPUTS, spill_dir=str(spill)
         ) as result:
-            whole = result.text_analysis()
-            sections, marked = drawn_connections(whole.connections)
-            page = render_html(result.drawn(whole, events_of=marked, drawn=sections))
+            whole = result.text_analysis(worded=False)  # the page words a few rows
+            reads = page_reads(whole.connections)
+            worded = result.worded(whole, reads.worded)
+            page = render_html(result.drawn(worded, events_of=reads.marked, drawn=reads.sections))
             assert page == expected[0], (partitions, jobs)
             ids = whole.connections["id"].astype(int).tolist()
-            every = result.drawn(whole, events_of=ids, drawn=ids)
+            every = result.drawn(result.text_analysis(), events_of=ids, drawn=ids)
             timelines = [connection_timeline_text(every, i) for i in ids]
             assert timelines == expected[1], (partitions, jobs)
         assert os.listdir(spill) == []  # the split capture went with the work folder
@@ -220,3 +221,68 @@ def test_an_id_past_int64_is_no_connection_on_disk_too(
     assert expected[0] == 2 and "no connection with id 100000000000000000000" in expected[2]
     assert _cli([*argv, "--spill-dir", str(tmp_path)], capsys) == expected
     assert os.listdir(tmp_path) == []
+
+
+def test_a_page_words_only_its_sections_and_failing_fates_examples(tmp_path: Path) -> None:
+    """The report of a capture with more connections than sections: the bounded path reads
+    back the explanations, inferred values and caveats of the sectioned connections and of
+    each failing fate's example (``html.page_reads``), holds None for the other rows, and
+    the page is the in-memory one."""
+    path = SAMPLES / "listen-overflow-backlog2-abort0.pcap"  # 5: 2 failing, 2 fates
+    expected = render_html(_in_memory(path), max_sections=1)
+    with bounded.analyse(path, partitions=4, outputs=OUTPUTS, spill_dir=str(tmp_path)) as result:
+        whole = result.text_analysis(worded=False)
+        assert whole.connections["explanation"].isna().all() and whole.verdicts == {}
+        reads = page_reads(whole.connections, max_sections=1)
+        # one section: the other failing fate's example is worded without one
+        assert len(reads.sections) == 1 and len(reads.worded) == 2
+        view = result.worded(whole, reads.worded)
+        conns = view.connections.set_index("id")
+        told = conns["explanation"].notna()
+        assert sorted(conns.index[told]) == reads.worded and len(reads.worded) < len(conns)
+        assert conns.loc[reads.worded, "inferred"].map(type).eq(dict).all()
+        page = render_html(
+            result.drawn(view, events_of=reads.marked, drawn=reads.sections), max_sections=1
+        )
+    assert page == expected
+
+
+def test_the_text_report_words_only_the_rows_it_shows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``analyze --limit 1`` of five connections with two failing fates: the bounded path
+    reads back the shown row's verdict and each failing fate's example explanation
+    (``terminal.worded_connections``), and prints what the in-memory path prints."""
+    from pcapline.render.terminal import worded_connections
+
+    path = SAMPLES / "listen-overflow-backlog2-abort0.pcap"
+    analysis = _in_memory(path)
+    conns = analysis.connections
+    fates = dict(zip(conns["id"].tolist(), conns["fate"].astype(str).tolist(), strict=True))
+    words = worded_connections(analysis, 1)
+    assert {fates[i] for i in words} == {"listen_overflow", "connect_timeout"}
+    assert len(words) == 2 < len(conns)
+    argv = ["analyze", str(path), "--limit", "1"]
+    expected = _cli(argv, capsys)
+    assert "1 more" not in expected[1] and "more, use --limit 0" in expected[1]
+    assert _cli([*argv, "--spill-dir", str(tmp_path)], capsys) == expected
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_text_report_words_the_syn_schedule_its_slow_line_names(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The slow line names the SYN retry schedule of the connections that retried most
+    (``delays.syn_schedule_sources``), read from their ``inferred``: on the bounded path with
+    ``--limit 1`` those rows are read back although not shown ("doubling from 1 s")."""
+    from pcapline.delays import DelaysTable, syn_schedule_sources
+
+    path = SAMPLES / "slow-syn-retries-then-success.pcap"
+    analysis = _in_memory(path)
+    assert isinstance(analysis.delays, DelaysTable)
+    sources = syn_schedule_sources(analysis.delays, analysis.connections).tolist()
+    assert sources and 0 not in sources  # the one row shown is connection 0
+    argv = ["analyze", str(path), "--limit", "1"]
+    expected = _cli(argv, capsys)
+    assert "(doubling from 1 s (Linux" in expected[1].replace("\n", " ")
+    assert _cli([*argv, "--spill-dir", str(tmp_path)], capsys) == expected

@@ -81,7 +81,7 @@ def test_a_report_whose_partitions_ran_on_dask_is_the_same(cluster: str, tmp_pat
     """``analyze --scheduler`` on a big capture with ``--format html``: pass 2 on the cluster,
     the drawn connections analysed again here; the page is the in-memory one."""
     from pcapline.engine import Kept, analyse
-    from pcapline.render.html import drawn_connections, render_html
+    from pcapline.render.html import page_reads, render_html
 
     path = SAMPLES / "syn-flood-cookies-and-a-client-at-server.pcap"
     expected = render_html(analyse(path, keep_facts=False, detections=Kept.DRAWN).analysis)
@@ -90,8 +90,10 @@ def test_a_report_whose_partitions_ran_on_dask_is_the_same(cluster: str, tmp_pat
         path, scheduler=cluster, partitions=5, outputs=outputs, spill_dir=str(tmp_path)
     ) as result:
         whole = result.text_analysis()
-        sections, marked = drawn_connections(whole.connections)
-        assert render_html(result.drawn(whole, events_of=marked, drawn=sections)) == expected
+        reads = page_reads(whole.connections)
+        assert render_html(result.drawn(whole, events_of=reads.marked, drawn=reads.sections)) == (
+            expected
+        )
     assert os.listdir(tmp_path) == []
 
 

@@ -108,8 +108,17 @@ RUN_ROWS = {"table": 1024, "events": 4096}
 #: about 280 bytes a connection, these 11 about 100.
 KEPT_COLUMNS: tuple[str, ...] = (*findings.CONNECTION_COLUMNS, "slow")
 
+#: Connections-table columns that word a verdict, the heaviest of a row (some 600 bytes a
+#: connection of the bench capture, of about 900): a page reads them for the few
+#: connections it words (the HTML report's sections and failing fates, the text report's
+#: shown rows), JSON, CSV and Parquet for every connection they write. The ``text`` output
+#: keeps them apart from the other columns (``Bounded.worded`` reads them back).
+WORDED_COLUMNS: tuple[str, ...] = ("inferred", "explanation", "caveats", "evidence_frames")
+
 #: What a run holds: ``json`` every connection's laid-out JSON entry, ``table`` its CSV /
-#: Parquet row, ``events`` the Parquet events rows, ``text`` what the text report reads,
+#: Parquet row, ``events`` the Parquet events rows, ``text`` what the text report reads
+#: (two files a partition: the rows but their ``WORDED_COLUMNS``, with the delays; those
+#: columns, with the ``Verdict`` records, which share their values),
 #: ``drawn`` each partition's events table (the HTML report and timelines mark events;
 #: asking for it also keeps the split capture until ``Bounded.close``: ``Bounded.drawn``
 #: analyses the few connections a page draws again, from their segments).
@@ -434,7 +443,7 @@ def analyse_part(
     if "events" in outputs:
         made["events"] = flat_events(result.events)
     if "text" in outputs:
-        made["text"] = (result.connections, result.verdicts, result.delays)
+        made["text"], made["worded"] = _text_runs(result)
     if "drawn" in outputs:
         made["drawn"] = result.events
     kept = result.connections[[c for c in result.connections.columns if c in KEPT_COLUMNS]]
@@ -462,10 +471,20 @@ def analyse_part(
     return digest, made
 
 
+def _text_runs(result: engine.PartResult) -> tuple[Any, Any]:
+    """The ``text`` output's two files: the connections table but its ``WORDED_COLUMNS``
+    (with the column order and the delays), and those columns with the verdict records
+    (pickled together, they share their ``inferred`` dicts and explanation texts)."""
+    table = result.connections
+    light = table.drop(columns=list(WORDED_COLUMNS)).copy()  # a copy lets the dropped go
+    worded = table[["id", *WORDED_COLUMNS]].copy()
+    return (light, list(table.columns), result.delays), (worded, result.verdicts)
+
+
 def write_outputs(job: Job, number: int, made: Made) -> None:
     """One partition's outputs to its runs in the work folder (a rerun replaces them)."""
     for what, value in made.items():
-        if what in ("text", "drawn"):
+        if what in ("text", "worded", "drawn"):
             with open(job.path(what, number), "wb") as f:
                 pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         elif what == "json":  # entries of a few hundred bytes to megabytes: chunks by size
@@ -760,6 +779,7 @@ def _merge(
     connections = pd.DataFrame()
     found: list[Finding] = []
     numbers = [d.number for d in digests]
+    part_ids = [d.ids for d in digests]
     if digests:
         every = np.concatenate([d.ids for d in digests])
         by_id = np.argsort(every, kind="stable")
@@ -808,7 +828,7 @@ def _merge(
     assert info.quality is not None
     info.quality.update(quality.read_summary(read))
     info.warnings.extend(quality.read_warnings(read))
-    return Bounded(info, found, connections, work, numbers, outputs, settings)
+    return Bounded(info, found, connections, work, numbers, outputs, settings, part_ids)
 
 
 def _joined_by_id(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -843,12 +863,16 @@ class Bounded:
         numbers: Sequence[int],
         outputs: frozenset[str],
         settings: Settings,
+        part_ids: Sequence[np.ndarray] = (),
     ) -> None:
         self.capture = capture
         self.findings = findings
         self.connections = connections  # KEPT_COLUMNS, by id
         self.work = work
         self.numbers = list(numbers)
+        #: The ids of each partition's connections (``numbers`` order; by id): which
+        #: partitions to read back for some connections.
+        self.part_ids = list(part_ids)
         self.outputs = outputs
         #: What the partitions' final run was given (``engine.Settings``).
         self.settings = settings
@@ -880,10 +904,12 @@ class Bounded:
             findings=self.findings,
         )
 
-    def _runs(self, what: str) -> list[str]:
+    def _runs(self, what: str, file: str = "") -> list[str]:
+        """Each partition's run of the output ``what`` (its ``file``, for an output written
+        to two: ``text`` and ``worded``)."""
         if what not in self.outputs:
             raise ValueError(f"the analysis was run without the {what!r} output")
-        return [os.path.join(self.work, f"{what}-{n}") for n in self.numbers]
+        return [os.path.join(self.work, f"{file or what}-{n}") for n in self.numbers]
 
     def write_json(self, out: TextIO) -> None:
         """The ``pcapline/1`` document (indent 2), byte for byte ``Analysis.write_json``'s."""
@@ -929,44 +955,86 @@ class Bounded:
                 _write_parquet(functools.partial(merged, self._runs(what), "id"), temporary, empty)
         return [os.path.join(directory, name) for name, _w, _c in tables]
 
-    def text_analysis(self, of: Iterable[int] | None = None, *, verdicts: bool = True) -> Analysis:
-        """The ``Analysis`` the text report reads: every connection's row, verdict and delays
-        (held in memory: about what the in-memory path holds for them, some 2-3 KB a
-        connection), no segments, no events, no per-segment facts. ``of``: at least these
-        connections (with the ``drawn`` output: only the partitions holding them are read,
-        so a timeline holds one partition's rows, not the capture's). ``verdicts``: keep the
-        ``Verdict`` records too (the terminal report reads them; the HTML report, JSON, CSV
-        and Parquet read the rows' verdict columns only: without them the report of the
-        30 M-packet capture, 692,964 connections, peaks about 0.4 GB lower)."""
+    def text_analysis(self, of: Iterable[int] | None = None, *, worded: bool = True) -> Analysis:
+        """The ``Analysis`` the text and HTML reports read: every connection's row and delays
+        in memory, no segments, no events, no per-segment facts. ``of``: at least these
+        connections (only the partitions holding them are read, so a timeline holds one
+        partition's rows, not the capture's). ``worded``: the rows' ``WORDED_COLUMNS`` and
+        the ``Verdict`` records too, as the in-memory analysis has them (some 1.5 KB a
+        connection); without, those columns are None (``worded`` reads them back for the
+        connections a page words): the report of the 30 M-packet capture, 692,964
+        connections, peaks some 0.6 GB lower."""
         from pcapline.analysis import Analysis, _connections_table
 
-        paths = self._runs("text")
-        if of is not None and self.redraw is not None:
+        chosen = list(zip(self.part_ids, self._runs("text"), strict=True))
+        if of is not None:
             wanted = _conn_ids(of)
-            ids = self.redraw.ids
-            paths = [
-                p for n, p in zip(self.numbers, paths, strict=True) if np.isin(wanted, ids[n]).any()
-            ]
-        parts: list[tuple[pd.DataFrame, Verdicts | None, DelaysTable]] = []
-        for path in paths:
+            chosen = [(ids, path) for ids, path in chosen if np.isin(wanted, ids).any()]
+        tables: list[pd.DataFrame] = []
+        lost: list[DelaysTable] = []
+        order: list[str] = []
+        for _ids, path in chosen:
             with open(path, "rb") as f:
-                connections, verdict, delays = pickle.load(f)
-            parts.append((connections, verdict if verdicts else None, delays))
-        if not parts:  # no TCP: the typed empty tables an empty partition gives
-            result = engine.analyse_partition(_no_partition(), self.settings)
-            parts.append((result.connections, result.verdicts, result.delays))
-        every = np.concatenate([np.asarray(d.ids, np.int64) for _c, _v, d in parts])
-        by_id = np.argsort(every, kind="stable")
-        kept = [v for _c, v, _d in parts if v is not None]
-        return Analysis(
+                light, order, delays = pickle.load(f)
+            tables.append(light)
+            lost.append(delays)
+        if not tables:  # no TCP: the typed empty tables an empty partition gives
+            (light, order, delays), _worded = _text_runs(
+                engine.analyse_partition(_no_partition(), self.settings)
+            )
+            tables.append(light)
+            lost.append(delays)
+        del light
+        every = np.concatenate([np.asarray(d.ids, np.int64) for d in lost])
+        delays = engine._merge_delays(lost, np.argsort(every, kind="stable"))
+        rows = _joined_by_id(tables)  # each partition's table let go once joined
+        unworded = pd.Series([None] * len(rows), index=rows.index, dtype=object)
+        table = rows.assign(**dict.fromkeys(WORDED_COLUMNS, unworded))[order]
+        analysis = Analysis(
             capture=self.capture,
             segments=_no_segments(),
-            connections=_connections_table(pd.concat([c for c, _v, _d in parts])),
+            connections=_connections_table(table),
             events=pd.DataFrame(columns=list(EVENT_COLUMNS)),
             findings=self.findings,
-            verdicts=engine._merge_verdicts(kept, by_id) if verdicts else {},
-            delays=engine._merge_delays([d for _c, _v, d in parts], by_id),
+            delays=delays,
         )
+        return self.worded(analysis, every, verdicts=True) if worded else analysis
+
+    def worded(self, analysis: Analysis, of: Iterable[int], *, verdicts: bool = False) -> Analysis:
+        """``analysis`` (a ``text_analysis(worded=False)``, maybe a filtered view of it) with
+        the ``WORDED_COLUMNS`` of its connections among ``of`` read back (the others keep
+        None), and with ``verdicts`` their ``Verdict`` records. A partition's file is read
+        only if it holds one of them, and only their rows are kept."""
+        conns = analysis.connections
+        ids = conns["id"].to_numpy(np.int64)
+        wanted = np.intersect1d(_conn_ids(of), ids)
+        columns = {name: conns[name].to_numpy(object).copy() for name in WORDED_COLUMNS}
+        at = pd.Index(ids)
+        records: list[Verdicts] = []
+        for part_ids, path in zip(self.part_ids, self._runs("text", "worded"), strict=True):
+            mine = wanted[np.isin(wanted, part_ids)]
+            if not len(mine):
+                continue
+            with open(path, "rb") as f:
+                table, verdict = pickle.load(f)
+            rows = np.searchsorted(table["id"].to_numpy(np.int64), mine)  # by id
+            where = at.get_indexer(mine)
+            for name, column in columns.items():
+                column[where] = table[name].to_numpy(object)[rows]
+            if verdicts:  # the records of ``mine`` alone (the ``ids`` are in id order)
+                picked = np.searchsorted(np.asarray(verdict.ids, np.int64), mine)
+                records.append(engine._merge_verdicts([verdict], picked))
+            del table, verdict
+        filled = conns.copy(deep=False)
+        for name, column in columns.items():
+            filled[name] = pd.Series(column, index=conns.index, dtype=object)
+        if not verdicts:
+            return replace(analysis, connections=filled)
+        if not records:
+            return replace(analysis, connections=filled, verdicts={})
+        every = np.concatenate([np.asarray(r.ids, np.int64) for r in records])
+        merged = engine._merge_verdicts(records, np.argsort(every, kind="stable"))
+        return replace(analysis, connections=filled, verdicts=merged)
 
     def drawn(
         self, analysis: Analysis, *, events_of: Iterable[int], drawn: Iterable[int]

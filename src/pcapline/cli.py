@@ -376,6 +376,7 @@ def analyze(
             spill_dir=spill_dir,
             shown=shown,
             json_entries=fmt == "json" and unfiltered,
+            limit=limit,
         )
         _write_analysis(
             analysis, whole, fmt=fmt, output=output, limit=limit, filters=filters, entries=entries
@@ -504,13 +505,14 @@ def _selected(
     json_entries: bool = False,
     only: tuple[int, ...] | None = None,
     then: str = "",
+    limit: int = 0,
 ) -> tuple[Analysis, Analysis, list[str] | None]:
     """The whole capture analysed (in memory, or on disk when ``on_disk``: its work folder
     stays until ``held`` closes), the connections ``filters`` select with what ``fmt`` reads
     of them (``_on_disk_view``), and every connection's JSON entry when ``json_entries`` (in
     memory only). ``only``: the connections asked for are these (on disk, only the
     partitions holding them are read back); ``then``: the progress stage shown once the
-    analysis is done."""
+    analysis is done; ``limit``: the rows the text report shows (0: all)."""
     from pcapline.engine import Kept
 
     stream = filters["stream"]
@@ -518,12 +520,11 @@ def _selected(
         result = held.enter_context(
             _analysed_on_disk(capture, slow, jobs, scheduler, spill_dir, shown)
         )
-        # The terminal report reads the Verdict records; every other format the rows.
-        whole = result.text_analysis(of=only, verdicts=fmt == "text")
+        whole = result.text_analysis(of=only, worded=False)
         view = _select(whole, capture, **filters)
         if then:
             shown.stage(then)
-        return whole, _on_disk_view(result, view, fmt, stream), None
+        return whole, _on_disk_view(result, view, fmt, stream, limit), None
     outcome = _run(
         capture,
         slow=slow,
@@ -539,21 +540,40 @@ def _selected(
     return whole, _select(whole, capture, **filters), outcome.json_entries
 
 
-def _on_disk_view(result: Bounded, view: Analysis, fmt: str, stream: tuple[int, ...]) -> Analysis:
-    """The selected connections (``view`` of ``result.text_analysis()``) with what ``fmt``
-    reads of them beyond their rows, verdicts and delays: the events and, for what the
-    output draws, the segments and retry series (``Bounded.drawn``). The HTML report draws
-    its sections and marks the timeline's bars (``html.drawn_connections``); text draws the
-    ``--stream`` timelines; JSON, CSV and Parquet hold every selected connection's events."""
+def _on_disk_view(
+    result: Bounded, view: Analysis, fmt: str, stream: tuple[int, ...], limit: int
+) -> Analysis:
+    """The selected connections (``view`` of ``result.text_analysis(worded=False)``) with
+    what ``fmt`` reads of them beyond their rows' light columns and delays: the explanations
+    (``Bounded.worded``), the events and, for what the output draws, the segments and retry
+    series (``Bounded.drawn``). The HTML report words, draws and marks what
+    ``html.page_reads`` says; text words the rows it shows (``limit``) and the failing
+    fates' examples, with their ``Verdict`` records, and draws the ``--stream`` timelines;
+    JSON, CSV and Parquet word every selected connection and hold its events."""
     if fmt == "html":
-        from pcapline.render.html import drawn_connections
+        from pcapline.render.html import page_reads
 
-        sections, marked = drawn_connections(view.connections)
-        return result.drawn(view, events_of=marked, drawn=sections)
+        reads = page_reads(view.connections)
+        view = result.worded(view, reads.worded)
+        return result.drawn(view, events_of=reads.marked, drawn=reads.sections)
     if fmt == "text":
+        from pcapline.render.terminal import worded_connections
+
         shown = _selected_streams(view, stream)
+        words = [*worded_connections(view, limit), *shown]
+        view = result.worded(view, words, verdicts=True)
         return result.drawn(view, events_of=shown, drawn=shown)
-    return result.drawn(view, events_of=view.connections["id"], drawn=())
+    every = view.connections["id"]
+    return result.drawn(result.worded(view, every), events_of=every, drawn=())
+
+
+def _worded_text(result: Bounded, limit: int) -> Analysis:
+    """What the text report of every connection reads: their rows, the explanations and
+    ``Verdict`` records of those it words (``terminal.worded_connections``)."""
+    from pcapline.render.terminal import worded_connections
+
+    whole = result.text_analysis(worded=False)
+    return result.worded(whole, worded_connections(whole, limit), verdicts=True)
 
 
 def _analyze_bounded(
@@ -593,7 +613,9 @@ def _analyze_bounded(
             assert output is not None
             _write_bounded_parquet(result, output, single=single)
         else:
-            text = _text(result.text_analysis(), None, limit=limit, stream=(), to_file=bool(output))
+            text = _text(
+                _worded_text(result, limit), None, limit=limit, stream=(), to_file=bool(output)
+            )
             _write(text, output)
         status = _fail_on_status(result.analysis(), fail_on)
     if status != EXIT_OK:

@@ -611,7 +611,6 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         SlowTag.ZERO_WINDOW_STALL: limits.zero_window_s,
         SlowTag.WINDOW_FULL_STALL: limits.window_full_s,
     }
-    inferred = dict(zip(connections["id"].tolist(), connections["inferred"].tolist(), strict=True))
     out: list[SlowSummary] = []
     retried = {SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY}
     for tag in SlowTag:
@@ -629,7 +628,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         done = values[~np.isnan(values)]
         schedule = ""
         if tag is SlowTag.SYN_RETRY:
-            schedule = _longest_schedule(ids[has], lost.columns["syn_retries"][pos[has]], inferred)
+            schedule = _schedule_name(connections, syn_schedule_sources(lost, connections))
         out.append(
             SlowSummary(
                 tag=tag,
@@ -654,14 +653,28 @@ def _retry_range(lost: DelaysTable, tag: SlowTag, pos: np.ndarray) -> tuple[int,
     return (int(values.min()), int(values.max()))
 
 
-def _longest_schedule(ids: np.ndarray, retries: np.ndarray, inferred: Mapping[int, object]) -> str:
-    """The SYN retry schedule the handshake detector named for the connections that retried
-    most (the most common name among them): a shorter series is a prefix of the same timer
-    and names only its start ("one retry after 1 s" where others went on doubling)."""
-    most = ids[retries == retries.max()] if len(retries) else ids
+def syn_schedule_sources(lost: DelaysTable, connections: pd.DataFrame) -> np.ndarray:
+    """The connections whose SYN retry schedule ``summarise`` names (``_schedule_name``):
+    among those of ``connections`` that did not fail and retried their SYN, those that
+    retried most. A shorter series is a prefix of the same timer and names only its start
+    ("one retry after 1 s" where others went on doubling). By id."""
+    ok = ~connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES})
+    ids = np.sort(connections.loc[ok.to_numpy(), "id"].to_numpy(np.int64))
+    pos = np.searchsorted(lost.ids, ids)
+    tags = lost.columns["slow"][pos].tolist()
+    retried = np.fromiter((SlowTag.SYN_RETRY in t for t in tags), dtype=bool, count=len(tags))
+    retries = np.asarray(lost.columns["syn_retries"][pos[retried]])
+    most = retries == retries.max() if len(retries) else np.zeros(0, dtype=bool)
+    chosen: np.ndarray = ids[retried][most]
+    return chosen
+
+
+def _schedule_name(connections: pd.DataFrame, sources: np.ndarray) -> str:
+    """The most common SYN retry schedule the handshake detector named (``inferred``) for
+    the ``sources`` among ``connections``."""
+    rows = connections[connections["id"].isin(sources)].sort_values("id", kind="stable")
     names = []
-    for conn in most.tolist():
-        record = inferred.get(int(conn))
+    for record in rows["inferred"].tolist():
         if isinstance(record, Mapping):
             syn = record.get("syn")
             if isinstance(syn, Mapping) and syn.get("schedule"):

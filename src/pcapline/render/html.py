@@ -225,9 +225,7 @@ class Problem:
     fate: str
     count: int
     colour: str
-    example: (
-        int | None
-    )  # the connection whose explanation is shown (explanations are per connection)
+    example: int  # the connection whose explanation is shown: the fate's lowest id
     example_has_section: bool
     explanation: str
     connections: tuple[tuple[int, bool], ...]  # (id, has a section) for the first few
@@ -337,18 +335,24 @@ def build_page(
     }
 
 
-def drawn_connections(
-    conns: pd.DataFrame, max_sections: int = MAX_SECTIONS
-) -> tuple[list[int], list[int]]:
-    """What a report of ``conns`` draws: the connections given a section (their segments,
-    facts and retry series), and those whose events it marks (those, and the capture
-    timeline's bars). What the bounded-memory path analyses again for the page
-    (``bounded.Bounded.drawn``)."""
+@dataclass(frozen=True, slots=True)
+class PageReads:
+    """What a report of some connections reads beyond their rows' light columns: what the
+    bounded-memory path reads back or analyses again for the page (``bounded.Bounded``)."""
+
+    sections: list[int]  # given a section: their segments, facts and retry series drawn
+    marked: list[int]  # their events marked (the sections', the capture timeline's bars')
+    worded: list[int]  # their explanations, inferred values, caveats shown (sections, problems)
+
+
+def page_reads(conns: pd.DataFrame, max_sections: int = MAX_SECTIONS) -> PageReads:
+    """What a report of ``conns`` draws, marks and words (``PageReads``)."""
     if conns.empty:
-        return [], []
+        return PageReads([], [], [])
     chosen, _ = choose_sections(conns, max_sections)
     bars = plan_timeline(conns).rows["id"].astype(np.int64).tolist()
-    return chosen, sorted(set(chosen) | set(bars))
+    examples = [p.example for p in problems(conns, frozenset())]
+    return PageReads(chosen, sorted(set(chosen) | set(bars)), sorted(set(chosen) | set(examples)))
 
 
 #: Rows of the "slow, not failed" table (the connection table lists every connection).
@@ -567,23 +571,23 @@ def fate_counts(conns: pd.DataFrame) -> list[FateCount]:
 
 
 def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
-    """One verdict line per failing fate, worst first."""
+    """One verdict line per failing fate, worst first, explained by the fate's lowest-id
+    connection (every verdict has its explanation: ``explain.verdicts``)."""
     out = []
     for fc in fate_counts(conns):
         if not fc.failure:
             continue
         rows = conns[conns["fate"].astype(str) == fc.fate].sort_values("id")
-        explained = rows[rows["explanation"].fillna("").astype(str) != ""]
         ids = rows["id"].astype(int).tolist()
+        first = rows["explanation"].iloc[0]
         out.append(
             Problem(
                 fate=fc.fate,
                 count=fc.count,
                 colour=fc.colour,
-                example=int(explained["id"].iloc[0]) if len(explained) else None,
-                example_has_section=bool(len(explained))
-                and int(explained["id"].iloc[0]) in sections,
-                explanation=str(explained["explanation"].iloc[0]) if len(explained) else "",
+                example=ids[0],
+                example_has_section=ids[0] in sections,
+                explanation=str(first) if _present(first) else "",
                 connections=tuple((i, i in sections) for i in ids[:MAX_PROBLEM_LINKS]),
                 more=max(len(ids) - MAX_PROBLEM_LINKS, 0),
             )

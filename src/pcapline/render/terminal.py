@@ -268,6 +268,25 @@ def selection_summary(selected: pd.DataFrame, total: int, filters: str) -> str:
     return text + ": " + fate_summary(selected).split(": ", 1)[1]
 
 
+def worded_connections(analysis: Analysis, limit: int) -> list[int]:
+    """The connections whose verdict words ``render_text`` reads: the rows it shows
+    (``limit``, 0 for all), each failing fate's lowest id (``explained_failures``) and
+    those whose SYN retry schedule the slow summary names (``delays.summarise``). What the
+    bounded-memory path reads back for the text report (``bounded.Bounded.worded``)."""
+    from pcapline.delays import DelaysTable, syn_schedule_sources
+
+    conns = analysis.connections
+    shown = ordered_for_display(conns)
+    if limit > 0:
+        shown = shown.head(limit)
+    failing = conns[conns["fate"].astype(str).isin(_FAILURE_VALUES)]
+    first = failing.groupby(failing["fate"].astype(str), sort=False)["id"].min()
+    words = set(shown["id"].astype(int).tolist()) | set(first.astype(int).tolist())
+    if isinstance(analysis.delays, DelaysTable) and not conns.empty:
+        words |= set(syn_schedule_sources(analysis.delays, conns).tolist())
+    return sorted(words)
+
+
 def ordered_for_display(conns: pd.DataFrame) -> pd.DataFrame:
     """Failures first, then everything else; by id within each group."""
     healthy = ~conns["fate"].astype(str).isin(_FAILURE_VALUES)
