@@ -142,20 +142,31 @@ def test_out_of_memory_is_said_not_a_bare_error(monkeypatch: pytest.MonkeyPatch)
             call()
 
 
-def test_a_big_capture_is_analysed_a_partition_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("name", "most"),
+    [("app-tls-http.pcap", 50), ("slow-syn-retries-then-success.pcap", 1)],
+)
+def test_a_big_capture_is_analysed_a_partition_at_a_time(
+    name: str, most: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As `pcapline analyze` does above bounded.BOUNDED_MIN_BYTES: the whole capture in the
-    server's memory (several times the file's size) could get the server killed."""
+    server's memory (several times the file's size) could get the server killed. Only the
+    explanations the answer shows are read back (``summary_words``): with one connection a
+    list, one of the four slow ones."""
     from pcapline import analysis, bounded, mcpserver
 
-    sample = str(SAMPLES / "app-tls-http.pcap")
-    whole = mcpserver.analyze_text(sample)
+    sample = str(SAMPLES / name)
+    whole = mcpserver.analyze_text(sample, most)
+    slow = json.loads(whole)["slow_not_failing"]
+    assert [len(slow["shown"]), slow["more"]] == ([1, 3] if most == 1 else [0, 0])
+    assert all(c["explanation"] for c in slow["shown"])
 
     def in_memory(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the whole capture was analysed in memory")
 
     monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", 1)
     monkeypatch.setattr(analysis, "analyze", in_memory)
-    assert mcpserver.analyze_text(sample) == whole
+    assert mcpserver.analyze_text(sample, most) == whole
 
 
 def test_a_big_captures_timeline_is_read_back_a_partition_at_a_time(

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from pcapline.errors import PcaplineError, UsageError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pcapline.analysis import Analysis
 
 #: The largest answer a tool gives, in characters (about 10k tokens).
@@ -87,30 +89,46 @@ def _connection(row: dict[str, Any]) -> dict[str, Any]:
 def summary(analysis: Analysis, max_connections: int = 50) -> dict[str, Any]:
     """The ``analyze`` tool's answer as a dict (capture facts, fates, failing and slow
     connections, findings), each list cut to ``max_connections`` with a count of the rest."""
-    from pcapline.model import FAILURE_FATES
     from pcapline.render.jsondoc import capture_doc, findings_doc
 
     conns = analysis.connections.sort_values("id", kind="stable")
-    rows: list[dict[str, Any]] = [
-        {str(k): v for k, v in r.items()} for r in conns.to_dict("records")
-    ]
-    failing_values = {f.value for f in FAILURE_FATES}
-    failing = [r for r in rows if str(r["fate"]) in failing_values]
-    slow = [r for r in rows if str(r["fate"]) not in failing_values and r.get("slow")]
+    failing, slow = _listed(conns)
 
-    def listed(items: list[dict[str, Any]]) -> dict[str, Any]:
-        shown = [_connection(r) for r in items[:max_connections]]
+    def listed(items: pd.DataFrame) -> dict[str, Any]:
+        rows = items.head(max_connections).to_dict("records")
+        shown = [_connection({str(k): v for k, v in r.items()}) for r in rows]
         return {"count": len(items), "shown": shown, "more": max(len(items) - len(shown), 0)}
 
     return {
         "capture": capture_doc(analysis.capture),
-        "connections": len(rows),
-        "fates": dict(Counter(str(r["fate"]) for r in rows).most_common()),
+        "connections": len(conns),
+        "fates": dict(Counter(conns["fate"].astype(str).tolist()).most_common()),
         "failing": listed(failing),
         "slow_not_failing": listed(slow),
         "findings": findings_doc(analysis),
         "next": "call timeline(capture, connection) for one connection's packets",
     }
+
+
+def _listed(conns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The failing connections, and the slow ones that did not fail (``conns``' order)."""
+    import numpy as np
+
+    from pcapline.model import FAILURE_FATES
+
+    failed = conns["fate"].astype(str).isin({f.value for f in FAILURE_FATES}).to_numpy()
+    if "slow" not in conns.columns:
+        return conns[failed], conns[np.zeros(len(conns), dtype=bool)]
+    slow = conns["slow"].map(bool).to_numpy(bool)
+    return conns[failed], conns[~failed & slow]
+
+
+def summary_words(analysis: Analysis, max_connections: int = 50) -> list[int]:
+    """The connections whose explanation ``summary`` shows (the first ``max_connections``
+    of each list): what the bounded-memory path reads back (``bounded.Bounded.worded``)."""
+    failing, slow = _listed(analysis.connections.sort_values("id", kind="stable"))
+    shown = [failing.head(max_connections), slow.head(max_connections)]
+    return sorted({int(i) for rows in shown for i in rows["id"].tolist()})
 
 
 def _a_file(capture: str) -> str:
@@ -133,7 +151,8 @@ def analyze_text(capture: str, max_connections: int = 50) -> str:
             # As `pcapline analyze` does for a big file: one partition at a time, the same
             # summary, where the whole capture in memory could exhaust the server's.
             with memory_bounded.analyse(capture, outputs=frozenset({"text"})) as result:
-                analysis = result.text_analysis()
+                light = result.text_analysis(worded=False)
+                analysis = result.worded(light, summary_words(light, max_connections))
         else:
             analysis = analyze(capture)
     except (PcaplineError, OSError, MemoryError) as exc:
