@@ -118,7 +118,7 @@ WORDED_COLUMNS: tuple[str, ...] = ("inferred", "explanation", "caveats", "eviden
 #: What a run holds: ``json`` every connection's laid-out JSON entry, ``table`` its CSV /
 #: Parquet row, ``events`` the Parquet events rows, ``text`` what the text report reads
 #: (two files a partition: the rows but their ``WORDED_COLUMNS``, with the delays; those
-#: columns, with the ``Verdict`` records, which share their values),
+#: columns, then the ``Verdict`` records, which share their values),
 #: ``drawn`` each partition's events table (the HTML report and timelines mark events;
 #: asking for it also keeps the split capture until ``Bounded.close``: ``Bounded.drawn``
 #: analyses the few connections a page draws again, from their segments).
@@ -473,8 +473,9 @@ def analyse_part(
 
 def _text_runs(result: engine.PartResult) -> tuple[Any, Any]:
     """The ``text`` output's two files: the connections table but its ``WORDED_COLUMNS``
-    (with the column order and the delays), and those columns with the verdict records
-    (pickled together, they share their ``inferred`` dicts and explanation texts)."""
+    (with the column order and the delays), and those columns then the verdict records
+    (pickled by one pickler, the records refer to the table's ``inferred`` dicts and
+    explanation texts: one copy of each when both are read back)."""
     table = result.connections
     light = table.drop(columns=list(WORDED_COLUMNS)).copy()  # a copy lets the dropped go
     worded = table[["id", *WORDED_COLUMNS]].copy()
@@ -484,9 +485,14 @@ def _text_runs(result: engine.PartResult) -> tuple[Any, Any]:
 def write_outputs(job: Job, number: int, made: Made) -> None:
     """One partition's outputs to its runs in the work folder (a rerun replaces them)."""
     for what, value in made.items():
-        if what in ("text", "worded", "drawn"):
+        if what in ("text", "drawn"):
             with open(job.path(what, number), "wb") as f:
                 pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        elif what == "worded":  # the table, then the records: ``Bounded.worded`` reads on
+            with open(job.path(what, number), "wb") as f:  # only when it wants the records
+                pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+                for part in value:
+                    pickler.dump(part)  # one pickler: the records refer to the table's values
         elif what == "json":  # entries of a few hundred bytes to megabytes: chunks by size
             sizes = value["text"].str.len().to_numpy(np.int64)
             write_run(job.path(what, number), value, sizes=sizes)
@@ -1016,12 +1022,14 @@ class Bounded:
             if not len(mine):
                 continue
             with open(path, "rb") as f:
-                table, verdict = pickle.load(f)
+                unpickler = pickle.Unpickler(f)  # its memo: the records share the table's
+                table = unpickler.load()
+                verdict: Verdicts | None = unpickler.load() if verdicts else None
             rows = np.searchsorted(table["id"].to_numpy(np.int64), mine)  # by id
             where = at.get_indexer(mine)
             for name, column in columns.items():
                 column[where] = table[name].to_numpy(object)[rows]
-            if verdicts:  # the records of ``mine`` alone (the ``ids`` are in id order)
+            if verdict is not None:  # the records of ``mine`` alone (``ids`` in id order)
                 picked = np.searchsorted(np.asarray(verdict.ids, np.int64), mine)
                 records.append(engine._merge_verdicts([verdict], picked))
             del table, verdict
