@@ -547,8 +547,9 @@ def _on_disk_view(
     what ``fmt`` reads of them beyond their rows' light columns and delays: the explanations
     (``Bounded.worded``), the events and, for what the output draws, the segments and retry
     series (``Bounded.drawn``). The HTML report words, draws and marks what
-    ``html.page_reads`` says; text words the rows it shows (``limit``) and the failing
-    fates' examples, with their ``Verdict`` records, and draws the ``--stream`` timelines;
+    ``html.page_reads`` says; text words what ``terminal.worded_connections`` names (the
+    rows it shows, ``limit``), with their ``Verdict`` records, and draws the ``--stream``
+    timelines;
     JSON, CSV and Parquet word every selected connection and hold its events."""
     if fmt == "html":
         from pcapline.render.html import page_reads
