@@ -416,8 +416,9 @@ def numbered(job: Job, number: int, ids: np.ndarray) -> engine.Partition:
     )
 
 
-#: One partition's outputs, by ``OUTPUTS`` name: a table in id order (``text``: the
-#: connections table, verdicts and delays the text report reads).
+#: One partition's outputs, by ``OUTPUTS`` name: a table in id order (``text``: the rows
+#: but their worded columns, the column order and the delays; with it ``worded``: those
+#: columns and the verdict records, ``_text_runs``).
 Made = dict[str, Any]
 
 
