@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 try:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 except ImportError:  # the tree sampler is optional; /usr/bin/time -v is enough for the table
     psutil = None
 
@@ -189,10 +189,10 @@ def build_tools(
     if pl and report:
         # The HTML report a user attaches to a ticket (a capture over 512 MiB: on the
         # bounded-memory path, its sections' connections analysed again from disk).
-        jobs = str(max(PCAPLINE_JOBS))
+        most = str(max(PCAPLINE_JOBS))
         argv = [*pl, "report", str(capture), "-o", str(outdir / "report.html")]
         tools.append(
-            Tool(f"pcapline report --jobs {jobs}", [*argv, "--jobs", jobs, "--quiet"], "none", True)
+            Tool(f"pcapline report --jobs {most}", [*argv, "--jobs", most, "--quiet"], "none", True)
         )
     if pl:
         for jobs in PCAPLINE_JOBS:
@@ -379,8 +379,13 @@ def run_once(
     return Sample(seconds, cpu, max_rss, tree, proc.returncode), stdout, stderr
 
 
+def _rate(packets: int, seconds: float | None) -> float | None:
+    return packets / seconds if seconds else None
+
+
 def fmt(value: float | None, spec: str) -> str:
-    width = int(re.match(r"\d*", spec).group() or 0)
+    digits = re.match(r"\d*", spec)  # always matches (maybe nothing)
+    width = int(digits.group() or 0) if digits else 0
     return "-".rjust(width) if value is None else format(value, spec)
 
 
@@ -563,9 +568,7 @@ def main() -> None:
                             "median_max_rss_mb": r.median("max_rss_mb"),
                             "median_cpu_seconds": r.median("cpu_seconds"),
                             "tree_peak_mb": r.tree_peak_mb(),
-                            "packets_per_second": packets / r.median("seconds")
-                            if r.median("seconds")
-                            else None,
+                            "packets_per_second": _rate(packets, r.median("seconds")),
                         }
                         for r in ordered
                     ],
