@@ -628,7 +628,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         done = values[~np.isnan(values)]
         schedule = ""
         if tag is SlowTag.SYN_RETRY:
-            schedule = _schedule_name(connections, syn_schedule_sources(lost, connections))
+            schedule = _schedule_name(connections, _most_retried(lost, ids[has], pos[has]))
         out.append(
             SlowSummary(
                 tag=tag,
@@ -663,9 +663,15 @@ def syn_schedule_sources(lost: DelaysTable, connections: pd.DataFrame) -> np.nda
     pos = np.searchsorted(lost.ids, ids)
     tags = lost.columns["slow"][pos].tolist()
     retried = np.fromiter((SlowTag.SYN_RETRY in t for t in tags), dtype=bool, count=len(tags))
-    retries = np.asarray(lost.columns["syn_retries"][pos[retried]])
+    return _most_retried(lost, ids[retried], pos[retried])
+
+
+def _most_retried(lost: DelaysTable, ids: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Of the connections ``ids`` (their rows ``pos`` of ``lost``), those whose SYN was
+    retried most."""
+    retries = np.asarray(lost.columns["syn_retries"][pos])
     most = retries == retries.max() if len(retries) else np.zeros(0, dtype=bool)
-    chosen: np.ndarray = ids[retried][most]
+    chosen: np.ndarray = ids[most]
     return chosen
 
 

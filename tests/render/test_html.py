@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import random
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -311,7 +312,7 @@ def test_connection_table_is_the_same_laid_out_a_chunk_at_a_time(
 def test_packed_pieces_are_one_gzip_of_the_whole_text(size: int) -> None:
     """Compressed a piece at a time: the bytes ``gzip.compress(text, 6, mtime=0)`` gives
     (what ``pack`` wrote before), under and over ``PACK_ABOVE``, in pieces of every size."""
-    rng = __import__("random").Random(size)
+    rng = random.Random(size)
     text = "".join(rng.choice('{}[],:"0123456789abcdefé✓ ') for _ in range(size))
     cuts = sorted(rng.sample(range(size + 1), min(size + 1, 7)))
     pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, size], strict=True)]
