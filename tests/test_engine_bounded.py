@@ -40,8 +40,10 @@ def _whole(path: Path) -> tuple[str, str]:
     return out.getvalue(), to_csv(whole)
 
 
-def _every_way(path: Path, spill: Path) -> None:
+def _every_way(path: Path, tmp: Path) -> None:
     expected_json, expected_csv = _whole(path)
+    spill = tmp / "spill"
+    spill.mkdir()
     for partitions, jobs in ((1, 1), (3, 1), (7, 2)):
         outputs = frozenset({"json", "table"})
         with bounded.analyse(
@@ -51,6 +53,9 @@ def _every_way(path: Path, spill: Path) -> None:
             out = io.StringIO()
             result.write_json(out)
             assert out.getvalue() == expected_json, (partitions, jobs)
+            with open(tmp / "out.json", "w", encoding="utf-8") as file:
+                result.write_json(file)  # a regular file: written in place, ``jobs`` threads
+            assert (tmp / "out.json").read_text(encoding="utf-8") == expected_json
             csv = io.StringIO()
             result.write_csv(csv)
             assert csv.getvalue() == expected_csv, (partitions, jobs)
@@ -346,15 +351,10 @@ def test_a_dead_worker_is_one_error_naming_its_partition(
     assert os.listdir(tmp_path) == []
 
 
-def test_runs_are_chunked_by_rows_or_by_size(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_runs_are_chunked_by_rows(tmp_path: Path) -> None:
     table = pd.DataFrame({"id": np.arange(10), "text": ["x" * 300] * 10})
     path = str(tmp_path / "run")
     bounded.write_run(path, table, rows=4)
-    assert [len(c) for c in bounded.read_run(path)] == [4, 4, 2]
-    monkeypatch.setattr(bounded, "RUN_CHUNK_BYTES", 1000)
-    bounded.write_run(path, table, sizes=table["text"].str.len().to_numpy())
     chunks = list(bounded.read_run(path))
     assert [len(c) for c in chunks] == [4, 4, 2]
     assert pd.concat(chunks)["id"].tolist() == list(range(10))

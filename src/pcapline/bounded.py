@@ -76,6 +76,7 @@ from pcapline.model import (
 )
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
+from pcapline.render.json_entries import Entries
 from pcapline.spill import cannot_create_spill, no_space_for_spill
 
 if TYPE_CHECKING:
@@ -96,11 +97,9 @@ COMPRESSED_RATIO = 4
 #: 500 MB (850 k segments of the bench capture peaked at 700 MB) and two workers and the
 #: parent stay within 1.5 GB.
 BYTES_PER_PARTITION = 48 << 20
-#: About how many bytes a chunk of a run holds: the merge holds one chunk per partition
-#: (60 partitions of a 30 M-packet capture: about 60 MB), whatever a row weighs.
-RUN_CHUNK_BYTES = 1 << 20
-#: Rows per chunk of a run whose rows are not weighed: about ``RUN_CHUNK_BYTES`` of CSV /
-#: Parquet rows (explanations and ``inferred`` as text) or of events.
+#: Rows per chunk of a run: about 1 MB of CSV / Parquet rows (explanations and ``inferred``
+#: as text) or of events; the merge holds one chunk per partition (60 partitions of a
+#: 30 M-packet capture: about 60 MB).
 RUN_ROWS = {"table": 1024, "events": 4096}
 #: Connections-table columns the parent keeps (the others go to the runs only): what the
 #: finders read and ``--fail-on`` (``fate``, ``slow``). The parent holds them for every
@@ -176,30 +175,11 @@ def partition_count(size: int | None, jobs: int, partitions: int | None = None) 
 # Runs: one partition's rows of one output, in connection id order, on disk
 
 
-def write_run(
-    path: str, table: pd.DataFrame, *, rows: int = 1024, sizes: np.ndarray | None = None
-) -> None:
-    """``table`` (already in key order) as pickled chunks: of ``rows`` rows, or, given each
-    row's size in bytes (``sizes``), of about ``RUN_CHUNK_BYTES`` (at least one row)."""
+def write_run(path: str, table: pd.DataFrame, *, rows: int = 1024) -> None:
+    """``table`` (already in key order) as pickled chunks of ``rows`` rows."""
     with open(path, "wb") as f:
-        lo = 0
-        for hi in _chunk_ends(len(table), rows, sizes):
-            pickle.dump(table.iloc[lo:hi], f, protocol=pickle.HIGHEST_PROTOCOL)
-            lo = hi
-
-
-def _chunk_ends(n: int, rows: int, sizes: np.ndarray | None) -> list[int]:
-    if sizes is None:
-        return [*range(rows, n, rows), n] if n else []
-    ends, held = [], 0
-    for i, size in enumerate(sizes.tolist()):
-        held += size
-        if held >= RUN_CHUNK_BYTES:
-            ends.append(i + 1)
-            held = 0
-    if n and (not ends or ends[-1] != n):
-        ends.append(n)
-    return ends
+        for lo in range(0, len(table), rows):
+            pickle.dump(table.iloc[lo : lo + rows], f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def read_run(path: str) -> Iterator[pd.DataFrame]:
@@ -434,11 +414,7 @@ def analyse_part(
     if "json" in outputs:
         assert result.json_entries is not None
         ids = np.sort(result.connections["id"].to_numpy(np.int64))
-        # Object, not pandas' Arrow-backed str: the merge slices and reorders these
-        # chunks, and a take on Arrow strings copies every entry's bytes (1.3 s of the
-        # 30 M-packet capture's 2 GB document).
-        entries = pd.Series(result.json_entries, dtype=object)
-        made["json"] = pd.DataFrame({"id": ids, "text": entries})
+        made["json"] = Entries.of_texts(ids, result.json_entries)
     if "table" in outputs:
         made["table"] = flat_connections(result.connections)
     if "events" in outputs:
@@ -494,9 +470,8 @@ def write_outputs(job: Job, number: int, made: Made) -> None:
                 pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
                 for part in value:
                     pickler.dump(part)  # one pickler: the records refer to the table's values
-        elif what == "json":  # entries of a few hundred bytes to megabytes: chunks by size
-            sizes = value["text"].str.len().to_numpy(np.int64)
-            write_run(job.path(what, number), value, sizes=sizes)
+        elif what == "json":  # bytes and an index (render.json_entries)
+            value.save(job.path(what, number))
         else:
             write_run(job.path(what, number), value, rows=RUN_ROWS[what])
 
@@ -753,6 +728,7 @@ def _analyse(
         show.stage("cross-connection findings")
         ordered = [load_digest(job, n) for n in sorted(kept)]
         result = _merge(ordered, info, read, wide, work, outputs, redraw)
+        result.jobs = jobs
     except BaseException:
         parts.close()
         raise
@@ -886,6 +862,8 @@ class Bounded:
         self.outputs = outputs
         #: What the partitions' final run was given (``engine.Settings``).
         self.settings = settings
+        #: Threads that write the JSON document's entries to a file (``--jobs``).
+        self.jobs = 1
         #: With the ``drawn`` output: how to analyse again the connections a page draws.
         self.redraw: Redraw | None = None
 
@@ -922,11 +900,14 @@ class Bounded:
         return [os.path.join(self.work, f"{file or what}-{n}") for n in self.numbers]
 
     def write_json(self, out: TextIO) -> None:
-        """The ``pcapline/1`` document (indent 2), byte for byte ``Analysis.write_json``'s."""
-        from pcapline.render.jsondoc import write
+        """The ``pcapline/1`` document (indent 2), byte for byte ``Analysis.write_json``'s:
+        the partitions' entries in id order around the head and tail (``json_entries``)."""
+        from pcapline.render import json_entries
+        from pcapline.render.jsondoc import outline
 
-        texts = (t for chunk in merged(self._runs("json"), "id") for t in chunk["text"].tolist())
-        write(self.analysis(), out, connections=texts)
+        around = outline(self.analysis())
+        merge = json_entries.Merge.of(self._runs("json"))
+        json_entries.write(out, merge, around, writers=self.jobs)
 
     def write_csv(self, out: TextIO) -> None:
         """``render.tables.to_csv``'s text, a chunk of rows at a time."""

@@ -108,25 +108,44 @@ def write(
     ``connections``: the entries already laid out (``connection_texts``, same ``indent``), by id.
     """
     layout = _Layout(indent)
-    nl1, sep = layout.newline(1), layout.item_sep
     # The parts around the connections first: nothing is written when one of them fails.
-    head = "{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1
-    head += '"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1
-    tail = sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1)
-    if analysis.filter is not None:
-        tail += sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1)
-    tail += layout.newline(0) + "}\n"
-    out.write(head + '"connections": ')
+    around = outline(analysis, layout)
+    out.write(around.head)
     first = True
     chunks = _text_chunks(layout, analysis) if connections is None else _batches(connections)
     for texts in chunks:
         if not texts:
             continue
         # the separator apart: ``lead + text`` would copy a chunk of megabytes once more
-        out.write("[" if first else sep)
+        out.write("[" if first else around.sep)
         first = False
-        out.write(sep.join(texts))
-    out.write(("[]" if first else layout.newline(1) + "]") + tail)
+        out.write(around.sep.join(texts))
+    out.write(("[]" if first else around.close) + around.tail)
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """The document around its connections' entries: ``head`` (through ``"connections": ``),
+    then ``[``, the entries joined by ``sep``, ``close`` (``[]`` when there is none), then
+    ``tail``."""
+
+    head: str
+    sep: str
+    close: str
+    tail: str
+
+
+def outline(analysis: Analysis, layout: _Layout | None = None) -> Outline:
+    """``write``'s document around the connections (``layout``: indent 2 when not given)."""
+    layout = layout or _Layout(2)
+    nl1, sep = layout.newline(1), layout.item_sep
+    head = "{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1
+    head += '"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1
+    tail = sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1)
+    if analysis.filter is not None:
+        tail += sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1)
+    tail += layout.newline(0) + "}\n"
+    return Outline(head + '"connections": ', sep, nl1 + "]", tail)
 
 
 def connection_texts(
