@@ -396,9 +396,10 @@ def numbered(job: Job, number: int, ids: np.ndarray) -> engine.Partition:
     )
 
 
-#: One partition's outputs, by ``OUTPUTS`` name: a table in id order (``text``: the rows
-#: but their worded columns, the column order and the delays; with it ``worded``: those
-#: columns and the verdict records, ``_text_runs``).
+#: One partition's outputs, by ``OUTPUTS`` name: a table in id order (``json``: the entries'
+#: bytes, ``render.json_entries.Entries``; ``text``: the rows but their worded columns, the
+#: column order and the delays; with it ``worded``: those columns and the verdict records,
+#: ``_text_runs``).
 Made = dict[str, Any]
 
 
