@@ -19,7 +19,7 @@ deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -79,6 +79,7 @@ def find_all(
     detections: Mapping[int, ConnDetections] | None = None,
     delays: DelaysTable | None = None,
     handshakes: Handshakes | None = None,
+    after_each: Callable[[], object] | None = None,
 ) -> list[Finding]:
     """Every cross-connection finding in one capture, in ``FINDERS`` order.
 
@@ -88,7 +89,9 @@ def find_all(
     (the slow findings read its stalls and turns; without it they find nothing).
     ``handshakes``: ``handshakes.summarize(segments, connections)`` when the caller has it
     (the bounded-memory engine merges its parts' with ``handshakes.concat``); ``segments``
-    then needs to hold only ``finder_rows`` (of every part of the capture).
+    then needs to hold only ``finder_rows`` (of every part of the capture). ``after_each``:
+    called after each finder (the bounded-memory engine gives the pages a finder's
+    temporaries freed back, so that the next one's do not pile on top of them).
     """
     if connections.empty or (handshakes is None and segments.empty):
         return []
@@ -107,6 +110,8 @@ def find_all(
     found: list[Finding] = []
     for finder in FINDERS:
         found.extend(finder.find(data))
+        if after_each is not None:
+            after_each()
     return found
 
 
