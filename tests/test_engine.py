@@ -26,10 +26,9 @@ from pcapline.analysis import Analysis, analyze
 from pcapline.cli import run
 from pcapline.facts import Facts
 from pcapline.findings import detections_read
-from pcapline.render import json_entries
 from pcapline.render.figures.backoff import draws
 from pcapline.render.html import render_html
-from pcapline.render.jsondoc import outline
+from pcapline.render.jsondoc import write
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 SAMPLE_CAPTURES = sorted(
@@ -94,8 +93,7 @@ def _every_path(path: Path, scheduler: str) -> None:
         path, partitions=4, jobs=2, keep_facts=False, detections=engine.Kept.READ, json_entries=True
     )
     out = io.StringIO()
-    assert outcome.json_entries is not None
-    json_entries.write(out, outcome.json_entries, outline(outcome.analysis))
+    write(outcome.analysis, out, connections=outcome.json_entries)
     assert out.getvalue() == expected
     assert outcome.analysis.detections == detections_read(whole.detections)
     # The CLI's HTML: no facts kept (a section computes its connection's from the segments)

@@ -76,6 +76,7 @@ from pcapline.model import (
 )
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
+from pcapline.render.json_entries import Entries
 from pcapline.spill import cannot_create_spill, no_space_for_spill
 
 if TYPE_CHECKING:
@@ -413,7 +414,8 @@ def analyse_part(
     made: Made = {}
     if "json" in outputs:
         assert result.json_entries is not None
-        made["json"] = result.json_entries
+        ids = np.sort(result.connections["id"].to_numpy(np.int64))
+        made["json"] = Entries.of_texts(ids, result.json_entries)
     if "table" in outputs:
         made["table"] = flat_connections(result.connections)
     if "events" in outputs:
@@ -915,7 +917,7 @@ class Bounded:
         from pcapline.render.jsondoc import outline
 
         around = outline(self.analysis())
-        merge = json_entries.Merge.of_files(self._runs("json"))
+        merge = json_entries.Merge.of(self._runs("json"))
         json_entries.write(out, merge, around, writers=self.jobs)
 
     def write_csv(self, out: TextIO) -> None:

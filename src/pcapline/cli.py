@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from pcapline.analysis import Analysis
     from pcapline.bounded import Bounded
     from pcapline.engine import Kept, Outcome, Progress
-    from pcapline.render.json_entries import Merge
     from pcapline.render.terminal import Selection
     from pcapline.scan.run import CaptureSummary
 
@@ -380,14 +379,7 @@ def analyze(
             limit=limit,
         )
         _write_analysis(
-            analysis,
-            whole,
-            fmt=fmt,
-            output=output,
-            limit=limit,
-            filters=filters,
-            entries=entries,
-            jobs=local_jobs,
+            analysis, whole, fmt=fmt, output=output, limit=limit, filters=filters, entries=entries
         )
     status = _fail_on_status(analysis, fail_on)
     if status != EXIT_OK:
@@ -438,12 +430,10 @@ def _write_analysis(
     output: str | None,
     limit: int,
     filters: dict[str, Any],
-    entries: Merge | None,
-    jobs: int = 1,
+    entries: list[str] | None,
 ) -> None:
     """``analyze``'s output of the selected connections (``analysis``) of ``whole``;
-    ``entries``: every connection's JSON entry, laid out where it was analysed (written to a
-    file by ``jobs`` threads)."""
+    ``entries``: every connection's JSON entry, laid out where it was analysed."""
     if fmt == "text":
         selection = _selection(whole, _filter_words(**filters))
         stream = filters["stream"]
@@ -453,7 +443,7 @@ def _write_analysis(
         )
     elif fmt == "json" and entries is not None:
         # The connections were laid out where they were analysed (engine.py).
-        _write_json(analysis, entries, output, jobs)
+        _write_json(analysis, entries, output)
     elif fmt == "json" and output not in (None, "-"):
         _write_with(analysis.write_json, output)  # streamed: no whole-document string
     elif fmt == "json":
@@ -516,7 +506,7 @@ def _selected(
     only: tuple[int, ...] | None = None,
     then: str = "",
     limit: int = 0,
-) -> tuple[Analysis, Analysis, Merge | None]:
+) -> tuple[Analysis, Analysis, list[str] | None]:
     """The whole capture analysed (in memory, or on disk when ``on_disk``: its work folder
     stays until ``held`` closes), the connections ``filters`` select with what ``fmt`` reads
     of them (``_on_disk_view``), and every connection's JSON entry when ``json_entries`` (in
@@ -1106,14 +1096,10 @@ def _write(text: str, output: str | None) -> None:
     _write_with(lambda stream: _write_text(stream, text), output)
 
 
-def _write_json(analysis: Analysis, entries: Merge, output: str | None, jobs: int) -> None:
-    """The document of the entries the partitions laid out (``render.json_entries``): into
-    a file by ``jobs`` threads."""
-    from pcapline.render.json_entries import write
-    from pcapline.render.jsondoc import outline
+def _write_json(analysis: Analysis, entries: list[str], output: str | None) -> None:
+    from pcapline.render.jsondoc import write
 
-    around = outline(analysis)
-    _write_streamed(lambda stream: write(stream, entries, around, writers=jobs), output)
+    _write_streamed(lambda stream: write(analysis, stream, connections=entries), output)
 
 
 def _write_text(stream: TextIO, text: str) -> None:

@@ -66,7 +66,6 @@ if TYPE_CHECKING:
     from pcapline.findings.handshakes import Handshakes
     from pcapline.icmp import IcmpMatches
     from pcapline.quality import CaptureQuality
-    from pcapline.render.json_entries import Entries, Merge
 
 #: Below this many TCP segments a capture is analysed in one piece in this process.
 POOL_MIN_SEGMENTS = 200_000
@@ -140,7 +139,7 @@ class PartResult:
     quality: CaptureQuality
     one_sided: np.ndarray  # per connection (conn_ids order): one direction captured
     facts: Facts | None  # None unless Settings.keep_facts
-    json_entries: Entries | None  # laid out, by id; None unless Settings.json_entries
+    json_entries: list[str] | None  # by id; None unless Settings.json_entries
     #: Connections decided through RULES: the ones whose listener's retries were weighed.
     visited: np.ndarray
     #: ``findings.handshakes.summarize`` over the partition (its ``connections`` are this
@@ -246,11 +245,9 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
     )
     entries = None
     if settings.json_entries:
-        from pcapline.render.json_entries import Entries
         from pcapline.render.jsondoc import connection_texts
 
-        ids = connections["id"].to_numpy(np.int64)
-        entries = Entries.of_texts(ids, connection_texts(connections, events, lost))
+        entries = connection_texts(connections, events, lost)
     return PartResult(
         number=part.number,
         connections=connections,
@@ -572,7 +569,7 @@ class Merged:
     quality: CaptureQuality
     one_sided: np.ndarray
     facts: Facts | None
-    json_entries: Merge | None  # every connection's JSON entry, in id order
+    json_entries: list[str] | None  # every connection's JSON entry, by id
     handshakes: Handshakes  # ``findings.handshakes.summarize`` of the whole capture
 
 
@@ -606,7 +603,7 @@ def merge(
         quality=quality,
         one_sided=np.concatenate([r.one_sided for r in results])[by_id],
         facts=_merge_facts(results, plan) if results[0].facts is not None and plan else None,
-        json_entries=_entries(results),
+        json_entries=_entries(results, by_id),
         handshakes=concat([r.handshakes for r in results], connections),
     )
 
@@ -643,13 +640,11 @@ def merge_quality(
     )
 
 
-def _entries(results: Sequence[PartResult]) -> Merge | None:
-    from pcapline.render.json_entries import Merge
-
+def _entries(results: Sequence[PartResult], by_id: np.ndarray) -> list[str] | None:
     parts = [r.json_entries for r in results]
     if any(p is None for p in parts):
         return None
-    return Merge.of_entries([p for p in parts if p is not None])
+    return _pick((p for p in parts if p is not None), by_id)
 
 
 def _pick(columns: Iterable[Sequence[Any]], by_id: np.ndarray) -> list[Any]:
@@ -757,9 +752,9 @@ def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     analysis: Analysis  # the whole capture's (unfiltered)
-    #: Every connection's ``pcapline/1`` entry laid out (``render.json_entries.write``), in
-    #: id order, when asked for (``json_entries``); else None.
-    json_entries: Merge | None = None
+    #: Every connection's ``pcapline/1`` entry laid out (``jsondoc.write(connections=)``), by
+    #: id, when asked for (``json_entries``); else None.
+    json_entries: list[str] | None = None
 
 
 def run(

@@ -23,12 +23,9 @@ from pcapline.render.jsondoc import Outline
 AROUND = Outline(head='{\n  "connections": ', sep=",", close="\n  ]", tail="\n}\n")
 
 
-def _parts(
-    tmp_path: Path, count: int, partitions: int, seed: int, *, held: bool = False
-) -> tuple[Merge, str]:
+def _parts(tmp_path: Path, count: int, partitions: int, seed: int) -> tuple[Merge, str]:
     """``count`` entries of random sizes (some not ASCII, one of megabytes) spread over
-    ``partitions`` files at random (``held``: kept in memory instead, as the in-memory path's
-    workers hand them back); the document they make, written in order by hand."""
+    ``partitions`` files at random; the document they make, written in order by hand."""
     rng = np.random.default_rng(seed)
     texts = [
         f'\n    {{"id": {i}, "x": "{"é" * int(rng.integers(0, 3))}{"a" * int(rng.integers(0, 900))}"}}'
@@ -37,31 +34,24 @@ def _parts(
     if count:
         texts[count // 2] += "b" * (3 << 20)  # bigger than a piece: never cut
     owner = rng.integers(0, partitions, count)
-    parts, paths = [], []
+    paths = []
     for number in range(partitions):
         ids = np.flatnonzero(owner == number)
-        parts.append(Entries.of_texts(ids, [texts[i] for i in ids]))
-        paths.append(str(tmp_path / f"json-{number}"))
-        parts[-1].save(paths[-1])
+        path = str(tmp_path / f"json-{number}")
+        Entries.of_texts(ids, [texts[i] for i in ids]).save(path)
+        paths.append(path)
     body = "[" + ",".join(texts) + AROUND.close if count else "[]"
-    merge = Merge.of_entries(parts) if held else Merge.of_files(paths)
-    return merge, AROUND.head + body + AROUND.tail
+    return Merge.of(paths), AROUND.head + body + AROUND.tail
 
 
-@pytest.mark.parametrize("held", [False, True], ids=["saved", "held"])
 @pytest.mark.parametrize(
     ("count", "partitions", "writers"), [(0, 2, 2), (1, 3, 2), (2, 1, 1), (700, 5, 3), (700, 5, 1)]
 )
 def test_written_in_place_by_threads_it_is_the_document(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    count: int,
-    partitions: int,
-    writers: int,
-    held: bool,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int, partitions: int, writers: int
 ) -> None:
     monkeypatch.setattr(json_entries, "PIECE_BYTES", 20_000)  # many pieces per writer
-    merge, expected = _parts(tmp_path, count, partitions, seed=count, held=held)
+    merge, expected = _parts(tmp_path, count, partitions, seed=count)
     out_path = tmp_path / "out.json"
     with open(out_path, "w", encoding="utf-8") as out:
         out.write("before ")  # standard output redirected after something else was written
@@ -85,7 +75,7 @@ def test_a_stream_gets_them_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binary: bool
 ) -> None:
     monkeypatch.setattr(json_entries, "PIECE_BYTES", 20_000)
-    merge, expected = _parts(tmp_path, 300, 4, seed=2, held=binary)
+    merge, expected = _parts(tmp_path, 300, 4, seed=2)
     raw, text = io.BytesIO(), io.StringIO()
     out = io.TextIOWrapper(raw, encoding="utf-8") if binary else text
     out.write("x")

@@ -1,19 +1,17 @@
-"""The JSON document's connection entries: laid out where each partition was analysed, kept
-as UTF-8 bytes, written in id order.
+"""The JSON document's connection entries on the bounded-memory path (bounded.py): laid out
+where each partition was analysed, kept as UTF-8 bytes, written in id order.
 
-A partition's entries are their bytes one after another in id order and an index (their ids
-and where each ends): handed back to the parent (the in-memory path, engine.py) or saved as
-two files (the bounded-memory path, bounded.py). ``Merge`` puts every partition's entries in
-id order and knows where each one is among its partition's bytes and where it goes in the
-document. A partition's entries between two ids lie next to each other, so a piece of the
-document is one span of each partition's bytes, and it is written out without ever becoming
-Python text again: no unpickling, no encoding (the 30 M-packet capture's 2.2 GB of entries
-took 9 s that way on the bounded path, most of the parent's time after its workers were
-done).
+A partition's entries are two files: their bytes one after another in id order, and an
+index (their ids and where each ends). ``Merge`` puts every partition's entries in id order
+and knows where each one is in its file and where it goes in the document. A partition's
+entries between two ids lie next to each other in its file, so a piece of the document is
+read as one span per partition and written out without ever becoming Python text: no
+unpickling, no re-encoding (the 30 M-packet capture's 2.2 GB of entries took 9 s that way,
+most of the parent's time after its workers were done).
 
 Written to a regular file (``-o FILE``, or standard output redirected to one), the pieces go
-where they belong (``os.pwritev``) from several threads at once; the reads and writes let
-go of the GIL. Anywhere else (a pipe, a terminal, a ``StringIO``) they go out in order.
+where they belong (``os.pwritev``) from several threads at once; the reads and writes let go
+of the GIL. Anywhere else (a pipe, a terminal, a ``StringIO``) they go out in order.
 """
 
 from __future__ import annotations
@@ -56,7 +54,7 @@ class Entries:
         return cls(np.asarray(ids, np.int64), np.cumsum(sizes), b"".join(encoded))
 
     def save(self, path: str) -> None:
-        """Its bytes to ``path``, its index beside them (``Merge.of_files`` reads both)."""
+        """Its bytes to ``path``, its index beside them (``Merge.of`` reads both)."""
         with open(path, "wb") as f:
             f.write(self.data)
         with open(_index(path), "wb") as f:
@@ -69,52 +67,32 @@ def _index(path: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Merge:
-    """Every partition's entries in id order: entry k is bytes ``start[k]:end[k]`` of
-    partition ``part[k]``'s, which are ``held[part[k]]`` (in memory) or the file
-    ``paths[part[k]]`` (``Entries.save``)."""
+    """Every partition's entries (``Entries.save`` files) in id order: entry k is bytes
+    ``start[k]:end[k]`` of file ``paths[part[k]]``."""
 
+    paths: list[str]
     part: np.ndarray  # int64
     start: np.ndarray  # int64
     end: np.ndarray  # int64
     #: ``before[k]``: bytes of the entries before entry k (``before[-1]``: all of them).
     before: np.ndarray
-    held: list[bytes]
-    paths: list[str]
 
     @classmethod
-    def of_entries(cls, parts: Sequence[Entries]) -> Merge:
-        """The entries partitions handed back (the in-memory path, engine.py)."""
-        return cls._of([(p.ids, p.ends) for p in parts], held=[p.data for p in parts])
-
-    @classmethod
-    def of_files(cls, paths: Sequence[str]) -> Merge:
-        """The entries partitions saved (the bounded-memory path, bounded.py)."""
-        indexes = []
-        for path in paths:
+    def of(cls, paths: Sequence[str]) -> Merge:
+        ids, part, start, end = [], [], [], []
+        for number, path in enumerate(paths):
             with open(_index(path), "rb") as f:
-                ids, ends = np.load(f)
-            indexes.append((ids, ends))
-        return cls._of(indexes, paths=list(paths))
-
-    @classmethod
-    def _of(
-        cls,
-        indexes: Sequence[tuple[np.ndarray, np.ndarray]],
-        *,
-        held: Sequence[bytes] = (),
-        paths: Sequence[str] = (),
-    ) -> Merge:
-        none = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]  # np.concatenate needs one
-        ids = np.concatenate([i for i, _ in indexes or none])
-        part = np.concatenate(
-            [np.full(len(i), k, np.int64) for k, (i, _) in enumerate(indexes)] or [none[0][0]]
-        )
-        end = np.concatenate([e for _, e in indexes or none]).astype(np.int64)
-        start = np.concatenate([e - np.diff(e, prepend=0) for _, e in indexes or none])
-        by_id = np.argsort(ids, kind="stable")
-        starts, ends = start[by_id].astype(np.int64), end[by_id]
+                own_ids, ends = np.load(f)
+            ids.append(own_ids)
+            part.append(np.full(len(own_ids), number, np.int64))
+            start.append(np.concatenate([[0], ends[:-1]]).astype(np.int64))
+            end.append(ends)
+        if not paths:
+            ids = part = start = end = [np.zeros(0, np.int64)]
+        by_id = np.argsort(np.concatenate(ids), kind="stable")
+        starts, ends = np.concatenate(start)[by_id], np.concatenate(end)[by_id]
         before = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
-        return cls(part[by_id], starts, ends, before, list(held), list(paths))
+        return cls(list(paths), np.concatenate(part)[by_id], starts, ends, before)
 
     def __len__(self) -> int:
         return len(self.part)
@@ -137,58 +115,42 @@ class Merge:
         cuts = np.clip(np.searchsorted(self.before, marks), lo + 1, hi).tolist()
         return list(itertools.pairwise(sorted({lo, hi, *cuts})))
 
-    def buffers(self, lo: int, hi: int, spans: Spans, sep: bytes) -> list[Any]:
+    def buffers(self, lo: int, hi: int, files: Sequence[int], sep: bytes) -> list[Any]:
         """Entries ``lo:hi`` as the document holds them, each after ``sep`` but the first
-        entry of all: buffers in order, one span of each partition's entries read."""
+        entry of all: buffers in order, read one span per partition from ``files`` (its
+        open descriptors)."""
         part = self.part[lo:hi]
-        read: dict[int, memoryview] = {}
+        spans: dict[int, memoryview] = {}
         first: dict[int, int] = {}
         for number in np.unique(part).tolist():
             mine = np.flatnonzero(part == number)
             at, to = int(self.start[lo + mine[0]]), int(self.end[lo + mine[-1]])
-            read[number], first[number] = spans.read(number, at, to), at
+            spans[number] = memoryview(_read(files[number], to - at, at))
+            first[number] = at
         out: list[Any] = []
         rows = zip(part.tolist(), self.start[lo:hi].tolist(), self.end[lo:hi].tolist(), strict=True)
         for number, at, to in rows:
             if out or lo:
                 out.append(sep)
-            span, base = read[number], first[number]
+            span, base = spans[number], first[number]
             out.append(span[at - base : to - base])
         return out
-
-
-class Spans:
-    """Bytes of the partitions' entries: held in memory, or read from their files (open
-    while the document is written)."""
-
-    def __init__(self, merge: Merge) -> None:
-        self._held = [memoryview(data) for data in merge.held]
-        self._files = [os.open(path, os.O_RDONLY) for path in merge.paths]
-
-    def read(self, number: int, at: int, to: int) -> memoryview:
-        if self._held:
-            return self._held[number][at:to]
-        return memoryview(_read(self._files[number], to - at, at))
-
-    def close(self) -> None:
-        for fd in self._files:
-            os.close(fd)
-        self._files = []
 
 
 def write(out: TextIO, merge: Merge, around: Outline, *, writers: int = 1) -> None:
     """The document (``around`` the entries of ``merge``) to ``out``: where ``out`` is a
     regular file, written in place by up to ``writers`` threads; elsewhere in order."""
     fd = _positional(out)
-    spans = Spans(merge)
+    files = [os.open(path, os.O_RDONLY) for path in merge.paths]
     try:
         if fd is None:
-            _write_in_order(out, merge, around, spans)
+            _write_in_order(out, merge, around, files)
         else:
             out.flush()  # what the text layer holds goes first
-            _write_in_place(fd, merge, around, spans, writers)
+            _write_in_place(fd, merge, around, files, writers)
     finally:
-        spans.close()
+        for f in files:
+            os.close(f)
 
 
 def _positional(out: TextIO) -> int | None:
@@ -203,14 +165,14 @@ def _positional(out: TextIO) -> int | None:
     return fd
 
 
-def _write_in_order(out: TextIO, merge: Merge, around: Outline, spans: Spans) -> None:
+def _write_in_order(out: TextIO, merge: Merge, around: Outline, files: Sequence[int]) -> None:
     sep = around.sep.encode()
     out.write(around.head + ("[" if len(merge) else "[]"))
     binary = getattr(out, "buffer", None)
     if binary is not None:
         out.flush()  # what the text layer holds goes first
     for lo, hi in merge.pieces(0, len(merge)):
-        data = b"".join(merge.buffers(lo, hi, spans, sep))
+        data = b"".join(merge.buffers(lo, hi, files, sep))
         if binary is None:
             out.write(data.decode())
         else:
@@ -218,7 +180,9 @@ def _write_in_order(out: TextIO, merge: Merge, around: Outline, spans: Spans) ->
     out.write((around.close if len(merge) else "") + around.tail)
 
 
-def _write_in_place(fd: int, merge: Merge, around: Outline, spans: Spans, writers: int) -> None:
+def _write_in_place(
+    fd: int, merge: Merge, around: Outline, files: Sequence[int], writers: int
+) -> None:
     """The document at ``fd``'s position: its head and tail from here, its entries by
     ``writers`` threads, each a run of entries of about equal bytes; then ``fd``'s position
     at its end (what a write of it in order would leave)."""
@@ -241,7 +205,7 @@ def _write_in_place(fd: int, merge: Merge, around: Outline, spans: Spans, writer
         for a, b in merge.pieces(lo, hi):
             if stop.is_set():
                 return
-            _pwrite_all(fd, merge.buffers(a, b, spans, sep), at(a))
+            _pwrite_all(fd, merge.buffers(a, b, files, sep), at(a))
 
     shares = merge.shares(max(1, writers))
     with ThreadPoolExecutor(max_workers=len(shares) or 1) as pool:

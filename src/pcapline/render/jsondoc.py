@@ -95,6 +95,7 @@ def write(
     out: TextIO,
     *,
     indent: int | None = 2,
+    connections: Iterable[str] | None = None,
 ) -> None:
     """Write ``dumps(document(analysis), indent=indent)`` to ``out``, byte for byte, in pieces.
 
@@ -104,14 +105,15 @@ def write(
     and laid out by ``_Layout``, which knows the document's fixed shape and encodes the
     scalars with the json module's own C string escaper and ``repr``; free-form parts
     (``inferred``, ``capture``, findings) go through ``json.dumps``, re-indented to their depth.
-    Entries laid out where partitions were analysed are written by ``render.json_entries``.
+    ``connections``: the entries already laid out (``connection_texts``, same ``indent``), by id.
     """
     layout = _Layout(indent)
     # The parts around the connections first: nothing is written when one of them fails.
     around = outline(analysis, layout)
     out.write(around.head)
     first = True
-    for texts in _text_chunks(layout, analysis):
+    chunks = _text_chunks(layout, analysis) if connections is None else _batches(connections)
+    for texts in chunks:
         if not texts:
             continue
         # the separator apart: ``lead + text`` would copy a chunk of megabytes once more
@@ -174,6 +176,16 @@ def _text_chunks(
     assert connections is not None and events is not None
     for part in _parts(connections, events, lost, arrays=True):
         yield layout.connections(part)
+
+
+def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    yield batch
 
 
 def findings_doc(analysis: Analysis) -> list[dict[str, Any]]:
