@@ -137,3 +137,15 @@ def test_a_failed_write_stops_every_writer_and_is_raised(
     ):
         json_entries.write(out, merge, AROUND, writers=3)
     assert len(calls) >= 4
+
+
+def test_an_empty_partition_before_others_shifts_nothing(tmp_path: Path) -> None:
+    """A partition without entries (its index empty) before one with several: each entry
+    still starts where the one before it in its own file ended."""
+    texts = ['\n    {"id": 0}', '\n    {"id": 1, "x": "yy"}', '\n    {"id": 2}']
+    paths = [str(tmp_path / "json-0"), str(tmp_path / "json-1")]
+    Entries.of_texts(np.zeros(0, np.int64), []).save(paths[0])
+    Entries.of_texts(np.arange(3), texts).save(paths[1])
+    out = io.StringIO()
+    json_entries.write(out, Merge.of(paths), AROUND)
+    assert out.getvalue() == AROUND.head + "[" + ",".join(texts) + AROUND.close + AROUND.tail

@@ -85,7 +85,7 @@ class Merge:
                 own_ids, ends = np.load(f)
             ids.append(own_ids)
             part.append(np.full(len(own_ids), number, np.int64))
-            start.append(np.concatenate([[0], ends[:-1]]).astype(np.int64))
+            start.append(ends - np.diff(ends, prepend=0))  # none for an empty partition
             end.append(ends)
         if not paths:
             ids = part = start = end = [np.zeros(0, np.int64)]
