@@ -461,8 +461,8 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
 
 def _unjudged(lost: object, ok: pd.DataFrame) -> str:
     """The sentence on the connections (of ``ok``, not failed: their ids and start times)
-    whose late later turn
-    ``slow_response`` did not judge (``DelaysTable.unjudged_replies``, worded by explain)."""
+    whose late later turn ``slow_response`` did not judge (``DelaysTable.unjudged_replies``,
+    worded by explain)."""
     from pcapline.delays import DelaysTable
     from pcapline.explain import unjudged_answers
 
@@ -580,13 +580,14 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
     connection (every verdict has its explanation: ``explain.verdicts``)."""
     out = []
     fates = conns["fate"].astype(str)
+    every_id = conns["id"].to_numpy(np.int64)
     for fc in fate_counts(conns):
         if not fc.failure:
             continue
         # The fate's ids and the lowest one's explanation, not a copy of its rows.
         rows = np.flatnonzero((fates == fc.fate).to_numpy())
-        by_id = rows[np.argsort(conns["id"].to_numpy(np.int64)[rows], kind="stable")]
-        ids = conns["id"].to_numpy(np.int64)[by_id].tolist()
+        by_id = rows[np.argsort(every_id[rows], kind="stable")]
+        ids = every_id[by_id].tolist()
         first = conns["explanation"].iloc[by_id[0]]
         out.append(
             Problem(

@@ -279,7 +279,7 @@ def worded_connections(analysis: Analysis, limit: int) -> list[int]:
     shown = ordered_for_display(conns)
     if limit > 0:
         shown = shown.head(limit)
-    failing = conns[conns["fate"].astype(str).isin(_FAILURE_VALUES)]
+    failing = conns.loc[conns["fate"].astype(str).isin(_FAILURE_VALUES), ["id", "fate"]]
     first = failing.groupby(failing["fate"].astype(str), sort=False)["id"].min()
     words = set(shown["id"].astype(int).tolist()) | set(first.astype(int).tolist())
     if isinstance(analysis.delays, DelaysTable) and not conns.empty:
