@@ -392,26 +392,49 @@ def test_without_a_request_the_port_rule_stands_and_a_handshake_is_never_overrul
     assert row.client_port == 8870 and not bool(row.client_guessed)
 
 
-def test_packed_tuple_keys_number_tuples_as_grouping_all_columns() -> None:
-    import numpy as np
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "core"])
+def test_first_seen_ids_number_rows_as_grouping_all_columns(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``first_seen_ids`` (what ``tuple_keys`` numbers 4-tuples with) gives pandas'
+    ``groupby(sort=False).ngroup()`` both ways: the compiled core's hash table and numpy's
+    factorizing, over values that collide in every column and use all 64 bits."""
+    from pcapline.flows import first_seen_ids
+    from pcapline.read import native
 
-    from pcapline.flows import _grouped_tuple_keys, _packed_tuple_keys
-
+    if compiled and native.core is None:
+        pytest.skip("pcapline.read._native is not built")
+    monkeypatch.setattr(native, "active", compiled)
     rng = np.random.default_rng(7)
-    n = 20_000
-    # Few addresses and ports, so tuples repeat and ends collide in every way; an IPv6
-    # ::a.b.c.d end (version 6, high half 0) must not join the IPv4 tuple of the same numbers.
-    version = rng.choice(np.array([4, 4, 4, 6], np.uint8), n)
-    a_lo = rng.choice(np.array([0, 1, 0x0A000001, 0xFFFFFFFF], np.uint64), n)
-    b_lo = rng.choice(np.array([0, 0x0A000002, 0xC0A80001, 0xFFFFFFFF], np.uint64), n)
-    a_port = rng.choice(np.array([0, 80, 443, 65535], np.uint16), n)
-    b_port = rng.choice(np.array([0, 1, 40000, 65535], np.uint16), n)
-    hi = np.zeros(n, np.uint64)
-    packed = _packed_tuple_keys(version, a_lo, b_lo, a_port, b_port)
-    grouped = _grouped_tuple_keys(version, hi, a_lo, a_port, hi, b_lo, b_port)
-    assert packed.dtype == grouped.dtype == np.int64
-    assert packed.max() > 200  # most of the 512 combinations occur
-    assert np.array_equal(packed, grouped)
+    n = 50_000
+    # Few values a column, so rows repeat and each column alone collides; uint64 values
+    # above 2**63 (IPv6 halves) are numbered by their bits, as pandas numbers them.
+    halves = np.array([0, 1, 0x0A000001, 2**63, 2**64 - 1], np.uint64)
+    columns = [rng.choice(halves, n), rng.choice(halves, n)] + [
+        rng.integers(-3, 3, n, dtype=np.int64) for _ in range(3)
+    ]
+    grouped = pd.DataFrame(dict(enumerate(columns))).groupby(list(range(5)), sort=False)
+    expected = grouped.ngroup().to_numpy(np.int64)
+    got = first_seen_ids(columns)
+    assert got.dtype == np.int64
+    assert expected.max() > 3000  # the table grew several times (1,024 slots at first)
+    assert np.array_equal(got, expected)
+    assert np.array_equal(first_seen_ids([columns[2]]), pd.factorize(columns[2])[0])
+    assert first_seen_ids([np.zeros(0, np.int64)] * 2).size == 0
+
+
+def test_first_seen_ids_core_refuses_columns_of_another_length() -> None:
+    from pcapline.read import native
+
+    if native.core is None:
+        pytest.skip("pcapline.read._native is not built")
+    out = np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="column"):
+        native.core.first_seen_ids((np.zeros(3, np.int64),), out.data)
+    with pytest.raises(ValueError, match="1 to 16 columns"):
+        native.core.first_seen_ids((), out.data)
+    assert native.core.first_seen_ids((np.arange(4, dtype=np.int64) % 2,), out.data) == 2
+    assert out.tolist() == [0, 1, 0, 1]
 
 
 def test_numbered_connections_equal_factorizing_tuple_and_nth() -> None:

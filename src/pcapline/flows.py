@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ import pandas as pd
 from pcapline import seqnum
 from pcapline.facts import extreme_per_key
 from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, SYN
+from pcapline.read import native
 
 #: The connections columns this stage fills (identity and volume); classify adds the rest.
 CONNECTION_ID_COLUMNS: tuple[str, ...] = CONNECTION_COLUMNS[
@@ -83,34 +84,40 @@ def tuple_keys(segments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         forward = (src_hi < dst_hi) | ((src_hi == dst_hi) & forward)
     a_lo, b_lo = np.where(forward, src_lo, dst_lo), np.where(forward, dst_lo, src_lo)
     a_port, b_port = np.where(forward, sport, dport), np.where(forward, dport, sport)
+    # The version and both ports in one word: an IPv6 ::a.b.c.d end (version 6, high half 0)
+    # never joins the IPv4 tuple of the same numbers.
+    ends = (version.astype(np.int64) << 32) | (a_port.astype(np.int64) << 16) | b_port
     if narrow and len(version) and int(max(a_lo.max(), b_lo.max())) >> 32 == 0:
-        return _packed_tuple_keys(version, a_lo, b_lo, a_port, b_port), forward
+        addresses = (a_lo.astype(np.uint64, copy=False) << np.uint64(32)) | b_lo
+        return first_seen_ids([addresses, ends]), forward
     a_hi, b_hi = np.where(forward, src_hi, dst_hi), np.where(forward, dst_hi, src_hi)
-    return _grouped_tuple_keys(version, a_hi, a_lo, a_port, b_hi, b_lo, b_port), forward
+    return first_seen_ids([a_hi, a_lo, b_hi, b_lo, ends]), forward
 
 
-def _grouped_tuple_keys(*columns: np.ndarray) -> np.ndarray:
-    """``tuple_keys`` of any addresses: the rows grouped by all seven columns (version, then
-    each end's address halves and port), numbered in order of first appearance."""
-    names = ["v", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port"]
-    ends = pd.DataFrame(dict(zip(names, columns, strict=True)), copy=False)
-    key = ends.groupby(names, sort=False).ngroup().to_numpy()
-    return key.astype(np.int64)
+def first_seen_ids(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Each row's number among the distinct rows of ``columns`` (equal length, 64-bit
+    integers), numbered in order of first appearance: ``groupby(sort=False).ngroup()``.
 
-
-def _packed_tuple_keys(
-    version: np.ndarray, a_lo: np.ndarray, b_lo: np.ndarray, a_port: np.ndarray, b_port: np.ndarray
-) -> np.ndarray:
-    """``tuple_keys`` where every address fits 32 bits (IPv4): the two addresses packed in
-    one 64-bit word, the version and ports in another, each numbered in order of first
-    appearance, then the pairs of numbers: the same ids as grouping the seven columns, in
-    a third of the time (three hash passes over one column instead of seven)."""
-    addresses, _ = pd.factorize((a_lo.astype(np.uint64, copy=False) << np.uint64(32)) | b_lo)
-    ends, distinct = pd.factorize(
-        (version.astype(np.int64) << 32) | (a_port.astype(np.int64) << 16) | b_port
-    )
-    key, _ = pd.factorize(addresses.astype(np.int64) * len(distinct) + ends)
+    The compiled core does it in one walk with a hash table of the distinct rows; numpy,
+    the reference, factorizes each column and then the pairs of numbers, one column at a time
+    (a pair of numbers below n fits one int64 as ``first * n + second``)."""
+    if native.active:
+        out = np.empty(len(columns[0]), np.int64)
+        native.core.first_seen_ids(tuple(_int64_view(c) for c in columns), out.data)
+        return out
+    key, _ = pd.factorize(columns[0])
+    for column in columns[1:]:
+        codes, distinct = pd.factorize(column)
+        key, _ = pd.factorize(key.astype(np.int64) * len(distinct) + codes)
     return np.asarray(key, np.int64)
+
+
+def _int64_view(column: np.ndarray) -> memoryview:
+    """A 64-bit integer column as the core reads it, its bits unchanged (uint64 addresses
+    are viewed, not converted)."""
+    if column.dtype == np.uint64:
+        column = column.view(np.int64)
+    return native.int64s(column)
 
 
 def _split_port_reuse(segments: pd.DataFrame, key: np.ndarray, forward: np.ndarray) -> np.ndarray:

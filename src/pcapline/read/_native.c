@@ -678,6 +678,134 @@ fail:
     return NULL;
 }
 
+/* first_seen_ids(columns, out) -> n_distinct
+ *
+ * flows.py::tuple_keys: each row's number among the distinct rows of `columns` (a tuple of
+ * int64 columns), numbered in order of first appearance (pandas' groupby(sort=False).ngroup,
+ * or pd.factorize of one column). One walk with an open-addressing hash table of the
+ * distinct rows, which grows with them (not with the rows): where numpy needs a factorize
+ * per packed column and one more of the pairs. */
+static inline uint64_t
+mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* The hash of one row: its values (one per column) mixed in turn. */
+static inline uint64_t
+row_hash(const int64_t *values, Py_ssize_t n_cols)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (Py_ssize_t c = 0; c < n_cols; c++)
+        h = mix64(h ^ (uint64_t)values[c]);
+    return h;
+}
+
+/* Place distinct row `id` in a table of `mask + 1` slots (-1: empty). */
+static inline void
+slot_in(int64_t *slots, uint64_t mask, uint64_t h, int64_t id)
+{
+    uint64_t at = h & mask;
+    while (slots[at] >= 0)
+        at = (at + 1) & mask;
+    slots[at] = id;
+}
+
+static PyObject *
+first_seen_ids(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *col_tuple;
+    Py_buffer out = {0};
+    Py_buffer col_views[MAX_KEYS];
+    Py_buffer *all[] = {&out};
+    Py_ssize_t n_cols = 0, got = 0;
+    memset(col_views, 0, sizeof col_views);
+    if (!PyArg_ParseTuple(args, "O!w*", &PyTuple_Type, &col_tuple, &out))
+        goto fail;
+    const Py_ssize_t n = out.len / 8;
+    n_cols = PyTuple_GET_SIZE(col_tuple);
+    if (n_cols < 1 || n_cols > MAX_KEYS) {
+        PyErr_SetString(PyExc_ValueError, "first_seen_ids: 1 to 16 columns");
+        goto fail;
+    }
+    const int64_t *cols[MAX_KEYS];
+    for (; got < n_cols; got++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(col_tuple, got), &col_views[got],
+                               PyBUF_SIMPLE) < 0)
+            goto fail;
+        if (check_len(&col_views[got], n, 8, "column"))
+            goto fail;
+        cols[got] = col_views[got].buf;
+    }
+    int64_t *ids = out.buf;
+    uint64_t cap = 1024; /* slots: a power of two, at least twice the distinct rows */
+    int64_t *slots = malloc(cap * sizeof(int64_t));
+    /* The distinct rows' values, n_cols a row, by id: compared in cache, not in the columns. */
+    Offsets seen = {NULL, 0, 0};
+    int64_t row[MAX_KEYS];
+    int no_memory = slots == NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (!no_memory)
+        memset(slots, 0xff, cap * sizeof(int64_t)); /* -1: empty */
+    for (Py_ssize_t i = 0; i < n && !no_memory; i++) {
+        for (Py_ssize_t c = 0; c < n_cols; c++)
+            row[c] = cols[c][i];
+        uint64_t mask = cap - 1, at = row_hash(row, n_cols) & mask;
+        int64_t id;
+        while ((id = slots[at]) >= 0) {
+            const int64_t *known = seen.items + id * n_cols;
+            Py_ssize_t c = 0;
+            while (c < n_cols && known[c] == row[c])
+                c++;
+            if (c == n_cols)
+                break;
+            at = (at + 1) & mask;
+        }
+        if (id < 0) { /* a new distinct row */
+            id = seen.len / n_cols;
+            for (Py_ssize_t c = 0; c < n_cols && !no_memory; c++)
+                no_memory = offsets_append(&seen, row[c]) < 0;
+            if (no_memory)
+                break;
+            slots[at] = id;
+            if ((uint64_t)(id + 1) * 2 > cap) { /* grow: every distinct row placed again */
+                int64_t *bigger = malloc(cap * 2 * sizeof(int64_t));
+                if (bigger == NULL) {
+                    no_memory = 1;
+                    break;
+                }
+                free(slots);
+                slots = bigger;
+                cap *= 2;
+                memset(slots, 0xff, cap * sizeof(int64_t));
+                for (int64_t k = 0; k <= id; k++)
+                    slot_in(slots, cap - 1, row_hash(seen.items + k * n_cols, n_cols), k);
+            }
+        }
+        ids[i] = id;
+    }
+    Py_END_ALLOW_THREADS
+    Py_ssize_t distinct = seen.len / n_cols;
+    free(slots);
+    free(seen.items);
+    for (Py_ssize_t c = 0; c < got; c++)
+        PyBuffer_Release(&col_views[c]);
+    release_all(all, 1);
+    if (no_memory)
+        return PyErr_NoMemory();
+    return PyLong_FromSsize_t(distinct);
+fail:
+    for (Py_ssize_t c = 0; c < got; c++)
+        PyBuffer_Release(&col_views[c]);
+    release_all(all, 1);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------------------------
  * The decode stage's common frame: Ethernet II, IPv4, TCP (decode/ethernet_ipv4_tcp.py).
  *
@@ -1686,6 +1814,8 @@ static PyMethodDef methods[] = {
      "Per query, the first index of a range whose value reaches a target (retransmit.py)."},
     {"group_order", group_order, METH_VARARGS,
      "Rows sorted by a dense key, stably: a counting sort (facts.py::_grouped_order)."},
+    {"first_seen_ids", first_seen_ids, METH_VARARGS,
+     "Each row's number among the distinct rows of columns, by first appearance (flows.py)."},
     {"identical_pairs", identical_pairs, METH_VARARGS,
      "Rows identical to one of the two before them in their direction (duplicates.py)."},
     {"ethernet_ipv4_tcp", ethernet_ipv4_tcp, METH_VARARGS,

@@ -48,6 +48,10 @@ def first_at_least(values: Buffer, lo: Buffer, hi: Buffer, target: Buffer, out: 
 def group_order(keys: Buffer, n_keys: int, out: Buffer) -> None:
     """``facts._grouped_order``: the rows sorted by a key in [0, n_keys), stably."""
 
+def first_seen_ids(columns: tuple[Buffer, ...], out: Buffer) -> int:
+    """``flows.first_seen_ids``: each row's number among the distinct rows of ``columns``
+    (int64), in order of first appearance, written to ``out``; returns how many are distinct."""
+
 def identical_pairs(
     keys: tuple[Buffer, ...], group: Buffer, order: Buffer, time_ns: Buffer, window_ns: int
 ) -> tuple[bytearray, bytearray]:

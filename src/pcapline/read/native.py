@@ -5,9 +5,10 @@ It runs the walkers' per-record loops (``pcap._walk``, the common case of
 interpreted iteration per record. It also runs the whole-capture scans of ``facts.py`` and
 ``duplicates.py`` (unwrapping, running maxima, the peer's last value, identical neighbours) in
 one walk each instead of numpy's several full passes, and the retransmission detector's row
-links (``detect/retransmit.py``: ``_nearest_rows``) and the grouped binary searches of
-retransmits and delays (``facts.first_at_least``); ``int64s`` and ``flags`` hand it columns.
-And it lays out the JSON document's connection entries (``render/jsondoc.py``: ``json_text``,
+links (``detect/retransmit.py``: ``_nearest_rows``), the grouped binary searches of
+retransmits and delays (``facts.first_at_least``) and the numbering of the flows stage's
+4-tuples (``flows.first_seen_ids``: one hash table instead of three factorizings); ``int64s``
+and ``flags`` hand it columns. And it lays out the JSON document's connection entries (``render/jsondoc.py``: ``json_text``,
 ``fill``), the same text as the Python layout, which tests/render/test_jsondoc_native.py
 compares it with. setup.py builds it when a C compiler is there; without one
 pcapline installs anyway and uses the Python code, which stays the reference implementation:
