@@ -316,3 +316,52 @@ def test_connect_time_is_the_first_syn_to_the_handshake_ack() -> None:
     assert got[0] == (251_000_000 - 1_000) / 1e9
     assert np.isnan(got[1])  # no handshake ACK
     assert got[2] == -0.5  # as measured: the events' order is not the handshake's
+
+
+def _same_record(a: Any, b: Any) -> bool:
+    """Equal, field by field, with the same Python type in each field and in each item of a
+    tuple field (1 and 1.0 are equal but lay out apart in JSON)."""
+    from dataclasses import fields
+
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if x != y or type(x) is not type(y):
+            return False
+        if isinstance(x, tuple) and any(type(p) is not type(q) for p, q in zip(x, y, strict=True)):
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lossy-40-connections-3pct-drop.pcap",
+        "slow-syn-retries-then-success.pcap",
+        "slow-rto-episodes-recover.pcap",
+        "zero-window-recovers.pcap",
+        "slow-window-full-paced-reader.pcap",
+        "handshake-timeout-synack-retries2.pcap",
+    ],
+)
+def test_visited_columns_give_back_every_record_as_stored(name: str) -> None:
+    """``VisitedColumns`` (the bounded report's delay records as columns) builds each
+    connection's record equal to the one the delays stage made, of the same types, whole
+    or joined from parts in any order, and knows which connections have one."""
+    from pcapline.delays import DelaysTable, VisitedColumns
+
+    delays = pcapline.analyze(SAMPLES / name).delays
+    assert isinstance(delays, DelaysTable)
+    records = dict(delays.stalls)
+    assert records, "the capture has connections that lost time"
+    whole = VisitedColumns.of(records)
+    ids = sorted(records)
+    halves = [{k: records[k] for k in ids[1::2]}, {k: records[k] for k in ids[0::2]}]
+    joined = VisitedColumns.joined([VisitedColumns.of(h) for h in halves])
+    for table in (whole, joined):
+        assert list(table) == ids and len(table) == len(records)
+        for conn, record in records.items():
+            assert conn in table
+            assert _same_record(table[conn], record), conn
+    missing = max(ids) + 1
+    assert missing not in whole and whole.get(missing) is None and "1" not in whole
+    assert sum(len(r.stalls) for r in records.values()) == sum(len(whole[c].stalls) for c in ids)

@@ -451,13 +451,17 @@ def analyse_part(
 
 def _text_runs(result: engine.PartResult) -> tuple[Any, Any]:
     """The ``text`` output's two files: the connections table but its ``WORDED_COLUMNS``
-    (with the column order and the delays), and those columns then the verdict records
-    (pickled by one pickler, the records refer to the table's ``inferred`` dicts and
-    explanation texts: one copy of each when both are read back)."""
+    and its ``DELAY_COLUMNS`` (with the column order and the delays, which hold those), and
+    the worded columns then the verdict records (pickled by one pickler, the records refer
+    to the table's ``inferred`` dicts and explanation texts: one copy of each when both are
+    read back)."""
+    from pcapline.delays import DELAY_COLUMNS
+
     table = result.connections
     # The rows a column at a time (each its own array once read back): joining the
     # partitions then lets each partition's column go as soon as it is joined.
-    light = {name: table[name].copy() for name in table.columns if name not in WORDED_COLUMNS}
+    left_out = {*WORDED_COLUMNS, *DELAY_COLUMNS}
+    light = {name: table[name].copy() for name in table.columns if name not in left_out}
     worded = table[["id", *WORDED_COLUMNS]].copy()
     return (light, list(table.columns), result.delays), (worded, result.verdicts)
 
@@ -967,7 +971,8 @@ class Bounded:
         connection); without, those columns are None (``worded`` reads them back for the
         connections a page words): the report of the 30 M-packet capture, 692,964
         connections, peaks some 0.6 GB lower."""
-        from pcapline.analysis import Analysis, _connections_table
+        from pcapline.analysis import Analysis, _connections_table, delay_series
+        from pcapline.delays import VisitedColumns
 
         chosen = list(zip(self.part_ids, self._runs("text"), strict=True))
         if of is not None:
@@ -979,6 +984,8 @@ class Bounded:
         for _ids, path in chosen:
             with open(path, "rb") as f:
                 light, order, delays = pickle.load(f)
+            # the delay records as columns (``VisitedColumns``): a third of their memory
+            delays.stalls = VisitedColumns.of(delays.stalls)
             tables.append(light)
             lost.append(delays)
         if not tables:  # no TCP: the typed empty tables an empty partition gives
@@ -993,7 +1000,13 @@ class Bounded:
         lost.clear()  # merged: the partitions' go before the rows are joined
         rows = _joined_by_id(tables)  # each partition's columns let go once joined
         unworded = pd.Series([None] * len(rows), index=rows.index, dtype=object)
-        table = rows.assign(**dict.fromkeys(WORDED_COLUMNS, unworded))[order]
+        # The delay columns are the merged delays' own arrays (both in id order), not a
+        # second copy of them read from the partitions' rows (80 B a connection).
+        lost_columns = {
+            name: pd.Series(column, index=rows.index, copy=False)
+            for name, column in delay_series(rows, delays).items()
+        }
+        table = rows.assign(**lost_columns, **dict.fromkeys(WORDED_COLUMNS, unworded))[order]
         analysis = Analysis(
             capture=self.capture,
             segments=_no_segments(),

@@ -532,28 +532,18 @@ class DelaysTable(Mapping[int, Delays]):
         return DelaysTable(
             self.ids[rows],
             {name: values[rows] for name, values in self.columns.items()},
-            {k: v for k, v in self.stalls.items() if k in keep},
+            _kept_stalls(self.stalls, keep),
             self.thresholds,
             None if self.turns is None else self.turns.select(keep),
         )
 
-    def table_columns(self, ids: np.ndarray) -> dict[str, Any]:
-        """``DELAY_COLUMNS`` for the connections ``ids`` (in that order)."""
+    def table_columns(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """``DELAY_COLUMNS`` for the connections ``ids`` (in that order): this table's own
+        arrays, not copies, when ``ids`` are its ids (a whole capture's rows in id order)."""
+        if len(ids) == len(self.ids) and np.array_equal(ids, self.ids):
+            return {name: self.columns[name] for name in DELAY_COLUMNS}
         pos = np.searchsorted(self.ids, ids)
-        c = self.columns
-        biggest = c["biggest_stall"][pos]
-        return {
-            "connect_s": c["connect_s"][pos],
-            "handshake_rtt_ms": c["handshake_rtt_ms"][pos],
-            "response_s": c["response_s"][pos],
-            "rto_s": c["rto_s"][pos],
-            "zero_window_s": c["zero_window_s"][pos],
-            "window_full_s": c["window_full_s"][pos],
-            "stalled_s": c["stalled_s"][pos],
-            "biggest_stall": biggest,
-            "biggest_stall_s": c["biggest_stall_s"][pos],
-            "slow": c["slow"][pos],
-        }
+        return {name: self.columns[name][pos] for name in DELAY_COLUMNS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -722,6 +712,187 @@ class _Visited:
 
 
 _NOTHING = _Visited()
+
+#: ``_Visited`` fields by the column type ``VisitedColumns`` keeps them in.
+_VISITED_FLOATS = ("rto_s", "fast_s", "zero_window_s", "window_full_s", "stalled_s")
+_VISITED_INTS = ("rto_episodes", "rto_unrecovered", "fast_episodes", "window_full_episodes")
+_STALL_CAUSES = tuple(StallCause)
+_STALL_SIDES = tuple(Side)
+
+
+class VisitedColumns(Mapping[int, _Visited]):
+    """``DelaysTable.stalls`` held as columns: each ``_Visited`` record is built when looked
+    up, equal to the one stored. A record as Python objects weighs some 390 bytes (the
+    record, its tuples, each ``Stall`` and its ints); as columns about a third of that. The
+    bounded-memory report holds every connection's delays: 160 MB of records at a million
+    connections, where the page reads a few hundred of them."""
+
+    __slots__ = ("_gaps", "_scalars", "_stalls", "ids")
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        scalars: Mapping[str, np.ndarray],
+        gaps: Mapping[str, _Ragged],
+        stalls: _Ragged,
+    ) -> None:
+        self.ids = ids  # sorted
+        self._scalars = scalars  # per record: ``_VISITED_FLOATS``, ``_VISITED_INTS``, syn_untimed
+        self._gaps = gaps  # syn_gaps, synack_gaps
+        self._stalls = stalls  # per stall: cause and side (codes), start_ns, end_ns, ...
+
+    @staticmethod
+    def of(records: Mapping[int, _Visited]) -> VisitedColumns:
+        """The records of ``records`` (any order) as columns, by connection id."""
+        ids = np.fromiter(records, np.int64, len(records))
+        order = np.argsort(ids, kind="stable")
+        visits = [records[c] for c in ids[order].tolist()]
+        scalars: dict[str, np.ndarray] = {
+            **{
+                name: np.array([getattr(v, name) for v in visits], float)
+                for name in _VISITED_FLOATS
+            },
+            **{
+                name: np.array([getattr(v, name) for v in visits], np.int64)
+                for name in _VISITED_INTS
+            },
+            "syn_untimed": np.array([v.syn_untimed for v in visits], bool),
+        }
+        gaps = {
+            name: _Ragged.of([[(gap,) for gap in getattr(v, name)] for v in visits], (float,))
+            for name in ("syn_gaps", "synack_gaps")
+        }
+        stalls = _Ragged.of(
+            [
+                [
+                    (
+                        _STALL_CAUSES.index(s.cause),
+                        _STALL_SIDES.index(s.side),
+                        s.start_ns,
+                        s.end_ns,
+                        s.recovered,
+                        s.frame,
+                    )
+                    for s in v.stalls
+                ]
+                for v in visits
+            ],
+            (np.int8, np.int8, np.int64, np.int64, bool, np.int64),
+        )
+        return VisitedColumns(ids[order], scalars, gaps, stalls)
+
+    @staticmethod
+    def joined(parts: Sequence[VisitedColumns]) -> VisitedColumns:
+        """The records of every part (no id in two), as one table by id."""
+        ids = np.concatenate([p.ids for p in parts])
+        order = np.argsort(ids, kind="stable")
+        names = parts[0]._scalars.keys()
+        return VisitedColumns(
+            ids[order],
+            {name: np.concatenate([p._scalars[name] for p in parts])[order] for name in names},
+            {
+                name: _Ragged.joined([p._gaps[name] for p in parts], order)
+                for name in ("syn_gaps", "synack_gaps")
+            },
+            _Ragged.joined([p._stalls for p in parts], order),
+        )
+
+    def _position(self, conn: object) -> int:
+        """The row of ``conn``, -1 when it has no record."""
+        if not isinstance(conn, int | np.integer):
+            return -1
+        i = int(np.searchsorted(self.ids, conn))
+        return i if i < len(self.ids) and self.ids[i] == conn else -1
+
+    def __getitem__(self, conn: int) -> _Visited:
+        i = self._position(conn)
+        if i < 0:
+            raise KeyError(conn)
+        floats = {name: float(self._scalars[name][i]) for name in _VISITED_FLOATS}
+        ints = {name: int(self._scalars[name][i]) for name in _VISITED_INTS}
+        return _Visited(
+            syn_gaps=tuple(gap for (gap,) in self._gaps["syn_gaps"].at(i)),
+            synack_gaps=tuple(gap for (gap,) in self._gaps["synack_gaps"].at(i)),
+            rto_episodes=ints["rto_episodes"],
+            rto_unrecovered=ints["rto_unrecovered"],
+            rto_s=floats["rto_s"],
+            fast_episodes=ints["fast_episodes"],
+            fast_s=floats["fast_s"],
+            zero_window_s=floats["zero_window_s"],
+            window_full_s=floats["window_full_s"],
+            window_full_episodes=ints["window_full_episodes"],
+            stalls=tuple(
+                Stall(_STALL_CAUSES[cause], _STALL_SIDES[side], start, end, recovered, frame)
+                for cause, side, start, end, recovered, frame in self._stalls.at(i)
+            ),
+            stalled_s=floats["stalled_s"],
+            syn_untimed=bool(self._scalars["syn_untimed"][i]),
+        )
+
+    def __contains__(self, conn: object) -> bool:
+        return self._position(conn) >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _kept_stalls(stalls: Mapping[int, _Visited], keep: set[int]) -> dict[int, _Visited]:
+    """The records of the connections in ``keep``, in the order ``stalls`` holds them; from
+    ``VisitedColumns`` only those looked up (``keep`` is a view's few connections)."""
+    if isinstance(stalls, VisitedColumns):
+        return {k: stalls[k] for k in sorted(keep) if k in stalls}
+    return {k: v for k, v in stalls.items() if k in keep}
+
+
+class _Ragged:
+    """Rows of tuples, a list of them per record, as columns: record i's tuples are rows
+    ``bounds[i]:bounds[i + 1]``."""
+
+    __slots__ = ("bounds", "columns")
+
+    def __init__(self, bounds: np.ndarray, columns: tuple[np.ndarray, ...]) -> None:
+        self.bounds = bounds
+        self.columns = columns
+
+    @staticmethod
+    def of(records: Sequence[Sequence[tuple[Any, ...]]], types: tuple[Any, ...]) -> _Ragged:
+        bounds = np.zeros(len(records) + 1, np.int64)
+        np.cumsum([len(r) for r in records], out=bounds[1:])
+        rows = [row for r in records for row in r]
+        columns = tuple(
+            np.array([row[k] for row in rows], dtype=kind) for k, kind in enumerate(types)
+        )
+        return _Ragged(bounds, columns)
+
+    @staticmethod
+    def joined(parts: Sequence[_Ragged], order: np.ndarray) -> _Ragged:
+        """The parts' records end to end, then taken in ``order``."""
+        sizes = np.concatenate([np.diff(p.bounds) for p in parts])[order]
+        starts = np.concatenate(
+            [p.bounds[:-1] + offset for p, offset in zip(parts, _offsets(parts), strict=True)]
+        )[order]
+        bounds = np.zeros(len(sizes) + 1, np.int64)
+        np.cumsum(sizes, out=bounds[1:])
+        rows = np.repeat(starts - bounds[:-1], sizes) + np.arange(bounds[-1])
+        columns = tuple(
+            np.concatenate([p.columns[k] for p in parts])[rows]
+            for k in range(len(parts[0].columns))
+        )
+        return _Ragged(bounds, columns)
+
+    def at(self, i: int) -> Iterator[tuple[Any, ...]]:
+        """Record i's tuples, as Python values."""
+        lo, hi = int(self.bounds[i]), int(self.bounds[i + 1])
+        return zip(*(column[lo:hi].tolist() for column in self.columns), strict=True)
+
+
+def _offsets(parts: Sequence[_Ragged]) -> list[int]:
+    """Where each part's rows start once the parts are end to end."""
+    sizes = [int(p.bounds[-1]) for p in parts]
+    return [sum(sizes[:k]) for k in range(len(parts))]
 
 
 def measure(

@@ -41,7 +41,8 @@ def stall_rows(delays: Mapping[int, Delays], ids: Iterable[int]) -> pd.DataFrame
     when the table offers them, so a capture of healthy connections costs nothing here."""
     wanted = set(int(i) for i in ids)
     if isinstance(delays, DelaysTable):
-        candidates, stalls_of = wanted & set(delays.stalls), delays.stalls_of
+        candidates = {conn for conn in wanted if conn in delays.stalls}
+        stalls_of = delays.stalls_of
     else:
         candidates = wanted & set(delays)
 
