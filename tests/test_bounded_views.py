@@ -207,6 +207,31 @@ def test_a_timeline_reads_only_the_partition_of_its_connection(tmp_path: Path) -
         assert result.text_analysis(of=[1000]).connections.empty
 
 
+def test_the_text_analysis_holds_each_delay_value_once(tmp_path: Path) -> None:
+    """The report's rows of a capture of many partitions hold the delays as the merged
+    ``DelaysTable`` does, not a copy: the rows' delay columns are its arrays, the turns'
+    per-connection columns are its columns, its records are columns
+    (``delays.VisitedColumns``); and they equal the in-memory analysis's."""
+    from pcapline.delays import DELAY_COLUMNS, DelaysTable, VisitedColumns
+
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    expected = _in_memory(path)
+    with bounded.analyse(path, partitions=5, outputs=OUTPUTS, spill_dir=str(tmp_path)) as result:
+        whole = result.text_analysis()
+        lost = whole.delays
+        assert isinstance(lost, DelaysTable) and isinstance(lost.stalls, VisitedColumns)
+        assert lost.turns is not None
+        for name in ("connect_s", "response_s", "stalled_s", "slow"):
+            assert np.shares_memory(whole.connections[name].to_numpy(), lost.columns[name])
+        assert lost.columns["responses"] is lost.turns.count
+        assert lost.columns["response_s"] is lost.turns.first_s
+        rows = whole.connections[list(DELAY_COLUMNS)]
+        assert rows.equals(expected.connections[list(DELAY_COLUMNS)])
+        assert len(lost.stalls) > 10  # the lossy capture's connections lost time
+        for conn in expected.connections["id"].tolist():
+            assert lost[conn] == expected.delays[conn]
+
+
 @pytest.mark.parametrize(
     "command", [["timeline", "{path}", "{n}"], ["analyze", "{path}", "--stream", "{n}"]]
 )
