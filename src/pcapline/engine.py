@@ -712,7 +712,8 @@ class _Joined:
             return self._done[key][1]
         out = np.concatenate(columns)
         out = out if self.by_id is None else out[self.by_id]
-        self._done[key] = (columns, out)  # the parts are kept: their ids stay theirs
+        # the parts are held with it: an id() is unique only while its object lives
+        self._done[key] = (columns, out)
         return out
 
 
