@@ -356,7 +356,9 @@ def test_visited_columns_give_back_every_record_as_stored(name: str) -> None:
     whole = VisitedColumns.of(records)
     ids = sorted(records)
     halves = [{k: records[k] for k in ids[1::2]}, {k: records[k] for k in ids[0::2]}]
-    joined = VisitedColumns.joined([VisitedColumns.of(h) for h in halves])
+    none = VisitedColumns.of({})  # a partition whose connections lost nothing
+    assert len(none) == 0 and list(none) == [] and 0 not in none
+    joined = VisitedColumns.joined([none, *(VisitedColumns.of(h) for h in halves), none])
     for table in (whole, joined):
         assert list(table) == ids and len(table) == len(records)
         for conn, record in records.items():
