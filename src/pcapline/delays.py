@@ -65,7 +65,6 @@ import pandas as pd
 
 from pcapline.facts import first_at_least
 from pcapline.model import (
-    FAILURE_FATES,
     Event,
     EventKind,
     ResponseJudged,
@@ -73,6 +72,7 @@ from pcapline.model import (
     SlowTag,
     SlowThresholds,
     StallCause,
+    failing,
 )
 from pcapline.window_full import clipped, window_full
 
@@ -586,9 +586,9 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
     took); ``total`` is every connection considered, failed or not."""
     if not isinstance(lost, DelaysTable) or connections.empty:
         return []
-    ok = ~connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES})
+    ok = ~failing(connections["fate"])
     total = len(connections)
-    connections = connections[ok.to_numpy()]
+    connections = connections[ok]
     if connections.empty:
         return []
     ids = np.sort(connections["id"].to_numpy(np.int64))
@@ -648,8 +648,8 @@ def syn_schedule_sources(lost: DelaysTable, connections: pd.DataFrame) -> np.nda
     among those of ``connections`` that did not fail and retried their SYN, those that
     retried most. A shorter series is a prefix of the same timer and names only its start
     ("one retry after 1 s" where others went on doubling). By id."""
-    ok = ~connections["fate"].astype(str).isin({f.value for f in FAILURE_FATES})
-    ids = np.sort(connections.loc[ok.to_numpy(), "id"].to_numpy(np.int64))
+    ok = ~failing(connections["fate"])
+    ids = np.sort(connections.loc[ok, "id"].to_numpy(np.int64))
     pos = np.searchsorted(lost.ids, ids)
     tags = lost.columns["slow"][pos].tolist()
     retried = np.fromiter((SlowTag.SYN_RETRY in t for t in tags), dtype=bool, count=len(tags))

@@ -114,9 +114,9 @@ def _listed(conns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The failing connections, and the slow ones that did not fail (``conns``' order)."""
     import numpy as np
 
-    from pcapline.model import FAILURE_FATES
+    from pcapline.model import failing
 
-    failed = conns["fate"].astype(str).isin({f.value for f in FAILURE_FATES}).to_numpy()
+    failed = failing(conns["fate"])
     if "slow" not in conns.columns:
         return conns[failed], conns[np.zeros(len(conns), dtype=bool)]
     slow = conns["slow"].map(bool).to_numpy(bool)

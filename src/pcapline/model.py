@@ -24,9 +24,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcapline.fmt import utf8_text
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 SCHEMA = "pcapline/1"
 SCAN_SCHEMA = "pcapline-scan/1"
@@ -67,6 +71,16 @@ FAILURE_FATES: frozenset[Fate] = frozenset(
         Fate.PERSIST_TIMEOUT,
     }
 )
+#: ``FAILURE_FATES`` as the connections table holds them (``Fate`` values, str).
+FAILURE_VALUES: frozenset[str] = frozenset(f.value for f in FAILURE_FATES)
+
+
+def failing(fates: pd.Series) -> np.ndarray:
+    """Per row of a connections table's ``fate`` column: a failure fate (``FAILURE_FATES``),
+    as a boolean array (str or ``Fate`` values alike)."""
+    mask: np.ndarray = fates.astype(str).isin(FAILURE_VALUES).to_numpy(bool)
+    return mask
+
 
 #: ``--fail-on failures``: every failure fate.
 FAILURES_ALIAS = "failures"

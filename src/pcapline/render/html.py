@@ -63,7 +63,7 @@ from markupsafe import Markup
 
 from pcapline import __version__
 from pcapline.fmt import app_label, capture_quality, duration, endpoint, printable, span, utc
-from pcapline.model import FAILURE_FATES, Confidence, Finding
+from pcapline.model import FAILURE_VALUES, Confidence, Finding, failing
 from pcapline.outfile import whole_files
 from pcapline.render import palette
 from pcapline.render.figures.backoff import backoff, gap_series
@@ -402,7 +402,7 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
         connect_limit_s=None if limits is None else limits.connect_s,
         response_limit_s=None if limits is None else limits.response_s,
     )
-    failed = conns["fate"].astype(str).isin([str(f) for f in FAILURE_FATES]).to_numpy()
+    failed = failing(conns["fate"])
     # Row numbers, not copies of the rows: the not-failed ones are nearly all of a table
     # of a million connections.
     slow = np.flatnonzero((conns["slow"].map(len) > 0).to_numpy() & ~failed)
@@ -512,11 +512,11 @@ def _failing(conns: pd.DataFrame, *, sure: bool) -> int:
     """Failure fates the capture proves or makes likely (``sure``), or those it cannot tell."""
     if not len(conns):
         return 0
-    failing = conns["fate"].isin([str(f) for f in FAILURE_FATES])
+    failed = failing(conns["fate"])
     if "confidence" not in conns.columns:
-        return int(failing.sum()) if sure else 0
-    unknown = conns["confidence"].astype(str) == str(Confidence.UNKNOWN)
-    return int((failing & (unknown != sure)).sum())
+        return int(failed.sum()) if sure else 0
+    unknown = (conns["confidence"].astype(str) == str(Confidence.UNKNOWN)).to_numpy()
+    return int((failed & (unknown != sure)).sum())
 
 
 def _origin_ns(analysis: Analysis) -> int:
@@ -539,9 +539,8 @@ def choose_sections(conns: pd.DataFrame, limit: int) -> tuple[list[int], int]:
         return [], 0
     rank = {str(f): i for i, f in enumerate(palette.FATE_ORDER)}
     fates = conns["fate"].astype(str)
-    failing = fates.isin([str(f) for f in FAILURE_FATES]).to_numpy()
     eventful = conns[list(COUNT_KEYS)].sum(axis=1).gt(0).to_numpy()
-    tiers = np.where(failing, 0, np.where(eventful, 1, 2))
+    tiers = np.where(failing(fates), 0, np.where(eventful, 1, 2))
     ranks = fates.map(rank).fillna(len(rank)).to_numpy(np.int64)
     ids = conns["id"].to_numpy(np.int64)
     # By tier, fate rank, then id: sorting these three columns, not a copy of the table
@@ -571,8 +570,9 @@ def fate_counts(conns: pd.DataFrame) -> list[FateCount]:
     counts = conns["fate"].astype(str).value_counts() if len(conns) else pd.Series(dtype=int)
     known = [str(f) for f in palette.FATE_ORDER]
     names = [f for f in known if f in counts.index] + sorted(set(counts.index) - set(known))
-    failing = {str(f) for f in FAILURE_FATES}
-    return [FateCount(f, int(counts[f]), f in failing, palette.fate_colour(f)) for f in names]
+    return [
+        FateCount(f, int(counts[f]), f in FAILURE_VALUES, palette.fate_colour(f)) for f in names
+    ]
 
 
 def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:

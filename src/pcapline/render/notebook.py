@@ -12,14 +12,13 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from pcapline.fmt import capture_quality, endpoint, printable
-from pcapline.model import FAILURE_FATES
+from pcapline.model import FAILURE_VALUES, failing
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
 
 #: Failing connections listed at most.
 MAX_ROWS = 10
-_FAILURES = frozenset(f.value for f in FAILURE_FATES)
 
 
 def _e(text: object) -> str:
@@ -30,7 +29,7 @@ def summary_html(analysis: Analysis) -> str:
     info = analysis.capture
     conns = analysis.connections
     fates = Counter(str(f) for f in conns["fate"]) if len(conns) else Counter()
-    order = sorted(fates, key=lambda f: (f not in _FAILURES, -fates[f], f))
+    order = sorted(fates, key=lambda f: (f not in FAILURE_VALUES, -fates[f], f))
     parts = [
         '<div class="pcapline-summary">',
         f"<p><b>pcapline</b> {_e(info.path)} ({_e(info.format)}, "
@@ -51,10 +50,10 @@ def summary_html(analysis: Analysis) -> str:
     if analysis.findings:
         items = "".join(f"<li><b>{_e(f.kind)}</b>: {_e(f.summary)}</li>" for f in analysis.findings)
         parts.append(f"<ul>{items}</ul>")
-    failing = conns[conns["fate"].astype(str).isin(_FAILURES)].sort_values("id", kind="stable")
-    if len(failing):
+    failed = conns[failing(conns["fate"])].sort_values("id", kind="stable")
+    if len(failed):
         rows = []
-        for row in failing.head(MAX_ROWS).to_dict("records"):
+        for row in failed.head(MAX_ROWS).to_dict("records"):
             verdict = analysis.verdicts.get(int(row["id"]))
             why = verdict.explanation.headline if verdict is not None else ""
             rows.append(
@@ -63,7 +62,7 @@ def summary_html(analysis: Analysis) -> str:
                 f"<td>{_e(endpoint(row['server_ip'], row['server_port']))}</td>"
                 f"<td>{_e(row['fate'])}</td><td>{_e(row['confidence'])}</td><td>{_e(why)}</td></tr>"
             )
-        more = len(failing) - MAX_ROWS
+        more = len(failed) - MAX_ROWS
         parts.append(
             "<table><thead><tr><th>id</th><th>client</th><th>server</th><th>fate</th>"
             "<th>confidence</th><th>why</th></tr></thead><tbody>"

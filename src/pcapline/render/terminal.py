@@ -23,14 +23,13 @@ from rich.console import Console
 from rich.text import Text
 
 from pcapline.fmt import app_label, byte_count, capture_quality, duration, endpoint, printable, utc
-from pcapline.model import FAILURE_FATES, Confidence, Explanation, Fate, Verdict
+from pcapline.model import FAILURE_VALUES, Confidence, Explanation, Fate, Verdict, failing
 from pcapline.render.jsondoc import skip_order
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
 
 DEFAULT_LIMIT = 50
-_FAILURE_VALUES = frozenset(f.value for f in FAILURE_FATES)
 _FATE_STYLE = {
     Fate.CLOSED.value: "green",
     Fate.OPEN.value: "cyan",
@@ -173,7 +172,7 @@ def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
     conns = analysis.connections
     if conns.empty or "slow" not in conns.columns or not analysis.delays:
         return []
-    ok = conns[~conns["fate"].astype(str).isin(_FAILURE_VALUES)].sort_values("id", kind="stable")
+    ok = conns[~failing(conns["fate"])].sort_values("id", kind="stable")
     return _slow_tag_lines(analysis, ok) + _unjudged_lines(analysis, ok)
 
 
@@ -235,7 +234,7 @@ def fate_summary(conns: pd.DataFrame) -> str:
     if conns.empty:
         return "no TCP connections"
     counts = Counter(str(f) for f in conns["fate"])
-    order = sorted(counts, key=lambda f: (f not in _FAILURE_VALUES, -counts[f], f))
+    order = sorted(counts, key=lambda f: (f not in FAILURE_VALUES, -counts[f], f))
     noun = "connection" if len(conns) == 1 else "connections"
     text = f"{len(conns):,} {noun}: " + ", ".join(f"{counts[f]:,} {f}" for f in order)
     likely = int(failures_at(conns, Confidence.LIKELY).sum())
@@ -252,10 +251,10 @@ _MARK = {Confidence.PROVEN: "", Confidence.LIKELY: "~", Confidence.UNKNOWN: "?"}
 
 def failures_at(conns: pd.DataFrame, level: Confidence) -> pd.Series:
     """Per row: a failure fate decided with confidence ``level``."""
-    failing = conns["fate"].astype(str).isin(_FAILURE_VALUES)
+    failed = pd.Series(failing(conns["fate"]), index=conns.index)
     if "confidence" not in conns.columns:
-        return failing & (level is Confidence.PROVEN)
-    return failing & (conns["confidence"].astype(str) == level.value)
+        return failed & (level is Confidence.PROVEN)
+    return failed & (conns["confidence"].astype(str) == level.value)
 
 
 def selection_summary(selected: pd.DataFrame, total: int, filters: str) -> str:
@@ -275,8 +274,8 @@ def worded_connections(analysis: Analysis, limit: int) -> list[int]:
 
     conns = analysis.connections
     shown = ordered_for_display(conns, limit)
-    failing = conns.loc[conns["fate"].astype(str).isin(_FAILURE_VALUES), ["id", "fate"]]
-    first = failing.groupby(failing["fate"].astype(str), sort=False)["id"].min()
+    failed = conns.loc[failing(conns["fate"]), ["id", "fate"]]
+    first = failed.groupby(failed["fate"].astype(str), sort=False)["id"].min()
     words = set(shown["id"].astype(int).tolist()) | set(first.astype(int).tolist())
     if isinstance(analysis.delays, DelaysTable) and not conns.empty:
         words |= set(syn_schedule_sources(analysis.delays, conns).tolist())
@@ -287,7 +286,7 @@ def ordered_for_display(conns: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
     """Failures first, then everything else; by id within each group; the first ``limit``
     rows (0: all). The rows are picked by position, not sorted as a copy of the whole table:
     the text report of a million connections shows a few of them."""
-    healthy = ~conns["fate"].astype(str).isin(_FAILURE_VALUES).to_numpy(bool)
+    healthy = ~failing(conns["fate"])
     order = np.lexsort((conns["id"].to_numpy(np.int64), healthy))  # stable, as sort_values
     return conns.iloc[order[:limit] if limit > 0 else order]
 
@@ -372,7 +371,7 @@ def _table(
     fate_at = names.index("fate")
     for cells in rows:
         fate = cells[fate_at].rstrip("".join(_MARK.values()))
-        style = "bold red" if fate in _FAILURE_VALUES else _FATE_STYLE.get(fate, "")
+        style = "bold red" if fate in FAILURE_VALUES else _FATE_STYLE.get(fate, "")
         if fate != cells[fate_at] and cells[fate_at].endswith(_MARK[Confidence.UNKNOWN]):
             style = "yellow"  # a failure the capture cannot confirm is not shown as one
         line = Text()
@@ -448,7 +447,7 @@ def _cells(row: dict[str, Any], origin_ns: int, explanation: Explanation | None)
 
 def _fate_mark(row: dict[str, Any]) -> str:
     fate, level = str(row["fate"]), row.get("confidence")
-    if fate not in _FAILURE_VALUES or level is None:
+    if fate not in FAILURE_VALUES or level is None:
         return ""
     return _MARK.get(Confidence(str(level)), "")
 
@@ -472,11 +471,9 @@ def explained_failures(conns: pd.DataFrame) -> list[Text]:
     A thousand connect timeouts share one explanation: printing it once, with an example
     id to open in the timeline, says everything the table cannot fit.
     """
-    failing = conns[conns["fate"].astype(str).isin(_FAILURE_VALUES)].sort_values(
-        "id", kind="stable"
-    )
+    failed = conns[failing(conns["fate"])].sort_values("id", kind="stable")
     lines: list[Text] = []
-    for fate, group in failing.groupby(failing["fate"].astype(str), sort=True):
+    for fate, group in failed.groupby(failed["fate"].astype(str), sort=True):
         first = group.iloc[0]
         others = f" and {len(group) - 1:,} more" if len(group) > 1 else ""
         lines.append(

@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pcapline.fmt import endpoint
-from pcapline.model import FAILURE_FATES, EventKind
+from pcapline.model import EventKind, failing
 from pcapline.render.figures.stall_strip import add_stall_strip
 from pcapline.render.palette import FATE_ORDER, MARKS, fate_colour, figure, layout, trace
 
@@ -50,15 +50,15 @@ def plan_timeline(connections: pd.DataFrame, *, max_bars: int = MAX_TIMELINE_BAR
     conns = connections.sort_values(["start_ns", "id"], kind="stable")
     note = ""
     if total > max_bars:
-        failing = conns["fate"].isin([str(f) for f in FAILURE_FATES])
-        keep = failing.to_numpy().copy()
+        failed = failing(conns["fate"])
+        keep = failed.copy()
         budget = max(max_bars - int(keep.sum()), 0)
         rest = np.flatnonzero(~keep)
         if budget and len(rest):
             keep[rest[np.linspace(0, len(rest) - 1, num=min(budget, len(rest))).astype(int)]] = True
         conns = conns[keep]
         note = (
-            f"{total:,} connections: the timeline draws all {int(failing.sum()):,} failing ones and "
+            f"{total:,} connections: the timeline draws all {int(failed.sum()):,} failing ones and "
             f"an evenly spaced sample of the others ({len(conns):,} bars in all) so the page stays "
             "responsive; the table below lists every connection."
         )
@@ -220,7 +220,7 @@ def _add_event_marks(
     webgl = scatter is go.Scattergl
     busy = len(rows) > BUSY_ABOVE
     row_of = pd.Series(rows["row"].to_numpy(), index=rows["id"].to_numpy())
-    failing_ids = rows.loc[rows["fate"].isin([str(f) for f in FAILURE_FATES]), "id"]
+    failing_ids = rows.loc[failing(rows["fate"]), "id"]
     drawn = events[events["conn"].isin(row_of.index)]
     kinds = drawn["kind"].astype(str)
     on_failing = drawn["conn"].isin(failing_ids)
