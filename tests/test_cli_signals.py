@@ -69,8 +69,9 @@ def _alive(pid: int) -> bool:
 def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
     tmp_path: Path, bounded: bool, signum: signal.Signals
 ) -> None:
-    spill, held = tmp_path / "spill", tmp_path / "held"
+    spill, held, temporary = tmp_path / "spill", tmp_path / "held", tmp_path / "tmp"
     held.mkdir()
+    temporary.mkdir()  # TMPDIR: where the in-memory pool's results folder goes
     argv = ["analyze", CAPTURE, "--format", "json", "--jobs", "2"]
     if bounded:
         argv += ["--memory-bounded", "--spill-dir", str(spill)]
@@ -79,7 +80,7 @@ def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=_as_a_service_runs,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temporary)},
     )
     deadline = time.monotonic() + 60
     while not os.listdir(held) and child.poll() is None and time.monotonic() < deadline:
@@ -97,6 +98,7 @@ def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
     assert not any(_alive(pid) for pid in worker_pids)  # killed and reaped, not orphaned
     if bounded:
         assert os.listdir(spill) == []
+    assert os.listdir(temporary) == []
 
 
 def test_signals_deferred_holds_sigterm_until_the_block_ends() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -24,6 +25,7 @@ from needs import CORPUS, CORPUS_MARKS
 from pcapline import engine
 from pcapline.analysis import Analysis, analyze
 from pcapline.cli import run
+from pcapline.errors import PcaplineError
 from pcapline.facts import Facts
 from pcapline.findings import detections_read
 from pcapline.render.figures.backoff import draws
@@ -350,7 +352,7 @@ def test_an_empty_scheduler_address_is_a_usage_error(
 
 
 def test_a_dead_pool_worker_is_one_error_naming_its_partition(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """What the OOM killer does: the worker vanishes (SIGKILL); no partial analysis."""
     import os
@@ -363,9 +365,51 @@ def test_a_dead_pool_worker_is_one_error_naming_its_partition(
 
     real = engine.analyse_partition
     monkeypatch.setattr(engine, "analyse_partition", killed)  # forked workers inherit it
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
     with pytest.raises(engine.PartitionLost, match=r"died analysing partition \d of 3"):
         analyze(path, partitions=3, jobs=2)
+    assert list(tmp_path.iterdir()) == []  # the results the others left are gone
+
+
+def test_pool_results_come_through_files_removed_with_the_pool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each partition's result is left in a file of the run's folder (``engine.hand_over``),
+    read back and removed; the folder goes with the pool. Without a folder (the temporary
+    folder cannot be written), the pipe carries them: the same analysis either way."""
+    handed: list[str] = []
+    real = engine.picked_up
+
+    def picked_up(result: object) -> object:
+        if isinstance(result, engine.Handed):
+            handed.append(os.path.basename(result.path))
+        return real(result)
+
+    monkeypatch.setattr(engine, "picked_up", picked_up)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    expected = _json(analyze(path))
+    assert _json(analyze(path, partitions=3, jobs=2)) == expected
+    # (every partition twice here: this capture contradicts the first run's ``GUESS``)
+    assert set(handed) == {f"partition-{n}.pickle" for n in range(3)}
+    assert list(tmp_path.iterdir()) == []
+    handed.clear()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    assert _json(analyze(path, partitions=3, jobs=2)) == expected
+    assert handed == []
+
+
+def test_a_result_that_cannot_be_written_comes_back_itself(tmp_path: Path) -> None:
+    result = {"rows": np.arange(5)}
+    assert engine.hand_over(result, str(tmp_path / "missing" / "partition-0.pickle")) is result
+    handed = engine.hand_over(result, str(tmp_path / "partition-0.pickle"))
+    assert handed == engine.Handed(str(tmp_path / "partition-0.pickle"))
+    back = engine.picked_up(handed)
+    assert list(back) == ["rows"] and np.array_equal(back["rows"], np.arange(5))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(PcaplineError, match=r"vanished from .*partition-0\.pickle"):
+        engine.picked_up(handed)
 
 
 def test_a_lost_dask_scheduler_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:

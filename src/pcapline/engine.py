@@ -8,10 +8,12 @@
                    the partitions' handshake summaries joined: ``handshakes.concat``)
          -> findings                              whole capture (they compare connections)
 
-What crosses the pipe back from a worker is what the parent reads: the tables, verdicts and
-delays, each connection's JSON entry laid out when the output is JSON, and of the detections
-only those read afterwards (``Kept``: tens of thousands of small records, slower to unpickle
-than every table together).
+What comes back from a worker is what the parent reads: the tables, verdicts and delays,
+each connection's JSON entry laid out when the output is JSON, and of the detections only
+those read afterwards (``Kept``: tens of thousands of small records, slower to unpickle than
+every table together). A local pool's workers leave it pickled in a file of a temporary
+folder of the run's (``hand_over``), not in the pool's one result pipe, which would hold
+each of them until the parent had drained it.
 
 What needs the whole capture is found before the split and handed to each partition: what
 the payloads carry (``app.recognise`` reads the frames' bytes, let go before detection), the
@@ -39,15 +41,17 @@ in about as long as such a capture takes).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
+import shutil
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -307,21 +311,77 @@ class InProcess(Runner):
             done()
 
 
+_T = TypeVar("_T")
+
 #: The plan a forked pool worker inherits from its parent (copy-on-write, never pickled).
 _FORKED_PLAN: Plan | None = None
 
 
-def _analyse_forked(number: int, settings: Settings) -> PartResult:
+def _analyse_forked(number: int, settings: Settings, folder: str | None) -> PartResult | Handed:
     assert _FORKED_PLAN is not None, "a pool worker without its parent's plan"
-    return analyse_partition(_FORKED_PLAN.partition(number), settings)
+    result = analyse_partition(_FORKED_PLAN.partition(number), settings)
+    if folder is None:
+        return result
+    return hand_over(result, os.path.join(folder, f"partition-{number}.pickle"))
+
+
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """A worker's result left pickled in a file of its pool's folder (``hand_over``)."""
+
+    path: str
+
+
+def hand_over(result: _T, path: str) -> _T | Handed:
+    """``result`` pickled into ``path`` and its ``Handed`` returned in its place; ``result``
+    itself when the file cannot be written (a full or read-only disk: the pipe carries it).
+
+    Why not the pipe: a partition's result is tens of MB (each connection's JSON entry, the
+    tables), and a pool has one result pipe, which the parent drains 64 KiB at a time between
+    unpickling the results before it. A worker blocks on it until the parent took its last
+    byte, and its partner behind it: on 2.5 M packets with two workers, each partition's
+    worker stood 0.1-0.26 s idle, about 0.6 s of a 5 s run. Written to a file it goes on at
+    once (the pages stay in the page cache: the parent reads and removes the file within
+    the second)."""
+    import pickle
+
+    try:
+        with open(path, "wb") as out:
+            pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return result
+    return Handed(path)
+
+
+def picked_up(handed: Any) -> Any:
+    """What ``hand_over`` handed: the result read back, its file removed."""
+    import pickle
+
+    if not isinstance(handed, Handed):
+        return handed
+    try:
+        with open(handed.path, "rb") as source:
+            os.unlink(handed.path)  # read on through the open file
+            # Unpickled from the file: each large bytes or str object is read straight into
+            # its own memory, not into one buffer of the whole file first.
+            return pickle.load(source)
+    except OSError as exc:
+        raise PcaplineError(
+            f"the result of a worker vanished from {handed.path} ({exc.strerror}): "
+            "something cleaned the temporary folder while the analysis ran"
+        ) from None
 
 
 class LocalPool(Runner):
     """Worker processes forked after flows: they inherit the segments table, so a task is a
-    partition number and only results cross a pipe."""
+    partition number and only results come back, through files of a temporary folder of
+    this run's (``hand_over``) removed with the pool."""
 
     def __init__(self, plan: Plan, jobs: int) -> None:
         import multiprocessing
+        import tempfile
         from concurrent.futures import ProcessPoolExecutor
 
         # What a partition's analysis imports, imported once before the fork instead of by
@@ -338,6 +398,9 @@ class LocalPool(Runner):
             initializer=worker_init,
         )
         self.futures: list[Any] = []
+        self.folder: str | None = None
+        with contextlib.suppress(OSError):  # no folder: results come through the pipe
+            self.folder = tempfile.mkdtemp(prefix="pcapline-results-")
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
@@ -347,9 +410,10 @@ class LocalPool(Runner):
         futures = {}
         for number in parts:
             with signals_deferred():  # a worker started but not registered would escape close
-                futures[self.pool.submit(_analyse_forked, number, settings)] = number
+                futures[self.pool.submit(_analyse_forked, number, settings, self.folder)] = number
         self.futures.extend(futures)
-        yield from pool_results(futures, done)
+        for handed in pool_results(futures, done):
+            yield picked_up(handed)
 
     def close(self) -> None:
         """Once every partition came back the workers are left to exit on their own (the
@@ -363,6 +427,9 @@ class LocalPool(Runner):
         else:
             stop_pool(self.pool)
         _FORKED_PLAN = None
+        if self.folder is not None:  # after the workers: none writes into it any more
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
 
 #: How long connecting to a Dask scheduler may take before it counts as unreachable (the
