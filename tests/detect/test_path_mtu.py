@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pytest
 from builders.conversation import CLIENT, SERVER, Conversation
+from builders.pipeline import flowed_segments
 from builders.segments import segments
 
-from pcapline.detect import conn_view
-from pcapline.detect.path_mtu import DETECTOR, PathMtuStall
+from pcapline.detect import Batch, conn_view
+from pcapline.detect.path_mtu import DETECTOR, PathMtuStall, _resent_enough, _stall
 from pcapline.facts import compute_facts
 from pcapline.model import EventKind, Side
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+#: Black holes captured where the sender's full-size resends are seen (behind the router, on
+#: its far side, they never show).
+SEEN_STALLING = frozenset(
+    {
+        "pmtu-black-hole-at-client.pcap",
+        "pmtu-black-hole-mtu-probing-recovers-at-client.pcap",
+        "pmtu-black-hole-v6-at-router-client-side.pcap",
+    }
+)
 
 
 def _run(c: Conversation) -> PathMtuStall | None:
@@ -73,3 +89,47 @@ def test_a_full_size_copy_acknowledged_at_last_is_loss_not_a_size_limit() -> Non
     c = _small_then_full((0.25, 0.65))
     c.ack(SERVER, 0.7)  # the third full-size copy got through (corpus pppoe-over-qinq)
     assert _run(c) is None
+
+
+def _stalls_and_screen(path: Path) -> tuple[list[bool], list[bool]] | None:
+    """Per connection of a capture: does ``_stall`` find a stall on either side (asked of
+    every connection), and does the batch screen keep it."""
+    flowed = flowed_segments(path)
+    if flowed is None:
+        return None
+    facts = compute_facts(flowed[0], capture_end_ns=flowed[1])
+    batch = Batch.of_facts(facts)
+    kept = _resent_enough(batch)
+    stalled = [
+        any(_stall(conn_view(facts, k, batch), side) is not None for side in (True, False))
+        for k in range(len(facts.conn_ids))
+    ]
+    return stalled, kept
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.pcap*")), ids=lambda p: p.name)
+def test_the_batch_screen_keeps_every_connection_with_a_stall(path: Path) -> None:
+    """The screen only spares ``_stall`` connections where it finds nothing: on every sample
+    capture (real kernels), each connection ``_stall`` finds a stall in is kept."""
+    found = _stalls_and_screen(path)
+    if found is None:
+        pytest.skip("no TCP")
+    stalled, kept = found
+    assert all(k for s, k in zip(stalled, kept, strict=True) if s)
+    if path.name in SEEN_STALLING:
+        assert any(stalled)  # the scenario's stall, found and kept
+
+
+def test_the_batch_screen_spares_connections_that_only_resent_other_segments() -> None:
+    """Resends of a small segment twice: the old screen (two resends on a side) kept it."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 1448).ack(SERVER, 0.02)
+    c.data(CLIENT, 0.03, 100)
+    for t in (0.25, 0.65):
+        c.data(CLIENT, t, 100, seq=c.nxt(CLIENT) - 100)
+    c.ack(SERVER, 0.7)
+    facts = compute_facts(segments(c))
+    assert int(np.count_nonzero(facts.is_retrans)) == 2
+    assert _resent_enough(Batch.of_facts(facts)) == [False]
+    full = _small_then_full((0.25, 0.65))
+    assert _resent_enough(Batch.of_facts(compute_facts(segments(full)))) == [True]

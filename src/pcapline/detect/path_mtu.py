@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline.detect import NOTHING, Batch, ConnView, Detection, Detector
+from pcapline.facts import reduce_per_connection
 from pcapline.model import EventKind, Side
 
 EMITS = frozenset({EventKind.PMTU_STALL})
@@ -74,12 +75,28 @@ def detect(view: ConnView) -> Detection[PathMtuStall | None]:
 
 
 def _resent_enough(batch: Batch) -> list[bool]:
-    """Per connection of a batch: no super-segment, and a side with the MIN_UNANSWERED - 1
-    retransmissions a stall needs (``_stall``'s first test; without, nothing to say)."""
+    """Per connection of a batch: no super-segment, and a side that sent the first of its
+    largest segments MIN_UNANSWERED times at that size, what a stall needs (without,
+    ``_stall`` finds none).
+
+    ``_stall``'s full-size copies are that side's data segments of its largest size
+    starting where the first of them starts: each after the first resends bytes already
+    sent, so it is a retransmission (``facts.is_retrans``; ``facts._reordered`` only spares
+    bytes never sent before). On a lossy capture most connections resend something, few the
+    same full-size segment again and again: this keeps ``_stall`` off the others."""
     r = batch.rows
     enough = np.zeros(len(batch.starts) - 1, dtype=bool)
+    heads = batch.starts[:-1]
     for side in (True, False):
-        enough |= batch.count(r.is_retrans & (r.from_client == side)) >= MIN_UNANSWERED - 1
+        mine = (r.from_client == side) & (r.seg_len > 0) & ~r.is_dup & ~r.rst  # ``_stall``'s
+        largest = reduce_per_connection(
+            np.maximum, np.where(mine, r.seg_len, 0), batch.starts, empty=0, dtype=np.int64
+        )
+        full = mine & (r.seg_len == largest[batch.conn_index])
+        first = batch.first(full)  # relative row, NO_ROW: the side sent no data
+        start = np.where(first >= 0, r.rel_seq[np.where(first >= 0, heads + first, 0)], -1)
+        copies = full & r.is_retrans & (r.rel_seq == start[batch.conn_index])
+        enough |= batch.count(copies) >= MIN_UNANSWERED - 1
     found: list[bool] = (enough & (batch.count(r.super_segment) == 0)).tolist()
     return found
 
