@@ -408,8 +408,13 @@ def test_a_result_that_cannot_be_written_comes_back_itself(tmp_path: Path) -> No
     back = engine.picked_up(handed)
     assert list(back) == ["rows"] and np.array_equal(back["rows"], np.arange(5))
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(PcaplineError, match=r"vanished from .*partition-0\.pickle"):
-        engine.picked_up(handed)
+    with pytest.raises(PcaplineError, match=r"read back .*partition-0\.pickle \(No such file"):
+        engine.picked_up(handed)  # gone: a clean-up of the temporary folder
+    cut = engine.hand_over(result, str(tmp_path / "partition-1.pickle"))
+    assert isinstance(cut, engine.Handed)
+    os.truncate(cut.path, 40)  # a worker killed while it wrote
+    with pytest.raises(PcaplineError, match=r"read back .*partition-1\.pickle"):
+        engine.picked_up(cut)
 
 
 def test_a_lost_dask_scheduler_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:

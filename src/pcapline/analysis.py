@@ -114,7 +114,7 @@ class Analysis:
 
         The engine keeps no facts when a renderer draws only a few connections
         (``keep_facts=False``: the HTML report's sections, a timeline): on many cores they
-        would cross a pipe from every worker, some forty columns a segment. A connection's
+        would come back from every worker, some forty columns a segment. A connection's
         facts read its own segments alone (``facts.compute_facts`` groups by connection), so
         they come out as the whole capture's held them; only ``capture_end_ns`` is then the
         last of these segments, which no renderer reads.

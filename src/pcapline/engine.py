@@ -87,8 +87,9 @@ class PartitionLost(PcaplineError):
 
 class Kept(enum.Enum):
     """Which connections' detections a partition hands back (``detect.ConnDetections``: one
-    per visited connection, tens of thousands of small records; on many cores each crosses a
-    pipe, about a second of the parent's time per partition of 400 k segments)."""
+    per visited connection, tens of thousands of small records; on many cores each is pickled
+    by its worker and unpickled by the parent, about a second of the parent's time per
+    partition of 400 k segments)."""
 
     ALL = "all"  # every visited connection's (the Python API's ``Analysis``)
     #: Those a figure draws (``backoff.draws``: a retry series) and those the findings read:
@@ -355,7 +356,7 @@ def hand_over(result: _T, path: str) -> _T | Handed:
     return Handed(path)
 
 
-def picked_up(handed: Any) -> Any:
+def picked_up(handed: _T | Handed) -> _T:
     """What ``hand_over`` handed: the result read back, its file removed."""
     import pickle
 
@@ -366,11 +367,12 @@ def picked_up(handed: Any) -> Any:
             os.unlink(handed.path)  # read on through the open file
             # Unpickled from the file: each large bytes or str object is read straight into
             # its own memory, not into one buffer of the whole file first.
-            return pickle.load(source)
-    except OSError as exc:
+            return cast(_T, pickle.load(source))
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        # Gone (a clean-up of the temporary folder while the analysis ran) or cut short.
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or "cut short"
         raise PcaplineError(
-            f"the result of a worker vanished from {handed.path} ({exc.strerror}): "
-            "something cleaned the temporary folder while the analysis ran"
+            f"cannot read back a worker's result from {handed.path} ({why})"
         ) from None
 
 
@@ -381,7 +383,6 @@ class LocalPool(Runner):
 
     def __init__(self, plan: Plan, jobs: int) -> None:
         import multiprocessing
-        import tempfile
         from concurrent.futures import ProcessPoolExecutor
 
         # What a partition's analysis imports, imported once before the fork instead of by
@@ -398,22 +399,25 @@ class LocalPool(Runner):
             initializer=worker_init,
         )
         self.futures: list[Any] = []
-        self.folder: str | None = None
-        with contextlib.suppress(OSError):  # no folder: results come through the pipe
-            self.folder = tempfile.mkdtemp(prefix="pcapline-results-")
+        self.folder: str | None = None  # made by the first ``run`` (``close`` removes it)
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
+        import tempfile
+
         from pcapline.workers import signals_deferred
 
+        if self.folder is None:
+            with contextlib.suppress(OSError):  # no folder: results come through the pipe
+                self.folder = tempfile.mkdtemp(prefix="pcapline-results-")
         futures = {}
         for number in parts:
             with signals_deferred():  # a worker started but not registered would escape close
                 futures[self.pool.submit(_analyse_forked, number, settings, self.folder)] = number
         self.futures.extend(futures)
         for handed in pool_results(futures, done):
-            yield picked_up(handed)
+            yield picked_up(cast("PartResult | Handed", handed))
 
     def close(self) -> None:
         """Once every partition came back the workers are left to exit on their own (the
@@ -422,7 +426,9 @@ class LocalPool(Runner):
         from pcapline.workers import stop_pool
 
         global _FORKED_PLAN
-        if all(f.done() and not f.cancelled() for f in self.futures):
+        # Every partition came back: no worker writes any more. After a worker died the
+        # others' futures fail at once, while they may still be writing a result: stopped.
+        if all(f.done() and not f.cancelled() and f.exception() is None for f in self.futures):
             self.pool.shutdown(wait=False, cancel_futures=True)
         else:
             stop_pool(self.pool)
