@@ -133,3 +133,26 @@ def test_the_batch_screen_spares_connections_that_only_resent_other_segments() -
     assert _resent_enough(Batch.of_facts(facts)) == [False]
     full = _small_then_full((0.25, 0.65))
     assert _resent_enough(Batch.of_facts(compute_facts(segments(full)))) == [True]
+
+
+def _screened(c: Conversation) -> bool:
+    return _resent_enough(Batch.of_facts(compute_facts(segments(c))))[0]
+
+
+def test_the_batch_screen_asks_for_the_first_full_size_segment_at_full_size() -> None:
+    """``_stall`` reads the copies of the side's first full-size segment only, at full size:
+    a later full-size segment resent twice, or the first one resent twice but smaller, is
+    no stall and the screen spares it; the first one resent twice at full size is kept."""
+    later = Conversation().handshake(0.0)
+    later.data(CLIENT, 0.01, 100).ack(SERVER, 0.02)
+    later.data(CLIENT, 0.03, 1448).ack(SERVER, 0.04)
+    later.data(CLIENT, 0.05, 1448)
+    for t in (0.25, 0.65):
+        later.data(CLIENT, t, 1448, seq=later.nxt(CLIENT) - 1448)
+    assert _run(later) is None and not _screened(later)
+    shrunk = _small_then_full(())
+    for t in (0.25, 0.65):
+        shrunk.data(CLIENT, t, 1000, seq=shrunk.nxt(CLIENT) - 1448)
+    assert _run(shrunk) is None and not _screened(shrunk)
+    kept = _small_then_full((0.25, 0.65))
+    assert _run(kept) is not None and _screened(kept)
