@@ -60,6 +60,11 @@ class PartitionedCapture(Protocol):
         """``length`` captured bytes of the source from offset ``at`` (application context)."""
         ...
 
+    def payload_file(self) -> int | None:
+        """The descriptor of the file ``payload`` reads, by the same offsets (``os.pread``
+        on it reads what ``payload`` returns); None when the source is not one."""
+        ...
+
     def close(self) -> None:
         """Remove whatever the capture spilled to disk (idempotent)."""
         ...
@@ -150,6 +155,9 @@ class InMemoryPartitions:
 
     def payload(self, at: int, length: int) -> bytes:
         return self.data[at : at + length].tobytes()
+
+    def payload_file(self) -> int | None:
+        return None  # held in memory
 
     def close(self) -> None:
         pass

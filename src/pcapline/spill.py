@@ -174,6 +174,9 @@ class SpilledCapture:
     def payload(self, at: int, length: int) -> bytes:
         return self.source.read_at(at, length)
 
+    def payload_file(self) -> int | None:
+        return self.source.file.fileno()
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True

@@ -9,6 +9,7 @@ for the small pieces: record fragmentation, reassembly order, and malformed inpu
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -22,7 +23,7 @@ import pcapline
 from pcapline.app import http, payloads, recognise, tls
 from pcapline.decode import decode
 from pcapline.flows import build_flows
-from pcapline.read import read_capture
+from pcapline.read import native, read_capture
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_captures" / "app-tls-http.pcap"
 SPLIT_PORT = 43003
@@ -307,7 +308,7 @@ def test_first_bytes_gathered_in_memory_equal_the_ones_read_per_frame() -> None:
 
     from pcapline.errors import CaptureError
 
-    plausible_total = 0
+    plausible_total = files = 0
     for path in sorted(SAMPLE.parent.glob("*.pcap*")):
         try:
             capture = read_capture(str(path))
@@ -325,8 +326,49 @@ def test_first_bytes_gathered_in_memory_equal_the_ones_read_per_frame() -> None:
         on_disk = dataclasses.replace(frames, buffer=None)
         gathered = payloads._heads(frames, at, captured, 3)
         assert np.array_equal(gathered, payloads._heads(on_disk, at, captured, 3)), path.name
+        if len(capture.data) == path.stat().st_size:  # not compressed: offsets are the file's
+            with open(path, "rb") as source:  # the compiled core's reads (the bounded path's)
+                by_file = dataclasses.replace(on_disk, file=source.fileno())
+                assert np.array_equal(gathered, payloads._heads(by_file, at, captured, 3))
+                files += 1
         plausible_total += int(payloads._plausible_start(frames, at, captured).sum())
     assert plausible_total > 0  # the samples hold TLS and HTTP payloads
+    assert files > 20 or not native.active
+
+
+@pytest.mark.skipif(not native.active, reason="the compiled core is not built")
+def test_heads_read_by_the_core_stop_at_a_short_payload_and_the_files_end(
+    tmp_path: Path,
+) -> None:
+    """``_heads`` through the core against the per-payload reads it replaces: a payload
+    shorter than the width, an empty one, one cut by the file's end, one past it."""
+    import numpy as np
+
+    path = tmp_path / "source.bin"
+    path.write_bytes(b"GET /x HTTP/1.1")
+    at = np.array([0, 13, 4, 14, 40], np.int64)
+    captured = np.array([15, 5, 0, 1, 3], np.int64)
+    with open(path, "rb") as source:
+        size = path.stat().st_size
+
+        def read(start: int, length: int) -> bytes:  # SourceFile.read_at
+            return os.pread(source.fileno(), max(0, min(length, size - start)), start)
+
+        frames = payloads.FrameBytes(np.zeros(5, np.int64), np.zeros(5, np.int64), read)
+        expected = payloads._heads(frames, at, captured, 4)
+        assert expected.tolist() == [
+            list(b"GET "),
+            [ord("."), ord("1"), 0, 0],
+            [0] * 4,
+            [ord("1"), 0, 0, 0],
+            [0] * 4,
+        ]
+        by_file = payloads.FrameBytes(frames.frame_at, frames.caplen, read, file=source.fileno())
+        assert np.array_equal(payloads._heads(by_file, at, captured, 4), expected)
+        with pytest.raises(ValueError, match="out"):
+            native.core.read_heads(source.fileno(), at.data, captured.data, 4, bytearray(19))
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        native.core.read_heads(-1, at.data, captured.data, 4, bytearray(20))
 
 
 def test_rank_in_group_counts_each_keys_earlier_rows() -> None:

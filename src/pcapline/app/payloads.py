@@ -24,6 +24,7 @@ import pandas as pd
 
 from pcapline import seqnum
 from pcapline.model import SYN
+from pcapline.read import native
 from pcapline.read.capture import Capture
 
 #: Payload segments read per connection and direction.
@@ -48,6 +49,9 @@ class FrameBytes:
     #: The whole source as bytes when it is held in memory (then a few bytes of every row
     #: are one gather, not one ``read`` call each); None for a source on disk.
     buffer: np.ndarray | None = None
+    #: A source on disk: a file descriptor ``read``'s offsets are offsets of (then the few
+    #: bytes of every row are read by the compiled core in one call); None: ``read`` only.
+    file: int | None = None
 
     @classmethod
     def of_capture(cls, segments: pd.DataFrame, capture: Capture) -> FrameBytes:
@@ -66,10 +70,16 @@ class FrameBytes:
         )
 
     @classmethod
-    def of_rows(cls, segments: pd.DataFrame, read: ByteReader) -> FrameBytes:
-        """Rows that carry their frame's place (``frame_at``, ``caplen`` columns)."""
+    def of_rows(
+        cls, segments: pd.DataFrame, read: ByteReader, file: int | None = None
+    ) -> FrameBytes:
+        """Rows that carry their frame's place (``frame_at``, ``caplen`` columns); ``file``:
+        the descriptor of the file ``read`` reads, if it is one."""
         return cls(
-            segments["frame_at"].to_numpy(np.int64), segments["caplen"].to_numpy(np.int64), read
+            segments["frame_at"].to_numpy(np.int64),
+            segments["caplen"].to_numpy(np.int64),
+            read,
+            file=file,
         )
 
 
@@ -161,6 +171,13 @@ def _heads(frames: FrameBytes, at: np.ndarray, captured: np.ndarray, width: int)
         held = k < captured[:, None]
         where = np.where(held, at[:, None] + k, 0)  # a held byte lies inside its frame
         return np.where(held, frames.buffer[where], 0).astype(np.int64)
+    if frames.file is not None and native.active:  # on disk: one call, a pread per payload
+        got = np.zeros((len(at), width), np.uint8)
+        lengths = np.minimum(captured, width)
+        native.core.read_heads(
+            frames.file, native.int64s(at), native.int64s(lengths), width, got.data
+        )
+        return got.astype(np.int64)
     heads = np.zeros((len(at), width), np.int64)
     for i, (start, length) in enumerate(zip(at.tolist(), captured.tolist(), strict=True)):
         head = frames.read(start, min(length, width))

@@ -7,8 +7,9 @@ interpreted iteration per record. It also runs the whole-capture scans of ``fact
 one walk each instead of numpy's several full passes, and the retransmission detector's row
 links (``detect/retransmit.py``: ``_nearest_rows``), the grouped binary searches of
 retransmits and delays (``facts.first_at_least``) and the numbering of the flows stage's
-4-tuples (``flows.first_seen_ids``: one hash table instead of three factorizings); ``int64s``
-and ``flags`` hand it columns. And it lays out the JSON document's connection entries (``render/jsondoc.py``: ``json_text``,
+4-tuples (``flows.first_seen_ids``: one hash table instead of three factorizings), and on
+the bounded path the first bytes of many payloads of the capture file (``app.payloads._heads``:
+one ``pread`` each, without a Python call each); ``int64s`` and ``flags`` hand it columns. And it lays out the JSON document's connection entries (``render/jsondoc.py``: ``json_text``,
 ``fill``), the same text as the Python layout, which tests/render/test_jsondoc_native.py
 compares it with. setup.py builds it when a C compiler is there; without one
 pcapline installs anyway and uses the Python code, which stays the reference implementation:
