@@ -236,3 +236,20 @@ def test_batch_last_equals_each_connections_last_row(seed: int) -> None:
         rows = np.flatnonzero(mask[lo:hi])
         want.append(int(rows[-1]) if len(rows) else NO_ROW)
     assert batch.last(mask).tolist() == want
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_batch_at_rows_reads_each_connections_row_or_missing(seed: int) -> None:
+    """``Batch.at_rows``: a column at each connection's relative row (``Batch.first``'s), the
+    missing value where there is none (empty connections, a trailing one included)."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 6, size=int(rng.integers(1, 12)))
+    starts = np.concatenate(([0], np.cumsum(sizes)))
+    batch = Batch(None, starts, np.repeat(np.arange(len(sizes)), sizes))  # type: ignore[arg-type]
+    values = rng.integers(100, 200, size=int(starts[-1]))
+    rows = batch.first(rng.random(int(starts[-1])) < rng.random())
+    want = [
+        int(values[lo + row]) if row != NO_ROW else -7
+        for lo, row in zip(starts[:-1].tolist(), rows.tolist(), strict=True)
+    ]
+    assert batch.at_rows(values, rows, -7).tolist() == want

@@ -120,6 +120,14 @@ class Batch:
         first = self.starts[:-1]
         return np.where(found >= first, found - first, NO_ROW)
 
+    def at_rows(self, values: np.ndarray, rows: np.ndarray, missing: int) -> np.ndarray:
+        """Per connection: ``values`` (a column of the batch's rows) at its relative row
+        ``rows[k]`` (what ``first``, ``last`` and ``first_after`` give), ``missing`` where
+        that is ``NO_ROW``."""
+        found = rows >= 0
+        at = self.starts[:-1] + np.where(found, rows, 0)
+        return np.where(found, values[np.minimum(at, max(len(values) - 1, 0))], missing)
+
     def first_after(self, mask: np.ndarray, after: np.ndarray) -> np.ndarray:
         """Per connection: its first row after relative row ``after`` where ``mask`` holds
         (``NO_ROW``: none, or ``after`` is ``NO_ROW``)."""

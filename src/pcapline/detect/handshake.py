@@ -257,13 +257,11 @@ def _opening(batch: Batch) -> _Opening:
     ack_row = batch.first_after(_handshake_acks(r, batch.conn_index, n_conns), synack_rows)
     n_client = batch.count(client)
     n_rows = np.diff(batch.starts)
-    starts = batch.starts[:-1]
-    time_ns = np.append(r.time_ns, 0)  # row len(r) (no SYN): time 0, as handshake_rtts
     rtt = handshake_rtt_ms(
         batch.count(syn),
         batch.count(synack),
-        time_ns[np.where(syn_rows >= 0, starts + syn_rows, len(r))],
-        np.where(ack_row >= 0, time_ns[starts + ack_row], -1),
+        batch.at_rows(r.time_ns, syn_rows, 0),  # no SYN: time 0, as handshake_rtts
+        batch.at_rows(r.time_ns, ack_row, -1),
     )
     return _Opening(
         syn_rows=batch.row_sets(syn),

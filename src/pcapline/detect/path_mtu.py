@@ -86,15 +86,14 @@ def _resent_enough(batch: Batch) -> list[bool]:
     same full-size segment again and again: this keeps ``_stall`` off the others."""
     r = batch.rows
     enough = np.zeros(len(batch.starts) - 1, dtype=bool)
-    heads = batch.starts[:-1]
     for side in (True, False):
         mine = (r.from_client == side) & (r.seg_len > 0) & ~r.is_dup & ~r.rst  # ``_stall``'s
         largest = reduce_per_connection(
             np.maximum, np.where(mine, r.seg_len, 0), batch.starts, empty=0, dtype=np.int64
         )
         full = mine & (r.seg_len == largest[batch.conn_index])
-        first = batch.first(full)  # relative row, NO_ROW: the side sent no data
-        start = np.where(first >= 0, r.rel_seq[np.where(first >= 0, heads + first, 0)], -1)
+        # the first full-size segment's seq (-1: the side sent no data, nothing matches)
+        start = batch.at_rows(r.rel_seq, batch.first(full), -1)
         copies = full & r.is_retrans & (r.rel_seq == start[batch.conn_index])
         enough |= batch.count(copies) >= MIN_UNANSWERED - 1
     found: list[bool] = (enough & (batch.count(r.super_segment) == 0)).tolist()
