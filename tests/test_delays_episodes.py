@@ -55,7 +55,7 @@ def _one_by_one(view: _Rows, event: Event) -> tuple[int, bool, int, bool, int, i
 
 
 def _found(resent: _Resent, conn: int) -> list[tuple[int, bool, int, bool, int, int]]:
-    base, events = resent.events[conn]
+    lo, hi = resent.events[conn]
     columns = (
         resent.rows,
         resent.client,
@@ -64,7 +64,7 @@ def _found(resent: _Resent, conn: int) -> list[tuple[int, bool, int, bool, int, 
         resent.ack_ns,
         resent.peer_spoke_ns,
     )
-    return list(zip(*(c[base : base + len(events)] for c in columns), strict=True))
+    return list(zip(*(c[lo:hi] for c in columns), strict=True))
 
 
 def _resent_checked(path: Path) -> int:
@@ -76,8 +76,12 @@ def _resent_checked(path: Path) -> int:
     together = _Resent.of(facts, found.detections)
     position = {conn: i for i, conn in enumerate(facts.conn_ids.tolist())}
     checked = 0
-    for conn, (_base, events) in together.events.items():
-        assert [e.kind for e in events] and all(e.kind in _RESENT for e in events)
+    for conn, (lo, hi) in together.events.items():
+        resent = found.detections[conn].retransmit.events
+        events = [e for e in resent if e.kind in _RESENT]
+        assert events and together.kind[lo:hi] == [e.kind.value for e in events]
+        gaps = [np.nan if e.value is None else e.value for e in events]
+        np.testing.assert_array_equal(together.gap[lo:hi], gaps)
         view = _Rows.of(facts, position[conn])
         expected = [_one_by_one(view, e) for e in events]
         assert _found(together, conn) == expected, (path.name, conn)

@@ -65,7 +65,6 @@ import pandas as pd
 
 from pcapline.facts import first_at_least
 from pcapline.model import (
-    Event,
     EventKind,
     ResponseJudged,
     Side,
@@ -1466,16 +1465,17 @@ def _episodes(view: _Rows, resent: _Resent, kind: EventKind, cause: StallCause) 
     retransmission by the same side before that ACK is another step of the same episode
     (the RTO backoff, or the next hole of the same outage).
     """
-    base, events = resent.events.get(view.conn, (0, []))
-    if not any(event.kind is kind for event in events):
+    lo, hi = resent.events.get(view.conn, (0, 0))
+    kinds, wanted = resent.kind, kind.value
+    if wanted not in kinds[lo:hi]:
         return []
     # Per side: the capture holds only that side's packets (asked once per connection;
     # ``from_client`` is a bool column).
     alone = {True: bool(view.from_client.all()), False: not view.from_client.any()}
     episodes: list[_Episode] = []
     open_episode: dict[bool, _Episode] = {}  # side -> its latest episode
-    for n, event in enumerate(events, start=base):
-        if event.kind is not kind:
+    for n in range(lo, hi):
+        if kinds[n] != wanted:
             continue
         i, client = resent.rows[n], resent.client[n]
         if alone[client]:
@@ -1489,11 +1489,12 @@ def _episodes(view: _Rows, resent: _Resent, kind: EventKind, cause: StallCause) 
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
         latest = open_episode.get(client)
-        if latest is not None and (not latest.recovered or event.time_ns <= latest.end_ns):
+        if latest is not None and (not latest.recovered or resent.time_ns[n] <= latest.end_ns):
             latest.end_ns, latest.recovered = max(latest.end_ns, end_ns), ended
             continue
-        if event.value is not None:
-            start_ns = resent.time_ns[n] - round(event.value * 1e9)
+        gap = resent.gap[n]
+        if gap == gap:  # NaN: no earlier copy captured
+            start_ns = resent.time_ns[n] - round(gap * 1e9)
         else:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
@@ -1535,7 +1536,9 @@ class _Resent:
     values: found for the whole partition with a few array passes (searched a connection at
     a time, numpy's cost per call was most of the visits' time)."""
 
-    events: dict[int, tuple[int, list[Event]]]  # conn id -> (its first position, its events)
+    events: dict[int, tuple[int, int]]  # conn id -> its entries [lo, hi)
+    kind: list[str]  # the event's kind (an ``EventKind`` value)
+    gap: list[float]  # the event's value: seconds since the previous copy (NaN: none captured)
     rows: list[int]  # the event's row in its connection (``_Rows``)
     client: list[bool]  # its sender is the client
     time_ns: list[int]  # when it was sent
@@ -1545,19 +1548,30 @@ class _Resent:
 
     @classmethod
     def of(cls, facts: Facts, detections: Mapping[int, ConnDetections]) -> _Resent:
-        chosen: dict[int, tuple[int, list[Event]]] = {}
-        frames: list[int] = []
-        for conn, found in detections.items():
-            if not (found.retransmit.inferred.rto or found.retransmit.inferred.fast):
-                continue
-            events = [event for event in found.retransmit.events if event.kind in _RESENT]
-            if events:
-                chosen[conn] = (len(frames), events)
-                frames += [event.frame for event in events]
-        counts = [len(events) for _, events in chosen.values()]
-        index = np.repeat(np.searchsorted(facts.conn_ids, list(chosen)), counts)
+        from pcapline.detect import events_joined
+
+        every = events_joined(  # connection after connection, frame order inside
+            [
+                found.retransmit.events
+                for found in detections.values()
+                if found.retransmit.inferred.rto or found.retransmit.inferred.fast
+            ]
+        )
+        if not len(every):
+            return cls({}, [], [], [], [], [], [], [], [])
+        resent = (every.kind == _RESENT[0].value) | (every.kind == _RESENT[1].value)
+        conn, frames = every.conn[resent], every.frame[resent]
+        # Each connection's entries: a run of its id.
+        starts = np.flatnonzero(np.append(True, conn[1:] != conn[:-1]))
+        ends = np.append(starts[1:], len(conn))
+        chosen = dict(
+            zip(
+                conn[starts].tolist(), zip(starts.tolist(), ends.tolist(), strict=True), strict=True
+            )
+        )
+        index = np.searchsorted(facts.conn_ids, conn)
         lo, hi = facts.starts[index], facts.starts[index + 1]
-        rows = first_at_least(facts.frame, lo, hi, np.asarray(frames, dtype=np.int64))
+        rows = first_at_least(facts.frame, lo, hi, frames)
         client = facts.from_client[rows]
         # Per sender side, its peer's ACK rows in the connections it resent in: the first
         # covering one after each event (-1: none) and the last one before it (the event's
@@ -1574,6 +1588,8 @@ class _Resent:
         time_ns = facts.time_ns
         return cls(
             chosen,
+            every.kind[resent].tolist(),
+            every.value[resent].tolist(),
             (rows - lo).tolist(),
             client.tolist(),
             time_ns[rows].tolist(),

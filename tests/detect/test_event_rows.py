@@ -1,17 +1,32 @@
 """detect.EventRows: the detectors' row events as numpy columns make the events table the
-per-kind DataFrames did (values, order and dtypes: the ``note`` column's too)."""
+per-kind DataFrames did (values, order and dtypes: the ``note`` column's too); the events of
+visited connections, ``Event`` objects and retransmit's ``EventColumns``, keep the order
+they had as objects chained in detector order."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from builders.conversation import CLIENT, SERVER, Conversation
+from builders.pipeline import flowed_segments
 from builders.segments import segments
 
-from pcapline.detect import EventRows, _combine, row_events
+from pcapline.detect import (
+    DETECTORS,
+    EventColumns,
+    EventRows,
+    _combine,
+    _events_frame,
+    row_events,
+    run_all,
+)
 from pcapline.facts import Facts, compute_facts
-from pcapline.model import EVENT_COLUMNS, EventKind, Side
+from pcapline.model import EVENT_COLUMNS, Event, EventKind, Side
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _facts() -> Facts:
@@ -122,3 +137,95 @@ def test_columns_read_as_a_table_columns() -> None:
     assert fins["kind"].tolist() == ["fin"] * int(facts.fin.sum())
     with pytest.raises(KeyError):
         fins["nope"]
+
+
+def test_ranks_order_one_frames_events_by_detector_whatever_part_holds_them() -> None:
+    """A frame's events: the ``rows`` parts' first (rank -1, in part order), then by
+    detector (``DETECTORS`` order), each detector's in the order it made them, whether they
+    came as ``Event`` objects or as columns (retransmit's, joined last)."""
+
+    def rows(kinds: list[str]) -> EventRows:
+        n = len(kinds)
+        return EventRows(
+            conn=np.zeros(n, np.int64),
+            frame=np.full(n, 7, np.int64),
+            time_ns=np.full(n, 7000, np.int64),
+            side=np.full(n, "client", dtype=object),
+            kind=np.array(kinds, dtype=object),
+            note=np.array([k.upper() for k in kinds], dtype=object),
+            value=np.full(n, np.nan),
+        )
+
+    parts = [rows(["fin"]), rows(["syn_retransmit", "idle_gap", "keepalive"]), rows(["retransmit"])]
+    ranks = [np.array([-1]), np.array([0, 7, 2]), np.array([1])]
+    table = _combine(parts, ranks)
+    assert table["kind"].tolist() == [
+        "fin",
+        "syn_retransmit",
+        "retransmit",
+        "keepalive",
+        "idle_gap",
+    ]
+
+
+def _sample_and_test_captures() -> list[Path]:
+    roots = (ROOT / "sample_captures", ROOT / "tests" / "captures")
+    return sorted(
+        p
+        for root in roots
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix not in (".json", ".md", ".txt", ".py")
+    )
+
+
+@pytest.mark.parametrize("path", _sample_and_test_captures(), ids=lambda p: p.name)
+def test_run_all_events_are_every_detections_events_as_the_detectors_made_them(
+    path: Path,
+) -> None:
+    """The events table equals what it was when every visited connection's events were
+    ``Event`` objects chained in detector order: the ``rows`` parts, then each screened
+    connection's ``ConnDetections.events`` (retransmit's columns read back as objects),
+    sorted stably by connection and frame."""
+    flowed = flowed_segments(path)
+    if flowed is None:
+        pytest.skip("no TCP")
+    segs, end = flowed
+    found = run_all(segs, capture_end_ns=end)
+    facts = found.facts
+    parts = [d.rows(facts) for d in DETECTORS if d.rows is not None]
+    listed = [
+        event
+        for conn in facts.conn_ids[found.screened].tolist()
+        for event in found.detections[conn].events
+    ]
+    want = _combine([*parts, _events_frame(listed)])
+    pd.testing.assert_frame_equal(found.events, want, check_exact=True)
+    resent = [
+        found.detections[conn].retransmit.events for conn in facts.conn_ids[found.screened].tolist()
+    ]
+    assert all(type(events) is EventColumns for events in resent if events)
+
+
+def test_event_columns_read_back_as_the_events_they_hold() -> None:
+    source = EventRows(
+        conn=np.full(3, -1, np.int64),
+        frame=np.array([4, 9, 12], np.int64),
+        time_ns=np.array([40, 90, 120], np.int64),
+        side=np.array(["client", "server", "client"], dtype=object),
+        kind=np.array(["retransmit", "retransmit_unknown", "fast_retransmit"], dtype=object),
+        note=np.array(["a", "b", "c"], dtype=object),
+        value=np.array([0.2, np.nan, 0.01]),
+    )
+    events = EventColumns(source, 1, 3, conn=5)
+    assert len(events) == 2 and events[-1] == events[1]
+    assert list(events) == [
+        Event(5, 9, 90, Side.SERVER, EventKind.RETRANSMIT_UNKNOWN, "b", None),
+        Event(5, 12, 120, Side.CLIENT, EventKind.FAST_RETRANSMIT, "c", 0.01),
+    ]
+    assert events == tuple(events) and events != ()
+    with pytest.raises(IndexError):
+        events[2]
+    joined = EventColumns.joined([events, EventColumns(source, 0, 1, conn=2), events])
+    assert joined.conn.tolist() == [5, 5, 2, 5, 5]
+    assert joined.frame.tolist() == [9, 12, 4, 9, 12]
+    assert joined.note.tolist() == ["b", "c", "a", "b", "c"]

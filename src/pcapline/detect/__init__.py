@@ -28,10 +28,11 @@ late visits, the timeline) is a batch of one connection and runs the very same p
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -221,9 +222,13 @@ Inferred = TypeVar("Inferred", covariant=True)
 
 @dataclass(frozen=True, slots=True)
 class Detection(Generic[Inferred]):
-    """What one detector found in one connection: its events and its own typed record."""
+    """What one detector found in one connection: its events and its own typed record.
 
-    events: tuple[Event, ...]
+    ``events``: a tuple of ``Event``, or ``EventColumns`` from a detector that judges its
+    events column-wise over the batch (retransmit: a lossy capture has hundreds of thousands;
+    ``run_all`` joins the columns as they are, no ``Event`` object is made for them)."""
+
+    events: Sequence[Event]
     inferred: Inferred  # a frozen dataclass of the detector's own (see each module)
 
 
@@ -336,14 +341,118 @@ class EventRows:
             object_notes=object_notes,
         )
 
-    def table(self) -> pd.DataFrame:
-        """The events by conn then frame (stable: a detector's order among one frame's events,
-        and the detectors' order, are kept), as ``EVENT_COLUMNS``."""
-        order = np.lexsort((self.frame, self.conn))  # lexsort is stable
+    def part(self, lo: int, hi: int) -> EventRows:
+        """Events ``lo:hi`` (views of these columns, not copies)."""
+        return EventRows(
+            self.conn[lo:hi],
+            self.frame[lo:hi],
+            self.time_ns[lo:hi],
+            self.side[lo:hi],
+            self.kind[lo:hi],
+            self.note[lo:hi],
+            self.value[lo:hi],
+            self.object_notes,
+        )
+
+    def table(self, rank: np.ndarray | None = None) -> pd.DataFrame:
+        """The events by conn then frame, then ``rank`` (per event: its detector's place
+        in ``DETECTORS``, -1 for the ``rows`` parts) when given; stable: a detector's order
+        among one frame's events, and the order of the parts, are kept. As ``EVENT_COLUMNS``."""
+        keys = (self.frame, self.conn) if rank is None else (rank, self.frame, self.conn)
+        order = np.lexsort(keys)  # lexsort is stable
         columns: dict[str, Any] = {c: self[c][order] for c in EVENT_COLUMNS}
         if self.object_notes:
             columns["note"] = pd.Series(columns["note"], dtype=object)
         return pd.DataFrame(columns)
+
+
+class EventColumns(Sequence[Event]):
+    """One connection's (``conn``) events: entries ``lo:hi`` of columns shared by the
+    connections of a batch (``source``, whose ``conn`` column is not read). Read as ``Event``
+    objects only when someone iterates them (tests, ``ConnDetections.events``); ``run_all``
+    gathers the columns of all of them at once (``joined``)."""
+
+    __slots__ = ("conn", "hi", "lo", "source")
+
+    def __init__(self, source: EventRows, lo: int, hi: int, conn: int) -> None:
+        self.source, self.lo, self.hi, self.conn = source, lo, hi, conn
+
+    @property
+    def rows(self) -> EventRows:
+        """These events alone, as columns."""
+        return self.joined([self])
+
+    @staticmethod
+    def joined(items: Sequence[EventColumns]) -> EventRows:
+        """The events of ``items``, one after another: one gather per column of each
+        source (``run_all`` has tens of thousands of them on a lossy capture)."""
+        parts: list[EventRows] = []
+        for _, run in itertools.groupby(items, key=lambda item: id(item.source)):
+            members = list(run)
+            lo = np.fromiter((m.lo for m in members), np.int64, len(members))
+            counts = np.fromiter((m.hi for m in members), np.int64, len(members)) - lo
+            offsets = np.cumsum(counts) - counts  # each member's first place in the part
+            at = np.repeat(lo - offsets, counts) + np.arange(int(counts.sum()))
+            conns = np.fromiter((m.conn for m in members), np.int64, len(members))
+            src = members[0].source
+            parts.append(
+                EventRows(
+                    np.repeat(conns, counts),
+                    src.frame[at],
+                    src.time_ns[at],
+                    src.side[at],
+                    src.kind[at],
+                    src.note[at],
+                    src.value[at],
+                    src.object_notes,
+                )
+            )
+        if not parts:
+            return _events_frame([])
+        return EventRows.joined(parts)
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | Sequence[Event]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        at, r = self.lo + index % len(self), self.source
+        value = float(r.value[at])
+        return Event(
+            conn=self.conn,
+            frame=int(r.frame[at]),
+            time_ns=int(r.time_ns[at]),
+            side=Side(r.side[at]),
+            kind=EventKind(r.kind[at]),
+            note=str(r.note[at]),
+            value=None if value != value else value,  # NaN: none
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a tuple: not hashable as one
+
+    def __repr__(self) -> str:
+        return f"EventColumns({list(self)!r})"
+
+
+def events_joined(detected: Sequence[Sequence[Event]]) -> EventRows:
+    """The events of ``detected`` (``Detection.events``: ``EventColumns`` or ``Event``
+    tuples), one after another, as columns."""
+    columns = [events for events in detected if isinstance(events, EventColumns)]
+    if len(columns) == len(detected):
+        return EventColumns.joined(columns)
+    return _events_frame([event for events in detected for event in events])
 
 
 def row_events(
@@ -482,18 +591,18 @@ def run_all(
         frames.append(EventRows.of_table(icmp.events))
     visited = np.ones_like(screened) if visit_all else screened
     detections: dict[int, ConnDetections] = {}
-    found: list[Event] = []
+    ranks = [np.full(len(part), -1, dtype=np.int64) for part in frames]
+    found = _Found()
     batch = Batch.of_facts(facts)
     for index in np.flatnonzero(visited):
         view = conn_view(facts, int(index), batch)
         detected = detect_connection(view)
         detections[view.conn] = detected
         if screened[index]:  # the events of a connection no screen selected: rows() made them
-            found.extend(detected.events)
-    if found:
-        frames.append(_events_frame(found))
+            found.add(detected)
+    found.joined(frames, ranks)
     return DetectResult(
-        events=_combine(frames),
+        events=_combine(frames, ranks),
         detections=detections,
         facts=facts,
         visited=visited,
@@ -516,6 +625,39 @@ def detect_connection(view: ConnView) -> ConnDetections:
     )
 
 
+class _Found:
+    """The events of the visited connections, gathered as ``run_all`` visits them: the
+    ``Event`` objects and the ``EventColumns`` apart, each with its detector's place in
+    ``DETECTORS`` (the order of a frame's events: ``EventRows.table``)."""
+
+    __slots__ = ("columns", "events", "ranks")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.ranks: list[int] = []
+        self.columns: list[tuple[int, EventColumns]] = []
+
+    def add(self, detected: ConnDetections) -> None:
+        for rank, name in enumerate(_DETECTION_FIELDS):
+            events = getattr(detected, name).events
+            if not events:
+                continue
+            if type(events) is EventColumns:
+                self.columns.append((rank, events))
+            else:
+                self.events.extend(events)
+                self.ranks.extend([rank] * len(events))
+
+    def joined(self, frames: list[EventRows], ranks: list[np.ndarray]) -> None:
+        """Append the gathered events to ``frames`` and their ranks to ``ranks``."""
+        if self.events:
+            frames.append(_events_frame(self.events))
+            ranks.append(np.array(self.ranks, dtype=np.int64))
+        if self.columns:
+            frames.append(EventColumns.joined([events for _, events in self.columns]))
+            ranks.append(np.repeat([r for r, _ in self.columns], [len(e) for _, e in self.columns]))
+
+
 def _events_frame(found: list[Event]) -> EventRows:
     return EventRows(
         conn=np.fromiter((e.conn for e in found), np.int64, len(found)),
@@ -528,11 +670,15 @@ def _events_frame(found: list[Event]) -> EventRows:
     )
 
 
-def _combine(parts: list[EventRows]) -> pd.DataFrame:
-    parts = [p for p in parts if len(p)]
-    if not parts:
+def _combine(parts: list[EventRows], ranks: list[np.ndarray] | None = None) -> pd.DataFrame:
+    """``parts`` as the events table; ``ranks``: per part, its events' ranks
+    (``EventRows.table``), or the parts' order alone decides among one frame's events."""
+    if ranks is None:
+        ranks = [np.zeros(len(part), dtype=np.int64) for part in parts]
+    kept = [(part, rank) for part, rank in zip(parts, ranks, strict=True) if len(part)]
+    if not kept:
         return _empty_events().copy()
-    return EventRows.joined(parts).table()
+    return EventRows.joined([p for p, _ in kept]).table(np.concatenate([r for _, r in kept]))
 
 
 @functools.cache
@@ -563,10 +709,12 @@ __all__ = [
     "DetectResult",
     "Detection",
     "Detector",
+    "EventColumns",
     "EventRows",
     "RowSets",
     "conn_view",
     "detect_connection",
+    "events_joined",
     "first_rows",
     "first_rows_by_direction",
     "next_peer_rows",

@@ -28,14 +28,19 @@ show what resent it).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
-from typing import Any
 
 import numpy as np
 
-from pcapline.detect import Batch, ConnView, Detection, Detector, per_connection
+from pcapline.detect import (
+    Batch,
+    ConnView,
+    Detection,
+    Detector,
+    EventColumns,
+    EventRows,
+    per_connection,
+)
 from pcapline.detect._backoff import name_schedule
 from pcapline.facts import (
     UNKNOWN,
@@ -45,7 +50,7 @@ from pcapline.facts import (
     peer_max_before,
     running_max_before,
 )
-from pcapline.model import Event, EventKind, Side
+from pcapline.model import EventKind, Side
 from pcapline.read import native
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -151,30 +156,13 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     if not view.batch.of(_resent_counts)[view.at]:
         return _NONE_RESENT
     linked = _Linked.of(view)
-    resends = linked.resends
-    rows = resends.rows
-    gaps = resends.gap
-    echoed = resends.echoed
-    kinds, notes = _kinds(view, linked, gaps, echoed)
-    events = [
-        Event(
-            conn=view.conn,
-            frame=frame,
-            time_ns=time_ns,
-            side=Side.CLIENT if client else Side.SERVER,
-            kind=kind,
-            note=note,
-            value=None if gap != gap else gap,  # NaN: no earlier copy seen
-        )
-        for frame, time_ns, client, kind, note, gap in zip(
-            resends.frame, resends.time_ns, resends.from_client, kinds, notes, gaps, strict=True
-        )
-    ]
+    resends, lo, hi = linked.resends, linked.lo, linked.hi
+    kinds, gaps = resends.kind[lo:hi], resends.gap[lo:hi]
     # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
     # (a FIN is resent by the same RTO; fin_retransmit names only what was resent).
     timed = {
         i
-        for i, kind, gap in zip(rows, kinds, gaps, strict=True)
+        for i, kind, gap in zip(resends.rows[lo:hi], kinds, gaps, strict=True)
         if kind is EventKind.RETRANSMIT
         or (kind is EventKind.FIN_RETRANSMIT and RTO_FLOOR_S <= gap <= RTO_CEILING_S)
     }  # NaN compares False
@@ -185,12 +173,13 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         fin=kinds.count(EventKind.FIN_RETRANSMIT),
         unknown=kinds.count(EventKind.RETRANSMIT_UNKNOWN),
         fin_on_ack=sum(
-            kind is EventKind.FIN_RETRANSMIT and e for kind, e in zip(kinds, echoed, strict=True)
+            kind is EventKind.FIN_RETRANSMIT and e
+            for kind, e in zip(kinds, resends.echoed[lo:hi], strict=True)
         ),
         last_series=_last_series(view, linked, timed) if linked.series_of >= 0 else None,
         rtt_ms=linked.rtt_ms,
     )
-    return Detection(tuple(events), report)
+    return Detection(EventColumns(linked.events, lo, hi, view.conn), report)
 
 
 #: A connection without a retransmission (most visited ones): one shared, immutable record.
@@ -314,109 +303,137 @@ def _latest_cover(
     return out
 
 
-def _kinds(
-    view: ConnView, linked: _Linked, gaps: list[float], fin_on_ack: list[bool]
+#: What ``_judged`` can call a retransmission, in the order its tests are tried: each with
+#: its event kind.
+_SPURIOUS, _SACKED_PROBE, _FIN, _ON_DUPACKS, _EARLY_PROBE, _NO_COPY, _CLOCKED, _TOO_LATE = range(8)
+_TIMEOUT = 8
+_KIND_OF = (
+    EventKind.SPURIOUS_RETRANSMIT,
+    EventKind.SPURIOUS_RETRANSMIT,
+    EventKind.FIN_RETRANSMIT,
+    EventKind.FAST_RETRANSMIT,
+    EventKind.FAST_RETRANSMIT,
+    EventKind.RETRANSMIT_UNKNOWN,
+    EventKind.FAST_RETRANSMIT,
+    EventKind.RETRANSMIT_UNKNOWN,
+    EventKind.RETRANSMIT,
+)
+
+
+def _judged(
+    gap: np.ndarray,
+    since_adv: np.ndarray,
+    spurious: np.ndarray,
+    already_sacked: np.ndarray,
+    fin_only: np.ndarray,
+    recovers_hole: np.ndarray,
+    soon: np.ndarray,
+    sacked: np.ndarray,
+    dupacks: np.ndarray,
+    clocked: np.ndarray,
+    echoed: np.ndarray,
+    peer_unseen: np.ndarray,
 ) -> tuple[list[EventKind], list[str]]:
-    """Kind and note of each retransmission (``linked.resends``: what the batch pass measured
-    of each, column-wise; ``gaps``: ``_Resends.gap``; ``fin_on_ack``: a FIN repeated on an
-    ACK)."""
-    resends = linked.resends
-    spurious_, already_sacked_, fin_only_ = (
-        resends.spurious,
-        resends.already_sacked,
-        resends.fin_only,
-    )
-    sacked_, soon_, since_adv_, dupacks_ = (
-        resends.sacked,
-        resends.soon,
-        resends.since_adv,
-        resends.dupacks,
-    )
-    kinds: list[EventKind] = []
-    notes: list[str] = []
-    for k, gap in enumerate(gaps):
-        # The RTO timer restarts on every ACK that advances snd.una and is also (re)armed by
-        # the original's send: a resend sooner than the minimum RTO after either is loss
-        # recovery, not a timeout (NaN: nothing to measure from; it compares False).
-        since = _fmin(since_adv_[k], gap)
-        below_rto = since < RTO_FLOOR_S
-        candidate = resends.recovers_hole[k] and (soon_[k] or below_rto)
-        if spurious_[k]:
-            kinds.append(EventKind.SPURIOUS_RETRANSMIT)
-            notes.append("data the peer had already acknowledged")
-            continue
-        if already_sacked_[k]:
-            kinds.append(EventKind.SPURIOUS_RETRANSMIT)
-            notes.append(
-                "tail loss probe: resent the last segment, which the peer had already SACKed "
-                "(no hole repaired)"
-            )
-            continue
-        if fin_only_[k]:
-            kinds.append(EventKind.FIN_RETRANSMIT)
-            if fin_on_ack[k]:
-                notes.append(
-                    f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
-                    "first copy (sooner than any retransmission timer): not a timer resend"
-                )
-            elif linked.peer_unseen:
-                notes.append("FIN sent again (the peer's direction is not in the capture)")
-            else:
-                notes.append("FIN sent again: not acknowledged")
-            continue
-        if candidate:
-            dupacks = dupacks_[k]
-            if dupacks >= 2 or sacked_[k]:
-                kinds.append(EventKind.FAST_RETRANSMIT)
-                note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
-                if not soon_[k]:
-                    note += (
-                        f" ({since * 1e3:.0f} ms after the last advancing ACK or send: sooner "
-                        "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
-                    )
-                notes.append(note)
-                continue
-        if not spurious_[k] and not fin_only_[k] and gap < RTO_FLOOR_S:  # NaN compares False
-            # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
-            # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
-            kinds.append(EventKind.FAST_RETRANSMIT)
-            notes.append(
-                f"tail loss probe: {gap * 1e3:.0f} ms after the original, sooner than the 200 ms "
-                "minimum RTO"
-            )
-            continue
-        if gap != gap:  # NaN: the capture holds no earlier copy of these bytes
-            kinds.append(EventKind.RETRANSMIT_UNKNOWN)
-            notes.append(
-                "no earlier copy captured (missed by the capture, or lost before it): whether "
-                "a timer or loss recovery resent it cannot be told"
-            )
-            continue
-        if resends.clocked[k]:
-            kinds.append(EventKind.FAST_RETRANSMIT)
-            notes.append(
-                f"sent {_short(since_adv_[k])} after the peer's ACK advanced snd.una: the "
-                "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
-                "recovery), not the timer"
-            )
-            continue
-        if gap > RTO_CEILING_S:
-            kinds.append(EventKind.RETRANSMIT_UNKNOWN)
-            notes.append(
-                f"{gap:.3f} s after the previous copy: longer than any retransmission timer "
-                "(TCP_RTO_MAX 120 s), so no backoff step (a time jump, or captures joined)"
-            )
-            continue
-        kinds.append(EventKind.RETRANSMIT)
-        notes.append(f"timeout: {gap:.3f} s after the previous copy")
+    """Kind and note of each retransmission (``_Resends``' columns, every connection of a
+    batch at once; ``gap``: ``_Resends.gap``; ``echoed``: a FIN repeated on an ACK;
+    ``peer_unseen``: its connection's peer direction is not in the capture)."""
+    # The RTO timer restarts on every ACK that advances snd.una and is also (re)armed by the
+    # original's send: a resend sooner than the minimum RTO after either is loss recovery,
+    # not a timeout (NaN: nothing to measure from; it compares False).
+    since = np.fmin(since_adv, gap)
+    candidate = recovers_hole & (soon | (since < RTO_FLOOR_S))
+    code = np.select(
+        [
+            spurious,
+            already_sacked,
+            fin_only,
+            candidate & ((dupacks >= 2) | sacked),
+            # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no
+            # duplicate ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC
+            # 8985.
+            gap < RTO_FLOOR_S,
+            np.isnan(gap),  # the capture holds no earlier copy of these bytes
+            clocked,
+            gap > RTO_CEILING_S,
+        ],
+        range(8),
+        _TIMEOUT,
+    ).tolist()
+    kinds = [_KIND_OF[c] for c in code]
+    notes = [
+        _note(c, g, a, s, d, o, e, u)
+        for c, g, a, s, d, o, e, u in zip(
+            code,
+            gap.tolist(),
+            since_adv.tolist(),
+            since.tolist(),
+            dupacks.tolist(),
+            soon.tolist(),
+            echoed.tolist(),
+            peer_unseen.tolist(),
+            strict=True,
+        )
+    ]
     return kinds, notes
 
 
-def _fmin(a: float, b: float) -> float:
-    """``np.fmin`` of two floats: the smaller, ignoring a NaN (NaN when both are)."""
-    if a != a:
-        return b
-    return a if b != b or a <= b else b
+def _note(
+    code: int,
+    gap: float,
+    since_adv: float,
+    since: float,
+    dupacks: int,
+    soon: bool,
+    echoed: bool,
+    peer_unseen: bool,
+) -> str:
+    """The note of a retransmission ``_judged`` gave ``code``."""
+    if code == _TIMEOUT:
+        return f"timeout: {gap:.3f} s after the previous copy"
+    if code == _SPURIOUS:
+        return "data the peer had already acknowledged"
+    if code == _SACKED_PROBE:
+        return (
+            "tail loss probe: resent the last segment, which the peer had already SACKed "
+            "(no hole repaired)"
+        )
+    if code == _FIN:
+        if echoed:
+            return (
+                f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
+                "first copy (sooner than any retransmission timer): not a timer resend"
+            )
+        if peer_unseen:
+            return "FIN sent again (the peer's direction is not in the capture)"
+        return "FIN sent again: not acknowledged"
+    if code == _ON_DUPACKS:
+        note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
+        if not soon:
+            note += (
+                f" ({since * 1e3:.0f} ms after the last advancing ACK or send: sooner "
+                "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
+            )
+        return note
+    if code == _EARLY_PROBE:
+        return (
+            f"tail loss probe: {gap * 1e3:.0f} ms after the original, sooner than the 200 ms "
+            "minimum RTO"
+        )
+    if code == _NO_COPY:
+        return (
+            "no earlier copy captured (missed by the capture, or lost before it): whether "
+            "a timer or loss recovery resent it cannot be told"
+        )
+    if code == _CLOCKED:
+        return (
+            f"sent {_short(since_adv)} after the peer's ACK advanced snd.una: the "
+            "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
+            "recovery), not the timer"
+        )
+    return (
+        f"{gap:.3f} s after the previous copy: longer than any retransmission timer "
+        "(TCP_RTO_MAX 120 s), so no backoff step (a time jump, or captures joined)"
+    )
 
 
 def _short(seconds: float) -> str:
@@ -453,7 +470,7 @@ class _Links:
 @dataclass(frozen=True, slots=True)
 class _Resends:
     """Per retransmitted row (frame order, connection after connection in a batch): what
-    ``_kinds`` judges it by, measured column-wise, as Python lists (a numpy scalar read costs
+    ``_judged`` judges it by, measured column-wise, as Python lists (a numpy scalar read costs
     more than the test that reads it)."""
 
     rows: list[int]  # the row, relative to its connection
@@ -487,20 +504,12 @@ class _Resends:
     echoed: list[bool]
     #: Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
     dupacks: list[int]
+    kind: list[EventKind]  # what resent it (``_judged``)
     # What followed it (``_Links``, read at the end of the last series):
     peer_ack_after: list[int]
     own_rst_after: list[int]
     peer_rst_after: list[int]
     own_fresh_after: list[int]
-
-    def part(self, lo: int, hi: int) -> _Resends:
-        """One connection's resends: entries ``lo:hi``."""
-        return _Resends(*[values[lo:hi] for values in _resends_fields(self)])
-
-
-#: A ``_Resends``' lists, in field order (one call reads them all: ``part`` runs once per
-#: connection with a retransmission).
-_resends_fields: Callable[[_Resends], tuple[list[Any], ...]] = attrgetter(*_Resends.__slots__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,23 +517,28 @@ class _Linked:
     """What the batch pass (``_batch_links``) found for one connection."""
 
     rtt_ms: float | None  # ``_data_rtt_ms`` (None: not measured)
-    resends: _Resends
+    resends: _Resends  # the batch's: this connection's are entries ``lo:hi``
+    events: EventRows  # the batch's, as ``resends`` (no ``conn``)
+    lo: int
+    hi: int
     peer_unseen: bool  # only one direction is in the capture (the peer's is unseen)
     series: _Series  # the final series' transmissions
-    series_of: int  # the ``resends`` entry resent last in that series (-1: no series)
+    series_of: int  # the batch's ``resends`` entry resent last in that series (-1: no series)
 
     @staticmethod
     def of(view: ConnView) -> _Linked:
         """The connection's data RTT and resends (it has a retransmission)."""
         every, k = _linked_in(view)
         rtt_ms = every.rtt_ms[k]
-        resends = every.resends.part(every.resend_bounds[k], every.resend_bounds[k + 1])
         return _Linked(
             None if rtt_ms != rtt_ms else rtt_ms,  # NaN: not measured
-            resends,
+            every.resends,
+            every.events,
+            every.resend_bounds[k],
+            every.resend_bounds[k + 1],
             every.peer_unseen[k],
             every.series.part(every.series_bounds[k], every.series_bounds[k + 1]),
-            every.series_of[k] - every.resend_bounds[k] if every.series_of[k] >= 0 else -1,
+            every.series_of[k],
         )
 
 
@@ -548,6 +562,7 @@ class _BatchLinks:
     #: Every linked connection's retransmitted rows: connection k's are entries
     #: ``resend_bounds[k]:resend_bounds[k + 1]`` (none when not linked).
     resends: _Resends
+    events: EventRows  # the events of ``resends``' entries (no ``conn``: -1)
     resend_bounds: list[int]
     peer_unseen: list[bool]  # per connection of the batch: one direction captured only
     #: Every linked connection's final series: connection k's are entries
@@ -687,7 +702,10 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     rtt_ms[linked] = _data_rtt_ms(r, conn, len(sizes), data, ack_so_far)
     clients = np.zeros(len(linked), dtype=np.int64)
     clients[linked] = np.bincount(conn[client], minlength=len(sizes))
-    resends, dying = _resends(r, first, conn, links, prev_tx, rtt_ms[linked][conn], dupacks)
+    peer_unseen = (clients == 0) | (clients == np.diff(batch.starts))  # one direction only
+    resends, events, dying = _resends(
+        r, first, conn, links, prev_tx, rtt_ms[linked][conn], dupacks, peer_unseen[linked][conn]
+    )
     retransmitted = np.flatnonzero(retrans)  # linked rows of ``resends``' entries
     series, series_of = _final_series(r, conn, len(sizes), retransmitted, dying)
     resend_of = np.full(len(linked), -1, dtype=np.int64)
@@ -706,8 +724,9 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         offset.tolist(),
         rtt_ms.tolist(),
         resends,
+        events,
         bounds(retransmitted),
-        ((clients == 0) | (clients == np.diff(batch.starts))).tolist(),
+        peer_unseen.tolist(),
         _Series(
             (series - first[series]).tolist(),
             r.time_ns[series].tolist(),
@@ -726,12 +745,15 @@ def _resends(
     prev_tx: np.ndarray,
     rtt_ms: np.ndarray,
     dupacks: np.ndarray,
-) -> tuple[_Resends, np.ndarray]:
-    """``_Resends`` of every retransmitted row among the linked rows ``r``, column-wise.
+    peer_unseen: np.ndarray,
+) -> tuple[_Resends, EventRows, np.ndarray]:
+    """``_Resends`` of every retransmitted row among the linked rows ``r``, column-wise, and
+    their events.
 
     Per linked row: ``first``, its connection's first linked row; ``links``, its links
     (relative); ``prev_tx``, the previous copy at the same seq (a linked row; -1: none);
-    ``rtt_ms``, its connection's data RTT (NaN: none); ``dupacks``, ``_dupacks_ending``.
+    ``rtt_ms``, its connection's data RTT (NaN: none); ``dupacks``, ``_dupacks_ending``;
+    ``peer_unseen``, its connection's peer direction is not in the capture.
     Also, per entry: a resend of a dying data transfer (``_final_series``' candidates)."""
     at = np.flatnonzero(r.is_retrans)  # linked rows of the retransmissions
     i, base = at, first[at]
@@ -782,11 +804,28 @@ def _resends(
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # Nor is a FIN repeated on an ACK.
     last_ack_fin = _last_ack_fins(r, first, at, fin_only)
+    sacked = r.sack_blocks[peer] > 0
+    peer_dupacks = np.where(last >= 0, dupacks[base + np.maximum(last, 0)], 0)
+    kinds, notes = _judged(
+        gap,
+        since_adv,
+        spurious,
+        already_sacked,
+        fin_only,
+        recovers_hole,
+        soon,
+        sacked,
+        peer_dupacks,
+        clocked,
+        echoed,
+        peer_unseen[at],
+    )
+    client = r.from_client[i]
     resends = _Resends(
         rows=(at - base).tolist(),
         frame=r.frame[i].tolist(),
         time_ns=time_ns.tolist(),
-        from_client=r.from_client[i].tolist(),
+        from_client=client.tolist(),
         gap=gap.tolist(),
         since_adv=since_adv.tolist(),
         last_peer=last.tolist(),
@@ -794,19 +833,33 @@ def _resends(
         fin_only=fin_only.tolist(),
         soon=soon.tolist(),
         recovers_hole=recovers_hole.tolist(),
-        sacked=(r.sack_blocks[peer] > 0).tolist(),
+        sacked=sacked.tolist(),
         already_sacked=already_sacked.tolist(),
         clocked=clocked.tolist(),
         ack_rose=ack_rose.tolist(),
         last_ack_fin=last_ack_fin.tolist(),
         echoed=echoed.tolist(),
-        dupacks=np.where(last >= 0, dupacks[base + np.maximum(last, 0)], 0).tolist(),
+        dupacks=peer_dupacks.tolist(),
+        kind=kinds,
         peer_ack_after=links.peer_ack_after[at].tolist(),
         own_rst_after=links.own_rst_after[at].tolist(),
         peer_rst_after=links.peer_rst_after[at].tolist(),
         own_fresh_after=links.own_fresh_after[at].tolist(),
     )
-    return resends, ~last_ack_fin & ~echoed
+    events = EventRows(
+        conn=np.full(len(at), -1, dtype=np.int64),  # ``EventColumns`` knows each one's
+        frame=r.frame[i],
+        time_ns=time_ns,
+        side=np.where(client, _CLIENT, _SERVER),
+        kind=np.array([kind.value for kind in kinds], dtype=object),
+        note=np.array(notes, dtype=object),
+        value=gap,
+    )
+    return resends, events, ~last_ack_fin & ~echoed
+
+
+#: ``Side`` values as objects, the type of the events table's ``side`` column.
+_CLIENT, _SERVER = np.array([Side.CLIENT.value, Side.SERVER.value], dtype=object)
 
 
 def _final_series(
@@ -879,8 +932,8 @@ def _dupacks_ending(
 def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
     """The final series (``linked.series``: the transmissions of the segment resent by
     ``linked.resends`` entry ``linked.series_of``); ``timed``: the rows the RTO timer sent
-    (``_kinds``): only those are steps of the backoff."""
-    resends, acks_unseen, which = linked.resends, linked.peer_unseen, linked.series_of
+    (``_judged``): only those are steps of the backoff."""
+    resends, acks_unseen, which = linked.resends, linked.peer_unseen, linked.series_of  # batch's
     last = resends.rows[which]
     side = view.from_client[last]
     seq = int(view.rel_seq[last])
@@ -895,7 +948,7 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
     tx, times, frames = tx[start:], times[start:], frames[start:]
     # A copy sooner than the minimum RTO after the previous one (tail loss probe, fast
     # retransmit) or clocked out by an ACK is no step of the RTO backoff: the series counts
-    # timer-driven gaps only (the copies ``_kinds`` named timeouts).
+    # timer-driven gaps only (the copies ``_judged`` named timeouts).
     pairs = enumerate(itertools.pairwise(times), start=1)
     steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and tx[k] in timed]
     gaps = [times[k] - _timer_start(view, side, tx[k - 1], tx[k]) for k in steps]

@@ -86,7 +86,7 @@ def _untimed(frames: Sequence[int]) -> np.ndarray:
     return np.zeros(len(frames))
 
 
-def _of_kind(events: tuple[Event, ...], kind: EventKind) -> list[Event]:
+def _of_kind(events: Sequence[Event], kind: EventKind) -> list[Event]:
     return [e for e in events if e.kind == kind]
 
 
