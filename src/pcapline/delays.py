@@ -1381,9 +1381,8 @@ def _visit(
         # SYN+ACKs after the client's ACK: the server did not take that ACK (full accept queue).
         answered = hs.ack_proven is not None or (hs.client_acked and not hs.synack_after_ack)
         stalls.append(_retry_stall(view, hs.synack, StallCause.SYNACK_RETRY, answered))
-    rto = _episodes(view, resent, EventKind.RETRANSMIT, StallCause.RTO)
+    rto, fast = _episodes(view, resent)
     rto = _until_give_up(view, retransmit.last_series, rto)
-    fast = _episodes(view, resent, EventKind.FAST_RETRANSMIT, StallCause.RTO)
     stalls += rto
     if zw is not None and windows is not None:
         stalls += _zero_windows(view, windows)
@@ -1457,28 +1456,24 @@ def _until_give_up(view: _Rows, series: RtoSeries | None, episodes: list[Stall])
     return [*episodes[:-1], replace(last, end_ns=max(last.end_ns, end_ns))]
 
 
-def _episodes(view: _Rows, resent: _Resent, kind: EventKind, cause: StallCause) -> list[Stall]:
-    """Retransmission episodes from the retransmit detector's events of ``kind``.
+def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
+    """Retransmission episodes from the retransmit detector's events: those of its timeouts
+    (``retransmit``) and those of its fast retransmissions, apart (one walk for both).
 
     An episode starts at the first copy of the data a retransmission resent (the event's gap
     back from it) and ends at the first peer ACK above that data's first byte; a later
-    retransmission by the same side before that ACK is another step of the same episode
-    (the RTO backoff, or the next hole of the same outage).
+    retransmission of the same kind by the same side before that ACK is another step of the
+    same episode (the RTO backoff, or the next hole of the same outage).
     """
     lo, hi = resent.events.get(view.conn, (0, 0))
-    kinds, wanted = resent.kind, kind.value
-    if wanted not in kinds[lo:hi]:
-        return []
-    # Per side: the capture holds only that side's packets (asked once per connection;
-    # ``from_client`` is a bool column).
-    alone = {True: bool(view.from_client.all()), False: not view.from_client.any()}
+    if lo == hi:
+        return [], []
+    rto_kind = EventKind.RETRANSMIT.value
     episodes: list[_Episode] = []
-    open_episode: dict[bool, _Episode] = {}  # side -> its latest episode
+    open_episode: dict[tuple[bool, bool], _Episode] = {}  # (timeout?, side) -> its latest
     for n in range(lo, hi):
-        if kinds[n] != wanted:
-            continue
         i, client = resent.rows[n], resent.client[n]
-        if alone[client]:
+        if resent.peer_unseen[n]:
             # The peer's direction is not in the capture: its ACKs cannot end the episode, so
             # it lasts as far as the capture shows it (to this copy). The sender's own ACK
             # number rising later shows the peer answered (recovered); without that the
@@ -1488,7 +1483,8 @@ def _episodes(view: _Rows, resent: _Resent, kind: EventKind, cause: StallCause) 
             ended, end_ns = True, resent.time_ns[n]
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
-        latest = open_episode.get(client)
+        key = (resent.kind[n] == rto_kind, client)
+        latest = open_episode.get(key)
         if latest is not None and (not latest.recovered or resent.time_ns[n] <= latest.end_ns):
             latest.end_ns, latest.recovered = max(latest.end_ns, end_ns), ended
             continue
@@ -1499,19 +1495,22 @@ def _episodes(view: _Rows, resent: _Resent, kind: EventKind, cause: StallCause) 
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
             start_ns = resent.peer_spoke_ns[n]
-        latest = open_episode[client] = _Episode(client, start_ns, end_ns, ended, i)
+        latest = open_episode[key] = _Episode(client, start_ns, end_ns, ended, i, key[0])
         episodes.append(latest)
     if not episodes:
-        return []
+        return [], []
     # The frame each episode began at: the first row at or after its start (its first copy),
     # never after the retransmission that opened it; one search for all of them.
     starts = np.array([e.start_ns for e in episodes], dtype=np.int64)
     opened_at = np.array([e.row for e in episodes], dtype=np.intp)
     first = np.minimum(view.time_ns.searchsorted(starts), opened_at)
-    return [
-        Stall(cause, Side.CLIENT if e.client else Side.SERVER, e.start_ns, e.end_ns, e.recovered, f)
-        for e, f in zip(episodes, view.frame[first].tolist(), strict=True)
-    ]
+    rto: list[Stall] = []
+    fast: list[Stall] = []
+    for e, f in zip(episodes, view.frame[first].tolist(), strict=True):
+        side = Side.CLIENT if e.client else Side.SERVER
+        stall = Stall(StallCause.RTO, side, e.start_ns, e.end_ns, e.recovered, f)
+        (rto if e.timeout else fast).append(stall)
+    return rto, fast
 
 
 @dataclass(slots=True)
@@ -1523,6 +1522,7 @@ class _Episode:
     end_ns: int
     recovered: bool
     row: int  # the retransmission that opened it
+    timeout: bool  # of the RTO's resends (else of fast retransmissions)
 
 
 #: The retransmissions that make episodes (``_episodes``).
@@ -1541,6 +1541,7 @@ class _Resent:
     gap: list[float]  # the event's value: seconds since the previous copy (NaN: none captured)
     rows: list[int]  # the event's row in its connection (``_Rows``)
     client: list[bool]  # its sender is the client
+    peer_unseen: list[bool]  # its connection holds no segment of the peer's
     time_ns: list[int]  # when it was sent
     acked: list[bool]  # a peer ACK after it acknowledged past its first byte
     ack_ns: list[int]  # when the first such ACK came; the event's own time when none did
@@ -1558,7 +1559,7 @@ class _Resent:
             ]
         )
         if not len(every):
-            return cls({}, [], [], [], [], [], [], [], [])
+            return cls({}, [], [], [], [], [], [], [], [], [])
         resent = (every.kind == _RESENT[0].value) | (every.kind == _RESENT[1].value)
         conn, frames = every.conn[resent], every.frame[resent]
         # Each connection's entries: a run of its id.
@@ -1586,12 +1587,17 @@ class _Resent:
                 spoke_row[mine] = peer.last_before(rows[mine])
         acked = ack_row >= 0
         time_ns = facts.time_ns
+        # The connection holds only the sender's packets: every row the client's, or none.
+        so_far = np.concatenate(([0], np.cumsum(facts.from_client)))  # client rows before
+        clients = so_far[hi] - so_far[lo]
+        peer_unseen = np.where(client, clients == hi - lo, clients == 0)
         return cls(
             chosen,
             every.kind[resent].tolist(),
             every.value[resent].tolist(),
             (rows - lo).tolist(),
             client.tolist(),
+            peer_unseen.tolist(),
             time_ns[rows].tolist(),
             acked.tolist(),
             time_ns[np.where(acked, ack_row, rows)].tolist(),

@@ -477,6 +477,9 @@ class _Resends:
     frame: list[int]
     time_ns: list[int]
     from_client: list[bool]
+    seq: list[int]  # its first byte (relative)
+    #: Its first byte was below the peer's ACK already (``facts.snd_una``).
+    already_acked: list[bool]
     #: Seconds since the previous copy: at the same seq, else the latest that covered the
     #: first byte (``_covering_in``; NaN: none captured).
     gap: list[float]
@@ -821,11 +824,14 @@ def _resends(
         peer_unseen[at],
     )
     client = r.from_client[i]
+    snd_una = r.snd_una[i]
     resends = _Resends(
         rows=(at - base).tolist(),
         frame=r.frame[i].tolist(),
         time_ns=time_ns.tolist(),
         from_client=client.tolist(),
+        seq=seq.tolist(),
+        already_acked=((snd_una != UNKNOWN) & (snd_una > seq)).tolist(),
         gap=gap.tolist(),
         since_adv=since_adv.tolist(),
         last_peer=last.tolist(),
@@ -934,9 +940,7 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
     ``linked.resends`` entry ``linked.series_of``); ``timed``: the rows the RTO timer sent
     (``_judged``): only those are steps of the backoff."""
     resends, acks_unseen, which = linked.resends, linked.peer_unseen, linked.series_of  # batch's
-    last = resends.rows[which]
-    side = view.from_client[last]
-    seq = int(view.rel_seq[last])
+    last, side, seq = resends.rows[which], resends.from_client[which], resends.seq[which]
     after = slice(last + 1, None)  # rows after the copy
     tx, frames = linked.series.rows, linked.series.frame
     times = [t / 1e9 for t in linked.series.time_ns]
@@ -974,7 +978,7 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
         gave_up = True  # it aborted with its own RST, then and there
         give_up_after = float(view.time_ns[own_rst]) / 1e9 - times[0]
     else:
-        silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
+        silence = (view.capture_end_ns - resends.time_ns[which]) / 1e9
         if overdue(silence, next_gap):
             # Silence past the next timer: the sender stopped (tcp_retries2, TCP_USER_TIMEOUT),
             # at the latest when that timer fired.
@@ -999,14 +1003,14 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
         later_traffic=resends.own_fresh_after[which] >= 0,
         rst_frame=int(view.frame[own_rst]) if own_rst >= 0 else None,
         peer_rst_frame=int(view.frame[peer_rst]) if peer_rst >= 0 else None,
-        fin_only=bool(view.seg_len[last] == 0 and view.fin[last]),
+        fin_only=resends.fin_only[which],
         step_frames=tuple(frames[k] for k in steps),
-        already_acked=bool(view.snd_una[last] != UNKNOWN and view.snd_una[last] > seq),
+        already_acked=resends.already_acked[which],
         acks_unseen=acks_unseen,
     )
 
 
-def _timer_start(view: ConnView, side: np.bool_, before: int, copy: int) -> float:
+def _timer_start(view: ConnView, side: bool, before: int, copy: int) -> float:
     """When the retransmission timer that sent ``copy`` started: at the previous copy
     ``before``, or later when the sender resent anything in between at least TCP_RTO_MIN before
     ``copy``: a tail loss probe rearms the RTO when it goes out (tcp_send_loss_probe ends in
