@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
@@ -18,7 +19,8 @@ from builders.segments import connections, segments
 
 from pcapline import classify, explain
 from pcapline.analysis import verdict_columns
-from pcapline.detect import run_all
+from pcapline.detect import DetectResult, run_all
+from pcapline.evidence import StalePeerReset
 from pcapline.model import CONNECTION_COLUMNS, Counts, Decision, Fate, Side
 
 
@@ -333,3 +335,86 @@ def test_fin_frames_per_connection() -> None:
     client = np.array([5, 9, 0, 3, 0], dtype=np.int64)
     server = np.array([7, 2, 4, 0, 0], dtype=np.int64)
     assert classify._fin_frames(client, server) == [(5, 7), (2, 9), (4,), (3,), ()]
+
+
+def _stale_peer_resets_literally(
+    segments: pd.DataFrame, connections: pd.DataFrame, detected: DetectResult
+) -> dict[int, StalePeerReset]:
+    """``classify.stale_peer_resets``' rule read one exchange at a time (scans of the whole
+    tables per exchange: what the one-pass look-ups replaced)."""
+    from pcapline import seqnum
+    from pcapline.model import FIN, SYN
+
+    keys = ["client_ip", "client_port", "server_ip", "server_port"]
+    facts = detected.facts
+    out: dict[int, StalePeerReset] = {}
+    for conn, found in detected.detections.items():
+        rst_frame = found.handshake.inferred.stale_rst_frame
+        if rst_frame is None:
+            continue
+        me = connections[connections["id"] == conn]
+        same = (connections[keys] == me[keys].iloc[0]).all(axis=1) & (connections["id"] < conn)
+        if not same.any():
+            continue
+        older = int(connections.loc[same, "id"].max())
+        rst = segments[segments["frame"] == rst_frame]
+        old_client = segments[(segments["conn"] == older) & segments["from_client"]]
+        if not len(rst) or not len(old_client):
+            continue
+        flags = old_client["flags"].to_numpy(np.int64)
+        ends = seqnum.wrap(
+            old_client["seq"].to_numpy(np.int64)
+            + old_client["seg_len"].to_numpy(np.int64)
+            + ((flags & SYN) != 0)
+            + ((flags & FIN) != 0)
+        )
+        if int(rst["seq"].iloc[0]) not in set(ends.tolist()):
+            continue
+        i_old = int(np.searchsorted(facts.conn_ids, older))
+        last_ns = int(facts.time_ns[facts.starts[i_old + 1] - 1])
+        idle = (int(rst["time_ns"].iloc[0]) - last_ns) / 1e9
+        out.setdefault(older, StalePeerReset(rst_frame=rst_frame, newer_conn=conn, idle_s=idle))
+    return out
+
+
+def _port_reuse_captures() -> list[Path]:
+    """Sample and test captures, and the corpus's when it is at hand, whose connections
+    share a 4-tuple (where a stale-peer exchange can name an older connection)."""
+    import os
+
+    from builders.pipeline import flowed_segments
+
+    roots = [SAMPLES, SAMPLES.parent / "tests" / "captures"]
+    if os.environ.get("PCAPLINE_CORPUS"):
+        roots.append(Path(os.environ["PCAPLINE_CORPUS"]))
+    found = []
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*.pcap*") if p.is_file()):
+            named = any(word in path.name for word in ("reuse", "stale", "lost-state"))
+            if named and flowed_segments(path) is not None:
+                found.append(path)
+    return found
+
+
+@pytest.mark.parametrize("path", _port_reuse_captures(), ids=lambda p: p.name)
+def test_stale_peer_resets_equal_the_rule_read_one_exchange_at_a_time(path: Path) -> None:
+    from builders.pipeline import flowed_segments
+
+    from pcapline.flows import build_flows
+
+    flowed = flowed_segments(path)
+    assert flowed is not None
+    segs, end = flowed
+    _, conns = build_flows(segs[[c for c in segs.columns if c not in ("conn", "from_client")]])
+    detected = run_all(segs, capture_end_ns=end)
+    assert classify.stale_peer_resets(segs, conns, detected) == _stale_peer_resets_literally(
+        segs, conns, detected
+    )
+    ids = conns["id"].tolist()
+    keys = ["client_ip", "client_port", "server_ip", "server_port"]
+    literal = []
+    for conn in ids:
+        me = conns[conns["id"] == conn]
+        same = (conns[keys] == me[keys].iloc[0]).all(axis=1) & (conns["id"] < conn)
+        literal.append(int(conns.loc[same, "id"].max()) if same.any() else None)
+    assert classify._previous_on_4tuple(conns, ids) == literal

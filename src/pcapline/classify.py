@@ -72,6 +72,7 @@ capture through both paths and finds the same verdicts.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -557,34 +558,64 @@ def stale_peer_resets(
     client sequence number (a client segment's end: seq + length + SYN + FIN), so it ends the
     old one on the server.
     """
+    stale = [
+        (conn, rst_frame)
+        for conn, found in detected.detections.items()
+        if (rst_frame := found.handshake.inferred.stale_rst_frame) is not None
+    ]
+    if not stale:
+        return {}
+    # Each look-up below is one pass over the tables for all the stale-peer exchanges: a
+    # capture of a NAT or a load balancer can hold thousands of them.
+    olders = _previous_on_4tuple(connections, [conn for conn, _ in stale])
+    rst_rows = _rows_of_frames(segments, [frame for _, frame in stale])
+    next_seqs = _client_next_seqs(segments, {older for older in olders if older is not None})
+    seq = segments["seq"].to_numpy(np.int64)
+    time_ns = segments["time_ns"].to_numpy(np.int64)
     facts = detected.facts
     out: dict[int, StalePeerReset] = {}
-    for conn, found in detected.detections.items():
-        rst_frame = found.handshake.inferred.stale_rst_frame
-        if rst_frame is None:
-            continue
-        older = _previous_on_4tuple(connections, conn)
+    for (conn, rst_frame), older in zip(stale, olders, strict=True):
         if older is None:
             continue
-        rst = segments[segments["frame"] == rst_frame]
-        old_client = segments[(segments["conn"] == older) & segments["from_client"]]
-        if not len(rst) or not len(old_client):
-            continue
-        flags = old_client["flags"].to_numpy(np.int64)
-        ends = seqnum.wrap(
-            old_client["seq"].to_numpy(np.int64)
-            + old_client["seg_len"].to_numpy(np.int64)
-            + ((flags & SYN) != 0)
-            + ((flags & FIN) != 0)
-        )
-        if int(rst["seq"].iloc[0]) not in set(ends.tolist()):
+        rst, ends = rst_rows.get(rst_frame), next_seqs.get(older)
+        if rst is None or not ends or int(seq[rst]) not in ends:
             continue
         i_old = int(np.searchsorted(facts.conn_ids, older))
         last_ns = int(facts.time_ns[facts.starts[i_old + 1] - 1])
-        idle = (int(rst["time_ns"].iloc[0]) - last_ns) / 1e9
+        idle = (int(time_ns[rst]) - last_ns) / 1e9
         # Two later connections naming one older: the first RST ended it.
         out.setdefault(older, StalePeerReset(rst_frame=rst_frame, newer_conn=conn, idle_s=idle))
     return out
+
+
+def _rows_of_frames(segments: pd.DataFrame, frames: list[int]) -> dict[int, int]:
+    """The first segment row of each of ``frames`` (absent: not in ``segments``)."""
+    frame = segments["frame"].to_numpy(np.int64)
+    rows: dict[int, int] = {}
+    for row in np.flatnonzero(np.isin(frame, frames)).tolist():
+        rows.setdefault(int(frame[row]), row)
+    return rows
+
+
+def _client_next_seqs(segments: pd.DataFrame, conns: set[int]) -> dict[int, set[int]]:
+    """Per connection of ``conns``: its client's next sequence numbers, one per client
+    segment (seq + length + SYN + FIN, wrapped); a connection without client segment is
+    left out."""
+    conn = segments["conn"].to_numpy(np.int64)
+    rows = np.flatnonzero(np.isin(conn, list(conns)) & segments["from_client"].to_numpy(bool))
+    rows = rows[np.argsort(conn[rows], kind="stable")]
+    flags = segments["flags"].to_numpy(np.int64)[rows]
+    ends = seqnum.wrap(
+        segments["seq"].to_numpy(np.int64)[rows]
+        + segments["seg_len"].to_numpy(np.int64)[rows]
+        + ((flags & SYN) != 0)
+        + ((flags & FIN) != 0)
+    )
+    owners = conn[rows]
+    starts = np.flatnonzero(np.append(True, owners[1:] != owners[:-1])) if len(rows) else rows
+    bounds = np.append(starts, len(rows)).tolist()
+    values = ends.tolist()
+    return {int(owners[a]): set(values[a:b]) for a, b in itertools.pairwise(bounds)}
 
 
 def listeners_retrying(
@@ -636,13 +667,24 @@ def _listeners(connections: pd.DataFrame, conn_ids: np.ndarray) -> pd.Series:
     )
 
 
-def _previous_on_4tuple(connections: pd.DataFrame, conn: int) -> int | None:
+def _previous_on_4tuple(connections: pd.DataFrame, conns: list[int]) -> list[int | None]:
+    """Per connection of ``conns``: the latest earlier connection (highest lower id) on its
+    very 4-tuple, client and server ends alike (None: none, or not in ``connections``)."""
     keys = ["client_ip", "client_port", "server_ip", "server_port"]
-    me = connections[connections["id"] == conn]
-    if not len(me):
-        return None
-    same = (connections[keys] == me[keys].iloc[0]).all(axis=1) & (connections["id"] < conn)
-    return int(connections.loc[same, "id"].max()) if same.any() else None
+    group = connections.groupby(keys, sort=False).ngroup().to_numpy(np.int64)
+    ids = connections["id"].to_numpy(np.int64)
+    order = np.lexsort((ids, group))  # tuple by tuple, ids ascending inside
+    groups, ids_in_order = group[order], ids[order]
+    out: list[int | None] = []
+    for conn, row in zip(conns, pd.Index(ids).get_indexer(conns).tolist(), strict=True):
+        if row < 0:
+            out.append(None)
+            continue
+        lo = int(np.searchsorted(groups, group[row], side="left"))
+        hi = int(np.searchsorted(groups, group[row], side="right"))
+        at = lo + int(np.searchsorted(ids_in_order[lo:hi], conn))  # its tuple's ids below it
+        out.append(int(ids_in_order[at - 1]) if at > lo else None)
+    return out
 
 
 def _counts(facts: Facts) -> dict[str, np.ndarray]:
