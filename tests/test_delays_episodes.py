@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from builders.pipeline import flowed_segments
 
-from pcapline.delays import _Resent, _Rows
+from pcapline.delays import Stall, _answered_after, _episodes, _Resent, _Rows
 from pcapline.detect import DetectResult, run_all
 from pcapline.facts import first_at_least
-from pcapline.model import Event, EventKind
+from pcapline.model import Event, EventKind, Side, StallCause
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 _RESENT = (EventKind.RETRANSMIT, EventKind.FAST_RETRANSMIT)
@@ -132,3 +132,56 @@ def test_first_at_least_equals_a_search_in_each_run(seed: int, side: str) -> Non
     # delays asks both: the first row at a frame (left) and the first ACK above a seq (right).
     target = x if side == "left" else x + 1
     assert first_at_least(values, lo, hi, target).tolist() == expected
+
+
+def _episodes_of_kind(view: _Rows, resent: _Resent, kind: EventKind) -> list[Stall]:
+    """The episodes of one kind, a walk of its own, the capture's sides asked of ``view``:
+    what ``_episodes`` did once per kind before it walked both at once."""
+    lo, hi = resent.events.get(view.conn, (0, 0))
+    alone = {True: bool(view.from_client.all()), False: not view.from_client.any()}
+    episodes: list[list] = []  # [client, start_ns, end_ns, recovered, row]
+    latest_of: dict[bool, list] = {}
+    for n in range(lo, hi):
+        if resent.kind[n] != kind.value:
+            continue
+        i, client = resent.rows[n], resent.client[n]
+        if alone[client]:
+            if _answered_after(view, i) is None:
+                continue
+            ended, end_ns = True, resent.time_ns[n]
+        else:
+            ended, end_ns = resent.acked[n], resent.ack_ns[n]
+        latest = latest_of.get(client)
+        if latest is not None and (not latest[3] or resent.time_ns[n] <= latest[2]):
+            latest[2], latest[3] = max(latest[2], end_ns), ended
+            continue
+        gap = resent.gap[n]
+        start_ns = resent.time_ns[n] - round(gap * 1e9) if gap == gap else resent.peer_spoke_ns[n]
+        latest = latest_of[client] = [client, start_ns, end_ns, ended, i]
+        episodes.append(latest)
+    out = []
+    for client, start_ns, end_ns, recovered, row in episodes:
+        first = min(int(view.time_ns.searchsorted(start_ns)), row)
+        side = Side.CLIENT if client else Side.SERVER
+        out.append(Stall(StallCause.RTO, side, start_ns, end_ns, recovered, int(view.frame[first])))
+    return out
+
+
+@pytest.mark.parametrize("keep", ["both", "client"])
+def test_episodes_of_both_kinds_equal_a_walk_per_kind(keep: str) -> None:
+    compared = 0
+    for path in sorted(SAMPLES.glob("*.pcap")):
+        found = _detected(path, keep)
+        if found is None:
+            continue
+        facts = found.facts
+        resent = _Resent.of(facts, found.detections)
+        for conn in resent.events:
+            view = _Rows.of(facts, int(np.searchsorted(facts.conn_ids, conn)))
+            want = tuple(
+                _episodes_of_kind(view, resent, kind)
+                for kind in (EventKind.RETRANSMIT, EventKind.FAST_RETRANSMIT)
+            )
+            assert _episodes(view, resent) == want, (path.name, conn)
+            compared += sum(map(len, want))
+    assert compared >= (50 if keep == "both" else 10)

@@ -1558,9 +1558,9 @@ class _Resent:
                 if found.retransmit.inferred.rto or found.retransmit.inferred.fast
             ]
         )
-        if not len(every):
-            return cls({}, [], [], [], [], [], [], [], [], [])
         resent = (every.kind == _RESENT[0].value) | (every.kind == _RESENT[1].value)
+        if not resent.any():
+            return cls({}, [], [], [], [], [], [], [], [], [])
         conn, frames = every.conn[resent], every.frame[resent]
         # Each connection's entries: a run of its id.
         starts = np.flatnonzero(np.append(True, conn[1:] != conn[:-1]))

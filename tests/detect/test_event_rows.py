@@ -225,7 +225,44 @@ def test_event_columns_read_back_as_the_events_they_hold() -> None:
     assert events == tuple(events) and events != ()
     with pytest.raises(IndexError):
         events[2]
-    joined = EventColumns.joined([events, EventColumns(source, 0, 1, conn=2), events])
-    assert joined.conn.tolist() == [5, 5, 2, 5, 5]
-    assert joined.frame.tolist() == [9, 12, 4, 9, 12]
-    assert joined.note.tolist() == ["b", "c", "a", "b", "c"]
+    assert events[:1] == (events[0],) and hash(events) == hash(tuple(events))
+    assert events != list(events)  # a tuple's equal, as a detector's tuple of events was
+    empty = EventColumns(source, 2, 2, conn=5)
+    assert not empty and empty == () and list(empty) == []
+    other = EventRows(
+        conn=np.full(1, -1, np.int64),
+        frame=np.array([30], np.int64),
+        time_ns=np.array([300], np.int64),
+        side=np.array(["server"], dtype=object),
+        kind=np.array(["retransmit"], dtype=object),
+        note=np.array(["d"], dtype=object),
+        value=np.array([1.0]),
+    )
+    # Sources interleaved (a long connection linked alone between a batch's): kept in order.
+    items = [events, EventColumns(other, 0, 1, conn=7), EventColumns(source, 0, 1, conn=2), empty]
+    joined = EventColumns.joined(items)
+    assert joined.conn.tolist() == [5, 5, 7, 2]
+    assert joined.frame.tolist() == [9, 12, 30, 4]
+    assert joined.note.tolist() == ["b", "c", "d", "a"]
+    assert joined.value[1:].tolist() == [0.01, 1.0, 0.2] and np.isnan(joined.value[0])
+    assert len(EventColumns.joined([])) == 0
+
+
+def test_event_columns_pickle_their_own_entries_only() -> None:
+    import pickle
+
+    n = 10_000
+    source = EventRows(
+        conn=np.full(n, -1, np.int64),
+        frame=np.arange(n, dtype=np.int64),
+        time_ns=np.arange(n, dtype=np.int64),
+        side=np.full(n, "client", dtype=object),
+        kind=np.full(n, "retransmit", dtype=object),
+        note=np.array([f"timeout: {k}" for k in range(n)], dtype=object),
+        value=np.full(n, 0.2),
+    )
+    events = EventColumns(source, 500, 503, conn=9)
+    data = pickle.dumps(events)
+    assert len(data) < 2_000  # not the 10,000 entries of the whole batch
+    back = pickle.loads(data)
+    assert back == events and [e.frame for e in back] == [500, 501, 502]

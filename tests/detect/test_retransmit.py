@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
 from builders.captures import CAPTURES
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
@@ -292,3 +294,71 @@ def test_rto_series_leaves_out_a_copy_sooner_than_the_minimum_rto() -> None:
     s = d.inferred.last_series
     assert [round(g, 3) for g in s.gaps] == [0.2, 0.4, 0.8] and len(s.frames) == 5 and s.doubling
     assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT] + [EventKind.RETRANSMIT] * 3
+
+
+def _judged_one_by_one(  # type: ignore[no-untyped-def]
+    gap, since_adv, spurious, already_sacked, fin_only, recovers_hole, soon, sacked,
+    dupacks, clocked, echoed, peer_unseen,
+) -> list[int]:  # fmt: skip
+    """What each resend is (``retransmit._SPURIOUS``...), the rule read one resend at a
+    time: the if-chain ``_judged``'s column-wise selection replaced."""
+    from pcapline.detect import retransmit as r
+    from pcapline.timers import RTO_CEILING_S, RTO_FLOOR_S
+
+    def fmin(a: float, b: float) -> float:
+        if a != a:
+            return b
+        return a if b != b or a <= b else b
+
+    found = []
+    for k, g in enumerate(gap):
+        candidate = recovers_hole[k] and (soon[k] or fmin(since_adv[k], g) < RTO_FLOOR_S)
+        if spurious[k]:
+            found.append(r._SPURIOUS)
+        elif already_sacked[k]:
+            found.append(r._SACKED_PROBE)
+        elif fin_only[k]:
+            found.append(r._FIN)
+        elif candidate and (dupacks[k] >= 2 or sacked[k]):
+            found.append(r._ON_DUPACKS)
+        elif g < RTO_FLOOR_S:
+            found.append(r._EARLY_PROBE)
+        elif g != g:
+            found.append(r._NO_COPY)
+        elif clocked[k]:
+            found.append(r._CLOCKED)
+        elif g > RTO_CEILING_S:
+            found.append(r._TOO_LATE)
+        else:
+            found.append(r._TIMEOUT)
+    return found
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_judged_column_wise_equals_the_rule_read_one_resend_at_a_time(seed: int) -> None:
+    from pcapline.detect.retransmit import _KIND_OF, _judged, _note
+
+    rng = np.random.default_rng(seed)
+    n = 4000
+    # Gaps and times since the last advancing ACK around every threshold (the minimum RTO,
+    # TCP_RTO_MAX, microseconds), some not measured (NaN).
+    scale = rng.choice([1e-5, 1e-2, 0.2, 1.0, 150.0], size=(2, n))
+    gap, since_adv = rng.uniform(0.0, 2.0, size=(2, n)) * scale
+    gap[rng.random(n) < 0.15] = np.nan
+    since_adv[rng.random(n) < 0.3] = np.nan
+    flags = rng.random((9, n)) < np.array([0.05, 0.05, 0.1, 0.5, 0.5, 0.3, 0.2, 0.3, 0.2])[:, None]
+    spurious, already_sacked, fin_only, recovers_hole, soon, sacked, clocked, echoed, alone = flags
+    dupacks = rng.integers(0, 4, size=n)
+    args = (gap, since_adv, spurious, already_sacked, fin_only, recovers_hole, soon, sacked,
+            dupacks, clocked, echoed, alone)  # fmt: skip
+    found = _judged_one_by_one(*(a.tolist() for a in args))
+    assert len(set(found)) == 9  # every case came up
+    kinds, notes = _judged(*args)
+    assert kinds == [_KIND_OF[what] for what in found]
+    since = np.fmin(since_adv, gap)
+    assert notes == [
+        _note(what, g, a, s, d, o, e, u)
+        for what, g, a, s, d, o, e, u in zip(
+            found, gap, since_adv, since, dupacks.tolist(), soon, echoed, alone, strict=True
+        )
+    ]

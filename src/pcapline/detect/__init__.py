@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
@@ -341,18 +341,10 @@ class EventRows:
             object_notes=object_notes,
         )
 
-    def part(self, lo: int, hi: int) -> EventRows:
-        """Events ``lo:hi`` (views of these columns, not copies)."""
-        return EventRows(
-            self.conn[lo:hi],
-            self.frame[lo:hi],
-            self.time_ns[lo:hi],
-            self.side[lo:hi],
-            self.kind[lo:hi],
-            self.note[lo:hi],
-            self.value[lo:hi],
-            self.object_notes,
-        )
+    def at(self, which: slice | np.ndarray) -> EventRows:
+        """The events ``which`` selects (a slice: views of these columns)."""
+        columns = {c: self[c][which] for c in EVENT_COLUMNS}
+        return EventRows.of_columns(columns, object_notes=self.object_notes)
 
     def table(self, rank: np.ndarray | None = None) -> pd.DataFrame:
         """The events by conn then frame, then ``rank`` (per event: its detector's place
@@ -370,17 +362,18 @@ class EventColumns(Sequence[Event]):
     """One connection's (``conn``) events: entries ``lo:hi`` of columns shared by the
     connections of a batch (``source``, whose ``conn`` column is not read). Read as ``Event``
     objects only when someone iterates them (tests, ``ConnDetections.events``); ``run_all``
-    gathers the columns of all of them at once (``joined``)."""
+    gathers the columns of all of them at once (``joined``). A sequence of ``Event`` that
+    equals, and hashes as, the tuple of them."""
 
     __slots__ = ("conn", "hi", "lo", "source")
 
     def __init__(self, source: EventRows, lo: int, hi: int, conn: int) -> None:
         self.source, self.lo, self.hi, self.conn = source, lo, hi, conn
 
-    @property
-    def rows(self) -> EventRows:
-        """These events alone, as columns."""
-        return self.joined([self])
+    def __reduce__(self) -> tuple[type[EventColumns], tuple[EventRows, int, int, int]]:
+        """Pickled with its own entries only (a worker's result keeps some connections'
+        detections: not the whole partition's columns)."""
+        return EventColumns, (self.source.at(slice(self.lo, self.hi)), 0, len(self), self.conn)
 
     @staticmethod
     def joined(items: Sequence[EventColumns]) -> EventRows:
@@ -394,19 +387,7 @@ class EventColumns(Sequence[Event]):
             offsets = np.cumsum(counts) - counts  # each member's first place in the part
             at = np.repeat(lo - offsets, counts) + np.arange(int(counts.sum()))
             conns = np.fromiter((m.conn for m in members), np.int64, len(members))
-            src = members[0].source
-            parts.append(
-                EventRows(
-                    np.repeat(conns, counts),
-                    src.frame[at],
-                    src.time_ns[at],
-                    src.side[at],
-                    src.kind[at],
-                    src.note[at],
-                    src.value[at],
-                    src.object_notes,
-                )
-            )
+            parts.append(replace(members[0].source.at(at), conn=np.repeat(conns, counts)))
         if not parts:
             return _events_frame([])
         return EventRows.joined(parts)
@@ -437,10 +418,15 @@ class EventColumns(Sequence[Event]):
             value=None if value != value else value,  # NaN: none
         )
 
+    # As the tuple of its events (what a detector's events were before): equal to that
+    # tuple, hashed as it is, so a ``Detection`` holding either compares and hashes alike.
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+        if isinstance(other, EventColumns | tuple):
+            return tuple(self) == tuple(other)
+        return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  # equal to a tuple: not hashable as one
+    def __hash__(self) -> int:
+        return hash(tuple(self))
 
     def __repr__(self) -> str:
         return f"EventColumns({list(self)!r})"

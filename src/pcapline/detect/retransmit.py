@@ -303,8 +303,7 @@ def _latest_cover(
     return out
 
 
-#: What ``_judged`` can call a retransmission, in the order its tests are tried: each with
-#: its event kind.
+#: What ``_judged`` can find a retransmission to be (``_KIND_OF``: its event kind).
 _SPURIOUS, _SACKED_PROBE, _FIN, _ON_DUPACKS, _EARLY_PROBE, _NO_COPY, _CLOCKED, _TOO_LATE = range(8)
 _TIMEOUT = 8
 _KIND_OF = (
@@ -342,28 +341,24 @@ def _judged(
     # not a timeout (NaN: nothing to measure from; it compares False).
     since = np.fmin(since_adv, gap)
     candidate = recovers_hole & (soon | (since < RTO_FLOOR_S))
-    code = np.select(
-        [
-            spurious,
-            already_sacked,
-            fin_only,
-            candidate & ((dupacks >= 2) | sacked),
-            # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no
-            # duplicate ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC
-            # 8985.
-            gap < RTO_FLOOR_S,
-            np.isnan(gap),  # the capture holds no earlier copy of these bytes
-            clocked,
-            gap > RTO_CEILING_S,
-        ],
-        range(8),
-        _TIMEOUT,
-    ).tolist()
-    kinds = [_KIND_OF[c] for c in code]
+    tests = [  # (what it is, when), tried in this order: the first that holds names it
+        (_SPURIOUS, spurious),
+        (_SACKED_PROBE, already_sacked),
+        (_FIN, fin_only),
+        (_ON_DUPACKS, candidate & ((dupacks >= 2) | sacked)),
+        # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
+        # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
+        (_EARLY_PROBE, gap < RTO_FLOOR_S),
+        (_NO_COPY, np.isnan(gap)),  # the capture holds no earlier copy of these bytes
+        (_CLOCKED, clocked),
+        (_TOO_LATE, gap > RTO_CEILING_S),
+    ]
+    code = np.select([when for _, when in tests], [what for what, _ in tests], _TIMEOUT)
+    codes = code.tolist()
     notes = [
-        _note(c, g, a, s, d, o, e, u)
-        for c, g, a, s, d, o, e, u in zip(
-            code,
+        _note(what, *values)
+        for what, *values in zip(
+            codes,
             gap.tolist(),
             since_adv.tolist(),
             since.tolist(),
@@ -374,11 +369,11 @@ def _judged(
             strict=True,
         )
     ]
-    return kinds, notes
+    return [_KIND_OF[what] for what in codes], notes
 
 
 def _note(
-    code: int,
+    what: int,
     gap: float,
     since_adv: float,
     since: float,
@@ -387,17 +382,17 @@ def _note(
     echoed: bool,
     peer_unseen: bool,
 ) -> str:
-    """The note of a retransmission ``_judged`` gave ``code``."""
-    if code == _TIMEOUT:
+    """The note of a retransmission ``_judged`` found to be ``what``."""
+    if what == _TIMEOUT:
         return f"timeout: {gap:.3f} s after the previous copy"
-    if code == _SPURIOUS:
+    if what == _SPURIOUS:
         return "data the peer had already acknowledged"
-    if code == _SACKED_PROBE:
+    if what == _SACKED_PROBE:
         return (
             "tail loss probe: resent the last segment, which the peer had already SACKed "
             "(no hole repaired)"
         )
-    if code == _FIN:
+    if what == _FIN:
         if echoed:
             return (
                 f"FIN repeated on the ACK of the peer's data or FIN, {_short(gap)} after the "
@@ -406,7 +401,7 @@ def _note(
         if peer_unseen:
             return "FIN sent again (the peer's direction is not in the capture)"
         return "FIN sent again: not acknowledged"
-    if code == _ON_DUPACKS:
+    if what == _ON_DUPACKS:
         note = f"after {dupacks} duplicate ACKs" if dupacks >= 2 else "after SACK"
         if not soon:
             note += (
@@ -414,22 +409,23 @@ def _note(
                 "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
             )
         return note
-    if code == _EARLY_PROBE:
+    if what == _EARLY_PROBE:
         return (
             f"tail loss probe: {gap * 1e3:.0f} ms after the original, sooner than the 200 ms "
             "minimum RTO"
         )
-    if code == _NO_COPY:
+    if what == _NO_COPY:
         return (
             "no earlier copy captured (missed by the capture, or lost before it): whether "
             "a timer or loss recovery resent it cannot be told"
         )
-    if code == _CLOCKED:
+    if what == _CLOCKED:
         return (
             f"sent {_short(since_adv)} after the peer's ACK advanced snd.una: the "
             "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
             "recovery), not the timer"
         )
+    assert what == _TOO_LATE, what
     return (
         f"{gap:.3f} s after the previous copy: longer than any retransmission timer "
         "(TCP_RTO_MAX 120 s), so no backoff step (a time jump, or captures joined)"
@@ -470,11 +466,11 @@ class _Links:
 @dataclass(frozen=True, slots=True)
 class _Resends:
     """Per retransmitted row (frame order, connection after connection in a batch): what
-    ``_judged`` judges it by, measured column-wise, as Python lists (a numpy scalar read costs
-    more than the test that reads it)."""
+    ``detect`` and ``_last_series`` read of it, found column-wise by ``_resends`` (which
+    judges it, ``_judged``), as Python lists (a numpy scalar read costs more than the test
+    that reads it)."""
 
     rows: list[int]  # the row, relative to its connection
-    frame: list[int]
     time_ns: list[int]
     from_client: list[bool]
     seq: list[int]  # its first byte (relative)
@@ -483,30 +479,10 @@ class _Resends:
     #: Seconds since the previous copy: at the same seq, else the latest that covered the
     #: first byte (``_covering_in``; NaN: none captured).
     gap: list[float]
-    #: Seconds since the peer's latest ACK that advanced snd.una (NaN: none).
-    since_adv: list[float]
-    last_peer: list[int]  # the peer's latest row before it (relative; -1: none)
-    spurious: list[bool]  # facts.is_spurious: data the peer had already acknowledged
     fin_only: list[bool]  # a bare FIN
-    #: Within max(20 ms, 1.5 RTT) of the peer's latest segment: sent on what the peer said.
-    soon: list[bool]
-    #: Data at the peer's hole (at or above the ACK of the peer's latest segment), neither
-    #: spurious nor a bare FIN: what fast retransmit resends.
-    recovers_hole: list[bool]
-    sacked: list[bool]  # the peer's latest segment carries a SACK block
-    #: A resend of the last segment that the peer had already SACKed (tail loss probe).
-    already_sacked: list[bool]
-    #: Sent sooner than TCP_RTO_MIN after an ACK that advanced snd.una, at the hole.
-    clocked: list[bool]
-    #: A bare FIN whose ACK number is above the previous copy's (the peer's data or FIN was
-    #: acknowledged on it).
-    ack_rose: list[bool]
-    #: A bare FIN sent after its sender had acknowledged the peer's FIN (LAST_ACK).
-    last_ack_fin: list[bool]
-    #: ``ack_rose`` sooner than any retransmission timer: no resend at all.
+    #: A bare FIN repeated on the ACK of the peer's data or FIN, sooner than any
+    #: retransmission timer: no resend at all.
     echoed: list[bool]
-    #: Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
-    dupacks: list[int]
     kind: list[EventKind]  # what resent it (``_judged``)
     # What followed it (``_Links``, read at the end of the last series):
     peer_ack_after: list[int]
@@ -807,7 +783,8 @@ def _resends(
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # Nor is a FIN repeated on an ACK.
     last_ack_fin = _last_ack_fins(r, first, at, fin_only)
-    sacked = r.sack_blocks[peer] > 0
+    sacked = r.sack_blocks[peer] > 0  # the peer's latest segment carries a SACK block
+    # Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
     peer_dupacks = np.where(last >= 0, dupacks[base + np.maximum(last, 0)], 0)
     kinds, notes = _judged(
         gap,
@@ -827,25 +804,13 @@ def _resends(
     snd_una = r.snd_una[i]
     resends = _Resends(
         rows=(at - base).tolist(),
-        frame=r.frame[i].tolist(),
         time_ns=time_ns.tolist(),
         from_client=client.tolist(),
         seq=seq.tolist(),
         already_acked=((snd_una != UNKNOWN) & (snd_una > seq)).tolist(),
         gap=gap.tolist(),
-        since_adv=since_adv.tolist(),
-        last_peer=last.tolist(),
-        spurious=spurious.tolist(),
         fin_only=fin_only.tolist(),
-        soon=soon.tolist(),
-        recovers_hole=recovers_hole.tolist(),
-        sacked=sacked.tolist(),
-        already_sacked=already_sacked.tolist(),
-        clocked=clocked.tolist(),
-        ack_rose=ack_rose.tolist(),
-        last_ack_fin=last_ack_fin.tolist(),
         echoed=echoed.tolist(),
-        dupacks=peer_dupacks.tolist(),
         kind=kinds,
         peer_ack_after=links.peer_ack_after[at].tolist(),
         own_rst_after=links.own_rst_after[at].tolist(),
@@ -856,7 +821,7 @@ def _resends(
         conn=np.full(len(at), -1, dtype=np.int64),  # ``EventColumns`` knows each one's
         frame=r.frame[i],
         time_ns=time_ns,
-        side=np.where(client, _CLIENT, _SERVER),
+        side=_SIDE_OF[client.astype(np.intp)],
         kind=np.array([kind.value for kind in kinds], dtype=object),
         note=np.array(notes, dtype=object),
         value=gap,
@@ -864,8 +829,9 @@ def _resends(
     return resends, events, ~last_ack_fin & ~echoed
 
 
-#: ``Side`` values as objects, the type of the events table's ``side`` column.
-_CLIENT, _SERVER = np.array([Side.CLIENT.value, Side.SERVER.value], dtype=object)
+#: ``Side`` values by "sent by the client", as objects (the events table's ``side`` column
+#: holds objects, not fixed-width strings).
+_SIDE_OF = np.array([Side.SERVER.value, Side.CLIENT.value], dtype=object)
 
 
 def _final_series(
