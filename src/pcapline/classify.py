@@ -671,8 +671,14 @@ def _previous_on_4tuple(connections: pd.DataFrame, conns: list[int]) -> list[int
     """Per connection of ``conns``: the latest earlier connection (highest lower id) on its
     very 4-tuple, client and server ends alike (None: none, or not in ``connections``)."""
     keys = ["client_ip", "client_port", "server_ip", "server_port"]
-    group = connections.groupby(keys, sort=False).ngroup().to_numpy(np.int64)
-    ids = connections["id"].to_numpy(np.int64)
+    # Only connections on the asked ones' port pairs can share their 4-tuples: the addresses
+    # (text) are grouped for those alone.
+    ports = connections["client_port"].to_numpy(np.int64) << 16
+    ports |= connections["server_port"].to_numpy(np.int64)
+    asked = pd.Index(connections["id"]).get_indexer(conns)
+    near = connections[np.isin(ports, ports[asked[asked >= 0]])]
+    group = near.groupby(keys, sort=False).ngroup().to_numpy(np.int64)
+    ids = near["id"].to_numpy(np.int64)
     order = np.lexsort((ids, group))  # tuple by tuple, ids ascending inside
     groups, ids_in_order = group[order], ids[order]
     out: list[int | None] = []
