@@ -248,7 +248,7 @@ def test_event_columns_read_back_as_the_events_they_hold() -> None:
     assert len(EventColumns.joined([])) == 0
 
 
-def test_event_columns_pickle_their_own_entries_only() -> None:
+def test_event_columns_pickle_as_the_tuple_of_their_own_events() -> None:
     import pickle
 
     n = 10_000
@@ -265,4 +265,4 @@ def test_event_columns_pickle_their_own_entries_only() -> None:
     data = pickle.dumps(events)
     assert len(data) < 2_000  # not the 10,000 entries of the whole batch
     back = pickle.loads(data)
-    assert back == events and [e.frame for e in back] == [500, 501, 502]
+    assert type(back) is tuple and back == events and [e.frame for e in back] == [500, 501, 502]
