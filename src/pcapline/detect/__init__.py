@@ -28,10 +28,9 @@ late visits, the timeline) is a batch of one connection and runs the very same p
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from itertools import chain
+from itertools import chain, groupby
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import numpy as np
@@ -382,7 +381,7 @@ class EventColumns(Sequence[Event]):
         """The events of ``items``, one after another: one gather per column of each
         source (``run_all`` has tens of thousands of them on a lossy capture)."""
         parts: list[EventRows] = []
-        for _, run in itertools.groupby(items, key=lambda item: id(item.source)):
+        for _, run in groupby(items, key=lambda item: id(item.source)):
             members = list(run)
             lo = np.fromiter((m.lo for m in members), np.int64, len(members))
             counts = np.fromiter((m.hi for m in members), np.int64, len(members)) - lo
@@ -588,7 +587,9 @@ def run_all(
         detections[view.conn] = detected
         if screened[index]:  # the events of a connection no screen selected: rows() made them
             found.add(detected)
-    found.joined(frames, ranks)
+    for part, rank in found.parts():
+        frames.append(part)
+        ranks.append(rank)
     return DetectResult(
         events=_combine(frames, ranks),
         detections=detections,
@@ -636,14 +637,16 @@ class _Found:
                 self.events.extend(events)
                 self.ranks.extend([rank] * len(events))
 
-    def joined(self, frames: list[EventRows], ranks: list[np.ndarray]) -> None:
-        """Append the gathered events to ``frames`` and their ranks to ``ranks``."""
+    def parts(self) -> list[tuple[EventRows, np.ndarray]]:
+        """The gathered events as columns, each part with its events' ranks."""
+        out = []
         if self.events:
-            frames.append(_events_frame(self.events))
-            ranks.append(np.array(self.ranks, dtype=np.int64))
+            out.append((_events_frame(self.events), np.array(self.ranks, dtype=np.int64)))
         if self.columns:
-            frames.append(EventColumns.joined([events for _, events in self.columns]))
-            ranks.append(np.repeat([r for r, _ in self.columns], [len(e) for _, e in self.columns]))
+            joined = EventColumns.joined([events for _, events in self.columns])
+            rank = np.repeat([r for r, _ in self.columns], [len(e) for _, e in self.columns])
+            out.append((joined, rank))
+        return out
 
 
 def _events_frame(found: list[Event]) -> EventRows:
