@@ -80,7 +80,7 @@ def _resent_checked(path: Path, keep: str = "both") -> int:
     if found is None:
         return 0
     facts = found.facts
-    together = _Resent.of(facts, found.detections)
+    together = _Resent.of(facts, found.events)
     position = {conn: i for i, conn in enumerate(facts.conn_ids.tolist())}
     checked = 0
     for conn, (lo, hi) in together.events.items():
@@ -92,7 +92,7 @@ def _resent_checked(path: Path, keep: str = "both") -> int:
         view = _Rows.of(facts, position[conn])
         expected = [_one_by_one(view, e) for e in events]
         assert _found(together, conn) == expected, (path.name, conn)
-        alone = _Resent.of(facts, {conn: found.detections[conn]})
+        alone = _Resent.of(facts, found.events[found.events["conn"] == conn])
         assert _found(alone, conn) == expected, (path.name, conn)
         checked += len(events)
     return checked
@@ -175,7 +175,7 @@ def test_episodes_of_both_kinds_equal_a_walk_per_kind(keep: str) -> None:
         if found is None:
             continue
         facts = found.facts
-        resent = _Resent.of(facts, found.detections)
+        resent = _Resent.of(facts, found.events)
         for conn in resent.events:
             view = _Rows.of(facts, int(np.searchsorted(facts.conn_ids, conn)))
             want = tuple(

@@ -924,7 +924,7 @@ def measure(
     # was lost (most visits find nothing: their data RTT is all they add, as a column).
     data_rtt_ms = np.full(n, np.nan)
     visited: dict[int, _Visited] = {}
-    resent = _Resent.of(facts, detections)
+    resent = _Resent.of(facts, events)
     for index, conn in enumerate(ids.tolist()):
         found = detections.get(conn)
         if found is None:
@@ -1548,20 +1548,15 @@ class _Resent:
     peer_spoke_ns: list[int]  # the peer's last ACK before it; the event's own time when none
 
     @classmethod
-    def of(cls, facts: Facts, detections: Mapping[int, ConnDetections]) -> _Resent:
-        from pcapline.detect import events_joined
-
-        every = events_joined(  # connection after connection, frame order inside
-            [
-                found.retransmit.events
-                for found in detections.values()
-                if found.retransmit.inferred.rto or found.retransmit.inferred.fast
-            ]
-        )
-        resent = (every.kind == _RESENT[0].value) | (every.kind == _RESENT[1].value)
-        if not resent.any():
+    def of(cls, facts: Facts, events: pd.DataFrame) -> _Resent:
+        """From the events table (``EVENT_COLUMNS``, by conn then frame): the retransmit
+        detector's ``_RESENT`` events are already there, columns of the whole partition."""
+        kind = events["kind"].to_numpy()
+        resent = np.flatnonzero((kind == _RESENT[0].value) | (kind == _RESENT[1].value))
+        if not len(resent):
             return cls({}, [], [], [], [], [], [], [], [], [])
-        conn, frames = every.conn[resent], every.frame[resent]
+        conn = events["conn"].to_numpy(np.int64)[resent]
+        frames = events["frame"].to_numpy(np.int64)[resent]
         # Each connection's entries: a run of its id.
         starts = np.flatnonzero(np.append(True, conn[1:] != conn[:-1]))
         ends = np.append(starts[1:], len(conn))
@@ -1593,8 +1588,8 @@ class _Resent:
         peer_unseen = np.where(client, clients == hi - lo, clients == 0)
         return cls(
             chosen,
-            every.kind[resent].tolist(),
-            every.value[resent].tolist(),
+            kind[resent].tolist(),
+            events["value"].to_numpy(np.float64)[resent].tolist(),
             (rows - lo).tolist(),
             client.tolist(),
             peer_unseen.tolist(),

@@ -433,15 +433,6 @@ class EventColumns(Sequence[Event]):
         return f"EventColumns({list(self)!r})"
 
 
-def events_joined(detected: Sequence[Sequence[Event]]) -> EventRows:
-    """The events of ``detected`` (``Detection.events``: ``EventColumns`` or ``Event``
-    tuples), one after another, as columns."""
-    columns = [events for events in detected if isinstance(events, EventColumns)]
-    if len(columns) == len(detected):
-        return EventColumns.joined(columns)
-    return _events_frame([event for events in detected for event in events])
-
-
 def row_events(
     facts: Facts, mask: np.ndarray, kind: EventKind, note: str | np.ndarray = ""
 ) -> EventRows:
@@ -705,7 +696,6 @@ __all__ = [
     "RowSets",
     "conn_view",
     "detect_connection",
-    "events_joined",
     "first_rows",
     "first_rows_by_direction",
     "next_peer_rows",
