@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
-from pcapline import engine, findings
+from pcapline import engine, findings, tempdirs
 from pcapline.engine import GUESS, PartitionLost, Progress, Settings
 from pcapline.frames import in_order, joined
 from pcapline.heap import release_freed_memory
@@ -634,7 +634,7 @@ def analyse(
     show = progress or Progress(enabled=False)
     count = partition_count(source_size(source), jobs, partitions)
     try:
-        work = tempfile.mkdtemp(prefix="pcapline-", dir=spill_dir)
+        work = tempdirs.make_folder(tempdirs.PREFIX, spill_dir)
     except OSError as exc:
         raise cannot_create_spill(spill_dir or tempfile.gettempdir(), exc) from None
     try:

@@ -338,6 +338,7 @@ def analyze(
     follows the table.
     """
     _not_over_the_capture(capture, output)
+    _sweep_left_behind(spill_dir)
     local_jobs = _processes(jobs, "--jobs")
     unfiltered = host is None and port is None and not stream and app is None and sni is None
     slow = _thresholds(slow_connect, slow_response)
@@ -413,6 +414,29 @@ def _processes(asked: int | None, option: str) -> int:
             )
         return most
     return asked
+
+
+def _sweep_left_behind(spill_dir: str | None) -> None:
+    """Remove the temporary folders that killed runs left where this run may make its own
+    (``tempdirs.sweep``: only those whose owner process is gone), and say so on stderr: a
+    run killed by SIGKILL (the OOM killer) cannot remove its own, and a disk filled by an
+    old split capture would fail this run."""
+    import tempfile
+
+    from pcapline import tempdirs
+    from pcapline.fmt import byte_count
+
+    places = {tempfile.gettempdir(), *([spill_dir] if spill_dir is not None else [])}
+    for place in sorted(places):
+        swept = tempdirs.sweep(place)
+        if swept.folders:
+            with contextlib.suppress(OSError):
+                click.echo(
+                    f"pcapline: removed {swept.folders} temporary "
+                    f"folder{'s' if swept.folders != 1 else ''} ({byte_count(swept.size_bytes)}) "
+                    f"that killed pcapline runs left in {printable(place)}",
+                    err=True,
+                )
 
 
 def _bounded_path(capture: str, *, asked: bool) -> bool:
@@ -688,6 +712,7 @@ def report(
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
     _not_over_the_capture(capture, output)
+    _sweep_left_behind(spill_dir)
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
     filters: dict[str, Any] = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
@@ -737,6 +762,7 @@ def timeline(
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
     _not_over_the_capture(capture, output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
+    _sweep_left_behind(spill_dir)
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
     with contextlib.ExitStack() as held:

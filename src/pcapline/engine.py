@@ -404,13 +404,12 @@ class LocalPool(Runner):
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
-        import tempfile
-
+        from pcapline.tempdirs import make_folder
         from pcapline.workers import signals_deferred
 
         if self.folder is None:
             with contextlib.suppress(OSError):  # no folder: results come through the pipe
-                self.folder = tempfile.mkdtemp(prefix="pcapline-results-")
+                self.folder = make_folder("pcapline-results-")
         futures = {}
         for number in parts:
             with signals_deferred():  # a worker started but not registered would escape close

@@ -54,6 +54,7 @@ from pcapline.read.capture import BackwardSteps, Capture
 from pcapline.read.open import TELL_BYTES, SourceFile, not_a_capture, open_source_file
 from pcapline.read.pcap import PcapWalker, Records, is_pcap, pcap_header
 from pcapline.read.pcapng import MAX_BLOCK_LEN, PcapngWalker, is_pcapng
+from pcapline.tempdirs import make_folder
 
 __all__ = ["DEFAULT_WINDOW_BYTES", "SpilledCapture", "spill_capture"]
 
@@ -212,7 +213,7 @@ def spill_capture(
     ``PcaplineError`` naming the directory. Nothing is left on disk when this raises."""
     where = os.fspath(directory) if directory is not None else tempfile.gettempdir()
     try:
-        spill_dir = tempfile.mkdtemp(prefix="pcapline-spill-", dir=where)
+        spill_dir = make_folder("pcapline-spill-", where)
     except OSError as exc:
         raise cannot_create_spill(where, exc) from None
     try:
