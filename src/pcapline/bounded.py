@@ -508,12 +508,13 @@ class Workers:
     when there is one partition; results come back in any order. Ctrl-C stops the workers at
     once. With ``jobs`` 1 and several partitions one worker process still does the work: a
     partition's analysis (about 500 MB at 48 MiB of capture) then never sits on top of the
-    digests this process gathers, so the peak is the same whatever ``--jobs`` says."""
+    digests this process gathers, so the peak is the same whatever ``--jobs`` says.
+    ``fork=False``: every task in this process."""
 
-    def __init__(self, job: Job, jobs: int) -> None:
+    def __init__(self, job: Job, jobs: int, *, fork: bool = True) -> None:
         self.job = job
         self.pool = None
-        if jobs > 1 or job.parts.count > 1:
+        if fork and (jobs > 1 or job.parts.count > 1):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -625,12 +626,15 @@ def analyse(
     outputs: frozenset[str] = frozenset({"json"}),
     spill_dir: str | None = None,
     progress: Progress | None = None,
+    fork: bool = True,
 ) -> Bounded:
     """The capture analysed a partition at a time; the result writes the outputs asked for
     (``outputs``, a subset of ``OUTPUTS``). Close it (or use it as a context manager) to
     remove its work folder (in ``spill_dir``, default the system's temporary folder).
     ``jobs``: partitions analysed at once on this machine; ``scheduler``: a Dask scheduler
-    address where pass 2 runs instead."""
+    address where pass 2 runs instead. ``fork=False``: every partition in this process,
+    one after the other, whatever ``jobs`` says (a ``scan`` worker: its siblings keep the
+    cores busy, and a Dask worker is a daemon process, which may not start children)."""
     show = progress or Progress(enabled=False)
     count = partition_count(source_size(source), jobs, partitions)
     try:
@@ -638,7 +642,7 @@ def analyse(
     except OSError as exc:
         raise cannot_create_spill(spill_dir or tempfile.gettempdir(), exc) from None
     try:
-        return _analyse(source, work, count, slow, jobs, scheduler, outputs, show)
+        return _analyse(source, work, count, slow, jobs, scheduler, outputs, show, fork=fork)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         # a partition's results (written here or by a worker) filled the disk: one line
@@ -660,14 +664,16 @@ def _analyse(
     scheduler: str | None,
     outputs: frozenset[str],
     show: Progress,
+    *,
+    fork: bool = True,
 ) -> Bounded:
     show.stage(f"reading and splitting in {count} partitions")
-    parts = split(source, count, work, jobs=jobs)
+    parts = split(source, count, work, jobs=jobs if fork else 1)
     # The split's windows are freed: the workers forked next should not share them, nor
     # this process keep them while it waits on the workers.
     release_freed_memory()
     job = Job(parts, work, outputs)
-    workers = Workers(job, min(jobs, parts.count))
+    workers = Workers(job, min(jobs, parts.count), fork=fork)
     cluster = None
     numbers = list(range(parts.count))
 

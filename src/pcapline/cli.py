@@ -835,6 +835,8 @@ def scan(
     files = batch.expand_paths(paths)
     for capture in files:  # refused before any capture is analysed
         _not_over_the_capture(capture, output)
+    if scheduler is None:  # local workers: a big capture's work folder goes in $TMPDIR here
+        _sweep_left_behind(None)
     shown = not quiet and sys.stderr.isatty()
     captures = batch.scan_files(files, workers=workers, scheduler=scheduler, progress=shown)
     tty = output is None and sys.stdout.isatty()

@@ -39,6 +39,8 @@ from pcapline.workers import signals_deferred, stop_pool, worker_init
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pcapline.analysis import Analysis
+
 #: Names a directory walk picks up (explicit file arguments are always scanned).
 CAPTURE_SUFFIXES: tuple[str, ...] = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap0", ".ntar")
 COMPRESSION_SUFFIXES: tuple[str, ...] = ("", ".gz", ".bz2", ".xz", ".zst", ".zstd")
@@ -48,6 +50,7 @@ IN_FLIGHT_PER_WORKER = 2
 #: by the fork server: otherwise every worker imported it on its first capture (~70 ms each).
 PIPELINE_MODULES: tuple[str, ...] = (
     "pcapline.analysis",
+    "pcapline.bounded",
     "pcapline.engine",
     "pcapline.app",
     "pcapline.classify",
@@ -112,7 +115,6 @@ class CaptureSummary:
 
 def summarize_capture(path: str) -> CaptureSummary:
     """Analyse one capture; never raises (the error becomes ``summary.error``, one line)."""
-    from pcapline.analysis import analyze
     from pcapline.render.jsondoc import plain, skip_order
 
     started = time.perf_counter()
@@ -121,7 +123,7 @@ def summarize_capture(path: str) -> CaptureSummary:
         return CaptureSummary(path, error=unscannable)
     _test_hook_kill_worker(path)
     try:
-        analysis = analyze(path)
+        analysis = _analysed(path)
     except MemoryError:
         return CaptureSummary(
             path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
@@ -158,6 +160,22 @@ def summarize_capture(path: str) -> CaptureSummary:
         warnings=[str(w) for w in info.warnings],
         quality=plain(info.quality),
     )
+
+
+def _analysed(path: str) -> Analysis:
+    """What a summary reads of ``path``: the capture facts, findings and each connection's
+    fate and slow tags. A capture big enough for ``analyze``'s bounded-memory path
+    (``bounded.wanted``) takes it too, one partition at a time in this process, so a
+    worker's memory does not grow with the capture: a 30 M-packet ring-buffer file in a
+    folder would otherwise need some 15 GB per worker. The per-segment facts are never
+    kept (only drawing reads them)."""
+    from pcapline import bounded
+    from pcapline.analysis import analyze
+
+    if bounded.wanted(path):
+        with bounded.analyse(path, outputs=frozenset(), fork=False) as result:
+            return result.analysis()
+    return analyze(path, keep_facts=False)
 
 
 def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
