@@ -11,17 +11,26 @@ either way; the peak memory on a 30 M-packet capture is measured by the bench
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from builders.terminal import foreground_job
 from test_engine import SAMPLES
 
-from pcapline import bounded
+from pcapline import bounded, tempdirs
 from pcapline.analysis import analyze
 from pcapline.scan.run import summarize_capture
 
+ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = sorted(SAMPLES.glob("*.pcap*"))
 
 
@@ -75,3 +84,82 @@ def test_the_bounded_path_runs_in_a_daemon_process_when_told_not_to_fork() -> No
     child.join(30)
     assert child.exitcode == 0
     assert fates == [str(f) for f in analyze(path).connections["fate"].tolist()]
+
+
+def _scan_json(*args: str, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapline", "scan", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    for capture in document["captures"]:
+        capture.pop("seconds", None)
+    return document
+
+
+def test_scan_memory_bounded_gives_the_same_document(tmp_path: Path) -> None:
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    for path in CAPTURES[::3]:
+        shutil.copy(path, folder / path.name)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temporary)}
+    in_memory = _scan_json(str(folder), "--workers", "2", env=env)
+    assert _scan_json(str(folder), "--workers", "2", "--memory-bounded", env=env) == in_memory
+    assert len(in_memory["captures"]) >= 10
+    assert list(temporary.iterdir()) == []  # every work folder removed
+
+
+def test_ctrl_c_on_a_memory_bounded_scan_leaves_no_work_folder(tmp_path: Path) -> None:
+    """The workers busy at Ctrl-C are killed, with no chance to remove their work folders:
+    the scan removes them before it exits."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import make_giant
+
+    folder, temporary = tmp_path / "slow", tmp_path / "tmp"
+    folder.mkdir()
+    temporary.mkdir()
+    for n in range(3):
+        make_giant.keepalive(folder / f"long-{n}.pcap", 200_000)  # ~10 s of analysis each
+    argv = ["scan", str(folder), "--workers", "2", "--memory-bounded"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pcapline", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temporary)},
+        preexec_fn=foreground_job,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 60
+    while len(list(temporary.glob("pcapline-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the condition: both workers inside a capture
+    busy = list(temporary.glob("pcapline-*"))
+    assert len(busy) == 2 and all((f / tempdirs.OWNER_FILE).is_file() for f in busy)
+    time.sleep(0.5)  # splitting and analysing
+    assert process.poll() is None
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err.strip()) == (130, "pcapline: error: interrupted")
+    assert list(temporary.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_memory_bounded_scan_on_dask_workers_is_the_local_one() -> None:
+    """``--memory-bounded`` reaches Dask's workers (daemon processes: the bounded path runs
+    there in the worker's own process) and their summaries are the local ones."""
+    distributed = pytest.importorskip("distributed")
+    from pcapline.scan import render, scan
+
+    paths = [str(path) for path in CAPTURES[::4]]
+    local = scan(paths, workers=2)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    ) as cluster:
+        remote = scan(paths, scheduler=cluster.scheduler_address, memory_bounded=True)
+    assert not [c.error for c in remote if c.error]
+    assert render(remote, "json") == render(local, "json")

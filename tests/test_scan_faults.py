@@ -333,6 +333,6 @@ def test_a_capture_run_alone_says_how_its_process_ended(
     scan_run = importlib.import_module("pcapline.scan.run")  # the package exports run()
     capture = tmp_path / "x.pcap"
     capture.write_bytes(b"123456789")
-    monkeypatch.setattr(scan_run, "_alone_child", lambda path, send: ending())
+    monkeypatch.setattr(scan_run, "_alone_child", lambda task, path, send: ending())
     got = scan_run._run_alone(str(capture), multiprocessing.get_context("fork"))
     assert (got.error, got.lost) == (error, True)

@@ -817,6 +817,14 @@ def timeline(
     metavar="KIND[,KIND]",
     help="Exit 1 if a finding kind or fate occurs ('failures' = every failure fate).",
 )
+@click.option(
+    "--memory-bounded",
+    "bounded",
+    is_flag=True,
+    help="Analyse every capture one partition at a time, as analyze --memory-bounded does "
+    "(automatic for a capture file over 512 MiB, a compressed one over 128 MiB); the output "
+    "is the same.",
+)
 @_quiet_option
 def scan(
     paths: tuple[str, ...],
@@ -825,6 +833,7 @@ def scan(
     workers: int | None,
     scheduler: str | None,
     fail_on: tuple[str, ...],
+    bounded: bool,
     quiet: bool,
 ) -> int:
     """Analyse every capture in PATH... (files, folders recursively, globs; compressed or not)."""
@@ -838,7 +847,17 @@ def scan(
     if scheduler is None:  # local workers: a big capture's work folder goes in $TMPDIR here
         _sweep_left_behind(None)
     shown = not quiet and sys.stderr.isatty()
-    captures = batch.scan_files(files, workers=workers, scheduler=scheduler, progress=shown)
+    try:
+        captures = batch.scan_files(
+            files, workers=workers, scheduler=scheduler, progress=shown, memory_bounded=bounded
+        )
+    finally:
+        if scheduler is None:
+            # A worker killed on the way (the OOM killer; stopped at Ctrl-C, which kills the
+            # busy ones) left its big capture's work folder: gone with it, not at the next run.
+            from pcapline import tempdirs
+
+            tempdirs.sweep()
     tty = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     _write(

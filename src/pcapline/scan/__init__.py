@@ -46,10 +46,13 @@ def scan(
     scheduler: str | None = None,
     on_result: Progress | None = None,
     progress: bool = False,
+    memory_bounded: bool = False,
 ) -> list[CaptureSummary]:
     """Summaries of every capture under ``paths`` (files, directories, globs), sorted by path.
 
     ``progress=True`` draws a rich progress bar on stderr (the CLI asks only when stderr is a TTY).
+    ``memory_bounded=True`` analyses every capture on the bounded-memory path (by default
+    only those over ``bounded.BOUNDED_MIN_BYTES``).
     """
     return scan_files(
         expand_paths(paths),
@@ -57,6 +60,7 @@ def scan(
         scheduler=scheduler,
         on_result=on_result,
         progress=progress,
+        memory_bounded=memory_bounded,
     )
 
 
@@ -67,11 +71,18 @@ def scan_files(
     scheduler: str | None = None,
     on_result: Progress | None = None,
     progress: bool = False,
+    memory_bounded: bool = False,
 ) -> list[CaptureSummary]:
     """``scan`` of capture files already found (``expand_paths``: a name is never a glob
     again), for a caller that looks at the list first."""
     if not progress:
-        return run(files, workers=workers, scheduler=scheduler, on_result=on_result)
+        return run(
+            files,
+            workers=workers,
+            scheduler=scheduler,
+            on_result=on_result,
+            memory_bounded=memory_bounded,
+        )
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -97,7 +108,13 @@ def scan_files(
             on_result(summary)
 
     with bar:
-        return run(files, workers=workers, scheduler=scheduler, on_result=advance)
+        return run(
+            files,
+            workers=workers,
+            scheduler=scheduler,
+            on_result=advance,
+            memory_bounded=memory_bounded,
+        )
 
 
 def fail_on_names(values: Sequence[str]) -> frozenset[str]:

@@ -14,6 +14,7 @@ a summary with ``error`` set; the scan goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import logging
 import multiprocessing
@@ -113,8 +114,9 @@ class CaptureSummary:
         }
 
 
-def summarize_capture(path: str) -> CaptureSummary:
-    """Analyse one capture; never raises (the error becomes ``summary.error``, one line)."""
+def summarize_capture(path: str, *, memory_bounded: bool = False) -> CaptureSummary:
+    """Analyse one capture; never raises (the error becomes ``summary.error``, one line).
+    ``memory_bounded``: on the bounded-memory path whatever its size (``_analysed``)."""
     from pcapline.render.jsondoc import plain, skip_order
 
     started = time.perf_counter()
@@ -123,7 +125,7 @@ def summarize_capture(path: str) -> CaptureSummary:
         return CaptureSummary(path, error=unscannable)
     _test_hook_kill_worker(path)
     try:
-        analysis = _analysed(path)
+        analysis = _analysed(path, memory_bounded)
     except MemoryError:
         return CaptureSummary(
             path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
@@ -162,7 +164,7 @@ def summarize_capture(path: str) -> CaptureSummary:
     )
 
 
-def _analysed(path: str) -> Analysis:
+def _analysed(path: str, memory_bounded: bool = False) -> Analysis:
     """What a summary reads of ``path``: the capture facts, findings and each connection's
     fate and slow tags. A capture big enough for ``analyze``'s bounded-memory path
     (``bounded.wanted``) takes it too, one partition at a time in this process, so a
@@ -172,7 +174,7 @@ def _analysed(path: str) -> Analysis:
     from pcapline import bounded
     from pcapline.analysis import analyze
 
-    if bounded.wanted(path):
+    if memory_bounded or bounded.wanted(path):
         with bounded.analyse(path, outputs=frozenset(), fork=False) as result:
             return result.analysis()
     return analyze(path, keep_facts=False)
@@ -309,16 +311,19 @@ def run(
     workers: int | None = None,
     scheduler: str | None = None,
     on_result: Progress | None = None,
+    memory_bounded: bool = False,
 ) -> list[CaptureSummary]:
-    """Summaries of every capture in ``paths`` (already expanded), sorted by path."""
+    """Summaries of every capture in ``paths`` (already expanded), sorted by path.
+    ``memory_bounded``: every capture on the bounded-memory path (``summarize_capture``)."""
+    task = functools.partial(summarize_capture, memory_bounded=memory_bounded)
     if scheduler:
-        results = _run_dask(paths, scheduler, on_result)
+        results = _run_dask(paths, scheduler, on_result, task)
     else:
         count = workers or default_jobs()
         results = (
-            _run_inline(paths, on_result)
+            _run_inline(paths, on_result, task)
             if count == 1 or len(paths) == 1
-            else _run_pool(paths, count, on_result)
+            else _run_pool(paths, count, on_result, task)
         )
     return sorted(results, key=lambda s: s.path)
 
@@ -334,16 +339,23 @@ def _collector(out: list[CaptureSummary], on_result: Progress | None) -> Progres
     return deliver
 
 
-def _run_inline(paths: Sequence[str], on_result: Progress | None) -> list[CaptureSummary]:
+#: What a worker runs on each capture: ``summarize_capture`` with the scan's settings (a
+#: ``functools.partial`` of it: pickled by reference to the module's function).
+Task = Callable[[str], CaptureSummary]
+
+
+def _run_inline(
+    paths: Sequence[str], on_result: Progress | None, task: Task = summarize_capture
+) -> list[CaptureSummary]:
     out: list[CaptureSummary] = []
     deliver = _collector(out, on_result)
     for path in paths:
-        deliver(summarize_capture(path))
+        deliver(task(path))
     return out
 
 
 def _run_pool(
-    paths: Sequence[str], workers: int, on_result: Progress | None
+    paths: Sequence[str], workers: int, on_result: Progress | None, task: Task = summarize_capture
 ) -> list[CaptureSummary]:
     """A process pool; a worker that dies (SIGKILL from the OOM killer) breaks the pool, so the
     captures it had in flight are run again one by one, each in a process of its own: the
@@ -360,9 +372,9 @@ def _run_pool(
     _start_forkserver_deaf_to_ctrl_c()
     todo: Sequence[str] = paths
     while todo:
-        suspects, todo = _pool_round(todo, workers, context, deliver)
+        suspects, todo = _pool_round(todo, workers, context, deliver, task)
         for path in suspects:
-            deliver(_run_alone(path, context))
+            deliver(_run_alone(path, context, task))
     return out
 
 
@@ -371,6 +383,7 @@ def _pool_round(
     workers: int,
     context: multiprocessing.context.ForkServerContext,
     deliver: Progress,
+    task: Task = summarize_capture,
 ) -> tuple[list[str], list[str]]:
     """Run ``paths`` in one pool until done or broken: (in flight when it broke, not started)."""
     pending = iter(paths)
@@ -380,7 +393,7 @@ def _pool_round(
     try:
         for path in _take(pending, IN_FLIGHT_PER_WORKER * workers):
             unsent = [path]
-            in_flight[_submit(pool, path)] = path
+            in_flight[_submit(pool, task, path)] = path
         unsent = []
         while in_flight:
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -398,7 +411,7 @@ def _pool_round(
                 return sorted(in_flight.values()), list(pending)
             for nxt in _take(pending, len(done)):
                 unsent = [nxt]
-                in_flight[_submit(pool, nxt)] = nxt
+                in_flight[_submit(pool, task, nxt)] = nxt
                 unsent = []
         return [], []
     except BrokenProcessPool:  # broke while submitting: that capture had not started
@@ -407,11 +420,11 @@ def _pool_round(
         stop_pool(pool)
 
 
-def _submit(pool: ProcessPoolExecutor, path: str) -> Future[CaptureSummary]:
+def _submit(pool: ProcessPoolExecutor, task: Task, path: str) -> Future[CaptureSummary]:
     """``pool.submit``, with Ctrl-C held back until it returns: a submit may start a worker,
     and a worker started but not yet registered in the pool would escape ``stop_pool``."""
     with signals_deferred():
-        return pool.submit(summarize_capture, path)
+        return pool.submit(task, path)
 
 
 #: The warnings filter ``_start_resource_tracker_without_leak_warnings`` hands the tracker.
@@ -453,10 +466,12 @@ def _start_forkserver_deaf_to_ctrl_c() -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_alone(path: str, context: multiprocessing.context.ForkServerContext) -> CaptureSummary:
-    """``summarize_capture(path)`` in a process of its own; its death becomes an error row."""
+def _run_alone(
+    path: str, context: multiprocessing.context.ForkServerContext, task: Task = summarize_capture
+) -> CaptureSummary:
+    """``task(path)`` in a process of its own; its death becomes an error row."""
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_alone_child, args=(path, send), daemon=True)
+    process = context.Process(target=_alone_child, args=(task, path, send), daemon=True)
     process.start()
     send.close()
     summary: CaptureSummary | None = None
@@ -488,9 +503,9 @@ def _run_alone(path: str, context: multiprocessing.context.ForkServerContext) ->
     )
 
 
-def _alone_child(path: str, send: Any) -> None:
+def _alone_child(task: Task, path: str, send: Any) -> None:
     worker_init()
-    send.send(summarize_capture(path))
+    send.send(task(path))
     send.close()
 
 
@@ -515,7 +530,7 @@ def _no_worker_timeout() -> float:
 
 
 def _run_dask(
-    paths: Sequence[str], address: str, on_result: Progress | None
+    paths: Sequence[str], address: str, on_result: Progress | None, task: Task = summarize_capture
 ) -> list[CaptureSummary]:
     try:
         from distributed import Client
@@ -541,7 +556,7 @@ def _run_dask(
     level = client_log.level
     client_log.setLevel(logging.CRITICAL)
     try:
-        _dask_loop(client, paths, deliver, patience)
+        _dask_loop(client, paths, deliver, patience, task)
     finally:
         # closed while still quiet: closing after a lost scheduler logs errors too
         client.close()  # type: ignore[no-untyped-call]
@@ -549,12 +564,18 @@ def _run_dask(
     return out
 
 
-def _dask_loop(client: Any, paths: Sequence[str], deliver: Progress, patience: float) -> None:
+def _dask_loop(
+    client: Any,
+    paths: Sequence[str],
+    deliver: Progress,
+    patience: float,
+    task: Task = summarize_capture,
+) -> None:
     from distributed import wait as dask_wait
 
     window = IN_FLIGHT_PER_WORKER * max(sum(client.nthreads().values()), 1)
     pending = iter(paths)
-    in_flight = {client.submit(summarize_capture, p, pure=False): p for p in _take(pending, window)}
+    in_flight = {client.submit(task, p, pure=False): p for p in _take(pending, window)}
     no_worker_since: float | None = None
     while in_flight:
         try:
@@ -572,7 +593,7 @@ def _dask_loop(client: Any, paths: Sequence[str], deliver: Progress, patience: f
             future.release()
             nxt = next(pending, None)
             if nxt is not None:
-                in_flight[client.submit(summarize_capture, nxt, pure=False)] = nxt
+                in_flight[client.submit(task, nxt, pure=False)] = nxt
         if done:
             no_worker_since = None
             continue
