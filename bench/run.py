@@ -192,8 +192,9 @@ def build_tools(
     notes: list[str] = []
     pl = pcapline_argv()
     if pl and scan:
-        # `scan` of a folder holding this capture: a capture over 512 MiB takes the
-        # bounded-memory path in its worker, one partition at a time.
+        # `scan` of this one capture (one capture: analysed in the scan's own process, as a
+        # worker would): a capture over 512 MiB takes the bounded-memory path there, one
+        # partition at a time.
         argv = [*pl, "scan", str(capture), "--format", "json", "-o", str(outdir / "scan.json")]
         tools.append(Tool("pcapline scan", [*argv, "--quiet"], "none", True))
     if pl and report:

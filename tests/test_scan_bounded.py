@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -40,11 +41,30 @@ def _summary(path: Path) -> dict[str, Any]:
     return summary
 
 
+def _without_tcp(folder: Path) -> list[Path]:
+    """A capture with no frame at all and one with a UDP datagram only (crafted: only the
+    empty-table paths are under test)."""
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # Ethernet
+    udp = (
+        b"\x02" * 6
+        + b"\x04" * 6
+        + b"\x08\x00"  # Ethernet, IPv4
+        + bytes.fromhex("4500001c0001000040110000c0000201c0000202")  # 192.0.2.1 > .2, UDP
+        + struct.pack("!HHHH", 5353, 53, 8, 0)
+    )
+    empty, datagram = folder / "no-frames.pcap", folder / "udp-only.pcap"
+    empty.write_bytes(header)
+    datagram.write_bytes(header + struct.pack("<IIII", 1, 0, len(udp), len(udp)) + udp)
+    return [empty, datagram]
+
+
 def test_summaries_on_the_bounded_path_are_the_in_memory_ones(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert len(CAPTURES) >= 30
-    in_memory = {path.name: _summary(path) for path in CAPTURES}
+    captures = [*CAPTURES, *_without_tcp(tmp_path)]
+    in_memory = {path.name: _summary(path) for path in captures}
+    assert in_memory["udp-only.pcap"]["frames"] == 1 and not in_memory["udp-only.pcap"]["error"]
     taken: list[int] = []
     real = bounded.analyse
 
@@ -56,8 +76,8 @@ def test_summaries_on_the_bounded_path_are_the_in_memory_ones(
     monkeypatch.setattr(bounded, "analyse", counted)
     monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", 0)  # every capture is "big"
     monkeypatch.setattr(bounded, "BYTES_PER_PARTITION", 64 << 10)  # and split in several
-    on_disk = {path.name: _summary(path) for path in CAPTURES}
-    assert len(taken) == len(CAPTURES) and max(taken) >= 4  # the bounded path, partitioned
+    on_disk = {path.name: _summary(path) for path in captures}
+    assert len(taken) == len(captures) and max(taken) >= 4  # the bounded path, partitioned
     assert on_disk == in_memory
     # summaries of substance: every fate, findings, slow tags, degraded captures
     assert len({fate for s in on_disk.values() for fate in s["fates"]}) >= 10
@@ -116,17 +136,18 @@ def test_scan_memory_bounded_gives_the_same_document(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_on_a_memory_bounded_scan_leaves_no_work_folder(tmp_path: Path) -> None:
-    """The workers busy at Ctrl-C are killed, with no chance to remove their work folders:
-    the scan removes them before it exits."""
+    """The workers busy at Ctrl-C are killed, with no chance to remove their work folders
+    (in ``--spill-dir``, which implies ``--memory-bounded``): the scan removes them before it
+    exits."""
     sys.path.insert(0, str(ROOT / "bench"))
     import make_giant
 
-    folder, temporary = tmp_path / "slow", tmp_path / "tmp"
+    folder, temporary, spill = tmp_path / "slow", tmp_path / "tmp", tmp_path / "spill"
     folder.mkdir()
-    temporary.mkdir()
+    temporary.mkdir()  # TMPDIR: nothing goes there
     for n in range(3):
         make_giant.keepalive(folder / f"long-{n}.pcap", 200_000)  # ~10 s of analysis each
-    argv = ["scan", str(folder), "--workers", "2", "--memory-bounded"]
+    argv = ["scan", str(folder), "--workers", "2", "--spill-dir", str(spill)]
     process = subprocess.Popen(
         [sys.executable, "-m", "pcapline", *argv],
         stdout=subprocess.PIPE,
@@ -135,17 +156,17 @@ def test_ctrl_c_on_a_memory_bounded_scan_leaves_no_work_folder(tmp_path: Path) -
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temporary)},
         preexec_fn=foreground_job,  # its own process group, as a terminal's foreground job
     )
+    marked = f"pcapline-*/{tempdirs.OWNER_FILE}"  # a folder is made, then its marker
     deadline = time.monotonic() + 60
-    while len(list(temporary.glob("pcapline-*"))) < 2 and time.monotonic() < deadline:
+    while len(list(spill.glob(marked))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)  # waiting for the condition: both workers inside a capture
-    busy = list(temporary.glob("pcapline-*"))
-    assert len(busy) == 2 and all((f / tempdirs.OWNER_FILE).is_file() for f in busy)
+    assert len(list(spill.glob(marked))) == 2
     time.sleep(0.5)  # splitting and analysing
     assert process.poll() is None
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err.strip()) == (130, "pcapline: error: interrupted")
-    assert list(temporary.iterdir()) == []
+    assert list(spill.iterdir()) == [] and list(temporary.iterdir()) == []
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -118,16 +119,19 @@ def test_an_owner_is_alive_only_as_the_very_process_that_made_the_folder() -> No
     here = _here()
     assert owner_state(here, here) is OwnerState.ALIVE
     # The pid alone is no proof: reused by a process started at another time.
-    reused = Owner(here.pid, here.start_ticks + 1, here.boot_id, here.pid_namespace)
-    assert owner_state(reused, here) is OwnerState.GONE
-    ended = Owner(_ended_pid(), here.start_ticks, here.boot_id, here.pid_namespace)
+    assert owner_state(replace(here, start_ticks=here.start_ticks + 1), here) is OwnerState.GONE
+    ended = replace(here, pid=_ended_pid())
     assert owner_state(ended, here) is OwnerState.GONE
-    # Another boot: every process of then is gone, whatever its pid.
-    rebooted = Owner(here.pid, here.start_ticks, "another-boot", here.pid_namespace)
-    assert owner_state(rebooted, here) is OwnerState.GONE
-    # Another pid namespace (a container sharing /tmp): its pids mean nothing here.
-    gone_elsewhere = Owner(_ended_pid(), here.start_ticks, here.boot_id, "pid:[1]")
-    assert owner_state(gone_elsewhere, here) is OwnerState.UNKNOWN
+    # An earlier boot of this machine: every process of then is gone, whatever its pid.
+    assert owner_state(replace(here, boot_id="earlier-boot"), here) is OwnerState.GONE
+    # Another machine (a --spill-dir on shared storage): its boot and pids mean nothing here,
+    # even with a pid namespace of the same number (every host's first is 4026531836).
+    elsewhere = replace(here, machine="other-id/other-host", boot_id="its-boot", pid=_ended_pid())
+    assert owner_state(elsewhere, here) is OwnerState.UNKNOWN
+    # Another pid namespace of this boot (a container sharing /tmp, maybe with a host name of
+    # its own): its pids mean nothing here either.
+    container = replace(here, machine="x/container", pid_namespace="pid:[1]", pid=_ended_pid())
+    assert owner_state(container, here) is OwnerState.UNKNOWN
 
 
 def _folder(where: Path, name: str, marker: str | None) -> Path:
@@ -140,29 +144,25 @@ def _folder(where: Path, name: str, marker: str | None) -> Path:
 
 
 def _marker(owner: Owner) -> str:
-    return json.dumps(
-        {
-            "pid": owner.pid,
-            "start_ticks": owner.start_ticks,
-            "boot_id": owner.boot_id,
-            "pid_namespace": owner.pid_namespace,
-        }
-    )
+    return json.dumps(asdict(owner))
 
 
 def test_sweep_removes_only_folders_whose_owner_is_certainly_gone(tmp_path: Path) -> None:
     here = _here()
-    dead = _marker(Owner(_ended_pid(), here.start_ticks, here.boot_id, here.pid_namespace))
+    dead = _marker(replace(here, pid=_ended_pid()))
     gone = _folder(tmp_path, "pcapline-gone", dead)
     kept = [
         _folder(tmp_path, "pcapline-live", _marker(here)),
         _folder(tmp_path, "pcapline-unmarked", None),  # an older pcapline's, or being made
         _folder(tmp_path, "pcapline-garbled", "{not json"),
+        _folder(tmp_path, "pcapline-other-keys", json.dumps({"pid": 1})),
+        _folder(tmp_path, "pcapline-wrong-type", json.dumps({**json.loads(dead), "pid": "1"})),
         _folder(tmp_path, "other-tool", dead),  # not ours by name
+        _folder(tmp_path, "pcapline-container", _marker(replace(here, pid_namespace="pid:[1]"))),
         _folder(
             tmp_path,
-            "pcapline-container",
-            _marker(Owner(_ended_pid(), here.start_ticks, here.boot_id, "pid:[1]")),
+            "pcapline-other-host",
+            _marker(replace(here, machine="m/h", boot_id="b", pid=_ended_pid())),
         ),
     ]
     elsewhere = tmp_path / "elsewhere"
@@ -181,8 +181,7 @@ def test_sweep_removes_only_folders_whose_owner_is_certainly_gone(tmp_path: Path
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
 def test_sweep_keeps_another_users_folder(tmp_path: Path) -> None:
-    here = _here()
-    dead = _marker(Owner(_ended_pid(), here.start_ticks, here.boot_id, here.pid_namespace))
+    dead = _marker(replace(_here(), pid=_ended_pid()))
     theirs = _folder(tmp_path, "pcapline-theirs", dead)
     os.chown(theirs, 65534, 65534)
     assert tempdirs.sweep(str(tmp_path)).folders == 0 and theirs.exists()
@@ -194,3 +193,12 @@ def test_a_folder_is_made_with_a_marker_naming_this_process(tmp_path: Path) -> N
     marked = json.loads((folder / OWNER_FILE).read_text())
     assert Owner(**marked) == _here()
     assert tempdirs.sweep(str(tmp_path)).folders == 0 and folder.exists()
+
+
+def test_a_folder_for_a_while_is_marked_and_removed_even_on_error(tmp_path: Path) -> None:
+    with tempdirs.folder_for_a_while("pcapline-crosscheck-", str(tmp_path)) as folder:
+        assert (Path(folder) / OWNER_FILE).is_file()
+    assert not Path(folder).exists()
+    with pytest.raises(KeyError), tempdirs.folder_for_a_while("pcapline-x-", str(tmp_path)) as f:
+        raise KeyError(f)
+    assert list(tmp_path.iterdir()) == []

@@ -425,7 +425,7 @@ def analyse_part(
         made["text"], made["worded"] = _text_runs(result)
     if "drawn" in outputs:
         made["drawn"] = result.events
-    kept = result.connections[[c for c in result.connections.columns if c in KEPT_COLUMNS]]
+    kept = _kept(result.connections)
     rto = {
         conn: visited
         for conn, visited in result.delays.stalls.items()
@@ -831,10 +831,17 @@ def _merge(
             *(empty,) * 3, *(empty.astype(bool),) * 9, flag_filtered=False, lossy_capture=False
         )
         info.quality = quality.summary(none)
+        # No TCP: the typed, empty table the in-memory analysis has (``fate``, ``slow``...)
+        connections = _kept(engine.analyse_partition(_no_partition(), settings).connections)
     assert info.quality is not None
     info.quality.update(quality.read_summary(read))
     info.warnings.extend(quality.read_warnings(read))
     return Bounded(info, found, connections, work, numbers, outputs, settings, part_ids)
+
+
+def _kept(connections: pd.DataFrame) -> pd.DataFrame:
+    """The ``KEPT_COLUMNS`` of a connections table."""
+    return connections[[c for c in connections.columns if c in KEPT_COLUMNS]]
 
 
 def _joined_by_id(tables: list[Any]) -> pd.DataFrame:

@@ -416,11 +416,11 @@ def _processes(asked: int | None, option: str) -> int:
     return asked
 
 
-def _sweep_left_behind(spill_dir: str | None) -> None:
+def _sweep_left_behind(spill_dir: str | None, *, say: bool = True) -> None:
     """Remove the temporary folders that killed runs left where this run may make its own
-    (``tempdirs.sweep``: only those whose owner process is gone), and say so on stderr: a
-    run killed by SIGKILL (the OOM killer) cannot remove its own, and a disk filled by an
-    old split capture would fail this run."""
+    (``tempdirs.sweep``: only those whose owner process is gone), and (``say``) say so on
+    stderr: a run killed by SIGKILL (the OOM killer) cannot remove its own, and a disk
+    filled by an old split capture would fail this run."""
     import tempfile
 
     from pcapline import tempdirs
@@ -429,7 +429,7 @@ def _sweep_left_behind(spill_dir: str | None) -> None:
     places = {tempfile.gettempdir(), *([spill_dir] if spill_dir is not None else [])}
     for place in sorted(places):
         swept = tempdirs.sweep(place)
-        if swept.folders:
+        if swept.folders and say:
             with contextlib.suppress(OSError):
                 click.echo(
                     f"pcapline: removed {swept.folders} temporary "
@@ -825,6 +825,13 @@ def timeline(
     "(automatic for a capture file over 512 MiB, a compressed one over 128 MiB); the output "
     "is the same.",
 )
+@click.option(
+    "--spill-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Where the bounded-memory path keeps its temporary files (removed at the end; "
+    "default: $TMPDIR; with --scheduler, on each worker's machine). Implies --memory-bounded.",
+)
 @_quiet_option
 def scan(
     paths: tuple[str, ...],
@@ -834,6 +841,7 @@ def scan(
     scheduler: str | None,
     fail_on: tuple[str, ...],
     bounded: bool,
+    spill_dir: str | None,
     quiet: bool,
 ) -> int:
     """Analyse every capture in PATH... (files, folders recursively, globs; compressed or not)."""
@@ -844,20 +852,25 @@ def scan(
     files = batch.expand_paths(paths)
     for capture in files:  # refused before any capture is analysed
         _not_over_the_capture(capture, output)
-    if scheduler is None:  # local workers: a big capture's work folder goes in $TMPDIR here
-        _sweep_left_behind(None)
+    if spill_dir is not None and scheduler is None:
+        os.makedirs(spill_dir, exist_ok=True)
+    if scheduler is None:  # local workers: a big capture's work folder is made here
+        _sweep_left_behind(spill_dir)
     shown = not quiet and sys.stderr.isatty()
     try:
         captures = batch.scan_files(
-            files, workers=workers, scheduler=scheduler, progress=shown, memory_bounded=bounded
+            files,
+            workers=workers,
+            scheduler=scheduler,
+            progress=shown,
+            memory_bounded=bounded or spill_dir is not None,
+            spill_dir=spill_dir,
         )
     finally:
         if scheduler is None:
             # A worker killed on the way (the OOM killer; stopped at Ctrl-C, which kills the
             # busy ones) left its big capture's work folder: gone with it, not at the next run.
-            from pcapline import tempdirs
-
-            tempdirs.sweep()
+            _sweep_left_behind(spill_dir, say=False)
     tty = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns if tty else _env_width()
     _write(

@@ -4,24 +4,29 @@ A run removes its own folders (the memory-bounded path's work folder, the worker
 folder) on success, error, Ctrl-C, SIGTERM and SIGHUP. A SIGKILL (the OOM killer's signal) gives
 it no chance: the folder stays in ``$TMPDIR`` (or ``--spill-dir``), holding a split copy of the
 capture, and the next run may find the disk full. So every folder is made with an owner marker
-(``OWNER_FILE``: the pid of the process that made it, that process's start time, the boot and
-the pid namespace), and the command line sweeps the folder it is about to use before it starts
-(``sweep``): a folder of ours, owned by this user, whose marker names a process that is gone
-(no such pid, the pid reused by a process started at another time, or another boot) is removed.
+(``OWNER_FILE``: the machine, its boot, the pid namespace, the pid of the process that made it
+and that process's start time), and the command line sweeps the folders it is about to use
+before it starts (``sweep``): a folder of ours, owned by this user, whose marker names a
+process that is gone (no such pid, the pid reused by a process started at another time, or
+an earlier boot of this machine) is removed.
 
 Anything less certain is kept: a folder without a marker (an older pcapline's, or one whose
-marker is not written yet), another user's, a symlink, a marker from another pid namespace (a
-container sharing ``/tmp``: its pids mean nothing here), a live owner; and everything where
+marker is not written yet), another user's, a symlink, a marker from another machine (a
+``--spill-dir`` on storage several machines share: their boots and pids mean nothing here),
+from another pid namespace (a container sharing ``/tmp``), a live owner; and everything where
 ``/proc`` cannot tell (not Linux).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
+import socket
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -36,10 +41,11 @@ OWNER_FILE = ".owner"
 class Owner:
     """A process, as ``/proc`` tells it apart from every other (a pid alone is reused)."""
 
-    pid: int
-    start_ticks: int  # /proc/PID/stat field 22: clock ticks after boot when it started
+    machine: str  # /etc/machine-id and the host name: which machine's boots and pids
     boot_id: str  # /proc/sys/kernel/random/boot_id
     pid_namespace: str  # readlink /proc/self/ns/pid, e.g. "pid:[4026531836]"
+    pid: int
+    start_ticks: int  # /proc/PID/stat field 22: clock ticks after boot when it started
 
 
 class OwnerState(Enum):
@@ -73,6 +79,17 @@ def _start_ticks(pid: int | str) -> int | None:
         return None
 
 
+def _machine() -> str:
+    """This machine: its machine id (systemd's, absent in some containers) and host name
+    (alone not unique: two hosts may share one; with the id, a cloned image's hosts differ)."""
+    try:
+        with open("/etc/machine-id") as found:
+            machine_id = found.read().strip()
+    except OSError:
+        machine_id = ""
+    return f"{machine_id}/{socket.gethostname()}"
+
+
 def this_process() -> Owner | None:
     """This process as an ``Owner``; None where ``/proc`` cannot tell (not Linux)."""
     ticks = _start_ticks("self")
@@ -84,32 +101,34 @@ def this_process() -> Owner | None:
         return None
     if ticks is None or not boot_id:
         return None
-    return Owner(os.getpid(), ticks, boot_id, namespace)
+    return Owner(_machine(), boot_id, namespace, os.getpid(), ticks)
 
 
 def make_folder(prefix: str, directory: str | None = None) -> str:
     """A new temporary folder (``tempfile.mkdtemp``) with its owner marker. Raises
-    ``OSError`` as ``mkdtemp`` does, and when the marker cannot be written (nothing is left
-    behind then)."""
+    ``OSError`` as ``mkdtemp`` does, and when the marker cannot be written; nothing is left
+    behind then, nor on Ctrl-C between the two (a folder without a marker is never swept)."""
     folder = tempfile.mkdtemp(prefix=prefix, dir=directory)
-    owner = this_process()
-    if owner is None:
-        return folder  # nothing to mark it with: never swept
     try:
-        with open(os.path.join(folder, OWNER_FILE), "w") as marker:
-            json.dump(
-                {
-                    "pid": owner.pid,
-                    "start_ticks": owner.start_ticks,
-                    "boot_id": owner.boot_id,
-                    "pid_namespace": owner.pid_namespace,
-                },
-                marker,
-            )
-    except OSError:
+        owner = this_process()
+        if owner is not None:  # else nothing to mark it with: never swept
+            with open(os.path.join(folder, OWNER_FILE), "w") as marker:
+                json.dump(dataclasses.asdict(owner), marker)
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return folder
+
+
+@contextlib.contextmanager
+def folder_for_a_while(prefix: str, directory: str | None = None) -> Iterator[str]:
+    """``make_folder``'s folder, removed when the block ends (as
+    ``tempfile.TemporaryDirectory``, with the owner marker a killed run's folder needs)."""
+    folder = make_folder(prefix, directory)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _marked_owner(folder: str) -> Owner | None:
@@ -117,22 +136,29 @@ def _marked_owner(folder: str) -> Owner | None:
     try:
         with open(os.path.join(folder, OWNER_FILE)) as marker:
             fields = json.load(marker)
-        return Owner(
-            int(fields["pid"]),
-            int(fields["start_ticks"]),
-            str(fields["boot_id"]),
-            str(fields["pid_namespace"]),
-        )
-    except (OSError, ValueError, TypeError, KeyError):
+        owner = Owner(**fields)
+    except (OSError, ValueError, TypeError):  # unreadable, not JSON, other or missing keys
         return None
+    texts = (owner.machine, owner.boot_id, owner.pid_namespace)
+    if not all(type(n) is int for n in (owner.pid, owner.start_ticks)) or not all(
+        type(t) is str for t in texts
+    ):
+        return None  # a value of the wrong type: not a marker of ours
+    return owner
 
 
 def owner_state(owner: Owner, here: Owner) -> OwnerState:
     """Is ``owner`` still running, as seen from ``here`` (this process)?"""
     if owner.boot_id != here.boot_id:
-        return OwnerState.GONE  # the machine rebooted since: every process of then is gone
+        if owner.machine != here.machine:
+            return OwnerState.UNKNOWN  # another machine (shared storage), or cannot tell
+        return OwnerState.GONE  # this machine rebooted since: every process of then is gone
+    # The same boot: the same kernel, whatever the container (a machine id or host name of
+    # its own). Its pids are this pid namespace's, or mean nothing here.
     if owner.pid_namespace != here.pid_namespace:
-        return OwnerState.UNKNOWN  # its pid names another process here, or none
+        return OwnerState.UNKNOWN
+    # (Start ticks count from boot in the reader's time namespace: one in another time
+    # namespace is a container's, with a pid namespace of its own, so UNKNOWN above.)
     ticks = _start_ticks(owner.pid)
     if ticks is None:
         return OwnerState.GONE

@@ -9,7 +9,6 @@ dissectors name it (``dissect.py``, pyshark) beside pcapline's ``app``.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from pcapline.crosscheck.oracle import (
 )
 from pcapline.errors import UsageError
 from pcapline.fmt import printable
+from pcapline.tempdirs import folder_for_a_while
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -71,7 +71,7 @@ def run(path: str, *, dissect: bool = False) -> Report:
             raise UsageError(
                 "crosscheck --dissect needs pyshark: pip install 'pcapline[wireshark]'"
             ) from None
-    with tempfile.TemporaryDirectory(prefix="pcapline-crosscheck-") as spill:
+    with folder_for_a_while("pcapline-crosscheck-") as spill:
         # Both tools must read the same frames, and tshark reads neither stdin twice nor
         # bzip2, xz or nested compression: it gets the plain bytes pcapline reads.
         source = open_source_file(path, spill)

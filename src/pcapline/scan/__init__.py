@@ -13,8 +13,9 @@ Python use::
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from pcapline import model
 from pcapline.errors import UsageError
@@ -47,12 +48,14 @@ def scan(
     on_result: Progress | None = None,
     progress: bool = False,
     memory_bounded: bool = False,
+    spill_dir: str | None = None,
 ) -> list[CaptureSummary]:
     """Summaries of every capture under ``paths`` (files, directories, globs), sorted by path.
 
     ``progress=True`` draws a rich progress bar on stderr (the CLI asks only when stderr is a TTY).
     ``memory_bounded=True`` analyses every capture on the bounded-memory path (by default
-    only those over ``bounded.BOUNDED_MIN_BYTES``).
+    only those over ``bounded.BOUNDED_MIN_BYTES``), its temporary files in ``spill_dir``
+    (default: the temporary folder, on the machine that analyses it).
     """
     return scan_files(
         expand_paths(paths),
@@ -61,6 +64,7 @@ def scan(
         on_result=on_result,
         progress=progress,
         memory_bounded=memory_bounded,
+        spill_dir=spill_dir,
     )
 
 
@@ -72,27 +76,36 @@ def scan_files(
     on_result: Progress | None = None,
     progress: bool = False,
     memory_bounded: bool = False,
+    spill_dir: str | None = None,
 ) -> list[CaptureSummary]:
     """``scan`` of capture files already found (``expand_paths``: a name is never a glob
     again), for a caller that looks at the list first."""
-    if not progress:
+    shown = _progress_bar(len(files), on_result) if progress else contextlib.nullcontext(on_result)
+    with shown as deliver:
         return run(
             files,
             workers=workers,
             scheduler=scheduler,
-            on_result=on_result,
+            on_result=deliver,
             memory_bounded=memory_bounded,
+            spill_dir=spill_dir,
         )
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, on_result: Progress | None) -> Iterator[Progress]:
+    """A rich progress bar on stderr while the scan runs; yields what each result is given to
+    (the bar's step, then ``on_result``)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeRemainingColumn,
     )
+    from rich.progress import Progress as Bar
 
-    bar = Progress(
+    bar = Bar(
         TextColumn("scanning"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -100,7 +113,7 @@ def scan_files(
         console=Console(file=sys.stderr),
         transient=True,
     )
-    task = bar.add_task("scan", total=len(files))
+    task = bar.add_task("scan", total=total)
 
     def advance(summary: CaptureSummary) -> None:
         bar.advance(task)
@@ -108,13 +121,7 @@ def scan_files(
             on_result(summary)
 
     with bar:
-        return run(
-            files,
-            workers=workers,
-            scheduler=scheduler,
-            on_result=advance,
-            memory_bounded=memory_bounded,
-        )
+        yield advance
 
 
 def fail_on_names(values: Sequence[str]) -> frozenset[str]:

@@ -114,18 +114,19 @@ class CaptureSummary:
         }
 
 
-def summarize_capture(path: str, *, memory_bounded: bool = False) -> CaptureSummary:
+def summarize_capture(
+    path: str, *, memory_bounded: bool = False, spill_dir: str | None = None
+) -> CaptureSummary:
     """Analyse one capture; never raises (the error becomes ``summary.error``, one line).
-    ``memory_bounded``: on the bounded-memory path whatever its size (``_analysed``)."""
-    from pcapline.render.jsondoc import plain, skip_order
-
+    ``memory_bounded``: on the bounded-memory path whatever its size (``_analysed``), its
+    temporary files in ``spill_dir`` (default: the temporary folder)."""
     started = time.perf_counter()
     unscannable = _not_a_capture_file(path)
     if unscannable:
         return CaptureSummary(path, error=unscannable)
     _test_hook_kill_worker(path)
     try:
-        analysis = _analysed(path, memory_bounded)
+        return _summary(path, _analysed(path, memory_bounded, spill_dir), started)
     except MemoryError:
         return CaptureSummary(
             path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
@@ -143,6 +144,11 @@ def summarize_capture(path: str, *, memory_bounded: bool = False) -> CaptureSumm
             error=f"internal error: {type(exc).__name__}: {message}",
             seconds=time.perf_counter() - started,
         )
+
+
+def _summary(path: str, analysis: Analysis, started: float) -> CaptureSummary:
+    from pcapline.render.jsondoc import plain, skip_order
+
     info = analysis.capture
     # Counted in Python: a few connections per capture, and pandas' value_counts costs
     # ~0.3 ms of set-up on each capture of a scan.
@@ -164,7 +170,7 @@ def summarize_capture(path: str, *, memory_bounded: bool = False) -> CaptureSumm
     )
 
 
-def _analysed(path: str, memory_bounded: bool = False) -> Analysis:
+def _analysed(path: str, memory_bounded: bool, spill_dir: str | None) -> Analysis:
     """What a summary reads of ``path``: the capture facts, findings and each connection's
     fate and slow tags. A capture big enough for ``analyze``'s bounded-memory path
     (``bounded.wanted``) takes it too, one partition at a time in this process, so a
@@ -175,7 +181,7 @@ def _analysed(path: str, memory_bounded: bool = False) -> Analysis:
     from pcapline.analysis import analyze
 
     if memory_bounded or bounded.wanted(path):
-        with bounded.analyse(path, outputs=frozenset(), fork=False) as result:
+        with bounded.analyse(path, outputs=frozenset(), spill_dir=spill_dir, fork=False) as result:
             return result.analysis()
     return analyze(path, keep_facts=False)
 
@@ -312,10 +318,11 @@ def run(
     scheduler: str | None = None,
     on_result: Progress | None = None,
     memory_bounded: bool = False,
+    spill_dir: str | None = None,
 ) -> list[CaptureSummary]:
     """Summaries of every capture in ``paths`` (already expanded), sorted by path.
-    ``memory_bounded``: every capture on the bounded-memory path (``summarize_capture``)."""
-    task = functools.partial(summarize_capture, memory_bounded=memory_bounded)
+    ``memory_bounded``, ``spill_dir``: as ``summarize_capture``'s."""
+    task = functools.partial(summarize_capture, memory_bounded=memory_bounded, spill_dir=spill_dir)
     if scheduler:
         results = _run_dask(paths, scheduler, on_result, task)
     else:
