@@ -263,7 +263,91 @@ def test_big_files_take_the_bounded_path(tmp_path: Path, monkeypatch: pytest.Mon
     assert bounded.wanted(path)
     assert not bounded.wanted("-")
     assert bounded.partition_count(size, jobs=2) == 2
-    assert bounded.partition_count(10 * bounded.BYTES_PER_PARTITION + 1, jobs=2) == 11
+    # by size, then up to a multiple of the jobs: the workers finish together
+    assert bounded.partition_count(10 * bounded.BYTES_PER_PARTITION + 1, jobs=1) == 11
+    assert bounded.partition_count(10 * bounded.BYTES_PER_PARTITION + 1, jobs=2) == 12
+    # a few partitions per job where each keeps MIN_PARTITION_BYTES: 248 MB in 8, not 5
+    assert bounded.partition_count(248_262_086, jobs=2) == 8
+    assert bounded.partition_count(248_262_086, jobs=1) == 5
+    assert bounded.partition_count(40 << 20, jobs=2) == 4  # 3 of 16 MiB, then 4
+    assert bounded.partition_count(2_979_144_768, jobs=2) == 60  # by size: unchanged
+
+
+def test_with_two_jobs_a_streamed_output_takes_the_bounded_path_sooner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = SAMPLES / "closed-client-first.pcap"
+    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", path.stat().st_size)
+    assert bounded.wanted(path, jobs=2, streamed=True)
+    assert not bounded.wanted(path, jobs=1, streamed=True)  # nothing to run beside
+    assert not bounded.wanted(path, jobs=2, streamed=False)  # a page reads connections back
+    assert not bounded.wanted("-", jobs=2, streamed=True)
+
+
+def _taken_on_disk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A record of the ``bounded.analyse`` calls (the bounded-memory path taken)."""
+    taken: list[bool] = []
+    real = bounded.analyse
+
+    def spied(*args: object, **kwargs: object) -> bounded.Bounded:
+        taken.append(True)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bounded, "analyse", spied)
+    return taken
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_two_jobs_write_a_big_enough_capture_from_disk_with_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fmt: str,
+) -> None:
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    whole = tmp_path / f"whole.{fmt}"
+    assert run(["analyze", str(path), "--format", fmt, "-o", str(whole), "--jobs", "2"]) == 0
+    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", path.stat().st_size)
+    taken = _taken_on_disk(monkeypatch)
+    text = tmp_path / f"text.{fmt}"
+    assert run(["analyze", str(path), "--format", "text", "-o", str(text), "--jobs", "2"]) == 0
+    assert taken == []  # a page reads connections back: in memory
+    one = tmp_path / f"one.{fmt}"
+    assert run(["analyze", str(path), "--format", fmt, "-o", str(one), "--jobs", "1"]) == 0
+    assert taken == []  # one job: nothing to run beside it
+    parts = tmp_path / f"parts.{fmt}"
+    assert run(["analyze", str(path), "--format", fmt, "-o", str(parts), "--jobs", "2"]) == 0
+    assert taken == [True]
+    assert parts.read_bytes() == whole.read_bytes() == one.read_bytes()
+    assert capsys.readouterr().err == ""
+
+
+def test_a_temporary_folder_that_cannot_be_written_costs_the_speed_not_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Chosen for speed alone, the bounded path gives way to the in-memory one when its
+    files cannot be written; asked for (``--memory-bounded``), it is an error."""
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    expected = tmp_path / "expected.json"
+    assert run(["analyze", str(path), "--format", "json", "-o", str(expected)]) == 0
+    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", path.stat().st_size)
+    missing = tmp_path / "missing"
+    monkeypatch.setattr("tempfile.tempdir", str(missing))
+    got = tmp_path / "got.json"
+    argv = ["analyze", str(path), "--format", "json", "-o", str(got), "--jobs", "2"]
+    assert run(argv) == 0
+    assert got.read_bytes() == expected.read_bytes()
+    said = capsys.readouterr().err
+    assert said == (
+        f"pcapline: warning: cannot create spill files in {missing}: no such file or directory "
+        "(use --spill-dir DIR on a disk you can write to): analysing in memory instead\n"
+    )
+    got.unlink()
+    assert run([*argv, "--memory-bounded"]) == 2
+    assert not got.exists()
+    assert capsys.readouterr().err.startswith(
+        f"pcapline: error: cannot create spill files in {missing}"
+    )
 
 
 def test_ctrl_c_stops_a_pool_analysis_at_once(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 import click
 
 from pcapline import __version__
-from pcapline.errors import PcaplineError, UsageError
+from pcapline.errors import PcaplineError, SpillUnavailable, UsageError
 from pcapline.fmt import printable
 from pcapline.heap import keep_freed_memory
 from pcapline.model import (
@@ -343,19 +343,36 @@ def analyze(
     unfiltered = host is None and port is None and not stream and app is None and sni is None
     slow = _thresholds(slow_connect, slow_response)
     on_disk = _bounded_path(capture, asked=bounded or spill_dir is not None)
-    if on_disk and unfiltered and fmt != "html":
-        return _analyze_bounded(
-            capture,
-            fmt=fmt,
-            output=output,
-            limit=limit,
-            fail_on=fail_on,
-            slow=slow,
-            jobs=local_jobs,
-            scheduler=scheduler,
-            spill_dir=spill_dir,
-            progress=not quiet,
-        )
+    # Faster there, not needed: JSON, CSV and Parquet are written whole from the partitions'
+    # runs, and with several jobs the read, decode and numbering run beside the workers.
+    faster = (
+        not on_disk
+        and unfiltered
+        and fmt in ("json", "csv", "parquet")
+        and scheduler is None
+        and _faster_on_disk(capture, local_jobs)
+    )
+    if (on_disk or faster) and unfiltered and fmt != "html":
+        try:
+            return _analyze_bounded(
+                capture,
+                fmt=fmt,
+                output=output,
+                limit=limit,
+                fail_on=fail_on,
+                slow=slow,
+                jobs=local_jobs,
+                scheduler=scheduler,
+                spill_dir=spill_dir,
+                progress=not quiet,
+            )
+        except SpillUnavailable as exc:
+            if not faster:
+                raise
+            # Chosen for speed alone: the capture fits in memory, so a full or read-only
+            # $TMPDIR costs the speed-up, not the analysis.
+            with contextlib.suppress(OSError):
+                click.echo(f"pcapline: warning: {exc}: analysing in memory instead", err=True)
     with contextlib.ExitStack() as held:
         shown = _progress_line(capture, quiet=quiet)
         filters: dict[str, Any] = {
@@ -437,6 +454,14 @@ def _sweep_left_behind(spill_dir: str | None, *, say: bool = True) -> None:
                     f"that killed pcapline runs left in {printable(place)}",
                     err=True,
                 )
+
+
+def _faster_on_disk(capture: str, jobs: int) -> bool:
+    """Would ``jobs`` workers analyse ``capture`` faster on the bounded-memory path, for an
+    output written whole from its runs (``bounded.PARALLEL_MIN_BYTES``)?"""
+    from pcapline import bounded
+
+    return bounded.wanted(capture, jobs=jobs, streamed=True)
 
 
 def _bounded_path(capture: str, *, asked: bool) -> bool:

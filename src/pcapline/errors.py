@@ -21,7 +21,14 @@ from __future__ import annotations
 
 from pcapline.model import SkipReason
 
-__all__ = ["CaptureError", "CompressionError", "PcaplineError", "SkipReason", "UsageError"]
+__all__ = [
+    "CaptureError",
+    "CompressionError",
+    "PcaplineError",
+    "SkipReason",
+    "SpillUnavailable",
+    "UsageError",
+]
 
 
 class PcaplineError(Exception):
@@ -46,3 +53,9 @@ class CompressionError(CaptureError):
 
 class UsageError(PcaplineError):
     """Invalid request from the caller (CLI options, API arguments)."""
+
+
+class SpillUnavailable(PcaplineError):
+    """The bounded-memory path's temporary files cannot be written where asked (the disk is
+    full, or not writable): a run that chose that path for speed alone analyses in memory
+    instead (``cli.analyze``)."""

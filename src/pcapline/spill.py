@@ -46,7 +46,7 @@ import pandas as pd
 
 from pcapline.decode import REASON_NAMES, decode, linktype_name
 from pcapline.decode.icmp import ICMP_COLUMNS
-from pcapline.errors import CaptureError, PcaplineError
+from pcapline.errors import CaptureError, SpillUnavailable
 from pcapline.model import SEGMENT_COLUMNS, CaptureInfo
 from pcapline.partitioned import PLACEMENT_COLUMNS, table_partitions
 from pcapline.quality import ReadQuality
@@ -235,26 +235,26 @@ def spill_capture(
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise no_space_for_spill(where) from None
         if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            raise PcaplineError(f"cannot write spill files in {where}: {_why(exc)}") from None
+            raise SpillUnavailable(f"cannot write spill files in {where}: {_why(exc)}") from None
         raise
     except BaseException:
         shutil.rmtree(spill_dir, ignore_errors=True)
         raise
 
 
-def cannot_create_spill(where: str, exc: OSError) -> PcaplineError:
+def cannot_create_spill(where: str, exc: OSError) -> SpillUnavailable:
     """The one line for a spill folder that cannot be made (no permission, missing, full)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return no_space_for_spill(where)
-    return PcaplineError(
+    return SpillUnavailable(
         f"cannot create spill files in {where}: {_why(exc)} (use --spill-dir DIR on a disk "
         "you can write to)"
     )
 
 
-def no_space_for_spill(where: str) -> PcaplineError:
+def no_space_for_spill(where: str) -> SpillUnavailable:
     """The one line for a spill folder whose disk filled up, saying what to do."""
-    return PcaplineError(
+    return SpillUnavailable(
         f"no space left in {where} for the spill files of the capture (they take about 1.5 "
         "times the capture's size: free space there, or use --spill-dir DIR on a bigger disk)"
     )
