@@ -93,9 +93,9 @@ BOUNDED_MIN_BYTES = 512 << 20
 #: when the output is written whole from the partitions' runs (JSON, CSV, Parquet; not the
 #: pages, which read connections back): its read, decode and numbering run per partition
 #: beside the workers, not all in this process before them. Measured with two cores (JSON,
-#: medians of 5-6 runs paired with the in-memory path): 2.5 M packets (248 MB) 0.85x the
-#: wall time at half the memory, 1 M (116 MB) 0.91x, 0.5 M (58 MB) 0.95x, 0.2 M (23 MB)
-#: the same. Bytes are not packets: a capture of full 1,500-byte frames has 13 times fewer
+#: medians of 5-6 runs paired with the in-memory path): 2.5 M packets (248 MB) 0.85-0.95x
+#: the wall time at a third of the memory, 1 M (116 MB) 0.91x, 0.5 M (58 MB) 0.95x,
+#: 0.2 M (23 MB) the same. Bytes are not packets: a capture of full 1,500-byte frames has 13 times fewer
 #: per MiB than the bench capture, and under ``engine.POOL_MIN_SEGMENTS`` the in-memory path
 #: needs no worker at all, hence a margin above where the gain starts.
 PARALLEL_MIN_BYTES = 128 << 20
