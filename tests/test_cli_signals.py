@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -53,6 +54,31 @@ def _as_a_service_runs() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
+def start_held(
+    argv: list[str],
+    held: Path,
+    temporary: Path,
+    *,
+    preexec_fn: Callable[[], None],
+    output: int = subprocess.PIPE,
+) -> subprocess.Popen[bytes]:
+    """``pcapline argv`` started with ``TMPDIR`` at ``temporary``, returned once one of its
+    workers is held inside a partition (each says so with a file named by its pid in
+    ``held``)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLD.format(held=str(held), argv=argv))],
+        stdout=output,
+        stderr=output,
+        preexec_fn=preexec_fn,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temporary)},
+    )
+    deadline = time.monotonic() + 60
+    while not os.listdir(held) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the condition (a worker inside a partition)
+    assert os.listdir(held), "no worker reached a partition"
+    return child
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -75,17 +101,7 @@ def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
     argv = ["analyze", CAPTURE, "--format", "json", "--jobs", "2"]
     if bounded:
         argv += ["--memory-bounded", "--spill-dir", str(spill)]
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLD.format(held=str(held), argv=argv))],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=_as_a_service_runs,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temporary)},
-    )
-    deadline = time.monotonic() + 60
-    while not os.listdir(held) and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)  # waiting for the condition (a worker inside a partition)
-    assert os.listdir(held), "no worker reached a partition"
+    child = start_held(argv, held, temporary, preexec_fn=_as_a_service_runs)
     worker_pids = [int(name) for name in os.listdir(held)]
     sent = time.monotonic()
     child.send_signal(signum)  # the parent alone, as kill and timeout do

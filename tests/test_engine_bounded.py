@@ -8,8 +8,10 @@ the Parquet tables must equal the whole-file analysis', and the work folder must
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -273,15 +275,34 @@ def test_big_files_take_the_bounded_path(tmp_path: Path, monkeypatch: pytest.Mon
     assert bounded.partition_count(2_979_144_768, jobs=2) == 60  # by size: unchanged
 
 
+def _small_thresholds(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """``PARALLEL_MIN_BYTES`` at ``size`` and partitions of a byte: a sample capture counts
+    as big enough to be analysed faster on the bounded path by two jobs."""
+    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", size)
+    monkeypatch.setattr(bounded, "MIN_PARTITION_BYTES", 1)
+
+
 def test_with_two_jobs_a_streamed_output_takes_the_bounded_path_sooner(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     path = SAMPLES / "closed-client-first.pcap"
-    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", path.stat().st_size)
+    size = path.stat().st_size
+    _small_thresholds(monkeypatch, size)
     assert bounded.wanted(path, jobs=2, streamed=True)
     assert not bounded.wanted(path, jobs=1, streamed=True)  # nothing to run beside
     assert not bounded.wanted(path, jobs=2, streamed=False)  # a page reads connections back
     assert not bounded.wanted("-", jobs=2, streamed=True)
+    packed = tmp_path / "packed.pcap.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", 1)
+    assert not bounded.faster_with(packed, 2)  # decompressed to disk either way: not measured
+    # a partition of MIN_PARTITION_BYTES for each job, or the in-memory path
+    monkeypatch.setattr(bounded, "MIN_PARTITION_BYTES", size // 2)
+    assert bounded.faster_with(path, 2) and not bounded.faster_with(path, 3)
+    # spill files that would not fit twice over: the in-memory path, which works
+    usage = shutil.disk_usage(str(tmp_path))
+    monkeypatch.setattr(shutil, "disk_usage", lambda _where: usage._replace(free=3 * size - 1))
+    assert not bounded.faster_with(path, 2)
 
 
 def _taken_on_disk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
@@ -307,7 +328,7 @@ def test_two_jobs_write_a_big_enough_capture_from_disk_with_the_same_bytes(
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
     whole = tmp_path / f"whole.{fmt}"
     assert run(["analyze", str(path), "--format", fmt, "-o", str(whole), "--jobs", "2"]) == 0
-    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", path.stat().st_size)
+    _small_thresholds(monkeypatch, path.stat().st_size)
     taken = _taken_on_disk(monkeypatch)
     text = tmp_path / f"text.{fmt}"
     assert run(["analyze", str(path), "--format", "text", "-o", str(text), "--jobs", "2"]) == 0
@@ -330,9 +351,12 @@ def test_a_temporary_folder_that_cannot_be_written_costs_the_speed_not_the_run(
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
     expected = tmp_path / "expected.json"
     assert run(["analyze", str(path), "--format", "json", "-o", str(expected)]) == 0
-    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", path.stat().st_size)
+    _small_thresholds(monkeypatch, path.stat().st_size)
     missing = tmp_path / "missing"
     monkeypatch.setattr("tempfile.tempdir", str(missing))
+    # (disk_usage of a missing folder fails: the speed-only choice would stay in memory)
+    roomy = shutil.disk_usage(str(tmp_path))._replace(free=1 << 40)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _where: roomy)
     got = tmp_path / "got.json"
     argv = ["analyze", str(path), "--format", "json", "-o", str(got), "--jobs", "2"]
     assert run(argv) == 0
@@ -406,14 +430,14 @@ def test_a_full_disk_is_one_error_and_leaves_nothing(
     argv = ["analyze", path, "--format", "json", "--spill-dir", str(spill), "--jobs", "1"]
     assert run(argv) == 2
     err = capsys.readouterr().err.splitlines()
-    # one line naming the folder and what to do, as a full disk while splitting gives (it
-    # was a spill file's path and a bare "No space left on device", the folder gone since)
-    assert len(err) == 1, err
-    assert err[0].startswith(f"pcapline: error: no space left in {spill}{os.sep}pcapline-")
-    assert err[0].endswith(
-        " for the spill files of the capture (they take about 1.5 times the capture's size: "
-        "free space there, or use --spill-dir DIR on a bigger disk)"
-    )
+    # one line naming the folder to free space in and what to do, as a full disk while
+    # splitting gives (it was a spill file's path and a bare "No space left on device",
+    # then the run's own work folder, gone by the time the line is read)
+    assert err == [
+        f"pcapline: error: no space left in {spill} for the spill files of the capture (they "
+        "take about 1.5 times the capture's size: free space there, or use --spill-dir DIR "
+        "on a bigger disk)"
+    ]
     assert os.listdir(spill) == []
 
 

@@ -15,34 +15,15 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 from builders.terminal import foreground_job
-from test_cli_signals import CAPTURE, HOLD
+from test_cli_signals import CAPTURE, start_held
 
 from pcapline import tempdirs
 from pcapline.tempdirs import OWNER_FILE, Owner, OwnerState, owner_state
-
-
-def _held_run(argv: list[str], held: Path, temporary: Path) -> subprocess.Popen[bytes]:
-    """``pcapline`` started with ``argv``, its workers held inside a partition (each creates a
-    file named by its pid in ``held``), in a process group of its own."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLD.format(held=str(held), argv=argv))],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=foreground_job,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temporary)},
-    )
-    deadline = time.monotonic() + 60
-    while not any(held.iterdir()) and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)  # waiting for the condition (a worker inside a partition)
-    assert any(held.iterdir()), "no worker reached a partition"
-    return child
 
 
 def _run(argv: list[str], temporary: Path) -> subprocess.CompletedProcess[str]:
@@ -69,8 +50,12 @@ def test_a_killed_runs_folder_is_removed_by_the_next_run_and_a_live_runs_kept(
     argv = [*plain, "--jobs", "2"]
     (tmp_path / "killed").mkdir()
     (tmp_path / "live").mkdir()
-    killed = _held_run(argv, tmp_path / "killed", temporary)
-    live = _held_run(argv, tmp_path / "live", temporary)
+    killed = start_held(
+        argv, tmp_path / "killed", temporary, preexec_fn=foreground_job, output=subprocess.DEVNULL
+    )
+    live = start_held(
+        argv, tmp_path / "live", temporary, preexec_fn=foreground_job, output=subprocess.DEVNULL
+    )
     try:
         folders = {path.name: path for path in where.iterdir()}
         assert len(folders) == 2 and all(name.startswith("pcapline-") for name in folders)
@@ -158,7 +143,11 @@ def test_sweep_removes_only_folders_whose_owner_is_certainly_gone(tmp_path: Path
         _folder(tmp_path, "pcapline-other-keys", json.dumps({"pid": 1})),
         _folder(tmp_path, "pcapline-wrong-type", json.dumps({**json.loads(dead), "pid": "1"})),
         _folder(tmp_path, "other-tool", dead),  # not ours by name
-        _folder(tmp_path, "pcapline-container", _marker(replace(here, pid_namespace="pid:[1]"))),
+        _folder(
+            tmp_path,
+            "pcapline-container",
+            _marker(replace(here, pid_namespace="pid:[1]", pid=_ended_pid())),
+        ),
         _folder(
             tmp_path,
             "pcapline-other-host",

@@ -155,17 +155,50 @@ def split(source: Source, count: int, directory: str, *, jobs: int = 1) -> Parti
 
 def wanted(source: Source, *, jobs: int = 1, streamed: bool = False) -> bool:
     """Is ``source`` big enough for the bounded-memory path (``BOUNDED_MIN_BYTES``), or,
-    with ``jobs`` > 1 and an output written whole from the runs (``streamed``), big enough
-    to be analysed faster there (``PARALLEL_MIN_BYTES``)?"""
+    with ``jobs`` > 1 and an output written whole from the runs (``streamed``), would it be
+    analysed faster there (``faster_with``)?"""
     size = source_size(source)
     if size is None:
         return False
-    return size >= BOUNDED_MIN_BYTES or (jobs > 1 and streamed and size >= PARALLEL_MIN_BYTES)
+    return size >= BOUNDED_MIN_BYTES or (streamed and faster_with(source, jobs))
+
+
+def faster_with(source: Source, jobs: int, spill_dir: str | None = None) -> bool:
+    """Would ``jobs`` workers analyse ``source`` faster on this path (``PARALLEL_MIN_BYTES``)?
+    Only a plain capture file was measured (a compressed one is decompressed to disk either
+    way), big enough for a ``MIN_PARTITION_BYTES`` partition per job, and only where its
+    spill files fit twice over (``spill_dir``, default the temporary folder): on a disk
+    that would fill, the in-memory path is the one that works."""
+    found = _file_facts(source)
+    if jobs <= 1 or found is None:
+        return False
+    size, compressed = found
+    if compressed or size < max(PARALLEL_MIN_BYTES, jobs * MIN_PARTITION_BYTES):
+        return False
+    try:
+        free = shutil.disk_usage(spill_dir or tempfile.gettempdir()).free
+    except OSError:
+        return False
+    return free >= 2 * SPILL_RATIO * size
+
+
+#: The spill files take about this many times the capture's size (``spill.no_space_for_spill``).
+SPILL_RATIO = 1.5
 
 
 def source_size(source: Source) -> int | None:
     """The capture's expected size in bytes (a compressed file's times ``COMPRESSED_RATIO``),
     None for a stream, a FIFO or a file that cannot be looked at (the reader says why)."""
+    found = _file_facts(source)
+    if found is None:
+        return None
+    size, compressed = found
+    return size * COMPRESSED_RATIO if compressed else size
+
+
+def _file_facts(source: Source) -> tuple[int, bool] | None:
+    """A capture file's size in bytes and whether it is compressed; None for a stream, a
+    FIFO or a file that cannot be looked at."""
     from pcapline.read.open import sniff_compression
 
     if not isinstance(source, (str, os.PathLike)) or str(source) == "-":
@@ -174,12 +207,11 @@ def source_size(source: Source) -> int | None:
         found = os.stat(source)
         if not stat.S_ISREG(found.st_mode):  # a FIFO's open() would wait for a writer
             return None
-        size = found.st_size
         with open(source, "rb") as f:
             head = f.read(8)
     except OSError:
         return None
-    return size * COMPRESSED_RATIO if sniff_compression(head, os.fspath(source)) else size
+    return found.st_size, sniff_compression(head, os.fspath(source)) is not None
 
 
 def partition_count(size: int | None, jobs: int, partitions: int | None = None) -> int:
@@ -674,7 +706,7 @@ def analyse(
         # a partition's results (written here or by a worker) filled the disk: one line
         # that names the folder, not a bare "No space left on device"
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise no_space_for_spill(work) from None
+            raise no_space_for_spill(spill_dir or tempfile.gettempdir()) from None
         raise
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

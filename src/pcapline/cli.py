@@ -458,10 +458,10 @@ def _sweep_left_behind(spill_dir: str | None, *, say: bool = True) -> None:
 
 def _faster_on_disk(capture: str, jobs: int) -> bool:
     """Would ``jobs`` workers analyse ``capture`` faster on the bounded-memory path, for an
-    output written whole from its runs (``bounded.PARALLEL_MIN_BYTES``)?"""
+    output written whole from its runs (``bounded.faster_with``)?"""
     from pcapline import bounded
 
-    return bounded.wanted(capture, jobs=jobs, streamed=True)
+    return bounded.faster_with(capture, jobs)
 
 
 def _bounded_path(capture: str, *, asked: bool) -> bool:
@@ -654,7 +654,14 @@ def _analyze_bounded(
         "text": frozenset({"text"}),
     }[fmt]
     shown = _progress_line(capture, quiet=not progress)
-    with _analysed_on_disk(capture, slow, jobs, scheduler, spill_dir, shown, outputs) as result:
+    with contextlib.ExitStack() as held:
+        try:
+            result = held.enter_context(
+                _analysed_on_disk(capture, slow, jobs, scheduler, spill_dir, shown, outputs)
+            )
+        except BaseException:
+            shown.done()  # the line wiped before the error (or the fallback's warning)
+            raise
         if fmt == "json":
             _write_streamed(result.write_json, output)
         elif fmt == "csv":
@@ -877,8 +884,6 @@ def scan(
     files = batch.expand_paths(paths)
     for capture in files:  # refused before any capture is analysed
         _not_over_the_capture(capture, output)
-    if spill_dir is not None and scheduler is None:
-        os.makedirs(spill_dir, exist_ok=True)
     if scheduler is None:  # local workers: a big capture's work folder is made here
         _sweep_left_behind(spill_dir)
     shown = not quiet and sys.stderr.isatty()

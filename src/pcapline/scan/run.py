@@ -181,6 +181,8 @@ def _analysed(path: str, memory_bounded: bool, spill_dir: str | None) -> Analysi
     from pcapline.analysis import analyze
 
     if memory_bounded or bounded.wanted(path):
+        if spill_dir is not None:  # made where the capture is analysed (a Dask worker's machine)
+            os.makedirs(spill_dir, exist_ok=True)
         with bounded.analyse(path, outputs=frozenset(), spill_dir=spill_dir, fork=False) as result:
             return result.analysis()
     return analyze(path, keep_facts=False)
