@@ -153,18 +153,15 @@ def split(source: Source, count: int, directory: str, *, jobs: int = 1) -> Parti
     return spill_capture(source, count, directory=directory, write_behind=jobs > 1)
 
 
-def wanted(source: Source, *, jobs: int = 1, streamed: bool = False) -> bool:
-    """Is ``source`` big enough for the bounded-memory path (``BOUNDED_MIN_BYTES``), or,
-    with ``jobs`` > 1 and an output written whole from the runs (``streamed``), would it be
-    analysed faster there (``faster_with``)?"""
+def wanted(source: Source) -> bool:
+    """Is ``source`` big enough for the bounded-memory path (``BOUNDED_MIN_BYTES``)?"""
     size = source_size(source)
-    if size is None:
-        return False
-    return size >= BOUNDED_MIN_BYTES or (streamed and faster_with(source, jobs))
+    return size is not None and size >= BOUNDED_MIN_BYTES
 
 
 def faster_with(source: Source, jobs: int, spill_dir: str | None = None) -> bool:
-    """Would ``jobs`` workers analyse ``source`` faster on this path (``PARALLEL_MIN_BYTES``)?
+    """Would ``jobs`` workers analyse ``source`` faster on this path (``PARALLEL_MIN_BYTES``),
+    for an output written whole from the runs (JSON, CSV, Parquet: the caller's to know)?
     Only a plain capture file was measured (a compressed one is decompressed to disk either
     way), big enough for a ``MIN_PARTITION_BYTES`` partition per job, and only where its
     spill files fit twice over (``spill_dir``, default the temporary folder): on a disk
