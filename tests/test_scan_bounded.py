@@ -11,6 +11,7 @@ either way; the peak memory on a 30 M-packet capture is measured by the bench
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
@@ -184,3 +185,35 @@ def test_a_memory_bounded_scan_on_dask_workers_is_the_local_one() -> None:
         remote = scan(paths, scheduler=cluster.scheduler_address, memory_bounded=True)
     assert not [c.error for c in remote if c.error]
     assert render(remote, "json") == render(local, "json")
+
+
+def test_a_capture_too_big_for_its_workers_share_of_memory_takes_the_bounded_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Several workers each analyse a capture at once: one whose in-memory analysis might
+    not fit its share of the memory available goes a partition at a time instead."""
+    scan_run = importlib.import_module("pcapline.scan.run")  # the package exports run()
+    paths = [str(path) for path in CAPTURES[::5]]
+    roomy = {s.path: s.to_dict() for s in scan_run.run(paths, workers=1)}
+    taken: list[str] = []
+    real = bounded.analyse
+
+    def spied(source: str, **kwargs: Any) -> bounded.Bounded:
+        taken.append(source)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(bounded, "analyse", spied)
+    monkeypatch.setattr(scan_run, "memory_available", lambda: 1)  # nothing fits
+    tight = {s.path: s.to_dict() for s in scan_run.run(paths, workers=1)}
+    assert sorted(taken) == sorted(paths)
+    for summary in (*roomy.values(), *tight.values()):
+        summary.pop("seconds", None)  # wall time (not in every rendering of a summary)
+    assert tight == roomy
+    # each of N local workers gets 1/N of what is available
+    handed: list[Any] = []
+    monkeypatch.setattr(scan_run, "memory_available", lambda: 8_000_000_000)
+    monkeypatch.setattr(
+        scan_run, "_run_pool", lambda paths, count, on_result, task: handed.append(task) or []
+    )
+    scan_run.run(paths, workers=4)
+    assert handed[0].keywords["memory_budget"] == 2_000_000_000
