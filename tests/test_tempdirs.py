@@ -182,6 +182,8 @@ def test_a_folder_is_made_with_a_marker_naming_this_process(tmp_path: Path) -> N
     marked = json.loads((folder / OWNER_FILE).read_text())
     assert Owner(**marked) == _here()
     assert tempdirs.sweep(str(tmp_path)).folders == 0 and folder.exists()
+    with pytest.raises(ValueError):  # a name the sweep would never look at
+        tempdirs.make_folder("other-", str(tmp_path))
 
 
 def test_a_folder_for_a_while_is_marked_and_removed_even_on_error(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ from pcapline.model import (
 from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
 from pcapline.render.json_entries import Entries
-from pcapline.spill import cannot_create_spill, no_space_for_spill
+from pcapline.spill import SPILL_RATIO, cannot_create_spill, no_space_for_spill
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
@@ -177,10 +177,6 @@ def faster_with(source: Source, jobs: int, spill_dir: str | None = None) -> bool
     except OSError:
         return False
     return free >= 2 * SPILL_RATIO * size
-
-
-#: The spill files take about this many times the capture's size (``spill.no_space_for_spill``).
-SPILL_RATIO = 1.5
 
 
 def source_size(source: Source) -> int | None:

@@ -252,11 +252,16 @@ def cannot_create_spill(where: str, exc: OSError) -> SpillUnavailable:
     )
 
 
+#: The spill files take about this many times the capture's size.
+SPILL_RATIO = 1.5
+
+
 def no_space_for_spill(where: str) -> SpillUnavailable:
     """The one line for a spill folder whose disk filled up, saying what to do."""
     return SpillUnavailable(
-        f"no space left in {where} for the spill files of the capture (they take about 1.5 "
-        "times the capture's size: free space there, or use --spill-dir DIR on a bigger disk)"
+        f"no space left in {where} for the spill files of the capture (they take about "
+        f"{SPILL_RATIO:g} times the capture's size: free space there, or use --spill-dir DIR "
+        "on a bigger disk)"
     )
 
 

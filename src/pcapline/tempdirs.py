@@ -107,7 +107,10 @@ def this_process() -> Owner | None:
 def make_folder(prefix: str, directory: str | None = None) -> str:
     """A new temporary folder (``tempfile.mkdtemp``) with its owner marker. Raises
     ``OSError`` as ``mkdtemp`` does, and when the marker cannot be written; nothing is left
-    behind then, nor on Ctrl-C between the two (a folder without a marker is never swept)."""
+    behind then, nor on Ctrl-C between the two (a folder without a marker is never swept).
+    ``prefix`` starts with ``PREFIX``: ``sweep`` looks at no other name."""
+    if not prefix.startswith(PREFIX):
+        raise ValueError(f"a pcapline temporary folder's name starts with {PREFIX!r}: {prefix!r}")
     folder = tempfile.mkdtemp(prefix=prefix, dir=directory)
     try:
         owner = this_process()

@@ -131,8 +131,7 @@ def summarize_capture(
         return CaptureSummary(path, error=unscannable)
     _test_hook_kill_worker(path)
     try:
-        on_disk = memory_bounded or _too_big_for(path, memory_budget)
-        return _summary(path, _analysed(path, on_disk, spill_dir), started)
+        return _summary(path, _analysed(path, memory_bounded, memory_budget, spill_dir), started)
     except MemoryError:
         return CaptureSummary(
             path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
@@ -206,17 +205,20 @@ def memory_available() -> int | None:
     return None
 
 
-def _analysed(path: str, on_disk: bool, spill_dir: str | None) -> Analysis:
+def _analysed(
+    path: str, memory_bounded: bool, memory_budget: int | None, spill_dir: str | None
+) -> Analysis:
     """What a summary reads of ``path``: the capture facts, findings and each connection's
-    fate and slow tags. A capture big enough for ``analyze``'s bounded-memory path
-    (``bounded.wanted``), or too big for this worker's share of memory (``on_disk``), takes
-    it, one partition at a time in this process, so a worker's memory does not grow with
-    the capture: a 30 M-packet ring-buffer file in a folder would otherwise need some 15 GB.
-    The per-segment facts are never kept (only drawing reads them)."""
+    fate and slow tags. Asked to (``memory_bounded``), or for a capture big enough for
+    ``analyze``'s bounded-memory path (``bounded.wanted``) or too big for this worker's
+    share of memory (``_too_big_for``), that path, one partition at a time in this process,
+    so a worker's memory does not grow with the capture: a 30 M-packet ring-buffer file in
+    a folder would otherwise need some 15 GB. The per-segment facts are never kept (only
+    drawing reads them)."""
     from pcapline import bounded
     from pcapline.analysis import analyze
 
-    if on_disk or bounded.wanted(path):
+    if memory_bounded or bounded.wanted(path) or _too_big_for(path, memory_budget):
         if spill_dir is not None:  # made where the capture is analysed (a Dask worker's machine)
             os.makedirs(spill_dir, exist_ok=True)
         with bounded.analyse(path, outputs=frozenset(), spill_dir=spill_dir, fork=False) as result:
