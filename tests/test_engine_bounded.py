@@ -436,8 +436,8 @@ def test_a_full_disk_is_one_error_and_leaves_nothing(
     # then the run's own work folder, gone by the time the line is read)
     assert err == [
         f"pcapline: error: no space left in {spill} for the spill files of the capture (they "
-        "take about 1.5 times the capture's size: free space there, or use --spill-dir DIR "
-        "on a bigger disk)"
+        "take up to about 1.5 times the capture's size: free space there, or use --spill-dir "
+        "DIR on a bigger disk)"
     ]
     assert os.listdir(spill) == []
 

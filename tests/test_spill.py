@@ -509,8 +509,8 @@ def test_full_disk_is_one_clear_error(tmp_path, capture_file, monkeypatch, behin
     with pytest.raises(PcaplineError) as raised:
         spill_capture(capture_file, 3, directory=tmp_path, write_behind=behind)
     assert str(raised.value) == (
-        f"no space left in {tmp_path} for the spill files of the capture (they take about 1.5 "
-        "times the capture's size: free space there, or use --spill-dir DIR on a bigger disk)"
+        f"no space left in {tmp_path} for the spill files of the capture (they take up to about "
+        "1.5 times the capture's size: free space there, or use --spill-dir DIR on a bigger disk)"
     )
     assert spill_dirs(tmp_path) == []
 

@@ -17,13 +17,15 @@ relative to the window), placed with ``partitioned.table_partitions`` and append
 spill file per partition (segments) and one per partition (ICMP errors). A spill file is a
 sequence of blocks, one per window that gave the partition rows::
 
-    int64 rows | each column in schema order: rows fixed-width values (native byte order);
-                 a text column: rows int32 UTF-8 lengths, then the UTF-8 bytes
+    int64 rows | each column in schema order, written the smallest of four ways for its
+                 values in this block (spill_format.py: raw, one constant, narrowed to
+                 offsets from the minimum, or sparse rows apart from it)
 
-(a private format: plain ``write`` of numpy buffers out, ``frombuffer`` in. Measured on
-1.28 M bench rows in 32 partitions: written in 0.84 s where Arrow IPC streams take 1.3 s and
-pickled frames 1.0 s; read back in 0.27 s, Arrow 0.14 s with its thread pool, pickle 0.75 s.
-Writing is the part every row pays while reading the capture.)
+(a private format: numpy buffers out with a plain ``write``, back with ``frombuffer``.
+Measured on 1.28 M bench rows in 32 partitions: raw columns were written in 0.84 s where
+Arrow IPC streams take 1.3 s and pickled frames 1.0 s; read back in 0.27 s, Arrow 0.14 s
+with its thread pool, pickle 0.75 s. Writing is the part every row pays while reading the
+capture, and the columns' packing halves what is written.)
 Everything lives in one temporary directory, removed on ``close`` and whenever building
 fails (error, Ctrl-C).
 """
@@ -44,6 +46,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from pcapline import spill_format
 from pcapline.decode import REASON_NAMES, decode, linktype_name
 from pcapline.decode.icmp import ICMP_COLUMNS
 from pcapline.errors import CaptureError, SpillUnavailable
@@ -92,7 +95,7 @@ class _PartitionFiles:
             lo, hi = int(bounds[number]), int(bounds[number + 1])
             pieces = [struct.pack("<q", hi - lo)]
             for values, dtype in zip(columns, self.schema.values(), strict=True):
-                pieces.extend(_encode(values[lo:hi], dtype))
+                pieces.extend(spill_format.encode(values[lo:hi], dtype))
             with open(self.paths[number], "ab") as out:
                 out.write(b"".join(pieces))
             self.rows[number] += hi - lo
@@ -108,7 +111,7 @@ class _PartitionFiles:
                 rows = struct.unpack_from("<q", blob, pos)[0]
                 pos += 8
                 for name, dtype in self.schema.items():
-                    values, pos = _decode(blob, pos, rows, dtype)
+                    values, pos = spill_format.decode(blob, pos, rows, dtype)
                     parts[name].append(values)
         columns = {
             name: np.concatenate(chunks) if chunks else np.zeros(0, dtype)
@@ -122,27 +125,6 @@ class _PartitionFiles:
             },
             copy=False,
         )
-
-
-def _encode(values: np.ndarray, dtype: str) -> list[bytes]:
-    if dtype != "object":
-        return [np.ascontiguousarray(values, dtype).tobytes()]
-    texts = [str(v).encode() for v in values]
-    lengths = np.array([len(t) for t in texts], np.int32)
-    return [lengths.tobytes(), b"".join(texts)]
-
-
-def _decode(blob: memoryview, pos: int, rows: int, dtype: str) -> tuple[np.ndarray, int]:
-    if dtype != "object":
-        width = np.dtype(dtype).itemsize * rows
-        return np.frombuffer(blob, dtype, rows, pos), pos + width
-    lengths = np.frombuffer(blob, np.int32, rows, pos).tolist()
-    pos += 4 * rows
-    texts = np.empty(rows, object)
-    for i, length in enumerate(lengths):
-        texts[i] = bytes(blob[pos : pos + length]).decode()
-        pos += length
-    return texts, pos
 
 
 @dataclass(eq=False)
@@ -252,14 +234,16 @@ def cannot_create_spill(where: str, exc: OSError) -> SpillUnavailable:
     )
 
 
-#: The spill files take about this many times the capture's size.
+#: The spill files take at most about this many times the capture's size: a capture of
+#: minimal frames whose every column varies. Real traffic packs smaller (spill_format.py):
+#: 0.54 times on the real-kernel bench capture of small IPv4 frames.
 SPILL_RATIO = 1.5
 
 
 def no_space_for_spill(where: str) -> SpillUnavailable:
     """The one line for a spill folder whose disk filled up, saying what to do."""
     return SpillUnavailable(
-        f"no space left in {where} for the spill files of the capture (they take about "
+        f"no space left in {where} for the spill files of the capture (they take up to about "
         f"{SPILL_RATIO:g} times the capture's size: free space there, or use --spill-dir DIR "
         "on a bigger disk)"
     )
