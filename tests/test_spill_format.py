@@ -99,6 +99,25 @@ def test_each_way_is_taken_where_it_is_smallest(
     np.testing.assert_array_equal(out, values)
 
 
+@pytest.mark.parametrize(
+    ("values", "dtype", "kind"),
+    [
+        (np.array([0, 70_000], np.int64), "int64", RAW),  # narrowed: 18 bytes, raw 17
+        (np.array([-(2**63), 2**63 - 1] * 4, np.int64), "int64", RAW),
+        (np.array([0] * 13 + [1], np.uint8), "uint8", RAW),
+        (np.array([0] * 10 + [5, 9], np.int64), "int64", NARROW),  # sparse 28, narrowed 22
+    ],
+)
+def test_a_small_block_never_takes_more_than_its_raw_bytes(
+    values: np.ndarray, dtype: str, kind: int
+) -> None:
+    """The ways are weighed whole, heads included."""
+    blob, out = packed(values, dtype)
+    assert blob[0] == kind
+    assert len(blob) <= 1 + values.nbytes
+    np.testing.assert_array_equal(out, values)
+
+
 def test_signed_offsets_wrap_and_come_back() -> None:
     """A span across zero near a signed type's ends (offsets taken modulo the width)."""
     values = np.array([2**63 - 1, 2**63 - 200, 2**63 - 3] * 10, np.int64)

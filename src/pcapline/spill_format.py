@@ -60,11 +60,13 @@ def encode(values: np.ndarray, dtype: str) -> list[bytes]:
     width = _width(int(hi) - int(lo))
     base = numbers[:1].copy()
     base[0] = lo
-    raw_size = len(numbers) * item
-    narrow_size = len(numbers) * width if width < item else raw_size
+    # Whole sizes, heads included: a small block never takes more than its raw bytes.
+    raw_size = 1 + len(numbers) * item
+    narrow_size = 2 + item + len(numbers) * width if width < item else raw_size
     odd = numbers != lo
     k = int(np.count_nonzero(odd))
-    if k * (4 + width) < narrow_size and len(numbers) < _MAX_SPARSE_ROWS:
+    sparse_size = 2 + item + 8 + k * (4 + width)
+    if sparse_size < min(narrow_size, raw_size) and len(numbers) < _MAX_SPARSE_ROWS:
         rows = np.flatnonzero(odd)
         offsets = _offsets(numbers[rows], lo, width)
         head = bytes([SPARSE, width]) + base.tobytes() + struct.pack("<q", k)
