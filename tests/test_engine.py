@@ -217,6 +217,25 @@ def test_progress_is_one_line_rewritten_in_place() -> None:
     assert text.endswith("\r")  # the line is wiped at the end
 
 
+def test_progress_counts_the_bytes_read_with_an_eta_until_the_next_stage() -> None:
+    """The bounded path's reading stage (minutes on a big capture) moves with the bytes read;
+    the count goes with the stage."""
+    out = io.StringIO()
+    shown = engine.Progress(enabled=True, out=out, size=3_000_000_000)
+    shown.stage("reading and splitting in 60 partitions")
+    shown.read(0, 3_000_000_000)
+    shown.read(1_500_000_000, 3_000_000_000)
+    shown.stage("numbering streams", total=60)
+    lines = out.getvalue().split("\r")[1:]
+    assert lines[1].startswith(
+        "pcapline: 3,000 MB: reading and splitting in 60 partitions: 0 of 3,000 MB read ("
+    )
+    assert lines[2].startswith(
+        "pcapline: 3,000 MB: reading and splitting in 60 partitions: 1,500 of 3,000 MB read, ETA "
+    )
+    assert lines[3].startswith("pcapline: 3,000 MB: numbering streams 0/60 (")
+
+
 def test_progress_never_wraps_on_a_narrow_terminal() -> None:
     """A line wider than the terminal wraps, and "\r" then rewrites only its last row: on a
     30-column pane every update left another copy of it above the report."""

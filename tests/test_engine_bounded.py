@@ -496,3 +496,36 @@ def test_a_spill_folder_that_cannot_be_made_is_one_line_saying_what_to_do(
         f"cannot create spill files in {not_a_dir}: not a directory (use --spill-dir DIR on a "
         "disk you can write to)"
     )
+
+
+def test_the_reading_stage_counts_bytes_up_to_the_whole_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split reports the bytes read after every window, up to the capture's size, on the
+    progress line (32 MiB windows in use; 64 KiB here, for several on a sample capture)."""
+    import functools
+
+    from pcapline import spill
+    from pcapline.engine import Progress
+
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    size = path.stat().st_size
+    monkeypatch.setattr(
+        spill, "spill_capture", functools.partial(spill.spill_capture, window_bytes=64 << 10)
+    )
+    seen: list[tuple[int, int]] = []
+
+    class Counted(Progress):
+        def read(self, done: int, total: int) -> None:
+            seen.append((done, total))
+            super().read(done, total)
+
+    out = io.StringIO()
+    shown = Counted(enabled=True, out=out, size=size)
+    with bounded.analyse(path, partitions=2, spill_dir=str(tmp_path), progress=shown):
+        pass
+    assert len(seen) >= size // (64 << 10)  # one per window (a record may end one early)
+    assert [total for _, total in seen] == [size] * len(seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1][0] == size
+    assert "reading and splitting in 2 partitions: 0.1 of 0.5 MB read, ETA " in out.getvalue()

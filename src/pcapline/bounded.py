@@ -140,17 +140,26 @@ WORDED_COLUMNS: tuple[str, ...] = ("inferred", "explanation", "caveats", "eviden
 OUTPUTS = frozenset({"json", "table", "events", "text", "drawn"})
 
 
-def split(source: Source, count: int, directory: str, *, jobs: int = 1) -> PartitionedCapture:
+def split(
+    source: Source,
+    count: int,
+    directory: str,
+    *,
+    jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> PartitionedCapture:
     """The capture split into ``count`` partitions; whatever it spills goes in a folder
     of its own under ``directory`` (the work folder, removed at the end). The one place
     that picks the reader: ``spill.spill_capture`` streams it from disk a window at a time
     in bounded memory (``partitioned.split_in_memory``, which decodes it whole first, is
     the reference it is tested against); with more than one job its writes run beside
-    the reading (``write_behind``)."""
+    the reading (``write_behind``). ``progress(bytes_read, bytes_total)`` after each window."""
     from pcapline.spill import spill_capture
 
     os.makedirs(directory, exist_ok=True)
-    return spill_capture(source, count, directory=directory, write_behind=jobs > 1)
+    return spill_capture(
+        source, count, directory=directory, write_behind=jobs > 1, progress=progress
+    )
 
 
 def wanted(source: Source) -> bool:
@@ -719,7 +728,7 @@ def _analyse(
     fork: bool = True,
 ) -> Bounded:
     show.stage(f"reading and splitting in {count} partitions")
-    parts = split(source, count, work, jobs=jobs if fork else 1)
+    parts = split(source, count, work, jobs=jobs if fork else 1, progress=show.read)
     # The split's windows are freed: the workers forked next should not share them, nor
     # this process keep them while it waits on the workers.
     release_freed_memory()

@@ -1072,8 +1072,9 @@ def default_jobs() -> int:
 
 
 class Progress:
-    """One status line on stderr (stage, elapsed time, partitions done, ETA), rewritten in
-    place; silent unless enabled (the CLI enables it on a terminal without ``--quiet``)."""
+    """One status line on stderr (stage, elapsed time, partitions done or bytes read, ETA),
+    rewritten in place; silent unless enabled (the CLI enables it on a terminal without
+    ``--quiet``)."""
 
     def __init__(self, *, enabled: bool, out: TextIO | None = None, size: int | None = None):
         self.enabled = enabled
@@ -1085,9 +1086,13 @@ class Progress:
         self.finished = 0
         self.stage_started = self.started
         self.width = 0
+        #: The bytes of the source this stage has read, of how many (0: not counted).
+        self.read_bytes = 0
+        self.read_total = 0
 
     def stage(self, name: str, *, total: int = 0) -> None:
         self.name, self.total, self.finished = name, total, 0
+        self.read_bytes = self.read_total = 0
         self.stage_started = time.monotonic()
         self._show()
 
@@ -1095,10 +1100,22 @@ class Progress:
         self.finished += 1
         self._show()
 
+    def read(self, done: int, total: int) -> None:
+        """``done`` of the source's ``total`` bytes read in this stage (the bounded path's
+        reader calls it after every window: the longest stage of a big capture without it
+        would sit still for minutes)."""
+        self.read_bytes, self.read_total = done, total
+        self._show()
+
     def done(self) -> None:
         if self.enabled and self.width:
             self.out.write("\r" + " " * self.width + "\r")
             self.out.flush()
+
+    def _eta(self, now: float, done: int, total: int) -> str:
+        """What is left of this stage at the pace so far."""
+        per = (now - self.stage_started) / done
+        return f", ETA {per * (total - done):.0f} s"
 
     def _columns(self) -> int:
         """The width of the terminal the line goes to (asked each time: it may be resized),
@@ -1118,8 +1135,13 @@ class Progress:
         if self.total > 1:
             text += f" {self.finished}/{self.total}"
             if self.finished:
-                per = (now - self.stage_started) / self.finished
-                text += f", ETA {per * (self.total - self.finished):.0f} s"
+                text += self._eta(now, self.finished, self.total)
+        elif self.read_total:
+            places = 1 if self.read_total < 10e6 else 0  # a small capture: not "0 of 0 MB"
+            done, total = self.read_bytes / 1e6, self.read_total / 1e6
+            text += f": {done:,.{places}f} of {total:,.{places}f} MB read"
+            if self.read_bytes:
+                text += self._eta(now, self.read_bytes, self.read_total)
         text += f" ({now - self.started:.0f} s)"
         columns = self._columns()
         if columns:
