@@ -217,9 +217,12 @@ def test_progress_is_one_line_rewritten_in_place() -> None:
     assert text.endswith("\r")  # the line is wiped at the end
 
 
-def test_progress_counts_the_bytes_read_with_an_eta_until_the_next_stage() -> None:
+def test_progress_counts_the_bytes_read_with_an_eta_until_the_next_stage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The bounded path's reading stage (minutes on a big capture) moves with the bytes read;
     the count goes with the stage."""
+    monkeypatch.setattr(engine, "_REDRAW_S", 0.0)  # every count drawn
     out = io.StringIO()
     shown = engine.Progress(enabled=True, out=out, size=3_000_000_000)
     shown.stage("reading and splitting in 60 partitions")
@@ -234,6 +237,34 @@ def test_progress_counts_the_bytes_read_with_an_eta_until_the_next_stage() -> No
         "pcapline: 3,000 MB: reading and splitting in 60 partitions: 1,500 of 3,000 MB read, ETA "
     )
     assert lines[3].startswith("pcapline: 3,000 MB: numbering streams 0/60 (")
+
+
+def test_progress_counts_a_compressed_source_put_on_disk_then_its_bytes_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decompressing a big .gz to disk comes before the windows are read: its own count."""
+    monkeypatch.setattr(engine, "_REDRAW_S", 0.0)
+    out = io.StringIO()
+    shown = engine.Progress(enabled=True, out=out, size=1_000_000_000)
+    shown.stage("reading and splitting in 60 partitions")
+    shown.unpacked("decompressed", 2_500_000_000)
+    shown.read(1_000_000, 9_000_000_000)
+    lines = out.getvalue().split("\r")[1:]
+    assert lines[1].startswith(
+        "pcapline: 1,000 MB: reading and splitting in 60 partitions: 2,500 MB decompressed to "
+        "disk so far ("
+    )
+    assert ": 1 of 9,000 MB read, ETA " in lines[2]
+
+
+def test_progress_counts_are_drawn_ten_times_a_second_at_most() -> None:
+    """A decompressor reports every piece it writes: thousands of lines a second unthrottled."""
+    out = io.StringIO()
+    shown = engine.Progress(enabled=True, out=out)
+    shown.stage("reading and splitting in 2 partitions")
+    for k in range(1, 1001):
+        shown.unpacked("copied", k)
+    assert out.getvalue().count("\r") <= 3  # the stage, then one or two counts
 
 
 def test_progress_never_wraps_on_a_narrow_terminal() -> None:

@@ -505,9 +505,10 @@ def test_the_reading_stage_counts_bytes_up_to_the_whole_source(
     progress line (32 MiB windows in use; 64 KiB here, for several on a sample capture)."""
     import functools
 
-    from pcapline import spill
+    from pcapline import engine, spill
     from pcapline.engine import Progress
 
+    monkeypatch.setattr(engine, "_REDRAW_S", 0.0)  # every count drawn
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
     size = path.stat().st_size
     monkeypatch.setattr(
@@ -529,3 +530,44 @@ def test_the_reading_stage_counts_bytes_up_to_the_whole_source(
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert seen[-1][0] == size
     assert "reading and splitting in 2 partitions: 0.1 of 0.5 MB read, ETA " in out.getvalue()
+
+
+@pytest.mark.parametrize("how", ["decompressed", "copied"])
+def test_a_source_put_on_disk_first_counts_its_bytes_then_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A .gz is decompressed, a stream copied, to disk before its windows are read: the line
+    counts those bytes too, up to the whole source, then the reading."""
+    from pcapline import engine
+    from pcapline.engine import Progress
+
+    monkeypatch.setattr(engine, "_REDRAW_S", 0.0)
+    plain = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    source: Path | io.BytesIO = tmp_path / "capture.pcap.gz"
+    if how == "decompressed":
+        assert isinstance(source, Path)
+        source.write_bytes(gzip.compress(plain.read_bytes()))
+    else:
+        source = io.BytesIO(plain.read_bytes())
+    calls: list[tuple[str, int]] = []
+
+    class Counted(Progress):
+        def unpacked(self, verb: str, done: int) -> None:
+            calls.append((verb, done))
+            super().unpacked(verb, done)
+
+        def read(self, done: int, total: int) -> None:
+            calls.append(("read", done))
+            super().read(done, total)
+
+    out = io.StringIO()
+    with bounded.analyse(
+        source, partitions=2, spill_dir=str(tmp_path), progress=Counted(enabled=True, out=out)
+    ):
+        pass
+    size = plain.stat().st_size
+    unpacking = [done for verb, done in calls if verb == how]
+    assert unpacking and unpacking == sorted(unpacking) and unpacking[-1] == size
+    assert calls[-1] == ("read", size)  # the reading comes after, up to the same bytes
+    assert {verb for verb, _ in calls} == {how, "read"}
+    assert f"MB {how} to disk so far" in out.getvalue()

@@ -147,18 +147,25 @@ def split(
     *,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    unpacked: Callable[[str, int], None] | None = None,
 ) -> PartitionedCapture:
     """The capture split into ``count`` partitions; whatever it spills goes in a folder
     of its own under ``directory`` (the work folder, removed at the end). The one place
     that picks the reader: ``spill.spill_capture`` streams it from disk a window at a time
     in bounded memory (``partitioned.split_in_memory``, which decodes it whole first, is
     the reference it is tested against); with more than one job its writes run beside
-    the reading (``write_behind``). ``progress(bytes_read, bytes_total)`` after each window."""
+    the reading (``write_behind``). ``progress(bytes_read, bytes_total)`` after each window,
+    ``unpacked(verb, bytes)`` while a compressed or streamed source is first put on disk."""
     from pcapline.spill import spill_capture
 
     os.makedirs(directory, exist_ok=True)
     return spill_capture(
-        source, count, directory=directory, write_behind=jobs > 1, progress=progress
+        source,
+        count,
+        directory=directory,
+        write_behind=jobs > 1,
+        progress=progress,
+        unpacked=unpacked,
     )
 
 
@@ -728,7 +735,9 @@ def _analyse(
     fork: bool = True,
 ) -> Bounded:
     show.stage(f"reading and splitting in {count} partitions")
-    parts = split(source, count, work, jobs=jobs if fork else 1, progress=show.read)
+    parts = split(
+        source, count, work, jobs=jobs if fork else 1, progress=show.read, unpacked=show.unpacked
+    )
     # The split's windows are freed: the workers forked next should not share them, nor
     # this process keep them while it waits on the workers.
     release_freed_memory()

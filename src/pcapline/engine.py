@@ -1071,6 +1071,10 @@ def default_jobs() -> int:
 # Progress
 
 
+#: The fewest seconds between two redraws of the progress line for a byte count.
+_REDRAW_S = 0.1
+
+
 class Progress:
     """One status line on stderr (stage, elapsed time, partitions done or bytes read, ETA),
     rewritten in place; silent unless enabled (the CLI enables it on a terminal without
@@ -1089,10 +1093,16 @@ class Progress:
         #: The bytes of the source this stage has read, of how many (0: not counted).
         self.read_bytes = 0
         self.read_total = 0
+        #: A compressed or streamed source put on disk first: how ("decompressed", "copied")
+        #: and how many bytes so far ("": not now).
+        self.unpacking = ""
+        self.unpacked_bytes = 0
+        self.shown_at = 0.0
 
     def stage(self, name: str, *, total: int = 0) -> None:
         self.name, self.total, self.finished = name, total, 0
-        self.read_bytes = self.read_total = 0
+        self.read_bytes = self.read_total = self.unpacked_bytes = 0
+        self.unpacking = ""
         self.stage_started = time.monotonic()
         self._show()
 
@@ -1104,8 +1114,14 @@ class Progress:
         """``done`` of the source's ``total`` bytes read in this stage (the bounded path's
         reader calls it after every window: the longest stage of a big capture without it
         would sit still for minutes)."""
-        self.read_bytes, self.read_total = done, total
-        self._show()
+        self.read_bytes, self.read_total, self.unpacking = done, total, ""
+        self._show(every=_REDRAW_S)
+
+    def unpacked(self, verb: str, done: int) -> None:
+        """``done`` bytes of a compressed or streamed source ``verb`` ("decompressed",
+        "copied") to disk so far, before it is read (its size is known only at the end)."""
+        self.unpacking, self.unpacked_bytes = verb, done
+        self._show(every=_REDRAW_S)
 
     def done(self) -> None:
         if self.enabled and self.width:
@@ -1125,10 +1141,15 @@ class Progress:
         except (OSError, ValueError, AttributeError):
             return 0
 
-    def _show(self) -> None:
+    def _show(self, every: float = 0.0) -> None:
+        """Draw the line; ``every``: not sooner than this many seconds after the last time
+        (the counts come thousands of times a second from a decompressor)."""
         if not self.enabled:
             return
         now = time.monotonic()
+        if now - self.shown_at < every:
+            return
+        self.shown_at = now
         text = f"pcapline: {self.name}"
         if self.size:
             text = f"pcapline: {self.size / 1e6:,.0f} MB: {self.name}"
@@ -1136,6 +1157,8 @@ class Progress:
             text += f" {self.finished}/{self.total}"
             if self.finished:
                 text += self._eta(now, self.finished, self.total)
+        elif self.unpacking:
+            text += f": {self.unpacked_bytes / 1e6:,.0f} MB {self.unpacking} to disk so far"
         elif self.read_total:
             places = 1 if self.read_total < 10e6 else 0  # a small capture: not "0 of 0 MB"
             done, total = self.read_bytes / 1e6, self.read_total / 1e6

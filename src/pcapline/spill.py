@@ -54,7 +54,13 @@ from pcapline.model import SEGMENT_COLUMNS, CaptureInfo
 from pcapline.partitioned import PLACEMENT_COLUMNS, table_partitions
 from pcapline.quality import ReadQuality
 from pcapline.read.capture import BackwardSteps, Capture
-from pcapline.read.open import TELL_BYTES, SourceFile, not_a_capture, open_source_file
+from pcapline.read.open import (
+    TELL_BYTES,
+    SourceFile,
+    Unpacked,
+    not_a_capture,
+    open_source_file,
+)
 from pcapline.read.pcap import PcapWalker, Records, is_pcap, pcap_header
 from pcapline.read.pcapng import MAX_BLOCK_LEN, PcapngWalker, is_pcapng
 from pcapline.tempdirs import make_folder
@@ -186,11 +192,14 @@ def spill_capture(
     window_bytes: int = DEFAULT_WINDOW_BYTES,
     progress: Progress | None = None,
     write_behind: bool = False,
+    unpacked: Unpacked | None = None,
 ) -> SpilledCapture:
     """Read and decode ``source`` a window at a time into ``count`` partitions on disk, in a
     new temporary directory under ``directory`` (default: tempfile's); with
     ``write_behind`` a window's rows are written on a thread of its own while the next
-    window is read and decoded (``_WriteBehind``: two cores busy, not one). Raises what
+    window is read and decoded (``_WriteBehind``: two cores busy, not one). ``progress``:
+    the bytes read of the source after each window; ``unpacked``: the bytes of a compressed
+    or streamed source written to disk before that (``open_source_file``). Raises what
     ``read_capture`` raises for the same input; a disk that is full or not writable is a
     ``PcaplineError`` naming the directory. Nothing is left on disk when this raises."""
     where = os.fspath(directory) if directory is not None else tempfile.gettempdir()
@@ -199,7 +208,7 @@ def spill_capture(
     except OSError as exc:
         raise cannot_create_spill(where, exc) from None
     try:
-        src = open_source_file(source, spill_dir)
+        src = open_source_file(source, spill_dir, unpacked)
         try:
             return _spill(
                 src,

@@ -96,6 +96,10 @@ def _is_text(head: bytes) -> bool:
     return len(text) >= 16 and all(c.isprintable() or c in "\r\n\t" for c in text)
 
 
+#: ``unpacked(verb, size)``: the bytes of a compressed or streamed source written to disk so
+#: far ("decompressed" or "copied"), called as they are written (a progress line's count).
+Unpacked = Callable[[str, int], None]
+
 _CHUNK = 1 << 20
 #: Largest piece a decompressor may produce from one call (bounded memory whatever the ratio).
 _PIECE = 4 << 20
@@ -209,11 +213,18 @@ class _Spill:
     from the start: the OS frees it when the process lets go, whatever the exit) that is then
     memory-mapped; or ``file``, one the caller owns in ``directory`` (``open_source_file``)."""
 
-    def __init__(self, limit: int, file: BinaryIO | None = None, directory: str = "") -> None:
+    def __init__(
+        self,
+        limit: int,
+        file: BinaryIO | None = None,
+        directory: str = "",
+        unpacked: Unpacked | None = None,
+    ) -> None:
         self.file: BinaryIO = file or tempfile.TemporaryFile(prefix="pcapline-")  # noqa: SIM115 - owned here
         self.directory = directory or tempfile.gettempdir()
         self.size = 0
         self.limit = limit
+        self.unpacked = unpacked
 
     def write(self, data: bytes) -> bool:
         """Append ``data``; False once the cap is reached (what fits is kept)."""
@@ -222,6 +233,8 @@ class _Spill:
             data = data[:room]
         self.file.write(data)
         self.size += len(data)
+        if self.unpacked is not None:
+            self.unpacked("decompressed", self.size)
         return self.size < self.limit
 
     def array(self) -> np.ndarray:
@@ -573,17 +586,20 @@ class SourceFile:
         self.file.close()
 
 
-def open_source_file(source: str | os.PathLike[str] | BinaryIO, directory: str) -> SourceFile:
+def open_source_file(
+    source: str | os.PathLike[str] | BinaryIO, directory: str, unpacked: Unpacked | None = None
+) -> SourceFile:
     """``open_source``'s checks and decompression (same errors, same warnings), but the bytes
-    stay on disk: decompressed or copied (stdin, FIFO, file object) into ``directory``."""
+    stay on disk: decompressed or copied (stdin, FIFO, file object) into ``directory``;
+    ``unpacked("decompressed" or "copied", bytes so far)`` as they are written."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path == "-":
-            return _stream_to_file(sys.stdin.buffer, "-", directory)
+            return _stream_to_file(sys.stdin.buffer, "-", directory, unpacked)
         fd, kind_of_file = _open_fd(path)
         if kind_of_file == "fifo":
             with _fifo_stream(fd, path) as fifo:
-                return _stream_to_file(fifo, path, directory)  # type: ignore[arg-type]
+                return _stream_to_file(fifo, path, directory, unpacked)  # type: ignore[arg-type]
         fh = os.fdopen(fd, "rb")
         try:
             kind = sniff_compression(fh.read(8), path)
@@ -594,8 +610,8 @@ def open_source_file(source: str | os.PathLike[str] | BinaryIO, directory: str) 
             fh.seek(0)
             with fh:
                 if kind is not None:
-                    return _unwrap_to_file(kind, fh, path, directory)
-                return _stream_to_file(fh, path, directory)
+                    return _unwrap_to_file(kind, fh, path, directory, unpacked)
+                return _stream_to_file(fh, path, directory, unpacked)
         except BaseException:
             fh.close()
             raise
@@ -603,7 +619,8 @@ def open_source_file(source: str | os.PathLike[str] | BinaryIO, directory: str) 
     if read is None:
         raise CaptureError(f"cannot read a capture from {type(source).__name__}")
     name = getattr(source, "name", None)
-    return _stream_to_file(source, name if isinstance(name, str) else "<stream>", directory)
+    where = name if isinstance(name, str) else "<stream>"
+    return _stream_to_file(source, where, directory, unpacked)
 
 
 def _spill_file(directory: str) -> BinaryIO:
@@ -612,19 +629,23 @@ def _spill_file(directory: str) -> BinaryIO:
     return cast(BinaryIO, owned)
 
 
-def _stream_to_file(stream: BinaryIO, path: str, directory: str) -> SourceFile:
+def _stream_to_file(
+    stream: BinaryIO, path: str, directory: str, unpacked: Unpacked | None = None
+) -> SourceFile:
     """``_read_stream`` onto disk: decompressed when compressed, else copied as it comes."""
     head = stream.read(8) or b""
     kind = sniff_compression(head, path)
     rest = _Prefixed(head, stream)
     if kind is not None:
-        return _unwrap_to_file(kind, rest, path, directory)  # type: ignore[arg-type]
+        return _unwrap_to_file(kind, rest, path, directory, unpacked)  # type: ignore[arg-type]
     out = _spill_file(directory)
     size = 0
     try:
         while block := rest.read(_CHUNK):
             out.write(block)
             size += len(block)
+            if unpacked is not None:
+                unpacked("copied", size)
         out.flush()
     except OSError as exc:
         out.close()
@@ -637,10 +658,12 @@ def _stream_to_file(stream: BinaryIO, path: str, directory: str) -> SourceFile:
     return SourceFile(path, out, size, spilled=out.name)
 
 
-def _unwrap_to_file(kind: str, raw: BinaryIO, path: str, directory: str) -> SourceFile:
+def _unwrap_to_file(
+    kind: str, raw: BinaryIO, path: str, directory: str, unpacked: Unpacked | None = None
+) -> SourceFile:
     """``_unwrap`` onto disk: each compression layer decompressed into a file of
     ``directory`` (the one before it removed), with the same cap, errors and warnings."""
-    out = _Spill(max_decompressed(), _spill_file(directory), directory)
+    out = _Spill(max_decompressed(), _spill_file(directory), directory, unpacked)
     warnings = _decompress_into(kind, raw, path, out)
     kinds = [kind]
     while True:
@@ -649,7 +672,7 @@ def _unwrap_to_file(kind: str, raw: BinaryIO, path: str, directory: str) -> Sour
         if inner is None:
             break
         kinds.append(inner)
-        layer = _Spill(out.limit, _spill_file(directory), directory)
+        layer = _Spill(out.limit, _spill_file(directory), directory, unpacked)
         try:
             if len(kinds) > MAX_LAYERS:
                 nested = " inside ".join(reversed(kinds))
