@@ -288,18 +288,13 @@ def test_progress_never_wraps_on_a_narrow_terminal() -> None:
     assert max(len(row) for row in rows) == 29
 
 
-@pytest.mark.parametrize("quiet", [False, True])
-def test_report_shows_its_progress_on_a_terminal_until_the_page_is_written(
-    tmp_path: Path, quiet: bool
-) -> None:
-    """report: analyze's progress line on a terminal, then a last stage while the page is
-    built (seconds for a large capture), wiped at the end; nothing with --quiet."""
+def _stderr_on_a_terminal(argv: list[str]) -> tuple[int, str]:
+    """``pcapline ARGV`` run with its stderr on a pseudo-terminal: its exit code and what the
+    terminal got (standard output thrown away)."""
     import subprocess
     import sys
 
     main, side = os.openpty()
-    page = tmp_path / "r.html"
-    argv = ["report", str(SAMPLES / "app-tls-http.pcap"), "-o", str(page), *(["-q"] * quiet)]
     done = subprocess.run(
         [sys.executable, "-m", "pcapline", *argv],
         stdin=subprocess.DEVNULL,
@@ -319,15 +314,52 @@ def test_report_shows_its_progress_on_a_terminal_until_the_page_is_written(
             break
         shown += chunk
     os.close(main)
-    assert done.returncode == 0 and page.stat().st_size > 0
-    lines = [line.strip() for line in shown.decode().split("\r") if line.strip()]
+    return done.returncode, shown.decode()
+
+
+def _lines(shown: str) -> list[str]:
+    return [line.strip() for line in shown.split("\r") if line.strip()]
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_report_shows_its_progress_on_a_terminal_until_the_page_is_written(
+    tmp_path: Path, quiet: bool
+) -> None:
+    """report: analyze's progress line on a terminal, then a last stage while the page is
+    built (seconds for a large capture), wiped at the end; nothing with --quiet."""
+    page = tmp_path / "r.html"
+    argv = ["report", str(SAMPLES / "app-tls-http.pcap"), "-o", str(page), *(["-q"] * quiet)]
+    code, shown = _stderr_on_a_terminal(argv)
+    assert code == 0 and page.stat().st_size > 0
+    lines = _lines(shown)
     if quiet:
         assert lines == []
     else:
         # The elapsed seconds are the box's business: a loaded one takes a second or more.
         assert re.fullmatch(r"pcapline: 0 MB: reading \(\d+ s\)", lines[0])
         assert re.fullmatch(r"pcapline: 0 MB: writing the report \(\d+ s\)", lines[-1])
-        assert shown.decode().endswith("\r")  # wiped: the line ends blank
+        assert shown.endswith("\r")  # wiped: the line ends blank
+
+
+@pytest.mark.parametrize(
+    ("fmt", "written"), [("json", "the JSON document"), ("csv", "the CSV table")]
+)
+@pytest.mark.parametrize("bounded", [False, True])
+def test_analyze_shows_a_last_stage_while_its_output_file_is_written(
+    tmp_path: Path, fmt: str, written: str, bounded: bool
+) -> None:
+    """A big capture's output takes seconds to write (a merge of every partition's rows for
+    CSV): the line says so, then is wiped. Written to standard output, no such stage (on a
+    terminal it would land in the output)."""
+    capture = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+    options = ["--format", fmt, *(["--memory-bounded"] * bounded)]
+    code, shown = _stderr_on_a_terminal(["analyze", capture, *options, "-o", str(tmp_path / "out")])
+    assert code == 0 and (tmp_path / "out").stat().st_size > 0
+    assert re.fullmatch(rf"pcapline: 0 MB: writing {written} \(\d+ s\)", _lines(shown)[-1])
+    assert shown.endswith("\r")
+    code, shown = _stderr_on_a_terminal(["analyze", capture, *options])
+    assert code == 0
+    assert "writing" not in shown and shown.endswith("\r")
 
 
 def test_cli_is_quiet_when_stderr_is_not_a_terminal(

@@ -396,9 +396,16 @@ def analyze(
             json_entries=fmt == "json" and unfiltered,
             limit=limit,
         )
-        _write_analysis(
-            analysis, whole, fmt=fmt, output=output, limit=limit, filters=filters, entries=entries
-        )
+        with _writing(shown, fmt, output):
+            _write_analysis(
+                analysis,
+                whole,
+                fmt=fmt,
+                output=output,
+                limit=limit,
+                filters=filters,
+                entries=entries,
+            )
     status = _fail_on_status(analysis, fail_on)
     if status != EXIT_OK:
         # Exit (not a return value) so the code also holds under click's standalone mode.
@@ -662,22 +669,48 @@ def _analyze_bounded(
         except BaseException:
             shown.done()  # the line wiped before the error (or the fallback's warning)
             raise
-        if fmt == "json":
-            _write_streamed(result.write_json, output)
-        elif fmt == "csv":
-            _write_streamed(result.write_csv, output)
-        elif fmt == "parquet":
-            assert output is not None
-            _write_bounded_parquet(result, output, single=single)
-        else:
-            text = _text(
-                _worded_text(result, limit), None, limit=limit, stream=(), to_file=bool(output)
-            )
-            _write(text, output)
+        with _writing(shown, fmt, output):
+            if fmt == "json":
+                _write_streamed(result.write_json, output)
+            elif fmt == "csv":
+                _write_streamed(result.write_csv, output)
+            elif fmt == "parquet":
+                assert output is not None
+                _write_bounded_parquet(result, output, single=single)
+            else:
+                text = _text(
+                    _worded_text(result, limit), None, limit=limit, stream=(), to_file=bool(output)
+                )
+                _write(text, output)
         status = _fail_on_status(result.analysis(), fail_on)
     if status != EXIT_OK:
         raise click.exceptions.Exit(status)
     return EXIT_OK
+
+
+#: What ``analyze`` writes, by format, as its last progress stage says it.
+_WRITTEN = {
+    "text": "the report",
+    "json": "the JSON document",
+    "csv": "the CSV table",
+    "parquet": "the Parquet tables",
+    "html": "the HTML report",
+}
+
+
+@contextlib.contextmanager
+def _writing(shown: Progress, fmt: str, output: str | None) -> Iterator[None]:
+    """The last progress stage while the output is written to a file (seconds on a big
+    capture: a merge of every partition's rows for CSV and Parquet), wiped after it or on an
+    error. Not for standard output: on a terminal the line would land in the output."""
+    if output is None or output == "-":
+        yield
+        return
+    shown.stage(f"writing {_WRITTEN[fmt]}")
+    try:
+        yield
+    finally:
+        shown.done()
 
 
 def _write_streamed(writer: Callable[[TextIO], None], output: str | None) -> None:
