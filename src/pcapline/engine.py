@@ -1114,6 +1114,8 @@ class Progress:
         """``done`` of the source's ``total`` bytes read in this stage (the bounded path's
         reader calls it after every window: the longest stage of a big capture without it
         would sit still for minutes)."""
+        if self.unpacking:  # the source is on disk now: the pace of the reading from here
+            self.stage_started = time.monotonic()
         self.read_bytes, self.read_total, self.unpacking = done, total, ""
         self._show(every=_REDRAW_S)
 
