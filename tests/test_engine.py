@@ -257,6 +257,23 @@ def test_progress_counts_a_compressed_source_put_on_disk_then_its_bytes_read(
     assert ": 1 of 9,000 MB read, ETA " in lines[2]
 
 
+def test_the_reading_eta_is_paced_from_the_end_of_the_unpacking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """60 s of decompressing, then a tenth of the capture read in 10 s: 90 s left, not 630."""
+    now = [0.0]
+    monkeypatch.setattr(engine.time, "monotonic", lambda: now[0])
+    out = io.StringIO()
+    shown = engine.Progress(enabled=True, out=out)
+    shown.stage("reading and splitting in 60 partitions")
+    now[0] = 60.0
+    shown.unpacked("decompressed", 9_000_000_000)
+    shown.read(0, 9_000_000_000)
+    now[0] = 70.0
+    shown.read(900_000_000, 9_000_000_000)
+    assert "900 of 9,000 MB read, ETA 90 s" in out.getvalue()
+
+
 def test_progress_counts_are_drawn_ten_times_a_second_at_most() -> None:
     """A decompressor reports every piece it writes: thousands of lines a second unthrottled."""
     out = io.StringIO()
