@@ -204,6 +204,45 @@ def test_the_report_is_never_written_over_the_capture_it_reads(
     assert capture.read_bytes() == original
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze", "-", "--format", "json", "-o", "{output}"],
+        ["report", "-", "-o", "{output}"],
+        ["timeline", "-", "0", "-o", "{output}"],
+    ],
+    ids=["analyze", "report", "timeline"],
+)
+def test_the_report_is_never_written_over_the_capture_on_standard_input(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """``pcapline analyze - -o FILE < FILE``: standard input is that very file."""
+    capture = tmp_path / "incident.pcap"
+    original = (SAMPLES / "lossy-40-connections-3pct-drop.pcap").read_bytes()
+    capture.write_bytes(original)
+
+    def fed(output: Path) -> subprocess.CompletedProcess[str]:
+        with capture.open("rb") as stdin:
+            return subprocess.run(
+                [sys.executable, "-m", "pcapline", *[p.format(output=output) for p in command]],
+                stdin=stdin,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            )
+
+    done = fed(capture)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"pcapline: error: {capture} is the capture being read: refusing to write the report "
+        "over it (choose another -o)"
+    )
+    assert capture.read_bytes() == original
+    other = tmp_path / "report.out"  # another -o is fine
+    assert fed(other).returncode == 0 and other.stat().st_size > 0
+
+
 def test_scan_never_writes_its_report_over_one_of_its_captures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1196,12 +1196,16 @@ def _stdout_takes_unicode() -> bool:
 
 def _not_over_the_capture(capture: str, output: str | None) -> None:
     """Refuse an output that is the capture being read (``-o`` completed to the input's
-    name): the report would replace the evidence it was made from."""
-    if output is None or output == "-" or capture == "-":
+    name, or ``- -o FILE < FILE``): the report would replace the evidence it was made from."""
+    if output is None or output == "-":
         return
     try:
-        same = os.path.samefile(capture, output)
-    except OSError:  # one of them does not exist (yet): not the same file
+        if capture == "-":  # standard input redirected from a file
+            read, written = os.fstat(sys.stdin.fileno()), os.stat(output)
+            same = (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino)
+        else:
+            same = os.path.samefile(capture, output)
+    except (OSError, ValueError):  # one of them does not exist (yet), or no stdin to look at
         return
     if same:
         raise UsageError(
