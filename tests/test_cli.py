@@ -91,6 +91,15 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), err
 
 
+def test_pcapline_alone_prints_its_help_as_laid_out(capsys: pytest.CaptureFixture[str]) -> None:
+    """No command: the usage and the commands, line by line (it was folded into one error
+    line of "\\x0a"s), and exit 2 as any usage error."""
+    assert run([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Usage: pcapline [OPTIONS] COMMAND [ARGS]...\n")
+    assert "\\x0a" not in err and "\n  analyze     Summarise every TCP connection" in err
+
+
 @pytest.mark.parametrize(
     "args,option",
     [

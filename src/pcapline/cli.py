@@ -1366,9 +1366,20 @@ def _without_huge_page_advice() -> None:
             continue
 
 
+#: ``pcapline`` alone (click 8.2 and later raise it; 8.1 prints the help itself).
+_NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(
+    click.exceptions, "NoArgsIsHelpError", ()
+)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     try:
         status = _command(argv)
+    except _NO_ARGS_IS_HELP as exc:
+        # ``pcapline`` alone: the help, as it is laid out (its message is the whole help text,
+        # which the one-line error below would fold into one line of "\x0a"s).
+        click.echo(exc.format_message(), err=True)
+        return EXIT_INPUT
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "pcapline"
         return _error(f"{exc.format_message()} (see '{command} --help')", EXIT_INPUT)
