@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
 
@@ -53,3 +54,17 @@ def test_zero_window_event_once_per_episode() -> None:
     c.ack(SERVER, 0.5, window=0).ack(SERVER, 0.6, window=100).ack(SERVER, 0.7, window=0)
     ev = DETECTOR.rows(compute_facts(segments(c)))  # type: ignore[misc]
     assert ev["frame"].tolist() == [5, 8]
+
+
+def test_a_timestamp_stepping_back_inside_a_stall_measures_no_negative_time() -> None:
+    """The window update stamped 2 s before the zero window it ends (a merged or clock-stepped
+    capture): that stall counts nothing, the next one its own time (the JSON schema and every
+    threshold read a duration of zero or more)."""
+    c = _stalled(Conversation())  # the zero window at 0.02 s
+    c.ack(SERVER, 0.5, window=5000)
+    c.ack(SERVER, 3.0, window=0).ack(SERVER, 3.5, window=5000)
+    table = segments(c)
+    update = int(np.flatnonzero(table["window"].to_numpy() == 5000)[0])
+    table.loc[update, "time_ns"] = round(-1.98e9)  # in frame order, stamped 2 s earlier
+    z = detect(conn_view(compute_facts(table), 0)).inferred
+    assert z.recovered and round(z.stalled_s, 3) == 0.5

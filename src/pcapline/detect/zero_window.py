@@ -99,7 +99,9 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
                 closed_since = i
                 receiver = Side.CLIENT if side else Side.SERVER
             elif view.window[i] > 0 and closed_since is not None:
-                stalled += view.seconds(closed_since, i)
+                # A timestamp stepping back inside the stall (a merged or clock-stepped
+                # capture, which the capture's warning names) measures no negative time.
+                stalled += max(0.0, view.seconds(closed_since, i))
                 events.append(
                     view.event(
                         i,
@@ -110,7 +112,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
                 )
                 closed_since = None
         if closed_since is not None:
-            stalled += float(view.capture_end_ns - view.time_ns[closed_since]) / 1e9
+            stalled += max(0.0, float(view.capture_end_ns - view.time_ns[closed_since]) / 1e9)
             recovered = False
     answered = 0
     answered_flags: list[bool] = []
