@@ -91,6 +91,50 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), err
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["analyze", "x.pcap", "-o", ""],
+            "Invalid value for '-o' / '--output': an empty file name",
+        ),
+        (["report", "x.pcap", "-o", ""], "Invalid value for '-o' / '--output': an empty file name"),
+        (
+            ["analyze", "x.pcap", "--spill-dir", ""],
+            "Invalid value for '--spill-dir': an empty folder name",
+        ),
+        (
+            ["analyze", "x.pcap", "--spill-dir", "/dev/null"],
+            "Invalid value for '--spill-dir': /dev/null is not a folder",
+        ),
+    ],
+)
+def test_an_empty_or_wrong_kind_of_path_says_what_is_wrong(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They said "cannot write : Is a directory", "No such file or directory" (naming
+    nothing) and "/dev/null: File exists"."""
+    assert run(args) == 2
+    command = f"pcapline {args[0]}"
+    assert capsys.readouterr().err == f"pcapline: error: {said} (see '{command} --help')\n"
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_parquet_tables_to_a_file_that_is_no_folder_say_so(
+    bounded: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = str(
+        Path(__file__).resolve().parents[1] / "sample_captures" / "closed-client-first.pcap"
+    )
+    argv = ["analyze", capture, "--format", "parquet", "-o", "/dev/null"]
+    assert run([*argv, *(["--memory-bounded"] * bounded)]) == 2
+    assert capsys.readouterr().err == (
+        "pcapline: error: cannot write the Parquet tables to /dev/null: it is not a folder (-o "
+        "DIR for the connections and events tables, or -o FILE.parquet for the connections "
+        "table alone)\n"
+    )
+
+
 def test_pcapline_alone_prints_its_help_as_laid_out(capsys: pytest.CaptureFixture[str]) -> None:
     """No command: the usage and the commands, line by line (it was folded into one error
     line of "\\x0a"s), and exit 2 as any usage error."""

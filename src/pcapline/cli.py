@@ -261,10 +261,32 @@ _memory_bounded_option = click.option(
     "size (automatic for a capture file over 512 MiB, a compressed one over 128 MiB); the "
     "output is the same.",
 )
+
+
+def _folder_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--spill-dir``: a folder, or one to make; not an empty name, nor a file or a device
+    (``os.makedirs`` then says only "File exists")."""
+    if value is None:
+        return None
+    if not value:
+        raise click.BadParameter("an empty folder name", ctx=ctx, param=param)
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise click.BadParameter(f"{value} is not a folder", ctx=ctx, param=param)
+    return value
+
+
+def _file_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``-o``: not an empty name (it said "cannot write : Is a directory")."""
+    if value is not None and not value:
+        raise click.BadParameter("an empty file name", ctx=ctx, param=param)
+    return value
+
+
 _spill_dir_option = click.option(
     "--spill-dir",
     metavar="DIR",
     type=click.Path(file_okay=False),
+    callback=_folder_path,
     help="Where the bounded-memory path keeps its temporary files (removed at the end; "
     "default: $TMPDIR). Implies --memory-bounded.",
 )
@@ -283,6 +305,7 @@ _spill_dir_option = click.option(
 @click.option(
     "-o",
     "--output",
+    callback=_file_path,
     metavar="FILE",
     help="Write here instead of standard output (parquet: a folder for the connections and "
     "events tables, or a FILE.parquet for the connections table alone).",
@@ -740,6 +763,8 @@ class ReaderLeft(Exception):
 def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
     from pcapline.render.tables import ParquetUnavailable
 
+    if not single:
+        _parquet_folder(output)
     try:
         if single:
             result.write_parquet(output)
@@ -753,7 +778,14 @@ def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
 
 @cli.command(short_help="Write a self-contained HTML report.")
 @click.argument("capture")
-@click.option("-o", "--output", metavar="FILE", required=True, help="The HTML file to write.")
+@click.option(
+    "-o",
+    "--output",
+    callback=_file_path,
+    metavar="FILE",
+    required=True,
+    help="The HTML file to write.",
+)
 @_filter_options
 @_app_options
 @_jobs_option
@@ -806,7 +838,13 @@ def report(
 @cli.command()
 @click.argument("capture")
 @click.argument("stream", metavar="N", type=click.IntRange(min=0))
-@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    callback=_file_path,
+    metavar="FILE",
+    help="Write here instead of standard output.",
+)
 @click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
 @_jobs_option
 @_scheduler_option
@@ -860,7 +898,13 @@ def timeline(
     show_default=True,
     help="Aggregate output (JSON schema pcapline-scan/1, README 'Batch scan').",
 )
-@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    callback=_file_path,
+    metavar="FILE",
+    help="Write here instead of standard output.",
+)
 @click.option(
     "--workers",
     "--jobs",
@@ -998,7 +1042,13 @@ def _fail_on_matched(hits: Mapping[str, int]) -> int:
     show_default=True,
     help="Text format: disagreeing frames listed; 0 for all.",
 )
-@click.option("-o", "--output", metavar="FILE", help="Write here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    callback=_file_path,
+    metavar="FILE",
+    help="Write here instead of standard output.",
+)
 def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | None) -> int:
     """Where Wireshark's TCP expert analysis (tcp.analysis.*) and pcapline disagree on
     CAPTURE, frame by frame, with the reason; needs tshark (and pyshark for --dissect:
@@ -1255,6 +1305,15 @@ def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
+def _parquet_folder(output: str) -> None:
+    """``-o`` for the two Parquet tables names a folder, or nothing yet."""
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise OutputError(
+            f"cannot write the Parquet tables to {output}: it is not a folder (-o DIR for the "
+            "connections and events tables, or -o FILE.parquet for the connections table alone)"
+        )
+
+
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
     """-o FILE.parquet: the connections table; -o DIR: the connections and events tables."""
     from pcapline.render.tables import ParquetUnavailable, write_parquet, write_parquet_dataset
@@ -1263,8 +1322,11 @@ def _write_parquet(analysis: Analysis, output: str | None) -> None:
         raise UsageError(
             "--format parquet needs -o DIR (connections and events tables) or -o FILE.parquet"
         )
+    single = output.endswith(".parquet") and not os.path.isdir(output)
+    if not single:
+        _parquet_folder(output)
     try:
-        if output.endswith(".parquet") and not os.path.isdir(output):
+        if single:
             write_parquet(analysis, output)
         else:
             write_parquet_dataset(analysis, output)
