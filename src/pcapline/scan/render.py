@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import Environment
+from markupsafe import Markup
 
 from pcapline.fmt import csv_text, printable
 from pcapline.model import SCAN_SCHEMA, Fate, SkipReason
@@ -201,8 +202,18 @@ Details: <code>pcapline report {{ c.path }} -o report.html</code></p>
 """
 
 
+def _shown(value: object) -> object:
+    """Every ``{{ ... }}`` of the scan page on its way out: text through ``fmt.printable``
+    (then autoescaped), as the text table and ``report`` show it. A file name, or an error
+    or warning quoting one, holding ESC or a bidi override (which shows what follows it
+    reversed) reads ``\\x1b``, ``\\u202e`` wherever the template puts it."""
+    if isinstance(value, Markup):  # already HTML (``join`` under autoescape): keep it so
+        return Markup(printable(value))
+    return printable(value) if isinstance(value, str) else value
+
+
 def to_html(captures: Sequence[CaptureSummary]) -> str:
-    env = Environment(autoescape=True, keep_trailing_newline=True)
+    env = Environment(autoescape=True, keep_trailing_newline=True, finalize=_shown)
     env.globals.update(
         fates_text=fates_text, findings_text=findings_text, quality_text=quality_text
     )
