@@ -98,6 +98,16 @@ def test_hostile_name_in_html_is_escaped(hostile: Path) -> None:
     assert "report\\u202egpj.exe" in html
 
 
+def test_hostile_text_in_a_warning_is_shown_escaped_in_html() -> None:
+    """A warning quotes what it is about (a path, a decompressor's message): in the report's
+    warnings list too, as the text output shows it."""
+    analysis = analyze(REPO / "sample_captures" / "refused-no-listener.pcap")
+    analysis.capture.warnings.append(f"about {HOSTILE}")
+    html = analysis.to_html()
+    assert "\x1b" not in html and "\u202e" not in html and "\x07" not in html
+    assert "<li>about report\\u202egpj.exe\\x1b]8;;http://x/\\x07\\x1b[2J&lt;script&gt;" in html
+
+
 def test_hostile_name_in_json_is_a_plain_string(hostile: Path) -> None:
     text = analyze(hostile).to_json()
     assert "\x1b" not in text  # JSON escapes every control character

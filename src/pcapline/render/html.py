@@ -998,6 +998,7 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["seconds"] = lambda v: f"{v:.6f}"
+    env.filters["printable"] = printable
     return env
 
 
