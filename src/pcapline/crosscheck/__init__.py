@@ -17,10 +17,9 @@ from pcapline.crosscheck.oracle import (
     EXCEPTIONS,
     CrossCheck,
     Disagreement,
-    TsharkUnavailable,
     tshark_version,
 )
-from pcapline.errors import UsageError
+from pcapline.errors import PcaplineError, UsageError
 from pcapline.fmt import printable
 from pcapline.tempdirs import folder_for_a_while
 
@@ -77,26 +76,45 @@ def run(path: str, *, dissect: bool = False) -> Report:
         source = open_source_file(path, spill)
         source.close()
         plain = source.spilled or path
-        analysis = analyze(plain)
+
+        def named(text: str) -> str:
+            """``text`` naming the user's file (``-`` for stdin), not the spilled copy."""
+            return text.replace(plain, str(path))
+
         try:
+            analysis = analyze(plain)
             fields = tshark_fields(plain)
-        except TsharkUnavailable as exc:  # name the user's file, not the spilled copy
-            raise TsharkUnavailable(str(exc).replace(plain, str(path))) from None
-        check = crosscheck(plain, analysis=analysis, wireshark=parse_tshark_fields(fields.text))
-        found, left_out = None, 0
-        if dissect:
-            chosen = dissector.payload_frames(analysis)
-            kept = dict(list(chosen.items())[: dissector.MAX_CONNECTIONS])
-            left_out = len(chosen) - len(kept)
-            found = dissector.dissect(plain, kept)
+            check = crosscheck(plain, analysis=analysis, wireshark=parse_tshark_fields(fields.text))
+            found, left_out = None, 0
+            if dissect:
+                chosen = dissector.payload_frames(analysis)
+                kept = dict(list(chosen.items())[: dissector.MAX_CONNECTIONS])
+                left_out = len(chosen) - len(kept)
+                found = dissector.dissect(plain, kept)
+        except PcaplineError as exc:
+            if plain == path:
+                raise
+            raise type(exc)(named(str(exc))) from None
     warnings = [*source.warnings, *analysis.capture.warnings]
     if fields.stopped is not None:
         warnings.append(
-            f"tshark stopped early ({fields.stopped.replace(plain, str(path))}): the frames "
-            "after that point are "
+            f"tshark stopped early ({named(fields.stopped)}): the frames after that point are "
             "counted as only pcapline's, not compared"
         )
-    return Report(str(path), version, check, _apps(analysis), found, left_out, warnings)
+    if check.no_stream:
+        warnings.append(
+            f"{check.no_stream:,} frames Wireshark dissected as TCP got no tcp.stream (TCP "
+            f"header cut short; first frame {check.first_no_stream}): not compared (counted as "
+            "only Wireshark's where pcapline skipped them)"
+        )
+    if found is not None and found.stopped is not None:
+        asked = sum(len(d.frames) for d in found.connections)
+        warnings.append(
+            f"tshark stopped early while dissecting ({named(found.stopped).strip('() ')}): "
+            f"{found.missed:,} of the {asked:,} chosen payload frames not dissected"
+        )
+    dissected = None if found is None else found.connections
+    return Report(str(path), version, check, _apps(analysis), dissected, left_out, warnings)
 
 
 def _apps(analysis: Analysis) -> dict[int, str | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,18 +69,64 @@ def _current_event_loop() -> None:
     asyncio.set_event_loop(asyncio.new_event_loop())
 
 
+@dataclass(frozen=True, slots=True)
+class Dissection:
+    """``dissect``'s answer: per connection, and whether tshark stopped before the end."""
+
+    connections: list[Dissected]
+    #: tshark's last complaint when it stopped early (a capture cut or damaged before the
+    #: end: pyshark calls that a crash), None when it read the whole file
+    stopped: str | None = None
+    #: chosen frames tshark stopped before dissecting (their connections name nothing)
+    missed: int = 0
+
+
+def _complaint(crash: Exception) -> str:
+    """pyshark's TSharkCrashException text -> tshark's own last error line."""
+    text = " ".join(str(crash).split())
+    _, marker, rest = text.partition("Last error line:")
+    said = rest.split(" Try rerunning in debug mode")[0].strip() if marker else text
+    return said or "tshark gave no reason"
+
+
+def _close(capture: Any) -> str | None:
+    """Close a pyshark capture; tshark's complaint when it exited with an error (pyshark
+    raises that from ``close`` once the packets before it have been read)."""
+    from pyshark.capture.capture import TSharkCrashException
+
+    try:
+        capture.close()
+    except TSharkCrashException as crash:
+        # tshark has exited already; without this pyshark's __del__ raises the same crash
+        # again ("Exception ignored in ...") on stderr. The second close awaits its stderr
+        # readers.
+        capture._running_processes.clear()
+        capture.close()
+        return _complaint(crash)
+    return None
+
+
 def dissect(
     path: str, chosen: Mapping[int, list[int]], *, tshark_path: str | None = None
-) -> list[Dissected]:
-    """Run Wireshark's dissectors (pyshark) on the ``chosen`` frames of ``path``."""
+) -> Dissection:
+    """Run Wireshark's dissectors (pyshark) on the ``chosen`` frames of ``path``.
+
+    On a capture cut or damaged before the end, tshark stops there (pyshark: "seems to have
+    crashed"): the frames it dissected before are the answer, with ``stopped`` and
+    ``missed`` saying what is missing; when it dissected none of them, a ``TsharkUnavailable``
+    (one line, exit 2).
+    """
     try:
         import pyshark
+        from pyshark.capture.capture import TSharkCrashException
     except ImportError as exc:
         raise UsageError(
             "crosscheck --dissect needs pyshark: pip install 'pcapline[wireshark]'"
         ) from exc
     conn_of = {frame: conn for conn, frames in chosen.items() for frame in frames}
     seen: dict[int, list[str]] = {conn: [] for conn in chosen}
+    stopped: str | None = None
+    got: set[int] = set()
     if conn_of:
         wanted = ",".join(str(f) for f in sorted(conn_of))
         _current_event_loop()
@@ -92,14 +138,29 @@ def dissect(
         )
         try:
             for packet in capture:
-                conn = conn_of.get(int(packet.number))
+                number = int(packet.number)
+                conn = conn_of.get(number)
                 if conn is None:
                     continue
+                got.add(number)
                 layers = str(packet.frame_info.protocols).split(":")
                 above = layers[layers.index("tcp") + 1 :] if "tcp" in layers else []
                 for name in above:
                     if name not in _NOT_APPLICATION and name not in seen[conn]:
                         seen[conn].append(name)
+        except TSharkCrashException as crash:  # raised after the last packet tshark printed
+            stopped = _complaint(crash)
         finally:
-            capture.close()
-    return [Dissected(conn, tuple(chosen[conn]), tuple(seen[conn])) for conn in sorted(chosen)]
+            stopped = _close(capture) or stopped
+        if stopped is not None and not got:
+            from pcapline.crosscheck.oracle import TsharkUnavailable
+
+            raise TsharkUnavailable(
+                f"tshark stopped on the damaged capture {path} before dissecting any of the "
+                f"chosen frames: {stopped[:300]}"
+            )
+    return Dissection(
+        [Dissected(conn, tuple(chosen[conn]), tuple(seen[conn])) for conn in sorted(chosen)],
+        stopped,
+        len(conn_of) - len(got) if stopped is not None else 0,
+    )

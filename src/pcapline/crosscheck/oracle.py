@@ -179,15 +179,26 @@ def _tshark_complaint(stderr: str) -> str:
 
 
 def parse_tshark_fields(text: str) -> pd.DataFrame:
-    """``run_tshark`` output -> the ``read_wireshark`` table."""
+    """``run_tshark`` output -> the ``read_wireshark`` table.
+
+    ``stream`` is a nullable integer: Wireshark dissects a frame whose TCP header the snap
+    length cut (ports present, the rest missing) as TCP but gives it no ``tcp.stream``;
+    ``compare`` counts such frames (``CrossCheck.no_stream``) instead of comparing them.
+    """
     names = ["frame", "stream", *WIRESHARK_FLAGS]
     if not text.strip():
         return pd.DataFrame(
-            {c: pd.Series(dtype="int64" if c in ("frame", "stream") else bool) for c in names}
+            {
+                c: pd.Series(dtype="int64" if c == "frame" else "Int64" if c == "stream" else bool)
+                for c in names
+            }
         )
     table = pd.read_csv(StringIO(text), sep="\t", header=None, names=names, dtype=str)
     out = pd.DataFrame(
-        {"frame": table["frame"].astype("int64"), "stream": table["stream"].astype("int64")}
+        {
+            "frame": table["frame"].astype("int64"),
+            "stream": pd.to_numeric(table["stream"]).astype("Int64"),
+        }
     )
     for flag in WIRESHARK_FLAGS:
         out[flag] = table[flag].notna() & (table[flag] != "")
@@ -619,12 +630,21 @@ class CrossCheck:
     phantom_streams: list[int] = field(default_factory=list)
     only_wireshark: int = 0  # TCP frames Wireshark saw that we did not decode as TCP
     only_pcapline: int = 0  # frames we analysed that tshark did not show as TCP
+    #: TCP frames Wireshark gave no tcp.stream (a TCP header cut short by the snap length):
+    #: not compared; also counted in ``only_wireshark`` when we did not decode them either
+    no_stream: int = 0
+    first_no_stream: int | None = None  # the first of them
 
     def summary(self) -> str:
         lines = [f"{self.frames_compared} frames compared"]
         lines += [f"  agree  {label}: {n}" for label, n in sorted(self.agreed.items())]
         lines += [f"  explained  {name}: {n}" for name, n in sorted(self.explained.items())]
         lines += [f"  UNEXPLAINED {d}" for d in self.unexplained]
+        if self.no_stream:
+            lines.append(
+                f"  {self.no_stream} TCP frames without a tcp.stream (not compared), first "
+                f"frame {self.first_no_stream}"
+            )
         if self.phantom_streams:
             lines.append(
                 f"  tcp.stream numbers with no frame (dissector-made): {self.phantom_streams}"
@@ -668,11 +688,22 @@ def compare(
     for frame, kind in zip(events["frame"].tolist(), events["kind"].astype(str), strict=True):
         ours_by_frame.setdefault(int(frame), set()).add(EventKind(kind))
     contexts = _contexts(events, segments)
-    ws = wireshark.set_index("frame")
     seg = segments.set_index("frame")
+    # A frame Wireshark dissected as TCP without a tcp.stream (its header cut short) has no
+    # connection to compare: counted, not compared, and not called only ours either.
+    unstreamed = wireshark["stream"].isna().to_numpy(bool)
+    if unstreamed.any():
+        lost = pd.Index(wireshark.loc[unstreamed, "frame"].to_numpy(np.int64))
+        result.no_stream = len(lost)
+        result.first_no_stream = int(lost.min())
+        wireshark = wireshark[~unstreamed]
+    else:
+        lost = pd.Index([], dtype=np.int64)
+    wireshark = wireshark.astype({"stream": "int64"})
+    ws = wireshark.set_index("frame")
     common = seg.index.intersection(ws.index)
-    result.only_wireshark = len(ws.index.difference(seg.index))
-    result.only_pcapline = len(seg.index.difference(ws.index))
+    result.only_wireshark = len(ws.index.difference(seg.index)) + len(lost.difference(seg.index))
+    result.only_pcapline = len(seg.index.difference(ws.index).difference(lost))
     result.frames_compared = len(common)
     streams = ws.loc[common, "stream"].to_numpy()
     conns = seg.loc[common, "conn"].to_numpy()
