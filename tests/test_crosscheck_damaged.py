@@ -224,7 +224,7 @@ def test_dissect_nothing_dissected_before_tshark_stopped_is_one_line_exit_2(
         dissect.dissect("x.pcap", {0: [6, 8]})
     assert str(caught.value) == (
         "tshark stopped on the damaged capture x.pcap before dissecting any of the chosen "
-        "frames: (pcap: File has 4294967295-byte packet, bigger than maximum of 262144)"
+        "frames: pcap: File has 4294967295-byte packet, bigger than maximum of 262144"
     )
 
 
@@ -265,3 +265,40 @@ def test_errors_name_the_users_file_as_analyze_does(
     if not content:
         assert err == f"pcapline: error: {name}: empty file\n"
     assert "pcapline-crosscheck-" not in err and "source-" not in err
+
+
+def test_dissect_leaves_out_the_connections_tshark_never_reached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tshark stopped after connection 0's frames: connection 1 is not said to be "raw data
+    only" (no protocol found), it is left out, and the frames missed are counted."""
+    pytest.importorskip("pyshark")
+    from types import SimpleNamespace
+
+    from pyshark.capture.capture import TSharkCrashException
+
+    from pcapline.crosscheck import dissect
+
+    said = "TShark (pid 1) seems to have crashed (retcode: 2).\nLast error line: (cut short)"
+    packets = [SimpleNamespace(number="6", frame_info=SimpleNamespace(protocols="eth:ip:tcp:tls"))]
+
+    class Stopped:
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            self._running_processes: set[object] = set()
+            self.left = list(packets)
+
+        def __iter__(self) -> Stopped:
+            return self
+
+        def __next__(self) -> object:
+            if self.left:
+                return self.left.pop(0)
+            raise TSharkCrashException(said)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr("pyshark.FileCapture", Stopped)
+    found = dissect.dissect("x.pcap", {0: [6], 1: [9, 11]})
+    assert [(d.conn, d.protocols) for d in found.connections] == [(0, ("tls",))]
+    assert (found.stopped, found.missed, found.chosen) == ("cut short", 2, 3)

@@ -374,9 +374,10 @@ def test_analyze_shows_a_last_stage_while_its_output_file_is_written(
     assert code == 0 and (tmp_path / "out").stat().st_size > 0
     assert re.fullmatch(rf"pcapline: 0 MB: writing {written} \(\d+ s\)", _lines(shown)[-1])
     assert shown.endswith("\r")
-    code, shown = _stderr_on_a_terminal(["analyze", capture, *options])
-    assert code == 0
-    assert "writing" not in shown and shown.endswith("\r")
+    for device in ([], ["-o", "/dev/null"]):  # standard output, or a device named by -o
+        code, shown = _stderr_on_a_terminal(["analyze", capture, *options, *device])
+        assert code == 0
+        assert "writing" not in shown and shown.endswith("\r")
 
 
 def test_cli_is_quiet_when_stderr_is_not_a_terminal(

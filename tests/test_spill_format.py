@@ -56,6 +56,14 @@ def test_every_value_reads_back_whatever_the_way(dtype: str) -> None:
         np.testing.assert_array_equal(out, values, err_msg=name)
 
 
+def test_a_float_column_is_written_as_it_is() -> None:
+    """Offsets from the minimum are for integers: a float block is raw, NaN and all."""
+    values = np.array([0.5, -1.25, np.nan, 1e300, 0.5], np.float64)
+    blob, out = packed(values, "float64")
+    assert blob[0] == RAW and len(blob) == 1 + values.nbytes
+    np.testing.assert_array_equal(out, values)
+
+
 def test_text_columns_read_back() -> None:
     notes = np.array(["", "port unreachable", "ünïcode"] * 5, dtype=object)
     _, out = packed(notes, "object")

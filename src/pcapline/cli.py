@@ -21,6 +21,7 @@ import gc
 import ipaddress
 import os
 import shutil
+import stat
 import sys
 import threading
 import traceback
@@ -398,6 +399,7 @@ def analyze(
                 click.echo(f"pcapline: warning: {exc}: analysing in memory instead", err=True)
     with contextlib.ExitStack() as held:
         shown = _progress_line(capture, quiet=quiet)
+        held.callback(shown.done)  # the line wiped before an error's, too
         filters: dict[str, Any] = {
             "host": host,
             "port": port,
@@ -725,8 +727,9 @@ _WRITTEN = {
 def _writing(shown: Progress, fmt: str, output: str | None) -> Iterator[None]:
     """The last progress stage while the output is written to a file (seconds on a big
     capture: a merge of every partition's rows for CSV and Parquet), wiped after it or on an
-    error. Not for standard output: on a terminal the line would land in the output."""
-    if output is None or output == "-":
+    error. Not for standard output, nor for a terminal or any other device named by ``-o``
+    (``/dev/stdout``): the line would land in the output."""
+    if output is None or output == "-" or not _file_or_folder(output):
         yield
         return
     shown.stage(f"writing {_WRITTEN[fmt]}")
@@ -734,6 +737,15 @@ def _writing(shown: Progress, fmt: str, output: str | None) -> Iterator[None]:
         yield
     finally:
         shown.done()
+
+
+def _file_or_folder(path: str) -> bool:
+    """``path`` is a regular file or a folder, or nothing yet (not a device, a FIFO...)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return True
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
 def _write_streamed(writer: Callable[[TextIO], None], output: str | None) -> None:
@@ -814,6 +826,7 @@ def report(
     local_jobs = _processes(jobs, "--jobs")
     filters: dict[str, Any] = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
     with contextlib.ExitStack() as held:
+        held.callback(shown.done)  # the line wiped before an error's, too
         _whole, analysis, _entries = _selected(
             held,
             capture,
@@ -869,6 +882,7 @@ def timeline(
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
     with contextlib.ExitStack() as held:
+        held.callback(shown.done)  # the line wiped before an error's, too
         _whole, analysis, _entries = _selected(
             held,
             capture,
@@ -1250,12 +1264,12 @@ def _not_over_the_capture(capture: str, output: str | None) -> None:
     if output is None or output == "-":
         return
     try:
-        if capture == "-":  # standard input redirected from a file
+        if capture == "-":  # standard input redirected from a file (not a terminal, a pipe)
             read, written = os.fstat(sys.stdin.fileno()), os.stat(output)
-            same = (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino)
+            same = stat.S_ISREG(read.st_mode) and os.path.samestat(read, written)
         else:
             same = os.path.samefile(capture, output)
-    except (OSError, ValueError):  # one of them does not exist (yet), or no stdin to look at
+    except (OSError, ValueError, AttributeError):  # one does not exist (yet), or no stdin
         return
     if same:
         raise UsageError(

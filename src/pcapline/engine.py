@@ -1126,9 +1126,11 @@ class Progress:
         self._show(every=_REDRAW_S)
 
     def done(self) -> None:
+        """Wipe the line (once: a second call, on the way out after an error, writes nothing)."""
         if self.enabled and self.width:
             self.out.write("\r" + " " * self.width + "\r")
             self.out.flush()
+            self.width = 0
 
     def _eta(self, now: float, done: int, total: int) -> str:
         """What is left of this stage at the pace so far."""

@@ -372,6 +372,8 @@ def read_windows(
     (warnings, declared link types, snaplen, drop counters)."""
     buffer = np.empty(window_bytes, np.uint8)
     pos = 0
+    if progress is not None:
+        progress(0, src.size)  # the reading starts (after a decompression: its pace from here)
     while True:
         window = _read_window(src, pos, buffer)
         final = pos + len(window) == src.size

@@ -68,3 +68,18 @@ def test_a_timestamp_stepping_back_inside_a_stall_measures_no_negative_time() ->
     table.loc[update, "time_ns"] = round(-1.98e9)  # in frame order, stamped 2 s earlier
     z = detect(conn_view(compute_facts(table), 0)).inferred
     assert z.recovered and round(z.stalled_s, 3) == 0.5
+
+
+def test_probe_gaps_across_a_timestamp_step_back_are_not_negative() -> None:
+    """The second probe stamped before the first: its gap (the backoff's input, and the
+    probe event's value) is 0 s, not -0.22 s."""
+    c = _stalled(Conversation())
+    c.probe(CLIENT, 0.22).ack(SERVER, 0.2201, window=0)
+    c.probe(CLIENT, 0.62).ack(SERVER, 0.6201, window=0)
+    table = segments(c)
+    second = int(np.flatnonzero(table["frame"].to_numpy() == 8)[0])  # the second probe
+    table.loc[second, "time_ns"] = 0
+    d = detect(conn_view(compute_facts(table), 0))
+    assert d.inferred.probe_gaps == (0.0,)
+    probes = [e for e in d.events if e.kind is EventKind.WINDOW_PROBE]
+    assert [e.value for e in probes] == [None, 0.0]

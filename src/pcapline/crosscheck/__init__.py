@@ -108,10 +108,9 @@ def run(path: str, *, dissect: bool = False) -> Report:
             "only Wireshark's where pcapline skipped them)"
         )
     if found is not None and found.stopped is not None:
-        asked = sum(len(d.frames) for d in found.connections)
         warnings.append(
-            f"tshark stopped early while dissecting ({named(found.stopped).strip('() ')}): "
-            f"{found.missed:,} of the {asked:,} chosen payload frames not dissected"
+            f"tshark stopped early while dissecting ({named(found.stopped)}): "
+            f"{found.missed:,} of the {found.chosen:,} chosen payload frames not dissected"
         )
     dissected = None if found is None else found.connections
     return Report(str(path), version, check, _apps(analysis), dissected, left_out, warnings)

@@ -77,8 +77,10 @@ class Dissection:
     #: tshark's last complaint when it stopped early (a capture cut or damaged before the
     #: end: pyshark calls that a crash), None when it read the whole file
     stopped: str | None = None
-    #: chosen frames tshark stopped before dissecting (their connections name nothing)
+    #: chosen frames tshark stopped before dissecting, of how many (a connection none of
+    #: whose frames it reached is left out of ``connections``: nothing was dissected of it)
     missed: int = 0
+    chosen: int = 0
 
 
 def _complaint(crash: Exception) -> str:
@@ -86,6 +88,8 @@ def _complaint(crash: Exception) -> str:
     text = " ".join(str(crash).split())
     _, marker, rest = text.partition("Last error line:")
     said = rest.split(" Try rerunning in debug mode")[0].strip() if marker else text
+    if said.startswith("(") and said.endswith(")"):  # pyshark's parentheses, once
+        said = said[1:-1].strip()
     return said or "tshark gave no reason"
 
 
@@ -159,8 +163,10 @@ def dissect(
                 f"tshark stopped on the damaged capture {path} before dissecting any of the "
                 f"chosen frames: {stopped[:300]}"
             )
+    reached = {conn for conn, frames in chosen.items() if stopped is None or got & set(frames)}
     return Dissection(
-        [Dissected(conn, tuple(chosen[conn]), tuple(seen[conn])) for conn in sorted(chosen)],
+        [Dissected(conn, tuple(chosen[conn]), tuple(seen[conn])) for conn in sorted(reached)],
         stopped,
         len(conn_of) - len(got) if stopped is not None else 0,
+        len(conn_of),
     )

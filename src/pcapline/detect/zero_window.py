@@ -119,7 +119,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
     answers = probe_answers(view, probes).tolist()
     for n, i in enumerate(probes.tolist()):
         ok = answers[n] >= 0 and not view.rst[answers[n]]
-        gap = view.seconds(int(probes[n - 1]), i) if n else None
+        gap = max(0.0, view.seconds(int(probes[n - 1]), i)) if n else None  # as stalls
         note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
         events.append(view.event(i, EventKind.WINDOW_PROBE, note, gap))
         if ok:
@@ -139,7 +139,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         if flag:
             break
         tail += 1
-    gaps = tuple(view.seconds(int(a), int(b)) for a, b in itertools.pairwise(probes))
+    gaps = tuple(max(0.0, view.seconds(int(a), int(b))) for a, b in itertools.pairwise(probes))
     gave_up: bool | None = None
     rst_frame: int | None = None
     if tail:
@@ -149,7 +149,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         rst_frame = int(view.frame[rst[0]]) if len(rst) else None
         # The persist timer backs off like the RTO, from at least TCP_RTO_MIN.
         expected = next_backoff(gaps[-1]) if gaps else RTO_MIN_S
-        silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
+        silence = max(0.0, float(view.capture_end_ns - view.time_ns[last]) / 1e9)
         later = bool(np.any((idx > last) & (view.seg_len > 0) & ~view.is_window_probe))
         if not later and (rst_frame is not None or overdue(silence, expected)):
             gave_up = True
