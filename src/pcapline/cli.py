@@ -45,6 +45,8 @@ from pcapline.stdio import reopen_closed
 from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_termination
 
 if TYPE_CHECKING:
+    from click.decorators import FC
+
     from pcapline.analysis import Analysis
     from pcapline.bounded import Bounded
     from pcapline.engine import Kept, Outcome, Progress
@@ -283,6 +285,13 @@ def _file_path(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _output_option(
+    help: str = "Write here instead of standard output.", **more: Any
+) -> Callable[[FC], FC]:
+    """``-o FILE`` of every command (not an empty name: ``_file_path``)."""
+    return click.option("-o", "--output", callback=_file_path, metavar="FILE", help=help, **more)
+
+
 _spill_dir_option = click.option(
     "--spill-dir",
     metavar="DIR",
@@ -303,13 +312,9 @@ _spill_dir_option = click.option(
     show_default=True,
     help="Terminal summary, the pcapline/1 JSON document, one CSV/Parquet row per connection, or an HTML report.",
 )
-@click.option(
-    "-o",
-    "--output",
-    callback=_file_path,
-    metavar="FILE",
+@_output_option(
     help="Write here instead of standard output (parquet: a folder for the connections and "
-    "events tables, or a FILE.parquet for the connections table alone).",
+    "events tables, or a FILE.parquet for the connections table alone)."
 )
 @_filter_options
 @_app_options
@@ -677,8 +682,7 @@ def _analyze_bounded(
         raise UsageError(
             "--format parquet needs -o DIR (connections and events tables) or -o FILE.parquet"
         )
-    single = fmt == "parquet" and output is not None and output.endswith(".parquet")
-    single = single and not os.path.isdir(str(output))
+    single = fmt == "parquet" and output is not None and _parquet_target(output)
     outputs = {
         "json": frozenset({"json"}),
         "csv": frozenset({"table"}),
@@ -775,8 +779,6 @@ class ReaderLeft(Exception):
 def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
     from pcapline.render.tables import ParquetUnavailable
 
-    if not single:
-        _parquet_folder(output)
     try:
         if single:
             result.write_parquet(output)
@@ -790,14 +792,7 @@ def _write_bounded_parquet(result: Any, output: str, *, single: bool) -> None:
 
 @cli.command(short_help="Write a self-contained HTML report.")
 @click.argument("capture")
-@click.option(
-    "-o",
-    "--output",
-    callback=_file_path,
-    metavar="FILE",
-    required=True,
-    help="The HTML file to write.",
-)
+@_output_option(help="The HTML file to write.", required=True)
 @_filter_options
 @_app_options
 @_jobs_option
@@ -851,13 +846,7 @@ def report(
 @cli.command()
 @click.argument("capture")
 @click.argument("stream", metavar="N", type=click.IntRange(min=0))
-@click.option(
-    "-o",
-    "--output",
-    callback=_file_path,
-    metavar="FILE",
-    help="Write here instead of standard output.",
-)
+@_output_option()
 @click.option("--ascii", "ascii_only", is_flag=True, help="ASCII arrows (-> <-) instead of → ←.")
 @_jobs_option
 @_scheduler_option
@@ -912,13 +901,7 @@ def timeline(
     show_default=True,
     help="Aggregate output (JSON schema pcapline-scan/1, README 'Batch scan').",
 )
-@click.option(
-    "-o",
-    "--output",
-    callback=_file_path,
-    metavar="FILE",
-    help="Write here instead of standard output.",
-)
+@_output_option()
 @click.option(
     "--workers",
     "--jobs",
@@ -1056,13 +1039,7 @@ def _fail_on_matched(hits: Mapping[str, int]) -> int:
     show_default=True,
     help="Text format: disagreeing frames listed; 0 for all.",
 )
-@click.option(
-    "-o",
-    "--output",
-    callback=_file_path,
-    metavar="FILE",
-    help="Write here instead of standard output.",
-)
+@_output_option()
 def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | None) -> int:
     """Where Wireshark's TCP expert analysis (tcp.analysis.*) and pcapline disagree on
     CAPTURE, frame by frame, with the reason; needs tshark (and pyshark for --dissect:
@@ -1319,13 +1296,17 @@ def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
-def _parquet_folder(output: str) -> None:
-    """``-o`` for the two Parquet tables names a folder, or nothing yet."""
+def _parquet_target(output: str) -> bool:
+    """Is ``-o`` one Parquet file (``FILE.parquet``: the connections table) rather than a
+    folder for the two tables? A folder's ``-o`` names a folder, or nothing yet."""
+    if output.endswith(".parquet") and not os.path.isdir(output):
+        return True
     if os.path.exists(output) and not os.path.isdir(output):
         raise OutputError(
             f"cannot write the Parquet tables to {output}: it is not a folder (-o DIR for the "
             "connections and events tables, or -o FILE.parquet for the connections table alone)"
         )
+    return False
 
 
 def _write_parquet(analysis: Analysis, output: str | None) -> None:
@@ -1336,9 +1317,7 @@ def _write_parquet(analysis: Analysis, output: str | None) -> None:
         raise UsageError(
             "--format parquet needs -o DIR (connections and events tables) or -o FILE.parquet"
         )
-    single = output.endswith(".parquet") and not os.path.isdir(output)
-    if not single:
-        _parquet_folder(output)
+    single = _parquet_target(output)
     try:
         if single:
             write_parquet(analysis, output)
