@@ -284,6 +284,28 @@ def test_progress_counts_are_drawn_ten_times_a_second_at_most() -> None:
     assert out.getvalue().count("\r") <= 3  # the stage, then one or two counts
 
 
+@pytest.mark.parametrize("bounded", [False, True])
+def test_the_findings_stage_counts_its_finders(tmp_path: Path, bounded: bool) -> None:
+    """The findings of a 30 M-packet capture take seconds: the stage steps finder by finder
+    rather than sit still."""
+    from pcapline import bounded as on_disk
+    from pcapline import findings
+
+    path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
+    out = io.StringIO()
+    shown = engine.Progress(enabled=True, out=out)
+    if bounded:
+        with on_disk.analyse(path, partitions=2, spill_dir=str(tmp_path), progress=shown):
+            pass
+    else:
+        analyze(path, partitions=2, progress=shown)
+    n = len(findings.FINDERS)
+    steps = [line for line in out.getvalue().split("\r") if "cross-connection findings" in line]
+    assert [line.split("findings ")[1].split(",")[0].split(" ")[0] for line in steps] == [
+        f"{k}/{n}" for k in range(n + 1)
+    ]
+
+
 def test_progress_never_wraps_on_a_narrow_terminal() -> None:
     """A line wider than the terminal wraps, and "\r" then rewrites only its last row: on a
     30-column pane every update left another copy of it above the report."""

@@ -985,7 +985,7 @@ def analyse(
     info.warnings.extend(quality.warnings(merged.quality))
     info.quality.update(quality.read_summary(read))
     info.warnings.extend(quality.read_warnings(read))
-    show.stage("cross-connection findings")
+    show.stage("cross-connection findings", total=len(findings.FINDERS))
     connections = merged.connections
     found = findings.find_all(
         segments,
@@ -994,6 +994,7 @@ def analyse(
         detections=merged.detections,
         delays=merged.delays,
         handshakes=merged.handshakes,
+        after_each=show.step,
     )
     show.done()
     analysis = Analysis(
