@@ -99,9 +99,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
                 closed_since = i
                 receiver = Side.CLIENT if side else Side.SERVER
             elif view.window[i] > 0 and closed_since is not None:
-                # A timestamp stepping back inside the stall (a merged or clock-stepped
-                # capture, which the capture's warning names) measures no negative time.
-                stalled += max(0.0, view.seconds(closed_since, i))
+                stalled += _elapsed(view.time_ns[closed_since], view.time_ns[i])
                 events.append(
                     view.event(
                         i,
@@ -112,14 +110,14 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
                 )
                 closed_since = None
         if closed_since is not None:
-            stalled += max(0.0, float(view.capture_end_ns - view.time_ns[closed_since]) / 1e9)
+            stalled += _elapsed(view.time_ns[closed_since], view.capture_end_ns)
             recovered = False
     answered = 0
     answered_flags: list[bool] = []
     answers = probe_answers(view, probes).tolist()
     for n, i in enumerate(probes.tolist()):
         ok = answers[n] >= 0 and not view.rst[answers[n]]
-        gap = max(0.0, view.seconds(int(probes[n - 1]), i)) if n else None  # as stalls
+        gap = _elapsed(view.time_ns[probes[n - 1]], view.time_ns[i]) if n else None
         note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
         events.append(view.event(i, EventKind.WINDOW_PROBE, note, gap))
         if ok:
@@ -139,7 +137,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         if flag:
             break
         tail += 1
-    gaps = tuple(max(0.0, view.seconds(int(a), int(b))) for a, b in itertools.pairwise(probes))
+    gaps = tuple(_elapsed(view.time_ns[a], view.time_ns[b]) for a, b in itertools.pairwise(probes))
     gave_up: bool | None = None
     rst_frame: int | None = None
     if tail:
@@ -149,7 +147,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         rst_frame = int(view.frame[rst[0]]) if len(rst) else None
         # The persist timer backs off like the RTO, from at least TCP_RTO_MIN.
         expected = next_backoff(gaps[-1]) if gaps else RTO_MIN_S
-        silence = max(0.0, float(view.capture_end_ns - view.time_ns[last]) / 1e9)
+        silence = _elapsed(view.time_ns[last], view.capture_end_ns)
         later = bool(np.any((idx > last) & (view.seg_len > 0) & ~view.is_window_probe))
         if not later and (rst_frame is not None or overdue(silence, expected)):
             gave_up = True
@@ -166,6 +164,13 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         probe_gaps=gaps,
     )
     return Detection(tuple(events), report)
+
+
+def _elapsed(start_ns: int, end_ns: int) -> float:
+    """Seconds from ``start_ns`` to ``end_ns``, never negative: a timestamp stepping back
+    (a merged or clock-stepped capture, which the capture's warning names) measures no
+    time, in a stall, between probes or after the last one."""
+    return max(0.0, float(end_ns - start_ns) / 1e9)
 
 
 def _closed_or_probed(batch: Batch) -> list[bool]:
