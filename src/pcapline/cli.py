@@ -214,10 +214,10 @@ def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str |
     """``--max-decompressed SIZE``: handed to the reader (and scan workers) by environment."""
     if value is None:
         return
-    from pcapline.read.open import MAX_DECOMPRESSED_ENV, parse_size
+    from pcapline.read.open import MAX_DECOMPRESSED_ENV, parse_cap
 
     try:
-        parse_size(value)
+        parse_cap(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     os.environ[MAX_DECOMPRESSED_ENV] = value

@@ -99,6 +99,22 @@ def test_cli_option_sets_the_cap(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a size" in bad.stderr
 
 
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_a_cap_too_small_for_a_header_is_refused_by_name(tmp_path: Path, where: str) -> None:
+    # 10 bytes cannot hold the 24-byte pcap header: the error names the cap, not the header.
+    path = tmp_path / "big.pcap.gz"
+    path.write_bytes(gzip.compress(MANY))
+    if where == "option":
+        result = _cli("--max-decompressed", "10", "analyze", str(path))
+    else:
+        result = _cli("analyze", str(path), env={MAX_DECOMPRESSED_ENV: "10"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "10 is less than 64 bytes, too little to hold a capture's header" in result.stderr
+    assert ("--max-decompressed" if where == "option" else MAX_DECOMPRESSED_ENV) in result.stderr
+    assert "header cut short" not in result.stderr
+
+
 def test_sizes_and_default_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_size("4G") == 4 << 30 and parse_size("500m") == 500 << 20
     assert parse_size("1.5K") == 1536 and parse_size("123") == 123

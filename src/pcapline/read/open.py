@@ -108,6 +108,11 @@ _FEED = 1 << 16
 #: Environment variable holding the decompression cap (bytes; K/M/G/T suffixes, powers of 1024).
 MAX_DECOMPRESSED_ENV = "PCAPLINE_MAX_DECOMPRESSED"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+#: The smallest decompression cap taken: below it not even a capture's file header and one
+#: record header fit (pcap: 24 + 16 bytes; pcapng: a 28-byte section header and a 20-byte
+#: interface block), so a smaller cap could only end in a "header cut short" error that does
+#: not say the cap caused it.
+MIN_DECOMPRESSED = 64
 
 
 def parse_size(text: str) -> int:
@@ -117,6 +122,17 @@ def parse_size(text: str) -> int:
         raise ValueError(f"not a size: {text!r} (e.g. 500M, 4G)")
     scale = 1024 ** " kmgt".index((match.group(2) or " ").lower())
     return int(float(match.group(1)) * scale)
+
+
+def parse_cap(text: str) -> int:
+    """``parse_size`` for the decompression cap: at least ``MIN_DECOMPRESSED`` bytes."""
+    cap = parse_size(text)
+    if cap < MIN_DECOMPRESSED:
+        raise ValueError(
+            f"{text.strip()} is less than {MIN_DECOMPRESSED} bytes, too little to hold a "
+            "capture's header"
+        )
+    return cap
 
 
 def max_decompressed() -> int:
@@ -129,7 +145,7 @@ def max_decompressed() -> int:
     given = os.environ.get(MAX_DECOMPRESSED_ENV)
     if given:
         try:
-            return max(parse_size(given), 1)
+            return parse_cap(given)
         except ValueError as exc:
             raise CaptureError(f"{MAX_DECOMPRESSED_ENV}: {exc}") from None
     try:
