@@ -108,7 +108,8 @@ def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
     out, err = child.communicate(timeout=30)
     took = time.monotonic() - sent
     assert child.returncode == 128 + signum, err.decode()
-    assert err.decode().strip() == f"pcapline: error: terminated ({signum.name})"
+    # One line: no blank line before it in a log (click writes one for a terminal's ^C).
+    assert err.decode() == f"pcapline: error: terminated ({signum.name})\n"
     assert out == b""
     assert took < 1.5, f"stopped {took:.2f} s after {signum.name}"  # typically 0.2 s
     assert not any(_alive(pid) for pid in worker_pids)  # killed and reaped, not orphaned
@@ -188,4 +189,20 @@ def test_an_interruption_is_reported_as_one_whatever_wrapped_it(
 ) -> None:
     monkeypatch.setattr(cli.cli, "main", _raising(raised))
     assert cli.run(["analyze", CAPTURE]) == status
-    assert capsys.readouterr().err.strip() == line
+    assert capsys.readouterr().err == line + "\n"
+
+
+@pytest.mark.parametrize("on_a_terminal", [True, False])
+def test_ctrl_c_inside_a_command_is_one_line_after_the_carets_line_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], on_a_terminal: bool
+) -> None:
+    """Through click (which would write an empty line first, in a log too): on a terminal
+    the line after the ``^C`` it echoed; elsewhere the one line alone."""
+
+    def analysing(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.analyze, "callback", analysing)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: on_a_terminal)
+    assert cli.run(["analyze", CAPTURE]) == 130
+    assert capsys.readouterr().err == "\n" * on_a_terminal + "pcapline: error: interrupted\n"

@@ -223,7 +223,26 @@ def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str |
     os.environ[MAX_DECOMPRESSED_ENV] = value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Stopped(BaseException):
+    """A Ctrl-C (or SIGTERM, SIGHUP) carried past click, which would report it as ``Abort``
+    after writing an empty line to stderr: on a terminal that ends the ``^C`` line, in a log
+    it is a blank line before ``pcapline: interrupted``. ``run`` writes that newline on a
+    terminal only (``_interrupted``)."""
+
+    def __init__(self, stop: KeyboardInterrupt) -> None:
+        super().__init__(stop)
+        self.stop = stop
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exc) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapline")
 @click.option(
     "--max-decompressed",
@@ -1480,6 +1499,8 @@ def _command(argv: Sequence[str] | None) -> Any:
             prog_name="pcapline",
             standalone_mode=False,
         )
+    except _Stopped as carried:
+        raise carried.stop from None
     except Exception as exc:
         stopped = _stopped_inside(exc)
         if stopped is not None:
@@ -1500,13 +1521,23 @@ def _stopped_inside(exc: BaseException) -> KeyboardInterrupt | None:
 
 
 def _interrupted() -> int:
+    _end_the_caret_line()
     return _error("interrupted", 130)
 
 
 def _terminated(signal: Terminated) -> int:
     """SIGTERM or SIGHUP stopped the run, after the same clean-up as Ctrl-C: exit 128 + its
     number, as a shell reports a process the signal killed."""
+    _end_the_caret_line()
     return _error(f"terminated ({signal.name})", 128 + signal.signum)
+
+
+def _end_the_caret_line() -> None:
+    """On a terminal, a newline after the ``^C`` it echoed (the error then starts a line of
+    its own); never in a log."""
+    with contextlib.suppress(OSError, ValueError):
+        if sys.stderr.isatty():
+            click.echo(err=True)
 
 
 def _one_line(exc: BaseException) -> str:
