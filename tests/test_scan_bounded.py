@@ -217,3 +217,50 @@ def test_a_capture_too_big_for_its_workers_share_of_memory_takes_the_bounded_pat
     )
     scan_run.run(paths, workers=4)
     assert handed[0].keywords["memory_budget"] == 2_000_000_000
+
+
+def test_a_scan_of_one_capture_analyses_it_on_every_worker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One capture has nothing to share the workers with: ``analyze --jobs``'s forked
+    partitions, not one process with the other cores idle. Same summary as one worker."""
+    from pcapline.scan.run import run
+
+    path = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+    alone = run([path], workers=1)[0].to_dict()
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    taken: list[dict[str, Any]] = []
+    real_analyse, real_task = bounded.analyse, bounded.analyse_numbered
+
+    def recorded(*args: Any, **kwargs: Any) -> bounded.Bounded:
+        taken.append(kwargs)
+        return real_analyse(*args, **kwargs)
+
+    def in_a_worker(*args: Any) -> Any:
+        (pids / str(os.getpid())).touch()  # a forked worker inherits this module's patch
+        return real_task(*args)
+
+    monkeypatch.setattr(bounded, "analyse", recorded)
+    monkeypatch.setattr(bounded, "analyse_numbered", in_a_worker)
+    monkeypatch.setattr(bounded, "BYTES_PER_PARTITION", 64 << 10)
+    shared = run([path], workers=2, memory_bounded=True)[0].to_dict()
+    assert [(k["jobs"], k["fork"]) for k in taken] == [(2, True)]
+    workers = {int(p.name) for p in pids.iterdir()}
+    assert len(workers) >= 1 and os.getpid() not in workers
+    assert shared == alone and alone["connections"] == 40
+
+
+def test_a_scan_of_one_capture_on_a_terminal_shows_its_analysis_stages(tmp_path: Path) -> None:
+    """Not a bar at 0 of 1: the stages of the one analysis (``analyze``'s line), wiped."""
+    from test_engine import _lines, _stderr_on_a_terminal
+
+    capture = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+    argv = ["scan", capture, "--workers", "2", "--memory-bounded", "-o", str(tmp_path / "s")]
+    code, shown = _stderr_on_a_terminal(argv)
+    assert code == 0 and (tmp_path / "s").stat().st_size > 0
+    stages = [line.split(": ", 2)[-1] for line in _lines(shown)]
+    assert any(s.startswith("reading and splitting in ") for s in stages), stages
+    assert any(s.startswith("analysing 40 connections") for s in stages), stages
+    assert "scanning" not in shown
+    assert shown.endswith("\r")

@@ -14,6 +14,7 @@ Python use::
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -79,7 +80,10 @@ def scan_files(
     spill_dir: str | None = None,
 ) -> list[CaptureSummary]:
     """``scan`` of capture files already found (``expand_paths``: a name is never a glob
-    again), for a caller that looks at the list first."""
+    again), for a caller that looks at the list first. ``progress``: a bar of captures done,
+    or for one capture analysed here, the stages of its analysis (``analyze``'s line)."""
+    if progress and len(files) == 1 and scheduler is None:
+        return _one_capture(files[0], workers, on_result, memory_bounded, spill_dir)
     shown = _progress_bar(len(files), on_result) if progress else contextlib.nullcontext(on_result)
     with shown as deliver:
         return run(
@@ -90,6 +94,36 @@ def scan_files(
             memory_bounded=memory_bounded,
             spill_dir=spill_dir,
         )
+
+
+def _one_capture(
+    path: str,
+    workers: int | None,
+    on_result: Progress | None,
+    memory_bounded: bool,
+    spill_dir: str | None,
+) -> list[CaptureSummary]:
+    """One capture scanned on a terminal: its analysis's status line (stage, bytes read,
+    partitions, ETA), not a bar at 0 of 1 (nor a thread drawing it beside the workers this
+    process forks)."""
+    from pcapline.engine import Progress as Line
+
+    try:
+        size: int | None = os.stat(path).st_size
+    except OSError:
+        size = None  # the summary's error says why
+    line = Line(enabled=True, size=size)
+    try:
+        return run(
+            [path],
+            workers=workers,
+            on_result=on_result,
+            memory_bounded=memory_bounded,
+            spill_dir=spill_dir,
+            progress=line,
+        )
+    finally:
+        line.done()
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from pcapline.analysis import Analysis
+    from pcapline.engine import Progress as EngineProgress
 
 #: Names a directory walk picks up (explicit file arguments are always scanned).
 CAPTURE_SUFFIXES: tuple[str, ...] = (".pcap", ".pcapng", ".cap", ".dmp", ".pcap0", ".ntar")
@@ -120,18 +121,23 @@ def summarize_capture(
     memory_bounded: bool = False,
     spill_dir: str | None = None,
     memory_budget: int | None = None,
+    jobs: int = 1,
+    progress: EngineProgress | None = None,
 ) -> CaptureSummary:
     """Analyse one capture; never raises (the error becomes ``summary.error``, one line).
     ``memory_bounded``: on the bounded-memory path whatever its size (``_analysed``), its
     temporary files in ``spill_dir`` (default: the temporary folder); ``memory_budget``:
-    the bytes this analysis may take, None when unknown."""
+    the bytes this analysis may take, None when unknown; ``jobs``: worker processes it may
+    start (a scan of one capture, run in the command's process: every core on it);
+    ``progress``: its status line."""
     started = time.perf_counter()
     unscannable = _not_a_capture_file(path)
     if unscannable:
         return CaptureSummary(path, error=unscannable)
     _test_hook_kill_worker(path)
     try:
-        return _summary(path, _analysed(path, memory_bounded, memory_budget, spill_dir), started)
+        analysed = _analysed(path, memory_bounded, memory_budget, spill_dir, jobs, progress)
+        return _summary(path, analysed, started)
     except MemoryError:
         return CaptureSummary(
             path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
@@ -206,24 +212,43 @@ def memory_available() -> int | None:
 
 
 def _analysed(
-    path: str, memory_bounded: bool, memory_budget: int | None, spill_dir: str | None
+    path: str,
+    memory_bounded: bool,
+    memory_budget: int | None,
+    spill_dir: str | None,
+    jobs: int = 1,
+    progress: EngineProgress | None = None,
 ) -> Analysis:
     """What a summary reads of ``path``: the capture facts, findings and each connection's
     fate and slow tags. Asked to (``memory_bounded``), or for a capture big enough for
     ``analyze``'s bounded-memory path (``bounded.wanted``) or too big for this worker's
-    share of memory (``_too_big_for``), that path, one partition at a time in this process,
-    so a worker's memory does not grow with the capture: a 30 M-packet ring-buffer file in
-    a folder would otherwise need some 15 GB. The per-segment facts are never kept (only
-    drawing reads them)."""
+    share of memory (``_too_big_for``), that path, so memory does not grow with the
+    capture: a 30 M-packet ring-buffer file in a folder would otherwise need some 15 GB.
+    With one job (a worker of a pool or of Dask: its siblings keep the cores busy) one
+    partition at a time in this process; with more, on ``jobs`` forked workers, and also
+    where that path is the faster one for them (``bounded.faster_with``), as ``analyze``
+    chooses. The per-segment facts are never kept (only drawing reads them)."""
     from pcapline import bounded
     from pcapline.analysis import analyze
 
-    if memory_bounded or bounded.wanted(path) or _too_big_for(path, memory_budget):
+    if (
+        memory_bounded
+        or bounded.wanted(path)
+        or _too_big_for(path, memory_budget)
+        or bounded.faster_with(path, jobs, spill_dir)
+    ):
         if spill_dir is not None:  # made where the capture is analysed (a Dask worker's machine)
             os.makedirs(spill_dir, exist_ok=True)
-        with bounded.analyse(path, outputs=frozenset(), spill_dir=spill_dir, fork=False) as result:
+        with bounded.analyse(
+            path,
+            outputs=frozenset(),
+            spill_dir=spill_dir,
+            jobs=jobs,
+            fork=jobs > 1,
+            progress=progress,
+        ) as result:
             return result.analysis()
-    return analyze(path, keep_facts=False)
+    return analyze(path, keep_facts=False, jobs=jobs, progress=progress)
 
 
 def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
@@ -359,9 +384,11 @@ def run(
     on_result: Progress | None = None,
     memory_bounded: bool = False,
     spill_dir: str | None = None,
+    progress: EngineProgress | None = None,
 ) -> list[CaptureSummary]:
     """Summaries of every capture in ``paths`` (already expanded), sorted by path.
-    ``memory_bounded``, ``spill_dir``: as ``summarize_capture``'s. Each local worker's
+    ``memory_bounded``, ``spill_dir``: as ``summarize_capture``'s; ``progress``: the status
+    line of a scan of one local capture (the stages of its analysis). Each local worker's
     ``memory_budget`` is its share of the memory available now (the workers analyse a
     capture each at once); a Dask worker's is its own to enforce (its memory limit)."""
     task = functools.partial(summarize_capture, memory_bounded=memory_bounded, spill_dir=spill_dir)
@@ -370,6 +397,10 @@ def run(
     else:
         count = workers or default_jobs()
         inline = count == 1 or len(paths) == 1
+        if len(paths) == 1:
+            # One capture: analysed here on every worker, as ``analyze --jobs`` does (one
+            # process would leave the other cores idle), with its status line.
+            task = functools.partial(task, jobs=count, progress=progress)
         available = memory_available()
         if available is not None:
             share = available if inline else available // count
