@@ -571,3 +571,31 @@ def test_a_source_put_on_disk_first_counts_its_bytes_then_reads_them(
     assert calls[-1] == ("read", size)  # the reading comes after, up to the same bytes
     assert {verb for verb, _ in calls} == {how, "read"}
     assert f"MB {how} to disk so far" in out.getvalue()
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled-reads", "python-reads"])
+def test_a_capture_cut_after_the_split_is_an_error_not_missing_payloads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compiled: bool
+) -> None:
+    """The numbering pass reads the first payloads back from the capture (TLS SNI, HTTP
+    Host). A file rotated or truncated after the split (logrotate's copytruncate, tcpdump
+    -C's next turn) read as zeros gave every connection "app": null with exit 0; the file
+    shrank: one clear error."""
+    from pcapline.read import native
+
+    if compiled and not native.active:
+        pytest.skip("the compiled read core is not built")
+    capture = tmp_path / "rotated.pcap"
+    shutil.copy(SAMPLES / "app-tls-http.pcap", capture)
+    whole = analyze(capture)
+    assert whole.connections["app"].notna().sum() >= 2  # what the payloads name
+    real = bounded.number_streams
+
+    def after_a_rotation(job: bounded.Job, number: int) -> bounded.Streams:
+        os.truncate(capture, 24)  # the pcap file header alone
+        return real(job, number)
+
+    monkeypatch.setattr(bounded, "number_streams", after_a_rotation)
+    monkeypatch.setattr(native, "active", compiled)
+    with pytest.raises(PcaplineError, match=r"rotated\.pcap: the file shrank while being read"):
+        bounded.analyse(capture, partitions=2, fork=False).close()

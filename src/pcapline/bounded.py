@@ -360,7 +360,9 @@ def number_streams(job: Job, number: int) -> Streams:
     if not np.array_equal(segments["frame"].to_numpy(), rows["frame"].to_numpy()):
         raise RuntimeError(f"partition {number}: segment rows not in frame order")
     # Where no handshake named the client, the payloads do before the port guess (flows.py).
-    frames = app.FrameBytes.of_rows(segments, job.parts.payload, job.parts.payload_file())
+    frames = app.FrameBytes.of_rows(
+        segments, job.parts.payload, job.parts.payload_file(), job.parts.info.path
+    )
     recognised = app.recognise_sides(segments, frames)
     carried = recognised.apps
     segments, connections = with_app_roles(segments, connections, recognised.other_way)

@@ -60,6 +60,7 @@ from pcapline.read.open import (
     Unpacked,
     not_a_capture,
     open_source_file,
+    source_shrank,
 )
 from pcapline.read.pcap import PcapWalker, Records, is_pcap, pcap_header
 from pcapline.read.pcapng import MAX_BLOCK_LEN, PcapngWalker, is_pcapng
@@ -397,7 +398,7 @@ def _read_window(src: SourceFile, pos: int, buffer: np.ndarray) -> np.ndarray:
     while got < want:
         n = os.preadv(fd, [view[got:]], pos + got)
         if n == 0:
-            raise CaptureError(f"{src.path}: the file shrank while being read")
+            raise source_shrank(src.path)
         got += n
     return buffer[:want]
 

@@ -26,6 +26,7 @@ from pcapline import seqnum
 from pcapline.model import SYN
 from pcapline.read import native
 from pcapline.read.capture import Capture
+from pcapline.read.open import source_shrank
 
 #: Payload segments read per connection and direction.
 PER_SIDE = 4
@@ -52,6 +53,8 @@ class FrameBytes:
     #: A source on disk: a file descriptor ``read``'s offsets are offsets of (then the few
     #: bytes of every row are read by the compiled core in one call); None: ``read`` only.
     file: int | None = None
+    #: The source's path, for an error reading it.
+    path: str = ""
 
     @classmethod
     def of_capture(cls, segments: pd.DataFrame, capture: Capture) -> FrameBytes:
@@ -71,15 +74,16 @@ class FrameBytes:
 
     @classmethod
     def of_rows(
-        cls, segments: pd.DataFrame, read: ByteReader, file: int | None = None
+        cls, segments: pd.DataFrame, read: ByteReader, file: int | None = None, path: str = ""
     ) -> FrameBytes:
         """Rows that carry their frame's place (``frame_at``, ``caplen`` columns); ``file``:
-        the descriptor of the file ``read`` reads, if it is one."""
+        the descriptor of the file ``read`` reads, if it is one, at ``path``."""
         return cls(
             segments["frame_at"].to_numpy(np.int64),
             segments["caplen"].to_numpy(np.int64),
             read,
             file=file,
+            path=path,
         )
 
 
@@ -174,9 +178,11 @@ def _heads(frames: FrameBytes, at: np.ndarray, captured: np.ndarray, width: int)
     if frames.file is not None and native.active:  # on disk: one call, a pread per payload
         got = np.zeros((len(at), width), np.uint8)
         lengths = np.minimum(captured, width)
-        native.core.read_heads(
+        cut = native.core.read_heads(
             frames.file, native.int64s(at), native.int64s(lengths), width, got.data
         )
+        if cut:  # every offset lay inside the capture as it was read
+            raise source_shrank(frames.path)
         return got.astype(np.int64)
     heads = np.zeros((len(at), width), np.int64)
     for i, (start, length) in enumerate(zip(at.tolist(), captured.tolist(), strict=True)):

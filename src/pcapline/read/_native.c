@@ -1799,9 +1799,11 @@ on_mapped_file_shrunk(PyObject *self, PyObject *args)
  * app/payloads.py::_heads for a source on disk: the first min(length[k], width) bytes of
  * file `fd` from offset at[k], one pread each, into row k of `out` (n rows of `width`
  * bytes, zeroed by the caller: what is not read, past a short length or the file's end,
- * stays 0). The bounded path's numbering pass reads three bytes of some 20,000 payloads per
- * partition: a Python call each cost 4 us, this loop the system call alone, the GIL
- * released. A read error is an OSError with its errno. */
+ * stays 0). Returns how many reads the file's end cut short: every offset lies inside the
+ * capture as it was read, so any means the file shrank since (the caller says so). The
+ * bounded path's numbering pass reads three bytes of some 20,000 payloads per partition: a
+ * Python call each cost 4 us, this loop the system call alone, the GIL released. A read
+ * error is an OSError with its errno. */
 static PyObject *
 read_heads(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -1822,6 +1824,7 @@ read_heads(PyObject *Py_UNUSED(module), PyObject *args)
     const int64_t *a = at.buf, *l = length.buf;
     char *dst = out.buf;
     int err = 0;
+    Py_ssize_t cut = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < n && !err; k++) {
         const int64_t want = l[k] < width ? l[k] : width;
@@ -1837,8 +1840,10 @@ read_heads(PyObject *Py_UNUSED(module), PyObject *args)
                 err = errno;
                 break;
             }
-            if (r == 0)
-                break; /* the file's end: the rest stays 0 */
+            if (r == 0) {
+                cut++; /* the file's end: the rest stays 0 */
+                break;
+            }
             got += r;
         }
     }
@@ -1848,7 +1853,8 @@ read_heads(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetFromErrno(PyExc_OSError);
         goto fail;
     }
-    return finish(all, 3, 1);
+    release_all(all, 3);
+    return PyLong_FromSsize_t(cut);
 fail:
     return finish(all, 3, 0);
 }

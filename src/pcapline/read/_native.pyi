@@ -52,10 +52,11 @@ def first_seen_ids(columns: tuple[Buffer, ...], out: Buffer) -> int:
     """``flows.first_seen_ids``: each row's number among the distinct rows of ``columns``
     (int64), in order of first appearance, written to ``out``; returns how many are distinct."""
 
-def read_heads(fd: int, at: Buffer, length: Buffer, width: int, out: Buffer) -> None:
+def read_heads(fd: int, at: Buffer, length: Buffer, width: int, out: Buffer) -> int:
     """``app.payloads._heads`` for a source on disk: the first min(length[k], width) bytes
     of file ``fd`` from offset at[k] (int64 each) into row k of ``out`` (uint8, n x width,
-    zeroed: what is not read stays 0); an OSError for a failed read."""
+    zeroed: what is not read stays 0); how many reads the file's end cut short; an OSError
+    for a failed read."""
 
 def identical_pairs(
     keys: tuple[Buffer, ...], group: Buffer, order: Buffer, time_ns: Buffer, window_ns: int

@@ -580,6 +580,12 @@ def open_source(source: str | os.PathLike[str] | BinaryIO) -> RawSource:
     return _read_stream(source, path)
 
 
+def source_shrank(path: str) -> CaptureError:
+    """The error for a capture file found shorter than when it was opened (log rotation, a
+    ``copytruncate``, a ring buffer's next turn): its bytes are not the ones analysed."""
+    return CaptureError(f"{path}: the file shrank while being read")
+
+
 @dataclass
 class SourceFile:
     """A capture source as a file of its (decompressed) bytes, read a window at a time with
@@ -595,8 +601,17 @@ class SourceFile:
     spilled: str | None = None  # the file holding the decompressed / copied bytes, if any
 
     def read_at(self, at: int, length: int) -> bytes:
-        """``length`` bytes from offset ``at`` (fewer at the end of the file)."""
-        return os.pread(self.file.fileno(), max(0, min(length, self.size - at)), at)
+        """``length`` bytes from offset ``at`` (fewer past the end of the capture as it was
+        opened). The file's end before it: the file shrank since (rotated, truncated), and
+        what was read of it no longer holds."""
+        want = max(0, min(length, self.size - at))
+        data = os.pread(self.file.fileno(), want, at)
+        while len(data) < want:
+            more = os.pread(self.file.fileno(), want - len(data), at + len(data))
+            if not more:
+                raise source_shrank(self.path)
+            data += more
+        return data
 
     def close(self) -> None:
         self.file.close()
