@@ -118,6 +118,27 @@ def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
     assert os.listdir(temporary) == []
 
 
+@pytest.mark.parametrize("bounded", [True, False], ids=["memory-bounded", "in-memory"])
+def test_workers_die_with_a_parent_killed_outright(tmp_path: Path, bounded: bool) -> None:
+    """SIGKILL (the OOM killer, kill -9, a CI job's timeout) gives the parent no chance to
+    stop its workers; blocked on their task queue they never saw it go and kept their memory
+    (hundreds of MB each) until someone killed them. They die with it now."""
+    held, temporary = tmp_path / "held", tmp_path / "tmp"
+    held.mkdir()
+    temporary.mkdir()
+    argv = ["analyze", CAPTURE, "--format", "json", "--jobs", "2", "-q"]
+    if bounded:
+        argv += ["--memory-bounded", "--spill-dir", str(tmp_path / "spill")]
+    child = start_held(argv, held, temporary, preexec_fn=_as_a_service_runs)
+    worker_pids = [int(name) for name in os.listdir(held)]
+    child.kill()
+    child.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(workers._running(pid) for pid in worker_pids) and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the kernel to deliver the parent-death signal
+    assert not any(workers._running(pid) for pid in worker_pids)  # gone, or a zombie
+
+
 def test_signals_deferred_holds_sigterm_until_the_block_ends() -> None:
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -442,21 +442,34 @@ def test_a_full_disk_is_one_error_and_leaves_nothing(
     assert os.listdir(spill) == []
 
 
+@pytest.mark.parametrize("task", ["number_streams", "analyse_numbered"])
 def test_a_dead_worker_is_one_error_naming_its_partition(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str
 ) -> None:
-    """What the OOM killer does: the worker vanishes (SIGKILL); no partial output."""
-    real = bounded.analyse_numbered
+    """What the OOM killer does: the worker vanishes (SIGKILL); no partial output. The pool
+    then fails every task at once, the busy worker's too: the error names the partition the
+    dead one held, not the first failed task (``workers.Holding``)."""
+    real = getattr(bounded, task)
 
-    def killed(job: bounded.Job, number: int, ids: np.ndarray, settings: object) -> object:
+    def killed(job: bounded.Job, number: int, *args: object) -> object:
+        if number == 0:
+            time.sleep(30)  # busy when the other dies (then killed with the pool)
         if number == 1:
+            time.sleep(0.5)  # partition 1 is surely held by now
             os.kill(os.getpid(), signal.SIGKILL)
-        return real(job, number, ids, settings)  # type: ignore[arg-type]
+        return real(job, number, *args)
 
-    monkeypatch.setattr(bounded, "analyse_numbered", killed)  # forked workers inherit it
+    monkeypatch.setattr(bounded, task, killed)  # forked workers inherit it
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
-    with pytest.raises(bounded.PartitionLost, match=r"died analysing partition \d of 3"):
+    doing = {"number_streams": "numbering the streams of", "analyse_numbered": "analysing"}[task]
+    started = time.monotonic()
+    with pytest.raises(bounded.PartitionLost) as lost:
         bounded.analyse(path, partitions=3, jobs=2, spill_dir=str(tmp_path))
+    assert str(lost.value) == (
+        f"a worker process died {doing} partition 2 of 3 (killed, or out of memory: try "
+        "fewer --jobs)"
+    )
+    assert time.monotonic() - started < 20  # the busy one was not waited for
     assert os.listdir(tmp_path) == []
 
 

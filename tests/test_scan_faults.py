@@ -91,17 +91,22 @@ def test_a_killed_pool_worker_costs_only_its_capture(tmp_path: Path) -> None:
     }
 
 
-def test_ctrl_c_stops_at_once_without_traceback(tmp_path: Path) -> None:
-    # Before: a 24-line worker traceback, and up to 98 s waiting for captures in flight.
+@pytest.fixture(scope="module")
+def slow_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four captures of about 10 s of analysis each."""
     sys.path.insert(0, str(ROOT / "bench"))
     import make_giant
 
-    folder = tmp_path / "slow"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("slow")
     for n in range(4):
-        make_giant.keepalive(folder / f"long-{n}.pcap", 200_000)  # ~10 s of analysis each
+        make_giant.keepalive(folder / f"long-{n}.pcap", 200_000)
+    return folder
+
+
+def test_ctrl_c_stops_at_once_without_traceback(slow_folder: Path) -> None:
+    # Before: a 24-line worker traceback, and up to 98 s waiting for captures in flight.
     process = subprocess.Popen(
-        [sys.executable, "-m", "pcapline", "scan", str(folder), "--workers", "2"],
+        [sys.executable, "-m", "pcapline", "scan", str(slow_folder), "--workers", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -119,6 +124,25 @@ def test_ctrl_c_stops_at_once_without_traceback(tmp_path: Path) -> None:
     assert err.strip() == "pcapline: error: interrupted"
     assert stopped < 5, stopped  # about 1 s on a quiet box; the CI box is shared
     assert _group_gone(process.pid, within=15)  # no worker outlived the scan (zombies reaped)
+
+
+def test_a_scan_killed_outright_leaves_no_process_behind(slow_folder: Path, tmp_path: Path) -> None:
+    """kill -9 of the scan alone (the OOM killer, a CI job's timeout). Its workers are the
+    fork server's children, and the server lives while they do: they waited forever for a
+    scan that was gone, a GB each. They watch the scan's process now. (The fork server's
+    socket folder, multiprocessing's ``pymp-*``, stays in TMPDIR: nothing removes it.)"""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pcapline", "scan", str(slow_folder), "--workers", "2", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(TMPDIR=str(tmp_path)),
+        preexec_fn=foreground_job,  # its own process group: what it leaves is found by it
+    )
+    assert _workers_started(process.pid, within=30)
+    time.sleep(1)  # the workers are reading their captures
+    process.kill()  # the scan alone
+    process.wait(timeout=30)
+    assert _group_gone(process.pid, within=15)  # workers, fork server, resource tracker
 
 
 def _workers_started(pgid: int, within: float) -> bool:
@@ -333,6 +357,6 @@ def test_a_capture_run_alone_says_how_its_process_ended(
     scan_run = importlib.import_module("pcapline.scan.run")  # the package exports run()
     capture = tmp_path / "x.pcap"
     capture.write_bytes(b"123456789")
-    monkeypatch.setattr(scan_run, "_alone_child", lambda task, path, send: ending())
+    monkeypatch.setattr(scan_run, "_alone_child", lambda *_args: ending())
     got = scan_run._run_alone(str(capture), multiprocessing.get_context("fork"))
     assert (got.error, got.lost) == (error, True)

@@ -78,6 +78,7 @@ from pcapline.partitioned import PLACEMENT_COLUMNS, PartitionedCapture
 from pcapline.quality import CaptureWide
 from pcapline.render.json_entries import Entries
 from pcapline.spill import SPILL_RATIO, cannot_create_spill, no_space_for_spill
+from pcapline.workers import Holding
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
@@ -558,6 +559,8 @@ def write_outputs(job: Job, number: int, made: Made) -> None:
 
 #: The job a forked worker inherits from its parent (never pickled).
 _FORKED: Job | None = None
+#: Which partition each worker holds (``workers.Holding``), inherited with the job.
+_HOLDING: Holding | None = None
 
 
 def _task(name: str) -> Callable[..., Any]:
@@ -567,9 +570,14 @@ def _task(name: str) -> Callable[..., Any]:
     return task
 
 
-def _in_worker(name: str, *args: Any) -> Any:
-    assert _FORKED is not None, "a pool worker without its parent's job"
-    return _task(name)(_FORKED, *args)
+def _in_worker(name: str, number: int, *args: Any) -> Any:
+    assert _FORKED is not None and _HOLDING is not None, "a pool worker without its parent's job"
+    with _HOLDING.held(number):
+        return _task(name)(_FORKED, number, *args)
+
+
+#: What a pass's task does to a partition, as a dead worker's error says it.
+_DOING = {"number_streams": "numbering the streams of", "analyse_numbered": "analysing"}
 
 
 class Workers:
@@ -583,24 +591,28 @@ class Workers:
     def __init__(self, job: Job, jobs: int, *, fork: bool = True) -> None:
         self.job = job
         self.pool = None
+        self.holding = Holding(0)  # which partition each forked worker holds (none yet)
         if fork and (jobs > 1 or job.parts.count > 1):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
             from pcapline.workers import worker_init
 
-            global _FORKED
+            global _FORKED, _HOLDING
             _FORKED = job
+            _HOLDING = self.holding = Holding(job.parts.count)
             self.pool = ProcessPoolExecutor(
                 max_workers=jobs,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=worker_init,
+                initargs=(os.getpid(),),
             )
 
     def run(
         self, task: str, calls: Sequence[tuple[Any, ...]], done: Callable[[], None]
     ) -> Iterator[Any]:
-        """``task`` (a function of this module, by name) over ``calls``."""
+        """``task`` (a function of this module, by name) over ``calls`` (each a partition
+        number and the task's other arguments)."""
         if self.pool is None:
             for args in calls:
                 yield _task(task)(self.job, *args)
@@ -612,17 +624,18 @@ class Workers:
         for args in calls:
             with signals_deferred():  # a worker started but not registered would escape close
                 futures[self.pool.submit(_in_worker, task, *args)] = args[0]
-        yield from engine.pool_results(futures, done)
+        doing = _DOING.get(task, "analysing")
+        yield from engine.pool_results(futures, done, self.holding, self.job.parts.count, doing)
 
     def close(self) -> None:
         """Stop the workers (killing any still busy: on an error or Ctrl-C nobody waits)."""
-        global _FORKED
+        global _FORKED, _HOLDING
         if self.pool is not None:
             from pcapline.workers import stop_pool
 
             stop_pool(self.pool)
             self.pool = None
-        _FORKED = None
+        _FORKED = _HOLDING = None
 
 
 class DaskPass:

@@ -60,6 +60,7 @@ from pcapline.causes import syn_cookies
 from pcapline.errors import PcaplineError
 from pcapline.model import Counts, Verdicts
 from pcapline.quality import CaptureWide
+from pcapline.workers import Holding
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, Source
@@ -316,11 +317,14 @@ _T = TypeVar("_T")
 
 #: The plan a forked pool worker inherits from its parent (copy-on-write, never pickled).
 _FORKED_PLAN: Plan | None = None
+#: Which partition each of its workers holds (``workers.Holding``), inherited with the plan.
+_HOLDING: Holding | None = None
 
 
 def _analyse_forked(number: int, settings: Settings, folder: str | None) -> PartResult | Handed:
-    assert _FORKED_PLAN is not None, "a pool worker without its parent's plan"
-    result = analyse_partition(_FORKED_PLAN.partition(number), settings)
+    assert _FORKED_PLAN is not None and _HOLDING is not None, "a worker without its parent's plan"
+    with _HOLDING.held(number):
+        result = analyse_partition(_FORKED_PLAN.partition(number), settings)
     if folder is None:
         return result
     return hand_over(result, os.path.join(folder, f"partition-{number}.pickle"))
@@ -391,12 +395,15 @@ class LocalPool(Runner):
         from pcapline.render import jsondoc  # noqa: F401
         from pcapline.workers import worker_init
 
-        global _FORKED_PLAN
+        global _FORKED_PLAN, _HOLDING
         _FORKED_PLAN = plan
+        self.count = plan.count
+        _HOLDING = self.holding = Holding(plan.count)
         self.pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context("fork"),
             initializer=worker_init,
+            initargs=(os.getpid(),),
         )
         self.futures: list[Any] = []
         self.folder: str | None = None  # made by the first ``run`` (``close`` removes it)
@@ -415,7 +422,7 @@ class LocalPool(Runner):
             with signals_deferred():  # a worker started but not registered would escape close
                 futures[self.pool.submit(_analyse_forked, number, settings, self.folder)] = number
         self.futures.extend(futures)
-        for handed in pool_results(futures, done):
+        for handed in pool_results(futures, done, self.holding, self.count):
             yield picked_up(cast("PartResult | Handed", handed))
 
     def close(self) -> None:
@@ -424,14 +431,14 @@ class LocalPool(Runner):
         SIGTERM the busy ones are killed at once: nobody waits for a partition in hand."""
         from pcapline.workers import stop_pool
 
-        global _FORKED_PLAN
+        global _FORKED_PLAN, _HOLDING
         # Every partition came back: no worker writes any more. After a worker died the
         # others' futures fail at once, while they may still be writing a result: stopped.
         if all(f.done() and not f.cancelled() and f.exception() is None for f in self.futures):
             self.pool.shutdown(wait=False, cancel_futures=True)
         else:
             stop_pool(self.pool)
-        _FORKED_PLAN = None
+        _FORKED_PLAN = _HOLDING = None
         if self.folder is not None:  # after the workers: none writes into it any more
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
@@ -471,10 +478,17 @@ def dask_submit(client: Any, function: Callable[..., Any], *args: Any) -> Any:
         return client.submit(function, *args, pure=False)
 
 
-def pool_results(futures: Mapping[Any, int], done: Callable[[], None]) -> Iterator[Any]:
-    """The results of a process pool's ``futures`` (future -> partition number) as they
-    finish; a worker that died (killed, out of memory) is ``PartitionLost`` naming its
-    partition, never a hang or a partial result."""
+def pool_results(
+    futures: Mapping[Any, int],
+    done: Callable[[], None],
+    holding: Holding,
+    total: int,
+    doing: str = "analysing",
+) -> Iterator[Any]:
+    """The results of a process pool's ``futures`` (future -> partition number, of ``total``)
+    as they finish; a worker that died (killed, out of memory) is ``PartitionLost`` naming
+    the partition it was ``doing`` (``holding`` says which: the pool fails every task at
+    once), never a hang or a partial result."""
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
@@ -482,12 +496,21 @@ def pool_results(futures: Mapping[Any, int], done: Callable[[], None]) -> Iterat
         try:
             result = future.result()
         except BrokenProcessPool as exc:
-            raise PartitionLost(
-                f"a worker process died analysing partition {futures[future] + 1} of "
-                f"{len(futures)} (killed, or out of memory: try fewer --jobs)"
-            ) from exc
+            raise PartitionLost(worker_died(holding.lost(), total, doing)) from exc
         yield result
         done()
+
+
+def worker_died(lost: Sequence[int], total: int, doing: str) -> str:
+    """What ``PartitionLost`` says of a dead worker: the partitions it held (``lost``,
+    numbered from 0) of ``total``, or none (it died between two)."""
+    why = "killed, or out of memory: try fewer --jobs"
+    if not lost:
+        return f"a worker process died ({why}) while {doing} the capture's {total} partitions"
+    held = " and ".join(str(n + 1) for n in lost)
+    return (
+        f"a worker process died {doing} partition{'s' * (len(lost) > 1)} {held} of {total} ({why})"
+    )
 
 
 class DaskCluster(Runner):

@@ -17,14 +17,22 @@ large capture) stays in ``TMPDIR``. The console command turns them into ``Termin
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import mmap
+import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from types import FrameType
 
 __all__ = [
     "TERMINATING_SIGNALS",
+    "Holding",
     "Terminated",
+    "die_with_parent",
+    "served_worker_init",
     "signals_deferred",
     "stop_on_termination",
     "stop_pool",
@@ -59,13 +67,125 @@ def stop_on_termination() -> None:
             signal.signal(signum, _raise_terminated)
 
 
-def worker_init() -> None:
+def worker_init(parent: int | None = None) -> None:
     """A pool worker leaves Ctrl-C to its parent (which stops it: no traceback from each
     worker) and dies of SIGTERM or SIGHUP at once, as a process without handlers does (a
-    forked worker inherits the parent's ``Terminated`` handlers)."""
+    forked worker inherits the parent's ``Terminated`` handlers), and with the process that
+    started it (``parent``: its pid, when it is this one's parent; ``die_with_parent``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for signum in TERMINATING_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
+    die_with_parent(parent)
+
+
+def served_worker_init(command: int) -> None:
+    """``worker_init`` for a fork server's worker (``scan``). Its parent is the server,
+    which lives on while any of its workers does (each holds the server's liveness pipe)
+    and they wait for a command that is gone: a ``kill -9`` of the scan left the server and
+    its workers (a GB each) behind. The worker watches ``command``'s process instead."""
+    worker_init()
+    threading.Thread(target=_exit_without, args=(command,), daemon=True).start()
+
+
+#: How often a fork server's worker looks whether its command is still there (seconds).
+COMMAND_WATCH_S = 0.5
+
+
+def _exit_without(command: int) -> None:
+    while _running(command):
+        time.sleep(COMMAND_WATCH_S)  # polling: no portable wait on another's child
+    os._exit(1)
+
+
+#: prctl(2)'s option naming the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``; elsewhere
+    nothing). A parent killed outright (``kill -9``, the OOM killer, a CI job's timeout)
+    cannot stop its workers, and a worker waiting on its task queue never sees it go (it
+    holds the queue's write end too): it kept its hundreds of MB until a reboot. ``parent``:
+    the pid expected as this one's parent; another means it died before this ran. A scan
+    worker's parent is the fork server, which exits with the command."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+class Holding:
+    """Which partition each forked worker is busy with: a slot per partition holding the pid
+    of the worker on it (0: none), in memory the workers share with their parent (made
+    before they are forked). A worker that dies breaks the whole pool, which then fails
+    every task at once without saying whose it was (``lost`` does)."""
+
+    def __init__(self, count: int) -> None:
+        # An anonymous shared mapping: a forked child writes the parent's pages (no file).
+        self._pids = memoryview(mmap.mmap(-1, 8 * max(count, 1))).cast("q")
+
+    @contextlib.contextmanager
+    def held(self, number: int) -> Iterator[None]:
+        """In the worker, around partition ``number``'s task. SIGTERM is how the pool stops
+        the workers left after one died (and a user stops them all): the slot is let go
+        first, so only a worker that died of something else is blamed."""
+
+        def stopped(signum: int, _frame: FrameType | None) -> None:
+            self._pids[number] = 0
+            os._exit(128 + signum)
+
+        self._pids[number] = os.getpid()
+        previous = signal.signal(signal.SIGTERM, stopped)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self._pids[number] = 0
+
+    def lost(self, wait: float = 1.0) -> list[int]:
+        """The partitions whose worker is dead or dying (killed while on it). The pool can
+        say a worker died a moment before the kernel does (its pipes close first on the way
+        out): none found, it is asked again for up to ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            # Read again after: a worker the pool stops lets its slot go before it exits.
+            found = [
+                n
+                for n, pid in enumerate(self._pids)
+                if pid and not _running(pid) and self._pids[n] == pid
+            ]
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.01)  # waiting for the kernel to finish the dead worker's exit
+
+
+#: ``/proc/PID/stat``'s flag of a process on its way out (the kernel's PF_EXITING).
+_PF_EXITING = 0x4
+
+
+def _running(pid: int) -> bool:
+    """Is process ``pid`` alive: not gone, not exiting, not a zombie waiting to be reaped
+    (``/proc``; without it, whatever a signal 0 says)?"""
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass  # someone else's: alive
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        state, flags = fields[0], int(fields[6])
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError, ValueError):
+        return True  # cannot tell: not blamed
+    return state not in (b"Z", b"X") and not flags & _PF_EXITING
 
 
 @contextlib.contextmanager

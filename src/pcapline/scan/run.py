@@ -35,7 +35,7 @@ from pcapline.engine import default_jobs
 from pcapline.errors import PcaplineError, UsageError
 from pcapline.fmt import utf8_text
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
-from pcapline.workers import signals_deferred, stop_pool, worker_init
+from pcapline.workers import served_worker_init, signals_deferred, stop_pool
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -474,7 +474,12 @@ def _pool_round(
     pending = iter(paths)
     in_flight: dict[Future[CaptureSummary], str] = {}
     unsent: list[str] = []
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=served_worker_init,
+        initargs=(os.getpid(),),
+    )
     try:
         for path in _take(pending, IN_FLIGHT_PER_WORKER * workers):
             unsent = [path]
@@ -556,7 +561,9 @@ def _run_alone(
 ) -> CaptureSummary:
     """``task(path)`` in a process of its own; its death becomes an error row."""
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_alone_child, args=(task, path, send), daemon=True)
+    process = context.Process(
+        target=_alone_child, args=(task, path, send, os.getpid()), daemon=True
+    )
     process.start()
     send.close()
     summary: CaptureSummary | None = None
@@ -588,8 +595,8 @@ def _run_alone(
     )
 
 
-def _alone_child(task: Task, path: str, send: Any) -> None:
-    worker_init()
+def _alone_child(task: Task, path: str, send: Any, command: int) -> None:
+    served_worker_init(command)
     send.send(task(path))
     send.close()
 
