@@ -227,3 +227,11 @@ def test_ctrl_c_inside_a_command_is_one_line_after_the_carets_line_on_a_terminal
     monkeypatch.setattr(sys.stderr, "isatty", lambda: on_a_terminal)
     assert cli.run(["analyze", CAPTURE]) == 130
     assert capsys.readouterr().err == "\n" * on_a_terminal + "pcapline: error: interrupted\n"
+
+    def terminated(*_args: object, **_kwargs: object) -> None:
+        raise workers.Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr(cli.analyze, "callback", terminated)
+    assert cli.run(["analyze", CAPTURE]) == 143
+    # Not from the terminal: no ^C there to end the line of.
+    assert capsys.readouterr().err == "pcapline: error: terminated (SIGTERM)\n"

@@ -226,8 +226,8 @@ def _max_decompressed(_ctx: click.Context, _param: click.Parameter, value: str |
 class _Stopped(BaseException):
     """A Ctrl-C (or SIGTERM, SIGHUP) carried past click, which would report it as ``Abort``
     after writing an empty line to stderr: on a terminal that ends the ``^C`` line, in a log
-    it is a blank line before ``pcapline: interrupted``. ``run`` writes that newline on a
-    terminal only (``_interrupted``)."""
+    it is a blank line before ``pcapline: interrupted``. ``run`` writes that newline for a
+    Ctrl-C on a terminal only (``_interrupted``)."""
 
     def __init__(self, stop: KeyboardInterrupt) -> None:
         super().__init__(stop)
@@ -1527,14 +1527,14 @@ def _interrupted() -> int:
 
 def _terminated(signal: Terminated) -> int:
     """SIGTERM or SIGHUP stopped the run, after the same clean-up as Ctrl-C: exit 128 + its
-    number, as a shell reports a process the signal killed."""
-    _end_the_caret_line()
+    number, as a shell reports a process the signal killed. No ``^C`` on the terminal to end
+    the line of: the error's line alone."""
     return _error(f"terminated ({signal.name})", 128 + signal.signum)
 
 
 def _end_the_caret_line() -> None:
-    """On a terminal, a newline after the ``^C`` it echoed (the error then starts a line of
-    its own); never in a log."""
+    """On a terminal, a newline after the ``^C`` it echoed for Ctrl-C (the error then starts
+    a line of its own); never in a log."""
     with contextlib.suppress(OSError, ValueError):
         if sys.stderr.isatty():
             click.echo(err=True)
