@@ -559,15 +559,8 @@ def test_a_lost_dask_scheduler_is_one_error_line(monkeypatch: pytest.MonkeyPatch
         def result(self) -> None:
             raise distributed.client.FutureCancelledError("part-1", "scheduler-connection-lost")
 
-    class Completed:  # distributed.as_completed over the futures submitted
-        def __init__(self, futures: object = ()) -> None:
-            self.futures = list(futures)  # type: ignore[call-overload]
-
-        def add(self, future: object) -> None:
-            self.futures.append(future)
-
-        def __iter__(self) -> Iterator[object]:
-            return iter(self.futures)
+    def wait(futures: list[object], **_kwargs: object) -> tuple[set[object], set[object]]:
+        return set(futures), set()  # distributed.wait: every future is done
 
     class Client:
         def submit(self, *_args: object, **_kwargs: object) -> Cancelled:
@@ -576,23 +569,25 @@ def test_a_lost_dask_scheduler_is_one_error_line(monkeypatch: pytest.MonkeyPatch
         def scheduler_info(self) -> dict[str, object]:
             return {}
 
-    monkeypatch.setattr(distributed, "as_completed", Completed)
+    monkeypatch.setattr(distributed, "wait", wait)
     monkeypatch.setattr(bounded, "numbered", lambda *_args: None)
+    address = "tcp://10.0.0.9:8786"
     expected = (
-        "lost the connection to the Dask scheduler at tcp://10.0.0.9:8786 (stopped or "
+        f"lost the connection to the Dask scheduler at {address} (stopped or "
         "unreachable) before every partition was analysed: nothing was written; run again"
     )
     cluster = engine.DaskCluster.__new__(engine.DaskCluster)
     cluster.plan = type("Plan", (), {"partition": lambda _self, n: n})()  # type: ignore[assignment]
-    cluster.address, cluster.client = "tcp://10.0.0.9:8786", Client()
+    cluster.address, cluster.client = address, Client()
+    cluster.watch = engine.WorkerWatch(cluster.client, address, 1)
     with pytest.raises(engine.PartitionLost) as raised:
         list(cluster.run([0], None, lambda: None))  # type: ignore[arg-type]
     assert str(raised.value) == expected
     dask_pass = bounded.DaskPass.__new__(bounded.DaskPass)
-    dask_pass.job = type("Job", (), {"outputs": frozenset()})()  # type: ignore[assignment]
-    dask_pass.address, dask_pass.client = "tcp://10.0.0.9:8786", Client()
+    job = type("Job", (), {"outputs": frozenset(), "parts": type("P", (), {"count": 1})()})()
+    dask_pass.address, dask_pass.client, dask_pass.tick = address, Client(), lambda: None
     with pytest.raises(engine.PartitionLost) as raised:
-        list(dask_pass.run([(0, None, None)], lambda: None))  # type: ignore[list-item]
+        list(dask_pass.run(job, [(0, None, None)], lambda: None))  # type: ignore[arg-type,list-item]
     assert str(raised.value) == expected
 
 
@@ -611,3 +606,23 @@ def test_dask_submit_drops_only_the_large_graph_advice() -> None:
         warnings.simplefilter("always")
         assert engine.dask_submit(Client(), len, "x") == (len, "x", False)
     assert [str(w.message) for w in caught] == ["something else"]
+
+
+def test_a_dask_connection_closed_in_a_gather_is_a_lost_scheduler() -> None:
+    """The scheduler killed late in a run: the result's gather raised ``CommClosedError``
+    ("in <TCP (closed) ConnectionPool.gather ...>: Stream is closed"), which came out as
+    that text; it is the lost scheduler's one line."""
+    comm = pytest.importorskip("distributed.comm.core")
+
+    class Gone:
+        def result(self) -> None:
+            raise comm.CommClosedError("in <TCP (closed) ConnectionPool.gather>: Stream is closed")
+
+    class Client:
+        def scheduler_info(self) -> dict[str, object]:
+            return {"workers": {"tcp://w": {}}}
+
+    watch = engine.WorkerWatch(Client(), "tcp://10.0.0.1:8786", 8)
+    with pytest.raises(engine.PartitionLost) as lost:
+        watch.result(Gone(), 3)
+    assert str(lost.value) == engine.lost_scheduler("tcp://10.0.0.1:8786")

@@ -612,3 +612,78 @@ def test_a_capture_cut_after_the_split_is_an_error_not_missing_payloads(
     monkeypatch.setattr(native, "active", compiled)
     with pytest.raises(PcaplineError, match=r"rotated\.pcap: the file shrank while being read"):
         bounded.analyse(capture, partitions=2, fork=False).close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bounded_path", [True, False], ids=["memory-bounded", "in-memory"])
+def test_a_dask_cluster_without_workers_is_an_error_not_a_wait_forever(
+    tmp_path: Path, bounded_path: bool
+) -> None:
+    """Before: a scheduler whose workers were all gone made ``analyze --scheduler`` wait
+    forever, its progress line's clock stopped. Now, after PCAPLINE_DASK_NO_WORKER_TIMEOUT
+    seconds without a worker, one line naming the partitions left, and nothing written."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        local.scale(0)
+        with distributed.Client(local.scheduler_address) as client:
+            deadline = time.monotonic() + 60
+            while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+                time.sleep(0.2)  # waiting for the worker to be gone
+        out = tmp_path / "out.json"
+        argv = [
+            "analyze",
+            str(SAMPLES / "lossy-40-connections-3pct-drop.pcap"),
+            "--scheduler",
+            local.scheduler_address,
+            "--format",
+            "json",
+            "-o",
+            str(out),
+            *(["--memory-bounded"] if bounded_path else []),
+        ]
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "pcapline", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(sys.path),
+                "PCAPLINE_DASK_NO_WORKER_TIMEOUT": "2",
+                "TMPDIR": str(tmp_path),
+            },
+        )
+        took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(
+        f"pcapline: error: the Dask cluster at {local.scheduler_address} had no worker for 2 s "
+        "(workers died or were stopped): partition"
+    )
+    assert done.stderr.endswith("not analysed; nothing was written\n")
+    assert took < 60
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no work folder left
+
+
+def test_an_unreachable_scheduler_is_said_before_the_capture_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wrong --scheduler address came out after the whole split (minutes on a big capture)."""
+    pytest.importorskip("distributed")
+    from pcapline.errors import UsageError
+
+    def not_yet(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the capture was read before the scheduler was reached")
+
+    monkeypatch.setattr(bounded, "split", not_yet)
+    monkeypatch.setattr("pcapline.engine.SCHEDULER_CONNECT_TIMEOUT_S", 1)
+    with pytest.raises(
+        UsageError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
+    ):
+        bounded.analyse(
+            SAMPLES / "lossy-40-connections-3pct-drop.pcap", scheduler="tcp://127.0.0.1:9"
+        )

@@ -54,7 +54,6 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -643,51 +642,44 @@ class DaskPass:
     (``numbered``: its rows are here) and ships it, a worker runs ``analyse_part``, and the
     outputs come back to be written here (workers need no access to the work folder). At
     most ``IN_FLIGHT_PER_WORKER`` partitions per worker are out at once, so this process
-    holds a bounded number of them."""
+    holds a bounded number of them. Connected before the capture is split: a wrong address
+    is said at once, not after minutes of reading. ``tick``: called while waiting."""
 
     IN_FLIGHT_PER_WORKER = 2
 
-    def __init__(self, job: Job, address: str) -> None:
-        self.job = job
+    def __init__(self, address: str, tick: Callable[[], None] = lambda: None) -> None:
         self.address = address
+        self.tick = tick
         self.client = engine.dask_client(address)
         self.quiet = engine.QuietDaskLog()
 
     def run(
-        self, calls: Sequence[tuple[int, np.ndarray, Settings]], done: Callable[[], None]
+        self,
+        job: Job,
+        calls: Sequence[tuple[int, np.ndarray, Settings]],
+        done: Callable[[], None],
     ) -> Iterator[engine.Listeners]:
-        from distributed import KilledWorker, as_completed
-
+        watch = engine.WorkerWatch(self.client, self.address, job.parts.count, self.tick)
         workers = len(self.client.scheduler_info().get("workers", {})) or 1
         pending = iter(calls)
-        numbers: dict[Any, int] = {}
-        running = as_completed()  # type: ignore[no-untyped-call]
+        running: dict[Any, int] = {}
 
         def submit(number: int, ids: np.ndarray, settings: Settings) -> None:
-            part = numbered(self.job, number, ids)
-            future = engine.dask_submit(self.client, analyse_part, part, settings, self.job.outputs)
-            numbers[future] = number
-            running.add(future)  # type: ignore[no-untyped-call]
+            part = numbered(job, number, ids)
+            future = engine.dask_submit(self.client, analyse_part, part, settings, job.outputs)
+            running[future] = number
 
         for call in itertools.islice(pending, self.IN_FLIGHT_PER_WORKER * workers):
             submit(*call)
-        for future in running:
-            try:
-                digest, made = future.result()
-            except KilledWorker as exc:
-                raise PartitionLost(
-                    f"Dask workers kept dying on partition {numbers[future] + 1} of "
-                    f"{self.job.parts.count} (killed, or over their memory limit)"
-                ) from exc
-            except CancelledError as exc:  # the client lost the scheduler: all cancelled
-                raise PartitionLost(engine.lost_scheduler(self.address)) from exc
-            del numbers[future]
-            write_outputs(self.job, digest.number, made)
-            yield keep_digest(self.job, digest)
-            done()
-            following = next(pending, None)
-            if following is not None:
-                submit(*following)
+        while running:
+            for future in watch.finished(running):
+                digest, made = watch.result(future, running.pop(future))
+                write_outputs(job, digest.number, made)
+                yield keep_digest(job, digest)
+                done()
+                following = next(pending, None)
+                if following is not None:
+                    submit(*following)
 
     def close(self) -> None:
         self.client.close()
@@ -749,28 +741,36 @@ def _analyse(
     *,
     fork: bool = True,
 ) -> Bounded:
+    cluster = None if scheduler is None else DaskPass(scheduler, tick=show.tick)
     show.stage(f"reading and splitting in {count} partitions")
-    parts = split(
-        source, count, work, jobs=jobs if fork else 1, progress=show.read, unpacked=show.unpacked
-    )
+    try:
+        parts = split(
+            source,
+            count,
+            work,
+            jobs=jobs if fork else 1,
+            progress=show.read,
+            unpacked=show.unpacked,
+        )
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
     # The split's windows are freed: the workers forked next should not share them, nor
     # this process keep them while it waits on the workers.
     release_freed_memory()
     job = Job(parts, work, outputs)
     workers = Workers(job, min(jobs, parts.count), fork=fork)
-    cluster = None
     numbers = list(range(parts.count))
 
     def second_pass(
         calls: Sequence[tuple[int, np.ndarray, Settings]],
     ) -> Iterator[engine.Listeners]:
         if cluster is not None:
-            return cluster.run(calls, show.step)
+            return cluster.run(job, calls, show.step)
         return workers.run("analyse_numbered", calls, show.step)
 
     try:
-        if scheduler is not None:
-            cluster = DaskPass(job, scheduler)
         show.stage("numbering streams", total=parts.count)
         streams = sorted(
             workers.run("number_streams", [(n,) for n in numbers], show.step),

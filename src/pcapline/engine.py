@@ -515,39 +515,134 @@ def worker_died(lost: Sequence[int], total: int, doing: str) -> str:
 
 class DaskCluster(Runner):
     """Partitions as tasks on a Dask cluster (``--scheduler tcp://host:8786``); the workers
-    need pcapline installed (the same version) and receive each partition's segments."""
+    need pcapline installed (the same version) and receive each partition's segments.
+    ``tick``: called while waiting (a status line's clock)."""
 
-    def __init__(self, plan: Plan, address: str) -> None:
+    def __init__(self, plan: Plan, address: str, tick: Callable[[], None] = lambda: None) -> None:
         self.plan = plan
         self.address = address
         self.client = dask_client(address)
         self.quiet = QuietDaskLog()
+        self.watch = WorkerWatch(self.client, address, plan.count, tick)
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
-        from distributed import KilledWorker, as_completed
-
         futures = {
             dask_submit(self.client, analyse_partition, self.plan.partition(n), settings): n
             for n in parts
         }
-        for future in as_completed(futures):  # type: ignore[no-untyped-call]
-            try:
-                result = future.result()
-            except KilledWorker as exc:
-                raise PartitionLost(
-                    f"Dask workers kept dying on partition {futures[future] + 1} of "
-                    f"{len(futures)} (killed, or over their memory limit)"
-                ) from exc
-            except CancelledError as exc:  # the client lost the scheduler: all cancelled
-                raise PartitionLost(lost_scheduler(self.address)) from exc
-            yield result
-            done()
+        while futures:
+            for future in self.watch.finished(futures):
+                yield self.watch.result(future, futures.pop(future))
+                done()
 
     def close(self) -> None:
         self.client.close()
         self.quiet.restore()
+
+
+#: Dask: how long a run waits with no worker in the cluster before giving up on what is left
+#: (seconds; env PCAPLINE_DASK_NO_WORKER_TIMEOUT). A worker that dies is restarted by its
+#: nanny and its task retried (``distributed.scheduler.allowed-failures``); one that is gone
+#: for good must not make the run wait forever.
+NO_WORKER_TIMEOUT_S = 60.0
+#: How often a run waiting on Dask results looks at the cluster (seconds).
+DASK_POLL_S = 1.0
+
+
+def no_worker_timeout() -> float:
+    """``NO_WORKER_TIMEOUT_S``, or ``PCAPLINE_DASK_NO_WORKER_TIMEOUT``."""
+    from pcapline.errors import UsageError
+
+    try:
+        return float(os.environ.get("PCAPLINE_DASK_NO_WORKER_TIMEOUT", NO_WORKER_TIMEOUT_S))
+    except ValueError:
+        raise UsageError("PCAPLINE_DASK_NO_WORKER_TIMEOUT: a number of seconds") from None
+
+
+class NoWorker:
+    """How long a Dask cluster has had no worker (``patience`` seconds at most)."""
+
+    def __init__(self, client: Any, patience: float | None = None) -> None:
+        self.client = client
+        self.patience = no_worker_timeout() if patience is None else patience
+        self.since: float | None = None
+
+    def heard(self) -> None:
+        """A result came back."""
+        self.since = None
+
+    def too_long(self) -> bool:
+        """After a wait with no result: has the cluster had no worker for ``patience``
+        seconds now? OSError or TimeoutError: the scheduler is gone."""
+        if self.client.scheduler_info().get("workers", {}):
+            self.since = None
+            return False
+        now = time.monotonic()
+        self.since = self.since or now
+        return now - self.since >= self.patience
+
+
+class WorkerWatch:
+    """An analysis's Dask results, never waited on forever: a lost scheduler (its
+    connection closed: ``CancelledError``, or ``CommClosedError`` from a gather), a
+    partition whose workers kept dying, or a cluster with no worker for ``NoWorker``'s
+    patience is ``PartitionLost``, one line. ``total``: the capture's partitions."""
+
+    def __init__(
+        self, client: Any, address: str, total: int, tick: Callable[[], None] = lambda: None
+    ) -> None:
+        self.address = address
+        self.total = total
+        self.tick = tick
+        self.no_worker = NoWorker(client)
+
+    def finished(self, futures: Mapping[Any, int]) -> set[Any]:
+        """The futures of ``futures`` (future -> partition) done, once one is."""
+        from distributed import wait
+
+        while True:
+            try:
+                done, _ = wait(list(futures), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
+            except TimeoutError:
+                done = set()
+            except (CancelledError, OSError) as exc:
+                raise PartitionLost(lost_scheduler(self.address)) from exc
+            if done:
+                self.no_worker.heard()
+                return set(done)
+            self.tick()
+            try:
+                gave_up = self.no_worker.too_long()
+            except (OSError, TimeoutError) as exc:
+                raise PartitionLost(lost_scheduler(self.address)) from exc
+            if gave_up:
+                raise PartitionLost(self._no_worker(sorted(futures.values())))
+
+    def result(self, future: Any, number: int) -> Any:
+        """``future``'s result (partition ``number``'s)."""
+        from distributed import KilledWorker
+
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            raise PartitionLost(
+                f"Dask workers kept dying on partition {number + 1} of {self.total} (killed, "
+                "or over their memory limit)"
+            ) from exc
+        except (CancelledError, OSError) as exc:  # the client lost the scheduler
+            raise PartitionLost(lost_scheduler(self.address)) from exc
+
+    def _no_worker(self, waiting: Sequence[int]) -> str:
+        shown = ", ".join(str(n + 1) for n in waiting[:3])
+        more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
+        return (
+            f"the Dask cluster at {self.address} had no worker for "
+            f"{self.no_worker.patience:g} s (workers died or were stopped): partition"
+            f"{'s' * (len(waiting) > 1)} {shown}{more} of {self.total} not analysed; "
+            "nothing was written"
+        )
 
 
 def lost_scheduler(address: str) -> str:
@@ -976,7 +1071,7 @@ def analyse(
     count = the_plan.count
     runner: Runner
     if scheduler is not None:
-        runner = DaskCluster(the_plan, scheduler)
+        runner = DaskCluster(the_plan, scheduler, tick=show.tick)
     elif count > 1 and jobs > 1:
         runner = LocalPool(the_plan, min(jobs, count))
     else:
@@ -1133,6 +1228,11 @@ class Progress:
     def step(self) -> None:
         self.finished += 1
         self._show()
+
+    def tick(self) -> None:
+        """Redraw (the clock moves) while waiting on something that says nothing (a Dask
+        cluster)."""
+        self._show(every=_REDRAW_S)
 
     def read(self, done: int, total: int) -> None:
         """``done`` of the source's ``total`` bytes read in this stage (the bounded path's

@@ -601,24 +601,8 @@ def _alone_child(task: Task, path: str, send: Any, command: int) -> None:
     send.close()
 
 
-#: Dask: how long a scan waits with no worker in the cluster before giving up on what is left
-#: (seconds; env PCAPLINE_DASK_NO_WORKER_TIMEOUT). A worker that dies is restarted by its
-#: nanny and its task retried (``distributed.scheduler.allowed-failures``); one that is gone
-#: for good must not make the scan wait forever.
-NO_WORKER_TIMEOUT_S = 60.0
-#: How often the Dask scan checks the cluster while waiting for results (seconds).
-DASK_POLL_S = 1.0
-
-
 #: The error row of a capture the scan could not finish because the scheduler went away.
 LOST_SCHEDULER = "lost the connection to the Dask scheduler (stopped or unreachable): scan it again"
-
-
-def _no_worker_timeout() -> float:
-    try:
-        return float(os.environ.get("PCAPLINE_DASK_NO_WORKER_TIMEOUT", NO_WORKER_TIMEOUT_S))
-    except ValueError:
-        raise UsageError("PCAPLINE_DASK_NO_WORKER_TIMEOUT: a number of seconds") from None
 
 
 def _run_dask(
@@ -632,7 +616,7 @@ def _run_dask(
         ) from exc
     from pcapline import engine
 
-    patience = _no_worker_timeout()
+    patience = engine.no_worker_timeout()
     try:
         client = Client(address, timeout=engine.SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
@@ -665,10 +649,12 @@ def _dask_loop(
 ) -> None:
     from distributed import wait as dask_wait
 
+    from pcapline.engine import DASK_POLL_S, NoWorker
+
     window = IN_FLIGHT_PER_WORKER * max(sum(client.nthreads().values()), 1)
     pending = iter(paths)
     in_flight = {client.submit(task, p, pure=False): p for p in _take(pending, window)}
-    no_worker_since: float | None = None
+    no_worker = NoWorker(client, patience)
     while in_flight:
         try:
             done, _ = dask_wait(  # type: ignore[no-untyped-call]
@@ -687,19 +673,14 @@ def _dask_loop(
             if nxt is not None:
                 in_flight[client.submit(task, nxt, pure=False)] = nxt
         if done:
-            no_worker_since = None
+            no_worker.heard()
             continue
         try:
-            workers = len(client.scheduler_info().get("workers", {}))
+            gave_up = no_worker.too_long()
         except (OSError, TimeoutError) as exc:
             _give_up(in_flight, pending, f"{LOST_SCHEDULER} ({_one_line(exc)})", deliver)
             return
-        if workers:
-            no_worker_since = None
-            continue
-        now = time.monotonic()
-        no_worker_since = no_worker_since or now
-        if now - no_worker_since >= patience:
+        if gave_up:
             _give_up(
                 in_flight,
                 pending,
