@@ -447,3 +447,45 @@ def test_corpus_sample_gives_a_contract_document_or_one_error_line(
         else:
             assert len(err.splitlines()) == 1 and err.startswith("pcapline: error: "), (path, err)
     assert outcomes.get(0, 0) >= 45, outcomes
+
+
+@pytest.mark.parametrize(
+    ("command", "output", "why"),
+    [
+        (["analyze"], "missing/out.json", "missing: no such folder"),
+        (["analyze", "--format", "csv"], "a-file/out.csv", "a-file: not a folder"),
+        (["analyze", "--format", "parquet"], "a-file/tables", "a-file: not a folder"),
+        (["report"], "missing/r.html", "missing: no such folder"),
+        (["scan"], "missing/s.txt", "missing: no such folder"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_the_capture_is_read(
+    tmp_path: Path, command: list[str], output: str, why: str
+) -> None:
+    """-o into a missing folder came out as "cannot write" after the whole analysis
+    (minutes for a big capture). The capture here is a FIFO nobody writes to: reading it
+    would wait forever."""
+    (tmp_path / "a-file").write_text("x")
+    capture = tmp_path / "never.pcap"
+    os.mkfifo(capture)
+    target = tmp_path / output
+    name, *options = command
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcapline", name, str(capture), *options, "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"pcapline: error: cannot write {target}: {tmp_path}/{why}\n"
+    assert not target.exists()
+
+
+def test_a_parquet_dataset_folder_may_be_made_on_the_way(tmp_path: Path) -> None:
+    """A dataset's -o is a folder, made with its parents: only the nearest that exists must
+    be a folder one may write in."""
+    pytest.importorskip("pyarrow")
+    target = tmp_path / "new" / "tables"
+    capture = Path(__file__).resolve().parents[1] / "sample_captures" / "app-tls-http.pcap"
+    assert run(["analyze", str(capture), "--format", "parquet", "-o", str(target)]) == 0
+    assert sorted(p.name for p in target.iterdir()) == ["connections.parquet", "events.parquet"]

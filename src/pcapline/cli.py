@@ -386,6 +386,8 @@ def analyze(
     follows the table.
     """
     _not_over_the_capture(capture, output)
+    dataset = fmt == "parquet" and output not in (None, "-") and not _parquet_target(output)
+    _output_writable(output, dataset=dataset)
     _sweep_left_behind(spill_dir)
     local_jobs = _processes(jobs, "--jobs")
     unfiltered = host is None and port is None and not stream and app is None and sni is None
@@ -835,6 +837,7 @@ def report(
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
     _not_over_the_capture(capture, output)
+    _output_writable(output)
     _sweep_left_behind(spill_dir)
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
@@ -885,6 +888,7 @@ def timeline(
 ) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
     _not_over_the_capture(capture, output)
+    _output_writable(output)
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     _sweep_left_behind(spill_dir)
     shown = _progress_line(capture, quiet=quiet)
@@ -977,6 +981,7 @@ def scan(
     files = batch.expand_paths(paths)
     for capture in files:  # refused before any capture is analysed
         _not_over_the_capture(capture, output)
+    _output_writable(output)
     if scheduler is None:  # local workers: a big capture's work folder is made here
         _sweep_left_behind(spill_dir)
     shown = not quiet and sys.stderr.isatty()
@@ -1066,6 +1071,7 @@ def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | 
     from pcapline import crosscheck as cross
 
     _not_over_the_capture(capture, output)
+    _output_writable(output)
     report = cross.run(capture, dissect=dissect)
     if fmt == "json":
         from pcapline.render.jsondoc import dumps
@@ -1252,6 +1258,25 @@ def _env_width() -> int:
 def _stdout_takes_unicode() -> bool:
     encoding = getattr(sys.stdout, "encoding", None) or ""
     return encoding.lower().replace("-", "") in ("utf8", "utf16", "utf32")
+
+
+def _output_writable(output: str | None, *, dataset: bool = False) -> None:
+    """``-o`` checked before any capture is read (a big one takes minutes, and then came
+    "cannot write"): the folder it goes in exists, is a folder and may be written; for a
+    Parquet dataset (its folder is made if need be) the nearest one that exists."""
+    if output is None or output == "-":
+        return
+    target = os.path.abspath(output)
+    folder = target if dataset else os.path.dirname(target)
+    while dataset and not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        why = "no such folder" if not os.path.lexists(folder) else "not a folder"
+        raise OutputError(f"cannot write {output}: {folder}: {why}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"cannot write {output}: {folder}: not writable (permission, or a read-only file system)"
+        )
 
 
 def _not_over_the_capture(capture: str, output: str | None) -> None:
