@@ -463,8 +463,8 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_capture_is_read(
     tmp_path: Path, command: list[str], output: str, why: str
 ) -> None:
     """-o into a missing folder came out as "cannot write" after the whole analysis
-    (minutes for a big capture). The capture here is a FIFO nobody writes to: reading it
-    would wait forever."""
+    (minutes for a big capture). The capture here is a FIFO nobody writes to, refused with
+    an error of its own when it is read: the output's error must come before."""
     (tmp_path / "a-file").write_text("x")
     capture = tmp_path / "never.pcap"
     os.mkfifo(capture)
@@ -489,3 +489,26 @@ def test_a_parquet_dataset_folder_may_be_made_on_the_way(tmp_path: Path) -> None
     capture = Path(__file__).resolve().parents[1] / "sample_captures" / "app-tls-http.pcap"
     assert run(["analyze", str(capture), "--format", "parquet", "-o", str(target)]) == 0
     assert sorted(p.name for p in target.iterdir()) == ["connections.parquet", "events.parquet"]
+
+
+def test_the_early_output_check_follows_how_the_output_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device is written as it is (``/dev`` itself is not writable for a user), a file
+    beside its real path (a symlink's target's folder), a folder is no file."""
+    from pcapline import cli as command
+    from pcapline.cli import OutputError
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / "link.json"
+    link.symlink_to(elsewhere / "real.json")
+    writable = {"/dev/null", str(tmp_path)}  # as a user sees them: not /dev, nor elsewhere
+    monkeypatch.setattr(os, "access", lambda path, _mode: os.fspath(path) in writable)
+    command._output_writable("/dev/null")
+    command._output_writable(str(tmp_path / "new.json"))
+    with pytest.raises(OutputError, match=rf"^cannot write {link}: {elsewhere}: not writable"):
+        command._output_writable(str(link))
+    with pytest.raises(OutputError, match=rf"^cannot write {tmp_path}: it is a folder$"):
+        command._output_writable(str(tmp_path))
+    command._output_writable(str(tmp_path), dataset=True)  # a Parquet dataset's folder

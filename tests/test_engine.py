@@ -586,6 +586,7 @@ def test_a_lost_dask_scheduler_is_one_error_line(monkeypatch: pytest.MonkeyPatch
     dask_pass = bounded.DaskPass.__new__(bounded.DaskPass)
     job = type("Job", (), {"outputs": frozenset(), "parts": type("P", (), {"count": 1})()})()
     dask_pass.address, dask_pass.client, dask_pass.tick = address, Client(), lambda: None
+    dask_pass.patience = 60.0
     with pytest.raises(engine.PartitionLost) as raised:
         list(dask_pass.run(job, [(0, None, None)], lambda: None))  # type: ignore[arg-type,list-item]
     assert str(raised.value) == expected

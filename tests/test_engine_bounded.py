@@ -587,13 +587,15 @@ def test_a_source_put_on_disk_first_counts_its_bytes_then_reads_them(
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled-reads", "python-reads"])
-def test_a_capture_cut_after_the_split_is_an_error_not_missing_payloads(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compiled: bool
+@pytest.mark.parametrize("change", ["cut", "rewritten", "grown"])
+def test_a_capture_changed_after_the_split_is_an_error_not_missing_payloads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compiled: bool, change: str
 ) -> None:
     """The numbering pass reads the first payloads back from the capture (TLS SNI, HTTP
     Host). A file rotated or truncated after the split (logrotate's copytruncate, tcpdump
-    -C's next turn) read as zeros gave every connection "app": null with exit 0; the file
-    shrank: one clear error."""
+    -C -W's next turn) was read as zeros or as other packets' bytes: every connection's
+    "app" null with exit 0. Cut short or written again, it is one clear error; a capture
+    still being written (only grown) is analysed as it was when opened."""
     from pcapline.read import native
 
     if compiled and not native.active:
@@ -602,15 +604,30 @@ def test_a_capture_cut_after_the_split_is_an_error_not_missing_payloads(
     shutil.copy(SAMPLES / "app-tls-http.pcap", capture)
     whole = analyze(capture)
     assert whole.connections["app"].notna().sum() >= 2  # what the payloads name
+    size = capture.stat().st_size
     real = bounded.number_streams
 
-    def after_a_rotation(job: bounded.Job, number: int) -> bounded.Streams:
-        os.truncate(capture, 24)  # the pcap file header alone
+    def after_a_change(job: bounded.Job, number: int) -> bounded.Streams:
+        if change == "grown":
+            with open(capture, "ab") as f:
+                f.write(os.urandom(4096))  # the next packets, half of one
+        else:
+            os.truncate(capture, 24)  # the pcap file header alone
+        if change == "rewritten":
+            with open(capture, "ab") as f:
+                f.write(os.urandom(size))  # the ring's next turn, past where it was
         return real(job, number)
 
-    monkeypatch.setattr(bounded, "number_streams", after_a_rotation)
+    monkeypatch.setattr(bounded, "number_streams", after_a_change)
     monkeypatch.setattr(native, "active", compiled)
-    with pytest.raises(PcaplineError, match=r"rotated\.pcap: the file shrank while being read"):
+    if change == "grown":
+        with bounded.analyse(capture, partitions=2, fork=False) as grown:
+            written = io.StringIO()
+            grown.write_json(written)
+        assert written.getvalue() == whole.to_json()  # the apps named, as before
+        return
+    said = {"cut": "shrank while being read", "rewritten": "was rewritten while being read"}
+    with pytest.raises(PcaplineError, match=rf"rotated\.pcap: the file {said[change]}"):
         bounded.analyse(capture, partitions=2, fork=False).close()
 
 

@@ -219,12 +219,19 @@ def test_a_capture_too_big_for_its_workers_share_of_memory_takes_the_bounded_pat
     assert handed[0].keywords["memory_budget"] == 2_000_000_000
 
 
+@pytest.mark.parametrize("threaded", [False, True])
 def test_a_scan_of_one_capture_analyses_it_on_every_worker(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, threaded: bool
 ) -> None:
     """One capture has nothing to share the workers with: ``analyze --jobs``'s forked
-    partitions, not one process with the other cores idle. Same summary as one worker."""
+    partitions, not one process with the other cores idle. Same summary as one worker. Not
+    from a threaded caller (a library's): forking a threaded process can leave a lock held."""
+    import threading
+
     from pcapline.scan.run import run
+
+    # The test runner may run threads of its own (the tshark sweep): as many as asked here.
+    monkeypatch.setattr(threading, "active_count", lambda: 1 + threaded)
 
     path = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
     alone = run([path], workers=1)[0].to_dict()
@@ -245,9 +252,13 @@ def test_a_scan_of_one_capture_analyses_it_on_every_worker(
     monkeypatch.setattr(bounded, "analyse_numbered", in_a_worker)
     monkeypatch.setattr(bounded, "BYTES_PER_PARTITION", 64 << 10)
     shared = run([path], workers=2, memory_bounded=True)[0].to_dict()
-    assert [(k["jobs"], k["fork"]) for k in taken] == [(2, True)]
     workers = {int(p.name) for p in pids.iterdir()}
-    assert len(workers) >= 1 and os.getpid() not in workers
+    if threaded:
+        assert [(k["jobs"], k["fork"]) for k in taken] == [(1, False)]
+        assert workers == {os.getpid()}
+    else:
+        assert [(k["jobs"], k["fork"]) for k in taken] == [(2, True)]
+        assert len(workers) >= 1 and os.getpid() not in workers
     assert shared == alone and alone["connections"] == 40
 
 
@@ -264,3 +275,29 @@ def test_a_scan_of_one_capture_on_a_terminal_shows_its_analysis_stages(tmp_path:
     assert any(s.startswith("analysing 40 connections") for s in stages), stages
     assert "scanning" not in shown
     assert shown.endswith("\r")
+
+
+def test_a_scan_of_one_capture_whose_worker_dies_marks_it_not_analysed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one capture's own partition worker killed (the OOM killer): a capture not
+    analysed (``lost``: exit 4), not an unreadable one (exit 2)."""
+    import threading
+
+    from pcapline.scan.run import run
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    real = bounded.analyse_numbered
+
+    def killed(job: bounded.Job, number: int, *args: Any) -> Any:
+        if number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(job, number, *args)
+
+    monkeypatch.setattr(bounded, "analyse_numbered", killed)
+    monkeypatch.setattr(bounded, "BYTES_PER_PARTITION", 64 << 10)
+    path = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+    summary = run([path], workers=2, memory_bounded=True)[0]
+    assert summary.lost
+    assert summary.error is not None
+    assert summary.error.startswith("a worker process died analysing partition 2 of ")

@@ -364,6 +364,7 @@ def number_streams(job: Job, number: int) -> Streams:
         segments, job.parts.payload, job.parts.payload_file(), job.parts.info.path
     )
     recognised = app.recognise_sides(segments, frames)
+    job.parts.source_unchanged()  # what those payloads were read from is the capture split
     carried = recognised.apps
     segments, connections = with_app_roles(segments, connections, recognised.other_way)
     matched = icmp.match(job.parts.icmp(number), segments)
@@ -590,7 +591,7 @@ class Workers:
     def __init__(self, job: Job, jobs: int, *, fork: bool = True) -> None:
         self.job = job
         self.pool = None
-        self.holding = Holding(0)  # which partition each forked worker holds (none yet)
+        self.holding: Holding | None = None  # which partition each forked worker holds
         if fork and (jobs > 1 or job.parts.count > 1):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -623,6 +624,7 @@ class Workers:
         for args in calls:
             with signals_deferred():  # a worker started but not registered would escape close
                 futures[self.pool.submit(_in_worker, task, *args)] = args[0]
+        assert self.holding is not None
         doing = _DOING.get(task, "analysing")
         yield from engine.pool_results(futures, done, self.holding, self.job.parts.count, doing)
 
@@ -650,6 +652,7 @@ class DaskPass:
     def __init__(self, address: str, tick: Callable[[], None] = lambda: None) -> None:
         self.address = address
         self.tick = tick
+        self.patience = engine.no_worker_timeout()  # a bad value said before connecting
         self.client = engine.dask_client(address)
         self.quiet = engine.QuietDaskLog()
 
@@ -659,7 +662,9 @@ class DaskPass:
         calls: Sequence[tuple[int, np.ndarray, Settings]],
         done: Callable[[], None],
     ) -> Iterator[engine.Listeners]:
-        watch = engine.WorkerWatch(self.client, self.address, job.parts.count, self.tick)
+        watch = engine.WorkerWatch(
+            self.client, self.address, job.parts.count, self.tick, self.patience
+        )
         workers = len(self.client.scheduler_info().get("workers", {})) or 1
         pending = iter(calls)
         running: dict[Any, int] = {}
@@ -760,7 +765,7 @@ def _analyse(
     # this process keep them while it waits on the workers.
     release_freed_memory()
     job = Job(parts, work, outputs)
-    workers = Workers(job, min(jobs, parts.count), fork=fork)
+    workers: Workers | None = None
     numbers = list(range(parts.count))
 
     def second_pass(
@@ -768,9 +773,11 @@ def _analyse(
     ) -> Iterator[engine.Listeners]:
         if cluster is not None:
             return cluster.run(job, calls, show.step)
+        assert workers is not None
         return workers.run("analyse_numbered", calls, show.step)
 
     try:
+        workers = Workers(job, min(jobs, parts.count), fork=fork)
         show.stage("numbering streams", total=parts.count)
         streams = sorted(
             workers.run("number_streams", [(n,) for n in numbers], show.step),
@@ -816,7 +823,8 @@ def _analyse(
         parts.close()
         raise
     finally:
-        workers.close()
+        if workers is not None:
+            workers.close()
         if cluster is not None:
             cluster.close()
     info, read = parts.info, parts.read

@@ -1262,11 +1262,21 @@ def _stdout_takes_unicode() -> bool:
 
 def _output_writable(output: str | None, *, dataset: bool = False) -> None:
     """``-o`` checked before any capture is read (a big one takes minutes, and then came
-    "cannot write"): the folder it goes in exists, is a folder and may be written; for a
-    Parquet dataset (its folder is made if need be) the nearest one that exists."""
+    "cannot write"), as ``outfile`` will write it: a device or a FIFO (``/dev/stdout``) as
+    it is, so it must be writable itself; a file under a temporary name beside its real
+    path (a symlink's target), so that folder must exist and be writable; a Parquet
+    dataset's folder is made if need be, so the nearest folder that exists must be."""
+    from pcapline.outfile import is_regular_or_new
+
     if output is None or output == "-":
         return
-    target = os.path.abspath(output)
+    target = os.path.realpath(output)
+    if os.path.isdir(target) and not dataset:
+        raise OutputError(f"cannot write {output}: it is a folder")
+    if not dataset and os.path.exists(target) and not is_regular_or_new(output):
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"cannot write {output}: not writable")
+        return
     folder = target if dataset else os.path.dirname(target)
     while dataset and not os.path.lexists(folder):
         folder = os.path.dirname(folder)
@@ -1275,7 +1285,8 @@ def _output_writable(output: str | None, *, dataset: bool = False) -> None:
         raise OutputError(f"cannot write {output}: {folder}: {why}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(
-            f"cannot write {output}: {folder}: not writable (permission, or a read-only file system)"
+            f"cannot write {output}: {folder}: not writable (permission, or a read-only "
+            "file system)"
         )
 
 

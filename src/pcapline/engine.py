@@ -323,11 +323,11 @@ _HOLDING: Holding | None = None
 
 def _analyse_forked(number: int, settings: Settings, folder: str | None) -> PartResult | Handed:
     assert _FORKED_PLAN is not None and _HOLDING is not None, "a worker without its parent's plan"
-    with _HOLDING.held(number):
+    with _HOLDING.held(number):  # its result's file too: a big write, where memory runs out
         result = analyse_partition(_FORKED_PLAN.partition(number), settings)
-    if folder is None:
-        return result
-    return hand_over(result, os.path.join(folder, f"partition-{number}.pickle"))
+        if folder is None:
+            return result
+        return hand_over(result, os.path.join(folder, f"partition-{number}.pickle"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,9 +521,10 @@ class DaskCluster(Runner):
     def __init__(self, plan: Plan, address: str, tick: Callable[[], None] = lambda: None) -> None:
         self.plan = plan
         self.address = address
+        patience = no_worker_timeout()  # a bad value said before connecting
         self.client = dask_client(address)
         self.quiet = QuietDaskLog()
-        self.watch = WorkerWatch(self.client, address, plan.count, tick)
+        self.watch = WorkerWatch(self.client, address, plan.count, tick, patience)
 
     def run(
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
@@ -591,12 +592,17 @@ class WorkerWatch:
     patience is ``PartitionLost``, one line. ``total``: the capture's partitions."""
 
     def __init__(
-        self, client: Any, address: str, total: int, tick: Callable[[], None] = lambda: None
+        self,
+        client: Any,
+        address: str,
+        total: int,
+        tick: Callable[[], None] = lambda: None,
+        patience: float | None = None,
     ) -> None:
         self.address = address
         self.total = total
         self.tick = tick
-        self.no_worker = NoWorker(client)
+        self.no_worker = NoWorker(client, patience)
 
     def finished(self, futures: Mapping[Any, int]) -> set[Any]:
         """The futures of ``futures`` (future -> partition) done, once one is."""

@@ -65,6 +65,12 @@ class PartitionedCapture(Protocol):
         on it reads what ``payload`` returns); None when the source is not one."""
         ...
 
+    def source_unchanged(self) -> None:
+        """Raise ``CaptureError`` if the file ``payload`` reads is no longer the capture that
+        was split (cut short, or truncated and written again); what was read from it since
+        then cannot be trusted."""
+        ...
+
     def close(self) -> None:
         """Remove whatever the capture spilled to disk (idempotent)."""
         ...
@@ -158,6 +164,9 @@ class InMemoryPartitions:
 
     def payload_file(self) -> int | None:
         return None  # held in memory
+
+    def source_unchanged(self) -> None:
+        pass  # held in memory
 
     def close(self) -> None:
         pass

@@ -167,6 +167,9 @@ class SpilledCapture:
     def payload_file(self) -> int | None:
         return self.source.file.fileno()
 
+    def source_unchanged(self) -> None:
+        self.source.check_unchanged()
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True

@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import mmap
 import os
+import select
 import signal
 import threading
 import time
@@ -70,8 +71,9 @@ def stop_on_termination() -> None:
 def worker_init(parent: int | None = None) -> None:
     """A pool worker leaves Ctrl-C to its parent (which stops it: no traceback from each
     worker) and dies of SIGTERM or SIGHUP at once, as a process without handlers does (a
-    forked worker inherits the parent's ``Terminated`` handlers), and with the process that
-    started it (``parent``: its pid, when it is this one's parent; ``die_with_parent``)."""
+    forked worker inherits the parent's ``Terminated`` handlers; inside ``Holding.held`` a
+    SIGTERM waits for the bytecode that runs, a long C call's end), and with the process
+    that started it (``parent``: its pid, when it is this one's parent; ``die_with_parent``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for signum in TERMINATING_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
@@ -92,8 +94,20 @@ COMMAND_WATCH_S = 0.5
 
 
 def _exit_without(command: int) -> None:
-    while _running(command):
-        time.sleep(COMMAND_WATCH_S)  # polling: no portable wait on another's child
+    """Exit when process ``command`` does: a pidfd readable at its end (Linux 5.3+; held
+    from now on, a reused pid cannot fool it), else a look every ``COMMAND_WATCH_S``."""
+    try:
+        handle = os.pidfd_open(command)
+    except ProcessLookupError:
+        os._exit(1)  # gone already
+    except (AttributeError, OSError):
+        while _running(command):
+            time.sleep(COMMAND_WATCH_S)
+        os._exit(1)
+    waiting = select.poll()
+    waiting.register(handle, select.POLLIN)
+    while not waiting.poll():
+        pass
     os._exit(1)
 
 
@@ -137,13 +151,15 @@ class Holding:
             self._pids[number] = 0
             os._exit(128 + signum)
 
-        self._pids[number] = os.getpid()
+        # The handler before the slot, the slot let go before the handler: a SIGTERM at any
+        # point finds no slot of this worker's, or a handler that lets it go.
         previous = signal.signal(signal.SIGTERM, stopped)
+        self._pids[number] = os.getpid()
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
             self._pids[number] = 0
+            signal.signal(signal.SIGTERM, previous)
 
     def lost(self, wait: float = 1.0) -> list[int]:
         """The partitions whose worker is dead or dying (killed while on it). The pool can

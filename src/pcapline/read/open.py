@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bz2
 import errno
+import hashlib
 import io
 import lzma
 import mmap
@@ -586,6 +587,16 @@ def source_shrank(path: str) -> CaptureError:
     return CaptureError(f"{path}: the file shrank while being read")
 
 
+#: How much of a capture file's start ``SourceFile`` remembers: a file truncated and written
+#: again (a ring buffer's next turn, ``tcpdump -C -W``) differs there from its first packet
+#: on; one only appended to (a capture still being written) does not.
+HEAD_BYTES = 64 << 10
+
+
+def _head_digest(fd: int, size: int) -> bytes:
+    return hashlib.blake2b(os.pread(fd, min(size, HEAD_BYTES), 0), digest_size=16).digest()
+
+
 @dataclass
 class SourceFile:
     """A capture source as a file of its (decompressed) bytes, read a window at a time with
@@ -599,6 +610,9 @@ class SourceFile:
     compression: str | None = None
     warnings: list[str] = field(default_factory=list)
     spilled: str | None = None  # the file holding the decompressed / copied bytes, if any
+    #: A digest of the first ``HEAD_BYTES`` of a capture file read in place, as opened
+    #: (``check_unchanged``); None for a file of pcapline's own (``spilled``).
+    head: bytes | None = None
 
     def read_at(self, at: int, length: int) -> bytes:
         """``length`` bytes from offset ``at`` (fewer past the end of the capture as it was
@@ -612,6 +626,14 @@ class SourceFile:
                 raise source_shrank(self.path)
             data += more
         return data
+
+    def check_unchanged(self) -> None:
+        """``CaptureError`` if the file is not the one opened any more: shorter, or its
+        first bytes rewritten (truncated, then written again past where it was read)."""
+        if os.fstat(self.file.fileno()).st_size < self.size:
+            raise source_shrank(self.path)
+        if self.head is not None and _head_digest(self.file.fileno(), self.size) != self.head:
+            raise CaptureError(f"{self.path}: the file was rewritten while being read")
 
     def close(self) -> None:
         self.file.close()
@@ -637,7 +659,7 @@ def open_source_file(
             if kind is None:
                 size = os.fstat(fh.fileno()).st_size
                 if size > 0:
-                    return SourceFile(path, fh, size)
+                    return SourceFile(path, fh, size, head=_head_digest(fh.fileno(), size))
             fh.seek(0)
             with fh:
                 if kind is not None:

@@ -53,7 +53,8 @@ def scan(
 ) -> list[CaptureSummary]:
     """Summaries of every capture under ``paths`` (files, directories, globs), sorted by path.
 
-    ``progress=True`` draws a rich progress bar on stderr (the CLI asks only when stderr is a TTY).
+    ``progress=True`` draws a rich progress bar on stderr (the CLI asks only when stderr is a
+    TTY); for one local capture, the stages of its analysis instead (``analyze``'s line).
     ``memory_bounded=True`` analyses every capture on the bounded-memory path (by default
     only those over ``bounded.BOUNDED_MIN_BYTES``), its temporary files in ``spill_dir``
     (default: the temporary folder, on the machine that analyses it).

@@ -23,6 +23,7 @@ import os
 import signal
 import stat
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pcapline.engine import default_jobs
+from pcapline.engine import PartitionLost, default_jobs
 from pcapline.errors import PcaplineError, UsageError
 from pcapline.fmt import utf8_text
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
@@ -141,6 +142,10 @@ def summarize_capture(
     except MemoryError:
         return CaptureSummary(
             path, error=out_of_memory(path), seconds=time.perf_counter() - started, lost=True
+        )
+    except PartitionLost as exc:  # one of its own workers died: not analysed, not bad input
+        return CaptureSummary(
+            path, error=str(exc), seconds=time.perf_counter() - started, lost=True
         )
     except PcaplineError as exc:
         return CaptureSummary(path, error=str(exc), seconds=time.perf_counter() - started)
@@ -397,9 +402,10 @@ def run(
     else:
         count = workers or default_jobs()
         inline = count == 1 or len(paths) == 1
-        if len(paths) == 1:
+        if len(paths) == 1 and threading.active_count() == 1:
             # One capture: analysed here on every worker, as ``analyze --jobs`` does (one
-            # process would leave the other cores idle), with its status line.
+            # process would leave the other cores idle), with its status line. Not from a
+            # threaded caller: forking a threaded process can leave a lock held for ever.
             task = functools.partial(task, jobs=count, progress=progress)
         available = memory_available()
         if available is not None:
@@ -662,7 +668,8 @@ def _dask_loop(
             )
         except TimeoutError:
             done = set()
-        except CancelledError:  # the client lost the scheduler and cancelled every future
+        except (CancelledError, OSError):  # the scheduler is gone: futures cancelled, or
+            # the connection closed under a wait
             _give_up(in_flight, pending, LOST_SCHEDULER, deliver)
             return
         for future in done:
