@@ -119,9 +119,10 @@ def die_with_parent(parent: int | None = None) -> None:
     """SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``; elsewhere
     nothing). A parent killed outright (``kill -9``, the OOM killer, a CI job's timeout)
     cannot stop its workers, and a worker waiting on its task queue never sees it go (it
-    holds the queue's write end too): it kept its hundreds of MB until a reboot. ``parent``:
-    the pid expected as this one's parent; another means it died before this ran. A scan
-    worker's parent is the fork server, which exits with the command."""
+    holds the queue's write end too): it kept its hundreds of MB until someone killed it.
+    ``parent``: the pid expected as this one's parent; another means it died before this
+    ran. A scan worker's parent is the fork server, which outlives the command while its
+    workers live: they watch the command itself (``served_worker_init``)."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):

@@ -402,11 +402,12 @@ def run(
     else:
         count = workers or default_jobs()
         inline = count == 1 or len(paths) == 1
-        if len(paths) == 1 and threading.active_count() == 1:
-            # One capture: analysed here on every worker, as ``analyze --jobs`` does (one
-            # process would leave the other cores idle), with its status line. Not from a
+        if len(paths) == 1:
+            # One capture: analysed here with its status line, on every worker as ``analyze
+            # --jobs`` does (one process would leave the other cores idle); not from a
             # threaded caller: forking a threaded process can leave a lock held for ever.
-            task = functools.partial(task, jobs=count, progress=progress)
+            spread = count if threading.active_count() == 1 else 1
+            task = functools.partial(task, jobs=spread, progress=progress)
         available = memory_available()
         if available is not None:
             share = available if inline else available // count
