@@ -22,6 +22,7 @@ from needs import CORPUS, needs_corpus, needs_tshark
 import pcapline
 from pcapline.app import http, payloads, recognise, tls
 from pcapline.decode import decode
+from pcapline.errors import CaptureError
 from pcapline.flows import build_flows
 from pcapline.read import native, read_capture
 
@@ -341,7 +342,9 @@ def test_heads_read_by_the_core_stop_at_a_short_payload_and_the_files_end(
     tmp_path: Path,
 ) -> None:
     """``_heads`` through the core against the per-payload reads it replaces: a payload
-    shorter than the width, an empty one, one cut by the file's end, one past it."""
+    shorter than the width, an empty one; one cut by the file's end and one past it are
+    reads the core counts (every payload lay inside the capture when it was read: the file
+    shrank since), and ``_heads`` says so."""
     import numpy as np
 
     path = tmp_path / "source.bin"
@@ -363,8 +366,18 @@ def test_heads_read_by_the_core_stop_at_a_short_payload_and_the_files_end(
             [ord("1"), 0, 0, 0],
             [0] * 4,
         ]
-        by_file = payloads.FrameBytes(frames.frame_at, frames.caplen, read, file=source.fileno())
-        assert np.array_equal(payloads._heads(by_file, at, captured, 4), expected)
+        by_file = payloads.FrameBytes(
+            frames.frame_at, frames.caplen, read, file=source.fileno(), path=str(path)
+        )
+        inside = [0, 2, 3]  # the others reach past the file's end (at 15 bytes)
+        assert np.array_equal(
+            payloads._heads(by_file, at[inside], captured[inside], 4), expected[inside]
+        )
+        got = np.zeros((5, 4), np.uint8)
+        cut = native.core.read_heads(source.fileno(), at.data, captured.data, 4, got.data)
+        assert cut == 2 and np.array_equal(got.astype(np.int64), expected)
+        with pytest.raises(CaptureError, match=r"source\.bin: the file shrank while being read"):
+            payloads._heads(by_file, at, captured, 4)
         with pytest.raises(ValueError, match="out"):
             native.core.read_heads(source.fileno(), at.data, captured.data, 4, bytearray(19))
     with pytest.raises(OSError, match="Bad file descriptor"):
