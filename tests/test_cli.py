@@ -512,3 +512,18 @@ def test_the_early_output_check_follows_how_the_output_is_written(
     with pytest.raises(OutputError, match=rf"^cannot write {tmp_path}: it is a folder$"):
         command._output_writable(str(tmp_path))
     command._output_writable(str(tmp_path), dataset=True)  # a Parquet dataset's folder
+
+
+def test_dash_o_dev_stdout_on_a_pipe_is_written() -> None:
+    """/dev/stdout naming a pipe: its real path (``pipe:[N]`` under /proc) is no file; the
+    early -o check takes the device as it is."""
+    capture = Path(__file__).resolve().parents[1] / "sample_captures" / "app-tls-http.pcap"
+    argv = ["analyze", str(capture), "--format", "json", "-o", "/dev/stdout"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcapline", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["schema"] == "pcapline/1"

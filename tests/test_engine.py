@@ -652,5 +652,5 @@ def test_a_dask_client_whose_event_loop_did_not_start_is_tried_again(
         raise AssertionError
 
     monkeypatch.setattr(distributed, "Client", never)
-    with pytest.raises(UsageError, match="could not start its event loop"):
+    with pytest.raises(UsageError, match="Dask's client failed to start"):
         engine.dask_client("tcp://10.0.0.1:8786")

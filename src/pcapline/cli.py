@@ -1270,13 +1270,14 @@ def _output_writable(output: str | None, *, dataset: bool = False) -> None:
 
     if output is None or output == "-":
         return
-    target = os.path.realpath(output)
-    if os.path.isdir(target) and not dataset:
+    if os.path.isdir(output) and not dataset:
         raise OutputError(f"cannot write {output}: it is a folder")
-    if not dataset and os.path.exists(target) and not is_regular_or_new(output):
-        if not os.access(target, os.W_OK):
+    if not dataset and os.path.exists(output) and not is_regular_or_new(output):
+        # A device, a FIFO, or /dev/stdout naming a pipe (whose real path is no file).
+        if not os.access(output, os.W_OK):
             raise OutputError(f"cannot write {output}: not writable")
         return
+    target = os.path.realpath(output)
     folder = target if dataset else os.path.dirname(target)
     while dataset and not os.path.lexists(folder):
         folder = os.path.dirname(folder)

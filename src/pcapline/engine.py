@@ -474,8 +474,8 @@ def dask_client(address: str) -> Any:
             # once, in a CI run of the test suite on a busy box, it had not. Tried again.
             if started == DASK_CLIENT_STARTS:
                 raise UsageError(
-                    f"cannot reach the Dask scheduler at {address}: Dask's client could not "
-                    "start its event loop (a busy machine?)"
+                    f"cannot reach the Dask scheduler at {address}: Dask's client failed to "
+                    "start (its event loop, on a busy machine?)"
                 ) from exc
 
 

@@ -594,7 +594,16 @@ HEAD_BYTES = 64 << 10
 
 
 def _head_digest(fd: int, size: int) -> bytes:
-    return hashlib.blake2b(os.pread(fd, min(size, HEAD_BYTES), 0), digest_size=16).digest()
+    """A digest of the first ``HEAD_BYTES`` (of ``size``), read to the end of them (a read
+    may return fewer bytes than asked: FUSE, network file systems)."""
+    want = min(size, HEAD_BYTES)
+    head = b""
+    while len(head) < want:
+        more = os.pread(fd, want - len(head), len(head))
+        if not more:
+            break  # cut short: the digest differs, as the file does
+        head += more
+    return hashlib.blake2b(head, digest_size=16).digest()
 
 
 @dataclass
