@@ -385,9 +385,7 @@ def analyze(
     With --stream N and the text format, each selected connection's annotated timeline
     follows the table.
     """
-    _not_over_the_capture(capture, output)
-    dataset = fmt == "parquet" and output not in (None, "-") and not _parquet_target(output)
-    _output_writable(output, dataset=dataset)
+    _output_usable(output, [capture], parquet=fmt == "parquet")
     _sweep_left_behind(spill_dir)
     local_jobs = _processes(jobs, "--jobs")
     unfiltered = host is None and port is None and not stream and app is None and sni is None
@@ -836,8 +834,7 @@ def report(
     quiet: bool,
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
-    _not_over_the_capture(capture, output)
-    _output_writable(output)
+    _output_usable(output, [capture])
     _sweep_left_behind(spill_dir)
     shown = _progress_line(capture, quiet=quiet)
     local_jobs = _processes(jobs, "--jobs")
@@ -887,8 +884,7 @@ def timeline(
     quiet: bool,
 ) -> int:
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
-    _not_over_the_capture(capture, output)
-    _output_writable(output)
+    _output_usable(output, [capture])
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
     _sweep_left_behind(spill_dir)
     shown = _progress_line(capture, quiet=quiet)
@@ -979,9 +975,7 @@ def scan(
     names = batch.fail_on_names(fail_on)
     workers = _processes(workers, "--workers")
     files = batch.expand_paths(paths)
-    for capture in files:  # refused before any capture is analysed
-        _not_over_the_capture(capture, output)
-    _output_writable(output)
+    _output_usable(output, files)  # refused before any capture is analysed
     if scheduler is None:  # local workers: a big capture's work folder is made here
         _sweep_left_behind(spill_dir)
     shown = not quiet and sys.stderr.isatty()
@@ -1070,8 +1064,7 @@ def crosscheck(capture: str, dissect: bool, fmt: str, limit: int, output: str | 
     pip install 'pcapline[wireshark]')."""
     from pcapline import crosscheck as cross
 
-    _not_over_the_capture(capture, output)
-    _output_writable(output)
+    _output_usable(output, [capture])
     report = cross.run(capture, dissect=dissect)
     if fmt == "json":
         from pcapline.render.jsondoc import dumps
@@ -1258,6 +1251,16 @@ def _env_width() -> int:
 def _stdout_takes_unicode() -> bool:
     encoding = getattr(sys.stdout, "encoding", None) or ""
     return encoding.lower().replace("-", "") in ("utf8", "utf16", "utf32")
+
+
+def _output_usable(output: str | None, captures: Sequence[str], *, parquet: bool = False) -> None:
+    """``-o`` checked before any capture is read: not one of ``captures``
+    (``_not_over_the_capture``), then writable (``_output_writable``; for ``parquet``
+    output, a file or a dataset's folder as ``_parquet_target`` says)."""
+    for capture in captures:
+        _not_over_the_capture(capture, output)
+    dataset = parquet and output not in (None, "-") and not _parquet_target(output)
+    _output_writable(output, dataset=dataset)
 
 
 def _output_writable(output: str | None, *, dataset: bool = False) -> None:

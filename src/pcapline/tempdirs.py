@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+from pcapline.procfs import stat_fields
+
 #: Names of the folders pcapline makes (``tempfile.mkdtemp`` prefixes: ``pcapline-``,
 #: ``pcapline-results-``, ``pcapline-spill-``): only these are ever swept.
 PREFIX = "pcapline-"
@@ -66,13 +68,9 @@ class Swept:
 def _start_ticks(pid: int | str) -> int | None:
     """The process's start time (/proc/PID/stat field 22), None when there is no such process."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read()
+        fields = stat_fields(pid)
     except OSError:
         return None
-    # The command name (field 2) is in parentheses and may hold spaces or ')': the fields
-    # after its last ')' start at field 3.
-    fields = text[text.rfind(b")") + 2 :].split()
     try:
         return int(fields[19])
     except (IndexError, ValueError):

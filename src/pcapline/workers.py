@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from types import FrameType
 
+from pcapline.procfs import stat_fields
+
 __all__ = [
     "TERMINATING_SIGNALS",
     "Holding",
@@ -195,8 +197,7 @@ def _running(pid: int) -> bool:
             pass  # someone else's: alive
         return True
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
+        fields = stat_fields(pid)
         state, flags = fields[0], int(fields[6])
     except FileNotFoundError:
         return False
