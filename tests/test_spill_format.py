@@ -22,6 +22,14 @@ def packed(values: np.ndarray, dtype: str) -> tuple[bytes, np.ndarray]:
     blob = b"".join(encode(values, dtype))
     out, end = decode(memoryview(blob), 0, len(values), dtype)
     assert end == len(blob)
+    # Read into a slice of a longer column, as a partition's blocks are: the same values
+    # there, its neighbours untouched.
+    column = np.full(len(values) + 2, None if dtype == "object" else 0, np.dtype(dtype))
+    into, at = decode(memoryview(blob), 0, len(values), dtype, column[1:-1])
+    assert at == end
+    assert np.shares_memory(into, column) or not len(values)
+    np.testing.assert_array_equal(column[1:-1], out)
+    assert column[[0, -1]].tolist() == ([None, None] if dtype == "object" else [0, 0])
     return blob, out
 
 

@@ -109,21 +109,24 @@ class _PartitionFiles:
 
     def read(self, number: int) -> pd.DataFrame:
         """Every row of partition ``number``, in the order appended, index 0..n-1."""
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.schema}
-        if self.rows[number]:
+        total = self.rows[number]
+        columns = {name: np.empty(total, dtype) for name, dtype in self.schema.items()}
+        if total:
             with open(self.paths[number], "rb") as spilled:
                 blob = memoryview(spilled.read())
-            pos = 0
+            pos = at = 0
             while pos < len(blob):
                 rows = struct.unpack_from("<q", blob, pos)[0]
                 pos += 8
+                if at + rows > total:
+                    raise ValueError(f"spill file {self.paths[number]}: more rows than written")
                 for name, dtype in self.schema.items():
-                    values, pos = spill_format.decode(blob, pos, rows, dtype)
-                    parts[name].append(values)
-        columns = {
-            name: np.concatenate(chunks) if chunks else np.zeros(0, dtype)
-            for (name, dtype), chunks in zip(self.schema.items(), parts.values(), strict=True)
-        }
+                    _, pos = spill_format.decode(
+                        blob, pos, rows, dtype, columns[name][at : at + rows]
+                    )
+                at += rows
+            if at != total:
+                raise ValueError(f"spill file {self.paths[number]}: {at} rows of {total}")
         # One block per column, no copy (a text column stays object, not pandas' str).
         return pd.DataFrame(
             {

@@ -77,13 +77,18 @@ def encode(values: np.ndarray, dtype: str) -> list[bytes]:
     return [bytes([RAW]), values.tobytes()]
 
 
-def decode(blob: memoryview, pos: int, rows: int, dtype: str) -> tuple[np.ndarray, int]:
+def decode(
+    blob: memoryview, pos: int, rows: int, dtype: str, out: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """One block of a column written by ``encode`` (``rows`` long) at ``pos`` of ``blob``, and
-    the position after it."""
+    the position after it. ``out``: ``rows`` values of ``dtype`` to fill and give back (a
+    slice of the whole partition's column: its blocks are laid side by side as they are
+    read, not gathered and joined after, a copy less of every column); without it a new
+    array, or a RAW block's values in ``blob`` itself."""
     if dtype == "object":
         lengths = np.frombuffer(blob, np.int32, rows, pos).tolist()
         pos += 4 * rows
-        texts = np.empty(rows, object)
+        texts = np.empty(rows, object) if out is None else out
         for i, length in enumerate(lengths):
             texts[i] = bytes(blob[pos : pos + length]).decode()
             pos += length
@@ -94,18 +99,24 @@ def decode(blob: memoryview, pos: int, rows: int, dtype: str) -> tuple[np.ndarra
     numbers_type = _numbers_type(want)
     item = numbers_type.itemsize
     if kind == RAW:
-        return np.frombuffer(blob, want, rows, pos), pos + rows * item
+        raw = np.frombuffer(blob, want, rows, pos)
+        if out is not None:
+            out[...] = raw
+        return raw if out is None else out, pos + rows * item
+    target = np.empty(rows, numbers_type) if out is None else out.view(numbers_type)
     if kind == CONST:
-        value = np.frombuffer(blob, numbers_type, 1, pos)[0]
-        return np.full(rows, value, numbers_type).view(want), pos + item
+        target[...] = np.frombuffer(blob, numbers_type, 1, pos)[0]
+        return target.view(want), pos + item
     width = blob[pos]
     base = np.frombuffer(blob, numbers_type, 1, pos + 1)[0]
     pos += 1 + item
     unsigned = _UNSIGNED[width]
     if kind == NARROW:
-        out = np.frombuffer(blob, unsigned, rows, pos).astype(numbers_type)
-        out += base  # modulo the type's size: the offsets were taken the same way
-        return out.view(want), pos + rows * width
+        # The offsets widened to the column's type, then the base added, modulo the type's
+        # size (the offsets were taken the same way), in one pass.
+        offsets = np.frombuffer(blob, unsigned, rows, pos)
+        np.add(offsets, base, out=target, dtype=numbers_type, casting="unsafe")
+        return target.view(want), pos + rows * width
     if kind != SPARSE:
         raise ValueError(f"spill block: unknown column kind {kind}")
     k = struct.unpack_from("<q", blob, pos)[0]
@@ -114,9 +125,9 @@ def decode(blob: memoryview, pos: int, rows: int, dtype: str) -> tuple[np.ndarra
     pos += 4 * k
     offsets = np.frombuffer(blob, unsigned, k, pos).astype(numbers_type)
     offsets += base
-    out = np.full(rows, base, numbers_type)
-    out[at] = offsets
-    return out.view(want), pos + k * width
+    target[...] = base
+    target[at] = offsets
+    return target.view(want), pos + k * width
 
 
 def _as_numbers(values: np.ndarray) -> np.ndarray:
