@@ -122,3 +122,27 @@ def test_concat_of_one_part_holding_every_connection_is_its_summary() -> None:
     assert np.array_equal(joined.conn_facts["syns"], whole.conn_facts["syns"][::-1])
     assert sorted((n - 1 - joined.syn_row).tolist()) == sorted(whole.syn_row.tolist())
     assert isinstance(joined.connections, pd.DataFrame)
+
+
+def test_rows_of_ids_is_the_clipped_search_for_any_ids() -> None:
+    """A partition's ids are spread over the capture's (``summarize`` looks its segments'
+    connections up in a table of their span): each id's row, and an id that is not there
+    where ``searchsorted`` would put it, dense span or sparse."""
+    from pcapline.findings.handshakes import _rows_of_ids
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        span = 40 if trial % 2 else 100_000  # dense: a table; sparse: the search itself
+        ids = rng.choice(np.arange(-5, span), int(rng.integers(1, 30)), replace=False)
+        order = np.argsort(ids, kind="stable")
+        wanted = rng.integers(-20, span + 20, int(rng.integers(0, 200)))
+        if trial % 3 == 0:
+            wanted = rng.choice(ids, 100)  # the usual case: every id is there
+        n = len(ids)
+        expected = order[np.minimum(np.searchsorted(ids, wanted, sorter=order), n - 1)]
+        got = _rows_of_ids(ids, order, wanted)
+        np.testing.assert_array_equal(got, expected)
+        if trial % 3 == 0:
+            np.testing.assert_array_equal(ids[got], wanted)
+    none = np.zeros(0, np.int64)
+    assert len(_rows_of_ids(none, none, none)) == 0  # a partition without a connection
