@@ -26,6 +26,7 @@ import pandas as pd
 
 from pcapline.model import CaptureInfo
 from pcapline.quality import ReadQuality
+from pcapline.read import native
 
 #: Columns a partition's segment rows carry beyond ``model.SEGMENT_COLUMNS``.
 PLACEMENT_COLUMNS: dict[str, str] = {
@@ -102,6 +103,31 @@ def partition_of(
     n = len(src_hi)
     if count <= 1 or n == 0:
         return np.zeros(n, np.int64)
+    if native.active:
+        out = np.empty(n, np.int64)
+        v, sh, sl, dh, dl, sp, dp = (
+            _uint64s(c) for c in (ip_version, src_hi, src_lo, dst_hi, dst_lo, sport, dport)
+        )
+        native.core.partition_of(v, sh, sl, dh, dl, sp, dp, count, out.data)
+        return out
+    return _partition_of_numpy(ip_version, src_hi, src_lo, dst_hi, dst_lo, sport, dport, count)
+
+
+def _uint64s(values: np.ndarray) -> memoryview:
+    return np.ascontiguousarray(values, dtype=np.uint64).data
+
+
+def _partition_of_numpy(
+    ip_version: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+    count: int,
+) -> np.ndarray:
+    """``partition_of`` with numpy only (the reference the compiled core follows)."""
     src_hi, src_lo, dst_hi, dst_lo = (
         np.asarray(a, np.uint64) for a in (src_hi, src_lo, dst_hi, dst_lo)
     )

@@ -45,6 +45,19 @@ def nearest_rows(
 def first_at_least(values: Buffer, lo: Buffer, hi: Buffer, target: Buffer, out: Buffer) -> None:
     """Per query, the first index in lo:hi whose value is at least the target (binary search)."""
 
+def partition_of(
+    ip_version: Buffer,
+    src_hi: Buffer,
+    src_lo: Buffer,
+    dst_hi: Buffer,
+    dst_lo: Buffer,
+    sport: Buffer,
+    dport: Buffer,
+    count: int,
+    out: Buffer,
+) -> None:
+    """``partitioned.partition_of``: each row's partition (uint64 columns, int64 ``out``)."""
+
 def group_order(keys: Buffer, n_keys: int, out: Buffer) -> None:
     """``facts._grouped_order``: the rows sorted by a key in [0, n_keys), stably."""
 
