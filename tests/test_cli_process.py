@@ -40,6 +40,39 @@ def test_a_users_numpy_madvise_hugepage_setting_is_kept(value: str, advised: str
     assert _probe(NUMPY_MADVISE_HUGEPAGE=value) == f"(50000, 20, 100) {advised}"
 
 
+# numpy loaded after cli.main, as an analysis loads it: how many threads the process has then.
+BLAS_PROBE = """
+import atexit, os
+from pcapline import cli
+def report():
+    import numpy
+    print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+atexit.register(report)
+cli.main(["--version"])
+"""
+
+
+def _blas_probe(**env: str) -> list[str]:
+    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_PROBE],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1].split()
+
+
+def test_numpy_loads_without_openblas_threads() -> None:
+    # OpenBLAS would start a spinning thread per core (pcapline does no linear algebra).
+    assert _blas_probe() == ["1", "1"]
+
+
+def test_a_users_openblas_thread_count_is_kept() -> None:
+    assert _blas_probe(OPENBLAS_NUM_THREADS="3")[0] == "3"
+
+
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "sample_captures", "app-tls-http.pcap")
 
 
