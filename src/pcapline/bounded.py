@@ -833,10 +833,8 @@ def _analyse(
     try:
         show.stage("cross-connection findings", total=len(findings.FINDERS))
         ordered = [load_digest(job, n) for n in sorted(kept)]
-        result = _merge(ordered, info, read, wide, work, outputs, redraw)
+        result = _merge(ordered, info, read, wide, work, outputs, redraw, show.step)
         result.jobs = jobs
-        if "json" not in outputs:  # the JSON document's writer makes them as it writes
-            result.make_findings(show.step)
     except BaseException:
         parts.close()
         raise
@@ -857,11 +855,12 @@ def _merge(
     work: str,
     outputs: frozenset[str],
     settings: Settings,
+    found_one: Callable[[], None] = lambda: None,
 ) -> Bounded:
-    """The parent's part: capture quality and warnings, what the findings read (they are
-    made when first asked for: ``Bounded.make_findings``); the runs stay on disk. Takes
-    ``digests`` over (emptied): each kind of per-partition record is let go once merged,
-    so the merge never holds the partitions' and the merged copies of all of them."""
+    """The parent's part: capture quality and warnings, findings; the runs stay on disk.
+    Takes ``digests`` over (emptied): each kind of per-partition record is let go once
+    merged, so the merge never holds the partitions' and the merged copies of all of them.
+    ``found_one``: called after each finder (the progress line's step)."""
     from pcapline import quality
     from pcapline.analysis import one_sided_warning
     from pcapline.delays import DelaysTable
@@ -869,7 +868,7 @@ def _merge(
 
     info = replace(info, warnings=list(info.warnings))
     connections = pd.DataFrame()
-    find: Callable[[Callable[[], None]], list[Finding]] = _no_findings
+    found: list[Finding] = []
     numbers = [d.number for d in digests]
     # Only the text output's readers look connections up by partition (kept for the JSON,
     # CSV and Parquet outputs these small arrays still raised the parent's peak by ~30 MB
@@ -910,24 +909,19 @@ def _merge(
         # 1.18 GB, now 0.93 GB.
         release_freed_memory()
 
-        clock_rows = pd.concat(parts.pop("clock_rows"), ignore_index=True)
+        def after_each() -> None:
+            release_freed_memory()
+            found_one()
 
-        def find_them(found_one: Callable[[], None]) -> list[Finding]:
-            def after_each() -> None:
-                release_freed_memory()
-                found_one()
-
-            return findings.find_all(
-                clock_rows,
-                connections,
-                pd.DataFrame(columns=list(EVENT_COLUMNS)),
-                detections=overflow,
-                delays=lost,
-                handshakes=handshakes,
-                after_each=after_each,
-            )
-
-        find = find_them
+        found = findings.find_all(
+            pd.concat(parts.pop("clock_rows"), ignore_index=True),
+            connections,
+            pd.DataFrame(columns=list(EVENT_COLUMNS)),
+            detections=overflow,
+            delays=lost,
+            handshakes=handshakes,
+            after_each=after_each,
+        )
     else:
         from pcapline.quality import CaptureQuality
 
@@ -941,11 +935,7 @@ def _merge(
     assert info.quality is not None
     info.quality.update(quality.read_summary(read))
     info.warnings.extend(quality.read_warnings(read))
-    return Bounded(info, find, connections, work, numbers, outputs, settings, part_ids)
-
-
-def _no_findings(_found_one: Callable[[], None]) -> list[Finding]:
-    return []
+    return Bounded(info, found, connections, work, numbers, outputs, settings, part_ids)
 
 
 def _kept(connections: pd.DataFrame) -> pd.DataFrame:
@@ -982,7 +972,7 @@ class Bounded:
     def __init__(
         self,
         capture: CaptureInfo,
-        find: Callable[[Callable[[], None]], list[Finding]],
+        findings: list[Finding],
         connections: pd.DataFrame,
         work: str,
         numbers: Sequence[int],
@@ -991,9 +981,7 @@ class Bounded:
         part_ids: Sequence[np.ndarray] = (),
     ) -> None:
         self.capture = capture
-        #: Makes the findings (its argument: called after each finder), once; then None.
-        self._find: Callable[[Callable[[], None]], list[Finding]] | None = find
-        self._findings: list[Finding] = []
+        self.findings = findings
         self.connections = connections  # KEPT_COLUMNS, by id
         self.work = work
         self.numbers = list(numbers)
@@ -1020,25 +1008,9 @@ class Bounded:
             self.redraw.job.parts.close()
         shutil.rmtree(self.work, ignore_errors=True)
 
-    @property
-    def findings(self) -> list[Finding]:
-        """The cross-connection findings (made when first asked for)."""
-        return self.make_findings()
-
-    def make_findings(self, found_one: Callable[[], None] = lambda: None) -> list[Finding]:
-        """The findings, made the first time (``found_one``: called after each finder, the
-        progress line's step); their inputs are let go once they are made."""
-        if self._find is not None:
-            self._findings = self._find(found_one)
-            self._find = None
-        return self._findings
-
     def analysis(self) -> Analysis:
         """An ``Analysis`` of the capture facts, findings and light connections table (what
         ``--fail-on`` and the JSON document's head and tail read); no segments nor events."""
-        return self._light(self.findings)
-
-    def _light(self, found: list[Finding]) -> Analysis:
         from pcapline.analysis import Analysis
 
         return Analysis(
@@ -1046,7 +1018,7 @@ class Bounded:
             segments=_no_segments(),
             connections=self.connections,
             events=pd.DataFrame(columns=list(EVENT_COLUMNS)),
-            findings=found,
+            findings=self.findings,
         )
 
     def _runs(self, what: str, file: str = "") -> list[str]:
@@ -1060,15 +1032,11 @@ class Bounded:
         """The ``pcapline/1`` document (indent 2), byte for byte ``Analysis.write_json``'s:
         the partitions' entries in id order around the head and tail (``json_entries``)."""
         from pcapline.render import json_entries
-        from pcapline.render.jsondoc import ending, outline
+        from pcapline.render.jsondoc import outline
 
-        # The findings (the document's end) are made while the entries are written: the
-        # outline is taken before them, its end given when they are made.
-        around = outline(self._light([]))
+        around = outline(self.analysis())
         merge = json_entries.Merge.of(self._runs("json"))
-        json_entries.write(
-            out, merge, around, writers=self.jobs, ending=lambda: ending(self.analysis())
-        )
+        json_entries.write(out, merge, around, writers=self.jobs)
 
     def write_csv(self, out: TextIO) -> None:
         """``render.tables.to_csv``'s text, a chunk of rows at a time."""

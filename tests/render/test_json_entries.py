@@ -135,61 +135,8 @@ def test_a_failed_write_stops_every_writer_and_is_raised(
         open(tmp_path / "out.json", "w", encoding="utf-8") as out,
         pytest.raises(OSError, match="No space left"),
     ):
-        out.write("before ")
         json_entries.write(out, merge, AROUND, writers=3)
     assert len(calls) >= 4
-    # cut back to where the document began (standard output redirected to a file)
-    assert (tmp_path / "out.json").read_text(encoding="utf-8") == "before "
-
-
-ENDING = '\n  "findings": []\n}\n'
-
-
-def test_the_ending_is_made_while_the_entries_are_written(tmp_path: Path) -> None:
-    """The bounded path makes its findings (the document's end) once the head is out and the
-    writers run; the end they make is the one written."""
-    merge, expected = _parts(tmp_path, 700, 5, seed=6)
-    out_path = tmp_path / "out.json"
-    begun = "before " + AROUND.head + "["
-    seen = []
-
-    def ending() -> str:
-        seen.append(out_path.read_text(encoding="utf-8", errors="replace")[: len(begun)])
-        return ENDING
-
-    with open(out_path, "w", encoding="utf-8") as out:
-        out.write("before ")
-        json_entries.write(out, merge, AROUND, writers=2, ending=ending)
-    assert seen == [begun]  # the head was out before the ending was asked for
-    assert out_path.read_text(encoding="utf-8") == "before " + expected[: -len(AROUND.tail)] + (
-        ENDING
-    )
-
-
-def _failing_ending() -> str:
-    raise RuntimeError("a finder failed")
-
-
-def test_an_ending_that_fails_leaves_no_document_in_a_file(tmp_path: Path) -> None:
-    merge, _ = _parts(tmp_path, 700, 5, seed=7)
-    out_path = tmp_path / "out.json"
-    with (
-        open(out_path, "w", encoding="utf-8") as out,
-        pytest.raises(RuntimeError, match="a finder failed"),
-    ):
-        out.write("before ")
-        json_entries.write(out, merge, AROUND, writers=2, ending=_failing_ending)
-    assert out_path.read_text(encoding="utf-8") == "before "
-
-
-def test_an_ending_that_fails_writes_nothing_to_a_stream(tmp_path: Path) -> None:
-    merge, expected = _parts(tmp_path, 300, 4, seed=8)
-    out = io.StringIO()
-    with pytest.raises(RuntimeError, match="a finder failed"):
-        json_entries.write(out, merge, AROUND, ending=_failing_ending)
-    assert out.getvalue() == ""
-    json_entries.write(out, merge, AROUND, ending=lambda: ENDING)
-    assert out.getvalue() == expected[: -len(AROUND.tail)] + ENDING
 
 
 def test_an_empty_partition_before_others_shifts_nothing(tmp_path: Path) -> None:

@@ -16,14 +16,12 @@ of the GIL. Anywhere else (a pipe, a terminal, a ``StringIO``) they go out in or
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import fcntl
 import itertools
 import os
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -139,29 +137,17 @@ class Merge:
         return out
 
 
-def write(
-    out: TextIO,
-    merge: Merge,
-    around: Outline,
-    *,
-    writers: int = 1,
-    ending: Callable[[], str] | None = None,
-) -> None:
+def write(out: TextIO, merge: Merge, around: Outline, *, writers: int = 1) -> None:
     """The document (``around`` the entries of ``merge``) to ``out``: where ``out`` is a
-    regular file, written in place by up to ``writers`` threads; elsewhere in order.
-    ``ending``: makes the document's end, in place of ``around.tail`` (the findings: the
-    bounded path makes them only now). In place it is called while the threads write the
-    entries (its work and theirs overlap); in order, before anything is written."""
+    regular file, written in place by up to ``writers`` threads; elsewhere in order."""
     fd = _positional(out)
     files = [os.open(path, os.O_RDONLY) for path in merge.paths]
     try:
         if fd is None:
-            if ending is not None:  # a stream is never taken back: nothing before it fails
-                around = dataclasses.replace(around, tail=ending())
             _write_in_order(out, merge, around, files)
         else:
             out.flush()  # what the text layer holds goes first
-            _write_in_place(fd, merge, around, files, writers, ending)
+            _write_in_place(fd, merge, around, files, writers)
     finally:
         for f in files:
             os.close(f)
@@ -195,20 +181,15 @@ def _write_in_order(out: TextIO, merge: Merge, around: Outline, files: Sequence[
 
 
 def _write_in_place(
-    fd: int,
-    merge: Merge,
-    around: Outline,
-    files: Sequence[int],
-    writers: int,
-    ending: Callable[[], str] | None = None,
+    fd: int, merge: Merge, around: Outline, files: Sequence[int], writers: int
 ) -> None:
     """The document at ``fd``'s position: its head and tail from here, its entries by
-    ``writers`` threads, each a run of entries of about equal bytes, while this thread makes
-    the ``ending`` (when given); then ``fd``'s position at its end (what a write of it in
-    order would leave). When anything fails the file is cut back to where it began."""
+    ``writers`` threads, each a run of entries of about equal bytes; then ``fd``'s position
+    at its end (what a write of it in order would leave)."""
     sep = around.sep.encode()
     n = len(merge)
     head = (around.head + ("[" if n else "[]")).encode()
+    tail = ((around.close if n else "") + around.tail).encode()
     base = os.lseek(fd, 0, os.SEEK_CUR)
     entries_at = base + len(head)
 
@@ -227,25 +208,16 @@ def _write_in_place(
             _pwrite_all(fd, merge.buffers(a, b, files, sep), at(a))
 
     shares = merge.shares(max(1, writers))
-    try:
-        with ThreadPoolExecutor(max_workers=len(shares) or 1) as pool:
-            futures = [pool.submit(run, lo, hi) for lo, hi in shares]
-            try:
-                last = around.tail if ending is None else ending()
-                wait(futures, return_when=FIRST_EXCEPTION)
-                for future in futures:
-                    future.result()
-            except BaseException:  # Ctrl-C, a failed write or ending: the others stop at
-                stop.set()  # their next piece
-                raise
-        tail = ((around.close if n else "") + last).encode()
-        _pwrite_all(fd, [tail], end)
-    except BaseException:
-        # Nothing of a document that failed stays (standard output redirected to a file is
-        # written here, not under a temporary name that is removed).
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, base)
-        raise
+    with ThreadPoolExecutor(max_workers=len(shares) or 1) as pool:
+        futures = [pool.submit(run, lo, hi) for lo, hi in shares]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C or a failed write: the others stop at their next piece
+            stop.set()
+            raise
+    _pwrite_all(fd, [tail], end)
     os.lseek(fd, end + len(tail), os.SEEK_SET)
 
 

@@ -141,17 +141,11 @@ def outline(analysis: Analysis, layout: _Layout | None = None) -> Outline:
     nl1, sep = layout.newline(1), layout.item_sep
     head = "{" + nl1 + '"schema": ' + _string(SCHEMA) + sep + nl1
     head += '"capture": ' + layout.value(capture_doc(analysis.capture), 1) + sep + nl1
-    return Outline(head + '"connections": ', sep, nl1 + "]", ending(analysis, layout))
-
-
-def ending(analysis: Analysis, layout: _Layout | None = None) -> str:
-    """``outline``'s tail: what follows the connections (the findings, the filter)."""
-    layout = layout or _Layout(2)
-    nl1, sep = layout.newline(1), layout.item_sep
     tail = sep + nl1 + '"findings": ' + layout.value(findings_doc(analysis), 1)
     if analysis.filter is not None:
         tail += sep + nl1 + '"filter": ' + layout.value(analysis.filter.to_dict(), 1)
-    return tail + layout.newline(0) + "}\n"
+    tail += layout.newline(0) + "}\n"
+    return Outline(head + '"connections": ', sep, nl1 + "]", tail)
 
 
 def connection_texts(
