@@ -71,3 +71,7 @@ def test_the_core_refuses_columns_of_another_length() -> None:
         native.core.partition_of(*[eight] * 6, np.zeros(3, np.uint64).data, 2, out.data)
     with pytest.raises(ValueError, match="count"):
         native.core.partition_of(*[eight] * 7, 0, out.data)
+    with pytest.raises(OverflowError):  # never wrapped to a small count
+        native.core.partition_of(*[eight] * 7, 2**64 + 3, out.data)
+    native.core.partition_of(*[eight] * 7, np.int64(5), out.data)  # a numpy integer is one
+    assert set(out.tolist()) <= set(range(5))

@@ -561,3 +561,34 @@ def test_partition_rows_are_whole_four_tuples(capture_file) -> None:
         assert sum(len(p) for p in ports) == 5  # each port pair in one partition only
         frames = np.concatenate([got.segments(n)["frame"].to_numpy() for n in range(4)])
         assert sorted(frames.tolist()) == list(range(1, len(FRAMES) + 1))
+
+
+def test_a_partition_file_reads_back_block_after_block_or_not_at_all(tmp_path: Path) -> None:
+    """Blocks appended window after window read back as one column each; a file whose blocks
+    do not add up to the rows written is refused, never read as a short or padded column."""
+    schema = {"frame": "int64", "flags": "uint16", "note": "object"}
+    files = spill._PartitionFiles(str(tmp_path), "t", 2, schema)
+    first = {"frame": np.arange(5), "flags": np.full(5, 16), "note": np.array(["a"] * 5, object)}
+    files.append(first, np.array([0, 1, 0, 1, 0]))
+    second = {
+        "frame": np.arange(5, 8),
+        "flags": np.array([2, 18, 2]),
+        "note": np.array(list("xyz"), object),
+    }
+    files.append(second, np.array([0, 0, 1]))
+    got = files.read(0)
+    assert got["frame"].tolist() == [0, 2, 4, 5, 6]
+    assert got["flags"].tolist() == [16, 16, 16, 2, 18]
+    assert got["note"].tolist() == ["a", "a", "a", "x", "y"]
+    assert files.read(1)["frame"].tolist() == [1, 3, 7]
+    files.rows[0] += 1  # one row more than the file holds
+    with pytest.raises(ValueError, match="5 rows of 6"):
+        files.read(0)
+    files.rows[0] -= 2  # fewer: the last block would run past them
+    with pytest.raises(ValueError, match="a block of 2 rows"):
+        files.read(0)
+    files.rows[0] += 1
+    with open(files.paths[0], "ab") as f:
+        f.write(struct.pack("<q", -1))  # a block of no rows: a damaged file
+    with pytest.raises(ValueError, match="a block of -1 rows"):
+        files.read(0)

@@ -24,13 +24,19 @@ def packed(values: np.ndarray, dtype: str) -> tuple[bytes, np.ndarray]:
     assert end == len(blob)
     # Read into a slice of a longer column, as a partition's blocks are: the same values
     # there, its neighbours untouched.
-    column = np.full(len(values) + 2, None if dtype == "object" else 0, np.dtype(dtype))
+    column = np.full(len(values) + 2, _NEIGHBOUR.get(dtype, 7), np.dtype(dtype))
     into, at = decode(memoryview(blob), 0, len(values), dtype, column[1:-1])
     assert at == end
     assert np.shares_memory(into, column) or not len(values)
     np.testing.assert_array_equal(column[1:-1], out)
-    assert column[[0, -1]].tolist() == ([None, None] if dtype == "object" else [0, 0])
+    assert column[[0, -1]].tolist() == [_NEIGHBOUR.get(dtype, 7)] * 2
+    with pytest.raises(ValueError, match="read into"):  # a slice of another length
+        decode(memoryview(blob), 0, len(values), dtype, column)
     return blob, out
+
+
+#: What the cells beside a decoded slice hold (a value the tests' blocks never hold there).
+_NEIGHBOUR: dict[str, object] = {"object": None, "bool": True, "float64": -7.5}
 
 
 def extremes(dtype: str) -> list[int | bool]:

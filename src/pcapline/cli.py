@@ -1432,13 +1432,21 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def one_blas_thread() -> None:
-    """OpenBLAS (numpy's linear algebra) on one thread, unless the user chose otherwise.
+    """OpenBLAS (numpy's linear algebra) on one thread, unless the user chose its threads.
 
     pcapline does no linear algebra, but when numpy loads, OpenBLAS starts a thread per
     core and they spin a while: 0.1 CPU s of the 0.6 s a sample capture takes, paid again
     by every process ``scan`` starts. Set before numpy is imported (``pcapline.cli``
-    imports none), and inherited by the processes this one starts."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    imports none), and inherited by the processes this one starts; left alone where a
+    program calling ``main`` has numpy loaded already, or any variable OpenBLAS reads for
+    its threads is set."""
+    if "numpy" in sys.modules or any(name in os.environ for name in _BLAS_THREAD_VARIABLES):
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
+#: What OpenBLAS reads for its thread count, first found first.
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 def _leave(status: int) -> NoReturn:

@@ -118,8 +118,8 @@ class _PartitionFiles:
             while pos < len(blob):
                 rows = struct.unpack_from("<q", blob, pos)[0]
                 pos += 8
-                if at + rows > total:
-                    raise ValueError(f"spill file {self.paths[number]}: more rows than written")
+                if rows <= 0 or at + rows > total:
+                    raise ValueError(f"spill file {self.paths[number]}: a block of {rows} rows")
                 for name, dtype in self.schema.items():
                     _, pos = spill_format.decode(
                         blob, pos, rows, dtype, columns[name][at : at + rows]

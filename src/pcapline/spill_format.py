@@ -85,6 +85,8 @@ def decode(
     slice of the whole partition's column: its blocks are laid side by side as they are
     read, not gathered and joined after, a copy less of every column); without it a new
     array, or a RAW block's values in ``blob`` itself."""
+    if out is not None and len(out) != rows:
+        raise ValueError(f"spill block of {rows} rows read into {len(out)}")
     if dtype == "object":
         lengths = np.frombuffer(blob, np.int32, rows, pos).tolist()
         pos += 4 * rows

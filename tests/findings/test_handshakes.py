@@ -133,7 +133,7 @@ def test_rows_of_ids_is_the_clipped_search_for_any_ids() -> None:
     rng = np.random.default_rng(3)
     for trial in range(300):
         span = 40 if trial % 2 else 100_000  # dense: a table; sparse: the search itself
-        ids = rng.choice(np.arange(-5, span), int(rng.integers(1, 30)), replace=False)
+        ids = rng.choice(np.arange(-5, span), int(rng.integers(1, 30)), replace=trial % 5 == 0)
         order = np.argsort(ids, kind="stable")
         wanted = rng.integers(-20, span + 20, int(rng.integers(0, 200)))
         if trial % 3 == 0:
@@ -146,3 +146,7 @@ def test_rows_of_ids_is_the_clipped_search_for_any_ids() -> None:
             np.testing.assert_array_equal(ids[got], wanted)
     none = np.zeros(0, np.int64)
     assert len(_rows_of_ids(none, none, none)) == 0  # a partition without a connection
+    top = np.iinfo(np.int64)
+    ids = np.array([top.min, 0, top.max], np.int64)  # no slot beside int64's ends: searched
+    wanted = np.array([top.max, top.min, 0, 5], np.int64)
+    assert _rows_of_ids(ids, np.arange(3), wanted).tolist() == [2, 0, 1, 2]

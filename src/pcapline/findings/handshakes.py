@@ -98,16 +98,23 @@ def _rows_of_ids(ids: np.ndarray, order: np.ndarray, wanted: np.ndarray) -> np.n
     ``ids``): the row of each wanted id, an absent one clipped as the search clips it.
     A partition's segments are in frame order, its connections' ids spread over the whole
     capture's: searched one by one that cost 25 ms per 300 k segments; looked up in a table
-    of the ids' span, searched once per value of the span, 3 ms."""
+    of the ids' span, searched once per value of the span, 4 ms."""
     n = len(ids)
     lo, hi = (int(ids[order[0]]), int(ids[order[-1]])) if n else (0, 0)
-    if not n or hi - lo > 4 * len(wanted):  # sparse: the table would cost more than the search
-        return order[np.minimum(np.searchsorted(ids, wanted, sorter=order), n - 1)]
+    if not n or hi - lo > 2 * len(wanted) or not _ID_MIN < lo <= hi < _ID_MAX:
+        # few segments for a wide span (the table would cost more than the search and its
+        # temporaries would weigh), or ids at int64's ends (no slot beside them)
+        pos = np.searchsorted(ids, wanted, sorter=order)
+        return order[np.minimum(pos, n - 1, out=pos)]
     # Every id below the span searches to 0, every id above it to n: one slot each.
-    span = np.arange(lo - 1, hi + 2, dtype=np.int64)
-    table = order[np.minimum(np.searchsorted(ids, span, sorter=order), n - 1)]
+    pos = np.searchsorted(ids, np.arange(lo - 1, hi + 2, dtype=np.int64), sorter=order)
+    table = order[np.minimum(pos, n - 1, out=pos)]
+    del pos
     found: np.ndarray = table[np.clip(wanted, lo - 1, hi + 1) - (lo - 1)]
     return found
+
+
+_ID_MIN, _ID_MAX = int(np.iinfo(np.int64).min) + 1, int(np.iinfo(np.int64).max) - 1
 
 
 def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:

@@ -608,8 +608,8 @@ partition_of(PyObject *Py_UNUSED(module), PyObject *args)
     Py_buffer version = {0}, src_hi = {0}, src_lo = {0}, dst_hi = {0}, dst_lo = {0};
     Py_buffer sport = {0}, dport = {0}, out = {0};
     Py_buffer *all[] = {&version, &src_hi, &src_lo, &dst_hi, &dst_lo, &sport, &dport, &out};
-    unsigned long long count;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*Kw*", &version, &src_hi, &src_lo, &dst_hi,
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*nw*", &version, &src_hi, &src_lo, &dst_hi,
                           &dst_lo, &sport, &dport, &count, &out))
         goto fail;
     const Py_ssize_t n = version.len / 8;
@@ -618,8 +618,8 @@ partition_of(PyObject *Py_UNUSED(module), PyObject *args)
         || check_len(&dst_lo, n, 8, "dst_lo") || check_len(&sport, n, 8, "sport")
         || check_len(&dport, n, 8, "dport") || check_len(&out, n, 8, "out"))
         goto fail;
-    if (count == 0) {
-        PyErr_SetString(PyExc_ValueError, "count == 0");
+    if (count <= 0) {
+        PyErr_SetString(PyExc_ValueError, "count <= 0");
         goto fail;
     }
     const uint64_t *ver = version.buf, *sh = src_hi.buf, *sl = src_lo.buf, *dh = dst_hi.buf;
@@ -636,7 +636,7 @@ partition_of(PyObject *Py_UNUSED(module), PyObject *args)
         h = absorb64(h, forward ? dl[i] : sl[i]);
         h = absorb64(h, forward ? sp[i] : dp[i]);
         h = absorb64(h, forward ? dp[i] : sp[i]);
-        dst[i] = (int64_t)(h % count);
+        dst[i] = (int64_t)(h % (uint64_t)count);
     }
     Py_END_ALLOW_THREADS
     return finish(all, 8, 1);
