@@ -8,10 +8,12 @@ one walk each instead of numpy's several full passes, and the retransmission det
 links (``detect/retransmit.py``: ``_nearest_rows``), the grouped binary searches of
 retransmits and delays (``facts.first_at_least``) and the numbering of the flows stage's
 4-tuples (``flows.first_seen_ids``: one hash table instead of three factorizings), and on
-the bounded path the first bytes of many payloads of the capture file (``app.payloads._heads``:
-one ``pread`` each, without a Python call each); ``int64s`` and ``flags`` hand it columns. And it lays out the JSON document's connection entries (``render/jsondoc.py``: ``json_text``,
-``fill``), the same text as the Python layout, which tests/render/test_jsondoc_native.py
-compares it with. setup.py builds it when a C compiler is there; without one
+the bounded path the partition of each segment's 4-tuple (``partitioned.partition_of``: one
+walk instead of some 25 numpy passes) and the first bytes of many payloads of the capture
+file (``app.payloads._heads``: one ``pread`` each, without a Python call each); ``int64s``
+and ``flags`` hand it columns. And it lays out the JSON document's connection entries
+(``render/jsondoc.py``: ``json_text``, ``fill``), the same text as the Python layout, which
+tests/render/test_jsondoc_native.py compares it with. setup.py builds it when a C compiler is there; without one
 pcapline installs anyway and uses the Python code, which stays the reference implementation:
 tests/read/test_native.py runs both over real and damaged captures and requires the same
 records, offsets and warnings.
