@@ -32,7 +32,7 @@ def test_the_core_and_numpy_place_every_row_alike(
     if native.core is None:
         pytest.skip("pcapline.read._native is not built")
     t = _tuples(20_000, seed=count)
-    expected = _partition_of_numpy(*t.values(), count)
+    expected = _partition_of_numpy(tuple(t.values()), count)
     monkeypatch.setattr(native, "active", True)
     got = partition_of(*t.values(), count)
     assert got.dtype == np.int64

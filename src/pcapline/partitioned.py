@@ -103,41 +103,27 @@ def partition_of(
     n = len(src_hi)
     if count <= 1 or n == 0:
         return np.zeros(n, np.int64)
+    columns = (ip_version, src_hi, src_lo, dst_hi, dst_lo, sport, dport)
     if native.active:
         out = np.empty(n, np.int64)
-        v, sh, sl, dh, dl, sp, dp = (
-            _uint64s(c) for c in (ip_version, src_hi, src_lo, dst_hi, dst_lo, sport, dport)
-        )
+        v, sh, sl, dh, dl, sp, dp = (np.ascontiguousarray(c, np.uint64).data for c in columns)
         native.core.partition_of(v, sh, sl, dh, dl, sp, dp, count, out.data)
         return out
-    return _partition_of_numpy(ip_version, src_hi, src_lo, dst_hi, dst_lo, sport, dport, count)
+    return _partition_of_numpy(columns, count)
 
 
-def _uint64s(values: np.ndarray) -> memoryview:
-    return np.ascontiguousarray(values, dtype=np.uint64).data
-
-
-def _partition_of_numpy(
-    ip_version: np.ndarray,
-    src_hi: np.ndarray,
-    src_lo: np.ndarray,
-    dst_hi: np.ndarray,
-    dst_lo: np.ndarray,
-    sport: np.ndarray,
-    dport: np.ndarray,
-    count: int,
-) -> np.ndarray:
-    """``partition_of`` with numpy only (the reference the compiled core follows)."""
-    src_hi, src_lo, dst_hi, dst_lo = (
-        np.asarray(a, np.uint64) for a in (src_hi, src_lo, dst_hi, dst_lo)
+def _partition_of_numpy(columns: tuple[np.ndarray, ...], count: int) -> np.ndarray:
+    """``partition_of`` of ``columns`` (its seven, in its order) with numpy only: the
+    reference the compiled core follows."""
+    ip_version, src_hi, src_lo, dst_hi, dst_lo, sport, dport = (
+        np.asarray(c, np.uint64) for c in columns
     )
-    sport, dport = np.asarray(sport, np.uint64), np.asarray(dport, np.uint64)
     # The same "low end first" order as flows.tuple_keys.
     forward = (src_hi < dst_hi) | (
         (src_hi == dst_hi) & ((src_lo < dst_lo) | ((src_lo == dst_lo) & (sport <= dport)))
     )
     with np.errstate(over="ignore"):
-        h = np.asarray(ip_version, np.uint64) + np.uint64(1)
+        h = ip_version + np.uint64(1)
         for low, high in ((src_hi, dst_hi), (src_lo, dst_lo), (sport, dport)):
             h = _mix(h, np.where(forward, low, high))
             h = _mix(h, np.where(forward, high, low))
