@@ -121,9 +121,7 @@ class _PartitionFiles:
                 if rows <= 0 or at + rows > total:
                     raise ValueError(f"spill file {self.paths[number]}: a block of {rows} rows")
                 for name, dtype in self.schema.items():
-                    _, pos = spill_format.decode(
-                        blob, pos, rows, dtype, columns[name][at : at + rows]
-                    )
+                    pos = spill_format.decode(blob, pos, rows, dtype, columns[name][at : at + rows])
                 at += rows
             if at != total:
                 raise ValueError(f"spill file {self.paths[number]}: {at} rows of {total}")

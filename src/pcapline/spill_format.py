@@ -77,38 +77,31 @@ def encode(values: np.ndarray, dtype: str) -> list[bytes]:
     return [bytes([RAW]), values.tobytes()]
 
 
-def decode(
-    blob: memoryview, pos: int, rows: int, dtype: str, out: np.ndarray | None = None
-) -> tuple[np.ndarray, int]:
-    """One block of a column written by ``encode`` (``rows`` long) at ``pos`` of ``blob``, and
-    the position after it. ``out``: ``rows`` values of ``dtype`` to fill and give back (a
-    slice of the whole partition's column: its blocks are laid side by side as they are
-    read, not gathered and joined after, a copy less of every column); without it a new
-    array, or a RAW block's values in ``blob`` itself."""
-    if out is not None and len(out) != rows:
+def decode(blob: memoryview, pos: int, rows: int, dtype: str, out: np.ndarray) -> int:
+    """One block of a column written by ``encode`` (``rows`` long) at ``pos`` of ``blob``,
+    into ``out`` (``rows`` values of ``dtype``: a slice of the partition's whole column, its
+    blocks laid side by side as they are read, not gathered and joined after); the position
+    after it."""
+    if len(out) != rows:
         raise ValueError(f"spill block of {rows} rows read into {len(out)}")
     if dtype == "object":
         lengths = np.frombuffer(blob, np.int32, rows, pos).tolist()
         pos += 4 * rows
-        texts = np.empty(rows, object) if out is None else out
         for i, length in enumerate(lengths):
-            texts[i] = bytes(blob[pos : pos + length]).decode()
+            out[i] = bytes(blob[pos : pos + length]).decode()
             pos += length
-        return texts, pos
+        return pos
     kind = blob[pos]
     pos += 1
-    want = np.dtype(dtype)
-    numbers_type = _numbers_type(want)
+    numbers_type = _numbers_type(np.dtype(dtype))
     item = numbers_type.itemsize
+    target = out.view(numbers_type)
     if kind == RAW:
-        raw = np.frombuffer(blob, want, rows, pos)
-        if out is not None:
-            out[...] = raw
-        return raw if out is None else out, pos + rows * item
-    target = np.empty(rows, numbers_type) if out is None else out.view(numbers_type)
+        target[...] = np.frombuffer(blob, numbers_type, rows, pos)
+        return pos + rows * item
     if kind == CONST:
         target[...] = np.frombuffer(blob, numbers_type, 1, pos)[0]
-        return target.view(want), pos + item
+        return pos + item
     width = blob[pos]
     base = np.frombuffer(blob, numbers_type, 1, pos + 1)[0]
     pos += 1 + item
@@ -118,10 +111,10 @@ def decode(
         # size (the offsets were taken the same way), in one pass.
         offsets = np.frombuffer(blob, unsigned, rows, pos)
         np.add(offsets, base, out=target, dtype=numbers_type, casting="unsafe")
-        return target.view(want), pos + rows * width
+        return pos + rows * width
     if kind != SPARSE:
         raise ValueError(f"spill block: unknown column kind {kind}")
-    k = struct.unpack_from("<q", blob, pos)[0]
+    k: int = struct.unpack_from("<q", blob, pos)[0]
     pos += 8
     at = np.frombuffer(blob, np.uint32, k, pos)
     pos += 4 * k
@@ -129,7 +122,7 @@ def decode(
     offsets += base
     target[...] = base
     target[at] = offsets
-    return target.view(want), pos + k * width
+    return pos + k * width
 
 
 def _as_numbers(values: np.ndarray) -> np.ndarray:

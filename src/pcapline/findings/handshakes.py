@@ -122,13 +122,8 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     ids = conns["id"].to_numpy(dtype=np.int64)
     order = np.argsort(ids, kind="stable")
     n = len(ids)
-    seg_conn = segments["conn"].to_numpy(dtype=np.int64)
-    if n and int(ids[0]) == 0 and int(ids[-1]) == n - 1 and bool((np.diff(ids) == 1).all()):
-        # The usual table (ids 0..n-1 in order): a segment's row is its id, no search needed
-        # (clipped as the search below clips).
-        row = np.clip(seg_conn, 0, n - 1)
-    else:
-        row = _rows_of_ids(ids, order, seg_conn)  # connections row of every segment
+    # connections row of every segment (ids 0..n-1 in order: its id, clipped)
+    row = _rows_of_ids(ids, order, segments["conn"].to_numpy(dtype=np.int64))
     frame = segments["frame"].to_numpy(dtype=np.int64)
     time_ns = segments["time_ns"].to_numpy(dtype=np.int64)
     flags = segments["flags"].to_numpy()  # its own narrow type: the flag tests read less

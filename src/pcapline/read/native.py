@@ -13,10 +13,10 @@ walk instead of some 25 numpy passes) and the first bytes of many payloads of th
 file (``app.payloads._heads``: one ``pread`` each, without a Python call each); ``int64s``
 and ``flags`` hand it columns. And it lays out the JSON document's connection entries
 (``render/jsondoc.py``: ``json_text``, ``fill``), the same text as the Python layout, which
-tests/render/test_jsondoc_native.py compares it with. setup.py builds it when a C compiler is there; without one
-pcapline installs anyway and uses the Python code, which stays the reference implementation:
-tests/read/test_native.py runs both over real and damaged captures and requires the same
-records, offsets and warnings.
+tests/render/test_jsondoc_native.py compares it with. setup.py builds it when a C compiler
+is there; without one pcapline installs anyway and uses the Python code, which stays the
+reference implementation: tests/read/test_native.py runs both over real and damaged
+captures and requires the same records, offsets and warnings.
 
 ``PCAPLINE_NO_NATIVE=1`` makes pcapline ignore a built core (to rule it out when chasing a
 problem; the tests flip ``active`` instead).
