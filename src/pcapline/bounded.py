@@ -593,20 +593,12 @@ class Workers:
         self.pool = None
         self.holding: Holding | None = None  # which partition each forked worker holds
         if fork and (jobs > 1 or job.parts.count > 1):
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            from pcapline.workers import worker_init
+            from pcapline.workers import forked_pool
 
             global _FORKED, _HOLDING
             _FORKED = job
-            _HOLDING = self.holding = Holding(job.parts.count)
-            self.pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=worker_init,
-                initargs=(os.getpid(),),
-            )
+            self.pool, self.holding = forked_pool(jobs, job.parts.count)
+            _HOLDING = self.holding
 
     def run(
         self, task: str, calls: Sequence[tuple[Any, ...]], done: Callable[[], None]

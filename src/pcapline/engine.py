@@ -386,25 +386,17 @@ class LocalPool(Runner):
     this run's (``hand_over``) removed with the pool."""
 
     def __init__(self, plan: Plan, jobs: int) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         # What a partition's analysis imports, imported once before the fork instead of by
         # every worker on its first partition.
         from pcapline import classify, delays, explain  # noqa: F401
         from pcapline.render import jsondoc  # noqa: F401
-        from pcapline.workers import worker_init
+        from pcapline.workers import forked_pool
 
         global _FORKED_PLAN, _HOLDING
         _FORKED_PLAN = plan
         self.count = plan.count
-        _HOLDING = self.holding = Holding(plan.count)
-        self.pool = ProcessPoolExecutor(
-            max_workers=jobs,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=worker_init,
-            initargs=(os.getpid(),),
-        )
+        self.pool, self.holding = forked_pool(jobs, plan.count)
+        _HOLDING = self.holding
         self.futures: list[Any] = []
         self.folder: str | None = None  # made by the first ``run`` (``close`` removes it)
 

@@ -35,6 +35,7 @@ __all__ = [
     "Holding",
     "Terminated",
     "die_with_parent",
+    "forked_pool",
     "served_worker_init",
     "signals_deferred",
     "stop_on_termination",
@@ -68,6 +69,23 @@ def stop_on_termination() -> None:
     for signum in TERMINATING_SIGNALS:
         if signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, _raise_terminated)
+
+
+def forked_pool(jobs: int, partitions: int) -> tuple[ProcessPoolExecutor, Holding]:
+    """Up to ``jobs`` workers forked from this process when the first task is submitted
+    (they inherit what it holds then: the caller's job in its module's globals), each ending
+    with it (``worker_init``); and the ``Holding`` of its ``partitions``, made now, before
+    the workers that share its pages."""
+    import multiprocessing
+
+    holding = Holding(partitions)
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=worker_init,
+        initargs=(os.getpid(),),
+    )
+    return pool, holding
 
 
 def worker_init(parent: int | None = None) -> None:
