@@ -330,6 +330,45 @@ def test_a_lost_dask_scheduler_gives_error_rows_not_an_internal_error(
     ]
 
 
+def test_a_scheduler_gone_between_two_waits_gives_rows_that_say_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No result within a poll, then asking the scheduler for its workers fails: the scan
+    waits no more (``engine.first_done``, as ``analyze --scheduler``); the captures left are
+    rows that say so and why, in one line."""
+    distributed = pytest.importorskip("distributed")
+    import importlib
+
+    scan_run = importlib.import_module("pcapline.scan.run")
+
+    class Future:
+        def cancel(self) -> None:
+            pass
+
+    class Client:
+        def nthreads(self) -> dict[str, int]:
+            return {"tcp://worker": 1}
+
+        def submit(self, _function: object, _path: str, pure: bool) -> Future:
+            return Future()
+
+        def scheduler_info(self) -> dict[str, object]:
+            raise OSError("Timed out trying to connect to\n tcp://10.0.0.9:8786")
+
+    def wait(_futures: list[Future], **_kwargs: object) -> tuple[set[Future], set[Future]]:
+        raise TimeoutError  # nothing done within the poll
+
+    monkeypatch.setattr(distributed, "wait", wait)
+    out: list[scan_run.CaptureSummary] = []
+    scan_run._dask_loop(Client(), ["a.pcap", "b.pcap", "c.pcap"], out.append, patience=60.0)
+    why = f"{scan_run.LOST_SCHEDULER} (Timed out trying to connect to tcp://10.0.0.9:8786)"
+    assert [(s.path, s.error, s.lost) for s in out] == [
+        ("a.pcap", why, True),
+        ("b.pcap", why, True),
+        ("c.pcap", why, True),
+    ]
+
+
 @pytest.mark.parametrize(
     ("ending", "error"),
     [

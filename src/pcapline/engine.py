@@ -592,6 +592,48 @@ class NoWorker:
         return now - self.since >= self.patience
 
 
+class SchedulerGone(Exception):
+    """``first_done``: the Dask scheduler went away (a wait's futures cancelled or its
+    connection closed; ``detail``: the error of asking it for its workers, in one line)."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NoWorkerLeft(Exception):
+    """``first_done``: the Dask cluster had no worker for ``NoWorker.patience`` seconds."""
+
+
+def first_done(
+    futures: Iterable[Any], no_worker: NoWorker, tick: Callable[[], None] = lambda: None
+) -> set[Any]:
+    """The Dask ``futures`` done, once one is; never a wait for ever: ``SchedulerGone`` or
+    ``NoWorkerLeft`` when no result can come. What ``analyze --scheduler`` (``WorkerWatch``)
+    and ``scan --scheduler`` (one error row per capture left) wait with. ``tick``: called
+    every ``DASK_POLL_S`` without a result (a status line's clock)."""
+    from distributed import wait
+
+    waiting = list(futures)
+    while True:
+        try:
+            done, _ = wait(waiting, timeout=DASK_POLL_S, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
+        except TimeoutError:
+            done = set()
+        except (CancelledError, OSError) as exc:  # futures cancelled, or the connection closed
+            raise SchedulerGone() from exc
+        if done:
+            no_worker.heard()
+            return set(done)
+        tick()
+        try:
+            gave_up = no_worker.too_long()
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerGone(" ".join(str(exc).split()) or type(exc).__name__) from exc
+        if gave_up:
+            raise NoWorkerLeft()
+
+
 class WorkerWatch:
     """An analysis's Dask results, never waited on forever: a lost scheduler (its
     connection closed: ``CancelledError``, or ``CommClosedError`` from a gather), a
@@ -613,25 +655,12 @@ class WorkerWatch:
 
     def finished(self, futures: Mapping[Any, int]) -> set[Any]:
         """The futures of ``futures`` (future -> partition) done, once one is."""
-        from distributed import wait
-
-        while True:
-            try:
-                done, _ = wait(list(futures), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
-            except TimeoutError:
-                done = set()
-            except (CancelledError, OSError) as exc:
-                raise PartitionLost(lost_scheduler(self.address)) from exc
-            if done:
-                self.no_worker.heard()
-                return set(done)
-            self.tick()
-            try:
-                gave_up = self.no_worker.too_long()
-            except (OSError, TimeoutError) as exc:
-                raise PartitionLost(lost_scheduler(self.address)) from exc
-            if gave_up:
-                raise PartitionLost(self._no_worker(sorted(futures.values())))
+        try:
+            return first_done(futures, self.no_worker, self.tick)
+        except SchedulerGone as exc:
+            raise PartitionLost(lost_scheduler(self.address)) from exc
+        except NoWorkerLeft as exc:
+            raise PartitionLost(self._no_worker(sorted(futures.values()))) from exc
 
     def result(self, future: Any, number: int) -> Any:
         """``future``'s result (partition ``number``'s)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
-import logging
 import multiprocessing
 import multiprocessing.context
 import os
@@ -27,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -615,35 +614,19 @@ LOST_SCHEDULER = "lost the connection to the Dask scheduler (stopped or unreacha
 def _run_dask(
     paths: Sequence[str], address: str, on_result: Progress | None, task: Task = summarize_capture
 ) -> list[CaptureSummary]:
-    try:
-        from distributed import Client
-    except ImportError as exc:  # an optional extra: local scans (the default) never need it
-        raise UsageError(
-            "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
-        ) from exc
     from pcapline import engine
 
-    patience = engine.no_worker_timeout()
-    try:
-        client = Client(address, timeout=engine.SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise UsageError(
-            f"cannot reach Dask scheduler {address}: {' '.join(str(exc).split())}"
-        ) from exc
+    patience = engine.no_worker_timeout()  # a bad value said before connecting
+    client = engine.dask_client(address)
     out: list[CaptureSummary] = []
     deliver = _collector(out, on_result)
-
-    # The client logs each lost worker and rescheduled task; the rows and the exit code say
-    # what matters, once; a lost scheduler is logged as errors with asyncio tracebacks.
-    client_log = logging.getLogger("distributed.client")
-    level = client_log.level
-    client_log.setLevel(logging.CRITICAL)
+    quiet = engine.QuietDaskLog()  # lost workers and rescheduled tasks: the rows say it once
     try:
         _dask_loop(client, paths, deliver, patience, task)
     finally:
         # closed while still quiet: closing after a lost scheduler logs errors too
-        client.close()  # type: ignore[no-untyped-call]
-        client_log.setLevel(level)
+        client.close()
+        quiet.restore()
     return out
 
 
@@ -654,9 +637,7 @@ def _dask_loop(
     patience: float,
     task: Task = summarize_capture,
 ) -> None:
-    from distributed import wait as dask_wait
-
-    from pcapline.engine import DASK_POLL_S, NoWorker
+    from pcapline.engine import NoWorker, NoWorkerLeft, SchedulerGone, first_done
 
     window = IN_FLIGHT_PER_WORKER * max(sum(client.nthreads().values()), 1)
     pending = iter(paths)
@@ -664,31 +645,12 @@ def _dask_loop(
     no_worker = NoWorker(client, patience)
     while in_flight:
         try:
-            done, _ = dask_wait(  # type: ignore[no-untyped-call]
-                list(in_flight), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED"
-            )
-        except TimeoutError:
-            done = set()
-        except (CancelledError, OSError):  # the scheduler is gone: futures cancelled, or
-            # the connection closed under a wait
-            _give_up(in_flight, pending, LOST_SCHEDULER, deliver)
+            done = first_done(in_flight, no_worker)
+        except SchedulerGone as exc:
+            why = f"{LOST_SCHEDULER} ({exc.detail})" if exc.detail else LOST_SCHEDULER
+            _give_up(in_flight, pending, why, deliver)
             return
-        for future in done:
-            path = in_flight.pop(future)
-            deliver(_dask_result(future, path))
-            future.release()
-            nxt = next(pending, None)
-            if nxt is not None:
-                in_flight[client.submit(task, nxt, pure=False)] = nxt
-        if done:
-            no_worker.heard()
-            continue
-        try:
-            gave_up = no_worker.too_long()
-        except (OSError, TimeoutError) as exc:
-            _give_up(in_flight, pending, f"{LOST_SCHEDULER} ({_one_line(exc)})", deliver)
-            return
-        if gave_up:
+        except NoWorkerLeft:
             _give_up(
                 in_flight,
                 pending,
@@ -697,6 +659,13 @@ def _dask_loop(
                 deliver,
             )
             return
+        for future in done:
+            path = in_flight.pop(future)
+            deliver(_dask_result(future, path))
+            future.release()
+            nxt = next(pending, None)
+            if nxt is not None:
+                in_flight[client.submit(task, nxt, pure=False)] = nxt
 
 
 def _dask_result(future: Any, path: str) -> CaptureSummary:
