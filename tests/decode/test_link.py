@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from builders.capture_files import pcap
 from builders.frames import ACK, SYN, ethernet, ipv4, ipv6, null, sll, sll2, tcp
@@ -152,3 +153,20 @@ def test_acked_segment_from_every_link_has_ack_flag() -> None:
     frame = ethernet(ipv4(tcp(flags=ACK, ack=99)))
     seg = _decode([frame], 1).segments.iloc[0]
     assert seg["flags"] == ACK and seg["ack"] == 99
+
+
+def test_link_type_names_of_a_window_with_several() -> None:
+    """One name per link type, by first appearance, when a window's frames mix them (a
+    pcapng with several interfaces), whether or not the types share a name (12 and 101 are
+    both raw IP): the one-type shortcut must not hide the others."""
+    from types import SimpleNamespace
+
+    from pcapline.decode import _link_names
+
+    def names(types: list[int]) -> list[str]:
+        return _link_names(SimpleNamespace(link_type=np.array(types, np.int64)))  # type: ignore[arg-type]
+
+    assert names([101, 1, 101, 113, 1]) == ["RAW", "EN10MB", "LINUX_SLL"]
+    assert names([12, 1, 101]) == ["RAW", "EN10MB"]
+    assert names([1, 1, 1]) == ["EN10MB"]
+    assert names([]) == []

@@ -200,9 +200,15 @@ def _skip_counts(reason: np.ndarray) -> dict[str, int]:
 
 
 def _link_names(capture: Capture) -> list[str]:
-    values, first = np.unique(capture.link_type, return_index=True)
+    """The link types of the frames, by first appearance."""
+    link_type = capture.link_type
+    if len(link_type) and bool((link_type == link_type[0]).all()):
+        seen = link_type[:1]  # one link type (nearly every capture): no sort of every frame
+    else:
+        values, first = np.unique(link_type, return_index=True)
+        seen = values[np.argsort(first)]
     names: list[str] = []
-    for v in values[np.argsort(first)]:
+    for v in seen:
         name = linktype_name(int(v))
         if name not in names:
             names.append(name)
