@@ -39,7 +39,7 @@ from pcapline.detect import (
     row_events,
     row_or_none,
 )
-from pcapline.facts import UNKNOWN, Facts, SegmentRows
+from pcapline.facts import UNKNOWN, Facts, SegmentRows, running_max_before
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
@@ -163,7 +163,10 @@ def detect(view: ConnView) -> Detection[Close]:
                 events.append(view.event(i, EventKind.INJECTED_RST_HINT, why))
         ending_row = _ending_reset_row(view, rst_rows, closing.ends(k))
         later = _later_resets(view, rst_rows, ending_row)
-    ending = _describe(view, ending_row, client_fin, server_fin) if ending_row is not None else None
+    ending = None
+    if ending_row is not None:
+        before = view.batch.of(_before_resets)
+        ending = _describe(view, ending_row, client_fin, server_fin, before.at(k, len(view)))
     time_wait = closer if closer is not None and second_fin is not None else None
     # Without a RST only a client's FIN can end a wait, and ``client_waited`` (column-wise)
     # already holds for every connection ``_waited`` would find.
@@ -371,12 +374,13 @@ def _stateless(view: ConnView, i: int) -> bool:
     )
 
 
-def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | None) -> Reset:
-    sender = view.from_client[i]
-    before = slice(0, i)  # the rows before the RST
-    established = np.any(
-        ~view.syn[before] & view.ack[before] & (view.rel_ack[before] >= 1)
-    ) or not np.any(view.syn)
+def _describe(
+    view: ConnView, i: int, client_fin: int | None, server_fin: int | None, before: _Before
+) -> Reset:
+    """The ending RST (row ``i``) in its context; ``before``: what the rows before each row
+    of the connection hold (``_before_resets``), so nothing here scans the connection."""
+    sender = bool(view.from_client[i])
+    established = bool(before.established[i]) or before.no_syn
     fins = [
         name
         for name, row in (("client", client_fin), ("server", server_fin))
@@ -390,23 +394,23 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         state = "established"
     else:
         state = "handshake"
-    prev = np.flatnonzero(~view.rst[before])
-    idle = view.seconds(int(prev[-1]), i) if len(prev) else None
+    prev = int(before.said[i])
+    idle = view.seconds(prev, i) if prev >= 0 else None
     if idle is not None and idle < 0:
         idle = None  # stamped before the segment it follows: a timestamp step back, not a wait
-    data = view.seg_len[before] > 0
-    recent = data & (view.time_ns[before] >= view.time_ns[i] - int(TRANSFER_WINDOW_S * 1e9))
-    peer_data = np.flatnonzero(data & (view.from_client[before] != sender))
+    recent = int(before.data_ns[i]) >= int(view.time_ns[i]) - int(TRANSFER_WINDOW_S * 1e9)
+    peer_data, own_data = int(before.data[not sender][i]), int(before.data[sender][i])
     # close() with unread data: the peer's data reached the RST sender after its own last
     # data/FIN, and it answered with RST rather than FIN (tcp_close: data_was_unread).
     own_fin = client_fin if sender else server_fin
-    unread = len(peer_data) > 0 and (own_fin is None or own_fin > i)
-    if unread:
-        mine = np.flatnonzero(data & (view.from_client[before] == sender))
-        unread = not len(mine) or int(peer_data[-1]) > int(mine[-1])
+    unread = peer_data >= 0 and (own_fin is None or own_fin > i) and peer_data > own_data
     # Data reaching a side after its own FIN: the application had closed, so the kernel
     # answers the data with RST (tcp_rcv_state_process, TcpExtTCPAbortOnData).
-    late = peer_data[peer_data > own_fin] if own_fin is not None and own_fin < i else peer_data[:0]
+    late: int | None = None
+    if own_fin is not None and own_fin < i:
+        after = slice(own_fin + 1, i)
+        found = np.flatnonzero((view.seg_len[after] > 0) & (view.from_client[after] != sender))
+        late = own_fin + 1 + int(found[0]) if len(found) else None
     answers_peer = i > 0 and bool(view.from_client[i - 1] != sender)  # the row just before it
     answered = i - 1 if answers_peer else None
     stateless = answered is not None and _stateless(view, i)
@@ -416,10 +420,10 @@ def _describe(view: ConnView, i: int, client_fin: int | None, server_fin: int | 
         frame=int(view.frame[i]),
         state=state,
         idle_s=idle,
-        during_transfer=bool(np.any(recent)),
-        unread_data=bool(unread),
+        during_transfer=recent,
+        unread_data=unread,
         has_ack=bool(view.ack[i]),
-        data_after_close=int(view.frame[late[0]]) if len(late) else None,
+        data_after_close=int(view.frame[late]) if late is not None else None,
         answers_peer=answers_peer,
         answers_frame=int(view.frame[answered]) if answered is not None else None,
         stateless=stateless,
@@ -593,19 +597,107 @@ class _RstSenders:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _WithRst:
+    """The batch's connections with a RST (capture duplicates aside): their rows end to end,
+    what the RST passes (``_rst_senders``, ``_before_resets``) read column-wise."""
+
+    rows: np.ndarray  # rows of the batch, connection after connection, frame order inside
+    conn: np.ndarray  # per entry of ``rows``: its connection's position in the batch
+    first: np.ndarray  # per entry of ``rows``: where its connection's entries begin
+    offset: list[int]  # per connection of the batch: where its entries begin (-1: no RST)
+
+
+def _with_rst(batch: Batch) -> _WithRst:
+    r = batch.rows
+    with_rst = batch.count(r.rst & ~r.is_dup) > 0
+    sizes = np.diff(batch.starts)[with_rst]
+    firsts = np.cumsum(sizes) - sizes
+    offset = np.full(len(batch.starts) - 1, -1, dtype=np.int64)
+    offset[with_rst] = firsts
+    return _WithRst(
+        rows=np.flatnonzero(with_rst[batch.conn_index]),
+        conn=np.repeat(np.flatnonzero(with_rst), sizes),
+        first=np.repeat(firsts, sizes),
+        offset=offset.tolist(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """Per row of one connection with a RST, what the rows before it hold (``_describe``
+    reads them at the ending RST): O(1) per RST however long the connection."""
+
+    established: np.ndarray  # bool: an earlier row (no SYN) acknowledged a SYN (ACK >= 1)
+    said: np.ndarray  # int: the latest earlier row that is no RST (-1: none)
+    #: Per side (index 0: the server's, 1: the client's): its latest earlier row with data.
+    data: tuple[np.ndarray, np.ndarray]
+    data_ns: np.ndarray  # int: the latest time of an earlier row with data (``_NO_TIME``: none)
+    no_syn: bool  # the connection has no SYN at all (the capture began inside it)
+
+
+#: ``_Before.data_ns`` of a row with no data before it: below every time.
+_NO_TIME = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, slots=True)
+class _BeforeResets:
+    """``_Before`` of every connection of a batch with a RST, column-wise: the per-row
+    fields for every entry of ``_WithRst.rows`` end to end (rows relative to their
+    connection), ``no_syn`` per connection of the batch."""
+
+    established: np.ndarray
+    said: np.ndarray
+    data: tuple[np.ndarray, np.ndarray]
+    data_ns: np.ndarray
+    offset: list[int]  # ``_WithRst.offset``
+    no_syn: list[bool]
+
+    def at(self, k: int, rows: int) -> _Before:
+        """Connection ``k``'s (``rows`` rows)."""
+        part = slice(self.offset[k], self.offset[k] + rows)
+        return _Before(
+            self.established[part],
+            self.said[part],
+            (self.data[0][part], self.data[1][part]),
+            self.data_ns[part],
+            self.no_syn[k],
+        )
+
+
+def _before_resets(batch: Batch) -> _BeforeResets:
+    r = batch.rows
+    w = batch.of(_with_rst)
+    rows, n = w.rows, len(w.rows)
+    at = np.arange(n)
+
+    def latest_before(mask: np.ndarray) -> np.ndarray:
+        """Per entry: the latest earlier row of its connection where ``mask`` holds (relative
+        to the connection, -1: none)."""
+        latest = np.maximum.accumulate(np.where(mask, at, -1))
+        previous = np.concatenate(([-1], latest[:-1]))
+        return np.where(previous >= w.first, previous - w.first, -1)
+
+    data = r.seg_len[rows] > 0
+    client = r.from_client[rows]
+    times = np.where(data, r.time_ns[rows], _NO_TIME)
+    return _BeforeResets(
+        established=latest_before(~r.syn[rows] & r.ack[rows] & (r.rel_ack[rows] >= 1)) >= 0,
+        said=latest_before(~r.rst[rows]),
+        data=(latest_before(data & ~client), latest_before(data & client)),
+        data_ns=running_max_before(times, w.conn, at, _NO_TIME),
+        offset=w.offset,
+        no_syn=[not syn for syn in batch.any(r.syn)],
+    )
+
+
 def _rst_senders(batch: Batch) -> _RstSenders:
     """``_RstSenders`` of a batch: each (connection, side)'s rows in frame order, one group
     after another, then running counts within each group."""
     r = batch.rows
     n_conns = len(batch.starts) - 1
-    with_rst = batch.count(r.rst & ~r.is_dup) > 0
-    rows = np.flatnonzero(with_rst[batch.conn_index])  # their rows, end to end
-    sizes = np.diff(batch.starts)[with_rst]
-    firsts = np.cumsum(sizes) - sizes
-    offset = np.full(n_conns, -1, dtype=np.int64)
-    offset[with_rst] = firsts
-    conn = np.flatnonzero(with_rst)[np.repeat(np.arange(len(sizes)), sizes)]  # batch position
-    n = len(rows)
+    w = batch.of(_with_rst)
+    rows, conn, n = w.rows, w.conn, len(w.rows)
     key = conn * 2 + r.from_client[rows]
     order = np.argsort(key, kind="stable")  # grouped by (connection, side), frame order within
     rows_in_order = rows[order]
@@ -656,7 +748,7 @@ def _rst_senders(batch: Batch) -> _RstSenders:
         low[groups] = np.minimum.reduceat(ttl, begin)
         high[groups] = np.maximum.reduceat(ttl, begin)
         ttl_count[groups] = count
-    return _RstSenders(history, offset.tolist(), low.tolist(), high.tolist(), ttl_count.tolist())
+    return _RstSenders(history, w.offset, low.tolist(), high.tolist(), ttl_count.tolist())
 
 
 def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _OwnHistory) -> str:
