@@ -262,6 +262,40 @@ def test_a_scan_of_one_capture_analyses_it_on_every_worker(
     assert shared == alone and alone["connections"] == 40
 
 
+def test_fewer_captures_than_workers_share_the_workers_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two captures and four workers: each analysed on two (its bounded path's partitions
+    forked from its pool worker), not one process each while two workers' cores idle; the
+    same summaries as one worker. As many captures as workers: one each, as before."""
+    scan_run = importlib.import_module("pcapline.scan.run")  # the package exports run()
+    two = [
+        str(SAMPLES / "lossy-40-connections-3pct-drop.pcap"),
+        str(SAMPLES / "nat-masquerade-3-hosts.pcap"),
+    ]
+    alone = [s.to_dict() for s in scan_run.run(two, workers=1, memory_bounded=True)]
+    shared = [s.to_dict() for s in scan_run.run(two, workers=4, memory_bounded=True)]
+    for summary in (*alone, *shared):
+        assert summary.pop("error", None) is None
+        summary.pop("seconds", None)  # wall time
+    assert shared == alone and alone[0]["connections"] == 40
+
+    planned: list[tuple[int, dict[str, Any]]] = []
+
+    def plan(paths: Any, count: int, on_result: Any, task: Any) -> list[Any]:
+        planned.append((count, task.keywords))
+        return []
+
+    monkeypatch.setattr(scan_run, "memory_available", lambda: 12_000_000_000)
+    monkeypatch.setattr(scan_run, "_run_pool", plan)
+    scan_run.run(two, workers=4)  # a pool of two, each capture on two workers
+    scan_run.run([*two, "c.pcap"], workers=4)  # three: a worker each (4 // 3)
+    scan_run.run([*two, "c.pcap", "d.pcap"], workers=4)  # as many as workers: one each
+    assert [(n, k.get("jobs"), k["memory_budget"]) for n, k in planned] == [
+        (2, 2, 6_000_000_000),
+        (3, 1, 4_000_000_000),
+        (4, None, 3_000_000_000),
+    ]
+
+
 def test_a_scan_of_one_capture_on_a_terminal_shows_its_analysis_stages(tmp_path: Path) -> None:
     """Not a bar at 0 of 1: the stages of the one analysis (``analyze``'s line), wiped."""
     from test_engine import _lines, _stderr_on_a_terminal

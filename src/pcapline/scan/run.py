@@ -401,20 +401,27 @@ def run(
     else:
         count = workers or default_jobs()
         inline = count == 1 or len(paths) == 1
+        pool = min(count, len(paths))  # one worker per capture at most
         if len(paths) == 1:
             # One capture: analysed here with its status line, on every worker as ``analyze
             # --jobs`` does (one process would leave the other cores idle); not from a
             # threaded caller: forking a threaded process can leave a lock held for ever.
             spread = count if threading.active_count() == 1 else 1
             task = functools.partial(task, jobs=spread, progress=progress)
+        elif len(paths) < count:
+            # Fewer captures than workers (three ring-buffer files on sixteen cores): each
+            # is analysed on its share of them, as ``analyze --jobs`` would, not in one
+            # process each while the other cores idle. A pool worker may fork: its only
+            # other thread waits in poll(2) for the command's end, holding no lock.
+            task = functools.partial(task, jobs=count // len(paths))
         available = memory_available()
         if available is not None:
-            share = available if inline else available // count
+            share = available if inline else available // pool
             task = functools.partial(task, memory_budget=share)
         results = (
             _run_inline(paths, on_result, task)
             if inline
-            else _run_pool(paths, count, on_result, task)
+            else _run_pool(paths, pool, on_result, task)
         )
     return sorted(results, key=lambda s: s.path)
 
