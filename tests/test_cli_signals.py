@@ -235,3 +235,41 @@ def test_ctrl_c_inside_a_command_is_one_line_after_the_carets_line_on_a_terminal
     assert cli.run(["analyze", CAPTURE]) == 143
     # Not from the terminal: no ^C there to end the line of.
     assert capsys.readouterr().err == "pcapline: error: terminated (SIGTERM)\n"
+
+
+def test_a_stopped_pools_manager_thread_fails_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``stop_pool`` kills busy workers on purpose; the pool's manager thread may then trip
+    over their closed pipes. Its traceback (printed after the one error line by a Ctrl-C'd
+    scan under load) is nothing a user can act on: quiet. Any other thread's still prints."""
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    shown: list[str] = []  # the threads whose exception reached the hook that prints
+    monkeypatch.setattr(threading, "excepthook", lambda args: shown.append(args.thread.name))
+    pool = ProcessPoolExecutor(1)
+    pool.submit(time.sleep, 30)
+    manager = pool._executor_manager_thread  # type: ignore[attr-defined]
+    started = time.monotonic()
+    workers.stop_pool(pool)
+    assert time.monotonic() - started < 5 and not manager.is_alive()
+
+    def fails(release: threading.Event) -> None:
+        release.wait()
+        raise OSError(9, "Bad file descriptor")
+
+    # A thread quieted as stop_pool quiets the manager (its exception ends it), and one not.
+    release = threading.Event()
+    quiet = threading.Thread(target=fails, args=(release,), name="quieted")
+    loud = threading.Thread(target=fails, args=(release,), name="not-quieted")
+    quiet.start()
+    loud.start()
+    workers._quiet(quiet)
+    release.set()
+    quiet.join()
+    loud.join()
+    # the hook stop_pool left, asked about the manager thread itself
+    error = OSError(9, "Bad file descriptor")
+    threading.excepthook(threading.ExceptHookArgs((OSError, error, None, manager)))  # type: ignore[call-arg]
+    assert shown == ["not-quieted"]

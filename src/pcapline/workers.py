@@ -259,6 +259,9 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Stop at once: cancel queued work and kill the workers still busy (on success they are
     idle and exit as usual; on Ctrl-C nobody waits for work in flight)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        _quiet(manager)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
@@ -270,6 +273,19 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
     # it (concurrent.futures' ``_ThreadWakeup.wakeup`` checks ``_closed`` without a lock, here
     # on CPython 3.11), and a Ctrl-C'd scan once printed "Exception ignored ... Bad file
     # descriptor" after its one error line.
-    manager = getattr(pool, "_executor_manager_thread", None)
     if manager is not None:
         manager.join(timeout=5)
+
+
+def _quiet(thread: threading.Thread) -> None:
+    """An exception that ends ``thread`` prints nothing (``threading.excepthook``; any other
+    thread's still does). For a pool's manager thread once its workers are killed on
+    purpose: it may trip over their closed pipes, and a Ctrl-C'd scan under load once
+    printed its traceback ("Exception in thread Thread-1") after the one error line."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not thread:
+            previous(args)
+
+    threading.excepthook = hook
