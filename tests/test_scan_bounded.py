@@ -263,20 +263,23 @@ def test_a_scan_of_one_capture_analyses_it_on_every_worker(
 
 
 def test_fewer_captures_than_workers_share_the_workers_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two captures and four workers: each analysed on two (its bounded path's partitions
-    forked from its pool worker), not one process each while two workers' cores idle; the
-    same summaries as one worker. As many captures as workers: one each, as before."""
+    """Two big captures and four workers: each analysed on two (its bounded path's
+    partitions forked from its pool worker), not one process each while two workers' cores
+    idle; the same summaries as one worker. As many captures as workers, or small ones
+    (forking would cost more than it gains): one worker each, as before."""
     scan_run = importlib.import_module("pcapline.scan.run")  # the package exports run()
     two = [
         str(SAMPLES / "lossy-40-connections-3pct-drop.pcap"),
         str(SAMPLES / "nat-masquerade-3-hosts.pcap"),
     ]
     alone = [s.to_dict() for s in scan_run.run(two, workers=1, memory_bounded=True)]
+    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", 0)  # these are big enough here
     shared = [s.to_dict() for s in scan_run.run(two, workers=4, memory_bounded=True)]
     for summary in (*alone, *shared):
         assert summary.pop("error", None) is None
         summary.pop("seconds", None)  # wall time
     assert shared == alone and alone[0]["connections"] == 40
+    assert scan_run.run([], workers=4) == []
 
     planned: list[tuple[int, dict[str, Any]]] = []
 
@@ -287,12 +290,15 @@ def test_fewer_captures_than_workers_share_the_workers_out(monkeypatch: pytest.M
     monkeypatch.setattr(scan_run, "memory_available", lambda: 12_000_000_000)
     monkeypatch.setattr(scan_run, "_run_pool", plan)
     scan_run.run(two, workers=4)  # a pool of two, each capture on two workers
-    scan_run.run([*two, "c.pcap"], workers=4)  # three: a worker each (4 // 3)
-    scan_run.run([*two, "c.pcap", "d.pcap"], workers=4)  # as many as workers: one each
+    scan_run.run([*two, two[0]], workers=4)  # three: a worker each (4 // 3)
+    scan_run.run([*two, *two], workers=4)  # as many as workers: one each
+    monkeypatch.setattr(bounded, "PARALLEL_MIN_BYTES", 128 << 20)
+    scan_run.run(two, workers=4)  # small captures: one worker each
     assert [(n, k.get("jobs"), k["memory_budget"]) for n, k in planned] == [
         (2, 2, 6_000_000_000),
         (3, 1, 4_000_000_000),
         (4, None, 3_000_000_000),
+        (2, None, 6_000_000_000),
     ]
 
 

@@ -91,6 +91,36 @@ def test_a_killed_pool_worker_costs_only_its_capture(tmp_path: Path) -> None:
     }
 
 
+def test_big_captures_sharing_the_workers_survive_a_killed_worker(tmp_path: Path) -> None:
+    """Fewer big captures than workers: each is analysed on its share of them, all in
+    flight at once, so one killed worker sends both back to be run alone. There each runs
+    in one process (a daemon, which may not start workers): the victim gets its row, the
+    other its summary, not an "internal error: AssertionError: daemonic processes..."."""
+    folder = tmp_path / "two"
+    folder.mkdir()
+    names = ("closed-server-first.pcap", "lossy-40-connections-3pct-drop.pcap")
+    for name in names:
+        shutil.copy(SAMPLES / name, folder / name)
+    victim = names[0]
+    # These captures are "big" here: shared out on two workers each, on the bounded path.
+    program = (
+        "import sys; from pcapline import bounded, cli; bounded.PARALLEL_MIN_BYTES = 0; "
+        "cli.main(sys.argv[1:])"
+    )
+    argv = ["scan", str(folder), "--workers", "4", "--memory-bounded", "--format", "json"]
+    result = subprocess.run(
+        [sys.executable, "-c", program, *argv],
+        capture_output=True,
+        text=True,
+        env=_env(**{KILL_WORKER_ENV: victim}),
+        timeout=300,
+    )
+    assert result.returncode == 4, result.stderr
+    rows = _rows(result.stdout)
+    assert str(rows[victim]["error"]).startswith("the worker process analysing it died")
+    assert rows[names[1]]["error"] is None and rows[names[1]]["connections"] == 40
+
+
 @pytest.fixture(scope="module")
 def slow_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four captures of about 10 s of analysis each."""

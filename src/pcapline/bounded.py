@@ -704,8 +704,9 @@ def analyse(
     remove its work folder (in ``spill_dir``, default the system's temporary folder).
     ``jobs``: partitions analysed at once on this machine; ``scheduler``: a Dask scheduler
     address where pass 2 runs instead. ``fork=False``: every partition in this process,
-    one after the other, whatever ``jobs`` says (a ``scan`` worker: its siblings keep the
-    cores busy, and a Dask worker is a daemon process, which may not start children)."""
+    one after the other, whatever ``jobs`` says (a ``scan`` worker with as many siblings
+    as cores: they keep the cores busy; a Dask worker is a daemon process, which may not
+    start children)."""
     show = progress or Progress(enabled=False)
     count = partition_count(source_size(source), jobs, partitions)
     try:

@@ -128,7 +128,8 @@ def summarize_capture(
     ``memory_bounded``: on the bounded-memory path whatever its size (``_analysed``), its
     temporary files in ``spill_dir`` (default: the temporary folder); ``memory_budget``:
     the bytes this analysis may take, None when unknown; ``jobs``: worker processes it may
-    start (a scan of one capture, run in the command's process: every core on it);
+    start (a scan of one capture, run in the command's process: every core on it; of fewer
+    big captures than workers: its share of them);
     ``progress``: its status line."""
     started = time.perf_counter()
     unscannable = _not_a_capture_file(path)
@@ -392,27 +393,28 @@ def run(
 ) -> list[CaptureSummary]:
     """Summaries of every capture in ``paths`` (already expanded), sorted by path.
     ``memory_bounded``, ``spill_dir``: as ``summarize_capture``'s; ``progress``: the status
-    line of a scan of one local capture (the stages of its analysis). Each local worker's
-    ``memory_budget`` is its share of the memory available now (the workers analyse a
-    capture each at once); a Dask worker's is its own to enforce (its memory limit)."""
+    line of a scan of one local capture (the stages of its analysis). Each local capture's
+    ``memory_budget`` is its share of the memory available now (the captures analysed at
+    once, one per worker); a Dask worker's is its own to enforce (its memory limit)."""
     task = functools.partial(summarize_capture, memory_bounded=memory_bounded, spill_dir=spill_dir)
     if scheduler:
         results = _run_dask(paths, scheduler, on_result, task)
     else:
         count = workers or default_jobs()
         inline = count == 1 or len(paths) == 1
-        pool = min(count, len(paths))  # one worker per capture at most
+        pool = max(1, min(count, len(paths)))  # one worker per capture at most
         if len(paths) == 1:
             # One capture: analysed here with its status line, on every worker as ``analyze
             # --jobs`` does (one process would leave the other cores idle); not from a
             # threaded caller: forking a threaded process can leave a lock held for ever.
             spread = count if threading.active_count() == 1 else 1
             task = functools.partial(task, jobs=spread, progress=progress)
-        elif len(paths) < count:
-            # Fewer captures than workers (three ring-buffer files on sixteen cores): each
-            # is analysed on its share of them, as ``analyze --jobs`` would, not in one
-            # process each while the other cores idle. A pool worker may fork: its only
-            # other thread waits in poll(2) for the command's end, holding no lock.
+        elif 1 < len(paths) < count and _big_enough_to_share(paths):
+            # Fewer big captures than workers (three ring-buffer files on sixteen cores):
+            # each is analysed on its share of them, as ``analyze --jobs`` would, not in
+            # one process each while the other cores idle. A pool worker may fork: its only
+            # other thread waits for the command's end (poll(2) on a pidfd, else a sleep)
+            # and holds no lock.
             task = functools.partial(task, jobs=count // len(paths))
         available = memory_available()
         if available is not None:
@@ -424,6 +426,15 @@ def run(
             else _run_pool(paths, pool, on_result, task)
         )
     return sorted(results, key=lambda s: s.path)
+
+
+def _big_enough_to_share(paths: Sequence[str]) -> bool:
+    """Is every capture big enough for ``analyze --jobs`` to analyse it on several workers
+    (``bounded.PARALLEL_MIN_BYTES``)? Smaller ones would fork workers (and, bounded, split
+    into a partition per worker) for less than it costs."""
+    from pcapline import bounded
+
+    return all((bounded.source_size(path) or 0) >= bounded.PARALLEL_MIN_BYTES for path in paths)
 
 
 def _collector(out: list[CaptureSummary], on_result: Progress | None) -> Progress:
@@ -439,7 +450,7 @@ def _collector(out: list[CaptureSummary], on_result: Progress | None) -> Progres
 
 #: What a worker runs on each capture: ``summarize_capture`` with the scan's settings (a
 #: ``functools.partial`` of it: pickled by reference to the module's function).
-Task = Callable[[str], CaptureSummary]
+Task = Callable[..., CaptureSummary]  # task(path), and keywords of summarize_capture
 
 
 def _run_inline(
@@ -472,7 +483,9 @@ def _run_pool(
     while todo:
         suspects, todo = _pool_round(todo, workers, context, deliver, task)
         for path in suspects:
-            deliver(_run_alone(path, context, task))
+            # In one process: its worker died (likely out of memory), and the process it
+            # runs in alone is a daemon, which may not start workers of its own.
+            deliver(_run_alone(path, context, functools.partial(task, jobs=1)))
     return out
 
 
