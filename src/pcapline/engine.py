@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.causes import syn_cookies
-from pcapline.errors import PcaplineError
+from pcapline.errors import PcaplineError, one_line
 from pcapline.model import Counts, Verdicts
 from pcapline.quality import CaptureWide
 from pcapline.workers import Holding
@@ -629,7 +629,7 @@ def first_done(
         try:
             gave_up = no_worker.too_long()
         except (OSError, TimeoutError) as exc:
-            raise SchedulerGone(" ".join(str(exc).split()) or type(exc).__name__) from exc
+            raise SchedulerGone(one_line(exc)) from exc
         if gave_up:
             raise NoWorkerLeft()
 

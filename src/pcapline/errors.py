@@ -28,7 +28,14 @@ __all__ = [
     "SkipReason",
     "SpillUnavailable",
     "UsageError",
+    "one_line",
 ]
+
+
+def one_line(exc: BaseException) -> str:
+    """What an unexpected exception says, on one line (its type's name when it says
+    nothing): for an error row or message that quotes it."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class PcaplineError(Exception):

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pcapline.errors import PcaplineError, UsageError
+from pcapline.errors import PcaplineError, UsageError, one_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +47,7 @@ def _error(exc: BaseException) -> Exception:
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return ToolError(f"{where}{exc.strerror}")
-    return ToolError(" ".join(str(exc).split()) or type(exc).__name__)
+    return ToolError(one_line(exc))
 
 
 def bounded(text: str, limit: int = MAX_CHARS) -> str:

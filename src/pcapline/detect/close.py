@@ -378,7 +378,8 @@ def _describe(
     view: ConnView, i: int, client_fin: int | None, server_fin: int | None, before: _Before
 ) -> Reset:
     """The ending RST (row ``i``) in its context; ``before``: what the rows before each row
-    of the connection hold (``_before_resets``), so nothing here scans the connection."""
+    of the connection hold (``_before_resets``), read at the RST in O(1). Only a RST after
+    its sender's own FIN looks at rows, those between that FIN and the RST."""
     sender = bool(view.from_client[i])
     established = bool(before.established[i]) or before.no_syn
     fins = [

@@ -40,7 +40,7 @@ from typing import Any, BinaryIO, cast
 
 import numpy as np
 
-from pcapline.errors import CaptureError, CompressionError
+from pcapline.errors import CaptureError, CompressionError, one_line
 from pcapline.fmt import printable
 from pcapline.read import native
 
@@ -396,8 +396,7 @@ def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:
 
 
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:120]
+    return one_line(exc)[:120]
 
 
 def _read_stream(stream: BinaryIO, path: str) -> RawSource:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pcapline.engine import PartitionLost, default_jobs
-from pcapline.errors import PcaplineError, UsageError
+from pcapline.errors import PcaplineError, UsageError, one_line
 from pcapline.fmt import utf8_text
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
 from pcapline.workers import served_worker_init, signals_deferred, stop_pool
@@ -154,7 +154,7 @@ def summarize_capture(
             path, error=exc.strerror or str(exc), seconds=time.perf_counter() - started
         )
     except Exception as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = one_line(exc)
         return CaptureSummary(
             path,
             error=f"internal error: {type(exc).__name__}: {message}",
@@ -698,7 +698,7 @@ def _dask_result(future: Any, path: str) -> CaptureSummary:
         return CaptureSummary(path, error=worker_died(path, how), lost=True)
     except Exception as exc:  # the task never ran to completion: say why, scan the rest
         return CaptureSummary(
-            path, error=f"Dask task failed: {type(exc).__name__}: {_one_line(exc)}", lost=True
+            path, error=f"Dask task failed: {type(exc).__name__}: {one_line(exc)}", lost=True
         )
     return summary
 
@@ -713,10 +713,6 @@ def _give_up(
     in_flight.clear()
     for path in pending:
         deliver(CaptureSummary(path, error=why, lost=True))
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _take(items: Iterator[str], n: int) -> list[str]:
