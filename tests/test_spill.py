@@ -405,6 +405,27 @@ def test_fifo_with_a_writer(tmp_path) -> None:
         writer.join()
 
 
+def test_fifo_read_with_more_than_1024_files_open(tmp_path) -> None:
+    """A long-lived caller (a service scanning captures) may hold over 1,024 descriptors:
+    the FIFO's then lies past select(2)'s FD_SETSIZE, which raised "filedescriptor out of
+    range in select()". The wait for its writer uses poll(2)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"at most {hard} open files here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+    held = []
+    try:
+        while not held or held[-1] < 1030:  # the next descriptors are past 1024
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        test_fifo_with_a_writer(tmp_path)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @pytest.mark.parametrize(
     "content",
     [

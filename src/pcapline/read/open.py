@@ -520,7 +520,11 @@ def _fifo_stream(fd: int, path: str) -> _PrefixedFile:
     (process substitution); else say so instead of waiting forever for one."""
     import select
 
-    ready, _, _ = select.select([fd], [], [], FIFO_WRITER_WAIT_S)
+    # poll(2), not select(2): select refuses a descriptor past FD_SETSIZE (1024), which a
+    # long-lived caller with many files open (a service scanning captures) reaches.
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
+    ready = waiting.poll(FIFO_WRITER_WAIT_S * 1000)
     head = os.read(fd, 8) if ready else b""
     if not head:
         os.close(fd)
