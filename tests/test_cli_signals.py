@@ -273,3 +273,11 @@ def test_a_stopped_pools_manager_thread_fails_without_a_traceback(
     error = OSError(9, "Bad file descriptor")
     threading.excepthook(threading.ExceptHookArgs((OSError, error, None, manager)))  # type: ignore[call-arg]
     assert shown == ["not-quieted"]
+    # ... holds it weakly: the thread holds the pool's processes and their pipes
+    import gc
+    import weakref
+
+    gone = weakref.ref(manager)
+    del manager, pool
+    gc.collect()
+    assert gone() is None

@@ -91,6 +91,24 @@ def test_a_killed_pool_worker_costs_only_its_capture(tmp_path: Path) -> None:
     }
 
 
+def test_a_scan_in_a_long_lived_process_leaves_no_descriptor_open() -> None:
+    """``scan`` called again and again (a service, the test suite) must not leave the pools'
+    pipes behind: six per call once made a process run out of select(2)'s 1,024."""
+    import importlib
+
+    scan_run = importlib.import_module("pcapline.scan.run")
+    paths = [str(SAMPLES / name) for name in NAMES[:3]]
+
+    def open_descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    scan_run.run(paths, workers=2)  # the fork server and resource tracker stay: started once
+    before = open_descriptors()
+    for _ in range(3):
+        assert not [s.error for s in scan_run.run(paths, workers=2) if s.error]
+    assert open_descriptors() == before
+
+
 def test_big_captures_sharing_the_workers_survive_a_killed_worker(tmp_path: Path) -> None:
     """Fewer big captures than workers: each is analysed on its share of them, all in
     flight at once, so one killed worker sends both back to be run alone. There each runs

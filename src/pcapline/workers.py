@@ -24,6 +24,7 @@ import select
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from types import FrameType
@@ -283,9 +284,12 @@ def _quiet(thread: threading.Thread) -> None:
     purpose: it may trip over their closed pipes, and a Ctrl-C'd scan under load once
     printed its traceback ("Exception in thread Thread-1") after the one error line."""
     previous = threading.excepthook
+    # A weak reference: the hook outlives the pool, and the thread holds the pool's worker
+    # processes, whose pipes would stay open with it (six descriptors per scan).
+    quieted = weakref.ref(thread)
 
     def hook(args: threading.ExceptHookArgs) -> None:
-        if args.thread is not thread:
+        if args.thread is None or args.thread is not quieted():
             previous(args)
 
     threading.excepthook = hook
