@@ -247,7 +247,11 @@ def test_a_stopped_pools_manager_thread_fails_without_a_traceback(
     from concurrent.futures import ProcessPoolExecutor
 
     shown: list[str] = []  # the threads whose exception reached the hook that prints
-    monkeypatch.setattr(threading, "excepthook", lambda args: shown.append(args.thread.name))
+
+    def record(args: threading.ExceptHookArgs) -> None:
+        shown.append(args.thread.name if args.thread is not None else "")
+
+    monkeypatch.setattr(threading, "excepthook", record)
     pool = ProcessPoolExecutor(1)
     pool.submit(time.sleep, 30)
     manager = pool._executor_manager_thread  # type: ignore[attr-defined]
@@ -281,3 +285,8 @@ def test_a_stopped_pools_manager_thread_fails_without_a_traceback(
     del manager, pool
     gc.collect()
     assert gone() is None
+    # ... and is one hook however many threads it quiets (not one more call deep each)
+    hook = threading.excepthook
+    for thread in (quiet, loud):
+        workers._quiet(thread)
+    assert threading.excepthook is hook and getattr(hook, "previous", None) is record

@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from types import FrameType
 
@@ -282,14 +282,27 @@ def _quiet(thread: threading.Thread) -> None:
     """An exception that ends ``thread`` prints nothing (``threading.excepthook``; any other
     thread's still does). For a pool's manager thread once its workers are killed on
     purpose: it may trip over their closed pipes, and a Ctrl-C'd scan under load once
-    printed its traceback ("Exception in thread Thread-1") after the one error line."""
-    previous = threading.excepthook
-    # A weak reference: the hook outlives the pool, and the thread holds the pool's worker
-    # processes, whose pipes would stay open with it (six descriptors per scan).
-    quieted = weakref.ref(thread)
+    printed its traceback ("Exception in thread Thread-1") after the one error line. One
+    hook for every such thread (a hook per pool would nest one call deeper per ``scan`` in a
+    long-lived process)."""
+    _QUIETED.add(thread)
+    if not isinstance(threading.excepthook, _QuietHook):
+        threading.excepthook = _QuietHook(threading.excepthook)
 
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if args.thread is None or args.thread is not quieted():
-            previous(args)
 
-    threading.excepthook = hook
+#: The threads ``_quiet`` silenced, held weakly: the hook outlives the pools, and a pool's
+#: manager thread holds its worker processes, whose pipes would stay open with it (six
+#: descriptors per ``scan``).
+_QUIETED: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+class _QuietHook:
+    """``threading.excepthook`` that passes every thread's exception on to ``previous`` but
+    those of the threads in ``_QUIETED``."""
+
+    def __init__(self, previous: Callable[[threading.ExceptHookArgs], object]) -> None:
+        self.previous = previous
+
+    def __call__(self, args: threading.ExceptHookArgs) -> None:
+        if args.thread is None or args.thread not in _QUIETED:
+            self.previous(args)
