@@ -663,6 +663,47 @@ def peer_max_before(
     return _peer_running_max(values, valid, from_client, conn_index)
 
 
+def nearest_rows(
+    conn: np.ndarray, client: np.ndarray, own: np.ndarray, peer: np.ndarray, *, later: bool
+) -> np.ndarray:
+    """Per row: the nearest row of its connection before it (``later``: after it) sent by its
+    own side where ``own`` holds or by the other side where ``peer`` holds (-1: none).
+
+    Rows are grouped by connection (``conn``, ascending), frame order inside. One walk in the
+    compiled core when it is built, else ``_nearest_rows_numpy``. For the detectors' row
+    links (retransmit's, close's)."""
+    if not native.active:
+        return _nearest_rows_numpy(conn, client, own, peer, later=later)
+    out = np.empty(len(conn), dtype=np.int64)
+    native.core.nearest_rows(
+        native.int64s(conn), native.flags(client), native.flags(own), native.flags(peer),
+        later, out.data,
+    )  # fmt: skip
+    return out
+
+
+def _nearest_rows_numpy(
+    conn: np.ndarray, client: np.ndarray, own: np.ndarray, peer: np.ndarray, *, later: bool
+) -> np.ndarray:
+    """``nearest_rows`` with numpy only: running minima (maxima) of row numbers over all
+    connections, each kept only when it falls inside its own connection."""
+    n = len(conn)
+    idx = np.arange(n)
+    found = np.empty(n, dtype=np.int64)
+    for mine in (client, ~client):  # the rows asking: the client's, the server's
+        hits = (mine & own) | (~mine & peer)
+        if later:
+            nearest = np.minimum.accumulate(np.where(hits, idx, n)[::-1])[::-1]
+            found[mine] = np.append(nearest[1:], n)[mine]  # strictly later
+        else:
+            nearest = np.maximum.accumulate(np.where(hits, idx, -1))
+            found[mine] = np.append(-1, nearest[:-1])[mine]  # strictly earlier
+    inside = (found >= np.searchsorted(conn, conn, side="left")) & (
+        found < np.searchsorted(conn, conn, side="right")
+    )
+    return np.where(inside, found, -1)
+
+
 def _peer_running_max_numpy(
     rel_ack: np.ndarray, has_ack: np.ndarray, from_client: np.ndarray, conn_index: np.ndarray
 ) -> np.ndarray:

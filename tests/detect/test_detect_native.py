@@ -1,6 +1,6 @@
 """The detectors' row walks in the compiled core give exactly what their numpy versions give.
 
-``retransmit._nearest_rows`` (the row links: previous row of a side, the peer's latest row,
+``facts.nearest_rows`` (the row links: previous row of a side, the peer's latest row,
 the next RST or fresh segment) and ``facts.first_at_least`` (grouped binary searches)
 run in ``pcapline.read._native`` when it is built, with their numpy version as the reference.
 Both are compared on random connections (sides, masks and ranges drawn at random, edge sizes
@@ -19,7 +19,6 @@ import pytest
 from builders.pipeline import flowed_segments
 
 from pcapline import facts as facts_module
-from pcapline.detect import retransmit as rt
 from pcapline.detect import run_all
 from pcapline.read import native
 
@@ -57,9 +56,9 @@ def test_nearest_rows_both_ways(seed: int, later: bool) -> None:
     n = len(conn)
     client = rng.random(n) < rng.random()
     own, peer = rng.random(n) < rng.random(), rng.random(n) < rng.random()
-    want = rt._nearest_rows_numpy(conn, client, own, peer, later=later)
+    want = facts_module._nearest_rows_numpy(conn, client, own, peer, later=later)
     with _native(True):
-        got = rt._nearest_rows(conn, client, own, peer, later=later)
+        got = facts_module.nearest_rows(conn, client, own, peer, later=later)
     assert got.dtype == want.dtype == np.int64
     assert np.array_equal(got, want)
 

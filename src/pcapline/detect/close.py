@@ -39,7 +39,7 @@ from pcapline.detect import (
     row_events,
     row_or_none,
 )
-from pcapline.facts import UNKNOWN, Facts, SegmentRows, running_max_before
+from pcapline.facts import UNKNOWN, Facts, SegmentRows, nearest_rows, running_max_before
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
@@ -671,16 +671,15 @@ def _before_resets(batch: Batch) -> _BeforeResets:
     w = batch.of(_with_rst)
     rows, n = w.rows, len(w.rows)
     at = np.arange(n)
+    client = r.from_client[rows]
 
     def latest_before(mask: np.ndarray) -> np.ndarray:
         """Per entry: the latest earlier row of its connection where ``mask`` holds (relative
         to the connection, -1: none)."""
-        latest = np.maximum.accumulate(np.where(mask, at, -1))
-        previous = np.concatenate(([-1], latest[:-1]))
-        return np.where(previous >= w.first, previous - w.first, -1)
+        found = nearest_rows(w.conn, client, mask, mask, later=False)  # either side's
+        return np.where(found >= 0, found - w.first, -1)
 
     data = r.seg_len[rows] > 0
-    client = r.from_client[rows]
     times = np.where(data, r.time_ns[rows], _NO_TIME)
     return _BeforeResets(
         established=latest_before(~r.syn[rows] & r.ack[rows] & (r.rel_ack[rows] >= 1)) >= 0,

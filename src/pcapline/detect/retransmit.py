@@ -47,11 +47,11 @@ from pcapline.facts import (
     Facts,
     SegmentRows,
     first_at_least,
+    nearest_rows,
     peer_max_before,
     running_max_before,
 )
 from pcapline.model import EventKind, Side
-from pcapline.read import native
 from pcapline.timers import (
     RTO_CEILING_S,
     RTO_FLOOR_S,
@@ -605,7 +605,7 @@ class _LinkedRows:
 
 def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     """The row links of the ``linked`` connections of a batch, column-wise: walks over the rows
-    of all those connections (``_nearest_rows``, running maxima), each result kept inside its
+    of all those connections (``facts.nearest_rows``, running maxima), each result kept inside its
     own connection."""
     r = _LinkedRows(batch.rows, np.flatnonzero(linked[batch.conn_index]))
     sizes = np.diff(batch.starts)[linked]
@@ -625,7 +625,7 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
     def latest_peer(mask: np.ndarray) -> np.ndarray:
         """Per row: the other side's latest earlier row of its connection where ``mask``
         holds (relative; -1: none)."""
-        return relative(_nearest_rows(conn, client, nobody, mask, later=False))
+        return relative(nearest_rows(conn, client, nobody, mask, later=False))
 
     # An ACK "advances" when it is above every earlier ACK of its sender in the connection:
     # running maxima per (connection, side), in frame order within each (one walk).
@@ -649,14 +649,14 @@ def _batch_links(batch: Batch, linked: np.ndarray) -> _BatchLinks:
         prev_tx[later[same]] = earlier[same]
     retrans = r.is_retrans
     # After each row: the peer's highest later ACK (the peer walk over the rows reversed),
-    # the next RSTs and the sender's next fresh segment (``_nearest_rows``).
+    # the next RSTs and the sender's next fresh segment (``facts.nearest_rows``).
     back = slice(None, None, -1)
     later_acks = peer_max_before(r.rel_ack[back], has_ack[back], client[back], conn[back])
 
     def next_row(own: np.ndarray, peer: np.ndarray) -> np.ndarray:
         """Per row: the first later row of its connection sent by its own side where ``own``
         holds, or by the other side where ``peer`` holds (relative; -1: none)."""
-        return relative(_nearest_rows(conn, client, own, peer, later=True))
+        return relative(nearest_rows(conn, client, own, peer, later=True))
 
     dup, rst = r.is_dup, r.rst
     pure_ack = (r.seg_len == 0) & ~r.syn & ~r.fin & ~rst
@@ -1032,46 +1032,6 @@ def _data_rtt_ms(
         fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
         np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
     return np.where(smallest < none, smallest / 1e6, np.nan)
-
-
-def _nearest_rows(
-    conn: np.ndarray, client: np.ndarray, own: np.ndarray, peer: np.ndarray, *, later: bool
-) -> np.ndarray:
-    """Per row: the nearest row of its connection before it (``later``: after it) sent by its
-    own side where ``own`` holds or by the other side where ``peer`` holds (-1: none).
-
-    Rows are grouped by connection (``conn``, ascending), frame order inside. One walk in the
-    compiled core when it is built, else ``_nearest_rows_numpy``."""
-    if not native.active:
-        return _nearest_rows_numpy(conn, client, own, peer, later=later)
-    out = np.empty(len(conn), dtype=np.int64)
-    native.core.nearest_rows(
-        native.int64s(conn), native.flags(client), native.flags(own), native.flags(peer),
-        later, out.data,
-    )  # fmt: skip
-    return out
-
-
-def _nearest_rows_numpy(
-    conn: np.ndarray, client: np.ndarray, own: np.ndarray, peer: np.ndarray, *, later: bool
-) -> np.ndarray:
-    """``_nearest_rows`` with numpy only: running minima (maxima) of row numbers over all
-    connections, each kept only when it falls inside its own connection."""
-    n = len(conn)
-    idx = np.arange(n)
-    found = np.empty(n, dtype=np.int64)
-    for mine in (client, ~client):  # the rows asking: the client's, the server's
-        hits = (mine & own) | (~mine & peer)
-        if later:
-            nearest = np.minimum.accumulate(np.where(hits, idx, n)[::-1])[::-1]
-            found[mine] = np.append(nearest[1:], n)[mine]  # strictly later
-        else:
-            nearest = np.maximum.accumulate(np.where(hits, idx, -1))
-            found[mine] = np.append(-1, nearest[:-1])[mine]  # strictly earlier
-    inside = (found >= np.searchsorted(conn, conn, side="left")) & (
-        found < np.searchsorted(conn, conn, side="right")
-    )
-    return np.where(inside, found, -1)
 
 
 def screen(facts: Facts) -> np.ndarray:

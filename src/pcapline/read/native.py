@@ -5,7 +5,7 @@ It runs the walkers' per-record loops (``pcap._walk``, the common case of
 interpreted iteration per record. It also runs the whole-capture scans of ``facts.py`` and
 ``duplicates.py`` (unwrapping, running maxima, the peer's last value, identical neighbours) in
 one walk each instead of numpy's several full passes, and the retransmission detector's row
-links (``detect/retransmit.py``: ``_nearest_rows``), the grouped binary searches of
+links (``facts.nearest_rows``: retransmit's and close's), the grouped binary searches of
 retransmits and delays (``facts.first_at_least``) and the numbering of the flows stage's
 4-tuples (``flows.first_seen_ids``: one hash table instead of three factorizings), and on
 the bounded path the partition of each segment's 4-tuple (``partitioned.partition_of``: one
