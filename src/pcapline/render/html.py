@@ -165,9 +165,16 @@ def pack_pieces(pieces: Iterable[str], *, allowed: bool) -> Payload:
     return Payload(Markup(base64.b64encode(b"".join(packed)).decode("ascii")), "gzip")
 
 
-def script_json(value: Any) -> Markup:
-    """JSON that is safe inside a ``<script>`` element (no ``</script>``, no ``<!--``)."""
-    text = json.dumps(plain(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def script_json(value: Any, *, native: bool = False) -> Markup:
+    """JSON that is safe inside a ``<script>`` element (no ``</script>``, no ``<!--``).
+    ``native``: ``value`` holds JSON-native values only (str, int, finite float, bool, None,
+    lists and tuples of them): the walk that converts numpy and pandas values is skipped."""
+    text = json.dumps(
+        value if native else plain(value),
+        ensure_ascii=False,
+        allow_nan=False,
+        separators=(",", ":"),
+    )
     return Markup(text.translate(_SCRIPT_UNSAFE))
 
 
@@ -740,7 +747,8 @@ def connection_table_pieces(
     yield str(script_json({"columns": list(TABLE_COLUMNS)}))[:-1] + ',"rows":['
     for lo in range(0, len(conns), TABLE_CHUNK_ROWS):
         part = conns.iloc[lo : lo + TABLE_CHUNK_ROWS]
-        yield ("," if lo else "") + str(script_json(_table_rows(part, origin, sections)))[1:-1]
+        rows = _table_rows(part, origin, sections)
+        yield ("," if lo else "") + str(script_json(rows, native=True))[1:-1]
     yield '],"colours":' + str(script_json(_table_colours())) + "}"
 
 
@@ -748,56 +756,55 @@ def _table_colours() -> dict[str, str]:
     return {str(k): v for k, v in palette.FATE_COLOURS.items()}
 
 
-def _table_rows(conns: pd.DataFrame, origin: int, sections: frozenset[int]) -> list[list[Any]]:
-    """One list per connection, values in ``TABLE_COLUMNS`` order."""
+def _table_rows(
+    conns: pd.DataFrame, origin: int, sections: frozenset[int]
+) -> list[tuple[Any, ...]]:
+    """One tuple per connection, values in ``TABLE_COLUMNS`` order, JSON-native (what
+    ``script_json(..., native=True)`` takes; a tuple is laid out as a list). Built a column at
+    a time: ``tolist`` makes the Python values in one C loop each, where a row at a time cost
+    7 us a connection (half a second on the 57k connections of the bench capture)."""
     if conns.empty:
         return []
-    start = (conns["start_ns"].to_numpy(np.int64) - origin) / 1e9
-    duration = (conns["end_ns"].to_numpy(np.int64) - conns["start_ns"].to_numpy(np.int64)) / 1e9
+    start_ns = conns["start_ns"].to_numpy(np.int64)
+    start = ((start_ns - origin) / 1e9).tolist()
+    duration = ((conns["end_ns"].to_numpy(np.int64) - start_ns) / 1e9).tolist()
     retries = (
         conns["syn_retransmits"].to_numpy(np.int64)
         + conns["synack_retransmits"].to_numpy(np.int64)
         + conns["retransmits"].to_numpy(np.int64)
-    )
-    who = [_who(c, r) for c, r in zip(conns["closer"], conns["reset_by"], strict=True)]
-    apps = [app_label(a) for a in (conns["app"] if "app" in conns.columns else [None] * len(conns))]
-    rows = [
-        [
-            int(i),
-            str(cip),
-            int(cp),
-            str(sip),
-            int(sp),
-            str(fate),
-            round(float(s), 6),
-            round(float(d), 6),
-            int(pk),
-            int(bc),
-            int(bs),
-            int(rt),
-            int(i) in sections,
-            w,
-            a,
-        ]
-        for i, cip, cp, sip, sp, fate, s, d, pk, bc, bs, rt, w, a in zip(
-            conns["id"],
-            conns["client_ip"],
-            conns["client_port"],
-            conns["server_ip"],
-            conns["server_port"],
-            conns["fate"],
-            start,
-            duration,
-            conns["packets"],
-            conns["bytes_client"],
-            conns["bytes_server"],
+    ).tolist()
+    ids = conns["id"].to_numpy(np.int64).tolist()
+    app = conns["app"].tolist() if "app" in conns.columns else itertools.repeat(None, len(conns))
+    six = itertools.repeat(6)
+    return list(
+        zip(
+            ids,
+            _texts(conns["client_ip"]),
+            _ints(conns["client_port"]),
+            _texts(conns["server_ip"]),
+            _ints(conns["server_port"]),
+            _texts(conns["fate"]),
+            list(map(round, start, six)),
+            list(map(round, duration, six)),
+            _ints(conns["packets"]),
+            _ints(conns["bytes_client"]),
+            _ints(conns["bytes_server"]),
             retries,
-            who,
-            apps,
+            [i in sections for i in ids],
+            list(map(_who, conns["closer"].tolist(), conns["reset_by"].tolist())),
+            list(map(app_label, app)),
             strict=True,
         )
-    ]
-    return rows
+    )
+
+
+def _ints(column: pd.Series) -> list[int]:
+    ints: list[int] = column.to_numpy(np.int64).tolist()
+    return ints
+
+
+def _texts(column: pd.Series) -> list[str]:
+    return list(map(str, column.tolist()))
 
 
 def _who(closer: object, reset_by: object) -> str:
