@@ -12,6 +12,8 @@ import gzip
 import json
 import random
 import re
+import threading
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -324,6 +326,30 @@ def test_packed_pieces_are_one_gzip_of_the_whole_text(size: int) -> None:
         whole = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
         assert base64.b64decode(str(got.text)) == whole
     assert report.pack_pieces(pieces, allowed=False) == report.Payload(report.Markup(text))
+
+
+def test_packed_pieces_in_order_with_more_pieces_than_wait() -> None:
+    """Many pieces, deflated on their own thread while the next ones are made: still one
+    gzip of the text in order."""
+    pieces = [f"[{k},{'x' * (k % 97)}]," * 900 for k in range(4 * report._PIECES_AHEAD + 5)]
+    got = report.pack_pieces(iter(pieces), allowed=True)
+    assert got.encoding == "gzip"
+    text = "".join(pieces).encode("utf-8")
+    assert base64.b64decode(str(got.text)) == gzip.compress(text, compresslevel=6, mtime=0)
+
+
+def test_a_failing_piece_stops_the_packing() -> None:
+    """An error while the pieces are made is the caller's, and no deflating thread is left."""
+
+    def pieces() -> Iterator[str]:
+        for k in range(50):
+            if k == 20:
+                raise ValueError("piece 20")
+            yield "y" * 40_000
+
+    with pytest.raises(ValueError, match="piece 20"):
+        report.pack_pieces(pieces(), allowed=True)
+    assert not [t for t in threading.enumerate() if t.name.startswith("pcapline-pack")]
 
 
 def test_wireshark_filters() -> None:
