@@ -14,7 +14,7 @@ from builders.segments import segments
 
 from pcapline import duplicates, facts
 from pcapline.facts import UNKNOWN, compute_facts
-from pcapline.model import ACK, RST
+from pcapline.model import ACK, FIN, RST
 
 
 def test_relative_seq_and_ack_follow_each_direction() -> None:
@@ -209,7 +209,6 @@ def _random_rows(seed: int, n: int = 400, conns: int = 12) -> duplicates.Rows:
         conn_index=conn_index,
         starts=starts,
         dir_key=dir_key,
-        dir_order=np.argsort(dir_key, kind="stable"),
     )
 
 
@@ -229,6 +228,129 @@ def test_copy_rule_helpers_read_only_the_asked_rows_yet_answer_as_a_whole_scan()
             for e, lt in zip(earlier.tolist(), later.tolist(), strict=True)
         ]
         assert duplicates._nothing_between(r, earlier, later).tolist() == alone
+
+
+def _twin_rows(seed: int, n: int = 300) -> duplicates.Rows:
+    """Grouped rows whose keys take few values (many twins), at random times, frame order
+    kept inside each direction's rows."""
+    rng = np.random.default_rng(seed)
+    conn_index = np.sort(rng.integers(0, 5, n))
+    from_client = rng.random(n) < 0.5
+    dir_key = conn_index * 2 + from_client
+    keys = tuple(rng.integers(0, 2, n) for _ in range(3))
+    time_ns = np.cumsum(rng.integers(0, duplicates._SYN_WINDOW_NS // 4, n))
+    zeros = np.zeros(n, dtype=np.int64)
+    return duplicates.Rows(
+        keys=(*keys, zeros, zeros, zeros, zeros),
+        ip_id=keys[0],
+        ttl=zeros,
+        time_ns=time_ns,
+        syn=zeros.astype(bool),
+        ack=zeros.astype(bool),
+        from_client=from_client,
+        conn_index=conn_index,
+        starts=np.searchsorted(conn_index, np.arange(6)),
+        dir_key=dir_key,
+    )
+
+
+def _nearest_twins(r: duplicates.Rows, look_back: int) -> list[tuple[int, int]]:
+    """Row by row: the nearest earlier row of its direction with every key equal, kept when
+    at most ``look_back`` rows back and inside the widest window."""
+    pairs = []
+    for row in range(len(r.dir_key)):
+        for e in range(row - 1, -1, -1):
+            if r.dir_key[e] == r.dir_key[row] and all(key[e] == key[row] for key in r.keys):
+                if (
+                    row - e <= look_back
+                    and r.time_ns[row] - r.time_ns[e] < duplicates._SYN_WINDOW_NS
+                ):
+                    pairs.append((row, e))
+                break
+    return pairs
+
+
+@pytest.mark.parametrize("look_back", [1, 2, 3, 7, 4096])
+def test_a_copy_is_paired_with_its_nearest_twin_within_the_look_back(
+    monkeypatch: pytest.MonkeyPatch, look_back: int
+) -> None:
+    """Compiled core and numpy both give, for each row, its nearest identical row of its
+    direction when it lies at most ``LOOK_BACK_ROWS`` rows back (the core's two tables turn
+    over many times at a look-back of 1 to 7)."""
+    from pcapline.read import native
+
+    monkeypatch.setattr(duplicates, "LOOK_BACK_ROWS", look_back)
+    for seed in range(12):
+        r = _twin_rows(seed)
+        want = _nearest_twins(r, look_back)
+        assert len(want) >= 10  # not a vacuous comparison
+        ways = [False, True] if native.core is not None else [False]
+        for active in ways:
+            monkeypatch.setattr(native, "active", active)
+            later, earlier = duplicates._identical_pairs(r)
+            assert list(zip(later.tolist(), earlier.tolist(), strict=True)) == want, active
+
+
+def test_copies_with_other_segments_between_them_are_still_copies() -> None:
+    """A router's ``-i any`` capture: every client segment seen as it came in, and again
+    after the egress queue, four segments later; same IP ID, 3 ms apart. No resend."""
+    c = Conversation().handshake(0.0)
+    seq = c.client_isn + 1
+    sent = []
+    for k in range(8):
+        sent.append((0.1 + k * 0.001, seq + 100 * k, 100 + k))
+    rows = sorted([(t, s, i) for t, s, i in sent] + [(t + 0.003 + 1e-6, s, i) for t, s, i in sent])
+    for t, s, ip_id in rows:
+        c.send(CLIENT, t, ACK, seq=s, ack=c.server_isn + 1, length=100, ip_id=ip_id)
+    f = compute_facts(segments(c))
+    assert int(f.is_dup.sum()) == 8
+    assert not f.is_retrans.any()
+
+
+def test_pieces_of_a_merged_segment_seen_leaving_are_copies() -> None:
+    """A router on ``-i any``: two client segments merged by GRO coming in (2,000 bytes, the
+    first one's IP ID 40), then, after a segment that came in meanwhile, the two pieces
+    leaving (IP IDs 40 and 41, 1,000 bytes each). The pieces are copies; a resend of the
+    second piece with a new IP ID (43) is a retransmission."""
+    c = Conversation().handshake(0.0)
+    seq, ack = c.client_isn + 1, c.server_isn + 1
+    c.send(CLIENT, 0.100, ACK, seq=seq, ack=ack, length=2000, ip_id=40)
+    c.send(CLIENT, 0.101, ACK, seq=seq + 2000, ack=ack, length=1000, ip_id=42)
+    c.send(CLIENT, 0.104, ACK, seq=seq, ack=ack, length=1000, ip_id=40)
+    c.send(CLIENT, 0.105, ACK, seq=seq + 1000, ack=ack, length=1000, ip_id=41)
+    c.send(CLIENT, 0.150, ACK, seq=seq + 1000, ack=ack, length=1000, ip_id=43)
+    f = compute_facts(segments(c))
+    assert f.is_dup.tolist()[-5:] == [False, False, True, True, False]
+    assert f.is_retrans.tolist()[-5:] == [False, False, False, False, True]
+
+
+def test_a_direction_whose_only_data_comes_after_its_fin_has_no_whole_to_cut() -> None:
+    # ssl-to-http-server.pcap: the server's FIN is captured before its only data segment,
+    # whose bytes then lie below the highest seq seen: the piece search has no whole segment
+    # to look in, and says so (no copy) instead of failing.
+    c = Conversation().handshake(0.0)
+    c.send(SERVER, 0.10, ACK | FIN, seq=c.server_isn + 342, ack=c.client_isn + 1, ip_id=0x1B8A)
+    c.send(SERVER, 0.11, ACK, seq=c.server_isn + 1, ack=c.client_isn + 1, length=341, ip_id=0x1B89)
+    f = compute_facts(segments(c))
+    assert f.is_dup.tolist()[-2:] == [False, False]
+
+
+def test_a_numbered_clients_syn_seen_again_after_the_handshake_is_a_copy() -> None:
+    # wireshark-retrans.pcap: the client's SYN (IP ID 0x0df8) again 5.6 ms later, after the
+    # SYN+ACK and the client's ACK: a mirror's copy, not a retry (a resent SYN has a new IP ID).
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn, ip_id=0x0DF8)
+    c.send(SERVER, 0.002, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
+    c.send(CLIENT, 0.003, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1, ip_id=0x0DF9)
+    c.send(CLIENT, 0.0056, 2, seq=c.client_isn, ip_id=0x0DF8)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False, True]
+    # The same SYN with a new IP ID is a retry, even that soon (the server's answer was lost).
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn, ip_id=0x0DF8)
+    c.send(SERVER, 0.002, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
+    c.send(CLIENT, 0.003, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1, ip_id=0x0DF9)
+    c.send(CLIENT, 1.0, 2, seq=c.client_isn, ip_id=0x0DFA)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False, False]
 
 
 def test_per_connection_reductions_equal_counting_each_rows_connection() -> None:

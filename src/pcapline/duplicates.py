@@ -6,8 +6,13 @@ duplicates. A copy is identical to the packet it repeats: same IP ID, seq, ack, 
 window and TSval. A retransmission can be identical too (IP ID 0, no timestamps), so a copy
 is recognised by what the sender could NOT have done in the gap between the two:
 
-- Within ``DUPLICATE_WINDOW_NS`` (1 ms) of the original: no timer fires that soon (the minimum
-  RTO is 200 ms) and a resend on duplicate ACKs waits for a round trip of them.
+- Within ``DUPLICATE_WINDOW_NS`` (1 ms) of the original with nothing from the peer in
+  between: no timer fires that soon (the minimum RTO is 200 ms, a loss probe's 2 ms) and a
+  resend on duplicate ACKs or SACK (fast retransmit, RACK) needs one of them to arrive first.
+  Where the round trip is sub-millisecond (a data centre, two namespaces) such a resend follows
+  the original by a fraction of a millisecond, byte for byte (IPv6 has no IP ID, and TSval
+  ticks in milliseconds): the peer's segment between the two is what tells it from a copy.
+  Seen at the same instant, two identical packets are one whatever came between.
 - A numbered sender (its segments carry different IP IDs: Linux counts per socket,
   ``ip_select_ident``; Windows counts globally) gives every transmission a new IP ID: the
   same non-zero IP ID sooner than ``RTO_FLOOR_S`` (no retransmission timer fires sooner, and the
@@ -15,7 +20,9 @@ is recognised by what the sender could NOT have done in the gap between the two:
 - A SYN is resent only by its timer (TCP_TIMEOUT_INIT, 1 s, on Linux; 3 s on Windows and old
   stacks) or after an answer (Windows retries a refused connect after the RST, a stale peer's
   challenge ACK draws a RST and a retry): the same SYN sooner than
-  ``SYN_COPY_BEFORE_S`` with nothing from the server in between is a copy.
+  ``SYN_COPY_BEFORE_S`` with nothing from the server in between is a copy, and so is a
+  numbered client's same SYN sooner than ``RTO_FLOOR_S`` whatever came between (a resent SYN
+  has a new IP ID like any other transmission).
 - A SYN+ACK is resent by its timer (TCP_TIMEOUT_INIT, 1 s: no RTT sample exists yet, and no
   stack's timer is shorter than the round trip) or on a resent SYN (``tcp_check_req`` answers
   it at once, so a timer's SYN+ACK and that answer can leave microseconds apart, both real).
@@ -25,8 +32,11 @@ is recognised by what the sender could NOT have done in the gap between the two:
   both sides of a router) or it has the very same timestamp (one host's two transmissions are
   never seen at the same instant).
 
-Columnar over the grouped rows of ``facts.compute_facts``; only the few identical pairs are
-looked at one by one.
+A copy is judged against the nearest identical segment of its direction, up to
+``LOOK_BACK_ROWS`` segments back: not only its neighbour, since a router's egress queue, a
+mirror of several VLANs or two merged taps put other segments between the copies. Columnar
+over the grouped rows of ``facts.compute_facts``; only the few identical pairs are looked at
+one by one.
 """
 
 from __future__ import annotations
@@ -46,6 +56,13 @@ NUMBERED_WINDOW_NS = round(RTO_FLOOR_S * 1e9)
 #: timer slack for where the capture sits.
 SYN_COPY_BEFORE_S = (1 - SLACK_FRACTION) * TCP_TIMEOUT_INIT_S
 _SYN_WINDOW_NS = round(SYN_COPY_BEFORE_S * 1e9)
+#: How far back in its direction a copy's original is looked for, in segments. The copies
+#: of one packet need not be neighbours: ``-i any`` on a router sees a packet as it comes in
+#: and again as it leaves, after the egress queue (a queue of 40 segments puts 40 others
+#: between the two), and a mirror of several VLANs or two merged taps repeat a whole flow
+#: tens of milliseconds later. 4,096 segments is a queue of 6 MB, deeper than the time
+#: windows above allow at any rate a capture keeps up with.
+LOOK_BACK_ROWS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +79,11 @@ class Rows:
     conn_index: np.ndarray
     starts: np.ndarray  # each connection's first row, then the row count
     dir_key: np.ndarray  # connection * 2 + from_client
-    dir_order: np.ndarray  # rows sorted by dir_key, frame order inside each
 
 
 def copies(r: Rows) -> np.ndarray:
-    """Per row: a copy of one of the two previous segments of its direction."""
+    """Per row: a copy of an earlier segment of its direction (its nearest identical one,
+    ``LOOK_BACK_ROWS`` segments back at most)."""
     out = np.zeros(len(r.time_ns), dtype=bool)
     later, earlier = _identical_pairs(r)
     if not len(later):
@@ -74,11 +91,18 @@ def copies(r: Rows) -> np.ndarray:
     gap = r.time_ns[later] - r.time_ns[earlier]
     syn, ack = r.syn[later], r.ack[later]
     numbered = (r.ip_id[later] != 0) & _numbered_direction(r, r.dir_key[later])
-    plain = ~syn & ((gap <= DUPLICATE_WINDOW_NS) | (numbered & (gap < NUMBERED_WINDOW_NS)))
+    same_instant = gap == 0
+    soon = ~syn & (gap <= DUPLICATE_WINDOW_NS) & ~same_instant
+    if soon.any():
+        soon[soon] = _nothing_between(r, earlier[soon], later[soon])
+    plain = ~syn & (soon | same_instant | (numbered & (gap < NUMBERED_WINDOW_NS)))
     syn_copy = syn & ~ack & (gap < _SYN_WINDOW_NS)
     if syn_copy.any():
         syn_copy[syn_copy] = _nothing_between(r, earlier[syn_copy], later[syn_copy])
-    same_instant = gap == 0
+    # A numbered client gives a resent SYN a new IP ID too (Linux: the connecting socket's
+    # counter, inet_id), so its same IP ID sooner than any timer is the same SYN even after
+    # the server answered (a copy seen after the handshake: a mirror's or a merged tap's).
+    syn_copy |= syn & ~ack & numbered & (gap < NUMBERED_WINDOW_NS)
     ttl_changed = r.ttl[later] != r.ttl[earlier]
     synack = syn & ack
     synack_copy = synack & (
@@ -96,58 +120,134 @@ def copies(r: Rows) -> np.ndarray:
     return out
 
 
+def pieces(r: Rows, resent: np.ndarray, rel_seq: np.ndarray, seg_len: np.ndarray) -> np.ndarray:
+    """Per row of ``resent`` (segments that repeat bytes already seen): one piece of a larger
+    segment captured before it, cut up on the way, not sent again.
+
+    A router or host captured on ``-i any`` sees a packet as it comes in, merged with the
+    next ones by GRO (one segment of up to 64 KB carrying the first one's IP ID), and again as
+    it leaves, cut back into MSS-sized pieces by GSO, which numbers them on from that IP ID
+    (IPv4: ``inet_gso_segment``). Piece k of a whole then starts k pieces into it, has the
+    whole's IP ID + k, its ACK and its TSval, and leaves before any timer could resend it
+    (``NUMBERED_WINDOW_NS``). A sender numbering its packets gives a resent one a new IP ID,
+    past every piece's (``ip_select_ident``), so a resend does not fit."""
+    found = np.zeros(len(resent), dtype=bool)
+    asked = np.flatnonzero(r.ip_id[resent] != 0)
+    asked = asked[_numbered_direction(r, r.dir_key[resent[asked]])]
+    if not len(asked):
+        return found
+    rows = resent[asked]
+    n_dirs = 2 * (len(r.starts) - 1)
+    in_dir = np.zeros(n_dirs, dtype=bool)
+    in_dir[r.dir_key[rows]] = True
+    # the wholes: segments of those directions that brought new bytes (a piece is never one)
+    new_bytes = seg_len > 0
+    new_bytes[resent] = False
+    wholes = np.flatnonzero(in_dir[r.dir_key] & new_bytes)
+    if not len(wholes):
+        return found
+    keys = _dir_ip_id(r.dir_key[wholes], r.ip_id[wholes])
+    by_key = np.lexsort((wholes, keys))  # by (direction, IP ID), then row
+    keys, wholes = keys[by_key], wholes[by_key]
+    ack, ts_val = r.keys[2], r.keys[6]
+    match = np.zeros(len(rows), dtype=bool)
+    for k in range(MAX_PIECES):
+        left = np.flatnonzero(~match)
+        if not len(left):
+            break
+        row = rows[left]
+        want = _dir_ip_id(r.dir_key[row], r.ip_id[row] - k)
+        # the latest whole with that (direction, IP ID) before the row (an ID seen twice:
+        # the counter came round)
+        at = np.searchsorted(keys, want, side="right") - 1
+        ok = at >= 0
+        at = np.maximum(at, 0)
+        ok &= keys[at] == want
+        whole = wholes[at]
+        too_late = whole >= row
+        back = np.maximum(at - 1, 0)
+        stepped = too_late & (at >= 1) & (keys[back] == want) & (wholes[back] < row)
+        whole = np.where(stepped, wholes[back], whole)
+        ok &= ~too_late | stepped
+        into = rel_seq[row] - rel_seq[whole]
+        length = seg_len[row]
+        ok &= (seg_len[whole] > length) & (into >= 0) & (into + length <= seg_len[whole])
+        ok &= (ack[row] == ack[whole]) & (ts_val[row] == ts_val[whole])
+        ok &= (r.time_ns[row] - r.time_ns[whole]) < NUMBERED_WINDOW_NS
+        # piece k starts k pieces in, each as long as this one, or is the last and shorter
+        last = (k > 0) & (into + length == seg_len[whole]) & (into >= k * length)
+        last &= into % max(k, 1) == 0
+        ok &= (into == k * length) | last
+        match[left[ok]] = True
+    found[asked[match]] = True
+    return found
+
+
+#: Pieces of one segment looked for (``pieces``): GRO and TSO make segments of up to 64 KB,
+#: 45 pieces of 1,448 bytes; a smaller MSS makes more, and this many is where it stops.
+MAX_PIECES = 64
+
+
+def _dir_ip_id(dir_key: np.ndarray, ip_id: np.ndarray) -> np.ndarray:
+    return np.asarray(dir_key, np.int64) * 65536 + (np.asarray(ip_id, np.int64) & 0xFFFF)
+
+
 def _identical_pairs(r: Rows) -> tuple[np.ndarray, np.ndarray]:
-    """(later, earlier) row pairs: identical keys, one or two segments apart in the direction,
-    within the widest window any rule allows; each later row once, with its nearest original,
-    in row order. One walk in the compiled core when it is built (``read.native``), else
-    numpy (the reference, ``_identical_pairs_numpy``)."""
+    """(later, earlier) row pairs: each row and the nearest earlier row of its direction with
+    the same keys, when that row is at most ``LOOK_BACK_ROWS`` rows before it (rows of its
+    connection) and within the widest window any rule allows; in row order. One walk in the
+    compiled core when it is built (``read.native``), else numpy (the reference,
+    ``_identical_pairs_numpy``)."""
     if not native.active:
         return _identical_pairs_numpy(r)
-    keys = tuple(native.int64s(k) for k in r.keys)
     found = native.core.identical_pairs(
-        keys,
+        tuple(native.int64s(k) for k in r.keys),
         native.int64s(r.dir_key),
-        native.int64s(r.dir_order),
         native.int64s(r.time_ns),
         _SYN_WINDOW_NS,
+        LOOK_BACK_ROWS,
     )
     later, earlier = (np.frombuffer(rows, dtype=np.int64) for rows in found)
-    by_row = np.argsort(later, kind="stable")  # found in direction order
-    return later[by_row], earlier[by_row]
+    return later, earlier
 
 
 def _identical_pairs_numpy(r: Rows) -> tuple[np.ndarray, np.ndarray]:
-    """``_identical_pairs`` with numpy only. Sequence and ACK numbers are compared first over
-    the whole direction-ordered rows (they differ between most neighbours, unlike the time
-    window), then the few pairs left key by key."""
-    rows = r.dir_order
-    same_dir = r.dir_key[rows]
-    t = r.time_ns[rows]
-    seq, ack = r.keys[1][rows], r.keys[2][rows]
-    later_all, earlier_all = [], []
-    for lag in (1, 2):
-        if len(rows) <= lag:
-            break
-        same = (seq[lag:] == seq[:-lag]) & (ack[lag:] == ack[:-lag])
-        same &= same_dir[lag:] == same_dir[:-lag]
-        same &= (t[lag:] - t[:-lag]) < _SYN_WINDOW_NS
-        pairs = np.flatnonzero(same)
-        later, earlier = rows[pairs + lag], rows[pairs]
-        for key in r.keys:
-            equal = key[later] == key[earlier]
-            later, earlier = later[equal], earlier[equal]
-        later_all.append(later)
-        earlier_all.append(earlier)
-    if not later_all:
+    """``_identical_pairs`` with numpy only: the rows sorted stably by a hash of their
+    direction and keys put each row right after its nearest twin; the keys themselves are
+    compared for every such neighbour (two different rows may share a hash)."""
+    n = len(r.dir_key)
+    if n < 2:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    later, earlier = np.concatenate(later_all), np.concatenate(earlier_all)
-    # Judge each row against its nearest original (lag 1 before lag 2 for one row).
-    order = np.lexsort((-earlier, later))
-    later, earlier = later[order], earlier[order]
-    first = np.ones(len(later), dtype=bool)
-    first[1:] = later[1:] != later[:-1]
-    return later[first], earlier[first]
+    h = _mixed(np.full(n, 0x9E3779B97F4A7C15, dtype=np.uint64) ^ _unsigned(r.dir_key))
+    for key in r.keys:
+        h = _mixed(h ^ _unsigned(key))
+    by_hash = np.argsort(h, kind="stable")  # twins in row order
+    later, earlier = by_hash[1:], by_hash[:-1]
+    same = (h[later] == h[earlier]) & (r.dir_key[later] == r.dir_key[earlier])
+    same &= (later - earlier) <= LOOK_BACK_ROWS
+    same &= (r.time_ns[later] - r.time_ns[earlier]) < _SYN_WINDOW_NS
+    later, earlier = later[same], earlier[same]
+    for key in r.keys:
+        equal = key[later] == key[earlier]
+        later, earlier = later[equal], earlier[equal]
+    by_row = np.argsort(later, kind="stable")
+    return later[by_row].astype(np.int64), earlier[by_row].astype(np.int64)
+
+
+def _unsigned(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64).view(np.uint64)
+
+
+def _mixed(h: np.ndarray) -> np.ndarray:
+    """The compiled core's 64-bit mix (murmur3's finaliser), a uint64 array at a time."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(33))
+        h = h * np.uint64(0xFF51AFD7ED558CCD)
+        h = h ^ (h >> np.uint64(33))
+        h = h * np.uint64(0xC4CEB9FE1A85EC53)
+        mixed: np.ndarray = h ^ (h >> np.uint64(33))
+    return mixed
 
 
 def _numbered_direction(r: Rows, dirs: np.ndarray) -> np.ndarray:
@@ -197,4 +297,4 @@ def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool
     return gap_ns < acked_ns - sent_ns
 
 
-__all__ = ["DUPLICATE_WINDOW_NS", "SYN_COPY_BEFORE_S", "Rows", "copies"]
+__all__ = ["DUPLICATE_WINDOW_NS", "SYN_COPY_BEFORE_S", "Rows", "copies", "pieces"]

@@ -203,21 +203,22 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     ts_val = col.get("ts_val", np.int64)
     time_ns = col.get("time_ns", np.int64)
     ttl = col.get("ttl", np.int64)
-    is_dup = duplicates.copies(
-        duplicates.Rows(
-            keys=(ip_id, seq, ack, seg_len, flags, raw_window, ts_val),
-            ip_id=ip_id,
-            ttl=ttl,
-            time_ns=time_ns,
-            syn=is_syn,
-            ack=has_ack,
-            from_client=from_client,
-            conn_index=conn_index,
-            starts=starts,
-            dir_key=dir_key,
-            dir_order=dir_order,
-        )
+    copy_rows = duplicates.Rows(
+        keys=(ip_id, seq, ack, seg_len, flags, raw_window, ts_val),
+        ip_id=ip_id,
+        ttl=ttl,
+        time_ns=time_ns,
+        syn=is_syn,
+        ack=has_ack,
+        from_client=from_client,
+        conn_index=conn_index,
+        starts=starts,
+        dir_key=dir_key,
     )
+    is_dup = duplicates.copies(copy_rows)
+    # Bytes seen again that are a piece of a bigger segment seen before (GRO in, GSO out).
+    again = np.flatnonzero((seg_len > 0) & ~is_syn & ~is_rst & ~is_dup & (rel_seq < next_seq))
+    is_dup[again[duplicates.pieces(copy_rows, again, rel_seq, seg_len)]] = True
 
     plain = ~(is_syn | is_fin | is_rst)
     # Probes carry 0 or 1 byte: the seq tests below are asked of those rows only.

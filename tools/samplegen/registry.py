@@ -78,6 +78,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("ipv6-refused", 43, special.ipv6_refused, 1),
     Scenario("lossy-mix", 44, special.lossy_mix, 12),
     Scenario("nat-three-clocks", 45, special.nat_three_clocks, 4),
+    Scenario("copies-behind-a-queue", 46, special.copies_behind_a_queue, 3),
     # link types and file formats
     Scenario("linktype-sll2", 51, linktypes.sll2_any, 2),
     Scenario("linktype-sll1", 52, linktypes.sll1_any, 2),

@@ -644,94 +644,7 @@ fail:
     return finish(all, 8, 0);
 }
 
-/* identical_pairs(keys, group, order, time_ns, window_ns) -> (later, earlier)
- *
- * duplicates.py::_identical_pairs: walks the rows in `order` (each direction's rows
- * together, frame order inside); a row pairs with the row one before it in that walk, else
- * with the row two before, when that row has the same `group`, every column of `keys` (a
- * tuple of int64 columns) equal, and is less than `window_ns` earlier. The pairs come in walk
- * order, as two bytearrays of int64 rows. */
 #define MAX_KEYS 16
-static PyObject *
-identical_pairs(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *key_tuple;
-    Py_buffer group = {0}, order = {0}, times = {0};
-    Py_buffer key_views[MAX_KEYS];
-    Py_buffer *all[] = {&group, &order, &times};
-    Py_ssize_t n_keys = 0, got_keys = 0;
-    long long window;
-    Offsets later = {NULL, 0, 0}, earlier = {NULL, 0, 0};
-    memset(key_views, 0, sizeof key_views);
-    if (!PyArg_ParseTuple(args, "O!y*y*y*L", &PyTuple_Type, &key_tuple, &group, &order,
-                          &times, &window))
-        goto fail;
-    const Py_ssize_t n = group.len / 8;
-    n_keys = PyTuple_GET_SIZE(key_tuple);
-    if (n_keys > MAX_KEYS) {
-        PyErr_SetString(PyExc_ValueError, "identical_pairs: at most 16 key columns");
-        goto fail;
-    }
-    const int64_t *cols[MAX_KEYS];
-    for (; got_keys < n_keys; got_keys++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(key_tuple, got_keys), &key_views[got_keys],
-                               PyBUF_SIMPLE) < 0)
-            goto fail;
-        if (check_len(&key_views[got_keys], n, 8, "key"))
-            goto fail;
-        cols[got_keys] = key_views[got_keys].buf;
-    }
-    if (check_len(&group, n, 8, "group") || check_len(&order, n, 8, "order")
-        || check_len(&times, n, 8, "time_ns"))
-        goto fail;
-    const int64_t *g = group.buf, *o = order.buf, *t = times.buf;
-    int bad = 0, no_memory = 0;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t j = 0; j < n; j++) {
-        int64_t i = o[j];
-        if (i < 0 || i >= n) { bad = 1; break; }
-        for (Py_ssize_t lag = 1; lag <= 2 && lag <= j; lag++) {
-            int64_t e = o[j - lag];
-            if (e < 0 || e >= n) { bad = 1; break; }
-            if (g[e] != g[i] || !(t[i] - t[e] < window))
-                continue;
-            Py_ssize_t c = 0;
-            while (c < n_keys && cols[c][i] == cols[c][e])
-                c++;
-            if (c < n_keys)
-                continue;
-            if (offsets_append(&later, i) < 0 || offsets_append(&earlier, e) < 0)
-                no_memory = 1;
-            break; /* the nearest original only */
-        }
-        if (bad || no_memory)
-            break;
-    }
-    Py_END_ALLOW_THREADS
-    for (Py_ssize_t c = 0; c < got_keys; c++)
-        PyBuffer_Release(&key_views[c]);
-    release_all(all, 3);
-    if (bad || no_memory) {
-        free(later.items);
-        free(earlier.items);
-        return bad ? index_error() : PyErr_NoMemory();
-    }
-    PyObject *a = offsets_finish(&later);
-    PyObject *b = offsets_finish(&earlier);
-    if (a == NULL || b == NULL) {
-        Py_XDECREF(a);
-        Py_XDECREF(b);
-        return NULL;
-    }
-    return Py_BuildValue("(NN)", a, b);
-fail:
-    for (Py_ssize_t c = 0; c < got_keys; c++)
-        PyBuffer_Release(&key_views[c]);
-    release_all(all, 3);
-    free(later.items);
-    free(earlier.items);
-    return NULL;
-}
 
 /* first_seen_ids(columns, out) -> n_distinct
  *
@@ -769,6 +682,166 @@ slot_in(int64_t *slots, uint64_t mask, uint64_t h, int64_t id)
     while (slots[at] >= 0)
         at = (at + 1) & mask;
     slots[at] = id;
+}
+
+/* identical_pairs(keys, group, time_ns, window_ns, look_back) -> (later, earlier)
+ *
+ * duplicates.py::_identical_pairs: walks the rows (each connection's together, frame order
+ * inside); a row pairs with the nearest row before it with the same `group` and every
+ * column of `keys` (a tuple of int64 columns) equal, when that row is at most `look_back`
+ * rows before it and less than `window_ns` earlier. The pairs come in row order, as two
+ * bytearrays of int64 rows.
+ *
+ * Two open-addressing tables of rows, by the hash of (group, keys): the current one takes
+ * every row (an identical row replaces its older twin, so a look-up finds the nearest), and
+ * when it holds `look_back` distinct rows it becomes the previous one and a fresh table
+ * starts. Every row of the last `look_back` is then in one of the two, the tables stay small
+ * enough for the cache whatever the capture's size, and the columns are read in order. */
+/* Odd 64-bit factors, one per key column (constants of murmur3, xxHash and splitmix64). */
+static const uint64_t KEY_FACTORS[MAX_KEYS] = {
+    0xc2b2ae3d27d4eb4fULL, 0x165667b19e3779f9ULL, 0xd6e8feb86659fd93ULL, 0xff51afd7ed558ccdULL,
+    0xc4ceb9fe1a85ec53ULL, 0x94d049bb133111ebULL, 0xbf58476d1ce4e5b9ULL, 0x9fb21c651e98df25ULL,
+    0x2127599bf4325c37ULL, 0x880355f21e6d1965ULL, 0x6c8e9cf570932bd5ULL, 0x5bd1e9955bd1e995ULL,
+    0x87c37b91114253d5ULL, 0x4cf5ad432745937fULL, 0x52dce729da3ed6a5ULL, 0x38495ab5a1e3b2c7ULL,
+};
+
+static inline int
+same_row(const int64_t *const *cols, Py_ssize_t n_keys, const int64_t *g, int64_t a, int64_t b)
+{
+    if (g[a] != g[b])
+        return 0;
+    for (Py_ssize_t c = 0; c < n_keys; c++)
+        if (cols[c][a] != cols[c][b])
+            return 0;
+    return 1;
+}
+
+/* The row identical to row `i` (hash `h`) in `table` (-1: none): slots of two int64, a row
+ * and its hash, so a slot holding another row is passed over without reading that row's
+ * columns. `*at` is left at the twin's slot, or at the empty slot where row `i` would go. */
+static inline int64_t
+find_twin(const int64_t *table, uint64_t mask, uint64_t h, const int64_t *const *cols,
+          Py_ssize_t n_keys, const int64_t *g, int64_t i, uint64_t *at)
+{
+    uint64_t s = h & mask;
+    int64_t row;
+    while ((row = table[2 * s]) >= 0) {
+        if ((uint64_t)table[2 * s + 1] == h && same_row(cols, n_keys, g, row, i))
+            break;
+        s = (s + 1) & mask;
+    }
+    *at = s;
+    return row;
+}
+
+static PyObject *
+identical_pairs(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *key_tuple;
+    Py_buffer group = {0}, times = {0};
+    Py_buffer key_views[MAX_KEYS];
+    Py_buffer *all[] = {&group, &times};
+    Py_ssize_t n_keys = 0, got_keys = 0, look_back;
+    long long window;
+    Offsets later = {NULL, 0, 0}, earlier = {NULL, 0, 0};
+    int64_t *tables = NULL;
+    memset(key_views, 0, sizeof key_views);
+    if (!PyArg_ParseTuple(args, "O!y*y*Ln", &PyTuple_Type, &key_tuple, &group, &times,
+                          &window, &look_back))
+        goto fail;
+    const Py_ssize_t n = group.len / 8;
+    n_keys = PyTuple_GET_SIZE(key_tuple);
+    if (n_keys > MAX_KEYS) {
+        PyErr_SetString(PyExc_ValueError, "identical_pairs: at most 16 key columns");
+        goto fail;
+    }
+    if (look_back < 1 || look_back > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "identical_pairs: look_back from 1 to 2**24 rows");
+        goto fail;
+    }
+    const int64_t *cols[MAX_KEYS];
+    for (; got_keys < n_keys; got_keys++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(key_tuple, got_keys), &key_views[got_keys],
+                               PyBUF_SIMPLE) < 0)
+            goto fail;
+        if (check_len(&key_views[got_keys], n, 8, "key"))
+            goto fail;
+        cols[got_keys] = key_views[got_keys].buf;
+    }
+    if (check_len(&group, n, 8, "group") || check_len(&times, n, 8, "time_ns"))
+        goto fail;
+    const int64_t *g = group.buf, *t = times.buf;
+    /* slots per table: a power of two, at least twice the distinct rows it may hold */
+    uint64_t cap = 16;
+    while (cap < 2 * (uint64_t)look_back)
+        cap <<= 1;
+    const uint64_t mask = cap - 1;
+    tables = malloc(4 * cap * sizeof(int64_t)); /* two tables of (row, hash) slots */
+    if (tables == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    int64_t *current = tables, *previous = tables + 2 * cap;
+    int no_memory = 0;
+    Py_BEGIN_ALLOW_THREADS
+    memset(tables, 0xff, 4 * cap * sizeof(int64_t)); /* -1: empty */
+    Py_ssize_t held = 0; /* distinct rows in `current` */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* a multiply per value (independent of one another), summed, one mix at the end:
+         * the table only needs its low bits spread, and every key is compared when the
+         * hashes agree */
+        uint64_t h = (uint64_t)g[i] * 0x9e3779b97f4a7c15ULL;
+        for (Py_ssize_t c = 0; c < n_keys; c++)
+            h += (uint64_t)cols[c][i] * KEY_FACTORS[c];
+        h = mix64(h);
+        uint64_t slot, unused;
+        int64_t twin = find_twin(current, mask, h, cols, n_keys, g, i, &slot);
+        if (twin < 0)
+            twin = find_twin(previous, mask, h, cols, n_keys, g, i, &unused);
+        if (twin >= 0 && i - twin <= look_back && t[i] - t[twin] < window) {
+            if (offsets_append(&later, i) < 0 || offsets_append(&earlier, twin) < 0) {
+                no_memory = 1;
+                break;
+            }
+        }
+        if (current[2 * slot] < 0)
+            held++;
+        current[2 * slot] = i; /* the nearest of its twins from now on */
+        current[2 * slot + 1] = (int64_t)h;
+        if (held >= look_back) {
+            int64_t *swap = previous;
+            previous = current;
+            current = swap;
+            memset(current, 0xff, 2 * cap * sizeof(int64_t));
+            held = 0;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(tables);
+    for (Py_ssize_t c = 0; c < got_keys; c++)
+        PyBuffer_Release(&key_views[c]);
+    release_all(all, 2);
+    if (no_memory) {
+        free(later.items);
+        free(earlier.items);
+        return PyErr_NoMemory();
+    }
+    PyObject *a = offsets_finish(&later);
+    PyObject *b = offsets_finish(&earlier);
+    if (a == NULL || b == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", a, b);
+fail:
+    free(tables);
+    for (Py_ssize_t c = 0; c < got_keys; c++)
+        PyBuffer_Release(&key_views[c]);
+    release_all(all, 2);
+    free(later.items);
+    free(earlier.items);
+    return NULL;
 }
 
 static PyObject *
@@ -1939,7 +2012,7 @@ static PyMethodDef methods[] = {
     {"first_seen_ids", first_seen_ids, METH_VARARGS,
      "Each row's number among the distinct rows of columns, by first appearance (flows.py)."},
     {"identical_pairs", identical_pairs, METH_VARARGS,
-     "Rows identical to one of the two before them in their direction (duplicates.py)."},
+     "Rows identical to a recent row of their direction (duplicates.py)."},
     {"ethernet_ipv4_tcp", ethernet_ipv4_tcp, METH_VARARGS,
      "Segment columns of the Ethernet/IPv4/TCP frames (decode/ethernet_ipv4_tcp.py)."},
     {"json_text", json_text, METH_VARARGS,

@@ -72,9 +72,14 @@ def read_heads(fd: int, at: Buffer, length: Buffer, width: int, out: Buffer) -> 
     for a failed read."""
 
 def identical_pairs(
-    keys: tuple[Buffer, ...], group: Buffer, order: Buffer, time_ns: Buffer, window_ns: int
+    keys: tuple[Buffer, ...],
+    group: Buffer,
+    time_ns: Buffer,
+    window_ns: int,
+    look_back: int,
 ) -> tuple[bytearray, bytearray]:
-    """``duplicates._identical_pairs``: rows equal to one of the two before them in ``order``."""
+    """``duplicates._identical_pairs``: each row and the nearest earlier row of its ``group``
+    equal to it, at most ``look_back`` rows before it and less than ``window_ns`` earlier."""
 
 # The decode stage's common frame (decode/ethernet_ipv4_tcp.py).
 def ethernet_ipv4_tcp(

@@ -359,3 +359,95 @@ def nat_three_clocks(ctx: Ctx, net: int) -> list[Expected]:
     )
     exp.findings = []
     return [exp]
+
+
+#: The router's queue toward the server in ``copies_behind_a_queue``.
+QUEUE_TC = ["tbf", "rate", "20mbit", "burst", "16kb", "limit", "1mb"]
+
+
+def copies_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
+    """A router captured on ``any`` while its link toward the server queues (tbf, 20 Mbit/s).
+
+    Every forwarded packet is captured twice: as it comes in on one interface and as it leaves
+    on the other. The client's segments leave after the queue, so other segments of the flow
+    come between the two copies of each (up to the window in flight: the server's SO_RCVBUF
+    of 32 KB keeps it under the queue's 1 MB limit, so tbf never drops). Copies, not
+    retransmissions: with tcpdump -i any on a router or a Kubernetes node this is the
+    common case, not the exception.
+    """
+    name = "duplicates-router-any-egress-queue.pcap"
+    port = PORT + 300
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.run(["tc", "qdisc", "add", "dev", "rs", "root", *QUEUE_TC])
+        ctx.capture(topo.router, "any", name)
+        srv = ctx.actor(
+            topo.server,
+            [
+                *st.listen(opts=[st.opt("SO_RCVBUF", 32768)]),
+                st.accept(),
+                st.recv_eof("c"),
+                st.close("c"),
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            topo.client,
+            [
+                *st.connect(topo.server_ip, port),
+                st.send(400_000),
+                st.shutdown_wr(),
+                st.recv_eof(),
+                st.close(),
+                st.signal("done"),
+            ],
+            "client",
+        )
+        cli.expect("done", timeout=20)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name,
+            "client sends 400 KB through a router whose link toward the server queues "
+            "(tbf 20 Mbit/s); captured on the router's 'any': every packet twice, the copies "
+            "apart by the queue",
+            "router",
+            {
+                "router_tc": "rs: " + " ".join(QUEUE_TC),
+                "server": {"SO_RCVBUF": 32768},
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(0, 1)),
+                    inferred={"captured_twice_min": 138},
+                    note="no packet is lost (the window in flight stays under the tbf limit), so "
+                    "nothing is resent but for a possible tail loss probe of the last segment; every "
+                    "forwarded packet appears twice (in on one interface, out on the other), the "
+                    "client's copies up to a window of segments apart, merged by GRO coming in (one "
+                    "segment of several, with the first one's IP ID) and cut back by tbf going out "
+                    "(pieces numbered on from that IP ID). At least 138 copies: the server ACKs at "
+                    "least every second full segment of the 400 KB (tcp_ack_snd_check), and each pure "
+                    "ACK is seen twice, unmerged",
+                )
+            ],
+            notes="tcpdump -i any on the router: each forwarded packet is seen on rc and on rs; "
+            "the egress copy of a client segment waits in the tbf queue, so later segments' "
+            "ingress copies come between the two. A copy has the same IP ID, seq, ack, length "
+            "and TSval (the TTL differs by the hop), or is a piece of a GRO-merged segment seen "
+            "coming in: its bytes, the merged segment's IP ID plus its place, the same ack and "
+            "TSval.",
+            capture_format={
+                "format": "pcap",
+                "link_type": "LINUX_SLL2",
+                "tool": "tcpdump -i any",
+                "snaplen": 262144,
+            },
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
