@@ -96,6 +96,23 @@ def test_an_injected_hint_is_said_of_the_rst_that_carries_it() -> None:
     assert "Another RST in the sender's name looks injected: frame 4 (TTL 50" in row.explanation
 
 
+def test_a_rst_with_unread_data_says_how_long_after_that_data() -> None:
+    """close() with unread data sends the RST when the application closes: right after the
+    data, or a minute later (retransmit-fast009.pcap said "right after receiving data" of a
+    RST 60 s after the last data)."""
+
+    def reset_after(wait_s: float) -> str:
+        c = Conversation().handshake(0.0)
+        c.data(CLIENT, 0.01, 10).data(SERVER, 0.02, 20).ack(CLIENT, 0.03)
+        c.rst(CLIENT, 0.02 + wait_s)
+        row = _row(c)
+        assert row.fate == "reset"
+        return str(row.explanation)
+
+    assert "RST instead of FIN right after receiving data" in reset_after(0.05)
+    assert "RST instead of FIN 30 s after its peer's last data" in reset_after(30.0)
+
+
 def test_healthy_texts_are_shared_and_name_time_wait() -> None:
     a = explain.healthy(Fate.CLOSED, Side.CLIENT, False)
     assert "client holds TIME_WAIT" in a.text and a.label == "Closed normally"

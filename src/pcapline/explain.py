@@ -578,9 +578,17 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "(restarted, or a NAT/firewall lost the state)"
         )
     elif r.unread_data:
+        # close() sends the RST when the application closes, however long after the data
+        # came in (tcp_close: data_was_unread): say how long, not "right after".
+        late = r.unread_for_s is not None and r.unread_for_s >= 1
+        when = (
+            f"{_s(r.unread_for_s)} after its peer's last data"
+            if late
+            else "right after receiving data"
+        )
         why.append(
-            "it sent RST instead of FIN right after receiving data: close() with unread "
-            "received data, or an abortive close (SO_LINGER {1, 0})"
+            f"it sent RST instead of FIN {when}: close() with unread received data, or an "
+            "abortive close (SO_LINGER {1, 0})"
         )
     elif r.data_after_close is not None:
         peer = "client" if r.side is Side.SERVER else "server"

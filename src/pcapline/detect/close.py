@@ -81,6 +81,9 @@ class Reset:
     answers_peer: bool  # the segment just before the RST came from the peer
     #: The peer segment the RST answers (the segment just before it, from the peer).
     answers_frame: int | None = None
+    #: With ``unread_data``: seconds from the peer's last data to the RST (close() sends the
+    #: RST when the application closes, which may be long after that data came in).
+    unread_for_s: float | None = None
     #: No ACK bit, seq = the ACK number of the segment it answers: made for a segment the
     #: sender had no socket for, or one its closed socket refused (module docstring).
     stateless: bool = False
@@ -405,6 +408,7 @@ def _describe(
     # data/FIN, and it answered with RST rather than FIN (tcp_close: data_was_unread).
     own_fin = client_fin if sender else server_fin
     unread = peer_data >= 0 and (own_fin is None or own_fin > i) and peer_data > own_data
+    unread_for = view.seconds(peer_data, i) if unread else None
     # Data reaching a side after its own FIN: the application had closed, so the kernel
     # answers the data with RST (tcp_rcv_state_process, TcpExtTCPAbortOnData).
     late: int | None = None
@@ -427,6 +431,7 @@ def _describe(
         data_after_close=int(view.frame[late]) if late is not None else None,
         answers_peer=answers_peer,
         answers_frame=int(view.frame[answered]) if answered is not None else None,
+        unread_for_s=unread_for if unread_for is None or unread_for >= 0 else None,
         stateless=stateless,
         answers_payload=answered is not None
         and bool(view.seg_len[answered] > 0 or view.fin[answered] or view.probe_shape[answered]),
