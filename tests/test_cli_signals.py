@@ -290,3 +290,53 @@ def test_a_stopped_pools_manager_thread_fails_without_a_traceback(
     for thread in (quiet, loud):
         workers._quiet(thread)
     assert threading.excepthook is hook and getattr(hook, "previous", None) is record
+
+
+SIGNAL_WHILE_SETTING_UP = """
+import os, signal
+from pcapline import cli
+# numpy loads here in a real run (a tenth of a second): the signal arrives meanwhile
+cli._without_huge_page_advice = lambda: os.kill(os.getpid(), signal.{name})
+cli.main(["analyze", {capture!r}])
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "words"),
+    [
+        ("SIGINT", 130, "interrupted"),
+        ("SIGTERM", 143, "terminated (SIGTERM)"),
+        ("SIGHUP", 129, "terminated (SIGHUP)"),
+    ],
+)
+def test_a_signal_while_the_process_sets_up_is_one_line_and_its_exit_code(
+    name: str, status: int, words: str
+) -> None:
+    """Before ``run`` takes over (the libraries still loading), a signal ends the command
+    with the line and the exit code it gets later in the run, not a traceback and exit 1
+    (which ``--fail-on`` uses)."""
+    code = SIGNAL_WHILE_SETTING_UP.format(name=name, capture=CAPTURE)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_as_a_service_runs,
+    )
+    assert (done.returncode, done.stderr) == (status, f"pcapline: error: {words}\n")
+
+
+def test_the_start_up_guard_leaves_an_ignored_signal_ignored_and_gives_handlers_back() -> None:
+    from pcapline import startup
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        startup.guard_start()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # nohup's choice stands
+        assert signal.getsignal(signal.SIGTERM) is startup._leave_now
+        startup.guard_end()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        startup.guard_end()
+        signal.signal(signal.SIGHUP, before)

@@ -14,27 +14,14 @@ The public API is what ``__all__`` lists (a test pins it)::
 Unusable input raises ``pcapline.CaptureError`` (a ``pcapline.PcaplineError``, whose message is
 one line); damaged input that still holds frames is analysed and carries ``capture.warnings``.
 
-``analyze`` and ``Analysis`` are loaded on first use (PEP 562), so ``import pcapline`` and
-``pcapline --help`` stay fast and do not pull in pandas and the whole pipeline.
+The names are loaded on first use (PEP 562), so ``import pcapline`` and ``pcapline --help``
+stay fast and do not pull in pandas and the whole pipeline.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from pcapline.errors import CaptureError, PcaplineError
-from pcapline.model import (
-    CaptureInfo,
-    EventKind,
-    Explanation,
-    Fate,
-    Finding,
-    Side,
-    SkipReason,
-    SlowTag,
-    SlowThresholds,
-    Verdict,
-)
 
 __version__ = "0.1.0"
 
@@ -58,17 +45,52 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis, analyze
+    from pcapline.errors import CaptureError, PcaplineError
+    from pcapline.model import (
+        CaptureInfo,
+        EventKind,
+        Explanation,
+        Fate,
+        Finding,
+        Side,
+        SkipReason,
+        SlowTag,
+        SlowThresholds,
+        Verdict,
+    )
 
-_LAZY = {"analyze", "Analysis"}
+#: Every public name but ``__version__``, by the module that defines it: loaded on first use,
+#: so that ``import pcapline`` costs nothing (the console command starts by importing it,
+#: before ``startup`` can turn a signal into one line).
+_LAZY = {
+    "analyze": "analysis",
+    "Analysis": "analysis",
+    "CaptureError": "errors",
+    "PcaplineError": "errors",
+    **{
+        name: "model"
+        for name in (
+            "CaptureInfo",
+            "EventKind",
+            "Explanation",
+            "Fate",
+            "Finding",
+            "Side",
+            "SkipReason",
+            "SlowTag",
+            "SlowThresholds",
+            "Verdict",
+        )
+    },
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from pcapline import analysis
-
-        return getattr(analysis, name)
-    raise AttributeError(f"module 'pcapline' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pcapline' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"pcapline.{module}"), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | set(_LAZY))

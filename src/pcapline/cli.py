@@ -41,6 +41,7 @@ from pcapline.model import (
     SlowThresholds,
     fail_on_names,
 )
+from pcapline.startup import guard_end, guard_start
 from pcapline.stdio import reopen_closed
 from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_termination
 
@@ -1421,13 +1422,16 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Console entry point: every failure becomes one stderr line and an exit code."""
+    """Console entry point: every failure becomes one stderr line and an exit code. While
+    the process is set up (numpy loads here) a signal ends it at once (``startup``)."""
+    guard_start()
     reopen_closed()
     one_blas_thread()
     gc.set_threshold(*GC_THRESHOLDS)
-    stop_on_termination()
     _without_huge_page_advice()
     keep_freed_memory()
+    guard_end()
+    stop_on_termination()
     _leave(run(argv))
 
 
