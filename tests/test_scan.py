@@ -126,6 +126,19 @@ def test_text_csv_and_html_outputs(tmp_path: Path) -> None:
     assert html.count("<section") == 5
 
 
+def test_csv_cells_escape_control_characters_of_file_names(tmp_path: Path) -> None:
+    """A file name's ESC, OSC and BEL (set a terminal's colours or title) are escapes in the
+    CSV as in every other output."""
+    names = ["w\x1b[31m.pcap", "e\x1b]0;T\x07.pcap"]
+    for name in names:
+        shutil.copy(NAT / "crafted-single-host-overload.pcap", tmp_path / name)
+    (tmp_path / "x\x1b[2J.pcap").write_bytes(b"")  # unreadable: its error names it too
+    csv_text = render(scan([str(tmp_path)], workers=1), "csv")
+    assert not any(c in csv_text for c in "\x1b\x07")
+    assert "w\\x1b[31m.pcap" in csv_text and "e\\x1b]0;T\\x07.pcap" in csv_text
+    assert "x\\x1b[2J.pcap" in csv_text
+
+
 @pytest.mark.parametrize(
     ("fail_on", "status", "matched"),
     [

@@ -133,8 +133,9 @@ def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = 
 
 def to_csv(captures: Sequence[CaptureSummary]) -> str:
     """One row per capture: counts per fate as columns, finding kinds joined by ';', then the
-    capture's quality (``quality_text``) and warnings (joined by " | "). Text cells are
-    neutralised against spreadsheet formula injection (``fmt.csv_text``)."""
+    capture's quality (``quality_text``) and warnings (joined by " | "). Text cells have their
+    control characters escaped (``fmt.printable``) and are neutralised against spreadsheet
+    formula injection (``fmt.csv_text``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -156,20 +157,26 @@ def to_csv(captures: Sequence[CaptureSummary]) -> str:
         kinds = ";".join(sorted({str(f.get("kind")) for f in c.findings}))
         writer.writerow(
             [
-                csv_text(c.path),
+                _cell(c.path),
                 c.frames,
                 c.connections,
                 *(c.fates.get(f, 0) for f in FATE_ORDER),
                 len(c.findings),
-                csv_text(kinds),
-                csv_text(c.error or ""),
+                _cell(kinds),
+                _cell(c.error or ""),
                 c.slow_connections,
                 ";".join(f"{tag}={n}" for tag, n in c.slow.items()),
-                csv_text(quality_text(c)),
-                csv_text(" | ".join(c.warnings)),
+                _cell(quality_text(c)),
+                _cell(" | ".join(c.warnings)),
             ]
         )
     return buffer.getvalue()
+
+
+def _cell(text: str) -> object:
+    """A text cell: control characters written as escapes (a file name's ESC would reach a
+    terminal the CSV is printed on), then neutralised against formula injection."""
+    return csv_text(printable(text))
 
 
 HTML_TEMPLATE = """<!DOCTYPE html>
