@@ -46,6 +46,39 @@ def test_damaged_gzip_tail_keeps_the_frames_before_it(tmp_path) -> None:
     assert any("gzip stream ends early" in w for w in cap.warnings)
 
 
+#: Per kind: where in a compressed stream of ``BIG`` its end-of-data check lies (bytes from
+#: the end): the gzip CRC-32, the zstd content checksum, the xz index.
+CHECK_FROM_END = {"gzip": 6, "zstd": 2, "xz": 14}
+BIG = pcap([ethernet(ipv4(tcp(seq=i, flags=SYN))) for i in range(3000)])
+
+
+@pytest.mark.parametrize("kind", sorted(CHECK_FROM_END))
+@pytest.mark.parametrize("memory_bounded", [False, True])
+def test_a_damaged_check_at_the_end_keeps_every_frame(
+    tmp_path, kind: str, memory_bounded: bool
+) -> None:
+    """Only the stream's final check is wrong (a bit flipped in the gzip CRC, the zstd
+    checksum, the xz index): every byte of data decompressed fine, and every frame is read,
+    with a warning. Before: the output of the last 64 KiB of input was lost, so a small
+    file was "cannot decompress" (exit 2) and a larger one lost its tail unsaid."""
+    packed = bytearray(COMPRESSORS[kind](BIG))
+    assert len(packed) < 65536 < len(BIG)  # all of it in the input that fails
+    packed[-CHECK_FROM_END[kind]] ^= 0xFF
+    path = tmp_path / f"damaged.pcap.{kind}"
+    path.write_bytes(bytes(packed))
+    if memory_bounded:
+        with spill_capture(path, 2, directory=str(tmp_path)) as spilled:
+            frames, warnings = spilled.info.frames, list(spilled.info.warnings)
+    else:
+        cap = read_capture(path)
+        frames, warnings = cap.frames, cap.warnings
+    # zstd holds back its last block (128 KiB at most, ZSTD_BLOCKSIZE_MAX) until the frame's
+    # checksum is read: that block is what its damage costs.
+    kept = 128 << 10 if kind == "zstd" else len(BIG)
+    assert frames == (3000 if kind != "zstd" else -(-(kept - 24) // (16 + 54)))
+    assert f"{kind} stream damaged after {kept} bytes" in [w.split(" (")[0] for w in warnings]
+
+
 def test_nested_compression_is_unwrapped_up_to_three_layers(tmp_path) -> None:
     # Before: "not a pcap or pcapng capture (starts with 1f8b0800)".
     path = tmp_path / "twice.pcap.gz"

@@ -23,6 +23,7 @@ writer holds it open (``pcapline analyze <(zcat x.gz)``), and is an error when n
 from __future__ import annotations
 
 import bz2
+import contextlib
 import errno
 import hashlib
 import io
@@ -284,31 +285,42 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
     dec: Any = None  # None between members: concatenated gzip/bz2/xz/zstd (``cat a.gz b.gz``)
     capped = trailing = False
     magic = COMPRESSION_MAGIC[kind]
+    # Where the input stands (offsets in ``raw``), for ``_salvage``: the next byte of
+    # ``chunk``, the current member's first byte, the last input fed and the output before it.
+    start = raw.tell() if raw.seekable() else None
+    at = member_at = feed_at = start or 0
+    feed_end = out_before_feed = 0
     try:
         while not capped and not trailing and (block := raw.read(_CHUNK)):
             # Fed in small inputs: damage further on loses only the output of the last input
-            # (a decompressor that raises returns nothing of that call).
+            # (a decompressor that raises returns nothing of that call; ``_salvage`` then
+            # takes that input again a few bytes at a time).
             chunk = memoryview(block)
             while len(chunk) and not capped:
                 if dec is None and chunk[0] == 0:
                     # Zero bytes where a member could start are padding (a file copied off a
                     # block device or a tape, or preallocated), never data: no compressed
                     # format starts with one. gzip(1) skips them too.
-                    chunk = chunk[len(chunk) - len(bytes(chunk).lstrip(b"\0")) :]
+                    padding = len(chunk) - len(bytes(chunk).lstrip(b"\0"))
+                    chunk, at = chunk[padding:], at + padding
                     continue
                 if dec is None and out.size and not magic.startswith(bytes(chunk[: len(magic)])):
                     # A whole member, then bytes that cannot start another: trailing data
                     # (a tool's footer, an appended note), not damage. gzip(1) ignores it too.
                     trailing = True
                     break
-                dec = dec or _decompressor(kind)
+                if dec is None:
+                    dec, member_at = _decompressor(kind), at
                 data, chunk = chunk[:_FEED], chunk[_FEED:]
+                feed_at, feed_end, out_before_feed = at, at + len(data), out.size
+                at = feed_end
                 for piece in _pieces(kind, dec, data):
                     if not out.write(piece):
                         capped = True
                         break
                 if _finished(dec):  # the next member starts in what this one left
-                    chunk, dec = memoryview(bytes(dec.unused_data) + bytes(chunk)), None
+                    left = bytes(dec.unused_data)
+                    chunk, dec, at = memoryview(left + bytes(chunk)), None, at - len(left)
         if trailing:
             warnings.append(
                 f"{kind} data ends after {out.size} bytes; what follows it is not {kind} data "
@@ -331,6 +343,8 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
         raise
     except OSError as exc:
         if exc.errno is None:  # the bz2 module's "Invalid data stream": damage, not I/O
+            if start is not None:
+                _salvage(kind, raw, (member_at, feed_at, feed_end), out, out_before_feed)
             return _damaged(kind, path, out, exc, warnings)
         out.close()
         if exc.errno == errno.ENOSPC:
@@ -343,8 +357,52 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
         out.close()
         raise
     except Exception as exc:
+        if start is not None:
+            _salvage(kind, raw, (member_at, feed_at, feed_end), out, out_before_feed)
         return _damaged(kind, path, out, exc, warnings)
     return warnings
+
+
+#: Input fed per call when ``_salvage`` takes a failed input again: a byte, so the data's
+#: last byte comes out before the checksum's first is looked at (64 Ki calls at most, only
+#: for a damaged stream).
+_SALVAGE_FEED = 1
+
+
+def _salvage(
+    kind: str, raw: BinaryIO, where: tuple[int, int, int], out: _Spill, out_before_feed: int
+) -> None:
+    """Keep what the input that raised held before its damage. ``where``: the damaged
+    member's first byte, then the failed input's first byte and end (offsets in ``raw``).
+
+    A decompressor that raises returns nothing of that call, and the damage is often at the
+    very end of a member: a gzip CRC or length, a zstd checksum, an xz index, checked when
+    their bytes come in, after every byte of data decompressed fine. So the member is
+    decompressed again up to that input (its output, written already, thrown away), then
+    that input a few bytes at a time, writing what comes out past what the failed call had
+    written, until it fails again. (libzstd keeps a frame's last block, 128 KiB at most,
+    until it has checked the checksum after it: that block is lost.) Only a seekable ``raw``
+    (a file) is read again."""
+    member_at, feed_at, feed_end = where
+    written = out.size - out_before_feed  # of the failed input's output, before it raised
+    with contextlib.suppress(Exception):
+        raw.seek(member_at)
+        dec = _decompressor(kind)
+        left = feed_at - member_at
+        while left > 0:
+            data = raw.read(min(_FEED, left))
+            if not data:
+                return
+            left -= len(data)
+            for _ in _pieces(kind, dec, data):
+                pass  # written before
+        failed = raw.read(feed_end - feed_at)
+        for k in range(0, len(failed), _SALVAGE_FEED):
+            for piece in _pieces(kind, dec, failed[k : k + _SALVAGE_FEED]):
+                skip = min(written, len(piece))
+                written -= skip
+                if len(piece) > skip and not out.write(piece[skip:]):
+                    return
 
 
 def _damaged(
