@@ -505,6 +505,9 @@ PINNED: dict[str, frozenset[str]] = {
     "retransmit-timeout-router-drop-router-any.pcap": frozenset(
         {"capture_duplicate", "tail_loss_probe"}
     ),
+    # The same on a router whose egress queues (tbf): the copies are a queue apart, and GRO
+    # merged the client's segments coming in, GSO cut them going out (pieces: IP ID + k).
+    "duplicates-router-any-egress-queue.pcap": frozenset({"capture_duplicate"}),
     # 3 % random loss through a router: SACK recovery that Wireshark 4.0's dup-ACK rule calls a
     # plain retransmission or (original dropped before the capture point) Out-Of-Order, and
     # FINs resent after the peer had ACKed them (Wireshark's spurious rule needs payload).

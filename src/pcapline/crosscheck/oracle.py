@@ -443,7 +443,7 @@ def _capture_copy(check: FrameCheck) -> bool:
     near = mine[int(this["time_ns"]) - mine["time_ns"] <= DUPLICATE_WINDOW_NS]
     originals = [row for _, row in near.iterrows() if _same_packet(row, this)]
     if not originals:
-        return False
+        return _numbered_copy(mine, this)
     if int(this["ip_id"]) != 0 or int(this.get("ip_version", 4)) == 6:
         return True
     peer = rows[rows["from_client"] != check.from_client]
@@ -453,6 +453,32 @@ def _capture_copy(check: FrameCheck) -> bool:
         return True
     first, second = after_original.iloc[0], after_copy.iloc[0]
     return int(first["frame"]) == int(second["frame"]) or _same_packet(first, second)
+
+
+def _numbered_copy(mine: pd.DataFrame, this: Any) -> bool:
+    """A sender whose packets carry different IP IDs gives every transmission a new one, so
+    within the minimum RTO an earlier packet of the direction with this frame's non-zero IP
+    ID is this frame: the same packet captured again (a router's ``any`` seen in and out,
+    after its queue), or, when it is longer and holds this frame's bytes, the segment GRO
+    merged on the way in that GSO cut into pieces on the way out (piece k: IP ID + k, k
+    pieces in, same ack)."""
+    ip_id = int(this["ip_id"])
+    if ip_id == 0 or mine["ip_id"].nunique() < 2:
+        return False
+    recent = mine[int(this["time_ns"]) - mine["time_ns"] < _RTO_FLOOR_NS]
+    length = int(this["seg_len"])
+    for _, row in recent.iterrows():
+        k = (ip_id - int(row["ip_id"])) % 65536
+        if k == 0 and _same_packet(row, this):
+            return True
+        whole = int(row["seg_len"])
+        into = (int(this["seq"]) - int(row["seq"])) % (1 << 32)
+        if length and whole > length and into + length <= whole and k < 64:
+            same_ack = int(row["ack"]) == int(this["ack"])
+            placed = into == k * length or (k and into + length == whole and into % k == 0)
+            if same_ack and placed:
+                return True
+    return False
 
 
 _RETRANSMIT_KINDS = frozenset(
@@ -484,9 +510,11 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         ours=frozenset(),
         applies=lambda c: K.DUPLICATE in c.ours and _capture_copy(c),
         why="The same packet captured twice (same IP ID, seq, ack, length, within 1 ms: -i any "
-        "on veth/bridges, two taps). It was sent once; Wireshark sees the copy below nextseq "
-        "and calls it a retransmission (anchors.md 1.3, 1.5). Re-checked here from the "
-        "segments (_capture_copy), not taken from our own duplicate event.",
+        "on veth/bridges, two taps; or the same non-zero IP ID from a numbering sender within "
+        "the minimum RTO, or a GSO piece of a GRO-merged segment: a router's any, in and out "
+        "of its queue). It was sent once; Wireshark sees the copy below nextseq and calls it "
+        "a retransmission (anchors.md 1.3, 1.5). Re-checked here from the segments "
+        "(_capture_copy), not taken from our own duplicate event.",
     ),
     KnownDifference(
         "linux_zero_window_probe",
