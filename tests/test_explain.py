@@ -113,6 +113,25 @@ def test_a_rst_with_unread_data_says_how_long_after_that_data() -> None:
     assert "RST instead of FIN 30 s after its peer's last data" in reset_after(30.0)
 
 
+def test_syns_the_server_answered_at_once_were_not_dropped() -> None:
+    """zeek ssh.pcap stream 18, captured by the server: three SYNs 0.11 s apart, each
+    answered by a SYN+ACK within 50 us, then the client's ACKs. The SYNs arrived: the
+    answers were lost or late on the way back, and 0.11 s is no SYN timer. (It said "the
+    first SYN(s) were dropped ... check the listen queue" and "linear: every 0.11 s (Linux
+    6.5+ tcp_syn_linear_timeouts)".)"""
+    c = Conversation()
+    for k in range(3):
+        c.send(CLIENT, 0.11 * k, 2, seq=c.client_isn)
+        c.send(SERVER, 0.11 * k + 0.00005, 2 | 16, seq=c.server_isn, ack=c.client_isn + 1)
+    c.ack(CLIENT, 0.5)
+    c.data(CLIENT, 0.6, 10).ack(SERVER, 0.61)
+    row = _row(c)
+    assert row.inferred["syn"]["schedule"] == "no timer: 110 ms apart, sooner than any SYN timer"
+    assert "although the server had answered every earlier one at once" in row.explanation
+    assert "were dropped" not in row.explanation and "listen queue" not in row.explanation
+    assert "The server sent its SYN+ACK" not in row.explanation
+
+
 def test_healthy_texts_are_shared_and_name_time_wait() -> None:
     a = explain.healthy(Fate.CLOSED, Side.CLIENT, False)
     assert "client holds TIME_WAIT" in a.text and a.label == "Closed normally"

@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from pcapline import explain_path
 from pcapline.delays import SlowSummary, SlowTag
+from pcapline.detect.handshake import Handshake
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
@@ -737,7 +738,17 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
     if d.fate in (Fate.CONNECT_TIMEOUT, Fate.HANDSHAKE_TIMEOUT, Fate.LISTEN_OVERFLOW, Fate.REFUSED):
         return ""
     parts = []
-    if h.syn is not None and h.syn.retries and not h.syn.timed:
+    early = _answered_before_a_retry(h)
+    if early and h.syn is not None:
+        each = "every earlier one" if early >= h.syn.retries else f"{early} of the earlier ones"
+        how = "" if h.syn.timed else f"; {h.syn.schedule.name}"
+        parts.append(
+            f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) "
+            f"although the server had answered {each} at once with a SYN+ACK: the SYNs "
+            "arrived, and the answers did not reach the client in time (lost or delayed "
+            f"between this capture point and the client){how}."
+        )
+    elif h.syn is not None and h.syn.retries and not h.syn.timed:
         # (unanswered: the fate's story tells the SYNs; a client ACK proves an unseen answer)
         if h.answer != "none" or h.synack_proven is not None:
             parts.append(
@@ -752,13 +763,35 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
             "firewall or rate limit, or loss), so connect() took that much longer; check the "
             "listen queue: nstat TcpExtListenDrops, ss -lnt."
         )
-    if h.synack is not None and h.synack.retries and not h.synack_after_ack:
+    # (each SYN+ACK answering its own SYN is what the sentence above said already)
+    answered_each = bool(early) and _answers_one_each(h)
+    if h.synack is not None and h.synack.retries and not h.synack_after_ack and not answered_each:
         parts.append(
             f"The server sent its SYN+ACK {h.synack.retries + 1} times (at "
             f"{_times(h.synack.times)}) before the client's ACK arrived: the SYN+ACK or the ACK "
             "was lost on the way."
         )
     return " ".join(parts)
+
+
+def _answered_before_a_retry(h: Handshake) -> int:
+    """SYN+ACKs captured before the client's last SYN (0: none): the server answered SYNs
+    the client then sent again, so what went missing was on the way back to the client."""
+    if h.syn is None or not h.syn.retries or h.synack is None or h.stale_peer:
+        return 0
+    return sum(frame < h.syn.frames[-1] for frame in h.synack.frames)
+
+
+def _answers_one_each(h: Handshake) -> bool:
+    """Every SYN+ACK answered its own SYN (one after each, before the next): the server's
+    tcp_check_req answering resent SYNs, not its SYN+ACK timer."""
+    if h.syn is None or h.synack is None or len(h.syn.frames) != len(h.synack.frames):
+        return False
+    nexts = [*h.syn.frames[1:], None]
+    return all(
+        syn < synack and (after is None or synack < after)
+        for syn, synack, after in zip(h.syn.frames, h.synack.frames, nexts, strict=True)
+    )
 
 
 def slow_summary(s: SlowSummary) -> str:

@@ -436,11 +436,13 @@ def _untimed(
         return Schedule(f"a new SYN {_gaps_text(waits)} after each RST", False, 0, None)
     if not gaps or min(gaps) >= SYN_COPY_BEFORE_S:
         return None
-    server = np.flatnonzero(~view.from_client)
-    answered = any(
-        np.any((server > a) & (server < b)) for a, b in itertools.pairwise(rows)
-    )  # a server segment between two SYNs may draw a retry at once (a challenge ACK:
-    # tcp_rcv_synsent_state_process rearms the SYN timer at TCP_TIMEOUT_MIN)
+    # A server segment between two SYNs may draw a retry at once when it acknowledges
+    # something else (a challenge ACK: tcp_rcv_synsent_state_process answers it with a RST
+    # and rearms the SYN timer at TCP_TIMEOUT_MIN). A SYN+ACK acknowledging the SYN cannot:
+    # arrived, it ends SYN_SENT; a retry after it says it did not arrive in time.
+    answers_syn = view.syn & view.ack & (view.rel_ack == 1)
+    server = np.flatnonzero(~view.from_client & ~answers_syn)
+    answered = any(np.any((server > a) & (server < b)) for a, b in itertools.pairwise(rows))
     if not answered:
         return Schedule(
             f"no timer: {_gaps_text(gaps)} apart, sooner than any SYN timer", False, 0, None
