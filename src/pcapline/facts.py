@@ -247,7 +247,8 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # probe-shaped ACK sooner after the previous segment is an ordinary (reordered) ACK.
     is_keepalive = np.zeros(n, dtype=bool)
     open_probes = np.flatnonzero(probe_shape & ~peer_zero)
-    is_keepalive[open_probes[_idle_before(open_probes, conn_index, time_ns)]] = True
+    idle = _idle_before(open_probes, starts, conn_index, from_client, probe_shape, time_ns)
+    is_keepalive[open_probes[idle]] = True
 
     carries = (seg_len > 0) | is_fin
     is_retrans = carries & ~is_syn & ~is_rst & ~is_dup & ~probe_shape & (rel_seq < next_seq)
@@ -502,12 +503,45 @@ def _after_own_fin(
     return np.asarray(rows > first_fin[dir_key[rows]])
 
 
-def _idle_before(rows: np.ndarray, conn_index: np.ndarray, time_ns: np.ndarray) -> np.ndarray:
-    """Per row of ``rows``: it opens its connection, or comes ``KEEPALIVE_MIN_IDLE_NS`` or
-    more after the connection's previous row."""
-    prev = np.maximum(rows - 1, 0)
-    opens = (rows == 0) | (conn_index[prev] != conn_index[rows])
-    return np.asarray(opens | (time_ns[rows] - time_ns[prev] >= KEEPALIVE_MIN_IDLE_NS))
+def _idle_before(
+    rows: np.ndarray,
+    starts: np.ndarray,
+    conn_index: np.ndarray,
+    from_client: np.ndarray,
+    probe_shape: np.ndarray,
+    time_ns: np.ndarray,
+) -> np.ndarray:
+    """Per row of ``rows`` (probe-shaped): ``KEEPALIVE_MIN_IDLE_NS`` or more since its side
+    last heard from the peer, or nothing heard before it in the capture and it opens its
+    connection or follows a quiet second. Linux's keepalive timer counts from what the
+    socket received (keepalive_time_elapsed: lrcvtime, rcv_tstamp); the peer's own
+    keepalive probes are out of window and never reach tcp_ack, so they restart nothing,
+    and a side answers a peer's probe and sends its own a few ms later when both timers
+    are due."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    # the rows of the connections holding a candidate (a few), in one walk
+    conns = np.unique(conn_index[rows])
+    lo, hi = starts[conns], starts[conns + 1]
+    sizes = hi - lo
+    sel = np.repeat(lo - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+    heard = nearest_rows(
+        conn_index[sel],
+        from_client[sel],
+        np.zeros(len(sel), dtype=bool),
+        ~probe_shape[sel],
+        later=False,
+    )
+    at = np.searchsorted(sel, rows)
+    last = heard[at]
+    known = last >= 0
+    out = np.zeros(len(rows), dtype=bool)
+    out[known] = time_ns[rows[known]] - time_ns[sel[last[known]]] >= KEEPALIVE_MIN_IDLE_NS
+    unheard = rows[~known]
+    prev = np.maximum(unheard - 1, 0)
+    opens = (unheard == 0) | (conn_index[prev] != conn_index[unheard])
+    out[~known] = opens | (time_ns[unheard] - time_ns[prev] >= KEEPALIVE_MIN_IDLE_NS)
+    return out
 
 
 def _group_starts(keys_sorted: np.ndarray) -> np.ndarray:

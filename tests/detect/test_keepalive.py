@@ -63,6 +63,30 @@ def test_both_sides_probing_keep_their_own_settings() -> None:
     assert k.peer.as_inferred() == {"by": "client", "idle": 30.0, "interval": None, "count": None}
 
 
+def test_a_probe_right_after_answering_the_peers_probe_is_a_probe() -> None:
+    """Both timers due together (smb_v2_only_non_zero_reserved1.pcap, docker-http-upgrade):
+    the server probes, the client answers it, then sends its own probe 20 ms later. The
+    server's probe lies below the client's window and restarts no timer of the client's
+    (keepalive_time_elapsed counts from what it received): a keepalive, not an ACK. Each
+    side's notes count from its own previous probe."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)
+    c.probe(CLIENT, 30.02).ack(SERVER, 30.021)
+    c.probe(SERVER, 45.0).ack(CLIENT, 45.0001)
+    c.probe(CLIENT, 45.02).ack(SERVER, 45.021)
+    c.probe(SERVER, 90.0).ack(CLIENT, 90.0001)
+    d = _run(c)
+    probes = [e for e in d.events if e.kind is EventKind.KEEPALIVE]
+    assert [(e.side, e.note) for e in probes] == [
+        (Side.CLIENT, "first probe"),
+        (Side.SERVER, "first probe"),
+        (Side.CLIENT, "15 s after the previous probe"),
+        (Side.SERVER, "45 s after the previous probe"),
+    ]
+    k = d.inferred
+    assert k.peer is not None and (k.peer.side, k.peer.probes) == (Side.CLIENT, 2)
+
+
 def test_peer_answering_with_rst_is_recorded() -> None:
     c = Conversation().handshake(0.0)
     c.data(SERVER, 0.01, 10).ack(CLIENT, 0.02)

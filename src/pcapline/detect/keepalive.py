@@ -99,6 +99,7 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
     answered_flags: list[bool] = []
     peer_rst: int | None = None
     answers = probe_answers(view, probes).tolist()
+    last_probe: dict[bool, int] = {}  # per side: each runs its own keepalive timer
     for n, i in enumerate(probes.tolist()):
         answer = answers[n] if answers[n] >= 0 else None
         ok = (
@@ -110,7 +111,9 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         if answer is not None and view.rst[answer] and peer_rst is None:
             peer_rst = int(view.frame[answer])
         answered_flags.append(bool(ok))
-        gap = view.seconds(int(probes[n - 1]), i) if n else None
+        side = bool(view.from_client[i])
+        gap = view.seconds(last_probe[side], i) if side in last_probe else None
+        last_probe[side] = i
         note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
         events.append(view.event(i, EventKind.KEEPALIVE, note, gap))
         if ok and answer is not None:
