@@ -481,3 +481,31 @@ def test_capture_shrinking_while_read_is_one_error_line(tmp_path) -> None:
         "being read (rotated or truncated by the program writing it?); copy it and analyse "
         "the copy\n"
     )
+
+
+def test_a_full_stderr_loses_the_warnings_not_the_run(tmp_path: Path) -> None:
+    """stderr on a full disk (cron or a service logging to a full /var): a capture cut inside
+    its last record warns, and the warning cannot be written. Before: exit 2 and no output
+    file; the run's result does not depend on its warnings reaching anyone."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes((SAMPLES / "closed-client-first.pcap").read_bytes()[:1500])
+    out = tmp_path / "out.json"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pcapline",
+                "analyze",
+                str(cut),
+                "--format",
+                "json",
+                "-o",
+                str(out),
+            ],
+            stderr=full,
+            timeout=60,
+        )
+    assert done.returncode == 0
+    doc = json.loads(out.read_text())
+    assert any("ends inside frame" in w for w in doc["capture"]["warnings"])

@@ -420,8 +420,7 @@ def analyze(
                 raise
             # Chosen for speed alone: the capture fits in memory, so a full or read-only
             # $TMPDIR costs the speed-up, not the analysis.
-            with contextlib.suppress(OSError):
-                click.echo(f"pcapline: warning: {exc}: analysing in memory instead", err=True)
+            _say(f"pcapline: warning: {exc}: analysing in memory instead")
     with contextlib.ExitStack() as held:
         shown = _progress_line(capture, quiet=quiet)
         held.callback(shown.done)  # the line wiped before an error's, too
@@ -480,12 +479,10 @@ def _processes(asked: int | None, option: str) -> int:
         return cores
     most = MAX_PROCESSES_PER_CORE * cores
     if asked > most:
-        with contextlib.suppress(OSError):
-            click.echo(
-                f"pcapline: warning: {option} {asked} is more than {MAX_PROCESSES_PER_CORE} "
-                f"per core this process may use ({cores}): using {most}",
-                err=True,
-            )
+        _say(
+            f"pcapline: warning: {option} {asked} is more than {MAX_PROCESSES_PER_CORE} "
+            f"per core this process may use ({cores}): using {most}"
+        )
         return most
     return asked
 
@@ -504,13 +501,11 @@ def _sweep_left_behind(spill_dir: str | None, *, say: bool = True) -> None:
     for place in sorted(places):
         swept = tempdirs.sweep(place)
         if swept.folders and say:
-            with contextlib.suppress(OSError):
-                click.echo(
-                    f"pcapline: removed {swept.folders} temporary "
-                    f"folder{'s' if swept.folders != 1 else ''} ({byte_count(swept.size_bytes)}) "
-                    f"that killed pcapline runs left in {printable(place)}",
-                    err=True,
-                )
+            _say(
+                f"pcapline: removed {swept.folders} temporary "
+                f"folder{'s' if swept.folders != 1 else ''} ({byte_count(swept.size_bytes)}) "
+                f"that killed pcapline runs left in {printable(place)}"
+            )
 
 
 def _faster_on_disk(capture: str, jobs: int) -> bool:
@@ -592,7 +587,7 @@ def _analysed_on_disk(
     )
     with result:
         for warning in result.capture.warnings:
-            click.echo(f"pcapline: warning: {printable(warning)}", err=True)
+            _say(f"pcapline: warning: {printable(warning)}")
         yield result
 
 
@@ -1024,14 +1019,11 @@ def _say_not_analysed(what: str, failed: Sequence[CaptureSummary]) -> None:
     where = [] if error.startswith(first.path) else [printable(first.path)]
     where += [f"and {len(failed) - 1} more; see their error"] if len(failed) > 1 else []
     said = f" ({' '.join(where)})" if where else ""
-    click.echo(f"pcapline: error: {what}: {printable(error)}{said}", err=True)
+    _say(f"pcapline: error: {what}: {printable(error)}{said}")
 
 
 def _fail_on_matched(hits: Mapping[str, int]) -> int:
-    click.echo(
-        f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}",
-        err=True,
-    )
+    _say(f"pcapline: --fail-on matched {', '.join(f'{n} {k}' for k, n in sorted(hits.items()))}")
     return EXIT_FAIL_ON
 
 
@@ -1137,7 +1129,7 @@ def _run(
         progress=progress,
     )
     for warning in outcome.analysis.capture.warnings:
-        click.echo(f"pcapline: warning: {printable(warning)}", err=True)
+        _say(f"pcapline: warning: {printable(warning)}")
     return outcome
 
 
@@ -1407,9 +1399,7 @@ def _fail_on_status(analysis: Analysis, fail_on: frozenset[str]) -> int:
     if not matched.any():
         return EXIT_OK
     listed = ", ".join(f"{n} {name}" for name, n in sorted(hits.items()))
-    click.echo(
-        f"pcapline: --fail-on matched {int(matched.sum())} connection(s): {listed}", err=True
-    )
+    _say(f"pcapline: --fail-on matched {int(matched.sum())} connection(s): {listed}")
     return EXIT_FAIL_ON
 
 
@@ -1515,7 +1505,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except _NO_ARGS_IS_HELP as exc:
         # ``pcapline`` alone: the help, as it is laid out (its message is the whole help text,
         # which the one-line error below would fold into one line of "\x0a"s).
-        click.echo(exc.format_message(), err=True)
+        _say(exc.format_message())
         return EXIT_INPUT
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "pcapline"
@@ -1612,6 +1602,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _error(message: str, code: int) -> int:
-    with contextlib.suppress(OSError):  # stderr closed: the exit code still tells
-        click.echo(f"pcapline: error: {printable(message)}", err=True)
+    _say(f"pcapline: error: {printable(message)}")
     return code
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr, if it can be written: a stderr that fails (full, gone, a broken
+    pipe) loses the line, never the run (the exit code and the output still tell)."""
+    with contextlib.suppress(OSError):
+        click.echo(line, err=True)
