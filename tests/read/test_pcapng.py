@@ -63,6 +63,22 @@ def test_simple_and_obsolete_packet_blocks(tmp_path) -> None:
     assert cap.time_ns[1] == 3 * 10**9
 
 
+def test_a_simple_packet_block_takes_the_time_of_the_frame_before_it(tmp_path) -> None:
+    """An SPB has no timestamp. Read as 0 it put one frame of a 7 ms connection in 1970: a
+    16m40s duration and a "timestamps go backwards" warning. It follows the frame before it
+    in the file: that frame's time, and a warning that says so."""
+    us = 1_000_000_000  # ticks of the default resolution (microseconds) in 1000 s
+    data = shb() + idb(101) + epb(0, us, PKT) + spb(PKT) + epb(0, us + 7000, PKT)
+    path = tmp_path / "spb.pcapng"
+    path.write_bytes(data)
+    cap = read_capture(path)
+    assert cap.time_ns.tolist() == [1000 * 10**9, 1000 * 10**9, 1000 * 10**9 + 7_000_000]
+    assert cap.warnings == [
+        "1 Simple Packet Block(s) carry no timestamp (the first is frame 2): each is given "
+        "the time of the frame before it"
+    ]
+
+
 def test_packet_for_undescribed_interface_stops_reading(tmp_path) -> None:
     data = shb() + idb(1) + epb(0, 1, ethernet(PKT)) + epb(3, 2, ethernet(PKT))
     path = tmp_path / "iface.pcapng"

@@ -162,6 +162,8 @@ class PcapngWalker:
         self.last_time_ns = 0  # time of the last of them
         self.too_late = 0  # frames whose timestamp is past MAX_NS (``last_tick``)
         self.too_late_frames: list[int] = []  # the first three of them
+        self.simple = 0  # frames from Simple Packet Blocks (no timestamp)
+        self.first_simple: int | None = None  # the first one's frame number
         self.if_drops: dict[int, int] = {}  # interface -> its last ISB's counter
         self.os_drops: dict[int, int] = {}
         self.warnings: list[str] = []  # what the walk found, in file order
@@ -206,6 +208,15 @@ class PcapngWalker:
         ).tolist()
         if ending and self.too_late:
             warnings.append(_too_late_warning(self.too_late, self.too_late_frames))
+        simple = np.flatnonzero(fields["simple"])
+        if len(simple) and self.first_simple is None:
+            self.first_simple = int(simple[0]) + self.frames - n + 1
+        self.simple += len(simple)
+        if ending and self.simple:
+            warnings.append(
+                f"{self.simple:,} Simple Packet Block(s) carry no timestamp (the first is frame "
+                f"{self.first_simple}): each is given the time of the frame before it"
+            )
         if n:
             self.last_time_ns = int(records.time_ns[-1])
         records.if_drops = sum(self.if_drops.values()) if self.if_drops else None
@@ -422,7 +433,9 @@ def _packet_fields(
         "incl": caplen,
         "hdr_len": hdr_len,
         # EPB/PB cut inside their 28-byte header: the timestamp words were not read.
-        "untimed": ~whole & (hdr_len == 28),
+        # No time: the last block cut inside its header, and every SPB (it has no timestamp)
+        "untimed": (~whole & (hdr_len == 28)) | (hdr_len == 12),
+        "simple": hdr_len == 12,
     }
     return fields, first_bad, why
 
@@ -448,10 +461,14 @@ def _records(
         # hold (a corpus capture's second interface: 100 frames 505 s before 1970).
         too_late[sel] = ticks > np.uint64(last_tick(interfaces[i]))
         link_type[sel] = interfaces[i].link_type
-    untimed = bool(n and fields["untimed"][-1])  # only the last block can be cut
-    if untimed:
-        # Not 1970: the previous frame's time (Capture.timed_ns leaves a lone one out).
-        time_ns[-1] = time_ns[-2] if n > 1 else previous_ns
+    untimed_rows = fields["untimed"]
+    if untimed_rows.any():
+        # Not 1970: the time of the frame before it (an SPB follows it in the file; a cut last
+        # block's time is unknown, and Capture.timed_ns leaves a lone one out).
+        timed_before = np.maximum.accumulate(np.where(untimed_rows, -1, np.arange(n)))
+        before = timed_before[untimed_rows]
+        time_ns[untimed_rows] = np.where(before >= 0, time_ns[np.maximum(before, 0)], previous_ns)
+    untimed = bool(n and untimed_rows[-1])
     records = Records(
         time_ns=time_ns,
         link_type=link_type,
