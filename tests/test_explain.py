@@ -132,6 +132,24 @@ def test_syns_the_server_answered_at_once_were_not_dropped() -> None:
     assert "The server sent its SYN+ACK" not in row.explanation
 
 
+def test_a_lone_syn_past_linuxs_first_retry_is_not_proven_still_connecting() -> None:
+    """zeek nmap-vsn.pcap: a lone SYN with 1.8 s of capture after it was "open, proven: the
+    capture stopped before the first retry was due". Linux's was due after 1 s and never
+    came: still connecting only on a stack that waits 3 s; the confidence says unknown."""
+    lone = Conversation()
+    lone.send(CLIENT, 0.0, 2, seq=lone.client_isn)
+    other = Conversation(conn=1, client=("10.0.0.3", 40002)).handshake(0.0).data(CLIENT, 1.8, 10)
+    row = _row(lone, other)
+    assert (row.fate, row.confidence, list(row.caveats)) == ("open", "unknown", ["lone_syn"])
+    assert "no retry in the 1.8 s the capture went on, though Linux retries after 1 s" in (
+        row.explanation
+    )
+    soon = Conversation(conn=1, client=("10.0.0.3", 40003)).handshake(0.0).data(CLIENT, 0.9, 10)
+    row = _row(lone, soon)  # 0.9 s: no retry was due yet
+    assert (row.fate, row.confidence) == ("open", "proven")
+    assert "the capture stopped before the first retry was due" in row.explanation
+
+
 def test_healthy_texts_are_shared_and_name_time_wait() -> None:
     a = explain.healthy(Fate.CLOSED, Side.CLIENT, False)
     assert "client holds TIME_WAIT" in a.text and a.label == "Closed normally"

@@ -89,6 +89,7 @@ from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts, rows_per_connection
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
+from pcapline.timers import TCP_TIMEOUT_INIT_S, overdue
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
@@ -303,7 +304,24 @@ def half_closed(e: Evidence) -> Decision | None:
 def still_open(e: Evidence) -> Decision | None:
     if e.seen.flag_filtered:  # a SYN-only filter drops the FINs and RSTs that would end it
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("flag_filtered",))
+    if lone_syn_overdue_on_linux(e):
+        # Still connecting only if its stack waits longer than Linux's 1 s (Windows: 3 s);
+        # a Linux client would have retried by now: it gave up, its answer was not
+        # captured, or no socket sent it (a scanner's SYN).
+        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("lone_syn",))
     return Decision(Fate.OPEN)
+
+
+def lone_syn_overdue_on_linux(e: Evidence) -> bool:
+    """One SYN, unanswered, and the capture ran past Linux's first retry (TCP_TIMEOUT_INIT,
+    with the timer slack) without it."""
+    h = e.handshake
+    if h.syn is None or h.syn.retries or h.synack is not None or h.answer != "none":
+        return False
+    if h.synack_proven is not None:
+        return False
+    waited_s = (e.capture_end_ns - e.end_ns) / 1e9  # the SYN is the connection's last segment
+    return overdue(waited_s, TCP_TIMEOUT_INIT_S)
 
 
 # --- confidence: how sure the capture makes a fate -----------------------------------------

@@ -701,6 +701,16 @@ def _open(d: Decision, e: Evidence) -> Explanation:
         sent = (
             "one SYN" if not h.syn.retries else f"{h.syn.retries + 1} SYNs ({h.syn.schedule.name})"
         )
+        if "lone_syn" in d.caveats:  # classify.still_open: Linux's first retry was due
+            waited = _s((e.capture_end_ns - e.end_ns) / 1e9)
+            return Explanation(
+                f"one SYN, no answer, and no retry in the {waited} the capture went on, "
+                "though Linux retries after 1 s",
+                "Still connecting when the capture ended",
+                ": only on a stack that waits longer (Windows: 3 s). A Linux client gave up "
+                "(its application closed the socket), its answer was not captured, or no socket "
+                "sent it (a scanner's SYN, nmap -sS).",
+            )
         return Explanation(
             f"{sent}, no answer yet, and the capture stopped before the first retry was due",
             "Still connecting when the capture ended",
