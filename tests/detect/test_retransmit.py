@@ -230,6 +230,22 @@ def test_resend_sooner_than_min_rto_with_sack_is_loss_recovery() -> None:
     assert (d.inferred.rto, d.inferred.fast) == (0, 1)
 
 
+def test_a_sack_older_than_the_original_did_not_draw_the_resend() -> None:
+    """pcapplusplus one_tcp_stream.pcap f24: the client's last segment of a burst sent again
+    30 ms later with nothing from the server since the burst; the server's latest segment
+    is a D-SACK of a keepalive byte 5 s before. It said "after SACK": that SACK answered
+    something else. A tail loss probe."""
+    c = Conversation().handshake(0.0, rtt=0.0002)
+    c.data(SERVER, 0.01, 100).ack(CLIENT, 0.0102)
+    first = c.client_isn + 1
+    c.ack(SERVER, 10.23, ack=first, sack_edges=(first - 1, first))  # D-SACK, 5 s before
+    c.data(CLIENT, 15.4407, 1420).data(CLIENT, 15.4408, 1397)
+    c.data(CLIENT, 15.4706, 1397, seq=first + 1420)
+    d = _run(c)
+    (resend,) = [e for e in d.events if e.kind is EventKind.FAST_RETRANSMIT]
+    assert resend.note.startswith("tail loss probe: 30 ms after the original")
+
+
 def test_resend_after_min_rto_is_still_a_timeout() -> None:
     c, _ = _sack_hole(0.2605)
     assert [e.kind for e in _run(c).events] == [EventKind.RETRANSMIT]

@@ -783,9 +783,16 @@ def _resends(
     # ACK was lost, or the peer is gone): close.py reports it; it is no dying data transfer.
     # Nor is a FIN repeated on an ACK.
     last_ack_fin = _last_ack_fins(r, first, at, fin_only)
-    sacked = r.sack_blocks[peer] > 0  # the peer's latest segment carries a SACK block
+    # The peer's latest segment can have drawn this resend only if it came after the
+    # original it repeats was sent: a SACK or duplicate ACKs from before answered something
+    # else (a D-SACK of a keepalive byte seconds earlier is no reason to resend a burst's
+    # tail). A copy that is itself a resend is no original: the reaction may predate it.
+    held = np.maximum(copy, 0)
+    original = (copy >= 0) & ~r.is_retrans[held]
+    reacting = (last >= 0) & (~original | (r.time_ns[peer] > r.time_ns[held]))
+    sacked = reacting & (r.sack_blocks[peer] > 0)  # that segment carries a SACK block
     # Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
-    peer_dupacks = np.where(last >= 0, dupacks[base + np.maximum(last, 0)], 0)
+    peer_dupacks = np.where(reacting, dupacks[base + np.maximum(last, 0)], 0)
     kinds, notes = _judged(
         gap,
         since_adv,
