@@ -324,6 +324,43 @@ def test_pieces_of_a_merged_segment_seen_leaving_are_copies() -> None:
     assert f.is_retrans.tolist()[-5:] == [False, False, False, False, True]
 
 
+def test_a_loss_probe_of_a_tso_segments_tail_is_no_piece() -> None:
+    """A Linux server's TSO segment of two (1,448 + 500 bytes, IP ID 9100: the wire pieces
+    take 9100 and 9101); the tail is lost, and the loss probe resends it with the socket's
+    next IP ID, 9102, the same ack, no timestamps (a Windows client). It ends the segment
+    and its IP ID fits 'piece 2 of a 974-byte cut': a resend all the same, since no piece 1
+    of that size is in the capture. (Found by review: the last-piece rule alone took it.)"""
+    c = Conversation().handshake(0.0, rtt=0.02)
+    c.data(CLIENT, 0.03, 100)
+    s, a = c.server_isn + 1, c.client_isn + 101
+    c.send(SERVER, 0.031, ACK, seq=s, ack=a, length=1948, ip_id=9100)
+    c.send(CLIENT, 0.051, ACK, seq=a, ack=s + 1448, ip_id=200)
+    c.send(SERVER, 0.073, ACK, seq=s + 1448, ack=a, length=500, ip_id=9102)
+    f = compute_facts(segments(c))
+    assert (f.is_dup.tolist()[-1], f.is_retrans.tolist()[-1]) == (False, True)
+
+
+def test_the_last_shorter_piece_is_a_piece_after_the_one_before_it() -> None:
+    """GRO merged 1,000 + 1,000 + 500 bytes (IP ID 40); the three pieces leave after the
+    queue (40, 41, 42): the last, shorter one is a copy because piece 1 (1,000 bytes,
+    ending where it starts) is in the capture."""
+    c = Conversation().handshake(0.0)
+    seq, ack = c.client_isn + 1, c.server_isn + 1
+    c.send(CLIENT, 0.100, ACK, seq=seq, ack=ack, length=2500, ip_id=40)
+    for k, length in enumerate((1000, 1000, 500)):
+        c.send(
+            CLIENT,
+            0.104 + k * 0.0001,
+            ACK,
+            seq=seq + 1000 * k,
+            ack=ack,
+            length=length,
+            ip_id=40 + k,
+        )
+    f = compute_facts(segments(c))
+    assert f.is_dup.tolist()[-4:] == [False, True, True, True]
+
+
 def test_a_direction_whose_only_data_comes_after_its_fin_has_no_whole_to_cut() -> None:
     # ssl-to-http-server.pcap: the server's FIN is captured before its only data segment,
     # whose bytes then lie below the highest seq seen: the piece search has no whole segment

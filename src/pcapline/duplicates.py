@@ -120,17 +120,24 @@ def copies(r: Rows) -> np.ndarray:
     return out
 
 
-def pieces(r: Rows, resent: np.ndarray, rel_seq: np.ndarray, seg_len: np.ndarray) -> np.ndarray:
+def pieces(
+    r: Rows, resent: np.ndarray, rel_seq: np.ndarray, seg_len: np.ndarray, longest: np.ndarray
+) -> np.ndarray:
     """Per row of ``resent`` (segments that repeat bytes already seen): one piece of a larger
-    segment captured before it, cut up on the way, not sent again.
+    segment captured before it, cut up on the way, not sent again. ``longest``: per row, the
+    longest segment its peer's MSS allows (0: not known).
 
     A router or host captured on ``-i any`` sees a packet as it comes in, merged with the
-    next ones by GRO (one segment of up to 64 KB carrying the first one's IP ID), and again as
-    it leaves, cut back into MSS-sized pieces by GSO, which numbers them on from that IP ID
-    (IPv4: ``inet_gso_segment``). Piece k of a whole then starts k pieces into it, has the
-    whole's IP ID + k, its ACK and its TSval, and leaves before any timer could resend it
-    (``NUMBERED_WINDOW_NS``). A sender numbering its packets gives a resent one a new IP ID,
-    past every piece's (``ip_select_ident``), so a resend does not fit."""
+    next ones by GRO (one segment longer than the MSS, carrying the first one's IP ID), and
+    again as it leaves, cut back into MSS-sized pieces by GSO, which numbers them on from
+    that IP ID (IPv4: ``inet_gso_segment``). Piece k of a whole then starts k pieces into
+    it, has the whole's IP ID + k, its ACK and its TSval, and leaves before any timer could
+    resend it (``NUMBERED_WINDOW_NS``). A sender numbering its packets gives a resent one a
+    new IP ID (``ip_select_ident``): past every piece's, except for the tail a loss probe
+    resends after a TSO segment, whose IP ID is the next one and whose bytes end the
+    segment. So the last, shorter piece is a piece only when the piece before it (IP ID - 1,
+    the size of the others, ending where it starts) is in the capture too. An IP ID counter
+    that wraps inside a whole's pieces is not followed (those pieces count as resends)."""
     found = np.zeros(len(resent), dtype=bool)
     asked = np.flatnonzero(r.ip_id[resent] != 0)
     asked = asked[_numbered_direction(r, r.dir_key[resent[asked]])]
@@ -140,46 +147,51 @@ def pieces(r: Rows, resent: np.ndarray, rel_seq: np.ndarray, seg_len: np.ndarray
     n_dirs = 2 * (len(r.starts) - 1)
     in_dir = np.zeros(n_dirs, dtype=bool)
     in_dir[r.dir_key[rows]] = True
-    # the wholes: segments of those directions that brought new bytes (a piece is never one)
-    new_bytes = seg_len > 0
-    new_bytes[resent] = False
-    wholes = np.flatnonzero(in_dir[r.dir_key] & new_bytes)
+    # the wholes: segments of those directions that brought new bytes, longer than the MSS
+    # where it is known (GRO and TSO make nothing else); a piece is never one
+    is_whole = in_dir[r.dir_key] & (seg_len > longest)
+    is_whole[resent] = False
+    wholes = np.flatnonzero(is_whole)
     if not len(wholes):
         return found
     keys = _dir_ip_id(r.dir_key[wholes], r.ip_id[wholes])
-    by_key = np.lexsort((wholes, keys))  # by (direction, IP ID), then row
+    by_key = np.argsort(keys, kind="stable")  # by (direction, IP ID), then row
     keys, wholes = keys[by_key], wholes[by_key]
+    # every whole whose IP ID lies up to MAX_PIECES - 1 below the row's: one pair each
+    ids = r.ip_id[rows] & 0xFFFF
+    dirs = r.dir_key[rows].astype(np.int64) * 65536
+    lo = np.searchsorted(keys, dirs + np.maximum(ids - (MAX_PIECES - 1), 0), side="left")
+    hi = np.searchsorted(keys, dirs + ids, side="right")
+    counts = hi - lo
+    asker = np.repeat(np.arange(len(rows)), counts)
+    at = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    whole = wholes[np.repeat(lo, counts) + at]
+    row = rows[asker]
+    k = ids[asker] - (r.ip_id[whole] & 0xFFFF)
+    into = rel_seq[row] - rel_seq[whole]
+    length = seg_len[row]
     ack, ts_val = r.keys[2], r.keys[6]
-    match = np.zeros(len(rows), dtype=bool)
-    for k in range(MAX_PIECES):
-        left = np.flatnonzero(~match)
-        if not len(left):
-            break
-        row = rows[left]
-        want = _dir_ip_id(r.dir_key[row], r.ip_id[row] - k)
-        # the latest whole with that (direction, IP ID) before the row (an ID seen twice:
-        # the counter came round)
-        at = np.searchsorted(keys, want, side="right") - 1
-        ok = at >= 0
-        at = np.maximum(at, 0)
-        ok &= keys[at] == want
-        whole = wholes[at]
-        too_late = whole >= row
-        back = np.maximum(at - 1, 0)
-        stepped = too_late & (at >= 1) & (keys[back] == want) & (wholes[back] < row)
-        whole = np.where(stepped, wholes[back], whole)
-        ok &= ~too_late | stepped
-        into = rel_seq[row] - rel_seq[whole]
-        length = seg_len[row]
-        ok &= (seg_len[whole] > length) & (into >= 0) & (into + length <= seg_len[whole])
-        ok &= (ack[row] == ack[whole]) & (ts_val[row] == ts_val[whole])
-        ok &= (r.time_ns[row] - r.time_ns[whole]) < NUMBERED_WINDOW_NS
-        # piece k starts k pieces in, each as long as this one, or is the last and shorter
-        last = (k > 0) & (into + length == seg_len[whole]) & (into >= k * length)
-        last &= into % max(k, 1) == 0
-        ok &= (into == k * length) | last
-        match[left[ok]] = True
-    found[asked[match]] = True
+    ok = (whole < row) & (seg_len[whole] > length) & (into >= 0)
+    ok &= into + length <= seg_len[whole]
+    ok &= (ack[row] == ack[whole]) & (ts_val[row] == ts_val[whole])
+    ok &= (r.time_ns[row] - r.time_ns[whole]) < NUMBERED_WINDOW_NS
+    full = ok & (into == k * length)  # piece k starts k pieces in, each as long as this one
+    last = ok & ~full & (k > 0) & (into + length == seg_len[whole])
+    last &= into % np.maximum(k, 1) == 0
+    if last.any():
+        # ... the last, shorter one: only after piece k - 1, as long as the others
+        held = whole[full] * MAX_PIECES + k[full]
+        by_held = np.argsort(held, kind="stable")
+        held, held_len = held[by_held], length[full][by_held]
+        want = whole[last] * MAX_PIECES + k[last] - 1
+        place = np.minimum(np.searchsorted(held, want), max(len(held) - 1, 0))
+        before = (
+            (held[place] == want) & (held_len[place] * k[last] == into[last])
+            if len(held)
+            else np.zeros(len(want), dtype=bool)
+        )
+        last[last] = before
+    found[asked[np.unique(asker[full | last])]] = True
     return found
 
 

@@ -218,7 +218,8 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     is_dup = duplicates.copies(copy_rows)
     # Bytes seen again that are a piece of a bigger segment seen before (GRO in, GSO out).
     again = np.flatnonzero((seg_len > 0) & ~is_syn & ~is_rst & ~is_dup & (rel_seq < next_seq))
-    is_dup[again[duplicates.pieces(copy_rows, again, rel_seq, seg_len)]] = True
+    longest = np.maximum(peer_mss, 0)  # UNKNOWN (negative): any segment may be a whole
+    is_dup[again[duplicates.pieces(copy_rows, again, rel_seq, seg_len, longest)]] = True
 
     plain = ~(is_syn | is_fin | is_rst)
     # Probes carry 0 or 1 byte: the seq tests below are asked of those rows only.

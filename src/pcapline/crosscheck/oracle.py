@@ -467,16 +467,29 @@ def _numbered_copy(mine: pd.DataFrame, this: Any) -> bool:
         return False
     recent = mine[int(this["time_ns"]) - mine["time_ns"] < _RTO_FLOOR_NS]
     length = int(this["seg_len"])
-    for _, row in recent.iterrows():
+    rows: list[dict[Any, Any]] = recent.to_dict("records")
+    for row in rows:
         k = (ip_id - int(row["ip_id"])) % 65536
         if k == 0 and _same_packet(row, this):
             return True
         whole = int(row["seg_len"])
         into = (int(this["seq"]) - int(row["seq"])) % (1 << 32)
-        if length and whole > length and into + length <= whole and k < 64:
-            same_ack = int(row["ack"]) == int(this["ack"])
-            placed = into == k * length or (k and into + length == whole and into % k == 0)
-            if same_ack and placed:
+        if not (length and whole > length and into + length <= whole and k < 64):
+            continue
+        if int(row["ack"]) != int(this["ack"]):
+            continue
+        if into == k * length:
+            return True
+        # the last, shorter piece: only after the piece before it (IP ID - 1, as long as
+        # the others, ending where this one starts); else a loss probe's resent tail
+        if k and into + length == whole and into % k == 0:
+            size = into // k
+            if any(
+                (int(p["ip_id"]) + 1) % 65536 == ip_id
+                and int(p["seg_len"]) == size
+                and (int(p["seq"]) + size) % (1 << 32) == int(this["seq"])
+                for p in rows
+            ):
                 return True
     return False
 
