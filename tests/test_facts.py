@@ -209,6 +209,8 @@ def _random_rows(seed: int, n: int = 400, conns: int = 12) -> duplicates.Rows:
         conn_index=conn_index,
         starts=starts,
         dir_key=dir_key,
+        rst=zeros.astype(bool),
+        loss_signal=zeros.astype(bool),
     )
 
 
@@ -251,6 +253,8 @@ def _twin_rows(seed: int, n: int = 300) -> duplicates.Rows:
         conn_index=conn_index,
         starts=np.searchsorted(conn_index, np.arange(6)),
         dir_key=dir_key,
+        rst=zeros.astype(bool),
+        loss_signal=zeros.astype(bool),
     )
 
 
@@ -370,6 +374,24 @@ def test_a_direction_whose_only_data_comes_after_its_fin_has_no_whole_to_cut() -
     c.send(SERVER, 0.11, ACK, seq=c.server_isn + 1, ack=c.client_isn + 1, length=341, ip_id=0x1B89)
     f = compute_facts(segments(c))
     assert f.is_dup.tolist()[-2:] == [False, False]
+
+
+def test_copies_without_ip_id_stay_copies_across_an_advancing_ack() -> None:
+    """A router's ``any`` with no IP IDs (IPv6, or ID 0): each server segment seen coming in
+    and again 30 us later, the client's ACK of the previous segment between the two. That
+    ACK advances: it can draw no resend, so the second sighting is a copy. (Found by review:
+    'any peer segment between' made these five retransmissions.)"""
+    c = Conversation().handshake(0.0, rtt=0.02)
+    s, a = c.server_isn + 1, c.client_isn + 1
+    for k in range(6):
+        t, seq = 0.1 + k * 0.001, s + 1000 * k
+        c.send(SERVER, t, ACK, seq=seq, ack=a, length=1000, ip_id=0)
+        if k:
+            c.send(CLIENT, t + 0.00001, ACK, seq=a, ack=seq, ip_id=0)
+        c.send(SERVER, t + 0.00003, ACK, seq=seq, ack=a, length=1000, ip_id=0)
+    f = compute_facts(segments(c))
+    data = np.flatnonzero(~f.from_client & (f.seg_len > 0))
+    assert (int(f.is_dup[data].sum()), int(f.is_retrans[data].sum())) == (6, 0)
 
 
 def test_a_numbered_clients_syn_seen_again_after_the_handshake_is_a_copy() -> None:

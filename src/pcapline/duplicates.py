@@ -79,6 +79,10 @@ class Rows:
     conn_index: np.ndarray
     starts: np.ndarray  # each connection's first row, then the row count
     dir_key: np.ndarray  # connection * 2 + from_client
+    rst: np.ndarray
+    #: A segment that can draw a resend from its peer: it carries SACK blocks, or it is a
+    #: duplicate ACK (no data, the same ACK number as its sender's previous segment).
+    loss_signal: np.ndarray
 
 
 def copies(r: Rows) -> np.ndarray:
@@ -94,7 +98,15 @@ def copies(r: Rows) -> np.ndarray:
     same_instant = gap == 0
     soon = ~syn & (gap <= DUPLICATE_WINDOW_NS) & ~same_instant
     if soon.any():
-        soon[soon] = _nothing_between(r, earlier[soon], later[soon])
+        # Between a segment and its resend on duplicate ACKs or SACK lies one of those; a
+        # RST answers any segment of the peer (each one that reaches a closed socket).
+        rst = r.rst[later[soon]]
+        answered = np.where(
+            rst,
+            _nothing_between(r, earlier[soon], later[soon]),
+            _nothing_between(r, earlier[soon], later[soon], r.loss_signal),
+        )
+        soon[soon] = answered
     plain = ~syn & (soon | same_instant | (numbered & (gap < NUMBERED_WINDOW_NS)))
     syn_copy = syn & ~ack & (gap < _SYN_WINDOW_NS)
     if syn_copy.any():
@@ -278,13 +290,19 @@ def _numbered_direction(r: Rows, dirs: np.ndarray) -> np.ndarray:
     return np.asarray(numbered[dirs])
 
 
-def _nothing_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+def _nothing_between(
+    r: Rows, earlier: np.ndarray, later: np.ndarray, counted: np.ndarray | None = None
+) -> np.ndarray:
     """Per pair (two rows of one direction, grouped order): no segment of the other side
-    between the two rows."""
-    clients = np.cumsum(r.from_client, dtype=np.int64)  # client rows up to each row
-    rows = later - earlier + 1
-    client_rows = clients[later] - clients[earlier] + r.from_client[earlier]
-    theirs = np.where(r.from_client[later], rows - client_rows, client_rows)
+    between the two rows (of those ``counted`` holds, when given)."""
+    mark = r.from_client if counted is None else r.from_client & counted
+    clients = np.cumsum(mark, dtype=np.int64)  # the other side's counted rows, each side
+    servers = np.cumsum(~r.from_client if counted is None else ~r.from_client & counted)
+    theirs = np.where(
+        r.from_client[later],
+        servers[later] - servers[earlier],
+        clients[later] - clients[earlier],
+    )
     return np.asarray(theirs == 0)
 
 

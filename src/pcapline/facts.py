@@ -214,6 +214,9 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         conn_index=conn_index,
         starts=starts,
         dir_key=dir_key,
+        rst=is_rst,
+        loss_signal=(sack_blocks > 0)
+        | _duplicate_acks(rel_ack, has_ack, seg_len, flags, dir_key, dir_order),
     )
     is_dup = duplicates.copies(copy_rows)
     # Bytes seen again that are a piece of a bigger segment seen before (GRO in, GSO out).
@@ -543,6 +546,23 @@ def _idle_before(
     opens = (unheard == 0) | (conn_index[prev] != conn_index[unheard])
     out[~known] = opens | (time_ns[unheard] - time_ns[prev] >= KEEPALIVE_MIN_IDLE_NS)
     return out
+
+
+def _duplicate_acks(
+    rel_ack: np.ndarray,
+    has_ack: np.ndarray,
+    seg_len: np.ndarray,
+    flags: np.ndarray,
+    dir_key: np.ndarray,
+    dir_order: np.ndarray,
+) -> np.ndarray:
+    """Per row: an ACK with no data, SYN, FIN or RST whose ACK number repeats the one of its
+    sender's previous segment (what fast retransmit counts, RFC 5681)."""
+    previous = np.full(len(rel_ack), -1, dtype=np.int64)
+    same = dir_key[dir_order[1:]] == dir_key[dir_order[:-1]]
+    previous[dir_order[1:][same]] = dir_order[:-1][same]
+    bare = has_ack & (seg_len == 0) & ((flags & (SYN | FIN | RST)) == 0) & (previous >= 0)
+    return np.asarray(bare & (rel_ack == rel_ack[np.maximum(previous, 0)]))
 
 
 def _group_starts(keys_sorted: np.ndarray) -> np.ndarray:
