@@ -127,7 +127,7 @@ def test_syns_the_server_answered_at_once_were_not_dropped() -> None:
     c.data(CLIENT, 0.6, 10).ack(SERVER, 0.61)
     row = _row(c)
     assert row.inferred["syn"]["schedule"] == "no timer: 110 ms apart, sooner than any SYN timer"
-    assert "although the server had answered every earlier one at once" in row.explanation
+    assert "although the server had answered every earlier one with a SYN+ACK" in row.explanation
     assert "were dropped" not in row.explanation and "listen queue" not in row.explanation
     assert "The server sent its SYN+ACK" not in row.explanation
 
@@ -148,6 +148,24 @@ def test_a_lone_syn_past_linuxs_first_retry_is_not_proven_still_connecting() -> 
     row = _row(lone, soon)  # 0.9 s: no retry was due yet
     assert (row.fate, row.confidence) == ("open", "proven")
     assert "the capture stopped before the first retry was due" in row.explanation
+
+
+def test_a_syn_the_server_never_answered_was_dropped_though_later_ones_were_answered() -> None:
+    """Captured at the server: SYN at 0 unanswered, SYN at 1 answered, the server's own
+    SYN+ACK timer at 2, SYN at 3 answered. The first SYN was dropped (the listen-queue
+    advice stands); counting SYN+ACKs said the server had answered every earlier one."""
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn)
+    c.send(CLIENT, 1.0, 2, seq=c.client_isn)
+    c.send(SERVER, 1.0001, 2 | 16, seq=c.server_isn, ack=c.client_isn + 1)
+    c.send(SERVER, 2.0001, 2 | 16, seq=c.server_isn, ack=c.client_isn + 1)
+    c.send(CLIENT, 3.0, 2, seq=c.client_isn)
+    c.send(SERVER, 3.0001, 2 | 16, seq=c.server_isn, ack=c.client_isn + 1)
+    c.ack(CLIENT, 3.0002)
+    c.data(CLIENT, 3.1, 10).ack(SERVER, 3.11)
+    row = _row(c)
+    assert "the first SYN(s) were dropped" in row.explanation
+    assert "had answered every earlier one" not in row.explanation
 
 
 def test_healthy_texts_are_shared_and_name_time_wait() -> None:

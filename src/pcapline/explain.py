@@ -13,6 +13,7 @@ notes). It reads classify's records from ``pcapline/evidence.py`` and never impo
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -750,11 +751,10 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
     parts = []
     early = _answered_before_a_retry(h)
     if early and h.syn is not None:
-        each = "every earlier one" if early >= h.syn.retries else f"{early} of the earlier ones"
         how = "" if h.syn.timed else f"; {h.syn.schedule.name}"
         parts.append(
             f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) "
-            f"although the server had answered {each} at once with a SYN+ACK: the SYNs "
+            "although the server had answered every earlier one with a SYN+ACK: the SYNs "
             "arrived, and the answers did not reach the client in time (lost or delayed "
             f"between this capture point and the client){how}."
         )
@@ -774,7 +774,7 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
             "listen queue: nstat TcpExtListenDrops, ss -lnt."
         )
     # (each SYN+ACK answering its own SYN is what the sentence above said already)
-    answered_each = bool(early) and _answers_one_each(h)
+    answered_each = early and _answers_one_each(h)
     if h.synack is not None and h.synack.retries and not h.synack_after_ack and not answered_each:
         parts.append(
             f"The server sent its SYN+ACK {h.synack.retries + 1} times (at "
@@ -784,12 +784,16 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
     return " ".join(parts)
 
 
-def _answered_before_a_retry(h: Handshake) -> int:
-    """SYN+ACKs captured before the client's last SYN (0: none): the server answered SYNs
-    the client then sent again, so what went missing was on the way back to the client."""
+def _answered_before_a_retry(h: Handshake) -> bool:
+    """Every SYN but the last had a SYN+ACK captured after it and before the next SYN: the
+    server answered SYNs the client then sent again, so what went missing was on the way
+    back to the client. (Some answered, some not: the unanswered ones were dropped.)"""
     if h.syn is None or not h.syn.retries or h.synack is None or h.stale_peer:
-        return 0
-    return sum(frame < h.syn.frames[-1] for frame in h.synack.frames)
+        return False
+    synacks = h.synack.frames
+    return all(
+        any(sent < f < retry for f in synacks) for sent, retry in itertools.pairwise(h.syn.frames)
+    )
 
 
 def _answers_one_each(h: Handshake) -> bool:
