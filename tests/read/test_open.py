@@ -79,6 +79,19 @@ def test_a_damaged_check_at_the_end_keeps_every_frame(
     assert f"{kind} stream damaged after {kept} bytes" in [w.split(" (")[0] for w in warnings]
 
 
+def test_a_damaged_check_inside_a_nested_layer_keeps_every_frame(tmp_path) -> None:
+    """A .gz.gz whose inner CRC is wrong: the inner layer is read from memory, and is read
+    again as a file would be (found by review: in memory it was "cannot decompress")."""
+    inner = bytearray(gzip.compress(BIG))
+    inner[-CHECK_FROM_END["gzip"]] ^= 0xFF
+    path = tmp_path / "nested.pcap.gz.gz"
+    path.write_bytes(gzip.compress(bytes(inner)))
+    cap = read_capture(path)
+    assert cap.frames == 3000
+    with spill_capture(path, 2, directory=str(tmp_path)) as spilled:
+        assert spilled.info.frames == 3000
+
+
 def test_nested_compression_is_unwrapped_up_to_three_layers(tmp_path) -> None:
     # Before: "not a pcap or pcapng capture (starts with 1f8b0800)".
     path = tmp_path / "twice.pcap.gz"

@@ -75,7 +75,7 @@ def test_a_simple_packet_block_takes_the_time_of_the_frame_before_it(tmp_path) -
     assert cap.time_ns.tolist() == [1000 * 10**9, 1000 * 10**9, 1000 * 10**9 + 7_000_000]
     assert cap.warnings == [
         "1 Simple Packet Block(s) carry no timestamp (the first is frame 2): each is given "
-        "the time of the frame before it"
+        "the time of the frame before it (none before it: 0, 1970)"
     ]
 
 

@@ -23,7 +23,6 @@ writer holds it open (``pcapline analyze <(zcat x.gz)``), and is an error when n
 from __future__ import annotations
 
 import bz2
-import contextlib
 import errno
 import hashlib
 import io
@@ -342,25 +341,34 @@ def _decompress_into(kind: str, raw: BinaryIO, path: str, out: _Spill) -> list[s
         out.close()
         raise
     except OSError as exc:
-        if exc.errno is None:  # the bz2 module's "Invalid data stream": damage, not I/O
-            if start is not None:
-                _salvage(kind, raw, (member_at, feed_at, feed_end), out, out_before_feed)
-            return _damaged(kind, path, out, exc, warnings)
-        out.close()
-        if exc.errno == errno.ENOSPC:
-            raise CaptureError(
-                f"{path}: no space left in {out.directory} for the decompressed "
-                "capture (set TMPDIR to a bigger disk, or decompress it first)"
-            ) from None
-        raise
+        if exc.errno is not None:
+            out.close()
+            raise _unwritable(path, out, exc) from None
+        damage: Exception = exc  # the bz2 module's "Invalid data stream": damage, not I/O
     except MemoryError:
         out.close()
         raise
     except Exception as exc:
-        if start is not None:
+        damage = exc
+    else:
+        return warnings
+    if start is not None:
+        try:
             _salvage(kind, raw, (member_at, feed_at, feed_end), out, out_before_feed)
-        return _damaged(kind, path, out, exc, warnings)
-    return warnings
+        except OSError as exc:
+            out.close()
+            raise _unwritable(path, out, exc) from None
+    return _damaged(kind, path, out, damage, warnings)
+
+
+def _unwritable(path: str, out: _Spill, exc: OSError) -> Exception:
+    """A failed write of decompressed data: a full disk in one line, else ``exc``."""
+    if exc.errno == errno.ENOSPC:
+        return CaptureError(
+            f"{path}: no space left in {out.directory} for the decompressed "
+            "capture (set TMPDIR to a bigger disk, or decompress it first)"
+        )
+    return exc
 
 
 #: Input fed per call when ``_salvage`` takes a failed input again: a byte, so the data's
@@ -379,13 +387,13 @@ def _salvage(
     very end of a member: a gzip CRC or length, a zstd checksum, an xz index, checked when
     their bytes come in, after every byte of data decompressed fine. So the member is
     decompressed again up to that input (its output, written already, thrown away), then
-    that input a few bytes at a time, writing what comes out past what the failed call had
+    that input a byte at a time, writing what comes out past what the failed call had
     written, until it fails again. (libzstd keeps a frame's last block, 128 KiB at most,
     until it has checked the checksum after it: that block is lost.) Only a seekable ``raw``
-    (a file) is read again."""
+    (a file, or a layer in memory) is read again. A write that fails (a full disk) raises."""
     member_at, feed_at, feed_end = where
     written = out.size - out_before_feed  # of the failed input's output, before it raised
-    with contextlib.suppress(Exception):
+    try:
         raw.seek(member_at)
         dec = _decompressor(kind)
         left = feed_at - member_at
@@ -403,6 +411,13 @@ def _salvage(
                 written -= skip
                 if len(piece) > skip and not out.write(piece[skip:]):
                     return
+    except OSError as exc:
+        if exc.errno is not None:  # the disk, not the damage
+            raise
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception:  # the damage again: what came before it is kept
+        return
 
 
 def _damaged(
@@ -434,6 +449,18 @@ class _ArrayReader(io.RawIOBase):
         buffer[:n] = self._view[self._at : self._at + n]
         self._at += n
         return n
+
+    # Seekable (a buffer in memory): ``_salvage`` reads a damaged inner layer again.
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._view)}[whence]
+        self._at = min(max(base + offset, 0), len(self._view))
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
 
 
 def _unwrap(kind: str, raw: BinaryIO, path: str) -> RawSource:

@@ -215,7 +215,8 @@ class PcapngWalker:
         if ending and self.simple:
             warnings.append(
                 f"{self.simple:,} Simple Packet Block(s) carry no timestamp (the first is frame "
-                f"{self.first_simple}): each is given the time of the frame before it"
+                f"{self.first_simple}): each is given the time of the frame before it (none "
+                "before it: 0, 1970)"
             )
         if n:
             self.last_time_ns = int(records.time_ns[-1])
@@ -464,11 +465,14 @@ def _records(
     untimed_rows = fields["untimed"]
     if untimed_rows.any():
         # Not 1970: the time of the frame before it (an SPB follows it in the file; a cut last
-        # block's time is unknown, and Capture.timed_ns leaves a lone one out).
+        # block's time is unknown, and Capture.timed_ns leaves a lone one out). Before any
+        # frame with a time it stays 0: a window cannot wait for a later one, and the frames
+        # must not depend on the windows they are read in.
         timed_before = np.maximum.accumulate(np.where(untimed_rows, -1, np.arange(n)))
         before = timed_before[untimed_rows]
         time_ns[untimed_rows] = np.where(before >= 0, time_ns[np.maximum(before, 0)], previous_ns)
-    untimed = bool(n and untimed_rows[-1])
+    # the last frame's time unknown: only a block cut inside its header (an SPB's is given)
+    untimed = bool(n and untimed_rows[-1] and not fields["simple"][-1])
     records = Records(
         time_ns=time_ns,
         link_type=link_type,
