@@ -159,3 +159,18 @@ def test_connection_order_counting_equals_lexsort() -> None:
     assert facts._connection_order(conn, shuffled).tolist() == want.tolist()
     wide = conn * 10**6
     assert facts._connection_order(wide, frame).tolist() == np.lexsort((frame, wide)).tolist()
+
+
+def test_a_refused_key_column_is_let_go() -> None:
+    """A key column of the wrong size is refused, and its buffer released: a bytearray then
+    still resizes (before: 'BufferError: Existing exports' for the rest of its life)."""
+    n = np.zeros(4, dtype=np.int64)
+    for call in (
+        lambda key: native.core.identical_pairs((n, key), n, n, 5, 8),
+        lambda key: native.core.first_seen_ids((n, key), np.zeros(4, dtype=np.int64)),
+    ):
+        key = bytearray(24)  # 3 rows where 4 are asked
+        with pytest.raises(ValueError):
+            call(key)
+        key.extend(b"\0" * 8)
+        assert len(key) == 32

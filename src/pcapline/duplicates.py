@@ -56,7 +56,7 @@ NUMBERED_WINDOW_NS = round(RTO_FLOOR_S * 1e9)
 #: timer slack for where the capture sits.
 SYN_COPY_BEFORE_S = (1 - SLACK_FRACTION) * TCP_TIMEOUT_INIT_S
 _SYN_WINDOW_NS = round(SYN_COPY_BEFORE_S * 1e9)
-#: How far back in its direction a copy's original is looked for, in segments. The copies
+#: How far back a copy's original is looked for, in segments of its connection. The copies
 #: of one packet need not be neighbours: ``-i any`` on a router sees a packet as it comes in
 #: and again as it leaves, after the egress queue (a queue of 40 segments puts 40 others
 #: between the two), and a mirror of several VLANs or two merged taps repeat a whole flow
@@ -264,7 +264,8 @@ def _unsigned(values: np.ndarray) -> np.ndarray:
 
 
 def _mixed(h: np.ndarray) -> np.ndarray:
-    """The compiled core's 64-bit mix (murmur3's finaliser), a uint64 array at a time."""
+    """murmur3's 64-bit finaliser, a uint64 array at a time (only groups twins here: the
+    compiled core hashes rows its own way)."""
     with np.errstate(over="ignore"):
         h = h ^ (h >> np.uint64(33))
         h = h * np.uint64(0xFF51AFD7ED558CCD)

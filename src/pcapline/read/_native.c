@@ -15,6 +15,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <sys/random.h>
+#include <time.h>
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
@@ -764,8 +766,10 @@ identical_pairs(PyObject *Py_UNUSED(module), PyObject *args)
         if (PyObject_GetBuffer(PyTuple_GET_ITEM(key_tuple, got_keys), &key_views[got_keys],
                                PyBUF_SIMPLE) < 0)
             goto fail;
-        if (check_len(&key_views[got_keys], n, 8, "key"))
+        if (check_len(&key_views[got_keys], n, 8, "key")) {
+            got_keys++; /* released in fail */
             goto fail;
+        }
         cols[got_keys] = key_views[got_keys].buf;
     }
     if (check_len(&group, n, 8, "group") || check_len(&times, n, 8, "time_ns"))
@@ -782,6 +786,11 @@ identical_pairs(PyObject *Py_UNUSED(module), PyObject *args)
         goto fail;
     }
     int64_t *current = tables, *previous = tables + 2 * cap;
+    /* A seed per call: a capture crafted so that many rows share a slot's low bits (linear
+     * probing then walks up to look_back slots a row) cannot know it. */
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed = (uint64_t)(uintptr_t)tables ^ (uint64_t)time(NULL);
     int no_memory = 0;
     Py_BEGIN_ALLOW_THREADS
     memset(tables, 0xff, 4 * cap * sizeof(int64_t)); /* -1: empty */
@@ -790,7 +799,7 @@ identical_pairs(PyObject *Py_UNUSED(module), PyObject *args)
         /* a multiply per value (independent of one another), summed, one mix at the end:
          * the table only needs its low bits spread, and every key is compared when the
          * hashes agree */
-        uint64_t h = (uint64_t)g[i] * 0x9e3779b97f4a7c15ULL;
+        uint64_t h = ((uint64_t)g[i] ^ seed) * 0x9e3779b97f4a7c15ULL;
         for (Py_ssize_t c = 0; c < n_keys; c++)
             h += (uint64_t)cols[c][i] * KEY_FACTORS[c];
         h = mix64(h);
@@ -866,8 +875,10 @@ first_seen_ids(PyObject *Py_UNUSED(module), PyObject *args)
         if (PyObject_GetBuffer(PyTuple_GET_ITEM(col_tuple, got), &col_views[got],
                                PyBUF_SIMPLE) < 0)
             goto fail;
-        if (check_len(&col_views[got], n, 8, "column"))
+        if (check_len(&col_views[got], n, 8, "column")) {
+            got++; /* released in fail */
             goto fail;
+        }
         cols[got] = col_views[got].buf;
     }
     int64_t *ids = out.buf;
