@@ -198,11 +198,25 @@ def _random_rows(seed: int, n: int = 400, conns: int = 12) -> duplicates.Rows:
     dir_key = conn_index * 2 + from_client
     starts = np.searchsorted(conn_index, np.arange(conns + 1))
     zeros = np.zeros(n, dtype=np.int64)
+    return _rows((ip_id,), ip_id, zeros, from_client, conn_index, starts, dir_key)
+
+
+def _rows(
+    keys: tuple[np.ndarray, ...],
+    ip_id: np.ndarray,
+    time_ns: np.ndarray,
+    from_client: np.ndarray,
+    conn_index: np.ndarray,
+    starts: np.ndarray,
+    dir_key: np.ndarray,
+) -> duplicates.Rows:
+    """``duplicates.Rows`` of these columns; the other keys and flags all zero."""
+    zeros = np.zeros(len(ip_id), dtype=np.int64)
     return duplicates.Rows(
-        keys=(ip_id, zeros, zeros, zeros, zeros, zeros, zeros),
+        keys=(*keys, *[zeros] * (7 - len(keys))),
         ip_id=ip_id,
         ttl=zeros,
-        time_ns=zeros,
+        time_ns=time_ns,
         syn=zeros.astype(bool),
         ack=zeros.astype(bool),
         from_client=from_client,
@@ -241,21 +255,8 @@ def _twin_rows(seed: int, n: int = 300) -> duplicates.Rows:
     dir_key = conn_index * 2 + from_client
     keys = tuple(rng.integers(0, 2, n) for _ in range(3))
     time_ns = np.cumsum(rng.integers(0, duplicates._SYN_WINDOW_NS // 4, n))
-    zeros = np.zeros(n, dtype=np.int64)
-    return duplicates.Rows(
-        keys=(*keys, zeros, zeros, zeros, zeros),
-        ip_id=keys[0],
-        ttl=zeros,
-        time_ns=time_ns,
-        syn=zeros.astype(bool),
-        ack=zeros.astype(bool),
-        from_client=from_client,
-        conn_index=conn_index,
-        starts=np.searchsorted(conn_index, np.arange(6)),
-        dir_key=dir_key,
-        rst=zeros.astype(bool),
-        loss_signal=zeros.astype(bool),
-    )
+    starts = np.searchsorted(conn_index, np.arange(6))
+    return _rows(keys, keys[0], time_ns, from_client, conn_index, starts, dir_key)
 
 
 def _nearest_twins(r: duplicates.Rows, look_back: int) -> list[tuple[int, int]]:
@@ -394,23 +395,24 @@ def test_copies_without_ip_id_stay_copies_across_an_advancing_ack() -> None:
     assert (int(f.is_dup[data].sum()), int(f.is_retrans[data].sum())) == (6, 0)
 
 
+def _syn_again(at: float, ip_id: int) -> list[bool]:
+    """A client SYN (IP ID 0x0df8), the SYN+ACK, the client's ACK, then the same SYN again
+    ``at`` s after the first with IP ID ``ip_id``: each row's ``is_dup``."""
+    c = Conversation()
+    c.send(CLIENT, 0.0, 2, seq=c.client_isn, ip_id=0x0DF8)
+    c.send(SERVER, 0.002, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
+    c.send(CLIENT, 0.003, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1, ip_id=0x0DF9)
+    c.send(CLIENT, at, 2, seq=c.client_isn, ip_id=ip_id)
+    return list(compute_facts(segments(c)).is_dup.tolist())
+
+
 def test_a_numbered_clients_syn_seen_again_after_the_handshake_is_a_copy() -> None:
     # wireshark-retrans.pcap: the client's SYN (IP ID 0x0df8) again 5.6 ms later, after the
     # SYN+ACK and the client's ACK: a mirror's copy, not a retry (a resent SYN has a new IP ID).
-    c = Conversation()
-    c.send(CLIENT, 0.0, 2, seq=c.client_isn, ip_id=0x0DF8)
-    c.send(SERVER, 0.002, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
-    c.send(CLIENT, 0.003, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1, ip_id=0x0DF9)
-    c.send(CLIENT, 0.0056, 2, seq=c.client_isn, ip_id=0x0DF8)
-    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False, True]
+    assert _syn_again(0.0056, 0x0DF8) == [False, False, False, True]
     # The same SYN with a new IP ID is a retry, even 0.1 s later (sooner than any SYN timer:
     # the answer never arrived and something retried it; a copy keeps its IP ID).
-    c = Conversation()
-    c.send(CLIENT, 0.0, 2, seq=c.client_isn, ip_id=0x0DF8)
-    c.send(SERVER, 0.002, 2 | ACK, seq=c.server_isn, ack=c.client_isn + 1, ip_id=0)
-    c.send(CLIENT, 0.003, ACK, seq=c.client_isn + 1, ack=c.server_isn + 1, ip_id=0x0DF9)
-    c.send(CLIENT, 0.1, 2, seq=c.client_isn, ip_id=0x0DFA)
-    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False, False]
+    assert _syn_again(0.1, 0x0DFA) == [False, False, False, False]
 
 
 def test_per_connection_reductions_equal_counting_each_rows_connection() -> None:
