@@ -224,7 +224,7 @@ def _rows(
         starts=starts,
         dir_key=dir_key,
         rst=zeros.astype(bool),
-        loss_signal=zeros.astype(bool),
+        sack_blocks=zeros,
     )
 
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcapline.model import FIN, RST, SYN
 from pcapline.read import native
 from pcapline.timers import RTO_FLOOR_S, SLACK_FRACTION, TCP_TIMEOUT_INIT_S
 
@@ -80,9 +81,7 @@ class Rows:
     starts: np.ndarray  # each connection's first row, then the row count
     dir_key: np.ndarray  # connection * 2 + from_client
     rst: np.ndarray
-    #: A segment that can draw a resend from its peer: it carries SACK blocks, or it is a
-    #: duplicate ACK (no data, the same ACK number as its sender's previous segment).
-    loss_signal: np.ndarray
+    sack_blocks: np.ndarray
 
 
 def copies(r: Rows) -> np.ndarray:
@@ -104,7 +103,7 @@ def copies(r: Rows) -> np.ndarray:
         answered = np.where(
             rst,
             _nothing_between(r, earlier[soon], later[soon]),
-            _nothing_between(r, earlier[soon], later[soon], r.loss_signal),
+            ~_signalled_between(r, earlier[soon], later[soon]),
         )
         soon[soon] = answered
     plain = ~syn & (soon | same_instant | (numbered & (gap < NUMBERED_WINDOW_NS)))
@@ -291,19 +290,47 @@ def _numbered_direction(r: Rows, dirs: np.ndarray) -> np.ndarray:
     return np.asarray(numbered[dirs])
 
 
-def _nothing_between(
-    r: Rows, earlier: np.ndarray, later: np.ndarray, counted: np.ndarray | None = None
-) -> np.ndarray:
+def _signalled_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+    """Per pair (two rows of one direction, grouped order): a segment of the other side that
+    can draw a resend lies between them (``_loss_signals``, asked of those rows only)."""
+    found = np.zeros(len(earlier), dtype=bool)
+    spans = np.maximum(later - earlier - 1, 0)
+    if not spans.any():
+        return found
+    pair = np.repeat(np.arange(len(earlier)), spans)
+    offsets = np.cumsum(spans) - spans
+    rows = np.repeat(earlier + 1 - offsets, spans) + np.arange(int(spans.sum()))
+    theirs = r.from_client[rows] != r.from_client[later[pair]]
+    pair, rows = pair[theirs], rows[theirs]
+    found[np.unique(pair[_loss_signals(r, rows)])] = True
+    return found
+
+
+def _loss_signals(r: Rows, rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``: it carries SACK blocks, or it is a duplicate ACK (an ACK with no
+    data, SYN, FIN or RST whose ACK number repeats its sender's previous segment's: what
+    fast retransmit counts, RFC 5681). Only the rows of their connections are read."""
+    from pcapline.facts import rows_of_connections  # (facts imports this module)
+
+    flags, ack, seg_len = r.keys[4], r.keys[2], r.keys[3]
+    near = rows_of_connections(r.starts, np.unique(r.conn_index[rows]))
+    by_dir = near[np.argsort(r.dir_key[near], kind="stable")]  # frame order inside each
+    previous = np.full(len(near), -1, dtype=np.int64)  # by position in ``near``
+    same = r.dir_key[by_dir[1:]] == r.dir_key[by_dir[:-1]]
+    previous[np.searchsorted(near, by_dir[1:][same])] = by_dir[:-1][same]
+    before = previous[np.searchsorted(near, rows)]
+    bare = r.ack[rows] & (seg_len[rows] == 0) & ((flags[rows] & (SYN | FIN | RST)) == 0)
+    duplicate_ack = bare & (before >= 0) & (ack[rows] == ack[np.maximum(before, 0)])
+    return np.asarray((r.sack_blocks[rows] > 0) | duplicate_ack)
+
+
+def _nothing_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
     """Per pair (two rows of one direction, grouped order): no segment of the other side
-    between the two rows (of those ``counted`` holds, when given)."""
-    mark = r.from_client if counted is None else r.from_client & counted
-    clients = np.cumsum(mark, dtype=np.int64)  # the other side's counted rows, each side
-    servers = np.cumsum(~r.from_client if counted is None else ~r.from_client & counted)
-    theirs = np.where(
-        r.from_client[later],
-        servers[later] - servers[earlier],
-        clients[later] - clients[earlier],
-    )
+    between the two rows."""
+    clients = np.cumsum(r.from_client, dtype=np.int64)  # client rows up to each row
+    rows = later - earlier + 1
+    client_rows = clients[later] - clients[earlier] + r.from_client[earlier]
+    theirs = np.where(r.from_client[later], rows - client_rows, client_rows)
     return np.asarray(theirs == 0)
 
 

@@ -215,8 +215,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         starts=starts,
         dir_key=dir_key,
         rst=is_rst,
-        loss_signal=(sack_blocks > 0)
-        | _duplicate_acks(rel_ack, has_ack, seg_len, flags, dir_key, dir_order),
+        sack_blocks=sack_blocks,
     )
     is_dup = duplicates.copies(copy_rows)
     # Bytes seen again that are a piece of a bigger segment seen before (GRO in, GSO out).
@@ -525,10 +524,7 @@ def _idle_before(
     if not len(rows):
         return np.zeros(0, dtype=bool)
     # the rows of the connections holding a candidate (a few), in one walk
-    conns = np.unique(conn_index[rows])
-    lo, hi = starts[conns], starts[conns + 1]
-    sizes = hi - lo
-    sel = np.repeat(lo - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+    sel = rows_of_connections(starts, np.unique(conn_index[rows]))
     heard = nearest_rows(
         conn_index[sel],
         from_client[sel],
@@ -546,23 +542,6 @@ def _idle_before(
     opens = (unheard == 0) | (conn_index[prev] != conn_index[unheard])
     out[~known] = opens | (time_ns[unheard] - time_ns[prev] >= KEEPALIVE_MIN_IDLE_NS)
     return out
-
-
-def _duplicate_acks(
-    rel_ack: np.ndarray,
-    has_ack: np.ndarray,
-    seg_len: np.ndarray,
-    flags: np.ndarray,
-    dir_key: np.ndarray,
-    dir_order: np.ndarray,
-) -> np.ndarray:
-    """Per row: an ACK with no data, SYN, FIN or RST whose ACK number repeats the one of its
-    sender's previous segment (what fast retransmit counts, RFC 5681)."""
-    previous = np.full(len(rel_ack), -1, dtype=np.int64)
-    same = dir_key[dir_order[1:]] == dir_key[dir_order[:-1]]
-    previous[dir_order[1:][same]] = dir_order[:-1][same]
-    bare = has_ack & (seg_len == 0) & ((flags & (SYN | FIN | RST)) == 0) & (previous >= 0)
-    return np.asarray(bare & (rel_ack == rel_ack[np.maximum(previous, 0)]))
 
 
 def _group_starts(keys_sorted: np.ndarray) -> np.ndarray:
