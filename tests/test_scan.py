@@ -16,7 +16,14 @@ from needs import CORPUS, needs_corpus
 from pcapline import engine
 from pcapline.cli import run
 from pcapline.errors import UsageError
-from pcapline.scan import document, expand_paths, fail_on_names, render, scan
+from pcapline.scan import (
+    document,
+    expand_paths,
+    fail_on_names,
+    one_path_per_file,
+    render,
+    scan,
+)
 from pcapline.scan.run import is_capture_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +42,35 @@ def _folder(tmp_path: Path) -> Path:
     (folder / "empty.pcapng").write_bytes(b"")
     (folder / "notes.txt").write_text("not picked up by the directory walk")
     return folder
+
+
+def test_a_file_named_twice_is_scanned_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _folder(tmp_path)
+    (folder / "latest.pcap").symlink_to("nat.pcap")
+    os.link(folder / "sub" / "fine.pcap", folder / "sub" / "fine-copy.pcap")
+    given = [str(folder), str(folder / "sub" / ".." / "nat.pcap"), str(folder / "nat.pcap")]
+    kept, repeats = one_path_per_file(expand_paths(given))
+    named = {Path(r.path).relative_to(folder).as_posix(): r.same_as for r in repeats}
+    assert named == {  # each kept under its first name in sorted order
+        "nat.pcap": str(folder / "latest.pcap"),
+        "sub/../nat.pcap": str(folder / "latest.pcap"),
+        "sub/fine.pcap": str(folder / "sub" / "fine-copy.pcap"),
+    }
+    assert [Path(p).name for p in kept] == [
+        "broken.pcap",
+        "empty.pcapng",
+        "latest.pcap",
+        "fine-copy.pcap",
+    ]
+    out = tmp_path / "scan.json"
+    assert run(["scan", *given, "-j", "1", "--format", "json", "-o", str(out)]) == 0
+    assert len(json.loads(out.read_text())["captures"]) == 4
+    err = capsys.readouterr().err
+    assert "nat.pcap and 2 more named a file listed already" in err
+    assert run(["scan", *given, "-j", "1", "-q", "--format", "json", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_expand_paths_walks_folders_for_capture_names(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from pcapline.bounded import Bounded
     from pcapline.engine import Kept, Outcome, Progress
     from pcapline.render.terminal import Selection
-    from pcapline.scan.run import CaptureSummary
+    from pcapline.scan.run import CaptureSummary, Repeat
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_INPUT, EXIT_BUG, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 #: Stopped by a signal: Ctrl-C (130), SIGTERM or SIGHUP (128 + its number).
@@ -970,7 +970,9 @@ def scan(
 
     names = batch.fail_on_names(fail_on)
     workers = _processes(workers, "--workers")
-    files = batch.expand_paths(paths)
+    files, repeats = batch.one_path_per_file(batch.expand_paths(paths))
+    if repeats and not quiet:
+        _say_repeats(repeats)
     _output_usable(output, files)  # refused before any capture is analysed
     if scheduler is None:  # local workers: a big capture's work folder is made here
         _sweep_left_behind(spill_dir)
@@ -1008,6 +1010,15 @@ def scan(
     if not hits:
         return EXIT_OK
     return _fail_on_matched(hits)
+
+
+def _say_repeats(repeats: Sequence[Repeat]) -> None:
+    first = repeats[0]
+    more = f" and {len(repeats) - 1} more" if len(repeats) > 1 else ""
+    _say(
+        f"pcapline: note: {printable(first.path)}{more} named a file listed already"
+        f" ({printable(first.same_as)}): scanned once"
+    )
 
 
 def _say_not_analysed(what: str, failed: Sequence[CaptureSummary]) -> None:

@@ -23,15 +23,25 @@ from pcapline.errors import UsageError
 from pcapline.findings import FINDERS
 from pcapline.model import FAILURES_ALIAS, Fate, SlowTag
 from pcapline.scan.render import document, matched, text, to_csv, to_html
-from pcapline.scan.run import CaptureSummary, Progress, expand_paths, run, summarize_capture
+from pcapline.scan.run import (
+    CaptureSummary,
+    Progress,
+    Repeat,
+    expand_paths,
+    one_path_per_file,
+    run,
+    summarize_capture,
+)
 
 __all__ = [
     "FORMATS",
     "CaptureSummary",
+    "Repeat",
     "document",
     "expand_paths",
     "fail_on_names",
     "matched",
+    "one_path_per_file",
     "render",
     "scan",
     "scan_files",
@@ -51,7 +61,8 @@ def scan(
     memory_bounded: bool = False,
     spill_dir: str | None = None,
 ) -> list[CaptureSummary]:
-    """Summaries of every capture under ``paths`` (files, directories, globs), sorted by path.
+    """Summaries of every capture under ``paths`` (files, directories, globs), sorted by path,
+    each file once however many paths name it (``one_path_per_file``).
 
     ``progress=True`` draws a rich progress bar on stderr (the CLI asks only when stderr is a
     TTY); for one local capture, the stages of its analysis instead (``analyze``'s line).
@@ -60,7 +71,7 @@ def scan(
     (default: the temporary folder, on the machine that analyses it).
     """
     return scan_files(
-        expand_paths(paths),
+        one_path_per_file(expand_paths(paths))[0],
         workers=workers,
         scheduler=scheduler,
         on_result=on_result,

@@ -356,6 +356,37 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """A path naming a file listed already under ``same_as`` (a symlink, a hard link, another
+    spelling: ``./a.pcap``, ``dir/../dir/a.pcap``)."""
+
+    path: str
+    same_as: str
+
+
+def one_path_per_file(files: Sequence[str]) -> tuple[list[str], list[Repeat]]:
+    """``files`` less those naming a file listed before them, and those repeats. A capture
+    scanned twice would count its connections, failures and findings twice (a ``latest.pcap``
+    symlink beside the file it points to, a folder and a file in it both given). A path
+    that cannot be looked at stays: its error row tells why."""
+    kept: list[str] = []
+    repeats: list[Repeat] = []
+    first: dict[tuple[int, int], str] = {}
+    for path in files:
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            kept.append(path)
+            continue
+        same_as = first.setdefault((info.st_dev, info.st_ino), path)
+        if same_as == path:
+            kept.append(path)
+        else:
+            repeats.append(Repeat(path, same_as))
+    return kept, repeats
+
+
 def is_capture_name(name: str) -> bool:
     lowered = name.lower()
     return any(lowered.endswith(c + z) for c in CAPTURE_SUFFIXES for z in COMPRESSION_SUFFIXES)
