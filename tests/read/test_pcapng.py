@@ -109,7 +109,10 @@ def test_first_block_must_be_a_section_header(tmp_path) -> None:
     path = tmp_path / "nosection.pcapng"
     # A valid SHB type but then a broken byte-order magic.
     path.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\x1c\x00\x00\x00" + b"\x00" * 20)
-    with pytest.raises(CaptureError):
+    with pytest.raises(CaptureError, match="section header at byte 0 has a bad byte-order magic"):
+        read_capture(path)
+    path.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\x1c\x00\x00\x00")  # no magic at all
+    with pytest.raises(CaptureError, match="section header at byte 0 cut short"):
         read_capture(path)
 
 

@@ -190,8 +190,8 @@ class PcapngWalker:
         self.frames += n
         warnings = list(self.warnings)
         ending = final or self.done
-        if ending and self.sections == 0:
-            raise CaptureError(f"{self.path}: pcapng section header cut short")
+        if ending and self.sections == 0:  # why the first section header was refused
+            raise CaptureError(f"{self.path}: pcapng {self.stop or 'section header cut short'}")
         stop = self.bad or self.stop
         if ending and stop is not None:
             if self.frames == 0:
