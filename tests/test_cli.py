@@ -481,6 +481,22 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_capture_is_read(
     assert not target.exists()
 
 
+def test_a_folder_that_refuses_new_files_is_said_so(tmp_path: Path) -> None:
+    """/proc passes ``access(W_OK)`` for root and refuses every new file: "No such file or
+    directory" for /proc/version, which exists, read as nonsense."""
+    from pcapline import cli as command
+    from pcapline.cli import OutputError
+
+    if not Path("/proc/version").is_file():
+        pytest.skip("no /proc/version here")
+    with pytest.raises(
+        OutputError, match=r"^cannot write /proc/version: cannot create a file in /proc \("
+    ):
+        command._output_writable("/proc/version")
+    command._output_writable(str(tmp_path / "fine.json"))
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone again
+
+
 def test_a_parquet_dataset_folder_may_be_made_on_the_way(tmp_path: Path) -> None:
     """A dataset's -o is a folder, made with its parents: only the nearest that exists must
     be a folder one may write in."""

@@ -1296,6 +1296,25 @@ def _output_writable(output: str | None, *, dataset: bool = False) -> None:
             f"cannot write {output}: {folder}: not writable (permission, or a read-only "
             "file system)"
         )
+    if not dataset:
+        _can_create_in(folder, output)
+
+
+def _can_create_in(folder: str, output: str) -> None:
+    """A file made and removed in ``folder``, as ``outfile`` will make the temporary one:
+    some folders pass ``access()`` and refuse new files all the same (``/proc``, ``/sys``, a
+    FUSE mount, an exhausted inode table)."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".pcapline-probe.", dir=folder)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {output}: cannot create a file in {folder} ({exc.strerror or exc})"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def _not_over_the_capture(capture: str, output: str | None) -> None:
