@@ -135,12 +135,14 @@ def test_exit_handlers_run_and_their_output_is_flushed() -> None:
         ["--format", "json", "--memory-bounded", "--jobs", "1"],
         ["--format", "csv", "--memory-bounded", "--jobs", "1"],
         ["--format", "text"],
+        ["--format", "json", "-o", "/dev/stdout"],
     ],
-    ids=["json", "json-bounded", "csv-bounded", "text"],
+    ids=["json", "json-bounded", "csv-bounded", "text", "json-o-dev-stdout"],
 )
 def test_a_reader_that_leaves_early_is_not_an_error(options: list[str]) -> None:
     """``pcapline analyze big.pcap | head``: the write fails with EPIPE, and click turns an
-    OSError leaving a command into exit 1; the command must say nothing and exit 0. The pipe
+    OSError leaving a command into exit 1; the command must say nothing and exit 0, also
+    when the pipe is named by a path (``-o /dev/stdout``, written as a device). The pipe
     is shrunk to one page so a sample capture's output overflows it."""
     import fcntl
 

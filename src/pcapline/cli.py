@@ -1374,6 +1374,8 @@ def _write_with(writer: Callable[[TextIO], None], output: str) -> None:
     try:
         with whole_files([output]) as (path,), open(path, "w", encoding="utf-8") as stream:
             writer(stream)
+    except BrokenPipeError as exc:  # -o /dev/stdout or a FIFO whose reader left: as -o -
+        raise ReaderLeft from exc
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
