@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from builders.capture_files import epb, idb, obsolete_pb, shb, spb
 from builders.frames import SYN, ethernet, ipv4, null, tcp
@@ -114,6 +116,21 @@ def test_first_block_must_be_a_section_header(tmp_path) -> None:
     path.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\x1c\x00\x00\x00")  # no magic at all
     with pytest.raises(CaptureError, match="section header at byte 0 cut short"):
         read_capture(path)
+
+
+def test_a_block_whose_trailing_length_differs_is_read_with_a_warning(tmp_path) -> None:
+    blocks = [epb(0, k, ethernet(PKT)) for k in (1, 2, 3)]
+    damaged = [b[:-4] + struct.pack("<I", len(b) + 4) for b in blocks[1:]]
+    path = tmp_path / "trailer.pcapng"
+    path.write_bytes(shb() + idb(1) + blocks[0] + b"".join(damaged))
+    cap = read_capture(path)
+    assert cap.frames == 3
+    assert cap.warnings == [
+        "2 packet block(s) end with a length other than their own (the first is frame 2): "
+        "the file is damaged there; each was read by its leading length"
+    ]
+    path.write_bytes(shb() + idb(1) + b"".join(blocks))
+    assert read_capture(path).warnings == []
 
 
 @pytest.mark.parametrize("kept", [8, 20, 27, 40])

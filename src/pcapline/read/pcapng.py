@@ -162,6 +162,8 @@ class PcapngWalker:
         self.last_time_ns = 0  # time of the last of them
         self.too_late = 0  # frames whose timestamp is past MAX_NS (``last_tick``)
         self.too_late_frames: list[int] = []  # the first three of them
+        self.trailers_differ = 0  # packet blocks whose trailing length is not their length
+        self.first_trailer_differs: int | None = None  # the first one's frame number
         self.simple = 0  # frames from Simple Packet Blocks (no timestamp)
         self.first_simple: int | None = None  # the first one's frame number
         self.if_drops: dict[int, int] = {}  # interface -> its last ISB's counter
@@ -208,6 +210,16 @@ class PcapngWalker:
         ).tolist()
         if ending and self.too_late:
             warnings.append(_too_late_warning(self.too_late, self.too_late_frames))
+        differs = np.flatnonzero(fields["trailer_differs"])
+        if len(differs) and self.first_trailer_differs is None:
+            self.first_trailer_differs = int(differs[0]) + self.frames - n + 1
+        self.trailers_differ += len(differs)
+        if ending and self.trailers_differ:
+            warnings.append(
+                f"{self.trailers_differ:,} packet block(s) end with a length other than their "
+                f"own (the first is frame {self.first_trailer_differs}): the file is damaged "
+                "there; each was read by its leading length"
+            )
         simple = np.flatnonzero(fields["simple"])
         if len(simple) and self.first_simple is None:
             self.first_simple = int(simple[0]) + self.frames - n + 1
@@ -410,6 +422,13 @@ def _packet_fields(
         elif o + 28 <= size:  # obsolete PB: 2-byte interface id and drops count
             iface[i] = struct.unpack_from(fmt + "H", buf, o + 8)[0]
     cut = offsets + blen > size
+    # A block's length is written again as its last word: two that differ say the bytes
+    # there are damaged (Wireshark refuses the block). The leading one frames the walk.
+    trailer_differs = np.zeros(n, bool)
+    for is_little in (True, False):
+        sel = np.flatnonzero(~cut & (blen >= 12) & (little == is_little))
+        trailer = words_at(data, offsets[sel] + blen[sel] - 4, "<" if is_little else ">", 1)
+        trailer_differs[sel] = trailer[:, 0] != blen[sel]
     start = offsets + hdr_len
     bad_len = (caplen > MAX_RECORD_LEN) | (~cut & (hdr_len + caplen + 4 > blen))
     bad_iface = base + iface >= known
@@ -437,6 +456,7 @@ def _packet_fields(
         # No time: the last block cut inside its header, and every SPB (it has no timestamp)
         "untimed": (~whole & (hdr_len == 28)) | (hdr_len == 12),
         "simple": hdr_len == 12,
+        "trailer_differs": trailer_differs,
     }
     return fields, first_bad, why
 
