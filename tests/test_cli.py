@@ -497,6 +497,21 @@ def test_a_folder_that_refuses_new_files_is_said_so(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # the probe file is gone again
 
 
+@pytest.mark.parametrize("command", ["analyze", "scan"])
+def test_a_spill_dir_that_did_not_exist_is_made_and_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    capture = Path(__file__).resolve().parents[1] / "sample_captures" / "app-tls-http.pcap"
+    spill = tmp_path / "typo" / "spill"
+    argv = [command, str(capture), "--spill-dir", str(spill), "-o", str(tmp_path / "out")]
+    assert run(argv) == 0
+    note = f"pcapline: note: --spill-dir {spill} did not exist: made it\n"
+    assert capsys.readouterr().err == note
+    assert spill.is_dir() and list(spill.iterdir()) == []  # its work folder removed
+    assert run(argv) == 0
+    assert capsys.readouterr().err == ""  # there now: nothing to say
+
+
 def test_a_parquet_dataset_folder_may_be_made_on_the_way(tmp_path: Path) -> None:
     """A dataset's -o is a folder, made with its parents: only the nearest that exists must
     be a folder one may write in."""

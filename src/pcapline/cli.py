@@ -508,6 +508,15 @@ def _sweep_left_behind(spill_dir: str | None, *, say: bool = True) -> None:
             )
 
 
+def _make_spill_dir(spill_dir: str | None) -> None:
+    """``--spill-dir`` made if it does not exist, and said: not refused (a new folder per run
+    is a fair use), but a mistyped or unmounted path puts gigabytes of spill files on the
+    disk holding its parent, the root file system often."""
+    if spill_dir is not None and not os.path.isdir(spill_dir):
+        os.makedirs(spill_dir, exist_ok=True)
+        _say(f"pcapline: note: --spill-dir {printable(spill_dir)} did not exist: made it")
+
+
 def _faster_on_disk(capture: str, jobs: int) -> bool:
     """Would ``jobs`` workers analyse ``capture`` faster on the bounded-memory path, for an
     output written whole from its runs (``bounded.faster_with``)?"""
@@ -574,8 +583,7 @@ def _analysed_on_disk(
     removed on leaving."""
     from pcapline import bounded
 
-    if spill_dir is not None:
-        os.makedirs(spill_dir, exist_ok=True)
+    _make_spill_dir(spill_dir)
     result = bounded.analyse(
         capture,
         slow=slow,
@@ -975,6 +983,7 @@ def scan(
         _say_repeats(repeats)
     _output_usable(output, files)  # refused before any capture is analysed
     if scheduler is None:  # local workers: a big capture's work folder is made here
+        _make_spill_dir(spill_dir)
         _sweep_left_behind(spill_dir)
     shown = not quiet and sys.stderr.isatty()
     try:
