@@ -326,6 +326,59 @@ def test_a_signal_while_the_process_sets_up_is_one_line_and_its_exit_code(
     assert (done.returncode, done.stderr) == (status, f"pcapline: error: {words}\n")
 
 
+SIGNAL_AS_THE_GUARD_HANDS_OVER = """
+import os, signal
+from pcapline import cli
+handlers_on = cli.stop_on_termination
+def then_a_signal():  # the start-up guard has ended, the run has not begun
+    handlers_on()
+    os.kill(os.getpid(), signal.{name})
+cli.stop_on_termination = then_a_signal
+cli.main(["analyze", {capture!r}])
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "words"),
+    [
+        ("SIGINT", 130, "interrupted"),
+        ("SIGTERM", 143, "terminated (SIGTERM)"),
+        ("SIGHUP", 129, "terminated (SIGHUP)"),
+    ],
+)
+def test_a_signal_as_the_start_up_guard_hands_over_is_one_line_and_its_exit_code(
+    name: str, status: int, words: str
+) -> None:
+    """Between the start-up guard's end and ``run``: SIGINT there was a KeyboardInterrupt
+    traceback. The guard holds the signals blocked until ``run`` releases them."""
+    code = SIGNAL_AS_THE_GUARD_HANDS_OVER.format(name=name, capture=CAPTURE)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_as_a_service_runs,
+    )
+    assert (done.returncode, done.stderr) == (status, f"pcapline: error: {words}\n")
+
+
+def test_a_held_signal_waits_and_what_was_blocked_before_stays_blocked() -> None:
+    from pcapline import startup
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        startup.guard_start()
+        startup.guard_end(held=True)
+        assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} <= signal.pthread_sigmask(
+            signal.SIG_BLOCK, set()
+        )
+        startup.release_held()
+        still = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        assert signal.SIGHUP in still and not {signal.SIGINT, signal.SIGTERM} & still
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def test_the_start_up_guard_leaves_an_ignored_signal_ignored_and_gives_handlers_back() -> None:
     from pcapline import startup
 

@@ -41,7 +41,7 @@ from pcapline.model import (
     SlowThresholds,
     fail_on_names,
 )
-from pcapline.startup import guard_end, guard_start
+from pcapline.startup import guard_end, guard_start, release_held
 from pcapline.stdio import reopen_closed
 from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_termination
 
@@ -1461,9 +1461,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     gc.set_threshold(*GC_THRESHOLDS)
     _without_huge_page_advice()
     keep_freed_memory()
-    guard_end()
+    guard_end(held=True)
     stop_on_termination()
-    _leave(run(argv))
+    _leave(run(argv))  # which releases the held signals
 
 
 def one_blas_thread() -> None:
@@ -1542,6 +1542,7 @@ _NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(
 
 def run(argv: Sequence[str] | None = None) -> int:
     try:
+        release_held()  # a signal held since start-up (``main``) is handled here
         status = _command(argv)
     except _NO_ARGS_IS_HELP as exc:
         # ``pcapline`` alone: the help, as it is laid out (its message is the whole help text,

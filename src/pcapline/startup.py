@@ -6,7 +6,9 @@ exit code. A SIGTERM from ``timeout`` or a service manager, a SIGHUP or a Ctrl-C
 printed a Python traceback and exited 1 (the ``--fail-on`` code) or -2. Nothing has been
 opened or written yet then, so the run can end on the spot: one line and the exit code a
 later signal gets (130, 143, 129). ``guard_start`` puts that handler on, ``guard_end`` gives
-the signals back to whatever handled them before (``cli.main`` then installs its own).
+the signals back to whatever handled them before; ``cli.main`` holds them blocked meanwhile
+(``held=True``), installs its own, and ``cli.run`` releases them inside the code that turns
+them into a line and an exit code.
 
 A signal the caller set to be ignored (``nohup`` ignores SIGHUP) stays ignored.
 """
@@ -29,6 +31,8 @@ _EXITS: dict[int, tuple[int, str]] = {
 
 #: The handlers ``guard_start`` replaced, by signal (empty: no guard on).
 _REPLACED: dict[int, Any] = {}
+#: The signals ``guard_end(held=True)`` blocked, until ``release_held``.
+_HELD: set[int] = set()
 
 
 def _leave_now(signum: int, _frame: FrameType | None) -> None:
@@ -49,11 +53,25 @@ def guard_start() -> None:
         signal.signal(signum, _leave_now)
 
 
-def guard_end() -> None:
-    """The guarded signals back to their handlers from before ``guard_start``."""
+def guard_end(*, held: bool = False) -> None:
+    """The guarded signals back to their handlers from before ``guard_start``. ``held``:
+    blocked first, until ``release_held`` (one that comes meanwhile waits): the caller puts
+    its own handlers on and enters the code that handles what they raise, and no signal
+    falls in between to a default handler (a traceback, or a death without a word)."""
+    if held:
+        wanted = set(_EXITS)
+        _HELD.update(wanted - signal.pthread_sigmask(signal.SIG_BLOCK, wanted))
     while _REPLACED:
         signum, handler = _REPLACED.popitem()
         signal.signal(signum, handler)
+
+
+def release_held() -> None:
+    """Unblock what ``guard_end(held=True)`` blocked (not what was blocked before it); a
+    signal that came meanwhile is handled now, by the handlers in place."""
+    if _HELD:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+        _HELD.clear()
 
 
 def main() -> NoReturn:
