@@ -97,6 +97,7 @@ def test_sigterm_to_the_parent_alone_stops_its_workers_and_removes_its_files(
 ) -> None:
     spill, held, temporary = tmp_path / "spill", tmp_path / "held", tmp_path / "tmp"
     held.mkdir()
+    spill.mkdir()  # there already: no note that it was made
     temporary.mkdir()  # TMPDIR: where the in-memory pool's results folder goes
     argv = ["analyze", CAPTURE, "--format", "json", "--jobs", "2"]
     if bounded:
