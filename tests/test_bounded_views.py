@@ -177,6 +177,7 @@ def test_cli_report_memory_bounded_writes_the_same_page(
 ) -> None:
     path = str(SAMPLES / "syn-flood-cookies-and-a-client-at-server.pcap")
     memory, disk, spill = tmp_path / "memory.html", tmp_path / "disk.html", tmp_path / "spill"
+    spill.mkdir()  # there already: no note that it was made
     assert run(["report", path, "-o", str(memory), "--port", "80"]) == 0
     expected = capsys.readouterr()
     argv = ["report", path, "-o", str(disk), "--port", "80", "--spill-dir", str(spill)]

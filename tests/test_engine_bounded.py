@@ -381,6 +381,7 @@ def test_ctrl_c_stops_a_pool_analysis_at_once(tmp_path: Path) -> None:
     say so by creating a file) so the signal lands mid-analysis."""
     spill, held = tmp_path / "spill", tmp_path / "held"
     held.mkdir()
+    spill.mkdir()  # there already: no note that it was made
     script = textwrap.dedent(
         f"""
         import os, sys, time
@@ -428,6 +429,7 @@ def test_a_full_disk_is_one_error_and_leaves_nothing(
     monkeypatch.setattr(bounded, "write_outputs", full)
     path = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
     spill = tmp_path / "spill"
+    spill.mkdir()  # there already: no note that it was made
     argv = ["analyze", path, "--format", "json", "--spill-dir", str(spill), "--jobs", "1"]
     assert run(argv) == 2
     err = capsys.readouterr().err.splitlines()

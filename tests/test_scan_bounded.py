@@ -145,6 +145,7 @@ def test_ctrl_c_on_a_memory_bounded_scan_leaves_no_work_folder(tmp_path: Path) -
 
     folder, temporary, spill = tmp_path / "slow", tmp_path / "tmp", tmp_path / "spill"
     folder.mkdir()
+    spill.mkdir()  # there already: no note that it was made
     temporary.mkdir()  # TMPDIR: nothing goes there
     for n in range(3):
         make_giant.keepalive(folder / f"long-{n}.pcap", 200_000)  # ~10 s of analysis each
