@@ -419,3 +419,29 @@ def test_stale_peer_resets_equal_the_rule_read_one_exchange_at_a_time(path: Path
         same = (conns[keys] == me[keys].iloc[0]).all(axis=1) & (conns["id"] < conn)
         literal.append(int(conns.loc[same, "id"].max()) if same.any() else None)
     assert classify._previous_on_4tuple(conns, ids) == literal
+
+
+@pytest.mark.parametrize(
+    ("capture", "confidence", "caveats"),
+    [
+        ("listen-overflow-backlog2-abort0.pcap", "likely", ["ack_unconfirmed"]),
+        ("listen-overflow-backlog2-abort1.pcap", "proven", []),
+    ],
+)
+def test_an_overflow_read_from_a_retried_synack_is_likely_a_listener_rst_proven(
+    capture: str, confidence: str, caveats: list[str]
+) -> None:
+    """A SYN+ACK retried after the client's ACK is what a full accept queue does
+    (tcp_abort_on_overflow=0) and what a server the ACK never reached does (a stateful
+    firewall on an asymmetric path: the client-side capture is the same, packet for packet).
+    The listener's RST (=1) answers the ACK: that one arrived."""
+    import pcapline
+
+    samples = Path(__file__).resolve().parents[1] / "sample_captures"
+    table = pcapline.analyze(samples / capture).connections
+    overflows = table[table.fate == "listen_overflow"]
+    assert len(overflows) >= 1
+    assert set(overflows.confidence) == {confidence}
+    assert all(list(c) == caveats for c in overflows.caveats)
+    worded = "a full accept queue drops the ACK it got" in overflows.explanation.iloc[0]
+    assert worded == (confidence == "likely")

@@ -150,6 +150,12 @@ def listen_overflow(e: Evidence) -> Decision | None:
             sure,
         )
     if h.synack_after_ack:
+        # The server acted as if the ACK never came. A full accept queue drops the ACK it got
+        # (tcp_abort_on_overflow=0) and retries its SYN+ACK; so does a server the ACK never
+        # reached: lost after the capture point (a stateful firewall on an asymmetric path,
+        # the server's own input rules). Same packets at any capture point: likely at best.
+        # (A listener RST above answers the ACK, so the ACK did arrive.)
+        sure = _weaker(sure, (Confidence.LIKELY, ("ack_unconfirmed",)))
         frames = h.synack.frames if h.synack is not None else ()
         return _sure(
             Decision(Fate.LISTEN_OVERFLOW, reset_by=_reset_side(e), evidence_frames=frames), sure

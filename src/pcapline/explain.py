@@ -364,8 +364,10 @@ def _listen_overflow(d: Decision, e: Evidence) -> Explanation:
     else:
         how = (
             f"the client ACKed the SYN+ACK{' and sent data' if h.client_sent_data else ''}, but the "
-            f"server retransmitted its SYN+ACK {h.synack_after_ack} time(s) after that ACK: it dropped "
-            "the ACK because its accept queue was full (tcp_abort_on_overflow=0)"
+            f"server retransmitted its SYN+ACK {h.synack_after_ack} time(s) after that ACK, as if "
+            "the ACK never came: a full accept queue drops the ACK it got "
+            "(tcp_abort_on_overflow=0), and an ACK lost after the capture point (a stateful "
+            "firewall, an asymmetric return path) looks the same"
         )
         if d.reset_by is Side.SERVER:
             then = (
@@ -378,12 +380,19 @@ def _listen_overflow(d: Decision, e: Evidence) -> Explanation:
         else " The client sent no data, so TCP_DEFER_ACCEPT on the listener (which ignores a bare ACK) "
         "would look the same."
     )
+    queue = (
+        "The application does not accept() fast enough or its backlog is small."
+        if h.overflow_rst_frame is not None
+        else "If the queue was full, the application does not accept() fast enough or its "
+        "backlog is small."
+    )
     return Explanation(
         how,
         "Listen queue overflow",
-        f"{then}.{alt} The application does not accept() fast enough or its backlog is small.",
+        f"{then}.{alt} {queue}",
         "Check: ss -lnt (Recv-Q vs Send-Q of the listener), "
-        "nstat -az TcpExtListenOverflows TcpExtListenDrops, net.core.somaxconn and the listen() backlog.",
+        "nstat -az TcpExtListenOverflows TcpExtListenDrops (zero: the ACKs never reached the "
+        "listener), net.core.somaxconn and the listen() backlog.",
     )
 
 

@@ -300,6 +300,9 @@ CAVEATS: dict[str, str] = {
     "application's close was not captured",
     "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "
     "unseen, a SYN cookie, or tcp_synack_retries=0",
+    "ack_unconfirmed": "the server retried its SYN+ACK after the client's ACK: a full accept "
+    "queue drops the ACK it got, and so does a server the ACK never reached (a firewall or an "
+    "asymmetric path after the capture point); nstat TcpExtListenOverflows on the server tells",
     "stale_peer_rst": "the RST that ended it is matched to it by its sequence number",
     "pmtu_stall_unfinished": "full-size segments stalled while smaller ones got through and the "
     "capture ended mid-backoff: MTU probing (tcp_mtu_probing) may still have recovered it",

@@ -40,7 +40,9 @@ EXPLANATION = (
     "too small. Check on the server: `nstat -az TcpExtListenOverflows TcpExtListenDrops` rising, "
     "`ss -ltn` (Recv-Q reaching Send-Q on the listener); raise the backlog passed to listen() and "
     "net.core.somaxconn (128 before Linux 5.4, 4096 after) and make the accept loop faster. "
-    "net.ipv4.tcp_abort_on_overflow=1 turns the silent drops into RSTs."
+    "net.ipv4.tcp_abort_on_overflow=1 turns the silent drops into RSTs. A retried SYN+ACK alone "
+    "does not prove the ACK arrived: one lost on the way after the capture point (a stateful "
+    "firewall on an asymmetric path) looks the same; those counters stay at zero then."
 )
 
 
@@ -111,9 +113,16 @@ def find(data: FindingInput) -> list[Finding]:
         group = hit.group
         ip, port = hit.server_ip, hit.server_port
         total = int(((conns["server_ip"] == ip) & (conns["server_port"] == port)).sum())
+        # A listener RST answers the ACK (it arrived); a retried SYN+ACK alone does not say.
+        why = (
+            "the listener's backlog was full"
+            if group["rst_to_final_ack"].any()
+            else "the listener's backlog full, or the clients' ACKs lost before it (a firewall, "
+            "an asymmetric path): nstat TcpExtListenOverflows on the server tells"
+        )
         summary = (
             f"{len(group)} of {total} connection(s) to {hit.server} show accept-queue overflow "
-            f"(up to {hit.burst.count} within {WINDOW_S} s): the listener's backlog was full"
+            f"(up to {hit.burst.count} within {WINDOW_S} s): {why}"
         )
         signatures = {
             "listen_overflow_fate": int(group["fate_marked"].sum()),
