@@ -6,8 +6,8 @@ import time
 
 from tools.samplegen import steps as st
 from tools.samplegen.expected import ETHERNET, Conn, CountValue, Expected, bound, clean
-from tools.samplegen.netns import Lab, make_pair, make_routed
-from tools.samplegen.scenario import Ctx
+from tools.samplegen.netns import Lab, Pair, make_pair, make_routed
+from tools.samplegen.scenario import Ctx, run_pair
 
 PORT = 42000
 
@@ -451,3 +451,99 @@ def copies_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
             observed_by_sockets=ctx.socket_events(),
         )
     ]
+
+
+#: One host's client ports, connecting in turn; the server host's firewall drops every SYN of
+#: the odd ones (4 of 10).
+LOOKALIKE_PORTS: tuple[int, ...] = tuple(range(47000, 47010))
+LOOKALIKE_DROPPED: tuple[int, ...] = (47001, 47003, 47005, 47007)
+
+
+def firewall_drops_one_hosts_syns(ctx: Ctx, net: int) -> list[Expected]:
+    """One client host, no NAT: the server's firewall drops every SYN of 4 of its 10 ports.
+
+    A look-alike of tw_recycle's per-host PAWS drops (the nat_timestamp finding): one source
+    IP, connections the server closes first (it keeps TIME_WAIT, the state the old rule read),
+    TSvals that jump back and forth between connections (this kernel gives each connection its
+    own random offset, secure_tcp_ts_off), and SYNs that go unanswered while others from that
+    IP are answered. But the drops are the firewall's: they follow the port, not the
+    timestamp, so about half the unanswered SYNs are ahead of the last TSval the server saw.
+    Each dropped connection sends 2 SYNs (TCP_SYNCNT=1, ``tcp_syn_linear_timeouts=0``: SYNs at
+    0 and 1 s) and gives up at 3 s (ETIMEDOUT).
+    """
+    name = "nat-lookalike-firewall-drops-one-hosts-syns.pcap"
+    server_ip = f"10.{net}.0.2"
+    accepted = [p for p in LOOKALIKE_PORTS if p not in LOOKALIKE_DROPPED]
+    server: list[st.Step] = [*st.listen()]
+    for k in range(len(accepted)):
+        sock = f"c{k}"
+        server += [st.accept(sock), st.recv(100, sock), st.send(100, sock), st.close(sock)]
+    client: list[st.Step] = []
+    for k, port in enumerate(LOOKALIKE_PORTS):
+        sock = f"s{k}"
+        if port in LOOKALIKE_DROPPED:
+            client += [
+                *st.connect(
+                    server_ip, port, sock=sock, opts=[st.opt("TCP_SYNCNT", 1)], tolerate=True
+                ),
+                st.close(sock),
+            ]
+        else:
+            client += [
+                *st.connect(server_ip, port, sock=sock),
+                st.send(100, sock),
+                st.recv(100, sock),
+                st.recv_eof(sock),  # the server closes first: TIME_WAIT is the server's
+                st.close(sock),
+            ]
+        client.append(st.sleep(0.1))
+    dropped = " ".join(str(p) for p in LOOKALIKE_DROPPED)
+
+    def prepare(pair: Pair) -> None:
+        pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)
+        pair.server.nft(
+            "table inet fw {\n  chain in {\n    type filter hook input priority 0;\n"
+            f"    tcp sport {{ {', '.join(map(str, LOOKALIKE_DROPPED))} }} "
+            "tcp flags & (syn | ack) == syn drop\n  }\n}\n"
+        )
+
+    run_pair(ctx, net, name, client, server, prepare=prepare, client_timeout=60)
+    conns = [
+        Conn(
+            {"client_port": port},
+            "connect_timeout",
+            counts=clean(syn_retransmits=1),
+            note="every SYN dropped by the server host's nft input rule (by port): SYNs at 0 and "
+            "1 s, the client gives up at 3 s (TCP_SYNCNT=1)",
+        )
+        if port in LOOKALIKE_DROPPED
+        else Conn(
+            {"client_port": port},
+            "closed",
+            closer="server",
+            counts=clean(),
+            note="100 B each way; the server closes first (TIME_WAIT at the server)",
+        )
+        for port in LOOKALIKE_PORTS
+    ]
+    exp = Expected(
+        name,
+        "one client host connects from 10 ports in turn; the server's firewall drops every SYN "
+        f"of {dropped}; the server closes the others first; captured at the client",
+        "client",
+        {
+            "client": {
+                "net.ipv4.tcp_syn_linear_timeouts": 0,
+                "TCP_SYNCNT": f"1 on {dropped}",
+                "net.ipv4.tcp_timestamps": "1 (default: a random offset per connection here)",
+            },
+            "server_nft": f"input: tcp sport {{ {dropped} }} tcp flags & (syn|ack) == syn drop",
+            "server": "accept, read 100 B, send 100 B, close() first",
+        },
+        conns,
+        notes="One host, no NAT, no tw_recycle (removed in 4.12): the unanswered SYNs are the "
+        "firewall's, chosen by port. No nat_timestamp finding is expected (nor any other).",
+        capture_format=ETHERNET,
+    )
+    exp.findings = []
+    return [exp]
