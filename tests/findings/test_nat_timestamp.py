@@ -174,3 +174,24 @@ def test_find_all_on_tables() -> None:
     assert list(finding.connections) == [12, 13]
     assert finding.details["dropped_syns"] == 8
     assert find_all(*_nat_wire(behind_answered=True).tables()) == []
+
+
+def test_the_rule_must_explain_the_unanswered_syns_too() -> None:
+    """Per-host PAWS drops exactly the SYNs behind the cache. A firewall dropping by port drops
+    SYNs ahead of it as readily (about half of any SYNs regress when each connection has its own
+    timestamp offset, as on Linux 6.18): a real-kernel capture of that (one host, no NAT, 4 of
+    10 ports' SYNs dropped) made the finding fire. Rows: SYNs in time order."""
+    from pcapline.findings.nat_timestamp import _explained_drops
+
+    # tw_recycle: the regressed SYNs, and only they, go unanswered
+    regressed = np.array([0, 1, 1, 0, 1, 1, 1, 0, 0, 0], bool)
+    replied = ~regressed
+    assert _explained_drops(regressed, replied).tolist() == regressed.tolist()
+    # the firewall: 4 connections x 3 SYNs unanswered, 3 of those SYNs ahead of the cache
+    unanswered = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    regressed = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    assert _explained_drops(regressed, ~unanswered) is None
+    # one unanswered SYN of ten ahead of the cache: ordinary loss beside the rule's drops
+    regressed = np.array([1] * 9 + [0] + [0] * 5, bool)
+    replied = np.array([0] * 10 + [1] * 5, bool)
+    assert int(_explained_drops(regressed, replied).sum()) == 9
