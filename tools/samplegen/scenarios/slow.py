@@ -10,7 +10,7 @@ import time
 
 from tools.samplegen import steps as st
 from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, bound_s, clean
-from tools.samplegen.netns import Lab, Pair, make_pair
+from tools.samplegen.netns import Lab, Pair, make_pair, make_routed
 from tools.samplegen.scenario import Ctx, run_pair
 
 #: Client ports and how many of each connection's SYNs the server drops. ``numgen inc`` keeps
@@ -850,3 +850,84 @@ def window_full_paced_reader(ctx: Ctx, net: int) -> list[Expected]:
 #: sender's own sending between waits takes microseconds on a veth, so nearly all of the
 #: pacing is waiting; the rest of the share is room for waits the capture cannot show.
 WINDOW_FULL_SHARE = 0.8
+
+
+#: The blackout: requests of one keep-alive connection, and how long the router drops every
+#: server -> client packet after the first answer.
+BLACKOUT_REQUESTS = 4
+BLACKOUT_GAP_S = 0.5
+BLACKOUT_S = 3.0
+
+
+def answers_lost_for_a_while(ctx: Ctx, net: int) -> list[Expected]:
+    """A keep-alive connection whose answers are lost for 3 s; the server answers each at once.
+
+    Four 100 B requests 0.5 s apart, each answered with 1000 B as soon as it is read. After the
+    first answer the router drops every packet from the server for ``BLACKOUT_S`` (an nft rule
+    added, then deleted): the server's answers and ACKs are lost, so the server retransmits its
+    answers on its RTO (200 ms doubling, tcp_retransmit_timer) and the client, whose requests
+    go unacknowledged, retransmits them (spurious: the server had them). Captured at the
+    server and at the client. Every request is answered once, at once: four request/answer
+    turns and no slow answer at either point; the time went to retransmission timeouts.
+    """
+    names = ("slow-answers-lost-3s-at-server.pcap", "slow-answers-lost-3s-at-client.pcap")
+    port = 42801
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    client: list[st.Step] = [*st.connect(f"10.{net}.2.1", port)]
+    for k in range(BLACKOUT_REQUESTS):
+        server += [st.recv(100, "c"), st.send(1000, "c")]
+        client += [st.send(100), st.recv(1000), st.signal(f"answered{k}"), st.sleep(BLACKOUT_GAP_S)]
+    server += [st.recv_eof("c"), st.close("c")]
+    client += [st.close(), st.signal("done")]
+    blackout = (
+        "table inet blackout {\n  chain lost {\n    type filter hook forward priority 0;\n"
+        f'    iifname "rs" tcp sport {st.SERVER_PORT} drop\n  }}\n}}\n'
+    )
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        ctx.capture(topo.server, "eth0", names[0])
+        ctx.capture(topo.client, "eth0", names[1])
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("answered0", timeout=10)
+        time.sleep(0.2)
+        topo.router.nft(blackout)
+        time.sleep(BLACKOUT_S)
+        topo.router.run(["nft", "delete", "table", "inet", "blackout"])
+        cli.expect("done", timeout=60)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    out = []
+    for name, where in zip(names, ("server", "client"), strict=True):
+        conn = Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(retransmits=bound(2, None)),
+            delays={"responses": BLACKOUT_REQUESTS},
+            slow=["rto_stall"],
+            note=f"{BLACKOUT_REQUESTS} requests, each answered at once; the router dropped "
+            f"every server packet for {BLACKOUT_S} s after the first answer: the answers "
+            "and the requests were retransmitted on timeouts, nothing answered slowly",
+        )
+        out.append(
+            Expected(
+                name,
+                f"one keep-alive connection, {BLACKOUT_REQUESTS} requests {BLACKOUT_GAP_S} s "
+                f"apart, each answered at once; a router drops every server packet for "
+                f"{BLACKOUT_S} s after the first answer; captured at the {where}",
+                where,
+                {
+                    "router_nft": f'forward: iifname "rs" tcp sport {st.SERVER_PORT} drop, '
+                    f"for {BLACKOUT_S} s from 0.2 s after the first answer",
+                    "server": "read 100 B, send 1000 B, per request; read EOF, close()",
+                    "client": f"send 100 B, read 1000 B, sleep {BLACKOUT_GAP_S} s, per request",
+                },
+                [conn],
+                capture_format=ETHERNET,
+            )
+        )
+    return out
