@@ -38,7 +38,9 @@ Per connection (``Delays``):
   counted once) and ``biggest`` the longest single stall.
 - ``responses``, ``response_max_s``, ``response_median_s``: every turn where the server
   answered client data (``Turns``; ``DelaysTable.turns`` keeps each turn's time for the
-  cross-connection findings).
+  cross-connection findings). Turns are made of new data: a retransmitted copy ends a request
+  but starts no run and answers nothing (``_turns``), so a request resent after its lost
+  answer and the answer's resent copy are no second turn with a slow answer.
 - ``window_full_s``, ``window_full_episodes``: the full-window stalls' time and number; None
   when the capture cannot tell (no handshake: the window scale is unknown).
 - ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
@@ -1242,12 +1244,17 @@ class Turns:
 def _turns(facts: Facts) -> Turns:
     """Request/response turns, from the data segments in capture order.
 
-    A turn is a data segment from one side following a data segment from the other: the gap is
-    the silence before the answer. Capture duplicates and probes (keepalive, window probes)
-    are no data; retransmitted copies are (the request ended, at the capture point, when its
-    last copy went by). The server owes an answer after each client run (every such turn is a
-    response time); the client owes one only after a greeting the server opened the
-    connection with.
+    A turn is new data from one side after new data from the other: the gap is the silence
+    before the answer, from the other side's last data segment before it. Capture duplicates
+    and probes (keepalive, window probes) are no data. Retransmitted copies (``is_retrans``:
+    bytes the sender had sent before, seen or not) end a request, at the capture point, when
+    the last copy before the answer went by; they start no run and answer nothing: a request
+    copy resent after its answer (the answer lost on the way) and the answer's resent copy are
+    loss recovery, not a new request and a slow answer. An answer the capture sees only as a
+    retransmission (its first send lost before the capture point) is no turn: its wait was
+    the sender's retransmission backoff, not its think time. The server owes an answer after
+    each client run (every such turn is a response time); the client owes one only after a
+    greeting the server opened the connection with.
     """
     n = len(facts.conn_ids)
     first = np.full(n, np.nan)
@@ -1264,24 +1271,32 @@ def _turns(facts: Facts) -> Turns:
     conn = facts.conn_index[rows]
     client = facts.from_client[rows]
     t = facts.time_ns[rows]
-    turn = (conn[1:] == conn[:-1]) & (client[1:] != client[:-1])
-    gap = _measured((t[1:] - t[:-1]) / 1e9)  # NaN across a timestamp step back
+    fresh = np.flatnonzero(~facts.is_retrans[rows])  # positions of new data, in order
+    after = fresh[1:][
+        (conn[fresh[1:]] == conn[fresh[:-1]]) & (client[fresh[1:]] != client[fresh[:-1]])
+    ]  # the answers: new data after the other side's new data, one per turn
+    # The other side's last data (copies too) before each answer: its new data is between,
+    # so the same connection (rows are in connection, then time order).
+    position = np.arange(len(rows))
+    last_client = np.maximum.accumulate(np.where(client, position, -1))
+    last_server = np.maximum.accumulate(np.where(client, -1, position))
+    asked = np.where(client[after], last_server[after - 1], last_client[after - 1])
+    gap = _measured((t[after] - t[asked]) / 1e9)  # NaN across a timestamp step back
     # The server owes an answer after each client run; the client only after a greeting the
     # server opened the connection with: the connection's first turn, when it follows
     # server data (before a connection's first turn all its data came from one side).
-    server_owes = turn & client[:-1]
-    turns = np.flatnonzero(turn)
-    first_turn = np.ones(len(turns), dtype=bool)
-    first_turn[1:] = conn[turns[1:]] != conn[turns[:-1]]
-    client_owes = np.zeros(len(turn), dtype=bool)
-    client_owes[turns[first_turn & ~client[turns]]] = True
+    turn_conn = conn[after]
+    first_turn = np.ones(len(after), dtype=bool)
+    first_turn[1:] = turn_conn[1:] != turn_conn[:-1]
+    server_owes = ~client[after]
+    client_owes = first_turn & client[after]
     k = np.flatnonzero(server_owes)  # in connection, then time order
     # First response: the first server-owed turn of each connection (written last wins).
-    first[conn[k[::-1]]] = gap[k[::-1]]
-    first_at[conn[k[::-1]]] = t[k[::-1] + 1]
+    first[turn_conn[k[::-1]]] = gap[k[::-1]]
+    first_at[turn_conn[k[::-1]]] = t[after[k[::-1]]]
     k = k[~np.isnan(gap[k])]  # the other measures: turns whose time was measured
     if len(k):
-        by_conn = pd.Series(gap[k]).groupby(conn[k], sort=True)
+        by_conn = pd.Series(gap[k]).groupby(turn_conn[k], sort=True)
         index = by_conn.size().index.to_numpy()
         count[index] = by_conn.size().to_numpy()
         most[index] = by_conn.max().to_numpy()
@@ -1291,15 +1306,15 @@ def _turns(facts: Facts) -> Turns:
         number = by_conn.cumcount().to_numpy() + 1
         slowest = by_conn.idxmax().to_numpy()  # positions into k
         max_turn[index] = number[slowest]
-        max_at[index] = t[k[slowest] + 1]
+        max_at[index] = t[after[k[slowest]]]
     owed = np.flatnonzero((server_owes | client_owes) & ~np.isnan(gap))
     if len(owed):
-        order = owed[np.lexsort((gap[owed], conn[owed]))]  # by conn, then gap ascending
-        silence[conn[order]] = gap[order]  # the largest gap per connection is written last
-        side[conn[order]] = client[order + 1]  # the answering side is the one that owed
+        order = owed[np.lexsort((gap[owed], turn_conn[owed]))]  # by conn, then gap ascending
+        silence[turn_conn[order]] = gap[order]  # the largest gap per connection: written last
+        side[turn_conn[order]] = client[after[order]]  # the answering side is the one that owed
     return Turns(
-        facts.conn_ids[conn[k]],
-        t[k + 1],
+        facts.conn_ids[turn_conn[k]],
+        t[after[k]],
         gap[k],
         first,
         count,
