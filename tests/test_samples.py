@@ -105,6 +105,11 @@ INFERRED_KEYS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "keepalive": lambda ours, want: _check_keepalive(ours.get("keepalive"), want),
     "give_up_after_s": _check_rto_give_up,
     "user_timeout_s": _check_user_timeout,
+    "spurious_rtos_min": lambda ours, want: (
+        []
+        if ours.get("spurious_rtos", 0) >= want
+        else [f"spurious_rtos {ours.get('spurious_rtos')} < {want}"]
+    ),
     "captured_twice_min": lambda ours, want: (
         []
         if ours.get("duplicates", 0) >= want

@@ -116,6 +116,7 @@ INFERRED = obj(
                 "idle_s": null(SECONDS),
             }
         ),
+        "spurious_rtos": COUNT1,
         "duplicates": COUNT1,
         "super_segments": COUNT1,
         "keepalive": obj(
@@ -178,6 +179,7 @@ INFERRED = obj(
         "syn",
         "synack",
         "rto",
+        "spurious_rtos",
         "zero_window",
         "reset",
         "duplicates",

@@ -931,3 +931,99 @@ def answers_lost_for_a_while(ctx: Ctx, net: int) -> list[Expected]:
             )
         )
     return out
+
+
+#: The queue: a router's link toward the client, slow and deep (tbf never drops: the limit
+#: holds the whole download), and the two connections that share it.
+QUEUE_TC_TOWARD_CLIENT = ("tbf", "rate", "1mbit", "burst", "5kb", "limit", "1000kb")
+QUEUED_REQUESTS = 5
+QUEUED_GAP_S = 0.6
+QUEUED_DOWNLOAD = 400_000
+
+
+def spurious_timeouts_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
+    """Bufferbloat: a keep-alive connection's answers wait behind a download in a deep queue.
+
+    The router's link toward the client is 1 Mbit/s with a 1000 kB queue (tbf: nothing is
+    dropped, the queue holds the whole 400 kB download). Connection 1 (port 42901) sends 5
+    requests of 100 B, 0.6 s apart, each answered at once with 1000 B; 0.3 s after it opens,
+    connection 2 (42902, server port 8081) downloads 400 kB through the same link. The
+    answers and ACKs toward the client now wait seconds in the queue, longer than the RTO: the
+    client resends its requests and the server its answers on timeouts, although nothing was
+    lost; each side's copies arrive as duplicates and the receiver says so with D-SACK
+    (RFC 2883, net.ipv4.tcp_dsack=1). Captured at the client.
+    """
+    name = "slow-queue-spurious-timeouts.pcap"
+    ask_port, bulk_port, bulk_server_port = 42901, 42902, st.SERVER_PORT + 1
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    asker: list[st.Step] = [*st.connect(f"10.{net}.2.1", ask_port)]
+    for k in range(QUEUED_REQUESTS):
+        server += [st.recv(100, "c"), st.send(1000, "c")]
+        asker += [st.send(100), st.recv(1000), st.sleep(QUEUED_GAP_S)]
+        if k == 0:
+            asker.append(st.signal("opened"))
+    server += [st.recv_eof("c"), st.close("c")]
+    asker += [st.close(), st.signal("done")]
+    source = [
+        *st.listen(bulk_server_port),
+        st.accept("c"),
+        st.send(QUEUED_DOWNLOAD, "c"),
+        st.close("c"),
+    ]
+    getter = [
+        *st.connect(f"10.{net}.2.1", bulk_port, port=bulk_server_port),
+        st.recv(QUEUED_DOWNLOAD),
+        st.recv_eof(),
+        st.close(),
+        st.signal("done"),
+    ]
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.run(["tc", "qdisc", "add", "dev", "rc", "root", *QUEUE_TC_TOWARD_CLIENT])
+        ctx.capture(topo.client, "eth0", name)
+        answering = ctx.actor(topo.server, server, "server")
+        answering.expect("listening")
+        sending = ctx.actor(topo.server, source, "source")
+        sending.expect("listening")
+        asking = ctx.actor(topo.client, asker, "asker")
+        asking.expect("opened", timeout=10)
+        time.sleep(0.3)
+        getting = ctx.actor(topo.client, getter, "getter")
+        getting.expect("done", timeout=60)
+        asking.expect("done", timeout=60)
+        ctx.stop_captures(linger=0.5)
+        for actor in (asking, getting, answering, sending):
+            actor.stop()
+    return [
+        Expected(
+            name,
+            "a keep-alive connection's requests and answers wait behind a 400 kB download in "
+            "a 1 Mbit/s, 1000 kB queue toward the client (tbf never drops); captured at the "
+            "client",
+            "client",
+            {
+                "router_tc": "rc: " + " ".join(QUEUE_TC_TOWARD_CLIENT),
+                "asker": f"{QUEUED_REQUESTS} x (send 100 B, read 1000 B, sleep {QUEUED_GAP_S} s)",
+                "getter": f"reads {QUEUED_DOWNLOAD} B from port {bulk_server_port}",
+            },
+            [
+                Conn(
+                    {"client_port": ask_port},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(1, None)),
+                    inferred={"spurious_rtos_min": 1},
+                    note="nothing dropped (tbf limit above the download): every retransmission "
+                    "was sent on a timeout the queue's delay caused, and reported duplicate",
+                ),
+                Conn(
+                    {"client_port": bulk_port},
+                    "closed",
+                    closer="server",
+                    counts=clean(retransmits=bound(0, None)),
+                    note="the download that fills the queue",
+                ),
+            ],
+            capture_format=ETHERNET,
+        )
+    ]
