@@ -21,6 +21,7 @@ from dataclasses import replace
 from pcapline import explain_path
 from pcapline.delays import SlowSummary, SlowTag
 from pcapline.detect.handshake import Handshake
+from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
@@ -121,6 +122,7 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``synack``: the same for the server's SYN+ACKs when any was resent or none was answered.
     - ``rto``: {series (gaps in s between transmissions of the last retransmitted segment),
       doubling, gave_up, user_timeout_shape}.
+    - ``spurious_rtos``: resends on a timeout the receiver reported as duplicates (D-SACK).
     - ``keepalive``: {idle (TCP_KEEPIDLE), interval (TCP_KEEPINTVL), count (unanswered probes
       before the prober gave up, TCP_KEEPCNT; null if it did not), by (the prober: the side
       that sent the last probe)}; ``keepalive_peer``: the same of the other side, from its own
@@ -144,6 +146,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     s = e.retransmit.last_series
     if s is not None and s.retransmissions:
         out["rto"] = s.as_inferred()
+    if e.retransmit.dsacked:
+        out["spurious_rtos"] = e.retransmit.dsacked
     if e.keepalive is not None:
         out["keepalive"] = e.keepalive.as_inferred()
         if e.keepalive.peer is not None:
@@ -850,8 +854,9 @@ def slow_summary(s: SlowSummary) -> str:
         )
     if s.tag is SlowTag.RTO_STALL:
         return (
-            f"{share} stalled on retransmission timeouts: {spread} lost (data or ACKs lost on "
-            "the path; nstat TcpExtTCPTimeouts, interface drops)"
+            f"{share} stalled on retransmission timeouts: {spread} lost (data or ACKs lost or "
+            "held up on the path; nstat TcpExtTCPTimeouts TcpExtTCPSpuriousRTOs, interface "
+            "drops)"
         )
     if s.tag is SlowTag.ZERO_WINDOW_STALL:
         return (
@@ -980,9 +985,23 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         end = f"the {s.side}'s last retransmitted data was never acknowledged"
     elif s is None and r.total == r.fin_on_ack:
         end = "each a FIN repeated on the ACK of the peer's data or FIN: nothing was lost"
+    elif r.dsacked and r.dsacked + r.spurious == r.total:
+        end = "none repaired a loss"
     else:
         end = "the losses were recovered"
-    return f"{r.total} retransmission(s) ({', '.join(kinds)}); {end}."
+    return f"{r.total} retransmission(s) ({', '.join(kinds)}); {end}.{_dsack_words(r)}"
+
+
+def _dsack_words(r: Retransmissions) -> str:
+    """What the receiver's D-SACKs say of the timer's resends: the data had arrived."""
+    if not r.dsacked:
+        return ""
+    return (
+        f" The receiver reported {r.dsacked} of the {r.rto} resent after a timeout as "
+        "duplicates (D-SACK): the data had arrived, and the timer fired because the ACKs "
+        "were late or lost on the way back (a queue on the path, the return direction "
+        "dropping), not because the data was lost (nstat TcpExtTCPSpuriousRTOs)."
+    )
 
 
 def _zero_window_note(d: Decision, e: Evidence) -> str:

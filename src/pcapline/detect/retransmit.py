@@ -146,6 +146,9 @@ class Retransmissions:
     #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_Resends.ack_rose``,
     #: sooner than any timer): no loss.
     fin_on_ack: int = 0
+    #: Of the timer's resends (``rto``): those the peer reported as duplicates (``_dsacked``):
+    #: the bytes had arrived, the timeout was a delay longer than the RTO, not a loss.
+    dsacked: int = 0
 
     @property
     def total(self) -> int:
@@ -178,8 +181,40 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         ),
         last_series=_last_series(view, linked, timed) if linked.series_of >= 0 else None,
         rtt_ms=linked.rtt_ms,
+        dsacked=_dsacked(
+            view,
+            [
+                i
+                for i, kind in zip(resends.rows[lo:hi], kinds, strict=True)
+                if kind is EventKind.RETRANSMIT
+            ],
+        ),
     )
     return Detection(EventColumns(linked.events, lo, hi, view.conn), report)
+
+
+def _dsacked(view: ConnView, resent: list[int]) -> int:
+    """How many of ``resent`` (rows the retransmission timer sent) the peer reported later as
+    duplicates: a D-SACK (RFC 2883), a SACK block below the ACK number that covers the resent
+    bytes. They had arrived before the copy did, so the timer fired on a delay longer than
+    the RTO (a queue on the path, a slow ACK path), not on a loss; Linux counts it
+    (TcpExtTCPDSACKRecv, TcpExtTCPSpuriousRTOs) and undoes the backoff. Only the highest
+    SACK block is decoded: a D-SACK beside blocks above the ACK is not seen (none claimed)."""
+    if not resent:
+        return 0
+    r = view
+    dsack = np.flatnonzero(
+        (r.sack_blocks > 0) & (r.rel_ack != UNKNOWN) & (r.sack_right <= r.rel_ack)
+    )
+    if not len(dsack):
+        return 0
+    found = 0
+    for i in resent:
+        later = dsack[(dsack > i) & (r.from_client[dsack] != r.from_client[i])]
+        found += bool(
+            ((r.sack_left[later] <= r.rel_seq[i]) & (r.seq_end[i] <= r.sack_right[later])).any()
+        )
+    return found
 
 
 #: A connection without a retransmission (most visited ones): one shared, immutable record.
