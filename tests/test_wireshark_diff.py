@@ -532,6 +532,10 @@ PINNED: dict[str, frozenset[str]] = {
     # IPv6 (MSS 1428): the upload's 200-byte tail crosses and is SACKed; the first full-size
     # segment is fast-retransmitted at once (Wireshark: Out-Of-Order), then RTOs.
     "pmtu-black-hole-v6-at-router-client-side.pcap": frozenset({"original_not_captured"}),
+    # A 50 ms path, 4 % of the client's data dropped at the server: captured at the client,
+    # each fast retransmit leaves microseconds after the third duplicate ACK, within
+    # Wireshark's iRTT of the newest segment (Out-Of-Order to it).
+    "slow-path-50ms-rtt-data-loss.pcap": frozenset({"original_not_captured"}),
     # ICMPv6 packet too big: the client resends the data in smaller segments at once, within
     # the RTT of the originals (Wireshark: Out-Of-Order; at the server the originals never
     # arrived), and fills the rest of the hole under SACK, which Wireshark 4.0's dup-ACK rule

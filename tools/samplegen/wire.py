@@ -9,7 +9,8 @@ no IP-in-IP tunnels. Two small forwarders stand in, the way a switch or a VPN da
   is the endpoints' own kernel traffic; only the tags come from this forwarder, exactly as
   they would from a switch on a trunk port.
 - ``tun``: one tun device in each endpoint namespace, packets copied between them (a minimal
-  VPN). tcpdump on a tun device writes LINKTYPE_RAW (bare IP packets).
+  VPN), optionally each a fixed time after it was read (a path with a one-way delay: the
+  test kernel has no netem). tcpdump on a tun device writes LINKTYPE_RAW (bare IP packets).
 - ``encap``: a tunnel endpoint pair (GRE, ERSPAN, IP-in-IP, Geneve, GTP-U, Teredo...) whose
   encapsulated packets cross a real underlay link: ``encap.py``.
 
@@ -20,6 +21,7 @@ setns(2) (os.setns needs Python 3.12; ctypes does it on 3.11).
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import fcntl
 import os
@@ -27,6 +29,7 @@ import select
 import socket
 import struct
 import sys
+import time
 
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
@@ -107,19 +110,26 @@ def run_vlan(
             socks[out].send(push_tags(frame, tags) if tag else frame)
 
 
-def run_tun(ns_a: str, ns_b: str, dev: str) -> None:
+def run_tun(ns_a: str, ns_b: str, dev: str, delay_s: float = 0.0) -> None:
+    """Copy packets between the two tun devices, each ``delay_s`` after it was read (a path
+    with a one-way delay: this kernel has no netem). Order is kept (the delay is fixed)."""
     fd_a, fd_b = tun_fd(ns_a, dev), tun_fd(ns_b, dev)
     peer = {fd_a: fd_b, fd_b: fd_a}
     stdin = sys.stdin.fileno()
+    due: collections.deque[tuple[float, int, bytes]] = collections.deque()
     print("ready", flush=True)
     while True:
-        ready, _, _ = select.select([fd_a, fd_b, stdin], [], [])
+        wait = max(0.0, due[0][0] - time.monotonic()) if due else None
+        ready, _, _ = select.select([fd_a, fd_b, stdin], [], [], wait)
         for r in ready:
             if r == stdin:
                 if not os.read(stdin, 4096):
                     return
                 continue
-            os.write(peer[r], os.read(r, 65535))
+            due.append((time.monotonic() + delay_s, peer[r], os.read(r, 65535)))
+        while due and due[0][0] <= time.monotonic():
+            _, out, packet = due.popleft()
+            os.write(out, packet)
 
 
 def main() -> None:
@@ -129,8 +139,8 @@ def main() -> None:
         tags = [(int(t.split(":")[0], 16), int(t.split(":")[1])) for t in spec.split(",")]
         run_vlan(ns, a, ta, tb, b, tags)
     elif mode == "tun":
-        ns_a, ns_b, dev = args
-        run_tun(ns_a, ns_b, dev)
+        ns_a, ns_b, dev, *delay = args
+        run_tun(ns_a, ns_b, dev, float(delay[0]) if delay else 0.0)
     elif mode == "encap":  # tunnels: tools/samplegen/encap.py
         from tools.samplegen.encap import run_encap
 

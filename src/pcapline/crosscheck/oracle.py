@@ -616,9 +616,11 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
             and "out_of_order" in c.wireshark_flags
             and _at_sack_hole(c)
         ),
-        why="The original transmission was lost before the capture point, so Wireshark never "
-        "saw it and calls the segment that fills the gap Out-Of-Order. The peer's SACK blocks "
-        "above the gap show the data was lost, not reordered: the resend is SACK loss recovery.",
+        why="Wireshark calls the segment that fills the gap Out-Of-Order: its original was lost "
+        "before the capture point (Wireshark never saw it), or, captured at the sender, the "
+        "resend left within Wireshark's iRTT of the newest segment (right on the duplicate "
+        "ACKs). The peer's SACK blocks above the gap show the data was lost, not reordered: "
+        "the resend is SACK loss recovery.",
     ),
     KnownDifference(
         "keepalive_ack_updates_window",

@@ -285,10 +285,11 @@ def vlan_qinq(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
-def _tun_pair(ctx: Ctx, lab: Lab, net: int) -> tuple[Namespace, Namespace]:
-    """client/server namespaces joined by a veth (10.<net>.0.0/24) AND a tun link (192.168.<net>.0/30)."""
+def tun_pair(ctx: Ctx, lab: Lab, net: int, *, delay_s: float = 0.0) -> tuple[Namespace, Namespace]:
+    """client/server namespaces joined by a veth (10.<net>.0.0/24) AND a tun link
+    (192.168.<net>.0/30), whose packets wait ``delay_s`` each way (a round trip of twice it)."""
     pair = make_pair(lab, net)
-    ctx.forwarder("tun", pair.client.name, pair.server.name, "tun0")
+    ctx.forwarder("tun", pair.client.name, pair.server.name, "tun0", str(delay_s))
     for ns, here, there in ((pair.client, 1, 2), (pair.server, 2, 1)):
         ns.run(
             [
@@ -309,7 +310,7 @@ def _tun_pair(ctx: Ctx, lab: Lab, net: int) -> tuple[Namespace, Namespace]:
 def raw_tun(ctx: Ctx, net: int) -> list[Expected]:
     name = "linktype-raw-ip-tun.pcap"
     with Lab(ctx.tag) as lab:
-        c, s = _tun_pair(ctx, lab, net)
+        c, s = tun_pair(ctx, lab, net)
         cap = ctx.capture(c, "tun0", name)
         _exchange(ctx, c, s, f"192.168.{net}.2")
         cap.stop(linger=0.3)
@@ -336,7 +337,7 @@ def pcapng_two_interfaces(ctx: Ctx, net: int) -> list[Expected]:
     """dumpcap on eth0 (Ethernet) and tun0 (raw IP) at once: a pcapng with two IDBs of different link types."""
     name = "format-pcapng-ethernet-and-raw.pcapng"
     with Lab(ctx.tag) as lab:
-        c, s = _tun_pair(ctx, lab, net)
+        c, s = tun_pair(ctx, lab, net)
         cap = ctx.capture(c, ["eth0", "tun0"], name, tool="dumpcap")
         _exchange(ctx, c, s, f"10.{net}.0.2", port=PORT)
         _exchange(ctx, c, s, f"192.168.{net}.2", port=PORT + 1)

@@ -1027,3 +1027,103 @@ def spurious_timeouts_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
         )
     ]
+
+
+#: A path with a round trip: the tun link's one-way delay, and the share of the client's data
+#: segments the server's firewall drops at random (the data RTT is measured where data was lost).
+PATH_ONE_WAY_S = 0.025
+PATH_DROP_PERCENT = 4
+PATH_BYTES = 300_000
+
+
+def data_rtt_on_a_long_path(ctx: Ctx, net: int) -> list[Expected]:
+    """Both sides send 300 kB over a 50 ms round trip; the server drops 4 % of the client's data.
+
+    The client and the server talk over a tun link whose forwarder holds every packet
+    ``PATH_ONE_WAY_S`` (25 ms) each way: a 50 ms round trip. The server's nft input rule drops
+    about 4 % of the client's data segments at random (``numgen random``), so the client
+    retransmits and the connection's data round trip is measured (Karn: from data sent once).
+    Captured at the client (tun0: LINKTYPE_RAW). The round trip is the path's 50 ms, plus
+    the hosts' own ACK delays: never the microseconds the client takes to ACK the server's
+    data, which is no round trip.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "slow-path-50ms-rtt-data-loss.pcap"
+    port = 42951
+    drop = (
+        "table inet lossy {\n  chain in {\n    type filter hook input priority 0;\n"
+        f'    iifname "tun0" tcp dport {st.SERVER_PORT} ip length > 100 '
+        f"numgen random mod 100 < {PATH_DROP_PERCENT} drop\n  }}\n}}\n"
+    )
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=PATH_ONE_WAY_S)
+        s.nft(drop)
+        ctx.capture(c, "tun0", name)
+        srv = ctx.actor(
+            s,
+            [
+                *st.listen(),
+                st.accept("c"),
+                st.recv(PATH_BYTES, "c"),
+                st.send(PATH_BYTES, "c"),
+                st.recv_eof("c"),
+                st.close("c"),
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            c,
+            [
+                *st.connect(f"192.168.{net}.2", port),
+                st.send(PATH_BYTES),
+                st.recv(PATH_BYTES),
+                st.close(),
+                st.signal("done"),
+            ],
+            "client",
+        )
+        cli.expect("done", timeout=60)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    rtt_ms = 2 * PATH_ONE_WAY_S * 1000
+    return [
+        Expected(
+            name,
+            f"client and server each send {PATH_BYTES // 1000} kB over a tun link with "
+            f"{PATH_ONE_WAY_S * 1000:.0f} ms each way; the server drops {PATH_DROP_PERCENT} % "
+            "of the client's data at random; captured at the client",
+            "client",
+            {
+                "link": f"tun, {PATH_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server_nft": f'input: iifname "tun0" tcp dport {st.SERVER_PORT} ip length > '
+                f"100 numgen random mod 100 < {PATH_DROP_PERCENT} drop",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(1, None)),
+                    delays={"data_rtt_ms": bound_s(rtt_ms * 0.9, rtt_ms + 45)},
+                    note=f"a {rtt_ms:.0f} ms round trip; the client's lost data resent",
+                )
+            ],
+            notes="The client's fast retransmits follow the server's duplicate ACKs within "
+            "microseconds at this capture point; Wireshark calls a segment that comes less than "
+            "its iRTT after the previous one out-of-order, not a retransmission.",
+            known_tshark_differences=[
+                "{'client_port': 42951}: retransmits=0, expected {'min': 1, 'max': None}"
+            ],
+            capture_format={
+                "format": "pcap",
+                "link_type": "RAW",
+                "tool": "tcpdump -i tun0",
+                "snaplen": 262144,
+            },
+        )
+    ]
