@@ -1046,17 +1046,27 @@ def _data_rtt_ms(
     data: np.ndarray,
     ack_so_far: np.ndarray,
 ) -> np.ndarray:
-    """Per connection: the smallest time (ms) from a data segment to the first peer ACK
-    covering it (NaN: none), over the first RTT_SAMPLES data segments of each side.
+    """Per connection: the round trip at the capture point (ms; NaN: none), from the smallest
+    time from a data segment to the first peer ACK covering it, per direction, over the first
+    RTT_SAMPLES data segments of each side.
+
+    Each direction's smallest time is the part of the round trip beyond the capture point
+    from that direction's sender: at an endpoint one of them is the local host's own ACK
+    turnaround (microseconds) and the other the whole round trip; in the middle of the path
+    each is one part. Their sum is the round trip wherever the capture was made (as the
+    handshake's SYN -> SYN+ACK -> ACK is); the smaller alone was the local turnaround at an
+    endpoint. One direction measured: that one's time.
 
     Karn's rule: ``data`` (per linked row of ``r``) leaves out data that was sent again, whose
     ACK is ambiguous. ``conn``: per row, its connection (grouped, 0 .. n_conns - 1);
     ``ack_so_far``: per row, the highest ACK its sender had sent up to it.
     """
     none = np.iinfo(np.int64).max
-    smallest = np.full(n_conns, none, dtype=np.int64)
+    per_side = []
     client = r.from_client
     for side in (True, False):
+        smallest = np.full(n_conns, none, dtype=np.int64)
+        per_side.append(smallest)
         sent = np.flatnonzero(data & (client == side))
         in_conn = np.arange(len(sent)) - np.searchsorted(conn[sent], conn[sent])
         sent = sent[in_conn < RTT_SAMPLES]
@@ -1073,7 +1083,9 @@ def _data_rtt_ms(
         rtt = r.time_ns[acks[j[ok]]] - r.time_ns[sent[ok]]
         fine = rtt >= 0  # an ACK stamped before its data: a timestamp step back
         np.minimum.at(smallest, conn[sent[ok]][fine], rtt[fine])
-    return np.where(smallest < none, smallest / 1e6, np.nan)
+    ms = [np.where(smallest < none, smallest / 1e6, np.nan) for smallest in per_side]
+    both = ~np.isnan(ms[0]) & ~np.isnan(ms[1])
+    return np.where(both, ms[0] + ms[1], np.fmax(ms[0], ms[1]))
 
 
 def screen(facts: Facts) -> np.ndarray:
