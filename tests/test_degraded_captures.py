@@ -189,3 +189,47 @@ def test_a_degraded_capture_proves_no_failure_the_full_one_does_not(
         problems += [f"{name}: {p}" for p in overclaims(full, degraded)]
         problems += [f"{name}: {p}" for p in cause_overclaims(full, degraded)]
     assert not problems, "\n".join(problems)
+
+
+def merged_with_itself(path: Path, shift_ns: int, out: Path) -> None:
+    """A pcapng of ``path``'s frames twice, the second copy ``shift_ns`` later: two taps (or
+    two interfaces of ``-i any``) that saw every packet, merged by time."""
+    capture = read_capture(str(path))
+    links = sorted(set(capture.link_type.tolist()))
+    iface = {link: i for i, link in enumerate(links)}
+    records = []
+    for copy in (0, 1):
+        for i in range(capture.frames):
+            lo, n = int(capture.offset[i]), int(capture.caplen[i])
+            when = int(capture.time_ns[i]) + copy * shift_ns
+            records.append((when, copy, i, lo, n))
+    blocks = [shb(), *(idb(link, tsresol=9) for link in links)]
+    data = capture.data
+    for when, _, i, lo, n in sorted(records):
+        link = iface[int(capture.link_type[i])]
+        blocks.append(epb(link, when, bytes(data[lo : lo + n]), origlen=int(capture.origlen[i])))
+    out.write_bytes(b"".join(blocks))
+
+
+SINGLE_FILE_SAMPLES = sorted(SAMPLES.glob("*.pcap"))
+
+
+@pytest.mark.parametrize("shift_us", [10, 2000])
+def test_two_taps_merged_retry_no_syn_nor_synack(shift_us: int, tmp_path: Path) -> None:
+    """Every packet captured twice, microseconds or milliseconds apart (two taps merged, a
+    bridge's ports under ``-i any``): the copies of SYNs and SYN+ACKs are copies. Handshake
+    retries counted in the merged capture were those of the full one (a SYN+ACK repeated
+    after a resent SYN excepted: the timer's and the answer to the resent SYN leave
+    microseconds apart, both real, and look the same as a copy)."""
+    problems = []
+    for path in SINGLE_FILE_SAMPLES:
+        full = pcapline.analyze(str(path)).connections
+        out = tmp_path / "merged.pcapng"
+        merged_with_itself(path, shift_us * 1000, out)
+        twice = pcapline.analyze(str(out)).connections
+        for was, now in zip(full.to_dict("records"), twice.to_dict("records"), strict=True):
+            syn = (was["syn_retransmits"], now["syn_retransmits"])
+            synack = (was["synack_retransmits"], now["synack_retransmits"])
+            if syn[0] != syn[1] or (synack[0] != synack[1] and was["syn_retransmits"] == 0):
+                problems.append(f"{path.name} conn {was['id']}: SYN {syn}, SYN+ACK {synack}")
+    assert not problems, "\n".join(problems)

@@ -18,19 +18,24 @@ is recognised by what the sender could NOT have done in the gap between the two:
   same non-zero IP ID sooner than ``RTO_FLOOR_S`` (no retransmission timer fires sooner, and the
   counter cannot have come round) is the same packet, whatever the gap.
 - A SYN is resent only by its timer (TCP_TIMEOUT_INIT, 1 s, on Linux; 3 s on Windows and old
-  stacks) or after an answer (Windows retries a refused connect after the RST, a stale peer's
-  challenge ACK draws a RST and a retry): the same SYN sooner than
-  ``SYN_COPY_BEFORE_S`` with nothing from the server in between is a copy, and so is a
-  numbered client's same SYN sooner than ``RTO_FLOOR_S`` whatever came between (a resent SYN
-  has a new IP ID like any other transmission).
+  stacks) or after an answer (Windows retries a refused connect after the RST, half a second
+  later; a stale peer's challenge ACK draws the client's RST and a retry milliseconds later):
+  the same SYN sooner than ``SYN_COPY_BEFORE_S`` with no news from the server in between is a
+  copy (a SYN+ACK is news only if the client rejected it with a RST); so is the same SYN
+  sooner than ``RTO_FLOOR_S`` without the client's own RST between, a numbered client's same
+  SYN sooner than ``RTO_FLOOR_S`` whatever came between (a resent SYN has a new IP ID like
+  any other transmission), and the same SYN after the client ACKed a SYN+ACK (connected, it
+  never sends it again). News: a segment whose twin was seen before the pair began repeats
+  what the sender knew (two merged taps, ``-i any`` over a bridge interleave the copies).
 - A SYN+ACK is resent by its timer (TCP_TIMEOUT_INIT, 1 s: no RTT sample exists yet, and no
   stack's timer is shorter than the round trip) or on a resent SYN (``tcp_check_req`` answers
   it at once, so a timer's SYN+ACK and that answer can leave microseconds apart, both real).
-  The same SYN+ACK sooner than that timer and sooner than the handshake's round trip, with
-  only one SYN from the client so far, is a copy. Linux sends SYN+ACKs with IP ID 0, so within
-  1 ms a SYN+ACK after a resent SYN is a copy only when its TTL changed (the same packet seen on
-  both sides of a router) or it has the very same timestamp (one host's two transmissions are
-  never seen at the same instant).
+  The same SYN+ACK sooner than that timer, with only one SYN from the client so far, is a
+  copy when sooner than any retransmission timer (200 ms: two taps merged milliseconds apart)
+  or than the handshake's round trip. Linux sends SYN+ACKs with IP ID 0, so within 1 ms a SYN+ACK after a resent
+  SYN is a copy only when its TTL changed (the same packet seen on both sides of a router) or
+  it has the very same timestamp (one host's two transmissions are never seen at the same
+  instant).
 
 A copy is judged against the nearest identical segment of its direction, up to
 ``LOOK_BACK_ROWS`` segments back: not only its neighbour, since a router's egress queue, a
@@ -92,6 +97,11 @@ def copies(r: Rows) -> np.ndarray:
     if not len(later):
         return out
     gap = r.time_ns[later] - r.time_ns[earlier]
+    # When each row's nearest twin was seen (none: the latest time there is): a peer segment
+    # between a pair that repeats one seen before the pair began is no news to the sender
+    # (two merged taps, ``-i any`` over a bridge: the peer's copies interleave with ours).
+    seen_ns = np.full(len(r.time_ns), np.iinfo(np.int64).max, dtype=np.int64)
+    seen_ns[later] = r.time_ns[earlier]
     syn, ack = r.syn[later], r.ack[later]
     numbered = (r.ip_id[later] != 0) & _numbered_direction(r, r.dir_key[later])
     same_instant = gap == 0
@@ -102,14 +112,24 @@ def copies(r: Rows) -> np.ndarray:
         rst = r.rst[later[soon]]
         answered = np.where(
             rst,
-            _nothing_between(r, earlier[soon], later[soon]),
-            ~_signalled_between(r, earlier[soon], later[soon]),
+            _nothing_between(r, earlier[soon], later[soon], seen_ns),
+            ~_signalled_between(r, earlier[soon], later[soon], seen_ns),
         )
         soon[soon] = answered
     plain = ~syn & (soon | same_instant | (numbered & (gap < NUMBERED_WINDOW_NS)))
     syn_copy = syn & ~ack & (gap < _SYN_WINDOW_NS)
     if syn_copy.any():
-        syn_copy[syn_copy] = _nothing_between(r, earlier[syn_copy], later[syn_copy])
+        first, then = earlier[syn_copy], later[syn_copy]
+        # A client that ACKed a SYN+ACK is connected: it never sends that SYN again. Sooner
+        # than any retransmission timer, only its own RST (of a stale peer's challenge ACK or
+        # an unacceptable SYN+ACK) is followed by the same SYN (TCP_TIMEOUT_MIN later); a
+        # refused connect is retried half a second later at the soonest (Windows).
+        connected = np.zeros(len(first), dtype=bool)
+        connected[_own_between(r, first, then, r.ack & ~r.syn & ~r.rst)] = True
+        unprompted = gap[syn_copy] < NUMBERED_WINDOW_NS
+        unprompted[_own_between(r, first, then, r.rst)] = False
+        quiet = _nothing_between(r, first, then, seen_ns, answers_syn=True)
+        syn_copy[syn_copy] = connected | unprompted | quiet
     # A numbered client gives a resent SYN a new IP ID too (Linux: the connecting socket's
     # counter, inet_id), so its same IP ID sooner than any timer is the same SYN even after
     # the server answered (a copy seen after the handshake: a mirror's or a merged tap's).
@@ -122,12 +142,15 @@ def copies(r: Rows) -> np.ndarray:
     )
     found = plain | syn_copy | synack_copy
     out[later[found]] = True
-    # SYN+ACKs left: sooner than their timer, before a second SYN, within the round trip.
+    # SYN+ACKs left: sooner than their timer, with no resent SYN to answer.
     maybe = synack & ~found & (gap < _SYN_WINDOW_NS)
     if maybe.any():
         clean_syns = r.syn & ~r.ack & r.from_client & ~out
-        for row, gap_ns in zip(later[maybe].tolist(), gap[maybe].tolist(), strict=True):
-            out[row] = _synack_copy(r, clean_syns, row, gap_ns)
+        pairs = zip(
+            later[maybe].tolist(), earlier[maybe].tolist(), gap[maybe].tolist(), strict=True
+        )
+        for row, first, gap_ns in pairs:
+            out[row] = _synack_copy(r, clean_syns, row, first, gap_ns)
     return out
 
 
@@ -290,19 +313,29 @@ def _numbered_direction(r: Rows, dirs: np.ndarray) -> np.ndarray:
     return np.asarray(numbered[dirs])
 
 
-def _signalled_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
-    """Per pair (two rows of one direction, grouped order): a segment of the other side that
-    can draw a resend lies between them (``_loss_signals``, asked of those rows only)."""
-    found = np.zeros(len(earlier), dtype=bool)
-    spans = np.maximum(later - earlier - 1, 0)
-    if not spans.any():
-        return found
-    pair = np.repeat(np.arange(len(earlier)), spans)
-    offsets = np.cumsum(spans) - spans
-    rows = np.repeat(earlier + 1 - offsets, spans) + np.arange(int(spans.sum()))
+def _between(
+    r: Rows, earlier: np.ndarray, later: np.ndarray, seen_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The other side's segments between each pair (two rows of one direction, grouped
+    order) that are news to the pair's sender: (pair index, row) per such segment. A segment
+    whose twin was seen before the pair began (``seen_ns``) repeats what the sender knew."""
+    pair, rows = _rows_between(earlier, later)
     theirs = r.from_client[rows] != r.from_client[later[pair]]
     pair, rows = pair[theirs], rows[theirs]
-    found[np.unique(pair[_loss_signals(r, rows)])] = True
+    news = seen_ns[rows] > r.time_ns[earlier[pair]]
+    return pair[news], rows[news]
+
+
+def _signalled_between(
+    r: Rows, earlier: np.ndarray, later: np.ndarray, seen_ns: np.ndarray
+) -> np.ndarray:
+    """Per pair (two rows of one direction, grouped order): a segment of the other side that
+    can draw a resend lies between them (``_loss_signals``, asked of those rows only), and is
+    news to the sender (``_between``)."""
+    found = np.zeros(len(earlier), dtype=bool)
+    pair, rows = _between(r, earlier, later, seen_ns)
+    if len(rows):
+        found[np.unique(pair[_loss_signals(r, rows)])] = True
     return found
 
 
@@ -324,25 +357,64 @@ def _loss_signals(r: Rows, rows: np.ndarray) -> np.ndarray:
     return np.asarray((r.sack_blocks[rows] > 0) | duplicate_ack)
 
 
-def _nothing_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+def _nothing_between(
+    r: Rows,
+    earlier: np.ndarray,
+    later: np.ndarray,
+    seen_ns: np.ndarray,
+    *,
+    answers_syn: bool = False,
+) -> np.ndarray:
     """Per pair (two rows of one direction, grouped order): no segment of the other side
-    between the two rows."""
-    clients = np.cumsum(r.from_client, dtype=np.int64)  # client rows up to each row
-    rows = later - earlier + 1
-    client_rows = clients[later] - clients[earlier] + r.from_client[earlier]
-    theirs = np.where(r.from_client[later], rows - client_rows, client_rows)
-    return np.asarray(theirs == 0)
+    that is news to the sender (``_between``) lies between the two rows. ``answers_syn``:
+    the pair is a client's SYN twice, and a SYN+ACK between counts only when the client
+    rejected it with a RST between too (an acceptable one is ACKed, never answered by a new
+    SYN; an unacceptable one draws a RST and a retry, as a stale peer's challenge ACK does)."""
+    pair, rows = _between(r, earlier, later, seen_ns)
+    if answers_syn and len(rows):
+        synack = r.syn[rows] & r.ack[rows]
+        rejected = np.zeros(len(earlier), dtype=bool)
+        rejected[_own_between(r, earlier, later, r.rst)] = True
+        keep = ~synack | rejected[pair]
+        pair = pair[keep]
+    answered = np.zeros(len(earlier), dtype=bool)
+    answered[pair] = True
+    return ~answered
 
 
-def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool:
-    """A SYN+ACK identical to one ``gap_ns`` earlier, sooner than the SYN+ACK timer: a copy
-    when the client had sent one SYN only (no resent SYN to answer) and the gap is shorter than
-    the handshake's round trip at the capture point (no timer is shorter)."""
+def _own_between(r: Rows, earlier: np.ndarray, later: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The pair indexes with a row of the pair's own side where ``mask`` holds between the
+    pair's two rows."""
+    pair, rows = _rows_between(earlier, later)
+    own = (r.from_client[rows] == r.from_client[later[pair]]) & mask[rows]
+    return np.unique(pair[own])
+
+
+def _rows_between(earlier: np.ndarray, later: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pair index, row) of every row strictly between each pair's two rows."""
+    spans = np.maximum(later - earlier - 1, 0)
+    pair = np.repeat(np.arange(len(earlier)), spans)
+    offsets = np.cumsum(spans) - spans
+    rows = np.repeat(earlier + 1 - offsets, spans) + np.arange(int(spans.sum()))
+    return pair, rows
+
+
+def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, first: int, gap_ns: int) -> bool:
+    """A SYN+ACK identical to the one at ``first``, ``gap_ns`` earlier, sooner than the
+    SYN+ACK timer (TCP_TIMEOUT_INIT): a copy when the client had sent one SYN only (no resent
+    SYN to answer: ``tcp_check_req`` answers one at once, microseconds from the timer's own
+    SYN+ACK, both real) and the gap is shorter than any retransmission timer
+    (``NUMBERED_WINDOW_NS``: two taps merged milliseconds apart repeat every SYN+ACK after the
+    client's ACK) or than the handshake's round trip at the capture point (no stack's SYN+ACK
+    timer is shorter)."""
+    del first  # the SYN that could draw a real one may come before both SYN+ACKs
     k = int(r.conn_index[row])
     start = int(r.starts[k])
     syn_rows = np.flatnonzero(clean_syns[start:row]) + start
     if len(syn_rows) > 1:
         return False
+    if gap_ns < NUMBERED_WINDOW_NS:
+        return True
     synacks = np.flatnonzero(r.syn[start:row] & r.ack[start:row] & ~r.from_client[start:row])
     first_synack = start + int(synacks[0])
     client_acks = np.flatnonzero(
