@@ -225,6 +225,7 @@ def _rows(
         dir_key=dir_key,
         rst=zeros.astype(bool),
         sack_blocks=zeros,
+        has_ts=zeros.astype(bool),
     )
 
 
@@ -243,7 +244,8 @@ def test_copy_rule_helpers_read_only_the_asked_rows_yet_answer_as_a_whole_scan()
             bool((r.from_client[e : lt + 1] == r.from_client[lt]).all())
             for e, lt in zip(earlier.tolist(), later.tolist(), strict=True)
         ]
-        assert duplicates._nothing_between(r, earlier, later).tolist() == alone
+        never = np.full(n, np.iinfo(np.int64).max)  # no row repeats one seen before
+        assert duplicates._nothing_between(r, earlier, later, never).tolist() == alone
 
 
 def _twin_rows(seed: int, n: int = 300) -> duplicates.Rows:

@@ -31,8 +31,8 @@ is recognised by what the sender could NOT have done in the gap between the two:
   stack's timer is shorter than the round trip) or on a resent SYN (``tcp_check_req`` answers
   it at once, so a timer's SYN+ACK and that answer can leave microseconds apart, both real).
   The same SYN+ACK sooner than that timer, with only one SYN from the client so far, is a
-  copy when sooner than any retransmission timer (200 ms: two taps merged milliseconds apart)
-  or than the handshake's round trip. Linux sends SYN+ACKs with IP ID 0, so within 1 ms a SYN+ACK after a resent
+  copy when sooner than the handshake's round trip, or, with the same timestamp, than any
+  retransmission timer (200 ms: two taps merged milliseconds apart). Linux sends SYN+ACKs with IP ID 0, so within 1 ms a SYN+ACK after a resent
   SYN is a copy only when its TTL changed (the same packet seen on both sides of a router) or
   it has the very same timestamp (one host's two transmissions are never seen at the same
   instant).
@@ -87,6 +87,7 @@ class Rows:
     dir_key: np.ndarray  # connection * 2 + from_client
     rst: np.ndarray
     sack_blocks: np.ndarray
+    has_ts: np.ndarray  # the segment carries a TCP timestamp (its TSval is one of ``keys``)
 
 
 def copies(r: Rows) -> np.ndarray:
@@ -403,18 +404,18 @@ def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, first: int, gap_ns: 
     """A SYN+ACK identical to the one at ``first``, ``gap_ns`` earlier, sooner than the
     SYN+ACK timer (TCP_TIMEOUT_INIT): a copy when the client had sent one SYN only (no resent
     SYN to answer: ``tcp_check_req`` answers one at once, microseconds from the timer's own
-    SYN+ACK, both real) and the gap is shorter than any retransmission timer
-    (``NUMBERED_WINDOW_NS``: two taps merged milliseconds apart repeat every SYN+ACK after the
-    client's ACK) or than the handshake's round trip at the capture point (no stack's SYN+ACK
-    timer is shorter)."""
+    SYN+ACK, both real) and the gap is shorter than the handshake's round trip at the capture
+    point (no stack's SYN+ACK timer is shorter: a BPF program may set it to milliseconds) or,
+    with the same timestamp, than any retransmission timer (``NUMBERED_WINDOW_NS``): a resend
+    would carry a later TSval, two taps merged milliseconds apart repeat the same one."""
     del first  # the SYN that could draw a real one may come before both SYN+ACKs
     k = int(r.conn_index[row])
     start = int(r.starts[k])
     syn_rows = np.flatnonzero(clean_syns[start:row]) + start
     if len(syn_rows) > 1:
         return False
-    if gap_ns < NUMBERED_WINDOW_NS:
-        return True
+    if gap_ns < NUMBERED_WINDOW_NS and r.has_ts[row]:
+        return True  # the same TSval: stamped in the same clock tick, no timer's resend
     synacks = np.flatnonzero(r.syn[start:row] & r.ack[start:row] & ~r.from_client[start:row])
     first_synack = start + int(synacks[0])
     client_acks = np.flatnonzero(

@@ -216,6 +216,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         dir_key=dir_key,
         rst=is_rst,
         sack_blocks=sack_blocks,
+        has_ts=col.get("has_ts", bool),
     )
     is_dup = duplicates.copies(copy_rows)
     # Bytes seen again that are a piece of a bigger segment seen before (GRO in, GSO out).
