@@ -238,3 +238,18 @@ def test_two_taps_merged_retry_no_syn_nor_synack(shift_us: int, tmp_path: Path) 
             if syn[0] != syn[1] or (synack[0] != synack[1] and settled):
                 problems.append(f"{path.name} conn {was['id']}: SYN {syn}, SYN+ACK {synack}")
     assert not problems, "\n".join(problems)
+
+
+def test_a_give_up_rst_in_a_capture_that_lost_segments_proves_no_timeout(tmp_path: Path) -> None:
+    """The prober's RST shows that it gave up, not why: in a capture whose capture point lost
+    segments, the answers it waited for may be among them. The server's answer to the request
+    (frame 8) not captured, the client's ACK of it shows the loss."""
+    path = SAMPLES / "keepalive-client-idle2-intvl1-cnt3.pcap"
+    full = pcapline.analyze(str(path)).connections
+    assert (full.fate[0], full.confidence[0]) == ("keepalive_timeout", "proven")
+    capture = read_capture(str(path))
+    out = tmp_path / "lost-answer.pcapng"
+    rewrite(path, capture.frame != 8, out)
+    lossy = pcapline.analyze(str(out)).connections
+    assert (lossy.fate[0], lossy.confidence[0]) == ("keepalive_timeout", "unknown")
+    assert list(lossy.caveats[0]) == ["capture_lossy"]

@@ -356,14 +356,15 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
     its capture point lost nothing; unknown when the capture point lost segments (the answer
     may be one of them). When the capture ended first, the backoff's shape is the evidence:
     likely after MIDWAY_THRESHOLD unanswered transmissions (one or two lost packets are
-    ordinary loss the next retry repairs), unknown before.
+    ordinary loss the next retry repairs), unknown before. The sender's RST shows it gave up,
+    not why: the answers it waited for may be among the segments the capture point lost.
     """
-    if rst_seen:
-        return Confidence.PROVEN, ()
     if e.seen.lossy_capture:
         return Confidence.UNKNOWN, ("capture_lossy",)
     if e.seen.dropped:
         return Confidence.UNKNOWN, ("capture_dropped",)
+    if rst_seen:
+        return Confidence.PROVEN, ()
     if gave_up:
         return Confidence.PROVEN, ()
     if unanswered >= MIDWAY_THRESHOLD:
