@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 import pcapline
-from pcapline.model import FAILURE_FATES, SYN
+from pcapline.model import FAILURE_FATES, FIN, SYN
 from pcapline.read import read_capture
 from tests.builders.capture_files import epb, idb, shb
 
@@ -253,3 +253,21 @@ def test_a_give_up_rst_in_a_capture_that_lost_segments_proves_no_timeout(tmp_pat
     lossy = pcapline.analyze(str(out)).connections
     assert (lossy.fate[0], lossy.confidence[0]) == ("keepalive_timeout", "unknown")
     assert list(lossy.caveats[0]) == ["capture_lossy"]
+
+
+def test_a_fin_the_capture_point_lost_is_inferred_from_its_ack(tmp_path: Path) -> None:
+    """The client's FIN not captured, the server's FIN acknowledging it: closed by the
+    client, likely (the FIN inferred), not half closed by the server, proven, with a hunt for
+    CLOSE_WAIT on the client."""
+    path = SAMPLES / "keepalive-healthy-idle2-answered.pcap"
+    full = pcapline.analyze(str(path))
+    assert (full.connections.fate[0], full.connections.closer[0]) == ("closed", "client")
+    seg = full.segments
+    client_fin = int(seg.loc[seg["from_client"] & ((seg["flags"] & FIN) != 0), "frame"].iloc[0])
+    capture = read_capture(str(path))
+    out = tmp_path / "lost-fin.pcapng"
+    rewrite(path, capture.frame != client_fin, out)
+    row = pcapline.analyze(str(out)).connections.iloc[0]
+    assert (row.fate, row.closer, row.confidence) == ("closed", "client", "likely")
+    assert list(row.caveats) == ["peer_fin_inferred"]
+    assert "the capture point lost it" in row.explanation

@@ -38,7 +38,9 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           the cross-connection pre-pass ``stale_peer_resets``): reset by the client.
 12. ``half_closed``       FIN from exactly one side.
                           (10, 12: in a one-sided capture the captured side's ACK of the peer's
-                          FIN stands for that unseen FIN, ``Handshake.one_sided``.)
+                          FIN stands for that unseen FIN, ``Handshake.one_sided``; so does, in a
+                          capture whose capture point lost a FIN, the peer's ACK of it,
+                          ``Close.unseen_fin``.)
 13. ``open``              nothing ended it within the capture.
 
 Precedence rationale: handshake fates first (a connection that never opened cannot have died
@@ -83,7 +85,7 @@ from pcapline import seqnum
 from pcapline.causes import name_cause
 from pcapline.causes.icmp_reject import syn_rejection
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
-from pcapline.detect.close import first_fins_and_closer
+from pcapline.detect.close import Close, first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts, rows_per_connection
@@ -384,6 +386,8 @@ def _fin_seen(e: Evidence) -> Sure:
     one = e.handshake.one_sided
     if one is not None and one.peer_fin_ack_frame is not None:
         return Confidence.LIKELY, ("peer_fin_inferred",)
+    if e.close.unseen_fin is not None:
+        return Confidence.LIKELY, ("peer_fin_inferred",)
     return Confidence.PROVEN, ()
 
 
@@ -419,6 +423,24 @@ def _frames(*frames: int | None) -> tuple[int, ...]:
     return tuple(f for f in frames if f is not None)
 
 
+def _with_unseen_fin(c: Close) -> tuple[int | None, int | None, Side | None]:
+    """``_fins`` with the FIN the capture point lost (``Close.unseen_fin``): its peer's ACK
+    of it stands for it. It closed first when the peer's own FIN carried or followed that
+    ACK (an active close answered), else the peer did (its FIN, then the lost answer)."""
+    unseen = c.unseen_fin
+    assert unseen is not None
+    seen = c.server_fin_frame if unseen.side is Side.CLIENT else c.client_fin_frame
+    assert seen is not None
+    closer = unseen.side if unseen.ack_frame <= seen else _other(unseen.side)
+    if unseen.side is Side.CLIENT:
+        return unseen.ack_frame, seen, closer
+    return seen, unseen.ack_frame, closer
+
+
+def _other(side: Side) -> Side:
+    return Side.SERVER if side is Side.CLIENT else Side.CLIENT
+
+
 def _reset_side(e: Evidence) -> Side | None:
     r = e.close.ending_reset
     return r.side if r is not None else None
@@ -429,6 +451,8 @@ def _fins(e: Evidence) -> tuple[int | None, int | None, Side | None]:
     is proven by the captured side's ACK of it (its frame stands for the FIN)."""
     c = e.close
     one = e.handshake.one_sided
+    if c.unseen_fin is not None:
+        return _with_unseen_fin(c)
     if one is None or one.peer_fin_ack_frame is None:
         return c.client_fin_frame, c.server_fin_frame, c.closer
     peer = Side.SERVER if one.captured is Side.CLIENT else Side.CLIENT

@@ -1073,6 +1073,12 @@ def _stale_peer_reset(e: Evidence) -> Explanation:
 
 def _one_sided_note(e: Evidence) -> str:
     one = e.handshake.one_sided
+    unseen = e.close.unseen_fin
+    if unseen is not None:
+        return (
+            f"The {unseen.side}'s FIN is not in the capture; the {_peer(unseen.side)} "
+            f"acknowledged it (frame {unseen.ack_frame}): the capture point lost it."
+        )
     if one is None:
         return ""
     fin = (

@@ -39,7 +39,14 @@ from pcapline.detect import (
     row_events,
     row_or_none,
 )
-from pcapline.facts import UNKNOWN, Facts, SegmentRows, nearest_rows, running_max_before
+from pcapline.facts import (
+    UNKNOWN,
+    Facts,
+    SegmentRows,
+    nearest_rows,
+    rows_of_connections,
+    running_max_before,
+)
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
@@ -130,6 +137,19 @@ class Close:
     injected_why: tuple[str, ...] = ()  # for each hint, what is unusual ("TTL 64, ...")
     #: The hints shown by the TTL / hop limit (the strong sign: an IP ID alone is a weaker one).
     injected_by_ttl: tuple[int, ...] = ()
+    #: A FIN the capture point lost, inferred from the peer's ACK of it (``_unseen_fin``).
+    unseen_fin: UnseenFin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnseenFin:
+    """One side's FIN missing from a capture that holds both sides: the peer acknowledged one
+    sequence number past every byte the capture holds from that side (a FIN takes one), so
+    the side sent it and the capture point lost it (one byte of data would look the same:
+    inferred, not seen)."""
+
+    side: Side  # whose FIN is missing
+    ack_frame: int  # the peer's first segment acknowledging it
 
 
 def detect(view: ConnView) -> Detection[Close]:
@@ -176,6 +196,9 @@ def detect(view: ConnView) -> Detection[Close]:
     waited = None
     if rst_list or closing.client_waited[k]:
         waited = _waited(view, client_fin, server_fin, ending_row)
+    unseen = None
+    if (client_fin is None) != (server_fin is None):
+        unseen = _unseen_fin(view, client_missing=client_fin is None)
     report = Close(
         client_fin_frame=int(view.frame[client_fin]) if client_fin is not None else None,
         server_fin_frame=int(view.frame[server_fin]) if server_fin is not None else None,
@@ -190,8 +213,28 @@ def detect(view: ConnView) -> Detection[Close]:
         later_resets=tuple(int(view.frame[r]) for r in later) if later is not None else (),
         injected_why=tuple(whys),
         injected_by_ttl=tuple(by_ttl),
+        unseen_fin=unseen,
     )
     return Detection(tuple(events), report)
+
+
+def _unseen_fin(view: ConnView, *, client_missing: bool) -> UnseenFin | None:
+    """``UnseenFin`` of the side without a captured FIN, when the peer's highest ACK is
+    exactly one past that side's captured bytes (higher: data was lost too, the last
+    sequence number may be data as well; a RST ended it: no FIN need have been sent)."""
+    theirs = view.from_client == client_missing
+    # its bytes: data and SYN (a pure ACK's sequence number after the lost FIN is past it)
+    mine = theirs & ~view.is_dup & ~view.rst & ((view.seg_len > 0) | view.syn)
+    peer = ~theirs & view.ack & ~view.rst & (view.rel_ack != UNKNOWN)
+    if not mine.any() or not peer.any() or view.rst.any():
+        return None
+    end = int(view.seq_end[mine].max())
+    acks = view.rel_ack[peer]
+    if int(acks.max()) != end + 1:
+        return None
+    first = int(np.flatnonzero(peer)[int(np.argmax(acks == end + 1))])
+    side = Side.CLIENT if client_missing else Side.SERVER
+    return UnseenFin(side, int(view.frame[first]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -807,11 +850,41 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _
 
 
 def screen(facts: Facts) -> np.ndarray:
-    """Connections with a RST, and those whose client closed first after waiting for an answer
-    (``client_waited``); other FIN-only closes are judged from columnar aggregates."""
+    """Connections with a RST, those whose client closed first after waiting for an answer
+    (``client_waited``), and those with one side's FIN only whose peer acknowledged a FIN from
+    the other (``_fin_acked_unseen``); other FIN-only closes are judged from columnar
+    aggregates."""
     out = client_waited(facts)
     out[facts.conn_index[facts.rst]] = True
+    out[_fin_acked_unseen(facts)] = True
     return out
+
+
+def _fin_acked_unseen(facts: Facts) -> np.ndarray:
+    """Positions of the connections ``_unseen_fin`` may find a lost FIN in: a FIN from one side
+    only, and the peer's highest ACK one past the other side's captured bytes (asked of the
+    rows of the connections with one FIN side, few)."""
+    fins = np.flatnonzero(facts.fin & ~facts.is_dup)
+    n = len(facts.conn_ids)
+    sides = np.zeros((n, 2), dtype=bool)
+    sides[facts.conn_index[fins], facts.from_client[fins].astype(np.int64)] = True
+    which = np.flatnonzero(sides.sum(axis=1) == 1)
+    if not len(which):
+        return which
+    rows = rows_of_connections(facts.starts, which)
+    rows = rows[~facts.rst[rows]]
+    at = np.searchsorted(which, facts.conn_index[rows])
+    client = facts.from_client[rows].astype(np.int64)
+    end = np.full((len(which), 2), UNKNOWN, dtype=np.int64)
+    mine = rows[~facts.is_dup[rows] & ((facts.seg_len[rows] > 0) | facts.syn[rows])]
+    at_mine = np.searchsorted(which, facts.conn_index[mine])
+    np.maximum.at(end, (at_mine, facts.from_client[mine].astype(np.int64)), facts.seq_end[mine])
+    acking = facts.ack[rows] & (facts.rel_ack[rows] != UNKNOWN)
+    acked = np.full((len(which), 2), UNKNOWN, dtype=np.int64)
+    np.maximum.at(acked, (at[acking], 1 - client[acking]), facts.rel_ack[rows][acking])
+    missing = ~sides[which] & (end != UNKNOWN) & (acked == end + 1)
+    found: np.ndarray = which[missing.any(axis=1)]
+    return found
 
 
 def client_waited(facts: Facts) -> np.ndarray:
