@@ -68,6 +68,7 @@ SCENARIOS: list[Scenario] = [
     # causes from the network path: a router namespace between the two hosts
     Scenario("icmp-reject-v4", 62, network.icmp_reject_v4, 3),
     Scenario("icmp-reject-v6", 63, network.icmp_reject_v6, 3),
+    Scenario("icmp-lb-dead-backend", 75, network.icmp_load_balancer_dead_backend, 6),
     Scenario("pmtu-black-hole", 64, network.pmtu_black_hole, 10),
     Scenario("pmtu-probing", 65, network.pmtu_probing_recovers, 6),
     Scenario("packet-too-big-v6", 66, network.packet_too_big_v6, 3),

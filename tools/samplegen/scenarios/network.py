@@ -727,3 +727,62 @@ def injected_rst(ctx: Ctx, net: int) -> list[Expected]:
             observed_by_sockets=events,
         ),
     ]
+
+
+def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
+    """A load balancer (the router's DNAT of a virtual address) sends a connection to a
+    backend that is gone: the router's neighbour lookup for it fails.
+
+    The client connects to the virtual address 10.<net>.9.9:8080; the router DNATs it to
+    10.<net>.2.77, an address on its server-side link that nothing holds. The router queues the
+    SYNs while it asks ARP (3 probes, 1 s apart: net.ipv4.neigh mcast_solicit, retrans_time),
+    then answers each queued SYN with ICMP host unreachable; conntrack turns the error's source
+    back into the virtual address. The first error aborts the SYN_SENT socket (tcp_v4_err:
+    connect() fails with EHOSTUNREACH, no RST); the others answer SYNs of a connect that has
+    already failed. Captured at the client, which sees the error come from the very address
+    it connected to: no host reports itself unreachable.
+    """
+    name = "icmp-host-unreachable-load-balancer-dead-backend-at-client.pcap"
+    vip, backend = f"10.{net}.9.9", f"10.{net}.2.77"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.nft(
+            "table ip lb {\n  chain pre {\n    type nat hook prerouting priority -100;\n"
+            f"    ip daddr {vip} tcp dport {st.SERVER_PORT} dnat to {backend}\n  }}\n}}\n"
+        )
+        ctx.capture(topo.client, "eth0", name)
+        cli = ctx.actor(topo.client, st.connect(vip, PORT, tolerate=True), "client")
+        cli.expect("finished", timeout=30)
+        ctx.stop_captures(linger=1.5)
+        cli.stop()
+    return [
+        Expected(
+            name,
+            "connect() to a load balancer's virtual address whose backend is gone (the "
+            "router's DNAT target does not answer ARP)",
+            "client",
+            {"router_nft": f"nat prerouting: ip daddr {vip} tcp dport 8080 dnat to {backend}"},
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "refused",
+                    counts=clean(syn_retransmits=bound(0, None)),
+                    cause="icmp_reject",
+                    explanation_keywords=[
+                        "host unreachable",
+                        vip,
+                        "no host reports itself unreachable",
+                        "load balancer",
+                    ],
+                    note="the SYNs wait in the router's neighbour queue while ARP for the "
+                    "backend fails (about 3 s); then each gets ICMP host unreachable, its "
+                    "source rewritten to the virtual address by conntrack; the first aborts "
+                    "connect() (EHOSTUNREACH)",
+                )
+            ],
+            notes="The ICMP errors carry the virtual address the client connected to as their "
+            "source: a device answering for it (here the router's DNAT), not the host.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
