@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pcapline.causes.icmp_packet_too_big import too_big
-from pcapline.causes.icmp_reject import rejection
+from pcapline.causes.icmp_reject import rejection, soft_syn_errors
 from pcapline.detect.close import Reset
 from pcapline.evidence import Evidence
 from pcapline.fmt import gap
@@ -83,7 +83,19 @@ def _with_paragraph(story: Explanation, text: str) -> Explanation:
     return replace(story, notes=(text, *story.notes))
 
 
+#: Errors about the destination host itself being unreachable (sent by a router or a device
+#: in front of it, never by the host).
+_ABOUT_THE_HOST = frozenset({"host_unreachable", "net_unreachable"})
+
+
 def _sender(error: IcmpError, target: Side) -> str:
+    if error.from_peer and error.kind in _ABOUT_THE_HOST:
+        # No host reports itself unreachable: a device answering for its address does (a
+        # load balancer or NAT whose backend did not answer ARP, the error's source rewritten).
+        return (
+            f"{error.sender} (the {target}'s own address: a load balancer or NAT in front of it "
+            "answering for it, since no host reports itself unreachable)"
+        )
     if error.from_peer:
         return f"{error.sender} (the {target} host itself)"
     return f"{error.sender} (a router or firewall on the path, not the {target})"
@@ -104,21 +116,38 @@ def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
     h = e.handshake
     quoted = f", quoting the SYN of frame {error.quoted_frame}" if error.quoted_frame else ""
     retries = ""
-    if h.syn is not None and h.syn.retries:
+    if h.syn is not None and h.syn.retries and soft_syn_errors(e)[0]:
         retries = (
             f" The SYN was sent {h.syn.retries + 1} times: an error that arrives while connect() "
             "still holds the socket is kept as a soft error, and the next one aborts it."
         )
+    later = [i.frame for i in soft_syn_errors(e)[1] if i.frame > error.frame]
+    if later:
+        retries += (
+            f" {len(later)} more error(s) came after it (frame {later[0]} first), for SYNs the "
+            "device had held: the connect() had already failed."
+        )
     errno = _errno(error)
+    who = "A firewall or router rejected the connection"
+    check = (
+        f"Check: the REJECT rules at {error.sender} (nft list ruleset: 'reject with icmp' / "
+        "'icmpx'; iptables -S: REJECT --reject-with), and the route to the server "
+        "(traceroute -T -p <port>)."
+    )
+    if error.from_peer and error.kind in _ABOUT_THE_HOST:
+        who = "The host behind that address could not be reached"
+        check = (
+            f"Check: what serves {error.sender} (a load balancer's or NAT's DNAT rules, "
+            "conntrack -L): the backend it chose, and its neighbour entry there (ip neigh: "
+            "FAILED or INCOMPLETE)."
+        )
     return Explanation(
         f"ICMP {error.words} from {_sender(error, Side.SERVER)} answered the SYN "
         f"(frame {error.frame}{quoted})",
         "Refused",
-        f". A firewall or router rejected the connection (no RST was sent): Linux aborts a "
-        f"connect() on it (tcp_v4_err / tcp_v6_err), which fails with {errno}.{retries}",
-        f"Check: the REJECT rules at {error.sender} (nft list ruleset: 'reject with icmp' / "
-        "'icmpx'; iptables -S: REJECT --reject-with), and the route to the server "
-        "(traceroute -T -p <port>).",
+        f". {who} (no RST was sent): Linux aborts a connect() on it (tcp_v4_err / "
+        f"tcp_v6_err), which fails with {errno}.{retries}",
+        check,
     )
 
 

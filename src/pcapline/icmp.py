@@ -4,8 +4,9 @@ An ICMP error (``decode/icmp.py``) quotes the IP header and the first bytes of t
 could not be delivered: its sender, receiver, ports and sequence number. The connection is the
 one with that 4-tuple in that direction, the newest one whose segments came before the error
 (Wireshark's tcp.stream rule, applied to the quote); the quoted segment is the latest segment
-of that direction, sent at or before the error, with the quoted sequence number (the
-``quoted_frame``; None when the capture point did not hold it). An error whose 4-tuple matches
+of that direction, sent at or before the error, with the quoted sequence number and, when the
+quote's IPv4 IP ID is not 0 and a segment has it, that IP ID: resends share a sequence number,
+not an IP ID (the ``quoted_frame``; None when the capture point did not hold it). An error whose 4-tuple matches
 no connection stays in ``capture.icmp_frames`` and belongs to none.
 
 Who sent the error matters for the explanation: the quoted segment's receiver itself (its
@@ -109,7 +110,9 @@ def match(icmp: pd.DataFrame, segments: pd.DataFrame) -> IcmpMatches:
     # The quote's 4-tuple in the segments table's column names (the error's own sender, in
     # src_hi/src_lo of ``icmp``, is read from ``icmp`` itself below).
     quotes = icmp.assign(**{k: icmp[q] for k, q in zip(_KEY, _QUOTE, strict=True)})
-    seg = segments[[*_KEY, "frame", "time_ns", "seq", "seg_len", "flags", "conn", "from_client"]]
+    seg = segments[
+        [*_KEY, "frame", "time_ns", "seq", "seg_len", "flags", "conn", "from_client", "ip_id"]
+    ]
     joined = quotes[["frame", "time_ns", "q_seq", *_KEY]].merge(
         seg, on=list(_KEY), suffixes=("", "_seg")
     )
@@ -126,6 +129,11 @@ def match(icmp: pd.DataFrame, segments: pd.DataFrame) -> IcmpMatches:
         conn = int(col["conn"][cands[-1]])  # the newest connection of the 4-tuple before it
         mine = cands[col["conn"][cands] == conn]
         quoted = mine[col["seq"][mine] == errors["q_seq"][k]]
+        # Resends of one segment share its sequence number; an IPv4 sender numbering its
+        # packets gives each its own IP ID, which the quote keeps: that names the one.
+        same_id = quoted[col["ip_id"][quoted] == errors["q_ip_id"][k]]
+        if errors["q_ip_id"][k] and len(same_id):
+            quoted = same_id
         q = int(quoted[-1]) if len(quoted) else None
         version = int(errors["ip_version"][k])
         sender = _address(version, int(errors["src_hi"][k]), int(errors["src_lo"][k]))

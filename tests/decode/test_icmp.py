@@ -147,3 +147,22 @@ def test_a_synack_after_the_error_means_it_was_not_refused() -> None:
     )
     a = _analyze([ethernet(_syn_v4()), _error_v4(3, 1, _syn_v4()), ethernet(synack)])
     assert a.verdicts[0].fate != "refused" and a.verdicts[0].cause is None
+
+
+def test_each_error_names_the_resend_it_quotes_by_its_ip_id() -> None:
+    """A load balancer whose backend is gone holds the SYNs while its ARP fails, then answers
+    each (real-kernel sample): the resends share a sequence number, their IP IDs tell which
+    one each error quotes; the first error ended the connect (EHOSTUNREACH after 3.06 s, as
+    the socket reported), the later ones came after."""
+    from pathlib import Path
+
+    sample = (
+        Path(__file__).resolve().parents[2]
+        / "sample_captures"
+        / "icmp-host-unreachable-load-balancer-dead-backend-at-client.pcap"
+    )
+    errors = pcapline.analyze(str(sample)).connections.inferred[0]["icmp"]
+    quoted = [e["quoted_frame"] for e in errors]
+    assert quoted == sorted(set(quoted)) and len(quoted) == len(errors) >= 2
+    row = pcapline.analyze(str(sample)).connections.iloc[0]
+    assert f"(frame {errors[0]['frame']}, quoting the SYN of frame {quoted[0]})" in row.explanation

@@ -26,12 +26,24 @@ _TIMEOUTS = frozenset({Fate.CONNECT_TIMEOUT, Fate.RETRANSMIT_TIMEOUT, Fate.HANDS
 
 
 def syn_rejection(e: Evidence) -> IcmpError | None:
-    """The last reject error quoting a captured client SYN, when no SYN+ACK or RST answered."""
+    """The reject error that ended the connect, when no SYN+ACK or RST answered: the first
+    quoting a captured client SYN after which the client sent no SYN again. One followed by
+    another SYN was kept as a soft error; errors after the ending one came too late (a
+    device that queued the SYNs, waiting for ARP, answers each one at the end)."""
     h = e.handshake
     if h.synack is not None or h.synack_proven is not None or h.answer == "rst":
         return None
+    found = soft_syn_errors(e)[1]
+    return found[0] if found else None
+
+
+def soft_syn_errors(e: Evidence) -> tuple[list[IcmpError], list[IcmpError]]:
+    """The reject errors quoting a captured client SYN: those the client sent a SYN after
+    (kept as soft errors), and the others, in capture order."""
     found = [i for i in e.icmp if i.rejects and i.quoted_side is Side.CLIENT and i.quoted_syn]
-    return found[-1] if found else None
+    last_syn = max(e.handshake.syn.frames) if e.handshake.syn is not None else 0
+    soft = [i for i in found if i.frame < last_syn]
+    return soft, [i for i in found if i.frame > last_syn] or soft[-1:]
 
 
 def rejection(e: Evidence, d: Decision) -> IcmpError | None:

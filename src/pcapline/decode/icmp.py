@@ -103,6 +103,7 @@ ICMP_COLUMNS: dict[str, str] = {
     "q_sport": "uint16",
     "q_dport": "uint16",
     "q_seq": "uint32",
+    "q_ip_id": "uint16",  # the quoted IPv4 header's IP ID (0 for IPv6: it has none)
 }
 
 
@@ -164,6 +165,7 @@ def icmp_layer(
     quoted = np.zeros(len(idx), np.int64)  # start of the quoted TCP header
     proto = np.zeros(len(idx), np.int64)
     q = {name: np.zeros(len(idx), np.uint64) for name in ("src_hi", "src_lo", "dst_hi", "dst_lo")}
+    quoted_ip_id = np.zeros(len(idx), np.uint16)
     # A quote too short to hold the IP header and 8 TCP bytes is not a usable error: not_tcp
     # (it is not a truncated capture of something we decode).
     fits4 = v4 & (inner + Ipv4.SIZE <= cur.end[idx])
@@ -174,6 +176,7 @@ def icmp_layer(
         proto[fits4] = np.where(ihl >= Ipv4.SIZE, read(cur.data, at, Ipv4.protocol), 0)
         q["src_lo"][fits4] = read(cur.data, at, Ipv4.src)
         q["dst_lo"][fits4] = read(cur.data, at, Ipv4.dst)
+        quoted_ip_id[fits4] = read(cur.data, at, Ipv4.identification)
     fits6 = v6 & (inner + Ipv6.SIZE <= cur.end[idx])
     if fits6.any():
         at = inner[fits6]
@@ -203,6 +206,7 @@ def icmp_layer(
             "q_sport": read(cur.data, at, Tcp.sport).astype(np.uint16),
             "q_dport": read(cur.data, at, Tcp.dport).astype(np.uint16),
             "q_seq": read(cur.data, at, Tcp.seq).astype(np.uint32),
+            "q_ip_id": quoted_ip_id[usable],
         },
     )
 
