@@ -38,6 +38,7 @@ _OPTS = {
     "SO_LINGER": socket.SO_LINGER,
     "SO_RCVBUF": socket.SO_RCVBUF,
     "SO_SNDBUF": socket.SO_SNDBUF,
+    "SO_SNDTIMEO": socket.SO_SNDTIMEO,  # seconds; a blocking connect() gives up after it
     "TCP_SYNCNT": socket.TCP_SYNCNT,
     "TCP_USER_TIMEOUT": 18,  # linux/tcp.h; socket.TCP_USER_TIMEOUT is absent on some builds
     "TCP_KEEPIDLE": socket.TCP_KEEPIDLE,
@@ -56,6 +57,10 @@ def _set_opts(sock: socket.socket, opts: list[list[Any]]) -> None:
     for level, name, value in opts:
         if name == "SO_LINGER":
             raw = struct.pack("ii", int(value[0]), int(value[1]))
+            sock.setsockopt(_LEVELS[level], _OPTS[name], raw)
+        elif name == "SO_SNDTIMEO":  # struct timeval
+            seconds = float(value)
+            raw = struct.pack("ll", int(seconds), int((seconds % 1) * 1e6))
             sock.setsockopt(_LEVELS[level], _OPTS[name], raw)
         else:
             sock.setsockopt(_LEVELS[level], _OPTS[name], int(value))

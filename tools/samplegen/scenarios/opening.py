@@ -496,3 +496,88 @@ def syn_flood_cookies(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
         )
     ]
+
+
+#: The application's own connect timeout (SO_SNDTIMEO on a blocking connect()), shorter than
+#: Linux's SYN schedule: it closes the socket before the kernel gives up.
+APP_CONNECT_TIMEOUT_S = 2.5
+#: A listener the firewall lets through, for the exchange that ends the capture.
+LATER_PORT = st.SERVER_PORT + 1
+
+
+def connect_abandoned_by_the_application(ctx: Ctx, net: int) -> list[Expected]:
+    """The server drops every SYN; the application gives up first, after 2.5 s.
+
+    SO_SNDTIMEO bounds a blocking connect() (net/ipv4/af_inet.c: ``sock_sndtimeo``): it
+    returns EINPROGRESS after 2.5 s and the application closes the socket, which in SYN_SENT
+    sends nothing (tcp_close: no RST). The kernel's own schedule (Linux 6.5+ default,
+    tcp_syn_linear_timeouts=4) had SYNs at 0, 1, 2, 3, 4, 5 s and more to come: the capture
+    shows 3 SYNs 1 s apart, then silence. No timer ran out: the give-up is the application's.
+    """
+    name = "connect-abandoned-by-app-2500ms.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.server.nft(DROP_SYN_IN)
+        cap = ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, st.listen(), "server")
+        srv.expect("listening")
+        opts = [st.opt("SO_SNDTIMEO", APP_CONNECT_TIMEOUT_S)]
+        steps = [*st.connect(pair.server_ip, PORT, opts=opts, tolerate=True), st.close()]
+        cli = ctx.actor(pair.client, steps, "client")
+        cli.expect("finished", timeout=30)
+        # Past the next SYN (3 s) and the doubled one (4 s): none comes. A later exchange on
+        # another port shows the capture still running then (a pcap has no end time).
+        time.sleep(3.0)
+        later = ctx.actor(
+            pair.server, [*st.listen(LATER_PORT), st.accept(), st.close("c")], "later"
+        )
+        later.expect("listening")
+        bye = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT + 1, port=LATER_PORT, sock="t"),
+                st.recv_eof("t"),  # the server closes first
+                st.close("t"),
+            ],
+            "bye",
+        )
+        bye.expect("finished", timeout=10)
+        later.expect("finished", timeout=10)
+        cap.stop(linger=0.5)
+        for actor in (cli, srv, later, bye):
+            actor.stop()
+    return [
+        Expected(
+            name,
+            "server drops every SYN (nft input drop); the client application gives up after "
+            f"{APP_CONNECT_TIMEOUT_S} s (SO_SNDTIMEO on connect()) and closes the socket",
+            "client",
+            {
+                "client": {
+                    "SO_SNDTIMEO": APP_CONNECT_TIMEOUT_S,
+                    "net.ipv4.tcp_syn_linear_timeouts": 4,
+                },
+                "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "connect_timeout",
+                    counts=clean(syn_retransmits=2),
+                    explanation_keywords=["no timer ran out", "connect timeout"],
+                    note="SYNs at 0, 1, 2 s (linear); connect() returns EINPROGRESS at 2.5 s and "
+                    "close() ends SYN_SENT silently: the kernel never gave up",
+                ),
+                Conn(
+                    {"client_port": PORT + 1},
+                    "closed",
+                    closer="server",
+                    counts=clean(),
+                    note="a connection to another port 5.5 s later: the capture ran past the "
+                    "SYN the kernel would have sent next",
+                ),
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
