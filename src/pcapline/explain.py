@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from pcapline import explain_path
 from pcapline.delays import SlowSummary, SlowTag
-from pcapline.detect.handshake import Handshake
+from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake, cut_short_linear
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
@@ -314,6 +314,14 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         syn.gave_up is True,
         syn.give_up_after_s,
     )
+    if syn.gave_up and cut_short_linear(syn.schedule, syn.retries, syn=True):
+        end = "no further SYN came: the client stopped retrying"
+        retries = (
+            f"; only {syn.retries} retries 1 s apart: Linux 6.5+ sends {LINEAR_SYN_GAPS} "
+            "(net.ipv4.tcp_syn_linear_timeouts, on top of tcp_syn_retries) before it doubles, "
+            "so no timer ran out here: the application's own connect timeout closed the "
+            "socket (that sends nothing), or tcp_syn_linear_timeouts was lowered"
+        )
     stale = (
         " The server answered with a bare ACK (stale TIME_WAIT or half-open state on the "
         "server: it still holds this 4-tuple), the client reset it and kept retrying."
@@ -325,7 +333,9 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         "Connect timeout",
         f"; schedule: {shape}{retries}; {end}.{stale}",
         "Check: is the server up and listening (ss -lnt), is a firewall dropping SYNs "
-        "(nft list ruleset), is the listen queue full (nstat -az TcpExtListenDrops).",
+        "(nft list ruleset), is a NAT or firewall on the way out of conntrack entries "
+        "(dmesg: 'nf_conntrack: table full'; conntrack -S drop), is the listen queue full "
+        "(nstat -az TcpExtListenDrops).",
     )
 
 

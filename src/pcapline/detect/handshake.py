@@ -359,6 +359,20 @@ def _server_answer(
     return "challenge_ack", i
 
 
+#: Linux 6.5+ (``net.ipv4.tcp_syn_linear_timeouts``, default 4, on top of
+#: ``tcp_syn_retries``) sends SYN retries 1 s apart this many times before it doubles
+#: (``total_rto <= tcp_syn_linear_timeouts``: 5 gaps of 1 s; sample connect-timeout-syncnt3-linear4).
+LINEAR_SYN_GAPS = 5
+
+
+def cut_short_linear(schedule: Schedule, gaps: int, syn: bool) -> bool:
+    """SYNs 1 s apart that stopped before Linux 6.5+ (default ``tcp_syn_linear_timeouts``)
+    leaves its linear part: no kernel timer ran out there. The application closed the socket
+    (its own connect timeout, which sends nothing) or the setting was lowered: the give-up
+    time is not the timer's."""
+    return syn and not schedule.doubling and 2 <= schedule.linear_gaps == gaps < LINEAR_SYN_GAPS
+
+
 def _series(
     view: ConnView,
     rows: list[int],
@@ -382,7 +396,7 @@ def _series(
         # The kernel aborts when the timer after the last retry fires (ETIMEDOUT), whether or
         # not the capture lasted that long; "gave up" is only claimed when the capture went
         # on past the retry the pattern predicts and none came.
-        if schedule.next_gap_s is not None:
+        if schedule.next_gap_s is not None and not cut_short_linear(schedule, len(gaps), syn):
             give_up_after = times[-1] + schedule.next_gap_s
         first_rto = MAX_INITIAL_SYN_RTO_S if syn else INITIAL_SYNACK_RTO_S
         due = schedule.next_gap_s if schedule.next_gap_s is not None else first_rto
