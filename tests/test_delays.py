@@ -50,7 +50,8 @@ def test_slow_sample_says_so_first_and_lists_the_slow_connections(
     # the schedule of the connection that retried most, not of the commonest (one retry)
     assert "(doubling from 1 s (Linux before 6.5" in flat
     assert "one retry after" not in flat
-    assert "check the listen queue: nstat TcpExtListenDrops, ss -lnt" in flat
+    assert "a full listen queue (nstat TcpExtListenDrops, ss -lnt), a firewall" in flat
+    assert "'nf_conntrack: table full'" in flat
     assert (
         "1 of 5 connections waited long for an answer (over 1 s): slowest answer p50 1.5 s" in flat
     )

@@ -855,8 +855,9 @@ def slow_summary(s: SlowSummary) -> str:
         if s.tag is SlowTag.SYN_RETRY:
             shape = f"{s.schedule}: " if s.schedule else ""
             return (
-                text + f" ({shape}the SYN was dropped; check the listen queue: nstat "
-                "TcpExtListenDrops, ss -lnt)"
+                text + f" ({shape}the SYN was dropped: by a full listen queue (nstat "
+                "TcpExtListenDrops, ss -lnt), a firewall, or a NAT or firewall out of conntrack "
+                "entries on the way (dmesg: 'nf_conntrack: table full'))"
             )
         return (
             text
