@@ -735,8 +735,8 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
 
     The client connects to the virtual address 10.<net>.9.9:8080; the router DNATs it to
     10.<net>.2.77, an address on its server-side link that nothing holds. The router queues the
-    SYNs while it asks ARP (3 probes, 1 s apart: net.ipv4.neigh mcast_solicit, retrans_time),
-    then answers each queued SYN with ICMP host unreachable; conntrack turns the error's source
+    SYNs while it asks ARP (3 probes, 0.5 s apart here: net.ipv4.neigh mcast_solicit,
+    retrans_time_ms), then answers each queued SYN with ICMP host unreachable; conntrack turns the error's source
     back into the virtual address. The first error aborts the SYN_SENT socket (tcp_v4_err:
     connect() fails with EHOSTUNREACH, no RST); the others answer SYNs of a connect that has
     already failed. Captured at the client, which sees the error come from the very address
@@ -746,6 +746,8 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
     vip, backend = f"10.{net}.9.9", f"10.{net}.2.77"
     with Lab(ctx.tag) as lab:
         topo = make_routed(lab, net)
+        # ARP gives up after 3 probes 0.5 s apart (1.5 s, not the default 3 s): two SYNs wait.
+        topo.router.sysctl("net.ipv4.neigh.rs.retrans_time_ms", 500)
         topo.router.nft(
             "table ip lb {\n  chain pre {\n    type nat hook prerouting priority -100;\n"
             f"    ip daddr {vip} tcp dport {st.SERVER_PORT} dnat to {backend}\n  }}\n}}\n"
@@ -761,7 +763,10 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
             "connect() to a load balancer's virtual address whose backend is gone (the "
             "router's DNAT target does not answer ARP)",
             "client",
-            {"router_nft": f"nat prerouting: ip daddr {vip} tcp dport 8080 dnat to {backend}"},
+            {
+                "router_nft": f"nat prerouting: ip daddr {vip} tcp dport 8080 dnat to {backend}",
+                "router": {"net.ipv4.neigh.rs.retrans_time_ms": 500},
+            },
             [
                 Conn(
                     {"client_port": PORT},
@@ -775,7 +780,7 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
                         "load balancer",
                     ],
                     note="the SYNs wait in the router's neighbour queue while ARP for the "
-                    "backend fails (about 3 s); then each gets ICMP host unreachable, its "
+                    "backend fails (about 1.5 s); then each gets ICMP host unreachable, its "
                     "source rewritten to the virtual address by conntrack; the first aborts "
                     "connect() (EHOSTUNREACH)",
                 )
