@@ -271,3 +271,25 @@ def test_a_fin_the_capture_point_lost_is_inferred_from_its_ack(tmp_path: Path) -
     assert (row.fate, row.closer, row.confidence) == ("closed", "client", "likely")
     assert list(row.caveats) == ["peer_fin_inferred"]
     assert "the capture point lost it" in row.explanation
+
+
+def test_unanswered_syns_in_a_one_direction_capture_prove_no_connect_timeout(
+    tmp_path: Path,
+) -> None:
+    """Only the client's packets kept (asymmetric routing, a one-sided tap): other connections
+    show it (their ACKs move with nothing from the server), so a SYN with no answer in the
+    capture may have had its answer in the other direction. A connect timeout the full
+    capture proves is unknown there, in the whole-file analysis and across partitions."""
+    from pcapline import engine
+
+    path = SAMPLES / "listen-overflow-backlog2-abort0.pcap"
+    full = pcapline.analyze(str(path))
+    timeouts = full.connections[full.connections.fate == "connect_timeout"]
+    assert len(timeouts) == 1 and timeouts.confidence.iloc[0] != "unknown"
+    capture = read_capture(str(path))
+    out = tmp_path / "client-only.pcapng"
+    rewrite(path, _client_only(full.segments, capture.frame, capture.time_ns), out)
+    for one in (pcapline.analyze(str(out)), engine.analyse(str(out), partitions=3).analysis):
+        rows = one.connections[one.connections.fate == "connect_timeout"]
+        assert len(rows) == 1
+        assert (rows.confidence.iloc[0], list(rows.caveats.iloc[0])) == ("unknown", ["one_sided"])

@@ -131,6 +131,10 @@ def connect_timeout(e: Evidence) -> Decision | None:
             # retried although the retry was due was answered (a RST the capture did not
             # hold) or closed by its application; the wire cannot tell which.
             sure = _weaker(sure, (Confidence.UNKNOWN, ("lone_syn",)))
+        if e.seen.one_sided_capture:
+            # The capture holds one direction of other connections: the answers to these
+            # SYNs (a SYN+ACK, a RST) may be in the direction it did not keep.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("one_sided",)))
         return _sure(Decision(Fate.CONNECT_TIMEOUT, evidence_frames=h.syn.frames), sure)
     return None
 

@@ -868,6 +868,7 @@ def merge_quality(
         flag_filtered=capture.flag_filtered,
         lossy_capture=capture.lossy,
         dropped=dropped,
+        one_sided_capture=capture.one_sided,
         own=capture,
     )
 
@@ -1184,7 +1185,9 @@ def _to_rerun(
     from pcapline import classify
 
     if guess is not None and (
-        guess.lossy != wide.lossy or guess.flag_filtered != wide.flag_filtered
+        guess.lossy != wide.lossy
+        or guess.flag_filtered != wide.flag_filtered
+        or guess.one_sided != wide.one_sided
     ):
         return [r.number for r in results]
     whole = _retried_by_listener(results)

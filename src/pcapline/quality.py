@@ -69,6 +69,9 @@ class Seen:
     one_direction: bool = False  # every captured packet of the connection came from one side
     mid_stream: bool = False  # no SYN seen: the opening was not captured
     dropped: bool = False  # the file's interface statistics report dropped packets
+    #: some connection of the capture is one-sided (``CaptureWide.one_sided``): a capture of
+    #: one direction, where a connection's missing answers may be the missing direction's
+    one_sided_capture: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ class CaptureWide:
     lossy: bool = False  # some connection lost segments at the capture point
     unretried_synack: bool = False  # some SYN+ACK went unretried past its first RTO
     plain_segment: bool = False  # some segment carries none of SYN, FIN, RST
+    #: some connection shows one direction only, its ACKs moving, or a client's ACK after its
+    #: SYN with nothing from the server captured: the other direction is not in the capture
+    one_sided: bool = False
 
     @property
     def flag_filtered(self) -> bool:
@@ -91,6 +97,7 @@ class CaptureWide:
             lossy=self.lossy or other.lossy,
             unretried_synack=self.unretried_synack or other.unretried_synack,
             plain_segment=self.plain_segment or other.plain_segment,
+            one_sided=self.one_sided or other.one_sided,
         )
 
 
@@ -117,6 +124,7 @@ class CaptureQuality:
     flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
     lossy_capture: bool  # any connection is lossy
     dropped: bool = False  # the file's interface statistics report dropped packets
+    one_sided_capture: bool = False  # any connection is one-sided
     #: What these connections alone show of the per-capture flags (``flag_filtered`` and
     #: ``lossy_capture`` above are the whole capture's when ``measure`` was given them).
     own: CaptureWide = CaptureWide()
@@ -133,6 +141,7 @@ class CaptureQuality:
             one_direction=bool(self.one_direction[index]),
             mid_stream=bool(self.mid_stream[index]),
             dropped=self.dropped,
+            one_sided_capture=self.one_sided_capture,
         )
 
 
@@ -216,10 +225,20 @@ def measure(
     not_captured = rows_per_connection(jump, facts.starts)
     acked_unseen = rows_per_connection(unseen, facts.starts)
     lossy = (not_captured > 0) | (acked_unseen > 0)
+    sided = one_sided(facts) if n else np.zeros(0, dtype=bool)
+    # A client that sent its SYN, then an ACK, with nothing from the server captured: the
+    # server answered in a direction the capture did not keep (or lost).
+    client_acks = facts.from_client & facts.ack & ~facts.syn & ~facts.rst & clean
+    answered_unseen = (
+        (n_client == n_rows)
+        & any_per_connection(facts.syn & facts.from_client & clean, facts.starts)
+        & any_per_connection(client_acks, facts.starts)
+    )
     own = CaptureWide(
         lossy=bool(np.any(lossy)),
         unretried_synack=bool(np.any(unretried)),
         plain_segment=bool(np.any(plain)),
+        one_sided=bool(np.any(sided) or np.any(answered_unseen)),
     )
     wide = own if capture is None else capture
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
@@ -235,11 +254,12 @@ def measure(
         lossy=lossy,
         lossy_capture=wide.lossy,
         first_missing_frame=first,
-        one_sided=one_sided(facts) if n else np.zeros(0, dtype=bool),
+        one_sided=sided,
         one_direction=(n_client == 0) | (n_client == n_rows),
         mid_stream=~any_per_connection(facts.syn, facts.starts),
         flag_filtered=wide.flag_filtered,
         dropped=dropped,
+        one_sided_capture=wide.one_sided,
         own=own,
     )
 
