@@ -455,3 +455,40 @@ def test_extreme_per_key_equals_ufunc_at(ufunc: np.ufunc) -> None:
             ufunc.at(want, keys, values)
             got = facts.extreme_per_key(ufunc, keys, values, n_keys, none)
             assert got.dtype == np.int64 and got.tolist() == want.tolist()
+
+
+def test_a_fresh_segment_byte_identical_to_an_earlier_one_is_news() -> None:
+    """Without IP IDs (IPv6, IP ID 0) a fresh segment can repeat an earlier one byte for byte:
+    Windows retries a refused connect twice, 0.5 s apart, with the same ISN, each RST answering
+    one SYN; the second RST is news, and the third SYN a retry, not a copy."""
+    c = Conversation()
+    for t in (0.0, 0.5, 1.0):
+        c.syn(t, ip_id=0)
+        c.rst(SERVER, t + 0.0002, ip_id=0, seq=0, ack=1001)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False] * 6
+
+
+def test_a_syn_resent_on_a_stale_rst_ack_is_no_copy() -> None:
+    """A RST|ACK whose ACK number SYN_SENT cannot accept is ignored and the SYN timer rearmed
+    to TCP_TIMEOUT_MIN (tcp_rcv_synsent_state_process): the same SYN leaves 2 ms later, with
+    no RST of the client's between."""
+    c = Conversation()
+    c.syn(0.0, ip_id=0)
+    c.rst(SERVER, 0.0003, ip_id=0, seq=100, ack=99999)
+    c.syn(0.0025, ip_id=0)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False]
+
+
+def test_a_syn_and_synack_seen_twice_two_milliseconds_apart_are_copies() -> None:
+    """Two taps merged 2 ms apart: every packet twice. The client ACKed the SYN+ACK between
+    its SYN and the SYN's copy (connected: it never sends that SYN again), and the SYN+ACK's
+    copy carries the same timestamp 2 ms later with one SYN so far (no timer's resend). The
+    bare ACK's twin, without an IP ID, may be a fresh duplicate ACK: not called a copy."""
+    c = Conversation()
+    c.syn(0.0, ip_id=0, timestamps=(100, 0))
+    c.synack(0.00002, ip_id=0, timestamps=(5000, 100))
+    c.ack(CLIENT, 0.00004, ip_id=0, timestamps=(100, 5000))
+    c.syn(0.002, ip_id=0, timestamps=(100, 0))
+    c.synack(0.00202, ip_id=0, timestamps=(5000, 100))
+    c.ack(CLIENT, 0.00204, ip_id=0, timestamps=(100, 5000))
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False, True, True, False]

@@ -70,7 +70,7 @@ def test_a_file_named_twice_is_scanned_once(
     err = capsys.readouterr().err
     assert "nat.pcap and 2 more named a file listed already" in err
     assert run(["scan", *given, "-j", "1", "-q", "--format", "json", "-o", str(out)]) == 0
-    assert capsys.readouterr().err == ""
+    assert "named a file listed already" in capsys.readouterr().err  # -q: no progress only
 
 
 def test_expand_paths_walks_folders_for_capture_names(tmp_path: Path) -> None:

@@ -363,14 +363,17 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
     may be one of them). When the capture ended first, the backoff's shape is the evidence:
     likely after MIDWAY_THRESHOLD unanswered transmissions (one or two lost packets are
     ordinary loss the next retry repairs), unknown before. The sender's RST shows it gave up,
-    not why: the answers it waited for may be among the segments the capture point lost.
+    not why: the answers it waited for may be among the segments the capture point lost from
+    this connection (another connection's losses say nothing of them).
     """
+    if rst_seen:
+        if e.seen.lossy:
+            return Confidence.UNKNOWN, ("capture_lossy",)
+        return Confidence.PROVEN, ()
     if e.seen.lossy_capture:
         return Confidence.UNKNOWN, ("capture_lossy",)
     if e.seen.dropped:
         return Confidence.UNKNOWN, ("capture_dropped",)
-    if rst_seen:
-        return Confidence.PROVEN, ()
     if gave_up:
         return Confidence.PROVEN, ()
     if unanswered >= MIDWAY_THRESHOLD:

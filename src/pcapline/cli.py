@@ -979,7 +979,7 @@ def scan(
     names = batch.fail_on_names(fail_on)
     workers = _processes(workers, "--workers")
     files, repeats = batch.one_path_per_file(batch.expand_paths(paths))
-    if repeats and not quiet:
+    if repeats:  # a note on the input, as warnings are (-q quiets the progress line only)
         _say_repeats(repeats)
     _output_usable(output, files)  # refused before any capture is analysed
     if scheduler is None:  # local workers: a big capture's work folder is made here

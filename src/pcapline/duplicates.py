@@ -22,11 +22,12 @@ is recognised by what the sender could NOT have done in the gap between the two:
   later; a stale peer's challenge ACK draws the client's RST and a retry milliseconds later):
   the same SYN sooner than ``SYN_COPY_BEFORE_S`` with no news from the server in between is a
   copy (a SYN+ACK is news only if the client rejected it with a RST); so is the same SYN
-  sooner than ``RTO_FLOOR_S`` without the client's own RST between, a numbered client's same
+  sooner than ``RTO_FLOOR_S`` without a RST between, a numbered client's same
   SYN sooner than ``RTO_FLOOR_S`` whatever came between (a resent SYN has a new IP ID like
   any other transmission), and the same SYN after the client ACKed a SYN+ACK (connected, it
-  never sends it again). News: a segment whose twin was seen before the pair began repeats
-  what the sender knew (two merged taps, ``-i any`` over a bridge interleave the copies).
+  never sends it again). News: a numbered sender's segment whose twin (same IP ID) was seen
+  before the pair began repeats what the sender knew (two merged taps, ``-i any`` over a
+  bridge interleave the copies); without IP IDs every segment is news.
 - A SYN+ACK is resent by its timer (TCP_TIMEOUT_INIT, 1 s: no RTT sample exists yet, and no
   stack's timer is shorter than the round trip) or on a resent SYN (``tcp_check_req`` answers
   it at once, so a timer's SYN+ACK and that answer can leave microseconds apart, both real).
@@ -98,13 +99,17 @@ def copies(r: Rows) -> np.ndarray:
     if not len(later):
         return out
     gap = r.time_ns[later] - r.time_ns[earlier]
-    # When each row's nearest twin was seen (none: the latest time there is): a peer segment
-    # between a pair that repeats one seen before the pair began is no news to the sender
-    # (two merged taps, ``-i any`` over a bridge: the peer's copies interleave with ours).
-    seen_ns = np.full(len(r.time_ns), np.iinfo(np.int64).max, dtype=np.int64)
-    seen_ns[later] = r.time_ns[earlier]
     syn, ack = r.syn[later], r.ack[later]
     numbered = (r.ip_id[later] != 0) & _numbered_direction(r, r.dir_key[later])
+    # When each row's nearest twin was seen (none: the latest time there is), for rows of a
+    # numbered sender only, whose fresh segments never repeat an IP ID: a peer segment between
+    # a pair that repeats one seen before the pair began is no news to the sender (two merged
+    # taps, ``-i any`` over a bridge interleave the peer's copies with ours). Without IP IDs
+    # (IPv6, IP ID 0) a fresh segment can be byte-identical to an earlier one (a second RST,
+    # a duplicate ACK within one timestamp tick): each is news.
+    seen_ns = np.full(len(r.time_ns), np.iinfo(np.int64).max, dtype=np.int64)
+    repeats = later[numbered & (gap < NUMBERED_WINDOW_NS)]
+    seen_ns[repeats] = r.time_ns[earlier[numbered & (gap < NUMBERED_WINDOW_NS)]]
     same_instant = gap == 0
     soon = ~syn & (gap <= DUPLICATE_WINDOW_NS) & ~same_instant
     if soon.any():
@@ -122,13 +127,15 @@ def copies(r: Rows) -> np.ndarray:
     if syn_copy.any():
         first, then = earlier[syn_copy], later[syn_copy]
         # A client that ACKed a SYN+ACK is connected: it never sends that SYN again. Sooner
-        # than any retransmission timer, only its own RST (of a stale peer's challenge ACK or
-        # an unacceptable SYN+ACK) is followed by the same SYN (TCP_TIMEOUT_MIN later); a
-        # refused connect is retried half a second later at the soonest (Windows).
+        # than any retransmission timer, only a RST is followed by the same SYN
+        # (TCP_TIMEOUT_MIN later): its own (of a stale peer's challenge ACK or an unacceptable
+        # SYN+ACK) or the peer's RST|ACK with an unacceptable ACK number, which SYN_SENT
+        # ignores and rearms its timer on (tcp_rcv_synsent_state_process); a refused connect
+        # is retried half a second later at the soonest (Windows).
         connected = np.zeros(len(first), dtype=bool)
         connected[_own_between(r, first, then, r.ack & ~r.syn & ~r.rst)] = True
         unprompted = gap[syn_copy] < NUMBERED_WINDOW_NS
-        unprompted[_own_between(r, first, then, r.rst)] = False
+        unprompted[_retry_prompts_between(r, first, then)] = False
         quiet = _nothing_between(r, first, then, seen_ns, answers_syn=True)
         syn_copy[syn_copy] = connected | unprompted | quiet
     # A numbered client gives a resent SYN a new IP ID too (Linux: the connecting socket's
@@ -389,6 +396,19 @@ def _own_between(r: Rows, earlier: np.ndarray, later: np.ndarray, mask: np.ndarr
     pair, rows = _rows_between(earlier, later)
     own = (r.from_client[rows] == r.from_client[later[pair]]) & mask[rows]
     return np.unique(pair[own])
+
+
+def _retry_prompts_between(r: Rows, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+    """The pair indexes (a client's SYN twice) with a RST between that draws a SYN retry at
+    once: the client's own, or the server's with an ACK number other than the SYN's next
+    sequence number (SYN_SENT ignores it and rearms its timer to TCP_TIMEOUT_MIN). The
+    server's acceptable RST refuses the connect: no retry sooner than half a second."""
+    pair, rows = _rows_between(earlier, later)
+    keep = r.rst[rows]
+    pair, rows = pair[keep], rows[keep]
+    seq, ack = r.keys[1], r.keys[2]
+    refusal = ~r.from_client[rows] & (ack[rows] == (seq[later[pair]] + 1) % (1 << 32))
+    return np.unique(pair[~refusal])
 
 
 def _rows_between(earlier: np.ndarray, later: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

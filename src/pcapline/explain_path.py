@@ -90,11 +90,12 @@ _ABOUT_THE_HOST = frozenset({"host_unreachable", "net_unreachable"})
 
 def _sender(error: IcmpError, target: Side) -> str:
     if error.from_peer and error.kind in _ABOUT_THE_HOST:
-        # No host reports itself unreachable: a device answering for its address does (a
-        # load balancer or NAT whose backend did not answer ARP, the error's source rewritten).
+        # From the address itself: the host's own REJECT rule (reject with host-unreachable
+        # answers from the local address), or a device answering for it (a load balancer or
+        # NAT whose backend did not answer ARP, the error's source rewritten by conntrack).
         return (
-            f"{error.sender} (the {target}'s own address: a load balancer or NAT in front of it "
-            "answering for it, since no host reports itself unreachable)"
+            f"{error.sender} (the {target}'s own address: its own firewall rejecting with "
+            "host unreachable, or a load balancer or NAT in front of it answering for it)"
         )
     if error.from_peer:
         return f"{error.sender} (the {target} host itself)"
@@ -135,11 +136,11 @@ def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
         "(traceroute -T -p <port>)."
     )
     if error.from_peer and error.kind in _ABOUT_THE_HOST:
-        who = "The host behind that address could not be reached"
+        who = "That address rejected the connection or could not reach the host behind it"
         check = (
-            f"Check: what serves {error.sender} (a load balancer's or NAT's DNAT rules, "
-            "conntrack -L): the backend it chose, and its neighbour entry there (ip neigh: "
-            "FAILED or INCOMPLETE)."
+            f"Check: the REJECT rules on {error.sender} itself (nft list ruleset, iptables -S), "
+            "or, if a load balancer or NAT serves that address (DNAT rules, conntrack -L), the "
+            "backend it chose and its neighbour entry there (ip neigh: FAILED or INCOMPLETE)."
         )
     return Explanation(
         f"ICMP {error.words} from {_sender(error, Side.SERVER)} answered the SYN "

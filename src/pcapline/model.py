@@ -294,7 +294,8 @@ CAVEATS: dict[str, str] = {
     "flag_filtered": "the capture holds only SYN/FIN/RST segments: a flag filter would drop "
     "the ACKs and data that are missing",
     "one_sided": "only one direction was captured: the peer's segments are inferred",
-    "peer_fin_inferred": "the peer's FIN is inferred from the captured side's ACK",
+    "peer_fin_inferred": "a FIN the capture does not hold is inferred from the other side's "
+    "ACK of it (a one-sided capture, or a FIN the capture point lost)",
     "handshake_not_captured": "the connection's opening was not captured",
     "lone_syn": "one SYN, never retried although the retry was due: its answer or the "
     "application's close was not captured",

@@ -378,3 +378,19 @@ def test_judged_column_wise_equals_the_rule_read_one_resend_at_a_time(seed: int)
             found, gap, since_adv, since, dupacks.tolist(), soon, echoed, alone, strict=True
         )
     ]
+
+
+def test_one_dsack_reports_one_duplicate_the_latest_resend_before_it() -> None:
+    """The original lost, the first resend on the timer arrives (its ACK lost on the way back),
+    the backed-off second resend draws a D-SACK: one duplicate, the second resend's; the first
+    repaired a real loss. A D-SACK credited to both said "none repaired a loss"."""
+    c = Conversation()
+    c.syn(0.0, sack_perm=True).synack(0.025, sack_perm=True).ack(CLIENT, 0.05)
+    s = c.nxt(CLIENT)
+    c.data(CLIENT, 0.1, 1000)
+    c.data(CLIENT, 0.4, 1000, seq=s)
+    c.ack(SERVER, 0.425, captured=False)
+    c.data(CLIENT, 1.0, 1000, seq=s)
+    c.ack(SERVER, 1.025, sack_edges=(s, s + 1000))
+    found = detect(conn_view(compute_facts(segments(c)), 0)).inferred
+    assert (found.rto, found.dsacked) == (2, 1)

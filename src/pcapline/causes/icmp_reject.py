@@ -28,8 +28,10 @@ _TIMEOUTS = frozenset({Fate.CONNECT_TIMEOUT, Fate.RETRANSMIT_TIMEOUT, Fate.HANDS
 def syn_rejection(e: Evidence) -> IcmpError | None:
     """The reject error that ended the connect, when no SYN+ACK or RST answered: the first
     quoting a captured client SYN after which the client sent no SYN again. One followed by
-    another SYN was kept as a soft error; errors after the ending one came too late (a
-    device that queued the SYNs, waiting for ARP, answers each one at the end)."""
+    another SYN was kept as a soft error (none after the last SYN: the connect went on
+    retrying and timed out, the soft error its errno: ``rejection`` names it for the
+    timeout); errors after the ending one came too late (a device that queued the SYNs,
+    waiting for ARP, answers each one at the end)."""
     h = e.handshake
     if h.synack is not None or h.synack_proven is not None or h.answer == "rst":
         return None
@@ -43,7 +45,7 @@ def soft_syn_errors(e: Evidence) -> tuple[list[IcmpError], list[IcmpError]]:
     found = [i for i in e.icmp if i.rejects and i.quoted_side is Side.CLIENT and i.quoted_syn]
     last_syn = max(e.handshake.syn.frames) if e.handshake.syn is not None else 0
     soft = [i for i in found if i.frame < last_syn]
-    return soft, [i for i in found if i.frame > last_syn] or soft[-1:]
+    return soft, [i for i in found if i.frame > last_syn]
 
 
 def rejection(e: Evidence, d: Decision) -> IcmpError | None:

@@ -208,13 +208,16 @@ def _dsacked(view: ConnView, resent: list[int]) -> int:
     )
     if not len(dsack):
         return 0
-    found = 0
-    for i in resent:
-        later = dsack[(dsack > i) & (r.from_client[dsack] != r.from_client[i])]
-        found += bool(
-            ((r.sack_left[later] <= r.rel_seq[i]) & (r.seq_end[i] <= r.sack_right[later])).any()
-        )
-    return found
+    # One D-SACK reports one duplicate arrival: the copy of those bytes sent last before it
+    # (an earlier resend may have repaired a real loss, its own ACK lost or late).
+    rows = np.asarray(resent, dtype=np.int64)
+    credited: set[int] = set()
+    for d in dsack.tolist():
+        mine = rows[(rows < d) & (r.from_client[rows] != r.from_client[d])]
+        covered = mine[(r.sack_left[d] <= r.rel_seq[mine]) & (r.seq_end[mine] <= r.sack_right[d])]
+        if len(covered):
+            credited.add(int(covered[-1]))
+    return len(credited)
 
 
 #: A connection without a retransmission (most visited ones): one shared, immutable record.

@@ -740,7 +740,8 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
     back into the virtual address. The first error aborts the SYN_SENT socket (tcp_v4_err:
     connect() fails with EHOSTUNREACH, no RST); the others answer SYNs of a connect that has
     already failed. Captured at the client, which sees the error come from the very address
-    it connected to: no host reports itself unreachable.
+    it connected to: a device answering for it, or that host's own REJECT rule (the capture
+    cannot tell which).
     """
     name = "icmp-host-unreachable-load-balancer-dead-backend-at-client.pcap"
     vip, backend = f"10.{net}.9.9", f"10.{net}.2.77"
@@ -776,7 +777,7 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
                     explanation_keywords=[
                         "host unreachable",
                         vip,
-                        "no host reports itself unreachable",
+                        "load balancer or NAT in front of it",
                         "load balancer",
                     ],
                     note="the SYNs wait in the router's neighbour queue while ARP for the "
