@@ -293,52 +293,30 @@ def test_a_stopped_pools_manager_thread_fails_without_a_traceback(
     assert threading.excepthook is hook and getattr(hook, "previous", None) is record
 
 
-SIGNAL_WHILE_SETTING_UP = """
+#: Scripts that send the console command a signal at a moment of its start-up.
+SIGNALLED_AT = {
+    # numpy loads here in a real run (a tenth of a second): the signal arrives meanwhile
+    "setting_up": """
 import os, signal
 from pcapline import cli
-# numpy loads here in a real run (a tenth of a second): the signal arrives meanwhile
 cli._without_huge_page_advice = lambda: os.kill(os.getpid(), signal.{name})
 cli.main(["analyze", {capture!r}])
-"""
-
-
-@pytest.mark.parametrize(
-    ("name", "status", "words"),
-    [
-        ("SIGINT", 130, "interrupted"),
-        ("SIGTERM", 143, "terminated (SIGTERM)"),
-        ("SIGHUP", 129, "terminated (SIGHUP)"),
-    ],
-)
-def test_a_signal_while_the_process_sets_up_is_one_line_and_its_exit_code(
-    name: str, status: int, words: str
-) -> None:
-    """Before ``run`` takes over (the libraries still loading), a signal ends the command
-    with the line and the exit code it gets later in the run, not a traceback and exit 1
-    (which ``--fail-on`` uses)."""
-    code = SIGNAL_WHILE_SETTING_UP.format(name=name, capture=CAPTURE)
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=_as_a_service_runs,
-    )
-    assert (done.returncode, done.stderr) == (status, f"pcapline: error: {words}\n")
-
-
-SIGNAL_AS_THE_GUARD_HANDS_OVER = """
+""",
+    # the start-up guard has ended, the run has not begun
+    "guard_handing_over": """
 import os, signal
 from pcapline import cli
 handlers_on = cli.stop_on_termination
-def then_a_signal():  # the start-up guard has ended, the run has not begun
+def then_a_signal():
     handlers_on()
     os.kill(os.getpid(), signal.{name})
 cli.stop_on_termination = then_a_signal
 cli.main(["analyze", {capture!r}])
-"""
+""",
+}
 
 
+@pytest.mark.parametrize("moment", sorted(SIGNALLED_AT))
 @pytest.mark.parametrize(
     ("name", "status", "words"),
     [
@@ -347,12 +325,15 @@ cli.main(["analyze", {capture!r}])
         ("SIGHUP", 129, "terminated (SIGHUP)"),
     ],
 )
-def test_a_signal_as_the_start_up_guard_hands_over_is_one_line_and_its_exit_code(
-    name: str, status: int, words: str
+def test_a_signal_while_the_process_starts_is_one_line_and_its_exit_code(
+    moment: str, name: str, status: int, words: str
 ) -> None:
-    """Between the start-up guard's end and ``run``: SIGINT there was a KeyboardInterrupt
-    traceback. The guard holds the signals blocked until ``run`` releases them."""
-    code = SIGNAL_AS_THE_GUARD_HANDS_OVER.format(name=name, capture=CAPTURE)
+    """Before ``run`` takes over (the libraries still loading, or the start-up guard handing
+    the signals over), a signal ends the command with the line and the exit code it gets
+    later in the run, not a traceback and exit 1 (which ``--fail-on`` uses). The guard holds
+    the signals blocked from its end until ``run`` releases them (SIGINT between the two was
+    a KeyboardInterrupt traceback)."""
+    code = SIGNALLED_AT[moment].format(name=name, capture=CAPTURE)
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
