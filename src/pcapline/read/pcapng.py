@@ -138,6 +138,20 @@ def read_pcapng(data: np.ndarray, path: str) -> Records:
     return records
 
 
+@dataclass
+class _Tally:
+    """Packet blocks of one kind across windows: how many, and the first one's frame number."""
+
+    count: int = 0
+    first: int | None = None
+
+    def add(self, flags: np.ndarray, first_frame: int) -> None:
+        rows = np.flatnonzero(flags)
+        if len(rows) and self.first is None:
+            self.first = int(rows[0]) + first_frame
+        self.count += len(rows)
+
+
 class PcapngWalker:
     """Walks the blocks of one pcapng file, one window of its bytes at a time.
 
@@ -162,10 +176,8 @@ class PcapngWalker:
         self.last_time_ns = 0  # time of the last of them
         self.too_late = 0  # frames whose timestamp is past MAX_NS (``last_tick``)
         self.too_late_frames: list[int] = []  # the first three of them
-        self.trailers_differ = 0  # packet blocks whose trailing length is not their length
-        self.first_trailer_differs: int | None = None  # the first one's frame number
-        self.simple = 0  # frames from Simple Packet Blocks (no timestamp)
-        self.first_simple: int | None = None  # the first one's frame number
+        self.trailers_differ = _Tally()  # packet blocks whose trailing length is not theirs
+        self.simple = _Tally()  # frames from Simple Packet Blocks (no timestamp)
         self.if_drops: dict[int, int] = {}  # interface -> its last ISB's counter
         self.os_drops: dict[int, int] = {}
         self.warnings: list[str] = []  # what the walk found, in file order
@@ -210,25 +222,20 @@ class PcapngWalker:
         ).tolist()
         if ending and self.too_late:
             warnings.append(_too_late_warning(self.too_late, self.too_late_frames))
-        differs = np.flatnonzero(fields["trailer_differs"])
-        if len(differs) and self.first_trailer_differs is None:
-            self.first_trailer_differs = int(differs[0]) + self.frames - n + 1
-        self.trailers_differ += len(differs)
-        if ending and self.trailers_differ:
+        first_frame = self.frames - n + 1  # this window's first frame number
+        self.trailers_differ.add(fields["trailer_differs"], first_frame)
+        self.simple.add(fields["simple"], first_frame)
+        if ending and self.trailers_differ.count:
             warnings.append(
-                f"{self.trailers_differ:,} packet block(s) end with a length other than their "
-                f"own (the first is frame {self.first_trailer_differs}): the file is damaged "
-                "there; each was read by its leading length"
+                f"{self.trailers_differ.count:,} packet block(s) end with a length other than "
+                f"their own (the first is frame {self.trailers_differ.first}): the file is "
+                "damaged there; each was read by its leading length"
             )
-        simple = np.flatnonzero(fields["simple"])
-        if len(simple) and self.first_simple is None:
-            self.first_simple = int(simple[0]) + self.frames - n + 1
-        self.simple += len(simple)
-        if ending and self.simple:
+        if ending and self.simple.count:
             warnings.append(
-                f"{self.simple:,} Simple Packet Block(s) carry no timestamp (the first is frame "
-                f"{self.first_simple}): each is given the time of the frame before it (none "
-                "before it: 0, 1970)"
+                f"{self.simple.count:,} Simple Packet Block(s) carry no timestamp (the first is "
+                f"frame {self.simple.first}): each is given the time of the frame before it "
+                "(none before it: 0, 1970)"
             )
         if n:
             self.last_time_ns = int(records.time_ns[-1])
