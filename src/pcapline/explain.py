@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from pcapline import explain_path
 from pcapline.delays import SlowSummary, SlowTag
-from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake, cut_short_linear
+from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
@@ -314,7 +314,7 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         syn.gave_up is True,
         syn.give_up_after_s,
     )
-    if syn.gave_up and cut_short_linear(syn.schedule, syn.retries, syn=True):
+    if syn.gave_up and syn.cut_short:
         end = "no further SYN came: the client stopped retrying"
         retries = (
             f"; only {syn.retries} retries 1 s apart: Linux 6.5+ sends {LINEAR_SYN_GAPS} "

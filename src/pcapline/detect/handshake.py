@@ -96,6 +96,9 @@ class RetrySeries:
     #: The server's RST answering each SYN before the next one was sent (and the last SYN's,
     #: if any), when every retry followed one (``timed`` is then False); () otherwise.
     refusals: tuple[int, ...] = ()
+    #: Unanswered SYNs 1 s apart that stopped before Linux 6.5+ leaves its linear part
+    #: (``_cut_short_linear``): no timer ran out, so no give-up time is predicted.
+    cut_short: bool = False
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -365,7 +368,7 @@ def _server_answer(
 LINEAR_SYN_GAPS = 5
 
 
-def cut_short_linear(schedule: Schedule, gaps: int, syn: bool) -> bool:
+def _cut_short_linear(schedule: Schedule, gaps: int, syn: bool) -> bool:
     """SYNs 1 s apart that stopped before Linux 6.5+ (default ``tcp_syn_linear_timeouts``)
     leaves its linear part: no kernel timer ran out there. The application closed the socket
     (its own connect timeout, which sends nothing) or the setting was lowered: the give-up
@@ -392,11 +395,12 @@ def _series(
     schedule = untimed or name_schedule(gaps, syn=syn)
     gave_up: bool | None = None
     give_up_after: float | None = None
+    cut_short = not answered and _cut_short_linear(schedule, len(gaps), syn)
     if not answered:
         # The kernel aborts when the timer after the last retry fires (ETIMEDOUT), whether or
         # not the capture lasted that long; "gave up" is only claimed when the capture went
         # on past the retry the pattern predicts and none came.
-        if schedule.next_gap_s is not None and not cut_short_linear(schedule, len(gaps), syn):
+        if schedule.next_gap_s is not None and not cut_short:
             give_up_after = times[-1] + schedule.next_gap_s
         first_rto = MAX_INITIAL_SYN_RTO_S if syn else INITIAL_SYNACK_RTO_S
         due = schedule.next_gap_s if schedule.next_gap_s is not None else first_rto
@@ -412,6 +416,7 @@ def _series(
         give_up_after_s=give_up_after,
         timed=untimed is None,
         refusals=refusals,
+        cut_short=cut_short,
     )
 
 
