@@ -154,11 +154,8 @@ def copies(r: Rows) -> np.ndarray:
     maybe = synack & ~found & (gap < _SYN_WINDOW_NS)
     if maybe.any():
         clean_syns = r.syn & ~r.ack & r.from_client & ~out
-        pairs = zip(
-            later[maybe].tolist(), earlier[maybe].tolist(), gap[maybe].tolist(), strict=True
-        )
-        for row, first, gap_ns in pairs:
-            out[row] = _synack_copy(r, clean_syns, row, first, gap_ns)
+        for row, gap_ns in zip(later[maybe].tolist(), gap[maybe].tolist(), strict=True):
+            out[row] = _synack_copy(r, clean_syns, row, gap_ns)
     return out
 
 
@@ -420,15 +417,14 @@ def _rows_between(earlier: np.ndarray, later: np.ndarray) -> tuple[np.ndarray, n
     return pair, rows
 
 
-def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, first: int, gap_ns: int) -> bool:
-    """A SYN+ACK identical to the one at ``first``, ``gap_ns`` earlier, sooner than the
+def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool:
+    """A SYN+ACK identical to one ``gap_ns`` earlier, sooner than the
     SYN+ACK timer (TCP_TIMEOUT_INIT): a copy when the client had sent one SYN only (no resent
     SYN to answer: ``tcp_check_req`` answers one at once, microseconds from the timer's own
     SYN+ACK, both real) and the gap is shorter than the handshake's round trip at the capture
     point (no stack's SYN+ACK timer is shorter: a BPF program may set it to milliseconds) or,
     with the same timestamp, than any retransmission timer (``NUMBERED_WINDOW_NS``): a resend
     would carry a later TSval, two taps merged milliseconds apart repeat the same one."""
-    del first  # the SYN that could draw a real one may come before both SYN+ACKs
     k = int(r.conn_index[row])
     start = int(r.starts[k])
     syn_rows = np.flatnonzero(clean_syns[start:row]) + start
