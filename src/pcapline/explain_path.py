@@ -117,12 +117,13 @@ def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
     h = e.handshake
     quoted = f", quoting the SYN of frame {error.quoted_frame}" if error.quoted_frame else ""
     retries = ""
-    if h.syn is not None and h.syn.retries and soft_syn_errors(e)[0]:
+    soft, hard = soft_syn_errors(e)
+    if h.syn is not None and h.syn.retries and soft:
         retries = (
             f" The SYN was sent {h.syn.retries + 1} times: an error that arrives while connect() "
             "still holds the socket is kept as a soft error, and the next one aborts it."
         )
-    later = [i.frame for i in soft_syn_errors(e)[1] if i.frame > error.frame]
+    later = [i.frame for i in hard if i.frame > error.frame]
     if later:
         retries += (
             f" {len(later)} more error(s) came after it (frame {later[0]} first), for SYNs the "
