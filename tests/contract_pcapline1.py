@@ -103,12 +103,14 @@ DELAY_KEYS = [
     "zero_window_s",
     "window_full_s",
     "window_full_episodes",
+    "nagle_s",
+    "nagle_episodes",
     "stalled_s",
     "biggest_stall",
     "stalls",
 ]
 STALL_KEYS = ["cause", "side", "start", "seconds", "recovered", "frame"]
-STALL_CAUSES = {"syn_retry", "synack_retry", "rto", "zero_window", "window_full"}
+STALL_CAUSES = {"syn_retry", "synack_retry", "rto", "zero_window", "window_full", "nagle"}
 SLOW_TAGS = [
     "syn_retry",
     "synack_retry",
@@ -117,6 +119,7 @@ SLOW_TAGS = [
     "slow_response",
     "slow_connect",
     "window_full_stall",
+    "nagle_stall",
 ]
 #: Keys after kind/summary/connections of the slow findings (issue 10), in order.
 SLOW_FINDING_KEYS = {
@@ -503,6 +506,18 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
     if full_s is not None:
         total_full = sum(s["seconds"] for s in full_stalls)
         _expect(abs(total_full - full_s) < 1e-5 * (1 + full_n), wd, "window_full_s = its stalls")
+    # nagle_s: the same shape (null: no handshake round trip to tell a delayed ACK by)
+    nagle_s, nagle_n = d["nagle_s"], d["nagle_episodes"]
+    _expect(nagle_s is None or (_is_num(nagle_s) and nagle_s >= 0), wd, f"nagle_s {nagle_s!r}")
+    _expect(_is_int(nagle_n) and nagle_n >= 0, wd, f"nagle_episodes {nagle_n!r}")
+    nagle_stalls = [s for s in d["stalls"] if s["cause"] == "nagle"]
+    _expect(len(nagle_stalls) == nagle_n, wd, "one nagle stall per episode")
+    _expect(nagle_s is not None or nagle_n == 0, wd, "Nagle episodes without a round trip")
+    if nagle_s is not None:
+        total_nagle = sum(s["seconds"] for s in nagle_stalls)
+        _expect(abs(total_nagle - nagle_s) < 1e-5 * (1 + nagle_n), wd, "nagle_s = its stalls")
+    if "nagle_stall" in slow:
+        _expect(nagle_s is not None and nagle_s >= 0.2, wd, "nagle_stall tag under 0.2 s")
     if "window_full_stall" in slow:
         _expect(full_n > 0, wd, "window_full_stall tag without a window-full episode")
 

@@ -26,6 +26,7 @@ STALLED = (
     "persist-timeout-retries2-3.pcap",
     "zero-window-recovers.pcap",
     "slow-window-full-paced-reader.pcap",
+    "slow-nagle-delayed-ack.pcap",
     "slow-response-turns.pcap",
     "lossy-40-connections-3pct-drop.pcap",
     "midstream-start.pcap",

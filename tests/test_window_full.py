@@ -21,7 +21,7 @@ from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 import pcapline
 from pcapline.delays import Stall
 from pcapline.model import Side, SlowTag, StallCause
-from pcapline.window_full import _per_connection_max, clipped
+from pcapline.window_full import clipped, per_connection_max
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 PACED = SAMPLES / "slow-window-full-paced-reader.pcap"
@@ -205,5 +205,5 @@ def test_per_connection_max_equals_a_scatter_into_each_connection(seed: int) -> 
     values = rng.integers(0, 1500, size=int(starts[-1])) * rng.integers(0, 2, size=int(starts[-1]))
     expected = np.zeros(len(sizes), dtype=np.int64)
     np.maximum.at(expected, np.repeat(np.arange(len(sizes)), sizes), values)
-    assert _per_connection_max(values, starts).tolist() == expected.tolist()
-    assert _per_connection_max(values > 0, starts).tolist() == (expected > 0).tolist()
+    assert per_connection_max(values, starts).tolist() == expected.tolist()
+    assert per_connection_max(values > 0, starts).tolist() == (expected > 0).tolist()

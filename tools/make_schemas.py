@@ -230,6 +230,8 @@ DELAYS = obj(
         "zero_window_s": SECONDS,
         "window_full_s": null(SECONDS),
         "window_full_episodes": INT,
+        "nagle_s": null(SECONDS),
+        "nagle_episodes": INT,
         "stalled_s": SECONDS,
         "biggest_stall": null(STALL),
         "stalls": array(STALL),

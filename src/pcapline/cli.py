@@ -352,8 +352,7 @@ _spill_dir_option = click.option(
     callback=_fate_names,
     metavar="FATE[,FATE]",
     help=f"Exit 1 if a selected connection has one of these fates ('{FAILURES_ALIAS}' = every "
-    "failure fate) or slow tags (syn_retry, synack_retry, rto_stall, zero_window_stall, "
-    "slow_response, slow_connect, window_full_stall).",
+    f"failure fate) or slow tags ({', '.join(tag.value for tag in SlowTag)}).",
 )
 @_slow_options
 @_jobs_option

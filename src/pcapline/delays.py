@@ -32,7 +32,8 @@ Per connection (``Delays``):
   covered it; not recovered when no ACK came), zero windows (the advertisement that closed the
   window -> the one that reopened it, or the capture end), full windows (window_full.py: the
   segment that filled a non-zero window -> the data its opening allowed; loss and zero windows
-  win where they overlap, so no second counts twice). Fast-recovery episodes (fast
+  win where they overlap, so no second counts twice), Nagle waits (nagle.py: a small write
+  held until the peer's delayed ACK; loss and windows win over them too). Fast-recovery episodes (fast
   retransmits, tail loss probes) are counted apart: they cost about a round trip, not a
   timeout, and are not stalls. ``stalled_s`` is the union of the stalls' spans (overlaps are
   counted once) and ``biggest`` the longest single stall.
@@ -43,6 +44,9 @@ Per connection (``Delays``):
   answer and the answer's resent copy are no second turn with a slow answer.
 - ``window_full_s``, ``window_full_episodes``: the full-window stalls' time and number; None
   when the capture cannot tell (no handshake: the window scale is unknown).
+- ``nagle_s``, ``nagle_episodes``: small writes Nagle held until the peer's delayed ACK
+  (nagle.py), time and number, after loss and windows took their share; None when the
+  capture cannot tell (no handshake round trip measured).
 - ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
   ``slow_response`` only where the opening was captured and the answer it judges, less the
   handshake's round trip, still took the threshold (``_slow_answer``). Which answers it
@@ -75,6 +79,7 @@ from pcapline.model import (
     StallCause,
     failing,
 )
+from pcapline.nagle import nagle_waits
 from pcapline.window_full import clipped, window_full
 
 if TYPE_CHECKING:
@@ -148,6 +153,10 @@ class Delays:
     #: closed windows took their share; None: the capture cannot tell (window scale unknown).
     window_full_s: float | None = 0.0
     window_full_episodes: int = 0
+    #: Time Nagle held small writes until the peer's delayed ACK (nagle.py), after loss and
+    #: windows took their share; None: the capture cannot tell (no handshake round trip).
+    nagle_s: float | None = 0.0
+    nagle_episodes: int = 0
     #: Which turns ``slow_response`` judged: every one, or only the first (the bytes show no
     #: request/response protocol); None: no judgement (no turn, or the opening not captured).
     response_judged: ResponseJudged | None = None
@@ -193,6 +202,8 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "zero_window_s": round(d.zero_window_s, 6),
         "window_full_s": _round(d.window_full_s),
         "window_full_episodes": d.window_full_episodes,
+        "nagle_s": _round(d.nagle_s),
+        "nagle_episodes": d.nagle_episodes,
         "stalled_s": round(d.stalled_s, 6),
         "biggest_stall": None if biggest is None else biggest.as_dict(),
         "stalls": [s.as_dict() for s in d.stalls],
@@ -225,6 +236,8 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "zero_window_s",
     "window_full_s",
     "window_full_episodes",
+    "nagle_s",
+    "nagle_episodes",
     "stalled_s",
     "biggest_stall",
     "stalls",
@@ -355,6 +368,7 @@ DELAY_COLUMNS: tuple[str, ...] = (
     "rto_s",
     "zero_window_s",
     "window_full_s",  # NaN (empty in CSV): the capture cannot tell
+    "nagle_s",  # NaN (empty in CSV): the capture cannot tell
     "stalled_s",
     "biggest_stall",  # cause of the biggest stall, "" if none
     "biggest_stall_s",
@@ -420,6 +434,8 @@ class DelaysTable(Mapping[int, Delays]):
             response_max_at_ns=int(c["response_max_at_ns"][i]) or None,
             window_full_s=_opt(c["window_full_s"][i]),
             window_full_episodes=int(c["window_full_episodes"][i]),
+            nagle_s=_opt(c["nagle_s"][i]),
+            nagle_episodes=int(c["nagle_episodes"][i]),
             response_judged=_JUDGED_OF_CODE[int(c["response_judged"][i])],
             response_unjudged=bool(c["response_unjudged"][i]),
         )
@@ -486,6 +502,8 @@ class DelaysTable(Mapping[int, Delays]):
             ],
             "window_full_s": rounded("window_full_s"),
             "window_full_episodes": counts("window_full_episodes"),
+            "nagle_s": rounded("nagle_s"),
+            "nagle_episodes": counts("nagle_episodes"),
             **dict(zip(_VISITED_DOC_KEYS, per_visit, strict=True)),
         }
         slow = iter([_SLOW_NAME[tag] for tag in tags] if tags else [] for tags in measures["slow"])
@@ -576,6 +594,7 @@ _TAG_MEASURE: dict[SlowTag, str] = {
     SlowTag.SLOW_RESPONSE: "response_judged_s",
     SlowTag.SLOW_CONNECT: "connect_s",
     SlowTag.WINDOW_FULL_STALL: "window_full_s",
+    SlowTag.NAGLE_STALL: "nagle_s",
 }
 
 
@@ -601,6 +620,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         SlowTag.SLOW_CONNECT: limits.connect_s,
         SlowTag.ZERO_WINDOW_STALL: limits.zero_window_s,
         SlowTag.WINDOW_FULL_STALL: limits.window_full_s,
+        SlowTag.NAGLE_STALL: limits.nagle_s,
     }
     out: list[SlowSummary] = []
     retried = {SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY}
@@ -705,6 +725,8 @@ class _Visited:
     zero_window_s: float = 0.0
     window_full_s: float = 0.0
     window_full_episodes: int = 0
+    nagle_s: float = 0.0
+    nagle_episodes: int = 0
     stalls: tuple[Stall, ...] = ()
     stalled_s: float = 0.0
     #: The SYNs were sent again by no timer (after each RST, or sooner than any SYN timer:
@@ -715,8 +737,14 @@ class _Visited:
 _NOTHING = _Visited()
 
 #: ``_Visited`` fields by the column type ``VisitedColumns`` keeps them in.
-_VISITED_FLOATS = ("rto_s", "fast_s", "zero_window_s", "window_full_s", "stalled_s")
-_VISITED_INTS = ("rto_episodes", "rto_unrecovered", "fast_episodes", "window_full_episodes")
+_VISITED_FLOATS = ("rto_s", "fast_s", "zero_window_s", "window_full_s", "nagle_s", "stalled_s")
+_VISITED_INTS = (
+    "rto_episodes",
+    "rto_unrecovered",
+    "fast_episodes",
+    "window_full_episodes",
+    "nagle_episodes",
+)
 _STALL_CAUSES = tuple(StallCause)
 _STALL_SIDES = tuple(Side)
 
@@ -822,6 +850,8 @@ class VisitedColumns(Mapping[int, _Visited]):
             zero_window_s=floats["zero_window_s"],
             window_full_s=floats["window_full_s"],
             window_full_episodes=ints["window_full_episodes"],
+            nagle_s=floats["nagle_s"],
+            nagle_episodes=ints["nagle_episodes"],
             stalls=tuple(
                 Stall(_STALL_CAUSES[cause], _STALL_SIDES[side], start, end, recovered, frame)
                 for cause, side, start, end, recovered, frame in self._stalls.at(i)
@@ -922,6 +952,11 @@ def measure(
     windows = _window_events(events)
     handshake_rtt_ms = handshake_rtts(facts)
     full = window_full(facts, handshake_rtt_ms)
+    nagle = nagle_waits(facts, handshake_rtt_ms)
+    held = {
+        conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))
+        for conn in {*full.episodes, *nagle.episodes}
+    }
     # Per-connection work only where a detector visited, and a record only where something
     # was lost (most visits find nothing: their data RTT is all they add, as a column).
     data_rtt_ms = np.full(n, np.nan)
@@ -934,24 +969,29 @@ def measure(
         rtt_ms = found.retransmit.inferred.rtt_ms
         if rtt_ms is not None:
             data_rtt_ms[index] = rtt_ms
-        lost = _visit(facts, index, found, resent, windows.get(conn), full.episodes.get(conn, ()))
+        lost = _visit(facts, index, found, resent, windows.get(conn), *held.get(conn, ((), ())))
         if lost is not None:
             visited[conn] = lost
-    for conn, episodes in full.episodes.items():  # connections no detector visited
+    for conn, (full_held, nagle_held) in held.items():  # connections no detector visited
         if conn not in visited:
+            stalls = tuple(sorted((*full_held, *nagle_held), key=lambda s: (s.start_ns, s.end_ns)))
             visited[conn] = _Visited(
-                window_full_s=sum((s.seconds for s in episodes), 0.0),
-                window_full_episodes=len(episodes),
-                stalls=episodes,
-                stalled_s=_union_s(episodes),
+                window_full_s=sum((s.seconds for s in full_held), 0.0),
+                window_full_episodes=len(full_held),
+                nagle_s=sum((s.seconds for s in nagle_held), 0.0),
+                nagle_episodes=len(nagle_held),
+                stalls=stalls,
+                stalled_s=_union_s(stalls),
             )
     per = {
         name: np.zeros(n)
-        for name in ("rto_s", "zero_window_s", "window_full_s", "stalled_s", "biggest_s")
+        for name in ("rto_s", "zero_window_s", "window_full_s", "nagle_s", "stalled_s", "biggest_s")
     }
     per["window_full_s"][full.unknown] = np.nan
+    per["nagle_s"][nagle.unknown] = np.nan
     rto_episodes = np.zeros(n, dtype=np.int64)
     window_full_episodes = np.zeros(n, dtype=np.int64)
+    nagle_episodes = np.zeros(n, dtype=np.int64)
     syn_untimed = np.zeros(n, dtype=bool)
     biggest = np.full(n, "", dtype=object)
     where = np.searchsorted(ids, np.fromiter(visited, np.int64, len(visited))).tolist()
@@ -961,6 +1001,9 @@ def measure(
         if not full.unknown[index]:
             per["window_full_s"][index] = v.window_full_s
             window_full_episodes[index] = v.window_full_episodes
+        if not nagle.unknown[index]:
+            per["nagle_s"][index] = v.nagle_s
+            nagle_episodes[index] = v.nagle_episodes
         per["stalled_s"][index] = v.stalled_s
         rto_episodes[index] = v.rto_episodes
         syn_untimed[index] = v.syn_untimed
@@ -989,6 +1032,8 @@ def measure(
         "zero_window_s": per["zero_window_s"],
         "window_full_s": per["window_full_s"],
         "window_full_episodes": window_full_episodes,
+        "nagle_s": per["nagle_s"],
+        "nagle_episodes": nagle_episodes,
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
@@ -1107,6 +1152,7 @@ def slow_tags(
             SlowTag.SLOW_RESPONSE: _slow_answer(columns, limits),
             SlowTag.SLOW_CONNECT: columns["connect_s"] >= limits.connect_s,
             SlowTag.WINDOW_FULL_STALL: _column(columns, "window_full_s") >= limits.window_full_s,
+            SlowTag.NAGLE_STALL: _column(columns, "nagle_s") >= limits.nagle_s,
         }
     n = len(columns["syn_retries"])
     out = np.empty(n, dtype=object)
@@ -1370,6 +1416,7 @@ def _visit(
     resent: _Resent,
     windows: pd.DataFrame | None,
     window_full: tuple[Stall, ...] = (),
+    nagle: tuple[Stall, ...] = (),
 ) -> _Visited | None:
     """What one visited connection lost (None: nothing). ``resent``: the retransmissions of
     the connections it was measured with (``_Resent.of``)."""
@@ -1380,7 +1427,7 @@ def _visit(
     syn_retried = hs.syn is not None and hs.syn.retries > 0
     synack_retried = hs.synack is not None and hs.synack.retries > 0
     lost = syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw
-    if not (lost or window_full):
+    if not (lost or window_full or nagle):
         return None
     view = _Rows.of(facts, index)
     stalls: list[Stall] = []
@@ -1404,7 +1451,11 @@ def _visit(
     # Loss and a closed window win over a full window (window_full.py says why): the
     # window-full episodes lose the seconds those held the sender, so none counts twice.
     full = clipped(window_full, [*stalls, *fast])
+    # The same for Nagle's waits: a held small write is no second stall where loss or a
+    # window held the sender already.
+    held = clipped(nagle, [*stalls, *fast, *full])
     stalls += full
+    stalls += held
     stalls.sort(key=lambda s: (s.start_ns, s.end_ns))
     return _Visited(
         syn_gaps=syn_gaps,
@@ -1417,6 +1468,8 @@ def _visit(
         zero_window_s=zw.stalled_s if zw is not None else 0.0,
         window_full_s=sum((s.seconds for s in full), 0.0),
         window_full_episodes=len(full),
+        nagle_s=sum((s.seconds for s in held), 0.0),
+        nagle_episodes=len(held),
         stalls=tuple(stalls),
         stalled_s=_union_s(stalls),
         syn_untimed=syn_untimed,

@@ -886,6 +886,14 @@ def slow_summary(s: SlowSummary) -> str:
             "receiver reading slowly, or a receive buffer too small for the path: check the "
             "receiving application and its SO_RCVBUF / net.ipv4.tcp_rmem)"
         )
+    if s.tag is SlowTag.NAGLE_STALL:
+        return (
+            f"{share} had small writes held for the peer's delayed ACK{over}: {spread} waiting "
+            "in all (likely Nagle meeting delayed ACK: a message sent in several small writes "
+            "waits, each round, until the peer's delayed-ACK timer fires; the capture shows "
+            "the held segment leave the moment that ACK came. Set TCP_NODELAY on the sender, "
+            "or write each message at once (one write, writev, or TCP_CORK around the parts))"
+        )
     return (
         f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
     )
@@ -946,6 +954,7 @@ _SLOW_MEASURE_WORD = {
     SlowTag.SLOW_RESPONSE: "judged response time",
     SlowTag.SLOW_CONNECT: "connect time",
     SlowTag.WINDOW_FULL_STALL: "time blocked by a full receive window",
+    SlowTag.NAGLE_STALL: "time small writes waited for a delayed ACK",
 }
 
 

@@ -550,6 +550,9 @@ class SlowTag(enum.StrEnum):
     SLOW_CONNECT = "slow_connect"  # the handshake took long (SlowThresholds.connect_s)
     #: a full (non-zero) receive window held the sender (SlowThresholds.window_full_s)
     WINDOW_FULL_STALL = "window_full_stall"
+    #: small writes held by Nagle until the peer's delayed ACK (nagle.py), past
+    #: SlowThresholds.nagle_s in total
+    NAGLE_STALL = "nagle_stall"
 
 
 class ResponseJudged(enum.StrEnum):
@@ -571,6 +574,7 @@ class StallCause(enum.StrEnum):
     RTO = "rto"
     ZERO_WINDOW = "zero_window"
     WINDOW_FULL = "window_full"  # the sender filled a non-zero window and waited (window_full.py)
+    NAGLE = "nagle"  # Nagle held a small write until the peer's delayed ACK (nagle.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -592,3 +596,7 @@ class SlowThresholds:
     #: transfer's first few round trips wait on the window anyway (3 x 300 ms on the longest
     #: terrestrial paths): a second is past that ramp.
     window_full_s: float = 1.0
+    #: Time Nagle held small writes for the peer's delayed ACK, in total, past this is
+    #: ``nagle_stall``: five waits of Linux's 40 ms minimum, one of Windows' 200 ms. A
+    #: single wait is measured (``delays.nagle_s``) but is no slow connection.
+    nagle_s: float = 0.2

@@ -70,16 +70,16 @@ def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
     from pcapline.facts import UNKNOWN
 
     conn = facts.conn_index
-    new_data = _new_data(facts)
+    fresh = new_data(facts)
     scale_known = _both_syns(facts)
-    unknown = ~scale_known & (_per_connection_max(new_data, facts.starts) > 0)  # sent data
+    unknown = ~scale_known & (per_connection_max(fresh, facts.starts) > 0)  # sent data
     known = (facts.snd_una != UNKNOWN) & (facts.peer_window != UNKNOWN) & (facts.peer_window > 0)
     room = facts.snd_una + facts.peer_window - (facts.rel_seq + facts.seg_len)
-    largest = _largest_segments(facts, new_data)
+    largest = largest_segments(facts, fresh)
     # No full-sized segment is larger than the largest one sent: a test of every row against
     # that bound first leaves a few rows to look their sender's full size up for.
     bound = int(largest.max()) if len(largest) else 0
-    near = np.flatnonzero(new_data & known & scale_known[conn] & (room >= 0) & (room < bound))
+    near = np.flatnonzero(fresh & known & scale_known[conn] & (room >= 0) & (room < bound))
     full = np.zeros(len(room), dtype=bool)
     full[near[room[near] < _full_size(facts, largest, near)]] = True
     episodes: dict[int, tuple[Stall, ...]] = {}
@@ -89,13 +89,13 @@ def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
             unknown[index] = True
             continue
         slack_ns = round(REACTION_RTTS * rtt_ms * 1e6) + REACTION_SLACK_NS
-        found = _episodes(facts, index, new_data, full, slack_ns)
+        found = _episodes(facts, index, fresh, full, slack_ns)
         if found:
             episodes[int(facts.conn_ids[index])] = found
     return WindowFull(unknown, episodes)
 
 
-def _new_data(facts: Facts) -> np.ndarray:
+def new_data(facts: Facts) -> np.ndarray:
     """Segments carrying bytes sent for the first time (what a window can hold back)."""
     return np.asarray(
         (facts.seg_len > 0)
@@ -117,25 +117,25 @@ def _both_syns(facts: Facts) -> np.ndarray:
     return np.asarray(client & server)
 
 
-def _largest_segments(facts: Facts, new_data: np.ndarray) -> np.ndarray:
+def largest_segments(facts: Facts, new_data: np.ndarray) -> np.ndarray:
     """Per connection and side (``conn_index * 2 + from_client``): the largest new data it
     sent (TSO/GRO super-segments aside), 0 when none."""
     lengths = np.where(new_data & ~facts.super_segment, facts.seg_len, 0)
     largest = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
-    largest[0::2] = _per_connection_max(np.where(facts.from_client, 0, lengths), facts.starts)
-    largest[1::2] = _per_connection_max(np.where(facts.from_client, lengths, 0), facts.starts)
+    largest[0::2] = per_connection_max(np.where(facts.from_client, 0, lengths), facts.starts)
+    largest[1::2] = per_connection_max(np.where(facts.from_client, lengths, 0), facts.starts)
     return largest
 
 
 def _full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """For the segments ``rows``, their sender's full-sized segment: the largest new data it
-    sent in the connection (``_largest_segments``), at most the MSS the peer announced."""
+    sent in the connection (``largest_segments``), at most the MSS the peer announced."""
     size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]
     mss = facts.peer_mss[rows]
     return np.asarray(np.where((mss > 0) & (mss < size), mss, size))
 
 
-def _per_connection_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def per_connection_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """The largest of ``values`` (at least 0; of a bool column, 1 where any is set) over each
     connection's rows (``facts.starts``: they are contiguous): one ``reduceat`` pass, where
     ``np.maximum.at`` scattering row by row into a (connection, side) slot, or ``bincount``

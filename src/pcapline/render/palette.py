@@ -101,6 +101,7 @@ STALL_COLOURS: dict[str, str] = {
     StallCause.RTO: "#ef6c00",
     StallCause.ZERO_WINDOW: "#8e24aa",
     StallCause.WINDOW_FULL: "#5e35b1",
+    StallCause.NAGLE: "#00838f",
 }
 assert set(STALL_COLOURS) == set(StallCause), "every stall cause needs a colour"
 

@@ -1127,3 +1127,83 @@ def data_rtt_on_a_long_path(ctx: Ctx, net: int) -> list[Expected]:
             },
         )
     ]
+
+
+#: The Nagle/delayed-ACK pair: rounds per connection, the request's two writes and the answer.
+NAGLE_ROUNDS = 20
+NAGLE_HALF_B = 60
+NAGLE_ANSWER_B = 200
+NAGLE_PORT, NODELAY_PORT = 42301, 42302
+
+
+def nagle_delayed_ack(ctx: Ctx, net: int) -> list[Expected]:
+    """Two connections, each ``NAGLE_ROUNDS`` rounds of write-write-read: the client writes a
+    request in two small writes, the server reads both and answers.
+
+    Kernel rules: Nagle (RFC 896; Linux ``tcp_nagle_check``, on unless TCP_NODELAY) holds the
+    second small write while the first is unacknowledged; the server, waiting for the rest of
+    the request, has nothing to send, so it acknowledges the first half only when its delayed
+    ACK timer fires (``tcp_send_delayed_ack``: at least TCP_DELACK_MIN, 40 ms). The second
+    half leaves the moment that ACK arrives: every round past the receiver's quick-ACK start
+    costs ~40 ms. The second connection sets TCP_NODELAY: both halves leave at once, the
+    server answers at once, no round waits.
+    """
+    name = "slow-nagle-delayed-ack.pcap"
+    server_ip = f"10.{net}.0.2"
+    server: list[st.Step] = [*st.listen()]
+    client: list[st.Step] = []
+    for k, (port, opts) in enumerate(
+        ((NAGLE_PORT, []), (NODELAY_PORT, [st.opt("TCP_NODELAY", 1)]))
+    ):
+        sock, csock = f"c{k}", f"s{k}"
+        server.append(st.accept(sock))
+        client += st.connect(server_ip, port, sock=csock, opts=opts)
+        for _ in range(NAGLE_ROUNDS):
+            server += [st.recv(2 * NAGLE_HALF_B, sock), st.send(NAGLE_ANSWER_B, sock)]
+            client += [
+                st.send(NAGLE_HALF_B, csock),
+                st.send(NAGLE_HALF_B, csock),
+                st.recv(NAGLE_ANSWER_B, csock),
+            ]
+        server += [st.recv_eof(sock), st.close(sock)]
+        client += [st.close(csock), st.sleep(0.3)]
+    run_pair(ctx, net, name, client, server)
+    # Linux starts a connection in quick-ACK mode (``tcp_incr_quickack``): the first rounds'
+    # halves are acknowledged at once. Every later round waits for the timer.
+    waits = bound(NAGLE_ROUNDS - 4, NAGLE_ROUNDS - 1)
+    floor_s = (NAGLE_ROUNDS - 4) * 0.036  # TCP_DELACK_MIN at HZ=250 jiffies: 36 ms and up
+    request = f"{NAGLE_ROUNDS} rounds: two {NAGLE_HALF_B} B writes, read {NAGLE_ANSWER_B} B"
+    return [
+        Expected(
+            name,
+            "two connections of write-write-read rounds; the first with Nagle on (the default): "
+            "every round past the quick-ACK start waits for the server's delayed ACK (~40 ms); "
+            "the second sets TCP_NODELAY and never waits",
+            "client",
+            {
+                "client": f"{NAGLE_PORT}: {request}; {NODELAY_PORT}: TCP_NODELAY, the same",
+                "server": f"per round: read {2 * NAGLE_HALF_B} B, send {NAGLE_ANSWER_B} B",
+            },
+            [
+                Conn(
+                    {"client_port": NAGLE_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={"nagle_episodes": waits, "nagle_s": bound_s(floor_s, None)},
+                    slow=["nagle_stall"],
+                    note="Nagle holds each second half until the first half's delayed ACK",
+                ),
+                Conn(
+                    {"client_port": NODELAY_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={"nagle_episodes": 0, "nagle_s": 0.0},
+                    slow=[],
+                    note="TCP_NODELAY: both halves leave at once, nothing waits",
+                ),
+            ],
+            capture_format=ETHERNET,
+        )
+    ]

@@ -31,6 +31,7 @@ STALL_LABELS: dict[str, str] = {
     StallCause.RTO: "lost to RTO episodes",
     StallCause.ZERO_WINDOW: "blocked by a zero window",
     StallCause.WINDOW_FULL: "blocked by a full receive window",
+    StallCause.NAGLE: "small writes held for a delayed ACK",
 }
 
 

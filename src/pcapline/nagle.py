@@ -1,0 +1,154 @@
+"""nagle: small writes held by Nagle until the peer's delayed ACK (part of delays).
+
+Two kernel rules meet when an application writes one message in several small writes and
+then waits for the answer (write-write-read):
+
+- Nagle (RFC 896; Linux ``tcp_nagle_check`` with Minshall's variant, ``tcp_minshall_check``):
+  a segment smaller than a full-sized one is held while an earlier small segment is in
+  flight, until it is acknowledged (unless TCP_NODELAY is set).
+- Delayed ACK (RFC 1122 4.2.3.2, RFC 9293 3.8.6.3; Linux ``tcp_send_delayed_ack``): a
+  receiver with nothing to send acknowledges a lone small segment only when its delayed-ACK
+  timer fires: at least TCP_DELACK_MIN (40 ms) on Linux, up to 200 ms on Windows, always
+  under 500 ms. The receiver waits for the rest of the request; the sender holds the rest
+  until that ACK: every such message costs the timer, once per round.
+
+An episode is that wait, proven when the capture shows all of it:
+
+- a small segment A of new data, and the same sender's next new data B, also small (Nagle
+  holds only a partial segment); the window had room for B when A left (else the full window
+  held it: window_full.py);
+- the peer's first segment after A is a pure ACK of everything up to A's end, and B follows
+  that ACK within the path's round trip (at the sender's capture point, at once: the kernel
+  sends the held data when the ACK arrives; at the receiver's, one round trip later), so B
+  waited for that ACK: an application cannot see a pure ACK;
+- the time from A to B, less the handshake round trip, is a delayed ACK's: at least
+  ``DELACK_FLOOR_NS`` and at most ``DELACK_CEILING_NS``. This holds at any capture point
+  (the loop A -> receiver -> ACK -> sender -> B is one round trip plus the receiver's wait);
+- the sender resent nothing before B in the connection: after a timeout a congestion window
+  of one segment also holds B until the ACK, and that is not Nagle's doing.
+
+The stall is A -> B, with the sender as the side that waited. A queue that delays the ACK by
+tens of milliseconds more than the handshake's round trip looks the same in a capture taken
+at the sender; Nagle still held B for that ACK, and the explanation says so.
+
+Unknown (``seconds`` NaN): a connection that carried data with no handshake round trip
+measured (SYN or SYN+ACK not both captured, or retried: Karn): the wait cannot be told from
+the round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pcapline.model import Side, StallCause
+from pcapline.window_full import largest_segments, new_data, per_connection_max
+
+if TYPE_CHECKING:
+    from pcapline.delays import Stall
+    from pcapline.facts import Facts
+
+#: The least and most a delayed ACK waits beyond the round trip. Linux's timer starts at
+#: TCP_DELACK_MIN (40 ms, at jiffy resolution: 36 ms and up at HZ=250); the floor sits below
+#: that and well above a healthy path's jitter. RFC 1122 caps the delay at 500 ms.
+DELACK_FLOOR_NS = 30_000_000
+DELACK_CEILING_NS = 500_000_000
+#: B follows the releasing ACK within this many handshake round trips plus
+#: ``REACTION_SLACK_NS`` (one round trip at the receiver's capture point, a quarter more
+#: for jitter).
+REACTION_RTTS = 1.25
+REACTION_SLACK_NS = 1_000_000
+#: TCP options take at most this many bytes of a segment: a sender that never sent a
+#: segment this close to the peer's MSS sent only small ones.
+MAX_OPTIONS_B = 40
+
+
+@dataclass(frozen=True, slots=True)
+class NagleWaits:
+    """Per connection (``facts.conn_ids`` order): the Nagle/delayed-ACK episodes found."""
+
+    unknown: np.ndarray  # bool: the capture cannot tell (module docstring)
+    episodes: dict[int, tuple[Stall, ...]]  # conn id -> its episodes (connections with any)
+
+
+def nagle_waits(facts: Facts, handshake_rtt_ms: np.ndarray) -> NagleWaits:
+    """Nagle/delayed-ACK episodes of every connection (module docstring): columnar over
+    every segment; Python builds the few episodes found."""
+    new = new_data(facts)
+    rtt_ns = handshake_rtt_ms * 1e6
+    unknown = ~np.isfinite(rtt_ns) & (per_connection_max(new, facts.starts) > 0)
+    small = new & ~facts.fin & (facts.seg_len < _full_size(facts, new))
+    pairs = [_held(facts, new, small, rtt_ns, client) for client in (True, False)]
+    a = np.concatenate([p[0] for p in pairs])
+    b = np.concatenate([p[1] for p in pairs])
+    order = np.lexsort((facts.time_ns[a], facts.conn_index[a]))
+    episodes: dict[int, list[Stall]] = {}
+    from pcapline.delays import Stall
+
+    for i, j in zip(a[order].tolist(), b[order].tolist(), strict=True):
+        side = Side.CLIENT if facts.from_client[i] else Side.SERVER
+        stall = Stall(
+            StallCause.NAGLE,
+            side,
+            int(facts.time_ns[i]),
+            int(facts.time_ns[j]),
+            True,
+            int(facts.frame[i]),
+        )
+        episodes.setdefault(int(facts.conn[i]), []).append(stall)
+    return NagleWaits(unknown, {conn: tuple(found) for conn, found in episodes.items()})
+
+
+def _full_size(facts: Facts, new: np.ndarray) -> np.ndarray:
+    """Per row: its sender's full-sized segment. The largest new data it sent when that came
+    within the options' room of the peer's MSS; else the MSS less that room (a sender that
+    sent only small segments); 0 (nothing is small) when the peer announced no MSS."""
+    largest = largest_segments(facts, new)[facts.conn_index * 2 + facts.from_client]
+    mss = facts.peer_mss.astype(np.int64)
+    near_mss = largest >= mss - MAX_OPTIONS_B
+    return np.asarray(np.where(mss > 0, np.where(near_mss, largest, mss - MAX_OPTIONS_B), 0))
+
+
+def _held(
+    facts: Facts, new: np.ndarray, small: np.ndarray, rtt_ns: np.ndarray, client: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (A, B) row pairs of one sender side's episodes (module docstring)."""
+    from pcapline.facts import UNKNOWN
+
+    conn = facts.conn_index
+    mine = facts.from_client == client
+    data = np.flatnonzero(new & mine)
+    peer = np.flatnonzero(~mine)
+    a = np.flatnonzero(small & mine)
+    nxt = np.searchsorted(data, a, side="right")
+    reply = np.searchsorted(peer, a, side="right")
+    keep = (nxt < len(data)) & (reply < len(peer))
+    a, nxt, reply = a[keep], nxt[keep], reply[keep]
+    b, p = data[nxt], peer[reply]
+    keep = (conn[b] == conn[a]) & (conn[p] == conn[a]) & (p < b) & small[b]
+    a, b, p = a[keep], b[keep], p[keep]
+    # The peer's first word after A is a pure ACK of everything up to A's end.
+    end = facts.rel_seq[a] + facts.seg_len[a]
+    pure = (facts.seg_len[p] == 0) & facts.ack[p] & ~(facts.syn[p] | facts.fin[p] | facts.rst[p])
+    keep = pure & (facts.rel_ack[p] == end)
+    # The window had room for B when A left.
+    known = (facts.snd_una[a] != UNKNOWN) & (facts.peer_window[a] != UNKNOWN)
+    room = facts.snd_una[a] + facts.peer_window[a] - end
+    keep &= known & (room >= facts.seg_len[b])
+    rtt = rtt_ns[conn[a]]
+    wait = facts.time_ns[b] - facts.time_ns[a] - rtt
+    keep &= np.isfinite(rtt) & (wait >= DELACK_FLOOR_NS) & (wait <= DELACK_CEILING_NS)
+    keep &= facts.time_ns[b] - facts.time_ns[p] <= REACTION_RTTS * rtt + REACTION_SLACK_NS
+    a, b = a[keep], b[keep]
+    clean = _none_resent_before(facts, mine, b)
+    return a[clean], b[clean]
+
+
+def _none_resent_before(facts: Facts, mine: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For ``rows`` (of one side): that side resent nothing earlier in its connection."""
+    resent = np.cumsum(facts.is_retrans & mine)
+    first = facts.starts[facts.conn_index[rows]]
+    before_connection = resent[first] - (facts.is_retrans[first] & mine[first])
+    return np.asarray(resent[rows] - before_connection == 0)

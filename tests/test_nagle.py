@@ -1,0 +1,161 @@
+"""nagle.py: small writes held by Nagle until the peer's delayed ACK.
+
+The real-kernel sample (slow-nagle-delayed-ack: write-write-read rounds, Nagle on and with
+TCP_NODELAY) is asserted from its expected file in tests/test_samples.py; here: what that
+sample shows beyond the bounds, and small crafted conversations for each rule (the pure ACK,
+the sender's reaction, the delayed ACK's time, partial segments only, no handshake round trip,
+a resend before, the receiver's capture point).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+import pcapline
+from pcapline.model import Side, SlowTag, StallCause
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
+SAMPLE = SAMPLES / "slow-nagle-delayed-ack.pcap"
+
+
+def test_every_held_second_half_is_an_episode_and_the_nodelay_control_has_none() -> None:
+    """Nagle on: each episode starts at a first half (60 B) and ends at the second half, which
+    leaves the moment the server's pure ACK of the first arrives; each waited one delayed-ACK
+    timer (TCP_DELACK_MIN, 40 ms, at jiffy resolution) and never as long as the 200 ms
+    maximum. The TCP_NODELAY connection's halves leave together: no episode."""
+    analysis = pcapline.analyze(SAMPLE)
+    held, control = analysis.delays[0], analysis.delays[1]
+    stalls = [s for s in held.stalls if s.cause is StallCause.NAGLE]
+    assert len(stalls) == held.nagle_episodes == len(held.stalls)
+    assert all(s.side is Side.CLIENT and s.recovered for s in stalls)
+    assert all(0.036 <= s.seconds < 0.2 for s in stalls)
+    assert all(a.end_ns <= b.start_ns for a, b in itertools.pairwise(stalls))
+    assert held.nagle_s == pytest.approx(sum(s.seconds for s in stalls), abs=1e-9)
+    assert SlowTag.NAGLE_STALL in held.slow
+    assert control.nagle_episodes == 0 and control.nagle_s == 0.0 and control.stalls == ()
+
+
+HALF = 60
+RTT = 0.0005  # the handshake's round trip, captured at the client
+
+
+def _conversation(*, handshake: bool = True) -> Conversation:
+    c = Conversation()
+    if handshake:
+        c.handshake(0.0, rtt=RTT)
+    return c
+
+
+def _round(
+    c: Conversation,
+    t: float,
+    *,
+    ack_after: float = 0.040,
+    then: float = 0.00003,
+    second: int = HALF,
+    peer_data: int = 0,
+) -> Conversation:
+    """The client sends a small first part at ``t``; the server's first word comes
+    ``RTT + ack_after`` later (a pure ACK, or ``peer_data`` bytes); the client's second part
+    (``second`` bytes) ``then`` after that; the server answers it at once."""
+    c.data(CLIENT, t, HALF)
+    at = t + RTT + ack_after
+    if peer_data:
+        c.data(SERVER, at, peer_data)
+    else:
+        c.ack(SERVER, at)
+    c.data(CLIENT, at + then, second)
+    return c.data(SERVER, at + then + RTT, 200).ack(CLIENT, at + then + RTT + 0.0001)
+
+
+def _delays(tmp_path: Path, c: Conversation) -> pcapline.Analysis:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap_bytes(c))
+    return pcapline.analyze(path)
+
+
+def test_a_second_part_sent_the_moment_the_delayed_ack_came_was_held(tmp_path: Path) -> None:
+    c = _round(_conversation(), 0.01)
+    d = _delays(tmp_path, c).delays[0]
+    assert d.nagle_episodes == 1
+    (stall,) = d.stalls
+    assert stall.cause is StallCause.NAGLE and stall.side is Side.CLIENT
+    assert stall.frame == 4  # SYN, SYN+ACK, ACK, then the first part
+    assert stall.seconds == pytest.approx(RTT + 0.040 + 0.00003, abs=1e-6)
+    assert d.slow == ()  # one wait of 40 ms: measured, under the 0.2 s tag
+
+
+def test_five_rounds_of_it_make_the_connection_slow(tmp_path: Path) -> None:
+    c = _conversation()
+    for k in range(5):
+        _round(c, 0.01 + 0.1 * k)
+    d = _delays(tmp_path, c).delays[0]
+    assert d.nagle_episodes == 5
+    assert d.nagle_s == pytest.approx(5 * (RTT + 0.040 + 0.00003), abs=1e-5)
+    assert d.slow == (SlowTag.NAGLE_STALL,)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"then": 0.005}, "5 ms after the ACK: written later, not held (the kernel sends at once)"),
+        ({"ack_after": 0.010}, "an ACK 10 ms past the round trip: no delayed-ACK timer"),
+        ({"ack_after": 0.600}, "600 ms past the round trip: longer than any delayed ACK"),
+        ({"peer_data": 30}, "the peer spoke: the second part may answer it"),
+        ({"second": 1460}, "a full-sized second part: Nagle holds only partial segments"),
+    ],
+)
+def test_no_episode_where_a_rule_fails(tmp_path: Path, change: dict[str, float], why: str) -> None:
+    c = _round(_conversation(), 0.01, **change)  # type: ignore[arg-type]
+    d = _delays(tmp_path, c).delays[0]
+    assert d.nagle_episodes == 0 and d.nagle_s == 0.0, why
+
+
+def test_without_a_handshake_round_trip_the_capture_cannot_tell(tmp_path: Path) -> None:
+    """Mid-stream: no round trip to tell a delayed ACK from the path's own time."""
+    analysis = _delays(tmp_path, _round(_conversation(handshake=False), 0.01))
+    d = analysis.delays[0]
+    assert d.nagle_s is None and d.nagle_episodes == 0 and d.slow == ()
+    doc = json.loads(analysis.to_json())["connections"][0]["delays"]
+    assert doc["nagle_s"] is None and doc["nagle_episodes"] == 0
+
+
+def test_after_a_resend_the_wait_is_not_laid_on_nagle(tmp_path: Path) -> None:
+    """A timeout leaves a congestion window of one segment, which holds the next segment until
+    the ACK the same way: the sender resent its first part, so no episode is claimed."""
+    c = _conversation()
+    first = c.nxt(CLIENT)
+    c.data(CLIENT, 0.005, HALF).ack(SERVER, 0.0056)
+    c.data(CLIENT, 0.006, HALF, seq=first)  # a copy of the data already acknowledged
+    d = _delays(tmp_path, _round(c, 0.01)).delays[0]
+    assert d.nagle_episodes == 0
+
+
+def test_at_the_receivers_capture_point_the_held_part_comes_a_round_trip_later(
+    tmp_path: Path,
+) -> None:
+    """Captured at the server: the first part arrives, the server's ACK leaves 40 ms later,
+    and the second part arrives one round trip (20 ms) after that: B - A less the handshake's
+    round trip is still the delayed ACK's 40 ms."""
+    rtt = 0.020
+    c = Conversation()
+    c.syn(0.0).synack(0.00001).ack(CLIENT, rtt)  # at the server: SYN+ACK at once, ACK one RTT on
+    c.data(CLIENT, 0.05, HALF).ack(SERVER, 0.09)
+    c.data(CLIENT, 0.09 + rtt, HALF).data(SERVER, 0.09 + rtt + 0.0001, 200)
+    d = _delays(tmp_path, c).delays[0]
+    assert d.nagle_episodes == 1
+    assert d.stalls[0].seconds == pytest.approx(0.040 + rtt, abs=1e-6)
+
+
+def test_the_server_is_the_side_that_waited_when_it_wrote_in_parts(tmp_path: Path) -> None:
+    c = _conversation()
+    c.data(CLIENT, 0.01, 100)  # the request
+    c.data(SERVER, 0.011, 271).ack(CLIENT, 0.011 + RTT + 0.040)  # a first small write
+    c.data(SERVER, 0.011 + RTT + 0.04003, 900)  # the rest of the answer, held
+    d = _delays(tmp_path, c).delays[0]
+    assert [(s.cause, s.side) for s in d.stalls] == [(StallCause.NAGLE, Side.SERVER)]
