@@ -30,6 +30,7 @@ QUALITY_KEYS = [
     "lossy_connections",
     "first_missing_frames",
     "flag_filtered",
+    "acks_filtered",
     "one_sided_connections",
     "mid_stream_connections",
     "snaplen",
@@ -252,7 +253,7 @@ def check_capture(cap: dict[str, Any]) -> None:
     quality = cap["quality"]
     _expect(isinstance(quality, dict) and list(quality) == QUALITY_KEYS, w, f"quality {quality!r}")
     for key in QUALITY_KEYS:
-        if key == "flag_filtered":
+        if key in ("flag_filtered", "acks_filtered"):
             _expect(isinstance(quality[key], bool), w, f"quality.{key}")
         elif key == "first_missing_frames":
             frames = quality[key]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
-from builders.conversation import CLIENT, SERVER, Conversation
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 from builders.segments import segments
 from needs import CORPUS, CORPUS_MARKS
 
@@ -20,6 +20,7 @@ import pcapline
 from pcapline.facts import compute_facts
 from pcapline.model import FAILURE_FATES
 from pcapline.quality import measure
+from pcapline.quality import warnings as quality_warnings
 
 FAILURES = {f.value for f in FAILURE_FATES}
 
@@ -77,3 +78,38 @@ def test_a_flag_filtered_capture_claims_no_failure(name: str) -> None:
     claimed = conns[conns["fate"].isin(FAILURES) & (conns["confidence"] != "unknown")]
     assert claimed.empty, claimed[["id", "fate", "confidence"]]
     assert (conns.loc[conns["fate"].isin(FAILURES), "caveats"].map(len) > 0).all()
+
+
+def _data_only(c: Conversation, *, bare_ack: bool) -> Conversation:
+    """An exchange whose only segment without data (SYN, FIN, RST aside) is an optional ACK."""
+    c.syn(0.0).synack(0.0005)
+    c.data(CLIENT, 0.001, 100).data(SERVER, 0.002, 300)
+    if bare_ack:
+        c.ack(CLIENT, 0.003)
+    return c
+
+
+@pytest.mark.parametrize("bare_ack", [False, True])
+def test_data_without_a_single_bare_segment_is_a_payload_filter(bare_ack: bool) -> None:
+    """Every real conversation has bare segments (Linux sends the handshake's ACK on its own);
+    a capture with data and none of them was filtered to keep payload."""
+    q = measure(compute_facts(segments(_data_only(Conversation(), bare_ack=bare_ack))))
+    assert q.acks_filtered is not bare_ack
+    assert any("no segment without payload" in w for w in quality_warnings(q)) is not bare_ack
+
+
+def test_in_a_payload_filtered_capture_an_idle_rst_is_likely_and_open_unknown(
+    tmp_path: Path,
+) -> None:
+    """A RST after 5 s of silence: keepalive probes (bare) before it would be filtered out, so
+    the RST is on the wire but what sent it is not; a connection with no end seen may have
+    ended by a bare FIN or RST the filter dropped."""
+    ended = _data_only(Conversation(), bare_ack=False).rst(CLIENT, 5.0)
+    still = _data_only(Conversation(client=("10.0.0.3", 40001)), bare_ack=False)
+    path = tmp_path / "filtered.pcap"
+    path.write_bytes(pcap_bytes(ended, still))
+    conns = pcapline.analyze(path).connections.set_index("client_port")
+    assert conns.loc[40000, ["fate", "confidence"]].tolist() == ["reset", "likely"]
+    assert list(conns.loc[40000, "caveats"]) == ["acks_filtered"]
+    assert conns.loc[40001, ["fate", "confidence"]].tolist() == ["open", "unknown"]
+    assert list(conns.loc[40001, "caveats"]) == ["acks_filtered"]

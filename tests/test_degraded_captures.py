@@ -5,6 +5,9 @@ sample capture is degraded the way those capture points degrade it, by rewriting
 the original frames' bytes and times) with the frames such a capture point would have kept:
 
 - ``syn_only``: the filter ``tcp[tcpflags] & tcp-syn != 0`` (SYNs and SYN+ACKs only);
+- ``payload_only``: a filter that keeps segments with data and the SYN/FIN/RST ones (such as
+  ``tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or tcp[tcpflags] & tcp-push != 0``): no
+  bare ACK, keepalive or window probe;
 - ``drop_5pct``: 5 % of the frames lost at random, as tcpdump drops or a mirror port would;
 - ``client_only``: one direction only (asymmetric routing, a one-sided tap);
 - ``cut_head`` / ``cut_tail``: the first / the last second not captured.
@@ -27,7 +30,7 @@ import pandas as pd
 import pytest
 
 import pcapline
-from pcapline.model import FAILURE_FATES, FIN, SYN
+from pcapline.model import FAILURE_FATES, FIN, RST, SYN
 from pcapline.read import read_capture
 from tests.builders.capture_files import epb, idb, shb
 
@@ -48,6 +51,13 @@ Keep = Callable[[pd.DataFrame, np.ndarray, np.ndarray], np.ndarray]
 def _syn_only(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
     syn = set(tcp.loc[(tcp["flags"].to_numpy() & SYN) != 0, "frame"].tolist())
     return np.array([int(f) in syn for f in frames.tolist()], dtype=bool)
+
+
+def _payload_only(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    flags = tcp["flags"].to_numpy()
+    kept = (tcp["seg_len"].to_numpy() > 0) | ((flags & (SYN | FIN | RST)) != 0)
+    wanted = set(tcp.loc[kept, "frame"].tolist())
+    return np.array([int(f) in wanted for f in frames.tolist()], dtype=bool)
 
 
 def _dropping(round_: int) -> Keep:
@@ -75,6 +85,7 @@ def _cut_tail(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.nd
 
 DEGRADATIONS: dict[str, Keep] = {
     "syn_only": _syn_only,
+    "payload_only": _payload_only,
     **{f"drop_5pct_{k}": _dropping(k) for k in range(DROP_ROUNDS)},
     "client_only": _client_only,
     "cut_head": _cut_head,

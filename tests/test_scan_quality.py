@@ -64,6 +64,7 @@ def test_json_csv_and_html_carry_warnings_and_quality(
         "lossy_connections": 0,
         "first_missing_frames": [],
         "flag_filtered": False,
+        "acks_filtered": False,
         "one_sided_connections": 0,
         "mid_stream_connections": 0,
         "snaplen": 262144,

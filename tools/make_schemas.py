@@ -333,6 +333,7 @@ QUALITY = obj(
         "lossy_connections": INT,
         "first_missing_frames": array(FRAME),
         "flag_filtered": BOOL,
+        "acks_filtered": BOOL,
         "one_sided_connections": INT,
         "mid_stream_connections": INT,
         "snaplen": null(COUNT1),

@@ -58,8 +58,9 @@ Confidence: each rule returns, with its fate, how sure the capture makes it
 shows the silence past the next timer and its capture point lost nothing (``quality.py``);
 likely when the capture ended after 3+ unanswered transmissions; unknown when it ended sooner,
 when the capture point lost segments, when one SYN or SYN+ACK was never retried (its answer may
-be unseen), when a flag filter would drop the missing ACKs, or when only one direction holds the
-answers. Resent data the peer had already acknowledged is no retransmit_timeout at all.
+be unseen), when a flag filter would drop the missing ACKs, when a filter on payload would
+(``quality.acks_filtered``: no bare segment in the whole capture; a RST-ended connection is then
+likely, ``open`` unknown), or when only one direction holds the answers. Resent data the peer had already acknowledged is no retransmit_timeout at all.
 
 Rules decide; they write no prose (``explain.py`` words a decision from the same ``Evidence``).
 
@@ -175,8 +176,10 @@ def handshake_timeout(e: Evidence) -> Decision | None:
         return None  # ack_proven: the server went on as established, so the ACK arrived unseen
     if _reset_side(e) is Side.CLIENT:
         return None  # the client aborted the handshake itself: a reset, not a timeout
-    if h.synack.retries == 0 and e.seen.flag_filtered and not e.listener_retried_synack:
-        # A capture that keeps only SYN/FIN/RST segments cannot hold the handshake ACK: its
+    filtered = e.seen.flag_filtered or e.seen.acks_filtered
+    if h.synack.retries == 0 and filtered and not e.listener_retried_synack:
+        # A capture that keeps only SYN/FIN/RST segments, or only segments with data, cannot
+        # hold the handshake ACK (Linux sends it bare): its
         # absence is the filter's, and one SYN+ACK never retried shows nothing else. Only the
         # server can: a listener that retried other SYN+ACKs was missing their ACKs (a flood
         # it answered with SYN cookies looks like this capture). Otherwise no fate from it:
@@ -197,6 +200,8 @@ def handshake_timeout(e: Evidence) -> Decision | None:
             # came: a server whose accept queue overflowed (tcp_abort_on_overflow=0) drops the
             # ACK it got and retransmits its SYN+ACK the same way (listen_overflow).
             sure = _weaker(sure, (Confidence.UNKNOWN, ("flag_filtered",)))
+        if e.seen.acks_filtered:  # a filter that kept data drops the bare handshake ACK too
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("acks_filtered",)))
         return _sure(
             Decision(
                 Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e), evidence_frames=h.synack.frames
@@ -273,7 +278,13 @@ def reset(e: Evidence) -> Decision | None:
     r = e.close.ending_reset
     if r is None or r.state == "after both FINs":
         return None
-    return Decision(Fate.RESET, reset_by=r.side, evidence_frames=(r.frame,))
+    decision = Decision(Fate.RESET, reset_by=r.side, evidence_frames=(r.frame,))
+    if e.seen.acks_filtered:
+        # A filter that kept only data drops the bare probes a timer sends before its RST
+        # (keepalive, zero-window probes; a give-up's RST follows them): the RST is on the
+        # wire, whether a timeout sent it is not.
+        return _sure(decision, (Confidence.LIKELY, ("acks_filtered",)))
+    return decision
 
 
 def closed(e: Evidence) -> Decision | None:
@@ -316,6 +327,8 @@ def half_closed(e: Evidence) -> Decision | None:
 def still_open(e: Evidence) -> Decision | None:
     if e.seen.flag_filtered:  # a SYN-only filter drops the FINs and RSTs that would end it
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("flag_filtered",))
+    if e.seen.acks_filtered:  # a filter on payload drops bare FINs and RSTs
+        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("acks_filtered",))
     if lone_syn_overdue_on_linux(e):
         # Still connecting only if its stack waits longer than Linux's 1 s (Windows: 3 s);
         # a Linux client would have retried by now: it gave up, its answer was not
@@ -366,6 +379,10 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
     not why: the answers it waited for may be among the segments the capture point lost from
     this connection (another connection's losses say nothing of them).
     """
+    if e.seen.acks_filtered:
+        # A filter that kept only data drops the bare ACKs and probes this silence is read
+        # from (the answers may have come), and the bare RST of a give-up too.
+        return Confidence.UNKNOWN, ("acks_filtered",)
     if rst_seen:
         if e.seen.lossy:
             return Confidence.UNKNOWN, ("capture_lossy",)
@@ -577,13 +594,14 @@ def _fast_confidence(
     fate: np.ndarray, quality: CaptureQuality
 ) -> tuple[list[Confidence], list[tuple[str, ...]]]:
     """``still_open``'s and the FIN rules' confidence, columnar: a FIN on the wire is proven;
-    "open" in a flag-filtered capture is unknown (the filter drops what would end it)."""
+    "open" in a flag- or payload-filtered capture is unknown (the filter drops what would end it)."""
     n = len(fate)
     confidence = [Confidence.PROVEN] * n
     caveats: list[tuple[str, ...]] = [()] * n
-    if quality.flag_filtered:
+    filtered = "flag_filtered" if quality.flag_filtered else "acks_filtered"
+    if quality.flag_filtered or quality.acks_filtered:
         for i in np.flatnonzero(fate == Fate.OPEN).tolist():
-            confidence[i], caveats[i] = Confidence.UNKNOWN, ("flag_filtered",)
+            confidence[i], caveats[i] = Confidence.UNKNOWN, (filtered,)
     return confidence, caveats
 
 

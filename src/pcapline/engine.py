@@ -77,8 +77,8 @@ POOL_MIN_SEGMENTS = 200_000
 #: Partitions per worker: more, smaller tasks even out connections of very different sizes.
 PARTITIONS_PER_JOB = 3
 #: The capture-wide quality flags partitions assume on their first run: large captures lose
-#: segments somewhere and carry data. Checked afterwards (``_to_rerun``).
-GUESS = CaptureWide(lossy=True, plain_segment=True)
+#: segments somewhere and carry data and bare ACKs. Checked afterwards (``_to_rerun``).
+GUESS = CaptureWide(lossy=True, plain_segment=True, plain_data=True, bare_segment=True)
 
 
 class PartitionLost(PcaplineError):
@@ -866,6 +866,7 @@ def merge_quality(
             )
         },
         flag_filtered=capture.flag_filtered,
+        acks_filtered=capture.acks_filtered,
         lossy_capture=capture.lossy,
         dropped=dropped,
         one_sided_capture=capture.one_sided,
@@ -1187,6 +1188,7 @@ def _to_rerun(
     if guess is not None and (
         guess.lossy != wide.lossy
         or guess.flag_filtered != wide.flag_filtered
+        or guess.acks_filtered != wide.acks_filtered
         or guess.one_sided != wide.one_sided
     ):
         return [r.number for r in results]

@@ -293,6 +293,8 @@ CAVEATS: dict[str, str] = {
     "capture_dropped": "the capture's interface statistics report dropped packets",
     "flag_filtered": "the capture holds only SYN/FIN/RST segments: a flag filter would drop "
     "the ACKs and data that are missing",
+    "acks_filtered": "the capture holds no segment without payload: a filter that kept data "
+    "drops the bare ACKs, probes, FINs and RSTs whose absence this verdict would rest on",
     "one_sided": "only one direction was captured: the peer's segments are inferred",
     "peer_fin_inferred": "a FIN the capture does not hold is inferred from the other side's "
     "ACK of it (a one-sided capture, or a FIN the capture point lost)",
@@ -458,6 +460,7 @@ CLEAN_CAPTURE: dict[str, Any] = {
     "lossy_connections": 0,  # connections with either
     "first_missing_frames": [],  # the first such frame of up to 5 of them
     "flag_filtered": False,  # only SYN/FIN/RST segments, a SYN+ACK unretried past 1 s
+    "acks_filtered": False,  # data, but no segment without payload (SYN/FIN/RST aside)
     "one_sided_connections": 0,  # one direction captured, its ACKs moving
     "mid_stream_connections": 0,  # no SYN seen
     # What the file itself says (quality.read_summary):

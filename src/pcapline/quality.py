@@ -66,6 +66,7 @@ class Seen:
     lossy: bool = False  # the capture point lost some of this connection's segments
     lossy_capture: bool = False  # ... or of any connection in the capture
     flag_filtered: bool = False  # the capture holds only SYN/FIN/RST segments
+    acks_filtered: bool = False  # data, but no segment without it (CaptureWide.acks_filtered)
     one_direction: bool = False  # every captured packet of the connection came from one side
     mid_stream: bool = False  # no SYN seen: the opening was not captured
     dropped: bool = False  # the file's interface statistics report dropped packets
@@ -86,11 +87,22 @@ class CaptureWide:
     #: some connection shows one direction only, its ACKs moving, or a client's ACK after its
     #: SYN with nothing from the server captured: the other direction is not in the capture
     one_sided: bool = False
+    plain_data: bool = False  # some segment carries data and none of SYN, FIN, RST
+    bare_segment: bool = False  # some segment carries no data and none of SYN, FIN, RST
 
     @property
     def flag_filtered(self) -> bool:
         """SYN+ACKs but no segment without SYN/FIN/RST: a flag filter."""
         return self.unretried_synack and not self.plain_segment
+
+    @property
+    def acks_filtered(self) -> bool:
+        """Data, but not one segment without it (SYN, FIN and RST aside): a filter that kept
+        segments with payload (``tcp[tcpflags] & tcp-push != 0``, ``greater 100``,
+        ``tcp.len > 0``). Every real conversation has bare segments: the handshake's ACK
+        (Linux sends it on its own), a receiver's ACKs of data it has no answer to,
+        keepalive and window probes; a capture without any cannot show their absence."""
+        return self.plain_data and not self.bare_segment
 
     def __or__(self, other: CaptureWide) -> CaptureWide:
         return CaptureWide(
@@ -98,6 +110,8 @@ class CaptureWide:
             unretried_synack=self.unretried_synack or other.unretried_synack,
             plain_segment=self.plain_segment or other.plain_segment,
             one_sided=self.one_sided or other.one_sided,
+            plain_data=self.plain_data or other.plain_data,
+            bare_segment=self.bare_segment or other.bare_segment,
         )
 
 
@@ -123,6 +137,7 @@ class CaptureQuality:
     #: Per capture:
     flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
     lossy_capture: bool  # any connection is lossy
+    acks_filtered: bool = False  # data but no segment without it: a payload filter
     dropped: bool = False  # the file's interface statistics report dropped packets
     one_sided_capture: bool = False  # any connection is one-sided
     #: What these connections alone show of the per-capture flags (``flag_filtered`` and
@@ -138,6 +153,7 @@ class CaptureQuality:
             lossy=bool(self.lossy[index]),
             lossy_capture=self.lossy_capture,
             flag_filtered=self.flag_filtered,
+            acks_filtered=self.acks_filtered,
             one_direction=bool(self.one_direction[index]),
             mid_stream=bool(self.mid_stream[index]),
             dropped=self.dropped,
@@ -239,6 +255,8 @@ def measure(
         unretried_synack=bool(np.any(unretried)),
         plain_segment=bool(np.any(plain)),
         one_sided=bool(np.any(sided) or np.any(answered_unseen)),
+        plain_data=bool(np.any(plain & (facts.seg_len > 0))),
+        bare_segment=bool(np.any(plain & (facts.seg_len == 0))),
     )
     wide = own if capture is None else capture
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
@@ -258,6 +276,7 @@ def measure(
         one_direction=(n_client == 0) | (n_client == n_rows),
         mid_stream=~any_per_connection(facts.syn, facts.starts),
         flag_filtered=wide.flag_filtered,
+        acks_filtered=wide.acks_filtered,
         dropped=dropped,
         one_sided_capture=wide.one_sided,
         own=own,
@@ -303,6 +322,7 @@ def summary(q: CaptureQuality) -> dict[str, Any]:
         "lossy_connections": int(lossy.sum()),
         "first_missing_frames": sorted(int(f) for f in first)[:FIRST_FRAMES],
         "flag_filtered": q.flag_filtered,
+        "acks_filtered": q.acks_filtered,
         "one_sided_connections": int(q.one_sided.sum()),
         "mid_stream_connections": int(q.mid_stream.sum()),
     }
@@ -325,6 +345,13 @@ def warnings(q: CaptureQuality) -> list[str]:
             "no segment without SYN, FIN or RST: either the capture was filtered on TCP flags "
             "(such as 'tcp[tcpflags] & tcp-syn != 0') or no connection got past its handshake; "
             "missing ACKs and data may be the filter's, not the network's"
+        )
+    if q.acks_filtered:
+        out.append(
+            "no segment without payload (SYN, FIN and RST aside): the capture was filtered to "
+            "keep data (such as 'tcp[tcpflags] & tcp-push != 0', 'greater 100' or 'tcp.len > "
+            "0'); bare ACKs, handshake ACKs, keepalive and window probes, and bare FINs and "
+            "RSTs are missing by the filter, so their absence proves nothing"
         )
     return out
 

@@ -26,7 +26,7 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if r.state != "established" or not r.stateless or not r.answers_payload:
         return None
-    if e.seen.mid_stream or e.seen.lossy:
+    if e.seen.mid_stream or e.seen.lossy or e.seen.acks_filtered:
         return None  # the sender's FIN (a closed socket answers the same) may be uncaptured
     if e.close.injected_hints:
         return None  # a RST with a TTL / IP ID unlike its sender's: another box may be at work

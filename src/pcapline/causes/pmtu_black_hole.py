@@ -22,8 +22,8 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
     stall = e.path_mtu
     if stall is None or any(i.too_big for i in e.icmp):
         return None
-    if e.seen.lossy_capture or e.seen.one_direction:
-        return None
+    if e.seen.lossy_capture or e.seen.one_direction or e.seen.acks_filtered:
+        return None  # the ACKs of the full-size segments may be what the capture lacks
     if stall.recovered_frame is not None:
         return Cause.PMTU_BLACK_HOLE
     series = e.retransmit.last_series

@@ -39,6 +39,12 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
     if not e.listener_retried_synack:
         return None
     seen = e.seen
-    if seen.flag_filtered or seen.lossy_capture or seen.dropped or seen.one_direction:
+    if (
+        seen.flag_filtered
+        or seen.acks_filtered
+        or seen.lossy_capture
+        or seen.dropped
+        or seen.one_direction
+    ):
         return None
     return Cause.SYN_COOKIES
