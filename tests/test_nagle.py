@@ -159,3 +159,19 @@ def test_the_server_is_the_side_that_waited_when_it_wrote_in_parts(tmp_path: Pat
     c.data(SERVER, 0.011 + RTT + 0.04003, 900)  # the rest of the answer, held
     d = _delays(tmp_path, c).delays[0]
     assert [(s.cause, s.side) for s in d.stalls] == [(StallCause.NAGLE, Side.SERVER)]
+
+
+def test_both_ends_of_a_20ms_path_measure_the_same_waits() -> None:
+    """The same connection captured at the client and at the server (a tun link holding each
+    packet 10 ms each way): the held part leaves the client the moment the ACK arrives, and
+    reaches the server a round trip after the ACK left it; from the first part to the second
+    is the round trip plus the delayed ACK at either end, so both see the same waits."""
+    ends = [
+        pcapline.analyze(SAMPLES / f"slow-nagle-delayed-ack-20ms-path-at-{where}.pcap").delays[0]
+        for where in ("client", "server")
+    ]
+    client, server = ([s.seconds for s in d.stalls if s.cause is StallCause.NAGLE] for d in ends)
+    assert len(client) == len(server) == ends[0].nagle_episodes == ends[1].nagle_episodes
+    assert all(abs(a - b) < 0.005 for a, b in zip(client, server, strict=True))
+    rtt_s = (ends[0].handshake_rtt_ms or 0) / 1000
+    assert all(rtt_s + 0.036 <= s < rtt_s + 0.2 for s in client)  # the round trip + the timer

@@ -1207,3 +1207,82 @@ def nagle_delayed_ack(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
         )
     ]
+
+
+#: The Nagle rounds again over a path with a round trip of its own, captured at both ends.
+NAGLE_PATH_ONE_WAY_S = 0.010
+NAGLE_PATH_ROUNDS = 10
+NAGLE_PATH_PORT = 42303
+
+
+def nagle_delayed_ack_on_a_path(ctx: Ctx, net: int) -> list[Expected]:
+    """``nagle_delayed_ack``'s Nagle connection over a tun link holding every packet 10 ms
+    each way (a 20 ms round trip), captured at the client and at the server.
+
+    Where the capture is taken moves the held part: at the client it leaves the moment the
+    server's delayed ACK arrives; at the server it arrives one round trip after that ACK left.
+    From the first part to the second is the round trip plus the delayed ACK at both ends
+    (A -> server, the timer, ACK -> client, B -> server is one loop), so both captures show
+    every round past the quick-ACK start waiting ~40 ms beyond the round trip.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    names = [f"slow-nagle-delayed-ack-20ms-path-at-{where}.pcap" for where in ("client", "server")]
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    client: list[st.Step] = [*st.connect(f"192.168.{net}.2", NAGLE_PATH_PORT)]
+    for _ in range(NAGLE_PATH_ROUNDS):
+        server += [st.recv(2 * NAGLE_HALF_B, "c"), st.send(NAGLE_ANSWER_B, "c")]
+        client += [st.send(NAGLE_HALF_B), st.send(NAGLE_HALF_B), st.recv(NAGLE_ANSWER_B)]
+    server += [st.recv_eof("c"), st.close("c")]
+    client += [st.close(), st.signal("done")]
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=NAGLE_PATH_ONE_WAY_S)
+        ctx.capture(c, "tun0", names[0], "-s", "96")
+        ctx.capture(s, "tun0", names[1], "-s", "96")
+        srv = ctx.actor(s, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(c, client, "client")
+        cli.expect("done", timeout=30)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    rtt_s = 2 * NAGLE_PATH_ONE_WAY_S
+    rounds = NAGLE_PATH_ROUNDS
+    # each wait: the round trip plus TCP_DELACK_MIN (36 ms and up at HZ=250)
+    floor_s = (rounds - 4) * (rtt_s + 0.036)
+    return [
+        Expected(
+            name,
+            f"one connection of {rounds} write-write-read rounds (two {NAGLE_HALF_B} B writes, "
+            f"read {NAGLE_ANSWER_B} B) with Nagle on, over a {rtt_s * 1000:.0f} ms round trip; "
+            f"captured at the {where}",
+            where,
+            {
+                "link": f"tun, {NAGLE_PATH_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server": f"per round: read {2 * NAGLE_HALF_B} B, send {NAGLE_ANSWER_B} B",
+            },
+            [
+                Conn(
+                    {"client_port": NAGLE_PATH_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "nagle_episodes": bound(rounds - 4, rounds - 1),
+                        "nagle_s": bound_s(floor_s, None),
+                    },
+                    slow=["nagle_stall"],
+                    note="each second half waits for the first half's delayed ACK",
+                )
+            ],
+            capture_format={
+                "format": "pcap",
+                "link_type": "RAW",
+                "tool": "tcpdump -i tun0 -s 96",
+                "snaplen": 96,
+            },
+        )
+        for name, where in zip(names, ("client", "server"), strict=True)
+    ]
