@@ -284,6 +284,22 @@ def test_a_fin_the_capture_point_lost_is_inferred_from_its_ack(tmp_path: Path) -
     assert "the capture point lost it" in row.explanation
 
 
+def test_a_synack_the_capture_point_lost_leaves_no_challenge_ack(tmp_path: Path) -> None:
+    """The SYN+ACK not captured: the client's ACK and data show it went on as established, so
+    the server's bare ACK of that data is no challenge ACK to its SYN (RFC 5961: one answers
+    a SYN in an old connection's sequence space, and the client resets it)."""
+    path = SAMPLES / "closed-client-first.pcap"
+    seg = pcapline.analyze(str(path)).segments
+    synack = (seg["flags"] & SYN != 0) & ~seg["from_client"]
+    capture = read_capture(str(path))
+    out = tmp_path / "lost-synack.pcapng"
+    rewrite(path, capture.frame != int(seg.loc[synack, "frame"].iloc[0]), out)
+    degraded = pcapline.analyze(str(out))
+    assert degraded.connections.fate.tolist() == ["closed"]
+    assert "challenge_ack" not in set(degraded.events["kind"].astype(str))
+    assert degraded.detections[0].handshake.inferred.answer == "none"
+
+
 def test_unanswered_syns_in_a_one_direction_capture_prove_no_connect_timeout(
     tmp_path: Path,
 ) -> None:
