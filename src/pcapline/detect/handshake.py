@@ -163,11 +163,17 @@ def detect(view: ConnView) -> Detection[Handshake]:
     # request socket (tcp_check_req), so no retry is due and none is missing.
     synack_reset = _frame(view, opening.client_rst[k]) if acked_row is None else None
     synack_proven = _frame(view, opening.synack_proven[k])
-    if answer == "challenge_ack" and synack_proven is not None:
-        # The client acknowledged a SYN+ACK the capture does not hold and went on as
-        # established: the server's bare ACK after the SYN acknowledges that connection's
-        # segments, it is no challenge ACK (RFC 5961 4.2: a SYN that hits an established
-        # socket, answered in the OLD connection's sequence space, which the client resets).
+    client_ack = row_or_none(opening.synack_proven[k])
+    if (
+        answer == "challenge_ack"
+        and client_ack is not None
+        and client_ack < min(synack_rows, default=len(view))
+    ):
+        # Before any captured SYN+ACK, the client acknowledged one the capture does not hold
+        # and went on as established: the server's bare ACK after the SYN acknowledges that
+        # connection's segments. A challenge ACK (RFC 5961 4.2: a SYN that hits an
+        # established socket, answered in the OLD connection's sequence space) draws the
+        # client's RST, then its SYN again, never an ACK before the next SYN+ACK.
         answer, answer_row = "none", None
     ack_proven = _frame(view, opening.ack_proven[k])
     # An answer proven by the other side's ACKs is an answer: no give-up to predict.
