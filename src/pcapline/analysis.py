@@ -394,15 +394,6 @@ def verdict_columns(connections: pd.DataFrame, verdicts: Mapping[int, Verdict]) 
     return out if list(out.columns) == order else out[order]
 
 
-def verdicts_counts(verdicts: Mapping[int, Verdict]) -> Mapping[str, np.ndarray]:
-    """The verdicts' counts columns, in connection id order."""
-    table = verdicts if isinstance(verdicts, Verdicts) else _as_columns(verdicts)
-    order = np.argsort(np.asarray(table.ids, dtype=np.int64), kind="stable")
-    return {
-        name: np.asarray(table.counts[name], dtype=np.int64)[order] for name in Counts.__slots__
-    }
-
-
 def delay_columns(connections: pd.DataFrame, lost: Mapping[int, Delays]) -> pd.DataFrame:
     """``connections`` with ``delays.DELAY_COLUMNS`` appended (after every other column)."""
     return with_columns(connections, delay_series(connections, lost))

@@ -204,10 +204,10 @@ class Listeners:
 
 
 def analyse_partition(part: Partition, settings: Settings) -> PartResult:
-    """facts -> detect -> classify -> explain -> delays for one partition, as
+    """facts -> detect -> classify -> delays -> explain for one partition, as
     ``analysis.analyze`` did for the whole capture before the engine."""
     from pcapline import classify, delays, detect, explain
-    from pcapline.analysis import delay_series, seen_column, verdict_columns, verdicts_counts
+    from pcapline.analysis import delay_series, seen_column, verdict_columns
     from pcapline.app import app_docs
     from pcapline.detect.handshake import one_sided
     from pcapline.findings.handshakes import summarize
@@ -225,17 +225,17 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         retried_by_listener=settings.retried_by_listener,
     )
     assert classified.quality is not None  # classify always measures it
-    verdicts = explain.verdicts(classified)
-    connections = verdict_columns(part.connections, verdicts)
     events = detected.events
     lost = delays.measure(
         detected.facts,
         detected.detections,
         events,
-        verdicts_counts(verdicts),
+        classified.counts,
         thresholds=settings.slow,
         apps=part.app,
     )
+    verdicts = explain.verdicts(classified, lost)
+    connections = verdict_columns(part.connections, verdicts)
     # The seen, delay and app columns set in one step (``frames.with_columns``), in that order.
     connections = with_columns(
         connections,

@@ -19,21 +19,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from pcapline import explain_path
-from pcapline.delays import SlowSummary, SlowTag
+from pcapline.delays import Delays, SlowSummary, SlowTag
 from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
+from pcapline.explain_slow import with_slow_notes
+from pcapline.fmt import seconds as _s
 from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
 from pcapline.timers import close_to, next_backoff
 
 
-def verdicts(classified: Classified) -> Verdicts:
+def verdicts(classified: Classified, lost: Mapping[int, Delays] | None = None) -> Verdicts:
     """Every connection's verdict: the decision, its ``inferred`` dict and its explanation.
 
     Connections decided through the rules are worded from their evidence; the others (and any a
     rule visited although no screen selected it) share one text per (fate, closer, capture
-    start), worded without per-connection numbers (``healthy``).
+    start), worded without per-connection numbers (``healthy``). ``lost``: the delays stage's
+    records (by connection id): a slow connection's explanation says what it lost
+    (``explain_slow``).
     """
     texts: dict[tuple[Fate, Side | None, bool], Explanation] = {}
     columnar = classified.columnar
@@ -64,6 +68,8 @@ def verdicts(classified: Classified) -> Verdicts:
                 text = texts[key] = healthy(*key)
         found.append(keys)
         words.append(text)
+    if lost is not None:
+        words = with_slow_notes(words, classified.conn_ids.tolist(), lost)
     confidence = classified.confidence or [Confidence.PROVEN] * len(words)
     caveats = classified.caveats or [()] * len(words)
     return Verdicts(
@@ -97,16 +103,6 @@ def _with_confidence(
             cache[key] = replace(words[i], notes=(*words[i].notes, note))
         out[i] = cache[key]
     return out
-
-
-def _s(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds >= 10:
-        return f"{seconds:.0f} s"
-    if seconds >= 1:
-        return f"{seconds:.3g} s"
-    return f"{seconds * 1000:.0f} ms"
 
 
 def _times(times: tuple[float, ...]) -> str:

@@ -10,6 +10,7 @@ decision and its ``Evidence`` only.
 from __future__ import annotations
 
 from pcapline.evidence import Evidence
+from pcapline.fmt import seconds as _s
 from pcapline.model import Cause, Decision, Fate, Side
 from pcapline.timers import next_backoff
 
@@ -28,16 +29,6 @@ def endpoint_note(d: Decision, e: Evidence) -> str:
         _later_resets(e),
     ]
     return " ".join(p for p in parts if p)
-
-
-def _s(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds >= 10:
-        return f"{seconds:.0f} s"
-    if seconds >= 1:
-        return f"{seconds:.3g} s"
-    return f"{seconds * 1000:.0f} ms"
 
 
 def _other(side: Side) -> Side:

@@ -52,6 +52,17 @@ def span(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def seconds(value: float | None) -> str:
+    """A measured time in an explanation: ``40 ms``, ``1.23 s``, ``15 s``; ``?`` when unknown."""
+    if value is None:
+        return "?"
+    if value >= 10:
+        return f"{value:.0f} s"
+    if value >= 1:
+        return f"{value:.3g} s"
+    return f"{value * 1000:.0f} ms"
+
+
 def gap(seconds: float) -> str:
     """A retry gap to three significant digits: ``200 ms``, ``1.6 s`` (timer values, not spans)."""
     return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds:.3g} s"

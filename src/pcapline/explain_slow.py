@@ -1,0 +1,109 @@
+"""explain_slow: a slow connection's explanation says what it lost, and where to look.
+
+The fate's own words already tell the waits its detectors decided (SYN and SYN+ACK retries,
+RTO episodes, a zero window). The waits the delays stage measures (``delays.py``) get a note
+each here, from the connection's ``Delays`` record, never measured again: a late answer
+(``slow_response``), a slow connect without a retry (``slow_connect``), a full receive window
+(``window_full_stall``) and small writes held for a delayed ACK (``nagle_stall``). Only the
+connections the thresholds tagged get one; the numbers are the ones the JSON ``delays`` holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from statistics import median
+
+from pcapline.delays import Delays, Stall
+from pcapline.fmt import seconds as _s
+from pcapline.model import Explanation, ResponseJudged, Side, SlowTag, StallCause
+
+
+def with_slow_notes(
+    words: Sequence[Explanation], ids: Sequence[int], lost: Mapping[int, Delays]
+) -> list[Explanation]:
+    """``words`` (one per connection of ``ids``) with a note per slow tag the fate's words
+    do not tell (module docstring)."""
+    out = list(words)
+    for i, conn in enumerate(ids):
+        d = lost.get(conn)
+        if d is None or not d.slow:
+            continue
+        notes = [note(d) for tag, note in _NOTES.items() if tag in d.slow and _told_here(tag, d)]
+        if notes:
+            out[i] = replace(out[i], notes=(*out[i].notes, *notes))
+    return out
+
+
+def _told_here(tag: SlowTag, d: Delays) -> bool:
+    """A slow connect with a SYN or SYN+ACK retry is the retries' story, told with the fate."""
+    retried = SlowTag.SYN_RETRY in d.slow or SlowTag.SYNACK_RETRY in d.slow
+    return not (tag is SlowTag.SLOW_CONNECT and retried)
+
+
+def _slow_connect(d: Delays) -> str:
+    rtt = "" if d.handshake_rtt_ms is None else f" (round trip {_s(d.handshake_rtt_ms / 1000)})"
+    return (
+        f"Slow connect: {_s(d.connect_s)} from the first SYN to the handshake's ACK without a "
+        f"retry{rtt}: a long path, or a server slow to answer its SYN (a loaded host, a "
+        "queue on the way)."
+    )
+
+
+def _slow_response(d: Delays) -> str:
+    if d.response_judged is ResponseJudged.EVERY_TURN and d.response_max_turn is not None:
+        seconds, which = d.response_max_s, f"request {d.response_max_turn} of {d.responses}"
+    else:
+        seconds, which = d.response_s, "the first request"
+    rtt_ms = d.handshake_rtt_ms
+    # The round trip a client-side capture counts in; under a millisecond (a LAN): not said.
+    rtt = "" if rtt_ms is None or rtt_ms < 1 else f", {_s(rtt_ms / 1000)} of it the round trip"
+    return (
+        f"Slow answer: the server took {_s(seconds)} to answer {which} (the request's last byte "
+        f"to the answer's first, at the capture point{rtt}): its application, or what it "
+        "waits on, was slow; check the server's request latency and logs at that time."
+    )
+
+
+def _window_full(d: Delays) -> str:
+    side, episodes = _waiter(d, StallCause.WINDOW_FULL)
+    return (
+        f"Slow: the {side.value} waited {_s(d.window_full_s)} in all ({len(episodes)} times) for "
+        f"the {_peer(side)}'s full receive window to open: the {_peer(side)}'s application "
+        "read slowly, or its receive buffer is small for the path (SO_RCVBUF, "
+        "net.ipv4.tcp_rmem)."
+    )
+
+
+def _nagle(d: Delays) -> str:
+    side, episodes = _waiter(d, StallCause.NAGLE)
+    each = _s(median(s.seconds for s in episodes)) if episodes else "?"
+    return (
+        f"Slow: the {side.value}'s small writes waited {_s(d.nagle_s)} in all "
+        f"({len(episodes)} times, about {each} each) for the {_peer(side)}'s delayed ACK: "
+        "likely Nagle meeting delayed ACK (a message sent in several writes, then a wait for "
+        "the answer; the capture shows each held segment leave as that ACK came, not the "
+        f"socket option). Set TCP_NODELAY on the {side.value}'s socket, or write each message "
+        "at once."
+    )
+
+
+_NOTES: dict[SlowTag, Callable[[Delays], str]] = {
+    SlowTag.SLOW_CONNECT: _slow_connect,
+    SlowTag.SLOW_RESPONSE: _slow_response,
+    SlowTag.WINDOW_FULL_STALL: _window_full,
+    SlowTag.NAGLE_STALL: _nagle,
+}
+
+
+def _waiter(d: Delays, cause: StallCause) -> tuple[Side, list[Stall]]:
+    """The side that waited most often in the stalls of ``cause``, and those stalls."""
+    stalls = [s for s in d.stalls if s.cause is cause]
+    sides = Counter(s.side for s in stalls)
+    side = sides.most_common(1)[0][0] if sides else Side.CLIENT
+    return side, [s for s in stalls if s.side is side]
+
+
+def _peer(side: Side) -> str:
+    return "server" if side is Side.CLIENT else "client"

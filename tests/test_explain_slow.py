@@ -1,0 +1,57 @@
+"""explain_slow.py: a slow connection's explanation says what it lost, from its delays.
+
+On real-kernel samples whose expected files name the slow tags: each tag the fate's own words
+do not tell gets one note, with the numbers the JSON ``delays`` holds; a connection that was
+not slow gets none, and retried handshakes keep their own words (no second note).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pcapline
+from pcapline.fmt import seconds
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
+
+
+def _explained(name: str) -> dict[int, tuple[str, tuple[str, ...]]]:
+    a = pcapline.analyze(SAMPLES / name)
+    return {
+        int(row.id): (str(row.explanation), tuple(row.slow)) for row in a.connections.itertuples()
+    }
+
+
+def test_a_late_answer_names_its_turn_and_time() -> None:
+    """The server slept 1.5 s before answering port 42004's request (slow_syn_retries)."""
+    a = pcapline.analyze(SAMPLES / "slow-syn-retries-then-success.pcap")
+    rows = a.connections.set_index("client_port")
+    text = str(rows.loc[42004, "explanation"])
+    d = a.delays[int(rows.loc[42004, "id"])]
+    assert (
+        f"Slow answer: the server took {seconds(d.response_s)} to answer the first request" in text
+    )
+    assert seconds(d.response_s) == "1.5 s"
+    # the retried connects are told once, by the handshake's words (the SYN retries)
+    retried = str(rows.loc[42002, "explanation"])
+    assert "The client sent its SYN 3 times" in retried and "Slow connect" not in retried
+
+
+def test_nagle_and_the_full_window_say_who_waited_and_what_to_set() -> None:
+    nagle = _explained("slow-nagle-delayed-ack.pcap")
+    text, slow = nagle[0]
+    assert slow == ("nagle_stall",)
+    assert "Slow: the client's small writes waited" in text and "(19 times" in text
+    assert "Set TCP_NODELAY on the client's socket" in text
+    control, slow = nagle[1]
+    assert slow == () and "Slow" not in control
+    text, slow = _explained("slow-window-full-paced-reader.pcap")[0]
+    assert slow == ("window_full_stall",)
+    assert "for the server's full receive window to open" in text and "SO_RCVBUF" in text
+
+
+def test_every_turn_of_clear_text_http_names_the_slowest() -> None:
+    """HTTP/1.1 keep-alive: every turn judged; the third answer was the late one."""
+    text, slow = _explained("slow-response-http-keepalive.pcap")[0]
+    assert slow == ("slow_response",)
+    assert "to answer request 3 of 5" in text
