@@ -300,6 +300,22 @@ def test_a_synack_the_capture_point_lost_leaves_no_challenge_ack(tmp_path: Path)
     assert degraded.detections[0].handshake.inferred.answer == "none"
 
 
+def test_a_challenge_ack_stays_one_when_the_next_synack_was_lost(tmp_path: Path) -> None:
+    """The stale peer's new SYN drew a challenge ACK; the client reset it and sent its SYN
+    again, whose SYN+ACK the capture point lost. The client's later ACK acknowledges that
+    SYN+ACK, not the challenge: connection 0 is still the stale peer reset by the client."""
+    path = SAMPLES / "stale-peer-challenge-ack.pcap"
+    seg = pcapline.analyze(str(path)).segments
+    synacks = seg.loc[(seg["flags"] & SYN != 0) & ~seg["from_client"], "frame"].tolist()
+    capture = read_capture(str(path))
+    out = tmp_path / "lost-second-synack.pcapng"
+    rewrite(path, capture.frame != int(synacks[-1]), out)
+    degraded = pcapline.analyze(str(out))
+    first = degraded.connections.iloc[0]
+    assert (first.fate, first.reset_by) == ("reset", "client")
+    assert "challenge_ack" in set(degraded.events["kind"].astype(str))
+
+
 def test_unanswered_syns_in_a_one_direction_capture_prove_no_connect_timeout(
     tmp_path: Path,
 ) -> None:

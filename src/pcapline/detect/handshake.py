@@ -164,17 +164,16 @@ def detect(view: ConnView) -> Detection[Handshake]:
     synack_reset = _frame(view, opening.client_rst[k]) if acked_row is None else None
     synack_proven = _frame(view, opening.synack_proven[k])
     client_ack = row_or_none(opening.synack_proven[k])
-    if (
-        answer == "challenge_ack"
-        and client_ack is not None
-        and client_ack < min(synack_rows, default=len(view))
-    ):
-        # Before any captured SYN+ACK, the client acknowledged one the capture does not hold
-        # and went on as established: the server's bare ACK after the SYN acknowledges that
-        # connection's segments. A challenge ACK (RFC 5961 4.2: a SYN that hits an
-        # established socket, answered in the OLD connection's sequence space) draws the
-        # client's RST, then its SYN again, never an ACK before the next SYN+ACK.
-        answer, answer_row = "none", None
+    if answer == "challenge_ack" and client_ack is not None and answer_row is not None:
+        # A challenge ACK (RFC 5961 4.2: a SYN that hits an established socket, answered in
+        # the OLD connection's sequence space) draws the client's RST, then its SYN again.
+        # A client that instead acknowledged a SYN+ACK, before any captured one and before
+        # any RST or SYN of its own after that bare ACK, got one the capture does not hold
+        # and went on as established: the bare ACK acknowledges that connection's segments.
+        after = answer_row + 1
+        again = np.flatnonzero(view.from_client[after:] & (view.rst[after:] | view.syn[after:]))
+        if client_ack < min([*synack_rows, after + int(again[0]) if len(again) else len(view)]):
+            answer, answer_row = "none", None
     ack_proven = _frame(view, opening.ack_proven[k])
     # An answer proven by the other side's ACKs is an answer: no give-up to predict.
     syn = _series(
