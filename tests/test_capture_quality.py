@@ -80,36 +80,57 @@ def test_a_flag_filtered_capture_claims_no_failure(name: str) -> None:
     assert (conns.loc[conns["fate"].isin(FAILURES), "caveats"].map(len) > 0).all()
 
 
-def _data_only(c: Conversation, *, bare_ack: bool) -> Conversation:
-    """An exchange whose only segment without data (SYN, FIN, RST aside) is an optional ACK."""
-    c.syn(0.0).synack(0.0005)
-    c.data(CLIENT, 0.001, 100).data(SERVER, 0.002, 300)
+def _exchange(c: Conversation, *, rounds: int, handshake: bool, bare_ack: bool) -> Conversation:
+    """``rounds`` request/answer turns, every ACK carried by data; optionally the opening
+    (bare SYN and SYN+ACK) and one bare ACK at the end."""
+    if handshake:
+        c.syn(0.0).synack(0.0005)
+    for k in range(rounds):
+        c.data(CLIENT, 0.001 + 0.01 * k, 100).data(SERVER, 0.002 + 0.01 * k, 300)
     if bare_ack:
-        c.ack(CLIENT, 0.003)
+        c.ack(CLIENT, 0.001 + 0.01 * rounds)
     return c
 
 
-@pytest.mark.parametrize("bare_ack", [False, True])
-def test_data_without_a_single_bare_segment_is_a_payload_filter(bare_ack: bool) -> None:
-    """Every real conversation has bare segments (Linux sends the handshake's ACK on its own);
-    a capture with data and none of them was filtered to keep payload."""
-    q = measure(compute_facts(segments(_data_only(Conversation(), bare_ack=bare_ack))))
-    assert q.acks_filtered is not bare_ack
-    assert any("no segment without payload" in w for w in quality_warnings(q)) is not bare_ack
+@pytest.mark.parametrize(
+    ("rounds", "handshake", "bare_ack", "filtered"),
+    [
+        (1, False, False, True),  # data only: 'tcp.len > 0' dropped every bare SYN, FIN, ACK
+        (1, True, False, False),  # a short exchange may piggyback every ACK (health check)
+        (10, True, False, True),  # 20 data segments, SYNs kept, not one bare ACK: filtered
+        (10, True, True, False),
+        (1, False, True, False),
+    ],
+)
+def test_data_without_a_bare_ack_is_a_payload_filter_when_the_capture_shows_it(
+    rounds: int, handshake: bool, bare_ack: bool, filtered: bool
+) -> None:
+    """The usual payload filters drop every segment without data, SYNs and FINs included;
+    one that keeps those is told only where a bare ACK was due (ACKS_EXPECTED_WITHIN)."""
+    c = _exchange(Conversation(), rounds=rounds, handshake=handshake, bare_ack=bare_ack)
+    q = measure(compute_facts(segments(c)))
+    assert q.acks_filtered is filtered
+    assert any("no bare ACK" in w for w in quality_warnings(q)) is filtered
 
 
 def test_in_a_payload_filtered_capture_an_idle_rst_is_likely_and_open_unknown(
     tmp_path: Path,
 ) -> None:
     """A RST after 5 s of silence: keepalive probes (bare) before it would be filtered out, so
-    the RST is on the wire but what sent it is not; a connection with no end seen may have
-    ended by a bare FIN or RST the filter dropped."""
-    ended = _data_only(Conversation(), bare_ack=False).rst(CLIENT, 5.0)
-    still = _data_only(Conversation(client=("10.0.0.3", 40001)), bare_ack=False)
+    the RST is on the wire but what sent it is not; one right after data is what it is; a
+    connection with no end seen, or one FIN, may have ended by a bare FIN the filter dropped."""
+    idle = _exchange(Conversation(), rounds=10, handshake=True, bare_ack=False).rst(CLIENT, 5.0)
+    quick = _exchange(
+        Conversation(client=("10.0.0.4", 40002)), rounds=10, handshake=True, bare_ack=False
+    ).rst(CLIENT, 0.1011)
+    still = _exchange(
+        Conversation(client=("10.0.0.3", 40001)), rounds=10, handshake=True, bare_ack=False
+    )
     path = tmp_path / "filtered.pcap"
-    path.write_bytes(pcap_bytes(ended, still))
+    path.write_bytes(pcap_bytes(idle, quick, still))
     conns = pcapline.analyze(path).connections.set_index("client_port")
     assert conns.loc[40000, ["fate", "confidence"]].tolist() == ["reset", "likely"]
     assert list(conns.loc[40000, "caveats"]) == ["acks_filtered"]
+    assert conns.loc[40002, ["fate", "confidence"]].tolist() == ["reset", "proven"]
     assert conns.loc[40001, ["fate", "confidence"]].tolist() == ["open", "unknown"]
     assert list(conns.loc[40001, "caveats"]) == ["acks_filtered"]

@@ -5,9 +5,8 @@ sample capture is degraded the way those capture points degrade it, by rewriting
 the original frames' bytes and times) with the frames such a capture point would have kept:
 
 - ``syn_only``: the filter ``tcp[tcpflags] & tcp-syn != 0`` (SYNs and SYN+ACKs only);
-- ``payload_only``: a filter that keeps segments with data and the SYN/FIN/RST ones (such as
-  ``tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or tcp[tcpflags] & tcp-push != 0``): no
-  bare ACK, keepalive or window probe;
+- ``payload_only``: the filter ``tcp.len > 0`` (or ``greater 100``): segments with data only,
+  no bare ACK, SYN, FIN, RST, keepalive or window probe;
 - ``drop_5pct``: 5 % of the frames lost at random, as tcpdump drops or a mirror port would;
 - ``client_only``: one direction only (asymmetric routing, a one-sided tap);
 - ``cut_head`` / ``cut_tail``: the first / the last second not captured.
@@ -30,7 +29,7 @@ import pandas as pd
 import pytest
 
 import pcapline
-from pcapline.model import FAILURE_FATES, FIN, RST, SYN
+from pcapline.model import FAILURE_FATES, FIN, SYN
 from pcapline.read import read_capture
 from tests.builders.capture_files import epb, idb, shb
 
@@ -54,9 +53,7 @@ def _syn_only(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.nd
 
 
 def _payload_only(tcp: pd.DataFrame, frames: np.ndarray, times: np.ndarray) -> np.ndarray:
-    flags = tcp["flags"].to_numpy()
-    kept = (tcp["seg_len"].to_numpy() > 0) | ((flags & (SYN | FIN | RST)) != 0)
-    wanted = set(tcp.loc[kept, "frame"].tolist())
+    wanted = set(tcp.loc[tcp["seg_len"].to_numpy() > 0, "frame"].tolist())
     return np.array([int(f) in wanted for f in frames.tolist()], dtype=bool)
 
 

@@ -92,7 +92,7 @@ from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts, rows_per_connection
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
-from pcapline.timers import TCP_TIMEOUT_INIT_S, overdue
+from pcapline.timers import RTO_MIN_S, TCP_TIMEOUT_INIT_S, overdue
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
@@ -200,8 +200,6 @@ def handshake_timeout(e: Evidence) -> Decision | None:
             # came: a server whose accept queue overflowed (tcp_abort_on_overflow=0) drops the
             # ACK it got and retransmits its SYN+ACK the same way (listen_overflow).
             sure = _weaker(sure, (Confidence.UNKNOWN, ("flag_filtered",)))
-        if e.seen.acks_filtered:  # a filter that kept data drops the bare handshake ACK too
-            sure = _weaker(sure, (Confidence.UNKNOWN, ("acks_filtered",)))
         return _sure(
             Decision(
                 Fate.HANDSHAKE_TIMEOUT, reset_by=_reset_side(e), evidence_frames=h.synack.frames
@@ -279,10 +277,10 @@ def reset(e: Evidence) -> Decision | None:
     if r is None or r.state == "after both FINs":
         return None
     decision = Decision(Fate.RESET, reset_by=r.side, evidence_frames=(r.frame,))
-    if e.seen.acks_filtered:
+    if e.seen.acks_filtered and (r.idle_s is None or r.idle_s >= RTO_MIN_S):
         # A filter that kept only data drops the bare probes a timer sends before its RST
-        # (keepalive, zero-window probes; a give-up's RST follows them): the RST is on the
-        # wire, whether a timeout sent it is not.
+        # (keepalive, zero-window probes: no timer fires sooner than TCP_RTO_MIN): after
+        # such a silence the RST is on the wire, whether a timeout sent it is not.
         return _sure(decision, (Confidence.LIKELY, ("acks_filtered",)))
     return decision
 
@@ -318,10 +316,10 @@ def half_closed(e: Evidence) -> Decision | None:
     fin = client_fin if client_fin is not None else server_fin
     if fin is None:
         return None
-    return _sure(
-        Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)),
-        _fin_seen(e),
-    )
+    sure = _fin_seen(e)
+    if e.seen.acks_filtered:  # the other side's FIN may have been bare, and filtered out
+        sure = _weaker(sure, (Confidence.UNKNOWN, ("acks_filtered",)))
+    return _sure(Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)), sure)
 
 
 def still_open(e: Evidence) -> Decision | None:
@@ -594,14 +592,19 @@ def _fast_confidence(
     fate: np.ndarray, quality: CaptureQuality
 ) -> tuple[list[Confidence], list[tuple[str, ...]]]:
     """``still_open``'s and the FIN rules' confidence, columnar: a FIN on the wire is proven;
-    "open" in a flag- or payload-filtered capture is unknown (the filter drops what would end it)."""
+    "open" in a flag- or payload-filtered capture is unknown (the filter drops what would end
+    it), and so is "half closed" in a payload-filtered one (the other FIN may have been bare)."""
     n = len(fate)
     confidence = [Confidence.PROVEN] * n
     caveats: list[tuple[str, ...]] = [()] * n
+    unsure = np.zeros(n, dtype=bool)
+    if quality.flag_filtered:
+        unsure |= fate == Fate.OPEN
+    elif quality.acks_filtered:
+        unsure |= (fate == Fate.OPEN) | (fate == Fate.HALF_CLOSED)
     filtered = "flag_filtered" if quality.flag_filtered else "acks_filtered"
-    if quality.flag_filtered or quality.acks_filtered:
-        for i in np.flatnonzero(fate == Fate.OPEN).tolist():
-            confidence[i], caveats[i] = Confidence.UNKNOWN, (filtered,)
+    for i in np.flatnonzero(unsure).tolist():
+        confidence[i], caveats[i] = Confidence.UNKNOWN, (filtered,)
     return confidence, caveats
 
 

@@ -78,7 +78,9 @@ POOL_MIN_SEGMENTS = 200_000
 PARTITIONS_PER_JOB = 3
 #: The capture-wide quality flags partitions assume on their first run: large captures lose
 #: segments somewhere and carry data and bare ACKs. Checked afterwards (``_to_rerun``).
-GUESS = CaptureWide(lossy=True, plain_segment=True, plain_data=True, bare_segment=True)
+GUESS = CaptureWide(
+    lossy=True, plain_segment=True, plain_data=1, bare_segment=True, zero_length=True
+)
 
 
 class PartitionLost(PcaplineError):

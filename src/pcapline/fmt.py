@@ -96,7 +96,7 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
     if quality.get("flag_filtered"):
         parts.append("only SYN/FIN/RST segments (flag-filtered?)")
     if quality.get("acks_filtered"):
-        parts.append("no segment without payload (filtered to data?)")
+        parts.append("no bare ACK (filtered to data?)")
     one = int(quality.get("one_sided_connections", 0))
     if one:
         parts.append(f"{one:,} connection{'s' if one != 1 else ''} captured in one direction")

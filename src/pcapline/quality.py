@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 #: numbers stay far below 2**40 after unwrapping).
 _CONN_STRIDE = np.int64(2**41)
 
+#: Data segments past which a capture holding SYNs, FINs or RSTs but not one bare ACK was
+#: filtered (``CaptureWide.acks_filtered``).
+ACKS_EXPECTED_WITHIN = 20
+
 
 @dataclass(frozen=True, slots=True)
 class Seen:
@@ -87,8 +91,10 @@ class CaptureWide:
     #: some connection shows one direction only, its ACKs moving, or a client's ACK after its
     #: SYN with nothing from the server captured: the other direction is not in the capture
     one_sided: bool = False
-    plain_data: bool = False  # some segment carries data and none of SYN, FIN, RST
+    #: segments carrying data and none of SYN, FIN, RST (a count: partitions add theirs)
+    plain_data: int = 0
     bare_segment: bool = False  # some segment carries no data and none of SYN, FIN, RST
+    zero_length: bool = False  # some segment carries no data at all (SYN, FIN, RST included)
 
     @property
     def flag_filtered(self) -> bool:
@@ -97,12 +103,19 @@ class CaptureWide:
 
     @property
     def acks_filtered(self) -> bool:
-        """Data, but not one segment without it (SYN, FIN and RST aside): a filter that kept
-        segments with payload (``tcp[tcpflags] & tcp-push != 0``, ``greater 100``,
-        ``tcp.len > 0``). Every real conversation has bare segments: the handshake's ACK
-        (Linux sends it on its own), a receiver's ACKs of data it has no answer to,
-        keepalive and window probes; a capture without any cannot show their absence."""
-        return self.plain_data and not self.bare_segment
+        """Data, but not one bare segment (no data, none of SYN, FIN, RST): a filter that kept
+        segments with payload. Proven when no segment without data is captured at all: the
+        usual filters (``tcp.len > 0``, ``greater 100``, ``tcp[tcpflags] & tcp-push != 0``)
+        drop bare SYNs, FINs and RSTs too, and every connection sends some. A filter that
+        keeps SYN/FIN/RST besides data is told only past ``ACKS_EXPECTED_WITHIN`` data
+        segments: a short exchange may piggyback every ACK on data (Linux holds the
+        handshake's ACK for data already being written), a long one cannot (a receiver
+        acknowledges every second full segment, and the last data of a turn, on its own)."""
+        return (
+            self.plain_data > 0
+            and not self.bare_segment
+            and (not self.zero_length or self.plain_data >= ACKS_EXPECTED_WITHIN)
+        )
 
     def __or__(self, other: CaptureWide) -> CaptureWide:
         return CaptureWide(
@@ -110,8 +123,9 @@ class CaptureWide:
             unretried_synack=self.unretried_synack or other.unretried_synack,
             plain_segment=self.plain_segment or other.plain_segment,
             one_sided=self.one_sided or other.one_sided,
-            plain_data=self.plain_data or other.plain_data,
+            plain_data=self.plain_data + other.plain_data,
             bare_segment=self.bare_segment or other.bare_segment,
+            zero_length=self.zero_length or other.zero_length,
         )
 
 
@@ -255,8 +269,9 @@ def measure(
         unretried_synack=bool(np.any(unretried)),
         plain_segment=bool(np.any(plain)),
         one_sided=bool(np.any(sided) or np.any(answered_unseen)),
-        plain_data=bool(np.any(plain & (facts.seg_len > 0))),
+        plain_data=int(np.count_nonzero(plain & (facts.seg_len > 0))),
         bare_segment=bool(np.any(plain & (facts.seg_len == 0))),
+        zero_length=bool(np.any(facts.seg_len == 0)),
     )
     wide = own if capture is None else capture
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
@@ -348,10 +363,10 @@ def warnings(q: CaptureQuality) -> list[str]:
         )
     if q.acks_filtered:
         out.append(
-            "no segment without payload (SYN, FIN and RST aside): the capture was filtered to "
-            "keep data (such as 'tcp[tcpflags] & tcp-push != 0', 'greater 100' or 'tcp.len > "
-            "0'); bare ACKs, handshake ACKs, keepalive and window probes, and bare FINs and "
-            "RSTs are missing by the filter, so their absence proves nothing"
+            "no bare ACK: the capture was filtered to keep data (such as 'tcp.len > 0', "
+            "'greater 100' or 'tcp[tcpflags] & tcp-push != 0'); handshake ACKs, keepalive and "
+            "window probes, and bare FINs and RSTs are missing by the filter, so their absence "
+            "proves nothing"
         )
     return out
 

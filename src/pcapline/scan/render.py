@@ -59,6 +59,8 @@ def quality_text(c: CaptureSummary) -> str:
         parts.append(f"lossy {int(q['lossy_connections']):,}")
     if q.get("flag_filtered"):
         parts.append("flag-filtered")
+    if q.get("acks_filtered"):
+        parts.append("no bare ACK (filtered)")
     if q.get("mid_stream_connections"):
         parts.append(f"mid-stream {int(q['mid_stream_connections']):,}")
     if c.warnings:
