@@ -175,3 +175,60 @@ def test_both_ends_of_a_20ms_path_measure_the_same_waits() -> None:
     assert all(abs(a - b) < 0.005 for a, b in zip(client, server, strict=True))
     rtt_s = (ends[0].handshake_rtt_ms or 0) / 1000
     assert all(rtt_s + 0.036 <= s < rtt_s + 0.2 for s in client)  # the round trip + the timer
+
+
+def test_a_writer_on_its_own_timer_is_not_held_by_the_ack(tmp_path: Path) -> None:
+    """Captured at the client over a 200 ms round trip: 60 B every 300 ms, each ACKed at once
+    by the server. B - A less the round trip looks like a delayed ACK (100 ms), but B left
+    100 ms after the ACK came: at the sender's capture point a held segment leaves at once."""
+    rtt = 0.200
+    c = Conversation()
+    c.syn(0.0).synack(rtt).ack(CLIENT, rtt + 0.00001)
+    for k in range(5):
+        t = 0.5 + 0.3 * k
+        c.data(CLIENT, t, HALF).ack(SERVER, t + rtt)
+    d = _delays(tmp_path, c).delays[0]
+    assert d.nagle_episodes == 0 and d.slow == ()
+
+
+def test_a_request_sent_after_the_answer_is_not_held_by_the_ack_before_it(tmp_path: Path) -> None:
+    """A slow server over a 50 ms round trip, captured at the client: its delayed ACK of each
+    request, its answer 5 ms later, and the client's next request 0.5 ms after that. The
+    request answers the server's data, not the ACK before it."""
+    rtt = 0.050
+    c = Conversation()
+    c.syn(0.0).synack(rtt).ack(CLIENT, rtt + 0.00001)
+    t = 0.1
+    for _ in range(4):
+        c.data(CLIENT, t, HALF).ack(SERVER, t + rtt + 0.040)
+        c.data(SERVER, t + rtt + 0.045, 100)
+        t += rtt + 0.0455
+    d = _delays(tmp_path, c).delays[0]
+    assert d.nagle_episodes == 0 and d.slow == ()
+
+
+def test_a_wait_the_full_window_explains_is_counted_once(tmp_path: Path) -> None:
+    """A 100 B window: the 60 B first part leaves 40 B of room, so the full window held the
+    30 B second part (window_full.py) as much as Nagle did: the window wins, the seconds are
+    counted once, whether or not a detector visited the connection."""
+    c = Conversation(window=100)
+    c.handshake(0.0, rtt=RTT)
+    c.data(CLIENT, 0.01, HALF).ack(SERVER, 0.01 + RTT + 0.040, window=100)
+    c.data(CLIENT, 0.01 + RTT + 0.04003, 30)
+    d = _delays(tmp_path, c).delays[0]
+    assert d.window_full_episodes == 1 and d.nagle_episodes == 0 and d.nagle_s == 0.0
+    assert d.stalled_s == pytest.approx(d.window_full_s or 0.0, abs=1e-9)
+
+
+def test_a_segment_that_crossed_the_ack_on_the_way_was_not_held_by_it(tmp_path: Path) -> None:
+    """Captured at the client, 140 ms from the server (arkime's fbzero-android.pcap): the
+    server's small segment, the client's delayed ACK 38 ms later, the server's next segment
+    10 ms after that. The ACK needed 140 ms to reach the server and come back as B: B left
+    before the ACK got there."""
+    loop = 0.140
+    c = Conversation()
+    c.syn(0.0).synack(loop).ack(CLIENT, loop + 0.003)
+    c.data(CLIENT, 0.2, 100).data(SERVER, 0.2 + loop, 38)
+    c.ack(CLIENT, 0.2 + loop + 0.038).data(SERVER, 0.2 + loop + 0.048, 236)
+    d = _delays(tmp_path, c).delays[0]
+    assert d.nagle_episodes == 0

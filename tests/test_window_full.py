@@ -20,8 +20,9 @@ from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 
 import pcapline
 from pcapline.delays import Stall
+from pcapline.facts import per_connection_max
 from pcapline.model import Side, SlowTag, StallCause
-from pcapline.window_full import clipped, per_connection_max
+from pcapline.window_full import clipped
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 PACED = SAMPLES / "slow-window-full-paced-reader.pcap"

@@ -942,7 +942,7 @@ def measure(
     connections' first payloads carry (``app.recognise``, by connection id): which turns
     ``slow_response`` judges (``_judged_turns``); without it, only the first.
     """
-    from pcapline.detect.handshake import handshake_rtts
+    from pcapline.detect.handshake import handshake_loops, handshake_rtts
 
     limits = thresholds or SlowThresholds()
     ids = facts.conn_ids
@@ -952,7 +952,7 @@ def measure(
     windows = _window_events(events)
     handshake_rtt_ms = handshake_rtts(facts)
     full = window_full(facts, handshake_rtt_ms)
-    nagle = nagle_waits(facts, handshake_rtt_ms)
+    nagle = nagle_waits(facts, handshake_loops(facts))
     held = {
         conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))
         for conn in {*full.episodes, *nagle.episodes}
@@ -972,8 +972,9 @@ def measure(
         lost = _visit(facts, index, found, resent, windows.get(conn), *held.get(conn, ((), ())))
         if lost is not None:
             visited[conn] = lost
-    for conn, (full_held, nagle_held) in held.items():  # connections no detector visited
+    for conn, (window_held, write_held) in held.items():  # connections no detector visited
         if conn not in visited:
+            full_held, nagle_held = _held_back(window_held, write_held, [])
             stalls = tuple(sorted((*full_held, *nagle_held), key=lambda s: (s.start_ns, s.end_ns)))
             visited[conn] = _Visited(
                 window_full_s=sum((s.seconds for s in full_held), 0.0),
@@ -1448,12 +1449,7 @@ def _visit(
     stalls += rto
     if zw is not None and windows is not None:
         stalls += _zero_windows(view, windows)
-    # Loss and a closed window win over a full window (window_full.py says why): the
-    # window-full episodes lose the seconds those held the sender, so none counts twice.
-    full = clipped(window_full, [*stalls, *fast])
-    # The same for Nagle's waits: a held small write is no second stall where loss or a
-    # window held the sender already.
-    held = clipped(nagle, [*stalls, *fast, *full])
+    full, held = _held_back(window_full, nagle, [*stalls, *fast])
     stalls += full
     stalls += held
     stalls.sort(key=lambda s: (s.start_ns, s.end_ns))
@@ -1474,6 +1470,16 @@ def _visit(
         stalled_s=_union_s(stalls),
         syn_untimed=syn_untimed,
     )
+
+
+def _held_back(
+    window_full: tuple[Stall, ...], nagle: tuple[Stall, ...], lost: list[Stall]
+) -> tuple[tuple[Stall, ...], tuple[Stall, ...]]:
+    """The window-full and the Nagle waits, each less the seconds another stall held the
+    sender: loss and a closed window win over a full window (window_full.py says why), and
+    all of those over a held small write, so no second counts twice."""
+    full = clipped(window_full, lost)
+    return full, clipped(nagle, [*lost, *full])
 
 
 def _gaps(times: Sequence[float]) -> tuple[float, ...]:

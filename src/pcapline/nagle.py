@@ -12,28 +12,33 @@ then waits for the answer (write-write-read):
   under 500 ms. The receiver waits for the rest of the request; the sender holds the rest
   until that ACK: every such message costs the timer, once per round.
 
-An episode is that wait, proven when the capture shows all of it:
+Where the capture point sits is read from the handshake (``handshake_loops``): SYN ->
+SYN+ACK is its loop to the server and back, SYN+ACK -> ACK its loop to the client and back
+(at the client the first is the round trip and the second about 0; at the server the other
+way round). An episode is the wait, proven when the capture shows all of it:
 
 - a small segment A of new data, and the same sender's next new data B, also small (Nagle
   holds only a partial segment); the window had room for B when A left (else the full window
   held it: window_full.py);
-- the peer's first segment after A is a pure ACK of everything up to A's end, and B follows
-  that ACK within the path's round trip (at the sender's capture point, at once: the kernel
-  sends the held data when the ACK arrives; at the receiver's, one round trip later), so B
-  waited for that ACK: an application cannot see a pure ACK;
-- the time from A to B, less the handshake round trip, is a delayed ACK's: at least
-  ``DELACK_FLOOR_NS`` and at most ``DELACK_CEILING_NS``. This holds at any capture point
-  (the loop A -> receiver -> ACK -> sender -> B is one round trip plus the receiver's wait);
+- the peer's first segment after A is a pure ACK of everything up to A's end, and nothing
+  the peer sent between A and B carries data or a FIN (B may answer that);
+- the ACK came a delayed ACK's time after A: ACK - A less the capture point's loop to the
+  receiver is at least ``DELACK_FLOOR_NS`` and at most ``DELACK_CEILING_NS``;
+- B followed the ACK at once: B - ACK is about the capture point's loop to the sender
+  (at most ``REACTION_LOOPS`` of it, plus ``REACTION_SLACK_NS``; at least
+  ``EARLIEST_LOOPS`` of it, less that slack): at the sender's capture point the kernel sends
+  the held data the moment the ACK arrives; at the receiver's, B arrives one round trip
+  after the ACK left, never sooner. An application cannot see a pure ACK: B waited for it;
 - the sender resent nothing before B in the connection: after a timeout a congestion window
   of one segment also holds B until the ACK, and that is not Nagle's doing.
 
 The stall is A -> B, with the sender as the side that waited. A queue that delays the ACK by
-tens of milliseconds more than the handshake's round trip looks the same in a capture taken
-at the sender; Nagle still held B for that ACK, and the explanation says so.
+tens of milliseconds more than the handshake's loop looks the same; Nagle still held B for
+that ACK, and the explanation says "likely".
 
 Unknown (``seconds`` NaN): a connection that carried data with no handshake round trip
-measured (SYN or SYN+ACK not both captured, or retried: Karn): the wait cannot be told from
-the round trip.
+measured (SYN or SYN+ACK not both captured, or retried: Karn): the waits cannot be told from
+the path's own time.
 """
 
 from __future__ import annotations
@@ -43,23 +48,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pcapline.facts import largest_segments, new_data, per_connection_max
 from pcapline.model import Side, StallCause
-from pcapline.window_full import largest_segments, new_data, per_connection_max
 
 if TYPE_CHECKING:
     from pcapline.delays import Stall
     from pcapline.facts import Facts
 
-#: The least and most a delayed ACK waits beyond the round trip. Linux's timer starts at
+#: The least and most a delayed ACK waits beyond the path. Linux's timer starts at
 #: TCP_DELACK_MIN (40 ms, at jiffy resolution: 36 ms and up at HZ=250); the floor sits below
 #: that and well above a healthy path's jitter. RFC 1122 caps the delay at 500 ms.
 DELACK_FLOOR_NS = 30_000_000
 DELACK_CEILING_NS = 500_000_000
-#: B follows the releasing ACK within this many handshake round trips plus
-#: ``REACTION_SLACK_NS`` (one round trip at the receiver's capture point, a quarter more
-#: for jitter).
-REACTION_RTTS = 1.25
+#: B follows the releasing ACK within this many of the capture point's loops to the sender
+#: plus ``REACTION_SLACK_NS`` (the loop itself, a quarter more for jitter).
+REACTION_LOOPS = 1.25
 REACTION_SLACK_NS = 1_000_000
+#: ... and no sooner than half that loop less the slack: a path's round trip varies, but the
+#: ACK still has to reach the sender and B come back.
+EARLIEST_LOOPS = 0.5
 #: TCP options take at most this many bytes of a segment: a sender that never sent a
 #: segment this close to the peer's MSS sent only small ones.
 MAX_OPTIONS_B = 40
@@ -73,14 +80,14 @@ class NagleWaits:
     episodes: dict[int, tuple[Stall, ...]]  # conn id -> its episodes (connections with any)
 
 
-def nagle_waits(facts: Facts, handshake_rtt_ms: np.ndarray) -> NagleWaits:
+def nagle_waits(facts: Facts, loops: tuple[np.ndarray, np.ndarray]) -> NagleWaits:
     """Nagle/delayed-ACK episodes of every connection (module docstring): columnar over
-    every segment; Python builds the few episodes found."""
+    every segment; Python builds the few episodes found. ``loops``: the capture point's
+    loops to the server and to the client, ns per connection (``handshake_loops``)."""
     new = new_data(facts)
-    rtt_ns = handshake_rtt_ms * 1e6
-    unknown = ~np.isfinite(rtt_ns) & (per_connection_max(new, facts.starts) > 0)
+    unknown = np.isnan(loops[0]) & (per_connection_max(new, facts.starts) > 0)  # both or none
     small = new & ~facts.fin & (facts.seg_len < _full_size(facts, new))
-    pairs = [_held(facts, new, small, rtt_ns, client) for client in (True, False)]
+    pairs = [_held(facts, new, small, loops, client) for client in (True, False)]
     a = np.concatenate([p[0] for p in pairs])
     b = np.concatenate([p[1] for p in pairs])
     order = np.lexsort((facts.time_ns[a], facts.conn_index[a]))
@@ -102,17 +109,36 @@ def nagle_waits(facts: Facts, handshake_rtt_ms: np.ndarray) -> NagleWaits:
 
 
 def _full_size(facts: Facts, new: np.ndarray) -> np.ndarray:
-    """Per row: its sender's full-sized segment. The largest new data it sent when that came
-    within the options' room of the peer's MSS; else the MSS less that room (a sender that
-    sent only small segments); 0 (nothing is small) when the peer announced no MSS."""
-    largest = largest_segments(facts, new)[facts.conn_index * 2 + facts.from_client]
-    mss = facts.peer_mss.astype(np.int64)
+    """Per row: its sender's full-sized segment. Linux sends at most ``mss_cache``: the
+    peer's MSS, or less when the sender's own path is narrower (its interface MTU, which the
+    MSS it announced in its own SYN shows). The largest new data it sent when that came
+    within the options' room of that MSS; else the MSS less that room (a sender that sent
+    only small segments); 0 (nothing is small) when the peer announced no MSS."""
+    side = facts.conn_index * 2 + facts.from_client
+    largest = largest_segments(facts, new)[side]
+    own = _own_mss(facts)[side]
+    peer = facts.peer_mss.astype(np.int64)
+    mss = np.where((own > 0) & (own < peer), own, peer)
     near_mss = largest >= mss - MAX_OPTIONS_B
     return np.asarray(np.where(mss > 0, np.where(near_mss, largest, mss - MAX_OPTIONS_B), 0))
 
 
+def _own_mss(facts: Facts) -> np.ndarray:
+    """Per connection and side (``conn_index * 2 + from_client``): the MSS it announced in
+    its own SYN or SYN+ACK, 0 when none was captured."""
+    announced = np.where(facts.syn, facts.mss.astype(np.int64), 0)
+    own = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
+    own[0::2] = per_connection_max(np.where(facts.from_client, 0, announced), facts.starts)
+    own[1::2] = per_connection_max(np.where(facts.from_client, announced, 0), facts.starts)
+    return own
+
+
 def _held(
-    facts: Facts, new: np.ndarray, small: np.ndarray, rtt_ns: np.ndarray, client: bool
+    facts: Facts,
+    new: np.ndarray,
+    small: np.ndarray,
+    loops: tuple[np.ndarray, np.ndarray],
+    client: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (A, B) row pairs of one sender side's episodes (module docstring)."""
     from pcapline.facts import UNKNOWN
@@ -121,6 +147,7 @@ def _held(
     mine = facts.from_client == client
     data = np.flatnonzero(new & mine)
     peer = np.flatnonzero(~mine)
+    spoke = np.flatnonzero(~mine & ((facts.seg_len > 0) | facts.fin))  # the peer's data, FINs
     a = np.flatnonzero(small & mine)
     nxt = np.searchsorted(data, a, side="right")
     reply = np.searchsorted(peer, a, side="right")
@@ -128,6 +155,11 @@ def _held(
     a, nxt, reply = a[keep], nxt[keep], reply[keep]
     b, p = data[nxt], peer[reply]
     keep = (conn[b] == conn[a]) & (conn[p] == conn[a]) & (p < b) & small[b]
+    a, b, p = a[keep], b[keep], p[keep]
+    # Nothing the peer said between A and B: B may answer data or a FIN.
+    said = np.searchsorted(spoke, a, side="right")
+    first_said = np.append(spoke, len(facts))[said]
+    keep = first_said > b
     a, b, p = a[keep], b[keep], p[keep]
     # The peer's first word after A is a pure ACK of everything up to A's end.
     end = facts.rel_seq[a] + facts.seg_len[a]
@@ -137,10 +169,16 @@ def _held(
     known = (facts.snd_una[a] != UNKNOWN) & (facts.peer_window[a] != UNKNOWN)
     room = facts.snd_una[a] + facts.peer_window[a] - end
     keep &= known & (room >= facts.seg_len[b])
-    rtt = rtt_ns[conn[a]]
-    wait = facts.time_ns[b] - facts.time_ns[a] - rtt
-    keep &= np.isfinite(rtt) & (wait >= DELACK_FLOOR_NS) & (wait <= DELACK_CEILING_NS)
-    keep &= facts.time_ns[b] - facts.time_ns[p] <= REACTION_RTTS * rtt + REACTION_SLACK_NS
+    to_server, to_client = loops
+    to_receiver = (to_client if not client else to_server)[conn[a]]
+    to_sender = (to_client if client else to_server)[conn[a]]
+    delay = facts.time_ns[p] - facts.time_ns[a] - to_receiver  # the receiver's own wait
+    keep &= ~np.isnan(to_receiver) & (delay >= DELACK_FLOOR_NS) & (delay <= DELACK_CEILING_NS)
+    reaction = facts.time_ns[b] - facts.time_ns[p]
+    keep &= reaction <= REACTION_LOOPS * to_sender + REACTION_SLACK_NS
+    # ... and no sooner than the ACK could reach the sender and B come back: a B that passed
+    # the capture point sooner left before the ACK got there.
+    keep &= reaction >= EARLIEST_LOOPS * to_sender - REACTION_SLACK_NS
     a, b = a[keep], b[keep]
     clean = _none_resent_before(facts, mine, b)
     return a[clean], b[clean]

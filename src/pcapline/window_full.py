@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pcapline.facts import reduce_per_connection
+from pcapline.facts import largest_segments, new_data, per_connection_max
 from pcapline.model import Side, StallCause
 
 if TYPE_CHECKING:
@@ -95,19 +95,6 @@ def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
     return WindowFull(unknown, episodes)
 
 
-def new_data(facts: Facts) -> np.ndarray:
-    """Segments carrying bytes sent for the first time (what a window can hold back)."""
-    return np.asarray(
-        (facts.seg_len > 0)
-        & ~facts.is_retrans
-        & ~facts.is_dup
-        & ~facts.probe_shape
-        & ~facts.is_window_probe
-        & ~facts.syn
-        & ~facts.rst
-    )
-
-
 def _both_syns(facts: Facts) -> np.ndarray:
     """Per connection: both SYNs captured, so whether windows are scaled (and by how much) is
     known (RFC 7323 2.2: scaling is on only when both SYNs carried the option)."""
@@ -117,31 +104,12 @@ def _both_syns(facts: Facts) -> np.ndarray:
     return np.asarray(client & server)
 
 
-def largest_segments(facts: Facts, new_data: np.ndarray) -> np.ndarray:
-    """Per connection and side (``conn_index * 2 + from_client``): the largest new data it
-    sent (TSO/GRO super-segments aside), 0 when none."""
-    lengths = np.where(new_data & ~facts.super_segment, facts.seg_len, 0)
-    largest = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
-    largest[0::2] = per_connection_max(np.where(facts.from_client, 0, lengths), facts.starts)
-    largest[1::2] = per_connection_max(np.where(facts.from_client, lengths, 0), facts.starts)
-    return largest
-
-
 def _full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """For the segments ``rows``, their sender's full-sized segment: the largest new data it
     sent in the connection (``largest_segments``), at most the MSS the peer announced."""
     size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]
     mss = facts.peer_mss[rows]
     return np.asarray(np.where((mss > 0) & (mss < size), mss, size))
-
-
-def per_connection_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The largest of ``values`` (at least 0; of a bool column, 1 where any is set) over each
-    connection's rows (``facts.starts``: they are contiguous): one ``reduceat`` pass, where
-    ``np.maximum.at`` scattering row by row into a (connection, side) slot, or ``bincount``
-    of every row's connection, cost several times more on the bench capture."""
-    largest = reduce_per_connection(np.maximum, values, starts, empty=0, dtype=np.int64)
-    return np.asarray(np.maximum(largest, 0))
 
 
 def _episodes(

@@ -635,20 +635,43 @@ def _syn_masks(rows: SegmentRows) -> tuple[np.ndarray, np.ndarray]:
 
 def handshake_rtts(facts: Facts) -> np.ndarray:
     """``handshake_rtt_ms`` of every connection (``facts.conn_ids`` order), NaN if none."""
+    syns, synacks, syn_ns, _, ack_ns = _handshake_times(facts)
+    return np.asarray(handshake_rtt_ms(syns, synacks, syn_ns, ack_ns))
+
+
+def handshake_loops(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
+    """Per connection (``facts.conn_ids`` order), the two halves of the handshake's round trip
+    as the capture point saw them, in ns: SYN -> SYN+ACK (the loop to the server and back)
+    and SYN+ACK -> ACK (the loop to the client and back); NaN where ``handshake_rtt_ms`` is.
+    At the client the first is the whole round trip and the second about 0; at the server
+    the other way round; in the middle each is the capture point's distance to that host."""
+    syns, synacks, syn_ns, synack_ns, ack_ns = _handshake_times(facts)
+    measured = ~np.isnan(handshake_rtt_ms(syns, synacks, syn_ns, ack_ns))
+    server = np.where(measured & (synack_ns >= syn_ns), synack_ns - syn_ns, np.nan)
+    client = np.where(measured & (ack_ns >= synack_ns), ack_ns - synack_ns, np.nan)
+    both = ~np.isnan(server) & ~np.isnan(client)  # a step back in time measures neither
+    return np.where(both, server, np.nan), np.where(both, client, np.nan)
+
+
+def _handshake_times(
+    facts: Facts,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per connection: its SYNs and SYN+ACKs (counts), the first SYN's and SYN+ACK's times and
+    the client's first ACK of the SYN+ACK (``_acks_synack``; -1: none)."""
     n = len(facts.conn_ids)
     ci = facts.conn_index
     syn, synack = _syn_masks(facts)
     first_syn = _first_row(syn, ci, n, len(facts))
-    acks = _keep_after(_handshake_acks(facts, ci, n), _first_synack(facts, ci, n), ci)
+    first_synack = _first_synack(facts, ci, n)
+    acks = _keep_after(_handshake_acks(facts, ci, n), first_synack, ci)
     ack_row = _first_row(acks, ci, n, -1)
     time_ns = np.append(facts.time_ns, 0)  # row -1 / len(facts): no such row
-    return np.asarray(
-        handshake_rtt_ms(
-            rows_per_connection(syn, facts.starts),
-            rows_per_connection(synack, facts.starts),
-            time_ns[first_syn],
-            np.where(ack_row >= 0, time_ns[ack_row], -1),
-        )
+    return (
+        rows_per_connection(syn, facts.starts),
+        rows_per_connection(synack, facts.starts),
+        time_ns[first_syn],
+        np.where(first_synack < len(facts), time_ns[first_synack], -1),
+        np.where(ack_row >= 0, time_ns[ack_row], -1),
     )
 
 
