@@ -136,20 +136,27 @@ def test_after_a_resend_the_wait_is_not_laid_on_nagle(tmp_path: Path) -> None:
     assert d.nagle_episodes == 0
 
 
-def test_at_the_receivers_capture_point_the_held_part_comes_a_round_trip_later(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("echo", "held"), [(500, True), (90, False), (None, False)], ids=["echoed", "older", "none"]
+)
+def test_at_the_receivers_capture_point_the_held_part_echoes_the_ack(
+    tmp_path: Path, echo: int | None, held: bool
 ) -> None:
-    """Captured at the server: the first part arrives, the server's ACK leaves 40 ms later,
-    and the second part arrives one round trip (20 ms) after that: B - A less the handshake's
-    round trip is still the delayed ACK's 40 ms."""
+    """Captured at the server: the first part arrives, the server's ACK leaves 40 ms later
+    (TSval 500), the second part arrives one round trip (20 ms) after that. It was held for
+    that ACK only if it echoes the ACK's TSval (RFC 7323: TSecr is the latest TSval its sender
+    got); echoing an older one, it left before the ACK reached the client (a writer on its
+    own timer); without timestamps, a capture away from the sender cannot tell."""
     rtt = 0.020
     c = Conversation()
     c.syn(0.0).synack(0.00001).ack(CLIENT, rtt)  # at the server: SYN+ACK at once, ACK one RTT on
-    c.data(CLIENT, 0.05, HALF).ack(SERVER, 0.09)
-    c.data(CLIENT, 0.09 + rtt, HALF).data(SERVER, 0.09 + rtt + 0.0001, 200)
+    c.data(CLIENT, 0.05, HALF, timestamps=(1000, 90)).ack(SERVER, 0.09, timestamps=(500, 1000))
+    stamps = None if echo is None else (1060, echo)
+    c.data(CLIENT, 0.09 + rtt, HALF, timestamps=stamps).data(SERVER, 0.09 + rtt + 0.0001, 200)
     d = _delays(tmp_path, c).delays[0]
-    assert d.nagle_episodes == 1
-    assert d.stalls[0].seconds == pytest.approx(0.040 + rtt, abs=1e-6)
+    assert d.nagle_episodes == int(held)
+    if held:
+        assert d.stalls[0].seconds == pytest.approx(0.040 + rtt, abs=1e-6)
 
 
 def test_the_server_is_the_side_that_waited_when_it_wrote_in_parts(tmp_path: Path) -> None:

@@ -934,13 +934,16 @@ def measure(
     *,
     thresholds: SlowThresholds | None = None,
     apps: Mapping[int, App] | None = None,
+    ts_ecr: np.ndarray | None = None,
 ) -> DelaysTable:
     """Every connection's delays (``facts.conn_ids`` order).
 
     ``counts``: the verdicts' counts columns (``model.Verdicts.counts``, ``facts.conn_ids``
     order): the SYN and SYN+ACK retry counts as classify counted them. ``apps``: what the
     connections' first payloads carry (``app.recognise``, by connection id): which turns
-    ``slow_response`` judges (``_judged_turns``); without it, only the first.
+    ``slow_response`` judges (``_judged_turns``); without it, only the first. ``ts_ecr``:
+    the segments table's TSecr column (nagle.py proves with it that a held write left after
+    the ACK that released it).
     """
     from pcapline.detect.handshake import handshake_loops, handshake_rtts
 
@@ -952,7 +955,7 @@ def measure(
     windows = _window_events(events)
     handshake_rtt_ms = handshake_rtts(facts)
     full = window_full(facts, handshake_rtt_ms)
-    nagle = nagle_waits(facts, handshake_loops(facts))
+    nagle = nagle_waits(facts, handshake_loops(facts), ts_ecr)
     held = {
         conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))
         for conn in {*full.episodes, *nagle.episodes}

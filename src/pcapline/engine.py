@@ -235,6 +235,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         classified.counts,
         thresholds=settings.slow,
         apps=part.app,
+        ts_ecr=part.segments["ts_ecr"].to_numpy() if "ts_ecr" in part.segments else None,
     )
     verdicts = explain.verdicts(classified, lost)
     connections = verdict_columns(part.connections, verdicts)

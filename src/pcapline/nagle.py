@@ -29,12 +29,20 @@ way round). An episode is the wait, proven when the capture shows all of it:
   ``EARLIEST_LOOPS`` of it, less that slack): at the sender's capture point the kernel sends
   the held data the moment the ACK arrives; at the receiver's, B arrives one round trip
   after the ACK left, never sooner. An application cannot see a pure ACK: B waited for it;
+- B left after the sender got the ACK: B's timestamp echo (TSecr, RFC 7323: the latest
+  TSval it received) is the ACK's TSval or later. Only the capture point at the sender shows
+  that without timestamps (B leaves there within ``REACTION_SLACK_NS`` of the ACK); further
+  away, a writer on its own timer can put a B one loop after the ACK, so without
+  timestamps no wait is claimed there;
 - the sender resent nothing before B in the connection: after a timeout a congestion window
   of one segment also holds B until the ACK, and that is not Nagle's doing.
 
-The stall is A -> B, with the sender as the side that waited. A queue that delays the ACK by
-tens of milliseconds more than the handshake's loop looks the same; Nagle still held B for
-that ACK, and the explanation says "likely".
+The stall is A -> B, with the sender as the side that waited. Two look-alikes the packets
+cannot tell apart, so the explanation says "likely": a sender whose congestion window
+allows one segment (a route's ``cwnd lock 1``, a window cut to one) holds B for the same
+ACK; and a writer on its own timer whose tick falls within a millisecond of a delayed ACK
+(once in a while: it rarely repeats, and a lone wait of 40 ms earns no tag). A queue that
+delays the ACK beyond the handshake's loop still has Nagle holding B for that ACK.
 
 Unknown (``seconds`` NaN): a connection that carried data with no handshake round trip
 measured (SYN or SYN+ACK not both captured, or retried: Karn): the waits cannot be told from
@@ -64,9 +72,11 @@ DELACK_CEILING_NS = 500_000_000
 #: plus ``REACTION_SLACK_NS`` (the loop itself, a quarter more for jitter).
 REACTION_LOOPS = 1.25
 REACTION_SLACK_NS = 1_000_000
-#: ... and no sooner than half that loop less the slack: a path's round trip varies, but the
-#: ACK still has to reach the sender and B come back.
-EARLIEST_LOOPS = 0.5
+#: ... and no sooner than nine tenths of that loop less the slack: the ACK has to reach the
+#: sender and B come back (a path's round trip varies, by less than that). A periodic writer
+#: captured at its receiver, 60 B every 90 ms over 50 ms with delayed ACKs, puts a B 42.6 ms
+#: after each ACK: half a loop let it through.
+EARLIEST_LOOPS = 0.9
 #: TCP options take at most this many bytes of a segment: a sender that never sent a
 #: segment this close to the peer's MSS sent only small ones.
 MAX_OPTIONS_B = 40
@@ -80,14 +90,18 @@ class NagleWaits:
     episodes: dict[int, tuple[Stall, ...]]  # conn id -> its episodes (connections with any)
 
 
-def nagle_waits(facts: Facts, loops: tuple[np.ndarray, np.ndarray]) -> NagleWaits:
+def nagle_waits(
+    facts: Facts, loops: tuple[np.ndarray, np.ndarray], ts_ecr: np.ndarray | None = None
+) -> NagleWaits:
     """Nagle/delayed-ACK episodes of every connection (module docstring): columnar over
     every segment; Python builds the few episodes found. ``loops``: the capture point's
-    loops to the server and to the client, ns per connection (``handshake_loops``)."""
+    loops to the server and to the client, ns per connection (``handshake_loops``);
+    ``ts_ecr``: the segments table's TSecr column (``facts.order`` indexes it), None when
+    not at hand (then only a capture point at the sender shows a wait)."""
     new = new_data(facts)
     unknown = np.isnan(loops[0]) & (per_connection_max(new, facts.starts) > 0)  # both or none
     small = new & ~facts.fin & (facts.seg_len < _full_size(facts, new))
-    pairs = [_held(facts, new, small, loops, client) for client in (True, False)]
+    pairs = [_held(facts, new, small, loops, ts_ecr, client) for client in (True, False)]
     a = np.concatenate([p[0] for p in pairs])
     b = np.concatenate([p[1] for p in pairs])
     order = np.lexsort((facts.time_ns[a], facts.conn_index[a]))
@@ -138,6 +152,7 @@ def _held(
     new: np.ndarray,
     small: np.ndarray,
     loops: tuple[np.ndarray, np.ndarray],
+    ts_ecr: np.ndarray | None,
     client: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (A, B) row pairs of one sender side's episodes (module docstring)."""
@@ -179,9 +194,26 @@ def _held(
     # ... and no sooner than the ACK could reach the sender and B come back: a B that passed
     # the capture point sooner left before the ACK got there.
     keep &= reaction >= EARLIEST_LOOPS * to_sender - REACTION_SLACK_NS
+    keep &= _after_the_ack(facts, p, b, ts_ecr, to_sender)
     a, b = a[keep], b[keep]
     clean = _none_resent_before(facts, mine, b)
     return a[clean], b[clean]
+
+
+def _after_the_ack(
+    facts: Facts, p: np.ndarray, b: np.ndarray, ts_ecr: np.ndarray | None, to_sender: np.ndarray
+) -> np.ndarray:
+    """Per pair: B left after its sender got the ACK P. B's TSecr is the latest TSval the
+    sender had received (RFC 7323 4.3): P's or a later one, compared modulo 2**32. Without
+    timestamps on both, only a capture point at the sender (B within the slack of P) shows
+    it."""
+    at_sender = to_sender <= REACTION_SLACK_NS
+    if ts_ecr is None:
+        return np.asarray(at_sender)
+    stamped = facts.has_ts[p] & facts.has_ts[b]
+    echo = ts_ecr[facts.order[b]].astype(np.int64)
+    since = (echo - facts.ts_val[p].astype(np.int64)) % 2**32
+    return np.asarray(np.where(stamped, since < 2**31, at_sender))
 
 
 def _none_resent_before(facts: Facts, mine: np.ndarray, rows: np.ndarray) -> np.ndarray:
