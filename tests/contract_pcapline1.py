@@ -498,29 +498,32 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
     if "rto_stall" in slow:
         _expect(d["rto_episodes"] > 0, wd, "rto_stall tag without an RTO episode")
     # window_full_s: null when the capture cannot tell (window scale unknown), then no episode
-    full_s, full_n = d["window_full_s"], d["window_full_episodes"]
-    _expect(full_s is None or (_is_num(full_s) and full_s >= 0), wd, f"window_full_s {full_s!r}")
-    _expect(_is_int(full_n) and full_n >= 0, wd, f"window_full_episodes {full_n!r}")
-    full_stalls = [s for s in d["stalls"] if s["cause"] == "window_full"]
-    _expect(len(full_stalls) == full_n, wd, "one window_full stall per episode")
-    _expect(full_s is not None or full_n == 0, wd, "window-full episodes of an unknown window")
-    if full_s is not None:
-        total_full = sum(s["seconds"] for s in full_stalls)
-        _expect(abs(total_full - full_s) < 1e-5 * (1 + full_n), wd, "window_full_s = its stalls")
+    full_n = _waits(d, wd, "window_full_s", "window_full_episodes", "window_full")
     # nagle_s: the same shape (null: no handshake round trip to tell a delayed ACK by)
-    nagle_s, nagle_n = d["nagle_s"], d["nagle_episodes"]
-    _expect(nagle_s is None or (_is_num(nagle_s) and nagle_s >= 0), wd, f"nagle_s {nagle_s!r}")
-    _expect(_is_int(nagle_n) and nagle_n >= 0, wd, f"nagle_episodes {nagle_n!r}")
-    nagle_stalls = [s for s in d["stalls"] if s["cause"] == "nagle"]
-    _expect(len(nagle_stalls) == nagle_n, wd, "one nagle stall per episode")
-    _expect(nagle_s is not None or nagle_n == 0, wd, "Nagle episodes without a round trip")
-    if nagle_s is not None:
-        total_nagle = sum(s["seconds"] for s in nagle_stalls)
-        _expect(abs(total_nagle - nagle_s) < 1e-5 * (1 + nagle_n), wd, "nagle_s = its stalls")
+    _waits(d, wd, "nagle_s", "nagle_episodes", "nagle")
     if "nagle_stall" in slow:
+        nagle_s = d["nagle_s"]
         _expect(nagle_s is not None and nagle_s >= 0.2, wd, "nagle_stall tag under 0.2 s")
     if "window_full_stall" in slow:
         _expect(full_n > 0, wd, "window_full_stall tag without a window-full episode")
+
+
+def _waits(d: dict[str, Any], wd: str, seconds_key: str, count_key: str, cause: str) -> int:
+    """A measure of waits and its count: null (the capture cannot tell) or >= 0 seconds, the
+    sum of its stalls of ``cause``, one stall per episode; no episodes where null. Returns
+    the count."""
+    seconds, count = d[seconds_key], d[count_key]
+    _expect(
+        seconds is None or (_is_num(seconds) and seconds >= 0), wd, f"{seconds_key} {seconds!r}"
+    )
+    _expect(_is_int(count) and count >= 0, wd, f"{count_key} {count!r}")
+    stalls = [s for s in d["stalls"] if s["cause"] == cause]
+    _expect(len(stalls) == count, wd, f"one {cause} stall per episode")
+    _expect(seconds is not None or count == 0, wd, f"{cause} episodes where it cannot tell")
+    if seconds is not None:
+        total = sum(s["seconds"] for s in stalls)
+        _expect(abs(total - seconds) < 1e-5 * (1 + count), wd, f"{seconds_key} = its stalls")
+    return int(count)
 
 
 #: issue 9, causes from the network path (docs/contract.md, "ICMP errors, path MTU and idle gaps").

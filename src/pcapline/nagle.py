@@ -100,7 +100,9 @@ def nagle_waits(
     not at hand (then only a capture point at the sender shows a wait)."""
     new = new_data(facts)
     unknown = np.isnan(loops[0]) & (per_connection_max(new, facts.starts) > 0)  # both or none
-    small = new & ~facts.fin & (facts.seg_len < _full_size(facts, new))
+    small = new & ~facts.fin
+    rows = np.flatnonzero(small)
+    small[rows[~_small(facts, _sizes(facts, new), rows)]] = False
     pairs = [_held(facts, new, small, loops, ts_ecr, client) for client in (True, False)]
     a = np.concatenate([p[0] for p in pairs])
     b = np.concatenate([p[1] for p in pairs])
@@ -122,16 +124,26 @@ def nagle_waits(
     return NagleWaits(unknown, {conn: tuple(found) for conn, found in episodes.items()})
 
 
-def _full_size(facts: Facts, new: np.ndarray) -> np.ndarray:
-    """Per row: its sender's full-sized segment. Linux sends at most ``mss_cache``: the
+def _sizes(facts: Facts, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per connection and side (``conn_index * 2 + from_client``): the largest new data it
+    sent, and the MSS it announced (``_own_mss``): what ``_small`` reads."""
+    return largest_segments(facts, new), _own_mss(facts)
+
+
+def _small(facts: Facts, sizes: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """At ``rows`` (segments of new data): shorter than their sender's full-sized one."""
+    return np.asarray(facts.seg_len[rows] < _full_size(facts, sizes, rows))
+
+
+def _full_size(facts: Facts, sizes: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """At ``rows``: their sender's full-sized segment. Linux sends at most ``mss_cache``: the
     peer's MSS, or less when the sender's own path is narrower (its interface MTU, which the
     MSS it announced in its own SYN shows). The largest new data it sent when that came
     within the options' room of that MSS; else the MSS less that room (a sender that sent
     only small segments); 0 (nothing is small) when the peer announced no MSS."""
-    side = facts.conn_index * 2 + facts.from_client
-    largest = largest_segments(facts, new)[side]
-    own = _own_mss(facts)[side]
-    peer = facts.peer_mss.astype(np.int64)
+    side = facts.conn_index[rows] * 2 + facts.from_client[rows]
+    largest, own = sizes[0][side], sizes[1][side]
+    peer = facts.peer_mss[rows].astype(np.int64)
     mss = np.where((own > 0) & (own < peer), own, peer)
     near_mss = largest >= mss - MAX_OPTIONS_B
     return np.asarray(np.where(mss > 0, np.where(near_mss, largest, mss - MAX_OPTIONS_B), 0))
@@ -140,7 +152,7 @@ def _full_size(facts: Facts, new: np.ndarray) -> np.ndarray:
 def _own_mss(facts: Facts) -> np.ndarray:
     """Per connection and side (``conn_index * 2 + from_client``): the MSS it announced in
     its own SYN or SYN+ACK, 0 when none was captured."""
-    announced = np.where(facts.syn, facts.mss.astype(np.int64), 0)
+    announced = np.where(facts.syn, facts.mss, 0)
     own = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
     own[0::2] = per_connection_max(np.where(facts.from_client, 0, announced), facts.starts)
     own[1::2] = per_connection_max(np.where(facts.from_client, announced, 0), facts.starts)
