@@ -119,6 +119,15 @@ class Stall:
 
 
 @dataclass(frozen=True, slots=True)
+class Waits:
+    """Per connection (``facts.conn_ids`` order): the episodes of one kind of wait a columnar
+    pass found (window_full.py, nagle.py)."""
+
+    unknown: np.ndarray  # bool: the capture cannot tell (each module's docstring says when)
+    episodes: dict[int, tuple[Stall, ...]]  # conn id -> its episodes (connections with any)
+
+
+@dataclass(frozen=True, slots=True)
 class Delays:
     """What one connection lost to retries, stalls and silence (module docstring: the rules)."""
 

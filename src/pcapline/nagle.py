@@ -51,7 +51,6 @@ the path's own time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,7 +59,7 @@ from pcapline.facts import largest_segments, new_data, per_connection_max
 from pcapline.model import Side, StallCause
 
 if TYPE_CHECKING:
-    from pcapline.delays import Stall
+    from pcapline.delays import Stall, Waits
     from pcapline.facts import Facts
 
 #: The least and most a delayed ACK waits beyond the path. Linux's timer starts at
@@ -82,17 +81,9 @@ EARLIEST_LOOPS = 0.9
 MAX_OPTIONS_B = 40
 
 
-@dataclass(frozen=True, slots=True)
-class NagleWaits:
-    """Per connection (``facts.conn_ids`` order): the Nagle/delayed-ACK episodes found."""
-
-    unknown: np.ndarray  # bool: the capture cannot tell (module docstring)
-    episodes: dict[int, tuple[Stall, ...]]  # conn id -> its episodes (connections with any)
-
-
 def nagle_waits(
     facts: Facts, loops: tuple[np.ndarray, np.ndarray], ts_ecr: np.ndarray | None = None
-) -> NagleWaits:
+) -> Waits:
     """Nagle/delayed-ACK episodes of every connection (module docstring): columnar over
     every segment; Python builds the few episodes found. ``loops``: the capture point's
     loops to the server and to the client, ns per connection (``handshake_loops``);
@@ -108,7 +99,7 @@ def nagle_waits(
     b = np.concatenate([p[1] for p in pairs])
     order = np.lexsort((facts.time_ns[a], facts.conn_index[a]))
     episodes: dict[int, list[Stall]] = {}
-    from pcapline.delays import Stall
+    from pcapline.delays import Stall, Waits
 
     for i, j in zip(a[order].tolist(), b[order].tolist(), strict=True):
         side = Side.CLIENT if facts.from_client[i] else Side.SERVER
@@ -121,7 +112,7 @@ def nagle_waits(
             int(facts.frame[i]),
         )
         episodes.setdefault(int(facts.conn[i]), []).append(stall)
-    return NagleWaits(unknown, {conn: tuple(found) for conn, found in episodes.items()})
+    return Waits(unknown, {conn: tuple(found) for conn, found in episodes.items()})
 
 
 def _sizes(facts: Facts, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

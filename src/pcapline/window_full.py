@@ -38,7 +38,6 @@ opening cannot be judged then.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,7 +46,7 @@ from pcapline.facts import largest_segments, new_data, per_connection_max
 from pcapline.model import Side, StallCause
 
 if TYPE_CHECKING:
-    from pcapline.delays import Stall
+    from pcapline.delays import Stall, Waits
     from pcapline.facts import Facts
 
 #: The sender reacts to an opening within this many handshake round trips (plus
@@ -56,15 +55,7 @@ REACTION_RTTS = 2
 REACTION_SLACK_NS = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class WindowFull:
-    """Per connection (``facts.conn_ids`` order): the window-full episodes found."""
-
-    unknown: np.ndarray  # bool: the capture cannot tell (module docstring)
-    episodes: dict[int, tuple[Stall, ...]]  # conn id -> its episodes (connections with any)
-
-
-def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
+def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> Waits:
     """Window-full episodes of every connection: which segments filled the window is
     columnar; the episodes are built for the few connections with such segments."""
     from pcapline.facts import UNKNOWN
@@ -92,7 +83,9 @@ def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> WindowFull:
         found = _episodes(facts, index, fresh, full, slack_ns)
         if found:
             episodes[int(facts.conn_ids[index])] = found
-    return WindowFull(unknown, episodes)
+    from pcapline.delays import Waits
+
+    return Waits(unknown, episodes)
 
 
 def _both_syns(facts: Facts) -> np.ndarray:
