@@ -60,7 +60,9 @@ def _same_views(path: Path, spill: Path, ways: tuple[tuple[int, int], ...]) -> N
 def test_report_and_timelines_on_disk_equal_in_memory_on_samples(
     path: Path, tmp_path: Path
 ) -> None:
-    _same_views(path, tmp_path, ((3, 1),))
+    """Every sample read back from disk in one partition; several partitions on two workers
+    are the corpus captures' and the three samples' below."""
+    _same_views(path, tmp_path, ((1, 1),))
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])

@@ -42,7 +42,7 @@ CAPTURES = sorted(
 SEED = 20261203
 CUT_NS = 1_000_000_000
 DROP_SHARE = 0.05
-DROP_ROUNDS = 8  # small captures lose no frame in many draws: several draws per capture
+DROP_ROUNDS = 5  # small captures lose no frame in many draws: several draws per capture
 
 Keep = Callable[[pd.DataFrame, np.ndarray, np.ndarray], np.ndarray]
 
