@@ -35,6 +35,15 @@ ETHERNET: dict[str, Any] = {
     "snaplen": 262144,
 }
 
+#: capture_format of ``tcpdump -i tun0 -s 96`` (headers only, so the sample folder stays
+#: small): the tun links whose relay delays packets (scenarios/linktypes.py ``tun_pair``).
+TUN_HEADERS: dict[str, Any] = {
+    "format": "pcap",
+    "link_type": "RAW",
+    "tool": "tcpdump -i tun0 -s 96",
+    "snaplen": 96,
+}
+
 #: Counts of a clean exchange on a lossless veth: nothing is ever retransmitted or probed.
 CLEAN: dict[str, CountValue] = {key: 0 for key in COUNT_KEYS}
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, bound_s, clean
+from tools.samplegen.expected import (
+    ETHERNET,
+    TUN_HEADERS,
+    Conn,
+    Expected,
+    bound,
+    bound_s,
+    clean,
+)
 from tools.samplegen.netns import Lab, Pair, make_pair, make_routed
 from tools.samplegen.scenario import Ctx, run_pair
 
@@ -1119,12 +1127,7 @@ def data_rtt_on_a_long_path(ctx: Ctx, net: int) -> list[Expected]:
             known_tshark_differences=[
                 "{'client_port': 42951}: retransmits=0, expected {'min': 1, 'max': None}"
             ],
-            capture_format={
-                "format": "pcap",
-                "link_type": "RAW",
-                "tool": "tcpdump -i tun0 -s 96",
-                "snaplen": 96,
-            },
+            capture_format=TUN_HEADERS,
         )
     ]
 
@@ -1277,12 +1280,7 @@ def nagle_delayed_ack_on_a_path(ctx: Ctx, net: int) -> list[Expected]:
                     note="each second half waits for the first half's delayed ACK",
                 )
             ],
-            capture_format={
-                "format": "pcap",
-                "link_type": "RAW",
-                "tool": "tcpdump -i tun0 -s 96",
-                "snaplen": 96,
-            },
+            capture_format=TUN_HEADERS,
         )
         for name, where in zip(names, ("client", "server"), strict=True)
     ]
