@@ -453,14 +453,10 @@ def _with_unseen_fin(c: Close) -> tuple[int | None, int | None, Side | None]:
     assert unseen is not None
     seen = c.server_fin_frame if unseen.side is Side.CLIENT else c.client_fin_frame
     assert seen is not None
-    closer = unseen.side if unseen.ack_frame <= seen else _other(unseen.side)
+    closer = unseen.side if unseen.ack_frame <= seen else unseen.side.other
     if unseen.side is Side.CLIENT:
         return unseen.ack_frame, seen, closer
     return seen, unseen.ack_frame, closer
-
-
-def _other(side: Side) -> Side:
-    return Side.SERVER if side is Side.CLIENT else Side.CLIENT
 
 
 def _reset_side(e: Evidence) -> Side | None:

@@ -532,7 +532,7 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
     )
     what = "FIN (no data)" if s.fin_only else "data"
     unacked = (
-        f"no acknowledgement in the capture (the {_peer(s.side)}'s direction was not captured)"
+        f"no acknowledgement in the capture (the {s.side.other}'s direction was not captured)"
         if s.acks_unseen
         else "never acknowledged"
     )
@@ -965,10 +965,6 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
     )
 
 
-def _peer(side: Side) -> Side:
-    return Side.SERVER if side is Side.CLIENT else Side.CLIENT
-
-
 def _loss_note(d: Decision, e: Evidence) -> str:
     r = e.retransmit
     if d.fate is Fate.RETRANSMIT_TIMEOUT or not r.total:
@@ -990,11 +986,11 @@ def _loss_note(d: Decision, e: Evidence) -> str:
     if s is not None and s.acks_unseen and not s.acked:
         end = (
             f"whether the {s.side}'s last retransmitted data was acknowledged cannot be seen "
-            f"(the {_peer(s.side)}'s direction was not captured)"
+            f"(the {s.side.other}'s direction was not captured)"
         )
     elif s is not None and s.acks_unseen:
         end = (
-            f"the {s.side}'s own later ACKs show the {_peer(s.side)} answered afterwards (its "
+            f"the {s.side}'s own later ACKs show the {s.side.other} answered afterwards (its "
             "direction was not captured)"
         )
     elif s is not None and not s.acked:
@@ -1092,7 +1088,7 @@ def _one_sided_note(e: Evidence) -> str:
     unseen = e.close.unseen_fin
     if unseen is not None:
         return (
-            f"The {unseen.side}'s FIN is not in the capture; the {_peer(unseen.side)} "
+            f"The {unseen.side}'s FIN is not in the capture; the {unseen.side.other} "
             f"acknowledged it (frame {unseen.ack_frame}): the capture point lost it."
         )
     if one is None:

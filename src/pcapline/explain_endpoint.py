@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pcapline.evidence import Evidence
 from pcapline.fmt import seconds as _s
-from pcapline.model import Cause, Decision, Fate, Side
+from pcapline.model import Cause, Decision, Fate
 from pcapline.timers import next_backoff
 
 #: net.ipv4.tcp_retries2's default, and the RTO_MIN and RTO_MAX its time limit is modelled on
@@ -31,14 +31,10 @@ def endpoint_note(d: Decision, e: Evidence) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _other(side: Side) -> Side:
-    return Side.SERVER if side is Side.CLIENT else Side.CLIENT
-
-
 def _peer_lost_state(d: Decision, e: Evidence) -> str:
     r = e.close.ending_reset
     assert r is not None
-    peer = _other(r.side)
+    peer = r.side.other
     gap = e.idle
     after_idle = gap is not None and gap.peer_rst_frame == r.frame
     quiet = f" after {_s(r.idle_s)} of silence" if r.idle_s is not None and r.idle_s >= 1 else ""
@@ -75,7 +71,7 @@ def _peer_lost_state(d: Decision, e: Evidence) -> str:
 def _orphaned_fin_wait2(d: Decision, e: Evidence) -> str:
     r = e.close.ending_reset
     assert r is not None
-    closer, peer = r.side, _other(r.side)
+    closer, peer = r.side, r.side.other
     late = _s(r.late_after_fin_s)
     if r.late_is_fin:
         return (
@@ -106,7 +102,7 @@ def _orphaned_fin_wait2(d: Decision, e: Evidence) -> str:
 def _keepalive_race(d: Decision, e: Evidence) -> str:
     r = e.close.ending_reset
     assert r is not None
-    closer, peer = r.side, _other(r.side)
+    closer, peer = r.side, r.side.other
     when = (
         "sent before the FIN reached it"
         if r.late_crossed_fin

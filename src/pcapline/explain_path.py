@@ -109,7 +109,7 @@ def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
         return _with_paragraph(
             story,
             f"The {error.quoted_side}'s segments drew ICMP {error.words} from "
-            f"{_sender(error, _other(error.quoted_side))} (frame {error.frame}): the path "
+            f"{_sender(error, error.quoted_side.other)} (frame {error.frame}): the path "
             "rejected them; Linux keeps retrying on such errors in an established connection "
             "and reports them when it gives up. Check: the routes and firewall rules at that "
             "address (nft list ruleset / iptables -S for REJECT rules).",
@@ -167,10 +167,6 @@ def _errno(error: IcmpError) -> str:
     return "EHOSTUNREACH"
 
 
-def _other(side: Side) -> Side:
-    return Side.SERVER if side is Side.CLIENT else Side.CLIENT
-
-
 def _packet_too_big(d: Decision, e: Evidence) -> str:
     error = too_big(e)
     assert error is not None
@@ -183,7 +179,7 @@ def _packet_too_big(d: Decision, e: Evidence) -> str:
         else "the sender still did not get its data through"
     )
     return (
-        f"ICMP {error.words} from {_sender(error, _other(error.quoted_side))} (frame "
+        f"ICMP {error.words} from {_sender(error, error.quoted_side.other)} (frame "
         f"{error.frame}) named{mtu}: the {error.quoted_side}'s{size} segments did not fit a "
         f"link on the path (RFC 1191 / RFC 8201); {outcome}. Check: the MTU of the links and "
         "tunnels between the hosts (ip link; VPN, GRE, VXLAN and PPPoE lower it), MSS clamping "
@@ -225,7 +221,7 @@ def _black_hole(e: Evidence) -> str:
 def _idle_timeout(d: Decision, e: Evidence, story: Explanation) -> Explanation:
     idle = e.idle
     assert idle is not None
-    peer = _other(idle.after_side)
+    peer = idle.after_side.other
     timeouts = (
         f"Compare the {gap(idle.gap_s)} idle gap with the idle timeouts of the middleboxes on "
         f"the path: {IDLE_TIMEOUTS}."

@@ -85,7 +85,7 @@ def _window_full(d: Delays) -> str:
     side, episodes = _waiter(d, StallCause.WINDOW_FULL)
     return (
         f"Slow: the {side.value} waited {_s(d.window_full_s)} in all ({len(episodes)} times) for "
-        f"the {_peer(side)}'s full receive window to open: the {_peer(side)}'s application "
+        f"the {side.other}'s full receive window to open: the {side.other}'s application "
         "read slowly, or its receive buffer is small for the path (SO_RCVBUF, "
         "net.ipv4.tcp_rmem)."
     )
@@ -96,7 +96,7 @@ def _nagle(d: Delays) -> str:
     each = _s(median(s.seconds for s in episodes)) if episodes else "?"
     return (
         f"Slow: the {side.value}'s small writes waited {_s(d.nagle_s)} in all "
-        f"({len(episodes)} times, about {each} each) for the {_peer(side)}'s delayed ACK: "
+        f"({len(episodes)} times, about {each} each) for the {side.other}'s delayed ACK: "
         "likely Nagle meeting delayed ACK (a message sent in several writes, then a wait for "
         "the answer; the capture shows each held segment leave as that ACK came, not the "
         f"socket option). Set TCP_NODELAY on the {side.value}'s socket, or write each message "
@@ -118,7 +118,3 @@ def _waiter(d: Delays, cause: StallCause) -> tuple[Side, list[Stall]]:
     sides = Counter(s.side for s in stalls)
     side = sides.most_common(1)[0][0] if sides else Side.CLIENT
     return side, [s for s in stalls if s.side is side]
-
-
-def _peer(side: Side) -> str:
-    return "server" if side is Side.CLIENT else "client"

@@ -41,6 +41,12 @@ class Side(enum.StrEnum):
     SERVER = "server"  # the other end
     BOTH = "both"  # only for ``closer``: the FINs crossed (simultaneous close)
 
+    @property
+    def other(self) -> Side:
+        """The other end of the connection (the client's is the server; any other's the
+        client)."""
+        return Side.SERVER if self is Side.CLIENT else Side.CLIENT
+
 
 class Fate(enum.StrEnum):
     """How a connection ended: exactly one per connection (DESIGN.md, "Fates")."""
