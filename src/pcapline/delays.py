@@ -954,7 +954,7 @@ def measure(
     the segments table's TSecr column (nagle.py proves with it that a held write left after
     the ACK that released it).
     """
-    from pcapline.detect.handshake import handshake_loops, handshake_rtts
+    from pcapline.detect.handshake import handshake_loops
 
     limits = thresholds or SlowThresholds()
     ids = facts.conn_ids
@@ -962,9 +962,9 @@ def measure(
     connect = _measured(_connect_s(facts, events))
     turns = _turns(facts)
     windows = _window_events(events)
-    handshake_rtt_ms = handshake_rtts(facts)
+    handshake_rtt_ms, loops = handshake_loops(facts)
     full = window_full(facts, handshake_rtt_ms)
-    nagle = nagle_waits(facts, handshake_loops(facts), ts_ecr)
+    nagle = nagle_waits(facts, loops, ts_ecr)
     held = {
         conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))
         for conn in {*full.episodes, *nagle.episodes}

@@ -639,18 +639,20 @@ def handshake_rtts(facts: Facts) -> np.ndarray:
     return np.asarray(handshake_rtt_ms(syns, synacks, syn_ns, ack_ns))
 
 
-def handshake_loops(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
-    """Per connection (``facts.conn_ids`` order), the two halves of the handshake's round trip
-    as the capture point saw them, in ns: SYN -> SYN+ACK (the loop to the server and back)
-    and SYN+ACK -> ACK (the loop to the client and back); NaN where ``handshake_rtt_ms`` is.
-    At the client the first is the whole round trip and the second about 0; at the server
-    the other way round; in the middle each is the capture point's distance to that host."""
+def handshake_loops(facts: Facts) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """``handshake_rtts``, and per connection (``facts.conn_ids`` order) the two halves of
+    that round trip as the capture point saw them, in ns: SYN -> SYN+ACK (the loop to the
+    server and back) and SYN+ACK -> ACK (the loop to the client and back); NaN where the
+    round trip is. At the client the first is the whole round trip and the second about 0;
+    at the server the other way round; in the middle each is the capture point's distance
+    to that host. One pass over the handshake's rows for both."""
     syns, synacks, syn_ns, synack_ns, ack_ns = _handshake_times(facts)
-    measured = ~np.isnan(handshake_rtt_ms(syns, synacks, syn_ns, ack_ns))
+    rtt_ms = np.asarray(handshake_rtt_ms(syns, synacks, syn_ns, ack_ns))
+    measured = ~np.isnan(rtt_ms)
     server = np.where(measured & (synack_ns >= syn_ns), synack_ns - syn_ns, np.nan)
     client = np.where(measured & (ack_ns >= synack_ns), ack_ns - synack_ns, np.nan)
     both = ~np.isnan(server) & ~np.isnan(client)  # a step back in time measures neither
-    return np.where(both, server, np.nan), np.where(both, client, np.nan)
+    return rtt_ms, (np.where(both, server, np.nan), np.where(both, client, np.nan))
 
 
 def _handshake_times(
