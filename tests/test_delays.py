@@ -368,3 +368,38 @@ def test_visited_columns_give_back_every_record_as_stored(name: str) -> None:
     missing = max(ids) + 1
     assert missing not in whole and whole.get(missing) is None and "1" not in whole
     assert sum(len(r.stalls) for r in records.values()) == sum(len(whole[c].stalls) for c in ids)
+
+
+def _turn_across_a_hole(tmp_path: Path, *, answer_seen_from: int, request_tail: bool) -> Any:
+    """A request answered at once by 10 segments 0.2 s apart, the capture missing the first
+    ``answer_seen_from`` of them; ``request_tail``: the request's last 50 bytes go out 1.4 s
+    after its first 100 and the capture misses them (the answer comes 5 ms after them)."""
+    from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+    c = Conversation().handshake(0.0, rtt=0.002)
+    c.data(CLIENT, 0.010, 100)
+    start = 0.011
+    if request_tail:
+        c.data(CLIENT, 1.410, 50, captured=False)
+        start = 1.415
+    for k in range(10):
+        c.data(SERVER, start + 0.2 * k, 1000, captured=k >= answer_seen_from)
+        c.ack(CLIENT, start + 0.2 * k + 0.001)
+    path = tmp_path / "hole.pcap"
+    path.write_bytes(pcap_bytes(c))
+    return pcapline.analyze(path).delays[0]
+
+
+def test_a_turn_timed_across_a_hole_in_the_capture_is_not_measured(tmp_path: Path) -> None:
+    """delays._across_a_hole: a tap that lost the answer's first second (seen: its 1.2 s-late
+    remainder), or the request's tail (seen: its head, 1.4 s before the answer), cannot time
+    the wait: no response time and no slow_response, where the seen segments alone would say
+    1.2 s and 1.4 s. The whole capture times the same turn at 1 ms."""
+    whole = _turn_across_a_hole(tmp_path, answer_seen_from=0, request_tail=False)
+    assert whole.response_s == pytest.approx(0.001, abs=1e-6) and whole.responses == 1
+    for hole in (
+        {"answer_seen_from": 6, "request_tail": False},
+        {"answer_seen_from": 0, "request_tail": True},
+    ):
+        d = _turn_across_a_hole(tmp_path, **hole)
+        assert (d.response_s, d.responses, d.slow) == (None, 0, ()), hole

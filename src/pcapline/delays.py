@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
-from pcapline.facts import first_at_least
+from pcapline.facts import UNKNOWN, first_at_least, peer_max_before
 from pcapline.model import (
     EventKind,
     ResponseJudged,
@@ -1341,6 +1341,7 @@ def _turns(facts: Facts) -> Turns:
     last_server = np.maximum.accumulate(np.where(client, -1, position))
     asked = np.where(client[after], last_server[after - 1], last_client[after - 1])
     gap = _measured((t[after] - t[asked]) / 1e9)  # NaN across a timestamp step back
+    gap[_across_a_hole(facts, rows[after])] = np.nan
     # The server owes an answer after each client run; the client only after a greeting the
     # server opened the connection with: the connection's first turn, when it follows
     # server data (before a connection's first turn all its data came from one side).
@@ -1385,6 +1386,26 @@ def _turns(facts: Facts) -> Turns:
         max_at,
         first_at,
     )
+
+
+def _across_a_hole(facts: Facts, answers: np.ndarray) -> np.ndarray:
+    """Per answer row: was the turn's wait timed across bytes the capture never saw?
+
+    The answer's first byte went by before the first one seen when the sender had bytes
+    before it the capture lacks (its seq above the sender's highest end so far); the request
+    ended after the last byte seen when the answer acknowledges client bytes the capture never
+    saw. Either way the silence between the seen segments is not the wait: a tap that lost a
+    second of frames (a ring buffer overrun, a mirror port's burst) would turn it into a slow
+    answer. One byte more is allowed on the request's side: a FIN the capture lost ends no
+    request data."""
+    sent = (facts.seg_len > 0) | facts.syn | facts.fin
+    request_end = peer_max_before(
+        facts.seq_end, sent & ~facts.rst, facts.from_client, facts.conn_index
+    )
+    answer_early = facts.rel_seq[answers] > facts.next_seq[answers]
+    known = request_end[answers] != UNKNOWN
+    request_late = facts.ack[answers] & known & (facts.rel_ack[answers] > request_end[answers] + 1)
+    return np.asarray(answer_early | request_late)
 
 
 # --- per visited connection -------------------------------------------------------------
