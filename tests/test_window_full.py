@@ -208,3 +208,31 @@ def test_per_connection_max_equals_a_scatter_into_each_connection(seed: int) -> 
     np.maximum.at(expected, np.repeat(np.arange(len(sizes)), sizes), values)
     assert per_connection_max(values, starts).tolist() == expected.tolist()
     assert per_connection_max(values > 0, starts).tolist() == (expected > 0).tolist()
+
+
+def _room_every_time(capture_at: Side, total: int) -> Conversation:
+    """The client sends ``total`` bytes in 1000 B segments 20 ms apart; the server ACKs each at
+    once, its edge always 4000 B ahead: never a full window as this capture point sees it.
+    ``capture_at``: the handshake's timing puts the capture point at that end (at the server
+    the SYN+ACK leaves at once and the ACK comes a 20 ms round trip later; at the client the
+    other way round)."""
+    c = Conversation(window=WINDOW)
+    synack_at, ack_at = (0.00001, 0.02) if capture_at is Side.SERVER else (0.02, 0.02001)
+    c.syn(0.0, wscale=0).synack(synack_at, wscale=0).ack(CLIENT, ack_at)
+    for k in range(total // 1000):
+        t = 0.03 + 0.02 * k
+        c.data(CLIENT, t, 1000).ack(SERVER, t + 0.0001)
+    return c
+
+
+def test_a_capture_nearer_the_receiver_proves_no_full_window(tmp_path: Path) -> None:
+    """window_full._sent_toward_the_capture_side: the same segments, captured at the sender,
+    prove no full window (0.0); captured at the receiver they prove nothing, because the
+    receiver's window there is a loop ahead of what the sender saw (unknown, None), once the
+    sender sent at least the smallest window offered; 3000 B never fill a 4000 B window."""
+    at_sender = _analyse(tmp_path, _room_every_time(Side.CLIENT, 10_000)).delays[0]
+    assert (at_sender.window_full_s, at_sender.window_full_episodes) == (0.0, 0)
+    at_receiver = _analyse(tmp_path, _room_every_time(Side.SERVER, 10_000)).delays[0]
+    assert (at_receiver.window_full_s, at_receiver.window_full_episodes) == (None, 0)
+    short = _analyse(tmp_path, _room_every_time(Side.SERVER, 3000)).delays[0]
+    assert short.window_full_s == 0.0

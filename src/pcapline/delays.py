@@ -963,7 +963,7 @@ def measure(
     turns = _turns(facts)
     windows = _window_events(events)
     handshake_rtt_ms, loops = handshake_loops(facts)
-    full = window_full(facts, handshake_rtt_ms)
+    full = window_full(facts, handshake_rtt_ms, loops)
     nagle = nagle_waits(facts, loops, ts_ecr)
     held = {
         conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))

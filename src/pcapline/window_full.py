@@ -27,7 +27,13 @@ window is the same receiver wait in its extreme form, measured by its own detect
 
 Every time is as seen at the capture point. A capture near the receiver sees ACKs before the
 sender does, so the room there looks larger than the sender's: episodes may be missed there,
-never invented.
+never invented. Where the capture point is nearer the receiver of a direction's data than its
+sender (the handshake's loop to the sender longer than its loop to the receiver), finding no
+episode proves nothing once the sender sent at least the smallest window offered: a
+receiver that opens its window more often than once per loop to the sender shows every
+arriving segment room the sender never saw, and a queue on the path makes that loop longer
+than the handshake's. Such a connection without an episode is unknown, not 0; one with
+episodes keeps what they show (a lower bound).
 
 Unknown (``seconds`` NaN): a connection that carried data without both SYNs captured (the
 window scale is unknown: a raw window of 512 may be 512 bytes or 2 MB, so a full window
@@ -55,9 +61,12 @@ REACTION_RTTS = 2
 REACTION_SLACK_NS = 1_000_000
 
 
-def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> Waits:
+def window_full(
+    facts: Facts, handshake_rtt_ms: np.ndarray, loops: tuple[np.ndarray, np.ndarray]
+) -> Waits:
     """Window-full episodes of every connection: which segments filled the window is
-    columnar; the episodes are built for the few connections with such segments."""
+    columnar; the episodes are built for the few connections with such segments. ``loops``:
+    the handshake's loops to the server and to the client (``handshake.handshake_loops``)."""
     from pcapline.facts import UNKNOWN
 
     conn = facts.conn_index
@@ -83,9 +92,34 @@ def window_full(facts: Facts, handshake_rtt_ms: np.ndarray) -> Waits:
         found = _episodes(facts, index, fresh, full, slack_ns)
         if found:
             episodes[int(facts.conn_ids[index])] = found
+    nothing_found = np.ones(len(unknown), dtype=bool)
+    nothing_found[np.searchsorted(facts.conn_ids, list(episodes))] = False
+    unknown |= nothing_found & _sent_toward_the_capture_side(facts, fresh, loops)
     from pcapline.delays import Waits
 
     return Waits(unknown, episodes)
+
+
+def _sent_toward_the_capture_side(
+    facts: Facts, fresh: np.ndarray, loops: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Per connection: did a side send, to a receiver the capture point is nearer than it is
+    to that sender, at least as many bytes as the smallest window that receiver offered
+    (fewer never fill a window: a short request's 0 s is proven)? NaN loops (no handshake
+    round trip) say nothing."""
+    from pcapline.facts import UNKNOWN, extreme_per_key
+
+    to_server, to_client = loops
+    with np.errstate(invalid="ignore"):
+        near_server = to_client > to_server
+        near_client = to_server > to_client
+    rows = np.flatnonzero(fresh & (facts.peer_window != UNKNOWN))
+    key = facts.conn_index[rows] * 2 + facts.from_client[rows]  # per direction: 1 the client's
+    n_keys = 2 * len(facts.conn_ids)
+    sent = extreme_per_key(np.maximum, key, facts.seq_end[rows], n_keys, -1)
+    offered = extreme_per_key(np.minimum, key, facts.peer_window[rows], n_keys, 2**62)
+    could_fill = (sent >= offered).reshape(-1, 2)  # columns: server's data, client's data
+    return np.asarray((could_fill[:, 1] & near_server) | (could_fill[:, 0] & near_client))
 
 
 def _both_syns(facts: Facts) -> np.ndarray:
