@@ -333,3 +333,22 @@ def test_unanswered_syns_in_a_one_direction_capture_prove_no_connect_timeout(
         rows = one.connections[one.connections.fate == "connect_timeout"]
         assert len(rows) == 1
         assert (rows.confidence.iloc[0], list(rows.caveats.iloc[0])) == ("unknown", ["one_sided"])
+
+
+def test_a_reused_4tuples_synack_with_a_new_isn_is_no_synack_retry(tmp_path: Path) -> None:
+    """The same 4-tuple three times; the capture point lost the second connection's SYN, so
+    Wireshark (and pcapline) keep its SYN+ACK in the first stream. That SYN+ACK carries a new
+    ISN: it answers a new SYN, it is no retransmission of the first SYN+ACK (which resends the
+    same ISN), so no SYN+ACK retry is counted, listed or explained."""
+    path = SAMPLES / "port-reuse-same-4tuple-3x.pcap"
+    seg = pcapline.analyze(str(path)).segments
+    syns = seg.loc[(seg["flags"] & SYN != 0) & seg["from_client"], "frame"].tolist()
+    capture = read_capture(str(path))
+    out = tmp_path / "lost-second-syn.pcapng"
+    rewrite(path, capture.frame != int(syns[1]), out)
+    degraded = pcapline.analyze(str(out))
+    first = degraded.connections.iloc[0]
+    assert len(degraded.connections) == 2  # the second connection joined the first stream
+    assert first.synack_retransmits == 0
+    assert "synack_retransmit" not in set(degraded.events["kind"].astype(str))
+    assert "SYN+ACK" not in str(first.explanation)

@@ -87,7 +87,7 @@ from pcapline.causes import name_cause
 from pcapline.causes.icmp_reject import syn_rejection
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import Close, first_fins_and_closer
-from pcapline.detect.handshake import handshake_rtts
+from pcapline.detect.handshake import handshake_rtts, syn_masks
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts, rows_per_connection
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
@@ -770,13 +770,11 @@ def _counts(facts: Facts) -> dict[str, np.ndarray]:
     """The six DESIGN.md counts per connection (facts.conn_ids order), columnar, by
     ``Counts`` field name."""
     clean = ~facts.is_dup
-    syn, ack = facts.syn, facts.ack
 
     def per_conn(mask: np.ndarray) -> np.ndarray:
         return rows_per_connection(mask, facts.starts)
 
-    syns = per_conn(syn & ~ack & facts.from_client & clean)
-    synacks = per_conn(syn & ack & ~facts.from_client & clean)
+    syns, synacks = (per_conn(mask) for mask in syn_masks(facts))  # the handshake's own
     columns = (
         np.maximum(syns - 1, 0),
         np.maximum(synacks - 1, 0),

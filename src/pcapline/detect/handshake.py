@@ -264,7 +264,7 @@ class _Opening:
 def _opening(batch: Batch) -> _Opening:
     r = batch.rows
     client, server = r.from_client, ~r.from_client
-    syn, synack = _syn_masks(r)
+    syn, synack = syn_masks(r)
     syn_rows, synack_rows = batch.first(syn), batch.first(synack)
     plain_ack = r.ack & ~r.syn & ~r.rst
     n_conns = len(batch.starts) - 1
@@ -624,12 +624,18 @@ def _first_of(found: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> n
 # --- vectorised parts -----------------------------------------------------------------
 
 
-def _syn_masks(rows: SegmentRows) -> tuple[np.ndarray, np.ndarray]:
-    """The client's SYNs (no ACK) and the server's SYN+ACKs, capture duplicates aside."""
+def syn_masks(rows: SegmentRows) -> tuple[np.ndarray, np.ndarray]:
+    """The client's SYNs (no ACK) and the server's SYN+ACKs, capture duplicates aside.
+
+    Only SYN+ACKs carrying the first one's ISN (relative seq 0): a retransmitted SYN+ACK is
+    the same request sock's (Linux ``inet_rtx_syn_ack`` resends ``snt_isn``; so does every
+    stack, RFC 9293 3.8.1), and one with a new ISN answers a new SYN on the same 4-tuple (a new
+    connection whose SYN the capture lost, after the old one ended: Wireshark keeps it in the
+    old stream), never a retry of the first handshake."""
     clean = ~rows.is_dup
     return (
         rows.syn & ~rows.ack & rows.from_client & clean,
-        rows.syn & rows.ack & ~rows.from_client & clean,
+        rows.syn & rows.ack & ~rows.from_client & clean & (rows.rel_seq == 0),
     )
 
 
@@ -662,7 +668,7 @@ def _handshake_times(
     the client's first ACK of the SYN+ACK (``_acks_synack``; -1: none)."""
     n = len(facts.conn_ids)
     ci = facts.conn_index
-    syn, synack = _syn_masks(facts)
+    syn, synack = syn_masks(facts)
     first_syn = _first_row(syn, ci, n, len(facts))
     first_synack = _first_synack(facts, ci, n)
     acks = _keep_after(_handshake_acks(facts, ci, n), first_synack, ci)
@@ -679,7 +685,7 @@ def _handshake_times(
 
 def screen(facts: Facts) -> np.ndarray:
     """Connections whose opening is not one SYN answered by one SYN+ACK."""
-    syn, synack = _syn_masks(facts)
+    syn, synack = syn_masks(facts)
     n = len(facts.conn_ids)
     n_syn = rows_per_connection(syn, facts.starts)
     n_synack = rows_per_connection(synack, facts.starts)
@@ -719,7 +725,7 @@ def one_sided(facts: Facts) -> np.ndarray:
 
 def rows(facts: Facts) -> EventRows:
     """The first SYN, the first SYN+ACK and the client's ACK of it, for every connection."""
-    syn, synack = _syn_masks(facts)
+    syn, synack = syn_masks(facts)
     first_synack = first_rows(facts, synack)
     # Per connection: its first SYN+ACK row (or past the end: none).
     synack_at = _first_synack(facts, facts.conn_index, len(facts.conn_ids))
