@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 #: mallopt(3) parameter numbers, from glibc's <malloc.h>.
@@ -80,8 +81,10 @@ def release_freed_memory() -> bool:
     return True
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc, else None."""
+    """The C library when it is glibc, else None. Looked up once: ``find_library`` runs
+    ``ldconfig -p`` in a child process each time (2 ms, and a fork of this whole process)."""
     if not _is_glibc():
         return None
     try:
