@@ -106,6 +106,8 @@ DELAY_KEYS = [
     "window_full_episodes",
     "nagle_s",
     "nagle_episodes",
+    "app_pause_s",
+    "app_pause_side",
     "stalled_s",
     "biggest_stall",
     "stalls",
@@ -121,6 +123,7 @@ SLOW_TAGS = [
     "slow_connect",
     "window_full_stall",
     "nagle_stall",
+    "app_pause",
 ]
 #: Keys after kind/summary/connections of the slow findings (issue 10), in order.
 SLOW_FINDING_KEYS = {
@@ -506,6 +509,13 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         _expect(nagle_s is not None and nagle_s >= 0.2, wd, "nagle_stall tag under 0.2 s")
     if "window_full_stall" in slow:
         _expect(full_n > 0, wd, "window_full_stall tag without a window-full episode")
+    # app_pause_s: null (no handshake round trip) or >= 0; a side exactly when it is > 0
+    pause, paused = d["app_pause_s"], d["app_pause_side"]
+    _expect(pause is None or (_is_num(pause) and pause >= 0), wd, "app_pause_s")
+    _expect((paused is not None) == bool(pause), wd, "app_pause_side exactly with a pause")
+    _expect(paused in (None, "client", "server"), wd, "app_pause_side")
+    if "app_pause" in slow:
+        _expect(paused == "server" and pause >= 1.0, wd, "app_pause tag: a server's 1 s pause")
 
 
 def _waits(d: dict[str, Any], wd: str, seconds_key: str, count_key: str, cause: str) -> int:

@@ -27,6 +27,7 @@ STALLED = (
     "zero-window-recovers.pcap",
     "slow-window-full-paced-reader.pcap",
     "slow-nagle-delayed-ack.pcap",
+    "slow-app-pause-mid-answer.pcap",
     "slow-response-turns.pcap",
     "lossy-40-connections-3pct-drop.pcap",
     "midstream-start.pcap",

@@ -232,6 +232,8 @@ DELAYS = obj(
         "window_full_episodes": INT,
         "nagle_s": null(SECONDS),
         "nagle_episodes": INT,
+        "app_pause_s": null(SECONDS),
+        "app_pause_side": null(SIDE),
         "stalled_s": SECONDS,
         "biggest_stall": null(STALL),
         "stalls": array(STALL),

@@ -47,6 +47,9 @@ Per connection (``Delays``):
 - ``nagle_s``, ``nagle_episodes``: small writes Nagle held until the peer's delayed ACK
   (nagle.py), time and number, after loss and windows took their share; None when the
   capture cannot tell (no handshake round trip measured).
+- ``app_pause_s``, ``app_pause_side``: the longest pause of a side's application in the
+  middle of what it was sending, with everything acknowledged and the window open
+  (app_pause.py); None when the capture cannot tell (no handshake round trip measured).
 - ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
   ``slow_response`` only where the opening was captured and the answer it judges, less the
   handshake's round trip, still took the threshold (``_slow_answer``). Which answers it
@@ -69,7 +72,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
-from pcapline.facts import UNKNOWN, first_at_least, peer_max_before
+from pcapline.app_pause import app_pauses
+from pcapline.facts import across_a_hole, first_at_least
 from pcapline.model import (
     EventKind,
     ResponseJudged,
@@ -166,6 +170,10 @@ class Delays:
     #: windows took their share; None: the capture cannot tell (no handshake round trip).
     nagle_s: float | None = 0.0
     nagle_episodes: int = 0
+    #: The longest pause of a side's application mid-message, nothing held by TCP
+    #: (app_pause.py); None: the capture cannot tell (no handshake round trip).
+    app_pause_s: float | None = 0.0
+    app_pause_side: Side | None = None  # whose application paused; None: no pause
     #: Which turns ``slow_response`` judged: every one, or only the first (the bytes show no
     #: request/response protocol); None: no judgement (no turn, or the opening not captured).
     response_judged: ResponseJudged | None = None
@@ -213,6 +221,8 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "window_full_episodes": d.window_full_episodes,
         "nagle_s": _round(d.nagle_s),
         "nagle_episodes": d.nagle_episodes,
+        "app_pause_s": _round(d.app_pause_s),
+        "app_pause_side": None if d.app_pause_side is None else d.app_pause_side.value,
         "stalled_s": round(d.stalled_s, 6),
         "biggest_stall": None if biggest is None else biggest.as_dict(),
         "stalls": [s.as_dict() for s in d.stalls],
@@ -247,6 +257,8 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "window_full_episodes",
     "nagle_s",
     "nagle_episodes",
+    "app_pause_s",
+    "app_pause_side",
     "stalled_s",
     "biggest_stall",
     "stalls",
@@ -378,6 +390,7 @@ DELAY_COLUMNS: tuple[str, ...] = (
     "zero_window_s",
     "window_full_s",  # NaN (empty in CSV): the capture cannot tell
     "nagle_s",  # NaN (empty in CSV): the capture cannot tell
+    "app_pause_s",  # NaN (empty in CSV): the capture cannot tell
     "stalled_s",
     "biggest_stall",  # cause of the biggest stall, "" if none
     "biggest_stall_s",
@@ -415,6 +428,7 @@ class DelaysTable(Mapping[int, Delays]):
         c = self.columns
         v = self.stalls.get(conn, _NOTHING)
         side = int(c["silence_side"][i])
+        paused = int(c["app_pause_side"][i])
         return Delays(
             conn=conn,
             connect_s=_opt(c["connect_s"][i]),
@@ -445,6 +459,8 @@ class DelaysTable(Mapping[int, Delays]):
             window_full_episodes=int(c["window_full_episodes"][i]),
             nagle_s=_opt(c["nagle_s"][i]),
             nagle_episodes=int(c["nagle_episodes"][i]),
+            app_pause_s=_opt(c["app_pause_s"][i]),
+            app_pause_side=None if paused < 0 else (Side.CLIENT if paused else Side.SERVER),
             response_judged=_JUDGED_OF_CODE[int(c["response_judged"][i])],
             response_unjudged=bool(c["response_unjudged"][i]),
         )
@@ -513,6 +529,10 @@ class DelaysTable(Mapping[int, Delays]):
             "window_full_episodes": counts("window_full_episodes"),
             "nagle_s": rounded("nagle_s"),
             "nagle_episodes": counts("nagle_episodes"),
+            "app_pause_s": rounded("app_pause_s"),
+            "app_pause_side": [
+                None if side < 0 else client if side else server for side in ints("app_pause_side")
+            ],
             **dict(zip(_VISITED_DOC_KEYS, per_visit, strict=True)),
         }
         slow = iter([_SLOW_NAME[tag] for tag in tags] if tags else [] for tags in measures["slow"])
@@ -604,6 +624,7 @@ _TAG_MEASURE: dict[SlowTag, str] = {
     SlowTag.SLOW_CONNECT: "connect_s",
     SlowTag.WINDOW_FULL_STALL: "window_full_s",
     SlowTag.NAGLE_STALL: "nagle_s",
+    SlowTag.APP_PAUSE: "app_pause_s",
 }
 
 
@@ -630,6 +651,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
         SlowTag.ZERO_WINDOW_STALL: limits.zero_window_s,
         SlowTag.WINDOW_FULL_STALL: limits.window_full_s,
         SlowTag.NAGLE_STALL: limits.nagle_s,
+        SlowTag.APP_PAUSE: limits.response_s,
     }
     out: list[SlowSummary] = []
     retried = {SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY}
@@ -965,6 +987,7 @@ def measure(
     handshake_rtt_ms, loops = handshake_loops(facts)
     full = window_full(facts, handshake_rtt_ms, loops)
     nagle = nagle_waits(facts, loops, ts_ecr)
+    pauses = app_pauses(facts, loops)
     held = {
         conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))
         for conn in {*full.episodes, *nagle.episodes}
@@ -1047,6 +1070,9 @@ def measure(
         "window_full_episodes": window_full_episodes,
         "nagle_s": per["nagle_s"],
         "nagle_episodes": nagle_episodes,
+        "app_pause_s": pauses.seconds,
+        "app_pause_side": pauses.side,
+        "app_pause_judged": pauses.judged,
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
@@ -1166,6 +1192,7 @@ def slow_tags(
             SlowTag.SLOW_CONNECT: columns["connect_s"] >= limits.connect_s,
             SlowTag.WINDOW_FULL_STALL: _column(columns, "window_full_s") >= limits.window_full_s,
             SlowTag.NAGLE_STALL: _column(columns, "nagle_s") >= limits.nagle_s,
+            SlowTag.APP_PAUSE: _paused_answer(columns, limits),
         }
     n = len(columns["syn_retries"])
     out = np.empty(n, dtype=object)
@@ -1177,6 +1204,18 @@ def slow_tags(
     for i in np.flatnonzero(any_tag).tolist():
         out[i] = tuple(tag for tag, mask in earned.items() if mask[i])
     return out
+
+
+def _paused_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
+    """A server's application paused mid-answer (``app_pause.Pauses.judged``) for
+    ``limits.response_s`` or more, on a connection whose turns are all judged (the bytes show
+    requests each answered: ``every_turn``); not given (a caller of ``slow_tags`` alone): no."""
+    if "app_pause_judged" not in columns:
+        return np.zeros(len(columns["syn_retries"]), dtype=bool)
+    every = np.asarray(columns["response_judged"]) == _EVERY_TURN
+    with np.errstate(invalid="ignore"):
+        long = np.asarray(columns["app_pause_s"], dtype=float) >= limits.response_s
+    return np.asarray(every & np.asarray(columns["app_pause_judged"]) & long)
 
 
 def _column(columns: Mapping[str, np.ndarray], name: str) -> np.ndarray:
@@ -1341,7 +1380,7 @@ def _turns(facts: Facts) -> Turns:
     last_server = np.maximum.accumulate(np.where(client, -1, position))
     asked = np.where(client[after], last_server[after - 1], last_client[after - 1])
     gap = _measured((t[after] - t[asked]) / 1e9)  # NaN across a timestamp step back
-    gap[_across_a_hole(facts, rows[after])] = np.nan
+    gap[across_a_hole(facts, rows[after])] = np.nan  # the wait went by unseen
     # The server owes an answer after each client run; the client only after a greeting the
     # server opened the connection with: the connection's first turn, when it follows
     # server data (before a connection's first turn all its data came from one side).
@@ -1386,26 +1425,6 @@ def _turns(facts: Facts) -> Turns:
         max_at,
         first_at,
     )
-
-
-def _across_a_hole(facts: Facts, answers: np.ndarray) -> np.ndarray:
-    """Per answer row: was the turn's wait timed across bytes the capture never saw?
-
-    The answer's first byte went by before the first one seen when the sender had bytes
-    before it the capture lacks (its seq above the sender's highest end so far); the request
-    ended after the last byte seen when the answer acknowledges client bytes the capture never
-    saw. Either way the silence between the seen segments is not the wait: a tap that lost a
-    second of frames (a ring buffer overrun, a mirror port's burst) would turn it into a slow
-    answer. One byte more is allowed on the request's side: a FIN the capture lost ends no
-    request data."""
-    sent = (facts.seg_len > 0) | facts.syn | facts.fin
-    request_end = peer_max_before(
-        facts.seq_end, sent & ~facts.rst, facts.from_client, facts.conn_index
-    )
-    answer_early = facts.rel_seq[answers] > facts.next_seq[answers]
-    known = request_end[answers] != UNKNOWN
-    request_late = facts.ack[answers] & known & (facts.rel_ack[answers] > request_end[answers] + 1)
-    return np.asarray(answer_early | request_late)
 
 
 # --- per visited connection -------------------------------------------------------------

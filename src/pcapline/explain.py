@@ -890,6 +890,13 @@ def slow_summary(s: SlowSummary) -> str:
             "the held segment leave the moment that ACK came. Set TCP_NODELAY on the sender, "
             "or write each message at once (one write, writev, or TCP_CORK around the parts))"
         )
+    if s.tag is SlowTag.APP_PAUSE:
+        return (
+            f"{share} had the server's application pause in the middle of an answer{over}: "
+            f"longest pause {spread} (everything it had sent acknowledged and the window open: "
+            "nothing in TCP held it; check what the server waits on mid-response: a database, "
+            "an upstream, a lock, garbage collection)"
+        )
     return (
         f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
     )
@@ -951,6 +958,7 @@ _SLOW_MEASURE_WORD = {
     SlowTag.SLOW_CONNECT: "connect time",
     SlowTag.WINDOW_FULL_STALL: "time blocked by a full receive window",
     SlowTag.NAGLE_STALL: "time small writes waited for a delayed ACK",
+    SlowTag.APP_PAUSE: "longest application pause mid-answer",
 }
 
 

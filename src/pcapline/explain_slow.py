@@ -4,7 +4,8 @@ The fate's own words already tell the waits its detectors decided (SYN and SYN+A
 RTO episodes, a zero window). The waits the delays stage measures (``delays.py``) get a note
 each here, from the connection's ``Delays`` record, never measured again: a late answer
 (``slow_response``), a slow connect without a retry (``slow_connect``), a full receive window
-(``window_full_stall``) and small writes held for a delayed ACK (``nagle_stall``). Only the
+(``window_full_stall``), small writes held for a delayed ACK (``nagle_stall``) and a server
+application's pause mid-answer (``app_pause``). Only the
 connections the thresholds tagged get one; the numbers are the ones the JSON ``delays`` holds.
 """
 
@@ -104,11 +105,21 @@ def _nagle(d: Delays) -> str:
     )
 
 
+def _app_pause(d: Delays) -> str:
+    return (
+        f"Slow: the server's application paused {_s(d.app_pause_s)} in the middle of an "
+        "answer, with all it had sent acknowledged and the client's window open: nothing in "
+        "TCP or the network held it. Check what the server waits on mid-response (a "
+        "database, an upstream, a lock, garbage collection) at that time."
+    )
+
+
 _NOTES: dict[SlowTag, Callable[[Delays], str]] = {
     SlowTag.SLOW_CONNECT: _slow_connect,
     SlowTag.SLOW_RESPONSE: _slow_response,
     SlowTag.WINDOW_FULL_STALL: _window_full,
     SlowTag.NAGLE_STALL: _nagle,
+    SlowTag.APP_PAUSE: _app_pause,
 }
 
 

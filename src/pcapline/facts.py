@@ -731,6 +731,25 @@ def peer_max_before(
     return _peer_running_max(values, valid, from_client, conn_index)
 
 
+def across_a_hole(facts: Facts, rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows`` (segments carrying data): did the capture miss bytes just before it?
+
+    Its sender's: its seq is above the sender's highest end so far (bytes before it went by
+    unseen). Its peer's: it acknowledges peer bytes the capture never saw (the peer said
+    something more). Either way the silence between the seen segments is not what it looks
+    like: a turn's wait (``delays._turns``: a tap that lost a second of frames would make a
+    1 ms answer a slow one), a pause (``app_pause``: the unseen bytes may be a request).
+    One byte more is allowed on the peer's side: a FIN the capture lost carries no data."""
+    sent = (facts.seg_len > 0) | facts.syn | facts.fin
+    peer_end = peer_max_before(
+        facts.seq_end, sent & ~facts.rst, facts.from_client, facts.conn_index
+    )
+    own_unseen = facts.rel_seq[rows] > facts.next_seq[rows]
+    known = peer_end[rows] != UNKNOWN
+    peer_unseen = facts.ack[rows] & known & (facts.rel_ack[rows] > peer_end[rows] + 1)
+    return np.asarray(own_unseen | peer_unseen)
+
+
 def nearest_rows(
     conn: np.ndarray, client: np.ndarray, own: np.ndarray, peer: np.ndarray, *, later: bool
 ) -> np.ndarray:

@@ -562,6 +562,9 @@ class SlowTag(enum.StrEnum):
     #: small writes held by Nagle until the peer's delayed ACK (nagle.py), past
     #: SlowThresholds.nagle_s in total
     NAGLE_STALL = "nagle_stall"
+    #: a server's application paused mid-answer, nothing held by TCP, for
+    #: SlowThresholds.response_s or more (app_pause.py; HTTP/1.x answers only)
+    APP_PAUSE = "app_pause"
 
 
 class ResponseJudged(enum.StrEnum):

@@ -81,7 +81,7 @@ def window_full(
     bound = int(largest.max()) if len(largest) else 0
     near = np.flatnonzero(fresh & known & scale_known[conn] & (room >= 0) & (room < bound))
     full = np.zeros(len(room), dtype=bool)
-    full[near[room[near] < _full_size(facts, largest, near)]] = True
+    full[near[room[near] < full_size(facts, largest, near)]] = True
     episodes: dict[int, tuple[Stall, ...]] = {}
     for index in np.unique(conn[full]).tolist():
         rtt_ms = float(handshake_rtt_ms[index])
@@ -131,7 +131,7 @@ def _both_syns(facts: Facts) -> np.ndarray:
     return np.asarray(client & server)
 
 
-def _full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """For the segments ``rows``, their sender's full-sized segment: the largest new data it
     sent in the connection (``largest_segments``), at most the MSS the peer announced."""
     size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]

@@ -29,6 +29,7 @@ def csv_columns() -> list[str]:
             columns += ["connect_s", "handshake_rtt_ms", "response_s", "rto_s", "zero_window_s"]
             columns += ["window_full_s"]  # time blocked by a full receive window
             columns += ["nagle_s"]  # time small writes waited for a delayed ACK
+            columns += ["app_pause_s"]  # the longest application pause mid-message
             columns += ["stalled_s", "biggest_stall", "biggest_stall_s"]
         elif key == "app":
             columns += ["app_protocol", "app_frame"]

@@ -342,9 +342,12 @@ class Program:
     def op_http_serve(self, s: Step) -> None:
         """Answer HTTP/1.1 requests (http.server) until the client closes: ``statuses`` maps
         a path to its status (200 otherwise), with a small body; ``sleeps`` maps a path to
-        the seconds the server thinks before it answers (a slow backend)."""
+        the seconds the server thinks before it answers (a slow backend); ``pauses`` maps a
+        path to the seconds it waits after writing the status line, the headers and the first
+        half of the body, before it writes the rest (a backend that stalls mid-answer)."""
         statuses: dict[str, int] = s.get("statuses", {})
         sleeps: dict[str, float] = s.get("sleeps", {})
+        pauses: dict[str, float] = s.get("pauses", {})
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -357,6 +360,10 @@ class Program:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if self.path in pauses:
+                    self.wfile.write(body[: len(body) // 2])
+                    time.sleep(pauses[self.path])
+                    body = body[len(body) // 2 :]
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:

@@ -522,6 +522,86 @@ def http_keepalive_turns(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+#: The paused-answer scenario: the paths requested in turn, and how long the server waits in
+#: the middle of each answer's body (the second stalls), and the body's size.
+PAUSED_TURNS: tuple[tuple[str, float], ...] = (("/first", 0.0), ("/stalls", 1.5), ("/last", 0.0))
+PAUSED_BODY = 20_000
+
+
+def app_pause_mid_answer(ctx: Ctx, net: int) -> list[Expected]:
+    """One HTTP/1.1 keep-alive connection in clear text, three GETs in turn; the server
+    (``http.server``) answers the second at once with its status line, headers and the first
+    10,000 B of a 20,000 B body, sleeps 1.5 s, then writes the rest.
+
+    Kernel rules: the first half leaves at once (nothing holds it) and the client acknowledges
+    it (every second full segment at once, the last odd one within the delayed-ACK timer,
+    >= 40 ms); then the server has nothing in flight and the client's window is wide open, so
+    nothing in TCP holds its next write: the 1.5 s gap is its application's. The answer starts
+    at once: no slow_response (the first byte is what it judges), but the client's next request
+    shows the paused answer had ended: app_pause, on HTTP/1.x whose every turn is judged.
+    Captured at the client.
+    """
+    name = "slow-app-pause-mid-answer.pcap"
+    port = 42121
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        {
+            "op": "http_serve",
+            "sock": "c",
+            "body": PAUSED_BODY,
+            "pauses": {path: pause for path, pause in PAUSED_TURNS if pause},
+        },
+        st.close("c"),
+    ]
+    client: list[st.Step] = [*st.connect(f"10.{net}.0.2", port)]
+    for path, _pause in PAUSED_TURNS:
+        client += [
+            {"op": "http_request", "sock": "s", "host": "paused.example.test", "path": path},
+            st.sleep(0.05),
+        ]
+    client += [st.close()]
+    run_pair(ctx, net, name, client, server)
+    pause = max(p for _path, p in PAUSED_TURNS)
+    return [
+        Expected(
+            name,
+            "one HTTP/1.1 keep-alive connection in clear text, three GETs in turn; the server "
+            f"pauses {pause} s after the first half of the second answer's body",
+            "client",
+            {
+                "server": f"http.server (HTTP/1.1 keep-alive): 200 with a {PAUSED_BODY} B body; "
+                f"for the second request it writes the headers and half the body, sleeps "
+                f"{pause} s, then writes the rest",
+                "client": "http.client on one socket: GET, read the answer, sleep 50 ms",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "responses": len(PAUSED_TURNS),
+                        "response_judged": "every_turn",
+                        # less the client's delayed ACK of the first half (40-200 ms) at most
+                        "app_pause_s": bound_s(round(pause - 0.2, 3), round(pause + 0.05, 3)),
+                        "app_pause_side": "server",
+                        "rto_episodes": 0,
+                        "zero_window_s": 0.0,
+                    },
+                    slow=["app_pause"],
+                    note=f"the server's application stalls {pause} s mid-answer with all it sent "
+                    "acknowledged and the window open: app_pause (server); every answer began "
+                    "at once, so no slow_response",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 #: The unprompted-speaker scenario: each peer's 19-byte messages (a BGP KEEPALIVE's size) on
 #: its own timer. The client sends at these times (s after its OPEN) ...
 PEER_CLIENT_AT_S: tuple[float, ...] = (0.4, 2.4, 4.4)
