@@ -9,7 +9,7 @@ from builders.segments import segments
 from pcapline.detect import conn_view
 from pcapline.detect.handshake import detect, handshake_rtts, one_sided, rows
 from pcapline.facts import compute_facts
-from pcapline.model import EventKind
+from pcapline.model import ACK, SYN, EventKind
 
 
 def _detect(c: Conversation, *, capture_until: float | None = None):  # type: ignore[no-untyped-def]
@@ -192,3 +192,18 @@ def test_syns_sooner_than_any_syn_timer_are_named_so() -> None:
     for t in (0.0, 1.0, 3.0):
         timed.syn(t)
     assert _detect(timed, capture_until=4.0).inferred.syn.timed
+
+
+def test_a_synack_with_a_new_isn_counts_only_when_it_answers_the_first_syn() -> None:
+    """handshake.syn_masks: a SYN+ACK with another ISN that answers the first SYN's ISN (a
+    load balancer sent the retried SYN to another backend) is a second SYN+ACK of the same
+    handshake; one answering a SYN the capture never showed (a new connection on the same
+    4-tuple) is not."""
+    lb = Conversation(client_isn=1000, server_isn=5000)
+    lb.syn(0.0).synack(0.001).syn(1.0).send(SERVER, 1.001, SYN | ACK, seq=9000, mss=1460)
+    assert _detect(lb).inferred.synack.retries == 1
+    reused = Conversation(client_isn=1000, server_isn=5000)
+    reused.syn(0.0).synack(0.001).ack(CLIENT, 0.002).rst(CLIENT, 0.5)
+    reused.send(SERVER, 1.001, SYN | ACK, seq=9000, ack=7001, mss=1460)
+    found = _detect(reused).inferred.synack
+    assert found is None or found.retries == 0

@@ -627,15 +627,17 @@ def _first_of(found: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> n
 def syn_masks(rows: SegmentRows) -> tuple[np.ndarray, np.ndarray]:
     """The client's SYNs (no ACK) and the server's SYN+ACKs, capture duplicates aside.
 
-    Only SYN+ACKs carrying the first one's ISN (relative seq 0): a retransmitted SYN+ACK is
-    the same request sock's (Linux ``inet_rtx_syn_ack`` resends ``snt_isn``; so does every
-    stack, RFC 9293 3.8.1), and one with a new ISN answers a new SYN on the same 4-tuple (a new
-    connection whose SYN the capture lost, after the old one ended: Wireshark keeps it in the
-    old stream), never a retry of the first handshake."""
+    A SYN+ACK with a new ISN (relative seq not 0) that answers another client ISN (relative
+    ack not 1) is left out: a retransmitted SYN+ACK is the same request sock's (Linux
+    ``inet_rtx_syn_ack`` resends ``snt_isn``), and one answering a SYN the first handshake
+    never sent belongs to a new connection on the same 4-tuple whose SYN the capture lost
+    (Wireshark keeps it in the old stream). A new ISN answering the first SYN stays (a load
+    balancer that sent the retried SYN to another backend, a request sock that expired)."""
     clean = ~rows.is_dup
+    same_handshake = (rows.rel_seq == 0) | (rows.rel_ack == 1)
     return (
         rows.syn & ~rows.ack & rows.from_client & clean,
-        rows.syn & rows.ack & ~rows.from_client & clean & (rows.rel_seq == 0),
+        rows.syn & rows.ack & ~rows.from_client & clean & same_handshake,
     )
 
 
