@@ -210,29 +210,42 @@ def test_per_connection_max_equals_a_scatter_into_each_connection(seed: int) -> 
     assert per_connection_max(values > 0, starts).tolist() == (expected > 0).tolist()
 
 
-def _room_every_time(capture_at: Side, total: int) -> Conversation:
+def _room_every_time(
+    loops: tuple[float, float], total: int, *, answered: bool = False
+) -> Conversation:
     """The client sends ``total`` bytes in 1000 B segments 20 ms apart; the server ACKs each at
     once, its edge always 4000 B ahead: never a full window as this capture point sees it.
-    ``capture_at``: the handshake's timing puts the capture point at that end (at the server
-    the SYN+ACK leaves at once and the ACK comes a 20 ms round trip later; at the client the
-    other way round)."""
+    ``loops``: the capture point's loops to the client and to the server (the handshake's
+    SYN+ACK -> ACK and SYN -> SYN+ACK); ``answered``: the server answers each segment with
+    data (each its own request/response turn)."""
+    to_client, to_server = loops
     c = Conversation(window=WINDOW)
-    synack_at, ack_at = (0.00001, 0.02) if capture_at is Side.SERVER else (0.02, 0.02001)
-    c.syn(0.0, wscale=0).synack(synack_at, wscale=0).ack(CLIENT, ack_at)
+    c.syn(0.0, wscale=0).synack(to_server, wscale=0).ack(CLIENT, to_server + to_client)
     for k in range(total // 1000):
-        t = 0.03 + 0.02 * k
-        c.data(CLIENT, t, 1000).ack(SERVER, t + 0.0001)
+        t = 0.1 + 0.02 * k
+        c.data(CLIENT, t, 1000)
+        if answered:
+            c.data(SERVER, t + 0.0001, 10)
+        else:
+            c.ack(SERVER, t + 0.0001)
     return c
 
 
-def test_a_capture_nearer_the_receiver_proves_no_full_window(tmp_path: Path) -> None:
-    """window_full._sent_toward_the_capture_side: the same segments, captured at the sender,
-    prove no full window (0.0); captured at the receiver they prove nothing, because the
-    receiver's window there is a loop ahead of what the sender saw (unknown, None), once the
-    sender sent at least the smallest window offered; 3000 B never fill a 4000 B window."""
-    at_sender = _analyse(tmp_path, _room_every_time(Side.CLIENT, 10_000)).delays[0]
-    assert (at_sender.window_full_s, at_sender.window_full_episodes) == (0.0, 0)
-    at_receiver = _analyse(tmp_path, _room_every_time(Side.SERVER, 10_000)).delays[0]
-    assert (at_receiver.window_full_s, at_receiver.window_full_episodes) == (None, 0)
-    short = _analyse(tmp_path, _room_every_time(Side.SERVER, 3000)).delays[0]
-    assert short.window_full_s == 0.0
+def test_a_capture_away_from_the_sender_proves_no_full_window(tmp_path: Path) -> None:
+    """window_full._unseen_from_here: the same segments, captured at the sender (20 ms from
+    the server, the receiver), prove no full window (0.0); captured 20 ms from the sender they
+    prove nothing, because the receiver's window there is up to that loop ahead of what the
+    sender saw (unknown, None), in the middle too, whichever end is a little nearer. Within a
+    millisecond of the sender (a LAN) the window is the sender's; a 3000 B run never fills a
+    4000 B window; nor do 20 requests of 1000 B, each answered before the next."""
+    for loops, total, answered, expected in [
+        ((0.00001, 0.02), 10_000, False, 0.0),  # at the client (the sender)
+        ((0.02, 0.00001), 10_000, False, None),  # at the server (the receiver)
+        ((0.0201, 0.02), 10_000, False, None),  # in the middle, a bit nearer the server
+        ((0.02, 0.0201), 10_000, False, None),  # in the middle, a bit nearer the client
+        ((0.0005, 0.00001), 10_000, False, 0.0),  # at the server of a LAN
+        ((0.02, 0.00001), 3000, False, 0.0),
+        ((0.02, 0.00001), 20_000, True, 0.0),
+    ]:
+        d = _analyse(tmp_path, _room_every_time(loops, total, answered=answered)).delays[0]
+        assert (d.window_full_s, d.window_full_episodes) == (expected, 0), (loops, total)

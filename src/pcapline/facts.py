@@ -371,6 +371,14 @@ def largest_segments(facts: Facts, new_data: np.ndarray) -> np.ndarray:
     return largest
 
 
+def full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For the segments ``rows``, their sender's full-sized segment: the largest new data it
+    sent in the connection (``largest_segments``), at most the MSS the peer announced."""
+    size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]
+    mss = facts.peer_mss[rows]
+    return np.asarray(np.where((mss > 0) & (mss < size), mss, size))
+
+
 def per_connection_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """The largest of ``values`` (at least 0; of a bool column, 1 where any is set) over each
     connection's rows (``facts.starts``: they are contiguous): one ``reduceat`` pass, where

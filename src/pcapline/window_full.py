@@ -27,13 +27,13 @@ window is the same receiver wait in its extreme form, measured by its own detect
 
 Every time is as seen at the capture point. A capture near the receiver sees ACKs before the
 sender does, so the room there looks larger than the sender's: episodes may be missed there,
-never invented. Where the capture point is nearer the receiver of a direction's data than its
-sender (the handshake's loop to the sender longer than its loop to the receiver), finding no
-episode proves nothing once the sender sent at least the smallest window offered: a
-receiver that opens its window more often than once per loop to the sender shows every
-arriving segment room the sender never saw, and a queue on the path makes that loop longer
-than the handshake's. Such a connection without an episode is unknown, not 0; one with
-episodes keeps what they show (a lower bound).
+never invented. Where the capture point is ``AWAY_FROM_SENDER_NS`` or more from a sender (the
+handshake's loop to it), finding no episode proves nothing once that sender's flights came
+near the window (``_unseen_from_here``): a receiver that opens its window more often than once
+per loop to the sender shows every arriving segment room the sender never saw, and a queue on
+the path makes that loop longer than the handshake's. Such a connection without an episode
+is unknown, not 0; one with episodes keeps what they show (a lower bound). On a LAN (loops of
+microseconds) either end sees the window the sender saw.
 
 Unknown (``seconds`` NaN): a connection that carried data without both SYNs captured (the
 window scale is unknown: a raw window of 512 may be 512 bytes or 2 MB, so a full window
@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pcapline.facts import largest_segments, new_data, per_connection_max
+from pcapline.facts import full_size, largest_segments, new_data, per_connection_max
 from pcapline.model import Side, StallCause
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 #: ``REACTION_SLACK_NS``): one round trip for a capture at the receiver, doubled for queueing.
 REACTION_RTTS = 2
 REACTION_SLACK_NS = 1_000_000
+#: A capture point this far from a sender (its loop there and back) sees the receiver's
+#: window a measurable time before the sender does (``_unseen_from_here``).
+AWAY_FROM_SENDER_NS = 1_000_000
 
 
 def window_full(
@@ -94,32 +97,39 @@ def window_full(
             episodes[int(facts.conn_ids[index])] = found
     nothing_found = np.ones(len(unknown), dtype=bool)
     nothing_found[np.searchsorted(facts.conn_ids, list(episodes))] = False
-    unknown |= nothing_found & _sent_toward_the_capture_side(facts, fresh, loops)
+    unknown |= nothing_found & _unseen_from_here(facts, fresh, loops)
     from pcapline.delays import Waits
 
     return Waits(unknown, episodes)
 
 
-def _sent_toward_the_capture_side(
+def _unseen_from_here(
     facts: Facts, fresh: np.ndarray, loops: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
-    """Per connection: did a side send, to a receiver the capture point is nearer than it is
-    to that sender, at least as many bytes as the smallest window that receiver offered
-    (fewer never fill a window: a short request's 0 s is proven)? NaN loops (no handshake
-    round trip) say nothing."""
+    """Per connection: could a side have been held by a full window the capture point did not
+    see? It sent from ``AWAY_FROM_SENDER_NS`` or more away from the capture point (the
+    handshake's loop to it: there the receiver's window is up to that loop ahead of the
+    sender's view), in a run of new data (nothing from the peer between) long enough to fill
+    the smallest window the receiver offered: a flight is never more than the run it belongs
+    to, and a window with a full-sized segment's room is not full. A keep-alive connection's
+    short requests, however many, stay proven. NaN loops say nothing."""
     from pcapline.facts import UNKNOWN, extreme_per_key
 
     to_server, to_client = loops
     with np.errstate(invalid="ignore"):
-        near_server = to_client > to_server
-        near_client = to_server > to_client
-    rows = np.flatnonzero(fresh & (facts.peer_window != UNKNOWN))
-    key = facts.conn_index[rows] * 2 + facts.from_client[rows]  # per direction: 1 the client's
+        far = np.stack([to_server, to_client], axis=1) >= AWAY_FROM_SENDER_NS  # server, client
     n_keys = 2 * len(facts.conn_ids)
-    sent = extreme_per_key(np.maximum, key, facts.seq_end[rows], n_keys, -1)
-    offered = extreme_per_key(np.minimum, key, facts.peer_window[rows], n_keys, 2**62)
-    could_fill = (sent >= offered).reshape(-1, 2)  # columns: server's data, client's data
-    return np.asarray((could_fill[:, 1] & near_server) | (could_fill[:, 0] & near_client))
+    rows = np.flatnonzero(fresh)
+    key = facts.conn_index[rows] * 2 + facts.from_client[rows]  # per direction: 1 the client's
+    starts = np.ones(len(rows), dtype=bool)
+    starts[1:] = key[1:] != key[:-1]  # a run: the side's new data until the peer's
+    run = np.cumsum(starts) - 1
+    run_bytes = np.bincount(run, weights=facts.seg_len[rows]).astype(np.int64)
+    longest = extreme_per_key(np.maximum, key[starts], run_bytes, n_keys, 0)
+    known = facts.peer_window[rows] != UNKNOWN
+    offered = extreme_per_key(np.minimum, key[known], facts.peer_window[rows][known], n_keys, 2**62)
+    fills = (longest + largest_segments(facts, fresh) > offered).reshape(-1, 2)
+    return np.asarray((fills & far).any(axis=1))
 
 
 def _both_syns(facts: Facts) -> np.ndarray:
@@ -129,14 +139,6 @@ def _both_syns(facts: Facts) -> np.ndarray:
     client = np.bincount(facts.conn_index[facts.syn & facts.from_client], minlength=n) > 0
     server = np.bincount(facts.conn_index[facts.syn & ~facts.from_client], minlength=n) > 0
     return np.asarray(client & server)
-
-
-def full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For the segments ``rows``, their sender's full-sized segment: the largest new data it
-    sent in the connection (``largest_segments``), at most the MSS the peer announced."""
-    size = largest[facts.conn_index[rows] * 2 + facts.from_client[rows]]
-    mss = facts.peer_mss[rows]
-    return np.asarray(np.where((mss > 0) & (mss < size), mss, size))
 
 
 def _episodes(
