@@ -174,6 +174,8 @@ class Delays:
     #: (app_pause.py); None: the capture cannot tell (no handshake round trip).
     app_pause_s: float | None = 0.0
     app_pause_side: Side | None = None  # whose application paused; None: no pause
+    #: The longest of the server's pauses mid-answer (what ``app_pause`` judges), 0.0: none.
+    app_pause_answer_s: float = 0.0
     #: Which turns ``slow_response`` judged: every one, or only the first (the bytes show no
     #: request/response protocol); None: no judgement (no turn, or the opening not captured).
     response_judged: ResponseJudged | None = None
@@ -461,6 +463,7 @@ class DelaysTable(Mapping[int, Delays]):
             nagle_episodes=int(c["nagle_episodes"][i]),
             app_pause_s=_opt(c["app_pause_s"][i]),
             app_pause_side=None if paused < 0 else (Side.CLIENT if paused else Side.SERVER),
+            app_pause_answer_s=float(c["app_pause_judged_s"][i]),
             response_judged=_JUDGED_OF_CODE[int(c["response_judged"][i])],
             response_unjudged=bool(c["response_unjudged"][i]),
         )
@@ -624,7 +627,7 @@ _TAG_MEASURE: dict[SlowTag, str] = {
     SlowTag.SLOW_CONNECT: "connect_s",
     SlowTag.WINDOW_FULL_STALL: "window_full_s",
     SlowTag.NAGLE_STALL: "nagle_s",
-    SlowTag.APP_PAUSE: "app_pause_s",
+    SlowTag.APP_PAUSE: "app_pause_judged_s",
 }
 
 
@@ -1072,7 +1075,7 @@ def measure(
         "nagle_episodes": nagle_episodes,
         "app_pause_s": pauses.seconds,
         "app_pause_side": pauses.side,
-        "app_pause_judged": pauses.judged,
+        "app_pause_judged_s": pauses.judged_s,
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
@@ -1207,15 +1210,14 @@ def slow_tags(
 
 
 def _paused_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
-    """A server's application paused mid-answer (``app_pause.Pauses.judged``) for
+    """A server's application paused mid-answer (``app_pause.Pauses.judged_s``) for
     ``limits.response_s`` or more, on a connection whose turns are all judged (the bytes show
     requests each answered: ``every_turn``); not given (a caller of ``slow_tags`` alone): no."""
-    if "app_pause_judged" not in columns:
+    if "app_pause_judged_s" not in columns:
         return np.zeros(len(columns["syn_retries"]), dtype=bool)
     every = np.asarray(columns["response_judged"]) == _EVERY_TURN
-    with np.errstate(invalid="ignore"):
-        long = np.asarray(columns["app_pause_s"], dtype=float) >= limits.response_s
-    return np.asarray(every & np.asarray(columns["app_pause_judged"]) & long)
+    long = np.asarray(columns["app_pause_judged_s"], dtype=float) >= limits.response_s
+    return np.asarray(every & long)
 
 
 def _column(columns: Mapping[str, np.ndarray], name: str) -> np.ndarray:

@@ -107,10 +107,11 @@ def _nagle(d: Delays) -> str:
 
 def _app_pause(d: Delays) -> str:
     return (
-        f"Slow: the server's application paused {_s(d.app_pause_s)} in the middle of an "
+        f"Slow: the server's application paused {_s(d.app_pause_answer_s)} in the middle of an "
         "answer, with all it had sent acknowledged and the client's window open: nothing in "
-        "TCP or the network held it. Check what the server waits on mid-response (a "
-        "database, an upstream, a lock, garbage collection) at that time."
+        "the network held it. Check what the server waits on mid-response (a database, an "
+        "upstream, a lock, garbage collection) at that time, or a pacing rate or TCP_CORK it "
+        "sets, which hold data the same way."
     )
 
 
