@@ -35,7 +35,7 @@ A pause, between two consecutive new-data segments A and B of one side of a conn
   the side: the pause is cut to that. Without both, the pause is not counted (a pause the
   capture cannot prove is missed, never invented).
 
-Per connection: the longest pause and whose it was. Unknown (NaN) for a connection that
+Per connection: the longest pause (``PAUSE_MIN_NS`` at least) and whose it was. Unknown (NaN) for a connection that
 carried data with no handshake round trip measured (the loops are unknown).
 
 Judged (``judged_s``, for the ``app_pause`` tag in ``delays.slow_tags``): the longest of a
@@ -72,6 +72,9 @@ if TYPE_CHECKING:
 _NONE = -1
 #: The shortest span of a side's timestamps over which their rate is read (``_tick_ns``).
 TICK_SPAN_MIN_NS = 200_000_000
+#: Shorter pauses are not counted: a host's scheduling and timer noise, and the handshake's
+#: loop measured once, are of that order.
+PAUSE_MIN_NS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +103,11 @@ def app_pauses(facts: Facts, loops: tuple[np.ndarray, np.ndarray]) -> Pauses:
     last_peer = _last_before(~facts.is_dup, client, b)
     start = np.maximum(a, last_peer)
     loop = np.where(client[b], to_client[conn[b]], to_server[conn[b]])
-    pause_ns = _proven(facts, a, b, facts.time_ns[b] - facts.time_ns[start] - loop, loops)
-    found = np.flatnonzero(pause_ns > 0)  # NaN (no loops, not proven) compares False
+    seen_ns = facts.time_ns[b] - facts.time_ns[start] - loop
+    worth = np.flatnonzero(seen_ns >= PAUSE_MIN_NS)  # NaN (no loops) compares False
+    a, b, seen_ns = a[worth], b[worth], seen_ns[worth]
+    pause_ns = _proven(facts, a, b, seen_ns, loops)
+    found = np.flatnonzero(pause_ns >= PAUSE_MIN_NS)  # NaN (not proven) compares False
     if not len(found):
         return Pauses(seconds, side, judged_s)
     a, b, pause_s = a[found], b[found], pause_ns[found] / 1e9
@@ -118,12 +124,14 @@ def app_pauses(facts: Facts, loops: tuple[np.ndarray, np.ndarray]) -> Pauses:
 def _held(facts: Facts, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs A -> B where nothing in TCP held B (module docstring: the first two rules)."""
     rows = np.flatnonzero(fresh)
-    a, b = rows[:-1], rows[1:]
     client, conn = facts.from_client, facts.conn_index
     # Everything acknowledged at B first: in a transfer most segments leave with data in
-    # flight, so this leaves few pairs for the searches below.
-    drained = (facts.snd_una[b] != UNKNOWN) & (facts.snd_una[b] >= facts.next_seq[b])
-    same = drained & (conn[a] == conn[b]) & (client[a] == client[b])
+    # flight, so this leaves few pairs for the searches below. Read on the new-data rows
+    # once; A and B are then neighbours in them.
+    una = facts.snd_una[rows]
+    drained = np.flatnonzero((una[1:] != UNKNOWN) & (una[1:] >= facts.next_seq[rows[1:]]))
+    a, b = rows[drained], rows[drained + 1]
+    same = (conn[a] == conn[b]) & (client[a] == client[b])
     a, b = a[same], b[same]
     full = full_size(facts, largest_segments(facts, fresh), b)
     room = (facts.peer_window[b] != UNKNOWN) & (
