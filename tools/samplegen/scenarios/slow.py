@@ -435,6 +435,18 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+def _keepalive_gets(net: int, port: int, host: str, paths: list[str]) -> list[st.Step]:
+    """An HTTP/1.1 keep-alive client (http.client on one socket): GET each path, read the
+    whole answer, sleep 50 ms; then close."""
+    client: list[st.Step] = [*st.connect(f"10.{net}.0.2", port)]
+    for path in paths:
+        client += [
+            {"op": "http_request", "sock": "s", "host": host, "path": path},
+            st.sleep(0.05),
+        ]
+    return [*client, st.close()]
+
+
 #: The HTTP keep-alive scenario: the paths requested in turn, and how long the server thinks
 #: before answering each (the third is the slow one).
 HTTP_TURNS: tuple[tuple[str, float], ...] = (
@@ -465,13 +477,7 @@ def http_keepalive_turns(ctx: Ctx, net: int) -> list[Expected]:
         {"op": "http_serve", "sock": "c", "sleeps": {p: d for p, d in HTTP_TURNS if d}},
         st.close("c"),
     ]
-    client: list[st.Step] = [*st.connect(f"10.{net}.0.2", port)]
-    for path, _delay in HTTP_TURNS:
-        client += [
-            {"op": "http_request", "sock": "s", "host": "keepalive.example.test", "path": path},
-            st.sleep(0.05),
-        ]
-    client += [st.close()]
+    client = _keepalive_gets(net, port, "keepalive.example.test", [p for p, _d in HTTP_TURNS])
     run_pair(ctx, net, name, client, server)
     delays = [d for _p, d in HTTP_TURNS]
     return [
@@ -554,13 +560,7 @@ def app_pause_mid_answer(ctx: Ctx, net: int) -> list[Expected]:
         },
         st.close("c"),
     ]
-    client: list[st.Step] = [*st.connect(f"10.{net}.0.2", port)]
-    for path, _pause in PAUSED_TURNS:
-        client += [
-            {"op": "http_request", "sock": "s", "host": "paused.example.test", "path": path},
-            st.sleep(0.05),
-        ]
-    client += [st.close()]
+    client = _keepalive_gets(net, port, "paused.example.test", [p for p, _d in PAUSED_TURNS])
     run_pair(ctx, net, name, client, server)
     pause = max(p for _path, p in PAUSED_TURNS)
     return [
