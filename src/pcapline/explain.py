@@ -894,8 +894,9 @@ def slow_summary(s: SlowSummary) -> str:
         return (
             f"{share} had the server's application pause in the middle of an answer{over}: "
             f"longest pause {spread} (everything it had sent acknowledged and the window open: "
-            "nothing in TCP held it; check what the server waits on mid-response: a database, "
-            "an upstream, a lock, garbage collection)"
+            "nothing in the network held it; check what the server waits on mid-response: a "
+            "database, an upstream, a lock, garbage collection; or a pacing rate or TCP_CORK "
+            "it sets, which hold data the same way)"
         )
     return (
         f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
