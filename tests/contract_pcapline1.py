@@ -515,7 +515,9 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
     _expect((paused is not None) == bool(pause), wd, "app_pause_side exactly with a pause")
     _expect(paused in (None, "client", "server"), wd, "app_pause_side")
     if "app_pause" in slow:
-        _expect(paused == "server" and pause >= 1.0, wd, "app_pause tag: a server's 1 s pause")
+        # the judged pause is a server's mid-answer; the longest (app_pause_s) may be either
+        # side's, and is at least as long
+        _expect(pause is not None and pause >= 1.0, wd, "app_pause tag under a 1 s pause")
 
 
 def _waits(d: dict[str, Any], wd: str, seconds_key: str, count_key: str, cause: str) -> int:
