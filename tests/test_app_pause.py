@@ -17,6 +17,7 @@ import pcapline
 from pcapline.app_pause import Pauses, app_pauses
 from pcapline.delays import Delays
 from pcapline.detect.handshake import handshake_loops
+from pcapline.facts import NewData
 from pcapline.model import Side, SlowTag
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
@@ -121,7 +122,7 @@ def _pauses(tmp_path: Path, c: Conversation) -> Pauses:
     path.write_bytes(pcap_bytes(c))
     facts = pcapline.analyze(path).facts
     assert facts is not None
-    return app_pauses(facts, handshake_loops(facts)[1])
+    return app_pauses(facts, NewData.of(facts), handshake_loops(facts)[1])
 
 
 def test_judged_only_mid_answer_when_the_client_asked_again_with_the_answer(

@@ -60,13 +60,11 @@ from pcapline.facts import (
     across_a_hole,
     extreme_per_key,
     full_size,
-    largest_segments,
-    new_data,
     per_connection_max,
 )
 
 if TYPE_CHECKING:
-    from pcapline.facts import Facts
+    from pcapline.facts import Facts, NewData
 
 #: No such row (before the first row of the capture, or after its last).
 _NONE = -1
@@ -86,17 +84,17 @@ class Pauses:
     judged_s: np.ndarray  # float: the longest server pause mid-answer (module docstring), 0.0
 
 
-def app_pauses(facts: Facts, loops: tuple[np.ndarray, np.ndarray]) -> Pauses:
+def app_pauses(facts: Facts, sent: NewData, loops: tuple[np.ndarray, np.ndarray]) -> Pauses:
     """Every connection's longest pause (module docstring), columnar over all segments."""
     n = len(facts.conn_ids)
     seconds = np.zeros(n)
     side = np.full(n, -1, dtype=np.int64)
     judged_s = np.zeros(n)
-    fresh = new_data(facts)
+    fresh = sent.mask
     to_server, to_client = loops
     sent_data = per_connection_max(fresh, facts.starts) > 0
     seconds[sent_data & (np.isnan(to_server) | np.isnan(to_client))] = np.nan
-    a, b = _held(facts, fresh)
+    a, b = _held(facts, sent)
     if not len(b):
         return Pauses(seconds, side, judged_s)
     client, conn = facts.from_client, facts.conn_index
@@ -121,9 +119,9 @@ def app_pauses(facts: Facts, loops: tuple[np.ndarray, np.ndarray]) -> Pauses:
     return Pauses(seconds, side, judged_s)
 
 
-def _held(facts: Facts, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _held(facts: Facts, sent: NewData) -> tuple[np.ndarray, np.ndarray]:
     """The pairs A -> B where nothing in TCP held B (module docstring: the first two rules)."""
-    rows = np.flatnonzero(fresh)
+    rows = np.flatnonzero(sent.mask)
     client, conn = facts.from_client, facts.conn_index
     # Everything acknowledged at B first: in a transfer most segments leave with data in
     # flight, so this leaves few pairs for the searches below. Read on the new-data rows
@@ -133,7 +131,7 @@ def _held(facts: Facts, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a, b = rows[drained], rows[drained + 1]
     same = (conn[a] == conn[b]) & (client[a] == client[b])
     a, b = a[same], b[same]
-    full = full_size(facts, largest_segments(facts, fresh), b)
+    full = full_size(facts, sent.largest, b)
     room = (facts.peer_window[b] != UNKNOWN) & (
         facts.peer_window[b] >= np.maximum(facts.seg_len[b], full)
     )

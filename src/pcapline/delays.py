@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.app_pause import app_pauses
-from pcapline.facts import across_a_hole, first_at_least
+from pcapline.facts import NewData, across_a_hole, first_at_least
 from pcapline.model import (
     EventKind,
     ResponseJudged,
@@ -988,9 +988,10 @@ def measure(
     turns = _turns(facts)
     windows = _window_events(events)
     handshake_rtt_ms, loops = handshake_loops(facts)
-    full = window_full(facts, handshake_rtt_ms, loops)
-    nagle = nagle_waits(facts, loops, ts_ecr)
-    pauses = app_pauses(facts, loops)
+    sent = NewData.of(facts)  # what the three columnar passes below read
+    full = window_full(facts, sent, handshake_rtt_ms, loops)
+    nagle = nagle_waits(facts, sent, loops, ts_ecr)
+    pauses = app_pauses(facts, sent, loops)
     held = {
         conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))
         for conn in {*full.episodes, *nagle.episodes}
@@ -1213,11 +1214,11 @@ def _paused_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) ->
     """A server's application paused mid-answer (``app_pause.Pauses.judged_s``) for
     ``limits.response_s`` or more, on a connection whose turns are all judged (the bytes show
     requests each answered: ``every_turn``); not given (a caller of ``slow_tags`` alone): no."""
-    if "app_pause_judged_s" not in columns:
+    if "response_judged" not in columns:
         return np.zeros(len(columns["syn_retries"]), dtype=bool)
     every = np.asarray(columns["response_judged"]) == _EVERY_TURN
-    long = np.asarray(columns["app_pause_judged_s"], dtype=float) >= limits.response_s
-    return np.asarray(every & long)
+    with np.errstate(invalid="ignore"):  # NaN (not given) never passes
+        return np.asarray(every & (_column(columns, "app_pause_judged_s") >= limits.response_s))
 
 
 def _column(columns: Mapping[str, np.ndarray], name: str) -> np.ndarray:

@@ -371,6 +371,20 @@ def largest_segments(facts: Facts, new_data: np.ndarray) -> np.ndarray:
     return largest
 
 
+@dataclass(frozen=True, slots=True)
+class NewData:
+    """The segments of new data (``new_data``) and each side's largest (``largest_segments``),
+    read once for the delays stage's columnar passes (window_full, nagle, app_pause)."""
+
+    mask: np.ndarray  # per row
+    largest: np.ndarray  # per connection and side: conn_index * 2 + from_client
+
+    @staticmethod
+    def of(facts: Facts) -> NewData:
+        mask = new_data(facts)
+        return NewData(mask, largest_segments(facts, mask))
+
+
 def full_size(facts: Facts, largest: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """For the segments ``rows``, their sender's full-sized segment: the largest new data it
     sent in the connection (``largest_segments``), at most the MSS the peer announced."""

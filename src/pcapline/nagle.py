@@ -55,12 +55,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pcapline.facts import largest_segments, new_data, per_connection_max
+from pcapline.facts import per_connection_max
 from pcapline.model import Side, StallCause
 
 if TYPE_CHECKING:
     from pcapline.delays import Stall, Waits
-    from pcapline.facts import Facts
+    from pcapline.facts import Facts, NewData
 
 #: The least and most a delayed ACK waits beyond the path. Linux's timer starts at
 #: TCP_DELACK_MIN (40 ms, at jiffy resolution: 36 ms and up at HZ=250); the floor sits below
@@ -82,18 +82,21 @@ MAX_OPTIONS_B = 40
 
 
 def nagle_waits(
-    facts: Facts, loops: tuple[np.ndarray, np.ndarray], ts_ecr: np.ndarray | None = None
+    facts: Facts,
+    sent: NewData,
+    loops: tuple[np.ndarray, np.ndarray],
+    ts_ecr: np.ndarray | None = None,
 ) -> Waits:
     """Nagle/delayed-ACK episodes of every connection (module docstring): columnar over
     every segment; Python builds the few episodes found. ``loops``: the capture point's
     loops to the server and to the client, ns per connection (``handshake_loops``);
     ``ts_ecr``: the segments table's TSecr column (``facts.order`` indexes it), None when
     not at hand (then only a capture point at the sender shows a wait)."""
-    new = new_data(facts)
+    new = sent.mask
     unknown = np.isnan(loops[0]) & (per_connection_max(new, facts.starts) > 0)  # both or none
     small = new & ~facts.fin
     rows = np.flatnonzero(small)
-    small[rows[~_small(facts, _sizes(facts, new), rows)]] = False
+    small[rows[~_small(facts, (sent.largest, _own_mss(facts)), rows)]] = False
     pairs = [_held(facts, new, small, loops, ts_ecr, client) for client in (True, False)]
     a = np.concatenate([p[0] for p in pairs])
     b = np.concatenate([p[1] for p in pairs])
@@ -113,12 +116,6 @@ def nagle_waits(
         )
         episodes.setdefault(int(facts.conn[i]), []).append(stall)
     return Waits(unknown, {conn: tuple(found) for conn, found in episodes.items()})
-
-
-def _sizes(facts: Facts, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per connection and side (``conn_index * 2 + from_client``): the largest new data it
-    sent, and the MSS it announced (``_own_mss``): what ``_small`` reads."""
-    return largest_segments(facts, new), _own_mss(facts)
 
 
 def _small(facts: Facts, sizes: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> np.ndarray:

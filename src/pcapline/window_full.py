@@ -48,12 +48,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pcapline.facts import full_size, largest_segments, new_data, per_connection_max
+from pcapline.facts import full_size, per_connection_max
 from pcapline.model import Side, StallCause
 
 if TYPE_CHECKING:
     from pcapline.delays import Stall, Waits
-    from pcapline.facts import Facts
+    from pcapline.facts import Facts, NewData
 
 #: The sender reacts to an opening within this many handshake round trips (plus
 #: ``REACTION_SLACK_NS``): one round trip for a capture at the receiver, doubled for queueing.
@@ -65,7 +65,7 @@ AWAY_FROM_SENDER_NS = 1_000_000
 
 
 def window_full(
-    facts: Facts, handshake_rtt_ms: np.ndarray, loops: tuple[np.ndarray, np.ndarray]
+    facts: Facts, sent: NewData, handshake_rtt_ms: np.ndarray, loops: tuple[np.ndarray, np.ndarray]
 ) -> Waits:
     """Window-full episodes of every connection: which segments filled the window is
     columnar; the episodes are built for the few connections with such segments. ``loops``:
@@ -73,12 +73,12 @@ def window_full(
     from pcapline.facts import UNKNOWN
 
     conn = facts.conn_index
-    fresh = new_data(facts)
+    fresh = sent.mask
     scale_known = _both_syns(facts)
     unknown = ~scale_known & (per_connection_max(fresh, facts.starts) > 0)  # sent data
     known = (facts.snd_una != UNKNOWN) & (facts.peer_window != UNKNOWN) & (facts.peer_window > 0)
     room = facts.snd_una + facts.peer_window - (facts.rel_seq + facts.seg_len)
-    largest = largest_segments(facts, fresh)
+    largest = sent.largest
     # No full-sized segment is larger than the largest one sent: a test of every row against
     # that bound first leaves a few rows to look their sender's full size up for.
     bound = int(largest.max()) if len(largest) else 0
@@ -97,14 +97,14 @@ def window_full(
             episodes[int(facts.conn_ids[index])] = found
     nothing_found = np.ones(len(unknown), dtype=bool)
     nothing_found[np.searchsorted(facts.conn_ids, list(episodes))] = False
-    unknown |= nothing_found & _unseen_from_here(facts, fresh, loops)
+    unknown |= nothing_found & _unseen_from_here(facts, sent, loops)
     from pcapline.delays import Waits
 
     return Waits(unknown, episodes)
 
 
 def _unseen_from_here(
-    facts: Facts, fresh: np.ndarray, loops: tuple[np.ndarray, np.ndarray]
+    facts: Facts, sent: NewData, loops: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """Per connection: could a side have been held by a full window the capture point did not
     see? It sent from ``AWAY_FROM_SENDER_NS`` or more away from the capture point (the
@@ -119,7 +119,7 @@ def _unseen_from_here(
     with np.errstate(invalid="ignore"):
         far = np.stack([to_server, to_client], axis=1) >= AWAY_FROM_SENDER_NS  # server, client
     n_keys = 2 * len(facts.conn_ids)
-    rows = np.flatnonzero(fresh)
+    rows = np.flatnonzero(sent.mask)
     key = facts.conn_index[rows] * 2 + facts.from_client[rows]  # per direction: 1 the client's
     starts = np.ones(len(rows), dtype=bool)
     starts[1:] = key[1:] != key[:-1]  # a run: the side's new data until the peer's
@@ -128,7 +128,7 @@ def _unseen_from_here(
     longest = extreme_per_key(np.maximum, key[starts], run_bytes, n_keys, 0)
     known = facts.peer_window[rows] != UNKNOWN
     offered = extreme_per_key(np.minimum, key[known], facts.peer_window[rows][known], n_keys, 2**62)
-    fills = (longest + largest_segments(facts, fresh) > offered).reshape(-1, 2)
+    fills = (longest + sent.largest > offered).reshape(-1, 2)
     return np.asarray((fills & far).any(axis=1))
 
 
