@@ -340,15 +340,38 @@ def test_a_reused_4tuples_synack_with_a_new_isn_is_no_synack_retry(tmp_path: Pat
     Wireshark (and pcapline) keep its SYN+ACK in the first stream. That SYN+ACK carries a new
     ISN: it answers a new SYN, it is no retransmission of the first SYN+ACK (which resends the
     same ISN), so no SYN+ACK retry is counted, listed or explained."""
+    degraded = _reused_4tuple_second_syn_lost(tmp_path)
+    first = degraded.connections.iloc[0]
+    assert len(degraded.connections) == 2  # the second connection joined the first stream
+    assert first.synack_retransmits == 0
+    assert "synack_retransmit" not in set(degraded.events["kind"].astype(str))
+    assert "SYN+ACK " not in str(first.explanation).replace("SYN+ACK there has a new ISN", "")
+
+
+def test_a_stream_holding_two_connections_proves_neither_ones_fate(tmp_path: Path) -> None:
+    """The same capture: stream 0 now holds the first connection (reset by the client) and
+    the second (closed by FINs). Read as one, it is "closed", proven, and the reset is
+    gone. The fate stays what the packets of both give, but only likely, and the
+    explanation names the frame where the second connection begins."""
+    full = pcapline.analyze(str(SAMPLES / "port-reuse-same-4tuple-3x.pcap")).connections
+    assert full.fate.tolist()[:2] == ["reset", "closed"]
+    degraded = _reused_4tuple_second_syn_lost(tmp_path)
+    first, second = degraded.connections.iloc[0], degraded.connections.iloc[1]
+    assert (first.confidence, list(first.caveats)) == ("likely", ["two_connections"])
+    seg = degraded.segments
+    synacks = seg.loc[(seg["flags"] & SYN != 0) & ~seg["from_client"], "frame"].tolist()
+    reopened = degraded.detections[0].handshake.inferred.reopened_frame
+    assert reopened == synacks[1]  # the new ISN's SYN+ACK, after the first SYN and SYN+ACK
+    assert f"From frame {reopened} on, this stream is another connection" in first.explanation
+    assert (second.fate, second.confidence, list(second.caveats)) == ("closed", "proven", [])
+
+
+def _reused_4tuple_second_syn_lost(tmp_path: Path) -> pcapline.Analysis:
+    """port-reuse-same-4tuple-3x.pcap without the second connection's SYN, analysed."""
     path = SAMPLES / "port-reuse-same-4tuple-3x.pcap"
     seg = pcapline.analyze(str(path)).segments
     syns = seg.loc[(seg["flags"] & SYN != 0) & seg["from_client"], "frame"].tolist()
     capture = read_capture(str(path))
     out = tmp_path / "lost-second-syn.pcapng"
     rewrite(path, capture.frame != int(syns[1]), out)
-    degraded = pcapline.analyze(str(out))
-    first = degraded.connections.iloc[0]
-    assert len(degraded.connections) == 2  # the second connection joined the first stream
-    assert first.synack_retransmits == 0
-    assert "synack_retransmit" not in set(degraded.events["kind"].astype(str))
-    assert "SYN+ACK" not in str(first.explanation)
+    return pcapline.analyze(str(out))

@@ -436,9 +436,19 @@ def decide(e: Evidence) -> Decision:
     for _name, rule in RULES:
         decision = rule(e)
         if decision is not None:
+            decision = _one_connection_or_likely(e, decision)
             cause = name_cause(e, decision)
             return decision if cause is None else replace(decision, cause=cause)
     raise AssertionError("the 'open' rule always matches")
+
+
+def _one_connection_or_likely(e: Evidence, d: Decision) -> Decision:
+    """Every rule reads the whole stream. When it holds a second connection whose SYN the
+    capture lost (``Handshake.reopened_frame``), the first one's end and the second one's
+    packets are read as one connection's: a RST or FIN of either may decide the fate."""
+    if e.handshake.reopened_frame is None:
+        return d
+    return _sure(d, _weaker((d.confidence, d.caveats), (Confidence.LIKELY, ("two_connections",))))
 
 
 def _frames(*frames: int | None) -> tuple[int, ...]:

@@ -201,6 +201,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
             _zero_window_note(decision, e),
             _keepalive_note(decision, e),
             _artefact_note(e),
+            _reopened_note(e),
             _one_sided_note(e),
             endpoint_note(decision, e),
         )
@@ -1110,6 +1111,17 @@ def _one_sided_note(e: Evidence) -> str:
     return (
         f"Only one direction was captured (asymmetric routing or a one-sided tap): the other side's "
         f"packets are inferred from the acknowledgements (all packets here are from the {one.captured}).{fin}"
+    )
+
+
+def _reopened_note(e: Evidence) -> str:
+    frame = e.handshake.reopened_frame
+    if frame is None:
+        return ""
+    return (
+        f"From frame {frame} on, this stream is another connection on the same 4-tuple: the "
+        "server's SYN+ACK there has a new ISN and answers a SYN the capture lost. Read the two "
+        f"apart in Wireshark with tcp.stream == {e.conn} and frame.number < {frame} (or >=)."
     )
 
 

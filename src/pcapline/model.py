@@ -313,6 +313,8 @@ CAVEATS: dict[str, str] = {
     "queue drops the ACK it got, and so does a server the ACK never reached (a firewall or an "
     "asymmetric path after the capture point); nstat TcpExtListenOverflows on the server tells",
     "stale_peer_rst": "the RST that ended it is matched to it by its sequence number",
+    "two_connections": "the stream holds two connections on one 4-tuple, the second's SYN "
+    "not captured: the fate is read from the packets of both",
     "pmtu_stall_unfinished": "full-size segments stalled while smaller ones got through and the "
     "capture ended mid-backoff: MTU probing (tcp_mtu_probing) may still have recovered it",
 }

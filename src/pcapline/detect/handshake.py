@@ -149,6 +149,9 @@ class Handshake:
     #: The client answered the SYN+ACK with a RST before acknowledging it (a scanner, a client
     #: that gave up): the attempt ended there.
     synack_reset: int | None = None
+    #: A SYN+ACK with a new ISN answering a SYN the capture does not hold (``reopenings``):
+    #: from this frame on the stream holds another connection on the same 4-tuple.
+    reopened_frame: int | None = None
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -220,6 +223,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         bad_ack_frame=None if acked_row is not None else _frame(view, opening.bad_ack[k]),
         stale_rst_frame=stale_rst,
         synack_reset=synack_reset,
+        reopened_frame=_frame(view, opening.reopened_row[k]),
     )
     return Detection(tuple(events), handshake)
 
@@ -259,6 +263,7 @@ class _Opening:
     bare_server_rst: list[bool]  # a server RST without ACK (``_overflow_rst``'s candidate)
     one_side_only: list[bool]  # every row from one side (``_one_sided``'s precondition)
     rtt_ms: list[float]  # ``handshake_rtt_ms`` (NaN: not measurable)
+    reopened_row: list[int]  # the first of ``reopenings`` (``Handshake.reopened_frame``)
 
 
 def _opening(batch: Batch) -> _Opening:
@@ -297,6 +302,7 @@ def _opening(batch: Batch) -> _Opening:
         bare_server_rst=batch.any(server & r.rst & ~r.ack),
         one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
         rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
+        reopened_row=batch.first(reopenings(r)).tolist(),
     )
 
 
@@ -634,11 +640,22 @@ def syn_masks(rows: SegmentRows) -> tuple[np.ndarray, np.ndarray]:
     (Wireshark keeps it in the old stream). A new ISN answering the first SYN stays (a load
     balancer that sent the retried SYN to another backend, a request sock that expired)."""
     clean = ~rows.is_dup
-    same_handshake = (rows.rel_seq == 0) | (rows.rel_ack == 1)
     return (
         rows.syn & ~rows.ack & rows.from_client & clean,
-        rows.syn & rows.ack & ~rows.from_client & clean & same_handshake,
+        rows.syn & rows.ack & ~rows.from_client & clean & ~_new_isn(rows),
     )
+
+
+def reopenings(rows: SegmentRows) -> np.ndarray:
+    """The server's SYN+ACKs (capture duplicates aside) that ``syn_masks`` leaves out: a new
+    ISN answering another client ISN. Each opens a new connection on the stream's 4-tuple
+    whose SYN the capture lost; Wireshark's ``tcp.stream`` splits only on a SYN, so both
+    connections share one stream id."""
+    return np.asarray(rows.syn & rows.ack & ~rows.from_client & ~rows.is_dup & _new_isn(rows))
+
+
+def _new_isn(rows: SegmentRows) -> np.ndarray:
+    return np.asarray((rows.rel_seq != 0) & (rows.rel_ack != 1))
 
 
 def handshake_rtts(facts: Facts) -> np.ndarray:
@@ -707,6 +724,7 @@ def screen(facts: Facts) -> np.ndarray:
         | ((n_syn > 0) & (n_synack == 0))
         | unanswered_synack
         | one_sided(facts)
+        | (rows_per_connection(reopenings(facts), facts.starts) > 0)
     )
 
 
