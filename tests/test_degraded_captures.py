@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 import pcapline
-from pcapline.model import FAILURE_FATES, FIN, SYN
+from pcapline.model import FAILURE_FATES, FIN, RST, SYN
 from pcapline.read import read_capture
 from tests.builders.capture_files import epb, idb, shb
 
@@ -333,6 +333,26 @@ def test_unanswered_syns_in_a_one_direction_capture_prove_no_connect_timeout(
         rows = one.connections[one.connections.fate == "connect_timeout"]
         assert len(rows) == 1
         assert (rows.confidence.iloc[0], list(rows.caveats.iloc[0])) == ("unknown", ["one_sided"])
+
+
+@pytest.mark.parametrize("kept", ["server_only", "rst_only"])
+def test_a_refusal_without_its_syn_is_likely_refused_not_a_reset(kept: str, tmp_path: Path) -> None:
+    """Only the server's side captured (a one-sided tap), or only RSTs (the filter
+    ``tcp[tcpflags] & tcp-rst != 0`` people use to hunt resets): the refusal's RST alone was
+    "reset by the server while established, proven". Its sequence number 0 shows it reset a
+    segment without ACK, a SYN: refused, likely (the SYN and what came before are unseen)."""
+    path = SAMPLES / "refused-no-listener.pcap"
+    full = pcapline.analyze(str(path))
+    assert full.connections.fate.tolist() == ["refused"]
+    seg = full.segments
+    keep = ~seg["from_client"] if kept == "server_only" else (seg["flags"] & RST) != 0
+    capture = read_capture(str(path))
+    out = tmp_path / f"{kept}.pcapng"
+    rewrite(path, np.isin(capture.frame, seg.loc[keep, "frame"].to_numpy()), out)
+    row = pcapline.analyze(str(out)).connections.iloc[0]
+    assert (row.fate, row.reset_by, row.confidence) == ("refused", "server", "likely")
+    assert list(row.caveats) == ["handshake_not_captured"]
+    assert "answers a SYN the capture does not hold" in row.explanation
 
 
 def test_a_reused_4tuples_synack_with_a_new_isn_is_no_synack_retry(tmp_path: Path) -> None:

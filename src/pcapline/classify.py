@@ -106,7 +106,12 @@ def refused(e: Evidence) -> Decision | None:
     h = e.handshake
     if h.answer == "rst" and h.synack is None:
         # The RST is on the wire: proven.
-        return Decision(Fate.REFUSED, reset_by=Side.SERVER, evidence_frames=_frames(h.answer_frame))
+        d = Decision(Fate.REFUSED, reset_by=Side.SERVER, evidence_frames=_frames(h.answer_frame))
+        if h.syn is None:
+            # Only the RST's shape (sequence number 0: it reset a segment without ACK) says it
+            # answered a SYN; the SYN, and whatever else came before, was not captured.
+            return _sure(d, (Confidence.LIKELY, ("handshake_not_captured",)))
+        return d
     return None
 
 

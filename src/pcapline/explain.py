@@ -278,8 +278,13 @@ def _refused(d: Decision, e: Evidence) -> Explanation:
             f"{h.syn.schedule.name} (a stack that retries a refused connect: Windows does, "
             "0.5 s later)"
         )
+    elif h.syn is None:
+        headline = (
+            f"the server's RST (frame {h.answer_frame}) answers a SYN the capture does not hold: "
+            "its sequence number is 0, the reset of a segment without ACK"
+        )
     else:
-        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
+        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn.retries else ""
         headline = f"the server answered the SYN with RST{tries} (frame {h.answer_frame})"
     return Explanation(
         headline,

@@ -35,6 +35,9 @@ Columns (one value per segment):
   seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST, not after the sender's own FIN: the Linux
   keepalive / window probe shape (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
   is a retransmission, not a probe (Wireshark gets this wrong, anchors.md 1.5).
+- ``refusal_shape``: a RST with ACK and sequence number 0, the reset of a segment that had no
+  ACK (RFC 793 3.4; Linux ``tcp_v4_send_reset``, nftables ``reject with tcp reset``): the
+  answer to a SYN, even where the SYN was not captured.
 - ``is_window_probe``: a probe sent while the peer's last advertised window was 0: the
   0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe).
 - ``is_keepalive``: a probe-shaped segment sent while the peer's window was open, at least
@@ -97,6 +100,7 @@ class SegmentRows:
     peer_mss: np.ndarray
     is_dup: np.ndarray
     probe_shape: np.ndarray
+    refusal_shape: np.ndarray
     is_window_probe: np.ndarray
     is_keepalive: np.ndarray
     is_retrans: np.ndarray
@@ -295,6 +299,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         peer_mss=peer_mss,
         is_dup=is_dup,
         probe_shape=probe_shape,
+        refusal_shape=is_rst & has_ack & (seq == 0),
         is_window_probe=is_window_probe,
         is_keepalive=is_keepalive,
         is_retrans=is_retrans,

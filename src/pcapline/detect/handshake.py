@@ -264,6 +264,7 @@ class _Opening:
     one_side_only: list[bool]  # every row from one side (``_one_sided``'s precondition)
     rtt_ms: list[float]  # ``handshake_rtt_ms`` (NaN: not measurable)
     reopened_row: list[int]  # the first of ``reopenings`` (``Handshake.reopened_frame``)
+    server_first_row: list[int]  # the server's first segment (``_server_answer`` without SYN)
 
 
 def _opening(batch: Batch) -> _Opening:
@@ -303,6 +304,7 @@ def _opening(batch: Batch) -> _Opening:
         one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
         rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
         reopened_row=batch.first(reopenings(r)).tolist(),
+        server_first_row=batch.first(server).tolist(),
     )
 
 
@@ -368,7 +370,15 @@ def _server_answer(
 ) -> tuple[str, int | None]:
     """The server's first segment after a SYN: SYN+ACK, RST, or a bare (challenge) ACK."""
     if not syn_rows:
-        return ("synack", synack_rows[0]) if synack_rows else ("none", None)
+        if synack_rows:
+            return "synack", synack_rows[0]
+        first = row_or_none(opening.server_first_row[view.at])
+        if first is not None and view.refusal_shape[first]:
+            # A SYN the capture does not hold was reset: sequence number 0 answers a segment
+            # without ACK, and the server sent nothing before it (a filter on RSTs, a tap that
+            # missed the client's side).
+            return "rst", first
+        return "none", None
     i = row_or_none(opening.reply_row[view.at])  # its first SYN, RST or ACK after the first SYN
     if i is None:
         return "none", None
