@@ -149,6 +149,7 @@ SLOW_FINDING_KEYS = {
         "connection_count",
         "explanation",
     ],
+    "nat_copies": ["copies", "translations", "connection_count", "explanation"],
     "response_jump": [
         "server",
         "at",

@@ -393,6 +393,10 @@ def finding(kind: str, details: dict[str, Any], *, capture: bool) -> dict[str, A
 
 def findings(*, capture: bool) -> dict[str, Any]:
     kinds = {
+        "nat_copies": {
+            "copies": array(array(INT)),
+            "translations": array(obj({"change": STR, "copies": INT})),
+        },
         "nat_timestamp": {
             "ip": STR,
             "server": STR,

@@ -87,6 +87,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("lossy-mix", 44, special.lossy_mix, 12),
     Scenario("nat-three-clocks", 45, special.nat_three_clocks, 4),
     Scenario("copies-behind-a-queue", 46, special.copies_behind_a_queue, 3),
+    Scenario("nat-gateway-any", 80, special.nat_gateway_captured_on_any, 5),
     Scenario("nat-lookalike-firewall", 71, special.firewall_drops_one_hosts_syns, 15),
     # link types and file formats
     Scenario("linktype-sll2", 51, linktypes.sll2_any, 2),

@@ -3,6 +3,8 @@
 ``FINDERS`` is the explicit, ordered registry; ``find_all`` runs each over one capture's tables
 (used by ``analyze`` for one capture and, through it, by ``scan`` for many):
 
+- ``nat_copies``: connections captured twice, before and after a NAT on the capture host (run
+  first: every other finder gets the capture with each connection once)
 - ``nat_timestamp``: tw_recycle / per-host PAWS SYN drops behind a NAT (the flagship finding)
 - ``listen_overflow``: bursts of accept-queue overflow on one server port
 - ``syn_flood``: many half-open connections from many sources to one server port
@@ -27,6 +29,7 @@ import pandas as pd
 
 from pcapline.findings import (
     listen_overflow,
+    nat_copies,
     nat_timestamp,
     response_jump,
     rto_storm,
@@ -52,6 +55,7 @@ __all__ = [
 ]
 
 FINDERS: tuple[Finder, ...] = (
+    nat_copies.FINDER,
     nat_timestamp.FINDER,
     listen_overflow.FINDER,
     syn_flood.FINDER,
@@ -99,17 +103,21 @@ def find_all(
         from pcapline.detect import run_all
 
         detections = run_all(segments).detections
+    if handshakes is None:
+        handshakes = summarize(segments, connections)
     data = FindingInput(
         segments,
         connections,
         events,
-        summarize(segments, connections) if handshakes is None else handshakes,
+        handshakes,
         detections=detections,
         delays=delays,
+        copies=nat_copies.copies(handshakes),
     )
+    once = nat_copies.without_copies(data)
     found: list[Finding] = []
     for finder in FINDERS:
-        found.extend(finder.find(data))
+        found.extend(finder.find(data if finder is nat_copies.FINDER else once))
         if after_each is not None:
             after_each()
     return found

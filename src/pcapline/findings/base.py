@@ -16,6 +16,7 @@ from pcapline.model import Finding
 if TYPE_CHECKING:
     from pcapline.delays import DelaysTable
     from pcapline.detect import ConnDetections
+    from pcapline.findings.nat_copies import Copies
 
 #: A finding names at most this many connection ids; ``connection_count`` has the total and
 #: ``connections_truncated`` is set, so a 100k-connection SYN flood stays a small JSON object.
@@ -34,6 +35,9 @@ class FindingInput:
     #: What each connection lost (the delays stage): stalls and request/response turns; None
     #: when the caller measured none (the slow findings then find nothing).
     delays: DelaysTable | None = None
+    #: Streams that are later copies of a connection captured before and after a NAT
+    #: (``nat_copies``); every finder but that one gets the capture without them.
+    copies: Copies | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,11 +53,14 @@ class Handshakes:
     syn_ns: np.ndarray
     syn_has_ts: np.ndarray
     syn_ts: np.ndarray
+    syn_isn: np.ndarray  # per SYN: its sequence number (the client's ISN), as on the wire
+    syn_ttl: np.ndarray  # per SYN: its IP TTL (IPv6: hop limit)
     syn_answered: np.ndarray
     syn_replied: np.ndarray
     conn_facts: dict[str, np.ndarray]  # per connection row, see ``conns``
     synack_row: np.ndarray  # per server SYN+ACK: connection row
     synack_ns: np.ndarray
+    synack_isn: np.ndarray  # per server SYN+ACK: its sequence number (the server's ISN)
 
     @cached_property
     def syns(self) -> pd.DataFrame:
@@ -91,6 +94,27 @@ class Handshakes:
 
     def any_fact(self, name: str) -> bool:
         return bool(self.conn_facts[name].any())
+
+    def only(self, keep: np.ndarray) -> Handshakes:
+        """These facts for the connections rows where ``keep`` holds (rows renumbered)."""
+        new_row = np.cumsum(keep) - 1
+        syns, synacks = keep[self.syn_row], keep[self.synack_row]
+        return Handshakes(
+            connections=self.connections[keep].reset_index(drop=True),
+            syn_row=new_row[self.syn_row[syns]],
+            syn_frame=self.syn_frame[syns],
+            syn_ns=self.syn_ns[syns],
+            syn_has_ts=self.syn_has_ts[syns],
+            syn_ts=self.syn_ts[syns],
+            syn_isn=self.syn_isn[syns],
+            syn_ttl=self.syn_ttl[syns],
+            syn_answered=self.syn_answered[syns],
+            syn_replied=self.syn_replied[syns],
+            conn_facts={name: values[keep] for name, values in self.conn_facts.items()},
+            synack_row=new_row[self.synack_row[synacks]],
+            synack_ns=self.synack_ns[synacks],
+            synack_isn=self.synack_isn[synacks],
+        )
 
 
 def _rows_of_ids(ids: np.ndarray, order: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -130,6 +154,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     from_client = segments["from_client"].to_numpy(dtype=bool)
     has_ts = segments["has_ts"].to_numpy(dtype=bool)
     ts_val = segments["ts_val"].to_numpy()  # widened at the few rows kept
+    seq = segments["seq"].to_numpy()
 
     is_syn = from_client & ((flags & (SYN | ACK | RST)) == SYN)
     is_synack = ~from_client & ((flags & (SYN | ACK | RST)) == (SYN | ACK))
@@ -179,11 +204,14 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         syn_ns=time_ns[syn_idx],
         syn_has_ts=has_ts[syn_idx],
         syn_ts=ts_val[syn_idx].astype(np.int64),
+        syn_isn=seq[syn_idx].astype(np.int64),
+        syn_ttl=segments["ttl"].to_numpy()[syn_idx].astype(np.int64),
         syn_answered=answered,
         syn_replied=replied,
         conn_facts=facts,
         synack_row=row[is_synack],
         synack_ns=time_ns[is_synack],
+        synack_isn=seq[is_synack].astype(np.int64),
     )
 
 
@@ -237,11 +265,14 @@ def concat(parts: Sequence[Handshakes], connections: pd.DataFrame) -> Handshakes
         syn_ns=syn_ns[order],
         syn_has_ts=joined("syn_has_ts")[order].astype(bool),
         syn_ts=joined("syn_ts")[order],
+        syn_isn=joined("syn_isn")[order],
+        syn_ttl=joined("syn_ttl")[order],
         syn_answered=joined("syn_answered")[order].astype(bool),
         syn_replied=joined("syn_replied")[order].astype(bool),
         conn_facts=facts,
         synack_row=synack_row,
         synack_ns=joined("synack_ns"),
+        synack_isn=joined("synack_isn"),
     )
 
 

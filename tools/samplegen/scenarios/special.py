@@ -361,6 +361,82 @@ def nat_three_clocks(ctx: Ctx, net: int) -> list[Expected]:
     return [exp]
 
 
+def nat_gateway_captured_on_any(ctx: Ctx, net: int) -> list[Expected]:
+    """A masquerading router captured on ``any``: every connection twice, before and after NAT.
+
+    Three connections in turn; the server host's firewall drops every other SYN, so each
+    connects after one SYN retry. The router forwards and translates each packet, and its
+    capture holds it on both interfaces, under the client's address (10.<net>.1.1) and under
+    the router's (10.<net>.2.254): six streams for three connections, the copies the same
+    packets (ISNs, TSvals, IP IDs, payload) one hop apart. The syn_retry_burst finding needs
+    three connections: counted once each, they are exactly three.
+    """
+    name = "nat-gateway-any-copies.pcap"
+    ports = (46100, 46101, 46102)
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.nft(
+            "table ip nat {\n  chain post {\n    type nat hook postrouting priority 100;\n"
+            '    oifname "rs" masquerade\n  }\n}\n'
+        )
+        topo.server.nft(
+            "table inet fw {\n  chain in {\n    type filter hook input priority 0;\n"
+            f"    tcp dport {st.SERVER_PORT} tcp flags & (syn | ack) == syn "
+            "numgen inc mod 2 == 0 drop\n  }\n}\n"
+        )
+        ctx.capture(topo.router, "any", name)
+        srv = ctx.actor(topo.server, st.echo_server(count=len(ports)), "server")
+        srv.expect("listening")
+        steps: list[st.Step] = []
+        for i, port in enumerate(ports):
+            steps += [*st.echo_client(topo.server_ip, port, sock=f"s{i}")]
+        cli = ctx.actor(topo.client, [*steps, st.signal("done")], "client")
+        cli.expect("done", timeout=20)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    conns = [
+        Conn(
+            {"index": 2 * i + copy},
+            "closed",
+            closer="client",
+            counts=clean(syn_retransmits=1),
+            note=f"client port {port}, "
+            + ("as it came in from the client" if copy == 0 else "as it left, translated")
+            + ": its first SYN dropped by the server's firewall (numgen inc mod 2), the retry "
+            "1 s later answered",
+        )
+        for i, port in enumerate(ports)
+        for copy in (0, 1)
+    ]
+    exp = Expected(
+        name,
+        "three connections in turn through a masquerading router, the server's firewall "
+        "dropping every other SYN; captured on the router's 'any'",
+        "router",
+        {
+            "router_nft": "ip nat postrouting oifname rs masquerade",
+            "server_nft": f"inet fw input: tcp dport {st.SERVER_PORT} syn, numgen inc mod 2 == 0 drop",
+            "clients": ", ".join(map(str, ports)) + ", one after the other",
+        },
+        conns,
+        notes="Each connection is two streams: the client's 4-tuple on rc, the router's address "
+        "(masquerade keeps the port) on rs; the second copy of each packet is one hop (TTL) "
+        "lower and microseconds later. Expected findings: nat_copies (3 connections, 3 later "
+        "copies) and syn_retry_burst counting each connection once (3 of 3, its minimum).",
+        capture_format={
+            "format": "pcap",
+            "link_type": "LINUX_SLL2",
+            "tool": "tcpdump -i any",
+            "snaplen": 262144,
+        },
+        observed_by_sockets=ctx.socket_events(),
+    )
+    exp.findings = ["nat_copies", "syn_retry_burst"]
+    return [exp]
+
+
 #: The router's queue toward the server in ``copies_behind_a_queue``.
 QUEUE_TC = ["tbf", "rate", "20mbit", "burst", "16kb", "limit", "1mb"]
 
