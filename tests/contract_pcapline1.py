@@ -150,6 +150,15 @@ SLOW_FINDING_KEYS = {
         "explanation",
     ],
     "nat_copies": ["copies", "translations", "connection_count", "explanation"],
+    "intermittent_connect": [
+        "server",
+        "refused",
+        "connected",
+        "failure_runs",
+        "window",
+        "connection_count",
+        "explanation",
+    ],
     "response_jump": [
         "server",
         "at",

@@ -444,6 +444,13 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "unanswered": INT,
             "burst": BURST,
         },
+        "intermittent_connect": {
+            "server": STR,
+            "refused": INT,
+            "connected": INT,
+            "failure_runs": INT,
+            "window": WINDOW,
+        },
         "rto_storm": {
             "server": STR,
             "of_connections": INT,

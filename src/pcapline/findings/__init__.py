@@ -11,6 +11,8 @@
 - ``time_wait_churn``: connection-per-request churn, 4-tuples reused within TIME_WAIT,
   client port-range pressure
 - ``syn_retry_burst``: many connections to one server that connected only after SYN retries
+- ``intermittent_connect``: one server port refuses (or ignores) connections and accepts the
+  ones in between (a load balancer with a bad backend)
 - ``rto_storm``: many connections to one server stalled on retransmission timeouts at once
 - ``response_jump``: a server whose response times jumped at some moment
 
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.findings import (
+    intermittent_connect,
     listen_overflow,
     nat_copies,
     nat_timestamp,
@@ -61,6 +64,7 @@ FINDERS: tuple[Finder, ...] = (
     syn_flood.FINDER,
     time_wait_churn.FINDER,
     syn_retry_burst.FINDER,
+    intermittent_connect.FINDER,
     rto_storm.FINDER,
     response_jump.FINDER,
 )
@@ -71,7 +75,8 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     *CONN_COLUMNS,
     "fate",  # listen_overflow
     "syn_retransmits",  # syn_retry_burst
-    "connect_s",  # syn_retry_burst
+    "connect_s",  # syn_retry_burst, intermittent_connect
+    "confidence",  # intermittent_connect
 )
 
 

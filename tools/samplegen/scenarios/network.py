@@ -729,6 +729,79 @@ def injected_rst(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+def load_balancer_one_backend_refuses(ctx: Ctx, net: int) -> list[Expected]:
+    """A load balancer (the router's round-robin DNAT of a virtual address) over two backends,
+    one of which has nothing listening: every other connect() is refused.
+
+    The client connects to 10.<net>.9.9:8080 seven times in turn; the router's DNAT sends
+    them alternately to 10.<net>.2.1:8080 (listening) and 10.<net>.2.1:8081 (nothing
+    listens: the server host answers RST, which conntrack turns back into the virtual
+    address). Captured at the client: the same address and port accepts, refuses, accepts...
+    """
+    name = "lb-one-backend-refuses-at-client.pcap"
+    vip = f"10.{net}.9.9"
+    ports = tuple(range(PORT, PORT + 7))
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.nft(
+            "table ip lb {\n  chain pre {\n    type nat hook prerouting priority -100;\n"
+            f"    ip daddr {vip} tcp dport {st.SERVER_PORT} dnat to {topo.server_ip} : "
+            f"numgen inc mod 2 map {{ 0 : {st.SERVER_PORT}, 1 : {st.SERVER_PORT + 1} }}\n"
+            "  }\n}\n"
+        )
+        ctx.capture(topo.client, "eth0", name)
+        srv = ctx.actor(topo.server, st.echo_server(count=4), "server")
+        srv.expect("listening")
+        steps: list[st.Step] = []
+        for i, port in enumerate(ports):
+            if i % 2:
+                steps += st.connect(vip, port, sock=f"s{i}", tolerate=True)
+            else:
+                steps += st.echo_client(vip, port, sock=f"s{i}")
+        cli = ctx.actor(topo.client, [*steps, st.signal("done")], "client")
+        cli.expect("done", timeout=20)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    conns = [
+        Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(),
+            note="DNAT sent it to port 8080 (listening): 100 B asked, 1000 B answered",
+        )
+        if i % 2 == 0
+        else Conn(
+            {"client_port": port},
+            "refused",
+            reset_by="server",
+            counts=clean(resets=1),
+            note="DNAT sent it to port 8081, where nothing listens: RST from the virtual address",
+        )
+        for i, port in enumerate(ports)
+    ]
+    exp = Expected(
+        name,
+        "seven connect()s in turn to a load balancer's virtual address whose round-robin DNAT "
+        "alternates between a listening backend and a port with nothing listening",
+        "client",
+        {
+            "router_nft": f"nat prerouting: ip daddr {vip} tcp dport 8080 dnat to "
+            "server:(numgen inc mod 2 map {0: 8080, 1: 8081})",
+        },
+        conns,
+        notes="One address and port refuses every other connection: more than one host (here "
+        "backend) answers for it. Expected finding: intermittent_connect (3 refused in 3 runs, "
+        "each between connections that connected).",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+    )
+    exp.findings = ["intermittent_connect"]
+    return [exp]
+
+
 def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
     """A load balancer (the router's DNAT of a virtual address) sends a connection to a
     backend that is gone: the router's neighbour lookup for it fails.
