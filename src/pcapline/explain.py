@@ -529,10 +529,9 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
         if s.user_timeout_shape
         else ""
     )
-    early = len(s.frames) - 1 - s.retransmissions  # copies sooner than the minimum RTO (TLP)
+    early = len(s.frames) - 1 - s.retransmissions  # resends no RTO sent (TLP, fast)
     probe = (
-        f" ({early} resend(s) sooner than the 200 ms minimum RTO: tail loss probe or fast "
-        "retransmit, not timeouts)"
+        f" ({early} of them a tail loss probe or fast retransmit, not the retransmission timer)"
         if early > 0
         else ""
     )

@@ -394,3 +394,43 @@ def test_one_dsack_reports_one_duplicate_the_latest_resend_before_it() -> None:
     c.ack(SERVER, 1.025, sack_edges=(s, s + 1000))
     found = detect(conn_view(compute_facts(segments(c)), 0)).inferred
     assert (found.rto, found.dsacked) == (2, 1)
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
+
+
+@pytest.mark.parametrize(
+    ("capture", "probe_frame", "series"),
+    [
+        # After 8 s idle, the request's one segment: the probe at 208 ms, then the RTO rearmed
+        # from it (208 ms), doubling from there until tcp_retries2=4 gives up.
+        ("middlebox-idle-timeout-drop-at-client.pcap", 9, [0.208, 0.428, 0.832, 1.664]),
+        ("slow-answers-lost-3s-at-client.pcap", None, [0.208, 0.424, 0.832, 1.664]),
+    ],
+)
+def test_a_tail_loss_probe_at_the_rtos_time_is_no_backoff_step(
+    capture: str, probe_frame: int | None, series: list[float]
+) -> None:
+    """One segment in flight: Linux's loss probe fires at about the RTO's time (2 * SRTT +
+    TCP_RTO_MIN, capped at the RTO) and rearms the RTO without backing off, so the gaps read
+    g, g, 2g...; the first was listed as an RTO step ("RTO gaps 208 ms, 208 ms, 428 ms")."""
+    analysis = pcapline.analyze(str(SAMPLES / capture))
+    s = analysis.detections[0].retransmit.inferred.last_series
+    assert s is not None
+    assert [round(g, 3) for g in s.gaps] == series
+    if probe_frame is not None:
+        assert s.frames[1] == probe_frame and probe_frame not in s.step_frames
+    assert s.doubling
+
+
+def test_thin_linear_timeouts_keep_every_step() -> None:
+    """Equal gaps more than twice (tcp_thin_linear_timeouts) are timers, not a probe first."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100)
+    seq = c.nxt(CLIENT) - 100
+    t = 0.010
+    for gap in (0.21, 0.21, 0.21, 0.21):
+        t += gap
+        c.data(CLIENT, t, 100, seq=seq)
+    s = _run(c).inferred.last_series
+    assert [round(g, 2) for g in s.gaps] == [0.21] * 4

@@ -967,6 +967,8 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
     pairs = enumerate(itertools.pairwise(times), start=1)
     steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and tx[k] in timed]
     gaps = [times[k] - _timer_start(view, side, tx[k - 1], tx[k]) for k in steps]
+    if steps[:1] == [1] and _probe_first(gaps):
+        steps, gaps = steps[1:], gaps[1:]
     schedule = name_schedule(gaps)
     if acks_unseen:
         # One direction captured: the peer's ACKs are not in the capture. The sender's own ACK
@@ -1018,6 +1020,20 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
         step_frames=tuple(frames[k] for k in steps),
         already_acked=resends.already_acked[which],
         acks_unseen=acks_unseen,
+    )
+
+
+def _probe_first(gaps: list[float]) -> bool:
+    """The first resend was a tail loss probe, not the RTO: with one segment in flight Linux
+    probes after 2 * SRTT + TCP_RTO_MIN, capped at the RTO (``tcp_schedule_loss_probe``), so
+    at about the RTO's own time, and rearms the RTO from the probe without backing it off
+    (``tcp_send_loss_probe`` -> ``tcp_rearm_rto``). Only the timer doubles: gaps g, g, 2g...
+    have the probe first. (Thin-stream linear timeouts repeat g more than twice.)"""
+    return (
+        len(gaps) >= 3
+        and close_to(gaps[1], gaps[0])
+        and close_to(gaps[2], next_backoff(gaps[1]))
+        and not close_to(gaps[1], next_backoff(gaps[0]))
     )
 
 
