@@ -33,13 +33,15 @@ QUALITY_KEYS = [
     "acks_filtered",
     "one_sided_connections",
     "mid_stream_connections",
+    "acks_before_data",
+    "clocks_apart_ms",
     "snaplen",
     "frames_cut_by_snaplen",
     "interface_drops",
     "os_drops",
 ]
 #: quality keys that are null when the file does not state them.
-QUALITY_NULLABLE = {"snaplen", "interface_drops", "os_drops"}
+QUALITY_NULLABLE = {"snaplen", "interface_drops", "os_drops", "clocks_apart_ms"}
 CONNECTION_KEYS = [
     "id",
     "client",

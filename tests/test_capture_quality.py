@@ -134,3 +134,44 @@ def test_in_a_payload_filtered_capture_an_idle_rst_is_likely_and_open_unknown(
     assert conns.loc[40002, ["fate", "confidence"]].tolist() == ["reset", "proven"]
     assert conns.loc[40001, ["fate", "confidence"]].tolist() == ["open", "unknown"]
     assert list(conns.loc[40001, "caveats"]) == ["acks_filtered"]
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+
+
+def _server_clock_behind(path: Path, behind_ns: int, out: Path) -> None:
+    """The capture as two one-sided captures merged (mergecap) whose server-side clock ran
+    ``behind_ns`` behind: the server's packets stamped that much earlier, the file re-sorted."""
+    import dpkt
+
+    with path.open("rb") as f:
+        reader = dpkt.pcap.Reader(f)
+        link = reader.datalink()
+        frames = [(round(ts * 1e9), bytes(buf)) for ts, buf in reader]
+    analysis = pcapline.analyze(str(path))
+    server = set(analysis.segments.loc[~analysis.segments["from_client"], "frame"].tolist())
+    shifted = sorted(
+        ((t - behind_ns if n in server else t), n, buf) for n, (t, buf) in enumerate(frames, 1)
+    )
+    with out.open("wb") as f:
+        writer = dpkt.pcap.Writer(f, linktype=link, nano=True)
+        for t, _n, buf in shifted:
+            writer.writepkt(buf, ts=t / 1e9)
+
+
+def test_acks_before_their_data_are_two_clocks_not_lost_segments(tmp_path: Path) -> None:
+    """A client-side and a server-side capture merged, the server's clock 5 ms behind: its
+    ACKs and answers come before the client data they acknowledge. That was read as "the
+    capture point lost segments" (an ACK of bytes never captured: every silence unproven);
+    the bytes are there, later. Now: no loss, and a warning that two clocks disagree."""
+    path = SAMPLES / "slow-response-turns.pcap"
+    one_clock = pcapline.analyze(str(path)).capture.quality
+    assert (one_clock["acks_before_data"], one_clock["clocks_apart_ms"]) == (0, None)
+    out = tmp_path / "merged.pcap"
+    _server_clock_behind(path, 5_000_000, out)
+    merged = pcapline.analyze(str(out)).capture
+    q = merged.quality
+    assert q["acked_unseen"] == 0 and q["lossy_connections"] == 0
+    assert q["acks_before_data"] > 0
+    assert 4.0 < q["clocks_apart_ms"] <= 5.0  # the offset less the capture point's turnaround
+    assert any("clocks that disagree" in w for w in merged.warnings)

@@ -67,6 +67,8 @@ def test_json_csv_and_html_carry_warnings_and_quality(
         "acks_filtered": False,
         "one_sided_connections": 0,
         "mid_stream_connections": 0,
+        "acks_before_data": 0,
+        "clocks_apart_ms": None,
         "snaplen": 262144,
         "frames_cut_by_snaplen": 0,
         "interface_drops": None,

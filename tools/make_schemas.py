@@ -338,6 +338,8 @@ QUALITY = obj(
         "acks_filtered": BOOL,
         "one_sided_connections": INT,
         "mid_stream_connections": INT,
+        "acks_before_data": INT,
+        "clocks_apart_ms": null(NUM),
         "snaplen": null(COUNT1),
         "frames_cut_by_snaplen": INT,
         "interface_drops": null(INT),

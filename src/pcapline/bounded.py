@@ -920,7 +920,12 @@ def _merge(
 
         empty = np.zeros(0, np.int64)
         none = CaptureQuality(
-            *(empty,) * 3, *(empty.astype(bool),) * 9, flag_filtered=False, lossy_capture=False
+            *(empty,) * 3,
+            *(empty.astype(bool),) * 9,
+            acks_ahead=empty,
+            ack_lead_ns=empty,
+            flag_filtered=False,
+            lossy_capture=False,
         )
         info.quality = quality.summary(none)
         # No TCP: the typed, empty table the in-memory analysis has (``fate``, ``slow``...)

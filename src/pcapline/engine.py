@@ -866,6 +866,8 @@ def merge_quality(
                 "syn_seen",
                 "synack_seen",
                 "end_seen",
+                "acks_ahead",
+                "ack_lead_ns",
             )
         },
         flag_filtered=capture.flag_filtered,

@@ -471,6 +471,8 @@ CLEAN_CAPTURE: dict[str, Any] = {
     "acks_filtered": False,  # data, but no segment without payload (SYN/FIN/RST aside)
     "one_sided_connections": 0,  # one direction captured, its ACKs moving
     "mid_stream_connections": 0,  # no SYN seen
+    "acks_before_data": 0,  # ACKs the capture shows before the peer data they acknowledge
+    "clocks_apart_ms": None,  # how far before, when beyond one clock's jitter (1 ms)
     # What the file itself says (quality.read_summary):
     "snaplen": None,  # declared snapshot length; None: no limit declared
     "frames_cut_by_snaplen": 0,  # frames shorter than their wire length (payload not in file)

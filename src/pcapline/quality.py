@@ -11,6 +11,10 @@ Kernel rules used (tcp-facts.md):
 - A receiver acknowledges only bytes it received: an ACK beyond the highest sequence number the
   capture saw from the peer proves peer segments the capture point did not record (Wireshark's
   "ACKed unseen segment").
+- Nothing acknowledges bytes before they were sent: an ACK the capture shows before the
+  peer's data it acknowledges (by more than ``CLOCKS_APART_NS``) was stamped by another
+  clock than that data: captures from two hosts merged (mergecap) with clocks apart, or a
+  clock that stepped. Those bytes are in the capture, later: no loss at the capture point.
 - A sender sends its bytes in order the first time and resends what was lost: a segment
   starting above the highest byte seen from its sender, whose gap no later segment of that
   sender fills, proves segments the capture point did not record (Wireshark's "previous
@@ -60,6 +64,10 @@ _CONN_STRIDE = np.int64(2**41)
 #: Data segments past which a capture holding SYNs, FINs or RSTs but not one bare ACK was
 #: filtered (``CaptureWide.acks_filtered``).
 ACKS_EXPECTED_WITHIN = 20
+#: An ACK this far ahead of the data it acknowledges was stamped by another clock. One
+#: capture point with one clock stamps packets queued on several CPUs a few microseconds out
+#: of order (``-i any``, multi-queue NICs); two hosts' clocks, even NTP-synced, are further.
+CLOCKS_APART_NS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,10 @@ class CaptureQuality:
     syn_seen: np.ndarray  # bool
     synack_seen: np.ndarray  # bool
     end_seen: np.ndarray  # bool
+    #: ACKs of peer bytes the capture shows only later (``_acks_ahead``), and by how much
+    #: the furthest one came before them (ns; 0: none). Not losses: the bytes are there.
+    acks_ahead: np.ndarray  # int
+    ack_lead_ns: np.ndarray  # int
     #: Per capture:
     flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
     lossy_capture: bool  # any connection is lossy
@@ -239,6 +251,8 @@ def measure(
     jump = carries_seq & (facts.next_seq != UNKNOWN) & (facts.rel_seq > facts.next_seq)
     jump[_filled_later(facts, carries_seq, np.flatnonzero(jump))] = False
     unseen = _acked_unseen(facts) & clean
+    ahead, lead_ns = _acks_ahead(facts, np.flatnonzero(unseen))
+    unseen[ahead] = False
     missed = jump | unseen
     first = np.zeros(n, dtype=np.int64)
     rows = np.flatnonzero(missed)[::-1]  # the first row of each connection is written last
@@ -254,6 +268,9 @@ def measure(
     unretried = (n_synack == 1) & (waited >= INITIAL_SYNACK_RTO_S)
     not_captured = rows_per_connection(jump, facts.starts)
     acked_unseen = rows_per_connection(unseen, facts.starts)
+    acks_ahead = np.bincount(ci[ahead], minlength=n)
+    ack_lead_ns = np.zeros(n, dtype=np.int64)
+    np.maximum.at(ack_lead_ns, ci[ahead], lead_ns)
     lossy = (not_captured > 0) | (acked_unseen > 0)
     sided = one_sided(facts) if n else np.zeros(0, dtype=bool)
     # A client that sent its SYN, then an ACK, with nothing from the server captured: the
@@ -284,6 +301,8 @@ def measure(
         end_seen=any_per_connection(ended, facts.starts),
         not_captured=not_captured,
         acked_unseen=acked_unseen,
+        acks_ahead=acks_ahead,
+        ack_lead_ns=ack_lead_ns,
         lossy=lossy,
         lossy_capture=wide.lossy,
         first_missing_frame=first,
@@ -340,7 +359,16 @@ def summary(q: CaptureQuality) -> dict[str, Any]:
         "acks_filtered": q.acks_filtered,
         "one_sided_connections": int(q.one_sided.sum()),
         "mid_stream_connections": int(q.mid_stream.sum()),
+        "acks_before_data": int(q.acks_ahead.sum()),
+        "clocks_apart_ms": _clocks_apart_ms(q),
     }
+
+
+def _clocks_apart_ms(q: CaptureQuality) -> float | None:
+    """How far the furthest ACK came before the data it acknowledges (ms), when beyond one
+    clock's jitter (``CLOCKS_APART_NS``); None: one clock, as far as the capture shows."""
+    lead = int(q.ack_lead_ns.max()) if len(q.ack_lead_ns) else 0
+    return round(lead / 1e6, 3) if lead > CLOCKS_APART_NS else None
 
 
 def warnings(q: CaptureQuality) -> list[str]:
@@ -354,6 +382,15 @@ def warnings(q: CaptureQuality) -> list[str]:
             f"({s['acked_unseen']} ACKs of bytes never captured, {s['segments_not_captured']} "
             f"segments after a gap; first at frames {frames}): silence in this capture proves "
             "nothing"
+        )
+    apart = _clocks_apart_ms(q)
+    if apart is not None:
+        late = int(np.count_nonzero(q.ack_lead_ns > CLOCKS_APART_NS))
+        out.append(
+            f"ACKs come before the data they acknowledge, by up to {apart:g} ms, in {late} "
+            "connection(s): these packets were stamped by clocks that disagree (captures of "
+            "two hosts merged, as mergecap does, or a clock that stepped); which side sent "
+            "first, and times measured across the two sides, are off by up to that much"
         )
     if q.flag_filtered:
         out.append(
@@ -390,6 +427,43 @@ def _filled_later(facts: Facts, carries_seq: np.ndarray, jumps: np.ndarray) -> n
         after = np.concatenate((later_min[1:], ceiling))
         found.append(side[after < rel_seq])
     return np.concatenate(found)
+
+
+def _acks_ahead(facts: Facts, acks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the ``acks`` rows (ACKs above every peer byte seen so far): those whose acknowledged
+    bytes the peer is seen sending later in the capture, and how long before that segment
+    each came (ns). Each direction's highest byte sent so far only grows, so the first peer
+    segment reaching the ACK is found by one search per direction."""
+    if not len(acks):
+        return acks, np.zeros(0, np.int64)
+    conns = np.unique(facts.conn_index[acks])
+    rows = rows_of_connections(facts.starts, conns)
+    sent = ((facts.seg_len[rows] > 0) | facts.syn[rows] | facts.fin[rows]) & ~facts.rst[rows]
+    rows = rows[sent]
+    # Per sending direction (connection rank * 2 + side), its highest byte through each row:
+    # one running maximum over the directions laid end to end, each offset by ``span`` above
+    # the one before (so no value carries into the next direction).
+    rank = np.searchsorted(conns, facts.conn_index[rows])
+    direction = rank * 2 + facts.from_client[rows]
+    order = np.argsort(direction, kind="stable")  # each direction's rows, in frame order
+    rows, direction = rows[order], direction[order]
+    span = int(facts.seq_end[rows].max()) + 2 if len(rows) else 2
+    if (2 * len(conns) + 1) * span >= 2**62:
+        return acks[:0], np.zeros(0, np.int64)  # beyond one search's range: none claimed
+    key = np.maximum.accumulate(direction * span + np.maximum(facts.seq_end[rows], 0))
+    peer = np.searchsorted(conns, facts.conn_index[acks]) * 2 + ~facts.from_client[acks]
+    want = peer * span + np.minimum(facts.rel_ack[acks], span - 1)
+    at = np.searchsorted(key, want)
+    found = at < len(key)
+    found[found] = direction[at[found]] == peer[found]
+    # The segment reaching the ACK carries its last byte (it starts below it): those bytes
+    # were not in the capture before. And it is their first sending: a resend after the ACK
+    # (the original lost at the capture point, the ACK lost after it) is one clock's order.
+    data = rows[at[found]]
+    carries = (facts.rel_seq[data] < facts.rel_ack[acks[found]]) & ~facts.is_retrans[data]
+    found[found] = carries
+    lead = facts.time_ns[rows[at[found]]] - facts.time_ns[acks[found]]
+    return acks[found], lead
 
 
 def _acked_unseen(facts: Facts) -> np.ndarray:
