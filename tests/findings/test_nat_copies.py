@@ -41,16 +41,23 @@ def test_a_nat_gateways_any_capture_counts_each_connection_once(partitions: int 
     assert burst.summary.startswith("3 of 3 connection(s) to 10.80.2.1:8080")
 
 
-def _copies(*legs: tuple[str, int, int]) -> bytes:
-    """One connection captured once per leg (client address, TTL, client ISN), 20 us apart,
-    the port kept."""
+def _copies(
+    *legs: tuple[str, int, int], stamped: bool = True, ip_ids: tuple[int, ...] = (), port: int = 0
+) -> bytes:
+    """One connection captured once per leg (client address, TTL, client ISN), 20 us apart:
+    the client port kept (``port``: each leg's one higher), the SYN's IP ID kept (``ip_ids``:
+    each leg's own), with TCP timestamps or without (``stamped``)."""
     copies = []
     for k, (client, ttl, isn) in enumerate(legs):
         offset = 20e-6 * k
         c = Conversation(
-            conn=len(copies), client=(client, 40000), server=("10.9.9.9", 80), client_isn=isn
+            conn=len(copies),
+            client=(client, 40000 + port * k),
+            server=("10.9.9.9", 80),
+            client_isn=isn,
         )
-        c.syn(0.0 + offset, ttl=ttl, timestamps=(500, 0))
+        ip_id = ip_ids[k] if ip_ids else 4242
+        c.syn(0.0 + offset, ttl=ttl, ip_id=ip_id, **({"timestamps": (500, 0)} if stamped else {}))
         c.synack(0.001 + offset, ttl=ttl, timestamps=(900, 500))
         c.ack(CLIENT, 0.002 + offset, ttl=ttl, timestamps=(501, 900))
         c.fin(CLIENT, 0.003 + offset, ttl=ttl, timestamps=(502, 900))
@@ -61,19 +68,37 @@ def _copies(*legs: tuple[str, int, int]) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("later_ttl", "same_isn", "paired"),
+    ("later_ttl", "same_isn", "stamped", "paired"),
     [
-        (63, True, True),  # forwarded: one hop less
-        (64, True, False),  # same TTL: one ISN sent twice by a tool, not a NAT's copy
-        (63, False, False),  # another ISN: another connection
+        (63, True, True, True),  # routed: one hop less
+        (64, True, True, True),  # bridged (br_netfilter NAT on a bridge): the TTL kept
+        (64, True, False, False),  # the same TTL and no TSval to share: a tool's two probes
+        (63, True, False, True),  # no TSval, but routed and the IP ID kept
+        (60, True, True, False),  # four hops apart: not one host's two interfaces
+        (63, False, True, False),  # another ISN: another connection
     ],
 )
-def test_copies_need_the_same_isn_and_a_forwarded_ttl(
-    later_ttl: int, same_isn: bool, paired: bool
+def test_copies_need_the_same_isn_and_a_forwarded_or_bridged_ttl(
+    later_ttl: int, same_isn: bool, stamped: bool, paired: bool
 ) -> None:
     legs = [("10.0.0.1", 64, 1000), ("192.0.2.1", later_ttl, 1000 if same_isn else 7777)]
-    analysis = pcapline.analyze(io.BytesIO(_copies(*legs)))
+    analysis = pcapline.analyze(io.BytesIO(_copies(*legs, stamped=stamped)))
     assert [f.kind for f in analysis.findings] == (["nat_copies"] if paired else [])
+
+
+@pytest.mark.parametrize(
+    ("client", "ip_ids", "port"),
+    [
+        ("10.0.0.1", (), 1),  # the same address, the next source port: hping3's next probe
+        ("192.0.2.1", (4242, 4243), 0),  # another IP ID: a tool's next probe, not a copy
+    ],
+)
+def test_probes_of_one_isn_are_no_copies(client: str, ip_ids: tuple[int, ...], port: int) -> None:
+    """Scanners send SYNs with one ISN (hping3, nmap -sS, Mirai: the target's address), and
+    their TTLs differ by path: a NAT rewrites an address and keeps the IP ID."""
+    legs = [("10.0.0.1", 64, 1000), (client, 63, 1000)]
+    found = pcapline.analyze(io.BytesIO(_copies(*legs, ip_ids=ip_ids, port=port))).findings
+    assert found == []
 
 
 def test_every_later_copy_names_the_connections_first_one() -> None:

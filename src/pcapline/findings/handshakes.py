@@ -55,6 +55,7 @@ class Handshakes:
     syn_ts: np.ndarray
     syn_isn: np.ndarray  # per SYN: its sequence number (the client's ISN), as on the wire
     syn_ttl: np.ndarray  # per SYN: its IP TTL (IPv6: hop limit)
+    syn_ip_id: np.ndarray  # per SYN: its IPv4 ID (IPv6: 0)
     syn_answered: np.ndarray
     syn_replied: np.ndarray
     conn_facts: dict[str, np.ndarray]  # per connection row, see ``conns``
@@ -108,6 +109,7 @@ class Handshakes:
             syn_ts=self.syn_ts[syns],
             syn_isn=self.syn_isn[syns],
             syn_ttl=self.syn_ttl[syns],
+            syn_ip_id=self.syn_ip_id[syns],
             syn_answered=self.syn_answered[syns],
             syn_replied=self.syn_replied[syns],
             conn_facts={name: values[keep] for name, values in self.conn_facts.items()},
@@ -206,6 +208,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         syn_ts=ts_val[syn_idx].astype(np.int64),
         syn_isn=seq[syn_idx].astype(np.int64),
         syn_ttl=segments["ttl"].to_numpy()[syn_idx].astype(np.int64),
+        syn_ip_id=segments["ip_id"].to_numpy()[syn_idx].astype(np.int64),
         syn_answered=answered,
         syn_replied=replied,
         conn_facts=facts,
@@ -267,6 +270,7 @@ def concat(parts: Sequence[Handshakes], connections: pd.DataFrame) -> Handshakes
         syn_ts=joined("syn_ts")[order],
         syn_isn=joined("syn_isn")[order],
         syn_ttl=joined("syn_ttl")[order],
+        syn_ip_id=joined("syn_ip_id")[order],
         syn_answered=joined("syn_answered")[order].astype(bool),
         syn_replied=joined("syn_replied")[order].astype(bool),
         conn_facts=facts,

@@ -5,19 +5,27 @@ Kubernetes use them) rewrites addresses and ports, never sequence numbers, TCP o
 payload (``nf_nat_manip_pkt``; only the FTP/SIP helpers adjust sequence numbers). A capture on
 every interface of the host that translates (``tcpdump -i any`` on a NAT gateway, a Docker or
 Kubernetes node) holds each forwarded packet twice: once as it came in, once as it left,
-microseconds apart, under two 4-tuples, so two ``tcp.stream`` ids. Counted as two
-connections, every cross-connection threshold is met at half the connections it needs (three
-SYN retries become "6 of 6"), and the summary doubles.
+microseconds apart (behind a full egress queue, up to its latency), under two 4-tuples, so
+two ``tcp.stream`` ids. Counted as two connections, every cross-connection threshold is met
+at half the connections it needs (three SYN retries become "6 of 6"), and the summary
+doubles. The same holds for captures taken on both sides of a NAT and merged.
 
-Wire signature (``copies``): client SYNs in different streams with the same ISN and the same
-TSval (no TSval: the same ISN alone), sent within ``COPY_WINDOW_NS`` of each other. A client
-picks a fresh ISN per connection (RFC 6528: a hash of the 4-tuple and a clock), and a
-retransmitted SYN stays in its own stream, so two streams share one only as copies. Guarded
-against tools that send every SYN with one ISN (hping3, scanners, crafted test captures): the
-later copy has a lower TTL (it was forwarded: ``ip_forward`` decrements it); at most
-``MAX_COPIES`` streams per SYN; the two 4-tuples keep the client port or the server's address
-and port (the part a source or destination NAT leaves alone); and where both copies hold a
-SYN+ACK, it carries the same server ISN.
+Wire signature (``copies``): client SYNs in different streams with the same ISN, the same
+TSval (or none) and the same IPv4 ID, sent within ``COPY_WINDOW_NS`` of each other. A client
+picks a fresh ISN per connection (RFC 6528: a hash of the 4-tuple and a clock), a
+retransmitted SYN stays in its own stream (and Linux gives it a fresh TSval), and a NAT
+rewrites neither ISN, TSval nor IP ID: two streams share all three only as copies. Guarded
+against tools that send SYNs with one ISN (hping3, nmap, Mirai-style scanners, crafted test
+captures), whose IP IDs change from probe to probe:
+
+- an address changed (a NAT rewrites one; a port alone is a tool's next probe);
+- the later copy's TTL is one or two lower (routed: ``ip_forward`` decrements it), or the
+  same where both carry the same TSval (bridged: ``br_netfilter`` NATs a bridged packet, a
+  same-node pod-to-Service connection on a Kubernetes bridge, without decrementing);
+- the two 4-tuples keep the client port or the server's address and port (the part a source
+  or destination NAT leaves alone);
+- where both copies hold a SYN+ACK, it carries the same server ISN;
+- at most ``MAX_COPIES`` streams per SYN.
 
 The first copy seen is the connection's own: it is the one nearer the client (a forwarded
 SYN leaves after it came in). ``find_all`` gives the other finders the capture without the
@@ -39,10 +47,13 @@ from pcapline.fmt import endpoint
 from pcapline.model import Finding
 
 KIND = "nat_copies"
-#: Copies of one SYN on two interfaces of the translating host are microseconds apart (a NAT
-#: box under load: a few ms; its egress qdisc may hold one tens of ms): far below any SYN
-#: retry (1 s), and a retry carries a fresh TSval anyway.
-COPY_WINDOW_NS = 100_000_000
+#: Copies of one SYN on two interfaces of the translating host are microseconds apart; a full
+#: egress queue holds the outgoing copy up to its latency (300 ms seen behind tbf). A SYN
+#: retry comes no sooner than 1 s (TCP_TIMEOUT_INIT), with a fresh TSval and IP ID anyway.
+COPY_WINDOW_NS = 1_000_000_000
+#: Hops a copy may be behind the first: one forwarding, or two (SNAT and DNAT on a path
+#: through two namespaces of one host).
+MAX_HOPS = 2
 #: Streams one SYN may appear in: the way in and the way out, and a bridge port or a second
 #: translation (SNAT and DNAT on different interfaces). More is one ISN reused by a tool.
 MAX_COPIES = 3
@@ -50,14 +61,15 @@ MAX_COPIES = 3
 MAX_LISTED_PAIRS = 100
 
 EXPLANATION = (
-    "The same TCP connection appears under two address pairs: same ISNs and TCP timestamps, "
-    "microseconds apart. The capture was taken on several interfaces of a host that "
-    "translates addresses (tcpdump -i any on a NAT gateway, a Docker or Kubernetes node: "
-    "masquerade, DNAT to a container or pod), so it holds each forwarded packet twice, once "
-    "per side. Each copy's verdict is that leg's own. The other findings count each "
-    "connection once (the first copy, nearer the client). A packet in one copy and not in the "
-    "other was dropped by this host between its interfaces (its firewall rules, conntrack, "
-    "an egress queue), not by the network. To see one side only, capture one interface "
+    "The same TCP connection appears under two address pairs: same ISNs, TCP timestamps "
+    "and IP IDs. The capture was taken on several interfaces of a host that translates "
+    "addresses (tcpdump -i any on a NAT gateway, a Docker or Kubernetes node: masquerade, "
+    "DNAT to a container or pod), or captures from both sides of a NAT were merged: it holds "
+    "each forwarded packet twice, once per side. Each copy's verdict is that leg's own. The "
+    "other findings count each connection once (the first copy, nearer the client). A packet "
+    "in one copy and not in the other was lost between the two capture points: on one host "
+    "capturing both sides, by that host itself (its firewall rules, conntrack, an egress "
+    "queue), not by the network. To see one side only, capture one interface "
     "(tcpdump -i eth0)."
 )
 
@@ -77,10 +89,11 @@ def copies(hs: Handshakes) -> Copies:
     if len(hs.syn_row) < 2:
         return Copies({})
     ts = np.where(hs.syn_has_ts, hs.syn_ts, -1)
-    order = np.lexsort((-hs.syn_ttl, hs.syn_ns, ts, hs.syn_isn))  # at one time: higher TTL first
+    # By ISN, TSval and IP ID, then time (at one time: the higher TTL, nearer the client).
+    order = np.lexsort((-hs.syn_ttl, hs.syn_ns, hs.syn_ip_id, ts, hs.syn_isn))
     isn, ts, ns, row = hs.syn_isn[order], ts[order], hs.syn_ns[order], hs.syn_row[order]
-    ttl = hs.syn_ttl[order]
-    new_group = np.r_[True, (isn[1:] != isn[:-1]) | (ts[1:] != ts[:-1])]
+    ttl, ip_id = hs.syn_ttl[order], hs.syn_ip_id[order]
+    new_group = np.r_[True, (isn[1:] != isn[:-1]) | (ts[1:] != ts[:-1]) | (ip_id[1:] != ip_id[:-1])]
     new_group[1:] |= (ns[1:] - ns[:-1]) > COPY_WINDOW_NS
     group = np.cumsum(new_group) - 1
     # Groups holding SYNs of more than one stream: the only candidates (few, looped over).
@@ -98,20 +111,31 @@ def copies(hs: Handshakes) -> Copies:
         rows, ttls = row[lo:hi].tolist(), ttl[lo:hi].tolist()  # in time order
         if not 2 <= len(set(rows)) <= MAX_COPIES:
             continue
+        stamped = bool(ts[lo] >= 0)
         for later, later_ttl in zip(rows[1:], ttls[1:], strict=True):
-            # The later copy was forwarded: one hop (or more) less to live. Copies with the
-            # same TTL are SYNs a tool sent with one ISN (a crafted capture), not a NAT's.
-            forwarded = later != rows[0] and later_ttl < ttls[0]
-            if forwarded and _same_connection(ends_of, server_isn, rows[0], later):
+            hops = ttls[0] - later_ttl
+            passed = 0 < hops <= MAX_HOPS or (hops == 0 and stamped)  # routed, or bridged
+            if (
+                later != rows[0]
+                and passed
+                and _same_connection(ends_of, server_isn, rows[0], later, stamped=stamped)
+            ):
                 copy_of.setdefault(ids[later], ids[rows[0]])
-    # A copy of a copy names the connection's first copy.
-    for later, first in list(copy_of.items()):
+    return Copies(_to_first(copy_of))
+
+
+def _to_first(copy_of: dict[int, int]) -> dict[int, int]:
+    """Each later copy mapped to the connection's first copy (a copy of a copy names the
+    first). A loop (only a crafted capture makes one) pairs nothing."""
+    out: dict[int, int] = {}
+    for later, first in copy_of.items():
         seen = {later}
-        while first in copy_of and first not in seen:  # a crafted capture may loop
+        while first in copy_of and first not in seen:
             seen.add(first)
             first = copy_of[first]
-        copy_of[later] = first
-    return Copies(copy_of)
+        if first not in seen:
+            out[later] = first
+    return out
 
 
 def _first_synack_isn(hs: Handshakes) -> dict[int, int]:
@@ -148,12 +172,19 @@ class _Ends:
         return self.server_ip[row], self.server_port[row]
 
 
-def _same_connection(ends: _Ends, server_isn: dict[int, int], a: int, b: int) -> bool:
-    """Streams ``a`` and ``b`` (rows) can be one connection translated: a NAT rewrites one
-    end (source NAT keeps the client port where it is free; destination NAT keeps the
-    client), and it leaves the server's ISN alone."""
+def _same_connection(
+    ends: _Ends, server_isn: dict[int, int], a: int, b: int, *, stamped: bool
+) -> bool:
+    """Streams ``a`` and ``b`` (rows) can be one connection translated: a NAT rewrites an
+    address and leaves the server's ISN alone. Without a TSval to share, the SYNs match on
+    ISN and IP ID alone: then one end must be kept as a single NAT keeps it (source NAT
+    keeps the client port where it is free; destination NAT keeps the client)."""
     if a in server_isn and b in server_isn and server_isn[a] != server_isn[b]:
         return False
+    if ends.client_ip[a] == ends.client_ip[b] and ends.server_ip[a] == ends.server_ip[b]:
+        return False  # no address rewritten: another probe from the same tool, not a NAT's copy
+    if stamped:
+        return True  # ISN, TSval and IP ID alike: SNAT and DNAT together (kube-proxy) too
     return ends.client_port[a] == ends.client_port[b] or ends.server(a) == ends.server(b)
 
 
@@ -200,8 +231,9 @@ def find(data: FindingInput) -> list[Finding]:
 
 
 def _translation(ends: _Ends, first: int, later: int) -> str:
-    """What the NAT rewrote between two copies (rows), as "client 10.0.0.2 -> 192.0.2.1"
-    (ports named where they changed)."""
+    """What the NAT rewrote between two copies (rows), as "client 10.0.0.2 -> 192.0.2.1":
+    addresses, and "port changed" where it did (a source NAT's ports differ from connection
+    to connection; a destination NAT's port is the service's, named)."""
     parts = []
     for side, of in (("client", ends.client), ("server", ends.server)):
         (ip_a, port_a), (ip_b, port_b) = of(first), of(later)
@@ -209,8 +241,10 @@ def _translation(ends: _Ends, first: int, later: int) -> str:
             continue
         if port_a == port_b:
             parts.append(f"{side} {ip_a} -> {ip_b}")
+        elif side == "client":
+            parts.append(f"client {ip_a} -> {ip_b} (port changed)")
         else:
-            parts.append(f"{side} {endpoint(ip_a, port_a)} -> {endpoint(ip_b, port_b)}")
+            parts.append(f"server {endpoint(ip_a, port_a)} -> {endpoint(ip_b, port_b)}")
     return ", ".join(parts)
 
 
