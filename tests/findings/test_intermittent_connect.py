@@ -43,7 +43,7 @@ def test_a_load_balancer_with_one_refusing_backend_is_found() -> None:
 
 def _table(outcomes: str, confidence: str = "proven") -> pd.DataFrame:
     """One connection per letter to one server, a second apart: ``c`` connected, ``r``
-    refused (with ``confidence``)."""
+    refused by a RST (with ``confidence``), ``i`` refused by an ICMP error."""
     n = len(outcomes)
     return pd.DataFrame(
         {
@@ -54,9 +54,10 @@ def _table(outcomes: str, confidence: str = "proven") -> pd.DataFrame:
             "client_port": range(40000, 40000 + n),
             "start_ns": [k * 10**9 for k in range(n)],
             "end_ns": [k * 10**9 + 1000 for k in range(n)],
-            "fate": ["refused" if o == "r" else "closed" for o in outcomes],
-            "confidence": [confidence if o == "r" else "proven" for o in outcomes],
-            "connect_s": [np.nan if o == "r" else 0.001 for o in outcomes],
+            "fate": ["refused" if o in "ri" else "closed" for o in outcomes],
+            "reset_by": ["server" if o == "r" else None for o in outcomes],
+            "confidence": [confidence if o in "ri" else "proven" for o in outcomes],
+            "connect_s": [np.nan if o in "ri" else 0.001 for o in outcomes],
             "syn_retransmits": [0] * n,
         }
     )
@@ -69,7 +70,18 @@ def _found(conns: pd.DataFrame) -> list[str]:
 
 
 def _segments() -> pd.DataFrame:
-    columns = ("conn", "frame", "time_ns", "flags", "from_client", "has_ts", "ts_val", "seq", "ttl")
+    columns = (
+        "conn",
+        "frame",
+        "time_ns",
+        "flags",
+        "from_client",
+        "has_ts",
+        "ts_val",
+        "seq",
+        "ttl",
+        "ip_id",
+    )
     return pd.DataFrame(
         {
             c: np.zeros(0, dtype=bool if c in ("from_client", "has_ts") else np.int64)
@@ -86,6 +98,7 @@ def _segments() -> pd.DataFrame:
         ("ccrrrrrrcc", False),  # a restart: one run of refusals
         ("crcrcr", False),  # the last run has no connection after it: 2 enclosed runs
         ("rcrcrc", False),  # nor the first one before it
+        ("cicicic", False),  # ICMP rejects: a router or a reject rule, no listener asked
     ],
 )
 def test_refusals_count_in_separate_runs_between_connections(outcomes: str, found: bool) -> None:
@@ -95,6 +108,19 @@ def test_refusals_count_in_separate_runs_between_connections(outcomes: str, foun
 def test_refusals_the_capture_cannot_prove_do_not_count() -> None:
     assert _found(_table("crcrcrc", confidence="likely"))
     assert not _found(_table("crcrcrc", confidence="unknown"))
+
+
+def test_the_window_spans_the_refusals() -> None:
+    """The connection before the first run may be long before it: the window and the
+    summary's time are the refusals'."""
+    conns = _table("crcrcrc")
+    conns.loc[1:, "start_ns"] += 3600 * 10**9
+    empty = pd.DataFrame({c: [] for c in ("conn",)})
+    data = FindingInput(empty, conns, pd.DataFrame(), summarize(_segments(), conns))
+    (found,) = intermittent_connect.find(data)
+    window = found.details["window"]
+    assert window["end"] - window["start"] == pytest.approx(4.0)
+    assert "(the refusals within 4 s)" in found.summary
 
 
 def test_runs_far_apart_in_time_are_no_rotation() -> None:

@@ -11,8 +11,8 @@
 - ``time_wait_churn``: connection-per-request churn, 4-tuples reused within TIME_WAIT,
   client port-range pressure
 - ``syn_retry_burst``: many connections to one server that connected only after SYN retries
-- ``intermittent_connect``: one server port refuses (or ignores) connections and accepts the
-  ones in between (a load balancer with a bad backend)
+- ``intermittent_connect``: one server port refuses connections and accepts the ones in
+  between (a load balancer with a bad backend)
 - ``rto_storm``: many connections to one server stalled on retransmission timeouts at once
 - ``response_jump``: a server whose response times jumped at some moment
 
@@ -77,6 +77,7 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     "syn_retransmits",  # syn_retry_burst
     "connect_s",  # syn_retry_burst, intermittent_connect
     "confidence",  # intermittent_connect
+    "reset_by",  # intermittent_connect
 )
 
 

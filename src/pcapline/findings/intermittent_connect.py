@@ -39,11 +39,13 @@ FAILED_FATES = ("refused",)
 
 EXPLANATION = (
     "Connections to this server port were refused (a RST answered their SYN) while "
-    "connections in between, to the same address and port, connected at once. One host "
-    "either listens on a port or does not, so: more than one host answers for this address "
-    "(a load balancer, a DNAT rule or a Kubernetes Service sends some connections to a "
-    "backend whose service is down or not ready), a firewall rejects some clients (a reject "
-    "with tcp reset that matches by source), or the listener restarts between them. Check the "
+    "connections in between, to the same address and port, connected. A Linux host either "
+    "listens on a port or does not, so: more than one host answers for this address (a load "
+    "balancer, a DNAT rule or a Kubernetes Service sends some connections to a backend whose "
+    "service is down or not ready), a firewall rejects some connections (a reject with tcp "
+    "reset matching by source, or a per-client connection or rate limit: nft ct count, "
+    "connlimit, hashlimit), the listener restarts between them, or a Windows server's listen "
+    "backlog is full (Windows answers SYNs with RST then, Linux drops them). Check the "
     "load balancer's backend health and each backend (`ss -lnt` on it, `kubectl get "
     "endpoints`, the DNAT rule's targets with `nft list ruleset` / `iptables -t nat -S`, "
     "`ipvsadm -Ln`) and the reject rules on the server; the refused connections are listed "
@@ -53,7 +55,7 @@ EXPLANATION = (
 
 def find(data: FindingInput) -> list[Finding]:
     conns = data.connections
-    if not {"fate", "connect_s"} <= set(conns.columns) or conns.empty:
+    if not {"fate", "connect_s", "reset_by"} <= set(conns.columns) or conns.empty:
         return []
     fate = conns["fate"].astype(str).to_numpy()
     sure = (
@@ -61,7 +63,10 @@ def find(data: FindingInput) -> list[Finding]:
         if "confidence" in conns.columns
         else np.ones(len(conns), dtype=bool)
     )
-    failed = np.isin(fate, FAILED_FATES) & sure
+    # A RST from the server: an ICMP reject (``reset_by`` null) comes from a router or a
+    # reject rule, and asks no listener.
+    by_rst = conns["reset_by"].astype(str).to_numpy() == "server"
+    failed = np.isin(fate, FAILED_FATES) & sure & by_rst
     if np.count_nonzero(failed) < MIN_FAILED:
         return []
     connected = ~np.isnan(conns["connect_s"].to_numpy(dtype=float)) & ~failed
@@ -99,11 +104,12 @@ def _interleaved(group: pd.DataFrame) -> pd.DataFrame | None:
 
 def _finding(server: str, span: pd.DataFrame) -> Finding:
     failed = span[span["failed"].to_numpy(dtype=bool)]
-    start_ns, end_ns = int(span["start_ns"].min()), int(span["start_ns"].max())
+    start_ns, end_ns = int(failed["start_ns"].min()), int(failed["start_ns"].max())
     summary = (
         f"{len(failed)} of {len(span)} connections to {server} were refused while the others, "
-        f"in between, connected (within {seconds((end_ns - start_ns) / 1e9)}): a backend without "
-        "the service behind one address, a reject rule for some clients, or a restarting listener"
+        f"in between, connected (the refusals within {seconds((end_ns - start_ns) / 1e9)}): a "
+        "backend without the service behind one address, a reject rule or limit for some "
+        "connections, or a restarting listener"
     )
     return make_finding(
         KIND,
