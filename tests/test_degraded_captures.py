@@ -335,24 +335,31 @@ def test_unanswered_syns_in_a_one_direction_capture_prove_no_connect_timeout(
         assert (rows.confidence.iloc[0], list(rows.caveats.iloc[0])) == ("unknown", ["one_sided"])
 
 
-@pytest.mark.parametrize("kept", ["server_only", "rst_only"])
-def test_a_refusal_without_its_syn_is_likely_refused_not_a_reset(kept: str, tmp_path: Path) -> None:
-    """Only the server's side captured (a one-sided tap), or only RSTs (the filter
-    ``tcp[tcpflags] & tcp-rst != 0`` people use to hunt resets): the refusal's RST alone was
-    "reset by the server while established, proven". Its sequence number 0 shows it reset a
-    segment without ACK, a SYN: refused, likely (the SYN and what came before are unseen)."""
-    path = SAMPLES / "refused-no-listener.pcap"
+@pytest.mark.parametrize(
+    "capture", ["refused-no-listener.pcap", "lb-one-backend-refuses-at-client.pcap"]
+)
+def test_only_rsts_captured_a_refusal_is_likely_refused_not_a_reset(
+    capture: str, tmp_path: Path
+) -> None:
+    """Only RSTs kept (the filter ``tcp[tcpflags] & tcp-rst != 0`` people use to hunt
+    resets): a refusal's RST alone was "reset by the server while established, proven". Its
+    sequence number 0 shows it reset a segment without ACK, a SYN: refused, likely (the SYN
+    and what came before are unseen). The load balancer's connections that connected leave
+    no RST, so only its three refusals remain."""
+    path = SAMPLES / capture
     full = pcapline.analyze(str(path))
-    assert full.connections.fate.tolist() == ["refused"]
+    refused = full.connections[full.connections.fate == "refused"]
     seg = full.segments
-    keep = ~seg["from_client"] if kept == "server_only" else (seg["flags"] & RST) != 0
-    capture = read_capture(str(path))
-    out = tmp_path / f"{kept}.pcapng"
-    rewrite(path, np.isin(capture.frame, seg.loc[keep, "frame"].to_numpy()), out)
-    row = pcapline.analyze(str(out)).connections.iloc[0]
-    assert (row.fate, row.reset_by, row.confidence) == ("refused", "server", "likely")
-    assert list(row.caveats) == ["handshake_not_captured"]
-    assert "answers a SYN the capture does not hold" in row.explanation
+    capture_rows = read_capture(str(path))
+    out = tmp_path / "rst-only.pcapng"
+    rsts = seg.loc[(seg["flags"] & RST) != 0, "frame"].to_numpy()
+    rewrite(path, np.isin(capture_rows.frame, rsts), out)
+    rows = pcapline.analyze(str(out)).connections
+    assert len(rows) == len(refused)
+    assert rows.client_port.tolist() == refused.client_port.tolist()
+    assert set(rows.fate) == {"refused"} and set(rows.confidence) == {"likely"}
+    assert all(list(c) == ["handshake_not_captured"] for c in rows.caveats)
+    assert all("answers a SYN the capture does not hold" in t for t in rows.explanation)
 
 
 def test_a_reused_4tuples_synack_with_a_new_isn_is_no_synack_retry(tmp_path: Path) -> None:
@@ -365,7 +372,8 @@ def test_a_reused_4tuples_synack_with_a_new_isn_is_no_synack_retry(tmp_path: Pat
     assert len(degraded.connections) == 2  # the second connection joined the first stream
     assert first.synack_retransmits == 0
     assert "synack_retransmit" not in set(degraded.events["kind"].astype(str))
-    assert "SYN+ACK " not in str(first.explanation).replace("SYN+ACK there has a new ISN", "")
+    note = str(first.explanation).split(" From frame ")[0]  # the story before the reopening note
+    assert "SYN+ACK" not in note
 
 
 def test_a_stream_holding_two_connections_proves_neither_ones_fate(tmp_path: Path) -> None:
@@ -383,6 +391,8 @@ def test_a_stream_holding_two_connections_proves_neither_ones_fate(tmp_path: Pat
     reopened = degraded.detections[0].handshake.inferred.reopened_frame
     assert reopened == synacks[1]  # the new ISN's SYN+ACK, after the first SYN and SYN+ACK
     assert f"From frame {reopened} on, this stream is another connection" in first.explanation
+    ended = int(degraded.segments.loc[(degraded.segments["flags"] & RST) != 0, "frame"].iloc[0])
+    assert f"the earlier one ended with the client's RST (frame {ended})" in first.explanation
     assert (second.fate, second.confidence, list(second.caveats)) == ("closed", "proven", [])
 
 

@@ -180,6 +180,26 @@ def test_client_from_synack_when_syn_missing() -> None:
     assert seg["from_client"].tolist() == [False, True]
 
 
+@pytest.mark.parametrize(("server_port", "client_port"), [(80, 40000), (50051, 43884)])
+def test_a_refusal_rst_alone_names_its_receiver_the_client(
+    server_port: int, client_port: int
+) -> None:
+    """A RST with ACK and sequence number 0 resets a segment without ACK: a SYN, from the side
+    it goes to. Only it captured (a RST-only filter, one direction), the server is its sender
+    even on a port above the client's (gRPC's 50051 against ephemeral ports)."""
+    rst = ethernet(
+        ipv4(
+            tcp(sport=server_port, dport=client_port, seq=0, ack=1001, flags=RST | ACK),
+            src="10.0.0.2",
+            dst="10.0.0.1",
+        )
+    )
+    seg, conns = flows([rst])
+    row = conns.iloc[0]
+    assert (row["server_port"], row["client_port"]) == (server_port, client_port)
+    assert not row["client_guessed"] and seg["from_client"].tolist() == [False]
+
+
 def test_client_guessed_from_ephemeral_port_mid_stream() -> None:
     # Capture starts mid-connection with the server speaking first: the higher port is the client.
     seg, conns = flows(

@@ -789,7 +789,9 @@ def _counts(facts: Facts) -> dict[str, np.ndarray]:
     def per_conn(mask: np.ndarray) -> np.ndarray:
         return rows_per_connection(mask, facts.starts)
 
-    syns, synacks = (per_conn(mask) for mask in syn_masks(facts))  # the handshake's own
+    syns, synacks = (
+        per_conn(mask) for mask in syn_masks(facts, facts.starts)
+    )  # the handshake's own
     columns = (
         np.maximum(syns - 1, 0),
         np.maximum(synacks - 1, 0),

@@ -1119,13 +1119,21 @@ def _one_sided_note(e: Evidence) -> str:
 
 
 def _reopened_note(e: Evidence) -> str:
-    frame = e.handshake.reopened_frame
+    h = e.handshake
+    frame = h.reopened_frame
     if frame is None:
         return ""
+    earlier = (
+        f"the earlier one ended with {h.earlier_end}"
+        if h.earlier_end is not None
+        else "the capture shows no end of the earlier one"
+    )
     return (
         f"From frame {frame} on, this stream is another connection on the same 4-tuple: the "
-        "server's SYN+ACK there has a new ISN and answers a SYN the capture lost. Read the two "
-        f"apart in Wireshark with tcp.stream == {e.conn} and frame.number < {frame} (or >=)."
+        "server's answer there (a SYN+ACK with a new ISN, or a RST with sequence number 0) "
+        f"answers a SYN the capture lost, and {earlier}; the fate above is read from both. "
+        f"Read the two apart in Wireshark with tcp.stream == {e.conn} and frame.number < "
+        f"{frame} (or >=)."
     )
 
 

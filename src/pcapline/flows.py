@@ -19,7 +19,11 @@ Stream ids are given in order of each connection's first segment.
 Who is the client:
 
 1. the sender of the connection's first pure SYN; else
-2. the receiver of its first SYN+ACK; else (``client_guessed`` = True)
+2. the receiver of its first SYN+ACK; else
+2b. the receiver of its first RST+ACK with sequence number 0: a RST answering a segment
+   without ACK takes sequence number 0 (RFC 793 3.4, Linux ``tcp_v4_send_reset``), so it
+   reset a SYN, sent by the side it goes to (a RST-only capture, one direction captured);
+   else (``client_guessed`` = True)
 3. the side whose first payload is a client's message (an HTTP request line, a TLS
    ClientHello) or that received a server's (status line, ServerHello), as ``app``
    recognised them (``with_app_roles``, applied once ``app`` has read the payloads); else
@@ -41,7 +45,7 @@ import pandas as pd
 
 from pcapline import seqnum
 from pcapline.facts import extreme_per_key
-from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, SYN
+from pcapline.model import ACK, CONNECTION_COLUMNS, FLOW_COLUMNS, RST, SYN
 from pcapline.read import native
 
 #: The connections columns this stage fills (identity and volume); classify adds the rest.
@@ -270,8 +274,12 @@ def _client_side(
     # Direction (forward flag) in which the client sends, decided per connection.
     client_forward = np.zeros(n_conn, bool)
     decided = np.zeros(n_conn, bool)
-    for kind, client_is_sender in ((SYN, True), (SYN | ACK, False)):
-        rows = np.flatnonzero(syn_kind == kind)
+    refusals = ((flags & (RST | ACK)) == (RST | ACK)) & (segments["seq"].to_numpy() == 0)
+    for rows, client_is_sender in (
+        (np.flatnonzero(syn_kind == SYN), True),
+        (np.flatnonzero(syn_kind == SYN | ACK), False),
+        (np.flatnonzero(refusals & ((flags & SYN) == 0)), False),
+    ):
         rows = rows[~decided[conn[rows]]]
         first_conn, first_at = np.unique(conn[rows], return_index=True)  # rows are in frame order
         client_forward[first_conn] = forward[rows[first_at]] == client_is_sender

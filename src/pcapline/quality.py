@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pcapline.detect.handshake import INITIAL_SYNACK_RTO_S, one_sided
+from pcapline.detect.handshake import INITIAL_SYNACK_RTO_S, one_sided, reopenings
 from pcapline.facts import (
     UNKNOWN,
     Facts,
@@ -248,9 +248,12 @@ def measure(
     clean = ~facts.is_dup
     carries_seq = ((facts.seg_len > 0) | facts.fin) & ~facts.syn & ~facts.rst & clean
     # "previous segment not captured": bytes above the sender's snd.nxt as seen on the wire.
-    jump = carries_seq & (facts.next_seq != UNKNOWN) & (facts.rel_seq > facts.next_seq)
+    # From a second connection on in a stream (its SYN lost on a reused 4-tuple), the
+    # sequence numbers are another connection's: their jumps are no capture loss.
+    counted = clean & ~_reopened(facts)
+    jump = carries_seq & counted & (facts.next_seq != UNKNOWN) & (facts.rel_seq > facts.next_seq)
     jump[_filled_later(facts, carries_seq, np.flatnonzero(jump))] = False
-    unseen = _acked_unseen(facts) & clean
+    unseen = _acked_unseen(facts) & counted
     ahead, lead_ns = _acks_ahead(facts, np.flatnonzero(unseen))
     unseen[ahead] = False
     missed = jump | unseen
@@ -464,6 +467,21 @@ def _acks_ahead(facts: Facts, acks: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     found[found] = carries
     lead = facts.time_ns[rows[at[found]]] - facts.time_ns[acks[found]]
     return acks[found], lead
+
+
+def _reopened(facts: Facts) -> np.ndarray:
+    """Per row: at or after its stream's first reopening (``handshake.reopenings``)."""
+    out = np.zeros(len(facts), dtype=bool)
+    rows = np.flatnonzero(reopenings(facts, facts.starts))
+    if not len(rows):
+        return out
+    conn = facts.conn_index[rows]
+    first = rows[np.r_[True, conn[1:] != conn[:-1]]]  # each connection's first reopening
+    for lo, hi in zip(
+        first.tolist(), facts.starts[facts.conn_index[first] + 1].tolist(), strict=True
+    ):
+        out[lo:hi] = True
+    return out
 
 
 def _acked_unseen(facts: Facts) -> np.ndarray:

@@ -149,9 +149,12 @@ class Handshake:
     #: The client answered the SYN+ACK with a RST before acknowledging it (a scanner, a client
     #: that gave up): the attempt ended there.
     synack_reset: int | None = None
-    #: A SYN+ACK with a new ISN answering a SYN the capture does not hold (``reopenings``):
-    #: from this frame on the stream holds another connection on the same 4-tuple.
+    #: The server's answer to a SYN the capture does not hold (``reopenings``): from this
+    #: frame on the stream holds another connection on the same 4-tuple.
     reopened_frame: int | None = None
+    #: How the connection before ``reopened_frame`` ended, as the capture shows it: the last
+    #: RST before it ("the client's RST (frame 10)"), both sides' FINs, or None: no end.
+    earlier_end: str | None = None
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -224,6 +227,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         stale_rst_frame=stale_rst,
         synack_reset=synack_reset,
         reopened_frame=_frame(view, opening.reopened_row[k]),
+        earlier_end=_earlier_end(view, row_or_none(opening.reopened_row[k])),
     )
     return Detection(tuple(events), handshake)
 
@@ -265,12 +269,14 @@ class _Opening:
     rtt_ms: list[float]  # ``handshake_rtt_ms`` (NaN: not measurable)
     reopened_row: list[int]  # the first of ``reopenings`` (``Handshake.reopened_frame``)
     server_first_row: list[int]  # the server's first segment (``_server_answer`` without SYN)
+    #: The server sent one segment and the client nothing before it (``_server_answer``).
+    lone_server_reset: list[bool]
 
 
 def _opening(batch: Batch) -> _Opening:
     r = batch.rows
     client, server = r.from_client, ~r.from_client
-    syn, synack = syn_masks(r)
+    syn, synack = syn_masks(r, batch.starts)
     syn_rows, synack_rows = batch.first(syn), batch.first(synack)
     plain_ack = r.ack & ~r.syn & ~r.rst
     n_conns = len(batch.starts) - 1
@@ -303,9 +309,17 @@ def _opening(batch: Batch) -> _Opening:
         bare_server_rst=batch.any(server & r.rst & ~r.ack),
         one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
         rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
-        reopened_row=batch.first(reopenings(r)).tolist(),
+        reopened_row=batch.first(reopenings(r, batch.starts)).tolist(),
         server_first_row=batch.first(server).tolist(),
+        lone_server_reset=_lone_server_segment(batch, client, server).tolist(),
     )
+
+
+def _lone_server_segment(batch: Batch, client: np.ndarray, server: np.ndarray) -> np.ndarray:
+    """Per connection: one server segment, and no client segment before it."""
+    first_client = batch.first(client)
+    after = (first_client == NO_ROW) | (first_client > batch.first(server))
+    return np.asarray((batch.count(server) == 1) & after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +342,20 @@ def _sent(batch: Batch, mask: np.ndarray) -> Sent:
     r = batch.rows
     bounds: list[int] = np.searchsorted(rows, batch.starts).tolist()
     return Sent(r.time_ns[rows].tolist(), r.frame[rows].tolist(), bounds)
+
+
+def _earlier_end(view: ConnView, reopened: int | None) -> str | None:
+    """How the stream's connection before ``reopened`` ended (``Handshake.earlier_end``)."""
+    if reopened is None:
+        return None
+    rst = np.flatnonzero(view.rst[:reopened])
+    if len(rst):
+        r = int(rst[-1])
+        return f"the {'client' if view.from_client[r] else 'server'}'s RST (frame {view.frame[r]})"
+    fins = np.flatnonzero(view.fin[:reopened])
+    if len(fins) and len(set(view.from_client[fins].tolist())) == 2:
+        return f"FINs from both sides (frames {view.frame[fins[0]]}, {view.frame[fins[-1]]})"
+    return None
 
 
 def _frame(view: ConnView, row: int) -> int | None:
@@ -373,10 +401,12 @@ def _server_answer(
         if synack_rows:
             return "synack", synack_rows[0]
         first = row_or_none(opening.server_first_row[view.at])
-        if first is not None and view.refusal_shape[first]:
+        if first is not None and view.refusal_shape[first] and opening.lone_server_reset[view.at]:
             # A SYN the capture does not hold was reset: sequence number 0 answers a segment
-            # without ACK, and the server sent nothing before it (a filter on RSTs, a tap that
-            # missed the client's side).
+            # without ACK, and nothing else is in the stream but what the client sent after
+            # it (a filter on RSTs, a tap that missed the client's side). A client segment
+            # before it may be the one reset (a FIN scan's FIN), and more from the server
+            # is another connection's (the 4-tuple reused).
             return "rst", first
         return "none", None
     i = row_or_none(opening.reply_row[view.at])  # its first SYN, RST or ACK after the first SYN
@@ -640,32 +670,57 @@ def _first_of(found: np.ndarray, conn_index: np.ndarray, n: int, none: int) -> n
 # --- vectorised parts -----------------------------------------------------------------
 
 
-def syn_masks(rows: SegmentRows) -> tuple[np.ndarray, np.ndarray]:
-    """The client's SYNs (no ACK) and the server's SYN+ACKs, capture duplicates aside.
+def syn_masks(rows: SegmentRows, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The client's SYNs (no ACK) and the server's SYN+ACKs, capture duplicates aside
+    (``starts``: the connections' first rows, as ``Facts.starts``).
 
-    A SYN+ACK with a new ISN (relative seq not 0) that answers another client ISN (relative
-    ack not 1) is left out: a retransmitted SYN+ACK is the same request sock's (Linux
-    ``inet_rtx_syn_ack`` resends ``snt_isn``), and one answering a SYN the first handshake
-    never sent belongs to a new connection on the same 4-tuple whose SYN the capture lost
-    (Wireshark keeps it in the old stream). A new ISN answering the first SYN stays (a load
-    balancer that sent the retried SYN to another backend, a request sock that expired)."""
+    A SYN+ACK that opens a new connection (``reopenings``) is left out: a retransmitted
+    SYN+ACK is the same request sock's (Linux ``inet_rtx_syn_ack`` resends ``snt_isn``), and
+    one answering a SYN the first handshake never sent belongs to a new connection on the
+    same 4-tuple whose SYN the capture lost (Wireshark keeps it in the old stream). A new ISN
+    answering the same SYN stays (a load balancer that sent the retried SYN to another
+    backend, a request sock that expired)."""
     clean = ~rows.is_dup
-    return (
-        rows.syn & ~rows.ack & rows.from_client & clean,
-        rows.syn & rows.ack & ~rows.from_client & clean & ~_new_isn(rows),
+    synack = rows.syn & rows.ack & ~rows.from_client & clean
+    synack[_new_synacks(rows, starts, synack)] = False
+    return rows.syn & ~rows.ack & rows.from_client & clean, synack
+
+
+def reopenings(rows: SegmentRows, starts: np.ndarray) -> np.ndarray:
+    """The server's answers to a SYN the capture lost, on a 4-tuple whose stream already
+    holds another connection: Wireshark's ``tcp.stream`` splits only on a SYN, so both
+    connections share one stream id. Either a SYN+ACK with a new ISN answering another client
+    ISN than the stream's SYN and its first SYN+ACK did, or a RST with ACK and sequence
+    number 0 (the reset of a SYN: ``facts.refusal_shape``) that is not the stream's first
+    segment and does not answer the stream's SYN."""
+    out = np.zeros(len(rows), dtype=bool)
+    synack = rows.syn & rows.ack & ~rows.from_client & ~rows.is_dup
+    out[_new_synacks(rows, starts, synack)] = True
+    refusal = rows.refusal_shape & ~rows.from_client & ~rows.is_dup & (rows.rel_ack != 1)
+    refusal[starts[:-1][np.diff(starts) > 0]] = False  # a stream's first segment opens it
+    # A client segment without ACK before it (a FIN scan's FIN) may be the one it reset.
+    candidates = np.flatnonzero(refusal)
+    bare = np.flatnonzero(rows.from_client & ~rows.ack)
+    conn_start = starts[np.searchsorted(starts, candidates, side="right") - 1]
+    answered = np.searchsorted(bare, candidates) > np.searchsorted(bare, conn_start)
+    refusal[candidates[answered]] = False
+    return np.asarray(out | refusal)
+
+
+def _new_synacks(rows: SegmentRows, starts: np.ndarray, synack: np.ndarray) -> np.ndarray:
+    """Rows of ``synack`` with a new ISN (relative seq not 0) answering another client ISN
+    (relative ack not 1) than the first SYN+ACK of their connection did."""
+    new = np.flatnonzero(synack & (rows.rel_seq != 0) & (rows.rel_ack != 1))
+    if not len(new):
+        return new
+    every = np.flatnonzero(synack)
+    conn = np.searchsorted(starts, new, side="right") - 1
+    first = every[np.searchsorted(every, starts[conn])]  # the connection's first SYN+ACK
+    differs = (rows.rel_seq[new] != rows.rel_seq[first]) & (
+        rows.rel_ack[new] != rows.rel_ack[first]
     )
-
-
-def reopenings(rows: SegmentRows) -> np.ndarray:
-    """The server's SYN+ACKs (capture duplicates aside) that ``syn_masks`` leaves out: a new
-    ISN answering another client ISN. Each opens a new connection on the stream's 4-tuple
-    whose SYN the capture lost; Wireshark's ``tcp.stream`` splits only on a SYN, so both
-    connections share one stream id."""
-    return np.asarray(rows.syn & rows.ack & ~rows.from_client & ~rows.is_dup & _new_isn(rows))
-
-
-def _new_isn(rows: SegmentRows) -> np.ndarray:
-    return np.asarray((rows.rel_seq != 0) & (rows.rel_ack != 1))
+    found: np.ndarray = new[differs]
+    return found
 
 
 def handshake_rtts(facts: Facts) -> np.ndarray:
@@ -697,7 +752,7 @@ def _handshake_times(
     the client's first ACK of the SYN+ACK (``_acks_synack``; -1: none)."""
     n = len(facts.conn_ids)
     ci = facts.conn_index
-    syn, synack = syn_masks(facts)
+    syn, synack = syn_masks(facts, facts.starts)
     first_syn = _first_row(syn, ci, n, len(facts))
     first_synack = _first_synack(facts, ci, n)
     acks = _keep_after(_handshake_acks(facts, ci, n), first_synack, ci)
@@ -714,7 +769,7 @@ def _handshake_times(
 
 def screen(facts: Facts) -> np.ndarray:
     """Connections whose opening is not one SYN answered by one SYN+ACK."""
-    syn, synack = syn_masks(facts)
+    syn, synack = syn_masks(facts, facts.starts)
     n = len(facts.conn_ids)
     n_syn = rows_per_connection(syn, facts.starts)
     n_synack = rows_per_connection(synack, facts.starts)
@@ -734,7 +789,7 @@ def screen(facts: Facts) -> np.ndarray:
         | ((n_syn > 0) & (n_synack == 0))
         | unanswered_synack
         | one_sided(facts)
-        | (rows_per_connection(reopenings(facts), facts.starts) > 0)
+        | (rows_per_connection(reopenings(facts, facts.starts), facts.starts) > 0)
     )
 
 
@@ -755,7 +810,7 @@ def one_sided(facts: Facts) -> np.ndarray:
 
 def rows(facts: Facts) -> EventRows:
     """The first SYN, the first SYN+ACK and the client's ACK of it, for every connection."""
-    syn, synack = syn_masks(facts)
+    syn, synack = syn_masks(facts, facts.starts)
     first_synack = first_rows(facts, synack)
     # Per connection: its first SYN+ACK row (or past the end: none).
     synack_at = _first_synack(facts, facts.conn_index, len(facts.conn_ids))
