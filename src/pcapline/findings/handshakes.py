@@ -224,7 +224,9 @@ def concat(parts: Sequence[Handshakes], connections: pd.DataFrame) -> Handshakes
     one connection's or one SYN's, so only the rows move. ``connections``: every part's
     connections (any columns the finders read), by id. Per-connection facts follow its rows,
     SYNs are ordered by connection row, time and frame as ``summarize`` orders them; SYN+ACKs
-    keep their parts' order (their one reader asks whether any falls in a span)."""
+    keep their parts' order, each part's in frame order (``nat_timestamp`` asks whether any
+    falls in a span; ``nat_copies`` takes each connection's first, and a connection's rows
+    are all in one part)."""
     conns = connections.reset_index(drop=True)
     ids = conns["id"].to_numpy(dtype=np.int64)
     parts = [p for p in parts if len(p.connections)]
