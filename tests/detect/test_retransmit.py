@@ -21,14 +21,20 @@ def _run(*convs: Conversation):  # type: ignore[no-untyped-def]
     return detect(conn_view(compute_facts(segments(*convs)), 0))
 
 
-def test_rto_series_doubling_never_acked_then_silence() -> None:
+def _resent(gaps: tuple[float, ...]) -> tuple[Conversation, float]:
+    """A client's 100 bytes at 10 ms, sent again after each of ``gaps``; and the last time."""
     c = Conversation().handshake(0.0)
     c.data(CLIENT, 0.010, 100)
     seq = c.nxt(CLIENT) - 100
     t = 0.010
-    for gap in (0.2, 0.4, 0.8, 1.6):
+    for gap in gaps:
         t += gap
         c.data(CLIENT, t, 100, seq=seq)
+    return c, t
+
+
+def test_rto_series_doubling_never_acked_then_silence() -> None:
+    c, t = _resent((0.2, 0.4, 0.8, 1.6))
     later = Conversation(conn=1).syn(t + 10.0)  # the capture goes on 10 s: no more retries came
     d = _run(c, later)
     s = d.inferred.last_series
@@ -425,12 +431,6 @@ def test_a_tail_loss_probe_at_the_rtos_time_is_no_backoff_step(
 
 def test_thin_linear_timeouts_keep_every_step() -> None:
     """Equal gaps more than twice (tcp_thin_linear_timeouts) are timers, not a probe first."""
-    c = Conversation().handshake(0.0)
-    c.data(CLIENT, 0.010, 100)
-    seq = c.nxt(CLIENT) - 100
-    t = 0.010
-    for gap in (0.21, 0.21, 0.21, 0.21):
-        t += gap
-        c.data(CLIENT, t, 100, seq=seq)
+    c, _ = _resent((0.21, 0.21, 0.21, 0.21))
     s = _run(c).inferred.last_series
     assert [round(g, 2) for g in s.gaps] == [0.21] * 4

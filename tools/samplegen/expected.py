@@ -35,6 +35,14 @@ ETHERNET: dict[str, Any] = {
     "snaplen": 262144,
 }
 
+#: capture_format of ``tcpdump -i any`` (Linux cooked v2: every interface of the namespace).
+ANY_SLL2: dict[str, Any] = {
+    "format": "pcap",
+    "link_type": "LINUX_SLL2",
+    "tool": "tcpdump -i any",
+    "snaplen": 262144,
+}
+
 #: capture_format of ``tcpdump -i tun0 -s 96`` (headers only, so the sample folder stays
 #: small): the tun links whose relay delays packets (scenarios/linktypes.py ``tun_pair``).
 TUN_HEADERS: dict[str, Any] = {

@@ -11,11 +11,19 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, Where, bound, bound_s, clean
+from tools.samplegen.expected import (
+    ANY_SLL2,
+    ETHERNET,
+    Conn,
+    Expected,
+    Where,
+    bound,
+    bound_s,
+    clean,
+)
 from tools.samplegen.netns import Lab, isolate_host_script, make_pair, make_routed, vanish_script
 from tools.samplegen.scenario import Ctx
 
-SLL2 = {"format": "pcap", "link_type": "LINUX_SLL2", "tool": "tcpdump -i any", "snaplen": 262144}
 PORT = 40001
 
 
@@ -410,7 +418,7 @@ def retransmit_router(ctx: Ctx, net: int) -> list[Expected]:
             notes="Until the drop every packet appears twice (received on rc, sent on rs or the reverse), same "
             "IP ID and seq, microseconds apart: duplicates, not retransmissions. After the drop the "
             "client's retransmissions appear once (only on rc).",
-            capture_format=SLL2,
+            capture_format=ANY_SLL2,
             observed_by_sockets=events,
         ),
     ]

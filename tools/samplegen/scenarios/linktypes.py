@@ -7,7 +7,7 @@ Each capture holds the same exchange (client port 40001 -> 8080: 100 B request,
 from __future__ import annotations
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import Conn, Expected, clean
+from tools.samplegen.expected import ANY_SLL2, Conn, Expected, clean
 from tools.samplegen.netns import Lab, Namespace, make_pair
 from tools.samplegen.scenario import Ctx
 
@@ -91,7 +91,7 @@ def sll2_any(ctx: Ctx, net: int) -> list[Expected]:
         "linktype-sll2-any.pcap",
         "any",
         [],
-        {"format": "pcap", "link_type": "LINUX_SLL2", "tool": "tcpdump -i any", "snaplen": 262144},
+        ANY_SLL2,
         "a normal connection captured with tcpdump -i any (Linux cooked v2)",
         notes="Only eth0 carries traffic in the namespace, so every packet appears once.",
     )

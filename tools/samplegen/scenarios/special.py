@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, CountValue, Expected, bound, clean
+from tools.samplegen.expected import ANY_SLL2, ETHERNET, Conn, CountValue, Expected, bound, clean
 from tools.samplegen.netns import Lab, Pair, make_pair, make_routed
 from tools.samplegen.scenario import Ctx, run_pair
 
@@ -425,12 +425,7 @@ def nat_gateway_captured_on_any(ctx: Ctx, net: int) -> list[Expected]:
         "(masquerade keeps the port) on rs; the second copy of each packet is one hop (TTL) "
         "lower and microseconds later. Expected findings: nat_copies (3 connections, 3 later "
         "copies) and syn_retry_burst counting each connection once (3 of 3, its minimum).",
-        capture_format={
-            "format": "pcap",
-            "link_type": "LINUX_SLL2",
-            "tool": "tcpdump -i any",
-            "snaplen": 262144,
-        },
+        capture_format=ANY_SLL2,
         observed_by_sockets=ctx.socket_events(),
     )
     exp.findings = ["nat_copies", "syn_retry_burst"]
@@ -518,12 +513,7 @@ def copies_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
             "and TSval (the TTL differs by the hop), or is a piece of a GRO-merged segment seen "
             "coming in: its bytes, the merged segment's IP ID plus its place, the same ack and "
             "TSval.",
-            capture_format={
-                "format": "pcap",
-                "link_type": "LINUX_SLL2",
-                "tool": "tcpdump -i any",
-                "snaplen": 262144,
-            },
+            capture_format=ANY_SLL2,
             observed_by_sockets=ctx.socket_events(),
         )
     ]
