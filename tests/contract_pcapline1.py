@@ -148,6 +148,7 @@ SLOW_FINDING_KEYS = {
         "share",
         "window",
         "at",
+        "on_first_data",
         "connection_count",
         "explanation",
     ],

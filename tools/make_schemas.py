@@ -459,6 +459,7 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "share": SHARE,
             "window": WINDOW,
             "at": NUM,
+            "on_first_data": INT,
         },
         "response_jump": {
             "server": STR,

@@ -141,3 +141,19 @@ def test_no_jump_in_a_wide_but_steady_spread() -> None:
     stepped = np.concatenate([steady[:200] / 10, steady[200:] * 5])
     jump = response_jump._jump(stepped)
     assert jump is not None and abs(jump.split - 200) <= 3
+
+
+@pytest.mark.parametrize(
+    ("name", "queue"),
+    [("slow-accept-queue-first-data.pcap", True), ("slow-rto-storm-six-streams.pcap", False)],
+)
+def test_an_rto_storm_on_first_data_names_the_accept_queue(name: str, queue: bool) -> None:
+    """A listener whose accept queue is full drops the handshake's last ACK and the data after
+    it: the clients' first data stalls on RTOs together, nothing lost on the path. That
+    storm read "an outage on the path"; a real outage (the six streams' blackout, mid-transfer)
+    still does."""
+    (storm,) = [f for f in _slow_findings(name) if f.kind == "rto_storm"]
+    stalled = storm.details["connection_count"]
+    assert storm.details["on_first_data"] == (stalled if queue else 0)
+    assert ("a full accept queue on the server" in storm.summary) is queue
+    assert ("accept queue is full" in storm.details["explanation"]) is queue

@@ -13,6 +13,14 @@ path, any port), the moment the most connections were inside an RTO stall at the
 Thresholds (conservative, so random loss stays quiet): at least ``MIN_CONNECTIONS``
 connections stalled at that same instant, and at least ``MIN_SHARE`` of the connections to
 that host open at that instant.
+
+A full accept queue makes the same storm without any loss on the path: with
+``tcp_abort_on_overflow=0`` the listener drops the ACK that completes a handshake, and the
+data after it, until ``accept()`` makes room (``tcp_check_req`` finds no room for the child);
+the client, established since the SYN+ACK, resends its first data on its RTO. When at least
+``FIRST_DATA_SHARE`` of a storm's connections stalled on their first data, sent within
+``FIRST_DATA_NS`` of their handshake ACK, the finding says that reading first
+(``on_first_data``). A path outage stalls connections in any phase.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pcapline.findings.base import Finder, FindingInput, make_finding
-from pcapline.model import Finding, StallCause
+from pcapline.findings.handshakes import NO_TIME
+from pcapline.model import Finding, Side, StallCause
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +42,10 @@ if TYPE_CHECKING:
 KIND = "rto_storm"
 MIN_CONNECTIONS = 5
 MIN_SHARE = 0.5
+#: A client stall beginning this soon after its handshake ACK is on its first data: sooner
+#: than TCP_RTO_MIN, before any timer of the new connection could have fired.
+FIRST_DATA_NS = 200_000_000
+FIRST_DATA_SHARE = 0.8
 
 EXPLANATION = (
     "Many connections to this host waited for a retransmission timeout in the same seconds: "
@@ -43,6 +56,14 @@ EXPLANATION = (
     "state. Check interface counters and logs on both hosts and the boxes between them "
     "(`ip -s link`, `nstat -az TcpExtTCPTimeouts`, switch and firewall logs) around the time "
     "of the storm."
+)
+ACCEPT_QUEUE = (
+    " Here the stalled connections had each just opened and lost their first data: that is "
+    "also what a server whose accept queue is full does (tcp_abort_on_overflow=0 drops the "
+    "handshake's last ACK and the data after it until accept() makes room; the client, "
+    "established since the SYN+ACK, resends on its RTO). Check the listener first: `ss -lnt` "
+    "(Recv-Q reaching Send-Q), `nstat -az TcpExtListenOverflows TcpExtListenDrops`, the "
+    "listen() backlog and net.core.somaxconn, how fast the application calls accept()."
 )
 
 
@@ -110,25 +131,54 @@ def find(data: FindingInput) -> list[Finding]:
         if share < MIN_SHARE:
             continue
         seconds = (storm.end_ns - storm.start_ns) / 1e9
+        first_data = _on_first_data(data, storm)
+        queue = first_data >= FIRST_DATA_SHARE * len(storm.stalled)
+        cause = (
+            "each on its first data right after its handshake: a full accept queue on the "
+            "server, or an outage on the path"
+            if queue
+            else "an outage on the path"
+        )
         summary = (
             f"{len(storm.stalled)} of {open_then} open connection(s) to {server!s} stalled on "
-            f"retransmission timeouts at the same time (within {seconds:.1f} s): an outage on "
-            "the path"
+            f"retransmission timeouts at the same time (within {seconds:.1f} s): {cause}"
         )
         findings.append(
             make_finding(
                 KIND,
                 summary,
                 list(storm.stalled),
-                EXPLANATION,
+                EXPLANATION + (ACCEPT_QUEUE if queue else ""),
                 server=str(server),
                 of_connections=open_then,
                 share=round(share, 3),
                 window={"start": storm.start_ns / 1e9, "end": storm.end_ns / 1e9},
                 at=storm.at_ns / 1e9,
+                on_first_data=first_data,
             )
         )
     return findings
+
+
+def _on_first_data(data: FindingInput, storm: _Storm) -> int:
+    """How many of the storm's connections stalled, at its instant, on the client's data
+    sent within ``FIRST_DATA_NS`` of its handshake ACK (``handshakes``' first client ACK)."""
+    lost = data.delays
+    assert lost is not None
+    hs = data.handshakes
+    row_of = {conn: row for row, conn in enumerate(hs.connections["id"].tolist())}
+    acked = hs.conn_facts["first_client_ack_ns"]
+    count = 0
+    for conn in storm.stalled:
+        row = row_of.get(conn)
+        if row is None or acked[row] == NO_TIME:
+            continue
+        for stall in lost.stalls_of(conn):
+            covers = stall.start_ns <= storm.at_ns <= stall.end_ns
+            if covers and stall.cause is StallCause.RTO and stall.side is Side.CLIENT:
+                count += 0 <= stall.start_ns - int(acked[row]) <= FIRST_DATA_NS
+                break
+    return count
 
 
 def _servers_of(conns: pd.DataFrame, stalled: Iterable[int]) -> dict[int, object]:

@@ -272,6 +272,93 @@ BLACKOUTS_S: tuple[tuple[float, float], ...] = ((0.6, 1.0), (2.6, 0.5))
 RTO_MIN_S = 0.2
 
 
+#: Clients of ``accept_queue_first_data``, connecting together.
+FIRST_DATA_PORTS: tuple[int, ...] = tuple(range(43100, 43112))
+#: Its server accept()s one connection this often, serving each before the next.
+FIRST_DATA_ACCEPT_EVERY_S = 0.12
+
+
+def accept_queue_first_data(ctx: Ctx, net: int) -> list[Expected]:
+    """Twelve clients connect at once and send their request at once to a listener (backlog
+    1, ``tcp_abort_on_overflow=0``) that accept()s one connection every 120 ms.
+
+    Kernel rule (tcp_check_req / tcp_v4_syn_recv_sock): a handshake ACK that finds the
+    accept queue full is dropped, and so is the data after it, while the SYN+ACK already made
+    the client established: its first data goes unacknowledged and is resent on its RTO
+    (200 ms, doubling) until accept() makes room. SYNs that find the queue full are dropped
+    too (retried 1 s later). Nothing is lost on the path: a storm of RTO stalls, each on a
+    connection's first data, is the listener's.
+    """
+    name = "slow-accept-queue-first-data.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.server.sysctl("net.ipv4.tcp_abort_on_overflow", 0)
+        serve: list[st.Step] = [*st.listen(backlog=1)]
+        for i in range(len(FIRST_DATA_PORTS)):
+            c = f"c{i}"
+            serve += [
+                st.sleep(FIRST_DATA_ACCEPT_EVERY_S),
+                st.accept(c),
+                st.recv(100, c),
+                st.send(1000, c),
+                st.recv_eof(c),
+                st.close(c),
+            ]
+        srv = ctx.actor(pair.server, serve, "server")
+        srv.expect("listening")
+        clients = [
+            ctx.actor(
+                pair.client,
+                [st.wait("go"), *st.echo_client(pair.server_ip, port), st.signal("done")],
+                f"client-{port}",
+            )
+            for port in FIRST_DATA_PORTS
+        ]
+        time.sleep(1.0)  # every client is parked on "go"
+        cap = ctx.capture(pair.client, "eth0", name)
+        time.sleep(0.3)
+        for c in clients:
+            c.tell("go")
+        for c in clients:
+            c.expect("done", timeout=40)
+        srv.expect("finished", timeout=20)
+        cap.stop(linger=0.5)
+        for a in [*clients, srv]:
+            a.stop()
+    conns = [
+        Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(syn_retransmits=bound(0, 2), retransmits=bound(0, None)),
+            note="connects when its SYN finds room in the accept queue (else retried after "
+            "1 s); its 100-byte request, sent at once, is dropped with the handshake's last ACK "
+            "while the queue is full and resent on its RTO until accept() makes room",
+        )
+        for port in FIRST_DATA_PORTS
+    ]
+    exp = Expected(
+        name,
+        "twelve clients connect and send a request at once to a backlog-1 listener that "
+        "accept()s one connection every 120 ms (tcp_abort_on_overflow=0)",
+        "client",
+        {
+            "server": {"listen_backlog": 1, "net.ipv4.tcp_abort_on_overflow": 0},
+            "accept_every_s": FIRST_DATA_ACCEPT_EVERY_S,
+            "clients": f"ports {FIRST_DATA_PORTS[0]}..{FIRST_DATA_PORTS[-1]}, together",
+        },
+        conns,
+        notes="Nothing is dropped on the path: the SYNs and first data the server drops are its "
+        "full accept queue's. Expected findings: syn_retry_burst, and an rto_storm whose "
+        "stalled connections each stalled on their first data right after the handshake "
+        "(on_first_data: all of them), which names the accept queue before the path.",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+    )
+    exp.findings = ["syn_retry_burst", "rto_storm"]
+    return [exp]
+
+
 def _recovered_after(blackout_s: float) -> float:
     """The RTO that gets through: retransmissions at 0.2, 0.6, 1.4 s... after the first lost
     send (the timer doubles from RTO_MIN, tcp_retransmit_timer); the first one after the
