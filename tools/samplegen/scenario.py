@@ -45,6 +45,18 @@ class Ctx:
         self.forwarders.append(f)
         return f
 
+    def run_client(
+        self, ns: Namespace, steps: list[Step], server: Actor, *, timeout: float = 20
+    ) -> None:
+        """One client actor through ``steps`` while ``server`` serves: wait for both to
+        finish, then stop the captures (0.5 s after) and both actors."""
+        client = self.actor(ns, steps, "client")
+        client.expect("finished", timeout=timeout)
+        server.expect("finished", timeout=10)
+        self.stop_captures(linger=0.5)
+        client.stop()
+        server.stop()
+
     def stop_captures(self, linger: float = 0.3) -> None:
         time.sleep(linger)
         for c in self.captures:

@@ -758,12 +758,7 @@ def load_balancer_one_backend_refuses(ctx: Ctx, net: int) -> list[Expected]:
                 steps += st.connect(vip, port, sock=f"s{i}", tolerate=True)
             else:
                 steps += st.echo_client(vip, port, sock=f"s{i}")
-        cli = ctx.actor(topo.client, [*steps, st.signal("done")], "client")
-        cli.expect("done", timeout=20)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.run_client(topo.client, steps, srv)
     conns = [
         Conn(
             {"client_port": port},

@@ -390,12 +390,7 @@ def nat_gateway_captured_on_any(ctx: Ctx, net: int) -> list[Expected]:
         steps: list[st.Step] = []
         for i, port in enumerate(ports):
             steps += [*st.echo_client(topo.server_ip, port, sock=f"s{i}")]
-        cli = ctx.actor(topo.client, [*steps, st.signal("done")], "client")
-        cli.expect("done", timeout=20)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.run_client(topo.client, steps, srv)
     conns = [
         Conn(
             {"index": 2 * i + copy},
