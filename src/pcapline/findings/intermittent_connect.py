@@ -86,7 +86,7 @@ def _interleaved(group: pd.DataFrame) -> pd.DataFrame | None:
     failed = group["failed"].to_numpy(dtype=bool)
     if np.count_nonzero(failed) < MIN_FAILED:
         return None
-    starts = np.flatnonzero(failed & ~np.r_[False, failed[:-1]])  # a run's first row
+    starts = _run_starts(failed)
     ends = np.flatnonzero(failed & ~np.r_[failed[1:], False])  # its last row
     enclosed = (starts > 0) & (ends < len(failed) - 1)  # a connected row before and after
     starts, ends = starts[enclosed], ends[enclosed]
@@ -119,13 +119,14 @@ def _finding(server: str, span: pd.DataFrame) -> Finding:
         server=server,
         refused=len(failed),
         connected=len(span) - len(failed),
-        failure_runs=_runs(span["failed"].to_numpy(dtype=bool)),
+        failure_runs=len(_run_starts(span["failed"].to_numpy(dtype=bool))),
         window={"start": start_ns / 1e9, "end": end_ns / 1e9},
     )
 
 
-def _runs(failed: np.ndarray) -> int:
-    return int(np.count_nonzero(failed & ~np.r_[False, failed[:-1]]))
+def _run_starts(failed: np.ndarray) -> np.ndarray:
+    """The first row of each run of refusals."""
+    return np.flatnonzero(failed & ~np.r_[False, failed[:-1]])
 
 
 FINDER = Finder(KIND, find)
