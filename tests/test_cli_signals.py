@@ -364,6 +364,9 @@ def test_a_held_signal_waits_and_what_was_blocked_before_stays_blocked() -> None
 def test_the_start_up_guard_leaves_an_ignored_signal_ignored_and_gives_handlers_back() -> None:
     from pcapline import startup
 
+    # SIGINT as the process started with it: Python's handler, or SIG_IGN when the suite
+    # runs as a background job (the shell ignores SIGINT there); either must come back.
+    interrupt = signal.getsignal(signal.SIGINT)
     before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         startup.guard_start()
@@ -371,7 +374,7 @@ def test_the_start_up_guard_leaves_an_ignored_signal_ignored_and_gives_handlers_
         assert signal.getsignal(signal.SIGTERM) is startup._leave_now
         startup.guard_end()
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is interrupt
     finally:
         startup.guard_end()
         signal.signal(signal.SIGHUP, before)
