@@ -167,9 +167,21 @@ def _episodes_of_kind(view: _Rows, resent: _Resent, kind: EventKind) -> list[Sta
     return out
 
 
+def _timer_took_over(rto: list[Stall], fast: list[Stall]) -> bool:
+    """A loss recovery episode of a side that overlaps a timeout episode of that side (its
+    copies did not repair the loss, the RTO fired)."""
+    return any(
+        f.side == r.side and f.start_ns < r.end_ns and (not f.recovered or f.end_ns > r.start_ns)
+        for r in rto
+        for f in fast
+    )
+
+
 @pytest.mark.parametrize("keep", ["both", "client"])
 def test_episodes_of_both_kinds_equal_a_walk_per_kind(keep: str) -> None:
-    compared = 0
+    """One walk for both kinds finds what a walk per kind finds, but where the RTO fired
+    during a loss recovery episode: that is one outage, the timeout's (``_absorb``)."""
+    compared = absorbed = 0
     for path in sorted(SAMPLES.glob("*.pcap")):
         found = _detected(path, keep)
         if found is None:
@@ -182,6 +194,13 @@ def test_episodes_of_both_kinds_equal_a_walk_per_kind(keep: str) -> None:
                 _episodes_of_kind(view, resent, kind)
                 for kind in (EventKind.RETRANSMIT, EventKind.FAST_RETRANSMIT)
             )
-            assert _episodes(view, resent) == want, (path.name, conn)
+            got = _episodes(view, resent)
+            if _timer_took_over(*want):
+                absorbed += 1
+                assert not _timer_took_over(*got), (path.name, conn)
+                assert len(got[1]) < len(want[1]), (path.name, conn)
+                continue
+            assert got == want, (path.name, conn)
             compared += sum(map(len, want))
     assert compared >= (50 if keep == "both" else 10)
+    assert absorbed >= (5 if keep == "both" else 1)

@@ -1592,7 +1592,10 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
     An episode starts at the first copy of the data a retransmission resent (the event's gap
     back from it) and ends at the first peer ACK above that data's first byte; a later
     retransmission of the same kind by the same side before that ACK is another step of the
-    same episode (the RTO backoff, or the next hole of the same outage).
+    same episode (the RTO backoff, or the next hole of the same outage). The kinds of one
+    side never overlap: the RTO ends what loss recovery did not (a timeout during a loss
+    recovery episode takes that episode in, from its start: ``_absorb``), and a loss
+    recovery copy during a timeout episode is a step of it.
     """
     lo, hi = resent.events.get(view.conn, (0, 0))
     if lo == hi:
@@ -1613,8 +1616,11 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
         key = (resent.kind[n] == rto_kind, client)
-        latest = open_episode.get(key)
-        if latest is not None and (not latest.recovered or resent.time_ns[n] <= latest.end_ns):
+        # A loss recovery copy while a timeout episode of the side is on is a step of that
+        # outage (the holes left after the RTO, resent as the ACKs come back).
+        timer = open_episode.get((True, client))
+        latest = open_episode.get(key) if key[0] or not _during(timer, n, resent) else timer
+        if latest is not None and _during(latest, n, resent):
             latest.end_ns, latest.recovered = max(latest.end_ns, end_ns), ended
             continue
         gap = resent.gap[n]
@@ -1624,7 +1630,17 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
             start_ns = resent.peer_spoke_ns[n]
-        latest = open_episode[key] = _Episode(client, start_ns, end_ns, ended, i, key[0])
+        before = latest  # the side's previous episode of this kind, over before this copy
+        latest = _Episode(client, start_ns, end_ns, ended, i, key[0])
+        loss = open_episode.get((False, client))
+        if key[0] and loss is not None and (not loss.recovered or loss.end_ns > start_ns):
+            # The timer ran from a loss recovery copy (a tail loss probe, a fast retransmit)
+            # that did not repair the loss: one outage, which the RTO ended. Counted twice
+            # before, as a fast recovery episode lasting to the RTO's ACK, and a timeout.
+            episodes.remove(loss)
+            del open_episode[(False, client)]
+            _absorb(latest, loss, since_ns=before.end_ns if before is not None else None)
+        open_episode[key] = latest
         episodes.append(latest)
     if not episodes:
         return [], []
@@ -1640,6 +1656,21 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
         stall = Stall(StallCause.RTO, side, e.start_ns, e.end_ns, e.recovered, f)
         (rto if e.timeout else fast).append(stall)
     return rto, fast
+
+
+def _during(episode: _Episode | None, n: int, resent: _Resent) -> bool:
+    """Resend ``n`` goes out while ``episode`` is on: unrecovered, or not yet acknowledged."""
+    return episode is not None and (not episode.recovered or resent.time_ns[n] <= episode.end_ns)
+
+
+def _absorb(timeout: _Episode, loss: _Episode, since_ns: int | None) -> None:
+    """``timeout`` takes in the loss recovery episode ``loss`` the timer ran from: it began at
+    the earlier of their starts, never before the side's previous timeout episode ended
+    (``since_ns``), and ends at the later of their ends."""
+    start_ns = loss.start_ns if since_ns is None else max(loss.start_ns, since_ns)
+    if start_ns < timeout.start_ns:
+        timeout.start_ns, timeout.row = start_ns, loss.row
+    timeout.end_ns = max(timeout.end_ns, loss.end_ns)
 
 
 @dataclass(slots=True)
