@@ -411,22 +411,34 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
         # After 8 s idle, the request's one segment: the probe at 208 ms, then the RTO rearmed
         # from it (208 ms), doubling from there until tcp_retries2=4 gives up.
         ("middlebox-idle-timeout-drop-at-client.pcap", 9, [0.208, 0.428, 0.832, 1.664]),
-        ("slow-answers-lost-3s-at-client.pcap", None, [0.208, 0.424, 0.832, 1.664]),
+        ("slow-answers-lost-3s-at-client.pcap", 11, [0.208, 0.424, 0.832, 1.664]),
     ],
 )
 def test_a_tail_loss_probe_at_the_rtos_time_is_no_backoff_step(
-    capture: str, probe_frame: int | None, series: list[float]
+    capture: str, probe_frame: int, series: list[float]
 ) -> None:
     """One segment in flight: Linux's loss probe fires at about the RTO's time (2 * SRTT +
     TCP_RTO_MIN, capped at the RTO) and rearms the RTO without backing off, so the gaps read
-    g, g, 2g...; the first was listed as an RTO step ("RTO gaps 208 ms, 208 ms, 428 ms")."""
+    g, g, 2g...; the first was listed as an RTO step ("RTO gaps 208 ms, 208 ms, 428 ms"),
+    and its event called a timeout after the series had stopped counting it as one."""
     analysis = pcapline.analyze(str(SAMPLES / capture))
-    s = analysis.detections[0].retransmit.inferred.last_series
+    found = analysis.detections[0].retransmit.inferred
+    s = found.last_series
     assert s is not None
     assert [round(g, 3) for g in s.gaps] == series
-    if probe_frame is not None:
-        assert s.frames[1] == probe_frame and probe_frame not in s.step_frames
+    assert s.frames[1] == probe_frame == s.probe_frame and probe_frame not in s.step_frames
     assert s.doubling
+    # The probe is loss recovery in the events and the counts; the four timer steps stay.
+    events = analysis.events.set_index("frame")
+    assert events.loc[probe_frame, "kind"] == "fast_retransmit"
+    assert str(events.loc[probe_frame, "note"]).startswith("tail loss probe: 0.208 s after")
+    assert set(events.loc[list(s.step_frames), "kind"]) == {"retransmit"}
+    assert (found.rto, found.fast) == (4, 1)
+    # One outage, the timer's: from the original's send, not a fast recovery episode of
+    # its own beside a timeout episode starting at the probe.
+    delays = analysis.delays.get(0)
+    assert (delays.rto_episodes, delays.fast_recovery_episodes) == (1, 0)
+    assert delays.stalls[0].frame == s.frames[0]
 
 
 def test_thin_linear_timeouts_keep_every_step() -> None:

@@ -116,6 +116,9 @@ class RtoSeries:
     #: means the sender's own ACK number rose afterwards (the peer answered), and a missing
     #: ACK proves nothing (``gave_up`` and ``give_up_after_s`` stay None).
     acks_unseen: bool = False
+    #: The first resend, taken for a tail loss probe (``_probe_first``): no step of the
+    #: backoff, and named a probe in the events, not a timeout (None: none was).
+    probe_frame: int | None = None
 
     @property
     def retransmissions(self) -> int:
@@ -169,6 +172,16 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         if kind is EventKind.RETRANSMIT
         or (kind is EventKind.FIN_RETRANSMIT and RTO_FLOOR_S <= gap <= RTO_CEILING_S)
     }  # NaN compares False
+    series = _last_series(view, linked, timed) if linked.series_of >= 0 else None
+    events = EventColumns(linked.events, lo, hi, view.conn)
+    if series is not None and series.probe_frame is not None:
+        events = _probe_named(events, series.probe_frame)
+        kinds = [EventKind(kind) for kind in events.source.kind.tolist()]
+        timed.difference_update(
+            i
+            for i, kind in zip(resends.rows[lo:hi], kinds, strict=True)
+            if kind is not EventKind.RETRANSMIT
+        )
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
@@ -179,7 +192,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
             kind is EventKind.FIN_RETRANSMIT and e
             for kind, e in zip(kinds, resends.echoed[lo:hi], strict=True)
         ),
-        last_series=_last_series(view, linked, timed) if linked.series_of >= 0 else None,
+        last_series=series,
         rtt_ms=linked.rtt_ms,
         dsacked=_dsacked(
             view,
@@ -190,7 +203,22 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
             ],
         ),
     )
-    return Detection(EventColumns(linked.events, lo, hi, view.conn), report)
+    return Detection(events, report)
+
+
+def _probe_named(events: EventColumns, probe_frame: int) -> EventColumns:
+    """The connection's events with the resend at ``probe_frame`` named a tail loss probe
+    (loss recovery), not a timeout: copies of its own, the batch's columns stay as they are
+    (another call on the same batch must find what this one found)."""
+    own = events.source.at(np.arange(events.lo, events.hi))
+    k = int(np.flatnonzero(own.frame == probe_frame)[0])
+    own.kind[k] = EventKind.FAST_RETRANSMIT.value
+    own.note[k] = (
+        f"tail loss probe: {own.value[k]:.3f} s after the original (with one segment in "
+        "flight Linux probes at about the RTO's own time, then rearms the timer without "
+        "backing off: the timeouts start after it)"
+    )
+    return EventColumns(own, 0, len(own), events.conn)
 
 
 def _dsacked(view: ConnView, resent: list[int]) -> int:
@@ -967,7 +995,8 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
     pairs = enumerate(itertools.pairwise(times), start=1)
     steps = [k for k, (a, b) in pairs if b - a >= RTO_FLOOR_S and tx[k] in timed]
     gaps = [times[k] - _timer_start(view, side, tx[k - 1], tx[k]) for k in steps]
-    if steps[:1] == [1] and _probe_first(gaps):
+    probe = steps[:1] == [1] and _probe_first(gaps)
+    if probe:
         steps, gaps = steps[1:], gaps[1:]
     schedule = name_schedule(gaps)
     if acks_unseen:
@@ -1020,6 +1049,7 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
         step_frames=tuple(frames[k] for k in steps),
         already_acked=resends.already_acked[which],
         acks_unseen=acks_unseen,
+        probe_frame=frames[1] if probe else None,
     )
 
 
