@@ -449,6 +449,10 @@ class Finding:
     summary: str
     connections: tuple[int, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)  # extra JSON keys, e.g. {"ip": ...}
+    #: Every connection the finding takes for no connection of its own (``nat_copies``: the
+    #: later copies of connections captured twice), uncapped; the renderers count the
+    #: capture's connections without them. Not in the JSON (``connections`` lists them).
+    set_aside: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

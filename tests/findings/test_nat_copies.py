@@ -8,13 +8,15 @@ sends every SYN with one ISN makes no copies).
 from __future__ import annotations
 
 import io
+import re
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 
 import pcapline
-from pcapline import engine
+from pcapline import cli, engine
 from pcapline.findings import nat_copies
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_captures" / "nat-gateway-any-copies.pcap"
@@ -39,6 +41,26 @@ def test_a_nat_gateways_any_capture_counts_each_connection_once(partitions: int 
     burst = found["syn_retry_burst"]
     assert burst.connections == (0, 2, 4)
     assert burst.summary.startswith("3 of 3 connection(s) to 10.80.2.1:8080")
+    assert nat_copies.later_copies(analysis.findings) == {1, 3, 5}
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_the_capture_summary_counts_each_connection_once(
+    bounded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header said "6 connections: 6 closed" and "6 of 6 connections needed SYN
+    retries" for three connections captured twice; the table still lists every stream."""
+    monkeypatch.setenv("COLUMNS", "160")  # the table's layout: one row per stream
+    out = io.StringIO()
+    argv = ["analyze", str(SAMPLE), "--quiet", *(["--memory-bounded"] if bounded else [])]
+    with redirect_stdout(out):
+        assert cli.run(argv) == 0
+    flat = " ".join(out.getvalue().split())  # whatever the terminal's width wrapped
+    assert (
+        "conns 3 connections: 3 closed; 3 more streams are copies of them captured after an "
+        "address translation (nat_copies) slow 3 of 3 connections needed SYN retries"
+    ) in flat
+    assert flat.count(" closed The client sent the first FIN") == 6  # every stream listed
 
 
 def _copies(
@@ -112,3 +134,20 @@ def test_every_later_copy_names_the_connections_first_one() -> None:
         {"change": "client 10.0.0.1 -> 172.16.0.1", "copies": 1},
         {"change": "client 10.0.0.1 -> 192.0.2.1", "copies": 1},
     ]
+
+
+def test_the_reports_headline_counts_each_connection_once(tmp_path: Path) -> None:
+    """The report's headline counts each connection once and says what it left out; the
+    fate counts and the table keep every stream."""
+    from pcapline.render.html import build_page
+
+    page = build_page(pcapline.analyze(str(SAMPLE)), packed=False)
+    assert (page["total"], page["copies"], page["failing"]) == (3, 3, 0)
+    assert [(fc.fate, fc.count) for fc in page["fate_counts"]] == [("closed", 6)]
+    report = tmp_path / "report.html"
+    assert cli.run(["report", str(SAMPLE), "-o", str(report), "--quiet"]) == 0
+    words = " ".join(re.sub(r"<[^>]+>", " ", report.read_text()).split())
+    assert (
+        "None of the 3 connections failed. 2 cross-connection findings. 3 more streams are "
+        "copies of these connections captured after an address translation ( nat_copies )"
+    ) in words

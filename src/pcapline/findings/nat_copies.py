@@ -35,6 +35,7 @@ later copies, so they count each connection once; this finder says what it set a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -218,16 +219,29 @@ def find(data: FindingInput) -> list[Finding]:
         f"({len(pairs)} later cop{'y' if len(pairs) == 1 else 'ies'}: {seen}): the capture host "
         "NATs them; the other findings count each connection once"
     )
-    return [
-        make_finding(
-            KIND,
-            summary,
-            sorted({i for pair in pairs for i in pair}),
-            EXPLANATION,
-            copies=[[first, later] for later, first in pairs[:MAX_LISTED_PAIRS]],
-            translations=[{"change": c, "copies": n} for c, n in changes.most_common()],
-        )
-    ]
+    found_copies = make_finding(
+        KIND,
+        summary,
+        sorted({i for pair in pairs for i in pair}),
+        EXPLANATION,
+        copies=[[first, later] for later, first in pairs[:MAX_LISTED_PAIRS]],
+        translations=[{"change": c, "copies": n} for c, n in changes.most_common()],
+    )
+    return [replace(found_copies, set_aside=tuple(sorted(found.copy_of)))]
+
+
+def later_copies(findings: Iterable[Finding]) -> frozenset[int]:
+    """The connections ``nat_copies`` found to be later copies of others (none: no such
+    finding): what the capture's connection counts leave out."""
+    return frozenset(i for f in findings if f.kind == KIND for i in f.set_aside)
+
+
+def counted_once(connections: pd.DataFrame, copies: frozenset[int]) -> pd.DataFrame:
+    """The rows of ``connections`` but those of ``copies`` (``later_copies``): each
+    connection once, for the counts a summary gives."""
+    if not copies or connections.empty:
+        return connections
+    return connections[~connections["id"].isin(list(copies))]
 
 
 def _translation(ends: _Ends, first: int, later: int) -> str:

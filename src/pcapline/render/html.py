@@ -64,6 +64,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pcapline import __version__
+from pcapline.findings.nat_copies import counted_once, later_copies
 from pcapline.fmt import app_label, capture_quality, duration, endpoint, printable, span, utc
 from pcapline.model import FAILURE_VALUES, Confidence, Finding, failing
 from pcapline.outfile import whole_files
@@ -354,15 +355,19 @@ def build_page(
     # connections' rows, not the whole capture's (a scan of every segment and event per
     # section); their facts computed here when the analysis kept none.
     sections = _sections(analysis.select(stream=chosen).with_facts_of(chosen), chosen, figures)
+    # The headline counts each connection once (a NAT host's capture holds some twice); the
+    # fate counts and the table list every stream.
+    counted = counted_once(conns, later_copies(analysis.findings))
     return {
         # printable: a bidi override in a file name would reorder it in the browser too
         "title": f"pcapline report: {printable(os.path.basename(capture.path) or capture.path)}",
         "capture": capture,
         "facts": capture_facts(analysis, origin),
         "fate_counts": fate_counts(conns),
-        "total": len(conns),
-        "failing": _failing(conns, sure=True),
-        "uncertain": _failing(conns, sure=False),
+        "total": len(counted),
+        "copies": len(conns) - len(counted),
+        "failing": _failing(counted, sure=True),
+        "uncertain": _failing(counted, sure=False),
         "quality": capture_quality(capture.quality),
         "filter": analysis.filter,
         "problems": problems(conns, section_ids),

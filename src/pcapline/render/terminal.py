@@ -22,6 +22,7 @@ import pandas as pd
 from rich.console import Console
 from rich.text import Text
 
+from pcapline.findings.nat_copies import counted_once, later_copies
 from pcapline.fmt import app_label, byte_count, capture_quality, duration, endpoint, printable, utc
 from pcapline.model import FAILURE_VALUES, Confidence, Explanation, Fate, Verdict, failing
 from pcapline.render.jsondoc import skip_order
@@ -142,12 +143,13 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     for warning in info.warnings:
         lines.append(Text.assemble(("warning  ", "bold yellow"), printable(warning)))
     whole = analysis.connections if selection is None else selection.whole
-    lines.append(Text.assemble(("conns    ", "bold"), fate_summary(whole)))
+    copies = later_copies(analysis.findings)
+    lines.append(Text.assemble(("conns    ", "bold"), fate_summary(whole, copies)))
     if selection is not None and not whole.empty:
         lines.append(
             " " * 9 + selection_summary(analysis.connections, len(whole), selection.filters)
         )
-    for line in slow_lines(analysis):  # slow, not only dead: said before the findings
+    for line in slow_lines(analysis, copies):  # slow, not only dead: said before the findings
         lines.append(Text.assemble(("slow     ", "bold yellow"), line))
     if analysis.findings:
         lines.append(Text("findings", style="bold"))
@@ -157,12 +159,14 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     return lines
 
 
-def slow_lines(analysis: Analysis) -> list[str]:
-    """One sentence per ``slow`` tag present (delays.summarise, worded by explain)."""
+def slow_lines(analysis: Analysis, copies: frozenset[int] = frozenset()) -> list[str]:
+    """One sentence per ``slow`` tag present (delays.summarise, worded by explain), each
+    connection counted once (``copies``: later copies of others, left out)."""
     from pcapline.delays import summarise
     from pcapline.explain import slow_summary
 
-    return [slow_summary(s) for s in summarise(analysis.delays, analysis.connections)]
+    counted = counted_once(analysis.connections, copies)
+    return [slow_summary(s) for s in summarise(analysis.delays, counted)]
 
 
 def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
@@ -229,8 +233,21 @@ def _unjudged_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
     return [Text(unjudged_answers(replies, start_ns), style="yellow")]
 
 
-def fate_summary(conns: pd.DataFrame) -> str:
-    """``12 connections: 3 refused, 8 closed, 1 open``: failures first, then by count."""
+def fate_summary(conns: pd.DataFrame, copies: frozenset[int] = frozenset()) -> str:
+    """``12 connections: 3 refused, 8 closed, 1 open``: failures first, then by count; each
+    connection once (``copies``: later copies of others, ``nat_copies``, said apart)."""
+    counted = counted_once(conns, copies)
+    if len(counted) < len(conns):
+        n = len(conns) - len(counted)
+        streams = "stream is a copy" if n == 1 else "streams are copies"
+        return (
+            f"{_fate_counts(counted)}; {n:,} more {streams} of them captured after an "
+            "address translation (nat_copies)"
+        )
+    return _fate_counts(conns)
+
+
+def _fate_counts(conns: pd.DataFrame) -> str:
     if conns.empty:
         return "no TCP connections"
     counts = Counter(str(f) for f in conns["fate"])
