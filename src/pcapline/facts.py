@@ -38,6 +38,12 @@ Columns (one value per segment):
 - ``refusal_shape``: a RST with ACK and sequence number 0, the reset of a segment that had no
   ACK (RFC 793 3.4; Linux ``tcp_v4_send_reset``, nftables ``reject with tcp reset``): the
   answer to a SYN, even where the SYN was not captured.
+- ``reopens``: the server's answer to a SYN the capture lost, on a 4-tuple whose stream
+  already holds another connection (Wireshark's ``tcp.stream`` splits only on a SYN, so both
+  connections share one stream id): a SYN+ACK with a new ISN answering another client ISN
+  than the stream's first SYN+ACK did, or a refusal-shaped RST that is not the stream's first
+  segment and answers neither the stream's SYN nor a bare client segment before it
+  (``reopenings``). The handshake detector, the screen and the capture-quality checks read it.
 - ``is_window_probe``: a probe sent while the peer's last advertised window was 0: the
   0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe).
 - ``is_keepalive``: a probe-shaped segment sent while the peer's window was open, at least
@@ -101,6 +107,7 @@ class SegmentRows:
     is_dup: np.ndarray
     probe_shape: np.ndarray
     refusal_shape: np.ndarray
+    reopens: np.ndarray
     is_window_probe: np.ndarray
     is_keepalive: np.ndarray
     is_retrans: np.ndarray
@@ -265,6 +272,17 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     is_retrans[resent[_reordered(resent, rel_seq, data_end, next_seq, time_ns, dir_key)]] = False
     is_spurious = _spurious(is_retrans, seq_end, snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
+    refusal_shape = is_rst & has_ack & (seq == 0)
+    rel_ack = _where_acked(rel_ack, has_ack)
+    server = ~from_client & ~is_dup
+    reopens = reopenings(
+        server_synack=is_syn & has_ack & server,
+        server_refusal=refusal_shape & server,
+        client_bare=from_client & ~has_ack,
+        rel_seq=rel_seq,
+        rel_ack=rel_ack,
+        starts=starts,
+    )
 
     return Facts(
         order=order,
@@ -292,14 +310,15 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         rel_seq=rel_seq,
         seq_end=seq_end,
         next_seq=next_seq,
-        rel_ack=_where_acked(rel_ack, has_ack),
+        rel_ack=rel_ack,
         snd_una=snd_una,
         window=window,
         peer_window=peer_window,
         peer_mss=peer_mss,
         is_dup=is_dup,
         probe_shape=probe_shape,
-        refusal_shape=is_rst & has_ack & (seq == 0),
+        refusal_shape=refusal_shape,
+        reopens=reopens,
         is_window_probe=is_window_probe,
         is_keepalive=is_keepalive,
         is_retrans=is_retrans,
@@ -307,6 +326,49 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         super_segment=super_segment,
         capture_end_ns=max(int(time_ns.max()) if n else 0, capture_end_ns or 0),
     )
+
+
+def reopenings(
+    *,
+    server_synack: np.ndarray,
+    server_refusal: np.ndarray,
+    client_bare: np.ndarray,
+    rel_seq: np.ndarray,
+    rel_ack: np.ndarray,
+    starts: np.ndarray,
+) -> np.ndarray:
+    """``reopens`` per row (connection order, ``starts``): the server's SYN+ACKs (not
+    duplicates) with a new ISN answering another client ISN than the connection's first
+    SYN+ACK did, and its refusal-shaped RSTs (``server_refusal``: the reset of a SYN) that do
+    not answer the stream's own SYN (ack 1), are not the stream's first segment, and follow no
+    bare client segment of their connection (``client_bare``: no ACK flag, a FIN scan's FIN,
+    which they may have reset)."""
+    out = np.zeros(len(rel_seq), dtype=bool)
+    out[_new_synacks(rel_seq, rel_ack, starts, server_synack)] = True
+    refusal = server_refusal & (rel_ack != 1)
+    refusal[starts[:-1][np.diff(starts) > 0]] = False  # a stream's first segment opens it
+    candidates = np.flatnonzero(refusal)
+    bare = np.flatnonzero(client_bare)
+    conn_start = starts[np.searchsorted(starts, candidates, side="right") - 1]
+    answered = np.searchsorted(bare, candidates) > np.searchsorted(bare, conn_start)
+    refusal[candidates[answered]] = False
+    return np.asarray(out | refusal)
+
+
+def _new_synacks(
+    rel_seq: np.ndarray, rel_ack: np.ndarray, starts: np.ndarray, synack: np.ndarray
+) -> np.ndarray:
+    """Rows of ``synack`` with a new ISN (relative seq not 0) answering another client ISN
+    (relative ack not 1) than the first SYN+ACK of their connection did."""
+    new = np.flatnonzero(synack & (rel_seq != 0) & (rel_ack != 1))
+    if not len(new):
+        return new
+    every = np.flatnonzero(synack)
+    conn = np.searchsorted(starts, new, side="right") - 1
+    first = every[np.searchsorted(every, starts[conn])]  # the connection's first SYN+ACK
+    differs = (rel_seq[new] != rel_seq[first]) & (rel_ack[new] != rel_ack[first])
+    found: np.ndarray = new[differs]
+    return found
 
 
 def _connection_order(conn: np.ndarray, frame: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pcapline.detect.handshake import INITIAL_SYNACK_RTO_S, one_sided, reopenings
+from pcapline.detect.handshake import INITIAL_SYNACK_RTO_S, one_sided
 from pcapline.facts import (
     UNKNOWN,
     Facts,
@@ -470,9 +470,9 @@ def _acks_ahead(facts: Facts, acks: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _reopened(facts: Facts) -> np.ndarray:
-    """Per row: at or after its stream's first reopening (``handshake.reopenings``)."""
+    """Per row: at or after its stream's first reopening (``facts.reopens``)."""
     out = np.zeros(len(facts), dtype=bool)
-    rows = np.flatnonzero(reopenings(facts, facts.starts))
+    rows = np.flatnonzero(facts.reopens)
     if not len(rows):
         return out
     conn = facts.conn_index[rows]

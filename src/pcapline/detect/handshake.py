@@ -149,7 +149,7 @@ class Handshake:
     #: The client answered the SYN+ACK with a RST before acknowledging it (a scanner, a client
     #: that gave up): the attempt ended there.
     synack_reset: int | None = None
-    #: The server's answer to a SYN the capture does not hold (``reopenings``): from this
+    #: The server's answer to a SYN the capture does not hold (``facts.reopens``): from this
     #: frame on the stream holds another connection on the same 4-tuple.
     reopened_frame: int | None = None
     #: How the connection before ``reopened_frame`` ended, as the capture shows it: the last
@@ -267,7 +267,7 @@ class _Opening:
     bare_server_rst: list[bool]  # a server RST without ACK (``_overflow_rst``'s candidate)
     one_side_only: list[bool]  # every row from one side (``_one_sided``'s precondition)
     rtt_ms: list[float]  # ``handshake_rtt_ms`` (NaN: not measurable)
-    reopened_row: list[int]  # the first of ``reopenings`` (``Handshake.reopened_frame``)
+    reopened_row: list[int]  # the first of ``facts.reopens`` (``Handshake.reopened_frame``)
     server_first_row: list[int]  # the server's first segment (``_server_answer`` without SYN)
     #: The server sent one segment and the client nothing before it (``_server_answer``).
     lone_server_reset: list[bool]
@@ -309,7 +309,7 @@ def _opening(batch: Batch) -> _Opening:
         bare_server_rst=batch.any(server & r.rst & ~r.ack),
         one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
         rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
-        reopened_row=batch.first(reopenings(r, batch.starts)).tolist(),
+        reopened_row=batch.first(r.reopens).tolist(),
         server_first_row=batch.first(server).tolist(),
         lone_server_reset=_lone_server_segment(batch, client, server).tolist(),
     )
@@ -674,53 +674,15 @@ def syn_masks(rows: SegmentRows, starts: np.ndarray) -> tuple[np.ndarray, np.nda
     """The client's SYNs (no ACK) and the server's SYN+ACKs, capture duplicates aside
     (``starts``: the connections' first rows, as ``Facts.starts``).
 
-    A SYN+ACK that opens a new connection (``reopenings``) is left out: a retransmitted
+    A SYN+ACK that opens a new connection (``facts.reopens``) is left out: a retransmitted
     SYN+ACK is the same request sock's (Linux ``inet_rtx_syn_ack`` resends ``snt_isn``), and
     one answering a SYN the first handshake never sent belongs to a new connection on the
     same 4-tuple whose SYN the capture lost (Wireshark keeps it in the old stream). A new ISN
     answering the same SYN stays (a load balancer that sent the retried SYN to another
     backend, a request sock that expired)."""
     clean = ~rows.is_dup
-    synack = rows.syn & rows.ack & ~rows.from_client & clean
-    synack[_new_synacks(rows, starts, synack)] = False
+    synack = rows.syn & rows.ack & ~rows.from_client & clean & ~rows.reopens
     return rows.syn & ~rows.ack & rows.from_client & clean, synack
-
-
-def reopenings(rows: SegmentRows, starts: np.ndarray) -> np.ndarray:
-    """The server's answers to a SYN the capture lost, on a 4-tuple whose stream already
-    holds another connection: Wireshark's ``tcp.stream`` splits only on a SYN, so both
-    connections share one stream id. Either a SYN+ACK with a new ISN answering another client
-    ISN than the stream's SYN and its first SYN+ACK did, or a RST with ACK and sequence
-    number 0 (the reset of a SYN: ``facts.refusal_shape``) that is not the stream's first
-    segment and does not answer the stream's SYN."""
-    out = np.zeros(len(rows), dtype=bool)
-    synack = rows.syn & rows.ack & ~rows.from_client & ~rows.is_dup
-    out[_new_synacks(rows, starts, synack)] = True
-    refusal = rows.refusal_shape & ~rows.from_client & ~rows.is_dup & (rows.rel_ack != 1)
-    refusal[starts[:-1][np.diff(starts) > 0]] = False  # a stream's first segment opens it
-    # A client segment without ACK before it (a FIN scan's FIN) may be the one it reset.
-    candidates = np.flatnonzero(refusal)
-    bare = np.flatnonzero(rows.from_client & ~rows.ack)
-    conn_start = starts[np.searchsorted(starts, candidates, side="right") - 1]
-    answered = np.searchsorted(bare, candidates) > np.searchsorted(bare, conn_start)
-    refusal[candidates[answered]] = False
-    return np.asarray(out | refusal)
-
-
-def _new_synacks(rows: SegmentRows, starts: np.ndarray, synack: np.ndarray) -> np.ndarray:
-    """Rows of ``synack`` with a new ISN (relative seq not 0) answering another client ISN
-    (relative ack not 1) than the first SYN+ACK of their connection did."""
-    new = np.flatnonzero(synack & (rows.rel_seq != 0) & (rows.rel_ack != 1))
-    if not len(new):
-        return new
-    every = np.flatnonzero(synack)
-    conn = np.searchsorted(starts, new, side="right") - 1
-    first = every[np.searchsorted(every, starts[conn])]  # the connection's first SYN+ACK
-    differs = (rows.rel_seq[new] != rows.rel_seq[first]) & (
-        rows.rel_ack[new] != rows.rel_ack[first]
-    )
-    found: np.ndarray = new[differs]
-    return found
 
 
 def handshake_rtts(facts: Facts) -> np.ndarray:
@@ -789,7 +751,7 @@ def screen(facts: Facts) -> np.ndarray:
         | ((n_syn > 0) & (n_synack == 0))
         | unanswered_synack
         | one_sided(facts)
-        | (rows_per_connection(reopenings(facts, facts.starts), facts.starts) > 0)
+        | (rows_per_connection(facts.reopens, facts.starts) > 0)
     )
 
 
