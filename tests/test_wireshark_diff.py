@@ -494,6 +494,12 @@ PINNED: dict[str, frozenset[str]] = {
     # (RFC 8985), which Wireshark calls a plain Retransmission.
     "persist-timeout-retries2-3.pcap": frozenset({"linux_zero_window_probe", "tail_loss_probe"}),
     "zero-window-recovers.pcap": frozenset({"linux_zero_window_probe", "tail_loss_probe"}),
+    # One segment in flight: the tail loss probe fires at about the RTO's own time, then the
+    # RTO doubles from it (copies g, g, 2g...); Wireshark calls the probe a retransmission.
+    "listen-overflow-backlog2-abort0.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
+    "middlebox-idle-timeout-drop-at-client.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
+    "slow-accept-queue-first-data.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
+    "slow-answers-lost-3s-at-client.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
     # The dying transfers start with a tail loss probe 5-9 ms after the original, then RTOs.
     "retransmit-timeout-retries2-4.pcap": frozenset({"tail_loss_probe"}),
     "retransmit-timeout-router-drop-at-client.pcap": frozenset({"tail_loss_probe"}),

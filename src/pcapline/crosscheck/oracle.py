@@ -66,7 +66,7 @@ from pcapline.analysis import Analysis, analyze
 from pcapline.duplicates import DUPLICATE_WINDOW_NS
 from pcapline.errors import PcaplineError
 from pcapline.model import ACK, FIN, EventKind
-from pcapline.timers import RTO_FLOOR_S
+from pcapline.timers import RTO_FLOOR_S, close_to, next_backoff
 
 K = EventKind
 
@@ -400,6 +400,24 @@ def _sooner_than_min_rto(check: FrameCheck) -> bool:
     return int(this["time_ns"].iloc[0]) - int(mine["time_ns"].iloc[-1]) < _RTO_FLOOR_NS
 
 
+def _probe_at_rto_time(check: FrameCheck) -> bool:
+    """This copy is the first resend of its seq, and the copies of it read g, g, 2g: a tail
+    loss probe sent at about the RTO's own time (one segment in flight: 2 * SRTT + 200 ms,
+    capped at the RTO), after which the RTO, rearmed without backoff, doubles."""
+    rows = check.context.segments
+    if rows is None or "time_ns" not in rows.columns:
+        return False
+    mine = rows[(rows["from_client"] == check.from_client) & (rows["seq"] == check.seq)]
+    times = mine[mine["seg_len"] > 0]["time_ns"].to_numpy(np.int64) / 1e9
+    frames = mine[mine["seg_len"] > 0]["frame"].tolist()
+    if len(times) < 4 or frames[1] != check.frame:
+        return False
+    g1, g2, g3 = np.diff(times[:4]).tolist()
+    return (
+        close_to(g2, g1) and close_to(g3, next_backoff(g2)) and not close_to(g2, next_backoff(g1))
+    )
+
+
 def _after_advancing_ack(check: FrameCheck) -> bool:
     """The peer's latest segment before this frame raised its ACK number (above every earlier
     ACK of the peer, raw header values modulo 2**32) less than the minimum RTO before: the RTO
@@ -590,6 +608,21 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "with no duplicate ACK to react to: the probe timeout of a tail loss probe (RFC 8985), "
         "loss recovery, not an RTO step. Wireshark has no TLP rule and calls any resend without "
         "duplicate ACKs a plain retransmission.",
+    ),
+    KnownDifference(
+        "tail_loss_probe_at_rto_time",
+        wireshark=frozenset({"retransmission"}),
+        ours=frozenset({K.FAST_RETRANSMIT}),
+        applies=lambda c: (
+            K.FAST_RETRANSMIT in c.ours
+            and "retransmission" in c.wireshark
+            and _probe_at_rto_time(c)
+        ),
+        why="The first resend of a segment whose copies are spaced g, g, 2g: with one segment "
+        "in flight Linux's tail loss probe fires at about the RTO's own time (2 * SRTT + 200 ms, "
+        "capped at the RTO) and rearms the RTO without backing it off, so the timeouts double "
+        "from the probe on (tcp_schedule_loss_probe, tcp_send_loss_probe). A probe is loss "
+        "recovery, not an RTO step; Wireshark has no TLP rule.",
     ),
     KnownDifference(
         "ack_clocked_resend",
