@@ -441,6 +441,23 @@ def test_a_tail_loss_probe_at_the_rtos_time_is_no_backoff_step(
     assert delays.stalls[0].frame == s.frames[0]
 
 
+def test_a_bare_fins_copies_at_g_g_2g_stay_fin_retransmits() -> None:
+    """A FIN resent at g, g, 2g: the series leaves the first resend out as it would a probe,
+    but its event stays ``fin_retransmit`` (what was resent, whatever resent it), and no
+    loss recovery episode appears in the delays."""
+    c = Conversation().handshake(0.0, 0.002)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.012)
+    fin_seq = c.nxt(CLIENT)
+    t = 1.0
+    c.fin(CLIENT, t)
+    for gap in (0.208, 0.208, 0.416, 0.832):
+        t += gap
+        c.fin(CLIENT, t, seq=fin_seq)
+    d = _run(c)
+    assert (d.inferred.rto, d.inferred.fast, d.inferred.fin) == (0, 0, 4)
+    assert {e.kind.value for e in d.events} == {"fin_retransmit"}
+
+
 def test_thin_linear_timeouts_keep_every_step() -> None:
     """Equal gaps more than twice (tcp_thin_linear_timeouts) are timers, not a probe first."""
     c, _ = _resent((0.21, 0.21, 0.21, 0.21))

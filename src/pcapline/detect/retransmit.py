@@ -177,11 +177,6 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     if series is not None and series.probe_frame is not None:
         events = _probe_named(events, series.probe_frame)
         kinds = [EventKind(kind) for kind in events.source.kind.tolist()]
-        timed.difference_update(
-            i
-            for i, kind in zip(resends.rows[lo:hi], kinds, strict=True)
-            if kind is not EventKind.RETRANSMIT
-        )
     report = Retransmissions(
         rto=kinds.count(EventKind.RETRANSMIT),
         fast=kinds.count(EventKind.FAST_RETRANSMIT),
@@ -212,11 +207,13 @@ def _probe_named(events: EventColumns, probe_frame: int) -> EventColumns:
     (another call on the same batch must find what this one found)."""
     own = events.source.at(np.arange(events.lo, events.hi))
     k = int(np.flatnonzero(own.frame == probe_frame)[0])
+    if own.kind[k] != EventKind.RETRANSMIT.value:
+        return events  # a bare FIN's copies stay fin_retransmit, whatever resent them
     own.kind[k] = EventKind.FAST_RETRANSMIT.value
     own.note[k] = (
-        f"tail loss probe: {own.value[k]:.3f} s after the original (with one segment in "
-        "flight Linux probes at about the RTO's own time, then rearms the timer without "
-        "backing off: the timeouts start after it)"
+        f"tail loss probe: {own.value[k]:.3f} s after the original; the timeouts double "
+        "from it (Linux probes a lone segment in flight at about the RTO's own time and "
+        "rearms the timer without backing it off)"
     )
     return EventColumns(own, 0, len(own), events.conn)
 
