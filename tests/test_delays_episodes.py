@@ -145,10 +145,11 @@ def _episodes_of_kind(view: _Rows, resent: _Resent, kind: EventKind) -> list[Sta
         if resent.kind[n] != kind.value:
             continue
         i, client = resent.rows[n], resent.client[n]
-        if alone[client]:
-            if _answered_after(view, i) is None:
+        if alone[client]:  # the peer unseen: over when the sender's ACK number rose
+            answered = _answered_after(view, i)
+            if answered is None:
                 continue
-            ended, end_ns = True, resent.time_ns[n]
+            ended, end_ns = True, int(view.time_ns[answered])
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
         latest = latest_of.get(client)
@@ -204,3 +205,23 @@ def test_episodes_of_both_kinds_equal_a_walk_per_kind(keep: str) -> None:
             compared += sum(map(len, want))
     assert compared >= (50 if keep == "both" else 10)
     assert absorbed >= (5 if keep == "both" else 1)
+
+
+def test_a_one_sided_outage_is_one_episode_until_the_senders_ack_rose() -> None:
+    """The client's side alone of a request lost for 3.3 s (a loss probe, then four RTOs):
+    one episode from the request's first send, over when the client's own ACK number rose
+    (the server answered), as with both sides captured. Each copy made an episode of its own
+    (ended at the copy), and the probe a fast recovery episode beside them."""
+    found = {}
+    for keep in ("both", "client"):
+        detected = _detected(SAMPLES / "slow-answers-lost-3s-at-client.pcap", keep)
+        assert detected is not None
+        resent = _Resent.of(detected.facts, detected.events)
+        found[keep] = _episodes(_Rows.of(detected.facts, 0), resent)
+    rto, fast = found["client"]
+    assert fast == [] and len(rto) == 1 and rto[0].recovered
+    (seen,), _ = found["both"]
+    # The client's rising ACK comes 15 us after the server's ACK it answers.
+    assert (rto[0].start_ns, rto[0].frame) == (seen.start_ns, seen.frame)
+    assert 0 <= rto[0].end_ns - seen.end_ns < 1_000_000
+    assert round((rto[0].end_ns - rto[0].start_ns) / 1e9, 2) == 3.34

@@ -1606,13 +1606,15 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
     for n in range(lo, hi):
         i, client = resent.rows[n], resent.client[n]
         if resent.peer_unseen[n]:
-            # The peer's direction is not in the capture: its ACKs cannot end the episode, so
-            # it lasts as far as the capture shows it (to this copy). The sender's own ACK
-            # number rising later shows the peer answered (recovered); without that the
+            # The peer's direction is not in the capture: its ACKs cannot end the episode.
+            # The sender's own ACK number rising later shows the peer answered (recovered):
+            # the episode ends there, at the latest (the contract's rule; it ended at the copy,
+            # and every copy of one outage made an episode of its own). Without that the
             # capture cannot show whether it did: no stall is claimed.
-            if _answered_after(view, i) is None:
+            answered = _answered_after(view, i)
+            if answered is None:
                 continue
-            ended, end_ns = True, resent.time_ns[n]
+            ended, end_ns = True, int(view.time_ns[answered])
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
         key = (resent.kind[n] == rto_kind, client)
@@ -1630,12 +1632,14 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
             start_ns = resent.peer_spoke_ns[n]
+        if not key[0] and timer is not None:
+            start_ns = max(start_ns, timer.end_ns)  # not back into the timeout episode before
         before = latest  # the side's previous episode of this kind, over before this copy
         latest = _Episode(client, start_ns, end_ns, ended, i, key[0])
         loss = open_episode.get((False, client))
         if key[0] and loss is not None and (not loss.recovered or loss.end_ns > start_ns):
-            # The timer ran from a loss recovery copy (a tail loss probe, a fast retransmit)
-            # that did not repair the loss: one outage, which the RTO ended. Counted twice
+            # The timer that fired started while a loss recovery episode (a tail loss probe, a
+            # fast retransmit) was still on: one outage, which the RTO ended. Counted twice
             # before, as a fast recovery episode lasting to the RTO's ACK, and a timeout.
             episodes.remove(loss)
             del open_episode[(False, client)]
