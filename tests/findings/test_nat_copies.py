@@ -144,10 +144,18 @@ def test_the_reports_headline_counts_each_connection_once(tmp_path: Path) -> Non
     page = build_page(pcapline.analyze(str(SAMPLE)), packed=False)
     assert (page["total"], page["copies"], page["failing"]) == (3, 3, 0)
     assert [(fc.fate, fc.count) for fc in page["fate_counts"]] == [("closed", 6)]
+    assert ("connections", "6 (3 of them NAT copies)") in page["facts"]
     report = tmp_path / "report.html"
     assert cli.run(["report", str(SAMPLE), "-o", str(report), "--quiet"]) == 0
     words = " ".join(re.sub(r"<[^>]+>", " ", report.read_text()).split())
     assert (
         "None of the 3 connections failed. 2 cross-connection findings. 3 more streams are "
         "copies of these connections captured after an address translation ( nat_copies )"
+    ) in words
+    # A filter that keeps only a copy shows it as the one connection it is.
+    assert cli.run(["report", str(SAMPLE), "--stream", "1", "-o", str(report), "--quiet"]) == 0
+    words = " ".join(re.sub(r"<[^>]+>", " ", report.read_text()).split())
+    assert (
+        "Filtered: 1 of the capture's 6 connections match --stream 1 ; the counts below are "
+        "of these only. The connection did not fail."
     ) in words

@@ -193,7 +193,7 @@ def without_copies(data: FindingInput) -> FindingInput:
     """``data`` with only the first copy of each connection: what the other finders count."""
     if not data.copies:
         return data
-    keep = ~data.connections["id"].isin(list(data.copies.copy_of)).to_numpy()
+    keep = _not_copies(data.connections, data.copies.copy_of)
     return replace(
         data,
         connections=data.connections[keep].reset_index(drop=True),
@@ -238,10 +238,17 @@ def later_copies(findings: Iterable[Finding]) -> frozenset[int]:
 
 def counted_once(connections: pd.DataFrame, copies: frozenset[int]) -> pd.DataFrame:
     """The rows of ``connections`` but those of ``copies`` (``later_copies``): each
-    connection once, for the counts a summary gives."""
+    connection once, for the counts a summary gives; all of them when every row is a copy
+    (a filter kept only copies: each is the one connection shown)."""
     if not copies or connections.empty:
         return connections
-    return connections[~connections["id"].isin(list(copies))]
+    kept = connections[_not_copies(connections, copies)]
+    return kept if len(kept) else connections
+
+
+def _not_copies(connections: pd.DataFrame, later: Iterable[int]) -> np.ndarray:
+    """Per row of ``connections``: its id is none of ``later`` (the later copies)."""
+    return np.asarray(~connections["id"].isin(list(later)).to_numpy())
 
 
 def _translation(ends: _Ends, first: int, later: int) -> str:

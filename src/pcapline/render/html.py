@@ -358,14 +358,16 @@ def build_page(
     # The headline counts each connection once (a NAT host's capture holds some twice); the
     # fate counts and the table list every stream.
     counted = counted_once(conns, later_copies(analysis.findings))
+    copies = len(conns) - len(counted)
     return {
         # printable: a bidi override in a file name would reorder it in the browser too
         "title": f"pcapline report: {printable(os.path.basename(capture.path) or capture.path)}",
         "capture": capture,
-        "facts": capture_facts(analysis, origin),
+        "facts": capture_facts(analysis, origin, copies),
         "fate_counts": fate_counts(conns),
         "total": len(counted),
-        "copies": len(conns) - len(counted),
+        "shown": len(conns),
+        "copies": copies,
         "failing": _failing(counted, sure=True),
         "uncertain": _failing(counted, sure=False),
         "quality": capture_quality(capture.quality),
@@ -651,7 +653,9 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
     return out
 
 
-def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
+def capture_facts(analysis: Analysis, origin: int, copies: int = 0) -> list[tuple[str, str]]:
+    """The capture's facts, as (name, value) rows; ``copies``: how many of its streams are
+    later copies of others (``nat_copies``)."""
     cap = analysis.capture
     facts = [
         ("file", printable(cap.path)),
@@ -685,7 +689,8 @@ def capture_facts(analysis: Analysis, origin: int) -> list[tuple[str, str]]:
                 ),
             )
         )
-    facts.append(("connections", f"{len(analysis.connections):,}"))
+    streams = f"{len(analysis.connections):,}"
+    facts.append(("connections", streams + (f" ({copies:,} of them NAT copies)" if copies else "")))
     return facts
 
 
