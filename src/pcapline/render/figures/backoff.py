@@ -6,8 +6,9 @@ Series drawn, in this order, each only when it has at least one retry:
 - window probes and keepalive probes, per sender (the zero-window and keepalive detectors'
   probe events);
 - the RTO series of the last retransmitted segment (``detect.retransmit.RtoSeries``): only its
-  timer-driven steps (``step_frames``), so a tail loss probe or fast retransmit sooner than
-  the minimum RTO is no bar, as the detector rules.
+  timer-driven steps (``step_frames``), so a fast retransmit or a tail loss probe (sooner
+  than the minimum RTO, or at the RTO's own time before the timeouts double: ``probe_frame``)
+  is no bar, as the detector rules.
 
 Exponential backoff (net.ipv4.tcp_syn_retries 1 s, 2 s, 4 s...; RTO doubling from tcp_rto_min
 200 ms) is a straight line on the log axis.
