@@ -383,6 +383,12 @@ def _at_sack_hole(check: FrameCheck) -> bool:
     return seqnum.seq_ge(check.seq, ack) and seqnum.seq_lt(check.seq, right) and not inside
 
 
+def _resent_fast(test: Callable[[FrameCheck], bool]) -> Callable[[FrameCheck], bool]:
+    """Applies where we say fast_retransmit, Wireshark a plain retransmission, and ``test``
+    holds: the loss recovery Wireshark has no rule for."""
+    return lambda c: K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark and test(c)
+
+
 #: Linux TCP_RTO_MIN less capture slack.
 _RTO_FLOOR_NS = round(RTO_FLOOR_S * 1e9)
 
@@ -585,9 +591,7 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "sack_recovery_vs_dupack_rule",
         wireshark=frozenset({"retransmission"}),
         ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=lambda c: (
-            K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark and _at_sack_hole(c)
-        ),
+        applies=_resent_fast(_at_sack_hole),
         why="The resent segment fills the hole below the peer's SACK blocks: SACK loss recovery "
         "(RFC 6675, RACK RFC 8985), a fast retransmit. Wireshark 4.0's fast-retransmission test "
         "needs two duplicate ACKs with an unchanged window within 20 ms of the resend: Linux "
@@ -599,11 +603,7 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "tail_loss_probe",
         wireshark=frozenset({"retransmission"}),
         ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=lambda c: (
-            K.FAST_RETRANSMIT in c.ours
-            and "retransmission" in c.wireshark
-            and _sooner_than_min_rto(c)
-        ),
+        applies=_resent_fast(_sooner_than_min_rto),
         why="The segment was resent sooner than Linux's 200 ms minimum RTO after the original, "
         "with no duplicate ACK to react to: the probe timeout of a tail loss probe (RFC 8985), "
         "loss recovery, not an RTO step. Wireshark has no TLP rule and calls any resend without "
@@ -613,11 +613,7 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "tail_loss_probe_at_rto_time",
         wireshark=frozenset({"retransmission"}),
         ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=lambda c: (
-            K.FAST_RETRANSMIT in c.ours
-            and "retransmission" in c.wireshark
-            and _probe_at_rto_time(c)
-        ),
+        applies=_resent_fast(_probe_at_rto_time),
         why="The first resend of a segment whose copies are spaced g, g, 2g: with one segment "
         "in flight Linux's tail loss probe fires at about the RTO's own time (2 * SRTT + 200 ms, "
         "capped at the RTO) and rearms the RTO without backing it off, so the timeouts double "
@@ -628,11 +624,7 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "ack_clocked_resend",
         wireshark=frozenset({"retransmission"}),
         ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=lambda c: (
-            K.FAST_RETRANSMIT in c.ours
-            and "retransmission" in c.wireshark
-            and _after_advancing_ack(c)
-        ),
+        applies=_resent_fast(_after_advancing_ack),
         why="The segment was resent less than Linux's 200 ms minimum RTO after a peer ACK that "
         "advanced snd.una; the RTO restarts on such an ACK (tcp_rearm_rto), so the ACK clocked "
         "the resend out (the rest of a window in loss recovery, smaller segments after a path "
