@@ -153,6 +153,18 @@ SLOW_FINDING_KEYS = {
         "explanation",
     ],
     "nat_copies": ["copies", "translations", "connection_count", "explanation"],
+    "port_scan": [
+        "client",
+        "server",
+        "ports",
+        "port_range",
+        "refused",
+        "unanswered",
+        "connected",
+        "window",
+        "connection_count",
+        "explanation",
+    ],
     "intermittent_connect": [
         "server",
         "refused",

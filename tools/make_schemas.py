@@ -453,6 +453,16 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "failure_runs": INT,
             "window": WINDOW,
         },
+        "port_scan": {
+            "client": STR,
+            "server": STR,
+            "ports": INT,
+            "port_range": {"type": "array", "items": INT, "minItems": 2, "maxItems": 2},
+            "refused": INT,
+            "unanswered": INT,
+            "connected": INT,
+            "window": WINDOW,
+        },
         "rto_storm": {
             "server": STR,
             "of_connections": INT,

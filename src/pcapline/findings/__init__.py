@@ -13,6 +13,8 @@
 - ``syn_retry_burst``: many connections to one server that connected only after SYN retries
 - ``intermittent_connect``: one server port refuses connections and accepts the ones in
   between (a load balancer with a bad backend)
+- ``port_scan``: one client tries many ports of one server within seconds, most refused or
+  unanswered (a scanner's refusals are no failing services)
 - ``rto_storm``: many connections to one server stalled on retransmission timeouts at once
 - ``response_jump``: a server whose response times jumped at some moment
 
@@ -34,6 +36,7 @@ from pcapline.findings import (
     listen_overflow,
     nat_copies,
     nat_timestamp,
+    port_scan,
     response_jump,
     rto_storm,
     syn_flood,
@@ -65,6 +68,7 @@ FINDERS: tuple[Finder, ...] = (
     time_wait_churn.FINDER,
     syn_retry_burst.FINDER,
     intermittent_connect.FINDER,
+    port_scan.FINDER,
     rto_storm.FINDER,
     response_jump.FINDER,
 )
@@ -75,7 +79,7 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     *CONN_COLUMNS,
     "fate",  # listen_overflow
     "syn_retransmits",  # syn_retry_burst
-    "connect_s",  # syn_retry_burst, intermittent_connect
+    "connect_s",  # syn_retry_burst, intermittent_connect, port_scan
     "confidence",  # intermittent_connect
     "reset_by",  # intermittent_connect
 )

@@ -27,7 +27,7 @@ import time
 
 from tools.samplegen import steps as st
 from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
-from tools.samplegen.netns import Lab, Routed, make_routed
+from tools.samplegen.netns import Lab, Routed, make_pair, make_routed
 from tools.samplegen.scenario import Ctx
 
 PORT = 40021
@@ -794,6 +794,60 @@ def load_balancer_one_backend_refuses(ctx: Ctx, net: int) -> list[Expected]:
         observed_by_sockets=ctx.socket_events(),
     )
     exp.findings = ["intermittent_connect"]
+    return [exp]
+
+
+def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
+    """A client sweeps twelve ports of a server where nothing listens (a connect() to each in
+    turn, as ``nmap -sT`` does), then makes one ordinary connection to the port that listens.
+
+    Captured at the client: twelve SYNs to ports 9000-9011 each answered by the server
+    kernel's RST (no listener), then a normal exchange with port 8080.
+    """
+    name = "port-scan-refused-at-client.pcap"
+    scanned = tuple(range(9000, 9012))
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
+        srv.expect("listening")
+        steps: list[st.Step] = []
+        for k, port in enumerate(scanned):
+            steps += st.connect(pair.server_ip, PORT + k, sock=f"p{k}", port=port, tolerate=True)
+        steps += st.echo_client(pair.server_ip, PORT + len(scanned))
+        ctx.run_client(pair.client, steps, srv)
+    conns = [
+        Conn(
+            {"client_port": PORT + k},
+            "refused",
+            reset_by="server",
+            counts=clean(resets=1),
+            note=f"connect() to port {port}, where nothing listens: RST, ECONNREFUSED",
+        )
+        for k, port in enumerate(scanned)
+    ]
+    conns.append(
+        Conn(
+            {"client_port": PORT + len(scanned)},
+            "closed",
+            closer="client",
+            counts=clean(),
+            note="the listening port 8080: 100 B asked, 1000 B answered",
+        )
+    )
+    exp = Expected(
+        name,
+        "connect() to twelve ports of a server in turn, nothing listening on them (a port "
+        "sweep), then one ordinary connection to the port that listens",
+        "client",
+        {"addresses": f"10.{net}.0.1 -> 10.{net}.0.2 ports 9000-9011, then 8080"},
+        conns,
+        notes="One client, one server, twelve ports refused within milliseconds: a port scan. "
+        "Expected finding: port_scan (12 ports, 12 refused).",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+    )
+    exp.findings = ["port_scan"]
     return [exp]
 
 

@@ -1,0 +1,80 @@
+"""port_scan: one client tries many ports of one server within seconds, most of them closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+import pcapline
+from pcapline.findings import port_scan
+from pcapline.model import ACK, RST
+
+SAMPLE = (
+    Path(__file__).resolve().parents[2] / "sample_captures" / "port-scan-refused-at-client.pcap"
+)
+
+
+def test_a_real_kernels_refusals_of_a_port_sweep_are_one_scan() -> None:
+    """connect() to twelve ports where nothing listens (the server kernel's RST each time),
+    then one ordinary connection: one finding, the twelve refusals, not twelve outages."""
+    analysis = pcapline.analyze(str(SAMPLE))
+    (found,) = [f for f in analysis.findings if f.kind == "port_scan"]
+    d = found.details
+    assert (d["client"], d["server"]) == ("10.83.0.1", "10.83.0.2")
+    assert (d["ports"], d["port_range"], d["refused"], d["unanswered"], d["connected"]) == (
+        12,
+        [9000, 9011],
+        12,
+        0,
+        0,
+    )
+    assert found.connections == tuple(range(12))
+    assert found.summary.startswith("10.83.0.1 tried 12 ports of 10.83.0.2 within ")
+
+
+def _capture(
+    ports: list[int], *, clients: int = 1, gap_s: float = 0.01, opened: tuple[int, ...] = ()
+) -> bytes:
+    """SYNs to ``ports`` of 10.0.0.2, ``gap_s`` apart, refused by RST (those at the places
+    ``opened`` connect and close instead), from ``clients`` client addresses in turn."""
+    convs = []
+    for k, port in enumerate(ports):
+        client = (f"10.0.1.{1 + k % clients}", 40000 + k)
+        c = Conversation(conn=k, client=client, server=("10.0.0.2", port))
+        t = gap_s * k
+        if k in opened:
+            c.handshake(t).fin(CLIENT, t + 0.002).fin(SERVER, t + 0.003).ack(CLIENT, t + 0.004)
+        else:
+            c.syn(t).send(SERVER, t + 0.0002, RST | ACK, seq=0, window=0)
+        convs.append(c)
+    return pcap_bytes(*convs)
+
+
+@pytest.mark.parametrize(
+    ("ports", "clients", "gap_s", "opened", "found"),
+    [
+        (list(range(9000, 9010)), 1, 0.01, (), 10),  # ten closed ports: a scan
+        (list(range(9000, 9012)), 1, 0.01, (3, 4), 12),  # two open ones among them: counted
+        (list(range(9000, 9009)), 1, 0.01, (), 0),  # nine: fewer than MIN_PORTS
+        ([9000] * 20, 1, 0.01, (), 0),  # one port refused twenty times: not a sweep
+        (list(range(9000, 9020)), 20, 0.01, (), 0),  # twenty clients, a port each
+        (list(range(9000, 9010)), 1, 10.0, (), 0),  # ten ports over 90 s: no 60 s stretch
+    ],
+)
+def test_a_sweep_needs_ten_failed_ports_from_one_client_within_a_minute(
+    tmp_path: Path,
+    ports: list[int],
+    clients: int,
+    gap_s: float,
+    opened: tuple[int, ...],
+    found: int,
+) -> None:
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(_capture(ports, clients=clients, gap_s=gap_s, opened=opened))
+    scans = [f for f in pcapline.analyze(str(path)).findings if f.kind == port_scan.KIND]
+    assert [f.details["ports"] for f in scans] == ([found] if found else [])
+    if found:
+        assert scans[0].details["connected"] == len(opened)
+        assert scans[0].details["refused"] == found - len(opened)
