@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 from builders.pipeline import flowed_segments
 
+import pcapline
 from pcapline.delays import Stall, _answered_after, _episodes, _Resent, _Rows
 from pcapline.detect import DetectResult, run_all
 from pcapline.facts import first_at_least
@@ -158,6 +160,8 @@ def _episodes_of_kind(view: _Rows, resent: _Resent, kind: EventKind) -> list[Sta
             continue
         gap = resent.gap[n]
         start_ns = resent.time_ns[n] - round(gap * 1e9) if gap == gap else resent.peer_spoke_ns[n]
+        if latest is not None:  # over before this copy: the new one starts after it
+            start_ns = max(start_ns, latest[2])
         latest = latest_of[client] = [client, start_ns, end_ns, ended, i]
         episodes.append(latest)
     out = []
@@ -225,3 +229,25 @@ def test_a_one_sided_outage_is_one_episode_until_the_senders_ack_rose() -> None:
     assert (rto[0].start_ns, rto[0].frame) == (seen.start_ns, seen.frame)
     assert 0 <= rto[0].end_ns - seen.end_ns < 1_000_000
     assert round((rto[0].end_ns - rto[0].start_ns) / 1e9, 2) == 3.34
+
+
+def test_a_one_way_senders_outage_ends_when_its_new_data_goes_out(tmp_path: Path) -> None:
+    """Only the sender's side of a bulk send: its ACK number never moves (the peer sends no
+    data), so it cannot end an episode; its new data after the RTO can (Linux sends nothing
+    new before the resent data's ACK). One recovered episode, first send to new data; none
+    was counted while episodes waited for the ACK number, two (each ending at a copy)
+    before that."""
+    c = Conversation().syn(0.0).synack(0.0005, captured=False).ack(CLIENT, 0.001)
+    for k in range(5):
+        c.data(CLIENT, 0.01 + 0.001 * k, 1000).ack(SERVER, 0.011 + 0.001 * k, captured=False)
+    seq = c.nxt(CLIENT)
+    c.data(CLIENT, 0.02, 1000)  # lost
+    c.data(CLIENT, 0.22, 1000, seq=seq).data(CLIENT, 0.62, 1000, seq=seq)  # RTO 200, 400 ms
+    c.ack(SERVER, 0.621, captured=False)
+    for k in range(3):
+        c.data(CLIENT, 0.622 + 0.001 * k, 1000).ack(SERVER, 0.6225 + 0.001 * k, captured=False)
+    path = tmp_path / "one-way.pcap"
+    path.write_bytes(pcap_bytes(c))
+    (stall,) = pcapline.analyze(str(path)).delays.get(0).stalls
+    assert stall.recovered and stall.frame == 8
+    assert round((stall.end_ns - stall.start_ns) / 1e9, 3) == 0.602

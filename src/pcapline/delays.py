@@ -1446,6 +1446,10 @@ class _Rows:
     rel_ack: np.ndarray
     rel_seq: np.ndarray
     capture_end_ns: int
+    #: New data: a payload neither resent nor a capture duplicate (``_answered_after``).
+    seg_len: np.ndarray
+    is_retrans: np.ndarray
+    is_dup: np.ndarray
 
     @classmethod
     def of(cls, facts: Facts, index: int) -> _Rows:
@@ -1459,6 +1463,9 @@ class _Rows:
             facts.rel_ack[lo:hi],
             facts.rel_seq[lo:hi],
             facts.capture_end_ns,
+            facts.seg_len[lo:hi],
+            facts.is_retrans[lo:hi],
+            facts.is_dup[lo:hi],
         )
 
     def side(self, i: int) -> Side:
@@ -1607,10 +1614,10 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
         i, client = resent.rows[n], resent.client[n]
         if resent.peer_unseen[n]:
             # The peer's direction is not in the capture: its ACKs cannot end the episode.
-            # The sender's own ACK number rising later shows the peer answered (recovered):
-            # the episode ends there, at the latest (the contract's rule; it ended at the copy,
-            # and every copy of one outage made an episode of its own). Without that the
-            # capture cannot show whether it did: no stall is claimed.
+            # The sender's own ACK number rising, or its new data going out, shows the peer
+            # answered (recovered): the episode ends at the first of them, at the latest (it
+            # ended at the copy, and every copy of one outage made an episode of its own).
+            # Without either the capture cannot show whether it did: no stall is claimed.
             answered = _answered_after(view, i)
             if answered is None:
                 continue
@@ -1632,18 +1639,23 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
             start_ns = resent.peer_spoke_ns[n]
-        if not key[0] and timer is not None:
-            start_ns = max(start_ns, timer.end_ns)  # not back into the timeout episode before
-        before = latest  # the side's previous episode of this kind, over before this copy
         latest = _Episode(client, start_ns, end_ns, ended, i, key[0])
         loss = open_episode.get((False, client))
-        if key[0] and loss is not None and (not loss.recovered or loss.end_ns > start_ns):
+        absorbed = key[0] and loss is not None and (not loss.recovered or loss.end_ns > start_ns)
+        # The side's episodes that are over (this copy came after them): the new one starts
+        # after them, never inside one (a copy's gap reaches back to the copy before it).
+        over = [e for e in (timer, loss) if e is not None and not (absorbed and e is loss)]
+        since_ns = max((e.end_ns for e in over), default=None)
+        if absorbed:
             # The timer that fired started while a loss recovery episode (a tail loss probe, a
             # fast retransmit) was still on: one outage, which the RTO ended. Counted twice
             # before, as a fast recovery episode lasting to the RTO's ACK, and a timeout.
+            assert loss is not None
             episodes.remove(loss)
             del open_episode[(False, client)]
-            _absorb(latest, loss, since_ns=before.end_ns if before is not None else None)
+            _absorb(latest, loss, since_ns)
+        elif since_ns is not None:
+            latest.start_ns = max(latest.start_ns, since_ns)
         open_episode[key] = latest
         episodes.append(latest)
     if not episodes:
@@ -1669,7 +1681,7 @@ def _during(episode: _Episode | None, n: int, resent: _Resent) -> bool:
 
 def _absorb(timeout: _Episode, loss: _Episode, since_ns: int | None) -> None:
     """``timeout`` takes in the loss recovery episode ``loss`` the timer ran from: it began at
-    the earlier of their starts, never before the side's previous timeout episode ended
+    the earlier of their starts, never before the side's episodes that are over ended
     (``since_ns``), and ends at the later of their ends."""
     start_ns = loss.start_ns if since_ns is None else max(loss.start_ns, since_ns)
     if start_ns < timeout.start_ns:
@@ -1811,12 +1823,16 @@ class _PeerAcks:
 
 
 def _answered_after(view: _Rows, i: int) -> int | None:
-    """The sender's first later row whose ACK number is above row ``i``'s: the peer sent more
-    after ``i`` (a one-direction capture's only sign that the peer answered)."""
-    mine = view.from_client == view.from_client[i]
-    later = np.flatnonzero(
-        mine[i + 1 :] & view.ack[i + 1 :] & (view.rel_ack[i + 1 :] > view.rel_ack[i])
-    )
+    """The sender's first later row whose ACK number is above row ``i``'s (the peer sent more
+    after ``i``) or that carries new data (its window let it: the peer acknowledged; after an
+    RTO Linux sends nothing new before the ACK of the resent data): a one-direction
+    capture's signs that the peer answered. A one-way bulk sender's ACK number moves only at
+    the peer's FIN; its new data shows each recovery."""
+    after = slice(i + 1, None)
+    mine = view.from_client[after] == view.from_client[i]
+    acked = view.ack[after] & (view.rel_ack[after] > view.rel_ack[i])
+    fresh = (view.seg_len[after] > 0) & ~view.is_retrans[after] & ~view.is_dup[after]
+    later = np.flatnonzero(mine & (acked | fresh))
     return i + 1 + int(later[0]) if len(later) else None
 
 
