@@ -1602,7 +1602,8 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
     same episode (the RTO backoff, or the next hole of the same outage). The kinds of one
     side never overlap: the RTO ends what loss recovery did not (a timeout during a loss
     recovery episode takes that episode in, from its start: ``_absorb``), and a loss
-    recovery copy during a timeout episode is a step of it.
+    recovery copy during a timeout episode is a step of it; no episode of a side starts
+    inside the one before it (a copy's gap reaches back to the copy before it).
     """
     lo, hi = resent.events.get(view.conn, (0, 0))
     if lo == hi:
@@ -1827,13 +1828,25 @@ def _answered_after(view: _Rows, i: int) -> int | None:
     after ``i``) or that carries new data (its window let it: the peer acknowledged; after an
     RTO Linux sends nothing new before the ACK of the resent data): a one-direction
     capture's signs that the peer answered. A one-way bulk sender's ACK number moves only at
-    the peer's FIN; its new data shows each recovery."""
-    after = slice(i + 1, None)
-    mine = view.from_client[after] == view.from_client[i]
-    acked = view.ack[after] & (view.rel_ack[after] > view.rel_ack[i])
-    fresh = (view.seg_len[after] > 0) & ~view.is_retrans[after] & ~view.is_dup[after]
-    later = np.flatnonzero(mine & (acked | fresh))
-    return i + 1 + int(later[0]) if len(later) else None
+    the peer's FIN; its new data shows each recovery.
+
+    Searched in growing stretches after ``i``: the answer is nearly always close, and a long
+    connection with many resends must not cost a pass over the rest of it for each."""
+    lo, size = i + 1, _ANSWER_STRETCH
+    while lo < len(view.time_ns):
+        after = slice(lo, lo + size)
+        mine = view.from_client[after] == view.from_client[i]
+        acked = view.ack[after] & (view.rel_ack[after] > view.rel_ack[i])
+        fresh = (view.seg_len[after] > 0) & ~view.is_retrans[after] & ~view.is_dup[after]
+        later = np.flatnonzero(mine & (acked | fresh))
+        if len(later):
+            return lo + int(later[0])
+        lo, size = lo + size, size * 4
+    return None
+
+
+#: Rows ``_answered_after`` looks at first (then four times as many, and so on).
+_ANSWER_STRETCH = 256
 
 
 def _window_events(events: pd.DataFrame) -> dict[int, pd.DataFrame]:
