@@ -527,6 +527,7 @@ SCAN_CAPTURE = obj(
         "link_types": array(STR),
         "tcp_frames": INT,
         "skipped": CAPTURE["properties"]["skipped"],
+        "nat_copies": INT,
     }
 )
 

@@ -159,3 +159,15 @@ def test_the_reports_headline_counts_each_connection_once(tmp_path: Path) -> Non
         "Filtered: 1 of the capture's 6 connections match --stream 1 ; the counts below are "
         "of these only. The connection did not fail."
     ) in words
+
+
+def test_scan_says_how_many_streams_are_copies(tmp_path: Path) -> None:
+    """scan's row counts streams, as its document always has, and says how many of them are
+    later copies (``nat_copies``), in the JSON and in the table."""
+    from pcapline.scan.render import conns_text
+    from pcapline.scan.run import summarize_capture
+
+    summary = summarize_capture(str(SAMPLE))
+    assert (summary.connections, summary.nat_copies) == (6, 3)
+    assert summary.to_dict()["nat_copies"] == 3
+    assert conns_text(summary) == "6 (3 NAT copies)"

@@ -31,6 +31,11 @@ def document(captures: Sequence[CaptureSummary]) -> dict[str, Any]:
     }
 
 
+def conns_text(c: CaptureSummary) -> str:
+    """The connections count, with the streams that are NAT copies of others said apart."""
+    return f"{c.connections} ({c.nat_copies} NAT copies)" if c.nat_copies else str(c.connections)
+
+
 def fates_text(fates: dict[str, int]) -> str:
     return ", ".join(f"{fates[f]} {f}" for f in FATE_ORDER if fates.get(f))
 
@@ -95,7 +100,7 @@ def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = 
             table.add_row(
                 path,
                 str(c.frames),
-                str(c.connections),
+                conns_text(c),
                 fates_text(c.fates),
                 str(c.slow_connections) if c.slow_connections else "",
                 findings_text(c.findings),
@@ -196,7 +201,7 @@ section{margin:1.5em 0;border-top:1px solid #ddd}code{background:#f4f4f4}
 <table><thead><tr><th>capture</th><th>frames</th><th>connections</th><th>fates</th><th>slow</th><th>findings</th><th>quality</th></tr></thead><tbody>
 {% for c in captures %}<tr><td><a href="#c{{ loop.index }}">{{ c.path }}</a></td>
 {% if c.error %}<td colspan="6" class="err">error: {{ c.error }}</td>
-{% else %}<td class="n">{{ c.frames }}</td><td class="n">{{ c.connections }}</td><td>{{ fates_text(c.fates) }}</td><td class="n">{{ c.slow_connections or "" }}</td><td>{{ findings_text(c.findings) }}</td><td class="warn">{{ quality_text(c) }}</td>{% endif %}</tr>
+{% else %}<td class="n">{{ c.frames }}</td><td class="n">{{ conns_text(c) }}</td><td>{{ fates_text(c.fates) }}</td><td class="n">{{ c.slow_connections or "" }}</td><td>{{ findings_text(c.findings) }}</td><td class="warn">{{ quality_text(c) }}</td>{% endif %}</tr>
 {% endfor %}</tbody></table>
 {% for c in captures %}<section id="c{{ loop.index }}"><h2>{{ c.path }}</h2>
 {% if c.error %}<p class="err">Not analysed: {{ c.error }}</p>{% else %}
@@ -224,7 +229,10 @@ def _shown(value: object) -> object:
 def to_html(captures: Sequence[CaptureSummary]) -> str:
     env = Environment(autoescape=True, keep_trailing_newline=True, finalize=_shown)
     env.globals.update(
-        fates_text=fates_text, findings_text=findings_text, quality_text=quality_text
+        conns_text=conns_text,
+        fates_text=fates_text,
+        findings_text=findings_text,
+        quality_text=quality_text,
     )
     doc = document(captures)
     return env.from_string(HTML_TEMPLATE).render(

@@ -89,6 +89,8 @@ class CaptureSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     quality: dict[str, Any] | None = None  # capture.quality; None when not analysed
+    #: Of ``connections``, the streams that are later copies of others (``nat_copies``).
+    nat_copies: int = 0
 
     def __post_init__(self) -> None:
         # Rendered into UTF-8 documents: a name that is not UTF-8, and the messages quoting
@@ -112,6 +114,7 @@ class CaptureSummary:
             "link_types": list(self.link_types),
             "tcp_frames": self.tcp_frames,
             "skipped": dict(self.skipped),
+            "nat_copies": self.nat_copies,
         }
 
 
@@ -163,6 +166,7 @@ def summarize_capture(
 
 
 def _summary(path: str, analysis: Analysis, started: float) -> CaptureSummary:
+    from pcapline.findings.nat_copies import later_copies
     from pcapline.render.jsondoc import plain, skip_order
 
     info = analysis.capture
@@ -183,6 +187,7 @@ def _summary(path: str, analysis: Analysis, started: float) -> CaptureSummary:
         skipped={r: int(info.skipped[r]) for r in skip_order(info.skipped)},
         warnings=[str(w) for w in info.warnings],
         quality=plain(info.quality),
+        nat_copies=len(later_copies(analysis.findings)),
     )
 
 
