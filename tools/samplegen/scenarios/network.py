@@ -792,8 +792,8 @@ def load_balancer_one_backend_refuses(ctx: Ctx, net: int) -> list[Expected]:
         "each between connections that connected).",
         capture_format=ETHERNET,
         observed_by_sockets=ctx.socket_events(),
+        findings=["intermittent_connect"],
     )
-    exp.findings = ["intermittent_connect"]
     return [exp]
 
 
@@ -846,8 +846,8 @@ def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
         "Expected finding: port_scan (12 ports, 12 refused).",
         capture_format=ETHERNET,
         observed_by_sockets=ctx.socket_events(),
+        findings=["port_scan"],
     )
-    exp.findings = ["port_scan"]
     return [exp]
 
 

@@ -354,8 +354,8 @@ def accept_queue_first_data(ctx: Ctx, net: int) -> list[Expected]:
         "(on_first_data: all of them), which names the accept queue before the path.",
         capture_format=ETHERNET,
         observed_by_sockets=ctx.socket_events(),
+        findings=["syn_retry_burst", "rto_storm"],
     )
-    exp.findings = ["syn_retry_burst", "rto_storm"]
     return [exp]
 
 

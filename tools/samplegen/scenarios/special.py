@@ -356,8 +356,8 @@ def nat_three_clocks(ctx: Ctx, net: int) -> list[Expected]:
         "this kernel, three hosts behind NAT), so they go backwards although nothing is wrong. Every SYN is "
         "answered at once (no SYN retransmissions): no nat_timestamp finding (and no other) is expected.",
         capture_format=ETHERNET,
+        findings=[],
     )
-    exp.findings = []
     return [exp]
 
 
@@ -422,8 +422,8 @@ def nat_gateway_captured_on_any(ctx: Ctx, net: int) -> list[Expected]:
         "copies) and syn_retry_burst counting each connection once (3 of 3, its minimum).",
         capture_format=ANY_SLL2,
         observed_by_sockets=ctx.socket_events(),
+        findings=["nat_copies", "syn_retry_burst"],
     )
-    exp.findings = ["nat_copies", "syn_retry_burst"]
     return [exp]
 
 
@@ -605,6 +605,6 @@ def firewall_drops_one_hosts_syns(ctx: Ctx, net: int) -> list[Expected]:
         notes="One host, no NAT, no tw_recycle (removed in 4.12): the unanswered SYNs are the "
         "firewall's, chosen by port. No nat_timestamp finding is expected (nor any other).",
         capture_format=ETHERNET,
+        findings=[],
     )
-    exp.findings = []
     return [exp]
