@@ -165,6 +165,16 @@ SLOW_FINDING_KEYS = {
         "connection_count",
         "explanation",
     ],
+    "half_open_probes": [
+        "client",
+        "server",
+        "port",
+        "probes",
+        "period_s",
+        "window",
+        "connection_count",
+        "explanation",
+    ],
     "intermittent_connect": [
         "server",
         "refused",

@@ -463,6 +463,14 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "connected": INT,
             "window": WINDOW,
         },
+        "half_open_probes": {
+            "client": STR,
+            "server": STR,
+            "port": INT,
+            "probes": COUNT1,
+            "period_s": null(SECONDS),
+            "window": WINDOW,
+        },
         "rto_storm": {
             "server": STR,
             "of_connections": INT,

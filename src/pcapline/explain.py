@@ -26,7 +26,16 @@ from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.explain_slow import with_slow_notes
 from pcapline.fmt import seconds as _s
-from pcapline.model import CAVEATS, Confidence, Decision, Explanation, Fate, Side, Verdicts
+from pcapline.model import (
+    CAVEATS,
+    Cause,
+    Confidence,
+    Decision,
+    Explanation,
+    Fate,
+    Side,
+    Verdicts,
+)
 from pcapline.timers import close_to, next_backoff
 
 
@@ -633,6 +642,10 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     body = "."
     if why:
         body += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
+    if d.cause is Cause.HALF_OPEN_PROBE:
+        # No application on either side ended it: the cause's note says whom to ask.
+        parts.append("answering the server's SYN+ACK: the client had no socket for it")
+        return Explanation(", ".join(parts), body=body)
     return Explanation(
         ", ".join(parts),
         body=body,

@@ -10,6 +10,7 @@ decision and its ``Evidence`` only.
 from __future__ import annotations
 
 from pcapline.evidence import Evidence
+from pcapline.fmt import gap as _gap
 from pcapline.fmt import seconds as _s
 from pcapline.model import Cause, Decision, Fate
 from pcapline.timers import next_backoff
@@ -161,7 +162,26 @@ def _syn_cookies(d: Decision, e: Evidence) -> str:
     )
 
 
+def _half_open_probe(d: Decision, e: Evidence) -> str:
+    h = e.handshake
+    assert h.synack_after_s is not None and h.synack_reset_after_s is not None
+    return (
+        "Cause: a half-open probe: the server answered the SYN with its SYN+ACK in "
+        f"{_gap(h.synack_after_s)} (it listens), and the client's kernel answered that with a "
+        f"bare RST (frame {h.synack_reset}, {_gap(h.synack_reset_after_s)} later: no ACK bit, "
+        "sequence number = the SYN+ACK's ACK number), the answer of a host with no socket for "
+        "the connection; a client still connecting would have acknowledged it. The SYN came "
+        "from a raw socket: a SYN port scanner (nmap -sS, masscan) or a half-open health check "
+        "(a load balancer's or monitor's TCP check that reads the SYN+ACK as 'port open'), or "
+        f"from a client that closed its socket within {_gap(h.synack_after_s)} of its SYN, "
+        "before the answer came. Nothing failed on the server. Check: which host and tool send "
+        "these SYNs (the client address: a load balancer, a monitoring or security scanner); "
+        "if it is an application, its connect timeout."
+    )
+
+
 _CAUSE_WORDS = {
+    Cause.HALF_OPEN_PROBE: _half_open_probe,
     Cause.PEER_LOST_STATE: _peer_lost_state,
     Cause.ORPHANED_FIN_WAIT2: _orphaned_fin_wait2,
     Cause.KEEPALIVE_RACE: _keepalive_race,

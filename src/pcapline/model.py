@@ -141,6 +141,7 @@ class Cause(enum.StrEnum):
     ICMP_PACKET_TOO_BIG = "icmp_packet_too_big"
     SYN_COOKIES = "syn_cookies"
     KEEPALIVE_RACE = "keepalive_race"
+    HALF_OPEN_PROBE = "half_open_probe"
 
 
 #: What each ``connections[].cause`` means, in one line (the contract document repeats it).
@@ -167,6 +168,10 @@ CAUSES: dict[str, str] = {
     Cause.SYN_COOKIES: "the listener answered with SYN cookies (its SYN queue was full)",
     Cause.KEEPALIVE_RACE: "the server closed an idle keep-alive connection while the client "
     "sent a new request on it; the request drew a RST",
+    Cause.HALF_OPEN_PROBE: "the client's kernel answered the server's SYN+ACK with a RST: it "
+    "had no socket for the connection (a SYN port scanner or a half-open health check sending "
+    "from a raw socket, or a client that closed its socket before the answer came); the "
+    "server listens and answered",
 }
 
 

@@ -11,6 +11,8 @@ Talking to the orchestrator (line based, so timing stays in the scenario):
 
 What the socket API reports (connect() -> ETIMEDOUT after 19.1 s, send() -> ECONNRESET)
 is printed as an event too: it is ground truth from the kernel, independent of the capture.
+One exception to "never crafted": ``raw_syn`` sends a SYN from a raw socket, as port scanners
+and half-open health checks do; the answers to it are the kernels'.
 """
 
 from __future__ import annotations
@@ -75,6 +77,20 @@ def _read_exactly(sock: socket.socket, want: int) -> None:
         want -= len(got)
 
 
+def _tcp_syn(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
+    """A TCP SYN header with nmap's usual MSS option (1460) and window (1024), checksummed
+    over the IPv4 pseudo-header (the kernel adds the IP header of a raw IPPROTO_TCP socket)."""
+    options = struct.pack("!BBH", 2, 4, 1460)
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, (5 + 1) << 4, 0x02, 1024, 0, 0)
+    segment = header + options
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(segment))
+    data = pseudo + segment
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return segment[:16] + struct.pack("!H", ~total & 0xFFFF) + segment[18:]
+
+
 def _payload(n: int) -> bytes:
     return (b"pcapline-sample " * (n // 16 + 1))[:n]
 
@@ -135,6 +151,16 @@ class Program:
                 raise
             return
         emit("connected", s.get("sock", "s"))
+
+    def op_raw_syn(self, s: Step) -> None:
+        """One SYN from a raw socket, as a SYN scanner (nmap -sS) or a half-open health check
+        sends it: no socket of this host's TCP is connecting, so its kernel answers the
+        server's SYN+ACK with a RST of its own. The only packet in a capture this file makes
+        by hand; every answer to it is the kernels'."""
+        syn = _tcp_syn(s["src"], s["dst"], s["sport"], s["port"], s.get("seq", 0x1F2E3D4C))
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP) as raw:
+            raw.sendto(syn, (s["dst"], 0))
+        emit("raw_syn", f"{s['sport']}->{s['port']}")
 
     def op_send(self, s: Step) -> None:
         self.socks[s.get("sock", "s")].sendall(_payload(s["n"]))

@@ -92,6 +92,12 @@ def sleep(seconds: float) -> Step:
     return {"op": "sleep", "s": seconds}
 
 
+def raw_syn(src: str, dst: str, sport: int, port: int = SERVER_PORT) -> Step:
+    """A SYN from a raw socket (a SYN scanner's or a half-open health check's): no socket of
+    the sending host connects, so its kernel resets the server's SYN+ACK."""
+    return {"op": "raw_syn", "src": src, "dst": dst, "sport": sport, "port": port}
+
+
 def echo_server(*, family: int = 4, count: int = 1, port: int = SERVER_PORT) -> list[Step]:
     """The plain server of 'a normal connection': per connection read 100 B, reply 1000 B, wait for EOF, close."""
     out = listen(port, family=family)

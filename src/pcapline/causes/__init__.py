@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from pcapline.causes import (
     app_gave_up,
+    half_open_probe,
     keepalive_race,
     orphaned_fin_wait2,
     peer_lost_state,
@@ -50,6 +51,9 @@ CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = (
     # A closed socket's answer to data after its FIN (orphaned, race) before a host with no
     # socket at all: both are stateless RSTs, the FIN tells them apart. The waiting client
     # ended it itself; the retransmission give-up is the sender's own timer.
+    # The client's kernel answering a SYN+ACK it had no socket for: no application was
+    # involved on either side.
+    ("half_open_probe", half_open_probe.recognise),
     ("orphaned_fin_wait2", orphaned_fin_wait2.recognise),
     ("keepalive_race", keepalive_race.recognise),
     ("peer_lost_state", peer_lost_state.recognise),

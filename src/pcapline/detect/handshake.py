@@ -149,6 +149,10 @@ class Handshake:
     #: The client answered the SYN+ACK with a RST before acknowledging it (a scanner, a client
     #: that gave up): the attempt ended there.
     synack_reset: int | None = None
+    #: Seconds from the first SYN+ACK to ``synack_reset``, and from the SYN that SYN+ACK
+    #: answered (the client's last before it) to the SYN+ACK, at the capture point.
+    synack_reset_after_s: float | None = None
+    synack_after_s: float | None = None
     #: The server's answer to a SYN the capture does not hold (``facts.reopens``): from this
     #: frame on the stream holds another connection on the same 4-tuple.
     reopened_frame: int | None = None
@@ -168,6 +172,12 @@ def detect(view: ConnView) -> Detection[Handshake]:
     # The client's RST before any acknowledgement answered the SYN+ACK: the server drops its
     # request socket (tcp_check_req), so no retry is due and none is missing.
     synack_reset = _frame(view, opening.client_rst[k]) if acked_row is None else None
+    synack_reset_after_s = synack_after_s = None
+    if synack_reset is not None and synack_rows:
+        synack_reset_after_s = view.seconds(synack_rows[0], int(opening.client_rst[k]))
+        syns_before = [i for i in syn_rows if i < synack_rows[0]]
+        if syns_before:
+            synack_after_s = view.seconds(syns_before[-1], synack_rows[0])
     synack_proven = _frame(view, opening.synack_proven[k])
     client_ack = row_or_none(opening.synack_proven[k])
     if answer == "challenge_ack" and client_ack is not None and answer_row is not None:
@@ -226,6 +236,8 @@ def detect(view: ConnView) -> Detection[Handshake]:
         bad_ack_frame=None if acked_row is not None else _frame(view, opening.bad_ack[k]),
         stale_rst_frame=stale_rst,
         synack_reset=synack_reset,
+        synack_reset_after_s=synack_reset_after_s,
+        synack_after_s=synack_after_s,
         reopened_frame=_frame(view, opening.reopened_row[k]),
         earlier_end=_earlier_end(view, row_or_none(opening.reopened_row[k])),
     )

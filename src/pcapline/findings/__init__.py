@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.findings import (
+    half_open_probes,
     intermittent_connect,
     listen_overflow,
     nat_copies,
@@ -69,6 +70,7 @@ FINDERS: tuple[Finder, ...] = (
     syn_retry_burst.FINDER,
     intermittent_connect.FINDER,
     port_scan.FINDER,
+    half_open_probes.FINDER,
     rto_storm.FINDER,
     response_jump.FINDER,
 )
@@ -82,6 +84,7 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     "connect_s",  # syn_retry_burst, intermittent_connect, port_scan
     "confidence",  # intermittent_connect
     "reset_by",  # intermittent_connect
+    "cause",  # half_open_probes, port_scan
 )
 
 

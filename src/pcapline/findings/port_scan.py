@@ -23,7 +23,7 @@ import pandas as pd
 
 from pcapline.findings.base import Finder, FindingInput, densest_window, make_finding
 from pcapline.fmt import seconds
-from pcapline.model import Fate, Finding
+from pcapline.model import Cause, Fate, Finding
 
 KIND = "port_scan"
 #: Distinct failed server ports that make a scan: more than any client's handful of services.
@@ -52,7 +52,15 @@ def find(data: FindingInput) -> list[Finding]:
         return []
     table = conns[["id", "client_ip", "server_ip", "server_port", "start_ns"]].copy()
     table["failed"] = failed
-    table["connected"] = ~np.isnan(conns["connect_s"].to_numpy(dtype=float)) & ~failed
+    # An open port found by a SYN scan (nmap -sS) is a half-open probe: its SYN+ACK came,
+    # and the scanner's kernel reset it.
+    probed = (
+        conns["cause"].to_numpy(dtype=object) == Cause.HALF_OPEN_PROBE.value
+        if "cause" in conns
+        else np.zeros(len(conns), dtype=bool)
+    )
+    connected = ~np.isnan(conns["connect_s"].to_numpy(dtype=float)) | probed
+    table["connected"] = connected & ~failed
     table["refused"] = conns["fate"].astype(str).to_numpy() == Fate.REFUSED.value
     findings = []
     for (client, server), group in table.groupby(["client_ip", "server_ip"], sort=True):

@@ -851,6 +851,65 @@ def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
     return [exp]
 
 
+def half_open_probes(ctx: Ctx, net: int) -> list[Expected]:
+    """A half-open health check: a monitor on the client host sends a SYN to the listening
+    port every 0.3 s from a raw socket (as a load balancer's half-open TCP check or
+    ``nmap -sS`` does), five times, then an application makes one ordinary connection.
+
+    Captured at the server: each SYN answered by the listener's SYN+ACK, each SYN+ACK by the
+    client kernel's RST (no socket of its TCP was connecting: no ACK bit, seq = the SYN+ACK's
+    ACK number). The SYNs are the only packets not made by a kernel's TCP.
+    """
+    name = "half-open-probes-at-server.pcap"
+    probes = 5
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        ctx.capture(pair.server, "eth0", name)
+        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
+        srv.expect("listening")
+        steps: list[st.Step] = []
+        for k in range(probes):
+            steps += [st.raw_syn(pair.client_ip, pair.server_ip, PORT + k), st.sleep(0.3)]
+        steps += st.echo_client(pair.server_ip, PORT + probes)
+        ctx.run_client(pair.client, steps, srv)
+    conns = [
+        Conn(
+            {"client_port": PORT + k},
+            "reset",
+            reset_by="client",
+            counts=clean(resets=1),
+            cause="half_open_probe",
+            explanation_keywords=["half-open probe", "raw socket", "bare RST"],
+            note="a raw socket's SYN; the listener's SYN+ACK; the client kernel's RST (no socket)",
+        )
+        for k in range(probes)
+    ]
+    conns.append(
+        Conn(
+            {"client_port": PORT + probes},
+            "closed",
+            closer="client",
+            counts=clean(),
+            note="the application's connection: 100 B asked, 1000 B answered",
+        )
+    )
+    exp = Expected(
+        name,
+        "five SYNs from a raw socket to a listening port, 0.3 s apart (a half-open health "
+        "check), then one ordinary connection",
+        "server",
+        {"addresses": f"10.{net}.0.1 ports {PORT}-{PORT + probes - 1} -> 10.{net}.0.2:8080"},
+        conns,
+        notes="Each probe is SYN, SYN+ACK, then a RST from the client's kernel, which had no "
+        "socket for it: the server is healthy; nothing on it failed. Expected finding: "
+        "half_open_probes (5 probes, every 0.3 s).",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+        findings=["half_open_probes"],
+    )
+    return [exp]
+
+
 def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
     """A load balancer (the router's DNAT of a virtual address) sends a connection to a
     backend that is gone: the router's neighbour lookup for it fails.

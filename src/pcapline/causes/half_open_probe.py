@@ -1,0 +1,39 @@
+"""A half-open probe: the client's kernel answered the server's SYN+ACK with a RST.
+
+Kernel rule: a connecting socket (SYN_SENT) that receives an acceptable SYN+ACK always
+acknowledges it (``tcp_rcv_synsent_state_process`` -> ``tcp_finish_connect``, then the ACK).
+Only a host with no socket for the 4-tuple answers it with a RST, and that RST carries no ACK
+bit and takes the SYN+ACK's ACK number as its sequence number (``tcp_v4_send_reset`` /
+``tcp_v6_send_reset``: ``Reset.stateless``). So the SYN did not come from a socket that was
+still connecting when the answer came: it came from a raw socket (a SYN port scanner such as
+``nmap -sS`` or masscan, or a load balancer's or monitor's half-open TCP check, which sends a
+SYN, reads the SYN+ACK as "port open" and leaves the reset to its kernel), or from a client
+that closed its socket before the SYN+ACK arrived (closing a SYN_SENT socket sends nothing:
+``tcp_disconnect``). The server's side is healthy: it listens and it answered.
+
+Named when a ``reset`` ends in the client's stateless RST answering the first SYN+ACK, the
+client neither acknowledged it nor sent data, and its SYN was never sent again (a kernel
+client that waits longer retransmits its SYN; a prober sends one and reads the answer).
+"""
+
+from __future__ import annotations
+
+from pcapline.evidence import Evidence
+from pcapline.model import Cause, Decision, Fate, Side
+
+
+def recognise(e: Evidence, d: Decision) -> Cause | None:
+    r = e.close.ending_reset
+    h = e.handshake
+    if d.fate is not Fate.RESET or r is None or d.evidence_frames != (r.frame,):
+        return None
+    if r.side is not Side.CLIENT or r.state != "handshake" or not r.stateless:
+        return None
+    if h.synack_reset != r.frame or h.client_acked or h.client_sent_data:
+        return None
+    if h.syn is None or h.syn.retries or h.synack_after_s is None:
+        return None
+    return Cause.HALF_OPEN_PROBE
+
+
+__all__ = ["recognise"]

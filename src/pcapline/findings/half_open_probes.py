@@ -1,0 +1,85 @@
+"""Half-open probes: one client's SYNs to one listening port, each reset by its own kernel.
+
+Kernel rule (``causes/half_open_probe.py``): a connecting socket acknowledges a SYN+ACK; only a
+host with no socket for the connection answers it with a bare RST. A load balancer's or
+monitor's half-open TCP check (and a SYN scanner) sends SYNs from a raw socket, reads the
+SYN+ACK as "port open" and leaves that RST to its kernel. A server capture then holds one
+"reset during the handshake" per check: dozens of resets an hour, all healthy, which an
+on-call engineer should not chase one by one. Seen together they say who checks the port and
+how often.
+
+Wire signature: per client address, server address and port, at least ``MIN_PROBES``
+connections whose cause is ``half_open_probe``. Their starts say how often: when the gaps
+between them are alike (each within ``REGULAR`` of their median), the finding names the period.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pcapline.findings.base import Finder, FindingInput, make_finding
+from pcapline.fmt import gap, seconds
+from pcapline.model import Cause, Finding
+
+KIND = "half_open_probes"
+#: Probes that make a pattern: a health check runs every few seconds; one or two may be a
+#: client that closed its socket early.
+MIN_PROBES = 3
+#: Gaps within this fraction of their median are one period (a checker's timer, with jitter).
+REGULAR = 0.25
+
+EXPLANATION = (
+    "One client sent SYNs to one listening port again and again, and each time its own kernel "
+    "answered the server's SYN+ACK with a RST: it had no socket for them, so they came from a "
+    "raw socket, a half-open health check (a load balancer's or monitor's TCP check that "
+    "reads the SYN+ACK as 'port open') or a SYN port scanner. The server listened and "
+    "answered every one: these resets are no failures. To tell which, find the tool on the "
+    "client host; a regular period is a health check's interval."
+)
+
+
+def find(data: FindingInput) -> list[Finding]:
+    conns = data.connections
+    wanted = {"cause", "client_ip", "server_ip", "server_port", "start_ns"}
+    if conns.empty or not wanted <= set(conns.columns):
+        return []
+    probe = conns["cause"].to_numpy(dtype=object) == Cause.HALF_OPEN_PROBE.value
+    if np.count_nonzero(probe) < MIN_PROBES:
+        return []
+    table = conns.loc[probe, ["id", "client_ip", "server_ip", "server_port", "start_ns"]]
+    findings = []
+    keys = ["client_ip", "server_ip", "server_port"]
+    for (client, server, port), group in table.groupby(keys, sort=True):
+        if len(group) >= MIN_PROBES:
+            findings.append(_finding(str(client), str(server), int(port), group))
+    return findings
+
+
+def _finding(client: str, server: str, port: int, group: pd.DataFrame) -> Finding:
+    starts = np.sort(group["start_ns"].to_numpy(np.int64))
+    gaps = np.diff(starts) / 1e9
+    median = float(np.median(gaps))
+    regular = median > 0 and bool(np.all(np.abs(gaps - median) <= REGULAR * median))
+    span = float(starts[-1] - starts[0]) / 1e9
+    period = f", every {gap(median)}" if regular else ""
+    summary = (
+        f"{client} sent {len(group)} half-open probes to {server}:{port} over {seconds(span)}"
+        f"{period} (SYN, SYN+ACK, then its own kernel's RST): a health check or a SYN scanner, "
+        "not failing connections"
+    )
+    return make_finding(
+        KIND,
+        summary,
+        group["id"].tolist(),
+        EXPLANATION,
+        client=client,
+        server=server,
+        port=port,
+        probes=len(group),
+        period_s=round(median, 3) if regular else None,
+        window={"start": int(starts[0]) / 1e9, "end": int(starts[-1]) / 1e9},
+    )
+
+
+FINDER = Finder(KIND, find)
