@@ -134,6 +134,11 @@ def overclaims(full: pcapline.Analysis, degraded: pcapline.Analysis) -> list[str
         during = same[(same["start_ns"] <= row["start_ns"]) & (row["start_ns"] <= same["end_ns"])]
         if row["fate"] in set(during["fate"].tolist()):
             continue
+        if row["fate"] == "refused" and set(during["cause"].tolist()) == {"scan_probe"}:
+            # The probe lost, its RST + ACK (seq 0, ack = the probe's end) is the very answer
+            # to a SYN of an unused port (tcp_v4_send_reset): both verdicts say that nothing
+            # listens there; only which segment drew it is beyond the degraded capture.
+            continue
         if row["fate"] == "reset" and row["reset_by"] in set(during["reset_by"].tolist()):
             # ``reset`` claims only that this side's RST ended it (on the wire); a capture
             # missing the connection's earlier part cannot name the timer that led to it.

@@ -467,7 +467,7 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "client": STR,
             "server": STR,
             "port": INT,
-            "probes": COUNT1,
+            "probes": {"type": "integer", "minimum": 3},  # findings.half_open_probes.MIN_PROBES
             "period_s": null(SECONDS),
             "window": WINDOW,
         },

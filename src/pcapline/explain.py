@@ -197,6 +197,8 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
     side notes. None when no detector's screen selected it (nothing unusual: ``healthy``)."""
     if _stale_peer_decided(decision, e):
         return _stale_peer_reset(e)
+    if decision.cause is Cause.SCAN_PROBE:
+        return _scan_probe(e)
     if not e.screened:
         return None
     story = explain_path.word(decision, e, _STORIES[decision.fate](decision, e))
@@ -1107,6 +1109,43 @@ def _stale_peer_reset(e: Evidence) -> Explanation:
         "connection's sequence number). The client had dropped it without telling the server "
         "(RST lost or filtered, or the client host restarted).",
         check="Check the client's logs.",
+    )
+
+
+def _scan_probe(e: Evidence) -> Explanation:
+    """A scanner's probe: the story is the whole explanation (there was no connection to
+    have a fate, a capture start or losses)."""
+    probe = e.handshake.probe
+    assert probe is not None
+    target = probe.by.other
+    rst = e.close.ending_reset
+    if e.icmp:
+        icmp = e.icmp[0]
+        answer = (
+            f"answered by an ICMP error ({icmp.kind.replace('_', ' ')}, frame {icmp.frame}) "
+            f"from {icmp.sender}: filtered"
+        )
+        why = "a firewall or router on the way rejected the probe"
+    elif rst is not None and rst.side is target:
+        answer = f"answered by the {target}'s RST (frame {rst.frame}): nothing listens there"
+        why = (
+            "Linux and RFC 793 stacks answer such a probe with RST only when no socket has the "
+            "port (Windows answers every one with RST, and a firewall's REJECT with tcp-reset "
+            "looks the same)"
+        )
+    else:
+        answer = (
+            "unanswered: the port listens, a firewall dropped it, or the capture lacks the answer"
+        )
+        why = "a listening socket drops such a probe silently"
+    return Explanation(
+        f"Port scan probe ({probe.name}, frame {probe.frame}) {answer}",
+        body=f"; {why}. The probe carries no SYN, ACK or RST, and no TCP connection sends such "
+        "a segment (every one after the SYN carries ACK, RFC 9293): only a port scanner crafts "
+        "it (nmap -sF, -sN, -sX) to read the port's state from the answer. No connection was "
+        "open here, and none failed.",
+        check=f"Check: who scans from the {probe.by}'s address (a security or inventory "
+        "scanner); filter it if it is not expected.",
     )
 
 

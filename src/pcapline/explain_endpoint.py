@@ -164,19 +164,24 @@ def _syn_cookies(d: Decision, e: Evidence) -> str:
 
 def _half_open_probe(d: Decision, e: Evidence) -> str:
     h = e.handshake
-    assert h.synack_after_s is not None and h.synack_reset_after_s is not None
+    shape = h.synack_reset_shape
+    assert shape is not None and shape.syn_to_synack_s is not None
+    # SYN -> RST at any capture point is the client's own wait: one way, the server's
+    # delay, the way back.
+    waited = shape.syn_to_synack_s + shape.synack_to_rst_s
     return (
         "Cause: a half-open probe: the server answered the SYN with its SYN+ACK in "
-        f"{_gap(h.synack_after_s)} (it listens), and the client's kernel answered that with a "
-        f"bare RST (frame {h.synack_reset}, {_gap(h.synack_reset_after_s)} later: no ACK bit, "
-        "sequence number = the SYN+ACK's ACK number), the answer of a host with no socket for "
-        "the connection; a client still connecting would have acknowledged it. The SYN came "
-        "from a raw socket: a SYN port scanner (nmap -sS, masscan) or a half-open health check "
-        "(a load balancer's or monitor's TCP check that reads the SYN+ACK as 'port open'), or "
-        f"from a client that closed its socket within {_gap(h.synack_after_s)} of its SYN, "
-        "before the answer came. Nothing failed on the server. Check: which host and tool send "
-        "these SYNs (the client address: a load balancer, a monitoring or security scanner); "
-        "if it is an application, its connect timeout."
+        f"{_gap(shape.syn_to_synack_s)} (it listens), and the client's kernel answered that "
+        f"with a bare RST (frame {h.synack_reset}, {_gap(shape.synack_to_rst_s)} later: no ACK "
+        "bit, sequence number = the SYN+ACK's ACK number), the answer of a host with no socket "
+        "for the connection; a client still connecting would have acknowledged it. The SYN, "
+        "sent once and without the timestamps option a kernel's connect() adds, came from a "
+        "raw socket: a SYN port scanner (nmap -sS, masscan) or a half-open health check (a "
+        "load balancer's or monitor's TCP check that reads the SYN+ACK as 'port open'); or "
+        f"from a client that closed its socket within {_gap(waited)} of its SYN, before the "
+        "answer came. Nothing failed on the server. Check: which host and tool send these "
+        "SYNs (the client address: a load balancer, a monitoring or security scanner); if it "
+        "is an application, its connect timeout."
     )
 
 

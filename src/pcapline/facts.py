@@ -519,6 +519,37 @@ def rows_of_connections(starts: np.ndarray, which: np.ndarray) -> np.ndarray:
     return np.asarray(np.repeat(heads - firsts, sizes) + np.arange(int(sizes.sum())))
 
 
+def scan_probes(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray) -> np.ndarray:
+    """Per connection: a port scanner's probes, not a connection (``nmap -sF``/``-sN``/``-sX``).
+
+    Kernel rule: every segment after a SYN carries ACK (RFC 9293 3.10.7.4), so no TCP stack
+    sends a segment without SYN, ACK or RST; a scanner crafts one (a FIN, no flag at all, FIN +
+    PSH + URG) to read the answer. A Linux host with no socket for it answers RST + ACK (seq 0,
+    ack = the probe's end: ``tcp_v4_send_reset``); a listening or established socket drops it
+    unanswered (``tcp_rcv_state_process``: no ACK bit, discard). So: the first segment carries
+    none of SYN, ACK and RST and no payload (a probe carries none; data without ACK is a
+    damaged or truncated header's misreading, not a probe), nor does any other from its
+    sender, and its peer sent RSTs only. Such a connection did not begin before the capture:
+    it never began."""
+    out = np.zeros(len(starts) - 1, dtype=bool)
+    first = starts[:-1]
+    has_rows = first < starts[1:]
+    lead = first[has_rows]
+    bare = ~(rows.syn[lead] | rows.ack[lead] | rows.rst[lead]) & (rows.seg_len[lead] == 0)
+    candidates = np.flatnonzero(has_rows)[bare]
+    if not len(candidates):
+        return out
+    at = rows_of_connections(starts, candidates)
+    conn = conn_index[at]
+    prober = rows.from_client[at] == rows.from_client[starts[conn]]
+    probe = ~(rows.syn[at] | rows.ack[at] | rows.rst[at]) & (rows.seg_len[at] == 0)
+    fits = np.where(prober, probe, rows.rst[at])
+    spoiled = np.zeros(len(out), dtype=bool)
+    spoiled[conn[~fits]] = True
+    out[candidates] = ~spoiled[candidates]
+    return out
+
+
 class _Columns:
     """Segment columns as numpy arrays in grouped order (missing optional ones as zeros)."""
 

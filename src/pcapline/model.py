@@ -142,6 +142,7 @@ class Cause(enum.StrEnum):
     SYN_COOKIES = "syn_cookies"
     KEEPALIVE_RACE = "keepalive_race"
     HALF_OPEN_PROBE = "half_open_probe"
+    SCAN_PROBE = "scan_probe"
 
 
 #: What each ``connections[].cause`` means, in one line (the contract document repeats it).
@@ -172,6 +173,9 @@ CAUSES: dict[str, str] = {
     "had no socket for the connection (a SYN port scanner or a half-open health check sending "
     "from a raw socket, or a client that closed its socket before the answer came); the "
     "server listens and answered",
+    Cause.SCAN_PROBE: "a port scanner's probe, not a connection: segments without SYN, ACK or "
+    "RST (FIN, NULL or Xmas probes), which no TCP connection sends; a RST answer means "
+    "nothing listens on the port, silence that something does or a firewall dropped it",
 }
 
 

@@ -51,6 +51,7 @@ from pcapline.facts import (
     peer_max_before,
     rows_of_connections,
     rows_per_connection,
+    scan_probes,
 )
 
 if TYPE_CHECKING:
@@ -311,7 +312,9 @@ def measure(
         first_missing_frame=first,
         one_sided=sided,
         one_direction=(n_client == 0) | (n_client == n_rows),
-        mid_stream=~any_per_connection(facts.syn, facts.starts),
+        # A scanner's probes (no SYN, ACK or RST) began nothing the capture could miss.
+        mid_stream=~any_per_connection(facts.syn, facts.starts)
+        & ~scan_probes(facts, facts.starts, facts.conn_index),
         flag_filtered=wide.flag_filtered,
         acks_filtered=wide.acks_filtered,
         dropped=dropped,

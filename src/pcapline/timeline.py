@@ -18,12 +18,14 @@ A capture sees segments, not sockets. Each side's state (RFC 9293 names, written
 LAST-ACK, TIME-WAIT, CLOSED) moves on evidence, per segment:
 
 1. **What the sender did.** A SYN puts its sender in SYN-SENT, a SYN+ACK in SYN-RECV, a RST
-   in CLOSED (except from SYN-SENT: that RST answers a stale ACK), a FIN in FIN-WAIT-1
+   in CLOSED (except from SYN-SENT before an acceptable SYN+ACK: that RST answers a stale
+   ACK; after one, no socket sent it: a connecting socket ACKs it), a FIN in FIN-WAIT-1
    (LAST-ACK from CLOSE-WAIT). A client in SYN-SENT that ACKs the SYN+ACK is ESTABLISHED;
    a side that ACKs its peer's FIN has received it: CLOSE-WAIT (CLOSING from FIN-WAIT-1,
    TIME-WAIT from FIN-WAIT-2). Payload from a side still unknown
    ("?") shows it ESTABLISHED. The kernel answers a SYN+ACK and a FIN at once, so the answer
-   is the evidence that they arrived.
+   is the evidence that they arrived. A segment without SYN, ACK or RST shows no state:
+   no socket sends one after its SYN (RFC 9293), only a scanner's probe.
 2. **What the receiver got but does not answer.** A RST moves its receiver to CLOSED; an ACK
    of a server's SYN moves SYN-RECV to ESTABLISHED; an ACK of a side's FIN moves FIN-WAIT-1
    to FIN-WAIT-2, CLOSING to TIME-WAIT and LAST-ACK to CLOSED. The receiver is assumed to
@@ -282,6 +284,8 @@ class _SideTrack:
     fin_end: int | None = None  # seq_end of this side's FIN (what an ACK of it carries)
     peer_fin_acked: bool = False  # this side has ACKed the peer's FIN
     dropped_ack: bool = False  # went back to SYN-RECV: the peer's ACKs are not trusted now
+    #: The peer's SYN+ACK acknowledged exactly this side's SYN (a connecting socket ACKs it).
+    synack_acceptable: bool = False
 
 
 # A side that ACKs its peer's FIN has received it (RFC 9293 3.10.7.4, "eighth, check FIN").
@@ -319,6 +323,8 @@ def _receive(receiver: _SideTrack, seg: _Segment) -> None:
     if seg.flags & RST:
         receiver.state = TcpState.CLOSED
         return
+    if seg.flags & SYN and seg.flags & ACK and receiver.syn_end is not None:
+        receiver.synack_acceptable = seg.rel_ack == receiver.syn_end
     if (
         receiver.state is TcpState.SYN_RECV
         and not seg.flags & SYN
@@ -341,10 +347,14 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
     if flags & RST:
         # A SYN-SENT socket never resets on abort (tcp_need_reset() excludes it): its RST
         # answers an unacceptable ACK, and it stays SYN-SENT (RFC 9293 3.10.7.3), as the SYN
-        # it resends next shows (a stale peer's challenge ACK).
-        if sender.state is not TcpState.SYN_SENT:
+        # it resends next shows (a stale peer's challenge ACK). After an acceptable SYN+ACK,
+        # which a connecting socket ACKs, the RST is a host's with no socket (a raw socket's
+        # SYN, a half-open probe): CLOSED.
+        if sender.state is not TcpState.SYN_SENT or sender.synack_acceptable:
             sender.state = TcpState.CLOSED
         return
+    if not flags & (SYN | ACK):
+        return  # a scanner's FIN / NULL / Xmas probe: no socket sends one (facts.scan_probes)
     if flags & SYN:
         # A SYN+ACK retransmitted after the peer's ACK was seen shows the ACK never counted
         # (accept queue full, tcp_abort_on_overflow=0): the server is back in SYN-RECV, and

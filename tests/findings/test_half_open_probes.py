@@ -3,6 +3,7 @@ own kernel reset, because no socket of its TCP was connecting (a raw socket's SY
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,48 @@ def test_the_cause_needs_a_stateless_rst_answering_the_only_syns_synack(
     (row,) = analysis.connections.itertuples()
     assert row.fate == "reset"
     assert row.cause == ("half_open_probe" if named else None)
+
+
+def _kernel_syn() -> Conversation:
+    """A connect() SYN (timestamps on, as Linux and macOS send it) whose SYN+ACK came 0.3 s
+    later, after the application had closed its socket: a client that gave up."""
+    c = Conversation(conn=0)
+    c.syn(0.0, timestamps=(1000, 0)).synack(0.3, timestamps=(5000, 1000))
+    return c.send(CLIENT, 0.3001, RST, seq=c.client_isn + 1, ack=0)
+
+
+def _unacceptable_synack() -> Conversation:
+    """A SYN+ACK acknowledging something else: a connecting socket resets it the same way
+    (reset_and_undo) and stays connecting."""
+    c = Conversation(conn=0)
+    c.syn(0.0).synack(0.0002, ack=777777)
+    return c.send(CLIENT, 0.0003, RST, seq=777777, ack=0)
+
+
+def _second_synack() -> Conversation:
+    """The RST answers the SYN+ACK's retransmission, not the first."""
+    c = Conversation(conn=0)
+    c.syn(0.0).synack(0.0002)
+    c.send(SERVER, 1.0002, SYN | ACK, seq=c.server_isn, ack=c.client_isn + 1)
+    return c.send(CLIENT, 1.0003, RST, seq=c.client_isn + 1, ack=0)
+
+
+def _simultaneous_open() -> Conversation:
+    """Both sides sent a SYN: a simultaneous open, not a listener answering."""
+    c = Conversation(conn=0)
+    c.syn(0.0).send(SERVER, 0.0001, SYN, seq=c.server_isn, ack=0)
+    c.send(SERVER, 0.0002, SYN | ACK, seq=c.server_isn, ack=c.client_isn + 1)
+    return c.send(CLIENT, 0.0003, RST, seq=c.client_isn + 1, ack=0)
+
+
+@pytest.mark.parametrize(
+    "make", [_kernel_syn, _unacceptable_synack, _second_synack, _simultaneous_open]
+)
+def test_other_readings_of_a_bare_rst_after_the_synack_name_no_probe(
+    tmp_path: Path, make: Callable[[], Conversation]
+) -> None:
+    (row,) = _analyse(tmp_path, make()).connections.itertuples()
+    assert (row.fate, row.reset_by, row.cause) == ("reset", "client", None)
 
 
 def test_an_acknowledged_synack_then_reset_is_no_probe(tmp_path: Path) -> None:

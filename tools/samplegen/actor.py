@@ -11,8 +11,8 @@ Talking to the orchestrator (line based, so timing stays in the scenario):
 
 What the socket API reports (connect() -> ETIMEDOUT after 19.1 s, send() -> ECONNRESET)
 is printed as an event too: it is ground truth from the kernel, independent of the capture.
-One exception to "never crafted": ``raw_syn`` sends a SYN from a raw socket, as port scanners
-and half-open health checks do; the answers to it are the kernels'.
+One exception to "never crafted": ``raw_tcp`` sends a SYN or a FIN / NULL / Xmas probe from a
+raw socket, as port scanners and half-open health checks do; the answers are the kernels'.
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def _read_exactly(sock: socket.socket, want: int) -> None:
         want -= len(got)
 
 
-def _tcp_syn(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
-    """A TCP SYN header with nmap's usual MSS option (1460) and window (1024), checksummed
+def _tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, flags: int) -> bytes:
+    """A TCP header as nmap sends it (window 1024; a SYN with the MSS option 1460), checksummed
     over the IPv4 pseudo-header (the kernel adds the IP header of a raw IPPROTO_TCP socket)."""
-    options = struct.pack("!BBH", 2, 4, 1460)
-    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, (5 + 1) << 4, 0x02, 1024, 0, 0)
+    options = struct.pack("!BBH", 2, 4, 1460) if flags & 0x02 else b""
+    offset = (5 + len(options) // 4) << 4
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, offset, flags, 1024, 0, 0)
     segment = header + options
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(segment))
     data = pseudo + segment
@@ -152,15 +153,17 @@ class Program:
             return
         emit("connected", s.get("sock", "s"))
 
-    def op_raw_syn(self, s: Step) -> None:
-        """One SYN from a raw socket, as a SYN scanner (nmap -sS) or a half-open health check
-        sends it: no socket of this host's TCP is connecting, so its kernel answers the
-        server's SYN+ACK with a RST of its own. The only packet in a capture this file makes
-        by hand; every answer to it is the kernels'."""
-        syn = _tcp_syn(s["src"], s["dst"], s["sport"], s["port"], s.get("seq", 0x1F2E3D4C))
+    def op_raw_tcp(self, s: Step) -> None:
+        """One TCP segment from a raw socket, as a port scanner or a half-open health check
+        sends it (a SYN, or a FIN / NULL / Xmas probe): no socket of this host's TCP owns it,
+        so its kernel resets a SYN+ACK that answers it. The only packets in a capture this
+        file makes by hand; every answer to them is the kernels'."""
+        segment = _tcp_segment(
+            s["src"], s["dst"], s["sport"], s["port"], s.get("seq", 0x1F2E3D4C), s["flags"]
+        )
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP) as raw:
-            raw.sendto(syn, (s["dst"], 0))
-        emit("raw_syn", f"{s['sport']}->{s['port']}")
+            raw.sendto(segment, (s["dst"], 0))
+        emit("raw_tcp", f"{s['sport']}->{s['port']} flags 0x{s['flags']:02x}")
 
     def op_send(self, s: Step) -> None:
         self.socks[s.get("sock", "s")].sendall(_payload(s["n"]))

@@ -92,10 +92,15 @@ def sleep(seconds: float) -> Step:
     return {"op": "sleep", "s": seconds}
 
 
-def raw_syn(src: str, dst: str, sport: int, port: int = SERVER_PORT) -> Step:
-    """A SYN from a raw socket (a SYN scanner's or a half-open health check's): no socket of
-    the sending host connects, so its kernel resets the server's SYN+ACK."""
-    return {"op": "raw_syn", "src": src, "dst": dst, "sport": sport, "port": port}
+#: TCP flag bits of the segments ``raw_tcp`` sends.
+RAW_SYN, RAW_FIN, RAW_NULL, RAW_XMAS = 0x02, 0x01, 0x00, 0x29
+
+
+def raw_tcp(src: str, dst: str, sport: int, port: int = SERVER_PORT, flags: int = RAW_SYN) -> Step:
+    """A segment from a raw socket: a SYN (a SYN scanner's, a half-open health check's; no
+    socket of the sending host connects, so its kernel resets the server's SYN+ACK) or a FIN,
+    NULL or Xmas probe (a stealth scanner's)."""
+    return {"op": "raw_tcp", "src": src, "dst": dst, "sport": sport, "port": port, "flags": flags}
 
 
 def echo_server(*, family: int = 4, count: int = 1, port: int = SERVER_PORT) -> list[Step]:

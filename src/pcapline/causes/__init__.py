@@ -22,6 +22,7 @@ from pcapline.causes import (
     keepalive_race,
     orphaned_fin_wait2,
     peer_lost_state,
+    scan_probe,
     syn_cookies,
     user_timeout,
 )
@@ -48,12 +49,13 @@ CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = (
     ("middlebox_idle_timeout", middlebox_idle_timeout.recognise),
     ("injected_rst", injected_rst.recognise),
     # endpoint causes (causes-host)
+    # A scanner's probes, and the client's kernel answering a SYN+ACK it had no socket for:
+    # no application was involved on either side.
+    ("scan_probe", scan_probe.recognise),
+    ("half_open_probe", half_open_probe.recognise),
     # A closed socket's answer to data after its FIN (orphaned, race) before a host with no
     # socket at all: both are stateless RSTs, the FIN tells them apart. The waiting client
     # ended it itself; the retransmission give-up is the sender's own timer.
-    # The client's kernel answering a SYN+ACK it had no socket for: no application was
-    # involved on either side.
-    ("half_open_probe", half_open_probe.recognise),
     ("orphaned_fin_wait2", orphaned_fin_wait2.recognise),
     ("keepalive_race", keepalive_race.recognise),
     ("peer_lost_state", peer_lost_state.recognise),

@@ -4,16 +4,24 @@ Kernel rule: a connecting socket (SYN_SENT) that receives an acceptable SYN+ACK 
 acknowledges it (``tcp_rcv_synsent_state_process`` -> ``tcp_finish_connect``, then the ACK).
 Only a host with no socket for the 4-tuple answers it with a RST, and that RST carries no ACK
 bit and takes the SYN+ACK's ACK number as its sequence number (``tcp_v4_send_reset`` /
-``tcp_v6_send_reset``: ``Reset.stateless``). So the SYN did not come from a socket that was
-still connecting when the answer came: it came from a raw socket (a SYN port scanner such as
+``tcp_v6_send_reset``: ``Reset.stateless``). So the SYN did not come from a socket still
+connecting when the answer came: it came from a raw socket (a SYN port scanner such as
 ``nmap -sS`` or masscan, or a load balancer's or monitor's half-open TCP check, which sends a
 SYN, reads the SYN+ACK as "port open" and leaves the reset to its kernel), or from a client
-that closed its socket before the SYN+ACK arrived (closing a SYN_SENT socket sends nothing:
-``tcp_disconnect``). The server's side is healthy: it listens and it answered.
+that closed its socket before the SYN+ACK arrived (``close()`` of a SYN_SENT socket sends
+nothing: ``__tcp_close`` -> ``tcp_close_state``). The server's side is healthy: it listens and
+it answered.
 
-Named when a ``reset`` ends in the client's stateless RST answering the first SYN+ACK, the
-client neither acknowledged it nor sent data, and its SYN was never sent again (a kernel
-client that waits longer retransmits its SYN; a prober sends one and reads the answer).
+Named when a ``reset`` ends in the client's stateless RST answering the first SYN+ACK (the
+segment just before it), the client neither acknowledged it nor sent data, and none of the
+other readings of that RST fits:
+
+- a SYN sent again: a kernel socket was connecting and waited (a prober sends one);
+- a SYN with the timestamps option: a kernel's ``connect()`` (Linux and macOS send it by
+  default, nmap and masscan do not): a client that gave up, not a probe;
+- a SYN+ACK that does not acknowledge the SYN exactly: a connecting socket resets an
+  unacceptable SYN+ACK the same way and stays connecting (``reset_and_undo``);
+- a SYN from the server too: a simultaneous open.
 """
 
 from __future__ import annotations
@@ -31,7 +39,12 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if h.synack_reset != r.frame or h.client_acked or h.client_sent_data:
         return None
-    if h.syn is None or h.syn.retries or h.synack_after_s is None:
+    if h.syn is None or h.syn.retries or h.synack is None:
+        return None
+    shape = h.synack_reset_shape
+    if shape is None or shape.syn_to_synack_s is None or r.answers_frame != h.synack.frames[0]:
+        return None
+    if shape.syn_timestamps or not shape.acks_syn or shape.server_syn:
         return None
     return Cause.HALF_OPEN_PROBE
 

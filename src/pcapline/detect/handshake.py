@@ -36,6 +36,7 @@ columnar.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,14 @@ from pcapline.detect import (
 )
 from pcapline.detect._backoff import Schedule, name_schedule
 from pcapline.duplicates import SYN_COPY_BEFORE_S
-from pcapline.facts import Facts, SegmentRows, rows_of_connections, rows_per_connection
-from pcapline.model import ACK, SYN, Event, EventKind, Side
+from pcapline.facts import (
+    Facts,
+    SegmentRows,
+    rows_of_connections,
+    rows_per_connection,
+    scan_probes,
+)
+from pcapline.model import ACK, FIN, PSH, SYN, URG, Event, EventKind, Side
 from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
 
 EMITS = frozenset(
@@ -149,16 +156,16 @@ class Handshake:
     #: The client answered the SYN+ACK with a RST before acknowledging it (a scanner, a client
     #: that gave up): the attempt ended there.
     synack_reset: int | None = None
-    #: Seconds from the first SYN+ACK to ``synack_reset``, and from the SYN that SYN+ACK
-    #: answered (the client's last before it) to the SYN+ACK, at the capture point.
-    synack_reset_after_s: float | None = None
-    synack_after_s: float | None = None
+    #: With ``synack_reset``: what the SYN, the first SYN+ACK and the RST looked like.
+    synack_reset_shape: SynackReset | None = None
     #: The server's answer to a SYN the capture does not hold (``facts.reopens``): from this
     #: frame on the stream holds another connection on the same 4-tuple.
     reopened_frame: int | None = None
     #: How the connection before ``reopened_frame`` ended, as the capture shows it: the last
     #: RST before it ("the client's RST (frame 10)"), both sides' FINs, or None: no end.
     earlier_end: str | None = None
+    #: No handshake at all: a port scanner's probes (``facts.scan_probes``).
+    probe: ScanProbe | None = None
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -172,12 +179,9 @@ def detect(view: ConnView) -> Detection[Handshake]:
     # The client's RST before any acknowledgement answered the SYN+ACK: the server drops its
     # request socket (tcp_check_req), so no retry is due and none is missing.
     synack_reset = _frame(view, opening.client_rst[k]) if acked_row is None else None
-    synack_reset_after_s = synack_after_s = None
+    reset_shape = None
     if synack_reset is not None and synack_rows:
-        synack_reset_after_s = view.seconds(synack_rows[0], int(opening.client_rst[k]))
-        syns_before = [i for i in syn_rows if i < synack_rows[0]]
-        if syns_before:
-            synack_after_s = view.seconds(syns_before[-1], synack_rows[0])
+        reset_shape = _synack_reset_shape(view, syn_rows, synack_rows, opening.client_rst[k])
     synack_proven = _frame(view, opening.synack_proven[k])
     client_ack = row_or_none(opening.synack_proven[k])
     if answer == "challenge_ack" and client_ack is not None and answer_row is not None:
@@ -236,12 +240,72 @@ def detect(view: ConnView) -> Detection[Handshake]:
         bad_ack_frame=None if acked_row is not None else _frame(view, opening.bad_ack[k]),
         stale_rst_frame=stale_rst,
         synack_reset=synack_reset,
-        synack_reset_after_s=synack_reset_after_s,
-        synack_after_s=synack_after_s,
+        synack_reset_shape=reset_shape,
         reopened_frame=_frame(view, opening.reopened_row[k]),
         earlier_end=_earlier_end(view, row_or_none(opening.reopened_row[k])),
+        probe=_probe(view) if view.batch.of(_probes)[k] else None,
     )
     return Detection(tuple(events), handshake)
+
+
+@dataclass(frozen=True, slots=True)
+class SynackReset:
+    """The client's RST answering the first SYN+ACK (``Handshake.synack_reset``), measured
+    for ``causes.half_open_probe``."""
+
+    syn_to_synack_s: float | None  # the client's last SYN before it -> the first SYN+ACK
+    synack_to_rst_s: float  # the first SYN+ACK -> the RST
+    #: That SYN carried the timestamps option: a kernel's connect() SYN (Linux and macOS send
+    #: it by default), not a raw socket's (nmap and masscan send MSS at most).
+    syn_timestamps: bool
+    #: The SYN+ACK acknowledges exactly that SYN (ISN + 1). A connecting socket answers an
+    #: unacceptable one with the same bare RST and stays connecting
+    #: (``tcp_rcv_synsent_state_process``: reset_and_undo).
+    acks_syn: bool
+    server_syn: bool  # the server sent a SYN without ACK too: a simultaneous open
+
+
+def _synack_reset_shape(
+    view: ConnView, syn_rows: Sequence[int], synack_rows: Sequence[int], rst_row: int
+) -> SynackReset:
+    first = synack_rows[0]
+    before = [i for i in syn_rows if i < first]
+    syn = before[-1] if before else None
+    return SynackReset(
+        syn_to_synack_s=None if syn is None else view.seconds(syn, first),
+        synack_to_rst_s=view.seconds(first, rst_row),
+        syn_timestamps=syn is not None and bool(view.has_ts[syn]),
+        acks_syn=int(view.rel_ack[first]) == 1,
+        server_syn=bool(np.any(~view.from_client & view.syn & ~view.ack)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProbe:
+    """The first of a scanner's probes: its name by flags (``probe_name``), frame, sender."""
+
+    name: str
+    frame: int
+    by: Side
+
+
+def _probe(view: ConnView) -> ScanProbe:
+    return ScanProbe(probe_name(int(view.flags[0])), int(view.frame[0]), view.side(0))
+
+
+def _probes(batch: Batch) -> list[bool]:
+    probes: list[bool] = scan_probes(batch.rows, batch.starts, batch.conn_index).tolist()
+    return probes
+
+
+#: nmap's names for its probes without SYN, ACK or RST (``-sF``, ``-sN``, ``-sX``).
+_PROBE_NAMES = {FIN: "FIN", 0: "NULL", FIN | PSH | URG: "Xmas"}
+
+
+def probe_name(flags: int) -> str:
+    """A scan probe by its TCP flags (ECN and NS bits aside): nmap's name, else the flags."""
+    core = flags & 0x3F
+    return _PROBE_NAMES.get(core, f"flags 0x{core:02x}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -742,7 +806,8 @@ def _handshake_times(
 
 
 def screen(facts: Facts) -> np.ndarray:
-    """Connections whose opening is not one SYN answered by one SYN+ACK."""
+    """Connections whose opening is not one SYN answered by one SYN+ACK (a scan probe's
+    included: it has no opening)."""
     syn, synack = syn_masks(facts, facts.starts)
     n = len(facts.conn_ids)
     n_syn = rows_per_connection(syn, facts.starts)
@@ -764,6 +829,7 @@ def screen(facts: Facts) -> np.ndarray:
         | unanswered_synack
         | one_sided(facts)
         | (rows_per_connection(facts.reopens, facts.starts) > 0)
+        | scan_probes(facts, facts.starts, facts.conn_index)
     )
 
 

@@ -10,7 +10,8 @@ that nothing listens on that port, which is true and expected: they are no servi
 and an on-call engineer should not chase them one by one.
 
 Wire signature: per client address and server address, the connections that failed to
-connect (fate ``refused`` or ``connect_timeout``), one per server port (the port's first);
+connect (fate ``refused`` or ``connect_timeout``) and a scanner's FIN, NULL or Xmas probes
+(cause ``scan_probe``: refused when answered by RST), one per server port (the port's first);
 at least ``MIN_PORTS`` such ports whose attempts start within ``WINDOW_S`` seconds. The
 finding counts every connection of that client to that server in the stretch: refused,
 unanswered, and those that connected (the open ports the scan found).
@@ -47,21 +48,26 @@ def find(data: FindingInput) -> list[Finding]:
     wanted = {"fate", "connect_s", "client_ip", "server_ip", "server_port", "start_ns"}
     if conns.empty or not wanted <= set(conns.columns):
         return []
-    failed = np.isin(conns["fate"].astype(str).to_numpy(), FAILED_FATES)
+    fate = conns["fate"].astype(str).to_numpy()
+    cause = (
+        conns["cause"].to_numpy(dtype=object)
+        if "cause" in conns
+        else np.full(len(conns), None, dtype=object)
+    )
+    # A FIN, NULL or Xmas probe (nmap -sF/-sN/-sX) tried its port too: answered by RST (its
+    # fate is reset) nothing listens there; unanswered, something does or a firewall drops it.
+    stealth = cause == Cause.SCAN_PROBE.value
+    failed = np.isin(fate, FAILED_FATES) | stealth
     if np.count_nonzero(failed) < MIN_PORTS:
         return []
     table = conns[["id", "client_ip", "server_ip", "server_port", "start_ns"]].copy()
     table["failed"] = failed
     # An open port found by a SYN scan (nmap -sS) is a half-open probe: its SYN+ACK came,
     # and the scanner's kernel reset it.
-    probed = (
-        conns["cause"].to_numpy(dtype=object) == Cause.HALF_OPEN_PROBE.value
-        if "cause" in conns
-        else np.zeros(len(conns), dtype=bool)
-    )
+    probed = cause == Cause.HALF_OPEN_PROBE.value
     connected = ~np.isnan(conns["connect_s"].to_numpy(dtype=float)) | probed
     table["connected"] = connected & ~failed
-    table["refused"] = conns["fate"].astype(str).to_numpy() == Fate.REFUSED.value
+    table["refused"] = (fate == Fate.REFUSED.value) | (stealth & (fate == Fate.RESET.value))
     findings = []
     for (client, server), group in table.groupby(["client_ip", "server_ip"], sort=True):
         span = _sweep(group.sort_values(["start_ns", "id"], kind="stable"))

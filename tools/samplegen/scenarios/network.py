@@ -869,7 +869,7 @@ def half_open_probes(ctx: Ctx, net: int) -> list[Expected]:
         srv.expect("listening")
         steps: list[st.Step] = []
         for k in range(probes):
-            steps += [st.raw_syn(pair.client_ip, pair.server_ip, PORT + k), st.sleep(0.3)]
+            steps += [st.raw_tcp(pair.client_ip, pair.server_ip, PORT + k), st.sleep(0.3)]
         steps += st.echo_client(pair.server_ip, PORT + probes)
         ctx.run_client(pair.client, steps, srv)
     conns = [
@@ -906,6 +906,78 @@ def half_open_probes(ctx: Ctx, net: int) -> list[Expected]:
         capture_format=ETHERNET,
         observed_by_sockets=ctx.socket_events(),
         findings=["half_open_probes"],
+    )
+    return [exp]
+
+
+def stealth_scan(ctx: Ctx, net: int) -> list[Expected]:
+    """A stealth port scan (``nmap -sF``, ``-sN``, ``-sX``): a scanner on the client host sends
+    probes without SYN, ACK or RST from a raw socket to twelve ports of a server, one of which
+    listens, then an application makes one ordinary connection.
+
+    Captured at the server: ten FIN probes, one NULL and one Xmas probe. The server's kernel
+    answers each probe of a port with no socket by RST + ACK (seq 0, ack = the probe's end) and
+    drops the probe of the listening port 8080 silently. The probes are the only packets not
+    made by a kernel's TCP.
+    """
+    name = "stealth-scan-at-server.pcap"
+    closed = list(range(9000, 9011))
+    probes = [(port, st.RAW_FIN) for port in closed[:9]]
+    probes += [(closed[9], st.RAW_NULL), (closed[10], st.RAW_XMAS), (st.SERVER_PORT, st.RAW_FIN)]
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        ctx.capture(pair.server, "eth0", name)
+        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
+        srv.expect("listening")
+        steps: list[st.Step] = []
+        for k, (port, flags) in enumerate(probes):
+            steps += [
+                st.raw_tcp(pair.client_ip, pair.server_ip, PORT + k, port, flags),
+                st.sleep(0.01),
+            ]
+        steps += [st.sleep(0.2), *st.echo_client(pair.server_ip, PORT + len(probes))]
+        ctx.run_client(pair.client, steps, srv)
+    names = {st.RAW_FIN: "FIN", st.RAW_NULL: "NULL", st.RAW_XMAS: "Xmas"}
+    conns = []
+    for k, (port, flags) in enumerate(probes):
+        listening = port == st.SERVER_PORT
+        conns.append(
+            Conn(
+                {"client_port": PORT + k},
+                "half_closed" if listening else "reset",
+                closer="client" if listening else None,
+                reset_by=None if listening else "server",
+                counts=clean(resets=0 if listening else 1),
+                cause="scan_probe",
+                explanation_keywords=[
+                    f"Port scan probe ({names[flags]}",
+                    "unanswered" if listening else "nothing listens there",
+                ],
+                note=f"a {names[flags]} probe to port {port}: "
+                + ("it listens, the kernel drops the probe" if listening else "RST + ACK"),
+            )
+        )
+    conns.append(
+        Conn(
+            {"client_port": PORT + len(probes)},
+            "closed",
+            closer="client",
+            counts=clean(),
+            note="the application's connection: 100 B asked, 1000 B answered",
+        )
+    )
+    exp = Expected(
+        name,
+        "FIN, NULL and Xmas probes from a raw socket to twelve ports of a server, one of which "
+        "listens (a stealth port scan), then one ordinary connection",
+        "server",
+        {"addresses": f"10.{net}.0.1 -> 10.{net}.0.2 ports 9000-9010 and 8080, then 8080"},
+        conns,
+        notes="No probe opened a connection and none failed; the capture did not begin inside "
+        "any. Expected finding: port_scan (12 ports: 11 refused, 1 unanswered).",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+        findings=["port_scan"],
     )
     return [exp]
 
