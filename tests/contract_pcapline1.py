@@ -165,6 +165,17 @@ SLOW_FINDING_KEYS = {
         "connection_count",
         "explanation",
     ],
+    "host_sweep": [
+        "client",
+        "port",
+        "hosts",
+        "refused",
+        "unanswered",
+        "connected",
+        "window",
+        "connection_count",
+        "explanation",
+    ],
     "half_open_probes": [
         "client",
         "server",

@@ -463,6 +463,15 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "connected": INT,
             "window": WINDOW,
         },
+        "host_sweep": {
+            "client": STR,
+            "port": INT,
+            "hosts": INT,
+            "refused": INT,
+            "unanswered": INT,
+            "connected": INT,
+            "window": WINDOW,
+        },
         "half_open_probes": {
             "client": STR,
             "server": STR,

@@ -33,6 +33,7 @@ import pandas as pd
 
 from pcapline.findings import (
     half_open_probes,
+    host_sweep,
     intermittent_connect,
     listen_overflow,
     nat_copies,
@@ -70,6 +71,7 @@ FINDERS: tuple[Finder, ...] = (
     syn_retry_burst.FINDER,
     intermittent_connect.FINDER,
     port_scan.FINDER,
+    host_sweep.FINDER,
     half_open_probes.FINDER,
     rto_storm.FINDER,
     response_jump.FINDER,
@@ -81,10 +83,10 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     *CONN_COLUMNS,
     "fate",  # listen_overflow
     "syn_retransmits",  # syn_retry_burst
-    "connect_s",  # syn_retry_burst, intermittent_connect, port_scan
+    "connect_s",  # syn_retry_burst, intermittent_connect, port_scan, host_sweep
     "confidence",  # intermittent_connect
     "reset_by",  # intermittent_connect
-    "cause",  # half_open_probes, port_scan
+    "cause",  # half_open_probes, port_scan, host_sweep
 )
 
 

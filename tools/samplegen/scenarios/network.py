@@ -851,6 +851,64 @@ def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
     return [exp]
 
 
+def host_sweep_refused(ctx: Ctx, net: int) -> list[Expected]:
+    """A client tries port 9000 on twelve addresses of a subnet in turn (a connect() to each,
+    as ``nmap -sT -p 9000`` over a range does, or a client walking a stale list of backends),
+    then makes one ordinary connection to the host that serves port 8080.
+
+    Captured at the client: twelve SYNs to 10.<net>.0.10-21 port 9000 (all held by the server
+    namespace, where nothing listens on 9000), each answered by its kernel's RST, then a
+    normal exchange with 10.<net>.0.2:8080.
+    """
+    name = "host-sweep-refused-at-client.pcap"
+    hosts = [f"10.{net}.0.{10 + k}" for k in range(12)]
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        for host in hosts:
+            lab.addr(pair.server, "eth0", f"{host}/24")
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
+        srv.expect("listening")
+        steps: list[st.Step] = []
+        for k, host in enumerate(hosts):
+            steps += st.connect(host, PORT + k, sock=f"h{k}", port=9000, tolerate=True)
+        steps += st.echo_client(pair.server_ip, PORT + len(hosts))
+        ctx.run_client(pair.client, steps, srv)
+    conns = [
+        Conn(
+            {"client_port": PORT + k},
+            "refused",
+            reset_by="server",
+            counts=clean(resets=1),
+            note=f"connect() to {host}:9000, where nothing listens: RST, ECONNREFUSED",
+        )
+        for k, host in enumerate(hosts)
+    ]
+    conns.append(
+        Conn(
+            {"client_port": PORT + len(hosts)},
+            "closed",
+            closer="client",
+            counts=clean(),
+            note="the host that serves 8080: 100 B asked, 1000 B answered",
+        )
+    )
+    exp = Expected(
+        name,
+        "connect() to port 9000 on twelve addresses in turn, nothing listening there (a host "
+        "sweep), then one ordinary connection",
+        "client",
+        {"addresses": f"10.{net}.0.1 -> 10.{net}.0.10-21:9000, then 10.{net}.0.2:8080"},
+        conns,
+        notes="One client, one port, twelve hosts refused within milliseconds: a sweep. "
+        "Expected finding: host_sweep (12 hosts, 12 refused).",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+        findings=["host_sweep"],
+    )
+    return [exp]
+
+
 def half_open_probes(ctx: Ctx, net: int) -> list[Expected]:
     """A half-open health check: a monitor on the client host sends a SYN to the listening
     port every 0.3 s from a raw socket (as a load balancer's half-open TCP check or
