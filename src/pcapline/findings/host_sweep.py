@@ -24,7 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pcapline.findings.base import Finder, FindingInput, make_finding
-from pcapline.findings.sweeps import Tally, attempts, busiest_sweep
+from pcapline.findings.sweeps import Tally, sweeps
 from pcapline.model import Finding
 
 KIND = "host_sweep"
@@ -44,15 +44,14 @@ EXPLANATION = (
 
 
 def find(data: FindingInput) -> list[Finding]:
-    table = attempts(data.connections, MIN_HOSTS)
-    if table is None:
-        return []
-    findings = []
-    for (client, _port), group in table.groupby(["client_ip", "server_port"], sort=True):
-        span = busiest_sweep(group, "server_ip", MIN_HOSTS, counted="host_refused")
-        if span is not None:
-            findings.append(_finding(str(client), span))
-    return findings
+    found = sweeps(
+        data.connections,
+        ["client_ip", "server_port"],
+        "server_ip",
+        MIN_HOSTS,
+        counted="host_refused",
+    )
+    return [_finding(str(client), span) for (client, _port), span in found]
 
 
 def _finding(client: str, span: pd.DataFrame) -> Finding:

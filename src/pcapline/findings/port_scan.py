@@ -21,7 +21,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pcapline.findings.base import Finder, FindingInput, make_finding
-from pcapline.findings.sweeps import Tally, attempts, busiest_sweep
+from pcapline.findings.sweeps import Tally, sweeps
 from pcapline.model import Finding
 
 KIND = "port_scan"
@@ -40,15 +40,8 @@ EXPLANATION = (
 
 
 def find(data: FindingInput) -> list[Finding]:
-    table = attempts(data.connections, MIN_PORTS)
-    if table is None:
-        return []
-    findings = []
-    for (client, server), group in table.groupby(["client_ip", "server_ip"], sort=True):
-        span = busiest_sweep(group, "server_port", MIN_PORTS)
-        if span is not None:
-            findings.append(_finding(str(client), str(server), span))
-    return findings
+    found = sweeps(data.connections, ["client_ip", "server_ip"], "server_port", MIN_PORTS)
+    return [_finding(str(client), str(server), span) for (client, server), span in found]
 
 
 def _finding(client: str, server: str, span: pd.DataFrame) -> Finding:

@@ -13,6 +13,7 @@ found).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,22 @@ def attempts(conns: pd.DataFrame, least: int) -> pd.DataFrame | None:
         cause != Cause.ICMP_REJECT.value
     )
     return table
+
+
+def sweeps(
+    conns: pd.DataFrame, keys: list[str], distinct: str, least: int, counted: str = "failed"
+) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
+    """Per group of ``keys`` (client and server, client and port) its ``busiest_sweep``, for
+    the groups that have one, in key order."""
+    table = attempts(conns, least)
+    if table is None:
+        return []
+    found = []
+    for key, group in table.groupby(keys, sort=True):
+        span = busiest_sweep(group, distinct, least, counted)
+        if span is not None:
+            found.append((tuple(key), span))
+    return found
 
 
 def busiest_sweep(
