@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+from builders.refusals import refusals
 from needs import CORPUS, HAVE_CORPUS
 
 import pcapline
 from pcapline.findings import host_sweep, port_scan
-from pcapline.model import ACK, RST
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "sample_captures" / "host-sweep-refused-at-client.pcap"
@@ -42,24 +41,6 @@ def test_a_broken_route_is_no_sweep() -> None:
     assert [f.kind for f in analysis.findings if f.kind == host_sweep.KIND] == []
 
 
-def _capture(
-    hosts: int, *, clients: int = 1, gap_s: float = 0.01, opened: tuple[int, ...] = ()
-) -> bytes:
-    """SYNs to port 9000 of ``hosts`` addresses, ``gap_s`` apart, refused by RST (those at
-    the places ``opened`` connect and close instead), from ``clients`` addresses in turn."""
-    convs = []
-    for k in range(hosts):
-        client = (f"10.0.1.{1 + k % clients}", 40000 + k)
-        c = Conversation(conn=k, client=client, server=(f"10.0.2.{1 + k}", 9000))
-        t = gap_s * k
-        if k in opened:
-            c.handshake(t).fin(CLIENT, t + 0.002).fin(SERVER, t + 0.003).ack(CLIENT, t + 0.004)
-        else:
-            c.syn(t).send(SERVER, t + 0.0002, RST | ACK, seq=0, window=0)
-        convs.append(c)
-    return pcap_bytes(*convs)
-
-
 @pytest.mark.parametrize(
     ("hosts", "clients", "gap_s", "opened", "found"),
     [
@@ -74,7 +55,8 @@ def test_a_sweep_needs_ten_failed_hosts_from_one_client_within_a_minute(
     tmp_path: Path, hosts: int, clients: int, gap_s: float, opened: tuple[int, ...], found: int
 ) -> None:
     path = tmp_path / "sweep.pcap"
-    path.write_bytes(_capture(hosts, clients=clients, gap_s=gap_s, opened=opened))
+    targets = [(f"10.0.2.{1 + k}", 9000) for k in range(hosts)]
+    path.write_bytes(refusals(targets, clients=clients, gap_s=gap_s, opened=opened))
     sweeps = [f for f in pcapline.analyze(str(path)).findings if f.kind == host_sweep.KIND]
     assert [f.details["hosts"] for f in sweeps] == ([found] if found else [])
     if found:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+from builders.refusals import refusals
 
 import pcapline
 from pcapline.findings import port_scan
-from pcapline.model import ACK, RST
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "sample_captures" / "port-scan-refused-at-client.pcap"
@@ -34,24 +33,6 @@ def test_a_real_kernels_refusals_of_a_port_sweep_are_one_scan() -> None:
     assert found.summary.startswith("10.83.0.1 tried 12 ports of 10.83.0.2 within ")
 
 
-def _capture(
-    ports: list[int], *, clients: int = 1, gap_s: float = 0.01, opened: tuple[int, ...] = ()
-) -> bytes:
-    """SYNs to ``ports`` of 10.0.0.2, ``gap_s`` apart, refused by RST (those at the places
-    ``opened`` connect and close instead), from ``clients`` client addresses in turn."""
-    convs = []
-    for k, port in enumerate(ports):
-        client = (f"10.0.1.{1 + k % clients}", 40000 + k)
-        c = Conversation(conn=k, client=client, server=("10.0.0.2", port))
-        t = gap_s * k
-        if k in opened:
-            c.handshake(t).fin(CLIENT, t + 0.002).fin(SERVER, t + 0.003).ack(CLIENT, t + 0.004)
-        else:
-            c.syn(t).send(SERVER, t + 0.0002, RST | ACK, seq=0, window=0)
-        convs.append(c)
-    return pcap_bytes(*convs)
-
-
 @pytest.mark.parametrize(
     ("ports", "clients", "gap_s", "opened", "found"),
     [
@@ -72,7 +53,8 @@ def test_a_sweep_needs_ten_failed_ports_from_one_client_within_a_minute(
     found: int,
 ) -> None:
     path = tmp_path / "scan.pcap"
-    path.write_bytes(_capture(ports, clients=clients, gap_s=gap_s, opened=opened))
+    targets = [("10.0.0.2", port) for port in ports]
+    path.write_bytes(refusals(targets, clients=clients, gap_s=gap_s, opened=opened))
     scans = [f for f in pcapline.analyze(str(path)).findings if f.kind == port_scan.KIND]
     assert [f.details["ports"] for f in scans] == ([found] if found else [])
     if found:
