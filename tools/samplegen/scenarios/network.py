@@ -24,10 +24,11 @@ expected files say what each point can and cannot show:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 
 from tools.samplegen import steps as st
 from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
-from tools.samplegen.netns import Lab, Routed, make_pair, make_routed
+from tools.samplegen.netns import Lab, Pair, Routed, make_pair, make_routed
 from tools.samplegen.scenario import Ctx
 
 PORT = 40021
@@ -797,6 +798,36 @@ def load_balancer_one_backend_refuses(ctx: Ctx, net: int) -> list[Expected]:
     return [exp]
 
 
+def _probes_then_echo(
+    ctx: Ctx,
+    net: int,
+    name: str,
+    at: str,
+    probes: Callable[[Pair], list[st.Step]],
+    echo_from: int,
+    *,
+    addresses: Sequence[str] = (),
+) -> None:
+    """A pair whose server runs the echo server (with ``addresses`` added to it), captured at
+    ``at`` ("client", "server"): the client's ``probes`` steps, then one ordinary connection
+    from port ``echo_from``."""
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        for address in addresses:
+            lab.addr(pair.server, "eth0", f"{address}/24")
+        ctx.capture(pair.client if at == "client" else pair.server, "eth0", name)
+        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
+        srv.expect("listening")
+        steps = [*probes(pair), *st.echo_client(pair.server_ip, echo_from)]
+        ctx.run_client(pair.client, steps, srv)
+
+
+def _echo_conn(client_port: int, note: str) -> Conn:
+    """The ordinary connection ``_probes_then_echo`` ends with: 100 B asked, 1000 B answered,
+    the client closing first."""
+    return Conn({"client_port": client_port}, "closed", closer="client", counts=clean(), note=note)
+
+
 def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
     """A client sweeps twelve ports of a server where nothing listens (a connect() to each in
     turn, as ``nmap -sT`` does), then makes one ordinary connection to the port that listens.
@@ -806,16 +837,15 @@ def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "port-scan-refused-at-client.pcap"
     scanned = tuple(range(9000, 9012))
-    with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
-        ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
-        srv.expect("listening")
-        steps: list[st.Step] = []
-        for k, port in enumerate(scanned):
-            steps += st.connect(pair.server_ip, PORT + k, sock=f"p{k}", port=port, tolerate=True)
-        steps += st.echo_client(pair.server_ip, PORT + len(scanned))
-        ctx.run_client(pair.client, steps, srv)
+
+    def sweep(pair: Pair) -> list[st.Step]:
+        return [
+            step
+            for k, port in enumerate(scanned)
+            for step in st.connect(pair.server_ip, PORT + k, sock=f"p{k}", port=port, tolerate=True)
+        ]
+
+    _probes_then_echo(ctx, net, name, "client", sweep, PORT + len(scanned))
     conns = [
         Conn(
             {"client_port": PORT + k},
@@ -827,13 +857,7 @@ def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
         for k, port in enumerate(scanned)
     ]
     conns.append(
-        Conn(
-            {"client_port": PORT + len(scanned)},
-            "closed",
-            closer="client",
-            counts=clean(),
-            note="the listening port 8080: 100 B asked, 1000 B answered",
-        )
+        _echo_conn(PORT + len(scanned), "the listening port 8080: 100 B asked, 1000 B answered")
     )
     exp = Expected(
         name,
@@ -862,18 +886,15 @@ def host_sweep_refused(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "host-sweep-refused-at-client.pcap"
     hosts = [f"10.{net}.0.{10 + k}" for k in range(12)]
-    with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
-        for host in hosts:
-            lab.addr(pair.server, "eth0", f"{host}/24")
-        ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
-        srv.expect("listening")
-        steps: list[st.Step] = []
-        for k, host in enumerate(hosts):
-            steps += st.connect(host, PORT + k, sock=f"h{k}", port=9000, tolerate=True)
-        steps += st.echo_client(pair.server_ip, PORT + len(hosts))
-        ctx.run_client(pair.client, steps, srv)
+
+    def sweep(pair: Pair) -> list[st.Step]:
+        return [
+            step
+            for k, host in enumerate(hosts)
+            for step in st.connect(host, PORT + k, sock=f"h{k}", port=9000, tolerate=True)
+        ]
+
+    _probes_then_echo(ctx, net, name, "client", sweep, PORT + len(hosts), addresses=hosts)
     conns = [
         Conn(
             {"client_port": PORT + k},
@@ -885,13 +906,7 @@ def host_sweep_refused(ctx: Ctx, net: int) -> list[Expected]:
         for k, host in enumerate(hosts)
     ]
     conns.append(
-        Conn(
-            {"client_port": PORT + len(hosts)},
-            "closed",
-            closer="client",
-            counts=clean(),
-            note="the host that serves 8080: 100 B asked, 1000 B answered",
-        )
+        _echo_conn(PORT + len(hosts), "the host that serves 8080: 100 B asked, 1000 B answered")
     )
     exp = Expected(
         name,
@@ -920,16 +935,15 @@ def half_open_probes(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "half-open-probes-at-server.pcap"
     probes = 5
-    with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
-        ctx.capture(pair.server, "eth0", name)
-        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
-        srv.expect("listening")
-        steps: list[st.Step] = []
-        for k in range(probes):
-            steps += [st.raw_tcp(pair.client_ip, pair.server_ip, PORT + k), st.sleep(0.3)]
-        steps += st.echo_client(pair.server_ip, PORT + probes)
-        ctx.run_client(pair.client, steps, srv)
+
+    def checks(pair: Pair) -> list[st.Step]:
+        return [
+            step
+            for k in range(probes)
+            for step in (st.raw_tcp(pair.client_ip, pair.server_ip, PORT + k), st.sleep(0.3))
+        ]
+
+    _probes_then_echo(ctx, net, name, "server", checks, PORT + probes)
     conns = [
         Conn(
             {"client_port": PORT + k},
@@ -943,13 +957,7 @@ def half_open_probes(ctx: Ctx, net: int) -> list[Expected]:
         for k in range(probes)
     ]
     conns.append(
-        Conn(
-            {"client_port": PORT + probes},
-            "closed",
-            closer="client",
-            counts=clean(),
-            note="the application's connection: 100 B asked, 1000 B answered",
-        )
+        _echo_conn(PORT + probes, "the application's connection: 100 B asked, 1000 B answered")
     )
     exp = Expected(
         name,
@@ -982,19 +990,19 @@ def stealth_scan(ctx: Ctx, net: int) -> list[Expected]:
     closed = list(range(9000, 9011))
     probes = [(port, st.RAW_FIN) for port in closed[:9]]
     probes += [(closed[9], st.RAW_NULL), (closed[10], st.RAW_XMAS), (st.SERVER_PORT, st.RAW_FIN)]
-    with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
-        ctx.capture(pair.server, "eth0", name)
-        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
-        srv.expect("listening")
-        steps: list[st.Step] = []
-        for k, (port, flags) in enumerate(probes):
-            steps += [
+
+    def scan(pair: Pair) -> list[st.Step]:
+        sent = [
+            step
+            for k, (port, flags) in enumerate(probes)
+            for step in (
                 st.raw_tcp(pair.client_ip, pair.server_ip, PORT + k, port, flags),
                 st.sleep(0.01),
-            ]
-        steps += [st.sleep(0.2), *st.echo_client(pair.server_ip, PORT + len(probes))]
-        ctx.run_client(pair.client, steps, srv)
+            )
+        ]
+        return [*sent, st.sleep(0.2)]
+
+    _probes_then_echo(ctx, net, name, "server", scan, PORT + len(probes))
     names = {st.RAW_FIN: "FIN", st.RAW_NULL: "NULL", st.RAW_XMAS: "Xmas"}
     conns = []
     for k, (port, flags) in enumerate(probes):
@@ -1016,13 +1024,7 @@ def stealth_scan(ctx: Ctx, net: int) -> list[Expected]:
             )
         )
     conns.append(
-        Conn(
-            {"client_port": PORT + len(probes)},
-            "closed",
-            closer="client",
-            counts=clean(),
-            note="the application's connection: 100 B asked, 1000 B answered",
-        )
+        _echo_conn(PORT + len(probes), "the application's connection: 100 B asked, 1000 B answered")
     )
     exp = Expected(
         name,
