@@ -822,6 +822,35 @@ def _probes_then_echo(
         ctx.run_client(pair.client, steps, srv)
 
 
+def _connect_each(targets: Sequence[tuple[str, int]], sock: str) -> Callable[[Pair], list[st.Step]]:
+    """The client's connect() to each (address, port) in turn, from port PORT + its place
+    (socket ``sock`` + its place, as the socket events name it), a refusal tolerated."""
+
+    def steps(_pair: Pair) -> list[st.Step]:
+        return [
+            step
+            for k, (host, port) in enumerate(targets)
+            for step in st.connect(host, PORT + k, sock=f"{sock}{k}", port=port, tolerate=True)
+        ]
+
+    return steps
+
+
+def _refused(targets: Sequence[tuple[str, int]], what: Callable[[str, int], str]) -> list[Conn]:
+    """Each of ``_connect_each``'s attempts refused by the kernel where nothing listens
+    (``what``: the target in the note)."""
+    return [
+        Conn(
+            {"client_port": PORT + k},
+            "refused",
+            reset_by="server",
+            counts=clean(resets=1),
+            note=f"connect() to {what(host, port)}, where nothing listens: RST, ECONNREFUSED",
+        )
+        for k, (host, port) in enumerate(targets)
+    ]
+
+
 def _echo_conn(client_port: int, note: str) -> Conn:
     """The ordinary connection ``_probes_then_echo`` ends with: 100 B asked, 1000 B answered,
     the client closing first."""
@@ -837,25 +866,9 @@ def port_scan_refused(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "port-scan-refused-at-client.pcap"
     scanned = tuple(range(9000, 9012))
-
-    def sweep(pair: Pair) -> list[st.Step]:
-        return [
-            step
-            for k, port in enumerate(scanned)
-            for step in st.connect(pair.server_ip, PORT + k, sock=f"p{k}", port=port, tolerate=True)
-        ]
-
-    _probes_then_echo(ctx, net, name, "client", sweep, PORT + len(scanned))
-    conns = [
-        Conn(
-            {"client_port": PORT + k},
-            "refused",
-            reset_by="server",
-            counts=clean(resets=1),
-            note=f"connect() to port {port}, where nothing listens: RST, ECONNREFUSED",
-        )
-        for k, port in enumerate(scanned)
-    ]
+    targets = [(f"10.{net}.0.2", port) for port in scanned]
+    _probes_then_echo(ctx, net, name, "client", _connect_each(targets, "p"), PORT + len(scanned))
+    conns = _refused(targets, lambda _host, port: f"port {port}")
     conns.append(
         _echo_conn(PORT + len(scanned), "the listening port 8080: 100 B asked, 1000 B answered")
     )
@@ -886,25 +899,10 @@ def host_sweep_refused(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "host-sweep-refused-at-client.pcap"
     hosts = [f"10.{net}.0.{10 + k}" for k in range(12)]
-
-    def sweep(pair: Pair) -> list[st.Step]:
-        return [
-            step
-            for k, host in enumerate(hosts)
-            for step in st.connect(host, PORT + k, sock=f"h{k}", port=9000, tolerate=True)
-        ]
-
+    targets = [(host, 9000) for host in hosts]
+    sweep = _connect_each(targets, "h")
     _probes_then_echo(ctx, net, name, "client", sweep, PORT + len(hosts), addresses=hosts)
-    conns = [
-        Conn(
-            {"client_port": PORT + k},
-            "refused",
-            reset_by="server",
-            counts=clean(resets=1),
-            note=f"connect() to {host}:9000, where nothing listens: RST, ECONNREFUSED",
-        )
-        for k, host in enumerate(hosts)
-    ]
+    conns = _refused(targets, lambda host, port: f"{host}:{port}")
     conns.append(
         _echo_conn(PORT + len(hosts), "the host that serves 8080: 100 B asked, 1000 B answered")
     )
