@@ -88,6 +88,16 @@ def failing(fates: pd.Series) -> np.ndarray:
     return mask
 
 
+def probing(conns: pd.DataFrame) -> np.ndarray:
+    """Per row of a connections table: a prober's, not an application's (its ``cause`` in
+    ``PROBE_CAUSES``: a scanner's or a half-open health check's), as a boolean array. Its
+    failure fate (the RST that answered the probe) fails nothing: headlines count it apart."""
+    if "cause" not in conns.columns:
+        return np.zeros(len(conns), dtype=bool)
+    mask: np.ndarray = conns["cause"].astype(object).isin(PROBE_CAUSES).to_numpy(bool)
+    return mask
+
+
 #: ``--fail-on failures``: every failure fate.
 FAILURES_ALIAS = "failures"
 
@@ -177,6 +187,10 @@ CAUSES: dict[str, str] = {
     "RST (FIN, NULL or Xmas probes), which no TCP connection sends; a RST answer means "
     "nothing listens on the port, silence that something does or a firewall dropped it",
 }
+
+
+#: Causes of connections that were a prober's (``probing``).
+PROBE_CAUSES: frozenset[str] = frozenset({Cause.HALF_OPEN_PROBE.value, Cause.SCAN_PROBE.value})
 
 
 class EventKind(enum.StrEnum):

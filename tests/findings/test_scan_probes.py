@@ -102,3 +102,19 @@ def test_a_connection_begun_before_the_capture_is_still_one(tmp_path: Path) -> N
     assert starts == [0]
     assert analysis.capture.quality["mid_stream_connections"] == 1
     assert analysis.connections["cause"].tolist() == [None, "scan_probe"]
+
+
+def test_headlines_count_probes_apart_from_failures() -> None:
+    """The text summary says which of the failure fates were probes; the report's banner does
+    not call a stealth scan's eleven resets failed connections."""
+    from pcapline.render.html import render_html
+    from pcapline.render.terminal import fate_summary
+
+    analysis = pcapline.analyze(str(SAMPLE))
+    assert fate_summary(analysis.connections) == (
+        "13 connections: 11 reset, 1 closed, 1 half_closed (of the failures: 11 a scanner's "
+        "or health check's probes, failing nothing)"
+    )
+    page = " ".join(render_html(analysis).split())
+    assert "None of the 13 connections failed." in page
+    assert "11 of them ended with a failure fate but were a scanner's or a health check's" in page

@@ -66,7 +66,7 @@ from markupsafe import Markup
 from pcapline import __version__
 from pcapline.findings.nat_copies import counted_once, later_copies
 from pcapline.fmt import app_label, capture_quality, duration, endpoint, printable, span, utc
-from pcapline.model import FAILURE_VALUES, Confidence, Finding, failing
+from pcapline.model import FAILURE_VALUES, Confidence, Finding, failing, probing
 from pcapline.outfile import whole_files
 from pcapline.render import palette
 from pcapline.render.figures.backoff import backoff, gap_series
@@ -370,6 +370,7 @@ def build_page(
         "copies": copies,
         "failing": _failing(counted, sure=True),
         "uncertain": _failing(counted, sure=False),
+        "probes": _probes(counted),
         "quality": capture_quality(capture.quality),
         "filter": analysis.filter,
         "problems": problems(conns, section_ids),
@@ -558,14 +559,20 @@ def _seconds(value: float | None) -> str:
 
 
 def _failing(conns: pd.DataFrame, *, sure: bool) -> int:
-    """Failure fates the capture proves or makes likely (``sure``), or those it cannot tell."""
+    """Failure fates the capture proves or makes likely (``sure``), or those it cannot tell;
+    a prober's connections apart (``_probes``)."""
     if not len(conns):
         return 0
-    failed = failing(conns["fate"])
+    failed = failing(conns["fate"]) & ~probing(conns)
     if "confidence" not in conns.columns:
         return int(failed.sum()) if sure else 0
     unknown = (conns["confidence"].astype(str) == str(Confidence.UNKNOWN)).to_numpy()
     return int((failed & (unknown != sure)).sum())
+
+
+def _probes(conns: pd.DataFrame) -> int:
+    """Connections with a failure fate that were a scanner's or health check's probes."""
+    return int((failing(conns["fate"]) & probing(conns)).sum()) if len(conns) else 0
 
 
 def _origin_ns(analysis: Analysis) -> int:

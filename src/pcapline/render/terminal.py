@@ -24,7 +24,15 @@ from rich.text import Text
 
 from pcapline.findings.nat_copies import counted_once, later_copies
 from pcapline.fmt import app_label, byte_count, capture_quality, duration, endpoint, printable, utc
-from pcapline.model import FAILURE_VALUES, Confidence, Explanation, Fate, Verdict, failing
+from pcapline.model import (
+    FAILURE_VALUES,
+    Confidence,
+    Explanation,
+    Fate,
+    Verdict,
+    failing,
+    probing,
+)
 from pcapline.render.jsondoc import skip_order
 
 if TYPE_CHECKING:
@@ -259,6 +267,9 @@ def _fate_counts(conns: pd.DataFrame) -> str:
     notes = [f"{likely:,} inferred {_MARK[Confidence.LIKELY]}"] if likely else []
     if unknown:
         notes.append(f"{unknown:,} uncertain {_MARK[Confidence.UNKNOWN]}: the capture cannot tell")
+    probes = int((failing(conns["fate"]) & probing(conns)).sum())
+    if probes:
+        notes.append(f"{probes:,} a scanner's or health check's probes, failing nothing")
     return text + (f" (of the failures: {', '.join(notes)})" if notes else "")
 
 
