@@ -31,7 +31,8 @@ MIN_PORTS = 10
 EXPLANATION = (
     "One client opened connections to many different ports of one server within seconds, "
     "and most were refused (RST: nothing listens there) or went unanswered (a firewall drops "
-    "them): the client is sweeping ports, a port scanner (nmap, a vulnerability scanner, an "
+    "them; a FIN, NULL or Xmas probe also goes unanswered where something listens): the "
+    "client is sweeping ports, a port scanner (nmap, a vulnerability scanner, an "
     "inventory or monitoring tool probing a port range), not an application. Its refused "
     "connections are no services failing, whatever each verdict says about its own port. If "
     "the scan is not expected, find who runs it on the client host (`ss -tnp`, the security "
