@@ -38,6 +38,8 @@ Columns (one value per segment):
 - ``refusal_shape``: a RST with ACK and sequence number 0, the reset of a segment that had no
   ACK (RFC 793 3.4; Linux ``tcp_v4_send_reset``, nftables ``reject with tcp reset``): the
   answer to a SYN, even where the SYN was not captured.
+- ``scan_probe``: the row's connection is a port scanner's FIN, NULL or Xmas probes, no
+  connection at all (``scan_probes``): no capture start, handshake or failure of its own.
 - ``reopens``: the server's answer to a SYN the capture lost, on a 4-tuple whose stream
   already holds another connection (Wireshark's ``tcp.stream`` splits only on a SYN, so both
   connections share one stream id): a SYN+ACK with a new ISN answering another client ISN
@@ -108,6 +110,7 @@ class SegmentRows:
     probe_shape: np.ndarray
     refusal_shape: np.ndarray
     reopens: np.ndarray
+    scan_probe: np.ndarray  # the row's connection is a scanner's probes (``scan_probes``)
     is_window_probe: np.ndarray
     is_keepalive: np.ndarray
     is_retrans: np.ndarray
@@ -284,6 +287,16 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         starts=starts,
     )
 
+    probes = scan_probes(
+        syn=is_syn,
+        ack=has_ack,
+        rst=is_rst,
+        seg_len=seg_len,
+        from_client=from_client,
+        starts=starts,
+        conn_index=conn_index,
+    )
+
     return Facts(
         order=order,
         conn_ids=conn_ids,
@@ -319,6 +332,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         probe_shape=probe_shape,
         refusal_shape=refusal_shape,
         reopens=reopens,
+        scan_probe=probes[conn_index],
         is_window_probe=is_window_probe,
         is_keepalive=is_keepalive,
         is_retrans=is_retrans,
@@ -519,8 +533,18 @@ def rows_of_connections(starts: np.ndarray, which: np.ndarray) -> np.ndarray:
     return np.asarray(np.repeat(heads - firsts, sizes) + np.arange(int(sizes.sum())))
 
 
-def scan_probes(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray) -> np.ndarray:
-    """Per connection: a port scanner's probes, not a connection (``nmap -sF``/``-sN``/``-sX``).
+def scan_probes(
+    *,
+    syn: np.ndarray,
+    ack: np.ndarray,
+    rst: np.ndarray,
+    seg_len: np.ndarray,
+    from_client: np.ndarray,
+    starts: np.ndarray,
+    conn_index: np.ndarray,
+) -> np.ndarray:
+    """Per connection: a port scanner's probes, not a connection (``nmap -sF``/``-sN``/``-sX``);
+    ``Facts.scan_probe`` holds it per row.
 
     Kernel rule: every segment after a SYN carries ACK (RFC 9293 3.10.7.4), so no TCP stack
     sends a segment without SYN, ACK or RST; a scanner crafts one (a FIN, no flag at all, FIN +
@@ -535,15 +559,15 @@ def scan_probes(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray) -
     first = starts[:-1]
     has_rows = first < starts[1:]
     lead = first[has_rows]
-    bare = ~(rows.syn[lead] | rows.ack[lead] | rows.rst[lead]) & (rows.seg_len[lead] == 0)
+    bare = ~(syn[lead] | ack[lead] | rst[lead]) & (seg_len[lead] == 0)
     candidates = np.flatnonzero(has_rows)[bare]
     if not len(candidates):
         return out
     at = rows_of_connections(starts, candidates)
     conn = conn_index[at]
-    prober = rows.from_client[at] == rows.from_client[starts[conn]]
-    probe = ~(rows.syn[at] | rows.ack[at] | rows.rst[at]) & (rows.seg_len[at] == 0)
-    fits = np.where(prober, probe, rows.rst[at])
+    prober = from_client[at] == from_client[starts[conn]]
+    probe = ~(syn[at] | ack[at] | rst[at]) & (seg_len[at] == 0)
+    fits = np.where(prober, probe, rst[at])
     spoiled = np.zeros(len(out), dtype=bool)
     spoiled[conn[~fits]] = True
     out[candidates] = ~spoiled[candidates]

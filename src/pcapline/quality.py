@@ -51,7 +51,6 @@ from pcapline.facts import (
     peer_max_before,
     rows_of_connections,
     rows_per_connection,
-    scan_probes,
 )
 
 if TYPE_CHECKING:
@@ -314,7 +313,7 @@ def measure(
         one_direction=(n_client == 0) | (n_client == n_rows),
         # A scanner's probes (no SYN, ACK or RST) began nothing the capture could miss.
         mid_stream=~any_per_connection(facts.syn, facts.starts)
-        & ~scan_probes(facts, facts.starts, facts.conn_index),
+        & ~any_per_connection(facts.scan_probe, facts.starts),
         flag_filtered=wide.flag_filtered,
         acks_filtered=wide.acks_filtered,
         dropped=dropped,

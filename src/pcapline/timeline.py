@@ -354,7 +354,7 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
             sender.state = TcpState.CLOSED
         return
     if not flags & (SYN | ACK):
-        return  # a scanner's FIN / NULL / Xmas probe: no socket sends one (facts.scan_probes)
+        return  # a scanner's FIN / NULL / Xmas probe: no socket sends one (facts.scan_probes, Facts.scan_probe)
     if flags & SYN:
         # A SYN+ACK retransmitted after the peer's ACK was seen shows the ACK never counted
         # (accept queue full, tcp_abort_on_overflow=0): the server is back in SYN-RECV, and

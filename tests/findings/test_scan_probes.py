@@ -1,5 +1,5 @@
 """scan_probe: FIN, NULL and Xmas probes (segments without SYN, ACK or RST) are a scanner's,
-not connections the capture began inside (``facts.scan_probes``, ``causes/scan_probe.py``)."""
+not connections the capture began inside (``Facts.scan_probe``, ``causes/scan_probe.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 from builders.segments import segments
 
 import pcapline
-from pcapline.facts import compute_facts, scan_probes
+from pcapline.facts import any_per_connection, compute_facts
 from pcapline.findings import port_scan
 from pcapline.model import ACK, FIN, PSH, RST, URG
 
@@ -65,7 +65,8 @@ def test_a_probe_has_no_syn_ack_rst_nor_payload_and_draws_only_rsts(
     segs: list[tuple[bool, int, int]], probe: bool
 ) -> None:
     facts = compute_facts(segments(_conn(*segs)))
-    assert scan_probes(facts, facts.starts, facts.conn_index).tolist() == [probe]
+    assert any_per_connection(facts.scan_probe, facts.starts).tolist() == [probe]
+    assert facts.scan_probe.tolist() == [probe] * len(segs)  # every row of the connection
 
 
 def test_probes_among_other_connections_are_told_apart() -> None:
@@ -84,7 +85,7 @@ def test_probes_among_other_connections_are_told_apart() -> None:
         convs.append(c)
     facts = compute_facts(segments(*convs))
     assert np.array_equal(
-        scan_probes(facts, facts.starts, facts.conn_index), [True, False, True, False]
+        any_per_connection(facts.scan_probe, facts.starts), [True, False, True, False]
     )
 
 

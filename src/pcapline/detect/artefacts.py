@@ -7,7 +7,7 @@ Facts (tcp-facts.md "Capture artefacts"; anchors.md 1.5):
 - TSO/GSO/GRO: segments larger than the peer's MSS at the capturing host.
 - The capture started inside the connection (no SYN from either side): the connection was
   already open; its client is guessed (``flows``). Not so for a port scanner's probes
-  (``facts.scan_probes``: segments without SYN, ACK or RST): they never opened anything.
+  (``Facts.scan_probe``: segments without SYN, ACK or RST): they never opened anything.
 - The capture ended mid-flight: data still unacknowledged in the last segments (the
   retransmit detector's series says so for the data that matters).
 
@@ -30,7 +30,7 @@ from pcapline.detect import (
     first_rows_by_direction,
     row_events,
 )
-from pcapline.facts import Facts, any_per_connection, reduce_per_connection, scan_probes
+from pcapline.facts import Facts, any_per_connection, reduce_per_connection
 from pcapline.model import EventKind
 
 EMITS = frozenset({EventKind.DUPLICATE, EventKind.SUPER_SEGMENT, EventKind.CAPTURE_START})
@@ -66,7 +66,7 @@ class _Counts:
     super_segments: list[int]
     largest_segment: list[int]  # 0 for a connection without rows
     has_syn: list[bool]
-    probe: list[bool]  # ``facts.scan_probes``
+    probe: list[bool]  # ``Facts.scan_probe``
 
 
 def _counts(batch: Batch) -> _Counts:
@@ -77,13 +77,13 @@ def _counts(batch: Batch) -> _Counts:
         super_segments=batch.count(r.super_segment).tolist(),
         largest_segment=largest.tolist(),
         has_syn=batch.any(r.syn),
-        probe=scan_probes(r, batch.starts, batch.conn_index).tolist(),
+        probe=batch.any(r.scan_probe),
     )
 
 
 def rows(facts: Facts) -> EventRows:
     has_syn = any_per_connection(facts.syn, facts.starts)
-    began_before = ~has_syn & ~scan_probes(facts, facts.starts, facts.conn_index)
+    began_before = ~has_syn & ~any_per_connection(facts.scan_probe, facts.starts)
     no_syn_start = np.zeros(len(facts), dtype=bool)  # the first row of a connection without SYN
     no_syn_start[facts.starts[:-1][began_before]] = True
     super_first = first_rows_by_direction(facts, facts.super_segment)

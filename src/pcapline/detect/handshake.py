@@ -60,9 +60,9 @@ from pcapline.duplicates import SYN_COPY_BEFORE_S
 from pcapline.facts import (
     Facts,
     SegmentRows,
+    any_per_connection,
     rows_of_connections,
     rows_per_connection,
-    scan_probes,
 )
 from pcapline.model import ACK, FIN, PSH, SYN, URG, Event, EventKind, Side
 from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
@@ -164,7 +164,7 @@ class Handshake:
     #: How the connection before ``reopened_frame`` ended, as the capture shows it: the last
     #: RST before it ("the client's RST (frame 10)"), both sides' FINs, or None: no end.
     earlier_end: str | None = None
-    #: No handshake at all: a port scanner's probes (``facts.scan_probes``).
+    #: No handshake at all: a port scanner's probes (``Facts.scan_probe``).
     probe: ScanProbe | None = None
 
 
@@ -294,8 +294,7 @@ def _probe(view: ConnView) -> ScanProbe:
 
 
 def _probes(batch: Batch) -> list[bool]:
-    probes: list[bool] = scan_probes(batch.rows, batch.starts, batch.conn_index).tolist()
-    return probes
+    return batch.any(batch.rows.scan_probe)
 
 
 #: nmap's names for its probes without SYN, ACK or RST (``-sF``, ``-sN``, ``-sX``).
@@ -829,7 +828,7 @@ def screen(facts: Facts) -> np.ndarray:
         | unanswered_synack
         | one_sided(facts)
         | (rows_per_connection(facts.reopens, facts.starts) > 0)
-        | scan_probes(facts, facts.starts, facts.conn_index)
+        | any_per_connection(facts.scan_probe, facts.starts)
     )
 
 
