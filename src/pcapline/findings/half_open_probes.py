@@ -10,24 +10,21 @@ how often.
 
 Wire signature: per client address, server address and port, at least ``MIN_PROBES``
 connections whose cause is ``half_open_probe``. Their starts say how often: when the gaps
-between them are alike (each within ``REGULAR`` of their median), the finding names the period.
+between them are alike (``repeats.Repeats``), the finding names the period.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from pcapline.findings.base import Finder, FindingInput, make_finding
-from pcapline.fmt import gap, seconds
+from pcapline.findings.repeats import COLUMNS, Repeats, repeated
 from pcapline.model import Cause, Finding
 
 KIND = "half_open_probes"
 #: Probes that make a pattern: a health check runs every few seconds; one or two may be a
 #: client that closed its socket early.
 MIN_PROBES = 3
-#: Gaps within this fraction of their median are one period (a checker's timer, with jitter).
-REGULAR = 0.25
 
 EXPLANATION = (
     "One client sent SYNs to one listening port again and again, and each time its own kernel "
@@ -41,32 +38,21 @@ EXPLANATION = (
 
 def find(data: FindingInput) -> list[Finding]:
     conns = data.connections
-    wanted = {"cause", "client_ip", "server_ip", "server_port", "start_ns"}
-    if conns.empty or not wanted <= set(conns.columns):
+    if conns.empty or not {"cause", *COLUMNS} <= set(conns.columns):
         return []
     probe = conns["cause"].to_numpy(dtype=object) == Cause.HALF_OPEN_PROBE.value
-    if np.count_nonzero(probe) < MIN_PROBES:
-        return []
-    table = conns.loc[probe, ["id", "client_ip", "server_ip", "server_port", "start_ns"]]
-    findings = []
-    keys = ["client_ip", "server_ip", "server_port"]
-    for (client, server, port), group in table.groupby(keys, sort=True):
-        if len(group) >= MIN_PROBES:
-            findings.append(_finding(str(client), str(server), int(port), group))
-    return findings
+    return [
+        _finding(str(client), str(server), int(port), group)
+        for (client, server, port), group in repeated(conns, probe, MIN_PROBES)
+    ]
 
 
 def _finding(client: str, server: str, port: int, group: pd.DataFrame) -> Finding:
-    starts = np.sort(group["start_ns"].to_numpy(np.int64))
-    gaps = np.diff(starts) / 1e9
-    median = float(np.median(gaps))
-    regular = median > 0 and bool(np.all(np.abs(gaps - median) <= REGULAR * median))
-    span = float(starts[-1] - starts[0]) / 1e9
-    period = f", every {gap(median)}" if regular else ""
+    repeats = Repeats.of(group)
     summary = (
-        f"{client} sent {len(group)} half-open probes to {server}:{port} over {seconds(span)}"
-        f"{period} (SYN, SYN+ACK, then its own kernel's RST): a health check or a SYN scanner, "
-        "not failing connections"
+        f"{client} sent {repeats.count} half-open probes to {server}:{port} {repeats.over} "
+        "(SYN, SYN+ACK, then its own kernel's RST): a health check or a SYN scanner, not "
+        "failing connections"
     )
     return make_finding(
         KIND,
@@ -76,9 +62,8 @@ def _finding(client: str, server: str, port: int, group: pd.DataFrame) -> Findin
         client=client,
         server=server,
         port=port,
-        probes=len(group),
-        period_s=round(median, 3) if regular else None,
-        window={"start": int(starts[0]) / 1e9, "end": int(starts[-1]) / 1e9},
+        probes=repeats.count,
+        **repeats.keys(),
     )
 
 
