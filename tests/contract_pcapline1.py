@@ -176,6 +176,16 @@ SLOW_FINDING_KEYS = {
         "connection_count",
         "explanation",
     ],
+    "connect_checks": [
+        "client",
+        "server",
+        "port",
+        "checks",
+        "period_s",
+        "window",
+        "connection_count",
+        "explanation",
+    ],
     "half_open_probes": [
         "client",
         "server",

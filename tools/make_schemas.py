@@ -472,6 +472,14 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "connected": INT,
             "window": WINDOW,
         },
+        "connect_checks": {
+            "client": STR,
+            "server": STR,
+            "port": INT,
+            "checks": {"type": "integer", "minimum": 3},  # findings.connect_checks.MIN_CHECKS
+            "period_s": null(SECONDS),
+            "window": WINDOW,
+        },
         "half_open_probes": {
             "client": STR,
             "server": STR,

@@ -94,6 +94,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("half-open-probes", 84, network.half_open_probes, 5),
     Scenario("stealth-scan", 85, network.stealth_scan, 5),
     Scenario("host-sweep-refused", 86, network.host_sweep_refused, 5),
+    Scenario("connect-checks", 87, network.connect_checks, 5),
     Scenario("nat-lookalike-firewall", 71, special.firewall_drops_one_hosts_syns, 15),
     # link types and file formats
     Scenario("linktype-sll2", 51, linktypes.sll2_any, 2),

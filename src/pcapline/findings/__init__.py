@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.findings import (
+    connect_checks,
     half_open_probes,
     host_sweep,
     intermittent_connect,
@@ -73,6 +74,7 @@ FINDERS: tuple[Finder, ...] = (
     port_scan.FINDER,
     host_sweep.FINDER,
     half_open_probes.FINDER,
+    connect_checks.FINDER,
     rto_storm.FINDER,
     response_jump.FINDER,
 )
@@ -87,6 +89,8 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     "confidence",  # intermittent_connect
     "reset_by",  # intermittent_connect
     "cause",  # half_open_probes, port_scan, host_sweep
+    "bytes_client",  # connect_checks
+    "bytes_server",  # connect_checks
 )
 
 

@@ -807,16 +807,17 @@ def _probes_then_echo(
     echo_from: int,
     *,
     addresses: Sequence[str] = (),
+    server_first: Sequence[st.Step] = (),
 ) -> None:
-    """A pair whose server runs the echo server (with ``addresses`` added to it), captured at
-    ``at`` ("client", "server"): the client's ``probes`` steps, then one ordinary connection
-    from port ``echo_from``."""
+    """A pair whose server runs ``server_first`` then the echo server (with ``addresses``
+    added to it), captured at ``at`` ("client", "server"): the client's ``probes`` steps, then
+    one ordinary connection from port ``echo_from``."""
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         for address in addresses:
             lab.addr(pair.server, "eth0", f"{address}/24")
         ctx.capture(pair.client if at == "client" else pair.server, "eth0", name)
-        srv = ctx.actor(pair.server, st.echo_server(count=1), "server")
+        srv = ctx.actor(pair.server, [*server_first, *st.echo_server(count=1)], "server")
         srv.expect("listening")
         steps = [*probes(pair), *st.echo_client(pair.server_ip, echo_from)]
         ctx.run_client(pair.client, steps, srv)
@@ -970,6 +971,66 @@ def half_open_probes(ctx: Ctx, net: int) -> list[Expected]:
         capture_format=ETHERNET,
         observed_by_sockets=ctx.socket_events(),
         findings=["half_open_probes"],
+    )
+    return [exp]
+
+
+def connect_checks(ctx: Ctx, net: int) -> list[Expected]:
+    """A TCP health check, as HAProxy runs one without a send rule: every 0.3 s the checker
+    connects to the backend's port 8081, sends nothing, and closes with SO_LINGER {1, 0} (no
+    TIME_WAIT left on the checker: the kernel resets the connection instead of sending a
+    FIN), five times; then an application makes one ordinary connection to port 8080.
+
+    Captured at the server: each check a full handshake (the listener on 8081 never accepts:
+    the kernel completes it) and the checker kernel's RST + ACK.
+    """
+    name = "connect-checks-at-server.pcap"
+    checks = 5
+    check_port = 8081
+    listener = [
+        {"op": "socket", "sock": "hc", "family": 4, "opts": [st.reuse()]},
+        {"op": "bind", "sock": "hc", "port": check_port},
+        {"op": "listen", "sock": "hc", "backlog": 16},
+    ]
+    abort = [st.opt("SO_LINGER", [1, 0])]
+
+    def check(pair: Pair) -> list[st.Step]:
+        return [
+            step
+            for k in range(checks)
+            for step in (
+                *st.connect(pair.server_ip, PORT + k, sock=f"c{k}", port=check_port, opts=abort),
+                st.close(f"c{k}"),
+                st.sleep(0.3),
+            )
+        ]
+
+    _probes_then_echo(ctx, net, name, "server", check, PORT + checks, server_first=listener)
+    conns = [
+        Conn(
+            {"client_port": PORT + k},
+            "reset",
+            reset_by="client",
+            counts=clean(resets=1),
+            note="connect(), nothing sent, close() with SO_LINGER {1, 0}: the checker's RST",
+        )
+        for k in range(checks)
+    ]
+    conns.append(
+        _echo_conn(PORT + checks, "the application's connection: 100 B asked, 1000 B answered")
+    )
+    exp = Expected(
+        name,
+        "five TCP health checks 0.3 s apart (connect, nothing sent, abort with SO_LINGER 0), "
+        "then one ordinary connection",
+        "server",
+        {"addresses": f"10.{net}.0.1 -> 10.{net}.0.2:{check_port}, then 10.{net}.0.2:8080"},
+        conns,
+        notes="Each check is a full handshake and the checker's RST: the backend answered "
+        "every one; nothing failed. Expected finding: connect_checks (5 checks, every 0.3 s).",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+        findings=["connect_checks"],
     )
     return [exp]
 
