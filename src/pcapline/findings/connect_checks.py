@@ -18,10 +18,9 @@ agree (``repeats.Repeats``).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from pcapline.findings.base import Finder, FindingInput, make_finding
-from pcapline.findings.repeats import COLUMNS, Repeats, repeated
+from pcapline.findings.base import Finder, FindingInput
+from pcapline.findings.repeats import COLUMNS, Repeats, repeat_findings
 from pcapline.model import Fate, Finding, Side
 
 KIND = "connect_checks"
@@ -53,28 +52,21 @@ def find(data: FindingInput) -> list[Finding]:
         & (conns["bytes_client"].to_numpy(np.int64) == 0)
         & (conns["bytes_server"].to_numpy(np.int64) == 0)
     )
-    return [
-        _finding(str(client), str(server), int(port), group)
-        for (client, server, port), group in repeated(conns, checks, MIN_CHECKS)
-    ]
+    return repeat_findings(
+        KIND,
+        conns,
+        checks,
+        least=MIN_CHECKS,
+        count_key="checks",
+        summary=_summary,
+        explanation=EXPLANATION,
+    )
 
 
-def _finding(client: str, server: str, port: int, group: pd.DataFrame) -> Finding:
-    repeats = Repeats.of(group)
-    summary = (
+def _summary(client: str, server: str, port: int, repeats: Repeats) -> str:
+    return (
         f"{client} connected to {server}:{port} {repeats.count} times {repeats.over}, sending "
         "nothing and resetting each: a TCP health check, not failing connections"
-    )
-    return make_finding(
-        KIND,
-        summary,
-        group["id"].tolist(),
-        EXPLANATION,
-        client=client,
-        server=server,
-        port=port,
-        checks=repeats.count,
-        **repeats.keys(),
     )
 
 

@@ -15,10 +15,8 @@ between them are alike (``repeats.Repeats``), the finding names the period.
 
 from __future__ import annotations
 
-import pandas as pd
-
-from pcapline.findings.base import Finder, FindingInput, make_finding
-from pcapline.findings.repeats import COLUMNS, Repeats, repeated
+from pcapline.findings.base import Finder, FindingInput
+from pcapline.findings.repeats import COLUMNS, Repeats, repeat_findings
 from pcapline.model import Cause, Finding
 
 KIND = "half_open_probes"
@@ -41,29 +39,22 @@ def find(data: FindingInput) -> list[Finding]:
     if conns.empty or not {"cause", *COLUMNS} <= set(conns.columns):
         return []
     probe = conns["cause"].to_numpy(dtype=object) == Cause.HALF_OPEN_PROBE.value
-    return [
-        _finding(str(client), str(server), int(port), group)
-        for (client, server, port), group in repeated(conns, probe, MIN_PROBES)
-    ]
+    return repeat_findings(
+        KIND,
+        conns,
+        probe,
+        least=MIN_PROBES,
+        count_key="probes",
+        summary=_summary,
+        explanation=EXPLANATION,
+    )
 
 
-def _finding(client: str, server: str, port: int, group: pd.DataFrame) -> Finding:
-    repeats = Repeats.of(group)
-    summary = (
+def _summary(client: str, server: str, port: int, repeats: Repeats) -> str:
+    return (
         f"{client} sent {repeats.count} half-open probes to {server}:{port} {repeats.over} "
         "(SYN, SYN+ACK, then its own kernel's RST): a health check or a SYN scanner, not "
         "failing connections"
-    )
-    return make_finding(
-        KIND,
-        summary,
-        group["id"].tolist(),
-        EXPLANATION,
-        client=client,
-        server=server,
-        port=port,
-        probes=repeats.count,
-        **repeats.keys(),
     )
 
 

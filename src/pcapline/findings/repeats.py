@@ -8,13 +8,15 @@ of their median, the median is the checker's interval; otherwise no period is cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pcapline.findings.base import make_finding
 from pcapline.fmt import gap, seconds
+from pcapline.model import Finding
 
 #: Gaps within this fraction of their median are one period (a checker's timer, with jitter).
 REGULAR = 0.25
@@ -22,19 +24,48 @@ REGULAR = 0.25
 COLUMNS = ("id", "client_ip", "server_ip", "server_port", "start_ns")
 
 
-def repeated(
-    conns: pd.DataFrame, chosen: np.ndarray, least: int
-) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
-    """The ``chosen`` connections (a row mask) grouped by client, server and port, for the
-    groups of at least ``least``, in key order."""
+#: A finding's summary from the client, the server, the port and the repeats.
+Summary = Callable[[str, str, int, "Repeats"], str]
+
+
+def repeat_findings(
+    kind: str,
+    conns: pd.DataFrame,
+    chosen: np.ndarray,
+    *,
+    least: int,
+    count_key: str,
+    summary: Summary,
+    explanation: str,
+) -> list[Finding]:
+    """One ``kind`` finding per client, server and port with at least ``least`` of the
+    ``chosen`` connections (a row mask), in key order: ``client``, ``server``, ``port``,
+    ``count_key`` (how many), ``period_s`` and ``window``."""
     if np.count_nonzero(chosen) < least:
         return []
     table = conns.loc[chosen, list(COLUMNS)]
-    return [
-        (tuple(key), group)
-        for key, group in table.groupby(["client_ip", "server_ip", "server_port"], sort=True)
-        if len(group) >= least
-    ]
+    found = []
+    for (client, server, _port), group in table.groupby(
+        ["client_ip", "server_ip", "server_port"], sort=True
+    ):
+        if len(group) < least:
+            continue
+        repeats = Repeats.of(group)
+        port = int(group["server_port"].iloc[0])
+        found.append(
+            make_finding(
+                kind,
+                summary(str(client), str(server), port, repeats),
+                group["id"].tolist(),
+                explanation,
+                client=str(client),
+                server=str(server),
+                port=port,
+                **{count_key: repeats.count},
+                **repeats.keys(),
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True, slots=True)
