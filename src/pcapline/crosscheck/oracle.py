@@ -383,10 +383,18 @@ def _at_sack_hole(check: FrameCheck) -> bool:
     return seqnum.seq_ge(check.seq, ack) and seqnum.seq_lt(check.seq, right) and not inside
 
 
-def _resent_fast(test: Callable[[FrameCheck], bool]) -> Callable[[FrameCheck], bool]:
-    """Applies where we say fast_retransmit, Wireshark a plain retransmission, and ``test``
-    holds: the loss recovery Wireshark has no rule for."""
-    return lambda c: K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark and test(c)
+def _loss_recovery(name: str, test: Callable[[FrameCheck], bool], why: str) -> KnownDifference:
+    """Our fast_retransmit against Wireshark's plain retransmission, where ``test`` holds: the
+    loss recovery Wireshark has no rule for."""
+    return KnownDifference(
+        name,
+        wireshark=frozenset({"retransmission"}),
+        ours=frozenset({K.FAST_RETRANSMIT}),
+        applies=lambda c: (
+            K.FAST_RETRANSMIT in c.ours and "retransmission" in c.wireshark and test(c)
+        ),
+        why=why,
+    )
 
 
 #: Linux TCP_RTO_MIN less capture slack.
@@ -587,11 +595,9 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "(len > 0) and calls it a plain retransmission; the FIN was already acknowledged on the "
         "wire: spurious.",
     ),
-    KnownDifference(
+    _loss_recovery(
         "sack_recovery_vs_dupack_rule",
-        wireshark=frozenset({"retransmission"}),
-        ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=_resent_fast(_at_sack_hole),
+        _at_sack_hole,
         why="The resent segment fills the hole below the peer's SACK blocks: SACK loss recovery "
         "(RFC 6675, RACK RFC 8985), a fast retransmit. Wireshark 4.0's fast-retransmission test "
         "needs two duplicate ACKs with an unchanged window within 20 ms of the resend: Linux "
@@ -599,32 +605,26 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "after fewer duplicate ACKs, and a queue between sender and capture point can delay "
         "the resend past 20 ms.",
     ),
-    KnownDifference(
+    _loss_recovery(
         "tail_loss_probe",
-        wireshark=frozenset({"retransmission"}),
-        ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=_resent_fast(_sooner_than_min_rto),
+        _sooner_than_min_rto,
         why="The segment was resent sooner than Linux's 200 ms minimum RTO after the original, "
         "with no duplicate ACK to react to: the probe timeout of a tail loss probe (RFC 8985), "
         "loss recovery, not an RTO step. Wireshark has no TLP rule and calls any resend without "
         "duplicate ACKs a plain retransmission.",
     ),
-    KnownDifference(
+    _loss_recovery(
         "tail_loss_probe_at_rto_time",
-        wireshark=frozenset({"retransmission"}),
-        ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=_resent_fast(_probe_at_rto_time),
+        _probe_at_rto_time,
         why="The first resend of a segment whose copies are spaced g, g, 2g: with one segment "
         "in flight Linux's tail loss probe fires at about the RTO's own time (2 * SRTT + 200 ms, "
         "capped at the RTO) and rearms the RTO without backing it off, so the timeouts double "
         "from the probe on (tcp_schedule_loss_probe, tcp_send_loss_probe). A probe is loss "
         "recovery, not an RTO step; Wireshark has no TLP rule.",
     ),
-    KnownDifference(
+    _loss_recovery(
         "ack_clocked_resend",
-        wireshark=frozenset({"retransmission"}),
-        ours=frozenset({K.FAST_RETRANSMIT}),
-        applies=_resent_fast(_after_advancing_ack),
+        _after_advancing_ack,
         why="The segment was resent less than Linux's 200 ms minimum RTO after a peer ACK that "
         "advanced snd.una; the RTO restarts on such an ACK (tcp_rearm_rto), so the ACK clocked "
         "the resend out (the rest of a window in loss recovery, smaller segments after a path "
