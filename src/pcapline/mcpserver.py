@@ -89,10 +89,14 @@ def _connection(row: dict[str, Any]) -> dict[str, Any]:
 def summary(analysis: Analysis, max_connections: int = 50) -> dict[str, Any]:
     """The ``analyze`` tool's answer as a dict (capture facts, fates, failing and slow
     connections, findings), each list cut to ``max_connections`` with a count of the rest."""
+    from pcapline.findings.nat_copies import counted_once, later_copies
     from pcapline.render.jsondoc import capture_doc, findings_doc
 
     conns = analysis.connections.sort_values("id", kind="stable")
     failing, slow = _listed(conns)
+    # Each connection once, as the report's header counts them: a stream that nat_copies
+    # found to be another's copy captured after an address translation is said apart.
+    once = counted_once(conns, later_copies(analysis.findings))
 
     def listed(items: pd.DataFrame) -> dict[str, Any]:
         rows = items.head(max_connections).to_dict("records")
@@ -101,8 +105,9 @@ def summary(analysis: Analysis, max_connections: int = 50) -> dict[str, Any]:
 
     return {
         "capture": capture_doc(analysis.capture),
-        "connections": len(conns),
-        "fates": dict(Counter(conns["fate"].astype(str).tolist()).most_common()),
+        "connections": len(once),
+        "streams_that_are_copies": len(conns) - len(once),
+        "fates": dict(Counter(once["fate"].astype(str).tolist()).most_common()),
         "failing": listed(failing),
         "slow_not_failing": listed(slow),
         "findings": findings_doc(analysis),

@@ -171,3 +171,33 @@ def test_scan_says_how_many_streams_are_copies(tmp_path: Path) -> None:
     assert (summary.connections, summary.nat_copies) == (6, 3)
     assert summary.to_dict()["nat_copies"] == 3
     assert conns_text(summary) == "6 (3 NAT copies)"
+
+
+def test_a_filtered_header_counts_each_connection_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a filter the "showing N of M" line counted streams ("showing 2 of 6") right
+    below a header that counts three connections; both count each connection once now."""
+    monkeypatch.setenv("COLUMNS", "200")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.run(["analyze", str(SAMPLE), "--quiet", "--stream", "0", "--stream", "1"]) == 0
+    flat = " ".join(out.getvalue().split())
+    assert (
+        "showing 1 of 3 connections (filter: --stream 0 --stream 1): 1 closed; 1 more stream "
+        "is a copy of them captured after an address translation (nat_copies)"
+    ) in flat
+
+
+def test_the_notebook_and_mcp_summaries_count_each_connection_once() -> None:
+    """The Jupyter summary read "6 connections: 6 closed" and the MCP ``analyze`` tool
+    ``connections: 6`` for three connections captured on both sides of a NAT."""
+    from pcapline.mcpserver import summary
+
+    analysis = pcapline.analyze(str(SAMPLE))
+    words = " ".join(re.sub(r"<[^>]+>", " ", analysis._repr_html_()).split())
+    assert (
+        "3 connections: 3 closed; 3 more streams are copies of them captured after an address "
+        "translation (nat_copies)"
+    ) in words
+    told = summary(analysis)
+    assert (told["connections"], told["streams_that_are_copies"]) == (3, 3)
+    assert told["fates"] == {"closed": 3}

@@ -8,11 +8,12 @@ outside pcapline (the file name, warnings) is escaped, HTML and control/bidi cha
 from __future__ import annotations
 
 import html
-from collections import Counter
 from typing import TYPE_CHECKING
 
+from pcapline.findings.nat_copies import later_copies
 from pcapline.fmt import capture_quality, endpoint, printable
-from pcapline.model import FAILURE_VALUES, failing
+from pcapline.model import failing
+from pcapline.render.terminal import fate_summary
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -28,8 +29,6 @@ def _e(text: object) -> str:
 def summary_html(analysis: Analysis) -> str:
     info = analysis.capture
     conns = analysis.connections
-    fates = Counter(str(f) for f in conns["fate"]) if len(conns) else Counter()
-    order = sorted(fates, key=lambda f: (f not in FAILURE_VALUES, -fates[f], f))
     parts = [
         '<div class="pcapline-summary">',
         f"<p><b>pcapline</b> {_e(info.path)} ({_e(info.format)}, "
@@ -45,8 +44,9 @@ def summary_html(analysis: Analysis) -> str:
         parts.append(f"<p><b>Capture quality:</b> {_e(quality)}</p>")
     for warning in info.warnings:
         parts.append(f"<p><b>Warning:</b> {_e(warning)}</p>")
-    counts = ", ".join(f"{fates[f]:,} {_e(f)}" for f in order) or "none"
-    parts.append(f"<p>{len(conns):,} connection{'s' if len(conns) != 1 else ''}: {counts}</p>")
+    # The terminal header's words: each connection once (NAT copies said apart), failures
+    # first, and which failures the capture does not prove or are a scanner's probes.
+    parts.append(f"<p>{_e(fate_summary(conns, later_copies(analysis.findings)))}</p>")
     if analysis.findings:
         items = "".join(f"<li><b>{_e(f.kind)}</b>: {_e(f.summary)}</li>" for f in analysis.findings)
         parts.append(f"<ul>{items}</ul>")

@@ -155,7 +155,7 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
     lines.append(Text.assemble(("conns    ", "bold"), fate_summary(whole, copies)))
     if selection is not None and not whole.empty:
         lines.append(
-            " " * 9 + selection_summary(analysis.connections, len(whole), selection.filters)
+            " " * 9 + selection_summary(analysis.connections, whole, selection.filters, copies)
         )
     for line in slow_lines(analysis, copies):  # slow, not only dead: said before the findings
         lines.append(Text.assemble(("slow     ", "bold yellow"), line))
@@ -285,12 +285,18 @@ def failures_at(conns: pd.DataFrame, level: Confidence) -> pd.Series:
     return failed & (conns["confidence"].astype(str) == level.value)
 
 
-def selection_summary(selected: pd.DataFrame, total: int, filters: str) -> str:
-    """``showing 2 of 40 connections (filter: --port 443): 1 refused, 1 closed``."""
+def selection_summary(
+    selected: pd.DataFrame, whole: pd.DataFrame, filters: str, copies: frozenset[int] = frozenset()
+) -> str:
+    """``showing 2 of 40 connections (filter: --port 443): 1 refused, 1 closed``: each
+    connection once on both sides, as the line above counts them (``copies``: later copies
+    of others, ``nat_copies``, said apart)."""
     if selected.empty:
         return f"no connection matches {filters}"
-    text = f"showing {len(selected):,} of {total:,} connections (filter: {filters})"
-    return text + ": " + fate_summary(selected).split(": ", 1)[1]
+    shown = len(counted_once(selected, copies))
+    total = len(counted_once(whole, copies))
+    text = f"showing {shown:,} of {total:,} connections (filter: {filters})"
+    return text + ": " + fate_summary(selected, copies).split(": ", 1)[1]
 
 
 def worded_connections(analysis: Analysis, limit: int) -> list[int]:
