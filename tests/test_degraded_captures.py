@@ -31,7 +31,7 @@ import pytest
 import pcapline
 from pcapline.model import FAILURE_FATES, FIN, RST, SYN
 from pcapline.read import read_capture
-from tests.builders.capture_files import epb, idb, shb
+from tests.builders.capture_files import epb, idb, rewrite, shb
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 CAPTURES = sorted(
@@ -88,26 +88,6 @@ DEGRADATIONS: dict[str, Keep] = {
     "cut_head": _cut_head,
     "cut_tail": _cut_tail,
 }
-
-
-def rewrite(path: Path, keep: np.ndarray, out: Path) -> None:
-    """A pcapng of ``path``'s frames where ``keep`` holds: bytes, lengths and times as read."""
-    capture = read_capture(str(path))
-    links = sorted(set(capture.link_type.tolist()))
-    iface = {link: i for i, link in enumerate(links)}
-    blocks = [shb(), *(idb(link, tsresol=9) for link in links)]
-    data = capture.data
-    for i in np.flatnonzero(keep).tolist():
-        lo, n = int(capture.offset[i]), int(capture.caplen[i])
-        blocks.append(
-            epb(
-                iface[int(capture.link_type[i])],
-                int(capture.time_ns[i]),
-                bytes(data[lo : lo + n]),
-                origlen=int(capture.origlen[i]),
-            )
-        )
-    out.write_bytes(b"".join(blocks))
 
 
 def overclaims(full: pcapline.Analysis, degraded: pcapline.Analysis) -> list[str]:

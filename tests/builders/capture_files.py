@@ -1,13 +1,19 @@
 """pcap and pcapng containers around frame bytes (see ``frames`` for the frames themselves).
 
 ``pcap`` writes a classic capture; the block builders (``shb``, ``idb``, ``epb``, ``spb``,
-``obsolete_pb``, ``isb``) let reader tests put any pcapng block sequence together, valid or not.
+``obsolete_pb``, ``isb``) let reader tests put any pcapng block sequence together, valid or not;
+``rewrite`` keeps some frames of a real capture (a filtered, one-sided or lossy copy of it).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pcapline.read import read_capture
 
 #: A default capture start: 2023-11-14 22:13:20 UTC, in ns.
 T0_NS = 1_700_000_000_000_000_000
@@ -98,3 +104,23 @@ def isb(
         opts += struct.pack(order + "HH", 0, 0)
     body = struct.pack(order + "III", iface, ticks >> 32, ticks & 0xFFFFFFFF)
     return _block(5, body + opts, order)
+
+
+def rewrite(path: Path, keep: np.ndarray, out: Path) -> None:
+    """A pcapng of ``path``'s frames where ``keep`` holds: bytes, lengths and times as read."""
+    capture = read_capture(str(path))
+    links = sorted(set(capture.link_type.tolist()))
+    iface = {link: i for i, link in enumerate(links)}
+    blocks = [shb(), *(idb(link, tsresol=9) for link in links)]
+    data = capture.data
+    for i in np.flatnonzero(keep).tolist():
+        lo, n = int(capture.offset[i]), int(capture.caplen[i])
+        blocks.append(
+            epb(
+                iface[int(capture.link_type[i])],
+                int(capture.time_ns[i]),
+                bytes(data[lo : lo + n]),
+                origlen=int(capture.origlen[i]),
+            )
+        )
+    out.write_bytes(b"".join(blocks))

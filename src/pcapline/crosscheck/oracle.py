@@ -452,6 +452,30 @@ def _after_advancing_ack(check: FrameCheck) -> bool:
     return raised and since < _RTO_FLOOR_NS
 
 
+def _resegmented_soon(check: FrameCheck) -> bool:
+    """The same side sent these bytes less than the minimum RTO before, cut otherwise: the
+    latest earlier segment holding this frame's first byte starts elsewhere or is longer (the
+    kernel segmented the bytes anew, as after a path MTU drop lowered the MSS)."""
+    rows = check.context.segments
+    if rows is None or "time_ns" not in rows.columns or check.seg_len == 0:
+        return False
+    this = rows[rows["frame"] == check.frame]
+    mine = rows[
+        (rows["frame"] < check.frame)
+        & (rows["from_client"] == check.from_client)
+        & (rows["seg_len"] > 0)
+    ]
+    if this.empty or mine.empty:
+        return False
+    start = mine["seq"].to_numpy(np.int64)
+    held = (check.seq - start) % (1 << 32) < mine["seg_len"].to_numpy(np.int64)
+    if not held.any():
+        return False
+    copy = mine[held].iloc[-1]
+    cut_otherwise = int(copy["seq"]) != check.seq or int(copy["seg_len"]) > check.seg_len
+    return cut_otherwise and int(this["time_ns"].iloc[0]) - int(copy["time_ns"]) < _RTO_FLOOR_NS
+
+
 def _same_packet(a: Any, b: Any) -> bool:
     return all(
         int(a[c]) == int(b[c]) for c in ("ip_id", "seq", "ack", "seg_len", "flags", "window")
@@ -538,6 +562,17 @@ _RETRANSMIT_KINDS = frozenset(
     }
 )
 _RETRANSMIT_LABELS = frozenset({"retransmission", "fast_retransmission", "spurious_retransmission"})
+#: Our kinds for data sent again (what a one-direction capture can still tell from the timing).
+_DATA_RESENDS = frozenset({K.RETRANSMIT, K.FAST_RETRANSMIT, K.RETRANSMIT_UNKNOWN})
+
+
+def _peer_not_captured(check: FrameCheck) -> bool:
+    """No segment of the connection's other side is in the capture (a one-sided tap,
+    asymmetric routing, a capture filtered to one direction)."""
+    rows = check.context.segments
+    if rows is None:
+        return False
+    return not bool((rows["from_client"] != check.from_client).any())
 
 
 EXCEPTIONS: tuple[KnownDifference, ...] = (
@@ -606,6 +641,15 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "the resend past 20 ms.",
     ),
     _loss_recovery(
+        "resegmented_resend",
+        _resegmented_soon,
+        why="The bytes were sent again, cut into other segments, less than Linux's 200 ms "
+        "minimum RTO after their first copy: the kernel segmented them anew, as it does when a "
+        "path MTU drop (an ICMP 'packet too big' or 'fragmentation needed') lowers the MSS and "
+        "tcp_simple_retransmit resends what is in flight at once. Loss recovery, not an RTO "
+        "step; Wireshark calls any resend without duplicate ACKs a plain retransmission.",
+    ),
+    _loss_recovery(
         "tail_loss_probe",
         _sooner_than_min_rto,
         why="The segment was resent sooner than Linux's 200 ms minimum RTO after the original, "
@@ -646,6 +690,36 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "resend left within Wireshark's iRTT of the newest segment (right on the duplicate "
         "ACKs). The peer's SACK blocks above the gap show the data was lost, not reordered: "
         "the resend is SACK loss recovery.",
+    ),
+    KnownDifference(
+        "one_direction_captured",
+        wireshark=frozenset(),
+        ours=_DATA_RESENDS,
+        applies=lambda c: (
+            bool(c.ours & _DATA_RESENDS)
+            and not c.wireshark
+            and "out_of_order" in c.wireshark_flags
+            and _peer_not_captured(c)
+        ),
+        why="Only this side of the connection was captured: with no ACK of the peer's to go "
+        "by, Wireshark calls a segment below the highest sequence number sent Out-Of-Order "
+        "when it follows that segment within its threshold (the handshake's round trip, else "
+        "3 ms), as a resend right after new data does. A sender's segments leave in order "
+        "unless resent, so pcapline counts it a resend; which kind it names from the timing "
+        "alone (the peer's ACKs that would show it are not in the capture).",
+    ),
+    KnownDifference(
+        "probe_of_an_unseen_window",
+        wireshark=frozenset({"keep_alive"}),
+        ours=frozenset(),
+        applies=lambda c: (
+            not c.ours & {K.KEEPALIVE, K.WINDOW_PROBE} and c.seg_len <= 1 and _peer_not_captured(c)
+        ),
+        why="Only this side of the connection was captured. A segment one byte below the next "
+        "to send is a keepalive probe or, from Linux, a zero-window probe: which one depends "
+        "on the window the peer last advertised, and the peer's segments are not in the "
+        "capture, so pcapline names neither. Wireshark calls every segment of that shape "
+        "Keep-Alive.",
     ),
     KnownDifference(
         "keepalive_ack_updates_window",

@@ -476,8 +476,8 @@ def _note(
         if peer_unseen:  # its SACKs and duplicate ACKs are not in the capture either
             return (
                 f"{_short(gap)} after the original, sooner than the 200 ms minimum RTO: loss "
-                "recovery (a fast retransmit or a tail loss probe: the peer's ACKs are not in "
-                "the capture)"
+                "recovery (a fast retransmit, a tail loss probe, or a resend after a path MTU "
+                "drop: the peer's ACKs are not in the capture)"
             )
         return (
             f"tail loss probe: {gap * 1e3:.0f} ms after the original, sooner than the 200 ms "
