@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import connections, segments
@@ -229,3 +231,42 @@ def test_stale_peer_rst_before_the_handshake_does_not_spoil_the_close() -> None:
     assert conn["explanation"].startswith("Closed normally: the client sent the first FIN")
     assert "RST(s) followed" not in conn["explanation"]
     assert "challenge ACK, frame 11" in conn["explanation"]
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+
+
+def test_a_rst_after_silence_that_answers_nothing_is_an_abort_not_lost_state() -> None:
+    """A keep-alive server's idle timeout closing with SO_LINGER {1, 0} (real kernel): its
+    RST+ACK comes 2 s after the client's last ACK. It read "it answered the peer's first
+    segment after a long silence: that host no longer had this connection", for a RST that
+    answered nothing (a RST answering a segment follows it within the round trip)."""
+    import pcapline
+
+    row = pcapline.analyze(str(SAMPLES / "reset-idle-timeout-linger0.pcap")).connections.iloc[0]
+    assert (row.fate, row.reset_by, row.cause) == ("reset", "server", None)
+    assert "after 2 s of silence. It answered nothing captured: an abortive close" in (
+        row.explanation
+    )
+    assert "no longer had this connection" not in row.explanation
+
+
+@pytest.mark.parametrize(
+    ("rst_after", "with_ack", "words"),
+    [
+        (3.0, True, "It answered nothing captured: an abortive close"),
+        (3.0, False, "Without the ACK bit it answers a segment the capture lacks"),
+        (0.005, True, None),  # right after the peer's data: it may answer it
+    ],
+)
+def test_a_rst_long_after_the_peers_last_segment_answers_nothing(
+    rst_after: float, with_ack: bool, words: str | None
+) -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).data(SERVER, 0.02, 500).ack(CLIENT, 0.03)
+    c.rst(SERVER, 0.03 + rst_after, with_ack=with_ack)
+    text = _row(c).explanation
+    if words is None:
+        assert "answered nothing captured" not in text and "capture lacks" not in text
+    else:
+        assert words in text

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from pcapline import explain_path
 from pcapline.delays import Delays, SlowSummary, SlowTag
+from pcapline.detect.close import ANSWER_WITHIN_S
 from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
@@ -570,7 +571,7 @@ def _rst_after_series(e: Evidence) -> str:
     assert s is not None and s.rst_frame is not None
     sent = f"then the {s.side} sent RST (frame {s.rst_frame})"
     r = e.close.ending_reset
-    if r is None or r.frame != s.rst_frame or r.answers_peer or r.idle_s is None or not s.gaps:
+    if r is None or r.frame != s.rst_frame or r.follows_peer or r.idle_s is None or not s.gaps:
         return f"{sent}: an abort"  # the RST's timing relative to the series is not known
     due = next_backoff(s.gaps[-1])
     after = f"{_s(r.idle_s)} after its last copy"
@@ -635,10 +636,15 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             f"TcpExtTCPAbortOnData); the {peer}'s application wrote after the {r.side} closed "
             "(idle/close timeout race, or the protocol did not expect more data)"
         )
-    elif r.answers_peer and r.idle_s is not None and r.idle_s >= 1:
+    elif not r.answers_peer and r.idle_s is not None and r.idle_s >= ANSWER_WITHIN_S:
+        # A RST answers a segment at once; one long after the last segment answered nothing
+        # the capture holds. A live socket's own RST carries ACK (tcp_send_active_reset).
         why.append(
-            "it answered the peer's first segment after a long silence: that host no longer "
-            "had this connection (process or host restarted, or state lost on the path)"
+            "it answered nothing captured: an abortive close by its application or a proxy "
+            "(SO_LINGER {1, 0}, e.g. an idle timeout that closes with RST)"
+            if r.has_ack
+            else "without the ACK bit it answers a segment the capture lacks: a host that has "
+            "no socket for the connection answers that way"
         )
     why.extend(_injected_hints(e, r.frame))
     body = "."

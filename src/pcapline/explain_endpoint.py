@@ -38,7 +38,8 @@ def _peer_lost_state(d: Decision, e: Evidence) -> str:
     peer = r.side.other
     gap = e.idle
     after_idle = gap is not None and gap.peer_rst_frame == r.frame
-    quiet = f" after {_s(r.idle_s)} of silence" if r.idle_s is not None and r.idle_s >= 1 else ""
+    silence = r.quiet_before_answered_s
+    quiet = f" after {_s(silence)} of silence" if silence is not None and silence >= 1 else ""
     if after_idle:
         assert gap is not None
         quiet = f", the first after {_s(gap.gap_s)} of silence on both sides,"

@@ -66,6 +66,12 @@ IP_ID_WINDOW_S = 1.0
 TTL_WHY = "TTL "
 #: Data within this long before a RST means the RST cut a transfer short.
 TRANSFER_WINDOW_S = 1.0
+#: A RST that answers a segment leaves its host at once (tcp_v4_send_reset for a 4-tuple
+#: without a socket; a closed socket's reply in tcp_rcv_state_process), so at any capture
+#: point it follows that segment within the round trip between the two. One that came this
+#: long or longer after the peer's last segment answered nothing captured: it was sent on its
+#: own (an application's abortive close, a timer) or answers a segment the capture lacks.
+ANSWER_WITHIN_S = 1.0
 #: A client that waited at least this long for an answer before closing gave up waiting (the
 #: same second that makes a first response ``slow_response``: model.SlowThresholds).
 WAIT_MIN_S = 1.0
@@ -85,9 +91,16 @@ class Reset:
     unread_data: bool  # the RST's sender had received data it answered with RST instead of FIN
     has_ack: bool  # RST+ACK; Linux omits ACK on a RST answering any segment that carried ACK
     data_after_close: int | None  # frame of the peer's first data after the RST sender's own FIN
-    answers_peer: bool  # the segment just before the RST came from the peer
+    #: The RST answers the segment just before it: that segment came from the peer, less
+    #: than ``ANSWER_WITHIN_S`` before it.
+    answers_peer: bool
     #: The peer segment the RST answers (the segment just before it, from the peer).
     answers_frame: int | None = None
+    #: The segment just before the RST came from the peer, however long before.
+    follows_peer: bool = False
+    #: With ``answers_peer``: how long nothing had been sent before the answered segment
+    #: (the RST answers the first segment after that silence); None: nothing before it.
+    quiet_before_answered_s: float | None = None
     #: With ``unread_data``: seconds from the peer's last data to the RST (close() sends the
     #: RST when the application closes, which may be long after that data came in).
     unread_for_s: float | None = None
@@ -459,8 +472,10 @@ def _describe(
         after = slice(own_fin + 1, i)
         found = np.flatnonzero((view.seg_len[after] > 0) & (view.from_client[after] != sender))
         late = own_fin + 1 + int(found[0]) if len(found) else None
-    answers_peer = i > 0 and bool(view.from_client[i - 1] != sender)  # the row just before it
+    follows_peer = i > 0 and bool(view.from_client[i - 1] != sender)  # the row just before it
+    answers_peer = follows_peer and view.seconds(i - 1, i) < ANSWER_WITHIN_S
     answered = i - 1 if answers_peer else None
+    quiet_before = view.seconds(i - 2, i - 1) if answered is not None and i >= 2 else None
     stateless = answered is not None and _stateless(view, i)
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     return Reset(
@@ -474,6 +489,8 @@ def _describe(
         data_after_close=int(view.frame[late]) if late is not None else None,
         answers_peer=answers_peer,
         answers_frame=int(view.frame[answered]) if answered is not None else None,
+        follows_peer=follows_peer,
+        quiet_before_answered_s=quiet_before if quiet_before is None or quiet_before >= 0 else None,
         unread_for_s=unread_for if unread_for is None or unread_for >= 0 else None,
         stateless=stateless,
         answers_payload=answered is not None

@@ -253,6 +253,50 @@ def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+def reset_idle_timeout_linger0(ctx: Ctx, net: int) -> list[Expected]:
+    """A keep-alive server that drops idle connections with an abortive close: the answer,
+    2 s of silence, then the server's RST+ACK on its own (nothing of the client's to answer)."""
+    name = "reset-idle-timeout-linger0.pcap"
+    server = [
+        *st.listen(),
+        st.accept(),
+        st.recv(100, "c"),
+        st.send(500, "c"),
+        st.sleep(2.0),
+        {"op": "setsockopt", "sock": "c", "opts": [st.opt("SO_LINGER", [1, 0])]},
+        st.close("c"),
+    ]
+    client = [
+        *st.connect(f"10.{net}.0.2", PORT),
+        st.send(100),
+        st.recv(500),
+        {"op": "wait_error", "sock": "s"},
+    ]
+    run_pair(ctx, net, name, client, server)
+    return [
+        Expected(
+            name,
+            "a keep-alive server's idle timeout: after answering, 2 s of silence, then it sets "
+            "SO_LINGER {on, 0} and close()s",
+            "client",
+            {"server": "sleeps 2 s after its answer, SO_LINGER l_onoff=1 l_linger=0, close()"},
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "reset",
+                    reset_by="server",
+                    counts=clean(resets=1),
+                    note="the RST+ACK answers no segment: the server's application aborted "
+                    "(tcp_disconnect), 2 s after the last segment; the client's recv() gets "
+                    "ECONNRESET",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def reset_unread(ctx: Ctx, net: int) -> list[Expected]:
     name = "reset-server-close-unread.pcap"
     # The server reads only the first 100 B; 400 B more are left unread when it close()s.
