@@ -21,6 +21,12 @@ LOOK_ALIKES = {
     # Data after the server's close(), 0.2 s after a FIN that followed its reply at once: no
     # idle before the FIN (no keep-alive race), not late (no orphaned FIN_WAIT2).
     "reset-data-after-server-fin.pcap": "data after close, no idle, not late",
+    # The server answers the client's close after 1.5 s idle with 31 B that ACK the FIN: an
+    # answer to the close, or a request its application wrote before noticing the EOF; only
+    # data that crossed the FIN proves a keep-alive race.
+    "reset-goodbye-after-close.pcap": "data that acknowledges the FIN",
+    # A keep-alive server's idle timeout closing with SO_LINGER {1, 0}: RST+ACK on its own.
+    "reset-idle-timeout-linger0.pcap": "an abort after idle, not a lost state",
     # A cookie SYN+ACK without SACK / window scaling from a server with tcp_syncookies=2 and a
     # client without timestamps: a server with both off looks the same.
     "syn-cookies-forced-ipv6-at-server.pcap": "options-less SYN+ACK proves no cookie",
@@ -74,3 +80,46 @@ def test_rsts_after_both_fins_name_the_first_as_the_one_that_ended_it() -> None:
     assert "3 RST(s) followed" in v.explanation.headline
     assert "the first came from the client (frame 21)" in v.explanation.text
     assert "final one" not in v.explanation.text
+
+
+@needs_corpus
+def test_last_words_and_a_fin_answering_the_close_are_no_keepalive_race() -> None:
+    """zeek/tls/irc-starttls.pcap: the client's FIN after 2.5 s idle (frame 16); 334 ms later
+    (a round trip) the server's 31 bytes ACK that FIN (frame 17) and its own FIN follows
+    (frame 19); the client's closed socket resets. It was named keepalive_race, "the server
+    sent a new request": the server answered the close."""
+    v = pcapline.analyze(str(CORPUS / "zeek" / "tls" / "irc-starttls.pcap")).verdicts[0]
+    assert (v.fate, v.reset_by, v.cause) == ("reset", "client", None)
+    assert "the server answered the close with last words and its own FIN (frame 17" in (
+        v.explanation.text
+    )
+
+
+def test_a_request_that_crossed_the_fin_is_a_keepalive_race_unless_a_fin_follows() -> None:
+    """The race's proof is a request that does not acknowledge the closer's FIN; the same
+    request followed at once by the requester's own FIN was a peer closing too."""
+    from builders.conversation import CLIENT, SERVER, Conversation
+    from builders.segments import connections, segments
+
+    from pcapline import classify, explain
+    from pcapline.detect import run_all
+
+    def cause(with_fin: bool) -> object:
+        c = Conversation().handshake(0.0)
+        c.data(CLIENT, 0.01, 100).data(SERVER, 0.02, 500).ack(CLIENT, 0.03)
+        c.fin(SERVER, 2.5)
+        request_ack = c.nxt(SERVER) - 1  # sent before the FIN arrived: crosses it
+        c.data(CLIENT, 2.5005, 100, ack=request_ack)
+        c.rst(SERVER, 2.5006, with_ack=False, seq=request_ack)
+        if with_fin:  # left before the RST reached the client: captured after it at the server
+            c.fin(CLIENT, 2.5007, ack=request_ack)
+        segs = segments(c)
+        conns = connections(segs)
+        verdict = next(
+            iter(explain.verdicts(classify.classify(segs, conns, run_all(segs))).values())
+        )
+        assert (verdict.fate, verdict.reset_by) == ("reset", "server")
+        return verdict.cause
+
+    assert cause(with_fin=False) == "keepalive_race"
+    assert cause(with_fin=True) is None

@@ -628,6 +628,15 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             f"it sent RST instead of FIN {when}: close() with unread received data, or an "
             "abortive close (SO_LINGER {1, 0})"
         )
+    elif r.data_after_close is not None and r.late_then_fin:
+        peer = "client" if r.side is Side.SERVER else "server"
+        why.append(
+            f"the {r.side} had already closed (its FIN came first); the {peer} answered the close "
+            f"with last words and its own FIN (frame {r.data_after_close}: a goodbye message, a "
+            "TLS close_notify), which the closed socket refused with RST (nstat "
+            f"TcpExtTCPAbortOnData): the end of the conversation, unless the {r.side} still "
+            "expected those bytes"
+        )
     elif r.data_after_close is not None:
         peer = "client" if r.side is Side.SERVER else "server"
         why.append(

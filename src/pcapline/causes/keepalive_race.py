@@ -7,13 +7,17 @@ data after close() with a RST (tcp_rcv_state_process, TcpExtTCPAbortOnData; no A
 the request's ACK number). The client sees ECONNRESET on a request the server never read.
 
 Named when the connection was idle at least ``IDLE_S`` before the closer's FIN and the peer's
-data that drew the RST crossed the FIN (did not acknowledge it) or came within
-``orphaned_fin_wait2.LATE_S`` of it.
+data that drew the RST crossed the FIN: it does not acknowledge the FIN, so it left before the
+FIN arrived. Data that acknowledges the FIN may still be a request written before the
+application noticed the end of the stream, but just as well the peer's answer to the close (a
+goodbye message, a TLS close_notify: a real-kernel server that writes on EOF looks the same,
+``reset-goodbye-after-close.pcap``): the capture cannot tell, so no cause is named. Nor when the
+peer's own FIN followed its data at once (``Reset.late_then_fin``): a client that raced sends
+a request and waits for the answer; a peer that writes and closes was closing too.
 """
 
 from __future__ import annotations
 
-from pcapline.causes.orphaned_fin_wait2 import LATE_S
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate
 
@@ -28,7 +32,8 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if not r.stateless or r.late_frame is None or r.late_is_fin or r.data_after_close is None:
         return None
+    if r.late_then_fin:
+        return None  # it answered the close with last words, it did not race it
     if r.idle_before_fin_s is None or r.idle_before_fin_s < IDLE_S:
         return None
-    quick = r.late_after_fin_s is not None and r.late_after_fin_s < LATE_S
-    return Cause.KEEPALIVE_RACE if r.late_crossed_fin or quick else None
+    return Cause.KEEPALIVE_RACE if r.late_crossed_fin else None

@@ -117,6 +117,10 @@ class Reset:
     late_after_fin_s: float | None = None  # the sender's FIN -> the peer's late segment
     late_crossed_fin: bool = False  # the late segment does not acknowledge the FIN
     late_is_fin: bool = False  # it carries no data, only the peer's FIN
+    #: The late segment has data and the peer's FIN came with it or as its next segment, right
+    #: after those bytes: the peer wrote its last words and closed (it answered the close: a
+    #: goodbye message, a TLS close_notify), sent before the RST could reach it.
+    late_then_fin: bool = False
     idle_before_fin_s: float | None = None  # quiet time before the sender's FIN
 
 
@@ -499,6 +503,7 @@ def _describe(
         late_after_fin_s=after_fin,
         late_crossed_fin=crossed,
         late_is_fin=late_row is not None and int(view.seg_len[late_row]) == 0,
+        late_then_fin=late_row is not None and _then_fin(view, late_row),
         idle_before_fin_s=idle_fin,
     )
 
@@ -536,6 +541,22 @@ def _late_after_own_fin(
         return None, None, False, idle  # its own RST had ended it before the late segment
     crossed = not bool(view.ack[row]) or int(view.rel_ack[row]) < int(view.seq_end[own_fin])
     return row, view.seconds(own_fin, row), crossed, idle
+
+
+def _then_fin(view: ConnView, row: int) -> bool:
+    """Row ``row`` carries data and its sender's FIN is in it or is that sender's next
+    segment, at the sequence number right after those bytes. A socket that a RST reached
+    sends nothing more, so a FIN after the data left before any answer to it arrived."""
+    if int(view.seg_len[row]) == 0:
+        return False
+    if view.fin[row]:
+        return True
+    mine = np.flatnonzero(view.from_client == view.from_client[row])
+    later = mine[mine > row]
+    if not len(later):
+        return False
+    nxt = int(later[0])
+    return bool(view.fin[nxt]) and int(view.rel_seq[nxt]) == int(view.seq_end[row])
 
 
 def _waited(

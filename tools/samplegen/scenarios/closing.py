@@ -297,6 +297,52 @@ def reset_idle_timeout_linger0(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+def reset_goodbye_after_close(ctx: Ctx, net: int) -> list[Expected]:
+    """A server that answers the client's close with last words (an IRC "ERROR :Closing
+    link", a TLS close_notify) and its own FIN; the client had close()d, so its kernel answers
+    those bytes with RST. No race: the server wrote because the connection was closing."""
+    name = "reset-goodbye-after-close.pcap"
+    server = [
+        *st.listen(),
+        st.accept(),
+        st.recv(100, "c"),
+        st.send(100, "c"),
+        st.recv_eof("c"),
+        st.send(31, "c"),
+        st.close("c"),
+    ]
+    client = [
+        *st.connect(f"10.{net}.0.2", PORT),
+        st.send(100),
+        st.recv(100),
+        st.sleep(1.5),
+        st.close(),
+    ]
+    run_pair(ctx, net, name, client, server)
+    return [
+        Expected(
+            name,
+            "the client close()s an idle connection after 1.5 s; the server answers the EOF with "
+            "31 B of last words and its FIN; the client's closed socket resets them",
+            "client",
+            {"server": "on EOF sends 31 B, then close()"},
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "reset",
+                    reset_by="client",
+                    counts=clean(resets=1),
+                    note="data reaching a close()d socket draws a RST (TcpExtTCPAbortOnData); the "
+                    "server wrote in answer to the FIN (its data ACKs it, its FIN follows): not a "
+                    "keep-alive race",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def reset_unread(ctx: Ctx, net: int) -> list[Expected]:
     name = "reset-server-close-unread.pcap"
     # The server reads only the first 100 B; 400 B more are left unread when it close()s.
