@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from needs import CORPUS, needs_corpus
 
 import pcapline
 from pcapline.model import FAILURE_FATES, FIN, RST, SYN
@@ -390,3 +391,60 @@ def _reused_4tuple_second_syn_lost(tmp_path: Path) -> pcapline.Analysis:
     out = tmp_path / "lost-second-syn.pcapng"
     rewrite(path, capture.frame != int(syns[1]), out)
     return pcapline.analyze(str(out))
+
+
+def _frames_until(path: Path, last_frame: int) -> np.ndarray:
+    return np.arange(1, read_capture(str(path)).frames + 1) <= last_frame
+
+
+def test_a_capture_stopped_at_a_fin_proves_no_half_close(tmp_path: Path) -> None:
+    """closed-client-first cut right after the client's FIN (frame 10): the server's FIN came
+    145 us later, so "the server had not sent its FIN" is not what the capture shows; it ended
+    before the server could answer. The full sample's half-closed connection (the capture
+    went on for seconds after the FIN) stays proven."""
+    path = SAMPLES / "closed-client-first.pcap"
+    out = tmp_path / "cut-at-fin.pcapng"
+    rewrite(path, _frames_until(path, 10), out)
+    row = pcapline.analyze(str(out)).connections.iloc[0]
+    assert (row.fate, row.confidence, list(row.caveats)) == (
+        "half_closed",
+        "unknown",
+        ["capture_ended_after_fin"],
+    )
+    full = pcapline.analyze(str(SAMPLES / "half-closed-client-shutdown.pcap")).connections
+    assert (full.fate.iloc[0], full.confidence.iloc[0]) == ("half_closed", "proven")
+
+
+def test_a_half_close_seen_from_one_side_is_unknown(tmp_path: Path) -> None:
+    """half-closed-client-shutdown with the client's frames only: the server's FIN, if it
+    came, would be in the direction the capture lacks."""
+    path = SAMPLES / "half-closed-client-shutdown.pcap"
+    tcp = pcapline.analyze(str(path)).segments
+    frames = np.arange(1, read_capture(str(path)).frames + 1)
+    out = tmp_path / "client-only.pcapng"
+    rewrite(path, _client_only(tcp, frames, np.zeros(len(frames))), out)
+    row = pcapline.analyze(str(out)).connections.iloc[0]
+    assert (row.fate, row.confidence, list(row.caveats)) == (
+        "half_closed",
+        "unknown",
+        ["one_sided"],
+    )
+
+
+@needs_corpus
+def test_an_absent_end_in_a_lossy_connection_is_not_proven() -> None:
+    """arkime/kafka.pcap: frame 5 ACKs 71 server bytes the capture never saw (the server's FIN
+    may be lost the same way), and the capture stops at the client's FIN (0 ms after it, a
+    141 ms round trip). zeek/erspan.pcap: open connections whose peers ACK bytes never seen."""
+    row = pcapline.analyze(str(CORPUS / "arkime" / "kafka.pcap")).connections.iloc[0]
+    assert (row.fate, row.confidence, list(row.caveats)) == (
+        "half_closed",
+        "unknown",
+        ["capture_lossy", "capture_ended_after_fin"],
+    )
+    rows = pcapline.analyze(str(CORPUS / "zeek" / "erspan.pcap")).connections
+    lossy_open = rows[rows.fate == "open"]
+    assert len(lossy_open) >= 3
+    assert {
+        (c, tuple(v)) for c, v in zip(lossy_open.confidence, lossy_open.caveats, strict=True)
+    } == {("likely", ("capture_lossy",))}

@@ -321,10 +321,45 @@ def half_closed(e: Evidence) -> Decision | None:
     fin = client_fin if client_fin is not None else server_fin
     if fin is None:
         return None
-    sure = _fin_seen(e)
+    sure = _weaker(_fin_seen(e), _end_absent(e))
+    if _ended_after_fin(e):
+        sure = _weaker(sure, (Confidence.UNKNOWN, ("capture_ended_after_fin",)))
     if e.seen.acks_filtered:  # the other side's FIN may have been bare, and filtered out
         sure = _weaker(sure, (Confidence.UNKNOWN, ("acks_filtered",)))
     return _sure(Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)), sure)
+
+
+def ended_within_a_round_trip(
+    fin_ns: np.ndarray, capture_end_ns: int, rtt_ms: np.ndarray
+) -> np.ndarray:
+    """Per connection: the capture ended less than its round trip (its handshake's, at the
+    capture point; NaN: unknown) after its first FIN, so the peer's answer to that FIN, its
+    own FIN among it, could not have been captured yet whatever the peer did."""
+    with np.errstate(invalid="ignore"):
+        ended: np.ndarray = (capture_end_ns - fin_ns) < rtt_ms * 1e6
+    return ended
+
+
+def _ended_after_fin(e: Evidence) -> bool:
+    """``ended_within_a_round_trip`` of one connection."""
+    fin_ns, rtt = e.close.first_fin_ns, e.handshake.rtt_ms
+    if fin_ns is None or rtt is None:
+        return False
+    return bool(ended_within_a_round_trip(np.array([fin_ns]), e.capture_end_ns, np.array([rtt]))[0])
+
+
+def _end_absent(e: Evidence) -> Sure:
+    """How sure the capture makes the absence of a FIN or RST ("half closed", "open"): not
+    at all where the direction that would carry it may not be in the capture (only one side
+    of the connection was captured, in a capture that lacks a direction of some connection),
+    and not quite where the capture point lost some of the connection's segments (it may be
+    one of them). The columnar twin for the connections no detector visited is
+    ``_fast_confidence``."""
+    if e.seen.one_direction and e.seen.one_sided_capture:
+        return Confidence.UNKNOWN, ("one_sided",)
+    if e.seen.lossy:
+        return Confidence.LIKELY, ("capture_lossy",)
+    return Confidence.PROVEN, ()
 
 
 def still_open(e: Evidence) -> Decision | None:
@@ -337,7 +372,7 @@ def still_open(e: Evidence) -> Decision | None:
         # a Linux client would have retried by now: it gave up, its answer was not
         # captured, or no socket sent it (a scanner's SYN).
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("lone_syn",))
-    return Decision(Fate.OPEN)
+    return _sure(Decision(Fate.OPEN), _end_absent(e))
 
 
 def lone_syn_overdue_on_linux(e: Evidence) -> bool:
@@ -541,7 +576,9 @@ def classify(
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
     quality = measure(facts, dropped=dropped, capture=capture)
-    confidence, caveats = _fast_confidence(fate, quality)
+    columnar = _columnar(facts)
+    ended_early = ended_within_a_round_trip(fast.first_fin_ns, facts.capture_end_ns, columnar.rtt_ms)
+    confidence, caveats = _fast_confidence(fate, quality, ended_early)
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
@@ -591,7 +628,7 @@ def classify(
         counts=counts,
         evidence=evidence,
         decisions=decisions,
-        columnar=_columnar(facts),
+        columnar=columnar,
         quality=quality,
         confidence=confidence,
         caveats=caveats,
@@ -600,7 +637,7 @@ def classify(
 
 
 def _fast_confidence(
-    fate: np.ndarray, quality: CaptureQuality
+    fate: np.ndarray, quality: CaptureQuality, ended_early: np.ndarray
 ) -> tuple[list[Confidence], list[tuple[str, ...]]]:
     """``still_open``'s and the FIN rules' confidence, columnar: a FIN on the wire is proven;
     "open" in a flag- or payload-filtered capture is unknown (the filter drops what would end
@@ -608,14 +645,26 @@ def _fast_confidence(
     n = len(fate)
     confidence = [Confidence.PROVEN] * n
     caveats: list[tuple[str, ...]] = [()] * n
+    # ``_end_absent``: an absent FIN or RST, in a connection captured one way or lossy
+    ending = (fate == Fate.OPEN) | (fate == Fate.HALF_CLOSED)
+    one_way = ending & np.asarray(quality.one_direction, dtype=bool) & quality.one_sided_capture
+    lossy = ending & ~one_way & np.asarray(quality.lossy, dtype=bool)
+    for i in np.flatnonzero(one_way).tolist():
+        confidence[i], caveats[i] = Confidence.UNKNOWN, ("one_sided",)
+    for i in np.flatnonzero(lossy).tolist():
+        confidence[i], caveats[i] = Confidence.LIKELY, ("capture_lossy",)
+    for i in np.flatnonzero((fate == Fate.HALF_CLOSED) & ended_early).tolist():
+        confidence[i] = Confidence.UNKNOWN
+        caveats[i] = (*caveats[i], "capture_ended_after_fin")
     unsure = np.zeros(n, dtype=bool)
     if quality.flag_filtered:
         unsure |= fate == Fate.OPEN
     elif quality.acks_filtered:
-        unsure |= (fate == Fate.OPEN) | (fate == Fate.HALF_CLOSED)
+        unsure |= ending
     filtered = "flag_filtered" if quality.flag_filtered else "acks_filtered"
     for i in np.flatnonzero(unsure).tolist():
-        confidence[i], caveats[i] = Confidence.UNKNOWN, (filtered,)
+        confidence[i] = Confidence.UNKNOWN
+        caveats[i] = (*caveats[i], filtered) if fate[i] == Fate.HALF_CLOSED else (filtered,)
     return confidence, caveats
 
 
@@ -812,6 +861,7 @@ class Healthy:
     closer: np.ndarray  # object: Side or None (detect.close.first_fins_and_closer)
     reset_by: np.ndarray  # object: None (no RST in an unvisited connection)
     evidence_frames: list[tuple[int, ...]]  # the FINs that decided it
+    first_fin_ns: np.ndarray  # int: when the first FIN was captured (-1: no FIN)
 
 
 def _healthy(facts: Facts) -> Healthy:
@@ -829,7 +879,16 @@ def _healthy(facts: Facts) -> Healthy:
         closer=closer,
         reset_by=np.full(n, None, dtype=object),
         evidence_frames=_fin_frames(client_fin, server_fin),
+        first_fin_ns=_first_fin_ns(facts, client_row, server_row),
     )
+
+
+def _first_fin_ns(facts: Facts, client_row: np.ndarray, server_row: np.ndarray) -> np.ndarray:
+    """Per connection: the time of its first FIN (``Close.first_fin_ns``), -1 without one."""
+    rows = np.where(client_row < 0, server_row, np.where(server_row < 0, client_row, 0))
+    rows = np.where((client_row >= 0) & (server_row >= 0), np.minimum(client_row, server_row), rows)
+    found: np.ndarray = np.where(rows >= 0, facts.time_ns[np.maximum(rows, 0)], -1)
+    return found
 
 
 def _fin_frames(client_fin: np.ndarray, server_fin: np.ndarray) -> list[tuple[int, ...]]:

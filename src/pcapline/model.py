@@ -319,6 +319,8 @@ class Decision:
 CAVEATS: dict[str, str] = {
     "capture_ended": "the capture ended before the sender's give-up could be seen",
     "capture_lossy": "the capture point lost segments (peers ACK bytes it never saw)",
+    "capture_ended_after_fin": "the capture ended less than a round trip after the FIN: the "
+    "peer's answer to it could not have been captured yet",
     "capture_dropped": "the capture's interface statistics report dropped packets",
     "flag_filtered": "the capture holds only SYN/FIN/RST segments: a flag filter would drop "
     "the ACKs and data that are missing",

@@ -156,6 +156,8 @@ class Close:
     injected_by_ttl: tuple[int, ...] = ()
     #: A FIN the capture point lost, inferred from the peer's ACK of it (``_unseen_fin``).
     unseen_fin: UnseenFin | None = None
+    #: When the first FIN was captured (ns; None: no FIN).
+    first_fin_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +233,14 @@ def detect(view: ConnView) -> Detection[Close]:
         injected_why=tuple(whys),
         injected_by_ttl=tuple(by_ttl),
         unseen_fin=unseen,
+        first_fin_ns=_first_fin_ns(view, client_fin, server_fin),
     )
     return Detection(tuple(events), report)
+
+
+def _first_fin_ns(view: ConnView, client_fin: int | None, server_fin: int | None) -> int | None:
+    fins = [row for row in (client_fin, server_fin) if row is not None]
+    return int(view.time_ns[min(fins)]) if fins else None
 
 
 def _unseen_fin(view: ConnView, *, client_missing: bool) -> UnseenFin | None:
