@@ -270,3 +270,21 @@ def test_a_rst_long_after_the_peers_last_segment_answers_nothing(
         assert "answered nothing captured" not in text and "capture lacks" not in text
     else:
         assert words in text
+
+
+@pytest.mark.parametrize("with_ack", [True, False])
+def test_a_connection_of_rsts_only_blames_no_application(with_ack: bool) -> None:
+    """A RST and nothing else of its 4-tuple (a capture begun just before it, backscatter):
+    it read "Reset by the client while established, proven. Check the application logs"."""
+    from pcapline.model import CAVEATS
+
+    c = Conversation()
+    c.rst(CLIENT, 1.0, with_ack=with_ack, seq=5000)
+    row = _row(c)
+    assert (row.fate, row.confidence, list(row.caveats)) == ("reset", "unknown", ["rst_only"])
+    assert row.explanation.startswith(
+        "Reset: a RST from the client (frame 1) is all the capture holds of this connection"
+    )
+    assert "application logs" not in row.explanation and "established" not in row.explanation
+    assert ("RFC 793 reset generation" in row.explanation) is (not with_ack)
+    assert "rst_only" in CAVEATS

@@ -282,6 +282,10 @@ def reset(e: Evidence) -> Decision | None:
     if r is None or r.state == "after both FINs":
         return None
     decision = Decision(Fate.RESET, reset_by=r.side, evidence_frames=(r.frame,))
+    if r.alone:
+        # A RST and nothing else of the connection: that one existed, in what state, and what
+        # the RST answered are not in the capture.
+        return _sure(decision, (Confidence.UNKNOWN, ("rst_only",)))
     if e.seen.acks_filtered and (r.idle_s is None or r.idle_s >= RTO_MIN_S):
         # A filter that kept only data drops the bare probes a timer sends before its RST
         # (keepalive, zero-window probes: no timer fires sooner than TCP_RTO_MIN): after
@@ -577,7 +581,9 @@ def classify(
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
     quality = measure(facts, dropped=dropped, capture=capture)
     columnar = _columnar(facts)
-    ended_early = ended_within_a_round_trip(fast.first_fin_ns, facts.capture_end_ns, columnar.rtt_ms)
+    ended_early = ended_within_a_round_trip(
+        fast.first_fin_ns, facts.capture_end_ns, columnar.rtt_ms
+    )
     confidence, caveats = _fast_confidence(fate, quality, ended_early)
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}

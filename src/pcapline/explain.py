@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from pcapline import explain_path
 from pcapline.delays import Delays, SlowSummary, SlowTag
-from pcapline.detect.close import ANSWER_WITHIN_S
+from pcapline.detect.close import ANSWER_WITHIN_S, Reset
 from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
@@ -593,6 +593,8 @@ def _rst_after_series(e: Evidence) -> str:
 def _reset(d: Decision, e: Evidence) -> Explanation:
     r = e.close.ending_reset
     assert r is not None
+    if r.alone:
+        return _reset_alone(r, e.close.resets)
     parts = [f"Reset by the {r.side} (frame {r.frame}) {_state_text(r.state)}"]
     gap = e.idle
     if gap is not None and gap.peer_rst_frame == r.frame:
@@ -686,6 +688,28 @@ def _injected_hints(e: Evidence, ending_frame: int) -> list[str]:
             "possibly a middlebox's"
         )
     return out
+
+
+def _reset_alone(r: Reset, resets: int) -> Explanation:
+    """A connection of RSTs only: nothing says what they ended, so no application is blamed."""
+    shape = (
+        " It carries no ACK bit: the answer of a host that had no socket for this 4-tuple "
+        "(RFC 793 reset generation) to a segment the capture does not hold."
+        if not r.has_ack
+        else ""
+    )
+    what = (
+        f"a RST from the {r.side} (frame {r.frame}) is"
+        if resets <= 1
+        else f"{resets:,} RSTs (the first from the {r.side}, frame {r.frame}) are"
+    )
+    return Explanation(
+        f"{what} all the capture holds of this connection",
+        "Reset",
+        ": what it ended or answered was not captured (the capture began just before it, a "
+        "filter kept RSTs only, or it answers traffic seen elsewhere: a scanner's probe, "
+        "spoofed segments)." + shape,
+    )
 
 
 def _state_text(state: str) -> str:

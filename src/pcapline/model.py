@@ -330,6 +330,8 @@ CAVEATS: dict[str, str] = {
     "peer_fin_inferred": "a FIN the capture does not hold is inferred from the other side's "
     "ACK of it (a one-sided capture, or a FIN the capture point lost)",
     "handshake_not_captured": "the connection's opening was not captured",
+    "rst_only": "a RST is all the capture holds of this connection: what it ended, or "
+    "answered, is not in the capture",
     "lone_syn": "one SYN, never retried although the retry was due: its answer or the "
     "application's close was not captured",
     "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "

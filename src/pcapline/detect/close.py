@@ -121,6 +121,9 @@ class Reset:
     #: after those bytes: the peer wrote its last words and closed (it answered the close: a
     #: goodbye message, a TLS close_notify), sent before the RST could reach it.
     late_then_fin: bool = False
+    #: Every captured segment of the connection is a RST: what it ended (or answered) is not
+    #: in the capture (a capture begun just before it, backscatter, a scanner's answer).
+    alone: bool = False
     idle_before_fin_s: float | None = None  # quiet time before the sender's FIN
 
 
@@ -512,6 +515,7 @@ def _describe(
         late_crossed_fin=crossed,
         late_is_fin=late_row is not None and int(view.seg_len[late_row]) == 0,
         late_then_fin=late_row is not None and _then_fin(view, late_row),
+        alone=bool(view.rst.all()),
         idle_before_fin_s=idle_fin,
     )
 
