@@ -288,3 +288,18 @@ def test_a_connection_of_rsts_only_blames_no_application(with_ack: bool) -> None
     assert "application logs" not in row.explanation and "established" not in row.explanation
     assert ("RFC 793 reset generation" in row.explanation) is (not with_ack)
     assert "rst_only" in CAVEATS
+
+
+def test_a_client_reset_before_any_data_names_scans_and_health_checks() -> None:
+    """Connect, send nothing, reset (real kernel: a TCP health check closing with SO_LINGER
+    {1, 0}, as nmap -sT does): it read only "check the application logs". An abort after data
+    (reset-client-linger0) is not told so."""
+    import pcapline
+
+    checks = pcapline.analyze(str(SAMPLES / "connect-checks-at-server.pcap")).connections
+    resets = checks[checks.fate == "reset"]
+    assert len(resets) >= 3
+    for text in resets.explanation:
+        assert "neither side having sent data: a connect scan (nmap -sT) or a TCP health" in text
+    other = pcapline.analyze(str(SAMPLES / "reset-client-linger0.pcap")).connections
+    assert "neither side having sent data" not in other.explanation.iloc[0]

@@ -647,6 +647,16 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             f"TcpExtTCPAbortOnData); the {peer}'s application wrote after the {r.side} closed "
             "(idle/close timeout race, or the protocol did not expect more data)"
         )
+    elif r.side is Side.CLIENT and r.state == "established" and r.no_data_before and r.has_ack:
+        after = (
+            "" if r.idle_s is None else " at once" if r.idle_s < 0.001 else f" {_s(r.idle_s)} later"
+        )
+        why.append(
+            f"the client connected and reset the connection{after}, neither side having sent "
+            "data: a connect scan (nmap -sT) or a TCP health check closes this way (a load "
+            "balancer's check with SO_LINGER {1, 0}), or the client's application gave up "
+            "before writing"
+        )
     elif not r.answers_peer and r.idle_s is not None and r.idle_s >= ANSWER_WITHIN_S:
         # A RST answers a segment at once; one long after the last segment answered nothing
         # the capture holds. A live socket's own RST carries ACK (tcp_send_active_reset).

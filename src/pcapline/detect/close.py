@@ -124,6 +124,8 @@ class Reset:
     #: Every captured segment of the connection is a RST: what it ended (or answered) is not
     #: in the capture (a capture begun just before it, backscatter, a scanner's answer).
     alone: bool = False
+    #: Neither side had sent data before the RST.
+    no_data_before: bool = False
     idle_before_fin_s: float | None = None  # quiet time before the sender's FIN
 
 
@@ -516,6 +518,7 @@ def _describe(
         late_is_fin=late_row is not None and int(view.seg_len[late_row]) == 0,
         late_then_fin=late_row is not None and _then_fin(view, late_row),
         alone=bool(view.rst.all()),
+        no_data_before=peer_data < 0 and own_data < 0,
         idle_before_fin_s=idle_fin,
     )
 
