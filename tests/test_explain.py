@@ -303,3 +303,24 @@ def test_a_client_reset_before_any_data_names_scans_and_health_checks() -> None:
         assert "neither side having sent data: a connect scan (nmap -sT) or a TCP health" in text
     other = pcapline.analyze(str(SAMPLES / "reset-client-linger0.pcap")).connections
     assert "neither side having sent data" not in other.explanation.iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("times", "confidence", "caveats", "give_up_s"),
+    [
+        # crafted SYNs (zeek tcp/option-sack.pcap): the gaps shrink, no SYN timer does that
+        ((0.0, 6.45, 9.29, 12.1), "unknown", ["capture_ended", "irregular_retries"], None),
+        # Linux doubling from 1 s, cut by the end of the capture: a backoff's shape
+        ((0.0, 1.0, 3.0, 7.0), "likely", ["capture_ended"], 15.0),
+    ],
+)
+def test_syn_retries_with_no_timers_shape_predict_no_give_up(
+    times: tuple[float, ...], confidence: str, caveats: list[str], give_up_s: float | None
+) -> None:
+    c = Conversation()
+    for t in times:
+        c.syn(t)
+    row = _row(c, Conversation(conn=1).syn(times[-1] + 0.5))
+    assert (row.fate, row.confidence, list(row.caveats)) == ("connect_timeout", confidence, caveats)
+    assert row.inferred["syn"]["give_up_s"] == give_up_s
+    assert ("would give up at about" in row.explanation) is (give_up_s is not None)

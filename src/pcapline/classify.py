@@ -137,6 +137,10 @@ def connect_timeout(e: Evidence) -> Decision | None:
             # retried although the retry was due was answered (a RST the capture did not
             # hold) or closed by its application; the wire cannot tell which.
             sure = _weaker(sure, (Confidence.UNKNOWN, ("lone_syn",)))
+        if not h.syn.schedule.regular and not h.syn.gave_up:
+            # Gaps no SYN timer makes (shrinking, uneven): an application or a tool sent
+            # these SYNs, or the capture missed some; when they would stop is not known.
+            sure = _weaker(sure, (Confidence.UNKNOWN, ("irregular_retries",)))
         if e.seen.one_sided_capture:
             # The capture holds one direction of other connections: the answers to these
             # SYNs (a SYN+ACK, a RST) may be in the direction it did not keep.

@@ -332,6 +332,9 @@ CAVEATS: dict[str, str] = {
     "handshake_not_captured": "the connection's opening was not captured",
     "rst_only": "a RST is all the capture holds of this connection: what it ended, or "
     "answered, is not in the capture",
+    "irregular_retries": "the retries' gaps follow no kernel timer (they shrink or jump): "
+    "an application or tool sent them, or the capture missed some; when they would stop is "
+    "not known",
     "lone_syn": "one SYN, never retried although the retry was due: its answer or the "
     "application's close was not captured",
     "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "

@@ -36,6 +36,10 @@ class Schedule:
         int  # how many leading gaps equal the first one (1 when the series doubles at once)
     )
     next_gap_s: float | None  # the gap the pattern predicts after the last retry
+    #: The gaps follow a timer's pattern (doubling, linear, or linear then doubling); False:
+    #: "irregular" (gaps that shrink or jump: no kernel timer sends those, or the capture
+    #: missed transmissions), so no give-up moment is predicted from them.
+    regular: bool = True
 
 
 def _doubles(prev: float, gap: float) -> bool:
@@ -78,7 +82,7 @@ def name_schedule(gaps: list[float], *, syn: bool = False) -> Schedule:
         # Still in the linear part: the next gap is the same or the first doubled one.
         origin = " (Linux 6.5+ tcp_syn_linear_timeouts, or macOS)" if syn else ""
         return Schedule(f"linear: every {_round(first)} s{origin}", False, linear, 2 * first)
-    return Schedule("irregular", False, linear, max(gaps))
+    return Schedule("irregular", False, linear, max(gaps), regular=False)
 
 
 def _round(seconds: float) -> str:

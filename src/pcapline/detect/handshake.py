@@ -532,7 +532,7 @@ def _series(
         # The kernel aborts when the timer after the last retry fires (ETIMEDOUT), whether or
         # not the capture lasted that long; "gave up" is only claimed when the capture went
         # on past the retry the pattern predicts and none came.
-        if schedule.next_gap_s is not None and not cut_short:
+        if schedule.next_gap_s is not None and schedule.regular and not cut_short:
             give_up_after = times[-1] + schedule.next_gap_s
         first_rto = MAX_INITIAL_SYN_RTO_S if syn else INITIAL_SYNACK_RTO_S
         due = schedule.next_gap_s if schedule.next_gap_s is not None else first_rto
