@@ -123,3 +123,14 @@ def test_a_request_that_crossed_the_fin_is_a_keepalive_race_unless_a_fin_follows
 
     assert cause(with_fin=False) == "keepalive_race"
     assert cause(with_fin=True) is None
+
+
+@needs_corpus
+def test_a_routers_no_route_points_at_its_routes_first() -> None:
+    """arkime/ospf.pcap: ICMPv6 "no route to destination" (code 0) from 2001:bef::2 answers the
+    SYN; it read "check the REJECT rules" first, where a routing table is the usual source."""
+    v = pcapline.analyze(str(CORPUS / "arkime" / "ospf.pcap")).verdicts[0]
+    assert (v.fate, v.cause) == ("refused", "icmp_reject")
+    text = v.explanation.text
+    assert "A router had no route to the server's network" in text
+    assert text.index("Check: the routes at 2001:bef::2") < text.index("REJECT rules")

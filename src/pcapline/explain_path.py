@@ -136,6 +136,16 @@ def _icmp_reject(d: Decision, e: Evidence, story: Explanation) -> Explanation:
         "'icmpx'; iptables -S: REJECT --reject-with), and the route to the server "
         "(traceroute -T -p <port>)."
     )
+    if error.kind == "net_unreachable" and not error.from_peer:
+        # A router's "no route" (ICMP code 0; ICMPv6 "no route to destination"): a routing
+        # table without the server's network is the usual source, a reject rule the other.
+        who = "A router had no route to the server's network, or a firewall rejected it so"
+        check = (
+            f"Check: the routes at {error.sender} (ip route get <server address>: "
+            "'unreachable', a blackhole, or no route at all), then its REJECT rules ('reject "
+            "with icmp net-unreachable' / 'icmpv6 no-route'), and the route to the server "
+            "(traceroute -T -p <port>)."
+        )
     if error.from_peer and error.kind in _ABOUT_THE_HOST:
         who = "That address rejected the connection or could not reach the host behind it"
         check = (
