@@ -324,3 +324,22 @@ def test_syn_retries_with_no_timers_shape_predict_no_give_up(
     assert (row.fate, row.confidence, list(row.caveats)) == ("connect_timeout", confidence, caveats)
     assert row.inferred["syn"]["give_up_s"] == give_up_s
     assert ("would give up at about" in row.explanation) is (give_up_s is not None)
+
+
+def test_data_unanswered_after_the_peers_fin_says_a_host_would_have_answered() -> None:
+    """The client's FIN, then the server's last data retransmitted with backoff and never
+    answered (zeek tls/xmpp-dialback-starttls, pppoe-over-qinq): a peer answers data after its
+    FIN (ACK or RST), so the silence is its host gone or the path dropping the flow."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).data(SERVER, 0.02, 100).fin(CLIENT, 0.5)
+    c.ack(SERVER, 0.5005)
+    seq = c.nxt(SERVER)
+    t = 0.6
+    for gap in (0.0, 0.3, 0.6, 1.2, 2.4):
+        t += gap
+        c.data(SERVER, t, 31, seq=seq)
+    row = _row(c, Conversation(conn=1).syn(t + 3.0))
+    assert row.fate == "retransmit_timeout"
+    assert "The client had sent its FIN before (frame 6)" in row.explanation
+    assert "a host answers data, with an ACK or a RST: none came" in row.explanation
+    assert "The peer or the path is gone" not in row.explanation

@@ -553,11 +553,27 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
         if s.acks_unseen
         else "never acknowledged"
     )
+    peer = s.side.other
+    peer_fin = e.close.client_fin_frame if peer is Side.CLIENT else e.close.server_fin_frame
+    if peer_fin is not None and s.frames and peer_fin < s.frames[0] and not s.acks_unseen:
+        # After its FIN a peer still answers data: with an ACK when half closed, with a RST
+        # when closed (TcpExtTCPAbortOnData) or without a socket (tcp_v4_send_reset). Its
+        # silence is not its stack speaking.
+        gone = (
+            f" The {peer} had sent its FIN before (frame {peer_fin}); half closed (shutdown) or "
+            "closed, or with no socket left at all, a host answers data, with an ACK or a "
+            "RST: none came, so the "
+            f"{peer} host is gone, or something on the path drops what is sent to it (a "
+            "firewall or NAT whose state for the flow ended with the FIN or timed out since: "
+            "conntrack keeps a closing flow minutes, not days)."
+        )
+    else:
+        gone = " The peer or the path is gone (blackhole, dead host, firewall state lost)."
     return Explanation(
         f"the {s.side} sent the same {what} {len(s.frames)} times{probe}, "
         f"RTO gaps {gaps} ({shape}), {unacked}",
         "Retransmission timeout",
-        f"; {end}.{uto} The peer or the path is gone (blackhole, dead host, firewall state lost).",
+        f"; {end}.{uto}{gone}",
         "Check: ss -o (on timer), nstat TcpExtTCPAbortOnTimeout, the route/firewall between the "
         "hosts.",
     )
