@@ -463,3 +463,18 @@ def test_thin_linear_timeouts_keep_every_step() -> None:
     c, _ = _resent((0.21, 0.21, 0.21, 0.21))
     s = _run(c).inferred.last_series
     assert [round(g, 2) for g in s.gaps] == [0.21] * 4
+
+
+def test_a_copy_stamped_before_its_original_times_no_timer() -> None:
+    """The same bytes captured again with an earlier timestamp (captures joined, a clock
+    step back): it read "-1381533734993065 us after the original, sooner than the 200 ms
+    minimum RTO: loss recovery" (tcpdump of10_inv_OFPST_FLOW.pcap)."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 2.0, 100)
+    c.data(CLIENT, 5.0, 100, seq=c.nxt(CLIENT) - 100)
+    rows = segments(c)
+    rows["time_ns"] = rows["time_ns"].to_numpy()[[0, 1, 2, 4, 3]]  # the copy stamped earlier
+    events = detect(conn_view(compute_facts(rows), 0)).events
+    resent = [e for e in events if e.frame == 5]
+    assert [e.kind for e in resent] == [EventKind.RETRANSMIT_UNKNOWN]
+    assert resent[0].note.startswith("stamped 3 s before the earlier copy: the capture's clock")

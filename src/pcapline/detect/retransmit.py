@@ -51,6 +51,7 @@ from pcapline.facts import (
     peer_max_before,
     running_max_before,
 )
+from pcapline.fmt import seconds
 from pcapline.model import EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -369,6 +370,7 @@ def _latest_cover(
 #: What ``_judged`` can find a retransmission to be (``_KIND_OF``: its event kind).
 _SPURIOUS, _SACKED_PROBE, _FIN, _ON_DUPACKS, _EARLY_PROBE, _NO_COPY, _CLOCKED, _TOO_LATE = range(8)
 _TIMEOUT = 8
+_CLOCK_BACK = 9
 _KIND_OF = (
     EventKind.SPURIOUS_RETRANSMIT,
     EventKind.SPURIOUS_RETRANSMIT,
@@ -379,6 +381,7 @@ _KIND_OF = (
     EventKind.FAST_RETRANSMIT,
     EventKind.RETRANSMIT_UNKNOWN,
     EventKind.RETRANSMIT,
+    EventKind.RETRANSMIT_UNKNOWN,
 )
 
 
@@ -409,6 +412,9 @@ def _judged(
         (_SACKED_PROBE, already_sacked),
         (_FIN, fin_only),
         (_ON_DUPACKS, candidate & ((dupacks >= 2) | sacked)),
+        # Stamped before the copy it repeats: the capture's clock stepped back (captures
+        # joined, a clock step), so the gap times no timer.
+        (_CLOCK_BACK, gap < 0),
         # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
         # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
         (_EARLY_PROBE, gap < RTO_FLOOR_S),
@@ -493,6 +499,12 @@ def _note(
             f"sent {_short(since_adv)} after the peer's ACK advanced snd.una: the "
             "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
             "recovery), not the timer"
+        )
+    if what == _CLOCK_BACK:
+        return (
+            f"stamped {_short(-gap) if -gap < 1 else seconds(-gap)} before the earlier copy: "
+            "the capture's clock stepped back "
+            "(captures joined, a clock step), so no timer can be read from the gap"
         )
     assert what == _TOO_LATE, what
     return (
