@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from builders.captures import CAPTURES
 from builders.conversation import CLIENT, SERVER, Conversation
 from builders.segments import segments
@@ -260,3 +261,29 @@ def test_a_reply_to_a_server_greeting_is_not_judged() -> None:
     c.data(SERVER, 0.01, 50).ack(CLIENT, 0.02).data(CLIENT, 0.03, 20).ack(SERVER, 0.04)
     c.fin(CLIENT, 5.0)
     assert _run(c).inferred.waited is None
+
+
+@pytest.mark.parametrize(
+    ("rst_ttl", "hinted"),
+    [(251, True), (52, False), (53, False)],
+)
+def test_a_rst_with_the_ttl_of_a_handshake_a_box_answered_is_a_hint(
+    rst_ttl: int, hinted: bool
+) -> None:
+    """A SYN proxy completes the handshake in the client's name (its SYN and ACK: TTL 251),
+    then splices the client's data (TTL 52) (zeek ldap/simpleauth-diff-port.pcap). The box's
+    idle-timeout RST has 251: inside the side's whole range 52-251, it was missed."""
+    c = Conversation().syn(0.0, ttl=251).synack(0.0005).ack(CLIENT, 0.002, ttl=251)
+    for k in range(3):
+        c.data(CLIENT, 0.01 + k * 0.01, 50, ttl=52)
+        c.ack(SERVER, 0.015 + k * 0.01)
+    c.rst(CLIENT, 181.0, ttl=rst_ttl)
+    notes = _hint(c)
+    if hinted:
+        assert notes == [
+            "TTL 251, the sender's data packets have 52; 251 is on its packets without data "
+            "only: a box answered the handshake in its name (a SYN proxy, a firewall or load "
+            "balancer that splices the flow)"
+        ]
+    else:
+        assert notes == []

@@ -882,6 +882,9 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _
     if ttl < lo - slack or ttl > hi + slack:
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
+    proxied = _handshake_box_ttl(view, i, side, ttl)
+    if proxied:
+        return proxied
     if own.fin_before[i] or own.rst_before[i] or not view.ack[i]:
         # A RST without ACK, or after the sender's own FIN or RST, comes from the stack's
         # stateless path (tcp_v4_send_reset on the per-namespace control socket: no socket
@@ -900,6 +903,29 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _
     if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
         return f"IP ID {int(view.ip_id[i])} far from the sender's previous {previous}"
     return ""
+
+
+def _handshake_box_ttl(view: ConnView, i: int, side: bool, ttl: int) -> str:
+    """A side whose packets come with two TTLs: its data with one, some packets without data
+    (its handshake) with another. One host starts all its packets with one TTL, so another box
+    answered part of the connection in its name: a SYN proxy, a firewall or load balancer
+    that completes the handshake itself and then splices the flow. A RST with that box's TTL,
+    unlike every data packet's, is the box's (an idle timeout, a policy), not the host's."""
+    mine = (view.from_client == side) & ~view.rst & ~view.is_dup
+    data = mine & (view.seg_len > 0)
+    if not data.any():
+        return ""
+    low, high = int(view.ttl[data].min()), int(view.ttl[data].max())
+    if low - TTL_SLACK <= ttl <= high + TTL_SLACK:
+        return ""
+    if not (mine & (view.seg_len == 0) & (view.ttl == ttl)).any():
+        return ""
+    data_ttl = str(low) if low == high else f"{low}-{high}"
+    return (
+        f"{TTL_WHY}{ttl}, the sender's data packets have {data_ttl}; {ttl} is on its packets "
+        "without data only: a box answered the handshake in its name (a SYN proxy, a "
+        "firewall or load balancer that splices the flow)"
+    )
 
 
 def screen(facts: Facts) -> np.ndarray:
