@@ -324,6 +324,9 @@ def check_capture(cap: dict[str, Any]) -> None:
             _expect(bool(frames) == (quality["lossy_connections"] > 0), w, f"quality.{key}")
         elif key in QUALITY_NULLABLE and quality[key] is None:
             pass
+        elif key == "clocks_apart_ms":  # milliseconds, past one clock's 1 ms jitter
+            value = quality[key]
+            _expect(isinstance(value, int | float) and value > 1, w, f"quality.{key}")
         else:
             _expect(_is_int(quality[key]) and quality[key] >= 0, w, f"quality.{key}")
 

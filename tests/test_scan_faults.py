@@ -174,6 +174,41 @@ def test_ctrl_c_stops_at_once_without_traceback(slow_folder: Path) -> None:
     assert _group_gone(process.pid, within=15)  # no worker outlived the scan (zombies reaped)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stopped_memory_bounded_scan_removes_its_workers_spill_folders(
+    slow_folder: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """Ctrl-C, SIGTERM or SIGHUP to the group of ``scan --memory-bounded``: its workers die
+    mid-capture and cannot remove their spill folders (~150 MB for a large capture); they
+    stayed until the next run's sweep (8 runs of 8). SIGHUP also killed the resource tracker,
+    whose relaunch printed a warning and tracebacks after the one line."""
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "pcapline", "scan", str(slow_folder), "--workers", "2"),
+            *("--memory-bounded", "--spill-dir", str(spill)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        preexec_fn=foreground_job,
+    )
+    deadline = time.monotonic() + 30
+    while not list(spill.glob("pcapline-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(spill.glob("pcapline-*")), "no worker made its spill folder"
+    time.sleep(0.5)
+    os.killpg(process.pid, signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum
+    words = "interrupted" if signum == signal.SIGINT else f"terminated ({signum.name})"
+    assert err.strip() == f"pcapline: error: {words}"
+    assert list(spill.iterdir()) == []
+    assert _group_gone(process.pid, within=15)
+
+
 def test_a_scan_killed_outright_leaves_no_process_behind(slow_folder: Path, tmp_path: Path) -> None:
     """kill -9 of the scan alone (the OOM killer, a CI job's timeout). Its workers are the
     fork server's children, and the server lives while they do: they waited forever for a

@@ -43,7 +43,7 @@ from pcapline.model import (
 )
 from pcapline.startup import guard_end, guard_start, release_held
 from pcapline.stdio import reopen_closed
-from pcapline.workers import TERMINATING_SIGNALS, Terminated, stop_on_termination
+from pcapline.workers import TERMINATING_SIGNALS, Terminated, kill_children, stop_on_termination
 
 if TYPE_CHECKING:
     from click.decorators import FC
@@ -1504,6 +1504,10 @@ def _leave(status: int) -> NoReturn:
         sys.stderr.flush()
     except (OSError, ValueError):
         sys.exit(status)
+    if status in EXIT_STOPPED:
+        # multiprocessing's exit handler joins its children, and a scan worker an interrupted
+        # pool left idle waits for this process to end first: each waited for the other.
+        kill_children()
     atexit._run_exitfuncs()
     with contextlib.suppress(OSError, ValueError):  # what an exit handler printed
         sys.stdout.flush()

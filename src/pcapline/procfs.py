@@ -12,3 +12,16 @@ def stat_fields(pid: int | str) -> list[bytes]:
     with open(f"/proc/{pid}/stat", "rb") as stat:
         text = stat.read()
     return text[text.rfind(b")") + 2 :].split()
+
+
+#: ``/proc/PID/stat``'s flag of a process on its way out (the kernel's PF_EXITING).
+PF_EXITING = 0x4
+
+
+def finished(fields: list[bytes]) -> bool:
+    """Is the process of these ``stat_fields`` done: a zombie waiting to be reaped (its
+    parent gone, it waits for init), dead, or on its way out? It runs no more code."""
+    try:
+        return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
+    except (IndexError, ValueError):
+        return False

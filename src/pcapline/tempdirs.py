@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
-from pcapline.procfs import stat_fields
+from pcapline.procfs import finished, stat_fields
 
 #: Names of the folders pcapline makes (``tempfile.mkdtemp`` prefixes: ``pcapline-``,
 #: ``pcapline-results-``, ``pcapline-spill-``): only these are ever swept.
@@ -66,10 +66,14 @@ class Swept:
 
 
 def _start_ticks(pid: int | str) -> int | None:
-    """The process's start time (/proc/PID/stat field 22), None when there is no such process."""
+    """The process's start time (/proc/PID/stat field 22), None when there is no such process
+    or it is finished (a zombie: a worker killed with its fork server waits for init to reap
+    it, and its folder is as orphaned as if it were gone)."""
     try:
         fields = stat_fields(pid)
     except OSError:
+        return None
+    if finished(fields):
         return None
     try:
         return int(fields[19])

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from types import FrameType
 
-from pcapline.procfs import stat_fields
+from pcapline.procfs import finished, stat_fields
 
 __all__ = [
     "TERMINATING_SIGNALS",
@@ -37,6 +37,7 @@ __all__ = [
     "Terminated",
     "die_with_parent",
     "forked_pool",
+    "kill_children",
     "served_worker_init",
     "signals_deferred",
     "stop_on_termination",
@@ -200,10 +201,6 @@ class Holding:
             time.sleep(0.01)  # waiting for the kernel to finish the dead worker's exit
 
 
-#: ``/proc/PID/stat``'s flag of a process on its way out (the kernel's PF_EXITING).
-_PF_EXITING = 0x4
-
-
 def _running(pid: int) -> bool:
     """Is process ``pid`` alive: not gone, not exiting, not a zombie waiting to be reaped
     (``/proc``; without it, whatever a signal 0 says)?"""
@@ -217,12 +214,11 @@ def _running(pid: int) -> bool:
         return True
     try:
         fields = stat_fields(pid)
-        state, flags = fields[0], int(fields[6])
     except FileNotFoundError:
         return False
-    except (OSError, IndexError, ValueError):
+    except OSError:
         return True  # cannot tell: not blamed
-    return state not in (b"Z", b"X") and not flags & _PF_EXITING
+    return not finished(fields)
 
 
 @contextlib.contextmanager
@@ -276,6 +272,23 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
     # descriptor" after its one error line.
     if manager is not None:
         manager.join(timeout=5)
+
+
+def kill_children() -> None:
+    """Kill every process this one started with multiprocessing that is still there, and
+    reap them: after Ctrl-C, SIGTERM or SIGHUP nobody waits for their work. A pool's workers
+    are stopped by ``stop_pool``, but one an interrupted pool was starting can escape it
+    (about 1 ``scan`` in 5 left one idle, found by the exit handler's join, which then
+    waited for ever on a worker waiting for the command to end)."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            child.kill()
+    for child in children:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            child.join(timeout=2)
 
 
 def _quiet(thread: threading.Thread) -> None:

@@ -31,11 +31,18 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pcapline import tempdirs
 from pcapline.engine import PartitionLost, default_jobs
 from pcapline.errors import PcaplineError, UsageError, one_line
 from pcapline.fmt import utf8_text
 from pcapline.model import FAILURE_FATES, Fate, SlowTag
-from pcapline.workers import served_worker_init, signals_deferred, stop_pool
+from pcapline.workers import (
+    TERMINATING_SIGNALS,
+    kill_children,
+    served_worker_init,
+    signals_deferred,
+    stop_pool,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -456,11 +463,19 @@ def run(
         if available is not None:
             share = available if inline else available // pool
             task = functools.partial(task, memory_budget=share)
-        results = (
-            _run_inline(paths, on_result, task)
-            if inline
-            else _run_pool(paths, pool, on_result, task)
-        )
+        try:
+            results = (
+                _run_inline(paths, on_result, task)
+                if inline
+                else _run_pool(paths, pool, on_result, task)
+            )
+        except BaseException:
+            # A worker killed mid-capture (Ctrl-C, SIGTERM: the pool stops them at once)
+            # cannot remove its memory-bounded spill folder, hundreds of MB: every worker
+            # is stopped, then those folders go now, not at the next run's sweep.
+            kill_children()
+            tempdirs.sweep(spill_dir)
+            raise
     return sorted(results, key=lambda s: s.path)
 
 
@@ -596,26 +611,42 @@ def _start_resource_tracker_without_leak_warnings() -> None:
 
     sys.warnoptions.append(TRACKER_QUIET)
     try:
-        resource_tracker.ensure_running()
+        # Deaf to SIGHUP too (it ignores SIGINT and SIGTERM itself): a closed terminal's
+        # SIGHUP reaches the whole process group, and a tracker it killed was relaunched by
+        # the scan's exit, which then printed its warning and tracebacks (KeyError: the new
+        # tracker never knew the semaphores unregistered). It ends when the scan does.
+        with _deaf(signal.SIGHUP):
+            resource_tracker.ensure_running()
     finally:
         sys.warnoptions.remove(TRACKER_QUIET)
 
 
-def _start_forkserver_deaf_to_ctrl_c() -> None:
-    """Start the fork server with SIGINT ignored (inherited across its exec): Ctrl-C reaches
-    the whole process group, and a server still importing the pipeline would print a
-    traceback. The scan itself stops the workers on Ctrl-C (``stop_pool``)."""
-    from multiprocessing import forkserver
-
+@contextlib.contextmanager
+def _deaf(*signals: signal.Signals) -> Iterator[None]:
+    """``signals`` ignored while a helper process is started in the block (its exec keeps
+    an ignored disposition); nothing changed outside the main thread, whose signals the
+    caller owns."""
     try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: the caller owns signals
-        forkserver.ensure_running()
+        previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signals}
+    except ValueError:  # not the main thread
+        yield
         return
     try:
-        forkserver.ensure_running()
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start the fork server with SIGINT, SIGTERM and SIGHUP ignored (inherited across its
+    exec): each reaches the whole process group, and a server still importing the pipeline
+    would print a traceback. The scan itself stops the workers (``stop_pool``,
+    ``kill_children``); the server ends with the scan (its pipe closes)."""
+    from multiprocessing import forkserver
+
+    with _deaf(signal.SIGINT, *TERMINATING_SIGNALS):
+        forkserver.ensure_running()
 
 
 def _run_alone(
