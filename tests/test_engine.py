@@ -13,6 +13,7 @@ import io
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -459,6 +460,48 @@ def test_a_malformed_scheduler_address_is_one_error_line(
         "pcapline: error: cannot reach the Dask scheduler at tcp://host:notaport: invalid "
         "literal for int() with base 10: 'notaport'\n"
     )
+
+
+@pytest.mark.parametrize("scheme", ["tls", "ucx"])
+def test_a_scheduler_scheme_other_than_tcp_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], scheme: str
+) -> None:
+    """tls:// (certificates pcapline is not given) and ucx:// (a package it does not install)
+    failed inside Dask: an internal error, exit 3."""
+    pytest.importorskip("distributed")
+    path = str(SAMPLES / "closed-client-first.pcap")
+    assert run(["analyze", path, "--scheduler", f"{scheme}://127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err == (
+        f"pcapline: error: --scheduler {scheme}://127.0.0.1:1: pcapline connects to Dask "
+        "schedulers over tcp:// only (e.g. tcp://host:8786)\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["analyze", "scan"])
+def test_a_port_that_accepts_but_is_no_scheduler_is_given_up_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A web server, or a service that accepts and says nothing, on the --scheduler port:
+    Dask's client waited for its first answer for ever (its timeout covers the connection)."""
+    import socket
+
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(engine, "SCHEDULER_CONNECT_TIMEOUT_S", 0.5)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        started = time.monotonic()
+        assert (
+            run([command, str(SAMPLES / "closed-client-first.pcap"), "--scheduler", address]) == 2
+        )
+        took = time.monotonic() - started
+    assert capsys.readouterr().err == (
+        f"pcapline: error: cannot reach the Dask scheduler at {address}: it accepted the "
+        "connection but gave no Dask answer within 1 s (a Dask scheduler listens on port "
+        "8786 unless told otherwise)\n"
+    )
+    assert took < 30, took
 
 
 @pytest.mark.parametrize("command", ["analyze", "scan", "report", "timeline"])

@@ -46,6 +46,7 @@ import enum
 import os
 import shutil
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -455,14 +456,28 @@ def dask_client(address: str) -> Any:
         raise UsageError(
             "--scheduler needs Dask's distributed package: pip install 'pcapline[dask]'"
         ) from exc
+    scheme = address.split("://", 1)[0] if "://" in address else "tcp"
+    if scheme != "tcp":
+        # distributed's tls:// needs certificates pcapline is not given, and ucx:// a
+        # package it does not install: either failed deep inside Dask (an internal error).
+        raise UsageError(
+            f"--scheduler {address}: pcapline connects to Dask schedulers over tcp:// only "
+            "(e.g. tcp://host:8786)"
+        )
     started = 0
     while True:
         started += 1
         try:
-            return Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+            return _client_within(Client, address, SCHEDULER_CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
             raise UsageError(
                 f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}"
+            ) from exc
+        except MemoryError as exc:
+            # A peer that is no Dask scheduler can announce a message of any size.
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {address}: what answered there is not a "
+                "Dask scheduler"
             ) from exc
         except AssertionError as exc:
             # distributed's LoopRunner asserts its event-loop thread started within 10 s;
@@ -476,6 +491,35 @@ def dask_client(address: str) -> Any:
 
 #: How many times a Dask client is started before its start is given up on.
 DASK_CLIENT_STARTS = 2
+
+
+def _client_within(client: Callable[..., Any], address: str, timeout: float) -> Any:
+    """``client(address, timeout=timeout)``, given up on past twice that: Dask's timeout
+    covers the connection, not the first answer, and a port that accepts but answers nothing
+    Dask can read (a web server, a silent service) kept ``--scheduler`` waiting for ever. The
+    client is started in a thread of its own, left behind (a daemon) when it overruns."""
+    from pcapline.errors import UsageError
+
+    box: dict[str, Any] = {}
+
+    def start() -> None:
+        try:
+            box["client"] = client(address, timeout=timeout)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=start, name="pcapline-dask-connect", daemon=True)
+    thread.start()
+    thread.join(2 * timeout)
+    if thread.is_alive():
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {address}: it accepted the connection but "
+            f"gave no Dask answer within {2 * timeout:g} s (a Dask scheduler listens on port "
+            "8786 unless told otherwise)"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["client"]
 
 
 def dask_submit(client: Any, function: Callable[..., Any], *args: Any) -> Any:
