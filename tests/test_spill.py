@@ -613,3 +613,43 @@ def test_a_partition_file_reads_back_block_after_block_or_not_at_all(tmp_path: P
         f.write(struct.pack("<q", -1))  # a block of no rows: a damaged file
     with pytest.raises(ValueError, match="a block of -1 rows"):
         files.read(0)
+
+
+def test_a_compressed_source_is_partitioned_by_what_it_decompresses_to(
+    tmp_path, capture_file: Path
+) -> None:
+    """A compressed capture's partitions were counted from its compressed size before it was
+    read (a 14 MB gzip held 4 GiB): once it is on disk, ``recount`` of its real size raises
+    them. A plain file's size was known, so its count stands."""
+    asked: list[int] = []
+
+    def recount(size: int) -> int:
+        asked.append(size)
+        return 4
+
+    packed = tmp_path / "x.pcap.gz"
+    packed.write_bytes(gzip.compress(PLAIN))
+    with spill_capture(packed, 1, window_bytes=100, recount=recount) as got:
+        assert got.count == 4 and asked == [len(PLAIN)]
+        assert got.info.frames == len(FRAMES)
+    with spill_capture(capture_file, 1, window_bytes=100, recount=recount) as got:
+        assert got.count == 1 and asked == [len(PLAIN)]
+
+
+def test_a_compressed_capture_takes_the_bounded_path_by_what_it_holds(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few MB of gzip can hold GBs (a 14 MB file, 4 GiB of SYNs): judged by its compressed
+    size it stayed on the in-memory path, which takes about ten times a capture's bytes."""
+    from pcapline import bounded
+
+    monkeypatch.setattr(bounded, "BOUNDED_MIN_BYTES", 4 * len(PLAIN))
+    bomb = tmp_path / "bomb.pcap.gz"
+    bomb.write_bytes(gzip.compress(PLAIN + PLAIN[24:] * 8))  # 9 copies of the frames
+    small = tmp_path / "small.pcap.gz"
+    small.write_bytes(gzip.compress(PLAIN))
+    assert len(bomb.read_bytes()) * bounded.COMPRESSED_RATIO < bounded.BOUNDED_MIN_BYTES
+    assert bounded.wanted(str(bomb)) and not bounded.wanted(str(small))
+    concatenated = tmp_path / "members.pcap.gz"  # `cat a.gz b.gz`: every member counts
+    concatenated.write_bytes(gzip.compress(PLAIN) + gzip.compress(PLAIN[24:] * 4))
+    assert bounded.wanted(str(concatenated))

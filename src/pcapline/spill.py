@@ -198,6 +198,7 @@ def spill_capture(
     progress: Progress | None = None,
     write_behind: bool = False,
     unpacked: Unpacked | None = None,
+    recount: Callable[[int], int] | None = None,
 ) -> SpilledCapture:
     """Read and decode ``source`` a window at a time into ``count`` partitions on disk, in a
     new temporary directory under ``directory`` (default: tempfile's); with
@@ -206,7 +207,11 @@ def spill_capture(
     the bytes read of the source after each window; ``unpacked``: the bytes of a compressed
     or streamed source written to disk before that (``open_source_file``). Raises what
     ``read_capture`` raises for the same input; a disk that is full or not writable is a
-    ``PcaplineError`` naming the directory. Nothing is left on disk when this raises."""
+    ``PcaplineError`` naming the directory. Nothing is left on disk when this raises.
+    ``recount(size)``: the partitions a source of ``size`` bytes needs, asked again once a
+    compressed or streamed source is on disk (its size was a guess, or unknown: a gzip
+    bomb's few MB hold GBs, and a partition holding GBs is no bounded memory); ``count``
+    is raised to it."""
     where = os.fspath(directory) if directory is not None else tempfile.gettempdir()
     try:
         spill_dir = make_folder("pcapline-spill-", where)
@@ -214,6 +219,8 @@ def spill_capture(
         raise cannot_create_spill(where, exc) from None
     try:
         src = open_source_file(source, spill_dir, unpacked)
+        if recount is not None and src.spilled is not None:
+            count = max(count, recount(src.size))
         try:
             return _spill(
                 src,

@@ -206,6 +206,38 @@ def _decompressor(kind: str) -> Any:
     return zstandard.ZstdDecompressor().decompressobj()
 
 
+def decompresses_to_at_least(path: str, kind: str, limit: int) -> bool:
+    """Does the ``kind``-compressed file at ``path`` decompress to ``limit`` bytes or more?
+    Counted, not kept (a piece at a time, ``_pieces``), and only until it does: a few KB of
+    a small capture, ``limit`` bytes of a large one. Members are followed as the reader
+    follows them; unreadable or damaged data stops the count (False: the reader says why)."""
+    magic, total, dec = COMPRESSION_MAGIC[kind], 0, None
+    try:
+        with open(path, "rb") as raw:
+            while block := raw.read(_CHUNK):
+                chunk = bytes(block)
+                while chunk:
+                    if dec is None:
+                        chunk = chunk.lstrip(b"\0")  # padding between members
+                        if not chunk:
+                            break
+                        if not magic.startswith(chunk[: len(magic)]):
+                            return False  # trailing data after the last member
+                        dec = _decompressor(kind)
+                    data, chunk = chunk[:_FEED], chunk[_FEED:]
+                    for piece in _pieces(kind, dec, data):
+                        total += len(piece)
+                        if total >= limit:
+                            return True
+                    if _finished(dec):
+                        chunk, dec = bytes(dec.unused_data) + chunk, None
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, MemoryError):
+        return False
+    except Exception:  # zstandard's ZstdError, without importing it here
+        return False
+    return False
+
+
 def _finished(dec: Any) -> bool:
     return bool(getattr(dec, "eof", False))
 
