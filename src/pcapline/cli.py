@@ -23,14 +23,13 @@ import os
 import shutil
 import stat
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
-from pcapline import __version__
+from pcapline import __version__, memguard
 from pcapline.errors import PcaplineError, SpillUnavailable, UsageError
 from pcapline.fmt import printable
 from pcapline.heap import keep_freed_memory
@@ -1462,6 +1461,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     keep_freed_memory()
     guard_end(held=True)
     stop_on_termination()
+    memguard.start()  # out of memory as one line, not the OOM killer's silent SIGKILL
     _leave(run(argv))  # which releases the held signals
 
 
@@ -1497,7 +1497,7 @@ def _leave(status: int) -> NoReturn:
     clean-up is done (workers killed, temporary files removed) and nothing is written, and
     the ordinary path would wait for every thread, among them a process pool's manager
     thread, which a worker killed while it sent a result can leave waiting forever."""
-    if threading.active_count() > 1 and status not in EXIT_STOPPED:
+    if memguard.busy_threads() and status not in EXIT_STOPPED:
         sys.exit(status)
     try:
         sys.stdout.flush()

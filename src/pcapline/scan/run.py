@@ -22,7 +22,6 @@ import os
 import signal
 import stat
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pcapline import tempdirs
+from pcapline import memguard, tempdirs
 from pcapline.engine import PartitionLost, default_jobs
 from pcapline.errors import PcaplineError, UsageError, one_line
 from pcapline.fmt import utf8_text
@@ -450,7 +449,7 @@ def run(
             # One capture: analysed here with its status line, on every worker as ``analyze
             # --jobs`` does (one process would leave the other cores idle); not from a
             # threaded caller: forking a threaded process can leave a lock held for ever.
-            spread = count if threading.active_count() == 1 else 1
+            spread = count if memguard.busy_threads() == 0 else 1
             task = functools.partial(task, jobs=spread, progress=progress)
         elif 1 < len(paths) < count and _big_enough_to_share(paths):
             # Fewer big captures than workers (three ring-buffer files on sixteen cores):
