@@ -64,3 +64,20 @@ def test_a_run_the_guard_stops_says_out_of_memory_and_exits_2(tmp_path: Path) ->
     assert done.stderr.startswith("pcapline: error: out of memory:")
     assert len(done.stderr.splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_disarmed_guard_does_not_start() -> None:
+    """``pcapline mcp`` disarms it: a server answers each request's MemoryError itself."""
+    try:
+        memguard.disarm()
+        assert memguard.start() is None
+    finally:
+        memguard._DISARMED.clear()
+
+
+def test_the_biggest_share_is_counted_not_pages_shared_or_cached() -> None:
+    """A forked worker shares its parent's pages and a memory-mapped capture sits in the
+    page cache: neither is this run's to free. Anonymous memory, proportionally shared."""
+    held = memguard.resident("self")
+    assert 0 < held < 4 * GIB
+    assert memguard.resident(2**22 + 12345) == 0  # no such process

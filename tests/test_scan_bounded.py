@@ -227,12 +227,11 @@ def test_a_scan_of_one_capture_analyses_it_on_every_worker(
     """One capture has nothing to share the workers with: ``analyze --jobs``'s forked
     partitions, not one process with the other cores idle. Same summary as one worker. Not
     from a threaded caller (a library's): forking a threaded process can leave a lock held."""
-    import threading
-
+    from pcapline import memguard
     from pcapline.scan.run import run
 
     # The test runner may run threads of its own (the tshark sweep): as many as asked here.
-    monkeypatch.setattr(threading, "active_count", lambda: 1 + threaded)
+    monkeypatch.setattr(memguard, "busy_threads", lambda: int(threaded))
 
     path = str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
     alone = run([path], workers=1)[0].to_dict()
@@ -323,11 +322,10 @@ def test_a_scan_of_one_capture_whose_worker_dies_marks_it_not_analysed(
 ) -> None:
     """The one capture's own partition worker killed (the OOM killer): a capture not
     analysed (``lost``: exit 4), not an unreadable one (exit 2)."""
-    import threading
-
+    from pcapline import memguard
     from pcapline.scan.run import run
 
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(memguard, "busy_threads", lambda: 0)
     real = bounded.analyse_numbered
 
     def killed(job: bounded.Job, number: int, *args: Any) -> Any:
@@ -342,3 +340,49 @@ def test_a_scan_of_one_capture_whose_worker_dies_marks_it_not_analysed(
     assert summary.lost
     assert summary.error is not None
     assert summary.error.startswith("a worker process died analysing partition 2 of ")
+
+
+def test_an_error_in_a_callers_callback_kills_none_of_its_processes(tmp_path: Path) -> None:
+    """An interrupted scan kills the workers it started; a library caller's own processes
+    are not its to kill, nor is an ordinary exception an interruption."""
+    import multiprocessing
+
+    from pcapline.scan.run import run
+
+    own = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    own.start()
+    try:
+
+        def fails(_summary: Any) -> None:
+            raise ValueError("the caller's own error")
+
+        paths = [str(SAMPLES / n) for n in ("closed-client-first.pcap", "refused-no-listener.pcap")]
+        with pytest.raises(ValueError, match="own error"):
+            run(paths, workers=2, on_result=fails)
+        assert own.is_alive()
+    finally:
+        own.kill()
+        own.join()
+
+
+def test_partitions_given_are_kept_for_a_compressed_capture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A compressed source's partitions are counted again from its size on disk (here, at
+    1 KB a partition, many), unless the caller fixed them."""
+    made: list[int] = []
+    real = bounded.split
+
+    def split(*args: Any, **kwargs: Any) -> Any:
+        parts = real(*args, **kwargs)
+        made.append(parts.count)
+        return parts
+
+    monkeypatch.setattr(bounded, "split", split)
+    monkeypatch.setattr(bounded, "BYTES_PER_PARTITION", 1024)
+    path = str(SAMPLES / "compressed-gz.pcap.gz")
+    with bounded.analyse(path, partitions=2):
+        pass
+    with bounded.analyse(path):
+        pass
+    assert made[0] == 2 and made[1] > 2, made

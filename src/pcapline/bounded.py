@@ -149,6 +149,7 @@ def split(
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
     unpacked: Callable[[str, int], None] | None = None,
+    recount: bool = True,
 ) -> PartitionedCapture:
     """The capture split into ``count`` partitions; whatever it spills goes in a folder
     of its own under ``directory`` (the work folder, removed at the end). The one place
@@ -156,7 +157,9 @@ def split(
     in bounded memory (``partitioned.split_in_memory``, which decodes it whole first, is
     the reference it is tested against); with more than one job its writes run beside
     the reading (``write_behind``). ``progress(bytes_read, bytes_total)`` after each window,
-    ``unpacked(verb, bytes)`` while a compressed or streamed source is first put on disk."""
+    ``unpacked(verb, bytes)`` while a compressed or streamed source is first put on disk.
+    ``recount``: raise ``count`` to what the size of such a source, once on disk, needs
+    (not when the caller fixed the partitions)."""
     from pcapline.spill import spill_capture
 
     os.makedirs(directory, exist_ok=True)
@@ -167,7 +170,7 @@ def split(
         write_behind=jobs > 1,
         progress=progress,
         unpacked=unpacked,
-        recount=lambda size: partition_count(size, jobs),
+        recount=(lambda size: partition_count(size, jobs)) if recount else None,
     )
 
 
@@ -733,7 +736,18 @@ def analyse(
     except OSError as exc:
         raise cannot_create_spill(spill_dir or tempfile.gettempdir(), exc) from None
     try:
-        return _analyse(source, work, count, slow, jobs, scheduler, outputs, show, fork=fork)
+        return _analyse(
+            source,
+            work,
+            count,
+            slow,
+            jobs,
+            scheduler,
+            outputs,
+            show,
+            fork=fork,
+            recount=partitions is None,
+        )
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         # a partition's results (written here or by a worker) filled the disk: one line
@@ -757,6 +771,7 @@ def _analyse(
     show: Progress,
     *,
     fork: bool = True,
+    recount: bool = True,
 ) -> Bounded:
     cluster = None if scheduler is None else DaskPass(scheduler, tick=show.tick)
     show.stage(f"reading and splitting in {count} partitions")
@@ -768,6 +783,7 @@ def _analyse(
             jobs=jobs if fork else 1,
             progress=show.read,
             unpacked=show.unpacked,
+            recount=recount,
         )
     except BaseException:
         if cluster is not None:

@@ -949,7 +949,8 @@ def timeline(
     "bounded",
     is_flag=True,
     help="Analyse every capture one partition at a time, as analyze --memory-bounded does "
-    "(automatic for a capture file over 512 MiB, a compressed one over 128 MiB); the output "
+    "(automatic for a capture file over 512 MiB, a compressed one by what it decompresses "
+    "to); the output "
     "is the same.",
 )
 @click.option(
@@ -1092,6 +1093,8 @@ def mcp() -> int:
     and slow connections, findings), timeline (one connection) and scan, with bounded
     answers. Needs the SDK: pip install 'pcapline[mcp]'."""
     from pcapline.mcpserver import build_server
+
+    memguard.disarm()  # each request reports its own MemoryError; the server lives on
 
     build_server().run("stdio")
     return EXIT_OK
@@ -1461,8 +1464,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     keep_freed_memory()
     guard_end(held=True)
     stop_on_termination()
-    memguard.start()  # out of memory as one line, not the OOM killer's silent SIGKILL
-    _leave(run(argv))  # which releases the held signals
+    _leave(run(argv, guard_memory=True))  # which releases the held signals
 
 
 def one_blas_thread() -> None:
@@ -1504,9 +1506,10 @@ def _leave(status: int) -> NoReturn:
         sys.stderr.flush()
     except (OSError, ValueError):
         sys.exit(status)
-    if status in EXIT_STOPPED:
+    if status != EXIT_OK:
         # multiprocessing's exit handler joins its children, and a scan worker an interrupted
-        # pool left idle waits for this process to end first: each waited for the other.
+        # (or failed: out of memory) pool left idle waits for this process to end first:
+        # each waited for the other.
         kill_children()
     atexit._run_exitfuncs()
     with contextlib.suppress(OSError, ValueError):  # what an exit handler printed
@@ -1543,9 +1546,13 @@ _NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(
 )
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None, *, guard_memory: bool = False) -> int:
+    """The command's exit status, every failure one stderr line. ``guard_memory``: watch the
+    machine's memory (``memguard``; the console command: its ``MemoryError`` lands here)."""
     try:
         release_held()  # a signal held since start-up (``main``) is handled here
+        if guard_memory:
+            memguard.start()  # out of memory as one line, not the OOM killer's silent kill
         status = _command(argv)
     except _NO_ARGS_IS_HELP as exc:
         # ``pcapline`` alone: the help, as it is laid out (its message is the whole help text,

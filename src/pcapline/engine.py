@@ -473,12 +473,6 @@ def dask_client(address: str) -> Any:
             raise UsageError(
                 f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}"
             ) from exc
-        except MemoryError as exc:
-            # A peer that is no Dask scheduler can announce a message of any size.
-            raise UsageError(
-                f"cannot reach the Dask scheduler at {address}: what answered there is not a "
-                "Dask scheduler"
-            ) from exc
         except AssertionError as exc:
             # distributed's LoopRunner asserts its event-loop thread started within 10 s;
             # once, in a CI run of the test suite on a busy box, it had not. Tried again.
@@ -501,21 +495,38 @@ def _client_within(client: Callable[..., Any], address: str, timeout: float) -> 
     from pcapline.errors import UsageError
 
     box: dict[str, Any] = {}
+    lock = threading.Lock()
 
     def start() -> None:
         try:
-            box["client"] = client(address, timeout=timeout)
+            made = client(address, timeout=timeout)
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc
+            return
+        with lock:
+            abandoned = box.get("abandoned", False)
+            box["client"] = made
+        if abandoned:  # the caller gave up on it: no client left connected behind its back
+            with contextlib.suppress(Exception):
+                made.close()
 
     thread = threading.Thread(target=start, name="pcapline-dask-connect", daemon=True)
     thread.start()
     thread.join(2 * timeout)
-    if thread.is_alive():
+    with lock:
+        late = thread.is_alive() and "client" not in box
+        box["abandoned"] = late
+    if late:
         raise UsageError(
             f"cannot reach the Dask scheduler at {address}: it accepted the connection but "
             f"gave no Dask answer within {2 * timeout:g} s (a Dask scheduler listens on port "
             "8786 unless told otherwise)"
+        )
+    if isinstance(box.get("error"), MemoryError):
+        # A peer that is no Dask scheduler can announce a message of any size.
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {address}: what answered there is not a "
+            "Dask scheduler"
         )
     if "error" in box:
         raise box["error"]

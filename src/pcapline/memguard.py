@@ -52,8 +52,6 @@ TEST_THRESHOLDS_ENV = "PCAPLINE_TEST_MEMORY_GUARD"
 #: The watcher thread's name (``busy_threads`` leaves it out).
 GUARD_THREAD = "pcapline-memory-guard"
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
 
 def busy_threads() -> int:
     """Threads running besides the main one and this guard's watcher: what decides whether
@@ -86,12 +84,21 @@ def machine() -> Machine | None:
 
 
 def resident(pid: int | str) -> int:
-    """Bytes process ``pid`` holds in RAM (``/proc/PID/statm``), 0 when it is gone."""
+    """Bytes of anonymous memory process ``pid`` holds in RAM, its share of what it shares
+    with others (``/proc/PID/smaps_rollup``'s Pss_Anon, else Pss; 0 when it is gone). Not
+    the resident size: that counts the page cache of a memory-mapped capture, which the
+    kernel frees at will, and counts every page a forked worker shares with its parent
+    once for each of them."""
     try:
-        with open(f"/proc/{pid}/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            fields = dict(line.split(b":", 1) for line in rollup if b":" in line)
+    except OSError:
         return 0
+    for name in (b"Pss_Anon", b"Pss"):
+        if name in fields:
+            with contextlib.suppress(ValueError, IndexError):
+                return int(fields[name].split()[0]) * 1024
+    return 0
 
 
 def _children() -> list[int]:
@@ -155,9 +162,21 @@ def _raise_memory_error(_signum: int, _frame: FrameType | None) -> None:
     raise MemoryError("the machine ran out of memory")
 
 
+#: Set by ``disarm``: the watcher stops (a long-lived server answers each request's own
+#: out-of-memory error; stopping the whole server would fail every later request too).
+_DISARMED = threading.Event()
+
+
+def disarm() -> None:
+    """Stop watching (``pcapline mcp``)."""
+    _DISARMED.set()
+
+
 def start() -> threading.Thread | None:
-    """Watch memory for the console command (module docstring); None where it cannot."""
-    if machine() is None:
+    """Watch memory for the console command (module docstring); None where it cannot. Call
+    it where a ``MemoryError`` is handled (the command's ``run``): the watcher may look at
+    once."""
+    if machine() is None or _DISARMED.is_set():
         return None
     try:
         signal.signal(MEMORY_SIGNAL, _raise_memory_error)
@@ -171,7 +190,7 @@ def start() -> threading.Thread | None:
 
 
 def _watch(limits: Thresholds, main: int | None) -> None:
-    while True:
+    while not _DISARMED.is_set():
         stop, child = check(limits)
         if not stop:
             time.sleep(INTERVAL_S)
@@ -179,10 +198,12 @@ def _watch(limits: Thresholds, main: int | None) -> None:
         if child is not None:
             with contextlib.suppress(OSError):
                 os.kill(child, signal.SIGKILL)  # as the OOM killer would: the run says why
-        elif main is not None:
+            time.sleep(SETTLE_S)
+            continue
+        if main is not None:
             with contextlib.suppress(OSError, ValueError):
                 signal.pthread_kill(main, MEMORY_SIGNAL)
-        time.sleep(SETTLE_S)
+        return  # once: a second MemoryError would land in the clean-up of the first
 
 
-__all__ = ["busy_threads", "check", "pick", "start", "thresholds"]
+__all__ = ["busy_threads", "check", "disarm", "pick", "start", "thresholds"]

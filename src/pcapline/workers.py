@@ -231,7 +231,7 @@ def signals_deferred() -> Iterator[None]:
     def hold(signum: int, _frame: FrameType | None) -> None:
         caught.append(signum)
 
-    handled: tuple[int, ...] = (signal.SIGINT, *TERMINATING_SIGNALS)
+    handled: tuple[int, ...] = (signal.SIGINT, *TERMINATING_SIGNALS, signal.SIGUSR2)
     try:
         previous = {signum: signal.signal(signum, hold) for signum in handled}
     except ValueError:  # not the main thread: signals are not ours to handle
@@ -274,15 +274,16 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         manager.join(timeout=5)
 
 
-def kill_children() -> None:
-    """Kill every process this one started with multiprocessing that is still there, and
-    reap them: after Ctrl-C, SIGTERM or SIGHUP nobody waits for their work. A pool's workers
-    are stopped by ``stop_pool``, but one an interrupted pool was starting can escape it
-    (about 1 ``scan`` in 5 left one idle, found by the exit handler's join, which then
-    waited for ever on a worker waiting for the command to end)."""
+def kill_children(keep: frozenset[int] = frozenset()) -> None:
+    """Kill every process this one started with multiprocessing that is still there (but
+    those whose pid is in ``keep``: a library caller's own), and reap them: after Ctrl-C,
+    SIGTERM or SIGHUP nobody waits for their work. A pool's workers are stopped by
+    ``stop_pool``, but one an interrupted pool was starting can escape it (about 1 ``scan``
+    in 5 left one idle, found by the exit handler's join, which then waited for ever on a
+    worker waiting for the command to end)."""
     import multiprocessing
 
-    children = multiprocessing.active_children()
+    children = [c for c in multiprocessing.active_children() if c.pid not in keep]
     for child in children:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             child.kill()

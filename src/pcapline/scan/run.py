@@ -462,17 +462,19 @@ def run(
         if available is not None:
             share = available if inline else available // pool
             task = functools.partial(task, memory_budget=share)
+        callers = frozenset(p.pid for p in multiprocessing.active_children() if p.pid)
         try:
             results = (
                 _run_inline(paths, on_result, task)
                 if inline
                 else _run_pool(paths, pool, on_result, task)
             )
-        except BaseException:
-            # A worker killed mid-capture (Ctrl-C, SIGTERM: the pool stops them at once)
-            # cannot remove its memory-bounded spill folder, hundreds of MB: every worker
-            # is stopped, then those folders go now, not at the next run's sweep.
-            kill_children()
+        except (KeyboardInterrupt, MemoryError):
+            # A worker killed mid-capture (Ctrl-C, SIGTERM, out of memory: the pool stops
+            # them at once) cannot remove its memory-bounded spill folder, hundreds of MB:
+            # every worker this scan started is stopped (a library caller's own processes
+            # are not), then those folders go now, not at the next run's sweep.
+            kill_children(keep=callers)
             tempdirs.sweep(spill_dir)
             raise
     return sorted(results, key=lambda s: s.path)
