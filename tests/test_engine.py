@@ -487,6 +487,7 @@ def test_a_port_that_accepts_but_is_no_scheduler_is_given_up_on(
 
     pytest.importorskip("distributed")
     monkeypatch.setattr(engine, "SCHEDULER_CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(engine, "SCHEDULER_ANSWER_TIMEOUT_S", 1.0)
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(8)

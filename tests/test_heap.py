@@ -69,7 +69,7 @@ def test_keep_freed_memory_faults_once() -> None:
 def test_cli_main_keeps_freed_memory() -> None:
     # main() sets it up before running the command (here replaced by the probe).
     code = (
-        "import pcapline.cli as cli\ncli.run = lambda argv: probe()\n"
+        "import pcapline.cli as cli\ncli.run = lambda argv, **how: probe()\n"
         "try:\n    cli.main([])\nexcept SystemExit:\n    pass"
     )
     assert _faults(code) < ROUNDS_OF_FAULTS // 10

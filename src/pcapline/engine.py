@@ -443,6 +443,10 @@ class LocalPool(Runner):
 #: How long connecting to a Dask scheduler may take before it counts as unreachable (the
 #: client retries a refused connection until then). Read at each call (tests shorten it).
 SCHEDULER_CONNECT_TIMEOUT_S = 5.0
+#: How long a Dask client may take to start and hear the scheduler's first answer: past it,
+#: what listens there is taken for no Dask scheduler (Dask's own timeout covers only the
+#: connection). Generous: on a busy machine the client's event loop alone took 10 s to start.
+SCHEDULER_ANSWER_TIMEOUT_S = 30.0
 
 
 def dask_client(address: str) -> Any:
@@ -468,7 +472,9 @@ def dask_client(address: str) -> Any:
     while True:
         started += 1
         try:
-            return _client_within(Client, address, SCHEDULER_CONNECT_TIMEOUT_S)
+            return _client_within(
+                Client, address, SCHEDULER_CONNECT_TIMEOUT_S, SCHEDULER_ANSWER_TIMEOUT_S
+            )
         except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
             raise UsageError(
                 f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}"
@@ -487,11 +493,14 @@ def dask_client(address: str) -> Any:
 DASK_CLIENT_STARTS = 2
 
 
-def _client_within(client: Callable[..., Any], address: str, timeout: float) -> Any:
-    """``client(address, timeout=timeout)``, given up on past twice that: Dask's timeout
-    covers the connection, not the first answer, and a port that accepts but answers nothing
-    Dask can read (a web server, a silent service) kept ``--scheduler`` waiting for ever. The
-    client is started in a thread of its own, left behind (a daemon) when it overruns."""
+def _client_within(
+    client: Callable[..., Any], address: str, timeout: float, deadline: float
+) -> Any:
+    """``client(address, timeout=timeout)``, given up on past ``deadline`` seconds: Dask's
+    timeout covers the connection, not the first answer, and a port that accepts but answers
+    nothing Dask can read (a web server, a silent service) kept ``--scheduler`` waiting for
+    ever. The client is started in a thread of its own, left behind (a daemon) when it
+    overruns."""
     from pcapline.errors import UsageError
 
     box: dict[str, Any] = {}
@@ -512,14 +521,14 @@ def _client_within(client: Callable[..., Any], address: str, timeout: float) -> 
 
     thread = threading.Thread(target=start, name="pcapline-dask-connect", daemon=True)
     thread.start()
-    thread.join(2 * timeout)
+    thread.join(deadline)
     with lock:
         late = thread.is_alive() and "client" not in box
         box["abandoned"] = late
     if late:
         raise UsageError(
             f"cannot reach the Dask scheduler at {address}: it accepted the connection but "
-            f"gave no Dask answer within {2 * timeout:g} s (a Dask scheduler listens on port "
+            f"gave no Dask answer within {deadline:g} s (a Dask scheduler listens on port "
             "8786 unless told otherwise)"
         )
     if isinstance(box.get("error"), MemoryError):
