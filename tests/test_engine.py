@@ -13,7 +13,6 @@ import io
 import os
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -475,34 +474,6 @@ def test_a_scheduler_scheme_other_than_tcp_is_one_error_line(
         f"pcapline: error: --scheduler {scheme}://127.0.0.1:1: pcapline connects to Dask "
         "schedulers over tcp:// only (e.g. tcp://host:8786)\n"
     )
-
-
-@pytest.mark.parametrize("command", ["analyze", "scan"])
-def test_a_port_that_accepts_but_is_no_scheduler_is_given_up_on(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
-) -> None:
-    """A web server, or a service that accepts and says nothing, on the --scheduler port:
-    Dask's client waited for its first answer for ever (its timeout covers the connection)."""
-    import socket
-
-    pytest.importorskip("distributed")
-    monkeypatch.setattr(engine, "SCHEDULER_CONNECT_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(engine, "SCHEDULER_ANSWER_TIMEOUT_S", 1.0)
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
-        started = time.monotonic()
-        assert (
-            run([command, str(SAMPLES / "closed-client-first.pcap"), "--scheduler", address]) == 2
-        )
-        took = time.monotonic() - started
-    assert capsys.readouterr().err == (
-        f"pcapline: error: cannot reach the Dask scheduler at {address}: it accepted the "
-        "connection but gave no Dask answer within 1 s (a Dask scheduler listens on port "
-        "8786 unless told otherwise)\n"
-    )
-    assert took < 30, took
 
 
 @pytest.mark.parametrize("command", ["analyze", "scan", "report", "timeline"])

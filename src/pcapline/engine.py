@@ -46,7 +46,6 @@ import enum
 import os
 import shutil
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -443,10 +442,6 @@ class LocalPool(Runner):
 #: How long connecting to a Dask scheduler may take before it counts as unreachable (the
 #: client retries a refused connection until then). Read at each call (tests shorten it).
 SCHEDULER_CONNECT_TIMEOUT_S = 5.0
-#: How long a Dask client may take to start and hear the scheduler's first answer: past it,
-#: what listens there is taken for no Dask scheduler (Dask's own timeout covers only the
-#: connection). Generous: on a busy machine the client's event loop alone took 10 s to start.
-SCHEDULER_ANSWER_TIMEOUT_S = 30.0
 
 
 def dask_client(address: str) -> Any:
@@ -472,12 +467,16 @@ def dask_client(address: str) -> Any:
     while True:
         started += 1
         try:
-            return _client_within(
-                Client, address, SCHEDULER_CONNECT_TIMEOUT_S, SCHEDULER_ANSWER_TIMEOUT_S
-            )
+            return Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
             raise UsageError(
                 f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}"
+            ) from exc
+        except MemoryError as exc:
+            # A peer that is no Dask scheduler can announce a message of any size.
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {address}: what answered there is not a "
+                "Dask scheduler"
             ) from exc
         except AssertionError as exc:
             # distributed's LoopRunner asserts its event-loop thread started within 10 s;
@@ -491,55 +490,6 @@ def dask_client(address: str) -> Any:
 
 #: How many times a Dask client is started before its start is given up on.
 DASK_CLIENT_STARTS = 2
-
-
-def _client_within(
-    client: Callable[..., Any], address: str, timeout: float, deadline: float
-) -> Any:
-    """``client(address, timeout=timeout)``, given up on past ``deadline`` seconds: Dask's
-    timeout covers the connection, not the first answer, and a port that accepts but answers
-    nothing Dask can read (a web server, a silent service) kept ``--scheduler`` waiting for
-    ever. The client is started in a thread of its own, left behind (a daemon) when it
-    overruns."""
-    from pcapline.errors import UsageError
-
-    box: dict[str, Any] = {}
-    lock = threading.Lock()
-
-    def start() -> None:
-        try:
-            made = client(address, timeout=timeout)
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-            return
-        with lock:
-            abandoned = box.get("abandoned", False)
-            box["client"] = made
-        if abandoned:  # the caller gave up on it: no client left connected behind its back
-            with contextlib.suppress(Exception):
-                made.close()
-
-    thread = threading.Thread(target=start, name="pcapline-dask-connect", daemon=True)
-    thread.start()
-    thread.join(deadline)
-    with lock:
-        late = thread.is_alive() and "client" not in box
-        box["abandoned"] = late
-    if late:
-        raise UsageError(
-            f"cannot reach the Dask scheduler at {address}: it accepted the connection but "
-            f"gave no Dask answer within {deadline:g} s (a Dask scheduler listens on port "
-            "8786 unless told otherwise)"
-        )
-    if isinstance(box.get("error"), MemoryError):
-        # A peer that is no Dask scheduler can announce a message of any size.
-        raise UsageError(
-            f"cannot reach the Dask scheduler at {address}: what answered there is not a "
-            "Dask scheduler"
-        )
-    if "error" in box:
-        raise box["error"]
-    return box["client"]
 
 
 def dask_submit(client: Any, function: Callable[..., Any], *args: Any) -> Any:
