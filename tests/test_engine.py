@@ -476,6 +476,34 @@ def test_a_scheduler_scheme_other_than_tcp_is_one_error_line(
     )
 
 
+@pytest.mark.parametrize("command", ["analyze", "scan"])
+def test_a_port_that_accepts_but_is_no_scheduler_is_given_up_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A web server, or a service that accepts and says nothing, on the --scheduler port:
+    Dask's client waited for its first answer for ever (its timeout covers the connection)."""
+    import socket
+    import time
+
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(engine, "SCHEDULER_CONNECT_TIMEOUT_S", 0.5)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        started = time.monotonic()
+        assert (
+            run([command, str(SAMPLES / "closed-client-first.pcap"), "--scheduler", address]) == 2
+        )
+        took = time.monotonic() - started
+    assert capsys.readouterr().err == (
+        f"pcapline: error: cannot reach the Dask scheduler at {address}: it accepted the "
+        "connection but gave no Dask answer within 1 s (a Dask scheduler listens on port "
+        "8786 unless told otherwise)\n"
+    )
+    assert took < 30, took
+
+
 @pytest.mark.parametrize("command", ["analyze", "scan", "report", "timeline"])
 def test_an_empty_scheduler_address_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], command: str
@@ -652,6 +680,8 @@ def test_a_dask_client_whose_event_loop_did_not_start_is_tried_again(
     once had not (exit 3, ``AssertionError``). Started again; twice is one error line."""
     distributed = pytest.importorskip("distributed")
     from pcapline.errors import UsageError
+
+    monkeypatch.setattr(engine, "_answers_as_dask", lambda _address, _timeout: None)
 
     starts: list[str] = []
 

@@ -467,6 +467,7 @@ def dask_client(address: str) -> Any:
     while True:
         started += 1
         try:
+            _answers_as_dask(address, SCHEDULER_CONNECT_TIMEOUT_S)
             return Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
             raise UsageError(
@@ -490,6 +491,42 @@ def dask_client(address: str) -> Any:
 
 #: How many times a Dask client is started before its start is given up on.
 DASK_CLIENT_STARTS = 2
+
+
+def _answers_as_dask(address: str, timeout: float) -> None:
+    """One ``identity`` round trip with what listens at ``address``, in this thread, before a
+    client is made: Dask's client timeout covers the connection, not the first answer, and
+    a port that accepts but answers nothing Dask can read (a web server, a silent service)
+    kept ``--scheduler`` waiting for ever. Connection errors are raised as Dask raises them
+    (the caller words them); no answer within twice ``timeout`` is a ``UsageError``. Left out
+    where this thread already runs an event loop (a caller's own asyncio code)."""
+    import asyncio
+
+    from distributed.comm.core import connect
+
+    from pcapline.errors import UsageError
+
+    async def probe() -> None:
+        comm = await connect(address, timeout=timeout)  # type: ignore[no-untyped-call]
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        asyncio.get_running_loop()
+        return  # inside a running loop: asyncio.run cannot nest; the client decides
+    except RuntimeError:
+        pass
+    try:
+        asyncio.run(asyncio.wait_for(probe(), 2 * timeout))
+    except TimeoutError:
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {address}: it accepted the connection but "
+            f"gave no Dask answer within {2 * timeout:g} s (a Dask scheduler listens on port "
+            "8786 unless told otherwise)"
+        ) from None
 
 
 def dask_submit(client: Any, function: Callable[..., Any], *args: Any) -> Any:
