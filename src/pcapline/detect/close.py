@@ -200,8 +200,9 @@ def detect(view: ConnView) -> Detection[Close]:
         senders = view.batch.of(_rst_senders)
         usual_ttl = senders.usual_ttl(k)
         history = senders.history(k, len(view))
+        split = {side: _TtlSplit.of(view, side) for side in (True, False)}
         for i in rst_list:
-            why = _injected(view, i, usual_ttl, history)
+            why = _injected(view, i, usual_ttl, history, split)
             if why:
                 hints.append(int(view.frame[i]))
                 whys.append(why)
@@ -852,7 +853,13 @@ def _rst_senders(batch: Batch) -> _RstSenders:
     return _RstSenders(history, w.offset, low.tolist(), high.tolist(), ttl_count.tolist())
 
 
-def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _OwnHistory) -> str:
+def _injected(
+    view: ConnView,
+    i: int,
+    usual: dict[bool, tuple[int, int]],
+    own: _OwnHistory,
+    split: dict[bool, _TtlSplit],
+) -> str:
     """Why RST row ``i`` looks like it came from another box, or "" if it does not.
 
     TTL: a host starts every packet of a connection, its RSTs included, with the same TTL
@@ -882,7 +889,7 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _
     if ttl < lo - slack or ttl > hi + slack:
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
-    proxied = _handshake_box_ttl(view, i, side, ttl)
+    proxied = split[side].boxed(ttl)
     if proxied:
         return proxied
     if own.fin_before[i] or own.rst_before[i] or not view.ack[i]:
@@ -905,27 +912,43 @@ def _injected(view: ConnView, i: int, usual: dict[bool, tuple[int, int]], own: _
     return ""
 
 
-def _handshake_box_ttl(view: ConnView, i: int, side: bool, ttl: int) -> str:
-    """A side whose packets come with two TTLs: its data with one, some packets without data
-    (its handshake) with another. One host starts all its packets with one TTL, so another box
-    answered part of the connection in its name: a SYN proxy, a firewall or load balancer
-    that completes the handshake itself and then splices the flow. A RST with that box's TTL,
-    unlike every data packet's, is the box's (an idle timeout, a policy), not the host's."""
-    mine = (view.from_client == side) & ~view.rst & ~view.is_dup
-    data = mine & (view.seg_len > 0)
-    if not data.any():
-        return ""
-    low, high = int(view.ttl[data].min()), int(view.ttl[data].max())
-    if low - TTL_SLACK <= ttl <= high + TTL_SLACK:
-        return ""
-    if not (mine & (view.seg_len == 0) & (view.ttl == ttl)).any():
-        return ""
-    data_ttl = str(low) if low == high else f"{low}-{high}"
-    return (
-        f"{TTL_WHY}{ttl}, the sender's data packets have {data_ttl}; {ttl} is on its packets "
-        "without data only: a box answered the handshake in its name (a SYN proxy, a "
-        "firewall or load balancer that splices the flow)"
-    )
+@dataclass(frozen=True, slots=True)
+class _TtlSplit:
+    """One side's TTLs, data apart from packets without data (RSTs and capture copies left
+    out), read once per connection, not once per RST: a connection of many RSTs would cost
+    the square of its length. A host starts all its packets with one TTL, so a side whose
+    packets without data (its handshake) carry a TTL none of its data packets has had
+    another box answer part of the connection in its name: a SYN proxy, a firewall or load
+    balancer that completes the handshake itself and then splices the flow. A RST with that
+    box's TTL, unlike every data packet's, is the box's (an idle timeout, a policy), not the
+    host's."""
+
+    data: tuple[int, int] | None  # lowest and highest TTL of the side's data packets
+    bare: frozenset[int]  # the TTLs of its packets without data
+
+    @staticmethod
+    def of(view: ConnView, side: bool) -> _TtlSplit:
+        mine = (view.from_client == side) & ~view.rst & ~view.is_dup
+        data = mine & (view.seg_len > 0)
+        if not data.any():
+            return _TtlSplit(None, frozenset())
+        ttls = view.ttl[data]
+        bare = frozenset(np.unique(view.ttl[mine & (view.seg_len == 0)]).tolist())
+        return _TtlSplit((int(ttls.min()), int(ttls.max())), bare)
+
+    def boxed(self, ttl: int) -> str:
+        """The hint for a RST with ``ttl`` from this side, "" if its TTL says nothing."""
+        if self.data is None or ttl not in self.bare:
+            return ""
+        low, high = self.data
+        if low - TTL_SLACK <= ttl <= high + TTL_SLACK:
+            return ""
+        data_ttl = str(low) if low == high else f"{low}-{high}"
+        return (
+            f"{TTL_WHY}{ttl}, the sender's data packets have {data_ttl}; {ttl} is on its "
+            "packets without data only: a box answered the handshake in its name (a SYN "
+            "proxy, a firewall or load balancer that splices the flow)"
+        )
 
 
 def screen(facts: Facts) -> np.ndarray:
