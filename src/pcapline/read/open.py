@@ -207,45 +207,6 @@ def _decompressor(kind: str) -> Any:
     return zstandard.ZstdDecompressor().decompressobj()
 
 
-def decompresses_to_at_least(path: str, kind: str, limit: int, budget_s: float = 0.5) -> bool:
-    """Does the ``kind``-compressed file at ``path`` decompress to ``limit`` bytes or more?
-    Counted, not kept (a piece at a time, ``_pieces``), and only until it does: a few KB of
-    a small capture, ``limit`` bytes of a large one; past ``budget_s`` seconds (bzip2 and xz
-    give 50-100 MB/s) the ratio so far, times the file's size, answers. Members are
-    followed as the reader follows them; unreadable or damaged data stops the count (False:
-    the reader says why)."""
-    magic, total, fed, dec = COMPRESSION_MAGIC[kind], 0, 0, None
-    deadline = time.monotonic() + budget_s
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as raw:
-            while block := raw.read(_CHUNK):
-                if fed and time.monotonic() > deadline:
-                    return total * size >= limit * fed
-                chunk = bytes(block)
-                while chunk:
-                    if dec is None:
-                        chunk = chunk.lstrip(b"\0")  # padding between members
-                        if not chunk:
-                            break
-                        if not magic.startswith(chunk[: len(magic)]):
-                            return False  # trailing data after the last member
-                        dec = _decompressor(kind)
-                    data, chunk = chunk[:_FEED], chunk[_FEED:]
-                    fed += len(data)
-                    for piece in _pieces(kind, dec, data):
-                        total += len(piece)
-                        if total >= limit:
-                            return True
-                    if _finished(dec):
-                        chunk, dec = bytes(dec.unused_data) + chunk, None
-    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, MemoryError):
-        return False
-    except Exception:  # zstandard's ZstdError, without importing it here
-        return False
-    return False
-
-
 def _finished(dec: Any) -> bool:
     return bool(getattr(dec, "eof", False))
 
@@ -306,6 +267,43 @@ class _Spill:
 
     def close(self) -> None:
         self.file.close()
+
+
+def decompresses_to_at_least(path: str, kind: str, limit: int, budget_s: float = 0.5) -> bool:
+    """Does the ``kind``-compressed file at ``path`` decompress to ``limit`` bytes or more?
+    Counted, not kept, by the reader's own walk (``_decompress_into``: members, padding,
+    trailing data and a damaged tail as it reads them), and only until it does: a few KB of
+    a small capture, ``limit`` bytes of a large one; past ``budget_s`` seconds (bzip2 and xz
+    give 50-100 MB/s) the ratio so far, times the file's size, answers. Data that cannot be
+    read at all answers False (the reader says why)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as raw:
+            count = _Count(limit, budget_s)
+            _decompress_into(kind, raw, path, count)
+            if count.size >= limit:
+                return True
+            consumed = raw.tell()
+    except (CaptureError, OSError, EOFError, MemoryError):
+        return False
+    return count.timed_out and count.size * size >= limit * max(consumed, 1)
+
+
+class _Count(_Spill):
+    """A ``_Spill`` that keeps nothing: it counts the decompressed bytes up to ``limit``, for
+    ``budget_s`` seconds at most (``decompresses_to_at_least``)."""
+
+    def __init__(self, limit: int, budget_s: float) -> None:
+        super().__init__(limit, file=io.BytesIO())
+        self.deadline = time.monotonic() + budget_s
+        self.timed_out = False
+
+    def write(self, data: bytes) -> bool:
+        self.size += len(data)
+        if self.size >= self.limit:
+            return False
+        self.timed_out = time.monotonic() > self.deadline
+        return not self.timed_out
 
 
 def _decompress(kind: str, raw: BinaryIO, path: str) -> RawSource:
