@@ -343,3 +343,61 @@ def test_data_unanswered_after_the_peers_fin_says_a_host_would_have_answered() -
     assert "The client had sent its FIN before (frame 6)" in row.explanation
     assert "a host answers data, with an ACK or a RST: none came" in row.explanation
     assert "The peer or the path is gone" not in row.explanation
+
+
+def test_a_stateless_rst_in_a_capture_begun_mid_stream_blames_no_application(
+    tmp_path: Path,
+) -> None:
+    """The real-kernel sample of a server that lost its connection (restarted: its kernel
+    answers the client's data with a RST without ACK, seq = the data's ACK number), captured
+    from the first data on: ``peer_lost_state`` needs the opening, but the RST's shape still
+    says that the server host held no connection for the segment (RFC 793 reset generation),
+    not that its application aborted one (a live socket's RST carries ACK). It read "Check the
+    application logs on that side around this time"."""
+    import numpy as np
+    from builders.capture_files import rewrite
+
+    import pcapline
+    from pcapline.read import read_capture
+
+    sample = SAMPLES / "peer-lost-state-ipv6-at-client.pcap"
+    frames = read_capture(str(sample)).time_ns
+    keep = np.arange(len(frames)) >= 3  # the handshake's three frames cut away
+    cut = tmp_path / "mid-stream.pcapng"
+    rewrite(sample, keep, cut)
+    row = pcapline.analyze(str(cut)).connections.iloc[0]
+    assert (row.fate, row.reset_by, row.cause) == ("reset", "server", None)
+    assert "It carries no ACK bit and takes its sequence number from the client's segment it " in (
+        row.explanation
+    )
+    assert "the capture began inside the connection, so it may have closed it before" in (
+        row.explanation
+    )
+    assert "Check: when the server last restarted or failed over" in row.explanation
+    assert "application logs" not in row.explanation
+
+
+def test_a_syn_sent_socket_refusing_a_bare_ack_points_at_a_stale_connection() -> None:
+    # RFC 9293 3.10.7.3: in SYN-SENT an ACK that does not acknowledge the SYN draws
+    # <SEQ=SEG.ACK><CTL=RST>; a server still holding an older connection on the 4-tuple
+    # answers the new SYN with such an ACK (a challenge ACK, RFC 5961 4).
+    c = Conversation().syn(0.0)
+    c.send(SERVER, 0.001, 0x10, seq=77_000, ack=123_456)
+    c.rst(CLIENT, 0.0011, with_ack=False, seq=123_456)
+    row = _row(c)
+    assert (row.fate, row.reset_by) == ("reset", "client")
+    assert "the RST of a SYN-SENT socket refusing an ACK that does not acknowledge its SYN" in (
+        row.explanation
+    )
+    assert row.explanation.endswith("(ss -tn) for a stale one.")
+
+
+def test_a_reset_with_a_cause_has_only_the_causes_check() -> None:
+    # Real kernel: the server's keep-alive idle timeout closed the connection while the
+    # client sent a request; the fix is on the client, not in the server's logs.
+    import pcapline
+
+    row = pcapline.analyze(str(SAMPLES / "keepalive-race-idle-close-at-server.pcap")).connections
+    text = row.set_index("id").loc[0, "explanation"]
+    assert "Fix on the client" in text
+    assert "Check the application logs" not in text

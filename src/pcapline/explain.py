@@ -625,6 +625,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     elif r.during_transfer:
         parts.append("while data was flowing")
     why = []
+    stale_check = ""  # the RST is a kernel's answer for a connection it did not hold: whose
     k = e.keepalive
     if d.cause is not None:
         pass  # the cause's own words (explain_endpoint, the causes' notes) replace the guesses
@@ -632,19 +633,6 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         why.append(
             "it answered a keepalive probe with RST: it no longer knew this connection "
             "(restarted, or a NAT/firewall lost the state)"
-        )
-    elif r.unread_data:
-        # close() sends the RST when the application closes, however long after the data
-        # came in (tcp_close: data_was_unread): say how long, not "right after".
-        late = r.unread_for_s is not None and r.unread_for_s >= 1
-        when = (
-            f"{_s(r.unread_for_s)} after its peer's last data"
-            if late
-            else "right after receiving data"
-        )
-        why.append(
-            f"it sent RST instead of FIN {when}: close() with unread received data, or an "
-            "abortive close (SO_LINGER {1, 0})"
         )
     elif r.data_after_close is not None and r.late_then_fin:
         peer = "client" if r.side is Side.SERVER else "server"
@@ -673,6 +661,38 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "balancer's check with SO_LINGER {1, 0}), or the client's application gave up "
             "before writing"
         )
+    elif (
+        r.stateless
+        and not r.sender_synchronized
+        and r.side is Side.CLIENT
+        and not (r.answers_payload or r.answers_syn)
+    ):
+        why.append(
+            f"it answers the server's bare ACK (frame {r.answers_frame}) with the RST of a "
+            "SYN-SENT socket refusing an ACK that does not acknowledge its SYN (RFC 9293 "
+            "3.10.7.3: no ACK bit, seq = that ACK number): the server answered the SYN as a "
+            "connection on this 4-tuple it still held open (a challenge ACK, RFC 5961 4: a "
+            "stale connection from this client port) or a middlebox answered for it"
+        )
+        stale_check = "syn_sent"
+    elif r.stateless and r.state != "handshake" and r.sender_synchronized:
+        why.append(_no_socket_answer(r, e))
+        stale_check = "no_socket"
+    elif r.unread_data:
+        # After the stateless shapes: a socket closed with unread data resets with ACK
+        # (tcp_close -> tcp_send_active_reset), never in the shape of a host without one.
+        # close() sends the RST when the application closes, however long after the data
+        # came in (tcp_close: data_was_unread): say how long, not "right after".
+        late = r.unread_for_s is not None and r.unread_for_s >= 1
+        when = (
+            f"{_s(r.unread_for_s)} after its peer's last data"
+            if late
+            else "right after receiving data"
+        )
+        why.append(
+            f"it sent RST instead of FIN {when}: close() with unread received data, or an "
+            "abortive close (SO_LINGER {1, 0})"
+        )
     elif not r.answers_peer and r.idle_s is not None and r.idle_s >= ANSWER_WITHIN_S:
         # A RST answers a segment at once; one long after the last segment answered nothing
         # the capture holds. A live socket's own RST carries ACK (tcp_send_active_reset).
@@ -691,10 +711,51 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         # No application on either side ended it: the cause's note says whom to ask.
         parts.append("answering the server's SYN+ACK: the client had no socket for it")
         return Explanation(", ".join(parts), body=body)
+    if stale_check:
+        # The kernel answered for a socket that was not there: no application ended it now.
+        peer = "client" if r.side is Side.SERVER else "server"
+        return Explanation(
+            ", ".join(parts),
+            body=body,
+            check=f"Check: the {peer}'s connections on this port (ss -tn) for a stale one."
+            if stale_check == "syn_sent"
+            else f"Check: when the {r.side} last restarted or failed over, and its logs for an "
+            "earlier close of this connection.",
+        )
     return Explanation(
         ", ".join(parts),
         body=body,
-        check="Check the application logs on that side around this time.",
+        # A cause's own note says where to look (and often that no application is to blame).
+        check=""
+        if d.cause is not None
+        else "Check the application logs on that side around this time.",
+    )
+
+
+def _no_socket_answer(r: Reset, e: Evidence) -> str:
+    """A RST in the shape of a host with no connection for the segment it answers (RFC 793
+    reset generation, Linux tcp_v4_send_reset: no ACK bit, seq = the segment's ACK number),
+    where no cause says more (``peer_lost_state`` needs the opening captured and a segment
+    its peer sent on its own). A live socket's abort carries ACK (tcp_send_active_reset), so
+    no application reset it at that moment: the host had closed it before (its FIN may be
+    outside the capture), lost it (restart, failover, a NAT mapping to another host), or
+    never had it (a scanner's ACK probe, nmap -sA, draws the same answer)."""
+    peer = "client" if r.side is Side.SERVER else "server"
+    what = "segment" if r.answers_payload else "bare ACK"
+    earlier = (
+        "the capture began inside the connection, so it may have closed it before"
+        if e.seen.mid_stream
+        else "it may have closed it before, or the capture lost its FIN"
+        if e.seen.lossy or e.seen.acks_filtered
+        else "it had closed it before"
+    )
+    return (
+        f"it carries no ACK bit and takes its sequence number from the {peer}'s {what} it "
+        f"answers (frame {r.answers_frame}): the kernel's answer for a segment of a connection "
+        f"the {r.side} host did not hold (RFC 793 reset generation), not an application's "
+        f"abort, which carries ACK; {earlier}, lost it (a restart, a failover, a NAT or load "
+        "balancer sending the flow to another host), or never had it (a scanner's ACK probe, "
+        "nmap -sA, draws the same answer)"
     )
 
 

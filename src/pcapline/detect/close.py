@@ -126,6 +126,11 @@ class Reset:
     alone: bool = False
     #: Neither side had sent data before the RST.
     no_data_before: bool = False
+    #: The answered segment carries SYN (a SYN+ACK refused, not an ACK).
+    answers_syn: bool = False
+    #: The RST's sender had sent a segment without SYN before it, or the capture began inside
+    #: the connection: it had been synchronized, not only half way through a handshake.
+    sender_synchronized: bool = False
     idle_before_fin_s: float | None = None  # quiet time before the sender's FIN
 
 
@@ -495,6 +500,8 @@ def _describe(
     answered = i - 1 if answers_peer else None
     quiet_before = view.seconds(i - 2, i - 1) if answered is not None and i >= 2 else None
     stateless = answered is not None and _stateless(view, i)
+    own_rows = view.from_client[:i] == sender
+    synchronized = before.no_syn or bool(np.any(own_rows & ~view.syn[:i] & ~view.rst[:i]))
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     return Reset(
         side=view.side(i),
@@ -520,6 +527,8 @@ def _describe(
         late_then_fin=late_row is not None and _then_fin(view, late_row),
         alone=bool(view.rst.all()),
         no_data_before=peer_data < 0 and own_data < 0,
+        answers_syn=answered is not None and bool(view.syn[answered]),
+        sender_synchronized=synchronized,
         idle_before_fin_s=idle_fin,
     )
 
