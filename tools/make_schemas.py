@@ -461,6 +461,7 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "refused": INT,
             "unanswered": INT,
             "connected": INT,
+            "probes_reset": INT,
             "window": WINDOW,
         },
         "host_sweep": {
@@ -470,6 +471,7 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "refused": INT,
             "unanswered": INT,
             "connected": INT,
+            "probes_reset": INT,
             "window": WINDOW,
         },
         "connect_checks": {

@@ -121,7 +121,7 @@ RUN_ROWS = {"table": 1024, "events": 4096}
 #: Connections-table columns the parent keeps (the others go to the runs only): what the
 #: finders read and ``--fail-on`` (``fate``, ``slow``). The parent holds them for every
 #: connection of the capture, from pass 2 to the end: the whole table's 34 columns weighed
-#: about 280 bytes a connection, these 11 about 100.
+#: about 280 bytes a connection, these 13 about 120.
 KEPT_COLUMNS: tuple[str, ...] = (*findings.CONNECTION_COLUMNS, "slow")
 
 #: Connections-table columns that word a verdict, the heaviest of a row (some 600 bytes a

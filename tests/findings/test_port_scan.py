@@ -60,3 +60,34 @@ def test_a_sweep_needs_ten_failed_ports_from_one_client_within_a_minute(
     if found:
         assert scans[0].details["connected"] == len(opened)
         assert scans[0].details["refused"] == found - len(opened)
+
+
+def test_a_real_kernels_rsts_to_ack_and_maimon_probes_are_one_scan() -> None:
+    """Ten ACK and two FIN + ACK probes from a raw socket (nmap -sA / -sM), the listening
+    port 8080 among them, captured at the server: its kernel answered every one with a RST
+    without ACK (seq = the probe's ACK number), the listener's too. Each connection is a lone
+    segment and its RST, no SYN; together they are a scan, counted as probes reset (neither
+    refused, which would say nothing listens, nor unanswered). They were twelve "reset by the
+    server while established" verdicts and no finding."""
+    analysis = pcapline.analyze(str(SAMPLE.parent / "ack-scan-at-server.pcap"))
+    (found,) = [f for f in analysis.findings if f.kind == "port_scan"]
+    d = found.details
+    assert (d["ports"], d["refused"], d["unanswered"], d["connected"], d["probes_reset"]) == (
+        12,
+        0,
+        0,
+        0,
+        12,
+    )
+    assert found.connections == tuple(range(12))
+    assert "12 ACK or FIN + ACK probes reset, 0 refused" in found.summary
+    assert "which ports a firewall lets through, not which listen" in d["explanation"]
+
+
+def test_a_sweep_of_connects_counts_no_probes() -> None:
+    # connect() refusals (SYN, RST + ACK) are no lone probes: the real-kernel port sweep's
+    # counts stay as they were.
+    analysis = pcapline.analyze(str(SAMPLE))
+    (found,) = [f for f in analysis.findings if f.kind == "port_scan"]
+    assert found.details["probes_reset"] == 0
+    assert "probes reset" not in found.summary

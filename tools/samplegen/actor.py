@@ -77,12 +77,14 @@ def _read_exactly(sock: socket.socket, want: int) -> None:
         want -= len(got)
 
 
-def _tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, flags: int) -> bytes:
+def _tcp_segment(
+    src: str, dst: str, sport: int, dport: int, seq: int, flags: int, ack: int = 0
+) -> bytes:
     """A TCP header as nmap sends it (window 1024; a SYN with the MSS option 1460), checksummed
     over the IPv4 pseudo-header (the kernel adds the IP header of a raw IPPROTO_TCP socket)."""
     options = struct.pack("!BBH", 2, 4, 1460) if flags & 0x02 else b""
     offset = (5 + len(options) // 4) << 4
-    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, offset, flags, 1024, 0, 0)
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, offset, flags, 1024, 0, 0)
     segment = header + options
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(segment))
     data = pseudo + segment
@@ -159,7 +161,13 @@ class Program:
         so its kernel resets a SYN+ACK that answers it. The only packets in a capture this
         file makes by hand; every answer to them is the kernels'."""
         segment = _tcp_segment(
-            s["src"], s["dst"], s["sport"], s["port"], s.get("seq", 0x1F2E3D4C), s["flags"]
+            s["src"],
+            s["dst"],
+            s["sport"],
+            s["port"],
+            s.get("seq", 0x1F2E3D4C),
+            s["flags"],
+            s.get("ack", 0),
         )
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP) as raw:
             raw.sendto(segment, (s["dst"], 0))

@@ -95,6 +95,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("port-scan-refused", 83, network.port_scan_refused, 5),
     Scenario("half-open-probes", 84, network.half_open_probes, 5),
     Scenario("stealth-scan", 85, network.stealth_scan, 5),
+    Scenario("ack-scan", 123, network.ack_scan, 5),
     Scenario("host-sweep-refused", 86, network.host_sweep_refused, 5),
     Scenario("connect-checks", 87, network.connect_checks, 5),
     Scenario("nat-lookalike-firewall", 71, special.firewall_drops_one_hosts_syns, 15),

@@ -94,13 +94,25 @@ def sleep(seconds: float) -> Step:
 
 #: TCP flag bits of the segments ``raw_tcp`` sends.
 RAW_SYN, RAW_FIN, RAW_NULL, RAW_XMAS = 0x02, 0x01, 0x00, 0x29
+RAW_ACK, RAW_MAIMON = 0x10, 0x11  # nmap -sA / -sW, and -sM (FIN + ACK)
 
 
-def raw_tcp(src: str, dst: str, sport: int, port: int = SERVER_PORT, flags: int = RAW_SYN) -> Step:
+def raw_tcp(
+    src: str, dst: str, sport: int, port: int = SERVER_PORT, flags: int = RAW_SYN, ack: int = 0
+) -> Step:
     """A segment from a raw socket: a SYN (a SYN scanner's, a half-open health check's; no
-    socket of the sending host connects, so its kernel resets the server's SYN+ACK) or a FIN,
-    NULL or Xmas probe (a stealth scanner's)."""
-    return {"op": "raw_tcp", "src": src, "dst": dst, "sport": sport, "port": port, "flags": flags}
+    socket of the sending host connects, so its kernel resets the server's SYN+ACK), a FIN,
+    NULL or Xmas probe (a stealth scanner's), or an ACK or FIN + ACK probe carrying ``ack``
+    (an ACK, window or Maimon scanner's)."""
+    return {
+        "op": "raw_tcp",
+        "src": src,
+        "dst": dst,
+        "sport": sport,
+        "port": port,
+        "flags": flags,
+        "ack": ack,
+    }
 
 
 def echo_server(*, family: int = 4, count: int = 1, port: int = SERVER_PORT) -> list[Step]:

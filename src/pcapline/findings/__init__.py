@@ -87,10 +87,12 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     "syn_retransmits",  # syn_retry_burst
     "connect_s",  # syn_retry_burst, intermittent_connect, port_scan, host_sweep
     "confidence",  # intermittent_connect
-    "reset_by",  # intermittent_connect
+    "reset_by",  # intermittent_connect, port_scan (lone probes)
     "cause",  # half_open_probes, port_scan, host_sweep
-    "bytes_client",  # connect_checks
-    "bytes_server",  # connect_checks
+    "bytes_client",  # connect_checks, port_scan (lone probes)
+    "bytes_server",  # connect_checks, port_scan (lone probes)
+    "packets",  # port_scan (lone probes)
+    "resets",  # port_scan (lone probes)
 )
 
 

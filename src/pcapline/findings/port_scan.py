@@ -9,6 +9,8 @@ monitoring tool probing a port range). Each of its connections' verdicts says th
 listens on that port, which is true and expected: they are no services failing, and an
 on-call engineer should not chase them one by one.
 
+An ACK or FIN + ACK probe's lone segment and its RST count as attempts too (``sweeps``).
+
 Wire signature: per client address and server address, the failed attempts
 (``sweeps.attempts``), one per server port (the port's first); at least ``MIN_PORTS`` such
 ports whose attempts start within ``sweeps.WINDOW_S`` seconds. The finding counts every
@@ -39,6 +41,13 @@ EXPLANATION = (
     "team's scanners) or filter it; the ports that connected are the ones the scan found open."
 )
 
+ACK_PROBES = (
+    " Its ACK and FIN + ACK probes (nmap -sA, -sW, -sM: a lone segment each, so each "
+    "connection seems to begin before the capture) drew RSTs without the ACK bit: a host "
+    "answers so whether the port listens or not (no connection matches the probe), so they "
+    "show which ports a firewall lets through, not which listen."
+)
+
 
 def find(data: FindingInput) -> list[Finding]:
     found = sweeps(data.connections, ["client_ip", "server_ip"], "server_port", MIN_PORTS)
@@ -56,7 +65,7 @@ def _finding(client: str, server: str, span: pd.DataFrame) -> Finding:
         KIND,
         summary,
         span["id"].tolist(),
-        EXPLANATION,
+        EXPLANATION + (ACK_PROBES if tally.probed else ""),
         client=client,
         server=server,
         ports=int(ports.nunique()),

@@ -7,7 +7,11 @@ answers nothing, and a port scanner's FIN, NULL or Xmas probe (cause ``scan_prob
 same RST from a port without a socket. An attempt failed when its connection was refused, never
 answered (``connect_timeout``) or was such a probe; it connected when its handshake completed
 or when a SYN scanner's kernel reset the SYN+ACK (cause ``half_open_probe``: an open port
-found).
+found). An ACK or FIN + ACK probe (``nmap -sA``, ``-sW``, ``-sM``) is a lone segment the host
+answers with RST whether a port listens or not (no connection matches it; a listener answers a
+segment with ACK so too): it counts as an attempt (``probed``), neither refused nor connected.
+Alone, such a connection is no scan (it is also what a capture begun just before a lost
+connection's last segment holds); many to many ports within the stretch are.
 """
 
 from __future__ import annotations
@@ -41,11 +45,14 @@ def attempts(conns: pd.DataFrame, least: int) -> pd.DataFrame | None:
     # A FIN, NULL or Xmas probe tried its port too: answered by RST (its fate is reset)
     # nothing listens there; unanswered, something does or a firewall drops it.
     stealth = cause == Cause.SCAN_PROBE.value
-    failed = np.isin(fate, FAILED_FATES) | stealth
+    # A FIN, NULL or Xmas probe has the same shape, told apart by its cause (refused above).
+    probed = lone_probes_reset(conns) & pd.isna(cause)
+    failed = np.isin(fate, FAILED_FATES) | stealth | probed
     if np.count_nonzero(failed) < least:
         return None
     table = conns[["id", "client_ip", "server_ip", "server_port", "start_ns"]].copy()
     table["failed"] = failed
+    table["probed"] = probed
     connected = ~np.isnan(conns["connect_s"].to_numpy(dtype=float))
     table["connected"] = (connected | (cause == Cause.HALF_OPEN_PROBE.value)) & ~failed
     table["refused"] = (fate == Fate.REFUSED.value) | (stealth & (fate == Fate.RESET.value))
@@ -55,6 +62,27 @@ def attempts(conns: pd.DataFrame, least: int) -> pd.DataFrame | None:
         cause != Cause.ICMP_REJECT.value
     )
     return table
+
+
+#: The connections-table columns ``lone_probes_reset`` reads (without them: none).
+PROBE_COLUMNS = frozenset({"packets", "resets", "bytes_client", "bytes_server", "reset_by"})
+
+
+def lone_probes_reset(conns: pd.DataFrame) -> np.ndarray:
+    """Per connection: one segment from the client, without data, and the server's RST for
+    it: an ACK or FIN + ACK probe's shape (module docstring). That segment is no SYN (a SYN
+    and its RST make ``refused``), so the capture seems to begin inside the connection."""
+    if not set(conns.columns) >= PROBE_COLUMNS:
+        return np.zeros(len(conns), dtype=bool)
+    shape: np.ndarray = (
+        (conns["fate"].astype(str).to_numpy() == Fate.RESET.value)
+        & (conns["packets"].to_numpy() == 2)
+        & (conns["resets"].to_numpy() == 1)
+        & (conns["bytes_client"].to_numpy() == 0)
+        & (conns["bytes_server"].to_numpy() == 0)
+        & (conns["reset_by"].to_numpy(dtype=object) == "server")
+    )
+    return shape
 
 
 def sweeps(
@@ -102,22 +130,29 @@ class Tally:
     connected: int
     start_ns: int
     end_ns: int
+    probed: int = 0  # ACK / FIN + ACK probes reset (``lone_probes_reset``)
 
     @staticmethod
     def of(span: pd.DataFrame) -> Tally:
         failed = int(np.count_nonzero(span["failed"].to_numpy(dtype=bool)))
         refused = int(np.count_nonzero(span["refused"].to_numpy(dtype=bool)))
+        probed = int(np.count_nonzero(span["probed"].to_numpy(dtype=bool)))
         return Tally(
             refused=refused,
-            unanswered=failed - refused,
+            unanswered=failed - refused - probed,
             connected=int(np.count_nonzero(span["connected"].to_numpy(dtype=bool))),
             start_ns=int(span["start_ns"].min()),
             end_ns=int(span["start_ns"].max()),
+            probed=probed,
         )
 
     @property
     def counts(self) -> str:
-        return f"{self.refused} refused, {self.unanswered} unanswered, {self.connected} connected"
+        probes = f"{self.probed} ACK or FIN + ACK probes reset, " if self.probed else ""
+        return (
+            f"{probes}{self.refused} refused, {self.unanswered} unanswered, "
+            f"{self.connected} connected"
+        )
 
     @property
     def within(self) -> str:
@@ -131,5 +166,6 @@ class Tally:
             "refused": self.refused,
             "unanswered": self.unanswered,
             "connected": self.connected,
+            "probes_reset": self.probed,
             "window": {"start": self.start_ns / 1e9, "end": self.end_ns / 1e9},
         }

@@ -1101,6 +1101,72 @@ def stealth_scan(ctx: Ctx, net: int) -> list[Expected]:
     return [exp]
 
 
+def ack_scan(ctx: Ctx, net: int) -> list[Expected]:
+    """An ACK and Maimon port scan (``nmap -sA`` / ``-sW``, ``-sM``): a scanner on the client
+    host sends ACK probes to ten ports of a server and FIN + ACK probes to two, from a raw
+    socket (one listens: 8080), then an application makes one ordinary connection.
+
+    Captured at the server. A Linux host answers each probe with a RST without the ACK bit
+    whose sequence number is the probe's ACK number (RFC 793 reset generation,
+    ``tcp_v4_send_reset``), whether a port listens or not: no connection matches the probe,
+    and a listening socket answers a segment with ACK by that RST too
+    (``tcp_rcv_state_process`` in LISTEN). So the RSTs say which ports a firewall lets
+    through, not which listen; each probe's connection shows a lone segment and its RST, the
+    capture seeming to begin inside it. The probes are the only packets not made by a
+    kernel's TCP.
+    """
+    name = "ack-scan-at-server.pcap"
+    closed = list(range(9000, 9010))
+    probes = [(port, st.RAW_ACK) for port in [*closed[:9], st.SERVER_PORT]]
+    probes += [(closed[9], st.RAW_MAIMON), (9010, st.RAW_MAIMON)]
+    acked = 0x5A5A0000
+
+    def scan(pair: Pair) -> list[st.Step]:
+        sent = [
+            step
+            for k, (port, flags) in enumerate(probes)
+            for step in (
+                st.raw_tcp(pair.client_ip, pair.server_ip, PORT + k, port, flags, acked + k),
+                st.sleep(0.01),
+            )
+        ]
+        return [*sent, st.sleep(0.2)]
+
+    _probes_then_echo(ctx, net, name, "server", scan, PORT + len(probes))
+    names = {st.RAW_ACK: "ACK", st.RAW_MAIMON: "FIN + ACK"}
+    conns = [
+        Conn(
+            {"client_port": PORT + k},
+            "reset",
+            reset_by="server",
+            counts=clean(resets=1),
+            no_cause=True,
+            explanation_keywords=["It carries no ACK bit", "nmap -sA"],
+            note=f"a {names[flags]} probe to port {port}"
+            + (" (it listens)" if port == st.SERVER_PORT else "")
+            + ": RST without ACK, seq = the probe's ACK number",
+        )
+        for k, (port, flags) in enumerate(probes)
+    ]
+    conns.append(
+        _echo_conn(PORT + len(probes), "the application's connection: 100 B asked, 1000 B answered")
+    )
+    exp = Expected(
+        name,
+        "ACK and FIN + ACK probes from a raw socket to twelve ports of a server, one of which "
+        "listens (an ACK / Maimon port scan), then one ordinary connection",
+        "server",
+        {"addresses": f"10.{net}.0.1 -> 10.{net}.0.2 ports 9000-9010 and 8080, then 8080"},
+        conns,
+        notes="Every probe drew the server kernel's RST, the listening port's too; no "
+        "connection existed. Expected finding: port_scan (12 ports, every probe reset).",
+        capture_format=ETHERNET,
+        observed_by_sockets=ctx.socket_events(),
+        findings=["port_scan"],
+    )
+    return [exp]
+
+
 def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
     """A load balancer (the router's DNAT of a virtual address) sends a connection to a
     backend that is gone: the router's neighbour lookup for it fails.
