@@ -401,3 +401,31 @@ def test_a_reset_with_a_cause_has_only_the_causes_check() -> None:
     text = row.set_index("id").loc[0, "explanation"]
     assert "Fix on the client" in text
     assert "Check the application logs" not in text
+
+
+@pytest.mark.parametrize(
+    ("acked_at_end", "stuck"),
+    [(False, True), (True, False)],
+)
+def test_last_ack_is_stuck_only_while_no_ack_of_the_resent_fin_follows(
+    acked_at_end: bool, stuck: bool
+) -> None:
+    # RFC 9293 3.10.7.4: LAST-ACK ends when the FIN's ACK arrives. The server FINs first and
+    # resends its FIN twice on ACKs (not its timer); the client's FIN is resent twice. Stuck
+    # only when nothing acknowledges the client's FIN after its last copy, and the count is
+    # the passive closer's resends (2), not both sides' (4).
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.02)
+    server_fin = c.nxt(SERVER)
+    c.fin(SERVER, 0.1)
+    c.fin(SERVER, 0.11, seq=server_fin).fin(SERVER, 0.12, seq=server_fin)
+    client_fin = c.nxt(CLIENT)
+    c.fin(CLIENT, 0.2)
+    c.fin(CLIENT, 0.4, seq=client_fin).fin(CLIENT, 0.8, seq=client_fin)
+    if acked_at_end:
+        c.ack(SERVER, 0.81)
+    row = _row(c, Conversation(conn=1).syn(5.0))
+    assert row.fate == "closed"
+    assert ("stuck in LAST_ACK" in row.explanation) is stuck
+    if stuck:
+        assert "retransmitted its FIN 2 time(s)" in row.explanation

@@ -816,7 +816,7 @@ def _closed(d: Decision, e: Evidence) -> Explanation:
     if c.last_ack_stuck and d.closer is not Side.BOTH:
         passive = "client" if d.closer is Side.SERVER else "server"
         stuck = (
-            f" The {passive} (passive closer) retransmitted its FIN {c.fin_retransmits} time(s): stuck in "
+            f" The {passive} (passive closer) retransmitted its FIN {c.last_ack_fin_resends} time(s): stuck in "
             f"LAST_ACK, the final ACK from the {d.closer} never arrived"
             + (
                 " (lost, or the peer is gone), then RST from the peer that had already forgotten the "

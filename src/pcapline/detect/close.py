@@ -168,6 +168,8 @@ class Close:
     unseen_fin: UnseenFin | None = None
     #: When the first FIN was captured (ns; None: no FIN).
     first_fin_ns: int | None = None
+    #: With ``last_ack_stuck``: how often the passive closer resent its FIN.
+    last_ack_fin_resends: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +192,18 @@ def detect(view: ConnView) -> Detection[Close]:
     if client_fin is not None and server_fin is not None:
         second_fin = max(client_fin, server_fin)
     stuck = False
+    passive_resends = 0
     if second_fin is not None and closing.fin_retransmits[k]:
-        # The second FIN's sender retransmitted a FIN after it: its ACK never came.
+        # The second FIN's sender retransmitted a FIN after it and no ACK of that FIN follows
+        # its last copy: stuck in LAST_ACK. A FIN resent and then acknowledged was recovered
+        # (the data before it, or the final ACK, lost once): no stuck close.
         side = int(view.from_client[second_fin])
-        stuck = closing.last_fin_retransmit[side][k] > second_fin
+        last_copy = closing.last_fin_retransmit[side][k]
+        if last_copy > second_fin and not _fin_acked(view, second_fin, after=last_copy):
+            stuck = True
+            passive_resends = int(
+                np.count_nonzero(view.fin & view.is_retrans & (view.from_client == bool(side)))
+            )
     rst_list = closing.rst_rows.at(k)
     events: list[Event] = []
     hints: list[int] = []
@@ -235,6 +245,7 @@ def detect(view: ConnView) -> Detection[Close]:
         closer=closer,
         fin_retransmits=closing.fin_retransmits[k],
         last_ack_stuck=stuck,
+        last_ack_fin_resends=passive_resends,
         time_wait=time_wait,
         resets=len(rst_list),
         ending_reset=ending,
@@ -393,6 +404,15 @@ def _fins_and_closer(
     sides = np.empty(len(CLOSERS), dtype=object)
     sides[:] = CLOSERS  # (numpy.array would store the strs, not the Side members)
     return client, server, sides[code]
+
+
+def _fin_acked(view: ConnView, fin_row: int, *, after: int) -> bool:
+    """A segment of the peer's after row ``after`` acknowledges the FIN of row ``fin_row``
+    (RFC 9293 3.10.7.4: LAST-ACK ends when the ACK of the FIN arrives)."""
+    rows = slice(after + 1, len(view))
+    peer = view.from_client[rows] != view.from_client[fin_row]
+    acks = view.ack[rows] & ~view.rst[rows] & (view.rel_ack[rows] != UNKNOWN)
+    return bool(np.any(peer & acks & (view.rel_ack[rows] >= view.seq_end[fin_row])))
 
 
 def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int | None:
