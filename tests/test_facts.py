@@ -179,6 +179,36 @@ def test_same_ip_id_from_a_numbering_sender_is_a_copy_past_one_ms() -> None:
     assert compute_facts(segments(c)).is_dup.tolist()[-1] is True
 
 
+@pytest.mark.parametrize(
+    ("second_ts", "copy"),
+    [
+        ((1000, 500), True),  # the same TSval 2.4 s later: the same transmission
+        ((3400, 500), False),  # a later TSval: a resend (its IP ID alone cannot say)
+        (None, False),  # no timestamps: past 200 ms a counter may have come round
+    ],
+)
+def test_same_ip_id_and_tsval_is_a_copy_however_far_apart(
+    second_ts: tuple[int, int] | None, copy: bool
+) -> None:
+    # Two taps merged across a bottleneck's 2.4 s queue (a real kernel's, mergecap of the
+    # client's and the server's captures): each segment is seen twice, seconds apart, with
+    # its IP ID and TSval. A Linux resend carries a new IP ID and a later TSval.
+    c = Conversation().handshake(0.0)
+    first_ts = (1000, 500) if second_ts is not None else None
+    for t, ts in ((0.1, first_ts), (2.5, second_ts)):
+        c.send(
+            CLIENT,
+            t,
+            ACK,
+            seq=c.client_isn + 1,
+            ack=c.server_isn + 1,
+            length=1448,
+            ip_id=7,
+            timestamps=ts,
+        )
+    assert compute_facts(segments(c)).is_dup.tolist()[-1] is copy
+
+
 def test_a_syn_sent_again_after_a_rst_is_no_copy() -> None:
     # Windows retries a refused connect 0.5 s after the RST with the same ISN: with IP ID 0
     # (IPv6) the two SYNs are byte-identical, yet the RST between them asked for the second.
@@ -256,7 +286,7 @@ def _twin_rows(seed: int, n: int = 300) -> duplicates.Rows:
     from_client = rng.random(n) < 0.5
     dir_key = conn_index * 2 + from_client
     keys = tuple(rng.integers(0, 2, n) for _ in range(3))
-    time_ns = np.cumsum(rng.integers(0, duplicates._SYN_WINDOW_NS // 4, n))
+    time_ns = np.cumsum(rng.integers(0, duplicates.STAMPED_WINDOW_NS // 4, n))
     starts = np.searchsorted(conn_index, np.arange(6))
     return _rows(keys, keys[0], time_ns, from_client, conn_index, starts, dir_key)
 
@@ -270,7 +300,7 @@ def _nearest_twins(r: duplicates.Rows, look_back: int) -> list[tuple[int, int]]:
             if r.dir_key[e] == r.dir_key[row] and all(key[e] == key[row] for key in r.keys):
                 if (
                     row - e <= look_back
-                    and r.time_ns[row] - r.time_ns[e] < duplicates._SYN_WINDOW_NS
+                    and r.time_ns[row] - r.time_ns[e] < duplicates.STAMPED_WINDOW_NS
                 ):
                     pairs.append((row, e))
                 break

@@ -17,6 +17,12 @@ is recognised by what the sender could NOT have done in the gap between the two:
   ``ip_select_ident``; Windows counts globally) gives every transmission a new IP ID: the
   same non-zero IP ID sooner than ``RTO_FLOOR_S`` (no retransmission timer fires sooner, and the
   counter cannot have come round) is the same packet, whatever the gap.
+- A numbered sender's same IP ID with the same TCP timestamp is the same packet up to
+  ``STAMPED_WINDOW_NS`` apart: a transmission stamps TSval when it leaves (Linux
+  ``tcp_skb_timestamp_ts``, a millisecond clock), so a resend carries a later one and a new
+  IP ID both, and a counter come round would also have to meet the very same TSval, seq and
+  ack. Two taps merged across a deep queue (a bottleneck's buffer holds a packet seconds
+  between them) or across hosts whose clocks differ repeat a flow that far apart.
 - A SYN is resent only by its timer (TCP_TIMEOUT_INIT, 1 s, on Linux; 3 s on Windows and old
   stacks) or after an answer (Windows retries a refused connect after the RST, half a second
   later; a stale peer's challenge ACK draws the client's RST and a retry milliseconds later):
@@ -59,6 +65,9 @@ from pcapline.timers import RTO_FLOOR_S, SLACK_FRACTION, TCP_TIMEOUT_INIT_S
 DUPLICATE_WINDOW_NS = 1_000_000
 #: A numbered sender's IP ID repeated sooner than this is the same packet (see module docstring).
 NUMBERED_WINDOW_NS = round(RTO_FLOOR_S * 1e9)
+#: A numbered sender's IP ID and TSval both repeated sooner than this are the same packet (see
+#: module docstring): wider than any queue or clock offset between two merged taps.
+STAMPED_WINDOW_NS = 60 * 10**9
 #: No stack retransmits a SYN or a SYN+ACK on its timer sooner than TCP_TIMEOUT_INIT, less the
 #: timer slack for where the capture sits.
 SYN_COPY_BEFORE_S = (1 - SLACK_FRACTION) * TCP_TIMEOUT_INIT_S
@@ -101,6 +110,9 @@ def copies(r: Rows) -> np.ndarray:
     gap = r.time_ns[later] - r.time_ns[earlier]
     syn, ack = r.syn[later], r.ack[later]
     numbered = (r.ip_id[later] != 0) & _numbered_direction(r, r.dir_key[later])
+    # Same IP ID and the same TSval (one of the keys): one transmission, however far apart.
+    stamped = numbered & r.has_ts[later]
+    same_packet = stamped | (numbered & (gap < NUMBERED_WINDOW_NS))
     # When each row's nearest twin was seen (none: the latest time there is), for rows of a
     # numbered sender only, whose fresh segments never repeat an IP ID: a peer segment between
     # a pair that repeats one seen before the pair began is no news to the sender (two merged
@@ -108,8 +120,7 @@ def copies(r: Rows) -> np.ndarray:
     # (IPv6, IP ID 0) a fresh segment can be byte-identical to an earlier one (a second RST,
     # a duplicate ACK within one timestamp tick): each is news.
     seen_ns = np.full(len(r.time_ns), np.iinfo(np.int64).max, dtype=np.int64)
-    repeats = later[numbered & (gap < NUMBERED_WINDOW_NS)]
-    seen_ns[repeats] = r.time_ns[earlier[numbered & (gap < NUMBERED_WINDOW_NS)]]
+    seen_ns[later[same_packet]] = r.time_ns[earlier[same_packet]]
     same_instant = gap == 0
     soon = ~syn & (gap <= DUPLICATE_WINDOW_NS) & ~same_instant
     if soon.any():
@@ -122,7 +133,7 @@ def copies(r: Rows) -> np.ndarray:
             ~_signalled_between(r, earlier[soon], later[soon], seen_ns),
         )
         soon[soon] = answered
-    plain = ~syn & (soon | same_instant | (numbered & (gap < NUMBERED_WINDOW_NS)))
+    plain = ~syn & (soon | same_instant | same_packet)
     syn_copy = syn & ~ack & (gap < _SYN_WINDOW_NS)
     if syn_copy.any():
         first, then = earlier[syn_copy], later[syn_copy]
@@ -141,11 +152,11 @@ def copies(r: Rows) -> np.ndarray:
     # A numbered client gives a resent SYN a new IP ID too (Linux: the connecting socket's
     # counter, inet_id), so its same IP ID sooner than any timer is the same SYN even after
     # the server answered (a copy seen after the handshake: a mirror's or a merged tap's).
-    syn_copy |= syn & ~ack & numbered & (gap < NUMBERED_WINDOW_NS)
+    syn_copy |= syn & ~ack & same_packet
     ttl_changed = r.ttl[later] != r.ttl[earlier]
     synack = syn & ack
     synack_copy = synack & (
-        (numbered & (gap < NUMBERED_WINDOW_NS))
+        same_packet
         | ((gap <= DUPLICATE_WINDOW_NS) & ((r.ip_id[later] != 0) | ttl_changed | same_instant))
     )
     found = plain | syn_copy | synack_copy
@@ -255,7 +266,7 @@ def _identical_pairs(r: Rows) -> tuple[np.ndarray, np.ndarray]:
         tuple(native.int64s(k) for k in r.keys),
         native.int64s(r.dir_key),
         native.int64s(r.time_ns),
-        _SYN_WINDOW_NS,
+        STAMPED_WINDOW_NS,
         LOOK_BACK_ROWS,
     )
     later, earlier = (np.frombuffer(rows, dtype=np.int64) for rows in found)
@@ -277,7 +288,7 @@ def _identical_pairs_numpy(r: Rows) -> tuple[np.ndarray, np.ndarray]:
     later, earlier = by_hash[1:], by_hash[:-1]
     same = (h[later] == h[earlier]) & (r.dir_key[later] == r.dir_key[earlier])
     same &= (later - earlier) <= LOOK_BACK_ROWS
-    same &= (r.time_ns[later] - r.time_ns[earlier]) < _SYN_WINDOW_NS
+    same &= (r.time_ns[later] - r.time_ns[earlier]) < STAMPED_WINDOW_NS
     later, earlier = later[same], earlier[same]
     for key in r.keys:
         equal = key[later] == key[earlier]
@@ -444,4 +455,11 @@ def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool
     return gap_ns < acked_ns - sent_ns
 
 
-__all__ = ["DUPLICATE_WINDOW_NS", "SYN_COPY_BEFORE_S", "Rows", "copies", "pieces"]
+__all__ = [
+    "DUPLICATE_WINDOW_NS",
+    "STAMPED_WINDOW_NS",
+    "SYN_COPY_BEFORE_S",
+    "Rows",
+    "copies",
+    "pieces",
+]
