@@ -429,3 +429,34 @@ def test_last_ack_is_stuck_only_while_no_ack_of_the_resent_fin_follows(
     assert ("stuck in LAST_ACK" in row.explanation) is stuck
     if stuck:
         assert "retransmitted its FIN 2 time(s)" in row.explanation
+
+
+@pytest.mark.parametrize(("echo", "late"), [(100, True), (1100, False)])
+def test_a_synack_echoing_an_earlier_syn_proves_that_syn_arrived(echo: int, late: bool) -> None:
+    # RFC 7323 / tcp_synack_options: the SYN+ACK's TSecr is the TSval of the first SYN the
+    # listener got. Echoing the first of two SYNs, it proves the first was not dropped; echoing
+    # the resent one, the first may have been.
+    c = Conversation()
+    c.send(CLIENT, 0.0, 0x02, seq=c.client_isn, timestamps=(100, 0))
+    c.send(CLIENT, 1.0, 0x02, seq=c.client_isn, timestamps=(1100, 0))
+    c.send(SERVER, 1.4, 0x12, seq=c.server_isn, ack=c.client_isn + 1, timestamps=(9, echo))
+    c.ack(CLIENT, 1.401, timestamps=(1500, 9))
+    c.data(CLIENT, 1.41, 100, timestamps=(1510, 9)).ack(SERVER, 1.42, timestamps=(20, 1510))
+    row = _row(c)
+    assert ("echoes the timestamp of the SYN of frame 1" in row.explanation) is late
+    assert ("the first SYN(s) were dropped" in row.explanation) is not late
+    if late:
+        assert "The first SYN+ACK came 1.4 s after that SYN." in row.explanation
+
+
+def test_a_real_kernels_synack_answering_the_first_syn_after_a_retry() -> None:
+    """Real kernel, 3 % loss on the path: connection 3's first SYN+ACK was lost; the client
+    resent its SYN after 1 s and the listener answered with a SYN+ACK echoing the FIRST SYN's
+    timestamp (tcp_check_req keeps req->ts_recent). It read "the first SYN(s) were dropped
+    (... check the listen queue)": the SYN had arrived."""
+    import pcapline
+
+    row = pcapline.analyze(str(SAMPLES / "lossy-40-connections-3pct-drop.pcap")).connections
+    text = row.set_index("id").loc[3, "explanation"]
+    assert "echoes the timestamp of the SYN of frame 380" in text
+    assert "were dropped" not in text

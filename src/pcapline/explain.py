@@ -923,6 +923,8 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
             "arrived, and the answers did not reach the client in time (lost or delayed "
             f"between this capture point and the client){how}."
         )
+    elif h.syn is not None and h.syn.retries and h.syn.timed and h.answered_syn is not None:
+        parts.append(_answered_late(h, h.syn.retries, h.syn.times, h.answered_syn))
     elif h.syn is not None and h.syn.retries and not h.syn.timed:
         # (unanswered: the fate's story tells the SYNs; a client ACK proves an unseen answer)
         if h.answer != "none" or h.synack_proven is not None:
@@ -947,6 +949,24 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
             "was lost on the way."
         )
     return " ".join(parts)
+
+
+def _answered_late(h: Handshake, retries: int, times: tuple[float, ...], answered: int) -> str:
+    """The first SYN+ACK echoes an earlier SYN's timestamp (``Handshake.answered_syn``).
+
+    A listener echoes the first SYN it received in every SYN+ACK of the request, its answers
+    to later copies included (tcp_check_req leaves req->ts_recent as it was), so the echo
+    proves that SYN arrived, not which copy this SYN+ACK answers."""
+    wait = h.answered_syn_wait_s
+    came = f" The first SYN+ACK came {_s(wait)} after that SYN." if wait is not None else ""
+    return (
+        f"The client sent its SYN {retries + 1} times (at {_times(times)}), yet the server's "
+        f"first SYN+ACK (frame {h.answer_frame}) echoes the timestamp of the SYN of frame "
+        f"{answered} (its TSecr is that SYN's TSval): that SYN reached the server, it was not "
+        "dropped on the way in; the answer to it was lost or held up on the way back to the "
+        "client (a listener echoes the first SYN it got in every SYN+ACK, its answers to later "
+        f"copies too).{came}"
+    )
 
 
 def _answered_before_a_retry(h: Handshake) -> bool:
@@ -999,7 +1019,9 @@ def slow_summary(s: SlowSummary) -> str:
             return (
                 text + f" ({shape}the SYN was dropped: by a full listen queue (nstat "
                 "TcpExtListenDrops, ss -lnt), a firewall, or a NAT or firewall out of conntrack "
-                "entries on the way (dmesg: 'nf_conntrack: table full'))"
+                "entries on the way (dmesg: 'nf_conntrack: table full'); or its answer was lost "
+                "or held up on the way back: each connection's verdict says so where the "
+                "SYN+ACK echoes an earlier SYN's timestamp)"
             )
         return (
             text
@@ -1113,6 +1135,14 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
     h = e.handshake
     if d.fate is Fate.LISTEN_OVERFLOW or not h.synack_after_ack:
         return ""
+    if h.answered_syn is not None:
+        # The server had the first SYN and the client resent it: a listener answers each
+        # copy of a pending request's SYN again (tcp_check_req), besides its timer.
+        return (
+            f"The server sent its SYN+ACK {h.synack_after_ack} more time(s) after the client's "
+            "ACK: answers to the client's resent SYNs or its own SYN+ACK timer, not "
+            "necessarily a lost ACK."
+        )
     return (
         f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "
         "the connection went on: that ACK was lost, or dropped by a briefly full accept queue "

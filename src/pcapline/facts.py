@@ -94,6 +94,9 @@ class SegmentRows:
     ttl: np.ndarray
     has_ts: np.ndarray
     ts_val: np.ndarray
+    #: TSecr on SYN+ACK rows, 0 on every other row: which SYN the answer echoes (the
+    #: handshake detector's ``Handshake.answered_syn``); gathered for those rows only.
+    synack_ts_ecr: np.ndarray
     sack_blocks: np.ndarray
     sack_left: np.ndarray  # highest SACK block, relative to the peer's ISN (UNKNOWN: no block)
     sack_right: np.ndarray
@@ -316,6 +319,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         ttl=ttl,
         has_ts=col.get("has_ts", bool),
         ts_val=ts_val,
+        synack_ts_ecr=_synack_ts_ecr(col, is_syn & has_ack),
         sack_blocks=sack_blocks,
         sack_left=sack_left,
         sack_right=sack_right,
@@ -571,6 +575,15 @@ def scan_probes(
     spoiled = np.zeros(len(out), dtype=bool)
     spoiled[conn[~fits]] = True
     out[candidates] = ~spoiled[candidates]
+    return out
+
+
+def _synack_ts_ecr(col: _Columns, synack: np.ndarray) -> np.ndarray:
+    """``SegmentRows.synack_ts_ecr``: TSecr gathered at the SYN+ACK rows only (a handful of
+    a connection's rows), 0 elsewhere."""
+    out = np.zeros(len(synack), dtype=np.int64)
+    rows = np.flatnonzero(synack)
+    out[rows] = col.get("ts_ecr", np.int64, rows)
     return out
 
 

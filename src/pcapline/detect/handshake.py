@@ -166,6 +166,11 @@ class Handshake:
     earlier_end: str | None = None
     #: No handshake at all: a port scanner's probes (``Facts.scan_probe``).
     probe: ScanProbe | None = None
+    #: The first SYN+ACK echoes (TSecr) the timestamp of an earlier SYN than the last one
+    #: sent before it: that SYN's frame. The server received it and answered; the answer
+    #: came after the client's retry timer.
+    answered_syn: int | None = None
+    answered_syn_wait_s: float | None = None  # that SYN -> the first SYN+ACK
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -219,6 +224,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         _client_reset_then_retry(view, answer_row, syn_rows) if answer == "challenge_ack" else None
     )
     rtt_ms = opening.rtt_ms[k]
+    late_syn = _answered_syn(view, syn_rows, synack_rows)
     handshake = Handshake(
         syn=syn,
         synack=synack,
@@ -244,8 +250,31 @@ def detect(view: ConnView) -> Detection[Handshake]:
         reopened_frame=_frame(view, opening.reopened_row[k]),
         earlier_end=_earlier_end(view, row_or_none(opening.reopened_row[k])),
         probe=_probe(view) if view.batch.of(_probes)[k] else None,
+        answered_syn=None if late_syn is None else int(view.frame[late_syn]),
+        answered_syn_wait_s=None if late_syn is None else view.seconds(late_syn, synack_rows[0]),
     )
     return Detection(tuple(events), handshake)
+
+
+def _answered_syn(
+    view: ConnView, syn_rows: Sequence[int], synack_rows: Sequence[int]
+) -> int | None:
+    """Row of the SYN the first SYN+ACK answers by its timestamp, when an earlier one than
+    the last SYN before it. RFC 7323 4.3 / Linux tcp_synack_options: a SYN+ACK's TSecr is the
+    TSval of the SYN it answers, and each SYN (a retransmission too: tcp_skb_timestamp_ts)
+    carries its own. So the server got that SYN: not dropped, but answered late (the SYN or
+    its SYN+ACK held on the path, a deep queue), the retries the client's timer only."""
+    if not synack_rows or len(syn_rows) < 2:
+        return None
+    first = synack_rows[0]
+    before = [i for i in syn_rows if i < first and view.has_ts[i]]
+    if len(before) < 2 or not view.has_ts[first]:
+        return None
+    echo = int(view.synack_ts_ecr[first])
+    sent = [int(view.ts_val[i]) for i in before]
+    if echo == 0 or sent.count(echo) != 1 or sent.index(echo) == len(sent) - 1:
+        return None  # the last SYN's, none or an ambiguous one: nothing to add
+    return before[sent.index(echo)]
 
 
 @dataclass(frozen=True, slots=True)
