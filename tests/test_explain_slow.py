@@ -55,3 +55,40 @@ def test_every_turn_of_clear_text_http_names_the_slowest() -> None:
     text, slow = _explained("slow-response-http-keepalive.pcap")[0]
     assert slow == ("slow_response",)
     assert "to answer request 3 of 5" in text
+
+
+def test_requests_queued_on_the_path_are_not_blamed_on_the_server() -> None:
+    """Real kernel: a 512 kbit/s link with a 3 MB queue toward the server; an upload fills
+    it, and requests wait seconds behind it although the server answers each at once. At
+    the client the answers came 1.5 and 2.7 s after the requests, but the server's bare ACK
+    of each request came with its answer: its kernel (which acknowledges within a delayed
+    ACK, 200 ms at most) got the request only then. It read "its application, or what it
+    waits on, was slow". At the server nothing is late."""
+    at_client = _explained("slow-answers-behind-an-upload-at-client.pcap")
+    for text, slow in at_client.values():
+        assert "slow_response" in slow
+        assert "the request reached the server late" in text
+        assert "its application, or what it waits on, was slow" not in text
+    at_server = _explained("slow-answers-behind-an-upload-at-server.pcap")
+    assert all("slow_response" not in slow for _, slow in at_server.values())
+
+
+def test_an_answer_that_carries_the_only_ack_proves_no_queue(tmp_path: Path) -> None:
+    # Without a bare ACK of the request (a stack that only acknowledges with its answer, a
+    # synthetic capture) the late ACK says nothing about the path: the old words stay. With
+    # a bare ACK long after the request, just before the answer, the wait was the path's.
+    from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+    texts = {}
+    for bare in (False, True):
+        c = Conversation().handshake(0.0)
+        c.data(CLIENT, 0.01, 100)
+        if bare:
+            c.ack(SERVER, 1.509)
+        c.data(SERVER, 1.51, 500).ack(CLIENT, 1.52)
+        c.fin(CLIENT, 1.6).fin(SERVER, 1.61).ack(CLIENT, 1.62)
+        path = tmp_path / f"bare-{bare}.pcap"
+        path.write_bytes(pcap_bytes(c))
+        texts[bare] = str(pcapline.analyze(path).connections.iloc[0].explanation)
+    assert "Slow answer: the server took 1.5 s to answer the first request" in texts[False]
+    assert "the request reached the server late" in texts[True]

@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.app_pause import app_pauses
-from pcapline.facts import NewData, across_a_hole, first_at_least
+from pcapline.facts import UNKNOWN, NewData, across_a_hole, first_at_least
 from pcapline.model import (
     EventKind,
     ResponseJudged,
@@ -162,6 +162,10 @@ class Delays:
     #: began (ns, at the capture point); None: no turn.
     response_max_turn: int | None = None
     response_max_at_ns: int | None = None
+    #: The first and the slowest turn: the request's last byte -> the server's first segment
+    #: acknowledging it (``Turns.first_acked_s``); None: not measured.
+    response_acked_s: float | None = None
+    response_max_acked_s: float | None = None
     #: Time a full, non-zero receive window held a sender (window_full.py), after loss and
     #: closed windows took their share; None: the capture cannot tell (window scale unknown).
     window_full_s: float | None = 0.0
@@ -457,6 +461,8 @@ class DelaysTable(Mapping[int, Delays]):
             slow=tuple(c["slow"][i]),
             response_max_turn=int(c["response_max_turn"][i]) or None,
             response_max_at_ns=int(c["response_max_at_ns"][i]) or None,
+            response_acked_s=_opt(c["response_first_acked_s"][i]),
+            response_max_acked_s=_opt(c["response_max_acked_s"][i]),
             window_full_s=_opt(c["window_full_s"][i]),
             window_full_episodes=int(c["window_full_episodes"][i]),
             nagle_s=_opt(c["nagle_s"][i]),
@@ -1065,6 +1071,8 @@ def measure(
         "response_max_turn": turns.max_turn,
         "response_max_at_ns": turns.max_at_ns,
         "response_first_at_ns": turns.first_at_ns,
+        "response_first_acked_s": turns.first_acked_s,
+        "response_max_acked_s": turns.max_acked_s,
         "response_median_s": turns.median_s,
         "longest_silence_s": turns.silence_s,
         "silence_side": turns.silence_side,
@@ -1317,6 +1325,11 @@ class Turns:
     max_turn: np.ndarray  # per connection: the slowest turn's number (1 = first), 0 if none
     max_at_ns: np.ndarray  # per connection: when the slowest turn's answer began, 0 if none
     first_at_ns: np.ndarray  # per connection: when the first turn's answer began, 0 if none
+    #: Per connection, for its first and its slowest turn: the request's last byte -> the
+    #: server's first bare ACK of it before the answer; NaN when none came or not measured
+    #: (turns shorter than ``ACKED_FROM_S`` are not looked at).
+    first_acked_s: np.ndarray
+    max_acked_s: np.ndarray
 
     #: The columns with one row per turn (the others have one per connection).
     PER_TURN = ("conn", "answer_ns", "response_s")
@@ -1409,6 +1422,10 @@ def _turns(facts: Facts) -> Turns:
         slowest = by_conn.idxmax().to_numpy()  # positions into k
         max_turn[index] = number[slowest]
         max_at[index] = t[after[k[slowest]]]
+    first_acked = np.full(n, np.nan)
+    max_acked = np.full(n, np.nan)
+    for measure, chosen in ((first_acked, first_at), (max_acked, max_at)):
+        _acked_turns(facts, measure, chosen, rows, after, asked, gap, turn_conn, server_owes)
     owed = np.flatnonzero((server_owes | client_owes) & ~np.isnan(gap))
     if len(owed):
         order = owed[np.lexsort((gap[owed], turn_conn[owed]))]  # by conn, then gap ascending
@@ -1427,7 +1444,58 @@ def _turns(facts: Facts) -> Turns:
         max_turn,
         max_at,
         first_at,
+        first_acked,
+        max_acked,
     )
+
+
+#: Turns quicker than this are not asked when the server acknowledged their request: no slow
+#: answer note reads them (the thresholds start at a second).
+ACKED_FROM_S = 0.25
+
+
+def _acked_turns(
+    facts: Facts,
+    out: np.ndarray,
+    chosen_at: np.ndarray,
+    rows: np.ndarray,
+    after: np.ndarray,
+    asked: np.ndarray,
+    gap: np.ndarray,
+    turn_conn: np.ndarray,
+    server_owes: np.ndarray,
+) -> None:
+    """Fill ``out`` (per connection) for the server-owed turn whose answer began at
+    ``chosen_at`` of its connection: seconds from the request's last byte to the server's
+    first bare ACK of it before the answer (NaN: the answer carried the first ACK). A
+    receiver's kernel acknowledges data within its delayed-ACK timer (Linux: 200 ms at most,
+    TCP_DELACK_MAX) whatever its application does, so that time tells when the request
+    reached the server's TCP; a bare ACK also shows that the server's stack acknowledges on
+    its own (some embedded stacks and synthetic captures never do: there an ACK riding on
+    the answer tells nothing). Only the few turns of ``ACKED_FROM_S`` or more are looked at,
+    one slice each."""
+    answer_ns = facts.time_ns[rows[after]]
+    pick = np.flatnonzero(
+        server_owes & ~np.isnan(gap) & (gap >= ACKED_FROM_S) & (answer_ns == chosen_at[turn_conn])
+    )
+    for turn in pick.tolist():
+        request, answer = int(rows[asked[turn]]), int(rows[after[turn]])
+        span = slice(request + 1, answer)
+        acks = (
+            ~facts.from_client[span]
+            & (facts.seg_len[span] == 0)
+            & ~facts.syn[span]
+            & ~facts.fin[span]
+            & ~facts.rst[span]
+            & facts.ack[span]
+            & (facts.rel_ack[span] >= facts.seq_end[request])
+            & (facts.rel_ack[span] != UNKNOWN)
+        )
+        first = np.flatnonzero(acks)
+        if len(first):
+            out[turn_conn[turn]] = (
+                facts.time_ns[request + 1 + int(first[0])] - facts.time_ns[request]
+            ) / 1e9
 
 
 # --- per visited connection -------------------------------------------------------------

@@ -67,12 +67,39 @@ def _slow_connect(d: Delays) -> str:
     )
 
 
+#: Linux's longest delayed ACK (TCP_DELACK_MAX): a receiver's kernel acknowledges data
+#: within it whatever its application does.
+DELAYED_ACK_MAX_S = 0.2
+
+
 def _slow_response(d: Delays) -> str:
     if d.response_judged is ResponseJudged.EVERY_TURN and d.response_max_turn is not None:
         seconds, which = d.response_max_s, f"request {d.response_max_turn} of {d.responses}"
+        acked = d.response_max_acked_s
     else:
         seconds, which = d.response_s, "the first request"
+        acked = d.response_acked_s
     rtt_ms = d.handshake_rtt_ms
+    if seconds is not None and acked is not None and _reached_late(seconds, acked):
+        before = seconds - acked
+        with_answer = (
+            "just before answering" if before < 0.001 else f"{_s(before)} before answering"
+        )
+        handshake = (
+            "" if rtt_ms is None or rtt_ms < 1 else f" (the handshake's: {_s(rtt_ms / 1000)})"
+        )
+        return (
+            f"Slow answer: the answer to {which} came {_s(seconds)} after the request's last "
+            f"byte, and the server's TCP acknowledged that byte (a bare ACK) only then, "
+            f"{_s(acked)} after it was sent, {with_answer}. A receiver's kernel acknowledges data within its "
+            "delayed-ACK timer (200 ms at most on Linux) whatever its application does, so the "
+            "request reached the server late and its application answered within a fraction "
+            "of a second: the time went on the path, there and back"
+            f"{handshake}: a long path, or a queue on a slow or busy link (bufferbloat; this "
+            "connection's bytes waiting behind other traffic), not the server's application. "
+            "Check the queues on the path (tc -s qdisc at the bottleneck; ping during the "
+            "transfer shows the round trip growing)."
+        )
     # The round trip a client-side capture counts in; under a millisecond (a LAN): not said.
     rtt = "" if rtt_ms is None or rtt_ms < 1 else f", {_s(rtt_ms / 1000)} of it the round trip"
     return (
@@ -80,6 +107,14 @@ def _slow_response(d: Delays) -> str:
         f"to the answer's first, at the capture point{rtt}): its application, or what it "
         "waits on, was slow; check the server's request latency and logs at that time."
     )
+
+
+def _reached_late(seconds: float, acked: float) -> bool:
+    """The server's first ACK of the request came with its answer (within a delayed ACK of
+    it), more than two delayed ACKs after the request: its application answered within a
+    delayed ACK or two of getting the request, and the rest of the wait was the path's
+    (``_slow_response``)."""
+    return seconds - acked <= DELAYED_ACK_MAX_S and acked > 2 * DELAYED_ACK_MAX_S
 
 
 def _window_full(d: Delays) -> str:

@@ -1451,3 +1451,129 @@ def nagle_delayed_ack_on_a_path(ctx: Ctx, net: int) -> list[Expected]:
         )
         for name, where in zip(names, ("client", "server"), strict=True)
     ]
+
+
+#: The bottleneck: a router's link toward the server, slow and deep (tbf never drops: the
+#: limit holds the whole upload), and what crosses it.
+UPLOAD_TC_TOWARD_SERVER = ("tbf", "rate", "512kbit", "burst", "10kb", "limit", "3mb")
+UPLOAD_BYTES = 600_000
+UPLOAD_ASKS = 3
+UPLOAD_ASK_GAP_S = 0.5
+UPLOAD_ASKER_AFTER_S = 2.0
+UPLOAD_SNAPLEN = 96
+
+
+def answers_behind_an_upload(ctx: Ctx, net: int) -> list[Expected]:
+    """Bufferbloat toward the server: requests wait behind an upload in a deep queue.
+
+    The router's link toward the server is 512 kbit/s with a 3 MB queue (tbf: nothing is
+    dropped). Connection 1 (port 42911, server port 8081) uploads 600 kB, and the server
+    answers 100 B once it has read it all; 2 s later connection 2 (42912, port 8080) sends
+    3 requests of 100 B, 0.5 s apart, each answered at once with 1000 B. Its SYN, requests and
+    ACKs wait seconds in the queue: the server answers each within a millisecond of getting
+    it, and its kernel's bare ACK of a request leaves with the answer, seconds after the
+    client sent it. Captured at the client (answers 1.7-2.7 s "late") and at the server
+    (answered at once).
+    """
+    names = (
+        "slow-answers-behind-an-upload-at-client.pcap",
+        "slow-answers-behind-an-upload-at-server.pcap",
+    )
+    up_port, ask_port, up_server_port = 42911, 42912, st.SERVER_PORT + 1
+    answering: list[st.Step] = [*st.listen(), st.accept("c")]
+    asker: list[st.Step] = [*st.connect(f"10.{net}.2.1", ask_port)]
+    for _ in range(UPLOAD_ASKS):
+        answering += [st.recv(100, "c"), st.send(1000, "c")]
+        asker += [st.send(100), st.recv(1000), st.sleep(UPLOAD_ASK_GAP_S)]
+    answering += [st.recv_eof("c"), st.close("c")]
+    asker += [st.close(), st.signal("done")]
+    sink = [
+        *st.listen(up_server_port),
+        st.accept("c"),
+        st.recv(UPLOAD_BYTES, "c"),
+        st.send(100, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    uploader = [
+        *st.connect(f"10.{net}.2.1", up_port, port=up_server_port),
+        st.signal("opened"),
+        st.send(UPLOAD_BYTES),
+        st.recv(100),
+        st.close(),
+        st.signal("done"),
+    ]
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.run(["tc", "qdisc", "add", "dev", "rs", "root", *UPLOAD_TC_TOWARD_SERVER])
+        # Headers only (the upload's payload would make the files 600 kB each).
+        ctx.capture(topo.client, "eth0", names[0], "-s", str(UPLOAD_SNAPLEN))
+        ctx.capture(topo.server, "eth0", names[1], "-s", str(UPLOAD_SNAPLEN))
+        answers = ctx.actor(topo.server, answering, "server")
+        answers.expect("listening")
+        reading = ctx.actor(topo.server, sink, "sink")
+        reading.expect("listening")
+        uploading = ctx.actor(topo.client, uploader, "uploader")
+        uploading.expect("opened", timeout=10)
+        time.sleep(UPLOAD_ASKER_AFTER_S)
+        asking = ctx.actor(topo.client, asker, "asker")
+        asking.expect("done", timeout=60)
+        uploading.expect("done", timeout=60)
+        ctx.stop_captures(linger=0.5)
+        for actor in (asking, uploading, answers, reading):
+            actor.stop()
+    settings = {
+        "router_tc": "rs: " + " ".join(UPLOAD_TC_TOWARD_SERVER),
+        "uploader": f"sends {UPLOAD_BYTES} B to port {up_server_port}, reads 100 B",
+        "asker": f"{UPLOAD_ASKS} x (send 100 B, read 1000 B, sleep {UPLOAD_ASK_GAP_S} s), "
+        f"{UPLOAD_ASKER_AFTER_S} s after the upload began",
+        "server": "answers each request at once (no think time)",
+    }
+    out = []
+    for name, at in zip(names, ("client", "server"), strict=True):
+        late = at == "client"
+        words = ["the request reached the server late", "not the server's application"]
+        out.append(
+            Expected(
+                name,
+                "requests and an upload share a 512 kbit/s link with a 3 MB queue toward the "
+                f"server (tbf never drops); the server answers at once; captured at the {at}",
+                at,
+                settings,
+                [
+                    Conn(
+                        {"client_port": up_port},
+                        "closed",
+                        closer="client",
+                        counts=clean(retransmits=bound(0, None)),
+                        explanation_keywords=words if late else [],
+                        note="the upload that fills the queue; the server answers 100 B as soon "
+                        "as it has read the last byte",
+                    ),
+                    Conn(
+                        {"client_port": ask_port},
+                        "closed",
+                        closer="client",
+                        counts=clean(
+                            syn_retransmits=bound(0, None),
+                            synack_retransmits=bound(0, None),
+                            retransmits=bound(0, None),
+                        ),
+                        explanation_keywords=words if late else [],
+                        note="requests answered within a millisecond of reaching the server; "
+                        + (
+                            "each waited seconds in the queue on the way there"
+                            if late
+                            else "at the server no answer is late"
+                        ),
+                    ),
+                ],
+                capture_format={
+                    "format": "pcap",
+                    "link_type": "EN10MB",
+                    "tool": f"tcpdump -s {UPLOAD_SNAPLEN}",
+                    "snaplen": UPLOAD_SNAPLEN,
+                },
+            )
+        )
+    return out
