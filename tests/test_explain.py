@@ -370,8 +370,9 @@ def test_a_stateless_rst_in_a_capture_begun_mid_stream_blames_no_application(
     assert "It carries no ACK bit and takes its sequence number from the client's segment it " in (
         row.explanation
     )
-    assert "the capture began inside the connection, so it may have closed it before" in (
-        row.explanation
+    assert (
+        "That host had closed the connection before (the capture began inside the connection)"
+        in (row.explanation)
     )
     assert "Check: when the server last restarted or failed over" in row.explanation
     assert "application logs" not in row.explanation
@@ -460,3 +461,24 @@ def test_a_real_kernels_synack_answering_the_first_syn_after_a_retry() -> None:
     text = row.set_index("id").loc[3, "explanation"]
     assert "echoes the timestamp of the SYN of frame 380" in text
     assert "were dropped" not in text
+
+
+@pytest.mark.parametrize("server_closed_first", [False, True])
+def test_a_rst_without_ack_is_no_applications_abort(server_closed_first: bool) -> None:
+    # zeek ssl.v3 / mpls-basic: a RST without the ACK bit, its sequence number past what the
+    # capture holds (not the answered ACK's): a live socket's abort always carries ACK
+    # (tcp_send_active_reset), so it is a stack's answer for a connection it no longer held.
+    # It read "close() with unread received data ... check the application logs".
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).data(SERVER, 0.02, 500).ack(CLIENT, 0.03)
+    if server_closed_first:  # then a late bare ACK (data would be TCPAbortOnData's)
+        c.fin(SERVER, 0.04).ack(CLIENT, 0.05).ack(CLIENT, 17.0)
+    else:
+        c.data(CLIENT, 17.0, 23)
+    c.rst(SERVER, 17.18, with_ack=False, seq=c.nxt(SERVER) + 24)
+    row = _row(c)
+    assert (row.fate, row.reset_by) == ("reset", "server")
+    assert "It carries no ACK bit, which an application's abort carries" in row.explanation
+    assert "unread received data" not in row.explanation
+    assert "application logs" not in row.explanation
+    assert ("it had closed: its FIN came first" in row.explanation) is server_closed_first

@@ -678,6 +678,19 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     elif r.stateless and r.state != "handshake" and r.sender_synchronized:
         why.append(_no_socket_answer(r, e))
         stale_check = "no_socket"
+    elif not r.has_ack and r.answers_peer and r.sender_synchronized and r.state != "handshake":
+        peer = "client" if r.side is Side.SERVER else "server"
+        held = (
+            "it had closed: its FIN came first"
+            if _closed_first(r)
+            else "closed before, perhaps with a FIN the capture lacks, or lost"
+        )
+        why.append(
+            f"it carries no ACK bit, which an application's abort carries (a live socket's RST, "
+            f"tcp_send_active_reset; Windows' too): a stack's answer to the {peer}'s segment "
+            f"(frame {r.answers_frame}) for a connection it no longer held ({held})"
+        )
+        stale_check = "no_socket"
     elif r.unread_data:
         # After the stateless shapes: a socket closed with unread data resets with ACK
         # (tcp_close -> tcp_send_active_reset), never in the shape of a host without one.
@@ -711,6 +724,9 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         # No application on either side ended it: the cause's note says whom to ask.
         parts.append("answering the server's SYN+ACK: the client had no socket for it")
         return Explanation(", ".join(parts), body=body)
+    if stale_check and _closed_first(r):
+        # Its own close came first and is the story: nothing to look up on either host.
+        return Explanation(", ".join(parts), body=body)
     if stale_check:
         # The kernel answered for a socket that was not there: no application ended it now.
         peer = "client" if r.side is Side.SERVER else "server"
@@ -732,6 +748,11 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     )
 
 
+def _closed_first(r: Reset) -> bool:
+    """The RST's sender had sent its FIN before it."""
+    return r.state in ("after both FINs", f"after {r.side} FIN")
+
+
 def _no_socket_answer(r: Reset, e: Evidence) -> str:
     """A RST in the shape of a host with no connection for the segment it answers (RFC 793
     reset generation, Linux tcp_v4_send_reset: no ACK bit, seq = the segment's ACK number),
@@ -742,20 +763,27 @@ def _no_socket_answer(r: Reset, e: Evidence) -> str:
     never had it (a scanner's ACK probe, nmap -sA, draws the same answer)."""
     peer = "client" if r.side is Side.SERVER else "server"
     what = "segment" if r.answers_payload else "bare ACK"
-    earlier = (
-        "the capture began inside the connection, so it may have closed it before"
+    if _closed_first(r):
+        return (
+            f"it carries no ACK bit and takes its sequence number from the {peer}'s {what} it "
+            f"answers (frame {r.answers_frame}): the {r.side} had closed the connection (its "
+            "FIN came first), and its kernel answered a later segment for it so (RFC 793 reset "
+            "generation), not an application's abort, which carries ACK"
+        )
+    before = (
+        " (the capture began inside the connection)"
         if e.seen.mid_stream
-        else "it may have closed it before, or the capture lost its FIN"
+        else " (its FIN may be among what the capture lost)"
         if e.seen.lossy or e.seen.acks_filtered
-        else "it had closed it before"
+        else ""
     )
     return (
         f"it carries no ACK bit and takes its sequence number from the {peer}'s {what} it "
         f"answers (frame {r.answers_frame}): the kernel's answer for a segment of a connection "
         f"the {r.side} host did not hold (RFC 793 reset generation), not an application's "
-        f"abort, which carries ACK; {earlier}, lost it (a restart, a failover, a NAT or load "
-        "balancer sending the flow to another host), or never had it (a scanner's ACK probe, "
-        "nmap -sA, draws the same answer)"
+        f"abort, which carries ACK. That host had closed the connection before{before}, lost "
+        "it (a restart, a failover, a NAT or load balancer sending the flow to another host), "
+        "or never had it (a scanner's ACK probe, nmap -sA, draws the same answer)"
     )
 
 

@@ -128,8 +128,9 @@ class Reset:
     no_data_before: bool = False
     #: The answered segment carries SYN (a SYN+ACK refused, not an ACK).
     answers_syn: bool = False
-    #: The RST's sender had sent a segment without SYN before it, or the capture began inside
-    #: the connection: it had been synchronized, not only half way through a handshake.
+    #: The RST's sender had sent a segment without SYN before it, its peer had acknowledged
+    #: its SYN+ACK, or the capture began inside the connection: it had been synchronized,
+    #: not only half way through a handshake.
     sender_synchronized: bool = False
     idle_before_fin_s: float | None = None  # quiet time before the sender's FIN
 
@@ -521,7 +522,16 @@ def _describe(
     quiet_before = view.seconds(i - 2, i - 1) if answered is not None and i >= 2 else None
     stateless = answered is not None and _stateless(view, i)
     own_rows = view.from_client[:i] == sender
-    synchronized = before.no_syn or bool(np.any(own_rows & ~view.syn[:i] & ~view.rst[:i]))
+    # Synchronized: it sent a segment without SYN, or the peer acknowledged its SYN+ACK (a
+    # listener's side of a handshake that completed, its later segments uncaptured), or the
+    # capture began inside the connection. A client that sent only SYNs is connecting.
+    peer_acked = ~own_rows & view.ack[:i] & ~view.syn[:i] & ~view.rst[:i]
+    peer_acked &= (view.rel_ack[:i] >= 1) & (view.rel_ack[:i] != UNKNOWN)
+    synchronized = (
+        before.no_syn
+        or bool(np.any(own_rows & ~view.syn[:i] & ~view.rst[:i]))
+        or (bool(np.any(own_rows & view.syn[:i] & view.ack[:i])) and bool(np.any(peer_acked)))
+    )
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     return Reset(
         side=view.side(i),
