@@ -88,3 +88,15 @@ def test_the_request_line_names_the_client_of_a_mid_stream_capture() -> None:
         assert c["client"]["ip"] == "172.16.30.190" and c["server"]["port"] == 31600
         assert c["client_guessed"] and c["app"]["http"]["method"] == "GET"
     assert conns[2]["client"]["port"] == 8870
+
+
+@pytest.mark.parametrize(
+    "rel", ["arkime/ldap-simpleauth.pcap", "zeek/ldap/simpleauth-diff-port.pcap"]
+)
+def test_a_boxs_rst_after_minutes_of_silence_is_its_idle_timer(rel: str) -> None:
+    # The handshake was answered in the client's name by a box (TTL 251 on the SYN and the
+    # bare ACK, 52 on the client's data); 181 s after the last segment a RST with TTL 251
+    # answers nothing: the box's idle timer, not a firewall's reject. It read injected_rst.
+    c = _connections(rel)[0]
+    assert (c["fate"], c["cause"]) == ("reset", "middlebox_idle_timeout")
+    assert "after 181 s idle, answering nothing" in c["explanation"]

@@ -482,3 +482,23 @@ def test_a_rst_without_ack_is_no_applications_abort(server_closed_first: bool) -
     assert "unread received data" not in row.explanation
     assert "application logs" not in row.explanation
     assert ("it had closed: its FIN came first" in row.explanation) is server_closed_first
+
+
+@pytest.mark.parametrize(("quiet_s", "cause"), [(181.0, "middlebox_idle_timeout"), (2.0, None)])
+def test_an_injected_rst_after_a_long_silence_is_a_middlebox_timer(
+    quiet_s: float, cause: str | None
+) -> None:
+    # A RST in the client's name with a TTL none of the client's packets carry, answering
+    # nothing after minutes of silence: a load balancer's or firewall's idle timer reset the
+    # flow. After 2 s it is no idle timeout: the injected-RST words stay.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).data(SERVER, 0.02, 500).ack(CLIENT, 0.03)
+    c.rst(CLIENT, 0.03 + quiet_s, ttl=251)
+    row = _row(c)
+    assert row.fate == "reset"
+    if cause is None:
+        assert row.cause == "injected_rst"
+        assert "idle timer" not in row.explanation
+    else:
+        assert row.cause == cause
+        assert "answering nothing" in row.explanation

@@ -230,6 +230,9 @@ def _black_hole(e: Evidence) -> str:
 
 def _idle_timeout(d: Decision, e: Evidence, story: Explanation) -> Explanation:
     idle = e.idle
+    reset = e.close.ending_reset
+    if d.fate is Fate.RESET and reset is not None and not reset.answers_peer:
+        return _reset_on_its_timer(e, reset, story)
     assert idle is not None
     peer = idle.after_side.other
     timeouts = (
@@ -264,6 +267,24 @@ def _idle_timeout(d: Decision, e: Evidence, story: Explanation) -> Explanation:
         f"acknowledged: a stateful firewall, NAT or load balancer that forgot the connection "
         f"while it was idle drops its segments (the {peer} may never have seen them). "
         f"{timeouts} {fix}",
+    )
+
+
+def _reset_on_its_timer(e: Evidence, reset: Reset, story: Explanation) -> Explanation:
+    """``causes.middlebox_idle_timeout``'s RST that answered nothing, after a silence."""
+    quiet = reset.idle_s or 0.0
+    return Explanation(
+        f"reset in the {reset.side}'s name (frame {reset.frame}) after {gap(quiet)} idle, "
+        "answering nothing",
+        "Middlebox idle timeout",
+        f". Nothing was sent for {gap(quiet)} before the RST, and its TTL / hop limit is unlike "
+        f"the {reset.side}'s own packets ({_why_injected(e, reset)}): a stateful middlebox (a "
+        "load balancer, firewall or proxy that resets idle flows rather than dropping them) "
+        f"sent it when its idle timer for the connection ran out, not the {reset.side}. "
+        f"Compare the {gap(quiet)} with the idle timeouts on the path: {IDLE_TIMEOUTS}.",
+        "Fix: TCP keepalive or application heartbeats more often than that timeout "
+        "(SO_KEEPALIVE with TCP_KEEPIDLE), or raise the device's idle timeout.",
+        story.notes,
     )
 
 

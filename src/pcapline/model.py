@@ -159,7 +159,7 @@ class Cause(enum.StrEnum):
 CAUSES: dict[str, str] = {
     Cause.MIDDLEBOX_IDLE_TIMEOUT: "a stateful middlebox (conntrack, NAT, load balancer) forgot "
     "the connection while it was idle: the first segment after the idle gap went unanswered "
-    "or drew the middlebox's RST",
+    "or drew the middlebox's RST, or the middlebox reset the idle flow on its own timer",
     Cause.PMTU_BLACK_HOLE: "full-size segments were never acknowledged while small ones "
     "got through, and no ICMP fragmentation-needed / packet-too-big arrived",
     Cause.INJECTED_RST: "the RST came from a middlebox, not from the peer it claims to be "

@@ -11,16 +11,23 @@ never acknowledged). The fate must be what that segment met:
   unlike the peer's own packets (the close detector's injected hint by TTL, ``Close.
   injected_by_ttl``; an IP ID jump after a silence proves nothing): the middlebox answered
   in the peer's name. A RST from the peer itself after idle (it lost the connection) is another
-  cause.
+  cause;
+- ``reset`` by a RST shown injected by its TTL / hop limit that answers nothing (it came at
+  least ``detect.close.ANSWER_WITHIN_S`` after the last segment, and that silence lasted
+  ``detect.idle.MIN_IDLE_S`` or more): the middlebox's own idle timer ran out and it reset the
+  flow (load balancers and firewalls that reset idle connections rather than drop them).
 """
 
 from __future__ import annotations
 
+from pcapline.detect.idle import MIN_IDLE_S
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate
 
 
 def recognise(e: Evidence, d: Decision) -> Cause | None:
+    if _reset_on_its_timer(e, d):
+        return Cause.MIDDLEBOX_IDLE_TIMEOUT
     gap = e.idle
     if gap is None:
         return None
@@ -38,6 +45,19 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         ):
             return Cause.MIDDLEBOX_IDLE_TIMEOUT
     return None
+
+
+def _reset_on_its_timer(e: Evidence, d: Decision) -> bool:
+    """A RST injected (by TTL) after a silence of ``MIN_IDLE_S`` or more, answering nothing."""
+    reset = e.close.ending_reset
+    return (
+        d.fate is Fate.RESET
+        and reset is not None
+        and reset.frame in e.close.injected_by_ttl
+        and not reset.answers_peer
+        and reset.idle_s is not None
+        and reset.idle_s >= MIN_IDLE_S
+    )
 
 
 __all__ = ["recognise"]
