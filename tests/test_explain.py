@@ -502,3 +502,20 @@ def test_an_injected_rst_after_a_long_silence_is_a_middlebox_timer(
     else:
         assert row.cause == cause
         assert "answering nothing" in row.explanation
+
+
+@pytest.mark.parametrize("client_data", [False, True])
+def test_synack_resent_after_a_bare_ack_names_defer_accept_when_no_data_came(
+    client_data: bool,
+) -> None:
+    # zeek var-services-std-ports #2: the client's bare ACK, the SYN+ACK again 4 s later, no
+    # data ever: a listener with TCP_DEFER_ACCEPT ignores a bare ACK (tcp_check_req).
+    c = Conversation().handshake(0.0)
+    c.send(SERVER, 4.0, 0x12, seq=c.server_isn, ack=c.client_isn + 1)
+    c.ack(CLIENT, 4.001)
+    if client_data:
+        c.data(CLIENT, 4.01, 100).ack(SERVER, 4.02)
+    c.fin(SERVER, 20.0).fin(CLIENT, 20.01).ack(SERVER, 20.02)
+    row = _row(c)
+    assert row.fate == "closed"
+    assert ("TCP_DEFER_ACCEPT" in row.explanation) is not client_data

@@ -1171,6 +1171,16 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
             "ACK: answers to the client's resent SYNs or its own SYN+ACK timer, not "
             "necessarily a lost ACK."
         )
+    if not h.client_sent_data:
+        # A listener with TCP_DEFER_ACCEPT ignores the bare final ACK and resends its SYN+ACK
+        # (tcp_check_req: a bare ACK within rskq_defer_accept is dropped) until data comes.
+        return (
+            f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's "
+            "ACK, and the client never sent data: a listener with TCP_DEFER_ACCEPT ignores a "
+            "bare ACK and resends its SYN+ACK until data comes (nginx 'deferred', "
+            "haproxy 'defer-accept'), or that ACK was lost, or dropped by a briefly full accept "
+            "queue (nstat TcpExtListenOverflows tells which)."
+        )
     return (
         f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "
         "the connection went on: that ACK was lost, or dropped by a briefly full accept queue "
