@@ -44,7 +44,8 @@ pytestmark = [*CORPUS_MARKS, pytest.mark.slow]
 ICMP_ERROR = "icmp_error"
 TSHARK_ONLY_EXPLAINED: dict[str, str] = {
     SkipReason.TUNNELLED: "TCP inside a tunnel we do not open (Aruba 802.11-in-GRE, EtherIP, ...)",
-    SkipReason.IP_FRAGMENT: "tshark reassembles IP fragments and shows the TCP segment on the last one",
+    SkipReason.IP_FRAGMENT: "tshark reassembles overlapping IP fragments that disagree, or "
+    "dissects a lone first fragment cut by the capture; we leave both unreassembled",
     SkipReason.UNSUPPORTED_LINK: "ARCNET, IPoIB, PPI, Juniper, ... link layers tshark decodes and we do not",
     SkipReason.NOT_TCP: "TCP quoted in an ICMP error or an sFlow sample, or inside IPComp",
     SkipReason.NOT_IP: "IP behind an encapsulation we do not unwrap",

@@ -51,6 +51,7 @@ QUICK_SAMPLES = (
     "icmp-reject-v6-port-unreachable-at-router.pcap",
     "icmpv6-packet-too-big-at-server.pcap",
     "tunnel-vxlan-over-ipv6.pcap",
+    "tunnel-gre-fragmented-underlay.pcap",
     "port-reuse-same-4tuple-3x.pcap",
     "linktype-sll2-any.pcap",
 )
@@ -81,6 +82,12 @@ CORPUS_CAPTURES = (
     "tcpdump/gso-ipv6-vxlan-ipv4.pcap",
     "arkime/arkime_synthetic.pcap",
     "zeek/ftp/bruteforce.pcap",
+    # IP fragments (reassembled across window boundaries): outer ones of ERSPAN and GTP-U,
+    # plain IPv4 ones, IPv6 ones
+    "zeek/erspan.pcap",
+    "zeek/tunnels/gtp/gtp1_gn_normal_incl_fragmentation.pcap",
+    "pcapplusplus/examples/ip-frag.pcap",
+    "pcapplusplus/pcap/ip6_fragments.pcap",
 )
 
 
@@ -478,11 +485,11 @@ def test_directory_removed_after_an_error_mid_read(
 ) -> None:
     calls = []
 
-    def failing_decode(chunk: object) -> object:
+    def failing_decode(chunk: object, **options: object) -> object:
         calls.append(chunk)
         if len(calls) == 3:
             raise RuntimeError("boom")
-        return real_decode(chunk)
+        return real_decode(chunk, **options)
 
     real_decode = spill.decode
     monkeypatch.setattr(spill, "decode", failing_decode)

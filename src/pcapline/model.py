@@ -235,7 +235,8 @@ class SkipReason(enum.StrEnum):
     MALFORMED = "malformed"  # header fields that make no sense (bad IHL, offset...)
     NOT_IP = "not_ip"  # ARP, LLDP, ... at the network layer
     NOT_TCP = "not_tcp"  # IP, but UDP, ICMP, ...
-    IP_FRAGMENT = "ip_fragment"  # a fragment (first or later): not reassembled
+    IP_FRAGMENT = "ip_fragment"  # a fragment that makes no whole packet (a piece missing...)
+    IP_FRAGMENT_REASSEMBLED = "ip_fragment_reassembled"  # in a packet another frame completed
     TUNNELLED = "tunnelled"  # IP in IP / GRE / ...: inner packets not decoded
     TRUNCATED_RECORD = "truncated_record"  # the file ended inside this record
 

@@ -47,10 +47,10 @@ import numpy as np
 import pandas as pd
 
 from pcapline import spill_format
-from pcapline.decode import REASON_NAMES, decode, linktype_name
+from pcapline.decode import REASON_NAMES, Decoded, Defragmenter, decode, linktype_name
 from pcapline.decode.icmp import ICMP_COLUMNS
 from pcapline.errors import CaptureError, SpillUnavailable
-from pcapline.model import SEGMENT_COLUMNS, CaptureInfo
+from pcapline.model import SEGMENT_COLUMNS, CaptureInfo, SkipReason
 from pcapline.partitioned import PLACEMENT_COLUMNS, table_partitions
 from pcapline.quality import ReadQuality
 from pcapline.read.capture import BackwardSteps, Capture
@@ -288,8 +288,10 @@ class _Totals:
     link_types: list[str] = field(default_factory=list)
     cut_by_snaplen: int = 0
     backwards: BackwardSteps = field(default_factory=BackwardSteps)
+    #: IP fragments still waiting for their other pieces, carried into the next window.
+    fragments: Defragmenter = field(default_factory=Defragmenter)
 
-    def add(self, records: Records, skipped: dict[str, int], link_types: list[str]) -> None:
+    def add(self, records: Records, decoded: Decoded) -> None:
         n = len(records.offset)
         self.frames += n
         self.backwards.add(records.time_ns)
@@ -302,9 +304,17 @@ class _Totals:
         self.cut_by_snaplen += int(
             np.count_nonzero(records.caplen[:whole] < records.origlen[:whole])
         )
-        for reason, k in skipped.items():
+        for reason, k in decoded.skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + k
-        self.link_types += [name for name in link_types if name not in self.link_types]
+        if decoded.reassembled_earlier:  # fragments of earlier windows, now in a packet
+            self._reassembled(decoded.reassembled_earlier)
+        self.link_types += [name for name in decoded.link_types if name not in self.link_types]
+
+    def _reassembled(self, frames: int) -> None:
+        """``frames`` counted as ``ip_fragment`` in an earlier window made a packet since."""
+        was, now = SkipReason.IP_FRAGMENT.value, SkipReason.IP_FRAGMENT_REASSEMBLED.value
+        self.skipped[was] -= frames
+        self.skipped[now] = self.skipped.get(now, 0) + frames
 
 
 def _spill(
@@ -429,8 +439,9 @@ def _place(
     appends them to their partitions' files (it reads no byte of ``window``: the next
     window may already be in its buffer when it runs)."""
     first_frame = totals.frames + 1
-    decoded = decode(Capture.of_records(path, fmt, records, window, first_frame))
-    totals.add(records, decoded.skipped, decoded.link_types)
+    capture = Capture.of_records(path, fmt, records, window, first_frame)
+    decoded = decode(capture, defragmenter=totals.fragments)
+    totals.add(records, decoded)
     seg = decoded.segments
     totals.tcp_frames += len(seg)
     totals.icmp_frames += len(decoded.icmp)

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from tools.samplegen.wire import enter_netns, tun_fd
 
 IPPROTO_GRE = 47
+#: linux/in.h: the socket option and the value that clear DF and let the kernel fragment.
+IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class Kind:
     proto: int = 0  # IP protocol of the raw socket
     ports: tuple[int, int] = (0, 0)  # UDP ports of endpoint A and B
     tap: bool = False  # the inner traffic is Ethernet frames (a tap device)
+    #: The outer IPv4 header without DF (IP_PMTUDISC_DONT): the kernel fragments an outer
+    #: packet larger than the underlay's MTU (RFC 791), as a tunnel with ``nopmtudisc`` does.
+    fragments: bool = False
 
 
 def _gre(protocol: int, *, key: int | None = None, seq: bool = False) -> bytes:
@@ -66,6 +71,9 @@ KINDS: dict[str, Kind] = {
     "ipip": Kind(b"", "ip", proto=4),
     "sit": Kind(b"", "ip", proto=41),
     "gre": Kind(_gre(0x0800, key=1001, seq=True), "ip", proto=IPPROTO_GRE),
+    "gre-fragmenting": Kind(
+        _gre(0x0800, key=1001, seq=True), "ip", proto=IPPROTO_GRE, fragments=True
+    ),
     "gretap": Kind(_gre(0x6558, key=7), "ip", proto=IPPROTO_GRE, tap=True),
     "erspan2": Kind(_gre(0x88BE, seq=True) + ERSPAN_II, "ip", proto=IPPROTO_GRE, tap=True),
     "erspan3": Kind(_gre(0x22EB, seq=True) + ERSPAN_III, "ip", proto=IPPROTO_GRE, tap=True),
@@ -99,6 +107,8 @@ def _socket(kind: Kind, ns: str, local: str, port: int) -> socket.socket:
     else:
         sock = socket.socket(family, socket.SOCK_RAW, kind.proto)
         sock.bind((local, 0))
+    if kind.fragments:
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
     return sock
 
 

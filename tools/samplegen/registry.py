@@ -125,6 +125,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("tunnel-geneve", 99, tunnels.geneve, 3),
     Scenario("tunnel-gtpu", 100, tunnels.gtpu, 3),
     Scenario("tunnel-teredo", 101, tunnels.teredo, 3),
+    Scenario("tunnel-gre-fragmented-underlay", 124, tunnels.gre_fragmented_underlay, 3),
     # Nets 102-109 were renumbered when three branches had each taken 62-68: the captures in
     # sample_captures/ were made with net 62-68 (10.62.x ...); a regeneration moves them.
     # application context: real TLS (throw-away certificate) and HTTP/1.1

@@ -17,17 +17,24 @@ import numpy as np
 import pandas as pd
 
 from pcapline.decode.ethernet_ipv4_tcp import CommonFrames, common_frames
+from pcapline.decode.fragments import (
+    Defragmenter,
+    Fragment,
+    Reassembled,
+    fragments_of,
+    payload_in_frames,
+)
 from pcapline.decode.headers import ALIVE, REASON_CODES, FrameCursor
 from pcapline.decode.icmp import ICMP_COLUMNS, IcmpFrames, empty_table, icmp_layer
 from pcapline.decode.ip import PROTO_TCP, network_layer, skip_non_tcp
-from pcapline.decode.link import link_layer, linktype_name
+from pcapline.decode.link import LINKTYPE_RAW, link_layer, linktype_name
 from pcapline.decode.options import tcp_options
 from pcapline.decode.tcp import tcp_layer
 from pcapline.decode.tunnels import MAX_TUNNEL_DEPTH, open_tunnels
 from pcapline.model import SEGMENT_COLUMNS, SkipReason
 from pcapline.read.capture import Capture
 
-__all__ = ["REASON_CODES", "REASON_NAMES", "Decoded", "decode", "linktype_name"]
+__all__ = ["REASON_CODES", "REASON_NAMES", "Decoded", "Defragmenter", "decode", "linktype_name"]
 
 REASON_NAMES: dict[int, str] = {code: reason.value for reason, code in REASON_CODES.items()}
 
@@ -43,15 +50,33 @@ class Decoded:
     frame_reason: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     #: ICMP errors quoting a TCP segment (decode/icmp.py ``ICMP_COLUMNS``), analysed frames too.
     icmp: pd.DataFrame = field(default_factory=lambda: _empty_icmp())
+    #: Fragments of frames before this capture (decoded earlier, window by window) that a
+    #: packet completed here consumed: counted there as ``ip_fragment``, now reassembled.
+    reassembled_earlier: int = 0
 
     def reason_of(self, frame_index: np.ndarray) -> list[str]:
         """Skip reason names ("" for analysed frames) of 0-based frame indices."""
         return [REASON_NAMES.get(int(c), "") for c in self.frame_reason[frame_index]]
 
 
-def decode(capture: Capture, *, common: bool = True) -> Decoded:
+def decode(
+    capture: Capture, *, common: bool = True, defragmenter: Defragmenter | None = None
+) -> Decoded:
     """``common``: let the compiled core decode the Ethernet/IPv4/TCP frames
-    (``ethernet_ipv4_tcp.py``); False: the numpy layers decode every frame (the reference)."""
+    (``ethernet_ipv4_tcp.py``); False: the numpy layers decode every frame (the reference).
+    ``defragmenter``: the fragments still waiting from the frames before ``capture`` (a
+    capture decoded window by window); by default the capture is all there is."""
+    decoded, fragments = _decode_layers(capture, common)
+    if not fragments:  # the common case: no fragment, nothing more to do
+        return decoded
+    defragmenter = Defragmenter() if defragmenter is None else defragmenter
+    packets = [p for f in fragments if (p := defragmenter.add(f)) is not None]
+    return _with_reassembled(capture, decoded, packets) if packets else decoded
+
+
+def _decode_layers(capture: Capture, common: bool) -> tuple[Decoded, list[Fragment]]:
+    """The frames of ``capture`` through the layers, and the IP fragments among them (each
+    counted as ``ip_fragment`` so far)."""
     n = capture.frames
     start = capture.offset
     end = capture.offset + capture.caplen
@@ -121,13 +146,75 @@ def decode(capture: Capture, *, common: bool = True) -> Decoded:
     # into 2-D blocks per dtype: about a second and a gigabyte of page faults on 3 M segments).
     segments = pd.DataFrame({name: columns[name] for name in SEGMENT_COLUMNS}, copy=False)
     reason = _final_reasons(cur.reason, np.concatenate([idx, errors.idx]))
-    return Decoded(
+    decoded = Decoded(
         icmp=_icmp_table(capture, errors) if errors.idx.size else _empty_icmp(),
         segments=segments,
         skipped=_skip_counts(reason),
         link_types=_link_names(capture),
         frame_reason=reason,
     )
+    held = np.flatnonzero(reason == REASON_CODES[SkipReason.IP_FRAGMENT])
+    if not held.size:
+        return decoded, []
+    return decoded, fragments_of(cur, held, l3, etype, start, capture.frame)
+
+
+def _with_reassembled(capture: Capture, decoded: Decoded, packets: list[Reassembled]) -> Decoded:
+    """``decoded`` with the reassembled ``packets`` decoded in their frames (Wireshark's
+    place: the frame whose fragment completed the packet), their other fragments counted as
+    ``ip_fragment_reassembled``, rows still in frame order."""
+    inner, _ = _decode_layers(_packets_capture(capture, packets), common=False)
+    first = int(capture.frame[0])
+    at = np.array([p.last.frame - first for p in packets], np.int64)
+    reason = decoded.frame_reason.copy()
+    reason[at] = inner.frame_reason  # TCP (0) or whatever the whole packet is
+    consumed = np.array([f for p in packets for f in p.consumed], np.int64) - first
+    reason[consumed[consumed >= 0]] = REASON_CODES[SkipReason.IP_FRAGMENT_REASSEMBLED]
+    segments = inner.segments
+    if len(segments):
+        of = np.searchsorted(at + first, segments["frame"].to_numpy(np.int64))
+        at_in_frame = payload_in_frames(
+            packets,
+            of,
+            segments["payload_at"].to_numpy(np.int64),
+            segments["seg_len"].to_numpy(np.int64),
+        )
+        segments = segments.assign(payload_at=at_in_frame.astype(SEGMENT_COLUMNS["payload_at"]))
+    return Decoded(
+        segments=_in_frame_order(decoded.segments, segments),
+        skipped=_skip_counts(reason),
+        link_types=decoded.link_types,
+        frame_reason=reason,
+        icmp=_in_frame_order(decoded.icmp, inner.icmp),
+        reassembled_earlier=int(np.count_nonzero(consumed < 0)),
+    )
+
+
+def _packets_capture(capture: Capture, packets: list[Reassembled]) -> Capture:
+    """The reassembled packets as frames of raw IP, numbered and timed as the frames whose
+    fragment completed them."""
+    sizes = np.array([len(p.packet) for p in packets], np.int64)
+    at = np.array([p.last.frame for p in packets], np.int64) - int(capture.frame[0])
+    return Capture(
+        path=capture.path,
+        format=capture.format,
+        frame=capture.frame[at],
+        time_ns=capture.time_ns[at],
+        link_type=np.full(len(packets), LINKTYPE_RAW, np.int32),
+        offset=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+        caplen=sizes,
+        origlen=sizes,
+        data=np.frombuffer(b"".join(p.packet for p in packets), np.uint8),
+    )
+
+
+def _in_frame_order(table: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+    """Rows of both tables (each in frame order, no frame in both) by frame."""
+    if not len(more):
+        return table
+    both = pd.concat([table, more], ignore_index=True)
+    order = np.argsort(both["frame"].to_numpy(np.int64), kind="stable")
+    return both.take(order).reset_index(drop=True)
 
 
 def _typed(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -87,6 +87,7 @@ MAX_NFLOG_TLVS = 32
 #: PPP (9) and PPP in HDLC-like framing (50), as pppd/tcpdump on ppp0 write them.
 PPP_TYPES = (9, 50)
 RAW_TYPES = (12, 14, 101, 228, 229)
+LINKTYPE_RAW = 101
 #: BSD address families for IPv6 differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
 AF_INET, AF_INET6 = (2,), (24, 28, 30)
 #: Most nested tags/labels we follow; deeper stacks are not real traffic.

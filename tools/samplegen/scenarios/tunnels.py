@@ -78,28 +78,36 @@ def _encap(
     tap: bool = False,
     transport: str = "raw IP",
     extra: str = "",
+    underlay_mtu: int | None = None,
+    big: int = 0,
 ) -> list[Expected]:
+    """``underlay_mtu``: the veth's MTU when smaller than the tunnel's packets need;
+    ``big``: bytes the reply carries beyond the usual 1000."""
     dev = "tap0" if tap else "tun0"
     with Lab(ctx.tag) as lab:
         c, s, ua, ub = _underlay(lab, net, ipv6=under6)
+        if underlay_mtu is not None:
+            for ns in (c, s):
+                ns.run(["ip", "link", "set", "eth0", "mtu", str(underlay_mtu)])
         ctx.forwarder("encap", kind, c.name, s.name, ua, ub, dev)
         ia, ib = _inner_addresses(net, inner6)
         _configure_inner(c, dev, ia, ib, point_to_point=not tap)
         _configure_inner(s, dev, ib, ia, point_to_point=not tap)
         cap = ctx.capture(c, "eth0", name)
-        _exchange(ctx, c, s, ib, family=6 if inner6 else 4)
+        _exchange(ctx, c, s, ib, family=6 if inner6 else 4, big=big)
         cap.stop(linger=0.3)
         ctx.cleanup()
     notes = ENCAP_NOTES.format(
         what=what, dev=dev, transport=transport, extra=extra or "nothing else crosses it."
     )
+    reply = f"100 B request, {1000 + big} B reply, client close() first"
     return [
         Expected(
             name,
             scenario,
             "client",
             {"tunnel": settings},
-            [_normal()],
+            [_normal(reply)],
             notes=notes,
             capture_format={
                 "format": "pcap",
@@ -206,6 +214,42 @@ def gre(ctx: Ctx, net: int) -> list[Expected]:
         settings={"kind": "gre", "key": 1001, "sequence_numbers": True},
         encapsulation="IPv4 / GRE (K, S) / IPv4",
         what="gre",
+    )
+
+
+#: The fragmenting underlay: inner packets of up to INNER_MTU (1400) bytes plus GRE (12) and
+#: the outer IPv4 header (20) do not fit in 800 bytes, so each full-size segment leaves in
+#: two outer fragments (offsets 0 and 776).
+FRAGMENTING_MTU = 800
+FRAGMENTING_REPLY = 20_000
+
+
+def gre_fragmented_underlay(ctx: Ctx, net: int) -> list[Expected]:
+    return _encap(
+        ctx,
+        net,
+        "tunnel-gre-fragmented-underlay.pcap",
+        "gre-fragmenting",
+        scenario="a normal connection inside a GRE tunnel whose outer packets are fragmented "
+        f"(DF clear, {FRAGMENTING_MTU}-byte underlay, {INNER_MTU}-byte tunnel MTU)",
+        settings={
+            "kind": "gre",
+            "key": 1001,
+            "sequence_numbers": True,
+            "outer_df": False,
+            "underlay_mtu": FRAGMENTING_MTU,
+            "tunnel_mtu": int(INNER_MTU),
+        },
+        encapsulation="IPv4 (fragmented) / GRE (K, S) / IPv4",
+        what="gre",
+        underlay_mtu=FRAGMENTING_MTU,
+        big=FRAGMENTING_REPLY,
+        extra=f"the forwarder's raw socket clears DF (IP_PMTUDISC_DONT), so the kernel splits "
+        f"every outer packet over {FRAGMENTING_MTU} bytes into IPv4 fragments (RFC 791), as a "
+        "kernel GRE tunnel with nopmtudisc does: each full-size TCP segment of the reply is "
+        "in two frames, the TCP header in the first and the rest of its payload in the "
+        "second. Wireshark reassembles them and shows the segment on the frame of the "
+        "fragment that completed it; so must pcapline. Nothing else crosses it.",
     )
 
 
