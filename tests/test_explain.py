@@ -519,3 +519,22 @@ def test_synack_resent_after_a_bare_ack_names_defer_accept_when_no_data_came(
     row = _row(c)
     assert row.fate == "closed"
     assert ("TCP_DEFER_ACCEPT" in row.explanation) is not client_data
+
+
+def test_all_dsacked_resends_are_worded_as_no_loss_by_what_sent_them() -> None:
+    """RFC 2883: every resend D-SACKed, so nothing was lost; the words say why each went
+    out (a probe timeout, reordering, a late ACK past the RTO), never "losses recovered"."""
+    from pcapline.detect.retransmit import Retransmissions
+    from pcapline.explain import _all_dsacked, _dsack_words
+
+    probes = Retransmissions(0, 0, 2, 0, None, None, dsacked=2, dsacked_probes=2)
+    assert _all_dsacked(probes) == (
+        "all D-SACKed: nothing was lost, the receiver's ACK came after the sender's probe "
+        "timeout (tail loss probe, RFC 8985)"
+    )
+    fast = Retransmissions(0, 0, 1, 0, None, None, dsacked=1, dsacked_fast=1)
+    assert "the path reordered segments" in _all_dsacked(fast)
+    mixed = Retransmissions(1, 0, 2, 0, None, None, dsacked=2, dsacked_timeouts=1, dsacked_probes=1)
+    words = _dsack_words(mixed)
+    assert "1 tail loss probe(s) or fast retransmit(s) as duplicates" in words
+    assert "1 of the 2 resent after a timeout" in words

@@ -567,15 +567,24 @@ PINNED: dict[str, frozenset[str]] = {
     # Linux persist probes (0 bytes at snd_una - 1) that Wireshark calls Keep-Alive; their
     # zero-window answers agree (zero_window / window_probe_ack).
     # Both also resend their last data segment 7-8 ms after the original: a tail loss probe
-    # (RFC 8985), which Wireshark calls a plain Retransmission.
-    "persist-timeout-retries2-3.pcap": frozenset({"linux_zero_window_probe", "tail_loss_probe"}),
-    "zero-window-recovers.pcap": frozenset({"linux_zero_window_probe", "tail_loss_probe"}),
+    # (RFC 8985) that the receiver, its buffer filling, D-SACKs (RFC 2883: its ACK came after
+    # the probe): spurious, where Wireshark calls it a plain Retransmission.
+    "persist-timeout-retries2-3.pcap": frozenset({"linux_zero_window_probe", "dsacked_resend"}),
+    "zero-window-recovers.pcap": frozenset({"linux_zero_window_probe", "dsacked_resend"}),
     # One segment in flight: the tail loss probe fires at about the RTO's own time, then the
     # RTO doubles from it (copies g, g, 2g...); Wireshark calls the probe a retransmission.
     "listen-overflow-backlog2-abort0.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
     "middlebox-idle-timeout-drop-at-client.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
     "slow-accept-queue-first-data.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
-    "slow-answers-lost-3s-at-client.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
+    # ... and the last timeout's copy arrives as a duplicate (the router dropped the server's
+    # ACKs, not the data): the server D-SACKs it.
+    "slow-answers-lost-3s-at-client.pcap": frozenset(
+        {"tail_loss_probe_at_rto_time", "dsacked_resend"}
+    ),
+    # Timeouts on a queue's delay, not a loss: the receiver D-SACKs the copies.
+    "slow-queue-spurious-timeouts.pcap": frozenset({"dsacked_resend"}),
+    # Tail loss probes sent before the receiver's delayed ACK, each D-SACKed at once.
+    "tail-loss-probes-dsacked.pcap": frozenset({"dsacked_resend"}),
     # The dying transfers start with a tail loss probe 5-9 ms after the original, then RTOs.
     "retransmit-timeout-retries2-4.pcap": frozenset({"tail_loss_probe"}),
     "retransmit-timeout-router-drop-at-client.pcap": frozenset({"tail_loss_probe"}),

@@ -152,8 +152,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     s = e.retransmit.last_series
     if s is not None and s.retransmissions:
         out["rto"] = s.as_inferred()
-    if e.retransmit.dsacked:
-        out["spurious_rtos"] = e.retransmit.dsacked
+    if e.retransmit.dsacked_timeouts:
+        out["spurious_rtos"] = e.retransmit.dsacked_timeouts
     if e.keepalive is not None:
         out["keepalive"] = e.keepalive.as_inferred()
         if e.keepalive.peer is not None:
@@ -1220,23 +1220,56 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         end = f"the {s.side}'s last retransmitted data was never acknowledged"
     elif s is None and r.total == r.fin_on_ack:
         end = "each a FIN repeated on the ACK of the peer's data or FIN: nothing was lost"
-    elif r.dsacked and r.dsacked + r.spurious == r.total:
+    elif r.dsacked and r.dsacked == r.total:
+        return f"{r.total} retransmission(s) ({', '.join(kinds)}), {_all_dsacked(r)}."
+    elif r.dsacked and r.spurious == r.total:
         end = "none repaired a loss"
     else:
         end = "the losses were recovered"
     return f"{r.total} retransmission(s) ({', '.join(kinds)}); {end}.{_dsack_words(r)}"
 
 
+def _all_dsacked(r: Retransmissions) -> str:
+    """Every resend D-SACKed (RFC 2883): why the copies were sent, though nothing was lost."""
+    why = _dsack_reasons(r) or [
+        "the receiver's ACK reached the sender only after the copy went out"
+    ]
+    return f"all D-SACKed: nothing was lost, {' and '.join(why)}"
+
+
+def _dsack_reasons(r: Retransmissions) -> list[str]:
+    """Why D-SACKed resends went out, by what sent them."""
+    reasons = []
+    if r.dsacked_probes:
+        reasons.append(
+            "the receiver's ACK came after the sender's probe timeout (tail loss probe, RFC 8985)"
+        )
+    if r.dsacked_fast:
+        reasons.append("the path reordered segments: the fast retransmit resent late ones")
+    if r.dsacked_timeouts:
+        reasons.append("the ACKs came after the retransmission timeout (a queue on the path)")
+    return reasons
+
+
 def _dsack_words(r: Retransmissions) -> str:
-    """What the receiver's D-SACKs say of the timer's resends: the data had arrived."""
-    if not r.dsacked:
-        return ""
-    return (
-        f" The receiver reported {r.dsacked} of the {r.rto} resent after a timeout as "
-        "duplicates (D-SACK): the data had arrived, and the timer fired because the ACKs "
-        "were late or lost on the way back (a queue on the path, the return direction "
-        "dropping), not because the data was lost (nstat TcpExtTCPSpuriousRTOs)."
-    )
+    """What the receiver's D-SACKs say of some of the resends: those bytes had arrived."""
+    words = ""
+    recovery = r.dsacked_probes + r.dsacked_fast
+    if recovery:
+        why = " and ".join(_dsack_reasons(replace(r, dsacked_timeouts=0)))
+        words += (
+            f" The receiver reported {recovery} tail loss probe(s) or fast retransmit(s) as "
+            f"duplicates (D-SACK): those bytes had arrived, {why}."
+        )
+    if r.dsacked_timeouts:
+        words += (
+            f" The receiver reported {r.dsacked_timeouts} of the "
+            f"{r.rto + r.dsacked_timeouts} resent after a timeout as "
+            "duplicates (D-SACK): the data had arrived, and the timer fired because the ACKs "
+            "were late or lost on the way back (a queue on the path, the return direction "
+            "dropping), not because the data was lost (nstat TcpExtTCPSpuriousRTOs)."
+        )
+    return words
 
 
 def _zero_window_note(d: Decision, e: Evidence) -> str:

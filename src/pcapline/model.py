@@ -204,7 +204,7 @@ class EventKind(enum.StrEnum):
     CHALLENGE_ACK = "challenge_ack"  # SYN answered by a bare ACK (stale peer state)
     RETRANSMIT = "retransmit"  # retransmission after a timeout (RTO)
     FAST_RETRANSMIT = "fast_retransmit"  # after duplicate ACKs / SACK, within an RTT
-    SPURIOUS_RETRANSMIT = "spurious_retransmit"  # data the peer had already acknowledged
+    SPURIOUS_RETRANSMIT = "spurious_retransmit"  # data already acknowledged, or D-SACKed
     FIN_RETRANSMIT = "fin_retransmit"
     #: Data sent again whose trigger the capture cannot show: no earlier copy captured, or the
     #: earlier copy further back than any retransmission timer reaches (TCP_RTO_MAX, 120 s:

@@ -297,13 +297,17 @@ def test_own_rst_after_the_series_is_the_give_up_time() -> None:
 
 
 def test_tail_loss_probe_is_no_rto_step() -> None:
-    # The last data segment resent 7 ms after the original (no duplicate ACK): a TLP.
+    # The last data segment resent 7 ms after the original (no duplicate ACK): a TLP. The
+    # receiver (a real Linux kernel, its buffer filling) D-SACKs it in frame 11: it held the
+    # original, its ACK came after the probe timeout. No loss, so a spurious retransmission.
     a = pcapline.analyze(str(SAMPLES / "zero-window-recovers.pcap"))
     event = a.events[a.events.frame == 10].iloc[0]
-    assert event.kind == "fast_retransmit" and event.note.startswith("tail loss probe: 7 ms")
+    assert event.kind == "spurious_retransmit" and event.note.startswith("tail loss probe: 7 ms")
+    assert "D-SACKed by frame 11" in event.note
     conn = a.connections.iloc[0]
-    assert "rto" not in conn.inferred
-    assert "(1 fast)" in conn.explanation and "after timeout" not in conn.explanation
+    assert "rto" not in conn.inferred and "spurious_rtos" not in conn.inferred
+    assert "(1 spurious), all D-SACKed: nothing was lost" in conn.explanation
+    assert "after timeout" not in conn.explanation
 
 
 def test_rto_series_leaves_out_a_copy_sooner_than_the_minimum_rto() -> None:
@@ -375,7 +379,7 @@ def test_judged_column_wise_equals_the_rule_read_one_resend_at_a_time(seed: int)
             dupacks, clocked, echoed, alone)  # fmt: skip
     found = _judged_one_by_one(*(a.tolist() for a in args))
     assert len(set(found)) == 9  # every case came up
-    kinds, notes = _judged(*args)
+    kinds, notes, _ = _judged(*args)
     assert kinds == [_KIND_OF[what] for what in found]
     since = np.fmin(since_adv, gap)
     assert notes == [
@@ -398,24 +402,115 @@ def test_one_dsack_reports_one_duplicate_the_latest_resend_before_it() -> None:
     c.ack(SERVER, 0.425, captured=False)
     c.data(CLIENT, 1.0, 1000, seq=s)
     c.ack(SERVER, 1.025, sack_edges=(s, s + 1000))
-    found = detect(conn_view(compute_facts(segments(c)), 0)).inferred
-    assert (found.rto, found.dsacked) == (2, 1)
+    d = detect(conn_view(compute_facts(segments(c)), 0))
+    found = d.inferred
+    assert (found.rto, found.spurious, found.dsacked, found.dsacked_timeouts) == (1, 1, 1, 1)
+    assert [e.kind for e in d.events] == [EventKind.RETRANSMIT, EventKind.SPURIOUS_RETRANSMIT]
+    # The D-SACKed copy is still a step of the backoff: the timer fired.
+    assert [round(g, 3) for g in found.last_series.gaps] == [0.3, 0.6]
+
+
+def _dsacked_probe(*, covered: bool = True) -> Conversation:
+    """The client's last two segments; the second resent 20 ms later (a tail loss probe: no
+    duplicate ACK, sooner than the minimum RTO); the server's delayed ACK of both comes after
+    the probe, with a D-SACK of the probe's bytes (``covered``; else of only half of them)."""
+    c = Conversation()
+    c.syn(0.0, sack_perm=True).synack(0.025, sack_perm=True).ack(CLIENT, 0.05)
+    c.data(CLIENT, 0.1, 1000).data(CLIENT, 0.1001, 1000)
+    s = c.nxt(CLIENT) - 1000
+    c.data(CLIENT, 0.12, 1000, seq=s)
+    c.ack(SERVER, 0.14, sack_edges=(s, s + (1000 if covered else 500)))
+    return c
+
+
+def test_tail_loss_probe_the_receiver_dsacks_is_spurious_nothing_lost() -> None:
+    """RFC 8985 probe, RFC 2883 D-SACK: the original had arrived, the probe timeout fired
+    before the receiver's delayed ACK came back. No loss: spurious, not fast recovery."""
+    d = _run(_dsacked_probe())
+    (event,) = d.events
+    assert event.kind is EventKind.SPURIOUS_RETRANSMIT
+    assert event.note.startswith("tail loss probe: 20 ms") and "D-SACKed by frame 7" in event.note
+    found = d.inferred
+    assert (found.fast, found.spurious, found.total) == (0, 1, 1)
+    assert (found.dsacked, found.dsacked_timeouts, found.dsacked_probes) == (1, 0, 1)
+    assert found.dsacked_fast == 0
+
+
+def test_a_dsack_covering_part_of_the_probe_proves_nothing() -> None:
+    d = _run(_dsacked_probe(covered=False))
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT]
+    assert (d.inferred.fast, d.inferred.dsacked) == (1, 0)
+
+
+def test_fast_retransmit_the_receiver_dsacks_is_spurious_reordering() -> None:
+    """Three duplicate ACKs (a segment reordered, not lost), the fast retransmit, then the
+    late original fills the hole and the resend arrives as a duplicate: D-SACK."""
+    c = Conversation()
+    c.syn(0.0, sack_perm=True).synack(0.025, sack_perm=True).ack(CLIENT, 0.05)
+    s = c.nxt(CLIENT)
+    for k in range(5):
+        c.data(CLIENT, 0.1 + k * 1e-4, 1000)
+    for k in range(1, 4):  # dup ACKs for the segments after the first, SACKing them
+        c.ack(SERVER, 0.13 + k * 1e-4, ack=s, sack_edges=(s + 1000, s + 1000 * (k + 1)))
+    c.data(CLIENT, 0.1304, 1000, seq=s)
+    c.ack(SERVER, 0.131, ack=s + 5000)  # the late original filled the hole
+    c.ack(SERVER, 0.1312, ack=s + 5000, sack_edges=(s, s + 1000))  # the resend: duplicate
+    d = _run(c)
+    (event,) = d.events
+    assert event.kind is EventKind.SPURIOUS_RETRANSMIT
+    assert event.note.startswith("after 2 duplicate ACKs")  # the first ACK is no duplicate
+    assert (d.inferred.fast, d.inferred.dsacked_probes, d.inferred.dsacked_fast) == (0, 0, 1)
+
+
+def test_each_dsack_credits_its_own_probe() -> None:
+    """Two probes of two exchanges, each D-SACKed in turn; a D-SACK never reaches back past
+    the latest resend it covers, and the work per D-SACK is bounded (DSACK_SEARCH)."""
+    c = Conversation()
+    c.syn(0.0, sack_perm=True).synack(0.025, sack_perm=True).ack(CLIENT, 0.05)
+    for t in (0.1, 1.1):
+        c.data(CLIENT, t, 1000)
+        s = c.nxt(CLIENT) - 1000
+        c.data(CLIENT, t + 0.02, 1000, seq=s)
+        c.ack(SERVER, t + 0.04, sack_edges=(s, s + 1000))
+        c.data(SERVER, t + 0.05, 100)
+        c.ack(CLIENT, t + 0.06)
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.SPURIOUS_RETRANSMIT] * 2
+    assert "D-SACKed by frame 6 " in d.events[0].note
+    assert "D-SACKed by frame 11 " in d.events[1].note
+    assert d.inferred.dsacked == 2
+
+
+def test_a_dsack_before_the_resend_is_not_its() -> None:
+    """A D-SACK of the same bytes that came before the resend (a duplicate of the original,
+    the path duplicating) says nothing of the later copy."""
+    c = Conversation()
+    c.syn(0.0, sack_perm=True).synack(0.025, sack_perm=True).ack(CLIENT, 0.05)
+    c.data(CLIENT, 0.1, 1000)
+    s = c.nxt(CLIENT) - 1000
+    c.ack(SERVER, 0.11, ack=s, sack_edges=(s - 1, s))  # a D-SACK below, of other bytes
+    c.data(CLIENT, 0.12, 1000, seq=s)
+    d = _run(c)
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT]
+    assert d.inferred.dsacked == 0
 
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
 
 
 @pytest.mark.parametrize(
-    ("capture", "probe_frame", "series"),
+    ("capture", "probe_frame", "series", "dsacked"),
     [
         # After 8 s idle, the request's one segment: the probe at 208 ms, then the RTO rearmed
         # from it (208 ms), doubling from there until tcp_retries2=4 gives up.
-        ("middlebox-idle-timeout-drop-at-client.pcap", 9, [0.208, 0.428, 0.832, 1.664]),
-        ("slow-answers-lost-3s-at-client.pcap", 11, [0.208, 0.424, 0.832, 1.664]),
+        ("middlebox-idle-timeout-drop-at-client.pcap", 9, [0.208, 0.428, 0.832, 1.664], 0),
+        # The router drops the server's packets (its ACKs): the last timeout's copy arrives
+        # as a duplicate, D-SACKed in frame 18 (spurious; still a step of the backoff).
+        ("slow-answers-lost-3s-at-client.pcap", 11, [0.208, 0.424, 0.832, 1.664], 1),
     ],
 )
 def test_a_tail_loss_probe_at_the_rtos_time_is_no_backoff_step(
-    capture: str, probe_frame: int, series: list[float]
+    capture: str, probe_frame: int, series: list[float], dsacked: int
 ) -> None:
     """One segment in flight: Linux's loss probe fires at about the RTO's time (2 * SRTT +
     TCP_RTO_MIN, capped at the RTO) and rearms the RTO without backing off, so the gaps read
@@ -432,8 +527,10 @@ def test_a_tail_loss_probe_at_the_rtos_time_is_no_backoff_step(
     events = analysis.events.set_index("frame")
     assert events.loc[probe_frame, "kind"] == "fast_retransmit"
     assert str(events.loc[probe_frame, "note"]).startswith("tail loss probe: 0.208 s after")
-    assert set(events.loc[list(s.step_frames), "kind"]) == {"retransmit"}
-    assert (found.rto, found.fast) == (4, 1)
+    steps = events.loc[list(s.step_frames), "kind"].tolist()
+    assert steps == ["retransmit"] * (4 - dsacked) + ["spurious_retransmit"] * dsacked
+    assert (found.rto, found.fast, found.spurious) == (4 - dsacked, 1, dsacked)
+    assert found.dsacked == found.dsacked_timeouts == dsacked
     # One outage, the timer's: from the original's send, not a fast recovery episode of
     # its own beside a timeout episode starting at the probe.
     delays = analysis.delays.get(0)
@@ -478,3 +575,20 @@ def test_a_copy_stamped_before_its_original_times_no_timer() -> None:
     resent = [e for e in events if e.frame == 5]
     assert [e.kind for e in resent] == [EventKind.RETRANSMIT_UNKNOWN]
     assert resent[0].note.startswith("stamped 3 s before the earlier copy: the capture's clock")
+
+
+def test_real_kernel_tail_loss_probes_the_receiver_dsacks_lose_nothing() -> None:
+    """tail-loss-probes-dsacked.pcap (Linux 6.18, captured at the sender): two small segments
+    in flight, the receiver's delayed ACK later than the probe timeout; each probe is
+    D-SACKed at once. Every resend is spurious: no fast recovery or RTO time, no loss words."""
+    a = pcapline.analyze(str(SAMPLES / "tail-loss-probes-dsacked.pcap"))
+    resent = a.events[a.events.kind.str.contains("retransmit")]
+    assert len(resent) >= 1 and set(resent.kind) == {"spurious_retransmit"}
+    assert all(n.startswith("tail loss probe") and "D-SACKed by frame" in n for n in resent.note)
+    found = a.detections[0].retransmit.inferred
+    assert found.dsacked == found.dsacked_probes == found.total == len(resent)
+    delays = a.delays[0]
+    assert (delays.rto_episodes, delays.fast_recovery_episodes) == (0, 0)
+    assert not delays.slow
+    explanation = a.connections.iloc[0].explanation
+    assert "all D-SACKed: nothing was lost" in explanation and "recovered" not in explanation

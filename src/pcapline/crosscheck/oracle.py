@@ -383,6 +383,31 @@ def _at_sack_hole(check: FrameCheck) -> bool:
     return seqnum.seq_ge(check.seq, ack) and seqnum.seq_lt(check.seq, right) and not inside
 
 
+def _dsacked_later(check: FrameCheck) -> bool:
+    """A later segment of the peer D-SACKs the resent bytes (RFC 2883): its highest SACK block
+    lies at or below its ACK number and covers the whole segment."""
+    rows = check.context.segments
+    if rows is None or check.seg_len <= 0:
+        return False
+    peer = rows[
+        (rows["frame"] > check.frame)
+        & (rows["from_client"] != check.from_client)
+        & (rows["sack_blocks"] > 0)
+    ]
+    end = seqnum.wrap(check.seq + check.seg_len)
+    for ack, left, right, flags in zip(
+        peer["ack"].tolist(),
+        peer["sack_le"].tolist(),
+        peer["sack_re"].tolist(),
+        peer["flags"].tolist(),
+        strict=True,
+    ):
+        below = bool(int(flags) & ACK) and seqnum.seq_le(int(right), int(ack))
+        if below and seqnum.seq_le(int(left), check.seq) and seqnum.seq_le(end, int(right)):
+            return True
+    return False
+
+
 def _loss_recovery(name: str, test: Callable[[FrameCheck], bool], why: str) -> KnownDifference:
     """Our fast_retransmit against Wireshark's plain retransmission, where ``test`` holds: the
     loss recovery Wireshark has no rule for."""
@@ -629,6 +654,18 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "point; the peer's D-SACK usually follows). Wireshark's spurious rule needs payload "
         "(len > 0) and calls it a plain retransmission; the FIN was already acknowledged on the "
         "wire: spurious.",
+    ),
+    KnownDifference(
+        "dsacked_resend",
+        wireshark=frozenset({"retransmission", "fast_retransmission"}),
+        ours=frozenset({K.SPURIOUS_RETRANSMIT}),
+        applies=lambda c: K.SPURIOUS_RETRANSMIT in c.ours and _dsacked_later(c),
+        why="The peer later reported the resent bytes as a duplicate with a D-SACK (RFC 2883: a "
+        "SACK block at or below its ACK number covering them): the earlier copy had arrived, "
+        "nothing was lost (a tail loss probe whose probe timeout fired before the receiver's "
+        "delayed ACK came back, a fast retransmit on reordering, a timeout on a delay longer "
+        "than the RTO). Wireshark judges a resend by the ACKs seen before it only and calls it "
+        "a (fast) retransmission; Linux counts it TcpExtTCPDSACKRecv and undoes the cut.",
     ),
     _loss_recovery(
         "sack_recovery_vs_dupack_rule",

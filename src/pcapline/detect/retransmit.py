@@ -7,7 +7,12 @@ Kernel rules (tcp-facts.md "ESTABLISHED, busy"; anchors.md 5.3):
   the same segment: the same seq resent at gaps of roughly 0.2, 0.4, 0.8 s ...
 - Fast retransmit (after 2-3 duplicate ACKs or SACK) and tail loss probes are normal loss
   recovery: they follow a peer ACK within about an RTT.
-- A spurious retransmission resends data the peer had already acknowledged.
+- A spurious retransmission resends data the peer had already acknowledged, or data the peer
+  reports afterwards as a duplicate with a D-SACK (RFC 2883, net.ipv4.tcp_dsack=1: a SACK
+  block at or below the ACK number covering the resend): the earlier copy had arrived, so
+  nothing was lost, whatever resent it. A tail loss probe is D-SACKed when the receiver's
+  delayed ACK comes after the sender's probe timeout (2 * SRTT + 2 ms with more than one
+  segment in flight, tcp_schedule_loss_probe); a timeout when the ACKs were late.
 - ``net.ipv4.tcp_retries2`` (15, about 924.6 s of backoff) or ``TCP_USER_TIMEOUT`` end the
   connection; Linux then frees the socket WITHOUT a RST: the wire shows a doubling series of
   the same seq, never acknowledged, then silence. With TCP_USER_TIMEOUT the last gap can be
@@ -150,9 +155,20 @@ class Retransmissions:
     #: Of ``fin``: FINs repeated on the ACK of the peer's data or FIN (``_Resends.ack_rose``,
     #: sooner than any timer): no loss.
     fin_on_ack: int = 0
-    #: Of the timer's resends (``rto``): those the peer reported as duplicates (``_dsacked``):
-    #: the bytes had arrived, the timeout was a delay longer than the RTO, not a loss.
+    #: Resends the peer reported as duplicates (D-SACK, RFC 2883; ``_dsacks_of``), whatever
+    #: resent them: the bytes had arrived, nothing was lost. Their events are
+    #: spurious_retransmit, so they are counted in ``spurious``, not in ``rto`` or ``fast``.
     dsacked: int = 0
+    #: Of ``dsacked``: those the retransmission timer sent (a delay longer than the RTO).
+    dsacked_timeouts: int = 0
+    #: Of ``dsacked``: tail loss probes (RFC 8985): the receiver's ACK came after the
+    #: sender's probe timeout (its delayed ACK, a slow return path).
+    dsacked_probes: int = 0
+    #: Of ``dsacked``: fast retransmits (on SACK or duplicate ACKs, or clocked out by an ACK):
+    #: the path reordered segments, the resent ones were late, not lost. (The rest of
+    #: ``dsacked`` resent data already acknowledged, or data whose earlier copy the capture
+    #: missed.)
+    dsacked_fast: int = 0
 
     @property
     def total(self) -> int:
@@ -164,9 +180,10 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         return _NONE_RESENT
     linked = _Linked.of(view)
     resends, lo, hi = linked.resends, linked.lo, linked.hi
-    kinds, gaps = resends.kind[lo:hi], resends.gap[lo:hi]
+    kinds, gaps = resends.kind[lo:hi], resends.gap[lo:hi]  # what resent each (``_judged``)
     # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
-    # (a FIN is resent by the same RTO; fin_retransmit names only what was resent).
+    # (a FIN is resent by the same RTO; fin_retransmit names only what was resent). A D-SACKed
+    # timeout is still a step of the backoff: the timer fired.
     timed = {
         i
         for i, kind, gap in zip(resends.rows[lo:hi], kinds, gaps, strict=True)
@@ -175,39 +192,49 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     }  # NaN compares False
     series = _last_series(view, linked, timed) if linked.series_of >= 0 else None
     events = EventColumns(linked.events, lo, hi, view.conn)
-    if series is not None and series.probe_frame is not None:
-        events = _probe_named(events, series.probe_frame)
-        kinds = [EventKind(kind) for kind in events.source.kind.tolist()]
+    probe_frame = None if series is None else series.probe_frame
+    dsacked = resends.dsacked[lo:hi]
+    # The probe's entry (a probe at the RTO's time: ``_probe_first``; -1: none).
+    at = -1 if probe_frame is None else linked.events.frame[lo:hi].tolist().index(probe_frame)
+    if at >= 0:
+        events = _probe_named(events, at)
+    # The events' kinds: a D-SACKed resend is spurious (``_dsacked_named``), a probe at the
+    # RTO's time loss recovery.
+    shown = [EventKind(kind) for kind in events.source.kind[events.lo : events.hi].tolist()]
+    # What resent the D-SACKed ones: the timer, a tail loss probe (sooner than the minimum
+    # RTO, or at the RTO's time: ``_probe_named``), or fast recovery on SACK or duplicate
+    # ACKs. A resend of data already acknowledged, or of unknown trigger, is none of them.
+    probe = resends.probe[lo:hi]
+    timer = [k is EventKind.RETRANSMIT for k in kinds]
+    fast = [k is EventKind.FAST_RETRANSMIT and not p for k, p in zip(kinds, probe, strict=True)]
+    if at >= 0:
+        probe[at], timer[at], fast[at] = True, False, False  # slices: the batch's stay
     report = Retransmissions(
-        rto=kinds.count(EventKind.RETRANSMIT),
-        fast=kinds.count(EventKind.FAST_RETRANSMIT),
-        spurious=kinds.count(EventKind.SPURIOUS_RETRANSMIT),
-        fin=kinds.count(EventKind.FIN_RETRANSMIT),
-        unknown=kinds.count(EventKind.RETRANSMIT_UNKNOWN),
+        rto=shown.count(EventKind.RETRANSMIT),
+        fast=shown.count(EventKind.FAST_RETRANSMIT),
+        spurious=shown.count(EventKind.SPURIOUS_RETRANSMIT),
+        fin=shown.count(EventKind.FIN_RETRANSMIT),
+        unknown=shown.count(EventKind.RETRANSMIT_UNKNOWN),
         fin_on_ack=sum(
             kind is EventKind.FIN_RETRANSMIT and e
             for kind, e in zip(kinds, resends.echoed[lo:hi], strict=True)
         ),
         last_series=series,
         rtt_ms=linked.rtt_ms,
-        dsacked=_dsacked(
-            view,
-            [
-                i
-                for i, kind in zip(resends.rows[lo:hi], kinds, strict=True)
-                if kind is EventKind.RETRANSMIT
-            ],
-        ),
+        dsacked=sum(dsacked),
+        dsacked_timeouts=sum(d and t for d, t in zip(dsacked, timer, strict=True)),
+        dsacked_probes=sum(d and p for d, p in zip(dsacked, probe, strict=True)),
+        dsacked_fast=sum(d and f for d, f in zip(dsacked, fast, strict=True)),
     )
     return Detection(events, report)
 
 
-def _probe_named(events: EventColumns, probe_frame: int) -> EventColumns:
-    """The connection's events with the resend at ``probe_frame`` named a tail loss probe
-    (loss recovery), not a timeout: copies of its own, the batch's columns stay as they are
-    (another call on the same batch must find what this one found)."""
+def _probe_named(events: EventColumns, k: int) -> EventColumns:
+    """The connection's events with its ``k``-th resend named a tail loss probe (loss
+    recovery), not a timeout: copies of its own, the batch's columns stay as they are
+    (another call on the same batch must find what this one found). (A D-SACKed copy is
+    never one: the D-SACK's ACK covers it, so no later timeout is a step of its series.)"""
     own = events.source.at(np.arange(events.lo, events.hi))
-    k = int(np.flatnonzero(own.frame == probe_frame)[0])
     if own.kind[k] != EventKind.RETRANSMIT.value:
         return events  # a bare FIN's copies stay fin_retransmit, whatever resent them
     own.kind[k] = EventKind.FAST_RETRANSMIT.value
@@ -217,33 +244,6 @@ def _probe_named(events: EventColumns, probe_frame: int) -> EventColumns:
         "rearms the timer without backing it off)"
     )
     return EventColumns(own, 0, len(own), events.conn)
-
-
-def _dsacked(view: ConnView, resent: list[int]) -> int:
-    """How many of ``resent`` (rows the retransmission timer sent) the peer reported later as
-    duplicates: a D-SACK (RFC 2883), a SACK block below the ACK number that covers the resent
-    bytes. They had arrived before the copy did, so the timer fired on a delay longer than
-    the RTO (a queue on the path, a slow ACK path), not on a loss; Linux counts it
-    (TcpExtTCPDSACKRecv, TcpExtTCPSpuriousRTOs) and undoes the backoff. Only the highest
-    SACK block is decoded: a D-SACK beside blocks above the ACK is not seen (none claimed)."""
-    if not resent:
-        return 0
-    r = view
-    dsack = np.flatnonzero(
-        (r.sack_blocks > 0) & (r.rel_ack != UNKNOWN) & (r.sack_right <= r.rel_ack)
-    )
-    if not len(dsack):
-        return 0
-    # One D-SACK reports one duplicate arrival: the copy of those bytes sent last before it
-    # (an earlier resend may have repaired a real loss, its own ACK lost or late).
-    rows = np.asarray(resent, dtype=np.int64)
-    credited: set[int] = set()
-    for d in dsack.tolist():
-        mine = rows[(rows < d) & (r.from_client[rows] != r.from_client[d])]
-        covered = mine[(r.sack_left[d] <= r.rel_seq[mine]) & (r.seq_end[mine] <= r.sack_right[d])]
-        if len(covered):
-            credited.add(int(covered[-1]))
-    return len(credited)
 
 
 #: A connection without a retransmission (most visited ones): one shared, immutable record.
@@ -398,10 +398,11 @@ def _judged(
     clocked: np.ndarray,
     echoed: np.ndarray,
     peer_unseen: np.ndarray,
-) -> tuple[list[EventKind], list[str]]:
+) -> tuple[list[EventKind], list[str], np.ndarray]:
     """Kind and note of each retransmission (``_Resends``' columns, every connection of a
     batch at once; ``gap``: ``_Resends.gap``; ``echoed``: a FIN repeated on an ACK;
-    ``peer_unseen``: its connection's peer direction is not in the capture)."""
+    ``peer_unseen``: its connection's peer direction is not in the capture), and what it was
+    found to be (``_SPURIOUS`` ... ``_CLOCK_BACK``, one of ``_KIND_OF``'s positions)."""
     # The RTO timer restarts on every ACK that advances snd.una and is also (re)armed by the
     # original's send: a resend sooner than the minimum RTO after either is loss recovery,
     # not a timeout (NaN: nothing to measure from; it compares False).
@@ -438,7 +439,7 @@ def _judged(
             strict=True,
         )
     ]
-    return [_KIND_OF[what] for what in codes], notes
+    return [_KIND_OF[what] for what in codes], notes, code
 
 
 def _note(
@@ -565,6 +566,11 @@ class _Resends:
     #: retransmission timer: no resend at all.
     echoed: list[bool]
     kind: list[EventKind]  # what resent it (``_judged``)
+    #: The peer reported its bytes as a duplicate (``_dsacks_of``): its event is a
+    #: spurious_retransmit, whatever resent it (``kind``).
+    dsacked: list[bool]
+    #: A tail loss probe sooner than the minimum RTO (``_judged``: ``_EARLY_PROBE``).
+    probe: list[bool]
     # What followed it (``_Links``, read at the end of the last series):
     peer_ack_after: list[int]
     own_rst_after: list[int]
@@ -874,7 +880,7 @@ def _resends(
     sacked = reacting & (r.sack_blocks[peer] > 0)  # that segment carries a SACK block
     # Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
     peer_dupacks = np.where(reacting, dupacks[base + np.maximum(last, 0)], 0)
-    kinds, notes = _judged(
+    kinds, notes, found = _judged(
         gap,
         since_adv,
         spurious,
@@ -888,6 +894,8 @@ def _resends(
         echoed,
         peer_unseen[at],
     )
+    dsack = _dsacks_of(r, conn, at, ~fin_only & (r.seq_end[i] > seq))
+    shown, notes = _dsacked_named(kinds, notes, r.frame[np.maximum(dsack, 0)], dsack >= 0)
     client = r.from_client[i]
     snd_una = r.snd_una[i]
     resends = _Resends(
@@ -900,6 +908,8 @@ def _resends(
         fin_only=fin_only.tolist(),
         echoed=echoed.tolist(),
         kind=kinds,
+        dsacked=(dsack >= 0).tolist(),
+        probe=(found == _EARLY_PROBE).tolist(),
         peer_ack_after=links.peer_ack_after[at].tolist(),
         own_rst_after=links.own_rst_after[at].tolist(),
         peer_rst_after=links.peer_rst_after[at].tolist(),
@@ -910,7 +920,7 @@ def _resends(
         frame=r.frame[i],
         time_ns=time_ns,
         side=_SIDE_OF[client.astype(np.intp)],
-        kind=np.array([kind.value for kind in kinds], dtype=object),
+        kind=np.array([kind.value for kind in shown], dtype=object),
         note=np.array(notes, dtype=object),
         value=gap,
     )
@@ -920,6 +930,81 @@ def _resends(
 #: ``Side`` values by "sent by the client", as objects (the events table's ``side`` column
 #: holds objects, not fixed-width strings).
 _SIDE_OF = np.array([Side.SERVER.value, Side.CLIENT.value], dtype=object)
+
+#: The resends of the other side a D-SACK is matched against, the latest first
+#: (``_dsacks_of``): bounded work per D-SACK. A receiver answers a duplicate at once (Linux
+#: tcp_send_dupack, without delay), so the resend it reports is among the last few.
+DSACK_SEARCH = 8
+
+
+def _dsacks_of(
+    r: _LinkedRows, conn: np.ndarray, at: np.ndarray, with_bytes: np.ndarray
+) -> np.ndarray:
+    """Per retransmission (linked rows ``at``; ``with_bytes``: it carries data): the linked
+    row of the peer's D-SACK that reported its bytes as a duplicate (-1: none).
+
+    A D-SACK (RFC 2883) is a SACK block at or below the cumulative ACK: the receiver already
+    held those bytes when another copy came. Covering a whole resend, it proves that two
+    copies of the bytes arrived: nothing was lost, whatever resent them (a tail loss probe,
+    RFC 8985, whose probe timeout fired just before the receiver's delayed ACK came back; a
+    fast retransmit on reordering; a timeout on a delay longer than the RTO). Linux counts it
+    (TcpExtTCPDSACKRecv) and undoes the congestion window cut (tcp_try_undo_dsack,
+    tcp_try_undo_loss). One D-SACK reports one duplicate arrival: it is credited to the latest
+    resend before it that it covers (an earlier copy may have repaired a real loss, its own
+    ACK lost or late), among the DSACK_SEARCH latest of that side. Only the highest SACK
+    block is decoded (``facts.sack_left``): a D-SACK beside blocks above the ACK is not seen.
+    Column-wise over the batch: a sort of the resends and a few searches, linear in rows."""
+    out = np.full(len(at), -1, dtype=np.int64)
+    sack_right, rel_ack = r.sack_right, r.rel_ack
+    dsacks = np.flatnonzero(
+        r.ack & (r.sack_blocks > 0) & (rel_ack != UNKNOWN) & (sack_right <= rel_ack)
+    )
+    entries = np.flatnonzero(with_bytes)  # the resends a D-SACK can report
+    if not len(dsacks) or not len(entries):
+        return out
+    n = len(r)
+    client = r.from_client
+    rows = at[entries]  # ascending: grouped by connection, frame order inside
+    # Resends ordered by (connection, side), frame order inside, as one sortable key.
+    placed = (conn[rows] * 2 + client[rows]) * n + rows
+    order = np.argsort(placed, kind="stable")
+    placed = placed[order]
+    resender = conn[dsacks] * 2 + ~client[dsacks]  # the D-SACK's peer: the resending side
+    first = np.searchsorted(placed, resender * n)  # that side's first resend
+    before = np.searchsorted(placed, resender * n + dsacks)  # its resends before the D-SACK
+    left, right = r.sack_left[dsacks], sack_right[dsacks]
+    credited = np.full(len(dsacks), -1, dtype=np.int64)  # per D-SACK: the entry it reports
+    for back in range(1, DSACK_SEARCH + 1):
+        k = before - back
+        open_ = (k >= first) & (credited < 0)
+        if not open_.any():
+            break
+        entry = entries[order[np.maximum(k, 0)]]
+        row = at[entry]
+        covers = open_ & (left <= r.rel_seq[row]) & (r.seq_end[row] <= right)
+        credited[covers] = entry[covers]
+    hit = credited >= 0
+    # A resend reported by several D-SACKs keeps the first (frame order: written last).
+    out[credited[hit][::-1]] = dsacks[hit][::-1]
+    return out
+
+
+def _dsacked_named(
+    kinds: list[EventKind], notes: list[str], dsack_frame: np.ndarray, dsacked: np.ndarray
+) -> tuple[list[EventKind], list[str]]:
+    """The event kind and note of each retransmission: a D-SACKed one (``_dsacks_of``) is a
+    spurious_retransmit, its note saying what resent it and which frame proved the copy
+    needless; the others as ``_judged`` named them."""
+    if not dsacked.any():
+        return kinds, notes
+    shown, named = list(kinds), list(notes)
+    for k in np.flatnonzero(dsacked).tolist():
+        shown[k] = EventKind.SPURIOUS_RETRANSMIT
+        named[k] = (
+            f"{notes[k]}; D-SACKed by frame {int(dsack_frame[k])} (RFC 2883): the peer already "
+            "held these bytes, nothing was lost"
+        )
+    return shown, named
 
 
 def _final_series(

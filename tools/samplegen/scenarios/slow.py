@@ -1577,3 +1577,75 @@ def answers_behind_an_upload(ctx: Ctx, net: int) -> list[Expected]:
             )
         )
     return out
+
+
+#: Probes the receiver D-SACKs: rounds of two small writes (two segments in flight, less
+#: than a full segment together) to a receiver that reads nothing yet, so it delays its ACK
+#: once out of quick-ACK mode.
+PROBED_WRITE = 100  # small: the sample stays small (tests/test_sample_expectations.py)
+PROBED_ROUNDS = 30
+PROBED_GAP_S = 0.1
+PROBED_PORT = 42125
+
+
+def tail_loss_probes_dsacked(ctx: Ctx, net: int) -> list[Expected]:
+    """Tail loss probes that lose nothing: the receiver's delayed ACK comes after the probe.
+
+    The client (TCP_NODELAY) writes 100 B twice, 30 times, 0.1 s apart: two segments in
+    flight, 200 B together, less than a full segment; the server reads nothing until the
+    writes are over. The receiver ACKs at once only in quick-ACK mode or when more than a full
+    segment is unacknowledged (__tcp_ack_snd_check), or when the application reads a short
+    segment (tcp_cleanup_rbuf); its first 16 ACKs are quick (TCP_MAX_QUICKACKS), after that
+    it waits for its delayed-ACK timer (40 ms and up). The sender's probe timeout with more
+    than one segment in flight is 2 * SRTT + 2 ms (tcp_schedule_loss_probe, RFC 8985): on a
+    veth path a few ms, so it resends the last segment before the ACK comes; the receiver
+    holds those bytes already and answers the copy at once with a D-SACK (RFC 2883,
+    tcp_dsack_set), back in quick-ACK mode for the next 16 ACKs (a duplicate re-arms it):
+    a probe every 16 rounds or so. Captured at the client (the sender).
+    """
+    name = "tail-loss-probes-dsacked.pcap"
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    client: list[st.Step] = [
+        *st.connect(f"10.{net}.0.2", PROBED_PORT, opts=[st.opt("TCP_NODELAY", 1)])
+    ]
+    for _ in range(PROBED_ROUNDS):
+        client += [st.send(PROBED_WRITE), st.send(PROBED_WRITE), st.sleep(PROBED_GAP_S)]
+    client += [st.close()]
+    # The server reads nothing until the writes are over: reading would ACK small segments
+    # at once (tcp_cleanup_rbuf, ICSK_ACK_PUSHED).
+    server += [
+        st.sleep(PROBED_ROUNDS * PROBED_GAP_S + 0.5),
+        st.recv(PROBED_ROUNDS * 2 * PROBED_WRITE, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    run_pair(ctx, net, name, client, server)
+    return [
+        Expected(
+            name,
+            f"{PROBED_ROUNDS} x two writes of {PROBED_WRITE} B (TCP_NODELAY), {PROBED_GAP_S} s "
+            "apart: less than a full segment in flight, so the receiver's ACK waits for its "
+            "delayed-ACK timer and the sender's tail loss probe goes first; captured at the client",
+            "client",
+            {
+                "client": f"TCP_NODELAY; {PROBED_ROUNDS} x (send {PROBED_WRITE} B, send "
+                f"{PROBED_WRITE} B, sleep {PROBED_GAP_S} s), close()",
+                "server": f"sleep {PROBED_ROUNDS * PROBED_GAP_S + 0.5:g} s, read "
+                f"{PROBED_ROUNDS * 2 * PROBED_WRITE} B, read EOF, close()",
+            },
+            [
+                Conn(
+                    {"client_port": PROBED_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(1, None)),
+                    delays={"rto_episodes": 0, "fast_recovery_episodes": 0},
+                    slow=[],
+                    note="nothing dropped: every retransmission is a tail loss probe the "
+                    "receiver D-SACKed (its delayed ACK came after the probe timeout), so no "
+                    "loss recovery or RTO time is counted",
+                )
+            ],
+            capture_format=ETHERNET,
+        )
+    ]
