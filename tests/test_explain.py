@@ -538,3 +538,24 @@ def test_all_dsacked_resends_are_worded_as_no_loss_by_what_sent_them() -> None:
     words = _dsack_words(mixed)
     assert "1 tail loss probe(s) or fast retransmit(s) as duplicates" in words
     assert "1 of the 2 resent after a timeout" in words
+
+
+def test_unanswered_resends_in_a_data_only_capture_are_not_called_unacknowledged(
+    tmp_path: Path,
+) -> None:
+    # pcapplusplus tls2 / Ftp / Smtp: a capture filtered to data segments (no bare segment in
+    # it at all) cannot show whether a resend was acknowledged: it read "never acknowledged".
+    from builders.conversation import pcap_bytes
+
+    import pcapline
+
+    c = Conversation()
+    c.data(CLIENT, 0.0, 100).data(SERVER, 0.01, 500).data(CLIENT, 0.02, 100)
+    resend_at = c.nxt(SERVER)
+    c.data(SERVER, 0.03, 300)
+    c.data(SERVER, 0.3, 300, seq=resend_at)
+    path = tmp_path / "data-only.pcap"
+    path.write_bytes(pcap_bytes(c))
+    text = str(pcapline.analyze(str(path)).connections.iloc[0].explanation)
+    assert "cannot be seen (the capture holds no bare ACKs" in text
+    assert "never acknowledged" not in text

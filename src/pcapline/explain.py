@@ -551,6 +551,9 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
     unacked = (
         f"no acknowledgement in the capture (the {s.side.other}'s direction was not captured)"
         if s.acks_unseen
+        else "no acknowledgement in the capture (it holds no bare ACKs: a filter kept data "
+        "segments only)"
+        if e.seen.acks_filtered
         else "never acknowledged"
     )
     peer = s.side.other
@@ -1215,6 +1218,12 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         end = (
             f"the {s.side}'s own later ACKs show the {s.side.other} answered afterwards (its "
             "direction was not captured)"
+        )
+    elif s is not None and not s.acked and e.seen.acks_filtered:
+        # A filter that kept data segments only drops the bare ACKs that would answer it.
+        end = (
+            f"whether the {s.side}'s last retransmitted data was acknowledged cannot be seen "
+            "(the capture holds no bare ACKs: a filter kept data segments only)"
         )
     elif s is not None and not s.acked:
         end = f"the {s.side}'s last retransmitted data was never acknowledged"
