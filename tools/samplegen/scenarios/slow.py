@@ -1456,7 +1456,7 @@ def nagle_delayed_ack_on_a_path(ctx: Ctx, net: int) -> list[Expected]:
 #: The bottleneck: a router's link toward the server, slow and deep (tbf never drops: the
 #: limit holds the whole upload), and what crosses it.
 UPLOAD_TC_TOWARD_SERVER = ("tbf", "rate", "512kbit", "burst", "10kb", "limit", "3mb")
-UPLOAD_BYTES = 600_000
+UPLOAD_BYTES = 400_000
 UPLOAD_ASKS = 3
 UPLOAD_ASK_GAP_S = 0.5
 UPLOAD_ASKER_AFTER_S = 2.0
@@ -1467,7 +1467,7 @@ def answers_behind_an_upload(ctx: Ctx, net: int) -> list[Expected]:
     """Bufferbloat toward the server: requests wait behind an upload in a deep queue.
 
     The router's link toward the server is 512 kbit/s with a 3 MB queue (tbf: nothing is
-    dropped). Connection 1 (port 42911, server port 8081) uploads 600 kB, and the server
+    dropped). Connection 1 (port 42911, server port 8081) uploads 400 kB, and the server
     answers 100 B once it has read it all; 2 s later connection 2 (42912, port 8080) sends
     3 requests of 100 B, 0.5 s apart, each answered at once with 1000 B. Its SYN, requests and
     ACKs wait seconds in the queue: the server answers each within a millisecond of getting
