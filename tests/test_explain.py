@@ -559,3 +559,17 @@ def test_unanswered_resends_in_a_data_only_capture_are_not_called_unacknowledged
     text = str(pcapline.analyze(str(path)).connections.iloc[0].explanation)
     assert "cannot be seen (the capture holds no bare ACKs" in text
     assert "never acknowledged" not in text
+
+
+def test_a_boxs_rst_after_a_complete_close_leaves_the_close_as_it_was() -> None:
+    # zeek Teredo #1: both FINs acknowledged, then 16 s later a RST in the server's name
+    # with TTL 255 (the server's packets have 53). It read "so this close did not end in the
+    # usual TIME_WAIT", blaming the server's kernel.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100, ttl=53).data(SERVER, 0.02, 500, ttl=53).ack(CLIENT, 0.03)
+    c.fin(SERVER, 4.0, ttl=53).ack(CLIENT, 4.001).fin(CLIENT, 11.0).ack(SERVER, 11.1, ttl=53)
+    c.rst(SERVER, 27.0, ttl=255)
+    row = _row(c)
+    assert row.fate == "closed"
+    assert "a middlebox's" in row.explanation
+    assert "did not end in the usual TIME_WAIT" not in row.explanation

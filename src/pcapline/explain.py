@@ -874,6 +874,17 @@ def _closed_then_reset(d: Decision, e: Evidence) -> Explanation:
     # that arrived after it), so name it as the first.
     which = "it" if c.resets == 1 else "the first"
     last = f"; {which} came from the {r.side} (frame {r.frame})" if r is not None else ""
+    if r is not None and r.frame in c.injected_by_ttl:
+        # The TTL says a box sent it in the host's name: the hosts' close stands as it was.
+        why = dict(zip(c.injected_hints, c.injected_why, strict=False)).get(r.frame, "")
+        return Explanation(
+            f"{fins}, but {c.resets} RST(s) followed",
+            "Closed",
+            f"; {which} came in the {r.side}'s name (frame {r.frame}) with a TTL / hop limit "
+            f"unlike the {r.side}'s own packets ({why}): a middlebox's (a firewall, NAT or load "
+            "balancer resetting a flow it still tracked), not the host's. The hosts' close "
+            "itself went as the FINs show.",
+        )
     stuck = (
         " The passive closer had retransmitted its FIN (stuck in LAST_ACK: the final ACK was lost)."
         if c.last_ack_stuck and d.closer is not Side.BOTH
