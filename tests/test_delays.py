@@ -285,7 +285,7 @@ def test_response_turns_of_a_keep_alive_connection(capsys: pytest.CaptureFixture
     assert (d.response_max_at_ns - start_ns) / 1e9 == pytest.approx(1.5, abs=0.1)
     assert run(["analyze", str(capture)]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    said = "later turns not judged for slow_response: connection(s) 0 (turn 3 of 5: the server"
+    said = "answers not judged for slow_response: connection(s) 0 (turn 3 of 5: the server"
     assert f"{said} spoke 1.2 s" in out
     assert "slow_response (" not in out
     # against a 2 s threshold the third turn would not have been slow either: nothing to say

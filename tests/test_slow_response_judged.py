@@ -88,12 +88,13 @@ def test_the_first_turn_is_judged_for_every_protocol() -> None:
 
 
 def test_no_judgement_without_the_opening() -> None:
-    """Without the handshake nothing is judged, HTTP or not (roles guessed)."""
+    """Without the handshake nothing is judged, HTTP or not (roles guessed); its late answer
+    is said as not judged (the reports name it) rather than passed over."""
     c = _keep_alive()
     c.rows = c.rows[3:]
     d = _measure(c, App("http", 1, request=GET, response=OK))
     assert d.responses == 3 and d.connect_s is None
-    assert d.response_judged is None and d.slow == () and not d.response_unjudged
+    assert d.response_judged is None and d.slow == () and d.response_unjudged
 
 
 def test_answers_requests_reads_only_the_bytes() -> None:
@@ -120,7 +121,7 @@ def test_unprompted_peers_sample_says_why_it_is_not_slow(
     assert d.slow == () and d.response_unjudged
     assert run(["analyze", str(capture), "--fail-on", "slow_response"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    said = "later turns not judged for slow_response: connection(s) 0 (turn 3 of 4: the server"
+    said = "answers not judged for slow_response: connection(s) 0 (turn 3 of 4: the server"
     assert f"{said} spoke 1.8" in out
     assert "a server that speaks unprompted (keepalives, pushes, streams) looks the same" in out
     assert run(["analyze", str(capture), "--format", "json"]) == 0
@@ -133,4 +134,4 @@ def test_http_keepalive_sample_is_slow_on_turn_three(capsys: pytest.CaptureFixtu
     assert run(["analyze", str(capture), "--fail-on", "slow_response"]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "slow_response (judged response time): connection(s) 0 (turn 3 of 5: 1.2 s" in out
-    assert "later turns not judged for slow_response" not in out
+    assert "answers not judged for slow_response" not in out

@@ -1271,12 +1271,18 @@ def _late(
 
 
 def _unjudged_late(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> np.ndarray:
-    """Per connection: its slowest turn is a later one (not the first), would take the
-    ``slow_response`` threshold, and was not judged (only the first turn was): the server
-    data that came late after client data may have answered nothing (explain words it)."""
-    first_only = np.asarray(columns["response_judged"]) == _FIRST_TURN
-    later = np.asarray(columns["response_max_turn"]) > 1
-    out: np.ndarray = first_only & later & _late(columns, columns["response_max_s"], limits)
+    """Per connection: its slowest turn would take the ``slow_response`` threshold and was
+    not judged: a later turn where only the first was judged (the server data that came late
+    after client data may have answered nothing), or any turn of a connection whose opening
+    the capture missed (the roles are guessed: it may not have been asked). Explain words
+    it, so that "nothing unusual" is not all that is said of a late answer."""
+    judged = np.asarray(columns["response_judged"])
+    later = (judged == _FIRST_TURN) & (np.asarray(columns["response_max_turn"]) > 1)
+    late = _late(columns, columns["response_max_s"], limits)
+    unopened = (judged == _NOT_JUDGED) & np.isnan(np.asarray(columns["connect_s"], dtype=float))
+    with np.errstate(invalid="ignore"):  # no round trip to take off: the answer as measured
+        unopened &= np.asarray(columns["response_max_s"], dtype=float) >= limits.response_s
+    out: np.ndarray = (later & late) | unopened
     return out
 
 

@@ -1150,9 +1150,10 @@ def unjudged_answers(
     ]
     more = f" and {len(replies) - SLOW_LISTED:,} more" if len(replies) > SLOW_LISTED else ""
     return (
-        "later turns not judged for slow_response: connection(s) "
-        f"{', '.join(shown)}{more}: the bytes do not show a request/response protocol (only "
-        "clear-text HTTP/1.x does), and a server that speaks unprompted (keepalives, pushes, "
+        "answers not judged for slow_response: connection(s) "
+        f"{', '.join(shown)}{more}: a later turn where the bytes do not show a request/response "
+        "protocol (only clear-text HTTP/1.x does), or a connection the capture began inside "
+        "(which side asked is a guess); a server that speaks unprompted (keepalives, pushes, "
         "streams) looks the same as one that answers late; the application's own request "
         "latency tells whether a request waited"
     )

@@ -164,10 +164,10 @@ def test_a_late_turn_not_judged_is_said_not_tabled() -> None:
     assert page["slow"].rows == ()
     note = page["slow"].unjudged
     assert note.startswith(
-        "Later turns not judged for slow_response: connection(s) 0 (turn 3 of 5:"
+        "Answers not judged for slow_response: connection(s) 0 (turn 3 of 5:"
     )
     assert "speaks unprompted" in note
     assert (
-        '<p class="note">Later turns not judged for slow_response: connection(s) 0'
+        '<p class="note">Answers not judged for slow_response: connection(s) 0'
         in report.render_html(analysis)
     )
