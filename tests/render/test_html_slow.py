@@ -163,9 +163,7 @@ def test_a_late_turn_not_judged_is_said_not_tabled() -> None:
     page = report.build_page(analysis, packed=False)
     assert page["slow"].rows == ()
     note = page["slow"].unjudged
-    assert note.startswith(
-        "Answers not judged for slow_response: connection(s) 0 (turn 3 of 5:"
-    )
+    assert note.startswith("Answers not judged for slow_response: connection(s) 0 (turn 3 of 5:")
     assert "speaks unprompted" in note
     assert (
         '<p class="note">Answers not judged for slow_response: connection(s) 0'
