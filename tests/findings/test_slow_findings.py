@@ -157,3 +157,14 @@ def test_an_rto_storm_on_first_data_names_the_accept_queue(name: str, queue: boo
     assert storm.details["on_first_data"] == (stalled if queue else 0)
     assert ("a full accept queue on the server" in storm.summary) is queue
     assert ("accept queue is full" in storm.details["explanation"]) is queue
+
+
+def test_slow_requests_of_one_kind_among_fast_ones_are_no_jump() -> None:
+    # pcapplusplus http-packets: static files keep answering in 4 ms while a KPI query takes
+    # 0.2-3.9 s at the end: a slow endpoint, not a server that changed. Most answers after a
+    # step must clear the earlier spread by STEP_MARGIN_S.
+    fast = np.full(96, 0.004)
+    mixed = np.array([1.6, 0.21, 0.021, 0.011, 1.7, 0.017, 0.008, 0.009, 0.013, 0.6, 3.6, 3.9])
+    assert response_jump._jump(np.concatenate([fast, mixed])) is None
+    stepped = np.concatenate([fast, np.full(12, 0.5) + np.linspace(0, 0.2, 12)])
+    assert response_jump._jump(stepped) is not None
