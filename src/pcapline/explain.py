@@ -673,9 +673,11 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         why.append(
             f"it answers the server's bare ACK (frame {r.answers_frame}) with the RST of a "
             "SYN-SENT socket refusing an ACK that does not acknowledge its SYN (RFC 9293 "
-            "3.10.7.3: no ACK bit, seq = that ACK number): the server answered the SYN as a "
-            "connection on this 4-tuple it still held open (a challenge ACK, RFC 5961 4: a "
-            "stale connection from this client port) or a middlebox answered for it"
+            "3.10.7.3: no ACK bit, seq = that ACK number): the server answered the SYN for a "
+            "connection on this 4-tuple it still held: a TIME_WAIT socket (a SYN it cannot "
+            "accept draws an ACK, tcp_timewait_state_process: common when clients behind a NAT "
+            "reuse ports) or an open one (a challenge ACK, RFC 5961 4), or a middlebox answered "
+            "for it"
         )
         stale_check = "syn_sent"
     elif r.stateless and r.state != "handshake" and r.sender_synchronized:
@@ -683,17 +685,20 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         stale_check = "no_socket"
     elif not r.has_ack and r.answers_peer and r.sender_synchronized and r.state != "handshake":
         peer = "client" if r.side is Side.SERVER else "server"
-        held = (
-            "it had closed: its FIN came first"
-            if _closed_first(r)
-            else "closed before, perhaps with a FIN the capture lacks, or lost"
+        closed = (
+            "it had closed (its FIN came first)"
+            if _closed_first(r, e)
+            else "it had closed with data or a FIN the capture lacks"
         )
         why.append(
-            f"it carries no ACK bit, which an application's abort carries (a live socket's RST, "
-            f"tcp_send_active_reset; Windows' too): a stack's answer to the {peer}'s segment "
-            f"(frame {r.answers_frame}) for a connection it no longer held ({held})"
+            "it carries no ACK bit, which Linux's and Windows' aborts carry "
+            "(tcp_send_active_reset), and its sequence number is its own, not the one a host "
+            f"without the connection would take from the {peer}'s ACK: the {r.side}'s stack "
+            f"still knew the connection and refused the {peer}'s segment: {closed}, or a stack "
+            "that resets without ACK (illumos, network devices), or a box tracking the flow "
+            "sent it"
         )
-        stale_check = "no_socket"
+        stale_check = "closed"
     elif r.unread_data:
         # After the stateless shapes: a socket closed with unread data resets with ACK
         # (tcp_close -> tcp_send_active_reset), never in the shape of a host without one.
@@ -727,8 +732,8 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         # No application on either side ended it: the cause's note says whom to ask.
         parts.append("answering the server's SYN+ACK: the client had no socket for it")
         return Explanation(", ".join(parts), body=body)
-    if stale_check and _closed_first(r):
-        # Its own close came first and is the story: nothing to look up on either host.
+    if stale_check == "closed" or (stale_check and _closed_first(r, e)):
+        # Its own close is the story: nothing to look up on either host.
         return Explanation(", ".join(parts), body=body)
     if stale_check:
         # The kernel answered for a socket that was not there: no application ended it now.
@@ -736,7 +741,8 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         return Explanation(
             ", ".join(parts),
             body=body,
-            check=f"Check: the {peer}'s connections on this port (ss -tn) for a stale one."
+            check=f"Check: the {peer}'s sockets on this port, TIME-WAIT ones included (ss -tan), "
+            "for one with this client address and port."
             if stale_check == "syn_sent"
             else f"Check: when the {r.side} last restarted or failed over, and its logs for an "
             "earlier close of this connection.",
@@ -751,9 +757,13 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     )
 
 
-def _closed_first(r: Reset) -> bool:
-    """The RST's sender had sent its FIN before it."""
-    return r.state in ("after both FINs", f"after {r.side} FIN")
+def _closed_first(r: Reset, e: Evidence) -> bool:
+    """The RST's sender had sent its FIN before it, captured or shown by the peer's ACK of
+    it (``Close.unseen_fin``)."""
+    unseen = e.close.unseen_fin
+    return r.state in ("after both FINs", f"after {r.side} FIN") or (
+        unseen is not None and unseen.side is r.side and unseen.ack_frame < r.frame
+    )
 
 
 def _no_socket_answer(r: Reset, e: Evidence) -> str:
@@ -766,7 +776,7 @@ def _no_socket_answer(r: Reset, e: Evidence) -> str:
     never had it (a scanner's ACK probe, nmap -sA, draws the same answer)."""
     peer = "client" if r.side is Side.SERVER else "server"
     what = "segment" if r.answers_payload else "bare ACK"
-    if _closed_first(r):
+    if _closed_first(r, e):
         return (
             f"it carries no ACK bit and takes its sequence number from the {peer}'s {what} it "
             f"answers (frame {r.answers_frame}): the {r.side} had closed the connection (its "
@@ -876,7 +886,7 @@ def _closed_then_reset(d: Decision, e: Evidence) -> Explanation:
     last = f"; {which} came from the {r.side} (frame {r.frame})" if r is not None else ""
     if r is not None and r.frame in c.injected_by_ttl:
         # The TTL says a box sent it in the host's name: the hosts' close stands as it was.
-        why = dict(zip(c.injected_hints, c.injected_why, strict=False)).get(r.frame, "")
+        why = dict(zip(c.injected_hints, c.injected_why, strict=True)).get(r.frame, "")
         return Explanation(
             f"{fins}, but {c.resets} RST(s) followed",
             "Closed",
@@ -1005,9 +1015,9 @@ def _answered_late(h: Handshake, retries: int, times: tuple[float, ...], answere
         f"The client sent its SYN {retries + 1} times (at {_times(times)}), yet the server's "
         f"first SYN+ACK (frame {h.answer_frame}) echoes the timestamp of the SYN of frame "
         f"{answered} (its TSecr is that SYN's TSval): that SYN reached the server, it was not "
-        "dropped on the way in; the answer to it was lost or held up on the way back to the "
-        "client (a listener echoes the first SYN it got in every SYN+ACK, its answers to later "
-        f"copies too).{came}"
+        "dropped. It was held up on the way in (a queue), or its answer was lost or held up on "
+        "the way back: a capture at one end cannot tell which direction (a listener echoes the "
+        f"first SYN it got in every SYN+ACK, its answers to later copies too).{came}"
     )
 
 
@@ -1187,14 +1197,15 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
             "necessarily a lost ACK."
         )
     if not h.client_sent_data:
-        # A listener with TCP_DEFER_ACCEPT ignores the bare final ACK and resends its SYN+ACK
-        # (tcp_check_req: a bare ACK within rskq_defer_accept is dropped) until data comes.
+        # A listener with TCP_DEFER_ACCEPT drops the bare final ACK (tcp_check_req) and does
+        # not resend while it waits for data (syn_ack_recalc): once its defer period is over
+        # it sends the SYN+ACK again, and the ACK to that one is accepted without data.
         return (
             f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's "
             "ACK, and the client never sent data: a listener with TCP_DEFER_ACCEPT ignores a "
-            "bare ACK and resends its SYN+ACK until data comes (nginx 'deferred', "
-            "haproxy 'defer-accept'), or that ACK was lost, or dropped by a briefly full accept "
-            "queue (nstat TcpExtListenOverflows tells which)."
+            "bare ACK and sends its SYN+ACK again when its defer period ends, then accepts "
+            "(nginx 'deferred', haproxy 'defer-accept'); or that ACK was lost, or dropped by a "
+            "briefly full accept queue (nstat TcpExtListenOverflows tells which)."
         )
     return (
         f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "

@@ -67,9 +67,12 @@ def _slow_connect(d: Delays) -> str:
     )
 
 
-#: Linux's longest delayed ACK (TCP_DELACK_MAX): a receiver's kernel acknowledges data
-#: within it whatever its application does.
+#: A delayed ACK's usual longest wait (Linux TCP_DELACK_MAX, Windows): an answer this soon
+#: after the ACK of its request left the server with that ACK.
 DELAYED_ACK_MAX_S = 0.2
+#: The longest a Linux receiver delays an ACK at all (HZ/2, outside quick-ACK mode): an ACK
+#: later than twice this came late for reasons of the path, not of a timer.
+DELAYED_ACK_LIMIT_S = 0.5
 
 
 def _slow_response(d: Delays) -> str:
@@ -86,19 +89,22 @@ def _slow_response(d: Delays) -> str:
             "just before answering" if before < 0.001 else f"{_s(before)} before answering"
         )
         handshake = (
-            "" if rtt_ms is None or rtt_ms < 1 else f" (the handshake's: {_s(rtt_ms / 1000)})"
+            ""
+            if rtt_ms is None or rtt_ms < 1
+            else f" (the handshake's round trip: {_s(rtt_ms / 1000)})"
         )
         return (
             f"Slow answer: the answer to {which} came {_s(seconds)} after the request's last "
             f"byte, and the server's TCP acknowledged that byte (a bare ACK) only then, "
-            f"{_s(acked)} after it was sent, {with_answer}. A receiver's kernel acknowledges data within its "
-            "delayed-ACK timer (200 ms at most on Linux) whatever its application does, so the "
-            "request reached the server late and its application answered within a fraction "
-            "of a second: the time went on the path, there and back"
-            f"{handshake}: a long path, or a queue on a slow or busy link (bufferbloat; this "
-            "connection's bytes waiting behind other traffic), not the server's application. "
-            "Check the queues on the path (tc -s qdisc at the bottleneck; ping during the "
-            "transfer shows the round trip growing)."
+            f"{_s(acked)} after it was sent, {with_answer}. A receiver's kernel acknowledges "
+            "data within its delayed-ACK timer whatever its application does (Linux: usually "
+            "40-200 ms, 500 ms at most; Windows 200 ms), so the request reached the server late "
+            "or that ACK came back late, and its application answered within a fraction of a "
+            f"second: the time went on the path{handshake}: a long path, or a queue on a slow "
+            "or busy link (bufferbloat; this connection's bytes waiting behind other traffic), "
+            "not the server's application (unless its TCP acknowledges only when the "
+            "application reads, as some embedded stacks do). Check the queues on the path (tc "
+            "-s qdisc at the bottleneck; ping during the transfer shows the round trip growing)."
         )
     # The round trip a client-side capture counts in; under a millisecond (a LAN): not said.
     rtt = "" if rtt_ms is None or rtt_ms < 1 else f", {_s(rtt_ms / 1000)} of it the round trip"
@@ -111,10 +117,10 @@ def _slow_response(d: Delays) -> str:
 
 def _reached_late(seconds: float, acked: float) -> bool:
     """The server's first ACK of the request came with its answer (within a delayed ACK of
-    it), more than two delayed ACKs after the request: its application answered within a
-    delayed ACK or two of getting the request, and the rest of the wait was the path's
-    (``_slow_response``)."""
-    return seconds - acked <= DELAYED_ACK_MAX_S and acked > 2 * DELAYED_ACK_MAX_S
+    it), later than twice the longest delayed ACK after the request: its application
+    answered within a delayed ACK or so of getting the request, and the rest of the wait was
+    the path's (``_slow_response``)."""
+    return seconds - acked <= DELAYED_ACK_MAX_S and acked > 2 * DELAYED_ACK_LIMIT_S
 
 
 def _window_full(d: Delays) -> str:

@@ -48,15 +48,20 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
 
 
 def _reset_on_its_timer(e: Evidence, d: Decision) -> bool:
-    """A RST injected (by TTL) after a silence of ``MIN_IDLE_S`` or more, answering nothing."""
+    """A RST after a silence of ``MIN_IDLE_S`` or more, answering nothing captured, whose TTL
+    shows another box (``Close.injected_by_another_box``: a one-hop difference may be the
+    host's own RST after a route change during that very silence), in a capture that holds
+    both directions and lost nothing (else it may answer a segment the capture lacks)."""
     reset = e.close.ending_reset
     return (
         d.fate is Fate.RESET
         and reset is not None
-        and reset.frame in e.close.injected_by_ttl
+        and reset.frame in e.close.injected_by_another_box
         and not reset.answers_peer
         and reset.idle_s is not None
         and reset.idle_s >= MIN_IDLE_S
+        and not (e.seen.lossy or e.seen.one_direction or e.seen.one_sided_capture)
+        and not (e.seen.acks_filtered or e.seen.flag_filtered or e.seen.dropped)
     )
 
 

@@ -169,6 +169,10 @@ class Close:
     unseen_fin: UnseenFin | None = None
     #: When the first FIN was captured (ns; None: no FIN).
     first_fin_ns: int | None = None
+    #: Of ``injected_by_ttl``, the RSTs whose TTL cannot be the host's own after a route
+    #: change (``_another_box``): another initial TTL, more than TTL_SLACK above the
+    #: host's, or a box that answered the handshake in the host's name.
+    injected_by_another_box: tuple[int, ...] = ()
     #: With ``last_ack_stuck``: how often the passive closer resent its FIN.
     last_ack_fin_resends: int = 0
 
@@ -210,6 +214,7 @@ def detect(view: ConnView) -> Detection[Close]:
     hints: list[int] = []
     whys: list[str] = []
     by_ttl: list[int] = []
+    far: list[int] = []
     ending_row = later = None
     if rst_list:  # what only RSTs tell: injected hints, the ending RST, later RSTs
         rst_rows = np.array(rst_list, dtype=np.int64)
@@ -224,6 +229,8 @@ def detect(view: ConnView) -> Detection[Close]:
                 whys.append(why)
                 if why.startswith(TTL_WHY):
                     by_ttl.append(int(view.frame[i]))
+                    if _another_box(view, i, usual_ttl, split):
+                        far.append(int(view.frame[i]))
                 events.append(view.event(i, EventKind.INJECTED_RST_HINT, why))
         ending_row = _ending_reset_row(view, rst_rows, closing.ends(k))
         later = _later_resets(view, rst_rows, ending_row)
@@ -255,6 +262,7 @@ def detect(view: ConnView) -> Detection[Close]:
         later_resets=tuple(int(view.frame[r]) for r in later) if later is not None else (),
         injected_why=tuple(whys),
         injected_by_ttl=tuple(by_ttl),
+        injected_by_another_box=tuple(far),
         unseen_fin=unseen,
         first_fin_ns=_first_fin_ns(view, client_fin, server_fin),
     )
@@ -949,6 +957,32 @@ def _injected(
     if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
         return f"IP ID {int(view.ip_id[i])} far from the sender's previous {previous}"
     return ""
+
+
+#: The initial TTLs stacks start from (Linux and macOS 64, Windows 128, network devices 255).
+_INITIAL_TTLS = (32, 64, 128, 255)
+
+
+def _initial_ttl(ttl: int) -> int:
+    return next((start for start in _INITIAL_TTLS if ttl <= start), 255)
+
+
+def _another_box(
+    view: ConnView, i: int, usual: dict[bool, tuple[int, int]], split: dict[bool, _TtlSplit]
+) -> bool:
+    """RST row ``i``'s TTL cannot be its claimed sender's after a route change: a route that
+    changes during a silence adds or takes a hop or two, never moves a host to another
+    initial TTL, and a box between the host and the capture point crosses fewer hops (a
+    higher TTL), so: another initial TTL, more than TTL_SLACK above the host's own, or the
+    box that answered the handshake in its name (``_TtlSplit``)."""
+    side = bool(view.from_client[i])
+    hi = usual[side][1]
+    ttl = int(view.ttl[i])
+    return (
+        _initial_ttl(ttl) != _initial_ttl(hi)
+        or ttl > hi + TTL_SLACK
+        or bool(split[side].boxed(ttl))
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,9 +43,10 @@ EXPLANATION = (
 
 ACK_PROBES = (
     " Its ACK and FIN + ACK probes (nmap -sA, -sW, -sM: a lone segment each, so each "
-    "connection seems to begin before the capture) drew RSTs without the ACK bit: a host "
-    "answers so whether the port listens or not (no connection matches the probe), so they "
-    "show which ports a firewall lets through, not which listen."
+    "connection seems to begin before the capture) drew RSTs: a Linux host answers them "
+    "whether the port listens or not (no connection matches the probe), so there they show "
+    "which ports a firewall lets through, not which listen (a window scan reads the RSTs' "
+    "windows, and some BSD stacks drop a FIN + ACK probe to an open port)."
 )
 
 
