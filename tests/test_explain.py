@@ -130,6 +130,7 @@ def test_syns_the_server_answered_at_once_were_not_dropped() -> None:
     row = _row(c)
     assert row.inferred["syn"]["schedule"] == "no timer: 110 ms apart, sooner than any SYN timer"
     assert "although the server had answered every earlier one with a SYN+ACK" in row.explanation
+    assert "the SYNs or the answers were held up (a queue), or the answers lost" in row.explanation
     assert "were dropped" not in row.explanation and "listen queue" not in row.explanation
     assert "The server sent its SYN+ACK" not in row.explanation
 

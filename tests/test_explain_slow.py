@@ -71,6 +71,11 @@ def test_requests_queued_on_the_path_are_not_blamed_on_the_server() -> None:
         assert "its application, or what it waits on, was slow" not in text
     at_server = _explained("slow-answers-behind-an-upload-at-server.pcap")
     assert all("slow_response" not in slow for _, slow in at_server.values())
+    # There the client's resent SYNs arrive after the server answered the first: they were
+    # held on the way in (the queue), not only the answers on the way back.
+    text, _ = at_server[1]
+    assert "the SYNs or the answers were held up (a queue)" in text
+    assert "the answers did not reach the client in time" not in text
 
 
 def test_an_answer_that_carries_the_only_ack_proves_no_queue(tmp_path: Path) -> None:

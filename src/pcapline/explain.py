@@ -972,8 +972,9 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
         parts.append(
             f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) "
             "although the server had answered every earlier one with a SYN+ACK: the SYNs "
-            "arrived, and the answers did not reach the client in time (lost or delayed "
-            f"between this capture point and the client){how}."
+            "arrived, and the client sent them again before an answer reached it: between this "
+            "capture point and the client the SYNs or the answers were held up (a queue), or "
+            f"the answers lost{how}."
         )
     elif h.syn is not None and h.syn.retries and h.syn.timed and h.answered_syn is not None:
         parts.append(_answered_late(h, h.syn.retries, h.syn.times, h.answered_syn))
