@@ -213,14 +213,91 @@ def test_a_capture_decoded_in_windows_reassembles_across_them() -> None:
     assert second.reassembled_earlier == 2 and second.skipped == {}
 
 
+KEY = (4, b"\x0a\0\0\x01", b"\x0a\0\0\x02", 7, 6)
+HEAD = ipv4(b"", ident=7)  # the 20-byte IPv4 header of every piece
+
+
+def _piece(frame: int, offset: int, data: bytes, *, more: bool = True, ident: int = 7) -> Fragment:
+    """A fragment as ``fragments_of`` makes it: ``data`` at ``offset`` of datagram ``ident``."""
+    return Fragment(frame, (*KEY[:3], ident, KEY[4]), offset, more, data, HEAD, 34, 34 + len(data))
+
+
 def test_unfinished_datagrams_are_bounded_oldest_dropped_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(fragments, "MAX_PENDING_BYTES", 100)
+    # Each datagram: one 40-byte piece, its header, its bookkeeping; room for two of them.
+    one = 40 + len(HEAD) + fragments.DATAGRAM_OVERHEAD + fragments.PIECE_OVERHEAD
+    monkeypatch.setattr(fragments, "MAX_PENDING_BYTES", 2 * one)
     defragmenter = Defragmenter()
     for ident in range(5):
-        key = (4, b"\x0a\0\0\x01", b"\x0a\0\0\x02", ident, 6)
-        piece = Fragment(ident + 1, key, 0, True, b"x" * 40, b"", 0, 0)
-        assert defragmenter.add(piece) is None
-    assert defragmenter.pending_bytes <= 100
+        assert defragmenter.add(_piece(ident + 1, 0, b"x" * 40, ident=ident)) is None
+    assert defragmenter.pending_bytes == 2 * one
     assert [key[3] for key in defragmenter.pending] == [3, 4]  # the newest kept
+
+
+def test_pending_bytes_charge_the_buffer_and_every_piece() -> None:
+    defragmenter = Defragmenter()
+    datagram, piece = fragments.DATAGRAM_OVERHEAD, fragments.PIECE_OVERHEAD
+    # The last piece first: the buffer holds the 1,600 bytes before it already.
+    defragmenter.add(_piece(1, 1600, b"z" * 48, more=False))
+    assert defragmenter.pending_bytes == datagram + piece + 1648
+    # Eight-byte pieces apart from each other: each charged its bookkeeping, not 8 bytes.
+    for k in range(10):
+        defragmenter.add(_piece(k + 2, 16 * k, b"y" * 8))
+    held = datagram + 11 * piece + 1648 + len(HEAD)  # the piece at 0 brought the header
+    assert defragmenter.pending_bytes == held
+    assert defragmenter.add(_piece(12, 8, b"q" * 8)) is None  # fills a gap
+    assert defragmenter.pending_bytes == held + piece
+    assert defragmenter.add(_piece(13, 0, b"w" * 8)) is None  # disagrees with frame 2: fails
+    assert defragmenter.pending == {} and defragmenter.pending_bytes == 0
+
+
+def test_a_datagram_of_thousands_of_pieces_is_reassembled_in_one_pass() -> None:
+    # 8-byte pieces, as many as a packet holds (8,189: 65,512 bytes and the header), the even
+    # ones first so that thousands of ranges stand apart before the odd ones join them, a few
+    # sent again after. Each laid once: rebuilding the datagram per piece took over a minute.
+    size = 65_512
+    pieces = size // 8
+    payload = bytes(k * 7 % 251 for k in range(size))
+    order = [*range(0, pieces, 2), *range(pieces - 2, 0, -2), 10, 11, 4000]
+    defragmenter = Defragmenter()
+    out = [
+        defragmenter.add(_piece(frame, 8 * k, payload[8 * k : 8 * k + 8], more=k < pieces - 1))
+        for frame, k in enumerate(order, 1)
+    ]
+    done = [p for p in out if p is not None]
+    assert len(done) == 1 and out[-1] is None  # whole at the last odd piece; later ones new
+    (packet,) = done
+    assert packet.packet == ipv4(payload, ident=7)  # HEAD, its length set, then the payload
+    assert packet.last.frame == len(order) - 3
+    assert len(packet.consumed) == pieces - 1
+    assert len(defragmenter.pending) == 1  # the three sent again start a datagram of their own
+
+
+def test_a_datagram_of_more_pieces_than_a_packet_can_have_fails() -> None:
+    defragmenter = Defragmenter()
+    piece = b"r" * 8  # the same piece sent again and again: every copy agrees
+    for frame in range(1, fragments.MAX_PIECES + 1):
+        assert defragmenter.add(_piece(frame, 800, piece)) is None
+    assert len(defragmenter.pending) == 1
+    assert defragmenter.add(_piece(fragments.MAX_PIECES + 1, 800, piece)) is None
+    assert defragmenter.pending == {} and defragmenter.pending_bytes == 0
+    # A piece after it starts a new datagram, which may still complete.
+    assert defragmenter.add(_piece(9_000, 0, b"s" * 800)) is None
+    assert defragmenter.add(_piece(9_001, 800, piece, more=False)) is not None
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        pytest.param([(800, 1600, False), (800, 2068, False), (0, 800, True)], id="two-ends"),
+        pytest.param([(1600, 2068, False), (0, 800, True), (800, 2072, True)], id="past-end"),
+    ],
+)
+def test_pieces_that_cannot_end_one_packet_stay_fragments(
+    pieces: list[tuple[int, int, bool]],
+) -> None:
+    body = SEG + b"\0" * 8  # room for the piece past the end
+    dec = _decode([_v4(slice(lo, hi), more=more, body=body) for lo, hi, more in pieces])
+    assert dec.segments.empty
+    assert dec.skipped == {"ip_fragment": 3}
