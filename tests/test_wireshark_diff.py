@@ -208,6 +208,28 @@ def test_two_real_synacks_with_ip_id_0_are_not_a_capture_copy() -> None:
     assert [(d.frame, d.label) for d in result.unexplained] == [(4, "retransmission")]
 
 
+@pytest.mark.parametrize(("second_ts", "explained"), [(900, True), (3300, False)])
+def test_same_ip_id_and_tsval_seconds_apart_is_a_capture_copy(
+    second_ts: int, explained: bool
+) -> None:
+    # Two taps merged across a 2.4 s queue: the client's data segment seen twice with its IP
+    # ID and TSval; a real resend would carry a new IP ID and a later TSval.
+    base = {"conn": 0, "ip_version": 4, "window": 500, "from_client": True, "has_ts": True}
+    data = {**base, "seq": 1001, "ack": 5001, "flags": PSH | ACK, "seg_len": 100}
+    segs = pd.DataFrame(
+        [
+            {**data, "frame": 1, "time_ns": 0, "ip_id": 0x20, "ts_val": 900},
+            {**data, "frame": 2, "time_ns": 1_000_000, "ip_id": 0x21, "ts_val": 901, "seq": 1101},
+            {**data, "frame": 3, "time_ns": 2_400_000_000, "ip_id": 0x20, "ts_val": second_ts},
+        ]
+    )
+    theirs = ws((1, set()), (2, set()), (3, {"retransmission"}))
+    result = compare(segs, events((3, "duplicate")), theirs)
+    assert (result.unexplained == []) is explained
+    if explained:
+        assert dict(result.explained) == {"capture_duplicate": 1}
+
+
 def test_one_byte_retransmission_labelled_keepalive() -> None:
     segs = frames((7, True, 1, PSH | ACK, 100))
     result = compare(segs, events((7, "retransmit")), ws((7, {"keep_alive"})))

@@ -63,7 +63,7 @@ import pandas as pd
 
 from pcapline import seqnum
 from pcapline.analysis import Analysis, analyze
-from pcapline.duplicates import DUPLICATE_WINDOW_NS
+from pcapline.duplicates import DUPLICATE_WINDOW_NS, STAMPED_WINDOW_NS
 from pcapline.errors import PcaplineError
 from pcapline.model import ACK, FIN, EventKind
 from pcapline.timers import RTO_FLOOR_S, close_to, next_backoff
@@ -536,6 +536,17 @@ def _capture_copy(check: FrameCheck) -> bool:
     return int(first["frame"]) == int(second["frame"]) or _same_packet(first, second)
 
 
+def _stamped_copy(mine: pd.DataFrame, this: Any) -> bool:
+    """The same non-zero IP ID and the same TCP timestamp as an earlier packet of the
+    direction, up to ``duplicates.STAMPED_WINDOW_NS`` before: one transmission (a resend gets
+    a new IP ID and a later TSval), seen twice by two taps merged across a deep queue."""
+    if "ts_val" not in mine.columns or not bool(this.get("has_ts", False)):
+        return False
+    earlier = mine[int(this["time_ns"]) - mine["time_ns"] < STAMPED_WINDOW_NS]
+    earlier = earlier[earlier["ts_val"] == int(this["ts_val"])]
+    return any(_same_packet(row, this) for _, row in earlier.iterrows())
+
+
 def _numbered_copy(mine: pd.DataFrame, this: Any) -> bool:
     """A sender whose packets carry different IP IDs gives every transmission a new one, so
     within the minimum RTO an earlier packet of the direction with this frame's non-zero IP
@@ -546,6 +557,8 @@ def _numbered_copy(mine: pd.DataFrame, this: Any) -> bool:
     ip_id = int(this["ip_id"])
     if ip_id == 0 or mine["ip_id"].nunique() < 2:
         return False
+    if _stamped_copy(mine, this):
+        return True
     recent = mine[int(this["time_ns"]) - mine["time_ns"] < _RTO_FLOOR_NS]
     length = int(this["seg_len"])
     rows: list[dict[Any, Any]] = recent.to_dict("records")
@@ -616,7 +629,8 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         applies=lambda c: K.DUPLICATE in c.ours and _capture_copy(c),
         why="The same packet captured twice (same IP ID, seq, ack, length, within 1 ms: -i any "
         "on veth/bridges, two taps; or the same non-zero IP ID from a numbering sender within "
-        "the minimum RTO, or a GSO piece of a GRO-merged segment: a router's any, in and out "
+        "the minimum RTO, or with the same TSval within a minute (two taps merged across a "
+        "deep queue), or a GSO piece of a GRO-merged segment: a router's any, in and out "
         "of its queue). It was sent once; Wireshark sees the copy below nextseq and calls it "
         "a retransmission (anchors.md 1.3, 1.5). Re-checked here from the segments "
         "(_capture_copy), not taken from our own duplicate event.",
