@@ -803,7 +803,7 @@ def _no_socket_answer(r: Reset, e: Evidence) -> str:
 def _injected_hints(e: Evidence, ending_frame: int) -> list[str]:
     """The TTL / IP ID hints, each said of the RST that carries it (an earlier forged RST does
     not make the one that ended the connection suspect)."""
-    hints = dict(zip(e.close.injected_hints, e.close.injected_why, strict=False))
+    hints = e.close.injected()
     out = []
     if ending_frame in hints:
         out.append(
@@ -886,7 +886,7 @@ def _closed_then_reset(d: Decision, e: Evidence) -> Explanation:
     last = f"; {which} came from the {r.side} (frame {r.frame})" if r is not None else ""
     if r is not None and r.frame in c.injected_by_ttl:
         # The TTL says a box sent it in the host's name: the hosts' close stands as it was.
-        why = dict(zip(c.injected_hints, c.injected_why, strict=True)).get(r.frame, "")
+        why = c.injected().get(r.frame, "")
         return Explanation(
             f"{fins}, but {c.resets} RST(s) followed",
             "Closed",

@@ -289,8 +289,7 @@ def _reset_on_its_timer(e: Evidence, reset: Reset, story: Explanation) -> Explan
 
 
 def _why_injected(e: Evidence, reset: Reset) -> str:
-    hints = dict(zip(e.close.injected_hints, e.close.injected_why, strict=False))
-    return hints.get(reset.frame, "")
+    return e.close.injected().get(reset.frame, "")
 
 
 def _injected(e: Evidence) -> Explanation:

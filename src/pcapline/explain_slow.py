@@ -19,6 +19,7 @@ from statistics import median
 from pcapline.delays import Delays, DelaysTable, Stall
 from pcapline.fmt import seconds as _s
 from pcapline.model import Explanation, ResponseJudged, Side, SlowTag, StallCause
+from pcapline.timers import DELACK_CEILING_S, DELACK_MAX_S
 
 
 def with_slow_notes(
@@ -67,14 +68,6 @@ def _slow_connect(d: Delays) -> str:
     )
 
 
-#: A delayed ACK's usual longest wait (Linux TCP_DELACK_MAX, Windows): an answer this soon
-#: after the ACK of its request left the server with that ACK.
-DELAYED_ACK_MAX_S = 0.2
-#: The longest a Linux receiver delays an ACK at all (HZ/2, outside quick-ACK mode): an ACK
-#: later than twice this came late for reasons of the path, not of a timer.
-DELAYED_ACK_LIMIT_S = 0.5
-
-
 def _slow_response(d: Delays) -> str:
     if d.response_judged is ResponseJudged.EVERY_TURN and d.response_max_turn is not None:
         seconds, which = d.response_max_s, f"request {d.response_max_turn} of {d.responses}"
@@ -120,7 +113,9 @@ def _reached_late(seconds: float, acked: float) -> bool:
     it), later than twice the longest delayed ACK after the request: its application
     answered within a delayed ACK or so of getting the request, and the rest of the wait was
     the path's (``_slow_response``)."""
-    return seconds - acked <= DELAYED_ACK_MAX_S and acked > 2 * DELAYED_ACK_LIMIT_S
+    # An answer within DELACK_MAX_S of the ACK left the server with it; an ACK later than
+    # twice the longest any delayed ACK waits came late for reasons of the path.
+    return seconds - acked <= DELACK_MAX_S and acked > 2 * DELACK_CEILING_S
 
 
 def _window_full(d: Delays) -> str:

@@ -57,6 +57,7 @@ import numpy as np
 
 from pcapline.facts import per_connection_max
 from pcapline.model import Side, StallCause
+from pcapline.timers import DELACK_CEILING_S
 
 if TYPE_CHECKING:
     from pcapline.delays import Stall, Waits
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 #: TCP_DELACK_MIN (40 ms, at jiffy resolution: 36 ms and up at HZ=250); the floor sits below
 #: that and well above a healthy path's jitter. RFC 1122 caps the delay at 500 ms.
 DELACK_FLOOR_NS = 30_000_000
-DELACK_CEILING_NS = 500_000_000
+DELACK_CEILING_NS = round(DELACK_CEILING_S * 1e9)
 #: B follows the releasing ACK within this many of the capture point's loops to the sender
 #: plus ``REACTION_SLACK_NS`` (the loop itself, a quarter more for jitter).
 REACTION_LOOPS = 1.25

@@ -31,6 +31,10 @@ MAX_INITIAL_SYN_RTO_S = 3.0
 #: Linux TCP_KEEPIDLE and TCP_KEEPINTVL are at least 1 s (tcp_sock_set_keepidle rejects 0).
 KEEPALIVE_MIN_S = 1.0
 
+#: Linux TCP_DELACK_MAX (Windows' delayed ACK too): the usual longest a receiver holds an ACK.
+DELACK_MAX_S = 0.2
+#: RFC 1122 4.2.3.2's cap on any delayed ACK (Linux HZ/2 outside quick-ACK mode).
+DELACK_CEILING_S = 0.5
 #: Timer slack, proportional part (see the module docstring).
 SLACK_FRACTION = 0.1
 #: Timer slack, fixed part in seconds (see the module docstring).

@@ -176,6 +176,10 @@ class Close:
     #: With ``last_ack_stuck``: how often the passive closer resent its FIN.
     last_ack_fin_resends: int = 0
 
+    def injected(self) -> dict[int, str]:
+        """Each hinted RST's frame -> what is unusual about it (``injected_why``)."""
+        return dict(zip(self.injected_hints, self.injected_why, strict=True))
+
 
 @dataclass(frozen=True, slots=True)
 class UnseenFin:
