@@ -628,7 +628,9 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     elif r.during_transfer:
         parts.append("while data was flowing")
     why = []
-    stale_check = ""  # the RST is a kernel's answer for a connection it did not hold: whose
+    # Set when the RST is a kernel's answer for a connection its sender did not hold (or no
+    # longer held open): which check follows then (``_kernel_reset_check``).
+    kernel_reset = ""
     k = e.keepalive
     if d.cause is not None:
         pass  # the cause's own words (explain_endpoint, the causes' notes) replace the guesses
@@ -679,10 +681,10 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "reuse ports) or an open one (a challenge ACK, RFC 5961 4), or a middlebox answered "
             "for it"
         )
-        stale_check = "syn_sent"
+        kernel_reset = "syn_sent"
     elif r.stateless and r.state != "handshake" and r.sender_synchronized:
         why.append(_no_socket_answer(r, e))
-        stale_check = "no_socket"
+        kernel_reset = "no_socket"
     elif not r.has_ack and r.answers_peer and r.sender_synchronized and r.state != "handshake":
         peer = "client" if r.side is Side.SERVER else "server"
         closed = (
@@ -698,7 +700,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "that resets without ACK (illumos, network devices), or a box tracking the flow "
             "sent it"
         )
-        stale_check = "closed"
+        kernel_reset = "closed"
     elif r.unread_data:
         # After the stateless shapes: a socket closed with unread data resets with ACK
         # (tcp_close -> tcp_send_active_reset), never in the shape of a host without one.
@@ -732,20 +734,10 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         # No application on either side ended it: the cause's note says whom to ask.
         parts.append("answering the server's SYN+ACK: the client had no socket for it")
         return Explanation(", ".join(parts), body=body)
-    if stale_check == "closed" or (stale_check and _closed_first(r, e)):
-        # Its own close is the story: nothing to look up on either host.
-        return Explanation(", ".join(parts), body=body)
-    if stale_check:
-        # The kernel answered for a socket that was not there: no application ended it now.
-        peer = "client" if r.side is Side.SERVER else "server"
+    if kernel_reset:
+        # No application ended it at that moment: its logs are not where to look.
         return Explanation(
-            ", ".join(parts),
-            body=body,
-            check=f"Check: the {peer}'s sockets on this port, TIME-WAIT ones included (ss -tan), "
-            "for one with this client address and port."
-            if stale_check == "syn_sent"
-            else f"Check: when the {r.side} last restarted or failed over, and its logs for an "
-            "earlier close of this connection.",
+            ", ".join(parts), body=body, check=_kernel_reset_check(kernel_reset, r, e)
         )
     return Explanation(
         ", ".join(parts),
@@ -754,6 +746,23 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         check=""
         if d.cause is not None
         else "Check the application logs on that side around this time.",
+    )
+
+
+def _kernel_reset_check(kind: str, r: Reset, e: Evidence) -> str:
+    """Where to look after a RST its sender's kernel sent for a connection it did not hold
+    open (``_reset``'s ``kernel_reset``): nowhere when its own close is the story."""
+    if kind == "closed" or _closed_first(r, e):
+        return ""
+    if kind == "syn_sent":
+        peer = "client" if r.side is Side.SERVER else "server"
+        return (
+            f"Check: the {peer}'s sockets on this port, TIME-WAIT ones included (ss -tan), "
+            "for one with this client address and port."
+        )
+    return (
+        f"Check: when the {r.side} last restarted or failed over, and its logs for an earlier "
+        "close of this connection."
     )
 
 
@@ -776,12 +785,15 @@ def _no_socket_answer(r: Reset, e: Evidence) -> str:
     never had it (a scanner's ACK probe, nmap -sA, draws the same answer)."""
     peer = "client" if r.side is Side.SERVER else "server"
     what = "segment" if r.answers_payload else "bare ACK"
+    shape = (
+        f"it carries no ACK bit and takes its sequence number from the {peer}'s {what} it "
+        f"answers (frame {r.answers_frame})"
+    )
     if _closed_first(r, e):
         return (
-            f"it carries no ACK bit and takes its sequence number from the {peer}'s {what} it "
-            f"answers (frame {r.answers_frame}): the {r.side} had closed the connection (its "
-            "FIN came first), and its kernel answered a later segment for it so (RFC 793 reset "
-            "generation), not an application's abort, which carries ACK"
+            f"{shape}: the {r.side} had closed the connection (its FIN came first), and its "
+            "kernel answered a later segment for it so (RFC 793 reset generation), not an "
+            "application's abort, which carries ACK"
         )
     before = (
         " (the capture began inside the connection)"
@@ -791,8 +803,7 @@ def _no_socket_answer(r: Reset, e: Evidence) -> str:
         else ""
     )
     return (
-        f"it carries no ACK bit and takes its sequence number from the {peer}'s {what} it "
-        f"answers (frame {r.answers_frame}): the kernel's answer for a segment of a connection "
+        f"{shape}: the kernel's answer for a segment of a connection "
         f"the {r.side} host did not hold (RFC 793 reset generation), not an application's "
         f"abort, which carries ACK. That host had closed the connection before{before}, lost "
         "it (a restart, a failover, a NAT or load balancer sending the flow to another host), "
