@@ -51,6 +51,30 @@ def test_a_gap_the_sender_fills_later_is_loss_before_the_capture_point() -> None
     assert measure(compute_facts(segments(c))).not_captured.tolist() == [1]
 
 
+def test_a_synack_the_client_acknowledged_but_the_capture_lacks_is_a_capture_point_loss() -> None:
+    # RFC 9293 3.10.7.3: a client leaves SYN-SENT only on a SYN+ACK; its ACK proves one came.
+    c = Conversation().syn(0.0).synack(0.0005, captured=False).ack(CLIENT, 0.001)
+    c.data(CLIENT, 0.002, 100)
+    c.ack(SERVER, 0.003)
+    q = measure(compute_facts(segments(c)))
+    assert q.acked_unseen.tolist() == [1]
+    assert q.first_missing_frame.tolist() == [2]  # the client's handshake ACK
+    assert q.lossy_capture
+    # The server's direction not captured at all: one-sided, not a loss at the capture point.
+    one_way = Conversation().syn(0.0).synack(0.0005, captured=False).ack(CLIENT, 0.001)
+    one_way.data(CLIENT, 0.002, 100)
+    assert measure(compute_facts(segments(one_way))).acked_unseen.tolist() == [0]
+
+
+@pytest.mark.parametrize("corpus", [pytest.param(None, marks=CORPUS_MARKS)])
+def test_a_capture_without_the_synack_says_its_tap_lost_it(corpus: None) -> None:
+    # arkime's no-syn-ack.pcap: two connections, SYN then the client's ACK and data, the
+    # server's data, never a SYN+ACK. The capture point missed them (before: a clean capture).
+    a = pcapline.analyze(str(CORPUS / "arkime/no-syn-ack.pcap"))
+    assert a.connections["confidence"].tolist() == ["likely", "likely"]
+    assert a.to_dict()["capture"]["quality"]["first_missing_frames"] == [2, 7]
+
+
 @pytest.mark.parametrize("corpus", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_resent_data_already_acknowledged_is_no_retransmit_timeout(corpus: None) -> None:
     # tls2: started mid-stream, thousands of segments missing at the capture point; in

@@ -253,7 +253,7 @@ def measure(
     counted = clean & ~_reopened(facts)
     jump = carries_seq & counted & (facts.next_seq != UNKNOWN) & (facts.rel_seq > facts.next_seq)
     jump[_filled_later(facts, carries_seq, np.flatnonzero(jump))] = False
-    unseen = _acked_unseen(facts) & counted
+    unseen = (_acked_unseen(facts) | _synack_missed(facts)) & counted
     ahead, lead_ns = _acks_ahead(facts, np.flatnonzero(unseen))
     unseen[ahead] = False
     missed = jump | unseen
@@ -483,6 +483,31 @@ def _reopened(facts: Facts) -> np.ndarray:
         first.tolist(), facts.starts[facts.conn_index[first] + 1].tolist(), strict=True
     ):
         out[lo:hi] = True
+    return out
+
+
+def _synack_missed(facts: Facts) -> np.ndarray:
+    """Per row: the client's first ACK after its SYN in a connection whose SYN+ACK the capture
+    lacks although the server's own packets are in it. A client leaves SYN-SENT only on an
+    acceptable SYN+ACK (RFC 9293 3.10.7.3), so its ACK acknowledges the server's SYN, a
+    sequence number the capture never saw: the capture point missed that SYN+ACK. (With no
+    server packet at all the capture kept one direction: ``one_sided``, not a loss.)"""
+    clean = ~facts.is_dup
+    syn = facts.syn & ~facts.ack & facts.from_client & clean
+    synack = facts.syn & facts.ack & ~facts.from_client & clean
+    server = rows_per_connection(~facts.from_client, facts.starts) > 0
+    missed = (
+        any_per_connection(syn, facts.starts) & ~any_per_connection(synack, facts.starts) & server
+    )
+    acks = facts.from_client & facts.ack & ~facts.syn & ~facts.rst & clean
+    acks &= missed[facts.conn_index]
+    # Only the first such ACK, and only after a SYN: rows are in time order per connection.
+    after_syn = np.maximum.accumulate(np.where(syn, np.arange(len(syn)), -1))
+    acks &= after_syn >= facts.starts[facts.conn_index]
+    rows = np.flatnonzero(acks)
+    out = np.zeros(len(acks), dtype=bool)
+    if len(rows):
+        out[rows[np.r_[True, facts.conn_index[rows[1:]] != facts.conn_index[rows[:-1]]]]] = True
     return out
 
 
