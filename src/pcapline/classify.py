@@ -90,6 +90,7 @@ from pcapline.detect.close import Close, first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts, syn_masks
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts, rows_per_connection
+from pcapline.loopback import on_one_host
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
 from pcapline.timers import RTO_MIN_S, TCP_TIMEOUT_INIT_S, overdue
@@ -606,9 +607,10 @@ def classify(
         end[rows].tolist(),
         np.asarray(screened, dtype=bool)[rows].tolist(),
         np.asarray(retrying, dtype=bool)[rows].tolist(),
+        on_one_host(connections, facts.conn_ids[rows]).tolist(),
         strict=True,
     )
-    for index, conn, row_counts, start_ns, end_ns, was_screened, retried in per_row:
+    for index, conn, row_counts, start_ns, end_ns, was_screened, retried, local in per_row:
         e = Evidence.of(
             conn,
             Counts(*row_counts),
@@ -621,6 +623,7 @@ def classify(
             seen=quality.seen(index),
             listener_retried_synack=retried,
             icmp=detected.icmp.get(conn, ()),
+            one_host=local,
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d

@@ -74,6 +74,8 @@ class Evidence:
     listener_retried_synack: bool = False
     #: ICMP errors quoting one of its segments (pcapline.icmp), in frame order.
     icmp: tuple[IcmpError, ...] = ()
+    #: Both ends are one host's (loopback.on_one_host): no network carried its packets.
+    one_host: bool = False
 
     @classmethod
     def of(
@@ -90,6 +92,7 @@ class Evidence:
         seen: Seen | None = None,
         listener_retried_synack: bool = False,
         icmp: tuple[IcmpError, ...] = (),
+        one_host: bool = False,
     ) -> Evidence:
         """The evidence of one visited connection from its detectors' records."""
         return cls(
@@ -111,6 +114,7 @@ class Evidence:
             seen=seen if seen is not None else Seen(),
             listener_retried_synack=listener_retried_synack,
             icmp=icmp,
+            one_host=one_host,
         )
 
 

@@ -215,6 +215,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
             _artefact_note(e),
             _reopened_note(e),
             _one_sided_note(e),
+            _one_host_note(decision, e),
             endpoint_note(decision, e),
         )
         if n
@@ -1438,6 +1439,38 @@ def _one_sided_note(e: Evidence) -> str:
     return (
         f"Only one direction was captured (asymmetric routing or a one-sided tap): the other side's "
         f"packets are inferred from the acknowledgements (all packets here are from the {one.captured}).{fin}"
+    )
+
+
+#: Fates that blame an absence (nothing answered) on the path or the peer.
+_UNANSWERED = frozenset(
+    {
+        Fate.CONNECT_TIMEOUT,
+        Fate.HANDSHAKE_TIMEOUT,
+        Fate.RETRANSMIT_TIMEOUT,
+        Fate.KEEPALIVE_TIMEOUT,
+        Fate.PERSIST_TIMEOUT,
+    }
+)
+
+
+def _one_host_note(d: Decision, e: Evidence) -> str:
+    """Both ends on one host (loopback.py) and something was resent or never answered: no
+    network lost it, the host did."""
+    r, h = e.retransmit, e.handshake
+    # Only resends a timer or the peer's ACKs drove: a tool's SYNs sooner than any timer
+    # (RetrySeries.timed False) and resends of unknown trigger prove no drop.
+    retried = any(s is not None and s.retries and s.timed for s in (h.syn, h.synack))
+    resent = retried or r.rto or r.fast or r.fin > r.fin_on_ack
+    if not e.one_host or not (resent or d.fate in _UNANSWERED):
+        return ""
+    return (
+        "Both ends are on this host (loopback addresses, or one address at both ends): no "
+        "network carried these packets, so nothing on a path dropped them; the host did: a full "
+        "listen or accept queue (nstat TcpExtListenOverflows TcpExtListenDrops, ss -lnt), socket "
+        "memory (TcpExtTCPBacklogDrop TcpExtTCPRcvQDrop), the input backlog "
+        "(net.core.netdev_max_backlog, /proc/net/softnet_stat) or a firewall or conntrack rule "
+        "on lo."
     )
 
 

@@ -47,6 +47,7 @@ SCENARIOS: list[Scenario] = [
     # slow, not dead: connections that succeed after SYN retries or a late answer
     Scenario("slow-syn-retries", 28, slow.syn_retries_succeed, 8),
     Scenario("slow-accept-burst", 29, slow.accept_queue_burst, 6),
+    Scenario("loopback-accept-burst", 129, slow.loopback_accept_queue_burst, 6),
     Scenario("slow-accept-first-data", 82, slow.accept_queue_first_data, 6),
     Scenario("slow-rto-recover", 47, slow.rto_episodes_recover, 6),
     Scenario("slow-response-turns", 48, slow.response_turns, 4),

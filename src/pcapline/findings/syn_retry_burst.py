@@ -23,8 +23,10 @@ the burst's longest connect time of its first or last SYN; 3 % random loss retri
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from pcapline.findings.base import Finder, FindingInput, server_bursts
+from pcapline.loopback import on_one_host
 from pcapline.model import Finding
 
 KIND = "syn_retry_burst"
@@ -77,7 +79,7 @@ def find(data: FindingInput) -> list[Finding]:
         summary = (
             f"{len(group)} of {len(in_span)} connection(s) to {hit.server} connected only after "
             f"SYN retries within {(connected_ns - first_ns) / 1e9:.1f} s (connect p50 {p50:.2f} s, "
-            f"max {connect[-1]:.2f} s): SYNs dropped at or before the server"
+            f"max {connect[-1]:.2f} s): {_where_dropped(group)}"
         )
         findings.append(
             hit.finding(
@@ -94,6 +96,17 @@ def find(data: FindingInput) -> list[Finding]:
             )
         )
     return findings
+
+
+def _where_dropped(group: pd.DataFrame) -> str:
+    """Where the SYNs were dropped: with every client on the server's own host (loopback.py)
+    no box on a path can have, only the server's host."""
+    if on_one_host(group, group["id"].to_numpy()).all():
+        return (
+            "SYNs dropped by the server's own host (client and server on one host: loopback, "
+            "no network between them)"
+        )
+    return "SYNs dropped at or before the server"
 
 
 FINDER = Finder(KIND, find)

@@ -152,10 +152,27 @@ def accept_queue_burst(ctx: Ctx, net: int) -> list[Expected]:
     Each connection: the server sends 1000 B after accept(), the client reads them and
     closes first (no request, so no response time to judge).
     """
-    name = "slow-accept-queue-burst.pcap"
+    return _accept_queue_burst(ctx, net, loopback=False)
+
+
+def loopback_accept_queue_burst(ctx: Ctx, net: int) -> list[Expected]:
+    """``accept_queue_burst`` with client and server in one namespace over 127.0.0.1, captured
+    on lo (a sidecar and its application): the same dropped SYNs, and no network that could
+    have dropped them (loopback.py), which each verdict must say."""
+    return _accept_queue_burst(ctx, net, loopback=True)
+
+
+def _accept_queue_burst(ctx: Ctx, net: int, *, loopback: bool) -> list[Expected]:
+    name = "loopback-accept-queue-burst.pcap" if loopback else "slow-accept-queue-burst.pcap"
     count = len(BURST_PORTS)
     with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
+        if loopback:
+            one = lab.namespace("host")
+            pair = Pair(one, one, "127.0.0.1", "127.0.0.1")
+            iface = "lo"
+        else:
+            pair = make_pair(lab, net)
+            iface = "eth0"
         pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)  # the classic doubling
         srv = ctx.actor(
             pair.server,
@@ -187,7 +204,7 @@ def accept_queue_burst(ctx: Ctx, net: int) -> list[Expected]:
         time.sleep(0.8)  # the client process is up and parked on "go"
         counters = ("TcpExtListenOverflows", "TcpExtListenDrops")
         before = pair.server.nstat(*counters)
-        cap = ctx.capture(pair.client, "eth0", name)
+        cap = ctx.capture(pair.client, iface, name, *(("-s", "96") if loopback else ()))
         time.sleep(0.3)
         cli.tell("go")
         time.sleep(BURST_ACCEPT_AFTER_S)
@@ -237,13 +254,18 @@ def accept_queue_burst(ctx: Ctx, net: int) -> list[Expected]:
                     slow=["syn_retry", "slow_connect"],
                     note="SYN and its 1 s retry dropped by the full accept queue (ListenOverflows); "
                     "the retry at 3 s (doubling) finds the queue emptied by accept()",
+                    # On lo no network can have dropped them: the verdict says the host did.
+                    explanation_keywords=["Both ends are on this host", "TcpExtListenOverflows"]
+                    if loopback
+                    else [],
                 )
             )
+    where = " in one namespace over 127.0.0.1, captured on lo" if loopback else ""
     return [
         Expected(
             name,
             f"{count} clients 50 ms apart against a listener with backlog {BURST_BACKLOG} that "
-            f"accept()s only from {BURST_ACCEPT_AFTER_S} s: the accept queue overflows, "
+            f"accept()s only from {BURST_ACCEPT_AFTER_S} s{where}: the accept queue overflows, "
             f"{retried} clients connect after two SYN retries",
             "client",
             {

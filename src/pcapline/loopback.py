@@ -1,0 +1,48 @@
+"""loopback: both ends of a connection on one host, so no network carried its packets.
+
+A packet between two addresses of one host never leaves it: Linux routes it through the
+``local`` table to the loopback device (``ip route show table local``), whatever the address.
+127.0.0.0/8 and ::1 are the host's own by definition (RFC 1122 3.2.1.3, RFC 4291 2.5.3), so a
+connection between two of them (an IPv4-mapped ``::ffff:127.x`` too) is proven to be on one
+host; so is one whose two ends have the same address (a host drops a packet from its own
+address arriving on another interface as a martian, so such an exchange never crossed a
+wire). Sockets of other network namespaces on the same host talk over veth, which this
+cannot tell from a wire: those are left out.
+
+What it changes is who can have lost a packet: no router, NAT, firewall on the way or
+lossy link did. A loopback device never drops for lack of a queue of its own, so a segment
+the sender had to resend was dropped by the host: a full listen or accept queue, the
+receiving socket's memory, the per-CPU input backlog (``net.core.netdev_max_backlog``), a
+firewall rule on ``lo``, or conntrack (explain.py words it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Address prefixes (as text) that are the host's own loopback.
+_LOOPBACK_PREFIXES = ("127.", "::ffff:127.")
+_LOOPBACK_V6 = "::1"
+
+
+def _is_loopback(ips: pd.Series) -> np.ndarray:
+    text = ips.astype(str)
+    out: np.ndarray = (text.str.startswith(_LOOPBACK_PREFIXES) | (text == _LOOPBACK_V6)).to_numpy(
+        dtype=bool
+    )
+    return out
+
+
+def on_one_host(connections: pd.DataFrame, conn_ids: np.ndarray) -> np.ndarray:
+    """Per connection (``conn_ids`` order): both ends are one host's (module docstring)."""
+    if not len(conn_ids):
+        return np.zeros(0, dtype=bool)
+    table = connections[["id", "client_ip", "server_ip"]].set_index("id").reindex(conn_ids)
+    client, server = table["client_ip"], table["server_ip"]
+    same = (client.astype(str) == server.astype(str)).to_numpy(dtype=bool)
+    out: np.ndarray = (_is_loopback(client) & _is_loopback(server)) | same
+    return out
+
+
+__all__ = ["on_one_host"]
