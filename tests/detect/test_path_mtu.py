@@ -54,6 +54,18 @@ def test_full_size_resent_unanswered_after_small_ones_got_through() -> None:
     assert stall.recovered_frame is None and stall.shrunk_frame is None
 
 
+@pytest.mark.parametrize(("size", "stalls"), [(600, False), (1024, False), (1025, True)])
+def test_a_segment_every_path_carries_stalls_on_no_mtu(size: int, stalls: bool) -> None:
+    # tcp_base_mss (RFC 4821 7.2): a 600-byte request after a 100-byte one, never
+    # acknowledged, met a dead peer or an expired conntrack entry, not the path's MTU.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.02)
+    c.data(CLIENT, 0.03, size)
+    for t in (0.25, 0.65, 1.45):
+        c.data(CLIENT, t, size, seq=c.nxt(CLIENT) - size)
+    assert (_run(c) is not None) is stalls
+
+
 def test_one_resend_is_ordinary_loss() -> None:
     assert _run(_small_then_full((0.25,))) is None
 

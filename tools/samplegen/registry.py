@@ -83,6 +83,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("pmtu-probing", 65, network.pmtu_probing_recovers, 6),
     Scenario("packet-too-big-v6", 66, network.packet_too_big_v6, 3),
     Scenario("idle-timeout-drop", 67, network.idle_timeout_drop, 17),
+    Scenario("idle-timeout-drop-larger", 141, network.idle_timeout_drop_larger, 17),
     Scenario("idle-timeout-rst-v6", 68, network.idle_timeout_rst_v6, 10),
     Scenario("injected-rst", 69, network.injected_rst, 3),
     Scenario("pmtu-black-hole-v6", 70, network.pmtu_black_hole_v6, 10),

@@ -15,8 +15,9 @@ Kernel rules (RFC 1191, RFC 8201, RFC 4821; Linux ``tcp_mtu_probing``):
   start.
 
 The wire signature, per sending side: its segments up to some size were acknowledged, then the
-first segment of the largest size it ever sent (full size, larger than everything acknowledged)
-was sent 3+ times at that size without the peer acknowledging any byte of it. ``recovered``
+first segment of the largest size it ever sent (full size, larger than everything acknowledged
+and than ``SMALLEST_PATH_MSS``, which every path carries) was sent 3+ times at that size without
+the peer acknowledging any byte of it. ``recovered``
 when a smaller resend of those bytes followed and the peer acknowledged them. Whether an ICMP
 arrived is not this detector's business (``Evidence.icmp``): the recogniser in
 ``pcapline.causes`` reads both. Segments captured before segmentation offload (super-segments)
@@ -36,6 +37,14 @@ from pcapline.facts import reduce_per_connection
 from pcapline.model import EventKind, Side
 
 EMITS = frozenset({EventKind.PMTU_STALL})
+
+#: Payload bytes every path carries: Linux MTU probing falls back to ``tcp_base_mss`` (1024)
+#: after ``tcp_retries1`` timeouts because RFC 4821 (7.2) takes 1024 as the floor of its
+#: search, a size practically every path carries (IPv6 guarantees 1280-byte packets, RFC 8200
+#: 5). A sender's largest segment no larger than this did not stall on the path's MTU: a
+#: 300-byte request after an idle gap, never acknowledged, met a box that dropped it (an
+#: expired conntrack entry) or a peer that is gone, whatever size it was.
+SMALLEST_PATH_MSS = 1024
 
 #: Full-size transmissions of the same bytes, none acknowledged, before we call it a stall:
 #: the original and two timer-driven resends (one loss is ordinary, the backoff repairs it).
@@ -110,6 +119,8 @@ def _stall(view: ConnView, side: bool) -> PathMtuStall | None:
     if not len(rows):
         return None
     full = int(view.seg_len[rows].max())
+    if full <= SMALLEST_PATH_MSS:
+        return None  # every path carries it: its loss is no MTU's
     big = rows[view.seg_len[rows] == full]
     first = int(big[0])
     start = int(view.rel_seq[first])

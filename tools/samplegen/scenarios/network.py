@@ -487,8 +487,17 @@ def _conntrack_script(verdict: str) -> str:
 
 
 def _idle_conntrack(
-    ctx: Ctx, net: int, names: dict[str, str], *, ipv6: bool, verdict: str
+    ctx: Ctx,
+    net: int,
+    names: dict[str, str],
+    *,
+    ipv6: bool,
+    verdict: str,
+    after_idle: int = 100,
+    snaplen: tuple[str, ...] = (),
 ) -> tuple[Routed, list[str]]:
+    """Request/answer (100 B each), ``IDLE_S`` idle, then a request of ``after_idle`` bytes
+    through a router whose conntrack entry expired meanwhile; captured at ``names``."""
     with Lab(ctx.tag) as lab:
         topo = make_routed(lab, net, ipv6=ipv6)
         topo.router.nft(_conntrack_script(verdict))  # loads conntrack in the router namespace
@@ -504,7 +513,7 @@ def _idle_conntrack(
                 "router_rc": (topo.router, topo.router_client_dev),
                 "router_rs": (topo.router, topo.router_server_dev),
             }[label]
-            ctx.capture(ns, dev, name)
+            ctx.capture(ns, dev, name, *snaplen)
         time.sleep(0.3)
         family = 6 if ipv6 else 4
         ip = topo.server_ip6 if ipv6 else topo.server_ip
@@ -521,7 +530,7 @@ def _idle_conntrack(
             st.send(100),
             st.recv(100),
             st.sleep(IDLE_S),
-            st.send(100),
+            st.send(after_idle),
             {"op": "wait_error", "sock": "s"},
         ]
         srv = ctx.actor(topo.server, server, "server")
@@ -599,6 +608,54 @@ def idle_timeout_drop(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
             observed_by_sockets=events,
         ),
+    ]
+
+
+#: The request after the idle gap in ``idle_timeout_drop_larger``: larger than the first
+#: (100 B), smaller than what every path carries (path_mtu.SMALLEST_PATH_MSS).
+LARGER_AFTER_IDLE = 600
+
+
+def idle_timeout_drop_larger(ctx: Ctx, net: int) -> list[Expected]:
+    """``idle_timeout_drop`` with a 600-byte request after the gap: the sender's largest
+    segment, never acknowledged, while its 100-byte one was. The conntrack entry's expiry
+    dropped it, not the path's MTU (every path carries 600 bytes): no pmtu_black_hole."""
+    names = {"client": "middlebox-idle-timeout-drop-larger-request-at-client.pcap"}
+    _topo, events = _idle_conntrack(
+        ctx,
+        net,
+        names,
+        ipv6=False,
+        verdict="drop",
+        after_idle=LARGER_AFTER_IDLE,
+        snaplen=("-s", "96"),
+    )
+    settings = {**_CT_SETTINGS, "router_nft": "forward: ct state invalid drop"}
+    return [
+        Expected(
+            names["client"],
+            f"request/answer (100 B), {IDLE_S} s idle, then a {LARGER_AFTER_IDLE} B request: "
+            f"the router's conntrack entry expired after {CONNTRACK_TIMEOUT_S} s and every copy "
+            "is dropped as invalid",
+            "client",
+            {**settings, "client": {**_CT_SETTINGS["client"], "after_idle": LARGER_AFTER_IDLE}},
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "retransmit_timeout",
+                    counts=clean(retransmits=bound(3, 6)),
+                    inferred={"give_up_after_s": 6.2},
+                    cause="middlebox_idle_timeout",
+                    explanation_keywords=["idle", "nf_conntrack_tcp_timeout_established"],
+                    note=f"the {LARGER_AFTER_IDLE} B request is the client's largest segment, "
+                    "never acknowledged while the 100 B one was: the signature a path-MTU black "
+                    "hole leaves for full-size segments, but 600 B cross every path; the "
+                    "expired conntrack entry dropped it",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+        )
     ]
 
 
