@@ -66,6 +66,16 @@ def test_a_synack_the_client_acknowledged_but_the_capture_lacks_is_a_capture_poi
     assert measure(compute_facts(segments(one_way))).acked_unseen.tolist() == [0]
 
 
+def test_a_rst_acknowledging_bytes_never_captured_is_a_capture_point_loss() -> None:
+    # Linux's RST carries ACK = what it received: past every client byte the capture holds.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 500, captured=False)
+    c.rst(SERVER, 0.4)
+    q = measure(compute_facts(segments(c)))
+    assert q.acked_unseen.tolist() == [1]
+    assert q.first_missing_frame.tolist() == [4]  # the RST
+
+
 @pytest.mark.parametrize("corpus", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_a_capture_without_the_synack_says_its_tap_lost_it(corpus: None) -> None:
     # arkime's no-syn-ack.pcap: two connections, SYN then the client's ACK and data, the

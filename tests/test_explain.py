@@ -572,6 +572,26 @@ def test_unanswered_resends_in_a_data_only_capture_are_not_called_unacknowledged
     assert "never acknowledged" not in text
 
 
+def test_a_rst_in_a_capture_filtered_on_flags_claims_no_silence(tmp_path: Path) -> None:
+    # A keepalive give-up filtered with 'tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0': the
+    # SYN, the SYN+ACK and the client's RST 5 s later. The data, ACKs and probes between are
+    # the filter's: it read "while established, neither side having sent data" / "after 5.11 s
+    # of silence ... answered nothing captured: an abortive close", and "during the handshake"
+    # before that, though the RST's seq and ACK show data had flowed both ways.
+    from builders.conversation import pcap_bytes
+
+    import pcapline
+
+    c = Conversation().syn(0.0).synack(0.0005).ack(CLIENT, 0.001, captured=False)
+    c.data(CLIENT, 0.01, 100, captured=False).data(SERVER, 0.02, 500, captured=False)
+    c.rst(CLIENT, 5.1)
+    path = tmp_path / "flags-only.pcap"
+    path.write_bytes(pcap_bytes(c))
+    text = str(pcapline.analyze(str(path)).connections.iloc[0].explanation)
+    assert "while established, 5.1 s after the last segment this filtered capture kept" in text
+    assert "silence" not in text and "neither side" not in text and "answered nothing" not in text
+
+
 def test_a_boxs_rst_after_a_complete_close_leaves_the_close_as_it_was() -> None:
     # zeek Teredo #1: both FINs acknowledged, then 16 s later a RST in the server's name
     # with TTL 255 (the server's packets have 53). It read "so this close did not end in the

@@ -513,11 +513,15 @@ def _synack_missed(facts: Facts) -> np.ndarray:
 
 def _acked_unseen(facts: Facts) -> np.ndarray:
     """Per row: an ACK above every byte (SYN and FIN included) the capture saw from the peer
-    before it; only when the peer was seen sending something (one-sided captures aside)."""
+    before it; only when the peer was seen sending something (one-sided captures aside). A
+    RST that carries ACK counts too: Linux's abort (tcp_send_active_reset) and its answer to a
+    segment for no socket (tcp_v4_send_reset: ack = that segment's end) acknowledge what the
+    host received, so a RST+ACK past every byte seen proves segments the capture lacks (a
+    capture filtered on SYN/FIN/RST that kept the RST of a connection that carried data)."""
     sent = ((facts.seg_len > 0) | facts.syn | facts.fin) & ~facts.rst
     peer_highest = peer_max_before(facts.seq_end, sent, facts.from_client, facts.conn_index)
     seen = peer_highest != UNKNOWN
-    acked = facts.ack & ~facts.rst & (facts.rel_ack != UNKNOWN)
+    acked = facts.ack & (facts.rel_ack != UNKNOWN)
     return np.asarray(acked & seen & (facts.rel_ack > peer_highest))
 
 

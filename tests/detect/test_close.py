@@ -47,6 +47,18 @@ def test_reset_after_idle_and_injected_ttl() -> None:
     assert [e.kind for e in d.events] == [EventKind.INJECTED_RST_HINT]
 
 
+def test_a_rst_acknowledging_data_the_capture_lacks_ended_an_established_connection() -> None:
+    # A capture filtered on SYN/FIN/RST: the handshake ACK and the data are not in it, but
+    # the RST's own seq and ACK (its sender's snd.nxt and rcv.nxt) show data had flowed.
+    c = Conversation().syn(0.0).synack(0.0005).ack(CLIENT, 0.001, captured=False)
+    c.data(CLIENT, 0.01, 500, captured=False).data(SERVER, 0.02, 200, captured=False)
+    c.rst(SERVER, 0.4)
+    r = _run(c).inferred.ending_reset
+    assert r is not None and r.state == "established"
+    refused = Conversation().syn(0.0).rst(SERVER, 0.0005)
+    assert _run(refused).inferred.ending_reset.state == "handshake"
+
+
 def test_rst_followed_by_new_syn_ended_nothing() -> None:
     c = Conversation().syn(0.0)
     c.send(SERVER, 0.0001, 0x10, seq=777, ack=999)

@@ -489,6 +489,19 @@ def _stateless(view: ConnView, i: int) -> bool:
     )
 
 
+def _past_the_handshake(view: ConnView, i: int) -> bool:
+    """The RST at row ``i`` itself shows data had flowed: its ACK covers peer bytes past the
+    peer's SYN, or its sequence number is past its sender's own SYN + 1. A RST carries its
+    sender's snd.nxt and, with ACK, its rcv.nxt (tcp_send_active_reset, tcp_v4_send_reset), so
+    the connection was established even where the capture holds nothing else of it (one
+    filtered on SYN/FIN/RST)."""
+    if view.syn[i]:
+        return False  # a RST with SYN (a crafted all-flags probe) carries no state
+    seq, ack = int(view.rel_seq[i]), int(view.rel_ack[i])
+    acked_data = bool(view.ack[i]) and ack != UNKNOWN and ack > 1
+    return acked_data or (seq != UNKNOWN and seq > 1)
+
+
 def _describe(
     view: ConnView, i: int, client_fin: int | None, server_fin: int | None, before: _Before
 ) -> Reset:
@@ -496,7 +509,8 @@ def _describe(
     of the connection hold (``_before_resets``), read at the RST in O(1). Only a RST after
     its sender's own FIN looks at rows, those between that FIN and the RST."""
     sender = bool(view.from_client[i])
-    established = bool(before.established[i]) or before.no_syn
+    flowed = _past_the_handshake(view, i)
+    established = bool(before.established[i]) or before.no_syn or flowed
     fins = [
         name
         for name, row in (("client", client_fin), ("server", server_fin))
@@ -568,7 +582,8 @@ def _describe(
         late_is_fin=late_row is not None and int(view.seg_len[late_row]) == 0,
         late_then_fin=late_row is not None and _then_fin(view, late_row),
         alone=bool(view.rst.all()),
-        no_data_before=peer_data < 0 and own_data < 0,
+        # Its own seq / ACK past the SYNs say data flowed where the capture holds none.
+        no_data_before=peer_data < 0 and own_data < 0 and not flowed,
         answers_syn=answered is not None and bool(view.syn[answered]),
         sender_synchronized=synchronized,
         idle_before_fin_s=idle_fin,
