@@ -437,7 +437,8 @@ def test_an_absent_end_in_a_lossy_connection_is_not_proven() -> None:
     may be lost the same way), and the capture stops at the client's FIN (0 ms after it, a
     141 ms round trip). zeek/erspan.pcap: open connections whose peers ACK bytes never seen
     (connections 0-3, gaps tshark sees too); connection 4, whole once the underlay's IP
-    fragments are reassembled, is proven."""
+    fragments are reassembled, is only likely too: a capture point that lost segments of
+    the others may have lost its FIN and the ACK of it."""
     row = pcapline.analyze(str(CORPUS / "arkime" / "kafka.pcap")).connections.iloc[0]
     assert (row.fate, row.confidence, list(row.caveats)) == (
         "half_closed",
@@ -450,7 +451,4 @@ def test_an_absent_end_in_a_lossy_connection_is_not_proven() -> None:
         int(i): (c, tuple(v))
         for i, c, v in zip(opened.index, opened.confidence, opened.caveats, strict=True)
     }
-    assert verdicts == {
-        **{i: ("likely", ("capture_lossy",)) for i in (0, 1, 2, 3)},
-        4: ("proven", ()),
-    }
+    assert verdicts == {i: ("likely", ("capture_lossy",)) for i in (0, 1, 2, 3, 4)}

@@ -361,12 +361,13 @@ def _end_absent(e: Evidence) -> Sure:
     """How sure the capture makes the absence of a FIN or RST ("half closed", "open"): not
     at all where the direction that would carry it may not be in the capture (only one side
     of the connection was captured, in a capture that lacks a direction of some connection),
-    and not quite where the capture point lost some of the connection's segments (it may be
-    one of them). The columnar twin for the connections no detector visited is
+    and not quite where the capture point lost segments, of this connection or another: a
+    tap that drops packets drops FINs too, with the peer's ACK of them, leaving no trace in
+    the connection itself (as ``_silence`` reads a death). The columnar twin for the connections no detector visited is
     ``_fast_confidence``."""
     if e.seen.one_direction and e.seen.one_sided_capture:
         return Confidence.UNKNOWN, ("one_sided",)
-    if e.seen.lossy:
+    if e.seen.lossy or e.seen.lossy_capture:
         return Confidence.LIKELY, ("capture_lossy",)
     return Confidence.PROVEN, ()
 
@@ -661,7 +662,7 @@ def _fast_confidence(
     # ``_end_absent``: an absent FIN or RST, in a connection captured one way or lossy
     ending = (fate == Fate.OPEN) | (fate == Fate.HALF_CLOSED)
     one_way = ending & np.asarray(quality.one_direction, dtype=bool) & quality.one_sided_capture
-    lossy = ending & ~one_way & np.asarray(quality.lossy, dtype=bool)
+    lossy = ending & ~one_way & (np.asarray(quality.lossy, dtype=bool) | quality.lossy_capture)
     for i in np.flatnonzero(one_way).tolist():
         confidence[i], caveats[i] = Confidence.UNKNOWN, ("one_sided",)
     for i in np.flatnonzero(lossy).tolist():
