@@ -96,6 +96,7 @@ DELAY_KEYS = [
     "response_max_turn",
     "response_max_at",
     "response_judged",
+    "response_from",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -464,7 +465,10 @@ def check_response_judged(conn: dict[str, Any], d: dict[str, Any], wd: str) -> N
     measured turn; ``slow_response`` only where something was judged."""
     judged = d["response_judged"]
     _expect(judged in ("every_turn", "first_turn", None), wd, f"response_judged {judged!r}")
-    if d["connect_s"] is None:
+    one_way = d["response_from"] in ("server_ack", "client_ack")
+    if one_way:
+        _expect(judged in ("first_turn", None), wd, "a one-direction capture judged every turn")
+    elif d["connect_s"] is None:
         _expect(judged is None, wd, "response_judged without a captured opening")
     elif judged is None:
         _expect(d["response_s"] is None, wd, "a first turn with an opening, not judged")
@@ -540,6 +544,14 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
             "first response <= max",
         )
     _expect(d["longest_silence_side"] in ("client", "server", None), wd, "longest_silence_side")
+    # response_from: what the turns were timed from; null exactly when no turn was timed, and
+    # a one-direction form only where the handshake was not captured both ways
+    form = d["response_from"]
+    _expect(form in ("request", "server_ack", "client_ack", None), wd, f"response_from {form!r}")
+    timed = measured or d["response_s"] is not None
+    _expect((form is not None) == timed, wd, "response_from set exactly when a turn was timed")
+    if form in ("server_ack", "client_ack"):
+        _expect(d["connect_s"] is None, wd, "a one-direction form with the handshake captured")
     check_response_judged(conn, d, wd)
     _expect(isinstance(d["stalls"], list), wd, "stalls")
     for j, stall in enumerate(d["stalls"]):

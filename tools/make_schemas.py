@@ -220,6 +220,7 @@ DELAYS = obj(
         "response_max_turn": null(COUNT1),
         "response_max_at": null(NUM),
         "response_judged": null({"enum": ["every_turn", "first_turn"]}),
+        "response_from": null({"enum": ["request", "server_ack", "client_ack"]}),
         "longest_silence_s": null(SECONDS),
         "longest_silence_side": null(SIDE),
         "rto_episodes": INT,

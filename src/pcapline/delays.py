@@ -76,6 +76,7 @@ from pcapline.app_pause import app_pauses
 from pcapline.facts import UNKNOWN, NewData, across_a_hole, first_at_least
 from pcapline.model import (
     EventKind,
+    ResponseFrom,
     ResponseJudged,
     Side,
     SlowTag,
@@ -84,6 +85,7 @@ from pcapline.model import (
     failing,
 )
 from pcapline.nagle import nagle_waits
+from pcapline.one_way_turns import FORM_OF_CODE, NO_FORM, REQUEST, OneWayTurns
 from pcapline.window_full import clipped, window_full
 
 if TYPE_CHECKING:
@@ -185,6 +187,14 @@ class Delays:
     response_judged: ResponseJudged | None = None
     #: A later turn took the ``slow_response`` threshold but was not judged (only the first was).
     response_unjudged: bool = False
+    #: What the turns were timed from (``one_way_turns``): the request (both directions
+    #: captured), or the packets of the one side captured (a lower bound); None: no turn.
+    response_from: ResponseFrom | None = None
+    #: In a one-direction capture, the first turn's proof: the frame it was timed from (the
+    #: server's first ACK of the request, or the request's last data segment) and the frame
+    #: it was timed to (the answer, or the client's first ACK of it); None: not measured so.
+    response_from_frame: int | None = None
+    response_to_frame: int | None = None
 
     @property
     def biggest(self) -> Stall | None:
@@ -213,6 +223,7 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "response_max_turn": d.response_max_turn,
         "response_max_at": None if d.response_max_at_ns is None else d.response_max_at_ns / 1e9,
         "response_judged": None if d.response_judged is None else d.response_judged.value,
+        "response_from": None if d.response_from is None else d.response_from.value,
         "longest_silence_s": _round(d.longest_silence_s),
         "longest_silence_side": None
         if d.longest_silence_side is None
@@ -251,6 +262,7 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "response_max_turn",
     "response_max_at",
     "response_judged",
+    "response_from",
     "longest_silence_s",
     "longest_silence_side",
     "rto_episodes",
@@ -472,6 +484,9 @@ class DelaysTable(Mapping[int, Delays]):
             app_pause_answer_s=float(c["app_pause_judged_s"][i]),
             response_judged=_JUDGED_OF_CODE[int(c["response_judged"][i])],
             response_unjudged=bool(c["response_unjudged"][i]),
+            response_from=FORM_OF_CODE[int(c["response_from"][i])],
+            response_from_frame=int(c["response_from_frame"][i]) or None,
+            response_to_frame=int(c["response_to_frame"][i]) or None,
         )
 
     def doc_columns(self, ids: Sequence[int], *, arrays: bool = False) -> DelaysDocColumns:
@@ -530,6 +545,7 @@ class DelaysTable(Mapping[int, Delays]):
             "response_max_turn": [turn or None for turn in ints("response_max_turn")],
             "response_max_at": seconds_at("response_max_at_ns"),
             "response_judged": [_JUDGED_NAME[code] for code in ints("response_judged")],
+            "response_from": [_FROM_NAME[code] for code in ints("response_from")],
             "longest_silence_s": rounded("longest_silence_s"),
             "longest_silence_side": [
                 None if side < 0 else client if side else server for side in ints("silence_side")
@@ -616,6 +632,8 @@ class SlowSummary:
     schedule: str = ""  # SYN retries: the most common retry schedule (handshake detector)
     threshold_s: float | None = None  # the threshold the tag is judged against, if any
     retries: tuple[int, int] = (0, 0)  # SYN/SYN+ACK retries: fewest and most per connection
+    #: slow_response: connections of it timed in one direction (a lower bound, ``one_way_turns``)
+    one_way: int = 0
 
     def percentile(self, q: float) -> float | None:
         if not self.values_s:
@@ -691,6 +709,9 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
                 schedule=schedule,
                 threshold_s=thresholds.get(tag),
                 retries=_retry_range(lost, tag, pos[has]),
+                one_way=int(_one_way(lost.columns)[pos[has]].sum())
+                if tag is SlowTag.SLOW_RESPONSE
+                else 0,
             )
         )
     return out
@@ -1065,17 +1086,7 @@ def measure(
         "synack_retries": synack_retries,
         "handshake_rtt_ms": handshake_rtt_ms,
         "data_rtt_ms": data_rtt_ms,
-        "response_s": turns.first_s,
-        "responses": turns.count,
-        "response_max_s": turns.max_s,
-        "response_max_turn": turns.max_turn,
-        "response_max_at_ns": turns.max_at_ns,
-        "response_first_at_ns": turns.first_at_ns,
-        "response_first_acked_s": turns.first_acked_s,
-        "response_max_acked_s": turns.max_acked_s,
-        "response_median_s": turns.median_s,
-        "longest_silence_s": turns.silence_s,
-        "silence_side": turns.silence_side,
+        **_turn_columns(turns, OneWayTurns.of(facts)),
         "rto_s": per["rto_s"],
         "zero_window_s": per["zero_window_s"],
         "window_full_s": per["window_full_s"],
@@ -1104,6 +1115,10 @@ _JUDGED_OF_CODE: dict[int, ResponseJudged | None] = {
 }
 _JUDGED_NAME: dict[int, str | None] = {
     code: None if judged is None else judged.value for code, judged in _JUDGED_OF_CODE.items()
+}
+#: ``DelaysTable.columns["response_from"]`` codes (``one_way_turns.FORM_OF_CODE``) -> JSON.
+_FROM_NAME: dict[int, str | None] = {
+    code: None if form is None else form.value for code, form in FORM_OF_CODE.items()
 }
 
 
@@ -1162,12 +1177,14 @@ def _judged_turns(columns: Mapping[str, np.ndarray], every: np.ndarray) -> dict[
     have sent it. Later turns are judged only where ``every`` (``answers_requests``): there the
     slowest of them (``response_max_s``). No judgement without a captured opening (the roles
     are guessed, and a turn may answer something sent before the capture began) or without
-    a turn.
+    a turn. A connection captured in one direction (``response_from`` ``server_ack`` or
+    ``client_ack``) has its roles from its SYN+ACK or SYN and its turns timed as lower bounds:
+    only its first turn, the bytes of one side showing no protocol.
     """
     first = np.asarray(columns["response_s"], dtype=float)
     most = np.asarray(columns["response_max_s"], dtype=float)
-    opened = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
-    every = every & ~np.isnan(most)
+    opened = _opened(columns)
+    every = every & ~np.isnan(most) & ~_one_way(columns)
     code = np.where(every, _EVERY_TURN, _FIRST_TURN).astype(np.int8)
     code[~opened | (np.isnan(first) & ~every)] = _NOT_JUDGED
     judged_s = np.where(every, most, first)
@@ -1257,13 +1274,33 @@ def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> n
     return _late(columns, judged, limits)
 
 
+def _one_way(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per connection: its turns were timed in one direction (``one_way_turns``: a lower
+    bound, the round trip already out of it); a caller without ``response_from``: none."""
+    if "response_from" not in columns:
+        return np.zeros(len(columns["syn_retries"]), dtype=bool)
+    form = np.asarray(columns["response_from"])
+    return np.asarray((form != NO_FORM) & (form != REQUEST))
+
+
+def _opened(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per connection: the roles are known from the opening: its handshake was captured, or
+    in a one-direction capture the SYN+ACK (server's packets) or the SYN and handshake ACK
+    (client's) that its ``one_way_turns`` form needs."""
+    opened: np.ndarray = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
+    opened |= _one_way(columns)
+    return opened
+
+
 def _late(
     columns: Mapping[str, np.ndarray], answer_s: np.ndarray, limits: SlowThresholds
 ) -> np.ndarray:
     """Per connection: its opening was captured and ``answer_s``, less the handshake round
-    trip, took ``limits.response_s`` (NaN, not measured, never does)."""
+    trip, took ``limits.response_s`` (NaN, not measured, never does). A one-direction lower
+    bound has no round trip in it to take off (``one_way_turns``)."""
     rtt_s = np.nan_to_num(np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3)
-    opened = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
+    rtt_s = np.where(_one_way(columns), 0.0, rtt_s)
+    opened = _opened(columns)
     with np.errstate(invalid="ignore"):
         late = np.asarray(answer_s, dtype=float) - rtt_s >= limits.response_s
     out: np.ndarray = np.logical_and(opened, late)
@@ -1279,7 +1316,7 @@ def _unjudged_late(columns: Mapping[str, np.ndarray], limits: SlowThresholds) ->
     judged = np.asarray(columns["response_judged"])
     later = (judged == _FIRST_TURN) & (np.asarray(columns["response_max_turn"]) > 1)
     late = _late(columns, columns["response_max_s"], limits)
-    unopened = (judged == _NOT_JUDGED) & np.isnan(np.asarray(columns["connect_s"], dtype=float))
+    unopened = (judged == _NOT_JUDGED) & ~_opened(columns)
     with np.errstate(invalid="ignore"):  # no round trip to take off: the answer as measured
         unopened &= np.asarray(columns["response_max_s"], dtype=float) >= limits.response_s
     out: np.ndarray = (later & late) | unopened
@@ -1380,11 +1417,6 @@ def _turns(facts: Facts) -> Turns:
     first = np.full(n, np.nan)
     silence = np.full(n, np.nan)
     side = np.full(n, -1, dtype=np.int64)
-    count = np.zeros(n, dtype=np.int64)
-    most = np.full(n, np.nan)
-    median = np.full(n, np.nan)
-    max_turn = np.zeros(n, dtype=np.int64)
-    max_at = np.zeros(n, dtype=np.int64)
     first_at = np.zeros(n, dtype=np.int64)
     data = (facts.seg_len > 0) & ~facts.is_dup & ~facts.probe_shape & ~facts.is_window_probe
     rows = np.flatnonzero(data)  # fewer than two: no turn, every measure empty or NaN
@@ -1416,18 +1448,9 @@ def _turns(facts: Facts) -> Turns:
     first[turn_conn[k[::-1]]] = gap[k[::-1]]
     first_at[turn_conn[k[::-1]]] = t[after[k[::-1]]]
     k = k[~np.isnan(gap[k])]  # the other measures: turns whose time was measured
-    if len(k):
-        by_conn = pd.Series(gap[k]).groupby(turn_conn[k], sort=True)
-        index = by_conn.size().index.to_numpy()
-        count[index] = by_conn.size().to_numpy()
-        most[index] = by_conn.max().to_numpy()
-        median[index] = by_conn.median().to_numpy()
-        # The slowest turn (the first of equals): its number among the connection's measured
-        # turns (k is in connection, then time order) and when its answer began.
-        number = by_conn.cumcount().to_numpy() + 1
-        slowest = by_conn.idxmax().to_numpy()  # positions into k
-        max_turn[index] = number[slowest]
-        max_at[index] = t[after[k[slowest]]]
+    stats = _TurnStats.of(turn_conn[k], gap[k], t[after[k]], n)
+    count, most, median = stats.count, stats.max_s, stats.median_s
+    max_turn, max_at = stats.max_turn, stats.max_at_ns
     first_acked = np.full(n, np.nan)
     max_acked = np.full(n, np.nan)
     for measure, chosen in ((first_acked, first_at), (max_acked, max_at)):
@@ -1453,6 +1476,98 @@ def _turns(facts: Facts) -> Turns:
         first_acked,
         max_acked,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _TurnStats:
+    """Per connection (``facts.conn_ids`` order), the measures of its measured turns."""
+
+    count: np.ndarray  # number of turns
+    max_s: np.ndarray  # the slowest, NaN if none
+    median_s: np.ndarray  # the median, NaN if none
+    max_turn: np.ndarray  # the slowest turn's number (1 = first; the first of equals), 0: none
+    max_at_ns: np.ndarray  # when the slowest turn's answer began, 0: none
+
+    @staticmethod
+    def of(turn_conn: np.ndarray, seconds: np.ndarray, answer_ns: np.ndarray, n: int) -> _TurnStats:
+        """From the measured turns (no NaN), in connection then time order: ``turn_conn``
+        (connection index), ``seconds`` and ``answer_ns`` each."""
+        count = np.zeros(n, dtype=np.int64)
+        most = np.full(n, np.nan)
+        median = np.full(n, np.nan)
+        max_turn = np.zeros(n, dtype=np.int64)
+        max_at = np.zeros(n, dtype=np.int64)
+        if len(turn_conn):
+            by_conn = pd.Series(seconds).groupby(turn_conn, sort=True)
+            index = by_conn.size().index.to_numpy()
+            count[index] = by_conn.size().to_numpy()
+            most[index] = by_conn.max().to_numpy()
+            median[index] = by_conn.median().to_numpy()
+            # The slowest turn (the first of equals): its number among the connection's
+            # measured turns and when its answer began.
+            number = by_conn.cumcount().to_numpy() + 1
+            slowest = by_conn.idxmax().to_numpy()  # positions into the turns
+            max_turn[index] = number[slowest]
+            max_at[index] = answer_ns[slowest]
+        return _TurnStats(count, most, median, max_turn, max_at)
+
+
+def _turn_columns(turns: Turns, one_way: OneWayTurns) -> dict[str, np.ndarray]:
+    """The turn columns of ``DelaysTable``: the two-direction turns (``_turns``), and on a
+    connection captured in one direction (which has none) its ``one_way_turns`` lower
+    bounds, the first turn's two proof frames, and ``response_from`` saying which."""
+    n = len(turns.first_s)
+    timed = (turns.count > 0) | ~np.isnan(turns.first_s)
+    form = np.where(timed, REQUEST, NO_FORM).astype(np.int8)
+    columns = {
+        "response_s": turns.first_s,
+        "responses": turns.count,
+        "response_max_s": turns.max_s,
+        "response_max_turn": turns.max_turn,
+        "response_max_at_ns": turns.max_at_ns,
+        "response_first_at_ns": turns.first_at_ns,
+        "response_first_acked_s": turns.first_acked_s,
+        "response_max_acked_s": turns.max_acked_s,
+        "response_median_s": turns.median_s,
+        "longest_silence_s": turns.silence_s,
+        "silence_side": turns.silence_side,
+        "response_from": form,
+        "response_from_frame": np.zeros(n, dtype=np.int64),
+        "response_to_frame": np.zeros(n, dtype=np.int64),
+    }
+    if not len(one_way.conn):
+        return columns
+    columns = {name: values.copy() for name, values in columns.items()}
+    # The first turn of each one-direction connection (written last wins: the first).
+    first = np.ones(len(one_way.conn), dtype=bool)
+    first[1:] = one_way.conn[1:] != one_way.conn[:-1]
+    head = np.flatnonzero(first)
+    measured = ~np.isnan(one_way.bound_s)
+    stats = _TurnStats.of(
+        one_way.conn[measured], one_way.bound_s[measured], one_way.answer_ns[measured], n
+    )
+    conns = one_way.conn[head]
+    columns["response_s"][conns] = one_way.bound_s[head]
+    columns["response_first_at_ns"][conns] = one_way.answer_ns[head]
+    proven = conns[measured[head]]
+    columns["response_from_frame"][proven] = one_way.from_frame[head][measured[head]]
+    columns["response_to_frame"][proven] = one_way.to_frame[head][measured[head]]
+    counted = np.flatnonzero(stats.count > 0)
+    for name, values in (
+        ("responses", stats.count),
+        ("response_max_s", stats.max_s),
+        ("response_median_s", stats.median_s),
+        ("response_max_turn", stats.max_turn),
+        ("response_max_at_ns", stats.max_at_ns),
+        ("longest_silence_s", stats.max_s),  # the server owed every one of them
+    ):
+        columns[name][counted] = values[counted]
+    columns["silence_side"][counted] = 0  # the server (``Turns.silence_side``)
+    timed_one_way = np.union1d(counted, proven)
+    columns["response_from"][timed_one_way] = one_way.form[
+        np.searchsorted(one_way.conn[head], timed_one_way)
+    ]
+    return columns
 
 
 #: Turns quicker than this are not asked when the server acknowledged their request: no slow

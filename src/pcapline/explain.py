@@ -1119,10 +1119,16 @@ def slow_summary(s: SlowSummary) -> str:
             "fast enough: check the receiving application)"
         )
     if s.tag is SlowTag.SLOW_RESPONSE:
+        one_way = (
+            f"; {s.one_way:,} captured in one direction: at least that, from the captured "
+            "side's ACKs"
+            if s.one_way
+            else ""
+        )
         return (
             f"{share} waited long for an answer{over}: slowest answer {spread} (request end to "
             "first answer byte, at the capture point; every turn of clear-text HTTP/1.x, only "
-            "the first elsewhere)"
+            f"the first elsewhere{one_way})"
         )
     if s.tag is SlowTag.WINDOW_FULL_STALL:
         return (

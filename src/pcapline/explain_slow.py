@@ -18,7 +18,7 @@ from statistics import median
 
 from pcapline.delays import Delays, DelaysTable, Stall
 from pcapline.fmt import seconds as _s
-from pcapline.model import Explanation, ResponseJudged, Side, SlowTag, StallCause
+from pcapline.model import Explanation, ResponseFrom, ResponseJudged, Side, SlowTag, StallCause
 from pcapline.timers import DELACK_CEILING_S, DELACK_MAX_S
 
 
@@ -69,6 +69,8 @@ def _slow_connect(d: Delays) -> str:
 
 
 def _slow_response(d: Delays) -> str:
+    if d.response_from in (ResponseFrom.SERVER_ACK, ResponseFrom.CLIENT_ACK):
+        return _slow_one_way(d)
     if d.response_judged is ResponseJudged.EVERY_TURN and d.response_max_turn is not None:
         seconds, which = d.response_max_s, f"request {d.response_max_turn} of {d.responses}"
         acked = d.response_max_acked_s
@@ -105,6 +107,34 @@ def _slow_response(d: Delays) -> str:
         f"Slow answer: the server took {_s(seconds)} to answer {which} (the request's last byte "
         f"to the answer's first, at the capture point{rtt}): its application, or what it "
         "waits on, was slow; check the server's request latency and logs at that time."
+    )
+
+
+def _slow_one_way(d: Delays) -> str:
+    """A first answer timed in a one-direction capture (``one_way_turns``): a lower bound,
+    said as one, with the two frames that prove it and the direction that was missing."""
+    seconds, proof, to = d.response_s, d.response_from_frame, d.response_to_frame
+    if d.response_from is ResponseFrom.SERVER_ACK:
+        how = (
+            f"only the server's packets were captured (the client's direction was not): its "
+            f"first ACK covering the request (frame {proof}) came {_s(seconds)} before its "
+            f"answer (frame {to}), which carries the same ACK number. A receiver's kernel "
+            "acknowledges data within its delayed-ACK timer whatever its application does "
+            f"(Linux: {_s(DELACK_MAX_S)} at most), so the request had arrived by that ACK, "
+            "and no more of the client's bytes came before the answer"
+        )
+    else:
+        how = (
+            f"only the client's packets were captured (the server's direction was not): from "
+            f"the request's last byte (frame {proof}) to the client's first ACK of new server "
+            f"bytes (frame {to}), less the longest the client's kernel delays an ACK (Linux: "
+            f"{_s(DELACK_MAX_S)}; the answer had arrived by then) and the handshake's round "
+            "trip (the SYN to the client's ACK of the SYN+ACK)"
+        )
+    return (
+        f"Slow answer: the server took at least {_s(seconds)} to answer the first request: "
+        f"{how}. Its application, or what it waits on, was slow; check the server's request "
+        "latency and logs at that time."
     )
 
 

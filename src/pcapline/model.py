@@ -617,6 +617,20 @@ class ResponseJudged(enum.StrEnum):
     FIRST_TURN = "first_turn"
 
 
+class ResponseFrom(enum.StrEnum):
+    """What a response time was timed from (``delays.response_from``): the request itself, or,
+    in a capture of one direction, the packets of the side that was captured (a lower bound)."""
+
+    #: Both directions captured: the request's last byte -> the answer's first (as measured).
+    REQUEST = "request"
+    #: The server's packets only: its first ACK covering the request -> its answer, the same
+    #: ACK number (the request arrived by that ACK): a lower bound of the server's time.
+    SERVER_ACK = "server_ack"
+    #: The client's packets only: the request's last byte -> the client's first ACK of new
+    #: server bytes, less the longest delayed ACK and the handshake round trip: a lower bound.
+    CLIENT_ACK = "client_ack"
+
+
 class StallCause(enum.StrEnum):
     """What a stall waited for (``Stall.cause``)."""
 
