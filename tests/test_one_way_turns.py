@@ -186,3 +186,35 @@ def test_both_directions_are_timed_from_the_request(tmp_path: Path) -> None:
     doc = _analyse(tmp_path, c).delays[0].as_dict()
     assert doc["response_s"] == pytest.approx(1.54, abs=1e-6)
     assert doc["response_from"] == "request"
+
+
+def _one_side_of(capture: Path, source: str, out: Path) -> Path:
+    """The frames of ``capture`` sent by ``source`` (an IPv4 address), as a new pcap: the
+    capture a tap on one direction would have made."""
+    import socket
+
+    import dpkt
+
+    with capture.open("rb") as f, out.open("wb") as g:
+        reader = dpkt.pcap.Reader(f)
+        writer = dpkt.pcap.Writer(g, snaplen=reader.snaplen, linktype=reader.datalink())
+        for ts, frame in reader:
+            ip = dpkt.ethernet.Ethernet(frame).data
+            if isinstance(ip, dpkt.ip.IP) and socket.inet_ntoa(ip.src) == source:
+                writer.writepkt(frame, ts)
+    return out
+
+
+def test_the_server_side_of_the_real_turns_capture(tmp_path: Path) -> None:
+    """slow-response-turns (real kernel; the server sleeps 0, 0.2, 1.2, 0.2, 0 s) kept to the
+    server's packets: five turns timed from its ACKs, the third at least ~1.2 s; the first
+    (quick) is judged: no slow_response, the third said not judged, as captured both ways."""
+    turns = Path(__file__).resolve().parents[1] / "sample_captures" / "slow-response-turns.pcap"
+    one_side = _one_side_of(turns, "10.48.0.2", tmp_path / "server-side.pcap")
+    d = pcapline.analyze(one_side).delays[0]
+    doc = d.as_dict()
+    assert (doc["response_from"], doc["response_judged"]) == ("server_ack", "first_turn")
+    assert doc["responses"] == 5 and doc["response_max_turn"] == 3
+    assert doc["response_s"] < 0.01
+    assert doc["response_max_s"] == pytest.approx(1.2, abs=0.05)
+    assert d.slow == () and d.response_unjudged

@@ -54,6 +54,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-rto-storm", 49, slow.rto_storm, 6),
     Scenario("slow-response-jump", 50, slow.response_jump, 5),
     Scenario("slow-response-http-keepalive", 121, slow.http_keepalive_turns, 4),
+    Scenario("slow-response-one-direction", 127, slow.response_one_direction, 5),
     Scenario("slow-response-unprompted", 122, slow.unprompted_peers, 9),
     Scenario("slow-window-full", 118, slow.window_full_paced_reader, 5),
     Scenario("slow-answers-lost", 72, slow.answers_lost_for_a_while, 8),

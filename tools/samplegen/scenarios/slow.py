@@ -544,6 +544,155 @@ def response_turns(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+#: The one-direction scenario: how long the server thinks before each answer of its two
+#: connections (the first answer of the first connection is the slow one; the second
+#: connection is the quick control).
+ONE_DIRECTION_DELAYS_S: tuple[tuple[float, ...], ...] = ((1.5, 0.0), (0.0, 0.0))
+ONE_DIRECTION_PORTS: tuple[int, ...] = (42121, 42122)
+
+
+def response_one_direction(ctx: Ctx, net: int) -> list[Expected]:
+    """Two connections in turn, each two request/response turns (100 B asked, 1000 B
+    answered); the server sleeps 1.5 s before the first answer of the first connection and
+    answers everything else at once. Captured in one direction only, headers only
+    (snaplen 96): ``tcpdump -Q out`` on the server's eth0 (the server's packets: SYN+ACK, its
+    ACKs of each request, its answers, its FIN) and on the client's eth0 (the client's: SYN,
+    the handshake ACK, requests, its ACKs of the answers).
+
+    At the server: Linux acknowledges the 100 B request at once or within its delayed-ACK
+    timer (the connection is in quickack mode at its start), whatever the application does,
+    and the answer leaves 1.5 s after that bare ACK with the same ACK number: the capture
+    proves the server held the request at least ~1.5 s (``delays.response_from``
+    ``server_ack``), over the 1 s default: ``slow_response``. The control's answer follows its
+    ACK by microseconds: quick. At the client: its first ACK of the slow answer comes ~1.5 s
+    after the request's last byte; less the longest delayed ACK (200 ms) and the handshake's
+    round trip, at least ~1.3 s of the server's (``client_ack``): ``slow_response``; the
+    control's ACK proves no server time (nothing timed). Only the first turn is judged
+    (``first_turn``): the bytes show no request/response protocol.
+    """
+    names = (
+        "slow-response-one-direction-at-server.pcap",
+        "slow-response-one-direction-at-client.pcap",
+    )
+    socks = ("c", "d")
+    server: list[st.Step] = [*st.listen()]
+    client: list[st.Step] = []
+    for port, sock, delays in zip(ONE_DIRECTION_PORTS, socks, ONE_DIRECTION_DELAYS_S, strict=True):
+        server.append(st.accept(sock))
+        client += st.connect(f"10.{net}.0.2", port, sock=sock)
+        for delay in delays:
+            server += [
+                st.recv(100, sock),
+                *([st.sleep(delay)] if delay else []),
+                st.send(1000, sock),
+            ]
+            client += [st.send(100, sock), st.recv(1000, sock), st.sleep(0.05)]
+        server += [st.recv_eof(sock), st.close(sock)]
+        client += [st.close(sock), st.sleep(0.1)]
+    one_way = ["-Q", "out", "-s", "96", "tcp"]
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        ctx.capture(pair.server, "eth0", names[0], *one_way)
+        ctx.capture(pair.client, "eth0", names[1], *one_way)
+        srv = ctx.actor(pair.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(pair.client, client, "client")
+        cli.expect("finished", timeout=30)
+        srv.expect("finished", timeout=30)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    fmt = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump -Q out -s 96", "snaplen": 96}
+    settings = {
+        "server": "per connection: per turn read 100 B, sleep (1.5 s before the first answer "
+        "of the first connection, else none), send 1000 B; read EOF, close()",
+        "client": "per connection: per turn send 100 B, read 1000 B, sleep 50 ms; close()",
+        "tcpdump": "-Q out -s 96 tcp on the capturing host's eth0 (its own packets only)",
+    }
+    slow_conn = Conn(
+        {"client_port": ONE_DIRECTION_PORTS[0]},
+        "closed",
+        closer="client",
+        counts=clean(),
+        delays={
+            "response_s": bound_s(1.4, 1.6),
+            "response_from": "server_ack",
+            "response_judged": "first_turn",
+        },
+        slow=["slow_response"],
+        note="only the server's packets: its bare ACK of the first request, then its answer "
+        "1.5 s later with the same ACK number: the server held the request at least ~1.5 s "
+        "(a lower bound): slow_response on the first turn",
+    )
+    quick_conn = Conn(
+        {"client_port": ONE_DIRECTION_PORTS[1]},
+        "closed",
+        closer="client",
+        counts=clean(),
+        delays={
+            "response_s": bound_s(0.0, 0.1),
+            "response_from": "server_ack",
+            "response_judged": "first_turn",
+        },
+        slow=[],
+        note="the control: the answer follows the server's ACK of the request at once",
+    )
+    slow_at_client = Conn(
+        {"client_port": ONE_DIRECTION_PORTS[0]},
+        "closed",
+        closer="client",
+        counts=clean(),
+        delays={
+            "response_s": bound_s(1.2, 1.5),
+            "response_from": "client_ack",
+            "response_judged": "first_turn",
+        },
+        slow=["slow_response"],
+        note="only the client's packets: its first ACK of the answer comes 1.5 s after the "
+        "request's last byte; less the longest delayed ACK (200 ms) and the handshake's round "
+        "trip the server held the request at least ~1.3 s: slow_response on the first turn",
+    )
+    quick_at_client = Conn(
+        {"client_port": ONE_DIRECTION_PORTS[1]},
+        "closed",
+        closer="client",
+        counts=clean(),
+        delays={"response_s": None, "response_from": None, "response_judged": None},
+        slow=[],
+        note="the control: the client ACKs the answer within a delayed ACK and a round trip of "
+        "its request, so the capture proves no server time at all: nothing timed, no tag",
+    )
+    # tshark sees only the captured side's FIN (the other is inferred from its ACK).
+    differences = {
+        "server": ["closed but FINs from ['server']", "closer server, expected client"],
+        "client": ["closed but FINs from ['client']"],
+    }
+    return [
+        Expected(
+            name,
+            "two connections, two request/response turns each; the server thinks 1.5 s before "
+            f"the first answer of the first; captured at the {where}, its own packets only "
+            "(tcpdump -Q out)",
+            where,
+            settings,
+            conns,
+            notes=f"One direction only (the {other}'s packets were never captured): the "
+            f"{other}'s bytes show as the {where}'s ACK number advancing. tshark counts only "
+            f"the {where}'s FIN (the {other}'s is inferred from the ACK of it).",
+            capture_format=fmt,
+            known_tshark_differences=[
+                f"{{'client_port': {port}}}: {line}"
+                for port in ONE_DIRECTION_PORTS
+                for line in differences[where]
+            ],
+        )
+        for name, where, other, conns in (
+            (names[0], "server", "client", [slow_conn, quick_conn]),
+            (names[1], "client", "server", [slow_at_client, quick_at_client]),
+        )
+    ]
+
+
 def _keepalive_gets(net: int, port: int, host: str, paths: list[str]) -> list[st.Step]:
     """An HTTP/1.1 keep-alive client (http.client on one socket): GET each path, read the
     whole answer, sleep 50 ms; then close."""
