@@ -162,6 +162,25 @@ def test_client_packets_claim_nothing_when_the_bound_is_not_positive(tmp_path: P
     assert d.slow == ()
 
 
+def test_a_sack_of_the_answer_proves_it_arrived_before_its_resend(tmp_path: Path) -> None:
+    """The answer's first segment is lost on the way, its second arrives at 0.5 s and the
+    client SACKs it; the first is resent at 1.5 s and ACKed then. The SACK proves the
+    answer (the server's part of the wait) came by 0.5 s: 0.5 - 0.2 - 0.012 - 0.002, not
+    slow; the ACK alone would have said 1.29 s, slow_response for a lost segment."""
+    c = _opened(server=False)
+    c.data(CLIENT, 0.012, ASK)
+    c.ack(SERVER, 0.013, captured=False)
+    answer = c.nxt(SERVER)
+    c.data(SERVER, 0.49, ANSWER, captured=False)  # lost before the client
+    c.data(SERVER, 0.4901, ANSWER, captured=False)
+    c.ack(CLIENT, 0.5, ack=answer, sack_edges=(answer + ANSWER, answer + 2 * ANSWER))
+    c.data(SERVER, 1.5, ANSWER, seq=answer, captured=False)
+    c.ack(CLIENT, 1.501)
+    d = _analyse(tmp_path, c).delays[0]
+    assert d.as_dict()["response_s"] == pytest.approx(0.5 - 0.2 - 0.012 - 0.002, abs=1e-6)
+    assert d.slow == ()
+
+
 def test_a_client_ack_of_a_server_fin_alone_is_no_answer(tmp_path: Path) -> None:
     """The server closes 5 s after the request without a byte: the client's ACK moves by 1
     (the FIN), no answer: no turn, no slow_response (a 5 s 'answer' would be a false
@@ -218,3 +237,23 @@ def test_the_server_side_of_the_real_turns_capture(tmp_path: Path) -> None:
     assert doc["response_s"] < 0.01
     assert doc["response_max_s"] == pytest.approx(1.2, abs=0.05)
     assert d.slow == () and d.response_unjudged
+
+
+def test_the_reports_say_a_one_direction_answer_is_a_lower_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the real-kernel server-side sample: the text summary says how many slow answers
+    were timed in one direction, and the HTML slow table's response cell says 'at least'."""
+    from pcapline.cli import run
+
+    sample = (
+        Path(__file__).resolve().parents[1]
+        / "sample_captures"
+        / "slow-response-one-direction-at-server.pcap"
+    )
+    assert run(["analyze", str(sample)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 captured in one direction: at least that, from the captured side's ACKs" in out
+    page = tmp_path / "report.html"
+    assert run(["analyze", str(sample), "--format", "html", "-o", str(page)]) == 0
+    assert "at least 1.5" in page.read_text()

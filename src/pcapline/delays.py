@@ -26,7 +26,9 @@ Per connection (``Delays``):
   (the last client data segment before the server's first data after it) -> the server's
   first data byte. ``longest_silence_s``/``longest_silence_side``: the longest such turn of a
   side that owed an answer (the server after each client request; the client after a server
-  greeting, when the server spoke first).
+  greeting, when the server spoke first). In a capture of one direction only the turns come
+  from ``one_way_turns.py`` instead: lower bounds of the server's time from the captured
+  side's ACKs (``response_from`` says which form; the first turn judged, ``_judged_turns``).
 - Stalls (``Stall``), each with a cause: SYN retries (first SYN -> last retry), SYN+ACK
   retries, RTO episodes (the first send of the data that timed out -> the peer's ACK that
   covered it; not recovered when no ACK came), zero windows (the advertisement that closed the
@@ -709,7 +711,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
                 schedule=schedule,
                 threshold_s=thresholds.get(tag),
                 retries=_retry_range(lost, tag, pos[has]),
-                one_way=int(_one_way(lost.columns)[pos[has]].sum())
+                one_way=int(timed_one_way(lost.columns)[pos[has]].sum())
                 if tag is SlowTag.SLOW_RESPONSE
                 else 0,
             )
@@ -1184,7 +1186,7 @@ def _judged_turns(columns: Mapping[str, np.ndarray], every: np.ndarray) -> dict[
     first = np.asarray(columns["response_s"], dtype=float)
     most = np.asarray(columns["response_max_s"], dtype=float)
     opened = _opened(columns)
-    every = every & ~np.isnan(most) & ~_one_way(columns)
+    every = every & ~np.isnan(most) & ~timed_one_way(columns)
     code = np.where(every, _EVERY_TURN, _FIRST_TURN).astype(np.int8)
     code[~opened | (np.isnan(first) & ~every)] = _NOT_JUDGED
     judged_s = np.where(every, most, first)
@@ -1274,7 +1276,7 @@ def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> n
     return _late(columns, judged, limits)
 
 
-def _one_way(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+def timed_one_way(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """Per connection: its turns were timed in one direction (``one_way_turns``: a lower
     bound, the round trip already out of it); a caller without ``response_from``: none."""
     if "response_from" not in columns:
@@ -1288,7 +1290,7 @@ def _opened(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     in a one-direction capture the SYN+ACK (server's packets) or the SYN and handshake ACK
     (client's) that its ``one_way_turns`` form needs."""
     opened: np.ndarray = ~np.isnan(np.asarray(columns["connect_s"], dtype=float))
-    opened |= _one_way(columns)
+    opened |= timed_one_way(columns)
     return opened
 
 
@@ -1299,7 +1301,7 @@ def _late(
     trip, took ``limits.response_s`` (NaN, not measured, never does). A one-direction lower
     bound has no round trip in it to take off (``one_way_turns``)."""
     rtt_s = np.nan_to_num(np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3)
-    rtt_s = np.where(_one_way(columns), 0.0, rtt_s)
+    rtt_s = np.where(timed_one_way(columns), 0.0, rtt_s)
     opened = _opened(columns)
     with np.errstate(invalid="ignore"):
         late = np.asarray(answer_s, dtype=float) - rtt_s >= limits.response_s
@@ -1538,7 +1540,7 @@ def _turn_columns(turns: Turns, one_way: OneWayTurns) -> dict[str, np.ndarray]:
     if not len(one_way.conn):
         return columns
     columns = {name: values.copy() for name, values in columns.items()}
-    # The first turn of each one-direction connection (written last wins: the first).
+    # The first turn of each one-direction connection (the turns are in connection order).
     first = np.ones(len(one_way.conn), dtype=bool)
     first[1:] = one_way.conn[1:] != one_way.conn[:-1]
     head = np.flatnonzero(first)
@@ -1563,10 +1565,8 @@ def _turn_columns(turns: Turns, one_way: OneWayTurns) -> dict[str, np.ndarray]:
     ):
         columns[name][counted] = values[counted]
     columns["silence_side"][counted] = 0  # the server (``Turns.silence_side``)
-    timed_one_way = np.union1d(counted, proven)
-    columns["response_from"][timed_one_way] = one_way.form[
-        np.searchsorted(one_way.conn[head], timed_one_way)
-    ]
+    by_bound = np.union1d(counted, proven)  # connections with a turn timed one way
+    columns["response_from"][by_bound] = one_way.form[np.searchsorted(one_way.conn[head], by_bound)]
     return columns
 
 

@@ -20,10 +20,12 @@ connection": the other side's packets are inferred from the acknowledgements):
   captured: the handshake's round trip is SYN -> that ACK at the client, or the whole loop
   from any point between the client and the server): an answer shows as the client's ACK
   number advancing over server bytes it had not acknowledged when it sent its request's
-  last byte (by 2 or more: a server FIN alone takes 1). The client acknowledged within its
-  delayed-ACK timer, so the answer arrived no earlier than that ACK less ``DELACK_MAX_S``;
-  less the request's last byte and the round trip, what stays is a lower bound of the
-  server's time, claimed only when it is positive (NaN otherwise: nothing proven).
+  last byte (by 2 or more: a server FIN alone takes 1), or a SACK block above them. The
+  client acknowledged within its delayed-ACK timer, so the answer arrived no earlier than
+  that ACK less ``DELACK_MAX_S``; less the request's last byte and the round trip, what
+  stays is a lower bound of the server's time, claimed only when it is positive (NaN
+  otherwise: nothing proven). An answer lost on the way and resent whole, with nothing of
+  it SACKed, is not told apart: its resend's wait would count as the server's.
 
 Every array is over the whole capture (numpy, ``Facts`` grouped order); no per-connection
 Python. The turns are measured; which one ``slow_response`` judges is the delays stage's
@@ -187,12 +189,17 @@ def client_ack_turns(facts: Facts) -> OneWayTurns:
     known = last_data >= 0
     last_data_conn = np.where(known, conn[np.maximum(last_data, 0)], -1)
     ack = facts.rel_ack[rows]
+    base = ack[np.maximum(last_data, 0)]  # the server bytes acknowledged with the request
+    # A SACK block above that proves server bytes arrived too (the answer's first segment
+    # lost on the way: its later ones are SACKed before the resend is ACKed; the earlier
+    # time makes the bound smaller, never larger).
+    sacked = (facts.sack_right[rows] != UNKNOWN) & (facts.sack_right[rows] > base)
     advanced = (
         acks
         & known
         & (last_data_conn == conn)
         & (position > last_data)
-        & (ack >= ack[np.maximum(last_data, 0)] + MIN_ANSWER_ADVANCE)
+        & ((ack >= base + MIN_ANSWER_ADVANCE) | sacked)
     )
     candidates = np.flatnonzero(advanced)
     _, first = np.unique(last_data[candidates], return_index=True)

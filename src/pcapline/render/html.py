@@ -530,23 +530,27 @@ def _unjudged(lost: object, ok: pd.DataFrame) -> str:
 def _slowest_answers(lost: object, ids: np.ndarray) -> dict[int, str]:
     """Each connection's slowest answer as the delays stage measured it, naming the turn when
     there were several: ``1.2s (turn 3 of 5)``, and ``not judged`` when ``slow_response``
-    judged only the first turn (``delays.response_judged``) and this one would have passed."""
-    from pcapline.delays import DelaysTable
+    judged only the first turn (``delays.response_judged``) and this one would have passed;
+    ``at least`` before a lower bound from a one-direction capture (``delays.response_from``)."""
+    from pcapline.delays import DelaysTable, timed_one_way
 
     if not isinstance(lost, DelaysTable) or not len(ids):
         return {}
     pos = np.searchsorted(lost.ids, ids)
     columns = lost.columns
     out = {}
-    for conn, most, number, count, unjudged in zip(
+    for conn, most, number, count, unjudged, bound in zip(
         ids.tolist(),
         columns["response_max_s"][pos].tolist(),
         columns["response_max_turn"][pos].tolist(),
         columns["responses"][pos].tolist(),
         columns["response_unjudged"][pos].tolist(),
+        timed_one_way(columns)[pos].tolist(),
         strict=True,
     ):
         text = _seconds(most)
+        if text and bound:
+            text = f"at least {text}"
         which = f"turn {number} of {count}" + (", not judged" if unjudged else "")
         out[int(conn)] = f"{text} ({which})" if text and count > 1 else text
     return out
