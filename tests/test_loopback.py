@@ -49,3 +49,20 @@ def test_syns_dropped_on_loopback_are_the_hosts_own_drops() -> None:
     assert not veth.connections["explanation"].str.contains(NOTE, regex=False).any()
     (burst,) = [f for f in veth.to_dict()["findings"] if f["kind"] == "syn_retry_burst"]
     assert "dropped at or before the server" in burst["summary"]
+
+
+def test_the_summary_says_the_host_dropped_them_when_every_one_is_on_one_host() -> None:
+    from pcapline.delays import summarise
+    from pcapline.explain import slow_summary
+    from pcapline.model import SlowTag
+
+    def syn_line(name: str) -> str:
+        a = pcapline.analyze(str(SAMPLES / name))
+        (s,) = [s for s in summarise(a.delays, a.connections) if s.tag is SlowTag.SYN_RETRY]
+        return slow_summary(s)
+
+    assert "both ends on one host, so no network lost them" in syn_line(
+        "loopback-accept-queue-burst.pcap"
+    )
+    veth = syn_line("slow-accept-queue-burst.pcap")
+    assert "one host" not in veth and "a NAT or firewall out of conntrack entries" in veth

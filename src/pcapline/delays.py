@@ -76,6 +76,7 @@ import pandas as pd
 
 from pcapline.app_pause import app_pauses
 from pcapline.facts import UNKNOWN, NewData, across_a_hole, first_at_least
+from pcapline.loopback import on_one_host
 from pcapline.model import (
     EventKind,
     ResponseFrom,
@@ -634,6 +635,9 @@ class SlowSummary:
     schedule: str = ""  # SYN retries: the most common retry schedule (handshake detector)
     threshold_s: float | None = None  # the threshold the tag is judged against, if any
     retries: tuple[int, int] = (0, 0)  # SYN/SYN+ACK retries: fewest and most per connection
+    #: Of ``connections``: those whose two ends are one host (loopback.on_one_host): no
+    #: network carried their packets.
+    one_host: int = 0
     #: slow_response: connections of it timed in one direction (a lower bound, ``one_way_turns``)
     one_way: int = 0
 
@@ -714,6 +718,7 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
                 one_way=int(timed_one_way(lost.columns)[pos[has]].sum())
                 if tag is SlowTag.SLOW_RESPONSE
                 else 0,
+                one_host=int(on_one_host(connections, ids[has]).sum()),
             )
         )
     return out

@@ -1073,6 +1073,14 @@ def _answers_one_each(h: Handshake) -> bool:
     )
 
 
+#: Where packets between two ends on one host were dropped (loopback.py): by the host.
+_ONE_HOST_DROPS = (
+    "both ends on one host, so no network lost them: the host dropped them, a full listen or "
+    "accept queue (nstat TcpExtListenOverflows TcpExtListenDrops, ss -lnt), socket memory "
+    "(TcpExtTCPBacklogDrop TcpExtTCPRcvQDrop) or a rule on lo"
+)
+
+
 def slow_summary(s: SlowSummary) -> str:
     """One ``slow`` tag across the capture, in words (the text summary's "slow" lines)."""
     share = f"{s.connections:,} of {s.total:,} connections"
@@ -1094,6 +1102,9 @@ def slow_summary(s: SlowSummary) -> str:
             text += f": connect {spread}"
         if s.unfinished:
             text += f"; {s.unfinished:,} never completed the handshake"
+        if s.tag is SlowTag.SYN_RETRY and s.one_host == s.connections:
+            shape = f"{s.schedule}: " if s.schedule else ""
+            return text + f" ({shape}{_ONE_HOST_DROPS})"
         if s.tag is SlowTag.SYN_RETRY:
             shape = f"{s.schedule}: " if s.schedule else ""
             return (
@@ -1107,6 +1118,8 @@ def slow_summary(s: SlowSummary) -> str:
             text
             + " (the SYN+ACK or the client's ACK was lost, or the accept queue was full: nstat TcpExtListenOverflows)"
         )
+    if s.tag is SlowTag.RTO_STALL and s.one_host == s.connections:
+        return f"{share} stalled on retransmission timeouts: {spread} lost ({_ONE_HOST_DROPS})"
     if s.tag is SlowTag.RTO_STALL:
         return (
             f"{share} stalled on retransmission timeouts: {spread} lost (data or ACKs lost or "
