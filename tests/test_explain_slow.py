@@ -97,3 +97,29 @@ def test_an_answer_that_carries_the_only_ack_proves_no_queue(tmp_path: Path) -> 
         texts[bare] = str(pcapline.analyze(path).connections.iloc[0].explanation)
     assert "Slow answer: the server took 1.5 s to answer the first request" in texts[False]
     assert "the request reached the server late" in texts[True]
+
+
+def test_the_wait_is_placed_on_the_half_of_the_path_the_handshake_shows() -> None:
+    """At the capture point SYN -> SYN+ACK is the loop to the server and back, SYN+ACK -> ACK
+    the loop to the client (arkime socks5-reverse: 7 ms, then 1.38 s). A slow connect whose
+    client half took the time is not a server slow to answer; a slow answer at the server's
+    capture point holds no round trip (the TLS 1.2 audit capture read '40 ms of it the round
+    trip' there)."""
+    from dataclasses import replace
+
+    from pcapline.explain_slow import _slow_connect, _slow_response
+
+    a = pcapline.analyze(SAMPLES / "slow-syn-retries-then-success.pcap")
+    rows = a.connections.set_index("client_port")
+    d = a.delays[int(rows.loc[42004, "id"])]
+    at_client = replace(d, handshake_rtt_ms=40.0, server_loop_ms=40.0, client_loop_ms=0.01)
+    at_server = replace(d, handshake_rtt_ms=40.0, server_loop_ms=0.01, client_loop_ms=40.0)
+    assert "40 ms of it the round trip to the server" in _slow_response(at_client)
+    assert "round trip" not in _slow_response(at_server)
+    slow = replace(d, connect_s=1.388, server_loop_ms=7.0, client_loop_ms=1381.0)
+    words = _slow_connect(slow)
+    assert "the client's ACK came 1.38 s after that answer" in words
+    assert "between the capture point and the client" in words
+    assert "server slow to answer its SYN" not in words
+    server_half = replace(d, connect_s=1.388, server_loop_ms=1381.0, client_loop_ms=7.0)
+    assert "a server slow to answer its SYN" in _slow_connect(server_half)

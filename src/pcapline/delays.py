@@ -198,6 +198,12 @@ class Delays:
     #: it was timed to (the answer, or the client's first ACK of it); None: not measured so.
     response_from_frame: int | None = None
     response_to_frame: int | None = None
+    #: The handshake's round trip in its two halves at the capture point (``handshake_loops``,
+    #: ms): SYN -> SYN+ACK (the capture point to the server and back) and SYN+ACK -> ACK (to
+    #: the client and back); None: not measured. Not in the JSON (``handshake_rtt_ms`` is
+    #: their sum): explain_slow reads where a wait was.
+    server_loop_ms: float | None = None
+    client_loop_ms: float | None = None
 
     @property
     def biggest(self) -> Stall | None:
@@ -458,6 +464,8 @@ class DelaysTable(Mapping[int, Delays]):
             synack_retries=int(c["synack_retries"][i]),
             synack_gaps_s=v.synack_gaps,
             handshake_rtt_ms=_opt(c["handshake_rtt_ms"][i]),
+            server_loop_ms=_opt(c["server_loop_ms"][i]) if "server_loop_ms" in c else None,
+            client_loop_ms=_opt(c["client_loop_ms"][i]) if "client_loop_ms" in c else None,
             data_rtt_ms=_opt(c["data_rtt_ms"][i]),
             response_s=_opt(c["response_s"][i]),
             responses=int(c["responses"][i]),
@@ -1092,6 +1100,8 @@ def measure(
         "syn_retries": syn_retries,
         "synack_retries": synack_retries,
         "handshake_rtt_ms": handshake_rtt_ms,
+        "server_loop_ms": loops[0] / 1e6,
+        "client_loop_ms": loops[1] / 1e6,
         "data_rtt_ms": data_rtt_ms,
         **_turn_columns(turns, OneWayTurns.of(facts)),
         "rto_s": per["rto_s"],

@@ -60,10 +60,22 @@ def _told_here(tag: SlowTag, d: Delays) -> bool:
 
 
 def _slow_connect(d: Delays) -> str:
+    head = (
+        f"Slow connect: {_s(d.connect_s)} from the first SYN to the handshake's ACK without a retry"
+    )
+    server, client = d.server_loop_ms, d.client_loop_ms
+    if server is not None and client is not None and client > server:
+        # SYN+ACK -> ACK is the loop from the capture point to the client and back: the wait
+        # was on the client's side of the capture point, whatever the server did.
+        return (
+            f"{head}; the server answered the SYN {_s(server / 1000)} after it (at the capture "
+            f"point) and the client's ACK came {_s(client / 1000)} after that answer: the wait "
+            "was between the capture point and the client (its path, a queue on its side, or "
+            "a loaded client host), not the server."
+        )
     rtt = "" if d.handshake_rtt_ms is None else f" (round trip {_s(d.handshake_rtt_ms / 1000)})"
     return (
-        f"Slow connect: {_s(d.connect_s)} from the first SYN to the handshake's ACK without a "
-        f"retry{rtt}: a long path, or a server slow to answer its SYN (a loaded host, a "
+        f"{head}{rtt}: a long path, or a server slow to answer its SYN (a loaded host, a "
         "queue on the way)."
     )
 
@@ -101,8 +113,15 @@ def _slow_response(d: Delays) -> str:
             "application reads, as some embedded stacks do). Check the queues on the path (tc "
             "-s qdisc at the bottleneck; ping during the transfer shows the round trip growing)."
         )
-    # The round trip a client-side capture counts in; under a millisecond (a LAN): not said.
-    rtt = "" if rtt_ms is None or rtt_ms < 1 else f", {_s(rtt_ms / 1000)} of it the round trip"
+    # The loop from the capture point to the server and back (the handshake's SYN -> SYN+ACK
+    # there) is in the wait: the whole round trip at the client, none at the server. Under a
+    # millisecond (a LAN, or a capture at the server): not said.
+    loop = d.server_loop_ms if d.server_loop_ms is not None else rtt_ms
+    rtt = (
+        ""
+        if loop is None or loop < 1
+        else f", {_s(loop / 1000)} of it the round trip to the server"
+    )
     return (
         f"Slow answer: the server took {_s(seconds)} to answer {which} (the request's last byte "
         f"to the answer's first, at the capture point{rtt}): its application, or what it "
