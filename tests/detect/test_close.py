@@ -14,7 +14,7 @@ import pcapline
 from pcapline.detect import conn_view
 from pcapline.detect.close import detect
 from pcapline.facts import compute_facts
-from pcapline.model import EventKind, Side
+from pcapline.model import ACK, FIN, EventKind, Side
 
 
 def _run(c: Conversation):  # type: ignore[no-untyped-def]
@@ -35,6 +35,18 @@ def test_crossed_fins_are_both() -> None:
     c.fin(SERVER, 0.1001, ack=c.nxt(CLIENT) - 1)  # sent before it saw the client's FIN
     assert server_nxt
     assert _run(c).inferred.closer is Side.BOTH
+
+
+def test_fins_stamped_out_of_order_keep_the_order_their_acks_show() -> None:
+    # Two taps merged with the server's clock 5 ms behind: the server's FIN is stamped before
+    # the client's, yet acknowledges it. No host acknowledges a FIN before it was sent: the
+    # client closed first (it read "both sides sent FIN at the same time").
+    c = Conversation().handshake(0.0)
+    client_fin_end = c.nxt(CLIENT) + 1
+    c.send(SERVER, 0.095, FIN | ACK, ack=client_fin_end)  # stamped by the lagging clock
+    c.fin(CLIENT, 0.1)
+    r = _run(c).inferred
+    assert r.closer is Side.CLIENT and r.time_wait is Side.CLIENT
 
 
 def test_reset_after_idle_and_injected_ttl() -> None:

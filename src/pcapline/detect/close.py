@@ -380,6 +380,13 @@ def fins_crossed(rows: SegmentRows, first: Any, second: Any) -> Any:
     return rows.rel_ack[second] < rows.seq_end[first]
 
 
+def _acknowledges(rows: SegmentRows, fin: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Per pair of FIN rows: ``fin`` acknowledges ``other`` (0/1 ints)."""
+    ack = rows.rel_ack[fin]
+    known = rows.ack[fin] & (ack != UNKNOWN)
+    return np.asarray(known & (ack >= rows.seq_end[other]), dtype=np.int64)
+
+
 #: ``closer_code`` -> closer: nobody closed, the client, the server, both (crossed FINs).
 CLOSERS: tuple[Side | None, ...] = (None, Side.CLIENT, Side.SERVER, Side.BOTH)
 
@@ -412,8 +419,15 @@ def _fins_and_closer(
     client, server = first_rows
     has_c, has_s = (client >= 0).astype(np.int64), (server >= 0).astype(np.int64)
     first, second = np.minimum(client, server), np.maximum(client, server)
-    crossed = (has_c * has_s * fins_crossed(rows, first, second)).astype(np.int64)
-    code = closer_code(has_c, has_s, (client == first).astype(np.int64), crossed)
+    # The FIN stamped first acknowledging the one stamped second: the stamps disagree with
+    # the sequence numbers (taps merged with clocks apart; no host acknowledges a FIN before
+    # it was sent), and the sequence numbers are right: the later-stamped FIN came first.
+    stamped_late = has_c * has_s * _acknowledges(rows, first, second)
+    crossed = (has_c * has_s * (1 - stamped_late) * fins_crossed(rows, first, second)).astype(
+        np.int64
+    )
+    client_first = (client == first).astype(np.int64) ^ stamped_late
+    code = closer_code(has_c, has_s, client_first, crossed)
     sides = np.empty(len(CLOSERS), dtype=object)
     sides[:] = CLOSERS  # (numpy.array would store the strs, not the Side members)
     return client, server, sides[code]
