@@ -125,6 +125,56 @@ def test_a_request_that_crossed_the_fin_is_a_keepalive_race_unless_a_fin_follows
     assert cause(with_fin=True) is None
 
 
+def test_the_race_seen_at_the_requester_over_a_long_path_is_a_keepalive_race() -> None:
+    """At the client, over a 200 ms round trip: the request leaves 50 ms before the server's
+    FIN arrives (the FIN does not acknowledge it: the server sent it first), the client ACKs the
+    FIN, and the server's RST (no ACK, seq = the request's ACK number) arrives a round trip
+    after the request, after that ACK. It was reset with no cause, "its sequence number is its
+    own": it was compared with the ACK of the FIN, which crossed it."""
+    from builders.conversation import CLIENT, SERVER, Conversation
+    from builders.segments import connections, segments
+
+    from pcapline import classify, explain
+    from pcapline.detect import run_all
+
+    c = Conversation().handshake(0.0, rtt=0.2)
+    c.data(CLIENT, 0.201, 100).ack(SERVER, 0.401).data(SERVER, 0.4011, 500).ack(CLIENT, 0.4012)
+    request_ack = c.nxt(SERVER)
+    c.data(CLIENT, 2.35, 100)
+    c.fin(SERVER, 2.40, ack=c.nxt(CLIENT) - 100)
+    c.ack(CLIENT, 2.4001)
+    c.rst(SERVER, 2.5501, with_ack=False, seq=request_ack)
+    segs = segments(c)
+    verdict = next(
+        iter(explain.verdicts(classify.classify(segs, connections(segs), run_all(segs))).values())
+    )
+    assert (verdict.fate, verdict.reset_by, verdict.cause) == ("reset", "server", "keepalive_race")
+    text = verdict.explanation.text
+    assert "its sequence number is its own" not in text
+    assert "new request on it (frame 8, sent before the FIN reached it)" in text
+    # What the idle time was measured from: the server's own last segment (its answer).
+    assert "2 s after its own last segment (frame 6)" in text
+
+
+def test_the_real_kernel_race_at_the_client_and_at_the_server_tell_one_story() -> None:
+    """keepalive-race-idle-close-200ms-path-at-client.pcap (tun link, 100 ms each way): the
+    request (frame 8) leaves 60 ms before the server's FIN arrives, the client ACKs the FIN,
+    then the server's RST (no ACK, seq = the request's ACK number) arrives a round trip after
+    the request. The idle time is the server's own: from its answer (frame 6) to its FIN, as
+    at the server (keepalive-race-idle-close-at-server.pcap, frame 6)."""
+    for name, request, answer in (
+        ("keepalive-race-idle-close-200ms-path-at-client.pcap", 8, 6),
+        ("keepalive-race-idle-close-at-server.pcap", 9, 6),
+    ):
+        analysis = pcapline.analyze(str(SAMPLES / name))
+        v = analysis.verdicts[0]
+        assert (v.fate, v.reset_by, v.cause) == ("reset", "server", "keepalive_race"), name
+        text = v.explanation.text
+        assert f"new request on it (frame {request}, sent before the FIN reached it)" in text
+        assert f"after its own last segment (frame {answer})" in text
+        assert "its sequence number is its own" not in text
+
+
 @needs_corpus
 def test_a_routers_no_route_points_at_its_routes_first() -> None:
     """arkime/ospf.pcap: ICMPv6 "no route to destination" (code 0) from 2001:bef::2 answers the

@@ -110,9 +110,18 @@ def _keepalive_race(d: Decision, e: Evidence) -> str:
         if r.late_crossed_fin
         else f"{_s(r.late_after_fin_s)} after the FIN"
     )
+    # Say what was measured from what: the closer's own last segment to its FIN is its own
+    # quiet time at any capture point; the quiet on the wire before the FIN depends on where
+    # the capture was taken (the peer's last ACK reaches the closer up to a round trip later).
+    quiet = (
+        f"{_s(r.own_quiet_before_fin_s)} after its own last segment (frame {r.own_last_frame})"
+        if r.own_quiet_before_fin_s is not None
+        else f"after {_s(r.idle_before_fin_s)} with nothing on the wire"
+    )
     return (
-        f"Cause: keep-alive race: the {closer} closed the connection after "
-        f"{_s(r.idle_before_fin_s)} idle (an idle timeout) while the {peer} sent a new request "
+        f"Cause: keep-alive race: the {closer} closed the connection {quiet}, an idle "
+        f"timeout (counted from its last write or from the {peer}'s last segment it received), "
+        f"while the {peer} sent a new request "
         f"on it (frame {r.late_frame}, {when}); the closed socket answered the request with RST "
         f"(frame {r.frame}), so the {peer} got ECONNRESET for a request the {closer} never read. "
         f"Fix on the {peer}: retry idempotent requests that fail on a reused connection, and "

@@ -311,3 +311,60 @@ def test_a_rst_with_the_ttl_of_a_handshake_a_box_answered_is_a_hint(
         ]
     else:
         assert notes == []
+
+
+def _race_seen_at_client(*, rst_with_ack: bool = False) -> Conversation:
+    """The keep-alive race captured at the client over a 200 ms round trip: the request leaves
+    (its ACK does not cover the server's FIN, which is still on its way), the FIN arrives 50 ms
+    later (its ACK does not cover the request: the server sent it first), the client ACKs it,
+    and the server's RST, its closed socket's answer to the request (no ACK bit, seq = the
+    request's ACK number), arrives a round trip after the request left: after the FIN's ACK
+    in capture order, which crossed it."""
+    c = Conversation().handshake(0.0, rtt=0.2)
+    c.data(CLIENT, 0.201, 100).ack(SERVER, 0.401).data(SERVER, 0.4011, 500).ack(CLIENT, 0.4012)
+    request_ack = c.nxt(SERVER)
+    c.data(CLIENT, 2.35, 100)
+    c.fin(SERVER, 2.40, ack=c.nxt(CLIENT) - 100)
+    c.ack(CLIENT, 2.4001)
+    c.rst(SERVER, 2.5501, with_ack=rst_with_ack, seq=request_ack)
+    return c
+
+
+def test_a_stateless_rst_answers_the_segment_whose_ack_it_carries_not_the_row_before_it() -> None:
+    """Linux resets data reaching a closed socket with no ACK bit and seq = that segment's ACK
+    number (tcp_v4_send_reset after tcp_rcv_state_process, TcpExtTCPAbortOnData). At the
+    requester's capture point the RST comes a round trip after the request, and the
+    requester's ACK of the FIN (sent after the RST left) lies between them: the RST answers
+    the request (frame 8), not the row before it. The request left before the FIN arrived and
+    the FIN does not acknowledge it: data that reached the server after its close."""
+    r = _run(_race_seen_at_client()).inferred.ending_reset
+    assert r is not None and r.side is Side.SERVER
+    assert r.stateless and r.answers_frame == 8 and r.answers_payload
+    assert r.data_after_close == 8 and r.late_frame == 8 and r.late_crossed_fin
+    assert not r.late_is_fin and not r.late_then_fin
+    # Idle before the FIN: the crossing request aside, the client's ACK 2.0 s before it; the
+    # server's own last segment (its answer, frame 6) 2.0 s before it too.
+    assert r.idle_before_fin_s is not None and round(r.idle_before_fin_s, 1) == 2.0
+    assert r.own_quiet_before_fin_s is not None and round(r.own_quiet_before_fin_s, 1) == 2.0
+    assert r.own_last_frame == 6
+    # The same RST with an ACK bit is no kernel answer to a segment (those carry none).
+    r = _run(_race_seen_at_client(rst_with_ack=True)).inferred.ending_reset
+    assert r is not None and not r.stateless and r.answers_frame == 10
+
+
+def test_a_segment_its_sender_acknowledged_is_not_what_a_later_rst_answers() -> None:
+    """A RST without ACK 100 ms after the handshake, at the client's own next sequence number:
+    the SYN+ACK carries that ACK number too, but the client acknowledged it (frame 3), so the
+    RST does not answer it (a host resets a segment instead of acknowledging it); and a bare
+    ACK, which occupies no sequence space, cannot show whether its receiver had it."""
+    c = Conversation().handshake(0.0)
+    c.rst(CLIENT, 0.1, with_ack=False)
+    r = _run(c).inferred.ending_reset
+    assert r is not None and not r.stateless
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 10).ack(CLIENT, 0.02)
+    acked = c.nxt(SERVER)
+    c.data(SERVER, 0.03, 10)
+    c.rst(SERVER, 0.04, with_ack=False, seq=acked)  # the client's bare ACK's (frame 5) number
+    r = _run(c).inferred.ending_reset
+    assert r is not None and not r.stateless

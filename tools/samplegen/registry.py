@@ -139,6 +139,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("orphaned-fin-wait2", 104, endpoint_causes.orphaned_fin_wait2, 7),
     Scenario("app-gave-up", 105, endpoint_causes.app_gave_up, 8),
     Scenario("keepalive-race", 106, endpoint_causes.keepalive_race, 4),
+    Scenario("keepalive-race-long-path", 130, endpoint_causes.keepalive_race_long_path, 6),
     Scenario("syn-cookies-forced", 107, endpoint_causes.syn_cookies_forced, 2),
     Scenario("syn-flood-cookies-client", 108, endpoint_causes.syn_flood_cookies_and_a_client, 12),
     Scenario("retransmit-uto-give-up", 109, endpoint_causes.retransmit_user_timeout_give_up, 11),

@@ -94,7 +94,9 @@ class Reset:
     #: The RST answers the segment just before it: that segment came from the peer, less
     #: than ``ANSWER_WITHIN_S`` before it.
     answers_peer: bool
-    #: The peer segment the RST answers (the segment just before it, from the peer).
+    #: The peer segment the RST answers: the segment just before it, from the peer, or with
+    #: ``stateless`` the one whose ACK number it carries (``_stateless_answer``: the peer's
+    #: segments that crossed the RST may come between them).
     answers_frame: int | None = None
     #: The segment just before the RST came from the peer, however long before.
     follows_peer: bool = False
@@ -132,7 +134,15 @@ class Reset:
     #: its SYN+ACK, or the capture began inside the connection: it had been synchronized,
     #: not only half way through a handshake.
     sender_synchronized: bool = False
-    idle_before_fin_s: float | None = None  # quiet time before the sender's FIN
+    #: Quiet time before the sender's FIN, as captured: from the latest segment before it,
+    #: the peer's data that crossed the FIN (``late_crossed_fin``) aside.
+    idle_before_fin_s: float | None = None
+    #: The sender's own last segment before its FIN (frame) and the time from it to the FIN:
+    #: both stamped at one capture point, so this is the sender's own quiet time wherever the
+    #: capture was taken (an idle timeout runs from its last write or from the peer's last
+    #: segment it received, which reaches it later than this point may show).
+    own_last_frame: int | None = None
+    own_quiet_before_fin_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,18 +499,66 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int 
 
 
 def _stateless(view: ConnView, i: int) -> bool:
-    """RST row ``i`` answers the peer segment just before it the way a host with no socket
-    for it does (RFC 793 reset generation, Linux tcp_v4_send_reset): for a segment with ACK,
-    <SEQ=SEG.ACK><CTL=RST>, no ACK bit. A live socket's RST (tcp_send_active_reset) always
-    carries ACK."""
-    if i == 0 or view.ack[i] or view.from_client[i - 1] == view.from_client[i]:
-        return False
-    answered = i - 1
-    return (
-        bool(view.ack[answered])
-        and int(view.rel_ack[answered]) != UNKNOWN
-        and int(view.rel_seq[i]) == int(view.rel_ack[answered])
+    """RST row ``i`` answers a peer segment the way a host with no socket for it does, or a
+    closed socket refusing it (RFC 793 reset generation, Linux tcp_v4_send_reset): for a
+    segment with ACK, <SEQ=SEG.ACK><CTL=RST>, no ACK bit (``_stateless_answer``). A live
+    socket's RST (tcp_send_active_reset) always carries ACK."""
+    return _stateless_answer(view, i) is not None
+
+
+#: How many rows before a RST ``_stateless_answer`` looks back over for the segment it
+#: answers: the peer's segments of the last round trip (``ANSWER_WITHIN_S``) that crossed
+#: the RST on the way are a few, not a window's worth.
+ANSWER_LOOKBACK_ROWS = 64
+
+
+def _stateless_answer(view: ConnView, i: int) -> int | None:
+    """The peer row that RST row ``i`` answers in the kernel's no-ACK shape, or None.
+
+    The RST carries no ACK bit and its seq is the ACK number of a segment its sender
+    received: the row just before it, or else the latest peer segment less than
+    ``ANSWER_WITHIN_S`` before it with that ACK number. The answer leaves the RST's sender at
+    once, but the peer's segments sent after the answered one, before the RST reached the
+    peer, cross it: at a capture point near the peer they come between the answered segment
+    and the RST (a request's RST a round trip after it, the peer's ACK of the closer's FIN
+    in between)."""
+    if i == 0 or view.ack[i]:
+        return None
+    seq = int(view.rel_seq[i])
+    sender = bool(view.from_client[i])
+    prev = i - 1
+    if (
+        bool(view.from_client[prev]) != sender
+        and bool(view.ack[prev])
+        and int(view.rel_ack[prev]) != UNKNOWN
+        and int(view.rel_ack[prev]) == seq
+    ):
+        return prev
+    lo = max(0, i - 1 - ANSWER_LOOKBACK_ROWS)
+    rows = slice(lo, prev)
+    match = (
+        (view.from_client[rows] != sender)
+        & view.ack[rows]
+        & ~view.rst[rows]
+        & ~view.is_dup[rows]
+        & ((view.seg_len[rows] > 0) | view.syn[rows] | view.fin[rows])
+        & (view.rel_ack[rows] == seq)
+        & (view.rel_ack[rows] != UNKNOWN)
+        & (view.time_ns[rows] > int(view.time_ns[i]) - int(ANSWER_WITHIN_S * 1e9))
+        & (view.time_ns[rows] <= int(view.time_ns[i]))
     )
+    found = np.flatnonzero(match)
+    if not len(found):
+        return None
+    m = lo + int(found[-1])
+    # Only a segment that occupies sequence space (data, SYN or FIN) shows whether the RST's
+    # sender had it: a host resets a segment it received instead of acknowledging it, so none
+    # of its own segments between them may acknowledge it (those left before it arrived). A
+    # bare ACK, or one its sender acknowledged, leaves the RST's seq its own next one.
+    between = slice(m + 1, i)
+    own = (view.from_client[between] == sender) & ~view.rst[between] & view.ack[between]
+    acked = own & (view.rel_ack[between] != UNKNOWN) & (view.rel_ack[between] >= view.seq_end[m])
+    return None if bool(np.any(acked)) else m
 
 
 def _past_the_handshake(view: ConnView, i: int) -> bool:
@@ -551,16 +609,26 @@ def _describe(
     unread_for = view.seconds(peer_data, i) if unread else None
     # Data reaching a side after its own FIN: the application had closed, so the kernel
     # answers the data with RST (tcp_rcv_state_process, TcpExtTCPAbortOnData).
+    # Else data in flight to it when it sent its FIN (captured before the FIN, nearer the
+    # peer, but not acknowledged by it): it reached it after its close too.
     late: int | None = None
     if own_fin is not None and own_fin < i:
         after = slice(own_fin + 1, i)
         found = np.flatnonzero((view.seg_len[after] > 0) & (view.from_client[after] != sender))
         late = own_fin + 1 + int(found[0]) if len(found) else None
+        in_flight = np.flatnonzero(_in_flight_at_fin(view, own_fin))
+        if late is None and len(in_flight):
+            late = int(in_flight[0])
     follows_peer = i > 0 and bool(view.from_client[i - 1] != sender)  # the row just before it
     answers_peer = follows_peer and view.seconds(i - 1, i) < ANSWER_WITHIN_S
     answered = i - 1 if answers_peer else None
-    quiet_before = view.seconds(i - 2, i - 1) if answered is not None and i >= 2 else None
-    stateless = answered is not None and _stateless(view, i)
+    matched = _stateless_answer(view, i)
+    stateless = matched is not None and (matched != i - 1 or answered is not None)
+    if stateless and matched != i - 1:
+        answered = matched  # the segment whose ACK number it carries, crossed by later ones
+    quiet_before = (
+        view.seconds(answered - 1, answered) if answered is not None and answered >= 1 else None
+    )
     own_rows = view.from_client[:i] == sender
     # Synchronized: it sent a segment without SYN, or the peer acknowledged its SYN+ACK (a
     # listener's side of a handshake that completed, its later segments uncaptured), or the
@@ -573,6 +641,7 @@ def _describe(
         or (bool(np.any(own_rows & view.syn[:i] & view.ack[:i])) and bool(np.any(peer_acked)))
     )
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
+    own_last = _own_last_before(view, own_fin) if own_fin is not None and own_fin < i else None
     return Reset(
         side=view.side(i),
         frame=int(view.frame[i]),
@@ -601,7 +670,33 @@ def _describe(
         answers_syn=answered is not None and bool(view.syn[answered]),
         sender_synchronized=synchronized,
         idle_before_fin_s=idle_fin,
+        own_last_frame=int(view.frame[own_last]) if own_last is not None else None,
+        own_quiet_before_fin_s=(
+            view.seconds(own_last, own_fin)
+            if own_last is not None and own_fin is not None
+            else None
+        ),
     )
+
+
+def _in_flight_at_fin(view: ConnView, own_fin: int) -> np.ndarray:
+    """Per row: the peer's data captured before the FIN of row ``own_fin`` that the FIN does
+    not acknowledge (a FIN carries the sender's rcv.nxt): that data had not reached the FIN's
+    sender when it closed, so it arrived after the close. At a capture point nearer the peer
+    a request that crossed the FIN comes before it."""
+    peer = (view.from_client != view.from_client[own_fin]) & ~view.rst & ~view.is_dup
+    fin_ack = int(view.rel_ack[own_fin])
+    if not view.ack[own_fin] or fin_ack == UNKNOWN:
+        return np.zeros(len(view), dtype=bool)
+    before = np.arange(len(view)) < own_fin
+    return np.asarray(peer & before & (view.seg_len > 0) & (view.seq_end > fin_ack))
+
+
+def _own_last_before(view: ConnView, own_fin: int) -> int | None:
+    """Row of the FIN sender's own last segment before its FIN (no RST, no duplicate)."""
+    own = (view.from_client[:own_fin] == view.from_client[own_fin]) & ~view.rst[:own_fin]
+    rows = np.flatnonzero(own & ~view.is_dup[:own_fin])
+    return int(rows[-1]) if len(rows) else None
 
 
 def _later_resets(view: ConnView, rst_rows: np.ndarray, ending_row: int | None) -> np.ndarray:
@@ -619,15 +714,20 @@ def _later_resets(view: ConnView, rst_rows: np.ndarray, ending_row: int | None) 
 def _late_after_own_fin(
     view: ConnView, i: int, own_fin: int | None
 ) -> tuple[int | None, float | None, bool, float | None]:
-    """The peer's first segment with data or FIN after the RST sender's FIN and before the RST
-    (row), the time from that FIN to it, whether it leaves the FIN unacknowledged (sent before
-    the FIN arrived: they crossed), and the quiet time before the FIN."""
+    """The peer's first segment with data or FIN after the RST sender's FIN and before the RST,
+    or else its first data in flight to it when it sent the FIN (``_in_flight_at_fin``): its
+    row, the time from that FIN to it (None for data captured before the FIN), whether it
+    leaves the FIN unacknowledged (sent before the FIN arrived: they crossed), and the quiet
+    time before the FIN, the crossing data aside."""
     if own_fin is None or own_fin > i:
         return None, None, False, None
     idx = np.arange(len(view))
     peer = (view.from_client != view.from_client[i]) & ~view.rst & ~view.is_dup
+    in_flight = _in_flight_at_fin(view, own_fin)
     late = np.flatnonzero(peer & (idx > own_fin) & (idx < i) & ((view.seg_len > 0) | view.fin))
-    earlier = np.flatnonzero(idx < own_fin)
+    if not len(late):  # else data in flight to it when it sent its FIN (``_in_flight_at_fin``)
+        late = np.flatnonzero(in_flight)
+    earlier = np.flatnonzero((idx < own_fin) & ~in_flight)  # the crossing data aside
     idle = view.seconds(int(earlier[-1]), own_fin) if len(earlier) else None
     if not len(late):
         return None, None, False, idle
@@ -636,7 +736,8 @@ def _late_after_own_fin(
     if np.any(own_rst):
         return None, None, False, idle  # its own RST had ended it before the late segment
     crossed = not bool(view.ack[row]) or int(view.rel_ack[row]) < int(view.seq_end[own_fin])
-    return row, view.seconds(own_fin, row), crossed, idle
+    # Captured before the FIN (in flight to its sender): no time from the FIN to it here.
+    return row, view.seconds(own_fin, row) if row > own_fin else None, crossed, idle
 
 
 def _then_fin(view: ConnView, row: int) -> bool:

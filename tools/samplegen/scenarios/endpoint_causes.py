@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.expected import ETHERNET, TUN_HEADERS, Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, isolate_host_script, make_pair
 from tools.samplegen.scenario import Ctx
 
@@ -396,6 +396,110 @@ def keepalive_race(ctx: Ctx, net: int) -> list[Expected]:
                 )
             ],
             capture_format={**ETHERNET, "filter": "tcp"},
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The keep-alive race over a long path: each way's delay in the tun forwarder (a 200 ms
+#: round trip), and how long after the server's FIN left the client sends its request (the
+#: FIN is then still on its way: the request crosses it, with no rule holding the FIN back).
+RACE_ONE_WAY_S = 0.1
+RACE_REQUEST_AFTER_FIN_S = 0.04
+
+
+def keepalive_race_long_path(ctx: Ctx, net: int) -> list[Expected]:
+    """The keep-alive race over a 200 ms round trip, captured at the client.
+
+    A tun link whose forwarder holds each packet ``RACE_ONE_WAY_S`` (100 ms) each way. The
+    server answers a request, idles 2 s and close()s; 40 ms after its FIN left, the client
+    sends a new request. Nothing is dropped: the FIN is still on its way, so the request does
+    not acknowledge it, and the FIN does not acknowledge the request. The request reaches the
+    closed socket (orphan in FIN_WAIT1) 140 ms after the FIN left, which answers it with RST
+    (tcp_rcv_state_process, TcpExtTCPAbortOnData; tcp_v4_send_reset: no ACK bit, seq = the
+    request's ACK number). At the client that RST comes a round trip after the request, and
+    the client's ACK of the FIN, sent when the FIN arrived, lies between them: the RST and
+    that ACK crossed. (The ACK then draws the server's second RST, for a socket already gone.)
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "keepalive-race-idle-close-200ms-path-at-client.pcap"
+    port = PORT + 1
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=RACE_ONE_WAY_S)
+        ctx.capture(c, "tun0", name, "-s", "96", "tcp")  # headers only: the folder stays small
+        srv = ctx.actor(
+            s,
+            [
+                *st.listen(),
+                st.accept(),
+                st.recv(100, "c"),
+                st.send(500, "c"),
+                st.signal("served"),
+                st.wait("idle_timeout"),
+                st.close("c"),
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            c,
+            [
+                *st.connect(f"192.168.{net}.2", port),
+                st.send(100),
+                st.recv(500),
+                st.signal("idle"),
+                st.wait("request"),
+                st.send(100),
+                {"op": "wait_error", "sock": "s"},
+            ],
+            "client",
+        )
+        cli.expect("idle", timeout=10)
+        srv.expect("served")
+        time.sleep(2.0)
+        srv.tell("idle_timeout")
+        srv.expect("finished")
+        time.sleep(RACE_REQUEST_AFTER_FIN_S)
+        cli.tell("request")
+        cli.expect("wait_error", timeout=10)
+        ctx.stop_captures(linger=0.8)  # the second RST comes 300 ms after the first
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    rtt_ms = 2 * RACE_ONE_WAY_S * 1000
+    return [
+        Expected(
+            name,
+            f"keep-alive race over a {rtt_ms:.0f} ms round trip: the server closes a connection "
+            "idle for 2 s while the client's new request is on its way; captured at the client",
+            "client",
+            {
+                "link": f"tun, {RACE_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server": "100 B request, 500 B reply, close() after 2 s idle",
+                "client": f"new 100 B request {RACE_REQUEST_AFTER_FIN_S * 1000:.0f} ms after "
+                "the server's FIN left (the FIN still on its way: nothing dropped)",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "reset",
+                    reset_by="server",
+                    counts=clean(resets=2),  # the answer to the request, then to the ACK
+                    cause="keepalive_race",
+                    explanation_keywords=[
+                        "idle",
+                        "keep-alive",
+                        "retry",
+                        "2",
+                        "sent before the FIN reached it",
+                    ],
+                    note="the request leaves before the server's FIN arrives; the server's RST "
+                    "(no ACK, seq = the request's ACK number) comes after the client's ACK of "
+                    "the FIN, which crossed it",
+                )
+            ],
+            capture_format={**TUN_HEADERS, "filter": "tcp"},
             observed_by_sockets=ctx.socket_events(),
         )
     ]
