@@ -522,3 +522,32 @@ def test_a_syn_and_synack_seen_twice_two_milliseconds_apart_are_copies() -> None
     c.synack(0.00202, ip_id=0, timestamps=(5000, 100))
     c.ack(CLIENT, 0.00204, ip_id=0, timestamps=(100, 5000))
     assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False, True, True, False]
+
+
+def _two_rsts_answering(*, peer_segments: int, ttl: int = 64) -> list[bool]:
+    """The client close()s (its FIN); the server's 31 B then its FIN (``peer_segments`` = 2),
+    or the 31 B only (1), reach a socket that is gone: each draws the kernel's own RST
+    (tcp_v4_send_reset: no ACK flag, seq = the segment's ACK number, IP ID 0 as Linux sends
+    DF packets without a socket), the same bytes since neither server segment ACKed anything
+    new. Captured at the server, both RSTs come in 24 us apart after the two segments; the
+    second RST's TTL is ``ttl``. Each row's ``is_dup``."""
+    c = Conversation().handshake(0.0)
+    c.fin(CLIENT, 0.100)
+    c.data(SERVER, 0.1001, 31, ip_id=11342)
+    if peer_segments == 2:
+        c.fin(SERVER, 0.1002, ip_id=11343)
+    rst_seq = c.nxt(CLIENT)
+    c.rst(CLIENT, 0.140, with_ack=False, seq=rst_seq, ack=0, ip_id=0)
+    c.rst(CLIENT, 0.140024, with_ack=False, seq=rst_seq, ack=0, ip_id=0, ttl=ttl)
+    return list(compute_facts(segments(c)).is_dup.tolist())
+
+
+def test_two_identical_no_socket_rsts_answering_two_segments_are_two_packets() -> None:
+    """tls12-slow-serverhello (audit-kernel46 s13): two RSTs, byte for byte the same, 24 us
+    apart with nothing between at the server, answer the server's data and its FIN, both
+    captured before them: two packets. An IP ID of 0 names no packet."""
+    assert _two_rsts_answering(peer_segments=2) == [False] * 8
+    # One server segment to answer: the second RST is that one seen twice.
+    assert _two_rsts_answering(peer_segments=1) == [False] * 6 + [True]
+    # A TTL one lower: the same RST seen on both sides of a router, whatever it answered.
+    assert _two_rsts_answering(peer_segments=2, ttl=63) == [False] * 7 + [True]

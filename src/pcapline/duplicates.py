@@ -12,7 +12,13 @@ is recognised by what the sender could NOT have done in the gap between the two:
   Where the round trip is sub-millisecond (a data centre, two namespaces) such a resend follows
   the original by a fraction of a millisecond, byte for byte (IPv6 has no IP ID, and TSval
   ticks in milliseconds): the peer's segment between the two is what tells it from a copy.
-  Seen at the same instant, two identical packets are one whatever came between.
+  Seen at the same instant, two identical packets are one whatever came between. A RST
+  answers a segment, not a loss signal: a host answers each segment that reaches a socket
+  that is gone with a RST of its own (Linux ``tcp_v4_send_reset``, IP ID 0), so the peer's
+  data and FIN sent back to back draw two identical RSTs microseconds apart, and at the
+  peer nothing comes between them. Two such RSTs are two packets when more segments they
+  could answer were captured before them than identical RSTs (``_answered_apart``), unless
+  an IP ID, the same instant or a TTL one hop lower proves one packet.
 - A numbered sender (its segments carry different IP IDs: Linux counts per socket,
   ``ip_select_ident``; Windows counts globally) gives every transmission a new IP ID: the
   same non-zero IP ID sooner than ``RTO_FLOOR_S`` (no retransmission timer fires sooner, and the
@@ -167,6 +173,11 @@ def copies(r: Rows) -> np.ndarray:
         clean_syns = r.syn & ~r.ack & r.from_client & ~out
         for row, gap_ns in zip(later[maybe].tolist(), gap[maybe].tolist(), strict=True):
             out[row] = _synack_copy(r, clean_syns, row, gap_ns)
+    # RSTs called copies by the time rule alone (no IP ID tells them apart, one clock tick,
+    # one hop): each may answer its own segment of the peer's, all captured before them.
+    unproven = found & r.rst[later] & ~same_packet & ~same_instant & ~ttl_changed
+    for row in later[unproven].tolist():  # in row order: an earlier RST's answer counts
+        out[row] = not _answered_apart(r, out, row)
     return out
 
 
@@ -426,6 +437,37 @@ def _rows_between(earlier: np.ndarray, later: np.ndarray) -> tuple[np.ndarray, n
     offsets = np.cumsum(spans) - spans
     rows = np.repeat(earlier + 1 - offsets, spans) + np.arange(int(spans.sum()))
     return pair, rows
+
+
+def _answered_apart(r: Rows, out: np.ndarray, row: int) -> bool:
+    """A RST identical to an earlier one, with nothing of the peer's between the two, that
+    can still be a packet of its own: more of the peer's segments it could answer were
+    captured since its sender's last segment other than a RST than identical RSTs before it
+    (copies aside). A host answers every segment that reaches a socket that is gone with a
+    RST of its own (Linux ``tcp_v4_send_reset``: seq = the segment's ACK number and no ACK
+    flag when it carried one, else an ACK of its last sequence number; IP ID 0 and no
+    timestamp), so segments the peer sent back to back draw identical RSTs microseconds
+    apart, and where the RSTs are captured (at the peer, before the RSTs' sender saw the
+    peer's second segment) nothing comes between them."""
+    start = int(r.starts[int(r.conn_index[row])])
+    side = bool(r.from_client[row])
+    own = r.from_client[start:row] == side
+    normal = np.flatnonzero(own & ~r.rst[start:row])
+    first = start + (int(normal[-1]) + 1 if len(normal) else 0)
+    if first >= row:
+        return False
+    span = slice(first, row)
+    seq, ack, seg_len, flags = r.keys[1], r.keys[2], r.keys[3], r.keys[4]
+    theirs = (r.from_client[span] != side) & ~r.rst[span] & ~out[span]
+    if r.ack[row]:  # answers a segment without an ACK: acknowledges its end
+        end = seq[span] + seg_len[span] + ((flags[span] & SYN) != 0) + ((flags[span] & FIN) != 0)
+        answerable = theirs & ~r.ack[span] & (end % (1 << 32) == ack[row])
+    else:
+        answerable = theirs & r.ack[span] & (ack[span] == seq[row])
+    same = (r.from_client[span] == side) & r.rst[span] & ~out[span]
+    for key in r.keys:
+        same &= key[span] == key[row]
+    return int(answerable.sum()) > int(same.sum())
 
 
 def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool:

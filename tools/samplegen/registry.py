@@ -35,6 +35,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("open-idle", 18, closing.open_idle, 3),
     Scenario("midstream", 19, closing.open_midstream, 3),
     Scenario("reset-after-fin", 20, closing.reset_after_fin, 2),
+    Scenario("reset-twice-after-close", 135, closing.two_rsts_after_close, 3),
     Scenario("stale-peer", 26, closing.stale_peer_challenge_ack, 3),
     # failures while opening
     Scenario("connect-timeout-linear", 21, opening.connect_timeout_linear, 21),

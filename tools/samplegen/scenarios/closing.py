@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.expected import ETHERNET, TUN_HEADERS, Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, make_pair
 from tools.samplegen.scenario import Ctx, run_pair
 
@@ -590,6 +590,91 @@ def reset_after_fin(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
             observed_by_sockets=ctx.socket_events(),
         )
+    ]
+
+
+#: Two answers to a closed socket: the server's data and its FIN, each drawing a RST.
+TWO_RSTS_ONE_WAY_S = 0.010
+TWO_RSTS_PORT = 40135
+TWO_RSTS_DATA_B = 31
+
+
+def two_rsts_after_close(ctx: Ctx, net: int) -> list[Expected]:
+    """The client sends a request and close()s; once its FIN arrives the server writes 31 B
+    and close()s: its data and its FIN leave back to back, a round trip (10 ms each way, a
+    tun link) before the client's answers come back.
+
+    The client socket, orphaned in FIN_WAIT, takes data after its application closed: it
+    resets (TCPAbortOnData) and answers the data with a RST; the FIN then finds no socket
+    and draws a RST of its own (tcp_v4_send_reset). Both RSTs carry seq = the server
+    segment's ACK number (neither ACKed anything new), no ACK flag and IP ID 0 (Linux
+    sends DF packets without a socket with 0): byte for byte the same, two packets. At the
+    server they arrive microseconds apart with nothing between (audit-kernel46 s13, where
+    pcapline took the second for a copy)."""
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    names = [f"reset-twice-data-and-fin-after-close-at-{w}.pcap" for w in ("client", "server")]
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        st.recv(100, "c"),
+        st.recv_eof("c"),
+        st.send(TWO_RSTS_DATA_B, "c"),
+        st.close("c"),
+    ]
+    client: list[st.Step] = [
+        *st.connect(f"192.168.{net}.2", TWO_RSTS_PORT),
+        st.send(100),
+        st.close(),
+        st.sleep(0.3),
+        st.signal("done"),
+    ]
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=TWO_RSTS_ONE_WAY_S)
+        ctx.capture(c, "tun0", names[0], "-s", "96")
+        ctx.capture(s, "tun0", names[1], "-s", "96")
+        srv = ctx.actor(s, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(c, client, "client")
+        cli.expect("done", timeout=10)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    return [
+        Expected(
+            name,
+            f"the client sends 100 B and close()s; after its FIN the server sends "
+            f"{TWO_RSTS_DATA_B} B and close()s; each of the two reaches a client socket that is "
+            f"gone and draws a RST (identical, IP ID 0); captured at the {where}",
+            where,
+            {
+                "link": f"tun, {TWO_RSTS_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "client": "send 100 B, close()",
+                "server": f"read to EOF, send {TWO_RSTS_DATA_B} B, close()",
+            },
+            [
+                Conn(
+                    {"client_port": TWO_RSTS_PORT},
+                    "closed" if where == "server" else "reset",
+                    closer="client" if where == "server" else None,
+                    reset_by="client",
+                    counts=clean(resets=2),
+                    note="two RSTs, one per server segment (the data: TCPAbortOnData; the FIN: "
+                    "no socket), the same bytes and IP ID 0: two packets, neither a copy. "
+                    + (
+                        "At the server both FINs left before either RST came back: a close "
+                        "that RSTs followed"
+                        if where == "server"
+                        else "At the client the first RST (the socket aborted on the data) "
+                        "leaves before the server's FIN arrives: reset by the client"
+                    ),
+                )
+            ],
+            capture_format=TUN_HEADERS,
+        )
+        for name, where in zip(names, ("client", "server"), strict=True)
     ]
 
 
