@@ -157,6 +157,42 @@ def test_at_the_receivers_capture_point_the_held_part_echoes_the_ack(
     assert d.nagle_episodes == int(held)
     if held:
         assert d.stalls[0].seconds == pytest.approx(0.040 + rtt, abs=1e-6)
+    # an older echo proves B left before the ACK came (none); no echo proves nothing (unknown)
+    assert (d.nagle_s is None) == (echo is None)
+    assert (d.nagle_s == 0.0) == (echo == 90)
+
+
+def _server_nagle_at_client(*, echo_the_ack: bool) -> Conversation:
+    """audit-kernel46 s5, captured at the client: the handshake's loop to the server is 39 ms,
+    the data's 30 ms (a path's first packets may take a slower way: a load balancer's or
+    OVS's first-packet path). Five GETs; the server writes a 55 B header and a 300 B body,
+    Nagle on: the header arrives a data round trip after the GET, the client's delayed ACK
+    42 ms later, the body 30.4 ms after that, under nine tenths of the handshake's loop. The
+    body's TSecr echoes the ACK's TSval (``echo_the_ack``) or the GET's."""
+    c = Conversation()
+    c.syn(0.0, timestamps=(100, 0)).synack(0.039, timestamps=(7000, 100))
+    c.ack(CLIENT, 0.03901, timestamps=(139, 7000))
+    for k in range(5):
+        t, ms = 0.1 + 0.2 * k, 200 + 200 * k
+        c.data(CLIENT, t, 80, timestamps=(ms, 7000 + ms))
+        c.data(SERVER, t + 0.030, 55, timestamps=(7015 + ms, ms))
+        c.ack(CLIENT, t + 0.072, timestamps=(ms + 72, 7015 + ms))
+        c.data(SERVER, t + 0.1024, 300, timestamps=(7072 + ms, ms + 72 if echo_the_ack else ms))
+        c.ack(CLIENT, t + 0.1025, timestamps=(ms + 102, 7072 + ms))
+    return c
+
+
+def test_a_body_echoing_the_ack_was_held_whatever_the_handshakes_loop(tmp_path: Path) -> None:
+    """The body's TSecr proves it left after the ACK reached the server: the handshake's
+    slower loop sets no floor under it. Echoing the GET's TSval instead, it left before the
+    ACK got there: judged, none."""
+    held = _delays(tmp_path, _server_nagle_at_client(echo_the_ack=True)).delays[0]
+    assert held.nagle_episodes == 5
+    assert [s.side for s in held.stalls] == [Side.SERVER] * 5
+    assert held.nagle_s == pytest.approx(5 * 0.0724, abs=1e-5)
+    assert held.slow == (SlowTag.NAGLE_STALL,)
+    not_held = _delays(tmp_path, _server_nagle_at_client(echo_the_ack=False)).delays[0]
+    assert not_held.nagle_episodes == 0 and not_held.nagle_s == 0.0
 
 
 def test_the_server_is_the_side_that_waited_when_it_wrote_in_parts(tmp_path: Path) -> None:

@@ -48,7 +48,8 @@ Per connection (``Delays``):
   when the capture cannot tell (no handshake: the window scale is unknown).
 - ``nagle_s``, ``nagle_episodes``: small writes Nagle held until the peer's delayed ACK
   (nagle.py), time and number, after loss and windows took their share; None when the
-  capture cannot tell (no handshake round trip measured).
+  capture cannot tell (no handshake round trip measured, or waits of that shape and none
+  proven to follow the ACK).
 - ``app_pause_s``, ``app_pause_side``: the longest pause of a side's application in the
   middle of what it was sending, with everything acknowledged and the window open
   (app_pause.py); None when the capture cannot tell (no handshake round trip measured).
@@ -176,7 +177,8 @@ class Delays:
     window_full_s: float | None = 0.0
     window_full_episodes: int = 0
     #: Time Nagle held small writes until the peer's delayed ACK (nagle.py), after loss and
-    #: windows took their share; None: the capture cannot tell (no handshake round trip).
+    #: windows took their share; None: the capture cannot tell (no handshake round trip, or
+    #: waits of that shape and none proven to follow the ACK).
     nagle_s: float | None = 0.0
     nagle_episodes: int = 0
     #: The longest pause of a side's application mid-message, nothing held by TCP

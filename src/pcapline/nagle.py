@@ -25,15 +25,20 @@ way round). An episode is the wait, proven when the capture shows all of it:
 - the ACK came a delayed ACK's time after A: ACK - A less the capture point's loop to the
   receiver is at least ``DELACK_FLOOR_NS`` and at most ``DELACK_CEILING_NS``;
 - B followed the ACK at once: B - ACK is about the capture point's loop to the sender
-  (at most ``REACTION_LOOPS`` of it, plus ``REACTION_SLACK_NS``; at least
-  ``EARLIEST_LOOPS`` of it, less that slack): at the sender's capture point the kernel sends
-  the held data the moment the ACK arrives; at the receiver's, B arrives one round trip
-  after the ACK left, never sooner. An application cannot see a pure ACK: B waited for it;
+  (at most ``REACTION_LOOPS`` of it, plus ``REACTION_SLACK_NS``): at the sender's capture
+  point the kernel sends the held data the moment the ACK arrives; at the receiver's, B
+  arrives one round trip after the ACK left, never sooner. An application cannot see a
+  pure ACK: B waited for it;
 - B left after the sender got the ACK: B's timestamp echo (TSecr, RFC 7323: the latest
-  TSval it received) is the ACK's TSval or later. Only the capture point at the sender shows
-  that without timestamps (B leaves there within ``REACTION_SLACK_NS`` of the ACK); further
-  away, a writer on its own timer can put a B one loop after the ACK, so without
-  timestamps no wait is claimed there;
+  TSval it received) is the ACK's TSval or later, and the ACK's TSval is newer than the
+  peer's segment before it (else that one's echo looks the same). That proof needs no
+  floor: the handshake's loop may be longer than the data's (a load balancer's or OVS's
+  first-packet slow path), and a B one data round trip after the ACK is sooner than it.
+  Only the capture point at the sender shows it without timestamps (B leaves there within
+  ``REACTION_SLACK_NS`` of the ACK); further away a writer on its own timer can put a B
+  one loop after the ACK, so no wait is claimed there: a B sooner than ``EARLIEST_LOOPS``
+  of the handshake's loop to the sender, less that slack, left before the ACK got there
+  (none), a later one may have waited for the ACK or for its writer (untold);
 - the sender resent nothing before B in the connection: after a timeout a congestion window
   of one segment also holds B until the ACK, and that is not Nagle's doing.
 
@@ -46,7 +51,8 @@ delays the ACK beyond the handshake's loop still has Nagle holding B for that AC
 
 Unknown (``seconds`` NaN): a connection that carried data with no handshake round trip
 measured (SYN or SYN+ACK not both captured, or retried: Karn): the waits cannot be told from
-the path's own time.
+the path's own time; and a connection with waits of the right shape, none proven, some
+untold (above): "none found" would claim what the capture cannot show.
 """
 
 from __future__ import annotations
@@ -72,8 +78,9 @@ DELACK_CEILING_NS = round(DELACK_CEILING_S * 1e9)
 #: plus ``REACTION_SLACK_NS`` (the loop itself, a quarter more for jitter).
 REACTION_LOOPS = 1.25
 REACTION_SLACK_NS = 1_000_000
-#: ... and no sooner than nine tenths of that loop less the slack: the ACK has to reach the
-#: sender and B come back (a path's round trip varies, by less than that). A periodic writer
+#: ... and, unless B's TSecr proves it left after the ACK, no sooner than nine tenths of that
+#: loop less the slack: the ACK has to reach the sender and B come back (a path's round trip
+#: varies, mostly by less than that; a handshake on a first-packet slow path by more). A periodic writer
 #: captured at its receiver, 60 B every 90 ms over 50 ms with delayed ACKs, puts a B 42.6 ms
 #: after each ACK: half a loop let it through.
 EARLIEST_LOOPS = 0.9
@@ -101,6 +108,13 @@ def nagle_waits(
     pairs = [_held(facts, new, small, loops, ts_ecr, client) for client in (True, False)]
     a = np.concatenate([p[0] for p in pairs])
     b = np.concatenate([p[1] for p in pairs])
+    # A wait of the right shape whose B the capture cannot place after the ACK: with none
+    # proven in its connection, the connection's Nagle time is unknown, not none.
+    untold = np.zeros(len(facts.conn_ids), dtype=bool)
+    for p in pairs:
+        untold[facts.conn_index[p[2]]] = True
+    untold[facts.conn_index[a]] = False
+    unknown |= untold
     order = np.lexsort((facts.time_ns[a], facts.conn_index[a]))
     episodes: dict[int, list[Stall]] = {}
     from pcapline.delays import Stall, Waits
@@ -155,8 +169,9 @@ def _held(
     loops: tuple[np.ndarray, np.ndarray],
     ts_ecr: np.ndarray | None,
     client: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The (A, B) row pairs of one sender side's episodes (module docstring)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (A, B) row pairs of one sender side's episodes (module docstring), and the A rows
+    of the waits of that shape the capture cannot tell (``_after_the_ack`` untold)."""
     from pcapline.facts import UNKNOWN
 
     conn = facts.conn_index
@@ -170,13 +185,16 @@ def _held(
     keep = (nxt < len(data)) & (reply < len(peer))
     a, nxt, reply = a[keep], nxt[keep], reply[keep]
     b, p = data[nxt], peer[reply]
+    # the peer's segment before P (-1: none in the connection): was P's TSval new?
+    before = np.where(reply > 0, peer[np.maximum(reply - 1, 0)], -1)
     keep = (conn[b] == conn[a]) & (conn[p] == conn[a]) & (p < b) & small[b]
-    a, b, p = a[keep], b[keep], p[keep]
+    a, b, p, before = a[keep], b[keep], p[keep], before[keep]
+    before[(before >= 0) & (conn[np.maximum(before, 0)] != conn[a])] = -1
     # Nothing the peer said between A and B: B may answer data or a FIN.
     said = np.searchsorted(spoke, a, side="right")
     first_said = np.append(spoke, len(facts))[said]
     keep = first_said > b
-    a, b, p = a[keep], b[keep], p[keep]
+    a, b, p, before = a[keep], b[keep], p[keep], before[keep]
     # The peer's first word after A is a pure ACK of everything up to A's end.
     end = facts.rel_seq[a] + facts.seg_len[a]
     pure = (facts.seg_len[p] == 0) & facts.ack[p] & ~(facts.syn[p] | facts.fin[p] | facts.rst[p])
@@ -192,29 +210,53 @@ def _held(
     keep &= ~np.isnan(to_receiver) & (delay >= DELACK_FLOOR_NS) & (delay <= DELACK_CEILING_NS)
     reaction = facts.time_ns[b] - facts.time_ns[p]
     keep &= reaction <= REACTION_LOOPS * to_sender + REACTION_SLACK_NS
-    # ... and no sooner than the ACK could reach the sender and B come back: a B that passed
-    # the capture point sooner left before the ACK got there.
-    keep &= reaction >= EARLIEST_LOOPS * to_sender - REACTION_SLACK_NS
-    keep &= _after_the_ack(facts, p, b, ts_ecr, to_sender)
-    a, b = a[keep], b[keep]
+    # B left after the ACK got to its sender: proven by B's TSecr (then the handshake's loop
+    # sets no floor: a path's first packets may take a slower one than its data), disproven
+    # by it, or, without timestamps, shown only at the sender's capture point. Else no
+    # sooner than the ACK could reach the sender and B come back (the handshake's loop):
+    # a B that passed the capture point sooner left before the ACK got there; one that came
+    # later may have waited for it or for its writer: the capture cannot tell.
+    after = _after_the_ack(facts, p, b, before, ts_ecr, to_sender)
+    soon_enough = reaction >= EARLIEST_LOOPS * to_sender - REACTION_SLACK_NS
     clean = _none_resent_before(facts, mine, b)
-    return a[clean], b[clean]
+    held = keep & (after == PROVEN) & clean
+    untold = keep & (after == UNTOLD) & soon_enough & clean
+    return a[held], b[held], a[untold]
+
+
+#: ``_after_the_ack``'s answers: B left after its sender got the ACK, before it, or the
+#: capture cannot tell.
+PROVEN, DISPROVEN, UNTOLD = 1, -1, 0
 
 
 def _after_the_ack(
-    facts: Facts, p: np.ndarray, b: np.ndarray, ts_ecr: np.ndarray | None, to_sender: np.ndarray
+    facts: Facts,
+    p: np.ndarray,
+    b: np.ndarray,
+    before: np.ndarray,
+    ts_ecr: np.ndarray | None,
+    to_sender: np.ndarray,
 ) -> np.ndarray:
-    """Per pair: B left after its sender got the ACK P. B's TSecr is the latest TSval the
-    sender had received (RFC 7323 4.3): P's or a later one, compared modulo 2**32. Without
+    """Per pair: did B leave after its sender got the ACK P (``PROVEN``, ``DISPROVEN``,
+    ``UNTOLD``)? B's TSecr is the latest TSval the sender had received (RFC 7323 4.3): P's
+    or a later one proves it when P's TSval is newer than the peer's segment before it
+    (``before``, -1: none), else that segment's echo looks the same (a clock ticking slower
+    than the segments: untold); an older one disproves it. Compared modulo 2**32. Without
     timestamps on both, only a capture point at the sender (B within the slack of P) shows
-    it."""
+    it; elsewhere it is untold."""
     at_sender = to_sender <= REACTION_SLACK_NS
+    shown = np.where(at_sender, PROVEN, UNTOLD)
     if ts_ecr is None:
-        return np.asarray(at_sender)
+        return np.asarray(shown)
     stamped = facts.has_ts[p] & facts.has_ts[b]
     echo = ts_ecr[facts.order[b]].astype(np.int64)
-    since = (echo - facts.ts_val[p].astype(np.int64)) % 2**32
-    return np.asarray(np.where(stamped, since < 2**31, at_sender))
+    tsval = facts.ts_val[p].astype(np.int64)
+    since = (echo - tsval) % 2**32
+    prior = np.maximum(before, 0)
+    prior_stamped = (before >= 0) & facts.has_ts[prior]
+    new_tsval = ~prior_stamped | ((tsval - facts.ts_val[prior].astype(np.int64)) % 2**32 != 0)
+    answer = np.where(since < 2**31, np.where(new_tsval, PROVEN, UNTOLD), DISPROVEN)
+    return np.asarray(np.where(stamped, answer, shown))
 
 
 def _none_resent_before(facts: Facts, mine: np.ndarray, rows: np.ndarray) -> np.ndarray:

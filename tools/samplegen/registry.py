@@ -65,6 +65,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-path-rtt", 74, slow.data_rtt_on_a_long_path, 10),
     Scenario("slow-nagle-delayed-ack", 77, slow.nagle_delayed_ack, 5),
     Scenario("slow-nagle-path", 78, slow.nagle_delayed_ack_on_a_path, 6),
+    Scenario("slow-nagle-server-slow-handshake", 136, slow.server_nagle_slow_handshake_path, 5),
     Scenario("slow-app-pause", 79, slow.app_pause_mid_answer, 6),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),

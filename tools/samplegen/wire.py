@@ -10,7 +10,9 @@ no IP-in-IP tunnels. Two small forwarders stand in, the way a switch or a VPN da
   they would from a switch on a trunk port.
 - ``tun``: one tun device in each endpoint namespace, packets copied between them (a minimal
   VPN), optionally each a fixed time after it was read (a path with a one-way delay: the
-  test kernel has no netem). tcpdump on a tun device writes LINKTYPE_RAW (bare IP packets).
+  test kernel has no netem), and a SYN or SYN+ACK a little later still (a load balancer's
+  or an OVS's first-packet slow path, which gives a handshake a longer round trip than the
+  data after it). tcpdump on a tun device writes LINKTYPE_RAW (bare IP packets).
 - ``encap``: a tunnel endpoint pair (GRE, ERSPAN, IP-in-IP, Geneve, GTP-U, Teredo...) whose
   encapsulated packets cross a real underlay link: ``encap.py``.
 
@@ -110,9 +112,11 @@ def run_vlan(
             socks[out].send(push_tags(frame, tags) if tag else frame)
 
 
-def run_tun(ns_a: str, ns_b: str, dev: str, delay_s: float = 0.0) -> None:
+def run_tun(ns_a: str, ns_b: str, dev: str, delay_s: float = 0.0, syn_extra_s: float = 0.0) -> None:
     """Copy packets between the two tun devices, each ``delay_s`` after it was read (a path
-    with a one-way delay: this kernel has no netem). Order is kept (the delay is fixed)."""
+    with a one-way delay: this kernel has no netem), an IPv4 SYN or SYN+ACK ``syn_extra_s``
+    later still (a first-packet slow path). Order is kept: a packet read behind a held SYN
+    waits for it (nothing else crosses during a handshake)."""
     fd_a, fd_b = tun_fd(ns_a, dev), tun_fd(ns_b, dev)
     peer = {fd_a: fd_b, fd_b: fd_a}
     stdin = sys.stdin.fileno()
@@ -126,10 +130,20 @@ def run_tun(ns_a: str, ns_b: str, dev: str, delay_s: float = 0.0) -> None:
                 if not os.read(stdin, 4096):
                     return
                 continue
-            due.append((time.monotonic() + delay_s, peer[r], os.read(r, 65535)))
+            packet = os.read(r, 65535)
+            extra = syn_extra_s if _ipv4_syn(packet) else 0.0
+            due.append((time.monotonic() + delay_s + extra, peer[r], packet))
         while due and due[0][0] <= time.monotonic():
             _, out, packet = due.popleft()
             os.write(out, packet)
+
+
+def _ipv4_syn(packet: bytes) -> bool:
+    """A bare IPv4 packet carrying a TCP segment with SYN set (a SYN or a SYN+ACK)."""
+    if len(packet) < 20 or packet[0] >> 4 != 4 or packet[9] != 6:
+        return False
+    flags_at = (packet[0] & 0x0F) * 4 + 13
+    return len(packet) > flags_at and bool(packet[flags_at] & 0x02)
 
 
 def main() -> None:
@@ -139,8 +153,8 @@ def main() -> None:
         tags = [(int(t.split(":")[0], 16), int(t.split(":")[1])) for t in spec.split(",")]
         run_vlan(ns, a, ta, tb, b, tags)
     elif mode == "tun":
-        ns_a, ns_b, dev, *delay = args
-        run_tun(ns_a, ns_b, dev, float(delay[0]) if delay else 0.0)
+        ns_a, ns_b, dev, *delays = args
+        run_tun(ns_a, ns_b, dev, *(float(d) for d in delays[:2]))
     elif mode == "encap":  # tunnels: tools/samplegen/encap.py
         from tools.samplegen.encap import run_encap
 

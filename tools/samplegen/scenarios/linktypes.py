@@ -285,11 +285,15 @@ def vlan_qinq(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
-def tun_pair(ctx: Ctx, lab: Lab, net: int, *, delay_s: float = 0.0) -> tuple[Namespace, Namespace]:
+def tun_pair(
+    ctx: Ctx, lab: Lab, net: int, *, delay_s: float = 0.0, syn_extra_s: float = 0.0
+) -> tuple[Namespace, Namespace]:
     """client/server namespaces joined by a veth (10.<net>.0.0/24) AND a tun link
-    (192.168.<net>.0/30), whose packets wait ``delay_s`` each way (a round trip of twice it)."""
+    (192.168.<net>.0/30), whose packets wait ``delay_s`` each way (a round trip of twice it),
+    SYNs and SYN+ACKs ``syn_extra_s`` more (a first-packet slow path)."""
     pair = make_pair(lab, net)
-    ctx.forwarder("tun", pair.client.name, pair.server.name, "tun0", str(delay_s))
+    wire = ["tun", pair.client.name, pair.server.name, "tun0", str(delay_s)]
+    ctx.forwarder(*wire, *([str(syn_extra_s)] if syn_extra_s else []))
     for ns, here, there in ((pair.client, 1, 2), (pair.server, 2, 1)):
         ns.run(
             [

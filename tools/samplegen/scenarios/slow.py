@@ -1624,6 +1624,96 @@ def nagle_delayed_ack_on_a_path(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+#: The server writes its answer as a header and a body (two send()s, Nagle on) over a
+#: 30 ms path whose handshake takes a slower way (a first-packet slow path): audit-kernel46 s5.
+SERVER_NAGLE_ONE_WAY_S = 0.015
+SERVER_NAGLE_SYN_EXTRA_S = 0.003
+SERVER_NAGLE_ROUNDS = 15
+SERVER_NAGLE_REQUEST_B = 60
+SERVER_NAGLE_HEADER_B, SERVER_NAGLE_BODY_B = 55, 300
+SERVER_NAGLE_PORT = 42304
+
+
+def server_nagle_slow_handshake_path(ctx: Ctx, net: int) -> list[Expected]:
+    """A server answering each GET with a 55 B header and a 300 B body in two send()s, Nagle
+    on, over a tun link holding every packet 15 ms each way and the SYN and SYN+ACK 3 ms
+    more each (a load balancer's or OVS's first-packet slow path): the handshake's round
+    trip is 36 ms, the data's 30 ms. Captured at the client and at the server.
+
+    Every body waits for the header's ACK; once the client leaves quick-ACK mode that ACK is
+    its delayed ACK (TCP_DELACK_MIN, 40 ms). At the client the body arrives one data round
+    trip (30 ms) after that ACK left: less than nine tenths of the handshake's loop, yet its
+    TSecr echoes the ACK's TSval, which proves it left after the ACK reached the server.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    names = [
+        f"slow-nagle-server-header-body-slow-handshake-at-{w}.pcap" for w in ("client", "server")
+    ]
+    answer = SERVER_NAGLE_HEADER_B + SERVER_NAGLE_BODY_B
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    client: list[st.Step] = [*st.connect(f"192.168.{net}.2", SERVER_NAGLE_PORT)]
+    for _ in range(SERVER_NAGLE_ROUNDS):
+        server += [
+            st.recv(SERVER_NAGLE_REQUEST_B, "c"),
+            st.send(SERVER_NAGLE_HEADER_B, "c"),
+            st.send(SERVER_NAGLE_BODY_B, "c"),
+        ]
+        client += [st.send(SERVER_NAGLE_REQUEST_B), st.recv(answer), st.sleep(0.05)]
+    server += [st.recv_eof("c"), st.close("c")]
+    client += [st.close(), st.signal("done")]
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(
+            ctx, lab, net, delay_s=SERVER_NAGLE_ONE_WAY_S, syn_extra_s=SERVER_NAGLE_SYN_EXTRA_S
+        )
+        ctx.capture(c, "tun0", names[0], "-s", "96")
+        ctx.capture(s, "tun0", names[1], "-s", "96")
+        srv = ctx.actor(s, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(c, client, "client")
+        cli.expect("done", timeout=30)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    rounds = SERVER_NAGLE_ROUNDS
+    return [
+        Expected(
+            name,
+            f"one connection of {rounds} GETs ({SERVER_NAGLE_REQUEST_B} B), each answered with a "
+            f"{SERVER_NAGLE_HEADER_B} B header and a {SERVER_NAGLE_BODY_B} B body in two send()s, "
+            f"Nagle on, over a {2 * SERVER_NAGLE_ONE_WAY_S * 1000:.0f} ms round trip whose SYN "
+            f"and SYN+ACK take {SERVER_NAGLE_SYN_EXTRA_S * 1000:.0f} ms more each; captured at "
+            f"the {where}",
+            where,
+            {
+                "link": f"tun, {SERVER_NAGLE_ONE_WAY_S * 1000:.0f} ms one-way delay in the "
+                f"forwarder, SYN and SYN+ACK {SERVER_NAGLE_SYN_EXTRA_S * 1000:.0f} ms more",
+                "server": f"per GET: send {SERVER_NAGLE_HEADER_B} B, send {SERVER_NAGLE_BODY_B} B",
+                "client": f"per GET: send {SERVER_NAGLE_REQUEST_B} B, read {answer} B, 50 ms think",
+            },
+            [
+                Conn(
+                    {"client_port": SERVER_NAGLE_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "nagle_episodes": bound(3, rounds - 1),
+                        "nagle_s": bound_s(3 * (2 * SERVER_NAGLE_ONE_WAY_S + 0.036), None),
+                    },
+                    slow=["nagle_stall"],
+                    note="each body waits for the header's ACK; past the quick-ACK start that ACK "
+                    "is the client's delayed ACK (the server is the side that waited)",
+                )
+            ],
+            capture_format=TUN_HEADERS,
+        )
+        for name, where in zip(names, ("client", "server"), strict=True)
+    ]
+
+
 #: The bottleneck: a router's link toward the server, slow and deep (tbf never drops: the
 #: limit holds the whole upload), and what crosses it.
 UPLOAD_TC_TOWARD_SERVER = ("tbf", "rate", "512kbit", "burst", "10kb", "limit", "3mb")
