@@ -443,13 +443,14 @@ def _answered_apart(r: Rows, out: np.ndarray, row: int) -> bool:
     """A RST identical to an earlier one, with nothing of the peer's between the two, that
     can still be a packet of its own: more of the peer's segments it could answer were
     captured since its sender's last segment other than a RST than identical RSTs before it
-    (copies aside). A host answers every segment that reaches a socket that is gone with a
-    RST of its own (Linux ``tcp_v4_send_reset``: seq = the segment's ACK number and no ACK
-    flag when it carried one, else an ACK of its last sequence number; IP ID 0 and no
-    timestamp), so segments the peer sent back to back draw identical RSTs microseconds
-    apart, and where the RSTs are captured (at the peer, before the RSTs' sender saw the
-    peer's second segment) nothing comes between them."""
-    start = int(r.starts[int(r.conn_index[row])])
+    (copies aside), ``LOOK_BACK_ROWS`` rows back at most (a RST storm stays linear). A host
+    answers every segment that reaches a socket that is gone with a RST of its own (Linux
+    ``tcp_v4_send_reset``: seq = the segment's ACK number and no ACK flag when it carried
+    one, else an ACK of its last sequence number; IP ID 0 and no timestamp), so segments
+    the peer sent back to back draw identical RSTs microseconds apart, and where the RSTs
+    are captured (at the peer, before the RSTs' sender saw the peer's second segment)
+    nothing comes between them."""
+    start = max(int(r.starts[int(r.conn_index[row])]), row - LOOK_BACK_ROWS)
     side = bool(r.from_client[row])
     own = r.from_client[start:row] == side
     normal = np.flatnonzero(own & ~r.rst[start:row])
