@@ -551,3 +551,22 @@ def test_two_identical_no_socket_rsts_answering_two_segments_are_two_packets() -
     assert _two_rsts_answering(peer_segments=1) == [False] * 6 + [True]
     # A TTL one lower: the same RST seen on both sides of a router, whatever it answered.
     assert _two_rsts_answering(peer_segments=2, ttl=63) == [False] * 7 + [True]
+
+
+def test_two_rsts_each_captured_twice_count_two_copies() -> None:
+    """``-i any`` over a bridge: the server's data and FIN, and the client's two RSTs that
+    answer them, each seen twice a few microseconds apart, same TTL. Which RST of a pair is
+    the copy the bytes cannot say, but two segments answered leave room for two RSTs: two
+    packets and two copies."""
+    c = Conversation().handshake(0.0)
+    c.fin(CLIENT, 0.100)
+    c.data(SERVER, 0.1001, 31, ip_id=11342)
+    c.data(SERVER, 0.100105, 31, seq=c.nxt(SERVER) - 31, ip_id=11342)
+    c.fin(SERVER, 0.1002, ip_id=11343)
+    c.fin(SERVER, 0.100205, seq=c.nxt(SERVER) - 1, ip_id=11343)
+    rst_seq = c.nxt(CLIENT)
+    for t in (0.140, 0.140005, 0.140024, 0.140029):
+        c.rst(CLIENT, t, with_ack=False, seq=rst_seq, ack=0, ip_id=0)
+    f = compute_facts(segments(c))
+    assert f.is_dup.tolist()[:8] == [False] * 5 + [True, False, True]
+    assert int(f.is_dup[f.rst].sum()) == 2
