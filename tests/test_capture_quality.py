@@ -74,6 +74,12 @@ def test_a_rst_acknowledging_bytes_never_captured_is_a_capture_point_loss() -> N
     q = measure(compute_facts(segments(c)))
     assert q.acked_unseen.tolist() == [1]
     assert q.first_missing_frame.tolist() == [4]  # the RST
+    # ... of its own connection: one RST is no evidence the others lost segments.
+    assert q.lossy.tolist() == [True] and not q.lossy_capture
+    # A RST's ACK beyond any window its sender offered is a stray field, not a loss.
+    stray = Conversation().handshake(0.0)
+    stray.rst(SERVER, 0.4, ack=stray.nxt(CLIENT) + 10 * stray.window)
+    assert measure(compute_facts(segments(stray))).acked_unseen.tolist() == [0]
 
 
 @pytest.mark.parametrize("corpus", [pytest.param(None, marks=CORPUS_MARKS)])

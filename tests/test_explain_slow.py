@@ -112,6 +112,10 @@ def test_the_wait_is_placed_on_the_half_of_the_path_the_handshake_shows() -> Non
     a = pcapline.analyze(SAMPLES / "slow-syn-retries-then-success.pcap")
     rows = a.connections.set_index("client_port")
     d = a.delays[int(rows.loc[42004, "id"])]
+    # measured, and the halves add up to the round trip (at the client: all in the first)
+    assert d.server_loop_ms is not None and d.client_loop_ms is not None
+    assert d.handshake_rtt_ms is not None
+    assert abs(d.server_loop_ms + d.client_loop_ms - d.handshake_rtt_ms) < 1e-6
     at_client = replace(d, handshake_rtt_ms=40.0, server_loop_ms=40.0, client_loop_ms=0.01)
     at_server = replace(d, handshake_rtt_ms=40.0, server_loop_ms=0.01, client_loop_ms=40.0)
     assert "40 ms of it the round trip to the server" in _slow_response(at_client)

@@ -137,14 +137,14 @@ def _client_sees(tmp_path: Path, *, answer_at: float, rtt: float = 0.002) -> Any
 def test_client_packets_bound_the_answer_by_the_clients_ack_less_a_delayed_ack(
     tmp_path: Path,
 ) -> None:
-    """The client ACKs the answer at 1.55 s: the answer arrived no earlier than 1.35 s (less
-    the longest delayed ACK, 200 ms); less the request (0.110) and the handshake's round
-    trip (0.1 s) the server took at least 1.14 s: slow_response; frames: the request (3),
-    the client's ACK of the answer (4)."""
-    analysis = _client_sees(tmp_path, answer_at=1.510, rtt=0.1)
+    """The client ACKs the answer at 1.85 s: the answer arrived no earlier than 1.35 s (less
+    the longest delayed ACK RFC 1122 allows, 500 ms); less the request (0.110) and the
+    handshake's round trip (0.1 s) the server took at least 1.14 s: slow_response; frames:
+    the request (3), the client's ACK of the answer (4)."""
+    analysis = _client_sees(tmp_path, answer_at=1.810, rtt=0.1)
     d = analysis.delays[0]
     doc = d.as_dict()
-    assert doc["response_s"] == pytest.approx(1.55 - 0.2 - 0.110 - 0.1, abs=1e-6)
+    assert doc["response_s"] == pytest.approx(1.85 - 0.5 - 0.110 - 0.1, abs=1e-6)
     assert (doc["response_from"], doc["response_judged"]) == ("client_ack", "first_turn")
     assert d.slow == (SlowTag.SLOW_RESPONSE,)
     text = analysis.verdicts[0].explanation.text
@@ -163,22 +163,39 @@ def test_client_packets_claim_nothing_when_the_bound_is_not_positive(tmp_path: P
 
 
 def test_a_sack_of_the_answer_proves_it_arrived_before_its_resend(tmp_path: Path) -> None:
-    """The answer's first segment is lost on the way, its second arrives at 0.5 s and the
-    client SACKs it; the first is resent at 1.5 s and ACKed then. The SACK proves the
-    answer (the server's part of the wait) came by 0.5 s: 0.5 - 0.2 - 0.012 - 0.002, not
+    """The answer's first segment is lost on the way, its second arrives at 0.8 s and the
+    client SACKs it; the first is resent at 1.8 s and ACKed then. The SACK proves the
+    answer (the server's part of the wait) came by 0.8 s: 0.8 - 0.5 - 0.012 - 0.002, not
     slow; the ACK alone would have said 1.29 s, slow_response for a lost segment."""
     c = _opened(server=False)
     c.data(CLIENT, 0.012, ASK)
     c.ack(SERVER, 0.013, captured=False)
     answer = c.nxt(SERVER)
-    c.data(SERVER, 0.49, ANSWER, captured=False)  # lost before the client
-    c.data(SERVER, 0.4901, ANSWER, captured=False)
-    c.ack(CLIENT, 0.5, ack=answer, sack_edges=(answer + ANSWER, answer + 2 * ANSWER))
-    c.data(SERVER, 1.5, ANSWER, seq=answer, captured=False)
-    c.ack(CLIENT, 1.501)
+    c.data(SERVER, 0.79, ANSWER, captured=False)  # lost before the client
+    c.data(SERVER, 0.7901, ANSWER, captured=False)
+    c.ack(CLIENT, 0.8, ack=answer, sack_edges=(answer + ANSWER, answer + 2 * ANSWER))
+    c.data(SERVER, 1.8, ANSWER, seq=answer, captured=False)
+    c.ack(CLIENT, 1.801)
     d = _analyse(tmp_path, c).delays[0]
-    assert d.as_dict()["response_s"] == pytest.approx(0.5 - 0.2 - 0.012 - 0.002, abs=1e-6)
+    assert d.as_dict()["response_s"] == pytest.approx(0.8 - 0.5 - 0.012 - 0.002, abs=1e-6)
     assert d.slow == ()
+
+
+def test_a_request_lost_and_resent_times_no_turn(tmp_path: Path) -> None:
+    """The request is lost and the client's timer resends it at 1.8 s; the server answers in
+    2 ms. From the request's last new byte the client's ACK came 1.79 s later, but that
+    wait held the client's retransmission timer: no lower bound of the server's time, no
+    turn (it read 'the server took at least 1.59 s ... its application was slow')."""
+    c = _opened(server=False)
+    start = c.nxt(CLIENT)
+    c.data(CLIENT, 0.010, ASK)
+    c.data(CLIENT, 1.8, ASK, seq=start)  # the timer's resend
+    c.ack(SERVER, 1.801, captured=False)
+    c.data(SERVER, 1.802, ANSWER, captured=False)
+    c.ack(CLIENT, 1.803)
+    d = _analyse(tmp_path, c).delays[0]
+    assert d.as_dict()["response_s"] is None
+    assert SlowTag.SLOW_RESPONSE not in d.slow
 
 
 def test_a_client_ack_of_a_server_fin_alone_is_no_answer(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.explain_slow import with_slow_notes
 from pcapline.fmt import seconds as _s
+from pcapline.loopback import HOST_DROPS
 from pcapline.model import (
     CAVEATS,
     Cause,
@@ -1073,14 +1074,6 @@ def _answers_one_each(h: Handshake) -> bool:
     )
 
 
-#: Where packets between two ends on one host were dropped (loopback.py): by the host.
-_ONE_HOST_DROPS = (
-    "both ends on one host, so no network lost them: the host dropped them, a full listen or "
-    "accept queue (nstat TcpExtListenOverflows TcpExtListenDrops, ss -lnt), socket memory "
-    "(TcpExtTCPBacklogDrop TcpExtTCPRcvQDrop) or a rule on lo"
-)
-
-
 def slow_summary(s: SlowSummary) -> str:
     """One ``slow`` tag across the capture, in words (the text summary's "slow" lines)."""
     share = f"{s.connections:,} of {s.total:,} connections"
@@ -1104,7 +1097,7 @@ def slow_summary(s: SlowSummary) -> str:
             text += f"; {s.unfinished:,} never completed the handshake"
         if s.tag is SlowTag.SYN_RETRY and s.one_host == s.connections:
             shape = f"{s.schedule}: " if s.schedule else ""
-            return text + f" ({shape}{_ONE_HOST_DROPS})"
+            return text + f" ({shape}both ends on one host: {HOST_DROPS})"
         if s.tag is SlowTag.SYN_RETRY:
             shape = f"{s.schedule}: " if s.schedule else ""
             return (
@@ -1119,7 +1112,7 @@ def slow_summary(s: SlowSummary) -> str:
             + " (the SYN+ACK or the client's ACK was lost, or the accept queue was full: nstat TcpExtListenOverflows)"
         )
     if s.tag is SlowTag.RTO_STALL and s.one_host == s.connections:
-        return f"{share} stalled on retransmission timeouts: {spread} lost ({_ONE_HOST_DROPS})"
+        return f"{share} stalled on retransmission timeouts: {spread} lost (both ends on one host: {HOST_DROPS})"
     if s.tag is SlowTag.RTO_STALL:
         return (
             f"{share} stalled on retransmission timeouts: {spread} lost (data or ACKs lost or "
@@ -1498,14 +1491,7 @@ def _one_host_note(d: Decision, e: Evidence) -> str:
     resent = retried or r.rto or r.fast or r.fin > r.fin_on_ack
     if not e.one_host or not (resent or d.fate in _UNANSWERED):
         return ""
-    return (
-        "Both ends are on this host (loopback addresses, or one address at both ends): no "
-        "network carried these packets, so nothing on a path dropped them; the host did: a full "
-        "listen or accept queue (nstat TcpExtListenOverflows TcpExtListenDrops, ss -lnt), socket "
-        "memory (TcpExtTCPBacklogDrop TcpExtTCPRcvQDrop), the input backlog "
-        "(net.core.netdev_max_backlog, /proc/net/softnet_stat) or a firewall or conntrack rule "
-        "on lo."
-    )
+    return f"Both ends are on this host (loopback addresses, or one address at both ends): {HOST_DROPS}."
 
 
 def _reopened_note(e: Evidence) -> str:

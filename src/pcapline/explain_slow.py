@@ -146,8 +146,9 @@ def _slow_one_way(d: Delays) -> str:
         how = (
             f"only the client's packets were captured (the server's direction was not): from "
             f"the request's last byte (frame {proof}) to the client's first ACK of new server "
-            f"bytes (frame {to}), less the longest the client's kernel delays an ACK (Linux: "
-            f"{_s(DELACK_MAX_S)}; the answer had arrived by then) and the handshake's round "
+            f"bytes (frame {to}), less the longest a client's kernel delays an ACK ("
+            f"{_s(DELACK_CEILING_S)}, RFC 1122; Linux: {_s(DELACK_MAX_S)}; the answer had "
+            "arrived by then) and the handshake's round "
             "trip (the SYN to the client's ACK of the SYN+ACK)"
         )
     return (

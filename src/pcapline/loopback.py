@@ -3,8 +3,7 @@
 A packet between two addresses of one host never leaves it: Linux routes it through the
 ``local`` table to the loopback device (``ip route show table local``), whatever the address.
 127.0.0.0/8 and ::1 are the host's own by definition (RFC 1122 3.2.1.3, RFC 4291 2.5.3), so a
-connection between two of them (an IPv4-mapped ``::ffff:127.x`` too) is proven to be on one
-host; so is one whose two ends have the same address (a host drops a packet from its own
+connection between two of them is proven to be on one host; so is one whose two ends have the same address (a host drops a packet from its own
 address arriving on another interface as a martian, so such an exchange never crossed a
 wire). Sockets of other network namespaces on the same host talk over veth, which this
 cannot tell from a wire: those are left out.
@@ -21,14 +20,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Address prefixes (as text) that are the host's own loopback.
-_LOOPBACK_PREFIXES = ("127.", "::ffff:127.")
+#: Address prefix (as text) of the host's own IPv4 loopback, and IPv6's.
+_LOOPBACK_PREFIX = "127."
 _LOOPBACK_V6 = "::1"
+
+#: Where a resend or a missing answer between two ends on one host came from, in words
+#: (explain.py's per-connection note and the text summary): the host, not a path. The capture
+#: on lo sees a packet before the receiving host's input backlog and socket, so a resend may
+#: also follow an original held there past the sender's timer.
+HOST_DROPS = (
+    "no network carried these packets, so nothing on a path dropped or held them; the host "
+    "did: a full listen or accept queue (nstat TcpExtListenOverflows TcpExtListenDrops, ss "
+    "-lnt), socket memory (TcpExtTCPBacklogDrop TcpExtTCPRcvQDrop), the input backlog "
+    "(net.core.netdev_max_backlog, /proc/net/softnet_stat) or a firewall or conntrack rule on lo"
+)
 
 
 def _is_loopback(ips: pd.Series) -> np.ndarray:
     text = ips.astype(str)
-    out: np.ndarray = (text.str.startswith(_LOOPBACK_PREFIXES) | (text == _LOOPBACK_V6)).to_numpy(
+    out: np.ndarray = (text.str.startswith(_LOOPBACK_PREFIX) | (text == _LOOPBACK_V6)).to_numpy(
         dtype=bool
     )
     return out
@@ -45,4 +55,4 @@ def on_one_host(connections: pd.DataFrame, conn_ids: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["on_one_host"]
+__all__ = ["HOST_DROPS", "on_one_host"]

@@ -4,7 +4,8 @@ A capture of one direction (``tcpdump -Q out`` or ``-Q in`` on a host, a SPAN or
 asymmetric path) holds no data of one side, so ``delays._turns`` finds no turn in it. The
 captured side's ACK numbers still tell when the other side's bytes came, and a receiver's
 kernel acknowledges data within its delayed-ACK timer whatever its application does (Linux
-``TCP_DELACK_MAX``, 200 ms: ``timers.DELACK_MAX_S``). From that, a lower bound of the
+``TCP_DELACK_MAX``, 200 ms; RFC 1122 allows 500 ms: ``timers.DELACK_CEILING_S``, the bound
+taken). From that, a lower bound of the
 server's time per turn, never more (tcp-facts.md, "Capture start or end inside a
 connection": the other side's packets are inferred from the acknowledgements):
 
@@ -22,10 +23,16 @@ connection": the other side's packets are inferred from the acknowledgements):
   number advancing over server bytes it had not acknowledged when it sent its request's
   last byte (by 2 or more: a server FIN alone takes 1), or a SACK block above them. The
   client acknowledged within its delayed-ACK timer, so the answer arrived no earlier than
-  that ACK less ``DELACK_MAX_S``; less the request's last byte and the round trip, what
+  that ACK less ``DELACK_CEILING_S``; less the request's last byte and the round trip, what
   stays is a lower bound of the server's time, claimed only when it is positive (NaN
-  otherwise: nothing proven). An answer lost on the way and resent whole, with nothing of
-  it SACKed, is not told apart: its resend's wait would count as the server's.
+  otherwise: nothing proven).
+
+Not a bound of the server's time, so no turn (NaN): one whose interval holds a resend of the
+captured side's data (a request lost and resent: the wait holds the client's retransmission
+timer; a server resending an earlier answer). Not told apart, and said in the contract: an
+answer lost on the way and resent whole, unseen (the client form: nothing of it SACKed; the
+server form at a tap on the path: its first copy lost before the tap), whose resend's wait
+counts as the server's.
 
 Every array is over the whole capture (numpy, ``Facts`` grouped order); no per-connection
 Python. The turns are measured; which one ``slow_response`` judges is the delays stage's
@@ -47,7 +54,7 @@ from pcapline.facts import (
     rows_per_connection,
 )
 from pcapline.model import ResponseFrom
-from pcapline.timers import DELACK_MAX_S
+from pcapline.timers import DELACK_CEILING_S
 
 if TYPE_CHECKING:
     from pcapline.facts import Facts
@@ -153,6 +160,9 @@ def server_ack_turns(facts: Facts) -> OneWayTurns:
     bound_s = (time_ns[at] - time_ns[first_reached]) / 1e9
     # Bytes of the answer before the seen ones never captured: the wait went by unseen.
     bound_s[across_a_hole(facts, rows[at]) | (bound_s < 0)] = np.nan
+    # The server resent data in between (an earlier answer lost): the wait holds its
+    # retransmission timer, not only its application's time.
+    bound_s[_resent_between(facts, rows, position, first_reached, at)] = np.nan
     return OneWayTurns(
         conn[at],
         np.full(len(at), SERVER_ACK, dtype=np.int8),
@@ -206,10 +216,13 @@ def client_ack_turns(facts: Facts) -> OneWayTurns:
     s = candidates[first]  # in row order: last_data grows along the rows
     q = last_data[s]
     rtt = rtt_ns[conn[s]]
-    bound_ns = time_ns[s] - round(DELACK_MAX_S * 1e9) - time_ns[q] - rtt
+    bound_ns = time_ns[s] - round(DELACK_CEILING_S * 1e9) - time_ns[q] - rtt
     bound_s = np.where((rtt >= 0) & (bound_ns > 0), bound_ns / 1e9, np.nan)
     # The request's own bytes before it never captured: not its last byte's time.
     bound_s[across_a_hole(facts, rows[q])] = np.nan
+    # The client resent request bytes after its last new one (the request lost on the way):
+    # the answer waited for that resend, the client's retransmission timer, not the server.
+    bound_s[_resent_between(facts, rows, position, q, s)] = np.nan
     return OneWayTurns(
         conn[s],
         np.full(len(s), CLIENT_ACK, dtype=np.int8),
@@ -218,6 +231,17 @@ def client_ack_turns(facts: Facts) -> OneWayTurns:
         facts.frame[rows[q]],
         facts.frame[rows[s]],
     )
+
+
+def _resent_between(
+    facts: Facts, rows: np.ndarray, position: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """Per turn: a retransmitted data segment of the captured side lies after position
+    ``start`` and before ``end`` (positions into ``rows``, one connection each)."""
+    resent = facts.is_retrans[rows] & (facts.seg_len[rows] > 0) & ~facts.is_dup[rows]
+    last_resent = np.maximum.accumulate(np.where(resent, position, -1))
+    out: np.ndarray = last_resent[np.maximum(end - 1, 0)] > start
+    return out
 
 
 def _none() -> OneWayTurns:

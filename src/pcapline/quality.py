@@ -275,6 +275,9 @@ def measure(
     ack_lead_ns = np.zeros(n, dtype=np.int64)
     np.maximum.at(ack_lead_ns, ci[ahead], lead_ns)
     lossy = (not_captured > 0) | (acked_unseen > 0)
+    # A RST's ACK alone marks its own connection, not the whole capture (one odd RST is no
+    # evidence that the capture point dropped packets of the others).
+    beyond_rst = (not_captured > 0) | (rows_per_connection(unseen & ~facts.rst, facts.starts) > 0)
     sided = one_sided(facts) if n else np.zeros(0, dtype=bool)
     # A client that sent its SYN, then an ACK, with nothing from the server captured: the
     # server answered in a direction the capture did not keep (or lost).
@@ -285,7 +288,7 @@ def measure(
         & any_per_connection(client_acks, facts.starts)
     )
     own = CaptureWide(
-        lossy=bool(np.any(lossy)),
+        lossy=bool(np.any(beyond_rst)),
         unretried_synack=bool(np.any(unretried)),
         plain_segment=bool(np.any(plain)),
         one_sided=bool(np.any(sided) or np.any(answered_unseen)),
@@ -522,7 +525,22 @@ def _acked_unseen(facts: Facts) -> np.ndarray:
     peer_highest = peer_max_before(facts.seq_end, sent, facts.from_client, facts.conn_index)
     seen = peer_highest != UNKNOWN
     acked = facts.ack & (facts.rel_ack != UNKNOWN)
-    return np.asarray(acked & seen & (facts.rel_ack > peer_highest))
+    unseen = acked & seen & (facts.rel_ack > peer_highest)
+    # A RST's ACK field is believed only within the window its sender offered: beyond it no
+    # peer could have sent those bytes (an appliance's or a crafted RST's stray ACK field).
+    rsts = np.flatnonzero(unseen & facts.rst)
+    if len(rsts):
+        offered = _largest_window(facts)[facts.conn_index[rsts] * 2 + facts.from_client[rsts]]
+        unseen[rsts] = facts.rel_ack[rsts] <= peer_highest[rsts] + offered
+    return np.asarray(unseen)
+
+
+def _largest_window(facts: Facts) -> np.ndarray:
+    """Per connection and side (index ``conn_index * 2 + from_client``): the largest window
+    (scaled) it advertised."""
+    out = np.zeros(2 * len(facts.conn_ids), dtype=np.int64)
+    np.maximum.at(out, facts.conn_index * 2 + facts.from_client, facts.window)
+    return out
 
 
 __all__ = [

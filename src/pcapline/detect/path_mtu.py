@@ -16,7 +16,7 @@ Kernel rules (RFC 1191, RFC 8201, RFC 4821; Linux ``tcp_mtu_probing``):
 
 The wire signature, per sending side: its segments up to some size were acknowledged, then the
 first segment of the largest size it ever sent (full size, larger than everything acknowledged
-and than ``SMALLEST_PATH_MSS``, which every path carries) was sent 3+ times at that size without
+and than ``SMALLEST_PATH_MSS``, which practically every path carries) was sent 3+ times at that size without
 the peer acknowledging any byte of it. ``recovered``
 when a smaller resend of those bytes followed and the peer acknowledged them. Whether an ICMP
 arrived is not this detector's business (``Evidence.icmp``): the recogniser in
@@ -120,7 +120,7 @@ def _stall(view: ConnView, side: bool) -> PathMtuStall | None:
         return None
     full = int(view.seg_len[rows].max())
     if full <= SMALLEST_PATH_MSS:
-        return None  # every path carries it: its loss is no MTU's
+        return None  # practically every path carries it: its loss is no MTU's
     big = rows[view.seg_len[rows] == full]
     first = int(big[0])
     start = int(view.rel_seq[first])
