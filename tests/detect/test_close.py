@@ -49,6 +49,17 @@ def test_fins_stamped_out_of_order_keep_the_order_their_acks_show() -> None:
     assert r.closer is Side.CLIENT and r.time_wait is Side.CLIENT
 
 
+def test_copies_stamped_after_the_rst_do_not_keep_the_connection_open() -> None:
+    # Two taps merged 1 ms apart: every packet twice, the copies of the client's data and
+    # ACK stamped after its RST. A copy is no segment of its own (it read 'open, proven').
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 100).ack(SERVER, 0.0101).data(SERVER, 0.0102, 500)
+    c.ack(CLIENT, 0.0103).rst(CLIENT, 0.0104)
+    c.rows.extend([{**row, "time_ns": row["time_ns"] + 1_000_000} for row in c.rows[3:]])
+    r = _run(c).inferred.ending_reset
+    assert r is not None and r.side is Side.CLIENT
+
+
 def test_reset_after_idle_and_injected_ttl() -> None:
     c = Conversation().handshake(0.0)
     c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)

@@ -366,10 +366,13 @@ def _closing(batch: Batch) -> _Closing:
         rst_rows=batch.row_sets(r.rst & ~r.is_dup),
         client_waited=_client_waited(r, batch.starts, batch.conn_index).tolist(),
         last_fin_retransmit=by_side(r.fin & r.is_retrans),
-        last_syn=batch.last(r.syn).tolist(),
-        last_said_syn=batch.last(r.syn & ~r.rst).tolist(),
-        last_said=by_side(~r.rst),
-        last_data=by_side(~r.rst & (r.seg_len > 0)),
+        # A capture copy (facts.is_dup: a second tap's, a mirror's) is no segment of its own:
+        # copies stamped after the RST are not its sender going on (two taps merged 1 ms apart
+        # read 'open' with the RST on the wire).
+        last_syn=batch.last(r.syn & ~r.is_dup).tolist(),
+        last_said_syn=batch.last(r.syn & ~r.rst & ~r.is_dup).tolist(),
+        last_said=by_side(~r.rst & ~r.is_dup),
+        last_data=by_side(~r.rst & (r.seg_len > 0) & ~r.is_dup),
     )
 
 
@@ -474,7 +477,7 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int 
     # Walk back from the last RST. Running counts keep each step O(1) (a connection can hold
     # thousands of RSTs): ``substantive`` rows (data, SYN or FIN, not RST) at or before each
     # row, and per side the last row that is not a RST.
-    substantive = np.cumsum(~view.rst & ((view.seg_len > 0) | view.has(SYN | FIN)))
+    substantive = np.cumsum(~view.rst & ~view.is_dup & ((view.seg_len > 0) | view.has(SYN | FIN)))
     last_said, last_syn = ends.said, ends.said_syn  # indexed by side: False 0, True 1
     for j in rst_rows[::-1].tolist():
         if j >= i:
