@@ -597,6 +597,9 @@ PINNED: dict[str, frozenset[str]] = {
     # RTO doubles from it (copies g, g, 2g...); Wireshark calls the probe a retransmission.
     "listen-overflow-backlog2-abort0.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
     "middlebox-idle-timeout-drop-at-client.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
+    "middlebox-idle-timeout-drop-larger-request-at-client.pcap": frozenset(
+        {"tail_loss_probe_at_rto_time"}
+    ),
     "slow-accept-queue-first-data.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
     # ... and the last timeout's copy arrives as a duplicate (the router dropped the server's
     # ACKs, not the data): the server D-SACKs it.
