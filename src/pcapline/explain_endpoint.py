@@ -119,8 +119,9 @@ def _keepalive_race(d: Decision, e: Evidence) -> str:
         else f"after {_s(r.idle_before_fin_s)} with nothing on the wire"
     )
     return (
-        f"Cause: keep-alive race: the {closer} closed the connection {quiet}, an idle "
-        f"timeout (counted from its last write or from the {peer}'s last segment it received), "
+        f"Cause: keep-alive race: the {closer} closed the connection {quiet} (an idle "
+        f"timeout, counted from its last write or from the {peer}'s last segment it received, "
+        "or its application ending the session: the wire shows when, not why), "
         f"while the {peer} sent a new request "
         f"on it (frame {r.late_frame}, {when}); the closed socket answered the request with RST "
         f"(frame {r.frame}), so the {peer} got ECONNRESET for a request the {closer} never read. "
