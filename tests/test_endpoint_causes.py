@@ -184,3 +184,12 @@ def test_a_routers_no_route_points_at_its_routes_first() -> None:
     text = v.explanation.text
     assert "A router had no route to the server's network" in text
     assert text.index("Check: the routes at 2001:bef::2") < text.index("REJECT rules")
+
+
+def test_a_lost_state_says_it_rests_on_a_fin_the_capture_does_not_hold() -> None:
+    # A keep-alive race whose FIN the tap missed looks the same (a closed socket answers late
+    # data with the same bare RST): the words say what the cause rests on.
+    a = pcapline.analyze(str(SAMPLES / "peer-lost-state-ipv6-at-client.pcap"))
+    (text,) = a.connections.loc[a.connections["cause"] == "peer_lost_state", "explanation"]
+    assert "This rests on the capture holding no FIN of the server's" in text
+    assert "keep-alive race" in text

@@ -65,8 +65,10 @@ def _peer_lost_state(d: Decision, e: Evidence) -> str:
         "segment's ACK number: the answer of a host that has no socket for the 4-tuple (RFC 793; "
         f"Linux tcp_v4/v6_send_reset). {lost}. An application "
         f"abort looks different: RST+ACK at the {r.side}'s own sequence number, usually right "
-        f"after its own last segment. Check: {timeouts}the {r.side}'s uptime and logs at that "
-        "time, failover or load-balancer events, conntrack on the path."
+        f"after its own last segment. This rests on the capture holding no FIN of the "
+        f"{r.side}'s: had the capture point missed one, a socket that had closed answers late "
+        f"data the same way (the keep-alive race). Check: {timeouts}the {r.side}'s uptime "
+        "and logs at that time, failover or load-balancer events, conntrack on the path."
     )
 
 
