@@ -217,6 +217,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
             _reopened_note(e),
             _one_sided_note(e),
             _one_host_note(decision, e),
+            _ignored_reset_note(e),
             endpoint_note(decision, e),
         )
         if n
@@ -1492,6 +1493,21 @@ def _one_host_note(d: Decision, e: Evidence) -> str:
     if not e.one_host or not (resent or d.fate in _UNANSWERED):
         return ""
     return f"Both ends are on this host (loopback addresses, or one address at both ends): {HOST_DROPS}."
+
+
+def _ignored_reset_note(e: Evidence) -> str:
+    """A RST its receiver discarded (``Close.ignored_reset``): it ended nothing."""
+    if e.close.ignored_reset is None:
+        return ""
+    rst, resend = e.close.ignored_reset
+    return (
+        f"The RST in frame {rst} did not end it: its receiver retransmitted data afterwards "
+        f"(frame {resend}, later than any retransmission timer armed after the RST), which a "
+        "socket a RST tore down never does: the RST was lost on the way, or its receiver "
+        "discarded it (one outside its window is dropped, one in it but not at the expected "
+        "sequence number draws a challenge ACK: RFC 5961, Linux tcp_validate_incoming), and "
+        "it still held the connection."
+    )
 
 
 def _reopened_note(e: Evidence) -> str:

@@ -60,6 +60,27 @@ def test_copies_stamped_after_the_rst_do_not_keep_the_connection_open() -> None:
     assert r is not None and r.side is Side.CLIENT
 
 
+def test_a_rst_its_receiver_outlived_ended_nothing() -> None:
+    # zeek heartbleed-encrypted-success: the client's FIN, then its RST at the FIN's own
+    # sequence number (below the server's rcv.nxt: discarded); the server goes on and resends
+    # its data on its timer 0.2 s later. A socket a RST tore down sends nothing more.
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).data(SERVER, 0.02, 1448)
+    fin_seq = c.nxt(CLIENT)
+    c.fin(CLIENT, 0.03)
+    c.rst(CLIENT, 0.0301, with_ack=False, seq=fin_seq)
+    resent = c.nxt(SERVER)
+    c.data(SERVER, 0.031, 1448)
+    c.data(SERVER, 0.24, 1448, seq=resent)  # the retransmission timer's resend
+    close = _run(c).inferred
+    assert close.ending_reset is None and close.ignored_reset == (7, 9)
+    # Data in flight when the RST arrived (sooner than any timer) proves nothing.
+    c.rows.pop()
+    c.data(SERVER, 0.035, 1448, seq=resent)
+    close = _run(c).inferred
+    assert close.ending_reset is not None and close.ignored_reset is None
+
+
 def test_reset_after_idle_and_injected_ttl() -> None:
     c = Conversation().handshake(0.0)
     c.data(CLIENT, 0.01, 10).ack(SERVER, 0.02)

@@ -48,6 +48,7 @@ from pcapline.facts import (
     running_max_before,
 )
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
+from pcapline.timers import RTO_FLOOR_S
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
 
@@ -185,6 +186,10 @@ class Close:
     injected_by_another_box: tuple[int, ...] = ()
     #: With ``last_ack_stuck``: how often the passive closer resent its FIN.
     last_ack_fin_resends: int = 0
+    #: The last RST's frame and its receiver's later timer-driven resend (``_timer_resend_
+    #: after``), when that resend shows the receiver discarded the RST and kept the
+    #: connection; None: no such RST.
+    ignored_reset: tuple[int, int] | None = None
 
     def injected(self) -> dict[int, str]:
         """Each hinted RST's frame -> what is unusual about it (``injected_why``)."""
@@ -230,6 +235,7 @@ def detect(view: ConnView) -> Detection[Close]:
     by_ttl: list[int] = []
     far: list[int] = []
     ending_row = later = None
+    ignored: tuple[int, int] | None = None
     if rst_list:  # what only RSTs tell: injected hints, the ending RST, later RSTs
         rst_rows = np.array(rst_list, dtype=np.int64)
         senders = view.batch.of(_rst_senders)
@@ -248,6 +254,10 @@ def detect(view: ConnView) -> Detection[Close]:
                 events.append(view.event(i, EventKind.INJECTED_RST_HINT, why))
         ending_row = _ending_reset_row(view, rst_rows, closing.ends(k))
         later = _later_resets(view, rst_rows, ending_row)
+        if ending_row is None:
+            resend = _timer_resend_after(view, int(rst_rows[-1]))
+            if resend is not None:
+                ignored = (int(view.frame[rst_rows[-1]]), int(view.frame[resend]))
     ending = None
     if ending_row is not None:
         before = view.batch.of(_before_resets)
@@ -279,6 +289,7 @@ def detect(view: ConnView) -> Detection[Close]:
         injected_by_another_box=tuple(far),
         unseen_fin=unseen,
         first_fin_ns=_first_fin_ns(view, client_fin, server_fin),
+        ignored_reset=ignored,
     )
     return Detection(tuple(events), report)
 
@@ -455,6 +466,21 @@ def _fin_acked(view: ConnView, fin_row: int, *, after: int) -> bool:
     return bool(np.any(peer & acks & (view.rel_ack[rows] >= view.seq_end[fin_row])))
 
 
+def _timer_resend_after(view: ConnView, i: int) -> int | None:
+    """Row of the first data the RST at row ``i``'s receiver retransmitted later than a
+    retransmission timer could have been armed after the RST reached it (``RTO_FLOOR_S``),
+    None: none. A socket a RST tore down sends nothing more, so the RST never reached that
+    receiver (lost beyond the capture point) or it discarded the RST (RFC 5961 3.2, Linux
+    tcp_validate_incoming: a RST outside the window is dropped, one in it but not at rcv.nxt
+    draws a challenge ACK), and it still held the connection."""
+    later = slice(i + 1, len(view))
+    theirs = view.from_client[later] != view.from_client[i]
+    resent = theirs & view.is_retrans[later] & (view.seg_len[later] > 0) & ~view.is_dup[later]
+    floor_ns = int(view.time_ns[i]) + round(RTO_FLOOR_S * 1e9)
+    found = np.flatnonzero(resent & (view.time_ns[later] >= floor_ns))
+    return i + 1 + int(found[0]) if len(found) else None
+
+
 def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int | None:
     """Row of the RST that ended the connection, or None.
 
@@ -472,6 +498,8 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int 
         return None  # a new handshake followed: this RST cleared stale state
     if ends.data[sender] > i:
         return None  # its sender went on sending data
+    if _timer_resend_after(view, i) is not None:
+        return None  # its receiver still held the connection: the RST was not taken
     if len(rst_rows) == 1:
         return i  # no earlier RST to walk back to
     # Walk back from the last RST. Running counts keep each step O(1) (a connection can hold
