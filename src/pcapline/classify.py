@@ -186,7 +186,7 @@ def handshake_timeout(e: Evidence) -> Decision | None:
         return None  # ack_proven: the server went on as established, so the ACK arrived unseen
     if _reset_side(e) is Side.CLIENT:
         return None  # the client aborted the handshake itself: a reset, not a timeout
-    filtered = e.seen.flag_filtered or e.seen.acks_filtered
+    filtered = e.seen.filtered
     if h.synack.retries == 0 and filtered and not e.listener_retried_synack:
         # A capture that keeps only SYN/FIN/RST segments, or only segments with data, cannot
         # hold the handshake ACK (Linux sends it bare): its

@@ -612,12 +612,6 @@ def _rst_after_series(e: Evidence) -> str:
     return f"{sent} {after}, off the backoff schedule (next step due at {_s(due)}): an abort"
 
 
-def _filtered(e: Evidence) -> bool:
-    """The capture keeps only SYN/FIN/RST segments, or only data: bare ACKs and probes are
-    missing by the filter, so no silence and no "answered nothing" can be read from it."""
-    return e.seen.flag_filtered or e.seen.acks_filtered
-
-
 def _reset(d: Decision, e: Evidence) -> Explanation:
     r = e.close.ending_reset
     assert r is not None
@@ -632,7 +626,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             f"after {_s(gap.gap_s)} of silence on both sides, answering the {gap.after_side}'s "
             f"first segment since (frame {gap.after_frame})"
         )
-    elif r.idle_s is not None and r.idle_s >= 1 and _filtered(e):
+    elif r.idle_s is not None and r.idle_s >= 1 and e.seen.filtered:
         # A capture that keeps only some segments cannot show silence: what passed between
         # (data, ACKs, keepalive probes) is not in it.
         parts.append(f"{_s(r.idle_s)} after the last segment this filtered capture kept")
@@ -733,7 +727,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         not r.answers_peer
         and r.idle_s is not None
         and r.idle_s >= ANSWER_WITHIN_S
-        and not _filtered(e)
+        and not e.seen.filtered
     ):
         # A RST answers a segment at once; one long after the last segment answered nothing
         # the capture holds. A live socket's own RST carries ACK (tcp_send_active_reset).

@@ -161,16 +161,8 @@ def server_ack_turns(facts: Facts) -> OneWayTurns:
     # Bytes of the answer before the seen ones never captured: the wait went by unseen.
     bound_s[across_a_hole(facts, rows[at]) | (bound_s < 0)] = np.nan
     # The server resent data in between (an earlier answer lost): the wait holds its
-    # retransmission timer, not only its application's time.
-    bound_s[_resent_between(facts, rows, position, first_reached, at)] = np.nan
-    return OneWayTurns(
-        conn[at],
-        np.full(len(at), SERVER_ACK, dtype=np.int8),
-        bound_s,
-        time_ns[at],
-        facts.frame[rows[first_reached]],
-        facts.frame[rows[at]],
-    )
+    # retransmission timer, not only its application's time (``_timed``).
+    return _timed(facts, rows, SERVER_ACK, first_reached, at, bound_s)
 
 
 def client_ack_turns(facts: Facts) -> OneWayTurns:
@@ -221,27 +213,33 @@ def client_ack_turns(facts: Facts) -> OneWayTurns:
     # The request's own bytes before it never captured: not its last byte's time.
     bound_s[across_a_hole(facts, rows[q])] = np.nan
     # The client resent request bytes after its last new one (the request lost on the way):
-    # the answer waited for that resend, the client's retransmission timer, not the server.
-    bound_s[_resent_between(facts, rows, position, q, s)] = np.nan
-    return OneWayTurns(
-        conn[s],
-        np.full(len(s), CLIENT_ACK, dtype=np.int8),
-        bound_s,
-        time_ns[s],
-        facts.frame[rows[q]],
-        facts.frame[rows[s]],
-    )
+    # the answer waited for that resend, the client's retransmission timer (``_timed``).
+    return _timed(facts, rows, CLIENT_ACK, q, s, bound_s)
 
 
-def _resent_between(
-    facts: Facts, rows: np.ndarray, position: np.ndarray, start: np.ndarray, end: np.ndarray
-) -> np.ndarray:
-    """Per turn: a retransmitted data segment of the captured side lies after position
-    ``start`` and before ``end`` (positions into ``rows``, one connection each)."""
+def _timed(
+    facts: Facts,
+    rows: np.ndarray,
+    form: int,
+    start: np.ndarray,
+    end: np.ndarray,
+    bound_s: np.ndarray,
+) -> OneWayTurns:
+    """The turns of ``form`` timed from position ``start`` to ``end`` (positions into
+    ``rows``, one connection each), ``bound_s`` their lower bounds: NaN (no bound) where a
+    retransmitted data segment of the captured side lies between the two, whose wait then
+    holds a retransmission timer, not the server's time."""
     resent = facts.is_retrans[rows] & (facts.seg_len[rows] > 0) & ~facts.is_dup[rows]
-    last_resent = np.maximum.accumulate(np.where(resent, position, -1))
-    out: np.ndarray = last_resent[np.maximum(end - 1, 0)] > start
-    return out
+    last_resent = np.maximum.accumulate(np.where(resent, np.arange(len(rows)), -1))
+    bound_s[last_resent[np.maximum(end - 1, 0)] > start] = np.nan
+    return OneWayTurns(
+        facts.conn_index[rows[end]],
+        np.full(len(end), form, dtype=np.int8),
+        bound_s,
+        facts.time_ns[rows[end]],
+        facts.frame[rows[start]],
+        facts.frame[rows[end]],
+    )
 
 
 def _none() -> OneWayTurns:

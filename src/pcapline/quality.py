@@ -86,6 +86,13 @@ class Seen:
     #: one direction, where a connection's missing answers may be the missing direction's
     one_sided_capture: bool = False
 
+    @property
+    def filtered(self) -> bool:
+        """The capture keeps only SYN/FIN/RST segments, or only data: bare ACKs, probes (and
+        a payload filter's bare FINs and RSTs) are missing by the filter, so no silence and no
+        missing answer can be read from it."""
+        return self.flag_filtered or self.acks_filtered
+
 
 @dataclass(frozen=True, slots=True)
 class CaptureWide:

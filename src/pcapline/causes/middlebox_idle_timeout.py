@@ -61,7 +61,7 @@ def _reset_on_its_timer(e: Evidence, d: Decision) -> bool:
         and reset.idle_s is not None
         and reset.idle_s >= MIN_IDLE_S
         and not (e.seen.lossy or e.seen.one_direction or e.seen.one_sided_capture)
-        and not (e.seen.acks_filtered or e.seen.flag_filtered or e.seen.dropped)
+        and not (e.seen.filtered or e.seen.dropped)
     )
 
 
