@@ -111,10 +111,26 @@ DELAY_KEYS = [
     "nagle_episodes",
     "app_pause_s",
     "app_pause_side",
+    "transfer_side",
+    "transfer_bytes",
+    "transfer_s",
+    "transfer_rate_bps",
+    "transfer_paced_by",
+    "transfer_network_s",
+    "transfer_receive_window_s",
+    "transfer_loss_s",
+    "transfer_sender_s",
+    "transfer_rtt_min_ms",
+    "transfer_rtt_loaded_ms",
+    "transfer_queue_ms",
     "stalled_s",
     "biggest_stall",
     "stalls",
 ]
+#: ``delays.transfer_paced_by`` (docs/contract.md "A connection's transfer").
+TRANSFER_PACES = {"bottleneck", "round_trip", "network", "receive_window", "loss", "sender"}
+#: The parts of a transfer's time (``transfer_<part>_s``), the first of equals first.
+TRANSFER_PARTS = ["loss", "receive_window", "sender", "network"]
 STALL_KEYS = ["cause", "side", "start", "seconds", "recovered", "frame"]
 STALL_CAUSES = {"syn_retry", "synack_retry", "rto", "zero_window", "window_full", "nagle"}
 SLOW_TAGS = [
@@ -591,6 +607,55 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
         # the judged pause is a server's mid-answer; the longest (app_pause_s) may be either
         # side's, and is at least as long
         _expect(pause is not None and pause >= 1.0, wd, "app_pause tag under a 1 s pause")
+    check_transfer(d, wd)
+
+
+def check_transfer(d: dict[str, Any], wd: str) -> None:
+    """The ``transfer_`` keys: all null without a transfer; with one, its bytes (256 KiB at
+    least), time and rate agree, the known parts add up to its time, and the pace is the
+    largest part (or a known part over half of it, where some are not known)."""
+    keys = [k for k in DELAY_KEYS if k.startswith("transfer_")]
+    if d["transfer_side"] is None:
+        _expect(all(d[k] is None for k in keys), wd, "transfer_ keys without a transfer")
+        return
+    _expect(d["transfer_side"] in ("client", "server"), wd, "transfer_side")
+    size, seconds, rate = d["transfer_bytes"], d["transfer_s"], d["transfer_rate_bps"]
+    _expect(_is_int(size) and size >= 256 * 1024, wd, f"transfer_bytes {size!r}")
+    _expect(_is_num(seconds) and seconds >= 0, wd, f"transfer_s {seconds!r}")
+    if seconds > 0:
+        _expect(abs(rate - size * 8 / seconds) <= 1e-5 * rate + 1, wd, "transfer_rate_bps")
+    else:
+        _expect(rate is None, wd, "transfer_rate_bps without a time")
+    parts = {p: d[f"transfer_{p}_s"] for p in TRANSFER_PARTS}
+    for part, value in parts.items():
+        _expect(value is None or (_is_num(value) and value >= 0), wd, f"transfer_{part}_s")
+    pace = d["transfer_paced_by"]
+    _expect(pace is None or pace in TRANSFER_PACES, wd, f"transfer_paced_by {pace!r}")
+    _expect(parts["loss"] is not None, wd, "transfer_loss_s is always known")
+    _expect(
+        (parts["receive_window"] is None) == (parts["network"] is None),
+        wd,
+        "the network part is known exactly where the window part is",
+    )
+    if all(v is not None for v in parts.values()):
+        _expect(abs(sum(parts.values()) - seconds) < 1e-5 * 4, wd, "transfer parts add up")
+    known = {p: v for p, v in parts.items() if v is not None}
+    largest = max(known, key=lambda p: known[p]) if known else None
+    if pace in ("bottleneck", "round_trip", "network") and parts["network"] is not None:
+        _expect(largest == "network", wd, "a network pace without the network part largest")
+    elif pace is not None and pace in ("round_trip", "network"):
+        _expect(False, wd, f"{pace} with the network part not known")
+    elif pace == "bottleneck":  # a standing queue: no known part holds over half
+        _expect(all(2 * v <= seconds + 1e-6 for v in known.values()), wd, "bottleneck")
+    elif pace is not None:
+        _expect(known.get(pace) is not None, wd, f"paced by {pace}, a part not known")
+        _expect(known[pace] >= max(known.values()) - 1e-6, wd, f"paced by {pace}, not the largest")
+    for key in ("transfer_rtt_min_ms", "transfer_rtt_loaded_ms", "transfer_queue_ms"):
+        _expect(d[key] is None or (_is_num(d[key]) and d[key] >= 0), wd, key)
+    if pace == "bottleneck":
+        queue, least = d["transfer_queue_ms"], d["transfer_rtt_min_ms"]
+        _expect(queue is not None and queue >= 5.0, wd, "a bottleneck without a queue")
+        _expect(least is None or queue >= least - 1e-3, wd, "a bottleneck, round trip not doubled")
 
 
 def _waits(d: dict[str, Any], wd: str, seconds_key: str, count_key: str, cause: str) -> int:

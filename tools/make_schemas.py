@@ -235,6 +235,29 @@ DELAYS = obj(
         "nagle_episodes": INT,
         "app_pause_s": null(SECONDS),
         "app_pause_side": null(SIDE),
+        "transfer_side": null(SIDE),
+        "transfer_bytes": null(INT),
+        "transfer_s": null(SECONDS),
+        "transfer_rate_bps": null(INT),
+        "transfer_paced_by": null(
+            {
+                "enum": [
+                    "bottleneck",
+                    "round_trip",
+                    "network",
+                    "receive_window",
+                    "loss",
+                    "sender",
+                ]
+            }
+        ),
+        "transfer_network_s": null(SECONDS),
+        "transfer_receive_window_s": null(SECONDS),
+        "transfer_loss_s": null(SECONDS),
+        "transfer_sender_s": null(SECONDS),
+        "transfer_rtt_min_ms": null(SECONDS),
+        "transfer_rtt_loaded_ms": null(SECONDS),
+        "transfer_queue_ms": null(SECONDS),
         "stalled_s": SECONDS,
         "biggest_stall": null(STALL),
         "stalls": array(STALL),

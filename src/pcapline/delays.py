@@ -90,6 +90,7 @@ from pcapline.model import (
 )
 from pcapline.nagle import nagle_waits
 from pcapline.one_way_turns import FORM_OF_CODE, NO_FORM, REQUEST, OneWayTurns
+from pcapline.transfer import TRANSFER_DOC_KEYS, Transfer, transfer_doc, transfer_of, transfers
 from pcapline.window_full import clipped, window_full
 
 if TYPE_CHECKING:
@@ -206,6 +207,9 @@ class Delays:
     #: their sum): explain_slow reads where a wait was.
     server_loop_ms: float | None = None
     client_loop_ms: float | None = None
+    #: The largest sender's bulk transfer, its rate and what paced it (transfer.py); None:
+    #: no side sent ``transfer.MIN_BYTES`` in one run.
+    transfer: Transfer | None = None
 
     @property
     def biggest(self) -> Stall | None:
@@ -251,6 +255,7 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "nagle_episodes": d.nagle_episodes,
         "app_pause_s": _round(d.app_pause_s),
         "app_pause_side": None if d.app_pause_side is None else d.app_pause_side.value,
+        **transfer_doc(d.transfer),
         "stalled_s": round(d.stalled_s, 6),
         "biggest_stall": None if biggest is None else biggest.as_dict(),
         "stalls": [s.as_dict() for s in d.stalls],
@@ -288,6 +293,7 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "nagle_episodes",
     "app_pause_s",
     "app_pause_side",
+    *TRANSFER_DOC_KEYS,
     "stalled_s",
     "biggest_stall",
     "stalls",
@@ -420,6 +426,8 @@ DELAY_COLUMNS: tuple[str, ...] = (
     "window_full_s",  # NaN (empty in CSV): the capture cannot tell
     "nagle_s",  # NaN (empty in CSV): the capture cannot tell
     "app_pause_s",  # NaN (empty in CSV): the capture cannot tell
+    "transfer_rate_bps",  # NaN (empty in CSV): no transfer (transfer.py)
+    "transfer_paced_by",  # "" if none
     "stalled_s",
     "biggest_stall",  # cause of the biggest stall, "" if none
     "biggest_stall_s",
@@ -500,6 +508,7 @@ class DelaysTable(Mapping[int, Delays]):
             response_from=FORM_OF_CODE[int(c["response_from"][i])],
             response_from_frame=int(c["response_from_frame"][i]) or None,
             response_to_frame=int(c["response_to_frame"][i]) or None,
+            transfer=transfer_of(c, i) if "transfer_side" in c else None,
         )
 
     def doc_columns(self, ids: Sequence[int], *, arrays: bool = False) -> DelaysDocColumns:
@@ -572,6 +581,7 @@ class DelaysTable(Mapping[int, Delays]):
                 None if side < 0 else client if side else server for side in ints("app_pause_side")
             ],
             **dict(zip(_VISITED_DOC_KEYS, per_visit, strict=True)),
+            **self._transfer_columns(measures),
         }
         slow = iter([_SLOW_NAME[tag] for tag in tags] if tags else [] for tags in measures["slow"])
         return DelaysDocColumns(
@@ -579,6 +589,19 @@ class DelaysTable(Mapping[int, Delays]):
             values={key: values[key] for key in DELAYS_DOC_KEYS},
             slow=[next(slow) if row else [] for row in measured],
         )
+
+    @staticmethod
+    def _transfer_columns(measures: Mapping[str, np.ndarray]) -> dict[str, list[Any]]:
+        """``TRANSFER_DOC_KEYS`` of the rows of ``measures``: null but where a transfer was
+        found (a connection in thousands)."""
+        n = len(measures["slow"])
+        out: dict[str, list[Any]] = {key: [None] * n for key in TRANSFER_DOC_KEYS}
+        if "transfer_side" not in measures:
+            return out
+        for i in np.flatnonzero(measures["transfer_side"] >= 0).tolist():
+            for key, value in transfer_doc(transfer_of(measures, i)).items():
+                out[key][i] = value
+        return out
 
     def unjudged_replies(self, ids: np.ndarray) -> list[tuple[int, int, int, float, int]]:
         """Of the connections ``ids``, those whose late later turn ``slow_response`` did not
@@ -1044,6 +1067,7 @@ def measure(
     # was lost (most visits find nothing: their data RTT is all they add, as a column).
     data_rtt_ms = np.full(n, np.nan)
     visited: dict[int, _Visited] = {}
+    fast: dict[int, list[Stall]] = {}  # fast-recovery episodes, by connection (transfer.py)
     resent = _Resent.of(facts, events)
     for index, conn in enumerate(ids.tolist()):
         found = detections.get(conn)
@@ -1052,9 +1076,13 @@ def measure(
         rtt_ms = found.retransmit.inferred.rtt_ms
         if rtt_ms is not None:
             data_rtt_ms[index] = rtt_ms
-        lost = _visit(facts, index, found, resent, windows.get(conn), *held.get(conn, ((), ())))
+        lost, recovered = _visit(
+            facts, index, found, resent, windows.get(conn), *held.get(conn, ((), ()))
+        )
         if lost is not None:
             visited[conn] = lost
+        if recovered:
+            fast[conn] = recovered
     for conn, (window_held, write_held) in held.items():  # connections no detector visited
         if conn not in visited:
             full_held, nagle_held = _held_back(window_held, write_held, [])
@@ -1118,6 +1146,14 @@ def measure(
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
+        **transfers(
+            facts,
+            sent,
+            {conn: (*v.stalls, *fast.get(conn, ())) for conn, v in visited.items()},
+            handshake_rtt_ms,
+            loops,
+            full.unknown,
+        ),
     }
     columns.update(_judged_turns(columns, _answers_requests(ids, apps or {})))
     columns["slow"] = slow_tags(columns, rto_episodes, limits, syn_untimed=syn_untimed)
@@ -1686,9 +1722,10 @@ def _visit(
     windows: pd.DataFrame | None,
     window_full: tuple[Stall, ...] = (),
     nagle: tuple[Stall, ...] = (),
-) -> _Visited | None:
-    """What one visited connection lost (None: nothing). ``resent``: the retransmissions of
-    the connections it was measured with (``_Resent.of``)."""
+) -> tuple[_Visited | None, list[Stall]]:
+    """What one visited connection lost (None: nothing), and its fast-recovery episodes
+    (kept apart from the stalls: transfer.py reads them as loss). ``resent``: the
+    retransmissions of the connections it was measured with (``_Resent.of``)."""
     hs = found.handshake.inferred
     retransmit = found.retransmit.inferred
     zw = found.zero_window.inferred
@@ -1697,7 +1734,7 @@ def _visit(
     synack_retried = hs.synack is not None and hs.synack.retries > 0
     lost = syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw
     if not (lost or window_full or nagle):
-        return None
+        return None, []
     view = _Rows.of(facts, index)
     stalls: list[Stall] = []
     syn_gaps: tuple[float, ...] = ()
@@ -1721,7 +1758,7 @@ def _visit(
     stalls += full
     stalls += held
     stalls.sort(key=lambda s: (s.start_ns, s.end_ns))
-    return _Visited(
+    visited = _Visited(
         syn_gaps=syn_gaps,
         synack_gaps=synack_gaps,
         rto_episodes=len(rto),
@@ -1738,6 +1775,7 @@ def _visit(
         stalled_s=_union_s(stalls),
         syn_untimed=syn_untimed,
     )
+    return visited, fast
 
 
 def _held_back(

@@ -26,6 +26,7 @@ from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.explain_slow import with_slow_notes
+from pcapline.explain_transfer import with_transfer_notes
 from pcapline.fmt import seconds as _s
 from pcapline.loopback import HOST_DROPS
 from pcapline.model import (
@@ -80,7 +81,8 @@ def verdicts(classified: Classified, lost: Mapping[int, Delays] | None = None) -
         found.append(keys)
         words.append(text)
     if lost is not None:
-        words = with_slow_notes(words, classified.conn_ids.tolist(), lost)
+        ids = classified.conn_ids.tolist()
+        words = with_transfer_notes(with_slow_notes(words, ids, lost), ids, lost)
     confidence = classified.confidence or [Confidence.PROVEN] * len(words)
     caveats = classified.caveats or [()] * len(words)
     return Verdicts(

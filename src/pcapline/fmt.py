@@ -80,6 +80,21 @@ def byte_count(n: int) -> str:
     return f"{value:.1f}{unit}"
 
 
+def bit_rate(bps: float) -> str:
+    """A transfer rate, decimal units as iperf and ``ss -i`` print them: ``850 kbit/s``,
+    ``11.5 Mbit/s``, ``1.20 Gbit/s``."""
+    for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.3g} {unit}"
+    return f"{bps:.0f} bit/s"
+
+
+def round_trip(ms: float) -> str:
+    """A round trip in an explanation, three digits, below a millisecond too: ``0.036 ms``,
+    ``12.5 ms``, ``1540 ms``."""
+    return f"{ms:.2g} ms" if ms < 0.1 else f"{ms:.3g} ms" if ms < 1000 else f"{ms:.0f} ms"
+
+
 def capture_quality(quality: Mapping[str, Any]) -> str:
     """``capture.quality`` in one line (``""`` when the capture point missed nothing known):
     what the capture could not see, said before any verdict."""

@@ -631,6 +631,27 @@ class ResponseFrom(enum.StrEnum):
     CLIENT_ACK = "client_ack"
 
 
+class TransferPace(enum.StrEnum):
+    """What set the pace of a connection's bulk transfer (``delays.transfer_paced_by``,
+    transfer.py): the largest part of its time."""
+
+    #: Data in flight, window open, no loss, and the round trip at least doubled while it
+    #: flowed: a queue built before a bottleneck (seen from a capture nearer the sender).
+    BOTTLENECK = "bottleneck"
+    #: Data in flight, window open, no loss, no queue: the congestion window, growing round
+    #: trip by round trip (slow start, or its regrowth after a loss), paced it.
+    ROUND_TRIP = "round_trip"
+    #: Data in flight, window open, no loss, seen from nearer the receiver: the path or the
+    #: congestion window paced it; whether a queue built cannot be seen from there.
+    NETWORK = "network"
+    #: The receiver's window: zero, or full (``window_full``).
+    RECEIVE_WINDOW = "receive_window"
+    #: Loss recovery: retransmission timeouts and fast recovery.
+    LOSS = "loss"
+    #: The sender had nothing to send: all acknowledged, the window open.
+    SENDER = "sender"
+
+
 class StallCause(enum.StrEnum):
     """What a stall waited for (``Stall.cause``)."""
 

@@ -64,6 +64,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pcapline import __version__
+from pcapline.explain_transfer import transfer_summary
 from pcapline.findings.nat_copies import counted_once, later_copies
 from pcapline.fmt import app_label, capture_quality, duration, endpoint, printable, span, utc
 from pcapline.model import FAILURE_VALUES, Confidence, Finding, failing, probing
@@ -376,6 +377,7 @@ def build_page(
         "problems": problems(conns, section_ids),
         "findings": [_finding_view(f, section_ids, origin) for f in analysis.findings],
         "slow": slow,
+        "transfers": transfer_summary(counted),
         "timeline_note": plan.note,
         "sections": sections,
         "sections_left_out": left_out,

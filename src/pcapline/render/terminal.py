@@ -159,6 +159,9 @@ def summary_lines(analysis: Analysis, selection: Selection | None = None) -> lis
         )
     for line in slow_lines(analysis, copies):  # slow, not only dead: said before the findings
         lines.append(Text.assemble(("slow     ", "bold yellow"), line))
+    transfers = transfer_line(analysis, copies)
+    if transfers:
+        lines.append(Text.assemble(("transfer ", "bold"), transfers))
     if analysis.findings:
         lines.append(Text("findings", style="bold"))
         for finding in analysis.findings:
@@ -175,6 +178,13 @@ def slow_lines(analysis: Analysis, copies: frozenset[int] = frozenset()) -> list
 
     counted = counted_once(analysis.connections, copies)
     return [slow_summary(s) for s in summarise(analysis.delays, counted)]
+
+
+def transfer_line(analysis: Analysis, copies: frozenset[int] = frozenset()) -> str:
+    """The capture's bulk transfers, their rates and paces (explain_transfer words it)."""
+    from pcapline.explain_transfer import transfer_summary
+
+    return transfer_summary(counted_once(analysis.connections, copies))
 
 
 def slow_not_failed_lines(analysis: Analysis) -> list[Text]:

@@ -1,0 +1,266 @@
+"""explain_transfer: a bulk transfer's note says how fast it went and what set the pace.
+
+Words for ``delays.transfer`` (transfer.py decides it; nothing is measured again here): the
+rate at the capture point, the largest part of the transfer's time and what to do about it,
+then the split of the whole time. Every connection with a transfer gets the note, slow or
+not: "why was this download 11 Mbit/s?" is asked of transfers that did not fail.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from pcapline.delays import Delays, DelaysTable
+from pcapline.fmt import bit_rate, byte_count, round_trip
+from pcapline.fmt import seconds as _s
+from pcapline.model import Explanation, TransferPace
+from pcapline.transfer import MIN_BYTES, PARTS, QueueSeen, Transfer
+
+#: A round trip under this is a LAN's: slow start there takes microseconds a round trip.
+LAN_RTT_MS = 1.0
+
+#: Loss recovery this share of a transfer or more: its cuts of the congestion window are
+#: what the round trip's pace says.
+LOSS_SHARE_NOTED = 0.1
+
+#: How each part is named in the split.
+_PART_NAME: dict[str, str] = {
+    "loss": "loss recovery",
+    "receive_window": "the receive window",
+    "sender": "the sender idle",
+    "network": "data in flight",
+}
+
+
+def with_transfer_notes(
+    words: Sequence[Explanation], ids: Sequence[int], lost: Mapping[int, Delays]
+) -> list[Explanation]:
+    """``words`` (one per connection of ``ids``) with the transfer note of each connection
+    that has a transfer. A ``DelaysTable`` is asked only for those (one in thousands)."""
+    out = list(words)
+    where = {int(conn): i for i, conn in enumerate(ids)}
+    if isinstance(lost, DelaysTable):
+        chosen = lost.ids[lost.columns["transfer_side"] >= 0].tolist()
+    else:
+        chosen = list(where)
+    for conn in chosen:
+        d = lost.get(conn)
+        i = where.get(conn)
+        note = "" if d is None or i is None else transfer_note(d)
+        if note and i is not None:
+            out[i] = replace(out[i], notes=(*out[i].notes, note))
+    return out
+
+
+def transfer_note(d: Delays) -> str:
+    """The note of ``d.transfer`` ("" without one)."""
+    t = d.transfer
+    if t is None:
+        return ""
+    rate = "" if t.rate_bps is None else f" ({bit_rate(t.rate_bps)} at the capture point)"
+    head = f"Transfer: the {t.side.value} sent {byte_count(t.bytes)} in {_s(t.seconds)}{rate}"
+    why = _WHY[t.paced_by](t, d) if t.paced_by is not None else _unknown(t)
+    return f"{head}. {why}{_split(t)}"
+
+
+def _share(seconds: float | None, t: Transfer) -> str:
+    if seconds is None or t.seconds <= 0:
+        return _s(seconds)
+    return f"{_s(seconds)} ({100 * seconds / t.seconds:.0f} %)"
+
+
+def _split(t: Transfer) -> str:
+    """`` Its time: ...``: each known part over 1 % of it, when there are two or more."""
+    values = {
+        "loss": t.loss_s,
+        "receive_window": t.receive_window_s,
+        "sender": t.sender_s,
+        "network": t.network_s,
+    }
+    said = [
+        f"{_PART_NAME[part]} {100 * value / t.seconds:.0f} %"
+        for part in PARTS
+        if (value := values[part]) is not None and t.seconds > 0 and value > 0.01 * t.seconds
+    ]
+    return f" Its time: {', '.join(said)}." if len(said) > 1 else ""
+
+
+def _loss(t: Transfer, d: Delays) -> str:
+    episodes = d.rto_episodes + d.fast_recovery_episodes
+    return (
+        f"Loss set the pace: the {t.side.value} spent {_share(t.loss_s, t)} recovering lost "
+        f"data ({episodes} episode{'s' * (episodes != 1)}: {d.rto_episodes} after a "
+        f"retransmission timeout, {d.fast_recovery_episodes} by fast recovery), and each loss "
+        "also halves its congestion window. Find where the path drops (interface errors and "
+        "drops on each hop: ip -s link, ethtool -S, tc -s qdisc; a policer; a flaky link)."
+    )
+
+
+def _receive_window(t: Transfer, d: Delays) -> str:
+    peer = t.side.other
+    return (
+        f"The {peer}'s receive window set the pace: the {t.side.value} waited "
+        f"{_share(t.receive_window_s, t)} for it to open (full, or zero): the {peer}'s "
+        f"application read slowly, or its receive buffer is small for the path (SO_RCVBUF, "
+        "net.ipv4.tcp_rmem)."
+    )
+
+
+def _sender(t: Transfer, d: Delays) -> str:
+    return (
+        f"The {t.side.value} set the pace: for {_share(t.sender_s, t)} everything it had sent "
+        f"was acknowledged and the {t.side.other}'s window was open, and it sent nothing: its "
+        "application wrote no faster (or waited on something: a disk, an upstream), or a "
+        "pacing rate held it. The network was not the limit."
+    )
+
+
+def _bottleneck(t: Transfer, d: Delays) -> str:
+    flowing = (
+        "while it flowed"
+        if t.network_s is None
+        else f"for {_share(t.network_s, t)} data was in flight with the window open and "
+        "nothing lost, and"
+    )
+    return (
+        f"A bottleneck on the path set the pace: {flowing} a queue of about "
+        f"{round_trip(t.queue_ms or 0.0)} stood on the way ({_queue_seen(t)}): the narrowest "
+        "link was busy while it stood, and the rate above is what it gave this connection "
+        "(its capacity, or its share of it beside other traffic). Check that link's capacity, "
+        "its load and its queue (tc -s qdisc, interface counters, a shaper or policer on the "
+        "way); a larger window will not make it faster."
+    )
+
+
+def _queue_seen(t: Transfer) -> str:
+    """How the capture showed the queue: its data's ACKs coming back late, or the sender's
+    stamps."""
+    if t.queue_seen is QueueSeen.ACKS:
+        if t.rtt_loaded_ms is not None and t.rtt_min_ms is not None:
+            return (
+                f"the round trip was {round_trip(t.rtt_loaded_ms)} (median) while it flowed, "
+                f"against {round_trip(t.rtt_min_ms)} with the queue empty"
+            )
+        return (
+            "its data's ACKs came back that much later (median) than with the queue empty: "
+            "the queue was beyond the capture point"
+        )
+    empty = "" if t.rtt_min_ms is None else f", against a round trip of {round_trip(t.rtt_min_ms)}"
+    return (
+        f"the {t.side.value}'s TCP timestamps show its segments' one-way delay to the capture "
+        f"point growing by that much (median){empty}"
+    )
+
+
+def _round_trip(t: Transfer, d: Delays) -> str:
+    loaded = "" if t.rtt_loaded_ms is None else f" (median {round_trip(t.rtt_loaded_ms)})"
+    head = (
+        f"The round trip set the pace: for {_share(t.network_s, t)} data was in flight with "
+        f"the window open and nothing lost, and the round trip stayed near "
+        f"{round_trip(t.rtt_min_ms or 0.0)}{loaded}: no queue built beyond the capture point"
+    )
+    episodes = d.fast_recovery_episodes + d.rto_episodes
+    if t.loss_s is not None and t.loss_s >= LOSS_SHARE_NOTED * t.seconds and episodes:
+        return (
+            f"{head}, so the {t.side.value}'s congestion window held it: each of "
+            f"{episodes} loss episode{'s' * (episodes != 1)} cut that window, and it grew "
+            "back round trip by round trip, so the losses cost more than their own "
+            f"{_share(t.loss_s, t)} of recovery. Find where the path drops (interface errors "
+            "and drops on each hop: ip -s link, ethtool -S, tc -s qdisc; a policer; a flaky "
+            "link)."
+        )
+    if (t.rtt_min_ms or 0.0) < LAN_RTT_MS:
+        return (
+            f"{head}. On a round trip this short the {t.side.value}'s congestion window or "
+            "its own link (a queue in its qdisc is before a capture on that host) set the "
+            "pace: the hosts and their links, not the path."
+        )
+    return (
+        f"{head}, so the {t.side.value}'s congestion window held it, growing round trip by "
+        "round trip (slow start). A transfer this size takes several round trips on this "
+        "path; a shorter path (a nearer server), a connection kept open and reused, or a "
+        "larger initial window (ip route ... initcwnd) is faster."
+    )
+
+
+def _network(t: Transfer, d: Delays) -> str:
+    return (
+        f"The path or the {t.side.value} set the pace: for {_share(t.network_s, t)} data "
+        "flowed with the window open and nothing lost. The capture point is not clearly "
+        f"nearer the {t.side.value}, so a queue on the path and a {t.side.value} with "
+        "nothing more to send look alike from here; a capture at the "
+        f"{t.side.value} tells them apart."
+    )
+
+
+def _unknown(t: Transfer) -> str:
+    return (
+        "What set the pace the capture cannot show: whether the "
+        f"{t.side.other}'s receive window was full cannot be told from here (the capture "
+        f"point is far from the {t.side.value}, whose view of the window lags the one seen "
+        "here, or the window scale is unknown: the handshake was not captured)"
+        + (
+            f"; a queue of about {round_trip(t.queue_ms)} built up on the path while it flowed"
+            if t.queue_ms is not None and t.queue_ms >= 5.0
+            else ""
+        )
+        + "."
+    )
+
+
+_WHY: dict[TransferPace, Callable[[Transfer, Delays], str]] = {
+    TransferPace.LOSS: _loss,
+    TransferPace.RECEIVE_WINDOW: _receive_window,
+    TransferPace.SENDER: _sender,
+    TransferPace.BOTTLENECK: _bottleneck,
+    TransferPace.ROUND_TRIP: _round_trip,
+    TransferPace.NETWORK: _network,
+}
+
+#: How the capture-wide line names each pace ("" in the table: not known).
+_PACE_NAME: dict[str, str] = {
+    TransferPace.BOTTLENECK.value: "a bottleneck",
+    TransferPace.ROUND_TRIP.value: "the round trip",
+    TransferPace.NETWORK.value: "the path or the sender",
+    TransferPace.RECEIVE_WINDOW.value: "the receive window",
+    TransferPace.LOSS.value: "loss",
+    TransferPace.SENDER.value: "the sender",
+    "": "not known",
+}
+
+
+def transfer_summary(connections: pd.DataFrame) -> str:
+    """One line for the capture: its bulk transfers (``connections``: the connections table,
+    its ``transfer_rate_bps`` and ``transfer_paced_by`` columns), their rates and what paced
+    them; "" without one."""
+    if connections.empty or "transfer_rate_bps" not in connections.columns:
+        return ""
+    rates = connections["transfer_rate_bps"].to_numpy(np.float64)
+    has = ~np.isnan(rates)
+    if not has.any():
+        return ""
+    ids = connections["id"].to_numpy(np.int64)[has]
+    rates = rates[has]
+    paces = Counter(str(p) for p in connections["transfer_paced_by"].to_numpy()[has])
+    slowest = int(np.argmin(rates))
+    n = len(rates)
+    head = f"{n:,} bulk transfer{'s' * (n != 1)} ({MIN_BYTES // 1024} KiB or more in one run): "
+    if n == 1:
+        rate = f"{bit_rate(rates[0])} (connection {ids[0]})"
+    else:
+        rate = (
+            f"rate p50 {bit_rate(float(np.percentile(rates, 50, method='lower')))}, slowest "
+            f"{bit_rate(rates[slowest])} (connection {ids[slowest]})"
+        )
+    if n == 1:
+        (pace,) = paces
+        paced = "what paced it not known" if pace == "" else f"paced by {_PACE_NAME[pace]}"
+        return f"{head}{rate}, {paced} (its explanation says why)"
+    order = sorted(paces.items(), key=lambda kv: (kv[0] == "", -kv[1], kv[0]))
+    paced = ", ".join(f"{_PACE_NAME[pace]} {count:,}" for pace, count in order)
+    return f"{head}{rate}; paced by {paced} (each one's explanation says why)"

@@ -1,0 +1,649 @@
+"""transfer: a connection's bulk transfer, its rate, and what set its pace (part of delays).
+
+Linux keeps, for each socket, how long the sender was busy and how much of that the receive
+window or the send buffer held it (``tcp_info``'s ``tcpi_busy_time``, ``tcpi_rwnd_limited``,
+``tcpi_sndbuf_limited``: the ``busy:``, ``rwnd_limited:`` and ``sndbuf_limited:`` of
+``ss -i``; ``tcp_chrono_start`` in tcp_output.c). A capture splits a transfer the same way,
+from the packets, into four parts that add up to its time:
+
+- ``loss``: the sender's retransmission-timeout and fast-recovery episodes (the delays
+  stage's: from the first copy of the lost data to the ACK that covered it);
+- ``receive_window``: the receiver's window held the sender, closed (zero_window) or full
+  (window_full.py), outside loss;
+- ``sender``: the sender had nothing to send: the peer had acknowledged all it had sent and
+  its next new data came later than that ACK could have drawn it (the gap less the capture
+  point's loop to the sender, ``handshake.handshake_loops``): its application wrote no more
+  for a while (an empty send buffer, ``sndbuf_limited``, is the application's doing too);
+- ``network``: the rest: data in flight, the window open, no loss. The sender's congestion
+  window (or its pacing) was the limit: how fast the path took the data.
+
+The transfer is the longest run of one side's new data (``MIN_BYTES`` at least): the run
+ends where the peer sends new data while it holds everything the side sent (a request after
+an answer, in a keep-alive connection), not at the peer's small messages while data is in
+flight (HTTP/2 WINDOW_UPDATE frames, TLS alerts). A capture at the receiver sees those
+acknowledge all that arrived and ends the run there too: a transfer seen from there may be
+split in parts (each with its true rate), never joined across a request. It lasts from its
+first new-data segment to the first peer ACK covering its last byte (to that segment when
+the capture holds no such ACK), at the capture point.
+
+The sender's pipe is seen (the ``sender`` part measured) where the capture point is nearer
+the sender (``NEAR_RATIO``: its loop to the sender under half its loop to the receiver), or
+on a LAN (that loop under ``LAN_LOOP_NS``, where each host's handling of the SYN outweighs
+the wire and the two halves come out alike) where the sender's TCP timestamps show its
+one-way delay to the capture point flat (``STAMPS_FLAT_MS``): nothing queued between them.
+Elsewhere the receiver acknowledges what it got at once, and the next data may have waited
+in a queue, or crossed a slow link, on the way, neither of which the handshake's loop
+(measured with the queue empty) covers: an idle sender and a slow path look the same, the
+network part holds both, and ``sender`` is unknown.
+
+What the network part was is told by the queue the path held while the data flowed
+(``queue_ms``), measured two ways, the larger kept (``QueueSeen``):
+
+- beyond the capture point, from anywhere: a new-data segment -> the first ACK covering it
+  is the loop from the capture point to the receiver and back (the round trip at the
+  sender, the receiver's own turnaround at the receiver). Its median under load less its
+  least (the smallest sample, or the handshake's loop to the receiver, taken with the queue
+  empty). A sample is a segment with more new data sent after it before that ACK came (the
+  receiver had two segments to acknowledge at once: Linux ``__tcp_ack_snd_check``, so no
+  delayed-ACK wait is in it), no retransmission between the two (Karn: the ACK may be for
+  the copy), and no loss, window or idle sender between them (its wait would be theirs).
+  At a capture point nearer the sender the median is the loaded round trip
+  (``rtt_loaded_ms``);
+- before the capture point, from anywhere: the growth of the sender's one-way delay to the
+  capture point, read from its TCP timestamps (``_upstream_queue_ms``).
+
+A queue of ``QUEUE_MIN_MS`` or more that at least doubled the round trip is a
+``bottleneck`` (the rate is about what the narrowest link gave the connection); a measured
+smaller one leaves ``round_trip`` where the sender's pipe is seen (the congestion window grew
+round trip by round trip: slow start, or its regrowth after a loss, on a path whose round
+trip is long for the transfer's size); elsewhere, or with no measure, ``network``.
+
+Unknown, never guessed: the receive-window part (and so the network part, the rest) where
+window_full.py cannot tell a full window (the window scale unknown, or a capture point far
+from the sender); the sender part where the pipe cannot be seen. The pace is then named only
+when a known part holds over half the time. Bytes, time and rate are always measured.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pcapline.model import Side, StallCause, TransferPace
+
+if TYPE_CHECKING:
+    from pcapline.delays import Stall
+    from pcapline.facts import Facts, NewData
+
+#: A run of new data smaller than this is no transfer to pace: with the initial window of
+#: 10 segments (RFC 6928) doubling every round trip, 256 KiB is four or five round trips.
+MIN_BYTES = 256 * 1024
+#: The loaded round trip must exceed the smallest by this much to show a queue (besides
+#: doubling it): a host's scheduling and a LAN's jitter stay well under it.
+QUEUE_MIN_MS = 5.0
+#: The capture point is nearer the sender when its loop there (the handshake's half toward
+#: it) is under a half of its loop to the receiver. The halves also hold each
+#: host's own handling of the SYN (tens of microseconds): on a LAN they come out about equal
+#: at either end, and such a capture shows neither end's view for sure.
+NEAR_RATIO = 2
+#: On a LAN (the capture point's loop to the sender under this) the handshake's halves
+#: cannot place the capture point; there the sender's pipe is seen when its TCP stamps show
+#: its one-way delay to the capture point flat (under ``STAMPS_FLAT_MS``: a tick of a 1 kHz
+#: clock and its reading): nothing queued between them.
+LAN_LOOP_NS = 1_000_000
+STAMPS_FLAT_MS = 2.0
+#: Fewer round-trip samples than this show no median worth a word.
+MIN_SAMPLES = 10
+#: The clock rates TCP timestamps tick at (RFC 7323 leaves it to the host: Linux 1 kHz since
+#: 4.13, and 1 MHz on routes with ``tcp_usec_ts`` since 6.7; older Linux at HZ; Windows
+#: 10 Hz or 1 kHz), and how far above one the measured rate may read (a queue that drains
+#: while the stamps flow squeezes the arrivals together: ``_clock_rate``).
+TS_RATES_HZ = (1_000_000.0, 1000.0, 250.0, 100.0, 10.0)
+TS_RATE_SLACK = 1.5
+#: ... and how far below: arrivals stretched this much mean a queue that grew by three
+#: quarters of the time they span; more is no clock of the list.
+TS_MAX_STRETCH = 4.0
+#: A clock slower than this ticks too coarsely for a queue of ``QUEUE_MIN_MS``.
+TS_MIN_HZ = 1000.0
+#: Stamps over a shorter span than this cannot tell a rate.
+TS_MIN_SPAN_NS = 200_000_000
+#: The one-way delay's growth is read at this quantile of the run's segments: a queue that
+#: stood for most of the transfer, not one segment's jitter.
+UPSTREAM_QUANTILE = 50
+
+#: ``TransferPace`` by its code in the ``transfer_paced_by`` column (0: none).
+PACE_OF_CODE: dict[int, TransferPace | None] = {
+    0: None,
+    **{k + 1: pace for k, pace in enumerate(TransferPace)},
+}
+_CODE_OF_PACE: dict[TransferPace, int] = {
+    pace: code for code, pace in PACE_OF_CODE.items() if pace is not None
+}
+
+#: The parts, in the order a tie is settled (the cause the sender could do least about first).
+PARTS: tuple[str, ...] = ("loss", "receive_window", "sender", "network")
+
+#: The ``connections[].delays`` keys of a transfer, in contract order (``transfer_doc``).
+TRANSFER_DOC_KEYS: tuple[str, ...] = (
+    "transfer_side",
+    "transfer_bytes",
+    "transfer_s",
+    "transfer_rate_bps",
+    "transfer_paced_by",
+    "transfer_network_s",
+    "transfer_receive_window_s",
+    "transfer_loss_s",
+    "transfer_sender_s",
+    "transfer_rtt_min_ms",
+    "transfer_rtt_loaded_ms",
+    "transfer_queue_ms",
+)
+#: ``transfers``' float columns (NaN: unknown or no transfer): the times and round trips.
+FLOAT_COLUMNS: tuple[str, ...] = tuple(k for k in TRANSFER_DOC_KEYS if k.endswith(("_s", "_ms")))
+
+
+Span = tuple[int, int]
+
+
+class QueueSeen(enum.IntEnum):
+    """Where ``Transfer.queue_ms`` came from (``transfer_queue_seen`` column codes)."""
+
+    ACKS = 1  # data -> its ACK at the capture point grew: a queue beyond the capture point
+    STAMPS = 2  # the sender's one-way delay grew (its TCP timestamps): a queue before it
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One connection's bulk transfer (module docstring)."""
+
+    side: Side
+    bytes: int  # new payload bytes in the run
+    seconds: float  # first new data -> the ACK of its last byte, at the capture point
+    network_s: float | None  # the parts; None: unknown (the module docstring says when)
+    receive_window_s: float | None
+    loss_s: float | None
+    sender_s: float | None
+    rtt_min_ms: float | None
+    rtt_loaded_ms: float | None  # None: not measured (capture nearer the receiver, few samples)
+    queue_ms: float | None  # the queue the capture shows on the path; None: it cannot tell
+    paced_by: TransferPace | None
+    #: How the queue was seen (not in the JSON: the explanation says it); None: no queue measure
+    queue_seen: QueueSeen | None = None
+
+    @property
+    def rate_bps(self) -> int | None:
+        return round(self.bytes * 8 / self.seconds) if self.seconds > 0 else None
+
+
+def transfers(
+    facts: Facts,
+    sent: NewData,
+    stalls: Mapping[int, Sequence[Stall]],
+    handshake_rtt_ms: np.ndarray,
+    loops: tuple[np.ndarray, np.ndarray],
+    window_unknown: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per connection (``facts.conn_ids`` order), its transfer as columns: ``transfer_side``
+    (-1 none, 0 server, 1 client), ``transfer_bytes`` (0: none), ``FLOAT_COLUMNS``,
+    ``transfer_pace_code`` (``PACE_OF_CODE``), ``transfer_queue_seen`` (``QueueSeen``, 0:
+    none), and for the connections table and CSV
+    ``transfer_rate_bps`` (NaN: none) and ``transfer_paced_by`` (the pace's name, "": none). Which side sent ``MIN_BYTES`` is columnar; the
+    split runs for those few connections. ``stalls``: by connection id, the delays stage's
+    stalls and its fast-recovery episodes (``delays._episodes``: cause ``rto`` too)."""
+    n = len(facts.conn_ids)
+    out: dict[str, np.ndarray] = {
+        "transfer_side": np.full(n, -1, dtype=np.int8),
+        "transfer_bytes": np.zeros(n, dtype=np.int64),
+        **{name: np.full(n, np.nan) for name in FLOAT_COLUMNS},
+        "transfer_pace_code": np.zeros(n, dtype=np.int8),
+        "transfer_queue_seen": np.zeros(n, dtype=np.int8),
+        "transfer_rate_bps": np.full(n, np.nan),
+        "transfer_paced_by": np.full(n, "", dtype=object),
+    }
+    rows = np.flatnonzero(sent.mask)
+    slot = facts.conn_index[rows] * 2 + facts.from_client[rows]
+    sent_bytes = np.bincount(slot, weights=facts.seg_len[rows], minlength=2 * n).reshape(n, 2)
+    for index in np.flatnonzero(sent_bytes.max(axis=1) >= MIN_BYTES).tolist():
+        client = bool(sent_bytes[index, 1] > sent_bytes[index, 0])
+        conn = int(facts.conn_ids[index])
+        sender_loop, receiver_loop = (loops[1][index], loops[0][index])[:: 1 if client else -1]
+        t = _transfer(
+            _Run.of(facts, index, sent.mask, client),
+            stalls.get(conn, ()),
+            float(handshake_rtt_ms[index]),
+            None if np.isnan(sender_loop) else (int(sender_loop), int(receiver_loop)),
+            window_known=not window_unknown[index],
+        )
+        if t is None:
+            continue
+        out["transfer_side"][index] = 1 if client else 0
+        out["transfer_bytes"][index] = t.bytes
+        values = (
+            t.seconds,
+            t.network_s,
+            t.receive_window_s,
+            t.loss_s,
+            t.sender_s,
+            t.rtt_min_ms,
+            t.rtt_loaded_ms,
+            t.queue_ms,
+        )
+        for name, value in zip(FLOAT_COLUMNS, values, strict=True):
+            out[name][index] = np.nan if value is None else value
+        if t.rate_bps is not None:
+            out["transfer_rate_bps"][index] = t.rate_bps
+        if t.paced_by is not None:
+            out["transfer_pace_code"][index] = _CODE_OF_PACE[t.paced_by]
+            out["transfer_paced_by"][index] = t.paced_by.value
+        if t.queue_seen is not None:
+            out["transfer_queue_seen"][index] = t.queue_seen
+    return out
+
+
+def transfer_of(columns: Mapping[str, np.ndarray], i: int) -> Transfer | None:
+    """Row ``i`` of the ``transfers`` columns as a record (None: no transfer)."""
+    side = int(columns["transfer_side"][i])
+    if side < 0:
+        return None
+
+    def opt(name: str) -> float | None:
+        value = float(columns[name][i])
+        return None if value != value else value
+
+    seconds = opt("transfer_s")
+    return Transfer(
+        side=Side.CLIENT if side else Side.SERVER,
+        bytes=int(columns["transfer_bytes"][i]),
+        seconds=0.0 if seconds is None else seconds,
+        network_s=opt("transfer_network_s"),
+        receive_window_s=opt("transfer_receive_window_s"),
+        loss_s=opt("transfer_loss_s"),
+        sender_s=opt("transfer_sender_s"),
+        rtt_min_ms=opt("transfer_rtt_min_ms"),
+        rtt_loaded_ms=opt("transfer_rtt_loaded_ms"),
+        queue_ms=opt("transfer_queue_ms"),
+        paced_by=PACE_OF_CODE[int(columns["transfer_pace_code"][i])],
+        queue_seen=QueueSeen(seen) if (seen := int(columns["transfer_queue_seen"][i])) else None,
+    )
+
+
+def transfer_doc(t: Transfer | None) -> dict[str, object]:
+    """The ``TRANSFER_DOC_KEYS`` of ``connections[].delays`` (every one null: no transfer)."""
+    if t is None:
+        return dict.fromkeys(TRANSFER_DOC_KEYS)
+
+    def rounded(value: float | None, digits: int = 6) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return {
+        "transfer_side": t.side.value,
+        "transfer_bytes": t.bytes,
+        "transfer_s": round(t.seconds, 6),
+        "transfer_rate_bps": t.rate_bps,
+        "transfer_paced_by": None if t.paced_by is None else t.paced_by.value,
+        "transfer_network_s": rounded(t.network_s),
+        "transfer_receive_window_s": rounded(t.receive_window_s),
+        "transfer_loss_s": rounded(t.loss_s),
+        "transfer_sender_s": rounded(t.sender_s),
+        "transfer_rtt_min_ms": rounded(t.rtt_min_ms, 3),
+        "transfer_rtt_loaded_ms": rounded(t.rtt_loaded_ms, 3),
+        "transfer_queue_ms": rounded(t.queue_ms, 3),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One connection's rows, and the sender's longest run of new data in them."""
+
+    side: Side
+    time_ns: np.ndarray  # the connection's rows
+    mine: np.ndarray  # sent by the transfer's side
+    peer_ack: np.ndarray  # the peer's ACK number (relative to the side's ISN), -1: no ACK
+    resent: np.ndarray  # the side's retransmissions
+    run: np.ndarray  # rows of the run's new data (local, ascending)
+    ends: np.ndarray  # each one's end (rel_seq + payload)
+    pipe_empty: np.ndarray  # each one: the peer had acknowledged all the side sent before it
+    bytes: int
+    stamped: np.ndarray  # the side's rows with a TCP timestamp, up to the run's last
+    ts_val: np.ndarray  # their TSval, in the sender's clock ticks (uint32, as sent)
+
+    @staticmethod
+    def of(facts: Facts, index: int, new_data: np.ndarray, client: bool) -> _Run:
+        lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
+        mine = facts.from_client[lo:hi] == client
+        new = new_data[lo:hi]
+        seg_len = facts.seg_len[lo:hi].astype(np.int64)
+        ends = facts.rel_seq[lo:hi] + seg_len
+        acks = facts.ack[lo:hi] & ~mine
+        peer_ack = np.where(acks, facts.rel_ack[lo:hi], -1)
+        # The side's highest byte sent so far: a peer's new data with all of it acknowledged
+        # begins a new exchange (a request after an answer), and ends the run.
+        sent_end = np.maximum.accumulate(np.where(mine & (seg_len > 0), ends, 0))
+        breaks = new & ~mine & acks & (peer_ack >= sent_end)
+        run_id = np.cumsum(breaks)
+        own = np.flatnonzero(new & mine)
+        per_run = np.bincount(run_id[own], weights=seg_len[own])
+        best = int(np.argmax(per_run))
+        run = own[run_id[own] == best]
+        snd_una = facts.snd_una[lo:hi][run]
+        stamped = np.flatnonzero(mine & facts.has_ts[lo:hi])
+        stamped = stamped[stamped <= run[-1]]
+        return _Run(
+            side=Side.CLIENT if client else Side.SERVER,
+            time_ns=facts.time_ns[lo:hi],
+            mine=mine,
+            peer_ack=peer_ack,
+            resent=np.flatnonzero(facts.is_retrans[lo:hi] & mine),
+            run=run,
+            ends=ends[run],
+            pipe_empty=snd_una >= facts.rel_seq[lo:hi][run],
+            bytes=int(per_run[best]),
+            stamped=stamped,
+            ts_val=facts.ts_val[lo:hi][stamped],
+        )
+
+    def acked_at(self, ends: np.ndarray) -> np.ndarray:
+        """For each end: the first peer row whose ACK covers it (-1: none in the capture)."""
+        peer = np.flatnonzero(self.peer_ack >= 0)
+        if not len(peer):
+            return np.full(len(ends), -1, dtype=np.int64)
+        running = np.maximum.accumulate(self.peer_ack[peer])
+        k = np.searchsorted(running, ends)
+        return np.where(k < len(peer), peer[np.minimum(k, len(peer) - 1)], -1)
+
+
+def _transfer(
+    r: _Run,
+    stalls: Sequence[Stall],
+    handshake_rtt_ms: float,
+    loops: tuple[int, int] | None,
+    *,
+    window_known: bool,
+) -> Transfer | None:
+    """The run's transfer (None: under ``MIN_BYTES``); ``loops``: the capture point's loops
+    to the sender and to the receiver (ns), None when unknown; ``window_known``: whether a
+    full window can be told (window_full.py)."""
+    if r.bytes < MIN_BYTES:
+        return None
+    acked = int(r.acked_at(r.ends[-1:])[0])
+    start_ns = int(r.time_ns[r.run[0]])
+    end_ns = int(r.time_ns[acked if acked > r.run[-1] else r.run[-1]])
+    seconds = max(end_ns - start_ns, 0) / 1e9
+    within = (start_ns, end_ns)
+    hs_rtt = None if handshake_rtt_ms != handshake_rtt_ms else handshake_rtt_ms
+    loss = _clip(_spans(stalls, r.side, {StallCause.RTO}), within)
+    window = _minus(
+        _clip(_spans(stalls, r.side, {StallCause.ZERO_WINDOW, StallCause.WINDOW_FULL}), within),
+        loss,
+    )
+    upstream = _upstream_queue_ms(r)
+    near_sender = loops is not None and loops[0] * NEAR_RATIO < loops[1]
+    # the sender's pipe is seen where the capture point is nearer the sender, or on a LAN
+    # where the sender's stamps show no queue between them (module docstring); elsewhere an
+    # idle sender and a queue or a slow link on the way look alike
+    visible = near_sender or (
+        loops is not None
+        and loops[0] < LAN_LOOP_NS
+        and upstream is not None
+        and upstream < STAMPS_FLAT_MS
+    )
+    idle = (
+        _minus(_minus(_clip(_idle(r, loops[0]), within), loss), window)
+        if loops is not None and visible
+        else []
+    )
+    parts = {
+        "loss": _length(loss),
+        "receive_window": _length(window),
+        "sender": _length(idle),
+    }
+    parts["network"] = max(end_ns - start_ns - sum(parts.values()), 0)
+    # the network part is the rest: it holds any full window the capture cannot tell (then
+    # neither is known), and the sender's idle time where that cannot be seen (then the
+    # network part is "the path or the sender", and the sender's own is not known)
+    known = {
+        "loss": True,
+        "receive_window": window_known,
+        "sender": True,
+        "network": window_known,
+    }
+    loaded, smallest = _round_trips(r, [*loss, *window, *idle])
+    # data -> its ACK at the capture point is the loop from there to the receiver and back,
+    # wherever the capture point is (a round trip at the sender, the receiver's own
+    # turnaround at the receiver): its growth under load is the queue beyond the capture
+    # point; the sender's stamps show the queue before it
+    # against the least of it: the smallest sample, or the handshake's loop to the receiver
+    # (the same loop, taken with the queue empty)
+    least = min((x for x in (smallest, loops and loops[1] / 1e6) if x is not None), default=None)
+    downstream = _growth(loaded, least)
+    rtt_min = min(
+        (x for x in (hs_rtt, smallest if near_sender else None) if x is not None), default=None
+    )
+    queue, seen = max(
+        (
+            (q, how)
+            for q, how in ((downstream, QueueSeen.ACKS), (upstream, QueueSeen.STAMPS))
+            if q is not None
+        ),
+        key=lambda qh: qh[0],
+        default=(None, None),
+    )
+
+    def seconds_of(part: str) -> float | None:
+        return parts[part] / 1e9 if known[part] else None
+
+    return Transfer(
+        r.side,
+        r.bytes,
+        seconds,
+        network_s=seconds_of("network"),
+        receive_window_s=seconds_of("receive_window"),
+        loss_s=seconds_of("loss"),
+        sender_s=seconds_of("sender") if visible else None,
+        rtt_min_ms=rtt_min,
+        rtt_loaded_ms=loaded if near_sender else None,
+        queue_ms=queue,
+        paced_by=_pace(parts, known, queue, rtt_min, visible=visible),
+        queue_seen=seen,
+    )
+
+
+def _pace(
+    parts: Mapping[str, int],
+    known: Mapping[str, bool],
+    queue_ms: float | None,
+    smallest: float | None,
+    *,
+    visible: bool,
+) -> TransferPace | None:
+    """The largest part; the network part by the queue the path held (module docstring).
+    With a part unknown, a known part over half the time, else a standing queue, else None."""
+    # A queue standing before a link keeps the link sending all the time (a queue is served
+    # while it holds a packet): the transfer went at that link's pace, and a window, full or
+    # not, only set how long the queue stood.
+    queued = (
+        queue_ms is not None and smallest is not None and queue_ms >= max(smallest, QUEUE_MIN_MS)
+    )
+    if all(known.values()):
+        largest = max(PARTS, key=lambda name: parts[name])  # the first of equals
+    else:
+        total = sum(parts.values())
+        over_half = [name for name in PARTS if known[name] and 2 * parts[name] > total]
+        if not over_half:
+            return TransferPace.BOTTLENECK if queued else None
+        largest = over_half[0]
+    if largest != "network":
+        return TransferPace(largest)
+    if queued:  # the round trip at least doubled
+        return TransferPace.BOTTLENECK
+    if queue_ms is None or smallest is None:
+        return TransferPace.NETWORK
+    # no queue: the congestion window, where the sender's pipe is seen; elsewhere the same
+    # network part may be a sender with nothing to send
+    return TransferPace.ROUND_TRIP if visible else TransferPace.NETWORK
+
+
+def _idle(r: _Run, sender_loop_ns: int) -> list[Span]:
+    """Where the sender had nothing to send: before each of its new-data segments sent with
+    everything acknowledged, from the later of its previous segment and the peer's last
+    segment before it, less the loop to the sender (an ACK the capture point saw reaches the
+    sender that much later, and the data it drew comes back that much later)."""
+    peer_rows = np.flatnonzero(~r.mine)
+    out: list[Span] = []
+    for k in np.flatnonzero(r.pipe_empty[1:]).tolist():
+        row, before = int(r.run[k + 1]), int(r.run[k])
+        p = int(np.searchsorted(peer_rows, row)) - 1
+        last_peer = int(peer_rows[p]) if p >= 0 else before
+        begin = int(r.time_ns[max(before, last_peer)]) + sender_loop_ns
+        end = int(r.time_ns[row])
+        if end > begin:
+            out.append((begin, end))
+    return out
+
+
+def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | None]:
+    """(the median loaded sample, the smallest sample) of data -> its ACK at the capture
+    point, in ms (module docstring); None where not measured. ``held``: where loss, a window
+    or an idle sender held the data: a sample whose data waited across one of them measures
+    that wait, not the path."""
+    if len(r.run) < 2:
+        return None, None
+    acked = r.acked_at(r.ends)
+    sent = r.run
+    # more new data went out before the covering ACK came: no delayed-ACK wait in the sample
+    followed = np.append(sent[1:], np.iinfo(np.int64).max) < acked
+    # no retransmission between the segment and its ACK (Karn)
+    clean = np.searchsorted(r.resent, sent) == np.searchsorted(r.resent, acked)
+    ok = (acked > sent) & followed & clean  # an ACK before its data: reordered, no sample
+    if not ok.any():
+        return None, None
+    sent_ns = r.time_ns[sent[ok]]
+    acked_ns = r.time_ns[acked[ok]]
+    rtt_ms = (acked_ns - sent_ns) / 1e6
+    smallest = float(rtt_ms.min())
+    loaded = rtt_ms[~_overlapping(sent_ns, acked_ns, _merged(list(held)))]
+    if len(loaded) < MIN_SAMPLES:
+        return None, smallest
+    return float(np.median(loaded)), smallest
+
+
+def _growth(loaded: float | None, smallest: float | None) -> float | None:
+    """How much longer the loaded round trip was than the smallest (ms)."""
+    return None if loaded is None or smallest is None else max(loaded - smallest, 0.0)
+
+
+def _upstream_queue_ms(r: _Run) -> float | None:
+    """How much the one-way delay from the sender to the capture point grew while the run
+    flowed (ms; ``UPSTREAM_QUANTILE`` of it over the run's data, from the least of any of
+    the side's stamped segments before): a queue between the two. The sender stamps each
+    segment with its clock (TSval, RFC 7323); arrival time less that stamp is the one-way
+    delay plus a constant. None where the capture cannot tell: fewer than ``MIN_SAMPLES``
+    stamped segments, or a clock that ticks slower than ``TS_MIN_HZ`` or at no rate
+    ``TS_RATES_HZ`` holds."""
+    if len(r.stamped) < MIN_SAMPLES:
+        return None
+    ticks = np.concatenate(([0], np.cumsum(_tick_steps(r.ts_val))))
+    at_ns = r.time_ns[r.stamped].astype(np.int64)
+    span_ns = int(at_ns[-1] - at_ns[0])
+    hz = _clock_rate(int(ticks[-1]), span_ns)
+    if hz is None:
+        return None
+    delay_ns = at_ns - ticks * (1e9 / hz)
+    in_run = r.stamped >= r.run[0]
+    if np.count_nonzero(in_run) < MIN_SAMPLES:
+        return None
+    tick_ns = 1e9 / hz  # a stamp is up to one tick behind the clock it reads
+    grown = np.percentile(delay_ns[in_run], UPSTREAM_QUANTILE) - delay_ns.min() - tick_ns
+    return max(float(grown), 0.0) / 1e6
+
+
+def _tick_steps(ts_val: np.ndarray) -> np.ndarray:
+    """Consecutive TSval differences through the 2**32 wrap (RFC 7323 compares them so)."""
+    steps = np.mod(np.diff(ts_val.astype(np.int64)), np.int64(2**32))
+    return np.asarray(np.where(steps >= 2**31, steps - 2**32, steps))
+
+
+def _clock_rate(ticks: int, span_ns: int) -> float | None:
+    """The rate the sender's stamps tick at: of ``TS_RATES_HZ``, the slowest that is at least
+    the measured rate (``ticks`` over ``span_ns`` of arrivals) less ``TS_RATE_SLACK``. A
+    queue that grows while the stamps flow stretches the arrivals, so the measured rate
+    reads low (by ``TS_MAX_STRETCH`` at most: the queue grew by three quarters of the span),
+    never high but by a queue that drains (the slack); a slower clock than the true one
+    would show the delay shrinking, never a queue. None: no rate fits, the span too short to
+    tell (under ``TS_MIN_SPAN_NS``), or a clock slower than ``TS_MIN_HZ``."""
+    if span_ns < TS_MIN_SPAN_NS or ticks <= 0:
+        return None
+    measured = ticks * 1e9 / span_ns
+    fits = [hz for hz in TS_RATES_HZ if measured / TS_RATE_SLACK <= hz]
+    if not fits or measured * TS_MAX_STRETCH < min(fits):
+        return None
+    hz = min(fits)
+    return hz if hz >= TS_MIN_HZ else None
+
+
+def _spans(stalls: Sequence[Stall], side: Side, causes: set[StallCause]) -> list[Span]:
+    """The stalls of ``side`` with one of ``causes``."""
+    return [(s.start_ns, s.end_ns) for s in stalls if s.side is side and s.cause in causes]
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if b <= a:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _clip(spans: list[Span], within: Span) -> list[Span]:
+    lo, hi = within
+    return _merged([(max(a, lo), min(b, hi)) for a, b in spans])
+
+
+def _minus(spans: list[Span], taken: list[Span]) -> list[Span]:
+    """``spans`` less the time ``taken`` covers (both merged)."""
+    out: list[Span] = []
+    for a, b in spans:
+        for x, y in taken:
+            if y <= a or x >= b:
+                continue
+            if x > a:
+                out.append((a, x))
+            a = max(a, y)
+            if a >= b:
+                break
+        if a < b:
+            out.append((a, b))
+    return out
+
+
+def _length(spans: list[Span]) -> int:
+    return sum(b - a for a, b in spans)
+
+
+def _overlapping(lo: np.ndarray, hi: np.ndarray, spans: list[Span]) -> np.ndarray:
+    """Per interval ``lo[k]``-``hi[k]``: does one of the (merged, sorted) spans meet it?"""
+    if not spans:
+        return np.zeros(len(lo), dtype=bool)
+    starts = np.array([a for a, _ in spans], dtype=np.int64)
+    ends = np.array([b for _, b in spans], dtype=np.int64)
+    k = np.searchsorted(starts, hi, side="right") - 1  # the last span starting by hi
+    return np.asarray((k >= 0) & (ends[np.maximum(k, 0)] > lo))
+
+
+__all__ = [
+    "MIN_BYTES",
+    "PACE_OF_CODE",
+    "TRANSFER_DOC_KEYS",
+    "Transfer",
+    "transfer_doc",
+    "transfer_of",
+    "transfers",
+]
