@@ -48,6 +48,8 @@ _OPTS = {
     "TCP_KEEPCNT": socket.TCP_KEEPCNT,
     "TCP_NODELAY": socket.TCP_NODELAY,
     "TCP_MAXSEG": socket.TCP_MAXSEG,
+    "TCP_CONGESTION": socket.TCP_CONGESTION,  # a name: "cubic" (a namespace may only default to
+    # the allowed list, bbr here; root may pick any built-in algorithm per socket)
 }
 
 
@@ -60,6 +62,8 @@ def _set_opts(sock: socket.socket, opts: list[list[Any]]) -> None:
         if name == "SO_LINGER":
             raw = struct.pack("ii", int(value[0]), int(value[1]))
             sock.setsockopt(_LEVELS[level], _OPTS[name], raw)
+        elif name == "TCP_CONGESTION":
+            sock.setsockopt(_LEVELS[level], _OPTS[name], str(value).encode())
         elif name == "SO_SNDTIMEO":  # struct timeval
             seconds = float(value)
             raw = struct.pack("ll", int(seconds), int((seconds % 1) * 1e6))

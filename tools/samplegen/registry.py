@@ -18,6 +18,7 @@ from tools.samplegen.scenarios import (
     opening,
     slow,
     special,
+    transfer,
     tunnels,
 )
 
@@ -67,6 +68,12 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-nagle-path", 78, slow.nagle_delayed_ack_on_a_path, 6),
     Scenario("slow-nagle-server-slow-handshake", 136, slow.server_nagle_slow_handshake_path, 5),
     Scenario("slow-app-pause", 79, slow.app_pause_mid_answer, 6),
+    # slow bulk transfers, each paced by one known cause
+    Scenario("slow-transfer-bottleneck", 150, transfer.bottleneck, 5),
+    Scenario("slow-transfer-receive-window", 151, transfer.receive_window, 5),
+    Scenario("slow-transfer-sender-limited", 152, transfer.sender_limited, 4),
+    Scenario("slow-transfer-long-path", 153, transfer.long_path, 4),
+    Scenario("slow-transfer-loss", 154, transfer.loss, 4),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),

@@ -1,0 +1,559 @@
+"""Slow bulk transfers, each slow for one known reason: what paced the largest sender.
+
+Every scenario moves 1 MiB in one connection (a 100 B request then a 1 MiB answer, or a
+1 MiB upload then a 100 B answer) and is slow for ONE cause it built: a narrow link with a
+queue in front of it (tbf on a router), a small locked receive buffer on a 30 ms path, an
+application that writes 32 KiB every 20 ms, slow start on a 90 ms path, random loss. The
+expected ``transfer_*`` delays follow from that build and the kernel rule that turns it into
+packets (each note names it); nothing is read back from a capture.
+
+Kernel rules shared by all of them:
+
+- The sending socket uses CUBIC (``TCP_CONGESTION``, set by root per socket: a namespace may
+  only default to the allowed list, bbr on this host). CUBIC starts with 10 segments
+  (TCP_INIT_CWND), grows by one segment per segment ACKed in slow start (tcp_slow_start: it
+  doubles per round trip) and does not pace (no fq qdisc): the pacing here is the path's, the
+  receiver's, the application's or the loss recovery's, never BBR's own.
+- Offloads are off on the veths (netns.py ``_link_quiet``): every data segment is one MSS,
+  1448 B with timestamps, 725 segments per MiB (724 full + one of 224 B).
+- tcpdump ``-s 96``: headers only (with up to three SACK blocks), so the files stay small.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.samplegen import steps as st
+from tools.samplegen.expected import TUN_HEADERS, Conn, Expected, bound, bound_s, clean
+from tools.samplegen.netns import Lab, Namespace, make_pair, make_routed
+from tools.samplegen.scenario import Ctx
+
+#: What every scenario moves: the bulk side's new payload, and the other side's message.
+BULK = 1 << 20
+REQUEST = 100
+SNAPLEN = 96
+MSS = 1448
+#: 725 segments: 724 of MSS and one of 224 B.
+SEGMENTS = -(-BULK // MSS)
+CUBIC = st.opt("TCP_CONGESTION", "cubic")
+
+ETH_HEADERS: dict[str, Any] = {
+    "format": "pcap",
+    "link_type": "EN10MB",
+    "tool": f"tcpdump -i eth0 -s {SNAPLEN}",
+    "snaplen": SNAPLEN,
+}
+
+
+def _download(
+    server_ip: str, port: int, sending: list[st.Step]
+) -> tuple[list[st.Step], list[st.Step]]:
+    """The server reads a 100 B request and sends 1 MiB (``sending``: the writes); the client
+    reads it all and closes first; the server closes at EOF."""
+    server = [
+        *st.listen(),
+        st.accept("c", opts=[CUBIC]),
+        st.recv(REQUEST, "c"),
+        *sending,
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    client = [
+        *st.connect(server_ip, port),
+        st.send(REQUEST),
+        st.recv(BULK),
+        st.close(),
+        st.signal("done"),
+    ]
+    return server, client
+
+
+def _run(
+    ctx: Ctx,
+    server_ns: Namespace,
+    client_ns: Namespace,
+    server: list[st.Step],
+    client: list[st.Step],
+) -> None:
+    srv = ctx.actor(server_ns, server, "server")
+    srv.expect("listening")
+    cli = ctx.actor(client_ns, client, "client")
+    cli.expect("done", timeout=60)
+    srv.expect("finished", timeout=10)
+    ctx.stop_captures(linger=0.5)
+    cli.stop()
+    srv.stop()
+    ctx.cleanup()
+
+
+def _rate_bps(seconds: float) -> int:
+    """The rate of the whole bulk moved in ``seconds``."""
+    return int(BULK * 8 / seconds)
+
+
+#: The bottleneck: the router's link toward the client (the receiver). tbf's queue holds
+#: rate x latency + burst = 166 kB, 150 ms at 8 Mbit/s.
+BOTTLENECK_RATE_BPS = 8_000_000
+BOTTLENECK_BURST_B = 16 * 1024
+BOTTLENECK_TC = ("tbf", "rate", "8mbit", "burst", "16kb", "latency", "150ms")
+#: A full segment on the wire tbf measures (veth: Ethernet header, no FCS) and the last one.
+WIRE_FULL_B, WIRE_LAST_B = MSS + 66, BULK - (SEGMENTS - 1) * MSS + 66
+
+
+def bottleneck(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB download through a router whose link toward the client is 8 Mbit/s (tbf, a
+    150 ms queue), captured at the server (the sender) and at the client (the receiver).
+
+    Kernel rules: tbf sends at most ``rate`` bytes of frames (1514 B per full segment) after
+    its first ``burst``; CUBIC's window grows past the path's tiny veth round trip at once, so
+    the link is never idle and the rest of the window waits in tbf's queue: the sender's data
+    round trip is the queue's delay (tens of ms), its handshake round trip the veths' (tens of
+    microseconds). CUBIC leaves slow start by HyStart's delay test (the round trip grows by
+    more than 4 ms, once the window holds 16 segments) and then grows by about a segment per
+    round trip: in the second it takes the window never passes the ~110 segments tbf's queue
+    holds, so nothing is dropped. The receiver's window (autotuned, hundreds of kB) never
+    binds; the server's application writes the whole MiB at once (never idle).
+    """
+    names = (
+        "slow-transfer-bottleneck-at-server.pcap",
+        "slow-transfer-bottleneck-at-client.pcap",
+    )
+    port = 45001
+    server, client = _download(f"10.{net}.2.1", port, [st.send(BULK, "c")])
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.run(["tc", "qdisc", "add", "dev", "rc", "root", *BOTTLENECK_TC])
+        ctx.capture(topo.server, "eth0", names[0], "-s", str(SNAPLEN))
+        ctx.capture(topo.client, "eth0", names[1], "-s", str(SNAPLEN))
+        _run(ctx, topo.server, topo.client, server, client)
+    # The fastest tbf allows: every frame of the bulk at the rate, less the first burst.
+    wire_b = (SEGMENTS - 1) * WIRE_FULL_B + WIRE_LAST_B
+    fastest_s = (wire_b - BOTTLENECK_BURST_B) * 8 / BOTTLENECK_RATE_BPS
+    slowest_s = 1.3  # 15 % for the start (handshake of the window) and the last ACK's delay
+    settings = {
+        "router_tc": "rc (toward the client): " + " ".join(BOTTLENECK_TC),
+        "server": f"reads {REQUEST} B, writes {BULK} B at once (TCP_CONGESTION cubic), "
+        "closes at EOF",
+        "client": f"sends {REQUEST} B, reads {BULK} B, close()",
+    }
+    out = []
+    for name, at in zip(names, ("server", "client"), strict=True):
+        at_sender = at == "server"
+        delays: dict[str, Any] = {
+            "transfer_side": "server",
+            "transfer_bytes": BULK,
+            "transfer_s": bound_s(round(fastest_s * 0.97, 3), slowest_s),
+            "transfer_rate_bps": bound(_rate_bps(slowest_s), BOTTLENECK_RATE_BPS),
+            "transfer_network_s": bound_s(0.9, None),
+            "transfer_receive_window_s": 0.0,
+            "transfer_loss_s": 0.0,
+            "transfer_sender_s": 0.0,
+            "transfer_rtt_min_ms": bound_s(0.0, 2.0),
+            "transfer_rtt_loaded_ms": bound_s(10.0, 170.0) if at_sender else None,
+            "transfer_paced_by": "bottleneck" if at_sender else "network",
+            "rto_episodes": 0,
+        }
+        where = (
+            "At the sender: each data round trip is the tbf queue's delay, the handshake's "
+            "the veths' (microseconds): 'bottleneck'"
+            if at_sender
+            else "At the receiver: each segment is ACKed within microseconds of arriving, the "
+            "queue is upstream and cannot be seen, so the round trip under load is not "
+            "measured (null) and the network part is named 'network'"
+        )
+        out.append(
+            Expected(
+                name,
+                f"a {BULK} B download through an 8 Mbit/s link with a 150 ms queue (tbf on the "
+                f"router, toward the client); captured at the {at}",
+                at,
+                settings,
+                [
+                    Conn(
+                        {"client_port": port},
+                        "closed",
+                        closer="client",
+                        counts=clean(),
+                        delays=delays,
+                        note=f"rate: tbf passes at most {BOTTLENECK_RATE_BPS // 1_000_000} Mbit/s "
+                        f"of frames (1514 B carry 1448 B of payload) after a {BOTTLENECK_BURST_B} B "
+                        f"burst: the bulk's {wire_b} B of frames take >= {fastest_s:.3f} s "
+                        f"(payload rate <= {_rate_bps(fastest_s)} b/s; the bound's ceiling is the "
+                        f"tbf rate itself); the floor allows {slowest_s} s for the start and the "
+                        "last ACK. The link is never idle and never drops (CUBIC's window stays "
+                        "under tbf's 110-segment queue), the receiver's window never binds and "
+                        "the application writes everything at once: the network part is the "
+                        "transfer (>= 0.9 s), the others zero. Loaded round trip: CUBIC's window "
+                        "past HyStart's 16 segments keeps >= 16 frames queued (>= 24 ms at 8 "
+                        "Mbit/s), at most tbf's 150 ms latency + the burst. " + where,
+                    )
+                ],
+                notes="The router's tbf is the only slow thing on the path: veths, no delay. "
+                "The first ACK covering the last byte ends the transfer; it crosses no queue "
+                "(tbf is only on the link toward the client).",
+                capture_format=ETH_HEADERS,
+                observed_by_sockets=ctx.socket_events(),
+            )
+        )
+    return out
+
+
+#: The receive window: the server's buffer (the kernel doubles it: 32 KiB), and the path.
+WINDOW_RCVBUF = 16384
+WINDOW_ONE_WAY_S = 0.015
+#: The share of the minimal transfer time the sender must wait on the full window (floor).
+WINDOW_FULL_SHARE = 0.8
+
+
+def receive_window(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB upload to a server whose receive buffer is 16 KiB, locked, over a 30 ms path;
+    the server reads as fast as it can. Captured at the client (the sender), on tun0.
+
+    Kernel rules: SO_RCVBUF set on the listener is inherited by the accepted socket, doubled
+    (sk_rcvbuf = 32 KiB) and locked (SOCK_RCVBUF_LOCK: no autotuning), so the window the
+    server advertises never exceeds 32 KiB (in practice about half: tcp_win_from_space keeps
+    the rest for overhead). The path's round trip is 30 ms (the tun relay holds each packet 15
+    ms each way), so the client sends a window, waits a round trip for the ACKs, each of
+    which opens room for the segments it acknowledges, which leave at once: the sender is
+    on a full window all the time except the microseconds it takes to send. CUBIC's window
+    grows past the receiver's within a few round trips and no loss makes it shrink.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "slow-transfer-receive-window.pcap"
+    port = 45002
+    server = [
+        *st.listen(opts=[st.opt("SO_RCVBUF", WINDOW_RCVBUF)]),
+        st.accept("c"),
+        st.recv(BULK, "c"),
+        st.send(REQUEST, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    client = [
+        *st.connect(f"192.168.{net}.2", port, opts=[CUBIC]),
+        st.send(BULK),
+        st.recv(REQUEST),
+        st.close(),
+        st.signal("done"),
+    ]
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=WINDOW_ONE_WAY_S)
+        ctx.capture(c, "tun0", name, "-s", str(SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * WINDOW_ONE_WAY_S
+    rtt_ms = rtt_s * 1000
+    buffer_b = 2 * WINDOW_RCVBUF
+    fastest_s = BULK / buffer_b * rtt_s  # a whole doubled buffer per round trip
+    slowest_s = BULK / (buffer_b / 4) * rtt_s  # a quarter of it
+    full_min_s = round(fastest_s * WINDOW_FULL_SHARE, 3)
+    return [
+        Expected(
+            name,
+            f"a client uploads {BULK} B over a {rtt_ms:.0f} ms round trip to a server whose "
+            f"receive buffer is SO_RCVBUF {WINDOW_RCVBUF} (locked), read as fast as it "
+            "can; the server answers 100 B; captured at the client (the sender)",
+            "client",
+            {
+                "link": f"tun, {WINDOW_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server": {
+                    "SO_RCVBUF": WINDOW_RCVBUF,
+                    "reads": f"recv until {BULK} B, then sends {REQUEST} B, closes at EOF",
+                },
+                "client": f"TCP_CONGESTION cubic; sends {BULK} B at once, reads {REQUEST} B, "
+                "close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "transfer_side": "client",
+                        "transfer_bytes": BULK,
+                        "transfer_s": bound_s(round(fastest_s, 3), round(slowest_s, 3)),
+                        "transfer_rate_bps": bound(_rate_bps(slowest_s), _rate_bps(fastest_s)),
+                        "transfer_receive_window_s": bound_s(full_min_s, None),
+                        "transfer_loss_s": 0.0,
+                        "transfer_sender_s": 0.0,
+                        "transfer_rtt_min_ms": bound_s(rtt_ms * 0.95, rtt_ms + 10),
+                        "transfer_rtt_loaded_ms": bound_s(rtt_ms * 0.95, rtt_ms + 15),
+                        "transfer_paced_by": "receive_window",
+                        "zero_window_s": 0.0,
+                        "window_full_s": bound_s(full_min_s, None),
+                        "rto_episodes": 0,
+                    },
+                    slow=["window_full_stall"],
+                    note=f"the window never exceeds the doubled buffer ({buffer_b} B: "
+                    f"SO_RCVBUF x 2, locked), so at most {buffer_b} B cross per {rtt_ms:.0f} ms "
+                    f"round trip: >= {fastest_s:.2f} s, rate <= {_rate_bps(fastest_s)} b/s; the "
+                    f"floor allows a window of a quarter of it (tcp_win_from_space keeps part "
+                    f"for overhead; the reader never falls behind, so the window never "
+                    f"shrinks below that nor closes). Between ACKs the sender waits on a full "
+                    f"window: receive_window_s (and window_full_s, the same waits) >= "
+                    f"{WINDOW_FULL_SHARE:g} of the shortest possible transfer ({full_min_s} s), a floor not a share of the measured "
+                    "one: a wait the capture cannot show as full (an ACK opening less than a "
+                    "segment) is left to the network part. No loss; the application wrote "
+                    "the MiB at once. Both round trips are the path's (no queue: the relay "
+                    "holds every packet the same 15 ms each way)",
+                )
+            ],
+            notes="The server's 100 B answer is ACKed by the client within microseconds: no "
+            "round trip (the round trips are the handshake's and the upload's data).",
+            capture_format=TUN_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The application's pacing: one write every PACED_EVERY_S until the MiB is written.
+PACED_WRITE = 32 * 1024
+PACED_EVERY_S = 0.02
+PACED_WRITES = BULK // PACED_WRITE
+#: The share of the sleeps the sender must be seen idle for (floor): on a veth a 32 KiB
+#: write is sent and ACKed within a millisecond or two of the 20 ms.
+PACED_IDLE_SHARE = 0.8
+
+
+def sender_limited(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB download the server's application writes 32 KiB at a time, 20 ms apart, over
+    a veth (round trip: tens of microseconds). Captured at the server (the sender).
+
+    Kernel rules: each write is sent at once (the window, 10 segments at first, grows in the
+    first microsecond round trips past the 23 segments of a write; CUBIC does not pace) and
+    ACKed within microseconds; the sender then has nothing to send until the next write:
+    all acknowledged, the window open. The idle gaps (< 20 ms) are far below the RTO (200 ms
+    minimum), so tcp_slow_start_after_idle never restarts the window.
+    """
+    name = "slow-transfer-sender-limited.pcap"
+    port = 45003
+    writes: list[st.Step] = []
+    for k in range(PACED_WRITES):
+        writes.append(st.send(PACED_WRITE, "c"))
+        if k < PACED_WRITES - 1:
+            writes.append(st.sleep(PACED_EVERY_S))
+    server, client = _download(f"10.{net}.0.2", port, writes)
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        ctx.capture(pair.server, "eth0", name, "-s", str(SNAPLEN))
+        _run(ctx, pair.server, pair.client, server, client)
+    sleeps_s = (PACED_WRITES - 1) * PACED_EVERY_S
+    slowest_s = 1.05  # each sleep overrunning by up to 2/3 on a loaded machine
+    idle_min_s = round(sleeps_s * PACED_IDLE_SHARE, 3)
+    return [
+        Expected(
+            name,
+            f"the server writes {PACED_WRITE} B every {PACED_EVERY_S * 1000:g} ms until "
+            f"{BULK} B, over a veth; captured at the server (the sender)",
+            "server",
+            {
+                "server": f"reads {REQUEST} B, then {PACED_WRITES} x (send {PACED_WRITE} B, "
+                f"sleep {PACED_EVERY_S} s) (TCP_CONGESTION cubic), closes at EOF",
+                "client": f"sends {REQUEST} B, reads {BULK} B, close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "transfer_side": "server",
+                        "transfer_bytes": BULK,
+                        "transfer_s": bound_s(sleeps_s, slowest_s),
+                        "transfer_rate_bps": bound(_rate_bps(slowest_s), _rate_bps(sleeps_s)),
+                        "transfer_sender_s": bound_s(idle_min_s, None),
+                        "transfer_receive_window_s": 0.0,
+                        "transfer_loss_s": 0.0,
+                        "transfer_rtt_min_ms": bound_s(0.0, 2.0),
+                        "transfer_rtt_loaded_ms": bound_s(0.0, 5.0),
+                        "transfer_paced_by": "sender",
+                        "rto_episodes": 0,
+                    },
+                    note=f"{PACED_WRITES - 1} sleeps of {PACED_EVERY_S} s lie between the first "
+                    f"write and the last: >= {sleeps_s:.2f} s, rate <= {_rate_bps(sleeps_s)} "
+                    f"b/s; the ceiling {slowest_s} s allows the sleeps to overrun. Each "
+                    "write is sent and ACKed within a millisecond or two on the veth, then "
+                    f"nothing is in flight until the next: sender_s >= {PACED_IDLE_SHARE:g} of "
+                    f"the sleeps ({idle_min_s} s). The receiver's window (autotuned) never "
+                    "binds, nothing is lost",
+                )
+            ],
+            capture_format=ETH_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The long path: the tun relay's one-way delay.
+LONG_ONE_WAY_S = 0.045
+LONG_IW = 10
+
+
+def _slow_start_rounds(segments: int, iw: int) -> int:
+    """Round trips of slow start from ``iw`` segments, doubling, until ``segments`` are sent."""
+    rounds, sent, window = 0, 0, iw
+    while sent < segments:
+        sent += window
+        window *= 2
+        rounds += 1
+    return rounds
+
+
+def long_path(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB download over a 90 ms round trip, default buffers, no loss. Captured at the
+    server (the sender), on tun0.
+
+    Kernel rules: slow start from an initial window of 10 segments (TCP_INIT_CWND), one
+    more segment per segment ACKed (tcp_slow_start, with byte-counted ACKs: a delayed ACK of
+    two segments adds two): the window doubles each round trip, 10, 20, 40, ... segments, so
+    the 725 segments need 7 rounds (10 + 20 + ... + 640 = 1270 >= 725 > 630). The last round
+    leaves 6 round trips after the first segment and its ACK comes one round trip later:
+    >= 7 round trips. The receiver's window (tcp_rmem 131072 at first, grown by
+    tcp_grow_window by two segments per segment received, then by autotuning) stays ahead
+    of the congestion window; the relay holds each packet 45 ms without queueing it (it reads
+    the tun as fast as packets come), so the round trip under load is the path's.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "slow-transfer-long-path.pcap"
+    port = 45004
+    server, client = _download(f"192.168.{net}.2", port, [st.send(BULK, "c")])
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=LONG_ONE_WAY_S)
+        ctx.capture(s, "tun0", name, "-s", str(SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * LONG_ONE_WAY_S
+    rtt_ms = rtt_s * 1000
+    rounds = _slow_start_rounds(SEGMENTS, LONG_IW)
+    fastest_s = (rounds - 0.1) * rtt_s
+    slowest_rounds = 12  # HyStart leaving slow start early, delayed ACKs slowing the growth
+    slowest_s = slowest_rounds * rtt_s
+    return [
+        Expected(
+            name,
+            f"a {BULK} B download over a {rtt_ms:.0f} ms round trip (tun relay), default "
+            "buffers, no loss; captured at the server (the sender)",
+            "server",
+            {
+                "link": f"tun, {LONG_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server": f"reads {REQUEST} B, writes {BULK} B at once (TCP_CONGESTION cubic), "
+                "closes at EOF",
+                "client": f"sends {REQUEST} B, reads {BULK} B, close() (default tcp_rmem)",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "transfer_side": "server",
+                        "transfer_bytes": BULK,
+                        "transfer_s": bound_s(round(fastest_s, 3), round(slowest_s, 3)),
+                        "transfer_rate_bps": bound(_rate_bps(slowest_s), _rate_bps(fastest_s)),
+                        "transfer_network_s": bound_s(round(fastest_s * 0.8, 3), None),
+                        "transfer_receive_window_s": 0.0,
+                        "transfer_loss_s": 0.0,
+                        "transfer_sender_s": 0.0,
+                        "transfer_rtt_min_ms": bound_s(rtt_ms * 0.98, rtt_ms + 10),
+                        "transfer_rtt_loaded_ms": bound_s(rtt_ms * 0.98, rtt_ms + 30),
+                        "transfer_paced_by": "round_trip",
+                        "rto_episodes": 0,
+                    },
+                    note=f"slow start from {LONG_IW} segments doubling per round trip needs "
+                    f"{rounds} rounds for {SEGMENTS} segments: >= {rounds} round trips of "
+                    f"{rtt_ms:.0f} ms (the bound: {rounds - 0.1:g}, {fastest_s:.3f} s, rate <= "
+                    f"{_rate_bps(fastest_s)} b/s); the floor allows {slowest_rounds} round "
+                    "trips (HyStart may leave slow start early). The whole transfer is the "
+                    "congestion window's growth (network part >= 0.8 of the shortest); the "
+                    "receiver's window stays ahead, nothing is lost, the application wrote "
+                    "everything at once. No queue: the loaded round trip is the path's, "
+                    "under twice the minimum: 'round_trip'",
+                )
+            ],
+            capture_format=TUN_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The lossy path: a short round trip, and the share of the server's data the client drops.
+LOSS_ONE_WAY_S = 0.0075
+LOSS_PERCENT = 3
+
+
+def loss(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB download over a 15 ms round trip whose receiver drops 3 % of the data at
+    random. Captured at the server (the sender), on tun0: the capture sees every segment
+    leave, the drop is after it (the client's nft input rule, ``numgen random``).
+
+    Kernel rules: the client's SACKs name the holes; the sender resends them in fast
+    recovery (RFC 6675 / RACK-TLP, tcp_fastretrans_alert), each episode lasting at least a
+    round trip (the resent segment's); a resend dropped again, or the tail of the transfer
+    lost, waits for a probe or the RTO. CUBIC cuts its window to 0.7 after each episode and
+    grows it back over the round trips that follow: the time after a loss is paced by the
+    congestion window, not by the recovery, so which part is the largest is not pinned.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "slow-transfer-loss.pcap"
+    port = 45005
+    drop = (
+        "table inet lossy {\n  chain in {\n    type filter hook input priority 0;\n"
+        f'    iifname "tun0" tcp sport {st.SERVER_PORT} ip length > 100 '
+        f"numgen random mod 100 < {LOSS_PERCENT} drop\n  }}\n}}\n"
+    )
+    server, client = _download(f"192.168.{net}.2", port, [st.send(BULK, "c")])
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=LOSS_ONE_WAY_S)
+        c.nft(drop)
+        ctx.capture(s, "tun0", name, "-s", str(SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * LOSS_ONE_WAY_S
+    rtt_ms = rtt_s * 1000
+    return [
+        Expected(
+            name,
+            f"a {BULK} B download over a {rtt_ms:g} ms round trip; the client drops "
+            f"{LOSS_PERCENT} % of the server's data at random; captured at the server (the "
+            "sender)",
+            "server",
+            {
+                "link": f"tun, {LOSS_ONE_WAY_S * 1000:g} ms one-way delay in the forwarder",
+                "client_nft": f'input: iifname "tun0" tcp sport {st.SERVER_PORT} ip length > '
+                f"100 numgen random mod 100 < {LOSS_PERCENT} drop",
+                "server": f"reads {REQUEST} B, writes {BULK} B at once (TCP_CONGESTION cubic), "
+                "closes at EOF",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(1, None)),
+                    delays={
+                        "transfer_side": "server",
+                        "transfer_bytes": BULK,
+                        "transfer_loss_s": bound_s(round(rtt_s * 0.9, 4), None),
+                        "transfer_receive_window_s": 0.0,
+                        "transfer_rtt_min_ms": bound_s(rtt_ms * 0.95, rtt_ms + 10),
+                    },
+                    note=f"about {LOSS_PERCENT} % of {SEGMENTS} segments dropped (at random: "
+                    "none dropped has a chance below 1e-9), each resent: retransmits >= 1, "
+                    "and at least one recovery, which lasts at least the resent segment's "
+                    f"round trip ({rtt_ms:g} ms, floor 0.9 of it). transfer_bytes counts the "
+                    "new payload once, resends aside. paced_by is left out: after each "
+                    "recovery CUBIC's reduced window paces the transfer (the network part), "
+                    "and whether that or the recoveries is larger depends on where the drops "
+                    "fall. The receiver's window (autotuned) never binds",
+                )
+            ],
+            notes="Fast retransmits follow the SACKs within microseconds at this capture point; "
+            "Wireshark calls some of them out-of-order rather than retransmissions (less than "
+            "its iRTT after the previous segment), so its count is lower than the resends.",
+            capture_format=TUN_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
