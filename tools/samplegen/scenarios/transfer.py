@@ -147,19 +147,26 @@ def bottleneck(ctx: Ctx, net: int) -> list[Expected]:
             "transfer_network_s": bound_s(0.9, None),
             "transfer_receive_window_s": 0.0,
             "transfer_loss_s": 0.0,
-            "transfer_sender_s": 0.0,
+            "transfer_sender_s": 0.0 if at_sender else None,
             "transfer_rtt_min_ms": bound_s(0.0, 2.0),
-            "transfer_rtt_loaded_ms": bound_s(10.0, 170.0) if at_sender else None,
-            "transfer_paced_by": "bottleneck" if at_sender else "network",
+            "transfer_rtt_loaded_ms": None,
+            "transfer_queue_ms": bound_s(10.0, 170.0),
+            "transfer_paced_by": "bottleneck",
             "rto_episodes": 0,
         }
         where = (
-            "At the sender: each data round trip is the tbf queue's delay, the handshake's "
-            "the veths' (microseconds): 'bottleneck'"
+            "At the sender: each data segment's ACK comes back after the tbf queue's delay, "
+            "the handshake's loop to the client is the veths' (microseconds): the queue is "
+            "that growth. On veths the handshake's two halves are alike (each host's own "
+            "handling outweighs the wire), so the capture point is not placed by them and the "
+            "loaded round trip is not named one (null); the server's TCP timestamps show its "
+            "one-way delay to the capture point flat (the capture is on its host), so its "
+            "idle time is measured (0)"
             if at_sender
-            else "At the receiver: each segment is ACKed within microseconds of arriving, the "
-            "queue is upstream and cannot be seen, so the round trip under load is not "
-            "measured (null) and the network part is named 'network'"
+            else "At the receiver: each segment is ACKed within microseconds of arriving; the "
+            "server's TCP timestamps (1 kHz) show its one-way delay to the capture point "
+            "growing by the queue's delay, so the queue is seen there, and the server's idle "
+            "time cannot be told from the queue (null)"
         )
         out.append(
             Expected(
@@ -367,7 +374,8 @@ def sender_limited(ctx: Ctx, net: int) -> list[Expected]:
                         "transfer_receive_window_s": 0.0,
                         "transfer_loss_s": 0.0,
                         "transfer_rtt_min_ms": bound_s(0.0, 2.0),
-                        "transfer_rtt_loaded_ms": bound_s(0.0, 5.0),
+                        "transfer_rtt_loaded_ms": None,  # veths: not placed by the handshake
+                        "transfer_queue_ms": bound_s(0.0, 2.0),
                         "transfer_paced_by": "sender",
                         "rto_episodes": 0,
                     },
