@@ -123,6 +123,7 @@ DELAY_KEYS = [
     "transfer_rtt_min_ms",
     "transfer_rtt_loaded_ms",
     "transfer_queue_ms",
+    "transfer_in_flight_bytes",
     "stalled_s",
     "biggest_stall",
     "stalls",
@@ -652,6 +653,9 @@ def check_transfer(d: dict[str, Any], wd: str) -> None:
         _expect(known[pace] >= max(known.values()) - 1e-6, wd, f"paced by {pace}, not the largest")
     for key in ("transfer_rtt_min_ms", "transfer_rtt_loaded_ms", "transfer_queue_ms"):
         _expect(d[key] is None or (_is_num(d[key]) and d[key] >= 0), wd, key)
+    flight = d["transfer_in_flight_bytes"]
+    _expect(flight is None or (_is_int(flight) and flight >= 0), wd, "transfer_in_flight_bytes")
+    _expect(flight is None or parts["sender"] is not None, wd, "a flight where the pipe is unseen")
     if pace == "bottleneck":
         queue, least = d["transfer_queue_ms"], d["transfer_rtt_min_ms"]
         _expect(queue is not None and queue >= 5.0, wd, "a bottleneck without a queue")

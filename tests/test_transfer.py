@@ -142,3 +142,38 @@ def test_the_stamps_clock_rate() -> None:
 def test_tick_steps_cross_the_wrap() -> None:
     stamps = np.array([2**32 - 2, 2**32 - 1, 0, 3], dtype=np.int64)
     assert _tick_steps(stamps).tolist() == [1, 1, 3]
+
+
+def _note(name: str) -> str:
+    """The Transfer note of the sample's one transfer."""
+    analysis = pcapline.analyze(SAMPLES / name)
+    (conn,) = [c for c, d in analysis.delays.items() if d.transfer]
+    text = str(analysis.verdicts[conn].explanation)
+    return text[text.index("Transfer: ") :]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        # tbf's queue, seen beyond the capture point (at the sender) and before it (at the
+        # receiver, in the server's TCP timestamps)
+        ("slow-transfer-bottleneck-at-server.pcap", ["A bottleneck", "ACKs came back"]),
+        ("slow-transfer-bottleneck-at-client.pcap", ["A bottleneck", "TCP timestamps"]),
+        # 90 ms path, 1 MiB: slow start never ends, the flight still doubling
+        ("slow-transfer-long-path.pcap", ["The round trip set the pace", "slow start"]),
+        # random drops: each loss cuts the congestion window
+        ("slow-transfer-loss.pcap", ["loss episodes cut that window", "Find where the path"]),
+        ("slow-transfer-receive-window.pcap", ["The server's receive window set the pace"]),
+        ("slow-transfer-sender-limited.pcap", ["The server set the pace"]),
+    ],
+)
+def test_the_note_says_what_the_scenario_built(name: str, words: list[str]) -> None:
+    note = _note(name)
+    for word in words:
+        assert word in note, (word, note)
+
+
+def test_slow_start_is_a_flight_still_growing() -> None:
+    t = _transfer("slow-transfer-long-path.pcap")
+    assert t.flight_growing is True and t.paced_by is TransferPace.ROUND_TRIP
+    assert t.in_flight_bytes is not None and t.in_flight_bytes > 100_000  # 7 doublings of 10

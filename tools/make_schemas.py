@@ -258,6 +258,7 @@ DELAYS = obj(
         "transfer_rtt_min_ms": null(SECONDS),
         "transfer_rtt_loaded_ms": null(SECONDS),
         "transfer_queue_ms": null(SECONDS),
+        "transfer_in_flight_bytes": null(INT),
         "stalled_s": SECONDS,
         "biggest_stall": null(STALL),
         "stalls": array(STALL),

@@ -180,6 +180,15 @@ def _round_trip(t: Transfer, d: Delays) -> str:
             "its own link (a queue in its qdisc is before a capture on that host) set the "
             "pace: the hosts and their links, not the path."
         )
+    if t.flight_growing is False and t.in_flight_bytes is not None:
+        return (
+            f"{head}, and its data in flight held steady near {byte_count(t.in_flight_bytes)} "
+            f"with the {t.side.other}'s window open: the {t.side.value} capped it, and the "
+            "rate is that flight once per round trip. Its send buffer (SO_SNDBUF, "
+            "net.ipv4.tcp_wmem; ss -tm shows it), a congestion window that stopped growing, "
+            "or a congestion control that paces itself (BBR sends at the rate it measured for "
+            "the path: then that rate is the path's)."
+        )
     return (
         f"{head}, so the {t.side.value}'s congestion window held it, growing round trip by "
         "round trip (slow start). A transfer this size takes several round trips on this "

@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pcapline.facts import UNKNOWN
 from pcapline.model import Side, StallCause, TransferPace
 
 if TYPE_CHECKING:
@@ -96,6 +97,9 @@ NEAR_RATIO = 2
 #: clock and its reading): nothing queued between them.
 LAN_LOOP_NS = 1_000_000
 STAMPS_FLAT_MS = 2.0
+#: A flight this many times the middle third's in the last third was still growing (slow
+#: start doubles it every round trip); less, it held steady (``_flight``).
+FLIGHT_GROWTH = 1.5
 #: Fewer round-trip samples than this show no median worth a word.
 MIN_SAMPLES = 10
 #: The clock rates TCP timestamps tick at (RFC 7323 leaves it to the host: Linux 1 kHz since
@@ -141,7 +145,9 @@ TRANSFER_DOC_KEYS: tuple[str, ...] = (
     "transfer_rtt_min_ms",
     "transfer_rtt_loaded_ms",
     "transfer_queue_ms",
+    "transfer_in_flight_bytes",
 )
+
 #: ``transfers``' float columns (NaN: unknown or no transfer): the times and round trips.
 FLOAT_COLUMNS: tuple[str, ...] = tuple(k for k in TRANSFER_DOC_KEYS if k.endswith(("_s", "_ms")))
 
@@ -171,8 +177,14 @@ class Transfer:
     rtt_loaded_ms: float | None  # None: not measured (capture nearer the receiver, few samples)
     queue_ms: float | None  # the queue the capture shows on the path; None: it cannot tell
     paced_by: TransferPace | None
+    #: The median of the sender's bytes in flight over the transfer's last third (its network
+    #: part), where the capture sees its pipe; None elsewhere, or too few sends to tell.
+    in_flight_bytes: int | None = None
     #: How the queue was seen (not in the JSON: the explanation says it); None: no queue measure
     queue_seen: QueueSeen | None = None
+    #: Whether the flight was still growing at the end (``_flight``: slow start) or held
+    #: steady (a cap); None: not known. Not in the JSON: the explanation says it.
+    flight_growing: bool | None = None
 
     @property
     def rate_bps(self) -> int | None:
@@ -190,7 +202,8 @@ def transfers(
     """Per connection (``facts.conn_ids`` order), its transfer as columns: ``transfer_side``
     (-1 none, 0 server, 1 client), ``transfer_bytes`` (0: none), ``FLOAT_COLUMNS``,
     ``transfer_pace_code`` (``PACE_OF_CODE``), ``transfer_queue_seen`` (``QueueSeen``, 0:
-    none), and for the connections table and CSV
+    none), ``transfer_in_flight_bytes`` (-1: none), ``transfer_flight_growing`` (-1: not
+    known, 0, 1), and for the connections table and CSV
     ``transfer_rate_bps`` (NaN: none) and ``transfer_paced_by`` (the pace's name, "": none). Which side sent ``MIN_BYTES`` is columnar; the
     split runs for those few connections. ``stalls``: by connection id, the delays stage's
     stalls and its fast-recovery episodes (``delays._episodes``: cause ``rto`` too)."""
@@ -201,6 +214,8 @@ def transfers(
         **{name: np.full(n, np.nan) for name in FLOAT_COLUMNS},
         "transfer_pace_code": np.zeros(n, dtype=np.int8),
         "transfer_queue_seen": np.zeros(n, dtype=np.int8),
+        "transfer_in_flight_bytes": np.full(n, -1, dtype=np.int64),
+        "transfer_flight_growing": np.full(n, -1, dtype=np.int8),
         "transfer_rate_bps": np.full(n, np.nan),
         "transfer_paced_by": np.full(n, "", dtype=object),
     }
@@ -241,6 +256,10 @@ def transfers(
             out["transfer_paced_by"][index] = t.paced_by.value
         if t.queue_seen is not None:
             out["transfer_queue_seen"][index] = t.queue_seen
+        if t.in_flight_bytes is not None:
+            out["transfer_in_flight_bytes"][index] = t.in_flight_bytes
+        if t.flight_growing is not None:
+            out["transfer_flight_growing"][index] = int(t.flight_growing)
     return out
 
 
@@ -268,6 +287,12 @@ def transfer_of(columns: Mapping[str, np.ndarray], i: int) -> Transfer | None:
         queue_ms=opt("transfer_queue_ms"),
         paced_by=PACE_OF_CODE[int(columns["transfer_pace_code"][i])],
         queue_seen=QueueSeen(seen) if (seen := int(columns["transfer_queue_seen"][i])) else None,
+        in_flight_bytes=flight
+        if (flight := int(columns["transfer_in_flight_bytes"][i])) >= 0
+        else None,
+        flight_growing=None
+        if (grew := int(columns["transfer_flight_growing"][i])) < 0
+        else bool(grew),
     )
 
 
@@ -292,6 +317,7 @@ def transfer_doc(t: Transfer | None) -> dict[str, object]:
         "transfer_rtt_min_ms": rounded(t.rtt_min_ms, 3),
         "transfer_rtt_loaded_ms": rounded(t.rtt_loaded_ms, 3),
         "transfer_queue_ms": rounded(t.queue_ms, 3),
+        "transfer_in_flight_bytes": t.in_flight_bytes,
     }
 
 
@@ -307,6 +333,7 @@ class _Run:
     run: np.ndarray  # rows of the run's new data (local, ascending)
     ends: np.ndarray  # each one's end (rel_seq + payload)
     pipe_empty: np.ndarray  # each one: the peer had acknowledged all the side sent before it
+    in_flight: np.ndarray  # each one: the side's bytes unacknowledged once it left (-1: unknown)
     bytes: int
     stamped: np.ndarray  # the side's rows with a TCP timestamp, up to the run's last
     ts_val: np.ndarray  # their TSval, in the sender's clock ticks (uint32, as sent)
@@ -341,6 +368,7 @@ class _Run:
             run=run,
             ends=ends[run],
             pipe_empty=snd_una >= facts.rel_seq[lo:hi][run],
+            in_flight=np.where(snd_una != UNKNOWN, ends[run] - snd_una, -1),
             bytes=int(per_run[best]),
             stamped=stamped,
             ts_val=facts.ts_val[lo:hi][stamped],
@@ -433,6 +461,8 @@ def _transfer(
         default=(None, None),
     )
 
+    flight, growing = _flight(r, within, [*loss, *window, *idle]) if visible else (None, None)
+
     def seconds_of(part: str) -> float | None:
         return parts[part] / 1e9 if known[part] else None
 
@@ -448,7 +478,9 @@ def _transfer(
         rtt_loaded_ms=loaded if near_sender else None,
         queue_ms=queue,
         paced_by=_pace(parts, known, queue, rtt_min, visible=visible),
+        in_flight_bytes=flight,
         queue_seen=seen,
+        flight_growing=growing,
     )
 
 
@@ -529,6 +561,25 @@ def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | N
     if len(loaded) < MIN_SAMPLES:
         return None, smallest
     return float(np.median(loaded)), smallest
+
+
+def _flight(r: _Run, within: Span, held: Sequence[Span]) -> tuple[int | None, bool | None]:
+    """The sender's bytes in flight as its new data left, outside ``held`` (loss, windows,
+    idle): (their median over the transfer's last third, whether that is ``FLIGHT_GROWTH``
+    times the middle third's or more). Slow start doubles the flight every round trip, to the
+    end of a transfer too short to leave it; a flight that holds steady was capped: the
+    sender's send buffer (``SO_SNDBUF``, ``tcp_wmem``), a congestion window that stopped
+    growing, or a congestion control that paces itself (BBR sends at the rate it measured).
+    None, None: fewer than ``MIN_SAMPLES`` sends in a third."""
+    times = r.time_ns[r.run]
+    free = (r.in_flight >= 0) & ~_overlapping(times, times, _merged(list(held)))
+    third = (within[1] - within[0]) / 3
+    middle = free & (times >= within[0] + third) & (times < within[0] + 2 * third)
+    last = free & (times >= within[0] + 2 * third)
+    if np.count_nonzero(middle) < MIN_SAMPLES or np.count_nonzero(last) < MIN_SAMPLES:
+        return None, None
+    late = float(np.median(r.in_flight[last]))
+    return round(late), late >= FLIGHT_GROWTH * float(np.median(r.in_flight[middle]))
 
 
 def _growth(loaded: float | None, smallest: float | None) -> float | None:
