@@ -207,3 +207,24 @@ def test_a_synack_with_a_new_isn_counts_only_when_it_answers_the_first_syn() -> 
     reused.send(SERVER, 1.001, SYN | ACK, seq=9000, ack=7001, mss=1460)
     found = _detect(reused).inferred.synack
     assert found is None or found.retries == 0
+
+
+def _think(*, ack_captured: bool, request_at: float) -> Conversation:
+    """SYN, SYN+ACK 10 ms later, the client's pure ACK 10 ms after that (``ack_captured``:
+    in the capture), its request at ``request_at`` (acknowledging the SYN+ACK only)."""
+    c = Conversation().syn(0.0).synack(0.010)
+    c.ack(CLIENT, 0.020, captured=ack_captured)
+    return c.data(CLIENT, request_at, 20)
+
+
+def test_a_request_after_a_think_time_is_no_handshake_ack() -> None:
+    """A client acknowledges the SYN+ACK at once, or with the data of a pending write within
+    TCP_DELACK_MAX (200 ms): data 330 ms after it, its pure ACK not captured, is the
+    application's think time, no round trip (was 330 ms); within the delayed ACK it may
+    carry the ACK (a write pending at connect), and is taken."""
+    rtt = handshake_rtts(compute_facts(segments(_think(ack_captured=True, request_at=0.33))))
+    assert rtt.tolist() == [20.0]
+    late = handshake_rtts(compute_facts(segments(_think(ack_captured=False, request_at=0.33))))
+    assert np.isnan(late).tolist() == [True]
+    soon = handshake_rtts(compute_facts(segments(_think(ack_captured=False, request_at=0.15))))
+    assert soon.tolist() == [150.0]

@@ -65,7 +65,7 @@ from pcapline.facts import (
     rows_per_connection,
 )
 from pcapline.model import ACK, FIN, PSH, SYN, URG, Event, EventKind, Side
-from pcapline.timers import MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
+from pcapline.timers import DELACK_MAX_S, MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
 
 EMITS = frozenset(
     {
@@ -727,15 +727,37 @@ def _acks_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarra
 
 
 def _handshake_acks(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
-    """Candidates for the handshake ACK: ``_acks_synack`` without FIN.
+    """Candidates for the handshake ACK: ``_acks_synack`` without FIN, and one carrying data
+    only within the delayed-ACK time of the SYN+ACK before it.
 
     The client acknowledges a SYN+ACK at once, or with its first data within the delayed-ACK
-    time (``tcp_rcv_synsent_state_process``: ``tcp_send_ack``, or ``TCP_DELACK_MAX`` when a
-    write is pending); a close comes later. A FIN that is the first client segment to
-    acknowledge the SYN+ACK proves the SYN+ACK arrived but means the handshake ACK itself was
-    not captured (lost at the capture point, or a capture filtered on SYN/FIN/RST): the time
-    to that FIN is no connect time."""
-    return np.asarray(_acks_synack(rows, conn_index, n) & ~rows.fin)
+    time (``tcp_rcv_synsent_state_process``: ``tcp_send_ack``, or, when a write is pending,
+    the ACK held ``TCP_DELACK_MAX`` for that write to carry it); a close comes later. So a
+    FIN that is the first client segment to acknowledge the SYN+ACK, or data later than
+    ``TCP_DELACK_MAX`` after it (at the capture point, ``HANDSHAKE_DATA_SLACK_S`` more),
+    proves the SYN+ACK arrived but means the handshake ACK itself was not captured (lost at
+    the capture point, or a capture filtered on SYN/FIN/RST): the time to that segment is
+    the application's (a request written after a think time), no connect time. (A client
+    that answers a server speaking first acknowledges the server's data too, never the
+    SYN+ACK's ISN + 1 alone: no candidate.)"""
+    acks = _acks_synack(rows, conn_index, n) & ~rows.fin
+    found = np.flatnonzero(acks & (rows.seg_len > 0))
+    if len(found):
+        synacks = np.append(np.flatnonzero(~rows.from_client & rows.syn & rows.ack), 0)
+        k = np.searchsorted(synacks[:-1], found) - 1  # the last SYN+ACK before each (-1: none)
+        before = synacks[k]  # k = -1 reads the 0 appended: checked by ``own``
+        own = (k >= 0) & (conn_index[before] == conn_index[found])
+        waited = rows.time_ns[found] - rows.time_ns[before]
+        late = ~own | (waited > round((DELACK_MAX_S + HANDSHAKE_DATA_SLACK_S) * 1e9))
+        acks[found[late]] = False
+    return np.asarray(acks)
+
+
+#: How much later than ``TCP_DELACK_MAX`` after the SYN+ACK (at the capture point) a
+#: client's data may still carry the handshake ACK: the timer's own slack (jiffies) and the
+#: client's loop from a capture point near the server; a longer path's piggybacked ACK is
+#: missed (no round trip claimed), never a think time taken for one.
+HANDSHAKE_DATA_SLACK_S = 0.05
 
 
 def _first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
