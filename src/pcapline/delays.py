@@ -421,6 +421,7 @@ DELAY_COLUMNS: tuple[str, ...] = (
     "connect_s",
     "handshake_rtt_ms",
     "response_s",
+    "response_from",  # what response_s was timed from ("" if none): a lower bound one way
     "rto_s",
     "zero_window_s",
     "window_full_s",  # NaN (empty in CSV): the capture cannot tell
@@ -649,10 +650,16 @@ class DelaysTable(Mapping[int, Delays]):
     def table_columns(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """``DELAY_COLUMNS`` for the connections ``ids`` (in that order): this table's own
         arrays, not copies, when ``ids`` are its ids (a whole capture's rows in id order)."""
-        if len(ids) == len(self.ids) and np.array_equal(ids, self.ids):
-            return {name: self.columns[name] for name in DELAY_COLUMNS}
-        pos = np.searchsorted(self.ids, ids)
-        return {name: self.columns[name][pos] for name in DELAY_COLUMNS}
+        whole = len(ids) == len(self.ids) and np.array_equal(ids, self.ids)
+        pos = None if whole else np.searchsorted(self.ids, ids)
+
+        def column(name: str) -> np.ndarray:
+            values = self.columns[name] if pos is None else self.columns[name][pos]
+            if name == "response_from":  # codes -> names, "" where no turn was timed
+                return np.array([_FROM_NAME[c] or "" for c in values.tolist()], dtype=object)
+            return values
+
+        return {name: column(name) for name in DELAY_COLUMNS}
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ def csv_columns() -> list[str]:
         elif key == "counts":
             columns += COUNT_KEYS
         elif key == "delays":
-            columns += ["connect_s", "handshake_rtt_ms", "response_s", "rto_s", "zero_window_s"]
+            columns += ["connect_s", "handshake_rtt_ms", "response_s", "response_from"]
+            columns += ["rto_s", "zero_window_s"]
             columns += ["window_full_s"]  # time blocked by a full receive window
             columns += ["nagle_s"]  # time small writes waited for a delayed ACK
             columns += ["app_pause_s"]  # the longest application pause mid-message

@@ -240,7 +240,7 @@ def _delay_columns(conns: pd.DataFrame, *, nested: bool = False) -> dict[str, pd
             out[name] = conns[name].map(lambda tags: [str(t) for t in tags])
         elif name == "slow":
             out[name] = conns[name].map(lambda tags: ";".join(str(t) for t in tags))
-        elif name in ("biggest_stall", "transfer_paced_by"):
+        elif name in ("biggest_stall", "transfer_paced_by", "response_from"):
             out[name] = conns[name].fillna("").astype(str)
         else:
             out[name] = conns[name].astype("float64")
