@@ -1,0 +1,196 @@
+"""A server that speaks first (an SMTP or SSH banner), and a copy without the handshake ACK.
+
+The server sends its banner as soon as ``accept()`` returns, so its first data follows the
+client's handshake ACK by the one-way delay (at the client). A capture that lost that ACK
+shows the client's next segment only after the banner: the derived copy deletes the ACK
+from the real capture (a small pcap rewrite, ``drop_handshake_ack``), so the file is the
+real kernel's packets with exactly one frame missing; its expected file says
+``derived_from``.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from tools.samplegen import steps as st
+from tools.samplegen.expected import TUN_HEADERS, Conn, Expected, bound_s, clean
+from tools.samplegen.netns import Lab
+from tools.samplegen.scenario import Ctx
+
+BANNER_ONE_WAY_S = 0.010
+BANNER_B, COMMAND_B, REPLY_B = 40, 20, 30
+BANNER_THINK_S = 0.3
+BANNER_PORT = 43170
+#: pcap link types of a raw-IP capture (tcpdump on a tun device writes LINKTYPE_RAW, 101).
+LINKTYPE_RAW = (101, 12, 14)
+SYN, ACK = 0x02, 0x10
+
+
+def _tcp_of(frame: bytes) -> tuple[int, int, int] | None:
+    """(source port, TCP flags, payload bytes) of a raw IPv4 TCP frame, the payload from the
+    IP total length (the frame itself may be cut by the snaplen); None for anything else."""
+    if len(frame) < 20 or frame[0] >> 4 != 4 or frame[9] != 6:
+        return None
+    ihl = (frame[0] & 0x0F) * 4
+    total = struct.unpack_from("!H", frame, 2)[0]
+    if len(frame) < ihl + 14:
+        return None
+    sport = struct.unpack_from("!H", frame, ihl)[0]
+    offset = (frame[ihl + 12] >> 4) * 4
+    return sport, frame[ihl + 13], total - ihl - offset
+
+
+def drop_handshake_ack(src: Path, dst: Path, client_port: int) -> int:
+    """Copy a raw-IP pcap without the client's pure ACK of the SYN+ACK: the first segment from
+    ``client_port`` after the server's SYN+ACK, when it has the ACK flag, no SYN and no
+    payload. Returns the deleted frame's number (1-based); raises if the capture lacks it."""
+    data = src.read_bytes()
+    endian = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">"}.get(data[:4])
+    if endian is None:
+        raise ValueError(f"{src.name}: expected a microsecond pcap")
+    linktype = struct.unpack_from(endian + "I", data, 20)[0]
+    if linktype not in LINKTYPE_RAW:
+        raise ValueError(f"{src.name}: expected a raw-IP pcap, link type {linktype}")
+    out, off, number = [data[:24]], 24, 0
+    synack_seen, dropped = False, 0
+    while off + 16 <= len(data):
+        incl = struct.unpack_from(endian + "I", data, off + 8)[0]
+        record = data[off : off + 16 + incl]
+        off += 16 + incl
+        number += 1
+        tcp = _tcp_of(record[16:])
+        if tcp is not None and not dropped:
+            sport, flags, payload = tcp
+            if sport != client_port and flags & (SYN | ACK) == SYN | ACK:
+                synack_seen = True
+            elif sport == client_port and synack_seen:
+                if flags & (SYN | ACK) != ACK or payload != 0:
+                    raise ValueError(f"{src.name}: frame {number} is not a pure ACK")
+                dropped = number
+                continue
+        out.append(record)
+    if not dropped:
+        raise ValueError(f"{src.name}: no client segment after the SYN+ACK")
+    dst.write_bytes(b"".join(out))
+    return dropped
+
+
+def server_banner_first(ctx: Ctx, net: int) -> list[Expected]:
+    """The server accept()s and at once sends a 40 B banner; the client reads it, thinks
+    0.3 s, sends a 20 B command, reads a 30 B reply and close()s first; the server reads to
+    EOF and close()s. Over a tun link holding every packet 10 ms each way (a 20 ms round
+    trip), captured at the client; then the same file without the client's handshake ACK.
+
+    The client's kernel ACKs the SYN+ACK at once (``tcp_rcv_synsent_state_process``: no
+    write pending, ``tcp_send_ack``); the server's application gets the socket from
+    ``accept()`` only once that ACK arrived (``tcp_check_req`` creates the child then), so
+    the banner leaves a one-way delay after it and reaches the client a round trip after
+    the ACK left. The connect time is the SYN -> SYN+ACK round trip seen at the client
+    (20 ms plus the hosts' microseconds). Without the ACK, the client's later segments (its
+    ACK of the banner at once, its command 0.3 s on) come after the server's data and
+    acknowledge it (ISN + 41): none of them is the handshake ACK, so the copy has no connect
+    time to show.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "server-banner-first-at-client.pcap"
+    derived = "server-banner-first-handshake-ack-missed.pcap"
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        st.send(BANNER_B, "c"),
+        st.recv(COMMAND_B, "c"),
+        st.send(REPLY_B, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    client: list[st.Step] = [
+        *st.connect(f"192.168.{net}.2", BANNER_PORT),
+        st.recv(BANNER_B),
+        st.sleep(BANNER_THINK_S),
+        st.send(COMMAND_B),
+        st.recv(REPLY_B),
+        st.close(),
+        st.sleep(0.2),
+        st.signal("done"),
+    ]
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=BANNER_ONE_WAY_S)
+        ctx.capture(c, "tun0", name, "-s", "96")  # headers only: the sample folder stays small
+        srv = ctx.actor(s, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(c, client, "client")
+        cli.expect("done", timeout=10)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    dropped = drop_handshake_ack(ctx.out / name, ctx.out / derived, BANNER_PORT)
+    rtt_ms = 2 * BANNER_ONE_WAY_S * 1000
+    settings = {
+        "link": f"tun, {BANNER_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+        "server": f"accept(), send {BANNER_B} B at once, read {COMMAND_B} B, send {REPLY_B} B, "
+        "read to EOF, close()",
+        "client": f"connect(), read {BANNER_B} B, sleep {BANNER_THINK_S} s, send {COMMAND_B} B, "
+        f"read {REPLY_B} B, close()",
+    }
+    scenario = (
+        f"a server that speaks first: a {BANNER_B} B banner at accept(), the client's "
+        f"{COMMAND_B} B command {BANNER_THINK_S} s after it and a {REPLY_B} B reply, client "
+        f"close() first, over a {rtt_ms:.0f} ms round trip; captured at the client"
+    )
+    return [
+        Expected(
+            name,
+            scenario,
+            "client",
+            settings,
+            [
+                Conn(
+                    {"client_port": BANNER_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "connect_s": bound_s(0.019, 0.045),
+                        "handshake_rtt_ms": bound_s(19, 45),
+                    },
+                    note=f"the handshake's round trip is the path's {rtt_ms:.0f} ms (the client "
+                    "ACKs the SYN+ACK at once); the banner arrives a round trip after that ACK",
+                )
+            ],
+            capture_format=TUN_HEADERS,
+        ),
+        Expected(
+            derived,
+            f"{name} without frame {dropped}, the client's ACK of the SYN+ACK (a capture that "
+            "lost the handshake ACK of a server that speaks first)",
+            "client",
+            {
+                **settings,
+                "rewrite": f"frame {dropped} (the client's pure ACK of the SYN+ACK) "
+                "deleted; every other frame and timestamp unchanged",
+            },
+            [
+                Conn(
+                    {"client_port": BANNER_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={"connect_s": None, "handshake_rtt_ms": None},
+                    note="no connect time: the handshake ACK is not in the file, and every "
+                    "later client segment follows the server's banner, which a server sends "
+                    "only from an established socket (accept() returns it once the handshake "
+                    "ACK arrived: tcp_check_req), so none of them is that ACK (each also "
+                    f"acknowledges the banner: ISN + {BANNER_B + 1}, not the SYN+ACK's ISN + 1 "
+                    f"alone); the command {BANNER_THINK_S} s later is no round trip",
+                )
+            ],
+            derived_from=name,
+            notes=f"DERIVED, not captured: {name} with frame {dropped} deleted "
+            "(tools/samplegen/scenarios/server_first.py drop_handshake_ack).",
+            capture_format=TUN_HEADERS,
+        ),
+    ]
