@@ -1,4 +1,5 @@
-"""A server that speaks first (an SMTP or SSH banner), and a copy without the handshake ACK.
+"""Handshake ACKs a capture lost: a server that speaks first (an SMTP or SSH banner), and a
+client that thinks before it writes, each with a copy without the client's handshake ACK.
 
 The server sends its banner as soon as ``accept()`` returns, so its first data follows the
 client's handshake ACK by the one-way delay (at the client). A capture that lost that ACK
@@ -186,6 +187,121 @@ def server_banner_first(ctx: Ctx, net: int) -> list[Expected]:
                     "ACK arrived: tcp_check_req), so none of them is that ACK (each also "
                     f"acknowledges the banner: ISN + {BANNER_B + 1}, not the SYN+ACK's ISN + 1 "
                     f"alone); the command {BANNER_THINK_S} s later is no round trip",
+                )
+            ],
+            derived_from=name,
+            notes=f"DERIVED, not captured: {name} with frame {dropped} deleted "
+            "(tools/samplegen/scenarios/server_first.py drop_handshake_ack).",
+            capture_format=TUN_HEADERS,
+        ),
+    ]
+
+
+THINK_PORT = 43171
+
+
+def client_thinks_first(ctx: Ctx, net: int) -> list[Expected]:
+    """The client connect()s, thinks 0.3 s, then sends a 20 B request; the server answers
+    30 B at once; the client close()s first. Over a tun link holding every packet 10 ms each
+    way, captured at the client; then the same file without the client's handshake ACK.
+
+    The client's kernel ACKs the SYN+ACK at once (no write pending:
+    ``tcp_rcv_synsent_state_process`` -> ``tcp_send_ack``); with a write pending at connect it
+    would hold that ACK at most ``TCP_DELACK_MAX`` (200 ms) for the write to carry it. Without
+    the pure ACK in the file, the request is the client's first segment after the SYN+ACK and
+    acknowledges its ISN + 1 alone, 0.3 s after it: later than any ACK a client holds, so it
+    is no handshake ACK: the copy has no connect time to show (not the 0.3 s think time).
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "client-think-first-at-client.pcap"
+    derived = "client-think-first-handshake-ack-missed.pcap"
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        st.recv(COMMAND_B, "c"),
+        st.send(REPLY_B, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    client: list[st.Step] = [
+        *st.connect(f"192.168.{net}.2", THINK_PORT),
+        st.sleep(BANNER_THINK_S),
+        st.send(COMMAND_B),
+        st.recv(REPLY_B),
+        st.close(),
+        st.sleep(0.2),
+        st.signal("done"),
+    ]
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=BANNER_ONE_WAY_S)
+        ctx.capture(c, "tun0", name, "-s", "96")  # headers only: the sample folder stays small
+        srv = ctx.actor(s, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(c, client, "client")
+        cli.expect("done", timeout=10)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    dropped = drop_handshake_ack(ctx.out / name, ctx.out / derived, THINK_PORT)
+    rtt_ms = 2 * BANNER_ONE_WAY_S * 1000
+    settings = {
+        "link": f"tun, {BANNER_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+        "server": f"accept(), read {COMMAND_B} B, send {REPLY_B} B, read to EOF, close()",
+        "client": f"connect(), sleep {BANNER_THINK_S} s, send {COMMAND_B} B, read {REPLY_B} B, "
+        "close()",
+    }
+    scenario = (
+        f"a client that thinks {BANNER_THINK_S} s after connect() before its {COMMAND_B} B "
+        f"request, a {REPLY_B} B answer at once, client close() first, over a {rtt_ms:.0f} ms "
+        "round trip; captured at the client"
+    )
+    return [
+        Expected(
+            name,
+            scenario,
+            "client",
+            settings,
+            [
+                Conn(
+                    {"client_port": THINK_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "connect_s": bound_s(0.019, 0.045),
+                        "handshake_rtt_ms": bound_s(19, 45),
+                    },
+                    note=f"the handshake's round trip is the path's {rtt_ms:.0f} ms (the client "
+                    "ACKs the SYN+ACK at once, then thinks)",
+                )
+            ],
+            capture_format=TUN_HEADERS,
+        ),
+        Expected(
+            derived,
+            f"{name} without frame {dropped}, the client's ACK of the SYN+ACK (a capture that "
+            "lost the handshake ACK of a client that thinks before it writes)",
+            "client",
+            {
+                **settings,
+                "rewrite": f"frame {dropped} (the client's pure ACK of the SYN+ACK) "
+                "deleted; every other frame and timestamp unchanged",
+            },
+            [
+                Conn(
+                    {"client_port": THINK_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={"connect_s": None, "handshake_rtt_ms": None},
+                    note="no connect time: the handshake ACK is not in the file, and the "
+                    f"client's request, {BANNER_THINK_S} s after the SYN+ACK and acknowledging "
+                    "its ISN + 1 alone, comes later than any ACK a client holds back for a "
+                    "pending write (TCP_DELACK_MAX, 200 ms): it is the application's think "
+                    "time, no round trip",
                 )
             ],
             derived_from=name,
