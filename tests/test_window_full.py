@@ -249,3 +249,33 @@ def test_a_capture_away_from_the_sender_proves_no_full_window(tmp_path: Path) ->
     ]:
         d = _analyse(tmp_path, _room_every_time(loops, total, answered=answered)).delays[0]
         assert (d.window_full_s, d.window_full_episodes) == (expected, 0), (loops, total)
+
+
+def _snapped(src: Path, dst: Path, snaplen: int) -> None:
+    """A copy of a little-endian microsecond pcap with every frame cut to ``snaplen`` bytes
+    (as ``tcpdump -s`` would have captured it)."""
+    import struct
+
+    data = src.read_bytes()
+    out, off = [data[:24]], 24
+    while off + 16 <= len(data):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", data, off)
+        frame = data[off + 16 : off + 16 + incl][:snaplen]
+        out.append(struct.pack("<IIII", sec, usec, len(frame), orig) + frame)
+        off += 16 + incl
+    dst.write_bytes(b"".join(out))
+
+
+def test_a_snaplen_that_cuts_the_syns_options_leaves_the_window_scale_unknown(
+    tmp_path: Path,
+) -> None:
+    """The paced reader's capture cut to 54 bytes (Ethernet, IPv4 and a TCP header without
+    its options): the SYNs' window-scale options are gone, and Linux sends that option last,
+    so whether the windows were scaled is not known: no full window is claimed (a raw
+    window of 64 may be 64 bytes or 8 KB). Before, a missing option read as "not scaled"."""
+    cut = tmp_path / "paced-54.pcap"
+    _snapped(PACED, cut, 54)
+    d = pcapline.analyze(cut).delays[0]
+    assert d.window_full_s is None and SlowTag.WINDOW_FULL_STALL not in d.slow
+    whole = pcapline.analyze(PACED).delays[0]
+    assert whole.window_full_s is not None and whole.window_full_s > 1.5

@@ -1056,12 +1056,15 @@ def _merge_facts(results: Sequence[PartResult], plan: Plan) -> Facts:
     conn = conn[rows]
     conn_ids, conn_index = np.unique(conn, return_inverse=True)
     starts = np.append(np.searchsorted(conn, conn_ids, side="left"), len(conn)).astype(np.int64)
+    # per connection, by id: the partitions hold disjoint connections, ``conn_ids`` sorted
+    by_id = np.argsort(np.concatenate([f.conn_ids for f in facts]), kind="stable")
     columns.update(
         conn_ids=conn_ids,
         starts=starts,
         conn_index=conn_index,
         conn=conn,
         capture_end_ns=facts[0].capture_end_ns,
+        scale_known=np.concatenate([f.scale_known for f in facts])[by_id],
     )
     assert set(columns) == {f.name for f in fields(Facts)}
     return Facts(**columns)

@@ -61,12 +61,13 @@ Columns (one value per segment):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 
 from pcapline import duplicates, seqnum
+from pcapline.decode.options import WSCALE_CUT
 from pcapline.duplicates import DUPLICATE_WINDOW_NS
 from pcapline.model import ACK, FIN, RST, SYN
 from pcapline.read import native
@@ -138,6 +139,8 @@ class Facts(SegmentRows):
     conn_index: np.ndarray  # per row: index into conn_ids
     conn: np.ndarray  # per row: connection id
     capture_end_ns: int  # last timestamp in the capture (any frame when known, else TCP)
+    #: Per connection: whether its windows' scale is known (``_scale_known``); default all.
+    scale_known: np.ndarray = field(default_factory=lambda: np.ones(0, bool))
 
     def flag(self, bit: int) -> np.ndarray:
         return np.asarray((self.flags & bit) != 0)
@@ -204,6 +207,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     scaled = syns[wscale >= 0]
     shift = _direction_first_at(wscale[wscale >= 0], scaled, dir_key, n_dirs, UNKNOWN)
     both_scaled = (shift != UNKNOWN) & (shift[peer_dir] != UNKNOWN)
+    scale_known = _scale_known(wscale, syns, dir_key, n_dirs)
     dir_shift = np.where(both_scaled, np.clip(shift, 0, 14), 0)
     window = _scaled_window(raw_window, dir_shift, dir_key, is_syn)
     peer_window = _peer_last(window, from_client, starts, conn_index)
@@ -343,6 +347,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         is_spurious=is_spurious,
         super_segment=super_segment,
         capture_end_ns=max(int(time_ns.max()) if n else 0, capture_end_ns or 0),
+        scale_known=scale_known,
     )
 
 
@@ -431,6 +436,23 @@ def reduce_per_connection(
     if len(values) and filled.any():
         out[filled] = ufunc.reduceat(values, heads[filled], dtype=dtype)
     return out
+
+
+def _scale_known(
+    wscale: np.ndarray, syns: np.ndarray, dir_key: np.ndarray, n_dirs: int
+) -> np.ndarray:
+    """Per connection: both directions' SYNs captured, each with its options whole or its
+    window scale found (``wscale``: of the ``syns`` rows; ``WSCALE_CUT`` where the snaplen
+    cut a SYN's options before one was), so whether windows are scaled, and by how much, is
+    known (RFC 7323 2.2: scaling is on only when both SYNs carried the option). A SYN cut
+    short may have carried the option (Linux sends it last), and a window of 512 be 512
+    bytes or 64 KB."""
+    keys = dir_key[syns]
+    seen = np.bincount(keys, minlength=n_dirs) > 0
+    cut = np.bincount(keys[wscale == WSCALE_CUT], minlength=n_dirs) > 0
+    found = np.bincount(keys[wscale >= 0], minlength=n_dirs) > 0
+    known = seen & (found | ~cut)
+    return np.asarray(known.reshape(-1, 2).all(axis=1))
 
 
 def new_data(facts: Facts) -> np.ndarray:

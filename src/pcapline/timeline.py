@@ -445,12 +445,14 @@ def timeline_rows(
     header: HeaderNumbers,
     labels: Mapping[int, tuple[EventLabel, ...]],
     start_ns: int,
+    scale_known: bool = True,
 ) -> list[TimelineRow]:
     """One ``TimelineRow`` per row of one connection's facts (frame order).
 
     ``rows``: the connection's slice of ``Facts`` (``detect.conn_view``); ``header``: its raw
     seq/ack, shown where the facts have no base; ``labels``: the events at each frame;
-    ``start_ns``: time 0 of the timeline.
+    ``start_ns``: time 0 of the timeline; ``scale_known``: ``Facts.scale_known`` of the
+    connection (False: a SYN's options were cut before its window scale).
     """
     if not np.array_equal(header.frame, rows.frame):
         raise ValueError("timeline: segments and facts disagree on the connection's frames")
@@ -461,7 +463,7 @@ def timeline_rows(
     server_numbers = _SideNumbers.of(~from_client, rows.syn)
     # RFC 7323: the scale is known only when both SYNs were seen (facts.window is then the
     # scaled window); a SYN's own window is never scaled, so it is always exact.
-    both_syns = client.syn_end is not None and server.syn_end is not None
+    both_syns = client.syn_end is not None and server.syn_end is not None and scale_known
     segs = [
         _Segment(*values)
         for values in zip(
@@ -605,7 +607,8 @@ def _timeline(
     start = row_field(connection_row, "start_ns")
     start_ns = int(rows.time_ns[0]) if start is None else _integer(start)
     header = HeaderNumbers.of(segments, conn_id)
-    return timeline_rows(rows, header, _labels_by_frame(events, conn_id), start_ns)
+    labels = _labels_by_frame(events, conn_id)
+    return timeline_rows(rows, header, labels, start_ns, bool(facts.scale_known[index]))
 
 
 def _labels_by_frame(

@@ -35,9 +35,10 @@ the path makes that loop longer than the handshake's. Such a connection without 
 is unknown, not 0; one with episodes keeps what they show (a lower bound). On a LAN (loops of
 microseconds) either end sees the window the sender saw.
 
-Unknown (``seconds`` NaN): a connection that carried data without both SYNs captured (the
-window scale is unknown: a raw window of 512 may be 512 bytes or 2 MB, so a full window
-cannot be told from a roomy one), or one whose segments filled the window while no handshake
+Unknown (``seconds`` NaN): a connection that carried data without both SYNs captured whole
+(``facts.scale_known``: a SYN missing, or its options cut by the snaplen before its window
+scale; the window scale is unknown: a raw window of 512 may be 512 bytes or 2 MB, so a full
+window cannot be told from a roomy one), or one whose segments filled the window while no handshake
 round trip was measured (a SYN or SYN+ACK retried, Karn): the sender's reaction to the
 opening cannot be judged then.
 """
@@ -74,7 +75,7 @@ def window_full(
 
     conn = facts.conn_index
     fresh = sent.mask
-    scale_known = _both_syns(facts)
+    scale_known = facts.scale_known
     unknown = ~scale_known & (per_connection_max(fresh, facts.starts) > 0)  # sent data
     known = (facts.snd_una != UNKNOWN) & (facts.peer_window != UNKNOWN) & (facts.peer_window > 0)
     room = facts.snd_una + facts.peer_window - (facts.rel_seq + facts.seg_len)
@@ -130,15 +131,6 @@ def _unseen_from_here(
     offered = extreme_per_key(np.minimum, key[known], facts.peer_window[rows][known], n_keys, 2**62)
     fills = (longest + sent.largest > offered).reshape(-1, 2)
     return np.asarray((fills & far).any(axis=1))
-
-
-def _both_syns(facts: Facts) -> np.ndarray:
-    """Per connection: both SYNs captured, so whether windows are scaled (and by how much) is
-    known (RFC 7323 2.2: scaling is on only when both SYNs carried the option)."""
-    n = len(facts.conn_ids)
-    client = np.bincount(facts.conn_index[facts.syn & facts.from_client], minlength=n) > 0
-    server = np.bincount(facts.conn_index[facts.syn & ~facts.from_client], minlength=n) > 0
-    return np.asarray(client & server)
 
 
 def _episodes(

@@ -28,10 +28,10 @@ from pcapline.decode.headers import ALIVE, REASON_CODES, FrameCursor
 from pcapline.decode.icmp import ICMP_COLUMNS, IcmpFrames, empty_table, icmp_layer
 from pcapline.decode.ip import PROTO_TCP, network_layer, skip_non_tcp
 from pcapline.decode.link import LINKTYPE_RAW, link_layer, linktype_name
-from pcapline.decode.options import tcp_options
+from pcapline.decode.options import WSCALE_CUT, tcp_options
 from pcapline.decode.tcp import tcp_layer
 from pcapline.decode.tunnels import MAX_TUNNEL_DEPTH, open_tunnels
-from pcapline.model import SEGMENT_COLUMNS, SkipReason
+from pcapline.model import SEGMENT_COLUMNS, SYN, SkipReason
 from pcapline.read.capture import Capture
 
 __all__ = ["REASON_CODES", "REASON_NAMES", "Decoded", "Defragmenter", "decode", "linktype_name"]
@@ -106,6 +106,8 @@ def _decode_layers(capture: Capture, common: bool) -> tuple[Decoded, list[Fragme
     )  # fmt: skip
     tcp = tcp_layer(cur, np.where(is_tcp, net.l4, -1), net.l4_len)
     opts = tcp_options(capture.data, tcp.options_start, tcp.options_end, tcp.ack)
+    cut_syn = (tcp.options_end < tcp.payload_start) & ((tcp.flags & SYN) != 0)
+    opts.wscale[cut_syn & (opts.wscale < 0)] = WSCALE_CUT
     idx = tcp.idx
     at = _frames_of(idx, n)
     columns = {

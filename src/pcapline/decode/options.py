@@ -19,6 +19,10 @@ from pcapline.read.capture import gather_rows
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
 #: RFC 7323 2.3: a shift above 14 is used as 14 (Linux does the same).
 MAX_WSCALE = 14
+#: ``TcpOptions.wscale`` of a SYN whose options the snaplen cut before a window scale was
+#: found: the option may have been there (Linux sends it last: MSS, SACK_PERM, timestamps,
+#: NOP, WSCALE), so whether the connection's windows are scaled is not known.
+WSCALE_CUT = -2
 MAX_ROUNDS = 40
 #: A TCP header is at most 60 bytes: at most 40 bytes of options.
 MAX_OPTION_BYTES = 40
@@ -27,7 +31,7 @@ MAX_OPTION_BYTES = 40
 @dataclass
 class TcpOptions:
     mss: np.ndarray  # uint16, 0 when absent
-    wscale: np.ndarray  # int8, -1 when absent
+    wscale: np.ndarray  # int8, -1 when absent, WSCALE_CUT when a SYN's options were cut
     sack_perm: np.ndarray  # bool
     has_ts: np.ndarray  # bool
     ts_val: np.ndarray  # uint32

@@ -987,9 +987,12 @@ be32(const unsigned char *p)
 
 /* The option walk of options.py (tcp_options, _store, _store_sack) for one segment: one
  * option at a time from the start of the captured option bytes; EOL, a length < 2 or an
- * option running past them ends the list; a later option of a kind overwrites an earlier. */
+ * option running past them ends the list; a later option of a kind overwrites an earlier.
+ * cut_syn: a SYN whose options the snaplen cut: no window scale found there is not known
+ * absent (WSCALE_CUT, decode/options.py). */
 static void
-cf_options(const unsigned char *o, int64_t limit, uint32_t ack, Py_buffer *out, Py_ssize_t m)
+cf_options(const unsigned char *o, int64_t limit, uint32_t ack, int cut_syn, Py_buffer *out,
+           Py_ssize_t m)
 {
     uint32_t mss = 0, ts_val = 0, ts_ecr = 0, sack_le = 0, sack_re = 0;
     int wscale = -1, sack_perm = 0, has_ts = 0, sack_blocks = 0;
@@ -1034,6 +1037,8 @@ cf_options(const unsigned char *o, int64_t limit, uint32_t ack, Py_buffer *out, 
         }
         pos += length;
     }
+    if (wscale < 0 && cut_syn)
+        wscale = -2;
     CF_SET(CF_MSS, uint16_t, m, mss);
     CF_SET(CF_WSCALE, int8_t, m, wscale);
     CF_SET(CF_SACK_PERM, uint8_t, m, sack_perm);
@@ -1133,7 +1138,8 @@ ethernet_ipv4_tcp(PyObject *Py_UNUSED(module), PyObject *args)
         CF_SET(CF_PAYLOAD_AT, uint32_t, m, l4 + doff - start);
         /* Options: the captured part of them (a snaplen may cut them; the segment stays). */
         const int64_t options_end = l4 + doff < end ? l4 + doff : end;
-        cf_options(t + 20, options_end - (l4 + 20), ack, out, m);
+        cf_options(t + 20, options_end - (l4 + 20), ack, l4 + doff > end && (t[13] & 0x02), out,
+                   m);
         m++;
     }
     Py_END_ALLOW_THREADS
