@@ -18,7 +18,16 @@ from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 
 import pcapline
 from pcapline.model import Side, TransferPace
-from pcapline.transfer import MIN_BYTES, Transfer, _clip, _clock_rate, _minus, _tick_steps
+from pcapline.transfer import (
+    MIN_BYTES,
+    FlightTrend,
+    Transfer,
+    _clip,
+    _clock_rate,
+    _minus,
+    _over_time,
+    _tick_steps,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_captures"
 
@@ -161,8 +170,8 @@ def _note(name: str) -> str:
         ("slow-transfer-bottleneck-at-client.pcap", ["A bottleneck", "TCP timestamps"]),
         # 90 ms path, 1 MiB: slow start never ends, the flight still doubling
         ("slow-transfer-long-path.pcap", ["The round trip set the pace", "slow start"]),
-        # random drops: each loss cuts the congestion window
-        ("slow-transfer-loss.pcap", ["loss episodes cut that window", "Find where the path"]),
+        # random drops: each loss halves the congestion window, no queue stands
+        ("slow-transfer-loss.pcap", ["Loss set the pace", "halved its congestion window"]),
         ("slow-transfer-receive-window.pcap", ["The server's receive window set the pace"]),
         ("slow-transfer-sender-limited.pcap", ["The server set the pace"]),
     ],
@@ -173,7 +182,19 @@ def test_the_note_says_what_the_scenario_built(name: str, words: list[str]) -> N
         assert word in note, (word, note)
 
 
-def test_slow_start_is_a_flight_still_growing() -> None:
+def test_slow_start_is_a_flight_still_doubling() -> None:
     t = _transfer("slow-transfer-long-path.pcap")
-    assert t.flight_growing is True and t.paced_by is TransferPace.ROUND_TRIP
+    assert t.trend is FlightTrend.DOUBLING and t.paced_by is TransferPace.ROUND_TRIP
     assert t.in_flight_bytes is not None and t.in_flight_bytes > 100_000  # 7 doublings of 10
+
+
+def test_a_burst_of_samples_does_not_outvote_time() -> None:
+    """A round trip read per segment: 90 samples of 10 ms in the first 0.1 s (slow start
+    alone on the link), then 10 samples of 150 ms over the next 5 s (sharing it): over
+    time the connection waited 150 ms, whatever the count."""
+    fast = np.arange(90) * 1_000_000
+    slow = 100_000_000 + np.arange(10) * 500_000_000
+    values = np.concatenate([np.full(90, 10.0), np.full(10, 150.0)])
+    times = np.concatenate([fast, slow])
+    assert float(np.median(values)) == 10.0
+    assert _over_time(values, times, 50) == 150.0

@@ -19,14 +19,15 @@ from pcapline.delays import Delays, DelaysTable
 from pcapline.fmt import bit_rate, byte_count, round_trip
 from pcapline.fmt import seconds as _s
 from pcapline.model import Explanation, TransferPace
-from pcapline.transfer import MIN_BYTES, PARTS, QueueSeen, Transfer
-
-#: A round trip under this is a LAN's: slow start there takes microseconds a round trip.
-LAN_RTT_MS = 1.0
-
-#: Loss recovery this share of a transfer or more: its cuts of the congestion window are
-#: what the round trip's pace says.
-LOSS_SHARE_NOTED = 0.1
+from pcapline.transfer import (
+    LAN_RTT_MS,
+    MIN_BYTES,
+    PARTS,
+    QUEUE_MIN_MS,
+    FlightTrend,
+    QueueSeen,
+    Transfer,
+)
 
 #: How each part is named in the split.
 _PART_NAME: dict[str, str] = {
@@ -96,8 +97,10 @@ def _loss(t: Transfer, d: Delays) -> str:
         f"Loss set the pace: the {t.side.value} spent {_share(t.loss_s, t)} recovering lost "
         f"data ({episodes} episode{'s' * (episodes != 1)}: {d.rto_episodes} after a "
         f"retransmission timeout, {d.fast_recovery_episodes} by fast recovery), and each loss "
-        "also halves its congestion window. Find where the path drops (interface errors and "
-        "drops on each hop: ip -s link, ethtool -S, tc -s qdisc; a policer; a flaky link)."
+        "halved its congestion window, which then grew back round trip by round trip with no "
+        "queue standing: the losses, not the path's capacity, held the rate. Find where the "
+        "path drops (interface errors and drops on each hop: ip -s link, ethtool -S, tc -s "
+        "qdisc; a policer, which drops instead of queueing; a flaky link)."
     )
 
 
@@ -159,51 +162,67 @@ def _queue_seen(t: Transfer) -> str:
 
 def _round_trip(t: Transfer, d: Delays) -> str:
     loaded = "" if t.rtt_loaded_ms is None else f" (median {round_trip(t.rtt_loaded_ms)})"
+    queued = t.queue_ms is not None and t.queue_ms >= QUEUE_MIN_MS
+    queue = (
+        f"a queue of about {round_trip(t.queue_ms or 0.0)} building as it grew"
+        if queued
+        else "no queue built"
+    )
     head = (
         f"The round trip set the pace: for {_share(t.network_s, t)} data was in flight with "
-        f"the window open and nothing lost, and the round trip stayed near "
-        f"{round_trip(t.rtt_min_ms or 0.0)}{loaded}: no queue built beyond the capture point"
+        f"the window open and nothing lost, the round trip near "
+        f"{round_trip(t.rtt_min_ms or 0.0)}{loaded}, {queue}"
     )
-    episodes = d.fast_recovery_episodes + d.rto_episodes
-    if t.loss_s is not None and t.loss_s >= LOSS_SHARE_NOTED * t.seconds and episodes:
-        return (
-            f"{head}, so the {t.side.value}'s congestion window held it: each of "
-            f"{episodes} loss episode{'s' * (episodes != 1)} cut that window, and it grew "
-            "back round trip by round trip, so the losses cost more than their own "
-            f"{_share(t.loss_s, t)} of recovery. Find where the path drops (interface errors "
-            "and drops on each hop: ip -s link, ethtool -S, tc -s qdisc; a policer; a flaky "
-            "link)."
-        )
     if (t.rtt_min_ms or 0.0) < LAN_RTT_MS:
         return (
             f"{head}. On a round trip this short the {t.side.value}'s congestion window or "
             "its own link (a queue in its qdisc is before a capture on that host) set the "
             "pace: the hosts and their links, not the path."
         )
-    if t.flight_growing is False and t.in_flight_bytes is not None:
+    flight = (
+        "" if t.in_flight_bytes is None else f" (near {byte_count(t.in_flight_bytes)} at the end)"
+    )
+    if t.trend is FlightTrend.GROWING:
         return (
-            f"{head}, and its data in flight held steady near {byte_count(t.in_flight_bytes)} "
-            f"with the {t.side.other}'s window open: the {t.side.value} capped it, and the "
-            "rate is that flight once per round trip. Its send buffer (SO_SNDBUF, "
-            "net.ipv4.tcp_wmem; ss -tm shows it), a congestion window that stopped growing, "
-            "or a congestion control that paces itself (BBR sends at the rate it measured for "
-            "the path: then that rate is the path's)."
+            f"{head}, and its data in flight{flight} grew by about a segment per round trip: "
+            f"the {t.side.value}'s congestion window, past slow start (ended by a loss or by "
+            "HyStart's delay test), growing in congestion avoidance. On this round trip that "
+            "growth is slow; a shorter path, or a connection kept open and reused, is faster."
         )
     return (
-        f"{head}, so the {t.side.value}'s congestion window held it, growing round trip by "
-        "round trip (slow start). A transfer this size takes several round trips on this "
-        "path; a shorter path (a nearer server), a connection kept open and reused, or a "
-        "larger initial window (ip route ... initcwnd) is faster."
+        f"{head}, and its data in flight{flight} doubled round trip by round trip: the "
+        f"{t.side.value}'s congestion window in slow start, which the transfer never left. A "
+        "transfer this size takes several round trips on this path; a shorter path (a "
+        "nearer server), a connection kept open and reused, or a larger initial window "
+        "(ip route ... initcwnd) is faster."
     )
 
 
 def _network(t: Transfer, d: Delays) -> str:
+    if t.sender_s is not None and t.trend is FlightTrend.FLAT:
+        flight = "" if t.in_flight_bytes is None else f" near {byte_count(t.in_flight_bytes)}"
+        return (
+            f"The {t.side.value} or the path set the pace: for {_share(t.network_s, t)} its "
+            f"data in flight held steady{flight} with the window open, no queue and nothing "
+            "lost, so no congestion window held it (Linux grows that window only while it "
+            "limits the sender: tcp_is_cwnd_limited). Its application writing no faster, its "
+            "send buffer (SO_SNDBUF, net.ipv4.tcp_wmem; ss -tm), or a congestion control that "
+            "paces itself at the rate it measured for the path (BBR; then that rate is the "
+            f"path's) held it: ss -i on the {t.side.value} tells (app_limited, "
+            "sndbuf_limited, bbr)."
+        )
+    if t.sender_s is not None:
+        return (
+            f"The path or the {t.side.value} set the pace: for {_share(t.network_s, t)} data "
+            "flowed with the window open and nothing lost; the capture shows neither a queue "
+            "nor how the flight moved."
+        )
     return (
         f"The path or the {t.side.value} set the pace: for {_share(t.network_s, t)} data "
-        "flowed with the window open and nothing lost. The capture point is not clearly "
-        f"nearer the {t.side.value}, so a queue on the path and a {t.side.value} with "
-        "nothing more to send look alike from here; a capture at the "
-        f"{t.side.value} tells them apart."
+        "flowed with the window open and nothing lost. The capture point does not see the "
+        f"{t.side.value}'s own pipe (it is not clearly nearer the {t.side.value}), so a "
+        f"queue or a slow link on the path and a {t.side.value} with nothing more to send "
+        f"look alike from here; a capture at the {t.side.value} tells them apart."
     )
 
 

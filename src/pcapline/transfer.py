@@ -13,9 +13,10 @@ from the packets, into four parts that add up to its time:
 - ``sender``: the sender had nothing to send: the peer had acknowledged all it had sent and
   its next new data came later than that ACK could have drawn it (the gap less the capture
   point's loop to the sender, ``handshake.handshake_loops``): its application wrote no more
-  for a while (an empty send buffer, ``sndbuf_limited``, is the application's doing too);
-- ``network``: the rest: data in flight, the window open, no loss. The sender's congestion
-  window (or its pacing) was the limit: how fast the path took the data.
+  for a while. This is the time outside Linux's ``busy`` (``tcpi_busy_time``), not
+  ``sndbuf_limited``: that one runs while data is in flight and the application is blocked
+  on a full send buffer (``tcp_cwnd_validate``), time this split counts as network;
+- ``network``: the rest: data in flight, the window open, no loss.
 
 The transfer is the longest run of one side's new data (``MIN_BYTES`` at least): the run
 ends where the peer sends new data while it holds everything the side sent (a request after
@@ -52,16 +53,37 @@ What the network part was is told by the queue the path held while the data flow
 - before the capture point, from anywhere: the growth of the sender's one-way delay to the
   capture point, read from its TCP timestamps (``_upstream_queue_ms``).
 
-A queue of ``QUEUE_MIN_MS`` or more that at least doubled the round trip is a
-``bottleneck`` (the rate is about what the narrowest link gave the connection); a measured
-smaller one leaves ``round_trip`` where the sender's pipe is seen (the congestion window grew
-round trip by round trip: slow start, or its regrowth after a loss, on a path whose round
-trip is long for the transfer's size); elsewhere, or with no measure, ``network``.
+Both are read over time (``_over_time``), not over segments: a short burst of many segments
+(slow start, a moment alone on a shared link) would outvote the long phase that set the
+pace. Only bare ACKs time the data (a receiver of a bulk transfer has nothing to send): a
+capture that kept data alone (a filter) has none, and no such measure.
+
+What set the pace (``_pace``) is the largest part; for the network part, by the queue and the
+sender's flight (``_trend``: how its largest flight per round trip moved):
+
+- a queue of ``QUEUE_MIN_MS`` or more (and ``QUEUE_MIN_SHARE`` of the round trip) that stood
+  while the flight was not still doubling: ``bottleneck``. A standing queue keeps the link
+  before it busy, whatever the window; BBR keeps its queue under a round trip by design
+  and a shallow buffer caps it, so no doubling of the round trip is asked for;
+- no queue, and loss recovery took ``LOSS_SHARE`` of the time in ``LOSS_MIN_EPISODES``
+  episodes or more: ``loss`` (each loss halved the congestion window; the regrowth was theirs:
+  a policer, a lossy link);
+- the flight still doubling (slow start on a path long for the transfer's size) or growing
+  by segments (congestion avoidance), where the sender's pipe is seen: ``round_trip``;
+- else ``network``: a flight held steady with no queue and no loss is no congestion window's
+  (Linux grows it only while it limits the sender, ``tcp_is_cwnd_limited``): the sender's
+  application, its send buffer, or a congestion control pacing itself at the rate it
+  measured (BBR) held it, which the packets do not tell apart; or the sender's pipe is not
+  seen at all.
+
+No pace either for a transfer shorter than the smallest round trip (a crafted or replayed
+capture): no round trip of it to pace.
 
 Unknown, never guessed: the receive-window part (and so the network part, the rest) where
 window_full.py cannot tell a full window (the window scale unknown, or a capture point far
 from the sender); the sender part where the pipe cannot be seen. The pace is then named only
-when a known part holds over half the time. Bytes, time and rate are always measured.
+when a known part holds over half the time, or a queue stood. Bytes (what the sequence
+numbers span: bytes the capture point missed count), time and rate are always measured.
 """
 
 from __future__ import annotations
@@ -97,9 +119,25 @@ NEAR_RATIO = 2
 #: clock and its reading): nothing queued between them.
 LAN_LOOP_NS = 1_000_000
 STAMPS_FLAT_MS = 2.0
-#: A flight this many times the middle third's in the last third was still growing (slow
-#: start doubles it every round trip); less, it held steady (``_flight``).
-FLIGHT_GROWTH = 1.5
+#: A last third of round trips whose largest flight is this many times the middle third's
+#: was still doubling (``_trend``: slow start doubles it every round trip).
+DOUBLING = 1.5
+#: ... and one that grew by this many segments, and this share of the middle third's, was
+#: growing (congestion avoidance adds a segment a round trip); less is a steady flight's
+#: own jitter (an application's writes, ACKs arriving in pairs).
+GROWTH_SEGMENTS = 3
+GROWTH_SHARE = 0.1
+#: A queue standing this share of the smallest round trip or more, and ``QUEUE_MIN_MS`` at
+#: least, is a bottleneck's (``_pace``): BBR keeps its queue under a round trip by design,
+#: and a shallow buffer caps it, yet the link before it is busy all the same.
+QUEUE_MIN_SHARE = 0.1
+#: Loss recovery this share of the transfer or more, with ``LOSS_MIN_EPISODES`` episodes,
+#: paces it where no queue stood (``_pace``): each loss halved the congestion window, and
+#: the regrowth the network part measures is the losses' doing (a policer, a lossy link).
+LOSS_SHARE = 0.1
+LOSS_MIN_EPISODES = 2
+#: A round trip under this is a LAN's: too short to read a flight's rounds from.
+LAN_RTT_MS = 1.0
 #: Fewer round-trip samples than this show no median worth a word.
 MIN_SAMPLES = 10
 #: The clock rates TCP timestamps tick at (RFC 7323 leaves it to the host: Linux 1 kHz since
@@ -155,6 +193,15 @@ FLOAT_COLUMNS: tuple[str, ...] = tuple(k for k in TRANSFER_DOC_KEYS if k.endswit
 Span = tuple[int, int]
 
 
+class FlightTrend(enum.IntEnum):
+    """How the sender's flight moved over its last round trips (``_trend``; the
+    ``transfer_flight_trend`` column codes, 0: not known)."""
+
+    DOUBLING = 1  # 1.5 times the round trip before or more: slow start
+    GROWING = 2  # by a segment or more over two round trips: congestion avoidance
+    FLAT = 3  # neither: held steady
+
+
 class QueueSeen(enum.IntEnum):
     """Where ``Transfer.queue_ms`` came from (``transfer_queue_seen`` column codes)."""
 
@@ -182,9 +229,9 @@ class Transfer:
     in_flight_bytes: int | None = None
     #: How the queue was seen (not in the JSON: the explanation says it); None: no queue measure
     queue_seen: QueueSeen | None = None
-    #: Whether the flight was still growing at the end (``_flight``: slow start) or held
-    #: steady (a cap); None: not known. Not in the JSON: the explanation says it.
-    flight_growing: bool | None = None
+    #: How the flight moved over its last round trips (``_trend``); None: not known. Not in
+    #: the JSON: the explanation says it.
+    trend: FlightTrend | None = None
 
     @property
     def rate_bps(self) -> int | None:
@@ -202,8 +249,8 @@ def transfers(
     """Per connection (``facts.conn_ids`` order), its transfer as columns: ``transfer_side``
     (-1 none, 0 server, 1 client), ``transfer_bytes`` (0: none), ``FLOAT_COLUMNS``,
     ``transfer_pace_code`` (``PACE_OF_CODE``), ``transfer_queue_seen`` (``QueueSeen``, 0:
-    none), ``transfer_in_flight_bytes`` (-1: none), ``transfer_flight_growing`` (-1: not
-    known, 0, 1), and for the connections table and CSV
+    none), ``transfer_in_flight_bytes`` (-1: none), ``transfer_flight_trend``
+    (``FlightTrend``, 0: not known), and for the connections table and CSV
     ``transfer_rate_bps`` (NaN: none) and ``transfer_paced_by`` (the pace's name, "": none). Which side sent ``MIN_BYTES`` is columnar; the
     split runs for those few connections. ``stalls``: by connection id, the delays stage's
     stalls and its fast-recovery episodes (``delays._episodes``: cause ``rto`` too)."""
@@ -215,7 +262,7 @@ def transfers(
         "transfer_pace_code": np.zeros(n, dtype=np.int8),
         "transfer_queue_seen": np.zeros(n, dtype=np.int8),
         "transfer_in_flight_bytes": np.full(n, -1, dtype=np.int64),
-        "transfer_flight_growing": np.full(n, -1, dtype=np.int8),
+        "transfer_flight_trend": np.zeros(n, dtype=np.int8),
         "transfer_rate_bps": np.full(n, np.nan),
         "transfer_paced_by": np.full(n, "", dtype=object),
     }
@@ -258,8 +305,8 @@ def transfers(
             out["transfer_queue_seen"][index] = t.queue_seen
         if t.in_flight_bytes is not None:
             out["transfer_in_flight_bytes"][index] = t.in_flight_bytes
-        if t.flight_growing is not None:
-            out["transfer_flight_growing"][index] = int(t.flight_growing)
+        if t.trend is not None:
+            out["transfer_flight_trend"][index] = t.trend
     return out
 
 
@@ -290,9 +337,7 @@ def transfer_of(columns: Mapping[str, np.ndarray], i: int) -> Transfer | None:
         in_flight_bytes=flight
         if (flight := int(columns["transfer_in_flight_bytes"][i])) >= 0
         else None,
-        flight_growing=None
-        if (grew := int(columns["transfer_flight_growing"][i])) < 0
-        else bool(grew),
+        trend=FlightTrend(trend) if (trend := int(columns["transfer_flight_trend"][i])) else None,
     )
 
 
@@ -329,6 +374,7 @@ class _Run:
     time_ns: np.ndarray  # the connection's rows
     mine: np.ndarray  # sent by the transfer's side
     peer_ack: np.ndarray  # the peer's ACK number (relative to the side's ISN), -1: no ACK
+    pure: np.ndarray  # the peer's rows that are a bare ACK (no payload, SYN, FIN or RST)
     resent: np.ndarray  # the side's retransmissions
     run: np.ndarray  # rows of the run's new data (local, ascending)
     ends: np.ndarray  # each one's end (rel_seq + payload)
@@ -364,19 +410,22 @@ class _Run:
             time_ns=facts.time_ns[lo:hi],
             mine=mine,
             peer_ack=peer_ack,
+            pure=acks & (seg_len == 0) & ~facts.syn[lo:hi] & ~facts.fin[lo:hi] & ~facts.rst[lo:hi],
             resent=np.flatnonzero(facts.is_retrans[lo:hi] & mine),
             run=run,
             ends=ends[run],
             pipe_empty=snd_una >= facts.rel_seq[lo:hi][run],
             in_flight=np.where(snd_una != UNKNOWN, ends[run] - snd_una, -1),
-            bytes=int(per_run[best]),
+            # what the sequence numbers span: bytes the capture point missed count too
+            bytes=max(int(per_run[best]), int(ends[run].max() - facts.rel_seq[lo:hi][run].min())),
             stamped=stamped,
             ts_val=facts.ts_val[lo:hi][stamped],
         )
 
-    def acked_at(self, ends: np.ndarray) -> np.ndarray:
-        """For each end: the first peer row whose ACK covers it (-1: none in the capture)."""
-        peer = np.flatnonzero(self.peer_ack >= 0)
+    def acked_at(self, ends: np.ndarray, *, bare: bool = False) -> np.ndarray:
+        """For each end: the first peer row whose ACK covers it (-1: none in the capture);
+        ``bare``: the first bare ACK covering it."""
+        peer = np.flatnonzero((self.peer_ack >= 0) & (self.pure if bare else True))
         if not len(peer):
             return np.full(len(ends), -1, dtype=np.int64)
         running = np.maximum.accumulate(self.peer_ack[peer])
@@ -400,14 +449,12 @@ def _transfer(
     acked = int(r.acked_at(r.ends[-1:])[0])
     start_ns = int(r.time_ns[r.run[0]])
     end_ns = int(r.time_ns[acked if acked > r.run[-1] else r.run[-1]])
-    seconds = max(end_ns - start_ns, 0) / 1e9
     within = (start_ns, end_ns)
     hs_rtt = None if handshake_rtt_ms != handshake_rtt_ms else handshake_rtt_ms
-    loss = _clip(_spans(stalls, r.side, {StallCause.RTO}), within)
-    window = _minus(
-        _clip(_spans(stalls, r.side, {StallCause.ZERO_WINDOW, StallCause.WINDOW_FULL}), within),
-        loss,
-    )
+    losses = [span for span in _spans(stalls, r.side, {StallCause.RTO}) if _meets(span, within)]
+    loss = _clip(losses, within)
+    waits = _spans(stalls, r.side, {StallCause.ZERO_WINDOW, StallCause.WINDOW_FULL})
+    window = _minus(_clip(waits, within), loss)
     upstream = _upstream_queue_ms(r)
     near_sender = loops is not None and loops[0] * NEAR_RATIO < loops[1]
     # the sender's pipe is seen where the capture point is nearer the sender, or on a LAN
@@ -419,53 +466,28 @@ def _transfer(
         and upstream is not None
         and upstream < STAMPS_FLAT_MS
     )
-    idle = (
-        _minus(_minus(_clip(_idle(r, loops[0]), within), loss), window)
-        if loops is not None and visible
-        else []
-    )
-    parts = {
-        "loss": _length(loss),
-        "receive_window": _length(window),
-        "sender": _length(idle),
-    }
+    idle: list[Span] = []
+    if loops is not None and visible:
+        idle = _minus(_minus(_clip(_idle(r, loops[0]), within), loss), window)
+    parts = {"loss": _length(loss), "receive_window": _length(window), "sender": _length(idle)}
     parts["network"] = max(end_ns - start_ns - sum(parts.values()), 0)
     # the network part is the rest: it holds any full window the capture cannot tell (then
     # neither is known), and the sender's idle time where that cannot be seen (then the
     # network part is "the path or the sender", and the sender's own is not known)
-    known = {
-        "loss": True,
-        "receive_window": window_known,
-        "sender": True,
-        "network": window_known,
-    }
-    loaded, smallest = _round_trips(r, [*loss, *window, *idle])
-    # data -> its ACK at the capture point is the loop from there to the receiver and back,
-    # wherever the capture point is (a round trip at the sender, the receiver's own
-    # turnaround at the receiver): its growth under load is the queue beyond the capture
-    # point; the sender's stamps show the queue before it
-    # against the least of it: the smallest sample, or the handshake's loop to the receiver
-    # (the same loop, taken with the queue empty)
-    least = min((x for x in (smallest, loops and loops[1] / 1e6) if x is not None), default=None)
-    downstream = _growth(loaded, least)
+    known = {"loss": True, "receive_window": window_known, "sender": True, "network": window_known}
+    held = [*loss, *window, *idle]
+    loaded, smallest = _round_trips(r, held)
     rtt_min = min(
         (x for x in (hs_rtt, smallest if near_sender else None) if x is not None), default=None
     )
-    queue, seen = max(
-        (
-            (q, how)
-            for q, how in ((downstream, QueueSeen.ACKS), (upstream, QueueSeen.STAMPS))
-            if q is not None
-        ),
-        key=lambda qh: qh[0],
-        default=(None, None),
-    )
-
-    flight, growing = _flight(r, within, [*loss, *window, *idle]) if visible else (None, None)
+    queue, seen = _queue(loaded, smallest, upstream, loops)
+    flight, trend = _trend(r, within, held, rtt_min) if visible else (None, None)
 
     def seconds_of(part: str) -> float | None:
         return parts[part] / 1e9 if known[part] else None
 
+    seconds = max(end_ns - start_ns, 0) / 1e9
+    shown = Shown(parts, known, len(losses), queue, rtt_min, trend, visible=visible)
     return Transfer(
         r.side,
         r.bytes,
@@ -477,46 +499,94 @@ def _transfer(
         rtt_min_ms=rtt_min,
         rtt_loaded_ms=loaded if near_sender else None,
         queue_ms=queue,
-        paced_by=_pace(parts, known, queue, rtt_min, visible=visible),
+        paced_by=_pace(shown) if rtt_min is None or seconds * 1e3 >= rtt_min else None,
         in_flight_bytes=flight,
         queue_seen=seen,
-        flight_growing=growing,
+        trend=trend,
     )
 
 
-def _pace(
-    parts: Mapping[str, int],
-    known: Mapping[str, bool],
-    queue_ms: float | None,
+def _queue(
+    loaded: float | None,
     smallest: float | None,
-    *,
-    visible: bool,
-) -> TransferPace | None:
-    """The largest part; the network part by the queue the path held (module docstring).
-    With a part unknown, a known part over half the time, else a standing queue, else None."""
-    # A queue standing before a link keeps the link sending all the time (a queue is served
-    # while it holds a packet): the transfer went at that link's pace, and a window, full or
-    # not, only set how long the queue stood.
-    queued = (
-        queue_ms is not None and smallest is not None and queue_ms >= max(smallest, QUEUE_MIN_MS)
-    )
+    upstream: float | None,
+    loops: tuple[int, int] | None,
+) -> tuple[float | None, QueueSeen | None]:
+    """The queue the path held while the data flowed (ms), the larger of the two measures,
+    and which it was. Data -> its ACK at the capture point is the loop from there to the
+    receiver and back, wherever the capture point is (a round trip at the sender, the
+    receiver's own turnaround at the receiver): its growth under load, against its least
+    (the smallest sample, or the handshake's loop to the receiver: the same loop, taken with
+    the queue empty), is the queue beyond the capture point; the sender's stamps show the
+    queue before it (``upstream``)."""
+    least = min((x for x in (smallest, loops and loops[1] / 1e6) if x is not None), default=None)
+    downstream = None if loaded is None or least is None else max(loaded - least, 0.0)
+    measured = [(q, how) for q, how in ((downstream, QueueSeen.ACKS), (upstream, QueueSeen.STAMPS))]
+    found = [(q, how) for q, how in measured if q is not None]
+    if not found:
+        return None, None
+    return max(found, key=lambda qh: qh[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What ``_pace`` judges from: the parts (ns), which are known, the sender's loss
+    episodes, the queue (ms), the smallest round trip (ms), the flight's trend, and whether
+    the capture sees the sender's pipe."""
+
+    parts: Mapping[str, int]
+    known: Mapping[str, bool]
+    loss_episodes: int
+    queue_ms: float | None
+    rtt_min_ms: float | None
+    trend: FlightTrend | None
+    visible: bool
+
+    @property
+    def queued(self) -> bool:
+        """A queue stood (``QUEUE_MIN_MS``, and ``QUEUE_MIN_SHARE`` of the round trip)."""
+        if self.queue_ms is None:
+            return False
+        least = QUEUE_MIN_SHARE * (self.rtt_min_ms or 0.0)
+        return self.queue_ms >= max(QUEUE_MIN_MS, least)
+
+
+def _pace(s: Shown) -> TransferPace | None:
+    """What set the pace (module docstring): the largest part; with a part unknown, a known
+    part over half the time, else a standing queue's bottleneck, else None. The network part
+    by the queue and the flight:
+
+    - a queue stood and the flight was not still doubling: ``bottleneck``. A queue standing
+      before a link keeps the link sending all the time (a queue is served while it holds a
+      packet): the transfer went at that link's pace, and a window, full or not, only set
+      how long the queue stood;
+    - no queue, and loss recovery took ``LOSS_SHARE`` of the time in ``LOSS_MIN_EPISODES``
+      episodes or more: ``loss`` (each halved the congestion window: the regrowth was theirs);
+    - the flight still doubling (slow start) or growing (congestion avoidance), where the
+      capture sees the sender's pipe: ``round_trip``;
+    - else ``network``: a flight held steady with no queue and no loss is no congestion
+      window's (Linux grows it only while it limits the sender, ``tcp_is_cwnd_limited``): the
+      sender's application, its send buffer, or a congestion control that paces itself at
+      the rate it measured (BBR) held it, which the packets do not tell apart."""
+    parts, known = s.parts, s.known
+    total = sum(parts.values())
     if all(known.values()):
         largest = max(PARTS, key=lambda name: parts[name])  # the first of equals
     else:
-        total = sum(parts.values())
         over_half = [name for name in PARTS if known[name] and 2 * parts[name] > total]
         if not over_half:
-            return TransferPace.BOTTLENECK if queued else None
+            return TransferPace.BOTTLENECK if s.queued else None
         largest = over_half[0]
     if largest != "network":
         return TransferPace(largest)
-    if queued:  # the round trip at least doubled
+    if s.queued and s.trend is not FlightTrend.DOUBLING:
         return TransferPace.BOTTLENECK
-    if queue_ms is None or smallest is None:
-        return TransferPace.NETWORK
-    # no queue: the congestion window, where the sender's pipe is seen; elsewhere the same
-    # network part may be a sender with nothing to send
-    return TransferPace.ROUND_TRIP if visible else TransferPace.NETWORK
+    lossy = parts["loss"] >= LOSS_SHARE * total and s.loss_episodes >= LOSS_MIN_EPISODES
+    if not s.queued and lossy:
+        return TransferPace.LOSS
+    if s.visible and s.trend in (FlightTrend.DOUBLING, FlightTrend.GROWING):
+        return TransferPace.ROUND_TRIP
+    return TransferPace.NETWORK
 
 
 def _idle(r: _Run, sender_loop_ns: int) -> list[Span]:
@@ -544,7 +614,9 @@ def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | N
     that wait, not the path."""
     if len(r.run) < 2:
         return None, None
-    acked = r.acked_at(r.ends)
+    # A receiver of a bulk transfer acknowledges it with bare ACKs (it has nothing to send):
+    # a capture without them (a filter that kept data) times the peer's next message instead
+    acked = r.acked_at(r.ends, bare=True)
     sent = r.run
     # more new data went out before the covering ACK came: no delayed-ACK wait in the sample
     followed = np.append(sent[1:], np.iinfo(np.int64).max) < acked
@@ -557,39 +629,71 @@ def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | N
     acked_ns = r.time_ns[acked[ok]]
     rtt_ms = (acked_ns - sent_ns) / 1e6
     smallest = float(rtt_ms.min())
-    loaded = rtt_ms[~_overlapping(sent_ns, acked_ns, _merged(list(held)))]
-    if len(loaded) < MIN_SAMPLES:
+    free = ~_overlapping(sent_ns, acked_ns, _merged(list(held)))
+    if np.count_nonzero(free) < MIN_SAMPLES:
         return None, smallest
-    return float(np.median(loaded)), smallest
+    return _over_time(rtt_ms[free], sent_ns[free], 50), smallest
 
 
-def _flight(r: _Run, within: Span, held: Sequence[Span]) -> tuple[int | None, bool | None]:
+def _trend(
+    r: _Run, within: Span, held: Sequence[Span], rtt_min_ms: float | None
+) -> tuple[int | None, FlightTrend | None]:
     """The sender's bytes in flight as its new data left, outside ``held`` (loss, windows,
-    idle): (their median over the transfer's last third, whether that is ``FLIGHT_GROWTH``
-    times the middle third's or more). Slow start doubles the flight every round trip, to the
-    end of a transfer too short to leave it; a flight that holds steady was capped: the
-    sender's send buffer (``SO_SNDBUF``, ``tcp_wmem``), a congestion window that stopped
-    growing, or a congestion control that paces itself (BBR sends at the rate it measured).
-    None, None: fewer than ``MIN_SAMPLES`` sends in a third."""
+    idle): their median over the transfer's last third, and how the flight moved: the
+    largest flight of each round trip (``rtt_min_ms`` long, from the transfer's start; the
+    last ones left out while the flight shrinks: the data runs out there), the median round
+    of the last third of them against the middle third's. Slow start doubles the flight every round
+    trip; congestion avoidance adds about a segment (Reno, CUBIC near its plateau); a flight
+    that holds steady is capped. None where fewer than ``MIN_SAMPLES`` sends are left, fewer
+    than six round trips, or a LAN's round trip (under ``LAN_RTT_MS``)."""
     times = r.time_ns[r.run]
     free = (r.in_flight >= 0) & ~_overlapping(times, times, _merged(list(held)))
-    third = (within[1] - within[0]) / 3
-    middle = free & (times >= within[0] + third) & (times < within[0] + 2 * third)
-    last = free & (times >= within[0] + 2 * third)
-    if np.count_nonzero(middle) < MIN_SAMPLES or np.count_nonzero(last) < MIN_SAMPLES:
+    if np.count_nonzero(free) < MIN_SAMPLES:
         return None, None
-    late = float(np.median(r.in_flight[last]))
-    return round(late), late >= FLIGHT_GROWTH * float(np.median(r.in_flight[middle]))
+    last_third = free & (times >= within[0] + (within[1] - within[0]) * 2 / 3)
+    flight = round(float(np.median(r.in_flight[last_third]))) if last_third.any() else None
+    if rtt_min_ms is None or rtt_min_ms < LAN_RTT_MS:  # a LAN's round trips: too short to read
+        return flight, None
+    rounds = ((times[free] - within[0]) // round(rtt_min_ms * 1e6)).astype(np.int64)
+    largest = np.zeros(int(rounds.max()) + 1, dtype=np.int64)
+    np.maximum.at(largest, rounds, r.in_flight[free])
+    largest = largest[largest > 0]  # rounds with a send
+    while len(largest) > 1 and largest[-1] < largest[-2]:
+        largest = largest[:-1]  # the flight shrinking as the data runs out
+    if len(largest) < 6:
+        return flight, None
+    third = len(largest) // 3
+    # the median round of each third: one round's burst (an application's two writes at
+    # once, ACKs arriving in pairs) is no trend
+    middle = float(np.median(largest[third : 2 * third]))
+    last = float(np.median(largest[2 * third :]))
+    segment = int(np.max(np.diff(r.ends, prepend=r.ends[0]))) or 1
+    if last >= DOUBLING * middle:
+        return flight, FlightTrend.DOUBLING
+    if last >= middle + max(GROWTH_SEGMENTS * segment, GROWTH_SHARE * middle):
+        return flight, FlightTrend.GROWING
+    return flight, FlightTrend.FLAT
 
 
-def _growth(loaded: float | None, smallest: float | None) -> float | None:
-    """How much longer the loaded round trip was than the smallest (ms)."""
-    return None if loaded is None or smallest is None else max(loaded - smallest, 0.0)
+def _over_time(values: np.ndarray, times: np.ndarray, q: float) -> float:
+    """The ``q``-th percentile of ``values`` over time, not over samples: each weighs the time
+    until the next (the last, the median gap). A burst of many segments in a short phase
+    (slow start, a moment alone on a link) would outvote the long phase that set the pace."""
+    order = np.argsort(times, kind="stable")
+    values, times = values[order], times[order]
+    gaps = np.diff(times).astype(np.float64)
+    weights = np.append(gaps, np.median(gaps) if len(gaps) else 1.0)
+    if weights.sum() <= 0:
+        return float(np.percentile(values, q))
+    by_value = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[by_value])
+    k = int(np.searchsorted(cumulative, cumulative[-1] * q / 100))
+    return float(values[by_value][min(k, len(values) - 1)])
 
 
 def _upstream_queue_ms(r: _Run) -> float | None:
     """How much the one-way delay from the sender to the capture point grew while the run
-    flowed (ms; ``UPSTREAM_QUANTILE`` of it over the run's data, from the least of any of
+    flowed (ms; ``UPSTREAM_QUANTILE`` of it over the run's time, from the least of any of
     the side's stamped segments before): a queue between the two. The sender stamps each
     segment with its clock (TSval, RFC 7323); arrival time less that stamp is the one-way
     delay plus a constant. None where the capture cannot tell: fewer than ``MIN_SAMPLES``
@@ -608,7 +712,8 @@ def _upstream_queue_ms(r: _Run) -> float | None:
     if np.count_nonzero(in_run) < MIN_SAMPLES:
         return None
     tick_ns = 1e9 / hz  # a stamp is up to one tick behind the clock it reads
-    grown = np.percentile(delay_ns[in_run], UPSTREAM_QUANTILE) - delay_ns.min() - tick_ns
+    stood = _over_time(delay_ns[in_run], at_ns[in_run], UPSTREAM_QUANTILE)
+    grown = stood - delay_ns.min() - tick_ns
     return max(float(grown), 0.0) / 1e6
 
 
@@ -639,6 +744,10 @@ def _clock_rate(ticks: int, span_ns: int) -> float | None:
 def _spans(stalls: Sequence[Stall], side: Side, causes: set[StallCause]) -> list[Span]:
     """The stalls of ``side`` with one of ``causes``."""
     return [(s.start_ns, s.end_ns) for s in stalls if s.side is side and s.cause in causes]
+
+
+def _meets(span: Span, within: Span) -> bool:
+    return span[0] < within[1] and span[1] > within[0]
 
 
 def _merged(spans: list[Span]) -> list[Span]:
