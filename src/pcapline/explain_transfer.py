@@ -231,7 +231,8 @@ def _unknown(t: Transfer) -> str:
         "What set the pace the capture cannot show: whether the "
         f"{t.side.other}'s receive window was full cannot be told from here (the capture "
         f"point is far from the {t.side.value}, whose view of the window lags the one seen "
-        "here, or the window scale is unknown: the handshake was not captured)"
+        "here, or the window scale is unknown: a SYN not captured, or its options cut by "
+        "the snaplen)"
         + (
             f"; a queue of about {round_trip(t.queue_ms)} built up on the path while it flowed"
             if t.queue_ms is not None and t.queue_ms >= 5.0
