@@ -1481,12 +1481,14 @@ _UNANSWERED = frozenset(
 def _one_host_note(d: Decision, e: Evidence) -> str:
     """Both ends on one host (loopback.py) and something was resent or never answered: no
     network lost it, the host did."""
+    if not e.one_host:
+        return ""  # most connections: nothing below need be read
     r, h = e.retransmit, e.handshake
     # Only resends a timer or the peer's ACKs drove: a tool's SYNs sooner than any timer
     # (RetrySeries.timed False) and resends of unknown trigger prove no drop.
     retried = any(s is not None and s.retries and s.timed for s in (h.syn, h.synack))
     resent = retried or r.rto or r.fast or r.fin > r.fin_on_ack
-    if not e.one_host or not (resent or d.fate in _UNANSWERED):
+    if not (resent or d.fate in _UNANSWERED):
         return ""
     return f"Both ends are on this host (loopback addresses, or one address at both ends): {HOST_DROPS}."
 

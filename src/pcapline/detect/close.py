@@ -241,7 +241,7 @@ def detect(view: ConnView) -> Detection[Close]:
         senders = view.batch.of(_rst_senders)
         usual_ttl = senders.usual_ttl(k)
         history = senders.history(k, len(view))
-        split = {side: _TtlSplit.of(view, side) for side in (True, False)}
+        split = {side: senders.ttl_split(k, side) for side in (True, False)}
         for i in rst_list:
             why = _injected(view, i, usual_ttl, history, split)
             if why:
@@ -473,6 +473,8 @@ def _timer_resend_after(view: ConnView, i: int) -> int | None:
     receiver (lost beyond the capture point) or it discarded the RST (RFC 5961 3.2, Linux
     tcp_validate_incoming: a RST outside the window is dropped, one in it but not at rcv.nxt
     draws a challenge ACK), and it still held the connection."""
+    if i + 1 == len(view):
+        return None  # nothing after it (the common case: a RST is the last segment)
     later = slice(i + 1, len(view))
     theirs = view.from_client[later] != view.from_client[i]
     resent = theirs & view.is_retrans[later] & (view.seg_len[later] > 0) & ~view.is_dup[later]
@@ -660,17 +662,8 @@ def _describe(
     quiet_before = (
         view.seconds(answered - 1, answered) if answered is not None and answered >= 1 else None
     )
-    own_rows = view.from_client[:i] == sender
-    # Synchronized: it sent a segment without SYN, or the peer acknowledged its SYN+ACK (a
-    # listener's side of a handshake that completed, its later segments uncaptured), or the
-    # capture began inside the connection. A client that sent only SYNs is connecting.
-    peer_acked = ~own_rows & view.ack[:i] & ~view.syn[:i] & ~view.rst[:i]
-    peer_acked &= (view.rel_ack[:i] >= 1) & (view.rel_ack[:i] != UNKNOWN)
-    synchronized = (
-        before.no_syn
-        or bool(np.any(own_rows & ~view.syn[:i] & ~view.rst[:i]))
-        or (bool(np.any(own_rows & view.syn[:i] & view.ack[:i])) and bool(np.any(peer_acked)))
-    )
+    # Synchronized: ``_synchronized``, or the capture began inside the connection.
+    synchronized = before.no_syn or _synchronized(view, i)
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     own_last = _own_last_before(view, own_fin) if own_fin is not None and own_fin < i else None
     return Reset(
@@ -708,6 +701,21 @@ def _describe(
             else None
         ),
     )
+
+
+def _synchronized(view: ConnView, i: int) -> bool:
+    """Before row ``i``, its sender had sent a segment without SYN, or had sent a SYN+ACK the
+    peer acknowledged (a listener's side of a handshake that completed, its later segments
+    uncaptured). A client that sent only SYNs is connecting. (Each test only when the one
+    before fails: most senders pass the first.)"""
+    own_rows = view.from_client[:i] == view.from_client[i]
+    if np.any(own_rows & ~view.syn[:i] & ~view.rst[:i]):
+        return True
+    if not np.any(own_rows & view.syn[:i] & view.ack[:i]):
+        return False
+    peer_acked = ~own_rows & view.ack[:i] & ~view.syn[:i] & ~view.rst[:i]
+    peer_acked &= (view.rel_ack[:i] >= 1) & (view.rel_ack[:i] != UNKNOWN)
+    return bool(np.any(peer_acked))
 
 
 def _in_flight_at_fin(view: ConnView, own_fin: int) -> np.ndarray:
@@ -888,6 +896,21 @@ class _RstSenders:
     ttl_low: list[int]
     ttl_high: list[int]
     ttl_count: list[int]
+    #: Per (connection, side), the same of its data packets only, and the TTLs of its
+    #: packets without data (``_TtlSplit``): group g's are ``bare_ttl[bare_at[g]:bare_at[g+1]]``.
+    data_low: list[int]
+    data_high: list[int]
+    data_count: list[int]
+    bare_ttl: list[int]
+    bare_at: list[int]
+
+    def ttl_split(self, k: int, side: bool) -> _TtlSplit:
+        """The ``_TtlSplit`` of connection ``k``'s ``side`` (True = client)."""
+        g = 2 * k + side
+        if not self.data_count[g]:
+            return _TtlSplit(None, frozenset())
+        bare = frozenset(self.bare_ttl[self.bare_at[g] : self.bare_at[g + 1]])
+        return _TtlSplit((self.data_low[g], self.data_high[g]), bare)
 
     def usual_ttl(self, k: int) -> dict[bool, tuple[int, int]]:
         """Per side (True = client) of connection ``k``: the range (lowest, highest) of its
@@ -1051,18 +1074,52 @@ def _rst_senders(batch: Batch) -> _RstSenders:
         any_id=unsorted(earlier(counted & (ids != 0)) > 0),
         jumpy=unsorted(earlier(steps) > 0),
     )
-    # Each group's TTL range over its own packets (not RSTs, not capture duplicates).
-    usual = np.flatnonzero(own)
-    ttl = r.ttl[rows_in_order[usual]].astype(np.int64)
-    groups, begin, count = np.unique(key[order][usual], return_index=True, return_counts=True)
-    low = np.zeros(2 * n_conns, dtype=np.int64)
-    high = np.zeros(2 * n_conns, dtype=np.int64)
-    ttl_count = np.zeros(2 * n_conns, dtype=np.int64)
-    if len(usual):
+    # Each group's TTL range over its own packets (not RSTs, not capture duplicates), and
+    # (``_TtlSplit``) over its data packets, and the TTLs of those without data.
+    group, ttl = key[order], r.ttl[rows_in_order].astype(np.int64)
+    data = r.seg_len[rows_in_order] > 0
+    n_groups = 2 * n_conns
+    low, high, ttl_count = _ttl_ranges(group[own], ttl[own], n_groups)
+    data_low, data_high, data_count = _ttl_ranges(group[own & data], ttl[own & data], n_groups)
+    bare_group, bare_ttl = _distinct_pairs(group[own & ~data], ttl[own & ~data])
+    bare_at = np.searchsorted(bare_group, np.arange(n_groups + 1))
+    return _RstSenders(
+        history,
+        w.offset,
+        low,
+        high,
+        ttl_count,
+        data_low,
+        data_high,
+        data_count,
+        bare_ttl.tolist(),
+        bare_at.tolist(),
+    )
+
+
+def _ttl_ranges(
+    group: np.ndarray, ttl: np.ndarray, n_groups: int
+) -> tuple[list[int], list[int], list[int]]:
+    """Per group (0 to ``n_groups`` - 1): the lowest and highest of its ``ttl`` entries and
+    how many there are (0, 0, 0: none); ``group`` sorted."""
+    groups, begin, count = np.unique(group, return_index=True, return_counts=True)
+    low = np.zeros(n_groups, dtype=np.int64)
+    high = np.zeros(n_groups, dtype=np.int64)
+    counts = np.zeros(n_groups, dtype=np.int64)
+    if len(group):
         low[groups] = np.minimum.reduceat(ttl, begin)
         high[groups] = np.maximum.reduceat(ttl, begin)
-        ttl_count[groups] = count
-    return _RstSenders(history, w.offset, low.tolist(), high.tolist(), ttl_count.tolist())
+        counts[groups] = count
+    return low.tolist(), high.tolist(), counts.tolist()
+
+
+def _distinct_pairs(group: np.ndarray, ttl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (group, ttl) pairs, sorted by group then ttl."""
+    order = np.lexsort((ttl, group))
+    group, ttl = group[order], ttl[order]
+    new = np.ones(len(group), dtype=bool)
+    new[1:] = (group[1:] != group[:-1]) | (ttl[1:] != ttl[:-1])
+    return group[new], ttl[new]
 
 
 def _injected(
@@ -1153,8 +1210,8 @@ def _another_box(
 @dataclass(frozen=True, slots=True)
 class _TtlSplit:
     """One side's TTLs, data apart from packets without data (RSTs and capture copies left
-    out), read once per connection, not once per RST: a connection of many RSTs would cost
-    the square of its length. A host starts all its packets with one TTL, so a side whose
+    out), read column-wise for the batch's connections with a RST (``_rst_senders``), not
+    once per RST: a connection of many RSTs would cost the square of its length. A host starts all its packets with one TTL, so a side whose
     packets without data (its handshake) carry a TTL none of its data packets has had
     another box answer part of the connection in its name: a SYN proxy, a firewall or load
     balancer that completes the handshake itself and then splices the flow. A RST with that
@@ -1162,17 +1219,7 @@ class _TtlSplit:
     host's."""
 
     data: tuple[int, int] | None  # lowest and highest TTL of the side's data packets
-    bare: frozenset[int]  # the TTLs of its packets without data
-
-    @staticmethod
-    def of(view: ConnView, side: bool) -> _TtlSplit:
-        mine = (view.from_client == side) & ~view.rst & ~view.is_dup
-        data = mine & (view.seg_len > 0)
-        if not data.any():
-            return _TtlSplit(None, frozenset())
-        ttls = view.ttl[data]
-        bare = frozenset(np.unique(view.ttl[mine & (view.seg_len == 0)]).tolist())
-        return _TtlSplit((int(ttls.min()), int(ttls.max())), bare)
+    bare: frozenset[int]  # the TTLs of its packets without data (None data: empty)
 
     def boxed(self, ttl: int) -> str:
         """The hint for a RST with ``ttl`` from this side, "" if its TTL says nothing."""

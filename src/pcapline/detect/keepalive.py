@@ -32,7 +32,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcapline.detect import NOTHING, ConnView, Detection, Detector, per_connection, probe_answers
+from pcapline.detect import (
+    NOTHING,
+    Batch,
+    ConnView,
+    Detection,
+    Detector,
+    per_connection,
+    probe_answers,
+)
 from pcapline.facts import Facts
 from pcapline.model import Event, EventKind, Side
 from pcapline.timers import overdue
@@ -91,9 +99,9 @@ def _round(value: float | None) -> float | None:
 
 
 def detect(view: ConnView) -> Detection[Keepalive | None]:
-    probes = np.flatnonzero(view.is_keepalive)
-    if not len(probes):
+    if not view.batch.of(_probed)[view.at]:
         return NOTHING
+    probes = np.flatnonzero(view.is_keepalive)
     idx = np.arange(len(view))
     events: list[Event] = []
     answered_flags: list[bool] = []
@@ -183,6 +191,12 @@ def _interval(view: ConnView, run: np.ndarray, answered: np.ndarray) -> float | 
     interval = float(np.median(gaps)) if gaps else None
     # A negative gap is a timestamp step back, not a timer: the interval is then unknown.
     return interval if interval is None or interval >= 0 else None
+
+
+def _probed(batch: Batch) -> list[bool]:
+    """Per connection of the batch: does it hold a keepalive probe? (Most visited connections
+    hold none: one column-wise pass answers them all.)"""
+    return batch.any(batch.rows.is_keepalive)
 
 
 def _idle(view: ConnView, first_probe: int) -> float | None:
