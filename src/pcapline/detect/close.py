@@ -505,14 +505,18 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int 
     if len(rst_rows) == 1:
         return i  # no earlier RST to walk back to
     # Walk back from the last RST. Running counts keep each step O(1) (a connection can hold
-    # thousands of RSTs): ``substantive`` rows (data, SYN or FIN, not RST) at or before each
-    # row, and per side the last row that is not a RST.
-    substantive = np.cumsum(~view.rst & ~view.is_dup & ((view.seg_len > 0) | view.has(SYN | FIN)))
+    # thousands of RSTs): ``substantive`` rows (data, SYN or FIN, not RST) from the first RST
+    # to each row (row x at entry x - lo: the walk reads no row before the first RST), and
+    # per side the last row that is not a RST.
+    lo = int(rst_rows[0])
+    rows = slice(lo, i)
+    said = (view.seg_len[rows] > 0) | ((view.flags[rows] & (SYN | FIN)) != 0)
+    substantive = np.cumsum(~view.rst[rows] & ~view.is_dup[rows] & said)
     last_said, last_syn = ends.said, ends.said_syn  # indexed by side: False 0, True 1
     for j in rst_rows[::-1].tolist():
         if j >= i:
             continue
-        if substantive[i - 1] == substantive[j]:
+        if substantive[i - 1 - lo] == substantive[j - lo]:
             i = j  # RSTs with nothing said between them: one burst
             continue
         # Something was said after RST j. If only j's own sender spoke after it (a late
@@ -663,7 +667,7 @@ def _describe(
         view.seconds(answered - 1, answered) if answered is not None and answered >= 1 else None
     )
     # Synchronized: ``_synchronized``, or the capture began inside the connection.
-    synchronized = before.no_syn or _synchronized(view, i)
+    synchronized = before.no_syn or _synchronized(view, i, before.first_plain[sender])
     late_row, after_fin, crossed, idle_fin = _late_after_own_fin(view, i, own_fin)
     own_last = _own_last_before(view, own_fin) if own_fin is not None and own_fin < i else None
     return Reset(
@@ -703,14 +707,14 @@ def _describe(
     )
 
 
-def _synchronized(view: ConnView, i: int) -> bool:
-    """Before row ``i``, its sender had sent a segment without SYN, or had sent a SYN+ACK the
-    peer acknowledged (a listener's side of a handshake that completed, its later segments
-    uncaptured). A client that sent only SYNs is connecting. (Each test only when the one
-    before fails: most senders pass the first.)"""
-    own_rows = view.from_client[:i] == view.from_client[i]
-    if np.any(own_rows & ~view.syn[:i] & ~view.rst[:i]):
+def _synchronized(view: ConnView, i: int, first_plain: int) -> bool:
+    """Before row ``i``, its sender had sent a segment without SYN (``first_plain``: its first
+    row that is neither SYN nor RST), or had sent a SYN+ACK the peer acknowledged (a
+    listener's side of a handshake that completed, its later segments uncaptured). A client
+    that sent only SYNs is connecting."""
+    if first_plain != NO_ROW and first_plain < i:
         return True
+    own_rows = view.from_client[:i] == view.from_client[i]
     if not np.any(own_rows & view.syn[:i] & view.ack[:i]):
         return False
     peer_acked = ~own_rows & view.ack[:i] & ~view.syn[:i] & ~view.rst[:i]
@@ -743,10 +747,10 @@ def _later_resets(view: ConnView, rst_rows: np.ndarray, ending_row: int | None) 
     if ending_row is None:
         return rst_rows[:0]
     after = ending_row + 1
-    said = np.flatnonzero(~view.rst[after:])  # rows after the ending RST that are no RST
-    if not len(said):
+    said = ~view.rst[after:]  # rows after the ending RST that are no RST
+    if not said.any():
         return rst_rows[:0]
-    later: np.ndarray = rst_rows[rst_rows > after + said[0]]
+    later: np.ndarray = rst_rows[rst_rows > after + int(said.argmax())]
     return later
 
 
@@ -809,8 +813,10 @@ def _waited(
     end = min(ends)
     if not view.from_client[end] or view.seg_len[end] > 0:
         return None  # the server ended it, or the client's last words came with its FIN
-    idx = np.arange(len(view))
-    data = (view.seg_len > 0) & ~view.probe_shape & ~view.is_dup & ~view.rst & (idx < end)
+    head = slice(0, end)  # the rows before the end
+    data = (view.seg_len[head] > 0) & ~view.probe_shape[head] & ~view.is_dup[head]
+    data &= ~view.rst[head]
+    client = view.from_client[head]
     rows = np.flatnonzero(data)
     if not len(rows) or not view.from_client[rows[-1]]:
         return None  # the server spoke last (or nobody did): nobody waited for it
@@ -820,25 +826,21 @@ def _waited(
         return None
     if _answers_server(view, data, request):
         return None  # its last words answered the server's: no answer was owed to them
-    server_spoke = np.any(data & ~view.from_client)
-    first = int(np.flatnonzero(data & view.from_client)[0])
+    server_spoke = np.any(data & ~client)
+    first = int(np.flatnonzero(data & client)[0])
     if not server_spoke and view.seconds(first, request) >= WAIT_MIN_S:
         # A server that never sent data, to a client that sent on and on: a one-way stream
         # (pushed records, telemetry), not a request waiting for its answer.
         return None
-    server_ack = (
-        ~view.from_client
-        & view.ack
-        & (idx > request)
-        & (idx < end)
-        & (view.rel_ack >= view.seq_end[request])
-    )
+    between = slice(request + 1, end)
+    server_ack = ~view.from_client[between] & view.ack[between]
+    server_ack &= view.rel_ack[between] >= view.seq_end[request]
     acks = np.flatnonzero(server_ack)
     if not len(acks):
         return None  # not acknowledged: a loss or a dead server, not a silent application
     return Waited(
         request_frame=int(view.frame[request]),
-        ack_frame=int(view.frame[acks[0]]),
+        ack_frame=int(view.frame[request + 1 + acks[0]]),
         end_frame=int(view.frame[end]),
         waited_s=waited,
         by_rst=end == ending_rst,
@@ -854,12 +856,13 @@ def _answers_server(view: ConnView, data: np.ndarray, request: int) -> bool:
     nothing, and the bytes of an unrecognised protocol cannot tell such an answer from a new
     request: nobody can be said to have given up waiting. A server turn that followed the
     client's data at once was an answer, and the client's next turn a new request; a client
-    turn long after the server's is the client speaking on its own."""
-    idx = np.arange(len(view))
-    server_rows = np.flatnonzero(data & ~view.from_client & (idx < request))
+    turn long after the server's is the client speaking on its own. (``data``: per row of the
+    connection's first rows, its data.)"""
+    client = view.from_client[: len(data)]
+    server_rows = np.flatnonzero(data[:request] & ~client[:request])
     if not len(server_rows):
         return False  # the server never spoke: the client's data opened the exchange
-    client_rows = np.flatnonzero(data & view.from_client)
+    client_rows = np.flatnonzero(data & client)
     turn_start = int(client_rows[client_rows > server_rows[-1]][0])  # the client's last turn
     if view.seconds(int(server_rows[-1]), turn_start) >= WAIT_MIN_S:
         return False  # not a reaction to the server's words
@@ -972,6 +975,9 @@ class _Before:
     data: tuple[np.ndarray, np.ndarray]
     data_ns: np.ndarray  # int: the latest time of an earlier row with data (``_NO_TIME``: none)
     no_syn: bool  # the connection has no SYN at all (the capture began inside it)
+    #: Per side (index 0: the server's, 1: the client's): its first row that is neither SYN
+    #: nor RST (``NO_ROW``: none).
+    first_plain: tuple[int, int]
 
 
 #: ``_Before.data_ns`` of a row with no data before it: below every time.
@@ -990,6 +996,7 @@ class _BeforeResets:
     data_ns: np.ndarray
     offset: list[int]  # ``_WithRst.offset``
     no_syn: list[bool]
+    first_plain: tuple[list[int], list[int]]  # per side, per connection of the batch
 
     def at(self, k: int, rows: int) -> _Before:
         """Connection ``k``'s (``rows`` rows)."""
@@ -1000,6 +1007,7 @@ class _BeforeResets:
             (self.data[0][part], self.data[1][part]),
             self.data_ns[part],
             self.no_syn[k],
+            (self.first_plain[0][k], self.first_plain[1][k]),
         )
 
 
@@ -1025,6 +1033,10 @@ def _before_resets(batch: Batch) -> _BeforeResets:
         data_ns=running_max_before(times, w.conn, at, _NO_TIME),
         offset=w.offset,
         no_syn=[not syn for syn in batch.any(r.syn)],
+        first_plain=(
+            batch.first(~r.syn & ~r.rst & ~r.from_client).tolist(),
+            batch.first(~r.syn & ~r.rst & r.from_client).tolist(),
+        ),
     )
 
 

@@ -678,22 +678,26 @@ def _overflow_rst(view: ConnView, ack_row: int | None) -> int | None:
     """
     if ack_row is None:
         return None
+    # The server's first segment after the ACK that accepted the connection (data, or an ACK
+    # of client data) or is a bare RST decides: one search, not a walk over its rows.
+    after = slice(ack_row + 1, len(view))
+    accepted = (view.seg_len[after] > 0) | (
+        view.ack[after] & ~view.syn[after] & (view.rel_ack[after] > 1)
+    )
+    bare_rst = view.rst[after] & ~view.ack[after]
+    found = np.flatnonzero(~view.from_client[after] & (accepted | bare_rst))
+    if not len(found) or accepted[found[0]]:
+        return None  # no such RST, or the server accepted the connection first
+    i = ack_row + 1 + int(found[0])
     idx = np.arange(len(view))
-    server_rows = np.flatnonzero(~view.from_client & (idx > ack_row))
-    for i in server_rows.tolist():
-        if view.seg_len[i] > 0 or (view.ack[i] and not view.syn[i] and view.rel_ack[i] > 1):
-            return None  # the server accepted the connection
-        if not (view.rst[i] and not view.ack[i]):
-            continue
-        synacks = np.flatnonzero(~view.from_client & view.syn & (idx < i))
-        if not len(synacks):
-            return None
-        between = np.flatnonzero(view.from_client & (idx > synacks[-1]) & (idx < i))
-        # The RST answers the ACK itself, a pure ACK or data: a FIN is a close, not an
-        # overflow (a listener also resets a FIN it has no socket for).
-        if len(between) == 1 and not view.fin[between[0]]:
-            return int(view.frame[i])
+    synacks = np.flatnonzero(~view.from_client & view.syn & (idx < i))
+    if not len(synacks):
         return None
+    between = np.flatnonzero(view.from_client & (idx > synacks[-1]) & (idx < i))
+    # The RST answers the ACK itself, a pure ACK or data: a FIN is a close, not an
+    # overflow (a listener also resets a FIN it has no socket for).
+    if len(between) == 1 and not view.fin[between[0]]:
+        return int(view.frame[i])
     return None
 
 
