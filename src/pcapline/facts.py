@@ -224,6 +224,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     ts_val = col.get("ts_val", np.int64)
     time_ns = col.get("time_ns", np.int64)
     ttl = col.get("ttl", np.int64)
+    has_ts = col.get("has_ts", bool)
     copy_rows = duplicates.Rows(
         keys=(ip_id, seq, ack, seg_len, flags, raw_window, ts_val),
         ip_id=ip_id,
@@ -237,7 +238,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         dir_key=dir_key,
         rst=is_rst,
         sack_blocks=sack_blocks,
-        has_ts=col.get("has_ts", bool),
+        has_ts=has_ts,
     )
     is_dup = duplicates.copies(copy_rows)
     # Bytes seen again that are a piece of a bigger segment seen before (GRO in, GSO out).
@@ -321,7 +322,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         seg_len=seg_len,
         ip_id=ip_id,
         ttl=ttl,
-        has_ts=col.get("has_ts", bool),
+        has_ts=has_ts,
         ts_val=ts_val,
         synack_ts_ecr=_synack_ts_ecr(col, is_syn & has_ack),
         sack_blocks=sack_blocks,

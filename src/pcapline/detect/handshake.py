@@ -387,6 +387,7 @@ def _opening(batch: Batch) -> _Opening:
     ack_row = batch.first_after(_handshake_acks(r, batch.conn_index, n_conns), synack_rows)
     n_client = batch.count(client)
     n_rows = np.diff(batch.starts)
+    server_first = batch.first(server)
     rtt = handshake_rtt_ms(
         batch.count(syn),
         batch.count(synack),
@@ -414,16 +415,20 @@ def _opening(batch: Batch) -> _Opening:
         one_side_only=((n_client == 0) | (n_client == n_rows)).tolist(),
         rtt_ms=np.asarray(rtt, dtype=np.float64).tolist(),
         reopened_row=batch.first(r.reopens).tolist(),
-        server_first_row=batch.first(server).tolist(),
-        lone_server_reset=_lone_server_segment(batch, client, server).tolist(),
+        server_first_row=server_first.tolist(),
+        lone_server_reset=_lone_server_segment(
+            batch.first(client), server_first, n_rows - n_client
+        ).tolist(),
     )
 
 
-def _lone_server_segment(batch: Batch, client: np.ndarray, server: np.ndarray) -> np.ndarray:
-    """Per connection: one server segment, and no client segment before it."""
-    first_client = batch.first(client)
-    after = (first_client == NO_ROW) | (first_client > batch.first(server))
-    return np.asarray((batch.count(server) == 1) & after)
+def _lone_server_segment(
+    client_first: np.ndarray, server_first: np.ndarray, n_server: np.ndarray
+) -> np.ndarray:
+    """Per connection (its first client row, its first server row, how many server rows): one
+    server segment, and no client segment before it."""
+    after = (client_first == NO_ROW) | (client_first > server_first)
+    return np.asarray((n_server == 1) & after)
 
 
 @dataclass(frozen=True, slots=True)
