@@ -47,7 +47,7 @@ from pcapline.facts import (
     rows_of_connections,
     running_max_before,
 )
-from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
+from pcapline.model import RST, Event, EventKind, Side
 from pcapline.timers import RTO_FLOOR_S
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
@@ -234,7 +234,7 @@ def detect(view: ConnView) -> Detection[Close]:
     whys: list[str] = []
     by_ttl: list[int] = []
     far: list[int] = []
-    ending_row = later = None
+    ending_row = later = ending = None
     ignored: tuple[int, int] | None = None
     if rst_list:  # what only RSTs tell: injected hints, the ending RST, later RSTs
         rst_rows = np.array(rst_list, dtype=np.int64)
@@ -252,16 +252,15 @@ def detect(view: ConnView) -> Detection[Close]:
                     if _another_box(view, i, usual_ttl, split):
                         far.append(int(view.frame[i]))
                 events.append(view.event(i, EventKind.INJECTED_RST_HINT, why))
-        ending_row = _ending_reset_row(view, rst_rows, closing.ends(k))
+        before = view.batch.of(_before_resets).at(k, len(view))
+        ending_row = _ending_reset_row(view, rst_rows, closing.ends(k), before)
         later = _later_resets(view, rst_rows, ending_row)
         if ending_row is None:
             resend = _timer_resend_after(view, int(rst_rows[-1]))
             if resend is not None:
                 ignored = (int(view.frame[rst_rows[-1]]), int(view.frame[resend]))
-    ending = None
-    if ending_row is not None:
-        before = view.batch.of(_before_resets)
-        ending = _describe(view, ending_row, client_fin, server_fin, before.at(k, len(view)))
+        else:
+            ending = _describe(view, ending_row, client_fin, server_fin, before)
     time_wait = closer if closer is not None and second_fin is not None else None
     # Without a RST only a client's FIN can end a wait, and ``client_waited`` (column-wise)
     # already holds for every connection ``_waited`` would find.
@@ -483,7 +482,9 @@ def _timer_resend_after(view: ConnView, i: int) -> int | None:
     return i + 1 + int(found[0]) if len(found) else None
 
 
-def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int | None:
+def _ending_reset_row(
+    view: ConnView, rst_rows: np.ndarray, ends: _Ends, before: _Before
+) -> int | None:
     """Row of the RST that ended the connection, or None.
 
     The last RST ends nothing when a new handshake followed it or its sender went on sending
@@ -504,19 +505,14 @@ def _ending_reset_row(view: ConnView, rst_rows: np.ndarray, ends: _Ends) -> int 
         return None  # its receiver still held the connection: the RST was not taken
     if len(rst_rows) == 1:
         return i  # no earlier RST to walk back to
-    # Walk back from the last RST. Running counts keep each step O(1) (a connection can hold
-    # thousands of RSTs): ``substantive`` rows (data, SYN or FIN, not RST) from the first RST
-    # to each row (row x at entry x - lo: the walk reads no row before the first RST), and
-    # per side the last row that is not a RST.
-    lo = int(rst_rows[0])
-    rows = slice(lo, i)
-    said = (view.seg_len[rows] > 0) | ((view.flags[rows] & (SYN | FIN)) != 0)
-    substantive = np.cumsum(~view.rst[rows] & ~view.is_dup[rows] & said)
+    # Walk back from the last RST, each step O(1) (a connection can hold thousands of RSTs):
+    # per row the latest earlier ``substantive`` one (``_Before``), and per side the last row
+    # that is not a RST.
     last_said, last_syn = ends.said, ends.said_syn  # indexed by side: False 0, True 1
     for j in rst_rows[::-1].tolist():
         if j >= i:
             continue
-        if substantive[i - 1 - lo] == substantive[j - lo]:
+        if before.substantive[i] <= j:
             i = j  # RSTs with nothing said between them: one burst
             continue
         # Something was said after RST j. If only j's own sender spoke after it (a late
@@ -967,10 +963,14 @@ def _with_rst(batch: Batch) -> _WithRst:
 @dataclass(frozen=True, slots=True)
 class _Before:
     """Per row of one connection with a RST, what the rows before it hold (``_describe``
-    reads them at the ending RST): O(1) per RST however long the connection."""
+    reads them at the ending RST, ``_ending_reset_row`` at each RST it walks back over): O(1)
+    per RST however long the connection."""
 
     established: np.ndarray  # bool: an earlier row (no SYN) acknowledged a SYN (ACK >= 1)
     said: np.ndarray  # int: the latest earlier row that is no RST (-1: none)
+    #: int: the latest earlier row with data, SYN or FIN that is neither a RST nor a capture
+    #: copy (-1: none): what ``_ending_reset_row`` counts as said between two RSTs.
+    substantive: np.ndarray
     #: Per side (index 0: the server's, 1: the client's): its latest earlier row with data.
     data: tuple[np.ndarray, np.ndarray]
     data_ns: np.ndarray  # int: the latest time of an earlier row with data (``_NO_TIME``: none)
@@ -992,6 +992,7 @@ class _BeforeResets:
 
     established: np.ndarray
     said: np.ndarray
+    substantive: np.ndarray
     data: tuple[np.ndarray, np.ndarray]
     data_ns: np.ndarray
     offset: list[int]  # ``_WithRst.offset``
@@ -1004,6 +1005,7 @@ class _BeforeResets:
         return _Before(
             self.established[part],
             self.said[part],
+            self.substantive[part],
             (self.data[0][part], self.data[1][part]),
             self.data_ns[part],
             self.no_syn[k],
@@ -1029,6 +1031,9 @@ def _before_resets(batch: Batch) -> _BeforeResets:
     return _BeforeResets(
         established=latest_before(~r.syn[rows] & r.ack[rows] & (r.rel_ack[rows] >= 1)) >= 0,
         said=latest_before(~r.rst[rows]),
+        substantive=latest_before(
+            ~r.rst[rows] & ~r.is_dup[rows] & (data | r.syn[rows] | r.fin[rows])
+        ),
         data=(latest_before(data & ~client), latest_before(data & client)),
         data_ns=running_max_before(times, w.conn, at, _NO_TIME),
         offset=w.offset,
