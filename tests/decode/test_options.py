@@ -9,6 +9,7 @@ from builders.capture_files import pcap
 from builders.frames import ACK, SYN, ethernet, ipv4, tcp
 
 from pcapline.decode import decode
+from pcapline.decode.options import WSCALE_CUT
 from pcapline.read import read_capture
 
 MSS = b"\x02\x04" + struct.pack("!H", 1460)
@@ -87,9 +88,14 @@ def test_option_with_unexpected_length_is_stepped_over() -> None:
 
 
 def test_options_cut_by_the_snaplen_decode_what_is_there() -> None:
+    """What was captured is read; a SYN's window scale cut off is not known to be absent
+    (WSCALE_CUT: Linux sends it last); on a segment without SYN it means nothing (-1)."""
     opts = MSS + SACK_PERM + TS + NOP + WS  # 20 bytes of options
     row = _options(opts, cut=14 + 20 + 20 + 8)  # MSS, SACK_PERM and 2 bytes of TS captured
-    assert row["mss"] == 1460 and row["sack_perm"] and not row["has_ts"] and row["wscale"] == -1
+    assert row["mss"] == 1460 and row["sack_perm"] and not row["has_ts"]
+    assert row["wscale"] == WSCALE_CUT
+    assert _options(opts, flags=ACK, cut=14 + 20 + 20 + 8)["wscale"] == -1
+    assert _options(opts)["wscale"] == 7  # whole: read
 
 
 def test_common_nop_nop_timestamp_list() -> None:
