@@ -12,7 +12,9 @@ real kernel's packets with exactly one frame missing; its expected file says
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tools.samplegen import steps as st
 from tools.samplegen.expected import TUN_HEADERS, Conn, Expected, bound_s, clean
@@ -93,8 +95,6 @@ def server_banner_first(ctx: Ctx, net: int) -> list[Expected]:
     acknowledge it (ISN + 41): none of them is the handshake ACK, so the copy has no connect
     time to show.
     """
-    from tools.samplegen.scenarios.linktypes import tun_pair
-
     name = "server-banner-first-at-client.pcap"
     derived = "server-banner-first-handshake-ack-missed.pcap"
     server: list[st.Step] = [
@@ -116,19 +116,7 @@ def server_banner_first(ctx: Ctx, net: int) -> list[Expected]:
         st.sleep(0.2),
         st.signal("done"),
     ]
-    with Lab(ctx.tag) as lab:
-        c, s = tun_pair(ctx, lab, net, delay_s=BANNER_ONE_WAY_S)
-        ctx.capture(c, "tun0", name, "-s", "96")  # headers only: the sample folder stays small
-        srv = ctx.actor(s, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(c, client, "client")
-        cli.expect("done", timeout=10)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
-        ctx.cleanup()
-    dropped = drop_handshake_ack(ctx.out / name, ctx.out / derived, BANNER_PORT)
+    dropped = _captured_over_tun(ctx, net, name, derived, server, client, BANNER_PORT)
     rtt_ms = 2 * BANNER_ONE_WAY_S * 1000
     settings = {
         "link": f"tun, {BANNER_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
@@ -142,59 +130,18 @@ def server_banner_first(ctx: Ctx, net: int) -> list[Expected]:
         f"{COMMAND_B} B command {BANNER_THINK_S} s after it and a {REPLY_B} B reply, client "
         f"close() first, over a {rtt_ms:.0f} ms round trip; captured at the client"
     )
-    return [
-        Expected(
-            name,
-            scenario,
-            "client",
-            settings,
-            [
-                Conn(
-                    {"client_port": BANNER_PORT},
-                    "closed",
-                    closer="client",
-                    counts=clean(),
-                    delays={
-                        "connect_s": bound_s(0.019, 0.045),
-                        "handshake_rtt_ms": bound_s(19, 45),
-                    },
-                    note=f"the handshake's round trip is the path's {rtt_ms:.0f} ms (the client "
-                    "ACKs the SYN+ACK at once); the banner arrives a round trip after that ACK",
-                )
-            ],
-            capture_format=TUN_HEADERS,
-        ),
-        Expected(
-            derived,
-            f"{name} without frame {dropped}, the client's ACK of the SYN+ACK (a capture that "
-            "lost the handshake ACK of a server that speaks first)",
-            "client",
-            {
-                **settings,
-                "rewrite": f"frame {dropped} (the client's pure ACK of the SYN+ACK) "
-                "deleted; every other frame and timestamp unchanged",
-            },
-            [
-                Conn(
-                    {"client_port": BANNER_PORT},
-                    "closed",
-                    closer="client",
-                    counts=clean(),
-                    delays={"connect_s": None, "handshake_rtt_ms": None},
-                    note="no connect time: the handshake ACK is not in the file, and every "
-                    "later client segment follows the server's banner, which a server sends "
-                    "only from an established socket (accept() returns it once the handshake "
-                    "ACK arrived: tcp_check_req), so none of them is that ACK (each also "
-                    f"acknowledges the banner: ISN + {BANNER_B + 1}, not the SYN+ACK's ISN + 1 "
-                    f"alone); the command {BANNER_THINK_S} s later is no round trip",
-                )
-            ],
-            derived_from=name,
-            notes=f"DERIVED, not captured: {name} with frame {dropped} deleted "
-            "(tools/samplegen/scenarios/server_first.py drop_handshake_ack).",
-            capture_format=TUN_HEADERS,
-        ),
-    ]
+    return _expected_pair(
+        Captured(name, derived, dropped, BANNER_PORT, scenario, settings),
+        full_note=f"the handshake's round trip is the path's {rtt_ms:.0f} ms (the client ACKs "
+        "the SYN+ACK at once); the banner arrives a round trip after that ACK",
+        lost="the handshake ACK of a server that speaks first",
+        derived_note="no connect time: the handshake ACK is not in the file, and every "
+        "later client segment follows the server's banner, which a server sends only from an "
+        "established socket (accept() returns it once the handshake ACK arrived: "
+        f"tcp_check_req), so none of them is that ACK (each also acknowledges the banner: ISN "
+        f"+ {BANNER_B + 1}, not the SYN+ACK's ISN + 1 alone); the command {BANNER_THINK_S} s "
+        "later is no round trip",
+    )
 
 
 THINK_PORT = 43171
@@ -212,8 +159,6 @@ def client_thinks_first(ctx: Ctx, net: int) -> list[Expected]:
     acknowledges its ISN + 1 alone, 0.3 s after it: later than any ACK a client holds, so it
     is no handshake ACK: the copy has no connect time to show (not the 0.3 s think time).
     """
-    from tools.samplegen.scenarios.linktypes import tun_pair
-
     name = "client-think-first-at-client.pcap"
     derived = "client-think-first-handshake-ack-missed.pcap"
     server: list[st.Step] = [
@@ -233,19 +178,7 @@ def client_thinks_first(ctx: Ctx, net: int) -> list[Expected]:
         st.sleep(0.2),
         st.signal("done"),
     ]
-    with Lab(ctx.tag) as lab:
-        c, s = tun_pair(ctx, lab, net, delay_s=BANNER_ONE_WAY_S)
-        ctx.capture(c, "tun0", name, "-s", "96")  # headers only: the sample folder stays small
-        srv = ctx.actor(s, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(c, client, "client")
-        cli.expect("done", timeout=10)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
-        ctx.cleanup()
-    dropped = drop_handshake_ack(ctx.out / name, ctx.out / derived, THINK_PORT)
+    dropped = _captured_over_tun(ctx, net, name, derived, server, client, THINK_PORT)
     rtt_ms = 2 * BANNER_ONE_WAY_S * 1000
     settings = {
         "link": f"tun, {BANNER_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
@@ -258,54 +191,96 @@ def client_thinks_first(ctx: Ctx, net: int) -> list[Expected]:
         f"request, a {REPLY_B} B answer at once, client close() first, over a {rtt_ms:.0f} ms "
         "round trip; captured at the client"
     )
+    return _expected_pair(
+        Captured(name, derived, dropped, THINK_PORT, scenario, settings),
+        full_note=f"the handshake's round trip is the path's {rtt_ms:.0f} ms (the client ACKs "
+        "the SYN+ACK at once, then thinks)",
+        lost="the handshake ACK of a client that thinks before it writes",
+        derived_note="no connect time: the handshake ACK is not in the file, and the "
+        f"client's request, {BANNER_THINK_S} s after the SYN+ACK and acknowledging its ISN + 1 "
+        "alone, comes later than any ACK a client holds back for a pending write "
+        "(TCP_DELACK_MAX, 200 ms): it is the application's think time, no round trip",
+    )
+
+
+def _captured_over_tun(
+    ctx: Ctx,
+    net: int,
+    name: str,
+    derived: str,
+    server: list[st.Step],
+    client: list[st.Step],
+    port: int,
+) -> int:
+    """Run the two actors over a tun link holding every packet ``BANNER_ONE_WAY_S`` each way,
+    captured at the client (headers only: the sample folder stays small), then write the
+    copy without the client's handshake ACK; returns the deleted frame's number."""
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=BANNER_ONE_WAY_S)
+        ctx.capture(c, "tun0", name, "-s", "96")
+        srv = ctx.actor(s, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(c, client, "client")
+        cli.expect("done", timeout=10)
+        srv.expect("finished", timeout=10)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+        ctx.cleanup()
+    return drop_handshake_ack(ctx.out / name, ctx.out / derived, port)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A capture at the client and its copy without the handshake ACK (``_captured_over_tun``)."""
+
+    name: str
+    derived: str
+    dropped: int  # the deleted frame's number
+    port: int  # the client's port
+    scenario: str
+    settings: dict[str, Any]
+
+
+def _expected_pair(c: Captured, *, full_note: str, lost: str, derived_note: str) -> list[Expected]:
+    """The capture's expected file (a connect time of the path's round trip) and its copy's
+    (none: ``connect_s`` and ``handshake_rtt_ms`` null), both closed by the client."""
+
+    def connection(delays: dict[str, Any], note: str) -> Conn:
+        return Conn(
+            {"client_port": c.port}, "closed", closer="client", counts=clean(), delays=delays,
+            note=note,
+        )  # fmt: skip
+
     return [
         Expected(
-            name,
-            scenario,
+            c.name,
+            c.scenario,
             "client",
-            settings,
+            c.settings,
             [
-                Conn(
-                    {"client_port": THINK_PORT},
-                    "closed",
-                    closer="client",
-                    counts=clean(),
-                    delays={
-                        "connect_s": bound_s(0.019, 0.045),
-                        "handshake_rtt_ms": bound_s(19, 45),
-                    },
-                    note=f"the handshake's round trip is the path's {rtt_ms:.0f} ms (the client "
-                    "ACKs the SYN+ACK at once, then thinks)",
+                connection(
+                    {"connect_s": bound_s(0.019, 0.045), "handshake_rtt_ms": bound_s(19, 45)},
+                    full_note,
                 )
             ],
             capture_format=TUN_HEADERS,
         ),
         Expected(
-            derived,
-            f"{name} without frame {dropped}, the client's ACK of the SYN+ACK (a capture that "
-            "lost the handshake ACK of a client that thinks before it writes)",
+            c.derived,
+            f"{c.name} without frame {c.dropped}, the client's ACK of the SYN+ACK (a capture "
+            f"that lost {lost})",
             "client",
             {
-                **settings,
-                "rewrite": f"frame {dropped} (the client's pure ACK of the SYN+ACK) "
+                **c.settings,
+                "rewrite": f"frame {c.dropped} (the client's pure ACK of the SYN+ACK) "
                 "deleted; every other frame and timestamp unchanged",
             },
-            [
-                Conn(
-                    {"client_port": THINK_PORT},
-                    "closed",
-                    closer="client",
-                    counts=clean(),
-                    delays={"connect_s": None, "handshake_rtt_ms": None},
-                    note="no connect time: the handshake ACK is not in the file, and the "
-                    f"client's request, {BANNER_THINK_S} s after the SYN+ACK and acknowledging "
-                    "its ISN + 1 alone, comes later than any ACK a client holds back for a "
-                    "pending write (TCP_DELACK_MAX, 200 ms): it is the application's think "
-                    "time, no round trip",
-                )
-            ],
-            derived_from=name,
-            notes=f"DERIVED, not captured: {name} with frame {dropped} deleted "
+            [connection({"connect_s": None, "handshake_rtt_ms": None}, derived_note)],
+            derived_from=c.name,
+            notes=f"DERIVED, not captured: {c.name} with frame {c.dropped} deleted "
             "(tools/samplegen/scenarios/server_first.py drop_handshake_ack).",
             capture_format=TUN_HEADERS,
         ),
