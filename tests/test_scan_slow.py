@@ -53,3 +53,24 @@ def test_fail_on_takes_slow_tags(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--fail-on matched 4 slow_connect" in capsys.readouterr().err
     assert run(["scan", BURST, FINE, "--fail-on", "zero_window_stall,rto_stall"]) == 0
     assert run(["scan", FINE, "--fail-on", "nope"]) == 2
+
+
+def test_rows_count_transfers_by_what_paced_them() -> None:
+    """A scan row counts the capture's bulk transfers by pace (the real-kernel transfer
+    samples, each built slow for one reason), ``not_known`` where the capture cannot tell,
+    and none for a capture without one."""
+    paths = [
+        SAMPLES / "slow-transfer-loss.pcap",
+        SAMPLES / "slow-transfer-bottleneck-at-client.pcap",
+        SAMPLES / "slow-path-50ms-rtt-data-loss.pcap",  # far from the sender: window unknown
+        Path(FINE),
+    ]
+    rows = [scan([str(p)], workers=1)[0] for p in paths]
+    assert [r.transfers for r in rows] == [
+        {"loss": 1},
+        {"bottleneck": 1},
+        {"not_known": 1},
+        {},
+    ]
+    doc = json.loads(render(rows[:1], "json"))
+    assert doc["captures"][0]["transfers"] == {"loss": 1}

@@ -198,3 +198,16 @@ def test_a_burst_of_samples_does_not_outvote_time() -> None:
     times = np.concatenate([fast, slow])
     assert float(np.median(values)) == 10.0
     assert _over_time(values, times, 50) == 150.0
+
+
+def test_the_capture_line_is_the_same_on_the_bounded_path() -> None:
+    """The text summary's and HTML header's transfer line read the connections table's
+    transfer columns, which the bounded-memory path keeps for every connection too."""
+    from pcapline import bounded
+    from pcapline.render.terminal import transfer_line
+
+    path = SAMPLES / "slow-transfer-loss.pcap"
+    whole = transfer_line(pcapline.analyze(path))
+    with bounded.analyse(str(path), outputs=frozenset()) as result:
+        assert transfer_line(result.analysis()) == whole
+    assert "paced by loss" in whole

@@ -33,6 +33,7 @@ from pcapline.model import (  # noqa: E402
     SkipReason,
     SlowTag,
     StallCause,
+    TransferPace,
 )
 from pcapline.quality import SEEN_KEYS  # noqa: E402
 
@@ -580,6 +581,11 @@ SCAN_CAPTURE = obj(
         "tcp_frames": INT,
         "skipped": CAPTURE["properties"]["skipped"],
         "nat_copies": INT,
+        "transfers": {
+            "type": "object",
+            "propertyNames": {"enum": [p.value for p in TransferPace] + ["not_known"]},
+            "additionalProperties": COUNT1,
+        },
     }
 )
 

@@ -119,10 +119,16 @@ MIN_PARTITION_BYTES = 16 << 20
 #: 30 M-packet capture: about 60 MB).
 RUN_ROWS = {"table": 1024, "events": 4096}
 #: Connections-table columns the parent keeps (the others go to the runs only): what the
-#: finders read and ``--fail-on`` (``fate``, ``slow``). The parent holds them for every
-#: connection of the capture, from pass 2 to the end: the whole table's 34 columns weighed
-#: about 280 bytes a connection, these 13 about 120.
-KEPT_COLUMNS: tuple[str, ...] = (*findings.CONNECTION_COLUMNS, "slow")
+#: finders read, ``--fail-on`` (``fate``, ``slow``) and the capture's transfer line (text,
+#: HTML header, ``scan``'s ``transfers``). The parent holds them for every connection of the
+#: capture, from pass 2 to the end: the whole table's 34 columns weighed about 280 bytes a
+#: connection, these 15 about 136.
+KEPT_COLUMNS: tuple[str, ...] = (
+    *findings.CONNECTION_COLUMNS,
+    "slow",
+    "transfer_rate_bps",
+    "transfer_paced_by",
+)
 
 #: Connections-table columns that word a verdict, the heaviest of a row (some 600 bytes a
 #: connection of the bench capture, of about 900): a page reads them for the few

@@ -34,7 +34,7 @@ from pcapline import memguard, tempdirs
 from pcapline.engine import PartitionLost, default_jobs
 from pcapline.errors import PcaplineError, UsageError, one_line
 from pcapline.fmt import utf8_text
-from pcapline.model import FAILURE_FATES, Fate, SlowTag
+from pcapline.model import FAILURE_FATES, Fate, SlowTag, TransferPace
 from pcapline.workers import (
     TERMINATING_SIGNALS,
     kill_children,
@@ -97,6 +97,8 @@ class CaptureSummary:
     quality: dict[str, Any] | None = None  # capture.quality; None when not analysed
     #: Of ``connections``, the streams that are later copies of others (``nat_copies``).
     nat_copies: int = 0
+    #: Bulk transfers by what paced them (``transfer_counts``).
+    transfers: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Rendered into UTF-8 documents: a name that is not UTF-8, and the messages quoting
@@ -121,6 +123,7 @@ class CaptureSummary:
             "tcp_frames": self.tcp_frames,
             "skipped": dict(self.skipped),
             "nat_copies": self.nat_copies,
+            "transfers": dict(self.transfers),
         }
 
 
@@ -194,6 +197,7 @@ def _summary(path: str, analysis: Analysis, started: float) -> CaptureSummary:
         warnings=[str(w) for w in info.warnings],
         quality=plain(info.quality),
         nat_copies=len(later_copies(analysis.findings)),
+        transfers=transfer_counts(analysis.connections),
     )
 
 
@@ -282,6 +286,22 @@ def slow_counts(connections: pd.DataFrame) -> dict[str, Any]:
         ),
         "slow": {tag.value: per[tag.value] for tag in SlowTag if per[tag.value]},
     }
+
+
+def transfer_counts(connections: pd.DataFrame) -> dict[str, int]:
+    """The capture's bulk transfers (``delays.transfer_*``) by what paced them, in
+    ``TransferPace`` order, ``not_known`` last for those the capture cannot tell; only paces
+    that occur."""
+    if connections.empty or "transfer_rate_bps" not in connections.columns:
+        return {}
+    has = ~connections["transfer_rate_bps"].isna().to_numpy()
+    per = Counter(str(p) or NOT_KNOWN for p in connections["transfer_paced_by"].to_numpy()[has])
+    order = [pace.value for pace in TransferPace] + [NOT_KNOWN]
+    return {pace: per[pace] for pace in order if per[pace]}
+
+
+#: ``transfers`` key of the transfers whose pace the capture cannot tell.
+NOT_KNOWN = "not_known"
 
 
 def _not_a_capture_file(path: str) -> str | None:
