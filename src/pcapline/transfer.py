@@ -55,14 +55,15 @@ What the network part was is told by the queue the path held while the data flow
 
 Both are read over time (``_over_time``), not over segments: a short burst of many segments
 (slow start, a moment alone on a shared link) would outvote the long phase that set the
-pace. Only bare ACKs time the data (a receiver of a bulk transfer has nothing to send): a
+pace; at ``QUEUE_QUANTILE``, a queue that stood a quarter of the time (queues build as a
+sender overdrives a link: the time before they stood would hide them at the median). Only bare ACKs time the data (a receiver of a bulk transfer has nothing to send): a
 capture that kept data alone (a filter) has none, and no such measure.
 
 What set the pace (``_pace``) is the largest part; for the network part, by the queue and the
 sender's flight (``_trend``: how its largest flight per round trip moved):
 
 - a queue of ``QUEUE_MIN_MS`` or more (and ``QUEUE_MIN_SHARE`` of the round trip) that stood
-  while the flight was not still doubling: ``bottleneck``. A standing queue keeps the link
+  a quarter of the time (``QUEUE_QUANTILE``): ``bottleneck``. A standing queue keeps the link
   before it busy, whatever the window; BBR keeps its queue under a round trip by design
   and a shallow buffer caps it, so no doubling of the round trip is asked for;
 - no queue, and loss recovery took ``LOSS_SHARE`` of the time in ``LOSS_MIN_EPISODES``
@@ -129,8 +130,10 @@ GROWTH_SEGMENTS = 3
 GROWTH_SHARE = 0.1
 #: A queue standing this share of the smallest round trip or more, and ``QUEUE_MIN_MS`` at
 #: least, is a bottleneck's (``_pace``): BBR keeps its queue under a round trip by design,
-#: and a shallow buffer caps it, yet the link before it is busy all the same.
-QUEUE_MIN_SHARE = 0.1
+#: and a shallow buffer caps it, yet the link before it is busy all the same. Less is a
+#: burst's passing queue, which any path shows (a relay, a switch; HyStart ends slow start
+#: on a rise of 4 ms): an audit measured 6-11 ms of those on 40 ms paths with no bottleneck.
+QUEUE_MIN_SHARE = 0.3
 #: Loss recovery this share of the transfer or more, with ``LOSS_MIN_EPISODES`` episodes,
 #: paces it where no queue stood (``_pace``): each loss halved the congestion window, and
 #: the regrowth the network part measures is the losses' doing (a policer, a lossy link).
@@ -153,9 +156,11 @@ TS_MAX_STRETCH = 4.0
 TS_MIN_HZ = 1000.0
 #: Stamps over a shorter span than this cannot tell a rate.
 TS_MIN_SPAN_NS = 200_000_000
-#: The one-way delay's growth is read at this quantile of the run's segments: a queue that
-#: stood for most of the transfer, not one segment's jitter.
-UPSTREAM_QUANTILE = 50
+#: Both queue measures are read at this percentile over the transfer's time: a queue that
+#: stood for a quarter of it or more, not one segment's jitter. Queues build as a sender
+#: overdrives a link (slow start, BBR's startup at a pacing gain of 2.89, a window growing
+#: into a deep buffer): the time before they stood would hide them at the median.
+QUEUE_QUANTILE = 75
 
 #: ``TransferPace`` by its code in the ``transfer_paced_by`` column (0: none).
 PACE_OF_CODE: dict[int, TransferPace | None] = {
@@ -476,11 +481,11 @@ def _transfer(
     # network part is "the path or the sender", and the sender's own is not known)
     known = {"loss": True, "receive_window": window_known, "sender": True, "network": window_known}
     held = [*loss, *window, *idle]
-    loaded, smallest = _round_trips(r, held)
+    loaded, stood, smallest = _round_trips(r, held)
     rtt_min = min(
         (x for x in (hs_rtt, smallest if near_sender else None) if x is not None), default=None
     )
-    queue, seen = _queue(loaded, smallest, upstream, loops)
+    queue, seen = _queue(stood, smallest, upstream, loops)
     flight, trend = _trend(r, within, held, rtt_min) if visible else (None, None)
 
     def seconds_of(part: str) -> float | None:
@@ -556,7 +561,7 @@ def _pace(s: Shown) -> TransferPace | None:
     part over half the time, else a standing queue's bottleneck, else None. The network part
     by the queue and the flight:
 
-    - a queue stood and the flight was not still doubling: ``bottleneck``. A queue standing
+    - a queue stood: ``bottleneck``. A queue standing
       before a link keeps the link sending all the time (a queue is served while it holds a
       packet): the transfer went at that link's pace, and a window, full or not, only set
       how long the queue stood;
@@ -579,7 +584,7 @@ def _pace(s: Shown) -> TransferPace | None:
         largest = over_half[0]
     if largest != "network":
         return TransferPace(largest)
-    if s.queued and s.trend is not FlightTrend.DOUBLING:
+    if s.queued:
         return TransferPace.BOTTLENECK
     lossy = parts["loss"] >= LOSS_SHARE * total and s.loss_episodes >= LOSS_MIN_EPISODES
     if not s.queued and lossy:
@@ -607,13 +612,13 @@ def _idle(r: _Run, sender_loop_ns: int) -> list[Span]:
     return out
 
 
-def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | None]:
-    """(the median loaded sample, the smallest sample) of data -> its ACK at the capture
-    point, in ms (module docstring); None where not measured. ``held``: where loss, a window
-    or an idle sender held the data: a sample whose data waited across one of them measures
-    that wait, not the path."""
+def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | None, float | None]:
+    """(the median loaded sample, its ``QUEUE_QUANTILE``, the smallest sample) of data -> its
+    ACK at the capture point, over time, in ms (module docstring); None where not measured.
+    ``held``: where loss, a window or an idle sender held the data: a sample whose data
+    waited across one of them measures that wait, not the path."""
     if len(r.run) < 2:
-        return None, None
+        return None, None, None
     # A receiver of a bulk transfer acknowledges it with bare ACKs (it has nothing to send):
     # a capture without them (a filter that kept data) times the peer's next message instead
     acked = r.acked_at(r.ends, bare=True)
@@ -624,15 +629,16 @@ def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | N
     clean = np.searchsorted(r.resent, sent) == np.searchsorted(r.resent, acked)
     ok = (acked > sent) & followed & clean  # an ACK before its data: reordered, no sample
     if not ok.any():
-        return None, None
+        return None, None, None
     sent_ns = r.time_ns[sent[ok]]
     acked_ns = r.time_ns[acked[ok]]
     rtt_ms = (acked_ns - sent_ns) / 1e6
     smallest = float(rtt_ms.min())
     free = ~_overlapping(sent_ns, acked_ns, _merged(list(held)))
     if np.count_nonzero(free) < MIN_SAMPLES:
-        return None, smallest
-    return _over_time(rtt_ms[free], sent_ns[free], 50), smallest
+        return None, None, smallest
+    loaded = (rtt_ms[free], sent_ns[free])
+    return _over_time(*loaded, 50), _over_time(*loaded, QUEUE_QUANTILE), smallest
 
 
 def _trend(
@@ -693,7 +699,7 @@ def _over_time(values: np.ndarray, times: np.ndarray, q: float) -> float:
 
 def _upstream_queue_ms(r: _Run) -> float | None:
     """How much the one-way delay from the sender to the capture point grew while the run
-    flowed (ms; ``UPSTREAM_QUANTILE`` of it over the run's time, from the least of any of
+    flowed (ms; ``QUEUE_QUANTILE`` of it over the run's time, from the least of any of
     the side's stamped segments before): a queue between the two. The sender stamps each
     segment with its clock (TSval, RFC 7323); arrival time less that stamp is the one-way
     delay plus a constant. None where the capture cannot tell: fewer than ``MIN_SAMPLES``
@@ -712,7 +718,7 @@ def _upstream_queue_ms(r: _Run) -> float | None:
     if np.count_nonzero(in_run) < MIN_SAMPLES:
         return None
     tick_ns = 1e9 / hz  # a stamp is up to one tick behind the clock it reads
-    stood = _over_time(delay_ns[in_run], at_ns[in_run], UPSTREAM_QUANTILE)
+    stood = _over_time(delay_ns[in_run], at_ns[in_run], QUEUE_QUANTILE)
     grown = stood - delay_ns.min() - tick_ns
     return max(float(grown), 0.0) / 1e6
 
