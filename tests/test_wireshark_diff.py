@@ -656,6 +656,15 @@ PINNED: dict[str, frozenset[str]] = {
     # fast retransmits leave microseconds after the SACK that asks for them (Out-Of-Order to
     # Wireshark), and SACK recovery Wireshark 4.0's dup-ACK rule calls plain retransmissions.
     "slow-transfer-loss.pcap": frozenset({"original_not_captured", "sack_recovery_vs_dupack_rule"}),
+    # A 4 Mbit/s policer (tbf with room for one frame) on a 40 ms path, captured at the
+    # server: the holes it leaves are resent microseconds after the SACK that names them
+    # (Out-Of-Order to Wireshark) or in SACK recovery Wireshark 4.0's dup-ACK rule calls plain
+    # retransmissions; one segment of the initial window's tail (frame 37) is resent 120 ms
+    # after its original on an ACK that advanced (RACK: a resend sent after it was delivered),
+    # sooner than any RTO, which Wireshark, with no duplicate ACK, calls a retransmission.
+    "slow-transfer-policer.pcap": frozenset(
+        {"original_not_captured", "sack_recovery_vs_dupack_rule", "tail_loss_probe"}
+    ),
     # ICMPv6 packet too big: the client resends the data in smaller segments at once, within
     # the RTT of the originals (Wireshark: Out-Of-Order; at the server the originals never
     # arrived), and fills the rest of the hole under SACK, which Wireshark 4.0's dup-ACK rule

@@ -77,6 +77,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-transfer-sender-limited", 152, transfer.sender_limited, 4),
     Scenario("slow-transfer-long-path", 153, transfer.long_path, 4),
     Scenario("slow-transfer-loss", 154, transfer.loss, 4),
+    Scenario("slow-transfer-bbr-shallow-queue", 180, transfer.bbr_shallow_queue, 5),
+    Scenario("slow-transfer-app-limited-writes", 181, transfer.app_limited_writes, 5),
+    Scenario("slow-transfer-policer", 182, transfer.policer, 5),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),

@@ -3,20 +3,25 @@
 Every scenario moves 1 MiB in one connection (a 100 B request then a 1 MiB answer, or a
 1 MiB upload then a 100 B answer) and is slow for ONE cause it built: a narrow link with a
 queue in front of it (tbf on a router), a small locked receive buffer on a 30 ms path, an
-application that writes 32 KiB every 20 ms, slow start on a 90 ms path, random loss. The
-expected ``transfer_*`` delays follow from that build and the kernel rule that turns it into
-packets (each note names it); nothing is read back from a capture.
+application that writes 32 KiB every 20 ms, slow start on a 90 ms path, random loss; and,
+on tun paths through a router: BBR through a narrow link with a deep queue, an application
+that writes 8 KiB every 10 ms on a 40 ms path, a policer (a tbf with room for one frame).
+The expected ``transfer_*`` delays follow from that build and the kernel rule that turns it
+into packets (each note names it); nothing is read back from a capture.
 
 Kernel rules shared by all of them:
 
 - The sending socket uses CUBIC (``TCP_CONGESTION``, set by root per socket: a namespace may
-  only default to the allowed list, bbr on this host). CUBIC starts with 10 segments
-  (TCP_INIT_CWND), grows by one segment per segment ACKed in slow start (tcp_slow_start: it
-  doubles per round trip) and does not pace (no fq qdisc): the pacing here is the path's, the
-  receiver's, the application's or the loss recovery's, never BBR's own.
-- Offloads are off on the veths (netns.py ``_link_quiet``): every data segment is one MSS,
-  1448 B with timestamps, 725 segments per MiB (724 full + one of 224 B).
-- tcpdump ``-s 96``: headers only (with up to three SACK blocks), so the files stay small.
+  only default to the allowed list, reno and bbr on this host), but for the BBR scenario.
+  CUBIC starts with 10 segments (TCP_INIT_CWND), grows by one segment per segment ACKed in
+  slow start (tcp_slow_start: it doubles per round trip) and does not pace (no fq qdisc):
+  the pacing there is the path's, the receiver's, the application's or the loss
+  recovery's, never the congestion control's own.
+- Offloads are off on the veths (netns.py ``_link_quiet``) and on the routed tun links:
+  every data segment is one MSS, 1448 B with timestamps, 725 segments per MiB (724 full +
+  one of 224 B).
+- tcpdump ``-s 96`` on Ethernet, ``-s 80`` on the routed tun links (raw IP: the same headers
+  with up to three SACK blocks, fewer payload bytes), so the files stay small.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ MSS = 1448
 #: 725 segments: 724 of MSS and one of 224 B.
 SEGMENTS = -(-BULK // MSS)
 CUBIC = st.opt("TCP_CONGESTION", "cubic")
+BBR = st.opt("TCP_CONGESTION", "bbr")
 
 ETH_HEADERS: dict[str, Any] = {
     "format": "pcap",
@@ -46,13 +52,14 @@ ETH_HEADERS: dict[str, Any] = {
 
 
 def _download(
-    server_ip: str, port: int, sending: list[st.Step]
+    server_ip: str, port: int, sending: list[st.Step], congestion: st.Opt = CUBIC
 ) -> tuple[list[st.Step], list[st.Step]]:
-    """The server reads a 100 B request and sends 1 MiB (``sending``: the writes); the client
-    reads it all and closes first; the server closes at EOF."""
+    """The server reads a 100 B request and sends 1 MiB (``sending``: the writes) with
+    ``congestion`` (its TCP_CONGESTION); the client reads it all and closes first; the server
+    closes at EOF."""
     server = [
         *st.listen(),
-        st.accept("c", opts=[CUBIC]),
+        st.accept("c", opts=[congestion]),
         st.recv(REQUEST, "c"),
         *sending,
         st.recv_eof("c"),
@@ -562,6 +569,347 @@ def loss(ctx: Ctx, net: int) -> list[Expected]:
             "Wireshark calls some of them out-of-order rather than retransmissions (less than "
             "its iRTT after the previous segment), so its count is lower than the resends.",
             capture_format=TUN_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The snaplen of the captures on a tun device (raw IP, no link header): 80 B keep a data
+#: segment's headers (IP 20 + TCP 20 + timestamps 12) and a bare ACK's with three SACK
+#: blocks (IP 20 + TCP 20 + timestamps 12 + SACK 28 = 80), as ``-s 96`` does on Ethernet,
+#: with fewer payload bytes: a smaller file.
+TUN_SNAPLEN = 80
+TUN_HEADERS_80: dict[str, Any] = {
+    "format": "pcap",
+    "link_type": "RAW",
+    "tool": f"tcpdump -i tun0 -s {TUN_SNAPLEN}",
+    "snaplen": TUN_SNAPLEN,
+}
+
+
+def _tun_routed(
+    ctx: Ctx, lab: Lab, net: int, one_way_s: float, router_tc: tuple[str, ...]
+) -> tuple[Namespace, Namespace]:
+    """server --tun (the relay holds each packet ``one_way_s``)-- router --veth-- client, with
+    ``router_tc`` the root qdisc of the router's veth toward the client (the only place a
+    queue can build: the relay reads its tun as fast as packets come). The server is
+    192.168.<net>.2, the client 10.<net>.1.1; returns the server and client namespaces."""
+    server = lab.namespace("s")
+    router = lab.namespace("r")
+    client = lab.namespace("c")
+    lab.veth(router, "rc", client, "eth0")
+    lab.addr(client, "eth0", f"10.{net}.1.1/24")
+    lab.addr(router, "rc", f"10.{net}.1.254/24")
+    ctx.forwarder("tun", server.name, router.name, "tun0", str(one_way_s))
+    for ns, here, there in ((server, 2, 1), (router, 1, 2)):
+        peer = ["peer", f"192.168.{net}.{there}"]
+        ns.run(["ip", "addr", "add", f"192.168.{net}.{here}", *peer, "dev", "tun0"])
+        ns.run(["ethtool", "-K", "tun0", "tso", "off", "gso", "off", "gro", "off"], check=False)
+        ns.run(["ip", "link", "set", "tun0", "up"])
+    server.run(["ip", "route", "add", f"10.{net}.1.0/24", "via", f"192.168.{net}.1"])
+    client.run(["ip", "route", "add", "default", "via", f"10.{net}.1.254"])
+    router.sysctl("net.ipv4.ip_forward", 1)
+    router.run(["tc", "qdisc", "add", "dev", "rc", "root", *router_tc])
+    return server, client
+
+
+#: BBR through a deep tbf queue on a 100 ms path: the link's rate, and the path.
+BBR_ONE_WAY_S = 0.05
+BBR_RATE_BPS = 10_000_000
+BBR_BURST_B = 3000
+BBR_TC = ("tbf", "rate", "10mbit", "burst", str(BBR_BURST_B), "latency", "300ms")
+#: BBR v1's STARTUP gain (2/ln 2, tcp_bbr.c ``bbr_high_gain``) on its pacing rate and window.
+BBR_HIGH_GAIN = 2.885
+
+
+def bbr_shallow_queue(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB download from a server whose socket uses BBR, through a router whose link
+    toward the client is 10 Mbit/s (tbf, a small burst, room for 300 ms of queue), on a 100
+    ms round trip (the tun relay between the server and the router). Captured at the server
+    (the sender), on tun0.
+
+    Kernel rules (tcp_bbr.c, BBR v1): STARTUP paces at 2.89 x its delivery-rate estimate
+    (about doubling the rate each round trip) and caps its window at 2.89 x the estimated
+    bandwidth-delay product; it leaves STARTUP only after three round trips in which that
+    estimate grew by less than 25 % (``bbr_check_full_bw_reached``), then DRAINs the queue
+    it built and cycles PROBE_BW, whose queue stays under a round trip. Here the pipe (10
+    Mbit/s x 100 ms: 125 kB, 86 segments) fills in about four round trips from 10 segments;
+    from then on the estimate is the link's rate, the window stops at its cap (2.89 x 125
+    kB: ~360 kB, 250 segments) and the link sends at its rate with a queue standing behind
+    it that grows by the flight's excess over the pipe, to ~230 kB (~190 ms). The three
+    round trips STARTUP still waits lengthen with that queue (~125, ~175, ~250 ms): the MiB
+    is all sent before they end, so this transfer is STARTUP throughout, never PROBE_BW (a
+    check run's ``ss -ti``: pacing_gain 2.88672 to the end, cwnd 250). tbf has room for 378
+    kB (rate x 300 ms + burst): nothing is dropped. The receiver's window (autotuned) grows
+    ahead of BBR's flight; the server writes the whole MiB at once.
+    """
+    name = "slow-transfer-bbr-shallow-queue.pcap"
+    port = 45006
+    server, client = _download(f"192.168.{net}.2", port, [st.send(BULK, "c")], BBR)
+    with Lab(ctx.tag) as lab:
+        s, c = _tun_routed(ctx, lab, net, BBR_ONE_WAY_S, BBR_TC)
+        ctx.capture(s, "tun0", name, "-s", str(TUN_SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * BBR_ONE_WAY_S
+    rtt_ms = rtt_s * 1000
+    wire_b = (SEGMENTS - 1) * WIRE_FULL_B + WIRE_LAST_B
+    fastest_s = (wire_b - BBR_BURST_B) * 8 / BBR_RATE_BPS
+    # STARTUP takes ~4 round trips to fill the pipe from 10 segments, then the last ACK
+    # crosses the queue: 10 round trips of margin for both.
+    slowest_s = round(fastest_s + 10 * rtt_s, 3)
+    pipe_b = BBR_RATE_BPS // 8 * rtt_s
+    cap_b = BBR_HIGH_GAIN * pipe_b
+    queue_top_ms = (cap_b - pipe_b) * 8 / BBR_RATE_BPS * 1000
+    return [
+        Expected(
+            name,
+            f"a {BULK} B download from a BBR sender through a 10 Mbit/s link with room for "
+            f"300 ms of queue (tbf on the router, toward the client) on a {rtt_ms:.0f} ms round "
+            "trip; captured at the server (the sender)",
+            "server",
+            {
+                "link": f"server tun0 -- relay, {BBR_ONE_WAY_S * 1000:.0f} ms each way -- router",
+                "router_tc": "rc (toward the client): " + " ".join(BBR_TC),
+                "server": f"reads {REQUEST} B, writes {BULK} B at once (TCP_CONGESTION bbr), "
+                "closes at EOF",
+                "client": f"sends {REQUEST} B, reads {BULK} B, close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "transfer_side": "server",
+                        "transfer_bytes": BULK,
+                        "transfer_s": bound_s(round(fastest_s * 0.97, 3), slowest_s),
+                        "transfer_rate_bps": bound(_rate_bps(slowest_s), BBR_RATE_BPS),
+                        "transfer_receive_window_s": 0.0,
+                        "transfer_loss_s": 0.0,
+                        "transfer_sender_s": 0.0,
+                        "transfer_rtt_min_ms": bound_s(rtt_ms * 0.98, rtt_ms + 10),
+                        "transfer_queue_ms": bound_s(5.0, 300.0),
+                        "transfer_paced_by": "bottleneck",
+                        "rto_episodes": 0,
+                    },
+                    note=f"rate: tbf passes at most {BBR_RATE_BPS // 1_000_000} Mbit/s of "
+                    f"frames (1514 B carry 1448 B) after a {BBR_BURST_B} B burst: the bulk's "
+                    f"{wire_b} B of frames take >= {fastest_s:.3f} s of the link (the bound's "
+                    f"ceiling is the tbf rate itself); the floor allows 10 round trips more "
+                    f"({slowest_s} s) for STARTUP's ramp and the last ACK. BBR stays in "
+                    "STARTUP: its window doubles for about four round trips until the pipe "
+                    f"({pipe_b / 1000:.0f} kB) is full, then stops at its cap (~"
+                    f"{cap_b / 1000:.0f} kB) while the link sends at its rate with a queue "
+                    f"standing behind it, growing toward ~{queue_top_ms:.0f} ms, to the "
+                    "end: the link is busy for the larger part of the transfer (its "
+                    f"{fastest_s:.2f} s of frames against the ~0.4 s ramp) and the flight is "
+                    "no longer doubling there: 'bottleneck'. Queue: a floor of 5 ms (four "
+                    "1514 B frames at 10 Mbit/s), not a value: it stands from the cap on and "
+                    "grows the whole time, so any one figure for it (a median over time, "
+                    "over samples that end when the new data does) depends on where the cap "
+                    "falls; the ceiling is tbf's 300 ms latency. Nothing drops (tbf's room "
+                    "exceeds the queue), the receiver's window never binds and the "
+                    "application wrote everything at once: loss, receive-window and sender "
+                    "parts zero",
+                )
+            ],
+            notes="The relay holds every packet the same 50 ms each way and reads its tun as "
+            "fast as packets come: the only queue is tbf's, on the router's link toward the "
+            "client. The handshake's round trip is the path's with that queue empty. The "
+            "name says what BBR is built for (PROBE_BW keeps its queue under a round trip); "
+            "a MiB on this path ends before BBR leaves STARTUP, whose queue here reaches "
+            "about two round trips.",
+            capture_format=TUN_HEADERS_80,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The application's pacing on a 40 ms round trip: 8 KiB every 10 ms until the MiB.
+APP_ONE_WAY_S = 0.02
+APP_WRITE = 8 * 1024
+APP_EVERY_S = 0.01
+APP_WRITES = BULK // APP_WRITE
+
+
+def app_limited_writes(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB download the server's application writes 8 KiB at a time, 10 ms apart, over a
+    40 ms round trip (tun relay, no queue). Captured at the server (the sender), on tun0.
+
+    Kernel rules: each write leaves at once (CUBIC does not pace; its window, 10 segments
+    at first, grows in slow start past the ~23 segments a round trip of writes holds) and is
+    ACKed a round trip later, by which time three more writes have left: data is always in
+    flight (the sender is never idle), about 4 writes (32 KiB) of it, steady. Linux grows the
+    congestion window only while it limits the sender (tcp_is_cwnd_limited: in slow start,
+    while cwnd < 2 x the largest flight), so once it passes twice the writes' flight it
+    stops: the application, not the window, sets the flight (ss: app_limited). The receiver's
+    window (tcp_rmem 131072 at first) is above that flight from the start; nothing queues
+    (the relay holds every packet the same 20 ms) and nothing drops.
+    """
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "slow-transfer-app-limited-writes.pcap"
+    port = 45007
+    writes: list[st.Step] = []
+    for k in range(APP_WRITES):
+        writes.append(st.send(APP_WRITE, "c"))
+        if k < APP_WRITES - 1:
+            writes.append(st.sleep(APP_EVERY_S))
+    server, client = _download(f"192.168.{net}.2", port, writes)
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=APP_ONE_WAY_S)
+        ctx.capture(s, "tun0", name, "-s", str(TUN_SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * APP_ONE_WAY_S
+    rtt_ms = rtt_s * 1000
+    sleeps_s = (APP_WRITES - 1) * APP_EVERY_S
+    fastest_s = sleeps_s  # the last write leaves >= the sleeps after the first
+    slowest_s = round(sleeps_s * 1.6 + rtt_s, 3)  # sleeps overrunning, and the last ACK
+    return [
+        Expected(
+            name,
+            f"the server writes {APP_WRITE} B every {APP_EVERY_S * 1000:g} ms until {BULK} B, "
+            f"over a {rtt_ms:.0f} ms round trip (tun relay); captured at the server (the "
+            "sender)",
+            "server",
+            {
+                "link": f"tun, {APP_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server": f"reads {REQUEST} B, then {APP_WRITES} x (send {APP_WRITE} B, sleep "
+                f"{APP_EVERY_S} s) (TCP_CONGESTION cubic), closes at EOF",
+                "client": f"sends {REQUEST} B, reads {BULK} B, close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "transfer_side": "server",
+                        "transfer_bytes": BULK,
+                        "transfer_s": bound_s(round(fastest_s, 3), slowest_s),
+                        "transfer_rate_bps": bound(_rate_bps(slowest_s), _rate_bps(fastest_s)),
+                        "transfer_receive_window_s": 0.0,
+                        "transfer_loss_s": 0.0,
+                        "transfer_sender_s": 0.0,
+                        "transfer_rtt_min_ms": bound_s(rtt_ms * 0.95, rtt_ms + 10),
+                        "transfer_rtt_loaded_ms": bound_s(rtt_ms * 0.95, rtt_ms + 10),
+                        "transfer_queue_ms": bound_s(0.0, 5.0),
+                        "transfer_paced_by": "network",
+                        "rto_episodes": 0,
+                    },
+                    note=f"{APP_WRITES - 1} sleeps of {APP_EVERY_S} s lie between the first "
+                    f"write and the last: >= {sleeps_s:.2f} s, rate <= {_rate_bps(sleeps_s)} "
+                    f"b/s ({APP_WRITE} B per {APP_EVERY_S * 1000:g} ms); the ceiling "
+                    f"{slowest_s} s allows the sleeps to overrun and the last ACK. A write's "
+                    f"ACK comes a round trip ({rtt_ms:.0f} ms) after it, when three more "
+                    "have left: data is always in flight, so the sender is never seen idle "
+                    "(sender 0), and the flight holds steady near four writes with no queue "
+                    "and no loss: no congestion window held it (Linux grows it only while "
+                    "cwnd-limited, tcp_is_cwnd_limited), so the pace is the network part's "
+                    "with a flat flight: 'network', whose explanation names the application. "
+                    "The receiver's window (autotuned) never binds",
+                    explanation_keywords=["application", "tcp_is_cwnd_limited"],
+                )
+            ],
+            capture_format=TUN_HEADERS_80,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
+#: The policer: a tbf with room for one frame (drops instead of queueing), on a 40 ms path.
+#: 4 Mbit/s, not 10: at 10 Mbit/s the path holds 34 segments and CUBIC, once the initial
+#: window's burst has lost most of its segments, regrows past them only after the MiB has
+#: gone (a second loss or none: the pace would turn on chance).
+POLICER_ONE_WAY_S = 0.02
+POLICER_RATE_BPS = 4_000_000
+POLICER_BURST_B = 3000
+POLICER_TC = ("tbf", "rate", "4mbit", "burst", str(POLICER_BURST_B), "limit", "3000")
+
+
+def policer(ctx: Ctx, net: int) -> list[Expected]:
+    """A 1 MiB download through a router whose link toward the client is 4 Mbit/s with room
+    for one frame (tbf ``burst 3000 limit 3000``: a policer, it drops what it cannot send at
+    once), on a 40 ms round trip (the tun relay between the server and the router). Captured
+    at the server (the sender), on tun0.
+
+    Kernel rules: tbf sends a frame when its bucket holds the frame's length (3000 B at
+    most: one 1514 B frame at once) and queues the next while the queue's bytes stay within
+    ``limit`` (3000 B: one 1514 B frame); the rest is dropped (qdisc_drop). CUBIC's initial
+    window leaves in one burst of 10 segments, which the relay delivers back to back: about
+    8 of them are dropped at once. The client's SACKs name the holes; the sender resends
+    them in fast recovery (RFC 6675 / RACK), each episode at least a round trip, and CUBIC
+    cuts its window (to 0.7) and grows it back. The path holds 20 kB (4 Mbit/s x 40 ms, 14
+    segments) plus the one queued frame: whenever the window passes that, tbf drops again.
+    The MiB takes >= 2.2 s at 4 Mbit/s, 55 round trips, and CUBIC's growth (at least its
+    Reno-friendly half a segment per round trip) passes 15 segments again within them: two
+    episodes at least, a run of them in practice. The queue never holds more than one frame
+    (3 ms at 4 Mbit/s).
+    """
+    name = "slow-transfer-policer.pcap"
+    port = 45008
+    server, client = _download(f"192.168.{net}.2", port, [st.send(BULK, "c")])
+    with Lab(ctx.tag) as lab:
+        s, c = _tun_routed(ctx, lab, net, POLICER_ONE_WAY_S, POLICER_TC)
+        ctx.capture(s, "tun0", name, "-s", str(TUN_SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * POLICER_ONE_WAY_S
+    rtt_ms = rtt_s * 1000
+    wire_b = (SEGMENTS - 1) * WIRE_FULL_B + WIRE_LAST_B
+    fastest_s = (wire_b - POLICER_BURST_B) * 8 / POLICER_RATE_BPS
+    pipe_segments = POLICER_RATE_BPS / 8 * rtt_s / MSS
+    return [
+        Expected(
+            name,
+            f"a {BULK} B download through a 4 Mbit/s policer (tbf with room for one frame on "
+            f"the router, toward the client) on a {rtt_ms:.0f} ms round trip; captured at the "
+            "server (the sender)",
+            "server",
+            {
+                "link": f"server tun0 -- relay, {POLICER_ONE_WAY_S * 1000:.0f} ms each way -- "
+                "router",
+                "router_tc": "rc (toward the client): " + " ".join(POLICER_TC),
+                "server": f"reads {REQUEST} B, writes {BULK} B at once (TCP_CONGESTION cubic), "
+                "closes at EOF",
+                "client": f"sends {REQUEST} B, reads {BULK} B, close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(1, None)),
+                    delays={
+                        "transfer_side": "server",
+                        "transfer_bytes": BULK,
+                        "transfer_s": bound_s(round(fastest_s * 0.97, 3), None),
+                        "transfer_rate_bps": bound(None, POLICER_RATE_BPS),
+                        "transfer_loss_s": bound_s(round(2 * rtt_s * 0.9, 4), None),
+                        "transfer_receive_window_s": 0.0,
+                        "transfer_sender_s": 0.0,
+                        "transfer_rtt_min_ms": bound_s(rtt_ms * 0.95, rtt_ms + 10),
+                        "transfer_queue_ms": bound_s(0.0, 5.0),
+                        "transfer_paced_by": "loss",
+                    },
+                    note=f"tbf passes at most {POLICER_RATE_BPS // 1_000_000} Mbit/s of frames: "
+                    f">= {fastest_s:.3f} s for the bulk's {wire_b} B of frames (rate <= the tbf "
+                    "rate). The initial window's burst loses most of its 10 segments, and "
+                    f"CUBIC's window passes the path's {pipe_segments:.0f} segments and one "
+                    "frame of queue again and again after: tbf drops, the sender resends "
+                    "(retransmits >= 1) in two recoveries at least, each at least the "
+                    f"resent segment's round trip ({rtt_ms:.0f} ms; floor 2 x 0.9 of it). "
+                    "The queue holds one frame at most (3 ms): under 5 ms, no queue stood, "
+                    "and the losses and the regrowth after each are the pace: 'loss'. The "
+                    "receiver's window (autotuned) never binds; the application wrote "
+                    "everything at once",
+                )
+            ],
+            notes="The relay holds every packet the same 20 ms each way: tbf's one frame of "
+            "room is the only queue on the path. Fast retransmits follow the SACKs within "
+            "microseconds at this capture point; Wireshark calls some out-of-order.",
+            capture_format=TUN_HEADERS_80,
             observed_by_sockets=ctx.socket_events(),
         )
     ]
