@@ -131,17 +131,7 @@ FLOWS_GROUPING: dict[str, str] = {}
 
 #: Cases where pcapline's judgement differs from what the scenario built, pinned until it is
 #: settled (strict: a fix makes them pass and they must be removed). The reason says which.
-PCAPLINE_DIFFERS: dict[str, str] = {
-    "slow-transfer-bbr-shallow-queue-client_port45006": (
-        "transfer_paced_by round_trip, built bottleneck: BBR never leaves STARTUP in this MiB, "
-        "its window stops at its cap (~2.89 x 125 kB) about 0.5 s into the 1.2 s transfer and "
-        "the 10 Mbit/s link then sends at its rate with the queue growing to ~200 ms (round "
-        "trip 100 -> 300 ms) until the end; transfer._trend counts rounds of the smallest round "
-        "trip (100 ms) over the sends only, so its middle third still holds the ramp (its "
-        "last third's flight 2x the middle's: doubling), and the queue it keeps (a median over "
-        "time of samples that end with the new data) reads ~20 ms"
-    ),
-}
+PCAPLINE_DIFFERS: dict[str, str] = {}
 
 
 def _cases() -> list[Any]:
