@@ -170,8 +170,8 @@ def _note(name: str) -> str:
         ("slow-transfer-bottleneck-at-client.pcap", ["A bottleneck", "TCP timestamps"]),
         # 90 ms path, 1 MiB: slow start never ends, the flight still doubling
         ("slow-transfer-long-path.pcap", ["The round trip set the pace", "slow start"]),
-        # random drops: each loss halves the congestion window, no queue stands
-        ("slow-transfer-loss.pcap", ["Loss set the pace", "halved its congestion window"]),
+        # random drops: each recovery cuts the congestion window, no queue stands
+        ("slow-transfer-loss.pcap", ["Loss set the pace", "cut its congestion window"]),
         ("slow-transfer-receive-window.pcap", ["The server's receive window set the pace"]),
         ("slow-transfer-sender-limited.pcap", ["The server set the pace"]),
     ],
@@ -211,3 +211,16 @@ def test_the_capture_line_is_the_same_on_the_bounded_path() -> None:
     with bounded.analyse(str(path), outputs=frozenset()) as result:
         assert transfer_line(result.analysis()) == whole
     assert "paced by loss" in whole
+
+
+def test_a_transfer_of_no_time_has_no_pace(tmp_path: Path) -> None:
+    """Every segment stamped at one instant (a replayed or rewritten capture): bytes, no
+    time, no rate and nothing to pace (before, every part 0 read 'paced by loss')."""
+    c = Conversation().handshake(rtt=0.001)
+    for _ in range(300):
+        c.data(SERVER, 0.002, 1000).ack(CLIENT, 0.002)
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap_bytes(c))
+    t = pcapline.analyze(path).delays[0].transfer
+    assert t is not None and t.bytes == 300_000 and t.seconds == 0.0
+    assert t.paced_by is None and t.rate_bps is None

@@ -20,13 +20,13 @@ from pcapline.fmt import bit_rate, byte_count, round_trip
 from pcapline.fmt import seconds as _s
 from pcapline.model import Explanation, TransferPace
 from pcapline.transfer import (
-    LAN_RTT_MS,
     MIN_BYTES,
     PARTS,
     QUEUE_MIN_MS,
     FlightTrend,
     QueueSeen,
     Transfer,
+    standing,
 )
 
 #: How each part is named in the split.
@@ -93,14 +93,16 @@ def _split(t: Transfer) -> str:
 
 def _loss(t: Transfer, d: Delays) -> str:
     episodes = d.rto_episodes + d.fast_recovery_episodes
+    queue = "" if standing(t.queue_ms, t.rtt_min_ms) else " with no queue standing"
     return (
         f"Loss set the pace: the {t.side.value} spent {_share(t.loss_s, t)} recovering lost "
-        f"data ({episodes} episode{'s' * (episodes != 1)}: {d.rto_episodes} after a "
-        f"retransmission timeout, {d.fast_recovery_episodes} by fast recovery), and each loss "
-        "halved its congestion window, which then grew back round trip by round trip with no "
-        "queue standing: the losses, not the path's capacity, held the rate. Find where the "
-        "path drops (interface errors and drops on each hop: ip -s link, ethtool -S, tc -s "
-        "qdisc; a policer, which drops instead of queueing; a flaky link)."
+        f"data (the connection's {episodes} episode{'s' * (episodes != 1)}: {d.rto_episodes} "
+        f"after a retransmission timeout, {d.fast_recovery_episodes} by fast recovery), and "
+        "each recovery cut its congestion window (CUBIC to 0.7 of it, Reno to half), which "
+        f"then grew back round trip by round trip{queue}: the losses, not the path's "
+        "capacity, held the rate. Find where the path drops (interface errors and drops on "
+        "each hop: ip -s link, ethtool -S, tc -s qdisc; a policer, which drops instead of "
+        "queueing; a flaky link)."
     )
 
 
@@ -141,44 +143,33 @@ def _bottleneck(t: Transfer, d: Delays) -> str:
 
 
 def _queue_seen(t: Transfer) -> str:
-    """How the capture showed the queue: its data's ACKs coming back late, or the sender's
-    stamps."""
+    """How the capture showed the queue (read at its 75th percentile over time): its data's
+    ACKs coming back late, or the sender's stamps."""
+    empty = "" if t.rtt_min_ms is None else f"; the round trip is {round_trip(t.rtt_min_ms)} empty"
     if t.queue_seen is QueueSeen.ACKS:
-        if t.rtt_loaded_ms is not None and t.rtt_min_ms is not None:
-            return (
-                f"the round trip was {round_trip(t.rtt_loaded_ms)} (median) while it flowed, "
-                f"against {round_trip(t.rtt_min_ms)} with the queue empty"
-            )
         return (
-            "its data's ACKs came back that much later (median) than with the queue empty: "
-            "the queue was beyond the capture point"
+            "its data's ACKs came back that much later than with the queue empty for a quarter "
+            f"of the transfer or more{empty}"
         )
-    empty = "" if t.rtt_min_ms is None else f", against a round trip of {round_trip(t.rtt_min_ms)}"
     return (
         f"the {t.side.value}'s TCP timestamps show its segments' one-way delay to the capture "
-        f"point growing by that much (median){empty}"
+        f"point grown by that much for a quarter of the transfer or more{empty}"
     )
 
 
 def _round_trip(t: Transfer, d: Delays) -> str:
     loaded = "" if t.rtt_loaded_ms is None else f" (median {round_trip(t.rtt_loaded_ms)})"
-    queued = t.queue_ms is not None and t.queue_ms >= QUEUE_MIN_MS
+    queued = t.queue_ms is not None and t.queue_ms >= QUEUE_MIN_MS  # passing, not standing
     queue = (
-        f"a queue of about {round_trip(t.queue_ms or 0.0)} building as it grew"
+        f"a passing queue of about {round_trip(t.queue_ms or 0.0)} as it grew"
         if queued
-        else "no queue built"
+        else "no queue"
     )
     head = (
         f"The round trip set the pace: for {_share(t.network_s, t)} data was in flight with "
         f"the window open and nothing lost, the round trip near "
         f"{round_trip(t.rtt_min_ms or 0.0)}{loaded}, {queue}"
     )
-    if (t.rtt_min_ms or 0.0) < LAN_RTT_MS:
-        return (
-            f"{head}. On a round trip this short the {t.side.value}'s congestion window or "
-            "its own link (a queue in its qdisc is before a capture on that host) set the "
-            "pace: the hosts and their links, not the path."
-        )
     flight = (
         "" if t.in_flight_bytes is None else f" (near {byte_count(t.in_flight_bytes)} at the end)"
     )
@@ -203,8 +194,8 @@ def _network(t: Transfer, d: Delays) -> str:
         flight = "" if t.in_flight_bytes is None else f" near {byte_count(t.in_flight_bytes)}"
         return (
             f"The {t.side.value} or the path set the pace: for {_share(t.network_s, t)} its "
-            f"data in flight held steady{flight} with the window open, no queue and nothing "
-            "lost, so no congestion window held it (Linux grows that window only while it "
+            f"data in flight held steady{flight} with the window open, no standing queue and "
+            "nothing lost, so no congestion window held it (Linux grows that window only while it "
             "limits the sender: tcp_is_cwnd_limited). Its application writing no faster, its "
             "send buffer (SO_SNDBUF, net.ipv4.tcp_wmem; ss -tm), or a congestion control that "
             "paces itself at the rate it measured for the path (BBR; then that rate is the "
@@ -234,8 +225,9 @@ def _unknown(t: Transfer) -> str:
         "here, or the window scale is unknown: a SYN not captured, or its options cut by "
         "the snaplen)"
         + (
-            f"; a queue of about {round_trip(t.queue_ms)} built up on the path while it flowed"
-            if t.queue_ms is not None and t.queue_ms >= 5.0
+            f"; a queue of about {round_trip(t.queue_ms or 0.0)} built up on the path while it "
+            "flowed"
+            if standing(t.queue_ms, t.rtt_min_ms)
             else ""
         )
         + "."

@@ -61,7 +61,7 @@ Columns (one value per segment):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -139,8 +139,8 @@ class Facts(SegmentRows):
     conn_index: np.ndarray  # per row: index into conn_ids
     conn: np.ndarray  # per row: connection id
     capture_end_ns: int  # last timestamp in the capture (any frame when known, else TCP)
-    #: Per connection: whether its windows' scale is known (``_scale_known``); default all.
-    scale_known: np.ndarray = field(default_factory=lambda: np.ones(0, bool))
+    #: Per connection: whether its windows' scale is known (``_scale_known``).
+    scale_known: np.ndarray
 
     def flag(self, bit: int) -> np.ndarray:
         return np.asarray((self.flags & bit) != 0)

@@ -635,18 +635,20 @@ class TransferPace(enum.StrEnum):
     """What set the pace of a connection's bulk transfer (``delays.transfer_paced_by``,
     transfer.py): the largest part of its time."""
 
-    #: Data in flight, window open, no loss, and the round trip at least doubled while it
-    #: flowed: a queue built before a bottleneck (seen from a capture nearer the sender).
+    #: Data in flight, window open, and a queue stood on the path (5 ms or more, three tenths
+    #: of the round trip, a quarter of the time): the link before it set the pace.
     BOTTLENECK = "bottleneck"
-    #: Data in flight, window open, no loss, no queue: the congestion window, growing round
-    #: trip by round trip (slow start, or its regrowth after a loss), paced it.
+    #: Data in flight, window open, no queue: the congestion window, still growing round trip
+    #: by round trip (slow start, congestion avoidance), paced it.
     ROUND_TRIP = "round_trip"
-    #: Data in flight, window open, no loss, seen from nearer the receiver: the path or the
-    #: congestion window paced it; whether a queue built cannot be seen from there.
+    #: Data in flight, window open, no standing queue, and no growing window to blame: the
+    #: path or the sender (its application, send buffer or self-pacing congestion control),
+    #: which the capture cannot tell apart.
     NETWORK = "network"
     #: The receiver's window: zero, or full (``window_full``).
     RECEIVE_WINDOW = "receive_window"
-    #: Loss recovery: retransmission timeouts and fast recovery.
+    #: Loss recovery (retransmission timeouts, fast recovery), or repeated losses cutting
+    #: the congestion window with no queue standing.
     LOSS = "loss"
     #: The sender had nothing to send: all acknowledged, the window open.
     SENDER = "sender"

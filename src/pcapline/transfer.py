@@ -42,7 +42,8 @@ What the network part was is told by the queue the path held while the data flow
 
 - beyond the capture point, from anywhere: a new-data segment -> the first ACK covering it
   is the loop from the capture point to the receiver and back (the round trip at the
-  sender, the receiver's own turnaround at the receiver). Its median under load less its
+  sender, the receiver's own turnaround at the receiver), read where the capture point sees
+  the sender's pipe (below). Its ``QUEUE_QUANTILE`` under load less its
   least (the smallest sample, or the handshake's loop to the receiver, taken with the queue
   empty). A sample is a segment with more new data sent after it before that ACK came (the
   receiver had two segments to acknowledge at once: Linux ``__tcp_ack_snd_check``, so no
@@ -56,8 +57,9 @@ What the network part was is told by the queue the path held while the data flow
 Both are read over time (``_over_time``), not over segments: a short burst of many segments
 (slow start, a moment alone on a shared link) would outvote the long phase that set the
 pace; at ``QUEUE_QUANTILE``, a queue that stood a quarter of the time (queues build as a
-sender overdrives a link: the time before they stood would hide them at the median). Only bare ACKs time the data (a receiver of a bulk transfer has nothing to send): a
-capture that kept data alone (a filter) has none, and no such measure.
+sender overdrives a link: the time before they stood would hide them at the median). Only
+bare ACKs time the data (a receiver of a bulk transfer has nothing to send): a capture that
+kept data alone (a filter) has none, and no such measure.
 
 What set the pace (``_pace``) is the largest part; for the network part, by the queue and the
 sender's flight (``_trend``: how its largest flight per round trip moved):
@@ -67,8 +69,8 @@ sender's flight (``_trend``: how its largest flight per round trip moved):
   before it busy, whatever the window; BBR keeps its queue under a round trip by design
   and a shallow buffer caps it, so no doubling of the round trip is asked for;
 - no queue, and loss recovery took ``LOSS_SHARE`` of the time in ``LOSS_MIN_EPISODES``
-  episodes or more: ``loss`` (each loss halved the congestion window; the regrowth was theirs:
-  a policer, a lossy link);
+  episodes or more: ``loss`` (each recovery episode cut the congestion window: CUBIC to 0.7
+  of it, Reno to half; the regrowth was theirs: a policer, a lossy link);
 - the flight still doubling (slow start on a path long for the transfer's size) or growing
   by segments (congestion avoidance), where the sender's pipe is seen: ``round_trip``;
 - else ``network``: a flight held steady with no queue and no loss is no congestion window's
@@ -135,7 +137,8 @@ GROWTH_SHARE = 0.1
 #: on a rise of 4 ms): an audit measured 6-11 ms of those on 40 ms paths with no bottleneck.
 QUEUE_MIN_SHARE = 0.3
 #: Loss recovery this share of the transfer or more, with ``LOSS_MIN_EPISODES`` episodes,
-#: paces it where no queue stood (``_pace``): each loss halved the congestion window, and
+#: paces it where no queue stood (``_pace``): each recovery episode cut the congestion window
+#: (CUBIC to 0.7 of it, Reno to half), and
 #: the regrowth the network part measures is the losses' doing (a policer, a lossy link).
 LOSS_SHARE = 0.1
 LOSS_MIN_EPISODES = 2
@@ -256,8 +259,8 @@ def transfers(
     ``transfer_pace_code`` (``PACE_OF_CODE``), ``transfer_queue_seen`` (``QueueSeen``, 0:
     none), ``transfer_in_flight_bytes`` (-1: none), ``transfer_flight_trend``
     (``FlightTrend``, 0: not known), and for the connections table and CSV
-    ``transfer_rate_bps`` (NaN: none) and ``transfer_paced_by`` (the pace's name, "": none). Which side sent ``MIN_BYTES`` is columnar; the
-    split runs for those few connections. ``stalls``: by connection id, the delays stage's
+    ``transfer_rate_bps`` (NaN: none) and ``transfer_paced_by`` (the pace's name, "": none).
+    Which side sent ``MIN_BYTES`` is columnar; the split runs for those few connections. ``stalls``: by connection id, the delays stage's
     stalls and its fast-recovery episodes (``delays._episodes``: cause ``rto`` too)."""
     n = len(facts.conn_ids)
     out: dict[str, np.ndarray] = {
@@ -275,11 +278,18 @@ def transfers(
     slot = facts.conn_index[rows] * 2 + facts.from_client[rows]
     sent_bytes = np.bincount(slot, weights=facts.seg_len[rows], minlength=2 * n).reshape(n, 2)
     for index in np.flatnonzero(sent_bytes.max(axis=1) >= MIN_BYTES).tolist():
-        client = bool(sent_bytes[index, 1] > sent_bytes[index, 0])
+        # each side that sent enough in all: the longer of their longest runs
+        runs = [
+            _Run.of(facts, index, sent.mask, client)
+            for client in (False, True)
+            if sent_bytes[index, int(client)] >= MIN_BYTES
+        ]
+        run = max(runs, key=lambda r: r.bytes)
+        client = run.side is Side.CLIENT
         conn = int(facts.conn_ids[index])
         sender_loop, receiver_loop = (loops[1][index], loops[0][index])[:: 1 if client else -1]
         t = _transfer(
-            _Run.of(facts, index, sent.mask, client),
+            run,
             stalls.get(conn, ()),
             float(handshake_rtt_ms[index]),
             None if np.isnan(sender_loop) else (int(sender_loop), int(receiver_loop)),
@@ -386,6 +396,7 @@ class _Run:
     pipe_empty: np.ndarray  # each one: the peer had acknowledged all the side sent before it
     in_flight: np.ndarray  # each one: the side's bytes unacknowledged once it left (-1: unknown)
     bytes: int
+    segment: int  # the run's median payload: a full-sized segment, bar TSO and holes
     stamped: np.ndarray  # the side's rows with a TCP timestamp, up to the run's last
     ts_val: np.ndarray  # their TSval, in the sender's clock ticks (uint32, as sent)
 
@@ -423,6 +434,7 @@ class _Run:
             in_flight=np.where(snd_una != UNKNOWN, ends[run] - snd_una, -1),
             # what the sequence numbers span: bytes the capture point missed count too
             bytes=max(int(per_run[best]), int(ends[run].max() - facts.rel_seq[lo:hi][run].min())),
+            segment=max(int(np.median(seg_len[run])), 1),
             stamped=stamped,
             ts_val=facts.ts_val[lo:hi][stamped],
         )
@@ -485,7 +497,10 @@ def _transfer(
     rtt_min = min(
         (x for x in (hs_rtt, smallest if near_sender else None) if x is not None), default=None
     )
-    queue, seen = _queue(stood, smallest, upstream, loops)
+    # data -> ACK times the path only where the capture sees the sender's pipe: at the
+    # receiver it is its own turnaround plus the next segment's spacing (a policer's, a
+    # slow link's), no queue on the path
+    queue, seen = _queue(stood if visible else None, smallest, upstream, loops)
     flight, trend = _trend(r, within, held, rtt_min) if visible else (None, None)
 
     def seconds_of(part: str) -> float | None:
@@ -504,11 +519,26 @@ def _transfer(
         rtt_min_ms=rtt_min,
         rtt_loaded_ms=loaded if near_sender else None,
         queue_ms=queue,
-        paced_by=_pace(shown) if rtt_min is None or seconds * 1e3 >= rtt_min else None,
+        paced_by=_pace(shown) if _long_enough(seconds, rtt_min) else None,
         in_flight_bytes=flight,
         queue_seen=seen,
         trend=trend,
     )
+
+
+def _long_enough(seconds: float, rtt_min_ms: float | None) -> bool:
+    """A transfer that lasted at least a round trip (any time, the round trip unknown) has a
+    pace to read; a shorter one (a reused connection's window sent at once, a replayed
+    capture) has none."""
+    return seconds > 0 and (rtt_min_ms is None or seconds * 1e3 >= rtt_min_ms)
+
+
+def standing(queue_ms: float | None, rtt_min_ms: float | None) -> bool:
+    """A queue stood (``QUEUE_MIN_MS``, and ``QUEUE_MIN_SHARE`` of the smallest round trip);
+    never without a round trip to weigh it against."""
+    if queue_ms is None or rtt_min_ms is None:
+        return False
+    return queue_ms >= max(QUEUE_MIN_MS, QUEUE_MIN_SHARE * rtt_min_ms)
 
 
 def _queue(
@@ -549,11 +579,7 @@ class Shown:
 
     @property
     def queued(self) -> bool:
-        """A queue stood (``QUEUE_MIN_MS``, and ``QUEUE_MIN_SHARE`` of the round trip)."""
-        if self.queue_ms is None:
-            return False
-        least = QUEUE_MIN_SHARE * (self.rtt_min_ms or 0.0)
-        return self.queue_ms >= max(QUEUE_MIN_MS, least)
+        return standing(self.queue_ms, self.rtt_min_ms)
 
 
 def _pace(s: Shown) -> TransferPace | None:
@@ -566,7 +592,8 @@ def _pace(s: Shown) -> TransferPace | None:
       packet): the transfer went at that link's pace, and a window, full or not, only set
       how long the queue stood;
     - no queue, and loss recovery took ``LOSS_SHARE`` of the time in ``LOSS_MIN_EPISODES``
-      episodes or more: ``loss`` (each halved the congestion window: the regrowth was theirs);
+      episodes or more: ``loss`` (each recovery cut the congestion window: the regrowth was
+      theirs);
     - the flight still doubling (slow start) or growing (congestion avoidance), where the
       capture sees the sender's pipe: ``round_trip``;
     - else ``network``: a flight held steady with no queue and no loss is no congestion
@@ -587,7 +614,7 @@ def _pace(s: Shown) -> TransferPace | None:
     if s.queued:
         return TransferPace.BOTTLENECK
     lossy = parts["loss"] >= LOSS_SHARE * total and s.loss_episodes >= LOSS_MIN_EPISODES
-    if not s.queued and lossy:
+    if lossy:
         return TransferPace.LOSS
     if s.visible and s.trend in (FlightTrend.DOUBLING, FlightTrend.GROWING):
         return TransferPace.ROUND_TRIP
@@ -673,7 +700,7 @@ def _trend(
     # once, ACKs arriving in pairs) is no trend
     middle = float(np.median(largest[third : 2 * third]))
     last = float(np.median(largest[2 * third :]))
-    segment = int(np.max(np.diff(r.ends, prepend=r.ends[0]))) or 1
+    segment = r.segment
     if last >= DOUBLING * middle:
         return flight, FlightTrend.DOUBLING
     if last >= middle + max(GROWTH_SEGMENTS * segment, GROWTH_SHARE * middle):

@@ -846,7 +846,7 @@ def _handshake_times(
     facts: Facts,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per connection: its SYNs and SYN+ACKs (counts), the first SYN's and SYN+ACK's times and
-    the client's first ACK of the SYN+ACK (``_acks_synack``; -1: none)."""
+    the client's first ACK of the SYN+ACK (``_handshake_acks``; -1: none)."""
     n = len(facts.conn_ids)
     ci = facts.conn_index
     syn, synack = syn_masks(facts, facts.starts)

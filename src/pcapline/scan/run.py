@@ -175,10 +175,11 @@ def summarize_capture(
 
 
 def _summary(path: str, analysis: Analysis, started: float) -> CaptureSummary:
-    from pcapline.findings.nat_copies import later_copies
+    from pcapline.findings.nat_copies import counted_once, later_copies
     from pcapline.render.jsondoc import plain, skip_order
 
     info = analysis.capture
+    copies = later_copies(analysis.findings)  # each connection counted once where it counts
     # Counted in Python: a few connections per capture, and pandas' value_counts costs
     # ~0.3 ms of set-up on each capture of a scan.
     counts = Counter(map(str, analysis.connections["fate"].tolist()))
@@ -196,8 +197,8 @@ def _summary(path: str, analysis: Analysis, started: float) -> CaptureSummary:
         skipped={r: int(info.skipped[r]) for r in skip_order(info.skipped)},
         warnings=[str(w) for w in info.warnings],
         quality=plain(info.quality),
-        nat_copies=len(later_copies(analysis.findings)),
-        transfers=transfer_counts(analysis.connections),
+        nat_copies=len(copies),
+        transfers=transfer_counts(counted_once(analysis.connections, copies)),
     )
 
 
