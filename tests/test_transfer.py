@@ -221,6 +221,8 @@ def test_a_transfer_of_no_time_has_no_pace(tmp_path: Path) -> None:
         c.data(SERVER, 0.002, 1000).ack(CLIENT, 0.002)
     path = tmp_path / "c.pcap"
     path.write_bytes(pcap_bytes(c))
-    t = pcapline.analyze(path).delays[0].transfer
+    analysis = pcapline.analyze(path)
+    t = analysis.delays[0].transfer
     assert t is not None and t.bytes == 300_000 and t.seconds == 0.0
     assert t.paced_by is None and t.rate_bps is None
+    assert "less than a round trip" in str(analysis.verdicts[0].explanation)

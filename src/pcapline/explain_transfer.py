@@ -26,6 +26,7 @@ from pcapline.transfer import (
     FlightTrend,
     QueueSeen,
     Transfer,
+    long_enough,
     standing,
 )
 
@@ -178,13 +179,15 @@ def _round_trip(t: Transfer, d: Delays) -> str:
             f"{head}, and its data in flight{flight} grew by about a segment per round trip: "
             f"the {t.side.value}'s congestion window, past slow start (ended by a loss or by "
             "HyStart's delay test), growing in congestion avoidance. On this round trip that "
-            "growth is slow; a shorter path, or a connection kept open and reused, is faster."
+            "growth is slow; a shorter path is faster."
         )
     return (
         f"{head}, and its data in flight{flight} doubled round trip by round trip: the "
         f"{t.side.value}'s congestion window in slow start, which the transfer never left. A "
         "transfer this size takes several round trips on this path; a shorter path (a "
-        "nearer server), a connection kept open and reused, or a larger initial window "
+        "nearer server), a connection kept open and reused (with "
+        "net.ipv4.tcp_slow_start_after_idle 0, or the window restarts after an idle "
+        "retransmission timeout), or a larger initial window "
         "(ip route ... initcwnd) is faster."
     )
 
@@ -218,6 +221,11 @@ def _network(t: Transfer, d: Delays) -> str:
 
 
 def _unknown(t: Transfer) -> str:
+    if not long_enough(t.seconds, t.rtt_min_ms):
+        return (
+            "It lasted less than a round trip (its window sent at once, or a rewritten "
+            "capture's timestamps): nothing paced it that the packets can show."
+        )
     return (
         "What set the pace the capture cannot show: whether the "
         f"{t.side.other}'s receive window was full cannot be told from here (the capture "

@@ -519,14 +519,14 @@ def _transfer(
         rtt_min_ms=rtt_min,
         rtt_loaded_ms=loaded if near_sender else None,
         queue_ms=queue,
-        paced_by=_pace(shown) if _long_enough(seconds, rtt_min) else None,
+        paced_by=_pace(shown) if long_enough(seconds, rtt_min) else None,
         in_flight_bytes=flight,
         queue_seen=seen,
         trend=trend,
     )
 
 
-def _long_enough(seconds: float, rtt_min_ms: float | None) -> bool:
+def long_enough(seconds: float, rtt_min_ms: float | None) -> bool:
     """A transfer that lasted at least a round trip (any time, the round trip unknown) has a
     pace to read; a shorter one (a reused connection's window sent at once, a replayed
     capture) has none."""
