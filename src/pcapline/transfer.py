@@ -801,17 +801,23 @@ def _clip(spans: list[Span], within: Span) -> list[Span]:
 
 
 def _minus(spans: list[Span], taken: list[Span]) -> list[Span]:
-    """``spans`` less the time ``taken`` covers (both merged)."""
+    """``spans`` less the time ``taken`` covers (both merged and sorted). One walk of the two
+    lists together: a multi-GB transfer holds thousands of window-full waits and hundreds of
+    loss episodes, and comparing every pair would be quadratic."""
     out: list[Span] = []
+    first = 0  # the first taken span that may still meet a later span
     for a, b in spans:
-        for x, y in taken:
-            if y <= a or x >= b:
-                continue
+        while first < len(taken) and taken[first][1] <= a:
+            first += 1
+        k = first
+        while k < len(taken) and taken[k][0] < b:
+            x, y = taken[k]
             if x > a:
                 out.append((a, x))
             a = max(a, y)
             if a >= b:
                 break
+            k += 1
         if a < b:
             out.append((a, b))
     return out
