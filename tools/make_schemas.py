@@ -557,16 +557,19 @@ def pcapline1() -> dict[str, Any]:
     }
 
 
+#: ``{fate: n}``: connections per fate, only fates that occur (scan ``fates``, ``probes``).
+FATE_COUNTS = {
+    "type": "object",
+    "propertyNames": {"enum": [f.value for f in Fate]},
+    "additionalProperties": COUNT1,
+}
+
 SCAN_CAPTURE = obj(
     {
         "path": STR,
         "frames": INT,
         "connections": INT,
-        "fates": {
-            "type": "object",
-            "propertyNames": {"enum": [f.value for f in Fate]},
-            "additionalProperties": COUNT1,
-        },
+        "fates": FATE_COUNTS,
         "findings": findings(capture=False),
         "error": null(STR),
         "slow_connections": INT,
@@ -586,6 +589,7 @@ SCAN_CAPTURE = obj(
             "propertyNames": {"enum": [p.value for p in TransferPace] + ["not_known"]},
             "additionalProperties": COUNT1,
         },
+        "probes": FATE_COUNTS,
     }
 )
 

@@ -39,6 +39,7 @@ from pcapline.model import (
     SlowTag,
     SlowThresholds,
     fail_on_names,
+    probing,
 )
 from pcapline.startup import guard_end, guard_start, release_held
 from pcapline.stdio import reopen_closed
@@ -1426,11 +1427,19 @@ def _write_parquet(analysis: Analysis, output: str | None) -> None:
 def _fail_on_status(analysis: Analysis, fail_on: frozenset[str]) -> int:
     if not fail_on:
         return EXIT_OK
-    conns = analysis.connections
+    from pcapline.findings.nat_copies import counted_once, later_copies
+
+    # each connection once: a stream captured again after an address translation is no
+    # second failure (the text header counts it apart too)
+    conns = counted_once(analysis.connections, later_copies(analysis.findings))
     fates = conns["fate"].astype(str)
-    by_fate = fates[fates.isin(fail_on)]
+    # A scanner's or half-open health check's connection fails nothing (the text header
+    # counts it apart): a monitored service behind a load balancer must not fail CI.
+    probes = probing(conns)
+    named = fates.isin(fail_on).to_numpy(copy=True)
+    matched = named & ~probes
+    by_fate = fates[matched]
     hits = {str(fate): int(n) for fate, n in by_fate.value_counts().items()}
-    matched = fates.isin(fail_on).to_numpy(copy=True)
     tags = fail_on & _SLOW_NAMES
     if tags and "slow" in conns.columns:
         for tag in sorted(tags):
@@ -1438,11 +1447,20 @@ def _fail_on_status(analysis: Analysis, fail_on: frozenset[str]) -> int:
             if has.any():
                 hits[tag] = int(has.sum())
             matched |= has
+    apart = int((named & probes).sum())
     if not matched.any():
+        if apart:
+            _say(f"pcapline: --fail-on: {_probes_apart(apart)}")
         return EXIT_OK
     listed = ", ".join(f"{n} {name}" for name, n in sorted(hits.items()))
-    _say(f"pcapline: --fail-on matched {int(matched.sum())} connection(s): {listed}")
+    more = f" ({_probes_apart(apart)})" if apart else ""
+    _say(f"pcapline: --fail-on matched {int(matched.sum())} connection(s): {listed}{more}")
     return EXIT_FAIL_ON
+
+
+def _probes_apart(n: int) -> str:
+    """Why ``n`` connections with a ``--fail-on`` fate were not counted (``model.probing``)."""
+    return f"{n} connection(s) of a matching fate were a scanner's or health check's probes: not counted"
 
 
 #: Cyclic garbage collection thresholds for the command-line process (CPython's default is

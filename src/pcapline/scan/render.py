@@ -36,8 +36,15 @@ def conns_text(c: CaptureSummary) -> str:
     return f"{c.connections} ({c.nat_copies} NAT copies)" if c.nat_copies else str(c.connections)
 
 
-def fates_text(fates: dict[str, int]) -> str:
-    return ", ".join(f"{fates[f]} {f}" for f in FATE_ORDER if fates.get(f))
+def fates_text(c: CaptureSummary) -> str:
+    """Connections per fate, a scanner's or health check's probes said apart: "5 reset (5
+    probes), 1 closed"."""
+    return ", ".join(_fate_text(c, f) for f in FATE_ORDER if c.fates.get(f))
+
+
+def _fate_text(c: CaptureSummary, fate: str) -> str:
+    probes = c.probes.get(fate, 0)
+    return f"{c.fates[fate]} {fate}" + (f" ({probes} probes)" if probes else "")
 
 
 def findings_text(findings: Sequence[dict[str, Any]]) -> str:
@@ -101,7 +108,7 @@ def text(captures: Sequence[CaptureSummary], *, width: int = 120, color: bool = 
                 path,
                 str(c.frames),
                 conns_text(c),
-                fates_text(c.fates),
+                fates_text(c),
                 str(c.slow_connections) if c.slow_connections else "",
                 findings_text(c.findings),
                 Text(quality_text(c), style="yellow" if color else ""),
@@ -201,11 +208,11 @@ section{margin:1.5em 0;border-top:1px solid #ddd}code{background:#f4f4f4}
 <table><thead><tr><th>capture</th><th>frames</th><th>connections</th><th>fates</th><th>slow</th><th>findings</th><th>quality</th></tr></thead><tbody>
 {% for c in captures %}<tr><td><a href="#c{{ loop.index }}">{{ c.path }}</a></td>
 {% if c.error %}<td colspan="6" class="err">error: {{ c.error }}</td>
-{% else %}<td class="n">{{ c.frames }}</td><td class="n">{{ conns_text(c) }}</td><td>{{ fates_text(c.fates) }}</td><td class="n">{{ c.slow_connections or "" }}</td><td>{{ findings_text(c.findings) }}</td><td class="warn">{{ quality_text(c) }}</td>{% endif %}</tr>
+{% else %}<td class="n">{{ c.frames }}</td><td class="n">{{ conns_text(c) }}</td><td>{{ fates_text(c) }}</td><td class="n">{{ c.slow_connections or "" }}</td><td>{{ findings_text(c.findings) }}</td><td class="warn">{{ quality_text(c) }}</td>{% endif %}</tr>
 {% endfor %}</tbody></table>
 {% for c in captures %}<section id="c{{ loop.index }}"><h2>{{ c.path }}</h2>
 {% if c.error %}<p class="err">Not analysed: {{ c.error }}</p>{% else %}
-<p>{{ c.frames }} frames, {{ c.connections }} connections{% if c.fates %}: {{ fates_text(c.fates) }}{% endif %}.
+<p>{{ c.frames }} frames, {{ c.connections }} connections{% if c.fates %}: {{ fates_text(c) }}{% endif %}.
 Details: <code>pcapline report {{ c.path }} -o report.html</code></p>
 {% for w in c.warnings %}<p class="warn">warning: {{ w }}</p>
 {% endfor %}{% for f in c.findings %}<div class="finding"><strong>{{ f.kind }}</strong>: {{ f.summary }}
@@ -252,6 +259,7 @@ def matched(captures: Sequence[CaptureSummary], kinds: frozenset[str]) -> Counte
             if f.get("kind") in kinds:
                 hits[str(f["kind"])] += 1
         for fate, n in c.fates.items():
+            n -= c.probes.get(fate, 0)  # a prober's connection fails nothing
             if fate in kinds and n:
                 hits[fate] += n
         for tag, n in c.slow.items():

@@ -34,7 +34,7 @@ from pcapline import memguard, tempdirs
 from pcapline.engine import PartitionLost, default_jobs
 from pcapline.errors import PcaplineError, UsageError, one_line
 from pcapline.fmt import utf8_text
-from pcapline.model import FAILURE_FATES, Fate, SlowTag, TransferPace
+from pcapline.model import FAILURE_FATES, Fate, SlowTag, TransferPace, probing
 from pcapline.workers import (
     TERMINATING_SIGNALS,
     kill_children,
@@ -99,6 +99,9 @@ class CaptureSummary:
     nat_copies: int = 0
     #: Bulk transfers by what paced them (``transfer_counts``).
     transfers: dict[str, int] = field(default_factory=dict)
+    #: Of ``fates``, a scanner's or half-open health check's connections (``model.probing``):
+    #: their fates fail nothing, and ``--fail-on`` does not count them.
+    probes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Rendered into UTF-8 documents: a name that is not UTF-8, and the messages quoting
@@ -124,6 +127,7 @@ class CaptureSummary:
             "skipped": dict(self.skipped),
             "nat_copies": self.nat_copies,
             "transfers": dict(self.transfers),
+            "probes": dict(self.probes),
         }
 
 
@@ -179,27 +183,34 @@ def _summary(path: str, analysis: Analysis, started: float) -> CaptureSummary:
     from pcapline.render.jsondoc import plain, skip_order
 
     info = analysis.capture
-    copies = later_copies(analysis.findings)  # each connection counted once where it counts
-    # Counted in Python: a few connections per capture, and pandas' value_counts costs
-    # ~0.3 ms of set-up on each capture of a scan.
-    counts = Counter(map(str, analysis.connections["fate"].tolist()))
-    fates = {fate.value: counts[fate.value] for fate in Fate if counts[fate.value]}
+    copies = later_copies(analysis.findings)
+    # Each connection counted once: a stream captured again after an address translation is
+    # in ``connections`` (and ``nat_copies``), not in the fates, tags and transfers.
+    once = counted_once(analysis.connections, copies)
     return CaptureSummary(
         path=path,
         frames=int(analysis.capture.frames),
         connections=len(analysis.connections),
-        fates=fates,
+        fates=fate_counts(once),
+        probes=fate_counts(once[probing(once)]),
         findings=[plain(f.to_dict()) for f in analysis.findings],
         seconds=time.perf_counter() - started,
-        **slow_counts(analysis.connections),
+        **slow_counts(once),
         tcp_frames=int(info.tcp_frames),
         link_types=[str(name) for name in info.link_types],
         skipped={r: int(info.skipped[r]) for r in skip_order(info.skipped)},
         warnings=[str(w) for w in info.warnings],
         quality=plain(info.quality),
         nat_copies=len(copies),
-        transfers=transfer_counts(counted_once(analysis.connections, copies)),
+        transfers=transfer_counts(once),
     )
+
+
+def fate_counts(connections: pd.DataFrame) -> dict[str, int]:
+    """Connections per fate, in ``Fate`` order; only fates that occur. Counted in Python: a
+    few connections per capture, and pandas' value_counts costs ~0.3 ms of set-up each."""
+    counts = Counter(map(str, connections["fate"].tolist()))
+    return {fate.value: counts[fate.value] for fate in Fate if counts[fate.value]}
 
 
 #: Peak memory of a capture analysed in memory, per byte of the capture file: 4.9 measured on
