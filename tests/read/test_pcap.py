@@ -259,3 +259,54 @@ def test_joined_captures_read_in_windows_say_the_same(tmp_path) -> None:
     path.write_bytes(one + one)
     for window in (64, 90, 160, 200, 255):
         assert_same(path, 1, window)
+
+
+@pytest.mark.parametrize("nano", [False, True])
+def test_impossible_fractions_are_read_carried_and_said_once(tmp_path, nano: bool) -> None:
+    """A fraction field of a whole second or more (what tcpdump's timestamp_invalid_* tests
+    hold): the writer's bug, carried into the seconds and said in one warning, also when the
+    bounded-memory path reads the file in windows."""
+    frames = _frames(4)
+    data = bytearray(pcap(frames, nano=nano, start_ns=T0, step_ns=0))
+    second = 10**9 if nano else 10**6
+    for index, fraction in ((1, second), (3, 2 * second + 5)):
+        at = 24 + sum(16 + len(f) for f in frames[:index]) + 4
+        data[at : at + 4] = struct.pack("<I", fraction)
+    path = tmp_path / "bad-fraction.pcap"
+    path.write_bytes(bytes(data))
+    cap = read_capture(path)
+    unit = 1 if nano else 1000  # ns per unit of the fraction field
+    whole = T0 // 10**9 * 10**9
+    assert cap.time_ns.tolist() == [
+        T0 if nano else T0 // 1000 * 1000,
+        whole + second * unit,
+        cap.time_ns[0],
+        whole + (2 * second + 5) * unit,
+    ]
+    field = "nanoseconds field 1,000,000,000" if nano else "microseconds field 1,000,000"
+    said = (
+        f"2 frames carry an impossible timestamp ({field} or more; first at frame 2), written "
+        "so by the capture's writer: read with the excess carried into the seconds, so times "
+        "and delays across such a frame may hold seconds that never passed"
+    )
+    assert said in cap.warnings
+    path.write_bytes(pcap(frames, nano=nano, start_ns=T0, step_ns=999))
+    assert read_capture(path).warnings == []
+
+
+def test_impossible_fractions_read_in_windows_say_the_same(tmp_path) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from test_spill import assert_same
+
+    frames = _frames(6)
+    data = bytearray(pcap(frames, start_ns=T0, step_ns=1000))
+    for index in (1, 4):
+        at = 24 + sum(16 + len(f) for f in frames[:index]) + 4
+        data[at : at + 4] = struct.pack("<I", 1_000_000)
+    path = tmp_path / "bad-fraction.pcap"
+    path.write_bytes(bytes(data))
+    for window in (64, 90, 160, 255):
+        assert_same(path, 1, window)

@@ -123,6 +123,7 @@ class PcapWalker:
         self.last_time_ns = 0  # time of the last of them
         self.done = False  # a damaged record stopped the walk: no more windows
         self.warnings: list[str] = []
+        self.impossible = ImpossibleFractions()
 
     def window(self, data: np.ndarray, base: int, final: bool) -> tuple[Records, int]:
         """The records of this window (offsets relative to ``data``), and the bytes consumed."""
@@ -156,6 +157,7 @@ class PcapWalker:
             # Each column widened once, straight from the gathered words (in place after that:
             # these are the four biggest arrays of the read stage).
             time_ns, frac, incl, orig = (words[:, k].astype(np.int64) for k in range(4))
+            self.impossible.add(frac[:whole], self.frames, h.nano)
             time_ns *= 1_000_000_000
             if not h.nano:
                 frac *= 1000
@@ -199,7 +201,7 @@ class PcapWalker:
             offset=start.astype(np.int64, copy=False),
             caplen=caplen.astype(np.int64, copy=False),
             origlen=orig.astype(np.int64, copy=False),
-            warnings=list(self.warnings),
+            warnings=self.warnings + self.impossible.warnings(),
             truncated_records=truncated,
             last_time_unknown=last_time_unknown,
             declared_link_types=(h.link_type,),
@@ -228,6 +230,38 @@ class PcapWalker:
         else:
             return None
         return at if head in PCAP_MAGICS else None
+
+
+@dataclass
+class ImpossibleFractions:
+    """Record timestamps whose fraction field is a whole second or more (microseconds
+    >= 10^6, nanoseconds >= 10^9): the writer's bug, not the network's. They are read as
+    tcpdump reads them (the excess carried into the seconds), and said in one warning: a
+    connection timed across such a frame may show seconds that never passed."""
+
+    count: int = 0
+    first_frame: int = 0  # frame number of the first such record
+    nano: bool = False
+
+    def add(self, fractions: np.ndarray, before: int, nano: bool) -> None:
+        """``fractions``: one window's fraction fields; ``before``: frames in earlier windows."""
+        bad = np.flatnonzero(fractions >= (1_000_000_000 if nano else 1_000_000))
+        if bad.size and not self.count:
+            self.first_frame = before + int(bad[0]) + 1
+        self.count += int(bad.size)
+        self.nano = nano
+
+    def warnings(self) -> list[str]:
+        if not self.count:
+            return []
+        unit = "nanoseconds field 1,000,000,000" if self.nano else "microseconds field 1,000,000"
+        frames = f"{self.count:,} frames carry" if self.count > 1 else "1 frame carries"
+        return [
+            f"{frames} an impossible timestamp ({unit} or more; first at frame "
+            f"{self.first_frame}), written so by the capture's writer: read with the excess "
+            "carried into the seconds, so times and delays across such a frame may hold "
+            "seconds that never passed"
+        ]
 
 
 def _walk(
