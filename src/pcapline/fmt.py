@@ -7,7 +7,7 @@ is written; outputs are part of the golden text, so a change here is a visible c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,18 +95,23 @@ def round_trip(ms: float) -> str:
     return f"{ms:.2g} ms" if ms < 0.1 else f"{ms:.3g} ms" if ms < 1000 else f"{ms:.0f} ms"
 
 
+def frames_words(frames: Sequence[int]) -> str:
+    """Frame numbers as words: "frame 4", "frames 4, 9"."""
+    return ("frame " if len(frames) == 1 else "frames ") + ", ".join(str(f) for f in frames)
+
+
 def capture_quality(quality: Mapping[str, Any]) -> str:
     """``capture.quality`` in one line (``""`` when the capture point missed nothing known):
     what the capture could not see, said before any verdict."""
     parts = []
     lossy = int(quality.get("lossy_connections", 0))
     if lossy:
-        frames = ", ".join(str(f) for f in quality.get("first_missing_frames", []))
+        frames = frames_words(quality.get("first_missing_frames", []))
         parts.append(
             f"segments missing at the capture point in {lossy:,} connection"
             f"{'s' if lossy != 1 else ''} ({int(quality.get('acked_unseen', 0)):,} ACKs of "
             f"bytes never captured, {int(quality.get('segments_not_captured', 0)):,} gaps never "
-            f"filled; first at frames {frames})"
+            f"filled; first at {frames})"
         )
     if quality.get("flag_filtered"):
         parts.append("only SYN/FIN/RST segments (flag-filtered?)")

@@ -52,6 +52,7 @@ from pcapline.facts import (
     rows_of_connections,
     rows_per_connection,
 )
+from pcapline.fmt import frames_words
 
 if TYPE_CHECKING:
     from pcapline.read.capture import Capture
@@ -391,12 +392,13 @@ def warnings(q: CaptureQuality) -> list[str]:
     out: list[str] = []
     if q.lossy_capture:
         s = summary(q)
-        frames = ", ".join(str(f) for f in s["first_missing_frames"])
+        first = s["first_missing_frames"]
+        lossy = int(s["lossy_connections"])
         out.append(
-            f"the capture point lost segments of {s['lossy_connections']} connections "
+            f"the capture point lost segments of {lossy} connection{'s' if lossy != 1 else ''} "
             f"({s['acked_unseen']} ACKs of bytes never captured, {s['segments_not_captured']} "
-            f"segments after a gap; first at frames {frames}): silence in this capture proves "
-            "nothing"
+            f"segments after a gap; first at {frames_words(first)}): silence in this capture "
+            "proves nothing"
         )
     apart = _clocks_apart_ms(q)
     if apart is not None:
