@@ -638,7 +638,8 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         parts.append("while data was flowing")
     why = []
     # Set when the RST is a kernel's answer for a connection its sender did not hold (or no
-    # longer held open): which check follows then (``_kernel_reset_check``).
+    # longer held open), or ended a conversation the peer had finished: which check follows
+    # then instead of the application's logs (``_kernel_reset_check``).
     kernel_reset = ""
     k = e.keepalive
     if d.cause is not None:
@@ -725,6 +726,17 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             f"it sent RST instead of FIN {when}: close() with unread received data, or an "
             "abortive close (SO_LINGER {1, 0})"
         )
+        if r.after_peer_close:
+            # The unread bytes were the peer's last words before its FIN (a TLS
+            # close_notify, a QUIT): nothing was cut short.
+            why.append(
+                f"those were the {r.side.other}'s last bytes before its own FIN: the "
+                "conversation was over (a TLS close_notify or goodbye left unread)"
+            )
+            kernel_reset = "peer_closed"
+    elif peer_closed := _answers_peer_close(r, e):
+        why.append(peer_closed)
+        kernel_reset = "peer_closed"
     elif (
         not r.answers_peer
         and r.idle_s is not None
@@ -763,9 +775,33 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     )
 
 
+def _answers_peer_close(r: Reset, e: Evidence) -> str:
+    """Why a RST ended a conversation its peer had finished, or "": the peer's FIN came after
+    the last data of either side and the RST's sender, which had not sent its own FIN,
+    answered with RST+ACK (tcp_send_active_reset: an application's abortive close, SO_LINGER
+    {1, 0}; Windows services and some proxies close finished connections so). With nothing
+    outstanding, no byte was lost; the ``unread_data`` case (the peer's last data unread) is
+    said before this one."""
+    peer = r.side.other
+    if not (r.after_peer_close and r.has_ack and r.state == f"after {peer} FIN"):
+        return ""
+    fin = e.close.client_fin_frame if peer is Side.CLIENT else e.close.server_fin_frame
+    return (
+        f"it answered the {peer}'s close (FIN, frame {fin}), which came after the last data "
+        f"of either side, with RST instead of its own FIN: an abortive close by the "
+        f"{r.side}'s application (SO_LINGER {{1, 0}}; Windows services and some proxies end "
+        "finished connections this way), not a transfer cut short"
+    )
+
+
 def _kernel_reset_check(kind: str, r: Reset, e: Evidence) -> str:
     """Where to look after a RST its sender's kernel sent for a connection it did not hold
     open (``_reset``'s ``kernel_reset``): nowhere when its own close is the story."""
+    if kind == "peer_closed":
+        return (
+            f"Nothing to fix unless the {r.side} meant to send more after the {r.side.other}'s "
+            f"FIN: then its application's close (linger 0) is where to look."
+        )
     if kind == "closed" or _closed_first(r, e):
         return ""
     if kind == "syn_sent":

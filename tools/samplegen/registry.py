@@ -32,6 +32,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("reset-linger0", 15, closing.reset_linger0, 2),
     Scenario("reset-unread", 16, closing.reset_unread, 2),
     Scenario("reset-idle-timeout-linger0", 88, closing.reset_idle_timeout_linger0, 4),
+    Scenario("reset-linger0-after-client-fin", 183, closing.reset_linger0_after_client_fin, 2),
     Scenario("reset-goodbye-after-close", 89, closing.reset_goodbye_after_close, 3),
     Scenario("half-closed", 17, closing.half_closed, 3),
     Scenario("open-idle", 18, closing.open_idle, 3),

@@ -88,7 +88,10 @@ class Reset:
         str  # "handshake", "established", "after client FIN", "after server FIN", "after both FINs"
     )
     idle_s: float | None  # quiet time before the RST (previous segment -> RST)
-    during_transfer: bool  # data moved in the second before it
+    during_transfer: bool  # data moved in the second before it, and the peer had not closed since
+    #: The peer's FIN came after the last data of either side, before the RST: the RST ended
+    #: a conversation its peer had finished (the sender's own FIN may have come or not).
+    after_peer_close: bool
     unread_data: bool  # the RST's sender had received data it answered with RST instead of FIN
     has_ack: bool  # RST+ACK; Linux omits ACK on a RST answering any segment that carried ACK
     data_after_close: int | None  # frame of the peer's first data after the RST sender's own FIN
@@ -635,6 +638,10 @@ def _describe(
         idle = None  # stamped before the segment it follows: a timestamp step back, not a wait
     recent = int(before.data_ns[i]) >= int(view.time_ns[i]) - int(TRANSFER_WINDOW_S * 1e9)
     peer_data, own_data = int(before.data[not sender][i]), int(before.data[sender][i])
+    # The peer closed (FIN) after the last data either side sent: the data of that second
+    # was the end of the conversation, not a transfer the RST cut short.
+    peer_fin = server_fin if sender else client_fin
+    after_peer_close = peer_fin is not None and max(peer_data, own_data) < peer_fin < i
     # close() with unread data: the peer's data reached the RST sender after its own last
     # data/FIN, and it answered with RST rather than FIN (tcp_close: data_was_unread).
     own_fin = client_fin if sender else server_fin
@@ -671,7 +678,8 @@ def _describe(
         frame=int(view.frame[i]),
         state=state,
         idle_s=idle,
-        during_transfer=recent,
+        during_transfer=recent and not after_peer_close,
+        after_peer_close=after_peer_close,
         unread_data=unread,
         has_ack=bool(view.ack[i]),
         data_after_close=int(view.frame[late]) if late is not None else None,

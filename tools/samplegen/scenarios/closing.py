@@ -253,6 +253,48 @@ def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+def reset_linger0_after_client_fin(ctx: Ctx, net: int) -> list[Expected]:
+    name = "reset-server-linger0-after-client-fin.pcap"
+    # The exchange is over: the client close()s (FIN) and the server, on EOF, closes with
+    # linger 0, as Windows services and some proxies end finished connections.
+    server = [
+        *st.listen(),
+        st.accept(),
+        st.recv(100, "c"),
+        st.send(500, "c"),
+        st.recv_eof("c"),
+        {"op": "setsockopt", "sock": "c", "opts": [st.opt("SO_LINGER", [1, 0])]},
+        st.close("c"),
+    ]
+    client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(500), st.close()]
+    run_pair(ctx, net, name, client, server)
+    return [
+        Expected(
+            name,
+            "the client close()s a finished exchange; the server, on EOF, sets SO_LINGER {on, 0} "
+            "and close()s: RST instead of its FIN",
+            "client",
+            {"server": "on EOF: SO_LINGER l_onoff=1 l_linger=0, then close()"},
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "reset",
+                    reset_by="server",
+                    counts=clean(resets=1),
+                    note="close() with linger 0 sends RST instead of FIN (tcp_disconnect) after "
+                    "the client's FIN: every byte was acknowledged, nothing was cut short",
+                    explanation_keywords=[
+                        "answered the client's close",
+                        "not a transfer cut short",
+                    ],
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def reset_idle_timeout_linger0(ctx: Ctx, net: int) -> list[Expected]:
     """A keep-alive server that drops idle connections with an abortive close: the answer,
     2 s of silence, then the server's RST+ACK on its own (nothing of the client's to answer)."""
