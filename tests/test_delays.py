@@ -403,3 +403,20 @@ def test_a_turn_timed_across_a_hole_in_the_capture_is_not_measured(tmp_path: Pat
     ):
         d = _turn_across_a_hole(tmp_path, **hole)
         assert (d.response_s, d.responses, d.slow) == (None, 0, ()), hole
+
+
+def test_synacks_answering_resent_syns_cost_the_server_nothing(tmp_path: Path) -> None:
+    """A listener answers every copy of a pending request's SYN at once (tcp_check_req): the
+    client's resent SYNs, 1 s apart on its timer, cost the connect time (syn_retry); the
+    SYN+ACKs that answered them are no server timer (no synack_retry, no server stall)."""
+    from builders.conversation import CLIENT, Conversation, pcap_bytes
+
+    c = Conversation()
+    for t in (0.0, 1.0, 3.0):
+        c.syn(t).synack(t + 0.0001)
+    c.ack(CLIENT, 3.0002)
+    path = tmp_path / "answers.pcap"
+    path.write_bytes(pcap_bytes(c))
+    delays = pcapline.analyze(path).delays[0]
+    assert [tag.value for tag in delays.slow] == ["syn_retry", "slow_connect"]
+    assert [(s.cause.value, s.side.value) for s in delays.stalls] == [("syn_retry", "client")]

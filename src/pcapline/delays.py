@@ -840,6 +840,9 @@ class _Visited:
     #: The SYNs were sent again by no timer (after each RST, or sooner than any SYN timer:
     #: ``RetrySeries.timed``): nothing was lost, no ``syn_retry`` and no SYN-retry stall.
     syn_untimed: bool = False
+    #: Every SYN+ACK answered its own resent SYN (``RetrySeries.timed``): the server's timer
+    #: resent nothing, no ``synack_retry`` and no SYN+ACK-retry stall.
+    synack_untimed: bool = False
 
 
 _NOTHING = _Visited()
@@ -894,6 +897,7 @@ class VisitedColumns(Mapping[int, _Visited]):
                 for name in _VISITED_INTS
             },
             "syn_untimed": np.array([v.syn_untimed for v in visits], bool),
+            "synack_untimed": np.array([v.synack_untimed for v in visits], bool),
         }
         gaps = {
             name: _Ragged.of([[(gap,) for gap in getattr(v, name)] for v in visits], (float,))
@@ -966,6 +970,7 @@ class VisitedColumns(Mapping[int, _Visited]):
             ),
             stalled_s=floats["stalled_s"],
             syn_untimed=bool(self._scalars["syn_untimed"][i]),
+            synack_untimed=bool(self._scalars["synack_untimed"][i]),
         )
 
     def __contains__(self, conn: object) -> bool:
@@ -1112,6 +1117,7 @@ def measure(
     window_full_episodes = np.zeros(n, dtype=np.int64)
     nagle_episodes = np.zeros(n, dtype=np.int64)
     syn_untimed = np.zeros(n, dtype=bool)
+    synack_untimed = np.zeros(n, dtype=bool)
     biggest = np.full(n, "", dtype=object)
     where = np.searchsorted(ids, np.fromiter(visited, np.int64, len(visited))).tolist()
     for index, v in zip(where, visited.values(), strict=True):
@@ -1126,6 +1132,7 @@ def measure(
         per["stalled_s"][index] = v.stalled_s
         rto_episodes[index] = v.rto_episodes
         syn_untimed[index] = v.syn_untimed
+        synack_untimed[index] = v.synack_untimed
         big = max(v.stalls, key=lambda s: s.end_ns - s.start_ns, default=None)
         if big is not None:
             biggest[index] = big.cause.value
@@ -1163,7 +1170,9 @@ def measure(
         ),
     }
     columns.update(_judged_turns(columns, _answers_requests(ids, apps or {})))
-    columns["slow"] = slow_tags(columns, rto_episodes, limits, syn_untimed=syn_untimed)
+    columns["slow"] = slow_tags(
+        columns, rto_episodes, limits, syn_untimed=syn_untimed, synack_untimed=synack_untimed
+    )
     columns["response_unjudged"] = _unjudged_late(columns, limits)
     return DelaysTable(ids, columns, visited, limits, turns)
 
@@ -1269,14 +1278,18 @@ def slow_tags(
     limits: SlowThresholds,
     *,
     syn_untimed: np.ndarray | None = None,
+    synack_untimed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per connection, the tuple of ``SlowTag`` its measures earn (declaration order).
-    ``syn_untimed``: SYNs sent again by no timer (``_Visited.syn_untimed``): no syn_retry."""
-    untimed = np.zeros(len(rto_episodes), dtype=bool) if syn_untimed is None else syn_untimed
+    ``syn_untimed``: SYNs sent again by no timer (``_Visited.syn_untimed``): no syn_retry;
+    ``synack_untimed``: SYN+ACKs that each answered a resent SYN: no synack_retry."""
+    timed = np.zeros(len(rto_episodes), dtype=bool)
+    untimed = timed if syn_untimed is None else syn_untimed
+    answering = timed if synack_untimed is None else synack_untimed
     with np.errstate(invalid="ignore"):  # NaN (not measured) never passes a threshold
         earned = {
             SlowTag.SYN_RETRY: (columns["syn_retries"] > 0) & ~untimed,
-            SlowTag.SYNACK_RETRY: columns["synack_retries"] > 0,
+            SlowTag.SYNACK_RETRY: (columns["synack_retries"] > 0) & ~answering,
             SlowTag.RTO_STALL: rto_episodes > 0,
             SlowTag.ZERO_WINDOW_STALL: columns["zero_window_s"] >= limits.zero_window_s,
             SlowTag.SLOW_RESPONSE: _slow_answer(columns, limits),
@@ -1739,6 +1752,7 @@ def _visit(
     syn_untimed = hs.syn is not None and hs.syn.retries > 0 and not hs.syn.timed
     syn_retried = hs.syn is not None and hs.syn.retries > 0
     synack_retried = hs.synack is not None and hs.synack.retries > 0
+    synack_untimed = hs.synack is not None and synack_retried and not hs.synack.timed
     lost = syn_retried or synack_retried or retransmit.rto or retransmit.fast or zw
     if not (lost or window_full or nagle):
         return None, []
@@ -1753,6 +1767,7 @@ def _visit(
         stalls.append(_retry_stall(view, hs.syn, StallCause.SYN_RETRY, answered))
     if hs.synack is not None and synack_retried:
         synack_gaps = _gaps(hs.synack.times)
+    if hs.synack is not None and synack_retried and not synack_untimed:
         # SYN+ACKs after the client's ACK: the server did not take that ACK (full accept queue).
         answered = hs.ack_proven is not None or (hs.client_acked and not hs.synack_after_ack)
         stalls.append(_retry_stall(view, hs.synack, StallCause.SYNACK_RETRY, answered))
@@ -1781,6 +1796,7 @@ def _visit(
         stalls=tuple(stalls),
         stalled_s=_union_s(stalls),
         syn_untimed=syn_untimed,
+        synack_untimed=synack_untimed,
     )
     return visited, fast
 

@@ -1055,7 +1055,7 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
             "listen queue: nstat TcpExtListenDrops, ss -lnt."
         )
     # (each SYN+ACK answering its own SYN is what the sentence above said already)
-    answered_each = early and _answers_one_each(h)
+    answered_each = early and h.synack is not None and not h.synack.timed
     if h.synack is not None and h.synack.retries and not h.synack_after_ack and not answered_each:
         parts.append(
             f"The server sent its SYN+ACK {h.synack.retries + 1} times (at "
@@ -1092,18 +1092,6 @@ def _answered_before_a_retry(h: Handshake) -> bool:
     synacks = h.synack.frames
     return all(
         any(sent < f < retry for f in synacks) for sent, retry in itertools.pairwise(h.syn.frames)
-    )
-
-
-def _answers_one_each(h: Handshake) -> bool:
-    """Every SYN+ACK answered its own SYN (one after each, before the next): the server's
-    tcp_check_req answering resent SYNs, not its SYN+ACK timer."""
-    if h.syn is None or h.synack is None or len(h.syn.frames) != len(h.synack.frames):
-        return False
-    nexts = [*h.syn.frames[1:], None]
-    return all(
-        syn < synack and (after is None or synack < after)
-        for syn, synack, after in zip(h.syn.frames, h.synack.frames, nexts, strict=True)
     )
 
 

@@ -228,3 +228,22 @@ def test_a_request_after_a_think_time_is_no_handshake_ack() -> None:
     assert np.isnan(late).tolist() == [True]
     soon = handshake_rtts(compute_facts(segments(_think(ack_captured=False, request_at=0.15))))
     assert soon.tolist() == [150.0]
+
+
+def test_synacks_answering_resent_syns_are_no_server_timer() -> None:
+    # zeek ssh.pcap stream 18: the client resent its SYN twice; the server answered each copy
+    # at once (tcp_check_req -> inet_rtx_syn_ack). Its SYN+ACK timer resent nothing: no
+    # synack_retry stall on the server.
+    c = Conversation()
+    for t in (0.0, 0.112, 0.213):
+        c.syn(t).synack(t + 0.00004)
+    c.ack(CLIENT, 0.214)
+    synack = _detect(c).inferred.synack
+    assert synack.retries == 2 and not synack.timed
+    assert synack.schedule.name == "answers to the client's resent SYNs, 101-112 ms apart"
+    # The server's own timer: SYN+ACKs 1 s and 2 s apart with no SYN before them.
+    own = Conversation().syn(0.0).synack(0.0001).synack(1.0001).synack(3.0001)
+    assert _detect(own, capture_until=4.0).inferred.synack.timed
+    # A SYN+ACK of the timer beside an answer (two after one SYN): not one answer each.
+    both = Conversation().syn(0.0).synack(0.0001).syn(1.0).synack(1.0001).synack(1.0002)
+    assert _detect(both, capture_until=2.0).inferred.synack.timed

@@ -98,7 +98,8 @@ class RetrySeries:
     )  # unanswered: when the last timer expires (ETIMEDOUT), from the first
     #: The retries can be the retransmission timer's: False when one came sooner than any SYN
     #: or SYN+ACK timer fires, or every one followed a RST answering the previous SYN (a stack
-    #: that tries a refused connect again: Windows, 0.5 s after each RST).
+    #: that tries a refused connect again: Windows, 0.5 s after each RST), or every SYN+ACK
+    #: answered its own resent SYN (``_answering``).
     timed: bool = True
     #: The server's RST answering each SYN before the next one was sent (and the last SYN's,
     #: if any), when every retry followed one (``timed`` is then False); () otherwise.
@@ -211,7 +212,12 @@ def detect(view: ConnView) -> Detection[Handshake]:
     )
     synack_answered = acked_row is not None or ack_proven is not None or synack_reset is not None
     synack = _series(
-        view, synack_rows, opening.synack_sent.at(k), answered=synack_answered, syn=False
+        view,
+        synack_rows,
+        opening.synack_sent.at(k),
+        answered=synack_answered,
+        syn=False,
+        syn_rows=syn_rows,
     )
 
     events.extend(_retry_events(view, syn_rows, EventKind.SYN_RETRANSMIT))
@@ -550,14 +556,18 @@ def _series(
     answered: bool,
     syn: bool,
     refusals: tuple[int, ...] = (),
+    syn_rows: list[int] | None = None,
 ) -> RetrySeries | None:
-    """The retry series of ``rows`` (``sent``: their times in ns and frames)."""
+    """The retry series of ``rows`` (``sent``: their times in ns and frames); for SYN+ACKs,
+    ``syn_rows``: the client's SYNs."""
     if not rows:
         return None
     sent_ns, frames = sent
     times = [(t - sent_ns[0]) / 1e9 for t in sent_ns]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    untimed = _untimed(view, rows, gaps, refusals) if syn else None
+    untimed = (
+        _untimed(view, rows, gaps, refusals) if syn else _answering(rows, syn_rows or [], gaps)
+    )
     schedule = untimed or name_schedule(gaps, syn=syn)
     gave_up: bool | None = None
     give_up_after: float | None = None
@@ -633,6 +643,26 @@ def _untimed(
             f"no timer: {_gaps_text(gaps)} apart, sooner than any SYN timer", False, 0, None
         )
     return None
+
+
+def _answering(synack_rows: list[int], syn_rows: list[int], gaps: list[float]) -> Schedule | None:
+    """SYN+ACKs no timer of the server's sent: each answered its own SYN, one after each SYN
+    and before the next (a listener answers every copy of a pending request's SYN at once:
+    tcp_check_req -> inet_rtx_syn_ack). The client's resent SYNs are the retries that cost
+    time (its timer, or no timer at all: ``_untimed``); the server lost nothing. None: name
+    the series by its gaps."""
+    if not gaps or len(synack_rows) != len(syn_rows):
+        return None
+    nexts = [*syn_rows[1:], None]
+    each = all(
+        syn < synack and (after is None or synack < after)
+        for syn, synack, after in zip(syn_rows, synack_rows, nexts, strict=True)
+    )
+    if not each:
+        return None
+    return Schedule(
+        f"answers to the client's resent SYNs, {_gaps_text(gaps)} apart", False, 0, None
+    )
 
 
 def _gaps_text(seconds: list[float]) -> str:
