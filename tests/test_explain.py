@@ -572,6 +572,29 @@ def test_unanswered_resends_in_a_data_only_capture_are_not_called_unacknowledged
     assert "never acknowledged" not in text
 
 
+def test_resends_with_nothing_from_the_peer_do_not_blame_the_capture(tmp_path: Path) -> None:
+    # A ring-buffer file began inside a connection whose server had gone quiet: three copies
+    # of the client's data, nothing of the server's. It read "the server's direction was not
+    # captured", though the other connection shows both directions were.
+    from builders.conversation import pcap_bytes
+
+    import pcapline
+
+    quiet = Conversation(conn=0)
+    for t in (0.0, 0.8, 2.4):
+        quiet.data(CLIENT, t, 1000, seq=quiet.client_isn + 1)
+    both = Conversation(conn=1, client=("10.0.0.1", 40001)).handshake(0.1)
+    both.data(CLIENT, 0.2, 100).data(SERVER, 0.3, 200)
+    path = tmp_path / "quiet.pcap"
+    path.write_bytes(pcap_bytes(quiet, both))
+    text = str(pcapline.analyze(str(path)).connections.iloc[0].explanation)
+    assert (
+        "(the capture holds nothing the server sent in this connection: its direction was not "
+        "captured, or it sent nothing)"
+    ) in text
+    assert "direction was not captured)" not in text
+
+
 def test_a_rst_in_a_capture_filtered_on_flags_claims_no_silence(tmp_path: Path) -> None:
     # A keepalive give-up filtered with 'tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0': the
     # SYN, the SYN+ACK and the client's RST 5 s later. The data, ACKs and probes between are

@@ -554,7 +554,7 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
     )
     what = "FIN (no data)" if s.fin_only else "data"
     unacked = (
-        f"no acknowledgement in the capture (the {s.side.other}'s direction was not captured)"
+        f"no acknowledgement in the capture ({_nothing_from(s.side.other)})"
         if s.acks_unseen
         else "no acknowledgement in the capture (it holds no bare ACKs: a filter kept data "
         "segments only)"
@@ -584,6 +584,16 @@ def _retransmit_timeout(d: Decision, e: Evidence) -> Explanation:
         f"; {end}.{uto}{gone}",
         "Check: ss -o (on timer), nstat TcpExtTCPAbortOnTimeout, the route/firewall between the "
         "hosts.",
+    )
+
+
+def _nothing_from(peer: Side) -> str:
+    """Why a one-direction connection shows no ACK (``RetransmitSeries.acks_unseen``): the
+    capture holds nothing of the peer's, which a tap missing that direction and a peer that
+    sent nothing at all look the same."""
+    return (
+        f"the capture holds nothing the {peer} sent in this connection: its direction was not "
+        "captured, or it sent nothing"
     )
 
 
@@ -1296,7 +1306,7 @@ def _loss_note(d: Decision, e: Evidence) -> str:
     if s is not None and s.acks_unseen and not s.acked:
         end = (
             f"whether the {s.side}'s last retransmitted data was acknowledged cannot be seen "
-            f"(the {s.side.other}'s direction was not captured)"
+            f"({_nothing_from(s.side.other)})"
         )
     elif s is not None and s.acks_unseen:
         end = (
