@@ -9,6 +9,7 @@ decision and its ``Evidence`` only.
 
 from __future__ import annotations
 
+from pcapline.causes.orphaned_fin_wait2 import gave_up_before_fin
 from pcapline.evidence import Evidence
 from pcapline.fmt import gap as _gap
 from pcapline.fmt import seconds as _s
@@ -138,13 +139,23 @@ def _app_gave_up(d: Decision, e: Evidence) -> str:
     w = e.close.waited
     assert w is not None
     how = "aborted it (RST)" if w.by_rst else "closed it (FIN)"
+    r = e.close.ending_reset
+    late = ""
+    if r is not None and gave_up_before_fin(e):
+        what = "its FIN" if r.late_is_fin else "the answer it still owed"
+        late = (
+            f" The server sent {what} {_s(r.late_after_fin_s)} after the client's FIN (frame "
+            f"{r.late_frame}); the client's socket, closed by its application, answered it with "
+            f"RST (frame {r.frame}: an orphan answers data with RST). The server is not at "
+            "fault for writing it: the client had stopped waiting."
+        )
     return (
         f"Cause: the client gave up waiting: its request (frame {w.request_frame}) was "
         f"acknowledged by the server's kernel (frame {w.ack_frame}) but no response came for "
-        f"{_s(w.waited_s)}, then the client {how} (frame {w.end_frame}). The client waited and "
-        "the server's application was silent (busy, blocked, or waiting on something of its "
-        "own): the network delivered the request. Unless the client expected no answer, its "
-        f"request or read timeout is about {_s(w.waited_s)}. Check: the client's timeout "
+        f"{_s(w.waited_s)}, then the client {how} (frame {w.end_frame}).{late} The client "
+        "waited and the server's application was silent (busy, blocked, or waiting on something "
+        "of its own): the network delivered the request. Unless the client expected no answer, "
+        f"its request or read timeout is about {_s(w.waited_s)}. Check: the client's timeout "
         "settings, the server application's logs and latency for this request."
     )
 

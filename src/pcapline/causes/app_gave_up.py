@@ -10,18 +10,24 @@ waiting on something of its own), not the network: its kernel answered.
 
 Named from ``Close.waited`` (detect/close.py) when the client's FIN or RST is what ended it,
 and only when the capture could have held the answer: both directions captured, none of the
-connection's segments missing at the capture point, no packets dropped.
+connection's segments missing at the capture point, no packets dropped. Also when the client
+closed (FIN) after waiting and the connection then ended with its orphaned socket's RST to the
+server's late answer (``orphaned_fin_wait2.gave_up_before_fin``): the answer came after the
+client had stopped waiting.
 """
 
 from __future__ import annotations
 
+from pcapline.causes.orphaned_fin_wait2 import gave_up_before_fin
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate
 
 
 def recognise(e: Evidence, d: Decision) -> Cause | None:
     w = e.close.waited
-    if w is None or w.end_frame not in d.evidence_frames:
+    if w is None:
+        return None
+    if w.end_frame not in d.evidence_frames and not gave_up_before_fin(e):
         return None
     if d.fate not in (Fate.RESET, Fate.CLOSED, Fate.HALF_CLOSED):
         return None

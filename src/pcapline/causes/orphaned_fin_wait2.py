@@ -11,16 +11,37 @@ acknowledged the FIN and its application neither closed nor wrote for a while.
 Named when the closer's RST answers the peer's first data or FIN after the closer's FIN (and no
 RST of the closer's came between), that segment acknowledged the FIN (the peer had it) and came
 at least ``LATE_S`` after it; a bare FIN answered so proves the socket was gone.
+
+Not when the closer is a client that had been waiting for an answer (``Close.waited`` ends at
+its FIN: its request acknowledged, nothing sent back for a second or more): then the late data
+is the answer the server still owed, not a CLOSE_WAIT application writing on a connection it
+should have closed. The kernel sequence is the same (the orphan answers the data with RST), but
+the client gave up waiting (``app_gave_up``).
 """
 
 from __future__ import annotations
 
 from pcapline.evidence import Evidence
-from pcapline.model import Cause, Decision, Fate
+from pcapline.model import Cause, Decision, Fate, Side
 
 #: The peer's segment this long after the closer's FIN is late: not a request crossing the FIN
 #: (``keepalive_race``), but an application that sat in CLOSE_WAIT.
 LATE_S = 1.0
+
+
+def gave_up_before_fin(e: Evidence) -> bool:
+    """The closer is a client that closed after waiting for an answer it was owed: its FIN
+    ends ``Close.waited`` (its last data acknowledged, the server silent a second or more),
+    and its RST answers the server's first segment after that FIN."""
+    w, r = e.close.waited, e.close.ending_reset
+    return (
+        w is not None
+        and r is not None
+        and r.side is Side.CLIENT
+        and r.late_frame is not None
+        and not w.by_rst
+        and w.end_frame == e.close.client_fin_frame
+    )
 
 
 def recognise(e: Evidence, d: Decision) -> Cause | None:
@@ -29,6 +50,8 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if r.late_after_fin_s is None or r.late_after_fin_s < LATE_S:
         return None  # (tcp_fin_time never frees a FIN_WAIT2 socket sooner than 3.5 RTOs)
+    if gave_up_before_fin(e):
+        return None  # the late segment is the answer it still owed: app_gave_up
     ended = d.fate is Fate.RESET and d.evidence_frames == (r.frame,)
     if r.late_is_fin and (ended or d.fate is Fate.CLOSED):
         return Cause.ORPHANED_FIN_WAIT2  # FIN_WAIT2 would have acknowledged the FIN
