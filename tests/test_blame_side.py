@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from builders.conversation import CLIENT, SERVER, Conversation
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+from builders.frames import ethernet, ipv4, tcp
 from builders.segments import connections, segments
 
+import pcapline
 from pcapline import classify, explain
 from pcapline.detect import run_all
 
@@ -51,3 +53,78 @@ def test_an_answered_client_that_closed_and_got_late_data_is_still_orphaned_fin_
     c.rst(CLIENT, 14.7201, with_ack=False, seq=answer_ack)
     v = verdict(c)
     assert (v.fate, v.reset_by, v.cause) == ("reset", "client", "orphaned_fin_wait2")
+
+
+def _server_closes_after_request(after_s: float) -> Conversation:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 27).ack(SERVER, 0.0101)
+    c.fin(SERVER, 0.01 + after_s).fin(CLIENT, 0.0105 + after_s).ack(SERVER, 0.011 + after_s)
+    return c
+
+
+def test_a_server_that_closed_on_an_unanswered_request_is_not_closed_normally() -> None:
+    """The real-kernel shape (a proxy whose backend was dead): the client's request
+    acknowledged, 2.5 s of silence, the server's FIN with no byte of an answer. The fate is
+    closed (both FINs), the words must say the request went unanswered."""
+    v = verdict(_server_closes_after_request(2.5))
+    assert (v.fate, v.closer, v.confidence) == ("closed", "server", "proven")
+    text = v.explanation.text
+    assert "Closed normally" not in text
+    assert text.startswith(
+        "Closed: the server closed first (FIN, frame 6) 2.5 s after the client's last data "
+        "(frame 4), which its kernel acknowledged (frame 5), without sending anything after "
+        "it; the client then closed its side. The server waited 2.5 s, then closed without "
+        "answering: if that data asked for an answer, the request failed"
+    )
+    assert "A last message that needs no answer (a QUIT, a logout, a notification)" in text
+
+
+def test_a_close_right_after_the_clients_last_message_claims_nothing() -> None:
+    """A QUIT answered by the server's close at once: without an HTTP request recognised, the
+    packets cannot tell it from a failure, so the close stays normal."""
+    v = verdict(_server_closes_after_request(0.0005))
+    assert v.explanation.text.startswith("Closed normally: the server sent the first FIN")
+
+
+class _Http(Conversation):
+    """A conversation whose client data segments carry an HTTP request."""
+
+    def frame_bytes(self, row: dict[str, Any]) -> bytes:
+        if not (row["from_client"] and row["seg_len"]):
+            return super().frame_bytes(row)
+        payload = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert len(payload) == row["seg_len"]
+        segment = tcp(40000, 80, row["seq"], row["ack"], row["flags"], row["window"], b"", payload)
+        return ethernet(ipv4(segment, "10.0.0.1", "10.0.0.2", ttl=64, ident=row["ip_id"]))
+
+
+def test_an_http_request_closed_on_at_once_is_said_unanswered(tmp_path: Any) -> None:
+    """The real-kernel shape of a proxy refused by its backend: GET acknowledged, the proxy's
+    FIN 0.2 ms later, no response. The recognised HTTP request with no response is the proof
+    that an answer was owed, however soon the close came."""
+    c = _Http().handshake(0.0)
+    c.data(CLIENT, 0.01, 27).ack(SERVER, 0.0101)
+    c.fin(SERVER, 0.0102).fin(CLIENT, 0.0103).ack(SERVER, 0.0104)
+    path = tmp_path / "refused-backend.pcap"
+    path.write_bytes(pcap_bytes(c))
+    v = pcapline.analyze(str(path)).verdicts[0]
+    assert (v.fate, v.closer) == ("closed", "server")
+    assert v.explanation.text.startswith(
+        "Closed: the server closed first (FIN, frame 6) 0.2 ms after the client's HTTP request "
+        "(frame 4) without a response: its kernel acknowledged the request (frame 5) and no "
+        "byte of a response came; the client then closed its side. The connection closed "
+        "cleanly but the request failed"
+    )
+    assert "QUIT" not in v.explanation.text
+
+
+def test_a_close_after_server_bytes_the_capture_lacks_claims_nothing() -> None:
+    """The server's FIN sits past bytes of its the capture never held (its answer, lost at the
+    capture point): nothing says the request went unanswered."""
+    c2 = Conversation().handshake(0.0)
+    c2.data(CLIENT, 0.01, 27).ack(SERVER, 0.0101)
+    c2.data(SERVER, 1.0, 500, captured=False)
+    c2.fin(SERVER, 2.51).fin(CLIENT, 2.5105).ack(SERVER, 2.511)
+    v = verdict(c2)
+    assert v.fate == "closed"
+    assert "without sending anything" not in v.explanation.text

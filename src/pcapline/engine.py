@@ -237,7 +237,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         apps=part.app,
         ts_ecr=part.segments["ts_ecr"].to_numpy() if "ts_ecr" in part.segments else None,
     )
-    verdicts = explain.verdicts(classified, lost)
+    verdicts = explain.verdicts(classified, lost, part.app)
     connections = verdict_columns(part.connections, verdicts)
     # The seen, delay and app columns set in one step (``frames.with_columns``), in that order.
     connections = with_columns(

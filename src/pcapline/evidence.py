@@ -76,6 +76,9 @@ class Evidence:
     icmp: tuple[IcmpError, ...] = ()
     #: Both ends are one host's (loopback.on_one_host): no network carried its packets.
     one_host: bool = False
+    #: The client's first bytes are an HTTP request and no HTTP response was captured
+    #: (pcapline.app; set by ``explain.verdicts`` for a server's close after unanswered data).
+    http_unanswered: bool = False
 
     @classmethod
     def of(

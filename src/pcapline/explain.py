@@ -17,16 +17,18 @@ import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pcapline import explain_path
 from pcapline.delays import Delays, SlowSummary, SlowTag
-from pcapline.detect.close import ANSWER_WITHIN_S, Reset
+from pcapline.detect.close import ANSWER_WITHIN_S, WAIT_MIN_S, Reset
 from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.explain_slow import with_slow_notes
 from pcapline.explain_transfer import with_transfer_notes
+from pcapline.fmt import gap as _gap
 from pcapline.fmt import seconds as _s
 from pcapline.loopback import HOST_DROPS
 from pcapline.model import (
@@ -41,15 +43,23 @@ from pcapline.model import (
 )
 from pcapline.timers import close_to, next_backoff
 
+if TYPE_CHECKING:
+    from pcapline.app import App
 
-def verdicts(classified: Classified, lost: Mapping[int, Delays] | None = None) -> Verdicts:
+
+def verdicts(
+    classified: Classified,
+    lost: Mapping[int, Delays] | None = None,
+    apps: Mapping[int, App] | None = None,
+) -> Verdicts:
     """Every connection's verdict: the decision, its ``inferred`` dict and its explanation.
 
     Connections decided through the rules are worded from their evidence; the others (and any a
     rule visited although no screen selected it) share one text per (fate, closer, capture
     start), worded without per-connection numbers (``healthy``). ``lost``: the delays stage's
     records (by connection id): a slow connection's explanation says what it lost
-    (``explain_slow``).
+    (``explain_slow``). ``apps``: what each connection's payloads carry (pcapline.app): an
+    HTTP request the server closed on without a response is worded so however soon it closed.
     """
     texts: dict[tuple[Fate, Side | None, bool], Explanation] = {}
     columnar = classified.columnar
@@ -68,6 +78,10 @@ def verdicts(classified: Classified, lost: Mapping[int, Delays] | None = None) -
             keys = inferred(e)
             if _stale_peer_decided(d, e):
                 keys["reset"] = _stale_peer_inferred(e)
+            if e.close.unanswered is not None and apps is not None:
+                app = apps.get(conn)
+                if app is not None and app.request is not None and app.response is None:
+                    e = replace(e, http_unanswered=True)
             text = explain(d, e)
         else:
             keys = {}
@@ -254,6 +268,56 @@ def healthy(fate: Fate, closer: Side | None, no_syn: bool) -> Explanation:
             "Capture began inside this connection (no SYN seen)", body=". " + story.text
         )
     return _with_notes(story, ())
+
+
+def _server_left_unanswered(d: Decision, e: Evidence) -> Explanation | None:
+    """The server closed first while the client's last data was acknowledged and unanswered
+    (``Close.unanswered``), a second or more after it (the server waited, then closed), or at
+    any time after an HTTP request that got no response. A client message that ends the
+    conversation (a QUIT) is answered by a close at once: no failure is claimed for that, and
+    without a recognised request the words say what the packets show, not that one failed.
+    Only when the capture could have held the answer (both directions, nothing missing or
+    dropped)."""
+    u = e.close.unanswered
+    if u is None or d.closer is not Side.SERVER:
+        return None
+    if u.waited_s < WAIT_MIN_S and not e.http_unanswered:
+        return None
+    if e.seen.lossy or e.seen.one_direction or e.seen.dropped:
+        return None  # the answer may be what the capture did not hold
+    if d.fate is Fate.CLOSED:
+        label, then = "Closed", "; the client then closed its side"
+    else:
+        label, then = (
+            "Half closed",
+            "; the client had not closed its side by the end of the capture",
+        )
+    after = _s(u.waited_s) if u.waited_s >= WAIT_MIN_S else _gap(u.waited_s)
+    fin = f"the server closed first (FIN, frame {u.end_frame}) {after} after"
+    check = (
+        "Check the server's or proxy's logs for this request and its upstream connect / read "
+        "timeouts (a proxy that cannot reach its backend, or whose backend does not answer, "
+        "closes like this)."
+    )
+    if e.http_unanswered:
+        return Explanation(
+            f"{fin} the client's HTTP request (frame {u.request_frame}) without a response: "
+            f"its kernel acknowledged the request (frame {u.ack_frame}) and no byte of a "
+            f"response came{then}",
+            label,
+            ". The connection closed cleanly but the request failed: the server's application "
+            f"(or a proxy in front of it) gave up on it or could not serve it. {check}",
+        )
+    return Explanation(
+        f"{fin} the client's last data (frame {u.request_frame}), which its kernel "
+        f"acknowledged (frame {u.ack_frame}), without sending anything after it{then}",
+        label,
+        f". The server waited {after}, then closed without answering: if that data asked for "
+        "an answer, the request failed although the connection closed cleanly (the server's "
+        f"application, or a proxy in front of it, gave up on it or could not serve it). {check} "
+        "A last message that needs no answer (a QUIT, a logout, a notification) ends the "
+        "same way.",
+    )
 
 
 def _closed_text(closer: Side | None) -> Explanation:
@@ -924,7 +988,7 @@ def _closed(d: Decision, e: Evidence) -> Explanation:
     # handshake (stale peer state cleared before this connection's SYN) does not.
     if c.ending_reset is not None:
         return _closed_then_reset(d, e)
-    text = _closed_text(d.closer)
+    text = _server_left_unanswered(d, e) or _closed_text(d.closer)
     if c.last_ack_stuck and d.closer is not Side.BOTH:
         passive = "client" if d.closer is Side.SERVER else "server"
         stuck = (
@@ -981,7 +1045,7 @@ def _closed_then_reset(d: Decision, e: Evidence) -> Explanation:
 
 
 def _half_closed(d: Decision, e: Evidence) -> Explanation:
-    return _half_closed_text(d.closer)
+    return _server_left_unanswered(d, e) or _half_closed_text(d.closer)
 
 
 def _open(d: Decision, e: Evidence) -> Explanation:

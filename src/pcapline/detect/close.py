@@ -175,6 +175,9 @@ class Close:
     ending_reset: Reset | None
     injected_hints: tuple[int, ...]  # RST frames with an unusual TTL / IP ID
     waited: Waited | None = None  # the client waited for an answer, then ended it
+    #: The server's FIN came first, with the client's last data acknowledged and unanswered
+    #: (``_unanswered``; ``end_frame``: the server's FIN, ``waited_s``: the request to it).
+    unanswered: Waited | None = None
     later_resets: tuple[int, ...] = ()  # RSTs answering segments sent after the end
     injected_why: tuple[str, ...] = ()  # for each hint, what is unusual ("TTL 64, ...")
     #: The hints shown by the TTL / hop limit (the strong sign: an IP ID alone is a weaker one).
@@ -270,6 +273,9 @@ def detect(view: ConnView) -> Detection[Close]:
     waited = None
     if rst_list or closing.client_waited[k]:
         waited = _waited(view, client_fin, server_fin, ending_row)
+    unanswered = None
+    if closing.server_closed_unanswered[k]:
+        unanswered = _unanswered(view, client_fin, server_fin, ending_row)
     unseen = None
     if (client_fin is None) != (server_fin is None):
         unseen = _unseen_fin(view, client_missing=client_fin is None)
@@ -285,6 +291,7 @@ def detect(view: ConnView) -> Detection[Close]:
         ending_reset=ending,
         injected_hints=tuple(hints),
         waited=waited,
+        unanswered=unanswered,
         later_resets=tuple(int(view.frame[r]) for r in later) if later is not None else (),
         injected_why=tuple(whys),
         injected_by_ttl=tuple(by_ttl),
@@ -331,6 +338,7 @@ class _Closing:
     fin_retransmits: list[int]  # FINs that are retransmissions
     rst_rows: RowSets  # RSTs, capture duplicates aside
     client_waited: list[bool]  # ``client_waited``
+    server_closed_unanswered: list[bool]  # ``server_closed_unanswered``
     #: Per side (index 0: the server's, 1: the client's): its last FIN retransmission.
     last_fin_retransmit: tuple[list[int], list[int]]
     # The last rows ``_ending_reset_row`` weighs the last RST against (``_Ends``):
@@ -378,6 +386,9 @@ def _closing(batch: Batch) -> _Closing:
         fin_retransmits=batch.count(r.fin & r.is_retrans).tolist(),
         rst_rows=batch.row_sets(r.rst & ~r.is_dup),
         client_waited=_client_waited(r, batch.starts, batch.conn_index).tolist(),
+        server_closed_unanswered=_server_closed_unanswered(
+            r, batch.starts, batch.conn_index
+        ).tolist(),
         last_fin_retransmit=by_side(r.fin & r.is_retrans),
         # A capture copy (facts.is_dup: a second tap's, a mirror's) is no segment of its own:
         # copies stamped after the RST are not its sender going on (two taps merged 1 ms apart
@@ -817,6 +828,29 @@ def _waited(
     end = min(ends)
     if not view.from_client[end] or view.seg_len[end] > 0:
         return None  # the server ended it, or the client's last words came with its FIN
+    return _owed(view, end, WAIT_MIN_S, by_rst=end == ending_rst)
+
+
+def _unanswered(
+    view: ConnView, client_fin: int | None, server_fin: int | None, ending_rst: int | None
+) -> Waited | None:
+    """The server closed first (its FIN, without data, before any FIN or ending RST of the
+    client's) while the client's last data was acknowledged and unanswered: ``_owed`` with
+    the server's FIN as the end, however soon after the request (explain weighs the time)."""
+    if server_fin is None or view.seg_len[server_fin] > 0:
+        return None  # no FIN of the server's, or its last words came with it
+    if any(r is not None and r < server_fin for r in (client_fin, ending_rst)):
+        return None  # the client closed (or a RST ended it) first
+    own = np.flatnonzero(~view.from_client[:server_fin] & ~view.rst[:server_fin])
+    if not len(own) or int(view.rel_seq[server_fin]) > int(view.seq_end[own].max()):
+        return None  # the FIN follows bytes of the server's the capture does not hold
+    return _owed(view, server_fin, 0.0, by_rst=False)
+
+
+def _owed(view: ConnView, end: int, min_s: float, *, by_rst: bool) -> Waited | None:
+    """The client's last data before row ``end`` (a request: see ``_waited``), acknowledged
+    by the server, with no data of the server's after it and ``min_s`` or more before
+    ``end``."""
     head = slice(0, end)  # the rows before the end
     data = (view.seg_len[head] > 0) & ~view.probe_shape[head] & ~view.is_dup[head]
     data &= ~view.rst[head]
@@ -826,7 +860,7 @@ def _waited(
         return None  # the server spoke last (or nobody did): nobody waited for it
     request = int(rows[-1])
     waited = view.seconds(request, end)
-    if waited < WAIT_MIN_S:
+    if waited < min_s:
         return None
     if _answers_server(view, data, request):
         return None  # its last words answered the server's: no answer was owed to them
@@ -847,7 +881,7 @@ def _waited(
         ack_frame=int(view.frame[request + 1 + acks[0]]),
         end_frame=int(view.frame[end]),
         waited_s=waited,
-        by_rst=end == ending_rst,
+        by_rst=by_rst,
     )
 
 
@@ -1267,6 +1301,7 @@ def screen(facts: Facts) -> np.ndarray:
     the other (``_fin_acked_unseen``); other FIN-only closes are judged from columnar
     aggregates."""
     out = client_waited(facts)
+    out |= _server_closed_unanswered(facts, facts.starts, facts.conn_index)
     out[facts.conn_index[facts.rst]] = True
     out[_fin_acked_unseen(facts)] = True
     return out
@@ -1324,6 +1359,29 @@ def _client_waited(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray
     request = np.where(own, before, 0)
     waited = (rows.time_ns[fin_rows] - rows.time_ns[request]) >= int(WAIT_MIN_S * 1e9)
     out[conns] = own & rows.from_client[request] & waited & (rows.seg_len[fin_rows] == 0)
+    return out
+
+
+def _server_closed_unanswered(
+    rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray
+) -> np.ndarray:
+    """Per connection: the server's FIN came first, without data, and the last data before it
+    was the client's (the screen of ``_unanswered``, which checks the server's ACK)."""
+    n = len(starts) - 1
+    out = np.zeros(n, dtype=bool)
+    if not len(rows):
+        return out
+    client, server, _closer = _fins_and_closer(rows, conn_index, n)
+    first = (server >= 0) & ((client < 0) | (server < client))
+    conns = np.flatnonzero(first)
+    fin_rows = server[conns]
+    idx = np.arange(len(rows))
+    data = (rows.seg_len > 0) & ~rows.probe_shape & ~rows.is_dup & ((rows.flags & RST) == 0)
+    last_data = np.maximum.accumulate(np.where(data, idx, -1))
+    before = last_data[np.maximum(fin_rows - 1, 0)]
+    own = (before >= starts[conns]) & (fin_rows > starts[conns])
+    request = np.where(own, before, 0)
+    out[conns] = own & rows.from_client[request] & (rows.seg_len[fin_rows] == 0)
     return out
 
 
