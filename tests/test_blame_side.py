@@ -128,3 +128,38 @@ def test_a_close_after_server_bytes_the_capture_lacks_claims_nothing() -> None:
     v = verdict(c2)
     assert v.fate == "closed"
     assert "without sending anything" not in v.explanation.text
+
+
+def _deferred(client_first: bool) -> Conversation:
+    """A TCP_DEFER_ACCEPT listener: the bare handshake ACK ignored, the SYN+ACK resent 7.1 s
+    later (its held-back timer), the client's ACK again, then the conversation."""
+    c = Conversation().handshake(0.0)
+    c.synack(7.1155).ack(CLIENT, 7.1156)
+    if client_first:
+        c.data(CLIENT, 7.2, 20).ack(SERVER, 7.2001).data(SERVER, 7.21, 16).ack(CLIENT, 7.2101)
+    else:  # a server that speaks first (an SMTP banner), then the client's QUIT
+        c.data(SERVER, 7.1158, 16).ack(CLIENT, 7.1159).data(CLIENT, 7.1196, 6).ack(SERVER, 7.1197)
+    c.fin(SERVER, 7.1198).fin(CLIENT, 7.1275).ack(SERVER, 7.1276)
+    return c
+
+
+def test_a_deferred_accept_in_front_of_a_server_that_speaks_first_is_named() -> None:
+    """The real-kernel shape (server nstat TcpExtTCPDeferAcceptDrop 1, no listen overflow):
+    the client's QUIT after the banner used to turn the TCP_DEFER_ACCEPT reading off ("the
+    client never sent data"), leaving "that ACK was lost, or ... a full accept queue"."""
+    v = verdict(_deferred(client_first=False))
+    text = v.explanation.text
+    assert "the client had sent no data before that: a listener with TCP_DEFER_ACCEPT" in text
+    assert "Its first resend came 7.12 s after the first SYN+ACK, later than the 1 s" in text
+    assert "The server spoke first once the connection went on" in text
+
+
+def test_data_before_the_resend_rules_out_a_deferred_accept() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 20)
+    c.synack(1.0).ack(CLIENT, 1.0001).ack(SERVER, 1.0002)
+    c.data(SERVER, 1.01, 16).ack(CLIENT, 1.0101)
+    c.fin(SERVER, 1.02).fin(CLIENT, 1.03).ack(SERVER, 1.04)
+    text = verdict(c).explanation.text
+    assert "TCP_DEFER_ACCEPT" not in text
+    assert "that ACK was lost, or dropped by a briefly full accept queue" in text

@@ -473,9 +473,9 @@ def _listen_overflow(d: Decision, e: Evidence) -> Explanation:
             )
     alt = (
         ""
-        if h.client_sent_data or h.overflow_rst_frame is not None
-        else " The client sent no data, so TCP_DEFER_ACCEPT on the listener (which ignores a bare ACK) "
-        "would look the same."
+        if h.data_before_resend or h.overflow_rst_frame is not None
+        else " The client had sent no data before the resent SYN+ACK, so TCP_DEFER_ACCEPT on "
+        "the listener (which ignores a bare ACK) would look the same."
     )
     queue = (
         "The application does not accept() fast enough or its backlog is small."
@@ -1319,6 +1319,11 @@ _SLOW_MEASURE_WORD = {
 }
 
 
+#: A first SYN+ACK resend this long after the SYN+ACK skipped the 1 s timer's first firing
+#: (TCP_TIMEOUT_INIT; the next fires at 3 s): the listener held its resend back.
+HELD_BACK_S = 2.0
+
+
 def _overflow_note(d: Decision, e: Evidence) -> str:
     h = e.handshake
     if d.fate is Fate.LISTEN_OVERFLOW or not h.synack_after_ack:
@@ -1331,16 +1336,40 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
             "ACK: answers to the client's resent SYNs or its own SYN+ACK timer, not "
             "necessarily a lost ACK."
         )
-    if not h.client_sent_data:
+    if not h.data_before_resend:
         # A listener with TCP_DEFER_ACCEPT drops the bare final ACK (tcp_check_req) and does
         # not resend while it waits for data (syn_ack_recalc): once its defer period is over
-        # it sends the SYN+ACK again, and the ACK to that one is accepted without data.
+        # it sends the SYN+ACK again, and the ACK to that one is accepted without data. What
+        # the client sends after that resend (an answer to a server that speaks first) does
+        # not tell a deferred accept from a lost ACK.
+        first = (
+            " The server spoke first once the connection went on: in front of a protocol "
+            "where the server speaks first (SMTP, FTP, SSH, POP3) the client never sends data "
+            "before the server's greeting, so TCP_DEFER_ACCEPT makes every connection wait "
+            "its whole defer period; turn it off for such a listener."
+            if h.server_spoke_first
+            else ""
+        )
+        held = ""
+        if h.synack is not None and len(h.synack.times) > 1 and h.synack.times[1] >= HELD_BACK_S:
+            # Without TCP_DEFER_ACCEPT a listener resends at every SYN+ACK timer (1 s, then
+            # doubling) whether the ACK was lost or dropped by a full queue; one that had the
+            # ACK and defers skips its resends until the defer period ends (syn_ack_recalc).
+            held = (
+                f" Its first resend came {_s(h.synack.times[1])} after the first SYN+ACK, "
+                "later than the 1 s SYN+ACK timer (Linux 3.1 and later) resends after a lost or "
+                "dropped ACK: a listener that had the ACK and held back, as TCP_DEFER_ACCEPT "
+                "does, fits better."
+            )
         return (
             f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's "
-            "ACK, and the client never sent data: a listener with TCP_DEFER_ACCEPT ignores a "
-            "bare ACK and sends its SYN+ACK again when its defer period ends, then accepts "
-            "(nginx 'deferred', haproxy 'defer-accept'); or that ACK was lost, or dropped by a "
-            "briefly full accept queue (nstat TcpExtListenOverflows tells which)."
+            "ACK, and the client had sent no data before that: a listener with "
+            "TCP_DEFER_ACCEPT ignores a bare ACK and sends its SYN+ACK again when its defer "
+            "period ends, then accepts (nginx 'deferred', haproxy 'defer-accept'; nstat "
+            "TcpExtTCPDeferAcceptDrop counts the ignored ACKs); or that ACK was lost, or "
+            "dropped by a briefly full accept queue (nstat TcpExtListenOverflows tells which)."
+            + held
+            + first
         )
     return (
         f"The server retransmitted SYN+ACK {h.synack_after_ack} time(s) after the client's ACK before "

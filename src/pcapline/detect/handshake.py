@@ -172,6 +172,14 @@ class Handshake:
     #: came after the client's retry timer.
     answered_syn: int | None = None
     answered_syn_wait_s: float | None = None  # that SYN -> the first SYN+ACK
+    #: With ``synack_after_ack``: the client had sent data before the first of those
+    #: SYN+ACKs. Without it a TCP_DEFER_ACCEPT listener looks the same: it drops the bare
+    #: ACK and resends its SYN+ACK when its defer period ends (data sent later, such as an
+    #: answer to a server that speaks first, does not tell them apart).
+    data_before_resend: bool = False
+    #: With ``synack_after_ack`` and no ``data_before_resend``: the server's data came first
+    #: after that resend (a protocol where the server speaks first: SMTP, FTP, SSH, POP3).
+    server_spoke_first: bool = False
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -226,6 +234,15 @@ def detect(view: ConnView) -> Detection[Handshake]:
         events.append(view.event(answer_row, EventKind.CHALLENGE_ACK, "SYN answered by a bare ACK"))
 
     after_ack = [i for i in synack_rows if i > acked_row] if acked_row is not None else []
+    data_before_resend = server_spoke_first = False
+    if after_ack:
+        data_rows = np.flatnonzero(view.seg_len > 0)
+        client_rows = data_rows[view.from_client[data_rows]]
+        data_before_resend = bool(len(client_rows)) and int(client_rows[0]) < after_ack[0]
+        later = data_rows[data_rows > after_ack[0]]
+        server_spoke_first = (
+            not data_before_resend and bool(len(later)) and not view.from_client[later[0]]
+        )
     stale_rst = (
         _client_reset_then_retry(view, answer_row, syn_rows) if answer == "challenge_ack" else None
     )
@@ -239,6 +256,8 @@ def detect(view: ConnView) -> Detection[Handshake]:
         client_acked=acked_row is not None,
         client_sent_data=opening.client_sent_data[k],
         synack_after_ack=len(after_ack),
+        data_before_resend=data_before_resend,
+        server_spoke_first=server_spoke_first,
         # Only a listener's RST (no ACK flag) can be an overflow answer: no such RST, no need
         # to look.
         overflow_rst_frame=_overflow_rst(view, acked_row) if opening.bare_server_rst[k] else None,
