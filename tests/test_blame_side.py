@@ -163,3 +163,46 @@ def test_data_before_the_resend_rules_out_a_deferred_accept() -> None:
     text = verdict(c).explanation.text
     assert "TCP_DEFER_ACCEPT" not in text
     assert "that ACK was lost, or dropped by a briefly full accept queue" in text
+
+
+def test_a_reset_in_a_capture_begun_inside_the_connection_is_no_connect_scan() -> None:
+    """No SYN captured: "neither side having sent data" is unknown (the connection may have
+    carried data before the capture began), so no connect-scan words. (A capture that began
+    2 s after the connect, real kernel.)"""
+    # (The server's ISN is the real capture's: with the server's side not captured, the
+    # RST's ACK number cannot show data flowed.)
+    c = Conversation(server_isn=3643251126).handshake(0.0)
+    c.rows.clear()  # the opening happened before the capture began
+    c.ack(CLIENT, 2.0)
+    c.rst(CLIENT, 3.02)
+    v = verdict(c)
+    assert (v.fate, v.reset_by) == ("reset", "client")
+    assert "connect scan" not in v.explanation.text
+    full = Conversation().handshake(0.0)
+    full.rst(CLIENT, 1.2)
+    assert "a connect scan (nmap -sT)" in verdict(full).explanation.text
+
+
+def test_bare_acks_one_below_a_later_rst_are_keepalive_probes_without_the_opening() -> None:
+    """The keepalive timeout seen from a capture begun inside the connection: three identical
+    bare ACKs about 1 s apart (TCP_KEEPINTVL), then the RST one sequence number higher. The
+    probes sit at snd.nxt - 1, the RST at snd.nxt (tcp_send_active_reset): the RST tells the
+    snd.nxt the capture never showed."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.5, 100).ack(SERVER, 0.51).data(SERVER, 0.6, 50).ack(CLIENT, 0.61)
+    c.rows.clear()  # captured from 2 s on
+    nxt = c.nxt(CLIENT)
+    for t in (2.0, 3.02, 4.04):
+        c.ack(CLIENT, t, seq=nxt - 1)
+    c.rst(CLIENT, 5.06, seq=nxt)
+    v = verdict(c)
+    assert v.fate == "keepalive_timeout"
+    assert v.counts.keepalive_probes == 3
+    assert "connect scan" not in v.explanation.text
+    # One bare ACK before the RST is not enough to call it a probe.
+    one = Conversation().handshake(0.0)
+    one.data(CLIENT, 0.5, 100).ack(SERVER, 0.51)
+    one.rows.clear()
+    one.ack(CLIENT, 2.0, seq=one.nxt(CLIENT) - 1)
+    one.rst(CLIENT, 3.02, seq=one.nxt(CLIENT))
+    assert verdict(one).fate == "reset"

@@ -740,7 +740,13 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             f"TcpExtTCPAbortOnData); the {peer}'s application wrote after the {r.side} closed "
             "(idle/close timeout race, or the protocol did not expect more data)"
         )
-    elif r.side is Side.CLIENT and r.state == "established" and r.no_data_before and r.has_ack:
+    elif (
+        r.side is Side.CLIENT
+        and r.state == "established"
+        and r.no_data_before
+        and r.has_ack
+        and not e.seen.mid_stream  # data before the capture began is not "no data"
+    ):
         after = (
             "" if r.idle_s is None else " at once" if r.idle_s < 0.001 else f" {_s(r.idle_s)} later"
         )

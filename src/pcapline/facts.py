@@ -262,6 +262,12 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # a FIN leaves only once the send queue is empty): a bare ACK at seq FIN's seq is just an
     # ACK overtaken by the FIN. The few probe-shaped rows are the only ones asked.
     shaped = small[has_ack[small] & (zero_len_probe | garbage_byte_probe)]
+    # snd.nxt unknown (the capture began inside the connection): a later RST tells it.
+    bare = np.zeros(n, dtype=bool)
+    bare[small[has_ack[small] & (small_len == 0)]] = True
+    bare[shaped] = False
+    told = _probes_before_reset(bare, is_rst & ~is_dup, is_dup, rel_seq, dir_key, dir_order)
+    shaped = np.union1d(shaped, told)
     shaped = shaped[~_after_own_fin(shaped, is_fin, dir_key, n_dirs)]
     probe_shape = np.zeros(n, dtype=bool)
     probe_shape[shaped] = True
@@ -707,6 +713,56 @@ def _where_acked(rel_ack: np.ndarray, has_ack: np.ndarray) -> np.ndarray:
     ACK flag; written in place (the caller's last use of it)."""
     rel_ack[~has_ack] = UNKNOWN
     return rel_ack
+
+
+#: Bare ACKs at one sequence number before a RST one above it: this many make them probes.
+PROBES_BEFORE_RESET = 2
+
+
+def _probes_before_reset(
+    bare: np.ndarray,
+    rst: np.ndarray,
+    is_dup: np.ndarray,
+    rel_seq: np.ndarray,
+    dir_key: np.ndarray,
+    dir_order: np.ndarray,
+) -> np.ndarray:
+    """Rows of ``bare`` (bare ACKs not yet probe-shaped) that are probes at snd.nxt - 1 by
+    what follows them: ``PROBES_BEFORE_RESET`` or more of them in a row, all at one sequence
+    number, are their direction's last segments (capture copies aside) before its RST, and
+    the RST's sequence number is one higher. A RST leaves at snd.nxt (tcp_send_active_reset,
+    as when keepalive or a user timeout gives up), so it tells the snd.nxt a capture begun
+    inside the connection never showed; an ordinary ACK sits at snd.nxt, a probe one below
+    it (tcp_xmit_probe_skb). The keepalive timeout's shape: probes TCP_KEEPINTVL apart, then
+    the RST."""
+    n = len(bare)
+    rsts = np.flatnonzero(rst)
+    if not len(rsts) or not bare.any():
+        return np.zeros(0, dtype=np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[dir_order] = np.arange(n)
+    at = rank[rsts]
+    has_prev = at > 0
+    rsts, at = rsts[has_prev], at[has_prev]
+    prev = dir_order[at - 1]
+    keep = (dir_key[prev] == dir_key[rsts]) & bare[prev] & (rel_seq[prev] == rel_seq[rsts] - 1)
+    found: list[int] = []
+    for r, i in zip(rsts[keep].tolist(), at[keep].tolist(), strict=True):
+        seq = int(rel_seq[r]) - 1
+        rows: list[int] = []
+        i -= 1
+        while i >= 0:
+            row = int(dir_order[i])
+            if dir_key[row] != dir_key[r]:
+                break
+            if not is_dup[row]:
+                if not bare[row] or rel_seq[row] != seq:
+                    break
+                rows.append(row)
+            i -= 1
+        if len(rows) >= PROBES_BEFORE_RESET:
+            found.extend(rows)
+    return np.asarray(sorted(found), dtype=np.int64)
 
 
 def _after_own_fin(
