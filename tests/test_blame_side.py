@@ -206,3 +206,39 @@ def test_bare_acks_one_below_a_later_rst_are_keepalive_probes_without_the_openin
     one.ack(CLIENT, 2.0, seq=one.nxt(CLIENT) - 1)
     one.rst(CLIENT, 3.02, seq=one.nxt(CLIENT))
     assert verdict(one).fate == "reset"
+
+
+def test_a_server_only_capture_knows_the_client_isn_from_the_synack() -> None:
+    """Only the server's side captured: its SYN+ACK acknowledges the client's ISN + 1, so its
+    later ACK of 18 bytes proves the handshake done and data received; the RST came while
+    established, not "during the handshake". (The server's ISN is unimportant; the client's
+    is the real capture's order of magnitude, where the raw ACK number read against base 0
+    never looked like data.)"""
+    c = Conversation(client_isn=3_000_000_000)
+    c.syn(0.0, captured=False)
+    c.synack(0.0001)
+    c.ack(CLIENT, 0.0002, captured=False)
+    c.data(CLIENT, 0.0003, 18, captured=False)
+    c.ack(SERVER, 0.0004)
+    c.rst(SERVER, 0.3)
+    v = verdict(c)
+    assert (v.fate, v.reset_by) == ("reset", "server")
+    assert "during the handshake" not in v.explanation.text
+    assert v.explanation.text.startswith("Reset by the server (frame 3) while established")
+
+
+def test_a_one_sided_close_whose_last_ack_may_hold_the_peers_fin_names_no_first_closer() -> None:
+    """Only the server's side: its last ACK that moved covers the client's last data and,
+    as far as the capture can tell, the client's FIN with it; then the server's FIN. Saying
+    "the server sent FIN, the client had not" claimed an order the capture does not show."""
+    c = Conversation()
+    c.syn(0.0, captured=False).synack(0.0001).ack(CLIENT, 0.0002, captured=False)
+    c.data(CLIENT, 0.01, 1000, captured=False).ack(SERVER, 0.011)
+    c.data(CLIENT, 0.02, 712, captured=False).fin(CLIENT, 0.02, captured=False)
+    c.ack(SERVER, 0.021)
+    c.data(SERVER, 0.03, 11).fin(SERVER, 0.035)
+    v = verdict(c)
+    assert v.fate == "half_closed"
+    text = v.explanation.text
+    assert "whether the client closed first is not known" in text
+    assert "the client had not sent its FIN" not in text

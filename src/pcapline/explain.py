@@ -1051,6 +1051,20 @@ def _closed_then_reset(d: Decision, e: Evidence) -> Explanation:
 
 
 def _half_closed(d: Decision, e: Evidence) -> Explanation:
+    one = e.handshake.one_sided
+    if one is not None and one.fin_may_hide_frame is not None and d.closer is one.captured:
+        # Only the closer's side was captured: its ACKs are all there is of the peer, and
+        # the last one that moved may cover the peer's FIN as well as its last data.
+        peer = one.captured.other
+        return Explanation(
+            f"the {one.captured} sent FIN; only its side was captured, so whether the {peer} "
+            f"closed first is not known: the {one.captured}'s last ACK that moved (frame "
+            f"{one.fin_may_hide_frame}) acknowledged the {peer}'s last data, and a FIN sent "
+            "with that data would be acknowledged in the same number",
+            "Half closed",
+            f". No FIN of the {peer}'s is proven (an ACK one above its data would prove it); "
+            f"had it not closed, look for CLOSE_WAIT in ss -tan on the {peer}.",
+        )
     return _server_left_unanswered(d, e) or _half_closed_text(d.closer)
 
 

@@ -196,7 +196,13 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
 
     peer_dir = np.arange(n_dirs) ^ 1  # per direction: the other direction of its connection
     # Per direction: the base of the other direction (ACKs count in the peer's sequence space).
-    peer_base = np.where(has_base, base, 0)[peer_dir]
+    # A side with no captured segment (a one-direction capture) still has a known ISN when its
+    # peer's SYN+ACK was captured: that SYN+ACK acknowledges the ISN + 1.
+    synacks = np.flatnonzero(is_syn & has_ack)
+    acked_isn = _direction_first_at((ack[synacks] - 1) % 2**32, synacks, dir_key, n_dirs, UNKNOWN)
+    told = acked_isn[peer_dir]  # per direction: its ISN as the peer's SYN+ACK acknowledged it
+    ack_base = np.where(has_base, base, np.where(told != UNKNOWN, told, 0))
+    peer_base = ack_base[peer_dir]
     rel_ack = _unwrap(ack, peer_base, dir_key, dir_order, has_ack)
     snd_una = _peer_running_max(rel_ack, has_ack, from_client, conn_index)
 

@@ -125,6 +125,10 @@ class OneSided:
     captured: Side  # the side whose packets the capture holds
     peer_fin_ack_frame: int | None  # the captured side's ACK of the peer's (unseen) FIN
     peer_closed_first: bool  # that FIN came before the captured side's own FIN (or it sent none)
+    #: Without ``peer_fin_ack_frame``: the captured side's last ACK advance (frame), by more
+    #: than one: the peer's last data, and maybe its FIN with it (data and FIN acknowledged
+    #: together look the same), so who closed first is not known. None: no such advance.
+    fin_may_hide_frame: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,7 +524,7 @@ def _one_sided(view: ConnView) -> OneSided | None:
         return None  # the ACK never moved: nothing proves the peer is there
     last = int(steps[-1])
     if int(acks[last] - peak[last - 1]) != 1:
-        return OneSided(captured, None, False)
+        return OneSided(captured, None, False, int(view.frame[rows[last]]))
     fin_row = int(rows[last])
     own_fin = np.flatnonzero(view.fin & ~view.is_dup)
     peer_first = not len(own_fin) or int(own_fin[0]) >= fin_row
