@@ -680,6 +680,10 @@ class SlowSummary:
     one_host: int = 0
     #: slow_response: connections of it timed in one direction (a lower bound, ``one_way_turns``)
     one_way: int = 0
+    #: syn_retry: connections of it whose SYN an older connection on the same ports answered
+    #: (a TIME_WAIT or half-open socket's ACK: the challenge_ack event), which the client
+    #: reset before sending its SYN again: a retry no drop caused.
+    stale_peer: int = 0
 
     def percentile(self, q: float) -> float | None:
         if not self.values_s:
@@ -701,12 +705,17 @@ _TAG_MEASURE: dict[SlowTag, str] = {
 }
 
 
-def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[SlowSummary]:
+def summarise(
+    lost: Mapping[int, Delays],
+    connections: pd.DataFrame,
+    stale_peer: np.ndarray | None = None,
+) -> list[SlowSummary]:
     """Per ``slow`` tag present among the connections that did not fail (``connections``:
     the connections table, maybe filtered): how many, and the spread of its measure. A failed
     connection's fate tells its story already; this is "slow, not dead". ``slow_connect``
     counts only the connections no retry explains (a retry's own line says how long those
-    took); ``total`` is every connection considered, failed or not."""
+    took); ``total`` is every connection considered, failed or not. ``stale_peer``: ids of
+    the connections whose SYN an older connection's ACK answered (challenge_ack events)."""
     if not isinstance(lost, DelaysTable) or connections.empty:
         return []
     ok = ~failing(connections["fate"])
@@ -759,6 +768,9 @@ def summarise(lost: Mapping[int, Delays], connections: pd.DataFrame) -> list[Slo
                 if tag is SlowTag.SLOW_RESPONSE
                 else 0,
                 one_host=int(on_one_host(connections, ids[has]).sum()),
+                stale_peer=int(np.isin(ids[has], stale_peer).sum())
+                if tag is SlowTag.SYN_RETRY and stale_peer is not None
+                else 0,
             )
         )
     return out

@@ -1189,6 +1189,21 @@ def _answered_before_a_retry(h: Handshake) -> bool:
     )
 
 
+#: ``slow_summary``: a SYN retry drawn by an older connection's answer (challenge_ack).
+_STALE_PEER_RETRY = (
+    "the first SYN was answered by a bare ACK for an older connection on the same ports (the "
+    "server still held the old 4-tuple, e.g. TIME_WAIT or half-open: a challenge ACK); the "
+    "client reset it and sent its SYN again"
+)
+_VERDICT_NAMES = ": each connection's verdict names the frames"
+
+
+def _no_drop(s: SlowSummary) -> str:
+    """Every one of them retried once, after the older connection's ACK: no SYN was
+    dropped (more retries may also have met a drop: not said then)."""
+    return ", no SYN was dropped" if s.retries[1] == 1 else ""
+
+
 def slow_summary(s: SlowSummary) -> str:
     """One ``slow`` tag across the capture, in words (the text summary's "slow" lines)."""
     share = f"{s.connections:,} of {s.total:,} connections"
@@ -1210,9 +1225,13 @@ def slow_summary(s: SlowSummary) -> str:
             text += f": connect {spread}"
         if s.unfinished:
             text += f"; {s.unfinished:,} never completed the handshake"
+        if s.tag is SlowTag.SYN_RETRY and s.stale_peer == s.connections:
+            shape = f"{s.schedule}: " if s.schedule else ""
+            return text + f" ({shape}{_STALE_PEER_RETRY}{_no_drop(s)}{_VERDICT_NAMES})"
+        stale = f"; in {s.stale_peer:,} of them {_STALE_PEER_RETRY}" if s.stale_peer else ""
         if s.tag is SlowTag.SYN_RETRY and s.one_host == s.connections:
             shape = f"{s.schedule}: " if s.schedule else ""
-            return text + f" ({shape}both ends on one host: {HOST_DROPS})"
+            return text + f" ({shape}both ends on one host: {HOST_DROPS}{stale})"
         if s.tag is SlowTag.SYN_RETRY:
             shape = f"{s.schedule}: " if s.schedule else ""
             return (
@@ -1220,7 +1239,7 @@ def slow_summary(s: SlowSummary) -> str:
                 "TcpExtListenDrops, ss -lnt), a firewall, or a NAT or firewall out of conntrack "
                 "entries on the way (dmesg: 'nf_conntrack: table full'); or its answer was lost "
                 "or held up on the way back: each connection's verdict says so where the "
-                "SYN+ACK echoes an earlier SYN's timestamp)"
+                f"SYN+ACK echoes an earlier SYN's timestamp{stale})"
             )
         return (
             text

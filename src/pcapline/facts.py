@@ -57,6 +57,12 @@ Columns (one value per segment):
   the capture point).
 - ``is_spurious``: a retransmission of data the peer had already acknowledged.
 - ``super_segment``: payload larger than the MSS the peer announced (TSO/GRO at the capture host).
+- ``stale_numbers``: a segment whose seq/ack count in another connection's sequence space
+  (``stale_rows``): the server's ACK answering a SYN in SYN-SENT that does not acknowledge
+  that SYN (RFC 9293 3.10.7.3: the answer of an older incarnation's socket, e.g. TIME_WAIT's
+  ACK in tcp_timewait_state_process, or RFC 5961's challenge ACK), and the client's RST to it
+  (seq = that ACK's ack). Their ACK (``rel_ack`` UNKNOWN) and seq feed neither ``snd_una``
+  nor ``next_seq``: they acknowledge and send nothing of this connection.
 """
 
 from __future__ import annotations
@@ -120,6 +126,7 @@ class SegmentRows:
     is_retrans: np.ndarray
     is_spurious: np.ndarray
     super_segment: np.ndarray
+    stale_numbers: np.ndarray  # counts in another connection's sequence space (stale_rows)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -192,7 +199,12 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     seq_end = rel_seq + seg_len
     seq_end += is_syn  # a SYN and a FIN each take one sequence number
     seq_end += is_fin
-    next_seq = _exclusive_running_max(seq_end, dir_key, dir_order, rel_seq)
+    stale = stale_rows(
+        seq=seq, ack=ack, syn=is_syn, ack_flag=has_ack, rst=is_rst,
+        from_client=from_client, conn_index=conn_index, starts=starts,
+    )  # fmt: skip
+    sent_here = np.where(stale, UNKNOWN, seq_end) if stale.any() else seq_end
+    next_seq = _exclusive_running_max(sent_here, dir_key, dir_order, rel_seq)
 
     peer_dir = np.arange(n_dirs) ^ 1  # per direction: the other direction of its connection
     # Per direction: the base of the other direction (ACKs count in the peer's sequence space).
@@ -203,8 +215,9 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     told = acked_isn[peer_dir]  # per direction: its ISN as the peer's SYN+ACK acknowledged it
     ack_base = np.where(has_base, base, np.where(told != UNKNOWN, told, 0))
     peer_base = ack_base[peer_dir]
-    rel_ack = _unwrap(ack, peer_base, dir_key, dir_order, has_ack)
-    snd_una = _peer_running_max(rel_ack, has_ack, from_client, conn_index)
+    own_ack = has_ack & ~stale  # a stale ACK acknowledges nothing of this connection
+    rel_ack = _unwrap(ack, peer_base, dir_key, dir_order, own_ack)
+    snd_una = _peer_running_max(rel_ack, own_ack, from_client, conn_index)
 
     # Window scaling is in force only when both SYNs carried the option (RFC 7323 2.2).
     # Decided per direction, then spread over its rows once.
@@ -296,7 +309,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     is_spurious = _spurious(is_retrans, seq_end, snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
     refusal_shape = is_rst & has_ack & (seq == 0)
-    rel_ack = _where_acked(rel_ack, has_ack)
+    rel_ack = _where_acked(rel_ack, own_ack)
     server = ~from_client & ~is_dup
     reopens = reopenings(
         server_synack=is_syn & has_ack & server,
@@ -359,9 +372,72 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         is_retrans=is_retrans,
         is_spurious=is_spurious,
         super_segment=super_segment,
+        stale_numbers=stale,
         capture_end_ns=max(int(time_ns.max()) if n else 0, capture_end_ns or 0),
         scale_known=scale_known,
     )
+
+
+def stale_rows(
+    *,
+    seq: np.ndarray,
+    ack: np.ndarray,
+    syn: np.ndarray,
+    ack_flag: np.ndarray,
+    rst: np.ndarray,
+    from_client: np.ndarray,
+    conn_index: np.ndarray,
+    starts: np.ndarray,
+) -> np.ndarray:
+    """``stale_numbers`` per row (connection order, raw header ``seq``/``ack``).
+
+    Kernel rule (RFC 9293 3.10.7.3, Linux tcp_rcv_synsent_state_process): in SYN-SENT the
+    only acceptable ACK acknowledges the SYN (ack = ISS + 1); any other ACK is answered with
+    ``<SEQ=SEG.ACK><CTL=RST>`` and dropped. So a server segment with ACK and no SYN that
+    comes after the client's SYN, before the client's next segment and any SYN+ACK, does not
+    acknowledge that SYN, and draws that RST (the client's next segment: RST without ACK,
+    seq = that ACK's ack), belongs to another connection on the 4-tuple (a TIME_WAIT socket's
+    ACK, a challenge ACK): its numbers, and the RST's, count in that connection's space. Without
+    the RST captured it proves nothing (the ACK of data whose SYN+ACK and ACK the capture
+    lost looks the same). A server ACK of the SYN itself (ack = ISS + 1) is this
+    connection's, even where its SYN+ACK was not captured."""
+    out = np.zeros(len(seq), dtype=bool)
+    syns = np.flatnonzero(from_client & syn & ~ack_flag)
+    if not len(syns):
+        return out
+    n = len(seq)
+    clients = np.flatnonzero(from_client)
+    server_syns = np.flatnonzero(~from_client & syn)
+    # Per client SYN: the rows up to its client's next segment (``nxt``) or the server's SYN
+    # (its SYN+ACK ends SYN-SENT, captured or not its client's ACK), within its connection.
+    nxt = np.append(clients, n)[np.searchsorted(clients, syns, side="right")]
+    synack = np.append(server_syns, n)[np.searchsorted(server_syns, syns, side="right")]
+    end = np.minimum(np.minimum(nxt, synack), starts[conn_index[syns] + 1])
+    sizes = end - syns - 1
+    if not sizes.any():
+        return out
+    window = np.repeat(np.arange(len(syns)), sizes)
+    rows = np.repeat(syns + 1 - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
+    answer = ~from_client[rows] & ack_flag[rows]
+    answer &= seqnum.wrap(ack[rows] - seq[syns[window]]) != 1
+    rows, window = rows[answer], window[answer]
+    # Only the client's answer proves it (an ACK of data whose SYN+ACK and ACK the capture
+    # lost looks the same): its next segment is the RST, seq = that ACK's ack.
+    reply = nxt[window]
+    ok = reply < n
+    rows, reply = rows[ok], reply[ok]
+    ok = (conn_index[reply] == conn_index[rows]) & rst[reply] & ~ack_flag[reply]
+    ok &= seq[reply] == ack[rows]
+    rows, reply = rows[ok], reply[ok]
+    out[rows] = True
+    for _ in range(2):  # the RST, then a copy of it (a capture on two interfaces)
+        out[reply] = True
+        later = np.append(clients, n)[np.searchsorted(clients, reply, side="right")]
+        keep = later < n
+        reply, later = reply[keep], later[keep]
+        copy = (conn_index[later] == conn_index[reply]) & rst[later] & ~ack_flag[later]
+        reply = later[copy & (seq[later] == seq[reply])]
+    return out
 
 
 def reopenings(

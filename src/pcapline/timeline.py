@@ -59,8 +59,8 @@ arithmetic; nothing here re-derives an ISN or a scale):
   numbers those one higher: it assumes a SYN just before the first byte it saw).
 - The raw header value is shown (``Numbering.RAW``) where the facts have nothing to count
   from: a number before the ISN (a segment of an earlier incarnation of the 4-tuple: the
-  challenge ACK of a TIME-WAIT socket, the RST that answers it) or the ACK of a side that sent
-  nothing in the capture.
+  challenge ACK of a TIME-WAIT socket, the RST that answers it: ``facts.stale_numbers``) or
+  the ACK of a side that sent nothing in the capture.
 - Windows are ``facts.window``: scaled (RFC 7323) when both SYNs offered a window scale, never
   on a SYN. When a SYN was not captured the scale is unknown and the window is the raw header
   value (``window_scale_known`` False).
@@ -392,6 +392,10 @@ def _send(sender: _SideTrack, peer: _SideTrack, seg: _Segment) -> None:
 # ---------------------------------------------------------------------------------------
 
 
+#: A relative number before every ISN: ``_SideNumbers.count`` shows the header value.
+_BEFORE_ISN = -1
+
+
 @dataclass(frozen=True, slots=True)
 class _SideNumbers:
     """How one side's numbers count (its seq, and the peer's ack of it)."""
@@ -483,7 +487,7 @@ def timeline_rows(
     ]
     out: list[TimelineRow] = []
     prev_ns = segs[0].time_ns if segs else start_ns
-    for seg in segs:
+    for seg, stale in zip(segs, rows.stale_numbers.tolist(), strict=True):
         sender, receiver = (client, server) if seg.from_client else (server, client)
         own, peer = (
             (client_numbers, server_numbers)
@@ -493,7 +497,8 @@ def timeline_rows(
         before = (client.state, server.state)
         _receive(receiver, seg)
         _send(sender, receiver, seg)
-        seq, seq_from = own.count(seg.rel_seq, seg.raw_seq)
+        # A stale row's seq counts in another connection's space (facts.stale_numbers).
+        seq, seq_from = own.count(_BEFORE_ISN if stale else seg.rel_seq, seg.raw_seq)
         ack, ack_from = peer.count(seg.rel_ack, seg.raw_ack) if seg.flags & ACK else (None, None)
         out.append(
             TimelineRow(

@@ -573,6 +573,11 @@ def _stateless_answer(view: ConnView, i: int) -> int | None:
         return None
     seq = int(view.rel_seq[i])
     sender = bool(view.from_client[i])
+    if view.stale_numbers[i]:
+        # The client's RST to an ACK of another connection's numbers (facts.stale_rows
+        # matched its seq to that ACK's ack, which rel_ack no longer holds): that ACK.
+        stale = np.flatnonzero(view.stale_numbers[:i] & (view.from_client[:i] != sender))
+        return int(stale[-1]) if len(stale) else None
     prev = i - 1
     if (
         bool(view.from_client[prev]) != sender

@@ -27,6 +27,7 @@ from pcapline.fmt import app_label, byte_count, capture_quality, duration, endpo
 from pcapline.model import (
     FAILURE_VALUES,
     Confidence,
+    EventKind,
     Explanation,
     Fate,
     Verdict,
@@ -177,7 +178,9 @@ def slow_lines(analysis: Analysis, copies: frozenset[int] = frozenset()) -> list
     from pcapline.explain import slow_summary
 
     counted = counted_once(analysis.connections, copies)
-    return [slow_summary(s) for s in summarise(analysis.delays, counted)]
+    events = analysis.events
+    stale = events["conn"].to_numpy()[(events["kind"] == EventKind.CHALLENGE_ACK).to_numpy()]
+    return [slow_summary(s) for s in summarise(analysis.delays, counted, stale)]
 
 
 def transfer_line(analysis: Analysis, copies: frozenset[int] = frozenset()) -> str:
