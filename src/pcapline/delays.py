@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.app_pause import app_pauses
-from pcapline.facts import UNKNOWN, NewData, across_a_hole, first_at_least
+from pcapline.facts import UNKNOWN, NewData, across_a_hole, first_at_least, next_peer_ack_cut
 from pcapline.loopback import on_one_host
 from pcapline.model import (
     EventKind,
@@ -2009,6 +2009,7 @@ class _Resent:
         detector's ``_RESENT`` events are already there, columns of the whole partition."""
         kind = events["kind"].to_numpy()
         resent = np.flatnonzero((kind == _RESENT[0].value) | (kind == _RESENT[1].value))
+        resent = _decided(facts, events, resent, kind)
         if not len(resent):
             return cls({}, [], [], [], [], [], [], [], [], [])
         conn = events["conn"].to_numpy(np.int64)[resent]
@@ -2054,6 +2055,29 @@ class _Resent:
             time_ns[np.where(acked, ack_row, rows)].tolist(),
             time_ns[spoke_row].tolist(),
         )
+
+
+def _decided(
+    facts: Facts, events: pd.DataFrame, resent: np.ndarray, kind: np.ndarray
+) -> np.ndarray:
+    """``resent`` (events rows) without the fast retransmits whose peer's next ACK had its
+    options cut by the snaplen (``retransmit.undecided_resends``): a D-SACK there would
+    have shown nothing was lost, so their time is no proven loss (fast-recovery time, a
+    transfer's loss time)."""
+    if not len(resent) or not facts.options_cut.any():
+        return resent
+    fast = resent[kind[resent] == EventKind.FAST_RETRANSMIT.value]
+    if not len(fast):
+        return resent
+    conn = events["conn"].to_numpy(np.int64)[fast]
+    index = np.searchsorted(facts.conn_ids, conn)
+    lo, hi = facts.starts[index], facts.starts[index + 1]
+    rows = first_at_least(facts.frame, lo, hi, events["frame"].to_numpy(np.int64)[fast])
+    has_data = facts.seg_len[rows] > 0
+    cut = has_data & next_peer_ack_cut(
+        facts.from_client, facts.ack, facts.options_cut, facts.conn_index, rows
+    )
+    return np.setdiff1d(resent, fast[cut], assume_unique=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1459,9 +1459,21 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         return f"{r.total} retransmission(s) ({', '.join(kinds)}), {_all_dsacked(r)}."
     elif r.dsacked and r.spurious == r.total:
         end = "none repaired a loss"
+    elif r.undecided and r.undecided == r.total - r.spurious - r.fin:
+        end = f"the resent bytes were acknowledged, but {_UNDECIDED}"
+    elif r.undecided:
+        end = f"the losses were recovered; of the fast ones, {r.undecided}: {_UNDECIDED}"
     else:
         end = "the losses were recovered"
     return f"{r.total} retransmission(s) ({', '.join(kinds)}); {end}.{_dsack_words(r)}"
+
+
+#: ``_loss_note``: resends whose D-SACK the snaplen would have cut (Retransmissions.undecided).
+_UNDECIDED = (
+    "whether they repaired a loss or were needless copies the capture cannot tell: the "
+    "snaplen cut the TCP options of the ACKs after them, where a D-SACK (RFC 2883) would "
+    "show a copy needless"
+)
 
 
 def _all_dsacked(r: Retransmissions) -> str:

@@ -57,6 +57,8 @@ Columns (one value per segment):
   the capture point).
 - ``is_spurious``: a retransmission of data the peer had already acknowledged.
 - ``super_segment``: payload larger than the MSS the peer announced (TSO/GRO at the capture host).
+- ``options_cut``: the snaplen cut the segment's TCP options (its captured bytes end inside
+  the TCP header): a SACK/D-SACK block or timestamp it carried is unknown, not absent.
 - ``stale_numbers``: a segment whose seq/ack count in another connection's sequence space
   (``stale_rows``): the server's ACK answering a SYN in SYN-SENT that does not acknowledge
   that SYN (RFC 9293 3.10.7.3: the answer of an older incarnation's socket, e.g. TIME_WAIT's
@@ -127,6 +129,9 @@ class SegmentRows:
     is_spurious: np.ndarray
     super_segment: np.ndarray
     stale_numbers: np.ndarray  # counts in another connection's sequence space (stale_rows)
+    #: The snaplen cut this segment's TCP options (decode: captured bytes end inside the TCP
+    #: header): a SACK or D-SACK block, a timestamp it carried is not known to be absent.
+    options_cut: np.ndarray
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -373,6 +378,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         is_spurious=is_spurious,
         super_segment=super_segment,
         stale_numbers=stale,
+        options_cut=col.get("options_cut", bool),
         capture_end_ns=max(int(time_ns.max()) if n else 0, capture_end_ns or 0),
         scale_known=scale_known,
     )
@@ -437,6 +443,34 @@ def stale_rows(
         reply, later = reply[keep], later[keep]
         copy = (conn_index[later] == conn_index[reply]) & rst[later] & ~ack_flag[later]
         reply = later[copy & (seq[later] == seq[reply])]
+    return out
+
+
+def next_peer_ack_cut(
+    from_client: np.ndarray,
+    ack: np.ndarray,
+    options_cut: np.ndarray,
+    conn: np.ndarray,
+    rows: np.ndarray,
+) -> np.ndarray:
+    """Per row of ``rows`` (ascending or not): the other side's next segment with ACK in its
+    connection had its TCP options cut by the snaplen (``options_cut``), so a SACK or
+    D-SACK block it carried cannot be seen (False: no such ACK, or its options whole).
+    A receiver answers a duplicate at once (Linux tcp_send_dupack), with the D-SACK (RFC
+    2883) on that ACK: whether a resend was needed is read there."""
+    out = np.zeros(len(rows), dtype=bool)
+    if not options_cut.any():
+        return out
+    for side in (True, False):
+        mine = np.flatnonzero(from_client[rows] == side)
+        peer_acks = np.flatnonzero(ack & (from_client != side))
+        if not len(mine) or not len(peer_acks):
+            continue
+        at = rows[mine]
+        k = np.searchsorted(peer_acks, at, side="right")
+        found = k < len(peer_acks)
+        nxt = peer_acks[np.minimum(k, len(peer_acks) - 1)]
+        out[mine] = found & (conn[nxt] == conn[at]) & options_cut[nxt]
     return out
 
 

@@ -277,6 +277,9 @@ SEGMENT_COLUMNS: dict[str, str] = {
     # Offset of the TCP payload from the start of the frame's captured bytes (Capture.offset):
     # the captured payload is min(seg_len, caplen - payload_at) bytes (pcapline/app reads it).
     "payload_at": "uint32",
+    # The snaplen cut the TCP header's options (captured bytes end before payload_at): what
+    # they held (a SACK block, a timestamp, a window scale) is not known to be absent.
+    "options_cut": "bool",
 }
 
 

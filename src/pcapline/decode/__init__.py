@@ -144,6 +144,8 @@ def _decode_layers(capture: Capture, common: bool) -> tuple[Decoded, list[Fragme
         idx, columns = _with_common(idx, columns, fast)
     at = _frames_of(idx, n)
     columns |= _typed({"frame": at(capture.frame), "time_ns": at(capture.time_ns)})
+    # The captured bytes end before the TCP header does: the snaplen cut its options.
+    columns["options_cut"] = at(capture.caplen) < columns["payload_at"]
     # copy=False: one array per column, as built (pandas would otherwise copy every column
     # into 2-D blocks per dtype: about a second and a gigabyte of page faults on 3 M segments).
     segments = pd.DataFrame({name: columns[name] for name in SEGMENT_COLUMNS}, copy=False)

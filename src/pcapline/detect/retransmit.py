@@ -53,6 +53,7 @@ from pcapline.facts import (
     SegmentRows,
     first_at_least,
     nearest_rows,
+    next_peer_ack_cut,
     peer_max_before,
     running_max_before,
 )
@@ -169,6 +170,9 @@ class Retransmissions:
     #: ``dsacked`` resent data already acknowledged, or data whose earlier copy the capture
     #: missed.)
     dsacked_fast: int = 0
+    #: Fast retransmits and tail loss probes whose peer's next ACK had its options cut by the
+    #: snaplen (``undecided_resends``): spurious or real, the capture cannot tell.
+    undecided: int = 0
 
     @property
     def total(self) -> int:
@@ -225,6 +229,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         dsacked_timeouts=sum(d and t for d, t in zip(dsacked, timer, strict=True)),
         dsacked_probes=sum(d and p for d, p in zip(dsacked, probe, strict=True)),
         dsacked_fast=sum(d and f for d, f in zip(dsacked, fast, strict=True)),
+        undecided=sum(resends.undecided[lo:hi]),
     )
     return Detection(events, report)
 
@@ -571,6 +576,10 @@ class _Resends:
     dsacked: list[bool]
     #: A tail loss probe sooner than the minimum RTO (``_judged``: ``_EARLY_PROBE``).
     probe: list[bool]
+    #: A fast retransmit or tail loss probe not D-SACKed whose peer's next ACK had its TCP
+    #: options cut by the snaplen (``facts.next_peer_ack_cut``): a D-SACK saying the copy
+    #: was needless cannot be seen, so whether it repaired a loss the capture cannot tell.
+    undecided: list[bool]
     # What followed it (``_Links``, read at the end of the last series):
     peer_ack_after: list[int]
     own_rst_after: list[int]
@@ -896,6 +905,11 @@ def _resends(
     )
     dsack = _dsacks_of(r, conn, at, ~fin_only & (r.seq_end[i] > seq))
     shown, notes = _dsacked_named(kinds, notes, r.frame[np.maximum(dsack, 0)], dsack >= 0)
+    undecided = undecided_resends(
+        r.from_client, r.ack, r.options_cut, conn, at, shown, r.seg_len[i] > 0
+    )
+    for k in np.flatnonzero(undecided).tolist():
+        notes[k] = f"{notes[k]}; {UNDECIDED_NOTE}"
     client = r.from_client[i]
     snd_una = r.snd_una[i]
     resends = _Resends(
@@ -910,6 +924,7 @@ def _resends(
         kind=kinds,
         dsacked=(dsack >= 0).tolist(),
         probe=(found == _EARLY_PROBE).tolist(),
+        undecided=undecided.tolist(),
         peer_ack_after=links.peer_ack_after[at].tolist(),
         own_rst_after=links.own_rst_after[at].tolist(),
         peer_rst_after=links.peer_rst_after[at].tolist(),
@@ -925,6 +940,36 @@ def _resends(
         value=gap,
     )
     return resends, events, ~last_ack_fin & ~echoed
+
+
+#: The note of a resend whose D-SACK the snaplen would have cut (``undecided_resends``).
+UNDECIDED_NOTE = (
+    "the snaplen cut the options of the peer's ACK after it, where a D-SACK (RFC 2883) would "
+    "show the copy needless: whether a loss was repaired the capture cannot tell"
+)
+
+
+def undecided_resends(
+    from_client: np.ndarray,
+    ack: np.ndarray,
+    options_cut: np.ndarray,
+    conn: np.ndarray,
+    rows: np.ndarray,
+    kinds: list[EventKind],
+    with_bytes: np.ndarray,
+) -> np.ndarray:
+    """Per resend (``rows``, its event kind in ``kinds``, D-SACKed ones already
+    spurious_retransmit): a fast retransmit or tail loss probe of data whose peer's next
+    ACK had its options cut by the snaplen (``facts.next_peer_ack_cut``). A D-SACK there
+    would have shown the earlier copy arrived (nothing lost, as a full capture of the same
+    traffic shows: tcpdump -s 54 drops every option byte); unseen, it proves nothing either
+    way. The delays stage leaves them out of the fast-recovery (loss) time."""
+    fast = np.array([k is EventKind.FAST_RETRANSMIT for k in kinds], dtype=bool)
+    fast &= with_bytes
+    out = np.zeros(len(rows), dtype=bool)
+    if fast.any():
+        out[fast] = next_peer_ack_cut(from_client, ack, options_cut, conn, rows[fast])
+    return out
 
 
 #: ``Side`` values by "sent by the client", as objects (the events table's ``side`` column
