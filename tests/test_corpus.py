@@ -50,6 +50,7 @@ TSHARK_ONLY_EXPLAINED: dict[str, str] = {
     SkipReason.NOT_TCP: "TCP quoted in an ICMP error or an sFlow sample, or inside IPComp",
     SkipReason.NOT_IP: "IP behind an encapsulation we do not unwrap",
     SkipReason.TRUNCATED_HEADER: "tshark shows the ports (and a stream) of a TCP header cut by the snaplen",
+    SkipReason.TRUNCATED_TCP_HEADER: "tshark shows the ports (and a stream) of a TCP header cut by the snaplen",
     SkipReason.MALFORMED: "tshark still opens a stream for a segment with a bogus header length",
     ICMP_ERROR: "TCP quoted in an ICMP error: analysed as the error (pcapline.icmp), not a segment",
 }

@@ -53,7 +53,7 @@ def _editcap(*args: str) -> None:
 @pytest.mark.parametrize("snaplen", [38, 42, 46])
 def test_frames_without_tcp_stream_are_counted_not_compared(tmp_path: Path, snaplen: int) -> None:
     """editcap -s 42 closed-client-first.pcap: tshark dissects frames 3-12 as TCP (the ports
-    are there) with an empty tcp.stream; pcapline skips them (truncated_header). Was: exit 3,
+    are there) with an empty tcp.stream; pcapline skips them (truncated_tcp_header). Was: exit 3,
     "ValueError: cannot convert float NaN to integer"."""
     cut = tmp_path / f"snap{snaplen}.pcap"
     _editcap("-s", str(snaplen), str(CLOSED), str(cut))
@@ -61,8 +61,11 @@ def test_frames_without_tcp_stream_are_counted_not_compared(tmp_path: Path, snap
     assert (doc["frames_compared"], doc["only_wireshark"], doc["only_pcapline"]) == (0, 10, 0)
     assert doc["unexplained"] == 0 and doc["stream_mismatches"] == []
     assert doc["warnings"] == [
+        f"the snaplen ({snaplen} bytes captured per frame) cut 10 TCP frames inside the TCP "
+        "header: not analysed (truncated_tcp_header): a connection may show one direction "
+        "only, or none at all; capture with a larger snaplen (tcpdump -s 0)",
         "10 frames Wireshark dissected as TCP got no tcp.stream (TCP header cut short; first "
-        "frame 3): not compared (counted as only Wireshark's where pcapline skipped them)"
+        "frame 3): not compared (counted as only Wireshark's where pcapline skipped them)",
     ]
     text = CliRunner().invoke(cli, ["crosscheck", str(cut)]).output
     assert "10 frames only Wireshark dissected as TCP, 0 only pcapline" in text
@@ -85,8 +88,9 @@ def test_whole_frames_are_still_compared_beside_cut_headers(tmp_path: Path) -> N
     doc = _crosscheck_json([str(mixed)])
     assert (doc["frames_compared"], doc["only_wireshark"], doc["only_pcapline"]) == (4, 6, 0)
     assert doc["stream_mismatches"] == [] and doc["unexplained"] == 0
-    assert len(doc["warnings"]) == 1
-    assert doc["warnings"][0].startswith(
+    assert len(doc["warnings"]) == 2  # pcapline's (the snaplen cut 6), then the comparison's
+    assert doc["warnings"][0].startswith("the snaplen (42 bytes captured per frame) cut 6 TCP")
+    assert doc["warnings"][1].startswith(
         "6 frames Wireshark dissected as TCP got no tcp.stream (TCP header cut short; first "
         "frame 7)"
     )
@@ -99,7 +103,8 @@ def test_corpus_heap_overflow_header_is_counted() -> None:
     doc = _crosscheck_json([str(CORPUS / "tcpdump" / "tcp_header_heapoverflow.pcap")])
     assert (doc["frames_compared"], doc["only_wireshark"], doc["only_pcapline"]) == (0, 1, 0)
     assert [w.split(" (")[0] for w in doc["warnings"]] == [
-        "1 frames Wireshark dissected as TCP got no tcp.stream"
+        "the snaplen",  # pcapline's own: "the snaplen (46 bytes captured per frame) cut 1 TCP frame"
+        "1 frames Wireshark dissected as TCP got no tcp.stream",
     ]
 
 

@@ -97,3 +97,57 @@ def test_a_cut_ack_before_a_resend_changes_nothing_after_it() -> None:
         True,
         False,
     ]
+
+
+def _one_direction_cut(tmp_path: Path, client_cut: int, server_cut: int | None = None) -> Path:
+    """A conversation whose client frames (and server frames, with ``server_cut``) the
+    snaplen cut at that many bytes."""
+    c = Conversation().handshake(0.0)
+    for k in range(4):
+        c.data(CLIENT, 0.01 + k * 0.01, 500).ack(SERVER, 0.015 + k * 0.01)
+    c.fin(CLIENT, 0.1).fin(SERVER, 0.1001).ack(CLIENT, 0.1002)
+    frames = []
+    for row in c.rows:
+        f = c.frame_bytes(row)
+        cut = client_cut if row["from_client"] else server_cut
+        frames.append(f if cut is None else (f[:cut], len(f)))
+    path = tmp_path / f"cut-{client_cut}-{server_cut}.pcap"
+    path.write_bytes(pcap(frames, times_ns=[T0_NS + row["time_ns"] for row in c.rows]))
+    return path
+
+
+def test_frames_cut_inside_the_tcp_header_are_counted_apart(tmp_path: Path) -> None:
+    """The TCP header's first 20 bytes cut: truncated_tcp_header (the compiled core and the
+    numpy layers alike); an IP header cut stays truncated_header."""
+    tcp_cut = read_capture(str(_one_direction_cut(tmp_path, 14 + 20 + 12)))
+    for common in (True, False):
+        assert decode(tcp_cut, common=common).skipped == {"truncated_tcp_header": 8}
+    ip_cut = read_capture(str(_one_direction_cut(tmp_path, 14 + 12)))
+    assert decode(ip_cut).skipped == {"truncated_header": 8}
+
+
+def test_a_direction_the_snaplen_cut_is_not_blamed_on_routing(tmp_path: Path) -> None:
+    """The client's frames cut inside the TCP header (IPv6 extension headers make them longer
+    than the server's): the capture says the snaplen cut them, and the one-direction warning
+    no longer says only that one direction was captured (asymmetric routing)."""
+    a = pcapline.analyze(str(_one_direction_cut(tmp_path, 14 + 20 + 12)))
+    assert a.capture.skipped == {"truncated_tcp_header": 8}
+    warnings = a.capture.warnings
+    assert warnings[0] == (
+        "the snaplen (46 bytes captured per frame) cut 8 TCP frames inside the TCP header: not "
+        "analysed (truncated_tcp_header): a connection may show one direction only, or none "
+        "at all; capture with a larger snaplen (tcpdump -s 0)"
+    )
+    (one_sided,) = [w for w in warnings if "from one side only" in w]
+    assert (
+        "1 of 1 connections hold packets from one side only: 8 TCP frame(s) were cut" in one_sided
+    )
+
+
+def test_every_frame_cut_inside_the_tcp_header_says_why_there_is_no_connection(
+    tmp_path: Path,
+) -> None:
+    a = pcapline.analyze(str(_one_direction_cut(tmp_path, 14 + 20 + 12, 14 + 20 + 12)))
+    assert len(a.connections) == 0
+    assert a.capture.skipped == {"truncated_tcp_header": 14}
+    assert any("cut 14 TCP frames inside the TCP header" in w for w in a.capture.warnings)

@@ -31,6 +31,7 @@ from pcapline.model import (
     Fate,
     Finding,
     Side,
+    SkipReason,
     Verdict,
     Verdicts,
 )
@@ -294,6 +295,9 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
     from pcapline.decode.link import linktype_name
 
     skipped = {str(reason): int(n) for reason, n in decoded.skipped.items() if n}
+    cut_at = (
+        _tcp_cut_length(capture, decoded) if SkipReason.TRUNCATED_TCP_HEADER in skipped else None
+    )
     times = capture.timed_ns  # a record cut inside its header has no time of its own
     # With no frame, the link types the file header declares (a header-only capture).
     declared = dict.fromkeys(linktype_name(t) for t in capture.declared_link_types)
@@ -307,18 +311,63 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
         first_time_ns=int(times.min()) if len(times) else None,
         last_time_ns=int(times.max()) if len(times) else None,
         skipped=skipped,
-        warnings=[str(w) for w in capture.warnings],
+        warnings=[str(w) for w in capture.warnings] + tcp_header_cut_warning(skipped, cut_at),
     )
 
 
-def one_sided_warning(one: np.ndarray) -> str | None:
+def _tcp_cut_length(capture: Capture, decoded: Decoded) -> int | None:
+    """The captured length of the frames the snaplen cut inside their TCP header (captured
+    bytes fewer than the wire's: the largest, the snaplen they were cut at); None when none
+    was cut by the snaplen (a packet shorter than its IP header says is not)."""
+    from pcapline.decode.headers import REASON_CODES
+
+    code = REASON_CODES[SkipReason.TRUNCATED_TCP_HEADER]
+    cut = np.flatnonzero(decoded.frame_reason == code)
+    cut = cut[cut < len(capture.caplen)]
+    cut = cut[capture.caplen[cut] < capture.origlen[cut]]
+    return int(capture.caplen[cut].max()) if len(cut) else None
+
+
+def tcp_header_cut_warning(skipped: Mapping[str, int], cut_at: int | None = None) -> list[str]:
+    """The capture warning for TCP frames whose captured bytes end inside the TCP header
+    (``skipped`` truncated_tcp_header; ``cut_at``: the length the snaplen cut them at, when
+    the file shows it did)."""
+    n = int(skipped.get(SkipReason.TRUNCATED_TCP_HEADER.value, 0))
+    if not n:
+        return []
+    frames = f"{n:,} TCP frame{'s' if n != 1 else ''}"
+    after = (
+        "not analysed (truncated_tcp_header): a connection may show one direction only, or "
+        "none at all"
+    )
+    if cut_at is None:
+        return [
+            f"{frames} end inside the TCP header (cut by the capture's snaplen, or shorter than "
+            f"their IP header says): {after}"
+        ]
+    return [
+        f"the snaplen ({cut_at} bytes captured per frame) cut {frames} inside the TCP header: "
+        f"{after}; capture with a larger snaplen (tcpdump -s 0)"
+    ]
+
+
+def one_sided_warning(one: np.ndarray, tcp_cut: int = 0) -> str | None:
     """A capture-level warning when most connections (``one``: per connection, one direction
-    captured, ``detect.handshake.one_sided``) show one direction only."""
+    captured, ``detect.handshake.one_sided``) show one direction only. ``tcp_cut``: TCP
+    frames the snaplen cut inside their header (``capture.skipped``): where there are any,
+    they may be the other direction's (its headers longer: IPv6 extension headers, a
+    tunnel), and the routing is not blamed first."""
     if len(one) and 2 * int(one.sum()) > len(one):
+        why = (
+            f"{tcp_cut:,} TCP frame(s) were cut inside the TCP header (the snaplen), which may be "
+            "the other direction's (longer headers: IPv6 extension headers, a tunnel), or only "
+            "one direction was captured (asymmetric routing or a one-sided tap)"
+            if tcp_cut
+            else "only one direction was captured (asymmetric routing or a one-sided tap)"
+        )
         return (
-            f"{int(one.sum())} of {len(one)} connections hold packets from one side only: only one "
-            "direction was captured (asymmetric routing or a one-sided tap); the other side's "
-            "packets are inferred from the acknowledgements"
+            f"{int(one.sum())} of {len(one)} connections hold packets from one side only: "
+            f"{why}; the other side's packets are inferred from the acknowledgements"
         )
     return None
 

@@ -71,6 +71,7 @@ from pcapline.model import (
     SEGMENT_COLUMNS,
     CaptureInfo,
     Finding,
+    SkipReason,
     StallCause,
     Verdicts,
 )
@@ -924,7 +925,9 @@ def _merge(
         overflow = dict(sorted((c, v) for d in digests for c, v in d.overflow.items()))
         digests.clear()
         q = engine.merge_quality(parts.pop("quality"), by_id, wide, dropped=read.dropped > 0)
-        if warning := one_sided_warning(np.concatenate(parts.pop("one_sided"))[by_id]):
+        one = np.concatenate(parts.pop("one_sided"))[by_id]
+        tcp_cut = info.skipped.get(SkipReason.TRUNCATED_TCP_HEADER.value, 0)
+        if warning := one_sided_warning(one, tcp_cut):
             info.warnings.append(warning)
         info.quality = quality.summary(q)
         info.warnings.extend(quality.warnings(q))

@@ -58,7 +58,7 @@ import pandas as pd
 
 from pcapline.causes import syn_cookies
 from pcapline.errors import PcaplineError, one_line
-from pcapline.model import Counts, Verdicts
+from pcapline.model import Counts, SkipReason, Verdicts
 from pcapline.quality import CaptureWide
 from pcapline.workers import Holding
 
@@ -1200,7 +1200,8 @@ def analyse(
     finally:
         runner.close()
     merged = merge(results, the_plan, wide, dropped=settings.dropped)
-    if warning := one_sided_warning(merged.one_sided):
+    tcp_cut = info.skipped.get(SkipReason.TRUNCATED_TCP_HEADER.value, 0)
+    if warning := one_sided_warning(merged.one_sided, tcp_cut):
         info.warnings.append(warning)
     info.quality = quality.summary(merged.quality)
     info.warnings.extend(quality.warnings(merged.quality))

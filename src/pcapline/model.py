@@ -239,6 +239,10 @@ class SkipReason(enum.StrEnum):
     IP_FRAGMENT_REASSEMBLED = "ip_fragment_reassembled"  # in a packet another frame completed
     TUNNELLED = "tunnelled"  # IP in IP / GRE / ...: inner packets not decoded
     TRUNCATED_RECORD = "truncated_record"  # the file ended inside this record
+    #: IP carrying TCP, the captured bytes ending inside the TCP header's first 20 bytes (the
+    #: snaplen cut it: ``tcpdump -s 54`` on a link header longer than Ethernet's, or an IPv6
+    #: packet with extension headers): a TCP segment not analysed, its ports unknown.
+    TRUNCATED_TCP_HEADER = "truncated_tcp_header"
 
 
 # Bits of the segments table ``flags`` column (TCP header order, NS as bit 8).

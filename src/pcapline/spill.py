@@ -355,6 +355,9 @@ def _spill(
         },
         warnings=src.warnings + records.warnings + ([backwards] if backwards else []),
     )
+    from pcapline.analysis import tcp_header_cut_warning
+
+    info.warnings.extend(tcp_header_cut_warning(info.skipped))
     read = ReadQuality(records.snaplen, totals.cut_by_snaplen, records.if_drops, records.os_drops)
     return SpilledCapture(
         count=count,

@@ -72,7 +72,7 @@ def test_ethernet_padding_is_not_payload() -> None:
         ((ethernet(ipv4(SEG))[: 14 + 19], 1068), "truncated_header"),
         (
             (ethernet(ipv4(SEG))[: 14 + 20 + 19], 1068),
-            "truncated_header",
+            "truncated_tcp_header",
         ),  # inside TCP fixed header
         (
             (ethernet(ipv4(SEG, options=b"\x01" * 8))[: 14 + 24], 1076),

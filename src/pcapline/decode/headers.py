@@ -707,9 +707,16 @@ class FrameCursor:
             fresh = idx[self.reason[idx] == ALIVE]
             self.reason[fresh] = REASON_CODES[why]
 
-    def need(self, idx: np.ndarray, pos: np.ndarray, nbytes: int | np.ndarray) -> np.ndarray:
+    def need(
+        self,
+        idx: np.ndarray,
+        pos: np.ndarray,
+        nbytes: int | np.ndarray,
+        why: SkipReason = SkipReason.TRUNCATED_HEADER,
+    ) -> np.ndarray:
         """Boolean mask over ``idx``: ``nbytes`` at ``pos`` were captured. Others are
-        skipped as truncated_header (the snaplen or the file cut the header)."""
+        skipped as ``why``: truncated_header (the snaplen or the file cut the header), or
+        truncated_tcp_header for the TCP header itself."""
         ok: np.ndarray = pos + nbytes <= self.end[idx]
-        self.skip(idx[~ok], SkipReason.TRUNCATED_HEADER)
+        self.skip(idx[~ok], why)
         return ok

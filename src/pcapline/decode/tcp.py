@@ -33,7 +33,7 @@ class TcpHeaders:
 def tcp_layer(cur: FrameCursor, l4: np.ndarray, l4_len: np.ndarray) -> TcpHeaders:
     idx = np.flatnonzero((cur.reason == ALIVE) & (l4 >= 0))
     pos = l4[idx]
-    ok = cur.need(idx, pos, Tcp.SIZE)
+    ok = cur.need(idx, pos, Tcp.SIZE, SkipReason.TRUNCATED_TCP_HEADER)
     idx, pos = kept(ok, idx, pos)
     length = l4_len[idx]
     hdr = Block(cur.data, pos, Tcp)
