@@ -296,7 +296,9 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
 
     skipped = {str(reason): int(n) for reason, n in decoded.skipped.items() if n}
     cut_at = (
-        _tcp_cut_length(capture, decoded) if SkipReason.TRUNCATED_TCP_HEADER in skipped else None
+        tcp_cut_length(capture.caplen, capture.origlen, decoded.frame_reason)
+        if SkipReason.TRUNCATED_TCP_HEADER in skipped
+        else None
     )
     times = capture.timed_ns  # a record cut inside its header has no time of its own
     # With no frame, the link types the file header declares (a header-only capture).
@@ -315,17 +317,18 @@ def capture_info(capture: Capture, decoded: Decoded) -> CaptureInfo:
     )
 
 
-def _tcp_cut_length(capture: Capture, decoded: Decoded) -> int | None:
+def tcp_cut_length(caplen: np.ndarray, origlen: np.ndarray, frame_reason: np.ndarray) -> int | None:
     """The captured length of the frames the snaplen cut inside their TCP header (captured
     bytes fewer than the wire's: the largest, the snaplen they were cut at); None when none
-    was cut by the snaplen (a packet shorter than its IP header says is not)."""
+    was cut by the snaplen (a packet shorter than its IP header says is not). Per frame:
+    ``caplen``, ``origlen`` and the decode stage's ``frame_reason``."""
     from pcapline.decode.headers import REASON_CODES
 
     code = REASON_CODES[SkipReason.TRUNCATED_TCP_HEADER]
-    cut = np.flatnonzero(decoded.frame_reason == code)
-    cut = cut[cut < len(capture.caplen)]
-    cut = cut[capture.caplen[cut] < capture.origlen[cut]]
-    return int(capture.caplen[cut].max()) if len(cut) else None
+    cut = np.flatnonzero(frame_reason == code)
+    cut = cut[cut < len(caplen)]
+    cut = cut[caplen[cut] < origlen[cut]]
+    return int(caplen[cut].max()) if len(cut) else None
 
 
 def tcp_header_cut_warning(skipped: Mapping[str, int], cut_at: int | None = None) -> list[str]:

@@ -287,6 +287,9 @@ class _Totals:
     skipped: dict[str, int] = field(default_factory=dict)
     link_types: list[str] = field(default_factory=list)
     cut_by_snaplen: int = 0
+    #: The largest captured length of a frame the snaplen cut inside its TCP header
+    #: (``analysis.tcp_cut_length``), None while there is none.
+    tcp_cut_at: int | None = None
     backwards: BackwardSteps = field(default_factory=BackwardSteps)
     #: IP fragments still waiting for their other pieces, carried into the next window.
     fragments: Defragmenter = field(default_factory=Defragmenter)
@@ -306,6 +309,12 @@ class _Totals:
         )
         for reason, k in decoded.skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + k
+        if decoded.skipped.get(SkipReason.TRUNCATED_TCP_HEADER.value):
+            from pcapline.analysis import tcp_cut_length
+
+            cut = tcp_cut_length(records.caplen, records.origlen, decoded.frame_reason)
+            if cut is not None:
+                self.tcp_cut_at = max(cut, self.tcp_cut_at or 0)
         if decoded.reassembled_earlier:  # fragments of earlier windows, now in a packet
             self._reassembled(decoded.reassembled_earlier)
         self.link_types += [name for name in decoded.link_types if name not in self.link_types]
@@ -357,7 +366,7 @@ def _spill(
     )
     from pcapline.analysis import tcp_header_cut_warning
 
-    info.warnings.extend(tcp_header_cut_warning(info.skipped))
+    info.warnings.extend(tcp_header_cut_warning(info.skipped, totals.tcp_cut_at))
     read = ReadQuality(records.snaplen, totals.cut_by_snaplen, records.if_drops, records.os_drops)
     return SpilledCapture(
         count=count,
