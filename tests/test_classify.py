@@ -66,9 +66,13 @@ def test_fast_path_matches_rules_for_healthy_connections() -> None:
     ruled = classify.classify(segs, conns, run_all(segs, visit_all=True))
     assert set(ruled.evidence) == {0, 1, 2}
     assert [ruled.decisions[i] for i in range(3)] == [
-        Decision(fate, closer=closer, evidence_frames=frames)
-        for fate, closer, frames in zip(fast.fate, fast.closer, fast.evidence_frames, strict=True)
+        Decision(fate, closer=closer, evidence_frames=frames, confidence=sure, caveats=why)
+        for fate, closer, frames, sure, why in zip(
+            fast.fate, fast.closer, fast.evidence_frames, fast.confidence, fast.caveats, strict=True
+        )
     ]
+    # The capture ended 10 ms after the half close's FIN (1 s floor): not proven, both ways.
+    assert ruled.decisions[1].caveats == ("capture_ended_after_fin",)
     assert fast.fate.tolist() == [Fate.CLOSED, Fate.HALF_CLOSED, Fate.OPEN]
     assert fast.closer.tolist() == [Side.SERVER, Side.CLIENT, None]
 

@@ -824,6 +824,7 @@ def _analyse(
             slow=slow,
             keep_facts=False,
             dropped=parts.read.dropped > 0,
+            truncated=parts.read.truncated,
             capture=None if parts.count == 1 else GUESS,
             json_entries="json" in outputs,
         )
@@ -924,7 +925,9 @@ def _merge(
         stalls = dict(sorted((c, v) for d in digests for c, v in d.stalls.items()))
         overflow = dict(sorted((c, v) for d in digests for c, v in d.overflow.items()))
         digests.clear()
-        q = engine.merge_quality(parts.pop("quality"), by_id, wide, dropped=read.dropped > 0)
+        q = engine.merge_quality(
+            parts.pop("quality"), by_id, wide, dropped=read.dropped > 0, truncated=read.truncated
+        )
         one = np.concatenate(parts.pop("one_sided"))[by_id]
         tcp_cut = info.skipped.get(SkipReason.TRUNCATED_TCP_HEADER.value, 0)
         if warning := one_sided_warning(one, tcp_cut):

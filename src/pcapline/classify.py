@@ -11,7 +11,8 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           ``reset_by`` stays null.
 3. ``connect_timeout``    SYNs never answered by SYN+ACK or RST, and the capture shows at least
                           one retry or runs past the time the first retry was due. (A lone SYN
-                          at the very end of the capture is still connecting: ``open``. A
+                          at the very end of the capture is still connecting: ``open``,
+                          unknown: its answer or retry was not due yet. A
                           client ACK after the SYN proves an unseen SYN+ACK: not this fate.)
 4. ``listen_overflow``    the client ACKed the SYN+ACK but the server acted as if it had not:
                           it retransmitted the SYN+ACK after that ACK (tcp_abort_on_overflow=0)
@@ -22,7 +23,9 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           (a later server segment other than SYN+ACK/RST proves an unseen ACK).
                           In a capture filtered on SYN/FIN/RST a lone SYN+ACK decides nothing
                           (the filter drops the ACK, ``quality.flag_filtered``) unless its
-                          listener retried other SYN+ACKs (``listeners_retrying``).
+                          listener retried other SYN+ACKs (``listeners_retrying``). One
+                          SYN+ACK, never retried, whose SYN the capture lacks shows no server
+                          retrying or giving up (a frame a switch flooded): ``open``, unknown.
 6. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
                           silence past one interval), or 3+ unanswered when the capture ended.
 7. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
@@ -31,12 +34,15 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           followed, the peer did not reset, and either the sender was seen
                           giving up (2+ retransmissions, then silence past the next expected RTO
                           or its own RST) or the capture ended mid-backoff after 3+.
-9. ``reset``              a RST ended the connection (before both FINs were exchanged).
+9. ``reset``              a RST ended the connection (before both FINs were exchanged); likely
+                          after 200 ms of silence in a filtered capture (the filter drops the
+                          probes a timer sends before its RST).
 10. ``closed``            FIN from both sides.
 11. ``stale_peer_reset``  a later connection on the same 4-tuple drew a client RST carrying this
                           connection's next sequence number (``Evidence.stale_peer_rst``, set by
                           the cross-connection pre-pass ``stale_peer_resets``): reset by the client.
-12. ``half_closed``       FIN from exactly one side.
+12. ``half_closed``       FIN from exactly one side (proven only when the capture went on past
+                          the peer's answer to it: ``fin_answer_wait_ns``).
                           (10, 12: in a one-sided capture the captured side's ACK of the peer's
                           FIN stands for that unseen FIN, ``Handshake.one_sided``; so does, in a
                           capture whose capture point lost a FIN, the peer's ACK of it,
@@ -60,7 +66,9 @@ likely when the capture ended after 3+ unanswered transmissions; unknown when it
 when the capture point lost segments, when one SYN or SYN+ACK was never retried (its answer may
 be unseen), when a flag filter would drop the missing ACKs, when a filter on payload would
 (``quality.acks_filtered``: no bare segment in the whole capture; a RST-ended connection is then
-likely, ``open`` unknown), or when only one direction holds the answers. Resent data the peer had already acknowledged is no retransmit_timeout at all.
+likely, ``open`` unknown), or when only one direction holds the answers. An absent FIN or RST
+(``open``, ``half_closed``) is likely where the capture point lost segments, the file states
+dropped packets, or the file ends inside a record (``_end_absent``). Resent data the peer had already acknowledged is no retransmit_timeout at all.
 
 Rules decide; they write no prose (``explain.py`` words a decision from the same ``Evidence``).
 
@@ -89,7 +97,7 @@ from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_conn
 from pcapline.detect.close import Close, first_fins_and_closer
 from pcapline.detect.handshake import handshake_rtts, syn_masks
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
-from pcapline.facts import Facts, rows_per_connection
+from pcapline.facts import Facts, reduce_per_connection, rows_per_connection
 from pcapline.loopback import on_one_host
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
@@ -291,11 +299,13 @@ def reset(e: Evidence) -> Decision | None:
         # A RST and nothing else of the connection: that one existed, in what state, and what
         # the RST answered are not in the capture.
         return _sure(decision, (Confidence.UNKNOWN, ("rst_only",)))
-    if e.seen.acks_filtered and (r.idle_s is None or r.idle_s >= RTO_MIN_S):
-        # A filter that kept only data drops the bare probes a timer sends before its RST
-        # (keepalive, zero-window probes: no timer fires sooner than TCP_RTO_MIN): after
-        # such a silence the RST is on the wire, whether a timeout sent it is not.
-        return _sure(decision, (Confidence.LIKELY, ("acks_filtered",)))
+    if e.seen.filtered and (r.idle_s is None or r.idle_s >= RTO_MIN_S):
+        # A filter that kept only data, or only SYN/FIN/RST segments, drops the probes a timer
+        # sends before its RST (keepalive, zero-window probes, retransmitted data: no timer
+        # fires sooner than TCP_RTO_MIN): after such a silence the RST is on the wire,
+        # whether a timeout sent it is not.
+        filtered = "acks_filtered" if e.seen.acks_filtered else "flag_filtered"
+        return _sure(decision, (Confidence.LIKELY, (filtered,)))
     return decision
 
 
@@ -338,23 +348,60 @@ def half_closed(e: Evidence) -> Decision | None:
     return _sure(Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)), sure)
 
 
-def ended_within_a_round_trip(
-    fin_ns: np.ndarray, capture_end_ns: int, rtt_ms: np.ndarray
+#: The least time a capture must run past a FIN before the other side's missing FIN says its
+#: application did not close. The peer's FIN follows its application's close(), which follows
+#: its read of the EOF: no kernel timer bounds that, so the wait is the connection's own answer
+#: times (``fin_answer_wait_ns``), and never less than TCP_TIMEOUT_INIT (1 s), the kernel's
+#: own first wait for an answer it has no measure of.
+FIN_ANSWER_FLOOR_S = TCP_TIMEOUT_INIT_S
+
+
+def fin_answer_wait_ns(facts: Facts, first_fin_row: np.ndarray, rtt_ms: np.ndarray) -> np.ndarray:
+    """Per connection (``facts.conn_ids`` order): how long after its first FIN (row
+    ``first_fin_row``, -1: none) the capture must go on before the peer's missing answer is
+    the peer's: the longest of its round trip at the capture point (``rtt_ms``, NaN:
+    unknown), the peer's slowest answer seen in the connection and ``FIN_ANSWER_FLOOR_S``.
+    An answer is a peer segment that carries data or a FIN, or follows a segment of the FIN's
+    sender at once, timed from the last segment of the FIN's sender before it: its server's
+    think time, delayed ACKs, a far server behind a near NAT."""
+    floor = int(FIN_ANSWER_FLOOR_S * 1e9)
+    rtt_ns = np.nan_to_num(np.asarray(rtt_ms, dtype=np.float64) * 1e6, nan=0.0)
+    wait: np.ndarray = np.maximum(np.int64(floor), rtt_ns.astype(np.int64))
+    has_fin = first_fin_row >= 0
+    if len(facts.time_ns) < 2 or not has_fin.any():
+        return wait
+    ci = facts.conn_index
+    rows = np.arange(len(ci))
+    by_closer = facts.from_client == facts.from_client[np.maximum(first_fin_row, 0)][ci]
+    last_closer = np.maximum.accumulate(np.where(by_closer, rows, -1))
+    turn = np.zeros(len(ci), dtype=bool)
+    turn[1:] = by_closer[:-1]
+    answer = ~by_closer & has_fin[ci] & (last_closer >= facts.starts[:-1][ci])
+    answer &= turn | (facts.seg_len > 0) | facts.fin
+    gap = np.where(answer, facts.time_ns - facts.time_ns[np.maximum(last_closer, 0)], 0)
+    slowest = reduce_per_connection(np.maximum, gap, facts.starts, empty=0, dtype=np.int64)
+    waits: np.ndarray = np.maximum(wait, slowest)
+    return waits
+
+
+def ended_before_an_answer(
+    fin_ns: np.ndarray, capture_end_ns: int, wait_ns: np.ndarray
 ) -> np.ndarray:
-    """Per connection: the capture ended less than its round trip (its handshake's, at the
-    capture point; NaN: unknown) after its first FIN, so the peer's answer to that FIN, its
-    own FIN among it, could not have been captured yet whatever the peer did."""
-    with np.errstate(invalid="ignore"):
-        ended: np.ndarray = (capture_end_ns - fin_ns) < rtt_ms * 1e6
+    """Per connection: the capture ended less than ``wait_ns`` (``fin_answer_wait_ns``)
+    after its first FIN (``fin_ns``, -1: none), so the peer's answer to that FIN, its own
+    FIN among it, need not have come yet: its absence shows nothing of the peer."""
+    ended: np.ndarray = (fin_ns >= 0) & ((capture_end_ns - fin_ns) < wait_ns)
     return ended
 
 
 def _ended_after_fin(e: Evidence) -> bool:
-    """``ended_within_a_round_trip`` of one connection."""
+    """``ended_before_an_answer`` of one connection (``Evidence.fin_answer_wait_ns``, at
+    least the floor and its handshake round trip)."""
     fin_ns, rtt = e.close.first_fin_ns, e.handshake.rtt_ms
-    if fin_ns is None or rtt is None:
+    if fin_ns is None:
         return False
-    return bool(ended_within_a_round_trip(np.array([fin_ns]), e.capture_end_ns, np.array([rtt]))[0])
+    wait = max(e.fin_answer_wait_ns, FIN_ANSWER_FLOOR_S * 1e9, (rtt or 0.0) * 1e6)
+    return e.capture_end_ns - fin_ns < wait
 
 
 def _end_absent(e: Evidence) -> Sure:
@@ -363,12 +410,20 @@ def _end_absent(e: Evidence) -> Sure:
     of the connection was captured, in a capture that lacks a direction of some connection),
     and not quite where the capture point lost segments, of this connection or another: a
     tap that drops packets drops FINs too, with the peer's ACK of them, leaving no trace in
-    the connection itself (as ``_silence`` reads a death). The columnar twin for the connections no detector visited is
+    the connection itself (as ``_silence`` reads a death). Likewise where the file's interface
+    statistics report dropped packets (the FIN may be one of them), and where the file ends
+    inside a packet record (it was cut while the capture went on: what ended the connection
+    may be past the cut). The columnar twin for the connections no detector visited is
     ``_fast_confidence``."""
     if e.seen.one_direction and e.seen.one_sided_capture:
         return Confidence.UNKNOWN, ("one_sided",)
-    if e.seen.lossy or e.seen.lossy_capture:
-        return Confidence.LIKELY, ("capture_lossy",)
+    caveats = (
+        ("capture_lossy",) * (e.seen.lossy or e.seen.lossy_capture)
+        + ("capture_dropped",) * e.seen.dropped
+        + ("file_truncated",) * e.seen.truncated
+    )
+    if caveats:
+        return Confidence.LIKELY, caveats
     return Confidence.PROVEN, ()
 
 
@@ -382,7 +437,34 @@ def still_open(e: Evidence) -> Decision | None:
         # a Linux client would have retried by now: it gave up, its answer was not
         # captured, or no socket sent it (a scanner's SYN).
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("lone_syn",))
+    if _lone_syn(e):
+        # The capture ended before its answer or its first retry (TCP_TIMEOUT_INIT) was due:
+        # whether it connected, was refused or timed out is after the capture.
+        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("capture_ended",))
+    if (lone := _lone_synack(e)) is not None:
+        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=lone)
     return _sure(Decision(Fate.OPEN), _end_absent(e))
+
+
+def _lone_syn(e: Evidence) -> bool:
+    """One SYN, never answered nor retried (``lone_syn_overdue_on_linux`` less the wait)."""
+    h = e.handshake
+    if h.syn is None or h.syn.retries or h.synack is not None or h.answer != "none":
+        return False
+    return h.synack_proven is None
+
+
+def _lone_synack(e: Evidence) -> tuple[str, ...] | None:
+    """A SYN+ACK never retried nor acknowledged (``handshake_timeout`` left it: a server that
+    never resent it was not seen timing out): why its connection's state is unknown. None: not
+    such a connection."""
+    h = e.handshake
+    s = h.synack
+    if s is None or s.retries or h.client_acked or h.ack_proven is not None:
+        return None
+    waited_s = (e.capture_end_ns - e.end_ns) / 1e9
+    due = ("lone_synack",) if overdue(waited_s, TCP_TIMEOUT_INIT_S) else ("capture_ended",)
+    return due + ("handshake_not_captured",) * (h.syn is None)
 
 
 def lone_syn_overdue_on_linux(e: Evidence) -> bool:
@@ -554,13 +636,14 @@ def classify(
     detected: DetectResult,
     *,
     dropped: bool = False,
+    truncated: bool = False,
     capture: CaptureWide | None = None,
     retried_by_listener: Mapping[str, int] | None = None,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
 
     ``dropped``: the file's interface statistics report dropped packets (quality.ReadQuality),
-    so no absence is proven.
+    so no absence is proven; ``truncated``: the file ends inside a packet record (likewise).
 
     Cross-connection evidence comes first (``stale_peer_resets``): a connection it names is
     decided through RULES even when no detector screened it. ``capture``: the whole
@@ -585,11 +668,10 @@ def classify(
     start = facts.time_ns[facts.starts[:-1]] if n else np.zeros(0, np.int64)
     end = facts.time_ns[np.maximum(facts.starts[1:] - 1, 0)] if n else start
     fate, closer, reset_by, frames = fast.fate, fast.closer, fast.reset_by, fast.evidence_frames
-    quality = measure(facts, dropped=dropped, capture=capture)
+    quality = measure(facts, dropped=dropped, truncated=truncated, capture=capture)
     columnar = _columnar(facts)
-    ended_early = ended_within_a_round_trip(
-        fast.first_fin_ns, facts.capture_end_ns, columnar.rtt_ms
-    )
+    answer_wait = fin_answer_wait_ns(facts, fast.first_fin_row, columnar.rtt_ms)
+    ended_early = ended_before_an_answer(fast.first_fin_ns, facts.capture_end_ns, answer_wait)
     confidence, caveats = _fast_confidence(fate, quality, ended_early)
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
@@ -609,9 +691,10 @@ def classify(
         np.asarray(screened, dtype=bool)[rows].tolist(),
         np.asarray(retrying, dtype=bool)[rows].tolist(),
         on_one_host(connections, facts.conn_ids[rows]).tolist(),
+        answer_wait[rows].tolist(),
         strict=True,
     )
-    for index, conn, row_counts, start_ns, end_ns, was_screened, retried, local in per_row:
+    for index, conn, row_counts, start_ns, end_ns, was_screened, retried, local, wait in per_row:
         e = Evidence.of(
             conn,
             Counts(*row_counts),
@@ -625,6 +708,7 @@ def classify(
             listener_retried_synack=retried,
             icmp=detected.icmp.get(conn, ()),
             one_host=local,
+            fin_answer_wait_ns=wait,
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d
@@ -667,6 +751,10 @@ def _fast_confidence(
         confidence[i], caveats[i] = Confidence.UNKNOWN, ("one_sided",)
     for i in np.flatnonzero(lossy).tolist():
         confidence[i], caveats[i] = Confidence.LIKELY, ("capture_lossy",)
+    # ... or where the file says it dropped packets, or ends inside a record
+    said = ("capture_dropped",) * quality.dropped + ("file_truncated",) * quality.truncated
+    for i in np.flatnonzero(ending & ~one_way).tolist() if said else ():
+        confidence[i], caveats[i] = Confidence.LIKELY, (*caveats[i], *said)
     for i in np.flatnonzero((fate == Fate.HALF_CLOSED) & ended_early).tolist():
         confidence[i] = Confidence.UNKNOWN
         caveats[i] = (*caveats[i], "capture_ended_after_fin")
@@ -876,6 +964,7 @@ class Healthy:
     reset_by: np.ndarray  # object: None (no RST in an unvisited connection)
     evidence_frames: list[tuple[int, ...]]  # the FINs that decided it
     first_fin_ns: np.ndarray  # int: when the first FIN was captured (-1: no FIN)
+    first_fin_row: np.ndarray  # int: its row in the facts (-1: no FIN)
 
 
 def _healthy(facts: Facts) -> Healthy:
@@ -884,6 +973,7 @@ def _healthy(facts: Facts) -> Healthy:
     client_fin = np.where(client_row >= 0, facts.frame[client_row], 0)
     server_fin = np.where(server_row >= 0, facts.frame[server_row], 0)
     has_c, has_s = client_row >= 0, server_row >= 0
+    first_row = _first_fin_row(client_row, server_row)
     fate = np.empty(n, dtype=object)
     fate[:] = Fate.OPEN  # (numpy.full would store the str, not the enum member)
     fate[has_c | has_s] = Fate.HALF_CLOSED
@@ -893,15 +983,17 @@ def _healthy(facts: Facts) -> Healthy:
         closer=closer,
         reset_by=np.full(n, None, dtype=object),
         evidence_frames=_fin_frames(client_fin, server_fin),
-        first_fin_ns=_first_fin_ns(facts, client_row, server_row),
+        first_fin_ns=np.where(first_row >= 0, facts.time_ns[np.maximum(first_row, 0)], -1),
+        first_fin_row=first_row,
     )
 
 
-def _first_fin_ns(facts: Facts, client_row: np.ndarray, server_row: np.ndarray) -> np.ndarray:
-    """Per connection: the time of its first FIN (``Close.first_fin_ns``), -1 without one."""
+def _first_fin_row(client_row: np.ndarray, server_row: np.ndarray) -> np.ndarray:
+    """Per connection: the row of its first FIN (``Close.first_fin_ns``), -1 without one."""
     rows = np.where(client_row < 0, server_row, np.where(server_row < 0, client_row, 0))
-    rows = np.where((client_row >= 0) & (server_row >= 0), np.minimum(client_row, server_row), rows)
-    found: np.ndarray = np.where(rows >= 0, facts.time_ns[np.maximum(rows, 0)], -1)
+    found: np.ndarray = np.where(
+        (client_row >= 0) & (server_row >= 0), np.minimum(client_row, server_row), rows
+    )
     return found
 
 

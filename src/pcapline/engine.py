@@ -110,6 +110,8 @@ class Settings:
     keep_facts: bool  # hand the per-segment facts back (the HTML report and timelines need them)
     #: The file's interface statistics report dropped packets (``quality.ReadQuality``).
     dropped: bool = False
+    #: The file ends inside a packet record (``quality.ReadQuality.truncated``).
+    truncated: bool = False
     #: The whole capture's quality flags; None: the partition is the whole capture.
     capture: CaptureWide | None = None
     #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
@@ -223,6 +225,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         part.connections,
         detected,
         dropped=settings.dropped,
+        truncated=settings.truncated,
         capture=settings.capture,
         retried_by_listener=settings.retried_by_listener,
     )
@@ -865,6 +868,7 @@ def merge(
     capture: CaptureWide,
     *,
     dropped: bool = False,
+    truncated: bool = False,
 ) -> Merged:
     """The partitions' results as one capture's, every table in connection id order."""
     from pcapline.findings.handshakes import concat
@@ -878,7 +882,9 @@ def merge(
     detections: dict[int, ConnDetections] = {}
     for r in results:
         detections.update(r.detections)
-    quality = merge_quality([r.quality for r in results], by_id, capture, dropped=dropped)
+    quality = merge_quality(
+        [r.quality for r in results], by_id, capture, dropped=dropped, truncated=truncated
+    )
     connections = in_order(connections, ["id"])
     return Merged(
         connections=connections,
@@ -895,7 +901,12 @@ def merge(
 
 
 def merge_quality(
-    parts: Sequence[CaptureQuality], by_id: np.ndarray, capture: CaptureWide, *, dropped: bool
+    parts: Sequence[CaptureQuality],
+    by_id: np.ndarray,
+    capture: CaptureWide,
+    *,
+    dropped: bool,
+    truncated: bool = False,
 ) -> CaptureQuality:
     """The partitions' ``CaptureQuality`` (in partition order) as the whole capture's:
     per-connection columns in id order (``by_id``), the whole capture's flags."""
@@ -925,6 +936,7 @@ def merge_quality(
         acks_filtered=capture.acks_filtered,
         lossy_capture=capture.lossy,
         dropped=dropped,
+        truncated=truncated,
         one_sided_capture=capture.one_sided,
         own=capture,
     )
@@ -1168,6 +1180,7 @@ def analyse(
         detections=detections,
         json_entries=json_entries,
         dropped=read.dropped > 0,
+        truncated=read.truncated,
     )
     count = _partition_count(len(segments), jobs, scheduler, partitions)
     the_plan = plan(segments, connections, count, icmp_errors, carried)
@@ -1199,7 +1212,7 @@ def analyse(
                 results = [redone.get(r.number, r) for r in results]
     finally:
         runner.close()
-    merged = merge(results, the_plan, wide, dropped=settings.dropped)
+    merged = merge(results, the_plan, wide, dropped=settings.dropped, truncated=settings.truncated)
     tcp_cut = info.skipped.get(SkipReason.TRUNCATED_TCP_HEADER.value, 0)
     if warning := one_sided_warning(merged.one_sided, tcp_cut):
         info.warnings.append(warning)

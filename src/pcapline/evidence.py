@@ -79,6 +79,9 @@ class Evidence:
     #: The client's first bytes are an HTTP request and no HTTP response was captured
     #: (pcapline.app; set by ``explain.verdicts`` for a server's close after unanswered data).
     http_unanswered: bool = False
+    #: How long after its first FIN the capture must go on before the peer's missing FIN is
+    #: the peer's (``classify.fin_answer_wait_ns``); 0: not measured (the floor applies).
+    fin_answer_wait_ns: int = 0
 
     @classmethod
     def of(
@@ -96,6 +99,7 @@ class Evidence:
         listener_retried_synack: bool = False,
         icmp: tuple[IcmpError, ...] = (),
         one_host: bool = False,
+        fin_answer_wait_ns: int = 0,
     ) -> Evidence:
         """The evidence of one visited connection from its detectors' records."""
         return cls(
@@ -118,6 +122,7 @@ class Evidence:
             listener_retried_synack=listener_retried_synack,
             icmp=icmp,
             one_host=one_host,
+            fin_answer_wait_ns=fin_answer_wait_ns,
         )
 
 

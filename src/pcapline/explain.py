@@ -61,7 +61,8 @@ def verdicts(
     (``explain_slow``). ``apps``: what each connection's payloads carry (pcapline.app): an
     HTTP request the server closed on without a response is worded so however soon it closed.
     """
-    texts: dict[tuple[Fate, Side | None, bool], Explanation] = {}
+    texts: dict[tuple[Fate, Side | None, bool, bool], Explanation] = {}
+    caveats_of = classified.caveats or [()] * len(classified.conn_ids)
     columnar = classified.columnar
     rtt = columnar.rtt_ms.tolist()
     start = columnar.capture_start.tolist()
@@ -87,8 +88,9 @@ def verdicts(
             keys = {}
             _rtt_key(keys, None if math.isnan(rtt[index]) else rtt[index])
             _artefact_keys(keys, start[index], duplicates[index], super_segments[index])
-        if text is None:  # nothing unusual: one text per (fate, closer, capture start)
-            key = (fates[index], closers[index], bool(start[index]))
+        if text is None:  # nothing unusual: one text per (fate, closer, capture start, soon)
+            soon = _too_soon(caveats_of[index])
+            key = (fates[index], closers[index], bool(start[index]), soon)
             text = texts.get(key)
             if text is None:
                 text = texts[key] = healthy(*key)
@@ -250,15 +252,16 @@ def _with_notes(story: Explanation, notes: tuple[str, ...]) -> Explanation:
     return Explanation(story.headline, story.label, story.body, story.check, notes)
 
 
-def healthy(fate: Fate, closer: Side | None, no_syn: bool) -> Explanation:
+def healthy(fate: Fate, closer: Side | None, no_syn: bool, soon: bool = False) -> Explanation:
     """Explanation for a connection with nothing unusual (no retransmission, RST, probe).
+    ``soon``: a half close the capture ended too soon after (``capture_ended_after_fin``).
 
     Worded without per-connection numbers so one text serves every such connection.
     """
     if fate is Fate.CLOSED:
         story = _closed_text(closer)
     elif fate is Fate.HALF_CLOSED:
-        story = _half_closed_text(closer)
+        story = _half_closed_text(closer, soon)
     else:
         story = Explanation(
             "no FIN or RST, nothing unusual", "Still open when the capture ended", "."
@@ -335,8 +338,20 @@ def _closed_text(closer: Side | None) -> Explanation:
     )
 
 
-def _half_closed_text(closer: Side | None) -> Explanation:
+def _too_soon(caveats: tuple[str, ...]) -> bool:
+    return "capture_ended_after_fin" in caveats
+
+
+def _half_closed_text(closer: Side | None, soon: bool = False) -> Explanation:
     other = "server" if closer is Side.CLIENT else "client"
+    if soon:
+        # No CLOSE_WAIT advice: the capture does not show the other side late to close.
+        return Explanation(
+            f"the {closer} sent FIN and the capture ended before the {other}'s answer to it "
+            f"was due (its FIN follows its application's close())",
+            "Half closed",
+            ".",
+        )
     return Explanation(
         f"the {closer} sent FIN, the {other} had not sent its FIN by the end of "
         f"the capture (it may still be sending, or its application never called close(): "
@@ -833,6 +848,13 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "no socket for the connection answers that way"
         )
     why.extend(_injected_hints(e, r.frame))
+    if not why and {"flag_filtered", "acks_filtered"} & set(d.caveats):
+        # classify.reset: a timer's RST after its probes looks so once the filter drops them.
+        why.append(
+            "a timer's RST looks the same in this capture: the keepalive or window probes or "
+            "retransmissions it sends first are filtered out (keepalive_timeout, "
+            "persist_timeout, retransmit_timeout), and so would be the peer's answers"
+        )
     body = "."
     if why:
         body += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
@@ -1065,7 +1087,7 @@ def _half_closed(d: Decision, e: Evidence) -> Explanation:
             f". No FIN of the {peer}'s is proven (an ACK one above its data would prove it); "
             f"had it not closed, look for CLOSE_WAIT in ss -tan on the {peer}.",
         )
-    return _server_left_unanswered(d, e) or _half_closed_text(d.closer)
+    return _server_left_unanswered(d, e) or _half_closed_text(d.closer, _too_soon(d.caveats))
 
 
 def _open(d: Decision, e: Evidence) -> Explanation:
@@ -1086,6 +1108,23 @@ def _open(d: Decision, e: Evidence) -> Explanation:
             )
         return Explanation(
             f"{sent}, no answer yet, and the capture stopped before the first retry was due",
+            "Still connecting when the capture ended",
+            ".",
+        )
+    if h.synack is not None and {"lone_synack", "capture_ended"} & set(d.caveats):
+        # classify._lone_synack: one SYN+ACK, neither retried nor acknowledged
+        waited = _s((e.capture_end_ns - e.end_ns) / 1e9)
+        if h.syn is None:
+            return Explanation(
+                f"one SYN+ACK, no SYN before it nor ACK after it, and no retry in the {waited} "
+                "the capture went on",
+                "Still open when the capture ended",
+                ": nothing shows a handshake this capture point saw (a switch flooding one frame "
+                "to the capture port, the SYN and ACK on another path) nor a server retrying "
+                "or giving up.",
+            )
+        return Explanation(
+            f"SYN answered by one SYN+ACK, no ACK and no retry in the {waited} the capture went on",
             "Still connecting when the capture ended",
             ".",
         )

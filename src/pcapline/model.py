@@ -327,9 +327,12 @@ class Decision:
 CAVEATS: dict[str, str] = {
     "capture_ended": "the capture ended before the sender's give-up could be seen",
     "capture_lossy": "the capture point lost segments (peers ACK bytes it never saw)",
-    "capture_ended_after_fin": "the capture ended less than a round trip after the FIN: the "
-    "peer's answer to it could not have been captured yet",
+    "capture_ended_after_fin": "the capture ended too soon after the FIN for the peer's answer "
+    "to be captured (sooner than the connection's round trip, the peer's slowest answer seen "
+    "in it, or 1 s): the peer's FIN follows its application's close(), which may still come",
     "capture_dropped": "the capture's interface statistics report dropped packets",
+    "file_truncated": "the file ends inside a packet record: it was cut while the capture went "
+    "on, and what ended the connection may be past the cut",
     "flag_filtered": "the capture holds only SYN/FIN/RST segments: a flag filter would drop "
     "the ACKs and data that are missing",
     "acks_filtered": "the capture holds no segment without payload: a filter that kept data "

@@ -83,6 +83,8 @@ class Seen:
     one_direction: bool = False  # every captured packet of the connection came from one side
     mid_stream: bool = False  # no SYN seen: the opening was not captured
     dropped: bool = False  # the file's interface statistics report dropped packets
+    #: the file ends inside a packet record: it was cut while the capture went on
+    truncated: bool = False
     #: some connection of the capture is one-sided (``CaptureWide.one_sided``): a capture of
     #: one direction, where a connection's missing answers may be the missing direction's
     one_sided_capture: bool = False
@@ -173,6 +175,7 @@ class CaptureQuality:
     lossy_capture: bool  # any connection is lossy
     acks_filtered: bool = False  # data but no segment without it: a payload filter
     dropped: bool = False  # the file's interface statistics report dropped packets
+    truncated: bool = False  # the file ends inside a packet record (``ReadQuality.truncated``)
     one_sided_capture: bool = False  # any connection is one-sided
     #: What these connections alone show of the per-capture flags (``flag_filtered`` and
     #: ``lossy_capture`` above are the whole capture's when ``measure`` was given them).
@@ -191,6 +194,7 @@ class CaptureQuality:
             one_direction=bool(self.one_direction[index]),
             mid_stream=bool(self.mid_stream[index]),
             dropped=self.dropped,
+            truncated=self.truncated,
             one_sided_capture=self.one_sided_capture,
         )
 
@@ -203,6 +207,9 @@ class ReadQuality:
     cut_by_snaplen: int  # frames whose captured bytes stop short of their wire length
     if_drops: int | None  # pcapng isb_ifdrop, summed over interfaces; None: not stated
     os_drops: int | None  # pcapng isb_osdrop, likewise
+    #: The file ends inside a packet record: a file copied or read while still being written,
+    #: or cut short. The capture went on past its last frame (said in its own warning).
+    truncated: bool = False
 
     @property
     def dropped(self) -> int:
@@ -214,7 +221,9 @@ def read_quality(capture: Capture) -> ReadQuality:
     ended inside: that is a truncated file, said in its own warning), the drop counters."""
     whole = len(capture.caplen) - capture.truncated_records
     cut = int(np.count_nonzero(capture.caplen[:whole] < capture.origlen[:whole]))
-    return ReadQuality(capture.snaplen, cut, capture.if_drops, capture.os_drops)
+    return ReadQuality(
+        capture.snaplen, cut, capture.if_drops, capture.os_drops, capture.truncated_records > 0
+    )
 
 
 def read_summary(r: ReadQuality) -> dict[str, Any]:
@@ -243,11 +252,16 @@ def read_warnings(r: ReadQuality) -> list[str]:
 
 
 def measure(
-    facts: Facts, *, dropped: bool = False, capture: CaptureWide | None = None
+    facts: Facts,
+    *,
+    dropped: bool = False,
+    truncated: bool = False,
+    capture: CaptureWide | None = None,
 ) -> CaptureQuality:
     """What the capture point missed of the connections in ``facts``.
 
-    ``dropped``: the file's interface statistics report dropped packets (``ReadQuality``).
+    ``dropped``: the file's interface statistics report dropped packets (``ReadQuality``);
+    ``truncated``: the file ends inside a packet record (``ReadQuality.truncated``).
     ``capture``: the whole capture's per-capture flags when ``facts`` hold only a part of it
     (``engine.py``); None: these connections are the whole capture.
     """
@@ -328,6 +342,7 @@ def measure(
         flag_filtered=wide.flag_filtered,
         acks_filtered=wide.acks_filtered,
         dropped=dropped,
+        truncated=truncated,
         one_sided_capture=wide.one_sided,
         own=own,
     )

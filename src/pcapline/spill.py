@@ -367,7 +367,13 @@ def _spill(
     from pcapline.analysis import tcp_header_cut_warning
 
     info.warnings.extend(tcp_header_cut_warning(info.skipped, totals.tcp_cut_at))
-    read = ReadQuality(records.snaplen, totals.cut_by_snaplen, records.if_drops, records.os_drops)
+    read = ReadQuality(
+        records.snaplen,
+        totals.cut_by_snaplen,
+        records.if_drops,
+        records.os_drops,
+        records.truncated_records > 0,  # the last window's: where the file ends
+    )
     return SpilledCapture(
         count=count,
         info=info,

@@ -230,6 +230,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         answered=synack_answered,
         syn=False,
         syn_rows=syn_rows,
+        opened=bool(syn_rows),
     )
 
     events.extend(_retry_events(view, syn_rows, EventKind.SYN_RETRANSMIT))
@@ -580,9 +581,11 @@ def _series(
     syn: bool,
     refusals: tuple[int, ...] = (),
     syn_rows: list[int] | None = None,
+    opened: bool = True,
 ) -> RetrySeries | None:
     """The retry series of ``rows`` (``sent``: their times in ns and frames); for SYN+ACKs,
-    ``syn_rows``: the client's SYNs."""
+    ``syn_rows``: the client's SYNs, and ``opened``: the SYN this series answers is in the
+    capture."""
     if not rows:
         return None
     sent_ns, frames = sent
@@ -604,7 +607,11 @@ def _series(
         first_rto = MAX_INITIAL_SYN_RTO_S if syn else INITIAL_SYNACK_RTO_S
         due = schedule.next_gap_s if schedule.next_gap_s is not None else first_rto
         waited = float(view.capture_end_ns - view.time_ns[rows[-1]]) / 1e9
-        if overdue(waited, due):
+        # One SYN+ACK and no SYN: nothing shows a request socket the server would retry from
+        # and give up on (a switch flooding one frame to the capture port, a handshake
+        # captured from its middle, a SYN cookie): its missing retry shows no give-up.
+        lone = not syn and not opened and len(rows) == 1
+        if overdue(waited, due) and not lone:
             gave_up = True
     return RetrySeries(
         times=tuple(times),
