@@ -32,12 +32,12 @@ def _probe(**env: str) -> str:
 
 
 def test_main_collects_garbage_less_often_and_asks_for_no_huge_pages() -> None:
-    assert _probe() == "(50000, 20, 100) False"
+    assert _probe() == "(1000000, 20, 100) False"
 
 
 @pytest.mark.parametrize("value, advised", [("1", "True"), ("0", "False")])
 def test_a_users_numpy_madvise_hugepage_setting_is_kept(value: str, advised: str) -> None:
-    assert _probe(NUMPY_MADVISE_HUGEPAGE=value) == f"(50000, 20, 100) {advised}"
+    assert _probe(NUMPY_MADVISE_HUGEPAGE=value) == f"(1000000, 20, 100) {advised}"
 
 
 # numpy loaded after cli.main, as an analysis loads it: how many threads the process has then.
