@@ -19,7 +19,15 @@ from pcapline import analyze
 from pcapline.analysis import Analysis
 from pcapline.model import EventKind, Finding, Side
 from pcapline.render import jsondoc
-from pcapline.render.jsondoc import _in_order, connection_chunks, document, dumps, plain, write
+from pcapline.render.jsondoc import (
+    _in_order,
+    connection_chunks,
+    connection_texts,
+    document,
+    dumps,
+    plain,
+    write,
+)
 
 
 def test_document_meets_the_contract() -> None:
@@ -221,6 +229,23 @@ def test_chunks_split_connections_and_their_events_correctly(
     assert [e["frame"] for e in chunks[1][0]["events"]] == [24, 30]
     monkeypatch.setattr(jsondoc, "CHUNK", 1)
     assert _written(make_analysis(), 2) == whole
+
+
+def test_entries_written_a_few_at_a_time_give_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chunk's entries go out in pieces of about WRITE_CHARS: one entry per piece, or a
+    piece of two entries then one, the document is the same."""
+    whole = {indent: dumps(document(make_analysis()), indent=indent) for indent in (2, None)}
+    entries = connection_texts(make_analysis().connections, make_analysis().events, None)
+    sizes = [len(text) for text in entries]
+    for chars in (1, sizes[0] + sizes[1]):
+        monkeypatch.setattr(jsondoc, "WRITE_CHARS", chars)
+        for indent in (2, None):
+            assert _written(make_analysis(), indent) == whole[indent]
+    assert [len(p) for p in jsondoc._pieces(entries, sizes[0] + sizes[1])] == [2, 1]
+    assert [len(p) for p in jsondoc._pieces(entries, 1)] == [1, 1, 1]
+    assert list(jsondoc._pieces([], 1)) == []
 
 
 def test_a_column_of_unexpected_values_falls_back_to_json_dumps() -> None:
