@@ -173,6 +173,19 @@ INFERRED = obj(
             },
             doc="The first segment after a long idle gap, never acknowledged.",
         ),
+        "silent_sender": obj(
+            {
+                "side": SIDE,
+                "last_frame": INT,
+                "ack_frame": INT,
+                "unacked_bytes": INT,
+                "fin_unacked": BOOL,
+                "silent_s": SECONDS,
+                "rto_s": SECONDS,
+            },
+            doc="A side whose last data was never acknowledged sent nothing more for three "
+            "retransmission timeouts while the capture went on (detect/silent_sender.py).",
+        ),
     },
     optional=(
         "rtt_ms",
@@ -190,6 +203,7 @@ INFERRED = obj(
         "icmp",
         "pmtu_stall",
         "idle_gap",
+        "silent_sender",
     ),
     doc="Settings and facts inferred from the wire; only the keys that apply are present.",
 )

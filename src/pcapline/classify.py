@@ -345,6 +345,7 @@ def half_closed(e: Evidence) -> Decision | None:
         sure = _weaker(sure, (Confidence.UNKNOWN, ("capture_ended_after_fin",)))
     if e.seen.acks_filtered:  # the other side's FIN may have been bare, and filtered out
         sure = _weaker(sure, (Confidence.UNKNOWN, ("acks_filtered",)))
+    sure = _weaker(sure, sender_fell_silent(e))
     return _sure(Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)), sure)
 
 
@@ -443,7 +444,20 @@ def still_open(e: Evidence) -> Decision | None:
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("capture_ended",))
     if (lone := _lone_synack(e)) is not None:
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=lone)
-    return _sure(Decision(Fate.OPEN), _end_absent(e))
+    return _sure(Decision(Fate.OPEN), _weaker(_end_absent(e), sender_fell_silent(e)))
+
+
+def sender_fell_silent(e: Evidence) -> Sure:
+    """A side's last data was never acknowledged and it sent nothing for three RTOs while the
+    capture went on (``detect.silent_sender``): a live sender resends within one RTO, so the
+    capture is missing this connection's later segments (its capture point dropped them, or
+    everything was lost before it), and with them whatever ended it. "Open" or "half closed"
+    is then read from an absence the capture cannot vouch for: unknown, not likely (a lossy
+    capture point elsewhere leaves this connection's end merely likely; here its own missing
+    segments are shown)."""
+    if e.silent_sender is None:
+        return Confidence.PROVEN, ()
+    return Confidence.UNKNOWN, ("silent_sender",)
 
 
 def _lone_syn(e: Evidence) -> bool:

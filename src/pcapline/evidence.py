@@ -23,6 +23,7 @@ from pcapline.detect.idle import IdleGap
 from pcapline.detect.keepalive import Keepalive
 from pcapline.detect.path_mtu import PathMtuStall
 from pcapline.detect.retransmit import Retransmissions
+from pcapline.detect.silent_sender import SilentSender
 from pcapline.detect.zero_window import ZeroWindow
 from pcapline.icmp import IcmpError
 from pcapline.model import Cause, Confidence, Counts, Decision
@@ -59,6 +60,8 @@ class Evidence:
     artefacts: Artefacts
     path_mtu: PathMtuStall | None  # None: no full-size stall (detect/path_mtu.py)
     idle: IdleGap | None  # None: no unanswered segment after a long idle gap (detect/idle.py)
+    #: None: no side fell silent with data unacknowledged (detect/silent_sender.py)
+    silent_sender: SilentSender | None
     start_ns: int
     end_ns: int
     capture_end_ns: int
@@ -113,6 +116,7 @@ class Evidence:
             artefacts=found.artefacts.inferred,
             path_mtu=found.path_mtu.inferred,
             idle=found.idle.inferred,
+            silent_sender=found.silent_sender.inferred,
             start_ns=start_ns,
             end_ns=end_ns,
             capture_end_ns=capture_end_ns,

@@ -29,6 +29,7 @@ from pcapline.explain_endpoint import endpoint_note
 from pcapline.explain_slow import with_slow_notes
 from pcapline.explain_transfer import with_transfer_notes
 from pcapline.fmt import gap as _gap
+from pcapline.fmt import round_trip
 from pcapline.fmt import seconds as _s
 from pcapline.loopback import HOST_DROPS
 from pcapline.model import (
@@ -157,6 +158,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``capture_start``: true when the capture began inside the connection (no SYN).
     - ``duplicates``, ``super_segments``: capture artefacts, when non-zero.
     - ``icmp``, ``pmtu_stall``, ``idle_gap``: the network path (``explain_path.inferred_keys``).
+    - ``silent_sender``: {side, last_frame, ack_frame, unacked_bytes, fin_unacked, silent_s,
+      rto_s} a side silent with data unacknowledged while the capture went on.
     """
     out: dict[str, object] = {}
     h = e.handshake
@@ -189,6 +192,17 @@ def inferred(e: Evidence) -> dict[str, object]:
     a = e.artefacts
     _artefact_keys(out, a.capture_start, a.duplicates, a.super_segments)
     out.update(explain_path.inferred_keys(e))  # icmp, pmtu_stall, idle_gap
+    silent = e.silent_sender
+    if silent is not None:
+        out["silent_sender"] = {
+            "side": silent.side.value,
+            "last_frame": silent.last_frame,
+            "ack_frame": silent.ack_frame,
+            "unacked_bytes": silent.unacked_bytes,
+            "fin_unacked": silent.fin_unacked,
+            "silent_s": round(silent.silent_s, 3),
+            "rto_s": round(silent.rto_s, 3),
+        }
     return out
 
 
@@ -234,6 +248,7 @@ def explain(decision: Decision, e: Evidence) -> Explanation | None:
             _artefact_note(e),
             _reopened_note(e),
             _one_sided_note(e),
+            _silent_sender_note(e),
             _one_host_note(decision, e),
             _ignored_reset_note(e),
             endpoint_note(decision, e),
@@ -1680,6 +1695,35 @@ def _one_sided_note(e: Evidence) -> str:
     return (
         f"Only one direction was captured (asymmetric routing or a one-sided tap): the other side's "
         f"packets are inferred from the acknowledgements (all packets here are from the {one.captured}).{fin}"
+    )
+
+
+def _silent_sender_note(e: Evidence) -> str:
+    """A side fell silent with data unacknowledged while the capture went on
+    (``detect.silent_sender``): the capture is missing this connection's later segments."""
+    s = e.silent_sender
+    if s is None:
+        return ""
+    what = f"last {s.unacked_bytes:,} bytes" if s.unacked_bytes else "FIN"
+    if s.unacked_bytes and s.fin_unacked:
+        what += " and its FIN"
+    verb = "were" if s.unacked_bytes else "was"
+    rto = (
+        f"about {_s(s.rto_s)} here, from the {round_trip(s.rtt_ms)} handshake round trip"
+        if s.rtt_ms is not None
+        else "1 s before any round trip is measured"
+    )
+    return (
+        f"The {s.side}'s {what} (up to frame {s.last_frame}) {verb} never acknowledged "
+        f"(the {s.side.other}'s highest ACK: frame {s.ack_frame}), yet the {s.side} sent "
+        f"nothing more in the {_s(s.silent_s)} the capture went on. A live sender resends "
+        f"unacknowledged data when its retransmission timer fires ({rto}; never "
+        "under 200 ms, then doubling), so the capture is missing this connection's later segments: the "
+        "capture point dropped them (tcpdump's 'packets dropped by kernel' line when it "
+        "stops; a bigger -B buffer, a narrower filter or a faster disk keeps up), or "
+        f"everything the {s.side} sent after frame {s.last_frame} was lost before the "
+        f"capture point (the path died upstream, or the {s.side}'s host stopped): a capture "
+        f"nearer the {s.side} tells. How the connection ended is not in this capture."
     )
 
 

@@ -356,6 +356,10 @@ CAVEATS: dict[str, str] = {
     "stale_peer_rst": "the RST that ended it is matched to it by its sequence number",
     "two_connections": "the stream holds two connections on one 4-tuple, the second's SYN "
     "not captured: the fate is read from the packets of both",
+    "silent_sender": "a side's last data was never acknowledged and it sent nothing more for "
+    "several retransmission timeouts while the capture went on: a live sender resends, so "
+    "the capture is missing this connection's later segments (its capture point dropped them, "
+    "or everything was lost before it) and with them how the connection ended",
     "pmtu_stall_unfinished": "full-size segments stalled while smaller ones got through and the "
     "capture ended mid-backoff: MTU probing (tcp_mtu_probing) may still have recovered it",
 }

@@ -260,6 +260,8 @@ class ConnDetections:
     artefacts: Detection[Artefacts]
     path_mtu: Detection[PathMtuStall | None]  # None: no full-size stall
     idle: Detection[IdleGap | None]  # None: no unanswered segment after a long idle gap
+    #: None: no side fell silent with data unacknowledged while the capture went on
+    silent_sender: Detection[SilentSender | None]
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -513,6 +515,7 @@ from pcapline.detect import (  # noqa: E402  (the registry needs the types above
     keepalive,
     path_mtu,
     retransmit,
+    silent_sender,
     zero_window,
 )
 
@@ -524,6 +527,7 @@ if TYPE_CHECKING:
     from pcapline.detect.keepalive import Keepalive
     from pcapline.detect.path_mtu import PathMtuStall
     from pcapline.detect.retransmit import Retransmissions
+    from pcapline.detect.silent_sender import SilentSender
     from pcapline.detect.zero_window import ZeroWindow
 
 #: The detectors, in the order their events and inferred settings are reported.
@@ -536,6 +540,7 @@ DETECTORS: tuple[Detector[Any], ...] = (
     artefacts.DETECTOR,
     path_mtu.DETECTOR,
     idle.DETECTOR,
+    silent_sender.DETECTOR,
 )
 
 
@@ -602,6 +607,7 @@ def detect_connection(view: ConnView) -> ConnDetections:
         artefacts=artefacts.DETECTOR.detect(view),
         path_mtu=path_mtu.DETECTOR.detect(view),
         idle=idle.DETECTOR.detect(view),
+        silent_sender=silent_sender.DETECTOR.detect(view),
     )
 
 
