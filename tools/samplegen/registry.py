@@ -132,6 +132,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("raw-tun", 59, linktypes.raw_tun, 3),
     Scenario("pcapng-two-interfaces", 60, linktypes.pcapng_two_interfaces, 4),
     Scenario("derived-files", 61, derived.derived_files, 2),
+    Scenario("silent-sender", 236, derived.silent_sender_tail_cut, 8),
     # tunnels, captured on the underlay (the inner connection is the one analysed)
     Scenario("tunnel-vxlan", 90, tunnels.vxlan, 3),
     Scenario("tunnel-vxlan6", 91, tunnels.vxlan_ipv6, 3),
