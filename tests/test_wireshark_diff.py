@@ -594,8 +594,11 @@ PINNED: dict[str, frozenset[str]] = {
     "persist-timeout-retries2-3.pcap": frozenset({"linux_zero_window_probe", "dsacked_resend"}),
     "zero-window-recovers.pcap": frozenset({"linux_zero_window_probe", "dsacked_resend"}),
     # One segment in flight: the tail loss probe fires at about the RTO's own time, then the
-    # RTO doubles from it (copies g, g, 2g...); Wireshark calls the probe a retransmission.
+    # RTO comes the same gap later and doubles from there (copies g, g, 2g..., or g, g and
+    # the ACK); Wireshark calls the probe a retransmission.
     "listen-overflow-backlog2-abort0.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
+    "tail-loss-probe-then-rto-at-server.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
+    "slow-answers-lost-3s-at-server.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
     "middlebox-idle-timeout-drop-at-client.pcap": frozenset({"tail_loss_probe_at_rto_time"}),
     "middlebox-idle-timeout-drop-larger-request-at-client.pcap": frozenset(
         {"tail_loss_probe_at_rto_time"}

@@ -1477,11 +1477,15 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         return ""
     if r.total == r.fin and e.close.last_ack_stuck and d.fate is Fate.CLOSED:
         return ""  # the LAST_ACK FIN retries are the close story already
+    # Without the bare ACKs (a data-only filter) the duplicate ACKs and SACKs that would
+    # make an early resend a fast retransmit are not in the capture: no probe is claimed.
+    probes = 0 if e.seen.acks_filtered else r.probes
     kinds = [
         f"{n} {name}"
         for n, name in (
             (r.rto, "after timeout"),
-            (r.fast, "fast"),
+            (probes, "tail loss probe" if probes == 1 else "tail loss probes"),
+            (r.fast - probes, "fast"),
             (r.spurious, "spurious"),
             (r.fin, "FIN"),
             (r.unknown, "whose trigger the capture cannot show"),

@@ -592,3 +592,55 @@ def test_real_kernel_tail_loss_probes_the_receiver_dsacks_lose_nothing() -> None
     assert not delays.slow
     explanation = a.connections.iloc[0].explanation
     assert "all D-SACKed: nothing was lost" in explanation and "recovered" not in explanation
+
+
+def _lone_answer_resent(gaps: tuple[float, ...], *, acked: bool = True) -> Conversation:
+    """The server's one-segment answer (one segment in flight) sent again after each of
+    ``gaps``, then acknowledged by the client (``acked``)."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 10).ack(SERVER, 0.011)
+    c.data(CLIENT, 0.100, 10).ack(SERVER, 0.101)
+    c.data(SERVER, 0.160, 1000)
+    seq = c.nxt(SERVER) - 1000
+    t = 0.160
+    for gap in gaps:
+        t += gap
+        c.data(SERVER, t, 1000, seq=seq)
+    if acked:
+        c.ack(CLIENT, t + 0.0001)
+    return c
+
+
+def test_a_loss_probe_at_the_rtos_time_then_one_timeout_is_a_probe_and_a_timeout() -> None:
+    """The real kernel's tlp-then-rto shape (Linux 6.18, a router dropping the server's
+    one-segment answer twice): the loss probe fires at about the RTO's time (2 x SRTT +
+    TCP_RTO_MIN capped at the RTO) and rearms the RTO without backing it off, so the RTO's
+    copy comes the same gap later. Both read "timeout" and the series [0.207, 0.208] before."""
+    d = _run(_lone_answer_resent((0.207, 0.208)))
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT, EventKind.RETRANSMIT]
+    assert d.events[0].note.startswith("tail loss probe: 0.207 s after the original")
+    assert d.events[1].note.startswith("timeout: 0.208 s after the tail loss probe")
+    r = d.inferred
+    assert (r.rto, r.fast, r.probes) == (1, 1, 1)
+    s = r.last_series
+    assert [round(g, 3) for g in s.gaps] == [0.208]  # the backoff counts from the RTO
+    assert s.probe_frame == d.events[0].frame and s.step_frames == (d.events[1].frame,)
+
+
+def test_timeouts_that_double_have_no_probe_first() -> None:
+    d = _run(_lone_answer_resent((0.207, 0.414)))
+    assert [e.kind for e in d.events] == [EventKind.RETRANSMIT] * 2
+    assert (d.inferred.rto, d.inferred.probes) == (2, 0)
+    assert [round(g, 3) for g in d.inferred.last_series.gaps] == [0.207, 0.414]
+
+
+def test_a_probe_is_the_last_segment_sent_not_the_head_of_several() -> None:
+    """The RTO resends the first unacknowledged segment, a loss probe the last one: a copy
+    of the head while more was in flight is no probe, whatever the gaps."""
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.100, 1000).data(SERVER, 0.1001, 1000)
+    seq = c.nxt(SERVER) - 2000
+    c.data(SERVER, 0.307, 1000, seq=seq).data(SERVER, 0.515, 1000, seq=seq)
+    d = _run(c)
+    assert d.inferred.probes == 0
+    assert [e.kind for e in d.events] == [EventKind.RETRANSMIT] * 2

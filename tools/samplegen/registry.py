@@ -65,6 +65,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-queue-spurious", 73, slow.spurious_timeouts_behind_a_queue, 8),
     Scenario("slow-answers-behind-an-upload", 126, slow.answers_behind_an_upload, 15),
     Scenario("tlp-dsacked", 125, slow.tail_loss_probes_dsacked, 8),
+    Scenario("tlp-then-rto", 211, slow.tail_loss_probe_then_rto, 3),
     Scenario("slow-path-rtt", 74, slow.data_rtt_on_a_long_path, 10),
     Scenario("slow-nagle-delayed-ack", 77, slow.nagle_delayed_ack, 5),
     Scenario("slow-nagle-path", 78, slow.nagle_delayed_ack_on_a_path, 6),

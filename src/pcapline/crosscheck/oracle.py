@@ -440,21 +440,23 @@ def _sooner_than_min_rto(check: FrameCheck) -> bool:
 
 
 def _probe_at_rto_time(check: FrameCheck) -> bool:
-    """This copy is the first resend of its seq, and the copies of it read g, g, 2g: a tail
-    loss probe sent at about the RTO's own time (one segment in flight: 2 * SRTT + 200 ms,
-    capped at the RTO), after which the RTO, rearmed without backoff, doubles."""
+    """This copy is the first resend of its seq, and the copies of it read g, g (then 2g...,
+    or none): a tail loss probe sent at about the RTO's own time (one segment in flight:
+    2 * SRTT + 200 ms, capped at the RTO), after which the RTO, rearmed without backoff,
+    fires the same gap later. Not when a fourth copy repeats the gap (thin-stream linear
+    timeouts)."""
     rows = check.context.segments
     if rows is None or "time_ns" not in rows.columns:
         return False
     mine = rows[(rows["from_client"] == check.from_client) & (rows["seq"] == check.seq)]
     times = mine[mine["seg_len"] > 0]["time_ns"].to_numpy(np.int64) / 1e9
     frames = mine[mine["seg_len"] > 0]["frame"].tolist()
-    if len(times) < 4 or frames[1] != check.frame:
+    if len(times) < 3 or frames[1] != check.frame:
         return False
-    g1, g2, g3 = np.diff(times[:4]).tolist()
-    return (
-        close_to(g2, g1) and close_to(g3, next_backoff(g2)) and not close_to(g2, next_backoff(g1))
-    )
+    gaps = np.diff(times[:4]).tolist()
+    g1, g2 = gaps[0], gaps[1]
+    linear = len(gaps) > 2 and close_to(gaps[2], g2)
+    return close_to(g2, g1) and not close_to(g2, next_backoff(g1)) and not linear
 
 
 def _after_advancing_ack(check: FrameCheck) -> bool:
@@ -711,10 +713,11 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
     _loss_recovery(
         "tail_loss_probe_at_rto_time",
         _probe_at_rto_time,
-        why="The first resend of a segment whose copies are spaced g, g, 2g: with one segment "
-        "in flight Linux's tail loss probe fires at about the RTO's own time (2 * SRTT + 200 ms, "
-        "capped at the RTO) and rearms the RTO without backing it off, so the timeouts double "
-        "from the probe on (tcp_schedule_loss_probe, tcp_send_loss_probe). A probe is loss "
+        why="The first resend of a segment whose copies are spaced g, g (then 2g...): with one "
+        "segment in flight Linux's tail loss probe fires at about the RTO's own time (2 * SRTT + "
+        "200 ms, capped at the RTO) and rearms the RTO without backing it off, so the timeout "
+        "comes the same gap after the probe and doubles from there on "
+        "(tcp_schedule_loss_probe, tcp_send_loss_probe). A probe is loss "
         "recovery, not an RTO step; Wireshark has no TLP rule.",
     ),
     _loss_recovery(

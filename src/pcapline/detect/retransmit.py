@@ -25,6 +25,12 @@ This detector reports the final retransmission series (the one that decides whet
 connection died of it): who sent it, its gaps, whether they double, whether the data was ever
 acknowledged, and whether the capture shows the sender giving up or ends mid-backoff.
 
+- A tail loss probe (RFC 8985, net.ipv4.tcp_early_retrans=3) with one segment in flight fires
+  2 x SRTT + TCP_RTO_MIN after the send, capped at the RTO (tcp_schedule_loss_probe): on a
+  short path at about the RTO's own time. It rearms the RTO without backing it off, so the
+  copies read g, g, 2g...: the first is the probe, the backoff counts from the second
+  (``_probes_at_rto``).
+
 Emits: retransmit (RTO), fast_retransmit, spurious_retransmit, fin_retransmit,
 retransmit_unknown (no earlier copy captured, or one beyond TCP_RTO_MAX: the capture cannot
 show what resent it).
@@ -63,6 +69,8 @@ from pcapline.timers import (
     RTO_CEILING_S,
     RTO_FLOOR_S,
     RTO_MIN_S,
+    SLACK_FRACTION,
+    SLACK_S,
     TCP_RETRIES2,
     TCP_RETRIES2_BUDGET_S,
     close_to,
@@ -165,6 +173,10 @@ class Retransmissions:
     #: Of ``dsacked``: tail loss probes (RFC 8985): the receiver's ACK came after the
     #: sender's probe timeout (its delayed ACK, a slow return path).
     dsacked_probes: int = 0
+    #: Of ``fast``: tail loss probes (RFC 8985; sooner than the minimum RTO, or at about the
+    #: RTO's own time with one segment in flight, ``_probes_at_rto``): loss recovery, not a
+    #: timeout, and no fast retransmit on duplicate ACKs or SACK either.
+    probes: int = 0
     #: Of ``dsacked``: fast retransmits (on SACK or duplicate ACKs, or clocked out by an ACK):
     #: the path reordered segments, the resent ones were late, not lost. (The rest of
     #: ``dsacked`` resent data already acknowledged, or data whose earlier copy the capture
@@ -194,7 +206,8 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         if kind is EventKind.RETRANSMIT
         or (kind is EventKind.FIN_RETRANSMIT and RTO_FLOOR_S <= gap <= RTO_CEILING_S)
     }  # NaN compares False
-    series = _last_series(view, linked, timed) if linked.series_of >= 0 else None
+    probed = {i for i, p in zip(resends.rows[lo:hi], resends.at_rto[lo:hi], strict=True) if p}
+    series = _last_series(view, linked, timed, probed) if linked.series_of >= 0 else None
     events = EventColumns(linked.events, lo, hi, view.conn)
     probe_frame = None if series is None else series.probe_frame
     dsacked = resends.dsacked[lo:hi]
@@ -230,6 +243,7 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         dsacked_probes=sum(d and p for d, p in zip(dsacked, probe, strict=True)),
         dsacked_fast=sum(d and f for d, f in zip(dsacked, fast, strict=True)),
         undecided=sum(resends.undecided[lo:hi]),
+        probes=sum(k is EventKind.FAST_RETRANSMIT and p for k, p in zip(shown, probe, strict=True)),
     )
     return Detection(events, report)
 
@@ -376,6 +390,8 @@ def _latest_cover(
 _SPURIOUS, _SACKED_PROBE, _FIN, _ON_DUPACKS, _EARLY_PROBE, _NO_COPY, _CLOCKED, _TOO_LATE = range(8)
 _TIMEOUT = 8
 _CLOCK_BACK = 9
+#: A tail loss probe at about the RTO's own time (``_probes_at_rto``), found after ``_judged``.
+_RTO_PROBE = 10
 _KIND_OF = (
     EventKind.SPURIOUS_RETRANSMIT,
     EventKind.SPURIOUS_RETRANSMIT,
@@ -387,6 +403,7 @@ _KIND_OF = (
     EventKind.RETRANSMIT_UNKNOWN,
     EventKind.RETRANSMIT,
     EventKind.RETRANSMIT_UNKNOWN,
+    EventKind.FAST_RETRANSMIT,
 )
 
 
@@ -445,6 +462,63 @@ def _judged(
         )
     ]
     return [_KIND_OF[what] for what in codes], notes, code
+
+
+def _probes_at_rto(
+    found: np.ndarray,
+    gap: np.ndarray,
+    at: np.ndarray,
+    prev_tx: np.ndarray,
+    is_retrans: np.ndarray,
+    tail: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The retransmissions ``_judged`` found timeouts (``found``) that were tail loss probes
+    at about the RTO's own time, and the timeout after each: two arrays of positions among
+    the retransmissions (linked rows ``at``), a probe and its timeout at the same place.
+
+    ``gap``: per retransmission, seconds since its previous copy; ``prev_tx``: per linked
+    row, the previous copy at the same seq (-1: none); ``is_retrans``: per linked row;
+    ``tail``: per retransmission, its end reaches the sender's snd.nxt (the last segment).
+
+    Linux arms the loss probe 2 x SRTT + TCP_RTO_MIN after the send when one segment is in
+    flight (2 x SRTT + 2 ms with more), capped at the time the RTO would fire
+    (tcp_schedule_loss_probe): on a short path it fires at about the RTO's time. It resends
+    the last segment (tcp_send_loss_probe) and rearms the RTO from there WITHOUT backing it
+    off (tcp_rearm_rto): a lone segment's copies read g, g, 2g..., where the RTO's own would
+    read g, 2g, 4g. So a copy of the last segment sent the timer's gap after the original,
+    whose next copy came about the same gap later (not twice it), was the probe and the
+    next copy the timeout, from which the backoff counts. Not when a third copy repeats the
+    gap again: thin-stream linear timeouts (tcp_thin_linear_timeouts) keep it more than twice."""
+    none = np.zeros(0, dtype=np.int64)
+    timeout = np.flatnonzero(found == _TIMEOUT)
+    if len(timeout) < 2:
+        return none, none
+    entry_of = np.full(len(prev_tx), -1, dtype=np.int64)
+    entry_of[at] = np.arange(len(at))
+    next_tx = np.full(len(prev_tx), -1, dtype=np.int64)
+    copies = np.flatnonzero(prev_tx >= 0)
+    next_tx[prev_tx[copies]] = copies
+
+    def following(entries: np.ndarray) -> np.ndarray:
+        """Per entry: the entry of the next copy at the same seq (-1: none, or no resend)."""
+        later = next_tx[at[entries]]
+        return np.where(later >= 0, entry_of[np.maximum(later, 0)], -1)
+
+    def same(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """``timers.close_to``, column-wise (NaN compares False)."""
+        slack = np.maximum(SLACK_S, SLACK_FRACTION * expected)
+        return np.asarray(np.abs(observed - expected) <= slack)
+
+    prev = prev_tx[at[timeout]]
+    original = (prev >= 0) & ~is_retrans[np.maximum(prev, 0)]
+    j = following(timeout)
+    jj = np.maximum(j, 0)
+    g, h = gap[timeout], gap[jj]
+    probe = original & tail[timeout] & (j >= 0) & (found[jj] == _TIMEOUT)
+    probe &= same(h, g) & ~same(h, 2 * g)
+    third = following(jj)
+    probe &= ~((third >= 0) & same(gap[np.maximum(third, 0)], h))  # linear timeouts
+    return timeout[probe], j[probe]
 
 
 def _note(
@@ -574,12 +648,15 @@ class _Resends:
     #: The peer reported its bytes as a duplicate (``_dsacks_of``): its event is a
     #: spurious_retransmit, whatever resent it (``kind``).
     dsacked: list[bool]
-    #: A tail loss probe sooner than the minimum RTO (``_judged``: ``_EARLY_PROBE``).
+    #: A tail loss probe sooner than the minimum RTO (``_judged``: ``_EARLY_PROBE``), or at
+    #: about the RTO's own time (``_probes_at_rto``).
     probe: list[bool]
     #: A fast retransmit or tail loss probe not D-SACKed whose peer's next ACK had its TCP
     #: options cut by the snaplen (``facts.next_peer_ack_cut``): a D-SACK saying the copy
     #: was needless cannot be seen, so whether it repaired a loss the capture cannot tell.
     undecided: list[bool]
+    #: Of ``probe``: at about the RTO's own time (``_probes_at_rto``).
+    at_rto: list[bool]
     # What followed it (``_Links``, read at the end of the last series):
     peer_ack_after: list[int]
     own_rst_after: list[int]
@@ -903,6 +980,21 @@ def _resends(
         echoed,
         peer_unseen[at],
     )
+    # A tail loss probe at about the RTO's own time, then the RTO (``_probes_at_rto``).
+    probes, rtos = _probes_at_rto(
+        found, gap, at, prev_tx, r.is_retrans, r.seq_end[i] >= r.next_seq[i]
+    )
+    for k, j in zip(probes.tolist(), rtos.tolist(), strict=True):
+        found[k], kinds[k], kinds[j] = _RTO_PROBE, EventKind.FAST_RETRANSMIT, EventKind.RETRANSMIT
+        notes[k] = (
+            f"tail loss probe: {gap[k]:.3f} s after the original, at about the RTO's own time "
+            "(one segment in flight: Linux probes 2 x SRTT + 200 ms after it, capped at the "
+            "RTO), not a timeout"
+        )
+        notes[j] = (
+            f"timeout: {gap[j]:.3f} s after the tail loss probe (the probe rearmed the RTO "
+            "without backing it off); the backoff counts from here"
+        )
     dsack = _dsacks_of(r, conn, at, ~fin_only & (r.seq_end[i] > seq))
     shown, notes = _dsacked_named(kinds, notes, r.frame[np.maximum(dsack, 0)], dsack >= 0)
     undecided = undecided_resends(
@@ -923,7 +1015,10 @@ def _resends(
         echoed=echoed.tolist(),
         kind=kinds,
         dsacked=(dsack >= 0).tolist(),
-        probe=(found == _EARLY_PROBE).tolist(),
+        # With the peer's direction unseen an early resend may as well be a fast retransmit
+        # (its duplicate ACKs and SACKs are not in the capture): no probe is claimed.
+        probe=(((found == _EARLY_PROBE) & ~peer_unseen[at]) | (found == _RTO_PROBE)).tolist(),
+        at_rto=(found == _RTO_PROBE).tolist(),
         undecided=undecided.tolist(),
         peer_ack_after=links.peer_ack_after[at].tolist(),
         own_rst_after=links.own_rst_after[at].tolist(),
@@ -1119,10 +1214,11 @@ def _dupacks_ending(
     return out
 
 
-def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
+def _last_series(view: ConnView, linked: _Linked, timed: set[int], probed: set[int]) -> RtoSeries:
     """The final series (``linked.series``: the transmissions of the segment resent by
     ``linked.resends`` entry ``linked.series_of``); ``timed``: the rows the RTO timer sent
-    (``_judged``): only those are steps of the backoff."""
+    (``_judged``): only those are steps of the backoff; ``probed``: the rows that were tail
+    loss probes at about the RTO's own time (``_probes_at_rto``)."""
     resends, acks_unseen, which = linked.resends, linked.peer_unseen, linked.series_of  # batch's
     last, side, seq = resends.rows[which], resends.from_client[which], resends.seq[which]
     after = slice(last + 1, None)  # rows after the copy
@@ -1194,7 +1290,9 @@ def _last_series(view: ConnView, linked: _Linked, timed: set[int]) -> RtoSeries:
         step_frames=tuple(frames[k] for k in steps),
         already_acked=resends.already_acked[which],
         acks_unseen=acks_unseen,
-        probe_frame=frames[1] if probe else None,
+        probe_frame=frames[1]
+        if probe
+        else next((frames[k] for k in range(1, len(tx)) if tx[k] in probed), None),
     )
 
 

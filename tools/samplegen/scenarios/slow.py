@@ -1912,3 +1912,95 @@ def tail_loss_probes_dsacked(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
         )
     ]
+
+
+#: A tail loss probe, then the RTO: four requests, each answered with one segment; the
+#: router lets the first two answers through and drops the next two copies (the third
+#: answer and its loss probe), then lets everything through again.
+PROBED_THEN_RTO_PORT = 42131
+PROBED_THEN_RTO_TURNS = 4
+PROBED_THEN_RTO_ANSWER = 1000  # one segment; its IPv4 packet is 1052 B
+
+
+def _answers_dropped_by_count(kept: int, dropped: int) -> str:
+    """nft on the router's forward hook: the server's answer segments (data, no SYN/FIN/RST,
+    IPv4 length > 900) pass ``kept`` times, are dropped the next ``dropped`` times (nft
+    ``quota`` counts their bytes), then pass again."""
+    size = PROBED_THEN_RTO_ANSWER + 52
+    match = (
+        f'iifname "rs" tcp sport {st.SERVER_PORT} tcp flags & (syn|fin|rst) == 0 ip length > 900'
+    )
+    return (
+        "table inet tail {\n  chain answers {\n    type filter hook forward priority 0;\n"
+        f"    {match} quota until {kept * size + 50} bytes accept\n"
+        f"    {match} quota until {dropped * size + 50} bytes drop\n  }}\n}}\n"
+    )
+
+
+def tail_loss_probe_then_rto(ctx: Ctx, net: int) -> list[Expected]:
+    """A tail loss probe at the RTO's own time, unanswered, then the retransmission timeout.
+
+    Four 10 B requests 50 ms apart; the server answers each 60 ms after reading it (its ACK
+    of the request goes first) with one 1000 B segment: one segment in flight. The router
+    drops the third answer and the next copy of it. With one segment in flight Linux arms
+    the loss probe 2 x SRTT + TCP_RTO_MIN after the send, capped at the RTO
+    (tcp_schedule_loss_probe; net.ipv4.tcp_early_retrans=3, the default): on this short path
+    it fires at about the RTO's own time (~207 ms), resends the segment and rearms the RTO
+    from there without backing it off (tcp_send_loss_probe -> tcp_rearm_rto); the RTO then
+    fires ~208 ms later, its copy gets through. Gaps read g, g: a probe and one timeout, the
+    backoff series [g] counted from the RTO. Captured at the server (the sender), headers
+    only.
+    """
+    name = "tail-loss-probe-then-rto-at-server.pcap"
+    server: list[st.Step] = [*st.listen(), st.accept("c")]
+    client: list[st.Step] = [*st.connect(f"10.{net}.2.1", PROBED_THEN_RTO_PORT)]
+    for _ in range(PROBED_THEN_RTO_TURNS):
+        server += [st.recv(10, "c"), st.sleep(0.06), st.send(PROBED_THEN_RTO_ANSWER, "c")]
+        client += [st.send(10), st.recv(PROBED_THEN_RTO_ANSWER), st.sleep(0.05)]
+    server += [st.recv_eof("c"), st.close("c")]
+    client += [st.close()]
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.nft(_answers_dropped_by_count(2, 2))
+        topo.server.sysctl("net.ipv4.tcp_early_retrans", 3)  # the default: loss probes on
+        ctx.capture(topo.server, "eth0", name, "-s", "96")
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        ctx.run_client(topo.client, client, srv, timeout=20)
+    return [
+        Expected(
+            name,
+            f"{PROBED_THEN_RTO_TURNS} requests, each answered with one {PROBED_THEN_RTO_ANSWER} B "
+            "segment; a router drops the third answer and its next copy (the tail loss probe); "
+            "the RTO's copy gets through; captured at the server, headers only",
+            "server",
+            {
+                "router_nft": "forward: the server's answer segments pass twice, are dropped "
+                "twice (quota), then pass",
+                "server": f"per request: read 10 B, sleep 60 ms, send {PROBED_THEN_RTO_ANSWER} B",
+                "client": f"per request: send 10 B, read {PROBED_THEN_RTO_ANSWER} B, sleep 50 ms",
+                "sysctl": {"net.ipv4.tcp_early_retrans": 3},
+            },
+            [
+                Conn(
+                    {"client_port": PROBED_THEN_RTO_PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=2),
+                    delays={"rto_episodes": 1, "fast_recovery_episodes": 0},
+                    slow=["rto_stall"],
+                    explanation_keywords=["1 after timeout", "1 tail loss probe"],
+                    note="the third answer is lost twice: the tail loss probe goes at about the "
+                    "RTO's time and is lost too; the RTO, rearmed by the probe without backoff, "
+                    "fires the same gap later and its copy is acknowledged: one probe, one "
+                    "timeout",
+                )
+            ],
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "tool": "tcpdump -s 96",
+                "snaplen": 96,
+            },
+        )
+    ]
