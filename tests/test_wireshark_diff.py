@@ -678,6 +678,10 @@ PINNED: dict[str, frozenset[str]] = {
     "icmpv6-packet-too-big-at-server.pcap": frozenset(
         {"original_not_captured", "sack_recovery_vs_dupack_rule"}
     ),
+    # ICMP fragmentation needed (IPv4): the client resends the bytes cut into smaller
+    # segments tens of microseconds after each error (tcp_v4_mtu_reduced ->
+    # tcp_simple_retransmit); Wireshark calls them plain retransmissions.
+    "icmp-frag-needed-v4-at-client.pcap": frozenset({"resegmented_resend"}),
 }
 
 #: Captures made with random loss: regenerating them loses other packets, so any subset of

@@ -1485,7 +1485,8 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         for n, name in (
             (r.rto, "after timeout"),
             (probes, "tail loss probe" if probes == 1 else "tail loss probes"),
-            (r.fast - probes, "fast"),
+            (r.after_icmp, "after the ICMP error, in smaller segments"),
+            (r.fast - probes - r.after_icmp, "fast"),
             (r.spurious, "spurious"),
             (r.fin, "FIN"),
             (r.unknown, "whose trigger the capture cannot show"),
@@ -1517,6 +1518,8 @@ def _loss_note(d: Decision, e: Evidence) -> str:
         return f"{r.total} retransmission(s) ({', '.join(kinds)}), {_all_dsacked(r)}."
     elif r.dsacked and r.spurious == r.total:
         end = "none repaired a loss"
+    elif r.after_icmp == r.total:
+        end = "each repeats data a router on the path could not forward at its first size"
     elif r.undecided and r.undecided == r.total - r.spurious - r.fin:
         end = f"the resent bytes were acknowledged, but {_UNDECIDED}"
     elif r.undecided:

@@ -14,7 +14,8 @@ import pcapline
 from pcapline.detect import conn_view
 from pcapline.detect.retransmit import detect
 from pcapline.facts import compute_facts
-from pcapline.model import EventKind
+from pcapline.icmp import IcmpError
+from pcapline.model import EventKind, Side
 
 
 def _run(*convs: Conversation):  # type: ignore[no-untyped-def]
@@ -644,3 +645,86 @@ def test_a_probe_is_the_last_segment_sent_not_the_head_of_several() -> None:
     d = _run(c)
     assert d.inferred.probes == 0
     assert [e.kind for e in d.events] == [EventKind.RETRANSMIT] * 2
+
+
+def _too_big(frame: int, t: float, quoted_frame: int | None, *, side: Side = Side.CLIENT):  # type: ignore[no-untyped-def]
+    """An ICMP fragmentation needed (MTU 1280) from a router, quoting ``quoted_frame``."""
+    return IcmpError(
+        frame=frame,
+        time_ns=round(t * 1e9),
+        kind="fragmentation_needed",
+        sender="10.0.0.254",
+        from_peer=False,
+        quoted_side=side,
+        quoted_frame=quoted_frame,
+        quoted_syn=False,
+        quoted_len=1448,
+        mtu=1280,
+    )
+
+
+def _upload_too_big() -> Conversation:
+    """The real kernel's shape (ptb-v4, Linux 6.18): two 1448 B segments a router cannot
+    forward into its 1280 link; 100 us later the client resends their bytes in 1228 B and
+    220 B segments (frames 6..9), then the server acknowledges everything."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.0100, 1448).data(CLIENT, 0.01001, 1448)  # frames 4, 5
+    first = c.client_isn + 1
+    for k, (off, n) in enumerate(((0, 1228), (1228, 1228), (2456, 440))):
+        c.data(CLIENT, 0.0101 + k * 1e-6, n, seq=first + off)  # frames 6, 7, 8
+    c.ack(SERVER, 0.0102, ack=first + 2896)
+    return c
+
+
+def test_resends_after_an_icmp_fragmentation_needed_are_named_so() -> None:
+    """They read "tail loss probe: 0 ms after the original" (12 of them on the real capture):
+    Linux resent at once on the error (tcp_v4_mtu_reduced -> tcp_simple_retransmit)."""
+    c = _upload_too_big()
+    view = conn_view(compute_facts(segments(c)), 0)
+    # Without the errors (not captured): no probe is claimed, the shrunk copies say why.
+    alone = detect(view)
+    assert (alone.inferred.probes, alone.inferred.after_icmp, alone.inferred.fast) == (0, 0, 3)
+    assert all("smaller than the copy it repeats" in e.note for e in alone.events)
+    assert alone.events[0].note.startswith("100 us after the original and smaller than the copy")
+    # The errors (not TCP: frames 100 and 101 of the capture) came before the resends.
+    d = detect(view, (_too_big(100, 0.01005, 4), _too_big(101, 0.01006, 5)))
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT] * 3
+    assert [e.note.split(" said ")[0] for e in d.events] == [
+        "resent 50 us after the ICMP fragmentation needed of frame 100 (MTU 1280, from 10.0.0.254)",
+        "resent 51 us after the ICMP fragmentation needed of frame 100 (MTU 1280, from 10.0.0.254)",
+        "resent 42 us after the ICMP fragmentation needed of frame 101 (MTU 1280, from 10.0.0.254)",
+    ]
+    assert "tcp_v4_mtu_reduced -> tcp_simple_retransmit" in d.events[0].note
+    r = d.inferred
+    assert (r.fast, r.after_icmp, r.probes, r.rto) == (3, 3, 0, 0)
+
+
+def test_an_icmp_error_about_the_other_side_names_nothing() -> None:
+    c = _upload_too_big()
+    view = conn_view(compute_facts(segments(c)), 0)
+    d = detect(view, (_too_big(100, 0.01005, None, side=Side.SERVER),))
+    assert d.inferred.after_icmp == 0 and d.inferred.fast == 3
+
+
+def test_a_tail_loss_probe_of_the_same_size_stays_a_probe() -> None:
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 1448).data(CLIENT, 0.01001, 1448)
+    c.data(CLIENT, 0.015, 1448, seq=c.nxt(CLIENT) - 1448)
+    d = detect(conn_view(compute_facts(segments(c)), 0))
+    assert d.events[0].note.startswith("tail loss probe: 5 ms after the original")
+    assert d.inferred.probes == 1
+
+
+def test_a_resend_on_an_icmp_error_from_far_away_is_no_timeout() -> None:
+    """The error came 250 ms after the segment (a far router): the resend 1 ms after the
+    error is 251 ms after the original, the RTO's time, but the error drew it; it is no step
+    of the backoff."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 1448)
+    first = c.client_isn + 1
+    c.data(CLIENT, 0.261, 1228, seq=first).data(CLIENT, 0.26101, 220, seq=first + 1228)
+    view = conn_view(compute_facts(segments(c)), 0)
+    assert detect(view).events[0].kind is EventKind.RETRANSMIT  # the old reading
+    d = detect(view, (_too_big(100, 0.260, 4),))
+    assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT] * 2
+    assert d.inferred.rto == 0 and d.inferred.last_series.gaps == ()

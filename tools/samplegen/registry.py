@@ -100,6 +100,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("pmtu-black-hole", 64, network.pmtu_black_hole, 10),
     Scenario("pmtu-probing", 65, network.pmtu_probing_recovers, 6),
     Scenario("packet-too-big-v6", 66, network.packet_too_big_v6, 3),
+    Scenario("frag-needed-v4", 212, network.packet_too_big_v4, 3),
     Scenario("idle-timeout-drop", 67, network.idle_timeout_drop, 17),
     Scenario("idle-timeout-drop-larger", 141, network.idle_timeout_drop_larger, 17),
     Scenario("idle-timeout-rst-v6", 68, network.idle_timeout_rst_v6, 10),

@@ -577,9 +577,10 @@ def run_all(
     ranks = [np.full(len(part), -1, dtype=np.int64) for part in frames]
     found = _Found()
     batch = Batch.of_facts(facts)
+    errors = icmp.by_conn if icmp is not None else {}
     for index in np.flatnonzero(visited):
         view = conn_view(facts, int(index), batch)
-        detected = detect_connection(view)
+        detected = detect_connection(view, errors.get(view.conn, ()))
         detections[view.conn] = detected
         if screened[index]:  # the events of a connection no screen selected: rows() made them
             found.add(detected)
@@ -596,11 +597,12 @@ def run_all(
     )
 
 
-def detect_connection(view: ConnView) -> ConnDetections:
-    """Run every detector over one connection."""
+def detect_connection(view: ConnView, icmp: Sequence[IcmpError] = ()) -> ConnDetections:
+    """Run every detector over one connection; ``icmp``: the ICMP errors quoting its
+    segments (``pcapline.icmp``), which name the resends they drew (``retransmit.detect``)."""
     return ConnDetections(
         handshake=handshake.DETECTOR.detect(view),
-        retransmit=retransmit.DETECTOR.detect(view),
+        retransmit=retransmit.detect(view, icmp) if icmp else retransmit.DETECTOR.detect(view),
         keepalive=keepalive.DETECTOR.detect(view),
         zero_window=zero_window.DETECTOR.detect(view),
         close=close.DETECTOR.detect(view),

@@ -30,6 +30,10 @@ acknowledged, and whether the capture shows the sender giving up or ends mid-bac
   short path at about the RTO's own time. It rearms the RTO without backing it off, so the
   copies read g, g, 2g...: the first is the probe, the backoff counts from the second
   (``_probes_at_rto``).
+- An ICMP fragmentation needed / packet too big makes Linux lower the path MTU and resend at
+  once in smaller segments (tcp_v4_mtu_reduced / tcp_v6_mtu_reduced -> tcp_simple_retransmit):
+  neither a timeout nor a probe (``_after_too_big``, when the capture holds the error; without
+  it, an early resend smaller than its copy says the MSS dropped).
 
 Emits: retransmit (RTO), fast_retransmit, spurious_retransmit, fin_retransmit,
 retransmit_unknown (no earlier copy captured, or one beyond TCP_RTO_MAX: the capture cannot
@@ -39,6 +43,7 @@ show what resent it).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +69,7 @@ from pcapline.facts import (
     running_max_before,
 )
 from pcapline.fmt import seconds
+from pcapline.icmp import IcmpError
 from pcapline.model import EventKind, Side
 from pcapline.timers import (
     RTO_CEILING_S,
@@ -177,6 +183,9 @@ class Retransmissions:
     #: RTO's own time with one segment in flight, ``_probes_at_rto``): loss recovery, not a
     #: timeout, and no fast retransmit on duplicate ACKs or SACK either.
     probes: int = 0
+    #: Of ``fast``: resends after an ICMP fragmentation needed / packet too big
+    #: (``_after_too_big``): the sender lowered its path MTU and resent in smaller segments.
+    after_icmp: int = 0
     #: Of ``dsacked``: fast retransmits (on SACK or duplicate ACKs, or clocked out by an ACK):
     #: the path reordered segments, the resent ones were late, not lost. (The rest of
     #: ``dsacked`` resent data already acknowledged, or data whose earlier copy the capture
@@ -191,12 +200,21 @@ class Retransmissions:
         return self.rto + self.fast + self.spurious + self.fin + self.unknown
 
 
-def detect(view: ConnView) -> Detection[Retransmissions]:
+def detect(view: ConnView, icmp: Sequence[IcmpError] = ()) -> Detection[Retransmissions]:
+    """The connection's retransmissions; ``icmp``: the ICMP errors quoting its segments
+    (``pcapline.icmp``): resends after a fragmentation needed / packet too big are named so
+    (``_after_too_big``)."""
     if not view.batch.of(_resent_counts)[view.at]:
         return _NONE_RESENT
     linked = _Linked.of(view)
     resends, lo, hi = linked.resends, linked.lo, linked.hi
     kinds, gaps = resends.kind[lo:hi], resends.gap[lo:hi]  # what resent each (``_judged``)
+    too_big = [e for e in icmp if e.too_big]
+    after_icmp = _after_too_big(view, linked, too_big) if too_big else {}
+    if after_icmp:
+        kinds = [
+            EventKind.FAST_RETRANSMIT if k in after_icmp else kind for k, kind in enumerate(kinds)
+        ]
     # Rows the RTO timer sent: timeouts, and FINs resent a timer's gap after the previous copy
     # (a FIN is resent by the same RTO; fin_retransmit names only what was resent). A D-SACKed
     # timeout is still a step of the backoff: the timer fired.
@@ -215,13 +233,15 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
     at = -1 if probe_frame is None else linked.events.frame[lo:hi].tolist().index(probe_frame)
     if at >= 0:
         events = _probe_named(events, at)
+    if after_icmp:
+        events = _renamed(events, after_icmp)
     # The events' kinds: a D-SACKed resend is spurious (``_dsacked_named``), a probe at the
     # RTO's time loss recovery.
     shown = [EventKind(kind) for kind in events.source.kind[events.lo : events.hi].tolist()]
     # What resent the D-SACKed ones: the timer, a tail loss probe (sooner than the minimum
     # RTO, or at the RTO's time: ``_probe_named``), or fast recovery on SACK or duplicate
     # ACKs. A resend of data already acknowledged, or of unknown trigger, is none of them.
-    probe = resends.probe[lo:hi]
+    probe = [p and k not in after_icmp for k, p in enumerate(resends.probe[lo:hi])]
     timer = [k is EventKind.RETRANSMIT for k in kinds]
     fast = [k is EventKind.FAST_RETRANSMIT and not p for k, p in zip(kinds, probe, strict=True)]
     if at >= 0:
@@ -244,8 +264,84 @@ def detect(view: ConnView) -> Detection[Retransmissions]:
         dsacked_fast=sum(d and f for d, f in zip(dsacked, fast, strict=True)),
         undecided=sum(resends.undecided[lo:hi]),
         probes=sum(k is EventKind.FAST_RETRANSMIT and p for k, p in zip(shown, probe, strict=True)),
+        after_icmp=sum(shown[k] is EventKind.FAST_RETRANSMIT for k in after_icmp),
     )
     return Detection(events, report)
+
+
+def _after_too_big(view: ConnView, linked: _Linked, errors: list[IcmpError]) -> dict[int, str]:
+    """The connection's resends (positions among its ``linked.resends`` entries) that the
+    ICMP fragmentation needed / packet too big ``errors`` drew, with their notes.
+
+    Kernel rule (RFC 1191, RFC 8201): Linux sends TCP with DF set; the router that cannot
+    forward a segment answers with the error naming its MTU, and the sender lowers its path
+    MTU and resends at once in smaller segments (tcp_v4_err -> tcp_v4_mtu_reduced,
+    tcp_v6_mtu_reduced -> tcp_simple_retransmit), as many as the window allows, the rest as
+    the ACKs come back: no timer and no loss probe sent them. A resend of the side whose
+    segment an error quoted, whose earlier copy went out before that error, is one of those
+    when it came within about a round trip of the error (the error's way back to the
+    sender; 1.5 x the data RTT, at least 20 ms: the RTT is the whole path's), or when it
+    resends bytes of a segment an error quoted and was loss recovery, not a timeout (a
+    resend clocked out by the ACKs). Not a D-SACKed copy (the bytes had arrived), nor a FIN."""
+    resends, lo, hi = linked.resends, linked.lo, linked.hi
+    rtt_s = None if linked.rtt_ms is None else linked.rtt_ms / 1e3
+    soon_s = max(SLACK_S, 1.5 * rtt_s) if rtt_s is not None else SLACK_S
+    quoted = {}  # quoted frame -> (its row)
+    for e in errors:
+        if e.quoted_frame is not None:
+            rows = np.flatnonzero(view.frame == e.quoted_frame)
+            if len(rows):
+                quoted[e.quoted_frame] = int(rows[0])
+    out: dict[int, str] = {}
+    for k in range(hi - lo):
+        n = lo + k
+        kind = resends.kind[n]
+        if kind not in (EventKind.FAST_RETRANSMIT, EventKind.RETRANSMIT) or resends.dsacked[n]:
+            continue
+        side = Side.CLIENT if resends.from_client[n] else Side.SERVER
+        t_ns, gap = resends.time_ns[n], resends.gap[n]
+        if gap != gap:  # NaN: no earlier copy captured
+            continue
+        copy_ns = t_ns - round(gap * 1e9)
+        mine = [e for e in errors if e.quoted_side is side and copy_ns <= e.time_ns <= t_ns]
+        if not mine:
+            continue
+        seq = resends.seq[n]
+        covering = [
+            e
+            for e in mine
+            if e.quoted_frame in quoted
+            and view.rel_seq[quoted[e.quoted_frame]] <= seq < view.seq_end[quoted[e.quoted_frame]]
+        ]
+        # The error that quoted these bytes, else the latest one before the resend.
+        why = covering[-1] if covering else mine[-1]
+        since = (t_ns - why.time_ns) / 1e9
+        if not (since <= soon_s or (covering and kind is EventKind.FAST_RETRANSMIT)):
+            continue
+        lowered = (
+            "tcp_v4_mtu_reduced" if why.kind == "fragmentation_needed" else "tcp_v6_mtu_reduced"
+        )
+        said = f"frame {why.quoted_frame}" if why.quoted_frame is not None else "a segment"
+        out[k] = (
+            f"resent {_short(since) if since < 1 else seconds(since)} after the ICMP "
+            f"{why.words} of frame {why.frame} (MTU {why.mtu}, from {why.sender}) said "
+            f"{said} was too big: the {side} lowered its path MTU and resent in smaller "
+            f"segments ({lowered} -> tcp_simple_retransmit"
+            + ("" if since <= soon_s else ", the rest as the peer's ACKs came back")
+            + "), not a timeout or a tail loss probe"
+        )
+    return out
+
+
+def _renamed(events: EventColumns, notes: dict[int, str]) -> EventColumns:
+    """The connection's events with the resends at positions ``notes`` named loss recovery
+    (fast_retransmit) with those notes: copies of its own, the batch's columns stay as they
+    are. (A D-SACKed copy stays spurious: ``_after_too_big`` leaves those out.)"""
+    own = events.source.at(np.arange(events.lo, events.hi))
+    for k, note in notes.items():
+        own.kind[k] = EventKind.FAST_RETRANSMIT.value
+        own.note[k] = note
+    return EventColumns(own, 0, len(own), events.conn)
 
 
 def _probe_named(events: EventColumns, k: int) -> EventColumns:
@@ -392,6 +488,12 @@ _TIMEOUT = 8
 _CLOCK_BACK = 9
 #: A tail loss probe at about the RTO's own time (``_probes_at_rto``), found after ``_judged``.
 _RTO_PROBE = 10
+#: Sooner than the minimum RTO and smaller than the copy it repeats (``_resends``): the
+#: sender's segment size dropped (a path MTU drop), no tail loss probe.
+_SHRUNK = 11
+#: Bytes by which a resend must be smaller than its earlier copy to show a lower MSS: more
+#: than the TCP options a segment may add or drop (SACK blocks: up to 36 bytes).
+SHRUNK_BY = 40
 _KIND_OF = (
     EventKind.SPURIOUS_RETRANSMIT,
     EventKind.SPURIOUS_RETRANSMIT,
@@ -403,6 +505,7 @@ _KIND_OF = (
     EventKind.RETRANSMIT_UNKNOWN,
     EventKind.RETRANSMIT,
     EventKind.RETRANSMIT_UNKNOWN,
+    EventKind.FAST_RETRANSMIT,
     EventKind.FAST_RETRANSMIT,
 )
 
@@ -980,6 +1083,23 @@ def _resends(
         echoed,
         peer_unseen[at],
     )
+    # Sooner than the minimum RTO, and smaller than the copy it repeats: a loss probe
+    # resends the last segment whole (tcp_send_loss_probe), so the sender's MSS dropped: a
+    # path MTU drop (tcp_v4_mtu_reduced / tcp_v6_mtu_reduced resend at once in smaller
+    # segments), whether or not its ICMP error is in the capture.
+    before = r.seg_len[held]
+    # (With the peer's direction unseen ``_note`` names every candidate already.)
+    shrunk = (found == _EARLY_PROBE) & (copy >= 0) & (r.seg_len[i] + SHRUNK_BY < before)
+    shrunk &= ~peer_unseen[at]
+    for k in np.flatnonzero(shrunk).tolist():
+        found[k] = _SHRUNK
+        notes[k] = (
+            f"{_short(gap[k])} after the original and smaller than the copy it repeats "
+            f"({int(r.seg_len[i][k])} B, was {int(before[k])} B): the sender's segment size "
+            "dropped, as after an ICMP fragmentation needed / packet too big lowers the path "
+            "MTU (tcp_v4_mtu_reduced / tcp_v6_mtu_reduced resend at once in smaller "
+            "segments); a tail loss probe resends the last segment whole"
+        )
     # A tail loss probe at about the RTO's own time, then the RTO (``_probes_at_rto``).
     probes, rtos = _probes_at_rto(
         found, gap, at, prev_tx, r.is_retrans, r.seq_end[i] >= r.next_seq[i]

@@ -476,6 +476,85 @@ def packet_too_big_v6(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+#: The IPv4 upload of ``packet_too_big_v4``: four full-size segments (1448 B each, MSS 1460
+#: less 12 bytes of timestamps), all in the initial window.
+FOUR_SEGMENTS = 4 * 1448
+
+
+def packet_too_big_v4(ctx: Ctx, net: int) -> list[Expected]:
+    """IPv4 upload through a router whose next link has MTU 1280, ICMP not filtered.
+
+    The router answers each 1500-byte packet (DF set) with ICMP fragmentation needed naming
+    MTU 1280; the client lowers its path MTU and resends the bytes in smaller segments at
+    once (tcp_v4_err -> tcp_v4_mtu_reduced -> tcp_simple_retransmit): no timeout, no loss
+    probe. Captured at the client, headers only (the folder stays small).
+    """
+    name = "icmp-frag-needed-v4-at-client.pcap"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        _narrow(topo)
+        topo.client.sysctl("net.ipv4.tcp_mtu_probing", 0)  # the default: no probing
+        ctx.capture(topo.client, "eth0", name, "-s", "96")
+        client = [
+            *st.connect(topo.server_ip, PORT),
+            st.send(100),
+            st.recv(100),
+            st.send(FOUR_SEGMENTS),
+            st.recv(100),
+            st.close(),
+        ]
+        server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c")]
+        server += [st.recv(FOUR_SEGMENTS, "c"), st.send(100, "c"), st.recv_eof("c"), st.close("c")]
+        srv = ctx.actor(topo.server, server, "server")
+        srv.expect("listening")
+        cli = ctx.actor(topo.client, client, "client")
+        cli.expect("finished", timeout=30)
+        srv.expect("finished", timeout=30)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    return [
+        Expected(
+            name,
+            f"IPv4 upload of {FOUR_SEGMENTS} B through a router whose next link has MTU "
+            f"{NARROW_MTU}, ICMP fragmentation needed not filtered; captured at the client, "
+            "headers only",
+            "client",
+            {
+                "client": {"net.ipv4.tcp_mtu_probing": 0},
+                "router": f"rs (toward the server) mtu {NARROW_MTU}, ICMP not filtered",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "closed",
+                    closer="client",
+                    counts=clean(retransmits=bound(4, None)),
+                    delays={"rto_episodes": 0},
+                    cause="icmp_packet_too_big",
+                    explanation_keywords=[
+                        "fragmentation needed",
+                        "1280",
+                        "after the ICMP error, in smaller segments",
+                    ],
+                    note="the router answers each full-size segment with ICMP fragmentation "
+                    "needed (MTU 1280); the client lowers its path MTU and resends the bytes in "
+                    "smaller segments within a millisecond of the error (tcp_v4_mtu_reduced -> "
+                    "tcp_simple_retransmit): no timeout and no tail loss probe; the upload "
+                    "completes",
+                )
+            ],
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "tool": "tcpdump -s 96",
+                "snaplen": 96,
+            },
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def _conntrack_script(verdict: str) -> str:
     return f"""table inet idle {{
   chain forward_path {{
