@@ -597,8 +597,14 @@ def _persist_timeout(d: Decision, e: Evidence) -> Explanation:
         if z.gave_up
         else "the capture ended while the sender was still probing"
     )
+    closed = (
+        f"the {z.receiver} advertised window 0"
+        if z.advertisements
+        else f"the {z.receiver}'s window was closed (the ACK that announced window 0 is not in "
+        "the capture; the sender's window probes show it)"
+    )
     return Explanation(
-        f"the {z.receiver} advertised window 0 and stayed stalled {_s(z.stalled_s)}",
+        f"{closed} and stayed stalled {_s(z.stalled_s)}",
         "Persist timeout",
         f"; the sender's {z.probes} window probes ended with {z.unanswered_tail} "
         f"unanswered; {end}. The receiver stopped reading and then vanished.",
@@ -1586,8 +1592,14 @@ def _zero_window_note(d: Decision, e: Evidence) -> str:
         return ""  # a window closed for microseconds is the receiver keeping pace, not a stall
     probes = f", {z.probes} window probe(s) ({z.answered} answered)" if z.probes else ""
     state = "then the window opened" if z.recovered else "still closed at the end"
+    said = (
+        "advertised a zero window"
+        if z.advertisements
+        else "had closed its window (the ACK that announced it is not in the capture; the "
+        "sender's window probes show it)"
+    )
     return (
-        f"The {z.receiver} advertised a zero window (receiver not reading fast enough) for "
+        f"The {z.receiver} {said} (receiver not reading fast enough) for "
         f"{_s(z.stalled_s)}{probes}; {state}."
     )
 

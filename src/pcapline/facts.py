@@ -47,7 +47,12 @@ Columns (one value per segment):
   segment and answers neither the stream's SYN nor a bare client segment before it
   (``reopenings``). The handshake detector, the screen and the capture-quality checks read it.
 - ``is_window_probe``: a probe sent while the peer's last advertised window was 0: the
-  0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe).
+  0-byte Linux shape, or 1 byte of new data at snd.nxt (BSD/Windows persist probe); or a
+  probe-shaped segment sent while the peer's last captured window was open when the capture
+  still proves the window closed (the ACK that closed it is missing, ``_closed_unseen``):
+  the peer answered it with window 0 (Linux never shrinks an offered window), or it came
+  sooner after the sending of a byte the capture never saw acknowledged than any keepalive
+  can, or it repeats such a probe at the persist timer's doubling gap.
 - ``is_keepalive``: a probe-shaped segment sent while the peer's window was open, at least
   ``timers.KEEPALIVE_MIN_IDLE_NS`` after the connection's previous segment (TCP_KEEPIDLE and
   TCP_KEEPINTVL are >= 1 s on Linux).
@@ -79,7 +84,7 @@ from pcapline.decode.options import WSCALE_CUT
 from pcapline.duplicates import DUPLICATE_WINDOW_NS
 from pcapline.model import ACK, FIN, RST, SYN
 from pcapline.read import native
-from pcapline.timers import KEEPALIVE_MIN_IDLE_NS
+from pcapline.timers import KEEPALIVE_MIN_IDLE_NS, RTO_FLOOR_S, close_to
 
 #: "Not known yet" for seq/ack/window facts (e.g. the peer has not ACKed anything).
 UNKNOWN = np.int64(-(2**62))
@@ -299,10 +304,31 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     persisting = small[(small_len == 1) & (small_seq == small_next)]
     is_window_probe = probe_shape & peer_zero
     is_window_probe[persisting[peer_zero[persisting]]] = True
+    open_probes = np.flatnonzero(probe_shape & ~peer_zero)
+    # The window was closed all the same when what the capture still holds says so: the ACK
+    # that closed it is missing (``_closed_unseen``).
+    unseen = _closed_unseen(
+        open_probes,
+        _ProbeContext(
+            starts=starts,
+            conn_index=conn_index,
+            from_client=from_client,
+            is_dup=is_dup,
+            syn_fin_rst=is_syn | is_fin | is_rst,
+            window=window,
+            rel_ack=np.where(has_ack, rel_ack, UNKNOWN),
+            rel_seq=rel_seq,
+            seq_end=seq_end,
+            seg_len=seg_len,
+            snd_una=snd_una,
+            time_ns=time_ns,
+        ),
+    )
+    is_window_probe[open_probes[unseen]] = True
+    open_probes = open_probes[~unseen]
     # Keepalive fires only after >= 1 s with nothing received (and nothing outstanding): a
     # probe-shaped ACK sooner after the previous segment is an ordinary (reordered) ACK.
     is_keepalive = np.zeros(n, dtype=bool)
-    open_probes = np.flatnonzero(probe_shape & ~peer_zero)
     idle = _idle_before(open_probes, starts, conn_index, from_client, probe_shape, time_ns)
     is_keepalive[open_probes[idle]] = True
 
@@ -889,6 +915,106 @@ def _after_own_fin(
     fins = np.flatnonzero(is_fin)[::-1]  # reversed so the earliest FIN is written last
     first_fin[dir_key[fins]] = fins
     return np.asarray(rows > first_fin[dir_key[rows]])
+
+
+#: The persist timer is never shorter than TCP_RTO_MIN (tcp_probe0_base), less 10 % for where
+#: the capture sits: a probe-shaped segment sooner after the byte it stands at is no probe
+#: (an ACK reordered behind data on its way to the capture point).
+PERSIST_MIN_NS = round(RTO_FLOOR_S * 1e9)
+#: How far (rows) ``_closed_unseen`` looks for the peer's answer to a probe, and back for the
+#: transmission of the byte before it.
+ANSWER_SEARCH_ROWS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _ProbeContext:
+    """The columns ``_closed_unseen`` reads (``rel_ack``: UNKNOWN on rows without an ACK)."""
+
+    starts: np.ndarray
+    conn_index: np.ndarray
+    from_client: np.ndarray
+    is_dup: np.ndarray
+    syn_fin_rst: np.ndarray
+    window: np.ndarray
+    rel_ack: np.ndarray
+    rel_seq: np.ndarray
+    seq_end: np.ndarray
+    seg_len: np.ndarray
+    snd_una: np.ndarray
+    time_ns: np.ndarray
+
+
+def _closed_unseen(rows: np.ndarray, c: _ProbeContext) -> np.ndarray:
+    """Per row of ``rows`` (probe-shaped, 0 bytes at snd.una - 1 or 1 byte at snd.nxt - 1,
+    sent while the peer's last captured window was open): a zero-window (persist) probe
+    whose announcing ACK the capture lost, not a keepalive. The evidence, tried in order:
+
+    - The peer's next segment is a bare ACK of the probe's next byte advertising window 0.
+      Linux never shrinks the window it offered (tcp_select_window keeps its right edge,
+      RFC 7323 2.4; net.ipv4.tcp_shrink_window=0): an open window reads 0 in an ACK of
+      nothing new only if data filled it, and the ACK for that data, which announced window
+      0, is the one missing. A keepalive's answer shows the window as it was.
+    - The probe stands at a byte the capture never saw acknowledged (its seq + 1 is past
+      the peer's highest captured ACK: Linux probes at snd.una - 1, tcp_xmit_probe_skb, so
+      the sender had received an ACK the capture lacks), and it went out less than
+      TCP_KEEPIDLE's 1 s minimum after the sender's own transmission of that byte: that ACK
+      came after the transmission, and the keepalive timer needs at least 1 s with nothing
+      received (and nothing outstanding). Only the persist timer sends such a probe (it
+      backs off like the RTO, from TCP_RTO_MIN: not sooner than ``PERSIST_MIN_NS``).
+    - It follows a window probe of this kind at the same seq, nothing sent in between, about
+      twice the previous gap later: the persist timer's backoff (keepalive probes come
+      TCP_KEEPINTVL apart, evenly)."""
+    out = np.zeros(len(rows), dtype=bool)
+    last: dict[tuple[int, bool], tuple[int, int, int]] = {}  # (conn, side) -> probe, seq, gap
+    for k, p in enumerate(rows.tolist()):
+        conn, side = int(c.conn_index[p]), bool(c.from_client[p])
+        lo, end = int(c.starts[conn]), int(c.starts[conn + 1])
+        seq, t = int(c.rel_seq[p]), int(c.time_ns[p])
+        # When the side last sent the byte the probe stands at (None: not in the rows before).
+        sent_ns = _sent_at(p, max(lo, p - ANSWER_SEARCH_ROWS), seq, c)
+        if sent_ns is not None and t - sent_ns < PERSIST_MIN_NS:
+            continue  # sooner than any persist timer: an ACK reordered behind its data
+        found = _answered_closed(p, end, c)
+        if not found and c.snd_una[p] != UNKNOWN and c.snd_una[p] <= seq:
+            found = sent_ns is not None and t - sent_ns < KEEPALIVE_MIN_IDLE_NS
+        before = last.get((conn, side))
+        if not found and before is not None:
+            prev, prev_seq, prev_gap = before
+            gap = t - int(c.time_ns[prev])
+            quiet = not np.any(
+                (c.from_client[prev + 1 : p] == side) & (c.seg_len[prev + 1 : p] > 0)
+            )
+            found = quiet and prev_seq == seq and close_to(gap / 1e9, 2 * prev_gap / 1e9)
+        if found:
+            out[k] = True
+            if before is not None and before[1] == seq:
+                gap_ns = t - int(c.time_ns[before[0]])
+            else:
+                gap_ns = t - sent_ns if sent_ns is not None else t - int(c.time_ns[max(lo, p - 1)])
+            last[(conn, side)] = (p, seq, gap_ns)
+    return out
+
+
+def _answered_closed(p: int, end: int, c: _ProbeContext) -> bool:
+    """The peer's next segment after probe ``p`` is a bare ACK of its next byte with window 0."""
+    side = c.from_client[p]
+    for j in range(p + 1, min(end, p + 1 + ANSWER_SEARCH_ROWS)):
+        if c.from_client[j] == side or c.is_dup[j]:
+            continue
+        return bool(not c.syn_fin_rst[j] and c.window[j] == 0 and c.rel_ack[j] == c.rel_seq[p] + 1)
+    return False
+
+
+def _sent_at(p: int, lo: int, seq: int, c: _ProbeContext) -> int | None:
+    """When the side of probe ``p`` last transmitted byte ``seq`` before it (rows ``lo``..p;
+    None: not among them)."""
+    side = c.from_client[p]
+    for j in range(p - 1, lo - 1, -1):
+        if c.from_client[j] != side or c.is_dup[j] or c.seg_len[j] == 0:
+            continue
+        if c.rel_seq[j] <= seq < c.seq_end[j]:
+            return int(c.time_ns[j])
+    return None
 
 
 def _idle_before(

@@ -91,15 +91,21 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
     stalled = 0.0
     receiver: Side | None = None
     recovered = True
+    # Window probes sent while the last captured window was open (``facts._closed_unseen``:
+    # the ACK that closed it is missing from the capture): the window was closed at the
+    # latest when such a probe went out, whether or not a zero window was captured later.
+    unseen = view.is_window_probe & (view.peer_window > 0)
     for side in (True, False):
-        rows = np.flatnonzero(adv & (view.from_client == side))
-        closed_since: int | None = None
+        own = adv & (view.from_client == side)
+        rows = np.flatnonzero(own | (unseen & (view.from_client != side)))
+        closed_since: int | None = None  # its start, ns
         for i in rows.tolist():
-            if view.window[i] == 0 and closed_since is None:
-                closed_since = i
+            closes = not own[i] or view.window[i] == 0  # a probe of the peer's, or window 0
+            if closes and closed_since is None:
+                closed_since = int(view.time_ns[i])
                 receiver = Side.CLIENT if side else Side.SERVER
-            elif view.window[i] > 0 and closed_since is not None:
-                stalled += _elapsed(view.time_ns[closed_since], view.time_ns[i])
+            elif own[i] and view.window[i] > 0 and closed_since is not None:
+                stalled += _elapsed(closed_since, view.time_ns[i])
                 events.append(
                     view.event(
                         i,
@@ -110,7 +116,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
                 )
                 closed_since = None
         if closed_since is not None:
-            stalled += _elapsed(view.time_ns[closed_since], view.capture_end_ns)
+            stalled += _elapsed(closed_since, view.capture_end_ns)
             recovered = False
     answered = 0
     answered_flags: list[bool] = []
@@ -119,6 +125,20 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         ok = answers[n] >= 0 and not view.rst[answers[n]]
         gap = _elapsed(view.time_ns[probes[n - 1]], view.time_ns[i]) if n else None
         note = f"{gap:.3g} s after the previous probe" if gap is not None else "first probe"
+        if unseen[i] and ok and view.window[answers[n]] == 0:
+            note += (
+                f"; sent while the last captured window was open, answered with window 0 "
+                f"(frame {int(view.frame[answers[n]])}): the ACK that closed the window is "
+                "missing from the capture (Linux never shrinks a window it offered), so a "
+                "window probe, not a keepalive"
+            )
+        elif unseen[i] and not n:
+            note += (
+                "; sent while the last captured window was open, at a byte the capture never "
+                "saw acknowledged and sooner after its sending than any keepalive (1 s at "
+                "least): the ACK that closed the window is missing from the capture, so a "
+                "window probe (the persist timer's), not a keepalive"
+            )
         events.append(view.event(i, EventKind.WINDOW_PROBE, note, gap))
         if ok:
             answered += 1
