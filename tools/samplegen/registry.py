@@ -157,6 +157,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("peer-lost-state", 103, endpoint_causes.peer_lost_state, 4),
     Scenario("orphaned-fin-wait2", 104, endpoint_causes.orphaned_fin_wait2, 7),
     Scenario("app-gave-up", 105, endpoint_causes.app_gave_up, 8),
+    Scenario("app-gave-up-late-answer", 225, endpoint_causes.app_gave_up_late_answer, 5),
     Scenario("keepalive-race", 106, endpoint_causes.keepalive_race, 4),
     Scenario("keepalive-race-long-path", 130, endpoint_causes.keepalive_race_long_path, 6),
     Scenario("syn-cookies-forced", 107, endpoint_causes.syn_cookies_forced, 2),

@@ -319,6 +319,77 @@ def app_gave_up(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+def app_gave_up_late_answer(ctx: Ctx, net: int) -> list[Expected]:
+    """The client gives up waiting and closes; the server's answer comes after it.
+
+    The server reads the 100 B request (its kernel ACKs it at once) and answers 3 s later;
+    the client waits 1.5 s, then close()s (FIN, acknowledged: its orphaned socket sits in
+    FIN_WAIT2). The late answer reaches the orphan, which answers data with RST (no ACK bit,
+    seq = the answer's ACK number: tcp_rcv_state_process, TcpExtTCPAbortOnData). The RST is
+    the orphan's, but the client gave up: the answer was owed, not a CLOSE_WAIT write.
+    Captured at the client, headers only (``-s 96``).
+    """
+    name = "app-gave-up-late-answer-at-client.pcap"
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        ctx.capture(pair.client, "eth0", name, "-s", "96", "tcp")
+        srv = ctx.actor(
+            pair.server,
+            [
+                *st.listen(),
+                st.accept("c0"),
+                st.recv(100, "c0"),
+                st.sleep(3.0),
+                st.send(200, "c0"),
+                {"op": "wait_error", "sock": "c0"},
+            ],
+            "server",
+        )
+        srv.expect("listening")
+        cli = ctx.actor(
+            pair.client,
+            [
+                *st.connect(pair.server_ip, PORT, sock="a"),
+                st.send(100, "a"),
+                st.sleep(1.5),
+                st.close("a"),
+            ],
+            "client",
+        )
+        cli.expect("finished", timeout=20)
+        srv.expect("wait_error", timeout=20)
+        ctx.stop_captures(linger=0.5)
+        cli.stop()
+        srv.stop()
+    settings = {
+        "client": "100 B request, waits 1.5 s, then close()",
+        "server": "reads the request, answers 200 B 3 s later",
+    }
+    return [
+        Expected(
+            name,
+            "the client gives up after 1.5 s and closes; the server's answer 1.5 s after the "
+            "client's FIN draws its orphaned socket's RST",
+            "client",
+            settings,
+            [
+                Conn(
+                    {"index": 0},
+                    "reset",
+                    reset_by="client",
+                    counts=clean(resets=1),
+                    cause="app_gave_up",
+                    explanation_keywords=["gave up", "still owed", "orphan"],
+                    note="request ACKed; the client's FIN 1.5 s later; the server's answer 1.5 s "
+                    "after it; the orphan's RST (no ACK, seq = the answer's ACK number)",
+                ),
+            ],
+            capture_format={**ETHERNET, "tool": "tcpdump -s 96", "snaplen": 96, "filter": "tcp"},
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def keepalive_race(ctx: Ctx, net: int) -> list[Expected]:
     """The server closes a connection idle for 2 s while the client sends a new request.
 
