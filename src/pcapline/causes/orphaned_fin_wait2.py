@@ -52,6 +52,8 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None  # (tcp_fin_time never frees a FIN_WAIT2 socket sooner than 3.5 RTOs)
     if gave_up_before_fin(e):
         return None  # the late segment is the answer it still owed: app_gave_up
+    if e.seen.mid_stream or e.seen.lossy:
+        return None  # the request it may have been waiting on is not in the capture
     ended = d.fate is Fate.RESET and d.evidence_frames == (r.frame,)
     if r.late_is_fin and (ended or d.fate is Fate.CLOSED):
         return Cause.ORPHANED_FIN_WAIT2  # FIN_WAIT2 would have acknowledged the FIN
