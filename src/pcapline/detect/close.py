@@ -1352,16 +1352,7 @@ def _client_waited(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray
     out = np.zeros(n, dtype=bool)
     if not len(rows):
         return out
-    client, server, _closer = _fins_and_closer(rows, conn_index, n)
-    first = (client >= 0) & ((server < 0) | (client < server))
-    conns = np.flatnonzero(first)
-    fin_rows = client[conns]
-    idx = np.arange(len(rows))
-    data = (rows.seg_len > 0) & ~rows.probe_shape & ~rows.is_dup & ((rows.flags & RST) == 0)
-    last_data = np.maximum.accumulate(np.where(data, idx, -1))
-    before = last_data[np.maximum(fin_rows - 1, 0)]
-    own = (before >= starts[conns]) & (fin_rows > starts[conns])
-    request = np.where(own, before, 0)
+    conns, fin_rows, request, own = _first_fin_after_data(rows, starts, conn_index, client=True)
     waited = (rows.time_ns[fin_rows] - rows.time_ns[request]) >= int(WAIT_MIN_S * 1e9)
     out[conns] = own & rows.from_client[request] & waited & (rows.seg_len[fin_rows] == 0)
     return out
@@ -1376,18 +1367,30 @@ def _server_closed_unanswered(
     out = np.zeros(n, dtype=bool)
     if not len(rows):
         return out
-    client, server, _closer = _fins_and_closer(rows, conn_index, n)
-    first = (server >= 0) & ((client < 0) | (server < client))
+    conns, fin_rows, request, own = _first_fin_after_data(rows, starts, conn_index, client=False)
+    out[conns] = own & rows.from_client[request] & (rows.seg_len[fin_rows] == 0)
+    return out
+
+
+def _first_fin_after_data(
+    rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray, *, client: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The connections whose first FIN is the ``client``'s (else the server's), that FIN's row,
+    the row of the last data before it (0 where ``own`` is False) and ``own``: that data is
+    the connection's own (its rows, before the FIN). Data: payload that is no probe, no
+    capture copy and no RST."""
+    n = len(starts) - 1
+    client_fin, server_fin, _closer = _fins_and_closer(rows, conn_index, n)
+    mine, other = (client_fin, server_fin) if client else (server_fin, client_fin)
+    first = (mine >= 0) & ((other < 0) | (mine < other))
     conns = np.flatnonzero(first)
-    fin_rows = server[conns]
+    fin_rows = mine[conns]
     idx = np.arange(len(rows))
     data = (rows.seg_len > 0) & ~rows.probe_shape & ~rows.is_dup & ((rows.flags & RST) == 0)
     last_data = np.maximum.accumulate(np.where(data, idx, -1))
     before = last_data[np.maximum(fin_rows - 1, 0)]
     own = (before >= starts[conns]) & (fin_rows > starts[conns])
-    request = np.where(own, before, 0)
-    out[conns] = own & rows.from_client[request] & (rows.seg_len[fin_rows] == 0)
-    return out
+    return conns, fin_rows, np.where(own, before, 0), own
 
 
 def rows(facts: Facts) -> EventRows:
