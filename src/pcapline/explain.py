@@ -192,17 +192,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     a = e.artefacts
     _artefact_keys(out, a.capture_start, a.duplicates, a.super_segments)
     out.update(explain_path.inferred_keys(e))  # icmp, pmtu_stall, idle_gap
-    silent = e.silent_sender
-    if silent is not None:
-        out["silent_sender"] = {
-            "side": silent.side.value,
-            "last_frame": silent.last_frame,
-            "ack_frame": silent.ack_frame,
-            "unacked_bytes": silent.unacked_bytes,
-            "fin_unacked": silent.fin_unacked,
-            "silent_s": round(silent.silent_s, 3),
-            "rto_s": round(silent.rto_s, 3),
-        }
+    if e.silent_sender is not None:
+        out["silent_sender"] = e.silent_sender.as_inferred()
     return out
 
 

@@ -76,6 +76,18 @@ class SilentSender:
     rto_s: float  # the retransmission timeout estimated for it
     rtt_ms: float | None  # the handshake round trip the estimate used (None: not measured)
 
+    def as_inferred(self) -> dict[str, object]:
+        """``inferred.silent_sender`` (docs/contract.md)."""
+        return {
+            "side": self.side.value,
+            "last_frame": self.last_frame,
+            "ack_frame": self.ack_frame,
+            "unacked_bytes": self.unacked_bytes,
+            "fin_unacked": self.fin_unacked,
+            "silent_s": round(self.silent_s, 3),
+            "rto_s": round(self.rto_s, 3),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class _Side:
