@@ -372,6 +372,7 @@ def _closing(batch: Batch) -> _Closing:
     r = batch.rows
     n = len(batch.starts) - 1
     client, server, closer = _fins_and_closer(r, batch.conn_index, n)
+    waited, unanswered = _first_fin_waits(r, batch.starts, batch.conn_index, (client, server))
     first = batch.starts[:-1]
 
     def by_side(mask: np.ndarray) -> tuple[list[int], list[int]]:
@@ -385,10 +386,8 @@ def _closing(batch: Batch) -> _Closing:
         closer=closer.tolist(),
         fin_retransmits=batch.count(r.fin & r.is_retrans).tolist(),
         rst_rows=batch.row_sets(r.rst & ~r.is_dup),
-        client_waited=_client_waited(r, batch.starts, batch.conn_index).tolist(),
-        server_closed_unanswered=_server_closed_unanswered(
-            r, batch.starts, batch.conn_index
-        ).tolist(),
+        client_waited=waited.tolist(),
+        server_closed_unanswered=unanswered.tolist(),
         last_fin_retransmit=by_side(r.fin & r.is_retrans),
         # A capture copy (facts.is_dup: a second tap's, a mirror's) is no segment of its own:
         # copies stamped after the RST are not its sender going on (two taps merged 1 ms apart
@@ -1305,8 +1304,8 @@ def screen(facts: Facts) -> np.ndarray:
     (``client_waited``), and those with one side's FIN only whose peer acknowledged a FIN from
     the other (``_fin_acked_unseen``); other FIN-only closes are judged from columnar
     aggregates."""
-    out = client_waited(facts)
-    out |= _server_closed_unanswered(facts, facts.starts, facts.conn_index)
+    waited, unanswered = _first_fin_waits(facts, facts.starts, facts.conn_index)
+    out: np.ndarray = waited | unanswered
     out[facts.conn_index[facts.rst]] = True
     out[_fin_acked_unseen(facts)] = True
     return out
@@ -1343,54 +1342,42 @@ def client_waited(facts: Facts) -> np.ndarray:
     """Per connection: the client's FIN came first, without data, ``WAIT_MIN_S`` or more after
     the client's own last data (nothing from the server carried data in between): the columnar
     form of ``_waited`` for FIN-ended connections (the server's ACK is checked there)."""
-    return _client_waited(facts, facts.starts, facts.conn_index)
+    waited, _unanswered = _first_fin_waits(facts, facts.starts, facts.conn_index)
+    return waited
 
 
-def _client_waited(rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray) -> np.ndarray:
-    """``client_waited`` of the connections whose ``rows`` start at ``starts``."""
+def _first_fin_waits(
+    rows: SegmentRows,
+    starts: np.ndarray,
+    conn_index: np.ndarray,
+    fins: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per connection of the rows starting at ``starts``: ``client_waited``, and the server's
+    FIN came first, without data, after the client's data (the screen of ``_unanswered``,
+    which checks the server's ACK). ``fins``: each connection's first FIN row per side
+    (``_fins_and_closer``), when known. One pass over the rows for both."""
     n = len(starts) - 1
-    out = np.zeros(n, dtype=bool)
+    waited, unanswered = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     if not len(rows):
-        return out
-    conns, fin_rows, request, own = _first_fin_after_data(rows, starts, conn_index, client=True)
-    waited = (rows.time_ns[fin_rows] - rows.time_ns[request]) >= int(WAIT_MIN_S * 1e9)
-    out[conns] = own & rows.from_client[request] & waited & (rows.seg_len[fin_rows] == 0)
-    return out
-
-
-def _server_closed_unanswered(
-    rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray
-) -> np.ndarray:
-    """Per connection: the server's FIN came first, without data, and the last data before it
-    was the client's (the screen of ``_unanswered``, which checks the server's ACK)."""
-    n = len(starts) - 1
-    out = np.zeros(n, dtype=bool)
-    if not len(rows):
-        return out
-    conns, fin_rows, request, own = _first_fin_after_data(rows, starts, conn_index, client=False)
-    out[conns] = own & rows.from_client[request] & (rows.seg_len[fin_rows] == 0)
-    return out
-
-
-def _first_fin_after_data(
-    rows: SegmentRows, starts: np.ndarray, conn_index: np.ndarray, *, client: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The connections whose first FIN is the ``client``'s (else the server's), that FIN's row,
-    the row of the last data before it (0 where ``own`` is False) and ``own``: that data is
-    the connection's own (its rows, before the FIN). Data: payload that is no probe, no
-    capture copy and no RST."""
-    n = len(starts) - 1
-    client_fin, server_fin, _closer = _fins_and_closer(rows, conn_index, n)
-    mine, other = (client_fin, server_fin) if client else (server_fin, client_fin)
-    first = (mine >= 0) & ((other < 0) | (mine < other))
-    conns = np.flatnonzero(first)
-    fin_rows = mine[conns]
+        return waited, unanswered
+    client_fin, server_fin = fins or _fins_and_closer(rows, conn_index, n)[:2]
     idx = np.arange(len(rows))
     data = (rows.seg_len > 0) & ~rows.probe_shape & ~rows.is_dup & ((rows.flags & RST) == 0)
     last_data = np.maximum.accumulate(np.where(data, idx, -1))
-    before = last_data[np.maximum(fin_rows - 1, 0)]
-    own = (before >= starts[conns]) & (fin_rows > starts[conns])
-    return conns, fin_rows, np.where(own, before, 0), own
+    for mine, other, out in (
+        (client_fin, server_fin, waited),
+        (server_fin, client_fin, unanswered),
+    ):
+        conns = np.flatnonzero((mine >= 0) & ((other < 0) | (mine < other)))
+        fin_rows = mine[conns]
+        before = last_data[np.maximum(fin_rows - 1, 0)]
+        own = (before >= starts[conns]) & (fin_rows > starts[conns])
+        request = np.where(own, before, 0)
+        ok = own & rows.from_client[request] & (rows.seg_len[fin_rows] == 0)
+        if out is waited:  # the client waited that long for an answer before its FIN
+            ok &= (rows.time_ns[fin_rows] - rows.time_ns[request]) >= int(WAIT_MIN_S * 1e9)
+        out[conns] = ok
+    return waited, unanswered
 
 
 def rows(facts: Facts) -> EventRows:

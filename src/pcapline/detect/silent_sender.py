@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline.detect import NO_ROW, NOTHING, Batch, ConnView, Detection, Detector
-from pcapline.facts import Facts, reduce_per_connection
+from pcapline.facts import ROW_COLUMNS, Facts, SegmentRows, reduce_per_connection
 from pcapline.model import EventKind, Side
 from pcapline.timers import RTO_MIN_S, SLACK_FRACTION, SLACK_S, TCP_TIMEOUT_INIT_S
 
@@ -176,14 +176,21 @@ def _side(batch: Batch, client: bool, excluded: np.ndarray) -> _Side:
     )
 
 
-def _candidates(batch: Batch) -> _Candidates:
-    """Per connection of a batch: each side's candidate and the handshake round trip."""
+def _ended(batch: Batch) -> np.ndarray:
+    """Per connection of a batch: a RST or both FINs ended it (nothing is left to miss)."""
     r = batch.rows
     reset = np.asarray(batch.any(r.rst), dtype=bool)
     both_fins = np.asarray(batch.any(r.fin & r.from_client), dtype=bool) & np.asarray(
         batch.any(r.fin & ~r.from_client), dtype=bool
     )
-    excluded = reset | both_fins
+    ended: np.ndarray = reset | both_fins
+    return ended
+
+
+def _candidates(batch: Batch) -> _Candidates:
+    """Per connection of a batch: each side's candidate and the handshake round trip."""
+    r = batch.rows
+    excluded = _ended(batch)
     syn = batch.first(r.syn & ~r.ack & r.from_client)
     synack = batch.first(r.syn & r.ack & ~r.from_client)
     ack = batch.first_after(r.from_client & r.ack & ~r.syn & ~r.rst, synack)
@@ -205,30 +212,34 @@ def _silent(c: _Candidates, capture_end_ns: int) -> tuple[np.ndarray, np.ndarray
 
 
 def screen(facts: Facts) -> np.ndarray:
-    """Per connection: a side silent with data unacknowledged (the signature itself)."""
+    """Per connection: a side silent with data unacknowledged (the signature itself). Most
+    connections end with a RST or both FINs: the candidates' passes read the others' rows."""
+    found = np.zeros(len(facts.conn_ids), dtype=bool)
     if not len(facts.conn_ids):
-        return np.zeros(0, dtype=bool)
-    client, server = _silent(_candidates(Batch.of_facts(facts)), facts.capture_end_ns)
-    found: np.ndarray = client | server
+        return found
+    conns = np.flatnonzero(~_ended(Batch.of_facts(facts)))
+    if len(conns):
+        client, server = _silent(_candidates(_part(facts, conns)), facts.capture_end_ns)
+        found[conns] = client | server
     return found
 
 
-def _at(s: _Side, k: int) -> _Side:
-    """Connection ``k``'s candidate alone (arrays of one)."""
-    return _Side(
-        s.last[k : k + 1],
-        s.last_ns[k : k + 1],
-        s.ack_row[k : k + 1],
-        s.unacked[k : k + 1],
-        s.fin[k : k + 1],
-        s.ok[k : k + 1],
-    )
+def _part(facts: Facts, conns: np.ndarray) -> Batch:
+    """A batch of the connections at positions ``conns`` of ``facts`` (ascending)."""
+    lo, hi = facts.starts[conns], facts.starts[conns + 1]
+    lengths = hi - lo
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    conn_index = np.repeat(np.arange(len(conns), dtype=np.int64), lengths)
+    rows = np.arange(int(starts[-1]), dtype=np.int64) - starts[conn_index] + lo[conn_index]
+    part = SegmentRows(*(getattr(facts, name)[rows] for name in ROW_COLUMNS))
+    return Batch(part, starts, conn_index)
 
 
 def detect(view: ConnView) -> Detection[SilentSender | None]:
-    c = view.batch.of(_candidates)
-    k = view.at
-    one = _Candidates(_at(c.client, k), _at(c.server, k), c.rtt_s[k : k + 1])
+    if view.batch.of(_ended)[view.at]:
+        return NOTHING  # most visited connections: decided by one cheap pass for all
+    # The few left alone: no pass of the candidates over every visited connection's rows.
+    one = _candidates(Batch.one(view))
     client, server = _silent(one, view.capture_end_ns)
     if not (client[0] or server[0]):
         return NOTHING
