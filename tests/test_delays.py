@@ -405,6 +405,27 @@ def test_a_turn_timed_across_a_hole_in_the_capture_is_not_measured(tmp_path: Pat
         assert (d.response_s, d.responses, d.slow) == (None, 0, ()), hole
 
 
+def test_synack_retry_summary_says_how_long_the_server_waited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At the server, the client's first ACK lost: the client's connect() returned at once
+    (its SYN+ACK came at 0.1 ms) while the listener resent its SYN+ACK on its 1 s timer. The
+    summary's figure is that wait, not the client's connect time."""
+    from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+    c = Conversation().syn(0.0).synack(0.0001).synack(1.0001)
+    c.ack(CLIENT, 1.0002).data(CLIENT, 1.0003, 10).ack(SERVER, 1.0004)
+    c.fin(CLIENT, 1.0005).fin(SERVER, 1.0006).ack(CLIENT, 1.0007)
+    path = tmp_path / "synack-timer.pcap"
+    path.write_bytes(pcap_bytes(c))
+    assert run(["analyze", str(path)]) == 0
+    flat = " ".join(capsys.readouterr().out.split("\n\n", 1)[0].split())
+    assert (
+        "1 of 1 connections needed SYN+ACK retries: the server waited p50 1 s, max 1 s for the "
+        "client's ACK" in flat
+    )
+
+
 def test_synacks_answering_resent_syns_cost_the_server_nothing(tmp_path: Path) -> None:
     """A listener answers every copy of a pending request's SYN at once (tcp_check_req): the
     client's resent SYNs, 1 s apart on its timer, cost the connect time (syn_retry); the

@@ -750,6 +750,8 @@ def summarise(
             continue
         values = lost.columns[_TAG_MEASURE[tag]][pos[has]]
         done = values[~np.isnan(values)]
+        if tag is SlowTag.SYNACK_RETRY:
+            done = _synack_waits(lost, ids[has])
         schedule = ""
         if tag is SlowTag.SYN_RETRY:
             schedule = _schedule_name(connections, _most_retried(lost, ids[has], pos[has]))
@@ -774,6 +776,20 @@ def summarise(
             )
         )
     return out
+
+
+def _synack_waits(lost: DelaysTable, ids: np.ndarray) -> np.ndarray:
+    """The server's waits behind SYN+ACK retries (the ``synack_retry`` stalls, first SYN+ACK
+    to the retry that was answered), of the handshakes that completed. Not the client's
+    connect time: when the client's ACK was lost, its connect() returned at once while the
+    server's listener held the request in SYN_RECV, resending, until an ACK got through."""
+    waits = [
+        stall.seconds
+        for conn in ids.tolist()
+        for stall in lost.stalls.get(int(conn), _NOTHING).stalls
+        if stall.cause is StallCause.SYNACK_RETRY and stall.recovered
+    ]
+    return np.asarray(waits, dtype=np.float64)
 
 
 def _retry_range(lost: DelaysTable, tag: SlowTag, pos: np.ndarray) -> tuple[int, int]:

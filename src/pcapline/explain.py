@@ -1272,8 +1272,10 @@ def slow_summary(s: SlowSummary) -> str:
             else ""
         )
         text = f"{share} needed {what} retries{many}"
-        if spread:
+        if spread and s.tag is SlowTag.SYN_RETRY:
             text += f": connect {spread}"
+        elif spread:
+            text += f": the server waited {spread} for the client's ACK"
         if s.unfinished:
             text += f"; {s.unfinished:,} never completed the handshake"
         if s.tag is SlowTag.SYN_RETRY and s.stale_peer == s.connections:
@@ -1418,6 +1420,15 @@ def _overflow_note(d: Decision, e: Evidence) -> str:
     h = e.handshake
     if d.fate is Fate.LISTEN_OVERFLOW or not h.synack_after_ack:
         return ""
+    if h.answered_syn is not None and h.synack is not None and not h.synack.timed:
+        # Each SYN+ACK after the first answered a copy of the SYN (handshake._answering):
+        # none was the timer's, so no ACK of the client's went missing.
+        return (
+            f"The server sent its SYN+ACK {h.synack_after_ack} more time(s) after the client's "
+            "ACK, each at once in answer to a resent SYN of the client's (a listener answers "
+            "every copy of a pending request's SYN: tcp_check_req), none by its timer: they are no "
+            "sign of a lost ACK."
+        )
     if h.answered_syn is not None:
         # The server had the first SYN and the client resent it: a listener answers each
         # copy of a pending request's SYN again (tcp_check_req), besides its timer.

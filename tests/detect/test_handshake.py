@@ -247,3 +247,21 @@ def test_synacks_answering_resent_syns_are_no_server_timer() -> None:
     # A SYN+ACK of the timer beside an answer (two after one SYN): not one answer each.
     both = Conversation().syn(0.0).synack(0.0001).syn(1.0).synack(1.0001).synack(1.0002)
     assert _detect(both, capture_until=2.0).inferred.synack.timed
+
+
+def test_synacks_answering_syns_held_up_together_are_no_server_timer() -> None:
+    # sample lossy-40-connections-3pct-drop, stream 3, at the client: the first SYN was held
+    # up on the way in for a second, the client's timer resent it, both copies reached the
+    # listener together and each drew its SYN+ACK at once (43 us apart): both SYN+ACKs come
+    # after both SYNs. No timer of the server's is that quick (TCP_TIMEOUT_INIT 1 s).
+    held = Conversation().syn(0.0).syn(1.0).synack(1.0002).synack(1.00025)
+    held.ack(CLIENT, 1.0003)
+    synack = _detect(held).inferred.synack
+    assert synack.retries == 1 and not synack.timed
+    assert synack.schedule.name == "answers to the client's resent SYNs, under 1 ms apart"
+    # Two SYN+ACKs 1 s apart after the two SYNs: the second is the server's timer.
+    timer = Conversation().syn(0.0).syn(1.0).synack(1.0002).synack(2.0002)
+    assert _detect(timer, capture_until=3.0).inferred.synack.timed
+    # More SYN+ACKs than SYNs: one at least was the timer's.
+    more = Conversation().syn(0.0).synack(0.0001).synack(0.0002)
+    assert _detect(more, capture_until=1.0).inferred.synack.timed

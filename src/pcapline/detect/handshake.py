@@ -65,7 +65,13 @@ from pcapline.facts import (
     rows_per_connection,
 )
 from pcapline.model import ACK, FIN, PSH, SYN, URG, Event, EventKind, Side
-from pcapline.timers import DELACK_MAX_S, MAX_INITIAL_SYN_RTO_S, TCP_TIMEOUT_INIT_S, overdue
+from pcapline.timers import (
+    DELACK_MAX_S,
+    MAX_INITIAL_SYN_RTO_S,
+    RTO_MIN_S,
+    TCP_TIMEOUT_INIT_S,
+    overdue,
+)
 
 EMITS = frozenset(
     {
@@ -681,17 +687,33 @@ def _answering(synack_rows: list[int], syn_rows: list[int], gaps: list[float]) -
     tcp_check_req -> inet_rtx_syn_ack). The client's resent SYNs are the retries that cost
     time (its timer, or no timer at all: ``_untimed``); the server lost nothing. None: name
     the series by its gaps."""
-    if not gaps or len(synack_rows) != len(syn_rows):
+    if not gaps or not synack_rows or len(synack_rows) > len(syn_rows):
         return None
-    nexts = [*syn_rows[1:], None]
-    each = all(
-        syn < synack and (after is None or synack < after)
-        for syn, synack, after in zip(syn_rows, synack_rows, nexts, strict=True)
-    )
-    if not each:
+    if not (_interleaved(synack_rows, syn_rows) or _answered_together(synack_rows, syn_rows, gaps)):
         return None
     return Schedule(
         f"answers to the client's resent SYNs, {_gaps_text(gaps)} apart", False, 0, None
+    )
+
+
+def _interleaved(synack_rows: list[int], syn_rows: list[int]) -> bool:
+    """One SYN+ACK after each SYN and before the next."""
+    if len(synack_rows) != len(syn_rows):
+        return False
+    nexts = [*syn_rows[1:], None]
+    return all(
+        syn < synack and (after is None or synack < after)
+        for syn, synack, after in zip(syn_rows, synack_rows, nexts, strict=True)
+    )
+
+
+def _answered_together(synack_rows: list[int], syn_rows: list[int], gaps: list[float]) -> bool:
+    """SYN+ACKs sent in one burst, the k-th after the k-th SYN: SYNs held up on the way in (a
+    queue, a relay) reached the listener together and each copy drew its answer at once. No
+    timer of the server's sent them: its SYN+ACK timer starts at TCP_TIMEOUT_INIT (1 s), and
+    no TCP timer is shorter than TCP_RTO_MIN."""
+    return max(gaps) < RTO_MIN_S and all(
+        syn < synack for syn, synack in zip(syn_rows, synack_rows, strict=False)
     )
 
 
