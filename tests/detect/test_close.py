@@ -400,3 +400,23 @@ def test_a_segment_its_sender_acknowledged_is_not_what_a_later_rst_answers() -> 
     c.rst(SERVER, 0.04, with_ack=False, seq=acked)  # the client's bare ACK's (frame 5) number
     r = _run(c).inferred.ending_reset
     assert r is not None and not r.stateless
+
+
+def test_a_rst_whose_forwarded_copy_has_the_senders_ttl_is_not_a_hint() -> None:
+    # tcpdump -i any on a masquerading router whose conntrack entry expired: the server's own
+    # RST to the client's untranslated address is captured coming in (TTL 64) and going out
+    # (63), while the server's earlier packets of this 4-tuple were captured only going out
+    # (63; their incoming copies carry the translated address). The RST is the server's.
+    c = _server_talks([63, 63, 63])
+    c.rst(SERVER, 1.0, ttl=64, ip_id=0, with_ack=False, seq=c.nxt(SERVER))
+    c.rst(SERVER, 1.000004, ttl=63, ip_id=0, with_ack=False, seq=c.nxt(SERVER))
+    assert _hint(c) == []
+    # A RST the router made itself is seen once, going out: still a hint; so is one whose
+    # every copy is unlike the sender (a box further on).
+    c = _server_talks([63, 63, 63])
+    c.rst(SERVER, 1.0, ttl=64, ip_id=0, with_ack=False, seq=c.nxt(SERVER))
+    assert _hint(c) == ["TTL 64, the sender's other packets have 63"]
+    c = _server_talks([62, 62, 62])
+    c.rst(SERVER, 1.0, ttl=65, ip_id=0, with_ack=False, seq=c.nxt(SERVER))
+    c.rst(SERVER, 1.000004, ttl=64, ip_id=0, with_ack=False, seq=c.nxt(SERVER))
+    assert _hint(c) == ["TTL 65, the sender's other packets have 62"]

@@ -63,6 +63,11 @@ IP_ID_STEP = 64
 #: An IP ID is judged only for a RST this soon after the sender's previous packet: a counter
 #: shared with other connections (or other traffic of the host) moves on while this one idles.
 IP_ID_WINDOW_S = 1.0
+#: A copy of a RST (the same packet captured twice, ``facts.is_dup``) is looked for this long
+#: and this many rows after it: a router's egress queue holds the forwarded copy up to its
+#: latency (see ``findings.nat_copies.COPY_WINDOW_NS``).
+COPY_WINDOW_NS = 1_000_000_000
+COPY_LOOK_AHEAD_ROWS = 16
 #: How a TTL-based hint's text starts (``Close.injected_by_ttl``).
 TTL_WHY = "TTL "
 #: Data within this long before a RST means the RST cut a transfer short.
@@ -1219,6 +1224,12 @@ def _injected(
     ttl = int(view.ttl[i])
     slack = 0 if hi - lo <= TTL_SLACK else TTL_SLACK
     if ttl < lo - slack or ttl > hi + slack:
+        # The same RST captured again further on (``-i any`` on a router: as it came in, then
+        # as it was forwarded, one hop lower): the sender's other packets of this 4-tuple may
+        # have been captured only as forwarded copies (their incoming copies carry the other
+        # side of a NAT). A copy with the sender's own TTL is the sender's RST.
+        ttl = next((t for t in _copy_ttls(view, i) if lo - slack <= t <= hi + slack), ttl)
+    if ttl < lo - slack or ttl > hi + slack:
         usual_text = str(lo) if lo == hi else f"{lo}-{hi}"
         return f"{TTL_WHY}{ttl}, the sender's other packets have {usual_text}"
     proxied = split[side].boxed(ttl)
@@ -1242,6 +1253,25 @@ def _injected(
     if IP_ID_SLACK < step < 65536 - IP_ID_SLACK:
         return f"IP ID {int(view.ip_id[i])} far from the sender's previous {previous}"
     return ""
+
+
+def _copy_ttls(view: ConnView, i: int) -> list[int]:
+    """The TTLs of the later copies (``facts.is_dup``) of RST row ``i``: the same RST (same
+    side, flags and sequence number) captured again within ``COPY_WINDOW_NS``, e.g. on the
+    way in and on the way out of a router captured with ``-i any``."""
+    found: list[int] = []
+    end = min(len(view), i + 1 + COPY_LOOK_AHEAD_ROWS)
+    for j in range(i + 1, end):
+        if int(view.time_ns[j]) - int(view.time_ns[i]) > COPY_WINDOW_NS:
+            break
+        if (
+            view.is_dup[j]
+            and view.flags[j] == view.flags[i]
+            and view.from_client[j] == view.from_client[i]
+            and view.rel_seq[j] == view.rel_seq[i]
+        ):
+            found.append(int(view.ttl[j]))
+    return found
 
 
 #: The initial TTLs stacks start from (Linux and macOS 64, Windows 128, network devices 255).
