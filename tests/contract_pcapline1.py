@@ -171,6 +171,7 @@ SLOW_FINDING_KEYS = {
         "explanation",
     ],
     "nat_copies": ["copies", "translations", "connection_count", "explanation"],
+    "nat_remap": ["server", "remaps", "connection_count", "explanation"],
     "port_scan": [
         "client",
         "server",

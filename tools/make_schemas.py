@@ -439,6 +439,20 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "copies": array(array(INT)),
             "translations": array(obj({"change": STR, "copies": INT})),
         },
+        "nat_remap": {
+            "server": STR,
+            "remaps": array(
+                obj(
+                    {
+                        "original": INT,
+                        "remapped": INT,
+                        "client_before": STR,
+                        "client_after": STR,
+                        "reset_by_server": BOOL,
+                    }
+                )
+            ),
+        },
         "nat_timestamp": {
             "ip": STR,
             "server": STR,

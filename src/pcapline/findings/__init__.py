@@ -6,6 +6,8 @@
 - ``nat_copies``: connections captured twice, before and after a NAT on the capture host (run
   first: every other finder gets the capture with each connection once)
 - ``nat_timestamp``: tw_recycle / per-host PAWS SYN drops behind a NAT (the flagship finding)
+- ``nat_remap``: a connection's byte stream carried on under another client address or port
+  without a handshake (a NAT that lost its conntrack entry translated it anew)
 - ``listen_overflow``: bursts of accept-queue overflow on one server port
 - ``syn_flood``: many half-open connections from many sources to one server port
 - ``time_wait_churn``: connection-per-request churn, 4-tuples reused within TIME_WAIT,
@@ -38,6 +40,7 @@ from pcapline.findings import (
     intermittent_connect,
     listen_overflow,
     nat_copies,
+    nat_remap,
     nat_timestamp,
     port_scan,
     response_jump,
@@ -66,6 +69,7 @@ __all__ = [
 FINDERS: tuple[Finder, ...] = (
     nat_copies.FINDER,
     nat_timestamp.FINDER,
+    nat_remap.FINDER,
     listen_overflow.FINDER,
     syn_flood.FINDER,
     time_wait_churn.FINDER,
@@ -89,8 +93,8 @@ CONNECTION_COLUMNS: tuple[str, ...] = (
     "confidence",  # intermittent_connect
     "reset_by",  # intermittent_connect, port_scan (lone probes)
     "cause",  # half_open_probes, port_scan, host_sweep
-    "bytes_client",  # connect_checks, port_scan (lone probes)
-    "bytes_server",  # connect_checks, port_scan (lone probes)
+    "bytes_client",  # connect_checks, port_scan (lone probes), nat_remap
+    "bytes_server",  # connect_checks, port_scan (lone probes), nat_remap
     "packets",  # port_scan (lone probes)
     "resets",  # port_scan (lone probes)
 )

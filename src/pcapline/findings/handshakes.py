@@ -12,7 +12,8 @@ Nothing here decides anything; it describes what the wire shows:
 - per connection (aligned with the connections table's rows): whether the client completed the
   handshake (a non-SYN ACK from the client), whether a RST was seen, who sent the first FIN,
   the last client TSval with its time (what a Linux server keeps as ``ts_recent`` /
-  ``ts_recent_stamp``) and the time of the client's first ACK. The accept-queue-overflow
+  ``ts_recent_stamp``), the time of the client's first ACK, and the raw seq and ack of its
+  first segment past the handshake. The accept-queue-overflow
   signatures are the handshake detector's (``detect/handshake.py``), read by
   ``listen_overflow.py`` from the typed detections, not worked out again here.
 """
@@ -188,6 +189,18 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     last_client_ts[last_rows] = ts_val[last].astype(np.int64)
     last_client_ts_ns[last_rows] = time_ns[last]
 
+    # Each connection's first client segment past the handshake (ACK set, no SYN or RST): its
+    # raw seq and ack say whose byte stream it carries on (``nat_remap``).
+    ack_idx = np.flatnonzero(is_client_ack)
+    first_of_row = extreme_per_key(np.minimum, row[ack_idx], ack_idx, n, len(frame))
+    has_ack_row = first_of_row < len(frame)
+    ack_rows, ack_first = np.flatnonzero(has_ack_row), first_of_row[has_ack_row]
+    first_client_seq = np.full(n, -1, dtype=np.int64)
+    first_client_ack = np.full(n, -1, dtype=np.int64)
+    if "ack" in segments.columns:  # tables built for one finder may lack it: then unknown
+        first_client_seq[ack_rows] = seq[ack_first].astype(np.int64)
+        first_client_ack[ack_rows] = segments["ack"].to_numpy()[ack_first].astype(np.int64)
+
     facts = {
         "syns": np.bincount(row[syn_idx], minlength=n),
         "client_acked": _any(row, is_client_ack, n),
@@ -198,6 +211,8 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         "last_client_ts": last_client_ts,
         "last_client_ts_ns": last_client_ts_ns,
         "first_client_ack_ns": first_ack,
+        "first_client_seq": first_client_seq,  # -1: no client ACK segment
+        "first_client_ack": first_client_ack,
     }
     return Handshakes(
         connections=conns,
