@@ -60,6 +60,11 @@ def test_a_request_after_908_s_idle_drawing_a_bare_rst_is_a_peer_that_lost_state
     assert "after 908 s of silence on both sides" in v.explanation.headline
     assert "answering the client's first segment since (frame 4)" in v.explanation.headline
     assert "idle timeouts of the server's application" in v.explanation.text
+    # At the client a NAT that lost its conntrack entry during the silence (masquerade then
+    # sends the segment from another port) draws the very same RST from a server whose socket
+    # is still open: the words name it beside a lost server.
+    assert "Or the server never lost it: a NAT between here and the server" in v.explanation.text
+    assert "nf_conntrack_tcp_timeout_established" in v.explanation.text
 
 
 @needs_corpus

@@ -48,7 +48,13 @@ def _peer_lost_state(d: Decision, e: Evidence) -> str:
         f"The {r.side}'s state was lost while the connection sat idle: an idle timeout first "
         f"(of whatever held the connection in the {r.side}'s name: the {r.side} itself, or a "
         "proxy or load balancer terminating TCP in front of it, which answers with its own "
-        "stack), then a crash, reboot or failover during the silence"
+        "stack), then a crash, reboot or failover during the silence. Or the "
+        f"{r.side} never lost it: a NAT between here and the {r.side} whose conntrack entry "
+        "expired during the silence translates the segment anew (masquerade gives it another "
+        "source port, or an INVALID segment leaves untranslated), the "
+        f"{r.side}'s stack has no socket for that 4-tuple and answers like this while its "
+        "socket for this one stays open (a capture behind the NAT shows the segment as "
+        "another stream carrying these sequence numbers: the nat_remap finding)"
         if after_idle
         else f"The {r.side}'s state was lost without a FIN or RST reaching the {peer}: a host, "
         "VM or container crash or reboot, a failover to a host without the connection, or a "
@@ -60,6 +66,12 @@ def _peer_lost_state(d: Decision, e: Evidence) -> str:
         if after_idle and gap is not None
         else ""
     )
+    conntrack = (
+        "the idle timeout of any NAT or firewall on the path (Linux: conntrack -L, "
+        "net.netfilter.nf_conntrack_tcp_timeout_established)"
+        if after_idle
+        else "conntrack on the path"
+    )
     return (
         f"Cause: the {r.side} no longer knew this connection. Its RST (frame {r.frame}) answers "
         f"the {peer}'s segment (frame {r.answers_frame}){quiet} with no ACK bit and seq = that "
@@ -69,7 +81,7 @@ def _peer_lost_state(d: Decision, e: Evidence) -> str:
         f"after its own last segment. This rests on the capture holding no FIN of the "
         f"{r.side}'s: had the capture point missed one, a socket that had closed answers late "
         f"data the same way (the keep-alive race). Check: {timeouts}the {r.side}'s uptime "
-        "and logs at that time, failover or load-balancer events, conntrack on the path."
+        f"and logs at that time, failover or load-balancer events, {conntrack}."
     )
 
 
