@@ -127,3 +127,29 @@ def test_the_wait_is_placed_on_the_half_of_the_path_the_handshake_shows() -> Non
     assert "server slow to answer its SYN" not in words
     server_half = replace(d, connect_s=1.388, server_loop_ms=1381.0, client_loop_ms=7.0)
     assert "a server slow to answer its SYN" in _slow_connect(server_half)
+
+
+def test_a_late_504_is_a_gateways_upstream_timeout(tmp_path: Path) -> None:
+    # Lab: a proxy with a 1.5 s upstream timeout in front of a backend that needed 3 s; at the
+    # client the proxy's 504 came 1.54 s after the request. That time is the proxy's timeout,
+    # the slow party its upstream: a late 200 keeps the server's own words.
+    from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+    texts = {}
+    for status in (b"200 OK", b"504 Gateway Timeout"):
+        c = Conversation().handshake(0.0)
+        c.data(CLIENT, 0.01, 0, payload=b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.ack(SERVER, 0.0101)
+        c.data(SERVER, 1.55, 0, payload=b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n")
+        c.ack(CLIENT, 1.5501).fin(SERVER, 1.56).fin(CLIENT, 1.57).ack(SERVER, 1.58)
+        path = tmp_path / "gateway.pcap"
+        path.write_bytes(pcap_bytes(c))
+        row = pcapline.analyze(path).connections.iloc[0]
+        assert "slow_response" in row.slow
+        texts[status[:3]] = str(row.explanation)
+    assert "Slow answer: the server took 1.54 s to answer" in texts[b"200"]
+    assert "Gateway Timeout" not in texts[b"200"]
+    gateway = texts[b"504"]
+    assert "the answer is HTTP 504 Gateway Timeout" in gateway
+    assert "the 1.54 s is about its upstream timeout (nginx proxy_read_timeout" in gateway
+    assert "the server took" not in gateway

@@ -99,7 +99,12 @@ def verdicts(
         words.append(text)
     if lost is not None:
         ids = classified.conn_ids.tolist()
-        words = with_transfer_notes(with_slow_notes(words, ids, lost), ids, lost)
+        statuses = {
+            conn: app.response.status
+            for conn, app in (apps or {}).items()
+            if app.response is not None
+        }
+        words = with_transfer_notes(with_slow_notes(words, ids, lost, statuses), ids, lost)
     confidence = classified.confidence or [Confidence.PROVEN] * len(words)
     caveats = classified.caveats or [()] * len(words)
     return Verdicts(

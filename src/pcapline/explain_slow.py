@@ -23,17 +23,28 @@ from pcapline.timers import DELACK_CEILING_S, DELACK_MAX_S
 
 
 def with_slow_notes(
-    words: Sequence[Explanation], ids: Sequence[int], lost: Mapping[int, Delays]
+    words: Sequence[Explanation],
+    ids: Sequence[int],
+    lost: Mapping[int, Delays],
+    statuses: Mapping[int, int] | None = None,
 ) -> list[Explanation]:
     """``words`` (one per connection of ``ids``) with a note per slow tag the fate's words
     do not tell (module docstring). A ``DelaysTable`` is asked only for the connections its
-    columns tag (a record built for each of 57,000 connections cost a second)."""
+    columns tag (a record built for each of 57,000 connections cost a second).
+    ``statuses``: the HTTP status of each connection's first captured response (``app``):
+    a late 504 is a gateway's timeout, not the server's own slowness (``_gateway_timeout``)."""
     out = list(words)
     for i, conn in _tagged(ids, lost):
         d = lost.get(conn)
         if d is None or not d.slow:
             continue
-        notes = [note(d) for tag, note in _NOTES.items() if tag in d.slow and _told_here(tag, d)]
+        status = None if statuses is None else statuses.get(conn)
+        gateway = status == GATEWAY_TIMEOUT and _first_turn(d)
+        notes = [
+            _gateway_timeout(d) if gateway and tag is SlowTag.SLOW_RESPONSE else note(d)
+            for tag, note in _NOTES.items()
+            if tag in d.slow and _told_here(tag, d)
+        ]
         if notes:
             out[i] = replace(out[i], notes=(*out[i].notes, *notes))
     return out
@@ -126,6 +137,31 @@ def _slow_response(d: Delays) -> str:
         f"Slow answer: the server took {_s(seconds)} to answer {which} (the request's last byte "
         f"to the answer's first, at the capture point{rtt}): its application, or what it "
         "waits on, was slow; check the server's request latency and logs at that time."
+    )
+
+
+#: HTTP 504 Gateway Timeout (RFC 9110 15.6.5): a gateway or proxy did not receive a timely
+#: response from the upstream server it needed, and answered itself.
+GATEWAY_TIMEOUT = 504
+
+
+def _first_turn(d: Delays) -> bool:
+    """The slow answer is the first request's (the one ``app`` read the status of)."""
+    if d.response_judged is ResponseJudged.EVERY_TURN and d.response_max_turn is not None:
+        return d.response_max_turn == 1
+    return True
+
+
+def _gateway_timeout(d: Delays) -> str:
+    seconds = d.response_max_s if d.response_max_s is not None else d.response_s
+    return (
+        f"Slow answer: {_s(seconds)} from the request's last byte to the answer's first, and "
+        "the answer is HTTP 504 Gateway Timeout: the server here is a proxy or gateway (a load "
+        "balancer, nginx, HAProxy, an API gateway) that gave up waiting for its upstream and "
+        f"answered itself, so the {_s(seconds)} is about its upstream timeout (nginx proxy_read_timeout, HAProxy "
+        "timeout server, the load balancer's response timeout), not its own work: the slow "
+        "party is the upstream behind it. Check the upstream's latency and logs at that time, "
+        "and whether that timeout is meant to be this short."
     )
 
 

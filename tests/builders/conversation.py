@@ -55,9 +55,13 @@ class Conversation:
         sack_perm: bool = False,
         timestamps: tuple[int, int] | None = None,
         captured: bool = True,
+        payload: bytes | None = None,
     ) -> Conversation:
         """Send one segment at ``t`` seconds; ``captured=False``: sent, but not in the capture
-        (lost before the capture point, or the tap saw one direction only)."""
+        (lost before the capture point, or the tap saw one direction only). ``payload``: the
+        bytes it carries in a capture file (``length`` is then theirs; else zero bytes)."""
+        if payload is not None:
+            length = len(payload)
         own = self._nxt[side] if seq is None else seq
         if ack is None:
             ack = self._nxt[not side] if flags & ACK else 0
@@ -85,6 +89,7 @@ class Conversation:
                     "has_ts": timestamps is not None,
                     "ts_val": (timestamps or (0, 0))[0],
                     "ts_ecr": (timestamps or (0, 0))[1],
+                    **({} if payload is None else {"payload": payload}),
                 }
             )
         end = own + length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
@@ -141,7 +146,7 @@ class Conversation:
             row["flags"],
             row["window"],
             options,
-            b"\x00" * row["seg_len"],
+            row.get("payload", b"\x00" * row["seg_len"]),
         )
         return ethernet(ipv4(segment, src, dst, ttl=row["ttl"], ident=row["ip_id"] & 0xFFFF))
 
