@@ -172,6 +172,13 @@ SLOW_FINDING_KEYS = {
     ],
     "nat_copies": ["copies", "translations", "connection_count", "explanation"],
     "nat_remap": ["server", "remaps", "connection_count", "explanation"],
+    "syns_not_forwarded": [
+        "server",
+        "forwarded",
+        "translated_ports",
+        "connection_count",
+        "explanation",
+    ],
     "port_scan": [
         "client",
         "server",

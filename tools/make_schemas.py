@@ -453,6 +453,11 @@ def findings(*, capture: bool) -> dict[str, Any]:
                 )
             ),
         },
+        "syns_not_forwarded": {
+            "server": STR,
+            "forwarded": INT,
+            "translated_ports": array(INT),
+        },
         "nat_timestamp": {
             "ip": STR,
             "server": STR,

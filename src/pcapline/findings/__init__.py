@@ -6,6 +6,9 @@
 - ``nat_copies``: connections captured twice, before and after a NAT on the capture host (run
   first: every other finder gets the capture with each connection once)
 - ``nat_timestamp``: tw_recycle / per-host PAWS SYN drops behind a NAT (the flagship finding)
+- ``syns_not_forwarded``: a forwarding host captured with ``-i any`` took SYNs in and never
+  sent them on while it forwarded others to the same server (conntrack full, NAT ports
+  exhausted, a firewall) (reads the copies: runs on the whole capture)
 - ``nat_remap``: a connection's byte stream carried on under another client address or port
   without a handshake (a NAT that lost its conntrack entry translated it anew)
 - ``listen_overflow``: bursts of accept-queue overflow on one server port
@@ -47,6 +50,7 @@ from pcapline.findings import (
     rto_storm,
     syn_flood,
     syn_retry_burst,
+    syns_not_forwarded,
     time_wait_churn,
 )
 from pcapline.findings.base import Finder, FindingInput
@@ -70,6 +74,7 @@ FINDERS: tuple[Finder, ...] = (
     nat_copies.FINDER,
     nat_timestamp.FINDER,
     nat_remap.FINDER,
+    syns_not_forwarded.FINDER,
     listen_overflow.FINDER,
     syn_flood.FINDER,
     time_wait_churn.FINDER,
@@ -82,6 +87,9 @@ FINDERS: tuple[Finder, ...] = (
     rto_storm.FINDER,
     response_jump.FINDER,
 )
+
+#: The finders that read the capture with its NAT copies (the others get each connection once).
+_WITH_COPIES = (nat_copies.FINDER, syns_not_forwarded.FINDER)
 
 #: The connections-table columns the finders read (directly, or through ``handshakes``):
 #: a caller that keeps a light table for them (the bounded-memory engine) keeps these.
@@ -142,7 +150,7 @@ def find_all(
     once = nat_copies.without_copies(data)
     found: list[Finding] = []
     for finder in FINDERS:
-        found.extend(finder.find(data if finder is nat_copies.FINDER else once))
+        found.extend(finder.find(data if finder in _WITH_COPIES else once))
         if after_each is not None:
             after_each()
     return found
