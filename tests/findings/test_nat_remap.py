@@ -9,6 +9,25 @@ from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 import pcapline
 from pcapline.findings import nat_remap
 
+SAMPLE = (
+    Path(__file__).resolve().parents[2] / "sample_captures" / "nat-remap-after-idle-at-server.pcap"
+)
+
+
+def test_the_real_kernels_remap_seen_at_the_server_is_one_finding() -> None:
+    """A masquerading router (fully-random, conntrack established timeout 5 s, loose=1); the
+    client's request after 8 s idle leaves under a new source port and the server, its socket
+    for the first port still open, answers the unknown 4-tuple with a RST."""
+    analysis = pcapline.analyze(str(SAMPLE))
+    (found,) = [f for f in analysis.findings if f.kind == nat_remap.KIND]
+    assert found.connections == (0, 1)
+    (remap,) = found.details["remaps"]
+    assert (remap["original"], remap["remapped"], remap["reset_by_server"]) == (0, 1, True)
+    before, after = remap["client_before"], remap["client_after"]
+    assert before.split(":")[0] == after.split(":")[0] == "10.208.2.254" and before != after
+    fates = analysis.connections.set_index("id")["fate"].to_dict()
+    assert fates == {0: "open", 1: "reset"}
+
 
 def _first(port: int = 40000) -> Conversation:
     """A request and its answer (100 bytes each), then an idle connection."""

@@ -104,6 +104,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("idle-timeout-drop", 67, network.idle_timeout_drop, 17),
     Scenario("idle-timeout-drop-larger", 141, network.idle_timeout_drop_larger, 17),
     Scenario("idle-timeout-rst-v6", 68, network.idle_timeout_rst_v6, 10),
+    Scenario("nat-remap-after-idle", 208, network.nat_remap_after_idle, 17),
     Scenario("injected-rst", 69, network.injected_rst, 3),
     Scenario("pmtu-black-hole-v6", 70, network.pmtu_black_hole_v6, 10),
     # port reuse, IPv6, lossy crowd

@@ -565,6 +565,16 @@ def _conntrack_script(verdict: str) -> str:
 """
 
 
+def _masquerade_script(topo: Routed) -> str:
+    return f"""table ip remap {{
+  chain post {{
+    type nat hook postrouting priority 100;
+    oifname "{topo.router_server_dev}" masquerade fully-random
+  }}
+}}
+"""
+
+
 def _idle_conntrack(
     ctx: Ctx,
     net: int,
@@ -574,16 +584,21 @@ def _idle_conntrack(
     verdict: str,
     after_idle: int = 100,
     snaplen: tuple[str, ...] = (),
+    masquerade: bool = False,
 ) -> tuple[Routed, list[str]]:
     """Request/answer (100 B each), ``IDLE_S`` idle, then a request of ``after_idle`` bytes
-    through a router whose conntrack entry expired meanwhile; captured at ``names``."""
+    through a router whose conntrack entry expired meanwhile; captured at ``names``.
+    ``masquerade``: instead of ``verdict``, the router masquerades (fully-random) toward the
+    server and picks the flow up again after the idle (nf_conntrack_tcp_loose=1, the default):
+    under a new source port."""
     with Lab(ctx.tag) as lab:
         topo = make_routed(lab, net, ipv6=ipv6)
-        topo.router.nft(_conntrack_script(verdict))  # loads conntrack in the router namespace
+        # Either table loads conntrack in the router namespace.
+        topo.router.nft(_masquerade_script(topo) if masquerade else _conntrack_script(verdict))
         topo.router.sysctl(
             "net.netfilter.nf_conntrack_tcp_timeout_established", CONNTRACK_TIMEOUT_S
         )
-        topo.router.sysctl("net.netfilter.nf_conntrack_tcp_loose", 0)
+        topo.router.sysctl("net.netfilter.nf_conntrack_tcp_loose", 1 if masquerade else 0)
         topo.client.sysctl("net.ipv4.tcp_retries2", 4)
         _warm(topo)
         for label, name in names.items():
@@ -591,6 +606,7 @@ def _idle_conntrack(
                 "client": (topo.client, "eth0"),
                 "router_rc": (topo.router, topo.router_client_dev),
                 "router_rs": (topo.router, topo.router_server_dev),
+                "server": (topo.server, "eth0"),
             }[label]
             ctx.capture(ns, dev, name, *snaplen)
         time.sleep(0.3)
@@ -734,6 +750,64 @@ def idle_timeout_drop_larger(ctx: Ctx, net: int) -> list[Expected]:
             ],
             capture_format=ETHERNET,
             observed_by_sockets=events,
+        )
+    ]
+
+
+def nat_remap_after_idle(ctx: Ctx, net: int) -> list[Expected]:
+    """Request/answer, ``IDLE_S`` idle, next request through a router that masquerades
+    (fully-random): its conntrack entry expired after ``CONNTRACK_TIMEOUT_S``, conntrack picks
+    the flow up again (loose=1) and masquerade gives it a new source port. The server, whose
+    socket for the first port is still open, answers the unknown 4-tuple with a RST. Captured
+    at the server: two streams, the later one carrying the first one's sequence numbers on."""
+    names = {"server": "nat-remap-after-idle-at-server.pcap"}
+    _topo, events = _idle_conntrack(
+        ctx, net, names, ipv6=False, verdict="", snaplen=("-s", "96"), masquerade=True
+    )
+    settings = {
+        "router": {
+            "net.netfilter.nf_conntrack_tcp_timeout_established": CONNTRACK_TIMEOUT_S,
+            "net.netfilter.nf_conntrack_tcp_loose": 1,
+        },
+        "router_nft": "postrouting: oifname rs masquerade fully-random",
+        "client": {"net.ipv4.tcp_retries2": 4, "idle_s": IDLE_S},
+    }
+    return [
+        Expected(
+            names["server"],
+            f"request/answer, {IDLE_S} s idle, next request: the masquerading router's conntrack "
+            f"entry expired after {CONNTRACK_TIMEOUT_S} s and it translates the segment anew, "
+            "from another source port; the server answers it with RST",
+            "server",
+            settings,
+            [
+                Conn(
+                    {"index": 0},
+                    "open",
+                    counts=clean(),
+                    no_cause=True,
+                    note="the server's socket for the first source port: idle, never closed",
+                ),
+                Conn(
+                    {"index": 1},
+                    "reset",
+                    reset_by="server",
+                    counts=clean(resets=1),
+                    no_cause=True,
+                    note="the client's next request arrives from a new source port without a "
+                    "handshake, its seq and ack continuing stream 0's; the server's stack has no "
+                    "socket for it and answers RST without ACK (tcp_v4_send_reset); the router "
+                    "returns it to the client, whose connect reads ECONNRESET",
+                ),
+            ],
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "tool": "tcpdump -s 96",
+                "snaplen": 96,
+            },
+            observed_by_sockets=events,
+            findings=["nat_remap"],
         )
     ]
 
