@@ -570,3 +570,72 @@ def test_two_rsts_each_captured_twice_count_two_copies() -> None:
     f = compute_facts(segments(c))
     assert f.is_dup.tolist()[:8] == [False] * 5 + [True, False, True]
     assert int(f.is_dup[f.rst].sum()) == 2
+
+
+def _merged_handshake(offset_s: float) -> list[bool]:
+    """The client's and the server's captures merged (mergecap), the server's clock
+    ``offset_s`` ahead: the client's SYN (TTL 64 at the client, 63 past the router) and the
+    server's SYN+ACK (IP ID 0, as Linux sends it; TTL 64 at the server, 63 at the client),
+    each seen once per capture point with its own TSval. Each row's ``is_dup``."""
+    c = Conversation()
+    syn = {"ip_id": 0x23FD, "timestamps": (920924143, 0)}
+    synack = {"ip_id": 0, "timestamps": (2098744714, 920924143)}
+    c.syn(0.0, ttl=64, **syn)
+    c.synack(0.000013, ttl=63, **synack)
+    c.ack(CLIENT, 0.000027, ip_id=0x23FE, timestamps=(920924143, 2098744714))
+    c.syn(offset_s + 0.000005, ttl=63, **syn)
+    c.synack(offset_s + 0.000008, ttl=64, **synack)
+    c.ack(CLIENT, offset_s + 0.000032, ip_id=0x23FE, ttl=63, timestamps=(920924143, 2098744714))
+    return list(compute_facts(segments(c)).is_dup.tolist())
+
+
+@pytest.mark.parametrize("offset_s", [0.005, 0.3, 2.0])
+def test_a_handshake_seen_at_two_points_with_clocks_apart_is_copied_not_retried(
+    offset_s: float,
+) -> None:
+    """m_0.3.pcap / m_2.pcap (s49 merge audit, real kernels): mergecap of a client's and a
+    server's capture with the server's clock 0.3 s or 2 s ahead read every SYN+ACK as
+    retried. A resend is stamped when it leaves (Linux tcp_make_synack: a new TSval), so
+    the same TSval at another TTL is one packet seen at two points, however far apart."""
+    assert _merged_handshake(offset_s) == [False, False, False, True, True, True]
+
+
+def test_a_refused_syn_seen_at_two_points_is_no_retry() -> None:
+    """m_0.3.pcap stream 4: the refused SYN (IP ID 0x23fd, TSval) and the server's RST,
+    again 0.3 s later from the server's capture. A numbered client's SYN with the same IP ID
+    and TSval is one transmission, RST between or not (a retry has a new IP ID and TSval)."""
+    c = Conversation()
+    c.syn(0.0, ip_id=0x23FD, timestamps=(7000, 0))
+    c.rst(SERVER, 0.00004, ip_id=0, ttl=63, seq=0, ack=c.client_isn + 1)
+    c.syn(0.300023, ip_id=0x23FD, ttl=63, timestamps=(7000, 0))
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, True]
+    # The same SYN with its timestamp 0 and IP ID 0 (no number to go by) after the RST: a
+    # stack retrying a refused connect, as before.
+    c = Conversation()
+    c.syn(0.0, ip_id=0)
+    c.rst(SERVER, 0.05, ip_id=0, seq=0, ack=c.client_isn + 1)
+    c.syn(0.55, ip_id=0)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False]
+
+
+def test_two_real_synacks_seen_at_two_points_leave_two_not_three() -> None:
+    """dm_0.3.pcap (the first SYN+ACK dropped by the router): the server answers the resent
+    SYN and its timer fires within one millisecond, two identical SYN+ACKs (IP ID 0, one
+    TSval), each seen at the client (TTL 63) and, 0.3 s later by the server's clock, at the
+    server (TTL 64). Each point saw both: the server's two are the copies."""
+    c = Conversation()
+    synack = {"ip_id": 0, "timestamps": (5024, 4000)}
+    c.syn(0.0, ip_id=0x44EE, timestamps=(4000, 0))
+    c.syn(1.0158, ip_id=0x44EF, timestamps=(5016, 0))
+    c.synack(1.015910, ttl=63, **synack)
+    c.synack(1.015942, ttl=63, **synack)
+    c.synack(1.315817, ttl=64, **synack)
+    c.synack(1.315920, ttl=64, **synack)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False] * 4 + [True, True]
+    # One point only (one TTL): the two SYN+ACKs 32 us apart are both real, as before.
+    c = Conversation()
+    c.syn(0.0, ip_id=0x44EE, timestamps=(4000, 0))
+    c.syn(1.0158, ip_id=0x44EF, timestamps=(5016, 0))
+    c.synack(1.015910, ttl=63, **synack)
+    c.synack(1.015942, ttl=63, **synack)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False] * 4

@@ -49,6 +49,14 @@ is recognised by what the sender could NOT have done in the gap between the two:
   SYN is a copy only when its TTL changed (the same packet seen on both sides of a router) or
   it has the very same timestamp (one host's two transmissions are never seen at the same
   instant).
+- A SYN or SYN+ACK with the same TSval (not 0) is one transmission however far apart when its
+  TTL differs (one packet seen on both sides of a router: a client's and a server's capture
+  merged with clocks 0.3 s or 2 s apart, ``-i any`` on the router), when a numbered client's
+  SYN repeats its IP ID, or past ``SLOWEST_TS_TICK_NS`` (RFC 7323's slowest clock): every
+  stack stamps a resend when it leaves. Where the server's two real SYN+ACKs (the timer's
+  and the answer to a resent SYN, one millisecond tick) are seen at two TTLs, each TTL is a
+  capture point that sees each transmission once: the sightings beyond another point's
+  count are the copies.
 
 A copy is judged against the nearest identical segment of its direction, up to
 ``LOOK_BACK_ROWS`` segments back: not only its neighbour, since a router's egress queue, a
@@ -78,6 +86,9 @@ STAMPED_WINDOW_NS = 60 * 10**9
 #: timer slack for where the capture sits.
 SYN_COPY_BEFORE_S = (1 - SLACK_FRACTION) * TCP_TIMEOUT_INIT_S
 _SYN_WINDOW_NS = round(SYN_COPY_BEFORE_S * 1e9)
+#: The slowest timestamp clock RFC 7323 allows ticks once a second (section 5.4): two
+#: transmissions of one host this far apart never carry the same TSval.
+SLOWEST_TS_TICK_NS = 1_000_000_000
 #: How far back a copy's original is looked for, in segments of its connection. The copies
 #: of one packet need not be neighbours: ``-i any`` on a router sees a packet as it comes in
 #: and again as it leaves, after the egress queue (a queue of 40 segments puts 40 others
@@ -160,19 +171,34 @@ def copies(r: Rows) -> np.ndarray:
     # the server answered (a copy seen after the handshake: a mirror's or a merged tap's).
     syn_copy |= syn & ~ack & same_packet
     ttl_changed = r.ttl[later] != r.ttl[earlier]
+    # A SYN or SYN+ACK carrying the same TSval (not 0) as its twin: a resend is stamped when
+    # it leaves (Linux tcp_make_synack, tcp_transmit_skb; a millisecond clock), so the same
+    # TSval is one transmission when the twin's TTL differs (one packet seen on both sides of
+    # a router: the client's and the server's captures merged, ``-i any`` on the router),
+    # when the sender numbers that SYN (its IP ID, not 0: a resent SYN gets a new one), or
+    # past the slowest timestamp clock's tick. Two merged captures whose clocks are 0.3 s or
+    # 2 s apart repeat every SYN and SYN+ACK that much later, past every timer rule above.
+    stamped_syn = syn & r.has_ts[later] & (r.keys[6][later] != 0)
+    stamped_syn &= ttl_changed | (gap >= SLOWEST_TS_TICK_NS)
+    stamped_syn |= syn & ~ack & r.has_ts[later] & (r.keys[6][later] != 0) & (r.ip_id[later] != 0)
+    syn_copy |= ~ack & stamped_syn
     synack = syn & ack
     synack_copy = synack & (
         same_packet
+        | stamped_syn
         | ((gap <= DUPLICATE_WINDOW_NS) & ((r.ip_id[later] != 0) | ttl_changed | same_instant))
     )
     found = plain | syn_copy | synack_copy
     out[later[found]] = True
-    # SYN+ACKs left: sooner than their timer, with no resent SYN to answer.
-    maybe = synack & ~found & (gap < _SYN_WINDOW_NS)
+    # SYN+ACKs left: sooner than their timer, or with the same TSval (``_synack_copy``), with
+    # no resent SYN to answer.
+    same_ts = r.has_ts[later] & (r.keys[6][later] != 0)
+    maybe = synack & ~found & ((gap < _SYN_WINDOW_NS) | same_ts)
     if maybe.any():
         clean_syns = r.syn & ~r.ack & r.from_client & ~out
         for row, gap_ns in zip(later[maybe].tolist(), gap[maybe].tolist(), strict=True):
             out[row] = _synack_copy(r, clean_syns, row, gap_ns)
+    _count_per_point(r, out, later[syn & same_ts], earlier[syn & same_ts])
     # RSTs called copies by the time rule alone (no IP ID tells them apart, one clock tick,
     # one hop): each may answer its own segment of the peer's, all captured before them.
     unproven = found & r.rst[later] & ~same_packet & ~same_instant & ~ttl_changed
@@ -471,21 +497,56 @@ def _answered_apart(r: Rows, out: np.ndarray, row: int) -> bool:
     return int(answerable.sum()) > int(same.sum())
 
 
+def _count_per_point(r: Rows, out: np.ndarray, later: np.ndarray, earlier: np.ndarray) -> None:
+    """Marks in ``out`` the copies among SYNs or SYN+ACKs seen with one TSval at two TTLs.
+    ``later``, ``earlier``: pairs of such identical rows (each row's nearest twin).
+
+    A server answers a resent SYN at once and its timer's SYN+ACK leaves microseconds away
+    (``tcp_check_req``), in the same millisecond tick: two real SYN+ACKs, byte for byte the
+    same. Seen at two capture points (the TTL one lower past a router), the four sightings'
+    nearest twins pair the second point's two with each other, and the second of them looks
+    like a packet of its own. Each TTL is one capture point: a point sees each transmission
+    once, so a sighting is a copy when another point already saw as many as this one has
+    (counting it); the point that saw most holds every transmission."""
+    if not len(later):
+        return
+    root: dict[int, int] = {}
+    for row, twin in sorted(zip(later.tolist(), earlier.tolist(), strict=True)):
+        root[row] = root.get(twin, twin)
+    groups: dict[int, list[int]] = {}
+    for row, first in root.items():
+        groups.setdefault(first, [first]).append(row)
+    for members in groups.values():
+        ttls = r.ttl[members].tolist()
+        if len(set(ttls)) < 2:
+            continue
+        seen: dict[int, int] = {}
+        for row, ttl in zip(members, ttls, strict=True):
+            seen[ttl] = seen.get(ttl, 0) + 1
+            most_elsewhere = max((n for t, n in seen.items() if t != ttl), default=0)
+            if seen[ttl] <= most_elsewhere:
+                out[row] = True
+
+
 def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool:
     """A SYN+ACK identical to one ``gap_ns`` earlier, sooner than the
     SYN+ACK timer (TCP_TIMEOUT_INIT): a copy when the client had sent one SYN only (no resent
     SYN to answer: ``tcp_check_req`` answers one at once, microseconds from the timer's own
     SYN+ACK, both real) and the gap is shorter than the handshake's round trip at the capture
     point (no stack's SYN+ACK timer is shorter: a BPF program may set it to milliseconds) or,
-    with the same timestamp, than any retransmission timer (``NUMBERED_WINDOW_NS``): a resend
-    would carry a later TSval, two taps merged milliseconds apart repeat the same one."""
+    with the same timestamp (not 0), however far apart: a resend would carry a later TSval
+    (the timer fires after 1 s at the soonest, when every timestamp clock has ticked; a BPF
+    program shortens it on Linux only, whose clock ticks each millisecond), two taps merged
+    milliseconds or seconds apart repeat the same one."""
     k = int(r.conn_index[row])
     start = int(r.starts[k])
     syn_rows = np.flatnonzero(clean_syns[start:row]) + start
     if len(syn_rows) > 1:
         return False
-    if gap_ns < NUMBERED_WINDOW_NS and r.has_ts[row]:
+    if r.has_ts[row] and r.keys[6][row] != 0:
         return True  # the same TSval: stamped in the same clock tick, no timer's resend
+    if gap_ns >= _SYN_WINDOW_NS:
+        return False  # its timer may have fired
     synacks = np.flatnonzero(r.syn[start:row] & r.ack[start:row] & ~r.from_client[start:row])
     first_synack = start + int(synacks[0])
     client_acks = np.flatnonzero(
@@ -500,6 +561,7 @@ def _synack_copy(r: Rows, clean_syns: np.ndarray, row: int, gap_ns: int) -> bool
 
 __all__ = [
     "DUPLICATE_WINDOW_NS",
+    "SLOWEST_TS_TICK_NS",
     "STAMPED_WINDOW_NS",
     "SYN_COPY_BEFORE_S",
     "Rows",
