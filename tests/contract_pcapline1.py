@@ -35,6 +35,8 @@ QUALITY_KEYS = [
     "mid_stream_connections",
     "acks_before_data",
     "clocks_apart_ms",
+    "captured_twice",
+    "two_point_connections",
     "snaplen",
     "frames_cut_by_snaplen",
     "interface_drops",

@@ -18,8 +18,8 @@ from needs import CORPUS, CORPUS_MARKS
 
 import pcapline
 from pcapline.facts import compute_facts
-from pcapline.model import FAILURE_FATES
-from pcapline.quality import measure
+from pcapline.model import ACK, FAILURE_FATES, FIN
+from pcapline.quality import measure, summary
 from pcapline.quality import warnings as quality_warnings
 
 FAILURES = {f.value for f in FAILURE_FATES}
@@ -215,3 +215,90 @@ def test_acks_before_their_data_are_two_clocks_not_lost_segments(tmp_path: Path)
     assert q["acks_before_data"] > 0
     assert 4.0 < q["clocks_apart_ms"] <= 5.0  # the offset less the capture point's turnaround
     assert any("clocks that disagree" in w for w in merged.warnings)
+
+
+def _two_points(
+    offset_s: float, *, client_transit_s: float = 40e-6, server_transit_s: float = 40e-6
+) -> Conversation:
+    """One exchange (handshake, a request, its answer, both FINs) seen at two capture points
+    on either side of a router, as mergecap of a client's and a server's capture makes it
+    (the s49 merge audit's m_0.3.pcap): the point nearer the server stamps ``offset_s`` later
+    and sees each packet one hop from the client (TTL 63 for the client's packets, 64 for
+    the server's). ``*_transit_s``: how long a packet of that side takes between the two
+    points (a router's egress queue holds one direction only)."""
+    c = Conversation()
+    ci, si = c.client_isn, c.server_isn
+    sent = [  # (sender, time at the sender, flags, seq, ack, length, ip_id, tsval)
+        (CLIENT, 0.0, 2, ci, 0, 0, 0x23FD, 1000),
+        (SERVER, 0.0001, 2 | ACK, si, ci + 1, 0, 0, 5000),
+        (CLIENT, 0.0002, ACK, ci + 1, si + 1, 0, 0x23FE, 1000),
+        (CLIENT, 0.0003, ACK, ci + 1, si + 1, 20, 0x23FF, 1000),
+        (SERVER, 0.0004, ACK, si + 1, ci + 21, 0, 0x1000, 5000),
+        (SERVER, 0.0010, ACK, si + 1, ci + 21, 30, 0x1001, 5001),
+        (CLIENT, 0.0011, ACK, ci + 21, si + 31, 0, 0x2400, 1001),
+        (CLIENT, 0.0500, FIN | ACK, ci + 21, si + 31, 0, 0x2401, 1050),
+        (SERVER, 0.0502, FIN | ACK, si + 31, ci + 22, 0, 0x1002, 5050),
+        (CLIENT, 0.0503, ACK, ci + 22, si + 32, 0, 0x2402, 1050),
+    ]
+    seen = []
+    for side, t, flags, seq, ack, length, ip_id, tsval in sent:
+        if side == CLIENT:
+            near_client, near_server = (t, 64), (t + client_transit_s + offset_s, 63)
+        else:
+            near_server, near_client = (t + offset_s, 64), (t + server_transit_s, 63)
+        for at, ttl in (near_client, near_server):
+            seen.append((at, side, flags, seq, ack, length, ip_id, tsval, ttl))
+    for at, side, flags, seq, ack, length, ip_id, tsval, ttl in sorted(seen):
+        c.send(
+            side,
+            at,
+            flags,
+            seq=seq,
+            ack=ack,
+            length=length,
+            ip_id=ip_id,
+            ttl=ttl,
+            timestamps=(tsval, 0),
+        )
+    return c
+
+
+@pytest.mark.parametrize(("offset_s", "words"), [(0.3, "300 ms later"), (-2.0, "2 s earlier")])
+def test_a_merge_of_two_points_is_named_with_its_clock_offset(offset_s: float, words: str) -> None:
+    """m_0.3.pcap, m_-2.pcap (s49 merge audit): every packet twice, nothing said of it and
+    clocks_apart_ms null. The copies give the two points, and bound the clocks' offset: the
+    client's packets reach the server's point offset + transit later, the server's reach
+    the client's point transit after the server's point saw them (offset - transit)."""
+    q = measure(compute_facts(segments(_two_points(offset_s))))
+    s = summary(q)
+    assert (s["captured_twice"], s["two_point_connections"]) == (10, 1)
+    assert s["clocks_apart_ms"] == pytest.approx(abs(offset_s) * 1000, abs=0.05)
+    (text,) = quality_warnings(q)
+    assert text.startswith("10 packets were captured twice (1 connection seen at two capture")
+    assert "one 1 router hop further toward the servers, where TTLs are 1 lower" in text
+    assert f"stamps packets at least {words} than the one nearer the clients" in text
+
+
+def test_one_clock_behind_an_egress_queue_is_no_clock_offset() -> None:
+    """duplicates-router-any-egress-queue.pcap: -i any on a router whose egress queue holds
+    the client's packets 20 ms between the two sightings, the server's 50 us: one clock.
+    The offset lies between the server's D (-50 us) and the client's (+20 ms): no offset."""
+    q = measure(
+        compute_facts(segments(_two_points(0.0, client_transit_s=0.02, server_transit_s=5e-5)))
+    )
+    assert summary(q)["clocks_apart_ms"] is None
+    (text,) = quality_warnings(q)
+    assert text.endswith("The copies' times fit one clock (or two within 1 ms of each other)")
+
+
+def test_a_path_duplicate_is_no_second_capture_point() -> None:
+    """One packet in a connection of 12 seen twice (a path that duplicates it): counted as
+    a copy, but no second capture point is claimed."""
+    c = Conversation().handshake(0.0)
+    for k in range(4):
+        c.data(CLIENT, 0.01 + k * 0.01, 100, ip_id=500 + k).ack(SERVER, 0.015 + k * 0.01)
+    c.data(CLIENT, 0.0500001, 100, seq=c.nxt(CLIENT) - 100, ip_id=503)
+    q = measure(compute_facts(segments(c)))
+    s = summary(q)
+    assert (s["captured_twice"], s["two_point_connections"], s["clocks_apart_ms"]) == (1, 0, None)
+    assert quality_warnings(q) == []

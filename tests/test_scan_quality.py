@@ -69,6 +69,8 @@ def test_json_csv_and_html_carry_warnings_and_quality(
         "mid_stream_connections": 0,
         "acks_before_data": 0,
         "clocks_apart_ms": None,
+        "captured_twice": 0,
+        "two_point_connections": 0,
         "snaplen": 262144,
         "frames_cut_by_snaplen": 0,
         "interface_drops": None,

@@ -380,6 +380,8 @@ QUALITY = obj(
         "mid_stream_connections": INT,
         "acks_before_data": INT,
         "clocks_apart_ms": null(NUM),
+        "captured_twice": INT,
+        "two_point_connections": INT,
         "snaplen": null(COUNT1),
         "frames_cut_by_snaplen": INT,
         "interface_drops": null(INT),

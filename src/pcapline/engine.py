@@ -910,7 +910,7 @@ def merge_quality(
 ) -> CaptureQuality:
     """The partitions' ``CaptureQuality`` (in partition order) as the whole capture's:
     per-connection columns in id order (``by_id``), the whole capture's flags."""
-    from pcapline.quality import CaptureQuality
+    from pcapline.quality import COPY_COLUMNS, CaptureQuality
 
     return CaptureQuality(
         **{
@@ -930,6 +930,7 @@ def merge_quality(
                 "end_seen",
                 "acks_ahead",
                 "ack_lead_ns",
+                *COPY_COLUMNS,
             )
         },
         flag_filtered=capture.flag_filtered,

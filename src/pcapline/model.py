@@ -521,7 +521,9 @@ CLEAN_CAPTURE: dict[str, Any] = {
     "one_sided_connections": 0,  # one direction captured, its ACKs moving
     "mid_stream_connections": 0,  # no SYN seen
     "acks_before_data": 0,  # ACKs the capture shows before the peer data they acknowledge
-    "clocks_apart_ms": None,  # how far before, when beyond one clock's jitter (1 ms)
+    "clocks_apart_ms": None,  # how far apart the clocks are, when beyond their jitter (1 ms)
+    "captured_twice": 0,  # packets that are copies of another (quality._copy_points)
+    "two_point_connections": 0,  # connections seen at two capture points
     # What the file itself says (quality.read_summary):
     "snaplen": None,  # declared snapshot length; None: no limit declared
     "frames_cut_by_snaplen": 0,  # frames shorter than their wire length (payload not in file)

@@ -38,7 +38,7 @@ Columnar over ``facts.Facts`` (every connection at once); per connection in ``co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,6 +65,11 @@ _CONN_STRIDE = np.int64(2**41)
 #: Data segments past which a capture holding SYNs, FINs or RSTs but not one bare ACK was
 #: filtered (``CaptureWide.acks_filtered``).
 ACKS_EXPECTED_WITHIN = 20
+#: ``CaptureQuality.split_*_ns`` of a connection without such copies.
+NO_SPLIT = np.iinfo(np.int64).min
+#: A connection is seen at two capture points when at least this share of its packets are
+#: copies of another (one point: none but a path's rare duplicate; two: about half).
+TWICE_SHARE = 0.4
 #: An ACK this far ahead of the data it acknowledges was stamped by another clock. One
 #: capture point with one clock stamps packets queued on several CPUs a few microseconds out
 #: of order (``-i any``, multi-queue NICs); two hosts' clocks, even NTP-synced, are further.
@@ -180,6 +185,18 @@ class CaptureQuality:
     #: What these connections alone show of the per-capture flags (``flag_filtered`` and
     #: ``lossy_capture`` above are the whole capture's when ``measure`` was given them).
     own: CaptureWide = CaptureWide()
+    #: Per connection, its copies (``Facts.is_dup``) and what they say of the capture points
+    #: (``_copy_points``): the furthest a copy came after the packet's first sighting (ns),
+    #: the TTL drop between the two sightings (0: the same TTL), and of D = time at the
+    #: point nearer the server - time at the point nearer the client, over packets whose two
+    #: sightings differ in TTL, the least for the client's packets and the most for the
+    #: server's (``NO_SPLIT``: none): bounds of the points' clock offset.
+    copies: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    packets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    copy_span_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    copy_hops: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    split_client_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    split_server_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     # lossy/lossy_capture are stored, not properties: seen() runs once per visited connection,
     # and recomputing them there made the capture-wide scan quadratic in connections.
@@ -319,6 +336,7 @@ def measure(
         zero_length=bool(np.any(facts.seg_len == 0)),
     )
     wide = own if capture is None else capture
+    points = _copy_points(facts)
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
     ended = (facts.fin | facts.rst) & clean
     return CaptureQuality(
@@ -345,7 +363,91 @@ def measure(
         truncated=truncated,
         one_sided_capture=wide.one_sided,
         own=own,
+        copies=rows_per_connection(facts.is_dup, facts.starts),
+        packets=n_rows,
+        **points,
     )
+
+
+#: The per-connection ``CaptureQuality`` columns ``_copy_points`` gives (``merge_quality``).
+COPY_COLUMNS = (
+    "copies",
+    "packets",
+    "copy_span_ns",
+    "copy_hops",
+    "split_client_ns",
+    "split_server_ns",
+)
+
+
+def _copy_points(facts: Facts) -> dict[str, np.ndarray]:
+    """Per connection, what its copies say of where they were captured (``CaptureQuality``).
+
+    Each copy (``is_dup``) is paired with the first sighting of the same segment (same
+    direction, IP ID, sequence and ACK numbers, length, flags and TSval). Where the two
+    sightings' TTLs differ, the packet was seen on both sides of a router (TTL one lower past
+    each): the sighting with the sender's TTL is nearer the sender. For a packet of the
+    client, D = time nearer the server - time nearer the client = clock offset + transit
+    between the points; for one of the server, offset - transit. A transit is never
+    negative, so the offset lies between the most D of the server's packets and the least
+    of the client's: around 0 on one clock (``-i any`` on a router, however deep its egress
+    queue holds one direction), around the clocks' offset when two hosts' captures were
+    merged. (Their midpoint is no estimate: the two directions' transits differ.)"""
+    n = len(facts.conn_ids)
+    span = np.zeros(n, dtype=np.int64)
+    hops = np.zeros(n, dtype=np.int64)
+    split_client = np.full(n, NO_SPLIT, dtype=np.int64)
+    split_server = np.full(n, NO_SPLIT, dtype=np.int64)
+    out = {
+        "copy_span_ns": span,
+        "copy_hops": hops,
+        "split_client_ns": split_client,
+        "split_server_ns": split_server,
+    }
+    dup_conns = np.flatnonzero(rows_per_connection(facts.is_dup, facts.starts) > 0)
+    if not len(dup_conns):
+        return out
+    import pandas as pd
+
+    rows = rows_of_connections(facts.starts, dup_conns)
+    frame = pd.DataFrame(
+        {
+            "dir": facts.conn_index[rows] * 2 + facts.from_client[rows],
+            "ip_id": facts.ip_id[rows],
+            "seq": facts.rel_seq[rows],
+            "ack": facts.rel_ack[rows],
+            "len": facts.seg_len[rows],
+            "flags": facts.flags[rows],
+            "ts": facts.ts_val[rows],
+        }
+    )
+    first = frame.groupby(list(frame.columns), sort=False).cumcount().to_numpy() == 0
+    group = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    first_row = np.zeros(int(group.max()) + 1, dtype=np.int64)
+    first_row[group[first]] = rows[first]
+    copy = facts.is_dup[rows] & ~first
+    later = rows[copy]
+    earlier = first_row[group[copy]]
+    if not len(later):
+        return out
+    conn = facts.conn_index[later]
+    gap = facts.time_ns[later] - facts.time_ns[earlier]
+    np.maximum.at(span, conn, np.abs(gap))
+    drop = np.asarray(facts.ttl[earlier], np.int64) - np.asarray(facts.ttl[later], np.int64)
+    split = drop != 0
+    hops_seen = pd.Series(np.abs(drop[split])).groupby(conn[split]).median()
+    hops[hops_seen.index.to_numpy()] = np.rint(hops_seen.to_numpy()).astype(np.int64)
+    # D per packet: the lower TTL is nearer the server for the client's packets, the higher
+    # for the server's.
+    client = facts.from_client[later]
+    later_nearer_server = np.where(client, drop > 0, drop < 0)
+    d = np.where(later_nearer_server, gap, -gap)
+    for side, column in ((True, split_client), (False, split_server)):
+        pick = split & (client == side)
+        by_conn = pd.Series(d[pick]).groupby(conn[pick])
+        bound = by_conn.min() if side else by_conn.max()
+        column[bound.index.to_numpy()] = bound.to_numpy().astype(np.int64)
+    return out
 
 
 def seen_records(q: CaptureQuality) -> list[dict[str, bool]]:
@@ -392,14 +494,97 @@ def summary(q: CaptureQuality) -> dict[str, Any]:
         "mid_stream_connections": int(q.mid_stream.sum()),
         "acks_before_data": int(q.acks_ahead.sum()),
         "clocks_apart_ms": _clocks_apart_ms(q),
+        "captured_twice": int(q.copies.sum()),
+        "two_point_connections": int(_two_points(q).sum()),
     }
 
 
 def _clocks_apart_ms(q: CaptureQuality) -> float | None:
-    """How far the furthest ACK came before the data it acknowledges (ms), when beyond one
-    clock's jitter (``CLOCKS_APART_NS``); None: one clock, as far as the capture shows."""
+    """How far apart the capture's clocks are (ms), when beyond one clock's jitter
+    (``CLOCKS_APART_NS``): the furthest ACK before the data it acknowledges, or the offset
+    between two capture points their copies show (``_points_offset_ns``), whichever is
+    larger; None: one clock, as far as the capture shows."""
     lead = int(q.ack_lead_ns.max()) if len(q.ack_lead_ns) else 0
+    offset = _points_offset_ns(q)
+    lead = max(lead, abs(offset) if offset is not None else 0)
     return round(lead / 1e6, 3) if lead > CLOCKS_APART_NS else None
+
+
+def _two_points(q: CaptureQuality) -> np.ndarray:
+    """Per connection: seen at two capture points (``TWICE_SHARE`` of its packets copies)."""
+    if not len(q.copies):
+        return np.zeros(0, dtype=bool)
+    return np.asarray((q.copies >= 2) & (q.copies >= TWICE_SHARE * q.packets))
+
+
+def _points_offset_ns(q: CaptureQuality) -> int | None:
+    """At least how much later the capture point nearer the servers stamps a packet than
+    the one nearer the clients (ns, negative: earlier; ``_copy_points``), over connections
+    seen at two points with copies of both sides' packets at two TTLs (the median of their
+    bounds); 0: the bounds allow one clock; None: no such connection."""
+    if not len(q.copies):
+        return None
+    both = (q.split_client_ns != NO_SPLIT) & (q.split_server_ns != NO_SPLIT) & _two_points(q)
+    if not both.any():
+        return None
+    low = int(np.median(q.split_server_ns[both]))  # offset >= offset - the least transit
+    high = int(np.median(q.split_client_ns[both]))  # offset <= offset + the least transit
+    if low > 0 and high > 0:
+        return min(low, high)
+    if low < 0 and high < 0:
+        return max(low, high)
+    return 0
+
+
+def _points_words(q: CaptureQuality) -> str | None:
+    """The warning for a capture that holds packets seen at two capture points."""
+    twice = _two_points(q)
+    k = int(twice.sum())
+    if not k:
+        return None
+    copies = int(q.copies.sum())
+    hops = q.copy_hops[twice]
+    hops = hops[hops > 0]
+    if len(hops):
+        h = int(np.median(hops))
+        where = (
+            f"one nearer the clients, one {h} router hop{'s' if h != 1 else ''} further "
+            f"toward the servers, where TTLs are {h} lower"
+        )
+    else:
+        where = "with the same TTL at both (a bridge, a mirror, or two taps on one link)"
+    text = (
+        f"{copies:,} packets were captured twice ({k} connection{'s' if k != 1 else ''} seen "
+        f"at two capture points, {where}): captures of two points merged (mergecap) or "
+        "tcpdump -i any on a host that forwards, bridges or translates them; each copy is "
+        "counted once, not as a retransmission, and a packet seen at one point only was "
+        "lost (or sent) between the two"
+    )
+    offset = _points_offset_ns(q)
+    span = int(q.copy_span_ns[twice].max())
+    if offset is not None and abs(offset) > CLOCKS_APART_NS:
+        later = "later" if offset > 0 else "earlier"
+        text += (
+            f". The point nearer the servers stamps packets at least "
+            f"{_span_words(abs(offset))} {later} than the one nearer the clients (the copies "
+            "of both sides' packets bound it): their clocks differ by that much, so "
+            "durations, connect and response times that span packets of both points are "
+            "off by as much"
+        )
+    elif offset is not None:
+        text += ". The copies' times fit one clock (or two within 1 ms of each other)"
+    elif span > CLOCKS_APART_NS:
+        text += (
+            f". Copies come up to {_span_words(span)} after the first sighting: if two "
+            "captures were merged, their clocks may differ by up to that much, and so may "
+            "times that span packets of both points"
+        )
+    return text
+
+
+def _span_words(ns: int) -> str:
+    """A clock offset in words: 3 significant digits, ms below a second, else s."""
+    return f"{ns / 1e9:.3g} s" if ns >= 1_000_000_000 else f"{ns / 1e6:.3g} ms"
 
 
 def warnings(q: CaptureQuality) -> list[str]:
@@ -415,9 +600,12 @@ def warnings(q: CaptureQuality) -> list[str]:
             f"segments after a gap; first at {frames_words(first)}): silence in this capture "
             "proves nothing"
         )
+    points = _points_words(q)
+    if points is not None:
+        out.append(points)
     apart = _clocks_apart_ms(q)
-    if apart is not None:
-        late = int(np.count_nonzero(q.ack_lead_ns > CLOCKS_APART_NS))
+    late = int(np.count_nonzero(q.ack_lead_ns > CLOCKS_APART_NS))
+    if apart is not None and late:
         out.append(
             f"ACKs come before the data they acknowledge, by up to {apart:g} ms, in {late} "
             "connection(s): these packets were stamped by clocks that disagree (captures of "
