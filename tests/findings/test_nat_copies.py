@@ -64,14 +64,19 @@ def test_the_capture_summary_counts_each_connection_once(
 
 
 def _copies(
-    *legs: tuple[str, int, int], stamped: bool = True, ip_ids: tuple[int, ...] = (), port: int = 0
+    *legs: tuple[str, int, int],
+    stamped: bool = True,
+    ip_ids: tuple[int, ...] = (),
+    port: int = 0,
+    starts: tuple[float, ...] = (),
 ) -> bytes:
-    """One connection captured once per leg (client address, TTL, client ISN), 20 us apart:
-    the client port kept (``port``: each leg's one higher), the SYN's IP ID kept (``ip_ids``:
-    each leg's own), with TCP timestamps or without (``stamped``)."""
+    """One connection captured once per leg (client address, TTL, client ISN), 20 us apart
+    (``starts``: each leg's own start): the client port kept (``port``: each leg's one
+    higher), the SYN's IP ID kept (``ip_ids``: each leg's own), with TCP timestamps or
+    without (``stamped``)."""
     copies = []
     for k, (client, ttl, isn) in enumerate(legs):
-        offset = 20e-6 * k
+        offset = starts[k] if starts else 20e-6 * k
         c = Conversation(
             conn=len(copies),
             client=(client, 40000 + port * k),
@@ -121,6 +126,31 @@ def test_probes_of_one_isn_are_no_copies(client: str, ip_ids: tuple[int, ...], p
     legs = [("10.0.0.1", 64, 1000), (client, 63, 1000)]
     found = pcapline.analyze(io.BytesIO(_copies(*legs, ip_ids=ip_ids, port=port))).findings
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("starts", "stamped", "paired"),
+    [
+        ((5.0, 7.0), True, True),  # the server side's clock 2 s ahead
+        ((5.0, 3.0), True, True),  # ... or 2 s behind: its copy stamped first
+        ((5.0, 7.0), False, False),  # no TSval: 2 s apart may be a tool's next probe
+    ],
+)
+def test_copies_merged_from_two_hosts_with_clocks_apart_are_one_connection(
+    starts: tuple[float, float], stamped: bool, paired: bool
+) -> None:
+    """nm_2.pcap / nm_-2.pcap (s49 merge audit, real kernels): the client's capture
+    (before DNAT + masquerade) and the server's (after) merged with the server's clock 2 s
+    off: ten streams, no nat_copies, every count doubled. The SYNs share ISN, TSval and
+    IP ID (a NAT rewrites none of them; a resent SYN gets new ones), so seconds between them
+    are the clocks', and the copy with the client's TTL is the connection's own."""
+    legs = [("10.0.0.1", 64, 1000), ("192.0.2.1", 63, 1000)]
+    found = pcapline.analyze(io.BytesIO(_copies(*legs, stamped=stamped, starts=starts))).findings
+    assert [f.kind for f in found] == (["nat_copies"] if paired else [])
+    if paired:
+        own_then_copy = [[0, 1]] if starts[1] > starts[0] else [[1, 0]]  # stream ids by time
+        assert found[0].details["copies"] == own_then_copy
+        assert found[0].details["translations"][0]["change"] == "client 10.0.0.1 -> 192.0.2.1"
 
 
 def test_every_later_copy_names_the_connections_first_one() -> None:

@@ -11,7 +11,8 @@ at half the connections it needs (three SYN retries become "6 of 6"), and the su
 doubles. The same holds for captures taken on both sides of a NAT and merged.
 
 Wire signature (``copies``): client SYNs in different streams with the same ISN, the same
-TSval (or none) and the same IPv4 ID, sent within ``COPY_WINDOW_NS`` of each other. A client
+TSval (or none) and the same IPv4 ID, sent within ``COPY_WINDOW_NS`` of each other (with a
+TSval, ``STAMPED_WINDOW_NS``: two hosts' captures merged with clocks seconds apart). A client
 picks a fresh ISN per connection (RFC 6528: a hash of the 4-tuple and a clock), a
 retransmitted SYN stays in its own stream (and Linux gives it a fresh TSval), and a NAT
 rewrites neither ISN, TSval nor IP ID: two streams share all three only as copies. Guarded
@@ -27,8 +28,9 @@ captures), whose IP IDs change from probe to probe:
 - where both copies hold a SYN+ACK, it carries the same server ISN;
 - at most ``MAX_COPIES`` streams per SYN.
 
-The first copy seen is the connection's own: it is the one nearer the client (a forwarded
-SYN leaves after it came in). ``find_all`` gives the other finders the capture without the
+The copy with the highest TTL is the connection's own: it is the one nearer the client (a
+forwarded SYN leaves after it came in, one hop lower; where two hosts' captures were merged,
+the point nearer the server may stamp its copy first). ``find_all`` gives the other finders the capture without the
 later copies, so they count each connection once; this finder says what it set aside.
 """
 
@@ -42,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pcapline.duplicates import STAMPED_WINDOW_NS
 from pcapline.findings.base import Finder, FindingInput, make_finding
 from pcapline.findings.handshakes import Handshakes
 from pcapline.fmt import endpoint
@@ -95,7 +98,10 @@ def copies(hs: Handshakes) -> Copies:
     isn, ts, ns, row = hs.syn_isn[order], ts[order], hs.syn_ns[order], hs.syn_row[order]
     ttl, ip_id = hs.syn_ttl[order], hs.syn_ip_id[order]
     new_group = np.r_[True, (isn[1:] != isn[:-1]) | (ts[1:] != ts[:-1]) | (ip_id[1:] != ip_id[:-1])]
-    new_group[1:] |= (ns[1:] - ns[:-1]) > COPY_WINDOW_NS
+    # Copies carrying a TSval may be further apart: two hosts' captures merged with their
+    # clocks seconds apart (a resent SYN has a new TSval and IP ID anyway).
+    window = np.where(ts[1:] > 0, STAMPED_WINDOW_NS, COPY_WINDOW_NS)
+    new_group[1:] |= (ns[1:] - ns[:-1]) > window
     group = np.cumsum(new_group) - 1
     # Groups holding SYNs of more than one stream: the only candidates (few, looped over).
     two_streams = np.flatnonzero(~new_group & (row != np.r_[-1, row[:-1]]))
@@ -112,6 +118,10 @@ def copies(hs: Handshakes) -> Copies:
         rows, ttls = row[lo:hi].tolist(), ttl[lo:hi].tolist()  # in time order
         if not 2 <= len(set(rows)) <= MAX_COPIES:
             continue
+        # The highest TTL first: the copy nearer the client, even where the other point's
+        # clock is behind and stamps its copy first (merged captures).
+        nearest = sorted(range(len(rows)), key=lambda i: -ttls[i])
+        rows, ttls = [rows[i] for i in nearest], [ttls[i] for i in nearest]
         stamped = bool(ts[lo] >= 0)
         for later, later_ttl in zip(rows[1:], ttls[1:], strict=True):
             hops = ttls[0] - later_ttl
