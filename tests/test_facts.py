@@ -639,3 +639,26 @@ def test_two_real_synacks_seen_at_two_points_leave_two_not_three() -> None:
     c.synack(1.015910, ttl=63, **synack)
     c.synack(1.015942, ttl=63, **synack)
     assert compute_facts(segments(c)).is_dup.tolist() == [False] * 4
+
+
+@pytest.mark.parametrize("offset_s", [0.005, 0.3])
+def test_a_refused_connects_rst_seen_at_two_points_is_one_rst(offset_s: float) -> None:
+    """m_0.005.pcap stream 4 (s49 merge audit): the refused SYN and the server's RST (IP ID
+    0, no timestamp: tcp_v4_send_reset), each seen at the client's and at the server's
+    capture point, the server's clock 5 ms ahead: 'resets 2' and '1 later RST(s) ... came
+    after the RST that ended it'. The SYN's copy at another TTL shows two points; a host's
+    RSTs reach one point at one TTL, so the RST at the other TTL is its copy."""
+    c = Conversation()
+    syn = {"ip_id": 0x23FD, "timestamps": (7000, 0)}
+    rst = {"ip_id": 0, "seq": 0, "ack": c.client_isn + 1}
+    c.syn(0.0, ttl=64, **syn)
+    c.rst(SERVER, 0.00004, ttl=63, **rst)
+    c.syn(offset_s + 0.000023, ttl=63, **syn)
+    c.rst(SERVER, offset_s + 0.000035, ttl=64, **rst)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, True, True]
+    # One point only: a RST at another TTL (a middlebox's, injected) stays a packet.
+    c = Conversation()
+    c.syn(0.0, ttl=64, **syn)
+    c.rst(SERVER, 0.00004, ttl=63, **rst)
+    c.rst(SERVER, offset_s + 0.000035, ttl=50, **rst)
+    assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False]

@@ -204,6 +204,15 @@ def copies(r: Rows) -> np.ndarray:
     unproven = found & r.rst[later] & ~same_packet & ~same_instant & ~ttl_changed
     for row in later[unproven].tolist():  # in row order: an earlier RST's answer counts
         out[row] = not _answered_apart(r, out, row)
+    # RSTs of a connection seen at two points (a copy of another of its packets at another
+    # TTL): Linux sends a RST with IP ID 0 and no timestamp, so nothing but the TTL tells its
+    # copy from a second RST, and the copy comes as late as the other point's clock says. A
+    # host's own RSTs reach one point at one TTL: count each point's RSTs (``_count_per_point``).
+    # One point only (no such copy): a RST at another TTL may be a middlebox's, injected.
+    two_point = np.zeros(len(r.starts), dtype=bool)
+    two_point[r.conn_index[later[out[later] & ttl_changed & ~r.rst[later]]]] = True
+    rst_pairs = r.rst[later] & ~out[later] & two_point[r.conn_index[later]]
+    _count_per_point(r, out, later[rst_pairs], earlier[rst_pairs])
     return out
 
 
