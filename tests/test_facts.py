@@ -662,3 +662,47 @@ def test_a_refused_connects_rst_seen_at_two_points_is_one_rst(offset_s: float) -
     c.rst(SERVER, 0.00004, ttl=63, **rst)
     c.rst(SERVER, offset_s + 0.000035, ttl=50, **rst)
     assert compute_facts(segments(c)).is_dup.tolist() == [False, False, False]
+
+
+def test_keepalive_probes_seen_at_two_points_are_still_keepalives() -> None:
+    """m_0.3.pcap stream 0 (s49 merge audit): a connection idle with SO_KEEPALIVE
+    (TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s), captured at the client and at the server whose
+    clock is 0.3 s ahead: 'keepalive_probes 0' (truth 3). The server's answer copied 0.3 s
+    later looked like news 0.7 s before the next probe; a copy is no packet the client's
+    socket received (keepalive_time_elapsed counts from its last receipt)."""
+    c = Conversation()
+    ci, si = c.client_isn, c.server_isn
+    sent = [  # (sender, time, flags, seq, ack, length, ip_id)
+        (CLIENT, 0.0, 2, ci, 0, 0, 0x100),
+        (SERVER, 0.00004, 2 | ACK, si, ci + 1, 0, 0),
+        (CLIENT, 0.00006, ACK, ci + 1, si + 1, 0, 0x101),
+        (CLIENT, 0.0001, ACK, ci + 1, si + 1, 5, 0x102),
+        (SERVER, 0.0011, ACK, si + 1, ci + 6, 10, 0x900),
+        (CLIENT, 0.0012, ACK, ci + 6, si + 11, 0, 0x103),
+        (CLIENT, 1.0065, ACK, ci + 5, si + 11, 0, 0x104),  # keepalive: seq snd.nxt - 1
+        (SERVER, 1.0066, ACK, si + 11, ci + 6, 0, 0x901),
+        (CLIENT, 2.0305, ACK, ci + 5, si + 11, 0, 0x105),
+        (SERVER, 2.0306, ACK, si + 11, ci + 6, 0, 0x902),
+    ]
+    seen = []
+    for side, t, flags, seq, ack, length, ip_id in sent:
+        stamp = (1000 if side else 5000) + round(t * 1000)  # TSval: stamped once, when sent
+        near_client, near_server = (t, 64 if side else 63), (t + 0.3 + 4e-5, 63 if side else 64)
+        for at, ttl in (near_client, near_server):
+            seen.append((at, side, flags, seq, ack, length, ip_id, ttl, stamp))
+    for at, side, flags, seq, ack, length, ip_id, ttl, stamp in sorted(seen):
+        c.send(
+            side,
+            at,
+            flags,
+            seq=seq,
+            ack=ack,
+            length=length,
+            ip_id=ip_id,
+            ttl=ttl,
+            timestamps=(stamp, 0),
+        )
+    f = compute_facts(segments(c))
+    assert int(f.is_dup.sum()) == 10
+    assert int((f.is_keepalive & ~f.is_dup).sum()) == 2
+    assert int(f.is_retrans.sum()) == 0

@@ -329,7 +329,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     # Keepalive fires only after >= 1 s with nothing received (and nothing outstanding): a
     # probe-shaped ACK sooner after the previous segment is an ordinary (reordered) ACK.
     is_keepalive = np.zeros(n, dtype=bool)
-    idle = _idle_before(open_probes, starts, conn_index, from_client, probe_shape, time_ns)
+    idle = _idle_before(open_probes, starts, conn_index, from_client, probe_shape | is_dup, time_ns)
     is_keepalive[open_probes[idle]] = True
 
     carries = (seg_len > 0) | is_fin
@@ -1031,7 +1031,9 @@ def _idle_before(
     socket received (keepalive_time_elapsed: lrcvtime, rcv_tstamp); the peer's own
     keepalive probes are out of window and never reach tcp_ack, so they restart nothing,
     and a side answers a peer's probe and sends its own a few ms later when both timers
-    are due."""
+    are due. ``probe_shape`` marks every row that is no news from the peer: the caller
+    adds the capture's copies (``is_dup``: a second sighting of a packet the socket got
+    once, as late as another capture point's clock stamps it)."""
     if not len(rows):
         return np.zeros(0, dtype=bool)
     # the rows of the connections holding a candidate (a few), in one walk
