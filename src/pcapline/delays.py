@@ -2023,9 +2023,11 @@ class _Resent:
     def of(cls, facts: Facts, events: pd.DataFrame) -> _Resent:
         """From the events table (``EVENT_COLUMNS``, by conn then frame): the retransmit
         detector's ``_RESENT`` events are already there, columns of the whole partition."""
-        kind = events["kind"].to_numpy()
-        resent = np.flatnonzero((kind == _RESENT[0].value) | (kind == _RESENT[1].value))
-        resent = _decided(facts, events, resent, kind)
+        # Compared in the column's own string type; only the resends' kinds become Python
+        # strings (a tenth of the events of the bench capture).
+        resent = np.flatnonzero(_of_kind(events, *_RESENT))
+        kind = events["kind"].take(resent).to_numpy()
+        resent, kind = _decided(facts, events, resent, kind)
         if not len(resent):
             return cls({}, [], [], [], [], [], [], [], [], [])
         conn = events["conn"].to_numpy(np.int64)[resent]
@@ -2061,7 +2063,7 @@ class _Resent:
         peer_unseen = np.where(client, clients == hi - lo, clients == 0)
         return cls(
             chosen,
-            kind[resent].tolist(),
+            kind.tolist(),
             events["value"].to_numpy(np.float64)[resent].tolist(),
             (rows - lo).tolist(),
             client.tolist(),
@@ -2075,16 +2077,16 @@ class _Resent:
 
 def _decided(
     facts: Facts, events: pd.DataFrame, resent: np.ndarray, kind: np.ndarray
-) -> np.ndarray:
-    """``resent`` (events rows) without the fast retransmits whose peer's next ACK had its
-    options cut by the snaplen (``retransmit.undecided_resends``): a D-SACK there would
-    have shown nothing was lost, so their time is no proven loss (fast-recovery time, a
-    transfer's loss time)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """``resent`` (events rows) and ``kind`` (their kinds) without the fast retransmits whose
+    peer's next ACK had its options cut by the snaplen (``retransmit.undecided_resends``): a
+    D-SACK there would have shown nothing was lost, so their time is no proven loss
+    (fast-recovery time, a transfer's loss time)."""
     if not len(resent) or not facts.options_cut.any():
-        return resent
-    fast = resent[kind[resent] == EventKind.FAST_RETRANSMIT.value]
+        return resent, kind
+    fast = resent[kind == EventKind.FAST_RETRANSMIT.value]
     if not len(fast):
-        return resent
+        return resent, kind
     conn = events["conn"].to_numpy(np.int64)[fast]
     index = np.searchsorted(facts.conn_ids, conn)
     lo, hi = facts.starts[index], facts.starts[index + 1]
@@ -2093,7 +2095,8 @@ def _decided(
     cut = has_data & next_peer_ack_cut(
         facts.from_client, facts.ack, facts.options_cut, facts.conn_index, rows
     )
-    return np.setdiff1d(resent, fast[cut], assume_unique=True)
+    kept = ~np.isin(resent, fast[cut], assume_unique=True)
+    return resent[kept], kind[kept]
 
 
 @dataclass(frozen=True, slots=True)

@@ -664,8 +664,8 @@ def _round_trips(r: _Run, held: Sequence[Span]) -> tuple[float | None, float | N
     free = ~_overlapping(sent_ns, acked_ns, _merged(list(held)))
     if np.count_nonzero(free) < MIN_SAMPLES:
         return None, None, smallest
-    loaded = (rtt_ms[free], sent_ns[free])
-    return _over_time(*loaded, 50), _over_time(*loaded, QUEUE_QUANTILE), smallest
+    median, stood = _over_time(rtt_ms[free], sent_ns[free], 50, QUEUE_QUANTILE)
+    return median, stood, smallest
 
 
 def _trend(
@@ -708,20 +708,22 @@ def _trend(
     return flight, FlightTrend.FLAT
 
 
-def _over_time(values: np.ndarray, times: np.ndarray, q: float) -> float:
-    """The ``q``-th percentile of ``values`` over time, not over samples: each weighs the time
-    until the next (the last, the median gap). A burst of many segments in a short phase
-    (slow start, a moment alone on a link) would outvote the long phase that set the pace."""
+def _over_time(values: np.ndarray, times: np.ndarray, *qs: float) -> tuple[float, ...]:
+    """The ``q``-th percentile of ``values`` over time, not over samples, for each ``q`` of
+    ``qs`` (both orders are sorted once for all of them): each weighs the time until the next
+    (the last, the median gap). A burst of many segments in a short phase (slow start, a
+    moment alone on a link) would outvote the long phase that set the pace."""
     order = np.argsort(times, kind="stable")
     values, times = values[order], times[order]
     gaps = np.diff(times).astype(np.float64)
     weights = np.append(gaps, np.median(gaps) if len(gaps) else 1.0)
     if weights.sum() <= 0:
-        return float(np.percentile(values, q))
+        return tuple(float(np.percentile(values, q)) for q in qs)
     by_value = np.argsort(values, kind="stable")
     cumulative = np.cumsum(weights[by_value])
-    k = int(np.searchsorted(cumulative, cumulative[-1] * q / 100))
-    return float(values[by_value][min(k, len(values) - 1)])
+    ranked = values[by_value]
+    found = np.searchsorted(cumulative, cumulative[-1] * np.array(qs) / 100).tolist()
+    return tuple(float(ranked[min(k, len(values) - 1)]) for k in found)
 
 
 def _upstream_queue_ms(r: _Run) -> float | None:
@@ -745,7 +747,7 @@ def _upstream_queue_ms(r: _Run) -> float | None:
     if np.count_nonzero(in_run) < MIN_SAMPLES:
         return None
     tick_ns = 1e9 / hz  # a stamp is up to one tick behind the clock it reads
-    stood = _over_time(delay_ns[in_run], at_ns[in_run], QUEUE_QUANTILE)
+    (stood,) = _over_time(delay_ns[in_run], at_ns[in_run], QUEUE_QUANTILE)
     grown = stood - delay_ns.min() - tick_ns
     return max(float(grown), 0.0) / 1e6
 
