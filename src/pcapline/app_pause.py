@@ -84,8 +84,14 @@ class Pauses:
     judged_s: np.ndarray  # float: the longest server pause mid-answer (module docstring), 0.0
 
 
-def app_pauses(facts: Facts, sent: NewData, loops: tuple[np.ndarray, np.ndarray]) -> Pauses:
-    """Every connection's longest pause (module docstring), columnar over all segments."""
+def app_pauses(
+    facts: Facts,
+    sent: NewData,
+    loops: tuple[np.ndarray, np.ndarray],
+    peer_end: np.ndarray | None = None,
+) -> Pauses:
+    """Every connection's longest pause (module docstring), columnar over all segments;
+    ``peer_end``: ``facts.peer_data_end(facts)`` when the caller has it."""
     n = len(facts.conn_ids)
     seconds = np.zeros(n)
     side = np.full(n, -1, dtype=np.int64)
@@ -94,7 +100,7 @@ def app_pauses(facts: Facts, sent: NewData, loops: tuple[np.ndarray, np.ndarray]
     to_server, to_client = loops
     sent_data = per_connection_max(fresh, facts.starts) > 0
     seconds[sent_data & (np.isnan(to_server) | np.isnan(to_client))] = np.nan
-    a, b = _held(facts, sent)
+    a, b = _held(facts, sent, peer_end)
     if not len(b):
         return Pauses(seconds, side, judged_s)
     client, conn = facts.from_client, facts.conn_index
@@ -119,7 +125,9 @@ def app_pauses(facts: Facts, sent: NewData, loops: tuple[np.ndarray, np.ndarray]
     return Pauses(seconds, side, judged_s)
 
 
-def _held(facts: Facts, sent: NewData) -> tuple[np.ndarray, np.ndarray]:
+def _held(
+    facts: Facts, sent: NewData, peer_end: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The pairs A -> B where nothing in TCP held B (module docstring: the first two rules)."""
     rows = np.flatnonzero(sent.mask)
     client, conn = facts.from_client, facts.conn_index
@@ -139,7 +147,7 @@ def _held(facts: Facts, sent: NewData) -> tuple[np.ndarray, np.ndarray]:
     # The peer's last word (data or FIN) before B: rows are grouped by connection, so one
     # before the connection's first row is older than A and rules nothing out.
     spoke = ((facts.seg_len > 0) | facts.fin) & ~facts.is_dup
-    quiet = (_last_before(spoke, client, b) < a) & ~across_a_hole(facts, b)
+    quiet = (_last_before(spoke, client, b) < a) & ~across_a_hole(facts, b, peer_end)
     return a[quiet], b[quiet]
 
 

@@ -95,7 +95,7 @@ from pcapline.causes import name_cause
 from pcapline.causes.icmp_reject import syn_rejection
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import Close, first_fins_and_closer
-from pcapline.detect.handshake import handshake_rtts, syn_masks
+from pcapline.detect.handshake import handshake_loops, syn_masks
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts, reduce_per_connection, rows_per_connection
 from pcapline.loopback import on_one_host
@@ -1032,8 +1032,11 @@ def _columnar(facts: Facts) -> Columnar:
     def per_conn(mask: np.ndarray) -> np.ndarray:
         return rows_per_connection(mask, facts.starts)
 
+    # With the halves of the round trip, from the same pass: the delays stage reads both.
+    rtt_ms, loops = handshake_loops(facts)
     return Columnar(
-        rtt_ms=handshake_rtts(facts),
+        rtt_ms=rtt_ms,
+        loops=loops,
         capture_start=per_conn(facts.syn) == 0,
         duplicates=per_conn(facts.is_dup),
         super_segments=per_conn(facts.super_segment),

@@ -76,7 +76,14 @@ import numpy as np
 import pandas as pd
 
 from pcapline.app_pause import app_pauses
-from pcapline.facts import UNKNOWN, NewData, across_a_hole, first_at_least, next_peer_ack_cut
+from pcapline.facts import (
+    UNKNOWN,
+    NewData,
+    across_a_hole,
+    first_at_least,
+    next_peer_ack_cut,
+    peer_data_end,
+)
 from pcapline.loopback import on_one_host
 from pcapline.model import (
     EventKind,
@@ -1076,6 +1083,7 @@ def measure(
     thresholds: SlowThresholds | None = None,
     apps: Mapping[int, App] | None = None,
     ts_ecr: np.ndarray | None = None,
+    handshake: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> DelaysTable:
     """Every connection's delays (``facts.conn_ids`` order).
 
@@ -1084,7 +1092,8 @@ def measure(
     connections' first payloads carry (``app.recognise``, by connection id): which turns
     ``slow_response`` judges (``_judged_turns``); without it, only the first. ``ts_ecr``:
     the segments table's TSecr column (nagle.py proves with it that a held write left after
-    the ACK that released it).
+    the ACK that released it). ``handshake``: ``detect.handshake.handshake_loops(facts)`` when
+    an earlier stage computed it (classify's ``Columnar``), else it is computed here.
     """
     from pcapline.detect.handshake import handshake_loops
 
@@ -1092,13 +1101,17 @@ def measure(
     ids = facts.conn_ids
     n = len(ids)
     connect = _measured(_connect_s(facts, events))
-    turns = _turns(facts)
+    # What ``facts.across_a_hole`` reads, for its three askers here (a pass over every row).
+    peer_end = peer_data_end(facts)
+    turns = _turns(facts, peer_end)
     windows = _window_events(events)
-    handshake_rtt_ms, loops = handshake_loops(facts)
+    handshake_rtt_ms, loops = handshake if handshake is not None else handshake_loops(facts)
     sent = NewData.of(facts)  # what the three columnar passes below read
     full = window_full(facts, sent, handshake_rtt_ms, loops)
     nagle = nagle_waits(facts, sent, loops, ts_ecr)
-    pauses = app_pauses(facts, sent, loops)
+    pauses = app_pauses(facts, sent, loops, peer_end)
+    one_way = OneWayTurns.of(facts, peer_end)
+    del peer_end  # one int64 per row: not held through the per-connection work below
     held = {
         conn: (full.episodes.get(conn, ()), nagle.episodes.get(conn, ()))
         for conn in {*full.episodes, *nagle.episodes}
@@ -1175,7 +1188,7 @@ def measure(
         "server_loop_ms": loops[0] / 1e6,
         "client_loop_ms": loops[1] / 1e6,
         "data_rtt_ms": data_rtt_ms,
-        **_turn_columns(turns, OneWayTurns.of(facts)),
+        **_turn_columns(turns, one_way),
         "rto_s": per["rto_s"],
         "zero_window_s": per["zero_window_s"],
         "window_full_s": per["window_full_s"],
@@ -1501,7 +1514,7 @@ class Turns:
         )
 
 
-def _turns(facts: Facts) -> Turns:
+def _turns(facts: Facts, peer_end: np.ndarray | None = None) -> Turns:
     """Request/response turns, from the data segments in capture order.
 
     A turn is new data from one side after new data from the other: the gap is the silence
@@ -1537,7 +1550,7 @@ def _turns(facts: Facts) -> Turns:
     last_server = np.maximum.accumulate(np.where(client, -1, position))
     asked = np.where(client[after], last_server[after - 1], last_client[after - 1])
     gap = _measured((t[after] - t[asked]) / 1e9)  # NaN across a timestamp step back
-    gap[across_a_hole(facts, rows[after])] = np.nan  # the wait went by unseen
+    gap[across_a_hole(facts, rows[after], peer_end)] = np.nan  # the wait went by unseen
     # The server owes an answer after each client run; the client only after a greeting the
     # server opened the connection with: the connection's first turn, when it follows
     # server data (before a connection's first turn all its data came from one side).

@@ -136,6 +136,9 @@ class Columnar:
     what explain reads for the connections classify's fast path decided."""
 
     rtt_ms: np.ndarray  # handshake RTT (detect.handshake.handshake_rtt_ms), NaN if not measurable
+    #: The two halves of that round trip at the capture point, in ns: SYN -> SYN+ACK and
+    #: SYN+ACK -> ACK (``detect.handshake.handshake_loops``; the delays stage reads them).
+    loops: tuple[np.ndarray, np.ndarray]
     # Capture artefacts, counted as detect/artefacts.py counts them:
     capture_start: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
     duplicates: np.ndarray  # int: packets captured twice (facts.is_dup)

@@ -1211,7 +1211,15 @@ def peer_max_before(
     return _peer_running_max(values, valid, from_client, conn_index)
 
 
-def across_a_hole(facts: Facts, rows: np.ndarray) -> np.ndarray:
+def peer_data_end(facts: Facts) -> np.ndarray:
+    """Per row: the end of the highest data (SYN, FIN) the other side of its connection sent
+    before it, RSTs aside (UNKNOWN: none), what ``across_a_hole`` reads; the delays stage
+    computes it once for its three askers."""
+    sent = (facts.seg_len > 0) | facts.syn | facts.fin
+    return peer_max_before(facts.seq_end, sent & ~facts.rst, facts.from_client, facts.conn_index)
+
+
+def across_a_hole(facts: Facts, rows: np.ndarray, peer_end: np.ndarray | None = None) -> np.ndarray:
     """Per row of ``rows`` (segments carrying data): did the capture miss bytes just before it?
 
     Its sender's: its seq is above the sender's highest end so far (bytes before it went by
@@ -1219,11 +1227,10 @@ def across_a_hole(facts: Facts, rows: np.ndarray) -> np.ndarray:
     something more). Either way the silence between the seen segments is not what it looks
     like: a turn's wait (``delays._turns``: a tap that lost a second of frames would make a
     1 ms answer a slow one), a pause (``app_pause``: the unseen bytes may be a request).
-    One byte more is allowed on the peer's side: a FIN the capture lost carries no data."""
-    sent = (facts.seg_len > 0) | facts.syn | facts.fin
-    peer_end = peer_max_before(
-        facts.seq_end, sent & ~facts.rst, facts.from_client, facts.conn_index
-    )
+    One byte more is allowed on the peer's side: a FIN the capture lost carries no data.
+    ``peer_end``: ``peer_data_end(facts)``, when the caller has it."""
+    if peer_end is None:
+        peer_end = peer_data_end(facts)
     own_unseen = facts.rel_seq[rows] > facts.next_seq[rows]
     known = peer_end[rows] != UNKNOWN
     peer_unseen = facts.ack[rows] & known & (facts.rel_ack[rows] > peer_end[rows] + 1)

@@ -87,9 +87,10 @@ class OneWayTurns:
     to_frame: np.ndarray  # SERVER_ACK: the answer; CLIENT_ACK: the client's ACK of it
 
     @staticmethod
-    def of(facts: Facts) -> OneWayTurns:
-        """Both forms' turns, joined in connection then time order."""
-        server, client = server_ack_turns(facts), client_ack_turns(facts)
+    def of(facts: Facts, peer_end: np.ndarray | None = None) -> OneWayTurns:
+        """Both forms' turns, joined in connection then time order; ``peer_end``:
+        ``facts.peer_data_end(facts)`` when the caller has it."""
+        server, client = server_ack_turns(facts, peer_end), client_ack_turns(facts, peer_end)
         order = np.argsort(np.concatenate([server.conn, client.conn]), kind="stable")
         return OneWayTurns(
             *(
@@ -128,7 +129,7 @@ def _one_way(facts: Facts, *, client: bool, opener: np.ndarray) -> np.ndarray:
     return np.flatnonzero(alone & (sizes > 0) & any_per_connection(opener, facts.starts))
 
 
-def server_ack_turns(facts: Facts) -> OneWayTurns:
+def server_ack_turns(facts: Facts, peer_end: np.ndarray | None = None) -> OneWayTurns:
     """``ResponseFrom.SERVER_ACK`` turns (module docstring): connections of server packets
     only whose SYN+ACK was captured."""
     synack = facts.syn & facts.ack & ~facts.from_client & ~facts.is_dup
@@ -159,13 +160,13 @@ def server_ack_turns(facts: Facts) -> OneWayTurns:
     time_ns = facts.time_ns[rows]
     bound_s = (time_ns[at] - time_ns[first_reached]) / 1e9
     # Bytes of the answer before the seen ones never captured: the wait went by unseen.
-    bound_s[across_a_hole(facts, rows[at]) | (bound_s < 0)] = np.nan
+    bound_s[across_a_hole(facts, rows[at], peer_end) | (bound_s < 0)] = np.nan
     # The server resent data in between (an earlier answer lost): the wait holds its
     # retransmission timer, not only its application's time (``_timed``).
     return _timed(facts, rows, SERVER_ACK, first_reached, at, bound_s)
 
 
-def client_ack_turns(facts: Facts) -> OneWayTurns:
+def client_ack_turns(facts: Facts, peer_end: np.ndarray | None = None) -> OneWayTurns:
     """``ResponseFrom.CLIENT_ACK`` turns (module docstring): connections of client packets
     only whose SYN and handshake ACK were captured."""
     syn = facts.syn & ~facts.ack & facts.from_client & ~facts.is_dup
@@ -211,7 +212,7 @@ def client_ack_turns(facts: Facts) -> OneWayTurns:
     bound_ns = time_ns[s] - round(DELACK_CEILING_S * 1e9) - time_ns[q] - rtt
     bound_s = np.where((rtt >= 0) & (bound_ns > 0), bound_ns / 1e9, np.nan)
     # The request's own bytes before it never captured: not its last byte's time.
-    bound_s[across_a_hole(facts, rows[q])] = np.nan
+    bound_s[across_a_hole(facts, rows[q], peer_end)] = np.nan
     # The client resent request bytes after its last new one (the request lost on the way):
     # the answer waited for that resend, the client's retransmission timer (``_timed``).
     return _timed(facts, rows, CLIENT_ACK, q, s, bound_s)
