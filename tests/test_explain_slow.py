@@ -153,3 +153,45 @@ def test_a_late_504_is_a_gateways_upstream_timeout(tmp_path: Path) -> None:
     assert "the answer is HTTP 504 Gateway Timeout" in gateway
     assert "the 1.54 s is about its upstream timeout (nginx proxy_read_timeout" in gateway
     assert "the server took" not in gateway
+
+
+def test_without_a_handshake_round_trip_the_servers_ack_takes_the_path_out(
+    tmp_path: Path,
+) -> None:
+    """Real kernel (RTT 300 ms through a delay line, the first SYN dropped at the router, the
+    server sleeping 0.8 s): at the client the answer came 1.1 s after the request; with the
+    SYN resent no handshake round trip is measured (Karn) and nothing was taken off: it read
+    "Slow answer: the server took 1.1 s ... its application ... was slow", while the same
+    connection at the server took 0.8 s. The server's bare ACK of the request (300 ms after
+    it: the loop to the server) now stands for the round trip; an answer that carried the
+    server's first ACK separates nothing (the path may hold all of it: a round trip over the
+    1 s initial RTO resends every SYN) and is not judged."""
+    from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+    def captured(think: float, bare: bool) -> tuple[str, tuple[str, ...], float | None]:
+        c = Conversation()
+        c.syn(0.0).syn(1.0).synack(1.3).ack(CLIENT, 1.3)
+        c.data(CLIENT, 1.31, 100)
+        if bare:
+            c.ack(SERVER, 1.61)
+        c.data(SERVER, 1.31 + 0.3 + think, 500).ack(CLIENT, 1.62 + think)
+        c.fin(CLIENT, 3.5).fin(SERVER, 3.8).ack(CLIENT, 3.8)
+        path = tmp_path / f"syn-resent-{think}-{bare}.pcap"
+        path.write_bytes(pcap_bytes(c))
+        a = pcapline.analyze(path)
+        row = a.connections.iloc[0]
+        d = a.delays[int(row.id)]
+        assert d.handshake_rtt_ms is None and d.syn_retries == 1
+        return str(row.explanation), tuple(row.slow), d.response_s
+
+    text, slow, response_s = captured(0.8, bare=True)
+    assert response_s is not None and abs(response_s - 1.1) < 1e-6
+    assert "syn_retry" in slow and "slow_response" not in slow
+    assert "Slow answer" not in text
+    text, slow, _ = captured(1.5, bare=True)
+    assert "slow_response" in slow
+    assert "the server took 1.8 s to answer the first request" in text
+    assert "the server's TCP acknowledged the request 300 ms after it" in text
+    assert "about 1.5 s of it was the server's" in text
+    text, slow, _ = captured(0.8, bare=False)
+    assert "slow_response" not in slow and "Slow answer" not in text

@@ -97,6 +97,7 @@ from pcapline.model import (
 )
 from pcapline.nagle import nagle_waits
 from pcapline.one_way_turns import FORM_OF_CODE, NO_FORM, REQUEST, OneWayTurns
+from pcapline.timers import DELACK_CEILING_S
 from pcapline.transfer import TRANSFER_DOC_KEYS, Transfer, transfer_doc, transfer_of, transfers
 from pcapline.window_full import clipped, window_full
 
@@ -1305,11 +1306,17 @@ def _judged_turns(columns: Mapping[str, np.ndarray], every: np.ndarray) -> dict[
     at_ns = np.where(every, columns["response_max_at_ns"], columns["response_first_at_ns"])
     turn[code == _NOT_JUDGED] = 0
     at_ns[code == _NOT_JUDGED] = 0
+    acked_s = np.where(
+        every,
+        np.asarray(columns["response_max_acked_s"], dtype=float),
+        np.asarray(columns["response_first_acked_s"], dtype=float),
+    )
     return {
         "response_judged": code,
         "response_judged_s": judged_s,
         "response_judged_turn": turn,
         "response_judged_at_ns": at_ns.astype(np.int64),
+        "response_judged_acked_s": acked_s,
     }
 
 
@@ -1384,10 +1391,11 @@ def _slow_answer(columns: Mapping[str, np.ndarray], limits: SlowThresholds) -> n
     server. Without the handshake the roles are guessed and the turn may answer something
     sent before the capture began: no judgement.
     """
-    judged = (
-        columns["response_judged_s"] if "response_judged_s" in columns else columns["response_s"]
-    )
-    return _late(columns, judged, limits)
+    if "response_judged_s" in columns:
+        judged, acked = columns["response_judged_s"], columns.get("response_judged_acked_s")
+    else:
+        judged, acked = columns["response_s"], columns.get("response_first_acked_s")
+    return _late(columns, judged, limits, acked)
 
 
 def timed_one_way(columns: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -1409,12 +1417,36 @@ def _opened(columns: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _late(
-    columns: Mapping[str, np.ndarray], answer_s: np.ndarray, limits: SlowThresholds
+    columns: Mapping[str, np.ndarray],
+    answer_s: np.ndarray,
+    limits: SlowThresholds,
+    acked_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per connection: its opening was captured and ``answer_s``, less the handshake round
     trip, took ``limits.response_s`` (NaN, not measured, never does). A one-direction lower
-    bound has no round trip in it to take off (``one_way_turns``)."""
-    rtt_s = np.nan_to_num(np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3)
+    bound has no round trip in it to take off (``one_way_turns``).
+
+    Without the handshake's round trip (a SYN or SYN+ACK was retried: Karn; a lost SYN is
+    common, and a path slower than the 1 s initial RTO retries every SYN) the loop from the
+    capture point to the server is still in the answer. ``acked_s``, the judged turn's
+    request -> the server's first bare ACK of it (``Turns.first_acked_s``), takes its place:
+    that loop plus at most a delayed ACK (a receiver's kernel acknowledges within its
+    delayed-ACK timer, Linux 200 ms at most, whatever its application does), so the rest is
+    a floor of the server's time. A bare ACK later than twice the longest delayed ACK
+    (``explain_slow._reached_late``) shows the request held up on the path: the answer is
+    judged as measured (late, and its words say where the time went), as with a round trip
+    measured before the queue stood. Where the answer carried the server's first ACK (NaN)
+    nothing separates the path from the server (a Linux server whose application took a
+    second sends a bare ACK first): not judged. A caller without ``acked_s`` takes nothing
+    off."""
+    rtt_s = np.asarray(columns["handshake_rtt_ms"], dtype=float) / 1e3
+    if acked_s is None:
+        fallback = np.zeros(len(rtt_s))
+    else:
+        fallback = np.asarray(acked_s, dtype=float)
+        with np.errstate(invalid="ignore"):  # NaN (the answer carried the ACK) stays NaN
+            fallback = np.where(fallback > 2 * DELACK_CEILING_S, 0.0, fallback)
+    rtt_s = np.where(np.isnan(rtt_s), fallback, rtt_s)
     rtt_s = np.where(timed_one_way(columns), 0.0, rtt_s)
     opened = _opened(columns)
     with np.errstate(invalid="ignore"):
@@ -1431,7 +1463,7 @@ def _unjudged_late(columns: Mapping[str, np.ndarray], limits: SlowThresholds) ->
     it, so that "nothing unusual" is not all that is said of a late answer."""
     judged = np.asarray(columns["response_judged"])
     later = (judged == _FIRST_TURN) & (np.asarray(columns["response_max_turn"]) > 1)
-    late = _late(columns, columns["response_max_s"], limits)
+    late = _late(columns, columns["response_max_s"], limits, columns.get("response_max_acked_s"))
     unopened = (judged == _NOT_JUDGED) & ~_opened(columns)
     with np.errstate(invalid="ignore"):  # no round trip to take off: the answer as measured
         unopened &= np.asarray(columns["response_max_s"], dtype=float) >= limits.response_s

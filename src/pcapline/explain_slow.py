@@ -133,6 +133,15 @@ def _slow_response(d: Delays) -> str:
         if loop is None or loop < 1
         else f", {_s(loop / 1000)} of it the round trip to the server"
     )
+    if loop is None and seconds is not None and acked is not None and acked >= 0.001:
+        # No handshake round trip (a SYN or SYN+ACK was resent: Karn): the server's first bare
+        # ACK of the request is the loop to it (and a delayed ACK at most), taken off.
+        rtt = (
+            f"; the handshake's round trip was not measured (a SYN or SYN+ACK resent), and the "
+            f"server's TCP acknowledged the request {_s(acked)} after it (the round trip to the "
+            f"server, and its delayed ACK at most): about {_s(seconds - acked)} of it was the "
+            "server's"
+        )
     return (
         f"Slow answer: the server took {_s(seconds)} to answer {which} (the request's last byte "
         f"to the answer's first, at the capture point{rtt}): its application, or what it "
