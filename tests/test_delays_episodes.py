@@ -37,7 +37,7 @@ def _detected(path: Path, keep: str = "both") -> DetectResult | None:
     return run_all(segs, capture_end_ns=end, visit_all=True)
 
 
-def _one_by_one(view: _Rows, event: Event) -> tuple[int, bool, bool, int, bool, int, int]:
+def _one_by_one(view: _Rows, event: Event) -> tuple[int, bool, bool, int, bool, int, int, int]:
     """The rule for one event, read literally (the per-event searches ``_Resent`` replaced)."""
     i = int(view.frame.searchsorted(event.frame))
     client = bool(view.from_client[i])
@@ -50,6 +50,10 @@ def _one_by_one(view: _Rows, event: Event) -> tuple[int, bool, bool, int, bool, 
     ack_row = int(peer[j]) if j < len(peer) else None
     before = peer[: int(peer.searchsorted(i))]
     spoke = int(before[-1]) if len(before) else i
+    # The sender's first data above the resent bytes, before the resend (its own row: none).
+    mine = (view.from_client[:i] == client) & (view.seg_len[:i] > 0) & ~view.is_dup[:i]
+    above = np.flatnonzero(mine & (view.rel_seq[:i] > view.rel_seq[i]))
+    hole = int(above[0]) if len(above) else i
     time_ns = view.time_ns
     return (
         i,
@@ -59,10 +63,11 @@ def _one_by_one(view: _Rows, event: Event) -> tuple[int, bool, bool, int, bool, 
         ack_row is not None,
         int(time_ns[ack_row if ack_row is not None else i]),
         int(time_ns[spoke]),
+        int(time_ns[hole]),
     )
 
 
-def _found(resent: _Resent, conn: int) -> list[tuple[int, bool, bool, int, bool, int, int]]:
+def _found(resent: _Resent, conn: int) -> list[tuple[int, bool, bool, int, bool, int, int, int]]:
     lo, hi = resent.events[conn]
     columns = (
         resent.rows,
@@ -72,6 +77,7 @@ def _found(resent: _Resent, conn: int) -> list[tuple[int, bool, bool, int, bool,
         resent.acked,
         resent.ack_ns,
         resent.peer_spoke_ns,
+        resent.hole_ns,
     )
     return list(zip(*(c[lo:hi] for c in columns), strict=True))
 
@@ -155,11 +161,18 @@ def _episodes_of_kind(view: _Rows, resent: _Resent, kind: EventKind) -> list[Sta
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
         latest = latest_of.get(client)
-        if latest is not None and (not latest[3] or resent.time_ns[n] <= latest[2]):
+        gap = resent.gap[n]
+        # A loss recovery copy whose first copy was never captured: from where its hole
+        # opened, and one recovery with the episode that hole opened in.
+        unseen_first = kind is EventKind.FAST_RETRANSMIT and gap != gap
+        same_burst = unseen_first and latest is not None and resent.hole_ns[n] <= latest[2]
+        if latest is not None and (not latest[3] or resent.time_ns[n] <= latest[2] or same_burst):
             latest[2], latest[3] = max(latest[2], end_ns), ended
             continue
-        gap = resent.gap[n]
-        start_ns = resent.time_ns[n] - round(gap * 1e9) if gap == gap else resent.peer_spoke_ns[n]
+        if gap == gap:
+            start_ns = resent.time_ns[n] - round(gap * 1e9)
+        else:
+            start_ns = resent.hole_ns[n] if unseen_first else resent.peer_spoke_ns[n]
         if latest is not None:  # over before this copy: the new one starts after it
             start_ns = max(start_ns, latest[2])
         latest = latest_of[client] = [client, start_ns, end_ns, ended, i]
@@ -251,3 +264,36 @@ def test_a_one_way_senders_outage_ends_when_its_new_data_goes_out(tmp_path: Path
     (stall,) = pcapline.analyze(str(path)).delays.get(0).stalls
     assert stall.recovered and stall.frame == 8
     assert round((stall.end_ns - stall.start_ns) / 1e9, 3) == 0.602
+
+
+def test_a_burst_lost_before_a_receivers_capture_is_one_recovery(tmp_path: Path) -> None:
+    """Real kernel (tbf 2 mbit with a 12 kB queue, CUBIC, 40 ms path): the server's kernel
+    counted 4 SACK recoveries (nstat TcpExtTCPSackRecovery) and the server's capture 4
+    episodes, 0.73 s; the client's capture read 8 episodes of 0.044 s in all. There the
+    lost copies were never captured, so each episode began at the client's dupACK just before
+    the resend and ended at its ACK of the resent copy a few ms later, and each resent hole
+    of one burst made an episode of its own. An episode now begins where the hole opened
+    (the server's first data above the lost bytes went by) and a hole that opened before the
+    episode ended is the same recovery."""
+    c = Conversation(server=("10.0.0.2", 9000))
+    c.syn(0.0, sack_perm=True).synack(0.02, sack_perm=True).ack(CLIENT, 0.04)
+    c.data(CLIENT, 0.05, 10)
+    mss, first = 1000, c.server_isn + 1
+    for k in range(10):  # the server's flight; segments 2 and 4 lost before the client
+        c.data(SERVER, 0.10 + k * 0.002, mss, captured=k not in (2, 4))
+        if k not in (2, 4):  # the client's ACKs, SACKing what came above the hole
+            sack = (first + 3 * mss, first + (k + 1) * mss) if k > 2 else None
+            c.ack(CLIENT, 0.1001 + k * 0.002, ack=first + mss * min(k + 1, 2), sack_edges=sack)
+    c.data(SERVER, 0.15, mss, seq=first + 2 * mss)  # fast retransmit of 2 (3 dupACKs)
+    c.ack(CLIENT, 0.1501, ack=first + 4 * mss, sack_edges=(first + 5 * mss, first + 10 * mss))
+    c.data(SERVER, 0.16, mss, seq=first + 4 * mss)  # and of 4 (after SACK)
+    c.ack(CLIENT, 0.1601, ack=first + 10 * mss)
+    c.fin(SERVER, 0.2).fin(CLIENT, 0.21).ack(SERVER, 0.25)
+    path = tmp_path / "receiver.pcap"
+    path.write_bytes(pcap_bytes(c))
+    a = pcapline.analyze(path)
+    d = a.delays[int(a.connections.iloc[0].id)]
+    # one recovery (before: 2, 0.042 s from the dupACK before each resend), from segment 3
+    # (the first above the lost 2, at 0.106 s) to the ACK of the last hole
+    assert d.fast_recovery_episodes == 1
+    assert abs(d.fast_recovery_s - (0.1601 - 0.106)) < 1e-6

@@ -1970,12 +1970,21 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
         # outage (the holes left after the RTO, resent as the ACKs come back).
         timer = open_episode.get((True, client))
         latest = open_episode.get(key) if key[0] or not _during(timer, n, resent) else timer
-        if latest is not None and _during(latest, n, resent):
+        gap = resent.gap[n]
+        if latest is not None and (
+            _during(latest, n, resent) or _same_burst(latest, n, resent, key[0], gap)
+        ):
             latest.end_ns, latest.recovered = max(latest.end_ns, end_ns), ended
             continue
-        gap = resent.gap[n]
         if gap == gap:  # NaN: no earlier copy captured
             start_ns = resent.time_ns[n] - round(gap * 1e9)
+        elif not key[0]:
+            # A loss recovery copy whose first copy was lost before the capture point (a
+            # capture at the receiver, or past the drop): the sender's first data above it went
+            # by just after that copy would have (new data leaves in order), and the receiver's
+            # hole opened then. From the peer's last ACK before the resend it read a few ms
+            # (the dupACK that triggered it), a fraction of the sender's own episode.
+            start_ns = resent.hole_ns[n]
         else:
             # No earlier copy captured: the timer ran at least since the peer last spoke (every
             # ACK that advances snd.una restarts it, and a timeout means the peer fell silent).
@@ -2013,6 +2022,21 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
         stall = Stall(StallCause.RTO, side, e.start_ns, e.end_ns, e.recovered, f)
         (rto if e.timeout else fast).append(stall)
     return rto, fast
+
+
+def _same_burst(latest: _Episode, n: int, resent: _Resent, timeout: bool, gap: float) -> bool:
+    """Loss recovery copy ``n``, its first copy never captured (a capture at the receiver, or
+    past the drop), fills a hole that opened before ``latest`` (a loss recovery episode of
+    the side) ended: the same burst of losses. There the peer acknowledges each resent copy
+    as it arrives, so each would end an episode of its own a few ms long, where the sender
+    sees one recovery lasting until the ACK of the last (Linux: until snd_una passes
+    high_seq, nstat TcpExtTCPSackRecovery counts one)."""
+    return (
+        not timeout
+        and not latest.timeout
+        and gap != gap  # NaN: no earlier copy captured
+        and resent.hole_ns[n] <= latest.end_ns
+    )
 
 
 def _during(episode: _Episode | None, n: int, resent: _Resent) -> bool:
@@ -2063,6 +2087,9 @@ class _Resent:
     acked: list[bool]  # a peer ACK after it acknowledged past its first byte
     ack_ns: list[int]  # when the first such ACK came; the event's own time when none did
     peer_spoke_ns: list[int]  # the peer's last ACK before it; the event's own time when none
+    #: When the sender's first data above the resent bytes went by (``_SentAbove``): the
+    #: receiver's hole opened then; the event's own time when none came before it.
+    hole_ns: list[int]
 
     @classmethod
     def of(cls, facts: Facts, events: pd.DataFrame) -> _Resent:
@@ -2074,7 +2101,7 @@ class _Resent:
         kind = events["kind"].take(resent).to_numpy()
         resent, kind = _decided(facts, events, resent, kind)
         if not len(resent):
-            return cls({}, [], [], [], [], [], [], [], [], [])
+            return cls({}, [], [], [], [], [], [], [], [], [], [])
         conn = events["conn"].to_numpy(np.int64)[resent]
         frames = events["frame"].to_numpy(np.int64)[resent]
         # Each connection's entries: a run of its id.
@@ -2094,12 +2121,15 @@ class _Resent:
         # own row: none).
         ack_row = np.full(len(rows), -1, dtype=np.intp)
         spoke_row = rows.copy()
+        hole_row = rows.copy()
         for side in (True, False):
             mine = np.flatnonzero(client == side)
             if len(mine):
                 peer = _PeerAcks.of(facts, index[mine], side)
                 ack_row[mine] = peer.covering(rows[mine], facts.rel_seq[rows[mine]])
                 spoke_row[mine] = peer.last_before(rows[mine])
+                above = _SentAbove.of(facts, index[mine], side)
+                hole_row[mine] = above.first_above(rows[mine], facts.rel_seq[rows[mine]])
         acked = ack_row >= 0
         time_ns = facts.time_ns
         # The connection holds only the sender's packets: every row the client's, or none.
@@ -2117,6 +2147,7 @@ class _Resent:
             acked.tolist(),
             time_ns[np.where(acked, ack_row, rows)].tolist(),
             time_ns[spoke_row].tolist(),
+            time_ns[hole_row].tolist(),
         )
 
 
@@ -2187,6 +2218,44 @@ class _PeerAcks:
         some = before > self.run_lo
         out = rows.copy()
         out[some] = self.rows[before[some] - 1]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _SentAbove:
+    """One side's data segments in some connections (row order), each connection's run with
+    its running highest sequence number: "the sender's first segment above seq" is then one
+    binary search (as ``_PeerAcks``)."""
+
+    rows: np.ndarray
+    highest: np.ndarray  # per connection run: the highest rel_seq so far
+    run_lo: np.ndarray  # per query: its connection's run [lo, hi)
+    run_hi: np.ndarray
+
+    @classmethod
+    def of(cls, facts: Facts, index: np.ndarray, sender_is_client: bool) -> _SentAbove:
+        wanted = np.zeros(len(facts.conn_ids), dtype=bool)
+        wanted[index] = True
+        mine = facts.from_client == sender_is_client
+        data = (facts.seg_len > 0) & ~facts.is_dup & (facts.rel_seq != UNKNOWN)
+        rows = np.flatnonzero(wanted[facts.conn_index] & mine & data)
+        run_starts = rows.searchsorted(facts.starts)
+        highest = facts.rel_seq[rows].astype(np.int64)
+        for conn in np.flatnonzero(wanted).tolist():
+            a, b = int(run_starts[conn]), int(run_starts[conn + 1])
+            if a < b:
+                np.maximum.accumulate(highest[a:b], out=highest[a:b])
+        return cls(rows, highest, run_starts[index], run_starts[index + 1])
+
+    def first_above(self, rows: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        """Per query: the sender's first data row whose sequence number is above ``seq`` (new
+        data always leaves in order, so it left after the first copy of ``seq``), when it
+        came before ``rows``; else the query's own row."""
+        j = first_at_least(self.highest, self.run_lo, self.run_hi, seq.astype(np.int64) + 1)
+        found = j < self.run_hi
+        out = rows.copy()
+        hit = self.rows[j[found]]
+        out[np.flatnonzero(found)[hit < rows[found]]] = hit[hit < rows[found]]
         return out
 
 
