@@ -228,3 +228,29 @@ def test_a_transfer_of_no_time_has_no_pace(tmp_path: Path) -> None:
     assert t is not None and t.bytes == 300_000 and t.seconds == 0.0
     assert t.paced_by is None and t.rate_bps is None
     assert "less than a round trip" in str(analysis.verdicts[0].explanation)
+
+
+def test_where_the_pace_is_unknown_a_proven_sender_pause_is_said() -> None:
+    """Real kernel (20 ms each way): a server wrote 300 kB, slept 3 s, wrote 300 kB. At the
+    client the pace cannot be told (the capture is far from the sender: its window view
+    lags), yet app_pause proved a 2.9 s pause of the server's application (IP IDs and TCP
+    timestamps); the note said only "What set the pace the capture cannot show"."""
+    from dataclasses import replace
+
+    from pcapline.explain_transfer import transfer_note
+
+    a = pcapline.analyze(SAMPLES / "slow-transfer-sender-limited.pcap")
+    (d,) = [d for d in a.delays.values() if d.transfer]
+    assert d.transfer is not None
+    unknown = replace(d, transfer=replace(d.transfer, paced_by=None))
+    paused = replace(unknown, app_pause_s=2.9, app_pause_side=d.transfer.side)
+    note = transfer_note(paused)
+    assert "What set the pace the capture cannot show" in note
+    side, other = d.transfer.side.value, d.transfer.side.other
+    assert (
+        f"Yet the {side}'s application held its data once for 2.9 s in this connection with "
+        f"all it had sent acknowledged and the {other}'s window open"
+    ) in note
+    # the peer's pause, or a short one, is not the sender's time
+    assert "Yet" not in transfer_note(replace(paused, app_pause_side=d.transfer.side.other))
+    assert "Yet" not in transfer_note(replace(paused, app_pause_s=0.5))

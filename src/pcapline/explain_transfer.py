@@ -66,7 +66,7 @@ def transfer_note(d: Delays) -> str:
         return ""
     rate = "" if t.rate_bps is None else f" ({bit_rate(t.rate_bps)} at the capture point)"
     head = f"Transfer: the {t.side.value} sent {byte_count(t.bytes)} in {_s(t.seconds)}{rate}"
-    why = _WHY[t.paced_by](t, d) if t.paced_by is not None else _unknown(t)
+    why = _WHY[t.paced_by](t, d) if t.paced_by is not None else _unknown(t) + _paused(t, d)
     return f"{head}. {why}{_split(t)}"
 
 
@@ -239,6 +239,26 @@ def _unknown(t: Transfer) -> str:
             else ""
         )
         + "."
+    )
+
+
+#: A pause of the sender's application this long is said where the pace is not known.
+PAUSE_SAID_S = 1.0
+
+
+def _paused(t: Transfer, d: Delays) -> str:
+    """Where the pace cannot be told, the sender's application pause the capture did prove
+    (``app_pause_s``, app_pause.py: its data held with everything acknowledged and the window
+    open, proven from the capture point or by the sender's IP IDs and timestamps), so that a
+    transfer that sat seconds on its sender is not left at "cannot show" alone."""
+    seconds = d.app_pause_s
+    if seconds is None or seconds < PAUSE_SAID_S or d.app_pause_side is not t.side:
+        return ""
+    return (
+        f" Yet the {t.side.value}'s application held its data once for {_s(seconds)} in this "
+        f"connection with all it had sent acknowledged and the {t.side.other}'s window open: "
+        "nothing in TCP or the network held it then (its application waited, or a pacing rate "
+        "or TCP_CORK it set held the data)."
     )
 
 
