@@ -135,3 +135,27 @@ def test_http_keepalive_sample_is_slow_on_turn_three(capsys: pytest.CaptureFixtu
     out = " ".join(capsys.readouterr().out.split())
     assert "slow_response (judged response time): connection(s) 0 (turn 3 of 5: 1.2 s" in out
     assert "answers not judged for slow_response" not in out
+
+
+@pytest.mark.parametrize("lost", ["request", "answer"])
+def test_a_first_exchange_the_tap_lost_leaves_no_first_turn(lost: str) -> None:
+    """Real kernel (DNS over TCP, two queries on one connection, the server sleeping 1.5 s
+    on the second; 20 ms each way): not slow, only the first turn is judged on a protocol
+    pcapline does not recognise. With the first query (or its answer) deleted from the
+    capture (editcap: a tap that dropped one frame) the second exchange became "the first
+    request": slow_response, "the server took 1.54 s to answer the first request". The
+    server's bare ACK of the second query acknowledged the lost bytes: no first turn then."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.1, 31, captured=lost != "request")
+    c.data(SERVER, 0.15, 47, captured=lost != "answer").ack(CLIENT, 0.151)
+    c.data(CLIENT, 0.2, 31).ack(SERVER, 0.24).data(SERVER, 1.7, 47).ack(CLIENT, 1.701)
+    c.fin(CLIENT, 1.8).fin(SERVER, 1.801).ack(CLIENT, 1.802)
+    d = _measure(c, None)
+    assert d.response_max_s == pytest.approx(1.5)
+    assert d.response_s is None and d.response_judged is None
+    assert SlowTag.SLOW_RESPONSE not in d.slow
+    whole = Conversation().handshake(0.0)
+    whole.data(CLIENT, 0.1, 31).data(SERVER, 0.15, 47).ack(CLIENT, 0.151)
+    whole.data(CLIENT, 0.2, 31).ack(SERVER, 0.24).data(SERVER, 1.7, 47).ack(CLIENT, 1.701)
+    d = _measure(whole, None)
+    assert d.response_s == pytest.approx(0.05) and d.slow == ()

@@ -79,8 +79,8 @@ from pcapline.app_pause import app_pauses
 from pcapline.facts import (
     UNKNOWN,
     NewData,
-    across_a_hole,
     first_at_least,
+    holes_before,
     next_peer_ack_cut,
     peer_data_end,
 )
@@ -1582,7 +1582,8 @@ def _turns(facts: Facts, peer_end: np.ndarray | None = None) -> Turns:
     last_server = np.maximum.accumulate(np.where(client, -1, position))
     asked = np.where(client[after], last_server[after - 1], last_client[after - 1])
     gap = _measured((t[after] - t[asked]) / 1e9)  # NaN across a timestamp step back
-    gap[across_a_hole(facts, rows[after], peer_end)] = np.nan  # the wait went by unseen
+    own_unseen, acks_unseen = holes_before(facts, rows, peer_end)
+    gap[own_unseen[after] | acks_unseen[after]] = np.nan  # the wait went by unseen
     # The server owes an answer after each client run; the client only after a greeting the
     # server opened the connection with: the connection's first turn, when it follows
     # server data (before a connection's first turn all its data came from one side).
@@ -1595,6 +1596,17 @@ def _turns(facts: Facts, peer_end: np.ndarray | None = None) -> Turns:
     # First response: the first server-owed turn of each connection (written last wins).
     first[turn_conn[k[::-1]]] = gap[k[::-1]]
     first_at[turn_conn[k[::-1]]] = t[after[k[::-1]]]
+    # ... unless a data segment before its answer acknowledged bytes the capture never held
+    # (a request or an answer the tap lost: no later copy fills what the peer already
+    # acknowledged): the first turn seen is then not the one that opened the conversation,
+    # the only one judged on a protocol whose server may speak unprompted (``_judged_turns``).
+    if len(k):
+        first_answer = np.full(n, len(rows), dtype=np.int64)
+        first_answer[turn_conn[k[::-1]]] = after[k[::-1]]
+        first_hole = np.full(n, len(rows), dtype=np.int64)
+        holes = np.flatnonzero(acks_unseen)
+        np.minimum.at(first_hole, conn[holes], holes)
+        first[first_hole < first_answer] = np.nan
     k = k[~np.isnan(gap[k])]  # the other measures: turns whose time was measured
     stats = _TurnStats.of(turn_conn[k], gap[k], t[after[k]], n)
     count, most, median = stats.count, stats.max_s, stats.median_s

@@ -1229,12 +1229,22 @@ def across_a_hole(facts: Facts, rows: np.ndarray, peer_end: np.ndarray | None = 
     1 ms answer a slow one), a pause (``app_pause``: the unseen bytes may be a request).
     One byte more is allowed on the peer's side: a FIN the capture lost carries no data.
     ``peer_end``: ``peer_data_end(facts)``, when the caller has it."""
+    own_unseen, peer_unseen = holes_before(facts, rows, peer_end)
+    return np.asarray(own_unseen | peer_unseen)
+
+
+def holes_before(
+    facts: Facts, rows: np.ndarray, peer_end: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``across_a_hole``'s two parts, per row of ``rows``: its sender's bytes before it went
+    by unseen (so far: a later copy may fill them), and it acknowledges peer bytes the
+    capture never saw (the peer said something the capture will not hold)."""
     if peer_end is None:
         peer_end = peer_data_end(facts)
     own_unseen = facts.rel_seq[rows] > facts.next_seq[rows]
     known = peer_end[rows] != UNKNOWN
     peer_unseen = facts.ack[rows] & known & (facts.rel_ack[rows] > peer_end[rows] + 1)
-    return np.asarray(own_unseen | peer_unseen)
+    return np.asarray(own_unseen), np.asarray(peer_unseen)
 
 
 def nearest_rows(
