@@ -302,3 +302,52 @@ def test_a_path_duplicate_is_no_second_capture_point() -> None:
     s = summary(q)
     assert (s["captured_twice"], s["two_point_connections"], s["clocks_apart_ms"]) == (1, 0, None)
     assert quality_warnings(q) == []
+
+
+def _opening_probe(echo: int | None) -> Conversation:
+    """A capture begun inside an idle connection: the client's keepalive probe (a bare ACK at
+    snd.una - 1, TSval 2000), the server's answer acknowledging one byte more (TSecr ``echo``,
+    None: no timestamps), then both FINs, the client's at the byte after the probe."""
+    ts = echo is not None
+    c = Conversation()
+    c.probe(CLIENT, 0.0, timestamps=(2000, 6000) if ts else None)
+    c.ack(SERVER, 0.001, timestamps=(7000, echo) if ts and echo is not None else None)
+    c.fin(SERVER, 4.0, timestamps=(7400, 2000) if ts else None)
+    c.fin(CLIENT, 4.001, timestamps=(2400, 7400) if ts else None)
+    c.ack(SERVER, 4.002, timestamps=(7401, 2400) if ts else None)
+    return c
+
+
+def test_a_capture_that_begins_with_a_keepalive_probe_lost_nothing(tmp_path: Path) -> None:
+    # The probe sits below the server's window: its answer is a duplicate ACK of rcv.nxt (the
+    # probe's seq + 1) echoing the TSval of an earlier segment (tcp_send_dupack; ts_recent
+    # takes only an in-window segment's). The client's FIN at that byte jumped over nothing.
+    c = _opening_probe(echo=1000)
+    facts = compute_facts(segments(c))
+    assert facts.probe_shape.tolist() == [True, False, False, False, False]
+    assert facts.is_keepalive.tolist() == [True, False, False, False, False]
+    q = measure(facts)
+    assert q.not_captured.tolist() == [0]
+    assert not q.lossy_capture
+    path = tmp_path / "opening-probe.pcap"
+    path.write_bytes(pcap_bytes(c))
+    report = pcapline.analyze(path).to_dict()
+    assert report["capture"]["quality"]["segments_not_captured"] == 0
+    assert report["capture"]["warnings"] == []
+    assert [e["kind"] for e in report["connections"][0]["events"]][:3] == [
+        "capture_start",
+        "keepalive",
+        "keepalive_ack",
+    ]
+
+
+@pytest.mark.parametrize("echo", [2000, 2300, None])
+def test_an_opening_bare_ack_whose_answer_echoes_it_may_have_hidden_a_lost_byte(
+    echo: int | None,
+) -> None:
+    # The same numbers fit an ordinary ACK at snd.nxt followed by one byte the capture point
+    # lost: the ACK of that byte echoes the bare ACK's TSval or a later one; without
+    # timestamps the two readings cannot be told apart. A gap, as before.
+    q = measure(compute_facts(segments(_opening_probe(echo=echo))))
+    assert q.not_captured.tolist() == [1]
+    assert q.lossy_capture

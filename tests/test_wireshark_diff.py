@@ -410,6 +410,25 @@ def test_keepalive_ack_that_wireshark_names_otherwise() -> None:
     assert [(d.frame, d.label) for d in result.unexplained] == [(2, "keepalive_ack")]
 
 
+def test_a_keepalive_probe_that_opens_the_capture() -> None:
+    # Mid-stream: the client's probe opens the capture; Wireshark has no earlier segment to
+    # measure it against and calls its answer "ACKed unseen segment".
+    segs = frames((1, True, 0, ACK, 500), (2, False, 0, ACK, 600), (3, True, 0, FIN | ACK, 500))
+    ours = events((1, "capture_start"), (1, "keepalive"), (2, "keepalive_ack"))
+    theirs = ws((1, set()), (2, {"ack_lost_segment"}), (3, {"lost_segment"}))
+    result = compare(segs, ours, theirs)
+    assert result.unexplained == []
+    assert dict(result.explained) == {"probe_opens_the_capture": 2}
+    # A keepalive inside the capture that Wireshark does not call one stays unexplained.
+    result = compare(
+        segs, events((1, "keepalive"), (2, "keepalive_ack")), ws((1, set()), (2, set()))
+    )
+    assert [(d.frame, d.label) for d in result.unexplained] == [
+        (1, "keepalive"),
+        (2, "keepalive_ack"),
+    ]
+
+
 def test_window_update_checked_one_way() -> None:
     segs = frames((3, False, 0, ACK, 300), (4, False, 50, ACK, 300), (5, False, 0, ACK, 300))
     theirs = ws((3, {"window_update"}), (4, set()), (5, set()))

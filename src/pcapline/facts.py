@@ -16,7 +16,8 @@ Columns (one value per segment):
 
 - ``rel_seq``, ``seq_end``: relative seq and seq + len (+1 for SYN, +1 for FIN).
 - ``next_seq``: the sender's highest ``seq_end`` *before* this segment (snd.nxt as seen on the
-  wire); for a direction's first segment, its own ``rel_seq``.
+  wire); for a direction's first segment, its own ``rel_seq``. A probe that opens its
+  direction (``_opening_probes``) counts one above its seq: it was sent at snd.una - 1.
 - ``rel_ack``: the ACK number relative to the peer's ISN (valid when the ACK flag is set).
 - ``snd_una``: the highest ACK the peer had sent before this segment, i.e. the sender's
   snd.una as the capture point saw it; ``UNKNOWN`` before the peer ACKed anything.
@@ -33,8 +34,11 @@ Columns (one value per segment):
   nothing that would draw a resend: ``duplicates.py``). Not a retransmission (anchors.md 1.5).
 - ``probe_shape``: 0 bytes (or 1 byte with nothing outstanding: the Windows "garbage byte"),
   seq = snd.nxt - 1 or snd.una - 1, no SYN/FIN/RST, not after the sender's own FIN: the Linux
-  keepalive / window probe shape (``tcp_xmit_probe_skb``). A 1-byte segment at snd.nxt - 1 while that byte is unacknowledged
-  is a retransmission, not a probe (Wireshark gets this wrong, anchors.md 1.5).
+  keepalive / window probe shape (``tcp_xmit_probe_skb``). In a capture begun inside the
+  connection, a direction's first segment is one when the peer's answer proves it: it
+  acknowledges one byte more and echoes an older TSval (``_opening_probes``). A 1-byte
+  segment at snd.nxt - 1 while that byte is unacknowledged is a retransmission, not a probe
+  (Wireshark gets this wrong, anchors.md 1.5).
 - ``refusal_shape``: a RST with ACK and sequence number 0, the reset of a segment that had no
   ACK (RFC 793 3.4; Linux ``tcp_v4_send_reset``, nftables ``reject with tcp reset``): the
   answer to a SYN, even where the SYN was not captured.
@@ -214,7 +218,6 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         from_client=from_client, conn_index=conn_index, starts=starts,
     )  # fmt: skip
     sent_here = np.where(stale, UNKNOWN, seq_end) if stale.any() else seq_end
-    next_seq = _exclusive_running_max(sent_here, dir_key, dir_order, rel_seq)
 
     peer_dir = np.arange(n_dirs) ^ 1  # per direction: the other direction of its connection
     # Per direction: the base of the other direction (ACKs count in the peer's sequence space).
@@ -227,6 +230,31 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     peer_base = ack_base[peer_dir]
     own_ack = has_ack & ~stale  # a stale ACK acknowledges nothing of this connection
     rel_ack = _unwrap(ack, peer_base, dir_key, dir_order, own_ack)
+    ts_val = col.get("ts_val", np.int64)
+    has_ts = col.get("has_ts", bool)
+    # A direction the capture begins with a probe (its snd.una - 1): snd.nxt is at least one
+    # above it, so its next byte, one higher, jumped over nothing.
+    opening_probes = _opening_probes(
+        _OpeningRows(
+            bare=has_ack & (seg_len == 0) & ~(is_syn | is_fin | is_rst),
+            own_ack=own_ack,
+            rel_seq=rel_seq,
+            rel_ack=rel_ack,
+            has_ts=has_ts,
+            ts_val=ts_val,
+            from_client=from_client,
+            conn_index=conn_index,
+            starts=starts,
+            dir_key=dir_key,
+            dir_order=dir_order,
+            n_dirs=n_dirs,
+        ),
+        col,
+    )
+    if len(opening_probes):
+        sent_here = sent_here.copy() if sent_here is seq_end else sent_here
+        sent_here[opening_probes] = rel_seq[opening_probes] + 1
+    next_seq = _exclusive_running_max(sent_here, dir_key, dir_order, rel_seq)
     snd_una = _peer_running_max(rel_ack, own_ack, from_client, conn_index)
 
     # Window scaling is in force only when both SYNs carried the option (RFC 7323 2.2).
@@ -250,10 +278,8 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     sack_right = _sack_edge(col.get("sack_re", np.int64, sacking), sacking, rel_ack, ack)
 
     ip_id = col.get("ip_id", np.int64)
-    ts_val = col.get("ts_val", np.int64)
     time_ns = col.get("time_ns", np.int64)
     ttl = col.get("ttl", np.int64)
-    has_ts = col.get("has_ts", bool)
     copy_rows = duplicates.Rows(
         keys=(ip_id, seq, ack, seg_len, flags, raw_window, ts_val),
         ip_id=ip_id,
@@ -296,7 +322,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     bare[small[has_ack[small] & (small_len == 0)]] = True
     bare[shaped] = False
     told = _probes_before_reset(bare, is_rst & ~is_dup, is_dup, rel_seq, dir_key, dir_order)
-    shaped = np.union1d(shaped, told)
+    shaped = np.union1d(np.union1d(shaped, told), opening_probes)
     shaped = shaped[~_after_own_fin(shaped, is_fin, dir_key, n_dirs)]
     probe_shape = np.zeros(n, dtype=bool)
     probe_shape[shaped] = True
@@ -859,6 +885,59 @@ def _where_acked(rel_ack: np.ndarray, has_ack: np.ndarray) -> np.ndarray:
 
 #: Bare ACKs at one sequence number before a RST one above it: this many make them probes.
 PROBES_BEFORE_RESET = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _OpeningRows:
+    """The per-row columns ``_opening_probes`` reads (grouped order)."""
+
+    bare: np.ndarray  # ACK, no payload, no SYN/FIN/RST
+    own_ack: np.ndarray
+    rel_seq: np.ndarray
+    rel_ack: np.ndarray
+    has_ts: np.ndarray
+    ts_val: np.ndarray
+    from_client: np.ndarray
+    conn_index: np.ndarray
+    starts: np.ndarray
+    dir_key: np.ndarray
+    dir_order: np.ndarray
+    n_dirs: int
+
+
+def _opening_probes(r: _OpeningRows, col: _Columns) -> np.ndarray:
+    """Rows that open their direction (no SYN before them: a capture begun inside the
+    connection) with a keepalive or window probe, by the peer's answer: its next segment
+    acknowledges the row's seq + 1 and echoes an older TSval than the row carries.
+
+    A probe is sent at snd.una - 1 (``tcp_xmit_probe_skb``): below the receiver's window, so
+    the receiver answers it with a duplicate ACK of rcv.nxt (the probe's seq + 1;
+    ``tcp_sequence`` fails, ``tcp_send_dupack``) and does not take its timestamp
+    (``tcp_replace_ts_recent`` only takes an in-window segment's): the answer echoes the
+    TSval of an earlier segment. An ordinary ACK at snd.nxt whose next byte the capture lost
+    shows the same numbers, but the ACK of that byte echoes that byte's TSval, never one
+    older than the bare ACK's. Without timestamps the two cannot be told apart: not read."""
+    counts = np.bincount(r.dir_key, minlength=r.n_dirs)
+    offsets = np.cumsum(counts) - counts
+    firsts = r.dir_order[offsets[counts > 0]]
+    cand: np.ndarray = firsts[r.bare[firsts] & r.has_ts[firsts]].astype(np.int64)
+    if not len(cand):
+        return cand
+    # The peer's next row, among the rows of the (few) connections holding a candidate.
+    sel = rows_of_connections(r.starts, np.unique(r.conn_index[cand]))
+    nxt = nearest_rows(
+        r.conn_index[sel],
+        r.from_client[sel],
+        np.zeros(len(sel), dtype=bool),
+        np.ones(len(sel), dtype=bool),
+        later=True,
+    )[np.searchsorted(sel, cand)]
+    cand, peer = cand[nxt >= 0], sel[nxt[nxt >= 0]]
+    answers = r.own_ack[peer] & r.has_ts[peer] & (r.rel_ack[peer] == r.rel_seq[cand] + 1)
+    cand, peer = cand[answers], peer[answers]
+    older = (r.ts_val[cand] - col.get("ts_ecr", np.int64, peer)) % 2**32
+    probes: np.ndarray = cand[(older > 0) & (older < 2**31)]
+    return probes
 
 
 def _probes_before_reset(

@@ -776,6 +776,24 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "Keep-Alive.",
     ),
     KnownDifference(
+        "probe_opens_the_capture",
+        wireshark=frozenset(),
+        ours=frozenset({K.KEEPALIVE, K.KEEPALIVE_ACK}),
+        applies=lambda c: (
+            not c.wireshark
+            and (
+                {K.KEEPALIVE, K.CAPTURE_START} <= c.ours
+                or (K.KEEPALIVE_ACK in c.ours and "ack_lost_segment" in c.wireshark_flags)
+            )
+        ),
+        why="The capture began with this side's keepalive probe (a bare ACK at snd.una - 1): "
+        "the peer's answer acknowledges one byte more and echoes an older timestamp than the "
+        "probe carries, the duplicate ACK a receiver sends for a segment below its window. "
+        "Wireshark, which has no earlier segment of the side to measure the probe against, "
+        "calls the answer 'ACKed unseen segment' and the side's next segment 'previous "
+        "segment not captured'; nothing was lost.",
+    ),
+    KnownDifference(
         "keepalive_ack_updates_window",
         wireshark=frozenset(),
         ours=frozenset({K.KEEPALIVE_ACK}),
