@@ -74,6 +74,7 @@ class Conn:
     reset_by: str | None = None
     inferred: dict[str, Any] = field(default_factory=dict)
     client_guessed: bool = False
+    confidence: str = "proven"
     pkts: list[_Pkt] = field(default_factory=list)
     cisn: int = 1_000_000
     sisn: int = 3_000_000_000
@@ -399,7 +400,7 @@ def build(
                 "resets": k[EventKind.RST],
                 "inferred": c.inferred,
                 "explanation": c.explanation,
-                "confidence": "proven",
+                "confidence": c.confidence,
                 "caveats": [],
             }
         )

@@ -157,6 +157,31 @@ def test_verdict_without_failures() -> None:
     assert 'class="problem"' not in text
 
 
+def test_verdict_never_counts_an_ending_the_capture_cannot_tell_as_not_failed() -> None:
+    # A capture filtered to payload: an open connection's FIN or RST may have been dropped by
+    # the filter (confidence unknown), so "none failed" is more than the capture shows.
+    def unsure(cid: int, t: int) -> hs.Conn:
+        c = hs._midstream_open(cid, t)
+        c.confidence = "unknown"
+        return c
+
+    both = report.render_html(hs.build([unsure(0, hs.T0), unsure(1, hs.T0 + hs.S)]))
+    verdict = _text_of(both, "verdict")
+    assert "None of the 2 connections failed." not in verdict
+    assert (
+        "No connection is shown to have failed, but the capture cannot tell how any of the 2 "
+        "ended." in verdict
+    )
+    one = report.render_html(hs.build([hs._closed(0, 40000, hs.T0), unsure(1, hs.T0 + hs.S)]))
+    assert "cannot tell how 1 of the 2 ended." in _text_of(one, "verdict")
+    failed = report.render_html(
+        hs.build([hs._refused(0, hs.T0), unsure(1, hs.T0 + hs.S), unsure(2, hs.T0 + 2 * hs.S)])
+    )
+    verdict = _text_of(failed, "verdict")
+    assert "1 of 3 connections failed." in verdict
+    assert "How 2 others ended the capture cannot tell." in verdict
+
+
 def test_capture_facts(page_text: str, analysis) -> None:
     facts = _text_of(page_text, "capture")
     assert "scenario.pcapng" in facts and "pcapng" in facts and "EN10MB" in facts

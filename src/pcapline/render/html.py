@@ -371,6 +371,7 @@ def build_page(
         "copies": copies,
         "failing": _failing(counted, sure=True),
         "uncertain": _failing(counted, sure=False),
+        "unsure": _ending_unknown(counted),
         "probes": _probes(counted),
         "quality": capture_quality(capture.quality),
         "filter": analysis.filter,
@@ -574,6 +575,17 @@ def _failing(conns: pd.DataFrame, *, sure: bool) -> int:
         return int(failed.sum()) if sure else 0
     unknown = (conns["confidence"].astype(str) == str(Confidence.UNKNOWN)).to_numpy()
     return int((failed & (unknown != sure)).sum())
+
+
+def _ending_unknown(conns: pd.DataFrame) -> int:
+    """Connections of no failure fate whose ending the capture cannot tell (confidence
+    unknown: an open or half_closed connection of a capture filtered to payload or to
+    SYN/FIN/RST, one ended too soon after a FIN, ...): a FIN or RST the capture lacks may have
+    ended them, so the headline cannot count them as not failed."""
+    if not len(conns) or "confidence" not in conns.columns:
+        return 0
+    unknown = (conns["confidence"].astype(str) == str(Confidence.UNKNOWN)).to_numpy()
+    return int((unknown & ~failing(conns["fate"]) & ~probing(conns)).sum())
 
 
 def _probes(conns: pd.DataFrame) -> int:
