@@ -20,6 +20,10 @@ import pcapline
 from pcapline.facts import compute_facts
 from pcapline.model import ACK, FAILURE_FATES, FIN
 from pcapline.quality import measure, summary
+
+
+from pcapline.model import ACK, FAILURE_FATES, FIN, PSH
+from pcapline.quality import measure
 from pcapline.quality import warnings as quality_warnings
 
 FAILURES = {f.value for f in FAILURE_FATES}
@@ -174,6 +178,38 @@ def test_in_a_payload_filtered_capture_an_idle_rst_is_likely_and_open_unknown(
     assert conns.loc[40002, ["fate", "confidence"]].tolist() == ["reset", "proven"]
     assert conns.loc[40001, ["fate", "confidence"]].tolist() == ["open", "unknown"]
     assert list(conns.loc[40001, "caveats"]) == ["acks_filtered"]
+
+
+def test_in_a_capture_of_payload_only_a_missing_syn_or_fin_is_the_filters(
+    tmp_path: Path,
+) -> None:
+    """'tcp.len > 0' drops every SYN and bare FIN: a connection without a captured SYN did not
+    necessarily begin before the capture, and a FIN its peer acknowledged was not lost by the
+    capture point. A filter that keeps SYN/FIN/RST besides data does keep the SYN: there, no
+    SYN is a capture begun inside the connection."""
+    c = _exchange(Conversation(), rounds=3, handshake=False, bare_ack=False)
+    c.fin(CLIENT, 0.5, captured=False)  # bare: filtered out ...
+    c.send(SERVER, 0.501, FIN | ACK | PSH, length=50)  # ... the server's last words ACK it
+    path = tmp_path / "payload-only.pcap"
+    path.write_bytes(pcap_bytes(c))
+    report = pcapline.analyze(path).to_dict()
+    assert report["capture"]["quality"]["acks_filtered"]
+    words = report["connections"][0]["explanation"]
+    assert "o SYN captured (this capture holds only segments with payload" in words
+    assert "began inside" not in words
+    assert "a FIN without payload, which this capture's filter drops" in words
+    assert "the capture point lost it" not in words
+    # SYNs kept (20 data segments and not one bare ACK): a stream without one began earlier.
+    kept = _exchange(Conversation(), rounds=10, handshake=True, bare_ack=False)
+    inside = _exchange(
+        Conversation(client=("10.0.0.3", 40001)), rounds=10, handshake=False, bare_ack=False
+    )
+    path = tmp_path / "flags-and-payload.pcap"
+    path.write_bytes(pcap_bytes(kept, inside))
+    report = pcapline.analyze(path).to_dict()
+    assert report["capture"]["quality"]["acks_filtered"]
+    by_port = {c["client"]["port"]: c["explanation"] for c in report["connections"]}
+    assert by_port[40001].startswith("Capture began inside this connection (no SYN seen)")
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"

@@ -936,6 +936,7 @@ def merge_quality(
         },
         flag_filtered=capture.flag_filtered,
         acks_filtered=capture.acks_filtered,
+        payload_only=capture.payload_only,
         lossy_capture=capture.lossy,
         dropped=dropped,
         truncated=truncated,

@@ -64,6 +64,7 @@ def verdicts(
     """
     texts: dict[tuple[Fate, Side | None, bool, bool], Explanation] = {}
     caveats_of = classified.caveats or [()] * len(classified.conn_ids)
+    payload_only = classified.quality is not None and classified.quality.payload_only
     columnar = classified.columnar
     rtt = columnar.rtt_ms.tolist()
     start = columnar.capture_start.tolist()
@@ -94,7 +95,7 @@ def verdicts(
             key = (fates[index], closers[index], bool(start[index]), soon)
             text = texts.get(key)
             if text is None:
-                text = texts[key] = healthy(*key)
+                text = texts[key] = healthy(*key, payload_only=payload_only)
         found.append(keys)
         words.append(text)
     if lost is not None:
@@ -263,9 +264,18 @@ def _with_notes(story: Explanation, notes: tuple[str, ...]) -> Explanation:
     return Explanation(story.headline, story.label, story.body, story.check, notes)
 
 
-def healthy(fate: Fate, closer: Side | None, no_syn: bool, soon: bool = False) -> Explanation:
+def healthy(
+    fate: Fate,
+    closer: Side | None,
+    no_syn: bool,
+    soon: bool = False,
+    *,
+    payload_only: bool = False,
+) -> Explanation:
     """Explanation for a connection with nothing unusual (no retransmission, RST, probe).
     ``soon``: a half close the capture ended too soon after (``capture_ended_after_fin``).
+    ``payload_only``: the capture holds no segment without payload (``Seen.payload_only``):
+    a missing SYN is its filter's, not a capture begun inside the connection.
 
     Worded without per-connection numbers so one text serves every such connection.
     """
@@ -279,9 +289,19 @@ def healthy(fate: Fate, closer: Side | None, no_syn: bool, soon: bool = False) -
         )
     if no_syn:
         story = Explanation(
-            "Capture began inside this connection (no SYN seen)", body=". " + story.text
+            NO_SYN_FILTERED
+            if payload_only
+            else "Capture began inside this connection (no SYN seen)",
+            body=". " + story.text,
         )
     return _with_notes(story, ())
+
+
+#: A connection without a captured SYN in a capture that holds only segments with payload.
+NO_SYN_FILTERED = (
+    "No SYN captured (this capture holds only segments with payload: the connection may have "
+    "begun before the capture or during it, its SYN filtered out)"
+)
 
 
 def _server_left_unanswered(d: Decision, e: Evidence) -> Explanation | None:
@@ -1707,9 +1727,14 @@ def _one_sided_note(e: Evidence) -> str:
     one = e.handshake.one_sided
     unseen = e.close.unseen_fin
     if unseen is not None:
+        lost = (
+            "a FIN without payload, which this capture's filter drops"
+            if e.seen.payload_only
+            else "the capture point lost it"
+        )
         return (
             f"The {unseen.side}'s FIN is not in the capture; the {unseen.side.other} "
-            f"acknowledged it (frame {unseen.ack_frame}): the capture point lost it."
+            f"acknowledged it (frame {unseen.ack_frame}): {lost}."
         )
     if one is None:
         return ""
@@ -1818,7 +1843,11 @@ def _artefact_note(e: Evidence) -> str:
     a = e.artefacts
     notes = []
     if a.capture_start:
-        notes.append("the capture began inside this connection (no SYN)")
+        notes.append(
+            NO_SYN_FILTERED[0].lower() + NO_SYN_FILTERED[1:]
+            if e.seen.payload_only
+            else "the capture began inside this connection (no SYN)"
+        )
     if a.duplicates:
         notes.append(f"{a.duplicates} packet(s) captured twice (not retransmissions)")
     if a.super_segments:

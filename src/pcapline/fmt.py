@@ -122,7 +122,12 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
         parts.append(f"{one:,} connection{'s' if one != 1 else ''} captured in one direction")
     mid = int(quality.get("mid_stream_connections", 0))
     if mid:
-        parts.append(f"{mid:,} already open when the capture began")
+        # A capture filtered to payload drops SYNs too: their absence proves no early start.
+        parts.append(
+            f"{mid:,} without a captured SYN (already open, or the filter dropped it)"
+            if quality.get("acks_filtered")
+            else f"{mid:,} already open when the capture began"
+        )
     drops = [
         f"{int(quality[key]):,} by {what}"
         for key, what in (("interface_drops", "the interface"), ("os_drops", "the OS/buffer"))

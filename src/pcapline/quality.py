@@ -85,6 +85,9 @@ class Seen:
     lossy_capture: bool = False  # ... or of any connection in the capture
     flag_filtered: bool = False  # the capture holds only SYN/FIN/RST segments
     acks_filtered: bool = False  # data, but no segment without it (CaptureWide.acks_filtered)
+    #: not one segment without payload in the capture (SYNs, FINs, RSTs included): a filter on
+    #: payload (``CaptureWide.payload_only``), so a missing SYN or bare FIN is the filter's
+    payload_only: bool = False
     one_direction: bool = False  # every captured packet of the connection came from one side
     mid_stream: bool = False  # no SYN seen: the opening was not captured
     dropped: bool = False  # the file's interface statistics report dropped packets
@@ -140,6 +143,13 @@ class CaptureWide:
             and (not self.zero_length or self.plain_data >= ACKS_EXPECTED_WITHIN)
         )
 
+    @property
+    def payload_only(self) -> bool:
+        """``acks_filtered`` without one segment lacking payload, SYNs, FINs and RSTs
+        included: the filter dropped every SYN and bare FIN or RST, so a connection without a
+        captured SYN may have begun inside the capture."""
+        return self.acks_filtered and not self.zero_length
+
     def __or__(self, other: CaptureWide) -> CaptureWide:
         return CaptureWide(
             lossy=self.lossy or other.lossy,
@@ -179,6 +189,7 @@ class CaptureQuality:
     flag_filtered: bool  # SYN+ACKs but no segment without SYN/FIN/RST: a flag filter
     lossy_capture: bool  # any connection is lossy
     acks_filtered: bool = False  # data but no segment without it: a payload filter
+    payload_only: bool = False  # ... and no SYN, FIN or RST without data either
     dropped: bool = False  # the file's interface statistics report dropped packets
     truncated: bool = False  # the file ends inside a packet record (``ReadQuality.truncated``)
     one_sided_capture: bool = False  # any connection is one-sided
@@ -208,6 +219,7 @@ class CaptureQuality:
             lossy_capture=self.lossy_capture,
             flag_filtered=self.flag_filtered,
             acks_filtered=self.acks_filtered,
+            payload_only=self.payload_only,
             one_direction=bool(self.one_direction[index]),
             mid_stream=bool(self.mid_stream[index]),
             dropped=self.dropped,
@@ -359,6 +371,7 @@ def measure(
         & ~any_per_connection(facts.scan_probe, facts.starts),
         flag_filtered=wide.flag_filtered,
         acks_filtered=wide.acks_filtered,
+        payload_only=wide.payload_only,
         dropped=dropped,
         truncated=truncated,
         one_sided_capture=wide.one_sided,
