@@ -195,3 +195,21 @@ def test_without_a_handshake_round_trip_the_servers_ack_takes_the_path_out(
     assert "about 1.5 s of it was the server's" in text
     text, slow, _ = captured(0.8, bare=False)
     assert "slow_response" not in slow and "Slow answer" not in text
+
+
+def test_the_synack_retry_line_names_a_deferred_accept() -> None:
+    # Apache's default (AcceptFilter http data: TCP_DEFER_ACCEPT) resends its SYN+ACK 4 s
+    # after a browser's data-less connection (zeek var-services-std-ports.pcap conn 2): the
+    # connection's verdict says so; the capture's line must not say only "lost".
+    from pcapline.delays import SlowSummary
+    from pcapline.explain import slow_summary
+    from pcapline.model import SlowTag
+
+    words = slow_summary(
+        SlowSummary(
+            tag=SlowTag.SYNACK_RETRY, connections=1, total=6, values_s=(0.0001,), first=2,
+            retries=(1, 1),
+        )
+    )  # fmt: skip
+    assert "1 of 6 connections needed SYN+ACK retries" in words
+    assert "TCP_DEFER_ACCEPT waited for data the client had not sent, nothing lost" in words

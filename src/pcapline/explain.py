@@ -1319,9 +1319,13 @@ def slow_summary(s: SlowSummary) -> str:
                 "or held up on the way back: each connection's verdict says so where the "
                 f"SYN+ACK echoes an earlier SYN's timestamp{stale})"
             )
+        # A listener with TCP_DEFER_ACCEPT ignores a bare ACK and resends its SYN+ACK when
+        # the defer period ends: nothing lost (each connection's verdict says which fits).
         return (
             text
-            + " (the SYN+ACK or the client's ACK was lost, or the accept queue was full: nstat TcpExtListenOverflows)"
+            + " (the SYN+ACK or the client's ACK was lost, or the accept queue was full: nstat "
+            "TcpExtListenOverflows; or a listener with TCP_DEFER_ACCEPT waited for data the "
+            "client had not sent, nothing lost: each connection's verdict says which)"
         )
     if s.tag is SlowTag.RTO_STALL and s.one_host == s.connections:
         return f"{share} stalled on retransmission timeouts: {spread} lost (both ends on one host: {HOST_DROPS})"
