@@ -169,3 +169,28 @@ def test_a_late_turn_not_judged_is_said_not_tabled() -> None:
         '<p class="note">Answers not judged for slow_response: connection(s) 0'
         in report.render_html(analysis)
     )
+
+
+def _banner(text: str) -> str:
+    return text.split('id="verdict"', 1)[1].split("</header>", 1)[0]
+
+
+def test_banner_says_what_was_slow_as_the_text_summary_does() -> None:
+    # zero-window-recovers: no failure, but the reader stopped reading for 2.5 s. The text
+    # summary's "slow" line says so at the top; the page's green banner said only "did not fail".
+    analysis = pcapline.analyze(SAMPLES / "zero-window-recovers.pcap")
+    banner = _banner(report.render_html(analysis))
+    assert "The connection did not fail." in banner
+    assert "Slow, not failed:" in banner
+    assert (
+        "1 of 1 connections were blocked by a zero window (over 200 ms): p50 2.5 s, max 2.5 s"
+        in banner
+    )
+    assert 'href="#slow"' in banner
+    storm = _banner(report.render_html(pcapline.analyze(STORM)))
+    assert "6 of 6 connections stalled on retransmission timeouts: p50 1.48 s" in storm
+
+
+def test_no_slow_lines_in_a_healthy_banner() -> None:
+    text = report.render_html(pcapline.analyze(SAMPLES / "closed-client-first.pcap"))
+    assert "Slow, not failed:" not in _banner(text)

@@ -76,6 +76,7 @@ from pcapline.render.figures.delay_distribution import delay_distribution
 from pcapline.render.figures.stall_strip import stall_rows
 from pcapline.render.figures.time_sequence import conn_segments, time_sequence
 from pcapline.render.jsondoc import COUNT_KEYS, plain
+from pcapline.render.terminal import slow_lines
 from pcapline.timeline import NoticeRow, TimelineRow, connection_notices, connection_timeline
 
 if TYPE_CHECKING:
@@ -378,6 +379,9 @@ def build_page(
         "problems": problems(conns, section_ids),
         "findings": [_finding_view(f, section_ids, origin) for f in analysis.findings],
         "slow": slow,
+        # The text summary's "slow" lines: a connection that lost seconds without failing is
+        # news at the top of the page too, not only in the "Slow" section far below.
+        "slow_lines": slow_lines(analysis, later_copies(analysis.findings)),
         "transfers": transfer_summary(counted),
         "timeline_note": plan.note,
         "sections": sections,
