@@ -16,7 +16,7 @@ from pcapline.render import html as report
 from pcapline.render import palette
 from pcapline.render.figures.capture_timeline import capture_timeline, plan_timeline
 from pcapline.render.figures.delay_distribution import MAX_POINTS, delay_distribution
-from pcapline.render.figures.stall_strip import stall_rows
+from pcapline.render.figures.stall_strip import stall_rows, total_lost
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
 BURST = SAMPLES / "slow-accept-queue-burst.pcap"
@@ -194,3 +194,24 @@ def test_banner_says_what_was_slow_as_the_text_summary_does() -> None:
 def test_no_slow_lines_in_a_healthy_banner() -> None:
     text = report.render_html(pcapline.analyze(SAMPLES / "closed-client-first.pcap"))
     assert "Slow, not failed:" not in _banner(text)
+
+
+def test_stall_legend_totals_never_in_exponent_notation() -> None:
+    # bench.pcap's legend read "lost to SYN retries (801, 1.44e+03 s)", lossy-40's
+    # "lost to SYN+ACK retries (1, 4.3e-05 s)".
+    assert total_lost(1440.2) == "1,440 s"
+    assert total_lost(8.891) == "8.89 s"
+    assert total_lost(0.648) == "648 ms"
+    assert total_lost(0.00145) == "1.45 ms"
+    assert total_lost(4.3e-05) == "43 µs"
+    analysis = pcapline.analyze(SAMPLES / "lossy-40-connections-3pct-drop.pcap")
+    plan = plan_timeline(analysis.connections)
+    stalls = stall_rows(analysis.delays, plan.rows["id"].tolist())
+    origin = int(analysis.capture.first_time_ns or 0)
+    fig = capture_timeline(plan, analysis.events, origin, sections=frozenset(), stalls=stalls)
+    names = sorted(t.name for t in fig.data if (t.name or "").startswith("lost to"))
+    assert names == [
+        "lost to RTO episodes (3, 648 ms)",
+        "lost to SYN retries (1, 1.02 s)",
+        "lost to SYN+ACK retries (1, 43 µs)",
+    ]

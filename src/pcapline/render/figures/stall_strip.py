@@ -57,6 +57,19 @@ def stall_rows(delays: Mapping[int, Delays], ids: Iterable[int]) -> pd.DataFrame
     return pd.DataFrame(out, columns=["conn", "cause", "start_ns", "end_ns", "recovered"])
 
 
+def total_lost(seconds: float) -> str:
+    """A legend's total of lost time, never in exponent notation (``:.3g`` wrote 1440 s as
+    ``1.44e+03 s`` and 43 us as ``4.3e-05 s``): ``43 µs``, ``1.45 ms``, ``648 ms``,
+    ``8.89 s``, ``1,440 s``."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms"
+    if seconds < 100:
+        return f"{seconds:.3g} s"
+    return f"{seconds:,.0f} s"
+
+
 def add_stall_strip(
     fig: go.Figure,
     stalls: pd.DataFrame,
@@ -88,7 +101,7 @@ def add_stall_strip(
                 y=ys,
                 mode="lines",
                 line=dict(color=STALL_COLOURS[cause], width=width),
-                name=f"{STALL_LABELS[cause]} ({n:,}, {lost.sum():.3g} s)",
+                name=f"{STALL_LABELS[cause]} ({n:,}, {total_lost(float(lost.sum()))})",
                 legendgroup=f"stall-{cause.value}",
                 hoverinfo="skip",
             )
