@@ -570,3 +570,28 @@ def test_the_packed_plotly_bundle_is_kept_in_the_user_cache_and_checked(
     # A cache folder that cannot be made (a file stands in its way): packed each time.
     monkeypatch.setenv("XDG_CACHE_HOME", str(kept))
     assert report._packed_plotly(source) == packed
+
+
+def test_problem_card_says_when_its_failures_are_not_proven() -> None:
+    # slice of bench.pcap: the headline said "6 more may have: the capture cannot tell" while
+    # the card read "connect_timeout 6 connections", the hedge only at the end of a long
+    # explanation. The card now says how many the capture does not prove.
+    analysis = hs.build(
+        [
+            hs._connect_timeout(0, hs.T0),
+            hs._connect_timeout(1, hs.T0 + hs.S),
+            hs._closed(2, 40002, hs.T0 + 2 * hs.S),
+        ]
+    )
+    conns = analysis.connections
+    conns.loc[conns["id"] == 1, "confidence"] = "unknown"
+    (card,) = report.problems(conns, frozenset())
+    assert (card.fate, card.count, card.uncertain) == ("connect_timeout", 2, 1)
+    banner = _text_of(report.render_html(analysis), "verdict")
+    assert "1 of 3 connections failed. 1 more may have: the capture cannot tell." in banner
+    assert "connect_timeout 2 connections (1 not proven: the capture cannot tell)" in banner
+    conns.loc[conns["id"] == 0, "confidence"] = "unknown"
+    banner = _text_of(report.render_html(analysis), "verdict")
+    assert "connect_timeout 2 connections (none proven: the capture cannot tell)" in banner
+    conns["confidence"] = "proven"
+    assert "not proven" not in _text_of(report.render_html(analysis), "verdict")

@@ -275,6 +275,9 @@ class Problem:
     explanation: str
     connections: tuple[tuple[int, bool], ...]  # (id, has a section) for the first few
     more: int
+    #: How many of them the capture cannot prove (confidence ``unknown``): the banner's
+    #: headline counts them as "may have" failed, and the card must not read as proven.
+    uncertain: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,6 +670,11 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
         by_id = rows[np.argsort(every_id[rows], kind="stable")]
         ids = every_id[by_id].tolist()
         first = conns["explanation"].iloc[by_id[0]]
+        uncertain = (
+            int((conns["confidence"].iloc[rows].astype(str) == str(Confidence.UNKNOWN)).sum())
+            if "confidence" in conns.columns
+            else 0
+        )
         out.append(
             Problem(
                 fate=fc.fate,
@@ -677,6 +685,7 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
                 explanation=str(first) if _present(first) else "",
                 connections=tuple((i, i in sections) for i in ids[:MAX_PROBLEM_LINKS]),
                 more=max(len(ids) - MAX_PROBLEM_LINKS, 0),
+                uncertain=uncertain,
             )
         )
     return out
