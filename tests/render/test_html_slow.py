@@ -215,3 +215,11 @@ def test_stall_legend_totals_never_in_exponent_notation() -> None:
         "lost to SYN retries (1, 1.02 s)",
         "lost to SYN+ACK retries (1, 43 µs)",
     ]
+
+
+def test_banner_says_the_failures_before_what_was_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A failing capture's cards come first: the slow lines follow them, not push them down.
+    line = "2 of 97 connections needed SYN retries"
+    monkeypatch.setattr(report, "slow_lines", lambda analysis, copies: [line])
+    top = _banner(report.render_html(pcapline.analyze(SAMPLES / "nat/crafted-nat-tw-recycle.pcap")))
+    assert top.index('class="problem"') < top.index("Slow, not failed:") < top.index(line)
