@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from builders import html_scenarios as hs
 
+from pcapline.model import Finding
 from pcapline.render import html as report
 from pcapline.render import palette
 from pcapline.render.figures import capture_timeline
@@ -595,3 +596,36 @@ def test_problem_card_says_when_its_failures_are_not_proven() -> None:
     assert "connect_timeout 2 connections (none proven: the capture cannot tell)" in banner
     conns["confidence"] = "proven"
     assert "not proven" not in _text_of(report.render_html(analysis), "verdict")
+
+
+def test_failure_card_names_the_finding_that_explains_its_connections() -> None:
+    # crafted-nat-tw-recycle: the connect_timeout card gave #12's generic SYN-timeout checks
+    # (server up? firewall? conntrack? listen queue?) while the nat_timestamp finding, with
+    # its fix (net.ipv4.tcp_tw_recycle=0), holds exactly those 5 connections.
+    import pcapline
+
+    sample = (
+        Path(__file__).resolve().parents[2]
+        / "sample_captures"
+        / "nat"
+        / "crafted-nat-tw-recycle.pcap"
+    )
+    analysis = pcapline.analyze(sample)
+    text = report.render_html(analysis)
+    banner = _text_of(text, "verdict")
+    assert (
+        "connect_timeout 5 connections All 5 are in a cross-connection finding: nat_timestamp "
+        "5 connection(s) from 203.0.113.50 to 10.20.0.10:80 had SYNs dropped"
+    ) in banner
+    assert '<a href="#finding-1">What it means and what to do</a>' in text
+    assert 'id="finding-1"' in text
+    # A finding that holds a card's connections among many others (most of them healthy)
+    # is not named on the card.
+    conns = analysis.connections
+    cards = report.problems(conns, frozenset())
+    closed = conns.loc[conns["fate"] == "closed", "id"].astype(int).tolist()[:20]
+    churn = Finding("time_wait_churn", "20 short connection(s)", tuple([12, 17, *closed]))
+    (card,) = report.with_findings(cards, conns, [churn])
+    assert card.findings == ()
+    (card,) = report.with_findings(cards, conns, list(analysis.findings))
+    assert [(n, k, held) for n, k, _, held in card.findings] == [(1, "nat_timestamp", 5)]

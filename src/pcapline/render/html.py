@@ -52,7 +52,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -278,6 +278,9 @@ class Problem:
     #: How many of them the capture cannot prove (confidence ``unknown``): the banner's
     #: headline counts them as "may have" failed, and the card must not read as proven.
     uncertain: int = 0
+    #: Cross-connection findings that explain them: (its number on the page, kind, summary,
+    #: how many of this card's connections it holds) (``with_findings``).
+    findings: tuple[tuple[int, str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +382,7 @@ def build_page(
         "probes": _probes(counted),
         "quality": capture_quality(capture.quality),
         "filter": analysis.filter,
-        "problems": problems(conns, section_ids),
+        "problems": with_findings(problems(conns, section_ids), conns, analysis.findings),
         "findings": [_finding_view(f, section_ids, origin) for f in analysis.findings],
         "slow": slow,
         # The text summary's "slow" lines: a connection that lost seconds without failing is
@@ -688,6 +691,30 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
                 uncertain=uncertain,
             )
         )
+    return out
+
+
+def with_findings(
+    cards: list[Problem], conns: pd.DataFrame, findings: list[Finding]
+) -> list[Problem]:
+    """Each failure card with the cross-connection findings that explain its connections: a
+    finding whose connections mostly (at least half) have the card's fate. A finding names
+    the cause and the fix for many connections at once (nat_timestamp: tcp_tw_recycle on the
+    server), where the card's example explanation gives one connection's generic checks; a
+    finding that merely holds some of them among many healthy ones (time_wait_churn) is not
+    named."""
+    if not cards or not findings or conns.empty:
+        return cards
+    fate_of = dict(zip(conns["id"].astype(int).tolist(), conns["fate"].astype(str), strict=True))
+    out = []
+    for card in cards:
+        named = []
+        for number, f in enumerate(findings, start=1):
+            fates = [fate_of.get(int(c)) for c in f.connections]
+            held = sum(1 for x in fates if x == card.fate)
+            if held and 2 * held >= len(fates):
+                named.append((number, f.kind, f.summary, held))
+        out.append(replace(card, findings=tuple(named)) if named else card)
     return out
 
 
