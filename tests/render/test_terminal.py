@@ -199,3 +199,24 @@ def test_each_failure_fate_is_explained_once_with_a_count() -> None:
     out = render_text(make_analysis(rows=rows, events=[]), TextOptions(width=120))
     assert out.endswith("\n\nconnect_timeout (connection 2 and 2 more): Connect timeout: conn 2.\n")
     assert "Both sides sent FIN" not in out  # healthy fates are not explained below the table
+
+
+def test_a_long_request_path_is_cut_in_the_table() -> None:
+    # arkime/http-wrapped-header.pcap: a 1,000-character GET path wrapped over 12 lines under
+    # its connection. The cell keeps 80 characters and the status; the JSON keeps it whole.
+    path = "/b/ss/x/1?" + "&".join(f"v{i}=" + "x" * 40 for i in range(25))
+    app = {"protocol": "http", "frame": 4, "http": {"method": "GET", "path": path, "status": 200}}
+    analysis = make_analysis([connection_row(0), connection_row(1)])
+    analysis.connections["app"] = [app, None]
+    out = render_text(analysis, TextOptions(width=120))
+    joined = out.replace("\n    ", " ")  # the moved cells wrap under the row
+    cell = ("http GET " + path)[: 80 - 5] + "… 200"
+    assert len(cell) == 80 and cell in joined
+    lines = out.split(" 1  10.0.0.1:40001")[0].split(" 0  10.0.0.1:40000")[1].splitlines()
+    assert len(lines) <= 4  # the row, its cells (2 lines), its why: not 12 lines of path
+    assert "x" * 41 not in out
+    tls = {"protocol": "tls", "frame": 4, "tls": {"sni": "a" * 120 + ".example"}}
+    analysis = make_analysis([connection_row(0)])
+    analysis.connections["app"] = [tls]
+    out = render_text(analysis, TextOptions(width=200))
+    assert "tls " + "a" * 75 + "…" in out and ".example" not in out

@@ -487,9 +487,26 @@ def _cells(row: dict[str, Any], origin_ns: int, explanation: Explanation | None)
         byte_count(int(row["bytes_client"])),
         byte_count(int(row["bytes_server"])),
         str(row["fate"]) + _fate_mark(row),
-        app_label(row.get("app")),
+        _clipped(app_label(row.get("app")), APP_CELL_CHARS),
         short_reason(explanation),
     ]
+
+
+#: The app cell at most (a TLS server name, an HTTP method, path and status): a request path
+#: can be a kilobyte of query string, twelve wrapped lines under one connection; the JSON
+#: (``app``) and the HTML report's connection section keep it whole.
+APP_CELL_CHARS = 80
+
+
+def _clipped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, "…" last when cut; an HTTP status after a cut
+    path is kept (``http GET /very/long… 200``)."""
+    if len(text) <= limit:
+        return text
+    head, _, status = text.rpartition(" ")
+    if text.startswith("http ") and status.isdigit() and len(status) == 3 and head:
+        return head[: limit - len(status) - 2] + "… " + status
+    return text[: limit - 1] + "…"
 
 
 def _fate_mark(row: dict[str, Any]) -> str:
