@@ -24,6 +24,7 @@ from pcapline.model import Finding
 from pcapline.render import html as report
 from pcapline.render import palette
 from pcapline.render.figures import capture_timeline
+from pcapline.timeline import connection_timeline
 
 
 class Page(HTMLParser):
@@ -629,3 +630,28 @@ def test_failure_card_names_the_finding_that_explains_its_connections() -> None:
     assert card.findings == ()
     (card,) = report.with_findings(cards, conns, list(analysis.findings))
     assert [(n, k, held) for n, k, _, held in card.findings] == [(1, "nat_timestamp", 5)]
+
+
+def test_timeline_marks_the_frames_the_verdict_rests_on() -> None:
+    # retransmit-timeout-retries2-4: the verdict rests on frame 66 (the data that timed out)
+    # and its four timed-out copies 81-84; the rows were red like every other event row.
+    import pcapline
+
+    sample = (
+        Path(__file__).resolve().parents[2]
+        / "sample_captures"
+        / "retransmit-timeout-retries2-4.pcap"
+    )
+    analysis = pcapline.analyze(sample)
+    text = report.render_html(analysis)
+    marked = re.findall(r'<tr class="[^"]*\bevidence"[^>]*>\s*<td class="num">(\d+)</td>', text)
+    assert marked == ["66", "81", "82", "83", "84"]
+    assert text.count('<span class="verdict-mark" title="the verdict (retransmit_timeout)') == 5
+    assert "a frame the verdict rests on (highlighted)" in text
+    # Folding never hides an evidence frame, even a quiet one far from any event.
+    rows = connection_timeline(analysis, 0)
+    quiet = next(r for r in rows[40:] if not r.labels and not r.client_state_changed)
+    lines = report.fold_timeline(rows, limit=30, evidence=frozenset({quiet.frame}))
+    kept = [ln for ln in lines if ln.row is not None and ln.row.frame == quiet.frame]
+    assert len(kept) == 1 and kept[0].evidence
+    assert not report.fold_timeline(rows, limit=30)[0].evidence

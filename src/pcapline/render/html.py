@@ -291,6 +291,8 @@ class TimelineLine:
     row: TimelineRow | None
     skipped: int = 0
     notice: NoticeRow | None = None
+    #: A frame the verdict rests on (``Decision.evidence_frames``): marked, never folded.
+    evidence: bool = False
 
 
 @dataclass(slots=True)
@@ -310,6 +312,11 @@ class Section:
     timeline: list[TimelineLine]
     timeline_total: int
     figures: dict[str, Markup] = field(default_factory=dict)
+
+    @property
+    def evidence(self) -> bool:
+        """Whether the timeline marks a frame the verdict rests on."""
+        return any(line.evidence for line in self.timeline)
 
 
 def render_html(
@@ -1003,10 +1010,22 @@ def _section(analysis: Analysis, row: pd.Series, events: pd.DataFrame) -> Sectio
         tsg_id=tsg_id if tsg_id in figures else "",
         tsg_note=tsg_note,
         backoff_id=backoff_id,
-        timeline=with_notices(fold_timeline(timeline), connection_notices(analysis, conn_id)),
+        timeline=with_notices(
+            fold_timeline(timeline, evidence=_evidence(row)),
+            connection_notices(analysis, conn_id),
+        ),
         timeline_total=len(timeline),
         figures=figures,
     )
+
+
+def _evidence(row: pd.Series) -> frozenset[int]:
+    """The frames the connection's verdict rests on (``evidence_frames``), when the table
+    holds them."""
+    frames = row.get("evidence_frames")
+    if frames is None or isinstance(frames, float):  # absent, or NaN
+        return frozenset()
+    return frozenset(int(f) for f in frames)
 
 
 def _connection_facts(row: pd.Series) -> list[tuple[str, str]]:
@@ -1064,14 +1083,20 @@ def with_notices(lines: list[TimelineLine], notices: list[NoticeRow]) -> list[Ti
     return out
 
 
-def fold_timeline(rows: list[TimelineRow], limit: int = MAX_TIMELINE_ROWS) -> list[TimelineLine]:
+def fold_timeline(
+    rows: list[TimelineRow],
+    limit: int = MAX_TIMELINE_ROWS,
+    evidence: frozenset[int] = frozenset(),
+) -> list[TimelineLine]:
     """All rows when they fit; else the first and last few, every row with an event and its
-    neighbours, and one fold line for each quiet stretch in between."""
+    neighbours, and one fold line for each quiet stretch in between. The rows of the
+    ``evidence`` frames (what the verdict rests on) are marked and always kept."""
     if len(rows) <= limit:
-        return [TimelineLine(r) for r in rows]
+        return [TimelineLine(r, evidence=r.frame in evidence) for r in rows]
     keep = np.zeros(len(rows), dtype=bool)
     keep[:TIMELINE_EDGE_ROWS] = True
     keep[-TIMELINE_EDGE_ROWS:] = True
+    keep[[i for i, r in enumerate(rows) if r.frame in evidence]] = True
     marked = [
         i
         for i, r in enumerate(rows)
@@ -1087,7 +1112,7 @@ def fold_timeline(rows: list[TimelineRow], limit: int = MAX_TIMELINE_ROWS) -> li
             if skipped:
                 out.append(TimelineLine(None, skipped))
                 skipped = 0
-            out.append(TimelineLine(r))
+            out.append(TimelineLine(r, evidence=r.frame in evidence))
         else:
             skipped += 1
     if skipped:
