@@ -476,6 +476,26 @@ def slow_view(analysis: Analysis, sections: frozenset[int]) -> SlowView:
     # Row numbers, not copies of the rows: the not-failed ones are nearly all of a table
     # of a million connections.
     slow = np.flatnonzero((conns["slow"].map(len) > 0).to_numpy() & ~failed)
+    # The most time lost first (the longest of its stalls, connect or response time), so the
+    # worst are on top and the rows kept are the slowest, not the lowest ids.
+    lost_s = (
+        np.nan_to_num(
+            np.nanmax(
+                np.vstack(
+                    [
+                        conns[c].iloc[slow].to_numpy(np.float64, na_value=np.nan)
+                        for c in ("stalled_s", "connect_s", "response_s")
+                    ]
+                ),
+                axis=0,
+                initial=0.0,
+            ),
+            nan=0.0,
+        )
+        if len(slow)
+        else np.zeros(0)
+    )
+    slow = slow[np.lexsort((conns["id"].to_numpy(np.int64)[slow], -lost_s))]
     shown = conns.iloc[slow[:MAX_SLOW_ROWS]]
     slowest = _slowest_answers(lost, shown["id"].to_numpy(np.int64))
     rows = tuple(
