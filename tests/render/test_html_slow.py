@@ -235,3 +235,17 @@ def test_slow_table_keeps_the_slowest_when_it_is_cut(monkeypatch: pytest.MonkeyP
     text = report.render_html(analysis)
     assert "4 connections lost time without failing, the most time lost first" in text
     assert "(the 2 that lost the most listed)" in text
+
+
+def test_a_single_delay_measure_is_drawn() -> None:
+    # keepalive-client-idle2-intvl1-cnt3 / zero-window-recovers: one connect time (~27 us);
+    # the step line of one point drew nothing and the legend said "(1 connections)".
+    fig = delay_distribution(np.array([2.7e-5]), np.array([]), connect_limit_s=0.5)
+    assert fig is not None
+    curve = fig.data[0]
+    assert curve.name == "connect time (1 connection)"
+    assert curve.mode == "lines+markers" and list(curve.x) == [2.7e-5]
+    many = delay_distribution(np.linspace(0.001, 1, 50), np.array([0.1, 0.2]))
+    assert many is not None
+    assert many.data[0].mode == "lines" and many.data[0].name == "connect time (50 connections)"
+    assert many.data[1].mode == "lines+markers" and many.data[1].name == "response time (2 answers)"

@@ -34,6 +34,10 @@ def _cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v, share
 
 
+#: Below this many measures a curve also marks each one (a single measure is no line).
+FEW_POINTS = 20
+
+
 def delay_distribution(
     connect_s: np.ndarray,
     response_s: np.ndarray,
@@ -58,9 +62,12 @@ def delay_distribution(
                 go.Scatter,
                 x=x,
                 y=y,
-                mode="lines",
+                # A step line needs two points: one measure drew nothing (the keepalive and
+                # zero-window samples' single connect time). Few measures show as markers too.
+                mode="lines+markers" if n < FEW_POINTS else "lines",
+                marker=dict(color=DELAY_COLOURS[name], size=7),
                 line=dict(color=DELAY_COLOURS[name], width=2, shape="hv"),
-                name=f"{name} time ({n:,} {what})",
+                name=f"{name} time ({n:,} {what if n != 1 else what[:-1]})",
                 hovertemplate=f"{name}: %{{y:.1%}} within %{{x:.4g}} s<extra></extra>",
             )
         )
