@@ -18,12 +18,8 @@ from needs import CORPUS, CORPUS_MARKS
 
 import pcapline
 from pcapline.facts import compute_facts
-from pcapline.model import ACK, FAILURE_FATES, FIN
-from pcapline.quality import measure, summary
-
-
 from pcapline.model import ACK, FAILURE_FATES, FIN, PSH
-from pcapline.quality import measure
+from pcapline.quality import measure, summary
 from pcapline.quality import warnings as quality_warnings
 
 FAILURES = {f.value for f in FAILURE_FATES}
