@@ -198,3 +198,41 @@ def test_a_lost_state_says_it_rests_on_a_fin_the_capture_does_not_hold() -> None
     (text,) = a.connections.loc[a.connections["cause"] == "peer_lost_state", "explanation"]
     assert "This rests on the capture holding no FIN of the server's" in text
     assert "keep-alive race" in text
+
+
+def test_a_zero_window_senders_stateless_rst_to_the_window_update_is_no_app_gave_up() -> None:
+    """Real kernel (6.18, namespaces): the receiver (SO_RCVBUF 4096) stops reading for 7 s; the
+    sender has TCP_USER_TIMEOUT 4000 and 60 kB to send. Its window probes are answered with
+    window 0 at 0.21, 0.64, 1.51, 3.2 s after the window closed, none is due by the doubling
+    when the user timeout frees the socket silently (ETIMEDOUT at 4.27 s,
+    TcpExtTCPAbortOnTimeout 1, no RST: tcp_probe_timer); when the receiver reads, its window
+    update draws the sender's kernel's RST without ACK at the update's ACK number. It was
+    named app_gave_up ("the client gave up waiting ... its request or read timeout is about
+    7 s. Check: ... the server application's logs and latency"): no application aborted (that
+    RST carries ACK) and no answer was awaited (the data was held back by the closed window)."""
+    from builders.conversation import CLIENT, SERVER, Conversation
+    from builders.segments import connections, segments
+
+    from pcapline import classify, explain
+    from pcapline.detect import run_all
+
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.010, 1448).data(CLIENT, 0.0101, 1448).data(CLIENT, 0.0102, 1448)
+    c.ack(SERVER, 0.050, window=0)
+    for t in (0.26, 0.69, 1.56, 3.25):  # answered probes: 0.43, 0.87, 1.69 s apart
+        c.probe(CLIENT, t).ack(SERVER, t + 0.0001, window=0)
+    c.ack(SERVER, 7.0, window=2896)  # the receiver reads again: the window update
+    c.rst(CLIENT, 7.0001, with_ack=False, seq=c.nxt(CLIENT))
+    segs = segments(c)
+    conns = connections(segs)
+    verdict = next(iter(explain.verdicts(classify.classify(segs, conns, run_all(segs))).values()))
+    assert (verdict.fate, verdict.reset_by, verdict.cause) == ("reset", "client", None)
+    text = verdict.explanation.text
+    assert "from the server's window update it answers (frame 16)" in text
+    assert (
+        "its window probes had stopped: the last came 3.75 s before, past the next one its "
+        "backoff had due (3.38 s)"
+    ) in text
+    assert "TCP_USER_TIMEOUT runs out while the window stays closed" in text
+    assert "Check: the client's TCP_USER_TIMEOUT (ss -o shows the persist timer)" in text
+    assert "read timeout" not in text

@@ -825,8 +825,9 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         )
         kernel_reset = "syn_sent"
     elif r.stateless and r.state != "handshake" and r.sender_synchronized:
-        why.append(_no_socket_answer(r, e))
-        kernel_reset = "no_socket"
+        persist = _persist_gave_up(r, e)
+        why.append(persist or _no_socket_answer(r, e))
+        kernel_reset = "persist" if persist else "no_socket"
     elif not r.has_ack and r.answers_peer and r.sender_synchronized and r.state != "handshake":
         peer = "client" if r.side is Side.SERVER else "server"
         closed = (
@@ -943,6 +944,11 @@ def _kernel_reset_check(kind: str, r: Reset, e: Evidence) -> str:
         )
     if kind == "closed" or _closed_first(r, e):
         return ""
+    if kind == "persist":
+        return (
+            f"Check: the {r.side}'s TCP_USER_TIMEOUT (ss -o shows the persist timer), and why "
+            f"the {r.side.other}'s application stopped reading."
+        )
     if kind == "syn_sent":
         peer = "client" if r.side is Side.SERVER else "server"
         return (
@@ -961,6 +967,40 @@ def _closed_first(r: Reset, e: Evidence) -> bool:
     unseen = e.close.unseen_fin
     return r.state in ("after both FINs", f"after {r.side} FIN") or (
         unseen is not None and unseen.side is r.side and unseen.ack_frame < r.frame
+    )
+
+
+def _persist_gave_up(r: Reset, e: Evidence) -> str:
+    """A stateless RST (``_no_socket_answer``'s shape) from the side that was sending into its
+    peer's zero window, answering the peer's reopening of it: the sender's socket was gone
+    when room came. Linux's persist timer frees it silently (tcp_probe_timer: no RST): probes
+    the receiver answers never use up tcp_retries2 (RFC 1122 4.2.2.17), so TCP_USER_TIMEOUT
+    (counted from the first probe) or, after close(), tcp_orphan_retries ended it; its host
+    losing the connection looks the same. No application was waiting for an answer: its data
+    was held back by the peer's closed window."""
+    z = e.zero_window
+    if z is None or z.receiver is not r.side.other or z.reopen_frame is None or not z.probes:
+        return ""
+    if r.answers_frame != z.reopen_frame or r.answers_payload:
+        return ""
+    peer = r.side.other
+    stopped = (
+        f"; its window probes had stopped: the last came {_s(z.reopen_after_s or 0.0)} "
+        f"before, past the next one its backoff had due ({_s(2 * z.probe_gaps[-1])})"
+        if z.probing_stopped and z.probe_gaps
+        else ""
+    )
+    return (
+        f"it carries no ACK bit and takes its sequence number from the {peer}'s window update "
+        f"it answers (frame {r.answers_frame}): the {r.side}'s kernel no longer had the "
+        f"connection when the {peer}'s zero window opened again (RFC 793 reset generation), "
+        f"not an application's abort, which carries ACK{stopped}. The {r.side} was sending "
+        f"into the {peer}'s closed window ({z.probes} window probe(s), {z.answered} "
+        "answered), so no application was waiting for an answer: its persist timer gave up "
+        "and freed the socket without a RST, as Linux does when TCP_USER_TIMEOUT runs out "
+        "while the window stays closed (answered probes never use up tcp_retries2), or "
+        "tcp_orphan_retries once the application has closed it; a restart of the host looks "
+        "the same"
     )
 
 

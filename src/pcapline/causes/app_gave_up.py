@@ -31,6 +31,14 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if d.fate not in (Fate.RESET, Fate.CLOSED, Fate.HALF_CLOSED):
         return None
+    r = e.close.ending_reset
+    if w.by_rst and r is not None and r.stateless and not r.has_ack:
+        # No ACK bit, seq = the ACK number of the segment it answers: the kernel's answer for
+        # a socket it no longer has (tcp_v4_send_reset), not an application's abort (RST+ACK
+        # at its own snd.nxt, tcp_send_active_reset). The socket was gone before the client
+        # sent it: its own timer gave up (a zero-window stall's persist timer and
+        # TCP_USER_TIMEOUT) or its host lost the connection.
+        return None
     if e.seen.lossy or e.seen.one_direction or e.seen.dropped:
         return None  # the server's answer may be what the capture did not hold
     return Cause.APP_GAVE_UP

@@ -64,6 +64,13 @@ class ZeroWindow:
     gave_up: bool | None  # the prober aborted after unanswered probes (RST or silence)
     rst_frame: int | None  # prober's RST after the probes
     probe_gaps: tuple[float, ...]
+    #: The receiver's first advertisement of an open window after the last probe (frame),
+    #: how long after that probe it came, and whether the prober had sent nothing since and
+    #: its next probe, due by the backoff (double the last gap), was overdue by then: the
+    #: persist timer had stopped (the socket was freed: TCP_USER_TIMEOUT, orphan retries).
+    reopen_frame: int | None = None
+    reopen_after_s: float | None = None
+    probing_stopped: bool = False
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -171,6 +178,19 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         later = bool(np.any((idx > last) & (view.seg_len > 0) & ~view.is_window_probe))
         if not later and (rst_frame is not None or overdue(silence, expected)):
             gave_up = True
+    reopen_frame: int | None = None
+    reopen_after_s: float | None = None
+    stopped = False
+    if len(probes):
+        last = int(probes[-1])
+        prober = view.from_client == view.from_client[last]
+        opens = np.flatnonzero((idx > last) & ~prober & adv & (view.window > 0))
+        if len(opens):
+            j = int(opens[0])
+            reopen_frame = int(view.frame[j])
+            reopen_after_s = _elapsed(view.time_ns[last], view.time_ns[j])
+            quiet = not np.any(prober & (idx > last) & (idx < j))
+            stopped = quiet and bool(gaps) and overdue(reopen_after_s, next_backoff(gaps[-1]))
     report = ZeroWindow(
         receiver=receiver,
         advertisements=int(np.count_nonzero(zero)),
@@ -182,6 +202,9 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         gave_up=gave_up,
         rst_frame=rst_frame,
         probe_gaps=gaps,
+        reopen_frame=reopen_frame,
+        reopen_after_s=reopen_after_s,
+        probing_stopped=stopped,
     )
     return Detection(tuple(events), report)
 
