@@ -1042,8 +1042,15 @@ def _closed_unseen(rows: np.ndarray, c: _ProbeContext) -> np.ndarray:
       backs off like the RTO, from TCP_RTO_MIN: not sooner than ``PERSIST_MIN_NS``).
     - It follows a window probe of this kind at the same seq, nothing sent in between, about
       twice the previous gap later: the persist timer's backoff (keepalive probes come
-      TCP_KEEPINTVL apart, evenly)."""
+      TCP_KEEPINTVL apart, evenly).
+    - It is one of three such probes in a row at a byte the capture never saw acknowledged,
+      nothing sent in between and nothing heard from the peer from the first to the third,
+      the second gap about twice the first (``_doubling_runs``): the persist timer's backoff,
+      whenever the first probe went out. Unanswered keepalive probes repeat TCP_KEEPINTVL
+      apart, evenly, and only an answer restarts TCP_KEEPIDLE (which the capture would show),
+      so no keepalive timer sends them."""
     out = np.zeros(len(rows), dtype=bool)
+    doubling = _doubling_runs(rows, c)
     last: dict[tuple[int, bool], tuple[int, int, int]] = {}  # (conn, side) -> probe, seq, gap
     for k, p in enumerate(rows.tolist()):
         conn, side = int(c.conn_index[p]), bool(c.from_client[p])
@@ -1053,7 +1060,7 @@ def _closed_unseen(rows: np.ndarray, c: _ProbeContext) -> np.ndarray:
         sent_ns = _sent_at(p, max(lo, p - ANSWER_SEARCH_ROWS), seq, c)
         if sent_ns is not None and t - sent_ns < PERSIST_MIN_NS:
             continue  # sooner than any persist timer: an ACK reordered behind its data
-        found = _answered_closed(p, end, c)
+        found = _answered_closed(p, end, c) or bool(doubling[k])
         if not found and c.snd_una[p] != UNKNOWN and c.snd_una[p] <= seq:
             found = sent_ns is not None and t - sent_ns < KEEPALIVE_MIN_IDLE_NS
         before = last.get((conn, side))
@@ -1071,6 +1078,31 @@ def _closed_unseen(rows: np.ndarray, c: _ProbeContext) -> np.ndarray:
             else:
                 gap_ns = t - sent_ns if sent_ns is not None else t - int(c.time_ns[max(lo, p - 1)])
             last[(conn, side)] = (p, seq, gap_ns)
+    return out
+
+
+def _doubling_runs(rows: np.ndarray, c: _ProbeContext) -> np.ndarray:
+    """Per row of ``rows``: one of three consecutive rows (of one side of one connection) at
+    the same seq, a byte the capture never saw acknowledged, with no data of that side and no
+    segment of the peer's from the first to the third, the second gap ``close_to`` twice the
+    first (``_closed_unseen``'s fourth rule)."""
+    out = np.zeros(len(rows), dtype=bool)
+    for k in range(len(rows) - 2):
+        a, b, z = (int(r) for r in rows[k : k + 3])
+        conn, side, seq = int(c.conn_index[a]), bool(c.from_client[a]), int(c.rel_seq[a])
+        if int(c.conn_index[z]) != conn or bool(c.from_client[b]) != side:
+            continue
+        if bool(c.from_client[z]) != side or int(c.rel_seq[b]) != seq or int(c.rel_seq[z]) != seq:
+            continue
+        if c.snd_una[a] == UNKNOWN or c.snd_una[a] > seq:
+            continue  # the byte was seen acknowledged: not the snd.una - 1 of a stalled sender
+        between = slice(a + 1, z)
+        own = c.from_client[between] == side
+        if np.any(~own & ~c.is_dup[between]) or np.any(own & (c.seg_len[between] > 0)):
+            continue  # the peer said something, or the side sent data: no unbroken run
+        first, second = int(c.time_ns[b]) - int(c.time_ns[a]), int(c.time_ns[z]) - int(c.time_ns[b])
+        if first > 0 and close_to(second / 1e9, 2 * first / 1e9):
+            out[k : k + 3] = True
     return out
 
 

@@ -191,3 +191,41 @@ def test_its_fate_follows_the_evidence(tmp_path: Path) -> None:
     assert c["fate"] == "persist_timeout"
     assert (c["counts"]["zero_window_probes"], c["counts"]["keepalive_probes"]) == (3, 0)
     assert "the ACK that announced window 0 is not in the capture" in c["explanation"]
+
+
+def test_unanswered_probes_at_doubling_gaps_are_window_probes_whenever_the_first_came() -> None:
+    """Real kernel (6.18): the sender's route has rto_min 1500 ms, the receiver (SO_RCVBUF
+    4096) stops reading and then vanishes; the ACK that closed its window is cut from the
+    capture (editcap). The sender's probes at the byte before the first one the capture never
+    saw acknowledged come 1.58 s after its data, then 3.23 s and 6.14 s apart, unanswered:
+    the persist timer's doubling. They were read as keepalive probes ("after 1.58 s idle every
+    4.69 s", fate keepalive_timeout, advice TCP_KEEPIDLE/INTVL/CNT): the first came later than
+    the 1 s that proves no keepalive, but unanswered keepalive probes repeat TCP_KEEPINTVL
+    apart, evenly."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.0001, 1448).ack(SERVER, 0.0002, window=2896)
+    c.data(CLIENT, 0.0003, 1448).data(CLIENT, 0.0004, 1448)
+    c.ack(SERVER, 0.036, window=0, captured=False)
+    for t in (1.583, 4.815, 10.959):
+        c.probe(CLIENT, t)
+    facts = compute_facts(segments(c), capture_end_ns=round(11.0e9))
+    assert not facts.is_keepalive.any()
+    assert facts.frame[facts.is_window_probe].tolist() == [8, 9, 10]
+    d = detect(conn_view(facts, 0))
+    z = d.inferred
+    assert z is not None and (z.probes, z.unanswered_tail, z.recovered) == (3, 3, False)
+    first = next(e for e in d.events if e.kind is EventKind.WINDOW_PROBE)
+    assert "repeated 3.23 s then 6.14 s later, unanswered: a doubling backoff" in first.note
+
+
+def test_unanswered_keepalive_probes_at_even_gaps_stay_keepalive_probes() -> None:
+    """The same shape with TCP_KEEPINTVL's even gaps (1.58 s, then 1 s and 1 s): keepalive."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.0001, 1448).ack(SERVER, 0.0002, window=2896)
+    c.data(CLIENT, 0.0003, 1448)
+    c.ack(SERVER, 0.036, captured=False)
+    for t in (1.583, 2.583, 3.583):
+        c.probe(CLIENT, t)
+    facts = compute_facts(segments(c), capture_end_ns=round(4.0e9))
+    assert facts.is_keepalive.tolist()[-3:] == [True, True, True]
+    assert not facts.is_window_probe.any()

@@ -38,7 +38,7 @@ from pcapline.detect import (
 )
 from pcapline.facts import Facts
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
-from pcapline.timers import RTO_MIN_S, next_backoff, overdue
+from pcapline.timers import RTO_MIN_S, close_to, next_backoff, overdue
 
 EMITS = frozenset(
     {
@@ -139,6 +139,18 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
                 "missing from the capture (Linux never shrinks a window it offered), so a "
                 "window probe, not a keepalive"
             )
+        elif unseen[i] and not n and _doubles(view, probes) and max(answers[:2]) < 0:
+            g1, g2 = (
+                _elapsed(view.time_ns[probes[0]], view.time_ns[probes[1]]),
+                _elapsed(view.time_ns[probes[1]], view.time_ns[probes[2]]),
+            )
+            note += (
+                f"; sent while the last captured window was open, at a byte the capture never "
+                f"saw acknowledged, and repeated {g1:.3g} s then {g2:.3g} s later, unanswered: "
+                "a doubling backoff, the persist timer's (unanswered keepalive probes repeat "
+                "TCP_KEEPINTVL apart, evenly): the ACK that closed the window is missing from "
+                "the capture, so a window probe, not a keepalive"
+            )
         elif unseen[i] and not n:
             note += (
                 "; sent while the last captured window was open, at a byte the capture never "
@@ -207,6 +219,18 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         probing_stopped=stopped,
     )
     return Detection(tuple(events), report)
+
+
+def _doubles(view: ConnView, probes: np.ndarray) -> bool:
+    """The first three window probes came at the same seq, the second gap about twice the
+    first (``facts._doubling_runs``: the rule that made them window probes)."""
+    if len(probes) < 3:
+        return False
+    a, b, z = (int(p) for p in probes[:3])
+    if not view.rel_seq[a] == view.rel_seq[b] == view.rel_seq[z]:
+        return False
+    g1 = _elapsed(view.time_ns[a], view.time_ns[b])
+    return g1 > 0 and close_to(_elapsed(view.time_ns[b], view.time_ns[z]), 2 * g1)
 
 
 def _elapsed(start_ns: int, end_ns: int) -> float:
