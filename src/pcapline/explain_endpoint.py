@@ -239,15 +239,25 @@ def _keepalive_settings(d: Decision, e: Evidence) -> str:
     k = e.keepalive
     if d.fate is not Fate.KEEPALIVE_TIMEOUT or k is None or k.count is None:
         return ""
-    if k.idle_s is None or k.interval_s is None or k.rst_frame is None:
+    # One probe gives no gap between probes: its RST came one TCP_KEEPINTVL after it.
+    interval = k.interval_s if k.interval_s is not None else k.rst_after_s
+    if k.idle_s is None or interval is None or k.rst_frame is None:
         return ""
-    low = k.idle_s + (k.count - 1) * k.interval_s
-    high = k.idle_s + k.count * k.interval_s
+    low = k.idle_s + (k.count - 1) * interval
+    high = k.idle_s + k.count * interval
+    # The first timer (at TCP_KEEPIDLE) sends a probe whatever the user timeout: it aborts
+    # only once a probe is out (icsk_probes_out > 0), so after one probe any shorter user
+    # timeout, even one below TCP_KEEPIDLE, ends it on the next timer.
+    bound = (
+        f"of at most {_s(high)} (even one below TCP_KEEPIDLE: a first probe always leaves)"
+        if k.count == 1
+        else f"between {_s(low)} and {_s(high)}"
+    )
     return (
-        f"On the wire {k.count} unanswered probes and the abort {_s(high)} after the last "
+        f"On the wire {k.count} unanswered probe{'s' if k.count != 1 else ''} and the abort {_s(high)} after the last "
         f"segment the {k.prober} received fit TCP_KEEPCNT = {k.count} (or "
         f"net.ipv4.tcp_keepalive_probes), and equally a larger TCP_KEEPCNT cut short by a "
-        f"TCP_USER_TIMEOUT between {_s(low)} and {_s(high)}: the user timeout is checked only "
+        f"TCP_USER_TIMEOUT {bound}: the user timeout is checked only "
         "when a probe is due. Check both on the prober's socket."
     )
 

@@ -110,3 +110,37 @@ def test_capture_probe_85_ms_after_data_is_not_keepalive() -> None:
         not a.events[a.events.frame.isin([28, 29])].kind.isin(["keepalive", "keepalive_ack"]).any()
     )
     assert "keepalive" not in a.connections.set_index("id").loc[0, "explanation"]
+
+
+def _verdict(c: Conversation):  # type: ignore[no-untyped-def]
+    from builders.segments import connections
+
+    from pcapline import classify, explain
+    from pcapline.detect import run_all
+
+    segs = segments(c)
+    verdicts = explain.verdicts(classify.classify(segs, connections(segs), run_all(segs)))
+    return next(iter(verdicts.values()))
+
+
+def test_one_probe_then_rst_names_a_user_timeout_of_at_most_idle_plus_interval() -> None:
+    """Real kernel (6.18): TCP_KEEPIDLE 2, TCP_KEEPINTVL 1, TCP_KEEPCNT 9, TCP_USER_TIMEOUT
+    1500 ms, the peer gone: one probe at 2 s, the RST 1.02 s later (the next keepalive timer:
+    elapsed >= user timeout with a probe out). With one probe there is no gap between probes,
+    so the note naming both TCP_KEEPCNT = 1 and a user timeout was left out, and the reader
+    was pointed at TCP_KEEPCNT 1 only. The probe -> RST gap is one TCP_KEEPINTVL, and a user
+    timeout below TCP_KEEPIDLE fits too (the first probe always leaves)."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 3).ack(SERVER, 0.011).data(SERVER, 0.012, 6).ack(CLIENT, 0.013)
+    c.probe(CLIENT, 2.013)
+    c.rst(CLIENT, 3.033)
+    k = _run(c).inferred
+    assert (k.count, k.interval_s, round(k.rst_after_s, 3)) == (1, None, 1.02)
+    v = _verdict(c)
+    assert v.fate == "keepalive_timeout"
+    assert (
+        "On the wire 1 unanswered probe and the abort 3.02 s after the last segment the client "
+        "received fit TCP_KEEPCNT = 1"
+    ) in v.explanation.text
+    assert "TCP_USER_TIMEOUT of at most 3.02 s (even one below TCP_KEEPIDLE" in v.explanation.text
+

@@ -84,6 +84,9 @@ class Keepalive:
     peer_rst_frame: int | None  # the peer answered a probe with RST (it lost the connection)
     later_traffic: bool  # data/FIN after the last probe: the connection went on
     peer: PeerProbes | None = None  # the other side's own probes; None: it sent none
+    #: The last unanswered probe -> the prober's RST: one TCP_KEEPINTVL (tcp_keepalive_timer
+    #: re-arms by it after a probe and aborts when it fires), the interval when one probe is all.
+    rst_after_s: float | None = None
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -147,6 +150,8 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         silence = float(view.capture_end_ns - view.time_ns[last]) / 1e9
         if len(rst_mine) or (interval is not None and overdue(silence, interval)):
             gave_up = True
+    rst_row = int(rst_mine[0]) if len(rst_mine) else None
+    rst_after = view.seconds(last, rst_row) if rst_row is not None else None
     report = Keepalive(
         prober=_side(bool(last_side)),
         probes=len(run),
@@ -160,6 +165,7 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         peer_rst_frame=peer_rst,
         later_traffic=later,
         peer=_peer_probes(view, probes[~mine_probe], flags[~mine_probe]),
+        rst_after_s=rst_after if rst_after is None or rst_after >= 0 else None,
     )
     return Detection(tuple(events), report)
 
