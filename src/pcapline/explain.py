@@ -587,17 +587,27 @@ def _keepalive_timeout(d: Decision, e: Evidence) -> Explanation:
     assert k is not None
     every = f" every {_s(k.interval_s)}" if k.interval_s is not None else ""
     idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
+    least = "at least " if k.series_start_unseen else ""
     if k.rst_frame is not None:
-        end = f"the {k.prober} aborted with RST after {k.unanswered_tail} unanswered probe(s)"
+        end = (
+            f"the {k.prober} aborted with RST after {least}{k.unanswered_tail} unanswered probe(s)"
+        )
     elif k.gave_up:
-        end = f"the {k.prober} gave up silently after {k.unanswered_tail} probe(s)"
+        end = f"the {k.prober} gave up silently after {least}{k.unanswered_tail} probe(s)"
     else:
         end = f"{k.unanswered_tail} probes unanswered when the capture ended (give-up not seen)"
     return Explanation(
         f"the {k.prober} sent keepalive probes{idle}{every}",
         "Keepalive timeout",
         f"; they went unanswered and {end}. The peer host or a middlebox (NAT/firewall idle "
-        "timeout) vanished.",
+        "timeout) vanished."
+        + (
+            " The capture begins inside the probe series (no SYN, nothing received before the "
+            "first probe it holds): earlier probes, and so TCP_KEEPCNT, are not in it (a ring "
+            "buffer's earlier file may hold them)."
+            if k.series_start_unseen
+            else ""
+        ),
         "Settings: TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT or net.ipv4.tcp_keepalive_time/_intvl/"
         "_probes; on the hosts: ss -o (keepalive timer), conntrack/NAT idle timeouts on the path.",
     )

@@ -144,3 +144,18 @@ def test_one_probe_then_rst_names_a_user_timeout_of_at_most_idle_plus_interval()
     ) in v.explanation.text
     assert "TCP_USER_TIMEOUT of at most 3.02 s (even one below TCP_KEEPIDLE" in v.explanation.text
 
+
+def test_a_capture_begun_inside_the_probe_series_gives_no_keepalive_count() -> None:
+    """Real kernel (6.18), tcpdump -G 3 (a ring buffer): TCP_KEEPCNT 3, the first unanswered
+    probe in the previous file; the last file holds two probes 1.02 s apart and the RST. It
+    read "aborted with RST after 2 unanswered probe(s)", count 2 (as TCP_KEEPCNT)."""
+    c = Conversation()
+    c.probe(CLIENT, 0.0)
+    c.probe(CLIENT, 1.024)
+    c.rst(CLIENT, 2.048)
+    k = _run(c).inferred
+    assert (k.unanswered_tail, k.count, k.series_start_unseen) == (2, None, True)
+    v = _verdict(c)
+    assert v.fate == "keepalive_timeout"
+    assert "aborted with RST after at least 2 unanswered probe(s)" in v.explanation.text
+    assert "earlier probes, and so TCP_KEEPCNT, are not in it" in v.explanation.text

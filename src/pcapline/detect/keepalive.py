@@ -87,6 +87,10 @@ class Keepalive:
     #: The last unanswered probe -> the prober's RST: one TCP_KEEPINTVL (tcp_keepalive_timer
     #: re-arms by it after a probe and aborts when it fires), the interval when one probe is all.
     rst_after_s: float | None = None
+    #: The capture began inside the connection and the prober's first probe is the first thing
+    #: it holds of it after nothing received: earlier probes of the series may be outside the
+    #: capture (a ring buffer's earlier file), so the unanswered tail is a lower bound.
+    series_start_unseen: bool = False
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -152,6 +156,8 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
             gave_up = True
     rst_row = int(rst_mine[0]) if len(rst_mine) else None
     rst_after = view.seconds(last, rst_row) if rst_row is not None else None
+    # No SYN and nothing received before the first probe: the series may have begun before.
+    unseen_start = idle is None and not bool(np.any(view.syn)) and tail == len(run)
     report = Keepalive(
         prober=_side(bool(last_side)),
         probes=len(run),
@@ -160,12 +166,13 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         interval_s=interval,
         unanswered_tail=tail,
         gave_up=gave_up,
-        count=tail if gave_up else None,
+        count=tail if gave_up and not unseen_start else None,
         rst_frame=int(view.frame[rst_mine[0]]) if len(rst_mine) else None,
         peer_rst_frame=peer_rst,
         later_traffic=later,
         peer=_peer_probes(view, probes[~mine_probe], flags[~mine_probe]),
         rst_after_s=rst_after if rst_after is None or rst_after >= 0 else None,
+        series_start_unseen=unseen_start,
     )
     return Detection(tuple(events), report)
 
