@@ -323,7 +323,14 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     bare[shaped] = False
     told = _probes_before_reset(bare, is_rst & ~is_dup, is_dup, rel_seq, dir_key, dir_order)
     shaped = np.union1d(np.union1d(shaped, told), opening_probes)
-    shaped = shaped[~_after_own_fin(shaped, is_fin, dir_key, n_dirs)]
+    # Except in FIN_WAIT2: a socket half-closed by shutdown(SHUT_WR) whose FIN the peer has
+    # acknowledged keeps its keepalive timer (tcp_keepalive_timer skips only CLOSE and
+    # SYN_SENT, and an orphan in FIN_WAIT2), so Linux probes at the FIN's seq (snd.una - 1)
+    # and Windows sends its garbage byte there: no data or ACK of the side's own stands at
+    # that seq once the FIN is acknowledged (``_idle_before`` still asks for 1 s of quiet).
+    after_fin = _after_own_fin(shaped, is_fin, dir_key, n_dirs)
+    fin_acked = (snd_una[shaped] != UNKNOWN) & (snd_una[shaped] >= next_seq[shaped])
+    shaped = shaped[~after_fin | fin_acked]
     probe_shape = np.zeros(n, dtype=bool)
     probe_shape[shaped] = True
     peer_zero = peer_window == 0

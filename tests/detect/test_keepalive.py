@@ -159,3 +159,39 @@ def test_a_capture_begun_inside_the_probe_series_gives_no_keepalive_count() -> N
     assert v.fate == "keepalive_timeout"
     assert "aborted with RST after at least 2 unanswered probe(s)" in v.explanation.text
     assert "earlier probes, and so TCP_KEEPCNT, are not in it" in v.explanation.text
+
+
+def test_a_half_closed_sockets_probes_after_its_acknowledged_fin_are_keepalive_probes() -> None:
+    """Real kernel (6.18): the client (SO_KEEPALIVE, idle 1, interval 1, count 3) calls
+    shutdown(SHUT_WR) after its answer; the server stays in CLOSE_WAIT, answers three probes,
+    then vanishes. FIN_WAIT2 keeps the keepalive timer (tcp_keepalive_timer skips CLOSE and
+    SYN_SENT only): 0-byte probes at the FIN's seq, then the give-up RST. The probes were
+    ignored ("after its own FIN a side sends no probes") and the RST read as "an abortive close
+    by its application or a proxy (SO_LINGER {1, 0}) ... Check the application logs"."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.001, 3).ack(SERVER, 0.002).data(SERVER, 0.003, 2).ack(CLIENT, 0.004)
+    c.fin(CLIENT, 0.005).ack(SERVER, 0.044)
+    for t in (1.056, 2.088, 3.112):
+        c.probe(CLIENT, t).ack(SERVER, t + 0.0001)
+    for t in (4.136, 5.160, 6.184):
+        c.probe(CLIENT, t)
+    c.rst(CLIENT, 7.208)
+    k = _run(c).inferred
+    assert (k.probes, k.answered, k.count, round(k.interval_s, 3)) == (6, 3, 3, 1.024)
+    assert _verdict(c).fate == "keepalive_timeout"
+
+
+def test_a_windows_garbage_byte_at_the_fins_seq_is_a_keepalive_not_a_resend() -> None:
+    """Windows' keepalive is one byte at snd.nxt - 1; after its acknowledged FIN that is the
+    FIN's own seq, where no data stands: it was read as a spurious retransmission."""
+    from pcapline.model import ACK
+
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.011).data(SERVER, 0.02, 500).ack(CLIENT, 0.021)
+    c.fin(CLIENT, 0.5).ack(SERVER, 0.501)
+    fin_seq = c.nxt(CLIENT) - 1
+    for t in (2.5, 4.5, 6.5):
+        c.send(CLIENT, t, ACK, seq=fin_seq, length=1).ack(SERVER, t + 0.001)
+    facts = compute_facts(segments(c))
+    assert facts.is_keepalive.tolist()[-6:] == [True, False] * 3
+    assert not facts.is_retrans.any()
