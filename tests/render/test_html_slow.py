@@ -199,7 +199,8 @@ def test_no_slow_lines_in_a_healthy_banner() -> None:
 
 def test_stall_legend_totals_never_in_exponent_notation() -> None:
     # bench.pcap's legend read "lost to SYN retries (801, 1.44e+03 s)", lossy-40's
-    # "lost to SYN+ACK retries (1, 4.3e-05 s)".
+    # "lost to SYN+ACK retries (1, 4.3e-05 s)" (a SYN+ACK answering a held-up SYN: no stall
+    # since, see detect.handshake._answered_together; the unit figures below keep its 43 us).
     assert total_lost(1440.2) == "1,440 s"
     assert total_lost(8.891) == "8.89 s"
     assert total_lost(0.648) == "648 ms"
@@ -214,7 +215,6 @@ def test_stall_legend_totals_never_in_exponent_notation() -> None:
     assert names == [
         "lost to RTO episodes (3, 648 ms)",
         "lost to SYN retries (1, 1.02 s)",
-        "lost to SYN+ACK retries (1, 43 µs)",
     ]
 
 
