@@ -37,6 +37,36 @@ def test_connect_timeout_names_schedule_retries_and_give_up() -> None:
     assert row.inferred["syn"]["give_up_s"] == 19.0
 
 
+def _given_up_syns(times: tuple[float, ...]) -> str:
+    c = Conversation()
+    for t in times:
+        c.syn(t)
+    row = _row(c, Conversation(conn=1).syn(60.0))
+    assert row.fate == "connect_timeout"
+    return str(row.explanation)
+
+
+def test_connect_timeout_the_time_limit_ended_names_both_limits() -> None:
+    """A 6.18 kernel with TCP_SYNCNT=2 (tcp_syn_linear_timeouts=4) sent 6 SYNs 1 s apart and
+    failed at 7.1 s: the 7 s time limit, before the count limit (2 + 4 = 6 retries). It said
+    "about 5 retries"; with TCP_SYNCNT=1 (3 SYNs, 3.1 s) it said no timer ran out."""
+    two = _given_up_syns((0.0, 1.0, 2.0, 3.0, 4.0, 5.0))
+    assert "about 2 retries (TCP_SYNCNT or net.ipv4.tcp_syn_retries = 2)" in two
+    assert "the count (2 plus net.ipv4.tcp_syn_linear_timeouts, default 4, retries)" in two
+    assert "the time (7 s from the first SYN" in two
+    assert "the time limit comes first, after 5 retries 1 s apart, at about 7 s" in two
+    assert "Or no timer ran out: the application's own connect timeout closed" in two
+    assert "the capture cannot tell them apart; no further SYN came." in two
+    assert "about 5 retries" not in two
+    one = _given_up_syns((0.0, 1.0, 2.0))
+    assert "about 1 retry (TCP_SYNCNT or net.ipv4.tcp_syn_retries = 1)" in one
+    assert "the time (3 s from the first SYN" in one and "at about 3 s. Or no timer" in one
+    assert "only 2 retries" not in one
+    four = _given_up_syns((0.0, 1.0, 2.0, 3.0))
+    assert "only 3 retries 1 s apart, where no Linux setting stops" in four
+    assert "No timer ran out here" in four and "tcp_syn_linear_timeouts was lowered" not in four
+
+
 def test_retransmit_timeout_says_no_rst_on_linux_give_up() -> None:
     c = Conversation().handshake(0.0)
     c.data(CLIENT, 0.01, 100)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from pcapline import explain_path
 from pcapline.delays import Delays, SlowSummary, SlowTag
 from pcapline.detect.close import ANSWER_WITHIN_S, WAIT_MIN_S, Reset
-from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake
+from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake, SynLimits
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
@@ -443,13 +443,19 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         syn.gave_up is True,
         syn.give_up_after_s,
     )
+    lim = syn.limits
+    if syn.gave_up and lim is not None and lim.linear and not lim.count:
+        retries = _syn_time_limit(lim, syn.retries, syn.give_up_after_s)
+        end = "no further SYN came"
     if syn.gave_up and syn.cut_short:
         end = "no further SYN came: the client stopped retrying"
         retries = (
-            f"; only {syn.retries} retries 1 s apart: Linux 6.5+ sends {LINEAR_SYN_GAPS} "
-            "(net.ipv4.tcp_syn_linear_timeouts, on top of tcp_syn_retries) before it doubles, "
-            "so no timer ran out here: the application's own connect timeout closed the "
-            "socket (that sends nothing), or tcp_syn_linear_timeouts was lowered"
+            f"; only {syn.retries} retries 1 s apart, where no Linux setting stops: Linux 6.5+ "
+            "gives up at the first of two limits, the count (TCP_SYNCNT or tcp_syn_retries "
+            "plus net.ipv4.tcp_syn_linear_timeouts) and the time ((2^(TCP_SYNCNT+1) - 1) s "
+            "from the first SYN): with TCP_SYNCNT=1 after 2 retries at 3 s, with 2 after "
+            f"{LINEAR_SYN_GAPS} at 7 s. No timer ran out here: the application's own connect "
+            "timeout closed the socket (that sends nothing), or TCP_USER_TIMEOUT did"
         )
     stale = (
         " The server answered with a bare ACK (stale TIME_WAIT or half-open state on the "
@@ -465,6 +471,23 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         "(nft list ruleset), is a NAT or firewall on the way out of conntrack entries "
         "(dmesg: 'nf_conntrack: table full'; conntrack -S drop), is the listen queue full "
         "(nstat -az TcpExtListenDrops).",
+    )
+
+
+def _syn_time_limit(lim: SynLimits, retries: int, give_up_s: float | None) -> str:
+    """The setting of a series the time limit ended before the count limit (Linux 6.5+:
+    TCP_SYNCNT=1 after 2 retries 1 s apart, 2 after 5), or the application did: the last
+    SYN's timer had not fired yet, so the capture cannot tell them apart."""
+    n = lim.setting
+    return (
+        f", about {n} retr{'y' if n == 1 else 'ies'} (TCP_SYNCNT or net.ipv4.tcp_syn_retries "
+        f"= {n}): Linux 6.5+ gives up at the first of two limits, the count ({n} plus "
+        "net.ipv4.tcp_syn_linear_timeouts, default 4, retries) and the time "
+        f"({_s(lim.time_limit_s)} from the first SYN, the give-up of {n} retries doubling from "
+        f"1 s): the time limit comes first, after {retries} retries 1 s apart, at about "
+        f"{_s(give_up_s)}. Or no timer ran out: the application's own connect timeout closed "
+        "the socket (which sends nothing) after the last SYN and before that; the capture "
+        "cannot tell them apart"
     )
 
 

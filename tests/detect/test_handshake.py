@@ -265,3 +265,40 @@ def test_synacks_answering_syns_held_up_together_are_no_server_timer() -> None:
     # More SYN+ACKs than SYNs: one at least was the timer's.
     more = Conversation().syn(0.0).synack(0.0001).synack(0.0002)
     assert _detect(more, capture_until=1.0).inferred.synack.timed
+
+
+def _given_up(times: tuple[float, ...]):  # type: ignore[no-untyped-def]
+    c = Conversation()
+    for t in times:
+        c.syn(t)
+    syn = _detect(c, capture_until=60.0).inferred.syn
+    assert syn.gave_up is True
+    return syn
+
+
+def test_linux_syn_give_up_is_the_first_of_the_count_and_the_time_limit() -> None:
+    """Series a 6.18 kernel sent into a SYN-dropping peer (TCP_SYNCNT / linear_timeouts ->
+    SYNs; ETIMEDOUT): 1/4 -> 0,1,2 (3.1 s); 2/4 -> 0..5 (7.1 s); 3/4 -> 0..5,7,11 (19.5 s);
+    2/2 -> 0,1,2,3,5 (9.4 s); 2/0 -> 0,1,3 (7.1 s). tcp_write_timeout expires a connect at
+    retransmits >= TCP_SYNCNT + linear_timeouts OR (2^(TCP_SYNCNT+1) - 1) s from the first
+    SYN, whichever a timer expiry reaches first."""
+    one = _given_up((0.0, 1.0, 2.0))
+    assert not one.cut_short and one.give_up_after_s == 3.0
+    assert one.limits is not None
+    assert (one.limits.setting, one.limits.count, one.limits.time) == (1, False, True)
+    two = _given_up((0.0, 1.0, 2.0, 3.0, 4.0, 5.0))
+    assert two.give_up_after_s == 7.0 and two.limits is not None
+    assert (two.limits.setting, two.limits.linear, two.limits.count) == (2, 4, False)
+    three = _given_up((0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 11.0))
+    assert three.give_up_after_s == 19.0 and three.limits is not None
+    assert (three.limits.setting, three.limits.count, three.limits.time) == (3, True, True)
+    assert three.limits.time_limit_s == 15.0
+    lin2 = _given_up((0.0, 1.0, 2.0, 3.0, 5.0))
+    assert lin2.give_up_after_s == 9.0 and lin2.limits is not None
+    assert (lin2.limits.setting, lin2.limits.linear) == (2, 2)
+    classic = _given_up((0.0, 1.0, 3.0))
+    assert classic.limits is not None and (classic.limits.setting, classic.limits.linear) == (2, 0)
+    # 4 SYNs 1 s apart: no setting stops there (1 stops after 3 SYNs, 2 after 6): the
+    # application's own connect timeout (or TCP_USER_TIMEOUT) closed the socket.
+    four = _given_up((0.0, 1.0, 2.0, 3.0))
+    assert four.cut_short and four.limits is None and four.give_up_after_s is None

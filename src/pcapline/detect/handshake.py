@@ -70,6 +70,7 @@ from pcapline.timers import (
     MAX_INITIAL_SYN_RTO_S,
     RTO_MIN_S,
     TCP_TIMEOUT_INIT_S,
+    close_to,
     overdue,
 )
 
@@ -88,6 +89,24 @@ EMITS = frozenset(
 #: retransmitted (no request socket), so one unanswered SYN+ACK with no retry after 1 s is
 #: either a cookie or a server with tcp_synack_retries=0.
 INITIAL_SYNACK_RTO_S = TCP_TIMEOUT_INIT_S
+
+
+@dataclass(frozen=True, slots=True)
+class SynLimits:
+    """The Linux SYN_SENT setting a given-up SYN series matches (``linux_syn_limits``).
+
+    ``tcp_write_timeout`` ends a connect at the first timer expiry past EITHER limit: the
+    count (``setting + linear`` retransmissions; ``linear`` is tcp_syn_linear_timeouts, 0
+    before Linux 6.5) or the time (``tcp_model_timeout(setting, 1 s)``: the classic doubling
+    schedule's give-up, (2^(setting+1) - 1) s after the first SYN)."""
+
+    setting: int  # TCP_SYNCNT or net.ipv4.tcp_syn_retries
+    linear: int  # tcp_syn_linear_timeouts: the default (4) if the gaps fit it, else the least
+    give_up_s: float  # the timer expiry that ended it, from the first SYN
+    last_gap_s: float  # from the last SYN to that expiry
+    time_limit_s: float
+    count: bool  # the count limit was reached
+    time: bool  # the time limit had passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +129,12 @@ class RetrySeries:
     #: The server's RST answering each SYN before the next one was sent (and the last SYN's,
     #: if any), when every retry followed one (``timed`` is then False); () otherwise.
     refusals: tuple[int, ...] = ()
-    #: Unanswered SYNs 1 s apart that stopped before Linux 6.5+ leaves its linear part
+    #: Unanswered SYNs 1 s apart that stopped where no Linux limit stops them
     #: (``_cut_short_linear``): no timer ran out, so no give-up time is predicted.
     cut_short: bool = False
+    #: A seen give-up whose SYN times are exactly what a Linux setting sends
+    #: (``linux_syn_limits``): which setting, and which of its limits ended the connect.
+    limits: SynLimits | None = None
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -570,11 +592,66 @@ def _server_answer(
 LINEAR_SYN_GAPS = 5
 
 
+#: net.ipv4.tcp_syn_linear_timeouts' default (Linux 6.5+).
+DEFAULT_SYN_LINEAR_TIMEOUTS = 4
+
+
+def _syn_time_limit(setting: int) -> float:
+    """``tcp_model_timeout(setting, rto_base=1 s)``: doubling from 1 s, capped at TCP_RTO_MAX
+    (120 s) past 6 doublings."""
+    return float((2 << setting) - 1 if setting <= 6 else 127 + (setting - 6) * 120)
+
+
+def _linux_syn_run(setting: int, linear: int) -> tuple[tuple[float, ...], SynLimits]:
+    """The SYN times a Linux SYN_SENT socket sends with TCP_SYNCNT ``setting`` and
+    tcp_syn_linear_timeouts ``linear``, and how it gives up (net/ipv4/tcp_timer.c: the RTO
+    stays 1 s while retransmissions <= ``linear``, then doubles; ``tcp_write_timeout``).
+    Proven on a 6.18 kernel: 1/4 -> 0,1,2 s, ETIMEDOUT at 3.1 s; 2/4 -> 0..5 s, 7.1 s;
+    3/4 -> 0..5,7,11 s, 19.5 s; 2/2 -> 0,1,2,3,5 s, 9.4 s; 2/0 -> 0,1,3 s, 7.1 s."""
+    limit = _syn_time_limit(setting)
+    times, t, k = [0.0], 0.0, 0
+    while True:
+        fire = t + (1.0 if k <= linear else float(min(2 ** (k - linear), 120)))
+        count = k >= setting + linear
+        timed = k > 0 and fire >= limit  # retransmits_timed_out: never before a retry
+        if count or timed:
+            return tuple(times), SynLimits(setting, linear, fire, fire - t, limit, count, timed)
+        t, k = fire, k + 1
+        times.append(t)
+
+
+#: Every (setting, linear) pair's run, by SYN count: settings 1-15, linear 0-8.
+_LINUX_SYN_RUNS: dict[int, list[tuple[tuple[float, ...], SynLimits]]] = {}
+for _linear in range(9):
+    for _setting in range(1, 16):
+        _run = _linux_syn_run(_setting, _linear)
+        _LINUX_SYN_RUNS.setdefault(len(_run[0]), []).append(_run)
+
+
+def linux_syn_limits(times: Sequence[float]) -> SynLimits | None:
+    """The Linux setting whose SYNs are ``times`` (seconds from the first, all of a given-up
+    series), preferring tcp_syn_linear_timeouts' default when the gaps allow several; None
+    when no setting sends that series (another stack, or the application closed the
+    socket first), or when settings that fit disagree on the count."""
+    if len(times) < 2:
+        return None
+    fits = [
+        lim
+        for run, lim in _LINUX_SYN_RUNS.get(len(times), [])
+        if all(close_to(seen, due) for seen, due in zip(times[1:], run[1:], strict=True))
+    ]
+    chosen = [lim for lim in fits if lim.linear == DEFAULT_SYN_LINEAR_TIMEOUTS] or fits
+    if len({lim.setting for lim in chosen}) != 1:
+        return None
+    return chosen[0]
+
+
 def _cut_short_linear(schedule: Schedule, gaps: int, syn: bool) -> bool:
-    """SYNs 1 s apart that stopped before Linux 6.5+ (default ``tcp_syn_linear_timeouts``)
-    leaves its linear part: no kernel timer ran out there. The application closed the socket
-    (its own connect timeout, which sends nothing) or the setting was lowered: the give-up
-    time is not the timer's."""
+    """SYNs 1 s apart that stopped where no Linux setting stops them (3 or 4 gaps: with
+    TCP_SYNCNT=1 the 3 s time limit ends a connect after 2 gaps, with 2 the 7 s one after 5):
+    no kernel timer ran out there. The application closed the socket (its own connect
+    timeout, which sends nothing), or TCP_USER_TIMEOUT did: the give-up time is not the
+    SYN timer's."""
     return syn and not schedule.doubling and 2 <= schedule.linear_gaps == gaps < LINEAR_SYN_GAPS
 
 
@@ -603,13 +680,9 @@ def _series(
     schedule = untimed or name_schedule(gaps, syn=syn)
     gave_up: bool | None = None
     give_up_after: float | None = None
-    cut_short = not answered and _cut_short_linear(schedule, len(gaps), syn)
+    limits: SynLimits | None = None
+    cut_short = False
     if not answered:
-        # The kernel aborts when the timer after the last retry fires (ETIMEDOUT), whether or
-        # not the capture lasted that long; "gave up" is only claimed when the capture went
-        # on past the retry the pattern predicts and none came.
-        if schedule.next_gap_s is not None and schedule.regular and not cut_short:
-            give_up_after = times[-1] + schedule.next_gap_s
         first_rto = MAX_INITIAL_SYN_RTO_S if syn else INITIAL_SYNACK_RTO_S
         due = schedule.next_gap_s if schedule.next_gap_s is not None else first_rto
         waited = float(view.capture_end_ns - view.time_ns[rows[-1]]) / 1e9
@@ -619,6 +692,18 @@ def _series(
         lone = not syn and not opened and len(rows) == 1
         if overdue(waited, due) and not lone:
             gave_up = True
+        # Linux ends a connect at the first of two limits, the count and the time: a given-up
+        # series a setting sends exactly says which setting and when it gave up.
+        limits = linux_syn_limits(times) if syn and gave_up else None
+        cut_short = limits is None and _cut_short_linear(schedule, len(gaps), syn)
+        # The kernel aborts when the timer after the last retry fires (ETIMEDOUT), whether or
+        # not the capture lasted that long; "gave up" is only claimed when the capture went
+        # on past the retry the pattern predicts and none came.
+        if limits is not None and not limits.count:
+            # The time limit: its expiry can come sooner than the schedule's next gap.
+            give_up_after = times[-1] + limits.last_gap_s
+        elif schedule.next_gap_s is not None and schedule.regular and not cut_short:
+            give_up_after = times[-1] + schedule.next_gap_s
     return RetrySeries(
         times=tuple(times),
         frames=tuple(frames),
@@ -629,6 +714,7 @@ def _series(
         timed=untimed is None,
         refusals=refusals,
         cut_short=cut_short,
+        limits=limits,
     )
 
 
