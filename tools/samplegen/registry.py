@@ -43,6 +43,7 @@ SCENARIOS: list[Scenario] = [
     # failures while opening
     Scenario("connect-timeout-linear", 21, opening.connect_timeout_linear, 21),
     Scenario("connect-timeout-classic", 22, opening.connect_timeout_classic, 9),
+    Scenario("connect-timeout-syncnt1", 232, opening.connect_timeout_syncnt1, 5),
     Scenario("connect-abandoned-by-app", 76, opening.connect_abandoned_by_the_application, 7),
     Scenario("handshake-timeout", 23, opening.handshake_timeout, 10),
     Scenario("listen-overflow-abort0", 24, opening.listen_overflow_noabort, 17),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from tools.samplegen import steps as st
@@ -32,20 +33,33 @@ DROP_CLIENT_AFTER_SYN = """table inet ackless {
 
 
 def _connect_timeout(
-    ctx: Ctx, net: int, name: str, client_sysctls: dict[str, int], sock_opts: list[st.Opt]
+    ctx: Ctx,
+    net: int,
+    name: str,
+    client_sysctls: dict[str, int],
+    sock_opts: list[st.Opt],
+    *capture_args: str,
+    mark_end_after: float | None = None,
 ) -> list[str]:
+    """``mark_end_after``: seconds after connect() failed, one UDP datagram to the server: a
+    frame that shows the capture still running past the retry a schedule would send next (a
+    pcap has no end time)."""
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         for key, value in client_sysctls.items():
             pair.client.sysctl(key, value)
         pair.server.nft(DROP_SYN_IN)  # the server host silently drops SYNs (a firewall DROP rule)
-        cap = ctx.capture(pair.client, "eth0", name)
+        cap = ctx.capture(pair.client, "eth0", name, *capture_args)
         srv = ctx.actor(pair.server, st.listen(), "server")
         srv.expect("listening")
         cli = ctx.actor(
             pair.client, st.connect(pair.server_ip, PORT, opts=sock_opts, tolerate=True), "client"
         )
         cli.expect("finished", timeout=60)
+        if mark_end_after is not None:
+            time.sleep(mark_end_after)
+            udp = f"import socket; socket.socket(2, 2).sendto(b'end', ('{pair.server_ip}', 9))"
+            pair.client.run([sys.executable, "-c", udp])
         cap.stop(linger=0.5)
         cli.stop()
         srv.stop()
@@ -95,6 +109,60 @@ def connect_timeout_linear(ctx: Ctx, net: int) -> list[Expected]:
                 )
             ],
             capture_format=ETHERNET,
+            observed_by_sockets=events,
+        )
+    ]
+
+
+def connect_timeout_syncnt1(ctx: Ctx, net: int) -> list[Expected]:
+    """TCP_SYNCNT=1 with the Linux 6.5+ default tcp_syn_linear_timeouts=4: the time limit.
+
+    Kernel rule (net/ipv4/tcp_timer.c tcp_write_timeout, 6.5+): SYN_SENT expires at the first
+    timer expiry where retransmits >= syn_retries + linear_timeouts (1 + 4 = 5, the count) OR
+    the time since the first SYN reaches tcp_model_timeout(1, 1 s) = 3 s (the time). The RTO
+    stays 1 s (linear), so SYNs at 0, 1, 2 s (the retry at 2 s is allowed: 1 < 5 and 2 < 3)
+    and the expiry at 3 s ends it by the time limit: connect() ETIMEDOUT at ~3 s, after 2
+    retransmissions, not 5. Headers only (-s 96).
+    """
+    name = "connect-timeout-syncnt1-time-limit.pcap"
+    events = _connect_timeout(
+        ctx, net, name, {}, [st.opt("TCP_SYNCNT", 1)], "-s", "96", mark_end_after=2.0
+    )  # the datagram at ~5 s: past the retry a linear schedule would send next (due 2 s after)
+    return [
+        Expected(
+            name,
+            "server drops every SYN (nft input drop); client TCP_SYNCNT=1, tcp_syn_linear_timeouts=4 (default)",
+            "client",
+            {
+                "client": {"TCP_SYNCNT": 1, "net.ipv4.tcp_syn_linear_timeouts": 4},
+                "server_nft": "input: tcp dport 8080 tcp flags & (syn|ack) == syn drop",
+            },
+            [
+                Conn(
+                    {"client_port": PORT},
+                    "connect_timeout",
+                    counts=clean(syn_retransmits=2),
+                    inferred={
+                        "syn_schedule": {
+                            "send_times_s": [0, 1, 2],
+                            "shape": "linear",
+                            "give_up_s": 3,
+                        }
+                    },
+                    # connect() waits from the first SYN until ETIMEDOUT at ~3 s
+                    delays={"syn_retries": 2, "stalled_s": 3.0},
+                    slow=["syn_retry"],
+                    note="3 SYNs, same ISN, 1 s apart; the 3 s time limit of TCP_SYNCNT=1 "
+                    "(tcp_model_timeout) expires before the count limit (1 + 4 = 5 retransmissions): "
+                    "connect() fails with ETIMEDOUT ~3 s after the first SYN",
+                )
+            ],
+            capture_format={
+                "format": "pcap",
+                "link_type": "EN10MB",
+                "tool": "tcpdump -s 96",
+                "snaplen": 96,
+            },
             observed_by_sockets=events,
         )
     ]
