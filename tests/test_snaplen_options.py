@@ -151,3 +151,17 @@ def test_every_frame_cut_inside_the_tcp_header_says_why_there_is_no_connection(
     assert len(a.connections) == 0
     assert a.capture.skipped == {"truncated_tcp_header": 14}
     assert any("cut 14 TCP frames inside the TCP header" in w for w in a.capture.warnings)
+
+
+def test_one_frame_cut_inside_the_tcp_header_is_said_in_the_singular() -> None:
+    from pcapline.analysis import tcp_header_cut_warning
+
+    assert tcp_header_cut_warning({"truncated_tcp_header": 1}) == [
+        "1 TCP frame ends inside the TCP header (cut by the capture's snaplen, or shorter than "
+        "its IP header says): not analysed (truncated_tcp_header): a connection may show one "
+        "direction only, or none at all"
+    ]
+    assert tcp_header_cut_warning({"truncated_tcp_header": 2})[0].startswith(
+        "2 TCP frames end inside the TCP header (cut by the capture's snaplen, or shorter than "
+        "their IP header says)"
+    )

@@ -344,9 +344,10 @@ def tcp_header_cut_warning(skipped: Mapping[str, int], cut_at: int | None = None
         "none at all"
     )
     if cut_at is None:
+        ends, their = ("ends", "its") if n == 1 else ("end", "their")
         return [
-            f"{frames} end inside the TCP header (cut by the capture's snaplen, or shorter than "
-            f"their IP header says): {after}"
+            f"{frames} {ends} inside the TCP header (cut by the capture's snaplen, or shorter "
+            f"than {their} IP header says): {after}"
         ]
     return [
         f"the snaplen ({cut_at} bytes captured per frame) cut {frames} inside the TCP header: "
