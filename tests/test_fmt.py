@@ -55,3 +55,29 @@ def test_byte_count_decimal_units() -> None:
         "1.2MB",
         "5.0GB",
     ]
+
+
+def test_counts_are_said_in_the_singular_for_one() -> None:
+    from pcapline.fmt import capture_quality, counted
+
+    assert (counted(1, "ACK"), counted(0, "gap"), counted(1024, "frame")) == (
+        "1 ACK",
+        "0 gaps",
+        "1,024 frames",
+    )
+    line = capture_quality(
+        {
+            "lossy_connections": 1,
+            "acked_unseen": 1,
+            "segments_not_captured": 1,
+            "first_missing_frames": [7],
+            "one_sided_connections": 1,
+            "frames_cut_by_snaplen": 1,
+        }
+    )
+    assert line.startswith(
+        "segments missing at the capture point in 1 connection (1 ACK of bytes never captured, "
+        "1 gap never filled; first at frame 7)"
+    )
+    assert "1 connection captured in one direction" in line
+    assert "1 frame cut short" in line

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar, cast
 import numpy as np
 import pandas as pd
 
+from pcapline.fmt import counted
 from pcapline.frames import in_order, with_columns
 from pcapline.model import (
     CONNECTION_COLUMNS,
@@ -338,7 +339,7 @@ def tcp_header_cut_warning(skipped: Mapping[str, int], cut_at: int | None = None
     n = int(skipped.get(SkipReason.TRUNCATED_TCP_HEADER.value, 0))
     if not n:
         return []
-    frames = f"{n:,} TCP frame{'s' if n != 1 else ''}"
+    frames = counted(n, "TCP frame")
     after = (
         "not analysed (truncated_tcp_header): a connection may show one direction only, or "
         "none at all"

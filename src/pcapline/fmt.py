@@ -95,6 +95,11 @@ def round_trip(ms: float) -> str:
     return f"{ms:.2g} ms" if ms < 0.1 else f"{ms:.3g} ms" if ms < 1000 else f"{ms:.0f} ms"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun, in the singular for one: "1 ACK", "1,024 gaps"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def frames_words(frames: Sequence[int]) -> str:
     """Frame numbers as words: "frame 4", "frames 4, 9"."""
     return ("frame " if len(frames) == 1 else "frames ") + ", ".join(str(f) for f in frames)
@@ -107,11 +112,11 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
     lossy = int(quality.get("lossy_connections", 0))
     if lossy:
         frames = frames_words(quality.get("first_missing_frames", []))
+        acked = counted(int(quality.get("acked_unseen", 0)), "ACK")
+        gaps = counted(int(quality.get("segments_not_captured", 0)), "gap")
         parts.append(
-            f"segments missing at the capture point in {lossy:,} connection"
-            f"{'s' if lossy != 1 else ''} ({int(quality.get('acked_unseen', 0)):,} ACKs of "
-            f"bytes never captured, {int(quality.get('segments_not_captured', 0)):,} gaps never "
-            f"filled; first at {frames})"
+            f"segments missing at the capture point in {counted(lossy, 'connection')} "
+            f"({acked} of bytes never captured, {gaps} never filled; first at {frames})"
         )
     if quality.get("flag_filtered"):
         parts.append("only SYN/FIN/RST segments (flag-filtered?)")
@@ -119,7 +124,7 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
         parts.append("no bare ACK (filtered to data?)")
     one = int(quality.get("one_sided_connections", 0))
     if one:
-        parts.append(f"{one:,} connection{'s' if one != 1 else ''} captured in one direction")
+        parts.append(f"{counted(one, 'connection')} captured in one direction")
     mid = int(quality.get("mid_stream_connections", 0))
     if mid:
         # A capture filtered to payload drops SYNs too: their absence proves no early start.
@@ -140,8 +145,7 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
         snaplen = quality.get("snaplen")
         limit = f" ({snaplen}-byte snaplen)" if snaplen else ""
         parts.append(
-            f"{cut:,} frame{'s' if cut != 1 else ''} cut short{limit}: payload beyond it is not "
-            "in the file"
+            f"{counted(cut, 'frame')} cut short{limit}: payload beyond it is not in the file"
         )
     return "; ".join(parts)
 

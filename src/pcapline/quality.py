@@ -52,7 +52,7 @@ from pcapline.facts import (
     rows_of_connections,
     rows_per_connection,
 )
-from pcapline.fmt import frames_words
+from pcapline.fmt import counted, frames_words
 
 if TYPE_CHECKING:
     from pcapline.read.capture import Capture
@@ -567,7 +567,8 @@ def _points_words(q: CaptureQuality) -> str | None:
     else:
         where = "with the same TTL at both (a bridge, a mirror, or two taps on one link)"
     text = (
-        f"{copies:,} packets were captured twice ({k} connection{'s' if k != 1 else ''} seen "
+        f"{counted(copies, 'packet')} {'was' if copies == 1 else 'were'} captured twice "
+        f"({counted(k, 'connection')} seen "
         f"at two capture points, {where}): captures of two points merged (mergecap) or "
         "tcpdump -i any on a host that forwards, bridges or translates them; each copy is "
         "counted once, not as a retransmission, and a packet seen at one point only was "
@@ -607,11 +608,12 @@ def warnings(q: CaptureQuality) -> list[str]:
         s = summary(q)
         first = s["first_missing_frames"]
         lossy = int(s["lossy_connections"])
+        acked = counted(int(s["acked_unseen"]), "ACK")
+        after_gap = counted(int(s["segments_not_captured"]), "segment")
         out.append(
-            f"the capture point lost segments of {lossy} connection{'s' if lossy != 1 else ''} "
-            f"({s['acked_unseen']} ACKs of bytes never captured, {s['segments_not_captured']} "
-            f"segments after a gap; first at {frames_words(first)}): silence in this capture "
-            "proves nothing"
+            f"the capture point lost segments of {counted(lossy, 'connection')} ({acked} of "
+            f"bytes never captured, {after_gap} after a gap; first at {frames_words(first)}): "
+            "silence in this capture proves nothing"
         )
     points = _points_words(q)
     if points is not None:
