@@ -280,19 +280,7 @@ def _two_points(
             near_server, near_client = (t + offset_s, 64), (t + server_transit_s, 63)
         for at, ttl in (near_client, near_server):
             seen.append((at, side, flags, seq, ack, length, ip_id, tsval, ttl))
-    for at, side, flags, seq, ack, length, ip_id, tsval, ttl in sorted(seen):
-        c.send(
-            side,
-            at,
-            flags,
-            seq=seq,
-            ack=ack,
-            length=length,
-            ip_id=ip_id,
-            ttl=ttl,
-            timestamps=(tsval, 0),
-        )
-    return c
+    return c.sightings(seen)
 
 
 @pytest.mark.parametrize(("offset_s", "words"), [(0.3, "300 ms later"), (-2.0, "2 s earlier")])

@@ -689,19 +689,8 @@ def test_keepalive_probes_seen_at_two_points_are_still_keepalives() -> None:
         stamp = (1000 if side else 5000) + round(t * 1000)  # TSval: stamped once, when sent
         near_client, near_server = (t, 64 if side else 63), (t + 0.3 + 4e-5, 63 if side else 64)
         for at, ttl in (near_client, near_server):
-            seen.append((at, side, flags, seq, ack, length, ip_id, ttl, stamp))
-    for at, side, flags, seq, ack, length, ip_id, ttl, stamp in sorted(seen):
-        c.send(
-            side,
-            at,
-            flags,
-            seq=seq,
-            ack=ack,
-            length=length,
-            ip_id=ip_id,
-            ttl=ttl,
-            timestamps=(stamp, 0),
-        )
+            seen.append((at, side, flags, seq, ack, length, ip_id, stamp, ttl))
+    c.sightings(seen)
     f = compute_facts(segments(c))
     assert int(f.is_dup.sum()) == 10
     assert int((f.is_keepalive & ~f.is_dup).sum()) == 2

@@ -98,6 +98,25 @@ class Conversation:
         return self
 
     # Shorthands, each named for the segment it sends.
+    def sightings(
+        self, seen: list[tuple[float, bool, int, int, int, int, int, int, int]]
+    ) -> Conversation:
+        """Each ``(at, side, flags, seq, ack, length, ip_id, tsval, ttl)`` sighting of a
+        packet, in time order: a capture holding two capture points' copies."""
+        for at, side, flags, seq, ack, length, ip_id, tsval, ttl in sorted(seen):
+            self.send(
+                side,
+                at,
+                flags,
+                seq=seq,
+                ack=ack,
+                length=length,
+                ip_id=ip_id,
+                ttl=ttl,
+                timestamps=(tsval, 0),
+            )
+        return self
+
     def syn(self, t: float, **kw: Any) -> Conversation:
         return self.send(CLIENT, t, SYN, seq=self.client_isn, mss=1460, **kw)
 
