@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import analysed
 import numpy as np
 import pandas as pd
 import pytest
@@ -169,7 +170,7 @@ def cause_overclaims(full: pcapline.Analysis, degraded: pcapline.Analysis) -> li
 def test_a_degraded_capture_proves_no_failure_the_full_one_does_not(
     path: Path, tmp_path: Path
 ) -> None:
-    full = pcapline.analyze(str(path))
+    full = analysed.whole(path)
     capture = read_capture(str(path))
     frames, times = capture.frame, capture.time_ns
     problems = []
@@ -219,7 +220,7 @@ def test_two_taps_merged_retry_no_syn_nor_synack(shift_us: int, tmp_path: Path) 
     milliseconds; with timestamps a resend carries a later TSval)."""
     problems = []
     for path in SINGLE_FILE_SAMPLES:
-        analysis = pcapline.analyze(str(path))
+        analysis = analysed.whole(path)
         full = analysis.connections
         stamped = set(analysis.segments.loc[analysis.segments["has_ts"], "conn"].tolist())
         out = tmp_path / "merged.pcapng"

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
+import analysed
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,14 +81,15 @@ def cluster() -> Iterator[str]:
 
 
 def _every_path(path: Path, scheduler: str) -> None:
-    whole = analyze(path)
-    expected = _json(whole)
-    parted = analyze(path, partitions=3)
-    assert _json(parted) == expected
-    _same_facts(parted.facts, whole.facts)
-    # The records the text, timeline and HTML renderers read beside the JSON's columns.
-    assert list(parted.verdicts.items()) == list(whole.verdicts.items())
-    assert list(parted.delays.items()) == list(whole.delays.items())
+    whole = analysed.whole(path)
+    expected = analysed.whole_json(path)
+    if analysed.four_tuples(path) > 1:  # with one, three partitions are one: ``whole``'s run
+        parted = analyze(path, partitions=3)
+        assert _json(parted) == expected
+        _same_facts(parted.facts, whole.facts)
+        # The records the text, timeline and HTML renderers read beside the JSON's columns.
+        assert list(parted.verdicts.items()) == list(whole.verdicts.items())
+        assert list(parted.delays.items()) == list(whole.delays.items())
     # The CLI's JSON: each partition lays out its own connections' entries and hands back
     # only the detections the findings read.
     outcome = engine.analyse(

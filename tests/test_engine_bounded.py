@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import analysed
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,14 +33,10 @@ from pcapline import bounded
 from pcapline.analysis import analyze
 from pcapline.cli import run
 from pcapline.errors import PcaplineError
-from pcapline.render.tables import to_csv
 
 
 def _whole(path: Path) -> tuple[str, str]:
-    whole = analyze(path)
-    out = io.StringIO()
-    whole.write_json(out)
-    return out.getvalue(), to_csv(whole)
+    return analysed.whole_json(path), analysed.whole_csv(path)
 
 
 #: (partitions, jobs): one partition; several in this process's pool; several on two workers.
@@ -47,6 +44,11 @@ EVERY_WAY = ((1, 1), (3, 1), (7, 2))
 #: The samples skip the middle way: it is the last one with fewer partitions and no second
 #: worker, so it adds no case the corpus captures do not run, at a third of the samples' cost.
 SAMPLE_WAYS = ((1, 1), (7, 2))
+#: A sample of one 4-tuple (most of them) lands whole in one partition however many are
+#: asked for, the others empty (the split deals whole 4-tuples out): on forked workers it adds
+#: nothing the samples with several 4-tuples and the corpus captures do not run, at two thirds
+#: of this sweep's cost.
+ONE_TUPLE_WAYS = ((1, 1),)
 
 
 def _every_way(path: Path, tmp: Path, ways: tuple[tuple[int, int], ...] = EVERY_WAY) -> None:
@@ -73,7 +75,7 @@ def _every_way(path: Path, tmp: Path, ways: tuple[tuple[int, int], ...] = EVERY_
 
 @pytest.mark.parametrize("path", SAMPLE_CAPTURES, ids=lambda p: p.name)
 def test_bounded_path_gives_the_same_json_and_csv_on_samples(path: Path, tmp_path: Path) -> None:
-    _every_way(path, tmp_path, SAMPLE_WAYS)
+    _every_way(path, tmp_path, SAMPLE_WAYS if analysed.four_tuples(path) > 1 else ONE_TUPLE_WAYS)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=CORPUS_MARKS) for n in CORPUS_CAPTURES])

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import analysed
 import pytest
-
-import pcapline
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 EXPECTED = sorted(SAMPLES.rglob("*.expected.json"))
@@ -205,9 +204,6 @@ def _check_cause(row: Any, want: dict[str, Any]) -> list[str]:
     return problems
 
 
-_ANALYSES: dict[Path, Any] = {}
-
-
 def _check_app(ours: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
     """The ``app`` object against the expected one (every key the scenario wrote; the frame
     is not known in advance)."""
@@ -221,9 +217,7 @@ def _check_app(ours: dict[str, Any] | None, want: dict[str, Any]) -> list[str]:
 
 
 def _analysis(capture: Path) -> Any:
-    if capture not in _ANALYSES:
-        _ANALYSES[capture] = pcapline.analyze(str(capture))
-    return _ANALYSES[capture]
+    return analysed.whole(capture)
 
 
 @pytest.mark.skipif(not EXPECTED, reason="no sample captures")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import analysed
 import corpus_analysis
 import jsonschema
 import pytest
@@ -125,7 +126,7 @@ def test_keepalive_idle_may_be_unknown_and_nothing_else_may_be_null() -> None:
 
 @pytest.mark.parametrize("path", SAMPLES + SMALL, ids=lambda p: p.name)
 def test_every_sample_validates(path: Path) -> None:
-    analysis = analyze(path)
+    analysis = analysed.whole(path)
     doc = json.loads(analysis.to_json())
     assert errors(PCAPLINE1, doc) == []
     check_document(doc)

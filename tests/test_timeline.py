@@ -8,11 +8,11 @@ Segments are small hand-written tables shaped like the pipeline's (SEGMENT_COLUM
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
+import analysed as shared
 import pandas as pd
 import pytest
 
@@ -589,11 +589,8 @@ def sample_cases() -> list[Any]:
     ]
 
 
-@functools.cache
 def analysed(capture: Path) -> Any:
-    import pcapline
-
-    return pcapline.analyze(capture)
+    return shared.whole(capture)
 
 
 @pytest.mark.parametrize(("capture", "client_port", "want"), sample_cases())

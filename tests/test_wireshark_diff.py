@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from needs import needs_tshark
+from tshark_sweep import TSHARK, Ahead
 
 from pcapline.crosscheck.oracle import (
     EXCEPTIONS,
@@ -725,22 +726,46 @@ def _tshark_version() -> str | None:
     return tshark_version()
 
 
-def wireshark_table(capture: Path, cache: pytest.Cache | None) -> pd.DataFrame:
-    """tshark's flags for ``capture``, kept in pytest's cache keyed by the capture's content,
-    the tshark version and the fields asked (tshark start-up dominates this test's time)."""
-    signature = [
+def _signature(capture: Path) -> list[Any]:
+    return [
         hashlib.sha256(capture.read_bytes()).hexdigest(),
         _tshark_version(),
         list(TSHARK_PREFS),
         list(WIRESHARK_FLAGS),
     ]
-    key = "pcapline/tshark/" + _capture_id(capture)
-    hit = cache.get(key, None) if cache is not None else None
-    if isinstance(hit, dict) and hit.get("signature") == signature:
-        return parse_tshark_fields(str(hit["fields"]))
-    text = run_tshark(capture)
+
+
+def _cached_fields(capture: Path, cache: pytest.Cache | None) -> str | None:
+    hit = cache.get("pcapline/tshark/" + _capture_id(capture), None) if cache else None
+    if isinstance(hit, dict) and hit.get("signature") == _signature(capture):
+        return str(hit["fields"])
+    return None
+
+
+#: tshark's fields of the sample captures, run ahead on the idle core (conftest.py starts it
+#: when this file's sweep is selected): tshark's start-up, a quarter of a second a capture,
+#: is most of this sweep's time.
+AHEAD: Ahead | None = None
+
+
+def fields_ahead(captures: list[Path], cache: pytest.Cache | None) -> Ahead:
+    """``AHEAD`` for ``captures`` (those not in pytest's cache yet), to start in a thread."""
+    global AHEAD
+    todo = [capture for capture in captures if _cached_fields(capture, cache) is None]
+    AHEAD = Ahead(todo, lambda capture: run_tshark(capture, tshark=TSHARK))
+    return AHEAD
+
+
+def wireshark_table(capture: Path, cache: pytest.Cache | None) -> pd.DataFrame:
+    """tshark's flags for ``capture``, kept in pytest's cache keyed by the capture's content,
+    the tshark version and the fields asked (tshark start-up dominates this test's time)."""
+    text = _cached_fields(capture, cache)
+    if text is not None:
+        return parse_tshark_fields(text)
+    text = AHEAD.answer(capture) if AHEAD is not None else run_tshark(capture)
     if cache is not None:
-        cache.set(key, {"signature": signature, "fields": text})
+        key = "pcapline/tshark/" + _capture_id(capture)
+        cache.set(key, {"signature": _signature(capture), "fields": text})
     return parse_tshark_fields(text)
 
 

@@ -122,3 +122,53 @@ class Sweep:
         return {
             rel: {int(f): s for f, s in self.stored[rel]["streams"].items()} for rel in self.files
         }
+
+
+class Ahead:
+    """Answers asked for later, worked out ahead on the idle core, one at a time: ``work``
+    runs in a background thread; ``answer(key)`` takes the stored one, waits for the one in
+    hand, or works out one not yet reached itself. A failed answer is worked out again by
+    whoever asks (a process started from a thread once failed to spawn: see ``streams_of``)."""
+
+    def __init__(self, keys: list[Any], run: Any) -> None:
+        self.run = run
+        self.todo = list(keys)
+        self.done: dict[Any, Any] = {}
+        self.busy: dict[Any, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def work(self) -> None:
+        while True:
+            with self._lock:
+                key = next(
+                    (k for k in self.todo if k not in self.busy and k not in self.done), None
+                )
+                if key is None:
+                    return
+                self.busy[key] = threading.Event()
+            self._do(key)
+
+    def _do(self, key: Any) -> None:
+        try:
+            value: Any = self.run(key)
+        except Exception as exc:  # said by the test that asks, which tries once more
+            value = exc
+        with self._lock:
+            self.done[key] = value
+            self.busy.pop(key).set()
+
+    def answer(self, key: Any) -> Any:
+        with self._lock:
+            value = self.done.get(key)
+            waiting = self.busy.get(key)
+            if value is None and waiting is None:
+                self.busy[key] = waiting = threading.Event()
+                mine = True
+            else:
+                mine = False
+        if mine:
+            self._do(key)
+        elif waiting is not None:
+            waiting.wait()
+        value = self.done[key]
+        return self.run(key) if isinstance(value, Exception) else value

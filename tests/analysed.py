@@ -1,0 +1,59 @@
+"""One whole-file analysis of each capture for the whole test session.
+
+The sweeps over every sample capture (the engines' identity tests, the degraded-capture
+checks, the samples' expectations) compare other paths with ``pcapline.analyze(path)``, the
+pipeline as it always ran; each capture's is made once here and shared. What these return is
+read only: a test that changes a table must analyse its own copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+
+import pcapline
+from pcapline.analysis import Analysis
+from pcapline.engine import canonical_tuples
+from pcapline.render.tables import to_csv
+
+
+def whole(path: Path | str) -> Analysis:
+    """``pcapline.analyze(path)``: one partition in this process, facts kept."""
+    return _whole(*_key(path))
+
+
+def whole_json(path: Path | str) -> str:
+    """The JSON document of ``whole(path)``."""
+    return _whole_json(*_key(path))
+
+
+def four_tuples(path: Path | str) -> int:
+    """How many 4-tuples ``whole(path)``'s connections use (both orientations one): the
+    partitioned paths deal whole 4-tuples out, so with one there is one partition."""
+    connections = whole(path).connections
+    return len(set(canonical_tuples(connections).tolist())) if len(connections) else 0
+
+
+def whole_csv(path: Path | str) -> str:
+    """The CSV table of ``whole(path)``."""
+    return to_csv(whole(path))
+
+
+def _key(path: Path | str) -> tuple[Path, int, int]:
+    """The file as it is now: a file written again under the same name is another capture."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return resolved, stat.st_size, stat.st_mtime_ns
+
+
+@functools.cache
+def _whole(path: Path, size: int, mtime_ns: int) -> Analysis:
+    return pcapline.analyze(str(path))
+
+
+@functools.cache
+def _whole_json(path: Path, size: int, mtime_ns: int) -> str:
+    out = io.StringIO()
+    _whole(path, size, mtime_ns).write_json(out)
+    return out.getvalue()
