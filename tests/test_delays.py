@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import analysed
 import corpus_analysis
 import numpy as np
 import pandas as pd
@@ -227,7 +228,7 @@ def _clean_expectations() -> list[Any]:
 @pytest.mark.parametrize(("expected", "port"), _clean_expectations())
 def test_connections_built_clean_are_not_slow(expected: Path, port: int) -> None:
     capture = next(p for p in SAMPLES.glob(_expected(expected)["capture"]))
-    analysis = pcapline.analyze(capture)
+    analysis = analysed.whole(capture)
     rows = analysis.connections[analysis.connections["client_port"] == port]
     for conn in rows["id"].tolist():
         assert analysis.delays[int(conn)].slow == (), (conn, analysis.delays[int(conn)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import analysed
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,7 +82,7 @@ def test_no_false_findings_on_real_kernel_samples(capture: Path) -> None:
     """No nat_timestamp on any real-kernel capture; the other finders' thresholds are conservative:
     nothing at all except, possibly, listen_overflow on a listen-overflow capture, and the
     findings a scenario was built to show (its expected file's ``findings``)."""
-    analysis = pcapline.analyze(capture)
+    analysis = analysed.whole(capture)
     allowed = {"listen_overflow"} if capture.name.startswith("listen-overflow") else set()
     expected = capture.parent / f"{capture.name.split('.pcap', 1)[0]}.expected.json"
     if expected.exists():  # a scenario built to show a finding names it (the slow samples)
