@@ -322,6 +322,16 @@ index_error(void)
     return NULL;
 }
 
+/* finish() for a function whose loop stops at the first row or key index out of range
+ * (`bad`): the ValueError then. */
+static PyObject *
+finish_indexed(Py_buffer **views, int count, int bad)
+{
+    if (bad)
+        index_error(); /* sets the ValueError */
+    return finish(views, count, !bad);
+}
+
 /* unwrap_runs(values, run_base, keys, order, valid, out) -> None
  *
  * facts.py::_unwrap (seqnum.unwrap per direction): walks the rows in `order`, skipping rows
@@ -364,9 +374,7 @@ unwrap_runs(PyObject *Py_UNUSED(module), PyObject *args)
         started = 1;
     }
     Py_END_ALLOW_THREADS
-    if (bad)
-        index_error(); /* sets the ValueError */
-    return finish(all, 6, !bad);
+    return finish_indexed(all, 6, bad);
 fail:
     return finish(all, 6, 0);
 }
@@ -408,9 +416,7 @@ exclusive_running_max(PyObject *Py_UNUSED(module), PyObject *args)
         prev_key = k[i];
     }
     Py_END_ALLOW_THREADS
-    if (bad)
-        index_error(); /* sets the ValueError */
-    return finish(all, 5, !bad);
+    return finish_indexed(all, 5, bad);
 fail:
     return finish(all, 5, 0);
 }
@@ -537,9 +543,7 @@ first_at_least(PyObject *Py_UNUSED(module), PyObject *args)
         dst[k] = a;
     }
     Py_END_ALLOW_THREADS
-    if (bad)
-        index_error(); /* sets the ValueError */
-    return finish(all, 5, !bad);
+    return finish_indexed(all, 5, bad);
 fail:
     return finish(all, 5, 0);
 }
@@ -585,9 +589,7 @@ group_order(PyObject *Py_UNUSED(module), PyObject *args)
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(next);
-    if (bad)
-        index_error(); /* sets the ValueError */
-    return finish(all, 2, !bad);
+    return finish_indexed(all, 2, bad);
 fail:
     return finish(all, 2, 0);
 }
@@ -700,6 +702,25 @@ slot_in(int64_t *slots, uint64_t mask, uint64_t h, int64_t id)
  * starts. Every row of the last `look_back` is then in one of the two, the tables stay small
  * enough for the cache whatever the capture's size, and the columns are read in order. */
 /* Odd 64-bit factors, one per key column (constants of murmur3, xxHash and splitmix64). */
+/* Views of the tuple's columns (at most MAX_KEYS; the caller checked), each n int64 rows
+ * (`what` names one in the error): views[c] and its data cols[c]. *got counts the views
+ * acquired, a failed one included, for the caller to release; -1 with the error set. */
+static int
+column_views(PyObject *tuple, Py_ssize_t n, const char *what, Py_buffer *views,
+             const int64_t **cols, Py_ssize_t *got)
+{
+    for (; *got < PyTuple_GET_SIZE(tuple); (*got)++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(tuple, *got), &views[*got], PyBUF_SIMPLE) < 0)
+            return -1;
+        if (check_len(&views[*got], n, 8, what)) {
+            (*got)++; /* acquired: released by the caller */
+            return -1;
+        }
+        cols[*got] = views[*got].buf;
+    }
+    return 0;
+}
+
 static const uint64_t KEY_FACTORS[MAX_KEYS] = {
     0xc2b2ae3d27d4eb4fULL, 0x165667b19e3779f9ULL, 0xd6e8feb86659fd93ULL, 0xff51afd7ed558ccdULL,
     0xc4ceb9fe1a85ec53ULL, 0x94d049bb133111ebULL, 0xbf58476d1ce4e5b9ULL, 0x9fb21c651e98df25ULL,
@@ -762,16 +783,8 @@ identical_pairs(PyObject *Py_UNUSED(module), PyObject *args)
         goto fail;
     }
     const int64_t *cols[MAX_KEYS];
-    for (; got_keys < n_keys; got_keys++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(key_tuple, got_keys), &key_views[got_keys],
-                               PyBUF_SIMPLE) < 0)
-            goto fail;
-        if (check_len(&key_views[got_keys], n, 8, "key")) {
-            got_keys++; /* released in fail */
-            goto fail;
-        }
-        cols[got_keys] = key_views[got_keys].buf;
-    }
+    if (column_views(key_tuple, n, "key", key_views, cols, &got_keys))
+        goto fail;
     if (check_len(&group, n, 8, "group") || check_len(&times, n, 8, "time_ns"))
         goto fail;
     const int64_t *g = group.buf, *t = times.buf;
@@ -871,16 +884,8 @@ first_seen_ids(PyObject *Py_UNUSED(module), PyObject *args)
         goto fail;
     }
     const int64_t *cols[MAX_KEYS];
-    for (; got < n_cols; got++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(col_tuple, got), &col_views[got],
-                               PyBUF_SIMPLE) < 0)
-            goto fail;
-        if (check_len(&col_views[got], n, 8, "column")) {
-            got++; /* released in fail */
-            goto fail;
-        }
-        cols[got] = col_views[got].buf;
-    }
+    if (column_views(col_tuple, n, "column", col_views, cols, &got))
+        goto fail;
     int64_t *ids = out.buf;
     uint64_t cap = 1024; /* slots: a power of two, at least twice the distinct rows */
     int64_t *slots = malloc(cap * sizeof(int64_t));
