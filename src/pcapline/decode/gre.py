@@ -44,9 +44,7 @@ def gre_payload(
 ) -> np.ndarray:
     """GRE headers at ``at`` (one per frame of ``idx``): set ``l3``/``etype`` to what they
     carry (0x6558 for an Ethernet frame); returns the frames that carry something we read."""
-    ok = cur.need(idx, at, Gre.SIZE)
-    idx, at = idx[ok], at[ok]
-    hdr = Block(cur.data, at, Gre)
+    idx, at, hdr = cur.header_at(idx, at, Gre)
     version = hdr.read(Gre.version)
     routing = hdr.read(Gre.routing_present) == 1
     with_seq = hdr.read(Gre.sequence_present) == 1

@@ -720,3 +720,11 @@ class FrameCursor:
         ok: np.ndarray = pos + nbytes <= self.end[idx]
         self.skip(idx[~ok], why)
         return ok
+
+    def header_at(
+        self, idx: np.ndarray, pos: np.ndarray, header: type[Header]
+    ) -> tuple[np.ndarray, np.ndarray, Block]:
+        """The frames of ``idx`` whose fixed ``header`` at ``pos`` was captured (the others
+        skipped as truncated_header), their positions, and those headers gathered."""
+        idx, pos = kept(self.need(idx, pos, header.SIZE), idx, pos)
+        return idx, pos, Block(self.data, pos, header)

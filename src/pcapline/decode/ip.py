@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapline.decode.headers import (
-    Block,
     FrameCursor,
     Ipv4,
     Ipv6,
@@ -118,9 +117,7 @@ def _wire_left(cur: FrameCursor, idx: np.ndarray, pos: np.ndarray) -> np.ndarray
 
 def _ipv4(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
     pos = l3[idx]
-    ok = cur.need(idx, pos, Ipv4.SIZE)
-    idx, pos = kept(ok, idx, pos)
-    hdr = Block(cur.data, pos, Ipv4)
+    idx, pos, hdr = cur.header_at(idx, pos, Ipv4)
     ihl = hdr.read(Ipv4.ihl).astype(np.int64) * 4  # 32-bit words -> bytes
     total = hdr.read(Ipv4.total_length).astype(np.int64)
     wire = _wire_left(cur, idx, pos)
@@ -163,9 +160,7 @@ def _ipv4_ah(cur: FrameCursor, idx: np.ndarray, net: NetworkLayer) -> None:
 
 def _ipv6(cur: FrameCursor, idx: np.ndarray, l3: np.ndarray, net: NetworkLayer) -> None:
     pos = l3[idx]
-    ok = cur.need(idx, pos, Ipv6.SIZE)
-    idx, pos = idx[ok], pos[ok]
-    hdr = Block(cur.data, pos, Ipv6)
+    idx, pos, hdr = cur.header_at(idx, pos, Ipv6)
     bad = hdr.read(Ipv6.version) != 6
     cur.skip(idx[bad], SkipReason.MALFORMED)
     good = ~bad

@@ -70,9 +70,7 @@ def udp_payload(
 ) -> np.ndarray:
     """UDP headers at ``at`` (one per frame of ``idx``): for tunnels, set ``l3``/``etype``
     to the packet inside (0x6558 for an Ethernet frame); returns those frames."""
-    ok = cur.need(idx, at, Udp.SIZE)
-    idx, at = idx[ok], at[ok]
-    hdr = Block(cur.data, at, Udp)
+    idx, at, hdr = cur.header_at(idx, at, Udp)
     port = tunnel_port(hdr.read(Udp.sport), hdr.read(Udp.dport))
     at = at + Udp.SIZE
     opened = [
@@ -100,9 +98,7 @@ def _vxlan(
 def _geneve(
     cur: FrameCursor, idx: np.ndarray, at: np.ndarray, l3: np.ndarray, etype: np.ndarray
 ) -> np.ndarray:
-    ok = cur.need(idx, at, Geneve.SIZE)
-    idx, at = idx[ok], at[ok]
-    hdr = Block(cur.data, at, Geneve)
+    idx, at, hdr = cur.header_at(idx, at, Geneve)
     v0 = hdr.read(Geneve.version) == 0  # another version is not a Geneve we know: stays UDP
     idx, at = idx[v0], at[v0]
     l3[idx] = at + Geneve.SIZE + 4 * hdr.read(Geneve.option_length)[v0].astype(np.int64)
@@ -113,9 +109,7 @@ def _geneve(
 def _gtp_u(
     cur: FrameCursor, idx: np.ndarray, at: np.ndarray, l3: np.ndarray, etype: np.ndarray
 ) -> np.ndarray:
-    ok = cur.need(idx, at, GtpU.SIZE)
-    idx, at = idx[ok], at[ok]
-    hdr = Block(cur.data, at, GtpU)
+    idx, at, hdr = cur.header_at(idx, at, GtpU)
     g_pdu = (
         (hdr.read(GtpU.version) == GTP_V1)
         & (hdr.read(GtpU.protocol_type) == 1)
@@ -188,9 +182,7 @@ def _teredo(
 def _ayiya(
     cur: FrameCursor, idx: np.ndarray, at: np.ndarray, l3: np.ndarray, etype: np.ndarray
 ) -> np.ndarray:
-    ok = cur.need(idx, at, Ayiya.SIZE)
-    idx, at = idx[ok], at[ok]
-    hdr = Block(cur.data, at, Ayiya)
+    idx, at, hdr = cur.header_at(idx, at, Ayiya)
     nxt = hdr.read(Ayiya.next_header)
     forward = (hdr.read(Ayiya.opcode) == AYIYA_FORWARD) & np.isin(nxt, list(AYIYA_NEXT))
     identity = np.left_shift(1, hdr.read(Ayiya.id_length).astype(np.int64))
@@ -204,9 +196,7 @@ def _ayiya(
 def _l2tp(
     cur: FrameCursor, idx: np.ndarray, at: np.ndarray, l3: np.ndarray, etype: np.ndarray
 ) -> np.ndarray:
-    ok = cur.need(idx, at, L2tpV2.SIZE)
-    idx, at = idx[ok], at[ok]
-    hdr = Block(cur.data, at, L2tpV2)
+    idx, at, hdr = cur.header_at(idx, at, L2tpV2)
     data = (hdr.read(L2tpV2.version) == L2TP_V2) & (hdr.read(L2tpV2.is_control) == 0)
     idx, at = idx[data], at[data]  # control messages and L2TPv3 stay UDP
     with_offset = hdr.read(L2tpV2.has_offset)[data] == 1
