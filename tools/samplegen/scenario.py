@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.samplegen import steps as st
 from tools.samplegen.expected import Expected
 from tools.samplegen.netns import Lab, Namespace, Pair, make_pair
 from tools.samplegen.processes import Actor, Capture, Forwarder
@@ -32,6 +33,19 @@ class Ctx:
         self.actors.append(a)
         return a
 
+    def server(self, ns: Namespace, steps: list[dict[str, object]], label: str = "server") -> Actor:
+        """An actor that listens first: started, and back once its listen() is done."""
+        a = self.actor(ns, steps, label)
+        a.expect("listening")
+        return a
+
+    def finish(self, *actors: Actor, linger: float = 0.3) -> None:
+        """Stop the captures ``linger`` s from now, then the actors in the order given (their
+        sockets close when they exit, after the capture)."""
+        self.stop_captures(linger=linger)
+        for a in actors:
+            a.stop()
+
     def capture(
         self, ns: Namespace, dev: str | list[str], name: str, *extra: str, tool: str = "tcpdump"
     ) -> Capture:
@@ -46,16 +60,22 @@ class Ctx:
         return f
 
     def run_client(
-        self, ns: Namespace, steps: list[Step], server: Actor, *, timeout: float = 20
+        self,
+        ns: Namespace,
+        steps: list[Step],
+        server: Actor,
+        *,
+        timeout: float = 20,
+        until: str = "finished",
+        server_timeout: float = 10,
     ) -> None:
-        """One client actor through ``steps`` while ``server`` serves: wait for both to
-        finish, then stop the captures (0.5 s after) and both actors."""
+        """One client actor through ``steps`` while ``server`` serves: wait for the client's
+        ``until`` event (its last step done, or a ``signal`` step) and the server's finish,
+        then stop the captures (0.5 s after) and both actors."""
         client = self.actor(ns, steps, "client")
-        client.expect("finished", timeout=timeout)
-        server.expect("finished", timeout=10)
-        self.stop_captures(linger=0.5)
-        client.stop()
-        server.stop()
+        client.expect(until, timeout=timeout)
+        server.expect("finished", timeout=server_timeout)
+        self.finish(client, server, linger=0.5)
 
     def stop_captures(self, linger: float = 0.3) -> None:
         time.sleep(linger)
@@ -93,6 +113,27 @@ class Ctx:
                     )
         return out
 
+    def start_stream(
+        self,
+        client: Namespace,
+        server: Namespace,
+        server_ip: str,
+        client_port: int,
+        chunk: int,
+        *,
+        opts: list[st.Opt] | None = None,
+    ) -> tuple[Actor, Actor]:
+        """A sink server and a client streaming ``chunk`` B every 50 ms to it
+        (``steps.streaming_client``); back 0.6 s into the stream, when a scenario cuts the
+        path. Returns (client, server)."""
+        srv = self.server(server, st.sink_server())
+        cli = self.actor(
+            client, st.streaming_client(server_ip, client_port, chunk, opts=opts), "client"
+        )
+        cli.expect("streaming")
+        time.sleep(0.6)
+        return cli, srv
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -123,8 +164,7 @@ def run_pair(
         if prepare is not None:
             prepare(pair)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, server, "server")
-        srv.expect("listening")
+        srv = ctx.server(pair.server, server)
         cli = ctx.actor(pair.client, client, "client")
         cli.expect("finished", timeout=client_timeout)
         srv.expect("finished", timeout=30)

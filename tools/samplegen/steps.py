@@ -80,6 +80,16 @@ def close(sock: str = "s") -> Step:
     return {"op": "close", "sock": sock}
 
 
+def wait_error(sock: str = "s") -> Step:
+    """Block until the socket reports an error (ETIMEDOUT, ECONNRESET...) or EOF."""
+    return {"op": "wait_error", "sock": sock}
+
+
+def linger0(sock: str = "s") -> Step:
+    """SO_LINGER {1, 0}: the next close() sends a RST instead of a FIN (an abortive close)."""
+    return {"op": "setsockopt", "sock": sock, "opts": [opt("SO_LINGER", [1, 0])]}
+
+
 def signal(name: str) -> Step:
     return {"op": "signal", "name": name}
 
@@ -134,3 +144,20 @@ def echo_client(
         recv(1000, sock),
         close(sock),
     ]
+
+
+def send_stream(chunk: int, *, interval: float = 0.05, sock: str = "s") -> Step:
+    """Send ``chunk`` bytes every ``interval`` s until told to stop or a send fails."""
+    return {"op": "send_stream", "sock": sock, "chunk": chunk, "interval": interval}
+
+
+def sink_server(*, close_after: bool = False) -> list[Step]:
+    """Accept one connection and read it to EOF without answering (then close(), if asked)."""
+    return [*listen(), accept(), recv_eof("c"), *([close("c")] if close_after else [])]
+
+
+def streaming_client(
+    server_ip: str, client_port: int, chunk: int, *, opts: list[Opt] | None = None
+) -> list[Step]:
+    """Connect, signal ``streaming``, then stream ``chunk`` bytes every 50 ms until a send fails."""
+    return [*connect(server_ip, client_port, opts=opts), signal("streaming"), send_stream(chunk)]

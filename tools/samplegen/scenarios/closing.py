@@ -107,8 +107,8 @@ def closed_simultaneous(ctx: Ctx, net: int) -> list[Expected]:
 """
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -121,9 +121,7 @@ def closed_simultaneous(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof("c"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -151,9 +149,7 @@ def closed_simultaneous(ctx: Ctx, net: int) -> list[Expected]:
         cli.expect("finished", timeout=10)
         srv.expect("finished", timeout=10)
         time.sleep(0.3)
-        cap.stop()
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     counts = clean(retransmits=bound(2, 4))
     return [
         Expected(
@@ -185,13 +181,12 @@ def refused(ctx: Ctx, net: int) -> list[Expected]:
     name = "refused-no-listener.pcap"
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
+        ctx.capture(pair.client, "eth0", name)
         cli = ctx.actor(
             pair.client, st.connect(pair.server_ip, PORT, port=9, tolerate=True), "client"
         )
         cli.expect("finished")
-        cap.stop()
-        cli.stop()
+        ctx.finish(cli, linger=0.3)
     counts = clean(resets=1)
     return [
         Expected(
@@ -221,13 +216,13 @@ def reset_linger0(ctx: Ctx, net: int) -> list[Expected]:
         st.accept(),
         st.recv(100, "c"),
         st.send(500, "c"),
-        {"op": "wait_error", "sock": "c"},
+        st.wait_error("c"),
     ]
     client = [
         *st.connect(f"10.{net}.0.2", PORT),
         st.send(100),
         st.recv(500),
-        {"op": "setsockopt", "sock": "s", "opts": [st.opt("SO_LINGER", [1, 0])]},
+        st.linger0(),
         st.close(),
     ]
     run_pair(ctx, net, name, client, server)
@@ -263,7 +258,7 @@ def reset_linger0_after_client_fin(ctx: Ctx, net: int) -> list[Expected]:
         st.recv(100, "c"),
         st.send(500, "c"),
         st.recv_eof("c"),
-        {"op": "setsockopt", "sock": "c", "opts": [st.opt("SO_LINGER", [1, 0])]},
+        st.linger0("c"),
         st.close("c"),
     ]
     client = [*st.connect(f"10.{net}.0.2", PORT), st.send(100), st.recv(500), st.close()]
@@ -305,14 +300,14 @@ def reset_idle_timeout_linger0(ctx: Ctx, net: int) -> list[Expected]:
         st.recv(100, "c"),
         st.send(500, "c"),
         st.sleep(2.0),
-        {"op": "setsockopt", "sock": "c", "opts": [st.opt("SO_LINGER", [1, 0])]},
+        st.linger0("c"),
         st.close("c"),
     ]
     client = [
         *st.connect(f"10.{net}.0.2", PORT),
         st.send(100),
         st.recv(500),
-        {"op": "wait_error", "sock": "s"},
+        st.wait_error(),
     ]
     run_pair(ctx, net, name, client, server)
     return [
@@ -401,7 +396,7 @@ def reset_unread(ctx: Ctx, net: int) -> list[Expected]:
         st.send(100),
         st.recv(200),
         st.send(400),
-        {"op": "wait_error", "sock": "s"},
+        st.wait_error(),
     ]
     run_pair(ctx, net, name, client, server)
     counts = clean(resets=1)
@@ -430,11 +425,10 @@ def half_closed(ctx: Ctx, net: int) -> list[Expected]:
     name = "half-closed-client-shutdown.pcap"
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
-            pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.send(300, "c")], "server"
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(
+            pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.send(300, "c")]
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [*st.connect(pair.server_ip, PORT), st.send(100), st.shutdown_wr(), st.recv(300)],
@@ -443,9 +437,7 @@ def half_closed(ctx: Ctx, net: int) -> list[Expected]:
         cli.expect("finished")
         srv.expect("finished")
         time.sleep(1.0)  # the server keeps its side open; the capture ends first
-        cap.stop()
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     return [
         Expected(
             name,
@@ -473,19 +465,16 @@ def open_idle(ctx: Ctx, net: int) -> list[Expected]:
     name = "open-idle-at-end.pcap"
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
-            pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c")], "server"
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(
+            pair.server, [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c")]
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client, [*st.connect(pair.server_ip, PORT), st.send(100), st.recv(100)], "client"
         )
         cli.expect("finished")
         time.sleep(1.5)
-        cap.stop()
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     return [
         Expected(
             name,
@@ -511,7 +500,7 @@ def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
     a, b = PORT, PORT + 1
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -529,9 +518,7 @@ def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof("a"),
                 st.close("a"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -553,15 +540,13 @@ def open_midstream(ctx: Ctx, net: int) -> list[Expected]:
         )
         cli.expect("warm")
         time.sleep(0.3)
-        cap = ctx.capture(pair.client, "eth0", name)
+        ctx.capture(pair.client, "eth0", name)
         cli.tell("more")
         srv.tell("more")
         cli.expect("finished")
         srv.expect("finished")
         time.sleep(0.5)
-        cap.stop()
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     return [
         Expected(
             name,
@@ -606,7 +591,7 @@ def reset_after_fin(ctx: Ctx, net: int) -> list[Expected]:
         st.sleep(0.2),
         st.send(300),
         st.sleep(0.2),
-        {"op": "wait_error", "sock": "s"},
+        st.wait_error(),
     ]
     run_pair(ctx, net, name, client, server)
     return [
@@ -675,14 +660,8 @@ def two_rsts_after_close(ctx: Ctx, net: int) -> list[Expected]:
         c, s = tun_pair(ctx, lab, net, delay_s=TWO_RSTS_ONE_WAY_S)
         ctx.capture(c, "tun0", names[0], "-s", "96")
         ctx.capture(s, "tun0", names[1], "-s", "96")
-        srv = ctx.actor(s, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(c, client, "client")
-        cli.expect("done", timeout=10)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        srv = ctx.server(s, server)
+        ctx.run_client(c, client, srv, timeout=10, until="done")
         ctx.cleanup()
     return [
         Expected(
@@ -742,27 +721,25 @@ def stale_peer_challenge_ack(ctx: Ctx, net: int) -> list[Expected]:
   }
 }
 """
-    linger0: st.Step = {"op": "setsockopt", "sock": "a", "opts": [st.opt("SO_LINGER", [1, 0])]}
+    linger0: st.Step = st.linger0("a")
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
                 st.accept("a"),
                 st.recv(100, "a"),
                 st.send(100, "a"),
-                {"op": "wait_error", "sock": "a"},
+                st.wait_error("a"),
                 st.accept("b"),
                 st.recv(100, "b"),
                 st.send(1000, "b"),
                 st.recv_eof("b"),
                 st.close("b"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -789,9 +766,7 @@ def stale_peer_challenge_ack(ctx: Ctx, net: int) -> list[Expected]:
         cli.tell("reconnect")
         cli.expect("finished", timeout=10)
         srv.expect("finished", timeout=10)
-        cap.stop(linger=0.3)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     return [
         Expected(
             name,

@@ -163,8 +163,8 @@ def silent_sender_tail_cut(ctx: Ctx, net: int) -> list[Expected]:
     base, name = "silent-sender-source.pcap", "silent-sender-tail-cut.pcap"
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", base, "-s", "96")
-        ticker_srv = ctx.actor(
+        ctx.capture(pair.client, "eth0", base, "-s", "96")
+        ticker_srv = ctx.server(
             pair.server,
             [
                 *st.listen(TICKER_PORT + 1000),
@@ -175,8 +175,7 @@ def silent_sender_tail_cut(ctx: Ctx, net: int) -> list[Expected]:
             ],
             "ticker-server",
         )
-        ticker_srv.expect("listening")
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -186,9 +185,7 @@ def silent_sender_tail_cut(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof("c"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         ticks = [step for _ in range(6) for step in (st.send(10), st.sleep(1.0))]
         ticker = ctx.actor(
             pair.client,
@@ -205,9 +202,7 @@ def silent_sender_tail_cut(ctx: Ctx, net: int) -> list[Expected]:
         srv.expect("finished", timeout=15)
         ticker.expect("finished", timeout=15)
         ticker_srv.expect("finished", timeout=15)
-        cap.stop(linger=0.3)
-        for actor in (cli, srv, ticker, ticker_srv):
-            actor.stop()
+        ctx.finish(cli, srv, ticker, ticker_srv, linger=0.3)
     src = ctx.out / base
     frames = _tcp_frames(src)
     mine = [f for f in frames if SILENT_PORT in (f[1], f[2])]

@@ -29,28 +29,38 @@ PORT = 40001
 
 # --- keepalive ----------------------------------------------------------------------------
 def _keepalive_dead(
-    ctx: Ctx, net: int, name: str, idle: int, intvl: int, cnt: int, prober: Where
+    ctx: Ctx,
+    net: int,
+    name: str,
+    idle: int,
+    intvl: int,
+    cnt: int,
+    prober: Where,
+    *,
+    user_timeout_ms: int | None = None,
+    wait_s: float | None = None,
 ) -> list[str]:
-    """Exchange once, go idle, the non-prober vanishes 0.5 s later; wait out the keepalive."""
+    """Exchange once, go idle, the non-prober vanishes 0.5 s later; wait out the keepalive
+    (``wait_s``, by default the whole probe train and 10 s more) for the prober's error."""
     ka = st.keepalive_opts(idle, intvl, cnt)
+    if user_timeout_ms is not None:
+        ka.append(st.opt("TCP_USER_TIMEOUT", user_timeout_ms))
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         prober_ns, peer_ns = (
             (pair.client, pair.server) if prober == "client" else (pair.server, pair.client)
         )
-        cap = ctx.capture(prober_ns, "eth0", name)
-        srv = ctx.actor(
+        ctx.capture(prober_ns, "eth0", name)
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
                 st.accept(opts=ka if prober == "server" else []),
                 st.recv(100, "c"),
                 st.send(100, "c"),
-                {"op": "wait_error", "sock": "c"},
+                st.wait_error("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -58,7 +68,7 @@ def _keepalive_dead(
                 st.send(100),
                 st.recv(100),
                 st.signal("idle"),
-                {"op": "wait_error", "sock": "s"},
+                st.wait_error(),
             ],
             "client",
         )
@@ -66,10 +76,10 @@ def _keepalive_dead(
         time.sleep(0.5)
         peer_ns.nft(isolate_host_script())
         prober_actor = cli if prober == "client" else srv
-        prober_actor.expect("wait_error", timeout=idle + intvl * cnt + 10)
-        cap.stop(linger=1.0)
-        cli.stop()
-        srv.stop()
+        prober_actor.expect(
+            "wait_error", timeout=idle + intvl * cnt + 10 if wait_s is None else wait_s
+        )
+        ctx.finish(cli, srv, linger=1.0)
     return ctx.socket_events()
 
 
@@ -137,8 +147,8 @@ def keepalive_healthy(ctx: Ctx, net: int) -> list[Expected]:
     ka = st.keepalive_opts(2, 1, 3)
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -148,9 +158,7 @@ def keepalive_healthy(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof("c"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -164,9 +172,7 @@ def keepalive_healthy(ctx: Ctx, net: int) -> list[Expected]:
         )
         cli.expect("finished", timeout=15)
         srv.expect("finished")
-        cap.stop(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     counts = clean(keepalive_probes=2)
     return [
         Expected(
@@ -221,25 +227,13 @@ def _retransmit_dead(
         pair = make_pair(lab, net)
         for key, value in sender_sysctls.items():
             pair.client.sysctl(key, value)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
-        srv.expect("listening")
-        cli = ctx.actor(
-            pair.client,
-            [
-                *st.connect(pair.server_ip, PORT, opts=sock_opts),
-                st.signal("streaming"),
-                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
-            ],
-            "client",
+        ctx.capture(pair.client, "eth0", name)
+        cli, srv = ctx.start_stream(
+            pair.client, pair.server, pair.server_ip, PORT, 4000, opts=sock_opts
         )
-        cli.expect("streaming")
-        time.sleep(0.6)
         pair.server.nft(isolate_host_script())
         cli.expect("send_failed", timeout=wait_s + 10)
-        cap.stop(linger=1.0)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=1.0)
     return ctx.socket_events()
 
 
@@ -333,24 +327,10 @@ def retransmit_router(ctx: Ctx, net: int) -> list[Expected]:
         ctx.capture(topo.router, "rs", names["router_rs"])
         ctx.capture(topo.server, "eth0", names["server"])
         ctx.capture(topo.router, "any", names["router_any"])
-        srv = ctx.actor(topo.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
-        srv.expect("listening")
-        cli = ctx.actor(
-            topo.client,
-            [
-                *st.connect(topo.server_ip, PORT),
-                st.signal("streaming"),
-                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
-            ],
-            "client",
-        )
-        cli.expect("streaming")
-        time.sleep(0.6)
+        cli, srv = ctx.start_stream(topo.client, topo.server, topo.server_ip, PORT, 4000)
         topo.router.nft(vanish_script(topo.server_ip))
         cli.expect("send_failed", timeout=20)
-        ctx.stop_captures(linger=1.0)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=1.0)
     events = ctx.socket_events()
     counts = clean(retransmits=bound(3, 5))
     settings = {
@@ -440,8 +420,7 @@ def _zero_window(ctx: Ctx, net: int, name: str, *, recover: bool) -> list[str]:
             st.recv_eof("c"),
             st.close("c"),
         ]
-        srv = ctx.actor(pair.server, server, "server")
-        srv.expect("listening")
+        srv = ctx.server(pair.server, server)
         client = [
             *st.connect(pair.server_ip, PORT, opts=[st.opt("SO_SNDBUF", 16384)]),
             {"op": "send_until_blocked", "sock": "s", "settle": 0.05},
@@ -450,7 +429,7 @@ def _zero_window(ctx: Ctx, net: int, name: str, *, recover: bool) -> list[str]:
         if recover:
             client += [st.wait("finish"), st.close()]
         else:
-            client += [{"op": "wait_error", "sock": "s"}]
+            client += [st.wait_error()]
         cli = ctx.actor(pair.client, client, "client")
         # The receiver's window may first shrink to less than an MSS (it never shrinks an offered
         # window); the sender fills it and the next ACK carries window 0: only then go on.
@@ -563,40 +542,7 @@ def keepalive_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
     and at least one probe is out: probes at 2, 3, 4 s, RST at 5 s.
     """
     name = "keepalive-client-idle2-intvl1-cnt9-user-timeout-4500ms.pcap"
-    ka = [*st.keepalive_opts(2, 1, 9), st.opt("TCP_USER_TIMEOUT", 4500)]
-    with Lab(ctx.tag) as lab:
-        pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
-            pair.server,
-            [
-                *st.listen(),
-                st.accept(),
-                st.recv(100, "c"),
-                st.send(100, "c"),
-                {"op": "wait_error", "sock": "c"},
-            ],
-            "server",
-        )
-        srv.expect("listening")
-        cli = ctx.actor(
-            pair.client,
-            [
-                *st.connect(pair.server_ip, PORT, opts=ka),
-                st.send(100),
-                st.recv(100),
-                st.signal("idle"),
-                {"op": "wait_error", "sock": "s"},
-            ],
-            "client",
-        )
-        cli.expect("idle")
-        time.sleep(0.5)
-        pair.server.nft(isolate_host_script())
-        cli.expect("wait_error", timeout=15)
-        cap.stop(linger=1.0)
-        cli.stop()
-        srv.stop()
+    events = _keepalive_dead(ctx, net, name, 2, 1, 9, "client", user_timeout_ms=4500, wait_s=15)
     counts = clean(keepalive_probes=3, resets=1)
     return [
         Expected(
@@ -629,6 +575,6 @@ def keepalive_user_timeout(ctx: Ctx, net: int) -> list[Expected]:
                 )
             ],
             capture_format=ETHERNET,
-            observed_by_sockets=ctx.socket_events(),
+            observed_by_sockets=events,
         )
     ]

@@ -64,7 +64,7 @@ def peer_lost_state(ctx: Ctx, net: int) -> list[Expected]:
         assert pair.server_ip6 is not None
         ctx.capture(pair.client, "eth0", at_client, "tcp")
         ctx.capture(pair.server, "eth0", at_server, "tcp")
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(family=6),
@@ -73,13 +73,11 @@ def peer_lost_state(ctx: Ctx, net: int) -> list[Expected]:
                 st.send(100, "c"),
                 st.signal("served"),
                 st.wait("crash"),
-                {"op": "setsockopt", "sock": "c", "opts": [st.opt("SO_LINGER", [1, 0])]},
+                st.linger0("c"),
                 st.close("c"),
                 st.signal("crashed"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -89,7 +87,7 @@ def peer_lost_state(ctx: Ctx, net: int) -> list[Expected]:
                 st.signal("idle"),
                 st.wait("request"),
                 st.send(100),
-                {"op": "wait_error", "sock": "s"},
+                st.wait_error(),
             ],
             "client",
         )
@@ -103,9 +101,7 @@ def peer_lost_state(ctx: Ctx, net: int) -> list[Expected]:
         time.sleep(1.7)
         cli.tell("request")
         cli.expect("wait_error")
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     events = ctx.socket_events()
     settings = {
         "server": "SO_LINGER {1, 0} close() 0.3 s after the exchange with an nft output rule "
@@ -153,7 +149,7 @@ def orphaned_fin_wait2(ctx: Ctx, net: int) -> list[Expected]:
         pair = make_pair(lab, net)
         pair.server.sysctl("net.ipv4.tcp_fin_timeout", 3)
         ctx.capture(pair.client, "eth0", name, "tcp")
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -166,9 +162,7 @@ def orphaned_fin_wait2(ctx: Ctx, net: int) -> list[Expected]:
                 st.send(100, "c1"),
                 st.close("c1"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -182,14 +176,12 @@ def orphaned_fin_wait2(ctx: Ctx, net: int) -> list[Expected]:
                 st.sleep(5.0),
                 st.send(100, "a"),
                 st.close("b"),
-                {"op": "wait_error", "sock": "a"},
+                st.wait_error("a"),
             ],
             "client",
         )
         cli.expect("wait_error", timeout=20)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     settings = {
         "server": {"net.ipv4.tcp_fin_timeout": 3, "app": "reply 100 B, close()"},
         "client": "100 B request, reads the reply, then idle 5 s in CLOSE_WAIT; then 100 B on "
@@ -245,7 +237,7 @@ def app_gave_up(ctx: Ctx, net: int) -> list[Expected]:
         pair = make_pair(lab, net)
         ctx.capture(pair.client, "eth0", at_client, "tcp")
         ctx.capture(pair.server, "eth0", at_server, "tcp")
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -255,12 +247,10 @@ def app_gave_up(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv(100, "c1"),
                 st.recv_eof("c0"),
                 st.close("c0"),
-                {"op": "wait_error", "sock": "c1"},
+                st.wait_error("c1"),
             ],
-            "server",
         )
-        srv.expect("listening")
-        cli = ctx.actor(
+        ctx.run_client(
             pair.client,
             [
                 *st.connect(pair.server_ip, PORT, sock="a"),
@@ -272,13 +262,9 @@ def app_gave_up(ctx: Ctx, net: int) -> list[Expected]:
                 st.sleep(3.0),
                 st.close("b"),
             ],
-            "client",
+            srv,
+            timeout=20,
         )
-        cli.expect("finished", timeout=20)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
     settings = {
         "client": "100 B request, waits 3 s for an answer that never comes, then close() "
         f"(port {PORT}) or SO_LINGER {{1, 0}} close() (port {second})",
@@ -333,7 +319,7 @@ def app_gave_up_late_answer(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         ctx.capture(pair.client, "eth0", name, "-s", "96", "tcp")
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -341,11 +327,9 @@ def app_gave_up_late_answer(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv(100, "c0"),
                 st.sleep(3.0),
                 st.send(200, "c0"),
-                {"op": "wait_error", "sock": "c0"},
+                st.wait_error("c0"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -358,9 +342,7 @@ def app_gave_up_late_answer(ctx: Ctx, net: int) -> list[Expected]:
         )
         cli.expect("finished", timeout=20)
         srv.expect("wait_error", timeout=20)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     settings = {
         "client": "100 B request, waits 1.5 s, then close()",
         "server": "reads the request, answers 200 B 3 s later",
@@ -403,7 +385,7 @@ def keepalive_race(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         ctx.capture(pair.server, "eth0", name, "tcp")
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
@@ -414,9 +396,7 @@ def keepalive_race(ctx: Ctx, net: int) -> list[Expected]:
                 st.wait("idle_timeout"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -426,7 +406,7 @@ def keepalive_race(ctx: Ctx, net: int) -> list[Expected]:
                 st.signal("idle"),
                 st.wait("request"),
                 st.send(100),
-                {"op": "wait_error", "sock": "s"},
+                st.wait_error(),
             ],
             "client",
         )
@@ -440,9 +420,7 @@ def keepalive_race(ctx: Ctx, net: int) -> list[Expected]:
         cli.tell("request")
         cli.expect("wait_error")
         pair.client.nft_flush()
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     return [
         Expected(
             name,
@@ -499,7 +477,7 @@ def keepalive_race_long_path(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         c, s = tun_pair(ctx, lab, net, delay_s=RACE_ONE_WAY_S)
         ctx.capture(c, "tun0", name, "-s", "96", "tcp")  # headers only: the folder stays small
-        srv = ctx.actor(
+        srv = ctx.server(
             s,
             [
                 *st.listen(),
@@ -510,9 +488,7 @@ def keepalive_race_long_path(ctx: Ctx, net: int) -> list[Expected]:
                 st.wait("idle_timeout"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             c,
             [
@@ -522,7 +498,7 @@ def keepalive_race_long_path(ctx: Ctx, net: int) -> list[Expected]:
                 st.signal("idle"),
                 st.wait("request"),
                 st.send(100),
-                {"op": "wait_error", "sock": "s"},
+                st.wait_error(),
             ],
             "client",
         )
@@ -534,9 +510,7 @@ def keepalive_race_long_path(ctx: Ctx, net: int) -> list[Expected]:
         time.sleep(RACE_REQUEST_AFTER_FIN_S)
         cli.tell("request")
         cli.expect("wait_error", timeout=10)
-        ctx.stop_captures(linger=0.8)  # the second RST comes 300 ms after the first
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.8)  # the second RST comes 300 ms after the first
         ctx.cleanup()
     rtt_ms = 2 * RACE_ONE_WAY_S * 1000
     return [
@@ -592,14 +566,11 @@ def syn_cookies_forced(ctx: Ctx, net: int) -> list[Expected]:
         pair.server.sysctl("net.ipv4.tcp_syncookies", 2)
         pair.client.sysctl("net.ipv4.tcp_timestamps", 0)
         ctx.capture(pair.server, "eth0", name, "tcp")
-        srv = ctx.actor(pair.server, st.echo_server(family=6), "server")
-        srv.expect("listening")
+        srv = ctx.server(pair.server, st.echo_server(family=6))
         cli = ctx.actor(pair.client, st.echo_client(pair.server_ip6, PORT, family=6), "client")
         cli.expect("finished")
         srv.expect("finished")
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
         cookies = pair.server.nstat("TcpExtSyncookiesSent", "TcpExtSyncookiesRecv")
     return [
         Expected(
@@ -655,7 +626,7 @@ def syn_flood_cookies_and_a_client(ctx: Ctx, net: int) -> list[Expected]:
         pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
         pair.server.sysctl("net.ipv4.tcp_syncookies", 1)
         pair.client.nft(drop_flood_acks)
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(backlog=8),
@@ -665,9 +636,7 @@ def syn_flood_cookies_and_a_client(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof("c"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         flood: list[st.Step] = []
         for i in range(count):
             flood += st.connect(pair.server_ip, first + i, sock=f"p{i}")
@@ -683,10 +652,7 @@ def syn_flood_cookies_and_a_client(ctx: Ctx, net: int) -> list[Expected]:
         srv.expect("finished", timeout=10)
         time.sleep(8.0)  # request sockets expire ~7 s after their SYN
         cookies = pair.server.nstat("TcpExtSyncookiesSent")["TcpExtSyncookiesSent"] - before
-        ctx.stop_captures(linger=0.3)
-        cli.stop()
-        flooder.stop()
-        srv.stop()
+        ctx.finish(cli, flooder, srv, linger=0.3)
     flood_cookies = cookies - 1  # the normal client's SYN got one too
     normal = count - flood_cookies
     conns = [
@@ -763,19 +729,14 @@ def retransmit_user_timeout_give_up(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
-        srv.expect("listening")
-        cli = ctx.actor(
+        cli, srv = ctx.start_stream(
             pair.client,
-            [
-                *st.connect(pair.server_ip, PORT, opts=[st.opt("TCP_USER_TIMEOUT", 3000)]),
-                st.signal("streaming"),
-                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
-            ],
-            "client",
+            pair.server,
+            pair.server_ip,
+            PORT,
+            4000,
+            opts=[st.opt("TCP_USER_TIMEOUT", 3000)],
         )
-        cli.expect("streaming")
-        time.sleep(0.6)
         pair.server.nft(isolate_host_script())
         cli.expect("send_failed", timeout=15)
         time.sleep(6.0)
@@ -786,9 +747,7 @@ def retransmit_user_timeout_give_up(ctx: Ctx, net: int) -> list[Expected]:
             f".sendto(b'end', ('{pair.server_ip}', 9))"
         )
         pair.client.run(["python3", "-c", send_udp])
-        ctx.stop_captures(linger=0.2)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.2)
     return [
         Expected(
             name,

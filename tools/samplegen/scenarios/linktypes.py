@@ -43,8 +43,7 @@ def _exchange(
         st.recv(1000 + big),
         st.close(),
     ]
-    srv = ctx.actor(server_ns, server, f"server-{port}")
-    srv.expect("listening")
+    srv = ctx.server(server_ns, server, f"server-{port}")
     cli = ctx.actor(client_ns, client, f"client-{port}")
     cli.expect("finished", timeout=15)
     srv.expect("finished", timeout=15)

@@ -69,8 +69,7 @@ def icmp_reject_v4(ctx: Ctx, net: int) -> list[Expected]:
         ctx.capture(topo.client, "eth0", name)
         cli = ctx.actor(topo.client, st.connect(topo.server_ip, PORT, tolerate=True), "client")
         cli.expect("finished")
-        ctx.stop_captures(linger=1.5)  # nothing more: the client gave up
-        cli.stop()
+        ctx.finish(cli, linger=1.5)  # nothing more: the client gave up
     return [
         Expected(
             name,
@@ -118,8 +117,7 @@ def icmp_reject_v6(ctx: Ctx, net: int) -> list[Expected]:
             "client",
         )
         cli.expect("finished")
-        ctx.stop_captures(linger=1.5)
-        cli.stop()
+        ctx.finish(cli, linger=1.5)
     conn = Conn(
         {"client_port": PORT},
         "refused",
@@ -201,24 +199,26 @@ def _narrow(topo: Routed) -> None:
 
 
 def _upload_steps(
-    topo: Routed, family: int, *, finish: bool
+    topo: Routed, family: int, *, finish: bool, size: int = TEN_SEGMENTS
 ) -> tuple[list[st.Step], list[st.Step]]:
-    """Client: a small request and answer, then ten full-size segments; server: the same."""
+    """Client: a small request and answer, then ``size`` bytes (ten full-size segments);
+    server: the same. ``finish``: a 100 B answer and an orderly close (else the client waits
+    for its socket's error)."""
     ip = topo.server_ip if family == 4 else topo.server_ip6
     assert ip is not None
     client = [
         *st.connect(ip, PORT, family=family),
         st.send(100),
         st.recv(100),
-        st.send(TEN_SEGMENTS),
+        st.send(size),
     ]
     server = [*st.listen(family=family), st.accept(), st.recv(100, "c"), st.send(100, "c")]
-    server.append(st.recv(TEN_SEGMENTS, "c"))
+    server.append(st.recv(size, "c"))
     if finish:
         client += [st.recv(100), st.close()]
         server += [st.send(100, "c"), st.recv_eof("c"), st.close("c")]
     else:
-        client.append({"op": "wait_error", "sock": "s"})
+        client.append(st.wait_error())
     return client, server
 
 
@@ -236,14 +236,11 @@ def pmtu_black_hole(ctx: Ctx, net: int) -> list[Expected]:
         ctx.capture(topo.client, "eth0", names["client"])
         ctx.capture(topo.router, topo.router_server_dev, names["router"])
         client, server = _upload_steps(topo, 4, finish=False)
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
+        srv = ctx.server(topo.server, server)
         cli = ctx.actor(topo.client, client, "client")
         cli.expect("wait_error", timeout=30)
         _mark_end(topo)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     settings = {
         "client": {"net.ipv4.tcp_mtu_probing": 0, "net.ipv4.tcp_retries2": 4},
         "router": f"rs (toward the server) mtu {NARROW_MTU}; output: icmp frag-needed dropped",
@@ -315,14 +312,11 @@ def pmtu_black_hole_v6(ctx: Ctx, net: int) -> list[Expected]:
         _warm(topo)
         ctx.capture(topo.router, topo.router_client_dev, name)
         client, server = _upload_steps(topo, 6, finish=False)
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
+        srv = ctx.server(topo.server, server)
         cli = ctx.actor(topo.client, client, "client")
         cli.expect("wait_error", timeout=30)
         _mark_end(topo)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     return [
         Expected(
             name,
@@ -365,14 +359,8 @@ def pmtu_probing_recovers(ctx: Ctx, net: int) -> list[Expected]:
         topo.client.sysctl("net.ipv4.tcp_mtu_probing", 1)
         ctx.capture(topo.client, "eth0", name)
         client, server = _upload_steps(topo, 4, finish=True)
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(topo.client, client, "client")
-        cli.expect("finished", timeout=30)
-        srv.expect("finished", timeout=30)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        srv = ctx.server(topo.server, server)
+        ctx.run_client(topo.client, client, srv, timeout=30, server_timeout=30)
     return [
         Expected(
             name,
@@ -419,14 +407,8 @@ def packet_too_big_v6(ctx: Ctx, net: int) -> list[Expected]:
         ctx.capture(topo.server, "eth0", names["server"])
         time.sleep(0.3)
         client, server = _upload_steps(topo, 6, finish=True)
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(topo.client, client, "client")
-        cli.expect("finished", timeout=30)
-        srv.expect("finished", timeout=30)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        srv = ctx.server(topo.server, server)
+        ctx.run_client(topo.client, client, srv, timeout=30, server_timeout=30)
     settings = {"router": f"rs (toward the server) mtu {NARROW_MTU}, ICMPv6 not filtered"}
     scen = f"IPv6 upload through a router whose next link has MTU {NARROW_MTU}"
     return [
@@ -495,24 +477,9 @@ def packet_too_big_v4(ctx: Ctx, net: int) -> list[Expected]:
         _narrow(topo)
         topo.client.sysctl("net.ipv4.tcp_mtu_probing", 0)  # the default: no probing
         ctx.capture(topo.client, "eth0", name, "-s", "96")
-        client = [
-            *st.connect(topo.server_ip, PORT),
-            st.send(100),
-            st.recv(100),
-            st.send(FOUR_SEGMENTS),
-            st.recv(100),
-            st.close(),
-        ]
-        server = [*st.listen(), st.accept(), st.recv(100, "c"), st.send(100, "c")]
-        server += [st.recv(FOUR_SEGMENTS, "c"), st.send(100, "c"), st.recv_eof("c"), st.close("c")]
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(topo.client, client, "client")
-        cli.expect("finished", timeout=30)
-        srv.expect("finished", timeout=30)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        client, server = _upload_steps(topo, 4, finish=True, size=FOUR_SEGMENTS)
+        srv = ctx.server(topo.server, server)
+        ctx.run_client(topo.client, client, srv, timeout=30, server_timeout=30)
     return [
         Expected(
             name,
@@ -626,16 +593,13 @@ def _idle_conntrack(
             st.recv(100),
             st.sleep(IDLE_S),
             st.send(after_idle),
-            {"op": "wait_error", "sock": "s"},
+            st.wait_error(),
         ]
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
+        srv = ctx.server(topo.server, server)
         cli = ctx.actor(topo.client, client, "client")
         cli.expect("wait_error", timeout=40)
         _mark_end(topo)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     return topo, ctx.socket_events()
 
 
@@ -877,24 +841,10 @@ def injected_rst(ctx: Ctx, net: int) -> list[Expected]:
         topo = make_routed(lab, net)
         ctx.capture(topo.client, "eth0", names["client"])
         ctx.capture(topo.server, "eth0", names["server"])
-        srv = ctx.actor(topo.server, [*st.listen(), st.accept(), st.recv_eof("c")], "server")
-        srv.expect("listening")
-        cli = ctx.actor(
-            topo.client,
-            [
-                *st.connect(topo.server_ip, PORT),
-                st.signal("streaming"),
-                {"op": "send_stream", "sock": "s", "chunk": 2000, "interval": 0.05},
-            ],
-            "client",
-        )
-        cli.expect("streaming")
-        time.sleep(0.6)
+        cli, srv = ctx.start_stream(topo.client, topo.server, topo.server_ip, PORT, 2000)
         topo.router.nft(_inject_reset_v4())
         cli.expect("send_failed", timeout=10)
-        ctx.stop_captures(linger=1.0)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=1.0)
     events = ctx.socket_events()
     settings = {"router_nft": "0.6 s into the stream: forward tcp dport 8080 reject with tcp reset"}
     scen = "client streams to a server; 0.6 s in, the router starts answering with TCP resets"
@@ -961,8 +911,7 @@ def load_balancer_one_backend_refuses(ctx: Ctx, net: int) -> list[Expected]:
             "  }\n}\n"
         )
         ctx.capture(topo.client, "eth0", name)
-        srv = ctx.actor(topo.server, st.echo_server(count=4), "server")
-        srv.expect("listening")
+        srv = ctx.server(topo.server, st.echo_server(count=4))
         steps: list[st.Step] = []
         for i, port in enumerate(ports):
             if i % 2:
@@ -1027,8 +976,7 @@ def _probes_then_echo(
         for address in addresses:
             lab.addr(pair.server, "eth0", f"{address}/24")
         ctx.capture(pair.client if at == "client" else pair.server, "eth0", name)
-        srv = ctx.actor(pair.server, [*server_first, *st.echo_server(count=1)], "server")
-        srv.expect("listening")
+        srv = ctx.server(pair.server, [*server_first, *st.echo_server(count=1)])
         steps = [*probes(pair), *st.echo_client(pair.server_ip, echo_from)]
         ctx.run_client(pair.client, steps, srv)
 
@@ -1404,8 +1352,7 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
         ctx.capture(topo.client, "eth0", name)
         cli = ctx.actor(topo.client, st.connect(vip, PORT, tolerate=True), "client")
         cli.expect("finished", timeout=30)
-        ctx.stop_captures(linger=1.5)
-        cli.stop()
+        ctx.finish(cli, linger=1.5)
     return [
         Expected(
             name,

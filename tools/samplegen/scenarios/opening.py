@@ -49,9 +49,8 @@ def _connect_timeout(
         for key, value in client_sysctls.items():
             pair.client.sysctl(key, value)
         pair.server.nft(DROP_SYN_IN)  # the server host silently drops SYNs (a firewall DROP rule)
-        cap = ctx.capture(pair.client, "eth0", name, *capture_args)
-        srv = ctx.actor(pair.server, st.listen(), "server")
-        srv.expect("listening")
+        ctx.capture(pair.client, "eth0", name, *capture_args)
+        srv = ctx.server(pair.server, st.listen())
         cli = ctx.actor(
             pair.client, st.connect(pair.server_ip, PORT, opts=sock_opts, tolerate=True), "client"
         )
@@ -60,9 +59,7 @@ def _connect_timeout(
             time.sleep(mark_end_after)
             udp = f"import socket; socket.socket(2, 2).sendto(b'end', ('{pair.server_ip}', 9))"
             pair.client.run([sys.executable, "-c", udp])
-        cap.stop(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     return ctx.socket_events()
 
 
@@ -226,15 +223,12 @@ def handshake_timeout(ctx: Ctx, net: int) -> list[Expected]:
         pair = make_pair(lab, net)
         pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
         pair.client.nft(DROP_CLIENT_AFTER_SYN)
-        cap = ctx.capture(pair.server, "eth0", name)
-        srv = ctx.actor(pair.server, st.listen(), "server")
-        srv.expect("listening")
+        ctx.capture(pair.server, "eth0", name)
+        srv = ctx.server(pair.server, st.listen())
         cli = ctx.actor(pair.client, st.connect(pair.server_ip, PORT), "client")
         cli.expect("connected")  # the client's kernel saw the SYN+ACK: connect() succeeded
         time.sleep(8.5)
-        cap.stop()
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     counts = clean(synack_retransmits=2)
     return [
         Expected(
@@ -322,15 +316,14 @@ def _listen_overflow(ctx: Ctx, net: int, name: str, abort_on_overflow: int) -> d
         )
         third = ctx.actor(
             pair.client,
-            client(41003, data=client_data, end=[{"op": "wait_error", "sock": "p41003"}]),
+            client(41003, data=client_data, end=[st.wait_error("p41003")]),
             "client-41003",
         )
         fourth = ctx.actor(pair.client, client(41004, data=True), "client-41004")
         fifth = ctx.actor(
             pair.client, client(41005, data=False, extra=[st.opt("TCP_SYNCNT", 2)]), "client-41005"
         )
-        srv = ctx.actor(s, st.listen(backlog=2), "server")  # never accept()s
-        srv.expect("listening")
+        srv = ctx.server(s, st.listen(backlog=2))  # never accept()s
         time.sleep(1.0)  # every actor is parked on "go"
         before = s.nstat("TcpExtListenOverflows", "TcpExtListenDrops")
         cap = ctx.capture(pair.client, "eth0", name)
@@ -499,22 +492,19 @@ def syn_flood_cookies(ctx: Ctx, net: int) -> list[Expected]:
         pair = make_pair(lab, net)
         pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
         pair.client.nft(DROP_CLIENT_AFTER_SYN)
-        srv = ctx.actor(pair.server, st.listen(backlog=8), "server")
-        srv.expect("listening")
+        srv = ctx.server(pair.server, st.listen(backlog=8))
         steps: list[st.Step] = []
         for i in range(count):
             steps += st.connect(pair.server_ip, first + i, sock=f"p{i}")
         cli = ctx.actor(pair.client, [st.wait("go"), *steps], "client")
         time.sleep(0.8)  # the client process is up and parked
-        cap = ctx.capture(pair.server, "eth0", name)
+        ctx.capture(pair.server, "eth0", name)
         before = pair.server.nstat("TcpExtSyncookiesSent")["TcpExtSyncookiesSent"]
         cli.tell("go")
         cli.expect("finished", timeout=10)
         time.sleep(8.5)  # request sockets expire ~7 s after their SYN
         cookies = pair.server.nstat("TcpExtSyncookiesSent")["TcpExtSyncookiesSent"] - before
-        cap.stop()
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     normal = count - cookies
     conns = []
     for i in range(count):
@@ -586,9 +576,8 @@ def connect_abandoned_by_the_application(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         pair.server.nft(DROP_SYN_IN)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, st.listen(), "server")
-        srv.expect("listening")
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(pair.server, st.listen())
         opts = [st.opt("SO_SNDTIMEO", APP_CONNECT_TIMEOUT_S)]
         steps = [*st.connect(pair.server_ip, PORT, opts=opts, tolerate=True), st.close()]
         cli = ctx.actor(pair.client, steps, "client")
@@ -596,10 +585,9 @@ def connect_abandoned_by_the_application(ctx: Ctx, net: int) -> list[Expected]:
         # Past the next SYN (3 s) and the doubled one (4 s): none comes. A later exchange on
         # another port shows the capture still running then (a pcap has no end time).
         time.sleep(3.0)
-        later = ctx.actor(
+        later = ctx.server(
             pair.server, [*st.listen(LATER_PORT), st.accept(), st.close("c")], "later"
         )
-        later.expect("listening")
         bye = ctx.actor(
             pair.client,
             [
@@ -611,9 +599,7 @@ def connect_abandoned_by_the_application(ctx: Ctx, net: int) -> list[Expected]:
         )
         bye.expect("finished", timeout=10)
         later.expect("finished", timeout=10)
-        cap.stop(linger=0.5)
-        for actor in (cli, srv, later, bye):
-            actor.stop()
+        ctx.finish(cli, srv, later, bye, linger=0.5)
     return [
         Expected(
             name,

@@ -97,25 +97,7 @@ def server_banner_first(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "server-banner-first-at-client.pcap"
     derived = "server-banner-first-handshake-ack-missed.pcap"
-    server: list[st.Step] = [
-        *st.listen(),
-        st.accept("c"),
-        st.send(BANNER_B, "c"),
-        st.recv(COMMAND_B, "c"),
-        st.send(REPLY_B, "c"),
-        st.recv_eof("c"),
-        st.close("c"),
-    ]
-    client: list[st.Step] = [
-        *st.connect(f"192.168.{net}.2", BANNER_PORT),
-        st.recv(BANNER_B),
-        st.sleep(BANNER_THINK_S),
-        st.send(COMMAND_B),
-        st.recv(REPLY_B),
-        st.close(),
-        st.sleep(0.2),
-        st.signal("done"),
-    ]
+    server, client = _command_reply(net, BANNER_PORT, banner=True)
     dropped = _captured_over_tun(ctx, net, name, derived, server, client, BANNER_PORT)
     rtt_ms = 2 * BANNER_ONE_WAY_S * 1000
     settings = {
@@ -161,23 +143,7 @@ def client_thinks_first(ctx: Ctx, net: int) -> list[Expected]:
     """
     name = "client-think-first-at-client.pcap"
     derived = "client-think-first-handshake-ack-missed.pcap"
-    server: list[st.Step] = [
-        *st.listen(),
-        st.accept("c"),
-        st.recv(COMMAND_B, "c"),
-        st.send(REPLY_B, "c"),
-        st.recv_eof("c"),
-        st.close("c"),
-    ]
-    client: list[st.Step] = [
-        *st.connect(f"192.168.{net}.2", THINK_PORT),
-        st.sleep(BANNER_THINK_S),
-        st.send(COMMAND_B),
-        st.recv(REPLY_B),
-        st.close(),
-        st.sleep(0.2),
-        st.signal("done"),
-    ]
+    server, client = _command_reply(net, THINK_PORT, banner=False)
     dropped = _captured_over_tun(ctx, net, name, derived, server, client, THINK_PORT)
     rtt_ms = 2 * BANNER_ONE_WAY_S * 1000
     settings = {
@@ -203,6 +169,32 @@ def client_thinks_first(ctx: Ctx, net: int) -> list[Expected]:
     )
 
 
+def _command_reply(net: int, port: int, *, banner: bool) -> tuple[list[st.Step], list[st.Step]]:
+    """(server, client) steps: the server sends its ``BANNER_B`` B banner at once (when
+    ``banner``); the client reads it, thinks ``BANNER_THINK_S`` s, sends its ``COMMAND_B`` B
+    command and reads the ``REPLY_B`` B reply, then close()s first and signals ``done``."""
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        *([st.send(BANNER_B, "c")] if banner else []),
+        st.recv(COMMAND_B, "c"),
+        st.send(REPLY_B, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    client: list[st.Step] = [
+        *st.connect(f"192.168.{net}.2", port),
+        *([st.recv(BANNER_B)] if banner else []),
+        st.sleep(BANNER_THINK_S),
+        st.send(COMMAND_B),
+        st.recv(REPLY_B),
+        st.close(),
+        st.sleep(0.2),
+        st.signal("done"),
+    ]
+    return server, client
+
+
 def _captured_over_tun(
     ctx: Ctx,
     net: int,
@@ -220,14 +212,8 @@ def _captured_over_tun(
     with Lab(ctx.tag) as lab:
         c, s = tun_pair(ctx, lab, net, delay_s=BANNER_ONE_WAY_S)
         ctx.capture(c, "tun0", name, "-s", "96")
-        srv = ctx.actor(s, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(c, client, "client")
-        cli.expect("done", timeout=10)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        srv = ctx.server(s, server)
+        ctx.run_client(c, client, srv, timeout=10, until="done")
         ctx.cleanup()
     return drop_handshake_ack(ctx.out / name, ctx.out / derived, port)
 

@@ -174,16 +174,14 @@ def _accept_queue_burst(ctx: Ctx, net: int, *, loopback: bool) -> list[Expected]
             pair = make_pair(lab, net)
             iface = "eth0"
         pair.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", 0)  # the classic doubling
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(backlog=BURST_BACKLOG),
                 st.wait("accept"),
                 {"op": "bulk_server", "sock": "l", "count": count, "up": 0, "down": 1000},
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             pair.client,
             [
@@ -204,7 +202,7 @@ def _accept_queue_burst(ctx: Ctx, net: int, *, loopback: bool) -> list[Expected]
         time.sleep(0.8)  # the client process is up and parked on "go"
         counters = ("TcpExtListenOverflows", "TcpExtListenDrops")
         before = pair.server.nstat(*counters)
-        cap = ctx.capture(pair.client, iface, name, *(("-s", "96") if loopback else ()))
+        ctx.capture(pair.client, iface, name, *(("-s", "96") if loopback else ()))
         time.sleep(0.3)
         cli.tell("go")
         time.sleep(BURST_ACCEPT_AFTER_S)
@@ -213,9 +211,7 @@ def _accept_queue_burst(ctx: Ctx, net: int, *, loopback: bool) -> list[Expected]
         srv.expect("bulk_served", timeout=10)
         time.sleep(0.3)
         after = pair.server.nstat(*counters)
-        cap.stop()
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     if done.strip() != "failures=none":
         raise RuntimeError(f"accept-queue burst: some clients failed: {done}")
     overflows = after["TcpExtListenOverflows"] - before["TcpExtListenOverflows"]
@@ -326,8 +322,7 @@ def accept_queue_first_data(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof(c),
                 st.close(c),
             ]
-        srv = ctx.actor(pair.server, serve, "server")
-        srv.expect("listening")
+        srv = ctx.server(pair.server, serve)
         clients = [
             ctx.actor(
                 pair.client,
@@ -414,20 +409,10 @@ def rto_episodes_recover(ctx: Ctx, net: int) -> list[Expected]:
 """
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
-            pair.server, [*st.listen(), st.accept(), st.recv_eof("c"), st.close("c")], "server"
-        )
-        srv.expect("listening")
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(pair.server, st.sink_server(close_after=True))
         cli = ctx.actor(
-            pair.client,
-            [
-                *st.connect(pair.server_ip, port),
-                st.signal("streaming"),
-                {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
-                st.close(),
-            ],
-            "client",
+            pair.client, [*st.streaming_client(pair.server_ip, port, 4000), st.close()], "client"
         )
         cli.expect("streaming")
         started = time.monotonic()
@@ -439,9 +424,7 @@ def rto_episodes_recover(ctx: Ctx, net: int) -> list[Expected]:
         time.sleep(1.0)
         cli.tell("stop")
         srv.expect("finished", timeout=10)
-        cap.stop(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     episodes = [_recovered_after(length) for _at, length in BLACKOUTS_S]
     return [
         Expected(
@@ -595,14 +578,8 @@ def response_one_direction(ctx: Ctx, net: int) -> list[Expected]:
         pair = make_pair(lab, net)
         ctx.capture(pair.server, "eth0", names[0], *one_way)
         ctx.capture(pair.client, "eth0", names[1], *one_way)
-        srv = ctx.actor(pair.server, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(pair.client, client, "client")
-        cli.expect("finished", timeout=30)
-        srv.expect("finished", timeout=30)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        srv = ctx.server(pair.server, server)
+        ctx.run_client(pair.client, client, srv, timeout=30, server_timeout=30)
     fmt = {"format": "pcap", "link_type": "EN10MB", "tool": "tcpdump -Q out -s 96", "snaplen": 96}
     settings = {
         "server": "per connection: per turn read 100 B, sleep (1.5 s before the first answer "
@@ -975,24 +952,17 @@ def rto_storm(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
         cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(
+        srv = ctx.server(
             pair.server,
             [
                 *st.listen(),
                 {"op": "bulk_server", "sock": "l", "count": count, "up": 0, "down": 0},
             ],
-            "server",
         )
-        srv.expect("listening")
         streams = [
             ctx.actor(
                 pair.client,
-                [
-                    *st.connect(pair.server_ip, port),
-                    st.signal("streaming"),
-                    {"op": "send_stream", "sock": "s", "chunk": 4000, "interval": 0.05},
-                    st.close(),
-                ],
+                [*st.streaming_client(pair.server_ip, port, 4000), st.close()],
                 f"stream-{port}",
             )
             for port in STORM_PORTS
@@ -1235,8 +1205,7 @@ def answers_lost_for_a_while(ctx: Ctx, net: int) -> list[Expected]:
         topo = make_routed(lab, net)
         ctx.capture(topo.server, "eth0", names[0])
         ctx.capture(topo.client, "eth0", names[1])
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
+        srv = ctx.server(topo.server, server)
         cli = ctx.actor(topo.client, client, "client")
         cli.expect("answered0", timeout=10)
         time.sleep(0.2)
@@ -1245,9 +1214,7 @@ def answers_lost_for_a_while(ctx: Ctx, net: int) -> list[Expected]:
         topo.router.run(["nft", "delete", "table", "inet", "blackout"])
         cli.expect("done", timeout=60)
         srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     out = []
     for name, where in zip(names, ("server", "client"), strict=True):
         conn = Conn(
@@ -1329,19 +1296,15 @@ def spurious_timeouts_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
         topo = make_routed(lab, net)
         topo.router.run(["tc", "qdisc", "add", "dev", "rc", "root", *QUEUE_TC_TOWARD_CLIENT])
         ctx.capture(topo.client, "eth0", name)
-        answering = ctx.actor(topo.server, server, "server")
-        answering.expect("listening")
-        sending = ctx.actor(topo.server, source, "source")
-        sending.expect("listening")
+        answering = ctx.server(topo.server, server)
+        sending = ctx.server(topo.server, source, "source")
         asking = ctx.actor(topo.client, asker, "asker")
         asking.expect("opened", timeout=10)
         time.sleep(0.3)
         getting = ctx.actor(topo.client, getter, "getter")
         getting.expect("done", timeout=60)
         asking.expect("done", timeout=60)
-        ctx.stop_captures(linger=0.5)
-        for actor in (asking, getting, answering, sending):
-            actor.stop()
+        ctx.finish(asking, getting, answering, sending, linger=0.5)
     return [
         Expected(
             name,
@@ -1408,7 +1371,7 @@ def data_rtt_on_a_long_path(ctx: Ctx, net: int) -> list[Expected]:
         c, s = tun_pair(ctx, lab, net, delay_s=PATH_ONE_WAY_S)
         s.nft(drop)
         ctx.capture(c, "tun0", name, "-s", "96")  # headers only: the sample folder stays small
-        srv = ctx.actor(
+        srv = ctx.server(
             s,
             [
                 *st.listen(),
@@ -1418,10 +1381,8 @@ def data_rtt_on_a_long_path(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof("c"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
-        cli = ctx.actor(
+        ctx.run_client(
             c,
             [
                 *st.connect(f"192.168.{net}.2", port),
@@ -1430,13 +1391,10 @@ def data_rtt_on_a_long_path(ctx: Ctx, net: int) -> list[Expected]:
                 st.close(),
                 st.signal("done"),
             ],
-            "client",
+            srv,
+            timeout=60,
+            until="done",
         )
-        cli.expect("done", timeout=60)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
         ctx.cleanup()
     rtt_ms = 2 * PATH_ONE_WAY_S * 1000
     return [
@@ -1582,14 +1540,8 @@ def nagle_delayed_ack_on_a_path(ctx: Ctx, net: int) -> list[Expected]:
         c, s = tun_pair(ctx, lab, net, delay_s=NAGLE_PATH_ONE_WAY_S)
         ctx.capture(c, "tun0", names[0], "-s", "96")
         ctx.capture(s, "tun0", names[1], "-s", "96")
-        srv = ctx.actor(s, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(c, client, "client")
-        cli.expect("done", timeout=30)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        srv = ctx.server(s, server)
+        ctx.run_client(c, client, srv, timeout=30, until="done")
         ctx.cleanup()
     rtt_s = 2 * NAGLE_PATH_ONE_WAY_S
     rounds = NAGLE_PATH_ROUNDS
@@ -1670,14 +1622,8 @@ def server_nagle_slow_handshake_path(ctx: Ctx, net: int) -> list[Expected]:
         )
         ctx.capture(c, "tun0", names[0], "-s", "96")
         ctx.capture(s, "tun0", names[1], "-s", "96")
-        srv = ctx.actor(s, server, "server")
-        srv.expect("listening")
-        cli = ctx.actor(c, client, "client")
-        cli.expect("done", timeout=30)
-        srv.expect("finished", timeout=10)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        srv = ctx.server(s, server)
+        ctx.run_client(c, client, srv, timeout=30, until="done")
         ctx.cleanup()
     rounds = SERVER_NAGLE_ROUNDS
     return [
@@ -1772,19 +1718,15 @@ def answers_behind_an_upload(ctx: Ctx, net: int) -> list[Expected]:
         # Headers only (the upload's payload would make the files 600 kB each).
         ctx.capture(topo.client, "eth0", names[0], "-s", str(UPLOAD_SNAPLEN))
         ctx.capture(topo.server, "eth0", names[1], "-s", str(UPLOAD_SNAPLEN))
-        answers = ctx.actor(topo.server, answering, "server")
-        answers.expect("listening")
-        reading = ctx.actor(topo.server, sink, "sink")
-        reading.expect("listening")
+        answers = ctx.server(topo.server, answering)
+        reading = ctx.server(topo.server, sink, "sink")
         uploading = ctx.actor(topo.client, uploader, "uploader")
         uploading.expect("opened", timeout=10)
         time.sleep(UPLOAD_ASKER_AFTER_S)
         asking = ctx.actor(topo.client, asker, "asker")
         asking.expect("done", timeout=60)
         uploading.expect("done", timeout=60)
-        ctx.stop_captures(linger=0.5)
-        for actor in (asking, uploading, answers, reading):
-            actor.stop()
+        ctx.finish(asking, uploading, answers, reading, linger=0.5)
     settings = {
         "router_tc": "rs: " + " ".join(UPLOAD_TC_TOWARD_SERVER),
         "uploader": f"sends {UPLOAD_BYTES} B to port {up_server_port}, reads 100 B",
@@ -1964,8 +1906,7 @@ def tail_loss_probe_then_rto(ctx: Ctx, net: int) -> list[Expected]:
         topo.router.nft(_answers_dropped_by_count(2, 2))
         topo.server.sysctl("net.ipv4.tcp_early_retrans", 3)  # the default: loss probes on
         ctx.capture(topo.server, "eth0", name, "-s", "96")
-        srv = ctx.actor(topo.server, server, "server")
-        srv.expect("listening")
+        srv = ctx.server(topo.server, server)
         ctx.run_client(topo.client, client, srv, timeout=20)
     return [
         Expected(

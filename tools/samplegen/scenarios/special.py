@@ -26,13 +26,12 @@ def port_reuse(ctx: Ctx, net: int) -> list[Expected]:
     for i in range(3):
         c = f"c{i}"
         server += [st.accept(c), st.recv(100, c), st.send(1000, c)]
-        server += [{"op": "wait_error", "sock": c}] if i == 0 else [st.close(c)]
-    linger0 = {"op": "setsockopt", "sock": "a", "opts": [st.opt("SO_LINGER", [1, 0])]}
+        server += [st.wait_error(c)] if i == 0 else [st.close(c)]
+    linger0 = st.linger0("a")
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net)
-        cap = ctx.capture(pair.client, "eth0", name)
-        srv = ctx.actor(pair.server, server, "server")
-        srv.expect("listening")
+        ctx.capture(pair.client, "eth0", name)
+        srv = ctx.server(pair.server, server)
         client = [
             *st.connect(pair.server_ip, PORT, sock="a"),
             st.send(100, "a"),
@@ -55,9 +54,7 @@ def port_reuse(ctx: Ctx, net: int) -> list[Expected]:
         cli = ctx.actor(pair.client, client, "client")
         cli.expect("finished", timeout=15)
         srv.expect("finished", timeout=15)
-        cap.stop(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     rst = clean(resets=1)
     return [
         Expected(
@@ -105,15 +102,12 @@ def ipv6_closed(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net, ipv6=True)
         assert pair.server_ip6 is not None
-        cap = ctx.capture(pair.client, "eth0", name, "ip6")  # only IPv6: no ARP/IPv4 noise
-        srv = ctx.actor(pair.server, st.echo_server(family=6), "server")
-        srv.expect("listening")
+        ctx.capture(pair.client, "eth0", name, "ip6")  # only IPv6: no ARP/IPv4 noise
+        srv = ctx.server(pair.server, st.echo_server(family=6))
         cli = ctx.actor(pair.client, st.echo_client(pair.server_ip6, 40001, family=6), "client")
         cli.expect("finished")
         srv.expect("finished")
-        cap.stop(linger=0.3)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.3)
     return [
         Expected(
             name,
@@ -141,15 +135,14 @@ def ipv6_refused(ctx: Ctx, net: int) -> list[Expected]:
     with Lab(ctx.tag) as lab:
         pair = make_pair(lab, net, ipv6=True)
         assert pair.server_ip6 is not None
-        cap = ctx.capture(pair.client, "eth0", name, "ip6")
+        ctx.capture(pair.client, "eth0", name, "ip6")
         cli = ctx.actor(
             pair.client,
             st.connect(pair.server_ip6, 40001, port=9, family=6, tolerate=True),
             "client",
         )
         cli.expect("finished")
-        cap.stop(linger=0.3)
-        cli.stop()
+        ctx.finish(cli, linger=0.3)
     return [
         Expected(
             name,
@@ -208,16 +201,14 @@ def lossy_mix(ctx: Ctx, net: int) -> list[Expected]:
                     "20ms",
                 ]
             )
-        cap = ctx.capture(topo.client, "eth0", name, "-s", "96")
-        srv = ctx.actor(
+        ctx.capture(topo.client, "eth0", name, "-s", "96")
+        srv = ctx.server(
             topo.server,
             [
                 *st.listen(backlog=64),
                 {"op": "bulk_server", "sock": "l", "count": count, "up": 30000, "down": 60000},
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             topo.client,
             [
@@ -238,9 +229,7 @@ def lossy_mix(ctx: Ctx, net: int) -> list[Expected]:
         srv.expect("bulk_served", timeout=30)
         if done.strip() != "failures=none":
             raise RuntimeError(f"lossy mix: some clients failed: {done}")
-        cap.stop(linger=3.0)  # a lost last FIN/ACK is retransmitted within a few RTOs
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=3.0)  # a lost last FIN/ACK is retransmitted within a few RTOs
     counts: dict[str, CountValue] = {
         "resets": 0,
         "keepalive_probes": 0,
@@ -310,8 +299,7 @@ def nat_three_clocks(ctx: Ctx, net: int) -> list[Expected]:
             c.run(["ip", "route", "add", "default", "via", f"10.{net}.{h}.254"])
             clients.append(c)
         cap = ctx.capture(server, "eth0", name)
-        srv = ctx.actor(server, st.echo_server(count=hosts * rounds), "server")
-        srv.expect("listening")
+        srv = ctx.server(server, st.echo_server(count=hosts * rounds))
         actors = []
         for h, c in enumerate(clients, start=1):
             steps: list[st.Step] = []
@@ -385,8 +373,7 @@ def nat_gateway_captured_on_any(ctx: Ctx, net: int) -> list[Expected]:
             "numgen inc mod 2 == 0 drop\n  }\n}\n"
         )
         ctx.capture(topo.router, "any", name)
-        srv = ctx.actor(topo.server, st.echo_server(count=len(ports)), "server")
-        srv.expect("listening")
+        srv = ctx.server(topo.server, st.echo_server(count=len(ports)))
         steps: list[st.Step] = []
         for i, port in enumerate(ports):
             steps += [*st.echo_client(topo.server_ip, port, sock=f"s{i}")]
@@ -447,7 +434,7 @@ def copies_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
         topo = make_routed(lab, net)
         topo.router.run(["tc", "qdisc", "add", "dev", "rs", "root", *QUEUE_TC])
         ctx.capture(topo.router, "any", name)
-        srv = ctx.actor(
+        srv = ctx.server(
             topo.server,
             [
                 *st.listen(opts=[st.opt("SO_RCVBUF", 32768)]),
@@ -455,9 +442,7 @@ def copies_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
                 st.recv_eof("c"),
                 st.close("c"),
             ],
-            "server",
         )
-        srv.expect("listening")
         cli = ctx.actor(
             topo.client,
             [
@@ -471,9 +456,7 @@ def copies_behind_a_queue(ctx: Ctx, net: int) -> list[Expected]:
             "client",
         )
         cli.expect("done", timeout=20)
-        ctx.stop_captures(linger=0.5)
-        cli.stop()
-        srv.stop()
+        ctx.finish(cli, srv, linger=0.5)
     return [
         Expected(
             name,

@@ -82,14 +82,8 @@ def _run(
     server: list[st.Step],
     client: list[st.Step],
 ) -> None:
-    srv = ctx.actor(server_ns, server, "server")
-    srv.expect("listening")
-    cli = ctx.actor(client_ns, client, "client")
-    cli.expect("done", timeout=60)
-    srv.expect("finished", timeout=10)
-    ctx.stop_captures(linger=0.5)
-    cli.stop()
-    srv.stop()
+    srv = ctx.server(server_ns, server)
+    ctx.run_client(client_ns, client, srv, timeout=60, until="done")
     ctx.cleanup()
 
 
