@@ -838,31 +838,64 @@ def report(
 ) -> int:
     """Write one self-contained HTML report of CAPTURE (works offline, attach it to the ticket)."""
     _output_usable(output, [capture])
-    _sweep_left_behind(spill_dir)
-    shown = _progress_line(capture, quiet=quiet)
-    local_jobs = _processes(jobs, "--jobs")
     filters: dict[str, Any] = {"host": host, "port": port, "stream": stream, "app": app, "sni": sni}
     with contextlib.ExitStack() as held:
-        held.callback(shown.done)  # the line wiped before an error's, too
-        _whole, analysis, _entries = _selected(
+        analysis, shown = _one_capture(
             held,
             capture,
-            fmt="html",
-            filters=filters,
-            on_disk=_bounded_path(capture, asked=bounded or spill_dir is not None),
-            jobs=local_jobs,
+            quiet=quiet,
+            jobs=jobs,
+            bounded=bounded,
             scheduler=scheduler,
             spill_dir=spill_dir,
-            shown=shown,
+            fmt="html",
+            filters=filters,
             # the page of a large capture takes seconds too; on disk its sections'
             # connections are analysed again first
             then="writing the report",
         )
         page = analysis.to_html()
         shown.done()
-    del analysis, _whole  # the page is made: the connections (a GB at a million) go first
+    del analysis  # the page is made: the connections (a GB at a million) go first
     _write(page, output)
     return EXIT_OK
+
+
+def _one_capture(
+    held: contextlib.ExitStack,
+    capture: str,
+    *,
+    quiet: bool,
+    jobs: int | None,
+    bounded: bool,
+    scheduler: str | None,
+    spill_dir: str | None,
+    fmt: str,
+    filters: dict[str, Any],
+    only: tuple[int, ...] | None = None,
+    then: str = "",
+) -> tuple[Analysis, Progress]:
+    """What ``report`` and ``timeline`` read of CAPTURE: the connections ``filters`` select
+    (``_selected``), analysed on disk when asked (--memory-bounded, --spill-dir) or when the
+    capture is too large for memory, and the progress line, wiped when ``held`` closes."""
+    _sweep_left_behind(spill_dir)
+    shown = _progress_line(capture, quiet=quiet)
+    local_jobs = _processes(jobs, "--jobs")
+    held.callback(shown.done)  # the line wiped before an error's, too
+    _whole, analysis, _entries = _selected(
+        held,
+        capture,
+        fmt=fmt,
+        filters=filters,
+        on_disk=_bounded_path(capture, asked=bounded or spill_dir is not None),
+        jobs=local_jobs,
+        scheduler=scheduler,
+        spill_dir=spill_dir,
+        shown=shown,
+        only=only,
+        then=then,
+    )
+    return analysis, shown
 
 
 @cli.command()
@@ -889,21 +922,17 @@ def timeline(
     """The annotated timeline of connection N (Wireshark tcp.stream) in CAPTURE."""
     _output_usable(output, [capture])
     ascii_only = ascii_only or (output in (None, "-") and not _stdout_takes_unicode())
-    _sweep_left_behind(spill_dir)
-    shown = _progress_line(capture, quiet=quiet)
-    local_jobs = _processes(jobs, "--jobs")
     with contextlib.ExitStack() as held:
-        held.callback(shown.done)  # the line wiped before an error's, too
-        _whole, analysis, _entries = _selected(
+        analysis, _shown = _one_capture(
             held,
             capture,
-            fmt="text",
-            filters={"host": None, "port": None, "stream": (stream,)},
-            on_disk=_bounded_path(capture, asked=bounded or spill_dir is not None),
-            jobs=local_jobs,
+            quiet=quiet,
+            jobs=jobs,
+            bounded=bounded,
             scheduler=scheduler,
             spill_dir=spill_dir,
-            shown=shown,
+            fmt="text",
+            filters={"host": None, "port": None, "stream": (stream,)},
             only=(stream,),
         )
         text = stream_timeline(analysis, stream, ascii_only)
