@@ -994,7 +994,7 @@ def _healthy(facts: Facts) -> Healthy:
     fate[has_c & has_s] = Fate.CLOSED
     return Healthy(
         fate=fate,
-        closer=closer,
+        closer=closer.copy(),  # ``decide`` writes the visited ones; the shared pass is read-only
         reset_by=np.full(n, None, dtype=object),
         evidence_frames=_fin_frames(client_fin, server_fin),
         first_fin_ns=np.where(first_row >= 0, facts.time_ns[np.maximum(first_row, 0)], -1),

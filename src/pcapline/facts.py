@@ -78,7 +78,9 @@ Columns (one value per segment):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -150,6 +152,26 @@ class SegmentRows:
 ROW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SegmentRows))
 
 
+class Passes(dict[Callable[["Facts"], Any], Any]):
+    """The column-wise passes made over one ``Facts``, by pass function (``Facts.once``).
+
+    Derived from the columns alone, so no part of the value: two ``Facts`` with the same
+    columns are equal whichever passes each has made, and a ``Facts`` sent to another process
+    arrives without them (that process makes those it asks for again)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Passes)
+
+    def __ne__(self, other: object) -> bool:
+        return not isinstance(other, Passes)
+
+    def __reduce__(self) -> tuple[type[Passes], tuple[()]]:
+        return (Passes, ())
+
+
+Computed = TypeVar("Computed")
+
+
 @dataclass(frozen=True, slots=True)
 class Facts(SegmentRows):
     """Segment columns and derived facts, grouped by connection (see module docstring)."""
@@ -162,9 +184,35 @@ class Facts(SegmentRows):
     capture_end_ns: int  # last timestamp in the capture (any frame when known, else TCP)
     #: Per connection: whether its windows' scale is known (``_scale_known``).
     scale_known: np.ndarray
+    #: The passes ``once`` made (not a column: ``Passes``).
+    passes: Passes = field(default_factory=Passes, init=False, repr=False, compare=False)
 
     def flag(self, bit: int) -> np.ndarray:
         return np.asarray((self.flags & bit) != 0)
+
+    def once(self, compute: Callable[[Facts], Computed]) -> Computed:
+        """The pass ``compute`` over these facts, made the first time it is asked for: a
+        detector's screen, its ``rows``, the detectors' batch passes over every connection
+        and classify's fast path ask for the same ones. Its arrays come back read-only (they
+        are shared by every asker)."""
+        if compute not in self.passes:
+            self.passes[compute] = _read_only(compute(self))
+        found: Computed = self.passes[compute]
+        return found
+
+
+def every_connection(rows: SegmentRows, conn_index: np.ndarray) -> TypeGuard[Facts]:
+    """``rows`` are a ``Facts`` grouped by its own connections (``Batch.of_facts``): a pass
+    over them is one that ``Facts.once`` keeps for the other askers."""
+    return isinstance(rows, Facts) and conn_index is rows.conn_index
+
+
+def _read_only(value: Computed) -> Computed:
+    """``value`` with its arrays (it, or the items of a tuple) made read-only."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, np.ndarray):
+            item.flags.writeable = False
+    return value
 
 
 def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) -> Facts:

@@ -43,6 +43,7 @@ from pcapline.facts import (
     UNKNOWN,
     Facts,
     SegmentRows,
+    every_connection,
     nearest_rows,
     rows_of_connections,
     running_max_before,
@@ -377,7 +378,10 @@ def _closing(batch: Batch) -> _Closing:
     r = batch.rows
     n = len(batch.starts) - 1
     client, server, closer = _fins_and_closer(r, batch.conn_index, n)
-    waited, unanswered = _first_fin_waits(r, batch.starts, batch.conn_index, (client, server))
+    if every_connection(r, batch.conn_index):
+        waited, unanswered = r.once(_every_first_fin_waits)
+    else:
+        waited, unanswered = _first_fin_waits(r, batch.starts, batch.conn_index, (client, server))
     first = batch.starts[:-1]
 
     def by_side(mask: np.ndarray) -> tuple[list[int], list[int]]:
@@ -442,14 +446,27 @@ def closer_code(has_client: Any, has_server: Any, client_first: Any, crossed: An
 
 def first_fins_and_closer(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per connection (``facts.conn_ids`` order): the row of the client's first counted FIN,
-    of the server's (-1: none), and the closer (object array of ``Side`` or None)."""
-    return _fins_and_closer(facts, facts.conn_index, len(facts.conn_ids))
+    of the server's (-1: none), and the closer (object array of ``Side`` or None). Made once
+    per ``Facts`` (the screen, the batch pass and classify's fast path ask for it)."""
+    return facts.once(_every_fins_and_closer)
+
+
+def _every_fins_and_closer(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _fins_and_closer_in(facts, facts.conn_index, len(facts.conn_ids))
 
 
 def _fins_and_closer(
     rows: SegmentRows, conn_index: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``first_fins_and_closer`` of ``n`` connections' ``rows`` (grouped by connection)."""
+    if every_connection(rows, conn_index):
+        return first_fins_and_closer(rows)
+    return _fins_and_closer_in(rows, conn_index, n)
+
+
+def _fins_and_closer_in(
+    rows: SegmentRows, conn_index: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fin = counted_fins(rows)
     first_rows = []
     for side in (True, False):
@@ -1334,7 +1351,7 @@ def screen(facts: Facts) -> np.ndarray:
     (``client_waited``), and those with one side's FIN only whose peer acknowledged a FIN from
     the other (``_fin_acked_unseen``); other FIN-only closes are judged from columnar
     aggregates."""
-    waited, unanswered = _first_fin_waits(facts, facts.starts, facts.conn_index)
+    waited, unanswered = facts.once(_every_first_fin_waits)
     out: np.ndarray = waited | unanswered
     out[facts.conn_index[facts.rst]] = True
     out[_fin_acked_unseen(facts)] = True
@@ -1372,8 +1389,14 @@ def client_waited(facts: Facts) -> np.ndarray:
     """Per connection: the client's FIN came first, without data, ``WAIT_MIN_S`` or more after
     the client's own last data (nothing from the server carried data in between): the columnar
     form of ``_waited`` for FIN-ended connections (the server's ACK is checked there)."""
-    waited, _unanswered = _first_fin_waits(facts, facts.starts, facts.conn_index)
+    waited, _unanswered = facts.once(_every_first_fin_waits)
     return waited
+
+
+def _every_first_fin_waits(facts: Facts) -> tuple[np.ndarray, np.ndarray]:
+    """``_first_fin_waits`` of every connection, made once per ``Facts`` (the screen and the
+    batch pass ask for it)."""
+    return _first_fin_waits(facts, facts.starts, facts.conn_index)
 
 
 def _first_fin_waits(

@@ -61,6 +61,7 @@ from pcapline.facts import (
     Facts,
     SegmentRows,
     any_per_connection,
+    every_connection,
     rows_of_connections,
     rows_per_connection,
 )
@@ -890,6 +891,18 @@ def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
 
 
 def _acks_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """``_acks_synack_in``, made once for a whole ``Facts`` (the screen, ``rows``, the batch
+    pass and ``_handshake_acks`` ask for it)."""
+    if every_connection(rows, conn_index):
+        return rows.once(_every_acks_synack)
+    return _acks_synack_in(rows, conn_index, n)
+
+
+def _every_acks_synack(facts: Facts) -> np.ndarray:
+    return _acks_synack_in(facts, facts.conn_index, len(facts.conn_ids))
+
+
+def _acks_synack_in(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
     """Client segments acknowledging the SYN+ACK (ack = server ISN + 1 exactly), FIN included,
     before the first RST after the SYN+ACK: that RST ended the attempt, so no later segment
     completes it (a stateless scanner's data after its own stack's RST, a client that gave
@@ -904,6 +917,18 @@ def _acks_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarra
 
 
 def _handshake_acks(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
+    """``_handshake_acks_in``, made once for a whole ``Facts`` (``rows``, the batch pass and
+    ``handshake_loops`` ask for it)."""
+    if every_connection(rows, conn_index):
+        return rows.once(_every_handshake_acks)
+    return _handshake_acks_in(rows, conn_index, n)
+
+
+def _every_handshake_acks(facts: Facts) -> np.ndarray:
+    return _handshake_acks_in(facts, facts.conn_index, len(facts.conn_ids))
+
+
+def _handshake_acks_in(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
     """Candidates for the handshake ACK: ``_acks_synack`` without FIN, and one carrying data
     only within the delayed-ACK time of the SYN+ACK before it.
 
@@ -1020,8 +1045,7 @@ def _handshake_times(
     syn, synack = syn_masks(facts, facts.starts)
     first_syn = _first_row(syn, ci, n, len(facts))
     first_synack = _first_synack(facts, ci, n)
-    acks = _keep_after(_handshake_acks(facts, ci, n), first_synack, ci)
-    ack_row = _first_row(acks, ci, n, -1)
+    ack_row = _first_row(facts.once(_handshake_acks_after_synack), ci, n, -1)
     time_ns = np.append(facts.time_ns, 0)  # row -1 / len(facts): no such row
     return (
         rows_per_connection(syn, facts.starts),
@@ -1062,7 +1086,12 @@ def screen(facts: Facts) -> np.ndarray:
 
 def one_sided(facts: Facts) -> np.ndarray:
     """Per connection: every packet from one side while that side's ACK field moves (the
-    other direction exists but was not captured: asymmetric routing, a one-sided tap)."""
+    other direction exists but was not captured: asymmetric routing, a one-sided tap). Made
+    once per ``Facts`` (the screen, capture quality and the engine ask for it)."""
+    return facts.once(_one_sided_in)
+
+
+def _one_sided_in(facts: Facts) -> np.ndarray:
     n_client = rows_per_connection(facts.from_client, facts.starts)
     one_way = np.flatnonzero((n_client == 0) | (n_client == np.diff(facts.starts)))
     out = np.zeros(len(facts.conn_ids), dtype=bool)
@@ -1075,15 +1104,21 @@ def one_sided(facts: Facts) -> np.ndarray:
     return out
 
 
+def _handshake_acks_after_synack(facts: Facts) -> np.ndarray:
+    """``_handshake_acks`` after their connection's first SYN+ACK only (made once per
+    ``Facts``: the handshake events and ``handshake_loops`` read it)."""
+    n = len(facts.conn_ids)
+    # Per connection: its first SYN+ACK row (or past the end: none).
+    synack_at = _first_synack(facts, facts.conn_index, n)
+    acks = _handshake_acks(facts, facts.conn_index, n).copy()  # the shared pass is read-only
+    return _keep_after(acks, synack_at, facts.conn_index)
+
+
 def rows(facts: Facts) -> EventRows:
     """The first SYN, the first SYN+ACK and the client's ACK of it, for every connection."""
     syn, synack = syn_masks(facts, facts.starts)
     first_synack = first_rows(facts, synack)
-    # Per connection: its first SYN+ACK row (or past the end: none).
-    synack_at = _first_synack(facts, facts.conn_index, len(facts.conn_ids))
-    acks = _keep_after(
-        _handshake_acks(facts, facts.conn_index, len(facts.conn_ids)), synack_at, facts.conn_index
-    )
+    acks = facts.once(_handshake_acks_after_synack)
     return EventRows.joined(
         [
             row_events(facts, first_rows(facts, syn), EventKind.SYN, "SYN"),
