@@ -104,8 +104,12 @@ class Batch:
         holds (``NO_ROW``: none, or ``start`` is ``NO_ROW``)."""
         first = self.starts[:-1]
         rows = np.flatnonzero(mask)
+        if not len(rows):
+            return np.full(len(first), NO_ROW, dtype=np.int64)
         at = np.searchsorted(rows, first + np.where(start >= 0, start, len(mask)))
-        found = np.append(rows, len(mask))[at]  # len(mask): past every connection's end
+        # len(mask) where no row follows: past every connection's end (read per connection,
+        # not by appending it to the rows: ``rows`` may be most of the batch's)
+        found = np.where(at < len(rows), rows[np.minimum(at, len(rows) - 1)], len(mask))
         return np.where((start >= 0) & (found < self.starts[1:]), found - first, NO_ROW)
 
     def first(self, mask: np.ndarray) -> np.ndarray:
@@ -115,8 +119,10 @@ class Batch:
     def last(self, mask: np.ndarray) -> np.ndarray:
         """Per connection: its last row where ``mask`` holds (``NO_ROW``: none)."""
         rows = np.flatnonzero(mask)
+        if not len(rows):
+            return np.full(len(self.starts) - 1, NO_ROW, dtype=np.int64)
         at = np.searchsorted(rows, self.starts[1:]) - 1  # the last row before the next start
-        found = np.append(rows, NO_ROW)[at]  # at -1: no row before it at all
+        found = np.where(at >= 0, rows[np.maximum(at, 0)], NO_ROW)  # at -1: no row before it
         first = self.starts[:-1]
         return np.where(found >= first, found - first, NO_ROW)
 
