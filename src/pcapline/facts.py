@@ -418,6 +418,12 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     resent = np.flatnonzero(is_retrans[1:]) + 1  # the first row has no row before it
     data_end = np.where(seg_len[resent] > 0, rel_seq[resent] + seg_len[resent], seq_end[resent])
     is_retrans[resent[_reordered(resent, rel_seq, data_end, next_seq, time_ns, dir_key)]] = False
+    stamped = has_ts & ~is_dup
+    stamped_ts = np.where(stamped, ts_val, -1)
+    ts_before = _exclusive_running_max(stamped_ts, dir_key, dir_order, np.full(n, -1, np.int64))
+    asked = np.flatnonzero(is_retrans & stamped & (ts_before > ts_val))
+    first_sent = _sent_first(asked, stamped, ts_val, rel_seq, seq_end, starts, conn_index, dir_key)
+    is_retrans[first_sent] = False
     is_spurious = _spurious(is_retrans, seq_end, snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
     refusal_shape = is_rst & has_ack & (seq == 0)
@@ -1539,3 +1545,36 @@ def _reordered(
         & (data_end <= rel_seq[prev])
         & (seq < data_end)
     )
+
+
+def _sent_first(
+    rows: np.ndarray,
+    stamped: np.ndarray,
+    ts_val: np.ndarray,
+    rel_seq: np.ndarray,
+    seq_end: np.ndarray,
+    starts: np.ndarray,
+    conn_index: np.ndarray,
+    dir_key: np.ndarray,
+) -> np.ndarray:
+    """Of the retransmitted ``rows`` (each with a TSval below one its sender stamped on an
+    earlier row): those sent before every earlier segment of their sender that carried their
+    first byte, as each of those carries a later TCP timestamp. A sender's TSval never goes
+    back (RFC 7323 5.4; Linux stamps each transmission when it leaves,
+    ``tcp_skb_timestamp_ts``), so such a row is the first transmission of its bytes, stamped
+    late by another clock: captures of two points merged (mergecap) with clocks apart, the
+    original seen only at the point before a drop and its resend at both; or reordering
+    before the capture point (the original overtaken by its resend). Equal TSvals (one
+    clock tick) tell nothing."""
+    out = []
+    for r in rows.tolist():
+        before = np.arange(int(starts[conn_index[r]]), r)
+        before = before[(dir_key[before] == dir_key[r]) & stamped[before]]
+        start = rel_seq[r]
+        carried = before[(rel_seq[before] <= start) & (seq_end[before] > start)]
+        if not len(carried):
+            continue
+        later = (ts_val[carried] - ts_val[r]) % 2**32
+        if np.all((later > 0) & (later < 2**31)):
+            out.append(r)
+    return np.asarray(out, dtype=np.int64)

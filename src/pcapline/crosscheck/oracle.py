@@ -606,6 +606,31 @@ _RETRANSMIT_LABELS = frozenset({"retransmission", "fast_retransmission", "spurio
 _DATA_RESENDS = frozenset({K.RETRANSMIT, K.FAST_RETRANSMIT, K.RETRANSMIT_UNKNOWN})
 
 
+def _sent_first(check: FrameCheck) -> bool:
+    """The frame's TSval is below that of every earlier segment of its sender carrying its
+    first byte: it left before them (a sender's TSval never goes back, RFC 7323 5.4), so it
+    is the first transmission of those bytes, stamped late by another clock (captures of
+    two points merged, the original seen at one point only)."""
+    rows = check.context.segments
+    if rows is None or "ts_val" not in rows.columns:
+        return False
+    me = rows[rows["frame"] == check.frame]
+    if me.empty or not bool(me.iloc[0].get("has_ts", False)):
+        return False
+    ts = int(me.iloc[0]["ts_val"])
+    mine = rows[
+        (rows["frame"] < check.frame)
+        & (rows["from_client"] == check.from_client)
+        & rows["has_ts"].astype(bool)
+    ]
+    into = (check.seq - mine["seq"].astype("int64")) % 2**32
+    carried = mine[into < mine["seg_len"]]
+    if carried.empty:
+        return False
+    later = (carried["ts_val"].astype("int64") - ts) % 2**32
+    return bool(((later > 0) & (later < 2**31)).all())
+
+
 def _peer_not_captured(check: FrameCheck) -> bool:
     """No segment of the connection's other side is in the capture (a one-sided tap,
     asymmetric routing, a capture filtered to one direction)."""
@@ -744,6 +769,18 @@ EXCEPTIONS: tuple[KnownDifference, ...] = (
         "resend left within Wireshark's iRTT of the newest segment (right on the duplicate "
         "ACKs). The peer's SACK blocks above the gap show the data was lost, not reordered: "
         "the resend is SACK loss recovery.",
+    ),
+    KnownDifference(
+        "sent_before_its_resend",
+        wireshark=_RETRANSMIT_LABELS,
+        ours=frozenset(),
+        applies=lambda c: not c.ours & _RETRANSMIT_KINDS and _sent_first(c),
+        why="The segment carries a lower TCP timestamp than every earlier segment of its "
+        "sender holding its bytes: it left first (a sender's TSval never goes back, RFC 7323 "
+        "5.4). Stamped after its own resend by another clock (captures of two points merged "
+        "with clocks apart, the original seen only at the point before the drop) or overtaken "
+        "by it on the way (reordering): the first transmission, not a retransmission. "
+        "Wireshark orders by the frame's time and calls it a retransmission.",
     ),
     KnownDifference(
         "one_direction_captured",

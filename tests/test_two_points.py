@@ -1,0 +1,74 @@
+"""Captures holding two capture points (a client's and a server's capture merged, ``-i any``
+on a router): each point stamps packets by its own clock, and a packet lost between the two
+is seen at one point only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+from builders.segments import segments
+
+import pcapline
+from pcapline.facts import compute_facts
+from pcapline.model import ACK, PSH, SYN
+
+OFFSET_S = 0.5  # the client's capture stamps 0.5 s later than the server's
+
+
+def _dropped_between(offset_s: float = OFFSET_S) -> Conversation:
+    """A client streams 3 x 1000 B through a router that drops its second segment (the
+    client's point saw it, the server's did not); the server's SACK draws a fast resend.
+    Captured at the client (TTL 64 on its packets) and at the server (TTL 63), the client's
+    capture ``offset_s`` later. Each packet carries one TSval, stamped when it was sent."""
+    c = Conversation()
+    ci, si = c.client_isn, c.server_isn
+    sent = [  # (sender, time, flags, seq, ack, length, ip_id, tsval, points)
+        (CLIENT, 0.0, SYN, ci, 0, 0, 0x100, 100, "cs"),
+        (SERVER, 0.00004, SYN | ACK, si, ci + 1, 0, 0, 500, "cs"),
+        (CLIENT, 0.00006, ACK, ci + 1, si + 1, 0, 0x101, 100, "cs"),
+        (CLIENT, 0.002, ACK | PSH, ci + 1, si + 1, 1000, 0x102, 102, "cs"),
+        (SERVER, 0.00202, ACK, si + 1, ci + 1001, 0, 0x900, 502, "cs"),
+        (CLIENT, 0.004, ACK | PSH, ci + 1001, si + 1, 1000, 0x103, 104, "c"),  # dropped
+        (CLIENT, 0.006, ACK | PSH, ci + 2001, si + 1, 1000, 0x104, 106, "cs"),
+        (SERVER, 0.00603, ACK, si + 1, ci + 1001, 0, 0x901, 506, "cs"),  # dup ACK (SACK)
+        (CLIENT, 0.00605, ACK | PSH, ci + 1001, si + 1, 1000, 0x105, 106, "cs"),  # resend
+        (SERVER, 0.0062, ACK, si + 1, ci + 3001, 0, 0x902, 506, "cs"),
+    ]
+    seen = []
+    for side, t, flags, seq, ack, length, ip_id, tsval, points in sent:
+        near_client = (t + offset_s + (0 if side else 2e-5), 64 if side else 63)
+        near_server = (t + (2e-5 if side else 0), 63 if side else 64)
+        for point, (at, ttl) in zip("cs", (near_client, near_server), strict=True):
+            if point in points:
+                seen.append((at, side, flags, seq, ack, length, ip_id, tsval, ttl))
+    return c.sightings(seen)
+
+
+def test_a_segment_dropped_between_two_points_is_no_retransmission_of_its_resend() -> None:
+    """m-0.5 (s50 two-point build: client, router, server namespaces; the router's nft drops
+    one data segment; the client's capture shifted +0.5 s, mergecap): the original, seen only
+    at the client's point and stamped by its clock after its own resend, read
+    'spurious_retransmit' and 2 retransmissions for 1. Its TSval is below the resend's: a
+    sender never stamps a later transmission with an earlier TSval (RFC 7323 5.4), so it
+    was sent first."""
+    f = compute_facts(segments(_dropped_between()))
+    original = (f.seg_len > 0) & (f.ttl == 64) & (f.ts_val == 104)
+    assert int(original.sum()) == 1
+    assert not f.is_retrans[original].any()
+    assert int(f.is_retrans.sum()) == 1  # the resend's first sighting (the server's point)
+    assert int(f.is_spurious.sum()) == 0
+
+
+def test_the_dropped_segment_reads_one_fast_retransmission(tmp_path: Path) -> None:
+    path = tmp_path / "two-points.pcap"
+    path.write_bytes(pcap_bytes(_dropped_between()))
+    conn = pcapline.analyze(path).to_dict()["connections"][0]
+    assert conn["counts"]["retransmits"] == 1
+    # One dup ACK without SACK: which timer or signal resent it the rows cannot say.
+    kinds = [e["kind"] for e in conn["events"] if "retransmit" in e["kind"]]
+    assert kinds == ["retransmit_unknown"]
+    assert "spurious" not in conn["explanation"]
