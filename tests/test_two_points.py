@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
@@ -72,3 +74,46 @@ def test_the_dropped_segment_reads_one_fast_retransmission(tmp_path: Path) -> No
     kinds = [e["kind"] for e in conn["events"] if "retransmit" in e["kind"]]
     assert kinds == ["retransmit_unknown"]
     assert "spurious" not in conn["explanation"]
+
+
+def _syn_dropped_between(offset_s: float) -> Conversation:
+    """The router drops the client's first SYN (seen at the client's point only); its retry
+    1 s later opens the connection. The client's capture stamps ``offset_s`` later."""
+    c = Conversation()
+    ci, si = c.client_isn, c.server_isn
+    sent = [  # (sender, time, flags, seq, ack, length, ip_id, tsval, points)
+        (CLIENT, 0.0, SYN, ci, 0, 0, 0x100, 100, "c"),  # dropped by the router
+        (CLIENT, 1.0, SYN, ci, 0, 0, 0x101, 1100, "cs"),
+        (SERVER, 1.00004, SYN | ACK, si, ci + 1, 0, 0, 500, "cs"),
+        (CLIENT, 1.00008, ACK, ci + 1, si + 1, 0, 0x102, 1100, "cs"),
+        (CLIENT, 1.001, ACK | PSH, ci + 1, si + 1, 5, 0x103, 1101, "cs"),
+        (SERVER, 1.00104, ACK, si + 1, ci + 6, 0, 0x900, 501, "cs"),
+    ]
+    seen = []
+    for side, t, flags, seq, ack, length, ip_id, tsval, points in sent:
+        near_client = (t + offset_s + (0 if side else 2e-5), 64 if side else 63)
+        near_server = (t + (2e-5 if side else 0), 63 if side else 64)
+        for point, (at, ttl) in zip("cs", (near_client, near_server), strict=True):
+            if point in points:
+                seen.append((at, side, flags, seq, ack, length, ip_id, tsval, ttl))
+    return c.sightings(seen)
+
+
+@pytest.mark.parametrize("offset_s", [0.3, -0.3, 0.003])
+def test_a_syn_dropped_between_two_points_is_timed_at_one_point(
+    tmp_path: Path, offset_s: float
+) -> None:
+    """b-m0.3 (s50 two-point build: the router's nft drops the first SYN; the client's
+    capture shifted +0.3 s, mergecap): the dropped SYN is seen at the client's point only,
+    its retry first at the server's, 0.3 s sooner by that clock: 'sent its SYN 2 times (at
+    0, 0.701 s) ... no timer: 701 ms apart, sooner than any SYN timer', connect_s 0.7, no
+    syn_retry tag. One sender's packets carrying one TTL were seen at one point: the retry
+    and the handshake ACK are timed by their sightings at the dropped SYN's point."""
+    path = tmp_path / "syn-dropped.pcap"
+    path.write_bytes(pcap_bytes(_syn_dropped_between(offset_s)))
+    conn = pcapline.analyze(path).to_dict()["connections"][0]
+    delays = conn["delays"]
+    assert delays["syn_gaps_s"] == [1.0]
+    assert delays["connect_s"] == pytest.approx(1.00008, abs=1e-6)
+    assert "syn_retry" in conn["slow"]
+    assert "no timer" not in conn["explanation"]

@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from pcapline import points
 from pcapline.app_pause import app_pauses
 from pcapline.facts import (
     UNKNOWN,
@@ -83,6 +84,7 @@ from pcapline.facts import (
     holes_before,
     next_peer_ack_cut,
     peer_data_end,
+    rows_per_connection,
 )
 from pcapline.loopback import on_one_host
 from pcapline.model import (
@@ -1101,7 +1103,7 @@ def measure(
     limits = thresholds or SlowThresholds()
     ids = facts.conn_ids
     n = len(ids)
-    connect = _measured(_connect_s(facts, events))
+    connect = _measured(_connect_at_one_point(facts, events, _connect_s(facts, events)))
     # What ``facts.across_a_hole`` reads, for its three askers here (a pass over every row).
     peer_end = peer_data_end(facts)
     turns = _turns(facts, peer_end)
@@ -1486,6 +1488,29 @@ def _connect_s(facts: Facts, events: pd.DataFrame) -> np.ndarray:
     if len(both):
         pos = np.searchsorted(facts.conn_ids, both)
         out[pos] = (time_ns[ack][at_ack] - time_ns[syn][at_syn]) / 1e9
+    return out
+
+
+def _connect_at_one_point(facts: Facts, events: pd.DataFrame, out: np.ndarray) -> np.ndarray:
+    """``_connect_s`` of connections seen at two capture points, the handshake ACK timed by
+    its sighting at the point that saw the first SYN (``points.at_point_of``): a SYN dropped
+    between the points is seen at one of them only, and their clocks may differ."""
+    copied = np.flatnonzero((rows_per_connection(facts.is_dup, facts.starts) > 0) & ~np.isnan(out))
+    if not len(copied):
+        return out
+    conn, frame = events["conn"].to_numpy(), events["frame"].to_numpy()
+    syn, ack = _of_kind(events, EventKind.SYN), _of_kind(events, EventKind.HANDSHAKE_ACK)
+    syn_frame = pd.Series(frame[syn], index=conn[syn]).groupby(level=0).first()
+    ack_frame = pd.Series(frame[ack], index=conn[ack]).groupby(level=0).first()
+    for k in copied.tolist():
+        lo, hi = int(facts.starts[k]), int(facts.starts[k + 1])
+        cid = int(facts.conn_ids[k])
+        frames = facts.frame[lo:hi]
+        s_row = lo + int(np.searchsorted(frames, syn_frame[cid]))
+        a_row = lo + int(np.searchsorted(frames, ack_frame[cid]))
+        if max(s_row, a_row) < hi:
+            acked = points.at_point_of(facts, lo, hi, s_row, a_row)
+            out[k] = (acked - int(facts.time_ns[s_row])) / 1e9
     return out
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from pcapline import points
 from pcapline.detect import (
     NO_ROW,
     Batch,
@@ -506,10 +507,19 @@ class Sent:
 
 
 def _sent(batch: Batch, mask: np.ndarray) -> Sent:
+    """Each row's time at the capture point that saw its connection's first row of the kind:
+    in a capture of two points whose clocks differ, a SYN dropped between the points is seen
+    at one of them only and its retry first at the other (``points.one_point_times``)."""
     rows = np.flatnonzero(mask)
     r = batch.rows
     bounds: list[int] = np.searchsorted(rows, batch.starts).tolist()
-    return Sent(r.time_ns[rows].tolist(), r.frame[rows].tolist(), bounds)
+    times: list[int] = r.time_ns[rows].tolist()
+    copied = batch.count(r.is_dup & r.syn) > 0
+    for k in np.flatnonzero(copied & (np.diff(bounds) > 1)).tolist():
+        lo, hi = int(batch.starts[k]), int(batch.starts[k + 1])
+        at = rows[bounds[k] : bounds[k + 1]]
+        times[bounds[k] : bounds[k + 1]] = points.one_point_times(r, lo, hi, at)
+    return Sent(times, r.frame[rows].tolist(), bounds)
 
 
 def _earlier_end(view: ConnView, reopened: int | None) -> str | None:
