@@ -172,7 +172,7 @@ SLOW_FINDING_KEYS = {
         "connection_count",
         "explanation",
     ],
-    "nat_copies": ["copies", "translations", "connection_count", "explanation"],
+    "nat_copies": ["copies", "translations", "clocks_apart_ms", "connection_count", "explanation"],
     "nat_remap": ["server", "remaps", "connection_count", "explanation"],
     "syns_not_forwarded": [
         "server",

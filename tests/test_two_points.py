@@ -117,3 +117,52 @@ def test_a_syn_dropped_between_two_points_is_timed_at_one_point(
     assert delays["connect_s"] == pytest.approx(1.00008, abs=1e-6)
     assert "syn_retry" in conn["slow"]
     assert "no timer" not in conn["explanation"]
+
+
+def _nat_legs(offset_s: float) -> tuple[Conversation, Conversation]:
+    """One connection through a masquerading router, captured at the client (leg 10.0.0.1)
+    and at the server (leg 10.0.0.9, the router's address), the client's capture
+    ``offset_s`` later; 20 us between the points. A NAT rewrites neither ISN, TSval nor IP
+    ID."""
+    near_client = Conversation(client=("10.0.0.1", 40000))
+    near_server = Conversation(client=("10.0.0.9", 40000))
+    sent = [  # (sender, time, flags, length, ip_id, tsval)
+        (CLIENT, 0.0, SYN, 0, 0x100, 100),
+        (SERVER, 0.00004, SYN | ACK, 0, 0, 500),
+        (CLIENT, 0.00008, ACK, 0, 0x101, 100),
+        (CLIENT, 0.001, ACK | PSH, 5, 0x102, 101),
+        (SERVER, 0.00104, ACK, 0, 0x900, 501),
+    ]
+    for side, t, flags, length, ip_id, tsval in sent:
+        at_client = t + offset_s + (0 if side else 2e-5)
+        at_server = t + (2e-5 if side else 0)
+        for leg, at, ttl in (
+            (near_client, at_client, 64 if side else 63),
+            (near_server, at_server, 63 if side else 64),
+        ):
+            leg.send(side, at, flags, length=length, ip_id=ip_id, ttl=ttl, timestamps=(tsval, 0))
+    return near_client, near_server
+
+
+@pytest.mark.parametrize(("offset_s", "words"), [(0.3, "300 ms earlier"), (-2.0, "2 s later")])
+def test_a_merged_nat_capture_states_the_clocks_offset(
+    tmp_path: Path, offset_s: float, words: str
+) -> None:
+    """n-m0.3 (s50 two-point build: the router masquerades; captures at the client and the
+    server merged, the client's +0.3 s): nat_copies paired the two legs and said 'the
+    capture host NATs them', with no word of the 0.3 s between the clocks. The client's SYN
+    and the server's SYN+ACK, each seen on both legs, bound it as for copies in one stream."""
+    path = tmp_path / "nat-merged.pcap"
+    path.write_bytes(pcap_bytes(*_nat_legs(offset_s)))
+    (found,) = [f for f in pcapline.analyze(path).findings if f.kind == "nat_copies"]
+    assert found.details["clocks_apart_ms"] == pytest.approx(abs(offset_s) * 1000, abs=0.05)
+    assert "the capture host NATs them" not in found.summary
+    assert f"stamped at least {words} than the one nearer the clients" in found.summary
+
+
+def test_a_nat_hosts_own_capture_has_one_clock(tmp_path: Path) -> None:
+    path = tmp_path / "nat-any.pcap"
+    path.write_bytes(pcap_bytes(*_nat_legs(0.0)))
+    (found,) = [f for f in pcapline.analyze(path).findings if f.kind == "nat_copies"]
+    assert found.details["clocks_apart_ms"] is None
+    assert "the capture host NATs them" in found.summary

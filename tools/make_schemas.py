@@ -440,6 +440,7 @@ def findings(*, capture: bool) -> dict[str, Any]:
         "nat_copies": {
             "copies": array(array(INT)),
             "translations": array(obj({"change": STR, "copies": INT})),
+            "clocks_apart_ms": null(NUM),
         },
         "nat_remap": {
             "server": STR,

@@ -580,7 +580,7 @@ def _points_words(q: CaptureQuality) -> str | None:
         later = "later" if offset > 0 else "earlier"
         text += (
             f". The point nearer the servers stamps packets at least "
-            f"{_span_words(abs(offset))} {later} than the one nearer the clients (the copies "
+            f"{span_words(abs(offset))} {later} than the one nearer the clients (the copies "
             "of both sides' packets bound it): their clocks differ by that much, so "
             "durations, connect and response times that span packets of both points are "
             "off by as much"
@@ -589,14 +589,14 @@ def _points_words(q: CaptureQuality) -> str | None:
         text += ". The copies' times fit one clock (or two within 1 ms of each other)"
     elif span > CLOCKS_APART_NS:
         text += (
-            f". Copies come up to {_span_words(span)} after the first sighting: if two "
+            f". Copies come up to {span_words(span)} after the first sighting: if two "
             "captures were merged, their clocks may differ by up to that much, and so may "
             "times that span packets of both points"
         )
     return text
 
 
-def _span_words(ns: int) -> str:
+def span_words(ns: int) -> str:
     """A clock offset in words: 3 significant digits, ms below a second, else s."""
     return f"{ns / 1e9:.3g} s" if ns >= 1_000_000_000 else f"{ns / 1e6:.3g} ms"
 

@@ -49,6 +49,7 @@ from pcapline.findings.base import Finder, FindingInput, make_finding
 from pcapline.findings.handshakes import Handshakes
 from pcapline.fmt import endpoint
 from pcapline.model import Finding
+from pcapline.quality import CLOCKS_APART_NS, span_words
 
 KIND = "nat_copies"
 #: Copies of one SYN on two interfaces of the translating host are microseconds apart; a full
@@ -224,10 +225,27 @@ def find(data: FindingInput) -> list[Finding]:
         changes[_translation(ends, row_of[first], row_of[later])] += 1
     firsts = sorted(set(found.copy_of.values()))
     seen = ", ".join(f"{change} ({n})" for change, n in changes.most_common(3))
+    offset = _legs_offset_ns(data.handshakes, [(row_of[f], row_of[la]) for la, f in pairs])
+    if offset is not None and abs(offset) > CLOCKS_APART_NS:
+        later_words = "later" if offset > 0 else "earlier"
+        who = (
+            "captures from both sides of the translation were merged, and the copy nearer the "
+            f"servers is stamped at least {span_words(abs(offset))} {later_words} than the "
+            "one nearer the clients (their SYNs and SYN+ACKs bound it): the two capture "
+            "points' clocks differ by that much, so times across the two copies are off by "
+            "as much"
+        )
+    else:
+        who = "the capture host NATs them"
     summary = (
         f"{len(firsts)} connection(s) captured on both sides of an address translation "
-        f"({len(pairs)} later cop{'y' if len(pairs) == 1 else 'ies'}: {seen}): the capture host "
-        "NATs them; the other findings count each connection once"
+        f"({len(pairs)} later cop{'y' if len(pairs) == 1 else 'ies'}: {seen}): {who}; the "
+        "other findings count each connection once"
+    )
+    apart = (
+        round(abs(offset) / 1e6, 3)
+        if offset is not None and abs(offset) > CLOCKS_APART_NS
+        else None
     )
     found_copies = make_finding(
         KIND,
@@ -236,8 +254,44 @@ def find(data: FindingInput) -> list[Finding]:
         EXPLANATION,
         copies=[[first, later] for later, first in pairs[:MAX_LISTED_PAIRS]],
         translations=[{"change": c, "copies": n} for c, n in changes.most_common()],
+        clocks_apart_ms=apart,
     )
     return [replace(found_copies, set_aside=tuple(sorted(found.copy_of)))]
+
+
+def _legs_offset_ns(hs: Handshakes, pairs: list[tuple[int, int]]) -> int | None:
+    """At least how much later the copy nearer the servers is stamped than the one nearer
+    the clients (ns; negative: earlier), over the ``pairs`` (rows: the first copy, nearer
+    the clients, then the later one) whose streams each hold one SYN+ACK and whose first
+    SYNs are one transmission (same TSval and IP ID). As ``quality._copy_points``: the
+    client's SYN reaches the point nearer the servers offset + transit later, the server's
+    SYN+ACK reaches the point nearer the clients transit after the other saw it (offset -
+    transit); a transit is never negative, so the offset lies between the two (the median
+    of each bound over the pairs). 0: the bounds allow one clock; None: no such pair."""
+    first_syn: dict[int, int] = {}
+    for i, r in enumerate(hs.syn_row.tolist()):
+        first_syn.setdefault(r, i)
+    synacks = Counter(hs.synack_row.tolist())
+    synack_at = {
+        r: int(t) for r, t in zip(hs.synack_row.tolist(), hs.synack_ns.tolist(), strict=True)
+    }
+    low, high = [], []
+    for near_client, near_server in pairs:
+        a, b = first_syn.get(near_client), first_syn.get(near_server)
+        if a is None or b is None or synacks[near_client] != 1 or synacks[near_server] != 1:
+            continue
+        if (hs.syn_ts[a], hs.syn_ip_id[a]) != (hs.syn_ts[b], hs.syn_ip_id[b]):
+            continue
+        high.append(int(hs.syn_ns[b]) - int(hs.syn_ns[a]))
+        low.append(synack_at[near_server] - synack_at[near_client])
+    if not low:
+        return None
+    lo, hi = int(np.median(low)), int(np.median(high))
+    if lo > 0 and hi > 0:
+        return min(lo, hi)
+    if lo < 0 and hi < 0:
+        return max(lo, hi)
+    return 0
 
 
 def later_copies(findings: Iterable[Finding]) -> frozenset[int]:
