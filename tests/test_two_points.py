@@ -166,3 +166,22 @@ def test_a_nat_hosts_own_capture_has_one_clock(tmp_path: Path) -> None:
     (found,) = [f for f in pcapline.analyze(path).findings if f.kind == "nat_copies"]
     assert found.details["clocks_apart_ms"] is None
     assert "the capture host NATs them" in found.summary
+
+
+@pytest.mark.parametrize(("offset_s", "noted"), [(0.5, True), (-0.5, True), (0.0, False)])
+def test_timings_across_two_points_clocks_are_hedged(
+    tmp_path: Path, offset_s: float, noted: bool
+) -> None:
+    """a-m0.5 (s50 two-point build): the connection lasted 15 ms and read 515 ms, its
+    explanation silent: only the capture-wide warning said the clocks differ. Its packets
+    were seen at both points (the dropped segment at the client's only), so each time between
+    two of them may carry the offset: the explanation says so. One clock: no note."""
+    path = tmp_path / "two-points.pcap"
+    path.write_bytes(pcap_bytes(_dropped_between(offset_s)))
+    words = pcapline.analyze(path).to_dict()["connections"][0]["explanation"]
+    note = (
+        "Timings: this connection's packets were seen at two capture points whose clocks "
+        "differ by at least 500 ms (captures merged)"
+    )
+    assert (note in words) is noted
+    assert ("Timings:" in words) is noted

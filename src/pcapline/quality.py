@@ -208,6 +208,11 @@ class CaptureQuality:
     copy_hops: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     split_client_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     split_server_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: Per connection: its kept rows (the first sighting of each packet, ``is_dup`` aside)
+    #: were seen at both points (told by the TTL: the sender's own nearer the sender), or its
+    #: first and last sightings were: times between them cross the two points' clocks
+    #: (``crossing_words``).
+    crossed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     # lossy/lossy_capture are stored, not properties: seen() runs once per visited connection,
     # and recomputing them there made the capture-wide scan quadratic in connections.
@@ -390,6 +395,7 @@ COPY_COLUMNS = (
     "copy_hops",
     "split_client_ns",
     "split_server_ns",
+    "crossed",
 )
 
 
@@ -411,11 +417,13 @@ def _copy_points(facts: Facts) -> dict[str, np.ndarray]:
     hops = np.zeros(n, dtype=np.int64)
     split_client = np.full(n, NO_SPLIT, dtype=np.int64)
     split_server = np.full(n, NO_SPLIT, dtype=np.int64)
+    crossed = np.zeros(n, dtype=bool)
     out = {
         "copy_span_ns": span,
         "copy_hops": hops,
         "split_client_ns": split_client,
         "split_server_ns": split_server,
+        "crossed": crossed,
     }
     dup_conns = np.flatnonzero(rows_per_connection(facts.is_dup, facts.starts) > 0)
     if not len(dup_conns):
@@ -423,6 +431,7 @@ def _copy_points(facts: Facts) -> dict[str, np.ndarray]:
     import pandas as pd
 
     rows = rows_of_connections(facts.starts, dup_conns)
+    crossed[:] = _kept_at_both_points(facts, rows, n)
     frame = pd.DataFrame(
         {
             "dir": facts.conn_index[rows] * 2 + facts.from_client[rows],
@@ -461,6 +470,52 @@ def _copy_points(facts: Facts) -> dict[str, np.ndarray]:
         bound = by_conn.min() if side else by_conn.max()
         column[bound.index.to_numpy()] = bound.to_numpy().astype(np.int64)
     return out
+
+
+def _kept_at_both_points(facts: Facts, rows: np.ndarray, n: int) -> np.ndarray:
+    """Per connection: of its ``rows`` (those of connections holding copies, grouped), the
+    kept ones (``is_dup`` aside) were seen at both capture points, or its first and last
+    sightings were (its duration spans them). A router lowers the TTL of what it
+    forwards, so of one direction's two TTLs the higher was seen nearer its sender; a
+    direction with one TTL tells no point (a bridge, a mirror)."""
+    direction = facts.conn_index[rows] * 2 + facts.from_client[rows]
+    ttl = np.asarray(facts.ttl[rows], np.int64)
+    high = np.full(2 * n, -1, np.int64)
+    low = np.full(2 * n, 1 << 16, np.int64)
+    np.maximum.at(high, direction, ttl)
+    np.minimum.at(low, direction, ttl)
+    told = high[direction] != low[direction]
+    own = ttl == high[direction]  # seen nearer its sender
+    client = facts.from_client[rows]
+    near_client = told & (own == client)
+    near_server = told & (own != client)
+    kept = ~facts.is_dup[rows]
+    conn = facts.conn_index[rows]
+    at_client = np.bincount(conn[kept & near_client], minlength=n) > 0
+    at_server = np.bincount(conn[kept & near_server], minlength=n) > 0
+    # Its first and last sightings (copies included: its duration) at different points.
+    first = np.r_[True, conn[1:] != conn[:-1]]
+    last = np.r_[conn[1:] != conn[:-1], True]
+    ends = np.zeros(n, dtype=bool)
+    ends[conn[first]] = (near_client[first] & near_server[last]) | (
+        near_server[first] & near_client[last]
+    )
+    return np.asarray((at_client & at_server) | ends)
+
+
+def crossing_words(q: CaptureQuality) -> str | None:
+    """The note for a connection whose kept packets were seen at two capture points whose
+    clocks differ (``CaptureQuality.crossed``); None when the clocks agree within 1 ms or
+    the copies do not bound their offset."""
+    offset = _points_offset_ns(q)
+    if offset is None or abs(offset) <= CLOCKS_APART_NS:
+        return None
+    return (
+        "Timings: this connection's packets were seen at two capture points whose "
+        f"clocks differ by at least {span_words(abs(offset))} (captures merged), so a time "
+        "between packets seen at different points (a round trip, a response time, the "
+        "duration) is off by as much; the SYN retries and connect_s are timed at one point."
+    )
 
 
 def seen_records(q: CaptureQuality) -> list[dict[str, bool]]:
