@@ -185,3 +185,52 @@ def test_timings_across_two_points_clocks_are_hedged(
     )
     assert (note in words) is noted
     assert ("Timings:" in words) is noted
+
+
+def test_crosscheck_a_synack_seen_at_two_points_half_a_second_apart_is_a_copy() -> None:
+    """a-m0.5 frame 20: the SYN+ACK's copy at the client's point, 0.5 s after the server's
+    point saw it (IP ID 0, same TSval, TTL one lower): Wireshark's retransmission against
+    pcapline's duplicate was UNEXPLAINED (the 1 ms window and the IP ID rule miss it)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from pcapline.crosscheck.oracle import ConnContext, FrameCheck, _capture_copy
+    from pcapline.model import EventKind
+
+    def row(
+        frame: int, at_s: float, side: bool, flags: int, ip_id: int, ttl: int
+    ) -> dict[str, object]:
+        seq, ack = (1000, 0) if side else (5000, 1001)
+        return {
+            "frame": frame, "time_ns": round(at_s * 1e9), "from_client": side,
+            "ip_id": ip_id, "seq": seq, "ack": ack, "seg_len": 0, "flags": flags,
+            "window": 65160, "has_ts": True, "ts_val": 3806734198 if not side else 1504032938,
+            "ttl": ttl,
+        }  # fmt: skip
+
+    rows = pd.DataFrame(
+        [
+            row(1, 0.0, True, SYN, 0x1560, 63),
+            row(2, 0.000016, False, SYN | ACK, 0, 64),
+            row(19, 0.49998, True, SYN, 0x1560, 64),
+            row(20, 0.500018, False, SYN | ACK, 0, 63),
+        ]
+    )
+    check = FrameCheck(
+        frame=20,
+        conn=0,
+        wireshark=frozenset({"retransmission"}),
+        wireshark_flags=frozenset({"retransmission"}),
+        ours=frozenset({EventKind.DUPLICATE}),
+        seq=5000,
+        seg_len=0,
+        tcp_flags=SYN | ACK,
+        from_client=False,
+        window=65160,
+        context=ConnContext(segments=rows),
+    )
+    assert _capture_copy(check)
+    resent = rows.copy()
+    resent.loc[3, "ts_val"] = 3806735198  # a timer's resend, stamped 1 s later
+    assert not _capture_copy(replace(check, context=ConnContext(segments=resent)))

@@ -65,7 +65,7 @@ from pcapline import seqnum
 from pcapline.analysis import Analysis, analyze
 from pcapline.duplicates import DUPLICATE_WINDOW_NS, STAMPED_WINDOW_NS
 from pcapline.errors import PcaplineError
-from pcapline.model import ACK, FIN, EventKind
+from pcapline.model import ACK, FIN, SYN, EventKind
 from pcapline.timers import RTO_FLOOR_S, close_to, next_backoff
 
 K = EventKind
@@ -526,7 +526,7 @@ def _capture_copy(check: FrameCheck) -> bool:
     near = mine[int(this["time_ns"]) - mine["time_ns"] <= DUPLICATE_WINDOW_NS]
     originals = [row for _, row in near.iterrows() if _same_packet(row, this)]
     if not originals:
-        return _numbered_copy(mine, this)
+        return _numbered_copy(mine, this) or _opening_seen_twice(mine, this)
     if int(this["ip_id"]) != 0 or int(this.get("ip_version", 4)) == 6:
         return True
     peer = rows[rows["from_client"] != check.from_client]
@@ -547,6 +547,26 @@ def _stamped_copy(mine: pd.DataFrame, this: Any) -> bool:
     earlier = mine[int(this["time_ns"]) - mine["time_ns"] < STAMPED_WINDOW_NS]
     earlier = earlier[earlier["ts_val"] == int(this["ts_val"])]
     return any(_same_packet(row, this) for _, row in earlier.iterrows())
+
+
+def _opening_seen_twice(mine: pd.DataFrame, this: Any) -> bool:
+    """A SYN or SYN+ACK with the same non-zero TSval as an earlier one of the direction and
+    another TTL: one transmission seen on both sides of a router (captures of two points
+    merged with clocks apart, ``-i any`` on the router), however far apart; a resend is
+    stamped anew when it leaves (the copy finder's rule, ``duplicates``). Linux sends
+    SYN+ACKs with IP ID 0, so no IP ID tells them apart."""
+    if not int(this["flags"]) & SYN or "ts_val" not in mine.columns or "ttl" not in mine.columns:
+        return False
+    if not bool(this.get("has_ts", False)) or int(this["ts_val"]) == 0:
+        return False
+    same = mine[
+        (mine["ts_val"] == int(this["ts_val"]))
+        & (mine["ttl"] != int(this["ttl"]))
+        & (mine["seq"] == int(this["seq"]))
+        & (mine["ack"] == int(this["ack"]))
+        & (mine["flags"] == int(this["flags"]))
+    ]
+    return not same.empty
 
 
 def _numbered_copy(mine: pd.DataFrame, this: Any) -> bool:
