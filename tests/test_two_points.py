@@ -234,3 +234,82 @@ def test_crosscheck_a_synack_seen_at_two_points_half_a_second_apart_is_a_copy() 
     resent = rows.copy()
     resent.loc[3, "ts_val"] = 3806735198  # a timer's resend, stamped 1 s later
     assert not _capture_copy(replace(check, context=ConnContext(segments=resent)))
+
+
+def _dropped_between_untimed(offset_s: float) -> Conversation:
+    """``_dropped_between`` without TCP timestamps (tcp_timestamps=0 on both hosts): the
+    client numbers its packets (Linux: a per-socket IP ID), the server's SYN+ACK has IP ID
+    0."""
+    timed = _dropped_between(offset_s)
+    c = Conversation()
+    for row in sorted(timed.rows, key=lambda r: r["time_ns"]):
+        c.send(
+            row["from_client"],
+            row["time_ns"] / 1e9,
+            row["flags"],
+            seq=row["seq"],
+            ack=row["ack"],
+            length=row["seg_len"],
+            ip_id=row["ip_id"],
+            ttl=row["ttl"],
+        )
+    return c
+
+
+@pytest.mark.parametrize("offset_s", [0.5, 0.005])
+def test_untimed_packets_seen_at_two_points_are_copies(offset_s: float) -> None:
+    """t-m0.5 / t-m0.005 (s50 two-point build with tcp_timestamps=0): without TSvals the
+    copies 0.5 s apart were new packets: 9 retransmissions (8 'spurious') and a SYN+ACK
+    retransmission for one fast retransmit; 5 ms apart, the SYN+ACK's copy (IP ID 0) was
+    still a retransmission. A numbered sender's same IP ID one hop lower is one packet seen
+    on both sides of the router; the SYN+ACKs are counted per point (TTL)."""
+    f = compute_facts(segments(_dropped_between_untimed(offset_s)))
+    assert int(f.is_dup.sum()) == 9  # every packet but the dropped one, seen twice
+    synacks = f.syn & f.ack
+    assert int((synacks & ~f.is_dup).sum()) == 1
+    assert int(f.is_retrans.sum()) == 1
+    assert int(f.is_spurious.sum()) == 0
+
+
+def test_crosscheck_a_numbered_copy_one_hop_lower_half_a_second_later_is_a_copy() -> None:
+    """t-m0.5 (no timestamps): the client's data copy at the other point 0.5 s later, same
+    IP ID, TTL one lower: Wireshark's retransmission against pcapline's duplicate was
+    UNEXPLAINED (the numbered rule's 200 ms window). A resend has a new IP ID: no copy."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from pcapline.crosscheck.oracle import ConnContext, FrameCheck, _capture_copy
+    from pcapline.model import EventKind
+
+    def row(frame: int, at_s: float, ip_id: int, seq: int, ttl: int) -> dict[str, object]:
+        return {
+            "frame": frame, "time_ns": round(at_s * 1e9), "from_client": True,
+            "ip_id": ip_id, "seq": seq, "ack": 1, "seg_len": 1000, "flags": ACK | PSH,
+            "window": 63, "has_ts": False, "ts_val": 0, "ttl": ttl,
+        }  # fmt: skip
+
+    rows = pd.DataFrame(
+        [
+            row(4, 0.002, 0x1562, 1, 63),
+            row(6, 0.004, 0x1563, 1001, 63),
+            row(22, 0.502, 0x1562, 1, 64),
+        ]
+    )
+    check = FrameCheck(
+        frame=22,
+        conn=0,
+        wireshark=frozenset({"retransmission"}),
+        wireshark_flags=frozenset({"retransmission"}),
+        ours=frozenset({EventKind.DUPLICATE}),
+        seq=1,
+        seg_len=1000,
+        tcp_flags=ACK | PSH,
+        from_client=True,
+        window=63,
+        context=ConnContext(segments=rows),
+    )
+    assert _capture_copy(check)
+    resent = rows.copy()
+    resent.loc[2, "ip_id"] = 0x1570
+    assert not _capture_copy(replace(check, context=ConnContext(segments=resent)))

@@ -23,6 +23,11 @@ is recognised by what the sender could NOT have done in the gap between the two:
   ``ip_select_ident``; Windows counts globally) gives every transmission a new IP ID: the
   same non-zero IP ID sooner than ``RTO_FLOOR_S`` (no retransmission timer fires sooner, and the
   counter cannot have come round) is the same packet, whatever the gap.
+- A numbered sender's same IP ID one or two router hops apart (the TTL one lower past each)
+  is one packet seen on both sides of a router, up to ``STAMPED_WINDOW_NS`` apart: two
+  captures merged whose clocks differ, without TCP timestamps to match (a resend has a new
+  IP ID). A SYN+ACK without IP ID or timestamp (Linux: IP ID 0) seen at two TTLs sooner
+  than its timer is counted per capture point (``_count_per_point``).
 - A numbered sender's same IP ID with the same TCP timestamp is the same packet up to
   ``STAMPED_WINDOW_NS`` apart: a transmission stamps TSval when it leaves (Linux
   ``tcp_skb_timestamp_ts``, a millisecond clock), so a resend carries a later one and a new
@@ -89,6 +94,10 @@ _SYN_WINDOW_NS = round(SYN_COPY_BEFORE_S * 1e9)
 #: The slowest timestamp clock RFC 7323 allows ticks once a second (section 5.4): two
 #: transmissions of one host this far apart never carry the same TSval.
 SLOWEST_TS_TICK_NS = 1_000_000_000
+#: Router hops between two capture points whose sightings of one numbered packet (same IP
+#: ID) are one packet whatever the time between them (two taps merged, ``-i any`` on a
+#: router or on a host that forwards twice).
+MAX_POINT_HOPS = 2
 #: How far back a copy's original is looked for, in segments of its connection. The copies
 #: of one packet need not be neighbours: ``-i any`` on a router sees a packet as it comes in
 #: and again as it leaves, after the egress queue (a queue of 40 segments puts 40 others
@@ -129,7 +138,12 @@ def copies(r: Rows) -> np.ndarray:
     numbered = (r.ip_id[later] != 0) & _numbered_direction(r, r.dir_key[later])
     # Same IP ID and the same TSval (one of the keys): one transmission, however far apart.
     stamped = numbered & r.has_ts[later]
-    same_packet = stamped | (numbered & (gap < NUMBERED_WINDOW_NS))
+    # Same IP ID one or two router hops apart (the TTL one lower past each): one packet seen
+    # on both sides of a router, however far apart the two points' clocks stamp it (a
+    # resend gets a new IP ID; a per-socket counter comes round only 65,536 packets later).
+    hops = np.abs(r.ttl[later].astype(np.int64) - r.ttl[earlier].astype(np.int64))
+    hopped = numbered & (hops >= 1) & (hops <= MAX_POINT_HOPS)
+    same_packet = stamped | hopped | (numbered & (gap < NUMBERED_WINDOW_NS))
     # When each row's nearest twin was seen (none: the latest time there is), for rows of a
     # numbered sender only, whose fresh segments never repeat an IP ID: a peer segment between
     # a pair that repeats one seen before the pair began is no news to the sender (two merged
@@ -199,6 +213,10 @@ def copies(r: Rows) -> np.ndarray:
         for row, gap_ns in zip(later[maybe].tolist(), gap[maybe].tolist(), strict=True):
             out[row] = _synack_copy(r, clean_syns, row, gap_ns)
     _count_per_point(r, out, later[syn & same_ts], earlier[syn & same_ts])
+    # SYN+ACKs without IP ID or timestamp (Linux sends IP ID 0) at two TTLs, sooner than
+    # their timer: each TTL a capture point that sees each transmission once.
+    unstamped = synack & ~same_ts & (r.ip_id[later] == 0) & ttl_changed & (gap < _SYN_WINDOW_NS)
+    _count_per_point(r, out, later[unstamped], earlier[unstamped])
     # RSTs called copies by the time rule alone (no IP ID tells them apart, one clock tick,
     # one hop): each may answer its own segment of the peer's, all captured before them.
     unproven = found & r.rst[later] & ~same_packet & ~same_instant & ~ttl_changed

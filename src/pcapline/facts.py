@@ -422,8 +422,17 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     stamped_ts = np.where(stamped, ts_val, -1)
     ts_before = _exclusive_running_max(stamped_ts, dir_key, dir_order, np.full(n, -1, np.int64))
     asked = np.flatnonzero(is_retrans & stamped & (ts_before > ts_val))
-    first_sent = _sent_first(asked, stamped, ts_val, rel_seq, seq_end, starts, conn_index, dir_key)
-    is_retrans[first_sent] = False
+    rows = _SentRows(rel_seq, seq_end, starts, conn_index, dir_key)
+    is_retrans[_sent_first(asked, stamped, ts_val, 2**32, rows)] = False
+    # Without timestamps, in a capture of two points (copies): the IP ID of a numbered
+    # sender (Linux counts per socket, Windows globally) grows with each transmission too.
+    copied = (rows_per_connection(is_dup, starts) > 0)[conn_index]
+    numbered = ~has_ts & ~is_dup & (ip_id != 0) & copied
+    if numbered.any():
+        numbered &= _counting_up(numbered, ip_id, dir_key, dir_order, n_dirs)[dir_key]
+    if numbered.any():
+        asked = np.flatnonzero(is_retrans & numbered)
+        is_retrans[_sent_first(asked, numbered, ip_id, 2**16, rows, other_point=ttl)] = False
     is_spurious = _spurious(is_retrans, seq_end, snd_una)
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
     refusal_shape = is_rst & has_ack & (seq == 0)
@@ -1547,34 +1556,71 @@ def _reordered(
     )
 
 
+#: A direction counts its IP IDs up when at least this share of its consecutive rows'
+#: IDs step up by 1 to ``_ID_STEP`` (a per-socket or global counter), over 3 steps at least.
+_COUNTING_UP_SHARE = 0.75
+_ID_STEP = 1024
+
+
+def _counting_up(
+    rows: np.ndarray, ip_id: np.ndarray, dir_key: np.ndarray, dir_order: np.ndarray, n_dirs: int
+) -> np.ndarray:
+    """Per direction: its ``rows`` carry IP IDs that count up (Linux's per-socket counter,
+    Windows' global one), not random ones (OpenBSD, FreeBSD's random_id) nor a test's."""
+    sel = dir_order[rows[dir_order]]
+    keys = dir_key[sel]
+    same = keys[1:] == keys[:-1]
+    step = (ip_id[sel][1:] - ip_id[sel][:-1]) % 2**16
+    up = same & (step >= 1) & (step < _ID_STEP)
+    pairs = np.bincount(keys[1:][same], minlength=n_dirs)
+    ups = np.bincount(keys[1:][up], minlength=n_dirs)
+    return np.asarray((pairs >= 3) & (ups >= _COUNTING_UP_SHARE * pairs))
+
+
+@dataclass(frozen=True, slots=True)
+class _SentRows:
+    """The columns ``_sent_first`` reads."""
+
+    rel_seq: np.ndarray
+    seq_end: np.ndarray
+    starts: np.ndarray
+    conn_index: np.ndarray
+    dir_key: np.ndarray
+
+
 def _sent_first(
     rows: np.ndarray,
     stamped: np.ndarray,
-    ts_val: np.ndarray,
-    rel_seq: np.ndarray,
-    seq_end: np.ndarray,
-    starts: np.ndarray,
-    conn_index: np.ndarray,
-    dir_key: np.ndarray,
+    counter: np.ndarray,
+    modulus: int,
+    c: _SentRows,
+    *,
+    other_point: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Of the retransmitted ``rows`` (each with a TSval below one its sender stamped on an
-    earlier row): those sent before every earlier segment of their sender that carried their
-    first byte, as each of those carries a later TCP timestamp. A sender's TSval never goes
-    back (RFC 7323 5.4; Linux stamps each transmission when it leaves,
-    ``tcp_skb_timestamp_ts``), so such a row is the first transmission of its bytes, stamped
-    late by another clock: captures of two points merged (mergecap) with clocks apart, the
-    original seen only at the point before a drop and its resend at both; or reordering
-    before the capture point (the original overtaken by its resend). Equal TSvals (one
-    clock tick) tell nothing."""
+    """Of the retransmitted ``rows``: those sent before every earlier segment of their sender
+    that carried their first byte, as each of those carries a later ``counter`` (TSval,
+    modulo 2**32; or a numbered sender's IP ID, modulo 2**16), over the ``stamped`` rows. A
+    sender's TSval never goes back (RFC 7323 5.4; Linux stamps each transmission when it
+    leaves, ``tcp_skb_timestamp_ts``), and a numbered sender gives each transmission the
+    next IP ID (``ip_select_ident``), so such a row is the first transmission of its bytes,
+    stamped late by another clock: captures of two points merged (mergecap) with clocks
+    apart, the original seen only at the point before a drop and its resend at both; or
+    reordering before the capture point (the original overtaken by its resend). Equal
+    values (one clock tick) tell nothing. ``other_point`` (the TTL): only where every
+    earlier segment carrying the row's first byte was seen at another point (another TTL):
+    the IP ID rule asks for the two points' proof, as a test's or a tool's IP IDs may jump."""
     out = []
+    half = modulus // 2
     for r in rows.tolist():
-        before = np.arange(int(starts[conn_index[r]]), r)
-        before = before[(dir_key[before] == dir_key[r]) & stamped[before]]
-        start = rel_seq[r]
-        carried = before[(rel_seq[before] <= start) & (seq_end[before] > start)]
+        before = np.arange(int(c.starts[c.conn_index[r]]), r)
+        before = before[(c.dir_key[before] == c.dir_key[r]) & stamped[before]]
+        start = c.rel_seq[r]
+        carried = before[(c.rel_seq[before] <= start) & (c.seq_end[before] > start)]
         if not len(carried):
             continue
-        later = (ts_val[carried] - ts_val[r]) % 2**32
-        if np.all((later > 0) & (later < 2**31)):
+        if other_point is not None and np.any(other_point[carried] == other_point[r]):
+            continue
+        later = (counter[carried] - counter[r]) % modulus
+        if np.all((later > 0) & (later < half)):
             out.append(r)
     return np.asarray(out, dtype=np.int64)

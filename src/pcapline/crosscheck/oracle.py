@@ -63,7 +63,12 @@ import pandas as pd
 
 from pcapline import seqnum
 from pcapline.analysis import Analysis, analyze
-from pcapline.duplicates import DUPLICATE_WINDOW_NS, STAMPED_WINDOW_NS
+from pcapline.duplicates import (
+    DUPLICATE_WINDOW_NS,
+    MAX_POINT_HOPS,
+    STAMPED_WINDOW_NS,
+    SYN_COPY_BEFORE_S,
+)
 from pcapline.errors import PcaplineError
 from pcapline.model import ACK, FIN, SYN, EventKind
 from pcapline.timers import RTO_FLOOR_S, close_to, next_backoff
@@ -558,7 +563,16 @@ def _opening_seen_twice(mine: pd.DataFrame, this: Any) -> bool:
     if not int(this["flags"]) & SYN or "ts_val" not in mine.columns or "ttl" not in mine.columns:
         return False
     if not bool(this.get("has_ts", False)) or int(this["ts_val"]) == 0:
-        return False
+        # No timestamp (nor IP ID: Linux's SYN+ACK has 0): sooner than the SYN+ACK timer,
+        # another TTL is the other point's sighting (duplicates counts them per point).
+        soon = mine[int(this["time_ns"]) - mine["time_ns"] < SYN_COPY_BEFORE_S * 1e9]
+        return not soon[
+            (soon["ttl"] != int(this["ttl"]))
+            & (soon["seq"] == int(this["seq"]))
+            & (soon["ack"] == int(this["ack"]))
+            & (soon["flags"] == int(this["flags"]))
+            & (soon["ip_id"] == int(this["ip_id"]))
+        ].empty
     same = mine[
         (mine["ts_val"] == int(this["ts_val"]))
         & (mine["ttl"] != int(this["ttl"]))
@@ -567,6 +581,18 @@ def _opening_seen_twice(mine: pd.DataFrame, this: Any) -> bool:
         & (mine["flags"] == int(this["flags"]))
     ]
     return not same.empty
+
+
+def _hopped_copy(mine: pd.DataFrame, this: Any) -> bool:
+    """The same packet (IP ID included) one or two router hops apart (another TTL), up to
+    ``duplicates.STAMPED_WINDOW_NS`` before: one packet seen on both sides of a router (two
+    captures merged, however far apart their clocks), a resend having a new IP ID."""
+    if "ttl" not in mine.columns:
+        return False
+    earlier = mine[int(this["time_ns"]) - mine["time_ns"] < STAMPED_WINDOW_NS]
+    hops = (earlier["ttl"].astype("int64") - int(this["ttl"])).abs()
+    earlier = earlier[(hops >= 1) & (hops <= MAX_POINT_HOPS)]
+    return any(_same_packet(row, this) for _, row in earlier.iterrows())
 
 
 def _numbered_copy(mine: pd.DataFrame, this: Any) -> bool:
@@ -579,7 +605,7 @@ def _numbered_copy(mine: pd.DataFrame, this: Any) -> bool:
     ip_id = int(this["ip_id"])
     if ip_id == 0 or mine["ip_id"].nunique() < 2:
         return False
-    if _stamped_copy(mine, this):
+    if _stamped_copy(mine, this) or _hopped_copy(mine, this):
         return True
     recent = mine[int(this["time_ns"]) - mine["time_ns"] < _RTO_FLOOR_NS]
     length = int(this["seg_len"])
@@ -635,20 +661,25 @@ def _sent_first(check: FrameCheck) -> bool:
     if rows is None or "ts_val" not in rows.columns:
         return False
     me = rows[rows["frame"] == check.frame]
-    if me.empty or not bool(me.iloc[0].get("has_ts", False)):
+    if me.empty:
         return False
-    ts = int(me.iloc[0]["ts_val"])
+    stamped = bool(me.iloc[0].get("has_ts", False))
+    # Without a timestamp, a numbered sender's IP ID (a new one per transmission) orders them.
+    column, modulus = ("ts_val", 2**32) if stamped else ("ip_id", 2**16)
+    value = int(me.iloc[0][column])
+    if not stamped and value == 0:
+        return False
     mine = rows[
         (rows["frame"] < check.frame)
         & (rows["from_client"] == check.from_client)
-        & rows["has_ts"].astype(bool)
+        & (rows["has_ts"].astype(bool) == stamped)
     ]
     into = (check.seq - mine["seq"].astype("int64")) % 2**32
     carried = mine[into < mine["seg_len"]]
     if carried.empty:
         return False
-    later = (carried["ts_val"].astype("int64") - ts) % 2**32
-    return bool(((later > 0) & (later < 2**31)).all())
+    later = (carried[column].astype("int64") - value) % modulus
+    return bool(((later > 0) & (later < modulus // 2)).all())
 
 
 def _peer_not_captured(check: FrameCheck) -> bool:
