@@ -15,18 +15,19 @@ from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 from builders.segments import segments
 
 import pcapline
+from pcapline.analysis import analyze
 from pcapline.facts import compute_facts
 from pcapline.model import ACK, PSH, SYN
 
 OFFSET_S = 0.5  # the client's capture stamps 0.5 s later than the server's
 
 
-def _dropped_between(offset_s: float = OFFSET_S) -> Conversation:
+def _dropped_between(offset_s: float = OFFSET_S, conn: int = 0) -> Conversation:
     """A client streams 3 x 1000 B through a router that drops its second segment (the
     client's point saw it, the server's did not); the server's SACK draws a fast resend.
     Captured at the client (TTL 64 on its packets) and at the server (TTL 63), the client's
     capture ``offset_s`` later. Each packet carries one TSval, stamped when it was sent."""
-    c = Conversation()
+    c = Conversation(conn=conn, client=("10.0.0.1", 40000 + conn))
     ci, si = c.client_isn, c.server_isn
     sent = [  # (sender, time, flags, seq, ack, length, ip_id, tsval, points)
         (CLIENT, 0.0, SYN, ci, 0, 0, 0x100, 100, "cs"),
@@ -185,6 +186,19 @@ def test_timings_across_two_points_clocks_are_hedged(
     )
     assert (note in words) is noted
     assert ("Timings:" in words) is noted
+
+
+def test_each_connections_timing_note_is_its_own_in_any_partition(tmp_path: Path) -> None:
+    """Two connections whose copies bound the clocks' offset apart (0.5 s, 0.3 s): each note
+    says its own connection's bound, so two partitions word them as one does (``--jobs``
+    must not change a byte). A median over the capture's connections made each note depend
+    on which connections shared its partition (one: 400 ms for both; two: 500 and 300)."""
+    path = tmp_path / "two-connections.pcap"
+    path.write_bytes(pcap_bytes(_dropped_between(0.5), _dropped_between(0.3, conn=1)))
+    whole = analyze(path)
+    words = [row["explanation"] for row in whole.to_dict()["connections"]]
+    assert "differ by at least 500 ms" in words[0] and "differ by at least 300 ms" in words[1]
+    assert analyze(path, partitions=2).to_json() == whole.to_json()
 
 
 def test_crosscheck_a_synack_seen_at_two_points_half_a_second_apart_is_a_copy() -> None:

@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from pcapline import explain_path
 from pcapline.delays import Delays, SlowSummary, SlowTag
 from pcapline.detect.close import ANSWER_WITHIN_S, WAIT_MIN_S, Reset
@@ -44,7 +42,7 @@ from pcapline.model import (
     Side,
     Verdicts,
 )
-from pcapline.quality import CaptureQuality, crossing_words
+from pcapline.quality import CaptureQuality, crossing_notes
 from pcapline.timers import close_to, next_backoff
 
 if TYPE_CHECKING:
@@ -129,20 +127,13 @@ def verdicts(
 
 def _with_crossing(words: list[Explanation], q: CaptureQuality | None) -> list[Explanation]:
     """A note on every connection whose timings cross two capture points' clocks
-    (``quality.crossing_words``): the capture-wide warning says the clocks differ, this says
+    (``quality.crossing_notes``): the capture-wide warning says the clocks differ, this says
     which connections' times carry it."""
     if q is None or not len(q.crossed) or not q.crossed.any():
         return words
-    note = crossing_words(q)
-    if note is None:
-        return words
-    cache: dict[int, Explanation] = {}
     out = list(words)
-    for i in np.flatnonzero(q.crossed).tolist():
-        key = id(words[i])
-        if key not in cache:
-            cache[key] = replace(words[i], notes=(*words[i].notes, note))
-        out[i] = cache[key]
+    for i, note in crossing_notes(q).items():
+        out[i] = replace(words[i], notes=(*words[i].notes, note))
     return out
 
 

@@ -211,7 +211,7 @@ class CaptureQuality:
     #: Per connection: its kept rows (the first sighting of each packet, ``is_dup`` aside)
     #: were seen at both points (told by the TTL: the sender's own nearer the sender), or its
     #: first and last sightings were: times between them cross the two points' clocks
-    #: (``crossing_words``).
+    #: (``crossing_notes``).
     crossed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     # lossy/lossy_capture are stored, not properties: seen() runs once per visited connection,
@@ -503,19 +503,28 @@ def _kept_at_both_points(facts: Facts, rows: np.ndarray, n: int) -> np.ndarray:
     return np.asarray((at_client & at_server) | ends)
 
 
-def crossing_words(q: CaptureQuality) -> str | None:
-    """The note for a connection whose kept packets were seen at two capture points whose
-    clocks differ (``CaptureQuality.crossed``); None when the clocks agree within 1 ms or
-    the copies do not bound their offset."""
-    offset = _points_offset_ns(q)
-    if offset is None or abs(offset) <= CLOCKS_APART_NS:
-        return None
-    return (
-        "Timings: this connection's packets were seen at two capture points whose "
-        f"clocks differ by at least {span_words(abs(offset))} (captures merged), so a time "
-        "between packets seen at different points (a round trip, a response time, the "
-        "duration) is off by as much; the SYN retries and connect_s are timed at one point."
-    )
+def crossing_notes(q: CaptureQuality) -> dict[int, str]:
+    """The note, per connection (its index) whose kept packets were seen at two capture
+    points (``CaptureQuality.crossed``) and whose own copies put the two clocks more than
+    1 ms apart. Each connection is judged on its own copies, not on the capture's median
+    (``_points_offset_ns``): a partition holds whole connections, so the note is the same
+    whichever partition analysed it (``--jobs``). A connection whose copies do not bound
+    the offset gets none; the capture-wide warning still says the clocks differ."""
+    if not len(q.crossed):
+        return {}
+    bounded = q.crossed & (q.split_client_ns != NO_SPLIT) & (q.split_server_ns != NO_SPLIT)
+    notes = {}
+    for i in np.flatnonzero(bounded).tolist():
+        offset = _offset_within(int(q.split_server_ns[i]), int(q.split_client_ns[i]))
+        if abs(offset) > CLOCKS_APART_NS:
+            notes[i] = (
+                "Timings: this connection's packets were seen at two capture points whose "
+                f"clocks differ by at least {span_words(abs(offset))} (captures merged), so a "
+                "time between packets seen at different points (a round trip, a response "
+                "time, the duration) is off by as much; the SYN retries and connect_s are "
+                "timed at one point."
+            )
+    return notes
 
 
 def seen_records(q: CaptureQuality) -> list[dict[str, bool]]:
@@ -595,8 +604,14 @@ def _points_offset_ns(q: CaptureQuality) -> int | None:
     both = (q.split_client_ns != NO_SPLIT) & (q.split_server_ns != NO_SPLIT) & _two_points(q)
     if not both.any():
         return None
-    low = int(np.median(q.split_server_ns[both]))  # offset >= offset - the least transit
-    high = int(np.median(q.split_client_ns[both]))  # offset <= offset + the least transit
+    return _offset_within(
+        int(np.median(q.split_server_ns[both])), int(np.median(q.split_client_ns[both]))
+    )
+
+
+def _offset_within(low: int, high: int) -> int:
+    """The offset two bounds prove (ns): ``low`` = the offset less the least transit,
+    ``high`` = the offset plus it; 0 when they allow one clock."""
     if low > 0 and high > 0:
         return min(low, high)
     if low < 0 and high < 0:
