@@ -1002,9 +1002,16 @@ def _kernel_reset_check(kind: str, r: Reset, e: Evidence) -> str:
             f"Check: the {peer}'s sockets on this port, TIME-WAIT ones included (ss -tan), "
             "for one with this client address and port."
         )
+    nat = (
+        ", and conntrack on any NAT on the path (conntrack -L, conntrack -S; "
+        "net.netfilter.nf_conntrack_tcp_timeout_established against the connection's idle "
+        "time)"
+        if r.stateless and r.answers_data
+        else ""
+    )
     return (
         f"Check: when the {r.side} last restarted or failed over, and its logs for an earlier "
-        "close of this connection."
+        f"close of this connection{nat}."
     )
 
 
@@ -1058,7 +1065,9 @@ def _no_socket_answer(r: Reset, e: Evidence) -> str:
     its peer sent on its own). A live socket's abort carries ACK (tcp_send_active_reset), so
     no application reset it at that moment: the host had closed it before (its FIN may be
     outside the capture), lost it (restart, failover, a NAT mapping to another host), or
-    never had it (a scanner's ACK probe, nmap -sA, draws the same answer)."""
+    never had it: a scanner's ACK probe (nmap -sA) draws the same answer, but no probe
+    carries data (``Reset.answers_data``): a data segment's 4-tuple is one a NAT that lost its
+    conntrack entry made anew (the ``nat_remap`` finding links the earlier stream)."""
     peer = "client" if r.side is Side.SERVER else "server"
     what = "segment" if r.answers_payload else "bare ACK"
     shape = (
@@ -1078,12 +1087,26 @@ def _no_socket_answer(r: Reset, e: Evidence) -> str:
         if e.seen.lossy or e.seen.acks_filtered
         else ""
     )
+    never = (
+        # The connection's own bytes: no scanner's probe (nmap's ACK, FIN and Maimon scans
+        # carry none). A NAT that lost its conntrack entry translates the next segment anew
+        # (another source port, or none: INVALID leaves untranslated) and the host has no
+        # socket for that 4-tuple; behind the NAT the capture shows the earlier stream.
+        "or never had this 4-tuple: a NAT on the path that lost the connection's translation "
+        "(its conntrack entry expired while the connection sat idle, was flushed, or failed "
+        "over) sends the connection's next segment under another source port, and the host "
+        "answers so while its socket for the first 4-tuple stays open (the nat_remap finding "
+        "names the earlier stream when the capture, taken behind the NAT, holds it). Not a "
+        "scanner's probe: the segment carries data"
+        if r.answers_data
+        else "or never had it (a scanner's ACK probe, nmap -sA, draws the same answer)"
+    )
     return (
         f"{shape}: the kernel's answer for a segment of a connection "
         f"the {r.side} host did not hold (RFC 793 reset generation), not an application's "
         f"abort, which carries ACK. That host had closed the connection before{before}, lost "
         "it (a restart, a failover, a NAT or load balancer sending the flow to another host), "
-        "or never had it (a scanner's ACK probe, nmap -sA, draws the same answer)"
+        f"{never}"
     )
 
 

@@ -123,6 +123,9 @@ class Reset:
     #: sends on its own. (A bare ACK answers a segment of the RST sender's, which the capture
     #: then lacks, or completes a handshake a listener never accepted.)
     answers_payload: bool = False
+    #: The answered segment carries data (not a keepalive probe's byte): no scanner's probe
+    #: (nmap's ACK, FIN and Maimon scans send none), the connection's own bytes.
+    answers_data: bool = False
     #: The RST's sender had sent its FIN first: the peer's first segment with data or FIN after
     #: that FIN (what the RST answers), and how it stood to the FIN.
     late_frame: int | None = None
@@ -728,6 +731,8 @@ def _describe(
         stateless=stateless,
         answers_payload=answered is not None
         and bool(view.seg_len[answered] > 0 or view.fin[answered] or view.probe_shape[answered]),
+        answers_data=answered is not None
+        and bool(view.seg_len[answered] > 0 and not view.probe_shape[answered]),
         late_frame=int(view.frame[late_row]) if late_row is not None else None,
         late_after_fin_s=after_fin,
         late_crossed_fin=crossed,

@@ -1,0 +1,47 @@
+"""Words for NAT and middlebox readings that a single connection's packets support."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+import pcapline
+
+
+def _explanation(tmp_path: Path, c: Conversation) -> str:
+    path = tmp_path / "one.pcap"
+    path.write_bytes(pcap_bytes(c))
+    (text,) = pcapline.analyze(str(path)).connections["explanation"].tolist()
+    return str(text)
+
+
+def _mid_stream(*, data: int) -> Conversation:
+    """A connection the capture began inside: the client's segment (``data`` bytes, 0: a
+    bare ACK), answered by the server's stateless RST (no ACK bit, seq = its ACK number)."""
+    c = Conversation(conn=0, client=("10.0.0.254", 42429), server=("10.0.0.2", 8080))
+    if data:
+        c.data(CLIENT, 0.0, data)
+    else:
+        c.ack(CLIENT, 0.0)
+    c.rst(SERVER, 0.0001, with_ack=False, seq=c.nxt(SERVER))
+    return c
+
+
+def test_a_data_segment_answered_by_a_stateless_rst_reads_as_a_nat_remap_not_a_probe(
+    tmp_path: Path,
+) -> None:
+    """No scanner's probe carries data (nmap's ACK, FIN and Maimon scans send none): the
+    4-tuple the server never held is a NAT's new translation of a live connection."""
+    text = _explanation(tmp_path, _mid_stream(data=100))
+    assert "scanner's ACK probe" not in text
+    assert "a NAT on the path that lost the connection's translation" in text
+    assert "the nat_remap finding names the earlier stream" in text
+    assert "Not a scanner's probe: the segment carries data" in text
+    assert "conntrack on any NAT on the path (conntrack -L" in text
+
+
+def test_a_bare_ack_answered_by_a_stateless_rst_may_still_be_an_ack_scan(tmp_path: Path) -> None:
+    text = _explanation(tmp_path, _mid_stream(data=0))
+    assert "never had it (a scanner's ACK probe, nmap -sA, draws the same answer)" in text
+    assert "nat_remap" not in text
