@@ -82,6 +82,10 @@ class Pauses:
     seconds: np.ndarray  # float: the longest pause, 0.0 none, NaN the capture cannot tell
     side: np.ndarray  # int: 1 the client paused, 0 the server, -1 no pause
     judged_s: np.ndarray  # float: the longest server pause mid-answer (module docstring), 0.0
+    #: The earliest of the server's pauses that follows client data (a request before A):
+    #: the client's last new-data row before A, and B's row; -1 for none (``asked_pause``).
+    asked_row: np.ndarray
+    resumed_row: np.ndarray
 
 
 def app_pauses(
@@ -96,13 +100,15 @@ def app_pauses(
     seconds = np.zeros(n)
     side = np.full(n, -1, dtype=np.int64)
     judged_s = np.zeros(n)
+    asked_row = np.full(n, _NONE, dtype=np.int64)
+    resumed_row = np.full(n, _NONE, dtype=np.int64)
     fresh = sent.mask
     to_server, to_client = loops
     sent_data = per_connection_max(fresh, facts.starts) > 0
     seconds[sent_data & (np.isnan(to_server) | np.isnan(to_client))] = np.nan
     a, b = _held(facts, sent, peer_end)
     if not len(b):
-        return Pauses(seconds, side, judged_s)
+        return Pauses(seconds, side, judged_s, asked_row, resumed_row)
     client, conn = facts.from_client, facts.conn_index
     last_peer = _last_before(~facts.is_dup, client, b)
     start = np.maximum(a, last_peer)
@@ -113,16 +119,17 @@ def app_pauses(
     pause_ns = _proven(facts, a, b, seen_ns, loops)
     found = np.flatnonzero(pause_ns >= PAUSE_MIN_NS)  # NaN (not proven) compares False
     if not len(found):
-        return Pauses(seconds, side, judged_s)
+        return Pauses(seconds, side, judged_s, asked_row, resumed_row)
     a, b, pause_s = a[found], b[found], pause_ns[found] / 1e9
     longest = _longest_per_connection(conn[b], pause_s)
     seconds[conn[b[longest]]] = pause_s[longest]
     side[conn[b[longest]]] = client[b[longest]]
+    _asked_pause(facts, fresh, a, b, asked_row, resumed_row)
     mid = np.flatnonzero(~client[b] & _mid_answer(facts, fresh, a, b))
     if len(mid):
         judged = mid[_longest_per_connection(conn[b[mid]], pause_s[mid])]
         judged_s[conn[b[judged]]] = pause_s[judged]
-    return Pauses(seconds, side, judged_s)
+    return Pauses(seconds, side, judged_s, asked_row, resumed_row)
 
 
 def _held(
@@ -247,3 +254,32 @@ def _mid_answer(facts: Facts, fresh: np.ndarray, a: np.ndarray, b: np.ndarray) -
     at = np.where(again, after, 0)
     answered = facts.ack[at] & (facts.rel_ack[at] >= facts.seq_end[b])
     return np.asarray(requested & again & answered)
+
+
+def _asked_pause(
+    facts: Facts,
+    fresh: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    asked_row: np.ndarray,
+    resumed_row: np.ndarray,
+) -> None:
+    """Per connection, of the server's proven pauses A -> B (``a``, ``b``: in row order) that
+    follow client new data in the connection, the earliest: the client's last new-data row
+    before A (nothing from the client came between it and B: ``_held``) into ``asked_row``,
+    B's row into ``resumed_row``. A TLS 1.3 server's first records after the handshake may be
+    session tickets, not an answer (``delays._after_tickets``)."""
+    server = np.flatnonzero(~facts.from_client[b])
+    asked = np.flatnonzero(fresh & facts.from_client)
+    if not len(server) or not len(asked):
+        return
+    a, b = a[server], b[server]
+    conn = facts.conn_index[b]
+    before = np.searchsorted(asked, a)
+    request = asked[np.maximum(before - 1, 0)]
+    requested = (before > 0) & (request >= facts.starts[conn])
+    a, b, conn, request = a[requested], b[requested], conn[requested], request[requested]
+    # The earliest per connection: rows are in connection then time order, so the first of
+    # each run of the same connection (written last wins, hence reversed).
+    resumed_row[conn[::-1]] = b[::-1]
+    asked_row[conn[::-1]] = request[::-1]

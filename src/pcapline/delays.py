@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline import points
-from pcapline.app_pause import app_pauses
+from pcapline.app_pause import Pauses, app_pauses
 from pcapline.facts import (
     UNKNOWN,
     NewData,
@@ -624,13 +624,25 @@ class DelaysTable(Mapping[int, Delays]):
         pos = np.searchsorted(self.ids, ids)
         c = self.columns
         pos = pos[c["response_unjudged"][pos]]
+        number = c["response_max_turn"][pos].astype(np.int64)
+        seconds = np.asarray(c["response_max_s"][pos], dtype=float)
+        at_ns = c["response_max_at_ns"][pos].astype(np.int64)
+        if "response_tls_wait_s" in c:
+            # TLS 1.3: the wait after the server's first records (session tickets, maybe),
+            # where it is the longer: turn number 0 (``explain.unjudged_answers``).
+            tls_s = np.asarray(c["response_tls_wait_s"][pos], dtype=float)
+            with np.errstate(invalid="ignore"):
+                tickets = ~np.isnan(tls_s) & ~(seconds >= tls_s)
+            number[tickets] = 0
+            seconds[tickets] = tls_s[tickets]
+            at_ns[tickets] = c["response_tls_wait_at_ns"][pos][tickets]
         return list(
             zip(
                 self.ids[pos].tolist(),
-                c["response_max_turn"][pos].tolist(),
+                number.tolist(),
                 c["responses"][pos].tolist(),
-                c["response_max_s"][pos].tolist(),
-                c["response_max_at_ns"][pos].tolist(),
+                seconds.tolist(),
+                at_ns.tolist(),
                 strict=True,
             )
         )
@@ -1201,6 +1213,7 @@ def measure(
         "app_pause_s": pauses.seconds,
         "app_pause_side": pauses.side,
         "app_pause_judged_s": pauses.judged_s,
+        **_after_tickets(facts, pauses, apps or {}),
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
@@ -1219,6 +1232,43 @@ def measure(
     )
     columns["response_unjudged"] = _unjudged_late(columns, limits)
     return DelaysTable(ids, columns, visited, limits, turns)
+
+
+def _after_tickets(facts: Facts, pauses: Pauses, apps: Mapping[int, App]) -> dict[str, np.ndarray]:
+    """Per connection, on TLS 1.3 (its ServerHello chose it): the client's request -> the
+    server's data after its first proven pause that followed a request (``app_pause``:
+    nothing from the client between, everything acknowledged, the window open), at the
+    capture point: ``response_tls_wait_s`` (NaN: none) and ``response_tls_wait_at_ns``
+    (when that data began, 0: none).
+
+    A TLS 1.3 server sends its session tickets (NewSessionTicket, RFC 8446 4.6.1) as soon as
+    it has the client's Finished, before its application reads the request (OpenSSL sends
+    two); they are encrypted like application data, so they end the request's turn and the
+    wait for the answer is a pause in the middle of the server's data. The capture cannot
+    tell those records from the first part of an answer, nor the data after the pause from
+    one the server sent unprompted (a WebSocket's or gRPC stream's push): the wait is
+    measured and said, never judged (``_unjudged_late``)."""
+    n = len(facts.conn_ids)
+    wait_s = np.full(n, np.nan)
+    at_ns = np.zeros(n, dtype=np.int64)
+    chosen = [
+        conn
+        for conn, app in apps.items()
+        if app.protocol == "tls"
+        and app.server_hello is not None
+        and app.server_hello.version == "TLS 1.3"
+    ]
+    if not chosen:
+        return {"response_tls_wait_s": wait_s, "response_tls_wait_at_ns": at_ns}
+    wanted = np.asarray(sorted(chosen), dtype=np.int64)
+    pos = np.searchsorted(facts.conn_ids, wanted)
+    inside = pos < n
+    pos = pos[inside][facts.conn_ids[pos[inside]] == wanted[inside]]
+    pos = pos[pauses.resumed_row[pos] >= 0]
+    resumed, asked = pauses.resumed_row[pos], pauses.asked_row[pos]
+    wait_s[pos] = _measured((facts.time_ns[resumed] - facts.time_ns[asked]) / 1e9)
+    at_ns[pos] = facts.time_ns[resumed]
+    return {"response_tls_wait_s": wait_s, "response_tls_wait_at_ns": at_ns}
 
 
 #: ``DelaysTable.columns["response_judged"]`` codes: no judgement, the first turn, every turn.
@@ -1470,6 +1520,8 @@ def _unjudged_late(columns: Mapping[str, np.ndarray], limits: SlowThresholds) ->
     with np.errstate(invalid="ignore"):  # no round trip to take off: the answer as measured
         unopened &= np.asarray(columns["response_max_s"], dtype=float) >= limits.response_s
     out: np.ndarray = (later & late) | unopened
+    if "response_tls_wait_s" in columns:  # TLS 1.3: a wait after the session tickets
+        out |= (judged == _FIRST_TURN) & _late(columns, columns["response_tls_wait_s"], limits)
     return out
 
 

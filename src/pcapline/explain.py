@@ -1522,6 +1522,11 @@ def unjudged_answers(
     shown = [
         f"{conn} (turn {number} of {count}: the server spoke {_s(value)} after the client, "
         f"at +{_s((at_ns - start_ns[conn]) / 1e9)})"
+        if number
+        else f"{conn} (TLS 1.3: after its first records following the client's request, "
+        "possibly its session tickets (RFC 8446 4.6.1: sent at once, encrypted like data), "
+        f"the server paused and spoke again {_s(value)} after the request, "
+        f"at +{_s((at_ns - start_ns[conn]) / 1e9)})"
         for conn, number, count, value, at_ns in replies[:SLOW_LISTED]
     ]
     more = f" and {len(replies) - SLOW_LISTED:,} more" if len(replies) > SLOW_LISTED else ""

@@ -579,15 +579,22 @@ def _slowest_answers(lost: object, ids: np.ndarray) -> dict[int, str]:
     pos = np.searchsorted(lost.ids, ids)
     columns = lost.columns
     out = {}
-    for conn, most, number, count, unjudged, bound in zip(
+    tls_wait = columns.get("response_tls_wait_s")
+    waits = np.full(len(pos), np.nan) if tls_wait is None else np.asarray(tls_wait)[pos]
+    for conn, most, number, count, unjudged, bound, wait in zip(
         ids.tolist(),
         columns["response_max_s"][pos].tolist(),
         columns["response_max_turn"][pos].tolist(),
         columns["responses"][pos].tolist(),
         columns["response_unjudged"][pos].tolist(),
         timed_one_way(columns)[pos].tolist(),
+        waits.tolist(),
         strict=True,
     ):
+        if unjudged and wait == wait and not most >= wait:
+            # TLS 1.3: the wait after the server's session tickets (``delays._after_tickets``)
+            out[int(conn)] = f"{_seconds(wait)} (after TLS 1.3 tickets, not judged)"
+            continue
         text = _seconds(most)
         if text and bound:
             text = f"at least {text}"
