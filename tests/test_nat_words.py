@@ -45,3 +45,27 @@ def test_a_bare_ack_answered_by_a_stateless_rst_may_still_be_an_ack_scan(tmp_pat
     text = _explanation(tmp_path, _mid_stream(data=0))
     assert "never had it (a scanner's ACK probe, nmap -sA, draws the same answer)" in text
     assert "nat_remap" not in text
+
+
+def _idle_then_rst(side: bool, idle: float) -> Conversation:
+    """A request and its answer, then ``idle`` seconds of silence and ``side``'s RST+ACK."""
+    c = Conversation(conn=0, client=("10.0.0.5", 40001), server=("10.0.0.2", 8080))
+    c.syn(0.0).synack(0.0001).ack(CLIENT, 0.0002)
+    c.data(CLIENT, 0.01, 100).ack(SERVER, 0.0101).data(SERVER, 0.02, 500).ack(CLIENT, 0.0201)
+    return c.rst(side, 0.0201 + idle)
+
+
+def test_a_clients_abort_after_a_silence_offers_a_proxy_in_front(tmp_path: Path) -> None:
+    """Behind a TCP-terminating load balancer the server's client is the proxy, which ends
+    idle pooled backend connections on its own timer, some with RST."""
+    text = _explanation(tmp_path, _idle_then_rst(CLIENT, 60.0))
+    assert text.startswith("Reset by the client (frame 8) while established, after 60 s of")
+    assert "a load balancer or reverse proxy in front of the server" in text
+    assert "compare the 60 s of silence with its idle timeout" in text
+
+
+def test_no_proxy_reading_for_a_prompt_abort_or_the_servers(tmp_path: Path) -> None:
+    prompt = _explanation(tmp_path, _idle_then_rst(CLIENT, 0.2))
+    assert "reverse proxy in front" not in prompt
+    server = _explanation(tmp_path, _idle_then_rst(SERVER, 60.0))
+    assert "reverse proxy in front" not in server

@@ -814,6 +814,8 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     # longer held open), or ended a conversation the peer had finished: which check follows
     # then instead of the application's logs (``_kernel_reset_check``).
     kernel_reset = ""
+    # An abortive close after a silence, answering nothing (``_proxy_in_front``).
+    idle_abort = False
     k = e.keepalive
     if d.cause is not None:
         pass  # the cause's own words (explain_endpoint, the causes' notes) replace the guesses
@@ -906,6 +908,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             f"it sent RST instead of FIN {when}: close() with unread received data, or an "
             "abortive close (SO_LINGER {1, 0})"
         )
+        idle_abort = late and not r.after_peer_close
         if r.after_peer_close:
             # The unread bytes were the peer's last words before its FIN (a TLS
             # close_notify, a QUIT): nothing was cut short.
@@ -925,6 +928,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     ):
         # A RST answers a segment at once; one long after the last segment answered nothing
         # the capture holds. A live socket's own RST carries ACK (tcp_send_active_reset).
+        idle_abort = r.has_ack
         why.append(
             "it answered nothing captured: an abortive close by its application or a proxy "
             "(SO_LINGER {1, 0}, e.g. an idle timeout that closes with RST)"
@@ -932,6 +936,8 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             else "without the ACK bit it answers a segment the capture lacks: a host that has "
             "no socket for the connection answers that way"
         )
+    if idle_abort and (proxy := _proxy_in_front(r)):
+        why.append(proxy)
     why.extend(_injected_hints(e, r.frame))
     if not why and {"flag_filtered", "acks_filtered"} & set(d.caveats):
         # classify.reset: a timer's RST after its probes looks so once the filter drops them.
@@ -1012,6 +1018,25 @@ def _kernel_reset_check(kind: str, r: Reset, e: Evidence) -> str:
     return (
         f"Check: when the {r.side} last restarted or failed over, and its logs for an earlier "
         f"close of this connection{nat}."
+    )
+
+
+def _proxy_in_front(r: Reset) -> str:
+    """The client's abortive close (RST with ACK) after a silence of a second or more,
+    answering nothing: behind a TCP-terminating load balancer or reverse proxy the client
+    address a server sees is the proxy's own, and a proxy ends its idle pooled connections to
+    a backend on its own timer, some with RST (HAProxy and Envoy abort them; SO_LINGER
+    {1, 0}). The capture shows no more than an application's idle timeout would: the words
+    name both, and what to compare."""
+    if r.side is not Side.CLIENT or r.state != "established" or r.idle_s is None:
+        return ""
+    if r.idle_s < 1:
+        return ""
+    return (
+        "the client may be a load balancer or reverse proxy in front of the server (the "
+        "address a server sees behind one): it ends idle pooled connections to a backend on "
+        "its own idle timeout, some with RST (HAProxy, Envoy, cloud load balancers); compare "
+        f"the {_s(r.idle_s)} of silence with its idle timeout and the client application's"
     )
 
 
