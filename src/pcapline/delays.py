@@ -1653,10 +1653,15 @@ def _turns(facts: Facts, peer_end: np.ndarray | None = None) -> Turns:
         (conn[fresh[1:]] == conn[fresh[:-1]]) & (client[fresh[1:]] != client[fresh[:-1]])
     ]  # the answers: new data after the other side's new data, one per turn
     # The other side's last data (copies too) before each answer: its new data is between,
-    # so the same connection (rows are in connection, then time order).
+    # so the same connection (rows are in connection, then time order). A copy of bytes the
+    # peer had already acknowledged when it went by (a spurious retransmission: the timer
+    # fired while the ACK was on its way) ends nothing: the request had arrived before it,
+    # and the wait runs from the data the ACK covered.
     position = np.arange(len(rows))
-    last_client = np.maximum.accumulate(np.where(client, position, -1))
-    last_server = np.maximum.accumulate(np.where(client, -1, position))
+    una = facts.snd_una[rows]
+    spurious = facts.is_retrans[rows] & (una != UNKNOWN) & (una >= facts.seq_end[rows])
+    last_client = np.maximum.accumulate(np.where(client & ~spurious, position, -1))
+    last_server = np.maximum.accumulate(np.where(client | spurious, -1, position))
     asked = np.where(client[after], last_server[after - 1], last_client[after - 1])
     gap = _measured((t[after] - t[asked]) / 1e9)  # NaN across a timestamp step back
     own_unseen, acks_unseen = holes_before(facts, rows, peer_end)
