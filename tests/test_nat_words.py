@@ -69,3 +69,14 @@ def test_no_proxy_reading_for_a_prompt_abort_or_the_servers(tmp_path: Path) -> N
     assert "reverse proxy in front" not in prompt
     server = _explanation(tmp_path, _idle_then_rst(SERVER, 60.0))
     assert "reverse proxy in front" not in server
+
+
+def test_a_connect_timeout_names_a_nat_out_of_source_ports(tmp_path: Path) -> None:
+    """SNAT/masquerade drops a new connection's SYN when no source port to its destination is
+    free (conntrack insert_failed): the client sees only its SYN retries, as here."""
+    c = Conversation(conn=0, client=("10.0.0.5", 40001), server=("10.0.9.2", 8080))
+    c.syn(0.0).syn(1.0).syn(3.0)
+    text = _explanation(tmp_path, c)
+    assert text.startswith("Connect timeout: 3 SYNs at 0, 1, 3 s, never answered")
+    assert "a NAT out of source ports to this server address and port" in text
+    assert "conntrack -S insert_failed" in text

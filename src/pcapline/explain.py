@@ -483,8 +483,11 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         f"; schedule: {shape}{retries}; {end}.{stale}",
         "Check: is the server up and listening (ss -lnt), is a firewall dropping SYNs "
         "(nft list ruleset), is a NAT or firewall on the way out of conntrack entries "
-        "(dmesg: 'nf_conntrack: table full'; conntrack -S drop), is the listen queue full "
-        "(nstat -az TcpExtListenDrops).",
+        "(dmesg: 'nf_conntrack: table full'; conntrack -S drop) or a NAT out of source ports "
+        "to this server address and port (SNAT/masquerade drops the SYN when every port of "
+        "its range to one destination is taken, TIME_WAIT entries included: conntrack -S "
+        "insert_failed; many connections to one destination through one address), is the "
+        "listen queue full (nstat -az TcpExtListenDrops).",
     )
 
 
