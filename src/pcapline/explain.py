@@ -24,6 +24,7 @@ from pcapline.delays import Delays, SlowSummary, SlowTag
 from pcapline.detect.close import ANSWER_WITHIN_S, WAIT_MIN_S, Reset
 from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake, SynLimits
 from pcapline.detect.retransmit import Retransmissions
+from pcapline.detect.zero_window import next_probe_due
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.explain_slow import with_slow_notes
@@ -1068,7 +1069,7 @@ def _persist_gave_up(r: Reset, e: Evidence) -> str:
     peer = r.side.other
     stopped = (
         f"; its window probes had stopped: the last came {_s(z.reopen_after_s or 0.0)} "
-        f"before, past the next one its backoff had due ({_s(2 * z.probe_gaps[-1])})"
+        f"before, past the next one its backoff had due ({_s(next_probe_due(z.probe_gaps))})"
         if z.probing_stopped and z.probe_gaps
         else ""
     )

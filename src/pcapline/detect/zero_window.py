@@ -4,7 +4,7 @@ Kernel rules (tcp-facts.md "ESTABLISHED, receiver full"; anchors.md 5.3/5.4):
 
 - A receiver whose buffer is full (the application does not read) advertises window 0.
 - The sender's persist timer sends window probes, backing off like the RTO (doubling, capped
-  at 120 s). Linux probes have the keepalive shape (0 bytes, seq = snd.una - 1,
+  at 120 s; ``next_probe_due``: the doubling also stops at ``net.ipv4.tcp_retries2``). Linux probes have the keepalive shape (0 bytes, seq = snd.una - 1,
   ``tcp_xmit_probe_skb``); BSD/Windows send 1 byte of new data at snd.nxt.
 - A live receiver answers each probe with an ACK still showing window 0, or with a window
   update when it has room again. Probing is unbounded while the receiver answers; without
@@ -184,8 +184,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         mine = (view.from_client == view.from_client[last]) & (idx > last)
         rst = np.flatnonzero(mine & view.rst)
         rst_frame = int(view.frame[rst[0]]) if len(rst) else None
-        # The persist timer backs off like the RTO, from at least TCP_RTO_MIN.
-        expected = next_backoff(gaps[-1]) if gaps else RTO_MIN_S
+        expected = next_probe_due(gaps)
         silence = _elapsed(view.time_ns[last], view.capture_end_ns)
         later = bool(np.any((idx > last) & (view.seg_len > 0) & ~view.is_window_probe))
         if not later and (rst_frame is not None or overdue(silence, expected)):
@@ -202,7 +201,7 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
             reopen_frame = int(view.frame[j])
             reopen_after_s = _elapsed(view.time_ns[last], view.time_ns[j])
             quiet = not np.any(prober & (idx > last) & (idx < j))
-            stopped = quiet and bool(gaps) and overdue(reopen_after_s, next_backoff(gaps[-1]))
+            stopped = quiet and bool(gaps) and overdue(reopen_after_s, next_probe_due(gaps))
     report = ZeroWindow(
         receiver=receiver,
         advertisements=int(np.count_nonzero(zero)),
@@ -219,6 +218,22 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         probing_stopped=stopped,
     )
     return Detection(tuple(events), report)
+
+
+def next_probe_due(gaps: tuple[float, ...]) -> float:
+    """When the persist timer's next probe was due after the last one, from the gaps between
+    the captured probes (the first from at least TCP_RTO_MIN). Linux backs it off like the RTO
+    (tcp_send_probe0: icsk_backoff + 1 per probe, the gap rto << icsk_backoff, at most
+    TCP_RTO_MAX), but icsk_backoff stops growing at net.ipv4.tcp_retries2: probes the receiver
+    answers for long enough (they never use up tcp_retries2) then come at a flat gap, rto <<
+    tcp_retries2 (3.58 s with tcp_retries2=4 on a 224 ms RTO, real kernel), and unanswered ones
+    keep it up to the give-up. Two equal last gaps show that flat backoff: the next is due
+    after the same gap, not twice it (doubling would read a give-up as still waiting)."""
+    if not gaps:
+        return RTO_MIN_S
+    if len(gaps) >= 2 and close_to(gaps[-1], gaps[-2]):
+        return gaps[-1]
+    return next_backoff(gaps[-1])
 
 
 def _doubles(view: ConnView, probes: np.ndarray) -> bool:
@@ -276,4 +291,4 @@ DETECTOR: Detector[ZeroWindow | None] = Detector(
     "zero_window", EMITS, detect, screen=screen, rows=rows
 )
 
-__all__ = ["DETECTOR", "ZeroWindow"]
+__all__ = ["DETECTOR", "ZeroWindow", "next_probe_due"]
