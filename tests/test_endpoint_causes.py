@@ -226,7 +226,7 @@ def test_a_zero_window_senders_stateless_rst_to_the_window_update_is_no_app_gave
     segs = segments(c)
     conns = connections(segs)
     verdict = next(iter(explain.verdicts(classify.classify(segs, conns, run_all(segs))).values()))
-    assert (verdict.fate, verdict.reset_by, verdict.cause) == ("reset", "client", None)
+    assert (verdict.fate, verdict.reset_by, verdict.cause) == ("persist_timeout", "client", None)
     text = verdict.explanation.text
     assert "from the server's window update it answers (frame 16)" in text
     assert (

@@ -29,7 +29,9 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
 6. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
                           silence past one interval), or 3+ unanswered when the capture ended.
 7. ``persist_timeout``    window probes unanswered at the end and the prober gave up, or 3+
-                          unanswered when the capture ended.
+                          unanswered when the capture ended; or the prober's kernel answered
+                          the window's reopening with a stateless RST (``persist_freed``: its
+                          persist timer had freed the socket, answered probes or not).
 8. ``retransmit_timeout`` the last retransmitted data was never acknowledged, nothing new
                           followed, the peer did not reset, and either the sender was seen
                           giving up (2+ retransmissions, then silence past the next expected RTO
@@ -96,6 +98,7 @@ from pcapline.causes.icmp_reject import syn_rejection
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import Close, first_fins_and_closer
 from pcapline.detect.handshake import handshake_loops, syn_masks
+from pcapline.detect.zero_window import persist_freed
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import Facts, reduce_per_connection, rows_per_connection
 from pcapline.loopback import on_one_host
@@ -247,7 +250,19 @@ def keepalive_timeout(e: Evidence) -> Decision | None:
 
 def persist_timeout(e: Evidence) -> Decision | None:
     z = e.zero_window
-    if z is None or not z.unanswered_tail:
+    if z is None:
+        return None
+    freed = e.close.ending_reset
+    if freed is not None and persist_freed(z, freed):
+        # The prober's kernel no longer had the socket when the window opened: its timer had
+        # ended it (a death told by the RST its host sent afterwards, as a retransmission
+        # give-up's is).
+        sure = _silence(e, gave_up=True, rst_seen=True, unanswered=z.unanswered_tail)
+        return _sure(
+            Decision(Fate.PERSIST_TIMEOUT, reset_by=freed.side, evidence_frames=(freed.frame,)),
+            _answers_unseen(e, sure),
+        )
+    if not z.unanswered_tail:
         return None
     if z.gave_up or z.unanswered_tail >= MIDWAY_THRESHOLD:
         reset_by = _reset_side(e) if z.rst_frame is not None else None

@@ -24,7 +24,7 @@ from pcapline.delays import Delays, SlowSummary, SlowTag
 from pcapline.detect.close import ANSWER_WITHIN_S, WAIT_MIN_S, Reset
 from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake, SynLimits
 from pcapline.detect.retransmit import Retransmissions
-from pcapline.detect.zero_window import next_probe_due
+from pcapline.detect.zero_window import next_probe_due, persist_freed
 from pcapline.evidence import Classified, Evidence
 from pcapline.explain_endpoint import endpoint_note
 from pcapline.explain_slow import with_slow_notes
@@ -670,6 +670,15 @@ def _persist_timeout(d: Decision, e: Evidence) -> Explanation:
         else f"the {z.receiver}'s window was closed (the ACK that announced window 0 is not in "
         "the capture; the sender's window probes show it)"
     )
+    freed = e.close.ending_reset
+    if freed is not None and persist_freed(z, freed):
+        return Explanation(
+            f"{closed} and stayed stalled {_s(z.stalled_s)}",
+            "Persist timeout",
+            f"; the {freed.side}'s RST (frame {freed.frame}) answered the reopening: "
+            f"{_persist_gave_up(freed, e)}.",
+            _kernel_reset_check("persist", freed, e),
+        )
     return Explanation(
         f"{closed} and stayed stalled {_s(z.stalled_s)}",
         "Persist timeout",
@@ -878,9 +887,9 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         )
         kernel_reset = "syn_sent"
     elif r.stateless and r.state != "handshake" and r.sender_synchronized:
-        persist = _persist_gave_up(r, e)
-        why.append(persist or _no_socket_answer(r, e))
-        kernel_reset = "persist" if persist else "no_socket"
+        # (A zero-window sender's stateless RST to the window's reopening is persist_timeout.)
+        why.append(_no_socket_answer(r, e))
+        kernel_reset = "no_socket"
     elif not r.has_ack and r.answers_peer and r.sender_synchronized and r.state != "handshake":
         peer = "client" if r.side is Side.SERVER else "server"
         closed = (
@@ -1054,10 +1063,11 @@ def _closed_first(r: Reset, e: Evidence) -> bool:
 
 
 def _persist_gave_up(r: Reset, e: Evidence) -> str:
-    """A stateless RST (``_no_socket_answer``'s shape) from the side that was sending into its
-    peer's zero window, answering the peer's reopening of it: the sender's socket was gone
-    when room came. Linux's persist timer frees it silently (tcp_probe_timer: no RST): probes
-    the receiver answers never use up tcp_retries2 (RFC 1122 4.2.2.17), so TCP_USER_TIMEOUT
+    """Why ``zero_window.persist_freed``'s RST shows a persist timer's death: a stateless RST
+    (``_no_socket_answer``'s shape) from the side that was sending into its peer's zero window,
+    answering the peer's reopening of it: the sender's socket was gone when room came.
+    Linux's persist timer frees it silently (tcp_probe_timer: no RST): probes the receiver
+    answers never use up tcp_retries2 (RFC 1122 4.2.2.17), so TCP_USER_TIMEOUT
     (counted from the first probe) or, after close(), tcp_orphan_retries ended it; its host
     losing the connection looks the same. No application was waiting for an answer: its data
     was held back by the peer's closed window."""

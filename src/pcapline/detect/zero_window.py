@@ -36,6 +36,7 @@ from pcapline.detect import (
     probe_answers,
     row_events,
 )
+from pcapline.detect.close import Reset
 from pcapline.facts import Facts
 from pcapline.model import FIN, RST, SYN, Event, EventKind, Side
 from pcapline.timers import RTO_MIN_S, close_to, next_backoff, overdue
@@ -220,6 +221,31 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
     return Detection(tuple(events), report)
 
 
+def persist_freed(z: ZeroWindow | None, r: Reset | None) -> bool:
+    """``r``, the RST that ended the connection, shows a zero-window sender's persist timer had
+    freed its socket (classify's ``persist_timeout``; explain words it).
+
+    Kernel rule: a sender probing a closed window gives up in tcp_probe_timer, which frees the
+    socket without a RST (tcp_write_err). Probes the receiver answers never use up
+    tcp_retries2 (tcp_ack resets icsk_probes_out, RFC 1122 4.2.2.17): TCP_USER_TIMEOUT
+    (counted from the first probe) or, after close(), tcp_orphan_retries ends it. When the
+    receiver's window opens again, its update reaches a host without the connection, whose
+    kernel answers it in RFC 793's reset generation shape (tcp_v4_send_reset: no ACK bit, seq
+    = the update's ACK number); an application's abort would carry ACK
+    (tcp_send_active_reset). So: the side that was probing its peer's zero window ends the
+    connection with that stateless RST, answering the peer's first open-window segment after
+    its last probe, a bare update (data or a FIN the receiver sent on its own would be
+    another story). Its host restarting in that window looks the same (said in the words).
+    """
+    if z is None or r is None or not z.probes or z.reopen_frame is None:
+        return False
+    if not r.stateless or r.state == "handshake" or not r.sender_synchronized:
+        return False
+    return (
+        z.receiver is r.side.other and r.answers_frame == z.reopen_frame and not r.answers_payload
+    )
+
+
 def next_probe_due(gaps: tuple[float, ...]) -> float:
     """When the persist timer's next probe was due after the last one, from the gaps between
     the captured probes (the first from at least TCP_RTO_MIN). Linux backs it off like the RTO
@@ -291,4 +317,4 @@ DETECTOR: Detector[ZeroWindow | None] = Detector(
     "zero_window", EMITS, detect, screen=screen, rows=rows
 )
 
-__all__ = ["DETECTOR", "ZeroWindow", "next_probe_due"]
+__all__ = ["DETECTOR", "ZeroWindow", "next_probe_due", "persist_freed"]
