@@ -588,6 +588,7 @@ def _server_answer(
             return "rst", first
         return "none", None
     i = row_or_none(opening.reply_row[view.at])  # its first SYN, RST or ACK after the first SYN
+    i = _earlier_in_time(view, syn_rows[0], i)
     if i is None:
         return "none", None
     if view.syn[i]:
@@ -595,6 +596,30 @@ def _server_answer(
     if view.rst[i]:
         return "rst", i
     return "challenge_ack", i
+
+
+def _earlier_in_time(view: ConnView, syn: int, reply: int | None) -> int | None:
+    """The server's first SYN, RST or ACK at or after the client's first SYN in time, given
+    ``reply``, the first filed after it. A capture whose frames are out of time order (merged
+    files, two capture points, a stack's timestamping racing the tap) can file the SYN+ACK
+    before the SYN that it answers (zeek ipv6-http-atomic-frag: SYN+ACK frame 3, 30 us after
+    the SYN of frame 4): then the first server segment filed after the SYN is a later ACK,
+    which read as a bare answer to the SYN (a challenge ACK) though the SYN+ACK answered it.
+    A server segment filed before the SYN but stamped at or after it answers it if it comes
+    first in time (ties: the one filed first)."""
+    t0 = view.time_ns[syn]
+    head = slice(0, syn)
+    before = np.flatnonzero(
+        ~view.from_client[head]
+        & (view.syn[head] | view.rst[head] | view.ack[head])
+        & (view.time_ns[head] >= t0)
+    )
+    if not len(before):
+        return reply
+    j = int(before[np.argmin(view.time_ns[before])])  # argmin: the first of equal times
+    if reply is None or view.time_ns[j] <= view.time_ns[reply]:
+        return j
+    return reply
 
 
 #: Linux 6.5+ (``net.ipv4.tcp_syn_linear_timeouts``, default 4, on top of
