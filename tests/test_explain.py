@@ -125,7 +125,7 @@ def test_an_injected_hint_is_said_of_the_rst_that_carries_it() -> None:
     row = _row(c)
     assert row.fate == "reset" and row.evidence_frames == [9]
     assert "its TTL" not in row.explanation
-    assert "Another RST in the sender's name looks injected: frame 4 (TTL 50" in row.explanation
+    assert "; another RST in the sender's name looks injected: frame 4 (TTL 50" in row.explanation
 
 
 def test_a_rst_with_unread_data_says_how_long_after_that_data() -> None:

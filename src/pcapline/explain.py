@@ -961,7 +961,9 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         )
     body = "."
     if why:
-        body += " " + "; ".join(w[0].upper() + w[1:] for w in why) + "."
+        # One sentence, its clauses joined by semicolons: only its first word is capitalised.
+        text = "; ".join(why)
+        body += " " + text[0].upper() + text[1:] + "."
     if d.cause is Cause.HALF_OPEN_PROBE:
         # No application on either side ended it: the cause's note says whom to ask.
         parts.append("answering the server's SYN+ACK: the client had no socket for it")
