@@ -100,6 +100,7 @@ from pcapline.detect.close import Close, first_fins_and_closer
 from pcapline.detect.handshake import handshake_loops, syn_masks
 from pcapline.detect.zero_window import persist_freed
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
+from pcapline.facts import UNKNOWN as NO_SEQ
 from pcapline.facts import Facts, reduce_per_connection, rows_per_connection
 from pcapline.loopback import on_one_host
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
@@ -1055,7 +1056,47 @@ def _columnar(facts: Facts) -> Columnar:
         capture_start=per_conn(facts.syn) == 0,
         duplicates=per_conn(facts.is_dup),
         super_segments=per_conn(facts.super_segment),
+        fin_unacked=fin_unacknowledged(facts),
     )
+
+
+def fin_unacknowledged(facts: Facts) -> np.ndarray:
+    """Per connection: a FIN from one side only, and no segment of the other side's (RSTs
+    aside) acknowledges it. A peer that got the FIN acknowledges it within its delayed-ACK
+    time (tcp_fin: CLOSE_WAIT, the ACK scheduled), alone or with its own FIN or data; with
+    none of that in the capture, the FIN may never have reached it (or its answer never
+    reached the capture point), so neither its CLOSE_WAIT nor its application's missing
+    close() is shown. With both FINs the question does not arise (closed)."""
+    client_row, server_row, _ = first_fins_and_closer(facts)
+    n = len(facts.conn_ids)
+    one = (client_row >= 0) != (server_row >= 0)
+    fin_row = np.where(client_row >= 0, client_row, server_row)
+    out = np.zeros(n, dtype=bool)
+    conns = np.flatnonzero(one)
+    if not len(conns):
+        return out
+    rows = fin_row[conns]
+    closer_is_client = facts.from_client[rows]
+    fin_end = facts.seq_end[rows].astype(np.int64)
+    ci = facts.conn_index
+    peer = (facts.from_client != _closer_is_client_of(ci, conns, closer_is_client, n)) & facts.ack
+    peer &= ~facts.rst & (facts.rel_ack != NO_SEQ)
+    highest = reduce_per_connection(
+        np.maximum, np.where(peer, facts.rel_ack, -1), facts.starts, empty=-1, dtype=np.int64
+    )
+    out[conns] = highest[conns] < fin_end
+    return out
+
+
+def _closer_is_client_of(
+    ci: np.ndarray, conns: np.ndarray, closer_is_client: np.ndarray, n: int
+) -> np.ndarray:
+    """Per row: whether its connection's closer (``conns``' ``closer_is_client``) is the
+    client; connections without one read False (no row of theirs is counted)."""
+    side = np.zeros(n, dtype=bool)
+    side[conns] = closer_is_client
+    found: np.ndarray = side[ci]
+    return found
 
 
 __all__ = [

@@ -82,6 +82,8 @@ class Evidence:
     #: The client's first bytes are an HTTP request and no HTTP response was captured
     #: (pcapline.app; set by ``explain.verdicts`` for a server's close after unanswered data).
     http_unanswered: bool = False
+    #: ``Columnar.fin_unacked`` of this connection (set by explain.verdicts).
+    fin_unacked: bool = False
     #: How long after its first FIN the capture must go on before the peer's missing FIN is
     #: the peer's (``classify.fin_answer_wait_ns``); 0: not measured (the floor applies).
     fin_answer_wait_ns: int = 0
@@ -143,6 +145,9 @@ class Columnar:
     capture_start: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
     duplicates: np.ndarray  # int: packets captured twice (facts.is_dup)
     super_segments: np.ndarray  # int: segments larger than the MSS (facts.super_segment)
+    #: bool: one side sent a FIN and the other's segments never acknowledged it
+    #: (``classify.fin_unacknowledged``): that the peer got it, so its CLOSE_WAIT, is not shown.
+    fin_unacked: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ def verdicts(
     (``explain_slow``). ``apps``: what each connection's payloads carry (pcapline.app): an
     HTTP request the server closed on without a response is worded so however soon it closed.
     """
-    texts: dict[tuple[Fate, Side | None, bool, bool], Explanation] = {}
+    texts: dict[tuple[Fate, Side | None, bool, bool, bool], Explanation] = {}
     caveats_of = classified.caveats or [()] * len(classified.conn_ids)
     payload_only = classified.quality is not None and classified.quality.payload_only
     columnar = classified.columnar
@@ -72,14 +72,18 @@ def verdicts(
     start = columnar.capture_start.tolist()
     duplicates = columnar.duplicates.tolist()
     super_segments = columnar.super_segments.tolist()
+    fin_unacked = None if columnar.fin_unacked is None else columnar.fin_unacked.tolist()
     fates, closers = classified.fate.tolist(), classified.closer.tolist()
     found: list[dict[str, object]] = []
     words: list[Explanation] = []
     for index, conn in enumerate(classified.conn_ids.tolist()):
         e = classified.evidence.get(conn)
         text: Explanation | None = None
+        unacked = bool(fin_unacked is not None and fin_unacked[index])
         if e is not None:
             d = classified.decisions[conn]
+            if unacked:
+                e = replace(e, fin_unacked=True)
             keys = inferred(e)
             if _stale_peer_decided(d, e):
                 keys["reset"] = _stale_peer_inferred(e)
@@ -94,10 +98,12 @@ def verdicts(
             _artefact_keys(keys, start[index], duplicates[index], super_segments[index])
         if text is None:  # nothing unusual: one text per (fate, closer, capture start, soon)
             soon = _too_soon(caveats_of[index])
-            key = (fates[index], closers[index], bool(start[index]), soon)
+            key = (fates[index], closers[index], bool(start[index]), soon, unacked)
             text = texts.get(key)
             if text is None:
-                text = texts[key] = healthy(*key, payload_only=payload_only)
+                text = texts[key] = healthy(
+                    key[0], key[1], key[2], key[3], payload_only=payload_only, unacked=unacked
+                )
         found.append(keys)
         words.append(text)
     if lost is not None:
@@ -286,8 +292,10 @@ def healthy(
     soon: bool = False,
     *,
     payload_only: bool = False,
+    unacked: bool = False,
 ) -> Explanation:
     """Explanation for a connection with nothing unusual (no retransmission, RST, probe).
+    ``unacked``: a half close whose FIN the peer never acknowledged (``Columnar.fin_unacked``).
     ``soon``: a half close the capture ended too soon after (``capture_ended_after_fin``).
     ``payload_only``: the capture holds no segment without payload (``Seen.payload_only``):
     a missing SYN is its filter's, not a capture begun inside the connection.
@@ -297,7 +305,7 @@ def healthy(
     if fate is Fate.CLOSED:
         story = _closed_text(closer)
     elif fate is Fate.HALF_CLOSED:
-        story = _half_closed_text(closer, soon)
+        story = _half_closed_text(closer, soon, unacked)
     else:
         story = Explanation(
             "no FIN or RST, nothing unusual", "Still open when the capture ended", "."
@@ -388,8 +396,21 @@ def _too_soon(caveats: tuple[str, ...]) -> bool:
     return "capture_ended_after_fin" in caveats
 
 
-def _half_closed_text(closer: Side | None, soon: bool = False) -> Explanation:
+def _half_closed_text(
+    closer: Side | None, soon: bool = False, unacked: bool = False
+) -> Explanation:
     other = "server" if closer is Side.CLIENT else "client"
+    if unacked and not soon:
+        # No CLOSE_WAIT advice: nothing shows the FIN arrived (classify.fin_unacknowledged).
+        return Explanation(
+            f"the {closer} sent FIN, and the capture holds neither the {other}'s FIN nor its "
+            "ACK of that one",
+            "Half closed",
+            f"; a {other} that got the FIN acknowledges it within its delayed-ACK time, so "
+            f"whether it reached the {other} is not shown: it may have been lost on the way, "
+            f"or the {other}'s answers before the capture point or by the capture itself. Its "
+            f"state is not known: a capture nearer the {other}, or ss -tan there, tells.",
+        )
     if soon:
         # No CLOSE_WAIT advice: the capture does not show the other side late to close.
         return Explanation(
@@ -1275,7 +1296,9 @@ def _half_closed(d: Decision, e: Evidence) -> Explanation:
             f". No FIN of the {peer}'s is proven (an ACK one above its data would prove it); "
             f"had it not closed, look for CLOSE_WAIT in ss -tan on the {peer}.",
         )
-    return _server_left_unanswered(d, e) or _half_closed_text(d.closer, _too_soon(d.caveats))
+    return _server_left_unanswered(d, e) or _half_closed_text(
+        d.closer, _too_soon(d.caveats), e.fin_unacked
+    )
 
 
 def _open(d: Decision, e: Evidence) -> Explanation:
