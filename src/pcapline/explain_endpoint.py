@@ -205,6 +205,20 @@ def _half_open_probe(d: Decision, e: Evidence) -> str:
     # SYN -> RST at any capture point is the client's own wait: one way, the server's
     # delay, the way back.
     waited = shape.syn_to_synack_s + shape.synack_to_rst_s
+    if h.client_data_frame is not None:
+        # Data after the RST (the cause allows no data before it): no socket sent it.
+        return (
+            "Cause: a half-open probe: the server answered the SYN with its SYN+ACK in "
+            f"{_gap(shape.syn_to_synack_s)} (it listens), and the client's kernel answered that "
+            f"with a bare RST (frame {h.synack_reset}, {_gap(shape.synack_to_rst_s)} later: no "
+            "ACK bit, sequence number = the SYN+ACK's ACK number), the answer of a host with no "
+            "socket for the connection. The client's data after it (frame "
+            f"{h.client_data_frame}) came from no kernel socket either: the SYN, sent once and without "
+            "the timestamps option a kernel's connect() adds, and that data came from a raw "
+            "socket, a scanner grabbing banners with its own TCP (masscan --banners). "
+            "Nothing failed on the server. Check: which host and tool send these SYNs (the "
+            "client address: a security scanner, an inventory tool)."
+        )
     return (
         "Cause: a half-open probe: the server answered the SYN with its SYN+ACK in "
         f"{_gap(shape.syn_to_synack_s)} (it listens), and the client's kernel answered that "

@@ -21,11 +21,15 @@ other readings of that RST fits:
   default, nmap and masscan do not): a client that gave up, not a probe;
 - a SYN+ACK that does not acknowledge the SYN exactly: a connecting socket resets an
   unacceptable SYN+ACK the same way and stays connecting (``reset_and_undo``);
-- a SYN from the server too: a simultaneous open.
+- a SYN from the server too: a simultaneous open;
+- client data before the RST (a socket was talking). Data after it, at the RST's sequence
+  number, came from no kernel socket (its kernel had just said it had none): the same tool
+  sending a probe of its own (zeek modbus-and-non-modbus-p502: data 15.6 s after the RST).
 """
 
 from __future__ import annotations
 
+from pcapline.detect.handshake import Handshake
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate, Side
 
@@ -37,7 +41,7 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
         return None
     if r.side is not Side.CLIENT or r.state != "handshake" or not r.stateless:
         return None
-    if h.synack_reset != r.frame or h.client_acked or h.client_sent_data:
+    if h.synack_reset != r.frame or h.client_acked or _data_before(h, r.frame):
         return None
     if h.syn is None or h.syn.retries or h.synack is None:
         return None
@@ -47,6 +51,13 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
     if shape.syn_timestamps or not shape.acks_syn or shape.server_syn:
         return None
     return Cause.HALF_OPEN_PROBE
+
+
+def _data_before(h: Handshake, rst_frame: int) -> bool:
+    """The client sent data before its RST (a socket talking: no probe). Data only after it
+    came from no kernel socket either (its kernel had just answered that it had none): the
+    tool that sent the SYN, sending a probe of its own (masscan --banners)."""
+    return h.client_sent_data and (h.client_data_frame is None or h.client_data_frame < rst_frame)
 
 
 __all__ = ["recognise"]

@@ -214,6 +214,8 @@ class Handshake:
     #: With ``synack_after_ack`` and no ``data_before_resend``: the server's data came first
     #: after that resend (a protocol where the server speaks first: SMTP, FTP, SSH, POP3).
     server_spoke_first: bool = False
+    #: With ``client_sent_data``: the frame of the client's first segment with data.
+    client_data_frame: int | None = None
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -290,6 +292,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         answer_frame=int(view.frame[answer_row]) if answer_row is not None else None,
         client_acked=acked_row is not None,
         client_sent_data=opening.client_sent_data[k],
+        client_data_frame=_frame_or_none(view, opening.client_data_row[k]),
         synack_after_ack=len(after_ack),
         data_before_resend=data_before_resend,
         server_spoke_first=server_spoke_first,
@@ -426,6 +429,7 @@ class _Opening:
     #: The client's first RST after the first SYN+ACK (``Handshake.synack_reset``).
     client_rst: list[int]
     client_sent_data: list[bool]
+    client_data_row: list[int]  # the client's first segment with data (``NO_ROW``: none)
     server_sent_data: list[bool]
     server_acked_data: list[bool]  # a server ACK (not its SYN+ACK) beyond the client's SYN
     bare_server_rst: list[bool]  # a server RST without ACK (``_overflow_rst``'s candidate)
@@ -469,6 +473,7 @@ def _opening(batch: Batch) -> _Opening:
         bad_ack=batch.first_after(client & plain_ack, synack_rows).tolist(),
         client_rst=batch.first_after(client & r.rst, synack_rows).tolist(),
         client_sent_data=batch.any(client & (r.seg_len > 0)),
+        client_data_row=batch.first(client & (r.seg_len > 0)).tolist(),
         server_sent_data=batch.any(server & (r.seg_len > 0)),
         server_acked_data=batch.any(server & r.ack & ~r.syn & (r.rel_ack > 1)),
         bare_server_rst=batch.any(server & r.rst & ~r.ack),
@@ -596,6 +601,11 @@ def _server_answer(
     if view.rst[i]:
         return "rst", i
     return "challenge_ack", i
+
+
+def _frame_or_none(view: ConnView, row: int) -> int | None:
+    i = row_or_none(row)
+    return int(view.frame[i]) if i is not None else None
 
 
 def _earlier_in_time(view: ConnView, syn: int, reply: int | None) -> int | None:
