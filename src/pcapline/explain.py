@@ -1391,12 +1391,25 @@ def _handshake_retry_note(d: Decision, e: Evidence) -> str:
                 f"before the server answered: {h.syn.schedule.name}, so no timer resent a lost "
                 "SYN."
             )
-    elif h.syn is not None and h.syn.retries and not h.stale_peer:
+    elif h.syn is not None and h.syn.retries and not h.stale_peer and h.answered_last_syn:
         parts.append(
             f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) before "
             "the server answered: the first SYN(s) were dropped (a full SYN or accept queue, a "
             "firewall or rate limit, or loss), so connect() took that much longer; check the "
             "listen queue: nstat TcpExtListenDrops, ss -lnt."
+        )
+    elif h.syn is not None and h.syn.retries and not h.stale_peer:
+        # Without the SYN+ACK's timestamp echo the capture cannot say which SYN it answers:
+        # on a path slower than the SYN timer (1 s) the answer to the first comes after the
+        # retry (``_answered_late``'s case, there proven by the echo).
+        parts.append(
+            f"The client sent its SYN {h.syn.retries + 1} times (at {_times(h.syn.times)}) before "
+            "the server's answer came: the first SYN(s) were dropped (a full SYN or accept "
+            "queue, a firewall or rate limit, or loss), or their answer was held up past the "
+            "retry (a path slower than the client's SYN timer; the SYN+ACK carries no "
+            "timestamp echo to say which SYN it answers), so connect() took that much longer; "
+            "if the round trip is short, check the listen queue: nstat TcpExtListenDrops, "
+            "ss -lnt."
         )
     # (each SYN+ACK answering its own SYN is what the sentence above said already)
     answered_each = early and h.synack is not None and not h.synack.timed

@@ -206,6 +206,9 @@ class Handshake:
     #: came after the client's retry timer.
     answered_syn: int | None = None
     answered_syn_wait_s: float | None = None  # that SYN -> the first SYN+ACK
+    #: The first SYN+ACK echoes (TSecr) the last SYN sent before it: it answered that one, so
+    #: the earlier SYNs got no answer that reached the capture point (``_answers_last_syn``).
+    answered_last_syn: bool = False
     #: With ``synack_after_ack``: the client had sent data before the first of those
     #: SYN+ACKs. Without it a TCP_DEFER_ACCEPT listener looks the same: it drops the bare
     #: ACK and resends its SYN+ACK when its defer period ends (data sent later, such as an
@@ -314,6 +317,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         earlier_end=_earlier_end(view, row_or_none(opening.reopened_row[k])),
         probe=_probe(view) if view.batch.of(_probes)[k] else None,
         answered_syn=None if late_syn is None else int(view.frame[late_syn]),
+        answered_last_syn=_answers_last_syn(view, syn_rows, synack_rows),
         answered_syn_wait_s=None if late_syn is None else view.seconds(late_syn, synack_rows[0]),
     )
     return Detection(tuple(events), handshake)
@@ -338,6 +342,20 @@ def _answered_syn(
     if echo == 0 or sent.count(echo) != 1 or sent.index(echo) == len(sent) - 1:
         return None  # the last SYN's, none or an ambiguous one: nothing to add
     return before[sent.index(echo)]
+
+
+def _answers_last_syn(view: ConnView, syn_rows: Sequence[int], synack_rows: Sequence[int]) -> bool:
+    """The first SYN+ACK's TSecr is the TSval of the last SYN before it (``_answered_syn``'s
+    rule): it answered the retry, not an earlier SYN held up on a slow path."""
+    if not synack_rows or not syn_rows:
+        return False
+    first = synack_rows[0]
+    before = [i for i in syn_rows if i < first]
+    if not before or not view.has_ts[first] or not view.has_ts[before[-1]]:
+        return False
+    echo = int(view.synack_ts_ecr[first])
+    sent = [int(view.ts_val[i]) for i in before if view.has_ts[i]]
+    return echo != 0 and sent.count(echo) == 1 and sent[-1] == echo
 
 
 @dataclass(frozen=True, slots=True)
