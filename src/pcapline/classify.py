@@ -144,7 +144,13 @@ def connect_timeout(e: Evidence) -> Decision | None:
         return None
     # A retry no timer sent (sooner than any SYN timer) does not show the timer running out.
     if (h.syn.retries >= 1 and h.syn.timed) or h.syn.gave_up:
-        sure = _silence(e, gave_up=h.syn.gave_up, unanswered=len(h.syn.frames))
+        # SYNs resent on the kernel's own schedule are the client's word that no SYN+ACK
+        # reached it: a SYN+ACK the capture point lost on its way to the client would have
+        # stopped them (the client's ACK, the capture's proof, follows it). Losses of the
+        # capture point elsewhere put in doubt only whether the server sent one that the
+        # path lost: the network's doing, the same timeout for the client.
+        own = h.syn.retries >= 1 and h.syn.timed and h.syn.schedule.regular
+        sure = _silence(e, gave_up=h.syn.gave_up, unanswered=len(h.syn.frames), own_retries=own)
         if h.syn.retries == 0:
             # Linux retransmits an unanswered SYN after 1 s (3 s elsewhere): a lone SYN never
             # retried although the retry was due was answered (a RST the capture did not
@@ -527,7 +533,14 @@ def _weaker(a: Sure, b: Sure) -> Sure:
     return level, tuple(dict.fromkeys(a[1] + b[1]))
 
 
-def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bool = False) -> Sure:
+def _silence(
+    e: Evidence,
+    *,
+    gave_up: bool | None,
+    unanswered: int,
+    rst_seen: bool = False,
+    own_retries: bool = False,
+) -> Sure:
     """A death read from what did NOT come after ``unanswered`` transmissions of a timer.
 
     The sender's own RST ends it on the wire (proven). Otherwise the give-up is the silence
@@ -537,7 +550,12 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
     likely after MIDWAY_THRESHOLD unanswered transmissions (one or two lost packets are
     ordinary loss the next retry repairs), unknown before. The sender's RST shows it gave up,
     not why: the answers it waited for may be among the segments the capture point lost from
-    this connection (another connection's losses say nothing of them).
+    this connection (another connection's losses say nothing of them). Likewise
+    ``own_retries``: a sender's retries on its kernel's schedule, in a connection that lost
+    nothing at the capture point, show by themselves that no answer reached it (a SYN+ACK
+    that did would have stopped the client's SYNs): the capture point's losses elsewhere, or
+    the drops its statistics report, cannot have taken that answer from the sender, only
+    from the capture, so they weaken nothing.
     """
     if e.seen.acks_filtered:
         # A filter that kept only data drops the bare ACKs and probes this silence is read
@@ -547,9 +565,11 @@ def _silence(e: Evidence, *, gave_up: bool | None, unanswered: int, rst_seen: bo
         if e.seen.lossy:
             return Confidence.UNKNOWN, ("capture_lossy",)
         return Confidence.PROVEN, ()
-    if e.seen.lossy_capture:
+    if own_retries and not e.seen.lossy:
+        pass  # the sender's own retries are the evidence (above)
+    elif e.seen.lossy_capture:
         return Confidence.UNKNOWN, ("capture_lossy",)
-    if e.seen.dropped:
+    elif e.seen.dropped:
         return Confidence.UNKNOWN, ("capture_dropped",)
     if gave_up:
         return Confidence.PROVEN, ()

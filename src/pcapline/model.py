@@ -326,7 +326,9 @@ class Decision:
 #: Why a fate is not ``proven``: the ``connections[].caveats`` codes and what each means.
 CAVEATS: dict[str, str] = {
     "capture_ended": "the capture ended before the sender's give-up could be seen",
-    "capture_lossy": "the capture point lost segments (peers ACK bytes it never saw)",
+    "capture_lossy": "the capture is missing segments, of this connection or another (a peer "
+    "ACKs bytes the capture never saw, or a gap in a sender's bytes is never filled): what "
+    "this verdict reads from an absence may be among them",
     "capture_ended_after_fin": "the capture ended too soon after the FIN for the peer's answer "
     "to be captured (sooner than the connection's round trip, the peer's slowest answer seen "
     "in it, or 1 s): the peer's FIN follows its application's close(), which may still come",
