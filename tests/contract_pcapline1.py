@@ -75,6 +75,8 @@ CONNECTION_KEYS = [
     "app",
     # issue 9 (compatible extension): what the capture holds of the connection
     "seen",
+    # compatible extension: the frames the verdict rests on
+    "evidence_frames",
 ]
 #: ``connections[].app`` (docs/contract.md, "app"), its ``tls`` and ``http`` objects.
 APP_KEYS = ["protocol", "frame", "tls", "http"]
@@ -455,6 +457,13 @@ def check_connection(conn: dict[str, Any], w: str) -> None:
         _expect(isinstance(seen, dict) and list(seen) == SEEN_KEYS, w, f"seen {seen!r}")
         _expect(all(isinstance(v, bool) for v in seen.values()), w, "seen values are bools")
         _expect(seen["client"] or seen["server"], w, "seen: a connection has packets")
+    frames = conn["evidence_frames"]
+    _expect(
+        isinstance(frames, list) and all(_is_int(f) and f >= 1 for f in frames),
+        w,
+        f"evidence_frames {frames!r}",
+    )
+    _expect(frames == sorted(set(frames)), w, "evidence_frames ascending, distinct")
 
 
 def check_app(conn: dict[str, Any], w: str) -> None:

@@ -365,6 +365,7 @@ CONNECTION = obj(
         "slow": array({"enum": [t.value for t in SlowTag]}),
         "app": null(APP),
         "seen": null(SEEN),
+        "evidence_frames": array(FRAME),
     }
 )
 

@@ -67,8 +67,19 @@ APP_KEYS: tuple[str, ...] = ("app",)
 #: ``seen``, what the capture holds of it (``quality.SEEN_KEYS``), null when not known.
 SEEN_KEY = "seen"
 
+#: Key a connection gained after ``seen`` (a compatible extension): ``evidence_frames``, the
+#: frames its verdict rests on (``Decision.evidence_frames``, ascending; ``[]`` when the
+#: verdict rests on an absence alone), the frames the HTML and text timelines mark.
+EVIDENCE_KEY = "evidence_frames"
+
 #: Keys of one ``connections`` entry, in contract order (``connection_doc``).
-CONNECTION_KEYS: tuple[str, ...] = (*_connection_keys(), *DELAY_KEYS, *APP_KEYS, SEEN_KEY)
+CONNECTION_KEYS: tuple[str, ...] = (
+    *_connection_keys(),
+    *DELAY_KEYS,
+    *APP_KEYS,
+    SEEN_KEY,
+    EVIDENCE_KEY,
+)
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
@@ -264,12 +275,20 @@ def _nested_strings(value: Any) -> list[str]:
     return [str(c) for c in value]
 
 
+def _nested_frames(value: Any) -> list[int]:
+    """``evidence_frames``: the frames in ascending order, ``[]`` for none (or no column)."""
+    if value is None or isinstance(value, float):  # absent, or NaN
+        return []
+    return sorted({int(f) for f in value})
+
+
 #: The nested keys of a connection entry and how a table cell becomes their JSON value.
 _NESTED: dict[str, Any] = {
     "inferred": _nested_inferred,
     "caveats": _nested_strings,
     "app": _nested_record,
     "seen": _nested_record,
+    "evidence_frames": _nested_frames,
 }
 
 
@@ -306,6 +325,7 @@ def connection_doc(
         "slow": part.delays.slow[i],
         "app": _nested_record(v["app"][i]),
         "seen": _nested_record(v["seen"][i]),
+        "evidence_frames": _nested_frames(v["evidence_frames"][i]),
     }
 
 
@@ -608,6 +628,7 @@ class _Layout:
             "caveats": self._caveats_text,
             "app": self._record_text,
             "seen": self._record_text,
+            "evidence_frames": self._frames_text,
         }
 
     def newline(self, depth: int) -> str:
@@ -762,6 +783,10 @@ class _Layout:
     def _record_text(self, cell: Any) -> str:
         return self.value(_nested_record(cell), 3)
 
+    def _frames_text(self, cell: Any) -> str:
+        frames = _nested_frames(cell)
+        return self.value(frames, 3) if frames else "[]"
+
     def _slow_texts(self, slow: list[list[str]]) -> list[str]:
         """``slow`` at depth 3: a handful of distinct tag lists, each laid out once."""
         done: dict[tuple[str, ...], str] = {}
@@ -862,6 +887,17 @@ def _records_as_they_are(cells: list[Any]) -> bool:
     return set(map(type, cells)) <= {dict, NoneType}
 
 
+def _frames_as_they_are(cells: list[Any]) -> bool:
+    """``evidence_frames`` cells that are lists of ascending distinct ints, as
+    ``_nested_frames`` makes them."""
+    return all(
+        type(cell) is list
+        and all(type(f) is int for f in cell)
+        and all(a < b for a, b in itertools.pairwise(cell))
+        for cell in cells
+    )
+
+
 #: Per nested key: whether a column's cells are, as they are, the JSON values ``_NESTED``
 #: makes of them, so the compiled core can lay it out without ``_cells`` (a dict is its own
 #: ``plain`` when JSON-native; when it is not, the core refuses it and the chunk is laid out
@@ -872,6 +908,7 @@ _AS_THEY_ARE: dict[str, Callable[[list[Any]], bool]] = {
     "caveats": _strings_as_they_are,
     "app": _records_as_they_are,
     "seen": _records_as_they_are,
+    "evidence_frames": _frames_as_they_are,
 }
 
 #: ``delays`` keys whose values are lists or objects (the rest are scalars or null).

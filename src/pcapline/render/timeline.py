@@ -6,7 +6,10 @@ line per frame, a state shown only on the row where it changes, and a legend for
 - ``*`` after a seq/ack: the raw header value (``Numbering.RAW``);
 - ``'`` after a seq/ack: counted from the first seq captured of that side, its SYN was not
   captured (``Numbering.FIRST_SEEN``);
-- ``~`` after a window: the raw header value, the window scale is unknown.
+- ``~`` after a window: the raw header value, the window scale is unknown;
+- ``◆ fate`` (``# fate`` in ASCII) first in the events: a frame the connection's verdict
+  rests on (``Decision.evidence_frames``, the JSON's ``evidence_frames``; the HTML timeline
+  highlights the same frames).
 
 Deterministic (fixed column order, widths from the content) for golden tests.
 """
@@ -17,6 +20,8 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from pcapline.timeline import (
     ConnectionRow,
@@ -68,7 +73,13 @@ def _event_text(labels: Iterable[EventLabel]) -> str:
     return "; ".join(f"{lab.kind} ({lab.note})" if lab.note else lab.kind for lab in labels)
 
 
-def _cells(row: TimelineRow, *, ascii_only: bool, delta_s: float) -> list[str]:
+def _cells(
+    row: TimelineRow, *, ascii_only: bool, delta_s: float, verdict: str | None = None
+) -> list[str]:
+    events = _event_text(row.labels)
+    if verdict is not None:
+        mark = _verdict_mark(verdict, ascii_only=ascii_only)
+        events = f"{mark}; {events}" if events else mark
     return [
         str(row.frame),
         f"{row.time_s:.6f}",
@@ -81,8 +92,13 @@ def _cells(row: TimelineRow, *, ascii_only: bool, delta_s: float) -> list[str]:
         str(row.window) if row.window_scale_known else f"{row.window}~",
         str(row.client_state) if row.client_state_changed else "",
         str(row.server_state) if row.server_state_changed else "",
-        _event_text(row.labels),
+        events,
     ]
+
+
+def _verdict_mark(fate: str, *, ascii_only: bool) -> str:
+    """The mark of a frame the verdict rests on, as the HTML timeline draws it."""
+    return f"{'#' if ascii_only else '◆'} {fate}"
 
 
 def _notice_cells(row: NoticeRow, *, ascii_only: bool, delta_s: float) -> list[str]:
@@ -95,7 +111,12 @@ def _notice_cells(row: NoticeRow, *, ascii_only: bool, delta_s: float) -> list[s
 
 
 def _lines(
-    rows: Sequence[TimelineRow], notices: Sequence[NoticeRow], *, ascii_only: bool
+    rows: Sequence[TimelineRow],
+    notices: Sequence[NoticeRow],
+    *,
+    ascii_only: bool,
+    evidence: frozenset[int] = frozenset(),
+    fate: str = "verdict",
 ) -> list[list[str]]:
     """Segment rows and notice rows in frame order. A segment's delta is its own (since the
     connection's previous segment) unless a notice line stands between them: every delta
@@ -107,7 +128,8 @@ def _lines(
         since_line = r.time_s - previous.time_s if previous is not None else 0.0
         if isinstance(r, TimelineRow):
             delta = r.delta_s if not isinstance(previous, NoticeRow) else since_line
-            out.append(_cells(r, ascii_only=ascii_only, delta_s=delta))
+            verdict = fate if r.frame in evidence else None
+            out.append(_cells(r, ascii_only=ascii_only, delta_s=delta, verdict=verdict))
         else:
             out.append(_notice_cells(r, ascii_only=ascii_only, delta_s=since_line))
         previous = r
@@ -120,15 +142,21 @@ def render_timeline_text(
     title: str | None = None,
     ascii_only: bool = False,
     notices: Sequence[NoticeRow] = (),
+    evidence: Iterable[int] = (),
+    fate: str | None = None,
 ) -> str:
     """Fixed-width text, one line per frame; deterministic for golden tests.
 
     The client/server columns show a state only on the row where it changes; the legend
     explains the marks the rows use. ``ascii_only`` swaps the arrows for -> and <-.
     ``notices``: frames about the connection that are not its segments (ICMP errors), drawn
-    in frame order between them.
+    in frame order between them. ``evidence``: the frames the verdict (``fate``) rests on,
+    marked first in their events (``_verdict_mark``) and in the legend.
     """
-    table = [[c.title for c in _COLUMNS], *_lines(rows, notices, ascii_only=ascii_only)]
+    marked = frozenset(evidence) & {r.frame for r in rows}
+    verdict = fate or "verdict"
+    lines_ = _lines(rows, notices, ascii_only=ascii_only, evidence=marked, fate=verdict)
+    table = [[c.title for c in _COLUMNS], *lines_]
     widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
     lines: list[str] = []
     if title:
@@ -141,7 +169,11 @@ def render_timeline_text(
         lines.append("  ".join(cells).rstrip())
     if not rows:
         lines.append("(no frames)")
-    lines.append(_legend(rows, ascii_only=ascii_only, notices=bool(notices)))
+    legend = _legend(rows, ascii_only=ascii_only, notices=bool(notices))
+    if marked:
+        mark = _verdict_mark(verdict, ascii_only=ascii_only)
+        legend = f"{mark}: a frame the verdict rests on; {legend}"
+    lines.append(legend)
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +216,16 @@ def connection_timeline_text(analysis: Analysis, conn_id: int, *, ascii_only: bo
     Raises ``KeyError`` when the capture has no connection ``conn_id``.
     """
     rows = connection_timeline(analysis, conn_id)
-    title = timeline_title(analysis.connection(conn_id), ascii_only=ascii_only)
+    connection = analysis.connection(conn_id)
+    title = timeline_title(connection, ascii_only=ascii_only)
     notices = connection_notices(analysis, conn_id)
-    return render_timeline_text(rows, title=title, ascii_only=ascii_only, notices=notices)
+    frames = row_field(connection, "evidence_frames")
+    fate = row_field(connection, "fate")
+    return render_timeline_text(
+        rows,
+        title=title,
+        ascii_only=ascii_only,
+        notices=notices,
+        evidence=[int(f) for f in frames] if isinstance(frames, list | tuple | np.ndarray) else (),
+        fate=None if fate is None else str(fate),
+    )
