@@ -32,6 +32,7 @@ id  client               server             start  duration  pkts  bytes c>s  by
     The client closed the connection
 
 keepalive_timeout (connection 2): Keepalive probes went unanswered 3 times. The client aborted with RST.
+  It is in a cross-connection finding, nat_timestamp (findings, above): SYNs from 192.0.2.7 dropped
 
 refused (connection 1): Nothing listened on 10.0.0.2:81: the SYN was answered by RST.
 """

@@ -76,7 +76,7 @@ from pcapline.render.figures.delay_distribution import delay_distribution
 from pcapline.render.figures.stall_strip import stall_rows
 from pcapline.render.figures.time_sequence import conn_segments, time_sequence
 from pcapline.render.jsondoc import COUNT_KEYS, plain
-from pcapline.render.terminal import slow_lines
+from pcapline.render.terminal import explaining_findings, slow_lines
 from pcapline.timeline import NoticeRow, TimelineRow, connection_notices, connection_timeline
 
 if TYPE_CHECKING:
@@ -731,23 +731,18 @@ def problems(conns: pd.DataFrame, sections: frozenset[int]) -> list[Problem]:
 def with_findings(
     cards: list[Problem], conns: pd.DataFrame, findings: list[Finding]
 ) -> list[Problem]:
-    """Each failure card with the cross-connection findings that explain its connections: a
-    finding whose connections mostly (at least half) have the card's fate. A finding names
-    the cause and the fix for many connections at once (nat_timestamp: tcp_tw_recycle on the
-    server), where the card's example explanation gives one connection's generic checks; a
-    finding that merely holds some of them among many healthy ones (time_wait_churn) is not
-    named."""
+    """Each failure card with the cross-connection findings that explain its connections
+    (``terminal.explaining_findings``: a finding whose connections mostly, at least half,
+    have the card's fate; the text report names the same ones)."""
     if not cards or not findings or conns.empty:
         return cards
     fate_of = dict(zip(conns["id"].astype(int).tolist(), conns["fate"].astype(str), strict=True))
     out = []
     for card in cards:
-        named = []
-        for number, f in enumerate(findings, start=1):
-            fates = [fate_of.get(int(c)) for c in f.connections]
-            held = sum(1 for x in fates if x == card.fate)
-            if held and 2 * held >= len(fates):
-                named.append((number, f.kind, f.summary, held))
+        named = [
+            (number, f.kind, f.summary, held)
+            for number, f, held in explaining_findings(card.fate, fate_of, findings)
+        ]
         out.append(replace(card, findings=tuple(named)) if named else card)
     return out
 

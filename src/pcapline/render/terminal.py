@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +30,7 @@ from pcapline.model import (
     EventKind,
     Explanation,
     Fate,
+    Finding,
     Verdict,
     failing,
     probing,
@@ -97,9 +98,10 @@ def render_text(
     hidden = len(conns) - len(shown)
     if hidden:
         console.print(f"... {hidden:,} more, use --limit 0 for all")
-    why = explained_failures(conns)
+    why = explained_failures(conns, analysis.findings)
     for line in why:
-        console.print()
+        if not line.plain.startswith("  "):  # a fate's findings follow it without a gap
+            console.print()
         console.print(line)
     slow = slow_not_failed_lines(analysis)
     if slow:
@@ -529,13 +531,16 @@ def short_reason(explanation: Explanation | None) -> str:
     return text[:1].upper() + text[1:]
 
 
-def explained_failures(conns: pd.DataFrame) -> list[Text]:
-    """One full explanation per failure fate, from its lowest-id connection.
+def explained_failures(conns: pd.DataFrame, findings: Sequence[Finding] = ()) -> list[Text]:
+    """One full explanation per failure fate, from its lowest-id connection, and the
+    cross-connection findings that explain that fate's connections (``explaining_findings``),
+    each with what it means and what to do, as the HTML report's failure card names them.
 
     A thousand connect timeouts share one explanation: printing it once, with an example
     id to open in the timeline, says everything the table cannot fit.
     """
     failed = conns[failing(conns["fate"])].sort_values("id", kind="stable")
+    fate_of = dict(zip(conns["id"].astype(int).tolist(), conns["fate"].astype(str), strict=True))
     lines: list[Text] = []
     for fate, group in failed.groupby(failed["fate"].astype(str), sort=True):
         first = group.iloc[0]
@@ -547,4 +552,35 @@ def explained_failures(conns: pd.DataFrame) -> list[Text]:
                 str(first["explanation"] or ""),
             )
         )
+        for _, finding, held in explaining_findings(str(fate), fate_of, findings):
+            if held == len(group):
+                who = f"All {held:,} are" if held > 1 else "It is"
+            else:
+                who = f"{held:,} of them {'are' if held != 1 else 'is'}"
+            what = finding.details.get("explanation") or finding.summary
+            lines.append(
+                Text.assemble(
+                    f"  {who} in a cross-connection finding, ",
+                    (finding.kind, "bold red"),
+                    f" (findings, above): {printable(str(what))}",
+                )
+            )
     return lines
+
+
+def explaining_findings(
+    fate: str, fate_of: Mapping[int, str], findings: Sequence[Finding]
+) -> list[tuple[int, Finding, int]]:
+    """The cross-connection findings that explain the connections of ``fate``: those at
+    least half of whose connections have it, as (its number in the list, counting from 1,
+    the finding, how many of its connections have ``fate``). A finding names the cause and
+    the fix for many connections at once (nat_timestamp: tcp_tw_recycle on the server),
+    where one connection's explanation gives the generic checks; a finding that merely holds
+    some of them among many healthy ones (time_wait_churn) is not named."""
+    out = []
+    for number, f in enumerate(findings, start=1):
+        fates = [fate_of.get(int(c)) for c in f.connections]
+        held = sum(1 for x in fates if x == fate)
+        if held and 2 * held >= len(fates):
+            out.append((number, f, held))
+    return out
