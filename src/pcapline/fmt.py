@@ -53,14 +53,23 @@ def span(seconds: float) -> str:
 
 
 def seconds(value: float | None) -> str:
-    """A measured time in an explanation: ``40 ms``, ``1.23 s``, ``15 s``; ``?`` when unknown."""
+    """A measured time in an explanation: ``420 us``, ``40 ms``, ``1.23 s``, ``15 s``; ``?``
+    when unknown. Below a millisecond in microseconds (the table's ``us``), never ``0 ms``
+    for a time that is not 0; a value that rounds up to the next unit is said in it
+    (0.9996 s is ``1 s``, not ``1000 ms``)."""
     if value is None:
         return "?"
+    if value == 0:
+        return "0 s"
+    if value < 0.0000005:
+        return "under 1 us"
     if value >= 10:
         return f"{value:.0f} s"
-    if value >= 1:
+    if value >= 0.9995:
         return f"{value:.3g} s"
-    return f"{value * 1000:.0f} ms"
+    if value >= 0.0009995:
+        return f"{value * 1000:.0f} ms"
+    return f"{value * 1e6:.0f} us"
 
 
 def gap(seconds: float) -> str:

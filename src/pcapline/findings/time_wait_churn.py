@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pcapline.findings.base import Finder, FindingInput, densest_window, make_finding
-from pcapline.fmt import endpoint
+from pcapline.fmt import counted, endpoint, seconds
 from pcapline.model import Finding
 
 KIND = "time_wait_churn"
@@ -70,10 +70,7 @@ def find(data: FindingInput) -> list[Finding]:
             continue
         span_s = max((int(group["start_ns"].max()) - int(group["start_ns"].min())) / 1e9, 1e-9)
         server = endpoint(server_ip, server_port)
-        summary = (
-            f"{len(group)} short connection(s) from {client_ip} to {server} (median {median:.3f} s, "
-            f"up to {peak.count} per 60 s, {reuses} 4-tuple reuse(s) within TIME_WAIT): connection churn"
-        )
+        summary = churn_summary(len(group), str(client_ip), server, median, peak.count, reuses)
         findings.append(
             make_finding(
                 KIND,
@@ -91,6 +88,23 @@ def find(data: FindingInput) -> list[Finding]:
             )
         )
     return findings
+
+
+def churn_summary(
+    connections: int, client_ip: str, server: str, median_s: float, peak: int, reuses: int
+) -> str:
+    """The finding's one line: how many, how short, the busiest minute against the client's
+    ports (the default ip_local_port_range), the 4-tuples reused within TIME_WAIT (said only
+    when some were), and what to do."""
+    reused = f"; {counted(reuses, '4-tuple')} reused within TIME_WAIT" if reuses else ""
+    share = peak / LOCAL_PORT_RANGE
+    return (
+        f"{counted(connections, 'short connection')} from {client_ip} to {server} (median "
+        f"{seconds(median_s)}; up to {peak:,} opened within 60 s, the TIME_WAIT of the side "
+        f"that closes first: {share:.0%} of the default {LOCAL_PORT_RANGE:,} client "
+        f"ports{reused}): connection churn; reuse connections (HTTP keep-alive, a "
+        "connection pool)"
+    )
 
 
 def _reused_within_time_wait(conns: pd.DataFrame, keys: list[str]) -> np.ndarray:
