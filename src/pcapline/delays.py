@@ -814,6 +814,14 @@ def _synack_waits(lost: DelaysTable, ids: np.ndarray) -> np.ndarray:
     return np.asarray(waits, dtype=np.float64)
 
 
+def synack_wait(stalls: Sequence[Stall]) -> float | None:
+    """One connection's wait behind SYN+ACK retries, as ``_synack_waits`` counts them: the
+    server's, from its first SYN+ACK to the retry that was answered (seconds; None when no
+    such stall recovered: the handshake did not complete behind them)."""
+    waits = [s.seconds for s in stalls if s.cause is StallCause.SYNACK_RETRY and s.recovered]
+    return sum(waits) if waits else None
+
+
 def _retry_range(lost: DelaysTable, tag: SlowTag, pos: np.ndarray) -> tuple[int, int]:
     column = {SlowTag.SYN_RETRY: "syn_retries", SlowTag.SYNACK_RETRY: "synack_retries"}.get(tag)
     if column is None or not len(pos):

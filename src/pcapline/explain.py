@@ -1621,7 +1621,7 @@ def unjudged_answers(
 SLOW_LISTED = 10
 _SLOW_MEASURE_WORD = {
     SlowTag.SYN_RETRY: "connect time",
-    SlowTag.SYNACK_RETRY: "connect time",
+    SlowTag.SYNACK_RETRY: "the server's wait for the client's ACK",
     SlowTag.RTO_STALL: "time in RTO episodes",
     SlowTag.ZERO_WINDOW_STALL: "time with a zero window",
     SlowTag.SLOW_RESPONSE: "judged response time",

@@ -205,7 +205,7 @@ def slow_not_failed_lines(analysis: Analysis) -> list[Text]:
 
 def _slow_tag_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
     """The tagged connections among ``ok`` (not failed), a line per tag."""
-    from pcapline.delays import _TAG_MEASURE, DelaysTable, SlowTag
+    from pcapline.delays import _TAG_MEASURE, DelaysTable, SlowTag, synack_wait
     from pcapline.explain import slow_not_failed
 
     slow = ok[ok["slow"].map(len) > 0]
@@ -235,9 +235,21 @@ def _slow_tag_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
         else:
             column = _TAG_MEASURE[tag]
             values = rows[column].tolist() if column in rows.columns else [None] * len(ids)
+        if tag is SlowTag.SYNACK_RETRY:  # what was slow: the server's wait for the ACK
+            values = [synack_wait(_stalls_of(lost, i)) for i in ids]
         measures = [None if v is None or v != v else float(v) for v in values]
         lines.append(Text("  " + slow_not_failed(tag, ids, measures, turns)))
     return lines
+
+
+def _stalls_of(lost: Any, conn: int) -> tuple[Any, ...]:
+    """One connection's stalls, from a ``DelaysTable`` or a mapping of ``Delays``."""
+    from pcapline.delays import DelaysTable
+
+    if isinstance(lost, DelaysTable):
+        return lost.stalls_of(conn)
+    one = lost.get(conn) if isinstance(lost, Mapping) else None
+    return tuple(one.stalls) if one is not None else ()
 
 
 def _unjudged_lines(analysis: Analysis, ok: pd.DataFrame) -> list[Text]:
