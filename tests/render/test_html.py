@@ -396,7 +396,7 @@ def test_sections_failures_first_with_filters_and_timeline(page_text: str) -> No
     sec = _text_of(page_text, "conn-4")
     assert "[2001:db8::1]:50004 → [2001:db8::2]:22" in sec
     assert "tcp.stream eq 4" in sec and "ipv6.src eq 2001:db8::1 and tcp.srcport eq 50004" in sec
-    assert "keepalive.idle 5" in sec and "keepalive.count 3" in sec
+    assert "Keepalive idle (TCP_KEEPIDLE) 5 s" in sec and "Keepalive probes (TCP_KEEPCNT) 3" in sec
     assert sec.count("keepalive probe ") == 3  # the detector's notes in the annotated timeline
     assert "ESTABLISHED" in sec and "CLOSED" in sec
 

@@ -836,6 +836,100 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, _scalar(value))]
 
 
+#: ``inferred`` keys in words (docs/contract.md, "inferred"): a group's name, then a key's.
+_INFERRED_GROUPS: dict[str, str] = {
+    "syn": "SYN",
+    "synack": "SYN+ACK",
+    "rto": "retransmission timeouts",
+    "zero_window": "zero window",
+    "reset": "reset",
+    "keepalive": "keepalive",
+    "keepalive_peer": "the peer's keepalive",
+    "pmtu_stall": "path MTU stall",
+    "idle_gap": "idle gap",
+    "silent_sender": "silent sender",
+}
+_INFERRED_KEYS: dict[str, str] = {
+    "rtt_ms": "round trip",
+    "capture_start": "running when the capture began",
+    "spurious_rtos": "spurious retransmission timeouts (D-SACK)",
+    "duplicates": "packets captured twice",
+    "super_segments": "segments larger than the MSS (TSO/GRO, captured on the sender)",
+    "icmp": "ICMP errors",
+    "times": "sent at (from the first)",
+    "retries": "retries",
+    "gave_up": "gave up",
+    "give_up_s": "gives up at (from the first)",
+    "series": "gaps",
+    "doubling": "doubling (exponential backoff)",
+    "user_timeout_shape": "last gap cut short (TCP_USER_TIMEOUT)",
+    "stalled_s": "stalled",
+    "probes": "probes",
+    "recovered": "recovered",
+    "by": "by",
+    "state": "while",
+    "idle_s": "idle before it",
+    "idle": "idle (TCP_KEEPIDLE)",
+    "interval": "interval (TCP_KEEPINTVL)",
+    "count": "probes (TCP_KEEPCNT)",
+    "full_size": "full-size segments (bytes)",
+    "largest_acked": "largest acknowledged (bytes)",
+    "unanswered": "unanswered",
+    "shrunk_to": "shrunk to (bytes)",
+    "stall_s": "stalled",
+    "before_frame": "last frame before",
+    "after_frame": "first frame after",
+    "rst_frame": "RST frame",
+    "last_frame": "last frame",
+    "ack_frame": "last ACK frame",
+    "unacked_bytes": "bytes never acknowledged",
+    "fin_unacked": "FIN never acknowledged",
+    "silent_s": "silent for",
+    "rto_s": "retransmission timeout",
+}
+#: Whole paths whose words the group's and the key's do not make.
+_INFERRED_PATHS: dict[str, str] = {
+    "keepalive.by": "keepalive probes sent by",
+    "keepalive_peer.by": "the peer's keepalive probes sent by",
+    "reset.idle_s": "idle before the reset",
+}
+#: What a null says, by key: not measured, or not seen because the capture ended first.
+_INFERRED_NULL: dict[str, str] = {
+    "gave_up": "not seen (answered, or the capture ended before the next retry was due)",
+    "give_up_s": "not known",
+    "count": "not seen (no give-up)",
+}
+
+
+def inferred_words(value: Any) -> list[tuple[str, str]]:
+    """``inferred`` as (words, value) pairs for the page: the keys said in words
+    (``_INFERRED_GROUPS``, ``_INFERRED_KEYS``), times with their unit, yes/no for booleans,
+    a null said for what it means; a key without words keeps its name."""
+    out = []
+    for path, text in _flatten(value):
+        *groups, key = path.split(".")
+        head = " ".join(_INFERRED_GROUPS.get(g, g.replace("_", " ")) for g in groups)
+        words = _INFERRED_KEYS.get(key, key.replace("_", " "))
+        label = _INFERRED_PATHS.get(path) or (f"{head} {words}" if head else words)
+        label = label[:1].upper() + label[1:]
+        out.append((label, _inferred_value(key, text)))
+    return out
+
+
+def _inferred_value(key: str, text: str) -> str:
+    if text == "unknown":
+        return _INFERRED_NULL.get(key, "not known")
+    if text in ("True", "False"):
+        return "yes" if text == "True" else "no"
+    if key in ("times", "series") or key.endswith("_s"):
+        return f"{text} s"
+    if key.endswith("_ms"):
+        return f"{text} ms"
+    if key in ("idle", "interval"):
+        return f"{text} s"
+    return text
+
+
 def _scalar(value: Any) -> str:
     if value is None:
         return "unknown"
@@ -1021,7 +1115,7 @@ def _section(analysis: Analysis, row: pd.Series, events: pd.DataFrame) -> Sectio
         colour=palette.fate_colour(fate),
         explanation=str(row["explanation"]) if _present(row["explanation"]) else "",
         facts=_connection_facts(row),
-        inferred=_flatten(row["inferred"]) if isinstance(row["inferred"], Mapping) else [],
+        inferred=inferred_words(row["inferred"]) if isinstance(row["inferred"], Mapping) else [],
         stream_filter=f"tcp.stream eq {conn_id}",
         address_filter=wireshark_filter(
             str(row["client_ip"]),
