@@ -87,6 +87,17 @@
   } else {
     plots.forEach(draw);
   }
+  // The capture timeline, the page's overview just below the verdict, is drawn as soon as
+  // plotly is loaded and the browser idle, not when scrolled to: on a big capture its draw
+  // takes seconds, better spent while the reader reads the verdict than after the scroll.
+  var overview = document.querySelector('.plot[data-fig="timeline"]');
+  if (overview) {
+    plotlyReady.then(function () {
+      var go = function () { draw(overview); };
+      if ("requestIdleCallback" in window) window.requestIdleCallback(go, { timeout: 1000 });
+      else setTimeout(go, 0);
+    });
+  }
   window.pcaplineDrawAll = function () {
     plots.forEach(draw);
     return plotlyReady;
