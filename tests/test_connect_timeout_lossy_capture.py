@@ -37,3 +37,16 @@ def test_the_lossy_caveat_fits_gaps_as_well_as_unseen_acks() -> None:
     words = CAVEATS["capture_lossy"]
     assert "gap in a sender's bytes" in words and "ACKs bytes the capture never saw" in words
     assert "may be among them" in words and "peers ACK" not in words
+
+
+def test_the_capture_warning_says_what_a_gap_leaves_in_doubt(tmp_path: Path) -> None:
+    """The warning over the same capture: missing segments, not a claim that silence
+    proves nothing where a client's retries do prove its connect timed out."""
+    path = SAMPLES / "nat-lookalike-firewall-drops-one-hosts-syns.pcap"
+    capture = read_capture(str(path))
+    out = tmp_path / "lost-data.pcapng"
+    rewrite(path, capture.frame != 8, out)
+    (warning,) = [w for w in pcapline.analyze(str(out)).capture.warnings if "missing" in w]
+    assert warning.startswith("the capture is missing segments of 1 connection (1 ACK of bytes")
+    assert "proves nothing by itself; a verdict that rests on one says so" in warning
+    assert "a client's own SYN retries still prove its connect timed out" in warning

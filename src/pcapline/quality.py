@@ -681,9 +681,11 @@ def warnings(q: CaptureQuality) -> list[str]:
         acked = counted(int(s["acked_unseen"]), "ACK")
         after_gap = counted(int(s["segments_not_captured"]), "segment")
         out.append(
-            f"the capture point lost segments of {counted(lossy, 'connection')} ({acked} of "
-            f"bytes never captured, {after_gap} after a gap; first at {frames_words(first)}): "
-            "silence in this capture proves nothing"
+            f"the capture is missing segments of {counted(lossy, 'connection')} ({acked} of "
+            f"bytes never captured, {after_gap} after a gap never filled; first at "
+            f"{frames_words(first)}): the capture point may have lost packets, so what did not "
+            "come (a FIN, an answer, a retry) proves nothing by itself; a verdict that rests "
+            "on one says so (a client's own SYN retries still prove its connect timed out)"
         )
     points = _points_words(q)
     if points is not None:
