@@ -173,6 +173,27 @@
 
   function num(n) { return n.toLocaleString("en-US"); }
 
+  // Same text as fmt.duration() in Python (the text report's table): 0s, 42us, 1.5ms, 2.25s,
+  // 3m07s, 1h02m05s (a browser test checks they agree).
+  function dur(s) {
+    if (s < 0) return "-" + dur(-s);
+    if (s === 0) return "0s";
+    if (s < 0.001) return (s * 1e6).toFixed(0) + "us";
+    if (s < 1) return (s * 1000).toFixed(1) + "ms";
+    if (s < 60) return s.toFixed(2) + "s";
+    var m = Math.floor(pyRound(s) / 60), sec = pyRound(s) % 60;
+    var two = (sec < 10 ? "0" : "") + sec;
+    if (m < 60) return m + "m" + two + "s";
+    var mm = m % 60;
+    return Math.floor(m / 60) + "h" + (mm < 10 ? "0" : "") + mm + "m" + two + "s";
+  }
+  // Python's round(): halves to even.
+  function pyRound(x) {
+    var r = Math.round(x);
+    return (Math.abs(x % 1) === 0.5 && r % 2 !== 0) ? r - 1 : r;
+  }
+  window.pcaplineDuration = dur;
+
   function render() {
     var rows = table.rows.filter(matches);
     var k = col[state.key], dir = state.dir;
@@ -208,8 +229,8 @@
       badge.textContent = r[col.fate];
       badge.style.setProperty("--c", colours[r[col.fate]] || "#757575");
       f.appendChild(badge);
-      cell(tr, r[col.start].toFixed(3), "num");
-      cell(tr, r[col.duration].toFixed(3), "num");
+      cell(tr, "+" + dur(r[col.start]), "num").title = r[col.start].toFixed(6) + " s";
+      cell(tr, dur(r[col.duration]), "num").title = r[col.duration].toFixed(6) + " s";
       cell(tr, num(r[col.packets]), "num");
       cell(tr, num(r[col.bytes_client]), "num");
       cell(tr, num(r[col.bytes_server]), "num");
