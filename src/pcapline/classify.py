@@ -553,9 +553,11 @@ def _silence(
     this connection (another connection's losses say nothing of them). Likewise
     ``own_retries``: a sender's retries on its kernel's schedule, in a connection that lost
     nothing at the capture point, show by themselves that no answer reached it (a SYN+ACK
-    that did would have stopped the client's SYNs): the capture point's losses elsewhere, or
-    the drops its statistics report, cannot have taken that answer from the sender, only
-    from the capture, so they weaken nothing.
+    that did would have stopped the client's SYNs): the capture point's losses elsewhere
+    cannot have taken that answer from the sender, only from the capture, so they weaken
+    nothing. Drops its interface statistics report still do: they come in bursts when its
+    buffer overflows, which can swallow a short connection's whole tail (an answer to the
+    last SYN, the ACK, the data), so the silence after the last SYN proves nothing.
     """
     if e.seen.acks_filtered:
         # A filter that kept only data drops the bare ACKs and probes this silence is read
@@ -565,7 +567,7 @@ def _silence(
         if e.seen.lossy:
             return Confidence.UNKNOWN, ("capture_lossy",)
         return Confidence.PROVEN, ()
-    if own_retries and not e.seen.lossy:
+    if own_retries and not e.seen.lossy and not e.seen.dropped:
         pass  # the sender's own retries are the evidence (above)
     elif e.seen.lossy_capture:
         return Confidence.UNKNOWN, ("capture_lossy",)
