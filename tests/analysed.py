@@ -41,10 +41,12 @@ def whole_csv(path: Path | str) -> str:
 
 
 def _key(path: Path | str) -> tuple[Path, int, int]:
-    """The file as it is now: a file written again under the same name is another capture."""
-    resolved = Path(path).resolve()
-    stat = resolved.stat()
-    return resolved, stat.st_size, stat.st_mtime_ns
+    """The file as it is now (a file written again under the same name is another capture),
+    by the name the test gives: the JSON says the capture's path, and a corpus reached
+    through a symbolic link must keep the link's name there."""
+    named = Path(path)
+    stat = named.stat()
+    return named, stat.st_size, stat.st_mtime_ns
 
 
 @functools.cache
