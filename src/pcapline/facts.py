@@ -201,6 +201,24 @@ class Facts(SegmentRows):
         return found
 
 
+def made_once(
+    over: Callable[[SegmentRows, np.ndarray, int], Computed],
+) -> Callable[[SegmentRows, np.ndarray, int], Computed]:
+    """``over(rows, conn_index, n)``, kept by ``Facts.once`` when ``rows`` are a whole
+    ``Facts``' connections (``every_connection``): the screen, a detector's ``rows`` and
+    the batch passes then share one pass; other rows (one connection's view) get their own."""
+
+    def over_every(facts: Facts) -> Computed:
+        return over(facts, facts.conn_index, len(facts.conn_ids))
+
+    def asked(rows: SegmentRows, conn_index: np.ndarray, n: int) -> Computed:
+        if every_connection(rows, conn_index):
+            return rows.once(over_every)
+        return over(rows, conn_index, n)
+
+    return asked
+
+
 def every_connection(rows: SegmentRows, conn_index: np.ndarray) -> TypeGuard[Facts]:
     """``rows`` are a ``Facts`` grouped by its own connections (``Batch.of_facts``): a pass
     over them is one that ``Facts.once`` keeps for the other askers."""

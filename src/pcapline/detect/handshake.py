@@ -62,7 +62,7 @@ from pcapline.facts import (
     Facts,
     SegmentRows,
     any_per_connection,
-    every_connection,
+    made_once,
     rows_of_connections,
     rows_per_connection,
 )
@@ -953,18 +953,6 @@ def handshake_rtt_ms(syns: Any, synacks: Any, syn_ns: Any, ack_ns: Any) -> Any:
     return np.where(measurable, (ack_ns - syn_ns) / 1e9 * 1e3, np.nan)
 
 
-def _acks_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
-    """``_acks_synack_in``, made once for a whole ``Facts`` (the screen, ``rows``, the batch
-    pass and ``_handshake_acks`` ask for it)."""
-    if every_connection(rows, conn_index):
-        return rows.once(_every_acks_synack)
-    return _acks_synack_in(rows, conn_index, n)
-
-
-def _every_acks_synack(facts: Facts) -> np.ndarray:
-    return _acks_synack_in(facts, facts.conn_index, len(facts.conn_ids))
-
-
 def _acks_synack_in(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
     """Client segments acknowledging the SYN+ACK (ack = server ISN + 1 exactly), FIN included,
     before the first RST after the SYN+ACK: that RST ended the attempt, so no later segment
@@ -979,16 +967,9 @@ def _acks_synack_in(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.nda
     return _keep_before(acks, first_rst, conn_index)
 
 
-def _handshake_acks(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
-    """``_handshake_acks_in``, made once for a whole ``Facts`` (``rows``, the batch pass and
-    ``handshake_loops`` ask for it)."""
-    if every_connection(rows, conn_index):
-        return rows.once(_every_handshake_acks)
-    return _handshake_acks_in(rows, conn_index, n)
-
-
-def _every_handshake_acks(facts: Facts) -> np.ndarray:
-    return _handshake_acks_in(facts, facts.conn_index, len(facts.conn_ids))
+#: ``_acks_synack_in``, made once for a whole ``Facts`` (the screen, ``rows``, the batch
+#: pass and ``_handshake_acks`` ask for it).
+_acks_synack = made_once(_acks_synack_in)
 
 
 def _handshake_acks_in(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
@@ -1023,6 +1004,11 @@ def _handshake_acks_in(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.
 #: client's loop from a capture point near the server; a longer path's piggybacked ACK is
 #: missed (no round trip claimed), never a think time taken for one.
 HANDSHAKE_DATA_SLACK_S = 0.05
+
+
+#: ``_handshake_acks_in``, made once for a whole ``Facts`` (``rows``, the batch pass and
+#: ``handshake_loops`` ask for it).
+_handshake_acks = made_once(_handshake_acks_in)
 
 
 def _first_synack(rows: SegmentRows, conn_index: np.ndarray, n: int) -> np.ndarray:
