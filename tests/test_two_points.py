@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,6 +202,29 @@ def test_each_connections_timing_note_is_its_own_in_any_partition(tmp_path: Path
     assert analyze(path, partitions=2).to_json() == whole.to_json()
 
 
+def _copy_check(
+    rows: Any, frame: int, *, seq: int, seg_len: int, flags: int, client: bool, window: int
+) -> Any:
+    """The crosscheck's question for ``frame``: Wireshark calls it a retransmission, pcapline
+    a duplicate (a capture copy) of connection 0, whose segments are ``rows``."""
+    from pcapline.crosscheck.oracle import ConnContext, FrameCheck
+    from pcapline.model import EventKind
+
+    return FrameCheck(
+        frame=frame,
+        conn=0,
+        wireshark=frozenset({"retransmission"}),
+        wireshark_flags=frozenset({"retransmission"}),
+        ours=frozenset({EventKind.DUPLICATE}),
+        seq=seq,
+        seg_len=seg_len,
+        tcp_flags=flags,
+        from_client=client,
+        window=window,
+        context=ConnContext(segments=rows),
+    )
+
+
 def test_crosscheck_a_synack_seen_at_two_points_half_a_second_apart_is_a_copy() -> None:
     """a-m0.5 frame 20: the SYN+ACK's copy at the client's point, 0.5 s after the server's
     point saw it (IP ID 0, same TSval, TTL one lower): Wireshark's retransmission against
@@ -209,8 +233,7 @@ def test_crosscheck_a_synack_seen_at_two_points_half_a_second_apart_is_a_copy() 
 
     import pandas as pd
 
-    from pcapline.crosscheck.oracle import ConnContext, FrameCheck, _capture_copy
-    from pcapline.model import EventKind
+    from pcapline.crosscheck.oracle import ConnContext, _capture_copy
 
     def row(
         frame: int, at_s: float, side: bool, flags: int, ip_id: int, ttl: int
@@ -231,19 +254,7 @@ def test_crosscheck_a_synack_seen_at_two_points_half_a_second_apart_is_a_copy() 
             row(20, 0.500018, False, SYN | ACK, 0, 63),
         ]
     )
-    check = FrameCheck(
-        frame=20,
-        conn=0,
-        wireshark=frozenset({"retransmission"}),
-        wireshark_flags=frozenset({"retransmission"}),
-        ours=frozenset({EventKind.DUPLICATE}),
-        seq=5000,
-        seg_len=0,
-        tcp_flags=SYN | ACK,
-        from_client=False,
-        window=65160,
-        context=ConnContext(segments=rows),
-    )
+    check = _copy_check(rows, 20, seq=5000, seg_len=0, flags=SYN | ACK, client=False, window=65160)
     assert _capture_copy(check)
     resent = rows.copy()
     resent.loc[3, "ts_val"] = 3806735198  # a timer's resend, stamped 1 s later
@@ -293,8 +304,7 @@ def test_crosscheck_a_numbered_copy_one_hop_lower_half_a_second_later_is_a_copy(
 
     import pandas as pd
 
-    from pcapline.crosscheck.oracle import ConnContext, FrameCheck, _capture_copy
-    from pcapline.model import EventKind
+    from pcapline.crosscheck.oracle import ConnContext, _capture_copy
 
     def row(frame: int, at_s: float, ip_id: int, seq: int, ttl: int) -> dict[str, object]:
         return {
@@ -310,19 +320,7 @@ def test_crosscheck_a_numbered_copy_one_hop_lower_half_a_second_later_is_a_copy(
             row(22, 0.502, 0x1562, 1, 64),
         ]
     )
-    check = FrameCheck(
-        frame=22,
-        conn=0,
-        wireshark=frozenset({"retransmission"}),
-        wireshark_flags=frozenset({"retransmission"}),
-        ours=frozenset({EventKind.DUPLICATE}),
-        seq=1,
-        seg_len=1000,
-        tcp_flags=ACK | PSH,
-        from_client=True,
-        window=63,
-        context=ConnContext(segments=rows),
-    )
+    check = _copy_check(rows, 22, seq=1, seg_len=1000, flags=ACK | PSH, client=True, window=63)
     assert _capture_copy(check)
     resent = rows.copy()
     resent.loc[2, "ip_id"] = 0x1570
