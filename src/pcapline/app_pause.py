@@ -93,9 +93,12 @@ def app_pauses(
     sent: NewData,
     loops: tuple[np.ndarray, np.ndarray],
     peer_end: np.ndarray | None = None,
+    status_frames: np.ndarray | None = None,
 ) -> Pauses:
     """Every connection's longest pause (module docstring), columnar over all segments;
-    ``peer_end``: ``facts.peer_data_end(facts)`` when the caller has it."""
+    ``peer_end``: ``facts.peer_data_end(facts)`` when the caller has it; ``status_frames``:
+    the frames whose payload begins an HTTP/1.x response with its status line
+    (``app.App.status_frames``), None: none known."""
     n = len(facts.conn_ids)
     seconds = np.zeros(n)
     side = np.full(n, -1, dtype=np.int64)
@@ -125,7 +128,7 @@ def app_pauses(
     seconds[conn[b[longest]]] = pause_s[longest]
     side[conn[b[longest]]] = client[b[longest]]
     _asked_pause(facts, fresh, a, b, asked_row, resumed_row)
-    mid = np.flatnonzero(~client[b] & _mid_answer(facts, fresh, a, b))
+    mid = np.flatnonzero(~client[b] & _mid_answer(facts, fresh, a, b, status_frames))
     if len(mid):
         judged = mid[_longest_per_connection(conn[b[mid]], pause_s[mid])]
         judged_s[conn[b[judged]]] = pause_s[judged]
@@ -240,9 +243,19 @@ def _last_before(mask: np.ndarray, client: np.ndarray, rows: np.ndarray) -> np.n
     return out
 
 
-def _mid_answer(facts: Facts, fresh: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _mid_answer(
+    facts: Facts,
+    fresh: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    status_frames: np.ndarray | None = None,
+) -> np.ndarray:
     """For server pauses A -> B: had the client sent new data before A (a request), and does
-    its next new data after B acknowledge B (it asked again with the answer in hand)?"""
+    its next new data after B acknowledge B (it asked again with the answer in hand), or does
+    B begin with an HTTP/1.x status line (``status_frames``)? Such a B starts a response to a
+    request the client had already sent (pipelined, RFC 9112 9.3.2): the answer before the
+    pause had ended, and the server held the next one, whether or not the client asked again
+    (it may close right after the burst's last answer)."""
     asked = np.flatnonzero(fresh & facts.from_client)
     if not len(asked):
         return np.zeros(len(a), dtype=bool)
@@ -252,8 +265,10 @@ def _mid_answer(facts: Facts, fresh: np.ndarray, a: np.ndarray, b: np.ndarray) -
     after = np.append(asked, len(facts.conn_index))[np.searchsorted(asked, b)]
     again = after < end
     at = np.where(again, after, 0)
-    answered = facts.ack[at] & (facts.rel_ack[at] >= facts.seq_end[b])
-    return np.asarray(requested & again & answered)
+    answered = facts.ack[at] & (facts.rel_ack[at] >= facts.seq_end[b]) & again
+    if status_frames is not None and len(status_frames):
+        answered |= np.isin(facts.frame[b], status_frames)
+    return np.asarray(requested & answered)
 
 
 def _asked_pause(

@@ -1132,7 +1132,7 @@ def measure(
     sent = NewData.of(facts)  # what the three columnar passes below read
     full = window_full(facts, sent, handshake_rtt_ms, loops)
     nagle = nagle_waits(facts, sent, loops, ts_ecr)
-    pauses = app_pauses(facts, sent, loops, peer_end)
+    pauses = app_pauses(facts, sent, loops, peer_end, _status_frames(apps or {}))
     one_way = OneWayTurns.of(facts, peer_end)
     del peer_end  # one int64 per row: not held through the per-connection work below
     held = {
@@ -1240,6 +1240,13 @@ def measure(
     )
     columns["response_unjudged"] = _unjudged_late(columns, limits)
     return DelaysTable(ids, columns, visited, limits, turns)
+
+
+def _status_frames(apps: Mapping[int, App]) -> np.ndarray:
+    """The frames that begin a later HTTP/1.x response with its status line
+    (``app.App.status_frames``), sorted."""
+    frames = [f for app in apps.values() for f in app.status_frames]
+    return np.sort(np.asarray(frames, dtype=np.int64))
 
 
 def _after_tickets(facts: Facts, pauses: Pauses, apps: Mapping[int, App]) -> dict[str, np.ndarray]:

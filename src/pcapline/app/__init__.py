@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from pcapline.app import http, tls
-from pcapline.app.payloads import FirstBytes, FrameBytes, first_payloads
+from pcapline.app.payloads import FirstBytes, FrameBytes, first_payloads, status_line_frames
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,6 +68,9 @@ class App:
     server_hello: tls.ServerHello | None = None
     request: http.Request | None = None
     response: http.Response | None = None
+    #: HTTP/1.x: the frames of later segments that begin a response with a status line
+    #: (``payloads.status_line_frames``); not in JSON.
+    status_frames: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON ``app`` object (docs/contract.md, "app"): both sub-objects,
@@ -134,6 +139,10 @@ def recognise_sides(segments: pd.DataFrame, source: Capture | FrameBytes) -> Rec
                 other_way.add(conn)
         if app is not None:
             found[conn] = app
+    spoken = np.asarray(sorted(c for c, a in found.items() if a.protocol == "http"), np.int64)
+    if len(spoken):
+        for conn, frames in status_line_frames(segments, source, spoken).items():
+            found[conn] = replace(found[conn], status_frames=frames)
     return Recognised(found, frozenset(other_way))
 
 

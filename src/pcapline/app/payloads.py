@@ -139,6 +139,58 @@ def first_payloads(
     return {key: _contiguous(parts, frames.read) for key, parts in pieces.items()}
 
 
+#: A status line's first bytes: ``HTTP/1.x NNN`` (RFC 9112 4).
+STATUS_HEAD = 12
+#: A later response is looked for only where a side's payload follows its previous payload
+#: by this much or more (``app_pause.PAUSE_MIN_NS``: a shorter gap is no pause), so a bulk
+#: transfer's segments are not read.
+STATUS_GAP_NS = 1_000_000
+
+
+def status_line_frames(
+    segments: pd.DataFrame, source: Capture | FrameBytes, conns: np.ndarray
+) -> dict[int, tuple[int, ...]]:
+    """{conn: frames} of the connections ``conns`` (HTTP/1.x): the payload segments after a
+    side's first whose captured bytes begin with an HTTP/1.x status line (``HTTP/1.0 200``,
+    ``HTTP/1.1 404``, ...): each begins a new response (``app_pause``: a server pause before
+    one is a wait to answer a request already sent, as in a pipelined burst). Only segments
+    that follow the side's previous payload by ``STATUS_GAP_NS`` or more are read, the first
+    ``STATUS_HEAD`` bytes each; a segment whose bytes the snaplen cut is never one."""
+    if segments.empty or not len(conns):
+        return {}
+    frames = source if isinstance(source, FrameBytes) else FrameBytes.of_capture(segments, source)
+    conn = segments["conn"].to_numpy(np.int64)
+    seg_len = segments["seg_len"].to_numpy(np.int64)
+    at = frames.frame_at + segments["payload_at"].to_numpy(np.int64)
+    captured = np.minimum(seg_len, np.maximum(frames.frame_at + frames.caplen - at, 0))
+    rows = np.flatnonzero((seg_len > 0) & np.isin(conn, conns))
+    if not len(rows):
+        return {}
+    key = conn[rows] * 2 + segments["from_client"].to_numpy(bool)[rows]
+    order = np.argsort(key, kind="stable")  # each side's payloads in frame order
+    rows, key = rows[order], key[order]
+    time_ns = segments["time_ns"].to_numpy(np.int64)[rows]
+    later = np.r_[False, key[1:] == key[:-1]]
+    gap = np.r_[0, np.diff(time_ns)]
+    rows = rows[later & (gap >= STATUS_GAP_NS) & (captured[rows] >= STATUS_HEAD)]
+    if not len(rows):
+        return {}
+    head = _heads(frames, at[rows], captured[rows], STATUS_HEAD)
+    prefix = np.frombuffer(b"HTTP/1.", np.uint8).astype(np.int64)
+    digit = (head >= ord("0")) & (head <= ord("9"))
+    status = (
+        (head[:, :7] == prefix).all(axis=1)
+        & digit[:, 7]
+        & (head[:, 8] == ord(" "))
+        & digit[:, 9:12].all(axis=1)
+    )
+    found: dict[int, list[int]] = {}
+    frame = segments["frame"].to_numpy(np.int64)
+    for r in np.sort(rows[status]).tolist():
+        found.setdefault(int(conn[r]), []).append(int(frame[r]))
+    return {c: tuple(f) for c, f in found.items()}
+
+
 def _rank_in_group(keys: np.ndarray) -> np.ndarray:
     """Per row: how many earlier rows have its key (0 for a key's first), as pandas'
     ``groupby(keys).cumcount()`` (whose set-up costs ~0.2 ms on every capture)."""

@@ -1,0 +1,63 @@
+"""A server pause inside a pipelined HTTP/1.1 burst, the client closing right after it.
+
+The packets are those of a real exchange (Python sockets on Linux 6.18 in two network
+namespaces, captured at the server): the client sends two GET requests in one segment, the
+server answers the first at once, its application sleeps 1.5 s, then answers the second; the
+client closes as soon as it has both. No client data follows the second answer, so only its
+status line shows that the first answer had ended and the server held the next one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+import pcapline
+from pcapline.delays import DelaysTable
+from pcapline.model import SlowTag
+
+REQUESTS = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
+
+
+def _burst(second: bytes = ANSWER) -> Conversation:
+    c = Conversation(conn=0, client=("10.253.0.1", 40260), server=("10.253.0.2", 8080))
+    c.syn(0.0).synack(0.00002).ack(CLIENT, 0.00004)
+    c.data(CLIENT, 0.000214, len(REQUESTS), payload=REQUESTS)
+    c.ack(SERVER, 0.000220)
+    c.data(SERVER, 0.000244, len(ANSWER), payload=ANSWER)
+    c.ack(CLIENT, 0.000248)
+    c.data(SERVER, 1.502761, len(second), payload=second)
+    c.ack(CLIENT, 1.502790)
+    c.fin(CLIENT, 1.502868).fin(SERVER, 1.510011).ack(CLIENT, 1.510036)
+    return c
+
+
+#: The second answer less the client's ACK of the first, less the capture point's loop to
+#: the server (the SYN -> SYN+ACK, 20 us).
+PAUSE_S = 1.502761 - 0.000248 - 0.00002
+
+
+def _delays(tmp_path: Path, c: Conversation) -> DelaysTable:
+    path = tmp_path / "pipelined.pcap"
+    path.write_bytes(pcap_bytes(c))
+    lost = pcapline.analyze(str(path)).delays
+    assert isinstance(lost, DelaysTable)
+    return lost
+
+
+def test_a_pause_before_a_pipelined_answer_is_tagged(tmp_path: Path) -> None:
+    lost = _delays(tmp_path, _burst())
+    assert lost[0].response_judged == "every_turn"
+    assert lost[0].app_pause_s == pytest.approx(PAUSE_S, abs=1e-6)
+    assert lost[0].slow == (SlowTag.APP_PAUSE,)
+
+
+def test_data_after_the_pause_that_starts_no_response_is_not_tagged(tmp_path: Path) -> None:
+    """The same shape whose later data begins no status line (the first answer's body, a
+    stream): nothing shows the answer had ended, so the pause is measured, not judged."""
+    lost = _delays(tmp_path, _burst(b"more of the body, no status line\n"))
+    assert lost[0].app_pause_s == pytest.approx(PAUSE_S, abs=1e-6)
+    assert lost[0].slow == ()
