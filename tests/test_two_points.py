@@ -325,3 +325,19 @@ def test_crosscheck_a_numbered_copy_one_hop_lower_half_a_second_later_is_a_copy(
     resent = rows.copy()
     resent.loc[2, "ip_id"] = 0x1570
     assert not _capture_copy(replace(check, context=ConnContext(segments=resent)))
+
+
+@pytest.mark.parametrize("offset_s", [0.5, -0.5])
+def test_the_timing_note_names_the_offsets_upper_bound(tmp_path: Path, offset_s: float) -> None:
+    """The note named only the offset's lower bound ("at least 500 ms ... off by as much").
+    Each side's copies were seen 20 us apart (client -> server and back), so the offset is
+    500 ms to 500.04 ms whichever clock is ahead: the note says the 40 us it may add."""
+    path = tmp_path / "two-points-bound.pcap"
+    path.write_bytes(pcap_bytes(_dropped_between(offset_s)))
+    words = pcapline.analyze(path).to_dict()["connections"][0]["explanation"]
+    assert (
+        "clocks differ by at least 500 ms (captures merged), and by at most 40 us more "
+        "(the copies of its packets seen at both points bound the offset both ways), so a "
+        "time between packets seen at different points (a round trip, a response time, the "
+        "duration) is off by that much" in words
+    )

@@ -52,7 +52,7 @@ from pcapline.facts import (
     rows_of_connections,
     rows_per_connection,
 )
-from pcapline.fmt import counted, frames_words
+from pcapline.fmt import counted, frames_words, seconds
 
 if TYPE_CHECKING:
     from pcapline.read.capture import Capture
@@ -515,14 +515,19 @@ def crossing_notes(q: CaptureQuality) -> dict[int, str]:
     bounded = q.crossed & (q.split_client_ns != NO_SPLIT) & (q.split_server_ns != NO_SPLIT)
     notes = {}
     for i in np.flatnonzero(bounded).tolist():
-        offset = _offset_within(int(q.split_server_ns[i]), int(q.split_client_ns[i]))
+        low, high = int(q.split_server_ns[i]), int(q.split_client_ns[i])
+        offset = _offset_within(low, high)
         if abs(offset) > CLOCKS_APART_NS:
+            # The offset lies in [low, high]: its width is the least transit between the
+            # points one way plus the other (``_copy_points``), the most it can be beyond.
+            beyond = max(abs(low), abs(high)) - abs(offset)
             notes[i] = (
                 "Timings: this connection's packets were seen at two capture points whose "
-                f"clocks differ by at least {span_words(abs(offset))} (captures merged), so a "
-                "time between packets seen at different points (a round trip, a response "
-                "time, the duration) is off by as much; the SYN retries and connect_s are "
-                "timed at one point."
+                f"clocks differ by at least {span_words(abs(offset))} (captures merged), "
+                f"and by at most {seconds(beyond / 1e9)} more (the copies of its packets "
+                "seen at both points bound the offset both ways), so a time between packets "
+                "seen at different points (a round trip, a response time, the duration) is "
+                "off by that much; the SYN retries and connect_s are timed at one point."
             )
     return notes
 
