@@ -61,3 +61,19 @@ def test_data_after_the_pause_that_starts_no_response_is_not_tagged(tmp_path: Pa
     lost = _delays(tmp_path, _burst(b"more of the body, no status line\n"))
     assert lost[0].app_pause_s == pytest.approx(PAUSE_S, abs=1e-6)
     assert lost[0].slow == ()
+
+
+def test_the_words_say_the_server_held_a_response_to_a_request_already_sent(
+    tmp_path: Path,
+) -> None:
+    """Not "in the middle of an answer": the first answer had ended, the next began with
+    its status line."""
+    path = tmp_path / "pipelined-words.pcap"
+    path.write_bytes(pcap_bytes(_burst()))
+    (row,) = pcapline.analyze(str(path)).to_dict()["connections"]
+    assert "in the middle of an answer" not in row["explanation"]
+    assert (
+        "Slow: the server's application paused 1.5 s before a response (its status line "
+        "begins the data after the pause) to a request the client had already sent "
+        "(pipelined, or the same request after an interim 1xx answer)" in row["explanation"]
+    )

@@ -86,6 +86,9 @@ class Pauses:
     #: the client's last new-data row before A, and B's row; -1 for none (``asked_pause``).
     asked_row: np.ndarray
     resumed_row: np.ndarray
+    #: ``judged_s``'s pause ended with a new response's status line (``_mid_answer``): the
+    #: server held its answer to a request the client had already sent (pipelined).
+    judged_pipelined: np.ndarray
 
 
 def app_pauses(
@@ -103,6 +106,7 @@ def app_pauses(
     seconds = np.zeros(n)
     side = np.full(n, -1, dtype=np.int64)
     judged_s = np.zeros(n)
+    judged_pipelined = np.zeros(n, dtype=bool)
     asked_row = np.full(n, _NONE, dtype=np.int64)
     resumed_row = np.full(n, _NONE, dtype=np.int64)
     fresh = sent.mask
@@ -111,7 +115,7 @@ def app_pauses(
     seconds[sent_data & (np.isnan(to_server) | np.isnan(to_client))] = np.nan
     a, b = _held(facts, sent, peer_end)
     if not len(b):
-        return Pauses(seconds, side, judged_s, asked_row, resumed_row)
+        return Pauses(seconds, side, judged_s, asked_row, resumed_row, judged_pipelined)
     client, conn = facts.from_client, facts.conn_index
     last_peer = _last_before(~facts.is_dup, client, b)
     start = np.maximum(a, last_peer)
@@ -122,7 +126,7 @@ def app_pauses(
     pause_ns = _proven(facts, a, b, seen_ns, loops)
     found = np.flatnonzero(pause_ns >= PAUSE_MIN_NS)  # NaN (not proven) compares False
     if not len(found):
-        return Pauses(seconds, side, judged_s, asked_row, resumed_row)
+        return Pauses(seconds, side, judged_s, asked_row, resumed_row, judged_pipelined)
     a, b, pause_s = a[found], b[found], pause_ns[found] / 1e9
     longest = _longest_per_connection(conn[b], pause_s)
     seconds[conn[b[longest]]] = pause_s[longest]
@@ -132,7 +136,9 @@ def app_pauses(
     if len(mid):
         judged = mid[_longest_per_connection(conn[b[mid]], pause_s[mid])]
         judged_s[conn[b[judged]]] = pause_s[judged]
-    return Pauses(seconds, side, judged_s, asked_row, resumed_row)
+        if status_frames is not None and len(status_frames):
+            judged_pipelined[conn[b[judged]]] = np.isin(facts.frame[b[judged]], status_frames)
+    return Pauses(seconds, side, judged_s, asked_row, resumed_row, judged_pipelined)
 
 
 def _held(

@@ -198,6 +198,9 @@ class Delays:
     app_pause_side: Side | None = None  # whose application paused; None: no pause
     #: The longest of the server's pauses mid-answer (what ``app_pause`` judges), 0.0: none.
     app_pause_answer_s: float = 0.0
+    #: That pause ended with a new response's status line: the server held its answer to a
+    #: request the client had already sent (pipelined HTTP/1.1).
+    app_pause_pipelined: bool = False
     #: Which turns ``slow_response`` judged: every one, or only the first (the bytes show no
     #: request/response protocol); None: no judgement (no turn, or the opening not captured).
     response_judged: ResponseJudged | None = None
@@ -514,6 +517,7 @@ class DelaysTable(Mapping[int, Delays]):
             app_pause_s=_opt(c["app_pause_s"][i]),
             app_pause_side=None if paused < 0 else (Side.CLIENT if paused else Side.SERVER),
             app_pause_answer_s=float(c["app_pause_judged_s"][i]),
+            app_pause_pipelined=bool(c["app_pause_judged_pipelined"][i]),
             response_judged=_JUDGED_OF_CODE[int(c["response_judged"][i])],
             response_unjudged=bool(c["response_unjudged"][i]),
             response_from=FORM_OF_CODE[int(c["response_from"][i])],
@@ -1221,6 +1225,7 @@ def measure(
         "app_pause_s": pauses.seconds,
         "app_pause_side": pauses.side,
         "app_pause_judged_s": pauses.judged_s,
+        "app_pause_judged_pipelined": pauses.judged_pipelined,
         **_after_tickets(facts, pauses, apps or {}),
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,

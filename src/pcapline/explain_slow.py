@@ -237,6 +237,16 @@ def _nagle(d: Delays) -> str:
 
 
 def _app_pause(d: Delays) -> str:
+    if d.app_pause_pipelined:
+        return (
+            f"Slow: the server's application paused {_s(d.app_pause_answer_s)} before a "
+            "response (its status line begins the data after the pause) to a request the "
+            "client had already sent (pipelined, or the same request after an interim 1xx "
+            "answer), with all it had sent "
+            "acknowledged and the client's window open: nothing in the network held it. "
+            "Check what the server waits on for that request (a database, an upstream, a "
+            "lock, garbage collection) at that time."
+        )
     return (
         f"Slow: the server's application paused {_s(d.app_pause_answer_s)} in the middle of an "
         "answer, with all it had sent acknowledged and the client's window open: nothing in "
