@@ -380,6 +380,28 @@ class Program:
         answer.read()
         emit("http_status", str(answer.status))
 
+    def op_http_pipeline(self, s: Step) -> None:
+        """HTTP/1.1 requests pipelined (RFC 9112 9.3.2): a GET for each of ``paths`` in one
+        write, then the answers read in order (each its status line, headers and
+        Content-Length body) on the socket as it is."""
+        sock = self.socks[s.get("sock", "s")]
+        head = "".join(f"GET {path} HTTP/1.1\r\nHost: {s['host']}\r\n\r\n" for path in s["paths"])
+        sock.sendall(head.encode())
+        got = b""
+        for _ in s["paths"]:
+            while b"\r\n\r\n" not in got:
+                got += sock.recv(65536)
+            fields, got = got.split(b"\r\n\r\n", 1)
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in fields.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            while len(got) < length:
+                got += sock.recv(65536)
+            got = got[length:]
+            emit("http_status", fields.split(b" ", 2)[1].decode())
+
     def op_http_serve(self, s: Step) -> None:
         """Answer HTTP/1.1 requests (http.server) until the client closes: ``statuses`` maps
         a path to its status (200 otherwise), with a small body; ``sleeps`` maps a path to

@@ -72,6 +72,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-nagle-path", 78, slow.nagle_delayed_ack_on_a_path, 6),
     Scenario("slow-nagle-server-slow-handshake", 136, slow.server_nagle_slow_handshake_path, 5),
     Scenario("slow-app-pause", 79, slow.app_pause_mid_answer, 6),
+    Scenario("slow-app-pause-pipelined", 253, slow.app_pause_pipelined, 4),
     Scenario("server-banner-first", 170, server_first.server_banner_first, 3),
     Scenario("client-think-first", 171, server_first.client_thinks_first, 3),
     # slow bulk transfers, each paced by one known cause

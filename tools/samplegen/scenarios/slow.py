@@ -839,6 +839,88 @@ def app_pause_mid_answer(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+#: The pipelined scenario: the paths asked in one write, and how long the server thinks
+#: before answering each (the second is the slow one); each body's size.
+PIPELINED_TURNS: tuple[tuple[str, float], ...] = (("/a", 0.0), ("/b", 1.5))
+PIPELINED_BODY = 100
+
+
+def app_pause_pipelined(ctx: Ctx, net: int) -> list[Expected]:
+    """One HTTP/1.1 connection in clear text: the client sends two GETs in one write
+    (pipelined, RFC 9112 9.3.2), reads both answers and closes at once; the server
+    (``http.server``, which reads and answers requests one after the other) answers the first
+    at once and sleeps 1.5 s before answering the second.
+
+    Kernel rules: both requests leave in one segment; the first answer leaves at once and the
+    client acknowledges it; then the server has nothing in flight and the client's window is
+    open, so nothing in TCP holds its next write: the 1.5 s gap is its application's. No
+    client data follows (the client FINs as soon as it has both answers), so only the second
+    answer's status line, at the start of the data after the pause, shows that the first
+    answer had ended and the server held the next: app_pause. Captured at the client.
+    """
+    name = "slow-app-pause-pipelined.pcap"
+    port = 42131
+    server: list[st.Step] = [
+        *st.listen(),
+        st.accept("c"),
+        {
+            "op": "http_serve",
+            "sock": "c",
+            "body": PIPELINED_BODY,
+            "sleeps": {path: pause for path, pause in PIPELINED_TURNS if pause},
+        },
+        st.close("c"),
+    ]
+    client: list[st.Step] = [
+        *st.connect(f"10.{net}.0.2", port),
+        {
+            "op": "http_pipeline",
+            "sock": "s",
+            "host": "pipelined.example.test",
+            "paths": [path for path, _pause in PIPELINED_TURNS],
+        },
+        st.close(),
+    ]
+    run_pair(ctx, net, name, client, server)
+    pause = max(p for _path, p in PIPELINED_TURNS)
+    return [
+        Expected(
+            name,
+            "one HTTP/1.1 connection in clear text, two GETs pipelined in one write; the server "
+            f"answers the first at once and the second {pause} s later; the client closes "
+            "as soon as it has both",
+            "client",
+            {
+                "server": f"http.server (HTTP/1.1): 200 with a {PIPELINED_BODY} B body; it "
+                f"sleeps {pause} s before answering the second request",
+                "client": "both GETs in one sendall(), read the two answers, close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "response_judged": "every_turn",
+                        "app_pause_s": bound_s(round(pause - 0.05, 3), round(pause + 0.05, 3)),
+                        "app_pause_side": "server",
+                        "rto_episodes": 0,
+                        "zero_window_s": 0.0,
+                    },
+                    slow=["app_pause"],
+                    note=f"the server's application holds the second answer {pause} s with "
+                    "all it sent acknowledged and the window open; the data after the pause "
+                    "begins with a status line (a new response): app_pause (server), though "
+                    "the client sends nothing after it",
+                )
+            ],
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 #: The unprompted-speaker scenario: each peer's 19-byte messages (a BGP KEEPALIVE's size) on
 #: its own timer. The client sends at these times (s after its OPEN) ...
 PEER_CLIENT_AT_S: tuple[float, ...] = (0.4, 2.4, 4.4)
