@@ -77,3 +77,14 @@ def test_the_words_say_the_server_held_a_response_to_a_request_already_sent(
         "begins the data after the pause) to a request the client had already sent "
         "(pipelined, or the same request after an interim 1xx answer)" in row["explanation"]
     )
+
+
+def test_the_capture_summary_names_a_pause_before_a_pipelined_answer() -> None:
+    from pcapline.delays import SlowSummary
+    from pcapline.explain import slow_summary
+
+    words = slow_summary(SlowSummary(SlowTag.APP_PAUSE, 1, 1, (1.5,), 0, threshold_s=1.0))
+    assert (
+        "had the server's application pause in the middle of an answer, or before one to a "
+        "request already sent (pipelined) (over 1 s): longest pause" in words
+    )

@@ -1555,9 +1555,10 @@ def slow_summary(s: SlowSummary) -> str:
         )
     if s.tag is SlowTag.APP_PAUSE:
         return (
-            f"{share} had the server's application pause in the middle of an answer{over}: "
-            f"longest pause {spread} (everything it had sent acknowledged and the window open: "
-            "nothing in the network held it; check what the server waits on mid-response: a "
+            f"{share} had the server's application pause in the middle of an answer, or "
+            f"before one to a request already sent (pipelined){over}: longest pause {spread} "
+            "(everything it had sent acknowledged and the window open: nothing in the network "
+            "held it; check what the server waits on there: a "
             "database, an upstream, a lock, garbage collection; or a pacing rate or TCP_CORK "
             "it sets, which hold data the same way)"
         )
