@@ -88,3 +88,22 @@ def test_the_capture_summary_names_a_pause_before_a_pipelined_answer() -> None:
         "had the server's application pause in the middle of an answer, or before one to a "
         "request already sent (pipelined) (over 1 s): longest pause" in words
     )
+
+
+def test_a_timeout_reply_after_an_idle_keepalive_is_no_pipelined_answer(tmp_path: Path) -> None:
+    """One request, answered at once; the connection then idles until the server's
+    keep-alive timeout, and the server sends 408 Request Timeout and closes (RFC 9110
+    15.5.9): a status line after a pause, but no request was waiting for it."""
+    c = Conversation(conn=0, client=("10.253.0.1", 40262), server=("10.253.0.2", 8080))
+    c.syn(0.0).synack(0.00002).ack(CLIENT, 0.00004)
+    c.data(CLIENT, 0.000214, 28, payload=REQUESTS[:28])
+    c.ack(SERVER, 0.000220)
+    c.data(SERVER, 0.000244, len(ANSWER), payload=ANSWER)
+    c.ack(CLIENT, 0.000248)
+    timeout = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    c.data(SERVER, 5.000244, len(timeout), payload=timeout)
+    c.ack(CLIENT, 5.000270)
+    c.fin(SERVER, 5.000300).fin(CLIENT, 5.000400).ack(SERVER, 5.000420)
+    lost = _delays(tmp_path, c)
+    assert lost[0].app_pause_s == pytest.approx(5.000244 - 0.000248 - 0.00002, abs=1e-6)
+    assert lost[0].slow == ()

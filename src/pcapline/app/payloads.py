@@ -152,8 +152,9 @@ def status_line_frames(
 ) -> dict[int, tuple[int, ...]]:
     """{conn: frames} of the connections ``conns`` (HTTP/1.x): the payload segments after a
     side's first whose captured bytes begin with an HTTP/1.x status line (``HTTP/1.0 200``,
-    ``HTTP/1.1 404``, ...): each begins a new response (``app_pause``: a server pause before
-    one is a wait to answer a request already sent, as in a pipelined burst). Only segments
+    ``HTTP/1.1 404``, ...; not 408, a timeout reply to no request): each begins a new response
+    (``app_pause``: a server pause before one is a wait to answer a request already sent, as
+    in a pipelined burst). Only segments
     that follow the side's previous payload by ``STATUS_GAP_NS`` or more are read, the first
     ``STATUS_HEAD`` bytes each; a segment whose bytes the snaplen cut is never one."""
     if segments.empty or not len(conns):
@@ -178,11 +179,15 @@ def status_line_frames(
     head = _heads(frames, at[rows], captured[rows], STATUS_HEAD)
     prefix = np.frombuffer(b"HTTP/1.", np.uint8).astype(np.int64)
     digit = (head >= ord("0")) & (head <= ord("9"))
+    code = (head[:, 9] - ord("0")) * 100 + (head[:, 10] - ord("0")) * 10 + head[:, 11] - ord("0")
     status = (
         (head[:, :7] == prefix).all(axis=1)
         & digit[:, 7]
         & (head[:, 8] == ord(" "))
         & digit[:, 9:12].all(axis=1)
+        # 408 Request Timeout answers no request (RFC 9110 15.5.9): a server sends it on a
+        # connection idle past its timeout, then closes; it is no pipelined answer.
+        & (code != 408)
     )
     found: dict[int, list[int]] = {}
     frame = segments["frame"].to_numpy(np.int64)
