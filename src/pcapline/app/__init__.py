@@ -6,7 +6,9 @@ A stage beside flows (it needs the capture's bytes, which are released before de
 
 * TLS (``tls.py``): the client's ClientHello (server name, ALPN offered, highest version
   offered) and the server's ServerHello (version and ALPN chosen);
-* HTTP/1.x (``http.py``): the client's request line and ``Host``, the server's status line.
+* HTTP/1.x (``http.py``): the client's request line and ``Host``, the server's status line;
+  and which later segments, after a gap of 1 ms or more, begin a response with a status line
+  (``payloads.status_line_frames``, 12 bytes each: ``App.status_frames``, for ``app_pause``).
 
 What is recognised is only what the bytes show: a connection whose first payloads were not
 captured, or that speaks another protocol, has no ``App`` (JSON ``app: null``). Ports are
