@@ -89,6 +89,7 @@ from pcapline.facts import (
 from pcapline.loopback import on_one_host
 from pcapline.model import (
     EventKind,
+    Fate,
     ResponseFrom,
     ResponseJudged,
     Side,
@@ -697,7 +698,12 @@ class SlowSummary:
     total: int  # connections considered
     values_s: tuple[float, ...]  # the measure the tag is about, sorted (connect, stall, response)
     first: int  # lowest connection id with the tag
-    unfinished: int = 0  # SYN/SYN+ACK retries: connections whose handshake never completed
+    #: SYN/SYN+ACK retries: connections still open whose handshake the capture never shows
+    #: completed (no measure: ``_retries_unmeasured``)
+    unfinished: int = 0
+    #: ... and those without a measure that went on past their handshake (a FIN or RST ended
+    #: them): it completed out of the capture's sight (a flag filter, a lost ACK)
+    unseen_completion: int = 0
     schedule: str = ""  # SYN retries: the most common retry schedule (handshake detector)
     threshold_s: float | None = None  # the threshold the tag is judged against, if any
     retries: tuple[int, int] = (0, 0)  # SYN/SYN+ACK retries: fewest and most per connection
@@ -749,7 +755,9 @@ def summarise(
     connections = connections[ok]
     if connections.empty:
         return []
-    ids = np.sort(connections["id"].to_numpy(np.int64))
+    by_id = np.argsort(connections["id"].to_numpy(np.int64), kind="stable")
+    ids = connections["id"].to_numpy(np.int64)[by_id]
+    still_open = connections["fate"].to_numpy()[by_id] == Fate.OPEN
     pos = np.searchsorted(lost.ids, ids)
     tags = lost.columns["slow"][pos]
     limits = lost.thresholds
@@ -776,8 +784,18 @@ def summarise(
             continue
         values = lost.columns[_TAG_MEASURE[tag]][pos[has]]
         done = values[~np.isnan(values)]
-        if tag is SlowTag.SYNACK_RETRY:
+        unmeasured = np.zeros(0, dtype=bool)
+        if tag is SlowTag.SYN_RETRY:
+            unmeasured = np.isnan(values)
+        elif tag is SlowTag.SYNACK_RETRY:
             done = _synack_waits(lost, ids[has])
+            unmeasured = np.array(
+                [
+                    synack_wait(lost.stalls.get(c, _NOTHING).stalls) is None
+                    for c in ids[has].tolist()
+                ],
+                dtype=bool,
+            )
         schedule = ""
         if tag is SlowTag.SYN_RETRY:
             schedule = _schedule_name(connections, _most_retried(lost, ids[has], pos[has]))
@@ -788,7 +806,10 @@ def summarise(
                 total=total,
                 values_s=tuple(sorted(done.tolist())),
                 first=int(ids[has][0]),
-                unfinished=int(len(values) - len(done)) if tag in retried else 0,
+                unfinished=int((unmeasured & still_open[has]).sum()) if tag in retried else 0,
+                unseen_completion=int((unmeasured & ~still_open[has]).sum())
+                if tag in retried
+                else 0,
                 schedule=schedule,
                 threshold_s=thresholds.get(tag),
                 retries=_retry_range(lost, tag, pos[has]),

@@ -604,15 +604,27 @@ def _listen_overflow(d: Decision, e: Evidence) -> Explanation:
 def _handshake_timeout(d: Decision, e: Evidence) -> Explanation:
     sa = e.handshake.synack
     assert sa is not None
+    filtered = e.seen.filtered
+    # A capture filtered on TCP flags (or on payload) cannot hold the handshake ACK (Linux
+    # sends it bare): "the client never ACKed it" is then not in the capture, only that the
+    # server acted as if no ACK came (its retries) or nothing at all (one SYN+ACK).
+    unacked = (
+        f"no ACK of it is in the capture, which holds {_FILTER_KEEPS[e.seen.flag_filtered]}"
+        if filtered
+        else "the client never ACKed it"
+    )
     if sa.retries == 0:
-        sent = (
-            "the server answered the SYN with one SYN+ACK, never retransmitted, and the client never "
-            "ACKed it"
-        )
+        sent = f"the server answered the SYN with one SYN+ACK, never retransmitted, and {unacked}"
         then = (
             ". A SYN+ACK that is not retransmitted after 1 s is a SYN cookie (the SYN queue "
             "was full: nstat -az TcpExtSyncookiesSent) or tcp_synack_retries=0"
         )
+        if filtered:
+            then = (
+                ". A SYN+ACK not retransmitted after 1 s was acknowledged (the filter hides "
+                "the ACK: the connection then opened), or was a SYN cookie (the SYN queue was "
+                "full: nstat -az TcpExtSyncookiesSent) or tcp_synack_retries=0"
+            )
     else:
         if sa.gave_up:
             end = "the server gave up"
@@ -622,7 +634,7 @@ def _handshake_timeout(d: Decision, e: Evidence) -> Explanation:
             end = "the capture ended while the server was still retrying"
         sent = (
             f"the server sent SYN+ACK {sa.retries + 1} times at {_times(sa.times)} "
-            f"({sa.schedule.name}) and the client never ACKed it"
+            f"({sa.schedule.name}) and {unacked}"
         )
         then = f"; {end}"
     bad = e.handshake.bad_ack_frame
@@ -632,16 +644,28 @@ def _handshake_timeout(d: Decision, e: Evidence) -> Explanation:
         if bad is not None
         else ""
     )
+    never = (
+        "If no ACK came, the client never completed the handshake"
+        if filtered and sa.retries == 0
+        else "The client never completed the handshake"
+    )
     return Explanation(
         sent,
         "Handshake timeout",
-        f"{then}.{wrong} The client never completed the handshake: it is gone, a "
+        f"{then}.{wrong} {never}: it is gone, a "
         "firewall on the client side or an asymmetric return path drops the SYN+ACK or its ACK, or "
         "the SYN's source was spoofed (SYN flood).",
         "Server side: net.ipv4.tcp_synack_retries "
         "(default 5); nstat -az TcpExtTCPSynRetrans TcpExtTCPTimeouts counts the SYN+ACK "
         "retransmissions; check the path back to the client.",
     )
+
+
+#: What a filtered capture holds (``Seen.flag_filtered``: SYN/FIN/RST; else a payload filter).
+_FILTER_KEEPS = {
+    True: "only SYN/FIN/RST segments (a flag filter would have dropped a bare ACK)",
+    False: "only segments with data (a payload filter would have dropped a bare ACK)",
+}
 
 
 def _keepalive_timeout(d: Decision, e: Evidence) -> Explanation:
@@ -1490,6 +1514,13 @@ def slow_summary(s: SlowSummary) -> str:
             text += f": the server waited {spread} for the client's ACK"
         if s.unfinished:
             text += f"; {s.unfinished:,} never completed the handshake"
+        if s.unseen_completion:
+            # A FIN or RST after the handshake proves it completed: only its ACK (or the
+            # server's answer to it) is not in the capture, so no time is measured.
+            text += (
+                f"; {s.unseen_completion:,} completed the handshake out of the capture's sight (a FIN or "
+                "RST followed; its last packet is not in the capture: not timed)"
+            )
         if s.tag is SlowTag.SYN_RETRY and s.stale_peer == s.connections:
             shape = f"{s.schedule}: " if s.schedule else ""
             return text + f" ({shape}{_STALE_PEER_RETRY}{_no_drop(s)}{_VERDICT_NAMES})"

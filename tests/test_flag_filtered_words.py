@@ -1,0 +1,84 @@
+"""A capture filtered on TCP flags (``tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0``, kept
+to cut volume on busy servers) holds no bare ACK: what the words say must not rest on one.
+
+- A connection that needed SYN retries and then closed (its FINs are in the capture) completed
+  its handshake: only the ACK that would time the connect is filtered out, so the slow line
+  must not count it among those that "never completed the handshake".
+- A handshake_timeout told from SYN+ACKs alone says that no ACK is in the capture, and a lone
+  SYN+ACK's words name both readings (acknowledged out of sight, or a SYN cookie).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import analysed
+import numpy as np
+import pytest
+
+from pcapline.cli import run
+from pcapline.decode import decode
+from pcapline.model import FIN, RST, SYN
+from pcapline.read import read_capture
+from tests.builders.capture_files import rewrite
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+
+
+def _flag_filtered(path: Path, out: Path) -> Path:
+    """``path`` with only the frames a SYN/FIN/RST flag filter keeps."""
+    capture = read_capture(str(path))
+    segments = decode(capture).segments
+    kept = segments["frame"].to_numpy()[(segments["flags"].to_numpy() & (SYN | FIN | RST)) != 0]
+    rewrite(path, np.isin(capture.frame, kept), out)
+    return out
+
+
+def test_syn_retries_then_a_close_are_no_unfinished_handshake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = SAMPLES / "slow-syn-retries-then-success.pcap"
+    assert run(["analyze", str(sample)]) == 0
+    full = capsys.readouterr().out
+    assert "needed SYN retries" in full and "never completed" not in full
+    filtered = _flag_filtered(sample, tmp_path / "flags.pcapng")
+    assert run(["analyze", str(filtered), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["capture"]["quality"]["flag_filtered"] is True
+    # Five connections, three after SYN retries (the server dropped their first SYNs), all
+    # closed normally: the FINs are in the capture, the handshake ACKs are not.
+    assert [c["fate"] for c in doc["connections"]] == ["closed"] * 5
+    retried = [c for c in doc["connections"] if "syn_retry" in c["slow"]]
+    assert [c["id"] for c in retried] == [0, 1, 4]
+    assert all(c["delays"]["connect_s"] is None for c in retried)  # its ACK was filtered out
+    assert run(["analyze", str(filtered)]) == 0
+    words = " ".join(capsys.readouterr().out.split())
+    assert "3 of 5 connections needed SYN retries" in words
+    assert "never completed the handshake" not in words
+    assert (
+        "3 completed the handshake out of the capture's sight (a FIN or RST followed; its "
+        "last packet is not in the capture: not timed)" in words
+    )
+
+
+def test_handshake_timeouts_without_a_bare_segment_say_no_ack_is_in_the_capture() -> None:
+    # Seen at the server: 30 handshakes whose client ACKs were dropped at the client, a backlog
+    # of 8 (8 SYN+ACKs retried, the rest SYN cookies). No segment without SYN, FIN or RST:
+    # the capture looks like a flag-filtered one, so the ACKs' absence cannot be read.
+    doc = json.loads(analysed.whole_json(SAMPLES / "syn-flood-backlog8-syncookies.pcap"))
+    assert doc["capture"]["quality"]["flag_filtered"] is True
+    timeouts = [c for c in doc["connections"] if c["fate"] == "handshake_timeout"]
+    assert len(timeouts) == 30
+    lone = [c for c in timeouts if c["counts"]["synack_retransmits"] == 0]
+    retried = [c for c in timeouts if c["counts"]["synack_retransmits"] == 2]
+    assert (len(lone), len(retried)) == (21, 9)
+    for c in timeouts:
+        assert "the client never ACKed it" not in c["explanation"]
+        assert (
+            "no ACK of it is in the capture, which holds only SYN/FIN/RST segments"
+            in (c["explanation"])
+        )
+    for c in lone:
+        assert "was acknowledged (the filter hides the ACK" in c["explanation"]
+        assert "If no ACK came, the client never completed the handshake" in c["explanation"]
