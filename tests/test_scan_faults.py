@@ -195,9 +195,16 @@ def test_a_stopped_memory_bounded_scan_removes_its_workers_spill_folders(
         env=_env(),
         preexec_fn=foreground_job,
     )
-    deadline = time.monotonic() + 30
-    while not list(spill.glob("pcapline-*")) and time.monotonic() < deadline:
+    # Workers start on a fork server that imports pcapline first: seconds on a quiet box,
+    # over 30 s once on a shared one with a load of 9 on 2 cores (it failed there).
+    deadline = time.monotonic() + 120
+    while (
+        not list(spill.glob("pcapline-*"))
+        and process.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
+    assert process.poll() is None, process.communicate()  # the scan must still be running
     assert list(spill.glob("pcapline-*")), "no worker made its spill folder"
     time.sleep(0.5)
     os.killpg(process.pid, signum)
