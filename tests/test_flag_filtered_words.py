@@ -6,6 +6,8 @@ to cut volume on busy servers) holds no bare ACK: what the words say must not re
   must not count it among those that "never completed the handshake".
 - A handshake_timeout told from SYN+ACKs alone says that no ACK is in the capture, and a lone
   SYN+ACK's words name both readings (acknowledged out of sight, or a SYN cookie).
+- A lone SYN the capture went on past was answered out of its sight or closed by its
+  application (a kernel resends an unanswered SYN after 1 s): not "never answered".
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from pathlib import Path
 
 import analysed
 import numpy as np
+import pandas as pd
 import pytest
+from builders.conversation import Conversation
+from builders.segments import connections, segments
 
+from pcapline import classify, explain
+from pcapline.analysis import verdict_columns
 from pcapline.cli import run
 from pcapline.decode import decode
+from pcapline.detect import run_all
 from pcapline.model import FIN, RST, SYN
 from pcapline.read import read_capture
 from tests.builders.capture_files import rewrite
@@ -82,3 +90,29 @@ def test_handshake_timeouts_without_a_bare_segment_say_no_ack_is_in_the_capture(
     for c in lone:
         assert "was acknowledged (the filter hides the ACK" in c["explanation"]
         assert "If no ACK came, the client never completed the handshake" in c["explanation"]
+
+
+def test_a_refusal_whose_rst_a_syn_filter_dropped_is_said_to_be_out_of_sight() -> None:
+    # A filter on SYN alone ('tcp[tcpflags] & tcp-syn != 0'): SYNs and SYN+ACKs only. A SYN to
+    # a port nothing listens on was answered by a RST (dropped by the filter), which stopped
+    # the client's timer: one SYN, never resent, while the capture went on for seconds.
+    answered = [Conversation(conn=k).syn(0.5 * k).synack(0.5 * k + 0.06) for k in range(1, 4)]
+    refused = Conversation(conn=0).syn(0.0)
+    table = _table(refused, *answered, Conversation(conn=9).syn(5.0).synack(5.06))
+    row = table.loc[0]
+    assert (row.fate, row.confidence) == ("connect_timeout", "unknown")
+    assert "never answered" not in row.explanation
+    assert row.explanation.startswith("Connect timeout: 1 SYN at 0 s, no answer in the capture;")
+    assert (
+        "no further SYN came, although an unanswered SYN is resent after 1 s: the application "
+        "closed the socket first (its own connect timeout), or an answer reached the client "
+        "that the capture does not hold (a RST: this capture holds only SYN/FIN/RST segments, "
+        "and a filter on SYN alone drops it)" in row.explanation
+    )
+
+
+def _table(*convs: Conversation) -> pd.DataFrame:
+    segs = segments(*convs)
+    conns = connections(segs)
+    verdicts = explain.verdicts(classify.classify(segs, conns, run_all(segs)))
+    return verdict_columns(conns, verdicts).set_index("id")

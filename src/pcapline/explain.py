@@ -493,6 +493,22 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
             f"{LINEAR_SYN_GAPS} at 7 s. No timer ran out here: the application's own connect "
             "timeout closed the socket (that sends nothing), or TCP_USER_TIMEOUT did"
         )
+    unanswered = "never answered"
+    if syn.retries == 0 and syn.gave_up:
+        # Linux resends an unanswered SYN after 1 s (Windows after 3 s): a lone SYN the capture
+        # went on past was answered out of its sight, or its socket was closed first.
+        unanswered = "no answer in the capture"
+        hidden = (
+            "a RST: this capture holds only SYN/FIN/RST segments, and a filter on SYN alone "
+            "drops it"
+            if e.seen.flag_filtered
+            else "a RST or SYN+ACK the capture point lost"
+        )
+        end = (
+            "no further SYN came, although an unanswered SYN is resent after 1 s: the "
+            "application closed the socket first (its own connect timeout), or an answer "
+            f"reached the client that the capture does not hold ({hidden})"
+        )
     stale = (
         " The server answered with a bare ACK (stale TIME_WAIT or half-open state on the "
         "server: it still holds this 4-tuple), the client reset it and kept retrying."
@@ -500,7 +516,7 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         else ""
     )
     return Explanation(
-        f"{n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, never answered",
+        f"{n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, {unanswered}",
         "Connect timeout",
         f"; schedule: {shape}{retries}; {end}.{stale}",
         "Check: is the server up and listening (ss -lnt), is a firewall dropping SYNs "
