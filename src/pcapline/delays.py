@@ -2098,6 +2098,13 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
             if answered is None:
                 continue
             ended, end_ns = True, int(view.time_ns[answered])
+            if view.rel_ack[answered] > view.rel_ack[i]:
+                # Its ACK number rose: the peer had sent data in between (an answer: a turn
+                # of both applications lies inside, the next request after the response), so
+                # that row bounds the recovery from far above. The timer's waits up to its
+                # resends are what the capture shows: the episode is claimed to the last one
+                # before that row (later copies of this outage stay its steps), a floor.
+                end_ns = _last_resend_ns(view, i, answered)
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
         key = (resent.kind[n] == rto_kind, client)
@@ -2414,6 +2421,14 @@ def _answered_after(view: _Rows, i: int) -> int | None:
             return lo + int(later[0])
         lo, size = lo + size, size * 4
     return None
+
+
+def _last_resend_ns(view: _Rows, i: int, answered: int) -> int:
+    """The time of row ``i``'s sender's last retransmission from ``i`` up to ``answered``."""
+    between = slice(i, answered)
+    mine = view.from_client[between] == view.from_client[i]
+    resends = np.flatnonzero(mine & view.is_retrans[between])
+    return int(view.time_ns[i + int(resends[-1])]) if len(resends) else int(view.time_ns[i])
 
 
 #: Rows ``_answered_after`` looks at first (then four times as many, and so on).
