@@ -237,6 +237,15 @@ SLOW_FINDING_KEYS = {
         "connection_count",
         "explanation",
     ],
+    "path_reset": [
+        "server",
+        "rst_ttl",
+        "server_ttls",
+        "synacks",
+        "server_ttl_stable",
+        "connection_count",
+        "explanation",
+    ],
     "response_jump": [
         "server",
         "at",

@@ -516,6 +516,13 @@ def findings(*, capture: bool) -> dict[str, Any]:
             "failure_runs": INT,
             "window": WINDOW,
         },
+        "path_reset": {
+            "server": STR,
+            "rst_ttl": INT,
+            "server_ttls": array(INT),
+            "synacks": INT,
+            "server_ttl_stable": BOOL,
+        },
         "port_scan": {
             "client": STR,
             "server": STR,

@@ -18,6 +18,8 @@
 - ``syn_retry_burst``: many connections to one server that connected only after SYN retries
 - ``intermittent_connect``: one server port refuses connections and accepts the ones in
   between (a load balancer with a bad backend)
+- ``path_reset``: refusals whose RST arrives with another TTL than the server's SYN+ACKs (a
+  router or firewall in the path rejecting the SYN)
 - ``port_scan``: one client tries many ports of one server within seconds, most refused or
   unanswered (a scanner's refusals are no failing services)
 - ``rto_storm``: many connections to one server stalled on retransmission timeouts at once
@@ -45,6 +47,7 @@ from pcapline.findings import (
     nat_copies,
     nat_remap,
     nat_timestamp,
+    path_reset,
     port_scan,
     response_jump,
     rto_storm,
@@ -80,6 +83,7 @@ FINDERS: tuple[Finder, ...] = (
     time_wait_churn.FINDER,
     syn_retry_burst.FINDER,
     intermittent_connect.FINDER,
+    path_reset.FINDER,
     port_scan.FINDER,
     host_sweep.FINDER,
     half_open_probes.FINDER,

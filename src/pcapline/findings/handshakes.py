@@ -12,8 +12,8 @@ Nothing here decides anything; it describes what the wire shows:
 - per connection (aligned with the connections table's rows): whether the client completed the
   handshake (a non-SYN ACK from the client), whether a RST was seen, who sent the first FIN,
   the last client TSval with its time (what a Linux server keeps as ``ts_recent`` /
-  ``ts_recent_stamp``), the time of the client's first ACK, and the raw seq and ack of its
-  first segment past the handshake. The accept-queue-overflow
+  ``ts_recent_stamp``), the time of the client's first ACK, the raw seq and ack of its
+  first segment past the handshake, and the IP TTL of the server side's first RST. The accept-queue-overflow
   signatures are the handshake detector's (``detect/handshake.py``), read by
   ``listen_overflow.py`` from the typed detections, not worked out again here.
 """
@@ -63,6 +63,7 @@ class Handshakes:
     synack_row: np.ndarray  # per server SYN+ACK: connection row
     synack_ns: np.ndarray
     synack_isn: np.ndarray  # per server SYN+ACK: its sequence number (the server's ISN)
+    synack_ttl: np.ndarray  # per server SYN+ACK: its IP TTL (IPv6: hop limit)
 
     @cached_property
     def syns(self) -> pd.DataFrame:
@@ -117,6 +118,7 @@ class Handshakes:
             synack_row=new_row[self.synack_row[synacks]],
             synack_ns=self.synack_ns[synacks],
             synack_isn=self.synack_isn[synacks],
+            synack_ttl=self.synack_ttl[synacks],
         )
 
 
@@ -201,6 +203,14 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         first_client_seq[ack_rows] = seq[ack_first].astype(np.int64)
         first_client_ack[ack_rows] = segments["ack"].to_numpy()[ack_first].astype(np.int64)
 
+    # Each connection's first RST from the server's side: its TTL (``path_resets``).
+    rst_idx = np.flatnonzero(is_rst & ~from_client)
+    first_rst = extreme_per_key(np.minimum, row[rst_idx], rst_idx, n, len(frame))
+    has_rst = first_rst < len(frame)
+    server_rst_ttl = np.full(n, -1, dtype=np.int64)
+    ttl = segments["ttl"].to_numpy()
+    server_rst_ttl[has_rst] = ttl[first_rst[has_rst]].astype(np.int64)
+
     facts = {
         "syns": np.bincount(row[syn_idx], minlength=n),
         "client_acked": _any(row, is_client_ack, n),
@@ -213,6 +223,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         "first_client_ack_ns": first_ack,
         "first_client_seq": first_client_seq,  # -1: no client ACK segment
         "first_client_ack": first_client_ack,
+        "server_rst_ttl": server_rst_ttl,  # -1: no RST from the server's side
     }
     return Handshakes(
         connections=conns,
@@ -222,7 +233,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         syn_has_ts=has_ts[syn_idx],
         syn_ts=ts_val[syn_idx].astype(np.int64),
         syn_isn=seq[syn_idx].astype(np.int64),
-        syn_ttl=segments["ttl"].to_numpy()[syn_idx].astype(np.int64),
+        syn_ttl=ttl[syn_idx].astype(np.int64),
         syn_ip_id=segments["ip_id"].to_numpy()[syn_idx].astype(np.int64),
         syn_answered=answered,
         syn_replied=replied,
@@ -230,6 +241,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         synack_row=row[is_synack],
         synack_ns=time_ns[is_synack],
         synack_isn=seq[is_synack].astype(np.int64),
+        synack_ttl=ttl[is_synack].astype(np.int64),
     )
 
 
@@ -294,6 +306,7 @@ def concat(parts: Sequence[Handshakes], connections: pd.DataFrame) -> Handshakes
         synack_row=synack_row,
         synack_ns=joined("synack_ns"),
         synack_isn=joined("synack_isn"),
+        synack_ttl=joined("synack_ttl"),
     )
 
 

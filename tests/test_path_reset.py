@@ -1,0 +1,85 @@
+"""path_reset: a SYN refused by a router's RST (a reject rule in the path), told from the
+server's own refusal by the RST's TTL.
+
+Real kernel (client ns -> router ns -> server ns, captured at the client, Linux 64 initial
+TTL): the router's nftables ``ip saddr C tcp dport 8080 tcp flags syn reject with tcp reset``
+answered C's SYNs with RST+ACK at TTL 64 and IP ID 0, while the server's SYN+ACKs to the
+other client arrived with TTL 63 (ID 0 as well); the server's own RST (nothing listening on
+another port) arrived with 63. These captures are those packets' TTLs, crafted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
+
+import pcapline
+from pcapline.model import ACK, RST
+
+SERVER_ADDR = "10.251.2.2"
+
+
+def _accepted(k: int, t: float, port: int = 8080, ttl: int = 63) -> Conversation:
+    c = Conversation(conn=k, client=("10.251.1.2", 40000 + k), server=(SERVER_ADDR, port))
+    c.syn(t).synack(t + 0.0002, ttl=ttl, ip_id=0).ack(CLIENT, t + 0.0003)
+    c.fin(CLIENT, t + 0.001).fin(SERVER, t + 0.0012, ttl=ttl).ack(CLIENT, t + 0.0013)
+    return c
+
+
+def _refused(k: int, t: float, rst_ttl: int, port: int = 8080) -> Conversation:
+    c = Conversation(conn=k, client=("10.251.1.3", 40000 + k), server=(SERVER_ADDR, port))
+    return c.syn(t).send(SERVER, t + 0.0001, RST | ACK, seq=0, window=0, ttl=rst_ttl, ip_id=0)
+
+
+def _findings(tmp_path: Path, *convs: Conversation) -> list[pcapline.Finding]:
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap_bytes(*convs))
+    analysis = pcapline.analyze(path)
+    return [f for f in analysis.findings if f.kind == "path_reset"]
+
+
+def test_a_routers_reset_is_told_by_its_ttl(tmp_path: Path) -> None:
+    found = _findings(
+        tmp_path, _accepted(0, 0.0), _refused(1, 0.05, 64), _accepted(2, 0.1), _refused(3, 0.15, 64)
+    )
+    (f,) = found
+    assert f.connections == (1, 3)
+    assert f.summary == (
+        "2 connections to 10.251.2.2:8080 refused: reset by a device in the path (TTL 64, the "
+        "server's packets arrive with TTL 63: 1 hop closer to the capture point)."
+    )
+    assert f.details["rst_ttl"] == 64 and f.details["server_ttls"] == [63]
+    assert f.details["synacks"] == 2 and f.details["server_ttl_stable"] is True
+
+
+def test_one_synack_or_another_port_only_is_hedged(tmp_path: Path) -> None:
+    (f,) = _findings(tmp_path, _accepted(0, 0.0), _refused(1, 0.05, 64))
+    assert "probably reset by a device in the path" in f.summary
+    assert f.summary.endswith("; one SYN+ACK of the server to compare with).")
+    assert f.details["server_ttl_stable"] is False
+    (g,) = _findings(
+        tmp_path, _accepted(0, 0.0), _accepted(1, 0.02), _refused(2, 0.05, 64, port=8081)
+    )
+    assert g.details["server"] == "10.251.2.2:8081"
+    assert g.summary.endswith("; compared with the server's other ports only).")
+
+
+def test_the_servers_own_refusal_and_another_initial_ttl_are_no_finding(tmp_path: Path) -> None:
+    # The server refusing itself: its RST arrives with its SYN+ACKs' TTL.
+    assert not _findings(tmp_path, _accepted(0, 0.0), _accepted(1, 0.02), _refused(2, 0.05, 63))
+    # A listener's own IP_TTL (BGP GTSM: 255) against the kernel's default for its RSTs (64):
+    # another initial TTL proves no other host (tcpdump's bgp-bgpsec capture).
+    assert not _findings(
+        tmp_path, _accepted(0, 0.0, ttl=255), _accepted(1, 0.02, ttl=255), _refused(2, 0.05, 64)
+    )
+    # Farther than the server: no device between the capture point and the server.
+    assert not _findings(tmp_path, _accepted(0, 0.0), _accepted(1, 0.02), _refused(2, 0.05, 61))
+
+
+def test_a_capture_on_the_rejecting_router_is_no_finding(tmp_path: Path) -> None:
+    """tcpdump -i any on the router: the server's SYN+ACKs seen before (64) and after (63)
+    the hop; the router's own RST (64) is within their range."""
+    c = _accepted(0, 0.0, ttl=64)
+    c.synack(0.00021, ttl=63, ip_id=0)
+    assert not _findings(tmp_path, c, _accepted(1, 0.02), _refused(2, 0.05, 64))
