@@ -27,10 +27,14 @@ Who is the client:
 3. the side whose first payload is a client's message (an HTTP request line, a TLS
    ClientHello) or that received a server's (status line, ServerHello), as ``app``
    recognised them (``with_app_roles``, applied once ``app`` has read the payloads); else
-4. the side with the higher port (ephemeral ports are above the service port; with
+4. the side whose peer's port is a well-known service port at or above 1024
+   (``SERVICE_PORTS``: DNP3 20000, IEC 60870-5-104 2404, OPC UA 4840, ... , MySQL 3306)
+   while its own is not, nor below 1024: a Windows client's ephemeral port (1025-5000 before
+   Vista) lies below such a service's, so rule 5 would turn it around; else
+5. the side with the higher port (ephemeral ports are above the service port; with
    equal ports, the sender of the first segment).
 
-``build_flows`` applies rules 1, 2 and 4; the engine then hands ``app``'s finding to
+``build_flows`` applies rules 1, 2, 4 and 5; the engine then hands ``app``'s finding to
 ``with_app_roles``, which turns the port guesses it contradicts. Stream ids never change.
 """
 
@@ -264,6 +268,29 @@ def last_rows(conn: np.ndarray, n_conn: int) -> np.ndarray:
     return last
 
 
+#: Service ports at or above 1024 whose clients' ephemeral ports may lie below them (rule 4).
+#: Industrial: DNP3 20000, IEC 60870-5-104 2404, OPC UA 4840, BACnet/IP 47808, EtherNet/IP
+#: 44818, Omron FINS 9600, HART-IP 5094, Niagara Fox 1911 and 4911 (Modbus 502 and S7 / MMS
+#: 102 are below 1024: rule 5 already finds them). Common others: MS SQL 1433, Oracle 1521,
+#: MySQL 3306, RDP 3389, PostgreSQL 5432, AMQP 5672, VNC 5900, Redis 6379, HTTP 8080 and
+#: 8443, Kafka 9092, Elasticsearch 9200, memcached 11211, MongoDB 27017.
+_INDUSTRIAL_PORTS = (1911, 2404, 4840, 4911, 5094, 9600, 20000, 44818, 47808)
+_DATABASE_PORTS = (1433, 1521, 3306, 5432, 6379, 9200, 11211, 27017)
+_OTHER_PORTS = (3389, 5672, 5900, 8080, 8443, 9092)
+SERVICE_PORTS = np.array(sorted((*_INDUSTRIAL_PORTS, *_DATABASE_PORTS, *_OTHER_PORTS)), np.int64)
+
+
+def sender_is_client(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
+    """Rules 4 and 5 for a connection's first segment, by its ports: is its sender the
+    client? A well-known service port at or above 1024 facing a port that is neither one nor
+    below 1024 is the server's; else the higher port is the client's."""
+    known_s, known_d = np.isin(sport, SERVICE_PORTS), np.isin(dport, SERVICE_PORTS)
+    to_service = known_d & ~known_s & (sport >= 1024)
+    from_service = known_s & ~known_d & (dport >= 1024)
+    out: np.ndarray = np.where(to_service, True, np.where(from_service, False, sport >= dport))
+    return out
+
+
 def _client_side(
     segments: pd.DataFrame, conn: np.ndarray, forward: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -291,9 +318,8 @@ def _client_side(
         sport = segments["sport"].to_numpy()[first_at].astype(np.int64)
         dport = segments["dport"].to_numpy()[first_at].astype(np.int64)
         fwd = forward[first_at]
-        # The first row's sender is the client if its port is the higher (ephemeral) one.
-        sender_is_client = sport >= dport
-        guess = np.where(sender_is_client, fwd, ~fwd)
+        guess = np.where(sender_is_client(sport, dport), fwd, ~fwd)
+
         client_forward[first_conn[guessed[first_conn]]] = guess[guessed[first_conn]]
     return forward == client_forward[conn], guessed
 
