@@ -515,6 +515,22 @@ def _connect_timeout(d: Decision, e: Evidence) -> Explanation:
         if e.handshake.stale_peer
         else ""
     )
+    hops = e.handshake.syn_forwarded_hops
+    if hops is not None:
+        # The SYNs went on past the capture's farther point: the advice follows them there.
+        return Explanation(
+            f"{n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, never answered",
+            "Connect timeout",
+            f"; schedule: {shape}{retries}; {end}.{stale} Each SYN was captured again "
+            f"{hops} hop{'s' if hops > 1 else ''} lower (two capture points, or tcpdump -i any "
+            "on a host that forwards them): the path up to the farther point forwarded them, "
+            "so no NAT or firewall before it dropped them.",
+            "Check beyond that point: is the server up and listening (ss -lnt), is a firewall "
+            "on the rest of the path or on the server dropping SYNs (nft list ruleset; nft "
+            "monitor trace), is the server's own conntrack table full if it tracks connections "
+            "(dmesg: 'nf_conntrack: table full'), is the listen queue full (nstat -az "
+            "TcpExtListenDrops); a capture on the server shows whether they arrive.",
+        )
     return Explanation(
         f"{n} SYN{'s' if n > 1 else ''} at {_times(syn.times)}, {unanswered}",
         "Connect timeout",

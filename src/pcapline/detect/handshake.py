@@ -219,6 +219,10 @@ class Handshake:
     server_spoke_first: bool = False
     #: With ``client_sent_data``: the frame of the client's first segment with data.
     client_data_frame: int | None = None
+    #: Every client SYN was captured again this many hops (1 or 2) lower soon after (a
+    #: capture of two points: tcpdump -i any on a forwarding host, or two captures merged):
+    #: the path up to the farther point forwarded them. None: not seen so.
+    syn_forwarded_hops: int | None = None
 
 
 def detect(view: ConnView) -> Detection[Handshake]:
@@ -319,8 +323,35 @@ def detect(view: ConnView) -> Detection[Handshake]:
         answered_syn=None if late_syn is None else int(view.frame[late_syn]),
         answered_last_syn=_answers_last_syn(view, syn_rows, synack_rows),
         answered_syn_wait_s=None if late_syn is None else view.seconds(late_syn, synack_rows[0]),
+        syn_forwarded_hops=_forwarded_hops(view, syn_rows),
     )
     return Detection(tuple(events), handshake)
+
+
+#: The hops a copy of a SYN seen at a second capture point may lie below it (nat_copies'
+#: MAX_HOPS: one router, or a host and its container bridge).
+_COPY_HOPS = (1, 2)
+
+
+def _forwarded_hops(view: ConnView, syn_rows: Sequence[int]) -> int | None:
+    """``Handshake.syn_forwarded_hops``: each of ``syn_rows`` followed, before the next, by
+    a copy of it (``is_dup``, the same sequence number) with a TTL 1 or 2 lower."""
+    if not syn_rows:
+        return None
+    copies = np.flatnonzero(view.is_dup & view.syn & ~view.ack & view.from_client)
+    if not len(copies):
+        return None
+    hops = set()
+    bounds = [*syn_rows[1:], len(view)]
+    for i, end in zip(syn_rows, bounds, strict=True):
+        mine = copies[(copies > i) & (copies < end)]
+        mine = mine[view.rel_seq[mine] == view.rel_seq[i]]
+        drop = {int(view.ttl[i]) - int(view.ttl[j]) for j in mine.tolist()}
+        found = sorted(drop & set(_COPY_HOPS))
+        if not found:
+            return None
+        hops.add(found[0])
+    return max(hops)
 
 
 def _answered_syn(

@@ -1,0 +1,45 @@
+"""A connect timeout whose SYNs the capture shows forwarded: the advice follows them past
+the capture's farther point.
+
+Real kernel (client ns -> router ns -> server ns, tcpdump -i any on the router, the server's
+nftables input chain dropping one client's SYNs): each SYN was captured coming in at TTL 64
+and going out 19 us later at 63, the same IP ID; the client retried 1 s apart. The advice
+named a NAT or firewall on the way out of conntrack entries or source ports, though the
+capture shows the router forwarding every SYN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from builders.conversation import Conversation, pcap_bytes
+
+import pcapline
+
+
+def _explanation(tmp_path: Path, forwarded: bool) -> str:
+    c = Conversation(client=("10.251.1.3", 39691), server=("10.251.2.2", 8080))
+    for k in range(4):
+        t = float(k)
+        c.syn(t, ip_id=100 + k)
+        if forwarded:
+            c.syn(t + 19e-6, ip_id=100 + k, ttl=63)
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap_bytes(c))
+    a = pcapline.analyze(path)
+    row = a.connections.iloc[0]
+    assert row["fate"] == "connect_timeout"
+    return str(row["explanation"])
+
+
+def test_forwarded_syns_point_past_the_capture(tmp_path: Path) -> None:
+    words = _explanation(tmp_path, forwarded=True)
+    assert "Each SYN was captured again 1 hop lower" in words
+    assert "no NAT or firewall before it dropped them" in words
+    assert "NAT out of source ports" not in words
+
+
+def test_syns_seen_once_keep_the_path_advice(tmp_path: Path) -> None:
+    words = _explanation(tmp_path, forwarded=False)
+    assert "captured again" not in words
+    assert "a NAT out of source ports" in words
