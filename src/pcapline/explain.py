@@ -1395,10 +1395,37 @@ def _open(d: Decision, e: Evidence) -> Explanation:
             "Still connecting when the capture ended",
             ".",
         )
+    z = e.zero_window
+    probing = z is not None and not z.recovered and z.answered > 0 and not z.unanswered_tail
+    if probing and z is not None and z.receiver is not None:
+        return _still_probing(e, z.receiver, z.probes)
     return Explanation(
         f"no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} of traffic",
         "Still open when the capture ended",
         ".",
+    )
+
+
+def _still_probing(e: Evidence, receiver: Side, probes: int) -> Explanation:
+    """Open at the capture's end with the receiver's window closed and the sender's last
+    probe answered: what keeps such a sender going and what ends it (tcp_probe_timer)."""
+    peer = "client" if receiver is Side.SERVER else "server"
+    return Explanation(
+        f"no FIN or RST in {_s((e.end_ns - e.start_ns) / 1e9)} of traffic, the {peer} "
+        f"still probing the {receiver.value}'s closed window ({probes} probe(s), the last "
+        "answered)",
+        "Still open when the capture ended",
+        ": Linux counts only unanswered probes against net.ipv4.tcp_retries2, so a sender "
+        "whose application holds the socket probes on for as long as the receiver answers, "
+        "unless TCP_USER_TIMEOUT runs out; one whose application closed the socket (an "
+        "orphan in FIN-WAIT-1, its FIN queued behind the unsent data and not on the wire) is "
+        "freed silently, with no RST and no last probe, when its probe timer's backoff reaches "
+        "120 s (tcp_orphan_retries 0): with a 212 ms RTO, 2 min after its 10th probe, 5.7 "
+        "min into the stall (Linux 6.18); a capture that ends at its last probe cannot show "
+        "that.",
+        f"Check why the {receiver.value}'s application stopped reading (ss -tn: its Recv-Q "
+        f"full) and on the {peer}: ss -tano (state fin-wait-1 with the data in Send-Q: an "
+        "orphan; timer:(persist,...) shows the next probe).",
     )
 
 
