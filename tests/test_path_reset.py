@@ -83,3 +83,15 @@ def test_a_capture_on_the_rejecting_router_is_no_finding(tmp_path: Path) -> None
     c = _accepted(0, 0.0, ttl=64)
     c.synack(0.00021, ttl=63, ip_id=0)
     assert not _findings(tmp_path, c, _accepted(1, 0.02), _refused(2, 0.05, 64))
+
+
+def test_partitions_find_what_the_whole_capture_finds(tmp_path: Path) -> None:
+    """The refusals and the SYN+ACKs they are compared with analysed in different
+    partitions (--jobs 2 on a large capture): the finding reads the joined handshake facts."""
+    path = tmp_path / "c.pcap"
+    convs = [_accepted(0, 0.0), _refused(1, 0.05, 64), _accepted(2, 0.1), _refused(3, 0.15, 64)]
+    path.write_bytes(pcap_bytes(*convs))
+    whole = [(f.kind, f.summary, f.connections) for f in pcapline.analyze(path).findings]
+    parted = pcapline.analyze(path, partitions=3).findings
+    assert [(f.kind, f.summary, f.connections) for f in parted] == whole
+    assert [f.kind for f in parted] == ["path_reset"]
