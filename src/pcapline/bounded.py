@@ -961,6 +961,7 @@ def _merge(
             delays=lost,
             handshakes=handshakes,
             after_each=after_each,
+            flag_filtered=wide.flag_filtered,
         )
     else:
         from pcapline.quality import CaptureQuality

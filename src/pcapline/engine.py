@@ -1233,6 +1233,7 @@ def analyse(
         delays=merged.delays,
         handshakes=merged.handshakes,
         after_each=show.step,
+        flag_filtered=wide.flag_filtered,
     )
     show.done()
     analysis = Analysis(

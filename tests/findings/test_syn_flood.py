@@ -1,7 +1,15 @@
+from pathlib import Path
+from typing import Any
+
+import pytest
 from builders.wire import ACK, SYN, Wire
 
+import pcapline.bounded
+from pcapline import engine, findings
 from pcapline.findings import find_all
 from pcapline.findings.syn_flood import MIN_HALF_OPEN, MIN_SOURCES
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_captures"
 
 
 def _flood(sources: int, count: int, spacing_s: float = 0.01) -> Wire:
@@ -37,3 +45,51 @@ def test_completed_handshakes_are_not_half_open() -> None:
     for cid in range(150):
         w.seg(cid, cid * 0.01 + 0.0002, True, ACK)
     assert find_all(*w.tables()) == []
+
+
+def test_a_flag_filtered_capture_counts_only_what_its_filter_keeps() -> None:
+    """A capture of only SYN/FIN/RST segments holds no bare ACK: 150 handshakes from 50
+    sources with one SYN+ACK each may all have completed. The server's resent SYN+ACKs (a
+    request socket retries only while unacknowledged) and SYNs it never answered still say
+    the handshake did not complete."""
+    assert find_all(*_flood(sources=50, count=150).tables(), flag_filtered=True) == []
+    resent = _flood(sources=50, count=150)
+    for cid in range(150):
+        resent.seg(cid, cid * 0.01 + 1.0001, False, SYN | ACK)
+    (finding,) = find_all(*resent.tables(), flag_filtered=True)
+    assert finding.details["connection_count"] == 150
+    assert finding.summary.endswith(
+        "(the capture holds only SYN/FIN/RST segments: counted are the handshakes whose "
+        "SYN+ACK the server resent, or whose SYN it never answered)"
+    )
+    unanswered = Wire()
+    for cid in range(150):
+        unanswered.conn(cid, f"203.0.113.{cid % 50 + 1}", 1024 + cid, server_port=443)
+        unanswered.seg(cid, cid * 0.01, True, SYN)
+    (finding,) = find_all(*unanswered.tables(), flag_filtered=True)
+    assert finding.details["connection_count"] == 150
+
+
+@pytest.mark.parametrize("bounded", [False, True], ids=["in-memory", "on-disk"])
+def test_the_engines_tell_the_finders_the_capture_is_flag_filtered(
+    bounded: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The sample holds no segment without SYN, FIN or RST (its clients' ACKs were dropped at
+    # the client): what a flag filter leaves.
+    path = SAMPLES / "syn-flood-backlog8-syncookies.pcap"
+    told: list[bool] = []
+    real = findings.find_all
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        told.append(kwargs["flag_filtered"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(findings, "find_all", spy)
+    if bounded:
+        with pcapline.bounded.analyse(
+            path, partitions=1, jobs=1, outputs=frozenset({"text"}), spill_dir=str(tmp_path)
+        ) as result:
+            assert result.text_analysis().capture.quality["flag_filtered"] is True
+    else:
+        assert engine.analyse(path).analysis.capture.quality["flag_filtered"] is True
+    assert told == [True]

@@ -121,6 +121,7 @@ def find_all(
     delays: DelaysTable | None = None,
     handshakes: Handshakes | None = None,
     after_each: Callable[[], object] | None = None,
+    flag_filtered: bool = False,
 ) -> list[Finding]:
     """Every cross-connection finding in one capture, in ``FINDERS`` order.
 
@@ -133,6 +134,7 @@ def find_all(
     then needs to hold only ``finder_rows`` (of every part of the capture). ``after_each``:
     called after each finder (the bounded-memory engine gives the pages a finder's
     temporaries freed back, so that the next one's do not pile on top of them).
+    ``flag_filtered``: the whole capture holds only SYN/FIN/RST segments (its quality).
     """
     if connections.empty or (handshakes is None and segments.empty):
         return []
@@ -150,6 +152,7 @@ def find_all(
         detections=detections,
         delays=delays,
         copies=nat_copies.copies(handshakes),
+        flag_filtered=flag_filtered,
     )
     once = nat_copies.without_copies(data)
     found: list[Finding] = []

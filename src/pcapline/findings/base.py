@@ -38,6 +38,9 @@ class FindingInput:
     #: Streams that are later copies of a connection captured before and after a NAT
     #: (``nat_copies``); every finder but that one gets the capture without them.
     copies: Copies | None = None
+    #: The capture holds only SYN/FIN/RST segments (``quality.CaptureWide.flag_filtered``): a
+    #: missing bare ACK is the filter's, so no finder reads a handshake as unfinished from it.
+    flag_filtered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,11 @@ Kernel rule (anchors.md 5.5): each SYN creates a request sock in the listener's 
 retransmitted; without cookies new SYNs are dropped (``TcpExtTCPReqQFullDrop``). A flood
 (often with spoofed sources) never completes the handshake.
 
-Half-open connection: a client SYN, no client ACK of the handshake and no RST either way.
+Half-open connection: a client SYN, no client ACK of the handshake and no RST either way. In a
+capture that holds only SYN/FIN/RST segments (a flag filter) no bare ACK is captured, so the
+missing ACK proves nothing there: only what the filter keeps counts, the server's own word
+that the ACK did not come (its SYN+ACK resent: a request socket retries only while
+unacknowledged) or a SYN never answered at all (a full SYN queue without cookies drops it).
 Threshold (conservative, an incident and not a few lost handshakes): at least
 ``MIN_HALF_OPEN`` half-open connections to one server ip:port within ``WINDOW_S`` seconds,
 from at least ``MIN_SOURCES`` distinct source addresses.
@@ -39,6 +43,9 @@ def find(data: FindingInput) -> list[Finding]:
     hs = data.handshakes
     facts = hs.conn_facts
     is_half_open = (facts["syns"] > 0) & ~facts["client_acked"] & ~facts["rst"]
+    if data.flag_filtered:
+        synacks = np.bincount(hs.synack_row, minlength=len(is_half_open))
+        is_half_open &= (synacks > 1) | ~facts["synack_sent"]
     if np.count_nonzero(is_half_open) < MIN_HALF_OPEN:
         return []
     half_open = hs.conns[is_half_open]
@@ -53,6 +60,11 @@ def find(data: FindingInput) -> list[Finding]:
             f"{len(group)} half-open connection(s) to {hit.server} from {sources} sources "
             f"(up to {hit.burst.count} within {WINDOW_S} s): SYN flood or clients unable to complete the handshake"
         )
+        if data.flag_filtered:
+            summary += (
+                " (the capture holds only SYN/FIN/RST segments: counted are the handshakes "
+                "whose SYN+ACK the server resent, or whose SYN it never answered)"
+            )
         findings.append(
             hit.finding(KIND, summary, EXPLANATION, sources=sources, synack_sent=answered)
         )
