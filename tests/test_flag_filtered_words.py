@@ -19,7 +19,7 @@ import analysed
 import numpy as np
 import pandas as pd
 import pytest
-from builders.conversation import Conversation
+from builders.conversation import SERVER, Conversation
 from builders.segments import connections, segments
 
 from pcapline import classify, explain
@@ -109,6 +109,29 @@ def test_a_refusal_whose_rst_a_syn_filter_dropped_is_said_to_be_out_of_sight() -
         "that the capture does not hold (a RST: this capture holds only SYN/FIN/RST segments, "
         "and a filter on SYN alone drops it)" in row.explanation
     )
+
+
+def test_a_servers_abort_after_its_answer_is_a_reset_not_a_handshake_timeout() -> None:
+    # Seen on a flag-filtered slice of the real-kernel bench capture: SYN, SYN+ACK, then the
+    # server's RST+ACK at seq ISN+3001, ack ISN+8 (it had sent 3000 bytes and taken 7: a
+    # server abort after its answer), and bare RSTs answering the client's ACKs of those
+    # bytes. The handshake ACK and the data were filtered out. A socket in SYN_RECV has sent
+    # nothing past its SYN+ACK and taken no data: those numbers prove it established.
+    aborted = Conversation(conn=0).syn(0.0).synack(0.001)
+    aborted.rst(SERVER, 0.027, seq=aborted.server_isn + 3001, ack=aborted.client_isn + 8)
+    aborted.rst(SERVER, 0.058, with_ack=False, seq=aborted.server_isn + 1449)
+    answered = [Conversation(conn=k).syn(0.5 * k).synack(0.5 * k + 0.06) for k in range(1, 4)]
+    resent = Conversation(conn=8).syn(0.2).synack(0.21).synack(1.21)  # its listener retries
+    table = _table(aborted, *answered, resent, Conversation(conn=9).syn(5.0).synack(5.06))
+    row = table.loc[0]
+    assert (row.fate, row.reset_by, row.confidence) == ("reset", "server", "proven")
+    assert row.explanation.startswith("Reset by the server (frame 3) while established.")
+    # A listener's RST at ISN+1 (tcp_abort_on_overflow, an unacceptable segment in SYN_RECV)
+    # proves nothing of the kind.
+    early = Conversation(conn=0).syn(0.0).synack(0.001)
+    early.rst(SERVER, 0.027, with_ack=False, seq=early.server_isn + 1)
+    table = _table(early, *answered, resent, Conversation(conn=9).syn(5.0).synack(5.06))
+    assert (table.loc[0].fate, table.loc[0].confidence) == ("handshake_timeout", "unknown")
 
 
 def _table(*convs: Conversation) -> pd.DataFrame:

@@ -490,6 +490,19 @@ class _Opening:
     lone_server_reset: list[bool]
 
 
+def _past_handshake(r: SegmentRows) -> np.ndarray:
+    """Per row: a RST whose numbers only an established socket sends. Its sequence number is
+    past the sender's ISN + 1 (a socket in SYN_RECV has sent nothing after its SYN+ACK: an
+    established one aborting sends its snd_nxt, and a RST answering a segment after the
+    socket is gone takes that segment's ACK of the bytes the socket had sent), or it
+    acknowledges the peer's bytes past its ISN + 1 (only an established socket takes data: a
+    request socket's RST answers with the segment's own numbers). Seen in a capture filtered
+    on SYN/FIN/RST, where the handshake ACK and the data are filtered out, on a server's
+    abort after its answer."""
+    past: np.ndarray = r.rst & ((r.rel_seq > 1) | (r.ack & (r.rel_ack > 1)))
+    return past
+
+
 def _opening(batch: Batch) -> _Opening:
     r = batch.rows
     client, server = r.from_client, ~r.from_client
@@ -518,7 +531,9 @@ def _opening(batch: Batch) -> _Opening:
             _acks_synack(r, batch.conn_index, n_conns), synack_rows
         ).tolist(),
         synack_proven=batch.first_after(client & plain_ack, syn_rows).tolist(),
-        ack_proven=batch.first_after(server & ~r.syn & ~r.rst, synack_rows).tolist(),
+        ack_proven=batch.first_after(
+            server & ~r.syn & (~r.rst | _past_handshake(r)), synack_rows
+        ).tolist(),
         bad_ack=batch.first_after(client & plain_ack, synack_rows).tolist(),
         client_rst=batch.first_after(client & r.rst, synack_rows).tolist(),
         client_sent_data=batch.any(client & (r.seg_len > 0)),
