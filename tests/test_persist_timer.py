@@ -65,7 +65,7 @@ def test_a_stateless_rst_to_the_reopening_after_answered_probes_is_a_persist_tim
         "client",
         "proven",
     )
-    assert verdict.evidence_frames == (16,)
+    assert verdict.evidence_frames == (13, 15, 16)  # last probe, the reopening, the RST
     text = verdict.explanation.text
     assert text.startswith("Persist timeout: the server advertised window 0 and stayed stalled")
     assert "the client's RST (frame 16) answered the reopening" in text

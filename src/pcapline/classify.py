@@ -248,7 +248,10 @@ def keepalive_timeout(e: Evidence) -> Decision | None:
         )
         return _sure(
             Decision(
-                Fate.KEEPALIVE_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(k.rst_frame)
+                Fate.KEEPALIVE_TIMEOUT,
+                reset_by=reset_by,
+                # The peer's last keepalive ACK, the probes it left unanswered, the RST.
+                evidence_frames=_sorted_frames(k.last_answer_frame, *k.tail_frames, k.rst_frame),
             ),
             _answers_unseen(e, sure),
         )
@@ -266,7 +269,13 @@ def persist_timeout(e: Evidence) -> Decision | None:
         # give-up's is).
         sure = _silence(e, gave_up=True, rst_seen=True, unanswered=z.unanswered_tail)
         return _sure(
-            Decision(Fate.PERSIST_TIMEOUT, reset_by=freed.side, evidence_frames=(freed.frame,)),
+            Decision(
+                Fate.PERSIST_TIMEOUT,
+                reset_by=freed.side,
+                # The last probe (the prober still alive), the window opening, the RST
+                # answering it.
+                evidence_frames=_sorted_frames(z.last_probe_frame, z.reopen_frame, freed.frame),
+            ),
             _answers_unseen(e, sure),
         )
     if not z.unanswered_tail:
@@ -277,7 +286,13 @@ def persist_timeout(e: Evidence) -> Decision | None:
             e, gave_up=z.gave_up, rst_seen=z.rst_frame is not None, unanswered=z.unanswered_tail
         )
         return _sure(
-            Decision(Fate.PERSIST_TIMEOUT, reset_by=reset_by, evidence_frames=_frames(z.rst_frame)),
+            Decision(
+                Fate.PERSIST_TIMEOUT,
+                reset_by=reset_by,
+                # The receiver's last answer (window still 0), the probes it left unanswered,
+                # the RST.
+                evidence_frames=_sorted_frames(z.last_answer_frame, *z.tail_frames, z.rst_frame),
+            ),
             _answers_unseen(e, sure),
         )
     return None
@@ -637,6 +652,11 @@ def _one_connection_or_likely(e: Evidence, d: Decision) -> Decision:
 
 def _frames(*frames: int | None) -> tuple[int, ...]:
     return tuple(f for f in frames if f is not None)
+
+
+def _sorted_frames(*frames: int | None) -> tuple[int, ...]:
+    """The distinct frames given, ascending (``Decision.evidence_frames``' order)."""
+    return tuple(sorted({f for f in frames if f is not None}))
 
 
 def _with_unseen_fin(c: Close) -> tuple[int | None, int | None, Side | None]:

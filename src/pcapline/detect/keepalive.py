@@ -91,6 +91,12 @@ class Keepalive:
     #: it holds of it after nothing received: earlier probes of the series may be outside the
     #: capture (a ring buffer's earlier file), so the unanswered tail is a lower bound.
     series_start_unseen: bool = False
+    #: The prober's unanswered probes at the end (``unanswered_tail`` of them, in order), and
+    #: the last segment it received before them (the keepalive ACK of its last answered probe,
+    #: else where its idle time began; None: none captured): the frames a keepalive timeout
+    #: rests on, with ``rst_frame``.
+    tail_frames: tuple[int, ...] = ()
+    last_answer_frame: int | None = None
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -142,6 +148,13 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         if flag:
             break
         tail += 1
+    last_answer: int | None = None
+    if tail:
+        # The prober's last segment received before the tail (the keepalive ACK of its last
+        # answered probe, else where its idle time began): the peer alive until then.
+        first = int(run[len(run) - tail])
+        heard = np.flatnonzero(view.from_client[:first] != last_side)
+        last_answer = int(view.frame[heard[-1]]) if len(heard) else None
     interval = _interval(view, run, answered)
     idle = _idle(view, int(run[0]))
     last = int(run[-1])
@@ -173,6 +186,8 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
         peer=_peer_probes(view, probes[~mine_probe], flags[~mine_probe]),
         rst_after_s=rst_after if rst_after is None or rst_after >= 0 else None,
         series_start_unseen=unseen_start,
+        tail_frames=tuple(int(f) for f in view.frame[run[len(run) - tail :]]),
+        last_answer_frame=last_answer,
     )
     return Detection(tuple(events), report)
 

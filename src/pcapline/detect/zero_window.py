@@ -72,6 +72,13 @@ class ZeroWindow:
     reopen_frame: int | None = None
     reopen_after_s: float | None = None
     probing_stopped: bool = False
+    #: The unanswered probes at the end (``unanswered_tail`` of them, in order), the
+    #: receiver's last window-0 advertisement before them (its answer to the last answered
+    #: probe, else what closed the window; None: not captured) and the last probe (None: no
+    #: probe): the frames a persist timeout rests on, with ``rst_frame`` or the reopening.
+    tail_frames: tuple[int, ...] = ()
+    last_answer_frame: int | None = None
+    last_probe_frame: int | None = None
 
     def as_inferred(self) -> dict[str, object]:
         return {
@@ -177,6 +184,13 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         if flag:
             break
         tail += 1
+    last_answer: int | None = None
+    if tail:
+        # The receiver's last window-0 advertisement before the tail (its answer to the last
+        # answered probe, else what closed the window): it was alive, the window shut.
+        first = int(probes[len(probes) - tail])
+        said = np.flatnonzero(zero[:first] & (view.from_client[:first] != view.from_client[first]))
+        last_answer = int(view.frame[said[-1]]) if len(said) else None
     gaps = tuple(_elapsed(view.time_ns[a], view.time_ns[b]) for a, b in itertools.pairwise(probes))
     gave_up: bool | None = None
     rst_frame: int | None = None
@@ -217,6 +231,9 @@ def detect(view: ConnView) -> Detection[ZeroWindow | None]:
         reopen_frame=reopen_frame,
         reopen_after_s=reopen_after_s,
         probing_stopped=stopped,
+        tail_frames=tuple(int(f) for f in view.frame[probes[len(probes) - tail :]]),
+        last_answer_frame=last_answer,
+        last_probe_frame=int(view.frame[probes[-1]]) if len(probes) else None,
     )
     return Detection(tuple(events), report)
 
