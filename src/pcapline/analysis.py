@@ -226,7 +226,8 @@ class Analysis:
         """One row per connection with the JSON/CSV names and units: ``client_ip`` ...,
         ``start``/``end`` float seconds since the epoch, ``duration`` (s), the six counts,
         ``inferred`` (dict), ``explanation``, ``confidence``, ``caveats`` (list), the delay
-        columns and ``slow`` (list). ``connections`` keeps the pipeline's int64 ns columns."""
+        columns, ``slow`` (list) and ``evidence_frames`` (list of frame numbers). ``connections``
+        keeps the pipeline's int64 ns columns."""
         from pcapline.render.tables import connections_table
 
         return connections_table(self, nested=True)

@@ -37,7 +37,7 @@ def csv_columns() -> list[str]:
             columns += ["app_protocol", "app_frame"]
             columns += [f"app_tls_{k}" for k in APP_TLS_KEYS]
             columns += [f"app_http_{k}" for k in APP_HTTP_KEYS]
-        elif key not in ("events", "evidence_frames"):  # frame lists: JSON only
+        elif key != "events":  # evidence_frames: a list (Parquet), space-separated (CSV)
             columns.append(key)
     return columns
 

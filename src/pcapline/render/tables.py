@@ -7,6 +7,7 @@ spreadsheet or ``pd.read_csv`` can still parse it with ``json.loads``). The dela
 (``delays.DELAY_COLUMNS``) come last: the main measures of ``delays``, and ``slow`` as
 ``syn_retry;slow_connect``. The ``app`` object follows, flattened (``app_protocol``,
 ``app_tls_sni``, ``app_http_path``, ...; empty when not recognised, ALPN lists joined by ";").
+Last ``seen`` and ``evidence_frames`` (space-separated in CSV, a list of ints in Parquet).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pcapline.app import HTTP_KEYS, TLS_KEYS
 from pcapline.delays import DELAY_COLUMNS
 from pcapline.fmt import csv_text
 from pcapline.model import CONNECTION_COLUMNS, EVENT_COLUMNS
-from pcapline.render.jsondoc import COUNT_KEYS, optional_str, plain
+from pcapline.render.jsondoc import COUNT_KEYS, _nested_frames, optional_str, plain
 
 if TYPE_CHECKING:
     from pcapline.analysis import Analysis
@@ -47,10 +48,18 @@ APP_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 #: Column order of the CSV and Parquet tables: the delay columns (issue 10), ``app`` (issue 12),
-#: then ``seen`` (issue 9: the ``connections[].seen`` keys that are true, space-separated).
+#: then ``seen`` (issue 9: the ``connections[].seen`` keys that are true, space-separated),
+#: then ``evidence_frames`` (the frames the verdict rests on, ascending: a list of integers in
+#: the table and in Parquet, space-separated in CSV, as the JSON's last key).
 TABLE_COLUMNS: tuple[str, ...] = (
-    _table_columns() + DELAY_COLUMNS + tuple(name for name, _, _ in APP_COLUMNS) + ("seen",)
+    _table_columns()
+    + DELAY_COLUMNS
+    + tuple(name for name, _, _ in APP_COLUMNS)
+    + ("seen", "evidence_frames")
 )
+
+#: Columns holding a list of integers: Arrow ``list<int64>`` in Parquet, space-separated in CSV.
+FRAME_LIST_COLUMNS: frozenset[str] = frozenset({"evidence_frames"})
 
 
 class ParquetUnavailable(RuntimeError):
@@ -103,6 +112,7 @@ def flat_connections(connections: pd.DataFrame, *, nested: bool = False) -> pd.D
             **_delay_columns(conns, nested=nested),
             **_app_columns(conns),
             "seen": _seen_column(conns),
+            "evidence_frames": _frames_column(conns),
         },
         columns=list(TABLE_COLUMNS),
     )
@@ -120,6 +130,9 @@ def csv_rows(table: pd.DataFrame, *, header: bool = True) -> str:
     table = table.copy(deep=False)  # the neutralised columns replace, never alter, the caller's
     for name in table.columns:
         column = table[name]
+        if name in FRAME_LIST_COLUMNS:
+            table[name] = column.map(lambda frames: " ".join(str(f) for f in frames))
+            continue  # digits and spaces: nothing a spreadsheet reads as a formula
         if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
             table[name] = column.map(csv_text)
     buffer = io.StringIO()
@@ -183,7 +196,14 @@ def parquet_schema(table: pd.DataFrame) -> Any:
     import pyarrow as pa
 
     inferred = pa.Schema.from_pandas(table, preserve_index=False)  # with pandas' metadata
-    fields = [pa.field(f.name, pa.string()) if is_text(table[f.name]) else f for f in inferred]
+    fields = [
+        pa.field(f.name, pa.list_(pa.int64()))
+        if f.name in FRAME_LIST_COLUMNS
+        else pa.field(f.name, pa.string())
+        if is_text(table[f.name])
+        else f
+        for f in inferred
+    ]
     return pa.schema(fields, metadata=inferred.metadata)
 
 
@@ -277,6 +297,13 @@ def _seen_column(conns: pd.DataFrame) -> pd.Series:
     return conns["seen"].map(
         lambda seen: " ".join(k for k, v in seen.items() if v) if isinstance(seen, dict) else ""
     )
+
+
+def _frames_column(conns: pd.DataFrame) -> pd.Series:
+    """``connections[].evidence_frames``: a list of ints per row, ascending (``[]``: none)."""
+    if "evidence_frames" not in conns.columns:
+        return pd.Series([[] for _ in range(len(conns))], index=conns.index, dtype=object)
+    return conns["evidence_frames"].map(_nested_frames)
 
 
 def _inferred_dict(value: Any) -> dict[str, Any]:
