@@ -58,7 +58,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import plotly.io as pio
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
@@ -76,6 +75,7 @@ from pcapline.render.figures.delay_distribution import delay_distribution
 from pcapline.render.figures.stall_strip import stall_rows
 from pcapline.render.figures.time_sequence import conn_segments, time_sequence
 from pcapline.render.jsondoc import COUNT_KEYS, plain
+from pcapline.render.palette import Figure
 from pcapline.render.terminal import explaining_findings, slow_lines
 from pcapline.timeline import NoticeRow, TimelineRow, connection_notices, connection_timeline
 
@@ -216,11 +216,9 @@ def script_json(value: Any, *, native: bool = False) -> Markup:
     return Markup(text.translate(_SCRIPT_UNSAFE))
 
 
-def figure_json(fig: go.Figure) -> Markup:
+def figure_json(fig: Figure) -> Markup:
     """A plotly figure as script-safe JSON, without its template (the page carries it once)."""
-    fig.layout.template = None
-    text = pio.to_json(fig, validate=False, pretty=False, engine="json")
-    return Markup(text.translate(_SCRIPT_UNSAFE))
+    return Markup(fig.to_json().translate(_SCRIPT_UNSAFE))
 
 
 # ---------------------------------------------------------------- Wireshark filters
@@ -451,7 +449,7 @@ class SlowView:
 
     rows: tuple[SlowRow, ...]
     total: int  # slow connections that did not fail (rows shows at most MAX_SLOW_ROWS)
-    distribution: go.Figure | None
+    distribution: Figure | None
     #: The late later turns ``slow_response`` did not judge, in words (explain); "" if none.
     unjudged: str = ""
 

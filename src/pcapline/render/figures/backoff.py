@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 from pcapline.detect import ConnDetections
 from pcapline.fmt import gap
 from pcapline.model import Event, EventKind, Side
-from pcapline.render.palette import SERIES_COLOURS, figure, layout, trace
+from pcapline.render.palette import SERIES_COLOURS, Figure, figure, layout, trace
 
 #: Seconds since the connection's start of the given frames (``ConnSegments.seconds_at``).
 SecondsAt = Callable[[Sequence[int]], np.ndarray]
@@ -97,7 +97,7 @@ def _consecutive(label: str, frames: Sequence[int], seconds_at: SecondsAt) -> Ga
     return GapSeries(label, tuple(gaps.tolist()), tuple(int(f) for f in frames[1:]))
 
 
-def backoff(series: Sequence[GapSeries]) -> go.Figure | None:
+def backoff(series: Sequence[GapSeries]) -> Figure | None:
     """Bar chart of the gap before each retry, one colour per series, log y axis.
 
     The y ticks sit at the measured gaps themselves (0.2, 0.4, 0.8...), so the doubling can

@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 from pcapline.fmt import endpoint
 from pcapline.model import EventKind, failing
 from pcapline.render.figures.stall_strip import add_stall_strip
-from pcapline.render.palette import FATE_ORDER, MARKS, fate_colour, figure, layout, trace
+from pcapline.render.palette import FATE_ORDER, MARKS, Figure, fate_colour, figure, layout, trace
 
 WEBGL_ABOVE = 600
 MAX_TIMELINE_BARS = 10_000
@@ -89,7 +89,7 @@ def capture_timeline(
     *,
     sections: frozenset[int],
     stalls: pd.DataFrame | None = None,
-) -> go.Figure:
+) -> Figure:
     """Every connection as a bar over capture-relative seconds, coloured by fate; with
     ``stalls`` (``stall_strip.stall_rows``), the time each lost as a strip under its bar."""
     rows = plan.rows
@@ -148,8 +148,12 @@ def capture_timeline(
                 x=_compact(start[mask], plan.webgl),
                 y=_compact(y[mask], plan.webgl),
                 mode="markers",
-                marker=dict(color=colour, size=6 if len(rows) < 200 else 4, symbol="line-ns"),
-                marker_line=dict(color=colour, width=2),
+                marker=dict(
+                    color=colour,
+                    line=dict(color=colour, width=2),
+                    size=6 if len(rows) < 200 else 4,
+                    symbol="line-ns",
+                ),
                 name=fate,
                 legendgroup=fate,
                 showlegend=False,
@@ -217,7 +221,7 @@ def _bar_hover(
 
 
 def _add_event_marks(
-    fig: go.Figure, events: pd.DataFrame, rows: pd.DataFrame, origin_ns: int, scatter: type[Any]
+    fig: Figure, events: pd.DataFrame, rows: pd.DataFrame, origin_ns: int, scatter: type[Any]
 ) -> None:
     if events.empty:
         return

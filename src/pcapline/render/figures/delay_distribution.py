@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from pcapline.fmt import gap
-from pcapline.render.palette import DELAY_COLOURS, figure, layout, trace
+from pcapline.render.palette import DELAY_COLOURS, Figure, figure, layout, trace
 
 MAX_POINTS = 2000
 FLOOR_S = 1e-6
@@ -44,7 +44,7 @@ def delay_distribution(
     *,
     connect_limit_s: float | None = None,
     response_limit_s: float | None = None,
-) -> go.Figure | None:
+) -> Figure | None:
     """CDF of connect and response times (log x); None when neither was measured."""
     curves = []
     every: list[np.ndarray] = []

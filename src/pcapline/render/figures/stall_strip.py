@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from pcapline.delays import DelaysTable
 from pcapline.model import StallCause
-from pcapline.render.palette import STALL_COLOURS, trace
+from pcapline.render.palette import STALL_COLOURS, Figure, trace
 
 if TYPE_CHECKING:
     from pcapline.delays import Delays, Stall
@@ -71,7 +70,7 @@ def total_lost(seconds: float) -> str:
 
 
 def add_stall_strip(
-    fig: go.Figure,
+    fig: Figure,
     stalls: pd.DataFrame,
     row_of: pd.Series,
     origin_ns: int,

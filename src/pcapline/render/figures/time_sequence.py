@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from pcapline.facts import UNKNOWN, Facts
 from pcapline.model import ACK, FIN, SYN
-from pcapline.render.palette import MARKS, figure, layout, trace
+from pcapline.render.palette import MARKS, Figure, Trace, figure, layout, trace
 from pcapline.timeline import tcpdump_flags
 
 #: Per-connection time-sequence graphs keep every event frame and sample the rest above this.
@@ -73,7 +73,7 @@ def conn_segments(facts: Facts, index: int, origin_ns: int) -> ConnSegments:
     return ConnSegments(rows=rows, scaled_known=bool((syn & fc).any() and (syn & ~fc).any()))
 
 
-def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure | None, str]:
+def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[Figure | None, str]:
     """Stevens-style time-sequence graph of one connection, one panel per direction.
 
     Both panels share one time axis. Returns the figure and a note for the page (sampling,
@@ -102,7 +102,7 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[go.Figure |
         for side, title in directions
         if (carries & (seg["from_client"] == side)).any()
     ]
-    traces: list[go.Scatter] = []
+    traces: list[Trace] = []
     ranges: list[tuple[float, float] | None] = []
     legend: set[str] = set()  # legend entries already given (one per kind across panels)
     sampled = False
@@ -203,7 +203,7 @@ def _sample_keeping(rows: pd.DataFrame, keep_frames: set[int], limit: int) -> pd
 
 def _direction_traces(
     mine: pd.DataFrame, peer: pd.DataFrame, kind_at: pd.Series, yaxis: str, *, legend: set[str]
-) -> list[go.Scatter]:
+) -> list[Trace]:
     t = mine["t"].to_numpy(float)
     lo = mine["rel_seq"].to_numpy(np.int64)
     # seq_end counts SYN and FIN as one sequence number each (RFC 9293 3.4): they get a beam too.
@@ -282,7 +282,7 @@ def _first(legend: set[str], group: str) -> bool:
 
 def _marks_on_segments(
     mine: pd.DataFrame, labels: list[str], y: np.ndarray, yaxis: str, *, legend: set[str]
-) -> list[go.Scatter]:
+) -> list[Trace]:
     t = mine["t"].to_numpy(float)
     frames = mine["frame"].to_numpy(np.int64)
     kinds = [set(lab.split(", ")) if lab else set() for lab in labels]
