@@ -16,6 +16,7 @@ import analysed as shared
 import pandas as pd
 import pytest
 
+from pcapline.fmt import duration
 from pcapline.model import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, Side
 from pcapline.render.timeline import render_timeline_text, timeline_title
 from pcapline.timeline import (
@@ -414,12 +415,12 @@ def test_render_text_shows_states_only_on_change_and_is_deterministic() -> None:
         "events",
     ]
     body = [line.split() for line in lines[2:6]]
-    assert body[0] == ["1", "0.000000", "0.000000", "→", "S", "0", "0", "64240", "SYN-SENT"]
-    assert body[1] == ["2", "0.001000", "0.001000", "←", "S.", "0", "1", "0", "65160", "SYN-RECV"]
+    assert body[0] == ["1", "0.000000", "0s", "→", "S", "0", "0", "64240", "SYN-SENT"]
+    assert body[1] == ["2", "0.001000", "1.0ms", "←", "S.", "0", "1", "0", "65160", "SYN-RECV"]
     assert body[2] == [
         "3",
         "0.002000",
-        "0.001000",
+        "1.0ms",
         "→",
         ".",
         "1",
@@ -432,7 +433,7 @@ def test_render_text_shows_states_only_on_change_and_is_deterministic() -> None:
     assert body[3] == [
         "4",
         "2.000000",
-        "1.998000",
+        "2.00s",
         "→",
         "F.",
         "1",
@@ -703,7 +704,7 @@ def test_icmp_errors_are_drawn_between_the_segments_they_quote() -> None:
     icmp_line = lines[3].split()
     assert icmp_line[3:5] == ["←", "ICMP"]
     # the delta counts from the line above: the SYN of frame 3 at time 0
-    assert icmp_line[1] == icmp_line[2]
+    assert icmp_line[2] == duration(float(icmp_line[1]))
     assert "ICMP: an ICMP error" in lines[-1]
 
 

@@ -310,6 +310,7 @@ class Section:
     timeline: list[TimelineLine]
     timeline_total: int
     figures: dict[str, Markup] = field(default_factory=dict)
+    start_ns: int | None = None  # the connection's first frame, epoch ns: the timeline's 0
 
     @property
     def evidence(self) -> bool:
@@ -1130,6 +1131,7 @@ def _section(analysis: Analysis, row: pd.Series, events: pd.DataFrame) -> Sectio
         ),
         timeline_total=len(timeline),
         figures=figures,
+        start_ns=int(row["start_ns"]),
     )
 
 
@@ -1254,6 +1256,8 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["seconds"] = lambda v: f"{v:.6f}"
+    env.filters["duration"] = duration
+    env.filters["utc"] = utc
     env.filters["printable"] = printable
     return env
 

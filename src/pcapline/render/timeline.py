@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pcapline.fmt import duration, utc
 from pcapline.timeline import (
     ConnectionRow,
     EventLabel,
@@ -83,7 +84,7 @@ def _cells(
     return [
         str(row.frame),
         f"{row.time_s:.6f}",
-        f"{delta_s:.6f}",
+        duration(delta_s),
         row.arrow_ascii if ascii_only else row.arrow,
         row.flags,
         f"{row.seq}{_NUMBER_MARK[row.seq_from]}",
@@ -104,7 +105,7 @@ def _verdict_mark(fate: str, *, ascii_only: bool) -> str:
 def _notice_cells(row: NoticeRow, *, ascii_only: bool, delta_s: float) -> list[str]:
     arrow = row.arrow_ascii if ascii_only else row.arrow
     return (
-        [str(row.frame), f"{row.time_s:.6f}", f"{delta_s:.6f}", arrow, "ICMP"]
+        [str(row.frame), f"{row.time_s:.6f}", duration(delta_s), arrow, "ICMP"]
         + [""] * 6
         + [_event_text(row.labels)]
     )
@@ -144,6 +145,7 @@ def render_timeline_text(
     notices: Sequence[NoticeRow] = (),
     evidence: Iterable[int] = (),
     fate: str | None = None,
+    start_ns: int | None = None,
 ) -> str:
     """Fixed-width text, one line per frame; deterministic for golden tests.
 
@@ -151,7 +153,10 @@ def render_timeline_text(
     explains the marks the rows use. ``ascii_only`` swaps the arrows for -> and <-.
     ``notices``: frames about the connection that are not its segments (ICMP errors), drawn
     in frame order between them. ``evidence``: the frames the verdict (``fate``) rests on,
-    marked first in their events (``_verdict_mark``) and in the legend.
+    marked first in their events (``_verdict_mark``) and in the legend. ``time`` is exact
+    (seconds since the connection's first frame, Wireshark's ``tcp.time_relative``: a frame
+    is found by it), ``delta`` compact as the text table's durations (``fmt.duration``);
+    ``start_ns``: the first frame's wall-clock time, said in the legend.
     """
     marked = frozenset(evidence) & {r.frame for r in rows}
     verdict = fate or "verdict"
@@ -169,7 +174,7 @@ def render_timeline_text(
         lines.append("  ".join(cells).rstrip())
     if not rows:
         lines.append("(no frames)")
-    legend = _legend(rows, ascii_only=ascii_only, notices=bool(notices))
+    legend = _legend(rows, ascii_only=ascii_only, notices=bool(notices), start_ns=start_ns)
     if marked:
         mark = _verdict_mark(verdict, ascii_only=ascii_only)
         legend = f"{mark}: a frame the verdict rests on; {legend}"
@@ -177,9 +182,14 @@ def render_timeline_text(
     return "\n".join(lines) + "\n"
 
 
-def _legend(rows: list[TimelineRow], *, ascii_only: bool, notices: bool = False) -> str:
+def _legend(
+    rows: list[TimelineRow], *, ascii_only: bool, notices: bool = False, start_ns: int | None = None
+) -> str:
     right, left = ("->", "<-") if ascii_only else ("→", "←")
     parts = [f"{right} client to server, {left} server to client"]
+    if rows:
+        since = f"{utc(start_ns)} UTC" if start_ns is not None else "the connection's first frame"
+        parts.append(f"time: seconds since {since}; delta: since the line above")
     if notices:
         parts.append(
             "ICMP: an ICMP error quoting this connection's segment, drawn toward the side it travels to (it changes no state drawn here)"
@@ -221,6 +231,7 @@ def connection_timeline_text(analysis: Analysis, conn_id: int, *, ascii_only: bo
     notices = connection_notices(analysis, conn_id)
     frames = row_field(connection, "evidence_frames")
     fate = row_field(connection, "fate")
+    start = row_field(connection, "start_ns")
     return render_timeline_text(
         rows,
         title=title,
@@ -228,4 +239,5 @@ def connection_timeline_text(analysis: Analysis, conn_id: int, *, ascii_only: bo
         notices=notices,
         evidence=[int(f) for f in frames] if isinstance(frames, list | tuple | np.ndarray) else (),
         fate=None if fate is None else str(fate),
+        start_ns=int(start) if isinstance(start, int | np.integer) else None,
     )

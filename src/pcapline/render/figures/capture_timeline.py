@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from pcapline.fmt import endpoint
+from pcapline.fmt import endpoint, utc
 from pcapline.model import EventKind, failing
 from pcapline.render.figures.stall_strip import add_stall_strip
 from pcapline.render.palette import FATE_ORDER, MARKS, Figure, fate_colour, figure, layout, trace
@@ -171,7 +171,7 @@ def capture_timeline(
     small = n <= 40
     fig.update_layout(
         height=height,
-        xaxis=dict(title="seconds since capture start", zeroline=False),
+        xaxis=dict(title=f"seconds since capture start, {utc(origin_ns)} UTC", zeroline=False),
         yaxis=dict(
             title="connection" if small else f"connections by start time ({n:,})",
             autorange="reversed",

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from pcapline.fmt import gap
+from pcapline.fmt import gap, seconds
 from pcapline.render.palette import DELAY_COLOURS, Figure, figure, layout, trace
 
 MAX_POINTS = 2000
@@ -88,15 +88,20 @@ def delay_distribution(
     limits = [x for x in (connect_limit_s, response_limit_s) if x is not None and x > 0]
     times = np.concatenate([*every, np.asarray(limits, dtype=float)])
     low, high = float(times.min()), float(times.max())
+    lo, hi = math.log10(low) - 0.3, math.log10(max(high, low * 10)) + 0.3
+    # One tick per decade, said as the text says times (1 ms, 10 ms, 1 s), not 0.001.
+    ticks = [10.0**k for k in range(math.ceil(lo), math.floor(hi) + 1)]
     return figure(
         data=curves,
         layout=layout(
             height=300,
             showlegend=True,
             xaxis=dict(
-                title="seconds, log scale (at the capture point)",
+                title="time, log scale (at the capture point)",
                 type="log",
-                range=[math.log10(low) - 0.3, math.log10(max(high, low * 10)) + 0.3],
+                range=[lo, hi],
+                tickvals=ticks,
+                ticktext=[seconds(t) for t in ticks],
             ),
             yaxis=dict(title="share at or below", tickformat=".0%", range=[0, 1.02]),
         ),

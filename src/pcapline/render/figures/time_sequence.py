@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pcapline.facts import UNKNOWN, Facts
+from pcapline.fmt import utc
 from pcapline.model import ACK, FIN, SYN
 from pcapline.render.palette import MARKS, Figure, Trace, figure, layout, trace
 from pcapline.timeline import tcpdump_flags
@@ -38,6 +39,8 @@ class ConnSegments:
 
     rows: pd.DataFrame
     scaled_known: bool
+    #: The wall-clock time ``t`` counts from (the connection's first frame), epoch ns.
+    origin_ns: int | None = None
 
     @property
     def carries_data(self) -> bool:
@@ -70,7 +73,11 @@ def conn_segments(facts: Facts, index: int, origin_ns: int) -> ConnSegments:
             "window": facts.window[sl],
         }
     )
-    return ConnSegments(rows=rows, scaled_known=bool((syn & fc).any() and (syn & ~fc).any()))
+    return ConnSegments(
+        rows=rows,
+        scaled_known=bool((syn & fc).any() and (syn & ~fc).any()),
+        origin_ns=origin_ns,
+    )
 
 
 def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[Figure | None, str]:
@@ -130,7 +137,7 @@ def time_sequence(conn: ConnSegments, events: pd.DataFrame) -> tuple[Figure | No
             "the peer's window edge is far above the data: the view is fitted to the data "
             "(use the Autoscale button to see the window line)"
         )
-    spec = _panels([t for _, t in present], ranges)
+    spec = _panels([t for _, t in present], ranges, origin_ns=conn.origin_ns)
     return figure(data=traces, layout=spec), "; ".join(notes)
 
 
@@ -153,13 +160,17 @@ def _data_range(mine: pd.DataFrame, peer: pd.DataFrame) -> tuple[float, float] |
     return (low - pad, top + pad)
 
 
-def _panels(titles: list[str], ranges: list[tuple[float, float] | None]) -> dict[str, Any]:
-    """Panels stacked top to bottom over one shared x axis, each titled in its corner."""
+def _panels(
+    titles: list[str], ranges: list[tuple[float, float] | None], *, origin_ns: int | None = None
+) -> dict[str, Any]:
+    """Panels stacked top to bottom over one shared x axis, each titled in its corner; the
+    axis says the wall-clock time it counts from (``origin_ns``, UTC) when known."""
     n = max(len(titles), 1)
     gap = 0.1
     height = (1 - gap * (n - 1)) / n
     spec = layout(height=240 * n + 80)
-    spec["xaxis"] = dict(title="seconds since connection start", anchor=f"y{n}" if n > 1 else "y")
+    since = "connection start" if origin_ns is None else f"connection start, {utc(origin_ns)} UTC"
+    spec["xaxis"] = dict(title=f"seconds since {since}", anchor=f"y{n}" if n > 1 else "y")
     annotations = []
     for i, title in enumerate(titles):
         top = 1 - i * (height + gap)
