@@ -46,3 +46,19 @@ def test_a_silent_persist_timeout_names_the_closed_window_and_the_unanswered_pro
     verdict = _verdict(c, capture_end_s=6.0)
     assert verdict.fate == "persist_timeout"
     assert verdict.evidence_frames == (7, 8, 9, 10)
+
+
+def test_the_peers_own_probes_are_not_the_last_word_a_keepalive_timeout_names() -> None:
+    """Both sides probe: the server's probe at 1.0 s (frame 8, answered by frame 9) lies below
+    the client's window and restarts no idle timer of the client's, so the client's unanswered
+    probes (frames 10-12) are named with the server's data of frame 6, the last segment that
+    did."""
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.027, 100).ack(SERVER, 0.0271)
+    c.data(SERVER, 0.037, 100).ack(CLIENT, 0.0373)
+    c.probe(SERVER, 1.0).ack(CLIENT, 1.0001)
+    for t in (2.041, 3.065, 4.089):
+        c.probe(CLIENT, t)
+    verdict = _verdict(c, capture_end_s=4.5)
+    assert verdict.fate == "keepalive_timeout"
+    assert verdict.evidence_frames == (6, 10, 11, 12)

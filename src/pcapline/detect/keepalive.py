@@ -151,9 +151,10 @@ def detect(view: ConnView) -> Detection[Keepalive | None]:
     last_answer: int | None = None
     if tail:
         # The prober's last segment received before the tail (the keepalive ACK of its last
-        # answered probe, else where its idle time began): the peer alive until then.
+        # answered probe, else where its idle time began): the peer alive until then. Not
+        # the peer's own probes: below the window, they restart no idle timer (see above).
         first = int(run[len(run) - tail])
-        heard = np.flatnonzero(view.from_client[:first] != last_side)
+        heard = np.flatnonzero((view.from_client[:first] != last_side) & ~view.is_keepalive[:first])
         last_answer = int(view.frame[heard[-1]]) if len(heard) else None
     interval = _interval(view, run, answered)
     idle = _idle(view, int(run[0]))
