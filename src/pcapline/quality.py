@@ -19,7 +19,10 @@ Kernel rules used (tcp-facts.md):
   starting above the highest byte seen from its sender, whose gap no later segment of that
   sender fills, proves segments the capture point did not record (Wireshark's "previous
   segment not captured"). A gap filled later is a loss before the capture point (the
-  retransmission passed it) or reordering, not the capture's.
+  retransmission passed it) or reordering, not the capture's. A gap never filled whose
+  receiver duplicate-ACKs the byte before it (SACKing the bytes after it, or ACKing it twice)
+  and never ACKs past it was lost before the capture point too: the receiver lacked it, so
+  the capture saw what the receiver got (``_lost_before_capture``).
 - A TCP exchange that opened carries at least one segment with none of SYN, FIN or RST (the
   handshake ACK), and a server retransmits a SYN+ACK nobody acknowledged after 1 s
   (TCP_TIMEOUT_INIT). A capture with no such segment at all, where a SYN+ACK still went
@@ -309,6 +312,7 @@ def measure(
     counted = clean & ~_reopened(facts)
     jump = carries_seq & counted & (facts.next_seq != UNKNOWN) & (facts.rel_seq > facts.next_seq)
     jump[_filled_later(facts, carries_seq, np.flatnonzero(jump))] = False
+    jump[_lost_before_capture(facts, counted, np.flatnonzero(jump))] = False
     unseen = (_acked_unseen(facts) | _synack_missed(facts)) & counted
     ahead, lead_ns = _acks_ahead(facts, np.flatnonzero(unseen))
     unseen[ahead] = False
@@ -739,6 +743,71 @@ def _filled_later(facts: Facts, carries_seq: np.ndarray, jumps: np.ndarray) -> n
         after = np.concatenate((later_min[1:], ceiling))
         found.append(side[after < rel_seq])
     return np.concatenate(found)
+
+
+def _lost_before_capture(facts: Facts, counted: np.ndarray, jumps: np.ndarray) -> np.ndarray:
+    """Of the ``jumps`` rows (segments above a gap their sender never fills in the capture):
+    those whose gap the receiver's own ACKs show it lacked too, so the network lost the gap's
+    bytes before the capture point, which saw exactly what the receiver got.
+
+    Kernel rules (RFC 9293 3.10.7.4, RFC 5681 4.2, RFC 2018): a receiver acknowledges only
+    the bytes it holds in order, and answers an out-of-order segment at once with a duplicate
+    ACK for the byte before the hole, SACKing the bytes it holds after it. So, of a gap
+    [``next_seq``, ``rel_seq``) whose later peer ACKs never pass ``next_seq`` (a later ACK
+    past it proves the receiver got bytes the capture never saw: the capture point's loss),
+    the gap is the network's when a later peer ACK of exactly ``next_seq`` carries one SACK
+    block, starting at or above ``rel_seq`` (a block reaching into the gap would prove some
+    of its bytes received: the capture point's), or when, without SACK, two later peer
+    segments acknowledge exactly ``next_seq`` (one may be the ACK of the bytes below the gap,
+    sent before the jumping segment arrived; the second is a duplicate). Anything less (no
+    later peer ACK, an ACK below the gap) leaves the gap unexplained: it stays the capture
+    point's, as Wireshark counts it."""
+    if not len(jumps):
+        return jumps
+    conns = np.unique(facts.conn_index[jumps])
+    rows = rows_of_connections(facts.starts, conns)
+    acking = counted[rows] & facts.ack[rows] & (facts.rel_ack[rows] != UNKNOWN) & ~facts.rst[rows]
+    rows = rows[acking]
+    out: list[int] = []
+    for side in (True, False):  # the receiver's side: its ACKs answer the other side's jumps
+        mine = rows[facts.from_client[rows] == side]
+        asked = jumps[facts.from_client[jumps] != side]
+        if not len(mine) or not len(asked):
+            continue
+        # Per ACK row, the highest ACK from it to its connection's end: later connections'
+        # values sit below this one's (each is offset further down), so the running maximum
+        # from the end stays within the connection.
+        offset = facts.conn_index[mine] * _CONN_STRIDE
+        later_max = np.maximum.accumulate((facts.rel_ack[mine] - offset)[::-1])[::-1]
+        at = np.searchsorted(mine, asked, side="right")  # the first ACK after each jump
+        inside = at < len(mine)
+        inside[inside] = facts.conn_index[mine[at[inside]]] == facts.conn_index[asked[inside]]
+        asked, at = asked[inside], at[inside]
+        hole = facts.next_seq[asked]
+        highest = later_max[at] + facts.conn_index[asked] * _CONN_STRIDE
+        # Never past the gap: the receiver lacked its first byte up to the capture's end. Few
+        # jumps qualify (a receiver stuck below one never passes a later one), each read once.
+        stuck = highest == hole
+        ends = np.searchsorted(mine, facts.starts[facts.conn_index[asked[stuck]] + 1])
+        for row, first, end in zip(
+            asked[stuck].tolist(), at[stuck].tolist(), ends.tolist(), strict=True
+        ):
+            if _dup_acked(
+                facts, mine[first:end], int(facts.next_seq[row]), int(facts.rel_seq[row])
+            ):
+                out.append(row)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _dup_acked(facts: Facts, acks: np.ndarray, hole: int, above: int) -> bool:
+    """The receiver's ``acks`` rows (after a jump over [``hole``, ``above``)) prove it lacked
+    the gap: ``_lost_before_capture``."""
+    at_hole = acks[facts.rel_ack[acks] == hole]
+    blocks = facts.sack_blocks[at_hole]
+    left, right = facts.sack_left[at_hole], facts.sack_right[at_hole]
+    if np.any((blocks > 0) & (left < above) & (right > hole)):
+        return False  # SACKs bytes of the gap: received, the capture point missed them
+    return bool(np.any((blocks == 1) & (left >= above)) or np.count_nonzero(blocks == 0) >= 2)
 
 
 def _acks_ahead(facts: Facts, acks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
