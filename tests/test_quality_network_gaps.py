@@ -16,7 +16,9 @@ from builders.segments import segments
 
 import pcapline
 from pcapline.facts import compute_facts
-from pcapline.quality import measure
+from pcapline.fmt import capture_quality
+from pcapline.quality import measure, summary
+from pcapline.quality import warnings as quality_warnings
 
 
 def _aborted_after_a_gap(answer: str, c: Conversation | None = None) -> Conversation:
@@ -84,3 +86,28 @@ def test_a_network_loss_makes_no_other_connection_doubtful(tmp_path: Path) -> No
         assert by_port[40001]["caveats"] == caveats, answer
         assert by_port[40000]["seen"]["segments_missing"] is (answer != "sack")
         assert report["capture"]["quality"]["segments_not_captured"] == (answer != "sack")
+
+
+def test_the_missing_segments_warning_lists_only_what_was_seen() -> None:
+    """The parenthetical names the kinds of evidence the capture holds, not zero counts."""
+    gap = measure(compute_facts(segments(_aborted_after_a_gap("acked_past"))))
+    assert quality_warnings(gap)[0].startswith(
+        "the capture is missing segments of 1 connection (1 segment after a gap never "
+        "filled; first at frame 6): "
+    )
+    assert capture_quality(summary(gap)).startswith(
+        "segments missing at the capture point in 1 connection (1 gap never filled; first "
+        "at frame 6)"
+    )
+    c = Conversation().handshake(0.0)
+    c.data(CLIENT, 0.01, 100, captured=False)
+    c.ack(SERVER, 0.02)  # ACKs bytes the capture never saw; no gap after them
+    unseen = measure(compute_facts(segments(c)))
+    assert quality_warnings(unseen)[0].startswith(
+        "the capture is missing segments of 1 connection (1 ACK of bytes never captured; "
+        "first at frame 4): "
+    )
+    assert capture_quality(summary(unseen)).startswith(
+        "segments missing at the capture point in 1 connection (1 ACK of bytes never "
+        "captured; first at frame 4)"
+    )

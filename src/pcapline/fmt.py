@@ -114,6 +114,15 @@ def frames_words(frames: Sequence[int]) -> str:
     return ("frame " if len(frames) == 1 else "frames ") + ", ".join(str(f) for f in frames)
 
 
+def missing_kinds(acked_unseen: int, gaps: int, gap_words: str) -> str:
+    """What shows segments missing at the capture point, its non-zero counts only: "3 ACKs
+    of bytes never captured, 1 gap never filled" (``gap_words``: the singular of a gap)."""
+    noun, _, rest = gap_words.partition(" ")
+    parts = [f"{counted(acked_unseen, 'ACK')} of bytes never captured"] * (acked_unseen > 0)
+    parts += [f"{counted(gaps, noun)} {rest}".rstrip()] * (gaps > 0)
+    return ", ".join(parts)
+
+
 def capture_quality(quality: Mapping[str, Any]) -> str:
     """``capture.quality`` in one line (``""`` when the capture point missed nothing known):
     what the capture could not see, said before any verdict."""
@@ -121,11 +130,14 @@ def capture_quality(quality: Mapping[str, Any]) -> str:
     lossy = int(quality.get("lossy_connections", 0))
     if lossy:
         frames = frames_words(quality.get("first_missing_frames", []))
-        acked = counted(int(quality.get("acked_unseen", 0)), "ACK")
-        gaps = counted(int(quality.get("segments_not_captured", 0)), "gap")
+        kinds = missing_kinds(
+            int(quality.get("acked_unseen", 0)),
+            int(quality.get("segments_not_captured", 0)),
+            "gap never filled",
+        )
         parts.append(
             f"segments missing at the capture point in {counted(lossy, 'connection')} "
-            f"({acked} of bytes never captured, {gaps} never filled; first at {frames})"
+            f"({kinds}; first at {frames})"
         )
     if quality.get("flag_filtered"):
         parts.append("only SYN/FIN/RST segments (flag-filtered?)")

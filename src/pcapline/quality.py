@@ -55,7 +55,7 @@ from pcapline.facts import (
     rows_of_connections,
     rows_per_connection,
 )
-from pcapline.fmt import counted, frames_words, seconds
+from pcapline.fmt import counted, frames_words, missing_kinds, seconds
 
 if TYPE_CHECKING:
     from pcapline.read.capture import Capture
@@ -687,13 +687,15 @@ def warnings(q: CaptureQuality) -> list[str]:
         s = summary(q)
         first = s["first_missing_frames"]
         lossy = int(s["lossy_connections"])
-        acked = counted(int(s["acked_unseen"]), "ACK")
-        after_gap = counted(int(s["segments_not_captured"]), "segment")
+        kinds = missing_kinds(
+            int(s["acked_unseen"]),
+            int(s["segments_not_captured"]),
+            "segment after a gap never filled",
+        )
         out.append(
-            f"the capture is missing segments of {counted(lossy, 'connection')} ({acked} of "
-            f"bytes never captured, {after_gap} after a gap never filled; first at "
-            f"{frames_words(first)}): the capture point may have lost packets, so what did not "
-            "come (a FIN, an answer, a retry) proves nothing by itself; a verdict that rests "
+            f"the capture is missing segments of {counted(lossy, 'connection')} ({kinds}; "
+            f"first at {frames_words(first)}): the capture point may have lost packets, so "
+            "what did not come (a FIN, an answer, a retry) proves nothing by itself; a verdict that rests "
             "on one says so (a client's own SYN retries still prove its connect timed out)"
         )
     points = _points_words(q)
