@@ -901,6 +901,7 @@ def _merge(
     from pcapline.analysis import one_sided_warning
     from pcapline.delays import DelaysTable
     from pcapline.findings.handshakes import concat
+    from pcapline.findings.nat_copies import legs_clocks_apart_ms
 
     info = replace(info, warnings=list(info.warnings))
     connections = pd.DataFrame()
@@ -963,6 +964,7 @@ def _merge(
             after_each=after_each,
             flag_filtered=wide.flag_filtered,
         )
+        quality.with_legs_clocks(info.quality, legs_clocks_apart_ms(found))
     else:
         from pcapline.quality import CaptureQuality
 

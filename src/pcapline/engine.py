@@ -1151,6 +1151,7 @@ def analyse(
         one_sided_warning,
     )
     from pcapline.decode import decode
+    from pcapline.findings.nat_copies import legs_clocks_apart_ms
     from pcapline.flows import build_flows, with_app_roles
     from pcapline.read import read_capture
 
@@ -1235,6 +1236,7 @@ def analyse(
         after_each=show.step,
         flag_filtered=wide.flag_filtered,
     )
+    quality.with_legs_clocks(info.quality, legs_clocks_apart_ms(found))
     show.done()
     analysis = Analysis(
         capture=info,

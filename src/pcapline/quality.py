@@ -596,6 +596,20 @@ def _clocks_apart_ms(q: CaptureQuality) -> float | None:
     return round(lead / 1e6, 3) if lead > CLOCKS_APART_NS else None
 
 
+def with_legs_clocks(summary: dict[str, Any], legs_ms: float | None) -> None:
+    """``capture.quality``'s ``clocks_apart_ms`` (``summary``'s keys, in place) with the
+    offset ``nat_copies`` measured between the capture points of a NAT's two legs
+    (``findings.nat_copies.legs_clocks_apart_ms``), whichever is larger. A translated
+    connection's copies sit in two streams, out of ``_copy_points``' reach (it pairs copies
+    within one connection); the finding bounds the same offset the same way, from the
+    client's SYN and the server's SYN+ACK seen on both legs, over the whole capture (so
+    alike with ``--jobs`` and ``--memory-bounded``)."""
+    if legs_ms is None:
+        return
+    own = summary.get("clocks_apart_ms")
+    summary["clocks_apart_ms"] = legs_ms if own is None else max(own, legs_ms)
+
+
 def _two_points(q: CaptureQuality) -> np.ndarray:
     """Per connection: seen at two capture points (``TWICE_SHARE`` of its packets copies)."""
     if not len(q.copies):
@@ -930,4 +944,5 @@ __all__ = [
     "seen_records",
     "summary",
     "warnings",
+    "with_legs_clocks",
 ]

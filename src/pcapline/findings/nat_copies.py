@@ -294,6 +294,16 @@ def _legs_offset_ns(hs: Handshakes, pairs: list[tuple[int, int]]) -> int | None:
     return 0
 
 
+def legs_clocks_apart_ms(findings: Iterable[Finding]) -> float | None:
+    """The clocks' offset (ms, beyond 1 ms) ``nat_copies`` measured between the capture
+    points of a NAT's two legs (None: no such finding, or one clock as far as it shows):
+    what ``quality.with_legs_clocks`` adds to ``capture.quality``."""
+    for f in findings:
+        if f.kind == KIND and f.details.get("clocks_apart_ms") is not None:
+            return float(f.details["clocks_apart_ms"])
+    return None
+
+
 def later_copies(findings: Iterable[Finding]) -> frozenset[int]:
     """The connections ``nat_copies`` found to be later copies of others (none: no such
     finding): what the capture's connection counts leave out."""
