@@ -63,6 +63,13 @@ is recognised by what the sender could NOT have done in the gap between the two:
   capture point that sees each transmission once: the sightings beyond another point's
   count are the copies.
 
+- A segment without IP ID (IPv6, or IP ID 0) of a direction seen at two TTLs one or two hops
+  apart: each TTL is a capture point that sees each transmission once, so its identical
+  sightings are counted per point (``_count_per_near_point``), whatever the time between
+  them (a router's egress queue) and whatever came between (a second duplicate ACK a
+  fraction of a millisecond after the first is a second transmission, seen again at the
+  same point).
+
 A copy is judged against the nearest identical segment of its direction, up to
 ``LOOK_BACK_ROWS`` segments back: not only its neighbour, since a router's egress queue, a
 mirror of several VLANs or two merged taps put other segments between the copies. Columnar
@@ -217,6 +224,19 @@ def copies(r: Rows) -> np.ndarray:
     # their timer: each TTL a capture point that sees each transmission once.
     unstamped = synack & ~same_ts & (r.ip_id[later] == 0) & ttl_changed & (gap < _SYN_WINDOW_NS)
     _count_per_point(r, out, later[unstamped], earlier[unstamped])
+    # Segments without IP ID (IPv6, or IP ID 0) of a direction seen at two TTLs one or two
+    # hops apart: one capture point nearer the sender, one past a router (``-i any`` on it,
+    # two taps merged), whose copy comes as late as the router's egress queue or the other
+    # point's clock says, past every time rule above, and whose nothing but the TTL tells a
+    # copy from a resend (the same TSval, where there is one, is in the keys). A sender's own
+    # packets reach one point at one TTL, so each TTL is a capture point that sees each
+    # transmission once (``_count_per_point``): a resend, or a second duplicate ACK, is seen
+    # there again within the millisecond, a copy is not. (A numbered sender's twin one or
+    # two hops away is ``hopped`` above; SYNs and RSTs have their own rules.)
+    low = _lowest_ttls(r, r.dir_key[later])
+    unnumbered = ~syn & ~r.rst[later] & ~numbered & (low[r.dir_key[later]] >= 0)
+    out[later[unnumbered]] = False
+    _count_per_near_point(r, out, later[unnumbered], earlier[unnumbered], low)
     # RSTs called copies by the time rule alone (no IP ID tells them apart, one clock tick,
     # one hop): each may answer its own segment of the peer's, all captured before them.
     unproven = found & r.rst[later] & ~same_packet & ~same_instant & ~ttl_changed
@@ -524,9 +544,58 @@ def _answered_apart(r: Rows, out: np.ndarray, row: int) -> bool:
     return int(answerable.sum()) > int(same.sum())
 
 
+def _lowest_ttls(r: Rows, dirs: np.ndarray) -> np.ndarray:
+    """Per direction (``dir_key``), of those in ``dirs``: its lowest TTL when its segments
+    carry two or more TTLs at most ``MAX_POINT_HOPS`` apart (seen at two capture points with
+    a router between); -1 otherwise."""
+    n_dirs = 2 * (len(r.starts) - 1)
+    asked = np.zeros(n_dirs, dtype=bool)
+    asked[dirs] = True
+    rows = np.flatnonzero(asked[r.dir_key])
+    ttl = np.asarray(r.ttl[rows], np.int64)
+    high = np.full(n_dirs, -1, np.int64)
+    low = np.full(n_dirs, 1 << 16, np.int64)
+    np.maximum.at(high, r.dir_key[rows], ttl)
+    np.minimum.at(low, r.dir_key[rows], ttl)
+    spread = high - low
+    return np.where(asked & (spread >= 1) & (spread <= MAX_POINT_HOPS), low, -1)
+
+
+def _count_per_near_point(
+    r: Rows, out: np.ndarray, later: np.ndarray, earlier: np.ndarray, low: np.ndarray
+) -> None:
+    """``_count_per_point`` for directions whose TTLs lie within ``MAX_POINT_HOPS`` of their
+    lowest (``low``), columnar: a sighting is a copy when another TTL already saw as many of
+    its chain of identical rows as its own TTL has (counting it)."""
+    if not len(later):
+        return
+    rows = np.unique(np.concatenate((later, earlier)))
+    parent = np.arange(len(rows))
+    parent[np.searchsorted(rows, later)] = np.searchsorted(rows, earlier)
+    while True:  # each row's chain's first row (pointer jumping)
+        grand = parent[parent]
+        if np.array_equal(grand, parent):
+            break
+        parent = grand
+    order = np.lexsort((rows, parent))  # chain by chain, in row (time) order
+    rows, chain = rows[order], parent[order]
+    point = np.asarray(r.ttl[rows], np.int64) - low[r.dir_key[rows]]
+    seen = np.zeros((len(rows), MAX_POINT_HOPS + 1), dtype=np.int64)
+    seen[np.arange(len(rows)), point] = 1
+    seen = np.cumsum(seen, axis=0)
+    first = np.flatnonzero(np.r_[True, chain[1:] != chain[:-1]])
+    before = np.zeros_like(seen)
+    before[first[1:]] = seen[first[1:] - 1]
+    seen -= np.maximum.accumulate(before, axis=0)  # counts within the chain so far
+    own = seen[np.arange(len(rows)), point]
+    seen[np.arange(len(rows)), point] = -1
+    out[rows[own <= seen.max(axis=1)]] = True
+
+
 def _count_per_point(r: Rows, out: np.ndarray, later: np.ndarray, earlier: np.ndarray) -> None:
-    """Marks in ``out`` the copies among SYNs or SYN+ACKs seen with one TSval at two TTLs.
-    ``later``, ``earlier``: pairs of such identical rows (each row's nearest twin).
+    """Marks in ``out`` the copies among identical segments seen at two TTLs (SYNs or
+    SYN+ACKs with one TSval, RSTs, unnumbered segments). ``later``, ``earlier``: pairs of
+    such identical rows (each row's nearest twin).
 
     A server answers a resent SYN at once and its timer's SYN+ACK leaves microseconds away
     (``tcp_check_req``), in the same millisecond tick: two real SYN+ACKs, byte for byte the
