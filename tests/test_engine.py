@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import analysed
@@ -166,9 +166,10 @@ def test_reused_ports_stay_in_one_partition() -> None:
     assert the_plan.part_of_row.tolist() == [0, 1, 1, 1, 0]
 
 
-def test_a_wrong_guess_of_the_capture_flags_is_run_again() -> None:
-    """Partitions assume a lossy capture; a clean one is analysed again with its real flags,
-    so its connections keep the confidence the whole-file analysis gives them."""
+def test_a_wrong_guess_of_the_capture_flags_is_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partitions assuming a lossy capture: a clean one is analysed again with its real
+    flags, so its connections keep the confidence the whole-file analysis gives them."""
+    monkeypatch.setattr(engine, "GUESS", replace(engine.GUESS, lossy=True))
     path = SAMPLES / "listen-overflow-backlog2-abort0.pcap"  # 5 connections, none lossy
     out = io.StringIO()
     shown = engine.Progress(enabled=True, out=out)

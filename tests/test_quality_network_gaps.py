@@ -9,12 +9,14 @@ what the receiver got (``quality._lost_before_capture``).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 from builders.segments import segments
 
 import pcapline
+from pcapline.engine import Progress
 from pcapline.facts import compute_facts
 from pcapline.fmt import capture_quality
 from pcapline.quality import measure, summary
@@ -111,3 +113,18 @@ def test_the_missing_segments_warning_lists_only_what_was_seen() -> None:
         "segments missing at the capture point in 1 connection (1 ACK of bytes never "
         "captured; first at frame 4)"
     )
+
+
+def test_a_capture_whose_losses_are_the_networks_is_analysed_once(tmp_path: Path) -> None:
+    """Partitions first run on a guess of the capture-wide flags (``engine.GUESS``) and run
+    again where it was wrong: a large capture shows the network's losses somewhere, none of
+    them the capture point's, so the guess is a capture point that kept up."""
+    lost = _aborted_after_a_gap("sack")
+    idle = Conversation(client=("10.0.0.3", 40001)).handshake(0.0)
+    idle.data(CLIENT, 0.01, 10).ack(SERVER, 0.011).ack(CLIENT, 5.0)
+    path = tmp_path / "network-loss.pcap"
+    path.write_bytes(pcap_bytes(lost, idle))
+    out = io.StringIO()
+    parted = pcapline.analyze(path, partitions=2, progress=Progress(enabled=True, out=out))
+    assert "analysing again" not in out.getvalue()
+    assert parted.to_dict() == pcapline.analyze(path).to_dict()

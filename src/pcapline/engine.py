@@ -26,7 +26,7 @@ of one 4-tuple. Two other inputs of classify span partitions: the per-capture qu
 (``quality.CaptureWide``: some segment lost at the capture point, a flag filter) and, per
 listener, how many connections had their SYN+ACK retried (``classify.listeners_retrying``,
 the SYN-cookie evidence). Both are known only once every partition counted its own, so
-partitions are run assuming what large captures show (``GUESS``: lossy, not flag-filtered;
+partitions are run assuming what large captures show (``GUESS``: not lossy, not flag-filtered;
 each listener's retries counted within the partition) and run again with the whole capture's
 values where that was wrong (every partition for wrong flags; for the listeners, only those
 where a connection decided through RULES would weigh them differently). One partition
@@ -76,11 +76,12 @@ if TYPE_CHECKING:
 POOL_MIN_SEGMENTS = 200_000
 #: Partitions per worker: more, smaller tasks even out connections of very different sizes.
 PARTITIONS_PER_JOB = 3
-#: The capture-wide quality flags partitions assume on their first run: large captures lose
-#: segments somewhere and carry data and bare ACKs. Checked afterwards (``_to_rerun``).
-GUESS = CaptureWide(
-    lossy=True, plain_segment=True, plain_data=1, bare_segment=True, zero_length=True
-)
+#: The capture-wide quality flags partitions assume on their first run: large captures carry
+#: data and bare ACKs, and their capture point kept up (the network's own losses, which a
+#: large capture shows somewhere, are no loss at the capture point: ``quality``'s gaps the
+#: receiver duplicate-ACKs). Checked afterwards (``_to_rerun``): a wrong guess costs every
+#: partition a second run.
+GUESS = CaptureWide(plain_segment=True, plain_data=1, bare_segment=True, zero_length=True)
 
 
 class PartitionLost(PcaplineError):
