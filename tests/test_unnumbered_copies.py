@@ -65,3 +65,26 @@ def test_unnumbered_copies_at_one_ttl_keep_the_time_rule() -> None:
     c.send(SERVER, 0.01001, ACK, ip_id=0, length=100, seq=c.nxt(SERVER) - 100)
     c.send(SERVER, 0.3, ACK, ip_id=0, length=100, seq=c.nxt(SERVER) - 100)
     assert compute_facts(segments(c)).is_dup.tolist()[3:] == [False, True, False]
+
+
+def test_duplicate_acks_without_ip_id_are_two_acks_not_a_copy() -> None:
+    """One capture point (one TTL), IPv6: a receiver answers each segment above a hole at
+    once with a duplicate ACK, a fraction of a millisecond apart on a fast path. An ACK is
+    never resent: the peer's out-of-order segment between two identical ones, or their SACK
+    blocks ending apart, make them two; a copy (``-i any`` over a bridge) comes with nothing
+    of that between, and repeats its SACK block."""
+    c = Conversation().handshake(0.0)
+    c.data(SERVER, 0.01, 1000, ip_id=0)
+    hole = c.nxt(SERVER)
+    c.data(SERVER, 0.0101, 1000, ip_id=0, captured=False)  # lost before the capture point
+    above = c.nxt(SERVER)
+    c.data(SERVER, 0.0102, 1000, ip_id=0)
+    c.ack(CLIENT, 0.0103, ack=hole, ip_id=0)  # duplicate ACK 1 (no SACK)
+    c.data(SERVER, 0.0104, 1000, ip_id=0)  # out of order: draws ...
+    c.ack(CLIENT, 0.0105, ack=hole, ip_id=0)  # ... duplicate ACK 2
+    c.ack(CLIENT, 0.01051, ack=hole, ip_id=0)  # a copy of it: nothing between
+    c.ack(CLIENT, 0.0106, ack=hole, ip_id=0, sack_edges=(above, above + 2000))
+    c.ack(CLIENT, 0.0107, ack=hole, ip_id=0, sack_edges=(above, above + 3000))  # a third
+    c.ack(CLIENT, 0.01071, ack=hole, ip_id=0, sack_edges=(above, above + 3000))  # a copy
+    dup = compute_facts(segments(c)).is_dup.tolist()[3:]
+    assert dup == [False, False, False, False, False, True, False, False, True]

@@ -131,6 +131,9 @@ class Rows:
     rst: np.ndarray
     sack_blocks: np.ndarray
     has_ts: np.ndarray  # the segment carries a TCP timestamp (its TSval is one of ``keys``)
+    #: the highest SACK block's right edge (relative; any value where ``sack_blocks`` is 0):
+    #: two duplicate ACKs whose SACK blocks differ are two (``_dupack_drawn_between``)
+    sack_right: np.ndarray | None = None
 
 
 def copies(r: Rows) -> np.ndarray:
@@ -170,6 +173,14 @@ def copies(r: Rows) -> np.ndarray:
             _nothing_between(r, earlier[soon], later[soon], seen_ns),
             ~_signalled_between(r, earlier[soon], later[soon], seen_ns),
         )
+        # An ACK is never resent: a second identical one without IP ID is a second duplicate
+        # ACK when the receiver was answering a segment of the peer's between the two.
+        bare = ~numbered[soon] & (r.keys[3][later[soon]] == 0)
+        bare &= (r.keys[4][later[soon]] & (SYN | FIN | RST)) == 0
+        if bare.any():
+            answered[bare] &= ~_dupack_drawn_between(
+                r, earlier[soon][bare], later[soon][bare], seen_ns
+            )
         soon[soon] = answered
     plain = ~syn & (soon | same_instant | same_packet)
     syn_copy = syn & ~ack & (gap < _SYN_WINDOW_NS)
@@ -424,6 +435,28 @@ def _between(
     pair, rows = pair[theirs], rows[theirs]
     news = seen_ns[rows] > r.time_ns[earlier[pair]]
     return pair[news], rows[news]
+
+
+def _dupack_drawn_between(
+    r: Rows, earlier: np.ndarray, later: np.ndarray, seen_ns: np.ndarray
+) -> np.ndarray:
+    """Per pair of identical bare ACKs (no data, SYN, FIN or RST) of a sender without IP
+    IDs: the second is a duplicate ACK of its own. A receiver answers each segment above the
+    hole at once with a duplicate ACK (RFC 5681 4.2), SACKing it (RFC 2018): two whose SACK
+    blocks differ in number or where the highest ends are two ACKs (a copy repeats its
+    options); without SACK, a
+    segment of the peer's between the two, carrying data or a FIN that does not start at the
+    ACK number (out of order, or old: news to the receiver, ``_between``), drew the
+    second."""
+    found = r.sack_blocks[earlier] != r.sack_blocks[later]  # a copy repeats its options
+    sacked = (r.sack_blocks[earlier] > 0) & (r.sack_blocks[later] > 0)
+    if r.sack_right is not None:
+        found |= sacked & (r.sack_right[earlier] != r.sack_right[later])
+    pair, rows = _between(r, earlier, later, seen_ns)
+    seq, ack, seg_len, flags = r.keys[1], r.keys[2], r.keys[3], r.keys[4]
+    drew = ((seg_len[rows] > 0) | ((flags[rows] & FIN) != 0)) & (seq[rows] != ack[later[pair]])
+    found[np.unique(pair[drew & ~sacked[pair]])] = True
+    return np.asarray(found)
 
 
 def _signalled_between(

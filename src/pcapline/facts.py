@@ -360,6 +360,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         rst=is_rst,
         sack_blocks=sack_blocks,
         has_ts=has_ts,
+        sack_right=sack_right,
     )
     is_dup = duplicates.copies(copy_rows)
     # Bytes seen again that are a piece of a bigger segment seen before (GRO in, GSO out).
