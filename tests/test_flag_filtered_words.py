@@ -12,6 +12,7 @@ to cut volume on busy servers) holds no bare ACK: what the words say must not re
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 from builders.conversation import SERVER, Conversation
 from builders.segments import connections, segments
 
+import pcapline
 from pcapline import classify, explain
 from pcapline.analysis import verdict_columns
 from pcapline.cli import run
@@ -132,6 +134,32 @@ def test_a_servers_abort_after_its_answer_is_a_reset_not_a_handshake_timeout() -
     early.rst(SERVER, 0.027, with_ack=False, seq=early.server_isn + 1)
     table = _table(early, *answered, resent, Conversation(conn=9).syn(5.0).synack(5.06))
     assert (table.loc[0].fate, table.loc[0].confidence) == ("handshake_timeout", "unknown")
+
+
+def test_a_flag_filtered_capture_shows_no_capture_point_loss(tmp_path: Path) -> None:
+    # lossy-40-connections-3pct-drop: 40 connections through a router dropping 3 %. Filtered on
+    # SYN/FIN/RST, every data segment and bare ACK is gone: the gaps in each byte stream and
+    # the ACKs of bytes never captured are the filter's. The capture said "missing segments
+    # of 40 connections: the capture point may have lost packets" and marked verdicts
+    # capture_lossy; nothing in such a capture tells a tap's drop from the filter's.
+    filtered = _flag_filtered(
+        SAMPLES / "lossy-40-connections-3pct-drop.pcap", tmp_path / "f.pcapng"
+    )
+    whole = pcapline.analyze(filtered)
+    quality = whole.capture.quality
+    assert quality is not None and quality["flag_filtered"] is True
+    assert (quality["lossy_connections"], quality["segments_not_captured"]) == (0, 0)
+    assert quality["acked_unseen"] == 0 and quality["first_missing_frames"] == []
+    assert not any("missing segments" in w for w in whole.capture.warnings)
+    assert not any("capture_lossy" in c for c in whole.connections["caveats"])
+    parted = pcapline.analyze(filtered, partitions=3)  # the flag known only once all are read
+    assert _json(parted) == _json(whole)
+
+
+def _json(analysis: pcapline.Analysis) -> str:
+    out = io.StringIO()
+    analysis.write_json(out)
+    return out.getvalue()
 
 
 def _table(*convs: Conversation) -> pd.DataFrame:

@@ -938,7 +938,7 @@ def merge_quality(
         flag_filtered=capture.flag_filtered,
         acks_filtered=capture.acks_filtered,
         payload_only=capture.payload_only,
-        lossy_capture=capture.lossy,
+        lossy_capture=capture.lossy_at_capture_point,
         dropped=dropped,
         truncated=truncated,
         one_sided_capture=capture.one_sided,

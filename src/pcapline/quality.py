@@ -131,6 +131,12 @@ class CaptureWide:
         return self.unretried_synack and not self.plain_segment
 
     @property
+    def lossy_at_capture_point(self) -> bool:
+        """Some connection lost segments at the capture point, as far as a capture can show:
+        in a flag-filtered one every gap may be the filter's (``measure``), so none is."""
+        return self.lossy and not self.flag_filtered
+
+    @property
     def acks_filtered(self) -> bool:
         """Data, but not one bare segment (no data, none of SYN, FIN, RST): a filter that kept
         segments with payload. Proven when no segment without data is captured at all: the
@@ -357,6 +363,15 @@ def measure(
         zero_length=bool(np.any(facts.seg_len == 0)),
     )
     wide = own if capture is None else capture
+    if wide.flag_filtered:
+        # A capture of SYN/FIN/RST segments only: the filter removed every data segment and
+        # bare ACK, so a byte-stream gap or an ACK of bytes never captured is the filter's,
+        # not the capture point's (the flag-filter warning says so). Nothing here tells a
+        # packet the capture point dropped from one the filter did.
+        not_captured = np.zeros_like(not_captured)
+        acked_unseen = np.zeros_like(acked_unseen)
+        lossy = np.zeros_like(lossy)
+        first = np.zeros_like(first)
     points = _copy_points(facts)
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
     ended = (facts.fin | facts.rst) & clean
@@ -371,7 +386,7 @@ def measure(
         acks_ahead=acks_ahead,
         ack_lead_ns=ack_lead_ns,
         lossy=lossy,
-        lossy_capture=wide.lossy,
+        lossy_capture=wide.lossy_at_capture_point,
         first_missing_frame=first,
         one_sided=sided,
         one_direction=(n_client == 0) | (n_client == n_rows),
