@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 
 import pcapline
@@ -95,3 +96,119 @@ def test_partitions_find_what_the_whole_capture_finds(tmp_path: Path) -> None:
     parted = pcapline.analyze(path, partitions=3).findings
     assert [(f.kind, f.summary, f.connections) for f in parted] == whole
     assert [f.kind for f in parted] == ["path_reset"]
+
+
+def _verdicts(tmp_path: Path, *convs: Conversation) -> dict[int, tuple[str, str | None, str]]:
+    path = tmp_path / "v.pcap"
+    path.write_bytes(pcap_bytes(*convs))
+    table = pcapline.analyze(path).connections.set_index("id")
+    return {
+        int(i): (
+            str(r["fate"]),
+            r["cause"] if isinstance(r["cause"], str) else None,
+            str(r["explanation"]),
+        )
+        for i, r in table[["fate", "cause", "explanation"]].iterrows()
+    }
+
+
+def test_the_refused_connection_names_the_device_in_the_path(tmp_path: Path) -> None:
+    """The refusal's own verdict: cause path_reset, the TTLs, and advice for the device in the
+    path, not for the server (which never saw the SYN)."""
+    found = _verdicts(tmp_path, _accepted(0, 0.0), _refused(1, 0.05, 64), _accepted(2, 0.1))
+    fate, cause, text = found[1]
+    assert (fate, cause) == ("refused", "path_reset")
+    assert text.startswith(
+        "Refused: a RST in the server's name answered the SYN (frame 8) with IP TTL 64; the "
+        "server's own packets arrive with TTL 63: the RST's sender is 1 hop closer to the "
+        "capture point. A device in the path sent the RST in the server's name, not the server "
+        "(compared with its SYN+ACKs on other connections to this port)"
+    )
+    assert "nft list ruleset / iptables -S: REJECT --reject-with tcp-reset" in text
+    assert "ss -lnt on the server" not in text
+    assert found[0][1] is None and found[2][1] is None
+
+
+def test_a_refusal_with_an_unstable_server_ttl_is_hedged(tmp_path: Path) -> None:
+    # One SYN+ACK to compare with: probably.
+    _, cause, text = _verdicts(tmp_path, _accepted(0, 0.0), _refused(1, 0.05, 64))[1]
+    assert cause == "path_reset"
+    assert ". Probably a device in the path sent the RST" in text
+    assert "(compared with the one SYN+ACK of it in the capture)" in text
+    # The server's other ports only.
+    convs = (_accepted(0, 0.0), _accepted(1, 0.02), _refused(2, 0.05, 64, port=8081))
+    _, cause, text = _verdicts(tmp_path, *convs)[2]
+    assert cause == "path_reset" and ". Probably a device in the path" in text
+    assert "on its other ports only" in text
+    # SYN+ACKs with two TTLs (62 and 63): a range, no hop count.
+    convs = (_accepted(0, 0.0, ttl=62), _accepted(1, 0.02), _refused(2, 0.05, 64))
+    _, cause, text = _verdicts(tmp_path, *convs)[2]
+    assert cause == "path_reset"
+    assert "the server's own packets arrive with TTL 62-63. Probably a device" in text
+
+
+def test_the_servers_own_refusal_keeps_the_servers_words(tmp_path: Path) -> None:
+    for rst_ttl, synack_ttl in ((63, 63), (64, 255), (61, 63)):
+        convs = (
+            _accepted(0, 0.0, ttl=synack_ttl),
+            _accepted(1, 0.02, ttl=synack_ttl),
+            _refused(2, 0.05, rst_ttl),
+        )
+        fate, cause, text = _verdicts(tmp_path, *convs)[2]
+        assert (fate, cause) == ("refused", None)
+        assert text.startswith("Refused: the server answered the SYN with RST (frame 14).")
+
+
+def _split_capture(tmp_path: Path) -> Path:
+    """Refusals and SYN+ACKs enough to land in different partitions: a partition holding a
+    refusal and one SYN+ACK (or none) judges it otherwise than the whole capture."""
+    convs = [_accepted(k, 0.01 * k) for k in range(0, 6, 2)]
+    convs += [_refused(k, 0.01 * k, 64) for k in range(1, 6, 2)]
+    path = tmp_path / "split.pcap"
+    path.write_bytes(pcap_bytes(*convs))
+    return path
+
+
+def _json(analysis: pcapline.Analysis) -> str:
+    import io
+
+    out = io.StringIO()
+    analysis.write_json(out)
+    return out.getvalue()
+
+
+def test_partitions_judge_the_refusals_with_the_whole_captures_server_ttls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """classify runs per partition; the server's TTLs are the whole capture's
+    (``Settings.server_ttls``): a partition whose refusals its own SYN+ACKs judge otherwise is
+    analysed again (``engine._to_rerun``)."""
+    from pcapline import engine
+
+    path = _split_capture(tmp_path)
+    whole = pcapline.analyze(path)
+    assert set(whole.connections["cause"].dropna()) == {"path_reset"}
+    assert ". A device in the path sent the RST" in str(whole.connections["explanation"][1])
+    expected = _json(whole)
+    assert _json(pcapline.analyze(path, partitions=3)) == expected
+    outcome = engine.analyse(path, partitions=3, jobs=2, json_entries=True)
+    assert _json(outcome.analysis) == expected
+    monkeypatch.setattr(engine, "_to_rerun", lambda *args: [])
+    assert _json(pcapline.analyze(path, partitions=3)) != expected  # the rerun was needed
+
+
+def test_the_bounded_path_judges_the_refusals_as_the_whole_capture(tmp_path: Path) -> None:
+    from pcapline import bounded
+
+    path = _split_capture(tmp_path)
+    expected = _json(pcapline.analyze(path))
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with bounded.analyse(
+        path, partitions=3, jobs=1, outputs=frozenset({"json"}), spill_dir=str(spill)
+    ) as result:
+        import io
+
+        out = io.StringIO()
+        result.write_json(out)
+    assert out.getvalue() == expected

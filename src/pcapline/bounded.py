@@ -844,6 +844,7 @@ def _analyse(
                     settings,
                     capture=wide,
                     retried_by_listener=engine._retried_by_listener(heard),
+                    server_ttls=engine._server_ttls(heard),
                 )
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
                 calls = [(n, ids[n], settings) for n in again]
@@ -852,6 +853,7 @@ def _analyse(
             settings,
             capture=wide,
             retried_by_listener=engine._retried_by_listener(list(kept.values())),
+            server_ttls=engine._server_ttls(list(kept.values())),
             detections=engine.Kept.DRAWN,
             json_entries=False,
         )

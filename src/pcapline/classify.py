@@ -88,6 +88,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -106,6 +107,9 @@ from pcapline.loopback import on_one_host
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
 from pcapline.timers import RTO_MIN_S, TCP_TIMEOUT_INIT_S, overdue
+
+if TYPE_CHECKING:
+    from pcapline.causes.path_reset import PathRst
 
 #: Unanswered probes / retransmissions that count as a death even when the capture ended
 #: before the sender's give-up could be seen.
@@ -711,6 +715,7 @@ def classify(
     truncated: bool = False,
     capture: CaptureWide | None = None,
     retried_by_listener: Mapping[str, int] | None = None,
+    path_rsts: Mapping[int, PathRst] | None = None,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
 
@@ -722,7 +727,9 @@ def classify(
     capture's quality flags when ``segments`` hold only some of its 4-tuples (``engine.py``:
     every connection of a 4-tuple together); None: they are the whole capture. Likewise
     ``retried_by_listener``: the whole capture's ``retried_by_listener`` (a listener's
-    connections span parts); None: counted over ``connections``.
+    connections span parts); None: counted over ``connections``. ``path_rsts``: per
+    connection id, its RST from a device in the path (``causes.path_reset.judge_all``
+    against the whole capture's server TTLs, ``engine.Settings.server_ttls``).
     """
     facts = detected.facts
     n = len(facts.conn_ids)
@@ -781,6 +788,7 @@ def classify(
             icmp=detected.icmp.get(conn, ()),
             one_host=local,
             fin_answer_wait_ns=wait,
+            path_rst=path_rsts.get(conn) if path_rsts else None,
         )
         d = decide(e)
         evidence[conn], decisions[conn] = e, d

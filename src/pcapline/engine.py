@@ -50,13 +50,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 
-from pcapline.causes import syn_cookies
+from pcapline.causes import path_reset, syn_cookies
 from pcapline.errors import PcaplineError, one_line
 from pcapline.model import Counts, SkipReason, Verdicts
 from pcapline.quality import CaptureWide
@@ -117,6 +117,8 @@ class Settings:
     capture: CaptureWide | None = None
     #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
     retried_by_listener: Mapping[str, int] | None = None
+    #: The whole capture's ``causes.path_reset.server_ttls``; None: the partition's own.
+    server_ttls: path_reset.ServerTtls | None = None
     #: Which visited connections' detections to hand back.
     detections: Kept = Kept.ALL
     #: Lay out each connection's JSON entry in the partition (``jsondoc.connection_texts``):
@@ -172,6 +174,8 @@ class PartResult:
             visited=self.visited,
             weighed=np.isin(ids, self.visited) & syn_cookies.weighs_listener(self.verdicts.fate),
             retried=classify.retried_by_listener(self.connections, ids, synack_retransmits),
+            ttls=path_reset.server_ttls(self.handshakes),
+            refusals=path_reset.refusals(self.handshakes, ids[path_reset.named(self.verdicts)]),
         )
 
 
@@ -190,6 +194,10 @@ class Listeners:
     weighed: np.ndarray
     #: ``classify.retried_by_listener`` over the partition (summed: the whole capture's).
     retried: Mapping[str, int]
+    #: ``causes.path_reset.server_ttls`` over the partition (summed: the whole capture's).
+    ttls: path_reset.ServerTtls = field(default_factory=dict)
+    #: ``causes.path_reset.refusals`` of the partition: what judging its RSTs reads.
+    refusals: frozenset[tuple[str, int, int]] = frozenset()
 
     def slim(self) -> Listeners:
         """Without the per-connection columns when no connection weighs its listener's
@@ -220,6 +228,10 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
 
     # Before detection: its temporaries are gone before the facts are built (bounded memory).
     handshakes = summarize(part.segments, part.connections)
+    ttls = settings.server_ttls
+    path_rsts = path_reset.judge_all(
+        handshakes, path_reset.server_ttls(handshakes) if ttls is None else ttls
+    )
     detected = detect.run_all(part.segments, capture_end_ns=settings.capture_end_ns, icmp=part.icmp)
     classified = classify.classify(
         part.segments,
@@ -229,6 +241,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         truncated=settings.truncated,
         capture=settings.capture,
         retried_by_listener=settings.retried_by_listener,
+        path_rsts=path_rsts,
     )
     assert classified.quality is not None  # classify always measures it
     events = detected.events
@@ -1210,7 +1223,10 @@ def analyse(
             again = _to_rerun(heard, guess, wide)
             if again:
                 settings = replace(
-                    settings, capture=wide, retried_by_listener=_retried_by_listener(heard)
+                    settings,
+                    capture=wide,
+                    retried_by_listener=_retried_by_listener(heard),
+                    server_ttls=_server_ttls(heard),
                 )
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
                 redone = {r.number: r for r in runner.run(again, settings, show.step)}
@@ -1273,8 +1289,18 @@ def _to_rerun(
     ):
         return [r.number for r in results]
     whole = _retried_by_listener(results)
+    ttls = path_reset.SynackTtls(_server_ttls(results))
     again = []
     for r in results:
+        mine = path_reset.SynackTtls(r.ttls) if r.refusals else ttls
+        if any(
+            path_reset.judge(ip, port, rst, mine) != path_reset.judge(ip, port, rst, ttls)
+            for ip, port, rst in r.refusals
+        ):
+            # A RST judged against the partition's own server TTLs only: the whole
+            # capture's may tell otherwise (causes/path_reset.py).
+            again.append(r.number)
+            continue
         if not r.weighed.any():
             continue
         own = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits)
@@ -1291,6 +1317,11 @@ def _retried_by_listener(results: Sequence[Listeners]) -> dict[str, int]:
         for listener, n in r.retried.items():
             total[listener] = total.get(listener, 0) + n
     return total
+
+
+def _server_ttls(results: Sequence[Listeners]) -> dict[str, dict[int, int]]:
+    """``causes.path_reset.server_ttls`` of the whole capture, from its partitions'."""
+    return path_reset.summed(r.ttls for r in results)
 
 
 def _partition_count(

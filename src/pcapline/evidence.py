@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from pcapline.detect.zero_window import ZeroWindow
 from pcapline.icmp import IcmpError
 from pcapline.model import Cause, Confidence, Counts, Decision
 from pcapline.quality import CaptureQuality, Seen
+
+if TYPE_CHECKING:
+    from pcapline.causes.path_reset import PathRst
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,9 @@ class Evidence:
     #: How long after its first FIN the capture must go on before the peer's missing FIN is
     #: the peer's (``classify.fin_answer_wait_ns``); 0: not measured (the floor applies).
     fin_answer_wait_ns: int = 0
+    #: Its first RST from the server's side arrived with a higher TTL than the server's
+    #: SYN+ACKs, same initial TTL (``causes.path_reset``): None when not, or no such RST.
+    path_rst: PathRst | None = None
 
     @classmethod
     def of(
@@ -105,6 +112,7 @@ class Evidence:
         icmp: tuple[IcmpError, ...] = (),
         one_host: bool = False,
         fin_answer_wait_ns: int = 0,
+        path_rst: PathRst | None = None,
     ) -> Evidence:
         """The evidence of one visited connection from its detectors' records."""
         return cls(
@@ -129,6 +137,7 @@ class Evidence:
             icmp=icmp,
             one_host=one_host,
             fin_answer_wait_ns=fin_answer_wait_ns,
+            path_rst=path_rst,
         )
 
 

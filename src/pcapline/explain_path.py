@@ -76,6 +76,8 @@ def word(d: Decision, e: Evidence, story: Explanation) -> Explanation:
         return _idle_timeout(d, e, story)
     if d.cause is Cause.INJECTED_RST:
         return _injected(e)
+    if d.cause is Cause.PATH_RESET:
+        return _path_reset(e, story)
     return story
 
 
@@ -310,6 +312,55 @@ def _injected(e: Evidence) -> Explanation:
         "Check: firewalls and IPSs between the hosts (nft list ruleset / iptables -S for "
         "'reject with tcp reset' / REJECT --reject-with tcp-reset), load balancer logs, and a "
         f"capture at the {peer}.",
+    )
+
+
+def _path_reset(e: Evidence, story: Explanation) -> Explanation:
+    """``causes.path_reset``: the refusal's RST came from closer than the server."""
+    p = e.path_rst
+    assert p is not None
+    if p.server_lo == p.server_hi:
+        closer = p.rst_ttl - p.server_ttl
+        server = (
+            f"TTL {p.server_ttl}: the RST's sender is {closer} hop{'s' if closer != 1 else ''} "
+            "closer to the capture point"
+        )
+    else:
+        server = f"TTL {p.server_lo}-{p.server_hi}"
+    compared = {
+        "": "its SYN+ACKs on other connections to this port",
+        "one": "the one SYN+ACK of it in the capture",
+        "varies": "its SYN+ACKs, whose TTL varies (route changes, ECMP, several backends)",
+        "ports": "its SYN+ACKs on its other ports only (a port forward may send those to "
+        "another host)",
+    }[p.basis]
+    who = "A device in the path" if p.stable else "Probably a device in the path"
+    h = e.handshake
+    if h.syn is not None and h.syn.refusals:
+        # The client tried again after each refusal (``explain._refused``).
+        answered = (
+            f"RSTs in the server's name answered {len(h.syn.refusals)} of the client's "
+            f"{h.syn.retries + 1} SYNs (frames {', '.join(str(f) for f in h.syn.refusals)})"
+        )
+    else:
+        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
+        answered = f"a RST in the server's name answered the SYN{tries} (frame {h.answer_frame})"
+    return Explanation(
+        f"{answered} with IP TTL {p.rst_ttl}; the server's own packets arrive with {server}",
+        "Refused",
+        f". {who} sent the RST in the server's name, not the server (compared with "
+        f"{compared}): a host starts every packet with one TTL and the route takes the same "
+        "hops off, so a higher TTL from the same initial TTL comes from fewer hops away. A "
+        "router or firewall rejecting the SYN (nftables 'reject with tcp reset', iptables "
+        "REJECT --reject-with tcp-reset, a cloud security group or ACL), or a load balancer "
+        "with no healthy backend for the port. The server never saw this SYN: its ss -lnt and "
+        "logs say nothing about it.",
+        "Check: the reject rules on the routers and firewalls between the capture point and "
+        "the server, nearest the capture point first (nft list ruleset / iptables -S: REJECT "
+        "--reject-with tcp-reset, and the rule's counters), the load balancer's backend health "
+        "and listener for the port, a firewall's policy for this client; traceroute -T -p "
+        "<port> to the server shows where the path stops.",
+        story.notes,
     )
 
 

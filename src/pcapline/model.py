@@ -153,6 +153,7 @@ class Cause(enum.StrEnum):
     KEEPALIVE_RACE = "keepalive_race"
     HALF_OPEN_PROBE = "half_open_probe"
     SCAN_PROBE = "scan_probe"
+    PATH_RESET = "path_reset"
 
 
 #: What each ``connections[].cause`` means, in one line (the contract document repeats it).
@@ -186,6 +187,9 @@ CAUSES: dict[str, str] = {
     Cause.SCAN_PROBE: "a port scanner's probe, not a connection: segments without SYN, ACK or "
     "RST (FIN, NULL or Xmas probes), which no TCP connection sends; a RST answer means "
     "nothing listens on the port, silence that something does or a firewall dropped it",
+    Cause.PATH_RESET: "the RST that refused the SYN came from a device in the path (a "
+    "firewall's or router's reject rule, a load balancer), not from the server: it arrived "
+    "with a higher TTL / hop limit than the server's SYN+ACKs, from the same initial TTL",
 }
 
 

@@ -36,6 +36,7 @@ from pcapline.causes import (  # noqa: E402  (the modules import Recogniser's ty
     icmp_reject,
     injected_rst,
     middlebox_idle_timeout,
+    path_reset,
     pmtu_black_hole,
 )
 
@@ -47,6 +48,8 @@ CAUSE_RULES: tuple[tuple[str, Recogniser], ...] = (
     ("icmp_packet_too_big", icmp_packet_too_big.recognise),
     ("pmtu_black_hole", pmtu_black_hole.recognise),
     ("middlebox_idle_timeout", middlebox_idle_timeout.recognise),
+    # A refusal's RST from closer than the server's SYN+ACKs (capture-wide TTLs).
+    ("path_reset", path_reset.recognise),
     ("injected_rst", injected_rst.recognise),
     # endpoint causes (causes-host)
     # A scanner's probes, and the client's kernel answering a SYN+ACK it had no socket for:

@@ -38,16 +38,12 @@ from collections import Counter
 
 import numpy as np
 
+from pcapline.causes.path_reset import STABLE_SYNACKS, SynackTtls, judge, server_ttls
 from pcapline.findings.base import Finder, FindingInput, make_finding
 from pcapline.fmt import endpoint
 from pcapline.model import Finding
 
 KIND = "path_reset"
-#: SYN+ACKs with one TTL, on the same port, that make the server's TTL stable.
-STABLE_SYNACKS = 2
-#: Initial TTLs in use (a host's guessed from the first at or above what arrived).
-INITIAL_TTLS = (32, 64, 128, 255)
-
 EXPLANATION = (
     "The RST that refused these connections arrived with another IP TTL than the server's "
     "own packets (its SYN+ACKs on other connections): a host starts all its packets with one "
@@ -83,6 +79,7 @@ def find(data: FindingInput) -> list[Finding]:
     for row, ttl in zip(hs.synack_row.tolist(), hs.synack_ttl.tolist(), strict=True):
         by_port.setdefault((ips[row], int(ports[row])), []).append(ttl)
         by_ip.setdefault(ips[row], []).append((int(ports[row]), ttl))
+    summary = SynackTtls(server_ttls(hs))
     ids = conns["id"].to_numpy(np.int64)
     groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for row in np.flatnonzero(refused).tolist():
@@ -95,12 +92,9 @@ def find(data: FindingInput) -> list[Finding]:
         seen = same_port or [ttl for p, ttl in by_ip.get(ip, []) if p != port]
         if not seen:
             continue
-        lo, hi = min(seen), max(seen)
         # Above what the server's packets arrive with (their range when they spread), from
-        # the same initial TTL: fewer hops away. Another initial TTL is no proof of another
-        # host: a listener's own IP_TTL (BGP's GTSM: 255) sets its SYN+ACKs' TTL, while the
-        # kernel's RSTs take the default.
-        odd = [(c, t) for c, t in refusals if t > hi and _initial(t) == _initial(lo)]
+        # the same initial TTL: fewer hops away (the per-connection cause's rule).
+        odd = [(c, t) for c, t in refusals if judge(ip, port, t, summary) is not None]
         if odd:
             findings.append(_finding(endpoint(ip, port), odd, same_port, seen))
     return findings
@@ -144,11 +138,6 @@ def _finding(
         synacks=len(seen),
         server_ttl_stable=stable,
     )
-
-
-def _initial(ttl: int) -> int:
-    """The initial TTL a TTL that arrived was sent with (the lowest in use at or above it)."""
-    return next((i for i in INITIAL_TTLS if ttl <= i), 255)
 
 
 FINDER = Finder(KIND, find)
