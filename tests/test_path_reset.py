@@ -212,3 +212,15 @@ def test_the_bounded_path_judges_the_refusals_as_the_whole_capture(tmp_path: Pat
         out = io.StringIO()
         result.write_json(out)
     assert out.getvalue() == expected
+
+
+def test_a_refusal_whose_syn_the_capture_lacks_says_so(tmp_path: Path) -> None:
+    """The capture began after the SYN: the RST (seq 0) answers a SYN it does not hold."""
+    c = Conversation(conn=1, client=("10.251.1.3", 40001), server=(SERVER_ADDR, 8080))
+    c.send(SERVER, 0.05, RST | ACK, seq=0, window=0, ttl=64, ip_id=0)
+    fate, cause, text = _verdicts(tmp_path, _accepted(0, 0.0), c, _accepted(2, 0.1))[1]
+    assert (fate, cause) == ("refused", "path_reset")
+    assert text.startswith(
+        "Refused: a RST in the server's name with IP TTL 64 (frame 7) answers a SYN the capture "
+        "does not hold; the server's own packets arrive with TTL 63"
+    )

@@ -330,9 +330,9 @@ def _path_reset(e: Evidence, story: Explanation) -> Explanation:
     compared = {
         "": "its SYN+ACKs on other connections to this port",
         "one": "the one SYN+ACK of it in the capture",
-        "varies": "its SYN+ACKs, whose TTL varies (route changes, ECMP, several backends)",
-        "ports": "its SYN+ACKs on its other ports only (a port forward may send those to "
-        "another host)",
+        "varies": "its SYN+ACKs, whose TTL varies: route changes, ECMP, several backends",
+        "ports": "its SYN+ACKs on its other ports only: a port forward may send those to "
+        "another host",
     }[p.basis]
     who = "A device in the path" if p.stable else "Probably a device in the path"
     h = e.handshake
@@ -340,13 +340,22 @@ def _path_reset(e: Evidence, story: Explanation) -> Explanation:
         # The client tried again after each refusal (``explain._refused``).
         answered = (
             f"RSTs in the server's name answered {len(h.syn.refusals)} of the client's "
-            f"{h.syn.retries + 1} SYNs (frames {', '.join(str(f) for f in h.syn.refusals)})"
+            f"{h.syn.retries + 1} SYNs (frames {', '.join(str(f) for f in h.syn.refusals)}) "
+            f"with IP TTL {p.rst_ttl}"
+        )
+    elif h.syn is None:
+        answered = (
+            f"a RST in the server's name with IP TTL {p.rst_ttl} (frame {h.answer_frame}) "
+            "answers a SYN the capture does not hold"
         )
     else:
-        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn and h.syn.retries else ""
-        answered = f"a RST in the server's name answered the SYN{tries} (frame {h.answer_frame})"
+        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn.retries else ""
+        answered = (
+            f"a RST in the server's name answered the SYN{tries} (frame {h.answer_frame}) "
+            f"with IP TTL {p.rst_ttl}"
+        )
     return Explanation(
-        f"{answered} with IP TTL {p.rst_ttl}; the server's own packets arrive with {server}",
+        f"{answered}; the server's own packets arrive with {server}",
         "Refused",
         f". {who} sent the RST in the server's name, not the server (compared with "
         f"{compared}): a host starts every packet with one TTL and the route takes the same "
