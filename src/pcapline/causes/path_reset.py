@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate, Side, Verdicts
@@ -70,11 +71,23 @@ def server_ttls(hs: Handshakes) -> dict[str, dict[int, int]]:
     out: dict[str, dict[int, int]] = {}
     if not len(hs.synack_row):
         return out
-    ips = hs.connections["server_ip"].astype(str).to_numpy()
-    ports = hs.connections["server_port"].to_numpy(np.int64)
-    for row, ttl in zip(hs.synack_row.tolist(), hs.synack_ttl.tolist(), strict=True):
-        counts = out.setdefault(key(ips[row], int(ports[row])), {})
-        counts[int(ttl)] = counts.get(int(ttl), 0) + 1
+    rows = hs.synack_row
+    counted = pd.DataFrame(
+        {
+            "ip": hs.connections["server_ip"].astype(str).to_numpy()[rows],
+            "port": hs.connections["server_port"].to_numpy(np.int64)[rows],
+            "ttl": hs.synack_ttl.astype(np.int64),
+        }
+    ).value_counts(sort=False)
+    index = counted.index
+    for ip, port, ttl, n in zip(
+        index.get_level_values(0).tolist(),
+        index.get_level_values(1).tolist(),
+        index.get_level_values(2).tolist(),
+        counted.tolist(),
+        strict=True,
+    ):
+        out.setdefault(key(ip, port), {})[ttl] = n
     return out
 
 
