@@ -224,3 +224,29 @@ def test_a_refusal_whose_syn_the_capture_lacks_says_so(tmp_path: Path) -> None:
         "Refused: a RST in the server's name with IP TTL 64 (frame 7) answers a SYN the capture "
         "does not hold; the server's own packets arrive with TTL 63"
     )
+
+
+def test_the_json_carries_the_ttls_of_a_path_reset(tmp_path: Path) -> None:
+    """``inferred.path_reset``: the RST's TTL against the server's SYN+ACKs', in the schema."""
+    import json
+
+    import jsonschema
+    from contract_pcapline1 import check_document
+
+    from pcapline.model import SCHEMA
+    from pcapline.schemas import load
+
+    path = tmp_path / "j.pcap"
+    convs = (_accepted(0, 0.0, ttl=62), _accepted(1, 0.02), _refused(2, 0.05, 64))
+    path.write_bytes(pcap_bytes(*convs))
+    doc = json.loads(_json(pcapline.analyze(path)))
+    by_id = {c["id"]: c for c in doc["connections"]}
+    assert by_id[2]["inferred"]["path_reset"] == {
+        "rst_ttl": 64,
+        "server_ttl": 62,
+        "server_ttls": [62, 63],
+        "stable": False,
+    }
+    assert "path_reset" not in by_id[0]["inferred"]
+    assert not list(jsonschema.Draft202012Validator(load(SCHEMA)).iter_errors(doc))
+    check_document(doc)  # raises on a breach of the contract

@@ -173,6 +173,16 @@ INFERRED = obj(
             },
             doc="The first segment after a long idle gap, never acknowledged.",
         ),
+        "path_reset": obj(
+            {
+                "rst_ttl": INT,
+                "server_ttl": INT,
+                "server_ttls": array(INT),
+                "stable": BOOL,
+            },
+            doc="Cause path_reset: the refusing RST's IP TTL / hop limit and the server's "
+            "SYN+ACKs' (most common; lowest and highest), stable when 2+ to that port had one.",
+        ),
         "silent_sender": obj(
             {
                 "side": SIDE,
@@ -203,6 +213,7 @@ INFERRED = obj(
         "icmp",
         "pmtu_stall",
         "idle_gap",
+        "path_reset",
         "silent_sender",
     ),
     doc="Settings and facts inferred from the wire; only the keys that apply are present.",

@@ -85,6 +85,8 @@ def verdicts(
             if unacked:
                 e = replace(e, fin_unacked=True)
             keys = inferred(e)
+            if d.cause is Cause.PATH_RESET:
+                keys["path_reset"] = explain_path.path_reset_inferred(e)
             if _stale_peer_decided(d, e):
                 keys["reset"] = _stale_peer_inferred(e)
             if e.close.unanswered is not None and apps is not None:

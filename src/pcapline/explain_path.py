@@ -315,6 +315,19 @@ def _injected(e: Evidence) -> Explanation:
     )
 
 
+def path_reset_inferred(e: Evidence) -> dict[str, object]:
+    """``inferred.path_reset`` of a connection with cause ``path_reset``: the RST's TTL and
+    the server's SYN+ACKs' (most common, lowest, highest), and whether that TTL is stable."""
+    p = e.path_rst
+    assert p is not None
+    return {
+        "rst_ttl": p.rst_ttl,
+        "server_ttl": p.server_ttl,
+        "server_ttls": [p.server_lo, p.server_hi],
+        "stable": p.stable,
+    }
+
+
 def _path_reset(e: Evidence, story: Explanation) -> Explanation:
     """``causes.path_reset``: the refusal's RST came from closer than the server."""
     p = e.path_rst
@@ -373,4 +386,4 @@ def _path_reset(e: Evidence, story: Explanation) -> Explanation:
     )
 
 
-__all__ = ["IDLE_TIMEOUTS", "inferred_keys", "word"]
+__all__ = ["IDLE_TIMEOUTS", "inferred_keys", "path_reset_inferred", "word"]
