@@ -325,7 +325,7 @@ def test_rto_series_leaves_out_a_copy_sooner_than_the_minimum_rto() -> None:
 
 def _judged_one_by_one(  # type: ignore[no-untyped-def]
     gap, since_adv, spurious, already_sacked, fin_only, recovers_hole, soon, sacked,
-    dupacks, clocked, echoed, peer_unseen,
+    dupacks, clocked, echoed, peer_unseen, tail, peer_cut,
 ) -> list[int]:  # fmt: skip
     """What each resend is (``retransmit._SPURIOUS``...), the rule read one resend at a
     time: the if-chain ``_judged``'s column-wise selection replaced."""
@@ -348,12 +348,14 @@ def _judged_one_by_one(  # type: ignore[no-untyped-def]
             found.append(r._FIN)
         elif candidate and (dupacks[k] >= 2 or sacked[k]):
             found.append(r._ON_DUPACKS)
+        elif g < RTO_FLOOR_S and not tail[k]:
+            found.append(r._EARLY_HOLE)
         elif g < RTO_FLOOR_S:
             found.append(r._EARLY_PROBE)
-        elif g != g:
-            found.append(r._NO_COPY)
         elif clocked[k]:
             found.append(r._CLOCKED)
+        elif g != g:
+            found.append(r._NO_COPY)
         elif g > RTO_CEILING_S:
             found.append(r._TOO_LATE)
         else:
@@ -373,20 +375,22 @@ def test_judged_column_wise_equals_the_rule_read_one_resend_at_a_time(seed: int)
     gap, since_adv = rng.uniform(0.0, 2.0, size=(2, n)) * scale
     gap[rng.random(n) < 0.15] = np.nan
     since_adv[rng.random(n) < 0.3] = np.nan
-    flags = rng.random((9, n)) < np.array([0.05, 0.05, 0.1, 0.5, 0.5, 0.3, 0.2, 0.3, 0.2])[:, None]
-    spurious, already_sacked, fin_only, recovers_hole, soon, sacked, clocked, echoed, alone = flags
+    odds = np.array([0.05, 0.05, 0.1, 0.5, 0.5, 0.3, 0.2, 0.3, 0.2, 0.7, 0.3])
+    flags = rng.random((11, n)) < odds[:, None]
+    spurious, already_sacked, fin_only, recovers_hole, soon, sacked, clocked, echoed = flags[:8]
+    alone, tail, cut = flags[8:]
     dupacks = rng.integers(0, 4, size=n)
     args = (gap, since_adv, spurious, already_sacked, fin_only, recovers_hole, soon, sacked,
-            dupacks, clocked, echoed, alone)  # fmt: skip
+            dupacks, clocked, echoed, alone, tail, cut)  # fmt: skip
     found = _judged_one_by_one(*(a.tolist() for a in args))
-    assert len(set(found)) == 9  # every case came up
+    assert len(set(found)) == 10  # every case came up
     kinds, notes, _ = _judged(*args)
     assert kinds == [_KIND_OF[what] for what in found]
     since = np.fmin(since_adv, gap)
     assert notes == [
-        _note(what, g, a, s, d, o, e, u)
-        for what, g, a, s, d, o, e, u in zip(
-            found, gap, since_adv, since, dupacks.tolist(), soon, echoed, alone, strict=True
+        _note(what, g, a, s, d, o, e, u, c)
+        for what, g, a, s, d, o, e, u, c in zip(
+            found, gap, since_adv, since, dupacks.tolist(), soon, echoed, alone, cut, strict=True
         )
     ]
 

@@ -43,6 +43,7 @@ show what resent it).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -491,6 +492,9 @@ _RTO_PROBE = 10
 #: Sooner than the minimum RTO and smaller than the copy it repeats (``_resends``): the
 #: sender's segment size dropped (a path MTU drop), no tail loss probe.
 _SHRUNK = 11
+#: Sooner than the minimum RTO after the original and not the sender's last segment: no
+#: tail loss probe (it resends only the last one), so loss recovery marked it lost.
+_EARLY_HOLE = 12
 #: Bytes by which a resend must be smaller than its earlier copy to show a lower MSS: more
 #: than the TCP options a segment may add or drop (SACK blocks: up to 36 bytes).
 SHRUNK_BY = 40
@@ -505,6 +509,7 @@ _KIND_OF = (
     EventKind.RETRANSMIT_UNKNOWN,
     EventKind.RETRANSMIT,
     EventKind.RETRANSMIT_UNKNOWN,
+    EventKind.FAST_RETRANSMIT,
     EventKind.FAST_RETRANSMIT,
     EventKind.FAST_RETRANSMIT,
 )
@@ -523,11 +528,14 @@ def _judged(
     clocked: np.ndarray,
     echoed: np.ndarray,
     peer_unseen: np.ndarray,
+    tail: np.ndarray,
+    peer_cut: np.ndarray,
 ) -> tuple[list[EventKind], list[str], np.ndarray]:
     """Kind and note of each retransmission (``_Resends``' columns, every connection of a
     batch at once; ``gap``: ``_Resends.gap``; ``echoed``: a FIN repeated on an ACK;
-    ``peer_unseen``: its connection's peer direction is not in the capture), and what it was
-    found to be (``_SPURIOUS`` ... ``_CLOCK_BACK``, one of ``_KIND_OF``'s positions)."""
+    ``peer_unseen``: its connection's peer direction is not in the capture; ``tail``: it
+    reaches the sender's snd.nxt; ``peer_cut``: the snaplen cut the options of the peer's
+    segment it reacted to), and what it was found to be (``_SPURIOUS`` ... ``_CLOCK_BACK``, one of ``_KIND_OF``'s positions)."""
     # The RTO timer restarts on every ACK that advances snd.una and is also (re)armed by the
     # original's send: a resend sooner than the minimum RTO after either is loss recovery,
     # not a timeout (NaN: nothing to measure from; it compares False).
@@ -543,9 +551,18 @@ def _judged(
         (_CLOCK_BACK, gap < 0),
         # No RTO fires sooner than TCP_RTO_MIN after the original went out: with no duplicate
         # ACK or SACK to react to, this is the probe timeout (2 x SRTT) of RFC 8985.
+        # A tail loss probe resends the sender's last segment (tcp_send_loss_probe: new data,
+        # else the tail of the retransmission queue): an early resend of bytes below it was
+        # marked lost by loss recovery (RACK's reordering timer, RFC 8985; SACK or duplicate
+        # ACKs, RFC 6675), whose trigger the capture may not show (SACK blocks the snaplen
+        # cut, ACKs lost before the capture point).
+        (_EARLY_HOLE, (gap < RTO_FLOOR_S) & ~tail),
         (_EARLY_PROBE, gap < RTO_FLOOR_S),
-        (_NO_COPY, np.isnan(gap)),  # the capture holds no earlier copy of these bytes
+        # Clocked out by an ACK that advanced snd.una: the RTO restarted on that ACK, so no
+        # timer sent it, whether or not the capture holds the earlier copy (one dropped
+        # before the capture point, a capture behind the bottleneck, is not in it).
         (_CLOCKED, clocked),
+        (_NO_COPY, np.isnan(gap)),  # the capture holds no earlier copy of these bytes
         (_TOO_LATE, gap > RTO_CEILING_S),
     ]
     code = np.select([when for _, when in tests], [what for what, _ in tests], _TIMEOUT)
@@ -561,6 +578,7 @@ def _judged(
             soon.tolist(),
             echoed.tolist(),
             peer_unseen.tolist(),
+            peer_cut.tolist(),
             strict=True,
         )
     ]
@@ -633,6 +651,7 @@ def _note(
     soon: bool,
     echoed: bool,
     peer_unseen: bool,
+    peer_cut: bool = False,
 ) -> str:
     """The note of a retransmission ``_judged`` found to be ``what``."""
     if what == _TIMEOUT:
@@ -661,6 +680,27 @@ def _note(
                 "than the 200 ms minimum RTO, so loss recovery, not a timeout)"
             )
         return note
+    if what == _EARLY_HOLE:
+        if peer_unseen:
+            return (
+                f"{_short(gap)} after the original, sooner than the 200 ms minimum RTO, and "
+                "below the sender's last segment, which a tail loss probe resends: loss "
+                "recovery (a fast retransmit, or a resend after a path MTU drop: the peer's "
+                "ACKs are not in the capture)"
+            )
+        if peer_cut:
+            seen = (
+                f"{'no' if dupacks == 0 else dupacks} duplicate ACK{'' if dupacks == 1 else 's'} "
+                "before it, whose SACK blocks the snaplen cut"
+            )
+        else:
+            seen = "its trigger is not in the capture"
+        return (
+            f"loss recovery: {_short(gap)} after the original, sooner than the 200 ms minimum "
+            "RTO, and below the sender's last segment, which a tail loss probe resends "
+            "(tcp_send_loss_probe): marked lost on SACK or duplicate ACKs (RFC 6675) or by "
+            f"RACK's reordering timer (RFC 8985); {seen}"
+        )
     if what == _EARLY_PROBE:
         if peer_unseen:  # its SACKs and duplicate ACKs are not in the capture either
             return (
@@ -678,11 +718,17 @@ def _note(
             "a timer or loss recovery resent it cannot be told"
         )
     if what == _CLOCKED:
-        return (
+        note = (
             f"sent {_short(since_adv)} after the peer's ACK advanced snd.una: the "
             "RTO restarts on that ACK (at least 200 ms), so the ACK clocked it out (loss "
             "recovery), not the timer"
         )
+        if math.isnan(gap):
+            note += (
+                " (no earlier copy captured: it was lost before the capture point, or the "
+                "capture missed it)"
+            )
+        return note
     if what == _CLOCK_BACK:
         return (
             f"stamped {_short(-gap) if -gap < 1 else seconds(-gap)} before the earlier copy: "
@@ -1065,6 +1111,29 @@ def _resends(
     # tail). A copy that is itself a resend is no original: the reaction may predate it.
     held = np.maximum(copy, 0)
     original = (copy >= 0) & ~r.is_retrans[held]
+    # With no earlier copy captured, the capture shows the hole only where the peer's
+    # latest ACK asks for exactly these bytes (its cumulative ACK at their first byte), or
+    # for the first of the resends right before it that this one follows up the sequence
+    # space (one ACK clocking out several, tcp_xmit_retransmit_queue walking the holes in
+    # order), after the sender's data above them went by: bytes first
+    # seen far above the peer's ACK may fill a stretch the capture missed, and bytes the
+    # peer had not yet been sent anything above may be an original overtaken on the way
+    # (reordering).
+    blind = np.flatnonzero(copy < 0)
+    if len(blind):
+        above = peer_max_before(r.seq_end, (r.seg_len > 0) & ~r.is_dup, r.from_client, conn)
+        asked = (r.rel_ack[peer] == seq) & (above[peer] > r.seq_end[i])
+        for k in blind.tolist():
+            j = k - 1  # the resend just before, the same connection's previous row
+            if asked[k] or k == 0 or at[j] != at[k] - 1 or last[k] != last[j]:
+                continue
+            asked[k] = bool(
+                r.from_client[at[j]] == r.from_client[at[k]]
+                and r.seq_end[at[j]] <= seq[k]
+                and (asked[j] if copy[j] < 0 else clocked[j])
+                and above[peer[k]] > r.seq_end[at[k]]
+            )
+        clocked[blind] &= asked[blind]
     reacting = (last >= 0) & (~original | (r.time_ns[peer] > r.time_ns[held]))
     sacked = reacting & (r.sack_blocks[peer] > 0)  # that segment carries a SACK block
     # Duplicate ACKs ending at the peer's latest segment (``_dupacks_ending``; 0: none).
@@ -1082,6 +1151,8 @@ def _resends(
         clocked,
         echoed,
         peer_unseen[at],
+        r.seq_end[i] >= r.next_seq[i],
+        reacting & r.options_cut[peer],
     )
     # Sooner than the minimum RTO, and smaller than the copy it repeats: a loss probe
     # resends the last segment whole (tcp_send_loss_probe), so the sender's MSS dropped: a
@@ -1089,7 +1160,8 @@ def _resends(
     # segments), whether or not its ICMP error is in the capture.
     before = r.seg_len[held]
     # (With the peer's direction unseen ``_note`` names every candidate already.)
-    shrunk = (found == _EARLY_PROBE) & (copy >= 0) & (r.seg_len[i] + SHRUNK_BY < before)
+    early = (found == _EARLY_PROBE) | (found == _EARLY_HOLE)
+    shrunk = early & (copy >= 0) & (r.seg_len[i] + SHRUNK_BY < before)
     shrunk &= ~peer_unseen[at]
     for k in np.flatnonzero(shrunk).tolist():
         found[k] = _SHRUNK
