@@ -150,3 +150,31 @@ def test_one_partial_ack_clocks_out_the_holes_it_does_not_name(tmp_path: Path) -
     resent = a.events[a.events["kind"].astype(str).str.contains("retransmit")]
     assert resent["kind"].astype(str).tolist() == ["fast_retransmit"] * 3
     assert resent["note"].iloc[2].startswith("sent 1 ms after the peer's ACK advanced snd.una")
+
+
+def _two_timeouts_two_dsacks() -> Conversation:
+    """The ACKs stuck in a queue on the way back (nothing lost): the sender's RTO fires twice
+    (0.22 s, then 0.44 s later) for one segment, then the delayed ACKs come, and two D-SACKs
+    of that segment, one per duplicate the receiver got (real kernel: TcpExtTCPDSACKRecv
+    counted each, TcpExtTCPLossUndo 1)."""
+    c, s = _opened()
+    c.data(SERVER, 0.010, MSS).data(SERVER, 0.0106, MSS)
+    last = s + MSS
+    c.send(SERVER, 0.230, 0x18, length=MSS, seq=last)
+    c.send(SERVER, 0.670, 0x18, length=MSS, seq=last)
+    c.ack(CLIENT, 1.0, ack=last + MSS)
+    c.ack(CLIENT, 1.001, ack=last + MSS, sack_edges=(last, last + MSS))
+    c.ack(CLIENT, 1.002, ack=last + MSS, sack_edges=(last, last + MSS))
+    c.fin(SERVER, 1.1).fin(CLIENT, 1.1002).ack(SERVER, 1.1004)
+    return c
+
+
+def test_two_dsacks_of_one_block_report_both_timeout_copies(tmp_path: Path) -> None:
+    a = pcapline.analyze(str(_write(_two_timeouts_two_dsacks(), tmp_path / "dsack.pcap")))
+    resent = a.events[a.events["kind"].astype(str).str.contains("retransmit")]
+    assert resent["kind"].astype(str).tolist() == ["spurious_retransmit"] * 2
+    # One D-SACK each (frames 11 and 12), not the latest copy reported twice.
+    reported = sorted(n.split("; ")[1].split(" (")[0] for n in resent["note"])
+    assert reported == ["D-SACKed by frame 11", "D-SACKed by frame 12"]
+    explanation = a.connections.explanation.iloc[0]
+    assert "2 retransmission(s) (2 spurious), all D-SACKed: nothing was lost" in explanation

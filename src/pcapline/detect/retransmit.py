@@ -1315,10 +1315,51 @@ def _dsacks_of(
         row = at[entry]
         covers = open_ & (left <= r.rel_seq[row]) & (r.seq_end[row] <= right)
         credited[covers] = entry[covers]
+    _one_each(credited, before, first, left, right, entries, order, at, r)
     hit = credited >= 0
-    # A resend reported by several D-SACKs keeps the first (frame order: written last).
+    # A resend reported by several D-SACKs keeps the first (frame order: written last);
+    # ``_one_each`` leaves none such where another covered resend was free.
     out[credited[hit][::-1]] = dsacks[hit][::-1]
     return out
+
+
+def _one_each(
+    credited: np.ndarray,
+    before: np.ndarray,
+    first: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    entries: np.ndarray,
+    order: np.ndarray,
+    at: np.ndarray,
+    r: _LinkedRows,
+) -> None:
+    """``_dsacks_of``: a later D-SACK credited to a resend an earlier one already reports
+    moves to the next resend before it that it covers and no D-SACK reports (-1: none), in
+    place. Each duplicate arrival draws its own D-SACK (tcp_data_queue -> tcp_dsack_set,
+    sent once): two D-SACKs of one block after two timeouts of one segment report both copies
+    (the ACKs were late; the kernel undoes, TcpExtTCPLossUndo), not the last one twice."""
+    hit = np.flatnonzero(credited >= 0)
+    if len(np.unique(credited[hit])) == len(hit):
+        return
+    taken: set[int] = set()
+    for d in hit.tolist():  # frame order
+        c = int(credited[d])
+        if c not in taken:
+            taken.add(c)
+            continue
+        credited[d] = -1
+        for back in range(1, DSACK_SEARCH + 1):
+            k = int(before[d]) - back
+            if k < first[d]:
+                break
+            entry = int(entries[order[k]])
+            row = at[entry]
+            if entry in taken or not (left[d] <= r.rel_seq[row] and r.seq_end[row] <= right[d]):
+                continue
+            credited[d] = entry
+            taken.add(entry)
+            break
 
 
 def _dsacked_named(
