@@ -178,3 +178,31 @@ def test_two_dsacks_of_one_block_report_both_timeout_copies(tmp_path: Path) -> N
     assert reported == ["D-SACKed by frame 11", "D-SACKed by frame 12"]
     explanation = a.connections.explanation.iloc[0]
     assert "2 retransmission(s) (2 spurious), all D-SACKed: nothing was lost" in explanation
+
+
+def _timeout_acked_with_the_original_stamp(echo_resend: bool) -> Conversation:
+    """A segment resent by the RTO 220 ms after it; the ACK of its bytes comes 1 s later
+    and echoes the original's TSval (the ACKs sat in a queue: the kernel's Eifel check,
+    tcp_packet_delayed, undoes), or the resend's (the original was lost)."""
+    c, s = _opened()
+    c.data(SERVER, 0.010, MSS, timestamps=(1000, 50))
+    c.data(SERVER, 0.230, MSS, seq=s, timestamps=(1220, 50))
+    echo = 1220 if echo_resend else 1000
+    c.ack(CLIENT, 1.2, ack=s + MSS, timestamps=(1300, echo))
+    c.fin(SERVER, 1.3).fin(CLIENT, 1.3002).ack(SERVER, 1.3004)
+    return c
+
+
+def test_a_timeout_whose_ack_echoes_the_original_timestamp_is_spurious(tmp_path: Path) -> None:
+    path = _write(_timeout_acked_with_the_original_stamp(False), tmp_path / "eifel.pcap")
+    a = pcapline.analyze(str(path))
+    (event,) = a.events[a.events["kind"].astype(str).str.contains("retransmit")].itertuples()
+    assert str(event.kind) == "spurious_retransmit"
+    assert "echoes the timestamp of an earlier copy" in event.note
+    explanation = a.connections.explanation.iloc[0]
+    assert "all D-SACKed or acknowledged with an earlier copy's timestamp" in explanation
+    # The ACK echoing the resend's own TSval: the resend repaired a loss.
+    path = _write(_timeout_acked_with_the_original_stamp(True), tmp_path / "lost.pcap")
+    a = pcapline.analyze(str(path))
+    kinds = a.events["kind"].astype(str)
+    assert kinds[kinds.str.contains("retransmit")].tolist() == ["retransmit"]

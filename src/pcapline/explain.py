@@ -177,7 +177,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``synack``: the same for the server's SYN+ACKs when any was resent or none was answered.
     - ``rto``: {series (gaps in s between transmissions of the last retransmitted segment),
       doubling, gave_up, user_timeout_shape}.
-    - ``spurious_rtos``: resends on a timeout the receiver reported as duplicates (D-SACK).
+    - ``spurious_rtos``: resends on a timeout the receiver reported as duplicates (D-SACK) or
+      acknowledged echoing an earlier copy's timestamp (Eifel, RFC 3522).
     - ``keepalive``: {idle (TCP_KEEPIDLE), interval (TCP_KEEPINTVL), count (unanswered probes
       before the prober gave up, TCP_KEEPCNT; null if it did not), by (the prober: the side
       that sent the last probe)}; ``keepalive_peer``: the same of the other side, from its own
@@ -1864,6 +1865,11 @@ def _all_dsacked(r: Retransmissions) -> str:
     why = _dsack_reasons(r) or [
         "the receiver's ACK reached the sender only after the copy went out"
     ]
+    if r.eifel:
+        return (
+            "all D-SACKed or acknowledged with an earlier copy's timestamp (RFC 3522): nothing "
+            f"was lost, {' and '.join(why)}"
+        )
     return f"all D-SACKed: nothing was lost, {' and '.join(why)}"
 
 
@@ -1892,10 +1898,18 @@ def _dsack_words(r: Retransmissions) -> str:
             f"duplicates (D-SACK): those bytes had arrived, {why}."
         )
     if r.dsacked_timeouts:
+        how = "duplicates (D-SACK)"
+        if r.eifel == r.dsacked_timeouts:
+            how = "already received: their ACKs echo an earlier copy's timestamp (RFC 3522)"
+        elif r.eifel:
+            how = (
+                f"duplicates (D-SACK; {r.eifel} by the earlier copy's timestamp its ACKs "
+                "echo, RFC 3522)"
+            )
         words += (
             f" The receiver reported {r.dsacked_timeouts} of the "
             f"{r.rto + r.dsacked_timeouts} resent after a timeout as "
-            "duplicates (D-SACK): the data had arrived, and the timer fired because the ACKs "
+            f"{how}: the data had arrived, and the timer fired because the ACKs "
             "were late or lost on the way back (a queue on the path, the return direction "
             "dropping), not because the data was lost (nstat TcpExtTCPSpuriousRTOs)."
         )

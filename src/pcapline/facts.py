@@ -138,6 +138,10 @@ class SegmentRows:
     is_keepalive: np.ndarray
     is_retrans: np.ndarray
     is_spurious: np.ndarray
+    #: A data retransmission the peer's first ACK covering its bytes acknowledged with a
+    #: TSecr older than this copy's TSval (``_echoes_older``): that ACK answered an earlier
+    #: copy (Eifel, RFC 3522; Linux tcp_packet_delayed).
+    echo_older: np.ndarray
     super_segment: np.ndarray
     stale_numbers: np.ndarray  # counts in another connection's sequence space (stale_rows)
     #: The snaplen cut this segment's TCP options (decode: captured bytes end inside the TCP
@@ -456,6 +460,16 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
     super_segment = (peer_mss != UNKNOWN) & (seg_len > peer_mss) & ~is_dup
     refusal_shape = is_rst & has_ack & (seq == 0)
     rel_ack = _where_acked(rel_ack, own_ack)
+    echo_older = _echoes_older(
+        is_retrans & (seg_len > 0) & stamped,
+        has_ack & stamped & (rel_ack != UNKNOWN),
+        from_client,
+        conn_index,
+        seq_end,
+        rel_ack,
+        ts_val,
+        col,
+    )
     server = ~from_client & ~is_dup
     reopens = reopenings(
         server_synack=is_syn & has_ack & server,
@@ -517,6 +531,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         is_keepalive=is_keepalive,
         is_retrans=is_retrans,
         is_spurious=is_spurious,
+        echo_older=echo_older,
         super_segment=super_segment,
         stale_numbers=stale,
         options_cut=col.get("options_cut", bool),
@@ -892,6 +907,50 @@ class _Columns:
         # array less than widening the whole column first.
         gathered = self._segments[name].to_numpy()[order]
         return np.asarray(gathered if dtype is None else gathered.astype(dtype, copy=False))
+
+
+def _echoes_older(
+    resent: np.ndarray,
+    acks: np.ndarray,
+    from_client: np.ndarray,
+    conn_index: np.ndarray,
+    seq_end: np.ndarray,
+    rel_ack: np.ndarray,
+    ts_val: np.ndarray,
+    col: _Columns,
+) -> np.ndarray:
+    """``SegmentRows.echo_older``: per row, a retransmission (``resent``: stamped data
+    resends) whose bytes the peer's first later ACK covering them (``acks``: its stamped
+    ACKs) acknowledged echoing a TSval older than this copy's (TSecr before TSval, mod 2^32).
+
+    The receiver echoes the TSval of the segment that advanced its window (RFC 7323 4.3,
+    tcp_replace_ts_recent): a resend that repaired the hole is echoed itself, so an older
+    echo on the ACK of its bytes means an earlier copy had arrived and this one was not
+    needed (Eifel detection, RFC 3522: Linux tcp_packet_delayed undoes the loss state,
+    TcpExtTCPLossUndo). TSecr survives a short snaplen (NOP, NOP, TS lead the options)."""
+    n = len(resent)
+    out = np.zeros(n, dtype=bool)
+    if not resent.any():
+        return out
+    for side in (True, False):
+        mine = np.flatnonzero(resent & (from_client == side))
+        peer = np.flatnonzero(acks & (from_client != side))
+        if not len(mine) or not len(peer):
+            continue
+        # The peer's highest ACK so far, per connection (rows grouped by connection): a
+        # running max of (connection, ACK), one key.
+        conn = conn_index[peer].astype(np.int64)
+        highest = np.maximum.accumulate(conn * 2**40 + np.clip(rel_ack[peer], 0, 2**40 - 1))
+        highest -= conn * 2**40
+        hi = np.searchsorted(conn, conn_index[mine], side="right")
+        lo = np.minimum(np.searchsorted(peer, mine, side="right"), hi)
+        j = first_at_least(highest, lo, hi, seq_end[mine])
+        found = j < hi
+        rows, answer = mine[found], peer[j[found]]
+        echo = col.get("ts_ecr", np.int64, answer)
+        older = (ts_val[rows] - echo) % 2**32
+        out[rows] = (older > 0) & (older < 2**31)
+    return out
 
 
 def first_at_least(

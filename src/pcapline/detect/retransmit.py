@@ -195,6 +195,9 @@ class Retransmissions:
     #: Fast retransmits and tail loss probes whose peer's next ACK had its options cut by the
     #: snaplen (``undecided_resends``): spurious or real, the capture cannot tell.
     undecided: int = 0
+    #: Of ``dsacked_timeouts``: shown spurious by the timestamp the ACK of their bytes
+    #: echoes (an earlier copy's: Eifel, RFC 3522), not by a D-SACK.
+    eifel: int = 0
 
     @property
     def total(self) -> int:
@@ -264,6 +267,7 @@ def detect(view: ConnView, icmp: Sequence[IcmpError] = ()) -> Detection[Retransm
         dsacked_probes=sum(d and p for d, p in zip(dsacked, probe, strict=True)),
         dsacked_fast=sum(d and f for d, f in zip(dsacked, fast, strict=True)),
         undecided=sum(resends.undecided[lo:hi]),
+        eifel=sum(resends.eifel[lo:hi]),
         probes=sum(k is EventKind.FAST_RETRANSMIT and p for k, p in zip(shown, probe, strict=True)),
         after_icmp=sum(shown[k] is EventKind.FAST_RETRANSMIT for k in after_icmp),
     )
@@ -797,6 +801,9 @@ class _Resends:
     #: The peer reported its bytes as a duplicate (``_dsacks_of``): its event is a
     #: spurious_retransmit, whatever resent it (``kind``).
     dsacked: list[bool]
+    #: Of ``dsacked``: a timeout shown spurious by the timestamp its ACK echoes
+    #: (``facts.echo_older``), not by a D-SACK.
+    eifel: list[bool]
     #: A tail loss probe sooner than the minimum RTO (``_judged``: ``_EARLY_PROBE``), or at
     #: about the RTO's own time (``_probes_at_rto``).
     probe: list[bool]
@@ -1189,6 +1196,15 @@ def _resends(
         )
     dsack = _dsacks_of(r, conn, at, ~fin_only & (r.seq_end[i] > seq))
     shown, notes = _dsacked_named(kinds, notes, r.frame[np.maximum(dsack, 0)], dsack >= 0)
+    # A timeout no D-SACK reported whose bytes the peer acknowledged echoing an earlier
+    # copy's timestamp (``facts.echo_older``: Eifel, RFC 3522): spurious all the same.
+    timeout = np.array([k is EventKind.RETRANSMIT for k in shown], dtype=bool)
+    eifel = timeout & (dsack < 0) & r.echo_older[i]
+    if eifel.any():
+        shown = list(shown)  # ``kinds`` stays what resent each
+    for k in np.flatnonzero(eifel).tolist():
+        shown[k] = EventKind.SPURIOUS_RETRANSMIT
+        notes[k] = f"{notes[k]}; {EIFEL_NOTE}"
     undecided = undecided_resends(
         r.from_client, r.ack, r.options_cut, conn, at, shown, r.seg_len[i] > 0
     )
@@ -1206,7 +1222,8 @@ def _resends(
         fin_only=fin_only.tolist(),
         echoed=echoed.tolist(),
         kind=kinds,
-        dsacked=(dsack >= 0).tolist(),
+        dsacked=((dsack >= 0) | eifel).tolist(),
+        eifel=eifel.tolist(),
         # With the peer's direction unseen an early resend may as well be a fast retransmit
         # (its duplicate ACKs and SACKs are not in the capture): no probe is claimed.
         probe=(((found == _EARLY_PROBE) & ~peer_unseen[at]) | (found == _RTO_PROBE)).tolist(),
@@ -1228,6 +1245,13 @@ def _resends(
     )
     return resends, events, ~last_ack_fin & ~echoed
 
+
+#: The note of a timeout whose bytes' ACK echoes an earlier copy's timestamp.
+EIFEL_NOTE = (
+    "the peer's ACK of these bytes echoes the timestamp of an earlier copy (TSecr older than "
+    "this copy's TSval: Eifel detection, RFC 3522): that copy had arrived, the ACKs were "
+    "late, nothing was lost (Linux undoes the loss state, TcpExtTCPLossUndo)"
+)
 
 #: The note of a resend whose D-SACK the snaplen would have cut (``undecided_resends``).
 UNDECIDED_NOTE = (
