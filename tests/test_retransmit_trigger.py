@@ -206,3 +206,33 @@ def test_a_timeout_whose_ack_echoes_the_original_timestamp_is_spurious(tmp_path:
     a = pcapline.analyze(str(path))
     kinds = a.events["kind"].astype(str)
     assert kinds[kinds.str.contains("retransmit")].tolist() == ["retransmit"]
+
+
+def _probe_behind_queued_acks() -> Conversation:
+    """A tail loss probe 20 ms after the last segment; the ACKs sat in a queue: the first
+    covering the probe's bytes echoes an earlier segment's TSval (it answered the original),
+    and the D-SACK of the probe rides on the next ACK, whose SACK block ``-s 66`` cuts."""
+    c, s = _opened()
+    c.data(SERVER, 0.010, MSS, timestamps=(1000, 50))
+    c.data(SERVER, 0.0106, MSS, timestamps=(1000, 50))
+    tail = s + MSS
+    c.send(SERVER, 0.030, 0x18, length=MSS, seq=tail, timestamps=(1020, 50))
+    c.ack(CLIENT, 1.0, ack=tail + MSS, timestamps=(1900, 1000))
+    c.ack(CLIENT, 1.001, ack=tail + MSS, timestamps=(1901, 1020), sack_edges=(tail, tail + MSS))
+    c.fin(SERVER, 1.1, timestamps=(2100, 1901)).fin(CLIENT, 1.1002, timestamps=(2000, 2100))
+    c.ack(SERVER, 1.1004, timestamps=(2101, 2000))
+    return c
+
+
+def test_a_probe_whose_dsack_the_snaplen_cut_behind_queued_acks_proves_no_loss(
+    tmp_path: Path,
+) -> None:
+    whole = pcapline.analyze(str(_write(_probe_behind_queued_acks(), tmp_path / "whole.pcap")))
+    kinds = whole.events["kind"].astype(str)
+    assert kinds[kinds.str.contains("retransmit")].tolist() == ["spurious_retransmit"]
+    # -s 66: the timestamps stay, the D-SACK block is gone.
+    cut = pcapline.analyze(str(_write(_probe_behind_queued_acks(), tmp_path / "s66.pcap", 66)))
+    (event,) = cut.events[cut.events["kind"].astype(str) == "fast_retransmit"].itertuples()
+    assert "whether a loss was repaired the capture cannot tell" in event.note
+    explanation = cut.connections.explanation.iloc[0]
+    assert "the resent bytes were acknowledged, but whether they repaired a loss" in explanation

@@ -2311,7 +2311,12 @@ def _decided(
     rows = first_at_least(facts.frame, lo, hi, events["frame"].to_numpy(np.int64)[fast])
     has_data = facts.seg_len[rows] > 0
     cut = has_data & next_peer_ack_cut(
-        facts.from_client, facts.ack, facts.options_cut, facts.conn_index, rows
+        facts.from_client,
+        facts.ack,
+        facts.options_cut,
+        facts.conn_index,
+        rows,
+        facts.echo_older[rows],
     )
     kept = ~np.isin(resent, fast[cut], assume_unique=True)
     return resent[kept], kind[kept]

@@ -608,12 +608,18 @@ def next_peer_ack_cut(
     options_cut: np.ndarray,
     conn: np.ndarray,
     rows: np.ndarray,
+    answered_earlier: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per row of ``rows`` (ascending or not): the other side's next segment with ACK in its
     connection had its TCP options cut by the snaplen (``options_cut``), so a SACK or
     D-SACK block it carried cannot be seen (False: no such ACK, or its options whole).
     A receiver answers a duplicate at once (Linux tcp_send_dupack), with the D-SACK (RFC
-    2883) on that ACK: whether a resend was needed is read there."""
+    2883) on that ACK: whether a resend was needed is read there.
+
+    ``answered_earlier`` (per row of ``rows``): the ACK of its bytes echoes an earlier copy's
+    timestamp (``SegmentRows.echo_older``), so the next ACKs answer segments sent before it
+    (ACKs queued on the way back) and the one a D-SACK of it would ride on comes later: then
+    any later ACK of the other side with its options cut counts."""
     out = np.zeros(len(rows), dtype=bool)
     if not options_cut.any():
         return out
@@ -627,6 +633,13 @@ def next_peer_ack_cut(
         found = k < len(peer_acks)
         nxt = peer_acks[np.minimum(k, len(peer_acks) - 1)]
         out[mine] = found & (conn[nxt] == conn[at]) & options_cut[nxt]
+        late = mine[answered_earlier[mine]] if answered_earlier is not None else mine[:0]
+        cut_acks = peer_acks[options_cut[peer_acks]]
+        if len(late) and len(cut_acks):
+            at = rows[late]
+            k = np.searchsorted(cut_acks, at, side="right")
+            nxt = cut_acks[np.minimum(k, len(cut_acks) - 1)]
+            out[late] |= (k < len(cut_acks)) & (conn[nxt] == conn[at])
     return out
 
 

@@ -1206,7 +1206,7 @@ def _resends(
         shown[k] = EventKind.SPURIOUS_RETRANSMIT
         notes[k] = f"{notes[k]}; {EIFEL_NOTE}"
     undecided = undecided_resends(
-        r.from_client, r.ack, r.options_cut, conn, at, shown, r.seg_len[i] > 0
+        r.from_client, r.ack, r.options_cut, conn, at, shown, r.seg_len[i] > 0, r.echo_older[i]
     )
     for k in np.flatnonzero(undecided).tolist():
         notes[k] = f"{notes[k]}; {UNDECIDED_NOTE}"
@@ -1268,6 +1268,7 @@ def undecided_resends(
     rows: np.ndarray,
     kinds: list[EventKind],
     with_bytes: np.ndarray,
+    answered_earlier: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per resend (``rows``, its event kind in ``kinds``, D-SACKed ones already
     spurious_retransmit): a fast retransmit or tail loss probe of data whose peer's next
@@ -1279,7 +1280,8 @@ def undecided_resends(
     fast &= with_bytes
     out = np.zeros(len(rows), dtype=bool)
     if fast.any():
-        out[fast] = next_peer_ack_cut(from_client, ack, options_cut, conn, rows[fast])
+        earlier = None if answered_earlier is None else answered_earlier[fast]
+        out[fast] = next_peer_ack_cut(from_client, ack, options_cut, conn, rows[fast], earlier)
     return out
 
 
