@@ -569,7 +569,7 @@ def test_pool_results_come_through_files_removed_with_the_pool(
     path = SAMPLES / "lossy-40-connections-3pct-drop.pcap"
     expected = _json(analyze(path))
     assert _json(analyze(path, partitions=3, jobs=2)) == expected
-    # (every partition twice here: this capture contradicts the first run's ``GUESS``)
+    # (a set: a capture that contradicts the first run's ``GUESS`` hands each one twice)
     assert set(handed) == {f"partition-{n}.pickle" for n in range(3)}
     assert list(tmp_path.iterdir()) == []
     handed.clear()
