@@ -15,20 +15,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
-from builders.segments import connections, segments
+from builders.segments import connections, segments, verdict_table
 
 from pcapline import classify, explain
-from pcapline.analysis import verdict_columns
 from pcapline.detect import DetectResult, run_all
 from pcapline.evidence import StalePeerReset
 from pcapline.model import CONNECTION_COLUMNS, Counts, Decision, Fate, Side
 
-
-def _table(*convs: Conversation) -> pd.DataFrame:
-    segs = segments(*convs)
-    conns = connections(segs)
-    verdicts = explain.verdicts(classify.classify(segs, conns, run_all(segs)))
-    return verdict_columns(conns, verdicts).set_index("id")
+_table = verdict_table
 
 
 def test_rule_order_is_documented_in_the_docstring() -> None:

@@ -9,19 +9,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
 from builders.conversation import CLIENT, SERVER, Conversation
-from builders.segments import connections, segments
+from builders.segments import verdict_table
 
-from pcapline import classify, explain
-from pcapline.analysis import verdict_columns
-from pcapline.detect import run_all
+from pcapline import explain
 from pcapline.model import Fate, Side
 
 
 def _row(*convs: Conversation):  # type: ignore[no-untyped-def]
-    segs = segments(*convs)
-    conns = connections(segs)
-    verdicts = explain.verdicts(classify.classify(segs, conns, run_all(segs)))
-    return verdict_columns(conns, verdicts).iloc[0]
+    return verdict_table(*convs).iloc[0]
 
 
 def test_connect_timeout_names_schedule_retries_and_give_up() -> None:

@@ -18,17 +18,13 @@ from pathlib import Path
 
 import analysed
 import numpy as np
-import pandas as pd
 import pytest
 from builders.conversation import SERVER, Conversation
-from builders.segments import connections, segments
+from builders.segments import verdict_table
 
 import pcapline
-from pcapline import classify, explain
-from pcapline.analysis import verdict_columns
 from pcapline.cli import run
 from pcapline.decode import decode
-from pcapline.detect import run_all
 from pcapline.model import FIN, RST, SYN
 from pcapline.read import read_capture
 from tests.builders.capture_files import rewrite
@@ -162,8 +158,4 @@ def _json(analysis: pcapline.Analysis) -> str:
     return out.getvalue()
 
 
-def _table(*convs: Conversation) -> pd.DataFrame:
-    segs = segments(*convs)
-    conns = connections(segs)
-    verdicts = explain.verdicts(classify.classify(segs, conns, run_all(segs)))
-    return verdict_columns(conns, verdicts).set_index("id")
+_table = verdict_table

@@ -23,6 +23,20 @@ from pcapline.model import ACK, PSH, SYN
 OFFSET_S = 0.5  # the client's capture stamps 0.5 s later than the server's
 
 
+def _at_two_points(c: Conversation, sent: list[Any], offset_s: float) -> Conversation:
+    """``sent`` (sender, time, flags, seq, ack, length, ip_id, tsval, points) as the client's
+    point ("c": TTL 64 on the client's packets, its clock ``offset_s`` later) and the
+    server's ("s": TTL 63 on them) saw it, 20 us of wire between the two."""
+    seen = []
+    for side, t, flags, seq, ack, length, ip_id, tsval, points in sent:
+        near_client = (t + offset_s + (0 if side else 2e-5), 64 if side else 63)
+        near_server = (t + (2e-5 if side else 0), 63 if side else 64)
+        for point, (at, ttl) in zip("cs", (near_client, near_server), strict=True):
+            if point in points:
+                seen.append((at, side, flags, seq, ack, length, ip_id, tsval, ttl))
+    return c.sightings(seen)
+
+
 def _dropped_between(offset_s: float = OFFSET_S, conn: int = 0) -> Conversation:
     """A client streams 3 x 1000 B through a router that drops its second segment (the
     client's point saw it, the server's did not); the server's SACK draws a fast resend.
@@ -42,14 +56,7 @@ def _dropped_between(offset_s: float = OFFSET_S, conn: int = 0) -> Conversation:
         (CLIENT, 0.00605, ACK | PSH, ci + 1001, si + 1, 1000, 0x105, 106, "cs"),  # resend
         (SERVER, 0.0062, ACK, si + 1, ci + 3001, 0, 0x902, 506, "cs"),
     ]
-    seen = []
-    for side, t, flags, seq, ack, length, ip_id, tsval, points in sent:
-        near_client = (t + offset_s + (0 if side else 2e-5), 64 if side else 63)
-        near_server = (t + (2e-5 if side else 0), 63 if side else 64)
-        for point, (at, ttl) in zip("cs", (near_client, near_server), strict=True):
-            if point in points:
-                seen.append((at, side, flags, seq, ack, length, ip_id, tsval, ttl))
-    return c.sightings(seen)
+    return _at_two_points(c, sent, offset_s)
 
 
 def test_a_segment_dropped_between_two_points_is_no_retransmission_of_its_resend() -> None:
@@ -93,14 +100,7 @@ def _syn_dropped_between(offset_s: float) -> Conversation:
         (CLIENT, 1.001, ACK | PSH, ci + 1, si + 1, 5, 0x103, 1101, "cs"),
         (SERVER, 1.00104, ACK, si + 1, ci + 6, 0, 0x900, 501, "cs"),
     ]
-    seen = []
-    for side, t, flags, seq, ack, length, ip_id, tsval, points in sent:
-        near_client = (t + offset_s + (0 if side else 2e-5), 64 if side else 63)
-        near_server = (t + (2e-5 if side else 0), 63 if side else 64)
-        for point, (at, ttl) in zip("cs", (near_client, near_server), strict=True):
-            if point in points:
-                seen.append((at, side, flags, seq, ack, length, ip_id, tsval, ttl))
-    return c.sightings(seen)
+    return _at_two_points(c, sent, offset_s)
 
 
 @pytest.mark.parametrize("offset_s", [0.3, -0.3, 0.003])

@@ -57,3 +57,18 @@ def connections(segs: pd.DataFrame) -> pd.DataFrame:
             "bytes_server": 0,
         }
     )
+
+
+def verdict_table(*conversations: Conversation, capture_end_ns: int | None = None) -> pd.DataFrame:
+    """The conversations' connections with their verdict columns (detect -> classify ->
+    explain, as ``analyze`` runs them), indexed by connection id."""
+    from pcapline import classify, explain
+    from pcapline.analysis import verdict_columns
+    from pcapline.detect import run_all
+
+    segs = segments(*conversations)
+    conns = connections(segs)
+    detected = run_all(segs, capture_end_ns=capture_end_ns)
+    verdicts = explain.verdicts(classify.classify(segs, conns, detected))
+    table: pd.DataFrame = verdict_columns(conns, verdicts).set_index("id")
+    return table

@@ -9,12 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from builders.conversation import CLIENT, SERVER, Conversation
-from builders.segments import connections, segments
+from builders.segments import segments, verdict_table
 
 import pcapline
-from pcapline import classify, explain
-from pcapline.analysis import verdict_columns
-from pcapline.detect import conn_view, run_all
+from pcapline.detect import conn_view
 from pcapline.detect.silent_sender import (
     DETECTOR,
     MAX_SILENCE_S,
@@ -148,11 +146,7 @@ def test_its_unacknowledged_fin_counts() -> None:
 
 
 def _verdicts(c: Conversation, after_s: float) -> pd.DataFrame:
-    segs = segments(c)
-    conns = connections(segs)
-    detected = run_all(segs, capture_end_ns=_end(c, after_s))
-    verdicts = explain.verdicts(classify.classify(segs, conns, detected))
-    return verdict_columns(conns, verdicts).set_index("id")
+    return verdict_table(c, capture_end_ns=_end(c, after_s))
 
 
 def test_open_is_unknown_and_says_why() -> None:
