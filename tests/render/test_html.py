@@ -184,6 +184,19 @@ def test_verdict_never_counts_an_ending_the_capture_cannot_tell_as_not_failed() 
     assert "How 2 others ended the capture cannot tell." in verdict
 
 
+def test_verdict_sentences_stay_apart() -> None:
+    # bench.pcap's report read "4 more may have: the capture cannot tell.How 19 others ended
+    # the capture cannot tell.": the template's line break after one sentence's block was
+    # trimmed, so the next sentence ran into it.
+    unsure_open = hs._midstream_open(2, hs.T0 + 2 * hs.S)
+    unsure_open.confidence = "unknown"
+    analysis = hs.build([hs._refused(0, hs.T0), hs._connect_timeout(1, hs.T0 + hs.S), unsure_open])
+    conns = analysis.connections
+    conns.loc[conns["id"] == 1, "confidence"] = "unknown"
+    verdict = _text_of(report.render_html(analysis), "verdict")
+    assert "1 more may have: the capture cannot tell. How 1 other ended" in verdict
+
+
 def test_capture_facts(page_text: str, analysis) -> None:
     facts = _text_of(page_text, "capture")
     assert "scenario.pcapng" in facts and "pcapng" in facts and "EN10MB" in facts
