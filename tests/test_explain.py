@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
+import analysed
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "detect"))
@@ -658,3 +660,18 @@ def test_a_boxs_rst_after_a_complete_close_leaves_the_close_as_it_was() -> None:
     assert row.fate == "closed"
     assert "a middlebox's" in row.explanation
     assert "did not end in the usual TIME_WAIT" not in row.explanation
+
+
+def test_one_keepalive_probe_then_the_abort_names_the_interval() -> None:
+    # Real kernel, TCP_KEEPIDLE 1, TCP_KEEPINTVL 1, TCP_KEEPCNT 1: one probe, no gap between
+    # probes; the RST one interval after it is the timer's next firing. It read "sent
+    # keepalive probes after 1 s idle; they went unanswered" with no interval.
+    row = analysed.whole(SAMPLES / "keepalive-client-idle1-intvl1-cnt1.pcap").connections.iloc[0]
+    assert row["fate"] == "keepalive_timeout"
+    text = row["explanation"]
+    interval = r"(9\d\d ms|1(\.\d+)? s)"  # 1 s, within the timer's jitter
+    assert re.search(f"the client sent a keepalive probe after {interval} idle; it went", text)
+    assert re.search(
+        f"aborted with RST {interval} after it, .*\\(TCP_KEEPINTVL {interval}\\)", text
+    )
+    assert "TCP_KEEPCNT = 1" in text

@@ -706,10 +706,18 @@ _FILTER_KEEPS = {
 def _keepalive_timeout(d: Decision, e: Evidence) -> Explanation:
     k = e.keepalive
     assert k is not None
-    every = f" every {_s(k.interval_s)}" if k.interval_s is not None else ""
+    single = k.probes == 1
+    interval = k.timer_interval_s
+    every = f" every {_s(interval)}" if interval is not None and not single else ""
     idle = f" after {_s(k.idle_s)} idle" if k.idle_s is not None else ""
     least = "at least " if k.series_start_unseen else ""
-    if k.rst_frame is not None:
+    if k.rst_frame is not None and single and interval is not None:
+        # One probe shows no gap between probes; the abort comes when the timer next fires.
+        end = (
+            f"the {k.prober} aborted with RST {_s(interval)} after it, when its keepalive "
+            f"timer next fired (TCP_KEEPINTVL {_s(interval)})"
+        )
+    elif k.rst_frame is not None:
         end = (
             f"the {k.prober} aborted with RST after {least}{k.unanswered_tail} unanswered probe(s)"
         )
@@ -718,9 +726,10 @@ def _keepalive_timeout(d: Decision, e: Evidence) -> Explanation:
     else:
         end = f"{k.unanswered_tail} probes unanswered when the capture ended (give-up not seen)"
     return Explanation(
-        f"the {k.prober} sent keepalive probes{idle}{every}",
+        f"the {k.prober} sent {'a keepalive probe' if single else 'keepalive probes'}{idle}{every}",
         "Keepalive timeout",
-        f"; they went unanswered and {end}. The peer host or a middlebox (NAT/firewall idle "
+        f"; {'it' if single else 'they'} went unanswered and {end}. The peer host or a middlebox "
+        "(NAT/firewall idle "
         "timeout) vanished."
         + (
             " The capture begins inside the probe series (no SYN, nothing received before the "

@@ -253,8 +253,7 @@ def _keepalive_settings(d: Decision, e: Evidence) -> str:
     k = e.keepalive
     if d.fate is not Fate.KEEPALIVE_TIMEOUT or k is None or k.count is None:
         return ""
-    # One probe gives no gap between probes: its RST came one TCP_KEEPINTVL after it.
-    interval = k.interval_s if k.interval_s is not None else k.rst_after_s
+    interval = k.timer_interval_s
     if k.idle_s is None or interval is None or k.rst_frame is None:
         return ""
     low = k.idle_s + (k.count - 1) * interval

@@ -88,6 +88,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),
     Scenario("keepalive-server-2-1-2", 33, dying.keepalive_server_2_1_2, 6),
+    Scenario("keepalive-client-1-1-1", 237, dying.keepalive_client_1_1_1, 4),
     Scenario("keepalive-healthy", 34, dying.keepalive_healthy, 7),
     Scenario("keepalive-user-timeout", 30, dying.keepalive_user_timeout, 7),
     Scenario("retransmit-retries2", 35, dying.retransmit_retries2, 9),

@@ -98,10 +98,22 @@ class Keepalive:
     tail_frames: tuple[int, ...] = ()
     last_answer_frame: int | None = None
 
+    @property
+    def timer_interval_s(self) -> float | None:
+        """TCP_KEEPINTVL as the wire shows it: the gap between unanswered probes, or, when one
+        probe went out before the abort, the probe -> RST gap (tcp_keepalive_timer re-arms by
+        the interval after each probe and sends the RST when it fires with the count spent:
+        the RST is one interval after the last probe whatever the count)."""
+        if self.interval_s is not None:
+            return self.interval_s
+        if self.count is None or self.rst_frame is None:
+            return None
+        return self.rst_after_s
+
     def as_inferred(self) -> dict[str, object]:
         return {
             "idle": _round(self.idle_s),
-            "interval": _round(self.interval_s),
+            "interval": _round(self.timer_interval_s),
             "count": self.count,
             "by": self.prober.value,
         }

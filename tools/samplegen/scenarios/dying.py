@@ -130,6 +130,15 @@ def keepalive_client_3_2_2(ctx: Ctx, net: int) -> list[Expected]:
     return [_keepalive_expected(name, 3, 2, 2, "client", events)]
 
 
+def keepalive_client_1_1_1(ctx: Ctx, net: int) -> list[Expected]:
+    """One probe, then the abort: no gap between probes shows TCP_KEEPINTVL, the probe -> RST
+    gap does (tcp_keepalive_timer re-arms by the interval after the probe and, its count
+    spent, sends the RST when it fires)."""
+    name = "keepalive-client-idle1-intvl1-cnt1.pcap"
+    events = _keepalive_dead(ctx, net, name, 1, 1, 1, "client")
+    return [_keepalive_expected(name, 1, 1, 1, "client", events)]
+
+
 def keepalive_server_2_1_2(ctx: Ctx, net: int) -> list[Expected]:
     name = "keepalive-server-idle2-intvl1-cnt2.pcap"
     events = _keepalive_dead(ctx, net, name, 2, 1, 2, "server")
