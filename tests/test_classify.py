@@ -315,6 +315,59 @@ def test_synack_retried_in_a_flag_filtered_capture_is_still_a_handshake_timeout(
     assert "flag_filtered" in list(row.caveats)
 
 
+def _flood_listener(k: int) -> Conversation:
+    """SYN+ACK resent at 1 s and 3 s, then dropped (tcp_synack_retries=2): the limit."""
+    t = 0.01 * k
+    return Conversation(conn=k).syn(t).synack(t + 0.001).synack(t + 1.001).synack(t + 3.001)
+
+
+def _stopped_short(k: int) -> Conversation:
+    """SYN+ACK resent once at 1 s, then none: its handshake's ACK came, out of the capture."""
+    t = 0.01 * k
+    return Conversation(conn=k).syn(t).synack(t + 0.001).synack(t + 1.001)
+
+
+def _lone(k: int) -> Conversation:
+    t = 0.01 * k
+    return Conversation(conn=k).syn(t).synack(t + 0.001)
+
+
+def _late(k: int) -> Conversation:
+    """A handshake 9 s on: the SYN-filtered capture went on past every resend due."""
+    return Conversation(conn=k).syn(9.0).synack(9.001)
+
+
+def test_a_listener_that_stopped_short_takes_no_timeout_from_a_filtered_capture() -> None:
+    t = _table(*(_flood_listener(k) for k in range(3)), _stopped_short(3), _lone(4), _late(5))
+    rows = {
+        int(c): (f, s, tuple(v))
+        for c, f, s, v in zip(t.index, t.fate, t.confidence, t.caveats, strict=True)
+    }
+    assert rows[0] == ("handshake_timeout", "unknown", ("flag_filtered",))
+    for conn in (3, 4):
+        assert rows[conn] == ("open", "unknown", ("flag_filtered", "handshake_acked_unseen"))
+    # Its answer not due yet when the capture ended: no claim either way.
+    assert rows[5] == ("open", "unknown", ("flag_filtered",))
+    assert "completes handshakes out of this filtered capture's sight" in t.explanation.loc[4]
+
+
+def test_a_flood_listener_keeps_its_lone_synacks_timeouts() -> None:
+    """Every resent series ran to one count: nothing shows an ACK out of sight, and a lone
+    SYN+ACK there is a SYN cookie as well as anything (syn-flood-backlog8-syncookies)."""
+    t = _table(*(_flood_listener(k) for k in range(3)), _lone(3), _late(4))
+    lone = t.loc[3]
+    assert (lone.fate, lone.confidence) == ("handshake_timeout", "unknown")
+    assert list(lone.caveats) == ["lone_synack", "flag_filtered"]
+
+
+def test_one_resend_then_none_proves_nothing_without_a_listener_limit_of_two() -> None:
+    """tcp_synack_retries=1 stops every series after one resend: no series reached 2, so a
+    stop after one is the limit's as well as an ACK's."""
+    t = _table(*(_stopped_short(k) for k in range(3)), _lone(3), _late(4))
+    assert set(t.fate[t.index <= 3]) == {"handshake_timeout"}
+    assert not any("handshake_acked_unseen" in c for c in t.caveats)
+
+
 def test_refused_retries_are_told_in_the_order_the_packets_show() -> None:
     # pop3.pcap stream 0 (Windows): every SYN answered by RST, a new SYN 0.5 s after each.
     c = Conversation()

@@ -184,7 +184,7 @@ def test_a_listener_split_across_partitions_is_run_again_with_its_whole_retries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """SYN cookies are told by the listener: another connection to it had its SYN+ACK
-    retried (classify.listeners_retrying). Spread over 20 partitions, most of the flood's
+    retried (listeners.retrying). Spread over 20 partitions, most of the flood's
     connections share a partition with no retried one; those partitions are analysed again
     with the whole capture's counts. The capture flags are guessed right here, so that rerun
     is the listener's alone."""
@@ -207,6 +207,25 @@ def test_a_listener_split_across_partitions_is_run_again_with_its_whole_retries(
     assert len(rerun) == 1 and len(rerun[0]) > 1  # some partitions, for the listener only
     monkeypatch.setattr(engine, "_to_rerun", lambda *args: [])
     assert _json(analyze(path, partitions=20)) != _json(whole)  # the rerun was needed
+
+
+def test_a_filtered_capture_reads_each_listeners_whole_series_in_every_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a SYN-filtered capture a SYN+ACK sent once is no handshake timeout where its
+    listener stopped resending another short of its limit (listeners.acking_unseen), a
+    connection no partition of one connection sees. Even with the capture flags guessed
+    right, every partition of a filtered capture is analysed again with the whole
+    capture's listeners."""
+    path = SAMPLES / "syn-filter-handshakes-acked-unseen-at-server.pcap"
+    whole = analyze(path)
+    one = engine.plan(whole.segments, whole.connections, 1).partition(0)
+    real_flags = engine.analyse_partition(
+        one, engine.Settings(capture_end_ns=0, slow=None, keep_facts=False)
+    ).quality.own
+    assert real_flags.flag_filtered
+    monkeypatch.setattr(engine, "GUESS", real_flags)
+    assert _json(analyze(path, partitions=13)) == _json(whole)
 
 
 def test_progress_is_one_line_rewritten_in_place() -> None:

@@ -23,7 +23,10 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           (a later server segment other than SYN+ACK/RST proves an unseen ACK).
                           In a capture filtered on SYN/FIN/RST a lone SYN+ACK decides nothing
                           (the filter drops the ACK, ``quality.flag_filtered``) unless its
-                          listener retried other SYN+ACKs (``listeners_retrying``). One
+                          listener retried other SYN+ACKs (``listeners.retrying``), and
+                          neither it nor one resent once then stopped short decides anything
+                          where that listener completes handshakes out of the capture's
+                          sight (``acked_out_of_sight``: ``open``, unknown). One
                           SYN+ACK, never retried, whose SYN the capture lacks shows no server
                           retrying or giving up (a frame a switch flooded): ``open``, unknown.
 6. ``keepalive_timeout``  keepalive probes unanswered at the end and the prober gave up (RST or
@@ -103,6 +106,13 @@ from pcapline.detect.zero_window import persist_freed
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import UNKNOWN as NO_SEQ
 from pcapline.facts import Facts, reduce_per_connection, rows_per_connection
+from pcapline.listeners import (
+    ListenerRetries,
+    acking_unseen,
+    by_listener,
+    retrying,
+    stopped_short,
+)
 from pcapline.loopback import on_one_host
 from pcapline.model import FIN, SYN, Cause, Confidence, Counts, Decision, Fate, Side
 from pcapline.quality import CaptureQuality, CaptureWide, measure
@@ -208,6 +218,8 @@ def handshake_timeout(e: Evidence) -> Decision | None:
         return None  # ack_proven: the server went on as established, so the ACK arrived unseen
     if _reset_side(e) is Side.CLIENT:
         return None  # the client aborted the handshake itself: a reset, not a timeout
+    if acked_out_of_sight(e):
+        return None  # no timeout shown: ``still_open`` says why it stays unknown
     filtered = e.seen.filtered
     if h.synack.retries == 0 and filtered and not e.listener_retried_synack:
         # A capture that keeps only SYN/FIN/RST segments, or only segments with data, cannot
@@ -239,6 +251,22 @@ def handshake_timeout(e: Evidence) -> Decision | None:
             sure,
         )
     return None
+
+
+def acked_out_of_sight(e: Evidence) -> bool:
+    """A capture whose filter drops the handshake ACK, of a listener that completes handshakes
+    out of its sight (``listeners.ListenerRetries.acks_unseen``: it stopped resending a
+    SYN+ACK short of the limit it ran others to, with no ACK or RST captured), and a SYN+ACK
+    of that listener sent once (the capture going on past its resend due), or resent once
+    then stopped short: its missing ACK shows no timeout. Sent once, it was acknowledged out of sight or was a SYN cookie (never resent);
+    resent once, its request ended on an ACK or RST the capture does not hold."""
+    sa = e.handshake.synack
+    return (
+        sa is not None
+        and e.seen.filtered
+        and e.listener_acks_unseen
+        and ((sa.retries == 0 and sa.gave_up is True) or stopped_short(sa))
+    )
 
 
 def keepalive_timeout(e: Evidence) -> Decision | None:
@@ -470,10 +498,11 @@ def _end_absent(e: Evidence) -> Sure:
 
 
 def still_open(e: Evidence) -> Decision | None:
+    acked = ("handshake_acked_unseen",) * acked_out_of_sight(e)
     if e.seen.flag_filtered:  # a SYN-only filter drops the FINs and RSTs that would end it
-        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("flag_filtered",))
+        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("flag_filtered", *acked))
     if e.seen.acks_filtered:  # a filter on payload drops bare FINs and RSTs
-        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("acks_filtered",))
+        return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("acks_filtered", *acked))
     if lone_syn_overdue_on_linux(e):
         # Still connecting only if its stack waits longer than Linux's 1 s (Windows: 3 s);
         # a Linux client would have retried by now: it gave up, its answer was not
@@ -714,7 +743,7 @@ def classify(
     dropped: bool = False,
     truncated: bool = False,
     capture: CaptureWide | None = None,
-    retried_by_listener: Mapping[str, int] | None = None,
+    retried_by_listener: Mapping[str, ListenerRetries] | None = None,
     path_rsts: Mapping[int, PathRst] | None = None,
 ) -> Classified:
     """One decision per connection: RULES for visited ones, the fast path for the others.
@@ -726,7 +755,7 @@ def classify(
     decided through RULES even when no detector screened it. ``capture``: the whole
     capture's quality flags when ``segments`` hold only some of its 4-tuples (``engine.py``:
     every connection of a 4-tuple together); None: they are the whole capture. Likewise
-    ``retried_by_listener``: the whole capture's ``retried_by_listener`` (a listener's
+    ``retried_by_listener``: the whole capture's ``listeners.by_listener`` (a listener's
     connections span parts); None: counted over ``connections``. ``path_rsts``: per
     connection id, its RST from a device in the path (``causes.path_reset.judge_all``
     against the whole capture's server TTLs, ``engine.Settings.server_ttls``).
@@ -755,8 +784,12 @@ def classify(
     cause: list[Cause | None] = [None] * n  # healthy connections name no cause
     evidence: dict[int, Evidence] = {}
     decisions: dict[int, Decision] = {}
-    retrying = listeners_retrying(
+    own = by_listener(connections, facts.conn_ids, counts["synack_retransmits"], detections)
+    listener_retried = retrying(
         connections, facts.conn_ids, counts["synack_retransmits"], whole=retried_by_listener
+    )
+    acks_unseen = acking_unseen(
+        connections, facts.conn_ids, own if retried_by_listener is None else retried_by_listener
     )
     rows = np.flatnonzero(visited)
     visited_counts = np.column_stack([counts[name][rows] for name in Counts.__slots__]).tolist()
@@ -768,12 +801,24 @@ def classify(
         start[rows].tolist(),
         end[rows].tolist(),
         np.asarray(screened, dtype=bool)[rows].tolist(),
-        np.asarray(retrying, dtype=bool)[rows].tolist(),
+        listener_retried[rows].tolist(),
+        acks_unseen[rows].tolist(),
         on_one_host(connections, facts.conn_ids[rows]).tolist(),
         answer_wait[rows].tolist(),
         strict=True,
     )
-    for index, conn, row_counts, start_ns, end_ns, was_screened, retried, local, wait in per_row:
+    for (
+        index,
+        conn,
+        row_counts,
+        start_ns,
+        end_ns,
+        was_screened,
+        retried,
+        unseen,
+        local,
+        wait,
+    ) in per_row:
         e = Evidence.of(
             conn,
             Counts(*row_counts),
@@ -785,6 +830,7 @@ def classify(
             stale_peer_rst=stale.get(conn),
             seen=quality.seen(index),
             listener_retried_synack=retried,
+            listener_acks_unseen=unseen,
             icmp=detected.icmp.get(conn, ()),
             one_host=local,
             fin_answer_wait_ns=wait,
@@ -811,6 +857,7 @@ def classify(
         confidence=confidence,
         caveats=caveats,
         cause=cause,
+        listeners=own,
     )
 
 
@@ -935,55 +982,6 @@ def _client_next_seqs(segments: pd.DataFrame, conns: set[int]) -> dict[int, set[
     bounds = np.append(starts, len(rows)).tolist()
     values = ends.tolist()
     return {int(owners[a]): set(values[a:b]) for a, b in itertools.pairwise(bounds)}
-
-
-def listeners_retrying(
-    connections: pd.DataFrame,
-    conn_ids: np.ndarray,
-    synack_retransmits: np.ndarray,
-    *,
-    whole: Mapping[str, int] | None = None,
-) -> np.ndarray:
-    """Per connection (``conn_ids`` order): ANOTHER connection to its listener (server address
-    and port) had its SYN+ACK retransmitted. Such a listener keeps a request socket per SYN and
-    retries (tcp_synack_retries > 0), so its unretried, unanswered SYN+ACKs had none: SYN
-    cookies (causes/syn_cookies.py).
-
-    ``whole``: the whole capture's ``retried_by_listener`` when ``connections`` are a part of
-    it (``engine.py``); None: these connections are the whole capture."""
-    n = len(conn_ids)
-    retried = (synack_retransmits > 0).astype(np.int64)
-    if not n or (not retried.any() and not whole):
-        return np.zeros(n, dtype=bool)  # no listener retried: no listener names to build
-    listener = _listeners(connections, conn_ids)
-    if whole is None:
-        codes, _names = pd.factorize(listener)
-        counted = np.bincount(codes, weights=retried, minlength=codes.max() + 1)
-        per_listener: np.ndarray = counted[codes]
-    else:
-        per_listener = listener.map(whole).fillna(0).to_numpy(np.int64)
-    return np.asarray(per_listener - retried > 0)
-
-
-def retried_by_listener(
-    connections: pd.DataFrame, conn_ids: np.ndarray, synack_retransmits: np.ndarray
-) -> dict[str, int]:
-    """Per listener (``"server_ip|server_port"``) with any: how many of its connections had
-    their SYN+ACK retransmitted (``listeners_retrying``'s input, for parts analysed apart)."""
-    retried = np.asarray(synack_retransmits) > 0
-    if not retried.any():
-        return {}
-    listener = _listeners(connections, conn_ids)
-    counts = listener[retried].value_counts()
-    return {str(k): int(v) for k, v in counts.items()}
-
-
-def _listeners(connections: pd.DataFrame, conn_ids: np.ndarray) -> pd.Series:
-    """Per connection (``conn_ids`` order): its listener, ``"server_ip|server_port"``."""
-    table = connections[["id", "server_ip", "server_port"]].set_index("id").reindex(conn_ids)
-    return (table["server_ip"].astype(str) + "|" + table["server_port"].astype(str)).reset_index(
-        drop=True
-    )
 
 
 def _previous_on_4tuple(connections: pd.DataFrame, conns: list[int]) -> list[int | None]:
@@ -1156,7 +1154,5 @@ __all__ = [
     "Evidence",
     "classify",
     "decide",
-    "listeners_retrying",
-    "retried_by_listener",
     "stale_peer_resets",
 ]

@@ -24,8 +24,8 @@ A partition holds every connection of the 4-tuples given to it (all incarnations
 port pair together): the stale-peer RST (``classify.stale_peer_resets``) compares connections
 of one 4-tuple. Two other inputs of classify span partitions: the per-capture quality flags
 (``quality.CaptureWide``: some segment lost at the capture point, a flag filter) and, per
-listener, how many connections had their SYN+ACK retried (``classify.listeners_retrying``,
-the SYN-cookie evidence). Both are known only once every partition counted its own, so
+listener, what its SYN+ACK retries show (``listeners.by_listener``: the SYN-cookie evidence,
+handshakes completed out of a filtered capture's sight). Both are known only once every partition counted its own, so
 partitions are run assuming what large captures show (``GUESS``: not lossy, not flag-filtered;
 each listener's retries counted within the partition) and run again with the whole capture's
 values where that was wrong (every partition for wrong flags; for the listeners, only those
@@ -56,8 +56,10 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 import numpy as np
 import pandas as pd
 
+from pcapline import listeners
 from pcapline.causes import path_reset, syn_cookies
 from pcapline.errors import PcaplineError, one_line
+from pcapline.listeners import ListenerRetries
 from pcapline.model import Counts, SkipReason, Verdicts
 from pcapline.quality import CaptureWide
 from pcapline.workers import Holding
@@ -115,8 +117,8 @@ class Settings:
     truncated: bool = False
     #: The whole capture's quality flags; None: the partition is the whole capture.
     capture: CaptureWide | None = None
-    #: The whole capture's ``classify.retried_by_listener``; None: counted in the partition.
-    retried_by_listener: Mapping[str, int] | None = None
+    #: The whole capture's ``listeners.by_listener``; None: counted in the partition.
+    retried_by_listener: Mapping[str, ListenerRetries] | None = None
     #: The whole capture's ``causes.path_reset.server_ttls``; None: the partition's own.
     server_ttls: path_reset.ServerTtls | None = None
     #: Which visited connections' detections to hand back.
@@ -159,10 +161,10 @@ class PartResult:
     #: result's: pickled once): the parent joins them (``handshakes.concat``) instead of
     #: summarising every segment of the capture after the merge.
     handshakes: Handshakes
+    #: ``listeners.by_listener`` over the partition: what its listeners' SYN+ACK retries show.
+    listeners_seen: Mapping[str, ListenerRetries] = field(default_factory=dict)
 
     def listeners(self) -> Listeners:
-        from pcapline import classify
-
         ids = np.asarray(self.verdicts.ids, np.int64)
         synack_retransmits = np.asarray(self.verdicts.counts["synack_retransmits"])
         return Listeners(
@@ -173,7 +175,7 @@ class PartResult:
             synack_retransmits=synack_retransmits,
             visited=self.visited,
             weighed=np.isin(ids, self.visited) & syn_cookies.weighs_listener(self.verdicts.fate),
-            retried=classify.retried_by_listener(self.connections, ids, synack_retransmits),
+            retried=self.listeners_seen,
             ttls=path_reset.server_ttls(self.handshakes),
             refusals=path_reset.refusals(self.handshakes, ids[path_reset.named(self.verdicts)]),
         )
@@ -192,8 +194,8 @@ class Listeners:
     #: Per connection (``ids`` order): decided through RULES with a fate whose cause reads
     #: its listener's SYN+ACK retries (``causes.syn_cookies.weighs_listener``).
     weighed: np.ndarray
-    #: ``classify.retried_by_listener`` over the partition (summed: the whole capture's).
-    retried: Mapping[str, int]
+    #: ``listeners.by_listener`` over the partition (summed: the whole capture's).
+    retried: Mapping[str, ListenerRetries]
     #: ``causes.path_reset.server_ttls`` over the partition (summed: the whole capture's).
     ttls: path_reset.ServerTtls = field(default_factory=dict)
     #: ``causes.path_reset.refusals`` of the partition: what judging its RSTs reads.
@@ -289,6 +291,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         visited=np.fromiter(classified.evidence, np.int64, len(classified.evidence)),
         # the same rows as part.connections (the verdict and delay columns keep their order)
         handshakes=replace(handshakes, connections=connections),
+        listeners_seen=classified.listeners,
     )
 
 
@@ -1273,19 +1276,22 @@ def _to_rerun(
     results: Sequence[Listeners], guess: CaptureWide | None, wide: CaptureWide
 ) -> list[int]:
     """The partitions whose first run assumed what the whole capture contradicts: all of
-    them when the guessed quality flags were wrong; else those where a connection whose
-    cause reads its listener's SYN+ACK retries (``Listeners.weighed``) counted them over the
-    partition only and the whole capture's count changes the answer
-    (``classify.listeners_retrying``). Only those: a partition rerun costs its whole
-    analysis again, and on a busy listener most partitions see fewer retries than the
-    whole capture without any connection that could read them."""
-    from pcapline import classify
-
+    them when the guessed quality flags were wrong or the capture is filtered; else those
+    where a connection whose cause reads its listener's SYN+ACK retries
+    (``Listeners.weighed``) counted them over the partition only and the whole capture's
+    count changes the answer (``listeners.retrying``). Only those: a partition rerun costs
+    its whole analysis again, and on a busy listener most partitions see fewer retries than
+    the whole capture without any connection that could read them."""
     if guess is not None and (
         guess.lossy != wide.lossy
         or guess.flag_filtered != wide.flag_filtered
         or guess.acks_filtered != wide.acks_filtered
         or guess.one_sided != wide.one_sided
+        # A filtered capture's handshakes read their listener's series whatever their fate
+        # (``listeners.acking_unseen``: a SYN+ACK whose ACK the filter dropped is left
+        # open): no partition's own series decide them.
+        or wide.flag_filtered
+        or wide.acks_filtered
     ):
         return [r.number for r in results]
     whole = _retried_by_listener(results)
@@ -1303,20 +1309,16 @@ def _to_rerun(
             continue
         if not r.weighed.any():
             continue
-        own = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits)
-        seen = classify.listeners_retrying(r.connections, r.ids, r.synack_retransmits, whole=whole)
+        own = listeners.retrying(r.connections, r.ids, r.synack_retransmits)
+        seen = listeners.retrying(r.connections, r.ids, r.synack_retransmits, whole=whole)
         if np.any((own != seen) & r.weighed):
             again.append(r.number)
     return again
 
 
-def _retried_by_listener(results: Sequence[Listeners]) -> dict[str, int]:
-    """``classify.retried_by_listener`` of the whole capture, from its partitions' counts."""
-    total: dict[str, int] = {}
-    for r in results:
-        for listener, n in r.retried.items():
-            total[listener] = total.get(listener, 0) + n
-    return total
+def _retried_by_listener(results: Sequence[Listeners]) -> dict[str, ListenerRetries]:
+    """``listeners.by_listener`` of the whole capture, from its partitions'."""
+    return listeners.summed(r.retried for r in results)
 
 
 def _server_ttls(results: Sequence[Listeners]) -> dict[str, dict[int, int]]:

@@ -32,6 +32,7 @@ from pcapline.quality import CaptureQuality, Seen
 
 if TYPE_CHECKING:
     from pcapline.causes.path_reset import PathRst
+    from pcapline.listeners import ListenerRetries
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,12 @@ class Evidence:
     #: What the capture could see of it (quality.py): how sure a fate is.
     seen: Seen = field(default_factory=Seen)
     #: Another connection to the same listener (server address and port) had its SYN+ACK
-    #: retransmitted: that listener keeps request sockets and retries (``listeners_retrying``).
+    #: retransmitted: that listener keeps request sockets and retries (``listeners.retrying``).
     listener_retried_synack: bool = False
+    #: Its listener stopped resending another SYN+ACK short of the limit it ran others to,
+    #: with no ACK or RST captured: its handshakes complete out of the capture's sight
+    #: (``listeners.ListenerRetries.acks_unseen``).
+    listener_acks_unseen: bool = False
     #: ICMP errors quoting one of its segments (pcapline.icmp), in frame order.
     icmp: tuple[IcmpError, ...] = ()
     #: Both ends are one host's (loopback.on_one_host): no network carried its packets.
@@ -109,6 +114,7 @@ class Evidence:
         stale_peer_rst: StalePeerReset | None = None,
         seen: Seen | None = None,
         listener_retried_synack: bool = False,
+        listener_acks_unseen: bool = False,
         icmp: tuple[IcmpError, ...] = (),
         one_host: bool = False,
         fin_answer_wait_ns: int = 0,
@@ -134,6 +140,7 @@ class Evidence:
             stale_peer_rst=stale_peer_rst,
             seen=seen if seen is not None else Seen(),
             listener_retried_synack=listener_retried_synack,
+            listener_acks_unseen=listener_acks_unseen,
             icmp=icmp,
             one_host=one_host,
             fin_answer_wait_ns=fin_answer_wait_ns,
@@ -184,6 +191,8 @@ class Classified:
     confidence: list[Confidence] | None = None
     caveats: list[tuple[str, ...]] | None = None
     cause: list[Cause | None] | None = None  # model.Cause per connection (None: none named)
+    #: Per listener, what these connections' SYN+ACK retries show (``listeners.by_listener``).
+    listeners: Mapping[str, ListenerRetries] = field(default_factory=dict)
 
 
 __all__ = ["Classified", "Columnar", "Evidence", "StalePeerReset"]

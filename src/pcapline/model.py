@@ -356,6 +356,10 @@ CAVEATS: dict[str, str] = {
     "application's close was not captured",
     "lone_synack": "one SYN+ACK, never retried although the retry was due: acknowledged "
     "unseen, a SYN cookie, or tcp_synack_retries=0",
+    "handshake_acked_unseen": "its listener stopped resending a SYN+ACK after one resend, "
+    "short of the 2 or more it resent others, with no ACK or RST of it captured: that listener "
+    "completes handshakes out of this filtered capture's sight, so this SYN+ACK's missing ACK "
+    "shows no timeout (sent once: acknowledged unseen, or a SYN cookie)",
     "ack_unconfirmed": "the server retried its SYN+ACK after the client's ACK: a full accept "
     "queue drops the ACK it got, and so does a server the ACK never reached (a firewall or an "
     "asymmetric path after the capture point); nstat TcpExtListenOverflows on the server tells",

@@ -635,3 +635,122 @@ def connect_abandoned_by_the_application(ctx: Ctx, net: int) -> list[Expected]:
             observed_by_sockets=ctx.socket_events(),
         )
     ]
+
+
+#: The client's first bare ACK from each port of 45003..45005 is dropped on the way out (the
+#: port is remembered in a set, so its later ACKs pass); every segment but the SYN from
+#: 45000..45002 is dropped; 45006..45011 pass untouched.
+DROP_FIRST_OR_EVERY_ACK = """table inet acks {
+  set acked_once { type inet_service; }
+  chain out {
+    type filter hook output priority 0;
+    tcp dport 8080 tcp sport 45000-45002 tcp flags & (syn | ack) != syn drop
+    tcp dport 8080 tcp sport 45003-45005 tcp flags & (syn | ack | fin | rst) == ack tcp sport != @acked_once add @acked_once { tcp sport } drop
+  }
+}
+"""
+
+#: ``tcpdump``'s filter of a capture that keeps every segment with SYN set: SYNs and SYN+ACKs.
+SYN_ONLY_FILTER = "tcp[tcpflags] & tcp-syn != 0"
+
+
+def syn_filter_acked_unseen(ctx: Ctx, net: int) -> list[Expected]:
+    """A capture filtered on SYN at the server: handshakes that completed out of its sight.
+
+    tcp_synack_retries=2 on the server. Its request socket resends an unacknowledged SYN+ACK
+    at 1 s and 3 s (reqsk_timer_handler) and drops the request at 7 s; the handshake's ACK
+    ends the resends. 45000..45002 never get their ACK out (client nft): SYN+ACK at 0, 1, 3 s,
+    the limit. 45003..45005 lose their first ACK only: the client, established, answers the
+    SYN+ACK resent at 1 s with a challenge ACK (RFC 5961, tcp_validate_incoming), which the
+    server takes as the handshake's ACK: two SYN+ACKs, then none, short of the limit the first
+    three reached. 45006..45011 complete at once: one SYN+ACK each; 45012 connects 9 s later,
+    so the file (filter 'tcp[tcpflags] & tcp-syn != 0': SYNs and SYN+ACKs only) shows it ran
+    past every resend due.
+    """
+    name = "syn-filter-handshakes-acked-unseen-at-server.pcap"
+    first, count = 45000, 12
+    with Lab(ctx.tag) as lab:
+        pair = make_pair(lab, net)
+        pair.server.sysctl("net.ipv4.tcp_synack_retries", 2)
+        pair.client.nft(DROP_FIRST_OR_EVERY_ACK)
+        srv = ctx.server(pair.server, st.listen(backlog=64))
+        steps: list[st.Step] = []
+        for i in range(count):
+            steps += st.connect(pair.server_ip, first + i, sock=f"p{i}")
+        # A last handshake at 9 s: a SYN-filtered file ends at its last SYN, so only a later
+        # one shows the capture went on past every resend due.
+        steps += [st.sleep(9.0), *st.connect(pair.server_ip, first + count, sock="last")]
+        cli = ctx.actor(pair.client, [st.wait("go"), *steps], "client")
+        time.sleep(0.8)  # the client process is up and parked
+        ctx.capture(pair.server, "eth0", name, SYN_ONLY_FILTER)
+        cli.tell("go")
+        cli.expect("finished", timeout=20)
+        ctx.finish(cli, srv, linger=0.3)
+    conns = []
+    for i in range(count):
+        port = first + i
+        if i < 3:
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "handshake_timeout",
+                    counts=clean(synack_retransmits=2),
+                    note="every ACK dropped at the client: SYN+ACK at 0, 1, 3 s, then the request "
+                    "socket expires at ~7 s (tcp_synack_retries=2)",
+                )
+            )
+        elif i < 6:
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "open",
+                    counts=clean(synack_retransmits=1),
+                    note="first ACK dropped at the client; the SYN+ACK resent at 1 s drew a "
+                    "challenge ACK that completed the handshake (not in the capture): no resend "
+                    "at 3 s. Established, never closed while the capture ran",
+                )
+            )
+        else:
+            conns.append(
+                Conn(
+                    {"client_port": port},
+                    "open",
+                    counts=clean(),
+                    note="handshake completed at once; its ACK is not in the SYN-filtered capture. "
+                    "Established, never closed while the capture ran",
+                )
+            )
+    conns.append(
+        Conn(
+            {"client_port": first + count},
+            "open",
+            counts=clean(),
+            note="handshake completed at once, 9 s after the others, just before the capture "
+            "stopped: it shows the capture ran past every resend due",
+        )
+    )
+    return [
+        Expected(
+            name,
+            "12 handshakes at a server captured with a SYN filter: 3 whose ACKs never leave the "
+            "client, 3 whose first ACK is lost, 6 that complete at once; a 13th 9 s later",
+            "server",
+            {
+                "server": {"listen_backlog": 64, "net.ipv4.tcp_synack_retries": 2},
+                "client_nft": "output: 45000-45002 every segment but the SYN dropped; "
+                "45003-45005 the first bare ACK dropped",
+                "capture_filter": SYN_ONLY_FILTER,
+                "clients": f"ports {first}..{first + count - 1}, one after the other; "
+                f"{first + count} 9 s later",
+            },
+            conns,
+            notes="The capture holds only segments with SYN set: every ACK, data segment and FIN "
+            "is the filter's to drop. What the server's SYN+ACKs show: 45000..45002 resent to "
+            "the limit (2), 45003..45005 resent once and stopped although the capture went on "
+            "past the second resend (3 s): their handshakes ended out of sight. A SYN+ACK sent "
+            "once at that listener was acknowledged out of sight or was a SYN cookie (none "
+            "here: the SYN queue stayed far below its backlog).",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
