@@ -119,7 +119,7 @@ def test_the_refused_connection_names_the_device_in_the_path(tmp_path: Path) -> 
     fate, cause, text = found[1]
     assert (fate, cause) == ("refused", "path_reset")
     assert text.startswith(
-        "Refused: a RST in the server's name answered the SYN (frame 8) with IP TTL 64; the "
+        "Refused: the server's address answered the SYN with RST (frame 8, IP TTL 64); the "
         "server's own packets arrive with TTL 63: the RST's sender is 1 hop closer to the "
         "capture point. A device in the path sent the RST in the server's name, not the server "
         "(compared with its SYN+ACKs on other connections to this port)"
@@ -127,6 +127,25 @@ def test_the_refused_connection_names_the_device_in_the_path(tmp_path: Path) -> 
     assert "nft list ruleset / iptables -S: REJECT --reject-with tcp-reset" in text
     assert "ss -lnt on the server" not in text
     assert found[0][1] is None and found[2][1] is None
+
+
+def test_a_refusal_in_the_path_tells_what_its_rsts_answered_as_the_servers_own_does(
+    tmp_path: Path,
+) -> None:
+    """One clause for what a refusal's RSTs answered (explain_path.refusal): a client that
+    tried again after each RST (Windows, 0.5 s later) reads the same whoever sent them."""
+    c = Conversation(conn=1, client=("10.251.1.3", 40001), server=(SERVER_ADDR, 8080))
+    for t in (0.05, 0.55):
+        c.syn(t).send(SERVER, t + 0.0001, RST | ACK, seq=0, window=0, ttl=64, ip_id=0)
+    found = _verdicts(tmp_path, _accepted(0, 0.0), c, _accepted(2, 0.1))
+    fate, cause, text = found[1]
+    assert (fate, cause) == ("refused", "path_reset")
+    assert text.startswith(
+        "Refused: the server's address answered each of the 2 SYNs with RST (frames 8, 16, IP "
+        "TTL 64); the client sent a new SYN 500 ms after each RST (a stack that retries a "
+        "refused connect: Windows does, 0.5 s later); the server's own packets arrive with TTL "
+        "63"
+    )
 
 
 def test_a_refusal_with_an_unstable_server_ttl_is_hedged(tmp_path: Path) -> None:
@@ -221,8 +240,9 @@ def test_a_refusal_whose_syn_the_capture_lacks_says_so(tmp_path: Path) -> None:
     fate, cause, text = _verdicts(tmp_path, _accepted(0, 0.0), c, _accepted(2, 0.1))[1]
     assert (fate, cause) == ("refused", "path_reset")
     assert text.startswith(
-        "Refused: a RST in the server's name with IP TTL 64 (frame 7) answers a SYN the capture "
-        "does not hold; the server's own packets arrive with TTL 63"
+        "Refused: a RST from the server's address (frame 7, IP TTL 64) answers a SYN the "
+        "capture does not hold: its sequence number is 0, the reset of a segment without ACK; "
+        "the server's own packets arrive with TTL 63"
     )
 
 

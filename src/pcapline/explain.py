@@ -432,28 +432,8 @@ def _half_closed_text(
 
 
 def _refused(d: Decision, e: Evidence) -> Explanation:
-    h = e.handshake
-    if h.syn is not None and h.syn.refusals:
-        # The SYNs were answered, not lost: the client (its stack or application) tried again
-        # after each refusal, which "RST after N SYN retransmissions" would tell backwards.
-        n = h.syn.retries + 1
-        frames = ", ".join(str(f) for f in h.syn.refusals)
-        each = f"each of the {n} SYNs" if len(h.syn.refusals) == n else f"each of {n - 1} SYNs"
-        headline = (
-            f"the server answered {each} with RST (frames {frames}); the client sent "
-            f"{h.syn.schedule.name} (a stack that retries a refused connect: Windows does, "
-            "0.5 s later)"
-        )
-    elif h.syn is None:
-        headline = (
-            f"the server's RST (frame {h.answer_frame}) answers a SYN the capture does not hold: "
-            "its sequence number is 0, the reset of a segment without ACK"
-        )
-    else:
-        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn.retries else ""
-        headline = f"the server answered the SYN with RST{tries} (frame {h.answer_frame})"
     return Explanation(
-        headline,
+        explain_path.refusal(e.handshake, "the server"),
         "Refused",
         ". Nothing listens on that port, or a firewall rejects it (tcp-reset).",
         "Check: ss -lnt on the server; nft list ruleset / iptables -S for REJECT rules.",

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pcapline.causes.icmp_packet_too_big import too_big
 from pcapline.causes.icmp_reject import rejection, soft_syn_errors
 from pcapline.detect.close import Reset
+from pcapline.detect.handshake import Handshake
 from pcapline.evidence import Evidence
 from pcapline.fmt import gap
 from pcapline.icmp import IcmpError
@@ -315,6 +316,31 @@ def _injected(e: Evidence) -> Explanation:
     )
 
 
+def refusal(h: Handshake, who: str, about: str = "") -> str:
+    """What the refusing RST answered, one clause for every refusal's story (``explain``'s
+    and ``_path_reset``'s; ``who``: the RST's sender as the capture can name it, ``about``:
+    added after its frames): each of the client's SYNs when it tried again after each RST
+    (told in that order: "RST after N SYN retransmissions" would tell it backwards), a SYN
+    the capture does not hold, or the SYN after its retransmissions."""
+    syn = h.syn
+    if syn is not None and syn.refusals:
+        n = syn.retries + 1
+        frames = ", ".join(str(f) for f in syn.refusals)
+        each = f"each of the {n} SYNs" if len(syn.refusals) == n else f"each of {n - 1} SYNs"
+        return (
+            f"{who} answered {each} with RST (frames {frames}{about}); the client sent "
+            f"{syn.schedule.name} (a stack that retries a refused connect: Windows does, "
+            "0.5 s later)"
+        )
+    if syn is None:
+        return (
+            f"a RST from {who} (frame {h.answer_frame}{about}) answers a SYN the capture does "
+            "not hold: its sequence number is 0, the reset of a segment without ACK"
+        )
+    tries = f" after {syn.retries} SYN retransmission(s)" if syn.retries else ""
+    return f"{who} answered the SYN with RST{tries} (frame {h.answer_frame}{about})"
+
+
 def path_reset_inferred(e: Evidence) -> dict[str, object]:
     """``inferred.path_reset`` of a connection with cause ``path_reset``: the RST's TTL and
     the server's SYN+ACKs' (most common, lowest, highest), and whether that TTL is stable."""
@@ -348,25 +374,7 @@ def _path_reset(e: Evidence, story: Explanation) -> Explanation:
         "another host",
     }[p.basis]
     who = "A device in the path" if p.stable else "Probably a device in the path"
-    h = e.handshake
-    if h.syn is not None and h.syn.refusals:
-        # The client tried again after each refusal (``explain._refused``).
-        answered = (
-            f"RSTs in the server's name answered {len(h.syn.refusals)} of the client's "
-            f"{h.syn.retries + 1} SYNs (frames {', '.join(str(f) for f in h.syn.refusals)}) "
-            f"with IP TTL {p.rst_ttl}"
-        )
-    elif h.syn is None:
-        answered = (
-            f"a RST in the server's name with IP TTL {p.rst_ttl} (frame {h.answer_frame}) "
-            "answers a SYN the capture does not hold"
-        )
-    else:
-        tries = f" after {h.syn.retries} SYN retransmission(s)" if h.syn.retries else ""
-        answered = (
-            f"a RST in the server's name answered the SYN{tries} (frame {h.answer_frame}) "
-            f"with IP TTL {p.rst_ttl}"
-        )
+    answered = refusal(e.handshake, "the server's address", f", IP TTL {p.rst_ttl}")
     return Explanation(
         f"{answered}; the server's own packets arrive with {server}",
         "Refused",
@@ -386,4 +394,4 @@ def _path_reset(e: Evidence, story: Explanation) -> Explanation:
     )
 
 
-__all__ = ["IDLE_TIMEOUTS", "inferred_keys", "path_reset_inferred", "word"]
+__all__ = ["IDLE_TIMEOUTS", "inferred_keys", "path_reset_inferred", "refusal", "word"]
