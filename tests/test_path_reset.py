@@ -78,12 +78,36 @@ def test_the_servers_own_refusal_and_another_initial_ttl_are_no_finding(tmp_path
     assert not _findings(tmp_path, _accepted(0, 0.0), _accepted(1, 0.02), _refused(2, 0.05, 61))
 
 
-def test_a_capture_on_the_rejecting_router_is_no_finding(tmp_path: Path) -> None:
-    """tcpdump -i any on the router: the server's SYN+ACKs seen before (64) and after (63)
-    the hop; the router's own RST (64) is within their range."""
-    c = _accepted(0, 0.0, ttl=64)
-    c.synack(0.00021, ttl=63, ip_id=0)
-    assert not _findings(tmp_path, c, _accepted(1, 0.02), _refused(2, 0.05, 64))
+def _forwarded(k: int, t: float) -> Conversation:
+    """tcpdump -i any on the router: each packet seen coming in, then going out one hop
+    lower (the SYN 64 then 63, the server's SYN+ACK 64 then 63)."""
+    c = Conversation(conn=k, client=("10.251.1.2", 40000 + k), server=(SERVER_ADDR, 8080))
+    c.syn(t, ttl=64, ip_id=7).syn(t + 0.00001, ttl=63, ip_id=7)
+    c.synack(t + 0.0002, ttl=64, ip_id=0).synack(t + 0.00021, ttl=63, ip_id=0)
+    c.ack(CLIENT, t + 0.0003)
+    return c
+
+
+def test_a_capture_on_the_rejecting_router_finds_its_own_reset(tmp_path: Path) -> None:
+    """tcpdump -i any on the router (sample path-reset-router-reject-router-any): the server's
+    SYN+ACKs leave toward the client with 63; the refused SYN came in once and never went on,
+    and the RST left once, with 64: the router answered it itself."""
+    convs = (_forwarded(0, 0.0), _forwarded(1, 0.02), _refused(2, 0.05, 64))
+    (f,) = _findings(tmp_path, *convs)
+    assert f.connections == (2,)
+    assert "TTL 64, the server's packets arrive with TTL 63: 1 hop closer" in f.summary
+
+
+def test_the_servers_own_reset_seen_through_the_router_is_no_finding(tmp_path: Path) -> None:
+    """The refused SYN went on toward the server (seen again one hop lower): the server's RST
+    is seen twice, 64 then 63, as its SYN+ACKs are; seen once only (dropped on the way back)
+    its sighting is on the server's side of the hop, not beside the SYN+ACKs' last ones."""
+    for rst_ttls in ((64, 63), (64,)):
+        c = Conversation(conn=2, client=("10.251.1.3", 40002), server=(SERVER_ADDR, 8080))
+        c.syn(0.05, ttl=64, ip_id=9).syn(0.05001, ttl=63, ip_id=9)
+        for k, ttl in enumerate(rst_ttls):
+            c.send(SERVER, 0.0501 + k * 1e-5, RST | ACK, seq=0, window=0, ttl=ttl, ip_id=0)
+        assert not _findings(tmp_path, _forwarded(0, 0.0), _forwarded(1, 0.02), c)
 
 
 def test_partitions_find_what_the_whole_capture_finds(tmp_path: Path) -> None:

@@ -113,6 +113,33 @@ MAX_POINT_HOPS = 2
 #: windows above allow at any rate a capture keeps up with.
 LOOK_BACK_ROWS = 4096
 
+#: Copies of one packet on two interfaces of a forwarding host are microseconds apart; a full
+#: egress queue holds the outgoing copy up to its latency (300 ms seen behind tbf). A SYN
+#: retry comes no sooner than 1 s (TCP_TIMEOUT_INIT), with a fresh TSval and IP ID anyway.
+COPY_WINDOW_NS = 1_000_000_000
+
+
+def seen_again_lower(
+    row: np.ndarray, seq: np.ndarray, ttl: np.ndarray, time_ns: np.ndarray
+) -> np.ndarray:
+    """Per packet (parallel arrays: connection row, sequence number, IP TTL, time): the same
+    packet is captured again in its connection, 1 to ``MAX_POINT_HOPS`` hops lower (``ip_forward``
+    takes one off each hop) within ``COPY_WINDOW_NS``: seen before a forwarding hop, and past
+    it (``tcpdump -i any`` on a router, two capture points merged)."""
+    order = np.lexsort((time_ns, row))
+    r, q, t, ns = row[order], seq[order], ttl[order], time_ns[order]
+    hops = t[:-1] - t[1:]
+    pair = (
+        (r[1:] == r[:-1])
+        & (q[1:] == q[:-1])
+        & (hops >= 1)
+        & (hops <= MAX_POINT_HOPS)
+        & (ns[1:] - ns[:-1] <= COPY_WINDOW_NS)
+    )
+    again = np.zeros(len(row), dtype=bool)
+    again[order[:-1][pair]] = True
+    return again
+
 
 @dataclass(frozen=True, slots=True)
 class Rows:

@@ -10,6 +10,15 @@ the path rejecting the SYN (nftables ``tcp flags syn reject with tcp reset``, ip
 RST with the server's address from fewer hops away: it arrives with a higher TTL than the
 server's SYN+ACKs (``findings.path_reset`` tells the same capture-wide, per server).
 
+A capture holding both sides of a forwarding hop (``tcpdump -i any`` on a router, two capture
+points merged) sees each forwarded packet twice, the second time a hop lower
+(``duplicates.seen_again_lower``): the server's SYN+ACKs are compared by their last
+sighting, nearer the client, and the RST by its lowest. A router's own RST answering a SYN
+it never forwarded leaves once, with the router's TTL, beside the server's packets leaving
+one hop lower: a device in the path, the capture host itself. Where the refused SYN was
+seen going on toward the server and its RST only once, that one sighting is on the far side
+of the hop: nothing to compare it with, no verdict.
+
 The server's TTL is a capture-wide summary (its SYN+ACKs on other connections): the engine
 hands each partition the whole capture's (``ServerTtls``, ``engine.Settings.server_ttls``)
 and reruns a partition whose refusals it judged otherwise from its own SYN+ACKs
@@ -32,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pcapline.duplicates import seen_again_lower
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate, Side, Verdicts
 
@@ -66,17 +76,44 @@ def key(ip: str, port: int) -> str:
     return f"{ip}|{port}"
 
 
+def last_sightings(hs: Handshakes) -> np.ndarray:
+    """Per SYN+ACK of ``hs``: its last sighting, not seen again a hop or two lower (a capture
+    holding both sides of a forwarding hop sees the server's packets twice: the later copy,
+    nearer the client, is where a refusal's RST would be seen beside them)."""
+    again = seen_again_lower(hs.synack_row, hs.synack_isn, hs.synack_ttl, hs.synack_ns)
+    last: np.ndarray = ~again
+    return last
+
+
+def rst_ttls(hs: Handshakes) -> np.ndarray:
+    """Per connection of ``hs``: the TTL its RST from the server's side is judged by (-1:
+    none, or nothing to judge). Its lowest sighting, as the server's SYN+ACKs' last ones
+    (``last_sightings``). Where the capture saw the refused SYN go on past a forwarding hop
+    (``seen_again_lower``) and the RST only once, that one sighting was on the far side of
+    the hop, the SYN+ACKs' last ones on the near side: no comparison, no verdict."""
+    first = hs.conn_facts["server_rst_ttl"]
+    low = hs.conn_facts["server_rst_low_ttl"]
+    forwarded = np.zeros(len(first), dtype=bool)
+    again = seen_again_lower(hs.syn_row, hs.syn_isn, hs.syn_ttl, hs.syn_ns)
+    forwarded[hs.syn_row[again]] = True
+    once = low == first
+    out: np.ndarray = np.where(forwarded & once, -1, low)
+    return out
+
+
 def server_ttls(hs: Handshakes) -> dict[str, dict[int, int]]:
-    """``ServerTtls`` of the SYN+ACKs in ``hs`` (a partition's or the whole capture's)."""
+    """``ServerTtls`` of the SYN+ACKs in ``hs`` (a partition's or the whole capture's): their
+    last sightings (``last_sightings``)."""
     out: dict[str, dict[int, int]] = {}
     if not len(hs.synack_row):
         return out
-    rows = hs.synack_row
+    last = last_sightings(hs)
+    rows = hs.synack_row[last]
     counted = pd.DataFrame(
         {
             "ip": hs.connections["server_ip"].astype(str).to_numpy()[rows],
             "port": hs.connections["server_port"].to_numpy(np.int64)[rows],
-            "ttl": hs.synack_ttl.astype(np.int64),
+            "ttl": hs.synack_ttl[last].astype(np.int64),
         }
     ).value_counts(sort=False)
     index = counted.index
@@ -142,8 +179,9 @@ def judge(ip: str, port: int, rst_ttl: int, seen: SynackTtls) -> PathRst | None:
 
 
 def judge_all(hs: Handshakes, ttls: ServerTtls) -> dict[int, PathRst]:
-    """Per connection id of ``hs`` with a RST from the server's side: ``judge`` of its first."""
-    rst_ttl = hs.conn_facts["server_rst_ttl"]
+    """Per connection id of ``hs`` with a RST from the server's side: ``judge`` of it
+    (``rst_ttls``)."""
+    rst_ttl = rst_ttls(hs)
     rows = np.flatnonzero(rst_ttl >= 0)
     if not len(rows) or not ttls:
         return {}
@@ -166,7 +204,7 @@ def refusals(hs: Handshakes, refused: np.ndarray) -> frozenset[tuple[str, int, i
     """(server ip, port, RST TTL) of the connections ``refused`` (ids: fate ``refused``,
     ``reset_by`` server) of ``hs``: what ``judge`` reads of the connections it may name (the
     engine's rerun check, ``engine._to_rerun``)."""
-    rst_ttl = hs.conn_facts["server_rst_ttl"]
+    rst_ttl = rst_ttls(hs)
     conns = hs.connections
     rows = np.flatnonzero(np.isin(conns["id"].to_numpy(np.int64), refused) & (rst_ttl >= 0))
     if not len(rows):
@@ -203,9 +241,11 @@ __all__ = [
     "SynackTtls",
     "judge",
     "judge_all",
+    "last_sightings",
     "named",
     "recognise",
     "refusals",
+    "rst_ttls",
     "server_ttls",
     "summed",
 ]

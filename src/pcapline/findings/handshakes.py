@@ -210,6 +210,10 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
     server_rst_ttl = np.full(n, -1, dtype=np.int64)
     ttl = segments["ttl"].to_numpy()
     server_rst_ttl[has_rst] = ttl[first_rst[has_rst]].astype(np.int64)
+    # ... and the lowest TTL any RST from that side arrived with: the first RST's copy past a
+    # forwarding hop, when the capture holds both sides of one (``seen_again_lower``).
+    low = extreme_per_key(np.minimum, row[rst_idx], ttl[rst_idx].astype(np.int64), n, 256)
+    server_rst_low_ttl = np.where(has_rst, low, -1)
 
     facts = {
         "syns": np.bincount(row[syn_idx], minlength=n),
@@ -224,6 +228,7 @@ def summarize(segments: pd.DataFrame, connections: pd.DataFrame) -> Handshakes:
         "first_client_seq": first_client_seq,  # -1: no client ACK segment
         "first_client_ack": first_client_ack,
         "server_rst_ttl": server_rst_ttl,  # -1: no RST from the server's side
+        "server_rst_low_ttl": server_rst_low_ttl,  # its lowest sighting (-1: none)
     }
     return Handshakes(
         connections=conns,

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pcapline.duplicates import STAMPED_WINDOW_NS
+from pcapline.duplicates import COPY_WINDOW_NS, MAX_POINT_HOPS, STAMPED_WINDOW_NS
 from pcapline.findings.base import Finder, FindingInput, make_finding
 from pcapline.findings.handshakes import Handshakes
 from pcapline.fmt import endpoint
@@ -52,13 +52,9 @@ from pcapline.model import Finding
 from pcapline.quality import CLOCKS_APART_NS, span_words
 
 KIND = "nat_copies"
-#: Copies of one SYN on two interfaces of the translating host are microseconds apart; a full
-#: egress queue holds the outgoing copy up to its latency (300 ms seen behind tbf). A SYN
-#: retry comes no sooner than 1 s (TCP_TIMEOUT_INIT), with a fresh TSval and IP ID anyway.
-COPY_WINDOW_NS = 1_000_000_000
 #: Hops a copy may be behind the first: one forwarding, or two (SNAT and DNAT on a path
 #: through two namespaces of one host).
-MAX_HOPS = 2
+MAX_HOPS = MAX_POINT_HOPS
 #: Streams one SYN may appear in: the way in and the way out, and a bridge port or a second
 #: translation (SNAT and DNAT on different interfaces). More is one ISN reused by a tool.
 MAX_COPIES = 3

@@ -29,7 +29,8 @@ other ports only (a port forward may send them to another host), or SYN+ACKs wit
 TTLs (route changes, ECMP, a load balancer's backends at different distances; a RST outside
 their range still counts): the summary says "probably". A capture on the rejecting device
 itself (``tcpdump -i any``) sees the server's SYN+ACKs with two TTLs, before and after the
-hop: a RST with one of them is no finding.
+hop: they are compared by their last sighting, the RST by its lowest, and a RST seen once
+for a SYN that went on toward the server is not judged (``causes.path_reset.rst_ttls``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ from collections import Counter
 
 import numpy as np
 
-from pcapline.causes.path_reset import STABLE_SYNACKS, SynackTtls, judge, server_ttls
+from pcapline.causes.path_reset import (
+    STABLE_SYNACKS,
+    SynackTtls,
+    judge,
+    last_sightings,
+    rst_ttls,
+    server_ttls,
+)
 from pcapline.findings.base import Finder, FindingInput, make_finding
 from pcapline.fmt import endpoint
 from pcapline.model import Finding
@@ -64,7 +72,7 @@ def find(data: FindingInput) -> list[Finding]:
     conns = hs.connections
     if conns.empty or not {"fate", "reset_by"} <= set(conns.columns):
         return []
-    rst_ttl = hs.conn_facts["server_rst_ttl"]
+    rst_ttl = rst_ttls(hs)
     refused = (
         (conns["fate"].astype(str).to_numpy() == "refused")
         & (conns["reset_by"].astype(str).to_numpy() == "server")
@@ -76,7 +84,8 @@ def find(data: FindingInput) -> list[Finding]:
     ports = conns["server_port"].to_numpy(np.int64)
     by_port: dict[tuple[str, int], list[int]] = {}
     by_ip: dict[str, list[tuple[int, int]]] = {}
-    for row, ttl in zip(hs.synack_row.tolist(), hs.synack_ttl.tolist(), strict=True):
+    last = last_sightings(hs)
+    for row, ttl in zip(hs.synack_row[last].tolist(), hs.synack_ttl[last].tolist(), strict=True):
         by_port.setdefault((ips[row], int(ports[row])), []).append(ttl)
         by_ip.setdefault(ips[row], []).append((int(ports[row]), ttl))
     summary = SynackTtls(server_ttls(hs))

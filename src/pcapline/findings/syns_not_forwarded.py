@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pcapline.duplicates import seen_again_lower
 from pcapline.findings.base import Finder, FindingInput, make_finding
-from pcapline.findings.nat_copies import COPY_WINDOW_NS, MAX_HOPS
 from pcapline.fmt import endpoint
 from pcapline.model import Finding
 
@@ -62,18 +62,8 @@ def find(data: FindingInput) -> list[Finding]:
             forwarded[row_of[first]] = True
             later_copy[row_of[later]] = True
     # Copies in the same stream: the same SYN again one or two hops lower, soon after.
-    order = np.lexsort((hs.syn_ns, hs.syn_row))
-    row, isn = hs.syn_row[order], hs.syn_isn[order]
-    ttl, ns = hs.syn_ttl[order], hs.syn_ns[order]
-    hops = ttl[:-1] - ttl[1:]
-    pair = (
-        (row[1:] == row[:-1])
-        & (isn[1:] == isn[:-1])
-        & (hops >= 1)
-        & (hops <= MAX_HOPS)
-        & (ns[1:] - ns[:-1] <= COPY_WINDOW_NS)
-    )
-    forwarded[row[1:][pair]] = True
+    again = seen_again_lower(hs.syn_row, hs.syn_isn, hs.syn_ttl, hs.syn_ns)
+    forwarded[hs.syn_row[again]] = True
     syns = np.bincount(hs.syn_row, minlength=n)
     replied = np.zeros(n, dtype=bool)
     replied[hs.syn_row[hs.syn_replied]] = True

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from tools.samplegen import steps as st
-from tools.samplegen.expected import ETHERNET, Conn, Expected, bound, clean
+from tools.samplegen.expected import ANY_SLL2, ETHERNET, Conn, Expected, bound, clean
 from tools.samplegen.netns import Lab, Pair, Routed, make_pair, make_routed
 from tools.samplegen.scenario import Ctx
 
@@ -1386,4 +1386,100 @@ def icmp_load_balancer_dead_backend(ctx: Ctx, net: int) -> list[Expected]:
             capture_format=ETHERNET,
             observed_by_sockets=ctx.socket_events(),
         )
+    ]
+
+
+#: The client port whose SYNs the router rejects (``path_reset_router``).
+REJECTED_PORT = 45101
+
+
+def _reject_one_port_with_reset() -> str:
+    return f"""table inet pathrej {{
+  chain forward_path {{
+    type filter hook forward priority 0;
+    tcp dport {st.SERVER_PORT} tcp sport {REJECTED_PORT} tcp flags & (syn | ack) == syn reject with tcp reset
+  }}
+}}
+"""
+
+
+def path_reset_router(ctx: Ctx, net: int) -> list[Expected]:
+    """A router rejects one client port's SYNs with a RST in the server's name.
+
+    nftables ``reject with tcp reset`` on the router's forward hook answers the SYN from
+    45101 itself (nf_send_reset: a RST+ACK from the server's address, built with the
+    router's own TTL, 64, IP ID 0); the SYN never goes on toward the server. 45100 and
+    45102 pass: the server's SYN+ACKs arrive at the client with 63 (one hop). Captured at the
+    client (eth0) and on the router's ``any``: there the server's packets show twice, 64 on
+    rs then 63 on rc, the forwarded SYNs twice (64, then 63), and the refused SYN and the
+    router's RST once each.
+    """
+    names = {
+        "client": "path-reset-router-reject-at-client.pcap",
+        "router_any": "path-reset-router-reject-router-any.pcap",
+    }
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.router.nft(_reject_one_port_with_reset())
+        srv = ctx.server(topo.server, st.echo_server(count=2))
+        ctx.capture(topo.client, "eth0", names["client"])
+        ctx.capture(topo.router, "any", names["router_any"])
+        steps = [
+            *st.echo_client(topo.server_ip, REJECTED_PORT - 1, sock="a"),
+            *st.connect(topo.server_ip, REJECTED_PORT, sock="b", tolerate=True),
+            *st.echo_client(topo.server_ip, REJECTED_PORT + 1, sock="c"),
+        ]
+        ctx.run_client(topo.client, steps, srv)
+    events = ctx.socket_events()
+    passed = "the server accepted it: request, answer, the client's close first"
+    conns = [
+        Conn({"client_port": REJECTED_PORT - 1}, "closed", "client", counts=clean(), note=passed),
+        Conn(
+            {"client_port": REJECTED_PORT},
+            "refused",
+            reset_by="server",
+            counts=clean(resets=1),
+            note="the router's reject rule answered the SYN with a RST+ACK in the server's "
+            "name (its TTL 64: one hop closer than the server's 63); connect() failed with "
+            "ECONNREFUSED and the server never saw the SYN",
+            cause="path_reset",
+        ),
+        Conn({"client_port": REJECTED_PORT + 1}, "closed", "client", counts=clean(), note=passed),
+    ]
+    settings = {
+        "router_nft": f"forward: tcp dport {st.SERVER_PORT} tcp sport {REJECTED_PORT} "
+        "tcp flags & (syn | ack) == syn reject with tcp reset",
+        "clients": f"{REJECTED_PORT - 1}, {REJECTED_PORT}, {REJECTED_PORT + 1}, one after the other",
+    }
+    scen = (
+        "three connections through a router whose nftables rule rejects the middle one's SYN "
+        "with a RST in the server's name"
+    )
+    return [
+        Expected(
+            names["client"],
+            scen,
+            "client",
+            settings,
+            conns,
+            notes="The RST arrives with TTL 64, the server's SYN+ACKs with 63: its sender is one "
+            "hop closer than the server.",
+            capture_format=ETHERNET,
+            observed_by_sockets=events,
+            findings=["path_reset"],
+        ),
+        Expected(
+            names["router_any"],
+            scen + " - router 'any' (both interfaces, SLL2)",
+            "router",
+            settings,
+            conns,
+            notes="Each forwarded packet appears twice (in on one interface, out on the other, one "
+            "hop lower). The refused connection's SYN appears once, in on rc, and the router's "
+            "own RST once, out on rc with TTL 64: the server's packets leave on rc with 63. The "
+            "SYN never went out toward the server: the router answered it itself.",
+            capture_format=ANY_SLL2,
+            observed_by_sockets=events,
+            findings=["path_reset"],
+        ),
     ]
