@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builders.conversation import Conversation, pcap_bytes
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 
 import pcapline
+from pcapline.render.terminal import slow_lines
 
 
 def _explanation(tmp_path: Path, forwarded: bool) -> str:
@@ -43,3 +44,30 @@ def test_syns_seen_once_keep_the_path_advice(tmp_path: Path) -> None:
     words = _explanation(tmp_path, forwarded=False)
     assert "captured again" not in words
     assert "a NAT out of source ports" in words
+
+
+def _slow_line(tmp_path: Path, forwarded: bool) -> str:
+    """A connection that opened after one SYN retry (1 s), its SYNs seen on the router's
+    way in and, forwarded, one hop lower on its way out; or seen once."""
+    c = Conversation(client=("10.251.1.3", 39692), server=("10.251.2.2", 8080))
+    for k in range(2):
+        c.syn(float(k), ip_id=200 + k)
+        if forwarded:
+            c.syn(k + 19e-6, ip_id=200 + k, ttl=63)
+    c.synack(1.0004).ack(CLIENT, 1.0005)
+    c.fin(CLIENT, 1.1).fin(SERVER, 1.1002).ack(CLIENT, 1.1003)
+    path = tmp_path / "r.pcap"
+    path.write_bytes(pcap_bytes(c))
+    (line,) = [s for s in slow_lines(pcapline.analyze(path)) if "SYN retries" in s]
+    return line
+
+
+def test_the_syn_retry_summary_says_the_syns_were_forwarded(tmp_path: Path) -> None:
+    """The SYNs the capture shows forwarded were dropped beyond the farther point: the
+    summary names no NAT or conntrack on the way, which the packets do not show."""
+    line = _slow_line(tmp_path, forwarded=True)
+    assert "each SYN was captured again a hop or two lower" in line
+    assert "NAT" not in line
+    assert "NAT or firewall out of conntrack entries on the way" in _slow_line(
+        tmp_path, forwarded=False
+    )

@@ -91,6 +91,7 @@ INFERRED = obj(
         "rtt_ms": SECONDS,
         "capture_start": {"const": True},
         "syn": RETRY_SERIES,
+        "syn_forwarded_hops": INT,
         "synack": RETRY_SERIES,
         "rto": obj(
             {
@@ -201,6 +202,7 @@ INFERRED = obj(
         "rtt_ms",
         "capture_start",
         "syn",
+        "syn_forwarded_hops",
         "synack",
         "rto",
         "spurious_rtos",

@@ -716,6 +716,10 @@ class SlowSummary:
     #: (a TIME_WAIT or half-open socket's ACK: the challenge_ack event), which the client
     #: reset before sending its SYN again: a retry no drop caused.
     stale_peer: int = 0
+    #: syn_retry: connections of it whose every SYN the capture shows again a hop or two
+    #: lower in its own stream (``inferred.syn_forwarded_hops``): forwarded past the
+    #: capture host, untranslated.
+    forwarded: int = 0
 
     def percentile(self, q: float) -> float | None:
         if not self.values_s:
@@ -820,9 +824,20 @@ def summarise(
                 stale_peer=int(np.isin(ids[has], stale_peer).sum())
                 if tag is SlowTag.SYN_RETRY and stale_peer is not None
                 else 0,
+                forwarded=_forwarded(connections, ids[has]) if tag is SlowTag.SYN_RETRY else 0,
             )
         )
     return out
+
+
+def _forwarded(connections: pd.DataFrame, ids: np.ndarray) -> int:
+    """``SlowSummary.forwarded`` of the connections ``ids``: every SYN captured again a hop
+    or two lower in its own stream (``inferred.syn_forwarded_hops``)."""
+    rows = connections[connections["id"].isin(ids)]
+    return sum(
+        isinstance(r, Mapping) and r.get("syn_forwarded_hops") is not None
+        for r in rows["inferred"].tolist()
+    )
 
 
 def _synack_waits(lost: DelaysTable, ids: np.ndarray) -> np.ndarray:

@@ -186,6 +186,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     - ``zero_window``: {stalled_s, probes, recovered}.
     - ``reset``: {by, state, idle_s} of the RST that ended the connection.
     - ``capture_start``: true when the capture began inside the connection (no SYN).
+    - ``syn_forwarded_hops``: with ``syn``, each SYN was captured again this many hops lower
+      (``Handshake.syn_forwarded_hops``): forwarded past the capture host.
     - ``duplicates``, ``super_segments``: capture artefacts, when non-zero.
     - ``icmp``, ``pmtu_stall``, ``idle_gap``: the network path (``explain_path.inferred_keys``).
     - ``silent_sender``: {side, last_frame, ack_frame, unacked_bytes, fin_unacked, silent_s,
@@ -197,6 +199,8 @@ def inferred(e: Evidence) -> dict[str, object]:
     unanswered_syn = h.synack is None and h.answer != "rst" and h.synack_proven is None
     if h.syn is not None and (h.syn.retries or unanswered_syn):
         out["syn"] = h.syn.as_inferred()
+        if h.syn_forwarded_hops is not None:
+            out["syn_forwarded_hops"] = h.syn_forwarded_hops
     # e.g. a SYN cookie; a client RST answered it too
     unanswered_synack = not h.client_acked and h.ack_proven is None and h.synack_reset is None
     if h.synack is not None and (h.synack.retries or unanswered_synack):
@@ -1542,6 +1546,21 @@ def _no_drop(s: SlowSummary) -> str:
     return ", no SYN was dropped" if s.retries[1] == 1 else ""
 
 
+#: ``slow_summary``: SYN retries whose every SYN the capture shows forwarded (a copy a hop or
+#: two lower in the same stream): dropped beyond the farther capture point, not by a NAT or
+#: conntrack the packets do not show.
+_FORWARDED_RETRIES = (
+    "each SYN was captured again a hop or two lower (two capture points, or tcpdump -i any on "
+    "a host that forwards them): the path up to the farther point forwarded every one, so "
+    "nothing before it dropped them. The SYN was dropped beyond it: by a full listen queue "
+    "(nstat "
+    "TcpExtListenDrops, ss -lnt), a firewall on the rest of the path or on the server, or "
+    "the server's own conntrack (dmesg: 'nf_conntrack: table full'); or its answer was lost "
+    "or held up on the way back: each connection's verdict says so where the SYN+ACK echoes "
+    "an earlier SYN's timestamp"
+)
+
+
 def slow_summary(s: SlowSummary) -> str:
     """One ``slow`` tag across the capture, in words (the text summary's "slow" lines)."""
     share = f"{s.connections:,} of {s.total:,} connections"
@@ -1579,6 +1598,9 @@ def slow_summary(s: SlowSummary) -> str:
         if s.tag is SlowTag.SYN_RETRY and s.one_host == s.connections:
             shape = f"{s.schedule}: " if s.schedule else ""
             return text + f" ({shape}both ends on one host: {HOST_DROPS}{stale})"
+        if s.tag is SlowTag.SYN_RETRY and s.forwarded == s.connections:
+            shape = f"{s.schedule}: " if s.schedule else ""
+            return text + f" ({shape}{_FORWARDED_RETRIES}{stale})"
         if s.tag is SlowTag.SYN_RETRY:
             shape = f"{s.schedule}: " if s.schedule else ""
             return (
