@@ -71,3 +71,13 @@ def test_the_syn_retry_summary_says_the_syns_were_forwarded(tmp_path: Path) -> N
     assert "NAT or firewall out of conntrack entries on the way" in _slow_line(
         tmp_path, forwarded=False
     )
+
+
+def test_a_real_routers_forwarded_syns_are_said_dropped_beyond_it() -> None:
+    """sample syn-retry-forwarded-router-any: the server's input hook dropped each first
+    SYN the router (tcpdump -i any) had forwarded one hop lower."""
+    path = Path(__file__).parent.parent / "sample_captures" / "syn-retry-forwarded-router-any.pcap"
+    (line,) = [s for s in slow_lines(pcapline.analyze(path)) if "SYN retries" in s]
+    assert line.startswith("3 of 3 connections needed SYN retries")
+    assert "the path up to the farther point forwarded every one" in line
+    assert "NAT" not in line

@@ -109,6 +109,11 @@ INFERRED_KEYS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
         if ours.get("spurious_rtos", 0) >= want
         else [f"spurious_rtos {ours.get('spurious_rtos')} < {want}"]
     ),
+    "syn_forwarded_hops": lambda ours, want: (
+        []
+        if ours.get("syn_forwarded_hops") == want
+        else [f"syn_forwarded_hops {ours.get('syn_forwarded_hops')} != {want}"]
+    ),
     "captured_twice_min": lambda ours, want: (
         []
         if ours.get("duplicates", 0) >= want

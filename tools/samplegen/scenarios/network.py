@@ -1483,3 +1483,74 @@ def path_reset_router(ctx: Ctx, net: int) -> list[Expected]:
             findings=["path_reset"],
         ),
     ]
+
+
+#: Client ports whose first SYN the server drops (``syn_retry_forwarded``).
+FIRST_SYN_PORTS = (45200, 45201, 45202)
+
+
+def _drop_first_syn_per_port() -> str:
+    first, last = FIRST_SYN_PORTS[0], FIRST_SYN_PORTS[-1]
+    return f"""table inet firstsyn {{
+  set seen {{ type inet_service; }}
+  chain in {{
+    type filter hook input priority 0;
+    tcp dport {st.SERVER_PORT} tcp sport {first}-{last} tcp flags & (syn | ack) == syn tcp sport != @seen add @seen {{ tcp sport }} drop
+  }}
+}}
+"""
+
+
+def syn_retry_forwarded(ctx: Ctx, net: int) -> list[Expected]:
+    """The server drops each client port's first SYN; the router forwarded every one.
+
+    The server's nftables input hook drops the first SYN from each of three client ports
+    (a set remembers the port; its retry passes). The client's SYN timer resends it after
+    1 s (TCP_TIMEOUT_INIT) and the handshake completes. Captured on the router's ``any``:
+    every SYN is seen coming in on rc (TTL 64) and going out on rs one hop lower (63),
+    the dropped ones included: the drop was beyond the router, at the server.
+    """
+    name = "syn-retry-forwarded-router-any.pcap"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net)
+        topo.server.nft(_drop_first_syn_per_port())
+        srv = ctx.server(topo.server, st.echo_server(count=len(FIRST_SYN_PORTS)))
+        ctx.capture(topo.router, "any", name)
+        steps = [
+            step
+            for k, port in enumerate(FIRST_SYN_PORTS)
+            for step in st.echo_client(topo.server_ip, port, sock=f"s{k}")
+        ]
+        ctx.run_client(topo.client, steps, srv)
+    conns = [
+        Conn(
+            {"client_port": port},
+            "closed",
+            "client",
+            counts=clean(syn_retransmits=1),
+            inferred={"syn_forwarded_hops": 1},
+            note="first SYN dropped by the server's input hook after the router forwarded it "
+            "(seen again one hop lower); the retry 1 s later was answered",
+        )
+        for port in FIRST_SYN_PORTS
+    ]
+    return [
+        Expected(
+            name,
+            "three connections through a router whose server drops each one's first SYN; "
+            "captured on the router's 'any'",
+            "router",
+            {
+                "server_nft": f"input: the first SYN from each of ports {FIRST_SYN_PORTS[0]}-"
+                f"{FIRST_SYN_PORTS[-1]} dropped (a set of ports seen)",
+                "clients": ", ".join(str(p) for p in FIRST_SYN_PORTS) + ", one after the other",
+            },
+            conns,
+            notes="Every packet appears twice (in on one interface, out on the other, one hop "
+            "lower), the dropped SYNs included: the router forwarded them, the server dropped "
+            "them.",
+            capture_format=ANY_SLL2,
+            observed_by_sockets=ctx.socket_events(),
+            findings=["syn_retry_burst"],
+        )
+    ]
