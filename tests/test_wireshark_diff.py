@@ -647,6 +647,10 @@ PINNED: dict[str, frozenset[str]] = {
     # The same on a router whose egress queues (tbf): the copies are a queue apart, and GRO
     # merged the client's segments coming in, GSO cut them going out (pieces: IP ID + k).
     "duplicates-router-any-egress-queue.pcap": frozenset({"capture_duplicate"}),
+    # The same copies (in on one interface, out on the other) of handshakes and exchanges
+    # through a router: its own refusing RST, and SYNs the server dropped after it.
+    "path-reset-router-reject-router-any.pcap": frozenset({"capture_duplicate"}),
+    "syn-retry-forwarded-router-any.pcap": frozenset({"capture_duplicate"}),
     # 3 % random loss through a router: SACK recovery that Wireshark 4.0's dup-ACK rule calls a
     # plain retransmission or (original dropped before the capture point) Out-Of-Order, and
     # FINs resent after the peer had ACKed them (Wireshark's spurious rule needs payload).
