@@ -141,10 +141,11 @@ class Routed:
     server_ip6: str | None = None
 
 
-def make_routed(lab: Lab, net: int, *, ipv6: bool = False) -> Routed:
+def make_routed(lab: Lab, net: int, *, ipv6: bool = False, prefix6: str = "") -> Routed:
     """client 10.<net>.1.1 <-> [rc 10.<net>.1.254 | router | rs 10.<net>.2.254] <-> server 10.<net>.2.1.
 
-    ``ipv6``: also fd00:<net>:1::1 <-> [fd00:<net>:1::fe | fd00:<net>:2::fe] <-> fd00:<net>:2::1.
+    ``ipv6``: also fd00:<net>:1::1 <-> [fd00:<net>:1::fe | fd00:<net>:2::fe] <-> fd00:<net>:2::1
+    (``prefix6``, default ``fd00:<net>``, in place of ``fd00:<net>``).
     """
     c = lab.namespace("c", ipv6=ipv6)
     r = lab.namespace("r", ipv6=ipv6)
@@ -161,13 +162,14 @@ def make_routed(lab: Lab, net: int, *, ipv6: bool = False) -> Routed:
     r.sysctl("net.ipv4.ip_forward", 1)
     if not ipv6:
         return Routed(c, r, s, cip, sip)
-    cip6, sip6 = f"fd00:{net}:1::1", f"fd00:{net}:2::1"
+    p6 = prefix6 or f"fd00:{net}"
+    cip6, sip6 = f"{p6}:1::1", f"{p6}:2::1"
     lab.addr(c, "eth0", f"{cip6}/64")
-    lab.addr(r, "rc", f"fd00:{net}:1::fe/64")
-    lab.addr(r, "rs", f"fd00:{net}:2::fe/64")
+    lab.addr(r, "rc", f"{p6}:1::fe/64")
+    lab.addr(r, "rs", f"{p6}:2::fe/64")
     lab.addr(s, "eth0", f"{sip6}/64")
-    c.run(["ip", "-6", "route", "add", "default", "via", f"fd00:{net}:1::fe"])
-    s.run(["ip", "-6", "route", "add", "default", "via", f"fd00:{net}:2::fe"])
+    c.run(["ip", "-6", "route", "add", "default", "via", f"{p6}:1::fe"])
+    s.run(["ip", "-6", "route", "add", "default", "via", f"{p6}:2::fe"])
     r.sysctl("net.ipv6.conf.all.forwarding", 1)
     return Routed(c, r, s, cip, sip, client_ip6=cip6, server_ip6=sip6)
 

@@ -51,6 +51,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("syn-flood-cookies", 27, opening.syn_flood_cookies, 11),
     Scenario("syn-filter-acked-unseen", 186, opening.syn_filter_acked_unseen, 12),
     Scenario("path-reset-router", 186, network.path_reset_router, 4),
+    Scenario("path-reset-router-v6", 186, network.path_reset_router_v6, 4),
     Scenario("syn-retry-forwarded", 186, network.syn_retry_forwarded, 6),
     # slow, not dead: connections that succeed after SYN retries or a late answer
     Scenario("slow-syn-retries", 28, slow.syn_retries_succeed, 8),

@@ -1554,3 +1554,60 @@ def syn_retry_forwarded(ctx: Ctx, net: int) -> list[Expected]:
             findings=["syn_retry_burst"],
         )
     ]
+
+
+def path_reset_router_v6(ctx: Ctx, net: int) -> list[Expected]:
+    """``path_reset_router`` over IPv6: the router's RST carries its own hop limit.
+
+    nftables ``reject with tcp reset`` answers the SYN from 45101 with a RST in the server's
+    name (nf_send_reset6: the route's hop limit, 64); the server's SYN+ACKs to 45100 and
+    45102 arrive at the client with 63 (one hop). Captured at the client.
+    """
+    name = "path-reset-router-reject-v6-at-client.pcap"
+    with Lab(ctx.tag) as lab:
+        topo = make_routed(lab, net, ipv6=True, prefix6=f"fd86:{net}")
+        topo.router.nft(_reject_one_port_with_reset())
+        assert topo.server_ip6 is not None
+        srv = ctx.server(topo.server, st.echo_server(family=6, count=2))
+        ctx.capture(topo.client, "eth0", name)
+        steps = [
+            *st.echo_client(topo.server_ip6, REJECTED_PORT - 1, family=6, sock="a"),
+            *st.connect(topo.server_ip6, REJECTED_PORT, sock="b", family=6, tolerate=True),
+            *st.echo_client(topo.server_ip6, REJECTED_PORT + 1, family=6, sock="c"),
+        ]
+        ctx.run_client(topo.client, steps, srv)
+    passed = "the server accepted it: request, answer, the client's close first"
+    conns = [
+        Conn({"client_port": REJECTED_PORT - 1}, "closed", "client", counts=clean(), note=passed),
+        Conn(
+            {"client_port": REJECTED_PORT},
+            "refused",
+            reset_by="server",
+            counts=clean(resets=1),
+            note="the router's reject rule answered the SYN with a RST+ACK in the server's "
+            "name (hop limit 64: one hop closer than the server's 63); connect() failed with "
+            "ECONNREFUSED and the server never saw the SYN",
+            cause="path_reset",
+        ),
+        Conn({"client_port": REJECTED_PORT + 1}, "closed", "client", counts=clean(), note=passed),
+    ]
+    return [
+        Expected(
+            name,
+            "three IPv6 connections through a router whose nftables rule rejects the middle "
+            "one's SYN with a RST in the server's name",
+            "client",
+            {
+                "router_nft": f"forward: tcp dport {st.SERVER_PORT} tcp sport {REJECTED_PORT} "
+                "tcp flags & (syn | ack) == syn reject with tcp reset",
+                "clients": f"{REJECTED_PORT - 1}, {REJECTED_PORT}, {REJECTED_PORT + 1}, one "
+                "after the other",
+            },
+            conns,
+            notes="The RST arrives with hop limit 64, the server's SYN+ACKs with 63: its sender "
+            "is one hop closer than the server.",
+            capture_format=ETHERNET,
+            observed_by_sockets=ctx.socket_events(),
+            findings=["path_reset"],
+        )
+    ]
