@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 
+import pytest
 from builders.capture_files import pcap
 from builders.frames import ACK, SYN, ethernet, ipv4, tcp
 
@@ -96,6 +97,33 @@ def test_options_cut_by_the_snaplen_decode_what_is_there() -> None:
     assert row["wscale"] == WSCALE_CUT
     assert _options(opts, flags=ACK, cut=14 + 20 + 20 + 8)["wscale"] == -1
     assert _options(opts)["wscale"] == 7  # whole: read
+
+
+@pytest.mark.parametrize("common", [True, False], ids=["core", "numpy"])
+def test_a_sack_option_the_snaplen_cut_keeps_its_whole_blocks(common: bool) -> None:
+    """A snaplen ending inside the SACK option (``tcpdump -s 96`` over a VLAN tag or a tunnel
+    header does this): an IPv4 ACK with timestamps and a 3-block SACK, 36 option bytes captured
+    of 40, the first two blocks whole. They are reported (RFC 2018: each block is a report of
+    its own); the third, cut, is not guessed; ``options_cut`` says the rest is gone."""
+    sack = _sack((3000, 4000), (6000, 7000), (8000, 9000))
+    opts = NOP + NOP + TS + NOP + NOP + sack
+    frame = ethernet(ipv4(tcp(flags=ACK, ack=1000, options=opts)))
+    dec = decode(read_capture(io.BytesIO(pcap([(frame[:90], len(frame))]))), common=common)
+    row = dec.segments.iloc[0]
+    assert row["options_cut"] and row["has_ts"]
+    assert row["sack_blocks"] == 2
+    assert (row["sack_le"], row["sack_re"]) == (6000, 7000)
+    # Not even one whole block captured: no SACK block is read (nothing to report).
+    short = decode(read_capture(io.BytesIO(pcap([(frame[:77], len(frame))]))), common=common)
+    assert short.segments.iloc[0]["sack_blocks"] == 0
+
+
+def test_a_sack_option_running_past_the_header_is_still_malformed() -> None:
+    """Past the TCP header (not the snaplen) a SACK length is a malformed option: dropped."""
+    sack = _sack((3000, 4000), (6000, 7000))
+    bad = sack[:1] + bytes([2 + 8 * 3]) + sack[2:] + NOP * 2  # says 3 blocks, has room for 2
+    row = _options(NOP + NOP + TS + bad, ACK, ack=1000)
+    assert row["sack_blocks"] == 0 and not row["options_cut"]
 
 
 def test_common_nop_nop_timestamp_list() -> None:

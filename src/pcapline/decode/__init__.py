@@ -105,7 +105,7 @@ def _decode_layers(capture: Capture, common: bool) -> tuple[Decoded, list[Fragme
         net.src_hi, net.src_lo,
     )  # fmt: skip
     tcp = tcp_layer(cur, np.where(is_tcp, net.l4, -1), net.l4_len)
-    opts = tcp_options(capture.data, tcp.options_start, tcp.options_end, tcp.ack)
+    opts = tcp_options(capture.data, tcp.options_start, tcp.options_end, tcp.payload_start, tcp.ack)
     cut_syn = (tcp.options_end < tcp.payload_start) & ((tcp.flags & SYN) != 0)
     opts.wscale[cut_syn & (opts.wscale < 0)] = WSCALE_CUT
     idx = tcp.idx

@@ -4,6 +4,10 @@ A position pointer per segment walks the option list; each round handles one opt
 every segment that still has some, so the loop runs at most 40 times (the longest option
 area) however many segments there are. A malformed option (length < 2 or running past
 the header) ends that segment's option list, as in Wireshark; the segment itself stays.
+A SACK option the snaplen cut (whole in the header, past the captured bytes) keeps the
+blocks captured whole (``tcpdump -s 96`` leaves one to three after the timestamps): each
+block is a report of its own (RFC 2018 section 3), so a cut later block takes nothing from an
+earlier one; the segment's ``options_cut`` says the rest is unknown.
 """
 
 from __future__ import annotations
@@ -36,14 +40,20 @@ class TcpOptions:
     has_ts: np.ndarray  # bool
     ts_val: np.ndarray  # uint32
     ts_ecr: np.ndarray  # uint32
-    sack_blocks: np.ndarray  # uint8
+    sack_blocks: np.ndarray  # uint8, the blocks captured whole (a snaplen may cut the rest)
     sack_le: np.ndarray  # uint32, left edge of the block with the highest right edge
     sack_re: np.ndarray  # uint32
 
 
 def tcp_options(
-    data: np.ndarray, start: np.ndarray, end: np.ndarray, ack: np.ndarray
+    data: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    header_end: np.ndarray,
+    ack: np.ndarray,
 ) -> TcpOptions:
+    """Options of segments whose option bytes are ``data[start:end]`` (``end``: the header's
+    end or, when the snaplen cut it, the captured bytes' end; ``header_end``: the header's)."""
     n = start.shape[0]
     out = TcpOptions(
         mss=np.zeros(n, np.uint16),
@@ -59,7 +69,7 @@ def tcp_options(
     seg = np.flatnonzero(start < end)  # segments with (captured) option bytes
     if not seg.size:
         return out
-    seg_start, limit = start[seg], (end - start)[seg]
+    seg_start, limit, room = start[seg], (end - start)[seg], (header_end - start)[seg]
     walk_from = _leading_timestamps(data, seg_start, limit, out, seg)
     # The walk copies the option bytes of only the segments with more than that (SYNs, SACKs).
     rest = np.flatnonzero(walk_from < limit)
@@ -67,6 +77,7 @@ def tcp_options(
         return out
     seg = seg[rest]
     area = OptionArea(data, seg_start[rest], limit[rest])
+    room = room[rest]
     row = np.arange(rest.size)
     pos = walk_from[rest]
     for _ in range(MAX_ROUNDS):
@@ -80,6 +91,11 @@ def tcp_options(
         length[has_len] = area.u8(row[has_len], pos[has_len] + 1)
         valid = has_len & (length >= 2) & (pos + length <= lim)
         _store(area, out, seg, row[valid], pos[valid], kind[valid], length[valid], ack)
+        cut = has_len & (kind == SACK) & _sack_length(length) & (pos + length > lim)
+        cut &= pos + length <= room[row]  # whole in the header: the snaplen cut it
+        whole = (lim - pos - 2) // 8  # blocks captured whole
+        cut &= whole > 0
+        _store_sack(area, out, seg, row[cut], pos[cut], 2 + 8 * whole[cut], ack)
         # EOL, a malformed length or an option running past the header ends the list.
         go_on = nop | valid
         row, pos = row[go_on], (pos + np.where(nop, 1, length))[go_on]
@@ -176,8 +192,13 @@ def _store(
     out.has_ts[seg[row[sel]]] = True
     out.ts_val[seg[row[sel]]] = area.be32(row[sel], pos[sel] + 2)
     out.ts_ecr[seg[row[sel]]] = area.be32(row[sel], pos[sel] + 6)
-    sel = (kind == SACK) & (length >= 10) & ((length - 2) % 8 == 0)
+    sel = (kind == SACK) & _sack_length(length)
     _store_sack(area, out, seg, row[sel], pos[sel], length[sel], ack)
+
+
+def _sack_length(length: np.ndarray) -> np.ndarray:
+    """A SACK option's length is 2 + 8 per block, with at least one (RFC 2018 section 3)."""
+    return np.asarray((length >= 10) & ((length - 2) % 8 == 0))
 
 
 def _store_sack(

@@ -993,11 +993,13 @@ be32(const unsigned char *p)
 /* The option walk of options.py (tcp_options, _store, _store_sack) for one segment: one
  * option at a time from the start of the captured option bytes; EOL, a length < 2 or an
  * option running past them ends the list; a later option of a kind overwrites an earlier.
+ * room: the header's option bytes (limit: those captured); a SACK option the snaplen cut keeps
+ * its blocks captured whole, as options.py does.
  * cut_syn: a SYN whose options the snaplen cut: no window scale found there is not known
  * absent (WSCALE_CUT, decode/options.py). */
 static void
-cf_options(const unsigned char *o, int64_t limit, uint32_t ack, int cut_syn, Py_buffer *out,
-           Py_ssize_t m)
+cf_options(const unsigned char *o, int64_t limit, int64_t room, uint32_t ack, int cut_syn,
+           Py_buffer *out, Py_ssize_t m)
 {
     uint32_t mss = 0, ts_val = 0, ts_ecr = 0, sack_le = 0, sack_re = 0;
     int wscale = -1, sack_perm = 0, has_ts = 0, sack_blocks = 0;
@@ -1011,7 +1013,13 @@ cf_options(const unsigned char *o, int64_t limit, uint32_t ack, int cut_syn, Py_
         if (kind == 0 || pos + 1 >= limit)
             break;
         int64_t length = o[pos + 1];
-        if (length < 2 || pos + length > limit)
+        const int sack_length = length >= 10 && (length - 2) % 8 == 0;
+        /* Cut by the snaplen (whole in the header): its blocks captured whole, then the end. */
+        const int cut = kind == 5 && sack_length && pos + length > limit && pos + length <= room
+                        && (limit - pos - 2) / 8 > 0;
+        if (cut)
+            length = 2 + 8 * ((limit - pos - 2) / 8);
+        else if (length < 2 || pos + length > limit)
             break;
         const unsigned char *v = o + pos + 2;
         if (kind == 2 && length == 4)
@@ -1025,7 +1033,7 @@ cf_options(const unsigned char *o, int64_t limit, uint32_t ack, int cut_syn, Py_
             ts_val = be32(v);
             ts_ecr = be32(v + 4);
         }
-        else if (kind == 5 && length >= 10 && (length - 2) % 8 == 0) {
+        else if (kind == 5 && sack_length) {
             /* The block reaching furthest past the ACK (wrap-safe), and the count. */
             int64_t count = (length - 2) / 8, best = -1;
             sack_blocks = count < 255 ? (int)count : 255;
@@ -1040,6 +1048,8 @@ cf_options(const unsigned char *o, int64_t limit, uint32_t ack, int cut_syn, Py_
                 }
             }
         }
+        if (cut)
+            break;
         pos += length;
     }
     if (wscale < 0 && cut_syn)
@@ -1143,8 +1153,8 @@ ethernet_ipv4_tcp(PyObject *Py_UNUSED(module), PyObject *args)
         CF_SET(CF_PAYLOAD_AT, uint32_t, m, l4 + doff - start);
         /* Options: the captured part of them (a snaplen may cut them; the segment stays). */
         const int64_t options_end = l4 + doff < end ? l4 + doff : end;
-        cf_options(t + 20, options_end - (l4 + 20), ack, l4 + doff > end && (t[13] & 0x02), out,
-                   m);
+        cf_options(t + 20, options_end - (l4 + 20), doff - 20, ack,
+                   l4 + doff > end && (t[13] & 0x02), out, m);
         m++;
     }
     Py_END_ALLOW_THREADS
