@@ -51,7 +51,9 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           (10, 12: in a one-sided capture the captured side's ACK of the peer's
                           FIN stands for that unseen FIN, ``Handshake.one_sided``; so does, in a
                           capture whose capture point lost a FIN, the peer's ACK of it,
-                          ``Close.unseen_fin``.)
+                          ``Close.unseen_fin``; where the peer acknowledged more than a FIN
+                          past the captured bytes, ``Close.unseen_end``, the capture point
+                          lost that side's end: unknown, ``end_not_captured``.)
 13. ``open``              nothing ended it within the capture.
 
 Precedence rationale: handshake fates first (a connection that never opened cannot have died
@@ -415,6 +417,10 @@ def half_closed(e: Evidence) -> Decision | None:
     if e.seen.acks_filtered:  # the other side's FIN may have been bare, and filtered out
         sure = _weaker(sure, (Confidence.UNKNOWN, ("acks_filtered",)))
     sure = _weaker(sure, sender_fell_silent(e))
+    if e.close.unseen_end is not None:
+        # The capture point lost the other side's last segments (its peer acknowledged them):
+        # its FIN may have been among them, so its absence shows nothing of that side.
+        sure = _weaker(sure, (Confidence.UNKNOWN, ("end_not_captured",)))
     return _sure(Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)), sure)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pcapline import explain_path
 from pcapline.delays import Delays, SlowSummary, SlowTag
-from pcapline.detect.close import ANSWER_WITHIN_S, WAIT_MIN_S, Reset
+from pcapline.detect.close import ANSWER_WITHIN_S, WAIT_MIN_S, Reset, UnseenEnd
 from pcapline.detect.handshake import LINEAR_SYN_GAPS, Handshake, SynLimits
 from pcapline.detect.retransmit import Retransmissions
 from pcapline.detect.zero_window import next_probe_due, persist_freed
@@ -1348,8 +1348,27 @@ def _half_closed(d: Decision, e: Evidence) -> Explanation:
             f". No FIN of the {peer}'s is proven (an ACK one above its data would prove it); "
             f"had it not closed, look for CLOSE_WAIT in ss -tan on the {peer}.",
         )
+    lost = e.close.unseen_end
+    if lost is not None:
+        return _end_not_captured_text(lost)
     return _server_left_unanswered(d, e) or _half_closed_text(
         d.closer, _too_soon(d.caveats), e.fin_unacked
+    )
+
+
+def _end_not_captured_text(lost: UnseenEnd) -> Explanation:
+    """Half closed where the capture point lost the other side's last segments
+    (``Close.unseen_end``): the tap, not the host, is what the missing FIN shows."""
+    side, peer = lost.side, lost.side.other
+    return Explanation(
+        f"the {peer} sent FIN; the {side}'s last segments are not in the capture: the {peer} "
+        f"acknowledged {lost.beyond:,} sequence numbers past the {side}'s last captured byte "
+        f"(frame {lost.ack_frame}), so the capture point lost them, and a FIN sent with them "
+        "(Linux sends it on its last data segment) is acknowledged in the same number",
+        "Half closed",
+        f". Whether the {side} closed is not in this capture (no CLOSE_WAIT is shown): a "
+        f"capture that loses nothing (tcpdump's 'packets dropped by kernel' line; a bigger -B "
+        f"buffer, a narrower filter), or ss -tan on the {side}, tells.",
     )
 
 

@@ -193,6 +193,9 @@ class Close:
     injected_by_ttl: tuple[int, ...] = ()
     #: A FIN the capture point lost, inferred from the peer's ACK of it (``_unseen_fin``).
     unseen_fin: UnseenFin | None = None
+    #: The last segments of the side without a captured FIN, lost at the capture point
+    #: (``_unseen_end``): whether its FIN was among them is not in the capture.
+    unseen_end: UnseenEnd | None = None
     #: When the first FIN was captured (ns; None: no FIN).
     first_fin_ns: int | None = None
     #: Of ``injected_by_ttl``, the RSTs whose TTL cannot be the host's own after a route
@@ -220,6 +223,21 @@ class UnseenFin:
 
     side: Side  # whose FIN is missing
     ack_frame: int  # the peer's first segment acknowledging it
+
+
+@dataclass(frozen=True, slots=True)
+class UnseenEnd:
+    """The last segments of one side (the side without a captured FIN), missing from a
+    capture that holds both sides: the peer acknowledged more than one sequence number past
+    every byte the capture holds from that side, so the side sent segments after its last
+    captured one and the capture point lost them. A receiver acknowledges data and a FIN
+    alike (the FIN takes the last sequence number): whether that side closed is not in the
+    capture (a lossy tap that lost a FIN with the data before it, as Linux sends FIN on its
+    last data segment)."""
+
+    side: Side  # whose last segments are missing
+    ack_frame: int  # the peer's first segment acknowledging past them
+    beyond: int  # sequence numbers acknowledged past the side's last captured byte
 
 
 def detect(view: ConnView) -> Detection[Close]:
@@ -285,9 +303,9 @@ def detect(view: ConnView) -> Detection[Close]:
     unanswered = None
     if closing.server_closed_unanswered[k]:
         unanswered = _unanswered(view, client_fin, server_fin, ending_row)
-    unseen = None
+    unseen = unseen_end = None
     if (client_fin is None) != (server_fin is None):
-        unseen = _unseen_fin(view, client_missing=client_fin is None)
+        unseen, unseen_end = _unseen_fin(view, client_missing=client_fin is None)
     report = Close(
         client_fin_frame=int(view.frame[client_fin]) if client_fin is not None else None,
         server_fin_frame=int(view.frame[server_fin]) if server_fin is not None else None,
@@ -306,6 +324,7 @@ def detect(view: ConnView) -> Detection[Close]:
         injected_by_ttl=tuple(by_ttl),
         injected_by_another_box=tuple(far),
         unseen_fin=unseen,
+        unseen_end=unseen_end,
         first_fin_ns=_first_fin_ns(view, client_fin, server_fin),
         ignored_reset=ignored,
     )
@@ -317,23 +336,29 @@ def _first_fin_ns(view: ConnView, client_fin: int | None, server_fin: int | None
     return int(view.time_ns[min(fins)]) if fins else None
 
 
-def _unseen_fin(view: ConnView, *, client_missing: bool) -> UnseenFin | None:
-    """``UnseenFin`` of the side without a captured FIN, when the peer's highest ACK is
-    exactly one past that side's captured bytes (higher: data was lost too, the last
-    sequence number may be data as well; a RST ended it: no FIN need have been sent)."""
+def _unseen_fin(
+    view: ConnView, *, client_missing: bool
+) -> tuple[UnseenFin | None, UnseenEnd | None]:
+    """Of the side without a captured FIN: ``UnseenFin`` when the peer's highest ACK is
+    exactly one past that side's captured bytes; ``UnseenEnd`` when it is further (data was
+    lost too: the last sequence number may be data as well, so no FIN is inferred, nor is
+    its absence). Neither where a RST ended it (no FIN need have been sent)."""
     theirs = view.from_client == client_missing
     # its bytes: data and SYN (a pure ACK's sequence number after the lost FIN is past it)
     mine = theirs & ~view.is_dup & ~view.rst & ((view.seg_len > 0) | view.syn)
     peer = ~theirs & view.ack & ~view.rst & (view.rel_ack != UNKNOWN)
     if not mine.any() or not peer.any() or view.rst.any():
-        return None
+        return None, None
     end = int(view.seq_end[mine].max())
     acks = view.rel_ack[peer]
-    if int(acks.max()) != end + 1:
-        return None
-    first = int(np.flatnonzero(peer)[int(np.argmax(acks == end + 1))])
+    furthest = int(acks.max())
+    if furthest <= end:
+        return None, None
+    first = int(np.flatnonzero(peer)[int(np.argmax(acks == furthest))])
     side = Side.CLIENT if client_missing else Side.SERVER
-    return UnseenFin(side, int(view.frame[first]))
+    if furthest == end + 1:
+        return UnseenFin(side, int(view.frame[first])), None
+    return None, UnseenEnd(side, int(view.frame[first]), furthest - end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1353,9 +1378,9 @@ class _TtlSplit:
 
 def screen(facts: Facts) -> np.ndarray:
     """Connections with a RST, those whose client closed first after waiting for an answer
-    (``client_waited``), and those with one side's FIN only whose peer acknowledged a FIN from
-    the other (``_fin_acked_unseen``); other FIN-only closes are judged from columnar
-    aggregates."""
+    (``client_waited``), and those with one side's FIN only whose peer acknowledged past the
+    other's captured bytes (``_fin_acked_unseen``); other FIN-only closes are judged from
+    columnar aggregates."""
     waited, unanswered = facts.once(_every_first_fin_waits)
     out: np.ndarray = waited | unanswered
     out[facts.conn_index[facts.rst]] = True
@@ -1364,9 +1389,9 @@ def screen(facts: Facts) -> np.ndarray:
 
 
 def _fin_acked_unseen(facts: Facts) -> np.ndarray:
-    """Positions of the connections ``_unseen_fin`` may find a lost FIN in: a FIN from one side
-    only, and the peer's highest ACK one past the other side's captured bytes (asked of the
-    rows of the connections with one FIN side, few)."""
+    """Positions of the connections ``_unseen_fin`` may find a lost FIN or a lost end in: a
+    FIN from one side only, and the peer's highest ACK past the other side's captured bytes
+    (asked of the rows of the connections with one FIN side, few)."""
     fins = np.flatnonzero(facts.fin & ~facts.is_dup)
     n = len(facts.conn_ids)
     sides = np.zeros((n, 2), dtype=bool)
@@ -1385,7 +1410,7 @@ def _fin_acked_unseen(facts: Facts) -> np.ndarray:
     acking = facts.ack[rows] & (facts.rel_ack[rows] != UNKNOWN)
     acked = np.full((len(which), 2), UNKNOWN, dtype=np.int64)
     np.maximum.at(acked, (at[acking], 1 - client[acking]), facts.rel_ack[rows][acking])
-    missing = ~sides[which] & (end != UNKNOWN) & (acked == end + 1)
+    missing = ~sides[which] & (end != UNKNOWN) & (acked > end)
     found: np.ndarray = which[missing.any(axis=1)]
     return found
 
