@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 import pcapline
 from pcapline.read import read_capture
 from tests.builders.capture_files import rewrite
@@ -55,3 +58,35 @@ def test_a_fin_alone_lost_is_still_inferred_from_its_ack(tmp_path: Path) -> None
     row = pcapline.analyze(str(out)).connections.set_index("client_port").loc[42901]
     assert (row["fate"], row["confidence"]) == ("closed", "likely")
     assert list(row["caveats"]) == ["peer_fin_inferred"]
+
+
+def _tlp_sample_without(tmp_path: Path, *frames: int) -> pd.Series:
+    """tail-loss-probes-dsacked (a real kernel's capture) with ``frames`` cut from the file:
+    its close is the client's FIN (frame 126), the server's ACK of it (127), the server's FIN
+    (128), the client's ACK of it (129); the client's last data is frame 124 (100 bytes)."""
+    path = SAMPLES / "tail-loss-probes-dsacked.pcap"
+    capture = read_capture(str(path))
+    out = tmp_path / "lost.pcapng"
+    rewrite(path, ~np.isin(capture.frame, frames), out)
+    return pcapline.analyze(str(out)).connections.iloc[0]
+
+
+def test_both_fins_lost_are_inferred_from_their_acks(tmp_path: Path) -> None:
+    """Both FINs cut: each side's ACK one past the other's bytes shows its FIN (a tap that
+    lost both read 'open, likely'): closed, likely, the client first (its FIN was
+    acknowledged before the server's went by)."""
+    row = _tlp_sample_without(tmp_path, 126, 128)
+    assert (row["fate"], row["closer"], row["confidence"]) == ("closed", "client", "likely")
+    assert list(row["caveats"]) == ["peer_fin_inferred"]
+    words = row["explanation"]  # frames renumbered in the cut file: 127 is now 126
+    assert "The client's FIN is not in the capture; the server acknowledged it (frame 126)" in words
+    assert "The server's FIN is not in the capture; the client acknowledged it (frame 127)" in words
+
+
+def test_an_open_connection_whose_end_the_tap_lost_is_unknown(tmp_path: Path) -> None:
+    """The client's last data and FIN cut, with the server's FIN and the client's last ACK:
+    nothing shows a FIN, but the server acknowledged 101 sequence numbers past the client's
+    last captured byte: 'open' cannot be more than unknown."""
+    row = _tlp_sample_without(tmp_path, 124, 126, 128, 129)
+    assert (row["fate"], row["confidence"]) == ("open", "unknown")
+    assert "end_not_captured" in list(row["caveats"])

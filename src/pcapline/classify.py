@@ -51,9 +51,10 @@ One ordered list of named rules (``RULES``); the first rule that matches decides
                           (10, 12: in a one-sided capture the captured side's ACK of the peer's
                           FIN stands for that unseen FIN, ``Handshake.one_sided``; so does, in a
                           capture whose capture point lost a FIN, the peer's ACK of it,
-                          ``Close.unseen_fin``; where the peer acknowledged more than a FIN
-                          past the captured bytes, ``Close.unseen_end``, the capture point
-                          lost that side's end: unknown, ``end_not_captured``.)
+                          ``Close.unseen_fins``, one per side; where the peer acknowledged
+                          more than a FIN past the captured bytes, ``Close.unseen_ends``, the
+                          capture point lost that side's end: unknown, ``end_not_captured``,
+                          for ``half_closed`` and ``open`` alike.)
 13. ``open``              nothing ended it within the capture.
 
 Precedence rationale: handshake fates first (a connection that never opened cannot have died
@@ -417,11 +418,17 @@ def half_closed(e: Evidence) -> Decision | None:
     if e.seen.acks_filtered:  # the other side's FIN may have been bare, and filtered out
         sure = _weaker(sure, (Confidence.UNKNOWN, ("acks_filtered",)))
     sure = _weaker(sure, sender_fell_silent(e))
-    if e.close.unseen_end is not None:
-        # The capture point lost the other side's last segments (its peer acknowledged them):
-        # its FIN may have been among them, so its absence shows nothing of that side.
-        sure = _weaker(sure, (Confidence.UNKNOWN, ("end_not_captured",)))
+    sure = _weaker(sure, _end_not_captured(e))
     return _sure(Decision(Fate.HALF_CLOSED, closer=closer, evidence_frames=(fin,)), sure)
+
+
+def _end_not_captured(e: Evidence) -> Sure:
+    """The capture point lost the last segments of a side without a captured FIN (its peer
+    acknowledged them: ``Close.unseen_ends``): its FIN may have been among them, so that
+    side's missing FIN shows nothing of it."""
+    if e.close.unseen_ends:
+        return Confidence.UNKNOWN, ("end_not_captured",)
+    return Confidence.PROVEN, ()
 
 
 #: The least time a capture must run past a FIN before the other side's missing FIN says its
@@ -520,7 +527,8 @@ def still_open(e: Evidence) -> Decision | None:
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=("capture_ended",))
     if (lone := _lone_synack(e)) is not None:
         return Decision(Fate.OPEN, confidence=Confidence.UNKNOWN, caveats=lone)
-    return _sure(Decision(Fate.OPEN), _weaker(_end_absent(e), sender_fell_silent(e)))
+    sure = _weaker(_end_absent(e), sender_fell_silent(e))
+    return _sure(Decision(Fate.OPEN), _weaker(sure, _end_not_captured(e)))
 
 
 def sender_fell_silent(e: Evidence) -> Sure:
@@ -646,7 +654,7 @@ def _fin_seen(e: Evidence) -> Sure:
     one = e.handshake.one_sided
     if one is not None and one.peer_fin_ack_frame is not None:
         return Confidence.LIKELY, ("peer_fin_inferred",)
-    if e.close.unseen_fin is not None:
+    if e.close.unseen_fins:
         return Confidence.LIKELY, ("peer_fin_inferred",)
     return Confidence.PROVEN, ()
 
@@ -698,18 +706,18 @@ def _sorted_frames(*frames: int | None) -> tuple[int, ...]:
     return tuple(sorted({f for f in frames if f is not None}))
 
 
-def _with_unseen_fin(c: Close) -> tuple[int | None, int | None, Side | None]:
-    """``_fins`` with the FIN the capture point lost (``Close.unseen_fin``): its peer's ACK
-    of it stands for it. It closed first when the peer's own FIN carried or followed that
-    ACK (an active close answered), else the peer did (its FIN, then the lost answer)."""
-    unseen = c.unseen_fin
-    assert unseen is not None
-    seen = c.server_fin_frame if unseen.side is Side.CLIENT else c.client_fin_frame
-    assert seen is not None
-    closer = unseen.side if unseen.ack_frame <= seen else unseen.side.other
-    if unseen.side is Side.CLIENT:
-        return unseen.ack_frame, seen, closer
-    return seen, unseen.ack_frame, closer
+def _with_unseen_fins(c: Close) -> tuple[int | None, int | None, Side | None]:
+    """``_fins`` with the FINs the capture point lost (``Close.unseen_fins``): the peer's ACK
+    of each stands for it. A side closed first when its FIN was acknowledged before the
+    peer's FIN (captured, or itself inferred) went by, else the peer did; a side whose FIN
+    is neither captured nor inferred leaves the other as the closer."""
+    fins = {Side.CLIENT: c.client_fin_frame, Side.SERVER: c.server_fin_frame}
+    for unseen in c.unseen_fins:
+        fins[unseen.side] = unseen.ack_frame
+    first = c.unseen_fins[0]
+    other = fins[first.side.other]
+    closer = first.side if other is None or first.ack_frame <= other else first.side.other
+    return fins[Side.CLIENT], fins[Side.SERVER], closer
 
 
 def _reset_side(e: Evidence) -> Side | None:
@@ -722,8 +730,8 @@ def _fins(e: Evidence) -> tuple[int | None, int | None, Side | None]:
     is proven by the captured side's ACK of it (its frame stands for the FIN)."""
     c = e.close
     one = e.handshake.one_sided
-    if c.unseen_fin is not None:
-        return _with_unseen_fin(c)
+    if c.unseen_fins:
+        return _with_unseen_fins(c)
     if one is None or one.peer_fin_ack_frame is None:
         return c.client_fin_frame, c.server_fin_frame, c.closer
     peer = Side.SERVER if one.captured is Side.CLIENT else Side.CLIENT

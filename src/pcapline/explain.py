@@ -1130,10 +1130,9 @@ def _proxy_in_front(r: Reset) -> str:
 
 def _closed_first(r: Reset, e: Evidence) -> bool:
     """The RST's sender had sent its FIN before it, captured or shown by the peer's ACK of
-    it (``Close.unseen_fin``)."""
-    unseen = e.close.unseen_fin
-    return r.state in ("after both FINs", f"after {r.side} FIN") or (
-        unseen is not None and unseen.side is r.side and unseen.ack_frame < r.frame
+    it (``Close.unseen_fins``)."""
+    return r.state in ("after both FINs", f"after {r.side} FIN") or any(
+        unseen.side is r.side and unseen.ack_frame < r.frame for unseen in e.close.unseen_fins
     )
 
 
@@ -1348,9 +1347,8 @@ def _half_closed(d: Decision, e: Evidence) -> Explanation:
             f". No FIN of the {peer}'s is proven (an ACK one above its data would prove it); "
             f"had it not closed, look for CLOSE_WAIT in ss -tan on the {peer}.",
         )
-    lost = e.close.unseen_end
-    if lost is not None:
-        return _end_not_captured_text(lost)
+    if e.close.unseen_ends:
+        return _end_not_captured_text(e.close.unseen_ends[0])
     return _server_left_unanswered(d, e) or _half_closed_text(
         d.closer, _too_soon(d.caveats), e.fin_unacked
     )
@@ -1358,7 +1356,7 @@ def _half_closed(d: Decision, e: Evidence) -> Explanation:
 
 def _end_not_captured_text(lost: UnseenEnd) -> Explanation:
     """Half closed where the capture point lost the other side's last segments
-    (``Close.unseen_end``): the tap, not the host, is what the missing FIN shows."""
+    (``Close.unseen_ends``): the tap, not the host, is what the missing FIN shows."""
     side, peer = lost.side, lost.side.other
     return Explanation(
         f"the {peer} sent FIN; the {side}'s last segments are not in the capture: the {peer} "
@@ -2058,16 +2056,16 @@ def _scan_probe(e: Evidence) -> Explanation:
 
 def _one_sided_note(e: Evidence) -> str:
     one = e.handshake.one_sided
-    unseen = e.close.unseen_fin
-    if unseen is not None:
+    if e.close.unseen_fins:
         lost = (
             "a FIN without payload, which this capture's filter drops"
             if e.seen.payload_only
             else "the capture point lost it"
         )
-        return (
+        return " ".join(
             f"The {unseen.side}'s FIN is not in the capture; the {unseen.side.other} "
             f"acknowledged it (frame {unseen.ack_frame}): {lost}."
+            for unseen in e.close.unseen_fins
         )
     if one is None:
         return ""

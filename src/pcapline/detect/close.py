@@ -191,11 +191,12 @@ class Close:
     injected_why: tuple[str, ...] = ()  # for each hint, what is unusual ("TTL 64, ...")
     #: The hints shown by the TTL / hop limit (the strong sign: an IP ID alone is a weaker one).
     injected_by_ttl: tuple[int, ...] = ()
-    #: A FIN the capture point lost, inferred from the peer's ACK of it (``_unseen_fin``).
-    unseen_fin: UnseenFin | None = None
-    #: The last segments of the side without a captured FIN, lost at the capture point
-    #: (``_unseen_end``): whether its FIN was among them is not in the capture.
-    unseen_end: UnseenEnd | None = None
+    #: FINs the capture point lost, each inferred from the peer's ACK of it (``_unseen_fin``):
+    #: one per side without a captured FIN (both, where the tap lost both FINs).
+    unseen_fins: tuple[UnseenFin, ...] = ()
+    #: The last segments of a side without a captured FIN, lost at the capture point
+    #: (``_unseen_fin``): whether its FIN was among them is not in the capture.
+    unseen_ends: tuple[UnseenEnd, ...] = ()
     #: When the first FIN was captured (ns; None: no FIN).
     first_fin_ns: int | None = None
     #: Of ``injected_by_ttl``, the RSTs whose TTL cannot be the host's own after a route
@@ -303,9 +304,15 @@ def detect(view: ConnView) -> Detection[Close]:
     unanswered = None
     if closing.server_closed_unanswered[k]:
         unanswered = _unanswered(view, client_fin, server_fin, ending_row)
-    unseen = unseen_end = None
-    if (client_fin is None) != (server_fin is None):
-        unseen, unseen_end = _unseen_fin(view, client_missing=client_fin is None)
+    unseen: list[UnseenFin] = []
+    unseen_ends: list[UnseenEnd] = []
+    for client_missing, fin in ((True, client_fin), (False, server_fin)):
+        if fin is None:
+            found = _unseen_fin(view, client_missing=client_missing)
+            if isinstance(found, UnseenFin):
+                unseen.append(found)
+            elif found is not None:
+                unseen_ends.append(found)
     report = Close(
         client_fin_frame=int(view.frame[client_fin]) if client_fin is not None else None,
         server_fin_frame=int(view.frame[server_fin]) if server_fin is not None else None,
@@ -323,8 +330,8 @@ def detect(view: ConnView) -> Detection[Close]:
         injected_why=tuple(whys),
         injected_by_ttl=tuple(by_ttl),
         injected_by_another_box=tuple(far),
-        unseen_fin=unseen,
-        unseen_end=unseen_end,
+        unseen_fins=tuple(unseen),
+        unseen_ends=tuple(unseen_ends),
         first_fin_ns=_first_fin_ns(view, client_fin, server_fin),
         ignored_reset=ignored,
     )
@@ -336,10 +343,8 @@ def _first_fin_ns(view: ConnView, client_fin: int | None, server_fin: int | None
     return int(view.time_ns[min(fins)]) if fins else None
 
 
-def _unseen_fin(
-    view: ConnView, *, client_missing: bool
-) -> tuple[UnseenFin | None, UnseenEnd | None]:
-    """Of the side without a captured FIN: ``UnseenFin`` when the peer's highest ACK is
+def _unseen_fin(view: ConnView, *, client_missing: bool) -> UnseenFin | UnseenEnd | None:
+    """Of a side without a captured FIN: ``UnseenFin`` when the peer's highest ACK is
     exactly one past that side's captured bytes; ``UnseenEnd`` when it is further (data was
     lost too: the last sequence number may be data as well, so no FIN is inferred, nor is
     its absence). Neither where a RST ended it (no FIN need have been sent)."""
@@ -348,17 +353,17 @@ def _unseen_fin(
     mine = theirs & ~view.is_dup & ~view.rst & ((view.seg_len > 0) | view.syn)
     peer = ~theirs & view.ack & ~view.rst & (view.rel_ack != UNKNOWN)
     if not mine.any() or not peer.any() or view.rst.any():
-        return None, None
+        return None
     end = int(view.seq_end[mine].max())
     acks = view.rel_ack[peer]
     furthest = int(acks.max())
     if furthest <= end:
-        return None, None
+        return None
     first = int(np.flatnonzero(peer)[int(np.argmax(acks == furthest))])
     side = Side.CLIENT if client_missing else Side.SERVER
     if furthest == end + 1:
-        return UnseenFin(side, int(view.frame[first])), None
-    return None, UnseenEnd(side, int(view.frame[first]), furthest - end)
+        return UnseenFin(side, int(view.frame[first]))
+    return UnseenEnd(side, int(view.frame[first]), furthest - end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1378,9 +1383,9 @@ class _TtlSplit:
 
 def screen(facts: Facts) -> np.ndarray:
     """Connections with a RST, those whose client closed first after waiting for an answer
-    (``client_waited``), and those with one side's FIN only whose peer acknowledged past the
-    other's captured bytes (``_fin_acked_unseen``); other FIN-only closes are judged from
-    columnar aggregates."""
+    (``client_waited``), and those with a side without a captured FIN whose peer
+    acknowledged past that side's captured bytes (``_fin_acked_unseen``); other FIN-only
+    closes are judged from columnar aggregates."""
     waited, unanswered = facts.once(_every_first_fin_waits)
     out: np.ndarray = waited | unanswered
     out[facts.conn_index[facts.rst]] = True
@@ -1390,13 +1395,13 @@ def screen(facts: Facts) -> np.ndarray:
 
 def _fin_acked_unseen(facts: Facts) -> np.ndarray:
     """Positions of the connections ``_unseen_fin`` may find a lost FIN or a lost end in: a
-    FIN from one side only, and the peer's highest ACK past the other side's captured bytes
-    (asked of the rows of the connections with one FIN side, few)."""
+    side without a captured FIN whose peer's highest ACK is past that side's captured bytes
+    (asked of the rows of the connections missing a FIN side)."""
     fins = np.flatnonzero(facts.fin & ~facts.is_dup)
     n = len(facts.conn_ids)
     sides = np.zeros((n, 2), dtype=bool)
     sides[facts.conn_index[fins], facts.from_client[fins].astype(np.int64)] = True
-    which = np.flatnonzero(sides.sum(axis=1) == 1)
+    which = np.flatnonzero(sides.sum(axis=1) < 2)
     if not len(which):
         return which
     rows = rows_of_connections(facts.starts, which)
