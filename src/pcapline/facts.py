@@ -120,6 +120,9 @@ class SegmentRows:
     sack_blocks: np.ndarray
     sack_left: np.ndarray  # highest SACK block, relative to the peer's ISN (UNKNOWN: no block)
     sack_right: np.ndarray
+    #: The SACK block in ``sack_left``/``sack_right`` is the first and reports a duplicate
+    #: (D-SACK, RFC 2883), below the ACK or within the second block (model.SEGMENT_COLUMNS).
+    dsack: np.ndarray
     mss: np.ndarray
     rel_seq: np.ndarray
     seq_end: np.ndarray
@@ -513,6 +516,7 @@ def compute_facts(segments: pd.DataFrame, *, capture_end_ns: int | None = None) 
         sack_blocks=sack_blocks,
         sack_left=sack_left,
         sack_right=sack_right,
+        dsack=col.get("dsack", bool),
         mss=mss,
         rel_seq=rel_seq,
         seq_end=seq_end,

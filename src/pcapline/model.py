@@ -282,6 +282,9 @@ SEGMENT_COLUMNS: dict[str, str] = {
     "sack_blocks": "uint8",  # number of SACK blocks (edges in ``sack_le*``/``sack_re*``)
     "sack_le": "uint32",  # left edge of the highest-right-edge SACK block (0 if none)
     "sack_re": "uint32",  # right edge of that block
+    # The first SACK block reports a duplicate (D-SACK, RFC 2883; Linux tcp_check_dsack):
+    # ``sack_le``/``sack_re`` are then its edges, whether below the ACK or above it.
+    "dsack": "bool",
     # Offset of the TCP payload from the start of the frame's captured bytes (Capture.offset):
     # the captured payload is min(seg_len, caplen - payload_at) bytes (pcapline/app reads it).
     "payload_at": "uint32",

@@ -61,6 +61,25 @@ def test_sack_keeps_the_block_reaching_furthest_beyond_the_ack() -> None:
     assert (row["sack_le"], row["sack_re"]) == (6000, 7000)
 
 
+@pytest.mark.parametrize("common", [True, False], ids=["core", "numpy"])
+def test_a_first_block_within_the_second_is_a_dsack_above_the_ack(common: bool) -> None:
+    """RFC 2883 section 4 (Linux tcp_check_dsack): a receiver holding 3000-5000 above a hole
+    at 1000 gets the last segment again (a tail loss probe): its ACK reports the duplicate
+    4000-5000 first, then the block that holds it. That first block is kept, marked D-SACK."""
+    opts = NOP + NOP + _sack((4000, 5000), (3000, 5000))
+    frame = ethernet(ipv4(tcp(flags=ACK, ack=1000, options=opts)))
+    row = decode(read_capture(io.BytesIO(pcap([frame]))), common=common).segments.iloc[0]
+    assert row["dsack"] and (row["sack_le"], row["sack_re"]) == (4000, 5000)
+    # Below the ACK with a block above it: the first block too.
+    opts = NOP + NOP + _sack((500, 900), (3000, 5000))
+    frame = ethernet(ipv4(tcp(flags=ACK, ack=1000, options=opts)))
+    row = decode(read_capture(io.BytesIO(pcap([frame]))), common=common).segments.iloc[0]
+    assert row["dsack"] and (row["sack_le"], row["sack_re"]) == (500, 900)
+    # Two plain blocks above a hole: no D-SACK, the furthest kept.
+    row = _options(NOP + NOP + _sack((3000, 4000), (6000, 7000)), ACK, ack=1000)
+    assert not row["dsack"] and (row["sack_le"], row["sack_re"]) == (6000, 7000)
+
+
 def test_sack_edges_compare_across_sequence_wrap() -> None:
     ack = 0xFFFFFF00
     row = _options(_sack((0xFFFFFF80, 0xFFFFFFF0), (0x10, 0x80)), ACK, ack=ack)
@@ -180,7 +199,7 @@ def _reference(opts: bytes, ack: int) -> dict[str, object]:
         "ts_val": 0,
         "ts_ecr": 0,
     }
-    r.update(sack_blocks=0, sack_le=0, sack_re=0)
+    r.update(sack_blocks=0, sack_le=0, sack_re=0, dsack=False)
     pos = 0
     while pos < len(opts):
         kind = opts[pos]
@@ -203,7 +222,19 @@ def _reference(opts: bytes, ack: int) -> dict[str, object]:
         elif kind == 5 and length >= 10 and (length - 2) % 8 == 0:
             blocks = [struct.unpack("!II", body[i : i + 8]) for i in range(0, length - 2, 8)]
             le, re = max(blocks, key=lambda b: (b[1] - ack) % 2**32)
-            r.update(sack_blocks=len(blocks), sack_le=le, sack_re=re)
+
+            def behind(a: int, b: int) -> bool:  # a before b in sequence space
+                return (a - b) % 2**32 >= 2**31
+
+            first, second = blocks[0], blocks[1] if len(blocks) > 1 else None
+            dsack = behind(first[0], ack) or (
+                second is not None
+                and not behind(second[1], first[1])
+                and not behind(first[0], second[0])
+            )
+            if dsack:
+                le, re = first
+            r.update(sack_blocks=len(blocks), sack_le=le, sack_re=re, dsack=dsack)
         pos += length
     return r
 
@@ -222,6 +253,7 @@ def test_random_option_lists_match_a_per_packet_parser() -> None:
         b"\x03\x03\x1f",
         _sack((5, 9)),
         _sack((1, 2), (7, 8), (3, 4)),
+        _sack((0xFFFFFFF0, 0xFFFFFFF8), (0xFFFFFFE0, 0x10)),  # within the second: D-SACK
         b"\x22\x05abc",
         b"\x08\x01",
         b"\x02",

@@ -732,3 +732,30 @@ def test_a_resend_on_an_icmp_error_from_far_away_is_no_timeout() -> None:
     d = detect(view, (_too_big(100, 0.260, 4),))
     assert [e.kind for e in d.events] == [EventKind.FAST_RETRANSMIT] * 2
     assert d.inferred.rto == 0 and d.inferred.last_series.gaps == ()
+
+
+def test_a_probe_dsacked_above_the_ack_is_spurious_the_hole_s_resend_is_not() -> None:
+    """No timestamps (no Eifel evidence): the client's first segment is lost on the way, its
+    second arrives above the hole; the tail loss probe resends the second before the SACK of
+    it is back, and the receiver reports the copy as a duplicate: a D-SACK above its ACK,
+    first and within the block that holds it (RFC 2883 section 4, Linux tcp_check_dsack;
+    ``facts.dsack`` as the decoder marks it). The probe repaired nothing (spurious); the
+    resend of the hole's bytes after the SACK is the real loss's repair."""
+    c = Conversation()
+    c.syn(0.0, sack_perm=True).synack(0.010, sack_perm=True).ack(CLIENT, 0.020)
+    s = c.nxt(CLIENT)
+    c.data(CLIENT, 0.100, 1000)  # lost after the capture point
+    c.data(CLIENT, 0.101, 1000)
+    c.data(CLIENT, 0.130, 1000, seq=s + 1000)  # the tail loss probe of the last segment
+    c.ack(SERVER, 0.131, ack=s, sack_edges=(s + 1000, s + 2000))  # the SACK of the second
+    c.ack(SERVER, 0.141, ack=s, sack_edges=(s + 1000, s + 2000))  # the D-SACK of the probe
+    c.rows[-1].update(sack_blocks=2, dsack=True)
+    c.data(CLIENT, 0.142, 1000, seq=s)  # the hole's bytes, on the SACK
+    c.ack(SERVER, 0.152, ack=s + 2000)
+    d = detect(conn_view(compute_facts(segments(c)), 0))
+    assert [e.kind for e in d.events] == [
+        EventKind.SPURIOUS_RETRANSMIT,
+        EventKind.FAST_RETRANSMIT,
+    ]
+    assert "D-SACKed by frame" in d.events[0].note
+    assert (d.inferred.spurious, d.inferred.dsacked, d.inferred.dsacked_probes) == (1, 1, 1)

@@ -134,6 +134,7 @@ def _decode_layers(capture: Capture, common: bool) -> tuple[Decoded, list[Fragme
         "sack_blocks": opts.sack_blocks,
         "sack_le": opts.sack_le,
         "sack_re": opts.sack_re,
+        "dsack": opts.dsack,
         # Where the payload starts inside the frame's captured bytes: the app stage reads the
         # first payloads of each connection there, before the capture buffer is released.
         "payload_at": tcp.payload_start - start[idx],

@@ -47,6 +47,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("sack_blocks", "uint8"),
     ("sack_le", "uint32"),
     ("sack_re", "uint32"),
+    ("dsack", "bool"),
     ("payload_at", "uint32"),
 )
 

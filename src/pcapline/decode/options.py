@@ -43,6 +43,9 @@ class TcpOptions:
     sack_blocks: np.ndarray  # uint8, the blocks captured whole (a snaplen may cut the rest)
     sack_le: np.ndarray  # uint32, left edge of the block with the highest right edge
     sack_re: np.ndarray  # uint32
+    #: bool: the first block reports a duplicate (D-SACK, ``_first_block_dsack``): then
+    #: ``sack_le``/``sack_re`` are that block's edges.
+    dsack: np.ndarray
 
 
 def tcp_options(
@@ -65,6 +68,7 @@ def tcp_options(
         sack_blocks=np.zeros(n, np.uint8),
         sack_le=np.zeros(n, np.uint32),
         sack_re=np.zeros(n, np.uint32),
+        dsack=np.zeros(n, bool),
     )
     seg = np.flatnonzero(start < end)  # segments with (captured) option bytes
     if not seg.size:
@@ -210,7 +214,8 @@ def _store_sack(
     length: np.ndarray,
     ack: np.ndarray,
 ) -> None:
-    """Count the blocks; keep the one reaching furthest beyond the ACK (wrap-safe)."""
+    """Count the blocks; keep the one reaching furthest beyond the ACK (wrap-safe), or the
+    first when it is a D-SACK (``_first_block_dsack``)."""
     target = seg[row]
     count = (length - 2) // 8
     out.sack_blocks[target] = np.minimum(count, 255).astype(np.uint8)
@@ -228,5 +233,34 @@ def _store_sack(
         best_dist[where] = dist[better]
         best_le[where] = le[better]
         best_re[where] = re[better]
-    out.sack_le[target] = best_le
-    out.sack_re[target] = best_re
+    first_le, first_re = area.be32(row, pos + 2), area.be32(row, pos + 6)
+    dsack = _first_block_dsack(area, row, pos, count, ack[target], first_le, first_re)
+    out.dsack[target] = dsack
+    out.sack_le[target] = np.where(dsack, first_le, best_le)
+    out.sack_re[target] = np.where(dsack, first_re, best_re)
+
+
+def _first_block_dsack(
+    area: OptionArea,
+    row: np.ndarray,
+    pos: np.ndarray,
+    count: np.ndarray,
+    ack: np.ndarray,
+    first_le: np.ndarray,
+    first_re: np.ndarray,
+) -> np.ndarray:
+    """Per SACK option: its first block reports a duplicate segment (D-SACK, RFC 2883 section
+    4: a receiver puts it first). Linux's test (tcp_check_dsack): the block starts below the
+    cumulative ACK, or it lies within the second block (a duplicate of data held out of
+    order: a tail loss probe resending the last segment, which the receiver had above a
+    hole). Wrap-safe; a second block the snaplen cut is not there to compare."""
+    below = seqnum.signed(first_le.astype(np.int64) - ack.astype(np.int64)) < 0
+    out = np.asarray(below)
+    two = np.flatnonzero(count > 1)
+    if two.size:
+        second_le = area.be32(row[two], pos[two] + 10).astype(np.int64)
+        second_re = area.be32(row[two], pos[two] + 14).astype(np.int64)
+        inside = seqnum.signed(first_re[two].astype(np.int64) - second_re) <= 0
+        inside &= seqnum.signed(first_le[two].astype(np.int64) - second_le) >= 0
+        out[two] |= inside
+    return out

@@ -1301,21 +1301,23 @@ def _dsacks_of(
     """Per retransmission (linked rows ``at``; ``with_bytes``: it carries data): the linked
     row of the peer's D-SACK that reported its bytes as a duplicate (-1: none).
 
-    A D-SACK (RFC 2883) is a SACK block at or below the cumulative ACK: the receiver already
-    held those bytes when another copy came. Covering a whole resend, it proves that two
+    A D-SACK (RFC 2883) is the first SACK block when it lies below the cumulative ACK or
+    within the second block (``facts.dsack``, Linux tcp_check_dsack): the receiver already
+    held those bytes when another copy came, in order or above a hole (a tail loss probe of
+    the last segment, which the receiver held out of order, draws a D-SACK above the ACK). Covering a whole resend, it proves that two
     copies of the bytes arrived: nothing was lost, whatever resent them (a tail loss probe,
     RFC 8985, whose probe timeout fired just before the receiver's delayed ACK came back; a
     fast retransmit on reordering; a timeout on a delay longer than the RTO). Linux counts it
     (TcpExtTCPDSACKRecv) and undoes the congestion window cut (tcp_try_undo_dsack,
     tcp_try_undo_loss). One D-SACK reports one duplicate arrival: it is credited to the latest
     resend before it that it covers (an earlier copy may have repaired a real loss, its own
-    ACK lost or late), among the DSACK_SEARCH latest of that side. Only the highest SACK
-    block is decoded (``facts.sack_left``): a D-SACK beside blocks above the ACK is not seen.
+    ACK lost or late), among the DSACK_SEARCH latest of that side. A lone block at or below
+    the ACK counts too, first or not.
     Column-wise over the batch: a sort of the resends and a few searches, linear in rows."""
     out = np.full(len(at), -1, dtype=np.int64)
     sack_right, rel_ack = r.sack_right, r.rel_ack
     dsacks = np.flatnonzero(
-        r.ack & (r.sack_blocks > 0) & (rel_ack != UNKNOWN) & (sack_right <= rel_ack)
+        r.ack & (r.sack_blocks > 0) & (rel_ack != UNKNOWN) & (r.dsack | (sack_right <= rel_ack))
     )
     entries = np.flatnonzero(with_bytes)  # the resends a D-SACK can report
     if not len(dsacks) or not len(entries):

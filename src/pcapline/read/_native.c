@@ -967,12 +967,12 @@ fail:
 enum {
     CF_IDX, CF_SRC, CF_DST, CF_SPORT, CF_DPORT, CF_IP_ID, CF_TTL, CF_SEQ, CF_ACK, CF_FLAGS,
     CF_WINDOW, CF_SEG_LEN, CF_MSS, CF_WSCALE, CF_SACK_PERM, CF_HAS_TS, CF_TS_VAL, CF_TS_ECR,
-    CF_SACK_BLOCKS, CF_SACK_LE, CF_SACK_RE, CF_PAYLOAD_AT, CF_COLUMNS
+    CF_SACK_BLOCKS, CF_SACK_LE, CF_SACK_RE, CF_DSACK, CF_PAYLOAD_AT, CF_COLUMNS
 };
 /* Bytes per value of each output column, in the order above (decode/ethernet_ipv4_tcp.py
  * COLUMNS). */
 static const Py_ssize_t cf_size[CF_COLUMNS] = {
-    8, 8, 8, 2, 2, 4, 1, 4, 4, 2, 2, 4, 2, 1, 1, 1, 4, 4, 1, 4, 4, 4,
+    8, 8, 8, 2, 2, 4, 1, 4, 4, 2, 2, 4, 2, 1, 1, 1, 4, 4, 1, 4, 4, 1, 4,
 };
 
 static inline uint32_t
@@ -1002,7 +1002,7 @@ cf_options(const unsigned char *o, int64_t limit, int64_t room, uint32_t ack, in
            Py_buffer *out, Py_ssize_t m)
 {
     uint32_t mss = 0, ts_val = 0, ts_ecr = 0, sack_le = 0, sack_re = 0;
-    int wscale = -1, sack_perm = 0, has_ts = 0, sack_blocks = 0;
+    int wscale = -1, sack_perm = 0, has_ts = 0, sack_blocks = 0, dsack = 0;
     int64_t pos = 0;
     while (pos < limit) {
         unsigned kind = o[pos];
@@ -1047,6 +1047,18 @@ cf_options(const unsigned char *o, int64_t limit, int64_t room, uint32_t ack, in
                     sack_re = re;
                 }
             }
+            /* The first block a D-SACK (options.py _first_block_dsack, tcp_check_dsack):
+             * below the ACK, or within the second block; then it is the one kept. */
+            uint32_t le0 = be32(v), re0 = be32(v + 4);
+            dsack = (int32_t)(le0 - ack) < 0;
+            if (!dsack && count > 1) {
+                uint32_t le1 = be32(v + 8), re1 = be32(v + 12);
+                dsack = (int32_t)(re0 - re1) <= 0 && (int32_t)(le0 - le1) >= 0;
+            }
+            if (dsack) {
+                sack_le = le0;
+                sack_re = re0;
+            }
         }
         if (cut)
             break;
@@ -1063,6 +1075,7 @@ cf_options(const unsigned char *o, int64_t limit, int64_t room, uint32_t ack, in
     CF_SET(CF_SACK_BLOCKS, uint8_t, m, sack_blocks);
     CF_SET(CF_SACK_LE, uint32_t, m, sack_le);
     CF_SET(CF_SACK_RE, uint32_t, m, sack_re);
+    CF_SET(CF_DSACK, uint8_t, m, dsack);
 }
 
 static PyObject *
