@@ -90,3 +90,18 @@ def test_an_open_connection_whose_end_the_tap_lost_is_unknown(tmp_path: Path) ->
     row = _tlp_sample_without(tmp_path, 124, 126, 128, 129)
     assert (row["fate"], row["confidence"]) == ("open", "unknown")
     assert "end_not_captured" in list(row["caveats"])
+
+
+def test_a_lost_fin_is_shown_by_its_sender_s_next_sequence_number(tmp_path: Path) -> None:
+    """Both FINs and the server's ACK of the client's cut: nothing acknowledges the client's
+    FIN, but the client's last ACK (frame 129) goes out at seq 6002, one past its last byte:
+    a segment is sent at snd.nxt, which a FIN moved one on. Closed, likely (it read 'half
+    closed' by the server, likely, the client's FIN unknown)."""
+    row = _tlp_sample_without(tmp_path, 126, 127, 128)
+    assert (row["fate"], row["confidence"]) == ("closed", "likely")
+    assert list(row["caveats"]) == ["peer_fin_inferred"]
+    words = row["explanation"]  # 129 is 126 in the cut file
+    assert (
+        "The client's FIN is not in the capture; its own later segment (frame 126) carries "
+        "the sequence number after it" in words
+    )

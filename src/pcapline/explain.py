@@ -1358,11 +1358,17 @@ def _end_not_captured_text(lost: UnseenEnd) -> Explanation:
     """Half closed where the capture point lost the other side's last segments
     (``Close.unseen_ends``): the tap, not the host, is what the missing FIN shows."""
     side, peer = lost.side, lost.side.other
+    shown = (
+        f"the {side}'s own later segment (frame {lost.ack_frame}) carries a sequence number "
+        f"{lost.beyond:,} past its last captured byte"
+        if lost.own
+        else f"the {peer} acknowledged {lost.beyond:,} sequence numbers past the {side}'s last "
+        f"captured byte (frame {lost.ack_frame})"
+    )
     return Explanation(
-        f"the {peer} sent FIN; the {side}'s last segments are not in the capture: the {peer} "
-        f"acknowledged {lost.beyond:,} sequence numbers past the {side}'s last captured byte "
-        f"(frame {lost.ack_frame}), so the capture point lost them, and a FIN sent with them "
-        "(Linux sends it on its last data segment) is acknowledged in the same number",
+        f"the {peer} sent FIN; the {side}'s last segments are not in the capture: {shown}, "
+        "so the capture point lost them, and a FIN sent with them (Linux sends it on its last "
+        "data segment) takes the same number",
         "Half closed",
         f". Whether the {side} closed is not in this capture (no CLOSE_WAIT is shown): a "
         f"capture that loses nothing (tcpdump's 'packets dropped by kernel' line; a bigger -B "
@@ -2063,8 +2069,14 @@ def _one_sided_note(e: Evidence) -> str:
             else "the capture point lost it"
         )
         return " ".join(
-            f"The {unseen.side}'s FIN is not in the capture; the {unseen.side.other} "
-            f"acknowledged it (frame {unseen.ack_frame}): {lost}."
+            f"The {unseen.side}'s FIN is not in the capture; "
+            + (
+                f"its own later segment (frame {unseen.ack_frame}) carries the sequence number "
+                "after it"
+                if unseen.own
+                else f"the {unseen.side.other} acknowledged it (frame {unseen.ack_frame})"
+            )
+            + f": {lost}."
             for unseen in e.close.unseen_fins
         )
     if one is None:

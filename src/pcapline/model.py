@@ -347,9 +347,10 @@ CAVEATS: dict[str, str] = {
     "acks_filtered": "the capture holds no segment without payload: a filter that kept data "
     "drops the bare ACKs, probes, FINs and RSTs whose absence this verdict would rest on",
     "one_sided": "only one direction was captured: the peer's segments are inferred",
-    "end_not_captured": "a side's peer acknowledged segments past the last the capture holds "
-    "from that side: the capture point lost that side's last segments, and whether its FIN "
-    "was among them (a FIN rides on the last data) is not in the capture",
+    "end_not_captured": "a side's peer acknowledged, or its own later segment carries, "
+    "sequence numbers past the last the capture holds from that side: the capture point lost "
+    "that side's last segments, and whether its FIN was among them (a FIN rides on the last "
+    "data) is not in the capture",
     "peer_fin_inferred": "a FIN the capture does not hold is inferred from the other side's "
     "ACK of it (a one-sided capture, or a FIN the capture point lost)",
     "handshake_not_captured": "the connection's opening was not captured",

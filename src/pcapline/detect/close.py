@@ -218,27 +218,31 @@ class Close:
 @dataclass(frozen=True, slots=True)
 class UnseenFin:
     """One side's FIN missing from a capture that holds both sides: the peer acknowledged one
-    sequence number past every byte the capture holds from that side (a FIN takes one), so
-    the side sent it and the capture point lost it (one byte of data would look the same:
-    inferred, not seen)."""
+    sequence number past every byte the capture holds from that side (a FIN takes one), or
+    the side's own later segment without data carries that number (a segment goes out at
+    snd.nxt, one past a FIN sent: RFC 9293 3.4), so the side sent it and the capture point
+    lost it (one byte of data would look the same: inferred, not seen)."""
 
     side: Side  # whose FIN is missing
-    ack_frame: int  # the peer's first segment acknowledging it
+    ack_frame: int  # the first segment showing it: the peer's ACK of it, or the side's own
+    own: bool = False  # ``ack_frame`` is the side's own later segment, not the peer's ACK
 
 
 @dataclass(frozen=True, slots=True)
 class UnseenEnd:
     """The last segments of one side (the side without a captured FIN), missing from a
     capture that holds both sides: the peer acknowledged more than one sequence number past
-    every byte the capture holds from that side, so the side sent segments after its last
-    captured one and the capture point lost them. A receiver acknowledges data and a FIN
+    every byte the capture holds from that side (or the side's own later segment without
+    data carries such a number), so the side sent segments after its last captured one and
+    the capture point lost them. A receiver acknowledges data and a FIN
     alike (the FIN takes the last sequence number): whether that side closed is not in the
     capture (a lossy tap that lost a FIN with the data before it, as Linux sends FIN on its
     last data segment)."""
 
     side: Side  # whose last segments are missing
-    ack_frame: int  # the peer's first segment acknowledging past them
+    ack_frame: int  # the first segment showing them: the peer's ACK, or the side's own
     beyond: int  # sequence numbers acknowledged past the side's last captured byte
+    own: bool = False  # ``ack_frame`` is the side's own later segment, not the peer's ACK
 
 
 def detect(view: ConnView) -> Detection[Close]:
@@ -344,26 +348,41 @@ def _first_fin_ns(view: ConnView, client_fin: int | None, server_fin: int | None
 
 
 def _unseen_fin(view: ConnView, *, client_missing: bool) -> UnseenFin | UnseenEnd | None:
-    """Of a side without a captured FIN: ``UnseenFin`` when the peer's highest ACK is
-    exactly one past that side's captured bytes; ``UnseenEnd`` when it is further (data was
-    lost too: the last sequence number may be data as well, so no FIN is inferred, nor is
-    its absence). Neither where a RST ended it (no FIN need have been sent)."""
+    """Of a side without a captured FIN: ``UnseenFin`` when the furthest sequence number
+    shown past that side's captured bytes (the peer's highest ACK, or the side's own later
+    segment without data: ``_reached``) is exactly one past them; ``UnseenEnd`` when it is
+    further (data was lost too: the last sequence number may be data as well, so no FIN is
+    inferred, nor is its absence). Neither where a RST ended it (no FIN need have been
+    sent)."""
     theirs = view.from_client == client_missing
     # its bytes: data and SYN (a pure ACK's sequence number after the lost FIN is past it)
     mine = theirs & ~view.is_dup & ~view.rst & ((view.seg_len > 0) | view.syn)
-    peer = ~theirs & view.ack & ~view.rst & (view.rel_ack != UNKNOWN)
-    if not mine.any() or not peer.any() or view.rst.any():
+    if not mine.any() or view.rst.any():
         return None
     end = int(view.seq_end[mine].max())
-    acks = view.rel_ack[peer]
-    furthest = int(acks.max())
-    if furthest <= end:
+    rows, reach = _reached(view, theirs)
+    if not len(rows) or int(reach.max()) <= end:
         return None
-    first = int(np.flatnonzero(peer)[int(np.argmax(acks == furthest))])
+    furthest = int(reach.max())
+    first = int(rows[reach == furthest].min())
     side = Side.CLIENT if client_missing else Side.SERVER
+    own = bool(theirs[first])
     if furthest == end + 1:
-        return UnseenFin(side, int(view.frame[first]))
-    return UnseenEnd(side, int(view.frame[first]), furthest - end)
+        return UnseenFin(side, int(view.frame[first]), own)
+    return UnseenEnd(side, int(view.frame[first]), furthest - end, own)
+
+
+def _reached(view: ConnView, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows showing how far one side's sequence numbers went, and how far each shows: the
+    peer's ACKs (``rel_ack``: a receiver acknowledges only what it got) and the side's own
+    segments without data, SYN, FIN or RST (``rel_seq``: sent at snd.nxt, past every byte
+    and FIN sent; a keepalive or window probe sits one below, at snd.una - 1)."""
+    peer = ~theirs & view.ack & ~view.rst & (view.rel_ack != UNKNOWN)
+    own = theirs & ~view.is_dup & ~view.rst & ~view.syn & ~view.fin & (view.seg_len == 0)
+    own &= view.rel_seq != UNKNOWN
+    rows = np.concatenate([np.flatnonzero(peer), np.flatnonzero(own)])
+    reach = np.concatenate([view.rel_ack[peer], view.rel_seq[own]])
+    return rows, reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -1415,6 +1434,10 @@ def _fin_acked_unseen(facts: Facts) -> np.ndarray:
     acking = facts.ack[rows] & (facts.rel_ack[rows] != UNKNOWN)
     acked = np.full((len(which), 2), UNKNOWN, dtype=np.int64)
     np.maximum.at(acked, (at[acking], 1 - client[acking]), facts.rel_ack[rows][acking])
+    # ``_reached``: a side's own segments without data carry its snd.nxt.
+    bare = ~facts.is_dup[rows] & ~facts.syn[rows] & ~facts.fin[rows] & (facts.seg_len[rows] == 0)
+    bare &= facts.rel_seq[rows] != UNKNOWN
+    np.maximum.at(acked, (at[bare], client[bare]), facts.rel_seq[rows][bare])
     missing = ~sides[which] & (end != UNKNOWN) & (acked > end)
     found: np.ndarray = which[missing.any(axis=1)]
     return found
