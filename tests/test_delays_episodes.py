@@ -305,3 +305,26 @@ def test_a_burst_lost_before_a_receivers_capture_is_one_recovery(tmp_path: Path)
     # (the first above the lost 2, at 0.106 s) to the ACK of the last hole
     assert d.fast_recovery_episodes == 1
     assert abs(d.fast_recovery_s - (0.1601 - 0.106)) < 1e-6
+
+
+def test_a_payload_filtered_capture_bounds_recovery_by_the_resends(tmp_path: Path) -> None:
+    """A capture filtered to payload (no bare segment: 'tcp.len > 0'), as the corpus's tls2:
+    the server's tail loss probe 30 ms after its last segment, the client's ACK of it seen
+    only on the client's next request 400 ms later (its bare ACK filtered out). Fast recovery
+    read 0.43 s, to that request; what the capture shows is the original to the probe."""
+    c = Conversation()
+    for k in range(12):  # request / answer turns, every segment carrying data
+        c.data(CLIENT, 0.1 * k, 50).data(SERVER, 0.1 * k + 0.01, 500)
+    seq = c.nxt(SERVER)
+    c.data(SERVER, 1.3, 500)
+    c.data(SERVER, 1.33, 500, seq=seq)  # the tail loss probe
+    c.data(CLIENT, 1.73, 50)  # acknowledges both, on data: the bare ACK before it filtered
+    for k in range(10):
+        c.data(SERVER, 1.74 + 0.1 * k, 500).data(CLIENT, 1.79 + 0.1 * k, 50)
+    path = tmp_path / "payload-only.pcap"
+    path.write_bytes(pcap_bytes(c))
+    a = pcapline.analyze(str(path))
+    assert a.connections.iloc[0].caveats == ["acks_filtered"]
+    d = a.delays[int(a.connections.iloc[0].id)]
+    assert d.fast_recovery_episodes == 1
+    assert abs(d.fast_recovery_s - 0.03) < 1e-6

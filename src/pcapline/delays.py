@@ -1147,6 +1147,7 @@ def measure(
     apps: Mapping[int, App] | None = None,
     ts_ecr: np.ndarray | None = None,
     handshake: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None,
+    acks_filtered: bool = False,
 ) -> DelaysTable:
     """Every connection's delays (``facts.conn_ids`` order).
 
@@ -1157,6 +1158,8 @@ def measure(
     the segments table's TSecr column (nagle.py proves with it that a held write left after
     the ACK that released it). ``handshake``: ``detect.handshake.handshake_loops(facts)`` when
     an earlier stage computed it (classify's ``Columnar``), else it is computed here.
+    ``acks_filtered``: the whole capture holds no segment without payload
+    (``quality.CaptureWide.acks_filtered``): an ACK is seen only on the peer's data.
     """
     from pcapline.detect.handshake import handshake_loops
 
@@ -1184,7 +1187,7 @@ def measure(
     data_rtt_ms = np.full(n, np.nan)
     visited: dict[int, _Visited] = {}
     fast: dict[int, list[Stall]] = {}  # fast-recovery episodes, by connection (transfer.py)
-    resent = _Resent.of(facts, events)
+    resent = _Resent.of(facts, events, acks_filtered=acks_filtered)
     for index, conn in enumerate(ids.tolist()):
         found = detections.get(conn)
         if found is None:
@@ -2122,6 +2125,11 @@ def _episodes(view: _Rows, resent: _Resent) -> tuple[list[Stall], list[Stall]]:
                 end_ns = _last_resend_ns(view, i, answered)
         else:
             ended, end_ns = resent.acked[n], resent.ack_ns[n]
+            if resent.ack_late[n]:
+                # A capture filtered to payload shows the peer's ACK only on its next data,
+                # which may come long after the bare ACK that ended the recovery: what the
+                # capture shows is the sender's resends up to it, a floor (as above).
+                end_ns = _last_resend_ns(view, i, resent.ack_rows[n])
         key = (resent.kind[n] == rto_kind, client)
         # A loss recovery copy while a timeout episode of the side is on is a step of that
         # outage (the holes left after the RTO, resent as the ACKs come back).
@@ -2247,18 +2255,24 @@ class _Resent:
     #: When the sender's first data above the resent bytes went by (``_SentAbove``): the
     #: receiver's hole opened then; the event's own time when none came before it.
     hole_ns: list[int]
+    #: The first covering ACK rode on the peer's data in a capture without bare segments (a
+    #: filter that kept payload): the bare ACK that ended the recovery may have come long
+    #: before it, so ``ack_ns`` only bounds the episode from above (``_episodes``).
+    ack_late: list[bool]
+    ack_rows: list[int]  # that ACK's row in its connection (-1: none)
 
     @classmethod
-    def of(cls, facts: Facts, events: pd.DataFrame) -> _Resent:
+    def of(cls, facts: Facts, events: pd.DataFrame, *, acks_filtered: bool = False) -> _Resent:
         """From the events table (``EVENT_COLUMNS``, by conn then frame): the retransmit
-        detector's ``_RESENT`` events are already there, columns of the whole partition."""
+        detector's ``_RESENT`` events are already there, columns of the whole partition.
+        ``acks_filtered``: ``measure``'s."""
         # Compared in the column's own string type; only the resends' kinds become Python
         # strings (a tenth of the events of the bench capture).
         resent = np.flatnonzero(_of_kind(events, *_RESENT))
         kind = events["kind"].take(resent).to_numpy()
         resent, kind = _decided(facts, events, resent, kind)
         if not len(resent):
-            return cls({}, [], [], [], [], [], [], [], [], [], [])
+            return cls({}, [], [], [], [], [], [], [], [], [], [], [], [])
         conn = events["conn"].to_numpy(np.int64)[resent]
         frames = events["frame"].to_numpy(np.int64)[resent]
         # Each connection's entries: a run of its id.
@@ -2305,6 +2319,8 @@ class _Resent:
             time_ns[np.where(acked, ack_row, rows)].tolist(),
             time_ns[spoke_row].tolist(),
             time_ns[hole_row].tolist(),
+            (acked & acks_filtered).tolist(),
+            np.where(acked, ack_row - lo, -1).tolist(),
         )
 
 

@@ -256,6 +256,7 @@ def analyse_partition(part: Partition, settings: Settings) -> PartResult:
         apps=part.app,
         ts_ecr=part.segments["ts_ecr"].to_numpy() if "ts_ecr" in part.segments else None,
         handshake=(classified.columnar.rtt_ms, classified.columnar.loops),
+        acks_filtered=classified.quality.acks_filtered,
     )
     verdicts = explain.verdicts(classified, lost, part.app)
     connections = verdict_columns(part.connections, verdicts)
