@@ -13,6 +13,7 @@ import json
 import shutil
 import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -307,3 +308,41 @@ def test_dissect_leaves_out_the_connections_tshark_never_reached(
     found = dissect.dissect("x.pcap", {0: [6], 1: [9, 11]})
     assert [(d.conn, d.protocols) for d in found.connections] == [(0, ("tls",))]
     assert (found.stopped, found.missed, found.chosen) == ("cut short", 2, 3)
+
+
+def test_the_oracle_reads_a_dsack_above_the_ack_as_one() -> None:
+    """Our spurious_retransmit of a tail loss probe the receiver D-SACKed above its ACK (the
+    first block within the second, RFC 2883; the decoder's ``dsack``) against Wireshark's
+    retransmission: the oracle's D-SACK test finds the report, as it does below the ACK."""
+    import pandas as pd
+
+    from pcapline.crosscheck.oracle import ConnContext, FrameCheck, _dsacked_later
+    from pcapline.model import ACK, EventKind
+
+    rows = pd.DataFrame(
+        {
+            "frame": [5, 6],
+            "from_client": [True, False],
+            "flags": [ACK, ACK],
+            "ack": [1, 1000],
+            "sack_blocks": [0, 2],
+            "sack_le": [0, 2000],
+            "sack_re": [0, 3000],
+            "dsack": [False, True],
+        }
+    )
+    check = FrameCheck(
+        frame=5,
+        conn=0,
+        wireshark=frozenset({"retransmission"}),
+        wireshark_flags=frozenset({"retransmission"}),
+        ours=frozenset({EventKind.SPURIOUS_RETRANSMIT}),
+        seq=2000,
+        seg_len=1000,
+        tcp_flags=ACK,
+        from_client=True,
+        window=512,
+        context=ConnContext(segments=rows),
+    )
+    assert _dsacked_later(check)
+    assert not _dsacked_later(replace(check, seq=1000))  # bytes the D-SACK does not cover

@@ -389,8 +389,9 @@ def _at_sack_hole(check: FrameCheck) -> bool:
 
 
 def _dsacked_later(check: FrameCheck) -> bool:
-    """A later segment of the peer D-SACKs the resent bytes (RFC 2883): its highest SACK block
-    lies at or below its ACK number and covers the whole segment."""
+    """A later segment of the peer D-SACKs the resent bytes (RFC 2883): its SACK block (the
+    first, marked ``dsack`` by the decoder, above the ACK too; or a block at or below its ACK
+    number) covers the whole segment."""
     rows = check.context.segments
     if rows is None or check.seg_len <= 0:
         return False
@@ -400,14 +401,16 @@ def _dsacked_later(check: FrameCheck) -> bool:
         & (rows["sack_blocks"] > 0)
     ]
     end = seqnum.wrap(check.seq + check.seg_len)
-    for ack, left, right, flags in zip(
+    dsack = peer["dsack"].tolist() if "dsack" in peer else [False] * len(peer)
+    for ack, left, right, flags, first in zip(
         peer["ack"].tolist(),
         peer["sack_le"].tolist(),
         peer["sack_re"].tolist(),
         peer["flags"].tolist(),
+        dsack,
         strict=True,
     ):
-        below = bool(int(flags) & ACK) and seqnum.seq_le(int(right), int(ack))
+        below = bool(int(flags) & ACK) and (first or seqnum.seq_le(int(right), int(ack)))
         if below and seqnum.seq_le(int(left), check.seq) and seqnum.seq_le(end, int(right)):
             return True
     return False
