@@ -228,6 +228,25 @@ def test_a_filtered_capture_reads_each_listeners_whole_series_in_every_partition
     assert _json(analyze(path, partitions=13)) == _json(whole)
 
 
+def test_a_filtered_capture_reruns_the_partitions_whose_fate_read_a_listener_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a capture of SYN/FIN/RST segments only, one SYN+ACK never retried is a handshake
+    timeout only when its listener retried other SYN+ACKs (``classify.handshake_timeout``);
+    counted over a partition alone the connection stays open. Such a partition runs again
+    with the whole capture's counts although no fate it gave was a handshake timeout. The
+    capture flags are guessed right here, so that rerun is the listener's alone."""
+    path = SAMPLES / "syn-flood-backlog8-syncookies.pcap"
+    whole = analyze(path)
+    one = engine.plan(whole.segments, whole.connections, 1).partition(0)
+    real_flags = engine.analyse_partition(
+        one, engine.Settings(capture_end_ns=0, slow=None, keep_facts=False)
+    ).quality.own
+    assert real_flags.flag_filtered
+    monkeypatch.setattr(engine, "GUESS", real_flags)
+    assert _json(analyze(path, partitions=20)) == _json(whole)
+
+
 def test_progress_is_one_line_rewritten_in_place() -> None:
     out = io.StringIO()
     shown = engine.Progress(enabled=True, out=out, size=2_000_000)
