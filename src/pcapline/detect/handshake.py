@@ -323,7 +323,7 @@ def detect(view: ConnView) -> Detection[Handshake]:
         answered_syn=None if late_syn is None else int(view.frame[late_syn]),
         answered_last_syn=_answers_last_syn(view, syn_rows, synack_rows),
         answered_syn_wait_s=None if late_syn is None else view.seconds(late_syn, synack_rows[0]),
-        syn_forwarded_hops=_forwarded_hops(view, syn_rows),
+        syn_forwarded_hops=_forwarded_hops(view, syn_rows, opening.syn_copies.at(k)),
     )
     return Detection(tuple(events), handshake)
 
@@ -333,14 +333,14 @@ def detect(view: ConnView) -> Detection[Handshake]:
 _COPY_HOPS = (1, 2)
 
 
-def _forwarded_hops(view: ConnView, syn_rows: Sequence[int]) -> int | None:
+def _forwarded_hops(
+    view: ConnView, syn_rows: Sequence[int], syn_copies: Sequence[int]
+) -> int | None:
     """``Handshake.syn_forwarded_hops``: each of ``syn_rows`` followed, before the next, by
-    a copy of it (``is_dup``, the same sequence number) with a TTL 1 or 2 lower."""
-    if not syn_rows:
+    a copy of it (one of ``syn_copies``, the same sequence number) with a TTL 1 or 2 lower."""
+    if not syn_rows or not syn_copies:
         return None
-    copies = np.flatnonzero(view.is_dup & view.syn & ~view.ack & view.from_client)
-    if not len(copies):
-        return None
+    copies = np.asarray(syn_copies, dtype=np.int64)
     hops = set()
     bounds = [*syn_rows[1:], len(view)]
     for i, end in zip(syn_rows, bounds, strict=True):
@@ -454,6 +454,7 @@ class _Opening:
     relative to each connection, ``NO_ROW``: none). Each field's comment says the rule."""
 
     syn_rows: RowSets  # the client's SYNs (no ACK), capture duplicates aside
+    syn_copies: RowSets  # the capture duplicates of the client's SYNs (``_forwarded_hops``)
     synack_rows: RowSets  # the server's SYN+ACKs, capture duplicates aside
     #: Per SYN of ``syn_rows`` (SYN+ACK of ``synack_rows``): its (time_ns, frame), read once
     #: for the batch (``_series`` reads them as Python ints).
@@ -522,6 +523,7 @@ def _opening(batch: Batch) -> _Opening:
     )
     return _Opening(
         syn_rows=batch.row_sets(syn),
+        syn_copies=batch.row_sets(r.is_dup & r.syn & ~r.ack & client),
         synack_rows=batch.row_sets(synack),
         syn_sent=_sent(batch, syn),
         synack_sent=_sent(batch, synack),
@@ -681,6 +683,8 @@ def _earlier_in_time(view: ConnView, syn: int, reply: int | None) -> int | None:
     which read as a bare answer to the SYN (a challenge ACK) though the SYN+ACK answered it.
     A server segment filed before the SYN but stamped at or after it answers it if it comes
     first in time (ties: the one filed first)."""
+    if syn == 0:
+        return reply  # nothing filed before the SYN
     t0 = view.time_ns[syn]
     head = slice(0, syn)
     before = np.flatnonzero(
