@@ -21,6 +21,7 @@ import analysed
 import numpy as np
 import pandas as pd
 import pytest
+from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
 from needs import CORPUS, CORPUS_MARKS
 
 from pcapline import engine
@@ -29,6 +30,7 @@ from pcapline.cli import run
 from pcapline.errors import PcaplineError
 from pcapline.facts import Facts
 from pcapline.findings import detections_read
+from pcapline.quality import CaptureWide
 from pcapline.render.figures.backoff import draws
 from pcapline.render.html import render_html
 from pcapline.render.jsondoc import write
@@ -167,9 +169,15 @@ def test_reused_ports_stay_in_one_partition() -> None:
 
 
 def test_a_wrong_guess_of_the_capture_flags_is_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Partitions assuming a lossy capture: a clean one is analysed again with its real
-    flags, so its connections keep the confidence the whole-file analysis gives them."""
-    monkeypatch.setattr(engine, "GUESS", replace(engine.GUESS, lossy=True))
+    """Partitions whose first run took a lossy capture (measured wrong here): a clean one is
+    analysed again with its real flags, so its connections keep the confidence the
+    whole-file analysis gives them."""
+    real = engine.measured_flags
+
+    def lossy(segments: pd.DataFrame, capture_end_ns: int) -> CaptureWide:
+        return replace(real(segments, capture_end_ns), lossy=True)
+
+    monkeypatch.setattr(engine, "measured_flags", lossy)
     path = SAMPLES / "listen-overflow-backlog2-abort0.pcap"  # 5 connections, none lossy
     out = io.StringIO()
     shown = engine.Progress(enabled=True, out=out)
@@ -178,6 +186,39 @@ def test_a_wrong_guess_of_the_capture_flags_is_run_again(monkeypatch: pytest.Mon
     assert parted.capture.quality == analyze(path).capture.quality
     assert parted.capture.quality is not None
     assert parted.capture.quality["lossy_connections"] == 0
+
+
+def capture_point_loss(folder: Path) -> Path:
+    """A capture (written in ``folder``) of a connection whose middle segment the capture
+    point missed (the client ACKs past it: ``CaptureWide.lossy``) beside a clean one on
+    another 4-tuple."""
+    lost = Conversation().handshake(0.0)
+    lost.data(CLIENT, 0.01, 7).data(SERVER, 0.02, 1448)
+    lost.data(SERVER, 0.0201, 1448, captured=False).data(SERVER, 0.0202, 1448)
+    lost.ack(CLIENT, 0.021, ack=lost.nxt(SERVER)).rst(SERVER, 0.022)
+    clean = Conversation(client=("10.0.0.3", 40001)).handshake(0.0)
+    clean.data(CLIENT, 0.01, 10).ack(SERVER, 0.011).ack(CLIENT, 5.0)
+    path = folder / "capture-point-loss.pcap"
+    path.write_bytes(pcap_bytes(lost, clean))
+    return path
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize(
+    "name", ["slow-response-one-direction-at-client.pcap", "capture-point-loss"]
+)
+def test_partitions_first_run_on_the_measured_flags(name: str, jobs: int, tmp_path: Path) -> None:
+    """The capture-wide quality flags every connection's confidence weighs (here a connection
+    captured in one direction, a real kernel's; a segment the capture point missed) are
+    measured over the partitions first (``engine.measured_flags``), so a capture showing one
+    is analysed once per partition, in this process and on forked workers."""
+    path = capture_point_loss(tmp_path) if name == "capture-point-loss" else SAMPLES / name
+    shown = io.StringIO()
+    parted = analyze(
+        path, partitions=3, jobs=jobs, progress=engine.Progress(enabled=True, out=shown)
+    )
+    assert "analysing again" not in shown.getvalue()
+    assert _json(parted) == _json(analyze(path))
 
 
 def test_a_listener_split_across_partitions_is_run_again_with_its_whole_retries(

@@ -27,7 +27,7 @@ import pytest
 from builders import capture_files, frames
 from builders.terminal import foreground_job
 from needs import CORPUS, CORPUS_MARKS
-from test_engine import CORPUS_CAPTURES, SAMPLE_CAPTURES, SAMPLES
+from test_engine import CORPUS_CAPTURES, SAMPLE_CAPTURES, SAMPLES, capture_point_loss
 
 from pcapline import bounded
 from pcapline.analysis import analyze
@@ -729,23 +729,11 @@ def test_an_unreachable_scheduler_is_said_before_the_capture_is_read(
 )
 def test_partitions_first_run_on_the_flags_pass_1_measured(name: str, tmp_path: Path) -> None:
     """The capture-wide quality flags every connection's confidence weighs are measured in
-    pass 1 (``bounded.measured_flags``), so a capture showing one of them is analysed once
+    pass 1 (``engine.measured_flags``), so a capture showing one of them is analysed once
     per partition, as a clean one is, with the whole-file analysis' JSON."""
-    from builders.conversation import CLIENT, SERVER, Conversation, pcap_bytes
-
     from pcapline.engine import Progress
 
-    if name == "capture-point-loss":
-        lost = Conversation().handshake(0.0)
-        lost.data(CLIENT, 0.01, 7).data(SERVER, 0.02, 1448)
-        lost.data(SERVER, 0.0201, 1448, captured=False).data(SERVER, 0.0202, 1448)
-        lost.ack(CLIENT, 0.021, ack=lost.nxt(SERVER)).rst(SERVER, 0.022)
-        clean = Conversation(client=("10.0.0.3", 40001)).handshake(0.0)
-        clean.data(CLIENT, 0.01, 10).ack(SERVER, 0.011).ack(CLIENT, 5.0)
-        path = tmp_path / "capture-point-loss.pcap"
-        path.write_bytes(pcap_bytes(lost, clean))
-    else:
-        path = SAMPLES / name
+    path = capture_point_loss(tmp_path) if name == "capture-point-loss" else SAMPLES / name
     expected = analysed.whole_json(path)
     shown = io.StringIO()
     progress = Progress(enabled=True, out=shown)

@@ -22,8 +22,8 @@ What pass 1 needs of the whole capture comes with the split: the ``capture`` fac
 file's drop counters, the last frame time; the rest is in the partition (an ICMP error sits
 with the 4-tuple it quotes, a connection's payload bytes are read back through
 ``PartitionedCapture.payload``). The whole capture's quality flags are measured in pass 1
-(each partition's, joined: ``measured_flags``), its per-listener SYN+ACK retries guessed, and
-both checked after pass 2 as ``engine.analyse`` does (``engine._to_rerun``).
+(each partition's, joined: ``engine.measured_flags``), its per-listener SYN+ACK retries
+guessed, and both checked after pass 2 as ``engine.analyse`` does (``engine._to_rerun``).
 
 What the merge reads (a partition's ``Digest``, kept in the work folder until then: while
 the workers run, the parent holds only what deciding a rerun reads, ``Listeners.slim``):
@@ -371,7 +371,7 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class Streams:
     """Pass 1's answer: each connection's first frame (local id order), the latest TCP time
-    and the partition's own capture-wide flags (``measured_flags``)."""
+    and the partition's own capture-wide flags (``engine.measured_flags``)."""
 
     number: int
     first_frames: np.ndarray
@@ -383,7 +383,7 @@ def number_streams(job: Job, number: int) -> Streams:
     """Flows, ICMP matching and application context over one partition; what pass 2 needs
     is written to the work folder (each row's local id and side, the connections table,
     the matched ICMP errors and the application context, by local id), and the partition's
-    capture-wide flags are measured (``measured_flags``)."""
+    capture-wide flags are measured (``engine.measured_flags``)."""
     from pcapline import app, icmp
     from pcapline.flows import build_flows, with_app_roles
 
@@ -416,32 +416,8 @@ def number_streams(job: Job, number: int) -> Streams:
         number,
         connections["first_frame"].to_numpy(np.int64),
         int(segments["time_ns"].max()),
-        measured_flags(segments, job.parts.last_frame_ns),
+        engine.measured_flags(segments, job.parts.last_frame_ns),
     )
-
-
-def measured_flags(segments: pd.DataFrame, capture_end_ns: int) -> CaptureWide:
-    """The capture-wide flags (``quality.CaptureWide``: some connection lost segments at the
-    capture point, one direction only, a flag filter...) as one partition's rows show them.
-
-    Pass 2's first run takes every partition's, joined, instead of a fixed guess
-    (``engine.GUESS``): a partition run on a wrong guess runs again whole, and one lost
-    segment anywhere in a large capture (a capture point that missed a single packet of
-    millions) made every partition run twice, doubling the analysis. This costs the facts
-    of each partition once more (about a tenth of its pass 2). The flags do not depend on
-    the connections' global ids, only on their rows; pass 2 still checks the flags it
-    measures itself (``engine._to_rerun``), so a flag told apart here only by the time the
-    capture ended (an unretried SYN+ACK, judged against the last frame) costs a rerun, never
-    a different answer."""
-    from pcapline.facts import compute_facts
-    from pcapline.quality import measure
-
-    return measure(compute_facts(segments, capture_end_ns=capture_end_ns)).own
-
-
-def _joined_flags(streams: Iterable[Streams]) -> CaptureWide:
-    """The whole capture's flags as pass 1 measured them (``measured_flags``)."""
-    return functools.reduce(lambda a, b: a | b, (s.own for s in streams), CaptureWide())
 
 
 def stream_ids(first_frames: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -855,7 +831,7 @@ def _analyse(
             keep_facts=False,
             dropped=parts.read.dropped > 0,
             truncated=parts.read.truncated,
-            capture=None if parts.count == 1 else _joined_flags(streams),
+            capture=None if parts.count == 1 else engine.joined_flags(s.own for s in streams),
             json_entries="json" in outputs,
         )
         busy = [n for n in numbers if len(ids[n])]

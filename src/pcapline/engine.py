@@ -25,12 +25,13 @@ port pair together): the stale-peer RST (``classify.stale_peer_resets``) compare
 of one 4-tuple. Two other inputs of classify span partitions: the per-capture quality flags
 (``quality.CaptureWide``: some segment lost at the capture point, a flag filter) and, per
 listener, what its SYN+ACK retries show (``listeners.by_listener``: the SYN-cookie evidence,
-handshakes completed out of a filtered capture's sight). Both are known only once every partition counted its own, so
-partitions are run assuming what large captures show (``GUESS``: not lossy, not flag-filtered;
-each listener's retries counted within the partition) and run again with the whole capture's
-values where that was wrong (every partition for wrong flags; for the listeners, only those
-where a connection decided through RULES would weigh them differently). One partition
-measures them itself. The merged analysis is byte for byte the whole-file one:
+handshakes completed out of a filtered capture's sight). The flags are measured over every
+partition first (``measured_flags``, joined; on a Dask cluster guessed: ``GUESS``, not lossy,
+not flag-filtered), each listener's retries are counted within the partition, and partitions
+run again with the whole capture's values where their run was wrong (every partition for
+wrong flags or a filtered capture; for the listeners, only those where a connection decided
+through RULES would weigh them differently). One partition measures them itself. The merged
+analysis is byte for byte the whole-file one:
 ``tests/test_engine.py`` runs every sample capture and corpus captures with reused ports
 through every path.
 
@@ -314,6 +315,33 @@ def _kept(detections: Mapping[int, ConnDetections], kept: Kept) -> dict[int, Con
 # Where partitions run
 
 
+def measured_flags(segments: pd.DataFrame, capture_end_ns: int) -> CaptureWide:
+    """The capture-wide flags (``quality.CaptureWide``: some connection lost segments at the
+    capture point, one captured in one direction only, a flag filter...) as one partition's
+    rows show them; joined over the partitions (``|``), the whole capture's.
+
+    Partitions first run on them rather than on a fixed guess (``GUESS``): a partition run on
+    a wrong guess runs again whole, and one lost segment anywhere in a large capture (a capture
+    point that missed one packet of millions) made every partition run twice, doubling the
+    analysis. Measuring costs each partition's facts once more (about a tenth of its
+    analysis). The flags read the connections' rows, not their ids (local ids do); the
+    partitions' own runs still check them (``_to_rerun``), so a flag told apart here only by
+    ``capture_end_ns`` (an unretried SYN+ACK, judged against the capture's end) costs a
+    rerun, never a different answer."""
+    from pcapline.facts import compute_facts
+    from pcapline.quality import measure
+
+    return measure(compute_facts(segments, capture_end_ns=capture_end_ns)).own
+
+
+def joined_flags(flags: Iterable[CaptureWide]) -> CaptureWide:
+    """The whole capture's flags from its partitions' (``measured_flags``)."""
+    joined = CaptureWide()
+    for one in flags:
+        joined = joined | one
+    return joined
+
+
 class Runner:
     """Runs ``analyse_partition`` over partitions; results come back in any order."""
 
@@ -321,6 +349,14 @@ class Runner:
         self, parts: Sequence[int], settings: Settings, done: Callable[[], None]
     ) -> Iterator[PartResult]:
         raise NotImplementedError
+
+    def flags(
+        self, parts: Sequence[int], capture_end_ns: int, done: Callable[[], None]
+    ) -> CaptureWide:
+        """The flags the first run of ``parts`` takes: measured (``measured_flags``) where
+        the runner holds the partitions' rows; ``GUESS`` where measuring would ship every
+        partition twice (a Dask cluster)."""
+        return GUESS
 
     def close(self) -> None:
         """Release workers (idempotent)."""
@@ -336,6 +372,15 @@ class InProcess(Runner):
         for number in parts:
             yield analyse_partition(self.plan.partition(number), settings)
             done()
+
+    def flags(
+        self, parts: Sequence[int], capture_end_ns: int, done: Callable[[], None]
+    ) -> CaptureWide:
+        measured = []
+        for number in parts:
+            measured.append(measured_flags(self.plan.partition(number).segments, capture_end_ns))
+            done()
+        return joined_flags(measured)
 
 
 _T = TypeVar("_T")
@@ -353,6 +398,12 @@ def _analyse_forked(number: int, settings: Settings, folder: str | None) -> Part
         if folder is None:
             return result
         return hand_over(result, os.path.join(folder, f"partition-{number}.pickle"))
+
+
+def _flags_forked(number: int, capture_end_ns: int) -> CaptureWide:
+    assert _FORKED_PLAN is not None and _HOLDING is not None, "a worker without its parent's plan"
+    with _HOLDING.held(number):
+        return measured_flags(_FORKED_PLAN.partition(number).segments, capture_end_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +492,19 @@ class LocalPool(Runner):
         self.futures.extend(futures)
         for handed in pool_results(futures, done, self.holding, self.count):
             yield picked_up(cast("PartResult | Handed", handed))
+
+    def flags(
+        self, parts: Sequence[int], capture_end_ns: int, done: Callable[[], None]
+    ) -> CaptureWide:
+        from pcapline.workers import signals_deferred
+
+        futures = {}
+        for number in parts:
+            with signals_deferred():  # a worker started but not registered would escape close
+                futures[self.pool.submit(_flags_forked, number, capture_end_ns)] = number
+        self.futures.extend(futures)
+        doing = "measuring the quality flags of"
+        return joined_flags(pool_results(futures, done, self.holding, self.count, doing))
 
     def close(self) -> None:
         """Once every partition came back the workers are left to exit on their own (the
@@ -1215,7 +1279,10 @@ def analyse(
     else:
         runner = InProcess(the_plan)
     try:
-        guess = None if count == 1 else GUESS
+        guess = None
+        if count > 1:
+            show.stage("measuring the capture's quality flags", total=count)
+            guess = runner.flags(range(count), settings.capture_end_ns, show.step)
         settings = replace(settings, capture=guess)
         show.stage(f"analysing {len(connections):,} connections", total=count)
         results = list(runner.run(range(count), settings, show.step))
