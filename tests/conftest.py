@@ -88,6 +88,15 @@ def tshark_sweep() -> Sweep:
 
 
 @pytest.fixture(autouse=True)
+def _no_terminal_width_from_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI takes its width from $COLUMNS when stdout is no terminal (else 120): a width
+    the runner exports (pytest-xdist's workers get COLUMNS=80) must not rewrap what the tests
+    read; a test that wants a width sets COLUMNS itself."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _no_signal_state_left_by_earlier_tests() -> Iterator[None]:
     """An asyncio loop an earlier test ran in this process (pyshark's, Dask's, the MCP
     client's) can leave a signal wakeup fd and a SIGCHLD handler behind, with nobody reading
