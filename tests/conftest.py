@@ -1,5 +1,12 @@
 """Suite-wide hooks: the background tshark sweep of the corpus (tests/tshark_sweep.py), and no
-signal state left behind by one test for the next."""
+signal state left behind by one test for the next.
+
+The suite runs on every core through pytest-xdist (``-n auto --dist loadgroup`` in
+pyproject.toml). There each worker collects every test and no core is idle to sweep on: no
+background thread starts in a worker; the sweep's users are one ``xdist_group`` (test_corpus.py),
+which loadgroup hands out among the first (largest groups first), so the worker that gets them
+runs the whole sweep then (``Sweep.answers``, two tshark at a time) while the others run the
+rest. Run without workers (``-n 0``), the sweep uses the idle core as below."""
 
 from __future__ import annotations
 
@@ -29,6 +36,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if shutil.which("tshark") is None:
         return
     cache = getattr(config, "cache", None)
+    if _in_xdist_worker(config):
+        if HAVE_CORPUS and any(_needs_sweep(item) for item in items):
+            _sweep = Sweep(cache)  # not started: its users' worker runs it when they ask
+        return
     ahead = _sample_fields_ahead(items, cache)
     users = [item for item in items if _needs_sweep(item)]
     if users and HAVE_CORPUS:
@@ -36,6 +47,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _sweep = Sweep(cache)
     if ahead is not None or _sweep is not None:
         threading.Thread(target=_in_turn, args=(ahead, _sweep), daemon=True).start()
+
+
+def _in_xdist_worker(config: pytest.Config) -> bool:
+    """A pytest-xdist worker (it has the controller's ``workerinput``)."""
+    return hasattr(config, "workerinput")
 
 
 def _sample_fields_ahead(items: list[pytest.Item], cache: Any) -> Ahead | None:
@@ -74,7 +90,7 @@ def tshark_sweep() -> Sweep:
 @pytest.fixture(autouse=True)
 def _no_terminal_width_from_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI takes its width from $COLUMNS when stdout is no terminal (else 120): a width
-    the runner exports (a CI runner's or a parallel runner's COLUMNS=80) must not rewrap what the tests
+    the runner exports (pytest-xdist's workers get COLUMNS=80) must not rewrap what the tests
     read; a test that wants a width sets COLUMNS itself."""
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LINES", raising=False)

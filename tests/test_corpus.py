@@ -34,7 +34,8 @@ NOT_CAPTURES = {"MANIFEST.tsv", "README.md", "provenance.tsv"}
 DIFFERENCES = Path(__file__).with_name("corpus_tshark_differences.tsv")
 OURS_ONLY = "ours_only"  # reason code in DIFFERENCES: frames we analyse and tshark does not
 
-pytestmark = [*CORPUS_MARKS, pytest.mark.slow]
+#: One xdist group: the session's corpus_results and tshark sweep are made once, in one worker.
+pytestmark = [*CORPUS_MARKS, pytest.mark.slow, pytest.mark.xdist_group("corpus-read")]
 
 #: Frames tshark dissects as TCP that we do not analyse, and why that is expected.
 #: Such frames can open extra tshark streams, so ids may be shifted: for files with any

@@ -187,6 +187,7 @@ corpus_analysis.register(_SHORT_CLEAN, _short_clean_and_stalls)
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("corpus-analysis")  # one shared analysis of the corpus (one worker)
 @pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_no_slow_tag_on_short_clean_corpus_connections(marks: None) -> None:
     """False positives across the corpus. A connection that lasted less than the smallest

@@ -151,6 +151,7 @@ def slow_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.xdist_group("scan-slow-folder")  # slow_folder made once, in one worker
 def test_ctrl_c_stops_at_once_without_traceback(slow_folder: Path) -> None:
     # Before: a 24-line worker traceback, and up to 98 s waiting for captures in flight.
     process = subprocess.Popen(
@@ -174,6 +175,7 @@ def test_ctrl_c_stops_at_once_without_traceback(slow_folder: Path) -> None:
     assert _group_gone(process.pid, within=15)  # no worker outlived the scan (zombies reaped)
 
 
+@pytest.mark.xdist_group("scan-slow-folder")  # slow_folder made once, in one worker
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_stopped_memory_bounded_scan_removes_its_workers_spill_folders(
     slow_folder: Path, tmp_path: Path, signum: signal.Signals
@@ -216,6 +218,7 @@ def test_a_stopped_memory_bounded_scan_removes_its_workers_spill_folders(
     assert _group_gone(process.pid, within=15)
 
 
+@pytest.mark.xdist_group("scan-slow-folder")  # slow_folder made once, in one worker
 def test_a_scan_killed_outright_leaves_no_process_behind(slow_folder: Path, tmp_path: Path) -> None:
     """kill -9 of the scan alone (the OOM killer, a CI job's timeout). Its workers are the
     fork server's children, and the server lives while they do: they waited forever for a

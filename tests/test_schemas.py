@@ -160,6 +160,7 @@ def test_scan_error_rows_validate(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("corpus-analysis")  # one shared analysis of the corpus (one worker)
 @pytest.mark.parametrize("marks", [pytest.param(None, marks=CORPUS_MARKS)])
 def test_every_corpus_capture_with_tcp_validates(marks: None) -> None:
     """Read in place (never copied): every corpus capture tshark finds TCP in."""

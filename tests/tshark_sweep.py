@@ -6,7 +6,9 @@ minutes, while the rest of the suite keeps one core busy and leaves the other mo
 collection shows a test that needs it, and moves those tests to the end of the run; the test
 that asks for the answers (``answers()``) joins in with a second thread for what is left, then
 has every file's answer. Answers stay cached in pytest's cache directory, keyed by file size
-and mtime, so a second local run starts none.
+and mtime, so a second local run starts none. Under pytest-xdist no core is idle: nothing runs
+in the background, and the worker that runs the users (one xdist group, sent out first) runs
+the whole sweep when they ask.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from tools.make_reports import BROWSER_ARGS as ARGS
 
 CHROMIUM = os.environ.get("PCAPLINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SAMPLE = Path(__file__).parents[2] / "sample_captures" / "listen-overflow-backlog2-abort0.pcap"
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+#: One xdist group: one browser and one set of module pages, in one worker.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 if not Path(CHROMIUM).exists():
