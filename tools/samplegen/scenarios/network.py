@@ -1403,6 +1403,35 @@ def _reject_one_port_with_reset() -> str:
 """
 
 
+def _one_rejected_of_three(rst_hops: str) -> list[Conn]:
+    """The router-reject scenarios' truth: the middle client port refused by the router's RST
+    (``rst_hops``: how its TTL or hop limit reads, 64 against the server's 63), the other two
+    closed normally."""
+    passed = "the server accepted it: request, answer, the client's close first"
+    return [
+        Conn({"client_port": REJECTED_PORT - 1}, "closed", "client", counts=clean(), note=passed),
+        Conn(
+            {"client_port": REJECTED_PORT},
+            "refused",
+            reset_by="server",
+            counts=clean(resets=1),
+            note="the router's reject rule answered the SYN with a RST+ACK in the server's "
+            f"name ({rst_hops}: one hop closer than the server's 63); connect() failed with "
+            "ECONNREFUSED and the server never saw the SYN",
+            cause="path_reset",
+        ),
+        Conn({"client_port": REJECTED_PORT + 1}, "closed", "client", counts=clean(), note=passed),
+    ]
+
+
+def _reject_settings() -> dict[str, object]:
+    return {
+        "router_nft": f"forward: tcp dport {st.SERVER_PORT} tcp sport {REJECTED_PORT} "
+        "tcp flags & (syn | ack) == syn reject with tcp reset",
+        "clients": f"{REJECTED_PORT - 1}, {REJECTED_PORT}, {REJECTED_PORT + 1}, one after the other",
+    }
+
+
 def path_reset_router(ctx: Ctx, net: int) -> list[Expected]:
     """A router rejects one client port's SYNs with a RST in the server's name.
 
@@ -1431,26 +1460,8 @@ def path_reset_router(ctx: Ctx, net: int) -> list[Expected]:
         ]
         ctx.run_client(topo.client, steps, srv)
     events = ctx.socket_events()
-    passed = "the server accepted it: request, answer, the client's close first"
-    conns = [
-        Conn({"client_port": REJECTED_PORT - 1}, "closed", "client", counts=clean(), note=passed),
-        Conn(
-            {"client_port": REJECTED_PORT},
-            "refused",
-            reset_by="server",
-            counts=clean(resets=1),
-            note="the router's reject rule answered the SYN with a RST+ACK in the server's "
-            "name (its TTL 64: one hop closer than the server's 63); connect() failed with "
-            "ECONNREFUSED and the server never saw the SYN",
-            cause="path_reset",
-        ),
-        Conn({"client_port": REJECTED_PORT + 1}, "closed", "client", counts=clean(), note=passed),
-    ]
-    settings = {
-        "router_nft": f"forward: tcp dport {st.SERVER_PORT} tcp sport {REJECTED_PORT} "
-        "tcp flags & (syn | ack) == syn reject with tcp reset",
-        "clients": f"{REJECTED_PORT - 1}, {REJECTED_PORT}, {REJECTED_PORT + 1}, one after the other",
-    }
+    conns = _one_rejected_of_three("its TTL 64")
+    settings = _reject_settings()
     scen = (
         "three connections through a router whose nftables rule rejects the middle one's SYN "
         "with a RST in the server's name"
@@ -1576,33 +1587,14 @@ def path_reset_router_v6(ctx: Ctx, net: int) -> list[Expected]:
             *st.echo_client(topo.server_ip6, REJECTED_PORT + 1, family=6, sock="c"),
         ]
         ctx.run_client(topo.client, steps, srv)
-    passed = "the server accepted it: request, answer, the client's close first"
-    conns = [
-        Conn({"client_port": REJECTED_PORT - 1}, "closed", "client", counts=clean(), note=passed),
-        Conn(
-            {"client_port": REJECTED_PORT},
-            "refused",
-            reset_by="server",
-            counts=clean(resets=1),
-            note="the router's reject rule answered the SYN with a RST+ACK in the server's "
-            "name (hop limit 64: one hop closer than the server's 63); connect() failed with "
-            "ECONNREFUSED and the server never saw the SYN",
-            cause="path_reset",
-        ),
-        Conn({"client_port": REJECTED_PORT + 1}, "closed", "client", counts=clean(), note=passed),
-    ]
+    conns = _one_rejected_of_three("hop limit 64")
     return [
         Expected(
             name,
             "three IPv6 connections through a router whose nftables rule rejects the middle "
             "one's SYN with a RST in the server's name",
             "client",
-            {
-                "router_nft": f"forward: tcp dport {st.SERVER_PORT} tcp sport {REJECTED_PORT} "
-                "tcp flags & (syn | ack) == syn reject with tcp reset",
-                "clients": f"{REJECTED_PORT - 1}, {REJECTED_PORT}, {REJECTED_PORT + 1}, one "
-                "after the other",
-            },
+            _reject_settings(),
             conns,
             notes="The RST arrives with hop limit 64, the server's SYN+ACKs with 63: its sender "
             "is one hop closer than the server.",
