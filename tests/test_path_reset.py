@@ -40,17 +40,42 @@ def _findings(tmp_path: Path, *convs: Conversation) -> list[pcapline.Finding]:
     return [f for f in analysis.findings if f.kind == "path_reset"]
 
 
-def test_a_routers_reset_is_told_by_its_ttl(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("server_ttl", "rst_ttl", "where"),
+    [
+        # 64 arrives only as sent (ip_default_ttl): no router between the RST's sender and
+        # the capture point.
+        (
+            63,
+            64,
+            "TTL 64, the server's packets arrive with TTL 63: 1 hop closer to the capture "
+            "point, with no router between them (64 is a starting TTL): the capturing host "
+            "itself or a device on its link",
+        ),
+        # 63: one router took one off on the way; the sender is two hops nearer the server's.
+        (
+            61,
+            63,
+            "TTL 63, the server's packets arrive with TTL 61: 2 hops closer to the capture point",
+        ),
+    ],
+)
+def test_a_routers_reset_is_told_by_its_ttl(
+    tmp_path: Path, server_ttl: int, rst_ttl: int, where: str
+) -> None:
     found = _findings(
-        tmp_path, _accepted(0, 0.0), _refused(1, 0.05, 64), _accepted(2, 0.1), _refused(3, 0.15, 64)
+        tmp_path,
+        _accepted(0, 0.0, ttl=server_ttl),
+        _refused(1, 0.05, rst_ttl),
+        _accepted(2, 0.1, ttl=server_ttl),
+        _refused(3, 0.15, rst_ttl),
     )
     (f,) = found
     assert f.connections == (1, 3)
     assert f.summary == (
-        "2 connections to 10.251.2.2:8080 refused: reset by a device in the path (TTL 64, the "
-        "server's packets arrive with TTL 63: 1 hop closer to the capture point)."
+        f"2 connections to 10.251.2.2:8080 refused: reset by a device in the path ({where})."
     )
-    assert f.details["rst_ttl"] == 64 and f.details["server_ttls"] == [63]
+    assert f.details["rst_ttl"] == rst_ttl and f.details["server_ttls"] == [server_ttl]
     assert f.details["synacks"] == 2 and f.details["server_ttl_stable"] is True
 
 
@@ -145,7 +170,8 @@ def test_the_refused_connection_names_the_device_in_the_path(tmp_path: Path) -> 
     assert text.startswith(
         "Refused: the server's address answered the SYN with RST (frame 8, IP TTL 64); the "
         "server's own packets arrive with TTL 63: the RST's sender is 1 hop closer to the "
-        "capture point. A device in the path sent the RST in the server's name, not the server "
+        "capture point, with no router between them (64 is a starting TTL): the capturing host "
+        "itself or a device on its link. A device in the path sent the RST in the server's name, not the server "
         "(compared with its SYN+ACKs on other connections to this port)"
     )
     assert "nft list ruleset / iptables -S: REJECT --reject-with tcp-reset" in text

@@ -20,6 +20,7 @@ from pcapline.evidence import Evidence
 from pcapline.fmt import gap
 from pcapline.icmp import IcmpError
 from pcapline.model import Cause, Decision, Explanation, Fate, Side
+from pcapline.ttl import hops_closer
 
 #: Idle timeouts an idle gap is compared with (documented defaults).
 IDLE_TIMEOUTS = (
@@ -359,11 +360,7 @@ def _path_reset(e: Evidence, story: Explanation) -> Explanation:
     p = e.path_rst
     assert p is not None
     if p.server_lo == p.server_hi:
-        closer = p.rst_ttl - p.server_ttl
-        server = (
-            f"TTL {p.server_ttl}: the RST's sender is {closer} hop{'s' if closer != 1 else ''} "
-            "closer to the capture point"
-        )
+        server = f"TTL {p.server_ttl}: the RST's sender is {hops_closer(p.rst_ttl, p.server_ttl)}"
     else:
         server = f"TTL {p.server_lo}-{p.server_hi}"
     compared = {

@@ -44,14 +44,13 @@ import pandas as pd
 from pcapline.duplicates import seen_again_lower
 from pcapline.evidence import Evidence
 from pcapline.model import Cause, Decision, Fate, Side, Verdicts
+from pcapline.ttl import initial_ttl
 
 if TYPE_CHECKING:
     from pcapline.findings.handshakes import Handshakes
 
 #: SYN+ACKs with one TTL, on the same port, that make the server's TTL stable.
 STABLE_SYNACKS = 2
-#: Initial TTLs in use (a host's guessed from the first at or above what arrived).
-INITIAL_TTLS = (32, 64, 128, 255)
 
 #: Per listener (``"server_ip|server_port"``): how many of its SYN+ACKs arrived with each TTL.
 ServerTtls = Mapping[str, Mapping[int, int]]
@@ -162,7 +161,7 @@ def judge(ip: str, port: int, rst_ttl: int, seen: SynackTtls) -> PathRst | None:
     lo, hi = min(ttls), max(ttls)
     # Above what the server's packets arrive with, from the same initial TTL: fewer hops
     # away. Another initial TTL is no proof of another host (a listener's own IP_TTL).
-    if rst_ttl <= hi or _initial(rst_ttl) != _initial(lo):
+    if rst_ttl <= hi or initial_ttl(rst_ttl) != initial_ttl(lo):
         return None
     stable = sum(same.values()) >= STABLE_SYNACKS and len(same) == 1
     basis = (
@@ -228,13 +227,7 @@ def recognise(e: Evidence, d: Decision) -> Cause | None:
     return None
 
 
-def _initial(ttl: int) -> int:
-    """The initial TTL a TTL that arrived was sent with (the lowest in use at or above it)."""
-    return next((i for i in INITIAL_TTLS if ttl <= i), 255)
-
-
 __all__ = [
-    "INITIAL_TTLS",
     "STABLE_SYNACKS",
     "PathRst",
     "ServerTtls",

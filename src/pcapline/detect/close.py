@@ -50,6 +50,7 @@ from pcapline.facts import (
 )
 from pcapline.model import RST, Event, EventKind, Side
 from pcapline.timers import RTO_FLOOR_S
+from pcapline.ttl import initial_ttl
 
 EMITS = frozenset({EventKind.FIN, EventKind.RST, EventKind.INJECTED_RST_HINT})
 
@@ -1345,14 +1346,6 @@ def _copy_ttls(view: ConnView, i: int) -> list[int]:
     return found
 
 
-#: The initial TTLs stacks start from (Linux and macOS 64, Windows 128, network devices 255).
-_INITIAL_TTLS = (32, 64, 128, 255)
-
-
-def _initial_ttl(ttl: int) -> int:
-    return next((start for start in _INITIAL_TTLS if ttl <= start), 255)
-
-
 def _another_box(
     view: ConnView, i: int, usual: dict[bool, tuple[int, int]], split: dict[bool, _TtlSplit]
 ) -> bool:
@@ -1365,9 +1358,7 @@ def _another_box(
     hi = usual[side][1]
     ttl = int(view.ttl[i])
     return (
-        _initial_ttl(ttl) != _initial_ttl(hi)
-        or ttl > hi + TTL_SLACK
-        or bool(split[side].boxed(ttl))
+        initial_ttl(ttl) != initial_ttl(hi) or ttl > hi + TTL_SLACK or bool(split[side].boxed(ttl))
     )
 
 

@@ -50,6 +50,7 @@ from pcapline.causes.path_reset import (
 from pcapline.findings.base import Finder, FindingInput, make_finding
 from pcapline.fmt import endpoint
 from pcapline.model import Finding
+from pcapline.ttl import hops_closer
 
 KIND = "path_reset"
 EXPLANATION = (
@@ -120,8 +121,7 @@ def _finding(
     if len(ttls) > 1:
         where = f"TTL {rst_ttl}, the server's packets arrive with TTL {min(seen)}-{max(seen)}"
     else:
-        closer = rst_ttl - server_ttl
-        where += f": {closer} hop{'s' if closer != 1 else ''} closer to the capture point"
+        where += f": {hops_closer(rst_ttl, server_ttl)}"
     n = len(odd)
     what = f"{n} connection{'s' if n != 1 else ''} to {server} refused"
     if stable:
