@@ -115,6 +115,8 @@ DELAY_KEYS = [
     "nagle_episodes",
     "app_pause_s",
     "app_pause_side",
+    "idle_restarts",
+    "idle_restart_s",
     "transfer_side",
     "transfer_bytes",
     "transfer_s",
@@ -148,6 +150,7 @@ SLOW_TAGS = [
     "window_full_stall",
     "nagle_stall",
     "app_pause",
+    "idle_restart",
 ]
 #: Keys after kind/summary/connections of the slow findings (issue 10), in order.
 SLOW_FINDING_KEYS = {
@@ -632,6 +635,14 @@ def check_delays(conn: dict[str, Any], w: str) -> None:
     _expect(pause is None or (_is_num(pause) and pause >= 0), wd, "app_pause_s")
     _expect((paused is not None) == bool(pause), wd, "app_pause_side exactly with a pause")
     _expect(paused in (None, "client", "server"), wd, "app_pause_side")
+    # idle_restart_s: null (no round trip to read, or a LAN's) or >= 0, with a count
+    restarts, restart_s = d["idle_restarts"], d["idle_restart_s"]
+    _expect(isinstance(restarts, int) and restarts >= 0, wd, "idle_restarts")
+    _expect(restart_s is None or (_is_num(restart_s) and restart_s >= 0), wd, "idle_restart_s")
+    _expect(restart_s is not None or restarts == 0, wd, "idle_restarts without a round trip")
+    _expect(bool(restarts) or not restart_s, wd, "idle_restart_s without a restart")
+    if "idle_restart" in slow:
+        _expect(restart_s is not None and restart_s >= 0.2, wd, "idle_restart tag under 0.2 s")
     if "app_pause" in slow:
         # the judged pause is a server's mid-answer; the longest (app_pause_s) may be either
         # side's, and is at least as long

@@ -263,6 +263,8 @@ DELAYS = obj(
         "nagle_episodes": INT,
         "app_pause_s": null(SECONDS),
         "app_pause_side": null(SIDE),
+        "idle_restarts": INT,
+        "idle_restart_s": null(SECONDS),
         "transfer_side": null(SIDE),
         "transfer_bytes": null(INT),
         "transfer_s": null(SECONDS),

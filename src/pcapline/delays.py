@@ -53,6 +53,10 @@ Per connection (``Delays``):
 - ``app_pause_s``, ``app_pause_side``: the longest pause of a side's application in the
   middle of what it was sending, with everything acknowledged and the window open
   (app_pause.py); None when the capture cannot tell (no handshake round trip measured).
+- ``idle_restarts``, ``idle_restart_s``: answers a sender slow-started again after an idle
+  longer than its RTO (idle_restart.py: ``tcp_slow_start_after_idle``), and the round trips
+  that cost in all, a lower bound; None when the capture cannot tell (no handshake round
+  trip, or one under 2 ms).
 - ``slow``: tags (``SlowTag``) judged from the measures against ``SlowThresholds``;
   ``slow_response`` only where the opening was captured and the answer it judges, less the
   handshake's round trip, still took the threshold (``_slow_answer``). Which answers it
@@ -86,6 +90,7 @@ from pcapline.facts import (
     peer_data_end,
     rows_per_connection,
 )
+from pcapline.idle_restart import Restart, idle_restarts, restart_of
 from pcapline.loopback import on_one_host
 from pcapline.model import (
     EventKind,
@@ -202,6 +207,12 @@ class Delays:
     #: That pause ended with a new response's status line: the server held its answer to a
     #: request the client had already sent (pipelined HTTP/1.1).
     app_pause_pipelined: bool = False
+    #: Answers a sender slow-started again after an idle (idle_restart.py), and what that
+    #: cost in all, a lower bound (None: the capture cannot tell: no handshake round trip,
+    #: or a LAN's); the costliest of them (None: none).
+    idle_restarts: int = 0
+    idle_restart_s: float | None = 0.0
+    idle_restart: Restart | None = None
     #: Which turns ``slow_response`` judged: every one, or only the first (the bytes show no
     #: request/response protocol); None: no judgement (no turn, or the opening not captured).
     response_judged: ResponseJudged | None = None
@@ -269,6 +280,8 @@ def delays_doc(d: Delays) -> dict[str, object]:
         "nagle_episodes": d.nagle_episodes,
         "app_pause_s": _round(d.app_pause_s),
         "app_pause_side": None if d.app_pause_side is None else d.app_pause_side.value,
+        "idle_restarts": d.idle_restarts,
+        "idle_restart_s": _round(d.idle_restart_s),
         **transfer_doc(d.transfer),
         "stalled_s": round(d.stalled_s, 6),
         "biggest_stall": None if biggest is None else biggest.as_dict(),
@@ -307,6 +320,8 @@ DELAYS_DOC_KEYS: tuple[str, ...] = (
     "nagle_episodes",
     "app_pause_s",
     "app_pause_side",
+    "idle_restarts",
+    "idle_restart_s",
     *TRANSFER_DOC_KEYS,
     "stalled_s",
     "biggest_stall",
@@ -441,6 +456,7 @@ DELAY_COLUMNS: tuple[str, ...] = (
     "window_full_s",  # NaN (empty in CSV): the capture cannot tell
     "nagle_s",  # NaN (empty in CSV): the capture cannot tell
     "app_pause_s",  # NaN (empty in CSV): the capture cannot tell
+    "idle_restart_s",  # NaN (empty in CSV): the capture cannot tell
     "transfer_rate_bps",  # NaN (empty in CSV): no transfer (transfer.py)
     "transfer_paced_by",  # "" if none
     "stalled_s",
@@ -519,6 +535,9 @@ class DelaysTable(Mapping[int, Delays]):
             app_pause_side=None if paused < 0 else (Side.CLIENT if paused else Side.SERVER),
             app_pause_answer_s=float(c["app_pause_judged_s"][i]),
             app_pause_pipelined=bool(c["app_pause_judged_pipelined"][i]),
+            idle_restarts=int(c["idle_restarts"][i]),
+            idle_restart_s=_opt(c["idle_restart_s"][i]),
+            idle_restart=restart_of(c, i),
             response_judged=_JUDGED_OF_CODE[int(c["response_judged"][i])],
             response_unjudged=bool(c["response_unjudged"][i]),
             response_from=FORM_OF_CODE[int(c["response_from"][i])],
@@ -596,6 +615,8 @@ class DelaysTable(Mapping[int, Delays]):
             "app_pause_side": [
                 None if side < 0 else client if side else server for side in ints("app_pause_side")
             ],
+            "idle_restarts": counts("idle_restarts"),
+            "idle_restart_s": rounded("idle_restart_s"),
             **dict(zip(_VISITED_DOC_KEYS, per_visit, strict=True)),
             **self._transfer_columns(measures),
         }
@@ -738,6 +759,7 @@ _TAG_MEASURE: dict[SlowTag, str] = {
     SlowTag.WINDOW_FULL_STALL: "window_full_s",
     SlowTag.NAGLE_STALL: "nagle_s",
     SlowTag.APP_PAUSE: "app_pause_judged_s",
+    SlowTag.IDLE_RESTART: "idle_restart_s",
 }
 
 
@@ -772,6 +794,7 @@ def summarise(
         SlowTag.WINDOW_FULL_STALL: limits.window_full_s,
         SlowTag.NAGLE_STALL: limits.nagle_s,
         SlowTag.APP_PAUSE: limits.response_s,
+        SlowTag.IDLE_RESTART: limits.idle_restart_s,
     }
     out: list[SlowSummary] = []
     retried = {SlowTag.SYN_RETRY, SlowTag.SYNACK_RETRY}
@@ -1176,6 +1199,7 @@ def measure(
     full = window_full(facts, sent, handshake_rtt_ms, loops)
     nagle = nagle_waits(facts, sent, loops, ts_ecr)
     pauses = app_pauses(facts, sent, loops, peer_end, _status_frames(apps or {}))
+    restarts = idle_restarts(facts, sent, handshake_rtt_ms, loops)
     one_way = OneWayTurns.of(facts, peer_end)
     del peer_end  # one int64 per row: not held through the per-connection work below
     held = {
@@ -1266,6 +1290,7 @@ def measure(
         "app_pause_judged_s": pauses.judged_s,
         "app_pause_judged_pipelined": pauses.judged_pipelined,
         **_after_tickets(facts, pauses, apps or {}),
+        **restarts.columns(ids),
         "stalled_s": per["stalled_s"],
         "biggest_stall": biggest,
         "biggest_stall_s": per["biggest_s"],
@@ -1456,6 +1481,7 @@ def slow_tags(
             SlowTag.WINDOW_FULL_STALL: _column(columns, "window_full_s") >= limits.window_full_s,
             SlowTag.NAGLE_STALL: _column(columns, "nagle_s") >= limits.nagle_s,
             SlowTag.APP_PAUSE: _paused_answer(columns, limits),
+            SlowTag.IDLE_RESTART: _column(columns, "idle_restart_s") >= limits.idle_restart_s,
         }
     n = len(columns["syn_retries"])
     out = np.empty(n, dtype=object)

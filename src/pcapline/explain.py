@@ -1689,6 +1689,13 @@ def slow_summary(s: SlowSummary) -> str:
             "database, an upstream, a lock, garbage collection; or a pacing rate or TCP_CORK "
             "it sets, which hold data the same way)"
         )
+    if s.tag is SlowTag.IDLE_RESTART:
+        return (
+            f"{share} slow-started again after an idle{over}: {spread} lost to the restart, at "
+            "least (a sender idle longer than its retransmission timeout restarts its "
+            "congestion window: net.ipv4.tcp_slow_start_after_idle 1, the default; set it to "
+            "0 on the sender of kept-alive connections)"
+        )
     return (
         f"{share} took long to connect{over} without a retry: connect {spread} (a long round trip)"
     )
@@ -1757,6 +1764,7 @@ _SLOW_MEASURE_WORD = {
     SlowTag.WINDOW_FULL_STALL: "time blocked by a full receive window",
     SlowTag.NAGLE_STALL: "time small writes waited for a delayed ACK",
     SlowTag.APP_PAUSE: "longest application pause mid-answer",
+    SlowTag.IDLE_RESTART: "time lost to slow start after idle, at least",
 }
 
 

@@ -256,12 +256,35 @@ def _app_pause(d: Delays) -> str:
     )
 
 
+def _idle_restart(d: Delays) -> str:
+    r = d.idle_restart
+    assert r is not None  # the tag is earned only where a restart was found
+    more = (
+        f" ({d.idle_restarts} answers restarted so, {_s(d.idle_restart_s)} in all)"
+        if d.idle_restarts > 1
+        else ""
+    )
+    return (
+        f"Slow: the {r.side.value}'s data resumed at frame {r.frame} after {_s(r.idle_s)} "
+        f"idle with its congestion window restarted: {r.first_segments} segment(s) in the "
+        f"first round trip, against {r.before_segments} in one round trip before the idle, "
+        f"then doubling (slow start) for {r.rounds} round trips ({_s(r.ramp_s)}): at least "
+        f"{_s(r.extra_s)} more than with the window it had{more}. Linux restarts the "
+        "congestion window when a socket sends after an idle longer than its retransmission "
+        "timeout (net.ipv4.tcp_slow_start_after_idle 1, the default). Set "
+        f"net.ipv4.tcp_slow_start_after_idle=0 on the {r.side.value} (common for HTTP/2, "
+        "gRPC and database servers on kept-alive connections), or keep the connection from "
+        "idling."
+    )
+
+
 _NOTES: dict[SlowTag, Callable[[Delays], str]] = {
     SlowTag.SLOW_CONNECT: _slow_connect,
     SlowTag.SLOW_RESPONSE: _slow_response,
     SlowTag.WINDOW_FULL_STALL: _window_full,
     SlowTag.NAGLE_STALL: _nagle,
     SlowTag.APP_PAUSE: _app_pause,
+    SlowTag.IDLE_RESTART: _idle_restart,
 }
 
 

@@ -637,6 +637,9 @@ class SlowTag(enum.StrEnum):
     #: a server's application paused mid-answer, nothing held by TCP, for
     #: SlowThresholds.response_s or more (app_pause.py; HTTP/1.x answers only)
     APP_PAUSE = "app_pause"
+    #: a sender slow-started again after an idle longer than its RTO (idle_restart.py:
+    #: net.ipv4.tcp_slow_start_after_idle), costing SlowThresholds.idle_restart_s or more
+    IDLE_RESTART = "idle_restart"
 
 
 class ResponseJudged(enum.StrEnum):
@@ -721,3 +724,7 @@ class SlowThresholds:
     #: ``nagle_stall``: five waits of Linux's 40 ms minimum, one of Windows' 200 ms. A
     #: single wait is measured (``delays.nagle_s``) but is no slow connection.
     nagle_s: float = 0.2
+    #: What restarting slow start after idles cost (``delays.idle_restart_s``, a lower
+    #: bound: round trips spent regrowing the window), in total, past this is
+    #: ``idle_restart``: two round trips of a 100 ms path, twenty of a 10 ms one.
+    idle_restart_s: float = 0.2

@@ -31,6 +31,7 @@ def csv_columns() -> list[str]:
             columns += ["window_full_s"]  # time blocked by a full receive window
             columns += ["nagle_s"]  # time small writes waited for a delayed ACK
             columns += ["app_pause_s"]  # the longest application pause mid-message
+            columns += ["idle_restart_s"]  # round trips lost to slow start after idle
             columns += ["transfer_rate_bps", "transfer_paced_by"]  # a bulk transfer's pace
             columns += ["stalled_s", "biggest_stall", "biggest_stall_s"]
         elif key == "app":

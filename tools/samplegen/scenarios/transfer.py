@@ -907,3 +907,113 @@ def policer(ctx: Ctx, net: int) -> list[Expected]:
             observed_by_sockets=ctx.socket_events(),
         )
     ]
+
+
+#: The idle between a kept-alive connection's two answers: several RTOs (~0.5 s each here).
+IDLE_S = 3.0
+#: Its path: a 200 ms round trip (an intercontinental one), long against the relay's jitter
+#: under load, which blurs the rounds of a shorter one.
+IDLE_ONE_WAY_S = 0.1
+
+
+def idle_restart(ctx: Ctx, net: int) -> list[Expected]:
+    """Two 1 MiB answers on one kept-alive connection over a 200 ms round trip, 3 s apart,
+    with the kernel's default ``net.ipv4.tcp_slow_start_after_idle`` 1; captured at the
+    client (the receiver), on tun0.
+
+    Kernel rules: the first answer slow-starts from 10 segments (10, 20, 40, 80, 160, 320,
+    then the rest: 7 round trips, as ``long_path``). The client then idles 3 s, several of
+    the server's RTOs (200 ms + the round trip and its variance), with everything
+    acknowledged, so when the second request is answered ``tcp_event_data_sent`` ->
+    ``tcp_cwnd_restart`` halves the window once per RTO elapsed, down to min(initial window,
+    cwnd) = 10 segments at the lowest: the second answer slow-starts again, 10 to 40
+    segments and doubling, though the connection had reached a flight of about 320 segments
+    a round trip. Its ramp to that flight takes 3 to 5 round trips where the old window
+    needed 1 or 2 for those bytes: 2 to 4 round trips lost (the bound: 2 to 6).
+    """
+    return _two_answers(ctx, net, "slow-idle-restart-at-client.pcap", restart=True)
+
+
+def idle_no_restart(ctx: Ctx, net: int) -> list[Expected]:
+    """``idle_restart`` with ``net.ipv4.tcp_slow_start_after_idle`` 0 on the server, captured
+    at the server (the sender): the window survives the idle, so the second answer leaves in
+    about one round trip; no restart may be claimed."""
+    return _two_answers(ctx, net, "slow-idle-no-restart-sysctl0-at-server.pcap", restart=False)
+
+
+def _two_answers(ctx: Ctx, net: int, name: str, *, restart: bool) -> list[Expected]:
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    port = 45011
+    server = [
+        *st.listen(),
+        st.accept("c", opts=[CUBIC]),
+        st.recv(REQUEST, "c"),
+        st.send(BULK, "c"),
+        st.recv(REQUEST, "c"),
+        st.send(BULK, "c"),
+        st.recv_eof("c"),
+        st.close("c"),
+    ]
+    client = [
+        *st.connect(f"192.168.{net}.2", port),
+        st.send(REQUEST),
+        st.recv(BULK),
+        st.sleep(IDLE_S),
+        st.send(REQUEST),
+        st.recv(BULK),
+        st.close(),
+        st.signal("done"),
+    ]
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=IDLE_ONE_WAY_S)
+        s.sysctl("net.ipv4.tcp_slow_start_after_idle", 1 if restart else 0)
+        ctx.capture(c if restart else s, "tun0", name, "-s", str(SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * IDLE_ONE_WAY_S
+    setting = f"net.ipv4.tcp_slow_start_after_idle {1 if restart else 0}"
+    if restart:
+        expected = Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(),
+            delays={
+                "idle_restarts": 1,
+                "idle_restart_s": bound_s(round(2 * rtt_s, 3), round(6 * rtt_s, 3)),
+                "rto_episodes": 0,
+            },
+            slow=["idle_restart"],
+            explanation_keywords=["restarted", "tcp_slow_start_after_idle=0 on the server"],
+            note=f"the second answer slow-starts again after {IDLE_S:g} s idle ({setting}): "
+            f"2 to 4 round trips of {rtt_s * 1000:.0f} ms lost against the ~320-segment flight "
+            "the first answer reached (bound: 2 to 6 round trips)",
+        )
+    else:
+        expected = Conn(
+            {"client_port": port},
+            "closed",
+            closer="client",
+            counts=clean(),
+            delays={"idle_restarts": 0, "idle_restart_s": 0.0, "rto_episodes": 0},
+            slow=[],
+            note=f"{setting}: the window survives the idle, the second answer leaves at once",
+        )
+    where = "client (the receiver)" if restart else "server (the sender)"
+    return [
+        Expected(
+            name,
+            f"two {BULK} B answers on one connection over a {rtt_s * 1000:.0f} ms round trip "
+            f"(tun relay), {IDLE_S:g} s apart, {setting} on the server; captured at the {where}",
+            "client" if restart else "server",
+            {
+                "link": f"tun, {IDLE_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server": f"{setting}; reads {REQUEST} B, writes {BULK} B at once, twice "
+                "(TCP_CONGESTION cubic), closes at EOF",
+                "client": f"sends {REQUEST} B, reads {BULK} B, sleeps {IDLE_S:g} s, again, close()",
+            },
+            [expected],
+            capture_format=TUN_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
