@@ -68,7 +68,9 @@ class Handshakes:
     @cached_property
     def syns(self) -> pd.DataFrame:
         """One row per client SYN: conn, frame, time_ns, has_ts, ts_val, answered, replied + group keys."""
-        keys = self.connections.iloc[self.syn_row]
+        # Only the columns read below: the connections table holds every verdict column too,
+        # and taking its rows whole copied them all (most of this table's cost).
+        keys = self.connections[["id", *GROUP_KEYS]].iloc[self.syn_row]
         frame = pd.DataFrame(
             {
                 "conn": keys["id"].to_numpy(),
