@@ -202,6 +202,34 @@ def test_a_burst_of_samples_does_not_outvote_time() -> None:
     assert _over_time(values, times, 1, 50) == (10.0, 150.0)
 
 
+def _over_time_stably(values: np.ndarray, times: np.ndarray, *qs: float) -> tuple[float, ...]:
+    """``_over_time`` by its definition: both orders sorted stably, the running weight read
+    where it reaches each percentile."""
+    order = np.argsort(times, kind="stable")
+    values, times = values[order], times[order]
+    gaps = np.diff(times).astype(np.float64)
+    weights = np.append(gaps, np.median(gaps))
+    by_value = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[by_value])
+    found = np.searchsorted(cumulative, cumulative[-1] * np.array(qs) / 100)
+    return tuple(float(values[by_value][min(int(k), len(values) - 1)]) for k in found)
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_equal_samples_in_any_order_give_the_same_percentiles(in_order: bool) -> None:
+    """Round trips read to the microsecond repeat a lot: whatever order the sort leaves
+    equal values in, each percentile is the one the stable order gives (the weights are
+    whole nanoseconds, their running sums exact), in time order or not."""
+    rng = np.random.default_rng(7)
+    for size in (2, 3, 50, 5000):
+        values = rng.integers(0, 6, size) / 1e3  # a handful of distinct values, many ties
+        times = 1_700_000_000 * 10**9 + np.cumsum(rng.integers(0, 3_000_000, size))
+        if not in_order:
+            times = rng.permutation(times)
+        qs = (1, 25, 50, 90, 99)
+        assert _over_time(values, times, *qs) == _over_time_stably(values, times, *qs)
+
+
 def test_the_capture_line_is_the_same_on_the_bounded_path() -> None:
     """The text summary's and HTML header's transfer line read the connections table's
     transfer columns, which the bounded-memory path keeps for every connection too."""
