@@ -2,8 +2,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders.conversation import Conversation, pcap_bytes
 from builders.wire import ACK, SYN, Wire
 
+import pcapline
 import pcapline.bounded
 from pcapline import engine, findings
 from pcapline.findings import find_all
@@ -93,3 +95,33 @@ def test_the_engines_tell_the_finders_the_capture_is_flag_filtered(
     else:
         assert engine.analyse(path).analysis.capture.quality["flag_filtered"] is True
     assert told == [True]
+
+
+def test_a_flag_filtered_capture_leaves_out_handshakes_completed_unseen(tmp_path: Path) -> None:
+    """A listener that resent 120 SYN+ACKs to its limit (1 s, 3 s: tcp_synack_retries 2) and
+    60 others once only, the capture going on past their second resend: those 60 ended on an
+    ACK the filter dropped (their verdicts: open, caveat handshake_acked_unseen), not
+    half-open; the finding counts the 120."""
+    convs = []
+    for k in range(180):
+        t = 0.01 * k
+        c = Conversation(conn=k, client=(f"203.0.113.{k % 50 + 1}", 20000 + k))
+        c.syn(t).synack(t + 0.001).synack(t + 1.001)
+        if k % 3:
+            c.synack(t + 3.001)
+        convs.append(c)
+    # a SYN+ACK sent once, never resent: what makes the capture read as flag-filtered
+    convs.append(Conversation(conn=180, client=("198.51.100.2", 30001)).syn(0.5).synack(0.501))
+    # and one at 9 s: the capture goes on past every second resend due
+    convs.append(Conversation(conn=181, client=("198.51.100.3", 30002)).syn(9.0).synack(9.001))
+    path = tmp_path / "flood.pcap"
+    path.write_bytes(pcap_bytes(*convs))
+    analysis = pcapline.analyze(path)
+    assert analysis.capture.quality["flag_filtered"]
+    (finding,) = [f for f in analysis.findings if f.kind == "syn_flood"]
+    assert finding.details["connection_count"] == 120
+    conns = analysis.connections
+    flood = conns[conns["client_ip"].str.startswith("203.0.113.")]
+    stopped = flood[(flood["client_port"] - 20000) % 3 == 0]
+    assert len(stopped) == 60
+    assert not set(finding.connections) & set(stopped["id"].tolist())

@@ -12,6 +12,9 @@ capture that holds only SYN/FIN/RST segments (a flag filter) no bare ACK is capt
 missing ACK proves nothing there: only what the filter keeps counts, the server's own word
 that the ACK did not come (its SYN+ACK resent: a request socket retries only while
 unacknowledged) or a SYN never answered at all (a full SYN queue without cookies drops it).
+A SYN+ACK resent once then no more, at a listener that resent others further, is not that
+word: its request ended on an ACK out of the capture's sight (listeners.py), and its verdict
+says so (caveat ``handshake_acked_unseen``): not counted.
 Threshold (conservative, an incident and not a few lost handshakes): at least
 ``MIN_HALF_OPEN`` half-open connections to one server ip:port within ``WINDOW_S`` seconds,
 from at least ``MIN_SOURCES`` distinct source addresses.
@@ -20,11 +23,14 @@ from at least ``MIN_SOURCES`` distinct source addresses.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from pcapline.findings.base import Finder, FindingInput, server_bursts
 from pcapline.model import Finding
 
 KIND = "syn_flood"
+#: The caveat of a connection whose handshake its listener's resends show completed unseen.
+ACKED_UNSEEN = "handshake_acked_unseen"
 MIN_HALF_OPEN = 100
 MIN_SOURCES = 10
 WINDOW_S = 10
@@ -46,6 +52,7 @@ def find(data: FindingInput) -> list[Finding]:
     if data.flag_filtered:
         synacks = np.bincount(hs.synack_row, minlength=len(is_half_open))
         is_half_open &= (synacks > 1) | ~facts["synack_sent"]
+        is_half_open &= ~_acked_unseen(hs.connections)
     if np.count_nonzero(is_half_open) < MIN_HALF_OPEN:
         return []
     half_open = hs.conns[is_half_open]
@@ -69,6 +76,20 @@ def find(data: FindingInput) -> list[Finding]:
             hit.finding(KIND, summary, EXPLANATION, sources=sources, synack_sent=answered)
         )
     return findings
+
+
+def _acked_unseen(connections: pd.DataFrame) -> np.ndarray:
+    """Per connection row: its verdict says its handshake completed out of the capture's
+    sight (caveat ``handshake_acked_unseen``, classify.acked_out_of_sight: a listener that
+    stopped resending this SYN+ACK short of the limit it ran others to). Without verdicts (a
+    caller of the finders alone), none."""
+    if "caveats" not in connections:
+        return np.zeros(len(connections), dtype=bool)
+    return np.fromiter(
+        (ACKED_UNSEEN in caveats for caveats in connections["caveats"]),
+        dtype=bool,
+        count=len(connections),
+    )
 
 
 FINDER = Finder(KIND, find)
