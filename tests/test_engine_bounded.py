@@ -742,3 +742,33 @@ def test_partitions_first_run_on_the_flags_pass_1_measured(name: str, tmp_path: 
         result.write_json(out)
     assert "analysing again" not in shown.getvalue()
     assert out.getvalue() == expected
+
+
+def test_forked_workers_import_nothing_their_parent_could_have(tmp_path: Path) -> None:
+    """What a partition's tasks import is imported before the fork (``engine.
+    import_before_fork``): a worker inheriting it does not spend its own CPU importing it
+    again (two workers each imported dpkt, classify, explain... on their first partition)."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from pcapline import bounded
+        at_fork = set()
+        os.register_at_fork(after_in_child=lambda: at_fork.update(sys.modules))
+        for task in ("number_streams", "analyse_numbered"):
+            def recorded(*args, _real=getattr(bounded, task)):
+                out = _real(*args)
+                late = sorted(m for m in set(sys.modules) - at_fork
+                              if m.startswith(("pcapline", "dpkt")))
+                with open({str(tmp_path / "late")!r}, "a") as f:
+                    f.write(" ".join(late) + "\\n")
+                return out
+            setattr(bounded, task, recorded)
+        with bounded.analyse({str(SAMPLES / "closed-client-first.pcap")!r}, partitions=2,
+                             jobs=2, spill_dir={str(tmp_path)!r}) as result:
+            pass
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    lines = (tmp_path / "late").read_text().splitlines()
+    assert len(lines) >= 2  # both passes ran on a worker
+    assert all(line == "" for line in lines), lines

@@ -630,6 +630,7 @@ class Workers:
         if fork and (jobs > 1 or job.parts.count > 1):
             from pcapline.workers import forked_pool
 
+            engine.import_before_fork()
             global _FORKED, _HOLDING
             _FORKED = job
             self.pool, self.holding = forked_pool(jobs, job.parts.count)
