@@ -19,6 +19,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import analysed
 import numpy as np
@@ -742,6 +743,40 @@ def test_partitions_first_run_on_the_flags_pass_1_measured(name: str, tmp_path: 
         result.write_json(out)
     assert "analysing again" not in shown.getvalue()
     assert out.getvalue() == expected
+
+
+def test_partitions_go_to_the_workers_biggest_first() -> None:
+    assert bounded.biggest_first([5, 40, 0, 40, 12]) == [1, 3, 4, 0, 2]
+    assert bounded.biggest_first([]) == []
+
+
+def test_both_passes_hand_out_the_partitions_biggest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order each pass runs the partitions in (in this process here; a pool hands them
+    out in the same order): most segment rows first, so the last ones left are small."""
+    path = SAMPLES / "connect-checks-at-server.pcap"  # 4-tuples in 4 of 5 partitions
+    seen: dict[str, list[int]] = {"number_streams": [], "analyse_numbered": []}
+    sizes: list[list[int]] = []
+    for task in seen:
+        real = getattr(bounded, task)
+
+        def recorded(
+            job: bounded.Job, number: int, *args: object, _real: Any = real, _task: str = task
+        ) -> Any:
+            if not sizes:
+                sizes.append(job.parts.segment_rows)
+            seen[_task].append(number)
+            return _real(job, number, *args)
+
+        monkeypatch.setattr(bounded, task, recorded)
+    with bounded.analyse(path, partitions=5, spill_dir=str(tmp_path), fork=False) as result:
+        result.write_json(io.StringIO())
+    rows = sizes[0]
+    assert rows == [14, 0, 4, 8, 4]  # not in number order: the order says something
+    by_size = sorted(range(5), key=lambda n: (-rows[n], n))
+    assert seen["number_streams"] == by_size
+    assert seen["analyse_numbered"] == [n for n in by_size if rows[n]]
 
 
 def test_forked_workers_import_nothing_their_parent_could_have(tmp_path: Path) -> None:

@@ -420,6 +420,15 @@ def number_streams(job: Job, number: int) -> Streams:
     )
 
 
+def biggest_first(rows: Sequence[int]) -> list[int]:
+    """Partition numbers by their segment rows, most first (ties by number): handed out in
+    this order, each worker's last partitions are the small ones and the workers finish
+    close together instead of one idling while the other ends a big partition (longest
+    processing time first)."""
+    order: list[int] = np.argsort(-np.asarray(rows, np.int64), kind="stable").tolist()
+    return order
+
+
 def stream_ids(first_frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Per partition, the global id of each of its connections (by local id): the rank of
     its first frame among every partition's connections (Wireshark numbers in order of a
@@ -809,6 +818,7 @@ def _analyse(
     job = Job(parts, work, outputs)
     workers: Workers | None = None
     numbers = list(range(parts.count))
+    by_size = biggest_first(parts.segment_rows)
 
     def second_pass(
         calls: Sequence[tuple[int, np.ndarray, Settings]],
@@ -822,7 +832,7 @@ def _analyse(
         workers = Workers(job, min(jobs, parts.count), fork=fork)
         show.stage("numbering streams", total=parts.count)
         streams = sorted(
-            workers.run("number_streams", [(n,) for n in numbers], show.step),
+            workers.run("number_streams", [(n,) for n in by_size], show.step),
             key=lambda s: s.number,
         )
         ids = stream_ids([s.first_frames for s in streams])
@@ -837,7 +847,7 @@ def _analyse(
         )
         busy = [n for n in numbers if len(ids[n])]
         show.stage(f"analysing {sum(len(i) for i in ids):,} connections", total=len(busy))
-        calls = [(n, ids[n], settings) for n in busy]
+        calls = [(n, ids[n], settings) for n in by_size if len(ids[n])]
         # The digests wait in the work folder; what deciding a rerun reads is here.
         kept = {h.number: h for h in second_pass(calls)}
         wide = CaptureWide()
@@ -854,7 +864,7 @@ def _analyse(
                     server_ttls=engine._server_ttls(heard),
                 )
                 show.stage("analysing again with the whole capture's inputs", total=len(again))
-                calls = [(n, ids[n], settings) for n in again]
+                calls = [(n, ids[n], settings) for n in by_size if n in again]
                 kept.update({h.number: h for h in second_pass(calls)})
         redraw = replace(
             settings,

@@ -48,6 +48,11 @@ class PartitionedCapture(Protocol):
     #: The latest timestamp of any frame whose time the file holds (0: no such frame).
     last_frame_ns: int
 
+    @property
+    def segment_rows(self) -> list[int]:
+        """How many segment rows each partition holds (to schedule the big ones first)."""
+        ...
+
     def segments(self, number: int) -> pd.DataFrame:
         """Partition ``number``'s TCP segment rows (SEGMENT_COLUMNS + PLACEMENT_COLUMNS), in
         frame order, index 0..n-1."""
@@ -162,6 +167,11 @@ class InMemoryPartitions:
     icmp_rows: pd.DataFrame
     part_of_icmp: np.ndarray
     data: np.ndarray  # the capture's bytes
+
+    @property
+    def segment_rows(self) -> list[int]:
+        rows: list[int] = np.bincount(self.part_of_row, minlength=self.count).tolist()
+        return rows
 
     def segments(self, number: int) -> pd.DataFrame:
         rows: pd.DataFrame = self.rows[self.part_of_row == number]
