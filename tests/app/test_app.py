@@ -12,6 +12,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -397,3 +398,24 @@ def test_rank_in_group_counts_each_keys_earlier_rows() -> None:
     many = np.random.default_rng(1).integers(0, 40, 5000)
     want = pd.Series(many).groupby(many, sort=False).cumcount().to_numpy()
     assert np.array_equal(_rank_in_group(many), want)
+
+
+@pytest.mark.parametrize(
+    ("sample", "parsed"), [("closed-client-first.pcap", False), ("app-tls-http.pcap", True)]
+)
+def test_dpkt_is_imported_only_by_bytes_that_look_like_tls_or_http(
+    sample: str, parsed: bool
+) -> None:
+    """dpkt's package imports every protocol it knows (40-100 ms of a sample capture's
+    start-up): a capture without a TLS record or HTTP head never imports it, one with them
+    does, and their hellos and heads are still read."""
+    script = (
+        "import sys, pcapline.analysis as a;"
+        f"r = a.analyze({str(SAMPLE.parent / sample)!r});"
+        "print('dpkt' in sys.modules, sum(x is not None for x in r.connections['app']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=120
+    ).stdout.split()
+    assert out[0] == str(parsed)
+    assert (int(out[1]) > 0) == parsed

@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-
-import dpkt
-import dpkt.http
+from types import ModuleType
 
 from pcapline.app.text import printable
 
 #: Enough of a head for the request line and the usual header fields.
 HEAD_LIMIT = 16_384
 
-_BAD_INPUT = (dpkt.Error, ValueError, IndexError, TypeError, AttributeError, OverflowError)
+
+def _dpkt() -> ModuleType:
+    """dpkt with its HTTP parser, imported by the first head that looks like HTTP: the
+    package imports every protocol it knows (40-100 ms at start-up), which a capture
+    without HTTP or TLS (most large ones) never uses."""
+    import dpkt.http
+
+    module: ModuleType = dpkt
+    return module
+
+
+def _bad_input() -> tuple[type[Exception], ...]:
+    """What a head dpkt cannot parse makes it raise (an ``except`` reads it only then)."""
+    return (_dpkt().Error, ValueError, IndexError, TypeError, AttributeError, OverflowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +64,11 @@ def request(data: bytes) -> Request | None:
     if not looks_like_request(data):
         return None
     line, fields = _start_line_and_fields(data)
-    message = dpkt.http.Request()
+    message = _dpkt().http.Request()
     try:
         message.unpack(line)
-        headers = dpkt.http.parse_headers(io.BytesIO(fields))
-    except _BAD_INPUT:
+        headers = _dpkt().http.parse_headers(io.BytesIO(fields))
+    except _bad_input():
         return None
     host = headers.get("host")
     if isinstance(host, list):  # a repeated field: the first one
@@ -75,11 +86,11 @@ def response(data: bytes) -> Response | None:
     if not looks_like_response(data):
         return None
     line, _fields = _start_line_and_fields(data)
-    message = dpkt.http.Response()
+    message = _dpkt().http.Response()
     try:
         message.unpack(line)
         status = int(message.status)
-    except _BAD_INPUT:
+    except _bad_input():
         return None
     return Response(
         status=status,

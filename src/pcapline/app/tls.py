@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-
-import dpkt
-import dpkt.ssl
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from pcapline.app.text import printable
+
+if TYPE_CHECKING:
+    import dpkt
 
 HANDSHAKE = 22  # TLS record content type
 CLIENT_HELLO, SERVER_HELLO = 1, 2  # handshake message types
@@ -39,8 +41,22 @@ VERSION_NAMES: dict[int, str] = {
     0x0304: "TLS 1.3",
 }
 
-#: What a malformed hello can make dpkt or struct raise (dpkt checks little itself).
-_BAD_INPUT = (dpkt.Error, dpkt.ssl.SSL3Exception, struct.error, ValueError, IndexError, TypeError)
+
+def _dpkt() -> ModuleType:
+    """dpkt with its TLS parser, imported by the first bytes that look like a handshake
+    record: the package imports every protocol it knows (40-100 ms at start-up), which a
+    capture without TLS or HTTP (most large ones) never uses."""
+    import dpkt.ssl
+
+    module: ModuleType = dpkt
+    return module
+
+
+def _bad_input() -> tuple[type[Exception], ...]:
+    """What a malformed hello can make dpkt or struct raise (dpkt checks little itself; an
+    ``except`` reads it only then)."""
+    parser = _dpkt()
+    return (parser.Error, parser.ssl.SSL3Exception, struct.error, ValueError, IndexError, TypeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +84,8 @@ def handshake_message(data: bytes, kind: int) -> bytes | None:
     at = 0
     while looks_like_handshake(data[at:]):
         try:
-            record = dpkt.ssl.TLSRecord(data[at:])
-        except _BAD_INPUT:  # the record continues past the bytes captured
+            record = _dpkt().ssl.TLSRecord(data[at:])
+        except _bad_input():  # the record continues past the bytes captured
             break
         fragments += record.data
         at += 5 + len(record.data)
@@ -91,12 +107,12 @@ def client_hello(data: bytes) -> ClientHello | None:
     if body is None:
         return None
     try:
-        hello = dpkt.ssl.TLSClientHello(body)
+        hello = _dpkt().ssl.TLSClientHello(body)
         extensions = dict(_extensions(hello))
         sni = _server_name(extensions.get(EXT_SERVER_NAME))
         alpn = _alpn(extensions.get(EXT_ALPN))
         offered = _versions(extensions.get(EXT_SUPPORTED_VERSIONS), list_length=1)
-    except _BAD_INPUT:
+    except _bad_input():
         return None
     highest = max(offered) if offered else int(hello.version)
     return ClientHello(sni=sni, alpn=alpn, version=version_name(highest))
@@ -108,11 +124,11 @@ def server_hello(data: bytes) -> ServerHello | None:
     if body is None:
         return None
     try:
-        hello = dpkt.ssl.TLSServerHello(body)
+        hello = _dpkt().ssl.TLSServerHello(body)
         extensions = dict(_extensions(hello))
         chosen = _selected_version(extensions.get(EXT_SUPPORTED_VERSIONS))
         alpn = _alpn(extensions.get(EXT_ALPN))
-    except _BAD_INPUT:
+    except _bad_input():
         return None
     return ServerHello(
         version=version_name(chosen if chosen is not None else int(hello.version)),
