@@ -95,8 +95,12 @@ class _PartitionFiles:
         (``part``: row -> partition number)."""
         if not len(part):
             return
-        order = np.argsort(part, kind="stable")  # frame order kept inside a partition
-        bounds = np.searchsorted(part[order], np.arange(len(self.rows) + 1))
+        # Partition numbers in the narrowest type that holds them: numpy's stable sort of
+        # 8- and 16-bit integers is a radix sort, about 5x faster on a window's rows than its
+        # merge sort of int64 (frame order is kept inside a partition either way).
+        numbers = part.astype(np.min_scalar_type(max(len(self.rows) - 1, 0)))
+        order = np.argsort(numbers, kind="stable")
+        bounds = np.searchsorted(numbers[order], np.arange(len(self.rows) + 1))
         columns = [np.asarray(table[name])[order] for name in self.schema]
         for number in np.flatnonzero(np.diff(bounds)).tolist():
             lo, hi = int(bounds[number]), int(bounds[number + 1])
