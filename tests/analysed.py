@@ -4,18 +4,30 @@ The sweeps over every sample capture (the engines' identity tests, the degraded-
 checks, the samples' expectations) compare other paths with ``pcapline.analyze(path)``, the
 pipeline as it always ran; each capture's is made once here and shared. What these return is
 read only: a test that changes a table must analyse its own copy.
+
+Under pytest-xdist each worker is a process of its own, and the tests of one capture are
+spread over all of them: conftest points ``SHARED`` at a folder of this session's that every
+worker sees, and the first worker to analyse a capture leaves it there (pickled; written to a
+temporary name, then renamed, so a worker never reads half a file) for the others to load in
+a tenth of the time.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import os
+import pickle
 from pathlib import Path
 
 import pcapline
 from pcapline.analysis import Analysis
 from pcapline.engine import canonical_tuples
 from pcapline.render.tables import to_csv
+
+#: This session's folder of analyses shared by its xdist workers; None: kept in this process.
+SHARED: Path | None = None
 
 
 def whole(path: Path | str) -> Analysis:
@@ -51,7 +63,23 @@ def _key(path: Path | str) -> tuple[Path, int, int]:
 
 @functools.cache
 def _whole(path: Path, size: int, mtime_ns: int) -> Analysis:
-    return pcapline.analyze(str(path))
+    if SHARED is None:
+        return pcapline.analyze(str(path))
+    stored = SHARED / (
+        hashlib.sha256(f"{path}\0{size}\0{mtime_ns}".encode()).hexdigest() + ".pickle"
+    )
+    try:
+        with stored.open("rb") as fh:
+            analysis: Analysis = pickle.load(fh)
+            return analysis
+    except FileNotFoundError:
+        pass
+    analysis = pcapline.analyze(str(path))
+    partial = stored.with_name(f"{stored.name}.{os.getpid()}.partial")
+    with partial.open("wb") as fh:
+        pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, stored)  # two workers may both analyse it: either whole file wins
+    return analysis
 
 
 @functools.cache

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import analysed
 import pytest
 from needs import HAVE_CORPUS
 from tshark_sweep import USERS, Ahead, Sweep
@@ -77,6 +78,19 @@ def _in_turn(ahead: Ahead | None, sweep: Sweep | None) -> None:
         ahead.work()
     if sweep is not None:
         sweep.start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _analyses_shared_by_the_workers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """In an xdist worker, ``analysed`` shares its whole-file analyses with the other workers
+    through their common base folder (``pytest-N/``; each worker's own is ``pytest-N/popen-gwK``),
+    which is this session's alone: no analysis outlives the code that made it."""
+    if _in_xdist_worker(request.config):
+        shared = tmp_path_factory.getbasetemp().parent / "analysed"
+        shared.mkdir(exist_ok=True)
+        analysed.SHARED = shared
 
 
 @pytest.fixture(scope="session")
