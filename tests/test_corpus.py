@@ -6,9 +6,11 @@ the link types we decode included), except the files listed with their reason in
 ``corpus_tshark_differences.tsv``.
 
 Marked ``corpus`` and ``slow``; skipped cleanly when the corpus (or tshark, for the comparison,
-marked ``tshark``) is absent. tshark runs once per TCP file, in the background while the rest of
-the suite runs (tests/tshark_sweep.py); its answers are cached in pytest's cache directory keyed
-by file size and mtime, so only the first run pays for it.
+marked ``tshark``) is absent. Wireshark's answer for every TCP file comes from its daemon sharkd
+(tshark's engine, one process for many files; tshark itself for a file sharkd cannot answer), in
+the background while the rest of the suite runs (tests/tshark_sweep.py); the answers are cached
+in pytest's cache directory keyed by file size and mtime and the Wireshark version, so only the
+first run pays for them.
 """
 
 from __future__ import annotations

@@ -9,10 +9,17 @@ has every file's answer. Answers stay cached in pytest's cache directory, keyed 
 and mtime, so a second local run starts none. Under pytest-xdist no core is idle: nothing runs
 in the background, and the worker that runs the users (one xdist group, sent out first) runs
 the whole sweep when they ask.
+
+The answers come from sharkd, the daemon of the same Wireshark (``Sharkd``): it starts once for
+many files where tshark starts once per file, which was most of the sweep's cost (~240 CPU s,
+now ~50). A file sharkd cannot answer is asked of tshark itself. Stored answers are keyed by
+the file's size and mtime and by the Wireshark version.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import shutil
 import subprocess
 import threading
@@ -22,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from needs import CORPUS, corpus_tcp_files
+
+from pcapline.crosscheck.oracle import tshark_version
 
 CACHE_KEY = "pcapline/tshark-tcp-stream/v1"
 #: Test files whose tests ask for the sweep's answers (conftest moves them to the end).
@@ -61,13 +70,101 @@ def streams_of(path: Path) -> dict[int, int]:
     for line in out.splitlines():
         frame, _, stream = line.partition("\t")
         if stream:
-            streams[int(frame)] = int(stream.split(",")[0])  # outer TCP first
+            streams[int(frame)] = _outer(stream)
     return streams
 
 
+def _outer(streams: str) -> int:
+    """The outer TCP's stream of a frame that carries TCP in TCP ("3,4": outer first)."""
+    return int(streams.split(",")[0])
+
+
+#: sharkd, the daemon of the same Wireshark package (libwireshark, preferences and dissectors
+#: are tshark's), or None.
+SHARKD = shutil.which("sharkd")
+
+
+#: Captures one sharkd loads before a new one takes over: sharkd 4.0 keeps every file it
+#: loaded open and in memory (~12 MB more per corpus file: 1.8 GB after ~450 of them).
+LOADS_PER_SHARKD = 20
+
+
+class Sharkd:
+    """One sharkd that loads capture after capture and answers every frame's ``tcp.stream``.
+
+    tshark spends ~0.2 CPU s starting (registering every dissector) per file, most of the
+    ~240 CPU s of tshark over the ~900 corpus TCP files; sharkd starts once, and each ``load``
+    dissects the file afresh from frame 1 with new conversation tables, so ``tcp.stream``
+    counts from 0 per file as in ``tshark -r``. Where sharkd gives no answer (it refused the
+    file, or died), ``answer`` asks tshark itself: that file's answer is tshark's as before."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self._id = 0
+        self._loads = 0
+
+    def _request(self, method: str, params: dict[str, Any]) -> Any:
+        if self._process is None:
+            self._process = subprocess.Popen(
+                [SHARKD or "sharkd", "-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._id += 1
+        request = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        reply = json.loads(self._process.stdout.readline())
+        if reply.get("id") != self._id or "error" in reply:
+            raise RuntimeError(f"sharkd: {method}: {reply.get('error')}")
+        return reply["result"]
+
+    def streams(self, path: Path) -> dict[int, int]:
+        """frame number -> tcp.stream, as ``streams_of``; raises when sharkd could not answer."""
+        if self._loads == LOADS_PER_SHARKD:
+            self.close()
+        self._loads += 1
+        self._request("load", {"file": str(path)})
+        frames = self._request("frames", {"column0": "tcp.stream:0"})
+        return {row["num"]: _outer(row["c"][0]) for row in frames if row["c"][0]}
+
+    def answer(self, path: Path) -> dict[int, int]:
+        """``streams(path)``, or tshark's own answer when sharkd gave none."""
+        if SHARKD is not None:
+            try:
+                return self.streams(path)
+            except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError):
+                self.close()  # a daemon in an unknown state: the next file starts a new one
+        return streams_of(path)
+
+    def close(self) -> None:
+        if self._process is not None:
+            process, self._process = self._process, None
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        self._loads = 0
+
+
+@functools.cache
+def _tshark_version() -> str:
+    """The Wireshark that answered: another one may number streams otherwise."""
+    return tshark_version(TSHARK) or "none"
+
+
 def _stamp(rel: str) -> str:
+    """What a stored answer is valid for: this file as it is now, this Wireshark."""
     st = (CORPUS / rel).stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return f"{_tshark_version()}:{st.st_size}:{st.st_mtime_ns}"
 
 
 class Sweep:
@@ -94,11 +191,15 @@ class Sweep:
             return self.todo[self._next - 1]
 
     def _work(self) -> None:
-        while (rel := self._take()) is not None:
-            self._answer(rel)
+        sharkd = Sharkd()  # one per thread: a daemon answers one request at a time
+        try:
+            while (rel := self._take()) is not None:
+                self._answer(rel, sharkd)
+        finally:
+            sharkd.close()
 
-    def _answer(self, rel: str) -> None:
-        streams = streams_of(CORPUS / rel)
+    def _answer(self, rel: str, sharkd: Sharkd | None = None) -> None:
+        streams = sharkd.answer(CORPUS / rel) if sharkd is not None else streams_of(CORPUS / rel)
         answer = {"stamp": _stamp(rel), "streams": {str(f): s for f, s in streams.items()}}
         with self._lock:
             self.stored[rel] = answer
