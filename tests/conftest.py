@@ -5,7 +5,7 @@ The suite runs on every core through pytest-xdist (``-n auto --dist loadgroup`` 
 pyproject.toml). There each worker collects every test and no core is idle to sweep on: no
 background thread starts in a worker; the sweep's users are one ``xdist_group`` (test_corpus.py),
 which loadgroup hands out among the first (largest groups first), so the worker that gets them
-runs the whole sweep then (``Sweep.answers``, two tshark at a time) while the others run the
+runs the whole sweep then (``Sweep.answers``, two sharkd at a time) while the others run the
 rest. Run without workers (``-n 0``), the sweep uses the idle core as below."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 tshark costs about 0.25 CPU s per file to start, so the ~900 TCP files of the corpus cost
 minutes, while the rest of the suite keeps one core busy and leaves the other mostly idle.
-``conftest.py`` starts the sweep in a background thread (one tshark at a time) as soon as the
+``conftest.py`` starts the sweep in a background thread (one sharkd at a time) as soon as the
 collection shows a test that needs it, and moves those tests to the end of the run; the test
 that asks for the answers (``answers()``) joins in with a second thread for what is left, then
 has every file's answer. Answers stay cached in pytest's cache directory, keyed by file size
@@ -205,7 +205,7 @@ class Sweep:
             self.stored[rel] = answer
 
     def start(self) -> None:
-        """One tshark at a time in the background: the core the suite leaves idle."""
+        """One sharkd at a time in the background: the core the suite leaves idle."""
         if self.todo and self._background is None:
             self._background = threading.Thread(target=self._work, daemon=True)
             self._background.start()
