@@ -79,6 +79,27 @@ def test_rounds_are_cut_by_the_acks_not_by_a_fixed_period(tmp_path: Path) -> Non
     assert d.idle_restart_s == pytest.approx(3 * RTT, abs=1e-6)
 
 
+def test_the_window_lost_is_the_one_the_sender_had_before_this_idle(tmp_path: Path) -> None:
+    """Three answers 2 s apart: 160 segments a round trip in the first, then two restarts.
+    Each idle restarts the window the sender had when it went idle (tcp_cwnd_restart lowers
+    snd_cwnd, the one it had then), not the largest of the connection's history: the third
+    answer's 10, 20 before a round carries the 40 of the second again costs 1 round trip
+    (30 segments the second's rounds sent in 1), not 3 against the first's 160."""
+    c = Conversation(server=("10.0.0.2", 8080))
+    c.syn(0.0, wscale=7).synack(RTT, wscale=7).ack(CLIENT, RTT)
+    t = RTT + 0.001
+    for rounds in (RAMP, [10, 20, 40], [10, 20, 40, 80]):
+        c.data(CLIENT, t, 100)
+        t = _answer(c, t + RTT, rounds) + 2.0
+    path = tmp_path / "c.pcap"
+    path.write_bytes(pcap_bytes(c))
+    d = pcapline.analyze(path).delays[0]
+    assert d.idle_restarts == 2
+    # second answer: 10, 20, 40 (data ended) for 70 segments the first's 160 sent in 1: 2
+    # round trips; third: 10, 20 before 40 again, for 30 segments: 1
+    assert d.idle_restart_s == pytest.approx(3 * RTT, abs=1e-6)
+
+
 @pytest.mark.parametrize(
     ("after", "idle", "why"),
     [

@@ -17,10 +17,11 @@ trip, ``delays.handshake_rtt_ms``):
 
 - a side's new data resumes after a silence of its data of at least ``RTO_FLOOR_S`` plus the
   round trip, with everything it had sent acknowledged (the kernel's "nothing in flight");
-- in the round trip that follows it sends at most ``SHRUNK`` of the most it had sent in any
-  one round trip before (``flight_before``), though the peer's window offered more and it had
-  more to send: its data went on, the next round trip carrying ``GROWTH`` times as much or
-  more (slow start), not a trickle an application wrote;
+- in the round trip that follows it sends at most ``SHRUNK`` of the most it had sent in one
+  round trip of its answer just before the idle (``flight_before``: the window it went idle
+  with, at least; an earlier answer's larger one was lowered by the idles since), though the
+  peer's window offered more and it had more to send: its data went on, the next round trip
+  carrying ``GROWTH`` times as much or more (slow start), not a trickle an application wrote;
 - the ramp: the round trips the window grew back in, each ``GROWTH`` times the one before or
   more, until one carried about ``flight_before`` again (or the growth stopped: what held
   the data then, a queue, the receiver, the application, is not the restart's; or the data
@@ -67,7 +68,7 @@ class Restart:
     frame: int  # its first segment after the idle
     idle_s: float  # the sender's silence before it (its last data -> this segment)
     first_segments: int  # full-sized segments it sent in the first round trip
-    before_segments: int  # the most it had sent in one round trip before the idle
+    before_segments: int  # the most it sent in one round trip of its answer before the idle
     rounds: int  # round trips of the ramp (until one carried about ``before_segments``)
     ramp_s: float  # their time
     extra_s: float  # lower bound of the cost (module docstring)
@@ -200,7 +201,11 @@ def _restart(
         return None
     clock = _AckClock.of(facts, lo, hi, client, loop_ns)
     flights, starts = clock.rounds(_answers(facts, mine[mine >= row], rtt_ns)[0])
-    most_before = max(int(clock.rounds(a)[0].max()) for a in _answers(facts, before, rtt_ns))
+    # the window this idle restarts is the one the sender had when it went idle
+    # (tcp_cwnd_restart lowers snd_cwnd as it was): the answer just before's rounds show
+    # it, at least; an earlier answer's larger window was itself lowered by the idle after
+    # it (or by a loss since), and would claim round trips no window of this idle carried
+    most_before = int(clock.rounds(_answers(facts, before, rtt_ns)[-1])[0].max())
     window = int(facts.peer_window[row])
     if (
         len(flights) < 2
