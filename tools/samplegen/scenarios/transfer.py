@@ -934,6 +934,75 @@ def idle_restart(ctx: Ctx, net: int) -> list[Expected]:
     return _two_answers(ctx, net, "slow-idle-restart-at-client.pcap", restart=True)
 
 
+#: The middle answer of ``idle_restart_after_small``: 70 segments, three rounds of a
+#: restarted window (10, 20, 40).
+SMALL_ANSWER = 100 * 1024
+
+
+def idle_restart_after_small(ctx: Ctx, net: int) -> list[Expected]:
+    """Three answers on one kept-alive connection, 1 MiB, 100 KiB, 1 MiB, ``IDLE_S`` apart
+    over a 200 ms round trip, ``net.ipv4.tcp_slow_start_after_idle`` 1; captured at the
+    server (the sender), on tun0.
+
+    Kernel rules: the first answer slow-starts to a flight of about 320 segments a round
+    trip. Each 3 s idle is several RTOs with nothing in flight, so ``tcp_cwnd_restart``
+    halves the window once per RTO elapsed, down to 10 segments. The 100 KiB answer then
+    leaves in 10, 20, 40 segments (3 round trips where the window of before needed 1: 2
+    lost) and ends with a window of about 80; the second idle restarts that window, not
+    the first answer's, so the third answer's 10, 20 before a round carries the middle
+    answer's 40 again is 1 round trip lost against what the middle answer showed (2 against
+    the 80 it ended with). Measured against the first answer's 320 instead, its ramp to
+    160 would claim 4: 6 round trips in all, beyond the bound (2 to 4)."""
+    from tools.samplegen.scenarios.linktypes import tun_pair
+
+    name = "slow-idle-restart-after-small-answer-at-server.pcap"
+    port = 45012
+    server, client = _kept_alive(net, port, [BULK, SMALL_ANSWER, BULK])
+    with Lab(ctx.tag) as lab:
+        c, s = tun_pair(ctx, lab, net, delay_s=IDLE_ONE_WAY_S)
+        s.sysctl("net.ipv4.tcp_slow_start_after_idle", 1)
+        ctx.capture(s, "tun0", name, "-s", str(SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * IDLE_ONE_WAY_S
+    setting = "net.ipv4.tcp_slow_start_after_idle 1"
+    return [
+        Expected(
+            name,
+            f"three answers ({BULK}, {SMALL_ANSWER}, {BULK} B) on one connection over a "
+            f"{rtt_s * 1000:.0f} ms round trip (tun relay), {IDLE_S:g} s apart, {setting} on "
+            "the server; captured at the server (the sender)",
+            "server",
+            {
+                "link": f"tun, {IDLE_ONE_WAY_S * 1000:.0f} ms one-way delay in the forwarder",
+                "server": f"{setting}; reads {REQUEST} B, writes each answer at once "
+                "(TCP_CONGESTION cubic), closes at EOF",
+                "client": f"sends {REQUEST} B, reads the answer; three times, {IDLE_S:g} s "
+                "apart; close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "idle_restarts": 2,
+                        "idle_restart_s": bound_s(round(2 * rtt_s, 3), round(4 * rtt_s, 3)),
+                        "rto_episodes": 0,
+                    },
+                    slow=["idle_restart"],
+                    explanation_keywords=["restarted"],
+                    note="the middle and the last answer slow-start again: 2 round trips "
+                    "lost by the middle one against the first's ~320-segment flight, 1 by "
+                    "the last against the middle's 40 (the window it went idle with)",
+                )
+            ],
+            capture_format=TUN_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def idle_no_restart(ctx: Ctx, net: int) -> list[Expected]:
     """``idle_restart`` with ``net.ipv4.tcp_slow_start_after_idle`` 0 on the server, captured
     at the server (the sender): the window survives the idle, so the second answer leaves in
@@ -941,30 +1010,22 @@ def idle_no_restart(ctx: Ctx, net: int) -> list[Expected]:
     return _two_answers(ctx, net, "slow-idle-no-restart-sysctl0-at-server.pcap", restart=False)
 
 
+def _kept_alive(net: int, port: int, answers: list[int]) -> tuple[list[st.Step], list[st.Step]]:
+    """Server and client steps of one kept-alive connection over the tun link: a request,
+    then an answer of each size in ``answers`` written at once (CUBIC), ``IDLE_S`` apart."""
+    server = [*st.listen(), st.accept("c", opts=[CUBIC])]
+    client = [*st.connect(f"192.168.{net}.2", port)]
+    for k, size in enumerate(answers):
+        server += [st.recv(REQUEST, "c"), st.send(size, "c")]
+        client += [*([st.sleep(IDLE_S)] if k else []), st.send(REQUEST), st.recv(size)]
+    return [*server, st.recv_eof("c"), st.close("c")], [*client, st.close(), st.signal("done")]
+
+
 def _two_answers(ctx: Ctx, net: int, name: str, *, restart: bool) -> list[Expected]:
     from tools.samplegen.scenarios.linktypes import tun_pair
 
     port = 45011
-    server = [
-        *st.listen(),
-        st.accept("c", opts=[CUBIC]),
-        st.recv(REQUEST, "c"),
-        st.send(BULK, "c"),
-        st.recv(REQUEST, "c"),
-        st.send(BULK, "c"),
-        st.recv_eof("c"),
-        st.close("c"),
-    ]
-    client = [
-        *st.connect(f"192.168.{net}.2", port),
-        st.send(REQUEST),
-        st.recv(BULK),
-        st.sleep(IDLE_S),
-        st.send(REQUEST),
-        st.recv(BULK),
-        st.close(),
-        st.signal("done"),
-    ]
+    server, client = _kept_alive(net, port, [BULK, BULK])
     with Lab(ctx.tag) as lab:
         c, s = tun_pair(ctx, lab, net, delay_s=IDLE_ONE_WAY_S)
         s.sysctl("net.ipv4.tcp_slow_start_after_idle", 1 if restart else 0)
