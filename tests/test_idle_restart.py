@@ -100,6 +100,14 @@ def test_the_window_lost_is_the_one_the_sender_had_before_this_idle(tmp_path: Pa
     assert d.idle_restart_s == pytest.approx(3 * RTT, abs=1e-6)
 
 
+def test_a_handshake_slower_than_the_data_does_not_lengthen_the_cost(tmp_path: Path) -> None:
+    """A handshake of 120 ms (a first-packet slow path in a middlebox) on a path whose data
+    round trips take 100 ms: the 3 round trips lost are the ramp's own, 0.3 s, not 0.36."""
+    d = _delays(tmp_path, RAMP, rtt=0.12)
+    assert d.idle_restarts == 1
+    assert d.idle_restart_s == pytest.approx(3 * RTT, abs=1e-3)
+
+
 @pytest.mark.parametrize(
     ("after", "idle", "why"),
     [

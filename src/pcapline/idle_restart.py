@@ -26,7 +26,9 @@ trip, ``delays.handshake_rtt_ms``):
   more, until one carried about ``flight_before`` again (or the growth stopped: what held
   the data then, a queue, the receiver, the application, is not the restart's; or the data
   ended). ``extra_s``, a lower bound of what the restart cost: those round trips less the
-  ones ``flight_before`` a round trip needed for the same bytes, times the round trip. A
+  ones ``flight_before`` a round trip needed for the same bytes, times the round trip (the
+  ramp's own, when shorter than the handshake's: a slow path for a flow's first packets
+  lengthens the handshake, not the data's round trips). A
   restart that cost no round trip, or whose first round trip held under
   ``MIN_FIRST_SEGMENTS`` full-sized segments (an application's small write), is none.
 
@@ -231,6 +233,10 @@ def _restart(
         return None
     t0 = int(facts.time_ns[row])
     ramp_end = int(starts[ramp]) if ramp < len(starts) else t0 + ramp * rtt_ns
+    # a round trip lost is one the ramp's window waited on: the handshake's loop may be
+    # longer than the data's (a middlebox's or the server's slow path for the first
+    # packets of a flow, a SYN queued behind others), never a larger cost than its rounds
+    round_ns = min(rtt_ns, (ramp_end - t0) // ramp)
     idle_ns = t0 - int(facts.time_ns[_last_data_before(facts, lo, row, client)])
     return Restart(
         Side.CLIENT if client else Side.SERVER,
@@ -240,7 +246,7 @@ def _restart(
         -(-most_before // segment),
         ramp,
         (ramp_end - t0) / 1e9,
-        (ramp - needed) * rtt_ns / 1e9,
+        (ramp - needed) * round_ns / 1e9,
     )
 
 
