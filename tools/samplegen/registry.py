@@ -92,6 +92,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("slow-idle-restart", 119, transfer.idle_restart, 5),
     Scenario("slow-idle-no-restart", 120, transfer.idle_no_restart, 5),
     Scenario("slow-idle-restart-after-small", 128, transfer.idle_restart_after_small, 8),
+    Scenario("slow-idle-restart-middle", 131, transfer.idle_restart_middle, 5),
     # established, then the peer vanishes
     Scenario("keepalive-client-2-1-3", 31, dying.keepalive_client_2_1_3, 8),
     Scenario("keepalive-client-3-2-2", 32, dying.keepalive_client_3_2_2, 9),

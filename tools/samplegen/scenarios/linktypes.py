@@ -310,6 +310,40 @@ def tun_pair(
     return pair.client, pair.server
 
 
+def tun_chain(
+    ctx: Ctx, lab: Lab, net: int, *, delay_s: float
+) -> tuple[Namespace, Namespace, Namespace]:
+    """client tun0 192.168.<net>.1 <-> router tun0 .3 | router tun1 .4 <-> server tun1 .2:
+    two tun links, each packet waiting ``delay_s`` on each (a round trip of four times it),
+    so that a capture on the router's tun0 sits in the middle of the path."""
+    c, r, s = lab.namespace("c"), lab.namespace("r"), lab.namespace("s")
+    ctx.forwarder("tun", c.name, r.name, "tun0", str(delay_s))
+    ctx.forwarder("tun", r.name, s.name, "tun1", str(delay_s))
+    for ns, dev, here, there in (
+        (c, "tun0", 1, 3),
+        (r, "tun0", 3, 1),
+        (r, "tun1", 4, 2),
+        (s, "tun1", 2, 4),
+    ):
+        ns.run(
+            [
+                "ip",
+                "addr",
+                "add",
+                f"192.168.{net}.{here}",
+                "peer",
+                f"192.168.{net}.{there}",
+                "dev",
+                dev,
+            ]
+        )
+        ns.run(["ip", "link", "set", dev, "up"])
+    c.run(["ip", "route", "add", f"192.168.{net}.2", "dev", "tun0"])
+    s.run(["ip", "route", "add", f"192.168.{net}.1", "dev", "tun1"])
+    r.sysctl("net.ipv4.ip_forward", 1)
+    return c, r, s
+
+
 def raw_tun(ctx: Ctx, net: int) -> list[Expected]:
     name = "linktype-raw-ip-tun.pcap"
     with Lab(ctx.tag) as lab:

@@ -1003,6 +1003,71 @@ def idle_restart_after_small(ctx: Ctx, net: int) -> list[Expected]:
     ]
 
 
+#: The answers of ``idle_restart_middle`` (the samples' size budget).
+MIDDLE_ANSWER = 512 * 1024
+
+
+def idle_restart_middle(ctx: Ctx, net: int) -> list[Expected]:
+    """``idle_restart`` captured in the middle of the path: a router between two tun links
+    of 50 ms each way (the same 200 ms round trip), on its client-facing tun0.
+
+    Kernel rules: as ``idle_restart`` (the second answer slow-starts again after 3 s idle,
+    from 10 to 40 segments). At a middle point the server's rounds arrive half a round trip
+    after they left and the client's ACKs half a round trip before they reach the server;
+    the rounds are cut by those ACKs and the loop to the server the handshake measured
+    there (SYN -> SYN+ACK, 100 ms). Answers of 512 KiB (the samples' size budget): the first
+    reaches a flight of about 160 segments, the second's 10, 20, 40, 80 before one carries
+    it again take 4 round trips for what that flight sent in 1 or 2: 2 to 3 round trips
+    lost (the bound: 2 to 6)."""
+    from tools.samplegen.scenarios.linktypes import tun_chain
+
+    name = "slow-idle-restart-at-middle.pcap"
+    port = 45013
+    server, client = _kept_alive(net, port, [MIDDLE_ANSWER, MIDDLE_ANSWER])
+    with Lab(ctx.tag) as lab:
+        c, r, s = tun_chain(ctx, lab, net, delay_s=IDLE_ONE_WAY_S / 2)
+        s.sysctl("net.ipv4.tcp_slow_start_after_idle", 1)
+        ctx.capture(r, "tun0", name, "-s", str(SNAPLEN))
+        _run(ctx, s, c, server, client)
+    rtt_s = 2 * IDLE_ONE_WAY_S
+    setting = "net.ipv4.tcp_slow_start_after_idle 1"
+    return [
+        Expected(
+            name,
+            f"two {MIDDLE_ANSWER} B answers on one connection over a {rtt_s * 1000:.0f} ms round trip "
+            f"(two tun relays and a router), {IDLE_S:g} s apart, {setting} on the server; "
+            "captured at the router, in the middle of the path",
+            "router",
+            {
+                "link": f"tun, {IDLE_ONE_WAY_S * 500:.0f} ms one-way delay in each of two "
+                "forwarders (client - router - server)",
+                "server": f"{setting}; reads {REQUEST} B, writes {MIDDLE_ANSWER} B at once, twice "
+                "(TCP_CONGESTION cubic), closes at EOF",
+                "client": f"sends {REQUEST} B, reads {MIDDLE_ANSWER} B, sleeps {IDLE_S:g} s, again, close()",
+            },
+            [
+                Conn(
+                    {"client_port": port},
+                    "closed",
+                    closer="client",
+                    counts=clean(),
+                    delays={
+                        "idle_restarts": 1,
+                        "idle_restart_s": bound_s(round(2 * rtt_s, 3), round(6 * rtt_s, 3)),
+                        "rto_episodes": 0,
+                    },
+                    slow=["idle_restart"],
+                    explanation_keywords=["restarted"],
+                    note=f"the second answer slow-starts again after {IDLE_S:g} s idle, seen "
+                    "half a round trip from each end: 2 to 3 round trips lost (bound 2 to 6)",
+                )
+            ],
+            capture_format=TUN_HEADERS,
+            observed_by_sockets=ctx.socket_events(),
+        )
+    ]
+
+
 def idle_no_restart(ctx: Ctx, net: int) -> list[Expected]:
     """``idle_restart`` with ``net.ipv4.tcp_slow_start_after_idle`` 0 on the server, captured
     at the server (the sender): the window survives the idle, so the second answer leaves in
