@@ -9,6 +9,8 @@ capture went wrong in an audit, and the verdict the capture can still back:
   on past the cut (``file_truncated``);
 - one FIN, and the capture ended before the peer's answer to it was due: its application may
   still close (``capture_ended_after_fin``, and no CLOSE_WAIT advice);
+- the capture began inside the connection and a side sent no data in it: its FIN may have
+  gone out before the capture (``handshake_not_captured``);
 - one SYN, and the capture ended before its answer or first retry (TCP_TIMEOUT_INIT, 1 s) was
   due: nothing is proven of it (``capture_ended``);
 - one SYN+ACK, no SYN, never retried: no handshake timeout (the server was never seen
@@ -99,6 +101,27 @@ def test_a_file_cut_inside_a_record_leaves_an_open_connection_unproven(tmp_path:
     analysis = pcapline.analyze(str(out))
     assert any("file ends inside frame" in w for w in analysis.capture.warnings)
     assert _verdict(analysis) == ("open", "likely", ["file_truncated"])
+
+
+def test_a_side_silent_in_a_capture_begun_mid_connection_may_have_closed_before_it(
+    tmp_path: Path,
+) -> None:
+    """app-gave-up-3s-at-server from frame 7 on (a capture started late): of the connection
+    on port 40001 it holds the server's FIN and the client's ACK, not the client's FIN
+    (frame 6) that came first. A side that has sent its FIN sends no new byte, and its bare
+    ACKs look the same either way: the client's missing FIN is not proven (the whole capture
+    says closed). Port 40002, whose client sent data in the capture, keeps its proven fate;
+    so does midstream-start's open connection, whose sides both sent data in it."""
+    path = SAMPLES / "app-gave-up-3s-at-server.pcap"
+    late = tmp_path / "late.pcapng"
+    rewrite(path, ~_frames_until(path, 6), late)
+    for analysis in (pcapline.analyze(str(late)), pcapline.analyze(str(late), partitions=2)):
+        rows = analysis.connections.set_index("client_port")
+        assert (rows.fate[40001], rows.confidence[40001]) == ("half_closed", "likely")
+        assert list(rows.caveats[40001]) == ["handshake_not_captured"]
+        assert (rows.fate[40002], rows.confidence[40002]) == ("reset", "proven")
+    both_spoke = pcapline.analyze(str(SAMPLES / "midstream-start.pcap"))
+    assert _verdict(both_spoke, 1) == ("open", "proven", [])
 
 
 def test_a_half_close_needs_the_capture_to_outlast_the_peers_answer(tmp_path: Path) -> None:

@@ -990,7 +990,7 @@ def _merge(
         empty = np.zeros(0, np.int64)
         none = CaptureQuality(
             *(empty,) * 3,
-            *(empty.astype(bool),) * 9,
+            *(empty.astype(bool),) * 10,
             acks_ahead=empty,
             ack_lead_ns=empty,
             flag_filtered=False,

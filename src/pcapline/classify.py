@@ -494,9 +494,11 @@ def _end_absent(e: Evidence) -> Sure:
     and not quite where the capture point lost segments, of this connection or another: a
     tap that drops packets drops FINs too, with the peer's ACK of them, leaving no trace in
     the connection itself (as ``_silence`` reads a death). Likewise where the file's interface
-    statistics report dropped packets (the FIN may be one of them), and where the file ends
+    statistics report dropped packets (the FIN may be one of them), where the file ends
     inside a packet record (it was cut while the capture went on: what ended the connection
-    may be past the cut). The columnar twin for the connections no detector visited is
+    may be past the cut), and where the capture began inside the connection and a side sent
+    no data in it (its FIN may be before the capture: ``quality.fin_may_precede``). The
+    columnar twin for the connections no detector visited is
     ``_fast_confidence``."""
     if e.seen.one_direction and e.seen.one_sided_capture:
         return Confidence.UNKNOWN, ("one_sided",)
@@ -504,6 +506,9 @@ def _end_absent(e: Evidence) -> Sure:
         ("capture_lossy",) * (e.seen.lossy or e.seen.lossy_capture)
         + ("capture_dropped",) * e.seen.dropped
         + ("file_truncated",) * e.seen.truncated
+        # A side that sent no data in a capture begun inside the connection may have sent
+        # its FIN before the capture started (``quality.fin_may_precede``).
+        + ("handshake_not_captured",) * e.seen.fin_may_precede
     )
     if caveats:
         return Confidence.LIKELY, caveats
@@ -896,6 +901,9 @@ def _fast_confidence(
     said = ("capture_dropped",) * quality.dropped + ("file_truncated",) * quality.truncated
     for i in np.flatnonzero(ending & ~one_way).tolist() if said else ():
         confidence[i], caveats[i] = Confidence.LIKELY, (*caveats[i], *said)
+    # ... or where a side of a connection the capture began inside may have closed before it
+    for i in np.flatnonzero(ending & ~one_way & quality.fin_may_precede).tolist():
+        confidence[i], caveats[i] = Confidence.LIKELY, (*caveats[i], "handshake_not_captured")
     for i in np.flatnonzero((fate == Fate.HALF_CLOSED) & ended_early).tolist():
         confidence[i] = Confidence.UNKNOWN
         caveats[i] = (*caveats[i], "capture_ended_after_fin")

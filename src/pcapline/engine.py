@@ -1013,6 +1013,7 @@ def merge_quality(
                 "one_sided",
                 "one_direction",
                 "mid_stream",
+                "fin_may_precede",
                 "lossy",
                 "from_client_seen",
                 "from_server_seen",

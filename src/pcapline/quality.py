@@ -93,6 +93,9 @@ class Seen:
     payload_only: bool = False
     one_direction: bool = False  # every captured packet of the connection came from one side
     mid_stream: bool = False  # no SYN seen: the opening was not captured
+    #: the capture began inside the connection and a side sent neither data nor a FIN in it:
+    #: that side's FIN may precede the capture (``fin_may_precede``)
+    fin_may_precede: bool = False
     dropped: bool = False  # the file's interface statistics report dropped packets
     #: the file ends inside a packet record: it was cut while the capture went on
     truncated: bool = False
@@ -182,6 +185,8 @@ class CaptureQuality:
     one_sided: np.ndarray  # bool: one direction captured, its ACKs move (detect.handshake)
     one_direction: np.ndarray  # bool: every captured packet from one side
     mid_stream: np.ndarray  # bool: no SYN seen (the capture began inside the connection)
+    #: bool: mid-stream, and a side sent neither data nor a FIN in it (``fin_may_precede``)
+    fin_may_precede: np.ndarray
     lossy: np.ndarray  # bool: the capture point demonstrably lost some of its segments
     #: What was seen of each connection (``seen_records``): packets from each side, the
     #: client's SYN, the server's SYN+ACK, an end (a FIN or RST from either side).
@@ -236,6 +241,7 @@ class CaptureQuality:
             payload_only=self.payload_only,
             one_direction=bool(self.one_direction[index]),
             mid_stream=bool(self.mid_stream[index]),
+            fin_may_precede=bool(self.fin_may_precede[index]),
             dropped=self.dropped,
             truncated=self.truncated,
             one_sided_capture=self.one_sided_capture,
@@ -373,6 +379,10 @@ def measure(
         lossy = np.zeros_like(lossy)
         first = np.zeros_like(first)
     points = _copy_points(facts)
+    # A scanner's probes (no SYN, ACK or RST) began nothing the capture could miss.
+    mid_stream = ~any_per_connection(facts.syn, facts.starts) & ~any_per_connection(
+        facts.scan_probe, facts.starts
+    )
     syn_only = facts.syn & ~facts.ack & facts.from_client & clean
     ended = (facts.fin | facts.rst) & clean
     return CaptureQuality(
@@ -390,9 +400,8 @@ def measure(
         first_missing_frame=first,
         one_sided=sided,
         one_direction=(n_client == 0) | (n_client == n_rows),
-        # A scanner's probes (no SYN, ACK or RST) began nothing the capture could miss.
-        mid_stream=~any_per_connection(facts.syn, facts.starts)
-        & ~any_per_connection(facts.scan_probe, facts.starts),
+        mid_stream=mid_stream,
+        fin_may_precede=mid_stream & fin_may_precede(facts, clean),
         flag_filtered=wide.flag_filtered,
         acks_filtered=wide.acks_filtered,
         payload_only=wide.payload_only,
@@ -404,6 +413,21 @@ def measure(
         packets=n_rows,
         **points,
     )
+
+
+def fin_may_precede(facts: Facts, clean: np.ndarray) -> np.ndarray:
+    """Per connection: a side sent neither data nor a FIN in the capture, so in a connection
+    the capture began inside, its FIN may have gone out before the capture started. Once a
+    side has sent its FIN it sends no new byte (after shutdown(SHUT_WR) or close()
+    tcp_sendmsg fails with EPIPE; the FIN is queued behind the last data), and its bare ACKs,
+    window updates and keepalive probes (sent in FIN-WAIT-2 and CLOSE-WAIT as well) look the
+    same either way: only its data shows that it had not closed. ``clean``: rows that are
+    no capture copy."""
+    spoke = ((facts.seg_len > 0) | facts.fin) & clean
+    client_spoke = any_per_connection(spoke & facts.from_client, facts.starts)
+    server_spoke = any_per_connection(spoke & ~facts.from_client, facts.starts)
+    quiet: np.ndarray = ~(client_spoke & server_spoke)
+    return quiet
 
 
 #: The per-connection ``CaptureQuality`` columns ``_copy_points`` gives (``merge_quality``).
