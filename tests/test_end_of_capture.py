@@ -16,7 +16,9 @@ capture went wrong in an audit, and the verdict the capture can still back:
 - one SYN+ACK, no SYN, never retried: no handshake timeout (the server was never seen
   retrying or giving up);
 - a RST seconds after the last segment a flag filter kept: the timer whose probes the filter
-  dropped may have sent it (``flag_filtered``, likely).
+  dropped may have sent it (``flag_filtered``, likely); so may a RST after its sender's data
+  sat unacknowledged and unresent for three RTOs (the peer's ACK was not captured:
+  ``capture_lossy``, likely).
 """
 
 from __future__ import annotations
@@ -262,6 +264,36 @@ def test_a_rst_after_a_flag_filtered_silence_is_likely_reset(tmp_path: Path) -> 
     text = analysis.connections.explanation.iloc[0]
     assert "5.11 s after the last segment this filtered capture kept" in text
     assert "A timer's RST looks the same in this capture" in text
+
+
+def _bare_acks_dropped(path: Path) -> np.ndarray:
+    """The frames a 'not (bare ACK)' filter keeps: no segment without data, SYN, FIN or RST
+    (keepalive probes and their answers included)."""
+    tcp: pd.DataFrame = pcapline.analyze(str(path)).segments
+    bare = ((tcp["flags"].to_numpy() & (SYN | FIN | RST)) == 0) & (tcp["seg_len"].to_numpy() == 0)
+    dropped = set(tcp.loc[bare, "frame"].tolist())
+    return np.array([f not in dropped for f in range(1, read_capture(str(path)).frames + 1)])
+
+
+def test_a_rst_after_data_left_unacknowledged_and_unresent_is_likely_reset(
+    tmp_path: Path,
+) -> None:
+    """keepalive-server-idle2-intvl1-cnt2 without its bare ACKs (a short capture: the ACK
+    filter is not told by the whole capture): the server's 100 bytes are acknowledged by
+    nothing captured and never resent, and its RST comes 4.06 s later. A sender with data in
+    flight resends it within one RTO, so the client's ACK reached it unseen, and the
+    keepalive probes before the RST are missing with it: reset, likely, not an
+    application's abort, proven. The whole capture: a keepalive timeout."""
+    path = SAMPLES / "keepalive-server-idle2-intvl1-cnt2.pcap"
+    assert _verdict(pcapline.analyze(str(path))) == ("keepalive_timeout", "proven", [])
+    out = tmp_path / "no-bare-acks.pcapng"
+    rewrite(path, _bare_acks_dropped(path), out)
+    analysis = pcapline.analyze(str(out))
+    assert analysis.capture.quality["acks_filtered"] is False
+    assert _verdict(analysis) == ("reset", "likely", ["capture_lossy"])
+    text = analysis.connections.explanation.iloc[0]
+    assert "neither acknowledged in the capture nor resent in the 4.06 s before it" in text
+    assert "abortive close by its application" not in text
 
 
 def _slow_server(capture_end_s: float) -> bytes:

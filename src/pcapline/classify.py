@@ -105,6 +105,7 @@ from pcapline.causes.icmp_reject import syn_rejection
 from pcapline.detect import ConnDetections, DetectResult, conn_view, detect_connection
 from pcapline.detect.close import Close, first_fins_and_closer
 from pcapline.detect.handshake import handshake_loops, syn_masks
+from pcapline.detect.silent_sender import needed_s
 from pcapline.detect.zero_window import persist_freed
 from pcapline.evidence import Classified, Columnar, Evidence, StalePeerReset
 from pcapline.facts import UNKNOWN as NO_SEQ
@@ -378,7 +379,22 @@ def reset(e: Evidence) -> Decision | None:
         # whether a timeout sent it is not.
         filtered = "acks_filtered" if e.seen.acks_filtered else "flag_filtered"
         return _sure(decision, (Confidence.LIKELY, (filtered,)))
+    if r.unacked_at_rst and r.idle_s is not None and r.idle_s >= _no_resend_s(e):
+        # A sender with data in flight resends it within one retransmission timeout (RFC
+        # 6298, tcp_retransmit_timer), and keepalives and window probes wait for it; this
+        # one sent nothing for three RTOs, so the peer's ACK reached it out of the capture's
+        # sight (a filter of bare ACKs, the capture point): the probes or retransmissions a
+        # timer sent before its RST may be missing with it.
+        return _sure(decision, (Confidence.LIKELY, ("capture_lossy",)))
     return decision
+
+
+def _no_resend_s(e: Evidence) -> float:
+    """The silence that proves a sender with data in flight did not resend it:
+    ``silent_sender.needed_s`` of the connection's handshake round trip."""
+    rtt_ms = e.handshake.rtt_ms
+    _, need = needed_s(np.array([np.nan if rtt_ms is None else rtt_ms / 1e3]))
+    return float(need[0])
 
 
 def closed(e: Evidence) -> Decision | None:

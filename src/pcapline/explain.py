@@ -873,6 +873,12 @@ def _rst_after_series(e: Evidence) -> str:
     return f"{sent} {after}, off the backoff schedule (next step due at {_s(due)}): an abort"
 
 
+def _acked_unseen_before(d: Decision, r: Reset) -> bool:
+    """classify.reset weakened this RST: its sender's data in flight went unacknowledged and
+    unresent through the silence before it (the capture lacks the peer's ACK)."""
+    return r.unacked_at_rst and "capture_lossy" in d.caveats
+
+
 def _reset(d: Decision, e: Evidence) -> Explanation:
     r = e.close.ending_reset
     assert r is not None
@@ -1011,6 +1017,7 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
         and r.idle_s is not None
         and r.idle_s >= ANSWER_WITHIN_S
         and not e.seen.filtered
+        and not _acked_unseen_before(d, r)
     ):
         # A RST answers a segment at once; one long after the last segment answered nothing
         # the capture holds. A live socket's own RST carries ACK (tcp_send_active_reset).
@@ -1031,6 +1038,14 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
             "a timer's RST looks the same in this capture: the keepalive or window probes or "
             "retransmissions it sends first are filtered out (keepalive_timeout, "
             "persist_timeout, retransmit_timeout), and so would be the peer's answers"
+        )
+    elif not why and _acked_unseen_before(d, r):
+        # classify.reset: data in flight, unacknowledged and never resent through the silence.
+        why.append(
+            f"its data in flight was neither acknowledged in the capture nor resent in the "
+            f"{_s(r.idle_s or 0.0)} before it, so the peer's ACK reached it unseen: the "
+            "keepalive or window probes or retransmissions a timer sends before its RST "
+            "(keepalive_timeout, persist_timeout) may be missing from the capture as well"
         )
     body = "."
     if why:

@@ -111,6 +111,9 @@ class Reset:
     answers_frame: int | None = None
     #: The segment just before the RST came from the peer, however long before.
     follows_peer: bool = False
+    #: Sequence numbers the RST's sender had sent (data or FIN) that no captured segment of
+    #: the peer acknowledged before the RST (``Classify`` weighs it against ``idle_s``).
+    unacked_at_rst: bool = False
     #: With ``answers_peer``: how long nothing had been sent before the answered segment
     #: (the RST answers the first segment after that silence); None: nothing before it.
     quiet_before_answered_s: float | None = None
@@ -702,6 +705,13 @@ def _past_the_handshake(view: ConnView, i: int) -> bool:
     return acked_data or (seq != UNKNOWN and seq > 1)
 
 
+def _unacked_at(view: ConnView, i: int) -> bool:
+    """Row ``i``'s sender had sent sequence numbers past the highest ACK its peer sent before
+    ``i`` (``snd_una`` < ``next_seq``), the peer having acknowledged something of it."""
+    una, nxt = int(view.snd_una[i]), int(view.next_seq[i])
+    return una != UNKNOWN and nxt != UNKNOWN and una < nxt
+
+
 def _describe(
     view: ConnView, i: int, client_fin: int | None, server_fin: int | None, before: _Before
 ) -> Reset:
@@ -778,6 +788,7 @@ def _describe(
         answers_peer=answers_peer,
         answers_frame=int(view.frame[answered]) if answered is not None else None,
         follows_peer=follows_peer,
+        unacked_at_rst=_unacked_at(view, i),
         quiet_before_answered_s=quiet_before if quiet_before is None or quiet_before >= 0 else None,
         unread_for_s=unread_for if unread_for is None or unread_for >= 0 else None,
         stateless=stateless,
