@@ -294,6 +294,12 @@ def test_a_rst_after_data_left_unacknowledged_and_unresent_is_likely_reset(
     text = analysis.connections.explanation.iloc[0]
     assert "neither acknowledged in the capture nor resent in the 4.06 s before it" in text
     assert "abortive close by its application" not in text
+    # The client probing: its request was acknowledged by the server's answer, the answer
+    # by nothing captured, and the server never resent it in the 5.1 s before the client's RST.
+    client = SAMPLES / "keepalive-client-idle2-intvl1-cnt3.pcap"
+    out = tmp_path / "client-no-bare-acks.pcapng"
+    rewrite(client, _bare_acks_dropped(client), out)
+    assert _verdict(pcapline.analyze(str(out))) == ("reset", "likely", ["capture_lossy"])
 
 
 def _slow_server(capture_end_s: float) -> bytes:

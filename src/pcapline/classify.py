@@ -381,9 +381,9 @@ def reset(e: Evidence) -> Decision | None:
         return _sure(decision, (Confidence.LIKELY, (filtered,)))
     if r.unacked_at_rst and r.idle_s is not None and r.idle_s >= _no_resend_s(e):
         # A sender with data in flight resends it within one retransmission timeout (RFC
-        # 6298, tcp_retransmit_timer), and keepalives and window probes wait for it; this
-        # one sent nothing for three RTOs, so the peer's ACK reached it out of the capture's
-        # sight (a filter of bare ACKs, the capture point): the probes or retransmissions a
+        # 6298, tcp_retransmit_timer), and keepalives and window probes wait for it; here a
+        # side's data went unresent for three RTOs, so the peer's ACK reached it out of the
+        # capture's sight (a filter of bare ACKs, the capture point): the probes or retransmissions a
         # timer sent before its RST may be missing with it.
         return _sure(decision, (Confidence.LIKELY, ("capture_lossy",)))
     return decision

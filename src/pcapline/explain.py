@@ -874,8 +874,8 @@ def _rst_after_series(e: Evidence) -> str:
 
 
 def _acked_unseen_before(d: Decision, r: Reset) -> bool:
-    """classify.reset weakened this RST: its sender's data in flight went unacknowledged and
-    unresent through the silence before it (the capture lacks the peer's ACK)."""
+    """classify.reset weakened this RST: data in flight went unacknowledged and unresent
+    through the silence before it (the capture lacks an ACK)."""
     return r.unacked_at_rst and "capture_lossy" in d.caveats
 
 
@@ -1042,8 +1042,8 @@ def _reset(d: Decision, e: Evidence) -> Explanation:
     elif not why and _acked_unseen_before(d, r):
         # classify.reset: data in flight, unacknowledged and never resent through the silence.
         why.append(
-            f"its data in flight was neither acknowledged in the capture nor resent in the "
-            f"{_s(r.idle_s or 0.0)} before it, so the peer's ACK reached it unseen: the "
+            f"data in flight was neither acknowledged in the capture nor resent in the "
+            f"{_s(r.idle_s or 0.0)} before it, so an ACK reached its sender unseen: the "
             "keepalive or window probes or retransmissions a timer sends before its RST "
             "(keepalive_timeout, persist_timeout) may be missing from the capture as well"
         )

@@ -111,8 +111,8 @@ class Reset:
     answers_frame: int | None = None
     #: The segment just before the RST came from the peer, however long before.
     follows_peer: bool = False
-    #: Sequence numbers the RST's sender had sent (data or FIN) that no captured segment of
-    #: the peer acknowledged before the RST (``Classify`` weighs it against ``idle_s``).
+    #: Sequence numbers a side had sent (data or FIN) that no captured segment of its peer
+    #: acknowledged before the RST (``_unacked_at``; classify weighs it against ``idle_s``).
     unacked_at_rst: bool = False
     #: With ``answers_peer``: how long nothing had been sent before the answered segment
     #: (the RST answers the first segment after that silence); None: nothing before it.
@@ -706,10 +706,18 @@ def _past_the_handshake(view: ConnView, i: int) -> bool:
 
 
 def _unacked_at(view: ConnView, i: int) -> bool:
-    """Row ``i``'s sender had sent sequence numbers past the highest ACK its peer sent before
-    ``i`` (``snd_una`` < ``next_seq``), the peer having acknowledged something of it."""
-    una, nxt = int(view.snd_una[i]), int(view.next_seq[i])
-    return una != UNKNOWN and nxt != UNKNOWN and una < nxt
+    """Before row ``i``, a side had sent sequence numbers (data, FIN) past the highest ACK its
+    peer sent, the peer having acknowledged something of it: data in flight that no captured
+    segment acknowledged."""
+    rows = slice(0, i)
+    known = (view.rel_seq[rows] != UNKNOWN) & ~view.rst[rows]
+    acks = view.ack[rows] & ~view.rst[rows] & (view.rel_ack[rows] != UNKNOWN)
+    for side in (True, False):
+        mine = view.from_client[rows] == side
+        sent, acked = view.seq_end[rows][mine & known], view.rel_ack[rows][~mine & acks]
+        if len(sent) and len(acked) and int(sent.max()) > int(acked.max()):
+            return True
+    return False
 
 
 def _describe(
