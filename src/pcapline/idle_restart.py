@@ -165,14 +165,17 @@ def _candidates(facts: Facts, sent: NewData, rtt_ms: np.ndarray) -> dict[int, li
     """By connection index: its rows of new data that follow a silence of their side's data
     of ``RTO_FLOOR_S`` plus the round trip or more, with all that side sent acknowledged."""
     data = np.flatnonzero(facts.seg_len > 0)
-    if len(data) < 2:
-        return {}
-    side = facts.conn_index[data] * 2 + facts.from_client[data]
-    order = np.argsort(side, kind="stable")  # rows of one side together, in frame order
-    rows, key = data[order], side[order]
-    same = key[1:] == key[:-1]
-    after = rows[1:][same]
-    gap_ns = facts.time_ns[after] - facts.time_ns[rows[:-1][same]]
+    pairs = []
+    for client in (False, True):
+        # one side's data rows: grouped by connection, in frame order within one (facts'
+        # order), so a row's predecessor of its side is the row before it in the same
+        # connection: no sort
+        rows = data[facts.from_client[data] == client]
+        conn = facts.conn_index[rows]
+        same = conn[1:] == conn[:-1]
+        pairs.append((rows[1:][same], rows[:-1][same]))
+    after = np.concatenate([a for a, _ in pairs])
+    gap_ns = facts.time_ns[after] - facts.time_ns[np.concatenate([b for _, b in pairs])]
     index = facts.conn_index[after]
     rtt_ns = np.nan_to_num(rtt_ms[index], nan=0.0) * 1e6
     una = facts.snd_una[after]
@@ -184,8 +187,8 @@ def _candidates(facts: Facts, sent: NewData, rtt_ms: np.ndarray) -> dict[int, li
         & (una >= facts.rel_seq[after])
     )
     out: dict[int, list[int]] = {}
-    for i, row in zip(index[wanted].tolist(), after[wanted].tolist(), strict=True):
-        out.setdefault(i, []).append(row)
+    for row in np.sort(after[wanted]).tolist():  # frame order within each connection
+        out.setdefault(int(facts.conn_index[row]), []).append(row)
     return out
 
 
