@@ -168,7 +168,13 @@ def test_a_half_close_is_not_proven_sooner_than_the_peers_own_answers() -> None:
         ("ldap/ldap-max-recursion.pcap", 99),
     ):
         analysis = pcapline.analyze(str(CORPUS / "zeek" / name))
-        assert _verdict(analysis, conn) == ("half_closed", "unknown", ["capture_ended_after_fin"])
+        # http-desync stream 2 began before the capture (no handshake): so says a caveat
+        begun = ["handshake_not_captured"] if name.startswith("http/") else []
+        assert _verdict(analysis, conn) == (
+            "half_closed",
+            "unknown",
+            [*begun, "capture_ended_after_fin"],
+        )
 
 
 def test_a_lone_syn_at_the_capture_end_proves_nothing(tmp_path: Path) -> None:

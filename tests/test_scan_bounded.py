@@ -136,6 +136,22 @@ def test_scan_memory_bounded_gives_the_same_document(tmp_path: Path) -> None:
     assert list(temporary.iterdir()) == []  # every work folder removed
 
 
+def test_a_deep_tmpdir_still_scans(tmp_path: Path) -> None:
+    """A $TMPDIR too deep for the fork server's AF_UNIX socket (its path: the folder plus
+    /pymp-XXXXXXXX/listener-XXXXXXXX, 107 bytes at most) failed the whole scan with "AF_UNIX
+    path too long": its socket goes to /tmp then, and nothing of the scan's stays behind."""
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    for name in ("closed-client-first.pcap", "refused-no-listener.pcap"):
+        shutil.copy(SAMPLES / name, folder / name)
+    deep = tmp_path / ("d" * (110 - len(str(tmp_path))))
+    deep.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(deep)}
+    document = _scan_json(str(folder), "--workers", "2", env=env)
+    assert [c["error"] for c in document["captures"]] == [None, None]
+    assert list(deep.iterdir()) == []
+
+
 def test_ctrl_c_on_a_memory_bounded_scan_leaves_no_work_folder(tmp_path: Path) -> None:
     """The workers busy at Ctrl-C are killed, with no chance to remove their work folders
     (in ``--spill-dir``, which implies ``--memory-bounded``): the scan removes them before it

@@ -678,8 +678,36 @@ def _start_forkserver_deaf_to_ctrl_c() -> None:
     ``kill_children``); the server ends with the scan (its pipe closes)."""
     from multiprocessing import forkserver
 
-    with _deaf(signal.SIGINT, *TERMINATING_SIGNALS):
+    with _deaf(signal.SIGINT, *TERMINATING_SIGNALS), _socket_sized_tempdir():
         forkserver.ensure_running()
+
+
+#: An AF_UNIX socket's path holds at most 107 bytes (``sun_path`` is 108 with its NUL).
+SOCKET_PATH_MAX = 107
+#: What the fork server's socket adds to the temporary folder:
+#: ``/pymp-XXXXXXXX/listener-XXXXXXXX`` (multiprocessing.util.get_temp_dir, arbitrary_address).
+FORKSERVER_SOCKET_SUFFIX = 32
+#: Where its socket goes instead when $TMPDIR is too deep for one.
+SHORT_TEMPDIR = "/tmp"
+
+
+@contextlib.contextmanager
+def _socket_sized_tempdir() -> Iterator[None]:
+    """The fork server's socket in $TMPDIR when its path fits an AF_UNIX address, else in
+    ``SHORT_TEMPDIR`` (multiprocessing makes its folder for sockets once, on first use, in
+    ``tempfile.gettempdir()``): a deep $TMPDIR (a CI job's or a container's work folder)
+    failed the whole scan with "AF_UNIX path too long". Only that folder moves: the scan's
+    work folders stay where $TMPDIR and --spill-dir say."""
+    import tempfile
+
+    deep = len(os.fsencode(tempfile.gettempdir())) + FORKSERVER_SOCKET_SUFFIX > SOCKET_PATH_MAX
+    previous = tempfile.tempdir
+    if deep and os.path.isdir(SHORT_TEMPDIR):
+        tempfile.tempdir = SHORT_TEMPDIR
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
 
 
 def _run_alone(
