@@ -20,7 +20,7 @@ from builders.segments import connections, segments, verdict_table
 from pcapline import classify, explain
 from pcapline.detect import DetectResult, run_all
 from pcapline.evidence import StalePeerReset
-from pcapline.model import CONNECTION_COLUMNS, Counts, Decision, Fate, Side
+from pcapline.model import CONNECTION_COLUMNS, RST, Counts, Decision, Fate, Side
 
 _table = verdict_table
 
@@ -497,3 +497,26 @@ def test_an_overflow_read_from_a_retried_synack_is_likely_a_listener_rst_proven(
     assert all(list(c) == caveats for c in overflows.caveats)
     worded = "a full accept queue drops the ACK it got" in overflows.explanation.iloc[0]
     assert worded == (confidence == "likely")
+
+
+@pytest.mark.parametrize(
+    ("rst_at", "fate"),
+    [
+        # right after its SYN+ACK resend: it answered the client's ACK (abort_on_overflow)
+        (1.0004, "reset"),
+        # 4 s after the resend at 1 s, past the next one due at 3 s: its timer's own end
+        (5.0, "handshake_timeout"),
+    ],
+)
+def test_a_server_rst_sooner_than_its_next_synack_answers_the_client(
+    rst_at: float, fate: str
+) -> None:
+    """A Linux request socket whose SYN+ACK resends run out ends silently
+    (reqsk_timer_handler); a RST from it before its next resend was due answers a client
+    segment the capture lacks (its ACK meeting a full accept queue with
+    tcp_abort_on_overflow 1, sample listen-overflow-backlog2-abort1 with its bare ACKs
+    filtered out): the client answered, so no handshake timeout, "the server gave up"."""
+    c = Conversation().syn(0.0).synack(0.0001).synack(1.0001)
+    c.send(SERVER, rst_at, RST, seq=c.server_isn + 1)
+    row = _table(c).loc[0]
+    assert (row.fate, row.reset_by) == (fate, "server")

@@ -222,6 +222,8 @@ def handshake_timeout(e: Evidence) -> Decision | None:
         return None  # ack_proven: the server went on as established, so the ACK arrived unseen
     if _reset_side(e) is Side.CLIENT:
         return None  # the client aborted the handshake itself: a reset, not a timeout
+    if _reset_side(e) is Side.SERVER and _rst_answered_the_client(e):
+        return None  # the server's RST answered the client: the ``reset`` rule tells it
     if acked_out_of_sight(e):
         return None  # no timeout shown: ``still_open`` says why it stays unknown
     filtered = e.seen.filtered
@@ -255,6 +257,20 @@ def handshake_timeout(e: Evidence) -> Decision | None:
             sure,
         )
     return None
+
+
+def _rst_answered_the_client(e: Evidence) -> bool:
+    """The server's RST came before its next SYN+ACK resend was due: a request socket whose
+    resends ran out ends silently (reqsk_timer_handler drops it, no RST), so a RST from it
+    sooner than its timer answers a segment of the client's the capture does not hold: an
+    ACK meeting a full accept queue with tcp_abort_on_overflow 1 (tcp_check_req), or one out
+    of window. The client did answer: no handshake timeout."""
+    sa, r = e.handshake.synack, e.close.ending_reset
+    if sa is None or r is None or r.idle_s is None:
+        return False
+    # the resend timer's next wait: TCP_TIMEOUT_INIT first, then twice the one before
+    wait = 2 * (sa.times[-1] - sa.times[-2]) if len(sa.times) > 1 else TCP_TIMEOUT_INIT_S
+    return r.idle_s < wait
 
 
 def acked_out_of_sight(e: Evidence) -> bool:
