@@ -294,20 +294,17 @@ def tun_pair(
     wire = ["tun", pair.client.name, pair.server.name, "tun0", str(delay_s)]
     ctx.forwarder(*wire, *([str(syn_extra_s)] if syn_extra_s else []))
     for ns, here, there in ((pair.client, 1, 2), (pair.server, 2, 1)):
-        ns.run(
-            [
-                "ip",
-                "addr",
-                "add",
-                f"192.168.{net}.{here}",
-                "peer",
-                f"192.168.{net}.{there}",
-                "dev",
-                "tun0",
-            ]
-        )
-        ns.run(["ip", "link", "set", "tun0", "up"])
+        _tun_peer(ns, "tun0", net, here, there)
     return pair.client, pair.server
+
+
+def _tun_peer(ns: Namespace, dev: str, net: int, here: int, there: int) -> None:
+    """``dev`` (a tun the forwarder made in ``ns``) up as 192.168.<net>.<here>, its peer
+    .<there> at the link's other end."""
+    ns.run(
+        ["ip", "addr", "add", f"192.168.{net}.{here}", "peer", f"192.168.{net}.{there}", "dev", dev]
+    )
+    ns.run(["ip", "link", "set", dev, "up"])
 
 
 def tun_chain(
@@ -325,19 +322,7 @@ def tun_chain(
         (r, "tun1", 4, 2),
         (s, "tun1", 2, 4),
     ):
-        ns.run(
-            [
-                "ip",
-                "addr",
-                "add",
-                f"192.168.{net}.{here}",
-                "peer",
-                f"192.168.{net}.{there}",
-                "dev",
-                dev,
-            ]
-        )
-        ns.run(["ip", "link", "set", dev, "up"])
+        _tun_peer(ns, dev, net, here, there)
     c.run(["ip", "route", "add", f"192.168.{net}.2", "dev", "tun0"])
     s.run(["ip", "route", "add", f"192.168.{net}.1", "dev", "tun1"])
     r.sysctl("net.ipv4.ip_forward", 1)

@@ -980,21 +980,14 @@ def idle_restart_after_small(ctx: Ctx, net: int) -> list[Expected]:
                 "apart; close()",
             },
             [
-                Conn(
-                    {"client_port": port},
-                    "closed",
-                    closer="client",
-                    counts=clean(),
-                    delays={
-                        "idle_restarts": 2,
-                        "idle_restart_s": bound_s(round(2 * rtt_s, 3), round(4 * rtt_s, 3)),
-                        "rto_episodes": 0,
-                    },
-                    slow=["idle_restart"],
-                    explanation_keywords=["restarted"],
-                    note="the middle and the last answer slow-start again: 2 round trips "
-                    "lost by the middle one against the first's ~320-segment flight, 1 by "
-                    "the last against the middle's 40 (the window it went idle with)",
+                _restarted(
+                    port,
+                    2,
+                    (2, 4),
+                    rtt_s,
+                    "the middle and the last answer slow-start again: 2 round trips lost by "
+                    "the middle one against the first's ~320-segment flight, 1 by the last "
+                    "against the middle's 40 (the window it went idle with)",
                 )
             ],
             capture_format=TUN_HEADERS,
@@ -1046,20 +1039,13 @@ def idle_restart_middle(ctx: Ctx, net: int) -> list[Expected]:
                 "client": f"sends {REQUEST} B, reads {MIDDLE_ANSWER} B, sleeps {IDLE_S:g} s, again, close()",
             },
             [
-                Conn(
-                    {"client_port": port},
-                    "closed",
-                    closer="client",
-                    counts=clean(),
-                    delays={
-                        "idle_restarts": 1,
-                        "idle_restart_s": bound_s(round(2 * rtt_s, 3), round(6 * rtt_s, 3)),
-                        "rto_episodes": 0,
-                    },
-                    slow=["idle_restart"],
-                    explanation_keywords=["restarted"],
-                    note=f"the second answer slow-starts again after {IDLE_S:g} s idle, seen "
-                    "half a round trip from each end: 2 to 3 round trips lost (bound 2 to 6)",
+                _restarted(
+                    port,
+                    1,
+                    (2, 6),
+                    rtt_s,
+                    f"the second answer slow-starts again after {IDLE_S:g} s idle, seen half a "
+                    "round trip from each end: 2 to 3 round trips lost (bound 2 to 6)",
                 )
             ],
             capture_format=TUN_HEADERS,
@@ -1086,6 +1072,36 @@ def _kept_alive(net: int, port: int, answers: list[int]) -> tuple[list[st.Step],
     return [*server, st.recv_eof("c"), st.close("c")], [*client, st.close(), st.signal("done")]
 
 
+def _restarted(
+    port: int,
+    restarts: int,
+    rounds: tuple[int, int],
+    rtt_s: float,
+    note: str,
+    *,
+    words: list[str] | None = None,
+) -> Conn:
+    """The expectation of a kept-alive connection whose answers slow-started again after an
+    idle: closed by the client, nothing resent, ``restarts`` restarts costing ``rounds``
+    (fewest, most) round trips of ``rtt_s`` in all, the ``idle_restart`` tag, and an
+    explanation saying "restarted" (and ``words``)."""
+    lo, hi = rounds
+    return Conn(
+        {"client_port": port},
+        "closed",
+        closer="client",
+        counts=clean(),
+        delays={
+            "idle_restarts": restarts,
+            "idle_restart_s": bound_s(round(lo * rtt_s, 3), round(hi * rtt_s, 3)),
+            "rto_episodes": 0,
+        },
+        slow=["idle_restart"],
+        explanation_keywords=["restarted", *(words or [])],
+        note=note,
+    )
+
+
 def _two_answers(ctx: Ctx, net: int, name: str, *, restart: bool) -> list[Expected]:
     from tools.samplegen.scenarios.linktypes import tun_pair
 
@@ -1099,21 +1115,15 @@ def _two_answers(ctx: Ctx, net: int, name: str, *, restart: bool) -> list[Expect
     rtt_s = 2 * IDLE_ONE_WAY_S
     setting = f"net.ipv4.tcp_slow_start_after_idle {1 if restart else 0}"
     if restart:
-        expected = Conn(
-            {"client_port": port},
-            "closed",
-            closer="client",
-            counts=clean(),
-            delays={
-                "idle_restarts": 1,
-                "idle_restart_s": bound_s(round(2 * rtt_s, 3), round(6 * rtt_s, 3)),
-                "rto_episodes": 0,
-            },
-            slow=["idle_restart"],
-            explanation_keywords=["restarted", "tcp_slow_start_after_idle=0 on the server"],
-            note=f"the second answer slow-starts again after {IDLE_S:g} s idle ({setting}): "
-            f"2 to 4 round trips of {rtt_s * 1000:.0f} ms lost against the ~320-segment flight "
-            "the first answer reached (bound: 2 to 6 round trips)",
+        expected = _restarted(
+            port,
+            1,
+            (2, 6),
+            rtt_s,
+            f"the second answer slow-starts again after {IDLE_S:g} s idle ({setting}): 2 to 4 "
+            f"round trips of {rtt_s * 1000:.0f} ms lost against the ~320-segment flight the "
+            "first answer reached (bound: 2 to 6 round trips)",
+            words=["tcp_slow_start_after_idle=0 on the server"],
         )
     else:
         expected = Conn(
