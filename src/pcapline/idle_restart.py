@@ -146,14 +146,19 @@ def idle_restarts(
     extra = np.where(np.nan_to_num(rtt_ms, nan=0.0) >= MIN_RTT_MS, 0.0, np.nan)
     costliest: dict[int, Restart] = {}
     for index, rows in _candidates(facts, sent, rtt_ms).items():
-        found = [
-            r
-            for r in (
-                _restart(facts, sent, index, row, float(rtt_ms[index]), _loop(loops, facts, row))
-                for row in rows
-            )
-            if r is not None
-        ]
+        # a side's rows, ACK clock and answers read once per connection, not per candidate:
+        # a day-long connection idles thousands of times (issue 11: no connection too long)
+        sides: dict[bool, _SideRows] = {}
+        found = []
+        for row, previous in rows:
+            client = bool(facts.from_client[row])
+            if client not in sides:
+                sides[client] = _SideRows.of(
+                    facts, sent, index, client, float(rtt_ms[index]), _loop(loops, facts, row)
+                )
+            r = _restart(facts, sent, sides[client], row, previous)
+            if r is not None:
+                found.append(r)
         if found:
             count[index] = len(found)
             extra[index] = sum(r.extra_s for r in found)
@@ -161,9 +166,12 @@ def idle_restarts(
     return Restarts(count, extra, costliest)
 
 
-def _candidates(facts: Facts, sent: NewData, rtt_ms: np.ndarray) -> dict[int, list[int]]:
+def _candidates(
+    facts: Facts, sent: NewData, rtt_ms: np.ndarray
+) -> dict[int, list[tuple[int, int]]]:
     """By connection index: its rows of new data that follow a silence of their side's data
-    of ``RTO_FLOOR_S`` plus the round trip or more, with all that side sent acknowledged."""
+    of ``RTO_FLOOR_S`` plus the round trip or more, with all that side sent acknowledged,
+    each with the side's data row before it (where the silence began)."""
     data = np.flatnonzero(facts.seg_len > 0)
     pairs = []
     for client in (False, True):
@@ -175,7 +183,8 @@ def _candidates(facts: Facts, sent: NewData, rtt_ms: np.ndarray) -> dict[int, li
         same = conn[1:] == conn[:-1]
         pairs.append((rows[1:][same], rows[:-1][same]))
     after = np.concatenate([a for a, _ in pairs])
-    gap_ns = facts.time_ns[after] - facts.time_ns[np.concatenate([b for _, b in pairs])]
+    previous = np.concatenate([b for _, b in pairs])
+    gap_ns = facts.time_ns[after] - facts.time_ns[previous]
     index = facts.conn_index[after]
     rtt_ns = np.nan_to_num(rtt_ms[index], nan=0.0) * 1e6
     una = facts.snd_una[after]
@@ -186,31 +195,74 @@ def _candidates(facts: Facts, sent: NewData, rtt_ms: np.ndarray) -> dict[int, li
         & (una != UNKNOWN)
         & (una >= facts.rel_seq[after])
     )
-    out: dict[int, list[int]] = {}
-    for row in np.sort(after[wanted]).tolist():  # frame order within each connection
-        out.setdefault(int(facts.conn_index[row]), []).append(row)
+    out: dict[int, list[tuple[int, int]]] = {}
+    order = np.argsort(after[wanted])  # frame order within each connection
+    for row, before in zip(
+        after[wanted][order].tolist(), previous[wanted][order].tolist(), strict=True
+    ):
+        out.setdefault(int(facts.conn_index[row]), []).append((row, before))
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _SideRows:
+    """One side of one connection, read once for all its candidates: its rows of new data
+    (ascending), split into answers at its silences, and the peer's ACK clock."""
+
+    mine: np.ndarray
+    answers: list[np.ndarray]
+    answer_at: dict[int, int]  # an answer's first row -> its position in ``answers``
+    clock: _AckClock
+    rtt_ns: int
+    client: bool
+
+    @staticmethod
+    def of(
+        facts: Facts, sent: NewData, index: int, client: bool, rtt_ms: float, loop_ns: int
+    ) -> _SideRows:
+        lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
+        mine = np.flatnonzero(sent.mask[lo:hi] & (facts.from_client[lo:hi] == client)) + lo
+        rtt_ns = round(rtt_ms * 1e6)
+        answers = _answers(facts, mine, rtt_ns)
+        return _SideRows(
+            mine,
+            answers,
+            {int(a[0]): k for k, a in enumerate(answers) if len(a)},
+            _AckClock.of(facts, lo, hi, client, loop_ns),
+            rtt_ns,
+            client,
+        )
+
+    def around(self, facts: Facts, row: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The answer beginning at ``row`` and the one before it (None: none before). A
+        candidate begins an answer (the silence before it splits them); should a rounding of
+        the round trip leave it inside one, the rows are split from it as before."""
+        k = self.answer_at.get(row)
+        if k is not None:
+            return (self.answers[k], self.answers[k - 1]) if k else None
+        before = self.mine[self.mine < row]
+        if not len(before):
+            return None
+        after = self.mine[self.mine >= row]
+        return _answers(facts, after, self.rtt_ns)[0], _answers(facts, before, self.rtt_ns)[-1]
+
+
 def _restart(
-    facts: Facts, sent: NewData, index: int, row: int, rtt_ms: float, loop_ns: int
+    facts: Facts, sent: NewData, side: _SideRows, row: int, previous: int
 ) -> Restart | None:
-    """The restart that begins at ``row`` (a candidate), None when its round trips do not
-    show one (module docstring); ``loop_ns``: the capture point's loop to the sender."""
-    lo, hi = int(facts.starts[index]), int(facts.starts[index + 1])
-    client = bool(facts.from_client[row])
-    mine = np.flatnonzero(sent.mask[lo:hi] & (facts.from_client[lo:hi] == client)) + lo
-    rtt_ns = round(rtt_ms * 1e6)
-    before = mine[mine < row]
-    if not len(before):
+    """The restart that begins at ``row`` (a candidate; ``previous``: the side's data row
+    before it), None when its round trips do not show one (module docstring)."""
+    index, client, rtt_ns, clock = int(facts.conn_index[row]), side.client, side.rtt_ns, side.clock
+    pair = side.around(facts, row)
+    if pair is None:
         return None
-    clock = _AckClock.of(facts, lo, hi, client, loop_ns)
-    flights, starts = clock.rounds(_answers(facts, mine[mine >= row], rtt_ns)[0])
+    answer, before_answer = pair
+    flights, starts = clock.rounds(answer)
     # the window this idle restarts is the one the sender had when it went idle
     # (tcp_cwnd_restart lowers snd_cwnd as it was): the answer just before's rounds show
     # it, at least; an earlier answer's larger window was itself lowered by the idle after
     # it (or by a loss since), and would claim round trips no window of this idle carried
-    most_before = int(clock.rounds(_answers(facts, before, rtt_ns)[-1])[0].max())
+    most_before = int(clock.rounds(before_answer)[0].max())
     window = int(facts.peer_window[row])
     if (
         len(flights) < 2
@@ -240,7 +292,7 @@ def _restart(
     # longer than the data's (a middlebox's or the server's slow path for the first
     # packets of a flow, a SYN queued behind others), never a larger cost than its rounds
     round_ns = min(rtt_ns, (ramp_end - t0) // ramp)
-    idle_ns = t0 - int(facts.time_ns[_last_data_before(facts, lo, row, client)])
+    idle_ns = t0 - int(facts.time_ns[previous])
     return Restart(
         Side.CLIENT if client else Side.SERVER,
         int(facts.frame[row]),
@@ -314,12 +366,6 @@ class _AckClock:
             starts.append(int(times[i]))
             i = nxt
         return np.asarray(flights, dtype=np.int64), np.asarray(starts, dtype=np.int64)
-
-
-def _last_data_before(facts: Facts, lo: int, row: int, client: bool) -> int:
-    """The side's last data segment (new or resent) before ``row``."""
-    mine = (facts.seg_len[lo:row] > 0) & (facts.from_client[lo:row] == client)
-    return lo + int(np.flatnonzero(mine)[-1])
 
 
 __all__ = ["Restart", "Restarts", "idle_restarts", "restart_of"]
